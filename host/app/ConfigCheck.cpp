@@ -1,0 +1,95 @@
+#include "app/ConfigCheck.h"
+
+#include "rules/Template.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+namespace {
+std::string escape_token(const std::string& token) {
+  std::string out;
+  for (char c : token) out += c == '~' ? std::string("~0") : c == '/' ? std::string("~1") : std::string(1, c);
+  return out;
+}
+
+// A violation whose value is (or holds) a placeholder is decided at run time.
+bool templated(const json& params, const std::string& pointer) {
+  try {
+    const json& value = params.at(json::json_pointer(pointer));
+    return value.is_string() && has_placeholder(value.get<std::string>());
+  } catch (const json::exception&) {
+    return false;
+  }
+}
+
+std::string action_list(const PluginLibrary& lib) {
+  std::string out;
+  for (const auto& a : lib.actions()) out += (out.empty() ? "" : ", ") + a.name;
+  return out.empty() ? "none" : out;
+}
+}  // namespace
+
+CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog,
+                                    const std::map<std::string, std::string>& secrets) {
+  CheckedConfig out;
+  const std::string file = config.file.string();
+
+  // Unreadable secrets are reported by read_secrets; check the shape here.
+  std::map<std::string, std::string> usable = secrets;
+  for (const auto& [name, source] : config.secrets) usable.emplace(name, "[secret]");
+
+  for (const auto& instance : config.instances) {
+    const std::string pointer = "/instances/" + escape_token(instance.name);
+    std::shared_ptr<PluginLibrary> lib;
+    try {
+      lib = catalog.get(instance.plugin);
+    } catch (const PluginLoadError& e) {
+      out.issues.push_back({file, pointer + "/plugin", e.what()});
+      continue;
+    }
+    json resolved = resolve_secrets(instance.config, usable, file, pointer + "/config");
+    for (const auto& v : lib->config_schema().validate(resolved))
+      out.issues.push_back({file, pointer + "/config" + v.path,
+                            "instance '" + instance.name + "' (plugin '" + lib->name() + "'): " + v.message});
+    out.instance_plugins[instance.name] = lib;
+    out.instance_configs[instance.name] = std::move(resolved);
+  }
+
+  for (const auto& rule : config.rules) {
+    CompiledRule compiled;
+    compiled.name = rule.name;
+    compiled.event = rule.event;
+    compiled.source = rule.source;
+    for (const auto& [path, expected] : rule.filter.items()) compiled.filter.emplace_back(dotted_to_pointer(path), expected);
+    for (const auto& step : rule.steps) {
+      const std::string where = "rule '" + rule.name + "', step '" + step.name + "': ";
+      for (const auto& e : template_syntax_errors(step.params))
+        out.issues.push_back({file, step.pointer + "/params" + e.substr(0, e.find(": ")), where + e.substr(e.find(": ") + 2)});
+      auto lib = out.instance_plugins.find(step.instance);
+      if (lib == out.instance_plugins.end()) continue;  // the instance itself was reported
+      const CapabilityInfo* action = lib->second->find_action(step.action);
+      if (!action) {
+        out.issues.push_back({file, step.pointer + "/action",
+                              where + "plugin '" + lib->second->name() + "' (instance '" + step.instance +
+                                  "') has no action '" + step.action + "'; it offers: " + action_list(*lib->second)});
+        continue;
+      }
+      for (const auto& v : action->schema->validate(step.params))
+        if (!templated(step.params, v.path))
+          out.issues.push_back({file, step.pointer + "/params" + v.path, where + v.message});
+      CompiledStep cs;
+      cs.name = step.name;
+      cs.instance = step.instance;
+      cs.action = step.action;
+      cs.params = step.params;
+      cs.schema = action->schema;
+      if (step.timeout_ms) cs.timeout = std::chrono::milliseconds(*step.timeout_ms);
+      compiled.steps.push_back(std::move(cs));
+    }
+    out.rules.push_back(std::move(compiled));
+  }
+  return out;
+}
+
+}  // namespace sb

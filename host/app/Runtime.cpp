@@ -1,0 +1,118 @@
+#include "app/Runtime.h"
+
+#include "app/ConfigCheck.h"
+#include "http/HttpClient.h"
+#include "http/HttpServer.h"
+#include "http/WebhookRoutes.h"
+#include "log/Logger.h"
+#include "metrics/Metrics.h"
+#include "plugins/PendingCalls.h"
+#include "plugins/PluginInstance.h"
+#include "store/KvStore.h"
+#include "store/Outbox.h"
+
+namespace sb {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::vector<fs::path> plugin_dirs(const Config& config, const std::vector<fs::path>& defaults) {
+  std::vector<fs::path> dirs = config.plugin_dirs;
+  dirs.insert(dirs.end(), defaults.begin(), defaults.end());
+  return dirs;
+}
+
+Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs) : config_(std::move(config)) {
+  Logger::instance().set_level(config_.log_level);
+  auto secrets = read_secrets(config_);
+  for (const auto& [name, value] : secrets) Logger::instance().add_secret(value);
+
+  catalog_ = std::make_unique<PluginCatalog>(plugin_dirs(config_, default_plugin_dirs));
+  CheckedConfig checked = check_against_plugins(config_, *catalog_, secrets);
+  if (!checked.issues.empty()) throw ConfigError(checked.issues);
+
+  metrics_ = std::make_unique<Metrics>();
+  kv_ = std::make_unique<KvStore>(config_.sqlite_path);
+  outbox_ = std::make_unique<Outbox>(config_.data_dir / "outbox.jsonl");
+  routes_ = std::make_unique<WebhookRoutes>();
+  calls_ = std::make_unique<PendingCalls>();
+  HttpClientOptions client;
+  client.default_timeout = std::chrono::milliseconds(config_.http_client.timeout_ms);
+  client.max_connections = config_.http_client.max_connections;
+  client.ca_file = config_.http_client.ca_file;
+  http_ = std::make_unique<HttpClient>(client);
+  engine_ = std::make_unique<RuleEngine>(std::move(checked.rules), *this, *metrics_);
+
+  deps_.metrics = metrics_.get();
+  deps_.http = http_.get();
+  deps_.kv = kv_.get();
+  deps_.outbox = outbox_.get();
+  deps_.calls = calls_.get();
+  deps_.routes = routes_.get();
+  deps_.events = engine_.get();
+  deps_.secrets = std::move(secrets);
+
+  // Bind before creating instances: a taken port is the likelier mistake and
+  // should not leave half-started plugins behind.
+  server_ = std::make_unique<HttpServer>(config_.listen_host, config_.listen_port, config_.http_server, *routes_,
+                                         *metrics_, HttpServer::Handlers{[this] { return describe_plugins(); }});
+  for (const auto& instance : config_.instances) {
+    instances_.emplace(instance.name,
+                       std::make_unique<PluginInstance>(checked.instance_plugins.at(instance.name), instance.name,
+                                                        deps_, checked.instance_configs.at(instance.name)));
+    log_info("plugins", "instance created",
+             {{"instance", instance.name}, {"plugin", checked.instance_plugins.at(instance.name)->name()}});
+  }
+}
+
+Runtime::~Runtime() { stop(); }
+
+void Runtime::start() {
+  accepting_ = true;
+  server_->start();
+  for (auto& [name, instance] : instances_) instance->start();
+  log_info("http", "listening", {{"address", config_.listen_host}, {"port", server_->port()}});
+}
+
+void Runtime::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (server_) server_->stop();                      // no new requests; requests in progress drain
+  for (auto& [name, instance] : instances_) instance->stop();  // triggers stop emitting
+  accepting_ = false;                                // steps not yet dispatched fail as "shutting down"
+  deps_.http = nullptr;
+  http_.reset();                                     // in-flight calls report "client shut down" to plugins
+  instances_.clear();                                // plugins may still complete into calls_
+  deps_.calls = nullptr;
+  calls_.reset();                                    // what never completed fails now
+  server_.reset();
+}
+
+uint16_t Runtime::port() const { return server_->port(); }
+
+void Runtime::dispatch(const std::string& instance, const ActionRequest& request, PendingCalls::Callback done) {
+  if (!accepting_) return done(ActionOutcome::failure(SB_OUTCOME_RETRY, "host shutting down"));
+  auto it = instances_.find(instance);
+  if (it == instances_.end())
+    return done(ActionOutcome::failure(SB_OUTCOME_PERMANENT, "no instance '" + instance + "'"));
+  it->second->invoke(request, std::move(done));
+}
+
+json Runtime::describe_plugins() const {
+  json out = json::array();
+  std::map<std::string, std::vector<std::string>> instances_of;
+  std::map<std::string, const PluginLibrary*> libraries;
+  for (const auto& [name, instance] : instances_) {
+    instances_of[instance->library().name()].push_back(name);
+    libraries[instance->library().name()] = &instance->library();
+  }
+  for (const auto& [name, lib] : libraries) {
+    json item = lib->describe(false);
+    item.erase("path");
+    item["instances"] = instances_of[name];
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+}  // namespace sb

@@ -1,0 +1,66 @@
+// The composition root: builds every part of the host from a Config, in an
+// order that lets each part depend only on parts that outlive it, and takes
+// them down in the reverse order (stop accepting, drain, stop plugins, drop
+// in-flight I/O, destroy instances, unload libraries).
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/Config.h"
+#include "plugins/HostServices.h"
+#include "rules/RuleEngine.h"
+
+namespace sb {
+
+class HttpClient;
+class HttpServer;
+class KvStore;
+class Metrics;
+class Outbox;
+class PendingCalls;
+class PluginCatalog;
+class PluginInstance;
+class WebhookRoutes;
+
+class Runtime : public ActionDispatcher {
+ public:
+  // Throws ConfigError, PluginLoadError, PluginError or std::runtime_error
+  // with a message that says what to fix.
+  Runtime(Config config, const std::vector<std::filesystem::path>& default_plugin_dirs);
+  ~Runtime() override;
+
+  void start();
+  void stop();
+  uint16_t port() const;
+
+  void dispatch(const std::string& instance, const ActionRequest& request, PendingCalls::Callback done) override;
+
+ private:
+  nlohmann::json describe_plugins() const;
+
+  Config config_;
+  std::unique_ptr<PluginCatalog> catalog_;
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<KvStore> kv_;
+  std::unique_ptr<Outbox> outbox_;
+  std::unique_ptr<WebhookRoutes> routes_;
+  std::unique_ptr<PendingCalls> calls_;
+  std::unique_ptr<HttpClient> http_;
+  HostDependencies deps_;
+  std::unique_ptr<RuleEngine> engine_;
+  std::map<std::string, std::unique_ptr<PluginInstance>> instances_;
+  std::unique_ptr<HttpServer> server_;
+  std::atomic<bool> accepting_{false};
+  bool stopped_ = false;
+};
+
+// Every plugin dir: the config's, then the defaults.
+std::vector<std::filesystem::path> plugin_dirs(const Config& config,
+                                               const std::vector<std::filesystem::path>& default_plugin_dirs);
+
+}  // namespace sb

@@ -1,0 +1,197 @@
+// switchboard — the host executable.
+//
+//   switchboard [--config FILE] [--listen HOST:PORT]      run the server
+//   switchboard validate [--config FILE]                  check config, rules, plugins
+//   switchboard plugins [--config FILE] [--schemas]       list plugins
+#include <Poco/Util/HelpFormatter.h>
+#include <Poco/Util/Option.h>
+#include <Poco/Util/OptionSet.h>
+#include <Poco/Util/ServerApplication.h>
+
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "app/ConfigCheck.h"
+#include "app/Runtime.h"
+#include "config/Config.h"
+#include "log/Logger.h"
+#include "plugins/PluginInstance.h"
+
+namespace fs = std::filesystem;
+using Poco::Util::Application;
+using Poco::Util::Option;
+using Poco::Util::OptionSet;
+
+namespace {
+
+constexpr int kExitInvalid = 2;
+
+// Plugins next to the binary (build tree: bin/../plugins) and where
+// `cmake --install` puts them.
+std::vector<fs::path> default_plugin_dirs(const std::string& argv0) {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) exe = fs::absolute(argv0);
+  const fs::path bin = exe.parent_path();
+  return {bin.parent_path() / "plugins", bin.parent_path() / "lib" / "switchboard" / "plugins"};
+}
+
+class SwitchboardApp : public Poco::Util::ServerApplication {
+ protected:
+  void defineOptions(OptionSet& options) override {
+    ServerApplication::defineOptions(options);
+    options.addOption(Option("help", "h", "show this help and exit").required(false).repeatable(false));
+    options.addOption(Option("config", "c", "config file (default: config/switchboard.json)")
+                          .required(false)
+                          .repeatable(false)
+                          .argument("FILE"));
+    options.addOption(Option("listen", "l", "listen address, overrides the config's \"listen\"")
+                          .required(false)
+                          .repeatable(false)
+                          .argument("HOST:PORT"));
+    options.addOption(Option("schemas", "", "with 'plugins': print every schema as JSON").required(false));
+  }
+
+  void handleOption(const std::string& name, const std::string& value) override {
+    ServerApplication::handleOption(name, value);
+    if (name == "help") {
+      help_ = true;
+      stopOptionsProcessing();
+    } else if (name == "config") {
+      config_file_ = value;
+    } else if (name == "listen") {
+      listen_ = value;
+    } else if (name == "schemas") {
+      schemas_ = true;
+    }
+  }
+
+  int main(const ArgVec& args) override {
+    if (help_) return print_help();
+    const std::string command = args.empty() ? "run" : args.front();
+    if (args.size() > 1) return usage_error("unexpected argument '" + args[1] + "'");
+    try {
+      if (command == "run") return serve();
+      if (command == "validate") return validate();
+      if (command == "plugins") return plugins();
+    } catch (const sb::ConfigError& e) {
+      for (const auto& issue : e.issues()) std::cerr << "error: " << issue.to_string() << '\n';
+      return kExitInvalid;
+    } catch (const std::exception& e) {
+      std::cerr << "error: " << e.what() << '\n';
+      return EXIT_SOFTWARE;
+    }
+    return usage_error("unknown command '" + command + "'");
+  }
+
+ private:
+  int print_help() {
+    Poco::Util::HelpFormatter formatter(options());
+    formatter.setCommand(commandName());
+    formatter.setUsage("[run|validate|plugins] [OPTIONS]");
+    formatter.setHeader(
+        "Switchboard: routes CRM events through rules to plugin actions.\n\n"
+        "Commands:\n"
+        "  run       (default) serve HTTP, load plugins, run rules until SIGTERM/SIGINT\n"
+        "  validate  check the config, its rules and every plugin's schema; exit 2 on errors\n"
+        "  plugins   list the plugins in the plugin dirs with their versions, triggers and actions\n\n"
+        "Options:");
+    formatter.setFooter("Configuration reference: docs/configuration.md");
+    formatter.format(std::cout);
+    return EXIT_OK;
+  }
+
+  int usage_error(const std::string& message) {
+    std::cerr << "error: " << message << " (see --help)\n";
+    return EXIT_USAGE;
+  }
+
+  sb::Config load() {
+    sb::Config config = sb::load_config(config_file_);
+    if (!listen_.empty()) {
+      try {
+        std::tie(config.listen_host, config.listen_port) = sb::parse_listen_address(listen_);
+      } catch (const std::invalid_argument& e) {
+        throw sb::ConfigError({{"--listen", "", e.what()}});
+      }
+    }
+    return config;
+  }
+
+  int serve() {
+    // Block the termination signals before any thread starts: a signal that
+    // arrives while starting is then taken by waitForTerminationRequest()
+    // instead of killing the process.
+    sigset_t signals;
+    sigemptyset(&signals);
+    for (int s : {SIGINT, SIGTERM, SIGQUIT}) sigaddset(&signals, s);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    sb::Runtime runtime(load(), default_plugin_dirs(commandPath()));
+    runtime.start();
+    waitForTerminationRequest();
+    sb::log_info("host", "shutting down");
+    runtime.stop();
+    sb::log_info("host", "stopped");
+    return EXIT_OK;
+  }
+
+  int validate() {
+    sb::Config config = load();
+    std::vector<sb::ConfigIssue> issues;
+    std::map<std::string, std::string> secrets;
+    try {
+      secrets = sb::read_secrets(config);
+    } catch (const sb::ConfigError& e) {
+      issues = e.issues();
+    }
+    sb::PluginCatalog catalog(sb::plugin_dirs(config, default_plugin_dirs(commandPath())));
+    auto checked = sb::check_against_plugins(config, catalog, secrets);
+    issues.insert(issues.end(), checked.issues.begin(), checked.issues.end());
+    if (!issues.empty()) throw sb::ConfigError(std::move(issues));
+    std::cout << config.file.string() << ": valid (" << config.instances.size() << " instances, "
+              << config.rules.size() << " rules)\n";
+    return EXIT_OK;
+  }
+
+  int plugins() {
+    std::vector<fs::path> dirs = default_plugin_dirs(commandPath());
+    if (fs::exists(config_file_)) dirs = sb::plugin_dirs(sb::load_config(config_file_), dirs);
+    sb::PluginCatalog catalog(dirs);
+    nlohmann::json all = nlohmann::json::array();
+    int broken = 0;
+    for (const auto& entry : catalog.scan()) {
+      if (!entry.library) {
+        ++broken;
+        std::cerr << "error: " << entry.error << '\n';
+        continue;
+      }
+      all.push_back(entry.library->describe(schemas_));
+    }
+    if (schemas_) {
+      std::cout << all.dump(2) << '\n';
+    } else {
+      for (const auto& p : all) {
+        std::cout << p["name"].get<std::string>() << ' ' << p["version"].get<std::string>() << " (ABI "
+                  << p["abi_version"].get<std::string>() << ") " << p["path"].get<std::string>() << '\n';
+        if (!p["description"].get<std::string>().empty())
+          std::cout << "  " << p["description"].get<std::string>() << '\n';
+        for (const char* kind : {"triggers", "actions"})
+          for (const auto& c : p[kind])
+            std::cout << "  " << std::string(kind, std::strlen(kind) - 1) << ' ' << c["name"].get<std::string>()
+                      << (c["description"].get<std::string>().empty() ? "" : ": " + c["description"].get<std::string>())
+                      << '\n';
+      }
+    }
+    return broken ? kExitInvalid : EXIT_OK;
+  }
+
+  bool help_ = false;
+  bool schemas_ = false;
+  std::string config_file_ = "config/switchboard.json";
+  std::string listen_;
+};
+
+}  // namespace
+
+POCO_SERVER_MAIN(SwitchboardApp)

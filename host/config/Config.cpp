@@ -1,0 +1,266 @@
+#include "config/Config.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "config/JsonSchema.h"
+#include "host_schemas.h"
+
+namespace sb {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string ConfigIssue::to_string() const {
+  std::string out = file;
+  if (!path.empty()) out += ": " + path;
+  return out + ": " + message;
+}
+
+namespace {
+std::string join_issues(const std::vector<ConfigIssue>& issues) {
+  std::string out;
+  for (const auto& i : issues) out += (out.empty() ? "" : "\n") + i.to_string();
+  return out;
+}
+
+std::string escape_pointer_token(const std::string& token) {
+  std::string out;
+  for (char c : token) out += c == '~' ? std::string("~0") : c == '/' ? std::string("~1") : std::string(1, c);
+  return out;
+}
+
+// nlohmann reports a byte offset; admins want a line and a column.
+std::string line_and_column(const std::string& text, size_t byte) {
+  size_t line = 1, column = 1;
+  for (size_t i = 0; i < byte && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+      ++column;
+    }
+  }
+  return "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+
+const JsonSchema& host_schema() {
+  static const JsonSchema schema(json::parse(host_schemas::config_config_schema_json));
+  return schema;
+}
+
+LogLevel parse_level(const std::string& s) {
+  if (s == "debug") return LogLevel::debug;
+  if (s == "warn") return LogLevel::warn;
+  if (s == "error") return LogLevel::error;
+  return LogLevel::info;
+}
+
+// Finds {"$secret": ...} references so that undeclared names are reported by
+// `validate` rather than at start-up.
+void collect_secret_refs(const json& v, const std::string& pointer, std::vector<std::pair<std::string, json>>& out) {
+  if (v.is_object()) {
+    if (v.size() == 1 && v.contains("$secret")) {
+      out.emplace_back(pointer, v["$secret"]);
+      return;
+    }
+    for (const auto& [k, child] : v.items()) collect_secret_refs(child, pointer + "/" + escape_pointer_token(k), out);
+  } else if (v.is_array()) {
+    for (size_t i = 0; i < v.size(); ++i) collect_secret_refs(v[i], pointer + "/" + std::to_string(i), out);
+  }
+}
+}  // namespace
+
+ConfigError::ConfigError(std::vector<ConfigIssue> issues)
+    : std::runtime_error(join_issues(issues)), issues_(std::move(issues)) {}
+
+std::pair<std::string, uint16_t> parse_listen_address(const std::string& text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    throw std::invalid_argument("expected HOST:PORT, got '" + text + "'");
+  std::string host = text.substr(0, colon);
+  if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string port_text = text.substr(colon + 1);
+  if (port_text.find_first_not_of("0123456789") != std::string::npos || port_text.size() > 5)
+    throw std::invalid_argument("port must be a number from 0 to 65535, got '" + port_text + "'");
+  unsigned long port = std::stoul(port_text);
+  if (port > 65535) throw std::invalid_argument("port must be a number from 0 to 65535, got '" + port_text + "'");
+  return {host, static_cast<uint16_t>(port)};
+}
+
+Config load_config(const fs::path& file) {
+  const std::string name = file.string();
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw ConfigError({{name, "", "cannot read the file: " + std::string(std::strerror(errno))}});
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    std::string what = e.what();
+    // "[json.exception.parse_error.101] parse error at line 3, column 5: syntax error ..." -> keep the reason.
+    size_t colon = what.find(": ", what.find("parse error"));
+    std::string reason = colon == std::string::npos ? what : what.substr(colon + 2);
+    throw ConfigError({{name, "", "invalid JSON at " + line_and_column(text, e.byte == 0 ? 0 : e.byte - 1) + ": " + reason}});
+  }
+
+  std::vector<ConfigIssue> issues;
+  for (auto& v : host_schema().validate(doc)) issues.push_back({name, v.path, v.message});
+  if (!issues.empty()) throw ConfigError(std::move(issues));
+
+  Config c;
+  c.file = fs::absolute(file);
+  const fs::path base = c.file.parent_path();
+  auto resolve = [&](const std::string& p) { return fs::path(p).is_absolute() ? fs::path(p) : (base / p).lexically_normal(); };
+
+  if (doc.contains("listen")) {
+    try {
+      std::tie(c.listen_host, c.listen_port) = parse_listen_address(doc["listen"]);
+    } catch (const std::invalid_argument& e) {
+      issues.push_back({name, "/listen", e.what()});
+    }
+  }
+  c.data_dir = resolve(doc.value("data_dir", "var"));
+  c.sqlite_path = c.data_dir / "switchboard.db";
+  if (doc.contains("store") && doc["store"].contains("sqlite") && doc["store"]["sqlite"].contains("path")) {
+    fs::path p = doc["store"]["sqlite"]["path"].get<std::string>();
+    c.sqlite_path = p.is_absolute() ? p : (c.data_dir / p).lexically_normal();
+  }
+  for (const auto& d : doc.value("plugin_dirs", json::array())) c.plugin_dirs.push_back(resolve(d));
+  c.log_level = parse_level(doc.value("log_level", "info"));
+
+  if (doc.contains("http_server")) {
+    const json& h = doc["http_server"];
+    c.http_server.max_body_bytes = h.value("max_body_bytes", c.http_server.max_body_bytes);
+    c.http_server.max_threads = h.value("max_threads", c.http_server.max_threads);
+    c.http_server.max_queued = h.value("max_queued", c.http_server.max_queued);
+    c.http_server.keep_alive_timeout_s = h.value("keep_alive_timeout_s", c.http_server.keep_alive_timeout_s);
+    c.http_server.response_timeout_ms = h.value("response_timeout_ms", c.http_server.response_timeout_ms);
+  }
+  if (doc.contains("http_client")) {
+    const json& h = doc["http_client"];
+    c.http_client.timeout_ms = h.value("timeout_ms", c.http_client.timeout_ms);
+    c.http_client.max_connections = h.value("max_connections", c.http_client.max_connections);
+    if (h.contains("ca_file")) c.http_client.ca_file = resolve(h["ca_file"]).string();
+  }
+
+  const json secrets = doc.value("secrets", json::object());
+  for (const auto& [secret, source] : secrets.items())
+    c.secrets[secret] = SecretSource{source.value("env", ""), source.contains("file") ? resolve(source["file"]).string() : ""};
+
+  std::set<std::string> instance_names;
+  const json instances = doc.value("instances", json::object());
+  for (const auto& [instance, body] : instances.items()) {
+    const std::string pointer = "/instances/" + escape_pointer_token(instance);
+    InstanceConfig ic{instance, body["plugin"], body.value("config", json::object())};
+    std::vector<std::pair<std::string, json>> refs;
+    collect_secret_refs(ic.config, pointer + "/config", refs);
+    for (const auto& [at, ref] : refs) {
+      if (!ref.is_string())
+        issues.push_back({name, at, "\"$secret\" must name a secret (a string), got " + std::string(ref.type_name())});
+      else if (!c.secrets.count(ref.get<std::string>()))
+        issues.push_back({name, at, "unknown secret '" + ref.get<std::string>() + "': declare it under \"secrets\""});
+    }
+    instance_names.insert(instance);
+    c.instances.push_back(std::move(ic));
+  }
+
+  std::set<std::string> rule_names;
+  const json rules = doc.value("rules", json::array());
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const json& r = rules[i];
+    if (!r.value("enabled", true)) continue;
+    RuleConfig rc;
+    rc.pointer = "/rules/" + std::to_string(i);
+    rc.name = r["name"];
+    rc.event = r["trigger"]["event"];
+    rc.source = r["trigger"].value("source", "");
+    rc.filter = r.value("filter", json::object());
+    if (!rule_names.insert(rc.name).second)
+      issues.push_back({name, rc.pointer + "/name", "rule name '" + rc.name + "' is used by an earlier rule"});
+    if (!rc.source.empty() && !instance_names.count(rc.source))
+      issues.push_back({name, rc.pointer + "/trigger/source",
+                        "rule '" + rc.name + "': unknown instance '" + rc.source + "'"});
+    for (const auto& [path, expected] : rc.filter.items())
+      if (expected.is_object() || expected.is_array())
+        issues.push_back({name, rc.pointer + "/filter/" + escape_pointer_token(path),
+                          "rule '" + rc.name + "': a filter value must be a string, number, boolean or null"});
+    const json& steps = r["steps"];
+    for (size_t s = 0; s < steps.size(); ++s) {
+      StepConfig sc;
+      sc.pointer = rc.pointer + "/steps/" + std::to_string(s);
+      const std::string ref = steps[s]["action"];
+      const size_t dot = ref.find('.');
+      sc.instance = ref.substr(0, dot);
+      sc.action = ref.substr(dot + 1);
+      sc.name = steps[s].value("name", ref);
+      sc.params = steps[s].value("params", json::object());
+      if (steps[s].contains("timeout_ms")) sc.timeout_ms = steps[s]["timeout_ms"].get<uint32_t>();
+      if (!instance_names.count(sc.instance))
+        issues.push_back({name, sc.pointer + "/action",
+                          "rule '" + rc.name + "': unknown instance '" + sc.instance + "' in '" + ref +
+                              "' (expected INSTANCE.ACTION with an instance declared under \"instances\")"});
+      rc.steps.push_back(std::move(sc));
+    }
+    c.rules.push_back(std::move(rc));
+  }
+  if (!issues.empty()) throw ConfigError(std::move(issues));
+  return c;
+}
+
+std::map<std::string, std::string> read_secrets(const Config& config) {
+  std::map<std::string, std::string> out;
+  std::vector<ConfigIssue> issues;
+  const std::string file = config.file.string();
+  for (const auto& [name, source] : config.secrets) {
+    const std::string pointer = "/secrets/" + escape_pointer_token(name);
+    if (!source.env.empty()) {
+      const char* value = std::getenv(source.env.c_str());
+      if (!value) {
+        issues.push_back({file, pointer, "environment variable " + source.env + " is not set"});
+        continue;
+      }
+      out[name] = value;
+    } else {
+      std::ifstream in(source.file, std::ios::binary);
+      if (!in) {
+        issues.push_back({file, pointer, "cannot read secret file " + source.file});
+        continue;
+      }
+      std::string value((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+      out[name] = std::move(value);
+    }
+  }
+  if (!issues.empty()) throw ConfigError(std::move(issues));
+  return out;
+}
+
+json resolve_secrets(const json& value, const std::map<std::string, std::string>& secrets, const std::string& file,
+                     const std::string& pointer) {
+  if (value.is_object()) {
+    if (value.size() == 1 && value.contains("$secret")) {
+      auto it = value["$secret"].is_string() ? secrets.find(value["$secret"].get<std::string>()) : secrets.end();
+      if (it == secrets.end()) throw ConfigError({{file, pointer, "unknown secret " + value["$secret"].dump()}});
+      return it->second;
+    }
+    json out = json::object();
+    for (const auto& [k, child] : value.items())
+      out[k] = resolve_secrets(child, secrets, file, pointer + "/" + escape_pointer_token(k));
+    return out;
+  }
+  if (value.is_array()) {
+    json out = json::array();
+    for (size_t i = 0; i < value.size(); ++i)
+      out.push_back(resolve_secrets(value[i], secrets, file, pointer + "/" + std::to_string(i)));
+    return out;
+  }
+  return value;
+}
+
+}  // namespace sb

@@ -1,0 +1,112 @@
+// The host configuration: what the admin writes in config/switchboard.json.
+//
+// load_config() reads one file, checks it against the host's schema
+// (config.schema.json) and its own cross-field rules, and either returns a
+// Config or throws ConfigError listing every problem it found, each with the
+// file, the JSON Pointer of the value at fault and what was expected.
+// Checks that need the plugins (instance configs, action names, parameters)
+// are done later by check_against_plugins().
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "log/Logger.h"
+
+namespace sb {
+
+struct ConfigIssue {
+  std::string file;
+  std::string path;  // JSON Pointer, "" for the whole document
+  std::string message;
+  std::string to_string() const;
+};
+
+class ConfigError : public std::runtime_error {
+ public:
+  explicit ConfigError(std::vector<ConfigIssue> issues);
+  const std::vector<ConfigIssue>& issues() const { return issues_; }
+
+ private:
+  std::vector<ConfigIssue> issues_;
+};
+
+struct SecretSource {
+  std::string env;   // read from this environment variable, or
+  std::string file;  // from this file (trailing newline dropped)
+};
+
+struct InstanceConfig {
+  std::string name;
+  std::string plugin;     // a plugin name, or a path to a .so when it has a '/'
+  nlohmann::json config;  // as written: {"$secret": "name"} not yet resolved
+};
+
+struct StepConfig {
+  std::string name;  // defaults to the action reference
+  std::string instance;
+  std::string action;
+  nlohmann::json params = nlohmann::json::object();
+  std::optional<uint32_t> timeout_ms;
+  std::string pointer;  // "/rules/0/steps/1", for error messages
+};
+
+struct RuleConfig {
+  std::string name;
+  std::string event;
+  std::string source;  // instance name; empty = any
+  nlohmann::json filter = nlohmann::json::object();  // {"dotted.path": value}
+  std::vector<StepConfig> steps;
+  std::string pointer;
+};
+
+struct HttpServerConfig {
+  size_t max_body_bytes = 1 << 20;
+  int max_threads = 64;
+  int max_queued = 1024;
+  int keep_alive_timeout_s = 15;
+  int response_timeout_ms = 30000;
+};
+
+struct HttpClientConfig {
+  int timeout_ms = 10000;
+  int max_connections = 256;
+  std::string ca_file;  // empty = the system store
+};
+
+struct Config {
+  std::filesystem::path file;
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 8080;
+  std::filesystem::path data_dir;
+  std::filesystem::path sqlite_path;
+  std::vector<std::filesystem::path> plugin_dirs;
+  LogLevel log_level = LogLevel::info;
+  HttpServerConfig http_server;
+  HttpClientConfig http_client;
+  std::map<std::string, SecretSource> secrets;
+  std::vector<InstanceConfig> instances;
+  std::vector<RuleConfig> rules;
+};
+
+// Throws ConfigError.
+Config load_config(const std::filesystem::path& file);
+
+// Splits "host:port" ("[::1]:80" for IPv6). Throws std::invalid_argument.
+std::pair<std::string, uint16_t> parse_listen_address(const std::string& text);
+
+// Reads every declared secret. Throws ConfigError naming the missing ones.
+std::map<std::string, std::string> read_secrets(const Config& config);
+
+// Replaces every {"$secret": "name"} in `value` with the secret's text.
+// Throws ConfigError for an undeclared name, reported at `pointer`.
+nlohmann::json resolve_secrets(const nlohmann::json& value, const std::map<std::string, std::string>& secrets,
+                               const std::string& file, const std::string& pointer);
+
+}  // namespace sb

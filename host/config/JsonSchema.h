@@ -1,0 +1,35 @@
+// A compiled JSON Schema (draft 7, via valijson) that reports every violation
+// with the JSON Pointer of the offending value.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace sb {
+
+struct SchemaViolation {
+  std::string path;     // JSON Pointer into the validated document, "" = root
+  std::string message;  // what was expected
+};
+
+class JsonSchema {
+ public:
+  // Throws std::invalid_argument with valijson's reason when `schema` is not
+  // a usable JSON Schema.
+  explicit JsonSchema(const nlohmann::json& schema);
+  ~JsonSchema();
+  JsonSchema(JsonSchema&&) noexcept;
+  JsonSchema& operator=(JsonSchema&&) noexcept;
+
+  // Empty when `document` is valid. Thread-safe.
+  std::vector<SchemaViolation> validate(const nlohmann::json& document) const;
+  bool is_valid(const nlohmann::json& document) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sb

@@ -1,0 +1,57 @@
+#include "http/WebhookRoutes.h"
+
+namespace sb {
+
+bool WebhookRoutes::add(const std::string& path, WebhookRoute route) {
+  std::unique_lock lock(routes_mutex_);
+  return routes_.emplace(path, std::move(route)).second;
+}
+
+void WebhookRoutes::remove_owner(const std::string& owner) {
+  std::unique_lock lock(routes_mutex_);
+  std::erase_if(routes_, [&](const auto& entry) { return entry.second.owner == owner; });
+}
+
+std::optional<WebhookRoute> WebhookRoutes::find(const std::string& path) const {
+  std::shared_lock lock(routes_mutex_);
+  auto it = routes_.find(path);
+  if (it == routes_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<WebhookResponse> WebhookRoutes::Waiter::wait(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  ready_.wait_for(lock, timeout, [&] { return response_.has_value(); });
+  return response_;
+}
+
+uint64_t WebhookRoutes::open(std::shared_ptr<Waiter> waiter) {
+  std::lock_guard lock(waiters_mutex_);
+  const uint64_t id = next_id_++;
+  waiters_.emplace(id, std::move(waiter));
+  return id;
+}
+
+bool WebhookRoutes::respond(uint64_t id, WebhookResponse response) {
+  std::shared_ptr<Waiter> waiter;
+  {
+    std::lock_guard lock(waiters_mutex_);
+    auto it = waiters_.find(id);
+    if (it == waiters_.end()) return false;
+    waiter = std::move(it->second);
+    waiters_.erase(it);
+  }
+  {
+    std::lock_guard lock(waiter->mutex_);
+    waiter->response_ = std::move(response);
+  }
+  waiter->ready_.notify_one();
+  return true;
+}
+
+void WebhookRoutes::close(uint64_t id) {
+  std::lock_guard lock(waiters_mutex_);
+  waiters_.erase(id);
+}
+
+}  // namespace sb

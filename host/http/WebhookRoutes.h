@@ -1,0 +1,69 @@
+// The webhook paths trigger plugins registered, and the requests waiting for
+// a plugin's answer.
+//
+// A plugin answers through an sb_responder handle that is an id, not a
+// pointer: an answer that comes after the request timed out (or twice) finds
+// nothing and is dropped.
+#pragma once
+
+#include <switchboard/plugin.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+
+namespace sb {
+
+struct WebhookRoute {
+  std::string owner;  // instance name
+  sb_on_http_request handler = nullptr;
+  void* user_data = nullptr;
+};
+
+struct WebhookResponse {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+};
+
+class WebhookRoutes {
+ public:
+  // False when `path` is taken.
+  bool add(const std::string& path, WebhookRoute route);
+  void remove_owner(const std::string& owner);
+  std::optional<WebhookRoute> find(const std::string& path) const;
+
+  // One request waiting for its answer.
+  class Waiter {
+   public:
+    // The answer, or nullopt after `timeout`.
+    std::optional<WebhookResponse> wait(std::chrono::milliseconds timeout);
+
+   private:
+    friend class WebhookRoutes;
+    std::mutex mutex_;
+    std::condition_variable ready_;
+    std::optional<WebhookResponse> response_;
+  };
+
+  // Registers a waiter; the id is what the plugin gets as sb_responder*.
+  uint64_t open(std::shared_ptr<Waiter> waiter);
+  // Delivers an answer; false when the id is unknown (late or repeated).
+  bool respond(uint64_t id, WebhookResponse response);
+  void close(uint64_t id);
+
+ private:
+  mutable std::shared_mutex routes_mutex_;
+  std::map<std::string, WebhookRoute> routes_;
+  std::mutex waiters_mutex_;
+  std::unordered_map<uint64_t, std::shared_ptr<Waiter>> waiters_;
+  uint64_t next_id_ = 1;
+};
+
+}  // namespace sb

@@ -1,0 +1,72 @@
+#include "log/Logger.h"
+
+#include <Poco/DateTimeFormat.h>
+#include <Poco/DateTimeFormatter.h>
+#include <Poco/Timestamp.h>
+
+#include <iostream>
+
+namespace sb {
+
+namespace {
+const char* level_name(LogLevel level) {
+  switch (level) {
+    case LogLevel::debug: return "debug";
+    case LogLevel::info: return "info";
+    case LogLevel::warn: return "warn";
+    case LogLevel::error: return "error";
+  }
+  return "info";
+}
+
+void replace_all(std::string& text, const std::string& needle) {
+  static const std::string kMask = "[redacted]";
+  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + kMask.size()))
+    text.replace(pos, needle.size(), kMask);
+}
+}  // namespace
+
+Logger& Logger::instance() {
+  static Logger logger;
+  return logger;
+}
+
+Logger::Logger() : out_(&std::cerr) {}
+
+void Logger::set_stream(std::ostream* out) {
+  std::lock_guard lock(mutex_);
+  out_ = out ? out : &std::cerr;
+}
+
+void Logger::add_secret(std::string value) {
+  if (value.empty()) return;
+  std::lock_guard lock(mutex_);
+  // The JSON-escaped form is what appears inside a serialized line.
+  std::string escaped = nlohmann::json(value).dump();
+  escaped = escaped.substr(1, escaped.size() - 2);
+  if (escaped != value) secrets_.push_back(std::move(escaped));
+  secrets_.push_back(std::move(value));
+}
+
+std::string Logger::redact(std::string text) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& s : secrets_) replace_all(text, s);
+  return text;
+}
+
+void Logger::log(LogLevel level, std::string_view component, std::string_view message, const nlohmann::json& fields) {
+  if (!enabled(level)) return;
+  nlohmann::json line = nlohmann::json::object();
+  line["ts"] = Poco::DateTimeFormatter::format(Poco::Timestamp(), "%Y-%m-%dT%H:%M:%S.%iZ");
+  line["level"] = level_name(level);
+  line["component"] = component;
+  line["msg"] = message;
+  if (fields.is_object())
+    for (const auto& [k, v] : fields.items()) line[k] = v;
+  std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::lock_guard lock(mutex_);
+  for (const auto& s : secrets_) replace_all(text, s);
+  *out_ << text << '\n' << std::flush;
+}
+
+}  // namespace sb

@@ -1,0 +1,57 @@
+// Structured logging: one JSON object per line on stderr.
+//
+// Every line passes through the redactor, which replaces every known secret
+// value (declared in the config, including its JSON-escaped form) with
+// "[redacted]" — so a plugin that logs a token by mistake leaks nothing.
+#pragma once
+
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sb {
+
+enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3 };
+
+class Logger {
+ public:
+  // The process-wide logger. Tests may point it at another stream.
+  static Logger& instance();
+
+  void set_level(LogLevel level) { level_ = level; }
+  void set_stream(std::ostream* out);
+  // Adds values that must never be written; empty values are ignored.
+  void add_secret(std::string value);
+
+  bool enabled(LogLevel level) const { return level >= level_; }
+  void log(LogLevel level, std::string_view component, std::string_view message,
+           const nlohmann::json& fields = nlohmann::json::object());
+
+  // Returns `text` with every known secret replaced.
+  std::string redact(std::string text) const;
+
+ private:
+  Logger();
+  LogLevel level_ = LogLevel::info;
+  std::ostream* out_;
+  mutable std::mutex mutex_;
+  std::vector<std::string> secrets_;
+};
+
+inline void log_debug(std::string_view c, std::string_view m, const nlohmann::json& f = nlohmann::json::object()) {
+  if (Logger::instance().enabled(LogLevel::debug)) Logger::instance().log(LogLevel::debug, c, m, f);
+}
+inline void log_info(std::string_view c, std::string_view m, const nlohmann::json& f = nlohmann::json::object()) {
+  Logger::instance().log(LogLevel::info, c, m, f);
+}
+inline void log_warn(std::string_view c, std::string_view m, const nlohmann::json& f = nlohmann::json::object()) {
+  Logger::instance().log(LogLevel::warn, c, m, f);
+}
+inline void log_error(std::string_view c, std::string_view m, const nlohmann::json& f = nlohmann::json::object()) {
+  Logger::instance().log(LogLevel::error, c, m, f);
+}
+
+}  // namespace sb

@@ -1,0 +1,93 @@
+#include "metrics/Metrics.h"
+
+#include <array>
+#include <sstream>
+
+namespace sb {
+
+namespace {
+constexpr std::array<double, 11> kBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+std::string escape(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+std::string label_text(const Labels& labels, const std::string& extra = {}) {
+  std::string out;
+  for (const auto& [k, v] : labels) out += (out.empty() ? "" : ",") + k + "=\"" + escape(v) + "\"";
+  if (!extra.empty()) out += (out.empty() ? "" : ",") + extra;
+  return out.empty() ? "" : "{" + out + "}";
+}
+}  // namespace
+
+bool Metrics::valid_name(const std::string& name) {
+  if (name.empty() || name.size() > 128) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool ok = (c >= 'a' && c <= 'z') || c == '_' || (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void Metrics::counter_add(const std::string& name, const Labels& labels, double value) {
+  std::lock_guard lock(mutex_);
+  counters_[name][labels] += value;
+}
+
+void Metrics::observe(const std::string& name, const Labels& labels, double value) {
+  std::lock_guard lock(mutex_);
+  Histogram& h = histograms_[name][labels];
+  if (h.bucket_counts.empty()) h.bucket_counts.assign(kBounds.size(), 0);
+  for (size_t i = 0; i < kBounds.size(); ++i)
+    if (value <= kBounds[i]) {
+      ++h.bucket_counts[i];
+      break;
+    }
+  h.sum += value;
+  ++h.count;
+}
+
+double Metrics::counter_value(const std::string& name, const Labels& labels) const {
+  std::lock_guard lock(mutex_);
+  auto it = counters_.find(name);
+  if (it == counters_.end()) return 0;
+  auto jt = it->second.find(labels);
+  return jt == it->second.end() ? 0 : jt->second;
+}
+
+std::string Metrics::prometheus_text() const {
+  std::lock_guard lock(mutex_);
+  std::ostringstream out;
+  for (const auto& [name, series] : counters_) {
+    out << "# TYPE " << name << " counter\n";
+    for (const auto& [labels, value] : series) out << name << label_text(labels) << ' ' << value << '\n';
+  }
+  for (const auto& [name, series] : histograms_) {
+    out << "# TYPE " << name << " histogram\n";
+    for (const auto& [labels, h] : series) {
+      double cumulative = 0;
+      for (size_t i = 0; i < kBounds.size(); ++i) {
+        cumulative += h.bucket_counts[i];
+        std::ostringstream le;
+        le << "le=\"" << kBounds[i] << "\"";
+        out << name << "_bucket" << label_text(labels, le.str()) << ' ' << cumulative << '\n';
+      }
+      out << name << "_bucket" << label_text(labels, "le=\"+Inf\"") << ' ' << h.count << '\n';
+      out << name << "_sum" << label_text(labels) << ' ' << h.sum << '\n';
+      out << name << "_count" << label_text(labels) << ' ' << h.count << '\n';
+    }
+  }
+  return out.str();
+}
+
+}  // namespace sb

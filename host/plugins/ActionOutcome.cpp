@@ -1,0 +1,58 @@
+#include "plugins/ActionOutcome.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+std::string_view outcome_name(sb_outcome outcome) {
+  switch (outcome) {
+    case SB_OUTCOME_DONE: return "done";
+    case SB_OUTCOME_RETRY: return "retry";
+    case SB_OUTCOME_UNREACHABLE: return "unreachable";
+    case SB_OUTCOME_PERMANENT: return "permanent";
+    case SB_OUTCOME_INVALID_PARAMS: return "invalid_params";
+  }
+  return "permanent";
+}
+
+json ActionOutcome::to_json() const {
+  json out{{"outcome", outcome_name(outcome)}};
+  if (!external_id.empty()) out["external_id"] = external_id;
+  if (!reason.empty()) out["reason"] = reason;
+  if (!provider_code.empty()) out["provider_code"] = provider_code;
+  if (retry_after_s) out["retry_after_s"] = retry_after_s;
+  if (!output.is_null()) out["output"] = output;
+  return out;
+}
+
+namespace {
+std::string text(sb_str s) {
+  constexpr size_t kMax = 1 << 20;
+  if (!s.ptr || s.len == 0) return {};
+  return std::string(s.ptr, s.len < kMax ? s.len : kMax);
+}
+}  // namespace
+
+ActionOutcome ActionOutcome::from_plugin(const sb_action_result* r) {
+  if (!r || r->struct_size < offsetof(sb_action_result, outcome) + sizeof(r->outcome))
+    return failure(SB_OUTCOME_PERMANENT, "plugin completed with no result");
+  ActionOutcome o;
+  const int raw = static_cast<int>(r->outcome);
+  if (raw < SB_OUTCOME_DONE || raw > SB_OUTCOME_INVALID_PARAMS)
+    return failure(SB_OUTCOME_PERMANENT, "plugin returned an unknown outcome " + std::to_string(raw));
+  o.outcome = r->outcome;
+  if (SB_HAS_FIELD(r, sb_action_result, external_id)) o.external_id = text(r->external_id);
+  if (SB_HAS_FIELD(r, sb_action_result, reason)) o.reason = text(r->reason);
+  if (SB_HAS_FIELD(r, sb_action_result, provider_code)) o.provider_code = text(r->provider_code);
+  if (SB_HAS_FIELD(r, sb_action_result, retry_after_s)) o.retry_after_s = r->retry_after_s;
+  if (SB_HAS_FIELD(r, sb_action_result, output_json)) {
+    const std::string out = text(r->output_json);
+    if (!out.empty()) {
+      o.output = json::parse(out, nullptr, false);
+      if (o.output.is_discarded()) o.output = out;  // keep what the plugin said, as text
+    }
+  }
+  return o;
+}
+
+}  // namespace sb

@@ -1,0 +1,37 @@
+// How an action ended, as the host keeps it (a copy of sb_action_result).
+#pragma once
+
+#include <switchboard/plugin.h>
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+namespace sb {
+
+struct ActionOutcome {
+  sb_outcome outcome = SB_OUTCOME_DONE;
+  std::string external_id;
+  std::string reason;
+  std::string provider_code;
+  uint32_t retry_after_s = 0;
+  nlohmann::json output;  // null when the plugin gave none
+
+  bool ok() const { return outcome == SB_OUTCOME_DONE; }
+  nlohmann::json to_json() const;
+
+  static ActionOutcome failure(sb_outcome outcome, std::string reason) {
+    ActionOutcome o;
+    o.outcome = outcome;
+    o.reason = std::move(reason);
+    return o;
+  }
+  // Copies and sanitises what a plugin reported; never throws on garbage.
+  static ActionOutcome from_plugin(const sb_action_result* result);
+};
+
+// "done", "retry", "unreachable", "permanent", "invalid_params".
+std::string_view outcome_name(sb_outcome outcome);
+
+}  // namespace sb

@@ -1,0 +1,277 @@
+#include "plugins/HostServices.h"
+
+#include <chrono>
+#include <cstring>
+
+#include "http/HttpClient.h"
+#include "http/WebhookRoutes.h"
+#include "log/Logger.h"
+#include "metrics/Metrics.h"
+#include "plugins/PendingCalls.h"
+#include "store/KvStore.h"
+#include "store/Outbox.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxText = 16 << 20;
+
+// A view from a plugin: an empty string for null/absurd input.
+std::string text(sb_str s) {
+  if (!s.ptr || s.len == 0 || s.len > kMaxText) return {};
+  return std::string(s.ptr, s.len);
+}
+sb_str view(const std::string& s) { return sb_str{s.data(), s.size()}; }
+
+InstanceHost* self(const sb_host* host) {
+  return host ? static_cast<InstanceHost*>(host->host_data) : nullptr;
+}
+
+Labels labels(const InstanceHost& h) { return {{"plugin", h.plugin}, {"instance", h.instance}}; }
+
+json fields_of(const InstanceHost& h, sb_str fields_json) {
+  json fields = json::object();
+  const std::string raw = text(fields_json);
+  if (!raw.empty()) {
+    json parsed = json::parse(raw, nullptr, false);
+    if (parsed.is_object())
+      fields = std::move(parsed);
+    else
+      fields["fields"] = raw;
+  }
+  fields["plugin"] = h.plugin;
+  fields["instance"] = h.instance;
+  return fields;
+}
+
+// ---- log
+void log_fn(const sb_host* host, sb_log_level level, sb_str message, sb_str fields_json) {
+  InstanceHost* h = self(host);
+  if (!h) return;
+  const int raw = static_cast<int>(level);
+  const LogLevel l = raw <= 0 ? LogLevel::debug : raw >= 3 ? LogLevel::error : static_cast<LogLevel>(raw);
+  if (!Logger::instance().enabled(l)) return;
+  Logger::instance().log(l, "plugin", text(message), fields_of(*h, fields_json));
+}
+const sb_host_log_v1 kLog{sizeof(sb_host_log_v1), log_fn};
+
+// ---- metrics
+void counter_fn(const sb_host* host, sb_str name, double value) {
+  InstanceHost* h = self(host);
+  const std::string n = text(name);
+  if (!h || !Metrics::valid_name(n)) return;
+  h->deps->metrics->counter_add("switchboard_plugin_" + n, labels(*h), value);
+}
+void histogram_fn(const sb_host* host, sb_str name, double value) {
+  InstanceHost* h = self(host);
+  const std::string n = text(name);
+  if (!h || !Metrics::valid_name(n)) return;
+  h->deps->metrics->observe("switchboard_plugin_" + n, labels(*h), value);
+}
+const sb_host_metrics_v1 kMetrics{sizeof(sb_host_metrics_v1), counter_fn, histogram_fn};
+
+// ---- http client
+sb_status http_request_fn(const sb_host* host, const sb_http_request* request, sb_on_http_response on_response,
+                          void* user_data) {
+  InstanceHost* h = self(host);
+  if (!h || !request || !on_response || request->struct_size < offsetof(sb_http_request, timeout_ms))
+    return SB_ERR_INVALID_ARGUMENT;
+  OutboundRequest out;
+  out.method = text(request->method);
+  out.url = text(request->url);
+  if (!h->deps->http) return SB_ERR_UNAVAILABLE;
+  if (out.method.empty()) out.method = "GET";
+  if (out.url.rfind("http://", 0) != 0 && out.url.rfind("https://", 0) != 0) return SB_ERR_INVALID_ARGUMENT;
+  if (request->header_count > 0 && !request->headers) return SB_ERR_INVALID_ARGUMENT;
+  for (size_t i = 0; i < request->header_count && i < 256; ++i)
+    out.headers.emplace_back(text(request->headers[i].name), text(request->headers[i].value));
+  out.body = text(request->body);
+  if (SB_HAS_FIELD(request, sb_http_request, timeout_ms))
+    out.timeout = std::chrono::milliseconds(request->timeout_ms);
+  const bool sent = h->deps->http->send(std::move(out), [on_response, user_data](OutboundResponse&& r) {
+    std::vector<sb_header> headers;
+    headers.reserve(r.headers.size());
+    for (const auto& [k, v] : r.headers) headers.push_back({view(k), view(v)});
+    sb_http_response resp{sizeof(sb_http_response), r.status,           headers.data(), headers.size(),
+                          view(r.body),              view(r.transport_error)};
+    on_response(user_data, &resp);
+  });
+  return sent ? SB_OK : SB_ERR_UNAVAILABLE;
+}
+const sb_host_http_client_v1 kHttp{sizeof(sb_host_http_client_v1), http_request_fn};
+
+// ---- kv
+sb_status kv_get_fn(const sb_host* host, sb_str key, sb_on_value on_value, void* user_data) {
+  InstanceHost* h = self(host);
+  if (!h || !on_value || !h->deps->kv) return SB_ERR_INVALID_ARGUMENT;
+  try {
+    auto value = h->deps->kv->get(h->instance, text(key));
+    if (!value) return SB_ERR_NOT_FOUND;
+    on_value(user_data, view(*value));
+    return SB_OK;
+  } catch (const std::exception& e) {
+    log_error("kv", "get failed", {{"instance", h->instance}, {"error", e.what()}});
+    return SB_ERR_INTERNAL;
+  }
+}
+sb_status kv_put_fn(const sb_host* host, sb_str key, sb_str value) {
+  InstanceHost* h = self(host);
+  if (!h || !h->deps->kv || key.len == 0) return SB_ERR_INVALID_ARGUMENT;
+  try {
+    h->deps->kv->put(h->instance, text(key), text(value));
+    return SB_OK;
+  } catch (const std::exception& e) {
+    log_error("kv", "put failed", {{"instance", h->instance}, {"error", e.what()}});
+    return SB_ERR_INTERNAL;
+  }
+}
+sb_status kv_remove_fn(const sb_host* host, sb_str key) {
+  InstanceHost* h = self(host);
+  if (!h || !h->deps->kv) return SB_ERR_INVALID_ARGUMENT;
+  try {
+    h->deps->kv->remove(h->instance, text(key));
+    return SB_OK;
+  } catch (const std::exception& e) {
+    log_error("kv", "remove failed", {{"instance", h->instance}, {"error", e.what()}});
+    return SB_ERR_INTERNAL;
+  }
+}
+const sb_host_kv_v1 kKv{sizeof(sb_host_kv_v1), kv_get_fn, kv_put_fn, kv_remove_fn};
+
+// ---- secrets
+sb_status secret_get_fn(const sb_host* host, sb_str name, sb_on_value on_value, void* user_data) {
+  InstanceHost* h = self(host);
+  if (!h || !on_value) return SB_ERR_INVALID_ARGUMENT;
+  auto it = h->deps->secrets.find(text(name));
+  if (it == h->deps->secrets.end()) return SB_ERR_NOT_FOUND;
+  on_value(user_data, view(it->second));
+  return SB_OK;
+}
+const sb_host_secrets_v1 kSecrets{sizeof(sb_host_secrets_v1), secret_get_fn};
+
+// ---- clock
+int64_t now_fn(const sb_host*) {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+int64_t monotonic_fn(const sb_host*) {
+  using namespace std::chrono;
+  return duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
+}
+const sb_host_clock_v1 kClock{sizeof(sb_host_clock_v1), now_fn, monotonic_fn};
+
+// ---- outbox
+sb_status outbox_write_fn(const sb_host* host, sb_str record_json) {
+  InstanceHost* h = self(host);
+  if (!h || !h->deps->outbox) return SB_ERR_UNSUPPORTED;
+  json record = json::parse(text(record_json), nullptr, false);
+  if (!record.is_object()) return SB_ERR_INVALID_ARGUMENT;
+  try {
+    h->deps->outbox->write(h->plugin, h->instance, std::move(record));
+    return SB_OK;
+  } catch (const std::exception& e) {
+    log_error("outbox", "write failed", {{"instance", h->instance}, {"error", e.what()}});
+    return SB_ERR_INTERNAL;
+  }
+}
+const sb_host_outbox_v1 kOutbox{sizeof(sb_host_outbox_v1), outbox_write_fn};
+
+// ---- events
+sb_status emit_fn(const sb_host* host, const sb_event* event, sb_emit_wait wait, sb_on_emitted on_emitted,
+                  void* user_data) {
+  InstanceHost* h = self(host);
+  if (!h || !event || !on_emitted || event->struct_size < sizeof(sb_event)) return SB_ERR_INVALID_ARGUMENT;
+  if (!h->deps->events) return SB_ERR_UNAVAILABLE;
+  if (wait != SB_EMIT_WAIT_ACCEPTED && wait != SB_EMIT_WAIT_COMPLETED) return SB_ERR_INVALID_ARGUMENT;
+  EmittedEvent ev;
+  ev.type = text(event->type);
+  ev.id = text(event->id);
+  ev.source = h->instance;
+  if (ev.type.empty()) return SB_ERR_INVALID_ARGUMENT;
+  ev.payload = json::parse(text(event->payload_json), nullptr, false);
+  if (!ev.payload.is_object()) return SB_ERR_INVALID_ARGUMENT;
+  return h->deps->events->emit(std::move(ev), wait, [on_emitted, user_data](const EmitReport& r) {
+    const std::string report = r.report.is_null() ? std::string() : r.report.dump();
+    sb_emit_result result{sizeof(sb_emit_result), r.status, view(r.event_id), view(r.message), view(report)};
+    on_emitted(user_data, &result);
+  });
+}
+const sb_host_events_v1 kEvents{sizeof(sb_host_events_v1), emit_fn};
+
+// ---- webhooks
+sb_status add_route_fn(const sb_host* host, sb_str path, sb_on_http_request handler, void* user_data) {
+  InstanceHost* h = self(host);
+  const std::string p = text(path);
+  if (!h || !handler) return SB_ERR_INVALID_ARGUMENT;
+  if (!h->creating) {
+    log_error("webhooks", "add_route called outside on_instance_create", {{"instance", h->instance}});
+    return SB_ERR_INVALID_ARGUMENT;
+  }
+  const std::string prefix = "/webhooks/";
+  if (p.size() <= prefix.size() || p.rfind(prefix, 0) != 0 || p.find_first_of("?# ") != std::string::npos)
+    return SB_ERR_INVALID_ARGUMENT;
+  return h->deps->routes->add(p, WebhookRoute{h->instance, handler, user_data}) ? SB_OK : SB_ERR_INVALID_ARGUMENT;
+}
+void respond_fn(const sb_host* host, sb_responder* responder, const sb_outbound_response* response) {
+  InstanceHost* h = self(host);
+  if (!h) return;
+  WebhookResponse r;
+  if (!response || response->struct_size < sizeof(sb_outbound_response) || response->status < 100 ||
+      response->status > 599) {
+    r.status = 500;
+    r.content_type = "application/json";
+    r.body = R"({"error":{"code":"plugin_error","message":"the plugin gave an invalid response"}})";
+    log_error("webhooks", "plugin gave an invalid response", {{"instance", h->instance}});
+  } else {
+    r.status = response->status;
+    r.content_type = text(response->content_type);
+    r.body = text(response->body);
+  }
+  const auto id = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(responder));
+  if (!h->deps->routes->respond(id, std::move(r)))
+    log_warn("webhooks", "response for a request that already timed out or was answered", {{"instance", h->instance}});
+}
+const sb_host_webhooks_v1 kWebhooks{sizeof(sb_host_webhooks_v1), add_route_fn, respond_fn};
+
+// ---- core
+const void* get_service_fn(const sb_host* host, const char* id) {
+  if (!self(host) || !id) return nullptr;
+  static const std::map<std::string, const void*> kServices = {
+      {SB_SERVICE_LOG, &kLog},         {SB_SERVICE_METRICS, &kMetrics}, {SB_SERVICE_HTTP_CLIENT, &kHttp},
+      {SB_SERVICE_KV, &kKv},           {SB_SERVICE_SECRETS, &kSecrets}, {SB_SERVICE_CLOCK, &kClock},
+      {SB_SERVICE_OUTBOX, &kOutbox},   {SB_SERVICE_EVENTS, &kEvents},   {SB_SERVICE_WEBHOOKS, &kWebhooks}};
+  auto it = kServices.find(id);
+  return it == kServices.end() ? nullptr : it->second;
+}
+
+void complete_fn(const sb_host* host, sb_completion* completion, const sb_action_result* result) {
+  InstanceHost* h = self(host);
+  if (!h || !h->deps->calls) return;  // no calls: the host is shutting down
+  const auto id = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(completion));
+  if (!h->deps->calls->complete(id, ActionOutcome::from_plugin(result)))
+    log_warn("actions", "completion ignored: the call already completed or expired",
+             {{"plugin", h->plugin}, {"instance", h->instance}});
+}
+
+}  // namespace
+
+std::unique_ptr<InstanceHost> make_instance_host(HostDependencies& deps, std::string plugin, std::string instance) {
+  auto h = std::make_unique<InstanceHost>();
+  h->deps = &deps;
+  h->plugin = std::move(plugin);
+  h->instance = std::move(instance);
+  static const std::string kVersion = "0.1.0";
+  h->table.struct_size = sizeof(sb_host);
+  h->table.abi_version = {SB_ABI_VERSION_MAJOR, SB_ABI_VERSION_MINOR, SB_ABI_VERSION_PATCH};
+  h->table.host_version = view(kVersion);
+  h->table.instance_name = view(h->instance);
+  h->table.host_data = h.get();
+  h->table.get_service = get_service_fn;
+  h->table.complete = complete_fn;
+  return h;
+}
+
+}  // namespace sb

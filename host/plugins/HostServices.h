@@ -1,0 +1,71 @@
+// What the host offers plugins: the sb_host table of each instance and the
+// service tables behind get_service(). Everything a plugin can reach goes
+// through here, which is why every function tolerates garbage arguments.
+#pragma once
+
+#include <switchboard/plugin.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "plugins/ActionOutcome.h"
+
+namespace sb {
+
+class HttpClient;
+class KvStore;
+class Metrics;
+class Outbox;
+class PendingCalls;
+class WebhookRoutes;
+
+// An event a plugin emitted, as the host keeps it.
+struct EmittedEvent {
+  std::string id;
+  std::string type;
+  std::string source;  // the emitting instance
+  nlohmann::json payload;
+};
+
+struct EmitReport {
+  sb_status status = SB_OK;
+  std::string event_id;
+  std::string message;
+  nlohmann::json report;  // with SB_EMIT_WAIT_COMPLETED
+};
+
+// Implemented by the rule engine.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  // SB_OK: `done` runs exactly once. Otherwise it never runs.
+  virtual sb_status emit(EmittedEvent event, sb_emit_wait wait, std::function<void(const EmitReport&)> done) = 0;
+};
+
+struct HostDependencies {
+  Metrics* metrics = nullptr;
+  HttpClient* http = nullptr;
+  KvStore* kv = nullptr;
+  Outbox* outbox = nullptr;
+  PendingCalls* calls = nullptr;
+  WebhookRoutes* routes = nullptr;
+  EventSink* events = nullptr;
+  std::map<std::string, std::string> secrets;
+};
+
+// The sb_host of one instance. host_data points back at this object.
+struct InstanceHost {
+  sb_host table{};
+  HostDependencies* deps = nullptr;
+  std::string plugin;
+  std::string instance;
+  bool creating = false;  // add_route is allowed only during on_instance_create
+};
+
+// Builds the table for one instance. `deps` must outlive it.
+std::unique_ptr<InstanceHost> make_instance_host(HostDependencies& deps, std::string plugin, std::string instance);
+
+}  // namespace sb

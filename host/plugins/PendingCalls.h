@@ -1,0 +1,53 @@
+// Action calls that a plugin has started but not yet completed.
+//
+// The sb_completion handle given to a plugin is an id, never a pointer into
+// host memory: a late, repeated or forged completion finds nothing and is
+// ignored, so a misbehaving plugin cannot make the host touch freed memory.
+// A call not completed by its deadline fails with RETRY ("no completion").
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "plugins/ActionOutcome.h"
+
+namespace sb {
+
+class PendingCalls {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Callback = std::function<void(ActionOutcome)>;
+
+  PendingCalls();
+  ~PendingCalls();  // fails every call still pending ("host shutting down")
+
+  // Registers a call; `done` runs exactly once, on the completing thread.
+  uint64_t add(Clock::time_point deadline, Callback done);
+  // Runs the call's callback; false when the id is unknown (already
+  // completed, expired or never issued).
+  bool complete(uint64_t id, ActionOutcome outcome);
+  size_t size() const;
+
+ private:
+  struct Entry {
+    Clock::time_point deadline;
+    Callback done;
+  };
+  void expire_loop();
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::map<uint64_t, Entry> calls_;
+  std::set<std::pair<Clock::time_point, uint64_t>> deadlines_;
+  uint64_t next_id_ = 1;
+  bool stopping_ = false;
+  std::thread expirer_;
+};
+
+}  // namespace sb

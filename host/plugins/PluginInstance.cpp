@@ -1,0 +1,170 @@
+#include "plugins/PluginInstance.h"
+
+#include <algorithm>
+
+#include "http/WebhookRoutes.h"
+#include "log/Logger.h"
+
+namespace sb {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+// Collects the message a plugin writes into a caller-supplied buffer.
+struct ErrorBuffer {
+  char data[1024] = {};
+  size_t length = 0;
+  sb_error_buffer abi{sizeof(sb_error_buffer), data, sizeof(data), &length};
+  std::string text() const { return std::string(data, std::min(length, sizeof(data))); }
+};
+
+sb_str view(const std::string& s) { return sb_str{s.data(), s.size()}; }
+
+const char* status_name(sb_status s) {
+  switch (s) {
+    case SB_OK: return "ok";
+    case SB_ERR_INVALID_ARGUMENT: return "invalid argument";
+    case SB_ERR_NOT_FOUND: return "not found";
+    case SB_ERR_UNSUPPORTED: return "unsupported";
+    case SB_ERR_UNAVAILABLE: return "unavailable";
+    case SB_ERR_INTERNAL: return "internal error";
+  }
+  return "unknown status";
+}
+}  // namespace
+
+PluginInstance::PluginInstance(std::shared_ptr<PluginLibrary> library, std::string name, HostDependencies& deps,
+                               const json& config)
+    : library_(std::move(library)), host_(make_instance_host(deps, library_->name(), std::move(name))) {
+  const std::string text = config.dump();
+  ErrorBuffer error;
+  sb_status status = SB_ERR_INTERNAL;
+  host_->creating = true;
+  try {
+    status = library_->entry().create(&host_->table, view(text), &instance_, &error.abi);
+  } catch (...) {
+    error.length = 0;
+    status = SB_ERR_INTERNAL;
+  }
+  host_->creating = false;
+  if (status != SB_OK || !instance_) {
+    deps.routes->remove_owner(host_->instance);
+    std::string why = error.text();
+    if (why.empty()) why = status == SB_OK ? "it returned no instance" : status_name(status);
+    throw PluginError("instance '" + host_->instance + "' (plugin '" + library_->name() + "'): cannot create: " + why);
+  }
+}
+
+PluginInstance::~PluginInstance() {
+  if (instance_) {
+    try {
+      library_->entry().destroy(instance_);
+    } catch (...) {
+      log_error("plugins", "on_instance_destroy threw", {{"instance", host_->instance}});
+    }
+  }
+  host_->deps->routes->remove_owner(host_->instance);
+}
+
+void PluginInstance::start() {
+  if (!library_->entry().start) return;
+  ErrorBuffer error;
+  sb_status status = SB_ERR_INTERNAL;
+  try {
+    status = library_->entry().start(instance_, &error.abi);
+  } catch (...) {
+  }
+  if (status != SB_OK)
+    throw PluginError("instance '" + host_->instance + "': cannot start: " +
+                      (error.text().empty() ? std::string(status_name(status)) : error.text()));
+}
+
+void PluginInstance::stop() noexcept {
+  if (!library_->entry().stop) return;
+  try {
+    library_->entry().stop(instance_);
+  } catch (...) {
+    log_error("plugins", "on_instance_stop threw", {{"instance", host_->instance}});
+  }
+}
+
+void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback done) {
+  PendingCalls& calls = *host_->deps->calls;
+  const auto deadline = PendingCalls::Clock::now() + request.timeout;
+  const uint64_t id = calls.add(deadline, std::move(done));
+  if (!library_->entry().invoke) {
+    calls.complete(id, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, "plugin has no actions"));
+    return;
+  }
+  const std::string params = request.params.dump();
+  const int64_t deadline_unix_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count() +
+      request.timeout.count();
+  sb_action_call call{sizeof(sb_action_call),       view(request.action), view(params), view(request.idempotency_key),
+                      request.attempt, deadline_unix_ms};
+  ErrorBuffer error;
+  sb_status status = SB_ERR_INTERNAL;
+  try {
+    status = library_->entry().invoke(instance_, &call, reinterpret_cast<sb_completion*>(static_cast<uintptr_t>(id)),
+                                      &error.abi);
+  } catch (...) {
+    error.length = 0;
+    status = SB_ERR_INTERNAL;
+  }
+  if (status != SB_OK) {
+    std::string why = error.text().empty() ? std::string(status_name(status)) : error.text();
+    // The plugin promised not to complete; if it did anyway this finds nothing.
+    calls.complete(id, ActionOutcome::failure(status == SB_ERR_INVALID_ARGUMENT ? SB_OUTCOME_INVALID_PARAMS
+                                                                                : SB_OUTCOME_PERMANENT,
+                                              "plugin refused the call: " + why));
+  }
+}
+
+PluginCatalog::PluginCatalog(std::vector<fs::path> dirs) : dirs_(std::move(dirs)) {}
+
+fs::path PluginCatalog::locate(const std::string& name_or_path) const {
+  if (name_or_path.find('/') != std::string::npos) return fs::absolute(name_or_path);
+  for (const auto& dir : dirs_) {
+    fs::path candidate = dir / (name_or_path + ".so");
+    std::error_code ec;
+    if (fs::exists(candidate, ec)) return candidate;
+  }
+  std::string searched;
+  for (const auto& dir : dirs_) searched += (searched.empty() ? "" : ", ") + dir.string();
+  throw PluginLoadError("plugin '" + name_or_path + "' not found: no " + name_or_path + ".so in " +
+                        (searched.empty() ? std::string("(no plugin dirs)") : searched));
+}
+
+std::shared_ptr<PluginLibrary> PluginCatalog::get(const std::string& name_or_path) {
+  const fs::path file = locate(name_or_path);
+  auto it = loaded_.find(file);
+  if (it != loaded_.end()) return it->second;
+  auto lib = PluginLibrary::load(file);
+  loaded_.emplace(file, lib);
+  return lib;
+}
+
+std::vector<PluginCatalog::Entry> PluginCatalog::scan() {
+  std::vector<Entry> out;
+  for (const auto& dir : dirs_) {
+    std::error_code ec;
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+      if (e.path().extension() == ".so") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      Entry entry{f, nullptr, {}};
+      try {
+        entry.library = get(f.string());
+      } catch (const PluginLoadError& e) {
+        entry.error = e.what();
+      }
+      out.push_back(std::move(entry));
+    }
+  }
+  return out;
+}
+
+}  // namespace sb

@@ -1,0 +1,166 @@
+#include "rules/RuleEngine.h"
+
+#include <atomic>
+#include <mutex>
+#include <random>
+
+#include "log/Logger.h"
+#include "metrics/Metrics.h"
+#include "rules/Template.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+json::json_pointer dotted_to_pointer(const std::string& dotted) {
+  std::string pointer;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = dotted.find('.', start);
+    std::string segment = dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    std::string escaped;
+    for (char c : segment) escaped += c == '~' ? std::string("~0") : c == '/' ? std::string("~1") : std::string(1, c);
+    pointer += "/" + escaped;
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return json::json_pointer(pointer);
+}
+
+std::string generate_event_id() {
+  // Random prefix per process + counter: unique without a syscall per event.
+  static const std::string prefix = [] {
+    std::random_device rd;
+    std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd());
+    static const char kHex[] = "0123456789abcdef";
+    std::string p = "evt_";
+    for (int i = 0; i < 16; ++i) p += kHex[gen() % 16];
+    return p;
+  }();
+  static std::atomic<uint64_t> counter{0};
+  return prefix + "_" + std::to_string(++counter);
+}
+
+bool CompiledRule::matches(const EmittedEvent& event) const {
+  if (event.type != this->event) return false;
+  if (!source.empty() && event.source != source) return false;
+  for (const auto& [pointer, expected] : filter) {
+    if (!event.payload.contains(pointer)) return false;
+    if (event.payload.at(pointer) != expected) return false;
+  }
+  return true;
+}
+
+// Everything one emitted event set off; reports when the last execution ends.
+struct RuleEngine::EventRun {
+  std::string event_id;
+  json context;
+  std::function<void(const EmitReport&)> done;  // empty when nobody waits
+  std::mutex mutex;
+  json executions = json::array();
+  size_t remaining = 0;
+
+  void finished(json execution) {
+    std::function<void(const EmitReport&)> report;
+    {
+      std::lock_guard lock(mutex);
+      executions.push_back(std::move(execution));
+      if (--remaining > 0 || !done) return;
+      report = std::move(done);
+    }
+    report(EmitReport{SB_OK, event_id, "", json{{"executions", executions}}});
+  }
+};
+
+struct RuleEngine::Execution {
+  const CompiledRule* rule;
+  std::shared_ptr<EventRun> run;
+  size_t next_step = 0;
+  json steps = json::array();
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
+RuleEngine::RuleEngine(std::vector<CompiledRule> rules, ActionDispatcher& actions, Metrics& metrics)
+    : rules_(std::move(rules)), actions_(actions), metrics_(metrics) {}
+
+sb_status RuleEngine::emit(EmittedEvent event, sb_emit_wait wait, std::function<void(const EmitReport&)> done) {
+  if (event.id.empty()) event.id = generate_event_id();
+  metrics_.counter_add("switchboard_events_total", {{"type", event.type}});
+  auto run = std::make_shared<EventRun>();
+  run->event_id = event.id;
+  std::vector<const CompiledRule*> matched;
+  for (const auto& rule : rules_)
+    if (rule.matches(event)) matched.push_back(&rule);
+  log_debug("rules", "event", {{"event_id", event.id}, {"type", event.type}, {"matched", matched.size()}});
+
+  if (wait == SB_EMIT_WAIT_ACCEPTED || matched.empty()) {
+    done(EmitReport{SB_OK, event.id, "", json{{"executions", json::array()}}});
+  } else {
+    run->done = std::move(done);
+  }
+  if (matched.empty()) return SB_OK;
+
+  run->context = std::move(event.payload);
+  run->context["event"] = {{"id", event.id}, {"type", event.type}, {"source", event.source}};
+  run->remaining = matched.size();
+  for (const CompiledRule* rule : matched) {
+    auto execution = std::make_shared<Execution>();
+    execution->rule = rule;
+    execution->run = run;
+    run_step(std::move(execution));
+  }
+  return SB_OK;
+}
+
+void RuleEngine::run_step(std::shared_ptr<Execution> execution) {
+  const CompiledRule& rule = *execution->rule;
+  if (execution->next_step == rule.steps.size()) {
+    metrics_.counter_add("switchboard_executions_total", {{"rule", rule.name}, {"status", "done"}});
+    execution->run->finished(json{{"rule", rule.name}, {"status", "done"}, {"steps", std::move(execution->steps)}});
+    return;
+  }
+  const size_t index = execution->next_step;
+  const CompiledStep& step = rule.steps[index];
+
+  ActionRequest request;
+  request.action = step.action;
+  request.timeout = step.timeout;
+  request.idempotency_key = execution->run->event_id + ":" + rule.name + ":" + std::to_string(index);
+  try {
+    request.params = render_template(step.params, execution->run->context);
+  } catch (const TemplateError& e) {
+    return step_ended(std::move(execution), ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, e.what()));
+  }
+  if (step.schema) {
+    auto violations = step.schema->validate(request.params);
+    if (!violations.empty()) {
+      std::string why = "parameters do not match the action's schema:";
+      for (const auto& v : violations) why += " " + (v.path.empty() ? "/" : v.path) + ": " + v.message + ";";
+      return step_ended(std::move(execution), ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, why));
+    }
+  }
+  actions_.dispatch(step.instance, request, [this, execution](ActionOutcome outcome) mutable {
+    step_ended(std::move(execution), std::move(outcome));
+  });
+}
+
+void RuleEngine::step_ended(std::shared_ptr<Execution> execution, ActionOutcome outcome) {
+  const CompiledRule& rule = *execution->rule;
+  const CompiledStep& step = rule.steps[execution->next_step];
+  metrics_.counter_add("switchboard_actions_total",
+                       {{"rule", rule.name}, {"step", step.name}, {"outcome", std::string(outcome_name(outcome.outcome))}});
+  json record = outcome.to_json();
+  record["step"] = step.name;
+  execution->steps.push_back(std::move(record));
+  if (outcome.ok()) {
+    ++execution->next_step;
+    return run_step(std::move(execution));
+  }
+  metrics_.counter_add("switchboard_executions_total", {{"rule", rule.name}, {"status", "failed"}});
+  log_warn("rules", "step failed",
+           {{"rule", rule.name}, {"step", step.name}, {"event_id", execution->run->event_id},
+            {"outcome", outcome_name(outcome.outcome)}, {"reason", outcome.reason}});
+  execution->run->finished(json{{"rule", rule.name}, {"status", "failed"}, {"steps", std::move(execution->steps)}});
+}
+
+}  // namespace sb

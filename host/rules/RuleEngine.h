@@ -1,0 +1,76 @@
+// Matches emitted events against rules and runs each matching rule's steps
+// in order, each step an action on a plugin instance.
+//
+// This is the simple, in-memory path of the foundation: executions live only
+// as long as the process. Durable executions, retries and the richer step
+// kinds replace it in the pipeline (see docs/architecture.md).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "config/JsonSchema.h"
+#include "plugins/HostServices.h"
+#include "plugins/PendingCalls.h"
+#include "plugins/PluginInstance.h"
+
+namespace sb {
+
+class Metrics;
+
+struct CompiledStep {
+  std::string name;
+  std::string instance;
+  std::string action;
+  nlohmann::json params;
+  std::shared_ptr<const JsonSchema> schema;  // the action's parameter schema
+  std::chrono::milliseconds timeout{30000};
+};
+
+struct CompiledRule {
+  std::string name;
+  std::string event;
+  std::string source;  // empty = any instance
+  std::vector<std::pair<nlohmann::json::json_pointer, nlohmann::json>> filter;
+  std::vector<CompiledStep> steps;
+
+  bool matches(const EmittedEvent& event) const;
+};
+
+// Runs one action on a named instance; `done` runs exactly once.
+class ActionDispatcher {
+ public:
+  virtual ~ActionDispatcher() = default;
+  virtual void dispatch(const std::string& instance, const ActionRequest& request, PendingCalls::Callback done) = 0;
+};
+
+class RuleEngine : public EventSink {
+ public:
+  RuleEngine(std::vector<CompiledRule> rules, ActionDispatcher& actions, Metrics& metrics);
+
+  sb_status emit(EmittedEvent event, sb_emit_wait wait, std::function<void(const EmitReport&)> done) override;
+
+  const std::vector<CompiledRule>& rules() const { return rules_; }
+
+ private:
+  struct EventRun;
+  struct Execution;
+  void run_step(std::shared_ptr<Execution> execution);
+  void step_ended(std::shared_ptr<Execution> execution, ActionOutcome outcome);
+
+  std::vector<CompiledRule> rules_;
+  ActionDispatcher& actions_;
+  Metrics& metrics_;
+};
+
+// "body.status" -> "/body/status".
+nlohmann::json::json_pointer dotted_to_pointer(const std::string& dotted);
+
+// Every character of a generated event id is URL- and header-safe.
+std::string generate_event_id();
+
+}  // namespace sb

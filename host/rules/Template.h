@@ -1,0 +1,38 @@
+// Placeholders in rule parameters: "Hello {{body.name}}", "{{Имя|клиент}}".
+//
+// A placeholder is {{ path }} or {{ path | default }}. The path is a dotted
+// walk into the event context; a segment may hold any characters but '.',
+// '|', '{' and '}', so Unicode names with spaces ("Название компании") work.
+// A string that is exactly one placeholder keeps the value's JSON type
+// ("{{body.amount}}" stays a number). A missing value without a default is
+// an error — never a silent empty string.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sb {
+
+class TemplateError : public std::runtime_error {
+ public:
+  TemplateError(std::string variable, const std::string& message)
+      : std::runtime_error(message), variable_(std::move(variable)) {}
+  const std::string& variable() const { return variable_; }
+
+ private:
+  std::string variable_;
+};
+
+// Renders every string inside `value` (object keys are left alone).
+// Throws TemplateError.
+nlohmann::json render_template(const nlohmann::json& value, const nlohmann::json& context);
+
+// Syntax problems in every string inside `value`, as "JSON-Pointer: reason".
+std::vector<std::string> template_syntax_errors(const nlohmann::json& value, const std::string& pointer = "");
+
+bool has_placeholder(std::string_view text);
+
+}  // namespace sb

@@ -1,0 +1,77 @@
+// The "http" action plugin: "post" sends one JSON request through the host's
+// asynchronous HTTP client and maps the answer to done / retry / permanent.
+#include <algorithm>
+#include <switchboard/plugin.hpp>
+
+#include "http_config.h"
+#include "http_schemas.h"
+#include "post_request.h"
+#include "response_mapping.h"
+
+namespace http_plugin {
+
+using switchboard::ActionResult;
+
+class HttpAction : public switchboard::Plugin {
+ public:
+  HttpAction(switchboard::Host& host, std::string_view config_json)
+      : host_(host), config_(HttpConfig::parse(config_json)) {}
+
+  void invoke(const switchboard::ActionCall& call, switchboard::Completion done) override {
+    if (call.action != "post")
+      return done(ActionResult::invalid_params("unknown action '" + std::string(call.action) + "'"));
+    PostRequest request;
+    try {
+      request = PostRequest::from_params(config_, call.params_json, call.idempotency_key);
+    } catch (const InvalidParams& e) {
+      return done(ActionResult::invalid_params(e.what()));
+    }
+    if (config_.dry_run) return record(request, std::move(done));
+    send(request, call.deadline_unix_ms, std::move(done));
+  }
+
+ private:
+  void record(const PostRequest& request, switchboard::Completion done) const {
+    const std::string record =
+        request.to_outbox_record().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (!host_.outbox(record)) return done(ActionResult::retry("the host's outbox did not take the dry-run record"));
+    done(ActionResult::done("dry-run"));
+  }
+
+  void send(const PostRequest& request, int64_t deadline_unix_ms, switchboard::Completion done) const {
+    switchboard::HttpRequest out = request.to_http_request();
+    // An answer after the step's deadline is thrown away by the host: stop waiting then.
+    const int64_t now = host_.now_unix_ms();
+    if (deadline_unix_ms > 0 && now > 0) {
+      const int64_t left = std::max<int64_t>(deadline_unix_ms - now, 1);
+      out.timeout_ms = static_cast<uint32_t>(std::min<int64_t>(out.timeout_ms, left));
+    }
+    host_.count("http_requests_total");
+    // Runs on a host I/O thread: only maps and completes, and touches nothing
+    // of this instance, which the callback may outlive.
+    auto on_response = [done](const switchboard::HttpResponse& response) mutable { done(map_response(response)); };
+    if (!host_.http(out, std::move(on_response)))
+      done(ActionResult::retry("the host's HTTP client did not take the request"));
+  }
+
+  switchboard::Host& host_;
+  const HttpConfig config_;
+};
+
+switchboard::PluginInfo http_info() {
+  switchboard::PluginInfo info;
+  info.name = "http";
+  info.version = "1.0.0";
+  info.vendor = "Switchboard";
+  info.description = "Sends JSON requests (POST, PUT, PATCH, DELETE, GET) to HTTP endpoints.";
+  info.config_schema_json = std::string(http_schemas::schema_json);
+  info.actions.push_back({"post",
+                          "Sends one request with a JSON body and an Idempotency-Key header; 2xx is done, "
+                          "408/425/429/5xx retry (Retry-After honoured), other statuses fail permanently.",
+                          std::string(http_schemas::actions_post_json)});
+  return info;
+}
+
+}  // namespace http_plugin
+
+SWITCHBOARD_PLUGIN(http_plugin::HttpAction, http_plugin::http_info)

@@ -1,0 +1,80 @@
+#include "response_mapping.h"
+
+#include <charconv>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <switchboard/plugin.hpp>
+
+namespace http_plugin {
+
+namespace {
+
+using nlohmann::json;
+using switchboard::ActionResult;
+
+constexpr size_t kReasonBodyBytes = 200;
+
+// Deeper JSON is kept as text: nlohmann::json serialises recursively and the
+// output is serialised on an I/O thread.
+constexpr int kMaxDepth = 64;
+
+bool is_transient(int status) { return status == 408 || status == 425 || status == 429 || status >= 500; }
+
+// The first `max` bytes, shortened to end on a whole UTF-8 character.
+std::string_view prefix(std::string_view text, size_t max) {
+  if (text.size() <= max) return text;
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return text.substr(0, end);
+}
+
+json parse_body(std::string_view body) {
+  bool too_deep = false;
+  auto limit_depth = [&too_deep](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxDepth) too_deep = true;
+    return true;
+  };
+  json parsed = json::parse(body, limit_depth, false);
+  if (parsed.is_discarded() || too_deep) return std::string(body);
+  return parsed;
+}
+
+std::string reason_for(const switchboard::HttpResponse& response) {
+  std::string reason = "HTTP " + std::to_string(response.status);
+  if (!response.body.empty()) reason.append(": ").append(prefix(response.body, kReasonBodyBytes));
+  return reason;
+}
+
+}  // namespace
+
+uint32_t parse_retry_after(std::string_view value) {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  if (value.empty() || value.find_first_not_of("0123456789") != value.npos) return 0;
+  uint64_t seconds = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (error == std::errc::result_out_of_range) return std::numeric_limits<uint32_t>::max();
+  if (error != std::errc() || end != value.data() + value.size()) return 0;
+  return seconds > std::numeric_limits<uint32_t>::max() ? std::numeric_limits<uint32_t>::max()
+                                                        : static_cast<uint32_t>(seconds);
+}
+
+ActionResult map_response(const switchboard::HttpResponse& response) {
+  const int status = response.status;
+  if (status == 0) {
+    const std::string_view error = response.transport_error;
+    return ActionResult::retry(error.empty() ? std::string("no response") : std::string(error));
+  }
+  if (status >= 200 && status <= 299) {
+    const json output{{"status", status}, {"body", parse_body(response.body)}};
+    return ActionResult::done(std::string(response.header("X-Request-Id").value_or("")),
+                              output.dump(-1, ' ', false, json::error_handler_t::replace));
+  }
+  if (is_transient(status))
+    return ActionResult::retry(reason_for(response), parse_retry_after(response.header("Retry-After").value_or("")),
+                               std::to_string(status));
+  return ActionResult::permanent(reason_for(response), std::to_string(status));
+}
+
+}  // namespace http_plugin

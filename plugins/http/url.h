@@ -1,0 +1,24 @@
+// The little URL handling the http action needs. The host's HTTP client does
+// the real parsing; this only decides which URL a call may target.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace http_plugin {
+
+// "http://..." or "https://..." (the host's client takes lower-case schemes
+// only) with a non-empty authority and no whitespace or control characters.
+bool is_absolute_url(std::string_view url);
+
+// An absolute URL without query or fragment, so that paths can be appended.
+bool is_base_url(std::string_view url);
+
+// "scheme://authority", lower-cased: two URLs with the same origin reach the
+// same server. `url` must be absolute.
+std::string origin(std::string_view url);
+
+// `path` appended to `base_url` with exactly one '/' between them.
+std::string join(std::string_view base_url, std::string_view path);
+
+}  // namespace http_plugin

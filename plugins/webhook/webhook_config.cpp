@@ -1,0 +1,63 @@
+#include "webhook_config.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <switchboard/plugin.hpp>
+
+#include "standard_webhooks.h"
+
+namespace webhook {
+
+namespace {
+
+using nlohmann::json;
+using switchboard::ConfigError;
+
+// The host validates against schema.json first; these checks only keep a
+// host that did not (or a changed schema) from producing undefined behaviour.
+std::optional<std::string> optional_string(const json& config, const char* key) {
+  auto it = config.find(key);
+  if (it == config.end()) return std::nullopt;
+  if (!it->is_string()) throw ConfigError(std::string("'") + key + "' must be a string");
+  return it->get<std::string>();
+}
+
+bool is_path_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; }
+
+}  // namespace
+
+WebhookConfig WebhookConfig::parse(std::string_view config_json, std::string_view instance_name) {
+  const json config = config_json.empty() ? json::object() : json::parse(config_json, nullptr, false);
+  if (!config.is_object()) throw ConfigError("the config must be a JSON object");
+
+  WebhookConfig out;
+  out.path = optional_string(config, "path").value_or(std::string(instance_name));
+  if (out.path.empty() || out.path.size() > 128 || !std::all_of(out.path.begin(), out.path.end(), is_path_char))
+    throw ConfigError("'path' must match [a-z0-9_-]{1,128}, got '" + out.path + "'");
+
+  if (auto type = optional_string(config, "event_type")) {
+    if (type->empty()) throw ConfigError("'event_type' must not be empty");
+    out.event_type = std::move(*type);
+  }
+
+  out.bearer_token = optional_string(config, "bearer_token");
+  if (out.bearer_token && out.bearer_token->empty()) throw ConfigError("'bearer_token' must not be empty");
+
+  out.signing_secret = optional_string(config, "signing_secret");
+  if (out.signing_secret && !standard_webhooks::decode_secret(*out.signing_secret))
+    throw ConfigError("'signing_secret' must be 'whsec_' followed by base64, or base64");
+
+  if (auto it = config.find("tolerance_s"); it != config.end()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 86400)
+      throw ConfigError("'tolerance_s' must be an integer from 1 to 86400");
+    out.tolerance_s = it->get<int64_t>();
+  }
+
+  const std::string respond = optional_string(config, "respond").value_or("accepted");
+  if (respond != "accepted" && respond != "completed")
+    throw ConfigError("'respond' must be \"accepted\" or \"completed\", got \"" + respond + "\"");
+  out.respond_when_completed = respond == "completed";
+  return out;
+}
+
+}  // namespace webhook

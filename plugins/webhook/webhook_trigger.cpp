@@ -1,0 +1,261 @@
+// The "webhook" trigger plugin: every authentic POST of a JSON object to
+// /webhooks/<path> becomes one event; the sender learns whether the host took
+// it (respond = accepted) or how the rules it triggered ended (completed).
+#include <openssl/crypto.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <switchboard/plugin.hpp>
+
+#include "standard_webhooks.h"
+#include "webhook_config.h"
+#include "webhook_schemas.h"
+
+namespace webhook {
+
+namespace {
+
+using nlohmann::json;
+using switchboard::EmitResult;
+using switchboard::InboundRequest;
+using switchboard::Responder;
+
+constexpr std::string_view kJson = "application/json";
+
+// Bodies deeper than this are refused: nlohmann::json serialises recursively,
+// so an unbounded depth would let a sender exhaust a server thread's stack.
+constexpr int kMaxDepth = 64;
+
+// Credentials never reach the event payload, where rules and logs could see them.
+constexpr std::string_view kHiddenHeaders[] = {"authorization", "proxy-authorization", "cookie", "webhook-signature",
+                                               "x-hub-signature-256"};
+
+// Headers, query and bodies come from outside and may hold invalid UTF-8:
+// replace it instead of letting dump() throw.
+std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string error_body(std::string_view code, std::string_view message) {
+  return dump(json{{"error", {{"code", code}, {"message", message}}}});
+}
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string lowercase(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = lower(c);
+  return out;
+}
+
+bool equals_ignore_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+}
+
+std::optional<std::string_view> find_header(const InboundRequest& request, std::string_view name) {
+  for (const auto& [key, value] : request.headers)
+    if (equals_ignore_case(key, name)) return value;
+  return std::nullopt;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Leaks the token's length at most, never its bytes.
+bool equal_constant_time(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+json payload_headers(const InboundRequest& request) {
+  json out = json::object();
+  for (const auto& [key, value] : request.headers) {
+    std::string name = lowercase(key);
+    if (std::find(std::begin(kHiddenHeaders), std::end(kHiddenHeaders), name) != std::end(kHiddenHeaders)) continue;
+    // A repeated header means the same as one with the values comma-joined (RFC 9110 5.3).
+    auto it = out.find(name);
+    if (it == out.end())
+      out[name] = std::string(value);
+    else
+      it->get_ref<std::string&>().append(", ").append(value);
+  }
+  return out;
+}
+
+// The body as a JSON object, or the reason it is not one.
+struct ParsedBody {
+  json value;
+  std::string error;
+};
+
+ParsedBody parse_body(std::string_view body) {
+  ParsedBody out;
+  bool too_deep = false;
+  auto limit_depth = [&too_deep](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxDepth) too_deep = true;
+    return true;
+  };
+  try {
+    out.value = json::parse(body, limit_depth);
+  } catch (const json::parse_error& e) {
+    // Drop the "[json.exception.parse_error.101] " prefix: it means nothing to a sender.
+    std::string_view what = e.what();
+    if (auto end = what.find("] "); what.front() == '[' && end != std::string_view::npos) what.remove_prefix(end + 2);
+    out.error = std::string(what);
+    return out;
+  }
+  if (too_deep)
+    out.error = "nested deeper than " + std::to_string(kMaxDepth) + " levels";
+  else if (!out.value.is_object())
+    out.error = "expected a JSON object";
+  return out;
+}
+
+// A refused request: the HTTP status and the {"error": ...} it answers with.
+struct Rejection {
+  int status;
+  std::string code;
+  std::string message;
+};
+
+void answer_not_taken(Responder& responder, const EmitResult& result) {
+  const std::string message = result.message.empty() ? "the host did not take the event" : std::string(result.message);
+  responder.respond(503, kJson, error_body("unavailable", message));
+}
+
+void answer_accepted(Responder& responder, const EmitResult& result) {
+  if (result.status != SB_OK) return answer_not_taken(responder, result);
+  responder.respond(202, kJson, dump(json{{"event_id", result.event_id}}));
+}
+
+// 200 only when every execution the event started is "done": a sender that
+// waits for completion wants to know that its event had its effect.
+void answer_completed(Responder& responder, const EmitResult& result) {
+  if (result.status != SB_OK) return answer_not_taken(responder, result);
+  json executions = json::array();
+  bool all_done = true;
+  if (!result.report_json.empty()) {
+    json report = json::parse(result.report_json, nullptr, false);
+    if (report.is_object() && report.contains("executions") && report["executions"].is_array())
+      executions = std::move(report["executions"]);
+    else
+      all_done = false;  // an unreadable report proves nothing
+  }
+  for (const json& execution : executions) {
+    auto status = execution.is_object() ? execution.find("status") : execution.end();
+    if (status == execution.end() || *status != "done") all_done = false;
+  }
+  const json body{{"event_id", result.event_id}, {"executions", std::move(executions)}};
+  responder.respond(all_done ? 200 : 502, kJson, dump(body));
+}
+
+}  // namespace
+
+class WebhookTrigger : public switchboard::Plugin {
+ public:
+  WebhookTrigger(switchboard::Host& host, std::string_view config_json)
+      : host_(host), config_(WebhookConfig::parse(config_json, host.instance_name())) {
+    const std::string route = "/webhooks/" + config_.path;
+    // Last in the constructor: nothing may throw once the route points at us.
+    if (!host_.add_route(route, [this](const InboundRequest& request, Responder responder) {
+          handle(request, std::move(responder));
+        }))
+      throw switchboard::ConfigError("cannot register route " + route +
+                                     ": the path is taken by another instance or invalid");
+  }
+
+ private:
+  void handle(const InboundRequest& request, Responder responder) {
+    host_.count("webhook_requests_total");
+    if (auto rejection = check(request)) return reject(*rejection, request, responder);
+    ParsedBody body = parse_body(request.body);
+    if (!body.error.empty()) return reject({400, "invalid_json", std::move(body.error)}, request, responder);
+    emit(request, std::move(body.value), std::move(responder));
+  }
+
+  // Method first, then the credentials: an unauthenticated sender learns
+  // nothing about the body's handling.
+  std::optional<Rejection> check(const InboundRequest& request) const {
+    if (request.method != "POST") return Rejection{405, "method_not_allowed", "only POST is accepted"};
+    if (config_.bearer_token) {
+      if (auto reason = bearer_failure(request)) return Rejection{401, "unauthorized", std::move(*reason)};
+    }
+    if (config_.signing_secret) {
+      const int64_t now_s = host_.now_unix_ms() / 1000;
+      auto reason =
+          standard_webhooks::verify(*config_.signing_secret, find_header(request, "webhook-id").value_or(""),
+                                    find_header(request, "webhook-timestamp").value_or(""), request.body,
+                                    find_header(request, "webhook-signature").value_or(""), now_s, config_.tolerance_s);
+      if (reason) return Rejection{401, "invalid_signature", std::move(*reason)};
+    }
+    return std::nullopt;
+  }
+
+  std::optional<std::string> bearer_failure(const InboundRequest& request) const {
+    const std::optional<std::string_view> header = find_header(request, "authorization");
+    if (!header) return "missing Authorization header";
+    constexpr std::string_view kScheme = "bearer ";
+    const std::string_view value = trim(*header);
+    if (value.size() < kScheme.size() || !equals_ignore_case(value.substr(0, kScheme.size()), kScheme))
+      return "expected 'Authorization: Bearer <token>'";
+    if (!equal_constant_time(trim(value.substr(kScheme.size())), *config_.bearer_token)) return "invalid bearer token";
+    return std::nullopt;
+  }
+
+  void reject(const Rejection& rejection, const InboundRequest& request, Responder& responder) const {
+    host_.count("webhook_rejected_total");
+    host_.log(
+        SB_LOG_DEBUG, "webhook request rejected",
+        dump(json{
+            {"status", rejection.status}, {"reason", rejection.message}, {"remote_address", request.remote_address}}));
+    responder.respond(rejection.status, kJson, error_body(rejection.code, rejection.message));
+  }
+
+  void emit(const InboundRequest& request, json body, Responder responder) {
+    const json payload{{"route", config_.path},
+                       {"body", std::move(body)},
+                       {"query", request.query},
+                       {"headers", payload_headers(request)}};
+    // The sender's own id makes its retries idempotent; without one the host assigns an id.
+    std::string_view event_id = find_header(request, "webhook-id").value_or("");
+    if (event_id.empty()) event_id = find_header(request, "idempotency-key").value_or("");
+
+    // Host::EmitHandler is a std::function, which must be copyable, and
+    // Responder is move-only: share it.
+    auto shared = std::make_shared<Responder>(std::move(responder));
+    const bool completed = config_.respond_when_completed;
+    // The callback may outlive this instance: it captures nothing of `this`.
+    const bool taken = host_.emit(config_.event_type, event_id, dump(payload),
+                                  completed ? SB_EMIT_WAIT_COMPLETED : SB_EMIT_WAIT_ACCEPTED,
+                                  [shared, completed](const EmitResult& result) {
+                                    completed ? answer_completed(*shared, result) : answer_accepted(*shared, result);
+                                  });
+    if (!taken) {
+      host_.count("webhook_unavailable_total");
+      shared->respond(503, kJson, error_body("unavailable", "the host did not take the event"));
+    }
+  }
+
+  switchboard::Host& host_;
+  const WebhookConfig config_;
+};
+
+switchboard::PluginInfo webhook_info() {
+  switchboard::PluginInfo info;
+  info.name = "webhook";
+  info.version = "1.0.0";
+  info.vendor = "Switchboard";
+  info.description =
+      "Receives JSON POSTs on /webhooks/<path> (bearer token and Standard Webhooks signatures) and "
+      "emits them as events.";
+  info.config_schema_json = std::string(webhook_schemas::schema_json);
+  info.triggers.push_back({"webhook.received",
+                           "One authentic POST of a JSON object; the event type is configurable (event_type).",
+                           std::string(webhook_schemas::triggers_received_json)});
+  return info;
+}
+
+}  // namespace webhook
+
+SWITCHBOARD_PLUGIN(webhook::WebhookTrigger, webhook::webhook_info)

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs every test: the release build, then the same tests
+# under AddressSanitizer + UndefinedBehaviorSanitizer (SB_ASAN=0 skips that).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+scripts/setup.sh release
+ctest --preset release -j "$jobs"
+
+if [ "${SB_ASAN:-1}" != 0 ]; then
+  scripts/setup.sh asan
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --preset asan -j "$jobs"
+fi

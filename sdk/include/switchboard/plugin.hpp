@@ -1,0 +1,540 @@
+// Header-only C++17 wrapper over the Switchboard plugin ABI (plugin.h).
+//
+// A plugin is a class derived from switchboard::Plugin plus one macro:
+//
+//   class Hello : public switchboard::Plugin {
+//    public:
+//     Hello(switchboard::Host& host, std::string_view config_json);
+//     void invoke(const switchboard::ActionCall& call,
+//                 switchboard::Completion done) override {
+//       done(switchboard::ActionResult::done("id-1"));
+//     }
+//   };
+//   SWITCHBOARD_PLUGIN(Hello, hello_info)   // hello_info() -> PluginInfo
+//
+// Every exception thrown by plugin code is caught here and becomes an error
+// code or a failed action: nothing unwinds into the host.
+#ifndef SWITCHBOARD_PLUGIN_HPP
+#define SWITCHBOARD_PLUGIN_HPP
+
+#include <switchboard/plugin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cstring>
+#include <functional>
+#include <list>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace switchboard {
+
+inline std::string_view view(sb_str s) { return s.len ? std::string_view(s.ptr, s.len) : std::string_view(); }
+inline sb_str str(std::string_view s) { return sb_str{s.data(), s.size()}; }
+
+// Thrown from a plugin constructor when its config is unusable: the host
+// reports it as an invalid config rather than an internal error.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+inline void write_error(const sb_error_buffer* error, std::string_view message) noexcept {
+  if (!error || !error->data || !error->length) return;
+  size_t n = message.size() < error->capacity ? message.size() : error->capacity;
+  std::memcpy(error->data, message.data(), n);
+  *error->length = n;
+}
+
+// ------------------------------------------------------------ action results
+
+struct ActionResult {
+  sb_outcome outcome = SB_OUTCOME_DONE;
+  std::string external_id;
+  std::string reason;
+  std::string provider_code;
+  uint32_t retry_after_s = 0;
+  std::string output_json;
+
+  static ActionResult done(std::string external_id = {}, std::string output_json = {}) {
+    ActionResult r;
+    r.external_id = std::move(external_id);
+    r.output_json = std::move(output_json);
+    return r;
+  }
+  static ActionResult retry(std::string reason, uint32_t after_s = 0, std::string code = {}) {
+    return make(SB_OUTCOME_RETRY, std::move(reason), std::move(code), after_s);
+  }
+  static ActionResult unreachable(std::string reason, std::string code = {}) {
+    return make(SB_OUTCOME_UNREACHABLE, std::move(reason), std::move(code));
+  }
+  static ActionResult permanent(std::string reason, std::string code = {}) {
+    return make(SB_OUTCOME_PERMANENT, std::move(reason), std::move(code));
+  }
+  static ActionResult invalid_params(std::string reason) {
+    return make(SB_OUTCOME_INVALID_PARAMS, std::move(reason), {});
+  }
+
+ private:
+  static ActionResult make(sb_outcome o, std::string reason, std::string code, uint32_t after = 0) {
+    ActionResult r;
+    r.outcome = o;
+    r.reason = std::move(reason);
+    r.provider_code = std::move(code);
+    r.retry_after_s = after;
+    return r;
+  }
+};
+
+struct ActionCall {
+  std::string_view action;
+  std::string_view params_json;
+  std::string_view idempotency_key;
+  uint32_t attempt = 1;
+  int64_t deadline_unix_ms = 0;
+};
+
+namespace detail {
+// Shared by the Completion handed to the plugin and the trampoline, so that
+// whichever sees the end of the call first reports it, and only once.
+struct CompletionState {
+  const sb_host* host;
+  sb_completion* handle;
+  std::atomic<bool> done{false};
+
+  CompletionState(const sb_host* h, sb_completion* c) : host(h), handle(c) {}
+  bool complete(const ActionResult& r) noexcept {
+    if (done.exchange(true)) return false;
+    sb_action_result out{};
+    out.struct_size = sizeof(out);
+    out.outcome = r.outcome;
+    out.external_id = str(r.external_id);
+    out.reason = str(r.reason);
+    out.provider_code = str(r.provider_code);
+    out.retry_after_s = r.retry_after_s;
+    out.output_json = str(r.output_json);
+    host->complete(host, handle, &out);
+    return true;
+  }
+  // A completion dropped without a result is a plugin bug; fail the step now
+  // rather than let it wait for its deadline.
+  ~CompletionState() { complete(ActionResult::permanent("plugin dropped the action without a result")); }
+};
+}  // namespace detail
+
+// Reports the end of one action. Move-only; call it once, from any thread.
+class Completion {
+ public:
+  explicit Completion(std::shared_ptr<detail::CompletionState> s) : state_(std::move(s)) {}
+  void operator()(const ActionResult& result) {
+    if (state_) state_->complete(result);
+    state_.reset();
+  }
+
+ private:
+  std::shared_ptr<detail::CompletionState> state_;
+};
+
+// ------------------------------------------------------------ host services
+
+struct HttpRequest {
+  std::string method = "POST";
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  uint32_t timeout_ms = 0;
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+  std::string_view body;
+  std::string_view transport_error;
+
+  std::optional<std::string_view> header(std::string_view name) const {
+    for (const auto& [k, v] : headers)
+      if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+            return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+          }))
+        return v;
+    return std::nullopt;
+  }
+};
+
+struct InboundRequest {
+  std::string_view method, path, query, body, remote_address;
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+
+  std::optional<std::string_view> header(std::string_view name) const {
+    HttpResponse tmp;
+    tmp.headers = headers;
+    return tmp.header(name);
+  }
+};
+
+struct EmitResult {
+  sb_status status = SB_OK;
+  std::string_view event_id, message, report_json;
+};
+
+// Answers one inbound request. Move-only; an unanswered responder answers 500.
+class Responder {
+ public:
+  Responder(const sb_host* host, const sb_host_webhooks_v1* api, sb_responder* r) : host_(host), api_(api), r_(r) {}
+  Responder(Responder&& o) noexcept : host_(o.host_), api_(o.api_), r_(std::exchange(o.r_, nullptr)) {}
+  Responder& operator=(Responder&&) = delete;
+  ~Responder() {
+    if (r_) respond(500, "application/json", R"({"error":{"code":"plugin_error","message":"no response"}})");
+  }
+  void respond(int status, std::string_view content_type, std::string_view body) {
+    if (!r_) return;
+    sb_outbound_response out{sizeof(out), status, str(content_type), str(body)};
+    api_->respond(host_, std::exchange(r_, nullptr), &out);
+  }
+
+ private:
+  const sb_host* host_;
+  const sb_host_webhooks_v1* api_;
+  sb_responder* r_;
+};
+
+// The host as seen by one plugin instance. Every service is optional at the
+// ABI level; a missing one makes the corresponding call fail softly.
+class Host {
+ public:
+  using ResponseHandler = std::function<void(const HttpResponse&)>;
+  using EmitHandler = std::function<void(const EmitResult&)>;
+  using RouteHandler = std::function<void(const InboundRequest&, Responder)>;
+
+  explicit Host(const sb_host* host) : host_(host) {
+    log_ = service<sb_host_log_v1>(SB_SERVICE_LOG);
+    metrics_ = service<sb_host_metrics_v1>(SB_SERVICE_METRICS);
+    http_ = service<sb_host_http_client_v1>(SB_SERVICE_HTTP_CLIENT);
+    kv_ = service<sb_host_kv_v1>(SB_SERVICE_KV);
+    secrets_ = service<sb_host_secrets_v1>(SB_SERVICE_SECRETS);
+    clock_ = service<sb_host_clock_v1>(SB_SERVICE_CLOCK);
+    outbox_ = service<sb_host_outbox_v1>(SB_SERVICE_OUTBOX);
+    events_ = service<sb_host_events_v1>(SB_SERVICE_EVENTS);
+    webhooks_ = service<sb_host_webhooks_v1>(SB_SERVICE_WEBHOOKS);
+  }
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
+  const sb_host* raw() const { return host_; }
+  std::string_view instance_name() const { return view(host_->instance_name); }
+
+  void log(sb_log_level level, std::string_view message, std::string_view fields_json = {}) const {
+    if (log_) log_->log(host_, level, str(message), str(fields_json));
+  }
+  void info(std::string_view m, std::string_view f = {}) const { log(SB_LOG_INFO, m, f); }
+  void warn(std::string_view m, std::string_view f = {}) const { log(SB_LOG_WARN, m, f); }
+  void error(std::string_view m, std::string_view f = {}) const { log(SB_LOG_ERROR, m, f); }
+
+  void count(std::string_view name, double v = 1) const {
+    if (metrics_) metrics_->counter_add(host_, str(name), v);
+  }
+  void observe(std::string_view name, double v) const {
+    if (metrics_) metrics_->histogram_observe(host_, str(name), v);
+  }
+
+  int64_t now_unix_ms() const { return clock_ ? clock_->now_unix_ms(host_) : 0; }
+
+  std::optional<std::string> secret(std::string_view name) const {
+    return secrets_ ? read(secrets_->get, name) : std::nullopt;
+  }
+  std::optional<std::string> kv_get(std::string_view key) const { return kv_ ? read(kv_->get, key) : std::nullopt; }
+  bool kv_put(std::string_view key, std::string_view value) const {
+    return kv_ && kv_->put(host_, str(key), str(value)) == SB_OK;
+  }
+  bool kv_remove(std::string_view key) const { return kv_ && kv_->remove(host_, str(key)) == SB_OK; }
+
+  bool outbox(std::string_view record_json) const {
+    return outbox_ && outbox_->write(host_, str(record_json)) == SB_OK;
+  }
+
+  // Sends a request; `on_response` runs once on a host I/O thread unless this
+  // returns false.
+  bool http(const HttpRequest& request, ResponseHandler on_response) const {
+    if (!http_) return false;
+    std::vector<sb_header> headers;
+    for (const auto& [k, v] : request.headers) headers.push_back({str(k), str(v)});
+    sb_http_request r{sizeof(r),       str(request.method), str(request.url), headers.data(),
+                      headers.size(), str(request.body),   request.timeout_ms};
+    auto handler = std::make_unique<ResponseHandler>(std::move(on_response));
+    if (http_->request(host_, &r, &Host::on_http_response, handler.get()) != SB_OK) return false;
+    handler.release();  // freed by on_http_response
+    return true;
+  }
+
+  bool emit(std::string_view type, std::string_view id, std::string_view payload_json, sb_emit_wait wait,
+            EmitHandler on_emitted) const {
+    if (!events_) return false;
+    sb_event ev{sizeof(ev), str(type), str(id), str(payload_json)};
+    auto handler = std::make_unique<EmitHandler>(std::move(on_emitted));
+    if (events_->emit(host_, &ev, wait, &Host::on_emitted, handler.get()) != SB_OK) return false;
+    handler.release();  // freed by on_emitted
+    return true;
+  }
+
+  // Routes `path` to `handler` for the life of the instance. Call from the
+  // plugin's constructor.
+  bool add_route(std::string_view path, RouteHandler handler) {
+    if (!webhooks_) return false;
+    auto& stored = routes_.emplace_back(Route{this, std::move(handler)});
+    if (webhooks_->add_route(host_, str(path), &Host::on_request, &stored) == SB_OK) return true;
+    routes_.pop_back();
+    return false;
+  }
+
+ private:
+  struct Route {
+    Host* host;
+    RouteHandler handler;
+  };
+
+  template <class T>
+  const T* service(const char* id) const {
+    auto* s = static_cast<const T*>(host_->get_service ? host_->get_service(host_, id) : nullptr);
+    return s && s->struct_size >= sizeof(T) ? s : nullptr;
+  }
+
+  template <class Get>
+  std::optional<std::string> read(Get get, std::string_view key) const {
+    std::optional<std::string> out;
+    auto sink = [](void* user, sb_str v) { static_cast<std::optional<std::string>*>(user)->emplace(view(v)); };
+    if (get(host_, str(key), sink, &out) != SB_OK) return std::nullopt;
+    return out;
+  }
+
+  template <class H>
+  static std::vector<std::pair<std::string_view, std::string_view>> pairs(const H* h, size_t n) {
+    std::vector<std::pair<std::string_view, std::string_view>> out;
+    for (size_t i = 0; i < n; ++i) out.emplace_back(view(h[i].name), view(h[i].value));
+    return out;
+  }
+
+  static void on_http_response(void* user, const sb_http_response* r) {
+    std::unique_ptr<ResponseHandler> handler(static_cast<ResponseHandler*>(user));
+    HttpResponse resp;
+    resp.status = r->status;
+    resp.headers = pairs(r->headers, r->header_count);
+    resp.body = view(r->body);
+    resp.transport_error = view(r->transport_error);
+    try {
+      (*handler)(resp);
+    } catch (...) {
+      // An I/O thread must never see an exception; the action's Completion
+      // (if the handler held one) reports the failure when it is destroyed.
+    }
+  }
+
+  static void on_emitted(void* user, const sb_emit_result* r) {
+    std::unique_ptr<EmitHandler> handler(static_cast<EmitHandler*>(user));
+    try {
+      (*handler)(EmitResult{r->status, view(r->event_id), view(r->message), view(r->report_json)});
+    } catch (...) {
+    }
+  }
+
+  static void on_request(void* user, const sb_inbound_request* r, sb_responder* responder) {
+    auto* route = static_cast<Route*>(user);
+    InboundRequest req{view(r->method), view(r->path),           view(r->query),
+                       view(r->body),   view(r->remote_address), pairs(r->headers, r->header_count)};
+    Responder resp(route->host->host_, route->host->webhooks_, responder);
+    try {
+      route->handler(req, std::move(resp));
+    } catch (const std::exception& e) {
+      route->host->error(std::string("webhook handler threw: ") + e.what());
+    } catch (...) {
+      route->host->error("webhook handler threw an unknown exception");
+    }
+  }
+
+  const sb_host* host_;
+  const sb_host_log_v1* log_ = nullptr;
+  const sb_host_metrics_v1* metrics_ = nullptr;
+  const sb_host_http_client_v1* http_ = nullptr;
+  const sb_host_kv_v1* kv_ = nullptr;
+  const sb_host_secrets_v1* secrets_ = nullptr;
+  const sb_host_clock_v1* clock_ = nullptr;
+  const sb_host_outbox_v1* outbox_ = nullptr;
+  const sb_host_events_v1* events_ = nullptr;
+  const sb_host_webhooks_v1* webhooks_ = nullptr;
+  std::list<Route> routes_;  // stable addresses: the host holds pointers to them
+};
+
+// ------------------------------------------------------------ plugin base
+
+// One configured instance of a plugin. Construct from (Host&, config JSON);
+// throw ConfigError for a config the schema could not catch.
+class Plugin {
+ public:
+  virtual ~Plugin() = default;
+  // Starts an action; must not block. Call `done` once, now or later.
+  virtual void invoke(const ActionCall& call, Completion done) {
+    done(ActionResult::invalid_params("unknown action '" + std::string(call.action) + "'"));
+  }
+  virtual void start() {}
+  virtual void stop() {}
+};
+
+struct Capability {
+  std::string name;
+  std::string description;
+  std::string schema_json;
+};
+
+struct PluginInfo {
+  std::string name;
+  std::string version;
+  std::string vendor;
+  std::string description;
+  std::string config_schema_json;
+  std::vector<Capability> actions;
+  std::vector<Capability> triggers;
+};
+
+namespace detail {
+
+template <class P>
+struct Adapter {
+  static_assert(std::is_base_of_v<Plugin, P>, "a plugin class must derive from switchboard::Plugin");
+  static_assert(std::is_constructible_v<P, Host&, std::string_view>,
+                "a plugin class needs a constructor P(switchboard::Host&, std::string_view config_json)");
+
+  // The Host outlives the plugin: members are destroyed in reverse order.
+  struct Instance {
+    explicit Instance(const sb_host* h) : host(h) {}
+    Host host;
+    std::unique_ptr<P> plugin;
+  };
+  static Instance* self(sb_instance* i) { return reinterpret_cast<Instance*>(i); }
+
+  static sb_status create(const sb_host* host, sb_str config, sb_instance** out,
+                          const sb_error_buffer* error) noexcept {
+    try {
+      auto instance = std::make_unique<Instance>(host);
+      instance->plugin = std::make_unique<P>(instance->host, view(config));
+      *out = reinterpret_cast<sb_instance*>(instance.release());
+      return SB_OK;
+    } catch (const ConfigError& e) {
+      write_error(error, e.what());
+      return SB_ERR_INVALID_ARGUMENT;
+    } catch (const std::exception& e) {
+      write_error(error, e.what());
+      return SB_ERR_INTERNAL;
+    } catch (...) {
+      write_error(error, "unknown exception");
+      return SB_ERR_INTERNAL;
+    }
+  }
+
+  static void destroy(sb_instance* instance) noexcept {
+    try {
+      delete self(instance);
+    } catch (...) {
+    }
+  }
+
+  static sb_status invoke(sb_instance* instance, const sb_action_call* call, sb_completion* completion,
+                          const sb_error_buffer*) noexcept {
+    Instance* in = self(instance);
+    std::shared_ptr<CompletionState> state;
+    try {
+      state = std::make_shared<CompletionState>(in->host.raw(), completion);
+    } catch (...) {
+      return SB_ERR_INTERNAL;
+    }
+    try {
+      ActionCall c{view(call->action), view(call->params_json), view(call->idempotency_key), call->attempt,
+                   call->deadline_unix_ms};
+      in->plugin->invoke(c, Completion(state));
+    } catch (const std::exception& e) {
+      state->complete(ActionResult::permanent(std::string("plugin threw: ") + e.what()));
+    } catch (...) {
+      state->complete(ActionResult::permanent("plugin threw an unknown exception"));
+    }
+    return SB_OK;
+  }
+
+  static sb_status start(sb_instance* instance, const sb_error_buffer* error) noexcept {
+    try {
+      self(instance)->plugin->start();
+      return SB_OK;
+    } catch (const std::exception& e) {
+      write_error(error, e.what());
+    } catch (...) {
+      write_error(error, "unknown exception");
+    }
+    return SB_ERR_INTERNAL;
+  }
+
+  static void stop(sb_instance* instance) noexcept {
+    try {
+      self(instance)->plugin->stop();
+    } catch (...) {
+    }
+  }
+};
+
+// Owns the storage behind the descriptor's views for the library's lifetime.
+struct DescriptorStorage {
+  PluginInfo info;
+  std::vector<sb_capability> actions, triggers;
+  std::vector<const sb_capability*> action_ptrs, trigger_ptrs;
+  sb_plugin_descriptor descriptor{};
+
+  static void fill(const std::vector<Capability>& in, std::vector<sb_capability>& caps,
+                   std::vector<const sb_capability*>& ptrs) {
+    for (const auto& c : in) caps.push_back({sizeof(sb_capability), str(c.name), str(c.description), str(c.schema_json)});
+    for (const auto& c : caps) ptrs.push_back(&c);
+  }
+
+  template <class P>
+  explicit DescriptorStorage(PluginInfo i, P*) : info(std::move(i)) {
+    fill(info.actions, actions, action_ptrs);
+    fill(info.triggers, triggers, trigger_ptrs);
+    sb_plugin_descriptor& d = descriptor;
+    d.struct_size = sizeof(d);
+    d.abi_version = {SB_ABI_VERSION_MAJOR, SB_ABI_VERSION_MINOR, SB_ABI_VERSION_PATCH};
+    d.name = str(info.name);
+    d.version = str(info.version);
+    d.vendor = str(info.vendor);
+    d.description = str(info.description);
+    d.config_schema_json = str(info.config_schema_json);
+    d.actions = action_ptrs.data();
+    d.action_count = action_ptrs.size();
+    d.triggers = trigger_ptrs.data();
+    d.trigger_count = trigger_ptrs.size();
+    d.on_instance_create = &Adapter<P>::create;
+    d.on_instance_destroy = &Adapter<P>::destroy;
+    d.on_action_invoke = &Adapter<P>::invoke;
+    d.on_instance_start = &Adapter<P>::start;
+    d.on_instance_stop = &Adapter<P>::stop;
+  }
+};
+
+}  // namespace detail
+}  // namespace switchboard
+
+// Exports PluginClass through the ABI entry point. `info_function` returns a
+// switchboard::PluginInfo; it runs once, on the first lookup.
+#define SWITCHBOARD_PLUGIN(PluginClass, info_function)                                      \
+  extern "C" SB_EXPORT const sb_plugin_descriptor* switchboard_plugin_entry(void) {         \
+    try {                                                                                   \
+      static const ::switchboard::detail::DescriptorStorage storage(                        \
+          info_function(), static_cast<PluginClass*>(nullptr));                             \
+      return &storage.descriptor;                                                           \
+    } catch (...) {                                                                         \
+      return nullptr; /* the host reports "no descriptor" */                                \
+    }                                                                                       \
+  }
+
+#endif  // SWITCHBOARD_PLUGIN_HPP

@@ -1,0 +1,109 @@
+// Calls into plugins through PluginInstance: whatever a plugin does — throw,
+// refuse, answer garbage, complete twice or never — fails that one call with
+// a reason, and the host goes on.
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "http/WebhookRoutes.h"
+#include "metrics/Metrics.h"
+#include "plugins/PendingCalls.h"
+#include "plugins/PluginInstance.h"
+
+namespace sb {
+namespace {
+
+using namespace std::chrono_literals;
+
+class InstanceTest : public ::testing::Test {
+ protected:
+  InstanceTest() {
+    deps_.metrics = &metrics_;
+    deps_.calls = &calls_;
+    deps_.routes = &routes_;
+  }
+
+  std::unique_ptr<PluginInstance> make(const std::string& fixture) {
+    return std::make_unique<PluginInstance>(PluginLibrary::load(std::string(SB_FIXTURE_DIR) + "/" + fixture + ".so"),
+                                            "test", deps_, nlohmann::json::object());
+  }
+
+  ActionOutcome call(PluginInstance& instance, const std::string& action, std::chrono::milliseconds timeout = 5s) {
+    std::promise<ActionOutcome> result;
+    ActionRequest request;
+    request.action = action;
+    request.params = {{"x", 1}};
+    request.idempotency_key = "evt_1:rule:0";
+    request.timeout = timeout;
+    instance.invoke(request, [&](ActionOutcome o) { result.set_value(std::move(o)); });
+    auto future = result.get_future();
+    EXPECT_EQ(future.wait_for(10s), std::future_status::ready);
+    return future.get();
+  }
+
+  Metrics metrics_;
+  PendingCalls calls_;
+  WebhookRoutes routes_;
+  HostDependencies deps_;
+};
+
+TEST_F(InstanceTest, OlderDescriptorPluginRunsItsAction) {
+  auto instance = make("older_descriptor");
+  instance->start();  // no on_instance_start in its descriptor: nothing to call
+  ActionOutcome o = call(*instance, "echo");
+  EXPECT_EQ(o.outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(o.external_id, "evt_1:rule:0");
+  EXPECT_EQ(o.output, (nlohmann::json{{"x", 1}}));
+}
+
+TEST_F(InstanceTest, ExceptionInsideAWrapperPluginBecomesAPermanentFailure) {
+  auto instance = make("throws_in_action");
+  ActionOutcome o = call(*instance, "boom");
+  EXPECT_EQ(o.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(o.reason, "plugin threw: provider client exploded");
+  // The instance still works for the next call.
+  EXPECT_EQ(call(*instance, "boom").outcome, SB_OUTCOME_PERMANENT);
+}
+
+TEST_F(InstanceTest, ExceptionEscapingTheCAbiIsContained) {
+  auto instance = make("raw_throw");
+  ActionOutcome o = call(*instance, "boom");
+  EXPECT_EQ(o.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_NE(o.reason.find("plugin refused the call"), std::string::npos) << o.reason;
+}
+
+TEST_F(InstanceTest, UnknownOutcomeIsAFailureAndASecondCompletionIsIgnored) {
+  auto instance = make("garbage_result");
+  ActionOutcome o = call(*instance, "echo");
+  EXPECT_EQ(o.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(o.reason, "plugin returned an unknown outcome 77");
+  EXPECT_EQ(calls_.size(), 0u);
+}
+
+TEST_F(InstanceTest, MissingCompletionFailsRetryablyAtTheDeadline) {
+  auto instance = make("never_completes");
+  const auto started = std::chrono::steady_clock::now();
+  ActionOutcome o = call(*instance, "echo", 200ms);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 200ms);
+  EXPECT_EQ(o.outcome, SB_OUTCOME_RETRY);
+  EXPECT_NE(o.reason.find("no completion"), std::string::npos) << o.reason;
+}
+
+TEST_F(InstanceTest, CreateFailureCarriesThePluginsReason) {
+  try {
+    make("init_fails");
+    FAIL() << "expected PluginError";
+  } catch (const PluginError& e) {
+    EXPECT_STREQ(e.what(),
+                 "instance 'test' (plugin 'init_fails'): cannot create: cannot reach the provider: bad credentials");
+  }
+}
+
+TEST_F(InstanceTest, ForgedCompletionHandleIsIgnored) {
+  auto instance = make("older_descriptor");
+  // Nothing is pending under id 12345: completing it must not touch memory.
+  EXPECT_FALSE(calls_.complete(12345, ActionOutcome{}));
+}
+
+}  // namespace
+}  // namespace sb

@@ -1,0 +1,153 @@
+// Every bad config gets one precise message: file, JSON Pointer, what was
+// expected. Each case runs the same checks as `switchboard validate`.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "app/ConfigCheck.h"
+#include "config/Config.h"
+
+namespace sb {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Returns every issue `switchboard validate` would print for `text`.
+std::vector<std::string> validate_text(const std::string& text) {
+  const fs::path file = fs::temp_directory_path() / ("sb_config_test_" + std::to_string(::getpid()) + ".json");
+  std::ofstream(file) << text;
+  std::vector<std::string> out;
+  try {
+    Config config = load_config(file);
+    std::map<std::string, std::string> secrets;
+    try {
+      secrets = read_secrets(config);
+    } catch (const ConfigError& e) {
+      for (const auto& i : e.issues()) out.push_back(i.to_string());
+    }
+    PluginCatalog catalog({SB_PLUGIN_DIR});
+    for (const auto& i : check_against_plugins(config, catalog, secrets).issues) out.push_back(i.to_string());
+  } catch (const ConfigError& e) {
+    for (const auto& i : e.issues()) out.push_back(i.to_string());
+  }
+  fs::remove(file);
+  for (auto& line : out) line = line.substr(line.find(".json: ") + 7);  // drop the temp file name
+  return out;
+}
+
+struct BadConfig {
+  const char* name;
+  const char* text;
+  const char* expected;  // one issue must contain this
+};
+
+// A valid base that the cases below break one way each.
+#define INSTANCES R"("instances": {"hooks": {"plugin": "webhook"}, "sink": {"plugin": "http", "config": {"base_url": "http://127.0.0.1:1"}}})"
+
+const BadConfig kBadConfigs[] = {
+    {"syntax_error", "{\n  \"listen\": \"127.0.0.1:80\",\n  \"rules\": [\n}", "invalid JSON at line 4, column 1"},
+    {"unknown_top_level_key", R"({"listen": "127.0.0.1:80", "lisen": 1})", "'lisen'"},
+    {"listen_not_a_string", R"({"listen": 8080})", "/listen: Value type not permitted by 'type' constraint"},
+    {"listen_port_out_of_range", R"({"listen": "127.0.0.1:70000"})",
+     "/listen: port must be a number from 0 to 65535, got '70000'"},
+    {"instance_without_plugin", R"({"instances": {"sink": {"config": {}}}})",
+     "/instances/sink: Missing required property 'plugin'"},
+    {"unknown_plugin", R"({"instances": {"sink": {"plugin": "smtp_nope"}}})",
+     "/instances/sink/plugin: plugin 'smtp_nope' not found: no smtp_nope.so in"},
+    {"instance_config_violates_plugin_schema",
+     R"({"instances": {"sink": {"plugin": "http", "config": {"timeout_ms": "soon"}}}})",
+     "/instances/sink/config/timeout_ms: instance 'sink' (plugin 'http'):"},
+    {"undeclared_secret",
+     R"({"instances": {"sink": {"plugin": "http", "config": {"headers": {"Authorization": {"$secret": "tok"}}}}}})",
+     "/instances/sink/config/headers/Authorization: unknown secret 'tok': declare it under \"secrets\""},
+    {"secret_env_not_set", R"({"secrets": {"tok": {"env": "SB_TEST_SURELY_UNSET_VARIABLE"}}})",
+     "/secrets/tok: environment variable SB_TEST_SURELY_UNSET_VARIABLE is not set"},
+    {"rule_without_steps", "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": []}]})",
+     "/rules/0/steps: Array should contain no fewer than 1 elements"},
+    {"duplicate_rule_name",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post"}]},
+                    {"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post"}]}]})",
+     "/rules/1/name: rule name 'r' is used by an earlier rule"},
+    {"step_on_unknown_instance",
+     "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "crm.post"}]}]})",
+     "/rules/0/steps/0/action: rule 'r': unknown instance 'crm' in 'crm.post'"},
+    {"action_reference_without_dot",
+     "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink"}]}]})",
+     "/rules/0/steps/0/action: Failed to match regex"},
+    {"unknown_action",
+     "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.pst"}]}]})",
+     "/rules/0/steps/0/action: rule 'r', step 'sink.pst': plugin 'http' (instance 'sink') has no action 'pst'; it "
+     "offers: post"},
+    {"params_violate_action_schema",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post", "params": {"method": "FETCH"}}]}]})",
+     "/rules/0/steps/0/params/method: rule 'r', step 'sink.post':"},
+    {"template_syntax_error",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post", "params": {"body": {"text": "Hi {{body.name"}}}]}]})",
+     "/rules/0/steps/0/params/body/text: rule 'r', step 'sink.post': unclosed '{{' at offset 3"},
+    {"trigger_source_unknown",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e", "source": "inbox"}, "steps": [{"action": "sink.post"}]}]})",
+     "/rules/0/trigger/source: rule 'r': unknown instance 'inbox'"},
+    {"filter_value_is_an_object",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "filter": {"body.status": {"in": ["a"]}}, "steps": [{"action": "sink.post"}]}]})",
+     "/rules/0/filter/body.status: rule 'r': a filter value must be a string, number, boolean or null"},
+};
+
+class BadConfigTest : public ::testing::TestWithParam<BadConfig> {};
+
+TEST_P(BadConfigTest, ReportsThePreciseProblem) {
+  const BadConfig& c = GetParam();
+  auto issues = validate_text(c.text);
+  std::string all;
+  bool found = false;
+  for (const auto& i : issues) {
+    all += i + "\n";
+    found = found || i.find(c.expected) != std::string::npos;
+  }
+  EXPECT_TRUE(found) << "expected an issue containing:\n  " << c.expected << "\ngot:\n" << all;
+}
+
+INSTANTIATE_TEST_SUITE_P(Config, BadConfigTest, ::testing::ValuesIn(kBadConfigs),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Config, MissingFileIsReported) {
+  try {
+    load_config("/nonexistent/switchboard.json");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.issues().at(0).to_string(), "/nonexistent/switchboard.json: cannot read the file: No such file or directory");
+  }
+}
+
+TEST(Config, ValidConfigHasNoIssues) {
+  EXPECT_TRUE(validate_text("{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "webhook.received"},
+      "filter": {"body.status": "new"}, "steps": [{"action": "sink.post", "params": {"url": "/x", "body": {"t": "{{body.name}}"}}}]}]})")
+                  .empty());
+}
+
+TEST(Config, SecretsAreResolvedFromTheEnvironment) {
+  ::setenv("SB_TEST_TOKEN", "s3cret-value", 1);
+  const fs::path file = fs::temp_directory_path() / "sb_secret_test.json";
+  std::ofstream(file) << R"({"secrets": {"tok": {"env": "SB_TEST_TOKEN"}}})";
+  Config config = load_config(file);
+  auto secrets = read_secrets(config);
+  EXPECT_EQ(secrets.at("tok"), "s3cret-value");
+  EXPECT_EQ(resolve_secrets(nlohmann::json{{"h", {{"$secret", "tok"}}}}, secrets, "f", ""),
+            (nlohmann::json{{"h", "s3cret-value"}}));
+  fs::remove(file);
+}
+
+TEST(Config, ListenAddressParsesIpv4AndIpv6) {
+  EXPECT_EQ(parse_listen_address("127.0.0.1:8080"), std::make_pair(std::string("127.0.0.1"), uint16_t{8080}));
+  EXPECT_EQ(parse_listen_address("[::1]:0"), std::make_pair(std::string("::1"), uint16_t{0}));
+  EXPECT_THROW(parse_listen_address("localhost"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace sb

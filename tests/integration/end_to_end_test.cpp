@@ -1,0 +1,165 @@
+// The whole path over real sockets: a webhook posted to the real host binary
+// triggers a rule whose http action reaches a local sink.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "integration/test_support.h"
+
+namespace sb::test {
+namespace {
+
+using nlohmann::json;
+
+json forward_config(const HttpSink& sink, const std::string& respond) {
+  return json{
+      {"plugin_dirs", {SB_PLUGIN_DIR, SB_FIXTURE_DIR}},
+      {"instances",
+       {{"inbox", {{"plugin", "webhook"}, {"config", {{"path", "inbox"}, {"respond", respond}}}}},
+        {"sink", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}},
+        {"broken", {{"plugin", "throws_in_action"}}}}},
+      {"rules",
+       {{{"name", "forward-new"},
+         {"trigger", {{"event", "webhook.received"}, {"source", "inbox"}}},
+         {"filter", {{"body.status", "new"}}},
+         {"steps",
+          {{{"action", "sink.post"},
+            {"params", {{"url", "/messages"}, {"body", {{"to", "{{body.phone}}"}, {"text", "Hello {{body.name}}"}}}}}}}}},
+        {{"name", "explode"},
+         {"trigger", {{"event", "webhook.received"}}},
+         {"filter", {{"body.status", "explode"}}},
+         {"steps", {{{"action", "broken.boom"}}}}}}}};
+}
+
+const char kNewLead[] = R"({"phone":"+79990001122","name":"Иван","status":"new"})";
+
+TEST(EndToEnd, WebhookTriggersRuleThatPostsToTheSink) {
+  HttpSink sink;
+  HostProcess host(forward_config(sink, "accepted"));
+
+  HttpResult r = http_request(host.port(), "POST", "/webhooks/inbox", kNewLead);
+  EXPECT_EQ(r.status, 202) << r.body;
+  EXPECT_TRUE(r.json()["event_id"].is_string()) << r.body;
+
+  auto received = sink.wait_for(1);
+  ASSERT_EQ(received.size(), 1u) << host.log();
+  EXPECT_EQ(received[0].method, "POST");
+  EXPECT_EQ(received[0].uri, "/messages");
+  EXPECT_EQ(json::parse(received[0].body), (json{{"to", "+79990001122"}, {"text", "Hello Иван"}}));
+  EXPECT_EQ(received[0].headers["content-type"], "application/json");
+  EXPECT_EQ(received[0].headers["idempotency-key"], r.json()["event_id"].get<std::string>() + ":forward-new:0");
+}
+
+TEST(EndToEnd, CompletedModeAnswersAfterTheSinkWithTheResult) {
+  HttpSink sink(201, R"({"id":"msg-42"})");
+  HostProcess host(forward_config(sink, "completed"));
+
+  HttpResult r = http_request(host.port(), "POST", "/webhooks/inbox", kNewLead);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(sink.count(), 1u);  // already there when the answer came
+  json execution = r.json()["executions"][0];
+  EXPECT_EQ(execution["rule"], "forward-new");
+  EXPECT_EQ(execution["status"], "done");
+  EXPECT_EQ(execution["steps"][0]["outcome"], "done");
+  EXPECT_EQ(execution["steps"][0]["output"]["status"], 201);
+  EXPECT_EQ(execution["steps"][0]["output"]["body"]["id"], "msg-42");
+}
+
+TEST(EndToEnd, FilterKeepsOtherStatusesFromTheSink) {
+  HttpSink sink;
+  HostProcess host(forward_config(sink, "completed"));
+  HttpResult r = http_request(host.port(), "POST", "/webhooks/inbox",
+                              R"({"phone":"+79990001122","name":"Иван","status":"old"})");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["executions"], json::array());
+  EXPECT_EQ(sink.count(), 0u);
+}
+
+TEST(EndToEnd, SinkErrorIsReportedAsAFailedExecution) {
+  HttpSink sink(422, R"({"error":"bad phone"})");
+  HostProcess host(forward_config(sink, "completed"));
+  HttpResult r = http_request(host.port(), "POST", "/webhooks/inbox", kNewLead);
+  EXPECT_EQ(r.status, 502) << r.body;
+  json step = r.json()["executions"][0]["steps"][0];
+  EXPECT_EQ(step["outcome"], "permanent");
+  EXPECT_NE(step["reason"].get<std::string>().find("422"), std::string::npos) << step;
+}
+
+TEST(EndToEnd, ThrowingPluginFailsItsStepAndTheHostKeepsServing) {
+  HttpSink sink;
+  HostProcess host(forward_config(sink, "completed"));
+  HttpResult r = http_request(host.port(), "POST", "/webhooks/inbox", R"({"status":"explode"})");
+  EXPECT_EQ(r.status, 502) << r.body;
+  EXPECT_EQ(r.json()["executions"][0]["steps"][0]["reason"], "plugin threw: provider client exploded");
+
+  EXPECT_EQ(http_request(host.port(), "GET", "/healthz").status, 200);
+  EXPECT_EQ(http_request(host.port(), "POST", "/webhooks/inbox", kNewLead).status, 200);
+  EXPECT_EQ(sink.count(), 1u);
+}
+
+TEST(EndToEnd, HttpErrorsAreJsonWithSpecificCodes) {
+  HttpSink sink;
+  json config = forward_config(sink, "accepted");
+  config["http_server"] = {{"max_body_bytes", 4096}};
+  HostProcess host(config);
+  HttpResult missing = http_request(host.port(), "GET", "/nope");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.json()["error"]["code"], "not_found");
+
+  HttpResult bad = http_request(host.port(), "POST", "/webhooks/inbox", "{not json");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.json()["error"]["code"], "invalid_json");
+
+  HttpResult too_big = http_request(host.port(), "POST", "/webhooks/inbox", std::string(10000, ' '));
+  EXPECT_EQ(too_big.status, 413);
+  EXPECT_EQ(too_big.json()["error"]["code"], "payload_too_large");
+  EXPECT_EQ(sink.count(), 0u);
+}
+
+TEST(EndToEnd, PluginsEndpointListsLoadedPluginsAndInstances) {
+  HttpSink sink;
+  HostProcess host(forward_config(sink, "accepted"));
+  json plugins = http_request(host.port(), "GET", "/api/v1/plugins").json()["plugins"];
+  std::map<std::string, json> by_name;
+  for (const auto& p : plugins) by_name[p["name"]] = p;
+  ASSERT_TRUE(by_name.count("http")) << plugins;
+  EXPECT_EQ(by_name["http"]["instances"], json::array({"sink"}));
+  EXPECT_EQ(by_name["http"]["actions"][0]["name"], "post");
+  EXPECT_EQ(by_name["webhook"]["instances"], json::array({"inbox"}));
+}
+
+TEST(EndToEnd, SigtermShutsDownCleanly) {
+  HttpSink sink;
+  HostProcess host(forward_config(sink, "accepted"));
+  EXPECT_EQ(host.stop(), 0);
+  EXPECT_NE(host.log().find("\"msg\":\"stopped\""), std::string::npos) << host.log();
+}
+
+TEST(Cli, ValidateExitsNonZeroWithFileAndPointer) {
+  const auto dir = make_temp_dir("sb_cli");
+  const auto file = dir / "bad.json";
+  std::ofstream(file) << R"({"instances": {"sink": {"plugin": "http", "config": {"timeout_ms": "soon"}}}})";
+  auto [code, out] = run_switchboard({"validate", "--config", file.string()});
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find(file.string() + ": /instances/sink/config/timeout_ms: instance 'sink' (plugin 'http')"),
+            std::string::npos)
+      << out;
+}
+
+TEST(Cli, ValidateAcceptsTheShippedConfigs) {
+  for (const char* name : {"switchboard.json", "examples/route-and-forward.json"}) {
+    auto [code, out] = run_switchboard({"validate", "--config", std::string(SB_SOURCE_DIR) + "/config/" + name});
+    EXPECT_EQ(code, 0) << name << ": " << out;
+  }
+}
+
+TEST(Cli, PluginsListsVersionsTriggersAndActions) {
+  auto [code, out] = run_switchboard({"plugins", "--config", "/nonexistent.json"});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("http 1.0.0 (ABI 1.0)"), std::string::npos) << out;
+  EXPECT_NE(out.find("  action post"), std::string::npos) << out;
+  EXPECT_NE(out.find("  trigger webhook.received"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace sb::test

@@ -1,0 +1,191 @@
+#include "integration/test_support.h"
+
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Pipe.h>
+#include <Poco/PipeStream.h>
+#include <Poco/StreamCopier.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <random>
+#include <stdexcept>
+
+namespace sb::test {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+class SinkHandler : public Poco::Net::HTTPRequestHandler {
+ public:
+  explicit SinkHandler(std::shared_ptr<HttpSink::State> state) : state_(std::move(state)) {}
+  void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override {
+    RecordedRequest r;
+    r.method = request.getMethod();
+    r.uri = request.getURI();
+    for (const auto& [k, v] : request) {
+      std::string lower = k;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      r.headers[lower] = v;
+    }
+    Poco::StreamCopier::copyToString(request.stream(), r.body);
+    int status;
+    std::string body;
+    {
+      std::lock_guard lock(state_->mutex);
+      state_->requests.push_back(std::move(r));
+      status = state_->status;
+      body = state_->body;
+    }
+    state_->changed.notify_all();
+    response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+    response.setContentType("application/json");
+    response.setContentLength(static_cast<std::streamsize>(body.size()));
+    response.send() << body;
+  }
+
+ private:
+  std::shared_ptr<HttpSink::State> state_;
+};
+
+class SinkFactory : public Poco::Net::HTTPRequestHandlerFactory {
+ public:
+  explicit SinkFactory(std::shared_ptr<HttpSink::State> state) : state_(std::move(state)) {}
+  Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
+    return new SinkHandler(state_);
+  }
+
+ private:
+  std::shared_ptr<HttpSink::State> state_;
+};
+}  // namespace
+
+fs::path make_temp_dir(const std::string& prefix) {
+  static std::atomic<int> counter{0};
+  fs::path dir = fs::temp_directory_path() /
+                 (prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+HttpSink::HttpSink(int status, std::string body) : state_(std::make_shared<State>()) {
+  state_->status = status;
+  state_->body = std::move(body);
+  Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0));
+  port_ = socket.address().port();
+  server_ = std::make_unique<Poco::Net::HTTPServer>(new SinkFactory(state_), socket, new Poco::Net::HTTPServerParams);
+  server_->start();
+}
+
+HttpSink::~HttpSink() { server_->stopAll(true); }
+
+std::vector<RecordedRequest> HttpSink::wait_for(size_t n, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(state_->mutex);
+  state_->changed.wait_for(lock, timeout, [&] { return state_->requests.size() >= n; });
+  return state_->requests;
+}
+
+size_t HttpSink::count() {
+  std::lock_guard lock(state_->mutex);
+  return state_->requests.size();
+}
+
+HttpResult http_request(uint16_t port, const std::string& method, const std::string& path, const std::string& body,
+                        const std::map<std::string, std::string>& headers) {
+  Poco::Net::HTTPClientSession session("127.0.0.1", port);
+  session.setTimeout(Poco::Timespan(30, 0));
+  Poco::Net::HTTPRequest request(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
+  for (const auto& [k, v] : headers) request.set(k, v);
+  if (!body.empty() || method == "POST") {
+    if (!request.has("Content-Type")) request.setContentType("application/json");
+    request.setContentLength(static_cast<std::streamsize>(body.size()));
+  }
+  session.sendRequest(request) << body;
+  Poco::Net::HTTPResponse response;
+  HttpResult result;
+  std::istream& in = session.receiveResponse(response);
+  Poco::StreamCopier::copyToString(in, result.body);
+  result.status = response.getStatus();
+  return result;
+}
+
+HostProcess::HostProcess(json config, std::vector<std::string> extra_args) : dir_(make_temp_dir("sb_host")) {
+  config["listen"] = "127.0.0.1:0";
+  config["data_dir"] = dir_.string();
+  const fs::path file = dir_ / "switchboard.json";
+  std::ofstream(file) << config.dump(2);
+
+  std::vector<std::string> args = {"--config", file.string()};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  Poco::Pipe err;
+  process_ = std::make_unique<Poco::ProcessHandle>(Poco::Process::launch(SB_BINARY, args, nullptr, nullptr, &err));
+  reader_ = std::thread([this, err]() mutable {
+    Poco::PipeInputStream in(err);
+    std::string line;
+    while (std::getline(in, line)) {
+      std::lock_guard lock(mutex_);
+      log_ += line + "\n";
+      if (port_ == 0 && line.find("\"msg\":\"listening\"") != std::string::npos) {
+        json j = json::parse(line, nullptr, false);
+        if (j.is_object()) port_ = j.value("port", 0);
+      }
+      changed_.notify_all();
+    }
+    std::lock_guard lock(mutex_);
+    exited_ = true;
+    changed_.notify_all();
+  });
+  std::unique_lock lock(mutex_);
+  changed_.wait_for(lock, std::chrono::seconds(30), [&] { return port_ != 0 || exited_; });
+  if (port_ == 0) {
+    const std::string log = log_;
+    lock.unlock();
+    stop();
+    throw std::runtime_error("switchboard did not start:\n" + log);
+  }
+}
+
+HostProcess::~HostProcess() {
+  stop();
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+int HostProcess::stop() {
+  if (!process_) return -1;
+  int code = -1;
+  try {
+    Poco::Process::requestTermination(process_->id());
+    code = process_->wait();
+  } catch (...) {
+  }
+  process_.reset();
+  if (reader_.joinable()) reader_.join();
+  return code;
+}
+
+std::string HostProcess::log() {
+  std::lock_guard lock(mutex_);
+  return log_;
+}
+
+std::pair<int, std::string> run_switchboard(const std::vector<std::string>& args) {
+  Poco::Pipe out;
+  Poco::ProcessHandle handle = Poco::Process::launch(SB_BINARY, args, nullptr, &out, &out);
+  Poco::PipeInputStream in(out);
+  std::string text;
+  Poco::StreamCopier::copyToString(in, text);
+  return {handle.wait(), text};
+}
+
+}  // namespace sb::test

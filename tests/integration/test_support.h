@@ -1,0 +1,94 @@
+// Real parts for integration tests: an HTTP sink that records what it gets,
+// the switchboard binary run as a child process, and a small HTTP client.
+#pragma once
+
+#include <Poco/Process.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace Poco::Net {
+class HTTPServer;
+}
+
+namespace sb::test {
+
+struct RecordedRequest {
+  std::string method;
+  std::string uri;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+};
+
+// Listens on 127.0.0.1 (a free port) and answers every request with
+// `status`/`body`, recording it.
+class HttpSink {
+ public:
+  explicit HttpSink(int status = 200, std::string body = R"({"ok":true})");
+  ~HttpSink();
+  uint16_t port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  // Waits until at least `n` requests arrived; returns them all.
+  std::vector<RecordedRequest> wait_for(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  size_t count();
+
+  struct State {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::vector<RecordedRequest> requests;
+    int status;
+    std::string body;
+  };
+
+ private:
+  std::shared_ptr<State> state_;
+  std::unique_ptr<Poco::Net::HTTPServer> server_;
+  uint16_t port_ = 0;
+};
+
+struct HttpResult {
+  int status = 0;
+  std::string body;
+  nlohmann::json json() const { return nlohmann::json::parse(body, nullptr, false); }
+};
+
+HttpResult http_request(uint16_t port, const std::string& method, const std::string& path, const std::string& body = {},
+                        const std::map<std::string, std::string>& headers = {});
+
+// Runs `switchboard` with a config written to a fresh temporary folder and
+// waits for its "listening" log line; SIGTERM and wait on destruction.
+class HostProcess {
+ public:
+  // `config` gets "listen" (a free port) and "data_dir" filled in.
+  explicit HostProcess(nlohmann::json config, std::vector<std::string> extra_args = {});
+  ~HostProcess();
+  uint16_t port() const { return port_; }
+  const std::filesystem::path& dir() const { return dir_; }
+  std::string log();  // everything the host wrote to stderr so far
+  int stop();         // SIGTERM, returns the exit code
+
+ private:
+  std::filesystem::path dir_;
+  std::unique_ptr<Poco::ProcessHandle> process_;
+  std::thread reader_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::string log_;
+  bool exited_ = false;
+  uint16_t port_ = 0;
+};
+
+// Runs the switchboard binary to completion; returns {exit code, stdout+stderr}.
+std::pair<int, std::string> run_switchboard(const std::vector<std::string>& args);
+
+std::filesystem::path make_temp_dir(const std::string& prefix);
+
+}  // namespace sb::test

@@ -1,0 +1,213 @@
+// The http plugin as the host sees it: the built library, loaded with dlopen
+// and driven through the C ABI by a scripted host.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "../fake_host.h"
+
+namespace {
+
+using nlohmann::json;
+
+class HttpPluginTest : public ::testing::Test {
+ protected:
+  fake::Library library{PLUGIN_PATH};
+  fake::Host host{"crm"};
+
+  std::unique_ptr<fake::Instance> create(const std::string& config) {
+    auto instance = std::make_unique<fake::Instance>(library, host, config);
+    EXPECT_EQ(instance->status(), SB_OK) << instance->error();
+    return instance;
+  }
+
+  // Invokes "post", answers the request it sent and returns the result.
+  fake::Result roundtrip(fake::Instance& instance, int status, const fake::Headers& headers = {},
+                         const std::string& body = "", const std::string& transport_error = "") {
+    const size_t before = host.sent.size();
+    EXPECT_EQ(instance.invoke("post", R"({"url": "https://api.example.com/x", "body": {}})"), SB_OK);
+    EXPECT_EQ(host.sent.size(), before + 1);
+    EXPECT_TRUE(host.results.empty() || host.results.size() == before);
+    host.finish_http(before, status, headers, body, transport_error);
+    return host.results.back();
+  }
+};
+
+TEST_F(HttpPluginTest, DescribesItself) {
+  const sb_plugin_descriptor& d = library.descriptor();
+  EXPECT_EQ(fake::text(d.name), "http");
+  ASSERT_EQ(d.action_count, 1u);
+  EXPECT_EQ(fake::text(d.actions[0]->name), "post");
+  EXPECT_EQ(json::parse(fake::text(d.config_schema_json))["additionalProperties"], false);
+  EXPECT_EQ(json::parse(fake::text(d.actions[0]->schema_json))["properties"]["method"]["default"], "POST");
+}
+
+TEST_F(HttpPluginTest, SendsJsonWithIdempotencyKey) {
+  auto instance = create(R"({"headers": {"Authorization": "Bearer tok"}})");
+  ASSERT_EQ(instance->invoke("post", R"({"url": "https://api.example.com/hooks", "body": {"a": [1, "x"]}})", "key-1"),
+            SB_OK);
+  ASSERT_EQ(host.sent.size(), 1u);
+  const fake::Sent& s = host.sent[0];
+  EXPECT_EQ(s.method, "POST");
+  EXPECT_EQ(s.url, "https://api.example.com/hooks");
+  EXPECT_EQ(json::parse(s.body), json::parse(R"({"a": [1, "x"]})"));
+  EXPECT_EQ(s.header("Content-Type"), "application/json");
+  EXPECT_EQ(s.header("Idempotency-Key"), "key-1");
+  EXPECT_EQ(s.header("Authorization"), "Bearer tok");
+  EXPECT_EQ(s.timeout_ms, 10000u);
+  EXPECT_TRUE(host.results.empty());  // completes only when the answer comes
+}
+
+TEST_F(HttpPluginTest, ParamsChooseMethodHeadersAndTimeout) {
+  auto instance = create(R"({"headers": {"X-Api-Key": "k1", "Accept": "text/plain"}, "timeout_ms": 5000})");
+  ASSERT_EQ(instance->invoke("post", R"({"url": "http://h.test/a", "method": "DELETE", "timeout_ms": 250,
+                                         "headers": {"x-api-key": "k2", "Idempotency-Key": "mine"}})",
+                             "key-2"),
+            SB_OK);
+  const fake::Sent& s = host.sent.at(0);
+  EXPECT_EQ(s.method, "DELETE");
+  EXPECT_EQ(s.timeout_ms, 250u);
+  EXPECT_EQ(s.body, "");
+  EXPECT_EQ(s.header("Content-Type"), std::nullopt);  // no body, no content type
+  EXPECT_EQ(s.header("X-Api-Key"), std::nullopt);
+  EXPECT_EQ(s.header("x-api-key"), "k2");
+  EXPECT_EQ(s.header("Accept"), "text/plain");
+  EXPECT_EQ(s.header("Idempotency-Key"), "key-2");
+  EXPECT_EQ(s.header("idempotency-key"), std::nullopt);
+}
+
+TEST_F(HttpPluginTest, TimeoutNeverPassesTheDeadline) {
+  auto instance = create("{}");
+  ASSERT_EQ(instance->invoke("post", R"({"url": "http://h.test/"})", "k", host.now_ms + 1500), SB_OK);
+  EXPECT_EQ(host.sent.at(0).timeout_ms, 1500u);
+}
+
+TEST_F(HttpPluginTest, ResolvesUrlsAgainstBaseUrl) {
+  auto instance = create(R"({"base_url": "https://api.example.com/v2/"})");
+  instance->invoke("post", R"({"url": "/orders/1"})");
+  instance->invoke("post", R"({"url": "orders/2?x=1"})");
+  instance->invoke("post", R"({})");
+  instance->invoke("post", R"({"url": "https://API.example.com/v3/other"})");
+  ASSERT_EQ(host.sent.size(), 4u);
+  EXPECT_EQ(host.sent[0].url, "https://api.example.com/v2/orders/1");
+  EXPECT_EQ(host.sent[1].url, "https://api.example.com/v2/orders/2?x=1");
+  EXPECT_EQ(host.sent[2].url, "https://api.example.com/v2/");
+  EXPECT_EQ(host.sent[3].url, "https://API.example.com/v3/other");
+}
+
+TEST_F(HttpPluginTest, InvalidParams) {
+  auto with_base = create(R"({"base_url": "https://api.example.com", "headers": {"Authorization": "Bearer tok"}})");
+  with_base->invoke("post", R"({"url": "https://evil.example/steal"})");
+  with_base->invoke("post", R"({"url": "https://api.example.com@evil.example/"})");
+  with_base->invoke("post", "not json");
+  with_base->invoke("post", R"({"headers": {"X-Bad": "a\r\nInjected: 1"}})");
+  with_base->invoke("post", R"({"method": "TRACE"})");
+  with_base->invoke("send", R"({})");
+  fake::Host plain_host{"plain"};
+  auto plain = std::make_unique<fake::Instance>(library, plain_host, "{}");
+  plain->invoke("post", R"({"url": "/relative"})");
+  plain->invoke("post", R"({"body": {}})");
+  plain->invoke("post", R"({"url": "https://a b.test/"})");
+
+  EXPECT_TRUE(host.sent.empty());
+  EXPECT_TRUE(plain_host.sent.empty());
+  ASSERT_EQ(host.results.size(), 6u);
+  ASSERT_EQ(plain_host.results.size(), 3u);
+  for (const auto& r : host.results) EXPECT_EQ(r.outcome, SB_OUTCOME_INVALID_PARAMS) << r.reason;
+  for (const auto& r : plain_host.results) EXPECT_EQ(r.outcome, SB_OUTCOME_INVALID_PARAMS) << r.reason;
+  EXPECT_NE(host.results[0].reason.find("origin"), std::string::npos) << host.results[0].reason;
+  EXPECT_NE(plain_host.results[1].reason.find("'url' is required"), std::string::npos) << plain_host.results[1].reason;
+}
+
+TEST_F(HttpPluginTest, RejectsBadConfig) {
+  EXPECT_EQ(fake::Instance(library, host, R"({"base_url": "ftp://x"})").status(), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(fake::Instance(library, host, R"({"base_url": "https://x/?q=1"})").status(), SB_ERR_INVALID_ARGUMENT);
+  fake::Instance bad_header(library, host, R"({"headers": {"Authorization": "Bearer a\nb"}})");
+  EXPECT_EQ(bad_header.status(), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(bad_header.error().find("Bearer"), std::string::npos) << bad_header.error();
+}
+
+TEST_F(HttpPluginTest, SuccessIsDoneWithRequestIdAndOutput) {
+  auto instance = create("{}");
+  fake::Result r = roundtrip(*instance, 201, {{"x-request-id", "req-77"}}, R"({"id": 5})");
+  EXPECT_EQ(r.outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(r.external_id, "req-77");
+  EXPECT_EQ(json::parse(r.output_json), json::parse(R"({"status": 201, "body": {"id": 5}})"));
+
+  r = roundtrip(*instance, 200, {}, "plain text");
+  EXPECT_EQ(r.outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(r.external_id, "");
+  EXPECT_EQ(json::parse(r.output_json), json::parse(R"({"status": 200, "body": "plain text"})"));
+}
+
+TEST_F(HttpPluginTest, TransientStatusesRetryHonouringRetryAfter) {
+  auto instance = create("{}");
+  fake::Result r = roundtrip(*instance, 429, {{"Retry-After", "30"}}, "slow down");
+  EXPECT_EQ(r.outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(r.retry_after_s, 30u);
+  EXPECT_EQ(r.reason, "HTTP 429: slow down");
+  EXPECT_EQ(r.provider_code, "429");
+
+  r = roundtrip(*instance, 503, {{"Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"}});
+  EXPECT_EQ(r.outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(r.retry_after_s, 0u);
+  EXPECT_EQ(r.reason, "HTTP 503");
+
+  for (int status : {408, 425, 500, 502, 504}) EXPECT_EQ(roundtrip(*instance, status).outcome, SB_OUTCOME_RETRY);
+}
+
+TEST_F(HttpPluginTest, NoResponseRetriesWithTheTransportError) {
+  auto instance = create("{}");
+  const fake::Result r = roundtrip(*instance, 0, {}, "", "Connection refused");
+  EXPECT_EQ(r.outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(r.reason, "Connection refused");
+}
+
+TEST_F(HttpPluginTest, OtherClientErrorsArePermanent) {
+  auto instance = create("{}");
+  const std::string body = std::string(199, 'a') + "\xC3\xA9" + std::string(50, 'b');  // 'é' straddles byte 200
+  fake::Result r = roundtrip(*instance, 404, {}, body);
+  EXPECT_EQ(r.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(r.provider_code, "404");
+  EXPECT_EQ(r.reason, "HTTP 404: " + std::string(199, 'a'));
+  EXPECT_EQ(roundtrip(*instance, 400, {}, R"({"error":"bad"})").reason, R"(HTTP 400: {"error":"bad"})");
+  EXPECT_EQ(roundtrip(*instance, 410).outcome, SB_OUTCOME_PERMANENT);
+}
+
+TEST_F(HttpPluginTest, HttpClientRefusalRetries) {
+  auto instance = create("{}");
+  host.http_status = SB_ERR_UNAVAILABLE;
+  instance->invoke("post", R"({"url": "http://h.test/"})");
+  ASSERT_EQ(host.results.size(), 1u);
+  EXPECT_EQ(host.results[0].outcome, SB_OUTCOME_RETRY);
+}
+
+TEST_F(HttpPluginTest, DryRunWritesARedactedRecordInsteadOfSending) {
+  auto instance = create(R"({"dry_run": true, "base_url": "https://api.example.com",
+                             "headers": {"Authorization": "Bearer top-secret", "X-Tenant": "t1"}})");
+  ASSERT_EQ(instance->invoke("post", R"({"url": "/orders", "method": "PUT", "body": {"n": 1},
+                                         "headers": {"X-Tenant": "t2", "X-Trace": "abc"}})",
+                             "key-9"),
+            SB_OK);
+  EXPECT_TRUE(host.sent.empty());
+  ASSERT_EQ(host.outbox.size(), 1u);
+  EXPECT_EQ(host.outbox[0].find("top-secret"), std::string::npos);
+  EXPECT_EQ(json::parse(host.outbox[0]), json::parse(R"({
+    "channel": "http", "action": "post", "method": "PUT", "url": "https://api.example.com/orders",
+    "headers": {"Authorization": "[redacted]", "X-Tenant": "t2", "X-Trace": "abc",
+                "Content-Type": "application/json", "Idempotency-Key": "key-9"},
+    "body": {"n": 1}, "idempotency_key": "key-9"})"));
+  ASSERT_EQ(host.results.size(), 1u);
+  EXPECT_EQ(host.results[0].outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(host.results[0].external_id, "dry-run");
+}
+
+TEST_F(HttpPluginTest, DryRunRetriesWhenTheOutboxRefuses) {
+  auto instance = create(R"({"dry_run": true})");
+  host.outbox_status = SB_ERR_UNSUPPORTED;
+  instance->invoke("post", R"({"url": "http://h.test/"})");
+  ASSERT_EQ(host.results.size(), 1u);
+  EXPECT_EQ(host.results[0].outcome, SB_OUTCOME_RETRY);
+}
+
+}  // namespace

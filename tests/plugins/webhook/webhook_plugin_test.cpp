@@ -1,0 +1,226 @@
+// The webhook plugin as the host sees it: the built library, loaded with
+// dlopen and driven through the C ABI by a scripted host.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "../fake_host.h"
+
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kBody = R"({"test": 2432232314})";
+
+class WebhookPluginTest : public ::testing::Test {
+ protected:
+  fake::Library library{PLUGIN_PATH};
+  fake::Host host{"orders"};
+
+  std::unique_ptr<fake::Instance> create(const std::string& config) {
+    return std::make_unique<fake::Instance>(library, host, config);
+  }
+  json response_body(uint64_t id) { return json::parse(host.responses.at(id).body); }
+};
+
+TEST_F(WebhookPluginTest, DescribesItself) {
+  const sb_plugin_descriptor& d = library.descriptor();
+  EXPECT_EQ(fake::text(d.name), "webhook");
+  ASSERT_EQ(d.trigger_count, 1u);
+  EXPECT_EQ(fake::text(d.triggers[0]->name), "webhook.received");
+  EXPECT_EQ(d.action_count, 0u);
+  const json schema = json::parse(fake::text(d.config_schema_json));
+  EXPECT_EQ(schema["additionalProperties"], false);
+  EXPECT_EQ(schema["properties"]["tolerance_s"]["default"], 300);
+  EXPECT_TRUE(json::parse(fake::text(d.triggers[0]->schema_json)).is_object());
+}
+
+TEST_F(WebhookPluginTest, RoutesTheInstanceNameByDefault) {
+  auto instance = create("{}");
+  ASSERT_EQ(instance->status(), SB_OK) << instance->error();
+  ASSERT_EQ(host.routes.size(), 1u);
+  EXPECT_EQ(host.routes[0].path, "/webhooks/orders");
+}
+
+TEST_F(WebhookPluginTest, RoutesTheConfiguredPath) {
+  auto instance = create(R"({"path": "crm-in_2"})");
+  ASSERT_EQ(instance->status(), SB_OK) << instance->error();
+  EXPECT_EQ(host.routes.at(0).path, "/webhooks/crm-in_2");
+}
+
+TEST_F(WebhookPluginTest, TakenPathIsAConfigError) {
+  host.routes_available = false;
+  auto instance = create("{}");
+  EXPECT_EQ(instance->status(), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(instance->error().find("/webhooks/orders"), std::string::npos) << instance->error();
+  EXPECT_NE(instance->error().find("taken"), std::string::npos) << instance->error();
+}
+
+TEST_F(WebhookPluginTest, RejectsBadConfigWithoutEchoingSecrets) {
+  EXPECT_EQ(create(R"({"path": "Has/Slash"})")->status(), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(create(R"({"respond": "later"})")->status(), SB_ERR_INVALID_ARGUMENT);
+  auto bad_secret = create(R"({"signing_secret": "whsec_not*base64"})");
+  EXPECT_EQ(bad_secret->status(), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(bad_secret->error().find("not*base64"), std::string::npos) << bad_secret->error();
+  EXPECT_TRUE(host.routes.empty());
+}
+
+TEST_F(WebhookPluginTest, OnlyPostIsAccepted) {
+  auto instance = create("{}");
+  const uint64_t id = host.request("GET", {}, "");
+  EXPECT_EQ(host.responses.at(id).status, 405);
+  EXPECT_EQ(host.responses.at(id).content_type, "application/json");
+  EXPECT_EQ(response_body(id)["error"]["code"], "method_not_allowed");
+  EXPECT_TRUE(host.emitted.empty());
+}
+
+TEST_F(WebhookPluginTest, EmitsThePayloadAndAnswers202) {
+  auto instance = create(R"({"event_type": "crm.order"})");
+  const uint64_t id = host.request("POST",
+                                   {{"Content-Type", "application/json"},
+                                    {"X-Custom", "a"},
+                                    {"x-custom", "b"},
+                                    {"Authorization", "Basic xyz"},
+                                    {"Cookie", "s=1"},
+                                    {"Webhook-Signature", "v1,abc"},
+                                    {"X-Hub-Signature-256", "sha256=abc"},
+                                    {"Idempotency-Key", "idem-7"}},
+                                   R"({"order": {"id": 42}})", "a=1&b=2");
+  ASSERT_EQ(host.emitted.size(), 1u);
+  const fake::Emitted& e = host.emitted[0];
+  EXPECT_EQ(e.type, "crm.order");
+  EXPECT_EQ(e.id, "idem-7");
+  EXPECT_EQ(e.wait, SB_EMIT_WAIT_ACCEPTED);
+  EXPECT_EQ(json::parse(e.payload), json::parse(R"({
+    "route": "orders",
+    "body": {"order": {"id": 42}},
+    "query": "a=1&b=2",
+    "headers": {"content-type": "application/json", "x-custom": "a, b", "idempotency-key": "idem-7"}
+  })"));
+  EXPECT_EQ(host.responses.count(id), 0u);  // not before the host took it
+
+  host.finish_emit(0, SB_OK, "ev-1");
+  EXPECT_EQ(host.responses.at(id).status, 202);
+  EXPECT_EQ(response_body(id), json::parse(R"({"event_id": "ev-1"})"));
+  EXPECT_EQ(host.counters["webhook_requests_total"], 1);
+}
+
+TEST_F(WebhookPluginTest, WithoutAnIdTheHostAssignsOne) {
+  auto instance = create("{}");
+  host.request("POST", {}, "{}");
+  ASSERT_EQ(host.emitted.size(), 1u);
+  EXPECT_EQ(host.emitted[0].id, "");
+}
+
+TEST_F(WebhookPluginTest, EventNotTakenAnswers503) {
+  auto instance = create("{}");
+  const uint64_t late = host.request("POST", {}, "{}");
+  host.finish_emit(0, SB_ERR_UNAVAILABLE, "", "queue full");
+  EXPECT_EQ(host.responses.at(late).status, 503);
+  EXPECT_EQ(response_body(late), json::parse(R"({"error": {"code": "unavailable", "message": "queue full"}})"));
+
+  host.emit_status = SB_ERR_UNAVAILABLE;
+  const uint64_t now = host.request("POST", {}, "{}");
+  EXPECT_EQ(host.responses.at(now).status, 503);
+  EXPECT_EQ(response_body(now)["error"]["code"], "unavailable");
+}
+
+TEST_F(WebhookPluginTest, RejectsBodiesThatAreNotJsonObjects) {
+  auto instance = create("{}");
+  const uint64_t broken = host.request("POST", {}, "{\"a\":");
+  EXPECT_EQ(host.responses.at(broken).status, 400);
+  EXPECT_EQ(response_body(broken)["error"]["code"], "invalid_json");
+  EXPECT_NE(response_body(broken)["error"]["message"].get<std::string>().find("parse error"), std::string::npos);
+
+  const uint64_t array = host.request("POST", {}, "[1,2]");
+  EXPECT_EQ(host.responses.at(array).status, 400);
+  EXPECT_EQ(response_body(array)["error"]["message"], "expected a JSON object");
+
+  const uint64_t deep = host.request("POST", {}, "{\"a\":" + std::string(100, '[') + std::string(100, ']') + "}");
+  EXPECT_EQ(host.responses.at(deep).status, 400);
+  EXPECT_TRUE(host.emitted.empty());
+}
+
+TEST_F(WebhookPluginTest, BearerTokenIsRequiredWhenConfigured) {
+  auto instance = create(R"({"bearer_token": "s3cr3t-token"})");
+  const uint64_t missing = host.request("POST", {}, "{}");
+  const uint64_t wrong = host.request("POST", {{"Authorization", "Bearer s3cr3t-tokeX"}}, "{}");
+  const uint64_t shorter = host.request("POST", {{"Authorization", "Bearer s3cr3t"}}, "{}");
+  const uint64_t basic = host.request("POST", {{"Authorization", "Basic s3cr3t-token"}}, "{}");
+  for (uint64_t id : {missing, wrong, shorter, basic}) {
+    EXPECT_EQ(host.responses.at(id).status, 401);
+    EXPECT_EQ(response_body(id)["error"]["code"], "unauthorized");
+    EXPECT_EQ(host.responses.at(id).body.find("s3cr3t"), std::string::npos) << host.responses.at(id).body;
+  }
+  EXPECT_TRUE(host.emitted.empty());
+  EXPECT_EQ(host.counters["webhook_rejected_total"], 4);
+
+  host.request("POST", {{"authorization", "bearer s3cr3t-token"}}, "{}");
+  ASSERT_EQ(host.emitted.size(), 1u);
+  EXPECT_EQ(json::parse(host.emitted[0].payload)["headers"].count("authorization"), 0u);
+}
+
+TEST_F(WebhookPluginTest, StandardWebhooksSignatureIsRequiredWhenConfigured) {
+  auto instance = create(R"({"signing_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})");
+  host.now_ms = 1614265330000 + 299000;
+  const fake::Headers headers = {{"webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"},
+                                 {"webhook-timestamp", "1614265330"},
+                                 {"webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="}};
+  host.request("POST", headers, std::string(kBody));
+  ASSERT_EQ(host.emitted.size(), 1u);
+  EXPECT_EQ(host.emitted[0].id, "msg_p5jXN8AQM9LWM0D4loKWxJek");
+  const json payload = json::parse(host.emitted[0].payload);
+  EXPECT_EQ(payload["headers"].count("webhook-signature"), 0u);
+  EXPECT_EQ(payload["headers"]["webhook-id"], "msg_p5jXN8AQM9LWM0D4loKWxJek");
+
+  const uint64_t tampered = host.request("POST", headers, R"({"test": 1})");
+  EXPECT_EQ(host.responses.at(tampered).status, 401);
+  EXPECT_EQ(response_body(tampered)["error"]["code"], "invalid_signature");
+  EXPECT_EQ(host.responses.at(tampered).body.find("MfKQ9r8"), std::string::npos);
+
+  host.now_ms = 1614265330000 + 301000;
+  const uint64_t old = host.request("POST", headers, std::string(kBody));
+  EXPECT_EQ(response_body(old)["error"]["message"], "message timestamp too old");
+
+  const uint64_t unsigned_request = host.request("POST", {}, std::string(kBody));
+  EXPECT_EQ(response_body(unsigned_request)["error"]["message"], "missing webhook-id header");
+  EXPECT_EQ(host.emitted.size(), 1u);
+}
+
+TEST_F(WebhookPluginTest, CompletedAnswers200WhenEveryExecutionIsDone) {
+  auto instance = create(R"({"respond": "completed"})");
+  const uint64_t id = host.request("POST", {}, "{}");
+  ASSERT_EQ(host.emitted.size(), 1u);
+  EXPECT_EQ(host.emitted[0].wait, SB_EMIT_WAIT_COMPLETED);
+  host.finish_emit(0, SB_OK, "ev-9", "",
+                   R"({"executions":[{"rule":"a","status":"done"},{"rule":"b","status":"done","steps":[]}]})");
+  EXPECT_EQ(host.responses.at(id).status, 200);
+  EXPECT_EQ(response_body(id), json::parse(R"({"event_id": "ev-9", "executions":
+      [{"rule":"a","status":"done"},{"rule":"b","status":"done","steps":[]}]})"));
+}
+
+TEST_F(WebhookPluginTest, CompletedAnswers502WhenAnExecutionFailed) {
+  auto instance = create(R"({"respond": "completed"})");
+  const uint64_t id = host.request("POST", {}, "{}");
+  host.finish_emit(0, SB_OK, "ev-9", "",
+                   R"({"executions":[{"rule":"a","status":"done"},{"rule":"b","status":"failed"}]})");
+  EXPECT_EQ(host.responses.at(id).status, 502);
+  EXPECT_EQ(response_body(id)["executions"][1]["status"], "failed");
+  EXPECT_EQ(response_body(id)["event_id"], "ev-9");
+}
+
+TEST_F(WebhookPluginTest, CompletedWithNoExecutionsAnswers200) {
+  auto instance = create(R"({"respond": "completed"})");
+  const uint64_t empty_report = host.request("POST", {}, "{}");
+  host.finish_emit(0, SB_OK, "ev-1", "", R"({"executions":[]})");
+  EXPECT_EQ(host.responses.at(empty_report).status, 200);
+  const uint64_t no_report = host.request("POST", {}, "{}");
+  host.finish_emit(1, SB_OK, "ev-2");
+  EXPECT_EQ(host.responses.at(no_report).status, 200);
+  EXPECT_EQ(response_body(no_report), json::parse(R"({"event_id": "ev-2", "executions": []})"));
+  const uint64_t garbage = host.request("POST", {}, "{}");
+  host.finish_emit(2, SB_OK, "ev-3", "", "not json");
+  EXPECT_EQ(host.responses.at(garbage).status, 502);
+}
+
+}  // namespace
