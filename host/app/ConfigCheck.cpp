@@ -61,11 +61,13 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
     compiled.name = rule.name;
     compiled.event = rule.event;
     compiled.source = rule.source;
-    for (const auto& [path, expected] : rule.filter.items()) compiled.filter.emplace_back(dotted_to_pointer(path), expected);
+    for (const auto& [path, expected] : rule.filter.items())
+      compiled.filter.emplace_back(dotted_to_pointer(path), expected);
     for (const auto& step : rule.steps) {
       const std::string where = "rule '" + rule.name + "', step '" + step.name + "': ";
       for (const auto& e : template_syntax_errors(step.params))
-        out.issues.push_back({file, step.pointer + "/params" + e.substr(0, e.find(": ")), where + e.substr(e.find(": ") + 2)});
+        out.issues.push_back(
+            {file, step.pointer + "/params" + e.substr(0, e.find(": ")), where + e.substr(e.find(": ") + 2)});
       auto lib = out.instance_plugins.find(step.instance);
       if (lib == out.instance_plugins.end()) continue;  // the instance itself was reported
       const CapabilityInfo* action = lib->second->find_action(step.action);

@@ -16,7 +16,7 @@ namespace sb {
 
 struct CheckedConfig {
   std::map<std::string, std::shared_ptr<PluginLibrary>> instance_plugins;  // by instance name
-  std::map<std::string, nlohmann::json> instance_configs;  // resolved secrets, by instance name
+  std::map<std::string, nlohmann::json> instance_configs;                  // resolved secrets, by instance name
   std::vector<CompiledRule> rules;
   std::vector<ConfigIssue> issues;  // empty when everything is valid
 };

@@ -77,14 +77,16 @@ void Runtime::start() {
 void Runtime::stop() {
   if (stopped_) return;
   stopped_ = true;
-  if (server_) server_->stop();                      // no new requests; requests in progress drain
+  // Every callback into a plugin is delivered or cancelled before the
+  // plugin's instances are destroyed (plugin.h promises it).
+  if (server_) server_->stop();                                // no new requests; requests in progress drain
   for (auto& [name, instance] : instances_) instance->stop();  // triggers stop emitting
-  accepting_ = false;                                // steps not yet dispatched fail as "shutting down"
+  accepting_ = false;                                          // steps not yet dispatched fail as "shutting down"
   deps_.http = nullptr;
-  http_.reset();                                     // in-flight calls report "client shut down" to plugins
-  instances_.clear();                                // plugins may still complete into calls_
+  http_.reset();  // in-flight requests report "client shut down" to their plugins
   deps_.calls = nullptr;
-  calls_.reset();                                    // what never completed fails now
+  calls_.reset();  // calls never completed fail; their emit results reach live plugins
+  instances_.clear();
   server_.reset();
 }
 

@@ -149,8 +149,8 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
     auto checked = sb::check_against_plugins(config, catalog, secrets);
     issues.insert(issues.end(), checked.issues.begin(), checked.issues.end());
     if (!issues.empty()) throw sb::ConfigError(std::move(issues));
-    std::cout << config.file.string() << ": valid (" << config.instances.size() << " instances, "
-              << config.rules.size() << " rules)\n";
+    std::cout << config.file.string() << ": valid (" << config.instances.size() << " instances, " << config.rules.size()
+              << " rules)\n";
     return EXIT_OK;
   }
 

@@ -106,7 +106,8 @@ Config load_config(const fs::path& file) {
     // "[json.exception.parse_error.101] parse error at line 3, column 5: syntax error ..." -> keep the reason.
     size_t colon = what.find(": ", what.find("parse error"));
     std::string reason = colon == std::string::npos ? what : what.substr(colon + 2);
-    throw ConfigError({{name, "", "invalid JSON at " + line_and_column(text, e.byte == 0 ? 0 : e.byte - 1) + ": " + reason}});
+    throw ConfigError(
+        {{name, "", "invalid JSON at " + line_and_column(text, e.byte == 0 ? 0 : e.byte - 1) + ": " + reason}});
   }
 
   std::vector<ConfigIssue> issues;
@@ -116,7 +117,9 @@ Config load_config(const fs::path& file) {
   Config c;
   c.file = fs::absolute(file);
   const fs::path base = c.file.parent_path();
-  auto resolve = [&](const std::string& p) { return fs::path(p).is_absolute() ? fs::path(p) : (base / p).lexically_normal(); };
+  auto resolve = [&](const std::string& p) {
+    return fs::path(p).is_absolute() ? fs::path(p) : (base / p).lexically_normal();
+  };
 
   if (doc.contains("listen")) {
     try {
@@ -151,7 +154,8 @@ Config load_config(const fs::path& file) {
 
   const json secrets = doc.value("secrets", json::object());
   for (const auto& [secret, source] : secrets.items())
-    c.secrets[secret] = SecretSource{source.value("env", ""), source.contains("file") ? resolve(source["file"]).string() : ""};
+    c.secrets[secret] =
+        SecretSource{source.value("env", ""), source.contains("file") ? resolve(source["file"]).string() : ""};
 
   std::set<std::string> instance_names;
   const json instances = doc.value("instances", json::object());
@@ -184,8 +188,8 @@ Config load_config(const fs::path& file) {
     if (!rule_names.insert(rc.name).second)
       issues.push_back({name, rc.pointer + "/name", "rule name '" + rc.name + "' is used by an earlier rule"});
     if (!rc.source.empty() && !instance_names.count(rc.source))
-      issues.push_back({name, rc.pointer + "/trigger/source",
-                        "rule '" + rc.name + "': unknown instance '" + rc.source + "'"});
+      issues.push_back(
+          {name, rc.pointer + "/trigger/source", "rule '" + rc.name + "': unknown instance '" + rc.source + "'"});
     for (const auto& [path, expected] : rc.filter.items())
       if (expected.is_object() || expected.is_array())
         issues.push_back({name, rc.pointer + "/filter/" + escape_pointer_token(path),

@@ -60,7 +60,7 @@ struct StepConfig {
 struct RuleConfig {
   std::string name;
   std::string event;
-  std::string source;  // instance name; empty = any
+  std::string source;                                // instance name; empty = any
   nlohmann::json filter = nlohmann::json::object();  // {"dotted.path": value}
   std::vector<StepConfig> steps;
   std::string pointer;

@@ -59,7 +59,7 @@ struct HttpClient::Impl {
   CURLM* multi = nullptr;
   std::mutex mutex;
   std::deque<std::unique_ptr<Transfer>> queued;
-  std::vector<CURL*> idle_handles;  // reused: keeps per-handle caches warm
+  std::vector<CURL*> idle_handles;      // reused: keeps per-handle caches warm
   std::unordered_set<CURL*> in_flight;  // touched only by the I/O thread
   bool stopping = false;
   std::thread thread;
@@ -133,9 +133,10 @@ struct HttpClient::Impl {
       t->response.status = static_cast<int>(status);
     } else {
       t->response.status = 0;
-      t->response.transport_error = t->too_large ? "response body larger than " + std::to_string(t->max_bytes) + " bytes"
-                                    : t->error[0]  ? std::string(t->error)
-                                                   : std::string(curl_easy_strerror(code));
+      t->response.transport_error = t->too_large
+                                        ? "response body larger than " + std::to_string(t->max_bytes) + " bytes"
+                                    : t->error[0] ? std::string(t->error)
+                                                  : std::string(curl_easy_strerror(code));
     }
     curl_slist_free_all(t->header_list);
     t->header_list = nullptr;

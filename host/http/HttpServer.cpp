@@ -8,6 +8,7 @@
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
+#include <Poco/String.h>
 #include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
 
@@ -86,6 +87,13 @@ class ErrorHandler : public Poco::Net::HTTPRequestHandler {
   std::string code_, message_;
 };
 
+// Framing headers belong to the server, whatever a plugin asks for.
+bool host_controlled(const std::string& name) {
+  for (const char* h : {"content-length", "content-type", "transfer-encoding", "connection"})
+    if (Poco::icompare(name, h) == 0) return true;
+  return false;
+}
+
 class WebhookHandler : public Poco::Net::HTTPRequestHandler {
  public:
   WebhookHandler(WebhookRoute route, std::string path, std::string query, WebhookRoutes& routes,
@@ -104,8 +112,14 @@ class WebhookHandler : public Poco::Net::HTTPRequestHandler {
     for (const auto& [name, value] : header_copies) headers.push_back({view(name), view(value)});
     const std::string method = request.getMethod();
     const std::string remote = request.clientAddress().toString();
-    sb_inbound_request in{sizeof(sb_inbound_request), view(method), view(path_),  view(query_),
-                          headers.data(),             headers.size(), view(body), view(remote)};
+    sb_inbound_request in{sizeof(sb_inbound_request),
+                          view(method),
+                          view(path_),
+                          view(query_),
+                          headers.data(),
+                          headers.size(),
+                          view(body),
+                          view(remote)};
 
     auto waiter = std::make_shared<WebhookRoutes::Waiter>();
     const uint64_t id = routes_.open(waiter);
@@ -117,8 +131,10 @@ class WebhookHandler : public Poco::Net::HTTPRequestHandler {
     auto answer = waiter->wait(std::chrono::milliseconds(config_.response_timeout_ms));
     routes_.close(id);
     if (!answer)
-      return send_error(response, 504, "timeout", "the handler did not answer within " +
-                                                      std::to_string(config_.response_timeout_ms) + " ms");
+      return send_error(response, 504, "timeout",
+                        "the handler did not answer within " + std::to_string(config_.response_timeout_ms) + " ms");
+    for (const auto& [name, value] : answer->headers)
+      if (!host_controlled(name)) response.set(name, value);
     send(response, answer->status, answer->content_type, answer->body);
   }
 
@@ -161,7 +177,8 @@ class Factory : public Poco::Net::HTTPRequestHandlerFactory {
     if (path == "/api/v1/plugins" && method == "GET")
       return new JsonHandler(200, [this] { return json{{"plugins", handlers_.plugins()}}.dump(); });
     if (path == "/metrics" && method == "GET")
-      return new JsonHandler(200, [this] { return metrics_.prometheus_text(); }, "text/plain; version=0.0.4");
+      return new JsonHandler(
+          200, [this] { return metrics_.prometheus_text(); }, "text/plain; version=0.0.4");
     if (path == "/healthz" || path == "/api/v1/plugins" || path == "/metrics")
       return new ErrorHandler(405, "method_not_allowed", method + " is not allowed on " + path);
     return new ErrorHandler(404, "not_found", "no route " + path);

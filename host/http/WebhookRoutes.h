@@ -17,6 +17,8 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace sb {
 
@@ -30,6 +32,7 @@ struct WebhookResponse {
   int status = 200;
   std::string content_type;
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 class WebhookRoutes {

@@ -6,11 +6,16 @@ using nlohmann::json;
 
 std::string_view outcome_name(sb_outcome outcome) {
   switch (outcome) {
-    case SB_OUTCOME_DONE: return "done";
-    case SB_OUTCOME_RETRY: return "retry";
-    case SB_OUTCOME_UNREACHABLE: return "unreachable";
-    case SB_OUTCOME_PERMANENT: return "permanent";
-    case SB_OUTCOME_INVALID_PARAMS: return "invalid_params";
+    case SB_OUTCOME_DONE:
+      return "done";
+    case SB_OUTCOME_RETRY:
+      return "retry";
+    case SB_OUTCOME_UNREACHABLE:
+      return "unreachable";
+    case SB_OUTCOME_PERMANENT:
+      return "permanent";
+    case SB_OUTCOME_INVALID_PARAMS:
+      return "invalid_params";
   }
   return "permanent";
 }

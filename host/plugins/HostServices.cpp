@@ -26,9 +26,7 @@ std::string text(sb_str s) {
 }
 sb_str view(const std::string& s) { return sb_str{s.data(), s.size()}; }
 
-InstanceHost* self(const sb_host* host) {
-  return host ? static_cast<InstanceHost*>(host->host_data) : nullptr;
-}
+InstanceHost* self(const sb_host* host) { return host ? static_cast<InstanceHost*>(host->host_data) : nullptr; }
 
 Labels labels(const InstanceHost& h) { return {{"plugin", h.plugin}, {"instance", h.instance}}; }
 
@@ -89,14 +87,13 @@ sb_status http_request_fn(const sb_host* host, const sb_http_request* request, s
   for (size_t i = 0; i < request->header_count && i < 256; ++i)
     out.headers.emplace_back(text(request->headers[i].name), text(request->headers[i].value));
   out.body = text(request->body);
-  if (SB_HAS_FIELD(request, sb_http_request, timeout_ms))
-    out.timeout = std::chrono::milliseconds(request->timeout_ms);
+  if (SB_HAS_FIELD(request, sb_http_request, timeout_ms)) out.timeout = std::chrono::milliseconds(request->timeout_ms);
   const bool sent = h->deps->http->send(std::move(out), [on_response, user_data](OutboundResponse&& r) {
     std::vector<sb_header> headers;
     headers.reserve(r.headers.size());
     for (const auto& [k, v] : r.headers) headers.push_back({view(k), view(v)});
-    sb_http_response resp{sizeof(sb_http_response), r.status,           headers.data(), headers.size(),
-                          view(r.body),              view(r.transport_error)};
+    sb_http_response resp{sizeof(sb_http_response), r.status,     headers.data(),
+                          headers.size(),           view(r.body), view(r.transport_error)};
     on_response(user_data, &resp);
   });
   return sent ? SB_OK : SB_ERR_UNAVAILABLE;
@@ -219,8 +216,8 @@ void respond_fn(const sb_host* host, sb_responder* responder, const sb_outbound_
   InstanceHost* h = self(host);
   if (!h) return;
   WebhookResponse r;
-  if (!response || response->struct_size < sizeof(sb_outbound_response) || response->status < 100 ||
-      response->status > 599) {
+  constexpr size_t kMinSize = offsetof(sb_outbound_response, body) + sizeof(sb_str);
+  if (!response || response->struct_size < kMinSize || response->status < 100 || response->status > 599) {
     r.status = 500;
     r.content_type = "application/json";
     r.body = R"({"error":{"code":"plugin_error","message":"the plugin gave an invalid response"}})";
@@ -229,6 +226,13 @@ void respond_fn(const sb_host* host, sb_responder* responder, const sb_outbound_
     r.status = response->status;
     r.content_type = text(response->content_type);
     r.body = text(response->body);
+    if (SB_HAS_FIELD(response, sb_outbound_response, header_count) && response->headers)
+      for (size_t i = 0; i < response->header_count && i < 64; ++i) {
+        std::string name = text(response->headers[i].name), value = text(response->headers[i].value);
+        // A CR or LF would let a plugin split the response.
+        if (name.empty() || (name + value).find_first_of("\r\n") != std::string::npos) continue;
+        r.headers.emplace_back(std::move(name), std::move(value));
+      }
   }
   const auto id = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(responder));
   if (!h->deps->routes->respond(id, std::move(r)))
@@ -240,9 +244,9 @@ const sb_host_webhooks_v1 kWebhooks{sizeof(sb_host_webhooks_v1), add_route_fn, r
 const void* get_service_fn(const sb_host* host, const char* id) {
   if (!self(host) || !id) return nullptr;
   static const std::map<std::string, const void*> kServices = {
-      {SB_SERVICE_LOG, &kLog},         {SB_SERVICE_METRICS, &kMetrics}, {SB_SERVICE_HTTP_CLIENT, &kHttp},
-      {SB_SERVICE_KV, &kKv},           {SB_SERVICE_SECRETS, &kSecrets}, {SB_SERVICE_CLOCK, &kClock},
-      {SB_SERVICE_OUTBOX, &kOutbox},   {SB_SERVICE_EVENTS, &kEvents},   {SB_SERVICE_WEBHOOKS, &kWebhooks}};
+      {SB_SERVICE_LOG, &kLog},       {SB_SERVICE_METRICS, &kMetrics}, {SB_SERVICE_HTTP_CLIENT, &kHttp},
+      {SB_SERVICE_KV, &kKv},         {SB_SERVICE_SECRETS, &kSecrets}, {SB_SERVICE_CLOCK, &kClock},
+      {SB_SERVICE_OUTBOX, &kOutbox}, {SB_SERVICE_EVENTS, &kEvents},   {SB_SERVICE_WEBHOOKS, &kWebhooks}};
   auto it = kServices.find(id);
   return it == kServices.end() ? nullptr : it->second;
 }

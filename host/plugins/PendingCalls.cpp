@@ -70,7 +70,8 @@ void PendingCalls::expire_loop() {
     }
     lock.unlock();
     for (auto& done : expired)
-      done(ActionOutcome::failure(SB_OUTCOME_RETRY, "no completion: the plugin did not complete the action before its deadline"));
+      done(ActionOutcome::failure(SB_OUTCOME_RETRY,
+                                  "no completion: the plugin did not complete the action before its deadline"));
     lock.lock();
   }
 }

@@ -23,12 +23,18 @@ sb_str view(const std::string& s) { return sb_str{s.data(), s.size()}; }
 
 const char* status_name(sb_status s) {
   switch (s) {
-    case SB_OK: return "ok";
-    case SB_ERR_INVALID_ARGUMENT: return "invalid argument";
-    case SB_ERR_NOT_FOUND: return "not found";
-    case SB_ERR_UNSUPPORTED: return "unsupported";
-    case SB_ERR_UNAVAILABLE: return "unavailable";
-    case SB_ERR_INTERNAL: return "internal error";
+    case SB_OK:
+      return "ok";
+    case SB_ERR_INVALID_ARGUMENT:
+      return "invalid argument";
+    case SB_ERR_NOT_FOUND:
+      return "not found";
+    case SB_ERR_UNSUPPORTED:
+      return "unsupported";
+    case SB_ERR_UNAVAILABLE:
+      return "unavailable";
+    case SB_ERR_INTERNAL:
+      return "internal error";
   }
   return "unknown status";
 }
@@ -76,8 +82,8 @@ void PluginInstance::start() {
   } catch (...) {
   }
   if (status != SB_OK)
-    throw PluginError("instance '" + host_->instance + "': cannot start: " +
-                      (error.text().empty() ? std::string(status_name(status)) : error.text()));
+    throw PluginError("instance '" + host_->instance +
+                      "': cannot start: " + (error.text().empty() ? std::string(status_name(status)) : error.text()));
 }
 
 void PluginInstance::stop() noexcept {
@@ -102,8 +108,8 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count() +
       request.timeout.count();
-  sb_action_call call{sizeof(sb_action_call),       view(request.action), view(params), view(request.idempotency_key),
-                      request.attempt, deadline_unix_ms};
+  sb_action_call call{sizeof(sb_action_call),        view(request.action), view(params),
+                      view(request.idempotency_key), request.attempt,      deadline_unix_ms};
   ErrorBuffer error;
   sb_status status = SB_ERR_INTERNAL;
   try {
@@ -116,9 +122,9 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
   if (status != SB_OK) {
     std::string why = error.text().empty() ? std::string(status_name(status)) : error.text();
     // The plugin promised not to complete; if it did anyway this finds nothing.
-    calls.complete(id, ActionOutcome::failure(status == SB_ERR_INVALID_ARGUMENT ? SB_OUTCOME_INVALID_PARAMS
-                                                                                : SB_OUTCOME_PERMANENT,
-                                              "plugin refused the call: " + why));
+    calls.complete(
+        id, ActionOutcome::failure(status == SB_ERR_INVALID_ARGUMENT ? SB_OUTCOME_INVALID_PARAMS : SB_OUTCOME_PERMANENT,
+                                   "plugin refused the call: " + why));
   }
 }
 

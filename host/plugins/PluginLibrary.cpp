@@ -19,7 +19,8 @@ std::string version_text(sb_version v) { return std::to_string(v.major) + "." + 
 std::string copy(sb_str s, const std::string& what) {
   if (s.len == 0) return {};
   if (!s.ptr) throw PluginLoadError(what + " has a null pointer with length " + std::to_string(s.len));
-  if (s.len > kMaxStringBytes) throw PluginLoadError(what + " is implausibly long (" + std::to_string(s.len) + " bytes)");
+  if (s.len > kMaxStringBytes)
+    throw PluginLoadError(what + " is implausibly long (" + std::to_string(s.len) + " bytes)");
   return std::string(s.ptr, s.len);
 }
 
@@ -96,8 +97,9 @@ void PluginLibrary::read_descriptor(const sb_plugin_descriptor* d) {
   const sb_version host{SB_ABI_VERSION_MAJOR, SB_ABI_VERSION_MINOR, SB_ABI_VERSION_PATCH};
   if (auto why = abi_incompatibility(abi_version_, host); !why.empty()) throw PluginLoadError(why);
   if (d->struct_size < SB_PLUGIN_DESCRIPTOR_MIN_SIZE)
-    throw PluginLoadError("descriptor is " + std::to_string(d->struct_size) + " bytes; ABI " + version_text(abi_version_) +
-                          " requires at least " + std::to_string(SB_PLUGIN_DESCRIPTOR_MIN_SIZE));
+    throw PluginLoadError("descriptor is " + std::to_string(d->struct_size) + " bytes; ABI " +
+                          version_text(abi_version_) + " requires at least " +
+                          std::to_string(SB_PLUGIN_DESCRIPTOR_MIN_SIZE));
 
   name_ = copy(d->name, "descriptor name");
   static const std::regex kName("[a-z0-9_]{1,64}");
@@ -123,7 +125,8 @@ void PluginLibrary::read_descriptor(const sb_plugin_descriptor* d) {
     if (count > kMaxCapabilities)
       throw PluginLoadError(plugin + "declares " + std::to_string(count) + " " + kind + "s; at most " +
                             std::to_string(kMaxCapabilities) + " are allowed");
-    if (count && !caps) throw PluginLoadError(plugin + kind + " list is null but its count is " + std::to_string(count));
+    if (count && !caps)
+      throw PluginLoadError(plugin + kind + " list is null but its count is " + std::to_string(count));
     static const std::regex kCapName("[a-z0-9_.]{1,64}");
     std::set<std::string> seen;
     for (size_t i = 0; i < count; ++i) {
@@ -135,7 +138,8 @@ void PluginLibrary::read_descriptor(const sb_plugin_descriptor* d) {
       info.name = copy(c->name, at + " name");
       if (!std::regex_match(info.name, kCapName))
         throw PluginLoadError(at + " name '" + info.name + "' must match [a-z0-9_.]{1,64}");
-      if (!seen.insert(info.name).second) throw PluginLoadError(plugin + kind + " '" + info.name + "' is declared twice");
+      if (!seen.insert(info.name).second)
+        throw PluginLoadError(plugin + kind + " '" + info.name + "' is declared twice");
       const std::string named = plugin + kind + " '" + info.name + "'";
       info.description = copy(c->description, named + " description");
       info.schema_json = parse_schema(copy(c->schema_json, named + " schema"), named + " schema");

@@ -147,8 +147,9 @@ void RuleEngine::run_step(std::shared_ptr<Execution> execution) {
 void RuleEngine::step_ended(std::shared_ptr<Execution> execution, ActionOutcome outcome) {
   const CompiledRule& rule = *execution->rule;
   const CompiledStep& step = rule.steps[execution->next_step];
-  metrics_.counter_add("switchboard_actions_total",
-                       {{"rule", rule.name}, {"step", step.name}, {"outcome", std::string(outcome_name(outcome.outcome))}});
+  metrics_.counter_add(
+      "switchboard_actions_total",
+      {{"rule", rule.name}, {"step", step.name}, {"outcome", std::string(outcome_name(outcome.outcome))}});
   json record = outcome.to_json();
   record["step"] = step.name;
   execution->steps.push_back(std::move(record));
@@ -158,8 +159,11 @@ void RuleEngine::step_ended(std::shared_ptr<Execution> execution, ActionOutcome 
   }
   metrics_.counter_add("switchboard_executions_total", {{"rule", rule.name}, {"status", "failed"}});
   log_warn("rules", "step failed",
-           {{"rule", rule.name}, {"step", step.name}, {"event_id", execution->run->event_id},
-            {"outcome", outcome_name(outcome.outcome)}, {"reason", outcome.reason}});
+           {{"rule", rule.name},
+            {"step", step.name},
+            {"event_id", execution->run->event_id},
+            {"outcome", outcome_name(outcome.outcome)},
+            {"reason", outcome.reason}});
   execution->run->finished(json{{"rule", rule.name}, {"status", "failed"}, {"steps", std::move(execution->steps)}});
 }
 

@@ -50,8 +50,10 @@ class HttpAction : public switchboard::Plugin {
     // Runs on a host I/O thread: only maps and completes, and touches nothing
     // of this instance, which the callback may outlive.
     auto on_response = [done](const switchboard::HttpResponse& response) mutable { done(map_response(response)); };
-    if (!host_.http(out, std::move(on_response)))
-      done(ActionResult::retry("the host's HTTP client did not take the request"));
+    if (const sb_status status = host_.http(out, std::move(on_response)); status != SB_OK)
+      done(status == SB_ERR_INVALID_ARGUMENT
+               ? ActionResult::invalid_params("the host's HTTP client refused the request (invalid URL or headers)")
+               : ActionResult::retry("the host's HTTP client did not take the request"));
   }
 
   switchboard::Host& host_;

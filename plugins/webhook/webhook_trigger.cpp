@@ -51,12 +51,6 @@ bool equals_ignore_case(std::string_view a, std::string_view b) {
          std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
 }
 
-std::optional<std::string_view> find_header(const InboundRequest& request, std::string_view name) {
-  for (const auto& [key, value] : request.headers)
-    if (equals_ignore_case(key, name)) return value;
-  return std::nullopt;
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -112,11 +106,13 @@ ParsedBody parse_body(std::string_view body) {
   return out;
 }
 
-// A refused request: the HTTP status and the {"error": ...} it answers with.
+// A refused request: the HTTP status, the {"error": ...} it answers with, and
+// the header that tells the client what would be accepted.
 struct Rejection {
   int status;
   std::string code;
   std::string message;
+  Responder::Headers headers = {};
 };
 
 void answer_not_taken(Responder& responder, const EmitResult& result) {
@@ -177,23 +173,25 @@ class WebhookTrigger : public switchboard::Plugin {
   // Method first, then the credentials: an unauthenticated sender learns
   // nothing about the body's handling.
   std::optional<Rejection> check(const InboundRequest& request) const {
-    if (request.method != "POST") return Rejection{405, "method_not_allowed", "only POST is accepted"};
+    if (request.method != "POST")
+      return Rejection{405, "method_not_allowed", "only POST is accepted", {{"Allow", "POST"}}};
     if (config_.bearer_token) {
-      if (auto reason = bearer_failure(request)) return Rejection{401, "unauthorized", std::move(*reason)};
+      if (auto reason = bearer_failure(request))
+        return Rejection{401, "unauthorized", std::move(*reason), {{"WWW-Authenticate", "Bearer"}}};
     }
     if (config_.signing_secret) {
       const int64_t now_s = host_.now_unix_ms() / 1000;
       auto reason =
-          standard_webhooks::verify(*config_.signing_secret, find_header(request, "webhook-id").value_or(""),
-                                    find_header(request, "webhook-timestamp").value_or(""), request.body,
-                                    find_header(request, "webhook-signature").value_or(""), now_s, config_.tolerance_s);
+          standard_webhooks::verify(*config_.signing_secret, request.header("webhook-id").value_or(""),
+                                    request.header("webhook-timestamp").value_or(""), request.body,
+                                    request.header("webhook-signature").value_or(""), now_s, config_.tolerance_s);
       if (reason) return Rejection{401, "invalid_signature", std::move(*reason)};
     }
     return std::nullopt;
   }
 
   std::optional<std::string> bearer_failure(const InboundRequest& request) const {
-    const std::optional<std::string_view> header = find_header(request, "authorization");
+    const std::optional<std::string_view> header = request.header("authorization");
     if (!header) return "missing Authorization header";
     constexpr std::string_view kScheme = "bearer ";
     const std::string_view value = trim(*header);
@@ -209,7 +207,7 @@ class WebhookTrigger : public switchboard::Plugin {
         SB_LOG_DEBUG, "webhook request rejected",
         dump(json{
             {"status", rejection.status}, {"reason", rejection.message}, {"remote_address", request.remote_address}}));
-    responder.respond(rejection.status, kJson, error_body(rejection.code, rejection.message));
+    responder.respond(rejection.status, kJson, error_body(rejection.code, rejection.message), rejection.headers);
   }
 
   void emit(const InboundRequest& request, json body, Responder responder) {
@@ -218,22 +216,20 @@ class WebhookTrigger : public switchboard::Plugin {
                        {"query", request.query},
                        {"headers", payload_headers(request)}};
     // The sender's own id makes its retries idempotent; without one the host assigns an id.
-    std::string_view event_id = find_header(request, "webhook-id").value_or("");
-    if (event_id.empty()) event_id = find_header(request, "idempotency-key").value_or("");
+    std::string_view event_id = request.header("webhook-id").value_or("");
+    if (event_id.empty()) event_id = request.header("idempotency-key").value_or("");
 
-    // Host::EmitHandler is a std::function, which must be copyable, and
-    // Responder is move-only: share it.
-    auto shared = std::make_shared<Responder>(std::move(responder));
     const bool completed = config_.respond_when_completed;
-    // The callback may outlive this instance: it captures nothing of `this`.
-    const bool taken = host_.emit(config_.event_type, event_id, dump(payload),
-                                  completed ? SB_EMIT_WAIT_COMPLETED : SB_EMIT_WAIT_ACCEPTED,
-                                  [shared, completed](const EmitResult& result) {
-                                    completed ? answer_completed(*shared, result) : answer_accepted(*shared, result);
-                                  });
-    if (!taken) {
+    // The callback captures nothing of `this`: it needs only the responder.
+    const sb_status status = host_.emit(
+        config_.event_type, event_id, dump(payload), completed ? SB_EMIT_WAIT_COMPLETED : SB_EMIT_WAIT_ACCEPTED,
+        [responder, completed](const EmitResult& result) mutable {
+          completed ? answer_completed(responder, result) : answer_accepted(responder, result);
+        });
+    if (status != SB_OK) {
       host_.count("webhook_unavailable_total");
-      shared->respond(503, kJson, error_body("unavailable", "the host did not take the event"));
+      responder.respond(503, kJson, error_body("unavailable", "the host did not take the event"),
+                        {{"Retry-After", "1"}});
     }
   }
 

@@ -1,5 +1,7 @@
 // Every bad config gets one precise message: file, JSON Pointer, what was
 // expected. Each case runs the same checks as `switchboard validate`.
+#include "config/Config.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -7,7 +9,6 @@
 #include <fstream>
 
 #include "app/ConfigCheck.h"
-#include "config/Config.h"
 
 namespace sb {
 namespace {
@@ -44,7 +45,8 @@ struct BadConfig {
 };
 
 // A valid base that the cases below break one way each.
-#define INSTANCES R"("instances": {"hooks": {"plugin": "webhook"}, "sink": {"plugin": "http", "config": {"base_url": "http://127.0.0.1:1"}}})"
+#define INSTANCES \
+  R"("instances": {"hooks": {"plugin": "webhook"}, "sink": {"plugin": "http", "config": {"base_url": "http://127.0.0.1:1"}}})"
 
 const BadConfig kBadConfigs[] = {
     {"syntax_error", "{\n  \"listen\": \"127.0.0.1:80\",\n  \"rules\": [\n}", "invalid JSON at line 4, column 1"},
@@ -121,7 +123,8 @@ TEST(Config, MissingFileIsReported) {
     load_config("/nonexistent/switchboard.json");
     FAIL();
   } catch (const ConfigError& e) {
-    EXPECT_EQ(e.issues().at(0).to_string(), "/nonexistent/switchboard.json: cannot read the file: No such file or directory");
+    EXPECT_EQ(e.issues().at(0).to_string(),
+              "/nonexistent/switchboard.json: cannot read the file: No such file or directory");
   }
 }
 

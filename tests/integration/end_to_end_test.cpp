@@ -12,23 +12,23 @@ namespace {
 using nlohmann::json;
 
 json forward_config(const HttpSink& sink, const std::string& respond) {
-  return json{
-      {"plugin_dirs", {SB_PLUGIN_DIR, SB_FIXTURE_DIR}},
-      {"instances",
-       {{"inbox", {{"plugin", "webhook"}, {"config", {{"path", "inbox"}, {"respond", respond}}}}},
-        {"sink", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}},
-        {"broken", {{"plugin", "throws_in_action"}}}}},
-      {"rules",
-       {{{"name", "forward-new"},
-         {"trigger", {{"event", "webhook.received"}, {"source", "inbox"}}},
-         {"filter", {{"body.status", "new"}}},
-         {"steps",
-          {{{"action", "sink.post"},
-            {"params", {{"url", "/messages"}, {"body", {{"to", "{{body.phone}}"}, {"text", "Hello {{body.name}}"}}}}}}}}},
-        {{"name", "explode"},
-         {"trigger", {{"event", "webhook.received"}}},
-         {"filter", {{"body.status", "explode"}}},
-         {"steps", {{{"action", "broken.boom"}}}}}}}};
+  return json{{"plugin_dirs", {SB_PLUGIN_DIR, SB_FIXTURE_DIR}},
+              {"instances",
+               {{"inbox", {{"plugin", "webhook"}, {"config", {{"path", "inbox"}, {"respond", respond}}}}},
+                {"sink", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}},
+                {"broken", {{"plugin", "throws_in_action"}}}}},
+              {"rules",
+               {{{"name", "forward-new"},
+                 {"trigger", {{"event", "webhook.received"}, {"source", "inbox"}}},
+                 {"filter", {{"body.status", "new"}}},
+                 {"steps",
+                  {{{"action", "sink.post"},
+                    {"params",
+                     {{"url", "/messages"}, {"body", {{"to", "{{body.phone}}"}, {"text", "Hello {{body.name}}"}}}}}}}}},
+                {{"name", "explode"},
+                 {"trigger", {{"event", "webhook.received"}}},
+                 {"filter", {{"body.status", "explode"}}},
+                 {"steps", {{{"action", "broken.boom"}}}}}}}};
 }
 
 const char kNewLead[] = R"({"phone":"+79990001122","name":"Иван","status":"new"})";
@@ -68,8 +68,8 @@ TEST(EndToEnd, CompletedModeAnswersAfterTheSinkWithTheResult) {
 TEST(EndToEnd, FilterKeepsOtherStatusesFromTheSink) {
   HttpSink sink;
   HostProcess host(forward_config(sink, "completed"));
-  HttpResult r = http_request(host.port(), "POST", "/webhooks/inbox",
-                              R"({"phone":"+79990001122","name":"Иван","status":"old"})");
+  HttpResult r =
+      http_request(host.port(), "POST", "/webhooks/inbox", R"({"phone":"+79990001122","name":"Иван","status":"old"})");
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json()["executions"], json::array());
   EXPECT_EQ(sink.count(), 0u);

@@ -71,8 +71,8 @@ class SinkFactory : public Poco::Net::HTTPRequestHandlerFactory {
 
 fs::path make_temp_dir(const std::string& prefix) {
   static std::atomic<int> counter{0};
-  fs::path dir = fs::temp_directory_path() /
-                 (prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  fs::path dir =
+      fs::temp_directory_path() / (prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;

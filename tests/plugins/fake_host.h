@@ -28,6 +28,7 @@ struct Emitted {
   sb_emit_wait wait;
   sb_on_emitted callback;
   void* user_data;
+  bool finished = false;
 };
 
 struct Sent {
@@ -36,6 +37,7 @@ struct Sent {
   uint32_t timeout_ms;
   sb_on_http_response callback;
   void* user_data;
+  bool finished = false;
 
   std::optional<std::string> header(const std::string& name) const {
     for (const auto& [k, v] : headers)
@@ -71,6 +73,14 @@ class Host {
     table_.host_data = this;
     table_.get_service = &Host::get_service;
     table_.complete = &Host::complete;
+  }
+  // Like a host shutting down, finishes what the test left pending: the
+  // plugin's callbacks must run exactly once, even after its instance is gone.
+  ~Host() {
+    for (size_t i = 0; i < emitted.size(); ++i)
+      if (!emitted[i].finished) finish_emit(i, SB_ERR_UNAVAILABLE, "", "host shut down");
+    for (size_t i = 0; i < sent.size(); ++i)
+      if (!sent[i].finished) finish_http(i, 0, {}, "", "host shut down");
   }
   Host(const Host&) = delete;
   Host& operator=(const Host&) = delete;
@@ -111,6 +121,7 @@ class Host {
   void finish_emit(size_t index, sb_status status, const std::string& event_id, const std::string& message = "",
                    const std::string& report = "") {
     sb_emit_result r{sizeof(r), status, view(event_id), view(message), view(report)};
+    if (std::exchange(emitted.at(index).finished, true)) throw std::logic_error("emit finished twice");
     emitted.at(index).callback(emitted.at(index).user_data, &r);
   }
 
@@ -119,6 +130,7 @@ class Host {
     std::vector<sb_header> h;
     for (const auto& [k, v] : headers) h.push_back({view(k), view(v)});
     sb_http_response r{sizeof(r), status, h.data(), h.size(), view(body), view(transport_error)};
+    if (std::exchange(sent.at(index).finished, true)) throw std::logic_error("request finished twice");
     sent.at(index).callback(sent.at(index).user_data, &r);
   }
 
@@ -136,7 +148,7 @@ class Host {
         sizeof(sb_host_events_v1),
         [](const sb_host* h, const sb_event* e, sb_emit_wait wait, sb_on_emitted cb, void* user) {
           if (self(h)->emit_status != SB_OK) return self(h)->emit_status;
-          self(h)->emitted.push_back({text(e->type), text(e->id), text(e->payload_json), wait, cb, user});
+          self(h)->emitted.push_back({text(e->type), text(e->id), text(e->payload_json), wait, cb, user, false});
           return SB_OK;
         }};
     static const sb_host_webhooks_v1 webhooks{
@@ -157,7 +169,7 @@ class Host {
           for (size_t i = 0; i < r->header_count; ++i)
             headers.emplace_back(text(r->headers[i].name), text(r->headers[i].value));
           self(h)->sent.push_back(
-              {text(r->method), text(r->url), text(r->body), std::move(headers), r->timeout_ms, cb, user});
+              {text(r->method), text(r->url), text(r->body), std::move(headers), r->timeout_ms, cb, user, false});
           return SB_OK;
         }};
     static const sb_host_outbox_v1 outbox{sizeof(sb_host_outbox_v1), [](const sb_host* h, sb_str record) {

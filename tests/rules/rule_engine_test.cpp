@@ -1,10 +1,9 @@
 // The foundation's rule path: trigger type + equality filters + ordered
 // action steps with templated parameters.
-#include "rules/RuleEngine.h"
-
 #include <gtest/gtest.h>
 
 #include "metrics/Metrics.h"
+#include "rules/RuleEngine.h"
 
 namespace sb {
 namespace {

@@ -36,7 +36,10 @@ class Hello : public switchboard::Plugin {
 };
 
 switchboard::PluginInfo info() {
-  return {"hello", "1.0.0", "Switchboard examples", "Greets people in the outbox",
+  return {"hello",
+          "1.0.0",
+          "Switchboard examples",
+          "Greets people in the outbox",
           std::string(hello_schemas::schema_json),
           {{"greet", "write a greeting to the outbox", std::string(hello_schemas::actions_greet_json)}},
           {}};

@@ -55,8 +55,7 @@ extern "C" {
 #endif
 
 /* True when the struct at `ptr` is large enough to contain `field`. */
-#define SB_HAS_FIELD(ptr, type, field) \
-  ((ptr)->struct_size >= offsetof(type, field) + sizeof(((type*)0)->field))
+#define SB_HAS_FIELD(ptr, type, field) ((ptr)->struct_size >= offsetof(type, field) + sizeof(((type*)0)->field))
 
 /* ---------------------------------------------------------------- basics -- */
 
@@ -106,11 +105,11 @@ typedef struct sb_header {
 
 /* How an action ended. The same words appear in the execution history. */
 typedef enum sb_outcome {
-  SB_OUTCOME_DONE = 0,           /* sent/done; external_id may be set */
-  SB_OUTCOME_RETRY = 1,          /* transient; retry_after_s may be set */
-  SB_OUTCOME_UNREACHABLE = 2,    /* the contact cannot be reached on this channel */
-  SB_OUTCOME_PERMANENT = 3,      /* will never succeed; reason is kept */
-  SB_OUTCOME_INVALID_PARAMS = 4  /* the rule rendered parameters the action rejects */
+  SB_OUTCOME_DONE = 0,          /* sent/done; external_id may be set */
+  SB_OUTCOME_RETRY = 1,         /* transient; retry_after_s may be set */
+  SB_OUTCOME_UNREACHABLE = 2,   /* the contact cannot be reached on this channel */
+  SB_OUTCOME_PERMANENT = 3,     /* will never succeed; reason is kept */
+  SB_OUTCOME_INVALID_PARAMS = 4 /* the rule rendered parameters the action rejects */
 } sb_outcome;
 
 /* One invocation of an action.
@@ -118,10 +117,10 @@ typedef enum sb_outcome {
  * returns. Copy what an asynchronous completion needs. */
 typedef struct sb_action_call {
   uint32_t struct_size;
-  sb_str action;          /* the action's name as declared by the plugin */
-  sb_str params_json;     /* a JSON object, already valid against the action's schema */
-  sb_str idempotency_key; /* stable for this step across retries; pass it on */
-  uint32_t attempt;       /* 1 for the first try */
+  sb_str action;            /* the action's name as declared by the plugin */
+  sb_str params_json;       /* a JSON object, already valid against the action's schema */
+  sb_str idempotency_key;   /* stable for this step across retries; pass it on */
+  uint32_t attempt;         /* 1 for the first try */
   int64_t deadline_unix_ms; /* complete before this or the host fails the step */
 } sb_action_call;
 
@@ -130,11 +129,11 @@ typedef struct sb_action_call {
 typedef struct sb_action_result {
   uint32_t struct_size;
   sb_outcome outcome;
-  sb_str external_id;    /* e.g. a provider message id; may be empty */
-  sb_str reason;         /* human-readable cause for anything but DONE; never a secret */
-  sb_str provider_code;  /* the provider's own error code, if any */
+  sb_str external_id;     /* e.g. a provider message id; may be empty */
+  sb_str reason;          /* human-readable cause for anything but DONE; never a secret */
+  sb_str provider_code;   /* the provider's own error code, if any */
   uint32_t retry_after_s; /* with RETRY: earliest retry, 0 = host decides */
-  sb_str output_json;    /* optional JSON value for later steps and responses */
+  sb_str output_json;     /* optional JSON value for later steps and responses */
 } sb_action_result;
 
 /* Something a plugin can do (action) or observe (trigger). The schema is JSON
@@ -143,7 +142,7 @@ typedef struct sb_action_result {
  * the library is loaded. */
 typedef struct sb_capability {
   uint32_t struct_size;
-  sb_str name;        /* [a-z0-9_.]+, unique within the plugin */
+  sb_str name; /* [a-z0-9_.]+, unique within the plugin */
   sb_str description;
   sb_str schema_json;
 } sb_capability;
@@ -172,29 +171,23 @@ struct sb_host {
    * on_action_invoke returned. After this call the plugin must not use
    * `completion` again; a second completion is ignored and logged.
    * Threads: [any]. */
-  void (*complete)(const sb_host* host, sb_completion* completion,
-                   const sb_action_result* result);
+  void (*complete)(const sb_host* host, sb_completion* completion, const sb_action_result* result);
 };
 
-typedef enum sb_log_level {
-  SB_LOG_DEBUG = 0,
-  SB_LOG_INFO = 1,
-  SB_LOG_WARN = 2,
-  SB_LOG_ERROR = 3
-} sb_log_level;
+typedef enum sb_log_level { SB_LOG_DEBUG = 0, SB_LOG_INFO = 1, SB_LOG_WARN = 2, SB_LOG_ERROR = 3 } sb_log_level;
 
 #define SB_SERVICE_LOG "switchboard.log/1"
 /* Structured logging. `fields_json` is a JSON object or empty. The host
  * removes known secret values from both. Threads: [any]. */
 typedef struct sb_host_log_v1 {
   uint32_t struct_size;
-  void (*log)(const sb_host* host, sb_log_level level, sb_str message,
-              sb_str fields_json);
+  void (*log)(const sb_host* host, sb_log_level level, sb_str message, sb_str fields_json);
 } sb_host_log_v1;
 
 #define SB_SERVICE_METRICS "switchboard.metrics/1"
-/* Counters and histograms, exported by the host on GET /metrics with the
- * labels {plugin, instance}. Names are [a-z_][a-z0-9_]*. Threads: [any]. */
+/* Counters and histograms, exported by the host on GET /metrics as
+ * switchboard_plugin_<name> with the labels {plugin, instance}. Names are
+ * [a-z_][a-z0-9_]*; others are dropped. Threads: [any]. */
 typedef struct sb_host_metrics_v1 {
   uint32_t struct_size;
   void (*counter_add)(const sb_host* host, sb_str name, double value);
@@ -205,7 +198,7 @@ typedef struct sb_host_metrics_v1 {
 typedef struct sb_http_request {
   uint32_t struct_size;
   sb_str method; /* "GET", "POST", ... */
-  sb_str url;    /* absolute http:// or https:// URL */
+  sb_str url;    /* absolute URL; the scheme must be http or https */
   const sb_header* headers;
   size_t header_count;
   sb_str body;
@@ -223,8 +216,7 @@ typedef struct sb_http_response {
 } sb_http_response;
 
 /* Threads: [io]. Called exactly once per accepted request. */
-typedef void (*sb_on_http_response)(void* user_data,
-                                    const sb_http_response* response);
+typedef void (*sb_on_http_response)(void* user_data, const sb_http_response* response);
 
 #define SB_SERVICE_HTTP_CLIENT "switchboard.http_client/1"
 /* Asynchronous outbound HTTP(S) with connection reuse; in-flight requests do
@@ -234,8 +226,8 @@ typedef struct sb_host_http_client_v1 {
   uint32_t struct_size;
   /* SB_OK: `on_response` will be called exactly once. Any other status: it
    * will not be called. */
-  sb_status (*request)(const sb_host* host, const sb_http_request* request,
-                       sb_on_http_response on_response, void* user_data);
+  sb_status (*request)(const sb_host* host, const sb_http_request* request, sb_on_http_response on_response,
+                       void* user_data);
 } sb_host_http_client_v1;
 
 /* Threads: same thread as the call that receives it, before that call returns.
@@ -249,8 +241,7 @@ typedef void (*sb_on_value)(void* user_data, sb_str value);
 typedef struct sb_host_kv_v1 {
   uint32_t struct_size;
   /* SB_OK after calling on_value once, SB_ERR_NOT_FOUND without calling it. */
-  sb_status (*get)(const sb_host* host, sb_str key, sb_on_value on_value,
-                   void* user_data);
+  sb_status (*get)(const sb_host* host, sb_str key, sb_on_value on_value, void* user_data);
   sb_status (*put)(const sb_host* host, sb_str key, sb_str value);
   sb_status (*remove)(const sb_host* host, sb_str key);
 } sb_host_kv_v1;
@@ -262,8 +253,7 @@ typedef struct sb_host_kv_v1 {
 typedef struct sb_host_secrets_v1 {
   uint32_t struct_size;
   /* SB_OK after calling on_value once, SB_ERR_NOT_FOUND without calling it. */
-  sb_status (*get)(const sb_host* host, sb_str name, sb_on_value on_value,
-                   void* user_data);
+  sb_status (*get)(const sb_host* host, sb_str name, sb_on_value on_value, void* user_data);
 } sb_host_secrets_v1;
 
 #define SB_SERVICE_CLOCK "switchboard.clock/1"
@@ -299,7 +289,7 @@ typedef enum sb_emit_wait {
 /* OWNERSHIP: host-owned; valid only during the callback. */
 typedef struct sb_emit_result {
   uint32_t struct_size;
-  sb_status status;   /* SB_OK: taken (and, when waited for, processed) */
+  sb_status status; /* SB_OK: taken (and, when waited for, processed) */
   sb_str event_id;
   sb_str message;     /* why not, when status is not SB_OK */
   sb_str report_json; /* with SB_EMIT_WAIT_COMPLETED: {"executions":[...]} */
@@ -313,8 +303,7 @@ typedef struct sb_host_events_v1 {
   uint32_t struct_size;
   /* SB_OK: on_emitted will be called exactly once. Any other status: it will
    * not be called and the event was not taken. Threads: [any]. */
-  sb_status (*emit)(const sb_host* host, const sb_event* event,
-                    sb_emit_wait wait, sb_on_emitted on_emitted,
+  sb_status (*emit)(const sb_host* host, const sb_event* event, sb_emit_wait wait, sb_on_emitted on_emitted,
                     void* user_data);
 } sb_host_events_v1;
 
@@ -327,7 +316,7 @@ typedef struct sb_inbound_request {
   sb_str query; /* raw query string without '?', may be empty */
   const sb_header* headers;
   size_t header_count;
-  sb_str body;  /* raw bytes, exactly as received (for signatures) */
+  sb_str body; /* raw bytes, exactly as received (for signatures) */
   sb_str remote_address;
 } sb_inbound_request;
 
@@ -337,28 +326,27 @@ typedef struct sb_outbound_response {
   int32_t status;
   sb_str content_type;
   sb_str body;
+  const sb_header* headers; /* extra headers, e.g. WWW-Authenticate, Retry-After */
+  size_t header_count;
 } sb_outbound_response;
 
 /* Handles one request. The plugin must answer through
  * sb_host_webhooks_v1.respond exactly once, from any thread; the host answers
  * 504 if it has not done so by the route's timeout. Threads: [any]; may block
  * only briefly (it runs on an HTTP server thread). */
-typedef void (*sb_on_http_request)(void* user_data,
-                                   const sb_inbound_request* request,
-                                   sb_responder* responder);
+typedef void (*sb_on_http_request)(void* user_data, const sb_inbound_request* request, sb_responder* responder);
 
 #define SB_SERVICE_WEBHOOKS "switchboard.webhooks/1"
 typedef struct sb_host_webhooks_v1 {
   uint32_t struct_size;
   /* Routes `path` (must start with "/webhooks/") to `handler` until the
    * instance is destroyed. SB_ERR_INVALID_ARGUMENT for a bad or taken path.
+   * If on_instance_create fails afterwards, the host drops the route.
    * Threads: [control], during on_instance_create. */
-  sb_status (*add_route)(const sb_host* host, sb_str path,
-                         sb_on_http_request handler, void* user_data);
+  sb_status (*add_route)(const sb_host* host, sb_str path, sb_on_http_request handler, void* user_data);
   /* Answers a request. After this the plugin must not use `responder`.
    * Threads: [any]. */
-  void (*respond)(const sb_host* host, sb_responder* responder,
-                  const sb_outbound_response* response);
+  void (*respond)(const sb_host* host, sb_responder* responder, const sb_outbound_response* response);
 } sb_host_webhooks_v1;
 
 /* ----------------------------------------------------------- plugin side -- */
@@ -368,12 +356,13 @@ typedef struct sb_host_webhooks_v1 {
  * writes the reason to `error`. OWNERSHIP: `host` is valid until
  * on_instance_destroy returns; `*out_instance` is owned by the plugin and freed
  * in on_instance_destroy. Threads: [control]. */
-typedef sb_status (*sb_on_instance_create)(const sb_host* host,
-                                           sb_str config_json,
-                                           sb_instance** out_instance,
+typedef sb_status (*sb_on_instance_create)(const sb_host* host, sb_str config_json, sb_instance** out_instance,
                                            const sb_error_buffer* error);
 
-/* Frees an instance. No call for it is running or will run. Threads: [control]. */
+/* Frees an instance. No call for it is running or will run, and no callback
+ * the instance registered (HTTP response, emit result, inbound request) will
+ * run: the host delivers or cancels all of them before this call.
+ * Threads: [control]. */
 typedef void (*sb_on_instance_destroy)(sb_instance* instance);
 
 /* Starts one action. Returns SB_OK when the plugin will call sb_host.complete
@@ -381,15 +370,12 @@ typedef void (*sb_on_instance_destroy)(sb_instance* instance);
  * and the step fails with `error`. Must not block: do I/O through
  * SB_SERVICE_HTTP_CLIENT or a thread of the plugin's own.
  * Threads: [any]. */
-typedef sb_status (*sb_on_action_invoke)(sb_instance* instance,
-                                         const sb_action_call* call,
-                                         sb_completion* completion,
+typedef sb_status (*sb_on_action_invoke)(sb_instance* instance, const sb_action_call* call, sb_completion* completion,
                                          const sb_error_buffer* error);
 
 /* Optional. Called after every instance is created and the host is serving;
  * a trigger may begin emitting. Threads: [control]. */
-typedef sb_status (*sb_on_instance_start)(sb_instance* instance,
-                                          const sb_error_buffer* error);
+typedef sb_status (*sb_on_instance_start)(sb_instance* instance, const sb_error_buffer* error);
 
 /* Optional. Stop emitting; the host is shutting down. Threads: [control]. */
 typedef void (*sb_on_instance_stop)(sb_instance* instance);
@@ -404,8 +390,8 @@ typedef struct sb_plugin_descriptor {
   uint32_t struct_size;   /* sizeof(sb_plugin_descriptor) when built */
   sb_version abi_version; /* SB_ABI_VERSION_* the plugin was built against */
 
-  sb_str name;        /* [a-z0-9_]+, how configs refer to the plugin */
-  sb_str version;     /* the plugin's own version */
+  sb_str name;    /* [a-z0-9_]+, how configs refer to the plugin */
+  sb_str version; /* the plugin's own version */
   sb_str vendor;
   sb_str description;
   sb_str config_schema_json; /* JSON Schema for one instance's config */
@@ -425,8 +411,7 @@ typedef struct sb_plugin_descriptor {
 } sb_plugin_descriptor;
 
 /* The smallest descriptor a 1.x host accepts. */
-#define SB_PLUGIN_DESCRIPTOR_MIN_SIZE \
-  (offsetof(sb_plugin_descriptor, on_action_invoke) + sizeof(sb_on_action_invoke))
+#define SB_PLUGIN_DESCRIPTOR_MIN_SIZE (offsetof(sb_plugin_descriptor, on_action_invoke) + sizeof(sb_on_action_invoke))
 
 /* The exported entry point. Must return the same pointer on every call and
  * have no side effects. Threads: [control]. */

@@ -129,7 +129,8 @@ struct CompletionState {
 };
 }  // namespace detail
 
-// Reports the end of one action. Move-only; call it once, from any thread.
+// Reports the end of one action, from any thread. Copies share one call:
+// the first result reported wins, later ones are ignored.
 class Completion {
  public:
   explicit Completion(std::shared_ptr<detail::CompletionState> s) : state_(std::move(s)) {}
@@ -152,31 +153,32 @@ struct HttpRequest {
   uint32_t timeout_ms = 0;
 };
 
+using HeaderViews = std::vector<std::pair<std::string_view, std::string_view>>;
+
+// The first header named `name` (compared case-insensitively).
+inline std::optional<std::string_view> find_header(const HeaderViews& headers, std::string_view name) {
+  for (const auto& [k, v] : headers)
+    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        }))
+      return v;
+  return std::nullopt;
+}
+
 struct HttpResponse {
   int status = 0;
-  std::vector<std::pair<std::string_view, std::string_view>> headers;
+  HeaderViews headers;
   std::string_view body;
   std::string_view transport_error;
 
-  std::optional<std::string_view> header(std::string_view name) const {
-    for (const auto& [k, v] : headers)
-      if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
-            return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-          }))
-        return v;
-    return std::nullopt;
-  }
+  std::optional<std::string_view> header(std::string_view name) const { return find_header(headers, name); }
 };
 
 struct InboundRequest {
   std::string_view method, path, query, body, remote_address;
-  std::vector<std::pair<std::string_view, std::string_view>> headers;
+  HeaderViews headers;
 
-  std::optional<std::string_view> header(std::string_view name) const {
-    HttpResponse tmp;
-    tmp.headers = headers;
-    return tmp.header(name);
-  }
+  std::optional<std::string_view> header(std::string_view name) const { return find_header(headers, name); }
 };
 
 struct EmitResult {
@@ -184,25 +186,36 @@ struct EmitResult {
   std::string_view event_id, message, report_json;
 };
 
-// Answers one inbound request. Move-only; an unanswered responder answers 500.
+// Answers one inbound request, from any thread. Copies share one request: the
+// first answer wins; if every copy is dropped unanswered, the request gets 500.
 class Responder {
  public:
-  Responder(const sb_host* host, const sb_host_webhooks_v1* api, sb_responder* r) : host_(host), api_(api), r_(r) {}
-  Responder(Responder&& o) noexcept : host_(o.host_), api_(o.api_), r_(std::exchange(o.r_, nullptr)) {}
-  Responder& operator=(Responder&&) = delete;
-  ~Responder() {
-    if (r_) respond(500, "application/json", R"({"error":{"code":"plugin_error","message":"no response"}})");
-  }
-  void respond(int status, std::string_view content_type, std::string_view body) {
-    if (!r_) return;
-    sb_outbound_response out{sizeof(out), status, str(content_type), str(body)};
-    api_->respond(host_, std::exchange(r_, nullptr), &out);
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+
+  Responder(const sb_host* host, const sb_host_webhooks_v1* api, sb_responder* r)
+      : state_(std::make_shared<State>(host, api, r)) {}
+
+  void respond(int status, std::string_view content_type, std::string_view body, const Headers& headers = {}) {
+    state_->respond(status, content_type, body, headers);
   }
 
  private:
-  const sb_host* host_;
-  const sb_host_webhooks_v1* api_;
-  sb_responder* r_;
+  struct State {
+    State(const sb_host* h, const sb_host_webhooks_v1* a, sb_responder* r) : host(h), api(a), responder(r) {}
+    ~State() { respond(500, "application/json", R"({"error":{"code":"plugin_error","message":"no response"}})", {}); }
+    void respond(int status, std::string_view content_type, std::string_view body, const Headers& headers) {
+      sb_responder* r = responder.exchange(nullptr);
+      if (!r) return;
+      std::vector<sb_header> views;
+      for (const auto& [k, v] : headers) views.push_back({str(k), str(v)});
+      sb_outbound_response out{sizeof(out), status, str(content_type), str(body), views.data(), views.size()};
+      api->respond(host, r, &out);
+    }
+    const sb_host* host;
+    const sb_host_webhooks_v1* api;
+    std::atomic<sb_responder*> responder;
+  };
+  std::shared_ptr<State> state_;
 };
 
 // The host as seen by one plugin instance. Every service is optional at the
@@ -260,31 +273,33 @@ class Host {
   }
 
   // Sends a request; `on_response` runs once on a host I/O thread unless this
-  // returns false.
-  bool http(const HttpRequest& request, ResponseHandler on_response) const {
-    if (!http_) return false;
+  // returns something other than SB_OK.
+  sb_status http(const HttpRequest& request, ResponseHandler on_response) const {
+    if (!http_) return SB_ERR_UNSUPPORTED;
     std::vector<sb_header> headers;
     for (const auto& [k, v] : request.headers) headers.push_back({str(k), str(v)});
-    sb_http_request r{sizeof(r),       str(request.method), str(request.url), headers.data(),
+    sb_http_request r{sizeof(r),      str(request.method), str(request.url),  headers.data(),
                       headers.size(), str(request.body),   request.timeout_ms};
     auto handler = std::make_unique<ResponseHandler>(std::move(on_response));
-    if (http_->request(host_, &r, &Host::on_http_response, handler.get()) != SB_OK) return false;
-    handler.release();  // freed by on_http_response
-    return true;
+    const sb_status status = http_->request(host_, &r, &Host::on_http_response, handler.get());
+    if (status == SB_OK) handler.release();  // freed by on_http_response
+    return status;
   }
 
-  bool emit(std::string_view type, std::string_view id, std::string_view payload_json, sb_emit_wait wait,
-            EmitHandler on_emitted) const {
-    if (!events_) return false;
+  // Emits an event; `on_emitted` runs once unless this returns something
+  // other than SB_OK.
+  sb_status emit(std::string_view type, std::string_view id, std::string_view payload_json, sb_emit_wait wait,
+                 EmitHandler on_emitted) const {
+    if (!events_) return SB_ERR_UNSUPPORTED;
     sb_event ev{sizeof(ev), str(type), str(id), str(payload_json)};
     auto handler = std::make_unique<EmitHandler>(std::move(on_emitted));
-    if (events_->emit(host_, &ev, wait, &Host::on_emitted, handler.get()) != SB_OK) return false;
-    handler.release();  // freed by on_emitted
-    return true;
+    const sb_status status = events_->emit(host_, &ev, wait, &Host::on_emitted, handler.get());
+    if (status == SB_OK) handler.release();  // freed by on_emitted
+    return status;
   }
 
   // Routes `path` to `handler` for the life of the instance. Call from the
-  // plugin's constructor.
+  // plugin's constructor, last: once routed, requests may arrive.
   bool add_route(std::string_view path, RouteHandler handler) {
     if (!webhooks_) return false;
     auto& stored = routes_.emplace_back(Route{this, std::move(handler)});
@@ -349,7 +364,7 @@ class Host {
                        view(r->body),   view(r->remote_address), pairs(r->headers, r->header_count)};
     Responder resp(route->host->host_, route->host->webhooks_, responder);
     try {
-      route->handler(req, std::move(resp));
+      route->handler(req, resp);
     } catch (const std::exception& e) {
       route->host->error(std::string("webhook handler threw: ") + e.what());
     } catch (...) {
@@ -493,7 +508,8 @@ struct DescriptorStorage {
 
   static void fill(const std::vector<Capability>& in, std::vector<sb_capability>& caps,
                    std::vector<const sb_capability*>& ptrs) {
-    for (const auto& c : in) caps.push_back({sizeof(sb_capability), str(c.name), str(c.description), str(c.schema_json)});
+    for (const auto& c : in)
+      caps.push_back({sizeof(sb_capability), str(c.name), str(c.description), str(c.schema_json)});
     for (const auto& c : caps) ptrs.push_back(&c);
   }
 
@@ -526,15 +542,15 @@ struct DescriptorStorage {
 
 // Exports PluginClass through the ABI entry point. `info_function` returns a
 // switchboard::PluginInfo; it runs once, on the first lookup.
-#define SWITCHBOARD_PLUGIN(PluginClass, info_function)                                      \
-  extern "C" SB_EXPORT const sb_plugin_descriptor* switchboard_plugin_entry(void) {         \
-    try {                                                                                   \
-      static const ::switchboard::detail::DescriptorStorage storage(                        \
-          info_function(), static_cast<PluginClass*>(nullptr));                             \
-      return &storage.descriptor;                                                           \
-    } catch (...) {                                                                         \
-      return nullptr; /* the host reports "no descriptor" */                                \
-    }                                                                                       \
+#define SWITCHBOARD_PLUGIN(PluginClass, info_function)                                                   \
+  extern "C" SB_EXPORT const sb_plugin_descriptor* switchboard_plugin_entry(void) {                      \
+    try {                                                                                                \
+      static const ::switchboard::detail::DescriptorStorage storage(info_function(),                     \
+                                                                    static_cast<PluginClass*>(nullptr)); \
+      return &storage.descriptor;                                                                        \
+    } catch (...) {                                                                                      \
+      return nullptr; /* the host reports "no descriptor" */                                             \
+    }                                                                                                    \
   }
 
 #endif  // SWITCHBOARD_PLUGIN_HPP

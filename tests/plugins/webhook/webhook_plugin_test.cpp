@@ -112,6 +112,14 @@ TEST_F(WebhookPluginTest, WithoutAnIdTheHostAssignsOne) {
   EXPECT_EQ(host.emitted[0].id, "");
 }
 
+TEST_F(WebhookPluginTest, AnswersEvenAfterTheInstanceIsGone) {
+  auto instance = create("{}");
+  const uint64_t id = host.request("POST", {}, "{}");
+  instance.reset();
+  host.finish_emit(0, SB_OK, "ev-late");
+  EXPECT_EQ(host.responses.at(id).status, 202);
+}
+
 TEST_F(WebhookPluginTest, EventNotTakenAnswers503) {
   auto instance = create("{}");
   const uint64_t late = host.request("POST", {}, "{}");

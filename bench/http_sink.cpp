@@ -1,0 +1,117 @@
+// A minimal HTTP/1.1 sink for load tests: one thread, epoll, keep-alive,
+// answers every request "200 {"ok":true}" and counts them.
+//   http_sink [PORT=8081]
+// On SIGTERM/SIGINT prints "requests=N" and exits.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+const char kResponse[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}";
+
+// Consumes every complete request in `in`; returns how many.
+size_t consume(std::string& in) {
+  size_t count = 0, pos = 0;
+  while (true) {
+    const size_t end = in.find("\r\n\r\n", pos);
+    if (end == std::string::npos) break;
+    size_t length = 0;
+    for (size_t line = in.find("\r\n", pos); line < end; line = in.find("\r\n", line + 2)) {
+      if (strncasecmp(in.c_str() + line + 2, "content-length:", 15) == 0)
+        length = std::strtoul(in.c_str() + line + 17, nullptr, 10);
+    }
+    if (in.size() < end + 4 + length) break;
+    pos = end + 4 + length;
+    ++count;
+  }
+  in.erase(0, pos);
+  return count;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int port = argc > 1 ? std::atoi(argv[1]) : 8081;
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  signal(SIGPIPE, SIG_IGN);
+
+  int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  int one = 1;
+  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(listener, 1024) != 0) {
+    std::perror("http_sink: bind/listen");
+    return 1;
+  }
+  int ep = epoll_create1(0);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = listener;
+  epoll_ctl(ep, EPOLL_CTL_ADD, listener, &ev);
+
+  std::unordered_map<int, std::string> buffers;
+  unsigned long long total = 0;
+  epoll_event events[256];
+  char chunk[65536];
+  std::string out;
+  while (!g_stop) {
+    const int n = epoll_wait(ep, events, 256, 200);
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == listener) {
+        int client;
+        while ((client = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK)) >= 0) {
+          setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          epoll_event cev{};
+          cev.events = EPOLLIN;
+          cev.data.fd = client;
+          epoll_ctl(ep, EPOLL_CTL_ADD, client, &cev);
+          buffers[client];
+        }
+        continue;
+      }
+      std::string& in = buffers[fd];
+      bool closed = false;
+      while (true) {
+        const ssize_t r = read(fd, chunk, sizeof chunk);
+        if (r > 0) {
+          in.append(chunk, static_cast<size_t>(r));
+          continue;
+        }
+        closed = r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+        break;
+      }
+      const size_t requests = consume(in);
+      total += requests;
+      out.clear();
+      for (size_t k = 0; k < requests; ++k) out.append(kResponse, sizeof kResponse - 1);
+      if (!out.empty() && write(fd, out.data(), out.size()) < 0) closed = true;
+      if (closed) {
+        close(fd);
+        buffers.erase(fd);
+      }
+    }
+  }
+  std::printf("requests=%llu\n", total);
+  return 0;
+}

@@ -1,0 +1,230 @@
+// The services the host offers plugins, called through the C tables exactly
+// as a plugin would.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
+
+#include "http/HttpClient.h"
+#include "http/WebhookRoutes.h"
+#include "integration/test_support.h"
+#include "log/Logger.h"
+#include "metrics/Metrics.h"
+#include "plugins/HostServices.h"
+#include "plugins/PendingCalls.h"
+#include "store/KvStore.h"
+#include "store/Outbox.h"
+
+namespace sb {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+sb_str view(const std::string& s) { return {s.data(), s.size()}; }
+
+template <class T>
+const T* service(const sb_host* host, const char* id) {
+  return static_cast<const T*>(host->get_service(host, id));
+}
+
+class RecordingSink : public EventSink {
+ public:
+  sb_status emit(EmittedEvent event, sb_emit_wait, std::function<void(const EmitReport&)> done) override {
+    events.push_back(event);
+    done(EmitReport{SB_OK, "evt_1", "", json{{"executions", json::array()}}});
+    return SB_OK;
+  }
+  std::vector<EmittedEvent> events;
+};
+
+class HostServicesTest : public ::testing::Test {
+ protected:
+  HostServicesTest() : dir_(test::make_temp_dir("sb_services")) {
+    kv_ = std::make_unique<KvStore>(dir_ / "store.db");
+    outbox_ = std::make_unique<Outbox>(dir_ / "outbox.jsonl");
+    deps_.metrics = &metrics_;
+    deps_.kv = kv_.get();
+    deps_.outbox = outbox_.get();
+    deps_.calls = &calls_;
+    deps_.routes = &routes_;
+    deps_.events = &events_;
+    deps_.http = &http_;
+    deps_.secrets = {{"crm_token", "tok-123456"}};
+    host_ = make_instance_host(deps_, "http", "crm");
+  }
+  ~HostServicesTest() override { fs::remove_all(dir_); }
+
+  const sb_host* host() const { return &host_->table; }
+
+  fs::path dir_;
+  Metrics metrics_;
+  PendingCalls calls_;
+  WebhookRoutes routes_;
+  RecordingSink events_;
+  HttpClient http_;
+  std::unique_ptr<KvStore> kv_;
+  std::unique_ptr<Outbox> outbox_;
+  HostDependencies deps_;
+  std::unique_ptr<InstanceHost> host_;
+};
+
+std::optional<std::string> get_value(sb_status (*get)(const sb_host*, sb_str, sb_on_value, void*), const sb_host* h,
+                                     const std::string& key) {
+  std::optional<std::string> out;
+  auto on_value = [](void* user, sb_str v) { static_cast<std::optional<std::string>*>(user)->emplace(v.ptr, v.len); };
+  if (get(h, view(key), on_value, &out) != SB_OK) return std::nullopt;
+  return out;
+}
+
+TEST_F(HostServicesTest, HostTableIdentifiesTheInstance) {
+  EXPECT_EQ(host()->abi_version.major, 1u);
+  EXPECT_EQ(std::string(host()->instance_name.ptr, host()->instance_name.len), "crm");
+  EXPECT_EQ(host()->get_service(host(), "switchboard.nope/1"), nullptr);
+  EXPECT_EQ(host()->get_service(host(), "switchboard.kv/2"), nullptr);  // versions are exact
+}
+
+TEST_F(HostServicesTest, KvStateIsDurableAndPrivateToTheInstance) {
+  auto* kv = service<sb_host_kv_v1>(host(), SB_SERVICE_KV);
+  ASSERT_NE(kv, nullptr);
+  EXPECT_EQ(kv->put(host(), view("cursor"), view("42")), SB_OK);
+  EXPECT_EQ(get_value(kv->get, host(), "cursor"), "42");
+
+  auto other = make_instance_host(deps_, "http", "other");
+  EXPECT_EQ(get_value(kv->get, &other->table, "cursor"), std::nullopt);
+
+  // Reopen the file: the value is still there.
+  kv_ = std::make_unique<KvStore>(dir_ / "store.db");
+  deps_.kv = kv_.get();
+  EXPECT_EQ(get_value(kv->get, host(), "cursor"), "42");
+  EXPECT_EQ(kv->remove(host(), view("cursor")), SB_OK);
+  EXPECT_EQ(get_value(kv->get, host(), "cursor"), std::nullopt);
+}
+
+TEST_F(HostServicesTest, SecretsAreLookedUpByName) {
+  auto* secrets = service<sb_host_secrets_v1>(host(), SB_SERVICE_SECRETS);
+  EXPECT_EQ(get_value(secrets->get, host(), "crm_token"), "tok-123456");
+  EXPECT_EQ(get_value(secrets->get, host(), "missing"), std::nullopt);
+}
+
+TEST_F(HostServicesTest, PluginMetricsAreExportedWithPluginAndInstanceLabels) {
+  auto* m = service<sb_host_metrics_v1>(host(), SB_SERVICE_METRICS);
+  m->counter_add(host(), view("sent_total"), 2);
+  m->counter_add(host(), view("Bad-Name"), 1);  // invalid names are dropped
+  m->histogram_observe(host(), view("latency_seconds"), 0.02);
+  const std::string text = metrics_.prometheus_text();
+  EXPECT_NE(text.find("switchboard_plugin_sent_total{instance=\"crm\",plugin=\"http\"} 2"), std::string::npos) << text;
+  EXPECT_NE(text.find("switchboard_plugin_latency_seconds_bucket{instance=\"crm\",plugin=\"http\",le=\"0.025\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("Bad-Name"), std::string::npos);
+}
+
+TEST_F(HostServicesTest, LogLinesAreStructuredAndRedactSecrets) {
+  std::ostringstream out;
+  Logger::instance().set_stream(&out);
+  Logger::instance().add_secret("tok-123456");
+  auto* log = service<sb_host_log_v1>(host(), SB_SERVICE_LOG);
+  log->log(host(), SB_LOG_WARN, view("calling with tok-123456"), view(R"({"header":"Bearer tok-123456"})"));
+  Logger::instance().set_stream(nullptr);
+  json line = json::parse(out.str());
+  EXPECT_EQ(line["level"], "warn");
+  EXPECT_EQ(line["plugin"], "http");
+  EXPECT_EQ(line["instance"], "crm");
+  EXPECT_EQ(line["msg"], "calling with [redacted]");
+  EXPECT_EQ(line["header"], "Bearer [redacted]");
+}
+
+TEST_F(HostServicesTest, OutboxRecordsAreStampedAndRedacted) {
+  Logger::instance().add_secret("tok-123456");
+  auto* outbox = service<sb_host_outbox_v1>(host(), SB_SERVICE_OUTBOX);
+  EXPECT_EQ(outbox->write(host(), view(R"({"to":"+79990001122","auth":"tok-123456"})")), SB_OK);
+  EXPECT_EQ(outbox->write(host(), view("not json")), SB_ERR_INVALID_ARGUMENT);
+  std::ifstream in(dir_ / "outbox.jsonl");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  json record = json::parse(text);
+  EXPECT_EQ(record["to"], "+79990001122");
+  EXPECT_EQ(record["auth"], "[redacted]");
+  EXPECT_EQ(record["instance"], "crm");
+  EXPECT_TRUE(record["ts"].is_string());
+}
+
+TEST_F(HostServicesTest, EmitCopiesTheEventAndTagsItsSource) {
+  auto* events = service<sb_host_events_v1>(host(), SB_SERVICE_EVENTS);
+  std::string type = "lead.created", payload = R"({"id":7})";
+  sb_event ev{sizeof(sb_event), view(type), {"", 0}, view(payload)};
+  std::string reported;
+  auto on_emitted = [](void* user, const sb_emit_result* r) {
+    static_cast<std::string*>(user)->assign(r->event_id.ptr, r->event_id.len);
+  };
+  EXPECT_EQ(events->emit(host(), &ev, SB_EMIT_WAIT_ACCEPTED, on_emitted, &reported), SB_OK);
+  EXPECT_EQ(reported, "evt_1");
+  ASSERT_EQ(events_.events.size(), 1u);
+  EXPECT_EQ(events_.events[0].source, "crm");
+  EXPECT_EQ(events_.events[0].payload, json({{"id", 7}}));
+
+  std::string bad = "[1,2]";
+  sb_event not_object{sizeof(sb_event), view(type), {"", 0}, view(bad)};
+  EXPECT_EQ(events->emit(host(), &not_object, SB_EMIT_WAIT_ACCEPTED, on_emitted, &reported), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(events->emit(host(), &ev, static_cast<sb_emit_wait>(9), on_emitted, &reported), SB_ERR_INVALID_ARGUMENT);
+}
+
+TEST_F(HostServicesTest, RoutesAreAddedOnlyDuringCreateAndOnlyUnderWebhooks) {
+  auto* webhooks = service<sb_host_webhooks_v1>(host(), SB_SERVICE_WEBHOOKS);
+  auto handler = [](void*, const sb_inbound_request*, sb_responder*) {};
+  EXPECT_EQ(webhooks->add_route(host(), view("/webhooks/a"), handler, nullptr), SB_ERR_INVALID_ARGUMENT);
+  host_->creating = true;
+  EXPECT_EQ(webhooks->add_route(host(), view("/webhooks/a"), handler, nullptr), SB_OK);
+  EXPECT_EQ(webhooks->add_route(host(), view("/webhooks/a"), handler, nullptr), SB_ERR_INVALID_ARGUMENT);  // taken
+  EXPECT_EQ(webhooks->add_route(host(), view("/api/v1/x"), handler, nullptr), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(webhooks->add_route(host(), view("/webhooks/"), handler, nullptr), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(routes_.find("/webhooks/a").has_value());
+  routes_.remove_owner("crm");
+  EXPECT_FALSE(routes_.find("/webhooks/a").has_value());
+}
+
+TEST_F(HostServicesTest, HttpClientServiceCallsBackWithTheResponse) {
+  test::HttpSink sink(201, R"({"id":"x"})");
+  auto* http = service<sb_host_http_client_v1>(host(), SB_SERVICE_HTTP_CLIENT);
+  const std::string method = "POST", url = sink.url() + "/send", body = R"({"a":1})";
+  const std::string hname = "X-Test", hvalue = "yes";
+  sb_header header{view(hname), view(hvalue)};
+  sb_http_request request{sizeof(sb_http_request), view(method), view(url), &header, 1, view(body), 5000};
+  std::promise<std::pair<int, std::string>> got;
+  auto on_response = [](void* user, const sb_http_response* r) {
+    static_cast<std::promise<std::pair<int, std::string>>*>(user)->set_value(
+        {r->status, std::string(r->body.ptr, r->body.len)});
+  };
+  ASSERT_EQ(http->request(host(), &request, on_response, &got), SB_OK);
+  auto [status, response] = got.get_future().get();
+  EXPECT_EQ(status, 201);
+  EXPECT_EQ(response, R"({"id":"x"})");
+  auto received = sink.wait_for(1);
+  EXPECT_EQ(received[0].headers["x-test"], "yes");
+  EXPECT_EQ(received[0].body, body);
+
+  const std::string ftp = "ftp://example.com/";
+  sb_http_request bad{sizeof(sb_http_request), view(method), view(ftp), nullptr, 0, {"", 0}, 0};
+  EXPECT_EQ(http->request(host(), &bad, on_response, &got), SB_ERR_INVALID_ARGUMENT);
+}
+
+TEST_F(HostServicesTest, LateCompletionIsIgnored) {
+  std::promise<ActionOutcome> got;
+  const uint64_t id = calls_.add(PendingCalls::Clock::now() + std::chrono::seconds(5),
+                                 [&](ActionOutcome o) { got.set_value(std::move(o)); });
+  sb_action_result result{};
+  result.struct_size = sizeof result;
+  result.outcome = SB_OUTCOME_DONE;
+  std::string id_text = "wamid.1";
+  result.external_id = view(id_text);
+  auto* handle = reinterpret_cast<sb_completion*>(static_cast<uintptr_t>(id));
+  host()->complete(host(), handle, &result);
+  host()->complete(host(), handle, &result);  // ignored, logged
+  EXPECT_EQ(got.get_future().get().external_id, "wamid.1");
+  EXPECT_EQ(calls_.size(), 0u);
+}
+
+}  // namespace
+}  // namespace sb

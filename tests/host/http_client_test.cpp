@@ -1,0 +1,205 @@
+// The outbound HTTP client: many requests in flight on one I/O thread,
+// transport errors reported (never thrown), real TLS verified against a CA.
+#include <Poco/Net/Context.h>
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/SecureServerSocket.h>
+#include <Poco/Net/ServerSocket.h>
+#include <gtest/gtest.h>
+
+#include <future>
+#include <latch>
+
+#include "http/HttpClient.h"
+#include "integration/test_support.h"
+
+namespace sb {
+namespace {
+
+using namespace std::chrono_literals;
+
+OutboundResponse send_and_wait(HttpClient& client, OutboundRequest request) {
+  std::promise<OutboundResponse> got;
+  EXPECT_TRUE(client.send(std::move(request), [&](OutboundResponse&& r) { got.set_value(std::move(r)); }));
+  auto future = got.get_future();
+  EXPECT_EQ(future.wait_for(20s), std::future_status::ready);
+  return future.get();
+}
+
+TEST(HttpClient, ManyRequestsInFlightCompleteOnOneIoThread) {
+  test::HttpSink sink;
+  HttpClientOptions options;
+  options.max_connections = 8;  // the rest wait for a connection rather than fail
+  HttpClient client(options);
+  constexpr int kRequests = 300;
+  std::latch all_done(kRequests);
+  std::mutex mutex;
+  std::set<std::thread::id> callback_threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < kRequests; ++i) {
+    OutboundRequest r;
+    r.url = sink.url() + "/n/" + std::to_string(i);
+    r.body = "{}";
+    client.send(std::move(r), [&](OutboundResponse&& resp) {
+      ok += resp.status == 200;
+      {
+        std::lock_guard lock(mutex);
+        callback_threads.insert(std::this_thread::get_id());
+      }
+      all_done.count_down();
+    });
+  }
+  all_done.wait();
+  EXPECT_EQ(ok, kRequests);
+  EXPECT_EQ(callback_threads.size(), 1u);
+  EXPECT_EQ(sink.count(), static_cast<size_t>(kRequests));
+}
+
+TEST(HttpClient, ResponseHeadersAndBodyArrive) {
+  test::HttpSink sink(202, R"({"queued":true})");
+  HttpClient client;
+  OutboundRequest r;
+  r.method = "PUT";
+  r.url = sink.url() + "/x?y=1";
+  r.headers = {{"Authorization", "Bearer t"}};
+  r.body = "payload";
+  OutboundResponse resp = send_and_wait(client, r);
+  EXPECT_EQ(resp.status, 202);
+  EXPECT_EQ(resp.body, R"({"queued":true})");
+  bool has_type = false;
+  for (const auto& [k, v] : resp.headers) has_type = has_type || (k == "Content-Type" && v == "application/json");
+  EXPECT_TRUE(has_type);
+  auto got = sink.wait_for(1)[0];
+  EXPECT_EQ(got.method, "PUT");
+  EXPECT_EQ(got.uri, "/x?y=1");
+  EXPECT_EQ(got.headers["authorization"], "Bearer t");
+  EXPECT_EQ(got.body, "payload");
+}
+
+TEST(HttpClient, RefusedConnectionIsATransportError) {
+  uint16_t port;
+  {
+    Poco::Net::ServerSocket s(Poco::Net::SocketAddress("127.0.0.1", 0));
+    port = s.address().port();
+  }  // closed: nothing listens there now
+  HttpClient client;
+  OutboundRequest r;
+  r.url = "http://127.0.0.1:" + std::to_string(port) + "/";
+  OutboundResponse resp = send_and_wait(client, r);
+  EXPECT_EQ(resp.status, 0);
+  EXPECT_FALSE(resp.transport_error.empty());
+}
+
+TEST(HttpClient, SilentServerTimesOut) {
+  Poco::Net::ServerSocket silent(Poco::Net::SocketAddress("127.0.0.1", 0));  // accepts, never answers
+  HttpClient client;
+  OutboundRequest r;
+  r.url = "http://127.0.0.1:" + std::to_string(silent.address().port()) + "/";
+  r.timeout = 300ms;
+  const auto started = std::chrono::steady_clock::now();
+  OutboundResponse resp = send_and_wait(client, r);
+  EXPECT_EQ(resp.status, 0);
+  EXPECT_NE(resp.transport_error.find("timed out"), std::string::npos) << resp.transport_error;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+}
+
+TEST(HttpClient, OversizedResponseIsRefused) {
+  test::HttpSink sink(200, std::string(4096, 'x'));
+  HttpClientOptions options;
+  options.max_response_bytes = 1024;
+  HttpClient client(options);
+  OutboundRequest r;
+  r.url = sink.url();
+  OutboundResponse resp = send_and_wait(client, r);
+  EXPECT_EQ(resp.status, 0);
+  EXPECT_EQ(resp.transport_error, "response body larger than 1024 bytes");
+}
+
+TEST(HttpClient, ShutdownFailsWhatIsInFlight) {
+  Poco::Net::ServerSocket silent(Poco::Net::SocketAddress("127.0.0.1", 0));
+  std::promise<OutboundResponse> got;
+  {
+    HttpClient client;
+    OutboundRequest r;
+    r.url = "http://127.0.0.1:" + std::to_string(silent.address().port()) + "/";
+    client.send(std::move(r), [&](OutboundResponse&& resp) { got.set_value(std::move(resp)); });
+    std::this_thread::sleep_for(100ms);
+  }
+  OutboundResponse resp = got.get_future().get();
+  EXPECT_EQ(resp.status, 0);
+  EXPECT_EQ(resp.transport_error, "client shut down");
+}
+
+// An HTTPS server with a certificate for "localhost" signed by the test CA.
+class TlsServer {
+ public:
+  TlsServer() {
+    const std::string dir = SB_TEST_CA_DIR;
+    auto context = Poco::makeAuto<Poco::Net::Context>(Poco::Net::Context::SERVER_USE, dir + "/server.key",
+                                                      dir + "/server.pem", "", Poco::Net::Context::VERIFY_NONE);
+    Poco::Net::SecureServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0), 64, context);
+    port_ = socket.address().port();
+    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory, socket, new Poco::Net::HTTPServerParams);
+    server_->start();
+  }
+  ~TlsServer() { server_->stopAll(true); }
+  uint16_t port() const { return port_; }
+
+ private:
+  struct Handler : Poco::Net::HTTPRequestHandler {
+    void handleRequest(Poco::Net::HTTPServerRequest&, Poco::Net::HTTPServerResponse& response) override {
+      response.setContentLength(6);
+      response.send() << "secure";
+    }
+  };
+  struct Factory : Poco::Net::HTTPRequestHandlerFactory {
+    Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
+      return new Handler;
+    }
+  };
+  std::unique_ptr<Poco::Net::HTTPServer> server_;
+  uint16_t port_ = 0;
+};
+
+TEST(HttpClient, HttpsWithTheTestCaSucceeds) {
+  TlsServer server;
+  HttpClientOptions options;
+  options.ca_file = SB_TEST_CA_DIR "/ca.pem";
+  HttpClient client(options);
+  OutboundRequest r;
+  r.method = "GET";
+  r.url = "https://localhost:" + std::to_string(server.port()) + "/";
+  OutboundResponse resp = send_and_wait(client, r);
+  EXPECT_EQ(resp.status, 200) << resp.transport_error;
+  EXPECT_EQ(resp.body, "secure");
+}
+
+TEST(HttpClient, HttpsRefusesAnUntrustedCertificate) {
+  TlsServer server;
+  HttpClient client;  // system store: the test CA is unknown
+  OutboundRequest r;
+  r.method = "GET";
+  r.url = "https://localhost:" + std::to_string(server.port()) + "/";
+  OutboundResponse resp = send_and_wait(client, r);
+  EXPECT_EQ(resp.status, 0);
+  EXPECT_NE(resp.transport_error.find("certificate"), std::string::npos) << resp.transport_error;
+}
+
+TEST(HttpClient, HttpsRefusesAHostNameTheCertificateDoesNotName) {
+  TlsServer server;
+  HttpClientOptions options;
+  options.ca_file = SB_TEST_CA_DIR "/ca.pem";
+  HttpClient client(options);
+  OutboundRequest r;
+  r.method = "GET";
+  r.url = "https://127.0.0.1:" + std::to_string(server.port()) + "/";  // the certificate names only localhost
+  OutboundResponse resp = send_and_wait(client, r);
+  EXPECT_EQ(resp.status, 0);
+  EXPECT_FALSE(resp.transport_error.empty());
+}
+
+}  // namespace
+}  // namespace sb
