@@ -22,6 +22,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
-export CCACHE_DIR=${CCACHE_DIR:-$PWD/.cache/ccache}
+# ccache's own folder is shared by every clone on the machine; BASEDIR makes
+# paths relative so that a clone elsewhere (CI's) still hits the cache.
+export CCACHE_BASEDIR=$PWD
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset" -j "$(nproc)"

@@ -1,5 +1,8 @@
 #include "plugins/ActionOutcome.h"
 
+#include <cstring>
+#include <type_traits>
+
 namespace sb {
 
 using nlohmann::json;
@@ -42,10 +45,15 @@ ActionOutcome ActionOutcome::from_plugin(const sb_action_result* r) {
   if (!r || r->struct_size < offsetof(sb_action_result, outcome) + sizeof(r->outcome))
     return failure(SB_OUTCOME_PERMANENT, "plugin completed with no result");
   ActionOutcome o;
-  const int raw = static_cast<int>(r->outcome);
-  if (raw < SB_OUTCOME_DONE || raw > SB_OUTCOME_INVALID_PARAMS)
-    return failure(SB_OUTCOME_PERMANENT, "plugin returned an unknown outcome " + std::to_string(raw));
-  o.outcome = r->outcome;
+  // Read the bytes, not the enum: a plugin may have stored any value there,
+  // and loading an out-of-range enum is undefined behaviour.
+  std::underlying_type_t<sb_outcome> raw;
+  static_assert(sizeof raw == sizeof r->outcome);
+  std::memcpy(&raw, &r->outcome, sizeof raw);
+  const long long value = raw;
+  if (value < SB_OUTCOME_DONE || value > SB_OUTCOME_INVALID_PARAMS)
+    return failure(SB_OUTCOME_PERMANENT, "plugin returned an unknown outcome " + std::to_string(value));
+  o.outcome = static_cast<sb_outcome>(value);
   if (SB_HAS_FIELD(r, sb_action_result, external_id)) o.external_id = text(r->external_id);
   if (SB_HAS_FIELD(r, sb_action_result, reason)) o.reason = text(r->reason);
   if (SB_HAS_FIELD(r, sb_action_result, provider_code)) o.provider_code = text(r->provider_code);

@@ -12,6 +12,7 @@
 #include <Poco/Pipe.h>
 #include <Poco/PipeStream.h>
 #include <Poco/StreamCopier.h>
+#include <Poco/String.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -116,6 +117,7 @@ HttpResult http_request(uint16_t port, const std::string& method, const std::str
   std::istream& in = session.receiveResponse(response);
   Poco::StreamCopier::copyToString(in, result.body);
   result.status = response.getStatus();
+  for (const auto& [k, v] : response) result.headers[Poco::toLower(k)] = v;
   return result;
 }
 

@@ -57,6 +57,7 @@ class HttpSink {
 struct HttpResult {
   int status = 0;
   std::string body;
+  std::map<std::string, std::string> headers;  // names lower-cased
   nlohmann::json json() const { return nlohmann::json::parse(body, nullptr, false); }
 };
 
