@@ -1,8 +1,10 @@
 // One action invocation through the plugin ABI versus a direct C++ call.
 //
 //   DirectVirtualCall   a virtual call in the same binary (the floor)
-//   AbiCall             descriptor->on_action_invoke on a C++-wrapper plugin,
-//                       completing through sb_host.complete (what the ABI costs)
+//   AbiCallC            descriptor->on_action_invoke on a plain-C plugin that
+//                       completes through sb_host.complete: the ABI itself
+//   AbiCallCppWrapper   the same on a plugin written with plugin.hpp: the ABI
+//                       plus the wrapper's shared, exactly-once Completion
 //   HostInvoke          PluginInstance::invoke: the whole host path with
 //                       deadline registry, JSON serialisation and id handles
 #include <benchmark/benchmark.h>
@@ -46,8 +48,8 @@ int g_last_outcome = -1;
 void record_complete(const sb_host*, sb_completion*, const sb_action_result* r) { g_last_outcome = r->outcome; }
 const void* no_service(const sb_host*, const char*) { return nullptr; }
 
-void AbiCall(benchmark::State& state) {
-  auto lib = sb::PluginLibrary::load(SB_BENCH_PLUGIN);
+void AbiCall(benchmark::State& state, const char* plugin) {
+  auto lib = sb::PluginLibrary::load(plugin);
   sb_host host{};
   host.struct_size = sizeof host;
   host.abi_version = {SB_ABI_VERSION_MAJOR, SB_ABI_VERSION_MINOR, 0};
@@ -63,7 +65,8 @@ void AbiCall(benchmark::State& state) {
   if (g_last_outcome != SB_OUTCOME_DONE) state.SkipWithError("plugin did not complete");
   lib->entry().destroy(instance);
 }
-BENCHMARK(AbiCall);
+BENCHMARK_CAPTURE(AbiCall, C, SB_BENCH_C_PLUGIN);
+BENCHMARK_CAPTURE(AbiCall, CppWrapper, SB_BENCH_PLUGIN);
 
 void HostInvoke(benchmark::State& state) {
   sb::Metrics metrics;

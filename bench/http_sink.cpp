@@ -1,7 +1,8 @@
 // A minimal HTTP/1.1 sink for load tests: one thread, epoll, keep-alive,
-// answers every request "200 {"ok":true}" and counts them.
-//   http_sink [PORT=8081]
-// On SIGTERM/SIGINT prints "requests=N" and exits.
+// answers every request "200 {"ok":true}" and counts them. With DELAY_MS it
+// answers each request that much later, like a slow provider.
+//   http_sink [PORT=8081] [DELAY_MS=0]
+// On SIGTERM/SIGINT prints "requests=N connections=M" and exits.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -11,10 +12,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <string>
 #include <unordered_map>
 
@@ -48,6 +52,14 @@ size_t consume(std::string& in) {
 
 int main(int argc, char** argv) {
   const int port = argc > 1 ? std::atoi(argv[1]) : 8081;
+  const auto delay = std::chrono::milliseconds(argc > 2 ? std::atoi(argv[2]) : 0);
+  using Clock = std::chrono::steady_clock;
+  struct Due {
+    Clock::time_point at;
+    int fd;
+    size_t count;
+  };
+  std::deque<Due> due;  // in order: every request waits the same delay
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
   signal(SIGPIPE, SIG_IGN);
@@ -70,12 +82,23 @@ int main(int argc, char** argv) {
   epoll_ctl(ep, EPOLL_CTL_ADD, listener, &ev);
 
   std::unordered_map<int, std::string> buffers;
-  unsigned long long total = 0;
+  unsigned long long total = 0, connections = 0;
   epoll_event events[256];
   char chunk[65536];
   std::string out;
+  auto answer = [&](int fd, size_t requests) {
+    out.clear();
+    for (size_t k = 0; k < requests; ++k) out.append(kResponse, sizeof kResponse - 1);
+    return out.empty() || write(fd, out.data(), out.size()) >= 0;
+  };
   while (!g_stop) {
-    const int n = epoll_wait(ep, events, 256, 200);
+    int timeout = 200;
+    if (!due.empty())
+      timeout = static_cast<int>(std::max<long>(
+          0, std::chrono::duration_cast<std::chrono::milliseconds>(due.front().at - Clock::now()).count()));
+    const int n = epoll_wait(ep, events, 256, timeout);
+    for (const auto now = Clock::now(); !due.empty() && due.front().at <= now; due.pop_front())
+      if (buffers.count(due.front().fd)) answer(due.front().fd, due.front().count);
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       if (fd == listener) {
@@ -87,6 +110,7 @@ int main(int argc, char** argv) {
           cev.data.fd = client;
           epoll_ctl(ep, EPOLL_CTL_ADD, client, &cev);
           buffers[client];
+          ++connections;
         }
         continue;
       }
@@ -103,15 +127,17 @@ int main(int argc, char** argv) {
       }
       const size_t requests = consume(in);
       total += requests;
-      out.clear();
-      for (size_t k = 0; k < requests; ++k) out.append(kResponse, sizeof kResponse - 1);
-      if (!out.empty() && write(fd, out.data(), out.size()) < 0) closed = true;
+      if (delay.count() > 0) {
+        if (requests) due.push_back({Clock::now() + delay, fd, requests});
+      } else if (!answer(fd, requests)) {
+        closed = true;
+      }
       if (closed) {
         close(fd);
         buffers.erase(fd);
       }
     }
   }
-  std::printf("requests=%llu\n", total);
+  std::printf("requests=%llu connections=%llu\n", total, connections);
   return 0;
 }

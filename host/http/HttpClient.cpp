@@ -202,12 +202,16 @@ bool HttpClient::send(OutboundRequest request, Callback done) {
   t->request = std::move(request);
   t->done = std::move(done);
   t->max_bytes = impl_->options.max_response_bytes;
+  bool wake = false;
   {
     std::lock_guard lock(impl_->mutex);
     if (impl_->stopping) return false;
+    // The I/O thread takes the whole queue when it wakes: only the first
+    // request of a batch needs to wake it (a syscall).
+    wake = impl_->queued.empty();
     impl_->queued.push_back(std::move(t));
   }
-  curl_multi_wakeup(impl_->multi);
+  if (wake) curl_multi_wakeup(impl_->multi);
   return true;
 }
 

@@ -65,6 +65,14 @@ TEST_F(InstanceTest, ExceptionInsideAWrapperPluginBecomesAPermanentFailure) {
   EXPECT_EQ(call(*instance, "boom").outcome, SB_OUTCOME_PERMANENT);
 }
 
+TEST_F(InstanceTest, ACompletionBeforeTheExceptionIsKept) {
+  auto instance = make("throws_in_action");
+  ActionOutcome o = call(*instance, "done_then_throw");
+  EXPECT_EQ(o.outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(o.external_id, "sent-1");
+  EXPECT_EQ(calls_.size(), 0u);
+}
+
 TEST_F(InstanceTest, ExceptionEscapingTheCAbiIsContained) {
   auto instance = make("raw_throw");
   ActionOutcome o = call(*instance, "boom");

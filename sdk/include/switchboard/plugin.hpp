@@ -102,45 +102,31 @@ struct ActionCall {
 };
 
 namespace detail {
-// Shared by the Completion handed to the plugin and the trampoline, so that
-// whichever sees the end of the call first reports it, and only once.
-struct CompletionState {
-  const sb_host* host;
-  sb_completion* handle;
-  std::atomic<bool> done{false};
-
-  CompletionState(const sb_host* h, sb_completion* c) : host(h), handle(c) {}
-  bool complete(const ActionResult& r) noexcept {
-    if (done.exchange(true)) return false;
-    sb_action_result out{};
-    out.struct_size = sizeof(out);
-    out.outcome = r.outcome;
-    out.external_id = str(r.external_id);
-    out.reason = str(r.reason);
-    out.provider_code = str(r.provider_code);
-    out.retry_after_s = r.retry_after_s;
-    out.output_json = str(r.output_json);
-    host->complete(host, handle, &out);
-    return true;
-  }
-  // A completion dropped without a result is a plugin bug; fail the step now
-  // rather than let it wait for its deadline.
-  ~CompletionState() { complete(ActionResult::permanent("plugin dropped the action without a result")); }
-};
+inline void report(const sb_host* host, sb_completion* handle, const ActionResult& r) noexcept {
+  sb_action_result out{};
+  out.struct_size = sizeof(out);
+  out.outcome = r.outcome;
+  out.external_id = str(r.external_id);
+  out.reason = str(r.reason);
+  out.provider_code = str(r.provider_code);
+  out.retry_after_s = r.retry_after_s;
+  out.output_json = str(r.output_json);
+  host->complete(host, handle, &out);
+}
 }  // namespace detail
 
-// Reports the end of one action, from any thread. Copies share one call:
-// the first result reported wins, later ones are ignored.
+// Reports the end of one action, from any thread, now or later. Cheap to copy
+// (no allocation: it is the host's handle). The host keeps the first report
+// of a call and ignores (and logs) later ones; a call never reported fails at
+// its deadline with "no completion".
 class Completion {
  public:
-  explicit Completion(std::shared_ptr<detail::CompletionState> s) : state_(std::move(s)) {}
-  void operator()(const ActionResult& result) {
-    if (state_) state_->complete(result);
-    state_.reset();
-  }
+  Completion(const sb_host* host, sb_completion* handle) : host_(host), handle_(handle) {}
+  void operator()(const ActionResult& result) const { detail::report(host_, handle_, result); }
 
  private:
-  std::shared_ptr<detail::CompletionState> state_;
+  const sb_host* host_;
+  sb_completion* handle_;
 };
 
 // ------------------------------------------------------------ host services
@@ -461,20 +447,16 @@ struct Adapter {
   static sb_status invoke(sb_instance* instance, const sb_action_call* call, sb_completion* completion,
                           const sb_error_buffer*) noexcept {
     Instance* in = self(instance);
-    std::shared_ptr<CompletionState> state;
-    try {
-      state = std::make_shared<CompletionState>(in->host.raw(), completion);
-    } catch (...) {
-      return SB_ERR_INTERNAL;
-    }
+    // After an exception the trampoline reports it; if the plugin had
+    // completed before throwing, the host keeps that first report.
     try {
       ActionCall c{view(call->action), view(call->params_json), view(call->idempotency_key), call->attempt,
                    call->deadline_unix_ms};
-      in->plugin->invoke(c, Completion(state));
+      in->plugin->invoke(c, Completion(in->host.raw(), completion));
     } catch (const std::exception& e) {
-      state->complete(ActionResult::permanent(std::string("plugin threw: ") + e.what()));
+      report(in->host.raw(), completion, ActionResult::permanent(std::string("plugin threw: ") + e.what()));
     } catch (...) {
-      state->complete(ActionResult::permanent("plugin threw an unknown exception"));
+      report(in->host.raw(), completion, ActionResult::permanent("plugin threw an unknown exception"));
     }
     return SB_OK;
   }
