@@ -79,6 +79,28 @@ TEST(HttpClient, ResponseHeadersAndBodyArrive) {
   EXPECT_EQ(got.body, "payload");
 }
 
+TEST(HttpClient, ReusedHandlesCarryNothingFromThePreviousRequest) {
+  test::HttpSink sink;
+  HttpClientOptions options;
+  options.max_connections = 1;  // one connection, handles reused in turn
+  HttpClient client(options);
+  const std::vector<std::pair<std::string, std::string>> sequence = {
+      {"POST", "first body"}, {"GET", ""}, {"PUT", "third"}, {"DELETE", ""}, {"GET", ""}};
+  for (const auto& [method, body] : sequence) {
+    OutboundRequest r;
+    r.method = method;
+    r.url = sink.url() + "/" + method;
+    r.body = body;
+    EXPECT_EQ(send_and_wait(client, r).status, 200);
+  }
+  auto got = sink.wait_for(sequence.size());
+  ASSERT_EQ(got.size(), sequence.size());
+  for (size_t i = 0; i < sequence.size(); ++i) {
+    EXPECT_EQ(got[i].method, sequence[i].first) << i;
+    EXPECT_EQ(got[i].body, sequence[i].second) << i;
+  }
+}
+
 TEST(HttpClient, RefusedConnectionIsATransportError) {
   uint16_t port;
   {
