@@ -1,18 +1,13 @@
 #include "app/ConfigCheck.h"
 
 #include "rules/Template.h"
+#include "util/JsonText.h"
 
 namespace sb {
 
 using nlohmann::json;
 
 namespace {
-std::string escape_token(const std::string& token) {
-  std::string out;
-  for (char c : token) out += c == '~' ? std::string("~0") : c == '/' ? std::string("~1") : std::string(1, c);
-  return out;
-}
-
 // A violation whose value is (or holds) a placeholder is decided at run time.
 bool templated(const json& params, const std::string& pointer) {
   try {
@@ -40,7 +35,7 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
   for (const auto& [name, source] : config.secrets) usable.emplace(name, "[secret]");
 
   for (const auto& instance : config.instances) {
-    const std::string pointer = "/instances/" + escape_token(instance.name);
+    const std::string pointer = "/instances/" + escape_pointer_token(instance.name);
     std::shared_ptr<PluginLibrary> lib;
     try {
       lib = catalog.get(instance.plugin);

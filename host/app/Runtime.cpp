@@ -56,12 +56,17 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   // should not leave half-started plugins behind.
   server_ = std::make_unique<HttpServer>(config_.listen_host, config_.listen_port, config_.http_server, *routes_,
                                          *metrics_, HttpServer::Handlers{[this] { return describe_plugins(); }});
-  for (const auto& instance : config_.instances) {
-    instances_.emplace(instance.name,
-                       std::make_unique<PluginInstance>(checked.instance_plugins.at(instance.name), instance.name,
-                                                        deps_, checked.instance_configs.at(instance.name)));
-    log_info("plugins", "instance created",
-             {{"instance", instance.name}, {"plugin", checked.instance_plugins.at(instance.name)->name()}});
+  try {
+    for (const auto& instance : config_.instances) {
+      instances_.emplace(instance.name,
+                         std::make_unique<PluginInstance>(checked.instance_plugins.at(instance.name), instance.name,
+                                                          deps_, checked.instance_configs.at(instance.name)));
+      log_info("plugins", "instance created",
+               {{"instance", instance.name}, {"plugin", checked.instance_plugins.at(instance.name)->name()}});
+    }
+  } catch (...) {
+    stop();  // instances created so far may have work in flight: end it in order
+    throw;
   }
 }
 
@@ -82,10 +87,10 @@ void Runtime::stop() {
   if (server_) server_->stop();                                // no new requests; requests in progress drain
   for (auto& [name, instance] : instances_) instance->stop();  // triggers stop emitting
   accepting_ = false;                                          // steps not yet dispatched fail as "shutting down"
-  deps_.http = nullptr;
-  http_.reset();  // in-flight requests report "client shut down" to their plugins
-  deps_.calls = nullptr;
-  calls_.reset();  // calls never completed fail; their emit results reach live plugins
+  http_->shutdown();  // in-flight requests report "client shut down" to their plugins
+  calls_->close();    // calls never completed fail; their emit results reach live plugins
+  // The client and the call registry outlive the instances (closed, not
+  // destroyed): a plugin thread still finishing may call into them safely.
   instances_.clear();
   server_.reset();
 }

@@ -76,10 +76,11 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
       if (command == "validate") return validate();
       if (command == "plugins") return plugins();
     } catch (const sb::ConfigError& e) {
-      for (const auto& issue : e.issues()) std::cerr << "error: " << issue.to_string() << '\n';
+      for (const auto& issue : e.issues()) std::cerr << "error: " << redact(issue.to_string()) << '\n';
       return kExitInvalid;
     } catch (const std::exception& e) {
-      std::cerr << "error: " << e.what() << '\n';
+      // A plugin's error may quote its config, secrets included.
+      std::cerr << "error: " << redact(e.what()) << '\n';
       return EXIT_SOFTWARE;
     }
     return usage_error("unknown command '" + command + "'");
@@ -101,6 +102,8 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
     formatter.format(std::cout);
     return EXIT_OK;
   }
+
+  static std::string redact(const std::string& text) { return sb::Logger::instance().redact(text); }
 
   int usage_error(const std::string& message) {
     std::cerr << "error: " << message << " (see --help)\n";

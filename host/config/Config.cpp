@@ -1,12 +1,15 @@
 #include "config/Config.h"
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "config/JsonSchema.h"
 #include "host_schemas.h"
+#include "util/JsonText.h"
 
 namespace sb {
 
@@ -23,12 +26,6 @@ namespace {
 std::string join_issues(const std::vector<ConfigIssue>& issues) {
   std::string out;
   for (const auto& i : issues) out += (out.empty() ? "" : "\n") + i.to_string();
-  return out;
-}
-
-std::string escape_pointer_token(const std::string& token) {
-  std::string out;
-  for (char c : token) out += c == '~' ? std::string("~0") : c == '/' ? std::string("~1") : std::string(1, c);
   return out;
 }
 
@@ -250,7 +247,7 @@ json resolve_secrets(const json& value, const std::map<std::string, std::string>
   if (value.is_object()) {
     if (value.size() == 1 && value.contains("$secret")) {
       auto it = value["$secret"].is_string() ? secrets.find(value["$secret"].get<std::string>()) : secrets.end();
-      if (it == secrets.end()) throw ConfigError({{file, pointer, "unknown secret " + value["$secret"].dump()}});
+      if (it == secrets.end()) throw ConfigError({{file, pointer, "unknown secret " + dump_text(value["$secret"])}});
       return it->second;
     }
     json out = json::object();

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "util/JsonText.h"
+
 // Without this valijson prints and aborts on a bad schema instead of throwing.
 #define VALIJSON_USE_EXCEPTIONS 1
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
@@ -22,9 +24,7 @@ std::string to_pointer(const std::vector<std::string>& context) {
     std::string p = part;
     if (p.size() >= 2 && p.front() == '[' && p.back() == ']') p = p.substr(1, p.size() - 2);
     if (p.size() >= 2 && p.front() == '"' && p.back() == '"') p = p.substr(1, p.size() - 2);
-    std::string escaped;
-    for (char c : p) escaped += c == '~' ? std::string("~0") : c == '/' ? std::string("~1") : std::string(1, c);
-    out += "/" + escaped;
+    out += "/" + escape_pointer_token(p);
   }
   return out;
 }
@@ -57,7 +57,12 @@ std::vector<SchemaViolation> JsonSchema::validate(const nlohmann::json& document
   valijson::ValidationResults results;
   valijson::adapters::NlohmannJsonAdapter adapter(document);
   std::vector<SchemaViolation> out;
-  if (validator.validate(impl_->schema, adapter, &results)) return out;
+  try {
+    if (validator.validate(impl_->schema, adapter, &results)) return out;
+  } catch (const std::exception& e) {
+    // e.g. a "pattern" that std::regex cannot compile: report, don't throw.
+    return {{"", std::string("the schema could not be evaluated: ") + e.what()}};
+  }
   valijson::ValidationResults::Error error;
   while (results.popError(error)) {
     SchemaViolation v{to_pointer(error.context), error.description};
@@ -70,12 +75,6 @@ std::vector<SchemaViolation> JsonSchema::validate(const nlohmann::json& document
   }
   if (out.empty()) out.push_back({"", "does not match the schema"});
   return out;
-}
-
-bool JsonSchema::is_valid(const nlohmann::json& document) const {
-  valijson::Validator validator(valijson::Validator::kStrongTypes);
-  valijson::adapters::NlohmannJsonAdapter adapter(document);
-  return validator.validate(impl_->schema, adapter, nullptr);
 }
 
 }  // namespace sb

@@ -25,7 +25,6 @@ class JsonSchema {
 
   // Empty when `document` is valid. Thread-safe.
   std::vector<SchemaViolation> validate(const nlohmann::json& document) const;
-  bool is_valid(const nlohmann::json& document) const;
 
  private:
   struct Impl;

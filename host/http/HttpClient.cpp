@@ -62,6 +62,7 @@ struct HttpClient::Impl {
   std::vector<CURL*> idle_handles;      // reused: keeps per-handle caches warm
   std::unordered_set<CURL*> in_flight;  // touched only by the I/O thread
   bool stopping = false;
+  std::mutex join_mutex;
   std::thread thread;
 
   explicit Impl(HttpClientOptions o) : options(std::move(o)) {
@@ -74,14 +75,19 @@ struct HttpClient::Impl {
   }
 
   ~Impl() {
+    shutdown();
+    for (CURL* h : idle_handles) curl_easy_cleanup(h);
+    curl_multi_cleanup(multi);
+  }
+
+  void shutdown() {
     {
       std::lock_guard lock(mutex);
       stopping = true;
     }
     curl_multi_wakeup(multi);
-    thread.join();
-    for (CURL* h : idle_handles) curl_easy_cleanup(h);
-    curl_multi_cleanup(multi);
+    std::lock_guard lock(join_mutex);
+    if (thread.joinable()) thread.join();
   }
 
   // A handle keeps its options between transfers, so the ones that never
@@ -113,9 +119,10 @@ struct HttpClient::Impl {
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(h, CURLOPT_PRIVATE, &t);
-    if (r.method == "GET") {
+    curl_easy_setopt(h, CURLOPT_NOBODY, r.method == "HEAD" ? 1L : 0L);  // a HEAD response has no body to wait for
+    if (r.method == "GET" || r.method == "HEAD") {
       curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, nullptr);
-      curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);  // also forgets a previous transfer's body
+      if (r.method == "GET") curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);  // also forgets a previous transfer's body
     } else {
       curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r.method.c_str());
       curl_easy_setopt(h, CURLOPT_POSTFIELDS, r.body.data());
@@ -204,6 +211,8 @@ struct HttpClient::Impl {
 
 HttpClient::HttpClient(HttpClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 HttpClient::~HttpClient() = default;
+
+void HttpClient::shutdown() { impl_->shutdown(); }
 
 bool HttpClient::send(OutboundRequest request, Callback done) {
   auto t = std::make_unique<Transfer>();

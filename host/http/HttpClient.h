@@ -41,7 +41,11 @@ class HttpClient {
   using Callback = std::function<void(OutboundResponse&&)>;
 
   explicit HttpClient(HttpClientOptions options = {});
-  ~HttpClient();  // fails requests still in flight with "client shut down"
+  ~HttpClient();  // shutdown()
+  // Fails requests still in flight with "client shut down" and refuses new
+  // ones; safe to call more than once. The object stays usable (send()
+  // returns false), so threads that still hold it are safe.
+  void shutdown();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 

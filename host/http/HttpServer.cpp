@@ -17,6 +17,7 @@
 #include "http/WebhookRoutes.h"
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
+#include "util/JsonText.h"
 
 namespace sb {
 
@@ -35,7 +36,7 @@ void send(HTTPServerResponse& response, int status, const std::string& content_t
 }
 
 void send_error(HTTPServerResponse& response, int status, const std::string& code, const std::string& message) {
-  send(response, status, "application/json", json{{"error", {{"code", code}, {"message", message}}}}.dump());
+  send(response, status, "application/json", dump_text(json{{"error", {{"code", code}, {"message", message}}}}));
 }
 
 // Reads at most `limit` bytes; false when the body is larger.
@@ -78,7 +79,11 @@ class ErrorHandler : public Poco::Net::HTTPRequestHandler {
  public:
   ErrorHandler(int status, std::string code, std::string message)
       : status_(status), code_(std::move(code)), message_(std::move(message)) {}
-  void handleRequest(HTTPServerRequest&, HTTPServerResponse& response) override {
+  void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
+    // The body is not read: close the connection, or its bytes would be
+    // parsed as the next request on it.
+    if (request.hasContentLength() ? request.getContentLength64() > 0 : request.getChunkedTransferEncoding())
+      response.setKeepAlive(false);
     send_error(response, status_, code_, message_);
   }
 
@@ -122,7 +127,7 @@ class WebhookHandler : public Poco::Net::HTTPRequestHandler {
                           view(remote)};
 
     auto waiter = std::make_shared<WebhookRoutes::Waiter>();
-    const uint64_t id = routes_.open(waiter);
+    const uint64_t id = routes_.open(waiter, route_.owner_token);
     try {
       route_.handler(route_.user_data, &in, reinterpret_cast<sb_responder*>(static_cast<uintptr_t>(id)));
     } catch (...) {
@@ -134,7 +139,7 @@ class WebhookHandler : public Poco::Net::HTTPRequestHandler {
       return send_error(response, 504, "timeout",
                         "the handler did not answer within " + std::to_string(config_.response_timeout_ms) + " ms");
     for (const auto& [name, value] : answer->headers)
-      if (!host_controlled(name)) response.set(name, value);
+      if (!host_controlled(name)) response.add(name, value);  // add: Set-Cookie may repeat
     send(response, answer->status, answer->content_type, answer->body);
   }
 
@@ -171,11 +176,14 @@ class Factory : public Poco::Net::HTTPRequestHandlerFactory {
         return new WebhookHandler(std::move(*route), std::move(path), std::move(query), routes_, config_);
       return new ErrorHandler(404, "not_found", "no webhook route " + path);
     }
-    metrics_.counter_add("switchboard_http_requests_total", {{"route", path}});
+    // A fixed set of label values: a scanner's random paths must not grow
+    // the metrics without bound.
+    const bool known = path == "/healthz" || path == "/api/v1/plugins" || path == "/metrics";
+    metrics_.counter_add("switchboard_http_requests_total", {{"route", known ? path : "other"}});
     if (path == "/healthz" && method == "GET")
       return new JsonHandler(200, [] { return std::string(R"({"status":"ok"})"); });
     if (path == "/api/v1/plugins" && method == "GET")
-      return new JsonHandler(200, [this] { return json{{"plugins", handlers_.plugins()}}.dump(); });
+      return new JsonHandler(200, [this] { return dump_text(json{{"plugins", handlers_.plugins()}}); });
     if (path == "/metrics" && method == "GET")
       return new JsonHandler(
           200, [this] { return metrics_.prometheus_text(); }, "text/plain; version=0.0.4");
@@ -211,7 +219,7 @@ HttpServer::HttpServer(const std::string& host, uint16_t port, const HttpServerC
   params->setMaxKeepAliveRequests(0);  // unlimited
   // Poco's default pool has 16 threads; a connection holds one for its whole
   // keep-alive life, so the pool is sized from the config.
-  pool_ = std::make_unique<Poco::ThreadPool>(2, config.max_threads);
+  pool_ = std::make_unique<Poco::ThreadPool>(std::min(2, config.max_threads), config.max_threads);
   server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(routes, metrics, std::move(handlers), config), *pool_,
                                                     socket, params);
 }

@@ -25,20 +25,20 @@ std::optional<WebhookResponse> WebhookRoutes::Waiter::wait(std::chrono::millisec
   return response_;
 }
 
-uint64_t WebhookRoutes::open(std::shared_ptr<Waiter> waiter) {
+uint64_t WebhookRoutes::open(std::shared_ptr<Waiter> waiter, const void* owner) {
   std::lock_guard lock(waiters_mutex_);
   const uint64_t id = next_id_++;
-  waiters_.emplace(id, std::move(waiter));
+  waiters_.emplace(id, std::make_pair(owner, std::move(waiter)));
   return id;
 }
 
-bool WebhookRoutes::respond(uint64_t id, WebhookResponse response) {
+bool WebhookRoutes::respond(uint64_t id, const void* owner, WebhookResponse response) {
   std::shared_ptr<Waiter> waiter;
   {
     std::lock_guard lock(waiters_mutex_);
     auto it = waiters_.find(id);
-    if (it == waiters_.end()) return false;
-    waiter = std::move(it->second);
+    if (it == waiters_.end() || it->second.first != owner) return false;
+    waiter = std::move(it->second.second);
     waiters_.erase(it);
   }
   {

@@ -23,7 +23,8 @@
 namespace sb {
 
 struct WebhookRoute {
-  std::string owner;  // instance name
+  std::string owner;                  // instance name
+  const void* owner_token = nullptr;  // only this instance may answer the route's requests
   sb_on_http_request handler = nullptr;
   void* user_data = nullptr;
 };
@@ -55,17 +56,19 @@ class WebhookRoutes {
     std::optional<WebhookResponse> response_;
   };
 
-  // Registers a waiter; the id is what the plugin gets as sb_responder*.
-  uint64_t open(std::shared_ptr<Waiter> waiter);
-  // Delivers an answer; false when the id is unknown (late or repeated).
-  bool respond(uint64_t id, WebhookResponse response);
+  // Registers a waiter for a request to `owner`'s route; the id is what the
+  // plugin gets as sb_responder*.
+  uint64_t open(std::shared_ptr<Waiter> waiter, const void* owner);
+  // Delivers an answer; false when the id is unknown (late, repeated, or
+  // from another instance).
+  bool respond(uint64_t id, const void* owner, WebhookResponse response);
   void close(uint64_t id);
 
  private:
   mutable std::shared_mutex routes_mutex_;
   std::map<std::string, WebhookRoute> routes_;
   std::mutex waiters_mutex_;
-  std::unordered_map<uint64_t, std::shared_ptr<Waiter>> waiters_;
+  std::unordered_map<uint64_t, std::pair<const void*, std::shared_ptr<Waiter>>> waiters_;
   uint64_t next_id_ = 1;
 };
 

@@ -46,7 +46,7 @@ void Logger::add_secret(std::string value) {
   if (value.empty()) return;
   std::lock_guard lock(mutex_);
   // The JSON-escaped form is what appears inside a serialized line.
-  std::string escaped = nlohmann::json(value).dump();
+  std::string escaped = nlohmann::json(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   escaped = escaped.substr(1, escaped.size() - 2);
   if (escaped != value) secrets_.push_back(std::move(escaped));
   secrets_.push_back(std::move(value));

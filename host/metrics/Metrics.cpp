@@ -1,6 +1,7 @@
 #include "metrics/Metrics.h"
 
 #include <array>
+#include <charconv>
 #include <sstream>
 
 namespace sb {
@@ -19,6 +20,13 @@ std::string escape(const std::string& v) {
     out += c;
   }
   return out;
+}
+
+// Shortest text that reads back as the same double: 1234567, not 1.23457e+06.
+std::string number(double v) {
+  char buffer[32];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, v);
+  return ec == std::errc() ? std::string(buffer, end) : std::string("NaN");
 }
 
 std::string label_text(const Labels& labels, const std::string& extra = {}) {
@@ -57,20 +65,12 @@ void Metrics::observe(const std::string& name, const Labels& labels, double valu
   ++h.count;
 }
 
-double Metrics::counter_value(const std::string& name, const Labels& labels) const {
-  std::lock_guard lock(mutex_);
-  auto it = counters_.find(name);
-  if (it == counters_.end()) return 0;
-  auto jt = it->second.find(labels);
-  return jt == it->second.end() ? 0 : jt->second;
-}
-
 std::string Metrics::prometheus_text() const {
   std::lock_guard lock(mutex_);
   std::ostringstream out;
   for (const auto& [name, series] : counters_) {
     out << "# TYPE " << name << " counter\n";
-    for (const auto& [labels, value] : series) out << name << label_text(labels) << ' ' << value << '\n';
+    for (const auto& [labels, value] : series) out << name << label_text(labels) << ' ' << number(value) << '\n';
   }
   for (const auto& [name, series] : histograms_) {
     out << "# TYPE " << name << " histogram\n";
@@ -78,12 +78,11 @@ std::string Metrics::prometheus_text() const {
       double cumulative = 0;
       for (size_t i = 0; i < kBounds.size(); ++i) {
         cumulative += h.bucket_counts[i];
-        std::ostringstream le;
-        le << "le=\"" << kBounds[i] << "\"";
-        out << name << "_bucket" << label_text(labels, le.str()) << ' ' << cumulative << '\n';
+        out << name << "_bucket" << label_text(labels, "le=\"" + number(kBounds[i]) + "\"") << ' ' << number(cumulative)
+            << '\n';
       }
       out << name << "_bucket" << label_text(labels, "le=\"+Inf\"") << ' ' << h.count << '\n';
-      out << name << "_sum" << label_text(labels) << ' ' << h.sum << '\n';
+      out << name << "_sum" << label_text(labels) << ' ' << number(h.sum) << '\n';
       out << name << "_count" << label_text(labels) << ' ' << h.count << '\n';
     }
   }

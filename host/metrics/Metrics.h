@@ -14,7 +14,6 @@ class Metrics {
  public:
   void counter_add(const std::string& name, const Labels& labels, double value = 1);
   void observe(const std::string& name, const Labels& labels, double value);
-  double counter_value(const std::string& name, const Labels& labels) const;
   std::string prometheus_text() const;
 
   // [a-z_][a-z0-9_]* with at most 128 characters.

@@ -10,6 +10,7 @@
 #include "plugins/PendingCalls.h"
 #include "store/KvStore.h"
 #include "store/Outbox.h"
+#include "util/JsonText.h"
 
 namespace sb {
 
@@ -49,7 +50,9 @@ json fields_of(const InstanceHost& h, sb_str fields_json) {
 void log_fn(const sb_host* host, sb_log_level level, sb_str message, sb_str fields_json) {
   InstanceHost* h = self(host);
   if (!h) return;
-  const int raw = static_cast<int>(level);
+  int raw;  // the bytes, not the enum: a plugin may pass any value
+  static_assert(sizeof raw == sizeof level);
+  std::memcpy(&raw, &level, sizeof raw);
   const LogLevel l = raw <= 0 ? LogLevel::debug : raw >= 3 ? LogLevel::error : static_cast<LogLevel>(raw);
   if (!Logger::instance().enabled(l)) return;
   Logger::instance().log(l, "plugin", text(message), fields_of(*h, fields_json));
@@ -80,10 +83,10 @@ sb_status http_request_fn(const sb_host* host, const sb_http_request* request, s
   OutboundRequest out;
   out.method = text(request->method);
   out.url = text(request->url);
-  if (!h->deps->http) return SB_ERR_UNAVAILABLE;
   if (out.method.empty()) out.method = "GET";
   if (out.url.rfind("http://", 0) != 0 && out.url.rfind("https://", 0) != 0) return SB_ERR_INVALID_ARGUMENT;
   if (request->header_count > 0 && !request->headers) return SB_ERR_INVALID_ARGUMENT;
+  if (request->body.len > kMaxText || request->url.len > kMaxText) return SB_ERR_INVALID_ARGUMENT;
   for (size_t i = 0; i < request->header_count && i < 256; ++i)
     out.headers.emplace_back(text(request->headers[i].name), text(request->headers[i].value));
   out.body = text(request->body);
@@ -182,7 +185,10 @@ sb_status emit_fn(const sb_host* host, const sb_event* event, sb_emit_wait wait,
   InstanceHost* h = self(host);
   if (!h || !event || !on_emitted || event->struct_size < sizeof(sb_event)) return SB_ERR_INVALID_ARGUMENT;
   if (!h->deps->events) return SB_ERR_UNAVAILABLE;
-  if (wait != SB_EMIT_WAIT_ACCEPTED && wait != SB_EMIT_WAIT_COMPLETED) return SB_ERR_INVALID_ARGUMENT;
+  int raw_wait;  // the bytes, not the enum: a plugin may pass any value
+  static_assert(sizeof raw_wait == sizeof wait);
+  std::memcpy(&raw_wait, &wait, sizeof raw_wait);
+  if (raw_wait != SB_EMIT_WAIT_ACCEPTED && raw_wait != SB_EMIT_WAIT_COMPLETED) return SB_ERR_INVALID_ARGUMENT;
   EmittedEvent ev;
   ev.type = text(event->type);
   ev.id = text(event->id);
@@ -191,7 +197,7 @@ sb_status emit_fn(const sb_host* host, const sb_event* event, sb_emit_wait wait,
   ev.payload = json::parse(text(event->payload_json), nullptr, false);
   if (!ev.payload.is_object()) return SB_ERR_INVALID_ARGUMENT;
   return h->deps->events->emit(std::move(ev), wait, [on_emitted, user_data](const EmitReport& r) {
-    const std::string report = r.report.is_null() ? std::string() : r.report.dump();
+    const std::string report = r.report.is_null() ? std::string() : dump_text(r.report);
     sb_emit_result result{sizeof(sb_emit_result), r.status, view(r.event_id), view(r.message), view(report)};
     on_emitted(user_data, &result);
   });
@@ -210,14 +216,18 @@ sb_status add_route_fn(const sb_host* host, sb_str path, sb_on_http_request hand
   const std::string prefix = "/webhooks/";
   if (p.size() <= prefix.size() || p.rfind(prefix, 0) != 0 || p.find_first_of("?# ") != std::string::npos)
     return SB_ERR_INVALID_ARGUMENT;
-  return h->deps->routes->add(p, WebhookRoute{h->instance, handler, user_data}) ? SB_OK : SB_ERR_INVALID_ARGUMENT;
+  return h->deps->routes->add(p, WebhookRoute{h->instance, h, handler, user_data}) ? SB_OK : SB_ERR_INVALID_ARGUMENT;
 }
 void respond_fn(const sb_host* host, sb_responder* responder, const sb_outbound_response* response) {
   InstanceHost* h = self(host);
   if (!h) return;
   WebhookResponse r;
   constexpr size_t kMinSize = offsetof(sb_outbound_response, body) + sizeof(sb_str);
-  if (!response || response->struct_size < kMinSize || response->status < 100 || response->status > 599) {
+  // 1xx would leave the client waiting for a final answer; CR/LF in the
+  // content type would split the response.
+  if (!response || response->struct_size < kMinSize || response->status < 200 || response->status > 599 ||
+      response->content_type.len > 256 || response->body.len > kMaxText ||
+      text(response->content_type).find_first_of("\r\n") != std::string::npos) {
     r.status = 500;
     r.content_type = "application/json";
     r.body = R"({"error":{"code":"plugin_error","message":"the plugin gave an invalid response"}})";
@@ -235,7 +245,7 @@ void respond_fn(const sb_host* host, sb_responder* responder, const sb_outbound_
       }
   }
   const auto id = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(responder));
-  if (!h->deps->routes->respond(id, std::move(r)))
+  if (!h->deps->routes->respond(id, h, std::move(r)))
     log_warn("webhooks", "response for a request that already timed out or was answered", {{"instance", h->instance}});
 }
 const sb_host_webhooks_v1 kWebhooks{sizeof(sb_host_webhooks_v1), add_route_fn, respond_fn};
@@ -253,9 +263,9 @@ const void* get_service_fn(const sb_host* host, const char* id) {
 
 void complete_fn(const sb_host* host, sb_completion* completion, const sb_action_result* result) {
   InstanceHost* h = self(host);
-  if (!h || !h->deps->calls) return;  // no calls: the host is shutting down
+  if (!h) return;
   const auto id = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(completion));
-  if (!h->deps->calls->complete(id, ActionOutcome::from_plugin(result)))
+  if (!h->deps->calls->complete(id, h, ActionOutcome::from_plugin(result)))
     log_warn("actions", "completion ignored: the call already completed or expired",
              {{"plugin", h->plugin}, {"instance", h->instance}});
 }

@@ -2,44 +2,71 @@
 
 #include <vector>
 
+#include "log/Logger.h"
+
 namespace sb {
+
+// Callbacks run on whatever thread completes the call, often a plugin's or
+// the HTTP client's: an exception must not escape into it.
+void PendingCalls::run(Callback& done, ActionOutcome outcome) {
+  try {
+    done(std::move(outcome));
+  } catch (const std::exception& e) {
+    log_error("actions", "completion callback threw", {{"error", e.what()}});
+  } catch (...) {
+    log_error("actions", "completion callback threw an unknown exception");
+  }
+}
 
 PendingCalls::PendingCalls() : expirer_([this] { expire_loop(); }) {}
 
 PendingCalls::~PendingCalls() {
-  std::map<uint64_t, Entry> left;
+  close();
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
-    left.swap(calls_);
-    deadlines_.clear();
   }
   wake_.notify_all();
   expirer_.join();
-  for (auto& [id, entry] : left) entry.done(ActionOutcome::failure(SB_OUTCOME_RETRY, "host shutting down"));
 }
 
-uint64_t PendingCalls::add(Clock::time_point deadline, Callback done) {
-  std::lock_guard lock(mutex_);
+void PendingCalls::close() {
+  std::map<uint64_t, Entry> left;
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    left.swap(calls_);
+    deadlines_.clear();
+  }
+  for (auto& [id, entry] : left) run(entry.done, ActionOutcome::failure(SB_OUTCOME_RETRY, "host shutting down"));
+}
+
+uint64_t PendingCalls::add(Clock::time_point deadline, const void* owner, Callback done) {
+  std::unique_lock lock(mutex_);
+  if (closed_) {
+    lock.unlock();
+    run(done, ActionOutcome::failure(SB_OUTCOME_RETRY, "host shutting down"));
+    return 0;
+  }
   const uint64_t id = next_id_++;
   const bool earliest = deadlines_.empty() || deadline < deadlines_.begin()->first;
-  calls_.emplace(id, Entry{deadline, std::move(done)});
+  calls_.emplace(id, Entry{deadline, owner, std::move(done)});
   deadlines_.emplace(deadline, id);
   if (earliest) wake_.notify_one();
   return id;
 }
 
-bool PendingCalls::complete(uint64_t id, ActionOutcome outcome) {
+bool PendingCalls::complete(uint64_t id, const void* owner, ActionOutcome outcome) {
   Callback done;
   {
     std::lock_guard lock(mutex_);
     auto it = calls_.find(id);
-    if (it == calls_.end()) return false;
+    if (it == calls_.end() || it->second.owner != owner) return false;
     deadlines_.erase({it->second.deadline, id});
     done = std::move(it->second.done);
     calls_.erase(it);
   }
-  done(std::move(outcome));
+  run(done, std::move(outcome));
   return true;
 }
 
@@ -70,8 +97,8 @@ void PendingCalls::expire_loop() {
     }
     lock.unlock();
     for (auto& done : expired)
-      done(ActionOutcome::failure(SB_OUTCOME_RETRY,
-                                  "no completion: the plugin did not complete the action before its deadline"));
+      run(done, ActionOutcome::failure(SB_OUTCOME_RETRY,
+                                       "no completion: the plugin did not complete the action before its deadline"));
     lock.lock();
   }
 }

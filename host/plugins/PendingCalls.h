@@ -1,8 +1,10 @@
 // Action calls that a plugin has started but not yet completed.
 //
 // The sb_completion handle given to a plugin is an id, never a pointer into
-// host memory: a late, repeated or forged completion finds nothing and is
-// ignored, so a misbehaving plugin cannot make the host touch freed memory.
+// host memory, and it is valid only for the instance that got it: a late,
+// repeated or forged completion (or one from another instance) finds nothing
+// and is ignored, so a misbehaving plugin cannot touch others' calls or freed
+// memory.
 // A call not completed by its deadline fails with RETRY ("no completion").
 #pragma once
 
@@ -27,19 +29,26 @@ class PendingCalls {
   PendingCalls();
   ~PendingCalls();  // fails every call still pending ("host shutting down")
 
-  // Registers a call; `done` runs exactly once, on the completing thread.
-  uint64_t add(Clock::time_point deadline, Callback done);
+  // Registers a call of `owner` (the instance); `done` runs exactly once, on
+  // the completing thread. After close() it runs at once with "host shutting
+  // down" and the result is 0.
+  uint64_t add(Clock::time_point deadline, const void* owner, Callback done);
   // Runs the call's callback; false when the id is unknown (already
   // completed, expired or never issued).
-  bool complete(uint64_t id, ActionOutcome outcome);
+  bool complete(uint64_t id, const void* owner, ActionOutcome outcome);
+  // Fails every pending call and refuses new ones. The object stays usable
+  // (completions find nothing), so threads that still hold it are safe.
+  void close();
   size_t size() const;
 
  private:
   struct Entry {
     Clock::time_point deadline;
+    const void* owner;
     Callback done;
   };
   void expire_loop();
+  static void run(Callback& done, ActionOutcome outcome);
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
@@ -47,6 +56,7 @@ class PendingCalls {
   std::set<std::pair<Clock::time_point, uint64_t>> deadlines_;
   uint64_t next_id_ = 1;
   bool stopping_ = false;
+  bool closed_ = false;
   std::thread expirer_;
 };
 

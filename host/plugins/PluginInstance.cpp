@@ -4,6 +4,7 @@
 
 #include "http/WebhookRoutes.h"
 #include "log/Logger.h"
+#include "util/JsonText.h"
 
 namespace sb {
 
@@ -43,7 +44,7 @@ const char* status_name(sb_status s) {
 PluginInstance::PluginInstance(std::shared_ptr<PluginLibrary> library, std::string name, HostDependencies& deps,
                                const json& config)
     : library_(std::move(library)), host_(make_instance_host(deps, library_->name(), std::move(name))) {
-  const std::string text = config.dump();
+  const std::string text = dump_text(config);
   ErrorBuffer error;
   sb_status status = SB_ERR_INTERNAL;
   host_->creating = true;
@@ -98,12 +99,13 @@ void PluginInstance::stop() noexcept {
 void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback done) {
   PendingCalls& calls = *host_->deps->calls;
   const auto deadline = PendingCalls::Clock::now() + request.timeout;
-  const uint64_t id = calls.add(deadline, std::move(done));
+  const uint64_t id = calls.add(deadline, host_.get(), std::move(done));
+  if (id == 0) return;  // closed: `done` already ran
   if (!library_->entry().invoke) {
-    calls.complete(id, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, "plugin has no actions"));
+    calls.complete(id, host_.get(), ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, "plugin has no actions"));
     return;
   }
-  const std::string params = request.params.dump();
+  const std::string params = dump_text(request.params);
   const int64_t deadline_unix_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count() +
@@ -123,8 +125,9 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
     std::string why = error.text().empty() ? std::string(status_name(status)) : error.text();
     // The plugin promised not to complete; if it did anyway this finds nothing.
     calls.complete(
-        id, ActionOutcome::failure(status == SB_ERR_INVALID_ARGUMENT ? SB_OUTCOME_INVALID_PARAMS : SB_OUTCOME_PERMANENT,
-                                   "plugin refused the call: " + why));
+        id, host_.get(),
+        ActionOutcome::failure(status == SB_ERR_INVALID_ARGUMENT ? SB_OUTCOME_INVALID_PARAMS : SB_OUTCOME_PERMANENT,
+                               "plugin refused the call: " + why));
   }
 }
 

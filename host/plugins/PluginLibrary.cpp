@@ -80,12 +80,7 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const fs::path& file) {
   return lib;
 }
 
-PluginLibrary::~PluginLibrary() {
-  // Schemas and strings are copies; drop them before unmapping the code.
-  actions_.clear();
-  triggers_.clear();
-  config_schema_.reset();
-}
+PluginLibrary::~PluginLibrary() = default;
 
 void PluginLibrary::read_descriptor(const sb_plugin_descriptor* d) {
   // The head (struct_size, abi_version) is the same in every ABI version.

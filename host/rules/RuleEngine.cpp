@@ -7,6 +7,7 @@
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
 #include "rules/Template.h"
+#include "util/JsonText.h"
 
 namespace sb {
 
@@ -18,9 +19,7 @@ json::json_pointer dotted_to_pointer(const std::string& dotted) {
   while (true) {
     const size_t dot = dotted.find('.', start);
     std::string segment = dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    std::string escaped;
-    for (char c : segment) escaped += c == '~' ? std::string("~0") : c == '/' ? std::string("~1") : std::string(1, c);
-    pointer += "/" + escaped;
+    pointer += "/" + escape_pointer_token(segment);
     if (dot == std::string::npos) break;
     start = dot + 1;
   }

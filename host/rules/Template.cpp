@@ -2,6 +2,8 @@
 
 #include <optional>
 
+#include "util/JsonText.h"
+
 namespace sb {
 
 using nlohmann::json;
@@ -55,7 +57,8 @@ const json* lookup(const json& context, const std::string& path) {
       if (it == node->end()) return nullptr;
       node = &*it;
     } else if (node->is_array()) {
-      if (segment.empty() || segment.find_first_not_of("0123456789") != std::string::npos) return nullptr;
+      if (segment.empty() || segment.size() > 9 || segment.find_first_not_of("0123456789") != std::string::npos)
+        return nullptr;
       const size_t index = std::stoul(segment);
       if (index >= node->size()) return nullptr;
       node = &(*node)[index];
@@ -68,7 +71,7 @@ const json* lookup(const json& context, const std::string& path) {
   return node->is_null() ? nullptr : node;
 }
 
-std::string as_text(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+std::string as_text(const json& v) { return v.is_string() ? v.get<std::string>() : dump_text(v); }
 
 json render_string(const std::string& text, const json& context) {
   std::vector<Placeholder> placeholders;

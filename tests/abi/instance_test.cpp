@@ -110,7 +110,7 @@ TEST_F(InstanceTest, CreateFailureCarriesThePluginsReason) {
 TEST_F(InstanceTest, ForgedCompletionHandleIsIgnored) {
   auto instance = make("older_descriptor");
   // Nothing is pending under id 12345: completing it must not touch memory.
-  EXPECT_FALSE(calls_.complete(12345, ActionOutcome{}));
+  EXPECT_FALSE(calls_.complete(12345, nullptr, ActionOutcome{}));
 }
 
 }  // namespace

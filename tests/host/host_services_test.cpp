@@ -34,10 +34,11 @@ class RecordingSink : public EventSink {
  public:
   sb_status emit(EmittedEvent event, sb_emit_wait, std::function<void(const EmitReport&)> done) override {
     events.push_back(event);
-    done(EmitReport{SB_OK, "evt_1", "", json{{"executions", json::array()}}});
+    done(EmitReport{SB_OK, "evt_1", "", report});
     return SB_OK;
   }
   std::vector<EmittedEvent> events;
+  json report = json{{"executions", json::array()}};
 };
 
 class HostServicesTest : public ::testing::Test {
@@ -210,9 +211,54 @@ TEST_F(HostServicesTest, HttpClientServiceCallsBackWithTheResponse) {
   EXPECT_EQ(http->request(host(), &bad, on_response, &got), SB_ERR_INVALID_ARGUMENT);
 }
 
+TEST_F(HostServicesTest, ClosedRegistryFailsNewCallsAtOnce) {
+  calls_.close();
+  std::optional<ActionOutcome> got;
+  EXPECT_EQ(calls_.add(PendingCalls::Clock::now() + std::chrono::seconds(5), host_.get(),
+                       [&](ActionOutcome o) { got = std::move(o); }),
+            0u);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->reason, "host shutting down");
+}
+
+TEST_F(HostServicesTest, ResponsesToAnotherInstancesRequestAreIgnored) {
+  auto waiter = std::make_shared<WebhookRoutes::Waiter>();
+  const uint64_t id = routes_.open(waiter, host_.get());
+  auto other = make_instance_host(deps_, "webhook", "other");
+  auto* webhooks = service<sb_host_webhooks_v1>(host(), SB_SERVICE_WEBHOOKS);
+  const std::string body = "forged";
+  sb_outbound_response forged{sizeof(sb_outbound_response), 200, {"", 0}, view(body), nullptr, 0};
+  webhooks->respond(&other->table, reinterpret_cast<sb_responder*>(static_cast<uintptr_t>(id)), &forged);
+  EXPECT_FALSE(waiter->wait(std::chrono::milliseconds(10)).has_value());
+
+  const std::string split = "text/plain\r\nX-Injected: 1";
+  sb_outbound_response bad{sizeof(sb_outbound_response), 200, view(split), view(body), nullptr, 0};
+  webhooks->respond(host(), reinterpret_cast<sb_responder*>(static_cast<uintptr_t>(id)), &bad);
+  auto answer = waiter->wait(std::chrono::milliseconds(10));
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->status, 500);  // refused, not sent as given
+}
+
+TEST_F(HostServicesTest, InvalidUtf8InAReportReachesThePluginReplacedNotThrown) {
+  // A provider's error text in cp1251, carried in an execution's reason.
+  const std::string cp1251 = "\xce\xf8\xe8\xe1\xea\xe0";
+  events_.report = json{{"executions", {{{"status", "failed"}, {"reason", cp1251}}}}};
+  auto* events = service<sb_host_events_v1>(host(), SB_SERVICE_EVENTS);
+  std::string type = "lead.created", payload = "{}", report;
+  sb_event ev{sizeof(sb_event), view(type), {"", 0}, view(payload)};
+  auto on_emitted = [](void* user, const sb_emit_result* r) {
+    static_cast<std::string*>(user)->assign(r->report_json.ptr, r->report_json.len);
+  };
+  ASSERT_EQ(events->emit(host(), &ev, SB_EMIT_WAIT_COMPLETED, on_emitted, &report), SB_OK);
+  json parsed = json::parse(report);
+  std::string replaced;
+  for (int i = 0; i < 6; ++i) replaced += "\xEF\xBF\xBD";  // U+FFFD for each byte that is not UTF-8
+  EXPECT_EQ(parsed["executions"][0]["reason"].get<std::string>(), replaced);
+}
+
 TEST_F(HostServicesTest, LateCompletionIsIgnored) {
   std::promise<ActionOutcome> got;
-  const uint64_t id = calls_.add(PendingCalls::Clock::now() + std::chrono::seconds(5),
+  const uint64_t id = calls_.add(PendingCalls::Clock::now() + std::chrono::seconds(5), host_.get(),
                                  [&](ActionOutcome o) { got.set_value(std::move(o)); });
   sb_action_result result{};
   result.struct_size = sizeof result;
@@ -220,6 +266,9 @@ TEST_F(HostServicesTest, LateCompletionIsIgnored) {
   std::string id_text = "wamid.1";
   result.external_id = view(id_text);
   auto* handle = reinterpret_cast<sb_completion*>(static_cast<uintptr_t>(id));
+  auto other = make_instance_host(deps_, "http", "other");
+  other->table.complete(&other->table, handle, &result);  // not its call: ignored
+  EXPECT_EQ(calls_.size(), 1u);
   host()->complete(host(), handle, &result);
   host()->complete(host(), handle, &result);  // ignored, logged
   EXPECT_EQ(got.get_future().get().external_id, "wamid.1");

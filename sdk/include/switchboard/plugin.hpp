@@ -331,8 +331,8 @@ class Host {
     try {
       (*handler)(resp);
     } catch (...) {
-      // An I/O thread must never see an exception; the action's Completion
-      // (if the handler held one) reports the failure when it is destroyed.
+      // An I/O thread must never see an exception. An action whose handler
+      // threw before completing fails at its deadline ("no completion").
     }
   }
 

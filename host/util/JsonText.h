@@ -1,0 +1,31 @@
+// JSON helpers used wherever text from outside (plugins, requests, providers)
+// becomes JSON output or a JSON Pointer.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace sb {
+
+// Serialises without ever throwing: invalid UTF-8 (a provider's error text in
+// another encoding, say) becomes U+FFFD instead of an exception.
+inline std::string dump_text(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Escapes one JSON Pointer reference token (RFC 6901): '~' -> "~0", '/' -> "~1".
+inline std::string escape_pointer_token(const std::string& token) {
+  std::string out;
+  out.reserve(token.size());
+  for (char c : token) {
+    if (c == '~')
+      out += "~0";
+    else if (c == '/')
+      out += "~1";
+    else
+      out += c;
+  }
+  return out;
+}
+
+}  // namespace sb
