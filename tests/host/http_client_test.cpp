@@ -101,6 +101,20 @@ TEST(HttpClient, ReusedHandlesCarryNothingFromThePreviousRequest) {
   }
 }
 
+TEST(HttpClient, HeadDoesNotWaitForABody) {
+  test::HttpSink sink(200, R"({"a":"body that a HEAD answer announces but never sends"})");
+  HttpClient client;
+  OutboundRequest r;
+  r.method = "HEAD";
+  r.url = sink.url() + "/";
+  r.timeout = 3s;
+  const auto started = std::chrono::steady_clock::now();
+  OutboundResponse resp = send_and_wait(client, r);
+  EXPECT_EQ(resp.status, 200) << resp.transport_error;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  EXPECT_EQ(sink.wait_for(1)[0].method, "HEAD");
+}
+
 TEST(HttpClient, RefusedConnectionIsATransportError) {
   uint16_t port;
   {

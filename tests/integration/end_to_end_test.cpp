@@ -116,6 +116,20 @@ TEST(EndToEnd, HttpErrorsAreJsonWithSpecificCodes) {
   EXPECT_EQ(sink.count(), 0u);
 }
 
+TEST(EndToEnd, MetricsCountRequestsWithoutALabelPerUnknownPath) {
+  HttpSink sink;
+  HostProcess host(forward_config(sink, "completed"));
+  http_request(host.port(), "POST", "/webhooks/inbox", kNewLead);
+  for (int i = 0; i < 3; ++i) http_request(host.port(), "GET", "/scan-" + std::to_string(i));
+  HttpResult metrics = http_request(host.port(), "GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("switchboard_http_requests_total{route=\"other\"} 3"), std::string::npos) << metrics.body;
+  EXPECT_EQ(metrics.body.find("scan-"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("switchboard_executions_total{rule=\"forward-new\",status=\"done\"} 1"),
+            std::string::npos)
+      << metrics.body;
+}
+
 TEST(EndToEnd, PluginsEndpointListsLoadedPluginsAndInstances) {
   HttpSink sink;
   HostProcess host(forward_config(sink, "accepted"));
