@@ -53,7 +53,9 @@ JsonSchema::JsonSchema(JsonSchema&&) noexcept = default;
 JsonSchema& JsonSchema::operator=(JsonSchema&&) noexcept = default;
 
 std::vector<SchemaViolation> JsonSchema::validate(const nlohmann::json& document) const {
-  valijson::Validator validator(valijson::Validator::kStrongTypes);
+  // One validator per thread: it caches compiled "pattern" regexes (keyed by
+  // the pattern, so every schema can share it) and is not thread-safe.
+  thread_local valijson::Validator validator(valijson::Validator::kStrongTypes);
   valijson::ValidationResults results;
   valijson::adapters::NlohmannJsonAdapter adapter(document);
   std::vector<SchemaViolation> out;
