@@ -1,5 +1,6 @@
 #include "config/JsonSchema.h"
 
+#include <optional>
 #include <stdexcept>
 
 #include "util/JsonText.h"
@@ -30,9 +31,57 @@ std::string to_pointer(const std::vector<std::string>& context) {
 }
 }  // namespace
 
+namespace {
+
+// Which kinds of regex the schema applies: to string values ("pattern") or
+// to object keys ("propertyNames" with a pattern, "patternProperties").
+struct PatternUse {
+  bool values = false;
+  bool keys = false;
+};
+
+void find_patterns(const nlohmann::json& schema, bool under_property_names, PatternUse& use) {
+  if (schema.is_array()) {
+    for (const auto& item : schema) find_patterns(item, under_property_names, use);
+    return;
+  }
+  if (!schema.is_object()) return;
+  if (schema.contains("pattern")) (under_property_names ? use.keys : use.values) = true;
+  if (schema.contains("patternProperties")) use.keys = true;
+  for (const auto& [key, child] : schema.items()) find_patterns(child, key == "propertyNames", use);
+}
+
+// The first string (or key) too long to match safely, as a violation.
+std::optional<SchemaViolation> too_long_for_patterns(const nlohmann::json& value, const std::string& pointer,
+                                                     const PatternUse& use) {
+  const size_t limit = JsonSchema::kMaxPatternInput;
+  auto violation = [&](const std::string& at, const char* what, size_t size) {
+    return SchemaViolation{at, std::string(what) + " of " + std::to_string(size) +
+                                   " bytes is too long to check against "
+                                   "this schema's patterns (at most " +
+                                   std::to_string(limit) + ")"};
+  };
+  if (value.is_string() && use.values && value.get_ref<const std::string&>().size() > limit)
+    return violation(pointer, "a string", value.get_ref<const std::string&>().size());
+  if (value.is_object()) {
+    for (const auto& [key, child] : value.items()) {
+      const std::string at = pointer + "/" + escape_pointer_token(key);
+      if (use.keys && key.size() > limit) return violation(at, "a key", key.size());
+      if (auto v = too_long_for_patterns(child, at, use)) return v;
+    }
+  } else if (value.is_array()) {
+    for (size_t i = 0; i < value.size(); ++i)
+      if (auto v = too_long_for_patterns(value[i], pointer + "/" + std::to_string(i), use)) return v;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 struct JsonSchema::Impl {
   nlohmann::json document;  // valijson keeps references into the source while parsing
   valijson::Schema schema;
+  PatternUse patterns;
 };
 
 JsonSchema::JsonSchema(const nlohmann::json& schema) : impl_(std::make_unique<Impl>()) {
@@ -46,6 +95,7 @@ JsonSchema::JsonSchema(const nlohmann::json& schema) : impl_(std::make_unique<Im
   } catch (const std::exception& e) {
     throw std::invalid_argument(e.what());
   }
+  find_patterns(impl_->document, false, impl_->patterns);
 }
 
 JsonSchema::~JsonSchema() = default;
@@ -59,6 +109,8 @@ std::vector<SchemaViolation> JsonSchema::validate(const nlohmann::json& document
   valijson::ValidationResults results;
   valijson::adapters::NlohmannJsonAdapter adapter(document);
   std::vector<SchemaViolation> out;
+  if (impl_->patterns.values || impl_->patterns.keys)
+    if (auto v = too_long_for_patterns(document, "", impl_->patterns)) return {*v};
   try {
     if (validator.validate(impl_->schema, adapter, &results)) return out;
   } catch (const std::exception& e) {

@@ -1,5 +1,10 @@
 // A compiled JSON Schema (draft 7, via valijson) that reports every violation
 // with the JSON Pointer of the offending value.
+//
+// "pattern" is matched with std::regex, whose matcher recurses about once per
+// input character: a 100 KB string overflows a thread's stack. So when the
+// schema has patterns, strings (or, for key patterns, object keys) longer
+// than kMaxPatternInput are reported as violations instead of being matched.
 #pragma once
 
 #include <memory>
@@ -22,6 +27,8 @@ class JsonSchema {
   ~JsonSchema();
   JsonSchema(JsonSchema&&) noexcept;
   JsonSchema& operator=(JsonSchema&&) noexcept;
+
+  static constexpr size_t kMaxPatternInput = 4096;
 
   // Empty when `document` is valid. Thread-safe.
   std::vector<SchemaViolation> validate(const nlohmann::json& document) const;
