@@ -110,8 +110,8 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
     return EXIT_USAGE;
   }
 
-  sb::Config load() {
-    sb::Config config = sb::load_config(config_file_);
+  sb::Config load(std::vector<sb::ConfigIssue>* problems = nullptr) {
+    sb::Config config = sb::load_config(config_file_, problems);
     if (!listen_.empty()) {
       try {
         std::tie(config.listen_host, config.listen_port) = sb::parse_listen_address(listen_);
@@ -140,13 +140,13 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
   }
 
   int validate() {
-    sb::Config config = load();
     std::vector<sb::ConfigIssue> issues;
+    sb::Config config = load(&issues);
     std::map<std::string, std::string> secrets;
     try {
       secrets = sb::read_secrets(config);
     } catch (const sb::ConfigError& e) {
-      issues = e.issues();
+      issues.insert(issues.end(), e.issues().begin(), e.issues().end());
     }
     sb::PluginCatalog catalog(sb::plugin_dirs(config, default_plugin_dirs(commandPath())));
     auto checked = sb::check_against_plugins(config, catalog, secrets);

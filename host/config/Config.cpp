@@ -87,7 +87,7 @@ std::pair<std::string, uint16_t> parse_listen_address(const std::string& text) {
   return {host, static_cast<uint16_t>(port)};
 }
 
-Config load_config(const fs::path& file) {
+Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   const std::string name = file.string();
   std::ifstream in(file, std::ios::binary);
   if (!in) throw ConfigError({{name, "", "cannot read the file: " + std::string(std::strerror(errno))}});
@@ -210,7 +210,11 @@ Config load_config(const fs::path& file) {
     }
     c.rules.push_back(std::move(rc));
   }
-  if (!issues.empty()) throw ConfigError(std::move(issues));
+  if (problems) {
+    problems->insert(problems->end(), issues.begin(), issues.end());
+  } else if (!issues.empty()) {
+    throw ConfigError(std::move(issues));
+  }
   return c;
 }
 

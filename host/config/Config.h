@@ -95,8 +95,10 @@ struct Config {
   std::vector<RuleConfig> rules;
 };
 
-// Throws ConfigError.
-Config load_config(const std::filesystem::path& file);
+// Throws ConfigError. With `problems`, problems found after the file's
+// structure is known valid (cross-field rules) are appended there instead of
+// thrown, so that `validate` can report them together with the plugin checks.
+Config load_config(const std::filesystem::path& file, std::vector<ConfigIssue>* problems = nullptr);
 
 // Splits "host:port" ("[::1]:80" for IPv6). Throws std::invalid_argument.
 std::pair<std::string, uint16_t> parse_listen_address(const std::string& text);

@@ -21,7 +21,9 @@ std::vector<std::string> validate_text(const std::string& text) {
   std::ofstream(file) << text;
   std::vector<std::string> out;
   try {
-    Config config = load_config(file);
+    std::vector<ConfigIssue> problems;
+    Config config = load_config(file, &problems);
+    for (const auto& i : problems) out.push_back(i.to_string());
     std::map<std::string, std::string> secrets;
     try {
       secrets = read_secrets(config);
@@ -117,6 +119,14 @@ TEST_P(BadConfigTest, ReportsThePreciseProblem) {
 
 INSTANTIATE_TEST_SUITE_P(Config, BadConfigTest, ::testing::ValuesIn(kBadConfigs),
                          [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Config, ValidateReportsFileAndPluginProblemsInOnePass) {
+  auto issues = validate_text(R"({"instances": {"sink": {"plugin": "smtp_nope"}},
+      "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "crm.post"}]}]})");
+  ASSERT_EQ(issues.size(), 2u);
+  EXPECT_NE(issues[0].find("/rules/0/steps/0/action: rule 'r': unknown instance 'crm'"), std::string::npos);
+  EXPECT_NE(issues[1].find("/instances/sink/plugin: plugin 'smtp_nope' not found"), std::string::npos);
+}
 
 TEST(Config, MissingFileIsReported) {
   try {
