@@ -200,39 +200,35 @@ class TlsServer {
   uint16_t port_ = 0;
 };
 
-TEST(HttpClient, HttpsWithTheTestCaSucceeds) {
-  TlsServer server;
+// GET https://<host>:<port>/ from a client that trusts the test CA or only
+// the system store.
+OutboundResponse https_get(const std::string& host, uint16_t port, bool trust_test_ca) {
   HttpClientOptions options;
-  options.ca_file = SB_TEST_CA_DIR "/ca.pem";
+  if (trust_test_ca) options.ca_file = SB_TEST_CA_DIR "/ca.pem";
   HttpClient client(options);
   OutboundRequest r;
   r.method = "GET";
-  r.url = "https://localhost:" + std::to_string(server.port()) + "/";
-  OutboundResponse resp = send_and_wait(client, r);
+  r.url = "https://" + host + ":" + std::to_string(port) + "/";
+  return send_and_wait(client, r);
+}
+
+TEST(HttpClient, HttpsWithTheTestCaSucceeds) {
+  TlsServer server;
+  OutboundResponse resp = https_get("localhost", server.port(), true);
   EXPECT_EQ(resp.status, 200) << resp.transport_error;
   EXPECT_EQ(resp.body, "secure");
 }
 
 TEST(HttpClient, HttpsRefusesAnUntrustedCertificate) {
   TlsServer server;
-  HttpClient client;  // system store: the test CA is unknown
-  OutboundRequest r;
-  r.method = "GET";
-  r.url = "https://localhost:" + std::to_string(server.port()) + "/";
-  OutboundResponse resp = send_and_wait(client, r);
+  OutboundResponse resp = https_get("localhost", server.port(), false);  // the test CA is unknown
   EXPECT_EQ(resp.status, 0);
   EXPECT_NE(resp.transport_error.find("certificate"), std::string::npos) << resp.transport_error;
 }
 
 TEST(HttpClient, HttpsRefusesAHostNameTheCertificateDoesNotName) {
   TlsServer server;
-  HttpClientOptions options;
-  options.ca_file = SB_TEST_CA_DIR "/ca.pem";
-  HttpClient client(options);
-  OutboundRequest r;
-  r.method = "GET";
-  r.url = "https://127.0.0.1:" + std::to_string(server.port()) + "/";  // the certificate names only localhost
-  OutboundResponse resp = send_and_wait(client, r);
+  OutboundResponse resp = https_get("127.0.0.1", server.port(), true);  // the certificate names only localhost
   EXPECT_EQ(resp.status, 0);
   EXPECT_FALSE(resp.transport_error.empty());
 }
