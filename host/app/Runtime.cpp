@@ -6,6 +6,7 @@
 #include "http/WebhookRoutes.h"
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
+#include "net/EventLoop.h"
 #include "plugins/PendingCalls.h"
 #include "plugins/PluginInstance.h"
 #include "store/KvStore.h"
@@ -31,6 +32,8 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   CheckedConfig checked = check_against_plugins(config_, *catalog_, secrets);
   if (!checked.issues.empty()) throw ConfigError(checked.issues);
 
+  loops_ = std::make_unique<EventLoopGroup>(config_.io_threads > 0 ? static_cast<size_t>(config_.io_threads)
+                                                                   : default_io_threads());
   metrics_ = std::make_unique<Metrics>();
   kv_ = std::make_unique<KvStore>(config_.sqlite_path);
   outbox_ = std::make_unique<Outbox>(config_.data_dir / "outbox.jsonl");
@@ -40,7 +43,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   client.default_timeout = std::chrono::milliseconds(config_.http_client.timeout_ms);
   client.max_connections = config_.http_client.max_connections;
   client.ca_file = config_.http_client.ca_file;
-  http_ = std::make_unique<HttpClient>(client);
+  http_ = std::make_unique<HttpClient>(*loops_, client);
   engine_ = std::make_unique<RuleEngine>(std::move(checked.rules), *this, *metrics_);
 
   deps_.metrics = metrics_.get();
@@ -54,8 +57,9 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
 
   // Bind before creating instances: a taken port is the likelier mistake and
   // should not leave half-started plugins behind.
-  server_ = std::make_unique<HttpServer>(config_.listen_host, config_.listen_port, config_.http_server, *routes_,
-                                         *metrics_, HttpServer::Handlers{[this] { return describe_plugins(); }});
+  server_ =
+      std::make_unique<HttpServer>(*loops_, config_.listen_host, config_.listen_port, config_.http_server, *routes_,
+                                   *metrics_, HttpServer::Handlers{[this] { return describe_plugins(); }});
   try {
     for (const auto& instance : config_.instances) {
       instances_.emplace(instance.name,
@@ -93,6 +97,7 @@ void Runtime::stop() {
   // destroyed): a plugin thread still finishing may call into them safely.
   instances_.clear();
   server_.reset();
+  loops_->stop();
 }
 
 uint16_t Runtime::port() const { return server_->port(); }

@@ -17,6 +17,7 @@
 
 namespace sb {
 
+class EventLoopGroup;
 class HttpClient;
 class HttpServer;
 class KvStore;
@@ -45,6 +46,7 @@ class Runtime : public ActionDispatcher {
 
   Config config_;
   std::unique_ptr<PluginCatalog> catalog_;
+  std::unique_ptr<EventLoopGroup> loops_;  // outlives the server and client that run on it
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<KvStore> kv_;
   std::unique_ptr<Outbox> outbox_;

@@ -133,12 +133,12 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   }
   for (const auto& d : doc.value("plugin_dirs", json::array())) c.plugin_dirs.push_back(resolve(d));
   c.log_level = parse_level(doc.value("log_level", "info"));
+  c.io_threads = doc.value("io_threads", 0);
 
   if (doc.contains("http_server")) {
     const json& h = doc["http_server"];
     c.http_server.max_body_bytes = h.value("max_body_bytes", c.http_server.max_body_bytes);
-    c.http_server.max_threads = h.value("max_threads", c.http_server.max_threads);
-    c.http_server.max_queued = h.value("max_queued", c.http_server.max_queued);
+    c.http_server.max_connections = h.value("max_connections", c.http_server.max_connections);
     c.http_server.keep_alive_timeout_s = h.value("keep_alive_timeout_s", c.http_server.keep_alive_timeout_s);
     c.http_server.response_timeout_ms = h.value("response_timeout_ms", c.http_server.response_timeout_ms);
   }

@@ -68,8 +68,7 @@ struct RuleConfig {
 
 struct HttpServerConfig {
   size_t max_body_bytes = 1 << 20;
-  int max_threads = 64;
-  int max_queued = 1024;
+  int max_connections = 10000;
   int keep_alive_timeout_s = 15;
   int response_timeout_ms = 30000;
 };
@@ -88,6 +87,7 @@ struct Config {
   std::filesystem::path sqlite_path;
   std::vector<std::filesystem::path> plugin_dirs;
   LogLevel log_level = LogLevel::info;
+  int io_threads = 0;  // event-loop threads shared by the HTTP server and client; 0 = one per core
   HttpServerConfig http_server;
   HttpClientConfig http_client;
   std::map<std::string, SecretSource> secrets;

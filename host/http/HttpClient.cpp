@@ -1,14 +1,16 @@
 #include "http/HttpClient.h"
 
 #include <curl/curl.h>
+#include <sys/epoll.h>
 
+#include <atomic>
 #include <cstdio>
-#include <deque>
+#include <future>
 #include <mutex>
-#include <thread>
 #include <unordered_set>
 
 #include "log/Logger.h"
+#include "net/EventLoop.h"
 
 namespace sb {
 
@@ -52,42 +54,100 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
   t->response.headers.emplace_back(trim(line.substr(0, colon)), trim(line.substr(colon + 1)));
   return n;
 }
-}  // namespace
 
-struct HttpClient::Impl {
-  HttpClientOptions options;
-  CURLM* multi = nullptr;
-  std::mutex mutex;
-  std::deque<std::unique_ptr<Transfer>> queued;
-  std::vector<CURL*> idle_handles;      // reused: keeps per-handle caches warm
-  std::unordered_set<CURL*> in_flight;  // touched only by the I/O thread
-  bool stopping = false;
-  std::mutex join_mutex;
-  std::thread thread;
-
-  explicit Impl(HttpClientOptions o) : options(std::move(o)) {
-    static std::once_flag global;
-    std::call_once(global, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-    multi = curl_multi_init();
-    curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, options.max_connections);
-    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, options.max_connections);
-    thread = std::thread([this] { run(); });
+// One curl multi handle on one event loop; touched only by that loop's thread.
+class LoopDriver {
+ public:
+  LoopDriver(EventLoop& loop, const HttpClientOptions& options) : loop_(loop), options_(options) {
+    multi_ = curl_multi_init();
+    curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, options.max_connections);
+    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, options.max_connections);
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
   }
+  ~LoopDriver() { close(); }  // close() has normally run on the loop already
 
-  ~Impl() {
-    shutdown();
-    for (CURL* h : idle_handles) curl_easy_cleanup(h);
-    curl_multi_cleanup(multi);
-  }
+  EventLoop& loop() { return loop_; }
 
-  void shutdown() {
-    {
-      std::lock_guard lock(mutex);
-      stopping = true;
+  void start(std::unique_ptr<Transfer> t) {
+    if (!multi_) {
+      t->response.transport_error = "client shut down";
+      return deliver(*t);
     }
-    curl_multi_wakeup(multi);
-    std::lock_guard lock(join_mutex);
-    if (thread.joinable()) thread.join();
+    CURL* h = handle_for(*t);
+    t.release();  // owned through CURLOPT_PRIVATE until finish()
+    in_flight_.insert(h);
+    curl_multi_add_handle(multi_, h);  // sets a 0 ms timer that starts the transfer
+  }
+
+  // Fails what is in flight with "client shut down" and frees every curl
+  // resource. Later transfers fail at once.
+  void close() {
+    if (!multi_) return;
+    for (CURL* h : std::vector<CURL*>(in_flight_.begin(), in_flight_.end())) {
+      Transfer* t = nullptr;
+      curl_easy_getinfo(h, CURLINFO_PRIVATE, &t);
+      std::snprintf(t->error, sizeof t->error, "client shut down");
+      finish(h, CURLE_ABORTED_BY_CALLBACK);
+    }
+    for (CURL* h : idle_handles_) curl_easy_cleanup(h);
+    idle_handles_.clear();
+    curl_multi_cleanup(multi_);
+    multi_ = nullptr;
+    for (int fd : watched_) loop_.unwatch(fd);
+    watched_.clear();
+    loop_.cancel(timer_);
+  }
+
+ private:
+  static int on_socket(CURL*, curl_socket_t fd, int what, void* user, void*) {
+    auto* d = static_cast<LoopDriver*>(user);
+    if (what == CURL_POLL_REMOVE) {
+      if (d->watched_.erase(fd)) d->loop_.unwatch(fd);
+      return 0;
+    }
+    const uint32_t events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    if (d->watched_.insert(fd).second)
+      d->loop_.watch(fd, events, [d, fd](uint32_t ready) { d->on_ready(fd, ready); });
+    else
+      d->loop_.modify(fd, events);
+    return 0;
+  }
+
+  // curl must not be re-entered from its own callbacks: the timeout is
+  // handled from the loop, even when it is 0.
+  static int on_timer(CURLM*, long timeout_ms, void* user) {
+    auto* d = static_cast<LoopDriver*>(user);
+    d->loop_.cancel(d->timer_);
+    d->timer_ = 0;
+    if (timeout_ms >= 0)
+      d->timer_ = d->loop_.run_after(std::chrono::milliseconds(timeout_ms), [d] {
+        d->timer_ = 0;
+        d->act(CURL_SOCKET_TIMEOUT, 0);
+      });
+    return 0;
+  }
+
+  void on_ready(int fd, uint32_t ready) {
+    int mask = 0;
+    if (ready & EPOLLIN) mask |= CURL_CSELECT_IN;
+    if (ready & EPOLLOUT) mask |= CURL_CSELECT_OUT;
+    if (ready & (EPOLLERR | EPOLLHUP)) mask |= CURL_CSELECT_ERR;
+    act(fd, mask);
+  }
+
+  void act(curl_socket_t fd, int mask) {
+    if (!multi_) return;
+    int running = 0;
+    curl_multi_socket_action(multi_, fd, mask, &running);
+    // Collected first: a callback may start a new transfer on this multi.
+    std::vector<std::pair<CURL*, CURLcode>> done;
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi_, &left))
+      if (msg->msg == CURLMSG_DONE) done.emplace_back(msg->easy_handle, msg->data.result);
+    for (auto [h, code] : done) finish(h, code);
   }
 
   // A handle keeps its options between transfers, so the ones that never
@@ -99,22 +159,22 @@ struct HttpClient::Impl {
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    if (!options.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options.ca_file.c_str());
+    if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
     return h;
   }
 
   CURL* handle_for(Transfer& t) {
     CURL* h = nullptr;
-    if (idle_handles.empty()) {
+    if (idle_handles_.empty()) {
       h = new_handle();
     } else {
-      h = idle_handles.back();
-      idle_handles.pop_back();
+      h = idle_handles_.back();
+      idle_handles_.pop_back();
     }
     const auto& r = t.request;
     curl_easy_setopt(h, CURLOPT_URL, r.url.c_str());
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t.error);
-    const auto timeout = r.timeout.count() > 0 ? r.timeout : options.default_timeout;
+    const auto timeout = r.timeout.count() > 0 ? r.timeout : options_.default_timeout;
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
@@ -140,8 +200,8 @@ struct HttpClient::Impl {
     Transfer* raw = nullptr;
     curl_easy_getinfo(h, CURLINFO_PRIVATE, &raw);
     std::unique_ptr<Transfer> t(raw);
-    curl_multi_remove_handle(multi, h);
-    in_flight.erase(h);
+    curl_multi_remove_handle(multi_, h);
+    in_flight_.erase(h);
     if (code == CURLE_OK) {
       long status = 0;
       curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -155,7 +215,7 @@ struct HttpClient::Impl {
     }
     curl_slist_free_all(t->header_list);
     t->header_list = nullptr;
-    idle_handles.push_back(h);
+    idle_handles_.push_back(h);
     deliver(*t);
   }
 
@@ -169,67 +229,90 @@ struct HttpClient::Impl {
     }
   }
 
-  void run() {
-    int running = 0;
-    for (;;) {
-      std::deque<std::unique_ptr<Transfer>> batch;
-      {
-        std::lock_guard lock(mutex);
-        if (stopping) break;
-        batch.swap(queued);
+  EventLoop& loop_;
+  const HttpClientOptions& options_;
+  CURLM* multi_ = nullptr;
+  std::vector<CURL*> idle_handles_;  // reused: keeps per-handle caches warm
+  std::unordered_set<CURL*> in_flight_;
+  std::unordered_set<int> watched_;
+  EventLoop::TimerId timer_ = 0;
+};
+}  // namespace
+
+struct HttpClient::Impl {
+  HttpClientOptions options;
+  std::unique_ptr<EventLoopGroup> own_loops;
+  EventLoopGroup& loops;
+  std::vector<std::unique_ptr<LoopDriver>> drivers;  // drivers[i] runs on loops.at(i)
+  std::atomic<bool> stopping{false};
+  std::mutex shutdown_mutex;
+
+  Impl(std::unique_ptr<EventLoopGroup> owned, EventLoopGroup& group, HttpClientOptions o)
+      : options(std::move(o)), own_loops(std::move(owned)), loops(group) {
+    static std::once_flag global;
+    std::call_once(global, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    for (size_t i = 0; i < loops.size(); ++i) drivers.push_back(std::make_unique<LoopDriver>(loops.at(i), options));
+  }
+
+  ~Impl() {
+    shutdown();
+    if (own_loops) own_loops->stop();
+    drivers.clear();  // loops stopped or closed drivers: nothing runs on them now
+  }
+
+  LoopDriver& driver_on(EventLoop& loop) {
+    for (auto& d : drivers)
+      if (&d->loop() == &loop) return *d;
+    return *drivers.front();  // unreachable: every loop of the group has a driver
+  }
+
+  void shutdown() {
+    std::lock_guard lock(shutdown_mutex);
+    if (stopping.exchange(true)) return;
+    for (auto& d : drivers) {
+      if (d->loop().in_loop_thread()) {
+        d->close();
+        continue;
       }
-      for (auto& t : batch) {
-        CURL* h = handle_for(*t);
-        t.release();
-        in_flight.insert(h);
-        curl_multi_add_handle(multi, h);
-      }
-      curl_multi_perform(multi, &running);
-      int left = 0;
-      while (CURLMsg* msg = curl_multi_info_read(multi, &left))
-        if (msg->msg == CURLMSG_DONE) finish(msg->easy_handle, msg->data.result);
-      curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
-    }
-    // Shutting down: fail what is in flight and what is still queued.
-    for (CURL* h : std::vector<CURL*>(in_flight.begin(), in_flight.end())) {
-      Transfer* t = nullptr;
-      curl_easy_getinfo(h, CURLINFO_PRIVATE, &t);
-      std::snprintf(t->error, sizeof t->error, "client shut down");
-      finish(h, CURLE_ABORTED_BY_CALLBACK);
-    }
-    std::deque<std::unique_ptr<Transfer>> left;
-    {
-      std::lock_guard lock(mutex);
-      left.swap(queued);
-    }
-    for (auto& t : left) {
-      t->response.transport_error = "client shut down";
-      deliver(*t);
+      std::promise<void> closed;
+      LoopDriver* driver = d.get();
+      if (d->loop().post([driver, &closed] {
+            driver->close();
+            closed.set_value();
+          }))
+        closed.get_future().wait();
     }
   }
 };
 
-HttpClient::HttpClient(HttpClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+HttpClient::HttpClient(EventLoopGroup& loops, HttpClientOptions options)
+    : impl_(std::make_unique<Impl>(nullptr, loops, std::move(options))) {}
+
+HttpClient::HttpClient(HttpClientOptions options) {
+  auto own = std::make_unique<EventLoopGroup>(1);
+  EventLoopGroup& group = *own;
+  impl_ = std::make_unique<Impl>(std::move(own), group, std::move(options));
+}
+
 HttpClient::~HttpClient() = default;
 
 void HttpClient::shutdown() { impl_->shutdown(); }
 
 bool HttpClient::send(OutboundRequest request, Callback done) {
+  if (impl_->stopping) return false;
   auto t = std::make_unique<Transfer>();
   t->request = std::move(request);
   t->done = std::move(done);
   t->max_bytes = impl_->options.max_response_bytes;
-  bool wake = false;
-  {
-    std::lock_guard lock(impl_->mutex);
-    if (impl_->stopping) return false;
-    // The I/O thread takes the whole queue when it wakes: only the first
-    // request of a batch needs to wake it (a syscall).
-    wake = impl_->queued.empty();
-    impl_->queued.push_back(std::move(t));
+  if (EventLoop* here = impl_->loops.current()) {
+    impl_->driver_on(*here).start(std::move(t));
+    return true;
   }
-  if (wake) curl_multi_wakeup(impl_->multi);
-  return true;
+  LoopDriver& driver = impl_->driver_on(impl_->loops.next());
+  Transfer* raw = t.release();
+  if (driver.loop().post([&driver, raw] { driver.start(std::unique_ptr<Transfer>(raw)); })) return true;
+  delete raw;
+  return false;
 }
 
 }  // namespace sb

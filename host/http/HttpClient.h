@@ -1,8 +1,10 @@
-// Asynchronous outbound HTTP(S) on libcurl's multi interface: one I/O thread
-// drives every request, so thousands can be in flight without a thread each,
-// and connections are reused across requests to the same host.
+// Asynchronous outbound HTTP(S) on libcurl's multi interface, driven by the
+// host's event loops: thousands of requests can be in flight without a
+// thread each, and connections are reused across requests to the same host.
 //
-// Callbacks run on the I/O thread and must not block.
+// A request sent from a loop thread runs on that loop, so its callback comes
+// back on the thread that sent it (the inbound request that caused it is
+// answered without a thread hand-off). Callbacks must not block.
 #pragma once
 
 #include <chrono>
@@ -31,15 +33,20 @@ struct OutboundResponse {
 
 struct HttpClientOptions {
   std::chrono::milliseconds default_timeout{10000};
-  long max_connections = 256;
-  std::string ca_file;  // empty = system store
+  long max_connections = 256;  // per I/O thread
+  std::string ca_file;         // empty = system store
   size_t max_response_bytes = 16 << 20;
 };
+
+class EventLoopGroup;
 
 class HttpClient {
  public:
   using Callback = std::function<void(OutboundResponse&&)>;
 
+  // On the given loops, which must outlive shutdown().
+  HttpClient(EventLoopGroup& loops, HttpClientOptions options = {});
+  // On one I/O thread of its own.
   explicit HttpClient(HttpClientOptions options = {});
   ~HttpClient();  // shutdown()
   // Fails requests still in flight with "client shut down" and refuses new
@@ -49,7 +56,7 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // Thread-safe. `done` runs exactly once on the I/O thread (also for
+  // Thread-safe. `done` runs exactly once on a loop thread (also for
   // transport errors), unless this returns false (client shutting down).
   bool send(OutboundRequest request, Callback done);
 

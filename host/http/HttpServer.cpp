@@ -1,237 +1,297 @@
 #include "http/HttpServer.h"
 
-#include <Poco/Net/HTTPRequestHandler.h>
-#include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServer.h>
-#include <Poco/Net/HTTPServerParams.h>
-#include <Poco/Net/HTTPServerRequest.h>
-#include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/SocketAddress.h>
 #include <Poco/String.h>
-#include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include <istream>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <future>
+#include <thread>
+#include <unordered_map>
 
+#include "http/ServerConnection.h"
 #include "http/WebhookRoutes.h"
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
+#include "net/EventLoop.h"
 #include "util/JsonText.h"
 
 namespace sb {
 
 using nlohmann::json;
-using Poco::Net::HTTPResponse;
-using Poco::Net::HTTPServerRequest;
-using Poco::Net::HTTPServerResponse;
+using Reply = ServerConnection::Reply;
+using Abandon = ServerConnection::Abandon;
 
 namespace {
 
-void send(HTTPServerResponse& response, int status, const std::string& content_type, const std::string& body) {
-  response.setStatus(static_cast<HTTPResponse::HTTPStatus>(status));
-  response.setContentType(content_type.empty() ? "application/octet-stream" : content_type);
-  response.setContentLength(static_cast<std::streamsize>(body.size()));
-  response.send().write(body.data(), static_cast<std::streamsize>(body.size()));
+constexpr std::chrono::milliseconds kMaxStopWait{10000};
+constexpr std::chrono::milliseconds kAcceptBackoff{100};
+
+ServerResponse ok_response(std::string body, std::string content_type = "application/json") {
+  ServerResponse r;
+  r.body = std::move(body);
+  r.content_type = std::move(content_type);
+  return r;
 }
-
-void send_error(HTTPServerResponse& response, int status, const std::string& code, const std::string& message) {
-  send(response, status, "application/json", dump_text(json{{"error", {{"code", code}, {"message", message}}}}));
-}
-
-// Reads at most `limit` bytes; false when the body is larger.
-bool read_body(HTTPServerRequest& request, size_t limit, std::string& body) {
-  if (request.hasContentLength() && request.getContentLength64() > static_cast<Poco::Int64>(limit)) return false;
-  std::istream& in = request.stream();
-  char buffer[16384];
-  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
-    body.append(buffer, static_cast<size_t>(in.gcount()));
-    if (body.size() > limit) return false;
-  }
-  return true;
-}
-
-// Before refusing a body, read (a bounded amount of) what the client is still
-// sending: closing a socket with unread data resets the connection, and the
-// client would see "connection reset" instead of our 413.
-void refuse_too_large(HTTPServerRequest& request, HTTPServerResponse& response, size_t limit) {
-  constexpr std::streamsize kMaxDrain = 4 << 20;
-  request.stream().ignore(kMaxDrain);
-  response.setKeepAlive(false);
-  send_error(response, 413, "payload_too_large", "request body exceeds " + std::to_string(limit) + " bytes");
-}
-
-class JsonHandler : public Poco::Net::HTTPRequestHandler {
- public:
-  JsonHandler(int status, std::function<std::string()> body, std::string content_type = "application/json")
-      : status_(status), body_(std::move(body)), content_type_(std::move(content_type)) {}
-  void handleRequest(HTTPServerRequest&, HTTPServerResponse& response) override {
-    send(response, status_, content_type_, body_());
-  }
-
- private:
-  int status_;
-  std::function<std::string()> body_;
-  std::string content_type_;
-};
-
-class ErrorHandler : public Poco::Net::HTTPRequestHandler {
- public:
-  ErrorHandler(int status, std::string code, std::string message)
-      : status_(status), code_(std::move(code)), message_(std::move(message)) {}
-  void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
-    // The body is not read: close the connection, or its bytes would be
-    // parsed as the next request on it.
-    if (request.hasContentLength() ? request.getContentLength64() > 0 : request.getChunkedTransferEncoding())
-      response.setKeepAlive(false);
-    send_error(response, status_, code_, message_);
-  }
-
- private:
-  int status_;
-  std::string code_, message_;
-};
 
 // Framing headers belong to the server, whatever a plugin asks for.
 bool host_controlled(const std::string& name) {
-  for (const char* h : {"content-length", "content-type", "transfer-encoding", "connection"})
+  for (const char* h : {"content-length", "content-type", "transfer-encoding", "connection", "date"})
     if (Poco::icompare(name, h) == 0) return true;
   return false;
 }
 
-class WebhookHandler : public Poco::Net::HTTPRequestHandler {
- public:
-  WebhookHandler(WebhookRoute route, std::string path, std::string query, WebhookRoutes& routes,
-                 const HttpServerConfig& config)
-      : route_(std::move(route)), path_(std::move(path)), query_(std::move(query)), routes_(routes), config_(config) {}
+sb_str view(const std::string& s) { return sb_str{s.data(), s.size()}; }
 
-  void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
-    std::string body;
-    if (!read_body(request, config_.max_body_bytes, body))
-      return refuse_too_large(request, response, config_.max_body_bytes);
+// Runs `fn` on `loop` and waits for it; nothing when the loop has ended.
+void run_on(EventLoop& loop, const std::function<void()>& fn) {
+  if (loop.in_loop_thread()) return fn();
+  std::promise<void> done;
+  if (loop.post([&] {
+        fn();
+        done.set_value();
+      }))
+    done.get_future().wait();
+}
 
-    std::vector<std::pair<std::string, std::string>> header_copies;
-    for (const auto& [name, value] : request) header_copies.emplace_back(name, value);
-    std::vector<sb_header> headers;
-    headers.reserve(header_copies.size());
-    for (const auto& [name, value] : header_copies) headers.push_back({view(name), view(value)});
-    const std::string method = request.getMethod();
-    const std::string remote = request.clientAddress().toString();
-    sb_inbound_request in{sizeof(sb_inbound_request),
-                          view(method),
-                          view(path_),
-                          view(query_),
-                          headers.data(),
-                          headers.size(),
-                          view(body),
-                          view(remote)};
+}  // namespace
 
-    auto waiter = std::make_shared<WebhookRoutes::Waiter>();
-    const uint64_t id = routes_.open(waiter, route_.owner_token);
-    try {
-      route_.handler(route_.user_data, &in, reinterpret_cast<sb_responder*>(static_cast<uintptr_t>(id)));
-    } catch (...) {
-      log_error("http", "webhook handler threw across the ABI", {{"instance", route_.owner}, {"path", path_}});
-    }
-    auto answer = waiter->wait(std::chrono::milliseconds(config_.response_timeout_ms));
-    routes_.close(id);
-    if (!answer)
-      return send_error(response, 504, "timeout",
-                        "the handler did not answer within " + std::to_string(config_.response_timeout_ms) + " ms");
-    for (const auto& [name, value] : answer->headers)
-      if (!host_controlled(name)) response.add(name, value);  // add: Set-Cookie may repeat
-    send(response, answer->status, answer->content_type, answer->body);
+struct HttpServer::Impl {
+  EventLoopGroup& loops;
+  const HttpServerConfig config;
+  WebhookRoutes& routes;
+  Metrics& metrics;
+  Handlers handlers;
+  Poco::Net::ServerSocket listener;
+  uint16_t port = 0;
+  ServerConnection::Settings settings;
+  ServerConnection::RequestHandler handler;
+
+  // Touched only on its loop's thread.
+  struct LoopState {
+    std::unordered_map<ServerConnection*, std::weak_ptr<ServerConnection>> connections;
+    EventLoop::TimerId sweep = 0;
+    bool stopping = false;
+  };
+  std::vector<LoopState> loop_states;
+  std::atomic<size_t> open_connections{0};
+  size_t next_loop = 0;  // accept thread only
+  bool started = false;
+  bool stopped = false;
+
+  Impl(EventLoopGroup& group, const HttpServerConfig& c, WebhookRoutes& r, Metrics& m, Handlers h)
+      : loops(group), config(c), routes(r), metrics(m), handlers(std::move(h)), loop_states(group.size()) {
+    settings.max_body_bytes = config.max_body_bytes;
+    settings.response_timeout = std::chrono::milliseconds(config.response_timeout_ms);
+    handler = [this](ServerRequest&& request, Reply reply) { return route(std::move(request), std::move(reply)); };
   }
 
- private:
-  static sb_str view(const std::string& s) { return sb_str{s.data(), s.size()}; }
-  WebhookRoute route_;
-  std::string path_, query_;
-  WebhookRoutes& routes_;
-  const HttpServerConfig& config_;
-};
+  // ---- routing -------------------------------------------------------------
 
-class Factory : public Poco::Net::HTTPRequestHandlerFactory {
- public:
-  Factory(WebhookRoutes& routes, Metrics& metrics, HttpServer::Handlers handlers, HttpServerConfig config)
-      : routes_(routes), metrics_(metrics), handlers_(std::move(handlers)), config_(config) {}
-
-  Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest& request) override {
-    const std::string& uri = request.getURI();
-    const size_t q = uri.find('?');
-    std::string path = uri.substr(0, q);
-    std::string query = q == std::string::npos ? std::string() : uri.substr(q + 1);
+  Abandon route(ServerRequest&& request, Reply reply) {
+    const size_t q = request.target.find('?');
+    std::string path;
     try {
-      std::string decoded;
-      Poco::URI::decode(path, decoded);
-      path = std::move(decoded);
+      Poco::URI::decode(request.target.substr(0, q), path);
     } catch (const Poco::Exception&) {
-      return new ErrorHandler(400, "bad_request", "malformed request path");
+      reply(error_response(400, "bad_request", "malformed request path"));
+      return nullptr;
     }
-    const std::string& method = request.getMethod();
+    std::string query = q == std::string::npos ? std::string() : request.target.substr(q + 1);
+    const std::string& method = request.method;
 
     if (path.rfind("/webhooks/", 0) == 0) {
-      metrics_.counter_add("switchboard_http_requests_total", {{"route", "webhooks"}});
-      if (auto route = routes_.find(path))
-        return new WebhookHandler(std::move(*route), std::move(path), std::move(query), routes_, config_);
-      return new ErrorHandler(404, "not_found", "no webhook route " + path);
+      metrics.counter_add("switchboard_http_requests_total", {{"route", "webhooks"}});
+      if (auto found = routes.find(path)) return webhook(*found, path, query, request, std::move(reply));
+      reply(error_response(404, "not_found", "no webhook route " + path));
+      return nullptr;
     }
     // A fixed set of label values: a scanner's random paths must not grow
     // the metrics without bound.
     const bool known = path == "/healthz" || path == "/api/v1/plugins" || path == "/metrics";
-    metrics_.counter_add("switchboard_http_requests_total", {{"route", known ? path : "other"}});
-    if (path == "/healthz" && method == "GET")
-      return new JsonHandler(200, [] { return std::string(R"({"status":"ok"})"); });
-    if (path == "/api/v1/plugins" && method == "GET")
-      return new JsonHandler(200, [this] { return dump_text(json{{"plugins", handlers_.plugins()}}); });
-    if (path == "/metrics" && method == "GET")
-      return new JsonHandler(
-          200, [this] { return metrics_.prometheus_text(); }, "text/plain; version=0.0.4");
-    if (path == "/healthz" || path == "/api/v1/plugins" || path == "/metrics")
-      return new ErrorHandler(405, "method_not_allowed", method + " is not allowed on " + path);
-    return new ErrorHandler(404, "not_found", "no route " + path);
+    metrics.counter_add("switchboard_http_requests_total", {{"route", known ? path : "other"}});
+    if (!known)
+      reply(error_response(404, "not_found", "no route " + path));
+    else if (method != "GET" && method != "HEAD")
+      reply(error_response(405, "method_not_allowed", method + " is not allowed on " + path));
+    else if (path == "/healthz")
+      reply(ok_response(R"({"status":"ok"})"));
+    else if (path == "/api/v1/plugins")
+      reply(ok_response(dump_text(json{{"plugins", handlers.plugins()}})));
+    else
+      reply(ok_response(metrics.prometheus_text(), "text/plain; version=0.0.4"));
+    return nullptr;
   }
 
- private:
-  WebhookRoutes& routes_;
-  Metrics& metrics_;
-  HttpServer::Handlers handlers_;
-  HttpServerConfig config_;
+  Abandon webhook(const WebhookRoute& route, const std::string& path, const std::string& query,
+                  const ServerRequest& request, Reply reply) {
+    std::vector<sb_header> headers;
+    headers.reserve(request.headers.size());
+    for (const auto& [name, value] : request.headers) headers.push_back({view(name), view(value)});
+    sb_inbound_request in{sizeof(sb_inbound_request),
+                          view(request.method),
+                          view(path),
+                          view(query),
+                          headers.data(),
+                          headers.size(),
+                          view(request.body),
+                          view(request.remote_address)};
+    const uint64_t id = routes.open(route.owner_token, [reply = std::move(reply)](WebhookResponse&& answer) {
+      ServerResponse r;
+      r.status = answer.status;
+      r.content_type = std::move(answer.content_type);
+      r.body = std::move(answer.body);
+      for (auto& [name, value] : answer.headers)
+        if (!host_controlled(name)) r.headers.emplace_back(std::move(name), std::move(value));
+      reply(std::move(r));
+    });
+    try {
+      route.handler(route.user_data, &in, reinterpret_cast<sb_responder*>(static_cast<uintptr_t>(id)));
+    } catch (...) {
+      log_error("http", "webhook handler threw across the ABI", {{"instance", route.owner}, {"path", path}});
+    }
+    return [this, id] { routes.close(id); };
+  }
+
+  // ---- connections ---------------------------------------------------------
+
+  void on_acceptable() {
+    for (;;) {
+      sockaddr_storage address{};
+      socklen_t length = sizeof address;
+      const int fd = ::accept4(listener.impl()->sockfd(), reinterpret_cast<sockaddr*>(&address), &length,
+                               SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) pause_accepting();
+        return;
+      }
+      if (open_connections.load() >= static_cast<size_t>(config.max_connections)) {
+        ::close(fd);
+        metrics.counter_add("switchboard_http_connections_refused_total", {});
+        continue;
+      }
+      const int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      std::string remote = Poco::Net::SocketAddress(reinterpret_cast<const sockaddr*>(&address), length).toString();
+      ++open_connections;
+      const size_t i = next_loop++ % loops.size();
+      EventLoop& loop = loops.at(i);
+      if (loop.in_loop_thread()) {
+        adopt(i, fd, std::move(remote));
+      } else if (!loop.post([this, i, fd, remote = std::move(remote)]() mutable { adopt(i, fd, std::move(remote)); })) {
+        ::close(fd);
+        --open_connections;
+      }
+    }
+  }
+
+  // Out of descriptors: the listener stays readable, so stop watching it for
+  // a moment instead of spinning on accept().
+  void pause_accepting() {
+    log_warn("http", "cannot accept connections now", {{"error", std::strerror(errno)}});
+    EventLoop& loop = loops.at(0);
+    const int fd = listener.impl()->sockfd();
+    loop.unwatch(fd);
+    loop.run_after(kAcceptBackoff, [this, &loop, fd] {
+      if (!loop_states[0].stopping) loop.watch(fd, EPOLLIN, [this](uint32_t) { on_acceptable(); });
+    });
+  }
+
+  void adopt(size_t i, int fd, std::string remote) {
+    LoopState& state = loop_states[i];
+    if (state.stopping) {
+      ::close(fd);
+      --open_connections;
+      return;
+    }
+    auto connection =
+        ServerConnection::open(loops.at(i), fd, std::move(remote), settings, handler, [this, i](ServerConnection* c) {
+          loop_states[i].connections.erase(c);
+          --open_connections;
+        });
+    state.connections.emplace(connection.get(), connection);
+  }
+
+  std::vector<std::shared_ptr<ServerConnection>> connections_of(size_t i) {
+    std::vector<std::shared_ptr<ServerConnection>> out;
+    for (auto& [raw, weak] : loop_states[i].connections)
+      if (auto c = weak.lock()) out.push_back(std::move(c));
+    return out;
+  }
+
+  // Closes keep-alive connections idle for longer than the timeout, once a
+  // second (one timer per loop, not one per connection and request).
+  void sweep(size_t i) {
+    const auto cutoff = std::chrono::steady_clock::now() - std::chrono::seconds(config.keep_alive_timeout_s);
+    for (auto& c : connections_of(i))
+      if (c->idle() && c->last_active() < cutoff) c->close();
+    loop_states[i].sweep = loops.at(i).run_after(std::chrono::seconds(1), [this, i] { sweep(i); });
+  }
+
+  void start() {
+    started = true;
+    for (size_t i = 0; i < loops.size(); ++i)
+      run_on(loops.at(i), [this, i] {
+        loop_states[i].sweep = loops.at(i).run_after(std::chrono::seconds(1), [this, i] { sweep(i); });
+      });
+    run_on(loops.at(0),
+           [this] { loops.at(0).watch(listener.impl()->sockfd(), EPOLLIN, [this](uint32_t) { on_acceptable(); }); });
+  }
+
+  void stop() {
+    if (stopped) return;
+    stopped = true;
+    if (!started) return listener.close();
+    run_on(loops.at(0), [this] {
+      loop_states[0].stopping = true;  // also keeps a paused accept from resuming
+      loops.at(0).unwatch(listener.impl()->sockfd());
+    });
+    listener.close();
+    for (size_t i = 0; i < loops.size(); ++i)
+      run_on(loops.at(i), [this, i] {
+        loop_states[i].stopping = true;
+        loops.at(i).cancel(loop_states[i].sweep);
+        for (auto& c : connections_of(i)) c->close_when_idle();
+      });
+    const auto deadline = std::chrono::steady_clock::now() + std::min(kMaxStopWait, settings.response_timeout);
+    while (open_connections.load() > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (size_t i = 0; i < loops.size(); ++i)
+      run_on(loops.at(i), [this, i] {
+        for (auto& c : connections_of(i)) c->close();
+      });
+  }
 };
 
-}  // namespace
-
-HttpServer::HttpServer(const std::string& host, uint16_t port, const HttpServerConfig& config, WebhookRoutes& routes,
-                       Metrics& metrics, Handlers handlers) {
-  Poco::Net::ServerSocket socket;
+HttpServer::HttpServer(EventLoopGroup& loops, const std::string& host, uint16_t port, const HttpServerConfig& config,
+                       WebhookRoutes& routes, Metrics& metrics, Handlers handlers)
+    : impl_(std::make_unique<Impl>(loops, config, routes, metrics, std::move(handlers))) {
   try {
-    socket.bind(Poco::Net::SocketAddress(host, port), true);
-    socket.listen(1024);
+    impl_->listener.bind(Poco::Net::SocketAddress(host, port), true);
+    impl_->listener.listen(1024);
+    impl_->listener.setBlocking(false);
   } catch (const Poco::Exception& e) {
     throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) + ": " + e.displayText());
   }
-  port_ = socket.address().port();
-  auto* params = new Poco::Net::HTTPServerParams;
-  params->setMaxThreads(config.max_threads);
-  params->setMaxQueued(config.max_queued);
-  params->setKeepAlive(true);
-  params->setKeepAliveTimeout(Poco::Timespan(config.keep_alive_timeout_s, 0));
-  params->setMaxKeepAliveRequests(0);  // unlimited
-  // Poco's default pool has 16 threads; a connection holds one for its whole
-  // keep-alive life, so the pool is sized from the config.
-  pool_ = std::make_unique<Poco::ThreadPool>(std::min(2, config.max_threads), config.max_threads);
-  server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(routes, metrics, std::move(handlers), config), *pool_,
-                                                    socket, params);
+  impl_->port = impl_->listener.address().port();
 }
 
 HttpServer::~HttpServer() { stop(); }
 
-void HttpServer::start() { server_->start(); }
+void HttpServer::start() { impl_->start(); }
 
-void HttpServer::stop() {
-  if (!server_) return;
-  server_->stopAll(true);
-  pool_->joinAll();
-}
+void HttpServer::stop() { impl_->stop(); }
+
+uint16_t HttpServer::port() const { return impl_->port; }
 
 }  // namespace sb

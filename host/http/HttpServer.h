@@ -1,6 +1,9 @@
-// The inbound HTTP server (Poco Net): GET /healthz, GET /api/v1/plugins,
-// GET /metrics, and /webhooks/... routed to trigger plugins. Errors are
+// The inbound HTTP server: GET /healthz, GET /api/v1/plugins, GET /metrics,
+// and /webhooks/... routed to trigger plugins. Errors are
 // {"error":{"code":..,"message":..}}.
+//
+// Connections live on the host's event loops (see net/EventLoop.h), spread
+// round robin; a webhook handler runs on its connection's loop thread.
 #pragma once
 
 #include <functional>
@@ -10,15 +13,9 @@
 
 #include "config/Config.h"
 
-namespace Poco {
-class ThreadPool;
-namespace Net {
-class HTTPServer;
-}
-}  // namespace Poco
-
 namespace sb {
 
+class EventLoopGroup;
 class Metrics;
 class WebhookRoutes;
 
@@ -30,19 +27,19 @@ class HttpServer {
 
   // Binds immediately (port 0 picks a free port); serves after start().
   // Throws std::runtime_error when the address cannot be bound.
-  HttpServer(const std::string& host, uint16_t port, const HttpServerConfig& config, WebhookRoutes& routes,
-             Metrics& metrics, Handlers handlers);
-  ~HttpServer();
+  HttpServer(EventLoopGroup& loops, const std::string& host, uint16_t port, const HttpServerConfig& config,
+             WebhookRoutes& routes, Metrics& metrics, Handlers handlers);
+  ~HttpServer();  // stop()
 
   void start();
-  // Stops accepting and waits (bounded) for requests in progress.
+  // Stops accepting, lets requests in progress finish (for a bounded time),
+  // then closes every connection. Not from a loop thread.
   void stop();
-  uint16_t port() const { return port_; }
+  uint16_t port() const;
 
  private:
-  std::unique_ptr<Poco::ThreadPool> pool_;  // declared first: outlives the server
-  std::unique_ptr<Poco::Net::HTTPServer> server_;
-  uint16_t port_ = 0;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace sb

@@ -19,33 +19,23 @@ std::optional<WebhookRoute> WebhookRoutes::find(const std::string& path) const {
   return it->second;
 }
 
-std::optional<WebhookResponse> WebhookRoutes::Waiter::wait(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mutex_);
-  ready_.wait_for(lock, timeout, [&] { return response_.has_value(); });
-  return response_;
-}
-
-uint64_t WebhookRoutes::open(std::shared_ptr<Waiter> waiter, const void* owner) {
+uint64_t WebhookRoutes::open(const void* owner, Answer answer) {
   std::lock_guard lock(waiters_mutex_);
   const uint64_t id = next_id_++;
-  waiters_.emplace(id, std::make_pair(owner, std::move(waiter)));
+  waiters_.emplace(id, std::make_pair(owner, std::move(answer)));
   return id;
 }
 
 bool WebhookRoutes::respond(uint64_t id, const void* owner, WebhookResponse response) {
-  std::shared_ptr<Waiter> waiter;
+  Answer answer;
   {
     std::lock_guard lock(waiters_mutex_);
     auto it = waiters_.find(id);
     if (it == waiters_.end() || it->second.first != owner) return false;
-    waiter = std::move(it->second.second);
+    answer = std::move(it->second.second);
     waiters_.erase(it);
   }
-  {
-    std::lock_guard lock(waiter->mutex_);
-    waiter->response_ = std::move(response);
-  }
-  waiter->ready_.notify_one();
+  answer(std::move(response));  // outside the lock: it may write to a socket
   return true;
 }
 

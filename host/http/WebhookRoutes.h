@@ -8,10 +8,9 @@
 
 #include <switchboard/plugin.h>
 
-#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -43,22 +42,12 @@ class WebhookRoutes {
   void remove_owner(const std::string& owner);
   std::optional<WebhookRoute> find(const std::string& path) const;
 
-  // One request waiting for its answer.
-  class Waiter {
-   public:
-    // The answer, or nullopt after `timeout`.
-    std::optional<WebhookResponse> wait(std::chrono::milliseconds timeout);
+  // Called once with a request's answer, on the thread that answered.
+  using Answer = std::function<void(WebhookResponse&&)>;
 
-   private:
-    friend class WebhookRoutes;
-    std::mutex mutex_;
-    std::condition_variable ready_;
-    std::optional<WebhookResponse> response_;
-  };
-
-  // Registers a waiter for a request to `owner`'s route; the id is what the
-  // plugin gets as sb_responder*.
-  uint64_t open(std::shared_ptr<Waiter> waiter, const void* owner);
+  // Registers a request to `owner`'s route; the id is what the plugin gets
+  // as sb_responder*.
+  uint64_t open(const void* owner, Answer answer);
   // Delivers an answer; false when the id is unknown (late, repeated, or
   // from another instance).
   bool respond(uint64_t id, const void* owner, WebhookResponse response);
@@ -68,7 +57,7 @@ class WebhookRoutes {
   mutable std::shared_mutex routes_mutex_;
   std::map<std::string, WebhookRoute> routes_;
   std::mutex waiters_mutex_;
-  std::unordered_map<uint64_t, std::pair<const void*, std::shared_ptr<Waiter>>> waiters_;
+  std::unordered_map<uint64_t, std::pair<const void*, Answer>> waiters_;
   uint64_t next_id_ = 1;
 };
 
