@@ -236,6 +236,7 @@ void ServerConnection::answer(uint64_t sequence, ServerResponse&& response) {
 
 void ServerConnection::refuse(ServerResponse&& response) {
   in_parsed_ = in_.size();
+  linger_ = true;
   write_response(response, false);
   state_ = State::kClosing;
   flush();
@@ -281,7 +282,8 @@ void ServerConnection::flush() {
   if (out_sent_ == out_.size()) {
     out_.clear();
     out_sent_ = 0;
-    if (state_ == State::kClosing) return start_draining();
+    // A refused request may still be arriving: read the rest before closing.
+    if (state_ == State::kClosing) return linger_ || in_parsed_ < in_.size() ? start_draining() : close();
   }
   update_interest();
 }

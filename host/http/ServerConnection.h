@@ -119,6 +119,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   bool peer_closed_ = false;
   bool in_pump_ = false;
   bool head_request_ = false;
+  bool linger_ = false;  // drain what the client still sends before closing
   ServerRequest request_;
 
   std::string out_;

@@ -140,11 +140,13 @@ void EventLoop::run() {
   constexpr int kMaxEvents = 128;
   epoll_event events[kMaxEvents];
   for (;;) {
+    bool tasks_waiting = false;
     {
       std::lock_guard lock(mutex_);
       if (stopping_) break;
+      tasks_waiting = !posted_.empty();  // posted from this thread: nobody woke the loop
     }
-    const int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, next_timeout_ms());
+    const int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, tasks_waiting ? 0 : next_timeout_ms());
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       if (fd == wake_fd_) {

@@ -15,6 +15,7 @@
 
 #include "http/HttpClient.h"
 #include "integration/test_support.h"
+#include "net/EventLoop.h"
 
 namespace sb {
 namespace {
@@ -56,6 +57,24 @@ TEST(HttpClient, ManyRequestsInFlightCompleteOnOneIoThread) {
   EXPECT_EQ(ok, kRequests);
   EXPECT_EQ(callback_threads.size(), 1u);
   EXPECT_EQ(sink.count(), static_cast<size_t>(kRequests));
+}
+
+TEST(HttpClient, RequestSentFromALoopThreadCompletesOnThatThread) {
+  test::HttpSink sink;
+  EventLoopGroup loops(2);
+  HttpClient client(loops);
+  for (size_t i = 0; i < loops.size(); ++i) {
+    std::promise<std::pair<int, EventLoop*>> got;
+    loops.at(i).post([&] {
+      OutboundRequest r;
+      r.url = sink.url();
+      client.send(std::move(r), [&](OutboundResponse&& resp) { got.set_value({resp.status, EventLoop::current()}); });
+    });
+    auto [status, loop] = got.get_future().get();
+    EXPECT_EQ(status, 200);
+    EXPECT_EQ(loop, &loops.at(i));  // no hand-off to another I/O thread
+  }
+  client.shutdown();
 }
 
 TEST(HttpClient, ResponseHeadersAndBodyArrive) {
