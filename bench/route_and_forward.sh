@@ -23,5 +23,12 @@ echo "old body answer: $check"
 echo "== wrk straight to the sink"
 wrk -t2 -c32 -d"$duration" --latency -s bench/post_body.lua http://127.0.0.1:8081/ | grep -E "Requests/sec|99%|50%"
 echo "== wrk to switchboard (respond: completed, forwards to the sink)"
-wrk -t2 -c32 -d"$duration" --latency -s bench/post_body.lua http://127.0.0.1:8080/webhooks/route | grep -E "Requests/sec|99%|50%|Non-2xx"
+cpu_ticks() { awk '{print $14 + $15}' /proc/$host_pid/stat; }
+before=$(cpu_ticks)
+wrk -t2 -c32 -d"$duration" --latency -s bench/post_body.lua http://127.0.0.1:8080/webhooks/route >/tmp/sb_wrk.out
+after=$(cpu_ticks)
+grep -E "Requests/sec|99%|50%|Non-2xx" /tmp/sb_wrk.out
+requests=$(awk '/requests in/{print $1}' /tmp/sb_wrk.out)
+# CPU per request is steadier than requests/s on a shared machine.
+echo "host CPU per request: $(( (after - before) * 1000000 / $(getconf CLK_TCK) / requests )) us"
 echo "host RSS: $(awk '/VmRSS/{print $2, $3}' /proc/$host_pid/status)  peak: $(awk '/VmHWM/{print $2, $3}' /proc/$host_pid/status)"

@@ -75,6 +75,14 @@ struct HttpServer::Impl {
   uint16_t port = 0;
   ServerConnection::Settings settings;
   ServerConnection::RequestHandler handler;
+  // switchboard_http_requests_total by route: a fixed set of label values, so
+  // that a scanner's random paths cannot grow the metrics without bound.
+  Counter& webhook_requests;
+  Counter& healthz_requests;
+  Counter& plugins_requests;
+  Counter& metrics_requests;
+  Counter& other_requests;
+  Counter& refused_connections;
 
   // Touched only on its loop's thread.
   struct LoopState {
@@ -89,7 +97,18 @@ struct HttpServer::Impl {
   bool stopped = false;
 
   Impl(EventLoopGroup& group, const HttpServerConfig& c, WebhookRoutes& r, Metrics& m, Handlers h)
-      : loops(group), config(c), routes(r), metrics(m), handlers(std::move(h)), loop_states(group.size()) {
+      : loops(group),
+        config(c),
+        routes(r),
+        metrics(m),
+        handlers(std::move(h)),
+        webhook_requests(m.counter("switchboard_http_requests_total", {{"route", "webhooks"}})),
+        healthz_requests(m.counter("switchboard_http_requests_total", {{"route", "/healthz"}})),
+        plugins_requests(m.counter("switchboard_http_requests_total", {{"route", "/api/v1/plugins"}})),
+        metrics_requests(m.counter("switchboard_http_requests_total", {{"route", "/metrics"}})),
+        other_requests(m.counter("switchboard_http_requests_total", {{"route", "other"}})),
+        refused_connections(m.counter("switchboard_http_connections_refused_total", {})),
+        loop_states(group.size()) {
     settings.max_body_bytes = config.max_body_bytes;
     settings.response_timeout = std::chrono::milliseconds(config.response_timeout_ms);
     handler = [this](ServerRequest&& request, Reply reply) { return route(std::move(request), std::move(reply)); };
@@ -110,16 +129,17 @@ struct HttpServer::Impl {
     const std::string& method = request.method;
 
     if (path.rfind("/webhooks/", 0) == 0) {
-      metrics.counter_add("switchboard_http_requests_total", {{"route", "webhooks"}});
+      webhook_requests.add();
       if (auto found = routes.find(path)) return webhook(*found, path, query, request, std::move(reply));
       reply(error_response(404, "not_found", "no webhook route " + path));
       return nullptr;
     }
-    // A fixed set of label values: a scanner's random paths must not grow
-    // the metrics without bound.
-    const bool known = path == "/healthz" || path == "/api/v1/plugins" || path == "/metrics";
-    metrics.counter_add("switchboard_http_requests_total", {{"route", known ? path : "other"}});
-    if (!known)
+    Counter& requests = path == "/healthz"          ? healthz_requests
+                        : path == "/api/v1/plugins" ? plugins_requests
+                        : path == "/metrics"        ? metrics_requests
+                                                    : other_requests;
+    requests.add();
+    if (&requests == &other_requests)
       reply(error_response(404, "not_found", "no route " + path));
     else if (method != "GET" && method != "HEAD")
       reply(error_response(405, "method_not_allowed", method + " is not allowed on " + path));
@@ -176,8 +196,8 @@ struct HttpServer::Impl {
         return;
       }
       if (open_connections.load() >= static_cast<size_t>(config.max_connections)) {
+        refused_connections.add();  // before the close the client sees
         ::close(fd);
-        metrics.counter_add("switchboard_http_connections_refused_total", {});
         continue;
       }
       const int one = 1;

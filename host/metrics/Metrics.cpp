@@ -47,9 +47,9 @@ bool Metrics::valid_name(const std::string& name) {
   return true;
 }
 
-void Metrics::counter_add(const std::string& name, const Labels& labels, double value) {
+Counter& Metrics::counter(const std::string& name, const Labels& labels) {
   std::lock_guard lock(mutex_);
-  counters_[name][labels] += value;
+  return counters_[name][labels];
 }
 
 void Metrics::observe(const std::string& name, const Labels& labels, double value) {
@@ -70,7 +70,7 @@ std::string Metrics::prometheus_text() const {
   std::ostringstream out;
   for (const auto& [name, series] : counters_) {
     out << "# TYPE " << name << " counter\n";
-    for (const auto& [labels, value] : series) out << name << label_text(labels) << ' ' << number(value) << '\n';
+    for (const auto& [labels, c] : series) out << name << label_text(labels) << ' ' << number(c.value()) << '\n';
   }
   for (const auto& [name, series] : histograms_) {
     out << "# TYPE " << name << " histogram\n";

@@ -1,6 +1,7 @@
 // Counters and histograms exported in the Prometheus text format (GET /metrics).
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <string>
@@ -10,9 +11,23 @@ namespace sb {
 
 using Labels = std::map<std::string, std::string>;
 
+// One counter series. Adding takes no lock: hot paths look their series up
+// once and keep the reference (it lives as long as the Metrics).
+class Counter {
+ public:
+  void add(double value = 1) { value_.fetch_add(value, std::memory_order_relaxed); }
+  double value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> value_{0};
+};
+
 class Metrics {
  public:
-  void counter_add(const std::string& name, const Labels& labels, double value = 1);
+  Counter& counter(const std::string& name, const Labels& labels);
+  void counter_add(const std::string& name, const Labels& labels, double value = 1) {
+    counter(name, labels).add(value);
+  }
   void observe(const std::string& name, const Labels& labels, double value);
   std::string prometheus_text() const;
 
@@ -26,7 +41,7 @@ class Metrics {
     uint64_t count = 0;
   };
   mutable std::mutex mutex_;
-  std::map<std::string, std::map<Labels, double>> counters_;
+  std::map<std::string, std::map<Labels, Counter>> counters_;  // nodes never move
   std::map<std::string, std::map<Labels, Histogram>> histograms_;
 };
 

@@ -62,9 +62,21 @@ const sb_host_log_v1 kLog{sizeof(sb_host_log_v1), log_fn};
 // ---- metrics
 void counter_fn(const sb_host* host, sb_str name, double value) {
   InstanceHost* h = self(host);
+  if (!h || !name.ptr || name.len == 0 || name.len > 128) return;  // valid names are shorter
+  const std::string_view key(name.ptr, name.len);
+  {
+    std::shared_lock lock(h->counters_mutex);
+    auto it = h->counters.find(key);
+    if (it != h->counters.end()) return it->second->add(value);
+  }
   const std::string n = text(name);
-  if (!h || !Metrics::valid_name(n)) return;
-  h->deps->metrics->counter_add("switchboard_plugin_" + n, labels(*h), value);
+  if (!Metrics::valid_name(n)) return;
+  Counter& counter = h->deps->metrics->counter("switchboard_plugin_" + n, labels(*h));
+  {
+    std::unique_lock lock(h->counters_mutex);
+    h->counters.emplace(n, &counter);
+  }
+  counter.add(value);
 }
 void histogram_fn(const sb_host* host, sb_str name, double value) {
   InstanceHost* h = self(host);

@@ -9,12 +9,16 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <shared_mutex>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 
 #include "plugins/ActionOutcome.h"
 
 namespace sb {
 
+class Counter;
 class HttpClient;
 class KvStore;
 class Metrics;
@@ -63,6 +67,15 @@ struct InstanceHost {
   std::string plugin;
   std::string instance;
   bool creating = false;  // add_route is allowed only during on_instance_create
+
+  // The instance's counters by the name it uses, so that counting takes no
+  // lock on the metrics registry.
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::shared_mutex counters_mutex;
+  std::unordered_map<std::string, Counter*, NameHash, std::equal_to<>> counters;
 };
 
 // Builds the table for one instance. `deps` must outlive it.

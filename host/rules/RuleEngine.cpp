@@ -80,17 +80,46 @@ struct RuleEngine::Execution {
 };
 
 RuleEngine::RuleEngine(std::vector<CompiledRule> rules, ActionDispatcher& actions, Metrics& metrics)
-    : rules_(std::move(rules)), actions_(actions), metrics_(metrics) {}
+    : rules_(std::move(rules)), actions_(actions), metrics_(metrics) {
+  for (const CompiledRule& rule : rules_) {
+    RuleCounters c;
+    c.done = &metrics_.counter("switchboard_executions_total", {{"rule", rule.name}, {"status", "done"}});
+    c.failed = &metrics_.counter("switchboard_executions_total", {{"rule", rule.name}, {"status", "failed"}});
+    for (const CompiledStep& step : rule.steps) {
+      std::array<Counter*, 5> outcomes{};
+      for (int o = SB_OUTCOME_DONE; o <= SB_OUTCOME_INVALID_PARAMS; ++o)
+        outcomes[o] = &metrics_.counter("switchboard_actions_total",
+                                        {{"rule", rule.name},
+                                         {"step", step.name},
+                                         {"outcome", std::string(outcome_name(static_cast<sb_outcome>(o)))}});
+      c.step_outcomes.push_back(outcomes);
+    }
+    counters_.push_back(std::move(c));
+  }
+}
+
+Counter& RuleEngine::events_of_type(const std::string& type) {
+  {
+    std::shared_lock lock(event_counters_mutex_);
+    auto it = event_counters_.find(type);
+    if (it != event_counters_.end()) return *it->second;
+  }
+  Counter& c = metrics_.counter("switchboard_events_total", {{"type", type}});
+  std::unique_lock lock(event_counters_mutex_);
+  event_counters_.emplace(type, &c);
+  return c;
+}
 
 sb_status RuleEngine::emit(EmittedEvent event, sb_emit_wait wait, std::function<void(const EmitReport&)> done) {
   if (event.id.empty()) event.id = generate_event_id();
-  metrics_.counter_add("switchboard_events_total", {{"type", event.type}});
+  events_of_type(event.type).add();
   auto run = std::make_shared<EventRun>();
   run->event_id = event.id;
   std::vector<const CompiledRule*> matched;
   for (const auto& rule : rules_)
     if (rule.matches(event)) matched.push_back(&rule);
-  log_debug("rules", "event", {{"event_id", event.id}, {"type", event.type}, {"matched", matched.size()}});
+  if (Logger::instance().enabled(LogLevel::debug))
+    log_debug("rules", "event", {{"event_id", event.id}, {"type", event.type}, {"matched", matched.size()}});
 
   if (wait == SB_EMIT_WAIT_ACCEPTED || matched.empty()) {
     done(EmitReport{SB_OK, event.id, "", json{{"executions", json::array()}}});
@@ -114,7 +143,7 @@ sb_status RuleEngine::emit(EmittedEvent event, sb_emit_wait wait, std::function<
 void RuleEngine::run_step(std::shared_ptr<Execution> execution) {
   const CompiledRule& rule = *execution->rule;
   if (execution->next_step == rule.steps.size()) {
-    metrics_.counter_add("switchboard_executions_total", {{"rule", rule.name}, {"status", "done"}});
+    counters_[execution->rule - rules_.data()].done->add();
     execution->run->finished(json{{"rule", rule.name}, {"status", "done"}, {"steps", std::move(execution->steps)}});
     return;
   }
@@ -146,9 +175,8 @@ void RuleEngine::run_step(std::shared_ptr<Execution> execution) {
 void RuleEngine::step_ended(std::shared_ptr<Execution> execution, ActionOutcome outcome) {
   const CompiledRule& rule = *execution->rule;
   const CompiledStep& step = rule.steps[execution->next_step];
-  metrics_.counter_add(
-      "switchboard_actions_total",
-      {{"rule", rule.name}, {"step", step.name}, {"outcome", std::string(outcome_name(outcome.outcome))}});
+  const RuleCounters& counters = counters_[execution->rule - rules_.data()];
+  counters.step_outcomes[execution->next_step][outcome.outcome]->add();
   json record = outcome.to_json();
   record["step"] = step.name;
   execution->steps.push_back(std::move(record));
@@ -156,7 +184,7 @@ void RuleEngine::step_ended(std::shared_ptr<Execution> execution, ActionOutcome 
     ++execution->next_step;
     return run_step(std::move(execution));
   }
-  metrics_.counter_add("switchboard_executions_total", {{"rule", rule.name}, {"status", "failed"}});
+  counters.failed->add();
   log_warn("rules", "step failed",
            {{"rule", rule.name},
             {"step", step.name},

@@ -6,11 +6,14 @@
 // kinds replace it in the pipeline (see docs/architecture.md).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "config/JsonSchema.h"
@@ -20,6 +23,7 @@
 
 namespace sb {
 
+class Counter;
 class Metrics;
 
 struct CompiledStep {
@@ -61,10 +65,20 @@ class RuleEngine : public EventSink {
   struct Execution;
   void run_step(std::shared_ptr<Execution> execution);
   void step_ended(std::shared_ptr<Execution> execution, ActionOutcome outcome);
+  Counter& events_of_type(const std::string& type);
 
   std::vector<CompiledRule> rules_;
   ActionDispatcher& actions_;
   Metrics& metrics_;
+  // Series looked up once, so that counting an event takes no lock.
+  struct RuleCounters {
+    Counter* done = nullptr;
+    Counter* failed = nullptr;
+    std::vector<std::array<Counter*, 5>> step_outcomes;  // [step][sb_outcome]
+  };
+  std::vector<RuleCounters> counters_;  // parallel to rules_
+  std::shared_mutex event_counters_mutex_;
+  std::unordered_map<std::string, Counter*> event_counters_;
 };
 
 // "body.status" -> "/body/status".
