@@ -210,7 +210,8 @@ sb_status emit_fn(const sb_host* host, const sb_event* event, sb_emit_wait wait,
   if (!ev.payload.is_object()) return SB_ERR_INVALID_ARGUMENT;
   return h->deps->events->emit(std::move(ev), wait, [on_emitted, user_data](const EmitReport& r) {
     const std::string report = r.report.is_null() ? std::string() : dump_text(r.report);
-    sb_emit_result result{sizeof(sb_emit_result), r.status, view(r.event_id), view(r.message), view(report)};
+    sb_emit_result result{sizeof(sb_emit_result), r.status,          view(r.event_id), view(r.message),
+                          view(report),           r.execution_count, r.executions_done};
     on_emitted(user_data, &result);
   });
 }

@@ -39,6 +39,8 @@ struct EmitReport {
   std::string event_id;
   std::string message;
   nlohmann::json report;  // with SB_EMIT_WAIT_COMPLETED
+  uint32_t execution_count = 0;
+  uint32_t executions_done = 0;
 };
 
 // Implemented by the rule engine.

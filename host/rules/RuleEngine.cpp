@@ -58,16 +58,19 @@ struct RuleEngine::EventRun {
   std::mutex mutex;
   json executions = json::array();
   size_t remaining = 0;
+  uint32_t executions_done = 0;
 
-  void finished(json execution) {
+  void finished(json execution, bool ok) {
     std::function<void(const EmitReport&)> report;
     {
       std::lock_guard lock(mutex);
       executions.push_back(std::move(execution));
+      executions_done += ok;
       if (--remaining > 0 || !done) return;
       report = std::move(done);
     }
-    report(EmitReport{SB_OK, event_id, "", json{{"executions", executions}}});
+    const auto count = static_cast<uint32_t>(executions.size());
+    report(EmitReport{SB_OK, event_id, "", json{{"executions", std::move(executions)}}, count, executions_done});
   }
 };
 
@@ -144,7 +147,8 @@ void RuleEngine::run_step(std::shared_ptr<Execution> execution) {
   const CompiledRule& rule = *execution->rule;
   if (execution->next_step == rule.steps.size()) {
     counters_[execution->rule - rules_.data()].done->add();
-    execution->run->finished(json{{"rule", rule.name}, {"status", "done"}, {"steps", std::move(execution->steps)}});
+    execution->run->finished(json{{"rule", rule.name}, {"status", "done"}, {"steps", std::move(execution->steps)}},
+                             true);
     return;
   }
   const size_t index = execution->next_step;
@@ -191,7 +195,8 @@ void RuleEngine::step_ended(std::shared_ptr<Execution> execution, ActionOutcome 
             {"event_id", execution->run->event_id},
             {"outcome", outcome_name(outcome.outcome)},
             {"reason", outcome.reason}});
-  execution->run->finished(json{{"rule", rule.name}, {"status", "failed"}, {"steps", std::move(execution->steps)}});
+  execution->run->finished(json{{"rule", rule.name}, {"status", "failed"}, {"steps", std::move(execution->steps)}},
+                           false);
 }
 
 }  // namespace sb

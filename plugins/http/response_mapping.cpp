@@ -6,6 +6,8 @@
 #include <string>
 #include <switchboard/plugin.hpp>
 
+#include "json_check.h"
+
 namespace http_plugin {
 
 namespace {
@@ -29,15 +31,11 @@ std::string_view prefix(std::string_view text, size_t max) {
   return text.substr(0, end);
 }
 
-json parse_body(std::string_view body) {
-  bool too_deep = false;
-  auto limit_depth = [&too_deep](int depth, json::parse_event_t, json&) {
-    if (depth > kMaxDepth) too_deep = true;
-    return true;
-  };
-  json parsed = json::parse(body, limit_depth, false);
-  if (parsed.is_discarded() || too_deep) return std::string(body);
-  return parsed;
+// The body as JSON text: itself when it is JSON, else a JSON string of it.
+// Checked, not parsed: the host parses the output once anyway.
+std::string body_json(std::string_view body) {
+  if (switchboard_plugins::check_json(body, kMaxDepth).valid) return std::string(body);
+  return json(std::string(body)).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string reason_for(const switchboard::HttpResponse& response) {
@@ -67,9 +65,8 @@ ActionResult map_response(const switchboard::HttpResponse& response) {
     return ActionResult::retry(error.empty() ? std::string("no response") : std::string(error));
   }
   if (status >= 200 && status <= 299) {
-    const json output{{"status", status}, {"body", parse_body(response.body)}};
-    return ActionResult::done(std::string(response.header("X-Request-Id").value_or("")),
-                              output.dump(-1, ' ', false, json::error_handler_t::replace));
+    std::string output = R"({"body":)" + body_json(response.body) + R"(,"status":)" + std::to_string(status) + "}";
+    return ActionResult::done(std::string(response.header("X-Request-Id").value_or("")), std::move(output));
   }
   if (is_transient(status))
     return ActionResult::retry(reason_for(response), parse_retry_after(response.header("Retry-After").value_or("")),

@@ -119,8 +119,9 @@ class Host {
   }
 
   void finish_emit(size_t index, sb_status status, const std::string& event_id, const std::string& message = "",
-                   const std::string& report = "") {
-    sb_emit_result r{sizeof(r), status, view(event_id), view(message), view(report)};
+                   const std::string& report = "", uint32_t executions = 0, uint32_t executions_done = 0,
+                   uint32_t struct_size = sizeof(sb_emit_result)) {
+    sb_emit_result r{struct_size, status, view(event_id), view(message), view(report), executions, executions_done};
     if (std::exchange(emitted.at(index).finished, true)) throw std::logic_error("emit finished twice");
     emitted.at(index).callback(emitted.at(index).user_data, &r);
   }

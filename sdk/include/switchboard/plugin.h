@@ -293,6 +293,10 @@ typedef struct sb_emit_result {
   sb_str event_id;
   sb_str message;     /* why not, when status is not SB_OK */
   sb_str report_json; /* with SB_EMIT_WAIT_COMPLETED: {"executions":[...]} */
+  /* With SB_EMIT_WAIT_COMPLETED: how many executions the event started, and
+   * how many of them ended "done" (the report need not be parsed to know). */
+  uint32_t execution_count;
+  uint32_t executions_done;
 } sb_emit_result;
 
 /* Threads: [any] (possibly before emit returns). Called exactly once. */

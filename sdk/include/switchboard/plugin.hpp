@@ -170,6 +170,8 @@ struct InboundRequest {
 struct EmitResult {
   sb_status status = SB_OK;
   std::string_view event_id, message, report_json;
+  uint32_t execution_count = 0, executions_done = 0;
+  bool all_done() const { return status == SB_OK && executions_done == execution_count; }
 };
 
 // Answers one inbound request, from any thread. Copies share one request: the
@@ -339,7 +341,14 @@ class Host {
   static void on_emitted(void* user, const sb_emit_result* r) {
     std::unique_ptr<EmitHandler> handler(static_cast<EmitHandler*>(user));
     try {
-      (*handler)(EmitResult{r->status, view(r->event_id), view(r->message), view(r->report_json)});
+      EmitResult result{r->status, view(r->event_id), view(r->message), view(r->report_json)};
+      if (SB_HAS_FIELD(r, sb_emit_result, executions_done)) {
+        result.execution_count = r->execution_count;
+        result.executions_done = r->executions_done;
+      } else {
+        result.execution_count = 1;  // a host that does not say: nothing proves success
+      }
+      (*handler)(result);
     } catch (...) {
     }
   }

@@ -137,6 +137,14 @@ TEST_F(HttpPluginTest, SuccessIsDoneWithRequestIdAndOutput) {
   EXPECT_EQ(r.outcome, SB_OUTCOME_DONE);
   EXPECT_EQ(r.external_id, "");
   EXPECT_EQ(json::parse(r.output_json), json::parse(R"({"status": 200, "body": "plain text"})"));
+
+  // Too deep to be kept as JSON, or not text at all: kept as a string, and
+  // the output is still valid JSON.
+  const std::string deep = std::string(100, '[') + std::string(100, ']');
+  r = roundtrip(*instance, 200, {}, deep);
+  EXPECT_EQ(json::parse(r.output_json)["body"], deep);
+  r = roundtrip(*instance, 200, {}, "caf\xe9");
+  EXPECT_EQ(json::parse(r.output_json)["body"], "caf\xef\xbf\xbd");
 }
 
 TEST_F(HttpPluginTest, TransientStatusesRetryHonouringRetryAfter) {

@@ -144,9 +144,26 @@ TEST_F(WebhookPluginTest, RejectsBodiesThatAreNotJsonObjects) {
   EXPECT_EQ(host.responses.at(array).status, 400);
   EXPECT_EQ(response_body(array)["error"]["message"], "expected a JSON object");
 
-  const uint64_t deep = host.request("POST", {}, "{\"a\":" + std::string(100, '[') + std::string(100, ']') + "}");
+  const uint64_t trailing = host.request("POST", {}, "{} {}");
+  EXPECT_EQ(host.responses.at(trailing).status, 400);
+
+  // 64 levels of nesting (the object and 63 arrays) are taken, 65 are not.
+  const uint64_t deep = host.request("POST", {}, "{\"a\":" + std::string(64, '[') + std::string(64, ']') + "}");
   EXPECT_EQ(host.responses.at(deep).status, 400);
+  EXPECT_EQ(response_body(deep)["error"]["message"], "nested deeper than 64 levels");
   EXPECT_TRUE(host.emitted.empty());
+  const uint64_t deepest = host.request("POST", {}, "{\"a\":" + std::string(63, '[') + std::string(63, ']') + "}");
+  EXPECT_EQ(host.responses.count(deepest), 0u);  // emitted, waiting for the host
+  ASSERT_EQ(host.emitted.size(), 1u);
+  EXPECT_EQ(json::parse(host.emitted[0].payload)["body"]["a"].size(), 1u);
+}
+
+TEST_F(WebhookPluginTest, PayloadKeepsTheBodyAsSentWithUnicode) {
+  auto instance = create("{}");
+  host.request("POST", {}, "{ \"name\" : \"Иван\", \"n\": 1.50, \"tags\": [\"a\", {\"b\": null}] }");
+  ASSERT_EQ(host.emitted.size(), 1u);
+  const json payload = json::parse(host.emitted[0].payload);
+  EXPECT_EQ(payload["body"], json::parse(R"({"name":"Иван","n":1.5,"tags":["a",{"b":null}]})"));
 }
 
 TEST_F(WebhookPluginTest, BearerTokenIsRequiredWhenConfigured) {
@@ -201,7 +218,7 @@ TEST_F(WebhookPluginTest, CompletedAnswers200WhenEveryExecutionIsDone) {
   ASSERT_EQ(host.emitted.size(), 1u);
   EXPECT_EQ(host.emitted[0].wait, SB_EMIT_WAIT_COMPLETED);
   host.finish_emit(0, SB_OK, "ev-9", "",
-                   R"({"executions":[{"rule":"a","status":"done"},{"rule":"b","status":"done","steps":[]}]})");
+                   R"({"executions":[{"rule":"a","status":"done"},{"rule":"b","status":"done","steps":[]}]})", 2, 2);
   EXPECT_EQ(host.responses.at(id).status, 200);
   EXPECT_EQ(response_body(id), json::parse(R"({"event_id": "ev-9", "executions":
       [{"rule":"a","status":"done"},{"rule":"b","status":"done","steps":[]}]})"));
@@ -211,7 +228,7 @@ TEST_F(WebhookPluginTest, CompletedAnswers502WhenAnExecutionFailed) {
   auto instance = create(R"({"respond": "completed"})");
   const uint64_t id = host.request("POST", {}, "{}");
   host.finish_emit(0, SB_OK, "ev-9", "",
-                   R"({"executions":[{"rule":"a","status":"done"},{"rule":"b","status":"failed"}]})");
+                   R"({"executions":[{"rule":"a","status":"done"},{"rule":"b","status":"failed"}]})", 2, 1);
   EXPECT_EQ(host.responses.at(id).status, 502);
   EXPECT_EQ(response_body(id)["executions"][1]["status"], "failed");
   EXPECT_EQ(response_body(id)["event_id"], "ev-9");
@@ -226,9 +243,18 @@ TEST_F(WebhookPluginTest, CompletedWithNoExecutionsAnswers200) {
   host.finish_emit(1, SB_OK, "ev-2");
   EXPECT_EQ(host.responses.at(no_report).status, 200);
   EXPECT_EQ(response_body(no_report), json::parse(R"({"event_id": "ev-2", "executions": []})"));
-  const uint64_t garbage = host.request("POST", {}, "{}");
-  host.finish_emit(2, SB_OK, "ev-3", "", "not json");
-  EXPECT_EQ(host.responses.at(garbage).status, 502);
+}
+
+TEST_F(WebhookPluginTest, CompletedIsNot200UnlessTheHostSaysEveryExecutionIsDone) {
+  auto instance = create(R"({"respond": "completed"})");
+  const uint64_t unreadable = host.request("POST", {}, "{}");
+  host.finish_emit(0, SB_OK, "ev-3", "", "not json", 1, 0);
+  EXPECT_EQ(host.responses.at(unreadable).status, 502);
+  EXPECT_EQ(response_body(unreadable), json::parse(R"({"event_id": "ev-3", "executions": []})"));
+  // A host whose result has no counts proves nothing either.
+  const uint64_t older_host = host.request("POST", {}, "{}");
+  host.finish_emit(1, SB_OK, "ev-4", "", R"({"executions":[]})", 0, 0, offsetof(sb_emit_result, execution_count));
+  EXPECT_EQ(host.responses.at(older_host).status, 502);
 }
 
 }  // namespace
