@@ -12,7 +12,7 @@ sink=build/bench/bench/http_sink
 command -v wrk >/dev/null || { echo "install wrk"; exit 1; }
 
 $sink 8081 >/tmp/sb_sink.out & sink_pid=$!
-$bin --config config/examples/route-and-forward.json 2>/tmp/sb_host.log & host_pid=$!
+env ${SB_HOST_ENV:-} $bin --config ${SB_CONFIG:-config/examples/route-and-forward.json} 2>/tmp/sb_host.log & host_pid=$!
 trap 'kill $host_pid $sink_pid 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -sf http://127.0.0.1:8080/healthz >/dev/null && break; sleep 0.1; done
 

@@ -49,10 +49,9 @@ uint64_t PendingCalls::add(Clock::time_point deadline, const void* owner, Callba
     return 0;
   }
   const uint64_t id = next_id_++;
-  const bool earliest = deadlines_.empty() || deadline < deadlines_.begin()->first;
   calls_.emplace(id, Entry{deadline, owner, std::move(done)});
   deadlines_.emplace(deadline, id);
-  if (earliest) wake_.notify_one();
+  if (deadline < expirer_wakes_at_) wake_.notify_one();
   return id;
 }
 
@@ -76,15 +75,16 @@ size_t PendingCalls::size() const {
 }
 
 void PendingCalls::expire_loop() {
+  // Wakes at least this often, so that adding a call due later never has to.
+  constexpr std::chrono::seconds kMaxSleep{1};
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    if (deadlines_.empty()) {
-      wake_.wait(lock);
-      continue;
-    }
-    const auto next = deadlines_.begin()->first;
-    if (Clock::now() < next) {
-      wake_.wait_until(lock, next);
+    const auto now = Clock::now();
+    if (deadlines_.empty() || now < deadlines_.begin()->first) {
+      expirer_wakes_at_ = now + kMaxSleep;
+      if (!deadlines_.empty()) expirer_wakes_at_ = std::min(expirer_wakes_at_, deadlines_.begin()->first);
+      wake_.wait_until(lock, expirer_wakes_at_);
+      expirer_wakes_at_ = Clock::time_point::min();  // awake: adds need not notify
       continue;
     }
     std::vector<Callback> expired;

@@ -55,6 +55,9 @@ class PendingCalls {
   std::map<uint64_t, Entry> calls_;
   std::set<std::pair<Clock::time_point, uint64_t>> deadlines_;
   uint64_t next_id_ = 1;
+  // When the expiry thread wakes next anyway: a call due later needs no
+  // wake-up (a futex call and two context switches per action otherwise).
+  Clock::time_point expirer_wakes_at_ = Clock::time_point::min();
   bool stopping_ = false;
   bool closed_ = false;
   std::thread expirer_;
