@@ -25,7 +25,7 @@ using switchboard::Responder;
 constexpr std::string_view kJson = "application/json";
 
 // Bodies deeper than this are refused: nlohmann::json serialises recursively,
-// so an unbounded depth would let a sender exhaust a server thread's stack.
+// so an unbounded depth would let a sender exhaust an I/O thread's stack.
 constexpr int kMaxDepth = 64;
 
 // Credentials never reach the event payload, where rules and logs could see them.

@@ -53,6 +53,8 @@ struct BadConfig {
 const BadConfig kBadConfigs[] = {
     {"syntax_error", "{\n  \"listen\": \"127.0.0.1:80\",\n  \"rules\": [\n}", "invalid JSON at line 4, column 1"},
     {"unknown_top_level_key", R"({"listen": "127.0.0.1:80", "lisen": 1})", "'lisen'"},
+    {"negative_io_threads", R"({"io_threads": -1})", "/io_threads:"},
+    {"removed_thread_pool_setting", R"({"http_server": {"max_threads": 64}})", "'max_threads'"},
     {"listen_not_a_string", R"({"listen": 8080})", "/listen: Value type not permitted by 'type' constraint"},
     {"listen_port_out_of_range", R"({"listen": "127.0.0.1:70000"})",
      "/listen: port must be a number from 0 to 65535, got '70000'"},

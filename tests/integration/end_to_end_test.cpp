@@ -149,6 +149,15 @@ TEST(EndToEnd, SigtermShutsDownCleanly) {
   EXPECT_NE(host.log().find("\"msg\":\"stopped\""), std::string::npos) << host.log();
 }
 
+// Release builds link mimalloc (the request path allocates a lot); sanitizer
+// builds keep glibc's malloc, which ASan replaces.
+TEST(EndToEnd, HostRunsOnTheAllocatorItWasBuiltWith) {
+  HttpSink sink;
+  HostProcess host(forward_config(sink, "accepted"));
+  EXPECT_EQ(host.stop(), 0);
+  EXPECT_NE(host.log().find(R"("allocator":")" SB_EXPECTED_ALLOCATOR), std::string::npos) << host.log();
+}
+
 TEST(Cli, ValidateExitsNonZeroWithFileAndPointer) {
   const auto dir = make_temp_dir("sb_cli");
   const auto file = dir / "bad.json";

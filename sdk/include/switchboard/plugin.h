@@ -336,8 +336,10 @@ typedef struct sb_outbound_response {
 
 /* Handles one request. The plugin must answer through
  * sb_host_webhooks_v1.respond exactly once, from any thread; the host answers
- * 504 if it has not done so by the route's timeout. Threads: [any]; may block
- * only briefly (it runs on an HTTP server thread). */
+ * 504 if it has not done so by the route's timeout. Threads: [io] (the
+ * connection's event-loop thread, which serves other connections too): hand
+ * slow work to SB_SERVICE_EVENTS, SB_SERVICE_HTTP_CLIENT or a thread of the
+ * plugin's own, and answer later. */
 typedef void (*sb_on_http_request)(void* user_data, const sb_inbound_request* request, sb_responder* responder);
 
 #define SB_SERVICE_WEBHOOKS "switchboard.webhooks/1"
