@@ -140,6 +140,7 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
     c.http_server.max_body_bytes = h.value("max_body_bytes", c.http_server.max_body_bytes);
     c.http_server.max_connections = h.value("max_connections", c.http_server.max_connections);
     c.http_server.keep_alive_timeout_s = h.value("keep_alive_timeout_s", c.http_server.keep_alive_timeout_s);
+    c.http_server.request_timeout_s = h.value("request_timeout_s", c.http_server.request_timeout_s);
     c.http_server.response_timeout_ms = h.value("response_timeout_ms", c.http_server.response_timeout_ms);
   }
   if (doc.contains("http_client")) {

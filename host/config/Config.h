@@ -70,6 +70,7 @@ struct HttpServerConfig {
   size_t max_body_bytes = 1 << 20;
   int max_connections = 10000;
   int keep_alive_timeout_s = 15;
+  int request_timeout_s = 30;  // a request must arrive whole within this
   int response_timeout_ms = 30000;
 };
 

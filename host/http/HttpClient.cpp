@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <future>
 #include <mutex>
+#include <shared_mutex>
 #include <unordered_set>
+#include <utility>
 
 #include "log/Logger.h"
 #include "net/EventLoop.h"
@@ -77,9 +79,15 @@ class LoopDriver {
       return deliver(*t);
     }
     CURL* h = handle_for(*t);
-    t.release();  // owned through CURLOPT_PRIVATE until finish()
-    in_flight_.insert(h);
-    curl_multi_add_handle(multi_, h);  // sets a 0 ms timer that starts the transfer
+    if (const CURLMcode code = curl_multi_add_handle(multi_, h); code != CURLM_OK) {
+      curl_slist_free_all(t->header_list);
+      t->header_list = nullptr;
+      idle_handles_.push_back(h);
+      t->response.transport_error = std::string("cannot start the transfer: ") + curl_multi_strerror(code);
+      return deliver(*t);
+    }
+    t.release();           // owned through CURLOPT_PRIVATE until finish()
+    in_flight_.insert(h);  // curl_multi_add_handle set a 0 ms timer that starts it
   }
 
   // Fails what is in flight with "client shut down" and frees every curl
@@ -109,10 +117,17 @@ class LoopDriver {
       return 0;
     }
     const uint32_t events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
-    if (d->watched_.insert(fd).second)
-      d->loop_.watch(fd, events, [d, fd](uint32_t ready) { d->on_ready(fd, ready); });
-    else
-      d->loop_.modify(fd, events);
+    try {  // nothing may be thrown through curl's C frames
+      if (!d->watched_.count(fd)) {
+        d->loop_.watch(fd, events, [d, fd](uint32_t ready) { d->on_ready(fd, ready); });
+        d->watched_.insert(fd);
+      } else {
+        d->loop_.modify(fd, events);
+      }
+    } catch (const std::exception& e) {
+      log_error("http_client", "cannot watch a socket", {{"error", e.what()}});
+      return -1;  // curl fails the transfer
+    }
     return 0;
   }
 
@@ -147,7 +162,10 @@ class LoopDriver {
     int left = 0;
     while (CURLMsg* msg = curl_multi_info_read(multi_, &left))
       if (msg->msg == CURLMSG_DONE) done.emplace_back(msg->easy_handle, msg->data.result);
-    for (auto [h, code] : done) finish(h, code);
+    for (auto [h, code] : done) {
+      if (!multi_) break;  // a callback shut the client down: close() failed the rest
+      finish(h, code);
+    }
   }
 
   // A handle keeps its options between transfers, so the ones that never
@@ -244,7 +262,12 @@ struct HttpClient::Impl {
   std::unique_ptr<EventLoopGroup> own_loops;
   EventLoopGroup& loops;
   std::vector<std::unique_ptr<LoopDriver>> drivers;  // drivers[i] runs on loops.at(i)
-  std::atomic<bool> stopping{false};
+  // send() holds it shared from its stopping check to its post, shutdown()
+  // exclusively to set stopping: a request that got past the check is
+  // queued on its loop before that loop's close task, so its callback runs
+  // during shutdown() and never after.
+  std::shared_mutex stopping_mutex;
+  bool stopping = false;
   std::mutex shutdown_mutex;
 
   Impl(std::unique_ptr<EventLoopGroup> owned, EventLoopGroup& group, HttpClientOptions o)
@@ -268,7 +291,10 @@ struct HttpClient::Impl {
 
   void shutdown() {
     std::lock_guard lock(shutdown_mutex);
-    if (stopping.exchange(true)) return;
+    {
+      std::unique_lock stop(stopping_mutex);
+      if (std::exchange(stopping, true)) return;
+    }
     for (auto& d : drivers) {
       if (d->loop().in_loop_thread()) {
         d->close();
@@ -299,12 +325,16 @@ HttpClient::~HttpClient() = default;
 void HttpClient::shutdown() { impl_->shutdown(); }
 
 bool HttpClient::send(OutboundRequest request, Callback done) {
+  std::shared_lock stop(impl_->stopping_mutex);
   if (impl_->stopping) return false;
   auto t = std::make_unique<Transfer>();
   t->request = std::move(request);
   t->done = std::move(done);
   t->max_bytes = impl_->options.max_response_bytes;
   if (EventLoop* here = impl_->loops.current()) {
+    // This loop's close task, if shutdown() has begun, runs after this: the
+    // lock is not needed (and start() may call back into send()).
+    stop.unlock();
     impl_->driver_on(*here).start(std::move(t));
     return true;
   }

@@ -92,7 +92,8 @@ struct HttpServer::Impl {
   };
   std::vector<LoopState> loop_states;
   std::atomic<size_t> open_connections{0};
-  size_t next_loop = 0;  // accept thread only
+  size_t next_loop = 0;                   // loop 0 only
+  EventLoop::TimerId accept_backoff = 0;  // loop 0 only
   bool started = false;
   bool stopped = false;
 
@@ -222,8 +223,9 @@ struct HttpServer::Impl {
     EventLoop& loop = loops.at(0);
     const int fd = listener.impl()->sockfd();
     loop.unwatch(fd);
-    loop.run_after(kAcceptBackoff, [this, &loop, fd] {
-      if (!loop_states[0].stopping) loop.watch(fd, EPOLLIN, [this](uint32_t) { on_acceptable(); });
+    accept_backoff = loop.run_after(kAcceptBackoff, [this, &loop, fd] {
+      accept_backoff = 0;
+      loop.watch(fd, EPOLLIN, [this](uint32_t) { on_acceptable(); });
     });
   }
 
@@ -249,12 +251,13 @@ struct HttpServer::Impl {
     return out;
   }
 
-  // Closes keep-alive connections idle for longer than the timeout, once a
-  // second (one timer per loop, not one per connection and request).
+  // Closes connections that waited too long for their client, once a second
+  // (one timer per loop, not one per connection and request).
   void sweep(size_t i) {
-    const auto cutoff = std::chrono::steady_clock::now() - std::chrono::seconds(config.keep_alive_timeout_s);
+    const auto now = std::chrono::steady_clock::now();
     for (auto& c : connections_of(i))
-      if (c->idle() && c->last_active() < cutoff) c->close();
+      c->close_if_stalled(now, std::chrono::seconds(config.keep_alive_timeout_s),
+                          std::chrono::seconds(config.request_timeout_s));
     loop_states[i].sweep = loops.at(i).run_after(std::chrono::seconds(1), [this, i] { sweep(i); });
   }
 
@@ -273,7 +276,7 @@ struct HttpServer::Impl {
     stopped = true;
     if (!started) return listener.close();
     run_on(loops.at(0), [this] {
-      loop_states[0].stopping = true;  // also keeps a paused accept from resuming
+      loops.at(0).cancel(accept_backoff);
       loops.at(0).unwatch(listener.impl()->sockfd());
     });
     listener.close();

@@ -10,6 +10,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "log/Logger.h"
 #include "util/JsonText.h"
 
 namespace sb {
@@ -96,6 +97,22 @@ void ServerConnection::close_when_idle() {
   close_after_answer_ = true;
 }
 
+void ServerConnection::close_if_stalled(std::chrono::steady_clock::time_point now, std::chrono::seconds keep_alive,
+                                        std::chrono::seconds request_timeout) {
+  switch (state_) {
+    case State::kReading:
+      if (in_message_ ? now - message_started_ > request_timeout : now - last_active_ > keep_alive) close();
+      return;
+    case State::kClosing:  // the client stopped reading its answer
+      if (now - last_active_ > keep_alive) close();
+      return;
+    case State::kHandling:  // the response timeout applies
+    case State::kDraining:  // has its own timer
+    case State::kClosed:
+      return;
+  }
+}
+
 void ServerConnection::on_ready(uint32_t events) {
   if (state_ == State::kClosed) return;
   if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) read_available();
@@ -114,9 +131,9 @@ void ServerConnection::read_available() {
         continue;
       }
       in_.append(buffer, static_cast<size_t>(n));
-      // Stop reading what the client pipelines while a request is handled,
-      // beyond what one more request may take.
-      if (state_ != State::kReading && in_.size() - in_parsed_ > settings_.max_body_bytes + HTTP_MAX_HEADER_SIZE) break;
+      // Parse (or, while a request is handled, stop reading) before the
+      // buffer holds more than one request may take.
+      if (buffer_full()) break;
       if (static_cast<size_t>(n) < sizeof buffer) break;
       continue;
     }
@@ -138,13 +155,18 @@ void ServerConnection::read_available() {
 // Parses and dispatches buffered requests until one is in progress or the
 // buffer holds no complete request.
 void ServerConnection::pump() {
-  in_pump_ = true;
-  while (state_ == State::kReading && in_parsed_ < in_.size()) {
-    parse();
-    if (state_ != State::kReading || !message_done_) break;
-    dispatch();
+  {
+    in_pump_ = true;
+    struct Reset {
+      bool& flag;
+      ~Reset() { flag = false; }
+    } reset{in_pump_};
+    while (state_ == State::kReading && in_parsed_ < in_.size()) {
+      parse();
+      if (state_ != State::kReading || !message_done_) break;
+      dispatch();
+    }
   }
-  in_pump_ = false;
   if (state_ == State::kClosed) return;
   in_.erase(0, in_parsed_);  // the parser keeps no pointers into the buffer
   in_parsed_ = 0;
@@ -155,13 +177,15 @@ void ServerConnection::parse() {
   message_done_ = false;
   const size_t n = http_parser_execute(&parser_, &parser_settings(), in_.data() + in_parsed_, in_.size() - in_parsed_);
   in_parsed_ += n;
+  if (state_ == State::kReading && out_sent_ < out_.size()) flush();  // a 100 Continue
   const auto error = HTTP_PARSER_ERRNO(&parser_);
+  if (state_ == State::kClosed) return;  // a 100 Continue that could not be sent
   if (error == HPE_PAUSED) {
     http_parser_pause(&parser_, 0);
+    // Upgrade and CONNECT are not supported: the request is answered as plain
+    // HTTP, and what follows it is another protocol, so the connection ends.
+    if (parser_.upgrade) close_after_answer_ = true;
     return;
-  }
-  if (error == HPE_OK && parser_.upgrade) {
-    return refuse(error_response(400, "bad_request", "protocol upgrade is not supported"));
   }
   if (error == HPE_OK) return;
   if (body_too_large_)
@@ -191,7 +215,13 @@ void ServerConnection::dispatch() {
                                        "the handler did not answer within " +
                                            std::to_string(c->settings_.response_timeout.count()) + " ms"));
   });
-  Abandon abandon = handler_(std::move(request_), make_reply(sequence));
+  Abandon abandon;
+  try {
+    abandon = handler_(std::move(request_), make_reply(sequence));
+  } catch (const std::exception& e) {
+    log_error("http", "request handler threw", {{"error", e.what()}});
+    answer(sequence, error_response(500, "internal_error", "the request could not be handled"));
+  }
   // The handler may have answered already (and a next request may be in).
   if (state_ == State::kHandling && sequence == sequence_) abandon_ = std::move(abandon);
 }
@@ -216,6 +246,7 @@ void ServerConnection::answer(uint64_t sequence, ServerResponse&& response) {
   loop_.cancel(response_timer_);
   response_timer_ = 0;
   abandon_ = nullptr;
+  last_active_ = std::chrono::steady_clock::now();
   const bool keep_alive = keep_alive_ && !response.close && !close_after_answer_ && !peer_closed_;
   write_response(response, keep_alive);
   state_ = keep_alive ? State::kReading : State::kClosing;
@@ -235,6 +266,7 @@ void ServerConnection::answer(uint64_t sequence, ServerResponse&& response) {
 }
 
 void ServerConnection::refuse(ServerResponse&& response) {
+  if (state_ == State::kClosed) return;
   in_parsed_ = in_.size();
   linger_ = true;
   write_response(response, false);
@@ -250,10 +282,14 @@ void ServerConnection::write_response(const ServerResponse& r, bool keep_alive) 
   out_ += Poco::Net::HTTPResponse::getReasonForStatus(status);
   out_ += "\r\nDate: ";
   out_ += http_date();
-  out_ += "\r\nContent-Type: ";
-  out_ += r.content_type.empty() ? "application/octet-stream" : r.content_type;
-  out_ += "\r\nContent-Length: ";
-  out_ += std::to_string(r.body.size());
+  // 204 and 304 have no body, and say nothing about one.
+  const bool bodiless = r.status == 204 || r.status == 304;
+  if (!bodiless) {
+    out_ += "\r\nContent-Type: ";
+    out_ += r.content_type.empty() ? "application/octet-stream" : r.content_type;
+    out_ += "\r\nContent-Length: ";
+    out_ += std::to_string(r.body.size());
+  }
   if (!keep_alive)
     out_ += "\r\nConnection: close";
   else if (parser_.http_major == 1 && parser_.http_minor == 0)
@@ -265,14 +301,16 @@ void ServerConnection::write_response(const ServerResponse& r, bool keep_alive) 
     out_ += value;
   }
   out_ += "\r\n\r\n";
-  if (!head_request_) out_ += r.body;
+  if (!head_request_ && !bodiless) out_ += r.body;
 }
 
 void ServerConnection::flush() {
+  if (state_ == State::kClosed) return;
   while (out_sent_ < out_.size()) {
     const ssize_t n = ::send(fd_, out_.data() + out_sent_, out_.size() - out_sent_, MSG_NOSIGNAL);
     if (n > 0) {
       out_sent_ += static_cast<size_t>(n);
+      last_active_ = std::chrono::steady_clock::now();
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -305,11 +343,15 @@ void ServerConnection::start_draining() {
   update_interest();
 }
 
+bool ServerConnection::buffer_full() const {
+  return in_.size() - in_parsed_ > settings_.max_body_bytes + HTTP_MAX_HEADER_SIZE;
+}
+
 void ServerConnection::update_interest() {
   if (state_ == State::kClosed) return;
   uint32_t wanted = 0;
-  const bool buffer_full = in_.size() - in_parsed_ > settings_.max_body_bytes + HTTP_MAX_HEADER_SIZE;
-  if (state_ == State::kDraining || !buffer_full) wanted |= EPOLLIN;
+  // After the client's end of stream, EPOLLIN would report it forever.
+  if (!peer_closed_ && (state_ == State::kDraining || !buffer_full())) wanted |= EPOLLIN;
   if (out_sent_ < out_.size()) wanted |= EPOLLOUT;
   if (wanted != interest_) {
     loop_.modify(fd_, wanted);
@@ -323,6 +365,8 @@ int ServerConnection::on_message_begin(http_parser* p) {
   auto* c = static_cast<ServerConnection*>(p->data);
   c->request_ = ServerRequest{};
   c->in_message_ = true;
+  c->head_request_ = false;
+  c->message_started_ = std::chrono::steady_clock::now();
   c->body_too_large_ = false;
   c->header_value_last_ = false;
   return 0;
@@ -362,10 +406,10 @@ int ServerConnection::on_headers_complete(http_parser* p) {
   if (has_length) c->request_.body.reserve(p->content_length);
   // A client that waits for "100 Continue" before its body gets it now: the
   // size was acceptable.
+  // Queued here, sent when the parser returns (see parse()).
   for (const auto& [name, value] : c->request_.headers)
     if (strcasecmp(name.c_str(), "expect") == 0 && strcasecmp(value.c_str(), "100-continue") == 0)
       c->out_ += "HTTP/1.1 100 Continue\r\n\r\n";
-  if (!c->out_.empty()) c->flush();
   return 0;
 }
 

@@ -65,8 +65,16 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   ~ServerConnection();
 
   // Loop thread only.
-  bool idle() const { return state_ == State::kReading && in_.size() == in_parsed_ && !in_message_; }
-  std::chrono::steady_clock::time_point last_active() const { return last_active_; }
+  // Between requests, with nothing buffered either way.
+  bool idle() const {
+    return state_ == State::kReading && in_.size() == in_parsed_ && !in_message_ && out_sent_ == out_.size();
+  }
+  // Closes the connection when it waited too long for the client: idle past
+  // the keep-alive timeout, a request begun but not complete within
+  // `request_timeout`, or an answer the client stopped reading. A request
+  // being handled is the handler's (its response timeout applies).
+  void close_if_stalled(std::chrono::steady_clock::time_point now, std::chrono::seconds keep_alive,
+                        std::chrono::seconds request_timeout);
   // Closes now if idle, else after the answer in progress.
   void close_when_idle();
   void close();
@@ -87,6 +95,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   void write_response(const ServerResponse& response, bool keep_alive);
   void flush();
   void update_interest();
+  bool buffer_full() const;
   void start_draining();
   Reply make_reply(uint64_t sequence);
 
@@ -131,7 +140,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   Abandon abandon_;
   EventLoop::TimerId response_timer_ = 0;
   EventLoop::TimerId drain_timer_ = 0;
-  std::chrono::steady_clock::time_point last_active_;
+  std::chrono::steady_clock::time_point last_active_;      // last byte read or written
+  std::chrono::steady_clock::time_point message_started_;  // of the request being read
 };
 
 }  // namespace sb

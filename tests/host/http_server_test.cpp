@@ -98,12 +98,14 @@ std::string post(const std::string& path, const std::string& body, const std::st
 // behaviour each test chooses.
 class HttpServerTest : public ::testing::Test {
  protected:
-  enum class Mode { kEcho, kAnswerLaterFromAnotherThread, kNeverAnswer };
+  enum class Mode { kEcho, kAnswerLaterFromAnotherThread, kNeverAnswer, kNoContent };
 
   void start(HttpServerConfig config = {}) {
     routes_.add("/webhooks/echo", WebhookRoute{"echo", this, &HttpServerTest::on_request, this});
-    server_ = std::make_unique<HttpServer>(loops_, "127.0.0.1", 0, config, routes_, metrics_,
-                                           HttpServer::Handlers{[] { return nlohmann::json::array(); }});
+    // GET /api/v1/plugins throws: a handler that fails must not stall the connection.
+    auto plugins = []() -> nlohmann::json { throw std::runtime_error("catalog unavailable"); };
+    server_ =
+        std::make_unique<HttpServer>(loops_, "127.0.0.1", 0, config, routes_, metrics_, HttpServer::Handlers{plugins});
     server_->start();
   }
   void TearDown() override {
@@ -137,6 +139,9 @@ class HttpServerTest : public ::testing::Test {
         });
         break;
       case Mode::kNeverAnswer:
+        break;
+      case Mode::kNoContent:
+        self->respond(id, "ignored", 204);
         break;
     }
   }
@@ -348,6 +353,82 @@ TEST_F(HttpServerTest, StopLetsTheRequestInProgressFinish) {
   EXPECT_EQ(r.body, "later in progress");
   EXPECT_NE(r.head.find("Connection: close"), std::string::npos);
   EXPECT_TRUE(idle.closed_by_server());
+}
+
+TEST_F(HttpServerTest, HalfClosedClientGetsItsAnswerWithoutTheLoopSpinning) {
+  mode_ = Mode::kAnswerLaterFromAnotherThread;
+  start();
+  RawClient client(port());
+  client.send(post("/webhooks/echo", "x"));
+  client.shutdown_send();  // end of stream while the answer is pending
+  const auto cpu_before = std::clock();
+  RawResponse r = client.read_response();
+  const double cpu_ms = 1000.0 * static_cast<double>(std::clock() - cpu_before) / CLOCKS_PER_SEC;
+  EXPECT_EQ(r.body, "later x");
+  EXPECT_TRUE(client.closed_by_server());
+  // The answer took 100 ms; a loop woken by the end of stream over and over
+  // would have burnt about as much CPU.
+  EXPECT_LT(cpu_ms, 50.0);
+}
+
+TEST_F(HttpServerTest, IncompleteRequestIsCutOffAfterTheRequestTimeout) {
+  HttpServerConfig config;
+  config.request_timeout_s = 1;
+  config.keep_alive_timeout_s = 60;
+  start(config);
+  RawClient client(port());
+  client.send("POST /webhooks/echo HTTP/1.1\r\nHost: t\r\nContent-Le");  // and then nothing
+  const auto before = std::chrono::steady_clock::now();
+  EXPECT_TRUE(client.closed_by_server());
+  EXPECT_GE(std::chrono::steady_clock::now() - before, 900ms);
+}
+
+TEST_F(HttpServerTest, FailingHandlerAnswers500AndTheConnectionGoesOn) {
+  start();
+  RawClient client(port());
+  client.send("GET /api/v1/plugins HTTP/1.1\r\nHost: t\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+  RawResponse failed = client.read_response();
+  EXPECT_EQ(failed.status, 500);
+  EXPECT_EQ(failed.body.find("catalog unavailable"), std::string::npos);  // details go to the log only
+  EXPECT_EQ(client.read_response().status, 200);
+}
+
+TEST_F(HttpServerTest, NoContentAnswerHasNoBodyOrLength) {
+  mode_ = Mode::kNoContent;
+  start();
+  RawClient client(port());
+  client.send(post("/webhooks/echo", "x") + "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+  RawResponse r = client.read_response();
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.head.find("Content-Length"), std::string::npos);
+  EXPECT_EQ(client.read_response().body, R"({"status":"ok"})");  // no stray body bytes in between
+}
+
+TEST_F(HttpServerTest, ErrorAfterAHeadRequestStillCarriesItsBody) {
+  HttpServerConfig config;
+  config.max_body_bytes = 4;
+  start(config);
+  RawClient client(port());
+  client.send("HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+  client.expect_no_body(true);
+  EXPECT_EQ(client.read_response().status, 200);
+  client.expect_no_body(false);
+  client.send(post("/webhooks/echo", "too long"));
+  RawResponse r = client.read_response();
+  EXPECT_EQ(r.status, 413);
+  EXPECT_NE(r.body.find("payload_too_large"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, UpgradeRequestIsAnsweredAsHttpAndClosed) {
+  start();
+  RawClient client(port());
+  client.send(
+      "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+      "\x81\x05hello");
+  RawResponse r = client.read_response();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.head.find("Connection: close"), std::string::npos);
+  EXPECT_TRUE(client.closed_by_server());
 }
 
 }  // namespace
