@@ -1,0 +1,95 @@
+#include "store/Sqlite.h"
+
+namespace sb {
+
+namespace {
+[[noreturn]] void fail(sqlite3* db, const std::string& what) {
+  throw StoreError(what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+}
+}  // namespace
+
+SqliteStatement::SqliteStatement(sqlite3* db, std::string_view sql) : db_(db) {
+  if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &statement_,
+                         nullptr) != SQLITE_OK)
+    fail(db, "cannot prepare '" + std::string(sql.substr(0, 60)) + "'");
+}
+
+SqliteStatement::~SqliteStatement() { sqlite3_finalize(statement_); }
+
+SqliteStatement& SqliteStatement::bind(int index, std::string_view text) {
+  if (sqlite3_bind_text(statement_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT) != SQLITE_OK)
+    fail(db_, "cannot bind parameter " + std::to_string(index));
+  return *this;
+}
+
+SqliteStatement& SqliteStatement::bind(int index, int64_t value) {
+  if (sqlite3_bind_int64(statement_, index, value) != SQLITE_OK)
+    fail(db_, "cannot bind parameter " + std::to_string(index));
+  return *this;
+}
+
+SqliteStatement& SqliteStatement::bind_null(int index) {
+  if (sqlite3_bind_null(statement_, index) != SQLITE_OK) fail(db_, "cannot bind parameter " + std::to_string(index));
+  return *this;
+}
+
+bool SqliteStatement::step() {
+  const int rc = sqlite3_step(statement_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  const std::string sql = sqlite3_sql(statement_) ? sqlite3_sql(statement_) : "";
+  sqlite3_reset(statement_);
+  fail(db_, "statement failed '" + sql.substr(0, 60) + "'");
+}
+
+int SqliteStatement::run() {
+  while (step()) {
+  }
+  const int changed = sqlite3_changes(db_);
+  reset();
+  return changed;
+}
+
+void SqliteStatement::reset() {
+  sqlite3_reset(statement_);
+  sqlite3_clear_bindings(statement_);
+}
+
+int64_t SqliteStatement::integer(int column) const { return sqlite3_column_int64(statement_, column); }
+
+std::string SqliteStatement::text(int column) const {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(statement_, column));
+  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(statement_, column))) : std::string();
+}
+
+bool SqliteStatement::is_null(int column) const { return sqlite3_column_type(statement_, column) == SQLITE_NULL; }
+
+SqliteDatabase::SqliteDatabase(const std::filesystem::path& file, bool synchronous_full) : file_(file) {
+  std::error_code ec;
+  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
+  if (sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+      SQLITE_OK) {
+    const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    throw StoreError("cannot open store " + file.string() + ": " + why);
+  }
+  // Another connection (the KV store, a reader) may hold the write lock for
+  // a moment: wait for it rather than fail.
+  sqlite3_busy_timeout(db_, 5000);
+  execute("PRAGMA journal_mode=WAL");
+  execute(synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  execute("PRAGMA foreign_keys=ON");
+}
+
+SqliteDatabase::~SqliteDatabase() { sqlite3_close_v2(db_); }
+
+void SqliteDatabase::execute(std::string_view sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+    const std::string why = error ? error : sqlite3_errmsg(db_);
+    sqlite3_free(error);
+    throw StoreError("store statement failed: " + why);
+  }
+}
+
+}  // namespace sb

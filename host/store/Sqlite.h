@@ -1,0 +1,67 @@
+// A thin RAII layer over the SQLite C API: a connection and prepared
+// statements that are reset after each use. Errors throw StoreError with
+// SQLite's message. Not thread-safe: one connection per thread.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace sb {
+
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class SqliteStatement {
+ public:
+  SqliteStatement(sqlite3* db, std::string_view sql);
+  ~SqliteStatement();
+  SqliteStatement(const SqliteStatement&) = delete;
+  SqliteStatement& operator=(const SqliteStatement&) = delete;
+
+  // Parameters are 1-based, as in SQLite. Text is copied by SQLite.
+  SqliteStatement& bind(int index, std::string_view text);
+  SqliteStatement& bind(int index, int64_t value);
+  SqliteStatement& bind_null(int index);
+
+  // True while a row is available (read it with the column functions).
+  bool step();
+  // Runs to completion and resets; the number of rows changed.
+  int run();
+  void reset();
+
+  int64_t integer(int column) const;
+  std::string text(int column) const;
+  bool is_null(int column) const;
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* statement_ = nullptr;
+};
+
+class SqliteDatabase {
+ public:
+  // Opens (creating the file and its folder) in WAL mode. `synchronous_full`
+  // makes every commit durable across power loss, not just process crashes.
+  SqliteDatabase(const std::filesystem::path& file, bool synchronous_full);
+  ~SqliteDatabase();
+  SqliteDatabase(const SqliteDatabase&) = delete;
+  SqliteDatabase& operator=(const SqliteDatabase&) = delete;
+
+  void execute(std::string_view sql);  // one or more statements, no results
+  sqlite3* handle() { return db_; }
+  const std::filesystem::path& file() const { return file_; }
+
+ private:
+  std::filesystem::path file_;
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace sb

@@ -1,0 +1,151 @@
+// The embedded store: batches all or nothing, duplicates that change nothing,
+// contacts and entities merged from events, group commit, and durability
+// across a reopen.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <latch>
+#include <nlohmann/json.hpp>
+
+#include "integration/test_support.h"
+#include "store/SqliteStore.h"
+
+namespace sb {
+namespace {
+
+using nlohmann::json;
+
+EventRecord event(const std::string& id, const std::string& type = "lead.created") {
+  EventRecord e;
+  e.id = id;
+  e.type = type;
+  e.source = "api";
+  e.occurred_at_ms = 1000;
+  e.received_at_ms = 2000;
+  e.body_json = json{{"id", id}, {"type", type}}.dump();
+  return e;
+}
+
+AppendResult append(Store& store, std::vector<EventRecord> batch) {
+  std::promise<AppendResult> got;
+  store.append_events(std::move(batch), [&](AppendResult r) { got.set_value(std::move(r)); });
+  return got.get_future().get();
+}
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  std::filesystem::path file_ = test::make_temp_dir("sb_store") / "switchboard.db";
+  std::unique_ptr<SqliteStore> open() { return std::make_unique<SqliteStore>(SqliteStore::Options{file_}); }
+};
+
+TEST_F(SqliteStoreTest, EventsComeBackInCommitOrder) {
+  auto store = open();
+  AppendResult r = append(*store, {event("a"), event("b", "lead.status_changed")});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.outcomes, (std::vector<AppendOutcome>{AppendOutcome::kStored, AppendOutcome::kStored}));
+  ASSERT_TRUE(append(*store, {event("c")}).ok());
+  auto events = store->events_after(0, 10);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].record.id, "a");
+  EXPECT_EQ(events[1].record.type, "lead.status_changed");
+  EXPECT_EQ(events[2].record.id, "c");
+  EXPECT_LT(events[0].seq, events[1].seq);
+  EXPECT_EQ(store->events_after(events[1].seq, 10).size(), 1u);
+  EXPECT_EQ(events[0].record.occurred_at_ms, 1000);
+  EXPECT_EQ(json::parse(events[0].record.body_json)["id"], "a");
+}
+
+TEST_F(SqliteStoreTest, RepeatedIdIsADuplicateThatChangesNothing) {
+  auto store = open();
+  EventRecord first = event("x");
+  first.contact = ContactUpdate{"email:a@example.com", R"({"name":"Anna"})"};
+  ASSERT_TRUE(append(*store, {first}).ok());
+  EventRecord again = event("x");
+  again.contact = ContactUpdate{"email:a@example.com", R"({"name":"Changed"})"};
+  EventRecord twice = event("y");
+  AppendResult r = append(*store, {again, twice, event("y")});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.outcomes,
+            (std::vector<AppendOutcome>{AppendOutcome::kDuplicate, AppendOutcome::kStored, AppendOutcome::kDuplicate}));
+  EXPECT_EQ(store->events_after(0, 10).size(), 2u);
+  EXPECT_EQ(json::parse(store->contact("email:a@example.com")->data_json)["name"], "Anna");
+}
+
+TEST_F(SqliteStoreTest, ContactsAndEntitiesMergeWhatEventsSay) {
+  auto store = open();
+  EventRecord created = event("1");
+  created.contact = ContactUpdate{"id:c1", R"({"name":"Иван","fields":{"city":"Омск","vip":false}})"};
+  created.entity = EntityUpdate{"lead", "L1", true, "new", R"({"fields":{"budget":100}})"};
+  EventRecord moved = event("2", "lead.status_changed");
+  moved.contact = ContactUpdate{"id:c1", R"({"fields":{"vip":true}})"};
+  moved.entity = EntityUpdate{"lead", "L1", true, "qualified", R"({"fields":{"source":"site"}})"};
+  EventRecord touched = event("3", "lead.field_changed");
+  touched.entity = EntityUpdate{"lead", "L1", false, std::nullopt, R"({"fields":{"budget":200}})"};
+  ASSERT_TRUE(append(*store, {created, moved, touched}).ok());
+
+  const json contact = json::parse(store->contact("id:c1")->data_json);
+  EXPECT_EQ(contact["name"], "Иван");
+  EXPECT_EQ(contact["fields"], json::parse(R"({"city":"Омск","vip":true})"));
+  auto lead = store->entity("lead", "L1");
+  ASSERT_TRUE(lead);
+  EXPECT_EQ(lead->status, "qualified");  // an event that does not say keeps the status
+  EXPECT_EQ(json::parse(lead->data_json)["fields"], json::parse(R"({"budget":200,"source":"site"})"));
+
+  EventRecord unset = event("4", "lead.status_changed");
+  unset.entity = EntityUpdate{"lead", "L1", true, std::nullopt, "{}"};
+  ASSERT_TRUE(append(*store, {unset}).ok());
+  EXPECT_FALSE(store->entity("lead", "L1")->status.has_value());  // "no status"
+  EXPECT_FALSE(store->entity("lead", "L2").has_value());
+}
+
+TEST_F(SqliteStoreTest, FailingBatchLeavesNothingAndOthersInItsGroupCommit) {
+  auto store = open();
+  EventRecord broken = event("b2");
+  broken.contact = ContactUpdate{"id:c", "{not json"};
+  std::promise<AppendResult> bad, good;
+  store->append_events({event("b1"), broken}, [&](AppendResult r) { bad.set_value(std::move(r)); });
+  store->append_events({event("g1")}, [&](AppendResult r) { good.set_value(std::move(r)); });
+  AppendResult b = bad.get_future().get();
+  EXPECT_FALSE(b.ok());
+  EXPECT_NE(b.error.find("malformed JSON"), std::string::npos) << b.error;
+  EXPECT_TRUE(good.get_future().get().ok());
+  auto events = store->events_after(0, 10);
+  ASSERT_EQ(events.size(), 1u);  // b1 went with its batch
+  EXPECT_EQ(events[0].record.id, "g1");
+}
+
+TEST_F(SqliteStoreTest, ConcurrentAppendsShareCommits) {
+  auto store = open();
+  constexpr int kThreads = 8, kPerThread = 100;
+  std::latch done(kThreads * kPerThread);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i)
+        store->append_events({event(std::to_string(t) + "-" + std::to_string(i))}, [&](AppendResult r) {
+          EXPECT_TRUE(r.ok());
+          done.count_down();
+        });
+    });
+  for (auto& t : threads) t.join();
+  done.wait();
+  EXPECT_EQ(store->events_after(0, 10000).size(), static_cast<size_t>(kThreads * kPerThread));
+  // One fsync per group: with appends arriving faster than commits, groups form.
+  EXPECT_LT(store->commits(), static_cast<uint64_t>(kThreads * kPerThread));
+}
+
+TEST_F(SqliteStoreTest, CommittedEventsSurviveReopening) {
+  {
+    auto store = open();
+    ASSERT_TRUE(append(*store, {event("kept")}).ok());
+    store->append_events({event("pending at close")}, [](AppendResult r) { EXPECT_TRUE(r.ok()); });
+  }  // the destructor commits what was appended
+  auto store = open();
+  auto events = store->events_after(0, 10);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].record.id, "pending at close");
+  EXPECT_EQ(append(*store, {event("kept")}).outcomes.front(), AppendOutcome::kDuplicate);
+}
+
+}  // namespace
+}  // namespace sb
