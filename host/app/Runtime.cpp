@@ -1,6 +1,7 @@
 #include "app/Runtime.h"
 
 #include "app/ConfigCheck.h"
+#include "events/EventsApi.h"
 #include "http/HttpClient.h"
 #include "http/HttpServer.h"
 #include "http/WebhookRoutes.h"
@@ -11,6 +12,7 @@
 #include "plugins/PluginInstance.h"
 #include "store/KvStore.h"
 #include "store/Outbox.h"
+#include "store/SqliteStore.h"
 
 namespace sb {
 
@@ -36,6 +38,10 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
                                                                    : default_io_threads());
   metrics_ = std::make_unique<Metrics>();
   kv_ = std::make_unique<KvStore>(config_.sqlite_path);
+  store_ = std::make_unique<SqliteStore>(SqliteStore::Options{config_.sqlite_path});
+  std::vector<std::string> event_tokens;
+  for (const auto& name : config_.event_token_secrets) event_tokens.push_back(secrets.at(name));
+  events_api_ = std::make_unique<EventsApi>(*store_, std::move(event_tokens), *metrics_);
   outbox_ = std::make_unique<Outbox>(config_.data_dir / "outbox.jsonl");
   routes_ = std::make_unique<WebhookRoutes>();
   calls_ = std::make_unique<PendingCalls>();
@@ -57,9 +63,13 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
 
   // Bind before creating instances: a taken port is the likelier mistake and
   // should not leave half-started plugins behind.
-  server_ =
-      std::make_unique<HttpServer>(*loops_, config_.listen_host, config_.listen_port, config_.http_server, *routes_,
-                                   *metrics_, HttpServer::Handlers{[this] { return describe_plugins(); }});
+  HttpServer::Handlers handlers;
+  handlers.plugins = [this] { return describe_plugins(); };
+  handlers.api["/api/v1/events"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
+    events_api_->handle(std::move(request), std::move(reply));
+  };
+  server_ = std::make_unique<HttpServer>(*loops_, config_.listen_host, config_.listen_port, config_.http_server,
+                                         *routes_, *metrics_, std::move(handlers));
   try {
     for (const auto& instance : config_.instances) {
       instances_.emplace(instance.name,

@@ -18,6 +18,8 @@
 namespace sb {
 
 class EventLoopGroup;
+class EventsApi;
+class SqliteStore;
 class HttpClient;
 class HttpServer;
 class KvStore;
@@ -49,6 +51,8 @@ class Runtime : public ActionDispatcher {
   std::unique_ptr<EventLoopGroup> loops_;  // outlives the server and client that run on it
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<KvStore> kv_;
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<EventsApi> events_api_;
   std::unique_ptr<Outbox> outbox_;
   std::unique_ptr<WebhookRoutes> routes_;
   std::unique_ptr<PendingCalls> calls_;

@@ -155,6 +155,16 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
     c.secrets[secret] =
         SecretSource{source.value("env", ""), source.contains("file") ? resolve(source["file"]).string() : ""};
 
+  // API tokens are secret references only: a token never sits in the file.
+  const json tokens = doc.contains("api") ? doc["api"].value("event_tokens", json::array()) : json::array();
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const std::string ref = tokens[i]["$secret"].get<std::string>();
+    if (!c.secrets.count(ref))
+      issues.push_back({name, "/api/event_tokens/" + std::to_string(i) + "/$secret",
+                        "unknown secret '" + ref + "': declare it under \"secrets\""});
+    c.event_token_secrets.push_back(ref);
+  }
+
   std::set<std::string> instance_names;
   const json instances = doc.value("instances", json::object());
   for (const auto& [instance, body] : instances.items()) {

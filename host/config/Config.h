@@ -92,6 +92,7 @@ struct Config {
   HttpServerConfig http_server;
   HttpClientConfig http_client;
   std::map<std::string, SecretSource> secrets;
+  std::vector<std::string> event_token_secrets;  // names of the secrets holding the events API's tokens
   std::vector<InstanceConfig> instances;
   std::vector<RuleConfig> rules;
 };

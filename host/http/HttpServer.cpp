@@ -83,6 +83,7 @@ struct HttpServer::Impl {
   Counter& metrics_requests;
   Counter& other_requests;
   Counter& refused_connections;
+  std::map<std::string, Counter*> api_requests;
 
   // Touched only on its loop's thread.
   struct LoopState {
@@ -110,6 +111,8 @@ struct HttpServer::Impl {
         other_requests(m.counter("switchboard_http_requests_total", {{"route", "other"}})),
         refused_connections(m.counter("switchboard_http_connections_refused_total", {})),
         loop_states(group.size()) {
+    for (const auto& [path, handler] : handlers.api)
+      api_requests[path] = &m.counter("switchboard_http_requests_total", {{"route", path}});
     settings.max_body_bytes = config.max_body_bytes;
     settings.response_timeout = std::chrono::milliseconds(config.response_timeout_ms);
     handler = [this](ServerRequest&& request, Reply reply) { return route(std::move(request), std::move(reply)); };
@@ -133,6 +136,11 @@ struct HttpServer::Impl {
       webhook_requests.add();
       if (auto found = routes.find(path)) return webhook(*found, path, query, request, std::move(reply));
       reply(error_response(404, "not_found", "no webhook route " + path));
+      return nullptr;
+    }
+    if (auto api = handlers.api.find(path); api != handlers.api.end()) {
+      api_requests[path]->add();
+      api->second(std::move(request), std::move(reply));
       return nullptr;
     }
     Counter& requests = path == "/healthz"          ? healthz_requests

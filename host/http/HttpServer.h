@@ -7,11 +7,13 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "config/Config.h"
+#include "http/ServerConnection.h"
 
 namespace sb {
 
@@ -21,8 +23,10 @@ class WebhookRoutes;
 
 class HttpServer {
  public:
+  using ApiHandler = std::function<void(ServerRequest&&, ServerConnection::Reply)>;
   struct Handlers {
     std::function<nlohmann::json()> plugins;  // body of GET /api/v1/plugins
+    std::map<std::string, ApiHandler> api;    // more host endpoints by path, any method
   };
 
   // Binds immediately (port 0 picks a free port); serves after start().

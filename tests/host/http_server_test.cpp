@@ -104,8 +104,8 @@ class HttpServerTest : public ::testing::Test {
     routes_.add("/webhooks/echo", WebhookRoute{"echo", this, &HttpServerTest::on_request, this});
     // GET /api/v1/plugins throws: a handler that fails must not stall the connection.
     auto plugins = []() -> nlohmann::json { throw std::runtime_error("catalog unavailable"); };
-    server_ =
-        std::make_unique<HttpServer>(loops_, "127.0.0.1", 0, config, routes_, metrics_, HttpServer::Handlers{plugins});
+    server_ = std::make_unique<HttpServer>(loops_, "127.0.0.1", 0, config, routes_, metrics_,
+                                           HttpServer::Handlers{plugins, {}});
     server_->start();
   }
   void TearDown() override {

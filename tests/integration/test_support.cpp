@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <fstream>
 #include <random>
 #include <stdexcept>
@@ -174,6 +175,17 @@ int HostProcess::stop() {
   process_.reset();
   if (reader_.joinable()) reader_.join();
   return code;
+}
+
+void HostProcess::kill() {
+  if (!process_) return;
+  ::kill(process_->id(), SIGKILL);
+  try {
+    process_->wait();
+  } catch (...) {
+  }
+  process_.reset();
+  if (reader_.joinable()) reader_.join();
 }
 
 std::string HostProcess::log() {

@@ -75,6 +75,7 @@ class HostProcess {
   const std::filesystem::path& dir() const { return dir_; }
   std::string log();  // everything the host wrote to stderr so far
   int stop();         // SIGTERM, returns the exit code
+  void kill();        // SIGKILL: a crash, nothing flushed or closed
 
  private:
   std::filesystem::path dir_;

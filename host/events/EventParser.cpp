@@ -1,0 +1,138 @@
+#include "events/EventParser.h"
+
+#include <Poco/DateTimeFormat.h>
+#include <Poco/DateTimeParser.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "config/JsonSchema.h"
+#include "host_schemas.h"
+#include "util/JsonText.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+namespace {
+
+// nlohmann::json destroys and serialises recursively: deeper bodies could
+// exhaust an I/O thread's stack.
+constexpr int kMaxDepth = 64;
+
+const JsonSchema& event_schema() {
+  static const JsonSchema schema(json::parse(host_schemas::events_event_schema_json));
+  return schema;
+}
+
+std::string lowercase(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// "+7 (999) 000-11-22" -> "+79990001122": the same number however written.
+std::string phone_digits(const std::string& number) {
+  std::string out;
+  for (char c : number)
+    if ((c >= '0' && c <= '9') || (c == '+' && out.empty())) out += c;
+  return out;
+}
+
+// RFC 3339 ("2026-11-24T10:00:00Z", "2026-11-24T13:00:00.250+03:00") to Unix ms.
+bool parse_time(const std::string& text, int64_t& ms) {
+  Poco::DateTime parsed;
+  int tz = 0;
+  if (text.size() < 20 || (text[10] != 'T' && text[10] != 't')) return false;
+  if (!Poco::DateTimeParser::tryParse(Poco::DateTimeFormat::ISO8601_FRAC_FORMAT, text, parsed, tz)) return false;
+  parsed.makeUTC(tz);
+  ms = parsed.timestamp().epochMicroseconds() / 1000;
+  return true;
+}
+
+// One event, already at `pointer` in the body.
+void read_event(const json& event, const std::string& pointer, int64_t now_ms, const std::string& source,
+                ParsedEvents& out) {
+  const size_t problems_before = out.problems.size();
+  for (const auto& v : event_schema().validate(event)) out.problems.push_back({pointer + v.path, v.message});
+  if (out.problems.size() != problems_before) return;
+
+  EventRecord record;
+  record.id = event["id"].get<std::string>();
+  record.type = event["type"].get<std::string>();
+  record.source = source;
+  record.received_at_ms = now_ms;
+  record.occurred_at_ms = now_ms;
+  if (event.contains("time") && !parse_time(event["time"].get<std::string>(), record.occurred_at_ms))
+    out.problems.push_back(
+        {pointer + "/time",
+         "expected an RFC 3339 date-time such as 2026-11-24T10:00:00Z or 2026-11-24T13:00:00+03:00"});
+
+  if (event.contains("contact")) {
+    const json& c = event["contact"];
+    std::string key;
+    if (c.contains("id"))
+      key = "id:" + c["id"].get<std::string>();
+    else if (c.contains("emails") && !c["emails"].empty())
+      key = "email:" + lowercase(c["emails"][0]["address"].get<std::string>());
+    else if (c.contains("phones") && !c["phones"].empty())
+      key = "phone:" + phone_digits(c["phones"][0]["number"].get<std::string>());
+    else
+      out.problems.push_back({pointer + "/contact", "needs an id, an email or a phone to tell who the person is"});
+    if (!key.empty()) record.contact = ContactUpdate{std::move(key), dump_text(c)};
+  }
+  if (event.contains("entity")) {
+    const json& e = event["entity"];
+    EntityUpdate update;
+    update.type = e["type"].get<std::string>();
+    update.id = e["id"].get<std::string>();
+    update.sets_status = e.contains("status");
+    if (update.sets_status && e["status"].is_string()) update.status = e["status"].get<std::string>();
+    update.data_json = dump_text(e);
+    record.entity = std::move(update);
+  }
+  if (out.problems.size() != problems_before) return;
+  record.body_json = dump_text(event);
+  out.records.push_back(std::move(record));
+}
+
+}  // namespace
+
+ParsedEvents parse_events(std::string_view body, int64_t now_ms, size_t max_batch, const std::string& source) {
+  ParsedEvents out;
+  bool too_deep = false;
+  const json doc = json::parse(
+      body,
+      [&too_deep](int depth, json::parse_event_t, json&) {
+        if (depth > kMaxDepth) too_deep = true;
+        return !too_deep;
+      },
+      false);
+  if (too_deep) {
+    out.problems.push_back({"", "nested deeper than " + std::to_string(kMaxDepth) + " levels"});
+    return out;
+  }
+  if (doc.is_discarded()) {
+    out.problems.push_back({"", "the body is not JSON"});
+    return out;
+  }
+  if (!doc.is_object()) {
+    out.problems.push_back({"", "expected an event object or {\"events\": [...]}"});
+    return out;
+  }
+  if (!doc.contains("events")) {
+    read_event(doc, "", now_ms, source, out);
+    return out;
+  }
+  out.batch = true;
+  const json& events = doc["events"];
+  if (doc.size() != 1) out.problems.push_back({"", "a batch is {\"events\": [...]} and nothing else"});
+  if (!events.is_array() || events.empty() || events.size() > max_batch) {
+    out.problems.push_back({"/events", "expected an array of 1 to " + std::to_string(max_batch) + " events"});
+    return out;
+  }
+  for (size_t i = 0; i < events.size(); ++i) read_event(events[i], "/events/" + std::to_string(i), now_ms, source, out);
+  if (!out.problems.empty()) out.records.clear();  // all or nothing
+  return out;
+}
+
+}  // namespace sb

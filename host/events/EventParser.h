@@ -1,0 +1,30 @@
+// Reads the body of POST /api/v1/events — one event, or {"events": [...]} —
+// into records for the store, strictly: every problem names the field at
+// fault (a JSON Pointer into the body) and what was expected.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/Store.h"
+
+namespace sb {
+
+struct EventProblem {
+  std::string pointer;  // "/events/3/contact/emails/0/address"
+  std::string message;
+};
+
+struct ParsedEvents {
+  std::vector<EventRecord> records;
+  bool batch = false;                  // the body was {"events": [...]}
+  std::vector<EventProblem> problems;  // when not empty, nothing may be stored
+};
+
+// `now_ms` stamps each record's receipt (and its time when it has none);
+// `source` is who sent them ("api").
+ParsedEvents parse_events(std::string_view body, int64_t now_ms, size_t max_batch, const std::string& source);
+
+}  // namespace sb

@@ -1,0 +1,131 @@
+#include "events/EventsApi.h"
+
+#include <openssl/crypto.h>
+#include <strings.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "events/EventParser.h"
+#include "metrics/Metrics.h"
+#include "store/Store.h"
+#include "util/JsonText.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string_view header(const ServerRequest& request, const char* name) {
+  for (const auto& [key, value] : request.headers)
+    if (strcasecmp(key.c_str(), name) == 0) return value;
+  return {};
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+ServerResponse json_response(int status, const json& body) {
+  ServerResponse r;
+  r.status = status;
+  r.body = dump_text(body);
+  return r;
+}
+
+const char* outcome_text(AppendOutcome o) { return o == AppendOutcome::kStored ? "accepted" : "duplicate"; }
+
+}  // namespace
+
+EventsApi::EventsApi(Store& store, std::vector<std::string> tokens, Metrics& metrics)
+    : store_(store),
+      tokens_(std::move(tokens)),
+      accepted_(metrics.counter("switchboard_events_ingested_total", {{"status", "accepted"}})),
+      duplicates_(metrics.counter("switchboard_events_ingested_total", {{"status", "duplicate"}})),
+      rejected_(metrics.counter("switchboard_events_rejected_total", {})) {}
+
+// Every configured token is compared, in constant time, whatever matched
+// first: the time taken says nothing about which token came close.
+bool EventsApi::authorized(const ServerRequest& request, std::string& why) const {
+  if (tokens_.empty()) {
+    why = "the events API is off: no tokens are configured (api.event_tokens)";
+    return false;
+  }
+  const std::string_view value = trim(header(request, "authorization"));
+  if (value.empty()) {
+    why = "missing Authorization header";
+    return false;
+  }
+  if (value.size() < 7 || strncasecmp(value.data(), "bearer ", 7) != 0) {
+    why = "expected 'Authorization: Bearer <token>'";
+    return false;
+  }
+  const std::string_view token = trim(value.substr(7));
+  bool match = false;
+  for (const std::string& t : tokens_)
+    match |= t.size() == token.size() && CRYPTO_memcmp(t.data(), token.data(), t.size()) == 0;
+  if (!match) why = "invalid bearer token";
+  return match;
+}
+
+void EventsApi::handle(ServerRequest&& request, ServerConnection::Reply reply) {
+  if (request.method != "POST") {
+    ServerResponse r = error_response(405, "method_not_allowed", "only POST is accepted on /api/v1/events");
+    r.headers.emplace_back("Allow", "POST");
+    return reply(std::move(r));
+  }
+  std::string why;
+  if (!authorized(request, why)) {
+    rejected_.add();
+    ServerResponse r = error_response(401, "unauthorized", why);
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return reply(std::move(r));
+  }
+  ParsedEvents parsed = parse_events(request.body, now_ms(), kMaxBatch, "api");
+  if (!parsed.problems.empty()) {
+    rejected_.add();
+    const EventProblem& first = parsed.problems.front();
+    json details = json::array();
+    for (const auto& p : parsed.problems) details.push_back({{"pointer", p.pointer}, {"message", p.message}});
+    return reply(
+        json_response(400, {{"error",
+                             {{"code", "invalid_event"},
+                              {"message", (first.pointer.empty() ? "/" : first.pointer) + ": " + first.message},
+                              {"details", std::move(details)}}}}));
+  }
+  std::vector<std::string> ids;
+  ids.reserve(parsed.records.size());
+  for (const auto& r : parsed.records) ids.push_back(r.id);
+  const bool batch = parsed.batch;
+  store_.append_events(
+      std::move(parsed.records), [this, reply = std::move(reply), ids = std::move(ids), batch](AppendResult result) {
+        if (!result.ok()) {
+          ServerResponse r = error_response(503, "store_unavailable", "the events were not stored: " + result.error);
+          r.headers.emplace_back("Retry-After", "1");
+          return reply(std::move(r));
+        }
+        size_t stored = 0;
+        for (AppendOutcome o : result.outcomes) stored += o == AppendOutcome::kStored;
+        accepted_.add(static_cast<double>(stored));
+        duplicates_.add(static_cast<double>(result.outcomes.size() - stored));
+        if (!batch) {
+          const AppendOutcome o = result.outcomes.front();
+          return reply(json_response(o == AppendOutcome::kStored ? 202 : 200,
+                                     {{"id", ids.front()}, {"status", outcome_text(o)}}));
+        }
+        json events = json::array();
+        for (size_t i = 0; i < ids.size(); ++i)
+          events.push_back({{"id", ids[i]}, {"status", outcome_text(result.outcomes[i])}});
+        reply(json_response(202, {{"events", std::move(events)}}));
+      });
+}
+
+}  // namespace sb

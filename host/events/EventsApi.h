@@ -1,0 +1,38 @@
+// POST /api/v1/events: authenticated (Authorization: Bearer, tokens from the
+// config, compared in constant time), validated strictly (400 names the
+// field at fault, and nothing of a rejected batch is stored), and answered
+// 202 only once the events are durably committed (group commit). A repeated
+// event id is acknowledged as a duplicate and changes nothing.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "http/ServerConnection.h"
+
+namespace sb {
+
+class Counter;
+class Metrics;
+class Store;
+
+class EventsApi {
+ public:
+  static constexpr size_t kMaxBatch = 1000;
+
+  // No tokens: every request is refused (the API is off).
+  EventsApi(Store& store, std::vector<std::string> tokens, Metrics& metrics);
+
+  void handle(ServerRequest&& request, ServerConnection::Reply reply);
+
+ private:
+  bool authorized(const ServerRequest& request, std::string& why) const;
+
+  Store& store_;
+  std::vector<std::string> tokens_;
+  Counter& accepted_;
+  Counter& duplicates_;
+  Counter& rejected_;
+};
+
+}  // namespace sb

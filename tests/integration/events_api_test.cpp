@@ -1,0 +1,178 @@
+// POST /api/v1/events on the real binary: bearer tokens, strict validation
+// with the field at fault, all-or-nothing batches, duplicates, and 202 only
+// for events that survive a crash.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "integration/test_support.h"
+#include "store/SqliteStore.h"
+
+namespace sb::test {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kToken[] = "events-token-3a9f";
+
+json events_config() {
+  ::setenv("SB_TEST_EVENTS_TOKEN", kToken, 1);
+  return json{{"secrets", {{"events", {{"env", "SB_TEST_EVENTS_TOKEN"}}}}},
+              {"api", {{"event_tokens", {{{"$secret", "events"}}}}}}};
+}
+
+HttpResult post_events(uint16_t port, const std::string& body, const std::string& token = kToken) {
+  std::map<std::string, std::string> headers;
+  if (!token.empty()) headers["Authorization"] = "Bearer " + token;
+  return http_request(port, "POST", "/api/v1/events", body, headers);
+}
+
+json lead_event(const std::string& id, const std::string& status = "new") {
+  return {{"id", id},
+          {"type", "lead.status_changed"},
+          {"time", "2026-11-24T13:00:00+03:00"},
+          {"entity", {{"type", "lead"}, {"id", "L-" + id}, {"status", status}, {"pipeline", "sales"}}},
+          {"contact", {{"emails", {{{"address", "Anna@Example.com"}, {"type", "work"}}}}, {"name", "Анна"}}}};
+}
+
+class EventsApiTest : public ::testing::Test {
+ protected:
+  HostProcess host_{events_config()};
+};
+
+TEST_F(EventsApiTest, TokenIsRequiredAndChecked) {
+  const std::string body = lead_event("e1").dump();
+  HttpResult none = post_events(host_.port(), body, "");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.headers["www-authenticate"], "Bearer");
+  EXPECT_EQ(none.json()["error"]["message"], "missing Authorization header");
+  HttpResult wrong = post_events(host_.port(), body, "events-token-3a9e");
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(wrong.json()["error"]["message"], "invalid bearer token");
+  HttpResult basic = http_request(host_.port(), "POST", "/api/v1/events", body, {{"Authorization", "Basic eDp5"}});
+  EXPECT_EQ(basic.status, 401);
+  EXPECT_EQ(post_events(host_.port(), body).status, 202);
+  EXPECT_EQ(host_.log().find(kToken), std::string::npos);
+  EXPECT_EQ(http_request(host_.port(), "GET", "/api/v1/events").status, 405);
+}
+
+TEST_F(EventsApiTest, RepeatedIdIsAcknowledgedAsDuplicate) {
+  HttpResult first = post_events(host_.port(), lead_event("dup").dump());
+  EXPECT_EQ(first.status, 202);
+  EXPECT_EQ(first.json(), json::parse(R"({"id":"dup","status":"accepted"})"));
+  HttpResult again = post_events(host_.port(), lead_event("dup", "changed").dump());
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.json()["status"], "duplicate");
+}
+
+TEST_F(EventsApiTest, BatchIsAllOrNothing) {
+  json bad = lead_event("b2");
+  bad["contact"]["emails"][0]["address"] = "not-an-address";
+  HttpResult refused = post_events(host_.port(), json{{"events", {lead_event("b1"), bad}}}.dump());
+  ASSERT_EQ(refused.status, 400);
+  EXPECT_EQ(refused.json()["error"]["code"], "invalid_event");
+  EXPECT_EQ(refused.json()["error"]["details"][0]["pointer"], "/events/1/contact/emails/0/address");
+  // b1 was not stored with the rejected batch: it is new now.
+  HttpResult accepted = post_events(host_.port(), json{{"events", {lead_event("b1"), lead_event("b3")}}}.dump());
+  ASSERT_EQ(accepted.status, 202);
+  EXPECT_EQ(accepted.json(), json::parse(R"({"events":[{"id":"b1","status":"accepted"},
+                                                       {"id":"b3","status":"accepted"}]})"));
+}
+
+struct BadEvent {
+  const char* name;
+  json body;
+  const char* pointer;
+  const char* message_part;
+};
+
+TEST_F(EventsApiTest, EachBadEventNamesTheFieldAtFault) {
+  json no_id = lead_event("x");
+  no_id.erase("id");
+  json bad_type = lead_event("x");
+  bad_type["type"] = "Lead Created";
+  json bad_time = lead_event("x");
+  bad_time["time"] = "24.11.2026 13:00";
+  json anonymous = lead_event("x");
+  anonymous["contact"] = {{"name", "Nobody"}};
+  json unknown_field = lead_event("x");
+  unknown_field["colour"] = "red";
+  json bad_status = lead_event("x");
+  bad_status["entity"]["status"] = 7;
+  json too_many = {{"events", json::array()}};
+  for (int i = 0; i < 1001; ++i) too_many["events"].push_back(lead_event("m" + std::to_string(i)));
+  const BadEvent cases[] = {
+      {"no id", no_id, "", "id"},
+      {"type", bad_type, "/type", ""},
+      {"time", bad_time, "/time", "RFC 3339"},
+      {"anonymous contact", anonymous, "/contact", "an id, an email or a phone"},
+      {"unknown field", unknown_field, "", "colour"},
+      {"status type", bad_status, "/entity/status", ""},
+      {"batch too big", too_many, "/events", "1 to 1000"},
+      {"not an object", json::array({lead_event("x")}), "", "expected an event object"},
+  };
+  for (const auto& c : cases) {
+    HttpResult r = post_events(host_.port(), c.body.dump());
+    ASSERT_EQ(r.status, 400) << c.name << ": " << r.body;
+    const json detail = r.json()["error"]["details"][0];
+    EXPECT_EQ(detail["pointer"], c.pointer) << c.name << ": " << r.body;
+    EXPECT_NE(detail["message"].get<std::string>().find(c.message_part), std::string::npos) << c.name << ": " << r.body;
+  }
+  HttpResult not_json = post_events(host_.port(), "{\"id\": ");
+  EXPECT_EQ(not_json.status, 400);
+  EXPECT_EQ(not_json.json()["error"]["message"], "/: the body is not JSON");
+}
+
+TEST(EventsApi, WithoutTokensTheApiIsOff) {
+  HostProcess host(json::object());
+  HttpResult r = post_events(host.port(), lead_event("x").dump());
+  EXPECT_EQ(r.status, 401);
+  EXPECT_NE(r.json()["error"]["message"].get<std::string>().find("api.event_tokens"), std::string::npos);
+}
+
+// Every event that got a 2xx is in the store after a SIGKILL, with the
+// contact and entity it described.
+TEST(EventsApi, AcknowledgedEventsSurviveACrash) {
+  HostProcess host(events_config());
+  std::mutex mutex;
+  std::set<std::string> acknowledged;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> senders;
+  for (int t = 0; t < 4; ++t)
+    senders.emplace_back([&, t] {
+      for (int i = 0; !stop; ++i) {
+        const std::string id = "crash-" + std::to_string(t) + "-" + std::to_string(i);
+        try {
+          if (post_events(host.port(), lead_event(id).dump()).status == 202) {
+            std::lock_guard lock(mutex);
+            acknowledged.insert(id);
+          }
+        } catch (const std::exception&) {
+          return;  // the host is gone
+        }
+      }
+    });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  host.kill();
+  stop = true;
+  for (auto& s : senders) s.join();
+  ASSERT_GT(acknowledged.size(), 20u);
+
+  SqliteStore store(SqliteStore::Options{host.dir() / "switchboard.db"});
+  std::set<std::string> stored;
+  for (const auto& e : store.events_after(0, 1000000)) stored.insert(e.record.id);
+  for (const auto& id : acknowledged) EXPECT_TRUE(stored.count(id)) << id << " was acknowledged but lost";
+  auto contact = store.contact("email:anna@example.com");
+  ASSERT_TRUE(contact);
+  EXPECT_EQ(json::parse(contact->data_json)["name"], "Анна");
+  const std::string some = *acknowledged.begin();
+  auto lead = store.entity("lead", "L-" + some);
+  ASSERT_TRUE(lead);
+  EXPECT_EQ(lead->status, "new");
+}
+
+}  // namespace
+}  // namespace sb::test
