@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Durable ingest: POST /api/v1/events over keep-alive, 202 only after the
+# group commit (SQLite WAL, synchronous=FULL). Reports events/s for batches of
+# SB_BATCH events (default 100) and for single-event requests.
+# Usage: bench/events_ingest.sh [DURATION=10s]   (needs the bench preset built)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-10s}
+bin=build/bench/bin/switchboard
+dir=$(mktemp -d)
+export SB_TOKEN=bench-token-1 SB_BENCH_TOKEN=bench-token-1
+cat >"$dir/config.json" <<JSON
+{ "listen": "127.0.0.1:8091", "data_dir": "$dir", "log_level": "warn",
+  "secrets": { "events": { "env": "SB_BENCH_TOKEN" } },
+  "api": { "event_tokens": [ { "\$secret": "events" } ] } }
+JSON
+$bin --config "$dir/config.json" 2>"$dir/log" & pid=$!
+trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
+for _ in $(seq 50); do curl -sf http://127.0.0.1:8091/healthz >/dev/null && break; sleep 0.1; done
+
+for batch in ${SB_BATCH:-100} 1; do
+  out=$(SB_RUN=b$batch SB_BATCH=$batch wrk -t2 -c32 -d"$duration" --latency -s bench/events.lua http://127.0.0.1:8091/)
+  rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
+  echo "batch $batch: $rps requests/s = $(awk -v r="$rps" -v b="$batch" 'BEGIN{printf "%.0f", r*b}') events/s," \
+    "p50 $(awk '/ 50%/{print $2}' <<<"$out"), p99 $(awk '/ 99%/{print $2}' <<<"$out")" \
+    "$(grep -E 'Non-2xx' <<<"$out" || true)"
+  echo "  wrk sent $(awk '/requests in/{print $1}' <<<"$out") requests"
+done
+echo "stored: $(sqlite3 "$dir/switchboard.db" 'SELECT count(*) FROM events' 2>/dev/null || echo '?') events," \
+  "host RSS $(awk '/VmRSS/{print $2, $3}' /proc/$pid/status)"
