@@ -56,8 +56,8 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
     compiled.name = rule.name;
     compiled.event = rule.event;
     compiled.source = rule.source;
-    for (const auto& [path, expected] : rule.filter.items())
-      compiled.filter.emplace_back(dotted_to_pointer(path), expected);
+    std::vector<ConditionProblem> ignored;  // reported by load_config
+    compiled.filter = Condition::compile(rule.filter, ignored);
     for (const auto& step : rule.steps) {
       const std::string where = "rule '" + rule.name + "', step '" + step.name + "': ";
       for (const auto& e : template_syntax_errors(step.params))

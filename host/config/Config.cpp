@@ -9,6 +9,7 @@
 
 #include "config/JsonSchema.h"
 #include "host_schemas.h"
+#include "rules/Condition.h"
 #include "util/JsonText.h"
 
 namespace sb {
@@ -198,10 +199,10 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
     if (!rc.source.empty() && !instance_names.count(rc.source))
       issues.push_back(
           {name, rc.pointer + "/trigger/source", "rule '" + rc.name + "': unknown instance '" + rc.source + "'"});
-    for (const auto& [path, expected] : rc.filter.items())
-      if (expected.is_object() || expected.is_array())
-        issues.push_back({name, rc.pointer + "/filter/" + escape_pointer_token(path),
-                          "rule '" + rc.name + "': a filter value must be a string, number, boolean or null"});
+    std::vector<ConditionProblem> filter_problems;
+    Condition::compile(rc.filter, filter_problems);
+    for (const auto& p : filter_problems)
+      issues.push_back({name, rc.pointer + "/filter" + p.pointer, "rule '" + rc.name + "': " + p.message});
     const json& steps = r["steps"];
     for (size_t s = 0; s < steps.size(); ++s) {
       StepConfig sc;

@@ -1,14 +1,12 @@
 #include "events/EventParser.h"
 
-#include <Poco/DateTimeFormat.h>
-#include <Poco/DateTimeParser.h>
-
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "config/JsonSchema.h"
 #include "host_schemas.h"
 #include "util/JsonText.h"
+#include "util/Time.h"
 
 namespace sb {
 
@@ -38,17 +36,6 @@ std::string phone_digits(const std::string& number) {
   return out;
 }
 
-// RFC 3339 ("2026-11-24T10:00:00Z", "2026-11-24T13:00:00.250+03:00") to Unix ms.
-bool parse_time(const std::string& text, int64_t& ms) {
-  Poco::DateTime parsed;
-  int tz = 0;
-  if (text.size() < 20 || (text[10] != 'T' && text[10] != 't')) return false;
-  if (!Poco::DateTimeParser::tryParse(Poco::DateTimeFormat::ISO8601_FRAC_FORMAT, text, parsed, tz)) return false;
-  parsed.makeUTC(tz);
-  ms = parsed.timestamp().epochMicroseconds() / 1000;
-  return true;
-}
-
 // One event, already at `pointer` in the body.
 void read_event(const json& event, const std::string& pointer, int64_t now_ms, const std::string& source,
                 ParsedEvents& out) {
@@ -62,10 +49,14 @@ void read_event(const json& event, const std::string& pointer, int64_t now_ms, c
   record.source = source;
   record.received_at_ms = now_ms;
   record.occurred_at_ms = now_ms;
-  if (event.contains("time") && !parse_time(event["time"].get<std::string>(), record.occurred_at_ms))
-    out.problems.push_back(
-        {pointer + "/time",
-         "expected an RFC 3339 date-time such as 2026-11-24T10:00:00Z or 2026-11-24T13:00:00+03:00"});
+  if (event.contains("time")) {
+    if (auto ms = parse_time_ms(event["time"].get<std::string>()))
+      record.occurred_at_ms = *ms;
+    else
+      out.problems.push_back(
+          {pointer + "/time",
+           "expected an RFC 3339 date-time such as 2026-11-24T10:00:00Z or 2026-11-24T13:00:00+03:00"});
+  }
 
   if (event.contains("contact")) {
     const json& c = event["contact"];

@@ -10,17 +10,13 @@
 #include "metrics/Metrics.h"
 #include "store/Store.h"
 #include "util/JsonText.h"
+#include "util/Time.h"
 
 namespace sb {
 
 using nlohmann::json;
 
 namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string_view header(const ServerRequest& request, const char* name) {
   for (const auto& [key, value] : request.headers)

@@ -8,23 +8,11 @@
 #include "metrics/Metrics.h"
 #include "rules/Template.h"
 #include "util/JsonText.h"
+#include "util/Time.h"
 
 namespace sb {
 
 using nlohmann::json;
-
-json::json_pointer dotted_to_pointer(const std::string& dotted) {
-  std::string pointer;
-  size_t start = 0;
-  while (true) {
-    const size_t dot = dotted.find('.', start);
-    std::string segment = dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    pointer += "/" + escape_pointer_token(segment);
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  return json::json_pointer(pointer);
-}
 
 std::string generate_event_id() {
   // Random prefix per process + counter: unique without a syscall per event.
@@ -43,11 +31,7 @@ std::string generate_event_id() {
 bool CompiledRule::matches(const EmittedEvent& event) const {
   if (event.type != this->event) return false;
   if (!source.empty() && event.source != source) return false;
-  for (const auto& [pointer, expected] : filter) {
-    if (!event.payload.contains(pointer)) return false;
-    if (event.payload.at(pointer) != expected) return false;
-  }
-  return true;
+  return !filter || filter->matches(event.payload, now_ms());
 }
 
 // Everything one emitted event set off; reports when the last execution ends.

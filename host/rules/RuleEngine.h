@@ -20,6 +20,7 @@
 #include "plugins/HostServices.h"
 #include "plugins/PendingCalls.h"
 #include "plugins/PluginInstance.h"
+#include "rules/Condition.h"
 
 namespace sb {
 
@@ -38,8 +39,8 @@ struct CompiledStep {
 struct CompiledRule {
   std::string name;
   std::string event;
-  std::string source;  // empty = any instance
-  std::vector<std::pair<nlohmann::json::json_pointer, nlohmann::json>> filter;
+  std::string source;                       // empty = any instance
+  std::shared_ptr<const Condition> filter;  // null: every event of the type
   std::vector<CompiledStep> steps;
 
   bool matches(const EmittedEvent& event) const;
@@ -80,9 +81,6 @@ class RuleEngine : public EventSink {
   std::shared_mutex event_counters_mutex_;
   std::unordered_map<std::string, Counter*> event_counters_;
 };
-
-// "body.status" -> "/body/status".
-nlohmann::json::json_pointer dotted_to_pointer(const std::string& dotted);
 
 // Every character of a generated event id is URL- and header-safe.
 std::string generate_event_id();

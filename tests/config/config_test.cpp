@@ -103,6 +103,10 @@ const BadConfig kBadConfigs[] = {
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "filter": {"body.status": {"in": ["a"]}}, "steps": [{"action": "sink.post"}]}]})",
      "/rules/0/filter/body.status: rule 'r': a filter value must be a string, number, boolean or null"},
+    {"filter_unknown_operator",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "filter": {"any": [{"field": "contact.tags", "op": "has", "value": "vip"}]}, "steps": [{"action": "sink.post"}]}]})",
+     "/rules/0/filter/any/0/op: rule 'r': unknown operator 'has'"},
 };
 
 class BadConfigTest : public ::testing::TestWithParam<BadConfig> {};

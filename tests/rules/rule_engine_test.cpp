@@ -29,7 +29,8 @@ CompiledRule forward_new() {
   CompiledRule rule;
   rule.name = "forward-new";
   rule.event = "webhook.received";
-  rule.filter.emplace_back(dotted_to_pointer("body.status"), "new");
+  std::vector<ConditionProblem> problems;
+  rule.filter = Condition::compile(json{{"body.status", "new"}}, problems);
   CompiledStep send{"send", "sink", "post", json{{"to", "{{body.phone}}"}, {"text", "Hello {{body.name}}"}}, nullptr};
   CompiledStep log{"log", "sink", "log", json{{"event", "{{event.id}}"}}, nullptr};
   rule.steps = {send, log};

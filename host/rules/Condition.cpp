@@ -1,0 +1,266 @@
+#include "rules/Condition.h"
+
+#include "util/JsonText.h"
+#include "util/Time.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+const json* lookup_path(const json& context, const std::string& dotted) {
+  const json* node = &context;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = dotted.find('.', start);
+    const std::string key = dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (node->is_object()) {
+      auto it = node->find(key);
+      if (it == node->end()) return nullptr;
+      node = &*it;
+    } else if (node->is_array() && !key.empty() && key.find_first_not_of("0123456789") == std::string::npos &&
+               key.size() < 10 && std::stoul(key) < node->size()) {
+      node = &(*node)[std::stoul(key)];
+    } else {
+      return nullptr;
+    }
+    if (dot == std::string::npos) return node->is_null() ? nullptr : node;
+    start = dot + 1;
+  }
+}
+
+namespace {
+
+enum class Op { kEq, kNe, kLt, kLe, kGt, kGe, kContains, kIn, kExists, kBefore, kAfter };
+
+std::optional<Op> op_named(const std::string& s) {
+  static const std::pair<const char*, Op> kOps[] = {{"=", Op::kEq},
+                                                    {"!=", Op::kNe},
+                                                    {"<", Op::kLt},
+                                                    {"<=", Op::kLe},
+                                                    {">", Op::kGt},
+                                                    {">=", Op::kGe},
+                                                    {"contains", Op::kContains},
+                                                    {"in", Op::kIn},
+                                                    {"exists", Op::kExists},
+                                                    {"before", Op::kBefore},
+                                                    {"after", Op::kAfter}};
+  for (const auto& [name, op] : kOps)
+    if (s == name) return op;
+  return std::nullopt;
+}
+
+// "now", "now-2d", "now+1h" or an RFC 3339 time.
+struct TimeValue {
+  bool relative = false;
+  int64_t ms = 0;  // offset from now, or the time itself
+};
+
+std::optional<TimeValue> parse_time_value(const json& v) {
+  if (!v.is_string()) return std::nullopt;
+  const std::string s = v.get<std::string>();
+  if (s == "now") return TimeValue{true, 0};
+  if (s.rfind("now", 0) == 0)
+    if (auto d = parse_duration_ms(s.substr(3)); d && (s[3] == '+' || s[3] == '-')) return TimeValue{true, *d};
+  if (auto t = parse_time_ms(s)) return TimeValue{false, *t};
+  return std::nullopt;
+}
+
+// Numbers with numbers, strings with strings; anything else is unordered.
+std::optional<int> compare(const json& a, const json& b) {
+  if (a.is_number() && b.is_number()) {
+    const double x = a.get<double>(), y = b.get<double>();
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  if (a.is_string() && b.is_string()) {
+    const int c = a.get_ref<const std::string&>().compare(b.get_ref<const std::string&>());
+    return c < 0 ? -1 : c > 0 ? 1 : 0;
+  }
+  return std::nullopt;
+}
+
+bool equal(const json& a, const json& b) {
+  if (a.is_number() && b.is_number()) return a.get<double>() == b.get<double>();
+  return a == b;
+}
+
+class FieldCondition final : public Condition {
+ public:
+  FieldCondition(std::string field, Op op, json value, TimeValue time)
+      : field_(std::move(field)), op_(op), value_(std::move(value)), time_(time) {}
+
+  bool matches(const json& context, int64_t now) const override {
+    const json* v = lookup_path(context, field_);
+    if (op_ == Op::kExists) return v != nullptr;
+    if (!v) return op_ == Op::kNe;
+    switch (op_) {
+      case Op::kEq:
+        return equal(*v, value_);
+      case Op::kNe:
+        return !equal(*v, value_);
+      case Op::kLt:
+      case Op::kLe:
+      case Op::kGt:
+      case Op::kGe: {
+        auto c = compare(*v, value_);
+        if (!c) return false;
+        return op_ == Op::kLt ? *c < 0 : op_ == Op::kLe ? *c <= 0 : op_ == Op::kGt ? *c > 0 : *c >= 0;
+      }
+      case Op::kContains:
+        if (v->is_string() && value_.is_string())
+          return v->get_ref<const std::string&>().find(value_.get_ref<const std::string&>()) != std::string::npos;
+        if (v->is_array()) {
+          for (const json& item : *v)
+            if (equal(item, value_)) return true;
+          return false;
+        }
+        if (v->is_object() && value_.is_string()) return v->contains(value_.get<std::string>());
+        return false;
+      case Op::kIn:
+        for (const json& item : value_)
+          if (equal(*v, item)) return true;
+        return false;
+      case Op::kBefore:
+      case Op::kAfter: {
+        if (!v->is_string()) return false;
+        auto t = parse_time_ms(v->get<std::string>());
+        if (!t) return false;
+        const int64_t bound = time_.relative ? now + time_.ms : time_.ms;
+        return op_ == Op::kBefore ? *t < bound : *t > bound;
+      }
+      case Op::kExists:
+        break;
+    }
+    return false;
+  }
+
+ private:
+  std::string field_;
+  Op op_;
+  json value_;
+  TimeValue time_;
+};
+
+class GroupCondition final : public Condition {
+ public:
+  enum class Kind { kAll, kAny, kNot };
+  GroupCondition(Kind kind, std::vector<std::unique_ptr<Condition>> children)
+      : kind_(kind), children_(std::move(children)) {}
+
+  bool matches(const json& context, int64_t now) const override {
+    switch (kind_) {
+      case Kind::kAll:
+        for (const auto& c : children_)
+          if (!c->matches(context, now)) return false;
+        return true;
+      case Kind::kAny:
+        for (const auto& c : children_)
+          if (c->matches(context, now)) return true;
+        return false;
+      case Kind::kNot:
+        return !children_.front()->matches(context, now);
+    }
+    return false;
+  }
+
+ private:
+  Kind kind_;
+  std::vector<std::unique_ptr<Condition>> children_;
+};
+
+std::unique_ptr<Condition> compile_field(const json& f, std::vector<ConditionProblem>& problems,
+                                         const std::string& pointer) {
+  for (const auto& [key, v] : f.items())
+    if (key != "field" && key != "op" && key != "value")
+      problems.push_back({pointer + "/" + escape_pointer_token(key), "unknown key (expected field, op, value)"});
+  if (!f["field"].is_string() || f["field"].get<std::string>().empty()) {
+    problems.push_back({pointer + "/field", "expected a dotted path such as \"contact.fields.city\""});
+    return nullptr;
+  }
+  const std::string op_text = f.value("op", std::string("="));
+  const auto op = op_named(op_text);
+  if (!op) {
+    problems.push_back({pointer + "/op", "unknown operator '" + op_text +
+                                             "' (expected = != < <= > >= contains in exists before after)"});
+    return nullptr;
+  }
+  const bool has_value = f.contains("value");
+  if (*op == Op::kExists) {
+    if (has_value) problems.push_back({pointer + "/value", "'exists' takes no value"});
+    return std::make_unique<FieldCondition>(f["field"], *op, json(), TimeValue{});
+  }
+  if (!has_value) {
+    problems.push_back({pointer, "'" + op_text + "' needs a value"});
+    return nullptr;
+  }
+  const json& value = f["value"];
+  TimeValue time;
+  if (*op == Op::kIn && !value.is_array()) {
+    problems.push_back({pointer + "/value", "'in' needs an array of values"});
+    return nullptr;
+  }
+  if ((*op == Op::kLt || *op == Op::kLe || *op == Op::kGt || *op == Op::kGe) && !value.is_number() &&
+      !value.is_string()) {
+    problems.push_back({pointer + "/value", "'" + op_text + "' compares numbers or strings"});
+    return nullptr;
+  }
+  if (*op == Op::kBefore || *op == Op::kAfter) {
+    auto t = parse_time_value(value);
+    if (!t) {
+      problems.push_back({pointer + "/value", "expected an RFC 3339 time, \"now\", or \"now-2d\" / \"now+1h\""});
+      return nullptr;
+    }
+    time = *t;
+  }
+  if ((value.is_object() || value.is_array()) && *op != Op::kIn) {
+    problems.push_back({pointer + "/value", "expected a string, number, boolean or null"});
+    return nullptr;
+  }
+  return std::make_unique<FieldCondition>(f["field"], *op, value, time);
+}
+
+}  // namespace
+
+std::unique_ptr<Condition> Condition::compile(const json& filter, std::vector<ConditionProblem>& problems,
+                                              const std::string& pointer) {
+  const size_t before = problems.size();
+  if (!filter.is_object()) {
+    problems.push_back({pointer, "expected a condition object"});
+    return nullptr;
+  }
+  auto group = [&](GroupCondition::Kind kind, const char* key) -> std::unique_ptr<Condition> {
+    const json& items = filter[key];
+    if (filter.size() != 1) problems.push_back({pointer, std::string("'") + key + "' stands alone in its object"});
+    std::vector<std::unique_ptr<Condition>> children;
+    if (kind == GroupCondition::Kind::kNot) {
+      children.push_back(compile(items, problems, pointer + "/not"));
+    } else if (!items.is_array() || items.empty()) {
+      problems.push_back({pointer + "/" + key, "expected a non-empty array of conditions"});
+    } else {
+      for (size_t i = 0; i < items.size(); ++i)
+        children.push_back(compile(items[i], problems, pointer + "/" + key + "/" + std::to_string(i)));
+    }
+    if (problems.size() != before) return nullptr;
+    return std::make_unique<GroupCondition>(kind, std::move(children));
+  };
+  if (filter.contains("all")) return group(GroupCondition::Kind::kAll, "all");
+  if (filter.contains("any")) return group(GroupCondition::Kind::kAny, "any");
+  if (filter.contains("not")) return group(GroupCondition::Kind::kNot, "not");
+  if (filter.contains("field")) {
+    auto c = compile_field(filter, problems, pointer);
+    return problems.size() == before ? std::move(c) : nullptr;
+  }
+  // The shorthand: {"path": value, ...}, every one equal.
+  std::vector<std::unique_ptr<Condition>> children;
+  for (const auto& [path, value] : filter.items()) {
+    if (value.is_object() || value.is_array()) {
+      problems.push_back(
+          {pointer + "/" + escape_pointer_token(path), "a filter value must be a string, number, boolean or null"});
+      continue;
+    }
+    children.push_back(std::make_unique<FieldCondition>(path, Op::kEq, value, TimeValue{}));
+  }
+  if (problems.size() != before) return nullptr;
+  return std::make_unique<GroupCondition>(GroupCondition::Kind::kAll, std::move(children));
+}
+
+}  // namespace sb

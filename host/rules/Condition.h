@@ -1,0 +1,40 @@
+// A rule's filter: conditions over the event, its entity and contact
+// (fields, status, tags), combined with all / any / not.
+//
+//   {"field": "contact.fields.city", "op": "=", "value": "Омск"}
+//   {"all": [..]}  {"any": [..]}  {"not": {..}}
+//   {"body.status": "new", "body.source": "site"}   (shorthand: all equal)
+//
+// Operators: = != < <= > >= contains in exists before after. A missing (or
+// null) field fails every comparison except != (true) — `exists` tells them
+// apart. before/after compare RFC 3339 times; the value may also be "now",
+// "now-2d" or "now+1h".
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace sb {
+
+struct ConditionProblem {
+  std::string pointer;  // relative to the filter
+  std::string message;
+};
+
+class Condition {
+ public:
+  virtual ~Condition() = default;
+  // `now_ms` is what "now" means in before/after.
+  virtual bool matches(const nlohmann::json& context, int64_t now_ms) const = 0;
+
+  // Compiles a filter, or reports every problem in it (then returns null).
+  static std::unique_ptr<Condition> compile(const nlohmann::json& filter, std::vector<ConditionProblem>& problems,
+                                            const std::string& pointer = "");
+};
+
+// The value at a dotted path ("contact.fields.city"), or null when absent.
+const nlohmann::json* lookup_path(const nlohmann::json& context, const std::string& dotted);
+
+}  // namespace sb

@@ -1,0 +1,24 @@
+// Times and durations as rules and events write them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sb {
+
+// RFC 3339 ("2026-11-24T10:00:00Z", "2026-11-24T13:00:00.250+03:00") or a
+// plain date ("2026-11-24", midnight UTC) to Unix milliseconds.
+std::optional<int64_t> parse_time_ms(std::string_view text);
+
+// "30s", "15m", "2h", "1d", "1w", combined as "1d12h"; a leading '-' makes it
+// negative. Milliseconds, or nothing when the text is not a duration.
+std::optional<int64_t> parse_duration_ms(std::string_view text);
+
+// Unix milliseconds as RFC 3339 UTC with milliseconds.
+std::string format_time_ms(int64_t ms);
+
+int64_t now_ms();
+
+}  // namespace sb

@@ -1,0 +1,114 @@
+// Rule filters: every operator, missing fields, groups, the shorthand, and
+// compile errors that point at the condition at fault.
+#include "rules/Condition.h"
+
+#include <gtest/gtest.h>
+
+#include "util/Time.h"
+
+namespace sb {
+namespace {
+
+using nlohmann::json;
+
+const json kContext = json::parse(R"({
+  "event": {"type": "lead.status_changed"},
+  "entity": {"status": "new", "fields": {"visits": 10, "budget": 2500.5, "booking_at": "2026-12-01T10:00:00Z"}},
+  "contact": {"name": "Анна Петрова", "tags": ["vip", "newsletter"], "fields": {"city": "Омск", "note": null},
+              "emails": [{"address": "anna@example.com", "type": "work"}]}
+})");
+
+bool eval(const json& filter, int64_t now = 0) {
+  std::vector<ConditionProblem> problems;
+  auto c = Condition::compile(filter, problems);
+  EXPECT_TRUE(problems.empty()) << filter.dump() << ": " << (problems.empty() ? "" : problems[0].message);
+  return c && c->matches(kContext, now);
+}
+
+json cond(const std::string& field, const std::string& op, json value = json()) {
+  json c{{"field", field}, {"op", op}};
+  if (!value.is_null() || op != "exists") c["value"] = value;
+  return c;
+}
+
+TEST(Condition, EqualityAndOrdering) {
+  EXPECT_TRUE(eval(cond("contact.fields.city", "=", "Омск")));
+  EXPECT_FALSE(eval(cond("contact.fields.city", "=", "омск")));
+  EXPECT_TRUE(eval(cond("entity.status", "!=", "won")));
+  EXPECT_TRUE(eval(cond("entity.fields.visits", ">=", 10)));
+  EXPECT_FALSE(eval(cond("entity.fields.visits", ">", 10)));
+  EXPECT_TRUE(eval(cond("entity.fields.visits", "=", 10.0)));  // numbers by value
+  EXPECT_TRUE(eval(cond("entity.fields.budget", "<", 3000)));
+  EXPECT_TRUE(eval(cond("contact.name", "<", "Б")));            // strings by bytes
+  EXPECT_FALSE(eval(cond("entity.fields.visits", "<", "20")));  // a number is not ordered with a string
+}
+
+TEST(Condition, ContainsInAndExists) {
+  EXPECT_TRUE(eval(cond("contact.tags", "contains", "vip")));
+  EXPECT_FALSE(eval(cond("contact.tags", "contains", "blocked")));
+  EXPECT_TRUE(eval(cond("contact.name", "contains", "Петров")));
+  EXPECT_TRUE(eval(cond("contact.fields", "contains", "city")));
+  EXPECT_TRUE(eval(cond("entity.status", "in", json::array({"new", "qualified"}))));
+  EXPECT_FALSE(eval(cond("entity.status", "in", json::array({"won"}))));
+  EXPECT_TRUE(eval(cond("contact.emails.0.type", "=", "work")));
+  EXPECT_TRUE(eval(cond("contact.fields.city", "exists")));
+  EXPECT_FALSE(eval(cond("contact.fields.note", "exists")));  // null counts as absent
+  EXPECT_FALSE(eval(cond("contact.fields.missing", "exists")));
+}
+
+TEST(Condition, MissingFieldsFailComparisonsButNotInequality) {
+  EXPECT_FALSE(eval(cond("contact.fields.missing", "=", "x")));
+  EXPECT_FALSE(eval(cond("contact.fields.missing", "<", 5)));
+  EXPECT_FALSE(eval(cond("contact.fields.missing", "contains", "x")));
+  EXPECT_TRUE(eval(cond("contact.fields.missing", "!=", "x")));
+  EXPECT_FALSE(eval(cond("entity.status.deeper", "=", "x")));
+}
+
+TEST(Condition, DatesAgainstFixedAndRelativeTimes) {
+  const int64_t now = *parse_time_ms("2026-11-24T10:00:00Z");
+  EXPECT_TRUE(eval(cond("entity.fields.booking_at", "after", "2026-11-30"), now));
+  EXPECT_TRUE(eval(cond("entity.fields.booking_at", "before", "2026-12-01T13:00:00+03:00"), now) == false);
+  EXPECT_TRUE(eval(cond("entity.fields.booking_at", "after", "now"), now));
+  EXPECT_TRUE(eval(cond("entity.fields.booking_at", "before", "now+7d1h"), now));
+  EXPECT_FALSE(eval(cond("entity.fields.booking_at", "before", "now+7d"), now));
+  EXPECT_FALSE(eval(cond("contact.name", "before", "now"), now));  // not a time
+}
+
+TEST(Condition, GroupsCombine) {
+  const json vip_in_omsk = {
+      {"all", {cond("contact.tags", "contains", "vip"), cond("contact.fields.city", "=", "Омск")}}};
+  EXPECT_TRUE(eval(vip_in_omsk));
+  EXPECT_TRUE(eval({{"any", {cond("entity.status", "=", "won"), cond("entity.fields.visits", ">=", 10)}}}));
+  EXPECT_FALSE(eval({{"not", vip_in_omsk}}));
+  EXPECT_TRUE(eval({{"not", {{"any", {cond("entity.status", "=", "won"), cond("entity.status", "=", "lost")}}}}}));
+  EXPECT_TRUE(eval(json::parse(R"({"entity.status": "new", "contact.fields.city": "Омск"})")));  // shorthand
+  EXPECT_FALSE(eval(json::parse(R"({"entity.status": "new", "contact.fields.city": "Москва"})")));
+}
+
+TEST(Condition, CompileErrorsPointAtTheCondition) {
+  struct Case {
+    json filter;
+    std::string pointer, message_part;
+  };
+  const Case cases[] = {
+      {{{"field", "x"}, {"op", "~="}, {"value", 1}}, "/op", "unknown operator '~='"},
+      {{{"field", "x"}, {"op", "in"}, {"value", "a"}}, "/value", "array"},
+      {{{"field", "x"}, {"op", "exists"}, {"value", true}}, "/value", "no value"},
+      {{{"field", "x"}, {"op", ">"}}, "", "needs a value"},
+      {{{"field", "x"}, {"op", "before"}, {"value", "tomorrow"}}, "/value", "RFC 3339"},
+      {{{"all", {cond("a", "=", 1), {{"field", ""}}}}}, "/all/1/field", "dotted path"},
+      {{{"any", json::array()}}, "/any", "non-empty array"},
+      {{{"field", "x"}, {"value", 1}, {"colour", "red"}}, "/colour", "unknown key"},
+      {json::parse(R"({"body.status": {"in": [1]}})"), "/body.status", "string, number, boolean or null"},
+  };
+  for (const auto& c : cases) {
+    std::vector<ConditionProblem> problems;
+    EXPECT_EQ(Condition::compile(c.filter, problems, ""), nullptr) << c.filter.dump();
+    ASSERT_FALSE(problems.empty()) << c.filter.dump();
+    EXPECT_EQ(problems[0].pointer, c.pointer) << c.filter.dump();
+    EXPECT_NE(problems[0].message.find(c.message_part), std::string::npos) << problems[0].message;
+  }
+}
+
+}  // namespace
+}  // namespace sb
