@@ -34,7 +34,8 @@ class Condition {
                                             const std::string& pointer = "");
 };
 
-// The value at a dotted path ("contact.fields.city"), or null when absent.
+// The value at a dotted path ("contact.fields.city", "contact.emails.0"), or
+// null when absent or JSON null. Spaces around a segment are ignored.
 const nlohmann::json* lookup_path(const nlohmann::json& context, const std::string& dotted);
 
 }  // namespace sb

@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "rules/Condition.h"
 #include "util/JsonText.h"
 
 namespace sb {
@@ -46,31 +47,6 @@ std::optional<std::string> parse(std::string_view text, std::vector<Placeholder>
   return std::nullopt;
 }
 
-const json* lookup(const json& context, const std::string& path) {
-  const json* node = &context;
-  size_t start = 0;
-  while (true) {
-    const size_t dot = path.find('.', start);
-    const std::string segment = trim(std::string_view(path).substr(start, dot - start));
-    if (node->is_object()) {
-      auto it = node->find(segment);
-      if (it == node->end()) return nullptr;
-      node = &*it;
-    } else if (node->is_array()) {
-      if (segment.empty() || segment.size() > 9 || segment.find_first_not_of("0123456789") != std::string::npos)
-        return nullptr;
-      const size_t index = std::stoul(segment);
-      if (index >= node->size()) return nullptr;
-      node = &(*node)[index];
-    } else {
-      return nullptr;
-    }
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  return node->is_null() ? nullptr : node;
-}
-
 std::string as_text(const json& v) { return v.is_string() ? v.get<std::string>() : dump_text(v); }
 
 json render_string(const std::string& text, const json& context) {
@@ -78,7 +54,7 @@ json render_string(const std::string& text, const json& context) {
   if (auto error = parse(text, placeholders)) throw TemplateError("", "template '" + text + "': " + *error);
   if (placeholders.empty()) return text;
   auto value_of = [&](const Placeholder& p) -> json {
-    if (const json* v = lookup(context, p.path)) return *v;
+    if (const json* v = lookup_path(context, p.path)) return *v;
     if (p.fallback) return *p.fallback;
     throw TemplateError(p.path, "template variable '" + p.path + "' has no value in this event");
   };
