@@ -54,9 +54,8 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
   for (const auto& rule : config.rules) {
     CompiledRule compiled;
     compiled.name = rule.name;
-    compiled.event = rule.event;
-    compiled.source = rule.source;
     std::vector<ConditionProblem> ignored;  // reported by load_config
+    compiled.trigger = Trigger::compile(rule.trigger, config.pipelines, ignored);
     compiled.filter = Condition::compile(rule.filter, ignored);
     for (const auto& step : rule.steps) {
       const std::string where = "rule '" + rule.name + "', step '" + step.name + "': ";

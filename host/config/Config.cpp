@@ -10,6 +10,7 @@
 #include "config/JsonSchema.h"
 #include "host_schemas.h"
 #include "rules/Condition.h"
+#include "rules/Trigger.h"
 #include "util/JsonText.h"
 
 namespace sb {
@@ -183,6 +184,10 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
     c.instances.push_back(std::move(ic));
   }
 
+  const json pipelines = doc.value("pipelines", json::object());  // a local: items() would dangle on a temporary
+  for (const auto& [pipeline, statuses] : pipelines.items())
+    c.pipelines[pipeline] = statuses.get<std::vector<std::string>>();
+
   std::set<std::string> rule_names;
   const json rules = doc.value("rules", json::array());
   for (size_t i = 0; i < rules.size(); ++i) {
@@ -191,12 +196,16 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
     RuleConfig rc;
     rc.pointer = "/rules/" + std::to_string(i);
     rc.name = r["name"];
-    rc.event = r["trigger"]["event"];
+    rc.trigger = r["trigger"];
     rc.source = r["trigger"].value("source", "");
+    std::vector<ConditionProblem> trigger_problems;
+    Trigger::compile(rc.trigger, c.pipelines, trigger_problems);
+    for (const auto& p : trigger_problems)
+      issues.push_back({name, rc.pointer + "/trigger" + p.pointer, "rule '" + rc.name + "': " + p.message});
     rc.filter = r.value("filter", json::object());
     if (!rule_names.insert(rc.name).second)
       issues.push_back({name, rc.pointer + "/name", "rule name '" + rc.name + "' is used by an earlier rule"});
-    if (!rc.source.empty() && !instance_names.count(rc.source))
+    if (!rc.source.empty() && rc.source != "api" && !instance_names.count(rc.source))
       issues.push_back(
           {name, rc.pointer + "/trigger/source", "rule '" + rc.name + "': unknown instance '" + rc.source + "'"});
     std::vector<ConditionProblem> filter_problems;

@@ -59,8 +59,8 @@ struct StepConfig {
 
 struct RuleConfig {
   std::string name;
-  std::string event;
-  std::string source;                                // instance name; empty = any
+  nlohmann::json trigger;                            // see rules/Trigger.h
+  std::string source;                                // the trigger's source: an instance name or "api"; empty = any
   nlohmann::json filter = nlohmann::json::object();  // {"dotted.path": value}
   std::vector<StepConfig> steps;
   std::string pointer;
@@ -94,6 +94,7 @@ struct Config {
   std::map<std::string, SecretSource> secrets;
   std::vector<std::string> event_token_secrets;  // names of the secrets holding the events API's tokens
   std::vector<InstanceConfig> instances;
+  std::map<std::string, std::vector<std::string>> pipelines;  // statuses in order
   std::vector<RuleConfig> rules;
 };
 

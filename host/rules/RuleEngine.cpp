@@ -29,8 +29,9 @@ std::string generate_event_id() {
 }
 
 bool CompiledRule::matches(const EmittedEvent& event) const {
-  if (event.type != this->event) return false;
-  if (!source.empty() && event.source != source) return false;
+  // Plugins' events carry no entity status: status triggers wait for the
+  // durable pipeline's events.
+  if (!trigger || trigger->fires(event.type, event.source, std::nullopt) != Trigger::Fire::kYes) return false;
   return !filter || filter->matches(event.payload, now_ms());
 }
 

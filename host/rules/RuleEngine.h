@@ -21,6 +21,7 @@
 #include "plugins/PendingCalls.h"
 #include "plugins/PluginInstance.h"
 #include "rules/Condition.h"
+#include "rules/Trigger.h"
 
 namespace sb {
 
@@ -38,9 +39,8 @@ struct CompiledStep {
 
 struct CompiledRule {
   std::string name;
-  std::string event;
-  std::string source;                       // empty = any instance
-  std::shared_ptr<const Condition> filter;  // null: every event of the type
+  std::optional<Trigger> trigger;           // null: invalid, never fires
+  std::shared_ptr<const Condition> filter;  // null: every event the trigger takes
   std::vector<CompiledStep> steps;
 
   bool matches(const EmittedEvent& event) const;

@@ -107,6 +107,13 @@ const BadConfig kBadConfigs[] = {
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "filter": {"any": [{"field": "contact.tags", "op": "has", "value": "vip"}]}, "steps": [{"action": "sink.post"}]}]})",
      "/rules/0/filter/any/0/op: rule 'r': unknown operator 'has'"},
+    {"trigger_without_event_or_status",
+     "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"source": "api"}, "steps": [{"action": "sink.post"}]}]})",
+     "/rules/0/trigger: rule 'r': needs an \"event\" type"},
+    {"range_status_not_in_pipeline",
+     "{" INSTANCES
+     R"(, "pipelines": {"sales": ["new", "won"]}, "rules": [{"name": "r", "trigger": {"entity": "deal", "pipeline": "sales", "from": "new", "to": "lost"}, "steps": [{"action": "sink.post"}]}]})",
+     "/rules/0/trigger/to: rule 'r': pipeline 'sales' has no status 'lost'"},
 };
 
 class BadConfigTest : public ::testing::TestWithParam<BadConfig> {};

@@ -28,8 +28,8 @@ class RecordingDispatcher : public ActionDispatcher {
 CompiledRule forward_new() {
   CompiledRule rule;
   rule.name = "forward-new";
-  rule.event = "webhook.received";
   std::vector<ConditionProblem> problems;
+  rule.trigger = Trigger::compile(json{{"event", "webhook.received"}}, {}, problems);
   rule.filter = Condition::compile(json{{"body.status", "new"}}, problems);
   CompiledStep send{"send", "sink", "post", json{{"to", "{{body.phone}}"}, {"text", "Hello {{body.name}}"}}, nullptr};
   CompiledStep log{"log", "sink", "log", json{{"event", "{{event.id}}"}}, nullptr};

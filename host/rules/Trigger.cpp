@@ -1,0 +1,88 @@
+#include "rules/Trigger.h"
+
+#include <algorithm>
+
+namespace sb {
+
+using nlohmann::json;
+
+namespace {
+std::optional<std::string> status_value(const json& v) {
+  return v.is_string() ? std::optional<std::string>(v.get<std::string>()) : std::nullopt;
+}
+}  // namespace
+
+std::optional<Trigger> Trigger::compile(const json& trigger, const Pipelines& pipelines,
+                                        std::vector<ConditionProblem>& problems) {
+  const size_t before = problems.size();
+  Trigger t;
+  t.event_ = trigger.value("event", "");
+  t.source_ = trigger.value("source", "");
+  t.entity_ = trigger.value("entity", "");
+  const bool single = trigger.contains("status");
+  const bool range = trigger.contains("pipeline") || trigger.contains("from") || trigger.contains("to");
+  if (single && range) problems.push_back({"", "either \"status\" or a \"pipeline\" range (from, to), not both"});
+  if (!single && !range) {
+    if (t.event_.empty()) problems.push_back({"", "needs an \"event\" type, or an \"entity\" and a \"status\""});
+    if (!t.entity_.empty()) problems.push_back({"/entity", "\"entity\" goes with \"status\" or a pipeline range"});
+    return problems.size() == before ? std::optional<Trigger>(t) : std::nullopt;
+  }
+  if (t.entity_.empty())
+    problems.push_back({"", "a status trigger needs the \"entity\" type (lead, deal, booking...)"});
+  if (single) {
+    t.kind_ = Kind::kStatus;
+    t.status_ = status_value(trigger["status"]);
+  } else {
+    t.kind_ = Kind::kRange;
+    const std::string pipeline = trigger.value("pipeline", "");
+    auto it = pipelines.find(pipeline);
+    if (it == pipelines.end()) {
+      problems.push_back(
+          {"/pipeline", "unknown pipeline '" + pipeline + "': declare its statuses under \"pipelines\""});
+      return std::nullopt;
+    }
+    // Position 0 is "no status"; the pipeline's statuses follow in order.
+    auto position = [&](const char* key) -> std::optional<size_t> {
+      if (!trigger.contains(key)) {
+        problems.push_back({"", std::string("a range needs \"") + key + "\" (a status of the pipeline, or null)"});
+        return std::nullopt;
+      }
+      const auto status = status_value(trigger[key]);
+      if (!status) return 0;
+      auto at = std::find(it->second.begin(), it->second.end(), *status);
+      if (at == it->second.end()) {
+        problems.push_back({std::string("/") + key, "pipeline '" + pipeline + "' has no status '" + *status + "'"});
+        return std::nullopt;
+      }
+      return static_cast<size_t>(at - it->second.begin()) + 1;
+    };
+    const auto from = position("from");
+    const auto to = position("to");
+    if (from && to && *from > *to) problems.push_back({"/to", "\"to\" comes before \"from\" in the pipeline"});
+    if (from && to)
+      for (size_t i = *from; i <= *to; ++i)
+        t.range_.insert(i == 0 ? std::nullopt : std::optional<std::string>(it->second[i - 1]));
+  }
+  return problems.size() == before ? std::optional<Trigger>(t) : std::nullopt;
+}
+
+Trigger::Fire Trigger::fires(const std::string& event_type, const std::string& source,
+                             const std::optional<StatusChange>& change) const {
+  if (!event_.empty() && event_type != event_) return Fire::kNo;
+  if (!source_.empty() && source != source_) return Fire::kNo;
+  switch (kind_) {
+    case Kind::kEvent:
+      return Fire::kYes;
+    case Kind::kStatus:
+      return change && change->entity_type == entity_ && change->enters_status() && change->current == status_
+                 ? Fire::kYes
+                 : Fire::kNo;
+    case Kind::kRange:
+      return change && change->entity_type == entity_ && change->enters_status() && range_.count(change->current)
+                 ? Fire::kIfFirstForEntity
+                 : Fire::kNo;
+  }
+  return Fire::kNo;
+}
+
+}  // namespace sb

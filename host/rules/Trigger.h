@@ -1,0 +1,61 @@
+// When a rule fires. On an event type:
+//
+//   {"event": "lead.created", "source": "site_hook"}
+//
+// or with the status semantics of the reference CRMs, on an entity entering
+// a status — whether a person, an import or another rule moved it, and also
+// when the entity is created with that status (null is "no status", which
+// counts on creation):
+//
+//   {"entity": "lead", "status": "Первичный контакт"}    every entry into it
+//   {"entity": "lead", "pipeline": "students", "from": null, "to": "Записан на пробное"}
+//        once per entity: the first time it enters any status of the range
+//        (in the pipeline's order), never again
+#pragma once
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "rules/Condition.h"
+
+namespace sb {
+
+// A pipeline's statuses in order; "no status" comes before the first.
+using Pipelines = std::map<std::string, std::vector<std::string>>;
+
+// What an event did to its entity's status, as the store saw it in commit order.
+struct StatusChange {
+  std::string entity_type;
+  std::string entity_id;
+  bool created = false;                 // the entity was unknown before this event
+  std::optional<std::string> previous;  // none: "no status"
+  std::optional<std::string> current;
+  bool enters_status() const { return created || previous != current; }
+};
+
+class Trigger {
+ public:
+  enum class Fire { kNo, kYes, kIfFirstForEntity };
+
+  // Null (and problems appended) when the trigger is invalid.
+  static std::optional<Trigger> compile(const nlohmann::json& trigger, const Pipelines& pipelines,
+                                        std::vector<ConditionProblem>& problems);
+
+  // `change` is set when the event sets its entity's status.
+  Fire fires(const std::string& event_type, const std::string& source, const std::optional<StatusChange>& change) const;
+
+ private:
+  enum class Kind { kEvent, kStatus, kRange };
+  Kind kind_ = Kind::kEvent;
+  std::string event_;   // empty: any type (status triggers)
+  std::string source_;  // empty: any source
+  std::string entity_;
+  std::optional<std::string> status_;
+  std::set<std::optional<std::string>> range_;
+};
+
+}  // namespace sb

@@ -1,0 +1,149 @@
+// Status triggers with the reference CRM's semantics (HolliHop, "lead
+// auto-actions"): a rule bound to one status fires on every entry into it,
+// creation included, with "no status" as a status; a rule bound to a range
+// fires once per entity, on its first entry into the range.
+#include "rules/Trigger.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace sb {
+namespace {
+
+using nlohmann::json;
+
+const Pipelines kPipelines = {{"students", {"Первичный контакт", "Записан на пробное", "Учится", "Отказ"}}};
+
+Trigger compile(const json& spec) {
+  std::vector<ConditionProblem> problems;
+  auto t = Trigger::compile(spec, kPipelines, problems);
+  EXPECT_TRUE(problems.empty()) << spec.dump() << ": " << (problems.empty() ? "" : problems[0].message);
+  return *t;
+}
+
+// One lead moved through statuses; counts how often each rule fires, keeping
+// the "fired once for this entity" memory the router keeps in the store.
+class Lead {
+ public:
+  explicit Lead(std::vector<std::pair<std::string, Trigger>> rules) : rules_(std::move(rules)) {}
+
+  void create(std::optional<std::string> status) { apply(true, std::move(status)); }
+  void move(std::optional<std::string> status) { apply(false, std::move(status)); }
+  int fired(const std::string& rule) const { return fired_.count(rule) ? fired_.at(rule) : 0; }
+
+ private:
+  void apply(bool created, std::optional<std::string> status) {
+    StatusChange change{"lead", "L1", created, current_, status};
+    const std::string type = created ? "lead.created" : "lead.status_changed";
+    for (const auto& [name, trigger] : rules_) {
+      const auto fire = trigger.fires(type, "api", change);
+      if (fire == Trigger::Fire::kYes || (fire == Trigger::Fire::kIfFirstForEntity && once_.insert(name).second))
+        ++fired_[name];
+    }
+    current_ = std::move(status);
+  }
+  std::vector<std::pair<std::string, Trigger>> rules_;
+  std::optional<std::string> current_;
+  std::map<std::string, int> fired_;
+  std::set<std::string> once_;
+};
+
+// Example 2 of the page: one task per status, for [none] -> A -> B.
+TEST(StatusTrigger, EachSingleStatusRuleFiresOnEveryEntry) {
+  Lead lead({{"none", compile({{"entity", "lead"}, {"status", nullptr}})},
+             {"contact", compile({{"entity", "lead"}, {"status", "Первичный контакт"}})},
+             {"trial", compile({{"entity", "lead"}, {"status", "Записан на пробное"}})}});
+  lead.create(std::nullopt);
+  lead.move("Первичный контакт");
+  lead.move("Записан на пробное");
+  EXPECT_EQ(lead.fired("none"), 1);
+  EXPECT_EQ(lead.fired("contact"), 1);
+  EXPECT_EQ(lead.fired("trial"), 1);
+  // Back and forth: every entry fires again, in any order of the pipeline.
+  lead.move("Первичный контакт");
+  lead.move("Записан на пробное");
+  EXPECT_EQ(lead.fired("contact"), 2);
+  EXPECT_EQ(lead.fired("trial"), 2);
+  // The same status sent again is not an entry.
+  lead.move("Записан на пробное");
+  EXPECT_EQ(lead.fired("trial"), 2);
+}
+
+// Example 1: creating the lead with the status is an entry too.
+TEST(StatusTrigger, CreationWithTheStatusFires) {
+  Lead lead({{"contact", compile({{"entity", "lead"}, {"status", "Первичный контакт"}})},
+             {"none", compile({{"entity", "lead"}, {"status", nullptr}})}});
+  lead.create("Первичный контакт");
+  EXPECT_EQ(lead.fired("contact"), 1);
+  EXPECT_EQ(lead.fired("none"), 0);
+  lead.move("Учится");
+  EXPECT_EQ(lead.fired("contact"), 1);
+}
+
+// Example 3: the range [none]..Записан на пробное fires once per lead.
+TEST(StatusTrigger, RangeFiresOnceWhateverTheOrderOfMoves) {
+  const json range = {{"entity", "lead"}, {"pipeline", "students"}, {"from", nullptr}, {"to", "Записан на пробное"}};
+  Lead created_without_status({{"range", compile(range)}});
+  created_without_status.create(std::nullopt);
+  created_without_status.move("Первичный контакт");
+  created_without_status.move("Записан на пробное");
+  created_without_status.move("Первичный контакт");
+  EXPECT_EQ(created_without_status.fired("range"), 1);
+
+  Lead created_in_range({{"range", compile(range)}});
+  created_in_range.create("Первичный контакт");
+  created_in_range.move("Записан на пробное");
+  EXPECT_EQ(created_in_range.fired("range"), 1);
+
+  Lead outside_first({{"range", compile(range)}});
+  outside_first.create("Учится");
+  EXPECT_EQ(outside_first.fired("range"), 0);
+  outside_first.move("Записан на пробное");  // the first entry into the range
+  outside_first.move("Первичный контакт");
+  EXPECT_EQ(outside_first.fired("range"), 1);
+}
+
+TEST(StatusTrigger, OtherEntitiesTypesAndSourcesDoNotFire) {
+  const Trigger t = compile({{"entity", "lead"}, {"status", "Учится"}, {"source", "api"}});
+  EXPECT_EQ(t.fires("deal.status_changed", "api", StatusChange{"deal", "D1", false, std::nullopt, "Учится"}),
+            Trigger::Fire::kNo);
+  EXPECT_EQ(t.fires("lead.status_changed", "site", StatusChange{"lead", "L1", false, std::nullopt, "Учится"}),
+            Trigger::Fire::kNo);
+  EXPECT_EQ(t.fires("lead.field_changed", "api", std::nullopt), Trigger::Fire::kNo);
+  const Trigger by_type = compile({{"event", "lead.created"}});
+  EXPECT_EQ(by_type.fires("lead.created", "any", std::nullopt), Trigger::Fire::kYes);
+  EXPECT_EQ(by_type.fires("lead.updated", "any", std::nullopt), Trigger::Fire::kNo);
+}
+
+TEST(StatusTrigger, InvalidTriggersAreExplained) {
+  struct Case {
+    json spec;
+    std::string pointer, part;
+  };
+  const Case cases[] = {
+      {json::object(), "", "needs an \"event\" type"},
+      {{{"status", "new"}}, "", "needs the \"entity\" type"},
+      {{{"entity", "lead"}, {"pipeline", "sales"}, {"from", nullptr}, {"to", "x"}},
+       "/pipeline",
+       "unknown pipeline 'sales'"},
+      {{{"entity", "lead"}, {"pipeline", "students"}, {"from", "Учится"}, {"to", "Нет такого"}},
+       "/to",
+       "no status 'Нет такого'"},
+      {{{"entity", "lead"}, {"pipeline", "students"}, {"from", "Учится"}, {"to", "Первичный контакт"}},
+       "/to",
+       "comes before"},
+      {{{"entity", "lead"}, {"pipeline", "students"}, {"to", "Учится"}}, "", "needs \"from\""},
+      {{{"entity", "lead"}, {"status", "a"}, {"pipeline", "students"}}, "", "not both"},
+  };
+  for (const auto& c : cases) {
+    std::vector<ConditionProblem> problems;
+    EXPECT_FALSE(Trigger::compile(c.spec, kPipelines, problems)) << c.spec.dump();
+    ASSERT_FALSE(problems.empty()) << c.spec.dump();
+    EXPECT_EQ(problems[0].pointer, c.pointer) << c.spec.dump();
+    EXPECT_NE(problems[0].message.find(c.part), std::string::npos) << problems[0].message;
+  }
+}
+
+}  // namespace
+}  // namespace sb
