@@ -21,21 +21,12 @@
 #include <vector>
 
 #include "rules/Condition.h"
+#include "store/Store.h"
 
 namespace sb {
 
 // A pipeline's statuses in order; "no status" comes before the first.
 using Pipelines = std::map<std::string, std::vector<std::string>>;
-
-// What an event did to its entity's status, as the store saw it in commit order.
-struct StatusChange {
-  std::string entity_type;
-  std::string entity_id;
-  bool created = false;                 // the entity was unknown before this event
-  std::optional<std::string> previous;  // none: "no status"
-  std::optional<std::string> current;
-  bool enters_status() const { return created || previous != current; }
-};
 
 class Trigger {
  public:

@@ -2,6 +2,7 @@
 
 #include "log/Logger.h"
 #include "store/Sqlite.h"
+#include "util/Time.h"
 
 namespace sb {
 
@@ -17,7 +18,13 @@ CREATE TABLE IF NOT EXISTS events (
   source TEXT NOT NULL,
   occurred_at INTEGER NOT NULL,
   received_at INTEGER NOT NULL,
-  body TEXT NOT NULL
+  body TEXT NOT NULL,
+  -- the entity status the event set, with the status before it (router input)
+  entity_type TEXT,
+  entity_id TEXT,
+  entity_created INTEGER,
+  previous_status TEXT,
+  status TEXT
 );
 CREATE TABLE IF NOT EXISTS contacts (
   key TEXT PRIMARY KEY,
@@ -32,22 +39,84 @@ CREATE TABLE IF NOT EXISTS entities (
   updated_at INTEGER NOT NULL,
   PRIMARY KEY (type, id)
 );
+CREATE TABLE IF NOT EXISTS router (
+  name TEXT PRIMARY KEY,
+  routed_up_to INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rule_fired (
+  rule TEXT NOT NULL,
+  entity_type TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  PRIMARY KEY (rule, entity_type, entity_id)
+);
+CREATE TABLE IF NOT EXISTS executions (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  rule TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  step INTEGER NOT NULL DEFAULT 0,
+  attempt INTEGER NOT NULL DEFAULT 0,
+  due_at INTEGER,
+  context TEXT NOT NULL,
+  history TEXT NOT NULL DEFAULT '[]',
+  error TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  UNIQUE (event_id, rule)
+);
+-- Due work is found by time, whatever the number of pending executions.
+CREATE INDEX IF NOT EXISTS executions_due ON executions (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS executions_state ON executions (state, id);
 )sql";
+
+constexpr const char* kExecutionColumns =
+    "id, rule, event_id, state, step, attempt, due_at, context, history, error, created_at, updated_at";
+
+ExecutionRow read_execution(const SqliteStatement& q) {
+  ExecutionRow r;
+  r.id = q.integer(0);
+  r.rule = q.text(1);
+  r.event_id = q.text(2);
+  r.state = state_named(q.text(3)).value_or(ExecutionState::kFailed);
+  r.step = static_cast<int>(q.integer(4));
+  r.attempt = static_cast<int>(q.integer(5));
+  if (!q.is_null(6)) r.due_at_ms = q.integer(6);
+  r.context_json = q.text(7);
+  r.history_json = q.text(8);
+  r.error = q.text(9);
+  r.created_at_ms = q.integer(10);
+  r.updated_at_ms = q.integer(11);
+  return r;
+}
+
+void bind_optional(SqliteStatement& s, int index, const std::optional<std::string>& v) {
+  if (v)
+    s.bind(index, *v);
+  else
+    s.bind_null(index);
+}
 
 }  // namespace
 
 struct SqliteStore::Writer {
   SqliteDatabase db;
   SqliteStatement insert_event;
+  SqliteStatement entity_status;
   SqliteStatement upsert_contact;
   SqliteStatement upsert_entity;
   SqliteStatement upsert_entity_keep_status;
+  SqliteStatement save_router;
+  SqliteStatement fire_once;
+  SqliteStatement insert_execution;
+  SqliteStatement update_execution;
 
   explicit Writer(const Options& o)
       : db(o.file, o.synchronous_full),
         insert_event(prepare_schema(db),
-                     "INSERT INTO events (id, type, source, occurred_at, received_at, body) VALUES (?, ?, ?, ?, ?, ?) "
+                     "INSERT INTO events (id, type, source, occurred_at, received_at, body, entity_type, entity_id, "
+                     "entity_created, previous_status, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                      "ON CONFLICT (id) DO NOTHING"),
+        entity_status(db.handle(), "SELECT status FROM entities WHERE type = ? AND id = ?"),
         // Fields merge as a JSON merge patch: what the event does not mention is kept.
         upsert_contact(db.handle(),
                        "INSERT INTO contacts (key, data, updated_at) VALUES (?1, json(?2), ?3) "
@@ -61,8 +130,20 @@ struct SqliteStore::Writer {
                                   "INSERT INTO entities (type, id, status, data, updated_at) "
                                   "VALUES (?1, ?2, NULL, json(?3), ?4) "
                                   "ON CONFLICT (type, id) DO UPDATE SET "
-                                  "data = json_patch(entities.data, excluded.data), updated_at = excluded.updated_at") {
-  }
+                                  "data = json_patch(entities.data, excluded.data), updated_at = excluded.updated_at"),
+        save_router(db.handle(),
+                    "INSERT INTO router (name, routed_up_to) VALUES ('rules', ?1) "
+                    "ON CONFLICT (name) DO UPDATE SET routed_up_to = max(routed_up_to, excluded.routed_up_to)"),
+        fire_once(db.handle(),
+                  "INSERT INTO rule_fired (rule, entity_type, entity_id) VALUES (?, ?, ?) "
+                  "ON CONFLICT DO NOTHING"),
+        insert_execution(db.handle(),
+                         "INSERT INTO executions (rule, event_id, state, due_at, context, created_at, updated_at) "
+                         "VALUES (?1, ?2, 'ready', ?3, ?4, ?3, ?3) ON CONFLICT (event_id, rule) DO NOTHING"),
+        update_execution(db.handle(),
+                         "UPDATE executions SET state = ?2, step = ?3, attempt = ?4, due_at = ?5, error = ?6, "
+                         "updated_at = ?7, history = CASE WHEN ?8 = '' THEN history "
+                         "ELSE json_insert(history, '$[#]', json(?8)) END WHERE id = ?1") {}
 
   // Runs before the statements are prepared: they need the tables.
   static sqlite3* prepare_schema(SqliteDatabase& db) {
@@ -72,22 +153,56 @@ struct SqliteStore::Writer {
   }
 
   AppendOutcome store(const EventRecord& e) {
+    // The status before this event, in commit order: what a status trigger
+    // compares with.
+    bool created = false;
+    std::optional<std::string> previous;
+    if (e.entity) {
+      entity_status.bind(1, e.entity->type).bind(2, e.entity->id);
+      created = !entity_status.step();
+      if (!created && !entity_status.is_null(0)) previous = entity_status.text(0);
+      entity_status.reset();
+    }
     insert_event.bind(1, e.id).bind(2, e.type).bind(3, e.source);
     insert_event.bind(4, e.occurred_at_ms).bind(5, e.received_at_ms).bind(6, e.body_json);
+    if (e.entity && e.entity->sets_status) {
+      insert_event.bind(7, e.entity->type).bind(8, e.entity->id).bind(9, int64_t{created});
+      bind_optional(insert_event, 10, previous);
+      bind_optional(insert_event, 11, e.entity->status);
+    }
     if (insert_event.run() == 0) return AppendOutcome::kDuplicate;
     if (e.contact) upsert_contact.bind(1, e.contact->key).bind(2, e.contact->data_json).bind(3, e.received_at_ms).run();
     if (e.entity && e.entity->sets_status) {
       upsert_entity.bind(1, e.entity->type).bind(2, e.entity->id);
-      if (e.entity->status)
-        upsert_entity.bind(3, *e.entity->status);
-      else
-        upsert_entity.bind_null(3);
+      bind_optional(upsert_entity, 3, e.entity->status);
       upsert_entity.bind(4, e.entity->data_json).bind(5, e.received_at_ms).run();
     } else if (e.entity) {
       upsert_entity_keep_status.bind(1, e.entity->type).bind(2, e.entity->id);
       upsert_entity_keep_status.bind(3, e.entity->data_json).bind(4, e.received_at_ms).run();
     }
     return AppendOutcome::kStored;
+  }
+
+  void route(const RouteBatch& batch) {
+    const int64_t now = now_ms();
+    for (const NewExecution& e : batch.executions) {
+      if (e.once_for_entity &&
+          fire_once.bind(1, e.rule).bind(2, e.once_for_entity->first).bind(3, e.once_for_entity->second).run() == 0)
+        continue;  // this rule already fired for this entity
+      insert_execution.bind(1, e.rule).bind(2, e.event_id).bind(3, now).bind(4, e.context_json).run();
+    }
+    save_router.bind(1, batch.routed_up_to).run();
+  }
+
+  void update(const ExecutionUpdate& u) {
+    update_execution.bind(1, u.id).bind(2, std::string(state_name(u.state))).bind(3, int64_t{u.step});
+    update_execution.bind(4, int64_t{u.attempt});
+    if (u.due_at_ms)
+      update_execution.bind(5, *u.due_at_ms);
+    else
+      update_execution.bind_null(5);
+    update_execution.bind(6, u.error).bind(7, now_ms()).bind(8, u.history_entry_json);
+    if (update_execution.run() != 1) throw StoreError("no execution " + std::to_string(u.id));
   }
 };
 
@@ -106,16 +221,38 @@ SqliteStore::~SqliteStore() {
   thread_.join();
 }
 
-void SqliteStore::append_events(std::vector<EventRecord> batch, AppendCallback done) {
+void SqliteStore::submit(Write write) {
   {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
-      pending_.push_back({std::move(batch), std::move(done)});
+      pending_.push_back(std::move(write));
       wake_.notify_one();
       return;
     }
   }
-  done(AppendResult{"the store is shutting down", {}});
+  write.done("the store is shutting down");
+}
+
+void SqliteStore::append_events(std::vector<EventRecord> batch, AppendCallback done) {
+  auto outcomes = std::make_shared<std::vector<AppendOutcome>>();
+  auto events = std::make_shared<std::vector<EventRecord>>(std::move(batch));
+  submit({[events, outcomes](Writer& w) {
+            outcomes->clear();
+            for (const EventRecord& e : *events) outcomes->push_back(w.store(e));
+          },
+          [outcomes, done = std::move(done)](const std::string& error) {
+            done(error.empty() ? AppendResult{"", std::move(*outcomes)} : AppendResult{error, {}});
+          }});
+}
+
+void SqliteStore::route(RouteBatch batch, WriteCallback done) {
+  auto b = std::make_shared<RouteBatch>(std::move(batch));
+  submit({[b](Writer& w) { w.route(*b); }, std::move(done)});
+}
+
+void SqliteStore::update_execution(ExecutionUpdate update, WriteCallback done) {
+  auto u = std::make_shared<ExecutionUpdate>(std::move(update));
+  submit({[u](Writer& w) { w.update(*u); }, std::move(done)});
 }
 
 uint64_t SqliteStore::commits() const {
@@ -125,16 +262,13 @@ uint64_t SqliteStore::commits() const {
 
 void SqliteStore::writer_loop() {
   for (;;) {
-    std::deque<Pending> group;
+    std::deque<Write> group;
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
       if (pending_.empty()) return;  // stopping, and everything committed
       // Everything that arrived while the last commit synced, up to a bound.
-      size_t events = 0;
-      while (!pending_.empty() &&
-             (group.empty() || events + pending_.front().batch.size() <= options_.max_group_events)) {
-        events += pending_.front().batch.size();
+      while (!pending_.empty() && group.size() < options_.max_group_writes) {
         group.push_back(std::move(pending_.front()));
         pending_.pop_front();
       }
@@ -143,21 +277,21 @@ void SqliteStore::writer_loop() {
   }
 }
 
-void SqliteStore::commit_group(std::deque<Pending>& group) {
-  std::vector<AppendResult> results(group.size());
+void SqliteStore::commit_group(std::deque<Write>& group) {
+  std::vector<std::string> errors(group.size());
   try {
     writer_->db.execute("BEGIN IMMEDIATE");
     for (size_t i = 0; i < group.size(); ++i) {
-      // A savepoint per batch: one batch that fails does not take the
-      // others of its group with it.
-      writer_->db.execute("SAVEPOINT batch");
+      // A savepoint per write: one that fails does not take the others of
+      // its group with it.
+      writer_->db.execute("SAVEPOINT one");
       try {
-        for (const EventRecord& e : group[i].batch) results[i].outcomes.push_back(writer_->store(e));
-        writer_->db.execute("RELEASE batch");
+        group[i].apply(*writer_);
+        writer_->db.execute("RELEASE one");
       } catch (const StoreError& e) {
-        writer_->db.execute("ROLLBACK TO batch");
-        writer_->db.execute("RELEASE batch");
-        results[i] = AppendResult{e.what(), {}};
+        writer_->db.execute("ROLLBACK TO one");
+        writer_->db.execute("RELEASE one");
+        errors[i] = e.what();
       }
     }
     writer_->db.execute("COMMIT");
@@ -170,13 +304,13 @@ void SqliteStore::commit_group(std::deque<Pending>& group) {
     } catch (const StoreError&) {
       // no transaction left to roll back
     }
-    for (auto& r : results) r = AppendResult{std::string("the store could not commit: ") + e.what(), {}};
+    for (auto& error : errors) error = std::string("the store could not commit: ") + e.what();
   }
   for (size_t i = 0; i < group.size(); ++i) {
     try {
-      group[i].done(std::move(results[i]));
+      group[i].done(errors[i]);
     } catch (const std::exception& e) {
-      log_error("store", "append callback threw", {{"error", e.what()}});
+      log_error("store", "write callback threw", {{"error", e.what()}});
     }
   }
 }
@@ -184,8 +318,8 @@ void SqliteStore::commit_group(std::deque<Pending>& group) {
 std::vector<StoredEvent> SqliteStore::events_after(int64_t seq, size_t limit) {
   std::lock_guard lock(read_mutex_);
   SqliteStatement q(reader_->handle(),
-                    "SELECT seq, id, type, source, occurred_at, received_at, body FROM events WHERE seq > ? "
-                    "ORDER BY seq LIMIT ?");
+                    "SELECT seq, id, type, source, occurred_at, received_at, body, entity_type, entity_id, "
+                    "entity_created, previous_status, status FROM events WHERE seq > ? ORDER BY seq LIMIT ?");
   q.bind(1, seq).bind(2, static_cast<int64_t>(limit));
   std::vector<StoredEvent> out;
   while (q.step()) {
@@ -197,6 +331,12 @@ std::vector<StoredEvent> SqliteStore::events_after(int64_t seq, size_t limit) {
     e.record.occurred_at_ms = q.integer(4);
     e.record.received_at_ms = q.integer(5);
     e.record.body_json = q.text(6);
+    if (!q.is_null(7)) {
+      StatusChange c{q.text(7), q.text(8), q.integer(9) != 0, std::nullopt, std::nullopt};
+      if (!q.is_null(10)) c.previous = q.text(10);
+      if (!q.is_null(11)) c.current = q.text(11);
+      e.status_change = std::move(c);
+    }
     out.push_back(std::move(e));
   }
   return out;
@@ -218,6 +358,50 @@ std::optional<StoredEntity> SqliteStore::entity(const std::string& type, const s
   StoredEntity e{type, id, std::nullopt, q.text(1)};
   if (!q.is_null(0)) e.status = q.text(0);
   return e;
+}
+
+int64_t SqliteStore::routed_up_to() {
+  std::lock_guard lock(read_mutex_);
+  SqliteStatement q(reader_->handle(), "SELECT routed_up_to FROM router WHERE name = 'rules'");
+  return q.step() ? q.integer(0) : 0;
+}
+
+std::vector<ExecutionRow> SqliteStore::due_executions(int64_t now, size_t limit) {
+  std::lock_guard lock(read_mutex_);
+  SqliteStatement q(reader_->handle(), std::string("SELECT ") + kExecutionColumns +
+                                           " FROM executions WHERE due_at IS NOT NULL AND due_at <= ? "
+                                           "ORDER BY due_at LIMIT ?");
+  q.bind(1, now).bind(2, static_cast<int64_t>(limit));
+  std::vector<ExecutionRow> out;
+  while (q.step()) out.push_back(read_execution(q));
+  return out;
+}
+
+std::optional<int64_t> SqliteStore::next_due_ms() {
+  std::lock_guard lock(read_mutex_);
+  SqliteStatement q(reader_->handle(), "SELECT min(due_at) FROM executions WHERE due_at IS NOT NULL");
+  if (!q.step() || q.is_null(0)) return std::nullopt;
+  return q.integer(0);
+}
+
+std::optional<ExecutionRow> SqliteStore::execution(int64_t id) {
+  std::lock_guard lock(read_mutex_);
+  SqliteStatement q(reader_->handle(), std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = ?");
+  q.bind(1, id);
+  if (!q.step()) return std::nullopt;
+  return read_execution(q);
+}
+
+std::vector<ExecutionRow> SqliteStore::executions(const ExecutionQuery& query) {
+  std::lock_guard lock(read_mutex_);
+  SqliteStatement q(reader_->handle(), std::string("SELECT ") + kExecutionColumns +
+                                           " FROM executions WHERE (?1 = '' OR state = ?1) AND (?2 = '' OR rule = ?2) "
+                                           "AND (?3 = '' OR event_id = ?3) ORDER BY id DESC LIMIT ?4");
+  q.bind(1, query.state ? std::string(state_name(*query.state)) : std::string());
+  q.bind(2, query.rule).bind(3, query.event_id).bind(4, static_cast<int64_t>(query.limit));
+  std::vector<ExecutionRow> out;
+  while (q.step()) out.push_back(read_execution(q));
+  return out;
 }
 
 }  // namespace sb

@@ -1,7 +1,8 @@
 // The embedded Store: one SQLite file in WAL mode. One writer thread commits
-// every batch that arrived while the previous commit was syncing in a single
+// every write that arrived while the previous commit was syncing in a single
 // transaction (group commit), so durability costs one fsync per group, not
-// per request. Reads use a connection of their own.
+// per request; each write keeps its own all-or-nothing savepoint. Reads use a
+// connection of their own.
 #pragma once
 
 #include <condition_variable>
@@ -16,7 +17,6 @@
 namespace sb {
 
 class SqliteDatabase;
-class SqliteStatement;
 
 class SqliteStore final : public Store {
  public:
@@ -24,29 +24,40 @@ class SqliteStore final : public Store {
     std::filesystem::path file;
     // FULL: a commit survives power loss; NORMAL: process crashes only.
     bool synchronous_full = true;
-    size_t max_group_events = 10000;  // events per transaction, at most
+    size_t max_group_writes = 2000;  // writes per transaction, at most
   };
 
   // Creates or upgrades the schema. Throws StoreError.
   explicit SqliteStore(Options options);
-  ~SqliteStore() override;  // commits what was appended, then stops
+  ~SqliteStore() override;  // commits what was written, then stops
 
   void append_events(std::vector<EventRecord> batch, AppendCallback done) override;
   std::vector<StoredEvent> events_after(int64_t seq, size_t limit) override;
   std::optional<StoredContact> contact(const std::string& key) override;
   std::optional<StoredEntity> entity(const std::string& type, const std::string& id) override;
 
-  // Transactions committed so far (each holds one or more batches).
+  int64_t routed_up_to() override;
+  void route(RouteBatch batch, WriteCallback done) override;
+  void update_execution(ExecutionUpdate update, WriteCallback done) override;
+  std::vector<ExecutionRow> due_executions(int64_t now_ms, size_t limit) override;
+  std::optional<int64_t> next_due_ms() override;
+  std::optional<ExecutionRow> execution(int64_t id) override;
+  std::vector<ExecutionRow> executions(const ExecutionQuery& query) override;
+
+  // Transactions committed so far (each holds one or more writes).
   uint64_t commits() const;
 
  private:
-  struct Pending {
-    std::vector<EventRecord> batch;
-    AppendCallback done;
-  };
   struct Writer;  // the writer connection and its prepared statements
+  // One write: applied inside the group's transaction (throws StoreError to
+  // undo just itself), then told the outcome once the group committed.
+  struct Write {
+    std::function<void(Writer&)> apply;
+    std::function<void(const std::string& error)> done;
+  };
+  void submit(Write write);
   void writer_loop();
-  void commit_group(std::deque<Pending>& group);
+  void commit_group(std::deque<Write>& group);
 
   Options options_;
   std::unique_ptr<Writer> writer_;
@@ -55,7 +66,7 @@ class SqliteStore final : public Store {
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<Pending> pending_;
+  std::deque<Write> pending_;
   bool stopping_ = false;
   uint64_t commits_ = 0;
   std::thread thread_;

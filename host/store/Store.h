@@ -39,6 +39,17 @@ struct EventRecord {
   std::optional<EntityUpdate> entity;
 };
 
+// What an event did to its entity's status, as the store saw it in commit
+// order (the router's status triggers need the state before the event).
+struct StatusChange {
+  std::string entity_type;
+  std::string entity_id;
+  bool created = false;                 // the entity was unknown before this event
+  std::optional<std::string> previous;  // none: "no status"
+  std::optional<std::string> current;
+  bool enters_status() const { return created || previous != current; }
+};
+
 enum class AppendOutcome { kStored, kDuplicate };
 
 struct AppendResult {
@@ -50,6 +61,62 @@ struct AppendResult {
 struct StoredEvent {
   int64_t seq = 0;  // commit order
   EventRecord record;
+  std::optional<StatusChange> status_change;  // when the event set its entity's status
+};
+
+// ---- executions: a rule run for one event, persisted as a state machine.
+
+enum class ExecutionState { kReady, kWaiting, kDone, kFailed, kCancelled };
+const char* state_name(ExecutionState s);
+std::optional<ExecutionState> state_named(const std::string& s);
+
+struct NewExecution {
+  std::string rule;
+  std::string event_id;
+  std::string context_json;  // what the rule's templates and conditions read
+  // Range triggers fire once per entity: the execution is created only if
+  // this (rule, entity) has not fired before.
+  std::optional<std::pair<std::string, std::string>> once_for_entity;  // type, id
+};
+
+// Executions found for events up to `routed_up_to` (inclusive), stored
+// together with the new position, so that no event is routed twice.
+struct RouteBatch {
+  int64_t routed_up_to = 0;
+  std::vector<NewExecution> executions;
+};
+
+struct ExecutionRow {
+  int64_t id = 0;
+  std::string rule;
+  std::string event_id;
+  ExecutionState state = ExecutionState::kReady;
+  int step = 0;     // the next step to run
+  int attempt = 0;  // failed attempts of that step so far
+  std::optional<int64_t> due_at_ms;
+  std::string context_json;
+  std::string history_json;  // [{"step":..,"outcome":..,...}, ...]
+  std::string error;         // why it failed (dead letter)
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
+// What a step did: the execution's next state, and a history record.
+struct ExecutionUpdate {
+  int64_t id = 0;
+  ExecutionState state = ExecutionState::kReady;
+  int step = 0;
+  int attempt = 0;
+  std::optional<int64_t> due_at_ms;
+  std::string history_entry_json;  // appended to the history; empty = none
+  std::string error;
+};
+
+struct ExecutionQuery {
+  std::optional<ExecutionState> state;
+  std::string rule;  // empty = any
+  std::string event_id;
+  size_t limit = 100;
 };
 
 struct StoredContact {
@@ -78,6 +145,18 @@ class Store {
   virtual std::vector<StoredEvent> events_after(int64_t seq, size_t limit) = 0;
   virtual std::optional<StoredContact> contact(const std::string& key) = 0;
   virtual std::optional<StoredEntity> entity(const std::string& type, const std::string& id) = 0;
+
+  using WriteCallback = std::function<void(std::string error)>;  // empty error: committed
+  // The router's position: every event up to it has its executions.
+  virtual int64_t routed_up_to() = 0;
+  virtual void route(RouteBatch batch, WriteCallback done) = 0;
+  virtual void update_execution(ExecutionUpdate update, WriteCallback done) = 0;
+  // Ready or waiting executions due by `now_ms`, earliest first (index on due time).
+  virtual std::vector<ExecutionRow> due_executions(int64_t now_ms, size_t limit) = 0;
+  // The earliest due time of any ready or waiting execution.
+  virtual std::optional<int64_t> next_due_ms() = 0;
+  virtual std::optional<ExecutionRow> execution(int64_t id) = 0;
+  virtual std::vector<ExecutionRow> executions(const ExecutionQuery& query) = 0;
 };
 
 }  // namespace sb

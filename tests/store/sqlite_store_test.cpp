@@ -9,6 +9,7 @@
 
 #include "integration/test_support.h"
 #include "store/SqliteStore.h"
+#include "util/Time.h"
 
 namespace sb {
 namespace {
@@ -145,6 +146,95 @@ TEST_F(SqliteStoreTest, CommittedEventsSurviveReopening) {
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[1].record.id, "pending at close");
   EXPECT_EQ(append(*store, {event("kept")}).outcomes.front(), AppendOutcome::kDuplicate);
+}
+
+}  // namespace
+}  // namespace sb
+
+namespace sb {
+namespace {
+
+TEST_F(SqliteStoreTest, StatusChangesAreRecordedInCommitOrder) {
+  auto store = open();
+  EventRecord created = event("1", "lead.created");
+  created.entity = EntityUpdate{"lead", "L1", true, std::nullopt, "{}"};  // created with no status
+  EventRecord moved = event("2", "lead.status_changed");
+  moved.entity = EntityUpdate{"lead", "L1", true, "A", "{}"};
+  EventRecord field = event("3", "lead.field_changed");
+  field.entity = EntityUpdate{"lead", "L1", false, std::nullopt, R"({"fields":{"x":1}})"};
+  EventRecord again = event("4", "lead.status_changed");
+  again.entity = EntityUpdate{"lead", "L1", true, "B", "{}"};
+  ASSERT_TRUE(append(*store, {created, moved}).ok());
+  ASSERT_TRUE(append(*store, {field, again}).ok());
+  auto events = store->events_after(0, 10);
+  ASSERT_EQ(events.size(), 4u);
+  ASSERT_TRUE(events[0].status_change);
+  EXPECT_TRUE(events[0].status_change->created);
+  EXPECT_FALSE(events[0].status_change->current);
+  EXPECT_FALSE(events[1].status_change->created);
+  EXPECT_FALSE(events[1].status_change->previous);
+  EXPECT_EQ(events[1].status_change->current, "A");
+  EXPECT_FALSE(events[2].status_change);  // a field change sets no status
+  EXPECT_EQ(events[3].status_change->previous, "A");
+  EXPECT_EQ(events[3].status_change->current, "B");
+}
+
+TEST_F(SqliteStoreTest, RoutingCreatesExecutionsOnceAndRemembersItsPosition) {
+  auto store = open();
+  auto route = [&](RouteBatch b) {
+    std::promise<std::string> got;
+    store->route(std::move(b), [&](std::string e) { got.set_value(std::move(e)); });
+    return got.get_future().get();
+  };
+  EXPECT_EQ(store->routed_up_to(), 0);
+  RouteBatch b;
+  b.routed_up_to = 7;
+  b.executions.push_back({"welcome", "e1", R"({"a":1})", std::nullopt});
+  b.executions.push_back({"range", "e1", "{}", std::make_pair(std::string("lead"), std::string("L1"))});
+  ASSERT_EQ(route(b), "");
+  // The same event routed again (after a crash before the position was
+  // read back) creates nothing new; the range rule fires once per entity.
+  RouteBatch again;
+  again.routed_up_to = 9;
+  again.executions.push_back({"welcome", "e1", "{}", std::nullopt});
+  again.executions.push_back({"range", "e2", "{}", std::make_pair(std::string("lead"), std::string("L1"))});
+  ASSERT_EQ(route(again), "");
+  EXPECT_EQ(store->routed_up_to(), 9);
+  auto all = store->executions({});
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(store->executions({std::nullopt, "welcome", "", 10}).front().context_json, R"({"a":1})");
+  EXPECT_EQ(all[0].state, ExecutionState::kReady);
+  EXPECT_EQ(store->due_executions(now_ms() + 1000, 10).size(), 2u);
+}
+
+TEST_F(SqliteStoreTest, ExecutionUpdatesKeepHistoryAndDueTimes) {
+  auto store = open();
+  std::promise<std::string> routed;
+  RouteBatch b;
+  b.routed_up_to = 1;
+  b.executions.push_back({"r", "e1", "{}", std::nullopt});
+  store->route(std::move(b), [&](std::string e) { routed.set_value(std::move(e)); });
+  ASSERT_EQ(routed.get_future().get(), "");
+  const int64_t id = store->executions({}).front().id;
+  auto update = [&](ExecutionUpdate u) {
+    std::promise<std::string> got;
+    store->update_execution(std::move(u), [&](std::string e) { got.set_value(std::move(e)); });
+    return got.get_future().get();
+  };
+  const int64_t later = now_ms() + 3600 * 1000;
+  ASSERT_EQ(update({id, ExecutionState::kWaiting, 1, 0, later, R"({"step":"send","outcome":"done"})", ""}), "");
+  EXPECT_TRUE(store->due_executions(now_ms(), 10).empty());
+  EXPECT_EQ(store->next_due_ms(), later);
+  ASSERT_EQ(update({id, ExecutionState::kFailed, 1, 3, std::nullopt, R"({"step":"sms","outcome":"permanent"})",
+                    "invalid number"}),
+            "");
+  auto row = store->execution(id);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->state, ExecutionState::kFailed);
+  EXPECT_EQ(row->error, "invalid number");
+  EXPECT_EQ(json::parse(row->history_json).size(), 2u);
+  EXPECT_FALSE(store->next_due_ms());
+  EXPECT_NE(update({999, ExecutionState::kDone, 0, 0, std::nullopt, "", ""}), "");  // unknown id
 }
 
 }  // namespace
