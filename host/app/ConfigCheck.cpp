@@ -58,6 +58,13 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
     compiled.trigger = Trigger::compile(rule.trigger, config.pipelines, ignored);
     compiled.filter = Condition::compile(rule.filter, ignored);
     for (const auto& step : rule.steps) {
+      if (step.wait_ms) {
+        CompiledStep wait;
+        wait.name = step.name;
+        wait.wait_ms = step.wait_ms;
+        compiled.steps.push_back(std::move(wait));
+        continue;
+      }
       const std::string where = "rule '" + rule.name + "', step '" + step.name + "': ";
       for (const auto& e : template_syntax_errors(step.params))
         out.issues.push_back(
@@ -81,6 +88,8 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
       cs.params = step.params;
       cs.schema = action->schema;
       if (step.timeout_ms) cs.timeout = std::chrono::milliseconds(*step.timeout_ms);
+      cs.max_attempts = step.max_attempts;
+      cs.backoff_ms = step.backoff_ms;
       compiled.steps.push_back(std::move(cs));
     }
     out.rules.push_back(std::move(compiled));

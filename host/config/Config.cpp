@@ -12,6 +12,7 @@
 #include "rules/Condition.h"
 #include "rules/Trigger.h"
 #include "util/JsonText.h"
+#include "util/Time.h"
 
 namespace sb {
 
@@ -216,6 +217,32 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
     for (size_t s = 0; s < steps.size(); ++s) {
       StepConfig sc;
       sc.pointer = rc.pointer + "/steps/" + std::to_string(s);
+      if (steps[s].contains("wait") == steps[s].contains("action")) {
+        issues.push_back({name, sc.pointer, "rule '" + rc.name + "': a step is an \"action\" or a \"wait\""});
+        continue;
+      }
+      if (steps[s].contains("wait")) {
+        const std::string text = steps[s]["wait"];
+        sc.name = steps[s].value("name", "wait " + text);
+        sc.wait_ms = parse_duration_ms(text);
+        if (!sc.wait_ms || *sc.wait_ms <= 0)
+          issues.push_back({name, sc.pointer + "/wait",
+                            "rule '" + rc.name + "': expected a positive duration such as \"30m\", \"2h\", \"1d12h\""});
+        rc.steps.push_back(std::move(sc));
+        continue;
+      }
+      if (steps[s].contains("retry")) {
+        const json& retry = steps[s]["retry"];
+        sc.max_attempts = retry.value("max_attempts", sc.max_attempts);
+        if (retry.contains("backoff")) {
+          auto backoff = parse_duration_ms(retry["backoff"].get<std::string>());
+          if (!backoff || *backoff <= 0)
+            issues.push_back({name, sc.pointer + "/retry/backoff",
+                              "rule '" + rc.name + "': expected a positive duration such as \"10s\""});
+          else
+            sc.backoff_ms = *backoff;
+        }
+      }
       const std::string ref = steps[s]["action"];
       const size_t dot = ref.find('.');
       sc.instance = ref.substr(0, dot);

@@ -54,7 +54,10 @@ struct StepConfig {
   std::string action;
   nlohmann::json params = nlohmann::json::object();
   std::optional<uint32_t> timeout_ms;
-  std::string pointer;  // "/rules/0/steps/1", for error messages
+  std::optional<int64_t> wait_ms;  // a wait step: no action
+  int max_attempts = 5;            // attempts before the execution is dead-lettered
+  int64_t backoff_ms = 10000;      // before the first retry; doubles each time, with jitter
+  std::string pointer;             // "/rules/0/steps/1", for error messages
 };
 
 struct RuleConfig {

@@ -35,6 +35,9 @@ struct CompiledStep {
   nlohmann::json params;
   std::shared_ptr<const JsonSchema> schema;  // the action's parameter schema
   std::chrono::milliseconds timeout{30000};
+  std::optional<int64_t> wait_ms;  // a wait step (the durable pipeline only)
+  int max_attempts = 5;
+  int64_t backoff_ms = 10000;
 };
 
 struct CompiledRule {

@@ -31,8 +31,16 @@ CompiledRule forward_new() {
   std::vector<ConditionProblem> problems;
   rule.trigger = Trigger::compile(json{{"event", "webhook.received"}}, {}, problems);
   rule.filter = Condition::compile(json{{"body.status", "new"}}, problems);
-  CompiledStep send{"send", "sink", "post", json{{"to", "{{body.phone}}"}, {"text", "Hello {{body.name}}"}}, nullptr};
-  CompiledStep log{"log", "sink", "log", json{{"event", "{{event.id}}"}}, nullptr};
+  CompiledStep send;
+  send.name = "send";
+  send.instance = "sink";
+  send.action = "post";
+  send.params = json{{"to", "{{body.phone}}"}, {"text", "Hello {{body.name}}"}};
+  CompiledStep log;
+  log.name = "log";
+  log.instance = "sink";
+  log.action = "log";
+  log.params = json{{"event", "{{event.id}}"}};
   rule.steps = {send, log};
   return rule;
 }
