@@ -1,0 +1,228 @@
+#include "pipeline/Pipeline.h"
+
+#include <algorithm>
+#include <future>
+#include <random>
+
+#include "log/Logger.h"
+#include "metrics/Metrics.h"
+#include "rules/Template.h"
+#include "util/JsonText.h"
+#include "util/Time.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+namespace {
+constexpr size_t kRouteBatch = 500;
+constexpr size_t kDueBatch = 200;
+constexpr std::chrono::milliseconds kPoll{1000};  // the longest sleep, whatever the next due time
+
+double jitter() {
+  thread_local std::mt19937_64 gen{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.5, 1.5)(gen);
+}
+}  // namespace
+
+int64_t backoff_ms(int64_t base_ms, int attempt, double jitter) {
+  constexpr int64_t kMax = 3600 * 1000;
+  int64_t delay = base_ms;
+  for (int i = 1; i < attempt && delay < kMax; ++i) delay *= 2;
+  return static_cast<int64_t>(static_cast<double>(std::min(delay, kMax)) * jitter);
+}
+
+Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatcher& actions, Metrics& metrics,
+                   std::chrono::milliseconds stop_wait)
+    : store_(store),
+      rules_(std::move(rules)),
+      actions_(actions),
+      stop_wait_(stop_wait),
+      executions_started_(metrics.counter("switchboard_pipeline_steps_started_total", {})),
+      executions_done_(metrics.counter("switchboard_pipeline_executions_total", {{"state", "done"}})),
+      executions_failed_(metrics.counter("switchboard_pipeline_executions_total", {{"state", "failed"}})) {}
+
+Pipeline::~Pipeline() { stop(); }
+
+void Pipeline::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Pipeline::wake() {
+  {
+    std::lock_guard lock(mutex_);
+    woken_ = true;
+  }
+  wake_.notify_one();
+}
+
+void Pipeline::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+  std::unique_lock lock(mutex_);
+  wake_.wait_for(lock, stop_wait_, [&] { return in_flight_.empty(); });
+  recording_ = false;
+}
+
+void Pipeline::run() {
+  while (true) {
+    try {
+      route_new_events();
+      start_due_steps();
+    } catch (const std::exception& e) {
+      log_error("pipeline", "cannot read the store", {{"error", e.what()}});
+    }
+    auto sleep = kPoll;
+    if (auto next = store_.next_due_ms())
+      sleep = std::clamp(std::chrono::milliseconds(*next - now_ms()), std::chrono::milliseconds(0), kPoll);
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, sleep, [&] { return woken_ || stopping_; });
+    woken_ = false;
+    if (stopping_) return;
+  }
+}
+
+const CompiledRule* Pipeline::rule_named(const std::string& name) const {
+  for (const auto& r : rules_)
+    if (r.name == name) return &r;
+  return nullptr;
+}
+
+void Pipeline::route_new_events() {
+  for (;;) {
+    const int64_t position = store_.routed_up_to();
+    auto events = store_.events_after(position, kRouteBatch);
+    if (events.empty()) return;
+    RouteBatch batch;
+    batch.routed_up_to = events.back().seq;
+    const int64_t now = now_ms();
+    for (const StoredEvent& e : events) {
+      json context = json::parse(e.record.body_json, nullptr, false);
+      if (!context.is_object()) context = json::object();
+      context["event"] = {{"id", e.record.id},
+                          {"type", e.record.type},
+                          {"source", e.record.source},
+                          {"time", format_time_ms(e.record.occurred_at_ms)}};
+      std::string context_text;
+      for (const CompiledRule& rule : rules_) {
+        if (!rule.trigger) continue;
+        const auto fire = rule.trigger->fires(e.record.type, e.record.source, e.status_change);
+        if (fire == Trigger::Fire::kNo) continue;
+        if (rule.filter && !rule.filter->matches(context, now)) continue;
+        if (context_text.empty()) context_text = dump_text(context);
+        NewExecution execution{rule.name, e.record.id, context_text, std::nullopt};
+        if (fire == Trigger::Fire::kIfFirstForEntity)
+          execution.once_for_entity = std::make_pair(e.status_change->entity_type, e.status_change->entity_id);
+        batch.executions.push_back(std::move(execution));
+      }
+    }
+    // Synchronous on purpose: the next batch starts from the committed position.
+    std::promise<std::string> committed;
+    store_.route(std::move(batch), [&](std::string error) { committed.set_value(std::move(error)); });
+    if (const std::string error = committed.get_future().get(); !error.empty()) {
+      log_error("pipeline", "cannot record routed events", {{"error", error}});
+      return;
+    }
+  }
+}
+
+void Pipeline::start_due_steps() {
+  for (const ExecutionRow& row : store_.due_executions(now_ms(), kDueBatch)) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      if (!in_flight_.insert(row.id).second) continue;  // its step is running
+    }
+    start_step(row);
+  }
+}
+
+void Pipeline::start_step(const ExecutionRow& row) {
+  const CompiledRule* rule = rule_named(row.rule);
+  if (!rule || row.step >= static_cast<int>(rule->steps.size())) {
+    // The config changed under a pending execution: nothing to run it with.
+    return record({row.id, ExecutionState::kFailed, row.step, row.attempt, std::nullopt,
+                   dump_text(json{{"at", format_time_ms(now_ms())}, {"outcome", "permanent"}}),
+                   rule ? "the rule has fewer steps than this execution reached" : "no rule '" + row.rule + "'"});
+  }
+  const CompiledStep& step = rule->steps[row.step];
+  if (step.wait_ms) {
+    const int64_t until = now_ms() + *step.wait_ms;
+    return record({row.id, ExecutionState::kWaiting, row.step + 1, 0, until,
+                   dump_text(json{{"step", step.name}, {"outcome", "waiting"}, {"until", format_time_ms(until)}}), ""});
+  }
+  json context = json::parse(row.context_json, nullptr, false);
+  ActionRequest request;
+  request.action = step.action;
+  request.timeout = step.timeout;
+  request.attempt = static_cast<uint32_t>(row.attempt + 1);
+  request.idempotency_key = row.event_id + ":" + row.rule + ":" + std::to_string(row.step);
+  try {
+    request.params = render_template(step.params, context);
+  } catch (const TemplateError& e) {
+    return step_ended(row, step, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, e.what()));
+  }
+  if (step.schema)
+    if (auto violations = step.schema->validate(request.params); !violations.empty()) {
+      std::string why = "parameters do not match the action's schema:";
+      for (const auto& v : violations) why += " " + (v.path.empty() ? "/" : v.path) + ": " + v.message + ";";
+      return step_ended(row, step, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, why));
+    }
+  executions_started_.add();
+  actions_.dispatch(step.instance, request,
+                    [this, row, &step](ActionOutcome outcome) { step_ended(row, step, outcome); });
+}
+
+void Pipeline::step_ended(const ExecutionRow& row, const CompiledStep& step, const ActionOutcome& outcome) {
+  json entry = outcome.to_json();
+  entry["step"] = step.name;
+  entry["attempt"] = row.attempt + 1;
+  entry["at"] = format_time_ms(now_ms());
+  const CompiledRule* rule = rule_named(row.rule);
+  const int steps = rule ? static_cast<int>(rule->steps.size()) : 0;
+  if (outcome.ok()) {
+    const bool last = row.step + 1 >= steps;
+    return record({row.id, last ? ExecutionState::kDone : ExecutionState::kReady, row.step + 1, 0,
+                   last ? std::nullopt : std::optional<int64_t>(now_ms()), dump_text(entry), ""});
+  }
+  const int attempts = row.attempt + 1;
+  if (outcome.outcome == SB_OUTCOME_RETRY && attempts < step.max_attempts) {
+    int64_t delay = backoff_ms(step.backoff_ms, attempts, jitter());
+    if (outcome.retry_after_s) delay = std::max<int64_t>(delay, int64_t{outcome.retry_after_s} * 1000);
+    entry["retry_at"] = format_time_ms(now_ms() + delay);
+    return record({row.id, ExecutionState::kReady, row.step, attempts, now_ms() + delay, dump_text(entry), ""});
+  }
+  std::string why = std::string(outcome_name(outcome.outcome)) + ": " + outcome.reason;
+  if (outcome.outcome == SB_OUTCOME_RETRY)
+    why = "gave up after " + std::to_string(attempts) + " attempts: " + outcome.reason;
+  log_warn("pipeline", "execution failed",
+           {{"rule", row.rule}, {"event_id", row.event_id}, {"step", step.name}, {"reason", why}});
+  record({row.id, ExecutionState::kFailed, row.step, attempts, std::nullopt, dump_text(entry), why});
+}
+
+void Pipeline::record(ExecutionUpdate update) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!recording_) return;  // stopped: the step runs again after a restart
+  }
+  const int64_t id = update.id;
+  const ExecutionState state = update.state;
+  store_.update_execution(std::move(update), [this, id, state](std::string error) {
+    if (!error.empty()) log_error("pipeline", "cannot record a step", {{"execution", id}, {"error", error}});
+    if (error.empty() && state == ExecutionState::kDone) executions_done_.add();
+    if (error.empty() && state == ExecutionState::kFailed) executions_failed_.add();
+    {
+      std::lock_guard lock(mutex_);
+      in_flight_.erase(id);
+      woken_ = true;  // its next step may be due now
+    }
+    wake_.notify_all();
+  });
+}
+
+}  // namespace sb

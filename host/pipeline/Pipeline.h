@@ -1,0 +1,81 @@
+// The durable rule pipeline. It routes stored events to executions and runs
+// their steps, keeping every execution's state in the store, so that a crash
+// loses nothing and repeats no step needlessly:
+//
+//   router    events after the routing position -> matching rules -> new
+//             executions, committed together with the new position (an event
+//             is routed exactly once; a range trigger fires once per entity)
+//   scheduler executions due now (found by the due-time index, so waits of
+//             days hold no memory or thread) -> their next step
+//   steps     an action (through the plugin, with the idempotency key
+//             "<event id>:<rule>:<step>") or a wait; each result is committed
+//             before the next step starts
+//
+// A step in flight when the host dies runs again after the restart, with the
+// same idempotency key: providers that honour it do the work once. Retries
+// back off exponentially with jitter; permanent failures and exhausted
+// retries leave the execution "failed" with the reason (the dead letters).
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "rules/RuleEngine.h"
+#include "store/Store.h"
+
+namespace sb {
+
+class Counter;
+class Metrics;
+
+class Pipeline {
+ public:
+  // `stop_wait` bounds how long stop() waits for steps in flight.
+  Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatcher& actions, Metrics& metrics,
+           std::chrono::milliseconds stop_wait = std::chrono::seconds(5));
+  ~Pipeline();  // stop()
+
+  void start();
+  // Stops routing and starting steps, and waits (bounded) for the steps in
+  // flight; results that arrive later are not recorded, so those steps run
+  // again after a restart.
+  void stop();
+  // New events are in the store (saves waiting for the next poll).
+  void wake();
+
+ private:
+  void run();
+  void route_new_events();
+  void start_due_steps();
+  void start_step(const ExecutionRow& row);
+  void step_ended(const ExecutionRow& row, const CompiledStep& step, const ActionOutcome& outcome);
+  void record(ExecutionUpdate update);
+  const CompiledRule* rule_named(const std::string& name) const;
+
+  Store& store_;
+  const std::vector<CompiledRule> rules_;
+  ActionDispatcher& actions_;
+  const std::chrono::milliseconds stop_wait_;
+  Counter& executions_started_;
+  Counter& executions_done_;
+  Counter& executions_failed_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool woken_ = false;
+  bool stopping_ = false;
+  bool recording_ = true;        // false once stop() gave up waiting for steps in flight
+  std::set<int64_t> in_flight_;  // executions whose step is running or being recorded
+  std::thread thread_;
+};
+
+// The delay before retry `attempt` (1 = the first): base * 2^(attempt-1),
+// at most an hour, times a random factor in [0.5, 1.5) so that retries of
+// many executions spread out.
+int64_t backoff_ms(int64_t base_ms, int attempt, double jitter);
+
+}  // namespace sb

@@ -1,0 +1,256 @@
+// The durable pipeline over a real SQLite store, with a scripted dispatcher
+// standing in for plugins: steps in order, retries with backoff, dead
+// letters, waits, status triggers end to end, and a restart that resumes a
+// step in flight with the same idempotency key.
+#include "pipeline/Pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <future>
+
+#include "integration/test_support.h"
+#include "metrics/Metrics.h"
+#include "store/SqliteStore.h"
+#include "util/Time.h"
+
+namespace sb {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+// Answers each call with the next scripted outcome (done when the script is
+// empty), or holds it when `hold` is set.
+class ScriptedActions : public ActionDispatcher {
+ public:
+  void dispatch(const std::string& instance, const ActionRequest& request, PendingCalls::Callback done) override {
+    std::unique_lock lock(mutex_);
+    calls.push_back({instance, request});
+    changed_.notify_all();
+    if (hold) {
+      held.push_back(std::move(done));
+      return;
+    }
+    ActionOutcome outcome;
+    if (!script.empty()) {
+      outcome = script.front();
+      script.pop_front();
+    }
+    lock.unlock();
+    done(outcome);
+  }
+  // Waits until `n` calls were made; returns them.
+  std::vector<std::pair<std::string, ActionRequest>> wait_for(size_t n, std::chrono::milliseconds timeout = 5s) {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, timeout, [&] { return calls.size() >= n; });
+    return calls;
+  }
+
+  std::deque<ActionOutcome> script;
+  std::vector<std::pair<std::string, ActionRequest>> calls;
+  std::vector<PendingCalls::Callback> held;
+  bool hold = false;
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+};
+
+CompiledStep action(const std::string& name, int max_attempts = 5, int64_t backoff = 20) {
+  CompiledStep s;
+  s.name = name;
+  s.instance = "sink";
+  s.action = "post";
+  s.params = json{{"text", "Hello {{contact.name}}"}, {"n", "{{data.n|0}}"}};
+  s.max_attempts = max_attempts;
+  s.backoff_ms = backoff;
+  return s;
+}
+
+CompiledStep wait(int64_t ms) {
+  CompiledStep s;
+  s.name = "wait";
+  s.wait_ms = ms;
+  return s;
+}
+
+CompiledRule rule(const std::string& name, const json& trigger, std::vector<CompiledStep> steps) {
+  std::vector<ConditionProblem> problems;
+  CompiledRule r;
+  r.name = name;
+  r.trigger = Trigger::compile(trigger, {{"students", {"A", "B", "C"}}}, problems);
+  EXPECT_TRUE(problems.empty());
+  r.steps = std::move(steps);
+  return r;
+}
+
+EventRecord lead_event(const std::string& id, const std::string& type, std::optional<std::string> status) {
+  EventRecord e;
+  e.id = id;
+  e.type = type;
+  e.source = "api";
+  e.received_at_ms = e.occurred_at_ms = now_ms();
+  json body = {{"id", id}, {"type", type}, {"contact", {{"name", "Анна"}}}};
+  e.body_json = body.dump();
+  e.entity = EntityUpdate{"lead", "L1", true, status, "{}"};
+  return e;
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { store_ = std::make_unique<SqliteStore>(SqliteStore::Options{file_}); }
+  void TearDown() override {
+    if (pipeline_) pipeline_->stop();
+  }
+  void run(std::vector<CompiledRule> rules) {
+    pipeline_ = std::make_unique<Pipeline>(*store_, std::move(rules), actions_, metrics_, 100ms);
+    pipeline_->start();
+  }
+  void append(std::vector<EventRecord> events) {
+    std::promise<AppendResult> got;
+    store_->append_events(std::move(events), [&](AppendResult r) { got.set_value(std::move(r)); });
+    ASSERT_TRUE(got.get_future().get().ok());
+    if (pipeline_) pipeline_->wake();
+  }
+  // Waits until every execution is done or failed.
+  std::vector<ExecutionRow> settled(size_t expected, std::chrono::milliseconds timeout = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto rows = store_->executions({});
+      size_t ended = 0;
+      for (const auto& r : rows) ended += r.state == ExecutionState::kDone || r.state == ExecutionState::kFailed;
+      if (rows.size() == expected && ended == expected) return rows;
+      std::this_thread::sleep_for(5ms);
+    }
+    return store_->executions({});
+  }
+
+  std::filesystem::path file_ = test::make_temp_dir("sb_pipeline") / "switchboard.db";
+  std::unique_ptr<SqliteStore> store_;
+  ScriptedActions actions_;
+  Metrics metrics_;
+  std::unique_ptr<Pipeline> pipeline_;
+};
+
+TEST_F(PipelineTest, StepsRunInOrderWithStableIdempotencyKeys) {
+  run({rule("welcome", {{"event", "lead.created"}}, {action("first"), action("second")})});
+  append({lead_event("e1", "lead.created", "A"), lead_event("e2", "lead.updated", std::nullopt)});
+  auto rows = settled(1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, ExecutionState::kDone);
+  const json history = json::parse(rows[0].history_json);
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(history[0]["step"], "first");
+  EXPECT_EQ(history[1]["outcome"], "done");
+  auto calls = actions_.wait_for(2);
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].second.idempotency_key, "e1:welcome:0");
+  EXPECT_EQ(calls[1].second.idempotency_key, "e1:welcome:1");
+  EXPECT_EQ(calls[0].second.params["text"], "Hello Анна");
+}
+
+TEST_F(PipelineTest, RetriesBackOffThenSucceed) {
+  actions_.script = {ActionOutcome::failure(SB_OUTCOME_RETRY, "HTTP 503"),
+                     ActionOutcome::failure(SB_OUTCOME_RETRY, "HTTP 429")};
+  run({rule("r", {{"event", "lead.created"}}, {action("send", 5, 30)})});
+  const auto start = std::chrono::steady_clock::now();
+  append({lead_event("e1", "lead.created", "A")});
+  auto rows = settled(1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, ExecutionState::kDone);
+  // Two backoffs: at least 30 ms * 0.5 and 60 ms * 0.5.
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 45ms);
+  auto calls = actions_.wait_for(3);
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_EQ(calls[2].second.attempt, 3u);
+  EXPECT_EQ(calls[2].second.idempotency_key, calls[0].second.idempotency_key);  // the same step, the same key
+  EXPECT_EQ(json::parse(rows[0].history_json)[0]["reason"], "HTTP 503");
+}
+
+TEST_F(PipelineTest, PermanentFailuresAndExhaustedRetriesAreDeadLetters) {
+  run({rule("permanent", {{"event", "lead.created"}}, {action("send"), action("never")}),
+       rule("exhausted", {{"event", "lead.updated"}}, {action("send", 2, 10)})});
+  actions_.script = {ActionOutcome::failure(SB_OUTCOME_PERMANENT, "invalid number")};
+  append({lead_event("e1", "lead.created", "A")});
+  ASSERT_EQ(settled(1).size(), 1u);
+  actions_.script = {ActionOutcome::failure(SB_OUTCOME_RETRY, "timeout"),
+                     ActionOutcome::failure(SB_OUTCOME_RETRY, "timeout")};
+  append({lead_event("e2", "lead.updated", std::nullopt)});
+  auto rows = settled(2);
+  std::map<std::string, ExecutionRow> by_rule;
+  for (auto& r : rows) by_rule[r.rule] = r;
+  EXPECT_EQ(by_rule["permanent"].state, ExecutionState::kFailed);
+  EXPECT_EQ(by_rule["permanent"].error, "permanent: invalid number");
+  EXPECT_EQ(by_rule["exhausted"].state, ExecutionState::kFailed);
+  EXPECT_EQ(by_rule["exhausted"].error, "gave up after 2 attempts: timeout");
+  EXPECT_EQ(store_->executions({ExecutionState::kFailed, "", "", 10}).size(), 2u);
+  EXPECT_EQ(actions_.calls.size(), 3u);  // "never" never ran
+}
+
+TEST_F(PipelineTest, WaitHoldsNoThreadAndTheNextStepRunsAfterIt) {
+  run({rule("reminder", {{"event", "lead.created"}}, {action("now"), wait(300), action("later")})});
+  append({lead_event("e1", "lead.created", "A")});
+  actions_.wait_for(1);
+  std::this_thread::sleep_for(100ms);
+  auto rows = store_->executions({});
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, ExecutionState::kWaiting);
+  EXPECT_EQ(actions_.calls.size(), 1u);
+  rows = settled(1);
+  EXPECT_EQ(rows[0].state, ExecutionState::kDone);
+  ASSERT_EQ(actions_.calls.size(), 2u);
+  EXPECT_EQ(actions_.calls[1].second.idempotency_key, "e1:reminder:2");
+}
+
+// HolliHop's examples through ingest, routing and execution.
+TEST_F(PipelineTest, StatusRulesFireAsTheReferenceCrmDescribes) {
+  run({rule("none", {{"entity", "lead"}, {"status", nullptr}}, {action("task")}),
+       rule("a", {{"entity", "lead"}, {"status", "A"}}, {action("task")}),
+       rule("b", {{"entity", "lead"}, {"status", "B"}}, {action("task")}),
+       rule("range", {{"entity", "lead"}, {"pipeline", "students"}, {"from", nullptr}, {"to", "B"}},
+            {action("task")})});
+  append({lead_event("1", "lead.created", std::nullopt)});
+  append({lead_event("2", "lead.status_changed", "A")});
+  append({lead_event("3", "lead.status_changed", "B")});
+  append({lead_event("4", "lead.status_changed", "A")});
+  auto rows = settled(5);
+  std::map<std::string, int> fired;
+  for (const auto& r : rows) ++fired[r.rule];
+  EXPECT_EQ(fired["none"], 1);
+  EXPECT_EQ(fired["a"], 2);  // A, then A again after B
+  EXPECT_EQ(fired["b"], 1);
+  EXPECT_EQ(fired["range"], 1);  // once per lead
+}
+
+TEST_F(PipelineTest, AStepInFlightAtACrashRunsAgainWithTheSameKey) {
+  actions_.hold = true;
+  run({rule("r", {{"event", "lead.created"}}, {action("send")})});
+  append({lead_event("e1", "lead.created", "A")});
+  actions_.wait_for(1);
+  pipeline_->stop();                                       // gives up on the held call after 100 ms
+  for (auto& done : actions_.held) done(ActionOutcome{});  // a late answer: not recorded
+  actions_.held.clear();
+  pipeline_.reset();
+  store_.reset();
+
+  store_ = std::make_unique<SqliteStore>(SqliteStore::Options{file_});
+  actions_.hold = false;
+  run({rule("r", {{"event", "lead.created"}}, {action("send")})});
+  auto rows = settled(1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, ExecutionState::kDone);
+  auto calls = actions_.wait_for(2);
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[1].second.idempotency_key, calls[0].second.idempotency_key);
+}
+
+TEST(Backoff, DoublesUpToAnHourWithJitter) {
+  EXPECT_EQ(backoff_ms(1000, 1, 1.0), 1000);
+  EXPECT_EQ(backoff_ms(1000, 3, 1.0), 4000);
+  EXPECT_EQ(backoff_ms(1000, 3, 0.5), 2000);
+  EXPECT_EQ(backoff_ms(1000, 40, 1.0), 3600 * 1000);
+}
+
+}  // namespace
+}  // namespace sb
