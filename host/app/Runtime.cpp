@@ -8,6 +8,7 @@
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
 #include "net/EventLoop.h"
+#include "pipeline/Pipeline.h"
 #include "plugins/PendingCalls.h"
 #include "plugins/PluginInstance.h"
 #include "store/KvStore.h"
@@ -41,7 +42,9 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   store_ = std::make_unique<SqliteStore>(SqliteStore::Options{config_.sqlite_path});
   std::vector<std::string> event_tokens;
   for (const auto& name : config_.event_token_secrets) event_tokens.push_back(secrets.at(name));
-  events_api_ = std::make_unique<EventsApi>(*store_, std::move(event_tokens), *metrics_);
+  events_api_ = std::make_unique<EventsApi>(*store_, std::move(event_tokens), *metrics_, [this] {
+    if (pipeline_) pipeline_->wake();
+  });
   outbox_ = std::make_unique<Outbox>(config_.data_dir / "outbox.jsonl");
   routes_ = std::make_unique<WebhookRoutes>();
   calls_ = std::make_unique<PendingCalls>();
@@ -50,6 +53,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   client.max_connections = config_.http_client.max_connections;
   client.ca_file = config_.http_client.ca_file;
   http_ = std::make_unique<HttpClient>(*loops_, client);
+  pipeline_ = std::make_unique<Pipeline>(*store_, checked.rules, *this, *metrics_);
   engine_ = std::make_unique<RuleEngine>(std::move(checked.rules), *this, *metrics_);
 
   deps_.metrics = metrics_.get();
@@ -90,6 +94,7 @@ void Runtime::start() {
   accepting_ = true;
   server_->start();
   for (auto& [name, instance] : instances_) instance->start();
+  pipeline_->start();
   log_info("http", "listening", {{"address", config_.listen_host}, {"port", server_->port()}});
 }
 
@@ -100,6 +105,7 @@ void Runtime::stop() {
   // plugin's instances are destroyed (plugin.h promises it).
   if (server_) server_->stop();                                // no new requests; requests in progress drain
   for (auto& [name, instance] : instances_) instance->stop();  // triggers stop emitting
+  if (pipeline_) pipeline_->stop();                            // steps still in flight run again after a restart
   accepting_ = false;                                          // steps not yet dispatched fail as "shutting down"
   http_->shutdown();  // in-flight requests report "client shut down" to their plugins
   calls_->close();    // calls never completed fail; their emit results reach live plugins

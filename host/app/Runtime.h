@@ -19,6 +19,7 @@ namespace sb {
 
 class EventLoopGroup;
 class EventsApi;
+class Pipeline;
 class SqliteStore;
 class HttpClient;
 class HttpServer;
@@ -58,7 +59,8 @@ class Runtime : public ActionDispatcher {
   std::unique_ptr<PendingCalls> calls_;
   std::unique_ptr<HttpClient> http_;
   HostDependencies deps_;
-  std::unique_ptr<RuleEngine> engine_;
+  std::unique_ptr<RuleEngine> engine_;  // events from plugins (in memory, for now)
+  std::unique_ptr<Pipeline> pipeline_;  // events from the events API (durable)
   std::map<std::string, std::unique_ptr<PluginInstance>> instances_;
   std::unique_ptr<HttpServer> server_;
   std::atomic<bool> accepting_{false};

@@ -41,9 +41,10 @@ const char* outcome_text(AppendOutcome o) { return o == AppendOutcome::kStored ?
 
 }  // namespace
 
-EventsApi::EventsApi(Store& store, std::vector<std::string> tokens, Metrics& metrics)
+EventsApi::EventsApi(Store& store, std::vector<std::string> tokens, Metrics& metrics, std::function<void()> on_stored)
     : store_(store),
       tokens_(std::move(tokens)),
+      on_stored_(std::move(on_stored)),
       accepted_(metrics.counter("switchboard_events_ingested_total", {{"status", "accepted"}})),
       duplicates_(metrics.counter("switchboard_events_ingested_total", {{"status", "duplicate"}})),
       rejected_(metrics.counter("switchboard_events_rejected_total", {})) {}
@@ -111,6 +112,7 @@ void EventsApi::handle(ServerRequest&& request, ServerConnection::Reply reply) {
         size_t stored = 0;
         for (AppendOutcome o : result.outcomes) stored += o == AppendOutcome::kStored;
         accepted_.add(static_cast<double>(stored));
+        if (stored > 0 && on_stored_) on_stored_();
         duplicates_.add(static_cast<double>(result.outcomes.size() - stored));
         if (!batch) {
           const AppendOutcome o = result.outcomes.front();

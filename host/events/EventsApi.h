@@ -5,6 +5,7 @@
 // event id is acknowledged as a duplicate and changes nothing.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,8 +21,9 @@ class EventsApi {
  public:
   static constexpr size_t kMaxBatch = 1000;
 
-  // No tokens: every request is refused (the API is off).
-  EventsApi(Store& store, std::vector<std::string> tokens, Metrics& metrics);
+  // No tokens: every request is refused (the API is off). `on_stored` runs
+  // after each commit that stored new events (on a store thread).
+  EventsApi(Store& store, std::vector<std::string> tokens, Metrics& metrics, std::function<void()> on_stored);
 
   void handle(ServerRequest&& request, ServerConnection::Reply reply);
 
@@ -30,6 +32,7 @@ class EventsApi {
 
   Store& store_;
   std::vector<std::string> tokens_;
+  std::function<void()> on_stored_;
   Counter& accepted_;
   Counter& duplicates_;
   Counter& rejected_;

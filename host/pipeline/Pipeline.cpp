@@ -132,11 +132,17 @@ void Pipeline::route_new_events() {
 }
 
 void Pipeline::start_due_steps() {
+  {
+    // What was recorded until now is visible to the query below.
+    std::lock_guard lock(mutex_);
+    recorded_.clear();
+  }
   for (const ExecutionRow& row : store_.due_executions(now_ms(), kDueBatch)) {
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return;
-      if (!in_flight_.insert(row.id).second) continue;  // its step is running
+      // Running, or recorded after the query read it: the row is stale.
+      if (recorded_.count(row.id) || !in_flight_.insert(row.id).second) continue;
     }
     start_step(row);
   }
@@ -219,6 +225,7 @@ void Pipeline::record(ExecutionUpdate update) {
     {
       std::lock_guard lock(mutex_);
       in_flight_.erase(id);
+      recorded_.insert(id);
       woken_ = true;  // its next step may be due now
     }
     wake_.notify_all();

@@ -70,6 +70,7 @@ class Pipeline {
   bool stopping_ = false;
   bool recording_ = true;        // false once stop() gave up waiting for steps in flight
   std::set<int64_t> in_flight_;  // executions whose step is running or being recorded
+  std::set<int64_t> recorded_;   // recorded since the scheduler's last query began
   std::thread thread_;
 };
 

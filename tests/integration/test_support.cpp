@@ -13,6 +13,7 @@
 #include <Poco/PipeStream.h>
 #include <Poco/StreamCopier.h>
 #include <Poco/String.h>
+#include <Poco/ThreadPool.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -85,7 +86,13 @@ HttpSink::HttpSink(int status, std::string body) : state_(std::make_shared<State
   state_->body = std::move(body);
   Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0));
   port_ = socket.address().port();
-  server_ = std::make_unique<Poco::Net::HTTPServer>(new SinkFactory(state_), socket, new Poco::Net::HTTPServerParams);
+  // Enough threads and queue for bursts: a refused connection would be a
+  // failure of the sink, not of what a test checks.
+  auto* params = new Poco::Net::HTTPServerParams;
+  params->setMaxThreads(64);
+  params->setMaxQueued(4096);
+  pool_ = std::make_unique<Poco::ThreadPool>(2, 64);
+  server_ = std::make_unique<Poco::Net::HTTPServer>(new SinkFactory(state_), *pool_, socket, params);
   server_->start();
 }
 
@@ -122,7 +129,8 @@ HttpResult http_request(uint16_t port, const std::string& method, const std::str
   return result;
 }
 
-HostProcess::HostProcess(json config, std::vector<std::string> extra_args) : dir_(make_temp_dir("sb_host")) {
+HostProcess::HostProcess(json config, std::vector<std::string> extra_args, fs::path dir)
+    : dir_(dir.empty() ? make_temp_dir("sb_host") : std::move(dir)) {
   config["listen"] = "127.0.0.1:0";
   config["data_dir"] = dir_.string();
   const fs::path file = dir_ / "switchboard.json";

@@ -15,9 +15,12 @@
 #include <thread>
 #include <vector>
 
-namespace Poco::Net {
+namespace Poco {
+class ThreadPool;
+namespace Net {
 class HTTPServer;
 }
+}  // namespace Poco
 
 namespace sb::test {
 
@@ -50,6 +53,7 @@ class HttpSink {
 
  private:
   std::shared_ptr<State> state_;
+  std::unique_ptr<Poco::ThreadPool> pool_;  // outlives the server
   std::unique_ptr<Poco::Net::HTTPServer> server_;
   uint16_t port_ = 0;
 };
@@ -68,8 +72,9 @@ HttpResult http_request(uint16_t port, const std::string& method, const std::str
 // waits for its "listening" log line; SIGTERM and wait on destruction.
 class HostProcess {
  public:
-  // `config` gets "listen" (a free port) and "data_dir" filled in.
-  explicit HostProcess(nlohmann::json config, std::vector<std::string> extra_args = {});
+  // `config` gets "listen" (a free port) and "data_dir" filled in; `dir`
+  // reuses the folder (and store) of an earlier host, a fresh one if empty.
+  explicit HostProcess(nlohmann::json config, std::vector<std::string> extra_args = {}, std::filesystem::path dir = {});
   ~HostProcess();
   uint16_t port() const { return port_; }
   const std::filesystem::path& dir() const { return dir_; }
