@@ -1,8 +1,5 @@
 #include "events/EventsApi.h"
 
-#include <openssl/crypto.h>
-#include <strings.h>
-
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -18,18 +15,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string_view header(const ServerRequest& request, const char* name) {
-  for (const auto& [key, value] : request.headers)
-    if (strcasecmp(key.c_str(), name) == 0) return value;
-  return {};
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 ServerResponse json_response(int status, const json& body) {
   ServerResponse r;
   r.status = status;
@@ -43,35 +28,11 @@ const char* outcome_text(AppendOutcome o) { return o == AppendOutcome::kStored ?
 
 EventsApi::EventsApi(Store& store, std::vector<std::string> tokens, Metrics& metrics, std::function<void()> on_stored)
     : store_(store),
-      tokens_(std::move(tokens)),
+      tokens_(std::move(tokens), "api.event_tokens"),
       on_stored_(std::move(on_stored)),
       accepted_(metrics.counter("switchboard_events_ingested_total", {{"status", "accepted"}})),
       duplicates_(metrics.counter("switchboard_events_ingested_total", {{"status", "duplicate"}})),
       rejected_(metrics.counter("switchboard_events_rejected_total", {})) {}
-
-// Every configured token is compared, in constant time, whatever matched
-// first: the time taken says nothing about which token came close.
-bool EventsApi::authorized(const ServerRequest& request, std::string& why) const {
-  if (tokens_.empty()) {
-    why = "the events API is off: no tokens are configured (api.event_tokens)";
-    return false;
-  }
-  const std::string_view value = trim(header(request, "authorization"));
-  if (value.empty()) {
-    why = "missing Authorization header";
-    return false;
-  }
-  if (value.size() < 7 || strncasecmp(value.data(), "bearer ", 7) != 0) {
-    why = "expected 'Authorization: Bearer <token>'";
-    return false;
-  }
-  const std::string_view token = trim(value.substr(7));
-  bool match = false;
-  for (const std::string& t : tokens_)
-    match |= t.size() == token.size() && CRYPTO_memcmp(t.data(), token.data(), t.size()) == 0;
-  if (!match) why = "invalid bearer token";
-  return match;
-}
 
 void EventsApi::handle(ServerRequest&& request, ServerConnection::Reply reply) {
   if (request.method != "POST") {
@@ -79,12 +40,9 @@ void EventsApi::handle(ServerRequest&& request, ServerConnection::Reply reply) {
     r.headers.emplace_back("Allow", "POST");
     return reply(std::move(r));
   }
-  std::string why;
-  if (!authorized(request, why)) {
+  if (auto refusal = tokens_.refuse(request)) {
     rejected_.add();
-    ServerResponse r = error_response(401, "unauthorized", why);
-    r.headers.emplace_back("WWW-Authenticate", "Bearer");
-    return reply(std::move(r));
+    return reply(std::move(*refusal));
   }
   ParsedEvents parsed = parse_events(request.body, now_ms(), kMaxBatch, "api");
   if (!parsed.problems.empty()) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "http/BearerTokens.h"
 #include "http/ServerConnection.h"
 
 namespace sb {
@@ -28,10 +29,8 @@ class EventsApi {
   void handle(ServerRequest&& request, ServerConnection::Reply reply);
 
  private:
-  bool authorized(const ServerRequest& request, std::string& why) const;
-
   Store& store_;
-  std::vector<std::string> tokens_;
+  BearerTokens tokens_;
   std::function<void()> on_stored_;
   Counter& accepted_;
   Counter& duplicates_;

@@ -1,5 +1,7 @@
 #include "store/SqliteStore.h"
 
+#include <algorithm>
+
 #include "log/Logger.h"
 #include "store/Sqlite.h"
 #include "util/Time.h"
@@ -109,6 +111,8 @@ struct SqliteStore::Writer {
   SqliteStatement fire_once;
   SqliteStatement insert_execution;
   SqliteStatement update_execution;
+  SqliteStatement execution_state;
+  SqliteStatement command;
 
   explicit Writer(const Options& o)
       : db(o.file, o.synchronous_full),
@@ -143,7 +147,11 @@ struct SqliteStore::Writer {
         update_execution(db.handle(),
                          "UPDATE executions SET state = ?2, step = ?3, attempt = ?4, due_at = ?5, error = ?6, "
                          "updated_at = ?7, history = CASE WHEN ?8 = '' THEN history "
-                         "ELSE json_insert(history, '$[#]', json(?8)) END WHERE id = ?1") {}
+                         "ELSE json_insert(history, '$[#]', json(?8)) END WHERE id = ?1 AND state != 'cancelled'"),
+        execution_state(db.handle(), "SELECT state FROM executions WHERE id = ?"),
+        command(db.handle(),
+                "UPDATE executions SET state = ?2, due_at = ?3, attempt = 0, error = '', updated_at = ?4, "
+                "history = json_insert(history, '$[#]', json(?5)) WHERE id = ?1") {}
 
   // Runs before the statements are prepared: they need the tables.
   static sqlite3* prepare_schema(SqliteDatabase& db) {
@@ -202,7 +210,30 @@ struct SqliteStore::Writer {
     else
       update_execution.bind_null(5);
     update_execution.bind(6, u.error).bind(7, now_ms()).bind(8, u.history_entry_json);
-    if (update_execution.run() != 1) throw StoreError("no execution " + std::to_string(u.id));
+    if (update_execution.run() == 1) return;
+    const auto state = state_of(u.id);
+    if (state != ExecutionState::kCancelled) throw StoreError(kNotFound + ("execution " + std::to_string(u.id)));
+  }
+
+  std::optional<ExecutionState> state_of(int64_t id) {
+    execution_state.bind(1, id);
+    std::optional<ExecutionState> state;
+    if (execution_state.step()) state = state_named(execution_state.text(0));
+    execution_state.reset();
+    return state;
+  }
+
+  void apply(const ExecutionCommand& c) {
+    const auto state = state_of(c.id);
+    if (!state) throw StoreError(kNotFound + ("execution " + std::to_string(c.id)));
+    if (std::find(c.from.begin(), c.from.end(), *state) == c.from.end())
+      throw StoreError(kConflict + ("execution " + std::to_string(c.id) + " is " + state_name(*state)));
+    command.bind(1, c.id).bind(2, std::string(state_name(c.to)));
+    if (c.due_at_ms)
+      command.bind(3, *c.due_at_ms);
+    else
+      command.bind_null(3);
+    command.bind(4, now_ms()).bind(5, c.history_entry_json).run();
   }
 };
 
@@ -248,6 +279,11 @@ void SqliteStore::append_events(std::vector<EventRecord> batch, AppendCallback d
 void SqliteStore::route(RouteBatch batch, WriteCallback done) {
   auto b = std::make_shared<RouteBatch>(std::move(batch));
   submit({[b](Writer& w) { w.route(*b); }, std::move(done)});
+}
+
+void SqliteStore::command_execution(ExecutionCommand command, WriteCallback done) {
+  auto c = std::make_shared<ExecutionCommand>(std::move(command));
+  submit({[c](Writer& w) { w.apply(*c); }, std::move(done)});
 }
 
 void SqliteStore::update_execution(ExecutionUpdate update, WriteCallback done) {

@@ -39,6 +39,7 @@ class SqliteStore final : public Store {
   int64_t routed_up_to() override;
   void route(RouteBatch batch, WriteCallback done) override;
   void update_execution(ExecutionUpdate update, WriteCallback done) override;
+  void command_execution(ExecutionCommand command, WriteCallback done) override;
   std::vector<ExecutionRow> due_executions(int64_t now_ms, size_t limit) override;
   std::optional<int64_t> next_due_ms() override;
   std::optional<ExecutionRow> execution(int64_t id) override;

@@ -112,6 +112,18 @@ struct ExecutionUpdate {
   std::string error;
 };
 
+// An admin's retry or cancel: applied only when the execution is in one of
+// `from` (the callback's error then starts with kConflict or kNotFound).
+struct ExecutionCommand {
+  int64_t id = 0;
+  std::vector<ExecutionState> from;
+  ExecutionState to = ExecutionState::kReady;
+  std::optional<int64_t> due_at_ms;
+  std::string history_entry_json;
+};
+inline constexpr char kNotFound[] = "not found: ";
+inline constexpr char kConflict[] = "conflict: ";
+
 struct ExecutionQuery {
   std::optional<ExecutionState> state;
   std::string rule;  // empty = any
@@ -150,7 +162,10 @@ class Store {
   // The router's position: every event up to it has its executions.
   virtual int64_t routed_up_to() = 0;
   virtual void route(RouteBatch batch, WriteCallback done) = 0;
+  // A cancelled execution stays cancelled: a step that was in flight when it
+  // was cancelled records nothing.
   virtual void update_execution(ExecutionUpdate update, WriteCallback done) = 0;
+  virtual void command_execution(ExecutionCommand command, WriteCallback done) = 0;
   // Ready or waiting executions due by `now_ms`, earliest first (index on due time).
   virtual std::vector<ExecutionRow> due_executions(int64_t now_ms, size_t limit) = 0;
   // The earliest due time of any ready or waiting execution.
