@@ -8,6 +8,7 @@
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
 #include "net/EventLoop.h"
+#include "pipeline/ExecutionsApi.h"
 #include "pipeline/Pipeline.h"
 #include "plugins/PendingCalls.h"
 #include "plugins/PluginInstance.h"
@@ -42,6 +43,11 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   store_ = std::make_unique<SqliteStore>(SqliteStore::Options{config_.sqlite_path});
   std::vector<std::string> event_tokens;
   for (const auto& name : config_.event_token_secrets) event_tokens.push_back(secrets.at(name));
+  std::vector<std::string> admin_tokens;
+  for (const auto& name : config_.admin_token_secrets) admin_tokens.push_back(secrets.at(name));
+  executions_api_ = std::make_unique<ExecutionsApi>(*store_, std::move(admin_tokens), [this] {
+    if (pipeline_) pipeline_->wake();
+  });
   events_api_ = std::make_unique<EventsApi>(*store_, std::move(event_tokens), *metrics_, [this] {
     if (pipeline_) pipeline_->wake();
   });
@@ -71,6 +77,14 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   handlers.plugins = [this] { return describe_plugins(); };
   handlers.api["/api/v1/events"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
     events_api_->handle(std::move(request), std::move(reply));
+  };
+  auto executions = [this](ServerRequest&& request, ServerConnection::Reply reply) {
+    executions_api_->executions(std::move(request), std::move(reply));
+  };
+  handlers.api["/api/v1/executions"] = executions;
+  handlers.api["/api/v1/executions/"] = executions;
+  handlers.api["/api/v1/dead-letters"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
+    executions_api_->dead_letters(std::move(request), std::move(reply));
   };
   server_ = std::make_unique<HttpServer>(*loops_, config_.listen_host, config_.listen_port, config_.http_server,
                                          *routes_, *metrics_, std::move(handlers));

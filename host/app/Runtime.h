@@ -19,6 +19,7 @@ namespace sb {
 
 class EventLoopGroup;
 class EventsApi;
+class ExecutionsApi;
 class Pipeline;
 class SqliteStore;
 class HttpClient;
@@ -54,6 +55,7 @@ class Runtime : public ActionDispatcher {
   std::unique_ptr<KvStore> kv_;
   std::unique_ptr<SqliteStore> store_;
   std::unique_ptr<EventsApi> events_api_;
+  std::unique_ptr<ExecutionsApi> executions_api_;
   std::unique_ptr<Outbox> outbox_;
   std::unique_ptr<WebhookRoutes> routes_;
   std::unique_ptr<PendingCalls> calls_;

@@ -159,14 +159,18 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
         SecretSource{source.value("env", ""), source.contains("file") ? resolve(source["file"]).string() : ""};
 
   // API tokens are secret references only: a token never sits in the file.
-  const json tokens = doc.contains("api") ? doc["api"].value("event_tokens", json::array()) : json::array();
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    const std::string ref = tokens[i]["$secret"].get<std::string>();
-    if (!c.secrets.count(ref))
-      issues.push_back({name, "/api/event_tokens/" + std::to_string(i) + "/$secret",
-                        "unknown secret '" + ref + "': declare it under \"secrets\""});
-    c.event_token_secrets.push_back(ref);
-  }
+  auto token_secrets = [&](const char* key, std::vector<std::string>& out) {
+    const json tokens = doc.contains("api") ? doc["api"].value(key, json::array()) : json::array();
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      const std::string ref = tokens[i]["$secret"].get<std::string>();
+      if (!c.secrets.count(ref))
+        issues.push_back({name, "/api/" + std::string(key) + "/" + std::to_string(i) + "/$secret",
+                          "unknown secret '" + ref + "': declare it under \"secrets\""});
+      out.push_back(ref);
+    }
+  };
+  token_secrets("event_tokens", c.event_token_secrets);
+  token_secrets("admin_tokens", c.admin_token_secrets);
 
   std::set<std::string> instance_names;
   const json instances = doc.value("instances", json::object());

@@ -96,6 +96,7 @@ struct Config {
   HttpClientConfig http_client;
   std::map<std::string, SecretSource> secrets;
   std::vector<std::string> event_token_secrets;  // names of the secrets holding the events API's tokens
+  std::vector<std::string> admin_token_secrets;  // ... and the executions API's
   std::vector<InstanceConfig> instances;
   std::map<std::string, std::vector<std::string>> pipelines;  // statuses in order
   std::vector<RuleConfig> rules;

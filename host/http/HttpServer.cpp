@@ -138,8 +138,8 @@ struct HttpServer::Impl {
       reply(error_response(404, "not_found", "no webhook route " + path));
       return nullptr;
     }
-    if (auto api = handlers.api.find(path); api != handlers.api.end()) {
-      api_requests[path]->add();
+    if (auto api = find_api(path); api != handlers.api.end()) {
+      api_requests[api->first]->add();
       api->second(std::move(request), std::move(reply));
       return nullptr;
     }
@@ -159,6 +159,17 @@ struct HttpServer::Impl {
     else
       reply(ok_response(metrics.prometheus_text(), "text/plain; version=0.0.4"));
     return nullptr;
+  }
+
+  // An exact path, or the longest key ending in '/' that starts the path.
+  std::map<std::string, ApiHandler>::const_iterator find_api(const std::string& path) const {
+    if (auto exact = handlers.api.find(path); exact != handlers.api.end()) return exact;
+    auto best = handlers.api.end();
+    for (auto it = handlers.api.begin(); it != handlers.api.end(); ++it)
+      if (it->first.back() == '/' && path.rfind(it->first, 0) == 0 &&
+          (best == handlers.api.end() || it->first.size() > best->first.size()))
+        best = it;
+    return best;
   }
 
   Abandon webhook(const WebhookRoute& route, const std::string& path, const std::string& query,

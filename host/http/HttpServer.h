@@ -26,7 +26,9 @@ class HttpServer {
   using ApiHandler = std::function<void(ServerRequest&&, ServerConnection::Reply)>;
   struct Handlers {
     std::function<nlohmann::json()> plugins;  // body of GET /api/v1/plugins
-    std::map<std::string, ApiHandler> api;    // more host endpoints by path, any method
+    // More host endpoints by path, any method; a path ending in '/' also
+    // takes every path below it.
+    std::map<std::string, ApiHandler> api;
   };
 
   // Binds immediately (port 0 picks a free port); serves after start().

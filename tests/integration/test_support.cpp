@@ -98,6 +98,11 @@ HttpSink::HttpSink(int status, std::string body) : state_(std::make_shared<State
 
 HttpSink::~HttpSink() { server_->stopAll(true); }
 
+void HttpSink::set_status(int status) {
+  std::lock_guard lock(state_->mutex);
+  state_->status = status;
+}
+
 std::vector<RecordedRequest> HttpSink::wait_for(size_t n, std::chrono::milliseconds timeout) {
   std::unique_lock lock(state_->mutex);
   state_->changed.wait_for(lock, timeout, [&] { return state_->requests.size() >= n; });

@@ -42,6 +42,7 @@ class HttpSink {
   // Waits until at least `n` requests arrived; returns them all.
   std::vector<RecordedRequest> wait_for(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   size_t count();
+  void set_status(int status);  // for the requests from now on
 
   struct State {
     std::mutex mutex;

@@ -1,0 +1,140 @@
+#include "pipeline/ExecutionsApi.h"
+
+#include <Poco/Exception.h>
+#include <Poco/URI.h>
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "store/Store.h"
+#include "util/JsonText.h"
+#include "util/Time.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr char kPrefix[] = "/api/v1/executions";
+
+ServerResponse json_response(int status, const json& body) {
+  ServerResponse r;
+  r.status = status;
+  r.body = dump_text(body);
+  return r;
+}
+
+json summary(const ExecutionRow& r) {
+  return {{"id", r.id},
+          {"rule", r.rule},
+          {"event_id", r.event_id},
+          {"state", state_name(r.state)},
+          {"step", r.step},
+          {"attempt", r.attempt},
+          {"due_at", r.due_at_ms ? json(format_time_ms(*r.due_at_ms)) : json()},
+          {"error", r.error},
+          {"created_at", format_time_ms(r.created_at_ms)},
+          {"updated_at", format_time_ms(r.updated_at_ms)}};
+}
+
+std::optional<int64_t> parse_id(std::string_view s) {
+  int64_t id = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
+  if (ec != std::errc() || end != s.data() + s.size() || id <= 0) return std::nullopt;
+  return id;
+}
+
+}  // namespace
+
+ExecutionsApi::ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry)
+    : store_(store), tokens_(std::move(admin_tokens), "api.admin_tokens"), on_retry_(std::move(on_retry)) {}
+
+void ExecutionsApi::dead_letters(ServerRequest&& request, ServerConnection::Reply reply) {
+  if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
+  if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
+  list(request, true, std::move(reply));
+}
+
+void ExecutionsApi::executions(ServerRequest&& request, ServerConnection::Reply reply) {
+  if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
+  const std::string path = request.target.substr(0, request.target.find('?'));
+  if (path == kPrefix) {
+    if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
+    return list(request, false, std::move(reply));
+  }
+  // /api/v1/executions/{id}[/retry|/cancel]
+  std::string_view rest = std::string_view(path).substr(sizeof kPrefix);
+  const size_t slash = rest.find('/');
+  const auto id = parse_id(rest.substr(0, slash));
+  if (!id) return reply(error_response(404, "not_found", "no route " + path));
+  const std::string verb = slash == std::string_view::npos ? "" : std::string(rest.substr(slash + 1));
+  if (verb.empty()) {
+    if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
+    auto row = store_.execution(*id);
+    if (!row) return reply(error_response(404, "not_found", "no execution " + std::to_string(*id)));
+    json body = summary(*row);
+    body["history"] = json::parse(row->history_json, nullptr, false);
+    body["context"] = json::parse(row->context_json, nullptr, false);
+    return reply(json_response(200, body));
+  }
+  if (verb != "retry" && verb != "cancel") return reply(error_response(404, "not_found", "no route " + path));
+  if (request.method != "POST") return reply(error_response(405, "method_not_allowed", "only POST is accepted"));
+  command(*id, verb, std::move(reply));
+}
+
+void ExecutionsApi::list(const ServerRequest& request, bool dead_letters_only, ServerConnection::Reply reply) {
+  ExecutionQuery query;
+  if (dead_letters_only) query.state = ExecutionState::kFailed;
+  try {
+    for (const auto& [key, value] : Poco::URI(request.target).getQueryParameters()) {
+      if (key == "state" && !dead_letters_only) {
+        query.state = state_named(value);
+        if (!query.state)
+          return reply(error_response(
+              400, "bad_request", "state: expected ready, waiting, done, failed or cancelled, got '" + value + "'"));
+      } else if (key == "rule") {
+        query.rule = value;
+      } else if (key == "event_id") {
+        query.event_id = value;
+      } else if (key == "limit") {
+        const auto n = parse_id(value);
+        if (!n || *n > 1000) return reply(error_response(400, "bad_request", "limit: expected 1 to 1000"));
+        query.limit = static_cast<size_t>(*n);
+      } else {
+        return reply(error_response(400, "bad_request", "unknown parameter '" + key + "'"));
+      }
+    }
+  } catch (const Poco::Exception&) {
+    return reply(error_response(400, "bad_request", "malformed query string"));
+  }
+  json items = json::array();
+  for (const auto& row : store_.executions(query)) items.push_back(summary(row));
+  reply(json_response(200, {{dead_letters_only ? "dead_letters" : "executions", std::move(items)}}));
+}
+
+void ExecutionsApi::command(int64_t id, const std::string& verb, ServerConnection::Reply reply) {
+  ExecutionCommand c;
+  c.id = id;
+  const int64_t now = now_ms();
+  if (verb == "retry") {
+    c.from = {ExecutionState::kFailed, ExecutionState::kCancelled};
+    c.to = ExecutionState::kReady;
+    c.due_at_ms = now;
+  } else {
+    c.from = {ExecutionState::kReady, ExecutionState::kWaiting};
+    c.to = ExecutionState::kCancelled;
+  }
+  c.history_entry_json = dump_text(json{{"admin", verb}, {"at", format_time_ms(now)}});
+  store_.command_execution(std::move(c), [this, id, verb, reply = std::move(reply)](std::string error) {
+    if (error.rfind(kNotFound, 0) == 0)
+      return reply(error_response(404, "not_found", error.substr(sizeof kNotFound - 1)));
+    if (error.rfind(kConflict, 0) == 0)
+      return reply(error_response(409, "conflict", error.substr(sizeof kConflict - 1) + ": cannot " + verb + " it"));
+    if (!error.empty()) return reply(error_response(503, "store_unavailable", error));
+    if (verb == "retry" && on_retry_) on_retry_();
+    reply(json_response(200, {{"id", id}, {"state", verb == "retry" ? "ready" : "cancelled"}}));
+  });
+}
+
+}  // namespace sb

@@ -1,0 +1,38 @@
+// The admin API over executions (Authorization: Bearer, api.admin_tokens):
+//
+//   GET  /api/v1/executions?state=failed&rule=..&event_id=..&limit=..
+//   GET  /api/v1/executions/{id}            with its step history and context
+//   POST /api/v1/executions/{id}/retry      a failed or cancelled one, from the step that failed
+//   POST /api/v1/executions/{id}/cancel     a ready or waiting one
+//   GET  /api/v1/dead-letters               the failed ones, with why
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "http/BearerTokens.h"
+#include "http/ServerConnection.h"
+
+namespace sb {
+
+class Store;
+
+class ExecutionsApi {
+ public:
+  // `on_retry` runs after a retry is committed (the pipeline has work).
+  ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry);
+
+  void executions(ServerRequest&& request, ServerConnection::Reply reply);
+  void dead_letters(ServerRequest&& request, ServerConnection::Reply reply);
+
+ private:
+  void list(const ServerRequest& request, bool dead_letters_only, ServerConnection::Reply reply);
+  void command(int64_t id, const std::string& verb, ServerConnection::Reply reply);
+
+  Store& store_;
+  BearerTokens tokens_;
+  std::function<void()> on_retry_;
+};
+
+}  // namespace sb

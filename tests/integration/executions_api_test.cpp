@@ -1,0 +1,124 @@
+// The executions admin API on the real binary: dead letters with their
+// reason, one execution with its history, retry and cancel (and the
+// conflicts), and its token.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "integration/test_support.h"
+
+namespace sb::test {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr char kEventsToken[] = "events-5e1";
+constexpr char kAdminToken[] = "admin-93b";
+
+json admin_config(const HttpSink& sink) {
+  ::setenv("SB_TEST_ADMIN_EVENTS", kEventsToken, 1);
+  ::setenv("SB_TEST_ADMIN_ADMIN", kAdminToken, 1);
+  return json{
+      {"plugin_dirs", {SB_PLUGIN_DIR}},
+      {"secrets", {{"events", {{"env", "SB_TEST_ADMIN_EVENTS"}}}, {"admin", {{"env", "SB_TEST_ADMIN_ADMIN"}}}}},
+      {"api", {{"event_tokens", {{{"$secret", "events"}}}}, {"admin_tokens", {{{"$secret", "admin"}}}}}},
+      {"instances", {{"sink", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}}}},
+      {"rules",
+       {{{"name", "notify"},
+         {"trigger", {{"event", "lead.created"}}},
+         {"steps", {{{"action", "sink.post"}, {"params", {{"url", "/notify"}, {"body", {{"id", "{{id}}"}}}}}}}}},
+        {{"name", "later"},
+         {"trigger", {{"event", "lead.snoozed"}}},
+         {"steps", {{{"wait", "1h"}}, {{"action", "sink.post"}, {"params", {{"url", "/later"}}}}}}}}}};
+}
+
+class ExecutionsApiTest : public ::testing::Test {
+ protected:
+  HttpResult admin(const std::string& method, const std::string& path) {
+    return http_request(host_.port(), method, path, method == "POST" ? "{}" : "",
+                        {{"Authorization", std::string("Bearer ") + kAdminToken}});
+  }
+  void post_event(const std::string& id, const std::string& type) {
+    ASSERT_EQ(http_request(host_.port(), "POST", "/api/v1/events", json{{"id", id}, {"type", type}}.dump(),
+                           {{"Authorization", std::string("Bearer ") + kEventsToken}})
+                  .status,
+              202);
+  }
+  // Polls the list until `pred` holds for it.
+  json wait_list(const std::string& path, const std::function<bool(const json&)>& pred) {
+    json last;
+    for (int i = 0; i < 200; ++i) {
+      last = admin("GET", path).json();
+      if (pred(last)) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    return last;
+  }
+
+  HttpSink sink_{400, R"({"error":"bad phone"})"};
+  HostProcess host_{admin_config(sink_)};
+};
+
+TEST_F(ExecutionsApiTest, DeadLetterIsExplainedAndRetriedToSuccess) {
+  post_event("ev-1", "lead.created");
+  json dead = wait_list("/api/v1/dead-letters", [](const json& j) { return j["dead_letters"].size() == 1; });
+  ASSERT_EQ(dead["dead_letters"].size(), 1u) << dead.dump();
+  const json letter = dead["dead_letters"][0];
+  EXPECT_EQ(letter["rule"], "notify");
+  EXPECT_EQ(letter["event_id"], "ev-1");
+  EXPECT_EQ(letter["state"], "failed");
+  EXPECT_NE(letter["error"].get<std::string>().find("HTTP 400"), std::string::npos) << letter.dump();
+  const std::string path = "/api/v1/executions/" + std::to_string(letter["id"].get<int64_t>());
+
+  HttpResult one = admin("GET", path);
+  ASSERT_EQ(one.status, 200);
+  EXPECT_EQ(one.json()["history"][0]["outcome"], "permanent");
+  EXPECT_EQ(one.json()["context"]["event"]["id"], "ev-1");
+
+  sink_.set_status(200);
+  HttpResult retried = admin("POST", path + "/retry");
+  ASSERT_EQ(retried.status, 200) << retried.body;
+  json done = wait_list("/api/v1/executions?state=done", [](const json& j) { return j["executions"].size() == 1; });
+  ASSERT_EQ(done["executions"].size(), 1u);
+  const json history = admin("GET", path).json()["history"];
+  ASSERT_EQ(history.size(), 3u);  // failed, the admin's retry, done
+  EXPECT_EQ(history[1]["admin"], "retry");
+  EXPECT_EQ(history[2]["outcome"], "done");
+  EXPECT_EQ(sink_.count(), 2u);
+  EXPECT_EQ(admin("POST", path + "/retry").status, 409);  // done: nothing to retry
+}
+
+TEST_F(ExecutionsApiTest, WaitingExecutionIsCancelledOnce) {
+  post_event("ev-2", "lead.snoozed");
+  json waiting = wait_list("/api/v1/executions?state=waiting&rule=later",
+                           [](const json& j) { return j["executions"].size() == 1; });
+  ASSERT_EQ(waiting["executions"].size(), 1u) << waiting.dump();
+  EXPECT_FALSE(waiting["executions"][0]["due_at"].is_null());
+  const std::string path = "/api/v1/executions/" + std::to_string(waiting["executions"][0]["id"].get<int64_t>());
+  EXPECT_EQ(admin("POST", path + "/cancel").status, 200);
+  EXPECT_EQ(admin("GET", path).json()["state"], "cancelled");
+  HttpResult again = admin("POST", path + "/cancel");
+  EXPECT_EQ(again.status, 409);
+  EXPECT_NE(again.json()["error"]["message"].get<std::string>().find("is cancelled"), std::string::npos);
+}
+
+TEST_F(ExecutionsApiTest, RequestsAreCheckedAndErrorsAreSpecific) {
+  EXPECT_EQ(http_request(host_.port(), "GET", "/api/v1/executions").status, 401);
+  EXPECT_EQ(http_request(host_.port(), "GET", "/api/v1/executions", "",
+                         {{"Authorization", std::string("Bearer ") + kEventsToken}})
+                .status,
+            401);  // the events token is not an admin token
+  EXPECT_EQ(admin("GET", "/api/v1/executions/999").status, 404);
+  EXPECT_EQ(admin("POST", "/api/v1/executions/999/retry").status, 404);
+  EXPECT_EQ(admin("GET", "/api/v1/executions/abc").status, 404);
+  EXPECT_EQ(admin("POST", "/api/v1/executions/1/explode").status, 404);
+  HttpResult bad_state = admin("GET", "/api/v1/executions?state=dead");
+  EXPECT_EQ(bad_state.status, 400);
+  EXPECT_NE(bad_state.json()["error"]["message"].get<std::string>().find("state:"), std::string::npos);
+  EXPECT_EQ(admin("GET", "/api/v1/executions?colour=red").status, 400);
+  EXPECT_EQ(admin("DELETE", "/api/v1/executions").status, 405);
+}
+
+}  // namespace
+}  // namespace sb::test
