@@ -58,11 +58,19 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
     compiled.trigger = Trigger::compile(rule.trigger, config.pipelines, ignored);
     compiled.filter = Condition::compile(rule.filter, ignored);
     for (const auto& step : rule.steps) {
-      if (step.wait_ms) {
-        CompiledStep wait;
-        wait.name = step.name;
-        wait.wait_ms = step.wait_ms;
-        compiled.steps.push_back(std::move(wait));
+      if (step.kind != StepConfig::Kind::kAction) {
+        CompiledStep control;
+        control.kind = step.kind;
+        control.name = step.name;
+        control.wait_ms = step.wait_ms;
+        if (step.kind == StepConfig::Kind::kIf) control.condition = Condition::compile(step.condition, ignored);
+        control.else_step = step.else_step;
+        control.switch_path = step.switch_path;
+        control.branches = step.branches;
+        control.weights = step.weights;
+        control.default_step = step.default_step;
+        control.jump_to = step.jump_to;
+        compiled.steps.push_back(std::move(control));
         continue;
       }
       const std::string where = "rule '" + rule.name + "', step '" + step.name + "': ";

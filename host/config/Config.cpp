@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -217,49 +218,118 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
     Condition::compile(rc.filter, filter_problems);
     for (const auto& p : filter_problems)
       issues.push_back({name, rc.pointer + "/filter" + p.pointer, "rule '" + rc.name + "': " + p.message});
-    const json& steps = r["steps"];
-    for (size_t s = 0; s < steps.size(); ++s) {
-      StepConfig sc;
-      sc.pointer = rc.pointer + "/steps/" + std::to_string(s);
-      if (steps[s].contains("wait") == steps[s].contains("action")) {
-        issues.push_back({name, sc.pointer, "rule '" + rc.name + "': a step is an \"action\" or a \"wait\""});
-        continue;
-      }
-      if (steps[s].contains("wait")) {
-        const std::string text = steps[s]["wait"];
-        sc.name = steps[s].value("name", "wait " + text);
-        sc.wait_ms = parse_duration_ms(text);
-        if (!sc.wait_ms || *sc.wait_ms <= 0)
-          issues.push_back({name, sc.pointer + "/wait",
-                            "rule '" + rc.name + "': expected a positive duration such as \"30m\", \"2h\", \"1d12h\""});
-        rc.steps.push_back(std::move(sc));
-        continue;
-      }
-      if (steps[s].contains("retry")) {
-        const json& retry = steps[s]["retry"];
-        sc.max_attempts = retry.value("max_attempts", sc.max_attempts);
-        if (retry.contains("backoff")) {
-          auto backoff = parse_duration_ms(retry["backoff"].get<std::string>());
-          if (!backoff || *backoff <= 0)
-            issues.push_back({name, sc.pointer + "/retry/backoff",
-                              "rule '" + rc.name + "': expected a positive duration such as \"10s\""});
-          else
-            sc.backoff_ms = *backoff;
+    auto jump = [](std::string name, std::string pointer) {
+      StepConfig j;
+      j.kind = StepConfig::Kind::kJump;
+      j.name = std::move(name);
+      j.pointer = std::move(pointer);
+      return j;
+    };
+    // Flattens nested steps (see StepConfig) into rc.steps.
+    std::function<void(const json&, const std::string&)> add_steps = [&](const json& steps, const std::string& at) {
+      for (size_t s = 0; s < steps.size(); ++s) {
+        const json& step = steps[s];
+        const std::string pointer = at + "/" + std::to_string(s);
+        const int kinds = step.contains("action") + step.contains("wait") + step.contains("if") +
+                          step.contains("switch") + step.contains("split");
+        if (kinds != 1) {
+          issues.push_back({name, pointer, "rule '" + rc.name + "': a step is one of action, wait, if, switch, split"});
+          continue;
         }
+        StepConfig sc;
+        sc.pointer = pointer;
+        if (step.contains("if")) {
+          const size_t me = rc.steps.size();
+          sc.kind = StepConfig::Kind::kIf;
+          sc.name = step.value("name", "if");
+          sc.condition = step["if"];
+          std::vector<ConditionProblem> problems;
+          Condition::compile(sc.condition, problems);
+          for (const auto& p : problems)
+            issues.push_back({name, pointer + "/if" + p.pointer, "rule '" + rc.name + "': " + p.message});
+          rc.steps.push_back(std::move(sc));
+          if (!step.contains("then")) {
+            issues.push_back({name, pointer, "rule '" + rc.name + "': \"if\" needs \"then\" steps"});
+            continue;
+          }
+          add_steps(step["then"], pointer + "/then");
+          if (step.contains("else")) {
+            const size_t end_of_then = rc.steps.size();
+            rc.steps.push_back(jump("end of then", pointer));
+            rc.steps[me].else_step = static_cast<int>(rc.steps.size());
+            add_steps(step["else"], pointer + "/else");
+            rc.steps[end_of_then].jump_to = static_cast<int>(rc.steps.size());
+          } else {
+            rc.steps[me].else_step = static_cast<int>(rc.steps.size());
+          }
+          continue;
+        }
+        if (step.contains("switch") || step.contains("split")) {
+          const bool split = step.contains("split");
+          const size_t me = rc.steps.size();
+          sc.kind = split ? StepConfig::Kind::kSplit : StepConfig::Kind::kSwitch;
+          sc.name = step.value("name", split ? "split" : "switch");
+          if (!split) sc.switch_path = step["switch"];
+          rc.steps.push_back(std::move(sc));
+          if (!split && !step.contains("cases")) {
+            issues.push_back({name, pointer, "rule '" + rc.name + "': \"switch\" needs \"cases\""});
+            continue;
+          }
+          std::vector<size_t> jumps;
+          const json& branches = split ? step["split"] : step["cases"];
+          for (const auto& [key, value] : branches.items()) {
+            rc.steps[me].branches.emplace_back(key, static_cast<int>(rc.steps.size()));
+            if (split) rc.steps[me].weights.push_back(value["weight"].get<int>());
+            const std::string branch_pointer =
+                pointer + (split ? "/split/" : "/cases/") + escape_pointer_token(key) + (split ? "/steps" : "");
+            add_steps(split ? value["steps"] : value, branch_pointer);
+            jumps.push_back(rc.steps.size());
+            rc.steps.push_back(jump("end of " + key, branch_pointer));
+          }
+          rc.steps[me].default_step = static_cast<int>(rc.steps.size());
+          if (!split && step.contains("default")) add_steps(step["default"], pointer + "/default");
+          for (size_t j : jumps) rc.steps[j].jump_to = static_cast<int>(rc.steps.size());
+          continue;
+        }
+        if (step.contains("wait")) {
+          const std::string text = step["wait"];
+          sc.kind = StepConfig::Kind::kWait;
+          sc.name = step.value("name", "wait " + text);
+          sc.wait_ms = parse_duration_ms(text);
+          if (!sc.wait_ms || *sc.wait_ms <= 0)
+            issues.push_back(
+                {name, pointer + "/wait",
+                 "rule '" + rc.name + "': expected a positive duration such as \"30m\", \"2h\", \"1d12h\""});
+          rc.steps.push_back(std::move(sc));
+          continue;
+        }
+        if (step.contains("retry")) {
+          const json& retry = step["retry"];
+          sc.max_attempts = retry.value("max_attempts", sc.max_attempts);
+          if (retry.contains("backoff")) {
+            auto backoff = parse_duration_ms(retry["backoff"].get<std::string>());
+            if (!backoff || *backoff <= 0)
+              issues.push_back({name, pointer + "/retry/backoff",
+                                "rule '" + rc.name + "': expected a positive duration such as \"10s\""});
+            else
+              sc.backoff_ms = *backoff;
+          }
+        }
+        const std::string ref = step["action"];
+        const size_t dot = ref.find('.');
+        sc.instance = ref.substr(0, dot);
+        sc.action = ref.substr(dot + 1);
+        sc.name = step.value("name", ref);
+        sc.params = step.value("params", json::object());
+        if (step.contains("timeout_ms")) sc.timeout_ms = step["timeout_ms"].get<uint32_t>();
+        if (!instance_names.count(sc.instance))
+          issues.push_back({name, pointer + "/action",
+                            "rule '" + rc.name + "': unknown instance '" + sc.instance + "' in '" + ref +
+                                "' (expected INSTANCE.ACTION with an instance declared under \"instances\")"});
+        rc.steps.push_back(std::move(sc));
       }
-      const std::string ref = steps[s]["action"];
-      const size_t dot = ref.find('.');
-      sc.instance = ref.substr(0, dot);
-      sc.action = ref.substr(dot + 1);
-      sc.name = steps[s].value("name", ref);
-      sc.params = steps[s].value("params", json::object());
-      if (steps[s].contains("timeout_ms")) sc.timeout_ms = steps[s]["timeout_ms"].get<uint32_t>();
-      if (!instance_names.count(sc.instance))
-        issues.push_back({name, sc.pointer + "/action",
-                          "rule '" + rc.name + "': unknown instance '" + sc.instance + "' in '" + ref +
-                              "' (expected INSTANCE.ACTION with an instance declared under \"instances\")"});
-      rc.steps.push_back(std::move(sc));
-    }
+    };
+    add_steps(r["steps"], rc.pointer + "/steps");
     c.rules.push_back(std::move(rc));
   }
   if (problems) {

@@ -48,16 +48,28 @@ struct InstanceConfig {
   nlohmann::json config;  // as written: {"$secret": "name"} not yet resolved
 };
 
+// Steps are flattened: a branch is a step that picks where to continue, and
+// each branch ends with a jump past the others, so that an execution's
+// position is one index (stable for a given config).
 struct StepConfig {
+  enum class Kind { kAction, kWait, kIf, kSwitch, kSplit, kJump };
+  Kind kind = Kind::kAction;
   std::string name;  // defaults to the action reference
   std::string instance;
   std::string action;
   nlohmann::json params = nlohmann::json::object();
   std::optional<uint32_t> timeout_ms;
-  std::optional<int64_t> wait_ms;  // a wait step: no action
-  int max_attempts = 5;            // attempts before the execution is dead-lettered
-  int64_t backoff_ms = 10000;      // before the first retry; doubles each time, with jitter
-  std::string pointer;             // "/rules/0/steps/1", for error messages
+  std::optional<int64_t> wait_ms;                     // a wait step: no action
+  int max_attempts = 5;                               // attempts before the execution is dead-lettered
+  int64_t backoff_ms = 10000;                         // before the first retry; doubles each time, with jitter
+  std::string pointer;                                // "/rules/0/steps/1", for error messages
+  nlohmann::json condition;                           // kIf
+  int else_step = 0;                                  // kIf: where to go when the condition fails
+  std::string switch_path;                            // kSwitch: the dotted path whose value picks the case
+  std::vector<std::pair<std::string, int>> branches;  // kSwitch cases, kSplit variants: first step of each
+  std::vector<int> weights;                           // kSplit, one per branch
+  int default_step = 0;                               // kSwitch: no case matched
+  int jump_to = 0;                                    // kJump
 };
 
 struct RuleConfig {

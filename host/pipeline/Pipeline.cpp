@@ -25,6 +25,27 @@ double jitter() {
 }
 }  // namespace
 
+std::string split_variant(const std::string& rule, const CompiledStep& split, const json& context) {
+  // The person, however the event names them; the event itself otherwise.
+  std::string who;
+  for (const char* path : {"contact.id", "contact.emails.0.address", "contact.phones.0.number", "event.id"})
+    if (const json* v = lookup_path(context, path); v && v->is_string()) {
+      who = v->get<std::string>();
+      break;
+    }
+  uint64_t hash = 1469598103934665603ULL;  // FNV-1a: stable across builds and hosts
+  for (char c : rule + "\n" + who) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  int total = 0;
+  for (int w : split.weights) total += w;
+  if (total <= 0) return split.branches.empty() ? "" : split.branches.front().first;
+  int pick = static_cast<int>(hash % static_cast<uint64_t>(total));
+  for (size_t i = 0; i < split.branches.size(); ++i) {
+    if (pick < split.weights[i]) return split.branches[i].first;
+    pick -= split.weights[i];
+  }
+  return split.branches.back().first;
+}
+
 int64_t backoff_ms(int64_t base_ms, int attempt, double jitter) {
   constexpr int64_t kMax = 3600 * 1000;
   int64_t delay = base_ms;
@@ -156,13 +177,70 @@ void Pipeline::start_step(const ExecutionRow& row) {
                    dump_text(json{{"at", format_time_ms(now_ms())}, {"outcome", "permanent"}}),
                    rule ? "the rule has fewer steps than this execution reached" : "no rule '" + row.rule + "'"});
   }
-  const CompiledStep& step = rule->steps[row.step];
+  const json context = json::parse(row.context_json, nullptr, false);
+  // Branches decide where to go without a commit of their own: the decisions
+  // are recorded with the step they lead to, and after a crash they decide
+  // the same again (same context, same contact).
+  ExecutionRow at = row;
+  json decisions = json::array();
+  const int steps = static_cast<int>(rule->steps.size());
+  for (int hops = 0; at.step < steps && rule->steps[at.step].kind != CompiledStep::Kind::kAction &&
+                     rule->steps[at.step].kind != CompiledStep::Kind::kWait && hops <= steps;
+       ++hops)
+    at.step = choose_branch(*rule, rule->steps[at.step], at.step, context, decisions);
+  if (at.step >= steps) {
+    json entry{{"outcome", "done"}, {"at", format_time_ms(now_ms())}};
+    if (!decisions.empty()) entry["branches"] = decisions;
+    return record({row.id, ExecutionState::kDone, at.step, 0, std::nullopt, dump_text(entry), ""});
+  }
+  const CompiledStep& step = rule->steps[at.step];
   if (step.wait_ms) {
     const int64_t until = now_ms() + *step.wait_ms;
-    return record({row.id, ExecutionState::kWaiting, row.step + 1, 0, until,
-                   dump_text(json{{"step", step.name}, {"outcome", "waiting"}, {"until", format_time_ms(until)}}), ""});
+    json entry{{"step", step.name}, {"outcome", "waiting"}, {"until", format_time_ms(until)}};
+    if (!decisions.empty()) entry["branches"] = decisions;
+    return record({row.id, ExecutionState::kWaiting, at.step + 1, 0, until, dump_text(entry), ""});
   }
-  json context = json::parse(row.context_json, nullptr, false);
+  run_action(at, step, context, std::move(decisions));
+}
+
+int Pipeline::choose_branch(const CompiledRule& rule, const CompiledStep& step, int index, const json& context,
+                            json& decisions) const {
+  switch (step.kind) {
+    case CompiledStep::Kind::kJump:
+      return step.jump_to;
+    case CompiledStep::Kind::kIf: {
+      const bool yes = step.condition && step.condition->matches(context, now_ms());
+      decisions.push_back({{"step", step.name}, {"branch", yes ? "then" : "else"}});
+      return yes ? index + 1 : step.else_step;
+    }
+    case CompiledStep::Kind::kSwitch: {
+      const json* value = lookup_path(context, step.switch_path);
+      const std::string key = !value ? "" : value->is_string() ? value->get<std::string>() : dump_text(*value);
+      for (const auto& [name, target] : step.branches)
+        if (value && name == key) {
+          decisions.push_back({{"step", step.name}, {"case", name}});
+          return target;
+        }
+      decisions.push_back({{"step", step.name}, {"case", "default"}});
+      return step.default_step;
+    }
+    case CompiledStep::Kind::kSplit: {
+      const std::string variant = split_variant(rule.name, step, context);
+      for (const auto& [name, target] : step.branches)
+        if (name == variant) {
+          decisions.push_back({{"step", step.name}, {"variant", name}});
+          return target;
+        }
+      return step.default_step;
+    }
+    case CompiledStep::Kind::kAction:
+    case CompiledStep::Kind::kWait:
+      break;
+  }
+  return index;
+}
+
+void Pipeline::run_action(const ExecutionRow& row, const CompiledStep& step, const json& context, json decisions) {
   ActionRequest request;
   request.action = step.action;
   request.timeout = step.timeout;
@@ -171,21 +249,25 @@ void Pipeline::start_step(const ExecutionRow& row) {
   try {
     request.params = render_template(step.params, context);
   } catch (const TemplateError& e) {
-    return step_ended(row, step, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, e.what()));
+    return step_ended(row, step, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, e.what()), decisions);
   }
   if (step.schema)
     if (auto violations = step.schema->validate(request.params); !violations.empty()) {
       std::string why = "parameters do not match the action's schema:";
       for (const auto& v : violations) why += " " + (v.path.empty() ? "/" : v.path) + ": " + v.message + ";";
-      return step_ended(row, step, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, why));
+      return step_ended(row, step, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, why), decisions);
     }
   executions_started_.add();
   actions_.dispatch(step.instance, request,
-                    [this, row, &step](ActionOutcome outcome) { step_ended(row, step, outcome); });
+                    [this, row, &step, decisions = std::move(decisions)](ActionOutcome outcome) {
+                      step_ended(row, step, outcome, decisions);
+                    });
 }
 
-void Pipeline::step_ended(const ExecutionRow& row, const CompiledStep& step, const ActionOutcome& outcome) {
+void Pipeline::step_ended(const ExecutionRow& row, const CompiledStep& step, const ActionOutcome& outcome,
+                          const json& decisions) {
   json entry = outcome.to_json();
+  if (!decisions.empty()) entry["branches"] = decisions;
   entry["step"] = step.name;
   entry["attempt"] = row.attempt + 1;
   entry["at"] = format_time_ms(now_ms());

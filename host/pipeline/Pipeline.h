@@ -52,7 +52,13 @@ class Pipeline {
   void route_new_events();
   void start_due_steps();
   void start_step(const ExecutionRow& row);
-  void step_ended(const ExecutionRow& row, const CompiledStep& step, const ActionOutcome& outcome);
+  // Where a branch, switch, split or jump at `index` leads; notes the decision.
+  int choose_branch(const CompiledRule& rule, const CompiledStep& step, int index, const nlohmann::json& context,
+                    nlohmann::json& decisions) const;
+  void run_action(const ExecutionRow& row, const CompiledStep& step, const nlohmann::json& context,
+                  nlohmann::json decisions);
+  void step_ended(const ExecutionRow& row, const CompiledStep& step, const ActionOutcome& outcome,
+                  const nlohmann::json& decisions);
   void record(ExecutionUpdate update);
   const CompiledRule* rule_named(const std::string& name) const;
 
@@ -78,5 +84,9 @@ class Pipeline {
 // at most an hour, times a random factor in [0.5, 1.5) so that retries of
 // many executions spread out.
 int64_t backoff_ms(int64_t base_ms, int attempt, double jitter);
+
+// An A/B split's variant for this contact: the same contact always gets the
+// same variant of a rule, in the proportions of the weights.
+std::string split_variant(const std::string& rule, const CompiledStep& split, const nlohmann::json& context);
 
 }  // namespace sb

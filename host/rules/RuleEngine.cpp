@@ -138,11 +138,11 @@ void RuleEngine::run_step(std::shared_ptr<Execution> execution) {
   }
   const size_t index = execution->next_step;
   const CompiledStep& step = rule.steps[index];
-  if (step.wait_ms)
-    return step_ended(
-        std::move(execution),
-        ActionOutcome::failure(SB_OUTCOME_PERMANENT,
-                               "waits run in the durable pipeline: events from plugins do not reach it yet"));
+  if (step.kind != CompiledStep::Kind::kAction)
+    return step_ended(std::move(execution),
+                      ActionOutcome::failure(SB_OUTCOME_PERMANENT,
+                                             "waits and branches run in the durable pipeline: events from plugins "
+                                             "do not reach it yet"));
 
   ActionRequest request;
   request.action = step.action;

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "config/Config.h"
 #include "config/JsonSchema.h"
 #include "plugins/HostServices.h"
 #include "plugins/PendingCalls.h"
@@ -29,6 +30,8 @@ class Counter;
 class Metrics;
 
 struct CompiledStep {
+  using Kind = StepConfig::Kind;  // see StepConfig: branches are flattened
+  Kind kind = Kind::kAction;
   std::string name;
   std::string instance;
   std::string action;
@@ -38,6 +41,13 @@ struct CompiledStep {
   std::optional<int64_t> wait_ms;  // a wait step (the durable pipeline only)
   int max_attempts = 5;
   int64_t backoff_ms = 10000;
+  std::shared_ptr<const Condition> condition;  // kIf
+  int else_step = 0;
+  std::string switch_path;
+  std::vector<std::pair<std::string, int>> branches;
+  std::vector<int> weights;
+  int default_step = 0;
+  int jump_to = 0;
 };
 
 struct CompiledRule {

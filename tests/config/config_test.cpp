@@ -107,6 +107,14 @@ const BadConfig kBadConfigs[] = {
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "filter": {"any": [{"field": "contact.tags", "op": "has", "value": "vip"}]}, "steps": [{"action": "sink.post"}]}]})",
      "/rules/0/filter/any/0/op: rule 'r': unknown operator 'has'"},
+    {"step_of_two_kinds",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post", "wait": "1h"}]}]})",
+     "/rules/0/steps/0: rule 'r': a step is one of action, wait, if, switch, split"},
+    {"bad_condition_in_if",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"if": {"field": "x", "op": "~"}, "then": [{"action": "sink.post"}]}]}]})",
+     "/rules/0/steps/0/if/op: rule 'r': unknown operator '~'"},
     {"trigger_without_event_or_status",
      "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"source": "api"}, "steps": [{"action": "sink.post"}]}]})",
      "/rules/0/trigger: rule 'r': needs an \"event\" type"},
@@ -155,6 +163,40 @@ TEST(Config, ValidConfigHasNoIssues) {
   EXPECT_TRUE(validate_text("{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "webhook.received"},
       "filter": {"body.status": "new"}, "steps": [{"action": "sink.post", "params": {"url": "/x", "body": {"t": "{{body.name}}"}}}]}]})")
                   .empty());
+}
+
+// if/else, switch and split become one flat list with jumps past the
+// branches not taken; a nested action keeps its own pointer for errors.
+TEST(Config, NestedStepsAreFlattenedWithJumps) {
+  const fs::path file = fs::temp_directory_path() / ("sb_config_nested_" + std::to_string(::getpid()) + ".json");
+  std::ofstream(file) << "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [
+      {"if": {"field": "contact.tags", "op": "contains", "value": "vip"},
+       "then": [{"action": "sink.post", "name": "vip"}], "else": [{"action": "sink.post", "name": "regular"}]},
+      {"switch": "contact.category", "cases": {"a": [{"wait": "1h"}]}, "default": [{"action": "sink.post", "name": "other"}]},
+      {"split": {"A": {"weight": 1, "steps": [{"action": "sink.post", "name": "variant A"}]},
+                 "B": {"weight": 1, "steps": [{"action": "sink.post", "name": "variant B"}]}}}]}]})";
+  const Config c = load_config(file);
+  const auto& s = c.rules.at(0).steps;
+  using K = StepConfig::Kind;
+  ASSERT_EQ(s.size(), 13u);
+  EXPECT_EQ(s[0].kind, K::kIf);
+  EXPECT_EQ(s[1].name, "vip");
+  EXPECT_EQ(s[2].kind, K::kJump);
+  EXPECT_EQ(s[0].else_step, 3);
+  EXPECT_EQ(s[3].name, "regular");
+  EXPECT_EQ(s[2].jump_to, 4);
+  EXPECT_EQ(s[4].kind, K::kSwitch);
+  EXPECT_EQ(s[4].branches, (std::vector<std::pair<std::string, int>>{{"a", 5}}));
+  EXPECT_EQ(s[5].kind, K::kWait);
+  EXPECT_EQ(s[4].default_step, 7);
+  EXPECT_EQ(s[7].name, "other");
+  EXPECT_EQ(s[6].jump_to, 8);
+  EXPECT_EQ(s[8].kind, K::kSplit);
+  EXPECT_EQ(s[8].weights, (std::vector<int>{1, 1}));
+  EXPECT_EQ(s[9].name, "variant A");
+  EXPECT_EQ(s[10].jump_to, 13);
+  EXPECT_EQ(s[12].jump_to, 13);
+  EXPECT_EQ(s[9].pointer, "/rules/0/steps/2/split/A/steps/0");
 }
 
 TEST(Config, SecretsAreResolvedFromTheEnvironment) {

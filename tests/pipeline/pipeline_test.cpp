@@ -245,6 +245,81 @@ TEST_F(PipelineTest, AStepInFlightAtACrashRunsAgainWithTheSameKey) {
   EXPECT_EQ(calls[1].second.idempotency_key, calls[0].second.idempotency_key);
 }
 
+// Hand-flattened as the config loader does: [if vip: A else: B], then C.
+std::vector<CompiledStep> vip_branch() {
+  std::vector<ConditionProblem> problems;
+  CompiledStep branch;
+  branch.kind = CompiledStep::Kind::kIf;
+  branch.name = "vip?";
+  branch.condition =
+      Condition::compile(json{{"field", "contact.tags"}, {"op", "contains"}, {"value", "vip"}}, problems);
+  branch.else_step = 3;
+  CompiledStep end_of_then;
+  end_of_then.kind = CompiledStep::Kind::kJump;
+  end_of_then.jump_to = 4;
+  return {branch, action("vip offer"), end_of_then, action("regular offer"), action("follow-up")};
+}
+
+TEST_F(PipelineTest, IfElseTakesOneBranchAndRecordsTheDecision) {
+  run({rule("offer", {{"event", "lead.created"}}, vip_branch())});
+  EventRecord vip = lead_event("vip", "lead.created", "A");
+  vip.body_json = json{{"contact", {{"name", "Анна"}, {"tags", {"vip"}}}}}.dump();
+  append({vip, lead_event("regular", "lead.created", "A")});
+  auto rows = settled(2);
+  ASSERT_EQ(rows.size(), 2u);
+  std::multiset<std::string> keys;
+  for (const auto& c : actions_.wait_for(4)) keys.insert(c.second.idempotency_key);
+  EXPECT_EQ(keys, (std::multiset<std::string>{"vip:offer:1", "vip:offer:4", "regular:offer:3", "regular:offer:4"}));
+  for (const auto& r : rows) {
+    const json first = json::parse(r.history_json)[0];
+    EXPECT_EQ(first["branches"][0]["branch"], r.event_id == "vip" ? "then" : "else") << r.history_json;
+    EXPECT_EQ(r.state, ExecutionState::kDone);
+  }
+}
+
+TEST_F(PipelineTest, SwitchPicksTheCaseOrTheDefault) {
+  CompiledStep sw;
+  sw.kind = CompiledStep::Kind::kSwitch;
+  sw.name = "category";
+  sw.switch_path = "contact.category";
+  sw.branches = {{"vip", 1}, {"new", 3}};
+  sw.default_step = 5;
+  CompiledStep jump;
+  jump.kind = CompiledStep::Kind::kJump;
+  jump.jump_to = 6;
+  run({rule("by-category", {{"event", "lead.created"}},
+            {sw, action("vip"), jump, action("new"), jump, action("other")})});
+  auto with_category = [](const std::string& id, const std::string& category) {
+    EventRecord e = lead_event(id, "lead.created", "A");
+    e.body_json = json{{"contact", {{"name", "Анна"}, {"category", category}}}}.dump();
+    return e;
+  };
+  append({with_category("a", "new"), with_category("b", "vip"), with_category("c", "gold")});
+  ASSERT_EQ(settled(3).size(), 3u);
+  std::set<std::string> keys;
+  for (const auto& c : actions_.wait_for(3)) keys.insert(c.second.idempotency_key);
+  EXPECT_EQ(keys, (std::set<std::string>{"a:by-category:3", "b:by-category:1", "c:by-category:5"}));
+}
+
+TEST(Split, VariantIsStablePerContactAndFollowsTheWeights) {
+  CompiledStep split;
+  split.kind = CompiledStep::Kind::kSplit;
+  split.branches = {{"A", 1}, {"B", 3}};
+  split.weights = {80, 20};
+  std::map<std::string, int> counts;
+  for (int i = 0; i < 2000; ++i) {
+    const json context = {{"contact", {{"id", "c" + std::to_string(i)}}}};
+    const std::string v = split_variant("promo", split, context);
+    EXPECT_EQ(split_variant("promo", split, context), v);  // the same person, the same variant
+    ++counts[v];
+  }
+  EXPECT_NEAR(counts["A"], 1600, 100);
+  EXPECT_NEAR(counts["B"], 400, 100);
+  // The contact's email identifies them when there is no id.
+  const json by_email = {{"contact", {{"emails", {{{"address", "a@example.com"}}}}}}};
+  EXPECT_EQ(split_variant("promo", split, by_email), split_variant("promo", split, by_email));
+}
+
 TEST(Backoff, DoublesUpToAnHourWithJitter) {
   EXPECT_EQ(backoff_ms(1000, 1, 1.0), 1000);
   EXPECT_EQ(backoff_ms(1000, 3, 1.0), 4000);
