@@ -1,9 +1,9 @@
-// Matches emitted events against rules and runs each matching rule's steps
-// in order, each step an action on a plugin instance.
-//
-// This is the simple, in-memory path of the foundation: executions live only
-// as long as the process. Durable executions, retries and the richer step
-// kinds replace it in the pipeline (see docs/architecture.md).
+// The compiled form of rules (shared with the durable pipeline), and the
+// in-memory runner for events that plugins emit: it matches them against the
+// rules and runs each matching rule's actions in order. Its executions live
+// only as long as the process and it runs no waits or branches; events from
+// the events API go through pipeline/Pipeline.h, and plugins' events move
+// there next (docs/architecture.md).
 #pragma once
 
 #include <array>
@@ -71,8 +71,6 @@ class RuleEngine : public EventSink {
   RuleEngine(std::vector<CompiledRule> rules, ActionDispatcher& actions, Metrics& metrics);
 
   sb_status emit(EmittedEvent event, sb_emit_wait wait, std::function<void(const EmitReport&)> done) override;
-
-  const std::vector<CompiledRule>& rules() const { return rules_; }
 
  private:
   struct EventRun;

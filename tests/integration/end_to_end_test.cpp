@@ -170,7 +170,9 @@ TEST(Cli, ValidateExitsNonZeroWithFileAndPointer) {
 }
 
 TEST(Cli, ValidateAcceptsTheShippedConfigs) {
-  for (const char* name : {"switchboard.json", "examples/route-and-forward.json"}) {
+  ::setenv("SB_EVENTS_TOKEN", "example-events-token", 1);
+  ::setenv("SB_ADMIN_TOKEN", "example-admin-token", 1);
+  for (const char* name : {"switchboard.json", "examples/route-and-forward.json", "examples/crm-events.json"}) {
     auto [code, out] = run_switchboard({"validate", "--config", std::string(SB_SOURCE_DIR) + "/config/" + name});
     EXPECT_EQ(code, 0) << name << ": " << out;
   }
