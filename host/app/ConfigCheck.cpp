@@ -98,6 +98,8 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
       if (step.timeout_ms) cs.timeout = std::chrono::milliseconds(*step.timeout_ms);
       cs.max_attempts = step.max_attempts;
       cs.backoff_ms = step.backoff_ms;
+      cs.fallback_next = step.fallback_next;
+      cs.fallback_end = step.fallback_end;
       compiled.steps.push_back(std::move(cs));
     }
     out.rules.push_back(std::move(compiled));

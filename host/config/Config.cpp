@@ -226,18 +226,39 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
       return j;
     };
     // Flattens nested steps (see StepConfig) into rc.steps.
-    std::function<void(const json&, const std::string&)> add_steps = [&](const json& steps, const std::string& at) {
+    // `first` numbers the steps in pointers (a fallback adds its channels one by one).
+    std::function<void(const json&, const std::string&, size_t)> add_steps = [&](const json& steps,
+                                                                                 const std::string& at, size_t first) {
       for (size_t s = 0; s < steps.size(); ++s) {
         const json& step = steps[s];
-        const std::string pointer = at + "/" + std::to_string(s);
+        const std::string pointer = at + "/" + std::to_string(first + s);
         const int kinds = step.contains("action") + step.contains("wait") + step.contains("if") +
-                          step.contains("switch") + step.contains("split");
+                          step.contains("switch") + step.contains("split") + step.contains("fallback");
         if (kinds != 1) {
-          issues.push_back({name, pointer, "rule '" + rc.name + "': a step is one of action, wait, if, switch, split"});
+          issues.push_back(
+              {name, pointer, "rule '" + rc.name + "': a step is one of action, wait, if, switch, split, fallback"});
           continue;
         }
         StepConfig sc;
         sc.pointer = pointer;
+        if (step.contains("fallback")) {
+          const json& channels = step["fallback"];
+          std::vector<size_t> chain;
+          for (size_t i = 0; i < channels.size(); ++i) {
+            if (!channels[i].contains("action")) {
+              issues.push_back({name, pointer + "/fallback/" + std::to_string(i),
+                                "rule '" + rc.name + "': each step of a fallback chain is an action"});
+              continue;
+            }
+            chain.push_back(rc.steps.size());
+            add_steps(json::array({channels[i]}), pointer + "/fallback", i);
+          }
+          for (size_t i = 0; i < chain.size(); ++i) {
+            rc.steps[chain[i]].fallback_next = i + 1 < chain.size() ? static_cast<int>(chain[i + 1]) : -1;
+            rc.steps[chain[i]].fallback_end = static_cast<int>(rc.steps.size());
+          }
+          continue;
+        }
         if (step.contains("if")) {
           const size_t me = rc.steps.size();
           sc.kind = StepConfig::Kind::kIf;
@@ -252,12 +273,12 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
             issues.push_back({name, pointer, "rule '" + rc.name + "': \"if\" needs \"then\" steps"});
             continue;
           }
-          add_steps(step["then"], pointer + "/then");
+          add_steps(step["then"], pointer + "/then", 0);
           if (step.contains("else")) {
             const size_t end_of_then = rc.steps.size();
             rc.steps.push_back(jump("end of then", pointer));
             rc.steps[me].else_step = static_cast<int>(rc.steps.size());
-            add_steps(step["else"], pointer + "/else");
+            add_steps(step["else"], pointer + "/else", 0);
             rc.steps[end_of_then].jump_to = static_cast<int>(rc.steps.size());
           } else {
             rc.steps[me].else_step = static_cast<int>(rc.steps.size());
@@ -282,12 +303,12 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
             if (split) rc.steps[me].weights.push_back(value["weight"].get<int>());
             const std::string branch_pointer =
                 pointer + (split ? "/split/" : "/cases/") + escape_pointer_token(key) + (split ? "/steps" : "");
-            add_steps(split ? value["steps"] : value, branch_pointer);
+            add_steps(split ? value["steps"] : value, branch_pointer, 0);
             jumps.push_back(rc.steps.size());
             rc.steps.push_back(jump("end of " + key, branch_pointer));
           }
           rc.steps[me].default_step = static_cast<int>(rc.steps.size());
-          if (!split && step.contains("default")) add_steps(step["default"], pointer + "/default");
+          if (!split && step.contains("default")) add_steps(step["default"], pointer + "/default", 0);
           for (size_t j : jumps) rc.steps[j].jump_to = static_cast<int>(rc.steps.size());
           continue;
         }
@@ -329,7 +350,7 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
         rc.steps.push_back(std::move(sc));
       }
     };
-    add_steps(r["steps"], rc.pointer + "/steps");
+    add_steps(r["steps"], rc.pointer + "/steps", 0);
     c.rules.push_back(std::move(rc));
   }
   if (problems) {

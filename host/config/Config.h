@@ -70,6 +70,8 @@ struct StepConfig {
   std::vector<int> weights;                           // kSplit, one per branch
   int default_step = 0;                               // kSwitch: no case matched
   int jump_to = 0;                                    // kJump
+  int fallback_next = -1;  // an action in a fallback chain: the next channel, if this one cannot deliver
+  int fallback_end = -1;   // ... and where the chain ends, once one delivered
 };
 
 struct RuleConfig {

@@ -274,8 +274,10 @@ void Pipeline::step_ended(const ExecutionRow& row, const CompiledStep& step, con
   const CompiledRule* rule = rule_named(row.rule);
   const int steps = rule ? static_cast<int>(rule->steps.size()) : 0;
   if (outcome.ok()) {
-    const bool last = row.step + 1 >= steps;
-    return record({row.id, last ? ExecutionState::kDone : ExecutionState::kReady, row.step + 1, 0,
+    // A channel of a fallback chain delivered: the others are skipped.
+    const int next = step.fallback_end >= 0 ? step.fallback_end : row.step + 1;
+    const bool last = next >= steps;
+    return record({row.id, last ? ExecutionState::kDone : ExecutionState::kReady, next, 0,
                    last ? std::nullopt : std::optional<int64_t>(now_ms()), dump_text(entry), ""});
   }
   const int attempts = row.attempt + 1;
@@ -288,6 +290,11 @@ void Pipeline::step_ended(const ExecutionRow& row, const CompiledStep& step, con
   std::string why = std::string(outcome_name(outcome.outcome)) + ": " + outcome.reason;
   if (outcome.outcome == SB_OUTCOME_RETRY)
     why = "gave up after " + std::to_string(attempts) + " attempts: " + outcome.reason;
+  if (step.fallback_next >= 0) {
+    // Unreachable here, or failed for good: the next channel of the chain.
+    entry["fallback_to"] = rule->steps[step.fallback_next].name;
+    return record({row.id, ExecutionState::kReady, step.fallback_next, 0, now_ms(), dump_text(entry), ""});
+  }
   log_warn("pipeline", "execution failed",
            {{"rule", row.rule}, {"event_id", row.event_id}, {"step", step.name}, {"reason", why}});
   record({row.id, ExecutionState::kFailed, row.step, attempts, std::nullopt, dump_text(entry), why});

@@ -48,6 +48,8 @@ struct CompiledStep {
   std::vector<int> weights;
   int default_step = 0;
   int jump_to = 0;
+  int fallback_next = -1;
+  int fallback_end = -1;
 };
 
 struct CompiledRule {

@@ -110,7 +110,11 @@ const BadConfig kBadConfigs[] = {
     {"step_of_two_kinds",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post", "wait": "1h"}]}]})",
-     "/rules/0/steps/0: rule 'r': a step is one of action, wait, if, switch, split"},
+     "/rules/0/steps/0: rule 'r': a step is one of action, wait, if, switch, split, fallback"},
+    {"wait_inside_fallback",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"fallback": [{"action": "sink.post"}, {"wait": "1h"}]}]}]})",
+     "/rules/0/steps/0/fallback/1: rule 'r': each step of a fallback chain is an action"},
     {"bad_condition_in_if",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"if": {"field": "x", "op": "~"}, "then": [{"action": "sink.post"}]}]}]})",
@@ -197,6 +201,22 @@ TEST(Config, NestedStepsAreFlattenedWithJumps) {
   EXPECT_EQ(s[10].jump_to, 13);
   EXPECT_EQ(s[12].jump_to, 13);
   EXPECT_EQ(s[9].pointer, "/rules/0/steps/2/split/A/steps/0");
+}
+
+TEST(Config, FallbackChainLinksItsChannels) {
+  const fs::path file = fs::temp_directory_path() / ("sb_config_fallback_" + std::to_string(::getpid()) + ".json");
+  std::ofstream(file) << "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [
+      {"fallback": [{"action": "sink.post", "name": "push"}, {"action": "sink.post", "name": "sms"}]},
+      {"action": "sink.post", "name": "after"}]}]})";
+  const Config c = load_config(file);
+  const auto& s = c.rules.at(0).steps;
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(s[0].fallback_next, 1);
+  EXPECT_EQ(s[1].fallback_next, -1);
+  EXPECT_EQ(s[0].fallback_end, 2);
+  EXPECT_EQ(s[1].fallback_end, 2);
+  EXPECT_EQ(s[2].fallback_end, -1);
+  EXPECT_EQ(s[1].pointer, "/rules/0/steps/0/fallback/1");
 }
 
 TEST(Config, SecretsAreResolvedFromTheEnvironment) {

@@ -301,6 +301,43 @@ TEST_F(PipelineTest, SwitchPicksTheCaseOrTheDefault) {
   EXPECT_EQ(keys, (std::set<std::string>{"a:by-category:3", "b:by-category:1", "c:by-category:5"}));
 }
 
+// Push -> WhatsApp -> SMS, then a follow-up, flattened as the loader does.
+std::vector<CompiledStep> channels() {
+  std::vector<CompiledStep> s = {action("push"), action("whatsapp"), action("sms"), action("follow-up")};
+  s[0].fallback_next = 1;
+  s[1].fallback_next = 2;
+  for (int i = 0; i < 3; ++i) s[i].fallback_end = 3;
+  return s;
+}
+
+TEST_F(PipelineTest, FallbackMovesOnWhenAChannelCannotDeliver) {
+  actions_.script = {ActionOutcome::failure(SB_OUTCOME_UNREACHABLE, "no device token"),
+                     ActionOutcome::failure(SB_OUTCOME_PERMANENT, "not on WhatsApp")};
+  run({rule("reach", {{"event", "lead.created"}}, channels())});
+  append({lead_event("e1", "lead.created", "A")});
+  auto rows = settled(1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, ExecutionState::kDone);
+  const json history = json::parse(rows[0].history_json);
+  ASSERT_EQ(history.size(), 4u);
+  EXPECT_EQ(history[0]["fallback_to"], "whatsapp");
+  EXPECT_EQ(history[1]["fallback_to"], "sms");
+  EXPECT_EQ(history[2]["step"], "sms");  // the channel that delivered
+  EXPECT_EQ(history[2]["outcome"], "done");
+  EXPECT_EQ(history[3]["step"], "follow-up");
+}
+
+TEST_F(PipelineTest, FallbackStopsAtTheFirstChannelThatDeliversAndRetriesItFirst) {
+  actions_.script = {ActionOutcome::failure(SB_OUTCOME_RETRY, "FCM 503")};
+  run({rule("reach", {{"event", "lead.created"}}, channels())});
+  append({lead_event("e1", "lead.created", "A")});
+  ASSERT_EQ(settled(1).at(0).state, ExecutionState::kDone);
+  std::vector<std::string> keys;
+  for (const auto& c : actions_.wait_for(3)) keys.push_back(c.second.idempotency_key);
+  // push failed retryably and was retried, then delivered; then the follow-up.
+  EXPECT_EQ(keys, (std::vector<std::string>{"e1:reach:0", "e1:reach:0", "e1:reach:3"}));
+}
+
 TEST(Split, VariantIsStablePerContactAndFollowsTheWeights) {
   CompiledStep split;
   split.kind = CompiledStep::Kind::kSplit;
