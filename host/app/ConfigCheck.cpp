@@ -63,6 +63,8 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
         control.kind = step.kind;
         control.name = step.name;
         control.wait_ms = step.wait_ms;
+        control.wait_until = step.wait_until;
+        control.wait_offset_ms = step.wait_offset_ms;
         if (step.kind == StepConfig::Kind::kIf) control.condition = Condition::compile(step.condition, ignored);
         control.else_step = step.else_step;
         control.switch_path = step.switch_path;

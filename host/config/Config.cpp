@@ -232,11 +232,13 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
       for (size_t s = 0; s < steps.size(); ++s) {
         const json& step = steps[s];
         const std::string pointer = at + "/" + std::to_string(first + s);
-        const int kinds = step.contains("action") + step.contains("wait") + step.contains("if") +
-                          step.contains("switch") + step.contains("split") + step.contains("fallback");
+        const int kinds = step.contains("action") + step.contains("wait") + step.contains("wait_until") +
+                          step.contains("if") + step.contains("switch") + step.contains("split") +
+                          step.contains("fallback");
         if (kinds != 1) {
           issues.push_back(
-              {name, pointer, "rule '" + rc.name + "': a step is one of action, wait, if, switch, split, fallback"});
+              {name, pointer,
+               "rule '" + rc.name + "': a step is one of action, wait, wait_until, if, switch, split, fallback"});
           continue;
         }
         StepConfig sc;
@@ -310,6 +312,21 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
           rc.steps[me].default_step = static_cast<int>(rc.steps.size());
           if (!split && step.contains("default")) add_steps(step["default"], pointer + "/default", 0);
           for (size_t j : jumps) rc.steps[j].jump_to = static_cast<int>(rc.steps.size());
+          continue;
+        }
+        if (step.contains("wait_until")) {
+          sc.kind = StepConfig::Kind::kWait;
+          sc.wait_until = step["wait_until"];
+          sc.name = step.value("name", "wait until " + sc.wait_until);
+          if (step.contains("offset")) {
+            auto offset = parse_duration_ms(step["offset"].get<std::string>());
+            if (!offset)
+              issues.push_back(
+                  {name, pointer + "/offset", "rule '" + rc.name + "': expected a duration such as \"-1d\" or \"2h\""});
+            else
+              sc.wait_offset_ms = *offset;
+          }
+          rc.steps.push_back(std::move(sc));
           continue;
         }
         if (step.contains("wait")) {

@@ -60,6 +60,8 @@ struct StepConfig {
   nlohmann::json params = nlohmann::json::object();
   std::optional<uint32_t> timeout_ms;
   std::optional<int64_t> wait_ms;                     // a wait step: no action
+  std::string wait_until;                             // a wait until the time at this dotted path ...
+  int64_t wait_offset_ms = 0;                         // ... plus this (negative: before it)
   int max_attempts = 5;                               // attempts before the execution is dead-lettered
   int64_t backoff_ms = 10000;                         // before the first retry; doubles each time, with jitter
   std::string pointer;                                // "/rules/0/steps/1", for error messages

@@ -194,11 +194,27 @@ void Pipeline::start_step(const ExecutionRow& row) {
     return record({row.id, ExecutionState::kDone, at.step, 0, std::nullopt, dump_text(entry), ""});
   }
   const CompiledStep& step = rule->steps[at.step];
-  if (step.wait_ms) {
-    const int64_t until = now_ms() + *step.wait_ms;
-    json entry{{"step", step.name}, {"outcome", "waiting"}, {"until", format_time_ms(until)}};
+  if (step.wait_ms || !step.wait_until.empty()) {
+    const int64_t now = now_ms();
+    int64_t until = now + step.wait_ms.value_or(0);
+    if (!step.wait_until.empty()) {
+      const json* value = lookup_path(context, step.wait_until);
+      const auto time = value && value->is_string() ? parse_time_ms(value->get<std::string>()) : std::nullopt;
+      if (!time) {
+        const std::string why = "invalid_params: '" + step.wait_until + "' is not a time in this event";
+        json entry{{"step", step.name}, {"outcome", "invalid_params"}, {"reason", why}};
+        return record({row.id, ExecutionState::kFailed, at.step, 0, std::nullopt, dump_text(entry), why});
+      }
+      until = *time + step.wait_offset_ms;
+    }
+    // A time already past (a reminder for a booking made late) does not
+    // wait: the next step runs now.
+    json entry{{"step", step.name},
+               {"outcome", until > now ? "waiting" : "not waiting: the time has passed"},
+               {"until", format_time_ms(until)}};
     if (!decisions.empty()) entry["branches"] = decisions;
-    return record({row.id, ExecutionState::kWaiting, at.step + 1, 0, until, dump_text(entry), ""});
+    return record({row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady, at.step + 1, 0,
+                   std::max(until, now), dump_text(entry), ""});
   }
   run_action(at, step, context, std::move(decisions));
 }

@@ -38,7 +38,9 @@ struct CompiledStep {
   nlohmann::json params;
   std::shared_ptr<const JsonSchema> schema;  // the action's parameter schema
   std::chrono::milliseconds timeout{30000};
-  std::optional<int64_t> wait_ms;  // a wait step (the durable pipeline only)
+  std::optional<int64_t> wait_ms;  // a wait step (the durable pipeline only) ...
+  std::string wait_until;          // ... or a wait until the time at this path, plus the offset
+  int64_t wait_offset_ms = 0;
   int max_attempts = 5;
   int64_t backoff_ms = 10000;
   std::shared_ptr<const Condition> condition;  // kIf

@@ -245,6 +245,37 @@ TEST_F(PipelineTest, AStepInFlightAtACrashRunsAgainWithTheSameKey) {
   EXPECT_EQ(calls[1].second.idempotency_key, calls[0].second.idempotency_key);
 }
 
+// A reminder a second before the booking: waits when the time is ahead, runs
+// at once when it has passed, and fails with the reason when it is missing.
+TEST_F(PipelineTest, WaitUntilATimeInTheEventWithAnOffset) {
+  CompiledStep until;
+  until.kind = CompiledStep::Kind::kWait;
+  until.name = "until booking";
+  until.wait_until = "data.booking_at";
+  until.wait_offset_ms = -1000;
+  run({rule("remind", {{"event", "booking.created"}}, {until, action("remind")})});
+  auto booking = [](const std::string& id, std::optional<int64_t> at) {
+    EventRecord e = lead_event(id, "booking.created", std::nullopt);
+    json body = {{"contact", {{"name", "Анна"}}}, {"data", json::object()}};
+    if (at) body["data"]["booking_at"] = format_time_ms(*at);
+    e.body_json = body.dump();
+    return e;
+  };
+  const auto start = std::chrono::steady_clock::now();
+  append({booking("soon", now_ms() + 1400), booking("past", now_ms() - 60000), booking("none", std::nullopt)});
+  auto first = actions_.wait_for(1);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].second.idempotency_key, "past:remind:1");  // no wait for a time already gone
+  auto rows = settled(3);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 350ms);  // "soon" waited until a second before
+  std::map<std::string, ExecutionRow> by_event;
+  for (auto& r : rows) by_event[r.event_id] = r;
+  EXPECT_EQ(by_event["soon"].state, ExecutionState::kDone);
+  EXPECT_EQ(by_event["past"].state, ExecutionState::kDone);
+  EXPECT_EQ(by_event["none"].state, ExecutionState::kFailed);
+  EXPECT_EQ(by_event["none"].error, "invalid_params: 'data.booking_at' is not a time in this event");
+}
+
 // Hand-flattened as the config loader does: [if vip: A else: B], then C.
 std::vector<CompiledStep> vip_branch() {
   std::vector<ConditionProblem> problems;
