@@ -110,7 +110,7 @@ const BadConfig kBadConfigs[] = {
     {"step_of_two_kinds",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post", "wait": "1h"}]}]})",
-     "/rules/0/steps/0: rule 'r': a step is one of action, wait, if, switch, split, fallback"},
+     "/rules/0/steps/0: rule 'r': a step is one of action, wait, wait_until, if, switch, split, fallback"},
     {"wait_inside_fallback",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"fallback": [{"action": "sink.post"}, {"wait": "1h"}]}]}]})",
