@@ -192,10 +192,15 @@ TEST_F(PipelineTest, WaitHoldsNoThreadAndTheNextStepRunsAfterIt) {
   run({rule("reminder", {{"event", "lead.created"}}, {action("now"), wait(300), action("later")})});
   append({lead_event("e1", "lead.created", "A")});
   actions_.wait_for(1);
-  std::this_thread::sleep_for(100ms);
-  auto rows = store_->executions({});
+  std::vector<ExecutionRow> rows;
+  for (int i = 0; i < 400; ++i) {  // until the wait is recorded, however slow the machine
+    rows = store_->executions({});
+    if (!rows.empty() && rows[0].state != ExecutionState::kReady) break;
+    std::this_thread::sleep_for(5ms);
+  }
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].state, ExecutionState::kWaiting);
+  EXPECT_GT(rows[0].due_at_ms.value_or(0), rows[0].updated_at_ms);  // due later than it was recorded
   EXPECT_EQ(actions_.calls.size(), 1u);
   rows = settled(1);
   EXPECT_EQ(rows[0].state, ExecutionState::kDone);
