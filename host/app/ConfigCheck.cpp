@@ -76,6 +76,13 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
         continue;
       }
       const std::string where = "rule '" + rule.name + "', step '" + step.name + "': ";
+      // What an event offers a template: the events API's fields, a webhook's
+      // payload, and the event's own metadata.
+      static const std::vector<std::string> kRoots = {"event", "id",   "type",    "time",  "entity", "contact",
+                                                      "data",  "body", "headers", "query", "route"};
+      for (const auto& e : unknown_template_variables(step.params, kRoots))
+        out.issues.push_back(
+            {file, step.pointer + "/params" + e.substr(0, e.find(": ")), where + e.substr(e.find(": ") + 2)});
       for (const auto& e : template_syntax_errors(step.params))
         out.issues.push_back(
             {file, step.pointer + "/params" + e.substr(0, e.find(": ")), where + e.substr(e.find(": ") + 2)});

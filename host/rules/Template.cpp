@@ -1,5 +1,6 @@
 #include "rules/Template.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "rules/Condition.h"
@@ -88,6 +89,33 @@ json render_template(const json& value, const json& context) {
     return out;
   }
   return value;
+}
+
+std::vector<std::string> unknown_template_variables(const json& value, const std::vector<std::string>& roots,
+                                                    const std::string& pointer) {
+  std::vector<std::string> out;
+  if (value.is_string()) {
+    std::vector<Placeholder> placeholders;
+    if (parse(value.get<std::string>(), placeholders)) return out;  // a syntax error, reported as such
+    for (const auto& p : placeholders) {
+      const std::string root = trim(std::string_view(p.path).substr(0, p.path.find('.')));
+      if (p.fallback || std::find(roots.begin(), roots.end(), root) != roots.end()) continue;
+      std::string known;
+      for (const auto& r : roots) known += (known.empty() ? "" : ", ") + r;
+      out.push_back(pointer + ": unknown variable '" + p.path + "': a variable starts with " + known);
+    }
+  } else if (value.is_object()) {
+    for (const auto& [k, v] : value.items()) {
+      auto more = unknown_template_variables(v, roots, pointer + "/" + escape_pointer_token(k));
+      out.insert(out.end(), more.begin(), more.end());
+    }
+  } else if (value.is_array()) {
+    for (size_t i = 0; i < value.size(); ++i) {
+      auto more = unknown_template_variables(value[i], roots, pointer + "/" + std::to_string(i));
+      out.insert(out.end(), more.begin(), more.end());
+    }
+  }
+  return out;
 }
 
 std::vector<std::string> template_syntax_errors(const json& value, const std::string& pointer) {

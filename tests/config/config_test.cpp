@@ -126,6 +126,12 @@ const BadConfig kBadConfigs[] = {
      "{" INSTANCES
      R"(, "pipelines": {"sales": ["new", "won"]}, "rules": [{"name": "r", "trigger": {"entity": "deal", "pipeline": "sales", "from": "new", "to": "lost"}, "steps": [{"action": "sink.post"}]}]})",
      "/rules/0/trigger/to: rule 'r': pipeline 'sales' has no status 'lost'"},
+    {"misspelt_template_variable",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post", "params": {"url": "/x", "body": {"t": "Hi {{contcat.name}}"}}}]}]})",
+     "/rules/0/steps/0/params/body/t: rule 'r', step 'sink.post': unknown variable 'contcat.name': a variable starts "
+     "with "
+     "event, id, type, time, entity, contact, data, body, headers, query, route"},
 };
 
 class BadConfigTest : public ::testing::TestWithParam<BadConfig> {};

@@ -44,6 +44,10 @@ TEST(Template, MissingVariableIsAnErrorNotAnEmptyString) {
 }
 
 TEST(Template, SyntaxErrorsNameTheirPlace) {
+  const std::vector<std::string> roots = {"contact", "event"};
+  EXPECT_EQ(unknown_template_variables(
+                json{{"a", "{{contact.name}} {{ event.id }}"}, {"b", {"{{contcat.name}}", "{{deal.sum|0}}"}}}, roots),
+            (std::vector<std::string>{"/b/0: unknown variable 'contcat.name': a variable starts with contact, event"}));
   auto errors = template_syntax_errors(json{{"a", "ok {{x}}"}, {"b", {"{{unclosed"}}, {"c", "{{}}"}});
   ASSERT_EQ(errors.size(), 2u);
   EXPECT_EQ(errors[0], "/b/0: unclosed '{{' at offset 0");
