@@ -108,8 +108,12 @@ int main(int argc, char** argv) {
     if (auto s = sent.find(id); s != sent.end())
       ms.push_back(std::chrono::duration<double, std::milli>(t - s->second).count());
   std::sort(ms.begin(), ms.end());
-  auto pct = [&](double p) { return ms.empty() ? 0.0 : ms[std::min(ms.size() - 1, static_cast<size_t>(p * ms.size()))]; };
-  std::printf("%d events at %d/s: %zu reached the sink, %d not accepted; latency p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-              total, rate, ms.size(), failed.load(), pct(0.5), pct(0.9), pct(0.99), ms.empty() ? 0.0 : ms.back());
+  auto pct = [&](double p) {
+    return ms.empty() ? 0.0 : ms[std::min(ms.size() - 1, static_cast<size_t>(p * ms.size()))];
+  };
+  std::printf(
+      "%d events at %d/s: %zu reached the sink, %d not accepted; latency p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max "
+      "%.2f ms\n",
+      total, rate, ms.size(), failed.load(), pct(0.5), pct(0.9), pct(0.99), ms.empty() ? 0.0 : ms.back());
   return ms.size() == static_cast<size_t>(total) && failed == 0 ? 0 : 1;
 }

@@ -6,7 +6,6 @@
 #include "events/EventParser.h"
 #include "metrics/Metrics.h"
 #include "store/Store.h"
-#include "util/JsonText.h"
 #include "util/Time.h"
 
 namespace sb {
@@ -14,13 +13,6 @@ namespace sb {
 using nlohmann::json;
 
 namespace {
-
-ServerResponse json_response(int status, const json& body) {
-  ServerResponse r;
-  r.status = status;
-  r.body = dump_text(body);
-  return r;
-}
 
 const char* outcome_text(AppendOutcome o) { return o == AppendOutcome::kStored ? "accepted" : "duplicate"; }
 

@@ -3,15 +3,11 @@
 #include <openssl/crypto.h>
 #include <strings.h>
 
+#include "util/Text.h"
+
 namespace sb {
 
 namespace {
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 ServerResponse unauthorized(const std::string& why) {
   ServerResponse r = error_response(401, "unauthorized", why);
   r.headers.emplace_back("WWW-Authenticate", "Bearer");
@@ -23,11 +19,11 @@ std::optional<ServerResponse> BearerTokens::refuse(const ServerRequest& request)
   if (tokens_.empty()) return unauthorized("this API is off: no tokens are configured (" + setting_ + ")");
   std::string_view value;
   for (const auto& [key, v] : request.headers)
-    if (strcasecmp(key.c_str(), "authorization") == 0) value = trim(v);
+    if (strcasecmp(key.c_str(), "authorization") == 0) value = trim_blanks(v);
   if (value.empty()) return unauthorized("missing Authorization header");
   if (value.size() < 7 || strncasecmp(value.data(), "bearer ", 7) != 0)
     return unauthorized("expected 'Authorization: Bearer <token>'");
-  const std::string_view token = trim(value.substr(7));
+  const std::string_view token = trim_blanks(value.substr(7));
   bool match = false;
   for (const std::string& t : tokens_)
     match |= t.size() == token.size() && CRYPTO_memcmp(t.data(), token.data(), t.size()) == 0;

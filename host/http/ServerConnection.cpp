@@ -42,11 +42,15 @@ const std::string& http_date() {
 
 }  // namespace
 
-ServerResponse error_response(int status, const std::string& code, const std::string& message) {
+ServerResponse json_response(int status, const nlohmann::json& body) {
   ServerResponse r;
   r.status = status;
-  r.body = dump_text(nlohmann::json{{"error", {{"code", code}, {"message", message}}}});
+  r.body = dump_text(body);
   return r;
+}
+
+ServerResponse error_response(int status, const std::string& code, const std::string& message) {
+  return json_response(status, {{"error", {{"code", code}, {"message", message}}}});
 }
 
 std::shared_ptr<ServerConnection> ServerConnection::open(EventLoop& loop, int fd, std::string remote_address,

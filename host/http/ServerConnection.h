@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,6 +40,8 @@ struct ServerResponse {
   bool close = false;                                        // close the connection after this answer
 };
 
+// A JSON body with its status.
+ServerResponse json_response(int status, const nlohmann::json& body);
 // JSON error body {"error":{"code":..,"message":..}}.
 ServerResponse error_response(int status, const std::string& code, const std::string& message);
 

@@ -18,13 +18,6 @@ namespace {
 
 constexpr char kPrefix[] = "/api/v1/executions";
 
-ServerResponse json_response(int status, const json& body) {
-  ServerResponse r;
-  r.status = status;
-  r.body = dump_text(body);
-  return r;
-}
-
 json summary(const ExecutionRow& r) {
   return {{"id", r.id},
           {"rule", r.rule},

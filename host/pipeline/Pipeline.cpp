@@ -6,7 +6,6 @@
 
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
-#include "rules/Template.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
 
@@ -257,24 +256,11 @@ int Pipeline::choose_branch(const CompiledRule& rule, const CompiledStep& step, 
 }
 
 void Pipeline::run_action(const ExecutionRow& row, const CompiledStep& step, const json& context, json decisions) {
-  ActionRequest request;
-  request.action = step.action;
-  request.timeout = step.timeout;
-  request.attempt = static_cast<uint32_t>(row.attempt + 1);
-  request.idempotency_key = row.event_id + ":" + row.rule + ":" + std::to_string(row.step);
-  try {
-    request.params = render_template(step.params, context);
-  } catch (const TemplateError& e) {
-    return step_ended(row, step, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, e.what()), decisions);
-  }
-  if (step.schema)
-    if (auto violations = step.schema->validate(request.params); !violations.empty()) {
-      std::string why = "parameters do not match the action's schema:";
-      for (const auto& v : violations) why += " " + (v.path.empty() ? "/" : v.path) + ": " + v.message + ";";
-      return step_ended(row, step, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, why), decisions);
-    }
+  auto request =
+      make_action_request(step, context, row.event_id, row.rule, row.step, static_cast<uint32_t>(row.attempt + 1));
+  if (auto* refused = std::get_if<ActionOutcome>(&request)) return step_ended(row, step, *refused, decisions);
   executions_started_.add();
-  actions_.dispatch(step.instance, request,
+  actions_.dispatch(step.instance, std::get<ActionRequest>(request),
                     [this, row, &step, decisions = std::move(decisions)](ActionOutcome outcome) {
                       step_ended(row, step, outcome, decisions);
                     });

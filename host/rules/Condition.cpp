@@ -1,6 +1,7 @@
 #include "rules/Condition.h"
 
 #include "util/JsonText.h"
+#include "util/Text.h"
 #include "util/Time.h"
 
 namespace sb {
@@ -8,16 +9,11 @@ namespace sb {
 using nlohmann::json;
 
 const json* lookup_path(const json& context, const std::string& dotted) {
-  auto trim = [](std::string_view s) {
-    while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-    while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-    return std::string(s);
-  };
   const json* node = &context;
   size_t start = 0;
   while (true) {
     const size_t dot = dotted.find('.', start);
-    const std::string segment = trim(std::string_view(dotted).substr(start, dot - start));
+    const std::string segment(trim_blanks(std::string_view(dotted).substr(start, dot - start)));
     if (node->is_object()) {
       auto it = node->find(segment);
       if (it == node->end()) return nullptr;

@@ -14,6 +14,28 @@ namespace sb {
 
 using nlohmann::json;
 
+std::variant<ActionRequest, ActionOutcome> make_action_request(const CompiledStep& step, const json& context,
+                                                               const std::string& event_id, const std::string& rule,
+                                                               int index, uint32_t attempt) {
+  ActionRequest request;
+  request.action = step.action;
+  request.timeout = step.timeout;
+  request.attempt = attempt;
+  request.idempotency_key = event_id + ":" + rule + ":" + std::to_string(index);
+  try {
+    request.params = render_template(step.params, context);
+  } catch (const TemplateError& e) {
+    return ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, e.what());
+  }
+  if (step.schema)
+    if (auto violations = step.schema->validate(request.params); !violations.empty()) {
+      std::string why = "parameters do not match the action's schema:";
+      for (const auto& v : violations) why += " " + (v.path.empty() ? "/" : v.path) + ": " + v.message + ";";
+      return ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, why);
+    }
+  return request;
+}
+
 std::string generate_event_id() {
   // Random prefix per process + counter: unique without a syscall per event.
   static const std::string prefix = [] {
@@ -144,24 +166,11 @@ void RuleEngine::run_step(std::shared_ptr<Execution> execution) {
                                              "waits and branches run in the durable pipeline: events from plugins "
                                              "do not reach it yet"));
 
-  ActionRequest request;
-  request.action = step.action;
-  request.timeout = step.timeout;
-  request.idempotency_key = execution->run->event_id + ":" + rule.name + ":" + std::to_string(index);
-  try {
-    request.params = render_template(step.params, execution->run->context);
-  } catch (const TemplateError& e) {
-    return step_ended(std::move(execution), ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, e.what()));
-  }
-  if (step.schema) {
-    auto violations = step.schema->validate(request.params);
-    if (!violations.empty()) {
-      std::string why = "parameters do not match the action's schema:";
-      for (const auto& v : violations) why += " " + (v.path.empty() ? "/" : v.path) + ": " + v.message + ";";
-      return step_ended(std::move(execution), ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, why));
-    }
-  }
-  actions_.dispatch(step.instance, request, [this, execution](ActionOutcome outcome) mutable {
+  auto request = make_action_request(step, execution->run->context, execution->run->event_id, rule.name,
+                                     static_cast<int>(index), 1);
+  if (auto* refused = std::get_if<ActionOutcome>(&request))
+    return step_ended(std::move(execution), std::move(*refused));
+  actions_.dispatch(step.instance, std::get<ActionRequest>(request), [this, execution](ActionOutcome outcome) mutable {
     step_ended(std::move(execution), std::move(outcome));
   });
 }

@@ -14,6 +14,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "config/Config.h"
@@ -96,6 +97,14 @@ class RuleEngine : public EventSink {
   std::shared_mutex event_counters_mutex_;
   std::unordered_map<std::string, Counter*> event_counters_;
 };
+
+// The request for action step `index` of `rule`: parameters rendered from
+// `context` and checked against the action's schema, with the step's
+// idempotency key "<event id>:<rule>:<index>"; or the invalid_params outcome
+// that says why there is none. Shared by both runners.
+std::variant<ActionRequest, ActionOutcome> make_action_request(const CompiledStep& step, const nlohmann::json& context,
+                                                               const std::string& event_id, const std::string& rule,
+                                                               int index, uint32_t attempt);
 
 // Every character of a generated event id is URL- and header-safe.
 std::string generate_event_id();

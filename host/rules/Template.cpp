@@ -5,6 +5,7 @@
 
 #include "rules/Condition.h"
 #include "util/JsonText.h"
+#include "util/Text.h"
 
 namespace sb {
 
@@ -19,11 +20,7 @@ struct Placeholder {
   std::optional<std::string> fallback;
 };
 
-std::string trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return std::string(s);
-}
+std::string trim(std::string_view s) { return std::string(trim_blanks(s)); }
 
 // Splits `text` into placeholders; returns the syntax error if any.
 std::optional<std::string> parse(std::string_view text, std::vector<Placeholder>& out) {
