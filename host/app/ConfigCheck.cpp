@@ -57,7 +57,22 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
     std::vector<ConditionProblem> ignored;  // reported by load_config
     compiled.trigger = Trigger::compile(rule.trigger, config.pipelines, ignored);
     compiled.filter = Condition::compile(rule.filter, ignored);
+    // What an event offers a template: the events API's fields, a webhook's
+    // payload, the event's own metadata, and what earlier steps reported.
+    static const std::vector<std::string> kRoots = {"event", "id",   "type",    "time",  "entity", "contact",
+                                                    "data",  "body", "headers", "query", "route",  "steps"};
+    std::vector<std::string> step_names;
+    for (const auto& step : rule.steps)
+      if (step.kind == StepConfig::Kind::kAction || step.kind == StepConfig::Kind::kWaitEvent)
+        step_names.push_back(step.name);
+    auto check_templates = [&](const json& value, const std::string& pointer, const std::string& where) {
+      for (const auto& e : unknown_template_variables(value, kRoots, step_names))
+        out.issues.push_back({file, pointer + e.substr(0, e.find(": ")), where + e.substr(e.find(": ") + 2)});
+      for (const auto& e : template_syntax_errors(value))
+        out.issues.push_back({file, pointer + e.substr(0, e.find(": ")), where + e.substr(e.find(": ") + 2)});
+    };
     for (const auto& step : rule.steps) {
+      const std::string where = "rule '" + rule.name + "', step '" + step.name + "': ";
       if (step.kind != StepConfig::Kind::kAction) {
         CompiledStep control;
         control.kind = step.kind;
@@ -65,6 +80,9 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
         control.wait_ms = step.wait_ms;
         control.wait_until = step.wait_until;
         control.wait_offset_ms = step.wait_offset_ms;
+        control.wait_event = step.wait_event;
+        control.wait_match = step.wait_match;
+        if (step.kind == StepConfig::Kind::kWaitEvent) check_templates(step.wait_match, step.pointer + "/match", where);
         if (step.kind == StepConfig::Kind::kIf) control.condition = Condition::compile(step.condition, ignored);
         control.else_step = step.else_step;
         control.switch_path = step.switch_path;
@@ -75,17 +93,7 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
         compiled.steps.push_back(std::move(control));
         continue;
       }
-      const std::string where = "rule '" + rule.name + "', step '" + step.name + "': ";
-      // What an event offers a template: the events API's fields, a webhook's
-      // payload, and the event's own metadata.
-      static const std::vector<std::string> kRoots = {"event", "id",   "type",    "time",  "entity", "contact",
-                                                      "data",  "body", "headers", "query", "route"};
-      for (const auto& e : unknown_template_variables(step.params, kRoots))
-        out.issues.push_back(
-            {file, step.pointer + "/params" + e.substr(0, e.find(": ")), where + e.substr(e.find(": ") + 2)});
-      for (const auto& e : template_syntax_errors(step.params))
-        out.issues.push_back(
-            {file, step.pointer + "/params" + e.substr(0, e.find(": ")), where + e.substr(e.find(": ") + 2)});
+      check_templates(step.params, step.pointer + "/params", where);
       auto lib = out.instance_plugins.find(step.instance);
       if (lib == out.instance_plugins.end()) continue;  // the instance itself was reported
       const CapabilityInfo* action = lib->second->find_action(step.action);

@@ -233,12 +233,12 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
         const json& step = steps[s];
         const std::string pointer = at + "/" + std::to_string(first + s);
         const int kinds = step.contains("action") + step.contains("wait") + step.contains("wait_until") +
-                          step.contains("if") + step.contains("switch") + step.contains("split") +
-                          step.contains("fallback");
+                          step.contains("wait_for") + step.contains("if") + step.contains("switch") +
+                          step.contains("split") + step.contains("fallback");
         if (kinds != 1) {
-          issues.push_back(
-              {name, pointer,
-               "rule '" + rc.name + "': a step is one of action, wait, wait_until, if, switch, split, fallback"});
+          issues.push_back({name, pointer,
+                            "rule '" + rc.name +
+                                "': a step is one of action, wait, wait_until, wait_for, if, switch, split, fallback"});
           continue;
         }
         StepConfig sc;
@@ -261,21 +261,10 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
           }
           continue;
         }
-        if (step.contains("if")) {
-          const size_t me = rc.steps.size();
-          sc.kind = StepConfig::Kind::kIf;
-          sc.name = step.value("name", "if");
-          sc.condition = step["if"];
-          std::vector<ConditionProblem> problems;
-          Condition::compile(sc.condition, problems);
-          for (const auto& p : problems)
-            issues.push_back({name, pointer + "/if" + p.pointer, "rule '" + rc.name + "': " + p.message});
-          rc.steps.push_back(std::move(sc));
-          if (!step.contains("then")) {
-            issues.push_back({name, pointer, "rule '" + rc.name + "': \"if\" needs \"then\" steps"});
-            continue;
-          }
-          add_steps(step["then"], pointer + "/then", 0);
+        // `then` follows the step; `else` (where the step's else_step leads)
+        // comes after a jump past it.
+        auto add_then_else = [&](size_t me) {
+          if (step.contains("then")) add_steps(step["then"], pointer + "/then", 0);
           if (step.contains("else")) {
             const size_t end_of_then = rc.steps.size();
             rc.steps.push_back(jump("end of then", pointer));
@@ -285,6 +274,39 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
           } else {
             rc.steps[me].else_step = static_cast<int>(rc.steps.size());
           }
+        };
+        if (step.contains("if")) {
+          sc.kind = StepConfig::Kind::kIf;
+          sc.name = step.value("name", "if");
+          sc.condition = step["if"];
+          std::vector<ConditionProblem> problems;
+          Condition::compile(sc.condition, problems);
+          for (const auto& p : problems)
+            issues.push_back({name, pointer + "/if" + p.pointer, "rule '" + rc.name + "': " + p.message});
+          if (!step.contains("then"))
+            issues.push_back({name, pointer, "rule '" + rc.name + "': \"if\" needs \"then\" steps"});
+          rc.steps.push_back(std::move(sc));
+          add_then_else(rc.steps.size() - 1);
+          continue;
+        }
+        if (step.contains("wait_for")) {
+          sc.kind = StepConfig::Kind::kWaitEvent;
+          sc.wait_event = step["wait_for"];
+          sc.name = step.value("name", "wait for " + sc.wait_event);
+          sc.wait_match = step.value("match", json::object());
+          if (sc.wait_match.empty())
+            issues.push_back({name, pointer,
+                              "rule '" + rc.name +
+                                  "': \"wait_for\" needs \"match\": the awaited event's fields and the values they "
+                                  "must have, e.g. {\"data.message_id\": \"{{steps.Offer.external_id}}\"}"});
+          sc.wait_ms = parse_duration_ms(step.value("timeout", ""));
+          if (!sc.wait_ms || *sc.wait_ms <= 0)
+            issues.push_back({name, pointer + "/timeout",
+                              "rule '" + rc.name +
+                                  "': \"wait_for\" needs a positive \"timeout\" such as \"2d\" (how long to "
+                                  "wait before the \"else\" steps)"});
+          rc.steps.push_back(std::move(sc));
+          add_then_else(rc.steps.size() - 1);
           continue;
         }
         if (step.contains("switch") || step.contains("split")) {

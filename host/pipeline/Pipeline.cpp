@@ -6,6 +6,7 @@
 
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
+#include "rules/Template.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
 
@@ -45,6 +46,47 @@ std::string split_variant(const std::string& rule, const CompiledStep& split, co
   return split.branches.back().first;
 }
 
+json step_results(const std::string& history_json) {
+  json results = json::object();
+  const json history = json::parse(history_json, nullptr, false);
+  if (!history.is_array()) return results;
+  for (const json& entry : history) {
+    if (!entry.is_object() || !entry.contains("step") || !entry["step"].is_string()) continue;
+    const std::string outcome = entry.value("outcome", "");
+    json& result = results[entry["step"].get<std::string>()];
+    if (outcome == "done") {
+      result = {{"external_id", entry.value("external_id", "")}, {"output", entry.value("output", json())}};
+    } else if (outcome == "event arrived") {
+      result = {{"event", entry.value("event", json())}};
+    }
+  }
+  for (auto it = results.begin(); it != results.end();) it = it->is_null() ? results.erase(it) : std::next(it);
+  return results;
+}
+
+std::string arrival_key(const std::string& type, const std::vector<std::pair<std::string, std::string>>& matched) {
+  std::string key = type;
+  for (const auto& [path, value] : matched) key += "\n" + path + "=" + value;
+  return key;
+}
+
+namespace {
+std::string as_text(const json& v) { return v.is_string() ? v.get<std::string>() : dump_text(v); }
+
+ExecutionUpdate update(int64_t id, ExecutionState state, int step, int attempt, std::optional<int64_t> due_at_ms,
+                       std::string history_entry, std::string error) {
+  ExecutionUpdate u;
+  u.id = id;
+  u.state = state;
+  u.step = step;
+  u.attempt = attempt;
+  u.due_at_ms = due_at_ms;
+  u.history_entry_json = std::move(history_entry);
+  u.error = std::move(error);
+  return u;
+}
+}  // namespace
+
 int64_t backoff_ms(int64_t base_ms, int attempt, double jitter) {
   constexpr int64_t kMax = 3600 * 1000;
   int64_t delay = base_ms;
@@ -60,7 +102,15 @@ Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatch
       stop_wait_(stop_wait),
       executions_started_(metrics.counter("switchboard_pipeline_steps_started_total", {})),
       executions_done_(metrics.counter("switchboard_pipeline_executions_total", {{"state", "done"}})),
-      executions_failed_(metrics.counter("switchboard_pipeline_executions_total", {{"state", "failed"}})) {}
+      executions_failed_(metrics.counter("switchboard_pipeline_executions_total", {{"state", "failed"}})) {
+  for (const CompiledRule& rule : rules_)
+    for (const CompiledStep& step : rule.steps)
+      if (step.kind == CompiledStep::Kind::kWaitEvent) {
+        std::vector<std::string> paths;
+        for (const auto& [path, value] : step.wait_match.items()) paths.push_back(path);
+        awaited_[step.wait_event].insert(std::move(paths));
+      }
+}
 
 Pipeline::~Pipeline() { stop(); }
 
@@ -129,6 +179,17 @@ void Pipeline::route_new_events() {
                           {"source", e.record.source},
                           {"time", format_time_ms(e.record.occurred_at_ms)}};
       std::string context_text;
+      if (auto awaited = awaited_.find(e.record.type); awaited != awaited_.end()) {
+        std::set<std::string> keys;
+        for (const auto& paths : awaited->second) {
+          std::vector<std::pair<std::string, std::string>> matched;
+          for (const auto& path : paths)
+            if (const json* v = lookup_path(context, path)) matched.emplace_back(path, as_text(*v));
+          if (matched.size() == paths.size()) keys.insert(arrival_key(e.record.type, matched));
+        }
+        if (!keys.empty()) context_text = dump_text(context);
+        for (const auto& key : keys) batch.arrivals.push_back({key, context_text, e.record.received_at_ms});
+      }
       for (const CompiledRule& rule : rules_) {
         if (!rule.trigger) continue;
         const auto fire = rule.trigger->fires(e.record.type, e.record.source, e.status_change);
@@ -172,27 +233,34 @@ void Pipeline::start_step(const ExecutionRow& row) {
   const CompiledRule* rule = rule_named(row.rule);
   if (!rule || row.step >= static_cast<int>(rule->steps.size())) {
     // The config changed under a pending execution: nothing to run it with.
-    return record({row.id, ExecutionState::kFailed, row.step, row.attempt, std::nullopt,
-                   dump_text(json{{"at", format_time_ms(now_ms())}, {"outcome", "permanent"}}),
-                   rule ? "the rule has fewer steps than this execution reached" : "no rule '" + row.rule + "'"});
+    return record(update(row.id, ExecutionState::kFailed, row.step, row.attempt, std::nullopt,
+                         dump_text(json{{"at", format_time_ms(now_ms())}, {"outcome", "permanent"}}),
+                         rule ? "the rule has fewer steps than this execution reached" : "no rule '" + row.rule + "'"));
   }
-  const json context = json::parse(row.context_json, nullptr, false);
+  json context = json::parse(row.context_json, nullptr, false);
+  if (!context.is_object()) context = json::object();
+  context["steps"] = step_results(row.history_json);
   // Branches decide where to go without a commit of their own: the decisions
   // are recorded with the step they lead to, and after a crash they decide
   // the same again (same context, same contact).
   ExecutionRow at = row;
   json decisions = json::array();
   const int steps = static_cast<int>(rule->steps.size());
-  for (int hops = 0; at.step < steps && rule->steps[at.step].kind != CompiledStep::Kind::kAction &&
-                     rule->steps[at.step].kind != CompiledStep::Kind::kWait && hops <= steps;
-       ++hops)
+  // Still marked as waiting for an event when it became due: the wait timed out.
+  if (!row.awaiting.empty() && row.resume_step > 0 && row.resume_step <= steps)
+    decisions.push_back({{"step", rule->steps[row.resume_step - 1].name}, {"outcome", "timed out"}});
+  auto is_control = [](CompiledStep::Kind k) {
+    return k != CompiledStep::Kind::kAction && k != CompiledStep::Kind::kWait && k != CompiledStep::Kind::kWaitEvent;
+  };
+  for (int hops = 0; at.step < steps && is_control(rule->steps[at.step].kind) && hops <= steps; ++hops)
     at.step = choose_branch(*rule, rule->steps[at.step], at.step, context, decisions);
   if (at.step >= steps) {
     json entry{{"outcome", "done"}, {"at", format_time_ms(now_ms())}};
     if (!decisions.empty()) entry["branches"] = decisions;
-    return record({row.id, ExecutionState::kDone, at.step, 0, std::nullopt, dump_text(entry), ""});
+    return record(update(row.id, ExecutionState::kDone, at.step, 0, std::nullopt, dump_text(entry), ""));
   }
   const CompiledStep& step = rule->steps[at.step];
+  if (step.kind == CompiledStep::Kind::kWaitEvent) return wait_for_event(at, at.step, step, context, decisions);
   if (step.wait_ms || !step.wait_until.empty()) {
     const int64_t now = now_ms();
     int64_t until = now + step.wait_ms.value_or(0);
@@ -202,7 +270,7 @@ void Pipeline::start_step(const ExecutionRow& row) {
       if (!time) {
         const std::string why = "invalid_params: '" + step.wait_until + "' is not a time in this event";
         json entry{{"step", step.name}, {"outcome", "invalid_params"}, {"reason", why}};
-        return record({row.id, ExecutionState::kFailed, at.step, 0, std::nullopt, dump_text(entry), why});
+        return record(update(row.id, ExecutionState::kFailed, at.step, 0, std::nullopt, dump_text(entry), why));
       }
       until = *time + step.wait_offset_ms;
     }
@@ -212,10 +280,37 @@ void Pipeline::start_step(const ExecutionRow& row) {
                {"outcome", until > now ? "waiting" : "not waiting: the time has passed"},
                {"until", format_time_ms(until)}};
     if (!decisions.empty()) entry["branches"] = decisions;
-    return record({row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady, at.step + 1, 0,
-                   std::max(until, now), dump_text(entry), ""});
+    return record(update(row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady, at.step + 1, 0,
+                         std::max(until, now), dump_text(entry), ""));
   }
   run_action(at, step, context, std::move(decisions));
+}
+
+void Pipeline::wait_for_event(const ExecutionRow& row, int index, const CompiledStep& step, const json& context,
+                              json decisions) {
+  std::vector<std::pair<std::string, std::string>> matched;
+  json match = json::object();
+  try {
+    for (const auto& [path, value] : step.wait_match.items()) {
+      matched.emplace_back(path, as_text(render_template(value, context)));
+      match[path] = matched.back().second;
+    }
+  } catch (const TemplateError& e) {
+    const std::string why = std::string("invalid_params: ") + e.what();
+    json entry{{"step", step.name}, {"outcome", "invalid_params"}, {"reason", why}};
+    return record(update(row.id, ExecutionState::kFailed, index, 0, std::nullopt, dump_text(entry), why));
+  }
+  const int64_t until = now_ms() + step.wait_ms.value_or(0);
+  json entry{{"step", step.name},
+             {"outcome", "waiting for event"},
+             {"event", step.wait_event},
+             {"match", match},
+             {"until", format_time_ms(until)}};
+  if (!decisions.empty()) entry["branches"] = decisions;
+  ExecutionUpdate waiting = update(row.id, ExecutionState::kWaiting, step.else_step, 0, until, dump_text(entry), "");
+  waiting.awaiting = arrival_key(step.wait_event, matched);
+  waiting.resume_step = index + 1;
+  record(std::move(waiting));
 }
 
 int Pipeline::choose_branch(const CompiledRule& rule, const CompiledStep& step, int index, const json& context,
@@ -250,6 +345,7 @@ int Pipeline::choose_branch(const CompiledRule& rule, const CompiledStep& step, 
     }
     case CompiledStep::Kind::kAction:
     case CompiledStep::Kind::kWait:
+    case CompiledStep::Kind::kWaitEvent:
       break;
   }
   return index;
@@ -279,15 +375,15 @@ void Pipeline::step_ended(const ExecutionRow& row, const CompiledStep& step, con
     // A channel of a fallback chain delivered: the others are skipped.
     const int next = step.fallback_end >= 0 ? step.fallback_end : row.step + 1;
     const bool last = next >= steps;
-    return record({row.id, last ? ExecutionState::kDone : ExecutionState::kReady, next, 0,
-                   last ? std::nullopt : std::optional<int64_t>(now_ms()), dump_text(entry), ""});
+    return record(update(row.id, last ? ExecutionState::kDone : ExecutionState::kReady, next, 0,
+                         last ? std::nullopt : std::optional<int64_t>(now_ms()), dump_text(entry), ""));
   }
   const int attempts = row.attempt + 1;
   if (outcome.outcome == SB_OUTCOME_RETRY && attempts < step.max_attempts) {
     int64_t delay = backoff_ms(step.backoff_ms, attempts, jitter());
     if (outcome.retry_after_s) delay = std::max<int64_t>(delay, int64_t{outcome.retry_after_s} * 1000);
     entry["retry_at"] = format_time_ms(now_ms() + delay);
-    return record({row.id, ExecutionState::kReady, row.step, attempts, now_ms() + delay, dump_text(entry), ""});
+    return record(update(row.id, ExecutionState::kReady, row.step, attempts, now_ms() + delay, dump_text(entry), ""));
   }
   std::string why = std::string(outcome_name(outcome.outcome)) + ": " + outcome.reason;
   if (outcome.outcome == SB_OUTCOME_RETRY)
@@ -295,11 +391,11 @@ void Pipeline::step_ended(const ExecutionRow& row, const CompiledStep& step, con
   if (step.fallback_next >= 0) {
     // Unreachable here, or failed for good: the next channel of the chain.
     entry["fallback_to"] = rule->steps[step.fallback_next].name;
-    return record({row.id, ExecutionState::kReady, step.fallback_next, 0, now_ms(), dump_text(entry), ""});
+    return record(update(row.id, ExecutionState::kReady, step.fallback_next, 0, now_ms(), dump_text(entry), ""));
   }
   log_warn("pipeline", "execution failed",
            {{"rule", row.rule}, {"event_id", row.event_id}, {"step", step.name}, {"reason", why}});
-  record({row.id, ExecutionState::kFailed, row.step, attempts, std::nullopt, dump_text(entry), why});
+  record(update(row.id, ExecutionState::kFailed, row.step, attempts, std::nullopt, dump_text(entry), why));
 }
 
 void Pipeline::record(ExecutionUpdate update) {

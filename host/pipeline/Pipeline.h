@@ -8,8 +8,11 @@
 //   scheduler executions due now (found by the due-time index, so waits of
 //             days hold no memory or thread) -> their next step
 //   steps     an action (through the plugin, with the idempotency key
-//             "<event id>:<rule>:<step>") or a wait; each result is committed
-//             before the next step starts
+//             "<event id>:<rule>:<step>"), a wait, or a wait for an event;
+//             each result is committed before the next step starts
+//   arrivals  routed events that a wait_for step may be waiting for, keyed
+//             by type and the matched values, so that the store finds the
+//             waiting executions by index
 //
 // A step in flight when the host dies runs again after the restart, with the
 // same idempotency key: providers that honour it do the work once. Retries
@@ -18,6 +21,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -59,11 +63,15 @@ class Pipeline {
                   nlohmann::json decisions);
   void step_ended(const ExecutionRow& row, const CompiledStep& step, const ActionOutcome& outcome,
                   const nlohmann::json& decisions);
+  void wait_for_event(const ExecutionRow& row, int index, const CompiledStep& step, const nlohmann::json& context,
+                      nlohmann::json decisions);
   void record(ExecutionUpdate update);
   const CompiledRule* rule_named(const std::string& name) const;
 
   Store& store_;
   const std::vector<CompiledRule> rules_;
+  // Event type -> the sets of paths that wait_for steps match it on.
+  std::map<std::string, std::set<std::vector<std::string>>> awaited_;
   ActionDispatcher& actions_;
   const std::chrono::milliseconds stop_wait_;
   Counter& executions_started_;
@@ -84,6 +92,14 @@ class Pipeline {
 // at most an hour, times a random factor in [0.5, 1.5) so that retries of
 // many executions spread out.
 int64_t backoff_ms(int64_t base_ms, int attempt, double jitter);
+
+// What the steps of an execution so far reported, by step name, from its
+// history: {"Offer": {"external_id": .., "output": ..}, "Read?": {"event": ..}}.
+// Templates and conditions read it as "steps".
+nlohmann::json step_results(const std::string& history_json);
+
+// The key an awaited event is found by: its type and the matched values.
+std::string arrival_key(const std::string& type, const std::vector<std::pair<std::string, std::string>>& matched);
 
 // An A/B split's variant for this contact: the same contact always gets the
 // same variant of a rule, in the proportions of the weights.

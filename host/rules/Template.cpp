@@ -89,26 +89,41 @@ json render_template(const json& value, const json& context) {
 }
 
 std::vector<std::string> unknown_template_variables(const json& value, const std::vector<std::string>& roots,
-                                                    const std::string& pointer) {
+                                                    const std::vector<std::string>& steps, const std::string& pointer) {
+  auto list = [](const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+    return out.empty() ? std::string("none") : out;
+  };
+  auto known = [](const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
   std::vector<std::string> out;
   if (value.is_string()) {
     std::vector<Placeholder> placeholders;
     if (parse(value.get<std::string>(), placeholders)) return out;  // a syntax error, reported as such
     for (const auto& p : placeholders) {
-      const std::string root = trim(std::string_view(p.path).substr(0, p.path.find('.')));
-      if (p.fallback || std::find(roots.begin(), roots.end(), root) != roots.end()) continue;
-      std::string known;
-      for (const auto& r : roots) known += (known.empty() ? "" : ", ") + r;
-      out.push_back(pointer + ": unknown variable '" + p.path + "': a variable starts with " + known);
+      if (p.fallback) continue;
+      const size_t dot = p.path.find('.');
+      const std::string root = trim(std::string_view(p.path).substr(0, dot));
+      if (!known(roots, root)) {
+        out.push_back(pointer + ": unknown variable '" + p.path + "': a variable starts with " + list(roots));
+      } else if (root == "steps") {
+        const std::string rest = dot == std::string::npos ? "" : p.path.substr(dot + 1);
+        const std::string step = trim(std::string_view(rest).substr(0, rest.find('.')));
+        if (!known(steps, step))
+          out.push_back(pointer + ": unknown step '" + step + "' in '" + p.path + "': this rule's steps are " +
+                        list(steps));
+      }
     }
   } else if (value.is_object()) {
     for (const auto& [k, v] : value.items()) {
-      auto more = unknown_template_variables(v, roots, pointer + "/" + escape_pointer_token(k));
+      auto more = unknown_template_variables(v, roots, steps, pointer + "/" + escape_pointer_token(k));
       out.insert(out.end(), more.begin(), more.end());
     }
   } else if (value.is_array()) {
     for (size_t i = 0; i < value.size(); ++i) {
-      auto more = unknown_template_variables(value[i], roots, pointer + "/" + std::to_string(i));
+      auto more = unknown_template_variables(value[i], roots, steps, pointer + "/" + std::to_string(i));
       out.insert(out.end(), more.begin(), more.end());
     }
   }
@@ -122,7 +137,7 @@ std::vector<std::string> template_syntax_errors(const json& value, const std::st
     if (auto error = parse(value.get<std::string>(), placeholders)) out.push_back(pointer + ": " + *error);
   } else if (value.is_object()) {
     for (const auto& [k, v] : value.items()) {
-      auto more = template_syntax_errors(v, pointer + "/" + k);
+      auto more = template_syntax_errors(v, pointer + "/" + escape_pointer_token(k));
       out.insert(out.end(), more.begin(), more.end());
     }
   } else if (value.is_array()) {

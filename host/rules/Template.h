@@ -34,9 +34,11 @@ nlohmann::json render_template(const nlohmann::json& value, const nlohmann::json
 std::vector<std::string> template_syntax_errors(const nlohmann::json& value, const std::string& pointer = "");
 
 // Placeholders whose first segment is none of `roots` (a misspelt
-// "{{contcat.name}}" would otherwise fail only at run time), as
+// "{{contcat.name}}" would otherwise fail only at run time), or that name a
+// step ("{{steps.Offer.external_id}}") that is none of `steps`, as
 // "JSON-Pointer: reason". Placeholders with a default are not checked.
 std::vector<std::string> unknown_template_variables(const nlohmann::json& value, const std::vector<std::string>& roots,
+                                                    const std::vector<std::string>& steps = {},
                                                     const std::string& pointer = "");
 
 bool has_placeholder(std::string_view text);

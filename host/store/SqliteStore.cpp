@@ -10,7 +10,7 @@ namespace sb {
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS events (
@@ -64,15 +64,35 @@ CREATE TABLE IF NOT EXISTS executions (
   error TEXT NOT NULL DEFAULT '',
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
+  awaiting TEXT,
+  resume_step INTEGER NOT NULL DEFAULT 0,
   UNIQUE (event_id, rule)
+);
+CREATE TABLE IF NOT EXISTS arrivals (
+  key TEXT NOT NULL,
+  event TEXT NOT NULL,
+  at INTEGER NOT NULL
 );
 -- Due work is found by time, whatever the number of pending executions.
 CREATE INDEX IF NOT EXISTS executions_due ON executions (due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS executions_state ON executions (state, id);
 )sql";
 
+// Version 1 had no waits for events.
+constexpr const char* kUpgradeFrom1 = R"sql(
+ALTER TABLE executions ADD COLUMN awaiting TEXT;
+ALTER TABLE executions ADD COLUMN resume_step INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr const char* kIndexes = R"sql(
+CREATE INDEX IF NOT EXISTS executions_awaiting ON executions (awaiting) WHERE awaiting IS NOT NULL;
+CREATE INDEX IF NOT EXISTS arrivals_key ON arrivals (key, at);
+CREATE INDEX IF NOT EXISTS arrivals_at ON arrivals (at);
+)sql";
+
 constexpr const char* kExecutionColumns =
-    "id, rule, event_id, state, step, attempt, due_at, context, history, error, created_at, updated_at";
+    "id, rule, event_id, state, step, attempt, due_at, context, history, error, created_at, updated_at, "
+    "coalesce(awaiting, ''), resume_step";
 
 ExecutionRow read_execution(const SqliteStatement& q) {
   ExecutionRow r;
@@ -88,6 +108,8 @@ ExecutionRow read_execution(const SqliteStatement& q) {
   r.error = q.text(9);
   r.created_at_ms = q.integer(10);
   r.updated_at_ms = q.integer(11);
+  r.awaiting = q.text(12);
+  r.resume_step = static_cast<int>(q.integer(13));
   return r;
 }
 
@@ -113,6 +135,11 @@ struct SqliteStore::Writer {
   SqliteStatement update_execution;
   SqliteStatement execution_state;
   SqliteStatement command;
+  SqliteStatement early_arrival;
+  SqliteStatement resume_waiting;
+  SqliteStatement insert_arrival;
+  SqliteStatement forget_arrivals;
+  const int64_t arrival_retention_ms;
 
   explicit Writer(const Options& o)
       : db(o.file, o.synchronous_full),
@@ -147,17 +174,45 @@ struct SqliteStore::Writer {
         update_execution(db.handle(),
                          "UPDATE executions SET state = ?2, step = ?3, attempt = ?4, due_at = ?5, error = ?6, "
                          "updated_at = ?7, history = CASE WHEN ?8 = '' THEN history "
-                         "ELSE json_insert(history, '$[#]', json(?8)) END WHERE id = ?1 AND state != 'cancelled'"),
+                         "ELSE json_insert(history, '$[#]', json(?8)) END, awaiting = nullif(?9, ''), "
+                         "resume_step = ?10 WHERE id = ?1 AND state != 'cancelled'"),
         execution_state(db.handle(), "SELECT state FROM executions WHERE id = ?"),
         command(db.handle(),
                 "UPDATE executions SET state = ?2, due_at = ?3, attempt = 0, error = '', updated_at = ?4, "
-                "history = json_insert(history, '$[#]', json(?5)) WHERE id = ?1") {}
+                "history = json_insert(history, '$[#]', json(?5)), awaiting = NULL WHERE id = ?1"),
+        early_arrival(db.handle(),
+                      "SELECT event, at FROM arrivals WHERE key = ?1 "
+                      "AND at >= (SELECT created_at FROM executions WHERE id = ?2) ORDER BY at LIMIT 1"),
+        // The timeout wins once due: the scheduler may already be running
+        // the timeout's step. The arrival is recorded under the wait's name.
+        resume_waiting(db.handle(),
+                       "UPDATE executions SET state = 'ready', step = resume_step, attempt = 0, due_at = ?3, "
+                       "awaiting = NULL, updated_at = ?3, history = json_insert(history, '$[#]', json_object("
+                       "'step', json_extract(history, '$[#-1].step'), 'outcome', 'event arrived', "
+                       "'at', ?4, 'event', json(?2))) "
+                       "WHERE awaiting = ?1 AND state = 'waiting' AND due_at > ?3 AND created_at <= ?5"),
+        insert_arrival(db.handle(), "INSERT INTO arrivals (key, event, at) VALUES (?, json(?), ?)"),
+        forget_arrivals(db.handle(), "DELETE FROM arrivals WHERE at < ?"),
+        arrival_retention_ms(o.arrival_retention_ms) {}
 
   // Runs before the statements are prepared: they need the tables.
   static sqlite3* prepare_schema(SqliteDatabase& db) {
-    db.execute(kSchema);
+    SqliteStatement version(db.handle(), "PRAGMA user_version");
+    const int64_t found = version.step() ? version.integer(0) : 0;
+    version.reset();
+    if (found > kSchemaVersion)
+      throw StoreError("the store was written by a newer switchboard (schema " + std::to_string(found) + ")");
+    db.execute(kSchema);  // a new file gets the current tables
+    if (found == 1) db.execute(kUpgradeFrom1);
+    db.execute(kIndexes);
     db.execute("PRAGMA user_version = " + std::to_string(kSchemaVersion));
     return db.handle();
+  }
+
+  void resume(const std::string& key, const std::string& event_json, int64_t arrived_at) {
+    const int64_t now = now_ms();
+    resume_waiting.bind(1, key).bind(2, event_json).bind(3, now).bind(4, format_time_ms(now)).bind(5, arrived_at);
+    resume_waiting.run();
   }
 
   AppendOutcome store(const EventRecord& e) {
@@ -199,6 +254,11 @@ struct SqliteStore::Writer {
         continue;  // this rule already fired for this entity
       insert_execution.bind(1, e.rule).bind(2, e.event_id).bind(3, now).bind(4, e.context_json).run();
     }
+    for (const Arrival& a : batch.arrivals) {
+      resume(a.key, a.event_json, a.at_ms);
+      insert_arrival.bind(1, a.key).bind(2, a.event_json).bind(3, a.at_ms).run();
+    }
+    if (!batch.arrivals.empty()) forget_arrivals.bind(1, now - arrival_retention_ms).run();
     save_router.bind(1, batch.routed_up_to).run();
   }
 
@@ -210,7 +270,16 @@ struct SqliteStore::Writer {
     else
       update_execution.bind_null(5);
     update_execution.bind(6, u.error).bind(7, now_ms()).bind(8, u.history_entry_json);
-    if (update_execution.run() == 1) return;
+    update_execution.bind(9, u.awaiting).bind(10, int64_t{u.resume_step});
+    if (update_execution.run() == 1) {
+      if (u.awaiting.empty()) return;
+      early_arrival.bind(1, u.awaiting).bind(2, u.id);
+      std::optional<std::pair<std::string, int64_t>> arrived;
+      if (early_arrival.step()) arrived.emplace(early_arrival.text(0), early_arrival.integer(1));
+      early_arrival.reset();
+      if (arrived) resume(u.awaiting, arrived->first, arrived->second);
+      return;
+    }
     const auto state = state_of(u.id);
     if (state != ExecutionState::kCancelled) throw StoreError(kNotFound + ("execution " + std::to_string(u.id)));
   }

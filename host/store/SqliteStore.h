@@ -25,6 +25,9 @@ class SqliteStore final : public Store {
     // FULL: a commit survives power loss; NORMAL: process crashes only.
     bool synchronous_full = true;
     size_t max_group_writes = 2000;  // writes per transaction, at most
+    // How long an awaited event is kept for an execution that starts waiting
+    // for it only after it arrived.
+    int64_t arrival_retention_ms = 3600 * 1000;
   };
 
   // Creates or upgrades the schema. Throws StoreError.

@@ -79,11 +79,23 @@ struct NewExecution {
   std::optional<std::pair<std::string, std::string>> once_for_entity;  // type, id
 };
 
+// An event that a waiting execution may be waiting for. `key` is the event
+// type with the values the wait matches on (see Pipeline); the store resumes
+// every execution waiting for that key, and keeps the arrival for a while in
+// case an execution starts waiting for it just after (a delivery report that
+// overtook the send's own result).
+struct Arrival {
+  std::string key;
+  std::string event_json;  // what the resumed execution's later steps read
+  int64_t at_ms = 0;
+};
+
 // Executions found for events up to `routed_up_to` (inclusive), stored
 // together with the new position, so that no event is routed twice.
 struct RouteBatch {
   int64_t routed_up_to = 0;
   std::vector<NewExecution> executions;
+  std::vector<Arrival> arrivals;
 };
 
 struct ExecutionRow {
@@ -99,6 +111,8 @@ struct ExecutionRow {
   std::string error;         // why it failed (dead letter)
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
+  std::string awaiting;  // the arrival key it waits for ("" = none); `step` is then where a timeout leads
+  int resume_step = 0;   // ... and where the arrival leads
 };
 
 // What a step did: the execution's next state, and a history record.
@@ -110,6 +124,10 @@ struct ExecutionUpdate {
   std::optional<int64_t> due_at_ms;
   std::string history_entry_json;  // appended to the history; empty = none
   std::string error;
+  // Waiting for an event: an arrival for this key (even one a moment
+  // before) makes it ready at `resume_step`; `due_at_ms` is the timeout.
+  std::string awaiting;
+  int resume_step = 0;
 };
 
 // An admin's retry or cancel: applied only when the execution is in one of
@@ -163,7 +181,9 @@ class Store {
   virtual int64_t routed_up_to() = 0;
   virtual void route(RouteBatch batch, WriteCallback done) = 0;
   // A cancelled execution stays cancelled: a step that was in flight when it
-  // was cancelled records nothing.
+  // was cancelled records nothing. An update that waits for an event for
+  // which an arrival since the execution's creation is kept resumes it at
+  // once, with the arrival in its history.
   virtual void update_execution(ExecutionUpdate update, WriteCallback done) = 0;
   virtual void command_execution(ExecutionCommand command, WriteCallback done) = 0;
   // Ready or waiting executions due by `now_ms`, earliest first (index on due time).

@@ -110,7 +110,7 @@ const BadConfig kBadConfigs[] = {
     {"step_of_two_kinds",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post", "wait": "1h"}]}]})",
-     "/rules/0/steps/0: rule 'r': a step is one of action, wait, wait_until, if, switch, split, fallback"},
+     "/rules/0/steps/0: rule 'r': a step is one of action, wait, wait_until, wait_for, if, switch, split, fallback"},
     {"wait_inside_fallback",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"fallback": [{"action": "sink.post"}, {"wait": "1h"}]}]}]})",
@@ -131,7 +131,27 @@ const BadConfig kBadConfigs[] = {
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post", "params": {"url": "/x", "body": {"t": "Hi {{contcat.name}}"}}}]}]})",
      "/rules/0/steps/0/params/body/t: rule 'r', step 'sink.post': unknown variable 'contcat.name': a variable starts "
      "with "
-     "event, id, type, time, entity, contact, data, body, headers, query, route"},
+     "event, id, type, time, entity, contact, data, body, headers, query, route, steps"},
+    {"misspelt_step_in_template",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"name": "Offer", "action": "sink.post", "params": {"url": "/x"}}, {"action": "sink.post", "params": {"url": "/x", "body": {"t": "{{steps.Ofer.external_id}}"}}}]}]})",
+     "/rules/0/steps/1/params/body/t: rule 'r', step 'sink.post': unknown step 'Ofer' in 'steps.Ofer.external_id': "
+     "this rule's steps are Offer, sink.post"},
+    {"wait_for_without_match",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"wait_for": "message.read", "timeout": "2d", "then": [{"action": "sink.post"}]}]}]})",
+     "/rules/0/steps/0: rule 'r': \"wait_for\" needs \"match\": the awaited event's fields and the values they must "
+     "have, e.g. {\"data.message_id\": \"{{steps.Offer.external_id}}\"}"},
+    {"wait_for_without_timeout",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"wait_for": "message.read", "match": {"data.id": "{{id}}"}, "timeout": "soon"}]}]})",
+     "/rules/0/steps/0/timeout: rule 'r': \"wait_for\" needs a positive \"timeout\" such as \"2d\" (how long to wait "
+     "before the \"else\" steps)"},
+    {"wait_for_match_names_an_unknown_step",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"wait_for": "message.read", "match": {"data.id": "{{steps.Offer.external_id}}"}, "timeout": "2d"}]}]})",
+     "/rules/0/steps/0/match/data.id: rule 'r', step 'wait for message.read': unknown step 'Offer' in "
+     "'steps.Offer.external_id': this rule's steps are wait for message.read"},
 };
 
 class BadConfigTest : public ::testing::TestWithParam<BadConfig> {};

@@ -374,6 +374,103 @@ TEST_F(PipelineTest, FallbackStopsAtTheFirstChannelThatDeliversAndRetriesItFirst
   EXPECT_EQ(keys, (std::vector<std::string>{"e1:reach:0", "e1:reach:0", "e1:reach:3"}));
 }
 
+// The opened-or-remind branch: an offer, then wait for the provider's read
+// report of that very message; thanks if it comes, a reminder otherwise.
+std::vector<CompiledStep> offer_read_or_remind(int64_t timeout_ms) {
+  CompiledStep wait;
+  wait.kind = CompiledStep::Kind::kWaitEvent;
+  wait.name = "read?";
+  wait.wait_event = "message.read";
+  wait.wait_match = {{"data.message_id", "{{steps.offer.external_id}}"}};
+  wait.wait_ms = timeout_ms;
+  wait.else_step = 4;
+  CompiledStep thanks = action("thanks");
+  thanks.params = {{"status", "{{steps.read?.event.data.status}}"}};
+  CompiledStep end_of_then;
+  end_of_then.kind = CompiledStep::Kind::kJump;
+  end_of_then.jump_to = 5;
+  return {action("offer"), wait, thanks, end_of_then, action("remind")};
+}
+
+EventRecord read_report(const std::string& id, const std::string& message_id) {
+  EventRecord e;
+  e.id = id;
+  e.type = "message.read";
+  e.source = "whatsapp";
+  e.received_at_ms = e.occurred_at_ms = now_ms();
+  e.body_json = json{{"id", id}, {"type", e.type}, {"data", {{"message_id", message_id}, {"status", "read"}}}}.dump();
+  return e;
+}
+
+ActionOutcome sent(const std::string& message_id) {
+  ActionOutcome o;
+  o.external_id = message_id;
+  return o;
+}
+
+std::vector<std::string> step_names(const std::vector<std::pair<std::string, ActionRequest>>& calls) {
+  std::vector<std::string> out;
+  for (const auto& c : calls) out.push_back(c.second.idempotency_key.substr(c.second.idempotency_key.rfind(':') + 1));
+  return out;
+}
+
+TEST_F(PipelineTest, WaitForEventTakesThenWhenTheAwaitedEventArrives) {
+  actions_.script = {sent("wamid.1")};
+  run({rule("offer", {{"event", "lead.created"}}, offer_read_or_remind(60000))});
+  append({lead_event("e1", "lead.created", "A")});
+  for (int i = 0;
+       i < 400 && (store_->executions({}).empty() || store_->executions({}).front().state != ExecutionState::kWaiting);
+       ++i)
+    std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(store_->executions({}).front().state, ExecutionState::kWaiting);
+  append({read_report("r0", "wamid.other")});  // another message's report changes nothing
+  append({read_report("r1", "wamid.1")});
+  auto rows = settled(1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, ExecutionState::kDone);
+  auto calls = actions_.wait_for(2);
+  EXPECT_EQ(step_names(calls), (std::vector<std::string>{"0", "2"}));  // offer, thanks
+  EXPECT_EQ(calls.at(1).second.params["status"], "read");              // the awaited event's fields
+  const json history = json::parse(rows[0].history_json);
+  EXPECT_EQ(history[1]["outcome"], "waiting for event");
+  EXPECT_EQ(history[1]["match"]["data.message_id"], "wamid.1");
+  EXPECT_EQ(history[2]["step"], "read?");
+  EXPECT_EQ(history[2]["outcome"], "event arrived");
+  EXPECT_EQ(history[2]["event"]["event"]["id"], "r1");
+}
+
+TEST_F(PipelineTest, WaitForEventTakesElseAfterTheTimeout) {
+  actions_.script = {sent("wamid.1")};
+  run({rule("offer", {{"event", "lead.created"}}, offer_read_or_remind(150))});
+  append({lead_event("e1", "lead.created", "A")});
+  auto rows = settled(1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, ExecutionState::kDone);
+  EXPECT_EQ(step_names(actions_.wait_for(2)), (std::vector<std::string>{"0", "4"}));  // offer, remind
+  const json history = json::parse(rows[0].history_json);
+  ASSERT_EQ(history.size(), 3u);
+  EXPECT_EQ(history[2]["step"], "remind");
+  EXPECT_EQ(history[2]["branches"][0], (json{{"step", "read?"}, {"outcome", "timed out"}}));
+  // A report after the timeout changes nothing.
+  append({read_report("r1", "wamid.1")});
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(actions_.calls.size(), 2u);
+}
+
+TEST_F(PipelineTest, WaitForEventSeesAReportThatOvertookTheSendsResult) {
+  actions_.hold = true;
+  run({rule("offer", {{"event", "lead.created"}}, offer_read_or_remind(60000))});
+  append({lead_event("e1", "lead.created", "A")});
+  actions_.wait_for(1);
+  append({read_report("r1", "wamid.1")});  // the provider reported before answering the send
+  for (int i = 0; i < 400 && store_->routed_up_to() < 2; ++i) std::this_thread::sleep_for(5ms);
+  actions_.hold = false;
+  actions_.held.at(0)(sent("wamid.1"));
+  auto rows = settled(1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(step_names(actions_.wait_for(2)), (std::vector<std::string>{"0", "2"}));
+}
+
 TEST(Split, VariantIsStablePerContactAndFollowsTheWeights) {
   CompiledStep split;
   split.kind = CompiledStep::Kind::kSplit;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "integration/test_support.h"
+#include "store/Sqlite.h"
 #include "store/SqliteStore.h"
 #include "util/Time.h"
 
@@ -222,11 +223,11 @@ TEST_F(SqliteStoreTest, ExecutionUpdatesKeepHistoryAndDueTimes) {
     return got.get_future().get();
   };
   const int64_t later = now_ms() + 3600 * 1000;
-  ASSERT_EQ(update({id, ExecutionState::kWaiting, 1, 0, later, R"({"step":"send","outcome":"done"})", ""}), "");
+  ASSERT_EQ(update({id, ExecutionState::kWaiting, 1, 0, later, R"({"step":"send","outcome":"done"})", "", "", 0}), "");
   EXPECT_TRUE(store->due_executions(now_ms(), 10).empty());
   EXPECT_EQ(store->next_due_ms(), later);
   ASSERT_EQ(update({id, ExecutionState::kFailed, 1, 3, std::nullopt, R"({"step":"sms","outcome":"permanent"})",
-                    "invalid number"}),
+                    "invalid number", "", 0}),
             "");
   auto row = store->execution(id);
   ASSERT_TRUE(row);
@@ -234,7 +235,121 @@ TEST_F(SqliteStoreTest, ExecutionUpdatesKeepHistoryAndDueTimes) {
   EXPECT_EQ(row->error, "invalid number");
   EXPECT_EQ(json::parse(row->history_json).size(), 2u);
   EXPECT_FALSE(store->next_due_ms());
-  EXPECT_NE(update({999, ExecutionState::kDone, 0, 0, std::nullopt, "", ""}), "");  // unknown id
+  EXPECT_NE(update({999, ExecutionState::kDone, 0, 0, std::nullopt, "", "", "", 0}), "");  // unknown id
+}
+
+// A store with one execution, and helpers to wait for events in it.
+class AwaitingTest : public SqliteStoreTest {
+ protected:
+  void SetUp() override {
+    SqliteStoreTest::SetUp();
+    store = open();
+    RouteBatch b;
+    b.routed_up_to = 1;
+    b.executions.push_back({"r", "e1", "{}", std::nullopt});
+    ASSERT_EQ(route(std::move(b)), "");
+    id = store->executions({}).front().id;
+  }
+  std::string route(RouteBatch b) {
+    std::promise<std::string> done;
+    store->route(std::move(b), [&](std::string e) { done.set_value(std::move(e)); });
+    return done.get_future().get();
+  }
+  std::string arrive(const std::string& key, int64_t at, const std::string& event = R"({"data":{"status":"read"}})") {
+    RouteBatch b;
+    b.routed_up_to = ++position;
+    b.arrivals.push_back({key, event, at});
+    return route(std::move(b));
+  }
+  // Waits at step 2 for `key`: the event leads to step 3, the timeout to step 7.
+  std::string wait_for(const std::string& key, int64_t timeout_at) {
+    ExecutionUpdate u;
+    u.id = id;
+    u.state = ExecutionState::kWaiting;
+    u.step = 7;
+    u.due_at_ms = timeout_at;
+    u.history_entry_json = R"({"step":"Read?","outcome":"waiting for event"})";
+    u.awaiting = key;
+    u.resume_step = 3;
+    std::promise<std::string> got;
+    store->update_execution(std::move(u), [&](std::string e) { got.set_value(std::move(e)); });
+    return got.get_future().get();
+  }
+  std::unique_ptr<SqliteStore> store;
+  int64_t id = 0;
+  int64_t position = 1;
+};
+
+TEST_F(AwaitingTest, AnArrivalResumesTheWaitingExecutionAtItsNextStep) {
+  ASSERT_EQ(wait_for("message.read\nid=m1", now_ms() + 3600 * 1000), "");
+  EXPECT_EQ(store->execution(id)->awaiting, "message.read\nid=m1");
+  ASSERT_EQ(arrive("message.read\nid=other", now_ms()), "");
+  EXPECT_EQ(store->execution(id)->state, ExecutionState::kWaiting);
+  ASSERT_EQ(arrive("message.read\nid=m1", now_ms()), "");
+  auto row = store->execution(id);
+  EXPECT_EQ(row->state, ExecutionState::kReady);
+  EXPECT_EQ(row->step, 3);
+  EXPECT_EQ(row->awaiting, "");
+  ASSERT_TRUE(row->due_at_ms);
+  EXPECT_LE(*row->due_at_ms, now_ms());
+  const json last = json::parse(row->history_json).back();
+  EXPECT_EQ(last["step"], "Read?");
+  EXPECT_EQ(last["outcome"], "event arrived");
+  EXPECT_EQ(last["event"]["data"]["status"], "read");
+}
+
+TEST_F(AwaitingTest, AnEventThatArrivedJustBeforeTheWaitBeganStillCounts) {
+  ASSERT_EQ(arrive("message.read\nid=m1", now_ms()), "");
+  ASSERT_EQ(wait_for("message.read\nid=m1", now_ms() + 3600 * 1000), "");
+  auto row = store->execution(id);
+  EXPECT_EQ(row->state, ExecutionState::kReady);
+  EXPECT_EQ(row->step, 3);
+  EXPECT_EQ(json::parse(row->history_json).back()["outcome"], "event arrived");
+}
+
+TEST_F(AwaitingTest, AnEventFromBeforeTheExecutionBeganDoesNotCount) {
+  ASSERT_EQ(arrive("message.read\nid=m1", store->execution(id)->created_at_ms - 1), "");
+  ASSERT_EQ(wait_for("message.read\nid=m1", now_ms() + 3600 * 1000), "");
+  EXPECT_EQ(store->execution(id)->state, ExecutionState::kWaiting);
+}
+
+TEST_F(AwaitingTest, OnceTheTimeoutIsDueAnArrivalChangesNothing) {
+  // The scheduler may already be running the timeout's step.
+  ASSERT_EQ(wait_for("message.read\nid=m1", now_ms() - 1), "");
+  ASSERT_EQ(arrive("message.read\nid=m1", now_ms()), "");
+  auto row = store->execution(id);
+  EXPECT_EQ(row->state, ExecutionState::kWaiting);
+  EXPECT_EQ(row->step, 7);
+  EXPECT_EQ(row->awaiting, "message.read\nid=m1");  // the scheduler sees the timeout
+}
+
+TEST_F(AwaitingTest, ArrivalsAreForgottenAfterTheRetention) {
+  store.reset();
+  SqliteStore::Options o{file_, true, 2000, /*arrival_retention_ms=*/1000};
+  store = std::make_unique<SqliteStore>(o);
+  ASSERT_EQ(arrive("message.read\nid=old", now_ms() - 5000), "");
+  ASSERT_EQ(arrive("message.read\nid=new", now_ms()), "");  // an arrival prunes older ones
+  ASSERT_EQ(wait_for("message.read\nid=old", now_ms() + 3600 * 1000), "");
+  EXPECT_EQ(store->execution(id)->state, ExecutionState::kWaiting);
+}
+
+TEST_F(SqliteStoreTest, OpensAStoreOfTheFirstSchemaAndUpgradesIt) {
+  {
+    SqliteDatabase db(file_, true);
+    db.execute(
+        "CREATE TABLE executions (id INTEGER PRIMARY KEY AUTOINCREMENT, rule TEXT NOT NULL, event_id TEXT NOT NULL, "
+        "state TEXT NOT NULL, step INTEGER NOT NULL DEFAULT 0, attempt INTEGER NOT NULL DEFAULT 0, due_at INTEGER, "
+        "context TEXT NOT NULL, history TEXT NOT NULL DEFAULT '[]', error TEXT NOT NULL DEFAULT '', "
+        "created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, UNIQUE (event_id, rule));"
+        "INSERT INTO executions (rule, event_id, state, due_at, context, created_at, updated_at) "
+        "VALUES ('r', 'e1', 'waiting', 5, '{}', 1, 1);"
+        "PRAGMA user_version = 1;");
+  }
+  auto store = open();
+  auto rows = store->executions({});
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].rule, "r");
+  EXPECT_EQ(rows[0].awaiting, "");
 }
 
 }  // namespace
