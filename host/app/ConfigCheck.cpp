@@ -1,5 +1,6 @@
 #include "app/ConfigCheck.h"
 
+#include "pipeline/HostActions.h"
 #include "rules/Template.h"
 #include "util/JsonText.h"
 
@@ -94,9 +95,19 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
         continue;
       }
       check_templates(step.params, step.pointer + "/params", where);
+      const CapabilityInfo* action = nullptr;
+      if (step.instance == kHostInstance) {
+        action = find_host_action(step.action);
+        if (!action) {
+          out.issues.push_back(
+              {file, step.pointer + "/action",
+               where + "the host has no action '" + step.action + "'; it offers: " + host_action_names()});
+          continue;
+        }
+      }
       auto lib = out.instance_plugins.find(step.instance);
-      if (lib == out.instance_plugins.end()) continue;  // the instance itself was reported
-      const CapabilityInfo* action = lib->second->find_action(step.action);
+      if (!action && lib == out.instance_plugins.end()) continue;  // the instance itself was reported
+      if (!action) action = lib->second->find_action(step.action);
       if (!action) {
         out.issues.push_back({file, step.pointer + "/action",
                               where + "plugin '" + lib->second->name() + "' (instance '" + step.instance +

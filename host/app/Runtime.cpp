@@ -59,7 +59,9 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   client.max_connections = config_.http_client.max_connections;
   client.ca_file = config_.http_client.ca_file;
   http_ = std::make_unique<HttpClient>(*loops_, client);
-  pipeline_ = std::make_unique<Pipeline>(*store_, checked.rules, *this, *metrics_);
+  PipelineOptions pipeline_options;
+  pipeline_options.max_chain_depth = config_.max_chain_depth;
+  pipeline_ = std::make_unique<Pipeline>(*store_, checked.rules, *this, *metrics_, pipeline_options);
   engine_ = std::make_unique<RuleEngine>(std::move(checked.rules), *this, *metrics_);
 
   deps_.metrics = metrics_.get();

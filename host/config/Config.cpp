@@ -186,9 +186,15 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
       else if (!c.secrets.count(ref.get<std::string>()))
         issues.push_back({name, at, "unknown secret '" + ref.get<std::string>() + "': declare it under \"secrets\""});
     }
+    if (instance == kHostInstance)
+      issues.push_back({name, pointer,
+                        std::string("the instance name '") + kHostInstance +
+                            "' is the host's own (switchboard.set_status, switchboard.emit): choose another"});
     instance_names.insert(instance);
     c.instances.push_back(std::move(ic));
   }
+
+  if (doc.contains("executions")) c.max_chain_depth = doc["executions"].value("max_chain_depth", c.max_chain_depth);
 
   const json pipelines = doc.value("pipelines", json::object());  // a local: items() would dangle on a temporary
   for (const auto& [pipeline, statuses] : pipelines.items())
@@ -382,7 +388,7 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
         sc.name = step.value("name", ref);
         sc.params = step.value("params", json::object());
         if (step.contains("timeout_ms")) sc.timeout_ms = step["timeout_ms"].get<uint32_t>();
-        if (!instance_names.count(sc.instance))
+        if (!instance_names.count(sc.instance) && sc.instance != kHostInstance)
           issues.push_back({name, pointer + "/action",
                             "rule '" + rc.name + "': unknown instance '" + sc.instance + "' in '" + ref +
                                 "' (expected INSTANCE.ACTION with an instance declared under \"instances\")"});

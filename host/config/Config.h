@@ -42,6 +42,11 @@ struct SecretSource {
   std::string file;  // from this file (trailing newline dropped)
 };
 
+// The host's own actions (switchboard.set_status, switchboard.emit; see
+// pipeline/HostActions.h) are addressed as this instance, which no
+// configured instance may be named.
+inline constexpr char kHostInstance[] = "switchboard";
+
 struct InstanceConfig {
   std::string name;
   std::string plugin;     // a plugin name, or a path to a .so when it has a '/'
@@ -117,6 +122,7 @@ struct Config {
   std::vector<std::string> admin_token_secrets;  // ... and the executions API's
   std::vector<InstanceConfig> instances;
   std::map<std::string, std::vector<std::string>> pipelines;  // statuses in order
+  int max_chain_depth = 5;                                    // see PipelineOptions
   std::vector<RuleConfig> rules;
 };
 

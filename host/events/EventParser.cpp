@@ -88,6 +88,12 @@ void read_event(const json& event, const std::string& pointer, int64_t now_ms, c
 
 }  // namespace
 
+ParsedEvents parse_event(const json& event, int64_t now_ms, const std::string& source) {
+  ParsedEvents out;
+  read_event(event, "", now_ms, source, out);
+  return out;
+}
+
 ParsedEvents parse_events(std::string_view body, int64_t now_ms, size_t max_batch, const std::string& source) {
   ParsedEvents out;
   bool too_deep = false;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,5 +27,8 @@ struct ParsedEvents {
 // `now_ms` stamps each record's receipt (and its time when it has none);
 // `source` is who sent them ("api").
 ParsedEvents parse_events(std::string_view body, int64_t now_ms, size_t max_batch, const std::string& source);
+
+// One event built by the host itself, held to the same rules.
+ParsedEvents parse_event(const nlohmann::json& event, int64_t now_ms, const std::string& source);
 
 }  // namespace sb

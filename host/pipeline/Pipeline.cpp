@@ -6,6 +6,7 @@
 
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
+#include "pipeline/HostActions.h"
 #include "rules/Template.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
@@ -95,11 +96,11 @@ int64_t backoff_ms(int64_t base_ms, int attempt, double jitter) {
 }
 
 Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatcher& actions, Metrics& metrics,
-                   std::chrono::milliseconds stop_wait)
+                   PipelineOptions options)
     : store_(store),
       rules_(std::move(rules)),
       actions_(actions),
-      stop_wait_(stop_wait),
+      options_(options),
       executions_started_(metrics.counter("switchboard_pipeline_steps_started_total", {})),
       executions_done_(metrics.counter("switchboard_pipeline_executions_total", {{"state", "done"}})),
       executions_failed_(metrics.counter("switchboard_pipeline_executions_total", {{"state", "failed"}})) {
@@ -135,7 +136,7 @@ void Pipeline::stop() {
   wake_.notify_one();
   if (thread_.joinable()) thread_.join();
   std::unique_lock lock(mutex_);
-  wake_.wait_for(lock, stop_wait_, [&] { return in_flight_.empty(); });
+  wake_.wait_for(lock, options_.stop_wait, [&] { return in_flight_.empty(); });
   recording_ = false;
 }
 
@@ -177,7 +178,8 @@ void Pipeline::route_new_events() {
       context["event"] = {{"id", e.record.id},
                           {"type", e.record.type},
                           {"source", e.record.source},
-                          {"time", format_time_ms(e.record.occurred_at_ms)}};
+                          {"time", format_time_ms(e.record.occurred_at_ms)},
+                          {"chain_depth", e.record.chain_depth}};
       std::string context_text;
       if (auto awaited = awaited_.find(e.record.type); awaited != awaited_.end()) {
         std::set<std::string> keys;
@@ -189,6 +191,17 @@ void Pipeline::route_new_events() {
         }
         if (!keys.empty()) context_text = dump_text(context);
         for (const auto& key : keys) batch.arrivals.push_back({key, context_text, e.record.received_at_ms});
+      }
+      if (e.record.chain_depth > options_.max_chain_depth) {
+        const json data = context.value("data", json::object());
+        log_warn("pipeline", "a chain of rules was cut: no rules run for this event",
+                 {{"event_id", e.record.id},
+                  {"type", e.record.type},
+                  {"chain_depth", e.record.chain_depth},
+                  {"max_chain_depth", options_.max_chain_depth},
+                  {"produced_by_rule", data.value("rule", "")},
+                  {"caused_by", data.value("caused_by", "")}});
+        continue;
       }
       for (const CompiledRule& rule : rules_) {
         if (!rule.trigger) continue;
@@ -356,10 +369,31 @@ void Pipeline::run_action(const ExecutionRow& row, const CompiledStep& step, con
       make_action_request(step, context, row.event_id, row.rule, row.step, static_cast<uint32_t>(row.attempt + 1));
   if (auto* refused = std::get_if<ActionOutcome>(&request)) return step_ended(row, step, *refused, decisions);
   executions_started_.add();
+  if (step.instance == kHostInstance)
+    return produce_event(row, step, std::get<ActionRequest>(request), context, std::move(decisions));
   actions_.dispatch(step.instance, std::get<ActionRequest>(request),
                     [this, row, &step, decisions = std::move(decisions)](ActionOutcome outcome) {
                       step_ended(row, step, outcome, decisions);
                     });
+}
+
+void Pipeline::produce_event(const ExecutionRow& row, const CompiledStep& step, const ActionRequest& request,
+                             const json& context, json decisions) {
+  auto made = host_action_event(request, context, row.rule, now_ms());
+  if (auto* why = std::get_if<std::string>(&made))
+    return step_ended(row, step, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, *why), decisions);
+  std::vector<EventRecord> batch;
+  batch.push_back(std::move(std::get<EventRecord>(made)));
+  // Run again after a crash, the step produces a duplicate: the event is stored once.
+  store_.append_events(std::move(batch), [this, row, &step, decisions = std::move(decisions),
+                                          id = request.idempotency_key](AppendResult result) {
+    ActionOutcome outcome = result.ok()
+                                ? ActionOutcome{}
+                                : ActionOutcome::failure(SB_OUTCOME_RETRY, "cannot store the event: " + result.error);
+    outcome.external_id = id;
+    step_ended(row, step, outcome, decisions);
+    wake();  // the router has a new event
+  });
 }
 
 void Pipeline::step_ended(const ExecutionRow& row, const CompiledStep& step, const ActionOutcome& outcome,

@@ -36,11 +36,17 @@ namespace sb {
 class Counter;
 class Metrics;
 
+struct PipelineOptions {
+  std::chrono::milliseconds stop_wait{5000};  // how long stop() waits for steps in flight
+  // Events that rules' actions produce (pipeline/HostActions.h) may set off
+  // rules that produce more: no rules run for an event deeper than this.
+  int max_chain_depth = 5;
+};
+
 class Pipeline {
  public:
-  // `stop_wait` bounds how long stop() waits for steps in flight.
   Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatcher& actions, Metrics& metrics,
-           std::chrono::milliseconds stop_wait = std::chrono::seconds(5));
+           PipelineOptions options = {});
   ~Pipeline();  // stop()
 
   void start();
@@ -63,6 +69,8 @@ class Pipeline {
                   nlohmann::json decisions);
   void step_ended(const ExecutionRow& row, const CompiledStep& step, const ActionOutcome& outcome,
                   const nlohmann::json& decisions);
+  void produce_event(const ExecutionRow& row, const CompiledStep& step, const ActionRequest& request,
+                     const nlohmann::json& context, nlohmann::json decisions);
   void wait_for_event(const ExecutionRow& row, int index, const CompiledStep& step, const nlohmann::json& context,
                       nlohmann::json decisions);
   void record(ExecutionUpdate update);
@@ -73,7 +81,7 @@ class Pipeline {
   // Event type -> the sets of paths that wait_for steps match it on.
   std::map<std::string, std::set<std::vector<std::string>>> awaited_;
   ActionDispatcher& actions_;
-  const std::chrono::milliseconds stop_wait_;
+  const PipelineOptions options_;
   Counter& executions_started_;
   Counter& executions_done_;
   Counter& executions_failed_;

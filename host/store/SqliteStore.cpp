@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS events (
   entity_id TEXT,
   entity_created INTEGER,
   previous_status TEXT,
-  status TEXT
+  status TEXT,
+  chain_depth INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS contacts (
   key TEXT PRIMARY KEY,
@@ -78,8 +79,9 @@ CREATE INDEX IF NOT EXISTS executions_due ON executions (due_at) WHERE due_at IS
 CREATE INDEX IF NOT EXISTS executions_state ON executions (state, id);
 )sql";
 
-// Version 1 had no waits for events.
+// Version 1 had no waits for events and no chains of events.
 constexpr const char* kUpgradeFrom1 = R"sql(
+ALTER TABLE events ADD COLUMN chain_depth INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE executions ADD COLUMN awaiting TEXT;
 ALTER TABLE executions ADD COLUMN resume_step INTEGER NOT NULL DEFAULT 0;
 )sql";
@@ -143,10 +145,11 @@ struct SqliteStore::Writer {
 
   explicit Writer(const Options& o)
       : db(o.file, o.synchronous_full),
-        insert_event(prepare_schema(db),
-                     "INSERT INTO events (id, type, source, occurred_at, received_at, body, entity_type, entity_id, "
-                     "entity_created, previous_status, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                     "ON CONFLICT (id) DO NOTHING"),
+        insert_event(
+            prepare_schema(db),
+            "INSERT INTO events (id, type, source, occurred_at, received_at, body, entity_type, entity_id, "
+            "entity_created, previous_status, status, chain_depth) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO NOTHING"),
         entity_status(db.handle(), "SELECT status FROM entities WHERE type = ? AND id = ?"),
         // Fields merge as a JSON merge patch: what the event does not mention is kept.
         upsert_contact(db.handle(),
@@ -228,6 +231,7 @@ struct SqliteStore::Writer {
     }
     insert_event.bind(1, e.id).bind(2, e.type).bind(3, e.source);
     insert_event.bind(4, e.occurred_at_ms).bind(5, e.received_at_ms).bind(6, e.body_json);
+    insert_event.bind(12, int64_t{e.chain_depth});
     if (e.entity && e.entity->sets_status) {
       insert_event.bind(7, e.entity->type).bind(8, e.entity->id).bind(9, int64_t{created});
       bind_optional(insert_event, 10, previous);
@@ -424,7 +428,8 @@ std::vector<StoredEvent> SqliteStore::events_after(int64_t seq, size_t limit) {
   std::lock_guard lock(read_mutex_);
   SqliteStatement q(reader_->handle(),
                     "SELECT seq, id, type, source, occurred_at, received_at, body, entity_type, entity_id, "
-                    "entity_created, previous_status, status FROM events WHERE seq > ? ORDER BY seq LIMIT ?");
+                    "entity_created, previous_status, status, chain_depth FROM events WHERE seq > ? ORDER BY seq "
+                    "LIMIT ?");
   q.bind(1, seq).bind(2, static_cast<int64_t>(limit));
   std::vector<StoredEvent> out;
   while (q.step()) {
@@ -436,6 +441,7 @@ std::vector<StoredEvent> SqliteStore::events_after(int64_t seq, size_t limit) {
     e.record.occurred_at_ms = q.integer(4);
     e.record.received_at_ms = q.integer(5);
     e.record.body_json = q.text(6);
+    e.record.chain_depth = static_cast<int>(q.integer(12));
     if (!q.is_null(7)) {
       StatusChange c{q.text(7), q.text(8), q.integer(9) != 0, std::nullopt, std::nullopt};
       if (!q.is_null(10)) c.previous = q.text(10);

@@ -37,6 +37,7 @@ struct EventRecord {
   std::string body_json;  // the whole event as accepted
   std::optional<ContactUpdate> contact;
   std::optional<EntityUpdate> entity;
+  int chain_depth = 0;  // 0 from outside; an event a rule's action produced: one more than its cause
 };
 
 // What an event did to its entity's status, as the store saw it in commit

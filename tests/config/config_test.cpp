@@ -132,6 +132,14 @@ const BadConfig kBadConfigs[] = {
      "/rules/0/steps/0/params/body/t: rule 'r', step 'sink.post': unknown variable 'contcat.name': a variable starts "
      "with "
      "event, id, type, time, entity, contact, data, body, headers, query, route, steps"},
+    {"unknown_host_action",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "switchboard.set_stage", "params": {"status": "B"}}]}]})",
+     "/rules/0/steps/0/action: rule 'r', step 'switchboard.set_stage': the host has no action 'set_stage'; it offers: "
+     "emit, set_status"},
+    {"instance_named_like_the_host", R"({"instances": {"switchboard": {"plugin": "webhook"}}})",
+     "/instances/switchboard: the instance name 'switchboard' is the host's own (switchboard.set_status, "
+     "switchboard.emit): choose another"},
     {"misspelt_step_in_template",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"name": "Offer", "action": "sink.post", "params": {"url": "/x"}}, {"action": "sink.post", "params": {"url": "/x", "body": {"t": "{{steps.Ofer.external_id}}"}}}]}]})",

@@ -8,9 +8,12 @@
 
 #include <deque>
 #include <future>
+#include <sstream>
 
 #include "integration/test_support.h"
+#include "log/Logger.h"
 #include "metrics/Metrics.h"
+#include "pipeline/HostActions.h"
 #include "store/SqliteStore.h"
 #include "util/Time.h"
 
@@ -91,7 +94,9 @@ EventRecord lead_event(const std::string& id, const std::string& type, std::opti
   e.type = type;
   e.source = "api";
   e.received_at_ms = e.occurred_at_ms = now_ms();
-  json body = {{"id", id}, {"type", type}, {"contact", {{"name", "Анна"}}}};
+  json body = {
+      {"id", id}, {"type", type}, {"contact", {{"name", "Анна"}}}, {"entity", {{"type", "lead"}, {"id", "L1"}}}};
+  if (status) body["entity"]["status"] = *status;
   e.body_json = body.dump();
   e.entity = EntityUpdate{"lead", "L1", true, status, "{}"};
   return e;
@@ -104,7 +109,7 @@ class PipelineTest : public ::testing::Test {
     if (pipeline_) pipeline_->stop();
   }
   void run(std::vector<CompiledRule> rules) {
-    pipeline_ = std::make_unique<Pipeline>(*store_, std::move(rules), actions_, metrics_, 100ms);
+    pipeline_ = std::make_unique<Pipeline>(*store_, std::move(rules), actions_, metrics_, PipelineOptions{100ms, 5});
     pipeline_->start();
   }
   void append(std::vector<EventRecord> events) {
@@ -469,6 +474,89 @@ TEST_F(PipelineTest, WaitForEventSeesAReportThatOvertookTheSendsResult) {
   auto rows = settled(1);
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(step_names(actions_.wait_for(2)), (std::vector<std::string>{"0", "2"}));
+}
+
+CompiledStep set_status(const std::string& status) {
+  CompiledStep s;
+  s.name = "to " + status;
+  s.instance = kHostInstance;
+  s.action = "set_status";
+  s.params = {{"status", status}};
+  s.schema = find_host_action("set_status")->schema;
+  return s;
+}
+
+TEST_F(PipelineTest, AStatusSetByARuleIsAnEventThatSetsOffRulesUntilTheChainLimit) {
+  std::ostringstream log;
+  Logger::instance().set_stream(&log);
+  // Two rules that move a lead back and forth: only the chain limit stops them.
+  pipeline_ = std::make_unique<Pipeline>(
+      *store_,
+      std::vector<CompiledRule>{rule("to-B", {{"entity", "lead"}, {"status", "A"}}, {set_status("B")}),
+                                rule("to-A", {{"entity", "lead"}, {"status", "B"}}, {set_status("A")})},
+      actions_, metrics_, PipelineOptions{100ms, 3});
+  pipeline_->start();
+  append({lead_event("e1", "lead.created", "A")});
+  // e1 (depth 0) -> B (1) -> A (2) -> B (3) -> A (4): no rules for the last.
+  for (int i = 0; i < 400 && store_->routed_up_to() < 5; ++i) std::this_thread::sleep_for(5ms);
+  auto rows = settled(4);
+  pipeline_->stop();
+  Logger::instance().set_stream(&std::cerr);
+  ASSERT_EQ(rows.size(), 4u);
+  for (const auto& r : rows) EXPECT_EQ(r.state, ExecutionState::kDone) << r.history_json;
+  const auto events = store_->events_after(0, 100);
+  ASSERT_EQ(events.size(), 5u);
+  EXPECT_EQ(events[1].record.id, "e1:to-B:0");
+  EXPECT_EQ(events[1].record.type, "lead.status_changed");
+  EXPECT_EQ(events[1].record.source, "rule:to-B");
+  EXPECT_EQ(json::parse(events[1].record.body_json)["contact"]["name"], nullptr);  // no id, email or phone: left out
+  EXPECT_EQ(events[1].status_change->previous, "A");
+  EXPECT_EQ(events[1].status_change->current, "B");
+  EXPECT_EQ(events[4].record.chain_depth, 4);
+  EXPECT_EQ(store_->entity("lead", "L1")->status, "A");
+  EXPECT_NE(log.str().find("a chain of rules was cut"), std::string::npos) << log.str();
+  EXPECT_NE(log.str().find(R"("chain_depth":4)"), std::string::npos);
+  EXPECT_NE(log.str().find(R"("produced_by_rule":"to-A")"), std::string::npos);
+}
+
+TEST_F(PipelineTest, AHostActionRunAgainAfterACrashStoresItsEventOnce) {
+  run({rule("emit", {{"event", "lead.created"}}, {set_status("B")})});
+  append({lead_event("e1", "lead.created", "A")});
+  ASSERT_EQ(settled(1).size(), 1u);
+  // The same step again (as after a crash before its result was recorded).
+  ActionRequest request;
+  request.action = "set_status";
+  request.params = {{"status", "B"}};
+  request.idempotency_key = "e1:emit:0";
+  const json context = {{"event", {{"id", "e1"}}}, {"entity", {{"type", "lead"}, {"id", "L1"}}}};
+  auto again = host_action_event(request, context, "emit", now_ms());
+  ASSERT_TRUE(std::holds_alternative<EventRecord>(again));
+  std::promise<AppendResult> got;
+  store_->append_events({std::get<EventRecord>(again)}, [&](AppendResult r) { got.set_value(std::move(r)); });
+  EXPECT_EQ(got.get_future().get().outcomes, std::vector<AppendOutcome>{AppendOutcome::kDuplicate});
+}
+
+TEST(HostActions, SayWhyTheyCannotProduceAnEvent) {
+  ActionRequest request;
+  request.action = "set_status";
+  request.params = {{"status", "B"}};
+  request.idempotency_key = "e1:r:0";
+  auto none = host_action_event(request, {{"event", {{"id", "e1"}}}}, "r", now_ms());
+  ASSERT_TRUE(std::holds_alternative<std::string>(none));
+  EXPECT_EQ(std::get<std::string>(none),
+            "no entity: the event has none, and the parameters name none (\"entity\": {\"type\", \"id\"})");
+  request.action = "emit";
+  request.params = {{"type", "Not A Type"}};
+  auto bad = host_action_event(request, json::object(), "r", now_ms());
+  ASSERT_TRUE(std::holds_alternative<std::string>(bad));
+  EXPECT_EQ(std::get<std::string>(bad).rfind("the event it would produce is invalid: /type: ", 0), 0u)
+      << std::get<std::string>(bad);
+  request.params = {{"type", "deal.upgraded"}, {"data", {{"level", "gold"}}}};
+  auto good = host_action_event(request, {{"event", {{"id", "e1"}, {"chain_depth", 2}}}}, "r", now_ms());
+  ASSERT_TRUE(std::holds_alternative<EventRecord>(good));
+  const EventRecord& e = std::get<EventRecord>(good);
+  EXPECT_EQ(e.chain_depth, 3);
+  EXPECT_EQ(json::parse(e.body_json)["data"], (json{{"rule", "r"}, {"caused_by", "e1"}, {"level", "gold"}}));
 }
 
 TEST(Split, VariantIsStablePerContactAndFollowsTheWeights) {

@@ -341,6 +341,10 @@ TEST_F(SqliteStoreTest, OpensAStoreOfTheFirstSchemaAndUpgradesIt) {
         "state TEXT NOT NULL, step INTEGER NOT NULL DEFAULT 0, attempt INTEGER NOT NULL DEFAULT 0, due_at INTEGER, "
         "context TEXT NOT NULL, history TEXT NOT NULL DEFAULT '[]', error TEXT NOT NULL DEFAULT '', "
         "created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, UNIQUE (event_id, rule));"
+        "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, "
+        "source TEXT NOT NULL, occurred_at INTEGER NOT NULL, received_at INTEGER NOT NULL, body TEXT NOT NULL, "
+        "entity_type TEXT, entity_id TEXT, entity_created INTEGER, previous_status TEXT, status TEXT);"
+        "INSERT INTO events (id, type, source, occurred_at, received_at, body) VALUES ('e1', 'a.b', 'api', 1, 1, '{}');"
         "INSERT INTO executions (rule, event_id, state, due_at, context, created_at, updated_at) "
         "VALUES ('r', 'e1', 'waiting', 5, '{}', 1, 1);"
         "PRAGMA user_version = 1;");
@@ -350,6 +354,9 @@ TEST_F(SqliteStoreTest, OpensAStoreOfTheFirstSchemaAndUpgradesIt) {
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].rule, "r");
   EXPECT_EQ(rows[0].awaiting, "");
+  auto events = store->events_after(0, 10);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].record.chain_depth, 0);
 }
 
 }  // namespace

@@ -1,0 +1,87 @@
+#include "pipeline/HostActions.h"
+
+#include <map>
+
+#include "events/EventParser.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+namespace {
+
+CapabilityInfo capability(std::string name, std::string description, json schema) {
+  auto compiled = std::make_shared<const JsonSchema>(schema);
+  return {std::move(name), std::move(description), std::move(schema), std::move(compiled)};
+}
+
+const std::map<std::string, CapabilityInfo, std::less<>>& host_actions() {
+  static const std::map<std::string, CapabilityInfo, std::less<>> actions{
+      {"set_status",
+       capability("set_status", "moves an entity to a status; produces <type>.status_changed", json::parse(R"({
+                    "type": "object", "additionalProperties": false, "required": ["status"],
+                    "properties": {
+                      "status": {"type": ["string", "null"], "minLength": 1},
+                      "entity": {"type": "object", "additionalProperties": false, "required": ["type", "id"],
+                                 "properties": {"type": {"type": "string"}, "id": {"type": "string"},
+                                                "pipeline": {"type": "string"}}}}})"))},
+      {"emit", capability("emit", "produces an event of the given type", json::parse(R"({
+                    "type": "object", "additionalProperties": false, "required": ["type"],
+                    "properties": {"type": {"type": "string"}, "data": {"type": "object"}}})"))},
+  };
+  return actions;
+}
+
+}  // namespace
+
+const CapabilityInfo* find_host_action(std::string_view name) {
+  auto it = host_actions().find(name);
+  return it == host_actions().end() ? nullptr : &it->second;
+}
+
+std::string host_action_names() {
+  std::string out;
+  for (const auto& [name, info] : host_actions()) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+std::variant<EventRecord, std::string> host_action_event(const ActionRequest& request, const json& context,
+                                                         const std::string& rule, int64_t now_ms) {
+  const json& params = request.params;
+  json event{{"id", request.idempotency_key}};
+  const json cause = context.value("event", json::object());
+  event["data"] = {{"rule", rule}, {"caused_by", cause.value("id", "")}};
+  if (request.action == "set_status") {
+    json entity = params.contains("entity") ? params["entity"] : context.value("entity", json());
+    if (!entity.is_object() || !entity.contains("type") || !entity.contains("id"))
+      return std::string(
+          "no entity: the event has none, and the parameters name none (\"entity\": {\"type\", \"id\"})");
+    event["entity"] = {{"type", entity["type"]}, {"id", entity["id"]}, {"status", params["status"]}};
+    if (entity.contains("pipeline")) event["entity"]["pipeline"] = entity["pipeline"];
+    event["type"] = entity["type"].is_string() ? entity["type"].get<std::string>() + ".status_changed" : "";
+  } else if (request.action == "emit") {
+    event["type"] = params["type"];
+    if (params.contains("data")) event["data"].update(params["data"]);
+  } else {
+    return "no host action '" + request.action + "' (there are " + host_action_names() + ")";
+  }
+  // The person stays the same along a chain, so that the next rule can reach
+  // them; a webhook's loose contact that the event schema refuses is left out.
+  ParsedEvents parsed;
+  if (context.contains("contact") && context["contact"].is_object()) {
+    json with_contact = event;
+    with_contact["contact"] = context["contact"];
+    parsed = parse_event(with_contact, now_ms, "rule:" + rule);
+  }
+  if (parsed.records.empty()) parsed = parse_event(event, now_ms, "rule:" + rule);
+  if (!parsed.problems.empty()) {
+    std::string why = "the event it would produce is invalid:";
+    for (const auto& p : parsed.problems) why += " " + (p.pointer.empty() ? "/" : p.pointer) + ": " + p.message + ";";
+    return why;
+  }
+  EventRecord record = std::move(parsed.records.front());
+  record.chain_depth = cause.value("chain_depth", 0) + 1;
+  return record;
+}
+
+}  // namespace sb

@@ -1,0 +1,37 @@
+// The actions the host offers itself, as the instance "switchboard". They
+// produce events, which are stored and routed like any other:
+//
+//   switchboard.set_status  {"status": "VIP" or null, "entity": {"type", "id", "pipeline"}}
+//                           -> "<entity type>.status_changed"; the entity is
+//                              the event's own unless named
+//   switchboard.emit        {"type": "deal.upgraded", "data": {...}}
+//
+// The event's id is the step's idempotency key, so a step run again after a
+// crash produces a duplicate, which changes nothing. Its chain depth is one
+// more than that of the event the execution began with: the pipeline runs no
+// rules for an event deeper than its `max_chain_depth`, so two rules that
+// move a lead back and forth cannot run forever.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "config/Config.h"
+#include "plugins/PluginInstance.h"
+#include "plugins/PluginLibrary.h"
+#include "store/Store.h"
+
+namespace sb {
+
+// The action's name and parameter schema; null when there is none so named.
+const CapabilityInfo* find_host_action(std::string_view name);
+std::string host_action_names();  // "emit, set_status"
+
+// The event `request` produces for an execution of `rule` whose context is
+// `context`, or why it produces none (the step's invalid_params reason).
+std::variant<EventRecord, std::string> host_action_event(const ActionRequest& request, const nlohmann::json& context,
+                                                         const std::string& rule, int64_t now_ms);
+
+}  // namespace sb
