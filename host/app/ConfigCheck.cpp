@@ -60,8 +60,8 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
     compiled.filter = Condition::compile(rule.filter, ignored);
     // What an event offers a template: the events API's fields, a webhook's
     // payload, the event's own metadata, and what earlier steps reported.
-    static const std::vector<std::string> kRoots = {"event", "id",   "type",    "time",  "entity", "contact",
-                                                    "data",  "body", "headers", "query", "route",  "steps"};
+    static const std::vector<std::string> kRoots = {"event", "id",      "type",  "time",  "entity", "contact", "data",
+                                                    "body",  "headers", "query", "route", "steps",  "account"};
     std::vector<std::string> step_names;
     for (const auto& step : rule.steps)
       if (step.kind == StepConfig::Kind::kAction || step.kind == StepConfig::Kind::kWaitEvent)
@@ -81,6 +81,8 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
         control.wait_ms = step.wait_ms;
         control.wait_until = step.wait_until;
         control.wait_offset_ms = step.wait_offset_ms;
+        control.window = step.window;
+        control.window_zone = step.window_zone;
         control.wait_event = step.wait_event;
         control.wait_match = step.wait_match;
         if (step.kind == StepConfig::Kind::kWaitEvent) check_templates(step.wait_match, step.pointer + "/match", where);

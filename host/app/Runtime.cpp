@@ -61,6 +61,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   http_ = std::make_unique<HttpClient>(*loops_, client);
   PipelineOptions pipeline_options;
   pipeline_options.max_chain_depth = config_.max_chain_depth;
+  pipeline_options.account = config_.account;
   pipeline_ = std::make_unique<Pipeline>(*store_, checked.rules, *this, *metrics_, pipeline_options);
   engine_ = std::make_unique<RuleEngine>(std::move(checked.rules), *this, *metrics_);
 

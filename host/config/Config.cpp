@@ -194,6 +194,11 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
     c.instances.push_back(std::move(ic));
   }
 
+  c.account = doc.value("account", json::object());
+  if (c.account.contains("timezone") && !is_time_zone(c.account["timezone"].get<std::string>()))
+    issues.push_back({name, "/account/timezone",
+                      "unknown time zone '" + c.account["timezone"].get<std::string>() +
+                          "': expected an IANA name such as \"Europe/Moscow\""});
   if (doc.contains("executions")) c.max_chain_depth = doc["executions"].value("max_chain_depth", c.max_chain_depth);
 
   const json pipelines = doc.value("pipelines", json::object());  // a local: items() would dangle on a temporary
@@ -239,12 +244,14 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
         const json& step = steps[s];
         const std::string pointer = at + "/" + std::to_string(first + s);
         const int kinds = step.contains("action") + step.contains("wait") + step.contains("wait_until") +
-                          step.contains("wait_for") + step.contains("if") + step.contains("switch") +
-                          step.contains("split") + step.contains("fallback");
+                          step.contains("send_window") + step.contains("wait_for") + step.contains("if") +
+                          step.contains("switch") + step.contains("split") + step.contains("fallback");
         if (kinds != 1) {
-          issues.push_back({name, pointer,
-                            "rule '" + rc.name +
-                                "': a step is one of action, wait, wait_until, wait_for, if, switch, split, fallback"});
+          issues.push_back(
+              {name, pointer,
+               "rule '" + rc.name +
+                   "': a step is one of action, wait, wait_until, send_window, wait_for, if, switch, split, "
+                   "fallback"});
           continue;
         }
         StepConfig sc;
@@ -340,6 +347,33 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
           rc.steps[me].default_step = static_cast<int>(rc.steps.size());
           if (!split && step.contains("default")) add_steps(step["default"], pointer + "/default", 0);
           for (size_t j : jumps) rc.steps[j].jump_to = static_cast<int>(rc.steps.size());
+          continue;
+        }
+        if (step.contains("send_window")) {
+          const json& w = step["send_window"];
+          sc.kind = StepConfig::Kind::kWait;
+          sc.name =
+              step.value("name", "send window " + w["from"].get<std::string>() + "-" + w["to"].get<std::string>());
+          SendWindow window;
+          for (const char* end : {"from", "to"}) {
+            const auto minute = SendWindow::parse_clock(w[end].get<std::string>());
+            if (!minute)
+              issues.push_back({name, pointer + "/send_window/" + end,
+                                "rule '" + rc.name + "': expected a time of day from 00:00 to 24:00"});
+            else
+              (std::string(end) == "from" ? window.from_minute : window.to_minute) = *minute;
+          }
+          if (w.contains("days")) {
+            window.days = 0;
+            for (const auto& day : w["days"]) window.days |= SendWindow::parse_day(day.get<std::string>()).value_or(0);
+          }
+          sc.window_zone = w.value("timezone", "");
+          if (!sc.window_zone.empty() && !is_time_zone(sc.window_zone))
+            issues.push_back({name, pointer + "/send_window/timezone",
+                              "rule '" + rc.name + "': unknown time zone '" + sc.window_zone +
+                                  "': expected an IANA name such as \"Europe/Moscow\""});
+          sc.window = window;
+          rc.steps.push_back(std::move(sc));
           continue;
         }
         if (step.contains("wait_until")) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "log/Logger.h"
+#include "util/Zones.h"
 
 namespace sb {
 
@@ -67,6 +68,8 @@ struct StepConfig {
   std::optional<int64_t> wait_ms;                     // a wait step: no action
   std::string wait_until;                             // a wait until the time at this dotted path ...
   int64_t wait_offset_ms = 0;                         // ... plus this (negative: before it)
+  std::optional<SendWindow> window;                   // a wait until the contact's local time is inside it
+  std::string window_zone;                            // ... in this zone when the contact has none
   std::string wait_event;                             // kWaitEvent: the awaited event type ...
   nlohmann::json wait_match;                          // ... {"path in it": "template"}; wait_ms is the timeout
   int max_attempts = 5;                               // attempts before the execution is dead-lettered
@@ -123,6 +126,7 @@ struct Config {
   std::vector<InstanceConfig> instances;
   std::map<std::string, std::vector<std::string>> pipelines;  // statuses in order
   int max_chain_depth = 5;                                    // see PipelineOptions
+  nlohmann::json account = nlohmann::json::object();          // {{account.*}}; its timezone and country are defaults
   std::vector<RuleConfig> rules;
 };
 

@@ -10,6 +10,7 @@
 #include "rules/Template.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
+#include "util/Zones.h"
 
 namespace sb {
 
@@ -253,6 +254,7 @@ void Pipeline::start_step(const ExecutionRow& row) {
   json context = json::parse(row.context_json, nullptr, false);
   if (!context.is_object()) context = json::object();
   context["steps"] = step_results(row.history_json);
+  context["account"] = options_.account;
   // Branches decide where to go without a commit of their own: the decisions
   // are recorded with the step they lead to, and after a crash they decide
   // the same again (same context, same contact).
@@ -274,6 +276,24 @@ void Pipeline::start_step(const ExecutionRow& row) {
   }
   const CompiledStep& step = rule->steps[at.step];
   if (step.kind == CompiledStep::Kind::kWaitEvent) return wait_for_event(at, at.step, step, context, decisions);
+  if (step.window) {
+    // The contact's own zone first: quiet hours are theirs.
+    std::string zone = step.window_zone;
+    const json* own = lookup_path(context, "contact.timezone");
+    if (own && own->is_string() && is_time_zone(own->get<std::string>()))
+      zone = own->get<std::string>();
+    else if (zone.empty())
+      zone = local_zone(context);
+    const int64_t now = now_ms();
+    const int64_t until = next_window_start(now, zone, *step.window);
+    json entry{{"step", step.name},
+               {"outcome", until > now ? "waiting" : "inside the send window"},
+               {"until", format_time_ms(until)},
+               {"timezone", zone}};
+    if (!decisions.empty()) entry["branches"] = decisions;
+    return record(update(row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady, at.step + 1, 0, until,
+                         dump_text(entry), ""));
+  }
   if (step.wait_ms || !step.wait_until.empty()) {
     const int64_t now = now_ms();
     int64_t until = now + step.wait_ms.value_or(0);

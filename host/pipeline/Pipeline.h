@@ -41,6 +41,7 @@ struct PipelineOptions {
   // Events that rules' actions produce (pipeline/HostActions.h) may set off
   // rules that produce more: no rules run for an event deeper than this.
   int max_chain_depth = 5;
+  nlohmann::json account = nlohmann::json::object();  // {{account.*}}, and the default time zone
 };
 
 class Pipeline {

@@ -42,6 +42,8 @@ struct CompiledStep {
   std::optional<int64_t> wait_ms;  // a wait step (the durable pipeline only) ...
   std::string wait_until;          // ... or a wait until the time at this path, plus the offset
   int64_t wait_offset_ms = 0;
+  std::optional<SendWindow> window;  // ... or a wait for the send window, in the contact's zone or this one
+  std::string window_zone;
   std::string wait_event;  // kWaitEvent: the type, and {"path": "template"} to match; wait_ms is the timeout
   nlohmann::json wait_match;
   int max_attempts = 5;

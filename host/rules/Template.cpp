@@ -6,6 +6,7 @@
 #include "rules/Condition.h"
 #include "util/JsonText.h"
 #include "util/Text.h"
+#include "util/Zones.h"
 
 namespace sb {
 
@@ -70,6 +71,14 @@ json render_string(const std::string& text, const json& context) {
 }
 
 }  // namespace
+
+std::string local_zone(const json& context) {
+  for (const char* path : {"contact.timezone", "account.timezone"})
+    if (const json* zone = lookup_path(context, path);
+        zone && zone->is_string() && is_time_zone(zone->get<std::string>()))
+      return zone->get<std::string>();
+  return "UTC";
+}
 
 bool has_placeholder(std::string_view text) { return text.find("{{") != std::string_view::npos; }
 

@@ -43,4 +43,8 @@ std::vector<std::string> unknown_template_variables(const nlohmann::json& value,
 
 bool has_placeholder(std::string_view text);
 
+// The time zone a person's local times are in: the contact's own
+// (contact.timezone), else the account's (account.timezone), else UTC.
+std::string local_zone(const nlohmann::json& context);
+
 }  // namespace sb

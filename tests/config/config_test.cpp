@@ -110,7 +110,19 @@ const BadConfig kBadConfigs[] = {
     {"step_of_two_kinds",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post", "wait": "1h"}]}]})",
-     "/rules/0/steps/0: rule 'r': a step is one of action, wait, wait_until, wait_for, if, switch, split, fallback"},
+     "/rules/0/steps/0: rule 'r': a step is one of action, wait, wait_until, send_window, wait_for, if, switch, split, "
+     "fallback"},
+    {"send_window_with_a_bad_zone",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"send_window": {"from": "09:00", "to": "21:00", "timezone": "Europe/Moskow"}}]}]})",
+     "/rules/0/steps/0/send_window/timezone: rule 'r': unknown time zone 'Europe/Moskow': expected an IANA name such "
+     "as \"Europe/Moscow\""},
+    {"send_window_at_an_impossible_time",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"send_window": {"from": "09:00", "to": "25:00"}}]}]})",
+     "/rules/0/steps/0/send_window/to: rule 'r': expected a time of day from 00:00 to 24:00"},
+    {"account_zone_unknown", R"({"account": {"timezone": "Moscow"}})",
+     "/account/timezone: unknown time zone 'Moscow': expected an IANA name such as \"Europe/Moscow\""},
     {"wait_inside_fallback",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"fallback": [{"action": "sink.post"}, {"wait": "1h"}]}]}]})",
@@ -131,7 +143,7 @@ const BadConfig kBadConfigs[] = {
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post", "params": {"url": "/x", "body": {"t": "Hi {{contcat.name}}"}}}]}]})",
      "/rules/0/steps/0/params/body/t: rule 'r', step 'sink.post': unknown variable 'contcat.name': a variable starts "
      "with "
-     "event, id, type, time, entity, contact, data, body, headers, query, route, steps"},
+     "event, id, type, time, entity, contact, data, body, headers, query, route, steps, account"},
     {"unknown_host_action",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "switchboard.set_stage", "params": {"status": "B"}}]}]})",

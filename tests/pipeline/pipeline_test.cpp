@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <deque>
 #include <future>
 #include <sstream>
@@ -557,6 +558,49 @@ TEST(HostActions, SayWhyTheyCannotProduceAnEvent) {
   const EventRecord& e = std::get<EventRecord>(good);
   EXPECT_EQ(e.chain_depth, 3);
   EXPECT_EQ(json::parse(e.body_json)["data"], (json{{"rule", "r"}, {"caused_by", "e1"}, {"level", "gold"}}));
+}
+
+std::string clock(int hour) {
+  char text[6];
+  std::snprintf(text, sizeof text, "%02d:00", (hour % 24 + 24) % 24);
+  return text;
+}
+
+TEST_F(PipelineTest, SendWindowIsTheContactsLocalTime) {
+  // A window open now in Omsk (UTC+6) and closed now in UTC.
+  const int utc_hour = static_cast<int>((now_ms() / 3600000) % 24);
+  CompiledStep daytime;
+  daytime.kind = CompiledStep::Kind::kWait;
+  daytime.name = "daytime";
+  daytime.window = SendWindow{SendWindow::parse_clock(clock(utc_hour + 6)).value(),
+                              SendWindow::parse_clock(clock(utc_hour + 8)).value(), 0x7f};
+  daytime.window_zone = "UTC";  // for contacts without a zone
+  run({rule("r", {{"event", "lead.created"}}, {daytime, action("send")})});
+  EventRecord in_omsk = lead_event("e1", "lead.created", "A");
+  json body = json::parse(in_omsk.body_json);
+  body["contact"]["timezone"] = "Asia/Omsk";
+  in_omsk.body_json = body.dump();
+  append({in_omsk, lead_event("e2", "lead.created", "A")});
+  actions_.wait_for(1);
+  std::vector<ExecutionRow> rows;
+  for (int i = 0; i < 400; ++i) {
+    rows = store_->executions({});
+    if (rows.size() == 2 && rows[0].state != ExecutionState::kReady && rows[1].state != ExecutionState::kReady) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  std::map<std::string, ExecutionRow> by_event;
+  for (auto& r : rows) by_event[r.event_id] = r;
+  EXPECT_EQ(by_event["e1"].state, ExecutionState::kDone);  // inside the window in Omsk: sent at once
+  const json omsk = json::parse(by_event["e1"].history_json).at(0);
+  EXPECT_EQ(omsk["outcome"], "inside the send window");
+  EXPECT_EQ(omsk["timezone"], "Asia/Omsk");
+  EXPECT_EQ(by_event["e2"].state, ExecutionState::kWaiting);  // no zone of its own: UTC, where it is night
+  const json utc = json::parse(by_event["e2"].history_json).at(0);
+  EXPECT_EQ(utc["timezone"], "UTC");
+  const int64_t opens = parse_time_ms(utc["until"].get<std::string>()).value();
+  EXPECT_EQ((opens / 3600000) % 24, (utc_hour + 6) % 24);
+  EXPECT_EQ(opens % 3600000, 0);
+  EXPECT_EQ(actions_.calls.size(), 1u);
 }
 
 TEST(Split, VariantIsStablePerContactAndFollowsTheWeights) {

@@ -1,0 +1,38 @@
+// Local time in IANA time zones ("Europe/Moscow", "Asia/Omsk"), from the
+// system's tzdata through howardhinnant-date: g++ 12's <chrono> has no tzdb.
+// Daylight-saving transitions are the library's: a local time that does not
+// exist (the hour skipped in spring) means the moment the clocks jump.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace sb {
+
+bool is_time_zone(const std::string& name);
+
+// Unix milliseconds written with a strftime-like format ("%d.%m.%Y %H:%M",
+// "%Z" the abbreviation) in `zone`. Throws std::runtime_error for an unknown
+// zone.
+std::string format_in_zone(int64_t ms, const std::string& zone, const std::string& format);
+
+// Hours of the week when messages may go out, in local time: every day in
+// `days` from `from_minute` to `to_minute` after midnight. A window whose end
+// is before its start runs past midnight ("22:00" to "06:00").
+struct SendWindow {
+  int from_minute = 9 * 60;
+  int to_minute = 21 * 60;
+  unsigned days = 0x7f;  // bit 0 = Sunday ... bit 6 = Saturday
+
+  // "09:00" -> 540, or nothing.
+  static std::optional<int> parse_clock(const std::string& text);
+  // "mon" .. "sun" -> its bit, or nothing.
+  static std::optional<unsigned> parse_day(const std::string& text);
+};
+
+// `now_ms` when it is inside the window in `zone`, else the moment the next
+// window opens. Throws std::runtime_error for an unknown zone.
+int64_t next_window_start(int64_t now_ms, const std::string& zone, const SendWindow& window);
+
+}  // namespace sb
