@@ -125,6 +125,7 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
       cs.action = step.action;
       cs.params = step.params;
       cs.schema = action->schema;
+      cs.html_params = html_targets(action->schema_json);
       if (step.timeout_ms) cs.timeout = std::chrono::milliseconds(*step.timeout_ms);
       cs.max_attempts = step.max_attempts;
       cs.backoff_ms = step.backoff_ms;

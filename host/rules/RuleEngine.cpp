@@ -23,7 +23,7 @@ std::variant<ActionRequest, ActionOutcome> make_action_request(const CompiledSte
   request.attempt = attempt;
   request.idempotency_key = event_id + ":" + rule + ":" + std::to_string(index);
   try {
-    request.params = render_template(step.params, context);
+    request.params = render_template(step.params, context, step.html_params);
   } catch (const TemplateError& e) {
     return ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, e.what());
   }

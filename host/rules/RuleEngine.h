@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -38,6 +39,7 @@ struct CompiledStep {
   std::string action;
   nlohmann::json params;
   std::shared_ptr<const JsonSchema> schema;  // the action's parameter schema
+  std::set<std::string> html_params;         // parameters that are HTML: values rendered into them are escaped
   std::chrono::milliseconds timeout{30000};
   std::optional<int64_t> wait_ms;  // a wait step (the durable pipeline only) ...
   std::string wait_until;          // ... or a wait until the time at this path, plus the offset

@@ -1,11 +1,14 @@
 #include "rules/Template.h"
 
+#include <phonenumbers/phonenumberutil.h>
+
 #include <algorithm>
 #include <optional>
 
 #include "rules/Condition.h"
 #include "util/JsonText.h"
 #include "util/Text.h"
+#include "util/Time.h"
 #include "util/Zones.h"
 
 namespace sb {
@@ -14,14 +17,41 @@ using nlohmann::json;
 
 namespace {
 
+// A filter after the path: {{path | name}} or {{path | name:"argument"}}.
+struct Filter {
+  std::string name;
+  std::string argument;
+};
+constexpr const char* kFilterNames[] = {"date", "phone", "html", "raw", "default"};
+
 struct Placeholder {
   size_t begin = 0;  // offset of "{{"
   size_t end = 0;    // offset just past "}}"
   std::string path;
   std::optional<std::string> fallback;
+  std::vector<Filter> filters;
+  bool escapes_itself() const {
+    return std::any_of(filters.begin(), filters.end(),
+                       [](const Filter& f) { return f.name == "html" || f.name == "raw"; });
+  }
 };
 
 std::string trim(std::string_view s) { return std::string(trim_blanks(s)); }
+
+// `text` as a filter, if it is one.
+std::optional<Filter> parse_filter(const std::string& text) {
+  for (const char* name : kFilterNames) {
+    const std::string_view n(name);
+    if (text.compare(0, n.size(), n) != 0) continue;
+    const std::string rest = trim(std::string_view(text).substr(n.size()));
+    if (rest.empty()) return Filter{name, ""};
+    if (rest.front() != ':') continue;
+    const std::string argument = trim(std::string_view(rest).substr(1));
+    if (argument.size() >= 2 && argument.front() == '"' && argument.back() == '"')
+      return Filter{name, argument.substr(1, argument.size() - 2)};
+  }
+  return std::nullopt;
+}
 
 // Splits `text` into placeholders; returns the syntax error if any.
 std::optional<std::string> parse(std::string_view text, std::vector<Placeholder>& out) {
@@ -36,7 +66,31 @@ std::optional<std::string> parse(std::string_view text, std::vector<Placeholder>
     p.end = close + 2;
     const size_t bar = inner.find('|');
     p.path = trim(inner.substr(0, bar));
-    if (bar != std::string_view::npos) p.fallback = trim(inner.substr(bar + 1));
+    if (bar != std::string_view::npos) {
+      // After the path: filters, or (when the first is none) a default
+      // written as is ("{{Имя|клиент}}").
+      const std::string rest = std::string(inner.substr(bar + 1));
+      std::vector<std::string> parts;
+      for (size_t from = 0;;) {
+        const size_t next = rest.find('|', from);
+        parts.push_back(trim(std::string_view(rest).substr(from, next - from)));
+        if (next == std::string::npos) break;
+        from = next + 1;
+      }
+      if (!parse_filter(parts.front())) {
+        p.fallback = trim(rest);
+      } else {
+        for (const auto& part : parts) {
+          auto filter = parse_filter(part);
+          if (!filter)
+            return "unknown filter '" + part + "' in '{{" + std::string(inner) +
+                   "}}': filters are date, phone, html, raw and default (with an argument in double quotes: "
+                   "date:\"%d.%m.%Y\")";
+          if (filter->name == "default") p.fallback = filter->argument;
+          p.filters.push_back(std::move(*filter));
+        }
+      }
+    }
     if (p.path.empty()) return "empty placeholder at offset " + std::to_string(pos);
     if (p.path.front() == '.' || p.path.back() == '.' || p.path.find("..") != std::string::npos)
       return "placeholder '" + p.path + "' has an empty path segment";
@@ -48,14 +102,71 @@ std::optional<std::string> parse(std::string_view text, std::vector<Placeholder>
 
 std::string as_text(const json& v) { return v.is_string() ? v.get<std::string>() : dump_text(v); }
 
-json render_string(const std::string& text, const json& context) {
+std::string escape_html(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+json apply_filter(const Filter& f, const Placeholder& p, const json& value, const json& context) {
+  if (f.name == "date") {
+    const auto ms = value.is_string() ? parse_time_ms(value.get<std::string>()) : std::nullopt;
+    if (!ms)
+      throw TemplateError(p.path, "template variable '" + p.path + "': " + as_text(value) +
+                                      " is not a time (the date filter expects RFC 3339)");
+    return format_in_zone(*ms, local_zone(context), f.argument.empty() ? "%d.%m.%Y %H:%M" : f.argument);
+  }
+  if (f.name == "phone") {
+    const json* country = lookup_path(context, "account.country");
+    const std::string region = country && country->is_string() ? country->get<std::string>() : "";
+    auto formatted = format_phone(as_text(value), region, f.argument.empty() ? "e164" : f.argument);
+    if (!formatted)
+      throw TemplateError(p.path, "template variable '" + p.path + "': '" + as_text(value) +
+                                      "' is not a valid phone number" +
+                                      (region.empty() ? " (no account.country for numbers without +)" : ""));
+    return *formatted;
+  }
+  if (f.name == "html") return escape_html(as_text(value));
+  return value;  // raw, default: nothing to do here
+}
+
+json render_string(const std::string& text, const json& context, bool html_target) {
   std::vector<Placeholder> placeholders;
   if (auto error = parse(text, placeholders)) throw TemplateError("", "template '" + text + "': " + *error);
   if (placeholders.empty()) return text;
   auto value_of = [&](const Placeholder& p) -> json {
-    if (const json* v = lookup_path(context, p.path)) return *v;
-    if (p.fallback) return *p.fallback;
-    throw TemplateError(p.path, "template variable '" + p.path + "' has no value in this event");
+    const json* found = lookup_path(context, p.path);
+    if (!found || found->is_null()) {
+      if (!p.fallback) throw TemplateError(p.path, "template variable '" + p.path + "' has no value in this event");
+      return html_target && !p.escapes_itself() ? json(escape_html(*p.fallback)) : json(*p.fallback);
+    }
+    json value = *found;
+    for (const Filter& f : p.filters) value = apply_filter(f, p, value, context);
+    // Where the target is HTML, what the event says is text, never markup.
+    if (html_target && !p.escapes_itself() && !value.is_number() && !value.is_boolean())
+      value = escape_html(as_text(value));
+    return value;
   };
   if (placeholders.size() == 1 && placeholders[0].begin == 0 && placeholders[0].end == text.size())
     return value_of(placeholders[0]);
@@ -70,6 +181,32 @@ json render_string(const std::string& text, const json& context) {
   return out;
 }
 
+json render(const json& value, const json& context, const std::set<std::string>& html_targets,
+            const std::string& pointer) {
+  if (value.is_string()) return render_string(value.get<std::string>(), context, html_targets.count(pointer) > 0);
+  if (value.is_object()) {
+    json out = json::object();
+    for (const auto& [k, v] : value.items())
+      out[k] = render(v, context, html_targets, pointer + "/" + escape_pointer_token(k));
+    return out;
+  }
+  if (value.is_array()) {
+    json out = json::array();
+    for (size_t i = 0; i < value.size(); ++i)
+      out.push_back(render(value[i], context, html_targets, pointer + "/" + std::to_string(i)));
+    return out;
+  }
+  return value;
+}
+
+void collect_html_targets(const json& schema, const std::string& pointer, std::set<std::string>& out) {
+  if (!schema.is_object()) return;
+  if (schema.value("contentMediaType", "") == "text/html") out.insert(pointer);
+  if (schema.contains("properties") && schema["properties"].is_object())
+    for (const auto& [name, sub] : schema["properties"].items())
+      collect_html_targets(sub, pointer + "/" + escape_pointer_token(name), out);
+}
+
 }  // namespace
 
 std::string local_zone(const json& context) {
@@ -82,19 +219,30 @@ std::string local_zone(const json& context) {
 
 bool has_placeholder(std::string_view text) { return text.find("{{") != std::string_view::npos; }
 
-json render_template(const json& value, const json& context) {
-  if (value.is_string()) return render_string(value.get<std::string>(), context);
-  if (value.is_object()) {
-    json out = json::object();
-    for (const auto& [k, v] : value.items()) out[k] = render_template(v, context);
-    return out;
-  }
-  if (value.is_array()) {
-    json out = json::array();
-    for (const auto& v : value) out.push_back(render_template(v, context));
-    return out;
-  }
-  return value;
+json render_template(const json& value, const json& context, const std::set<std::string>& html_targets) {
+  return render(value, context, html_targets, "");
+}
+
+std::set<std::string> html_targets(const json& schema) {
+  std::set<std::string> out;
+  collect_html_targets(schema, "", out);
+  return out;
+}
+
+std::optional<std::string> format_phone(const std::string& text, const std::string& region, const std::string& style) {
+  using i18n::phonenumbers::PhoneNumber;
+  using i18n::phonenumbers::PhoneNumberUtil;
+  const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
+  PhoneNumber number;
+  if (util.Parse(text, region.empty() ? "ZZ" : region, &number) != PhoneNumberUtil::NO_PARSING_ERROR ||
+      !util.IsValidNumber(number))
+    return std::nullopt;
+  const auto format = style == "national"        ? PhoneNumberUtil::NATIONAL
+                      : style == "international" ? PhoneNumberUtil::INTERNATIONAL
+                                                 : PhoneNumberUtil::E164;
+  std::string out;
+  util.Format(number, format, &out);
+  return out;
 }
 
 std::vector<std::string> unknown_template_variables(const json& value, const std::vector<std::string>& roots,

@@ -1,14 +1,21 @@
 // Placeholders in rule parameters: "Hello {{body.name}}", "{{Имя|клиент}}".
 //
-// A placeholder is {{ path }} or {{ path | default }}. The path is a dotted
-// walk into the event context; a segment may hold any characters but '.',
-// '|', '{' and '}', so Unicode names with spaces ("Название компании") work.
+// A placeholder is {{ path }}, {{ path | default }}, or {{ path | filter |
+// filter:"argument" ... }}. The path is a dotted walk into the event context;
+// a segment may hold any characters but '.', '|', '{' and '}', so Unicode
+// names with spaces ("Название компании") work. Filters:
+//   date:"%d.%m.%Y %H:%M"  an RFC 3339 time in the contact's zone (local_zone)
+//   phone, phone:"international", phone:"national"  a number via libphonenumber
+//   html     HTML-escaped;  raw   not escaped even where the target is HTML
+//   default:"text"         when the value is missing
 // A string that is exactly one placeholder keeps the value's JSON type
 // ("{{body.amount}}" stays a number). A missing value without a default is
 // an error — never a silent empty string.
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -26,9 +33,21 @@ class TemplateError : public std::runtime_error {
   std::string variable_;
 };
 
-// Renders every string inside `value` (object keys are left alone).
-// Throws TemplateError.
-nlohmann::json render_template(const nlohmann::json& value, const nlohmann::json& context);
+// Renders every string inside `value` (object keys are left alone). Values
+// put into the strings at `html_targets` (JSON Pointers into `value`) are
+// HTML-escaped. Throws TemplateError.
+nlohmann::json render_template(const nlohmann::json& value, const nlohmann::json& context,
+                               const std::set<std::string>& html_targets = {});
+
+// Where a parameter schema says a string is HTML ("contentMediaType":
+// "text/html"), as JSON Pointers.
+std::set<std::string> html_targets(const nlohmann::json& schema);
+
+// A phone number in E.164 ("+79990001122"), "international" or "national"
+// style; numbers without '+' are read as in `region` ("RU"). Nothing when it
+// is not a valid number (libphonenumber).
+std::optional<std::string> format_phone(const std::string& text, const std::string& region,
+                                        const std::string& style = "e164");
 
 // Syntax problems in every string inside `value`, as "JSON-Pointer: reason".
 std::vector<std::string> template_syntax_errors(const nlohmann::json& value, const std::string& pointer = "");

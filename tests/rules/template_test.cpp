@@ -54,5 +54,68 @@ TEST(Template, SyntaxErrorsNameTheirPlace) {
   EXPECT_EQ(errors[1], "/c: empty placeholder at offset 0");
 }
 
+const json kPerson = {
+    {"contact", {{"name", "<b>Анна & Co</b>"}, {"phone", "8 (999) 000-11-22"}, {"timezone", "Asia/Omsk"}}},
+    {"entity", {{"fields", {{"starts_at", "2026-11-24T10:00:00Z"}, {"bad", "soon"}}}}},
+    {"account", {{"country", "RU"}, {"timezone", "Europe/Moscow"}}}};
+
+TEST(TemplateFilters, DatesAreWrittenInTheContactsZoneElseTheAccountsElseUtc) {
+  EXPECT_EQ(render_template(R"({{entity.fields.starts_at|date:"%d.%m.%Y %H:%M"}})", kPerson), "24.11.2026 16:00");
+  json no_zone = kPerson;
+  no_zone["contact"].erase("timezone");
+  EXPECT_EQ(render_template("{{entity.fields.starts_at|date}}", no_zone), "24.11.2026 13:00");
+  no_zone.erase("account");
+  EXPECT_EQ(render_template(R"(в {{entity.fields.starts_at | date:"%H:%M %Z"}})", no_zone), "в 10:00 UTC");
+  try {
+    render_template("{{entity.fields.bad|date}}", kPerson);
+    FAIL() << "expected a TemplateError";
+  } catch (const TemplateError& e) {
+    EXPECT_EQ(e.variable(), "entity.fields.bad");
+    EXPECT_STREQ(e.what(),
+                 "template variable 'entity.fields.bad': soon is not a time (the date filter expects RFC 3339)");
+  }
+}
+
+TEST(TemplateFilters, PhonesAreNormalisedWithTheAccountsCountry) {
+  EXPECT_EQ(render_template("{{contact.phone|phone}}", kPerson), "+79990001122");
+  EXPECT_EQ(render_template(R"({{contact.phone|phone:"international"}})", kPerson), "+7 999 000-11-22");
+  json abroad = kPerson;
+  abroad.erase("account");
+  try {
+    render_template("{{contact.phone|phone}}", abroad);
+    FAIL() << "expected a TemplateError";
+  } catch (const TemplateError& e) {
+    EXPECT_STREQ(e.what(),
+                 "template variable 'contact.phone': '8 (999) 000-11-22' is not a valid phone number (no "
+                 "account.country for numbers without +)");
+  }
+  EXPECT_EQ(format_phone("+49 30 901820", ""), "+4930901820");
+  EXPECT_FALSE(format_phone("+7 123", "RU"));
+}
+
+TEST(TemplateFilters, HtmlTargetsEscapeWhatTheEventSays) {
+  const json params = {{"html", "<p>Hello {{contact.name}}, {{contact.name|raw}}, {{contact.missing|<гость>}}</p>"},
+                       {"text", "Hello {{contact.name}}"}};
+  const json out = render_template(params, kPerson, {"/html"});
+  EXPECT_EQ(out["html"], "<p>Hello &lt;b&gt;Анна &amp; Co&lt;/b&gt;, <b>Анна & Co</b>, &lt;гость&gt;</p>");
+  EXPECT_EQ(out["text"], "Hello <b>Анна & Co</b>");
+  EXPECT_EQ(render_template("{{contact.name|html}}", kPerson), "&lt;b&gt;Анна &amp; Co&lt;/b&gt;");
+  const json schema = json::parse(R"({"type": "object", "properties": {
+      "subject": {"type": "string"}, "html": {"type": "string", "contentMediaType": "text/html"},
+      "parts": {"type": "object", "properties": {"body": {"contentMediaType": "text/html"}}}}})");
+  EXPECT_EQ(html_targets(schema), (std::set<std::string>{"/html", "/parts/body"}));
+}
+
+TEST(TemplateFilters, DefaultsStayAsWrittenAndUnknownFiltersAreErrors) {
+  EXPECT_EQ(render_template("{{contact.missing|a|b}}", kPerson), "a|b");  // not a filter: the whole default
+  EXPECT_EQ(render_template(R"({{contact.missing|default:"клиент"}})", kPerson), "клиент");
+  EXPECT_EQ(render_template(R"({{contact.missing|default:"+7 999 000 11 22"|phone}})", kPerson), "+7 999 000 11 22");
+  auto errors = template_syntax_errors(json{{"t", "{{contact.name|html|upcase}}"}});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0],
+            "/t: unknown filter 'upcase' in '{{contact.name|html|upcase}}': filters are date, phone, html, raw and "
+            "default (with an argument in double quotes: date:\"%d.%m.%Y\")");
+}
+
 }  // namespace
 }  // namespace sb
