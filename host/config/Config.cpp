@@ -244,14 +244,15 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
         const json& step = steps[s];
         const std::string pointer = at + "/" + std::to_string(first + s);
         const int kinds = step.contains("action") + step.contains("wait") + step.contains("wait_until") +
-                          step.contains("send_window") + step.contains("wait_for") + step.contains("if") +
-                          step.contains("switch") + step.contains("split") + step.contains("fallback");
+                          step.contains("send_window") + step.contains("parallel") + step.contains("wait_for") +
+                          step.contains("if") + step.contains("switch") + step.contains("split") +
+                          step.contains("fallback");
         if (kinds != 1) {
           issues.push_back(
               {name, pointer,
                "rule '" + rc.name +
                    "': a step is one of action, wait, wait_until, send_window, wait_for, if, switch, split, "
-                   "fallback"});
+                   "fallback, parallel"});
           continue;
         }
         StepConfig sc;
@@ -320,6 +321,23 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
                                   "wait before the \"else\" steps)"});
           rc.steps.push_back(std::move(sc));
           add_then_else(rc.steps.size() - 1);
+          continue;
+        }
+        if (step.contains("parallel")) {
+          const size_t me = rc.steps.size();
+          sc.kind = StepConfig::Kind::kParallel;
+          sc.name = step.value("name", "parallel");
+          rc.steps.push_back(std::move(sc));
+          std::vector<size_t> ends;
+          const json& branches = step["parallel"];
+          for (size_t b = 0; b < branches.size(); ++b) {
+            rc.steps[me].branches.emplace_back(std::to_string(b), static_cast<int>(rc.steps.size()));
+            add_steps(branches[b], pointer + "/parallel/" + std::to_string(b), 0);
+            ends.push_back(rc.steps.size());
+            rc.steps.push_back(jump("end of branch " + std::to_string(b), pointer));
+          }
+          for (size_t j : ends) rc.steps[j].jump_to = static_cast<int>(rc.steps.size());
+          rc.steps[me].jump_to = static_cast<int>(rc.steps.size());
           continue;
         }
         if (step.contains("switch") || step.contains("split")) {

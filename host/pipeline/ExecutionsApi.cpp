@@ -19,16 +19,18 @@ namespace {
 constexpr char kPrefix[] = "/api/v1/executions";
 
 json summary(const ExecutionRow& r) {
-  return {{"id", r.id},
-          {"rule", r.rule},
-          {"event_id", r.event_id},
-          {"state", state_name(r.state)},
-          {"step", r.step},
-          {"attempt", r.attempt},
-          {"due_at", r.due_at_ms ? json(format_time_ms(*r.due_at_ms)) : json()},
-          {"error", r.error},
-          {"created_at", format_time_ms(r.created_at_ms)},
-          {"updated_at", format_time_ms(r.updated_at_ms)}};
+  json out{{"id", r.id},
+           {"rule", r.rule},
+           {"event_id", r.event_id},
+           {"state", state_name(r.state)},
+           {"step", r.step},
+           {"attempt", r.attempt},
+           {"due_at", r.due_at_ms ? json(format_time_ms(*r.due_at_ms)) : json()},
+           {"error", r.error},
+           {"created_at", format_time_ms(r.created_at_ms)},
+           {"updated_at", format_time_ms(r.updated_at_ms)}};
+  if (r.parent_id) out["parent_id"] = r.parent_id;  // a branch of a parallel group
+  return out;
 }
 
 std::optional<int64_t> parse_id(std::string_view s) {

@@ -74,19 +74,6 @@ std::string arrival_key(const std::string& type, const std::vector<std::pair<std
 
 namespace {
 std::string as_text(const json& v) { return v.is_string() ? v.get<std::string>() : dump_text(v); }
-
-ExecutionUpdate update(int64_t id, ExecutionState state, int step, int attempt, std::optional<int64_t> due_at_ms,
-                       std::string history_entry, std::string error) {
-  ExecutionUpdate u;
-  u.id = id;
-  u.state = state;
-  u.step = step;
-  u.attempt = attempt;
-  u.due_at_ms = due_at_ms;
-  u.history_entry_json = std::move(history_entry);
-  u.error = std::move(error);
-  return u;
-}
 }  // namespace
 
 int64_t backoff_ms(int64_t base_ms, int attempt, double jitter) {
@@ -247,9 +234,10 @@ void Pipeline::start_step(const ExecutionRow& row) {
   const CompiledRule* rule = rule_named(row.rule);
   if (!rule || row.step >= static_cast<int>(rule->steps.size())) {
     // The config changed under a pending execution: nothing to run it with.
-    return record(update(row.id, ExecutionState::kFailed, row.step, row.attempt, std::nullopt,
-                         dump_text(json{{"at", format_time_ms(now_ms())}, {"outcome", "permanent"}}),
-                         rule ? "the rule has fewer steps than this execution reached" : "no rule '" + row.rule + "'"));
+    return record(ExecutionUpdate::to(
+        row.id, ExecutionState::kFailed, row.step, row.attempt, std::nullopt,
+        dump_text(json{{"at", format_time_ms(now_ms())}, {"outcome", "permanent"}}),
+        rule ? "the rule has fewer steps than this execution reached" : "no rule '" + row.rule + "'"));
   }
   json context = json::parse(row.context_json, nullptr, false);
   if (!context.is_object()) context = json::object();
@@ -265,17 +253,31 @@ void Pipeline::start_step(const ExecutionRow& row) {
   if (!row.awaiting.empty() && row.resume_step > 0 && row.resume_step <= steps)
     decisions.push_back({{"step", rule->steps[row.resume_step - 1].name}, {"outcome", "timed out"}});
   auto is_control = [](CompiledStep::Kind k) {
-    return k != CompiledStep::Kind::kAction && k != CompiledStep::Kind::kWait && k != CompiledStep::Kind::kWaitEvent;
+    return k != CompiledStep::Kind::kAction && k != CompiledStep::Kind::kWait && k != CompiledStep::Kind::kWaitEvent &&
+           k != CompiledStep::Kind::kParallel;
   };
-  for (int hops = 0; at.step < steps && is_control(rule->steps[at.step].kind) && hops <= steps; ++hops)
+  // A branch of a parallel group is over at its end step.
+  const int end = row.parent_id != 0 && row.end_step > 0 ? std::min(row.end_step, steps) : steps;
+  for (int hops = 0; at.step < end && is_control(rule->steps[at.step].kind) && hops <= steps; ++hops)
     at.step = choose_branch(*rule, rule->steps[at.step], at.step, context, decisions);
-  if (at.step >= steps) {
+  if (at.step >= end) {
     json entry{{"outcome", "done"}, {"at", format_time_ms(now_ms())}};
     if (!decisions.empty()) entry["branches"] = decisions;
-    return record(update(row.id, ExecutionState::kDone, at.step, 0, std::nullopt, dump_text(entry), ""));
+    return record(ExecutionUpdate::to(row.id, ExecutionState::kDone, at.step, 0, std::nullopt, dump_text(entry), ""));
   }
   const CompiledStep& step = rule->steps[at.step];
   if (step.kind == CompiledStep::Kind::kWaitEvent) return wait_for_event(at, at.step, step, context, decisions);
+  if (step.kind == CompiledStep::Kind::kParallel) {
+    // Each branch is an execution of its own; this one waits, with no due
+    // time, until the store sees the last branch end.
+    json entry{{"step", step.name}, {"outcome", "branches started"}};
+    if (!decisions.empty()) entry["branches"] = decisions;
+    ExecutionUpdate waiting =
+        ExecutionUpdate::to(row.id, ExecutionState::kWaiting, step.jump_to, 0, std::nullopt, dump_text(entry), "");
+    for (const auto& [name, start] : step.branches)
+      waiting.branches.push_back({std::to_string(at.step) + "." + name, start, step.jump_to});
+    return record(std::move(waiting));
+  }
   if (step.window) {
     // The contact's own zone first: quiet hours are theirs.
     std::string zone = step.window_zone;
@@ -291,8 +293,8 @@ void Pipeline::start_step(const ExecutionRow& row) {
                {"until", format_time_ms(until)},
                {"timezone", zone}};
     if (!decisions.empty()) entry["branches"] = decisions;
-    return record(update(row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady, at.step + 1, 0, until,
-                         dump_text(entry), ""));
+    return record(ExecutionUpdate::to(row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady,
+                                      at.step + 1, 0, until, dump_text(entry), ""));
   }
   if (step.wait_ms || !step.wait_until.empty()) {
     const int64_t now = now_ms();
@@ -303,7 +305,8 @@ void Pipeline::start_step(const ExecutionRow& row) {
       if (!time) {
         const std::string why = "invalid_params: '" + step.wait_until + "' is not a time in this event";
         json entry{{"step", step.name}, {"outcome", "invalid_params"}, {"reason", why}};
-        return record(update(row.id, ExecutionState::kFailed, at.step, 0, std::nullopt, dump_text(entry), why));
+        return record(
+            ExecutionUpdate::to(row.id, ExecutionState::kFailed, at.step, 0, std::nullopt, dump_text(entry), why));
       }
       until = *time + step.wait_offset_ms;
     }
@@ -313,8 +316,8 @@ void Pipeline::start_step(const ExecutionRow& row) {
                {"outcome", until > now ? "waiting" : "not waiting: the time has passed"},
                {"until", format_time_ms(until)}};
     if (!decisions.empty()) entry["branches"] = decisions;
-    return record(update(row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady, at.step + 1, 0,
-                         std::max(until, now), dump_text(entry), ""));
+    return record(ExecutionUpdate::to(row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady,
+                                      at.step + 1, 0, std::max(until, now), dump_text(entry), ""));
   }
   run_action(at, step, context, std::move(decisions));
 }
@@ -331,7 +334,7 @@ void Pipeline::wait_for_event(const ExecutionRow& row, int index, const Compiled
   } catch (const TemplateError& e) {
     const std::string why = std::string("invalid_params: ") + e.what();
     json entry{{"step", step.name}, {"outcome", "invalid_params"}, {"reason", why}};
-    return record(update(row.id, ExecutionState::kFailed, index, 0, std::nullopt, dump_text(entry), why));
+    return record(ExecutionUpdate::to(row.id, ExecutionState::kFailed, index, 0, std::nullopt, dump_text(entry), why));
   }
   const int64_t until = now_ms() + step.wait_ms.value_or(0);
   json entry{{"step", step.name},
@@ -340,7 +343,8 @@ void Pipeline::wait_for_event(const ExecutionRow& row, int index, const Compiled
              {"match", match},
              {"until", format_time_ms(until)}};
   if (!decisions.empty()) entry["branches"] = decisions;
-  ExecutionUpdate waiting = update(row.id, ExecutionState::kWaiting, step.else_step, 0, until, dump_text(entry), "");
+  ExecutionUpdate waiting =
+      ExecutionUpdate::to(row.id, ExecutionState::kWaiting, step.else_step, 0, until, dump_text(entry), "");
   waiting.awaiting = arrival_key(step.wait_event, matched);
   waiting.resume_step = index + 1;
   record(std::move(waiting));
@@ -379,6 +383,7 @@ int Pipeline::choose_branch(const CompiledRule& rule, const CompiledStep& step, 
     case CompiledStep::Kind::kAction:
     case CompiledStep::Kind::kWait:
     case CompiledStep::Kind::kWaitEvent:
+    case CompiledStep::Kind::kParallel:
       break;
   }
   return index;
@@ -429,15 +434,16 @@ void Pipeline::step_ended(const ExecutionRow& row, const CompiledStep& step, con
     // A channel of a fallback chain delivered: the others are skipped.
     const int next = step.fallback_end >= 0 ? step.fallback_end : row.step + 1;
     const bool last = next >= steps;
-    return record(update(row.id, last ? ExecutionState::kDone : ExecutionState::kReady, next, 0,
-                         last ? std::nullopt : std::optional<int64_t>(now_ms()), dump_text(entry), ""));
+    return record(ExecutionUpdate::to(row.id, last ? ExecutionState::kDone : ExecutionState::kReady, next, 0,
+                                      last ? std::nullopt : std::optional<int64_t>(now_ms()), dump_text(entry), ""));
   }
   const int attempts = row.attempt + 1;
   if (outcome.outcome == SB_OUTCOME_RETRY && attempts < step.max_attempts) {
     int64_t delay = backoff_ms(step.backoff_ms, attempts, jitter());
     if (outcome.retry_after_s) delay = std::max<int64_t>(delay, int64_t{outcome.retry_after_s} * 1000);
     entry["retry_at"] = format_time_ms(now_ms() + delay);
-    return record(update(row.id, ExecutionState::kReady, row.step, attempts, now_ms() + delay, dump_text(entry), ""));
+    return record(ExecutionUpdate::to(row.id, ExecutionState::kReady, row.step, attempts, now_ms() + delay,
+                                      dump_text(entry), ""));
   }
   std::string why = std::string(outcome_name(outcome.outcome)) + ": " + outcome.reason;
   if (outcome.outcome == SB_OUTCOME_RETRY)
@@ -445,11 +451,12 @@ void Pipeline::step_ended(const ExecutionRow& row, const CompiledStep& step, con
   if (step.fallback_next >= 0) {
     // Unreachable here, or failed for good: the next channel of the chain.
     entry["fallback_to"] = rule->steps[step.fallback_next].name;
-    return record(update(row.id, ExecutionState::kReady, step.fallback_next, 0, now_ms(), dump_text(entry), ""));
+    return record(
+        ExecutionUpdate::to(row.id, ExecutionState::kReady, step.fallback_next, 0, now_ms(), dump_text(entry), ""));
   }
   log_warn("pipeline", "execution failed",
            {{"rule", row.rule}, {"event_id", row.event_id}, {"step", step.name}, {"reason", why}});
-  record(update(row.id, ExecutionState::kFailed, row.step, attempts, std::nullopt, dump_text(entry), why));
+  record(ExecutionUpdate::to(row.id, ExecutionState::kFailed, row.step, attempts, std::nullopt, dump_text(entry), why));
 }
 
 void Pipeline::record(ExecutionUpdate update) {

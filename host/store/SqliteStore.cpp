@@ -67,6 +67,8 @@ CREATE TABLE IF NOT EXISTS executions (
   updated_at INTEGER NOT NULL,
   awaiting TEXT,
   resume_step INTEGER NOT NULL DEFAULT 0,
+  parent_id INTEGER,
+  end_step INTEGER NOT NULL DEFAULT 0,
   UNIQUE (event_id, rule)
 );
 CREATE TABLE IF NOT EXISTS arrivals (
@@ -79,22 +81,25 @@ CREATE INDEX IF NOT EXISTS executions_due ON executions (due_at) WHERE due_at IS
 CREATE INDEX IF NOT EXISTS executions_state ON executions (state, id);
 )sql";
 
-// Version 1 had no waits for events and no chains of events.
+// Version 1 had no waits for events, chains of events or parallel branches.
 constexpr const char* kUpgradeFrom1 = R"sql(
 ALTER TABLE events ADD COLUMN chain_depth INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE executions ADD COLUMN awaiting TEXT;
 ALTER TABLE executions ADD COLUMN resume_step INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE executions ADD COLUMN parent_id INTEGER;
+ALTER TABLE executions ADD COLUMN end_step INTEGER NOT NULL DEFAULT 0;
 )sql";
 
 constexpr const char* kIndexes = R"sql(
 CREATE INDEX IF NOT EXISTS executions_awaiting ON executions (awaiting) WHERE awaiting IS NOT NULL;
+CREATE INDEX IF NOT EXISTS executions_parent ON executions (parent_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS arrivals_key ON arrivals (key, at);
 CREATE INDEX IF NOT EXISTS arrivals_at ON arrivals (at);
 )sql";
 
 constexpr const char* kExecutionColumns =
     "id, rule, event_id, state, step, attempt, due_at, context, history, error, created_at, updated_at, "
-    "coalesce(awaiting, ''), resume_step";
+    "coalesce(awaiting, ''), resume_step, coalesce(parent_id, 0), end_step";
 
 ExecutionRow read_execution(const SqliteStatement& q) {
   ExecutionRow r;
@@ -112,6 +117,8 @@ ExecutionRow read_execution(const SqliteStatement& q) {
   r.updated_at_ms = q.integer(11);
   r.awaiting = q.text(12);
   r.resume_step = static_cast<int>(q.integer(13));
+  r.parent_id = q.integer(14);
+  r.end_step = static_cast<int>(q.integer(15));
   return r;
 }
 
@@ -141,6 +148,10 @@ struct SqliteStore::Writer {
   SqliteStatement resume_waiting;
   SqliteStatement insert_arrival;
   SqliteStatement forget_arrivals;
+  SqliteStatement insert_branch;
+  SqliteStatement parent_of;
+  SqliteStatement branches_running;
+  SqliteStatement resume_parent;
   const int64_t arrival_retention_ms;
 
   explicit Writer(const Options& o)
@@ -196,6 +207,22 @@ struct SqliteStore::Writer {
                        "WHERE awaiting = ?1 AND state = 'waiting' AND due_at > ?3 AND created_at <= ?5"),
         insert_arrival(db.handle(), "INSERT INTO arrivals (key, event, at) VALUES (?, json(?), ?)"),
         forget_arrivals(db.handle(), "DELETE FROM arrivals WHERE at < ?"),
+        insert_branch(
+            db.handle(),
+            "INSERT INTO executions (rule, event_id, state, step, due_at, context, created_at, updated_at, "
+            "parent_id, end_step) SELECT rule, event_id || '#' || ?2, 'ready', ?3, ?5, context, ?5, ?5, id, ?4 "
+            "FROM executions WHERE id = ?1 ON CONFLICT (event_id, rule) DO NOTHING"),
+        parent_of(db.handle(), "SELECT coalesce(parent_id, 0) FROM executions WHERE id = ?"),
+        branches_running(db.handle(),
+                         "SELECT count(*) FROM executions WHERE parent_id = ? "
+                         "AND state NOT IN ('done', 'failed', 'cancelled')"),
+        resume_parent(db.handle(),
+                      "UPDATE executions SET state = 'ready', due_at = ?2, updated_at = ?2, "
+                      "history = json_insert(history, '$[#]', json_object("
+                      "'step', json_extract(history, '$[#-1].step'), 'outcome', 'branches ended', 'at', ?3, "
+                      "'branches', (SELECT json_group_array(json_object('execution', id, 'event_id', event_id, "
+                      "'state', state, 'error', error)) FROM executions WHERE parent_id = ?1))) "
+                      "WHERE id = ?1 AND state = 'waiting'"),
         arrival_retention_ms(o.arrival_retention_ms) {}
 
   // Runs before the statements are prepared: they need the tables.
@@ -276,6 +303,12 @@ struct SqliteStore::Writer {
     update_execution.bind(6, u.error).bind(7, now_ms()).bind(8, u.history_entry_json);
     update_execution.bind(9, u.awaiting).bind(10, int64_t{u.resume_step});
     if (update_execution.run() == 1) {
+      const int64_t now = now_ms();
+      for (const NewBranch& b : u.branches) {
+        insert_branch.bind(1, u.id).bind(2, b.suffix).bind(3, int64_t{b.start_step});
+        insert_branch.bind(4, int64_t{b.end_step}).bind(5, now).run();
+      }
+      if (u.state == ExecutionState::kDone || u.state == ExecutionState::kFailed) branch_ended(u.id);
       if (u.awaiting.empty()) return;
       early_arrival.bind(1, u.awaiting).bind(2, u.id);
       std::optional<std::pair<std::string, int64_t>> arrived;
@@ -286,6 +319,20 @@ struct SqliteStore::Writer {
     }
     const auto state = state_of(u.id);
     if (state != ExecutionState::kCancelled) throw StoreError(kNotFound + ("execution " + std::to_string(u.id)));
+  }
+
+  // The last branch of a parallel group to end makes its parent go on.
+  void branch_ended(int64_t id) {
+    parent_of.bind(1, id);
+    const int64_t parent = parent_of.step() ? parent_of.integer(0) : 0;
+    parent_of.reset();
+    if (parent == 0) return;
+    branches_running.bind(1, parent);
+    const int64_t running = branches_running.step() ? branches_running.integer(0) : 1;
+    branches_running.reset();
+    if (running > 0) return;
+    const int64_t now = now_ms();
+    resume_parent.bind(1, parent).bind(2, now).bind(3, format_time_ms(now)).run();
   }
 
   std::optional<ExecutionState> state_of(int64_t id) {
@@ -307,6 +354,7 @@ struct SqliteStore::Writer {
     else
       command.bind_null(3);
     command.bind(4, now_ms()).bind(5, c.history_entry_json).run();
+    if (c.to == ExecutionState::kCancelled) branch_ended(c.id);
   }
 };
 

@@ -112,8 +112,21 @@ struct ExecutionRow {
   std::string error;         // why it failed (dead letter)
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
-  std::string awaiting;  // the arrival key it waits for ("" = none); `step` is then where a timeout leads
-  int resume_step = 0;   // ... and where the arrival leads
+  std::string awaiting;   // the arrival key it waits for ("" = none); `step` is then where a timeout leads
+  int resume_step = 0;    // ... and where the arrival leads
+  int64_t parent_id = 0;  // a branch of a parallel group: the execution that waits for it (0 = none) ...
+  int end_step = 0;       // ... and the step at which the branch is over
+};
+
+// A branch of a parallel group, started with the update that makes its
+// parent wait: an execution of its own (event id "<parent's>#<suffix>") that
+// runs from `start_step` until `end_step`. When the last branch of a parent
+// is done, failed or cancelled, the parent is ready again, with the
+// branches' ends in its history.
+struct NewBranch {
+  std::string suffix;
+  int start_step = 0;
+  int end_step = 0;
 };
 
 // What a step did: the execution's next state, and a history record.
@@ -129,6 +142,21 @@ struct ExecutionUpdate {
   // before) makes it ready at `resume_step`; `due_at_ms` is the timeout.
   std::string awaiting;
   int resume_step = 0;
+  std::vector<NewBranch> branches;  // a parallel group: started together with this update
+
+  // The usual update: a state, a position and a history entry.
+  static ExecutionUpdate to(int64_t id, ExecutionState state, int step, int attempt, std::optional<int64_t> due_at_ms,
+                            std::string history_entry_json = "", std::string error = "") {
+    ExecutionUpdate u;
+    u.id = id;
+    u.state = state;
+    u.step = step;
+    u.attempt = attempt;
+    u.due_at_ms = due_at_ms;
+    u.history_entry_json = std::move(history_entry_json);
+    u.error = std::move(error);
+    return u;
+  }
 };
 
 // An admin's retry or cancel: applied only when the execution is in one of

@@ -111,7 +111,7 @@ const BadConfig kBadConfigs[] = {
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post", "wait": "1h"}]}]})",
      "/rules/0/steps/0: rule 'r': a step is one of action, wait, wait_until, send_window, wait_for, if, switch, split, "
-     "fallback"},
+     "fallback, parallel"},
     {"send_window_with_a_bad_zone",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"send_window": {"from": "09:00", "to": "21:00", "timezone": "Europe/Moskow"}}]}]})",
@@ -263,6 +263,24 @@ TEST(Config, FallbackChainLinksItsChannels) {
   EXPECT_EQ(s[1].fallback_end, 2);
   EXPECT_EQ(s[2].fallback_end, -1);
   EXPECT_EQ(s[1].pointer, "/rules/0/steps/0/fallback/1");
+}
+
+TEST(Config, ParallelBranchesEndAtOneContinuation) {
+  const fs::path file = fs::temp_directory_path() / ("sb_config_parallel_" + std::to_string(::getpid()) + ".json");
+  std::ofstream(file) << "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [
+      {"parallel": [[{"action": "sink.post", "name": "a"}], [{"wait": "1h"}, {"action": "sink.post", "name": "b"}]]},
+      {"action": "sink.post", "name": "c"}]}]})";
+  const Config c = load_config(file);
+  const auto& s = c.rules.at(0).steps;
+  ASSERT_EQ(s.size(), 7u);
+  EXPECT_EQ(s[0].kind, StepConfig::Kind::kParallel);
+  EXPECT_EQ(s[0].branches, (std::vector<std::pair<std::string, int>>{{"0", 1}, {"1", 3}}));
+  EXPECT_EQ(s[0].jump_to, 6);
+  EXPECT_EQ(s[2].jump_to, 6);
+  EXPECT_EQ(s[5].jump_to, 6);
+  EXPECT_EQ(s[4].pointer, "/rules/0/steps/0/parallel/1/1");
+  EXPECT_EQ(s[6].name, "c");
+  fs::remove(file);
 }
 
 TEST(Config, SecretsAreResolvedFromTheEnvironment) {

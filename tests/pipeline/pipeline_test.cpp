@@ -603,6 +603,61 @@ TEST_F(PipelineTest, SendWindowIsTheContactsLocalTime) {
   EXPECT_EQ(actions_.calls.size(), 1u);
 }
 
+// parallel: [[a], [wait, b]], then c — as Config flattens it.
+std::vector<CompiledStep> two_branches_then_c(int64_t wait_ms) {
+  CompiledStep group;
+  group.kind = CompiledStep::Kind::kParallel;
+  group.name = "together";
+  group.branches = {{"0", 1}, {"1", 3}};
+  group.jump_to = 6;
+  CompiledStep end_of_branch;
+  end_of_branch.kind = CompiledStep::Kind::kJump;
+  end_of_branch.jump_to = 6;
+  return {group, action("a"), end_of_branch, wait(wait_ms), action("b"), end_of_branch, action("c")};
+}
+
+TEST_F(PipelineTest, ParallelBranchesRunAsExecutionsAndTheNextStepWaitsForAll) {
+  run({rule("r", {{"event", "lead.created"}}, two_branches_then_c(150))});
+  append({lead_event("e1", "lead.created", "A")});
+  auto rows = settled(3);
+  ASSERT_EQ(rows.size(), 3u);
+  std::map<std::string, ExecutionRow> by_event;
+  for (auto& r : rows) by_event[r.event_id] = r;
+  ASSERT_EQ(by_event.count("e1#0.0"), 1u);
+  ASSERT_EQ(by_event.count("e1#0.1"), 1u);
+  EXPECT_EQ(by_event["e1#0.0"].parent_id, by_event["e1"].id);
+  for (auto& [id, r] : by_event) EXPECT_EQ(r.state, ExecutionState::kDone) << id << ": " << r.history_json;
+  std::vector<std::string> keys;
+  for (const auto& c : actions_.wait_for(3)) keys.push_back(c.second.idempotency_key);
+  // a at once, b after the wait in its own branch, c only after both.
+  EXPECT_EQ(keys, (std::vector<std::string>{"e1#0.0:r:1", "e1#0.1:r:4", "e1:r:6"}));
+  const json history = json::parse(by_event["e1"].history_json);
+  ASSERT_EQ(history.size(), 3u);
+  EXPECT_EQ(history[0]["outcome"], "branches started");
+  EXPECT_EQ(history[1]["step"], "together");
+  EXPECT_EQ(history[1]["outcome"], "branches ended");
+  EXPECT_EQ(history[1]["branches"].size(), 2u);
+  EXPECT_EQ(history[2]["step"], "c");
+}
+
+TEST_F(PipelineTest, AFailedBranchIsADeadLetterOfItsOwnAndTheOthersGoOn) {
+  actions_.script = {ActionOutcome::failure(SB_OUTCOME_PERMANENT, "invalid number")};  // a
+  run({rule("r", {{"event", "lead.created"}}, two_branches_then_c(20))});
+  append({lead_event("e1", "lead.created", "A")});
+  auto rows = settled(3);
+  std::map<std::string, ExecutionRow> by_event;
+  for (auto& r : rows) by_event[r.event_id] = r;
+  EXPECT_EQ(by_event["e1#0.0"].state, ExecutionState::kFailed);
+  EXPECT_EQ(by_event["e1#0.1"].state, ExecutionState::kDone);
+  EXPECT_EQ(by_event["e1"].state, ExecutionState::kDone);
+  const json ended = json::parse(by_event["e1"].history_json).at(1);
+  EXPECT_EQ(ended["outcome"], "branches ended");
+  bool failure_named = false;
+  for (const auto& b : ended["branches"])
+    failure_named |= b["state"] == "failed" && b["error"] == "permanent: invalid number";
+  EXPECT_TRUE(failure_named) << ended.dump();
+}
+
 TEST(Split, VariantIsStablePerContactAndFollowsTheWeights) {
   CompiledStep split;
   split.kind = CompiledStep::Kind::kSplit;

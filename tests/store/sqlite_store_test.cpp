@@ -223,11 +223,13 @@ TEST_F(SqliteStoreTest, ExecutionUpdatesKeepHistoryAndDueTimes) {
     return got.get_future().get();
   };
   const int64_t later = now_ms() + 3600 * 1000;
-  ASSERT_EQ(update({id, ExecutionState::kWaiting, 1, 0, later, R"({"step":"send","outcome":"done"})", "", "", 0}), "");
+  ASSERT_EQ(
+      update(ExecutionUpdate::to(id, ExecutionState::kWaiting, 1, 0, later, R"({"step":"send","outcome":"done"})")),
+      "");
   EXPECT_TRUE(store->due_executions(now_ms(), 10).empty());
   EXPECT_EQ(store->next_due_ms(), later);
-  ASSERT_EQ(update({id, ExecutionState::kFailed, 1, 3, std::nullopt, R"({"step":"sms","outcome":"permanent"})",
-                    "invalid number", "", 0}),
+  ASSERT_EQ(update(ExecutionUpdate::to(id, ExecutionState::kFailed, 1, 3, std::nullopt,
+                                       R"({"step":"sms","outcome":"permanent"})", "invalid number")),
             "");
   auto row = store->execution(id);
   ASSERT_TRUE(row);
@@ -235,7 +237,7 @@ TEST_F(SqliteStoreTest, ExecutionUpdatesKeepHistoryAndDueTimes) {
   EXPECT_EQ(row->error, "invalid number");
   EXPECT_EQ(json::parse(row->history_json).size(), 2u);
   EXPECT_FALSE(store->next_due_ms());
-  EXPECT_NE(update({999, ExecutionState::kDone, 0, 0, std::nullopt, "", "", "", 0}), "");  // unknown id
+  EXPECT_NE(update(ExecutionUpdate::to(999, ExecutionState::kDone, 0, 0, std::nullopt)), "");  // unknown id
 }
 
 // A store with one execution, and helpers to wait for events in it.
