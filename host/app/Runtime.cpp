@@ -8,6 +8,7 @@
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
 #include "net/EventLoop.h"
+#include "pipeline/EmittedEvents.h"
 #include "pipeline/ExecutionsApi.h"
 #include "pipeline/Pipeline.h"
 #include "plugins/PendingCalls.h"
@@ -71,7 +72,10 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   deps_.outbox = outbox_.get();
   deps_.calls = calls_.get();
   deps_.routes = routes_.get();
-  deps_.events = engine_.get();
+  emitted_ = std::make_unique<EmittedEvents>(*store_, *engine_, [this] {
+    if (pipeline_) pipeline_->wake();
+  });
+  deps_.events = emitted_.get();
   deps_.secrets = std::move(secrets);
 
   // Bind before creating instances: a taken port is the likelier mistake and
@@ -126,6 +130,7 @@ void Runtime::stop() {
   accepting_ = false;                                          // steps not yet dispatched fail as "shutting down"
   http_->shutdown();  // in-flight requests report "client shut down" to their plugins
   calls_->close();    // calls never completed fail; their emit results reach live plugins
+  store_->flush();    // emitted events' commits are reported to live plugins
   // The client and the call registry outlive the instances (closed, not
   // destroyed): a plugin thread still finishing may call into them safely.
   instances_.clear();

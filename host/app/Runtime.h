@@ -20,6 +20,7 @@ namespace sb {
 class EventLoopGroup;
 class EventsApi;
 class ExecutionsApi;
+class EmittedEvents;
 class Pipeline;
 class SqliteStore;
 class HttpClient;
@@ -61,8 +62,9 @@ class Runtime : public ActionDispatcher {
   std::unique_ptr<PendingCalls> calls_;
   std::unique_ptr<HttpClient> http_;
   HostDependencies deps_;
-  std::unique_ptr<RuleEngine> engine_;  // events from plugins (in memory, for now)
-  std::unique_ptr<Pipeline> pipeline_;  // events from the events API (durable)
+  std::unique_ptr<RuleEngine> engine_;      // plugins' events whose emitter waits for the result
+  std::unique_ptr<EmittedEvents> emitted_;  // plugins' events: to the store, or to engine_
+  std::unique_ptr<Pipeline> pipeline_;      // events from the events API (durable)
   std::map<std::string, std::unique_ptr<PluginInstance>> instances_;
   std::unique_ptr<HttpServer> server_;
   std::atomic<bool> accepting_{false};

@@ -162,9 +162,10 @@ void RuleEngine::run_step(std::shared_ptr<Execution> execution) {
   const CompiledStep& step = rule.steps[index];
   if (step.kind != CompiledStep::Kind::kAction)
     return step_ended(std::move(execution),
-                      ActionOutcome::failure(SB_OUTCOME_PERMANENT,
-                                             "waits and branches run in the durable pipeline: events from plugins "
-                                             "do not reach it yet"));
+                      ActionOutcome::failure(
+                          SB_OUTCOME_PERMANENT,
+                          "waits and branches run in the durable pipeline only: have the trigger answer before the "
+                          "rules end (a webhook's respond: accepted)"));
 
   auto request = make_action_request(step, execution->run->context, execution->run->event_id, rule.name,
                                      static_cast<int>(index), 1);

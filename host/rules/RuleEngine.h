@@ -1,9 +1,9 @@
 // The compiled form of rules (shared with the durable pipeline), and the
-// in-memory runner for events that plugins emit: it matches them against the
-// rules and runs each matching rule's actions in order. Its executions live
-// only as long as the process and it runs no waits or branches; events from
-// the events API go through pipeline/Pipeline.h, and plugins' events move
-// there next (docs/architecture.md).
+// in-memory runner for the events whose emitter waits for the rules' result
+// (a webhook with respond: completed; see pipeline/EmittedEvents.h): it
+// matches them against the rules and runs each matching rule's actions in
+// order. Its executions live only as long as the request and it runs no
+// waits or branches; every other event goes through pipeline/Pipeline.h.
 #pragma once
 
 #include <array>

@@ -1,6 +1,7 @@
 #include "store/SqliteStore.h"
 
 #include <algorithm>
+#include <future>
 
 #include "log/Logger.h"
 #include "store/Sqlite.h"
@@ -410,6 +411,12 @@ void SqliteStore::command_execution(ExecutionCommand command, WriteCallback done
 void SqliteStore::update_execution(ExecutionUpdate update, WriteCallback done) {
   auto u = std::make_shared<ExecutionUpdate>(std::move(update));
   submit({[u](Writer& w) { w.update(*u); }, std::move(done)});
+}
+
+void SqliteStore::flush() {
+  std::promise<void> flushed;
+  submit({[](Writer&) {}, [&flushed](const std::string&) { flushed.set_value(); }});
+  flushed.get_future().wait();
 }
 
 uint64_t SqliteStore::commits() const {

@@ -48,6 +48,10 @@ class SqliteStore final : public Store {
   std::optional<ExecutionRow> execution(int64_t id) override;
   std::vector<ExecutionRow> executions(const ExecutionQuery& query) override;
 
+  // Returns once every write submitted before it is committed and its
+  // callback has run.
+  void flush();
+
   // Transactions committed so far (each holds one or more writes).
   uint64_t commits() const;
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <thread>
 
 #include "integration/test_support.h"
 
@@ -48,6 +49,39 @@ TEST(EndToEnd, WebhookTriggersRuleThatPostsToTheSink) {
   EXPECT_EQ(json::parse(received[0].body), (json{{"to", "+79990001122"}, {"text", "Hello Иван"}}));
   EXPECT_EQ(received[0].headers["content-type"], "application/json");
   EXPECT_EQ(received[0].headers["idempotency-key"], r.json()["event_id"].get<std::string>() + ":forward-new:0");
+}
+
+TEST(EndToEnd, AProviderCallbackPostedToAWebhookResumesTheWaitingExecution) {
+  // The sink answers every send with the message id the provider would give.
+  HttpSink sink(200, R"({"id":"msg-42"})");
+  json config = forward_config(sink, "accepted");
+  config["instances"]["callbacks"] = {{"plugin", "webhook"},
+                                      {"config", {{"path", "callbacks"}, {"event_type", "message.read"}}}};
+  config["rules"] = json::parse(R"([{
+    "name": "offer", "trigger": {"event": "webhook.received", "source": "inbox"},
+    "steps": [
+      {"name": "Offer", "action": "sink.post", "params": {"url": "/offer", "body": {"to": "{{body.phone}}"}}},
+      {"name": "Read", "wait_for": "message.read", "match": {"body.message_id": "{{steps.Offer.output.body.id}}"}, "timeout": "1m",
+       "then": [{"action": "sink.post", "params": {"url": "/thanks", "body": {"status": "{{steps.Read.event.body.status}}"}}}],
+       "else": [{"action": "sink.post", "params": {"url": "/remind", "body": {}}}]}]}])");
+  HostProcess host(config);
+
+  ASSERT_EQ(http_request(host.port(), "POST", "/webhooks/inbox", kNewLead).status, 202);
+  ASSERT_EQ(sink.wait_for(1).size(), 1u) << host.log();
+  // Another message's report first: it resumes nothing.
+  EXPECT_EQ(
+      http_request(host.port(), "POST", "/webhooks/callbacks", R"({"message_id":"msg-7","status":"read"})").status,
+      202);
+  EXPECT_EQ(
+      http_request(host.port(), "POST", "/webhooks/callbacks", R"({"message_id":"msg-42","status":"read"})").status,
+      202);
+  auto received = sink.wait_for(2);
+  ASSERT_EQ(received.size(), 2u) << host.log();
+  EXPECT_EQ(received[0].uri, "/offer");
+  EXPECT_EQ(received[1].uri, "/thanks");
+  EXPECT_EQ(json::parse(received[1].body), (json{{"status", "read"}}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(sink.count(), 2u);  // no reminder
 }
 
 TEST(EndToEnd, CompletedModeAnswersAfterTheSinkWithTheResult) {

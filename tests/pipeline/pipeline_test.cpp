@@ -14,6 +14,7 @@
 #include "integration/test_support.h"
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
+#include "pipeline/EmittedEvents.h"
 #include "pipeline/HostActions.h"
 #include "store/SqliteStore.h"
 #include "util/Time.h"
@@ -656,6 +657,29 @@ TEST_F(PipelineTest, AFailedBranchIsADeadLetterOfItsOwnAndTheOthersGoOn) {
   for (const auto& b : ended["branches"])
     failure_named |= b["state"] == "failed" && b["error"] == "permanent: invalid number";
   EXPECT_TRUE(failure_named) << ended.dump();
+}
+
+TEST(EmittedEvents, AnEventShapedPayloadUpdatesTheContactAndEntityAndOthersAreKeptAsTheyAre) {
+  const EmittedEvent report{"wamid.1:read",
+                            "message.read",
+                            "whatsapp",
+                            {{"contact", {{"id", "c-77"}, {"phones", {{{"number", "+79990001122"}}}}}},
+                             {"entity", {{"type", "lead"}, {"id", "L1"}}},
+                             {"data", {{"message_id", "wamid.1"}}}}};
+  const EventRecord r = emitted_record(report, 1000);
+  EXPECT_EQ(r.id, "wamid.1:read");
+  EXPECT_EQ(r.source, "whatsapp");
+  ASSERT_TRUE(r.contact);
+  EXPECT_EQ(r.contact->key, "id:c-77");
+  ASSERT_TRUE(r.entity);
+  EXPECT_FALSE(r.entity->sets_status);
+  const EmittedEvent hook{"e2", "webhook.received", "inbox", {{"body", {{"contact", 1}}}, {"headers", json::object()}}};
+  const EventRecord plain = emitted_record(hook, 1000);
+  EXPECT_FALSE(plain.contact);
+  EXPECT_EQ(json::parse(plain.body_json), hook.payload);
+  // Shaped like an event but not a valid one: kept as it is, nothing merged.
+  const EmittedEvent loose{"e3", "message.read", "whatsapp", {{"contact", {{"name", "no id"}}}}};
+  EXPECT_FALSE(emitted_record(loose, 1000).contact);
 }
 
 TEST(Split, VariantIsStablePerContactAndFollowsTheWeights) {

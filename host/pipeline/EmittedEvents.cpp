@@ -1,0 +1,50 @@
+#include "pipeline/EmittedEvents.h"
+
+#include "events/EventParser.h"
+#include "rules/RuleEngine.h"
+#include "util/JsonText.h"
+#include "util/Time.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+EmittedEvents::EmittedEvents(Store& store, EventSink& in_memory, std::function<void()> stored)
+    : store_(store), in_memory_(in_memory), stored_(std::move(stored)) {}
+
+EventRecord emitted_record(const EmittedEvent& event, int64_t now_ms) {
+  const json& payload = event.payload;
+  bool event_shaped = payload.is_object() && !payload.empty();
+  for (const auto& [key, value] : payload.items())
+    event_shaped = event_shaped && (key == "time" || key == "entity" || key == "contact" || key == "data");
+  if (event_shaped) {
+    json candidate = payload;
+    candidate["id"] = event.id;
+    candidate["type"] = event.type;
+    ParsedEvents parsed = parse_event(candidate, now_ms, event.source);
+    if (parsed.problems.empty()) return std::move(parsed.records.front());
+  }
+  EventRecord record;
+  record.id = event.id;
+  record.type = event.type;
+  record.source = event.source;
+  record.occurred_at_ms = record.received_at_ms = now_ms;
+  record.body_json = payload.is_object() ? dump_text(payload) : dump_text(json{{"data", payload}});
+  return record;
+}
+
+sb_status EmittedEvents::emit(EmittedEvent event, sb_emit_wait wait, std::function<void(const EmitReport&)> done) {
+  if (wait == SB_EMIT_WAIT_COMPLETED) return in_memory_.emit(std::move(event), wait, std::move(done));
+  if (event.id.empty()) event.id = generate_event_id();
+  std::vector<EventRecord> batch;
+  batch.push_back(emitted_record(event, now_ms()));
+  store_.append_events(std::move(batch), [this, id = event.id, done = std::move(done)](AppendResult result) {
+    if (!result.ok()) return done(EmitReport{SB_ERR_UNAVAILABLE, id, "cannot store the event: " + result.error, {}});
+    const bool duplicate = result.outcomes.at(0) == AppendOutcome::kDuplicate;
+    done(EmitReport{SB_OK, id, duplicate ? "duplicate" : "", json{{"executions", json::array()}}});
+    if (!duplicate) stored_();
+  });
+  return SB_OK;
+}
+
+}  // namespace sb

@@ -1,0 +1,42 @@
+// Where the events that plugins emit go.
+//
+//   SB_EMIT_WAIT_ACCEPTED   (a webhook with respond: accepted, a poller) the
+//                           store: the plugin hears back once the event is
+//                           committed, and the durable pipeline runs its
+//                           rules, waits and branches included. A provider's
+//                           delivery report resumes the wait_for steps
+//                           waiting for it.
+//   SB_EMIT_WAIT_COMPLETED  (respond: completed) the in-memory RuleEngine:
+//                           the caller waits for the rules' result and holds
+//                           the state (it retries if it gets none).
+//
+// An emitted payload shaped like an events-API event (only "time",
+// "entity", "contact" and "data") updates the stored contact and entity as
+// that event would; any other payload (a webhook's body, headers, query and
+// route) is stored as it is.
+#pragma once
+
+#include <functional>
+
+#include "plugins/HostServices.h"
+#include "store/Store.h"
+
+namespace sb {
+
+class EmittedEvents final : public EventSink {
+ public:
+  // `stored` runs after each commit (it wakes the pipeline).
+  EmittedEvents(Store& store, EventSink& in_memory, std::function<void()> stored);
+
+  sb_status emit(EmittedEvent event, sb_emit_wait wait, std::function<void(const EmitReport&)> done) override;
+
+ private:
+  Store& store_;
+  EventSink& in_memory_;
+  std::function<void()> stored_;
+};
+
+// The record the store keeps for an emitted event.
+EventRecord emitted_record(const EmittedEvent& event, int64_t now_ms);
+
+}  // namespace sb
