@@ -161,6 +161,16 @@ void Pipeline::route_new_events() {
     batch.routed_up_to = events.back().seq;
     const int64_t now = now_ms();
     for (const StoredEvent& e : events) {
+      // Triggers read only the record: the body is parsed only for an event
+      // that some rule or wait_for step may take.
+      std::vector<std::pair<const CompiledRule*, Trigger::Fire>> fired;
+      for (const CompiledRule& rule : rules_)
+        if (rule.trigger)
+          if (auto fire = rule.trigger->fires(e.record.type, e.record.source, e.status_change);
+              fire != Trigger::Fire::kNo)
+            fired.emplace_back(&rule, fire);
+      const auto awaited = awaited_.find(e.record.type);
+      if (fired.empty() && awaited == awaited_.end()) continue;
       json context = json::parse(e.record.body_json, nullptr, false);
       if (!context.is_object()) context = json::object();
       context["event"] = {{"id", e.record.id},
@@ -169,7 +179,7 @@ void Pipeline::route_new_events() {
                           {"time", format_time_ms(e.record.occurred_at_ms)},
                           {"chain_depth", e.record.chain_depth}};
       std::string context_text;
-      if (auto awaited = awaited_.find(e.record.type); awaited != awaited_.end()) {
+      if (awaited != awaited_.end()) {
         std::set<std::string> keys;
         for (const auto& paths : awaited->second) {
           std::vector<std::pair<std::string, std::string>> matched;
@@ -180,7 +190,7 @@ void Pipeline::route_new_events() {
         if (!keys.empty()) context_text = dump_text(context);
         for (const auto& key : keys) batch.arrivals.push_back({key, context_text, e.record.received_at_ms});
       }
-      if (e.record.chain_depth > options_.max_chain_depth) {
+      if (!fired.empty() && e.record.chain_depth > options_.max_chain_depth) {
         const json data = context.value("data", json::object());
         log_warn("pipeline", "a chain of rules was cut: no rules run for this event",
                  {{"event_id", e.record.id},
@@ -191,13 +201,10 @@ void Pipeline::route_new_events() {
                   {"caused_by", data.value("caused_by", "")}});
         continue;
       }
-      for (const CompiledRule& rule : rules_) {
-        if (!rule.trigger) continue;
-        const auto fire = rule.trigger->fires(e.record.type, e.record.source, e.status_change);
-        if (fire == Trigger::Fire::kNo) continue;
-        if (rule.filter && !rule.filter->matches(context, now)) continue;
+      for (const auto& [rule, fire] : fired) {
+        if (rule->filter && !rule->filter->matches(context, now)) continue;
         if (context_text.empty()) context_text = dump_text(context);
-        NewExecution execution{rule.name, e.record.id, context_text, std::nullopt};
+        NewExecution execution{rule->name, e.record.id, context_text, std::nullopt};
         if (fire == Trigger::Fire::kIfFirstForEntity)
           execution.once_for_entity = std::make_pair(e.status_change->entity_type, e.status_change->entity_id);
         batch.executions.push_back(std::move(execution));
