@@ -92,6 +92,9 @@ Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatch
       executions_started_(metrics.counter("switchboard_pipeline_steps_started_total", {})),
       executions_done_(metrics.counter("switchboard_pipeline_executions_total", {{"state", "done"}})),
       executions_failed_(metrics.counter("switchboard_pipeline_executions_total", {{"state", "failed"}})) {
+  // A lease outlasts the longest step: a step is never claimed twice while it runs.
+  for (const CompiledRule& rule : rules_)
+    for (const CompiledStep& step : rule.steps) lease_ms_ = std::max<int64_t>(lease_ms_, step.timeout.count() + 60000);
   for (const CompiledRule& rule : rules_)
     for (const CompiledStep& step : rule.steps)
       if (step.kind == CompiledStep::Kind::kWaitEvent) {
@@ -158,6 +161,7 @@ void Pipeline::route_new_events() {
     auto events = store_.events_after(position, kRouteBatch);
     if (events.empty()) return;
     RouteBatch batch;
+    batch.from = position;
     batch.routed_up_to = events.back().seq;
     const int64_t now = now_ms();
     for (const StoredEvent& e : events) {
@@ -214,6 +218,7 @@ void Pipeline::route_new_events() {
     std::promise<std::string> committed;
     store_.route(std::move(batch), [&](std::string error) { committed.set_value(std::move(error)); });
     if (const std::string error = committed.get_future().get(); !error.empty()) {
+      if (error.rfind(kConflict, 0) == 0) continue;  // another host routed them: read on from there
       log_error("pipeline", "cannot record routed events", {{"error", error}});
       return;
     }
@@ -221,17 +226,12 @@ void Pipeline::route_new_events() {
 }
 
 void Pipeline::start_due_steps() {
-  {
-    // What was recorded until now is visible to the query below.
-    std::lock_guard lock(mutex_);
-    recorded_.clear();
-  }
-  for (const ExecutionRow& row : store_.due_executions(now_ms(), kDueBatch)) {
+  const DueClaim claim{owner_, now_ms(), kDueBatch, lease_ms_};
+  for (const ExecutionRow& row : store_.claim_due(claim)) {
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return;
-      // Running, or recorded after the query read it: the row is stale.
-      if (recorded_.count(row.id) || !in_flight_.insert(row.id).second) continue;
+      in_flight_.insert(row.id);
     }
     start_step(row);
   }
@@ -480,7 +480,6 @@ void Pipeline::record(ExecutionUpdate update) {
     {
       std::lock_guard lock(mutex_);
       in_flight_.erase(id);
-      recorded_.insert(id);
       woken_ = true;  // its next step may be due now
     }
     wake_.notify_all();

@@ -20,6 +20,8 @@
 // retries leave the execution "failed" with the reason (the dead letters).
 #pragma once
 
+#include <unistd.h>
+
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -92,8 +94,9 @@ class Pipeline {
   bool woken_ = false;
   bool stopping_ = false;
   bool recording_ = true;        // false once stop() gave up waiting for steps in flight
-  std::set<int64_t> in_flight_;  // executions whose step is running or being recorded
-  std::set<int64_t> recorded_;   // recorded since the scheduler's last query began
+  std::set<int64_t> in_flight_;  // executions whose step is running or being recorded (stop() waits for them)
+  const std::string owner_ = "host-" + std::to_string(::getpid());  // the claimer of due work
+  int64_t lease_ms_ = 120000;
   std::thread thread_;
 };
 

@@ -140,6 +140,7 @@ struct SqliteStore::Writer {
   SqliteStatement upsert_entity;
   SqliteStatement upsert_entity_keep_status;
   SqliteStatement save_router;
+  SqliteStatement router_position;
   SqliteStatement fire_once;
   SqliteStatement insert_execution;
   SqliteStatement update_execution;
@@ -180,6 +181,7 @@ struct SqliteStore::Writer {
         save_router(db.handle(),
                     "INSERT INTO router (name, routed_up_to) VALUES ('rules', ?1) "
                     "ON CONFLICT (name) DO UPDATE SET routed_up_to = max(routed_up_to, excluded.routed_up_to)"),
+        router_position(db.handle(), "SELECT routed_up_to FROM router WHERE name = 'rules'"),
         fire_once(db.handle(),
                   "INSERT INTO rule_fired (rule, entity_type, entity_id) VALUES (?, ?, ?) "
                   "ON CONFLICT DO NOTHING"),
@@ -279,6 +281,11 @@ struct SqliteStore::Writer {
   }
 
   void route(const RouteBatch& batch) {
+    const int64_t position = router_position.step() ? router_position.integer(0) : 0;
+    router_position.reset();
+    if (position != batch.from)
+      throw StoreError(kConflict + ("events after " + std::to_string(batch.from) + " were routed already (up to " +
+                                    std::to_string(position) + ")"));
     const int64_t now = now_ms();
     for (const NewExecution& e : batch.executions) {
       if (e.once_for_entity &&
@@ -404,13 +411,15 @@ void SqliteStore::route(RouteBatch batch, WriteCallback done) {
 }
 
 void SqliteStore::command_execution(ExecutionCommand command, WriteCallback done) {
+  const int64_t id = command.id;
   auto c = std::make_shared<ExecutionCommand>(std::move(command));
-  submit({[c](Writer& w) { w.apply(*c); }, std::move(done)});
+  submit({[c](Writer& w) { w.apply(*c); }, std::move(done), id});
 }
 
 void SqliteStore::update_execution(ExecutionUpdate update, WriteCallback done) {
+  const int64_t id = update.id;
   auto u = std::make_shared<ExecutionUpdate>(std::move(update));
-  submit({[u](Writer& w) { w.update(*u); }, std::move(done)});
+  submit({[u](Writer& w) { w.update(*u); }, std::move(done), id});
 }
 
 void SqliteStore::flush() {
@@ -469,6 +478,12 @@ void SqliteStore::commit_group(std::deque<Write>& group) {
       // no transaction left to roll back
     }
     for (auto& error : errors) error = std::string("the store could not commit: ") + e.what();
+  }
+  {
+    // After the commit: a claim from now on reads the new state.
+    std::lock_guard lock(leases_mutex_);
+    for (const Write& w : group)
+      if (w.releases) leases_.erase(w.releases);
   }
   for (size_t i = 0; i < group.size(); ++i) {
     try {
@@ -532,14 +547,19 @@ int64_t SqliteStore::routed_up_to() {
   return q.step() ? q.integer(0) : 0;
 }
 
-std::vector<ExecutionRow> SqliteStore::due_executions(int64_t now, size_t limit) {
+std::vector<ExecutionRow> SqliteStore::claim_due(const DueClaim& claim) {
+  std::lock_guard leases(leases_mutex_);
+  std::erase_if(leases_, [&](const auto& lease) { return lease.second <= claim.now_ms; });
   std::lock_guard lock(read_mutex_);
   SqliteStatement q(reader_->handle(), std::string("SELECT ") + kExecutionColumns +
                                            " FROM executions WHERE due_at IS NOT NULL AND due_at <= ? "
                                            "ORDER BY due_at LIMIT ?");
-  q.bind(1, now).bind(2, static_cast<int64_t>(limit));
+  q.bind(1, claim.now_ms).bind(2, static_cast<int64_t>(claim.limit + leases_.size()));
   std::vector<ExecutionRow> out;
-  while (q.step()) out.push_back(read_execution(q));
+  while (out.size() < claim.limit && q.step()) {
+    ExecutionRow row = read_execution(q);
+    if (leases_.emplace(row.id, claim.now_ms + claim.lease_ms).second) out.push_back(std::move(row));
+  }
   return out;
 }
 

@@ -2,12 +2,14 @@
 // every write that arrived while the previous commit was syncing in a single
 // transaction (group commit), so durability costs one fsync per group, not
 // per request; each write keeps its own all-or-nothing savepoint. Reads use a
-// connection of their own.
+// connection of their own. One file serves one host, so leases on due work
+// are kept in memory: released when the claimer's update is committed.
 #pragma once
 
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -43,7 +45,7 @@ class SqliteStore final : public Store {
   void route(RouteBatch batch, WriteCallback done) override;
   void update_execution(ExecutionUpdate update, WriteCallback done) override;
   void command_execution(ExecutionCommand command, WriteCallback done) override;
-  std::vector<ExecutionRow> due_executions(int64_t now_ms, size_t limit) override;
+  std::vector<ExecutionRow> claim_due(const DueClaim& claim) override;
   std::optional<int64_t> next_due_ms() override;
   std::optional<ExecutionRow> execution(int64_t id) override;
   std::vector<ExecutionRow> executions(const ExecutionQuery& query) override;
@@ -62,6 +64,7 @@ class SqliteStore final : public Store {
   struct Write {
     std::function<void(Writer&)> apply;
     std::function<void(const std::string& error)> done;
+    int64_t releases = 0;  // the execution whose lease ends with this write's commit
   };
   void submit(Write write);
   void writer_loop();
@@ -71,6 +74,10 @@ class SqliteStore final : public Store {
   std::unique_ptr<Writer> writer_;
   std::mutex read_mutex_;
   std::unique_ptr<SqliteDatabase> reader_;
+  // Held for a whole claim (query and lease), so that a lease released by a
+  // commit during the query still hides the stale row the query read.
+  std::mutex leases_mutex_;
+  std::map<int64_t, int64_t> leases_;  // execution -> lease end
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -93,7 +93,12 @@ struct Arrival {
 
 // Executions found for events up to `routed_up_to` (inclusive), stored
 // together with the new position, so that no event is routed twice.
+// `from` is the position the events were read after: another router (a host
+// sharing the store) that moved it first makes the batch fail with kConflict,
+// and the events are read again. (PostgreSQL: SELECT ... FROM router FOR
+// UPDATE, compare, write.)
 struct RouteBatch {
+  int64_t from = 0;
   int64_t routed_up_to = 0;
   std::vector<NewExecution> executions;
   std::vector<Arrival> arrivals;
@@ -171,6 +176,20 @@ struct ExecutionCommand {
 inline constexpr char kNotFound[] = "not found: ";
 inline constexpr char kConflict[] = "conflict: ";
 
+// Due work, leased to `owner`: the rows claimed are theirs until `lease_ms`
+// from now, or until their update is committed. Other claimers skip them,
+// and take them over once the lease expires (a host that died mid-step), so
+// the lease must outlast the longest step. PostgreSQL: UPDATE executions SET
+// lease_owner, lease_until WHERE id IN (SELECT id ... WHERE due_at <= now AND
+// (lease_until IS NULL OR lease_until < now) ORDER BY due_at LIMIT n FOR
+// UPDATE SKIP LOCKED) RETURNING ...
+struct DueClaim {
+  std::string owner;
+  int64_t now_ms = 0;
+  size_t limit = 100;
+  int64_t lease_ms = 60000;
+};
+
 struct ExecutionQuery {
   std::optional<ExecutionState> state;
   std::string rule;  // empty = any
@@ -215,8 +234,9 @@ class Store {
   // once, with the arrival in its history.
   virtual void update_execution(ExecutionUpdate update, WriteCallback done) = 0;
   virtual void command_execution(ExecutionCommand command, WriteCallback done) = 0;
-  // Ready or waiting executions due by `now_ms`, earliest first (index on due time).
-  virtual std::vector<ExecutionRow> due_executions(int64_t now_ms, size_t limit) = 0;
+  // Ready or waiting executions due by the claim's time and leased by no one
+  // else, earliest first (index on due time); see DueClaim.
+  virtual std::vector<ExecutionRow> claim_due(const DueClaim& claim) = 0;
   // The earliest due time of any ready or waiting execution.
   virtual std::optional<int64_t> next_due_ms() = 0;
   virtual std::optional<ExecutionRow> execution(int64_t id) = 0;

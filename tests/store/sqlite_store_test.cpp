@@ -196,6 +196,7 @@ TEST_F(SqliteStoreTest, RoutingCreatesExecutionsOnceAndRemembersItsPosition) {
   // The same event routed again (after a crash before the position was
   // read back) creates nothing new; the range rule fires once per entity.
   RouteBatch again;
+  again.from = 7;
   again.routed_up_to = 9;
   again.executions.push_back({"welcome", "e1", "{}", std::nullopt});
   again.executions.push_back({"range", "e2", "{}", std::make_pair(std::string("lead"), std::string("L1"))});
@@ -205,7 +206,40 @@ TEST_F(SqliteStoreTest, RoutingCreatesExecutionsOnceAndRemembersItsPosition) {
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(store->executions({std::nullopt, "welcome", "", 10}).front().context_json, R"({"a":1})");
   EXPECT_EQ(all[0].state, ExecutionState::kReady);
-  EXPECT_EQ(store->due_executions(now_ms() + 1000, 10).size(), 2u);
+  EXPECT_EQ(store->claim_due({"me", now_ms() + 1000, 10, 60000}).size(), 2u);
+  // A router that read from an older position (another host was faster)
+  // is refused, and its executions are not stored.
+  RouteBatch stale;
+  stale.from = 7;
+  stale.routed_up_to = 9;
+  stale.executions.push_back({"welcome", "e9", "{}", std::nullopt});
+  EXPECT_EQ(route(stale).rfind(kConflict, 0), 0u);
+  EXPECT_EQ(store->executions({}).size(), 2u);
+}
+
+TEST_F(SqliteStoreTest, DueWorkIsLeasedUntilItsUpdateIsCommittedOrTheLeaseEnds) {
+  auto store = open();
+  std::promise<std::string> routed;
+  RouteBatch b;
+  b.routed_up_to = 1;
+  b.executions.push_back({"r", "e1", "{}", std::nullopt});
+  store->route(std::move(b), [&](std::string e) { routed.set_value(std::move(e)); });
+  ASSERT_EQ(routed.get_future().get(), "");
+  const int64_t now = now_ms() + 10;
+  auto mine = store->claim_due({"host-a", now, 10, 60000});
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_TRUE(store->claim_due({"host-a", now, 10, 60000}).empty());  // running: not claimed twice
+  EXPECT_TRUE(store->claim_due({"host-b", now, 10, 60000}).empty());
+  // The claimer died: once the lease ends, another takes the work over.
+  EXPECT_EQ(store->claim_due({"host-b", now + 60001, 10, 60000}).size(), 1u);
+  // An update ends the lease: the next step is claimable at once.
+  std::promise<std::string> updated;
+  store->update_execution(ExecutionUpdate::to(mine[0].id, ExecutionState::kReady, 1, 0, now),
+                          [&](std::string e) { updated.set_value(std::move(e)); });
+  ASSERT_EQ(updated.get_future().get(), "");
+  auto next = store->claim_due({"host-a", now, 10, 60000});
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].step, 1);
 }
 
 TEST_F(SqliteStoreTest, ExecutionUpdatesKeepHistoryAndDueTimes) {
@@ -226,7 +260,7 @@ TEST_F(SqliteStoreTest, ExecutionUpdatesKeepHistoryAndDueTimes) {
   ASSERT_EQ(
       update(ExecutionUpdate::to(id, ExecutionState::kWaiting, 1, 0, later, R"({"step":"send","outcome":"done"})")),
       "");
-  EXPECT_TRUE(store->due_executions(now_ms(), 10).empty());
+  EXPECT_TRUE(store->claim_due({"me", now_ms(), 10, 60000}).empty());
   EXPECT_EQ(store->next_due_ms(), later);
   ASSERT_EQ(update(ExecutionUpdate::to(id, ExecutionState::kFailed, 1, 3, std::nullopt,
                                        R"({"step":"sms","outcome":"permanent"})", "invalid number")),
@@ -259,6 +293,7 @@ class AwaitingTest : public SqliteStoreTest {
   }
   std::string arrive(const std::string& key, int64_t at, const std::string& event = R"({"data":{"status":"read"}})") {
     RouteBatch b;
+    b.from = position;
     b.routed_up_to = ++position;
     b.arrivals.push_back({key, event, at});
     return route(std::move(b));
