@@ -177,6 +177,11 @@ void Pipeline::route_new_events() {
       if (fired.empty() && awaited == awaited_.end()) continue;
       json context = json::parse(e.record.body_json, nullptr, false);
       if (!context.is_object()) context = json::object();
+      // Rules read what the host knows of the person and the deal, not only
+      // what this event repeated: tags and fields from earlier events count.
+      for (const auto& [key, stored] : {std::pair{"contact", &e.contact_json}, std::pair{"entity", &e.entity_json}})
+        if (!stored->empty())
+          if (json known = json::parse(*stored, nullptr, false); known.is_object()) context[key] = std::move(known);
       context["event"] = {{"id", e.record.id},
                           {"type", e.record.type},
                           {"source", e.record.source},

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS events (
   entity_created INTEGER,
   previous_status TEXT,
   status TEXT,
-  chain_depth INTEGER NOT NULL DEFAULT 0
+  chain_depth INTEGER NOT NULL DEFAULT 0,
+  contact_key TEXT
 );
 CREATE TABLE IF NOT EXISTS contacts (
   key TEXT PRIMARY KEY,
@@ -85,6 +86,7 @@ CREATE INDEX IF NOT EXISTS executions_state ON executions (state, id);
 // Version 1 had no waits for events, chains of events or parallel branches.
 constexpr const char* kUpgradeFrom1 = R"sql(
 ALTER TABLE events ADD COLUMN chain_depth INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN contact_key TEXT;
 ALTER TABLE executions ADD COLUMN awaiting TEXT;
 ALTER TABLE executions ADD COLUMN resume_step INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE executions ADD COLUMN parent_id INTEGER;
@@ -158,11 +160,11 @@ struct SqliteStore::Writer {
 
   explicit Writer(const Options& o)
       : db(o.file, o.synchronous_full),
-        insert_event(
-            prepare_schema(db),
-            "INSERT INTO events (id, type, source, occurred_at, received_at, body, entity_type, entity_id, "
-            "entity_created, previous_status, status, chain_depth) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (id) DO NOTHING"),
+        insert_event(prepare_schema(db),
+                     "INSERT INTO events (id, type, source, occurred_at, received_at, body, entity_type, entity_id, "
+                     "entity_created, previous_status, status, chain_depth, contact_key) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                     "ON CONFLICT (id) DO NOTHING"),
         entity_status(db.handle(), "SELECT status FROM entities WHERE type = ? AND id = ?"),
         // Fields merge as a JSON merge patch: what the event does not mention is kept.
         upsert_contact(db.handle(),
@@ -262,8 +264,10 @@ struct SqliteStore::Writer {
     insert_event.bind(1, e.id).bind(2, e.type).bind(3, e.source);
     insert_event.bind(4, e.occurred_at_ms).bind(5, e.received_at_ms).bind(6, e.body_json);
     insert_event.bind(12, int64_t{e.chain_depth});
+    if (e.contact) insert_event.bind(13, e.contact->key);
+    if (e.entity) insert_event.bind(7, e.entity->type).bind(8, e.entity->id);
     if (e.entity && e.entity->sets_status) {
-      insert_event.bind(7, e.entity->type).bind(8, e.entity->id).bind(9, int64_t{created});
+      insert_event.bind(9, int64_t{created});
       bind_optional(insert_event, 10, previous);
       bind_optional(insert_event, 11, e.entity->status);
     }
@@ -497,9 +501,12 @@ void SqliteStore::commit_group(std::deque<Write>& group) {
 std::vector<StoredEvent> SqliteStore::events_after(int64_t seq, size_t limit) {
   std::lock_guard lock(read_mutex_);
   SqliteStatement q(reader_->handle(),
-                    "SELECT seq, id, type, source, occurred_at, received_at, body, entity_type, entity_id, "
-                    "entity_created, previous_status, status, chain_depth FROM events WHERE seq > ? ORDER BY seq "
-                    "LIMIT ?");
+                    "SELECT e.seq, e.id, e.type, e.source, e.occurred_at, e.received_at, e.body, e.entity_type, "
+                    "e.entity_id, e.entity_created, e.previous_status, e.status, e.chain_depth, c.data, "
+                    "json_set(n.data, '$.type', n.type, '$.id', n.id, '$.status', n.status) "
+                    "FROM events e LEFT JOIN contacts c ON c.key = e.contact_key "
+                    "LEFT JOIN entities n ON n.type = e.entity_type AND n.id = e.entity_id "
+                    "WHERE e.seq > ? ORDER BY e.seq LIMIT ?");
   q.bind(1, seq).bind(2, static_cast<int64_t>(limit));
   std::vector<StoredEvent> out;
   while (q.step()) {
@@ -512,7 +519,9 @@ std::vector<StoredEvent> SqliteStore::events_after(int64_t seq, size_t limit) {
     e.record.received_at_ms = q.integer(5);
     e.record.body_json = q.text(6);
     e.record.chain_depth = static_cast<int>(q.integer(12));
-    if (!q.is_null(7)) {
+    if (!q.is_null(13)) e.contact_json = q.text(13);
+    if (!q.is_null(14)) e.entity_json = q.text(14);
+    if (!q.is_null(9)) {
       StatusChange c{q.text(7), q.text(8), q.integer(9) != 0, std::nullopt, std::nullopt};
       if (!q.is_null(10)) c.previous = q.text(10);
       if (!q.is_null(11)) c.current = q.text(11);

@@ -63,6 +63,10 @@ struct StoredEvent {
   int64_t seq = 0;  // commit order
   EventRecord record;
   std::optional<StatusChange> status_change;  // when the event set its entity's status
+  // The event's contact and entity as the store knows them now (every
+  // event's fields merged, this one's included); empty when it names none.
+  std::string contact_json;
+  std::string entity_json;
 };
 
 // ---- executions: a rule run for one event, persisted as a state machine.

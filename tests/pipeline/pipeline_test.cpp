@@ -11,6 +11,7 @@
 #include <future>
 #include <sstream>
 
+#include "events/EventParser.h"
 #include "integration/test_support.h"
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
@@ -680,6 +681,26 @@ TEST(EmittedEvents, AnEventShapedPayloadUpdatesTheContactAndEntityAndOthersAreKe
   // Shaped like an event but not a valid one: kept as it is, nothing merged.
   const EmittedEvent loose{"e3", "message.read", "whatsapp", {{"contact", {{"name", "no id"}}}}};
   EXPECT_FALSE(emitted_record(loose, 1000).contact);
+}
+
+TEST_F(PipelineTest, RulesReadTheContactAndEntityAsTheStoreKnowsThem) {
+  std::vector<ConditionProblem> problems;
+  CompiledRule vip = rule("vip-paid", {{"event", "deal.paid"}}, {action("thank")});
+  vip.filter = Condition::compile({{"field", "contact.tags"}, {"op", "contains"}, {"value", "vip"}}, problems);
+  vip.steps[0].params = {{"text", "{{contact.fields.city}}: {{entity.fields.sum}} ({{entity.status}})"}};
+  run({vip});
+  // What the CRM said earlier; the payment event repeats only the ids.
+  auto parsed = parse_events(R"({"events": [
+      {"id": "e1", "type": "contact.updated", "contact": {"id": "c1", "tags": ["vip"], "fields": {"city": "Омск"}}},
+      {"id": "e2", "type": "deal.updated", "entity": {"type": "deal", "id": "D1", "status": "won", "fields": {"sum": 900}}},
+      {"id": "e3", "type": "deal.paid", "contact": {"id": "c1"}, "entity": {"type": "deal", "id": "D1"}}]})",
+                             now_ms(), 100, "api");
+  ASSERT_TRUE(parsed.problems.empty());
+  append(std::move(parsed.records));
+  ASSERT_EQ(settled(1).size(), 1u);
+  auto calls = actions_.wait_for(1);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].second.params["text"], "Омск: 900 (won)");
 }
 
 TEST(Split, VariantIsStablePerContactAndFollowsTheWeights) {
