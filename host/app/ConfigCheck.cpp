@@ -62,6 +62,8 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
     // payload, the event's own metadata, and what earlier steps reported.
     static const std::vector<std::string> kRoots = {"event", "id",      "type",  "time",  "entity", "contact", "data",
                                                     "body",  "headers", "query", "route", "steps",  "account"};
+    std::map<std::string, std::string> variables = config.template_variables;
+    variables.insert(default_template_variables().begin(), default_template_variables().end());
     std::vector<std::string> step_names;
     for (const auto& step : rule.steps)
       if (step.kind == StepConfig::Kind::kAction || step.kind == StepConfig::Kind::kWaitEvent)
@@ -84,8 +86,9 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
         control.window = step.window;
         control.window_zone = step.window_zone;
         control.wait_event = step.wait_event;
-        control.wait_match = step.wait_match;
-        if (step.kind == StepConfig::Kind::kWaitEvent) check_templates(step.wait_match, step.pointer + "/match", where);
+        control.wait_match = expand_template_variables(step.wait_match, variables, kRoots);
+        if (step.kind == StepConfig::Kind::kWaitEvent)
+          check_templates(control.wait_match, step.pointer + "/match", where);
         if (step.kind == StepConfig::Kind::kIf) control.condition = Condition::compile(step.condition, ignored);
         control.else_step = step.else_step;
         control.switch_path = step.switch_path;
@@ -96,7 +99,8 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
         compiled.steps.push_back(std::move(control));
         continue;
       }
-      check_templates(step.params, step.pointer + "/params", where);
+      const json params = expand_template_variables(step.params, variables, kRoots);
+      check_templates(params, step.pointer + "/params", where);
       const CapabilityInfo* action = nullptr;
       if (step.instance == kHostInstance) {
         action = find_host_action(step.action);
@@ -116,14 +120,14 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
                                   "') has no action '" + step.action + "'; it offers: " + action_list(*lib->second)});
         continue;
       }
-      for (const auto& v : action->schema->validate(step.params))
-        if (!templated(step.params, v.path))
+      for (const auto& v : action->schema->validate(params))
+        if (!templated(params, v.path))
           out.issues.push_back({file, step.pointer + "/params" + v.path, where + v.message});
       CompiledStep cs;
       cs.name = step.name;
       cs.instance = step.instance;
       cs.action = step.action;
-      cs.params = step.params;
+      cs.params = params;
       cs.schema = action->schema;
       cs.html_params = html_targets(action->schema_json);
       if (step.timeout_ms) cs.timeout = std::chrono::milliseconds(*step.timeout_ms);

@@ -195,6 +195,8 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   }
 
   c.account = doc.value("account", json::object());
+  const json variables = doc.value("template_variables", json::object());
+  for (const auto& [short_name, path] : variables.items()) c.template_variables[short_name] = path;
   if (c.account.contains("timezone") && !is_time_zone(c.account["timezone"].get<std::string>()))
     issues.push_back({name, "/account/timezone",
                       "unknown time zone '" + c.account["timezone"].get<std::string>() +

@@ -126,6 +126,7 @@ struct Config {
   std::vector<std::string> admin_token_secrets;  // ... and the executions API's
   std::vector<InstanceConfig> instances;
   std::map<std::string, std::vector<std::string>> pipelines;  // statuses in order
+  std::map<std::string, std::string> template_variables;      // the config's short names (rules/Template.h)
   int max_chain_depth = 5;                                    // see PipelineOptions
   nlohmann::json account = nlohmann::json::object();          // {{account.*}}; its timezone and country are defaults
   std::vector<RuleConfig> rules;

@@ -219,6 +219,55 @@ std::string local_zone(const json& context) {
 
 bool has_placeholder(std::string_view text) { return text.find("{{") != std::string_view::npos; }
 
+const std::map<std::string, std::string>& default_template_variables() {
+  static const std::map<std::string, std::string> defaults = {{"Имя", "contact.name"},
+                                                              {"Клиент", "contact.name"},
+                                                              {"Телефон", "account.phone"},
+                                                              {"Название компании", "account.name"},
+                                                              {"Менеджер", "entity.responsible.0.name"},
+                                                              {"name", "contact.name"},
+                                                              {"phone", "contact.phones.0.number"},
+                                                              {"email", "contact.emails.0.address"}};
+  return defaults;
+}
+
+json expand_template_variables(const json& value, const std::map<std::string, std::string>& variables,
+                               const std::vector<std::string>& roots) {
+  if (value.is_object()) {
+    json out = json::object();
+    for (const auto& [k, v] : value.items()) out[k] = expand_template_variables(v, variables, roots);
+    return out;
+  }
+  if (value.is_array()) {
+    json out = json::array();
+    for (const auto& v : value) out.push_back(expand_template_variables(v, variables, roots));
+    return out;
+  }
+  if (!value.is_string()) return value;
+  const std::string text = value.get<std::string>();
+  std::vector<Placeholder> placeholders;
+  if (parse(text, placeholders)) return value;  // a syntax error, reported as such
+  std::string out;
+  size_t last = 0;
+  for (const auto& p : placeholders) {
+    if (p.path.find('.') != std::string::npos || std::find(roots.begin(), roots.end(), p.path) != roots.end()) continue;
+    std::string path;
+    if (auto it = variables.find(p.path); it != variables.end())
+      path = it->second;
+    else if (p.path.size() > 5 && p.path.compare(p.path.size() - 5, 5, "_deal") == 0)
+      path = "entity.fields." + p.path.substr(0, p.path.size() - 5);
+    else
+      path = "contact.fields." + p.path;
+    const std::string inner = text.substr(p.begin + 2, p.end - p.begin - 4);
+    const size_t bar = inner.find('|');
+    out.append(text, last, p.begin - last);
+    out += "{{" + path + (bar == std::string::npos ? "" : inner.substr(bar)) + "}}";
+    last = p.end;
+  }
+  out.append(text, last, std::string::npos);
+  return out;
+}
+
 json render_template(const json& value, const json& context, const std::set<std::string>& html_targets) {
   return render(value, context, html_targets, "");
 }

@@ -13,6 +13,7 @@
 // an error — never a silent empty string.
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -61,6 +62,19 @@ std::vector<std::string> unknown_template_variables(const nlohmann::json& value,
                                                     const std::string& pointer = "");
 
 bool has_placeholder(std::string_view text);
+
+// Short names, as the reference CRMs write them: "{{Имя}}" is
+// "{{contact.name}}". A placeholder that is a single name and none of `roots`
+// becomes the path `variables` gives it; a name it does not know is a field
+// of the contact ("{{Город}}" -> contact.fields.Город), or of the entity with
+// the suffix _deal ("{{address_deal}}" -> entity.fields.address). Applied
+// once, when the config is checked; defaults and filters are kept.
+nlohmann::json expand_template_variables(const nlohmann::json& value,
+                                         const std::map<std::string, std::string>& variables,
+                                         const std::vector<std::string>& roots);
+// Имя, Клиент, Телефон (the account's), Название компании, Менеджер, name,
+// phone, email; the config's "template_variables" add to and override them.
+const std::map<std::string, std::string>& default_template_variables();
 
 // The time zone a person's local times are in: the contact's own
 // (contact.timezone), else the account's (account.timezone), else UTC.

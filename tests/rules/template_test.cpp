@@ -117,5 +117,22 @@ TEST(TemplateFilters, DefaultsStayAsWrittenAndUnknownFiltersAreErrors) {
             "default (with an argument in double quotes: date:\"%d.%m.%Y\")");
 }
 
+TEST(TemplateVariables, ShortNamesAsTheReferenceCrmsWriteThem) {
+  std::map<std::string, std::string> variables = {{"Услуга", "entity.fields.service"}};
+  variables.insert(default_template_variables().begin(), default_template_variables().end());
+  const std::vector<std::string> roots = {"contact", "entity", "account", "id"};
+  const json params = {{"text", "Привет, {{Имя|клиент}}! Добро пожаловать в {{ Название компании }}."},
+                       {"task", "{{Имя}} интересуется {{Услуга}}; город {{Город}}, адрес {{address_deal}}, {{id}}"},
+                       {"n", 3}};
+  const json expanded = expand_template_variables(params, variables, roots);
+  EXPECT_EQ(expanded["text"], "Привет, {{contact.name|клиент}}! Добро пожаловать в {{account.name}}.");
+  EXPECT_EQ(expanded["task"],
+            "{{contact.name}} интересуется {{entity.fields.service}}; город {{contact.fields.Город}}, адрес "
+            "{{entity.fields.address}}, {{id}}");
+  EXPECT_EQ(expanded["n"], 3);
+  const json context = {{"contact", {{"name", "Анна"}}}, {"account", {{"name", "Школа №1"}}}};
+  EXPECT_EQ(render_template(expanded["text"], context), "Привет, Анна! Добро пожаловать в Школа №1.");
+}
+
 }  // namespace
 }  // namespace sb
