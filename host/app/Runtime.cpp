@@ -64,7 +64,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   pipeline_options.max_chain_depth = config_.max_chain_depth;
   pipeline_options.account = config_.account;
   pipeline_ = std::make_unique<Pipeline>(*store_, checked.rules, *this, *metrics_, pipeline_options);
-  engine_ = std::make_unique<RuleEngine>(std::move(checked.rules), *this, *metrics_);
+  engine_ = std::make_unique<RuleEngine>(std::move(checked.rules), *this, *metrics_, config_.account);
 
   deps_.metrics = metrics_.get();
   deps_.http = http_.get();
@@ -130,6 +130,7 @@ void Runtime::stop() {
   accepting_ = false;                                          // steps not yet dispatched fail as "shutting down"
   http_->shutdown();  // in-flight requests report "client shut down" to their plugins
   calls_->close();    // calls never completed fail; their emit results reach live plugins
+  emitted_->close();  // a late emit is refused, not reported to a plugin that is gone
   store_->flush();    // emitted events' commits are reported to live plugins
   // The client and the call registry outlive the instances (closed, not
   // destroyed): a plugin thread still finishing may call into them safely.
@@ -143,6 +144,10 @@ uint16_t Runtime::port() const { return server_->port(); }
 void Runtime::dispatch(const std::string& instance, const ActionRequest& request, PendingCalls::Callback done) {
   if (!accepting_) return done(ActionOutcome::failure(SB_OUTCOME_RETRY, "host shutting down"));
   auto it = instances_.find(instance);
+  if (it == instances_.end() && instance == kHostInstance)
+    return done(ActionOutcome::failure(SB_OUTCOME_PERMANENT,
+                                       "switchboard.* actions run in the durable pipeline only: have the trigger "
+                                       "answer before the rules end (a webhook's respond: accepted)"));
   if (it == instances_.end())
     return done(ActionOutcome::failure(SB_OUTCOME_PERMANENT, "no instance '" + instance + "'"));
   it->second->invoke(request, std::move(done));

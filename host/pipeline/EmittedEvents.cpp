@@ -34,6 +34,7 @@ EventRecord emitted_record(const EmittedEvent& event, int64_t now_ms) {
 }
 
 sb_status EmittedEvents::emit(EmittedEvent event, sb_emit_wait wait, std::function<void(const EmitReport&)> done) {
+  if (closed_) return SB_ERR_UNAVAILABLE;
   if (wait == SB_EMIT_WAIT_COMPLETED) return in_memory_.emit(std::move(event), wait, std::move(done));
   if (event.id.empty()) event.id = generate_event_id();
   std::vector<EventRecord> batch;

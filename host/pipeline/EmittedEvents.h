@@ -16,6 +16,7 @@
 // route) is stored as it is.
 #pragma once
 
+#include <atomic>
 #include <functional>
 
 #include "plugins/HostServices.h"
@@ -29,11 +30,14 @@ class EmittedEvents final : public EventSink {
   EmittedEvents(Store& store, EventSink& in_memory, std::function<void()> stored);
 
   sb_status emit(EmittedEvent event, sb_emit_wait wait, std::function<void(const EmitReport&)> done) override;
+  // From now on emits are refused (SB_ERR_UNAVAILABLE): the host is stopping.
+  void close() { closed_ = true; }
 
  private:
   Store& store_;
   EventSink& in_memory_;
   std::function<void()> stored_;
+  std::atomic<bool> closed_{false};
 };
 
 // The record the store keeps for an emitted event.

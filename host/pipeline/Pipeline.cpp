@@ -48,24 +48,6 @@ std::string split_variant(const std::string& rule, const CompiledStep& split, co
   return split.branches.back().first;
 }
 
-json step_results(const std::string& history_json) {
-  json results = json::object();
-  const json history = json::parse(history_json, nullptr, false);
-  if (!history.is_array()) return results;
-  for (const json& entry : history) {
-    if (!entry.is_object() || !entry.contains("step") || !entry["step"].is_string()) continue;
-    const std::string outcome = entry.value("outcome", "");
-    json& result = results[entry["step"].get<std::string>()];
-    if (outcome == "done") {
-      result = {{"external_id", entry.value("external_id", "")}, {"output", entry.value("output", json())}};
-    } else if (outcome == "event arrived") {
-      result = {{"event", entry.value("event", json())}};
-    }
-  }
-  for (auto it = results.begin(); it != results.end();) it = it->is_null() ? results.erase(it) : std::next(it);
-  return results;
-}
-
 std::string arrival_key(const std::string& type, const std::vector<std::pair<std::string, std::string>>& matched) {
   std::string key = type;
   for (const auto& [path, value] : matched) key += "\n" + path + "=" + value;
@@ -127,7 +109,7 @@ void Pipeline::stop() {
   wake_.notify_one();
   if (thread_.joinable()) thread_.join();
   std::unique_lock lock(mutex_);
-  wake_.wait_for(lock, options_.stop_wait, [&] { return in_flight_.empty(); });
+  wake_.wait_for(lock, options_.stop_wait, [&] { return steps_in_flight_ == 0; });
   recording_ = false;
 }
 
@@ -236,9 +218,17 @@ void Pipeline::start_due_steps() {
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return;
-      in_flight_.insert(row.id);
+      ++steps_in_flight_;
     }
-    start_step(row);
+    try {
+      start_step(row);
+    } catch (const std::exception& e) {
+      // A bug or a broken host (no tzdata) fails this execution, not the batch.
+      log_error("pipeline", "cannot start a step", {{"execution", row.id}, {"error", e.what()}});
+      record(ExecutionUpdate::to(row.id, ExecutionState::kFailed, row.step, row.attempt, std::nullopt,
+                                 dump_text(json{{"outcome", "permanent"}, {"reason", e.what()}}),
+                                 std::string("cannot start the step: ") + e.what()));
+    }
   }
 }
 
@@ -253,7 +243,7 @@ void Pipeline::start_step(const ExecutionRow& row) {
   }
   json context = json::parse(row.context_json, nullptr, false);
   if (!context.is_object()) context = json::object();
-  context["steps"] = step_results(row.history_json);
+  context["steps"] = step_results(json::parse(row.history_json, nullptr, false));
   context["account"] = options_.account;
   // Branches decide where to go without a commit of their own: the decisions
   // are recorded with the step they lead to, and after a crash they decide
@@ -484,7 +474,7 @@ void Pipeline::record(ExecutionUpdate update) {
     if (error.empty() && state == ExecutionState::kFailed) executions_failed_.add();
     {
       std::lock_guard lock(mutex_);
-      in_flight_.erase(id);
+      --steps_in_flight_;
       woken_ = true;  // its next step may be due now
     }
     wake_.notify_all();

@@ -93,8 +93,8 @@ class Pipeline {
   std::condition_variable wake_;
   bool woken_ = false;
   bool stopping_ = false;
-  bool recording_ = true;        // false once stop() gave up waiting for steps in flight
-  std::set<int64_t> in_flight_;  // executions whose step is running or being recorded (stop() waits for them)
+  bool recording_ = true;    // false once stop() gave up waiting for steps in flight
+  int steps_in_flight_ = 0;  // started and not yet recorded (stop() waits for them); claims keep them apart
   const std::string owner_ = "host-" + std::to_string(::getpid());  // the claimer of due work
   int64_t lease_ms_ = 120000;
   std::thread thread_;
@@ -104,11 +104,6 @@ class Pipeline {
 // at most an hour, times a random factor in [0.5, 1.5) so that retries of
 // many executions spread out.
 int64_t backoff_ms(int64_t base_ms, int attempt, double jitter);
-
-// What the steps of an execution so far reported, by step name, from its
-// history: {"Offer": {"external_id": .., "output": ..}, "Read?": {"event": ..}}.
-// Templates and conditions read it as "steps".
-nlohmann::json step_results(const std::string& history_json);
 
 // The key an awaited event is found by: its type and the matched values.
 std::string arrival_key(const std::string& type, const std::vector<std::pair<std::string, std::string>>& matched);

@@ -36,6 +36,30 @@ std::variant<ActionRequest, ActionOutcome> make_action_request(const CompiledSte
   return request;
 }
 
+namespace {
+void collect_step_results(const json& history, json& results) {
+  if (!history.is_array()) return;
+  for (const json& entry : history) {
+    if (!entry.is_object()) continue;
+    const std::string outcome = entry.value("outcome", "");
+    if (outcome == "branches ended" && entry.contains("branches"))
+      for (const json& branch : entry["branches"]) collect_step_results(branch.value("history", json()), results);
+    if (!entry.contains("step") || !entry["step"].is_string()) continue;
+    if (outcome == "done")
+      results[entry["step"].get<std::string>()] = {{"external_id", entry.value("external_id", "")},
+                                                   {"output", entry.value("output", json())}};
+    else if (outcome == "event arrived")
+      results[entry["step"].get<std::string>()] = {{"event", entry.value("event", json())}};
+  }
+}
+}  // namespace
+
+json step_results(const json& history) {
+  json results = json::object();
+  collect_step_results(history, results);
+  return results;
+}
+
 std::string generate_event_id() {
   // Random prefix per process + counter: unique without a syscall per event.
   static const std::string prefix = [] {
@@ -89,8 +113,8 @@ struct RuleEngine::Execution {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
-RuleEngine::RuleEngine(std::vector<CompiledRule> rules, ActionDispatcher& actions, Metrics& metrics)
-    : rules_(std::move(rules)), actions_(actions), metrics_(metrics) {
+RuleEngine::RuleEngine(std::vector<CompiledRule> rules, ActionDispatcher& actions, Metrics& metrics, json account)
+    : rules_(std::move(rules)), actions_(actions), metrics_(metrics), account_(std::move(account)) {
   for (const CompiledRule& rule : rules_) {
     RuleCounters c;
     c.done = &metrics_.counter("switchboard_executions_total", {{"rule", rule.name}, {"status", "done"}});
@@ -140,6 +164,7 @@ sb_status RuleEngine::emit(EmittedEvent event, sb_emit_wait wait, std::function<
 
   run->context = std::move(event.payload);
   run->context["event"] = {{"id", event.id}, {"type", event.type}, {"source", event.source}};
+  if (!account_.empty()) run->context["account"] = account_;
   run->remaining = matched.size();
   for (const CompiledRule* rule : matched) {
     auto execution = std::make_shared<Execution>();
@@ -167,8 +192,14 @@ void RuleEngine::run_step(std::shared_ptr<Execution> execution) {
                           "waits and branches run in the durable pipeline only: have the trigger answer before the "
                           "rules end (a webhook's respond: accepted)"));
 
-  auto request = make_action_request(step, execution->run->context, execution->run->event_id, rule.name,
-                                     static_cast<int>(index), 1);
+  // The first step reads the event as it is; later ones also what earlier ones reported.
+  json with_steps;
+  if (!execution->steps.empty()) {
+    with_steps = execution->run->context;
+    with_steps["steps"] = step_results(execution->steps);
+  }
+  auto request = make_action_request(step, execution->steps.empty() ? execution->run->context : with_steps,
+                                     execution->run->event_id, rule.name, static_cast<int>(index), 1);
   if (auto* refused = std::get_if<ActionOutcome>(&request))
     return step_ended(std::move(execution), std::move(*refused));
   actions_.dispatch(step.instance, std::get<ActionRequest>(request), [this, execution](ActionOutcome outcome) mutable {

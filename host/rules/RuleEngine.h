@@ -79,7 +79,9 @@ class ActionDispatcher {
 
 class RuleEngine : public EventSink {
  public:
-  RuleEngine(std::vector<CompiledRule> rules, ActionDispatcher& actions, Metrics& metrics);
+  // `account` is the config's account object ({{account.*}}).
+  RuleEngine(std::vector<CompiledRule> rules, ActionDispatcher& actions, Metrics& metrics,
+             nlohmann::json account = nlohmann::json::object());
 
   sb_status emit(EmittedEvent event, sb_emit_wait wait, std::function<void(const EmitReport&)> done) override;
 
@@ -93,6 +95,7 @@ class RuleEngine : public EventSink {
   std::vector<CompiledRule> rules_;
   ActionDispatcher& actions_;
   Metrics& metrics_;
+  const nlohmann::json account_;
   // Series looked up once, so that counting an event takes no lock.
   struct RuleCounters {
     Counter* done = nullptr;
@@ -111,6 +114,12 @@ class RuleEngine : public EventSink {
 std::variant<ActionRequest, ActionOutcome> make_action_request(const CompiledStep& step, const nlohmann::json& context,
                                                                const std::string& event_id, const std::string& rule,
                                                                int index, uint32_t attempt);
+
+// What the steps of an execution so far reported, by step name, from its
+// history: {"Offer": {"external_id": .., "output": ..}, "Read": {"event": ..}};
+// a parallel group's branches count too. Templates and conditions read it as
+// "steps".
+nlohmann::json step_results(const nlohmann::json& history);
 
 // Every character of a generated event id is URL- and header-safe.
 std::string generate_event_id();

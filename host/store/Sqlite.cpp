@@ -38,7 +38,7 @@ bool SqliteStatement::step() {
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
   const std::string sql = sqlite3_sql(statement_) ? sqlite3_sql(statement_) : "";
-  sqlite3_reset(statement_);
+  reset();  // bindings too: the next use starts clean
   fail(db_, "statement failed '" + sql.substr(0, 60) + "'");
 }
 

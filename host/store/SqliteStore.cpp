@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS executions (
   resume_step INTEGER NOT NULL DEFAULT 0,
   parent_id INTEGER,
   end_step INTEGER NOT NULL DEFAULT 0,
+  last_arrival INTEGER NOT NULL DEFAULT 0,
   UNIQUE (event_id, rule)
 );
 CREATE TABLE IF NOT EXISTS arrivals (
@@ -91,6 +92,7 @@ ALTER TABLE executions ADD COLUMN awaiting TEXT;
 ALTER TABLE executions ADD COLUMN resume_step INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE executions ADD COLUMN parent_id INTEGER;
 ALTER TABLE executions ADD COLUMN end_step INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE executions ADD COLUMN last_arrival INTEGER NOT NULL DEFAULT 0;
 )sql";
 
 constexpr const char* kIndexes = R"sql(
@@ -156,6 +158,7 @@ struct SqliteStore::Writer {
   SqliteStatement parent_of;
   SqliteStatement branches_running;
   SqliteStatement resume_parent;
+  SqliteStatement cancel_branches;
   const int64_t arrival_retention_ms;
 
   explicit Writer(const Options& o)
@@ -199,24 +202,26 @@ struct SqliteStore::Writer {
         command(db.handle(),
                 "UPDATE executions SET state = ?2, due_at = ?3, attempt = 0, error = '', updated_at = ?4, "
                 "history = json_insert(history, '$[#]', json(?5)), awaiting = NULL WHERE id = ?1"),
+        // An arrival another wait of this execution took does not count twice.
         early_arrival(db.handle(),
-                      "SELECT event, at FROM arrivals WHERE key = ?1 "
-                      "AND at >= (SELECT created_at FROM executions WHERE id = ?2) ORDER BY at LIMIT 1"),
+                      "SELECT a.event, a.at, a.rowid FROM arrivals a JOIN executions e ON e.id = ?2 "
+                      "WHERE a.key = ?1 AND a.at >= e.created_at AND a.rowid > e.last_arrival "
+                      "ORDER BY a.rowid LIMIT 1"),
         // The timeout wins once due: the scheduler may already be running
         // the timeout's step. The arrival is recorded under the wait's name.
         resume_waiting(db.handle(),
                        "UPDATE executions SET state = 'ready', step = resume_step, attempt = 0, due_at = ?3, "
-                       "awaiting = NULL, updated_at = ?3, history = json_insert(history, '$[#]', json_object("
+                       "awaiting = NULL, updated_at = ?3, last_arrival = ?6, "
+                       "history = json_insert(history, '$[#]', json_object("
                        "'step', json_extract(history, '$[#-1].step'), 'outcome', 'event arrived', "
                        "'at', ?4, 'event', json(?2))) "
                        "WHERE awaiting = ?1 AND state = 'waiting' AND due_at > ?3 AND created_at <= ?5"),
-        insert_arrival(db.handle(), "INSERT INTO arrivals (key, event, at) VALUES (?, json(?), ?)"),
+        insert_arrival(db.handle(), "INSERT INTO arrivals (key, event, at) VALUES (?, json(?), ?) RETURNING rowid"),
         forget_arrivals(db.handle(), "DELETE FROM arrivals WHERE at < ?"),
-        insert_branch(
-            db.handle(),
-            "INSERT INTO executions (rule, event_id, state, step, due_at, context, created_at, updated_at, "
-            "parent_id, end_step) SELECT rule, event_id || '#' || ?2, 'ready', ?3, ?5, context, ?5, ?5, id, ?4 "
-            "FROM executions WHERE id = ?1 ON CONFLICT (event_id, rule) DO NOTHING"),
+        insert_branch(db.handle(),
+                      "INSERT INTO executions (rule, event_id, state, step, due_at, context, history, created_at, "
+                      "updated_at, parent_id, end_step) SELECT rule, event_id || '#' || ?2, 'ready', ?3, ?5, context, "
+                      "history, ?5, ?5, id, ?4 FROM executions WHERE id = ?1 ON CONFLICT (event_id, rule) DO NOTHING"),
         parent_of(db.handle(), "SELECT coalesce(parent_id, 0) FROM executions WHERE id = ?"),
         branches_running(db.handle(),
                          "SELECT count(*) FROM executions WHERE parent_id = ? "
@@ -226,8 +231,16 @@ struct SqliteStore::Writer {
                       "history = json_insert(history, '$[#]', json_object("
                       "'step', json_extract(history, '$[#-1].step'), 'outcome', 'branches ended', 'at', ?3, "
                       "'branches', (SELECT json_group_array(json_object('execution', id, 'event_id', event_id, "
-                      "'state', state, 'error', error)) FROM executions WHERE parent_id = ?1))) "
-                      "WHERE id = ?1 AND state = 'waiting'"),
+                      "'state', state, 'error', error, 'history', json(history))) "
+                      "FROM executions WHERE parent_id = ?1))) "
+                      "WHERE id = ?1 AND state = 'waiting' AND due_at IS NULL AND awaiting IS NULL"),
+        // Cancelling a parallel group's parent cancels its branches, theirs too.
+        cancel_branches(db.handle(),
+                        "WITH RECURSIVE tree(id) AS (SELECT id FROM executions WHERE parent_id = ?1 "
+                        "UNION ALL SELECT e.id FROM executions e JOIN tree t ON e.parent_id = t.id) "
+                        "UPDATE executions SET state = 'cancelled', due_at = NULL, awaiting = NULL, updated_at = ?2, "
+                        "history = json_insert(history, '$[#]', json_object('outcome', 'cancelled with its parent', "
+                        "'at', ?3)) WHERE id IN tree AND state IN ('ready', 'waiting')"),
         arrival_retention_ms(o.arrival_retention_ms) {}
 
   // Runs before the statements are prepared: they need the tables.
@@ -237,17 +250,25 @@ struct SqliteStore::Writer {
     version.reset();
     if (found > kSchemaVersion)
       throw StoreError("the store was written by a newer switchboard (schema " + std::to_string(found) + ")");
-    db.execute(kSchema);  // a new file gets the current tables
-    if (found == 1) db.execute(kUpgradeFrom1);
-    db.execute(kIndexes);
-    db.execute("PRAGMA user_version = " + std::to_string(kSchemaVersion));
+    // All or nothing: a crash half-way through an upgrade leaves version 1.
+    db.execute("BEGIN IMMEDIATE");
+    try {
+      db.execute(kSchema);  // a new file gets the current tables
+      if (found == 1) db.execute(kUpgradeFrom1);
+      db.execute(kIndexes);
+      db.execute("PRAGMA user_version = " + std::to_string(kSchemaVersion));
+      db.execute("COMMIT");
+    } catch (const StoreError&) {
+      db.execute("ROLLBACK");
+      throw;
+    }
     return db.handle();
   }
 
-  void resume(const std::string& key, const std::string& event_json, int64_t arrived_at) {
+  void resume(const std::string& key, const std::string& event_json, int64_t arrived_at, int64_t arrival) {
     const int64_t now = now_ms();
     resume_waiting.bind(1, key).bind(2, event_json).bind(3, now).bind(4, format_time_ms(now)).bind(5, arrived_at);
-    resume_waiting.run();
+    resume_waiting.bind(6, arrival).run();
   }
 
   AppendOutcome store(const EventRecord& e) {
@@ -298,8 +319,10 @@ struct SqliteStore::Writer {
       insert_execution.bind(1, e.rule).bind(2, e.event_id).bind(3, now).bind(4, e.context_json).run();
     }
     for (const Arrival& a : batch.arrivals) {
-      resume(a.key, a.event_json, a.at_ms);
-      insert_arrival.bind(1, a.key).bind(2, a.event_json).bind(3, a.at_ms).run();
+      insert_arrival.bind(1, a.key).bind(2, a.event_json).bind(3, a.at_ms);
+      const int64_t arrival = insert_arrival.step() ? insert_arrival.integer(0) : 0;
+      insert_arrival.reset();
+      resume(a.key, a.event_json, a.at_ms, arrival);
     }
     if (!batch.arrivals.empty()) forget_arrivals.bind(1, now - arrival_retention_ms).run();
     save_router.bind(1, batch.routed_up_to).run();
@@ -320,13 +343,15 @@ struct SqliteStore::Writer {
         insert_branch.bind(1, u.id).bind(2, b.suffix).bind(3, int64_t{b.start_step});
         insert_branch.bind(4, int64_t{b.end_step}).bind(5, now).run();
       }
+      if (!u.branches.empty()) resume_if_branches_ended(u.id);  // none could start: go on
       if (u.state == ExecutionState::kDone || u.state == ExecutionState::kFailed) branch_ended(u.id);
       if (u.awaiting.empty()) return;
       early_arrival.bind(1, u.awaiting).bind(2, u.id);
-      std::optional<std::pair<std::string, int64_t>> arrived;
-      if (early_arrival.step()) arrived.emplace(early_arrival.text(0), early_arrival.integer(1));
+      std::optional<std::tuple<std::string, int64_t, int64_t>> arrived;
+      if (early_arrival.step())
+        arrived.emplace(early_arrival.text(0), early_arrival.integer(1), early_arrival.integer(2));
       early_arrival.reset();
-      if (arrived) resume(u.awaiting, arrived->first, arrived->second);
+      if (arrived) resume(u.awaiting, std::get<0>(*arrived), std::get<1>(*arrived), std::get<2>(*arrived));
       return;
     }
     const auto state = state_of(u.id);
@@ -338,7 +363,10 @@ struct SqliteStore::Writer {
     parent_of.bind(1, id);
     const int64_t parent = parent_of.step() ? parent_of.integer(0) : 0;
     parent_of.reset();
-    if (parent == 0) return;
+    if (parent != 0) resume_if_branches_ended(parent);
+  }
+
+  void resume_if_branches_ended(int64_t parent) {
     branches_running.bind(1, parent);
     const int64_t running = branches_running.step() ? branches_running.integer(0) : 1;
     branches_running.reset();
@@ -366,7 +394,11 @@ struct SqliteStore::Writer {
     else
       command.bind_null(3);
     command.bind(4, now_ms()).bind(5, c.history_entry_json).run();
-    if (c.to == ExecutionState::kCancelled) branch_ended(c.id);
+    if (c.to == ExecutionState::kCancelled) {
+      const int64_t now = now_ms();
+      cancel_branches.bind(1, c.id).bind(2, now).bind(3, format_time_ms(now)).run();
+      branch_ended(c.id);
+    }
   }
 };
 
@@ -415,9 +447,9 @@ void SqliteStore::route(RouteBatch batch, WriteCallback done) {
 }
 
 void SqliteStore::command_execution(ExecutionCommand command, WriteCallback done) {
-  const int64_t id = command.id;
+  // An admin's command ends no lease: a step of the execution may be running.
   auto c = std::make_shared<ExecutionCommand>(std::move(command));
-  submit({[c](Writer& w) { w.apply(*c); }, std::move(done), id});
+  submit({[c](Writer& w) { w.apply(*c); }, std::move(done)});
 }
 
 void SqliteStore::update_execution(ExecutionUpdate update, WriteCallback done) {
@@ -484,10 +516,12 @@ void SqliteStore::commit_group(std::deque<Write>& group) {
     for (auto& error : errors) error = std::string("the store could not commit: ") + e.what();
   }
   {
-    // After the commit: a claim from now on reads the new state.
+    // After the commit: a claim from now on reads the new state. A write
+    // that failed keeps its lease: the step runs again when it ends, not at
+    // once over and over.
     std::lock_guard lock(leases_mutex_);
-    for (const Write& w : group)
-      if (w.releases) leases_.erase(w.releases);
+    for (size_t i = 0; i < group.size(); ++i)
+      if (group[i].releases && errors[i].empty()) leases_.erase(group[i].releases);
   }
   for (size_t i = 0; i < group.size(); ++i) {
     try {
@@ -557,8 +591,10 @@ int64_t SqliteStore::routed_up_to() {
 }
 
 std::vector<ExecutionRow> SqliteStore::claim_due(const DueClaim& claim) {
+  // Leases run on the monotonic clock: a wall-clock jump ends none early.
+  const auto now = std::chrono::steady_clock::now();
   std::lock_guard leases(leases_mutex_);
-  std::erase_if(leases_, [&](const auto& lease) { return lease.second <= claim.now_ms; });
+  std::erase_if(leases_, [&](const auto& lease) { return lease.second <= now; });
   std::lock_guard lock(read_mutex_);
   SqliteStatement q(reader_->handle(), std::string("SELECT ") + kExecutionColumns +
                                            " FROM executions WHERE due_at IS NOT NULL AND due_at <= ? "
@@ -567,7 +603,7 @@ std::vector<ExecutionRow> SqliteStore::claim_due(const DueClaim& claim) {
   std::vector<ExecutionRow> out;
   while (out.size() < claim.limit && q.step()) {
     ExecutionRow row = read_execution(q);
-    if (leases_.emplace(row.id, claim.now_ms + claim.lease_ms).second) out.push_back(std::move(row));
+    if (leases_.emplace(row.id, now + std::chrono::milliseconds(claim.lease_ms)).second) out.push_back(std::move(row));
   }
   return out;
 }

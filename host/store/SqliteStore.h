@@ -6,6 +6,7 @@
 // are kept in memory: released when the claimer's update is committed.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -77,7 +78,7 @@ class SqliteStore final : public Store {
   // Held for a whole claim (query and lease), so that a lease released by a
   // commit during the query still hides the stale row the query read.
   std::mutex leases_mutex_;
-  std::map<int64_t, int64_t> leases_;  // execution -> lease end
+  std::map<int64_t, std::chrono::steady_clock::time_point> leases_;  // execution -> lease end
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -703,6 +703,23 @@ TEST_F(PipelineTest, RulesReadTheContactAndEntityAsTheStoreKnowsThem) {
   EXPECT_EQ(calls[0].second.params["text"], "Омск: 900 (won)");
 }
 
+TEST(StepResults, BranchesOfAParallelGroupReportToTheStepsAfterIt) {
+  const json history = json::parse(R"([
+    {"step": "Offer", "outcome": "done", "external_id": "m1"},
+    {"step": "together", "outcome": "branches started"},
+    {"step": "together", "outcome": "branches ended", "branches": [
+      {"execution": 2, "state": "done", "history": [{"step": "Offer", "outcome": "done", "external_id": "m1"},
+                                                  {"step": "sms", "outcome": "done", "external_id": "s9"}]},
+      {"execution": 3, "state": "failed", "history": [{"step": "push", "outcome": "permanent"}]}]},
+    {"step": "Read", "outcome": "waiting for event"},
+    {"step": "Read", "outcome": "event arrived", "event": {"data": {"status": "read"}}}])");
+  const json results = step_results(history);
+  EXPECT_EQ(results["Offer"]["external_id"], "m1");
+  EXPECT_EQ(results["sms"]["external_id"], "s9");
+  EXPECT_FALSE(results.contains("push"));  // failed: nothing to read
+  EXPECT_EQ(results["Read"]["event"]["data"]["status"], "read");
+}
+
 TEST(Split, VariantIsStablePerContactAndFollowsTheWeights) {
   CompiledStep split;
   split.kind = CompiledStep::Kind::kSplit;

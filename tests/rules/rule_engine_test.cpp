@@ -123,5 +123,17 @@ TEST_F(RuleEngineTest, EventWithoutIdGetsAGeneratedOne) {
   EXPECT_EQ(dispatcher.calls[0].request.idempotency_key, report.event_id + ":forward-new:0");
 }
 
+TEST(RuleEngineContext, LaterStepsReadTheAccountAndWhatEarlierStepsReported) {
+  RecordingDispatcher dispatcher;
+  Metrics metrics;
+  CompiledRule rule = forward_new();
+  rule.steps[1].params = json{{"from", "{{account.name}}"}, {"id", "{{steps.send.external_id}}"}};
+  RuleEngine engine({rule}, dispatcher, metrics, json{{"name", "Школа №1"}});
+  EmitReport report;
+  ASSERT_EQ(engine.emit(event("new"), SB_EMIT_WAIT_COMPLETED, [&](const EmitReport& r) { report = r; }), SB_OK);
+  ASSERT_EQ(dispatcher.calls.size(), 2u);
+  EXPECT_EQ(dispatcher.calls[1].request.params, (json{{"from", "Школа №1"}, {"id", ""}}));
+}
+
 }  // namespace
 }  // namespace sb

@@ -6,6 +6,7 @@
 #include <future>
 #include <latch>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "integration/test_support.h"
 #include "store/Sqlite.h"
@@ -231,7 +232,16 @@ TEST_F(SqliteStoreTest, DueWorkIsLeasedUntilItsUpdateIsCommittedOrTheLeaseEnds) 
   EXPECT_TRUE(store->claim_due({"host-a", now, 10, 60000}).empty());  // running: not claimed twice
   EXPECT_TRUE(store->claim_due({"host-b", now, 10, 60000}).empty());
   // The claimer died: once the lease ends, another takes the work over.
-  EXPECT_EQ(store->claim_due({"host-b", now + 60001, 10, 60000}).size(), 1u);
+  std::promise<std::string> routed_more;
+  RouteBatch more;
+  more.from = 1;
+  more.routed_up_to = 2;
+  more.executions.push_back({"r", "e2", "{}", std::nullopt});
+  store->route(std::move(more), [&](std::string e) { routed_more.set_value(std::move(e)); });
+  ASSERT_EQ(routed_more.get_future().get(), "");
+  ASSERT_EQ(store->claim_due({"host-a", now, 1, /*lease_ms=*/1}).size(), 1u);  // e2, briefly
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(store->claim_due({"host-b", now, 10, 60000}).size(), 1u);
   // An update ends the lease: the next step is claimable at once.
   std::promise<std::string> updated;
   store->update_execution(ExecutionUpdate::to(mine[0].id, ExecutionState::kReady, 1, 0, now),
@@ -394,6 +404,39 @@ TEST_F(SqliteStoreTest, OpensAStoreOfTheFirstSchemaAndUpgradesIt) {
   auto events = store->events_after(0, 10);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].record.chain_depth, 0);
+}
+
+TEST_F(AwaitingTest, AnArrivalResumesOneWaitOnly) {
+  // The same awaited key twice in one execution: the first wait's event
+  // does not end the second.
+  ASSERT_EQ(wait_for("reply\ncontact=c1", now_ms() + 3600 * 1000), "");
+  ASSERT_EQ(arrive("reply\ncontact=c1", now_ms()), "");
+  ASSERT_EQ(store->execution(id)->state, ExecutionState::kReady);
+  ASSERT_EQ(wait_for("reply\ncontact=c1", now_ms() + 3600 * 1000), "");
+  EXPECT_EQ(store->execution(id)->state, ExecutionState::kWaiting);
+  ASSERT_EQ(arrive("reply\ncontact=c1", now_ms()), "");
+  EXPECT_EQ(store->execution(id)->state, ExecutionState::kReady);
+}
+
+TEST_F(AwaitingTest, CancellingAParallelGroupCancelsItsBranches) {
+  ExecutionUpdate group = ExecutionUpdate::to(id, ExecutionState::kWaiting, 9, 0, std::nullopt,
+                                              R"({"step":"together","outcome":"branches started"})");
+  group.branches = {{"0.0", 1, 9}, {"0.1", 5, 9}};
+  std::promise<std::string> updated;
+  store->update_execution(group, [&](std::string e) { updated.set_value(std::move(e)); });
+  ASSERT_EQ(updated.get_future().get(), "");
+  auto rows = store->executions({});
+  ASSERT_EQ(rows.size(), 3u);
+  for (const auto& r : rows)
+    if (r.id != id) {
+      EXPECT_EQ(json::parse(r.history_json).back()["outcome"], "branches started");  // the parent's past
+    }
+  std::promise<std::string> cancelled;
+  store->command_execution(
+      {id, {ExecutionState::kWaiting}, ExecutionState::kCancelled, std::nullopt, R"({"outcome":"cancelled"})"},
+      [&](std::string e) { cancelled.set_value(std::move(e)); });
+  ASSERT_EQ(cancelled.get_future().get(), "");
+  for (const auto& r : store->executions({})) EXPECT_EQ(r.state, ExecutionState::kCancelled) << r.event_id;
 }
 
 }  // namespace
