@@ -1,0 +1,129 @@
+#include "whatsapp_api.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "phone.h"
+
+namespace whatsapp {
+
+namespace {
+
+using nlohmann::json;
+using switchboard::ActionResult;
+
+std::string text_of(const json& config, const char* key, const std::string& fallback = "") {
+  auto it = config.find(key);
+  if (it == config.end()) return fallback;
+  if (!it->is_string()) throw switchboard::ConfigError(std::string("'") + key + "' must be a string");
+  return it->get<std::string>();
+}
+
+// Meta's codes (developers.facebook.com .../whatsapp/support/error-codes).
+constexpr int kRetryCodes[] = {1, 2, 4, 80007, 130429, 131000, 131016, 131056, 133004};
+constexpr int kUnreachableCodes[] = {131026, 131030};  // undeliverable, recipient not allowed
+
+bool in(const int* begin, const int* end, int code) { return std::find(begin, end, code) != end; }
+
+uint32_t retry_after(const switchboard::HttpResponse& response) {
+  const auto header = response.header("retry-after");
+  uint32_t seconds = 0;
+  if (header) std::from_chars(header->data(), header->data() + header->size(), seconds);
+  return seconds;
+}
+
+}  // namespace
+
+Config Config::parse(std::string_view config_json) {
+  const json config = config_json.empty() ? json::object() : json::parse(config_json, nullptr, false);
+  if (!config.is_object()) throw switchboard::ConfigError("the config must be a JSON object");
+  Config out;
+  out.phone_number_id = text_of(config, "phone_number_id");
+  out.access_token = text_of(config, "access_token");
+  out.base_url = text_of(config, "base_url", out.base_url);
+  out.api_version = text_of(config, "api_version", out.api_version);
+  out.default_country = text_of(config, "default_country");
+  out.timeout_ms = config.value("timeout_ms", out.timeout_ms);
+  out.dry_run = config.value("dry_run", false);
+  if (!out.dry_run && (out.phone_number_id.empty() || out.access_token.empty()))
+    throw switchboard::ConfigError("'phone_number_id' and 'access_token' are required unless 'dry_run' is true");
+  if (auto hook = config.find("webhook"); hook != config.end() && hook->is_object()) {
+    out.webhook_path = text_of(*hook, "path");
+    out.verify_token = text_of(*hook, "verify_token");
+    out.app_secret = text_of(*hook, "app_secret");
+    if (out.webhook_path.empty() || out.verify_token.empty() || out.app_secret.empty())
+      throw switchboard::ConfigError("'webhook' needs 'path', 'verify_token' and 'app_secret'");
+  }
+  return out;
+}
+
+Message build_message(std::string_view action, const json& params, const std::string& default_country) {
+  if (!params.is_object() || !params.contains("to") || !params["to"].is_string())
+    return {{}, "'to' must be the recipient's phone number"};
+  const std::string to = params["to"].get<std::string>();
+  const auto e164 = switchboard_plugins::to_e164(to, default_country);
+  if (!e164)
+    return {{}, "'" + to + "' is not a valid phone number" +
+                    (default_country.empty() ? " (no default_country for numbers without +)" : "")};
+  json body{{"messaging_product", "whatsapp"}, {"recipient_type", "individual"}, {"to", e164->substr(1)}};
+  if (action == "send_text") {
+    if (!params.contains("text") || !params["text"].is_string() || params["text"].get<std::string>().empty())
+      return {{}, "'text' must be a non-empty string"};
+    body["type"] = "text";
+    body["text"] = {{"preview_url", params.value("preview_url", false)}, {"body", params["text"]}};
+    return {body, ""};
+  }
+  if (action == "send_template") {
+    if (!params.contains("template") || !params["template"].is_string() || !params.contains("language") ||
+        !params["language"].is_string())
+      return {{}, "'template' and 'language' must be strings"};
+    json tmpl{{"name", params["template"]}, {"language", {{"code", params["language"]}}}};
+    if (params.contains("body_parameters")) {
+      json parameters = json::array();
+      for (const auto& p : params["body_parameters"]) {
+        if (!p.is_string()) return {{}, "'body_parameters' must be strings"};
+        parameters.push_back({{"type", "text"}, {"text", p}});
+      }
+      if (!parameters.empty()) tmpl["components"] = json::array({{{"type", "body"}, {"parameters", parameters}}});
+    }
+    body["type"] = "template";
+    body["template"] = std::move(tmpl);
+    return {body, ""};
+  }
+  return {{}, "unknown action '" + std::string(action) + "'"};
+}
+
+ActionResult map_send_response(const switchboard::HttpResponse& response) {
+  if (response.status == 0)
+    return ActionResult::retry("WhatsApp did not answer: " + std::string(response.transport_error));
+  const json body = json::parse(response.body, nullptr, false);
+  if (response.status >= 200 && response.status < 300) {
+    if (body.is_object() && body.contains("messages") && body["messages"].is_array() && !body["messages"].empty() &&
+        body["messages"][0].contains("id") && body["messages"][0]["id"].is_string()) {
+      const std::string id = body["messages"][0]["id"].get<std::string>();
+      json output{{"message_id", id}};
+      if (body.contains("contacts") && body["contacts"].is_array() && !body["contacts"].empty())
+        output["wa_id"] = body["contacts"][0].value("wa_id", "");
+      return ActionResult::done(id, output.dump(-1, ' ', false, json::error_handler_t::replace));
+    }
+    return ActionResult::retry("WhatsApp answered " + std::to_string(response.status) + " without a message id");
+  }
+  int code = 0;
+  std::string message = "HTTP " + std::to_string(response.status);
+  if (body.is_object() && body.contains("error") && body["error"].is_object()) {
+    const json& error = body["error"];
+    code = error.value("code", 0);
+    message = error.value("message", message);
+    if (error.contains("error_data") && error["error_data"].is_object() && error["error_data"].contains("details"))
+      message += ": " + error["error_data"].value("details", "");
+  }
+  const std::string code_text = code ? std::to_string(code) : std::to_string(response.status);
+  const uint32_t after = retry_after(response);
+  if (in(std::begin(kRetryCodes), std::end(kRetryCodes), code) || response.status == 429 || response.status >= 500)
+    return ActionResult::retry(message, after, code_text);
+  if (in(std::begin(kUnreachableCodes), std::end(kUnreachableCodes), code))
+    return ActionResult::unreachable(message, code_text);
+  return ActionResult::permanent(message, code_text);
+}
+
+}  // namespace whatsapp

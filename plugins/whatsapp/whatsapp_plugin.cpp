@@ -1,0 +1,203 @@
+// The "whatsapp" plugin: sends text and template messages through the
+// WhatsApp Business Cloud API, and turns Meta's webhook (status reports,
+// inbound messages) into message.* events that wait_for steps can await.
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <switchboard/plugin.hpp>
+
+#include "json_check.h"
+#include "whatsapp_api.h"
+#include "whatsapp_schemas.h"
+#include "whatsapp_webhook.h"
+
+namespace whatsapp {
+
+namespace {
+
+using nlohmann::json;
+using switchboard::ActionResult;
+using switchboard::InboundRequest;
+using switchboard::Responder;
+
+constexpr std::string_view kJson = "application/json";
+constexpr int kMaxDepth = 64;
+
+std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string error_body(std::string_view code, std::string_view message) {
+  return dump(json{{"error", {{"code", code}, {"message", message}}}});
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// One parameter of a query string, percent-decoded.
+std::string query_parameter(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    if (pair.substr(0, eq) != name) continue;
+    const std::string_view raw = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    std::string out;
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '+') {
+        out += ' ';
+      } else if (raw[i] == '%' && i + 2 < raw.size() && hex_value(raw[i + 1]) >= 0 && hex_value(raw[i + 2]) >= 0) {
+        out += static_cast<char>(hex_value(raw[i + 1]) * 16 + hex_value(raw[i + 2]));
+        i += 2;
+      } else {
+        out += raw[i];
+      }
+    }
+    return out;
+  }
+  return {};
+}
+
+bool equal_constant_time(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+class WhatsApp : public switchboard::Plugin {
+ public:
+  WhatsApp(switchboard::Host& host, std::string_view config_json) : host_(host), config_(Config::parse(config_json)) {
+    if (config_.webhook_path.empty()) return;
+    const std::string route = "/webhooks/" + config_.webhook_path;
+    // Last in the constructor: nothing may throw once the route points at us.
+    if (!host_.add_route(route, [this](const InboundRequest& request, Responder responder) {
+          handle(request, std::move(responder));
+        }))
+      throw switchboard::ConfigError("cannot register route " + route + ": the path is taken or invalid");
+  }
+
+  void invoke(const switchboard::ActionCall& call, switchboard::Completion done) override {
+    const json params = json::parse(call.params_json, nullptr, false);
+    Message message = build_message(call.action, params, config_.default_country);
+    if (!message.problem.empty()) {
+      // No number WhatsApp could reach: the next channel of a fallback may.
+      if (message.problem.find("phone number") != std::string::npos)
+        return done(ActionResult::unreachable(message.problem, "invalid_number"));
+      return done(ActionResult::invalid_params(message.problem));
+    }
+    if (config_.dry_run) {
+      const json record{{"channel", "whatsapp"},
+                        {"action", call.action},
+                        {"url", config_.messages_url()},
+                        {"body", message.body},
+                        {"idempotency_key", call.idempotency_key}};
+      if (!host_.outbox(dump(record))) return done(ActionResult::retry("the host's outbox did not take the record"));
+      return done(ActionResult::done("dry-run"));
+    }
+    switchboard::HttpRequest request;
+    request.url = config_.messages_url();
+    request.headers = {{"Authorization", "Bearer " + config_.access_token}, {"Content-Type", "application/json"}};
+    request.body = dump(message.body);
+    request.timeout_ms = config_.timeout_ms;
+    const int64_t now = host_.now_unix_ms();
+    if (call.deadline_unix_ms > 0 && now > 0)
+      request.timeout_ms = static_cast<uint32_t>(
+          std::clamp<int64_t>(call.deadline_unix_ms - now, 1, static_cast<int64_t>(request.timeout_ms)));
+    host_.count("whatsapp_sends_total");
+    // Runs on a host I/O thread and touches nothing of this instance.
+    auto on_response = [done](const switchboard::HttpResponse& response) mutable {
+      done(map_send_response(response));
+    };
+    if (host_.http(request, std::move(on_response)) != SB_OK)
+      done(ActionResult::retry("the host's HTTP client did not take the request"));
+  }
+
+ private:
+  void handle(const InboundRequest& request, Responder responder) {
+    if (request.method == "GET") return handshake(request, responder);
+    if (request.method != "POST")
+      return responder.respond(405, kJson, error_body("method_not_allowed", "GET or POST"), {{"Allow", "GET, POST"}});
+    if (auto problem = signature_problem(config_.app_secret, request.body, request.header("x-hub-signature-256"))) {
+      host_.count("whatsapp_webhook_rejected_total");
+      host_.log(SB_LOG_WARN, "whatsapp webhook refused",
+                dump(json{{"reason", *problem}, {"remote_address", request.remote_address}}));
+      return responder.respond(401, kJson, error_body("invalid_signature", *problem));
+    }
+    const switchboard_plugins::JsonCheck check = switchboard_plugins::check_json(request.body, kMaxDepth);
+    if (!check.valid || check.too_deep || !check.is_object)
+      return responder.respond(400, kJson, error_body("invalid_json", "expected a JSON object"));
+    std::vector<InboundEvent> events = events_from_payload(json::parse(request.body, nullptr, false));
+    if (events.empty()) return responder.respond(200, kJson, "{}");
+    emit_all(std::move(events), std::move(responder));
+  }
+
+  // GET ?hub.mode=subscribe&hub.verify_token=T&hub.challenge=C -> C, when T is ours.
+  void handshake(const InboundRequest& request, Responder& responder) const {
+    const std::string mode = query_parameter(request.query, "hub.mode");
+    const std::string token = query_parameter(request.query, "hub.verify_token");
+    if (mode != "subscribe" || !equal_constant_time(token, config_.verify_token)) {
+      host_.log(SB_LOG_WARN, "whatsapp webhook handshake refused", dump(json{{"mode", mode}}));
+      return responder.respond(403, kJson, error_body("forbidden", "hub.mode or hub.verify_token does not match"));
+    }
+    responder.respond(200, "text/plain", query_parameter(request.query, "hub.challenge"));
+  }
+
+  // 200 once the host committed every event of the delivery; otherwise 503,
+  // and Meta delivers it again (repeats are duplicates by id).
+  void emit_all(std::vector<InboundEvent> events, Responder responder) {
+    struct Delivery {
+      explicit Delivery(size_t n, Responder r) : remaining(n), responder(std::move(r)) {}
+      std::atomic<size_t> remaining;
+      std::atomic<bool> failed{false};
+      Responder responder;
+      void one_done(bool ok) {
+        if (!ok) failed = true;
+        if (--remaining == 0)
+          failed ? responder.respond(503, kJson, error_body("unavailable", "the host did not take every event"),
+                                     {{"Retry-After", "1"}})
+                 : responder.respond(200, kJson, "{}");
+      }
+    };
+    auto delivery = std::make_shared<Delivery>(events.size(), std::move(responder));
+    for (const InboundEvent& e : events) {
+      host_.count("whatsapp_events_total");
+      const sb_status status = host_.emit(e.type, e.id, dump(e.payload), SB_EMIT_WAIT_ACCEPTED,
+                                          [delivery](const switchboard::EmitResult& result) {
+                                            delivery->one_done(result.status == SB_OK);
+                                          });
+      if (status != SB_OK) delivery->one_done(false);
+    }
+  }
+
+  switchboard::Host& host_;
+  const Config config_;
+};
+
+switchboard::PluginInfo whatsapp_info() {
+  switchboard::PluginInfo info;
+  info.name = "whatsapp";
+  info.version = "1.0.0";
+  info.vendor = "Switchboard";
+  info.description =
+      "WhatsApp Business Cloud API: text and template messages, and Meta's signed webhook as message.* events.";
+  info.config_schema_json = std::string(whatsapp_schemas::schema_json);
+  info.actions.push_back({"send_text", "A free-form text (inside the 24-hour window); the wamid is the external id.",
+                          std::string(whatsapp_schemas::actions_send_text_json)});
+  info.actions.push_back({"send_template", "An approved template with body parameters; the wamid is the external id.",
+                          std::string(whatsapp_schemas::actions_send_template_json)});
+  info.triggers.push_back({"message.read",
+                           "Status reports (message.sent|delivered|read|failed) and inbound messages "
+                           "(message.replied, message.received) from the webhook.",
+                           std::string(whatsapp_schemas::triggers_message_json)});
+  return info;
+}
+
+}  // namespace whatsapp
+
+SWITCHBOARD_PLUGIN(whatsapp::WhatsApp, whatsapp::whatsapp_info)

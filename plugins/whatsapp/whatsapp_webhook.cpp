@@ -1,0 +1,95 @@
+#include "whatsapp_webhook.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+namespace whatsapp {
+
+using nlohmann::json;
+
+std::optional<std::string> signature_problem(std::string_view app_secret, std::string_view body,
+                                             std::optional<std::string_view> signature_header) {
+  if (!signature_header) return "missing X-Hub-Signature-256 header";
+  constexpr std::string_view kPrefix = "sha256=";
+  if (signature_header->substr(0, kPrefix.size()) != kPrefix)
+    return "X-Hub-Signature-256 must be sha256=<hex digest>";
+  const std::string_view given = signature_header->substr(kPrefix.size());
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (!HMAC(EVP_sha256(), app_secret.data(), static_cast<int>(app_secret.size()),
+            reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest, &length))
+    return "cannot compute the signature";
+  static const char kHex[] = "0123456789abcdef";
+  std::string expected;
+  for (unsigned int i = 0; i < length; ++i) {
+    expected += kHex[digest[i] >> 4];
+    expected += kHex[digest[i] & 0xf];
+  }
+  std::string lowered(given);
+  for (char& c : lowered)
+    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+  if (lowered.size() != expected.size() || CRYPTO_memcmp(lowered.data(), expected.data(), expected.size()) != 0)
+    return "the signature does not match the body";
+  return std::nullopt;
+}
+
+namespace {
+
+std::string text(const json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+json contact_for(const std::string& wa_id, const std::string& name = "") {
+  json contact{{"phones", json::array({{{"number", "+" + wa_id}, {"type", "whatsapp"}}})}};
+  if (!name.empty()) contact["name"] = name;
+  return contact;
+}
+
+void read_value(const json& value, std::vector<InboundEvent>& out) {
+  if (value.contains("statuses") && value["statuses"].is_array())
+    for (const json& s : value["statuses"]) {
+      const std::string id = text(s, "id"), status = text(s, "status"), recipient = text(s, "recipient_id");
+      if (id.empty() || status.empty()) continue;
+      json data{{"message_id", id}, {"status", status}, {"recipient_id", recipient}, {"timestamp", text(s, "timestamp")}};
+      if (s.contains("errors") && s["errors"].is_array()) data["errors"] = s["errors"];
+      json payload{{"data", std::move(data)}};
+      if (!recipient.empty()) payload["contact"] = contact_for(recipient);
+      out.push_back({"message." + status, id + ":" + status, std::move(payload)});
+    }
+  if (value.contains("messages") && value["messages"].is_array()) {
+    std::string name;
+    if (value.contains("contacts") && value["contacts"].is_array() && !value["contacts"].empty() &&
+        value["contacts"][0].contains("profile"))
+      name = text(value["contacts"][0]["profile"], "name");
+    for (const json& m : value["messages"]) {
+      const std::string id = text(m, "id"), from = text(m, "from");
+      if (id.empty() || from.empty()) continue;
+      json data{{"message_id", id}, {"from", from}, {"type", text(m, "type")}, {"timestamp", text(m, "timestamp")}};
+      if (m.contains("text") && m["text"].is_object()) data["text"] = text(m["text"], "body");
+      if (m.contains("button") && m["button"].is_object()) data["text"] = text(m["button"], "text");
+      // A reply to one of ours names it: tie it to the execution that sent it.
+      const std::string in_reply_to = m.contains("context") && m["context"].is_object() ? text(m["context"], "id") : "";
+      if (!in_reply_to.empty()) data["in_reply_to"] = in_reply_to;
+      out.push_back({in_reply_to.empty() ? "message.received" : "message.replied", id,
+                     {{"contact", contact_for(from, name)}, {"data", std::move(data)}}});
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<InboundEvent> events_from_payload(const json& payload) {
+  std::vector<InboundEvent> out;
+  if (!payload.is_object() || !payload.contains("entry") || !payload["entry"].is_array()) return out;
+  for (const json& entry : payload["entry"]) {
+    if (!entry.is_object() || !entry.contains("changes") || !entry["changes"].is_array()) continue;
+    for (const json& change : entry["changes"])
+      if (change.is_object() && change.contains("value") && change["value"].is_object())
+        read_value(change["value"], out);
+  }
+  return out;
+}
+
+}  // namespace whatsapp
