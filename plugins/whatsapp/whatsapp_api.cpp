@@ -63,8 +63,9 @@ Message build_message(std::string_view action, const json& params, const std::st
   const std::string to = params["to"].get<std::string>();
   const auto e164 = switchboard_plugins::to_e164(to, default_country);
   if (!e164)
-    return {{}, "'" + to + "' is not a valid phone number" +
-                    (default_country.empty() ? " (no default_country for numbers without +)" : "")};
+    return {{},
+            "'" + to + "' is not a valid phone number" +
+                (default_country.empty() ? " (no default_country for numbers without +)" : "")};
   json body{{"messaging_product", "whatsapp"}, {"recipient_type", "individual"}, {"to", e164->substr(1)}};
   if (action == "send_text") {
     if (!params.contains("text") || !params["text"].is_string() || params["text"].get<std::string>().empty())

@@ -111,9 +111,7 @@ class WhatsApp : public switchboard::Plugin {
           std::clamp<int64_t>(call.deadline_unix_ms - now, 1, static_cast<int64_t>(request.timeout_ms)));
     host_.count("whatsapp_sends_total");
     // Runs on a host I/O thread and touches nothing of this instance.
-    auto on_response = [done](const switchboard::HttpResponse& response) mutable {
-      done(map_send_response(response));
-    };
+    auto on_response = [done](const switchboard::HttpResponse& response) mutable { done(map_send_response(response)); };
     if (host_.http(request, std::move(on_response)) != SB_OK)
       done(ActionResult::retry("the host's HTTP client did not take the request"));
   }
@@ -167,10 +165,9 @@ class WhatsApp : public switchboard::Plugin {
     auto delivery = std::make_shared<Delivery>(events.size(), std::move(responder));
     for (const InboundEvent& e : events) {
       host_.count("whatsapp_events_total");
-      const sb_status status = host_.emit(e.type, e.id, dump(e.payload), SB_EMIT_WAIT_ACCEPTED,
-                                          [delivery](const switchboard::EmitResult& result) {
-                                            delivery->one_done(result.status == SB_OK);
-                                          });
+      const sb_status status =
+          host_.emit(e.type, e.id, dump(e.payload), SB_EMIT_WAIT_ACCEPTED,
+                     [delivery](const switchboard::EmitResult& result) { delivery->one_done(result.status == SB_OK); });
       if (status != SB_OK) delivery->one_done(false);
     }
   }

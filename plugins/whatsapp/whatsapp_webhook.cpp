@@ -12,8 +12,7 @@ std::optional<std::string> signature_problem(std::string_view app_secret, std::s
                                              std::optional<std::string_view> signature_header) {
   if (!signature_header) return "missing X-Hub-Signature-256 header";
   constexpr std::string_view kPrefix = "sha256=";
-  if (signature_header->substr(0, kPrefix.size()) != kPrefix)
-    return "X-Hub-Signature-256 must be sha256=<hex digest>";
+  if (signature_header->substr(0, kPrefix.size()) != kPrefix) return "X-Hub-Signature-256 must be sha256=<hex digest>";
   const std::string_view given = signature_header->substr(kPrefix.size());
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
@@ -52,7 +51,8 @@ void read_value(const json& value, std::vector<InboundEvent>& out) {
     for (const json& s : value["statuses"]) {
       const std::string id = text(s, "id"), status = text(s, "status"), recipient = text(s, "recipient_id");
       if (id.empty() || status.empty()) continue;
-      json data{{"message_id", id}, {"status", status}, {"recipient_id", recipient}, {"timestamp", text(s, "timestamp")}};
+      json data{
+          {"message_id", id}, {"status", status}, {"recipient_id", recipient}, {"timestamp", text(s, "timestamp")}};
       if (s.contains("errors") && s["errors"].is_array()) data["errors"] = s["errors"];
       json payload{{"data", std::move(data)}};
       if (!recipient.empty()) payload["contact"] = contact_for(recipient);
@@ -72,7 +72,8 @@ void read_value(const json& value, std::vector<InboundEvent>& out) {
       // A reply to one of ours names it: tie it to the execution that sent it.
       const std::string in_reply_to = m.contains("context") && m["context"].is_object() ? text(m["context"], "id") : "";
       if (!in_reply_to.empty()) data["in_reply_to"] = in_reply_to;
-      out.push_back({in_reply_to.empty() ? "message.received" : "message.replied", id,
+      out.push_back({in_reply_to.empty() ? "message.received" : "message.replied",
+                     id,
                      {{"contact", contact_for(from, name)}, {"data", std::move(data)}}});
     }
   }

@@ -1,0 +1,241 @@
+// The whatsapp plugin through the C ABI, against the Cloud API's wire format
+// (paths, bearer auth, field names, error shapes as Meta documents them) and
+// Meta's signed webhook.
+#include <gtest/gtest.h>
+#include <openssl/hmac.h>
+
+#include <nlohmann/json.hpp>
+
+#include "../fake_host.h"
+
+namespace {
+
+using nlohmann::json;
+
+constexpr char kConfig[] = R"({"phone_number_id": "106540352242922", "access_token": "EAAG-token",
+  "base_url": "http://127.0.0.1:9", "api_version": "v21.0", "default_country": "RU",
+  "webhook": {"path": "wa", "verify_token": "verify-me", "app_secret": "app-secret"}})";
+
+std::string sign(const std::string& secret, const std::string& body) {
+  unsigned char digest[32];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest, &length);
+  static const char kHex[] = "0123456789abcdef";
+  std::string out = "sha256=";
+  for (unsigned i = 0; i < length; ++i) out += {kHex[digest[i] >> 4], kHex[digest[i] & 15]};
+  return out;
+}
+
+class WhatsAppPluginTest : public ::testing::Test {
+ protected:
+  fake::Library library{PLUGIN_PATH};
+  fake::Host host{"wa"};
+
+  std::unique_ptr<fake::Instance> create(const std::string& config = kConfig) {
+    auto instance = std::make_unique<fake::Instance>(library, host, config);
+    EXPECT_EQ(instance->status(), SB_OK) << instance->error();
+    return instance;
+  }
+  // Sends a template and answers it with `status` and `body`.
+  fake::Result answered(int status, const std::string& body, const fake::Headers& headers = {}) {
+    auto instance = create();
+    EXPECT_EQ(instance->invoke("send_template", R"({"to": "+7 999 000-11-22", "template": "t", "language": "ru"})"),
+              SB_OK);
+    host.finish_http(host.sent.size() - 1, status, headers, body);
+    return host.results.back();
+  }
+};
+
+TEST_F(WhatsAppPluginTest, SendsATemplateAsTheCloudApiExpects) {
+  auto instance = create();
+  ASSERT_EQ(instance->invoke("send_template", R"({"to": "8 (999) 000-11-22", "template": "order_update",
+                                                  "language": "ru", "body_parameters": ["Иван", "42"]})"),
+            SB_OK);
+  ASSERT_EQ(host.sent.size(), 1u);
+  const fake::Sent& s = host.sent[0];
+  EXPECT_EQ(s.method, "POST");
+  EXPECT_EQ(s.url, "http://127.0.0.1:9/v21.0/106540352242922/messages");
+  EXPECT_EQ(s.header("Authorization"), "Bearer EAAG-token");
+  EXPECT_EQ(s.header("Content-Type"), "application/json");
+  EXPECT_EQ(json::parse(s.body), json::parse(R"({"messaging_product": "whatsapp", "recipient_type": "individual",
+      "to": "79990001122", "type": "template", "template": {"name": "order_update", "language": {"code": "ru"},
+      "components": [{"type": "body", "parameters": [{"type": "text", "text": "Иван"}, {"type": "text", "text": "42"}]}]}})"));
+  host.finish_http(0, 200, {{"Content-Type", "application/json"}},
+                   R"({"messaging_product":"whatsapp","contacts":[{"input":"79990001122","wa_id":"79990001122"}],
+                       "messages":[{"id":"wamid.HBgLNzk5OTAwMDExMjIVAgARGBI"}]})");
+  ASSERT_EQ(host.results.size(), 1u);
+  EXPECT_EQ(host.results[0].outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(host.results[0].external_id, "wamid.HBgLNzk5OTAwMDExMjIVAgARGBI");
+  EXPECT_EQ(json::parse(host.results[0].output_json)["wa_id"], "79990001122");
+}
+
+TEST_F(WhatsAppPluginTest, SendsText) {
+  auto instance = create();
+  ASSERT_EQ(instance->invoke("send_text", R"({"to": "+79990001122", "text": "Здравствуйте!"})"), SB_OK);
+  EXPECT_EQ(json::parse(host.sent.at(0).body),
+            json::parse(R"({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "79990001122",
+                            "type": "text", "text": {"preview_url": false, "body": "Здравствуйте!"}})"));
+}
+
+TEST_F(WhatsAppPluginTest, ErrorsAreMappedByMetasCode) {
+  auto rate = answered(400, R"({"error":{"message":"(#130429) Rate limit hit","type":"OAuthException","code":130429,
+      "error_data":{"messaging_product":"whatsapp","details":"Cloud API message throughput has been reached."},
+      "fbtrace_id":"A1"}})",
+                       {{"Retry-After", "30"}});
+  EXPECT_EQ(rate.outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(rate.retry_after_s, 30u);
+  EXPECT_EQ(rate.provider_code, "130429");
+  EXPECT_EQ(rate.reason, "(#130429) Rate limit hit: Cloud API message throughput has been reached.");
+
+  auto undeliverable = answered(400, R"({"error":{"message":"Message Undeliverable.","code":131026}})");
+  EXPECT_EQ(undeliverable.outcome, SB_OUTCOME_UNREACHABLE);  // a fallback moves on
+  EXPECT_EQ(undeliverable.provider_code, "131026");
+
+  auto not_approved = answered(400, R"({"error":{"message":"(#132001) Template name does not exist in the translation",
+      "type":"OAuthException","code":132001}})");
+  EXPECT_EQ(not_approved.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(not_approved.provider_code, "132001");
+  EXPECT_EQ(not_approved.reason, "(#132001) Template name does not exist in the translation");
+
+  auto window = answered(400, R"({"error":{"message":"Re-engagement message","code":131047}})");
+  EXPECT_EQ(window.outcome, SB_OUTCOME_PERMANENT);
+
+  EXPECT_EQ(answered(503, "upstream down").outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(answered(401, R"({"error":{"message":"Error validating access token","code":190}})").outcome,
+            SB_OUTCOME_PERMANENT);
+}
+
+TEST_F(WhatsAppPluginTest, ATransportErrorRetries) {
+  auto instance = create();
+  ASSERT_EQ(instance->invoke("send_text", R"({"to": "+79990001122", "text": "x"})"), SB_OK);
+  host.finish_http(0, 0, {}, "", "connection refused");
+  EXPECT_EQ(host.results.at(0).outcome, SB_OUTCOME_RETRY);
+}
+
+TEST_F(WhatsAppPluginTest, AnInvalidNumberIsUnreachableWithoutARequest) {
+  auto instance = create();
+  ASSERT_EQ(instance->invoke("send_text", R"({"to": "12", "text": "x"})"), SB_OK);
+  EXPECT_TRUE(host.sent.empty());
+  EXPECT_EQ(host.results.at(0).outcome, SB_OUTCOME_UNREACHABLE);
+  EXPECT_EQ(host.results.at(0).reason, "'12' is not a valid phone number");
+}
+
+TEST_F(WhatsAppPluginTest, DryRunWritesTheMessageToTheOutbox) {
+  auto instance = create(R"({"dry_run": true, "default_country": "RU"})");
+  ASSERT_EQ(instance->invoke("send_text", R"({"to": "89990001122", "text": "hi"})", "e1:r:0"), SB_OK);
+  EXPECT_TRUE(host.sent.empty());
+  ASSERT_EQ(host.outbox.size(), 1u);
+  const json record = json::parse(host.outbox[0]);
+  EXPECT_EQ(record["channel"], "whatsapp");
+  EXPECT_EQ(record["body"]["to"], "79990001122");
+  EXPECT_EQ(record["idempotency_key"], "e1:r:0");
+  EXPECT_EQ(host.results.at(0).outcome, SB_OUTCOME_DONE);
+}
+
+TEST_F(WhatsAppPluginTest, ConfigWithoutCredentialsIsRefused) {
+  fake::Instance instance(library, host, R"({"phone_number_id": "1"})");
+  EXPECT_NE(instance.status(), SB_OK);
+  EXPECT_EQ(instance.error(), "'phone_number_id' and 'access_token' are required unless 'dry_run' is true");
+}
+
+TEST_F(WhatsAppPluginTest, TheHandshakeAnswersTheChallengeOnlyForOurToken) {
+  auto instance = create();
+  const uint64_t ok =
+      host.request("GET", {}, "", "hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444");
+  EXPECT_EQ(host.responses.at(ok).status, 200);
+  EXPECT_EQ(host.responses.at(ok).content_type, "text/plain");
+  EXPECT_EQ(host.responses.at(ok).body, "1158201444");
+  const uint64_t wrong = host.request("GET", {}, "", "hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1");
+  EXPECT_EQ(host.responses.at(wrong).status, 403);
+}
+
+TEST_F(WhatsAppPluginTest, AcceptsMetasPublicSignatureVector) {
+  // Key "secret", body "test": the public example. The signature passes; the
+  // body is then refused for not being a JSON object, not for its signature.
+  auto instance =
+      create(R"({"dry_run": true, "webhook": {"path": "wa", "verify_token": "v", "app_secret": "secret"}})");
+  const uint64_t id = host.request(
+      "POST", {{"X-Hub-Signature-256", "sha256=0329a06b62cd16b33eb6792be8c60b158d89a2ee3a876fce9a881ebb488c0914"}},
+      "test");
+  EXPECT_EQ(host.responses.at(id).status, 400);
+  EXPECT_EQ(sign("secret", "test"), "sha256=0329a06b62cd16b33eb6792be8c60b158d89a2ee3a876fce9a881ebb488c0914");
+}
+
+const char kStatuses[] = R"({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages",
+  "value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"106540352242922"},
+  "statuses":[{"id":"wamid.A","status":"delivered","timestamp":"1668595349","recipient_id":"79990001122"},
+              {"id":"wamid.A","status":"read","timestamp":"1668595350","recipient_id":"79990001122"},
+              {"id":"wamid.B","status":"failed","timestamp":"1668595351","recipient_id":"79990001133",
+               "errors":[{"code":131026,"title":"Message undeliverable"}]}]}}]}]})";
+
+TEST_F(WhatsAppPluginTest, SignedStatusReportsBecomeMessageEvents) {
+  auto instance = create();
+  const uint64_t id = host.request("POST", {{"X-Hub-Signature-256", sign("app-secret", kStatuses)}}, kStatuses);
+  ASSERT_EQ(host.emitted.size(), 3u);
+  EXPECT_EQ(host.emitted[0].type, "message.delivered");
+  EXPECT_EQ(host.emitted[0].id, "wamid.A:delivered");
+  EXPECT_EQ(host.emitted[1].type, "message.read");
+  EXPECT_EQ(host.emitted[0].wait, SB_EMIT_WAIT_ACCEPTED);
+  const json read = json::parse(host.emitted[1].payload);
+  EXPECT_EQ(read["data"]["message_id"], "wamid.A");
+  EXPECT_EQ(read["contact"]["phones"][0]["number"], "+79990001122");
+  EXPECT_EQ(json::parse(host.emitted[2].payload)["data"]["errors"][0]["code"], 131026);
+  // Answered only once the host took every event.
+  EXPECT_EQ(host.responses.count(id), 0u);
+  host.finish_emit(0, SB_OK, "wamid.A:delivered");
+  host.finish_emit(1, SB_OK, "wamid.A:read");
+  EXPECT_EQ(host.responses.count(id), 0u);
+  host.finish_emit(2, SB_OK, "wamid.B:failed");
+  EXPECT_EQ(host.responses.at(id).status, 200);
+}
+
+TEST_F(WhatsAppPluginTest, ARedeliveryHasTheSameEventIds) {
+  // Meta retries a delivery it got no 200 for: the ids make the repeat a duplicate.
+  auto instance = create();
+  const fake::Headers signed_headers = {{"X-Hub-Signature-256", sign("app-secret", kStatuses)}};
+  const uint64_t first = host.request("POST", signed_headers, kStatuses);
+  host.finish_emit(0, SB_ERR_UNAVAILABLE, "", "store full");
+  host.finish_emit(1, SB_OK, "wamid.A:read");
+  host.finish_emit(2, SB_OK, "wamid.B:failed");
+  EXPECT_EQ(host.responses.at(first).status, 503);
+  host.request("POST", signed_headers, kStatuses);
+  ASSERT_EQ(host.emitted.size(), 6u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(host.emitted[i + 3].id, host.emitted[i].id);
+}
+
+TEST_F(WhatsAppPluginTest, BadOrMissingSignaturesAreRefusedAndNothingIsEmitted) {
+  auto instance = create();
+  const uint64_t missing = host.request("POST", {}, kStatuses);
+  EXPECT_EQ(host.responses.at(missing).status, 401);
+  const uint64_t wrong_key =
+      host.request("POST", {{"X-Hub-Signature-256", sign("not-the-secret", kStatuses)}}, kStatuses);
+  EXPECT_EQ(host.responses.at(wrong_key).status, 401);
+  // Signed, then changed on the way.
+  std::string tampered = kStatuses;
+  tampered.replace(tampered.find("read"), 4, "sent");
+  const uint64_t changed = host.request("POST", {{"X-Hub-Signature-256", sign("app-secret", kStatuses)}}, tampered);
+  EXPECT_EQ(host.responses.at(changed).status, 401);
+  EXPECT_TRUE(host.emitted.empty());
+  EXPECT_EQ(host.responses.at(changed).body.find("app-secret"), std::string::npos);
+}
+
+TEST_F(WhatsAppPluginTest, InboundMessagesAreRepliesWhenTheyQuoteOurs) {
+  auto instance = create();
+  const std::string body =
+      R"({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages",
+    "value":{"messaging_product":"whatsapp","contacts":[{"profile":{"name":"Иван"},"wa_id":"79990001122"}],
+    "messages":[{"from":"79990001122","id":"wamid.IN1","timestamp":"1","type":"text","text":{"body":"ДА"},
+                 "context":{"from":"15550001111","id":"wamid.A"}},
+                {"from":"79990001122","id":"wamid.IN2","timestamp":"2","type":"text","text":{"body":"привет"}}]}}]}]})";
+  host.request("POST", {{"X-Hub-Signature-256", sign("app-secret", body)}}, body);
+  ASSERT_EQ(host.emitted.size(), 2u);
+  EXPECT_EQ(host.emitted[0].type, "message.replied");
+  const json reply = json::parse(host.emitted[0].payload);
+  EXPECT_EQ(reply["data"]["in_reply_to"], "wamid.A");
+  EXPECT_EQ(reply["data"]["text"], "ДА");
+  EXPECT_EQ(reply["contact"]["name"], "Иван");
+  EXPECT_EQ(host.emitted[1].type, "message.received");
+}
+
+}  // namespace
