@@ -439,6 +439,12 @@ void Pipeline::step_ended(const ExecutionRow& row, const CompiledStep& step, con
     return record(ExecutionUpdate::to(row.id, last ? ExecutionState::kDone : ExecutionState::kReady, next, 0,
                                       last ? std::nullopt : std::optional<int64_t>(now_ms()), dump_text(entry), ""));
   }
+  // Not attempted (a channel over its sending limit): later, without counting an attempt.
+  if (outcome.outcome == SB_OUTCOME_RETRY && outcome.provider_code == SB_PROVIDER_CODE_DEFERRED) {
+    const int64_t at = now_ms() + std::max<int64_t>(int64_t{outcome.retry_after_s} * 1000, 1000);
+    entry["retry_at"] = format_time_ms(at);
+    return record(ExecutionUpdate::to(row.id, ExecutionState::kWaiting, row.step, row.attempt, at, dump_text(entry)));
+  }
   const int attempts = row.attempt + 1;
   if (outcome.outcome == SB_OUTCOME_RETRY && attempts < step.max_attempts) {
     int64_t delay = backoff_ms(step.backoff_ms, attempts, jitter());

@@ -112,6 +112,12 @@ typedef enum sb_outcome {
   SB_OUTCOME_INVALID_PARAMS = 4 /* the rule rendered parameters the action rejects */
 } sb_outcome;
 
+/* provider_code of a SB_OUTCOME_RETRY that did not attempt anything (the
+ * instance is over its own sending limit): the host runs the step again after
+ * retry_after_s without counting an attempt, so a step waits instead of
+ * failing. */
+#define SB_PROVIDER_CODE_DEFERRED "deferred"
+
 /* One invocation of an action.
  * OWNERSHIP: host-owned; every view is valid only until on_action_invoke
  * returns. Copy what an asynchronous completion needs. */

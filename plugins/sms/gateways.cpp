@@ -1,0 +1,204 @@
+#include "gateways.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <charconv>
+
+namespace sms {
+
+namespace {
+
+using nlohmann::json;
+using switchboard::ActionResult;
+using switchboard::ConfigError;
+using switchboard::HttpRequest;
+using switchboard::HttpResponse;
+
+std::string required(const json& config, const char* key) {
+  auto it = config.find(key);
+  if (it == config.end() || !it->is_string() || it->get<std::string>().empty())
+    throw ConfigError(std::string("'") + key + "' is required for gateway '" + config.value("gateway", "") + "'");
+  return it->get<std::string>();
+}
+
+std::string digits(const std::string& e164) { return e164.substr(e164.find_first_not_of('+')); }
+
+uint32_t retry_after(const HttpResponse& response) {
+  uint32_t seconds = 0;
+  if (auto h = response.header("retry-after")) std::from_chars(h->data(), h->data() + h->size(), seconds);
+  return seconds;
+}
+
+std::optional<ActionResult> transport_failure(const HttpResponse& response, const std::string& gateway) {
+  if (response.status == 0)
+    return ActionResult::retry(gateway + " did not answer: " + std::string(response.transport_error));
+  if (response.status == 429 || response.status >= 500)
+    return ActionResult::retry(gateway + " answered HTTP " + std::to_string(response.status), retry_after(response),
+                               std::to_string(response.status));
+  return std::nullopt;
+}
+
+HttpRequest form_post(std::string url, std::string body) {
+  HttpRequest r;
+  r.url = std::move(url);
+  r.headers = {{"Content-Type", "application/x-www-form-urlencoded"}};
+  r.body = std::move(body);
+  return r;
+}
+
+// SMS.ru: POST /sms/send, api_id in the form, JSON answers (json=1).
+class SmsRu final : public Gateway {
+ public:
+  explicit SmsRu(const json& c)
+      : base_(c.value("base_url", "https://sms.ru")), api_id_(required(c, "api_id")), from_(c.value("sender", "")) {}
+  std::string name() const override { return "sms.ru"; }
+  HttpRequest request(const Message& m) const override {
+    std::vector<std::pair<std::string, std::string>> fields = {
+        {"api_id", api_id_}, {"to", digits(m.to)}, {"msg", m.text}, {"json", "1"}};
+    if (!from_.empty()) fields.emplace_back("from", from_);
+    return form_post(base_ + "/sms/send", form(fields));
+  }
+  ActionResult result(const HttpResponse& response, const Message& m) const override {
+    if (auto failure = transport_failure(response, name())) return *failure;
+    const json body = json::parse(response.body, nullptr, false);
+    if (!body.is_object()) return ActionResult::retry("sms.ru answered without JSON");
+    json status = body;
+    // The per-number answer when there is one; the request's otherwise.
+    if (body.contains("sms") && body["sms"].is_object() && body["sms"].contains(digits(m.to)))
+      status = body["sms"][digits(m.to)];
+    const int code = status.value("status_code", 0);
+    const std::string text = status.value("status_text", "status " + std::to_string(code));
+    if (status.value("status", "") == "OK" && code == 100)
+      return ActionResult::done(status.value("sms_id", ""), json{{"sms_id", status.value("sms_id", "")}}.dump());
+    const std::string c = std::to_string(code);
+    if (code == 220 || (code >= 230 && code <= 232) || code == 206) return ActionResult::retry(text, 0, c);
+    if (code == 202 || code == 207 || code == 209) return ActionResult::unreachable(text, c);
+    return ActionResult::permanent(text, c);
+  }
+
+ private:
+  std::string base_, api_id_, from_;
+};
+
+// SMSC.ru: POST /sys/send.php; fmt=3 answers JSON, charset=utf-8 (its default is windows-1251).
+class Smsc final : public Gateway {
+ public:
+  explicit Smsc(const json& c)
+      : base_(c.value("base_url", "https://smsc.ru")),
+        login_(required(c, "login")),
+        password_(required(c, "password")),
+        from_(c.value("sender", "")) {}
+  std::string name() const override { return "smsc.ru"; }
+  HttpRequest request(const Message& m) const override {
+    std::vector<std::pair<std::string, std::string>> fields = {
+        {"login", login_}, {"psw", password_}, {"phones", digits(m.to)},
+        {"mes", m.text},   {"fmt", "3"},       {"charset", "utf-8"}};
+    if (!from_.empty()) fields.emplace_back("sender", from_);
+    return form_post(base_ + "/sys/send.php", form(fields));
+  }
+  ActionResult result(const HttpResponse& response, const Message&) const override {
+    if (auto failure = transport_failure(response, name())) return *failure;
+    const json body = json::parse(response.body, nullptr, false);
+    if (!body.is_object()) return ActionResult::retry("smsc.ru answered without JSON");
+    if (!body.contains("error")) {
+      const std::string id = body.contains("id") ? body["id"].dump() : "";
+      return ActionResult::done(id, json{{"id", body.value("id", json())}, {"cnt", body.value("cnt", json())}}.dump());
+    }
+    const int code = body.value("error_code", 0);
+    const std::string text = body.value("error", "error " + std::to_string(code)), c = std::to_string(code);
+    if (code == 4 || code == 9) return ActionResult::retry(text, code == 4 ? 60 : 0, c);
+    if (code == 7 || code == 8) return ActionResult::unreachable(text, c);
+    return ActionResult::permanent(text, c);
+  }
+
+ private:
+  std::string base_, login_, password_, from_;
+};
+
+std::string base64(const std::string& in) {
+  std::string out(4 * ((in.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+// Twilio Programmable Messaging: POST /2010-04-01/Accounts/{sid}/Messages.json, HTTP Basic.
+class Twilio final : public Gateway {
+ public:
+  explicit Twilio(const json& c)
+      : base_(c.value("base_url", "https://api.twilio.com")),
+        sid_(required(c, "account_sid")),
+        token_(required(c, "auth_token")),
+        from_(c.value("sender", "")),
+        service_(c.value("messaging_service_sid", "")),
+        callback_(c.value("status_callback", "")) {
+    if (from_.empty() && service_.empty())
+      throw ConfigError("gateway 'twilio' needs 'sender' or 'messaging_service_sid'");
+  }
+  std::string name() const override { return "twilio"; }
+  HttpRequest request(const Message& m) const override {
+    std::vector<std::pair<std::string, std::string>> fields = {{"To", m.to}, {"Body", m.text}};
+    fields.emplace_back(service_.empty() ? "From" : "MessagingServiceSid", service_.empty() ? from_ : service_);
+    if (!callback_.empty()) fields.emplace_back("StatusCallback", callback_);
+    HttpRequest r = form_post(base_ + "/2010-04-01/Accounts/" + sid_ + "/Messages.json", form(fields));
+    r.headers.emplace_back("Authorization", "Basic " + base64(sid_ + ":" + token_));
+    // Twilio drops a repeated request with the same token (a retry after a lost answer).
+    if (!m.idempotency_key.empty()) r.headers.emplace_back("I-Twilio-Idempotency-Token", m.idempotency_key);
+    return r;
+  }
+  ActionResult result(const HttpResponse& response, const Message&) const override {
+    const json body = json::parse(response.body, nullptr, false);
+    if (response.status >= 200 && response.status < 300 && body.is_object() && body.contains("sid")) {
+      json output{{"sid", body["sid"]}, {"status", body.value("status", "")}};
+      if (body.contains("num_segments")) output["num_segments"] = body["num_segments"];
+      return ActionResult::done(body["sid"].get<std::string>(), output.dump());
+    }
+    const int code = body.is_object() ? body.value("code", 0) : 0;
+    if (code == 20429)
+      return ActionResult::retry(body.value("message", "too many requests"), retry_after(response), "20429");
+    if (auto failure = transport_failure(response, name())) return *failure;
+    const std::string text = body.is_object() ? body.value("message", "HTTP " + std::to_string(response.status))
+                                              : "HTTP " + std::to_string(response.status);
+    const std::string c = code ? std::to_string(code) : std::to_string(response.status);
+    // Not a number Twilio can text (invalid, landline, unreachable region).
+    if (code == 21211 || code == 21614 || code == 21612 || code == 21408) return ActionResult::unreachable(text, c);
+    return ActionResult::permanent(text, c);
+  }
+
+ private:
+  std::string base_, sid_, token_, from_, service_, callback_;
+};
+
+}  // namespace
+
+std::string form(const std::vector<std::pair<std::string, std::string>>& fields) {
+  static const char kHex[] = "0123456789ABCDEF";
+  auto encode = [](const std::string& s) {
+    std::string out;
+    for (unsigned char c : s) {
+      if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+        out += static_cast<char>(c);
+      } else {
+        out += '%';
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+      }
+    }
+    return out;
+  };
+  std::string out;
+  for (const auto& [k, v] : fields) out += (out.empty() ? "" : "&") + encode(k) + "=" + encode(v);
+  return out;
+}
+
+std::unique_ptr<Gateway> make_gateway(const json& config) {
+  const std::string name = config.value("gateway", "");
+  if (name == "smsru") return std::make_unique<SmsRu>(config);
+  if (name == "smsc") return std::make_unique<Smsc>(config);
+  if (name == "twilio") return std::make_unique<Twilio>(config);
+  throw ConfigError("'gateway' must be one of smsru, smsc, twilio");
+}
+
+}  // namespace sms

@@ -1,0 +1,118 @@
+// The "sms" plugin: one action, "send", through the gateway the instance is
+// configured for. Numbers are normalised to E.164 (libphonenumber); the
+// step's output reports the segments the text takes.
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <switchboard/plugin.hpp>
+
+#include "gateways.h"
+#include "limits.h"
+#include "phone.h"
+#include "segments.h"
+#include "sms_schemas.h"
+
+namespace sms {
+
+namespace {
+using nlohmann::json;
+using switchboard::ActionResult;
+
+std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+json config_of(std::string_view text) {
+  json config = json::parse(text, nullptr, false);
+  if (!config.is_object()) throw switchboard::ConfigError("the config must be a JSON object");
+  return config;
+}
+}  // namespace
+
+class Sms : public switchboard::Plugin {
+ public:
+  Sms(switchboard::Host& host, std::string_view config_json) : Sms(host, config_of(config_json)) {}
+
+  void invoke(const switchboard::ActionCall& call, switchboard::Completion done) override {
+    if (call.action != "send")
+      return done(ActionResult::invalid_params("unknown action '" + std::string(call.action) + "'"));
+    const json params = json::parse(call.params_json, nullptr, false);
+    if (!params.is_object() || !params.contains("to") || !params["to"].is_string() || !params.contains("text") ||
+        !params["text"].is_string() || params["text"].get<std::string>().empty())
+      return done(ActionResult::invalid_params("'to' and 'text' must be non-empty strings"));
+    const std::string to = params["to"].get<std::string>();
+    const auto e164 = switchboard_plugins::to_e164(to, default_country_);
+    if (!e164)
+      return done(
+          ActionResult::unreachable("'" + to + "' is not a valid phone number" +
+                                        (default_country_.empty() ? " (no default_country for numbers without +)" : ""),
+                                    "invalid_number"));
+    Message message{*e164, params["text"].get<std::string>(), std::string(call.idempotency_key)};
+    const Segments segments = count_segments(message.text);
+    const json report{
+        {"to", message.to}, {"segments", segments.parts}, {"encoding", segments.gsm7 ? "GSM-7" : "UCS-2"}};
+    if (auto wait = limits_.take(host_.now_unix_ms())) {
+      // Not attempted: the host runs the step again then, without counting an attempt.
+      host_.count("sms_deferred_total");
+      return done(ActionResult::retry("over the instance's sending limit", *wait, SB_PROVIDER_CODE_DEFERRED));
+    }
+    if (dry_run_) {
+      const json record{{"channel", "sms"},           {"gateway", gateway_->name()},
+                        {"to", message.to},           {"text", message.text},
+                        {"segments", segments.parts}, {"idempotency_key", message.idempotency_key}};
+      if (!host_.outbox(dump(record))) return done(ActionResult::retry("the host's outbox did not take the record"));
+      return done(ActionResult::done("dry-run", dump(report)));
+    }
+    switchboard::HttpRequest request = gateway_->request(message);
+    request.timeout_ms = timeout_ms_;
+    const int64_t now = host_.now_unix_ms();
+    if (call.deadline_unix_ms > 0 && now > 0)
+      request.timeout_ms = static_cast<uint32_t>(std::clamp<int64_t>(call.deadline_unix_ms - now, 1, timeout_ms_));
+    host_.count("sms_sends_total");
+    // The gateway outlives every call: instances are destroyed only after
+    // their calls completed or were cancelled.
+    const Gateway* gateway = gateway_.get();
+    auto on_response = [done, gateway, message, report](const switchboard::HttpResponse& response) mutable {
+      ActionResult result = gateway->result(response, message);
+      if (result.outcome == SB_OUTCOME_DONE) {
+        json output = json::parse(result.output_json, nullptr, false);
+        if (!output.is_object()) output = json::object();
+        output.update(report);
+        result.output_json = dump(output);
+      }
+      done(std::move(result));
+    };
+    if (host_.http(request, std::move(on_response)) != SB_OK)
+      done(ActionResult::retry("the host's HTTP client did not take the request"));
+  }
+
+ private:
+  Sms(switchboard::Host& host, const json& config)
+      : host_(host),
+        gateway_(make_gateway(config)),
+        limits_(config.contains("limits") ? config["limits"].value("per_minute", 0u) : 0u,
+                config.contains("limits") ? config["limits"].value("per_day", 0u) : 0u),
+        default_country_(config.value("default_country", "")),
+        timeout_ms_(config.value("timeout_ms", 10000u)),
+        dry_run_(config.value("dry_run", false)) {}
+
+  switchboard::Host& host_;
+  const std::unique_ptr<Gateway> gateway_;
+  Limits limits_;
+  const std::string default_country_;
+  const uint32_t timeout_ms_;
+  const bool dry_run_;
+};
+
+switchboard::PluginInfo sms_info() {
+  switchboard::PluginInfo info;
+  info.name = "sms";
+  info.version = "1.0.0";
+  info.vendor = "Switchboard";
+  info.description = "SMS through SMS.ru, SMSC.ru or Twilio, with E.164 numbers, segment counts and sending limits.";
+  info.config_schema_json = std::string(sms_schemas::schema_json);
+  info.actions.push_back({"send", "One text to one number; the gateway's message id is the external id.",
+                          std::string(sms_schemas::actions_send_json)});
+  return info;
+}
+
+}  // namespace sms
+
+SWITCHBOARD_PLUGIN(sms::Sms, sms::sms_info)
