@@ -6,9 +6,9 @@
 #include <switchboard/plugin.hpp>
 
 #include "gateways.h"
-#include "limits.h"
 #include "phone.h"
 #include "segments.h"
+#include "send_limits.h"
 #include "sms_schemas.h"
 
 namespace sms {

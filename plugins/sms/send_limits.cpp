@@ -1,4 +1,4 @@
-#include "limits.h"
+#include "send_limits.h"
 
 #include <algorithm>
 

@@ -1,0 +1,163 @@
+// The sms plugin through the C ABI, against each gateway's wire format (path,
+// auth, form fields, answers and error codes as the gateways document them).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "../fake_host.h"
+
+namespace {
+
+using nlohmann::json;
+
+class SmsPluginTest : public ::testing::Test {
+ protected:
+  fake::Library library{PLUGIN_PATH};
+  fake::Host host{"sms"};
+
+  std::unique_ptr<fake::Instance> create(const std::string& config) {
+    auto instance = std::make_unique<fake::Instance>(library, host, config);
+    EXPECT_EQ(instance->status(), SB_OK) << instance->error();
+    return instance;
+  }
+  fake::Result send(fake::Instance& instance, const std::string& to, const std::string& text, int status,
+                    const std::string& body, const fake::Headers& headers = {}) {
+    EXPECT_EQ(instance.invoke("send", json{{"to", to}, {"text", text}}.dump(), "e1:r:0"), SB_OK);
+    if (host.results.size() > 0 && host.sent.empty()) return host.results.back();
+    host.finish_http(host.sent.size() - 1, status, headers, body);
+    return host.results.back();
+  }
+};
+
+constexpr char kSmsRu[] = R"({"gateway": "smsru", "api_id": "API-1", "sender": "Shop", "base_url": "http://127.0.0.1:9",
+                              "default_country": "RU"})";
+
+TEST_F(SmsPluginTest, SmsRuSendsAFormAndReadsThePerNumberAnswer) {
+  auto instance = create(kSmsRu);
+  auto result = send(*instance, "8 (999) 000-11-22", "Привет", 200,
+                     R"({"status":"OK","status_code":100,"sms":{"79990001122":{"status":"OK","status_code":100,
+                         "sms_id":"000000-10000000"}},"balance":4122.56})");
+  const fake::Sent& s = host.sent.at(0);
+  EXPECT_EQ(s.method, "POST");
+  EXPECT_EQ(s.url, "http://127.0.0.1:9/sms/send");
+  EXPECT_EQ(s.header("Content-Type"), "application/x-www-form-urlencoded");
+  EXPECT_EQ(s.body, "api_id=API-1&to=79990001122&msg=%D0%9F%D1%80%D0%B8%D0%B2%D0%B5%D1%82&json=1&from=Shop");
+  EXPECT_EQ(result.outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(result.external_id, "000000-10000000");
+  const json output = json::parse(result.output_json);
+  EXPECT_EQ(output["segments"], 1);
+  EXPECT_EQ(output["encoding"], "UCS-2");
+  EXPECT_EQ(output["to"], "+79990001122");
+}
+
+TEST_F(SmsPluginTest, SmsRuCodesMapToOutcomes) {
+  auto instance = create(kSmsRu);
+  auto no_route = send(*instance, "+79990001122", "x", 200,
+                       R"({"status":"OK","status_code":100,"sms":{"79990001122":{"status":"ERROR","status_code":207,
+                           "status_text":"На этот номер нельзя отправлять сообщения"}}})");
+  EXPECT_EQ(no_route.outcome, SB_OUTCOME_UNREACHABLE);
+  EXPECT_EQ(no_route.provider_code, "207");
+  EXPECT_EQ(no_route.reason, "На этот номер нельзя отправлять сообщения");
+  EXPECT_EQ(
+      send(*instance, "+79990001122", "x", 200, R"({"status":"ERROR","status_code":220,"status_text":"busy"})").outcome,
+      SB_OUTCOME_RETRY);
+  auto bad_key = send(*instance, "+79990001122", "x", 200,
+                      R"({"status":"ERROR","status_code":200,"status_text":"Неправильный api_id"})");
+  EXPECT_EQ(bad_key.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(bad_key.provider_code, "200");
+  EXPECT_EQ(send(*instance, "+79990001122", "x", 502, "").outcome, SB_OUTCOME_RETRY);
+}
+
+TEST_F(SmsPluginTest, SmscSendsUtf8AndMapsItsErrors) {
+  auto instance = create(R"({"gateway": "smsc", "login": "shop", "password": "pw", "base_url": "http://127.0.0.1:9"})");
+  auto ok = send(*instance, "+79990001122", "Hi", 200, R"({"id":42,"cnt":1})");
+  EXPECT_EQ(host.sent.at(0).url, "http://127.0.0.1:9/sys/send.php");
+  EXPECT_EQ(host.sent.at(0).body, "login=shop&psw=pw&phones=79990001122&mes=Hi&fmt=3&charset=utf-8");
+  EXPECT_EQ(ok.outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(ok.external_id, "42");
+  auto invalid = send(*instance, "+79990001122", "Hi", 200, R"({"error":"invalid number","error_code":7})");
+  EXPECT_EQ(invalid.outcome, SB_OUTCOME_UNREACHABLE);
+  EXPECT_EQ(invalid.provider_code, "7");
+  EXPECT_EQ(send(*instance, "+79990001122", "Hi", 200, R"({"error":"IP blocked","error_code":4})").outcome,
+            SB_OUTCOME_RETRY);
+  EXPECT_EQ(send(*instance, "+79990001122", "Hi", 200, R"({"error":"no money","error_code":3})").outcome,
+            SB_OUTCOME_PERMANENT);
+}
+
+constexpr char kTwilio[] = R"({"gateway": "twilio", "account_sid": "AC0123456789abcdef0123456789abcdef",
+  "auth_token": "tok", "sender": "+15017122661", "base_url": "http://127.0.0.1:9",
+  "status_callback": "https://hooks.example.com/sms/status"})";
+
+TEST_F(SmsPluginTest, TwilioPostsTheMessagesResourceWithBasicAuth) {
+  auto instance = create(kTwilio);
+  auto ok = send(*instance, "+14155552671", "Hello €", 201,
+                 R"({"sid":"SM1234567890abcdef1234567890abcdef","status":"queued","num_segments":"1"})");
+  const fake::Sent& s = host.sent.at(0);
+  EXPECT_EQ(s.url, "http://127.0.0.1:9/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json");
+  // base64("AC0123456789abcdef0123456789abcdef:tok")
+  EXPECT_EQ(s.header("Authorization"), "Basic QUMwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZjp0b2s=");
+  EXPECT_EQ(s.header("I-Twilio-Idempotency-Token"), "e1:r:0");
+  EXPECT_EQ(s.body,
+            "To=%2B14155552671&Body=Hello%20%E2%82%AC&From=%2B15017122661&StatusCallback=https%3A%2F%2Fhooks.example."
+            "com%2Fsms%2Fstatus");
+  EXPECT_EQ(ok.outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(ok.external_id, "SM1234567890abcdef1234567890abcdef");
+  EXPECT_EQ(json::parse(ok.output_json)["encoding"], "GSM-7");
+}
+
+TEST_F(SmsPluginTest, TwilioErrorsByCode) {
+  auto instance = create(kTwilio);
+  auto invalid = send(*instance, "+14155552671", "x", 400,
+                      R"({"code":21211,"message":"The 'To' number is not a valid phone number.",
+                          "more_info":"https://www.twilio.com/docs/errors/21211","status":400})");
+  EXPECT_EQ(invalid.outcome, SB_OUTCOME_UNREACHABLE);
+  EXPECT_EQ(invalid.provider_code, "21211");
+  auto busy = send(*instance, "+14155552671", "x", 429, R"({"code":20429,"message":"Too Many Requests","status":429})",
+                   {{"Retry-After", "7"}});
+  EXPECT_EQ(busy.outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(busy.retry_after_s, 7u);
+  auto unsubscribed = send(*instance, "+14155552671", "x", 400,
+                           R"({"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400})");
+  EXPECT_EQ(unsubscribed.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(unsubscribed.reason, "Attempt to send to unsubscribed recipient");
+}
+
+TEST_F(SmsPluginTest, AnInvalidNumberFailsWithoutARequest) {
+  auto instance = create(kSmsRu);
+  ASSERT_EQ(instance->invoke("send", R"({"to": "12345", "text": "x"})"), SB_OK);
+  EXPECT_TRUE(host.sent.empty());
+  EXPECT_EQ(host.results.at(0).outcome, SB_OUTCOME_UNREACHABLE);
+  EXPECT_EQ(host.results.at(0).reason, "'12345' is not a valid phone number");
+}
+
+TEST_F(SmsPluginTest, OverTheLimitTheStepIsDeferredNotFailed) {
+  auto instance = create(R"({"gateway": "smsru", "api_id": "k", "dry_run": true, "limits": {"per_minute": 2}})");
+  host.now_ms = 1'700'000'040'000 + 40'000;  // 40 s into a minute
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(instance->invoke("send", R"({"to": "+79990001122", "text": "x"})"), SB_OK);
+  ASSERT_EQ(instance->invoke("send", R"({"to": "+79990001122", "text": "x"})"), SB_OK);
+  ASSERT_EQ(host.results.size(), 3u);
+  EXPECT_EQ(host.results[2].outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(host.results[2].provider_code, SB_PROVIDER_CODE_DEFERRED);
+  EXPECT_EQ(host.results[2].retry_after_s, 20u);  // until the next minute
+  EXPECT_EQ(host.outbox.size(), 2u);
+  host.now_ms += 20'000;
+  ASSERT_EQ(instance->invoke("send", R"({"to": "+79990001122", "text": "x"})"), SB_OK);
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_DONE);
+}
+
+TEST_F(SmsPluginTest, DryRunWritesTheMessageWithItsSegments) {
+  auto instance = create(R"({"gateway": "smsru", "api_id": "k", "dry_run": true})");
+  ASSERT_EQ(instance->invoke("send", json{{"to", "+79990001122"}, {"text", std::string(71, 'x')}}.dump()), SB_OK);
+  const json record = json::parse(host.outbox.at(0));
+  EXPECT_EQ(record["gateway"], "sms.ru");
+  EXPECT_EQ(record["segments"], 1);  // 71 GSM-7 characters: one part
+  EXPECT_EQ(record["to"], "+79990001122");
+}
+
+TEST_F(SmsPluginTest, AGatewayWithoutItsCredentialsIsRefused) {
+  fake::Instance instance(library, host, R"({"gateway": "smsc", "login": "shop"})");
+  EXPECT_NE(instance.status(), SB_OK);
+  EXPECT_EQ(instance.error(), "'password' is required for gateway 'smsc'");
+}
+
+}  // namespace
