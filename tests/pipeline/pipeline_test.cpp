@@ -720,6 +720,25 @@ TEST(StepResults, BranchesOfAParallelGroupReportToTheStepsAfterIt) {
   EXPECT_EQ(results["Read"]["event"]["data"]["status"], "read");
 }
 
+TEST_F(PipelineTest, ADeferredStepWaitsWithoutUsingAnAttempt) {
+  // One attempt allowed: a retry would be a dead letter, a deferral is not.
+  ActionOutcome over_limit = ActionOutcome::failure(SB_OUTCOME_RETRY, "over the instance's sending limit");
+  over_limit.provider_code = SB_PROVIDER_CODE_DEFERRED;
+  over_limit.retry_after_s = 1;
+  actions_.script = {over_limit};
+  run({rule("r", {{"event", "lead.created"}}, {action("sms", /*max_attempts=*/1)})});
+  append({lead_event("e1", "lead.created", "A")});
+  actions_.wait_for(1);
+  auto rows = settled(1, 5s);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, ExecutionState::kDone);
+  EXPECT_EQ(actions_.wait_for(2).size(), 2u);
+  const json history = json::parse(rows[0].history_json);
+  EXPECT_EQ(history[0]["provider_code"], "deferred");
+  EXPECT_TRUE(history[0].contains("retry_at"));
+  EXPECT_EQ(actions_.calls[1].second.attempt, 1u);  // the second call is still the first attempt
+}
+
 TEST(Split, VariantIsStablePerContactAndFollowsTheWeights) {
   CompiledStep split;
   split.kind = CompiledStep::Kind::kSplit;
