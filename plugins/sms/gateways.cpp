@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "form.h"
+
 namespace sms {
 
 namespace {
@@ -57,7 +59,7 @@ class SmsRu final : public Gateway {
     std::vector<std::pair<std::string, std::string>> fields = {
         {"api_id", api_id_}, {"to", digits(m.to)}, {"msg", m.text}, {"json", "1"}};
     if (!from_.empty()) fields.emplace_back("from", from_);
-    return form_post(base_ + "/sms/send", form(fields));
+    return form_post(base_ + "/sms/send", switchboard_plugins::form_urlencode(fields));
   }
   ActionResult result(const HttpResponse& response, const Message& m) const override {
     if (auto failure = transport_failure(response, name())) return *failure;
@@ -95,7 +97,7 @@ class Smsc final : public Gateway {
         {"login", login_}, {"psw", password_}, {"phones", digits(m.to)},
         {"mes", m.text},   {"fmt", "3"},       {"charset", "utf-8"}};
     if (!from_.empty()) fields.emplace_back("sender", from_);
-    return form_post(base_ + "/sys/send.php", form(fields));
+    return form_post(base_ + "/sys/send.php", switchboard_plugins::form_urlencode(fields));
   }
   ActionResult result(const HttpResponse& response, const Message&) const override {
     if (auto failure = transport_failure(response, name())) return *failure;
@@ -142,7 +144,8 @@ class Twilio final : public Gateway {
     std::vector<std::pair<std::string, std::string>> fields = {{"To", m.to}, {"Body", m.text}};
     fields.emplace_back(service_.empty() ? "From" : "MessagingServiceSid", service_.empty() ? from_ : service_);
     if (!callback_.empty()) fields.emplace_back("StatusCallback", callback_);
-    HttpRequest r = form_post(base_ + "/2010-04-01/Accounts/" + sid_ + "/Messages.json", form(fields));
+    HttpRequest r = form_post(base_ + "/2010-04-01/Accounts/" + sid_ + "/Messages.json",
+                              switchboard_plugins::form_urlencode(fields));
     r.headers.emplace_back("Authorization", "Basic " + base64(sid_ + ":" + token_));
     // Twilio drops a repeated request with the same token (a retry after a lost answer).
     if (!m.idempotency_key.empty()) r.headers.emplace_back("I-Twilio-Idempotency-Token", m.idempotency_key);
@@ -172,26 +175,6 @@ class Twilio final : public Gateway {
 };
 
 }  // namespace
-
-std::string form(const std::vector<std::pair<std::string, std::string>>& fields) {
-  static const char kHex[] = "0123456789ABCDEF";
-  auto encode = [](const std::string& s) {
-    std::string out;
-    for (unsigned char c : s) {
-      if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-        out += static_cast<char>(c);
-      } else {
-        out += '%';
-        out += kHex[c >> 4];
-        out += kHex[c & 15];
-      }
-    }
-    return out;
-  };
-  std::string out;
-  for (const auto& [k, v] : fields) out += (out.empty() ? "" : "&") + encode(k) + "=" + encode(v);
-  return out;
-}
 
 std::unique_ptr<Gateway> make_gateway(const json& config) {
   const std::string name = config.value("gateway", "");

@@ -30,7 +30,4 @@ class Gateway {
 // its credentials. Throws switchboard::ConfigError.
 std::unique_ptr<Gateway> make_gateway(const nlohmann::json& config);
 
-// application/x-www-form-urlencoded
-std::string form(const std::vector<std::pair<std::string, std::string>>& fields);
-
 }  // namespace sms

@@ -66,10 +66,8 @@ class Sms : public switchboard::Plugin {
     if (call.deadline_unix_ms > 0 && now > 0)
       request.timeout_ms = static_cast<uint32_t>(std::clamp<int64_t>(call.deadline_unix_ms - now, 1, timeout_ms_));
     host_.count("sms_sends_total");
-    // The gateway outlives every call: instances are destroyed only after
-    // their calls completed or were cancelled.
-    const Gateway* gateway = gateway_.get();
-    auto on_response = [done, gateway, message, report](const switchboard::HttpResponse& response) mutable {
+    // Shared: the answer may come after this instance is gone.
+    auto on_response = [done, gateway = gateway_, message, report](const switchboard::HttpResponse& response) mutable {
       ActionResult result = gateway->result(response, message);
       if (result.outcome == SB_OUTCOME_DONE) {
         json output = json::parse(result.output_json, nullptr, false);
@@ -94,7 +92,7 @@ class Sms : public switchboard::Plugin {
         dry_run_(config.value("dry_run", false)) {}
 
   switchboard::Host& host_;
-  const std::unique_ptr<Gateway> gateway_;
+  const std::shared_ptr<const Gateway> gateway_;
   Limits limits_;
   const std::string default_country_;
   const uint32_t timeout_ms_;

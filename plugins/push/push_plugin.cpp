@@ -1,0 +1,169 @@
+// The "push" plugin: one action, "send", through Firebase Cloud Messaging
+// HTTP v1. The service account's JWT is exchanged for an access token, which
+// is cached until shortly before it expires and shared by every send; sends
+// that arrive while it is being fetched wait for it.
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <switchboard/plugin.hpp>
+#include <vector>
+
+#include "fcm.h"
+#include "form.h"
+#include "push_schemas.h"
+
+namespace push {
+
+namespace {
+using nlohmann::json;
+using switchboard::ActionResult;
+
+std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+}  // namespace
+
+class Push : public switchboard::Plugin {
+ public:
+  Push(switchboard::Host& host, std::string_view config_json) : host_(host) {
+    const json config = json::parse(config_json, nullptr, false);
+    if (!config.is_object()) throw switchboard::ConfigError("the config must be a JSON object");
+    project_ = config.value("project_id", "");
+    client_email_ = config.value("client_email", "");
+    private_key_ = config.value("private_key", "");
+    token_url_ = config.value("token_url", "https://oauth2.googleapis.com/token");
+    base_url_ = config.value("base_url", "https://fcm.googleapis.com");
+    timeout_ms_ = config.value("timeout_ms", 10000u);
+    dry_run_ = config.value("dry_run", false);
+    if (!dry_run_ && (project_.empty() || client_email_.empty() || private_key_.empty()))
+      throw switchboard::ConfigError(
+          "'project_id', 'client_email' and 'private_key' are required unless 'dry_run' is true");
+    if (!dry_run_ && !service_account_jwt(client_email_, private_key_, token_url_, 0))
+      throw switchboard::ConfigError("'private_key' is not a PEM private key that can sign RS256");
+  }
+
+  void invoke(const switchboard::ActionCall& call, switchboard::Completion done) override {
+    if (call.action != "send")
+      return done(ActionResult::invalid_params("unknown action '" + std::string(call.action) + "'"));
+    const json params = json::parse(call.params_json, nullptr, false);
+    if (!params.is_object() || !params.contains("token") || !params["token"].is_string())
+      return done(ActionResult::invalid_params("'token' must be a string"));
+    if (params["token"].get<std::string>().empty())
+      return done(ActionResult::unreachable("the contact has no device token", "no_token"));
+    const json message = fcm_message(params);
+    if (dry_run_) {
+      const json record{{"channel", "push"}, {"body", message}, {"idempotency_key", call.idempotency_key}};
+      if (!host_.outbox(dump(record))) return done(ActionResult::retry("the host's outbox did not take the record"));
+      return done(ActionResult::done("dry-run"));
+    }
+    with_token([this, message, done](const std::string& token, const std::string& error) mutable {
+      if (!error.empty()) return done(ActionResult::retry("cannot get an FCM access token: " + error));
+      send(message, token, std::move(done));
+    });
+  }
+
+ private:
+  using TokenWaiter = std::function<void(const std::string& token, const std::string& error)>;
+
+  void send(const json& message, const std::string& token, switchboard::Completion done) {
+    switchboard::HttpRequest request;
+    request.url = base_url_ + "/v1/projects/" + project_ + "/messages:send";
+    request.headers = {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
+    request.body = dump(message);
+    request.timeout_ms = timeout_ms_;
+    host_.count("push_sends_total");
+    auto on_response = [tokens = tokens_, token, done](const switchboard::HttpResponse& response) mutable {
+      if (response.status == 401) tokens->forget(token);  // expired or revoked: the retry fetches a new one
+      done(map_fcm_response(response));
+    };
+    if (host_.http(request, std::move(on_response)) != SB_OK)
+      done(ActionResult::retry("the host's HTTP client did not take the request"));
+  }
+
+  void with_token(TokenWaiter waiter) {
+    std::unique_lock lock(tokens_->mutex);
+    if (!tokens_->token.empty() && host_.now_unix_ms() < tokens_->expires_ms - 60'000) {
+      const std::string token = tokens_->token;
+      lock.unlock();
+      return waiter(token, "");
+    }
+    tokens_->waiting.push_back(std::move(waiter));
+    if (std::exchange(tokens_->fetching, true)) return;
+    lock.unlock();
+    fetch_token();
+  }
+
+  void fetch_token() {
+    const int64_t now_ms = host_.now_unix_ms();
+    const auto jwt = service_account_jwt(client_email_, private_key_, token_url_, now_ms / 1000);
+    switchboard::HttpRequest request;
+    request.url = token_url_;
+    request.headers = {{"Content-Type", "application/x-www-form-urlencoded"}};
+    request.body = switchboard_plugins::form_urlencode(
+        {{"grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"}, {"assertion", jwt.value_or("")}});
+    request.timeout_ms = timeout_ms_;
+    auto on_response = [tokens = tokens_, now_ms](const switchboard::HttpResponse& response) {
+      const json body = json::parse(response.body, nullptr, false);
+      if (response.status == 200 && body.is_object() && body.contains("access_token") &&
+          body["access_token"].is_string())
+        return tokens->fetched(body["access_token"].get<std::string>(), now_ms + body.value("expires_in", 3600) * 1000,
+                               "");
+      tokens->fetched("", 0,
+                      response.status == 0 ? std::string(response.transport_error)
+                                           : "HTTP " + std::to_string(response.status) +
+                                                 (body.is_object() ? " " + body.value("error", "") : ""));
+    };
+    if (host_.http(request, std::move(on_response)) != SB_OK)
+      tokens_->fetched("", 0, "the host's HTTP client did not take the request");
+  }
+
+  switchboard::Host& host_;
+  std::string project_, client_email_, private_key_, token_url_, base_url_;
+  uint32_t timeout_ms_ = 10000;
+  bool dry_run_ = false;
+
+  // The cached token and the sends waiting for one. Shared with the HTTP
+  // callbacks, which may run after this instance is gone (a host shutting
+  // down fails them then): they touch only this, never the instance.
+  struct Tokens {
+    std::mutex mutex;
+    std::string token;
+    int64_t expires_ms = 0;
+    bool fetching = false;
+    std::vector<TokenWaiter> waiting;
+
+    void forget(const std::string& rejected) {
+      std::lock_guard lock(mutex);
+      if (token == rejected) token.clear();
+    }
+    // Ends a fetch: every waiter gets the token or the error.
+    void fetched(std::string new_token, int64_t expires_at_ms, const std::string& error) {
+      std::vector<TokenWaiter> waiters;
+      {
+        std::lock_guard lock(mutex);
+        token = new_token;
+        expires_ms = expires_at_ms;
+        fetching = false;
+        waiters.swap(waiting);
+      }
+      for (auto& w : waiters) w(new_token, error);
+    }
+  };
+  const std::shared_ptr<Tokens> tokens_ = std::make_shared<Tokens>();
+};
+
+switchboard::PluginInfo push_info() {
+  switchboard::PluginInfo info;
+  info.name = "push";
+  info.version = "1.0.0";
+  info.vendor = "Switchboard";
+  info.description = "Push notifications through Firebase Cloud Messaging HTTP v1 with a service account.";
+  info.config_schema_json = std::string(push_schemas::schema_json);
+  info.actions.push_back({"send",
+                          "One notification to one device token; an unregistered or missing token is unreachable.",
+                          std::string(push_schemas::actions_send_json)});
+  return info;
+}
+
+}  // namespace push
+
+SWITCHBOARD_PLUGIN(push::Push, push::push_info)

@@ -1,0 +1,188 @@
+// The push plugin through the C ABI, against FCM HTTP v1's wire format: the
+// service account's JWT (verified here with the public key), the token
+// exchange, the cached token, messages:send and FCM's error shapes.
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "../fake_host.h"
+
+namespace {
+
+using nlohmann::json;
+
+struct Key {
+  std::string private_pem;
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key{EVP_RSA_gen(2048), &EVP_PKEY_free};
+  Key() {
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
+    PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio.get(), &data);
+    private_pem.assign(data, static_cast<size_t>(n));
+  }
+};
+
+const Key& test_key() {
+  static const Key key;
+  return key;
+}
+
+std::string base64url_decode(std::string s) {
+  for (char& c : s) c = c == '-' ? '+' : c == '_' ? '/' : c;
+  while (s.size() % 4) s += '=';
+  std::string out(s.size(), '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
+  out.resize(static_cast<size_t>(n) - (s.size() - s.find_last_not_of('=') - 1));
+  return out;
+}
+
+bool rs256_valid(const std::string& jwt) {
+  const size_t last = jwt.rfind('.');
+  const std::string input = jwt.substr(0, last), signature = base64url_decode(jwt.substr(last + 1));
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  return EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, test_key().key.get()) == 1 &&
+         EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                          reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
+}
+
+std::string form_value(const std::string& body, const std::string& name) {
+  const size_t at = body.find(name + "=");
+  if (at == std::string::npos) return "";
+  const size_t end = body.find('&', at);
+  return body.substr(at + name.size() + 1, end == std::string::npos ? std::string::npos : end - at - name.size() - 1);
+}
+
+class PushPluginTest : public ::testing::Test {
+ protected:
+  fake::Library library{PLUGIN_PATH};
+  fake::Host host{"push"};
+
+  std::unique_ptr<fake::Instance> create() {
+    const json config{{"project_id", "shop-app"},
+                      {"client_email", "fcm@shop-app.iam.gserviceaccount.com"},
+                      {"private_key", test_key().private_pem},
+                      {"token_url", "http://127.0.0.1:9/token"},
+                      {"base_url", "http://127.0.0.1:9"}};
+    auto instance = std::make_unique<fake::Instance>(library, host, config.dump());
+    EXPECT_EQ(instance->status(), SB_OK) << instance->error();
+    return instance;
+  }
+  void give_token(size_t index, const std::string& token = "ya29.token-1") {
+    host.finish_http(index, 200, {},
+                     json{{"access_token", token}, {"expires_in", 3599}, {"token_type", "Bearer"}}.dump());
+  }
+};
+
+constexpr char kSend[] =
+    R"({"token": "device-token-1", "title": "Скидка", "body": "Только сегодня", "data": {"deal": "D1"}})";
+
+TEST_F(PushPluginTest, ExchangesASignedJwtThenSendsWithTheAccessToken) {
+  auto instance = create();
+  ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
+  ASSERT_EQ(host.sent.size(), 1u);
+  const fake::Sent& exchange = host.sent[0];
+  EXPECT_EQ(exchange.url, "http://127.0.0.1:9/token");
+  EXPECT_EQ(exchange.header("Content-Type"), "application/x-www-form-urlencoded");
+  EXPECT_EQ(form_value(exchange.body, "grant_type"), "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer");
+  const std::string jwt = form_value(exchange.body, "assertion");
+  EXPECT_TRUE(rs256_valid(jwt));
+  EXPECT_EQ(json::parse(base64url_decode(jwt.substr(0, jwt.find('.')))), (json{{"alg", "RS256"}, {"typ", "JWT"}}));
+  const json claims = json::parse(base64url_decode(jwt.substr(jwt.find('.') + 1, jwt.rfind('.') - jwt.find('.') - 1)));
+  EXPECT_EQ(claims["iss"], "fcm@shop-app.iam.gserviceaccount.com");
+  EXPECT_EQ(claims["scope"], "https://www.googleapis.com/auth/firebase.messaging");
+  EXPECT_EQ(claims["aud"], "http://127.0.0.1:9/token");
+  EXPECT_EQ(claims["exp"].get<int64_t>() - claims["iat"].get<int64_t>(), 3600);
+
+  give_token(0);
+  ASSERT_EQ(host.sent.size(), 2u);
+  const fake::Sent& send = host.sent[1];
+  EXPECT_EQ(send.method, "POST");
+  EXPECT_EQ(send.url, "http://127.0.0.1:9/v1/projects/shop-app/messages:send");
+  EXPECT_EQ(send.header("Authorization"), "Bearer ya29.token-1");
+  EXPECT_EQ(json::parse(send.body), json::parse(R"({"message": {"token": "device-token-1",
+      "notification": {"title": "Скидка", "body": "Только сегодня"}, "data": {"deal": "D1"}}})"));
+  host.finish_http(1, 200, {}, R"({"name": "projects/shop-app/messages/0:1500415314455276%31bd1c9631bd1c96"})");
+  EXPECT_EQ(host.results.at(0).outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(host.results.at(0).external_id, "projects/shop-app/messages/0:1500415314455276%31bd1c9631bd1c96");
+}
+
+TEST_F(PushPluginTest, TheTokenIsCachedAndSharedBySendsThatWaitForIt) {
+  auto instance = create();
+  ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
+  ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
+  ASSERT_EQ(host.sent.size(), 1u);  // one exchange for both
+  give_token(0);
+  ASSERT_EQ(host.sent.size(), 3u);
+  ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
+  ASSERT_EQ(host.sent.size(), 4u);  // cached: straight to messages:send
+  EXPECT_EQ(host.sent[3].header("Authorization"), "Bearer ya29.token-1");
+  // Shortly before it expires, a new one is fetched.
+  host.now_ms += 3'560'000;
+  ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
+  EXPECT_EQ(host.sent.back().url, "http://127.0.0.1:9/token");
+}
+
+TEST_F(PushPluginTest, FcmErrorsMapToOutcomes) {
+  auto instance = create();
+  auto answer = [&](int status, const std::string& body) {
+    EXPECT_EQ(instance->invoke("send", kSend), SB_OK);
+    if (host.sent.back().url.find("/token") != std::string::npos) give_token(host.sent.size() - 1);
+    host.finish_http(host.sent.size() - 1, status, {{"Retry-After", "5"}}, body);
+    return host.results.back();
+  };
+  auto unregistered = answer(404, R"({"error": {"code": 404, "message": "Requested entity was not found.",
+      "status": "NOT_FOUND", "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
+      "errorCode": "UNREGISTERED"}]}})");
+  EXPECT_EQ(unregistered.outcome, SB_OUTCOME_UNREACHABLE);  // a fallback moves on
+  EXPECT_EQ(unregistered.provider_code, "UNREGISTERED");
+  auto quota = answer(429, R"({"error": {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED",
+      "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "QUOTA_EXCEEDED"}]}})");
+  EXPECT_EQ(quota.outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(quota.retry_after_s, 5u);
+  EXPECT_EQ(
+      answer(503,
+             R"({"error": {"code": 503, "message": "The service is currently unavailable.", "status": "UNAVAILABLE"}})")
+          .outcome,
+      SB_OUTCOME_RETRY);
+  auto auth = answer(
+      401,
+      R"({"error": {"code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED"}})");
+  EXPECT_EQ(auth.outcome, SB_OUTCOME_RETRY);
+  const size_t before = host.sent.size();
+  ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
+  EXPECT_EQ(host.sent.at(before).url, "http://127.0.0.1:9/token");  // the rejected token was dropped
+}
+
+TEST_F(PushPluginTest, AContactWithoutADeviceTokenIsUnreachable) {
+  auto instance = create();
+  ASSERT_EQ(instance->invoke("send", R"({"token": "", "title": "x"})"), SB_OK);
+  EXPECT_TRUE(host.sent.empty());
+  EXPECT_EQ(host.results.at(0).outcome, SB_OUTCOME_UNREACHABLE);
+  EXPECT_EQ(host.results.at(0).reason, "the contact has no device token");
+}
+
+TEST_F(PushPluginTest, AFailedTokenExchangeRetriesEverySendWaitingForIt) {
+  auto instance = create();
+  ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
+  ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
+  host.finish_http(0, 400, {}, R"({"error": "invalid_grant", "error_description": "Invalid JWT Signature."})");
+  ASSERT_EQ(host.results.size(), 2u);
+  for (const auto& r : host.results) {
+    EXPECT_EQ(r.outcome, SB_OUTCOME_RETRY);
+    EXPECT_EQ(r.reason, "cannot get an FCM access token: HTTP 400 invalid_grant");
+  }
+}
+
+TEST_F(PushPluginTest, AKeyThatCannotSignIsAConfigError) {
+  fake::Instance instance(library, host, R"({"project_id": "p", "client_email": "a@b.c", "private_key": "not a key"})");
+  EXPECT_NE(instance.status(), SB_OK);
+  EXPECT_EQ(instance.error(), "'private_key' is not a PEM private key that can sign RS256");
+}
+
+}  // namespace
