@@ -1,7 +1,7 @@
 // A minimal HTTP/1.1 sink for load tests: one thread, epoll, keep-alive,
-// answers every request "200 {"ok":true}" and counts them. With DELAY_MS it
-// answers each request that much later, like a slow provider.
-//   http_sink [PORT=8081] [DELAY_MS=0]
+// answers every request "200 {"ok":true}" (or BODY) and counts them. With
+// DELAY_MS it answers each request that much later, like a slow provider.
+//   http_sink [PORT=8081] [DELAY_MS=0] [BODY]
 // On SIGTERM/SIGINT prints "requests=N connections=M" and exits.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -27,7 +27,10 @@ namespace {
 volatile sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
-const char kResponse[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}";
+std::string response_with(const std::string& body) {
+  return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+}
 
 // Consumes every complete request in `in`; returns how many.
 size_t consume(std::string& in) {
@@ -53,6 +56,7 @@ size_t consume(std::string& in) {
 int main(int argc, char** argv) {
   const int port = argc > 1 ? std::atoi(argv[1]) : 8081;
   const auto delay = std::chrono::milliseconds(argc > 2 ? std::atoi(argv[2]) : 0);
+  const std::string response = response_with(argc > 3 ? argv[3] : R"({"ok":true})");
   using Clock = std::chrono::steady_clock;
   struct Due {
     Clock::time_point at;
@@ -88,7 +92,7 @@ int main(int argc, char** argv) {
   std::string out;
   auto answer = [&](int fd, size_t requests) {
     out.clear();
-    for (size_t k = 0; k < requests; ++k) out.append(kResponse, sizeof kResponse - 1);
+    for (size_t k = 0; k < requests; ++k) out.append(response);
     return out.empty() || write(fd, out.data(), out.size()) >= 0;
   };
   while (!g_stop) {
