@@ -3,11 +3,16 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace switchboard_plugins {
 
 std::string form_urlencode(const std::vector<std::pair<std::string, std::string>>& fields);
+
+// The fields of a form body or query string, in order, percent- and
+// '+'-decoded.
+std::vector<std::pair<std::string, std::string>> form_decode(std::string_view text);
 
 }  // namespace switchboard_plugins

@@ -1,15 +1,19 @@
 // The "sms" plugin: one action, "send", through the gateway the instance is
 // configured for. Numbers are normalised to E.164 (libphonenumber); the
 // step's output reports the segments the text takes.
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <switchboard/plugin.hpp>
 
+#include "form.h"
 #include "gateways.h"
 #include "phone.h"
 #include "segments.h"
 #include "send_limits.h"
 #include "sms_schemas.h"
+#include "twilio_callback.h"
 
 namespace sms {
 
@@ -28,7 +32,15 @@ json config_of(std::string_view text) {
 
 class Sms : public switchboard::Plugin {
  public:
-  Sms(switchboard::Host& host, std::string_view config_json) : Sms(host, config_of(config_json)) {}
+  Sms(switchboard::Host& host, std::string_view config_json) : Sms(host, config_of(config_json)) {
+    if (callback_path_.empty()) return;
+    const std::string route = "/webhooks/" + callback_path_;
+    // Last in the constructor: nothing may throw once the route points at us.
+    if (!host_.add_route(route, [this](const switchboard::InboundRequest& request, switchboard::Responder responder) {
+          delivery_report(request, std::move(responder));
+        }))
+      throw switchboard::ConfigError("cannot register route " + route + ": the path is taken or invalid");
+  }
 
   void invoke(const switchboard::ActionCall& call, switchboard::Completion done) override {
     if (call.action != "send")
@@ -82,6 +94,30 @@ class Sms : public switchboard::Plugin {
   }
 
  private:
+  // A Twilio StatusCallback POST: signed with the auth token over the URL
+  // Twilio called (status_callback) and the form fields.
+  void delivery_report(const switchboard::InboundRequest& request, switchboard::Responder responder) {
+    if (request.method != "POST") return responder.respond(405, "text/plain", "POST only", {{"Allow", "POST"}});
+    const FormFields fields = switchboard_plugins::form_decode(request.body);
+    const std::string expected = twilio_signature(auth_token_, status_callback_, fields);
+    const std::string given(request.header("x-twilio-signature").value_or(""));
+    if (given.size() != expected.size() || CRYPTO_memcmp(given.data(), expected.data(), given.size()) != 0) {
+      host_.count("sms_callbacks_rejected_total");
+      host_.log(SB_LOG_WARN, "twilio status callback refused",
+                dump(json{{"reason", given.empty() ? "missing X-Twilio-Signature" : "signature does not match"},
+                          {"remote_address", request.remote_address}}));
+      return responder.respond(401, "text/plain", "invalid signature");
+    }
+    const auto report = twilio_report(fields);
+    if (!report) return responder.respond(200, "text/plain", "");
+    // 200 once committed: otherwise Twilio tries again, and the id makes a repeat a duplicate.
+    const sb_status status = host_.emit(report->type, report->id, dump(report->payload), SB_EMIT_WAIT_ACCEPTED,
+                                        [responder](const switchboard::EmitResult& result) mutable {
+                                          responder.respond(result.status == SB_OK ? 200 : 503, "text/plain", "");
+                                        });
+    if (status != SB_OK) responder.respond(503, "text/plain", "");
+  }
+
   Sms(switchboard::Host& host, const json& config)
       : host_(host),
         gateway_(make_gateway(config)),
@@ -89,7 +125,15 @@ class Sms : public switchboard::Plugin {
                 config.contains("limits") ? config["limits"].value("per_day", 0u) : 0u),
         default_country_(config.value("default_country", "")),
         timeout_ms_(config.value("timeout_ms", 10000u)),
-        dry_run_(config.value("dry_run", false)) {}
+        dry_run_(config.value("dry_run", false)),
+        callback_path_(config.value("callback_path", "")),
+        status_callback_(config.value("status_callback", "")),
+        auth_token_(config.value("auth_token", "")) {
+    if (!callback_path_.empty() && (config.value("gateway", "") != "twilio" || status_callback_.empty()))
+      throw switchboard::ConfigError(
+          "'callback_path' takes Twilio's reports: it needs gateway 'twilio' and "
+          "'status_callback' (the public URL Twilio calls and signs)");
+  }
 
   switchboard::Host& host_;
   const std::shared_ptr<const Gateway> gateway_;
@@ -97,6 +141,7 @@ class Sms : public switchboard::Plugin {
   const std::string default_country_;
   const uint32_t timeout_ms_;
   const bool dry_run_;
+  const std::string callback_path_, status_callback_, auth_token_;
 };
 
 switchboard::PluginInfo sms_info() {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <switchboard/plugin.hpp>
 
+#include "form.h"
 #include "json_check.h"
 #include "whatsapp_api.h"
 #include "whatsapp_schemas.h"
@@ -32,35 +33,10 @@ std::string error_body(std::string_view code, std::string_view message) {
   return dump(json{{"error", {{"code", code}, {"message", message}}}});
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// One parameter of a query string, percent-decoded.
+// One parameter of a query string, decoded.
 std::string query_parameter(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    const size_t eq = pair.find('=');
-    if (pair.substr(0, eq) != name) continue;
-    const std::string_view raw = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-    std::string out;
-    for (size_t i = 0; i < raw.size(); ++i) {
-      if (raw[i] == '+') {
-        out += ' ';
-      } else if (raw[i] == '%' && i + 2 < raw.size() && hex_value(raw[i + 1]) >= 0 && hex_value(raw[i + 2]) >= 0) {
-        out += static_cast<char>(hex_value(raw[i + 1]) * 16 + hex_value(raw[i + 2]));
-        i += 2;
-      } else {
-        out += raw[i];
-      }
-    }
-    return out;
-  }
+  for (const auto& [key, value] : switchboard_plugins::form_decode(query))
+    if (key == name) return value;
   return {};
 }
 

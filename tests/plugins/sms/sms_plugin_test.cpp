@@ -160,4 +160,35 @@ TEST_F(SmsPluginTest, AGatewayWithoutItsCredentialsIsRefused) {
   EXPECT_EQ(instance.error(), "'password' is required for gateway 'smsc'");
 }
 
+constexpr char kTwilioWithReports[] = R"({"gateway": "twilio", "account_sid": "AC0123456789abcdef0123456789abcdef",
+  "auth_token": "tok", "sender": "+15017122661", "status_callback": "https://hooks.example.com/webhooks/twilio-status",
+  "callback_path": "twilio-status"})";
+
+TEST_F(SmsPluginTest, SignedTwilioReportsBecomeMessageEvents) {
+  auto instance = create(kTwilioWithReports);
+  const std::string body = "MessageSid=SM1234567890abcdef1234567890abcdef&MessageStatus=delivered&To=%2B14155552671";
+  // base64(HMAC-SHA1("tok", URL + "MessageSidSM1234...MessageStatusdeliveredTo+14155552671")), sorted by name.
+  const std::string signature = "+QhhdXX7GfV8hxh+E1PGJ3l+Mpk=";  // computed independently with Python hmac
+  const uint64_t missing = host.request("POST", {}, body);
+  EXPECT_EQ(host.responses.at(missing).status, 401);
+  const uint64_t forged = host.request("POST", {{"X-Twilio-Signature", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="}}, body);
+  EXPECT_EQ(host.responses.at(forged).status, 401);
+  EXPECT_TRUE(host.emitted.empty());
+  const uint64_t id = host.request("POST", {{"X-Twilio-Signature", signature}}, body);
+  ASSERT_EQ(host.emitted.size(), 1u);
+  EXPECT_EQ(host.emitted[0].type, "message.delivered");
+  EXPECT_EQ(host.emitted[0].id, "SM1234567890abcdef1234567890abcdef:delivered");
+  EXPECT_EQ(json::parse(host.emitted[0].payload)["data"]["message_id"], "SM1234567890abcdef1234567890abcdef");
+  host.finish_emit(0, SB_OK, host.emitted[0].id);
+  EXPECT_EQ(host.responses.at(id).status, 200);
+}
+
+TEST_F(SmsPluginTest, ReportsNeedTwilioAndThePublicUrl) {
+  fake::Instance instance(library, host, R"({"gateway": "smsru", "api_id": "k", "callback_path": "x"})");
+  EXPECT_NE(instance.status(), SB_OK);
+  EXPECT_EQ(instance.error(),
+            "'callback_path' takes Twilio's reports: it needs gateway 'twilio' and 'status_callback' (the public URL "
+            "Twilio calls and signs)");
+}
+
 }  // namespace

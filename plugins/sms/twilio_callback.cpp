@@ -1,0 +1,39 @@
+#include "twilio_callback.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
+
+namespace sms {
+
+std::string twilio_signature(const std::string& auth_token, const std::string& url, FormFields fields) {
+  std::stable_sort(fields.begin(), fields.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::string data = url;
+  for (const auto& [name, value] : fields) data += name + value;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha1(), auth_token.data(), static_cast<int>(auth_token.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &length);
+  std::string out(4 * ((length + 2) / 3), '\0');
+  out.resize(static_cast<size_t>(
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), digest, static_cast<int>(length))));
+  return out;
+}
+
+std::optional<Report> twilio_report(const FormFields& fields) {
+  auto field = [&](const char* name) {
+    for (const auto& [k, v] : fields)
+      if (k == name) return v;
+    return std::string();
+  };
+  const std::string sid = field("MessageSid"), status = field("MessageStatus");
+  if (sid.empty() || status.empty()) return std::nullopt;
+  nlohmann::json data{{"message_id", sid}, {"status", status}, {"recipient_id", field("To")}};
+  if (!field("ErrorCode").empty()) data["errors"] = {{{"code", field("ErrorCode")}, {"title", field("ErrorMessage")}}};
+  nlohmann::json payload{{"data", std::move(data)}};
+  if (!field("To").empty()) payload["contact"] = {{"phones", {{{"number", field("To")}, {"type", "mobile"}}}}};
+  return Report{"message." + status, sid + ":" + status, std::move(payload)};
+}
+
+}  // namespace sms
