@@ -45,9 +45,10 @@ class SinkHandler : public Poco::Net::HTTPRequestHandler {
     std::string body;
     {
       std::lock_guard lock(state_->mutex);
+      auto special = state_->by_path.find(r.uri.substr(0, r.uri.find('?')));
+      status = special != state_->by_path.end() ? special->second.first : state_->status;
+      body = special != state_->by_path.end() ? special->second.second : state_->body;
       state_->requests.push_back(std::move(r));
-      status = state_->status;
-      body = state_->body;
     }
     state_->changed.notify_all();
     response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
@@ -101,6 +102,11 @@ HttpSink::~HttpSink() { server_->stopAll(true); }
 void HttpSink::set_status(int status) {
   std::lock_guard lock(state_->mutex);
   state_->status = status;
+}
+
+void HttpSink::answer(const std::string& path, int status, std::string body) {
+  std::lock_guard lock(state_->mutex);
+  state_->by_path[path] = {status, std::move(body)};
 }
 
 std::vector<RecordedRequest> HttpSink::wait_for(size_t n, std::chrono::milliseconds timeout) {

@@ -43,6 +43,8 @@ class HttpSink {
   std::vector<RecordedRequest> wait_for(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   size_t count();
   void set_status(int status);  // for the requests from now on
+  // Requests whose path (the URI without its query) is `path` get this answer instead.
+  void answer(const std::string& path, int status, std::string body);
 
   struct State {
     std::mutex mutex;
@@ -50,6 +52,7 @@ class HttpSink {
     std::vector<RecordedRequest> requests;
     int status;
     std::string body;
+    std::map<std::string, std::pair<int, std::string>> by_path;
   };
 
  private:

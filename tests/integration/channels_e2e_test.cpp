@@ -1,0 +1,102 @@
+// The push and sms plugins over real sockets, through the host, each against
+// a local emulator of its provider: FCM (the OAuth token endpoint, then
+// messages:send with the token), Twilio (Messages.json with Basic auth) and
+// SMSC.ru (send.php). The emulators record what arrived; the test checks it
+// against the providers' documented wire formats.
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <memory>
+
+#include "integration/test_support.h"
+
+namespace sb::test {
+namespace {
+
+using nlohmann::json;
+
+std::string new_private_key_pem() {
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_RSA_gen(2048), &EVP_PKEY_free);
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
+  PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(n));
+}
+
+const RecordedRequest* find(const std::vector<RecordedRequest>& all, const std::string& path) {
+  for (const auto& r : all)
+    if (r.uri == path) return &r;
+  return nullptr;
+}
+
+TEST(ChannelsEndToEnd, PushTwilioAndSmscSpeakTheirProvidersWireFormats) {
+  HttpSink fcm(200, R"({"name":"projects/shop-app/messages/0:1"})");
+  fcm.answer("/token", 200, R"({"access_token":"ya29.e2e","expires_in":3599,"token_type":"Bearer"})");
+  HttpSink twilio(201, R"({"sid":"SM00000000000000000000000000000001","status":"queued","num_segments":"1"})");
+  HttpSink smsc(200, R"({"id":7,"cnt":1})");
+  const json config{
+      {"plugin_dirs", {SB_PLUGIN_DIR}},
+      {"instances",
+       {{"inbox", {{"plugin", "webhook"}, {"config", {{"path", "inbox"}}}}},
+        {"push",
+         {{"plugin", "push"},
+          {"config",
+           {{"project_id", "shop-app"},
+            {"client_email", "fcm@shop-app.iam.gserviceaccount.com"},
+            {"private_key", new_private_key_pem()},
+            {"token_url", fcm.url() + "/token"},
+            {"base_url", fcm.url()}}}}},
+        {"twilio",
+         {{"plugin", "sms"},
+          {"config",
+           {{"gateway", "twilio"},
+            {"account_sid", "AC0123456789abcdef0123456789abcdef"},
+            {"auth_token", "tok"},
+            {"sender", "+15017122661"},
+            {"base_url", twilio.url()}}}}},
+        {"smsc",
+         {{"plugin", "sms"},
+          {"config", {{"gateway", "smsc"}, {"login", "shop"}, {"password", "pw"}, {"base_url", smsc.url()}}}}}}},
+      {"rules", json::parse(R"([{"name": "notify", "trigger": {"event": "webhook.received", "source": "inbox"},
+        "steps": [{"parallel": [
+          [{"action": "push.send", "params": {"token": "{{body.token}}", "title": "Заказ готов"}}],
+          [{"action": "twilio.send", "params": {"to": "{{body.phone}}", "text": "Order ready"}}],
+          [{"action": "smsc.send", "params": {"to": "{{body.phone}}", "text": "Заказ готов"}}]]}]}])")}};
+  HostProcess host(config);
+  ASSERT_EQ(
+      http_request(host.port(), "POST", "/webhooks/inbox", R"({"token":"device-1","phone":"+14155552671"})").status,
+      202);
+
+  const auto fcm_requests = fcm.wait_for(2);
+  ASSERT_EQ(fcm_requests.size(), 2u) << host.log();
+  const RecordedRequest* exchange = find(fcm_requests, "/token");
+  ASSERT_TRUE(exchange);
+  EXPECT_EQ(exchange->headers.at("content-type"), "application/x-www-form-urlencoded");
+  EXPECT_EQ(exchange->body.rfind("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=ey", 0),
+            0u);
+  const RecordedRequest* send = find(fcm_requests, "/v1/projects/shop-app/messages:send");
+  ASSERT_TRUE(send);
+  EXPECT_EQ(send->headers.at("authorization"), "Bearer ya29.e2e");
+  EXPECT_EQ(json::parse(send->body),
+            json::parse(R"({"message":{"token":"device-1","notification":{"title":"Заказ готов"}}})"));
+
+  const auto texts = twilio.wait_for(1);
+  ASSERT_EQ(texts.size(), 1u) << host.log();
+  EXPECT_EQ(texts[0].uri, "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json");
+  EXPECT_EQ(texts[0].headers.at("authorization"), "Basic QUMwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZjp0b2s=");
+  EXPECT_EQ(texts[0].body, "To=%2B14155552671&Body=Order%20ready&From=%2B15017122661");
+  EXPECT_FALSE(texts[0].headers.at("i-twilio-idempotency-token").empty());
+
+  const auto smsc_requests = smsc.wait_for(1);
+  ASSERT_EQ(smsc_requests.size(), 1u) << host.log();
+  EXPECT_EQ(smsc_requests[0].uri, "/sys/send.php");
+  EXPECT_EQ(smsc_requests[0].body,
+            "login=shop&psw=pw&phones=14155552671&mes=%D0%97%D0%B0%D0%BA%D0%B0%D0%B7%20%D0%B3%D0%BE%D1%82%D0%BE%D0%B2&"
+            "fmt=3&charset=utf-8");
+  EXPECT_EQ(host.log().find("\"pw\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sb::test
