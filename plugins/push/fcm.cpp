@@ -6,6 +6,8 @@
 #include <charconv>
 #include <memory>
 
+#include "json_fields.h"
+
 namespace push {
 
 using nlohmann::json;
@@ -34,9 +36,11 @@ std::optional<std::string> service_account_jwt(const std::string& client_email, 
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(
       BIO_new_mem_buf(private_key_pem.data(), static_cast<int>(private_key_pem.size())), &BIO_free);
   if (!bio) return std::nullopt;
-  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr),
-                                                          &EVP_PKEY_free);
-  if (!key) return std::nullopt;
+  // No password callback: an encrypted key must not wait for a terminal prompt.
+  auto no_password = [](char*, int, int, void*) { return 0; };
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      PEM_read_bio_PrivateKey(bio.get(), nullptr, no_password, nullptr), &EVP_PKEY_free);
+  if (!key || EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_RSA) return std::nullopt;  // RS256 needs RSA
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
   size_t length = 0;
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1 ||
@@ -64,18 +68,22 @@ json fcm_message(const json& params) {
 
 ActionResult map_fcm_response(const switchboard::HttpResponse& response) {
   if (response.status == 0) return ActionResult::retry("FCM did not answer: " + std::string(response.transport_error));
+  using switchboard_plugins::field_at;
+  using switchboard_plugins::string_at;
   const json body = json::parse(response.body, nullptr, false);
-  if (response.status == 200 && body.is_object() && body.contains("name") && body["name"].is_string())
-    return ActionResult::done(body["name"].get<std::string>(), json{{"name", body["name"]}}.dump());
-  std::string status, error_code, message = "HTTP " + std::to_string(response.status);
-  if (body.is_object() && body.contains("error") && body["error"].is_object()) {
-    const json& e = body["error"];
-    status = e.value("status", "");
-    message = e.value("message", message);
-    if (e.contains("details") && e["details"].is_array())
-      for (const json& d : e["details"])
-        if (d.is_object() && d.contains("errorCode")) error_code = d.value("errorCode", "");
+  if (response.status == 200) {
+    // Accepted: never retried, even when the answer is odd (that would send twice).
+    const std::string name = string_at(body, "name");
+    return ActionResult::done(name, json{{"name", name}}.dump());
   }
+  const json& e = field_at(body, "error");
+  const std::string status = string_at(e, "status");
+  const std::string message = string_at(e, "message", "HTTP " + std::to_string(response.status));
+  std::string error_code;
+  const json& details = field_at(e, "details");
+  if (details.is_array())
+    for (const json& d : details)
+      if (const std::string c = string_at(d, "errorCode"); !c.empty()) error_code = c;
   const std::string code = !error_code.empty() ? error_code
                            : !status.empty()   ? status
                                                : std::to_string(response.status);

@@ -2,6 +2,7 @@
 // HTTP v1. The service account's JWT is exchanged for an access token, which
 // is cached until shortly before it expires and shared by every send; sends
 // that arrive while it is being fetched wait for it.
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 
 #include "fcm.h"
 #include "form.h"
+#include "json_fields.h"
 #include "push_schemas.h"
 
 namespace push {
@@ -38,8 +40,10 @@ class Push : public switchboard::Plugin {
       throw switchboard::ConfigError(
           "'project_id', 'client_email' and 'private_key' are required unless 'dry_run' is true");
     if (!dry_run_ && !service_account_jwt(client_email_, private_key_, token_url_, 0))
-      throw switchboard::ConfigError("'private_key' is not a PEM private key that can sign RS256");
+      throw switchboard::ConfigError("'private_key' is not an unencrypted PEM RSA private key (RS256 needs one)");
   }
+
+  ~Push() override { tokens_->alive = false; }
 
   void invoke(const switchboard::ActionCall& call, switchboard::Completion done) override {
     if (call.action != "send")
@@ -55,8 +59,9 @@ class Push : public switchboard::Plugin {
       if (!host_.outbox(dump(record))) return done(ActionResult::retry("the host's outbox did not take the record"));
       return done(ActionResult::done("dry-run"));
     }
-    with_token([this, message, done](const std::string& token, const std::string& error) mutable {
+    with_token([this, tokens = tokens_, message, done](const std::string& token, const std::string& error) mutable {
       if (!error.empty()) return done(ActionResult::retry("cannot get an FCM access token: " + error));
+      if (!tokens->alive) return done(ActionResult::retry("the instance stopped"));
       send(message, token, std::move(done));
     });
   }
@@ -102,15 +107,17 @@ class Push : public switchboard::Plugin {
         {{"grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"}, {"assertion", jwt.value_or("")}});
     request.timeout_ms = timeout_ms_;
     auto on_response = [tokens = tokens_, now_ms](const switchboard::HttpResponse& response) {
+      using switchboard_plugins::integer_at;
+      using switchboard_plugins::string_at;
       const json body = json::parse(response.body, nullptr, false);
-      if (response.status == 200 && body.is_object() && body.contains("access_token") &&
-          body["access_token"].is_string())
-        return tokens->fetched(body["access_token"].get<std::string>(), now_ms + body.value("expires_in", 3600) * 1000,
-                               "");
+      const std::string token = string_at(body, "access_token");
+      if (response.status == 200 && !token.empty())
+        return tokens->fetched(token, now_ms + integer_at(body, "expires_in", 3600) * 1000, "");
+      const std::string error = string_at(body, "error");
       tokens->fetched("", 0,
-                      response.status == 0 ? std::string(response.transport_error)
-                                           : "HTTP " + std::to_string(response.status) +
-                                                 (body.is_object() ? " " + body.value("error", "") : ""));
+                      response.status == 0
+                          ? std::string(response.transport_error)
+                          : "HTTP " + std::to_string(response.status) + (error.empty() ? "" : " " + error));
     };
     if (host_.http(request, std::move(on_response)) != SB_OK)
       tokens_->fetched("", 0, "the host's HTTP client did not take the request");
@@ -130,6 +137,7 @@ class Push : public switchboard::Plugin {
     int64_t expires_ms = 0;
     bool fetching = false;
     std::vector<TokenWaiter> waiting;
+    std::atomic<bool> alive{true};  // false once the instance is gone: waiters must not use it
 
     void forget(const std::string& rejected) {
       std::lock_guard lock(mutex);
@@ -145,7 +153,13 @@ class Push : public switchboard::Plugin {
         fetching = false;
         waiters.swap(waiting);
       }
-      for (auto& w : waiters) w(new_token, error);
+      for (auto& w : waiters) {
+        try {
+          w(new_token, error);
+        } catch (const std::exception&) {
+          // A waiter's send failed to start; the others still get their token.
+        }
+      }
     }
   };
   const std::shared_ptr<Tokens> tokens_ = std::make_shared<Tokens>();

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "form.h"
+#include "json_fields.h"
 
 namespace sms {
 
@@ -62,17 +63,25 @@ class SmsRu final : public Gateway {
     return form_post(base_ + "/sms/send", switchboard_plugins::form_urlencode(fields));
   }
   ActionResult result(const HttpResponse& response, const Message& m) const override {
+    using switchboard_plugins::field_at;
+    using switchboard_plugins::integer_at;
+    using switchboard_plugins::string_at;
     if (auto failure = transport_failure(response, name())) return *failure;
     const json body = json::parse(response.body, nullptr, false);
     if (!body.is_object()) return ActionResult::retry("sms.ru answered without JSON");
+    // The per-number answer: ours by key, or the only one there is.
     json status = body;
-    // The per-number answer when there is one; the request's otherwise.
-    if (body.contains("sms") && body["sms"].is_object() && body["sms"].contains(digits(m.to)))
-      status = body["sms"][digits(m.to)];
-    const int code = status.value("status_code", 0);
-    const std::string text = status.value("status_text", "status " + std::to_string(code));
-    if (status.value("status", "") == "OK" && code == 100)
-      return ActionResult::done(status.value("sms_id", ""), json{{"sms_id", status.value("sms_id", "")}}.dump());
+    const json& per_number = field_at(body, "sms");
+    if (per_number.is_object() && per_number.contains(digits(m.to)))
+      status = per_number[digits(m.to)];
+    else if (per_number.is_object() && per_number.size() == 1)
+      status = per_number.begin().value();
+    const int code = static_cast<int>(integer_at(status, "status_code"));
+    const std::string text = string_at(status, "status_text", "status " + std::to_string(code));
+    if (string_at(status, "status") == "OK" && code == 100) {
+      const std::string id = string_at(status, "sms_id");
+      return ActionResult::done(id, json{{"sms_id", id}}.dump());
+    }
     const std::string c = std::to_string(code);
     if (code == 220 || (code >= 230 && code <= 232) || code == 206) return ActionResult::retry(text, 0, c);
     if (code == 202 || code == 207 || code == 209) return ActionResult::unreachable(text, c);
@@ -107,8 +116,9 @@ class Smsc final : public Gateway {
       const std::string id = body.contains("id") ? body["id"].dump() : "";
       return ActionResult::done(id, json{{"id", body.value("id", json())}, {"cnt", body.value("cnt", json())}}.dump());
     }
-    const int code = body.value("error_code", 0);
-    const std::string text = body.value("error", "error " + std::to_string(code)), c = std::to_string(code);
+    const int code = static_cast<int>(switchboard_plugins::integer_at(body, "error_code"));
+    const std::string text = switchboard_plugins::string_at(body, "error", "error " + std::to_string(code)),
+                      c = std::to_string(code);
     if (code == 4 || code == 9) return ActionResult::retry(text, code == 4 ? 60 : 0, c);
     if (code == 7 || code == 8) return ActionResult::unreachable(text, c);
     return ActionResult::permanent(text, c);
@@ -147,23 +157,23 @@ class Twilio final : public Gateway {
     HttpRequest r = form_post(base_ + "/2010-04-01/Accounts/" + sid_ + "/Messages.json",
                               switchboard_plugins::form_urlencode(fields));
     r.headers.emplace_back("Authorization", "Basic " + base64(sid_ + ":" + token_));
-    // Twilio drops a repeated request with the same token (a retry after a lost answer).
-    if (!m.idempotency_key.empty()) r.headers.emplace_back("I-Twilio-Idempotency-Token", m.idempotency_key);
     return r;
   }
   ActionResult result(const HttpResponse& response, const Message&) const override {
+    using switchboard_plugins::integer_at;
+    using switchboard_plugins::string_at;
     const json body = json::parse(response.body, nullptr, false);
-    if (response.status >= 200 && response.status < 300 && body.is_object() && body.contains("sid")) {
-      json output{{"sid", body["sid"]}, {"status", body.value("status", "")}};
-      if (body.contains("num_segments")) output["num_segments"] = body["num_segments"];
-      return ActionResult::done(body["sid"].get<std::string>(), output.dump());
+    if (response.status >= 200 && response.status < 300) {
+      // Accepted: never retried, even when the answer is odd (that would send twice).
+      json output{{"sid", string_at(body, "sid")}, {"status", string_at(body, "status")}};
+      if (body.is_object() && body.contains("num_segments")) output["num_segments"] = body["num_segments"];
+      return ActionResult::done(string_at(body, "sid"), output.dump());
     }
-    const int code = body.is_object() ? body.value("code", 0) : 0;
+    const int code = static_cast<int>(integer_at(body, "code"));
     if (code == 20429)
-      return ActionResult::retry(body.value("message", "too many requests"), retry_after(response), "20429");
+      return ActionResult::retry(string_at(body, "message", "too many requests"), retry_after(response), "20429");
     if (auto failure = transport_failure(response, name())) return *failure;
-    const std::string text = body.is_object() ? body.value("message", "HTTP " + std::to_string(response.status))
-                                              : "HTTP " + std::to_string(response.status);
+    const std::string text = string_at(body, "message", "HTTP " + std::to_string(response.status));
     const std::string c = code ? std::to_string(code) : std::to_string(response.status);
     // Not a number Twilio can text (invalid, landline, unreachable region).
     if (code == 21211 || code == 21614 || code == 21612 || code == 21408) return ActionResult::unreachable(text, c);

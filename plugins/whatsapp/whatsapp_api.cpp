@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "json_fields.h"
 #include "phone.h"
 
 namespace whatsapp {
@@ -59,65 +60,63 @@ Config Config::parse(std::string_view config_json) {
 
 Message build_message(std::string_view action, const json& params, const std::string& default_country) {
   if (!params.is_object() || !params.contains("to") || !params["to"].is_string())
-    return {{}, "'to' must be the recipient's phone number"};
+    return {{}, "'to' must be the recipient's phone number", false};
   const std::string to = params["to"].get<std::string>();
   const auto e164 = switchboard_plugins::to_e164(to, default_country);
   if (!e164)
     return {{},
             "'" + to + "' is not a valid phone number" +
-                (default_country.empty() ? " (no default_country for numbers without +)" : "")};
+                (default_country.empty() ? " (no default_country for numbers without +)" : ""),
+            true};
   json body{{"messaging_product", "whatsapp"}, {"recipient_type", "individual"}, {"to", e164->substr(1)}};
   if (action == "send_text") {
     if (!params.contains("text") || !params["text"].is_string() || params["text"].get<std::string>().empty())
-      return {{}, "'text' must be a non-empty string"};
+      return {{}, "'text' must be a non-empty string", false};
     body["type"] = "text";
     body["text"] = {{"preview_url", params.value("preview_url", false)}, {"body", params["text"]}};
-    return {body, ""};
+    return {body, "", false};
   }
   if (action == "send_template") {
     if (!params.contains("template") || !params["template"].is_string() || !params.contains("language") ||
         !params["language"].is_string())
-      return {{}, "'template' and 'language' must be strings"};
+      return {{}, "'template' and 'language' must be strings", false};
     json tmpl{{"name", params["template"]}, {"language", {{"code", params["language"]}}}};
     if (params.contains("body_parameters")) {
       json parameters = json::array();
       for (const auto& p : params["body_parameters"]) {
-        if (!p.is_string()) return {{}, "'body_parameters' must be strings"};
+        if (!p.is_string()) return {{}, "'body_parameters' must be strings", false};
         parameters.push_back({{"type", "text"}, {"text", p}});
       }
       if (!parameters.empty()) tmpl["components"] = json::array({{{"type", "body"}, {"parameters", parameters}}});
     }
     body["type"] = "template";
     body["template"] = std::move(tmpl);
-    return {body, ""};
+    return {body, "", false};
   }
-  return {{}, "unknown action '" + std::string(action) + "'"};
+  return {{}, "unknown action '" + std::string(action) + "'", false};
 }
 
 ActionResult map_send_response(const switchboard::HttpResponse& response) {
+  using switchboard_plugins::element_at;
+  using switchboard_plugins::field_at;
+  using switchboard_plugins::integer_at;
+  using switchboard_plugins::string_at;
   if (response.status == 0)
     return ActionResult::retry("WhatsApp did not answer: " + std::string(response.transport_error));
   const json body = json::parse(response.body, nullptr, false);
   if (response.status >= 200 && response.status < 300) {
-    if (body.is_object() && body.contains("messages") && body["messages"].is_array() && !body["messages"].empty() &&
-        body["messages"][0].contains("id") && body["messages"][0]["id"].is_string()) {
-      const std::string id = body["messages"][0]["id"].get<std::string>();
-      json output{{"message_id", id}};
-      if (body.contains("contacts") && body["contacts"].is_array() && !body["contacts"].empty())
-        output["wa_id"] = body["contacts"][0].value("wa_id", "");
-      return ActionResult::done(id, output.dump(-1, ' ', false, json::error_handler_t::replace));
-    }
-    return ActionResult::retry("WhatsApp answered " + std::to_string(response.status) + " without a message id");
+    // Accepted: never retried, even when the answer is odd (that would send twice).
+    const std::string id = string_at(element_at(field_at(body, "messages"), 0), "id");
+    json output{{"message_id", id}};
+    const std::string wa_id = string_at(element_at(field_at(body, "contacts"), 0), "wa_id");
+    if (!wa_id.empty()) output["wa_id"] = wa_id;
+    return ActionResult::done(id, output.dump(-1, ' ', false, json::error_handler_t::replace));
   }
-  int code = 0;
-  std::string message = "HTTP " + std::to_string(response.status);
-  if (body.is_object() && body.contains("error") && body["error"].is_object()) {
-    const json& error = body["error"];
-    code = error.value("code", 0);
-    message = error.value("message", message);
-    if (error.contains("error_data") && error["error_data"].is_object() && error["error_data"].contains("details"))
-      message += ": " + error["error_data"].value("details", "");
-  }
+  const json& error = field_at(body, "error");
+  const int code = static_cast<int>(integer_at(error, "code"));
+  std::string message = string_at(error, "message", "HTTP " + std::to_string(response.status));
+  if (const std::string details = string_at(field_at(error, "error_data"), "details"); !details.empty())
+    message += ": " + details;
   const std::string code_text = code ? std::to_string(code) : std::to_string(response.status);
   const uint32_t after = retry_after(response);
   if (in(std::begin(kRetryCodes), std::end(kRetryCodes), code) || response.status == 429 || response.status >= 500)

@@ -31,6 +31,7 @@ struct Config {
 struct Message {
   nlohmann::json body;
   std::string problem;
+  bool invalid_number = false;  // the problem is the number: unreachable, not a broken rule
 };
 Message build_message(std::string_view action, const nlohmann::json& params, const std::string& default_country);
 

@@ -63,8 +63,7 @@ class WhatsApp : public switchboard::Plugin {
     Message message = build_message(call.action, params, config_.default_country);
     if (!message.problem.empty()) {
       // No number WhatsApp could reach: the next channel of a fallback may.
-      if (message.problem.find("phone number") != std::string::npos)
-        return done(ActionResult::unreachable(message.problem, "invalid_number"));
+      if (message.invalid_number) return done(ActionResult::unreachable(message.problem, "invalid_number"));
       return done(ActionResult::invalid_params(message.problem));
     }
     if (config_.dry_run) {

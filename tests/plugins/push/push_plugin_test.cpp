@@ -179,10 +179,33 @@ TEST_F(PushPluginTest, AFailedTokenExchangeRetriesEverySendWaitingForIt) {
   }
 }
 
+TEST_F(PushPluginTest, AnOddTokenAnswerFailsTheWaitingSendsAndTheNextOneTriesAgain) {
+  auto instance = create();
+  ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
+  host.finish_http(0, 400, {}, R"({"error": {"code": 400, "status": "INVALID_ARGUMENT"}, "expires_in": "soon"})");
+  ASSERT_EQ(host.results.size(), 1u);
+  EXPECT_EQ(host.results[0].outcome, SB_OUTCOME_RETRY);
+  ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
+  EXPECT_EQ(host.sent.size(), 2u);  // a new exchange: the first did not leave the plugin stuck
+  EXPECT_EQ(host.sent[1].url, "http://127.0.0.1:9/token");
+}
+
+TEST_F(PushPluginTest, AnEcKeyIsRefused) {
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> ec(EVP_EC_gen("P-256"), &EVP_PKEY_free);
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
+  PEM_write_bio_PrivateKey(bio.get(), ec.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &data);
+  const json config{
+      {"project_id", "p"}, {"client_email", "a@b.c"}, {"private_key", std::string(data, static_cast<size_t>(n))}};
+  fake::Instance instance(library, host, config.dump());
+  EXPECT_NE(instance.status(), SB_OK);
+}
+
 TEST_F(PushPluginTest, AKeyThatCannotSignIsAConfigError) {
   fake::Instance instance(library, host, R"({"project_id": "p", "client_email": "a@b.c", "private_key": "not a key"})");
   EXPECT_NE(instance.status(), SB_OK);
-  EXPECT_EQ(instance.error(), "'private_key' is not a PEM private key that can sign RS256");
+  EXPECT_EQ(instance.error(), "'private_key' is not an unencrypted PEM RSA private key (RS256 needs one)");
 }
 
 }  // namespace

@@ -68,6 +68,15 @@ TEST_F(SmsPluginTest, SmsRuCodesMapToOutcomes) {
   EXPECT_EQ(send(*instance, "+79990001122", "x", 502, "").outcome, SB_OUTCOME_RETRY);
 }
 
+TEST_F(SmsPluginTest, SmsRuTheOnlyPerNumberAnswerCountsWhateverItsKey) {
+  auto instance = create(kSmsRu);
+  auto failed = send(*instance, "+79990001122", "x", 200,
+                     R"({"status":"OK","status_code":100,"sms":{"+7 999 000-11-22":{"status":"ERROR","status_code":202,
+                         "status_text":"Неправильно указан номер"}}})");
+  EXPECT_EQ(failed.outcome, SB_OUTCOME_UNREACHABLE);  // not "done" from the request's own OK
+  EXPECT_EQ(failed.provider_code, "202");
+}
+
 TEST_F(SmsPluginTest, SmscSendsUtf8AndMapsItsErrors) {
   auto instance = create(R"({"gateway": "smsc", "login": "shop", "password": "pw", "base_url": "http://127.0.0.1:9"})");
   auto ok = send(*instance, "+79990001122", "Hi", 200, R"({"id":42,"cnt":1})");
@@ -96,7 +105,6 @@ TEST_F(SmsPluginTest, TwilioPostsTheMessagesResourceWithBasicAuth) {
   EXPECT_EQ(s.url, "http://127.0.0.1:9/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json");
   // base64("AC0123456789abcdef0123456789abcdef:tok")
   EXPECT_EQ(s.header("Authorization"), "Basic QUMwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZjp0b2s=");
-  EXPECT_EQ(s.header("I-Twilio-Idempotency-Token"), "e1:r:0");
   EXPECT_EQ(s.body,
             "To=%2B14155552671&Body=Hello%20%E2%82%AC&From=%2B15017122661&StatusCallback=https%3A%2F%2Fhooks.example."
             "com%2Fsms%2Fstatus");

@@ -106,6 +106,20 @@ TEST_F(WhatsAppPluginTest, ErrorsAreMappedByMetasCode) {
             SB_OUTCOME_PERMANENT);
 }
 
+TEST_F(WhatsAppPluginTest, OddAnswersNeitherThrowNorSendTwice) {
+  // Accepted with a body we cannot read: done (a retry would send it again).
+  EXPECT_EQ(answered(200, R"({"messages": "?", "contacts": [7]})").outcome, SB_OUTCOME_DONE);
+  auto odd_error = answered(400, R"({"error": {"code": "x", "message": 5, "error_data": []}})");
+  EXPECT_EQ(odd_error.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(odd_error.reason, "HTTP 400");
+}
+
+TEST_F(WhatsAppPluginTest, AMissingRecipientIsABrokenRuleNotAnUnreachableContact) {
+  auto instance = create();
+  ASSERT_EQ(instance->invoke("send_text", R"({"text": "x"})"), SB_OK);
+  EXPECT_EQ(host.results.at(0).outcome, SB_OUTCOME_INVALID_PARAMS);
+}
+
 TEST_F(WhatsAppPluginTest, ATransportErrorRetries) {
   auto instance = create();
   ASSERT_EQ(instance->invoke("send_text", R"({"to": "+79990001122", "text": "x"})"), SB_OK);
