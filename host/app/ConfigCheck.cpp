@@ -19,6 +19,34 @@ bool templated(const json& params, const std::string& pointer) {
   }
 }
 
+// What a step is, as written; templates, conditions and schemas are added
+// by the caller once checked.
+CompiledStep copy_of(const StepConfig& step) {
+  CompiledStep cs;
+  cs.kind = step.kind;
+  cs.name = step.name;
+  cs.instance = step.instance;
+  cs.action = step.action;
+  if (step.timeout_ms) cs.timeout = std::chrono::milliseconds(*step.timeout_ms);
+  cs.wait_ms = step.wait_ms;
+  cs.wait_until = step.wait_until;
+  cs.wait_offset_ms = step.wait_offset_ms;
+  cs.window = step.window;
+  cs.window_zone = step.window_zone;
+  cs.wait_event = step.wait_event;
+  cs.max_attempts = step.max_attempts;
+  cs.backoff_ms = step.backoff_ms;
+  cs.else_step = step.else_step;
+  cs.switch_path = step.switch_path;
+  cs.branches = step.branches;
+  cs.weights = step.weights;
+  cs.default_step = step.default_step;
+  cs.jump_to = step.jump_to;
+  cs.fallback_next = step.fallback_next;
+  cs.fallback_end = step.fallback_end;
+  return cs;
+}
+
 std::string action_list(const PluginLibrary& lib) {
   std::string out;
   for (const auto& a : lib.actions()) out += (out.empty() ? "" : ", ") + a.name;
@@ -76,27 +104,12 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
     };
     for (const auto& step : rule.steps) {
       const std::string where = "rule '" + rule.name + "', step '" + step.name + "': ";
+      CompiledStep cs = copy_of(step);
       if (step.kind != StepConfig::Kind::kAction) {
-        CompiledStep control;
-        control.kind = step.kind;
-        control.name = step.name;
-        control.wait_ms = step.wait_ms;
-        control.wait_until = step.wait_until;
-        control.wait_offset_ms = step.wait_offset_ms;
-        control.window = step.window;
-        control.window_zone = step.window_zone;
-        control.wait_event = step.wait_event;
-        control.wait_match = expand_template_variables(step.wait_match, variables, kRoots);
-        if (step.kind == StepConfig::Kind::kWaitEvent)
-          check_templates(control.wait_match, step.pointer + "/match", where);
-        if (step.kind == StepConfig::Kind::kIf) control.condition = Condition::compile(step.condition, ignored);
-        control.else_step = step.else_step;
-        control.switch_path = step.switch_path;
-        control.branches = step.branches;
-        control.weights = step.weights;
-        control.default_step = step.default_step;
-        control.jump_to = step.jump_to;
-        compiled.steps.push_back(std::move(control));
+        cs.wait_match = expand_template_variables(step.wait_match, variables, kRoots);
+        if (step.kind == StepConfig::Kind::kWaitEvent) check_templates(cs.wait_match, step.pointer + "/match", where);
+        if (step.kind == StepConfig::Kind::kIf) cs.condition = Condition::compile(step.condition, ignored);
+        compiled.steps.push_back(std::move(cs));
         continue;
       }
       const json params = expand_template_variables(step.params, variables, kRoots);
@@ -123,18 +136,9 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
       for (const auto& v : action->schema->validate(params))
         if (!templated(params, v.path))
           out.issues.push_back({file, step.pointer + "/params" + v.path, where + v.message});
-      CompiledStep cs;
-      cs.name = step.name;
-      cs.instance = step.instance;
-      cs.action = step.action;
       cs.params = params;
       cs.schema = action->schema;
       cs.html_params = html_targets(action->schema_json);
-      if (step.timeout_ms) cs.timeout = std::chrono::milliseconds(*step.timeout_ms);
-      cs.max_attempts = step.max_attempts;
-      cs.backoff_ms = step.backoff_ms;
-      cs.fallback_next = step.fallback_next;
-      cs.fallback_end = step.fallback_end;
       compiled.steps.push_back(std::move(cs));
     }
     out.rules.push_back(std::move(compiled));

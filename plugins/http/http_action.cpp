@@ -1,8 +1,8 @@
 // The "http" action plugin: "post" sends one JSON request through the host's
 // asynchronous HTTP client and maps the answer to done / retry / permanent.
-#include <algorithm>
 #include <switchboard/plugin.hpp>
 
+#include "deadline.h"
 #include "http_config.h"
 #include "http_schemas.h"
 #include "post_request.h"
@@ -41,11 +41,8 @@ class HttpAction : public switchboard::Plugin {
   void send(const PostRequest& request, int64_t deadline_unix_ms, switchboard::Completion done) const {
     switchboard::HttpRequest out = request.to_http_request();
     // An answer after the step's deadline is thrown away by the host: stop waiting then.
-    const int64_t now = host_.now_unix_ms();
-    if (deadline_unix_ms > 0 && now > 0) {
-      const int64_t left = std::max<int64_t>(deadline_unix_ms - now, 1);
-      out.timeout_ms = static_cast<uint32_t>(std::min<int64_t>(out.timeout_ms, left));
-    }
+    out.timeout_ms =
+        switchboard_plugins::timeout_within_deadline(out.timeout_ms, deadline_unix_ms, host_.now_unix_ms());
     host_.count("http_requests_total");
     // Runs on a host I/O thread: only maps and completes, and touches nothing
     // of this instance, which the callback may outlive.

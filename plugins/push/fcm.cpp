@@ -6,6 +6,7 @@
 #include <charconv>
 #include <memory>
 
+#include "base64.h"
 #include "json_fields.h"
 
 namespace push {
@@ -13,20 +14,10 @@ namespace push {
 using nlohmann::json;
 using switchboard::ActionResult;
 
-std::string base64url(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(n));
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  for (char& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
-  return out;
-}
-
 std::optional<std::string> service_account_jwt(const std::string& client_email, const std::string& private_key_pem,
                                                const std::string& audience, int64_t now_s) {
-  const std::string header = base64url(R"({"alg":"RS256","typ":"JWT"})");
-  const std::string claims = base64url(json{
+  const std::string header = switchboard_plugins::base64url(R"({"alg":"RS256","typ":"JWT"})");
+  const std::string claims = switchboard_plugins::base64url(json{
       {"iss", client_email},
       {"scope", "https://www.googleapis.com/auth/firebase.messaging"},
       {"aud", audience},
@@ -52,7 +43,7 @@ std::optional<std::string> service_account_jwt(const std::string& client_email, 
                      reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size()) != 1)
     return std::nullopt;
   signature.resize(length);
-  return signing_input + "." + base64url(signature);
+  return signing_input + "." + switchboard_plugins::base64url(signature);
 }
 
 json fcm_message(const json& params) {

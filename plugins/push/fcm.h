@@ -16,8 +16,6 @@ namespace push {
 std::optional<std::string> service_account_jwt(const std::string& client_email, const std::string& private_key_pem,
                                                const std::string& audience, int64_t now_s);
 
-std::string base64url(std::string_view bytes);
-
 // {"message": {"token", "notification": {"title", "body"}, "data"}} from the
 // step's parameters.
 nlohmann::json fcm_message(const nlohmann::json& params);

@@ -1,10 +1,9 @@
 #include "gateways.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <charconv>
 
+#include "base64.h"
 #include "form.h"
 #include "json_fields.h"
 
@@ -128,14 +127,6 @@ class Smsc final : public Gateway {
   std::string base_, login_, password_, from_;
 };
 
-std::string base64(const std::string& in) {
-  std::string out(4 * ((in.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
 // Twilio Programmable Messaging: POST /2010-04-01/Accounts/{sid}/Messages.json, HTTP Basic.
 class Twilio final : public Gateway {
  public:
@@ -156,7 +147,7 @@ class Twilio final : public Gateway {
     if (!callback_.empty()) fields.emplace_back("StatusCallback", callback_);
     HttpRequest r = form_post(base_ + "/2010-04-01/Accounts/" + sid_ + "/Messages.json",
                               switchboard_plugins::form_urlencode(fields));
-    r.headers.emplace_back("Authorization", "Basic " + base64(sid_ + ":" + token_));
+    r.headers.emplace_back("Authorization", "Basic " + switchboard_plugins::base64(sid_ + ":" + token_));
     return r;
   }
   ActionResult result(const HttpResponse& response, const Message&) const override {

@@ -3,10 +3,10 @@
 // step's output reports the segments the text takes.
 #include <openssl/crypto.h>
 
-#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <switchboard/plugin.hpp>
 
+#include "deadline.h"
 #include "form.h"
 #include "gateways.h"
 #include "phone.h"
@@ -73,10 +73,8 @@ class Sms : public switchboard::Plugin {
       return done(ActionResult::done("dry-run", dump(report)));
     }
     switchboard::HttpRequest request = gateway_->request(message);
-    request.timeout_ms = timeout_ms_;
-    const int64_t now = host_.now_unix_ms();
-    if (call.deadline_unix_ms > 0 && now > 0)
-      request.timeout_ms = static_cast<uint32_t>(std::clamp<int64_t>(call.deadline_unix_ms - now, 1, timeout_ms_));
+    request.timeout_ms =
+        switchboard_plugins::timeout_within_deadline(timeout_ms_, call.deadline_unix_ms, host_.now_unix_ms());
     host_.count("sms_sends_total");
     // Shared: the answer may come after this instance is gone.
     auto on_response = [done, gateway = gateway_, message, report](const switchboard::HttpResponse& response) mutable {

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "base64.h"
+
 namespace sms {
 
 std::string twilio_signature(const std::string& auth_token, const std::string& url, FormFields fields) {
@@ -15,10 +17,7 @@ std::string twilio_signature(const std::string& auth_token, const std::string& u
   unsigned int length = 0;
   HMAC(EVP_sha1(), auth_token.data(), static_cast<int>(auth_token.size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &length);
-  std::string out(4 * ((length + 2) / 3), '\0');
-  out.resize(static_cast<size_t>(
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), digest, static_cast<int>(length))));
-  return out;
+  return switchboard_plugins::base64(std::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 std::optional<Report> twilio_report(const FormFields& fields) {

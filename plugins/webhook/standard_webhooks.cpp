@@ -8,6 +8,8 @@
 #include <climits>
 #include <stdexcept>
 
+#include "base64.h"
+
 namespace standard_webhooks {
 
 namespace {
@@ -46,14 +48,6 @@ std::optional<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
-std::string base64_encode(const unsigned char* data, size_t len) {
-  // EVP_EncodeBlock writes a terminating NUL after the 4*ceil(len/3) characters.
-  std::string out(4 * ((len + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(len));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
 // The base64 HMAC-SHA256 of "{id}.{timestamp}.{body}". The one-shot HMAC()
 // needs the content in one buffer; copying a body of at most a few MB costs
 // far less than the MAC itself.
@@ -68,7 +62,7 @@ std::string signature_base64(std::string_view key, std::string_view id, std::str
       !HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
             reinterpret_cast<const unsigned char*>(content.data()), content.size(), mac, &mac_len))
     throw std::runtime_error("HMAC-SHA256 failed");
-  return base64_encode(mac, mac_len);
+  return switchboard_plugins::base64(std::string_view(reinterpret_cast<const char*>(mac), mac_len));
 }
 
 // The length of a v1 signature is public (fixed by SHA-256); only the bytes

@@ -3,12 +3,12 @@
 // inbound messages) into message.* events that wait_for steps can await.
 #include <openssl/crypto.h>
 
-#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <switchboard/plugin.hpp>
 
+#include "deadline.h"
 #include "form.h"
 #include "json_check.h"
 #include "whatsapp_api.h"
@@ -79,11 +79,8 @@ class WhatsApp : public switchboard::Plugin {
     request.url = config_.messages_url();
     request.headers = {{"Authorization", "Bearer " + config_.access_token}, {"Content-Type", "application/json"}};
     request.body = dump(message.body);
-    request.timeout_ms = config_.timeout_ms;
-    const int64_t now = host_.now_unix_ms();
-    if (call.deadline_unix_ms > 0 && now > 0)
-      request.timeout_ms = static_cast<uint32_t>(
-          std::clamp<int64_t>(call.deadline_unix_ms - now, 1, static_cast<int64_t>(request.timeout_ms)));
+    request.timeout_ms =
+        switchboard_plugins::timeout_within_deadline(config_.timeout_ms, call.deadline_unix_ms, host_.now_unix_ms());
     host_.count("whatsapp_sends_total");
     // Runs on a host I/O thread and touches nothing of this instance.
     auto on_response = [done](const switchboard::HttpResponse& response) mutable { done(map_send_response(response)); };
