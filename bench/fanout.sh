@@ -35,8 +35,8 @@ def post(batch):
     assert urllib.request.urlopen(req).status == 202
 def done():
     metrics = urllib.request.urlopen("http://127.0.0.1:8095/metrics").read().decode()
-    m = re.search(r'switchboard_pipeline_executions_total\{state="done"\} (\d+)', metrics)
-    return int(m.group(1)) if m else 0
+    m = re.search(r'switchboard_pipeline_executions_total\{state="done"\} ([0-9.e+]+)', metrics)
+    return int(float(m.group(1))) if m else 0
 threads = 0
 start = time.time()
 for i in range(0, count, 100):

@@ -83,6 +83,7 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
   for (const auto& rule : config.rules) {
     CompiledRule compiled;
     compiled.name = rule.name;
+    compiled.priority = rule.priority;
     std::vector<ConditionProblem> ignored;  // reported by load_config
     compiled.trigger = Trigger::compile(rule.trigger, config.pipelines, ignored);
     compiled.filter = Condition::compile(rule.filter, ignored);

@@ -63,6 +63,9 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   PipelineOptions pipeline_options;
   pipeline_options.max_chain_depth = config_.max_chain_depth;
   pipeline_options.account = config_.account;
+  pipeline_options.max_in_flight = config_.max_in_flight;
+  for (const auto& instance : config_.instances)
+    if (instance.max_in_flight) pipeline_options.instance_max_in_flight[instance.name] = *instance.max_in_flight;
   pipeline_ = std::make_unique<Pipeline>(*store_, checked.rules, *this, *metrics_, pipeline_options);
   engine_ = std::make_unique<RuleEngine>(std::move(checked.rules), *this, *metrics_, config_.account);
 

@@ -177,7 +177,8 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   const json instances = doc.value("instances", json::object());
   for (const auto& [instance, body] : instances.items()) {
     const std::string pointer = "/instances/" + escape_pointer_token(instance);
-    InstanceConfig ic{instance, body["plugin"], body.value("config", json::object())};
+    InstanceConfig ic{instance, body["plugin"], body.value("config", json::object()), std::nullopt};
+    if (body.contains("max_in_flight")) ic.max_in_flight = body["max_in_flight"].get<int>();
     std::vector<std::pair<std::string, json>> refs;
     collect_secret_refs(ic.config, pointer + "/config", refs);
     for (const auto& [at, ref] : refs) {
@@ -201,7 +202,10 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
     issues.push_back({name, "/account/timezone",
                       "unknown time zone '" + c.account["timezone"].get<std::string>() +
                           "': expected an IANA name such as \"Europe/Moscow\""});
-  if (doc.contains("executions")) c.max_chain_depth = doc["executions"].value("max_chain_depth", c.max_chain_depth);
+  if (doc.contains("executions")) {
+    c.max_chain_depth = doc["executions"].value("max_chain_depth", c.max_chain_depth);
+    c.max_in_flight = doc["executions"].value("max_in_flight", c.max_in_flight);
+  }
 
   const json pipelines = doc.value("pipelines", json::object());  // a local: items() would dangle on a temporary
   for (const auto& [pipeline, statuses] : pipelines.items())
@@ -222,6 +226,8 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
     for (const auto& p : trigger_problems)
       issues.push_back({name, rc.pointer + "/trigger" + p.pointer, "rule '" + rc.name + "': " + p.message});
     rc.filter = r.value("filter", json::object());
+    const std::string priority = r.value("priority", "normal");
+    rc.priority = priority == "high" ? 2 : priority == "low" ? 0 : 1;
     if (!rule_names.insert(rc.name).second)
       issues.push_back({name, rc.pointer + "/name", "rule name '" + rc.name + "' is used by an earlier rule"});
     if (!rc.source.empty() && rc.source != "api" && !instance_names.count(rc.source))

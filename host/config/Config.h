@@ -52,6 +52,7 @@ struct InstanceConfig {
   std::string name;
   std::string plugin;     // a plugin name, or a path to a .so when it has a '/'
   nlohmann::json config;  // as written: {"$secret": "name"} not yet resolved
+  std::optional<int> max_in_flight;  // calls in flight at most; none = no bound
 };
 
 // Steps are flattened: a branch is a step that picks where to continue, and
@@ -92,6 +93,7 @@ struct RuleConfig {
   nlohmann::json trigger;                            // see rules/Trigger.h
   std::string source;                                // the trigger's source: an instance name or "api"; empty = any
   nlohmann::json filter = nlohmann::json::object();  // {"dotted.path": value}
+  int priority = 1;                                  // 0 low, 1 normal, 2 high (store/Store.h)
   std::vector<StepConfig> steps;
   std::string pointer;
 };
@@ -128,6 +130,7 @@ struct Config {
   std::map<std::string, std::vector<std::string>> pipelines;  // statuses in order
   std::map<std::string, std::string> template_variables;      // the config's short names (rules/Template.h)
   int max_chain_depth = 5;                                    // see PipelineOptions
+  int max_in_flight = 1000;                                   // ... and this
   nlohmann::json account = nlohmann::json::object();          // {{account.*}}; its timezone and country are defaults
   std::vector<RuleConfig> rules;
 };

@@ -4,6 +4,8 @@
 #include <future>
 #include <random>
 
+#include <unistd.h>
+
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
 #include "pipeline/HostActions.h"
@@ -20,6 +22,16 @@ namespace {
 constexpr size_t kRouteBatch = 500;
 constexpr size_t kDueBatch = 200;
 constexpr std::chrono::milliseconds kPoll{1000};  // the longest sleep, whatever the next due time
+
+// "<host name>-<pid>-<random>": two hosts, or two runs of one, never share it.
+std::string unique_owner() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  std::random_device rd;
+  char random[17];
+  std::snprintf(random, sizeof random, "%08x%08x", rd(), rd());
+  return std::string(host) + "-" + std::to_string(::getpid()) + "-" + random;
+}
 
 double jitter() {
   thread_local std::mt19937_64 gen{std::random_device{}()};
@@ -73,7 +85,9 @@ Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatch
       options_(options),
       executions_started_(metrics.counter("switchboard_pipeline_steps_started_total", {})),
       executions_done_(metrics.counter("switchboard_pipeline_executions_total", {{"state", "done"}})),
-      executions_failed_(metrics.counter("switchboard_pipeline_executions_total", {{"state", "failed"}})) {
+      executions_failed_(metrics.counter("switchboard_pipeline_executions_total", {{"state", "failed"}})),
+      owner_(unique_owner()),
+      calls_(options.instance_max_in_flight, [this] { wake(); }) {
   // A lease outlasts the longest step: a step is never claimed twice while it runs.
   for (const CompiledRule& rule : rules_)
     for (const CompiledStep& step : rule.steps) lease_ms_ = std::max<int64_t>(lease_ms_, step.timeout.count() + 60000);
@@ -115,15 +129,29 @@ void Pipeline::stop() {
 
 void Pipeline::run() {
   while (true) {
+    // Routing and steps take turns, a batch each: a burst being routed does
+    // not hold back the steps that are due.
+    bool more = false;
     try {
-      route_new_events();
-      start_due_steps();
+      calls_.start_queued();
+      more = route_new_events();
+      more = start_due_steps() || more;
     } catch (const std::exception& e) {
       log_error("pipeline", "cannot read the store", {{"error", e.what()}});
     }
     auto sleep = kPoll;
-    if (auto next = store_.next_due_ms())
-      sleep = std::clamp(std::chrono::milliseconds(*next - now_ms()), std::chrono::milliseconds(0), kPoll);
+    bool full = false;
+    {
+      std::lock_guard lock(mutex_);
+      full = steps_in_flight_ >= options_.max_in_flight;
+    }
+    if (more && !full) {
+      sleep = std::chrono::milliseconds(0);
+    } else if (!full) {
+      // Full: a step that ends wakes the loop.
+      if (auto next = store_.next_due_ms())
+        sleep = std::clamp(std::chrono::milliseconds(*next - now_ms()), std::chrono::milliseconds(0), kPoll);
+    }
     std::unique_lock lock(mutex_);
     wake_.wait_for(lock, sleep, [&] { return woken_ || stopping_; });
     woken_ = false;
@@ -137,11 +165,12 @@ const CompiledRule* Pipeline::rule_named(const std::string& name) const {
   return nullptr;
 }
 
-void Pipeline::route_new_events() {
+bool Pipeline::route_new_events() {
   for (;;) {
     const int64_t position = store_.routed_up_to();
     auto events = store_.events_after(position, kRouteBatch);
-    if (events.empty()) return;
+    if (events.empty()) return false;
+    const bool full_batch = events.size() == kRouteBatch;
     RouteBatch batch;
     batch.from = position;
     batch.routed_up_to = events.back().seq;
@@ -195,7 +224,7 @@ void Pipeline::route_new_events() {
       for (const auto& [rule, fire] : fired) {
         if (rule->filter && !rule->filter->matches(context, now)) continue;
         if (context_text.empty()) context_text = dump_text(context);
-        NewExecution execution{rule->name, e.record.id, context_text, std::nullopt};
+        NewExecution execution{rule->name, e.record.id, context_text, std::nullopt, rule->priority};
         if (fire == Trigger::Fire::kIfFirstForEntity)
           execution.once_for_entity = std::make_pair(e.status_change->entity_type, e.status_change->entity_id);
         batch.executions.push_back(std::move(execution));
@@ -207,18 +236,37 @@ void Pipeline::route_new_events() {
     if (const std::string error = committed.get_future().get(); !error.empty()) {
       if (error.rfind(kConflict, 0) == 0) continue;  // another host routed them: read on from there
       log_error("pipeline", "cannot record routed events", {{"error", error}});
-      return;
+      return false;
     }
+    return full_batch;
   }
 }
 
-void Pipeline::start_due_steps() {
-  const DueClaim claim{owner_, now_ms(), kDueBatch, lease_ms_};
-  for (const ExecutionRow& row : store_.claim_due(claim)) {
+bool Pipeline::start_due_steps() {
+  size_t room = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return false;
+    room = static_cast<size_t>(std::max(0, options_.max_in_flight - steps_in_flight_));
+  }
+  const size_t limit = std::min(room, kDueBatch);
+  if (limit == 0) return false;
+  const auto rows = store_.claim_due(DueClaim{owner_, now_ms(), limit, lease_ms_});
+  {
+    // Counted at once: the first of them may be recorded before the last starts.
+    std::lock_guard lock(mutex_);
+    steps_in_flight_ += static_cast<int>(rows.size());
+  }
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const ExecutionRow& row = rows[i];
     {
+      // Stopping: the rest stay leased, and run after the restart.
       std::lock_guard lock(mutex_);
-      if (stopping_) return;
-      ++steps_in_flight_;
+      if (stopping_) {
+        steps_in_flight_ -= static_cast<int>(rows.size() - i);
+        wake_.notify_all();
+        return false;
+      }
     }
     try {
       start_step(row);
@@ -230,6 +278,7 @@ void Pipeline::start_due_steps() {
                                  std::string("cannot start the step: ") + e.what()));
     }
   }
+  return rows.size() == limit;
 }
 
 void Pipeline::start_step(const ExecutionRow& row) {
@@ -398,10 +447,14 @@ void Pipeline::run_action(const ExecutionRow& row, const CompiledStep& step, con
   executions_started_.add();
   if (step.instance == kHostInstance)
     return produce_event(row, step, std::get<ActionRequest>(request), context, std::move(decisions));
-  actions_.dispatch(step.instance, std::get<ActionRequest>(request),
-                    [this, row, &step, decisions = std::move(decisions)](ActionOutcome outcome) {
-                      step_ended(row, step, outcome, decisions);
-                    });
+  calls_.submit(step.instance, [this, row, &step, decisions = std::move(decisions),
+                                 request = std::move(std::get<ActionRequest>(request))](CallQueue::Release release) {
+    actions_.dispatch(step.instance, request,
+                      [this, row, &step, decisions, release = std::move(release)](ActionOutcome outcome) {
+                        release();
+                        step_ended(row, step, outcome, decisions);
+                      });
+  });
 }
 
 void Pipeline::produce_event(const ExecutionRow& row, const CompiledStep& step, const ActionRequest& request,

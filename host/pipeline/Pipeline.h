@@ -20,8 +20,6 @@
 // retries leave the execution "failed" with the reason (the dead letters).
 #pragma once
 
-#include <unistd.h>
-
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -30,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "pipeline/CallQueue.h"
 #include "rules/RuleEngine.h"
 #include "store/Store.h"
 
@@ -44,6 +43,10 @@ struct PipelineOptions {
   // rules that produce more: no rules run for an event deeper than this.
   int max_chain_depth = 5;
   nlohmann::json account = nlohmann::json::object();  // {{account.*}}, and the default time zone
+  // Steps claimed and not yet recorded, at most: a backlog of any size is
+  // worked through with bounded memory.
+  int max_in_flight = 1000;
+  std::map<std::string, int> instance_max_in_flight = {};  // calls in flight per instance, where bounded
 };
 
 class Pipeline {
@@ -62,8 +65,9 @@ class Pipeline {
 
  private:
   void run();
-  void route_new_events();
-  void start_due_steps();
+  // Each routes or starts one batch; true when there may be more to do now.
+  bool route_new_events();
+  bool start_due_steps();
   void start_step(const ExecutionRow& row);
   // Where a branch, switch, split or jump at `index` leads; notes the decision.
   int choose_branch(const CompiledRule& rule, const CompiledStep& step, int index, const nlohmann::json& context,
@@ -94,9 +98,10 @@ class Pipeline {
   bool woken_ = false;
   bool stopping_ = false;
   bool recording_ = true;    // false once stop() gave up waiting for steps in flight
-  int steps_in_flight_ = 0;  // started and not yet recorded (stop() waits for them); claims keep them apart
-  const std::string owner_ = "host-" + std::to_string(::getpid());  // the claimer of due work
+  int steps_in_flight_ = 0;  // claimed and not yet recorded (stop() waits for them); at most max_in_flight
+  const std::string owner_;  // the claimer of due work: unique across hosts and restarts
   int64_t lease_ms_ = 120000;
+  CallQueue calls_;
   std::thread thread_;
 };
 

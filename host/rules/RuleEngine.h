@@ -66,6 +66,7 @@ struct CompiledRule {
   std::optional<Trigger> trigger;           // null: invalid, never fires
   std::shared_ptr<const Condition> filter;  // null: every event the trigger takes
   std::vector<CompiledStep> steps;
+  int priority = 1;  // see RuleConfig
 
   bool matches(const EmittedEvent& event) const;
 };

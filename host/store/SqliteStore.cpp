@@ -11,7 +11,7 @@ namespace sb {
 
 namespace {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS events (
@@ -72,6 +72,8 @@ CREATE TABLE IF NOT EXISTS executions (
   parent_id INTEGER,
   end_step INTEGER NOT NULL DEFAULT 0,
   last_arrival INTEGER NOT NULL DEFAULT 0,
+  priority INTEGER NOT NULL DEFAULT 1,
+  lease_owner TEXT,
   UNIQUE (event_id, rule)
 );
 CREATE TABLE IF NOT EXISTS arrivals (
@@ -79,8 +81,6 @@ CREATE TABLE IF NOT EXISTS arrivals (
   event TEXT NOT NULL,
   at INTEGER NOT NULL
 );
--- Due work is found by time, whatever the number of pending executions.
-CREATE INDEX IF NOT EXISTS executions_due ON executions (due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS executions_state ON executions (state, id);
 )sql";
 
@@ -95,7 +95,18 @@ ALTER TABLE executions ADD COLUMN end_step INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE executions ADD COLUMN last_arrival INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Version 2 had leases in memory only, and no priorities.
+constexpr const char* kUpgradeFrom2 = R"sql(
+ALTER TABLE executions ADD COLUMN priority INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE executions ADD COLUMN lease_owner TEXT;
+DROP INDEX IF EXISTS executions_due;
+)sql";
+
 constexpr const char* kIndexes = R"sql(
+-- Due work is found by priority and time, whatever the number of pending
+-- executions; a claimed row's due time is its lease's end, so claims skip it.
+CREATE INDEX IF NOT EXISTS executions_due ON executions (priority, due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS executions_leased ON executions (lease_owner) WHERE lease_owner IS NOT NULL;
 CREATE INDEX IF NOT EXISTS executions_awaiting ON executions (awaiting) WHERE awaiting IS NOT NULL;
 CREATE INDEX IF NOT EXISTS executions_parent ON executions (parent_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS arrivals_key ON arrivals (key, at);
@@ -104,7 +115,7 @@ CREATE INDEX IF NOT EXISTS arrivals_at ON arrivals (at);
 
 constexpr const char* kExecutionColumns =
     "id, rule, event_id, state, step, attempt, due_at, context, history, error, created_at, updated_at, "
-    "coalesce(awaiting, ''), resume_step, coalesce(parent_id, 0), end_step";
+    "coalesce(awaiting, ''), resume_step, coalesce(parent_id, 0), end_step, priority, coalesce(lease_owner, '')";
 
 ExecutionRow read_execution(const SqliteStatement& q) {
   ExecutionRow r;
@@ -124,6 +135,8 @@ ExecutionRow read_execution(const SqliteStatement& q) {
   r.resume_step = static_cast<int>(q.integer(13));
   r.parent_id = q.integer(14);
   r.end_step = static_cast<int>(q.integer(15));
+  r.priority = static_cast<int>(q.integer(16));
+  r.lease_owner = q.text(17);
   return r;
 }
 
@@ -159,6 +172,8 @@ struct SqliteStore::Writer {
   SqliteStatement branches_running;
   SqliteStatement resume_parent;
   SqliteStatement cancel_branches;
+  SqliteStatement due_ids;
+  SqliteStatement lease;
   const int64_t arrival_retention_ms;
 
   explicit Writer(const Options& o)
@@ -191,17 +206,18 @@ struct SqliteStore::Writer {
                   "INSERT INTO rule_fired (rule, entity_type, entity_id) VALUES (?, ?, ?) "
                   "ON CONFLICT DO NOTHING"),
         insert_execution(db.handle(),
-                         "INSERT INTO executions (rule, event_id, state, due_at, context, created_at, updated_at) "
-                         "VALUES (?1, ?2, 'ready', ?3, ?4, ?3, ?3) ON CONFLICT (event_id, rule) DO NOTHING"),
+                         "INSERT INTO executions (rule, event_id, state, due_at, context, created_at, updated_at, "
+                         "priority) VALUES (?1, ?2, 'ready', ?3, ?4, ?3, ?3, ?5) ON CONFLICT (event_id, rule) DO NOTHING"),
         update_execution(db.handle(),
                          "UPDATE executions SET state = ?2, step = ?3, attempt = ?4, due_at = ?5, error = ?6, "
                          "updated_at = ?7, history = CASE WHEN ?8 = '' THEN history "
                          "ELSE json_insert(history, '$[#]', json(?8)) END, awaiting = nullif(?9, ''), "
-                         "resume_step = ?10 WHERE id = ?1 AND state != 'cancelled'"),
+                         "resume_step = ?10, lease_owner = NULL WHERE id = ?1 AND state != 'cancelled'"),
         execution_state(db.handle(), "SELECT state FROM executions WHERE id = ?"),
         command(db.handle(),
                 "UPDATE executions SET state = ?2, due_at = ?3, attempt = 0, error = '', updated_at = ?4, "
-                "history = json_insert(history, '$[#]', json(?5)), awaiting = NULL WHERE id = ?1"),
+                "history = json_insert(history, '$[#]', json(?5)), awaiting = NULL, "
+                "lease_owner = CASE WHEN ?2 = 'cancelled' THEN NULL ELSE lease_owner END WHERE id = ?1"),
         // An arrival another wait of this execution took does not count twice.
         early_arrival(db.handle(),
                       "SELECT a.event, a.at, a.rowid FROM arrivals a JOIN executions e ON e.id = ?2 "
@@ -215,13 +231,15 @@ struct SqliteStore::Writer {
                        "history = json_insert(history, '$[#]', json_object("
                        "'step', json_extract(history, '$[#-1].step'), 'outcome', 'event arrived', "
                        "'at', ?4, 'event', json(?2))) "
-                       "WHERE awaiting = ?1 AND state = 'waiting' AND due_at > ?3 AND created_at <= ?5"),
+                       "WHERE awaiting = ?1 AND state = 'waiting' AND due_at > ?3 AND created_at <= ?5 "
+                       "AND lease_owner IS NULL"),
         insert_arrival(db.handle(), "INSERT INTO arrivals (key, event, at) VALUES (?, json(?), ?) RETURNING rowid"),
         forget_arrivals(db.handle(), "DELETE FROM arrivals WHERE at < ?"),
         insert_branch(db.handle(),
                       "INSERT INTO executions (rule, event_id, state, step, due_at, context, history, created_at, "
-                      "updated_at, parent_id, end_step) SELECT rule, event_id || '#' || ?2, 'ready', ?3, ?5, context, "
-                      "history, ?5, ?5, id, ?4 FROM executions WHERE id = ?1 ON CONFLICT (event_id, rule) DO NOTHING"),
+                      "updated_at, parent_id, end_step, priority) SELECT rule, event_id || '#' || ?2, 'ready', ?3, ?5, "
+                      "context, history, ?5, ?5, id, ?4, priority FROM executions WHERE id = ?1 "
+                      "ON CONFLICT (event_id, rule) DO NOTHING"),
         parent_of(db.handle(), "SELECT coalesce(parent_id, 0) FROM executions WHERE id = ?"),
         branches_running(db.handle(),
                          "SELECT count(*) FROM executions WHERE parent_id = ? "
@@ -239,8 +257,16 @@ struct SqliteStore::Writer {
                         "WITH RECURSIVE tree(id) AS (SELECT id FROM executions WHERE parent_id = ?1 "
                         "UNION ALL SELECT e.id FROM executions e JOIN tree t ON e.parent_id = t.id) "
                         "UPDATE executions SET state = 'cancelled', due_at = NULL, awaiting = NULL, updated_at = ?2, "
+                        "lease_owner = NULL, "
                         "history = json_insert(history, '$[#]', json_object('outcome', 'cancelled with its parent', "
                         "'at', ?3)) WHERE id IN tree AND state IN ('ready', 'waiting')"),
+        due_ids(db.handle(),
+                "SELECT id FROM executions WHERE priority = ?1 AND due_at IS NOT NULL AND due_at <= ?2 "
+                "ORDER BY due_at LIMIT ?3"),
+        // The lease moves the due time to its end: claims skip the row by
+        // index until then, and take it over if no update came by then.
+        lease(db.handle(), std::string("UPDATE executions SET lease_owner = ?2, due_at = ?3 WHERE id = ?1 RETURNING ") +
+                               kExecutionColumns),
         arrival_retention_ms(o.arrival_retention_ms) {}
 
   // Runs before the statements are prepared: they need the tables.
@@ -255,6 +281,7 @@ struct SqliteStore::Writer {
     try {
       db.execute(kSchema);  // a new file gets the current tables
       if (found == 1) db.execute(kUpgradeFrom1);
+      if (found >= 1 && found <= 2) db.execute(kUpgradeFrom2);
       db.execute(kIndexes);
       db.execute("PRAGMA user_version = " + std::to_string(kSchemaVersion));
       db.execute("COMMIT");
@@ -316,7 +343,8 @@ struct SqliteStore::Writer {
       if (e.once_for_entity &&
           fire_once.bind(1, e.rule).bind(2, e.once_for_entity->first).bind(3, e.once_for_entity->second).run() == 0)
         continue;  // this rule already fired for this entity
-      insert_execution.bind(1, e.rule).bind(2, e.event_id).bind(3, now).bind(4, e.context_json).run();
+      insert_execution.bind(1, e.rule).bind(2, e.event_id).bind(3, now).bind(4, e.context_json);
+      insert_execution.bind(5, int64_t{e.priority}).run();
     }
     for (const Arrival& a : batch.arrivals) {
       insert_arrival.bind(1, a.key).bind(2, a.event_json).bind(3, a.at_ms);
@@ -375,6 +403,24 @@ struct SqliteStore::Writer {
     resume_parent.bind(1, parent).bind(2, now).bind(3, format_time_ms(now)).run();
   }
 
+  std::vector<ExecutionRow> claim(const DueClaim& c) {
+    std::vector<int64_t> ids;
+    for (int priority = kHighestPriority; priority >= kLowestPriority && ids.size() < c.limit; --priority) {
+      due_ids.bind(1, int64_t{priority}).bind(2, c.now_ms).bind(3, static_cast<int64_t>(c.limit - ids.size()));
+      while (due_ids.step()) ids.push_back(due_ids.integer(0));
+      due_ids.reset();
+    }
+    std::vector<ExecutionRow> rows;
+    rows.reserve(ids.size());
+    const int64_t until = now_ms() + c.lease_ms;
+    for (const int64_t id : ids) {
+      lease.bind(1, id).bind(2, c.owner).bind(3, until);
+      if (lease.step()) rows.push_back(read_execution(lease));
+      lease.reset();
+    }
+    return rows;
+  }
+
   std::optional<ExecutionState> state_of(int64_t id) {
     execution_state.bind(1, id);
     std::optional<ExecutionState> state;
@@ -404,6 +450,12 @@ struct SqliteStore::Writer {
 
 SqliteStore::SqliteStore(Options options) : options_(std::move(options)) {
   writer_ = std::make_unique<Writer>(options_);
+  // One file serves one host: a lease left in it is the previous run's,
+  // whose steps ended with it. They are due again now.
+  SqliteStatement(writer_->db.handle(),
+                  "UPDATE executions SET lease_owner = NULL, due_at = min(due_at, ?1) WHERE lease_owner IS NOT NULL")
+      .bind(1, now_ms())
+      .run();
   reader_ = std::make_unique<SqliteDatabase>(options_.file, options_.synchronous_full);
   thread_ = std::thread([this] { writer_loop(); });
 }
@@ -453,9 +505,8 @@ void SqliteStore::command_execution(ExecutionCommand command, WriteCallback done
 }
 
 void SqliteStore::update_execution(ExecutionUpdate update, WriteCallback done) {
-  const int64_t id = update.id;
   auto u = std::make_shared<ExecutionUpdate>(std::move(update));
-  submit({[u](Writer& w) { w.update(*u); }, std::move(done), id});
+  submit({[u](Writer& w) { w.update(*u); }, std::move(done)});
 }
 
 void SqliteStore::flush() {
@@ -514,14 +565,6 @@ void SqliteStore::commit_group(std::deque<Write>& group) {
       // no transaction left to roll back
     }
     for (auto& error : errors) error = std::string("the store could not commit: ") + e.what();
-  }
-  {
-    // After the commit: a claim from now on reads the new state. A write
-    // that failed keeps its lease: the step runs again when it ends, not at
-    // once over and over.
-    std::lock_guard lock(leases_mutex_);
-    for (size_t i = 0; i < group.size(); ++i)
-      if (group[i].releases && errors[i].empty()) leases_.erase(group[i].releases);
   }
   for (size_t i = 0; i < group.size(); ++i) {
     try {
@@ -591,28 +634,26 @@ int64_t SqliteStore::routed_up_to() {
 }
 
 std::vector<ExecutionRow> SqliteStore::claim_due(const DueClaim& claim) {
-  // Leases run on the monotonic clock: a wall-clock jump ends none early.
-  const auto now = std::chrono::steady_clock::now();
-  std::lock_guard leases(leases_mutex_);
-  std::erase_if(leases_, [&](const auto& lease) { return lease.second <= now; });
-  std::lock_guard lock(read_mutex_);
-  SqliteStatement q(reader_->handle(), std::string("SELECT ") + kExecutionColumns +
-                                           " FROM executions WHERE due_at IS NOT NULL AND due_at <= ? "
-                                           "ORDER BY due_at LIMIT ?");
-  q.bind(1, claim.now_ms).bind(2, static_cast<int64_t>(claim.limit + leases_.size()));
-  std::vector<ExecutionRow> out;
-  while (out.size() < claim.limit && q.step()) {
-    ExecutionRow row = read_execution(q);
-    if (leases_.emplace(row.id, now + std::chrono::milliseconds(claim.lease_ms)).second) out.push_back(std::move(row));
-  }
-  return out;
+  // A write like any other: the lease is committed before the work starts.
+  auto rows = std::make_shared<std::vector<ExecutionRow>>();
+  std::promise<std::string> committed;
+  submit({[&claim, rows](Writer& w) { *rows = w.claim(claim); },
+          [&committed](const std::string& error) { committed.set_value(error); }});
+  if (std::string error = committed.get_future().get(); !error.empty()) throw StoreError(error);
+  return std::move(*rows);
 }
 
 std::optional<int64_t> SqliteStore::next_due_ms() {
   std::lock_guard lock(read_mutex_);
-  SqliteStatement q(reader_->handle(), "SELECT min(due_at) FROM executions WHERE due_at IS NOT NULL");
-  if (!q.step() || q.is_null(0)) return std::nullopt;
-  return q.integer(0);
+  // One index range per priority: min() over the whole index would scan it.
+  SqliteStatement q(reader_->handle(), "SELECT min(due_at) FROM executions WHERE priority = ? AND due_at IS NOT NULL");
+  std::optional<int64_t> next;
+  for (int priority = kLowestPriority; priority <= kHighestPriority; ++priority) {
+    q.bind(1, int64_t{priority});
+    if (q.step() && !q.is_null(0)) next = std::min(next.value_or(q.integer(0)), q.integer(0));
+    q.reset();
+  }
+  return next;
 }
 
 std::optional<ExecutionRow> SqliteStore::execution(int64_t id) {

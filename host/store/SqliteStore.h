@@ -2,15 +2,13 @@
 // every write that arrived while the previous commit was syncing in a single
 // transaction (group commit), so durability costs one fsync per group, not
 // per request; each write keeps its own all-or-nothing savepoint. Reads use a
-// connection of their own. One file serves one host, so leases on due work
-// are kept in memory: released when the claimer's update is committed.
+// connection of their own. One file serves one host: leases left by a host
+// that died are released when the file is opened again.
 #pragma once
 
-#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -65,7 +63,6 @@ class SqliteStore final : public Store {
   struct Write {
     std::function<void(Writer&)> apply;
     std::function<void(const std::string& error)> done;
-    int64_t releases = 0;  // the execution whose lease ends with this write's commit
   };
   void submit(Write write);
   void writer_loop();
@@ -75,11 +72,6 @@ class SqliteStore final : public Store {
   std::unique_ptr<Writer> writer_;
   std::mutex read_mutex_;
   std::unique_ptr<SqliteDatabase> reader_;
-  // Held for a whole claim (query and lease), so that a lease released by a
-  // commit during the query still hides the stale row the query read.
-  std::mutex leases_mutex_;
-  std::map<int64_t, std::chrono::steady_clock::time_point> leases_;  // execution -> lease end
-
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Write> pending_;

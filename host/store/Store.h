@@ -75,6 +75,12 @@ enum class ExecutionState { kReady, kWaiting, kDone, kFailed, kCancelled };
 const char* state_name(ExecutionState s);
 std::optional<ExecutionState> state_named(const std::string& s);
 
+// Due work of a higher priority is claimed first (a password reset is not
+// queued behind a campaign); a parallel branch has its parent's.
+inline constexpr int kLowestPriority = 0;
+inline constexpr int kNormalPriority = 1;
+inline constexpr int kHighestPriority = 2;
+
 struct NewExecution {
   std::string rule;
   std::string event_id;
@@ -82,6 +88,7 @@ struct NewExecution {
   // Range triggers fire once per entity: the execution is created only if
   // this (rule, entity) has not fired before.
   std::optional<std::pair<std::string, std::string>> once_for_entity;  // type, id
+  int priority = kNormalPriority;
 };
 
 // An event that a waiting execution may be waiting for. `key` is the event
@@ -125,6 +132,8 @@ struct ExecutionRow {
   int resume_step = 0;    // ... and where the arrival leads
   int64_t parent_id = 0;  // a branch of a parallel group: the execution that waits for it (0 = none) ...
   int end_step = 0;       // ... and the step at which the branch is over
+  int priority = kNormalPriority;
+  std::string lease_owner;  // who runs its step now ("" = no one); due_at is then the lease's end
 };
 
 // A branch of a parallel group, started with the update that makes its
@@ -180,12 +189,14 @@ struct ExecutionCommand {
 inline constexpr char kNotFound[] = "not found: ";
 inline constexpr char kConflict[] = "conflict: ";
 
-// Due work, leased to `owner`: the rows claimed are theirs until `lease_ms`
-// from now, or until their update is committed. Other claimers skip them,
-// and take them over once the lease expires (a host that died mid-step), so
-// the lease must outlast the longest step. PostgreSQL: UPDATE executions SET
-// lease_owner, lease_until WHERE id IN (SELECT id ... WHERE due_at <= now AND
-// (lease_until IS NULL OR lease_until < now) ORDER BY due_at LIMIT n FOR
+// Due work, leased to `owner` (unique across hosts and restarts): the rows
+// claimed are theirs until `lease_ms` from now, or until their update is
+// committed. The lease is written into the row (owner, and the due time
+// moved to the lease's end), so other claims skip it by index, and take it
+// over once the lease ends (a host that died mid-step): the lease must
+// outlast the longest step. Highest priority first, then earliest due.
+// PostgreSQL: UPDATE executions SET lease_owner, due_at WHERE id IN (SELECT
+// id ... WHERE priority = p AND due_at <= now ORDER BY due_at LIMIT n FOR
 // UPDATE SKIP LOCKED) RETURNING ...
 struct DueClaim {
   std::string owner;

@@ -46,6 +46,18 @@ class ScriptedActions : public ActionDispatcher {
     lock.unlock();
     done(outcome);
   }
+  // Answers the oldest held call; false when none is held.
+  bool release_one(ActionOutcome outcome = {}) {
+    PendingCalls::Callback done;
+    {
+      std::lock_guard lock(mutex_);
+      if (held.empty()) return false;
+      done = std::move(held.front());
+      held.erase(held.begin());
+    }
+    done(outcome);
+    return true;
+  }
   // Waits until `n` calls were made; returns them.
   std::vector<std::pair<std::string, ActionRequest>> wait_for(size_t n, std::chrono::milliseconds timeout = 5s) {
     std::unique_lock lock(mutex_);
@@ -763,6 +775,63 @@ TEST(Backoff, DoublesUpToAnHourWithJitter) {
   EXPECT_EQ(backoff_ms(1000, 3, 1.0), 4000);
   EXPECT_EQ(backoff_ms(1000, 3, 0.5), 2000);
   EXPECT_EQ(backoff_ms(1000, 40, 1.0), 3600 * 1000);
+}
+
+TEST_F(PipelineTest, AHighPriorityEventRunsBeforeTheLowPriorityBacklogThatIsDue) {
+  // 100,000 campaign sends are due; ten are running, held by a slow provider.
+  RouteBatch backlog;
+  for (int i = 0; i < 100000; ++i)
+    backlog.executions.push_back(
+        {"campaign", "c" + std::to_string(i), R"({"contact":{"name":"Анна"}})", std::nullopt, kLowestPriority});
+  std::promise<std::string> routed;
+  store_->route(std::move(backlog), [&](std::string e) { routed.set_value(std::move(e)); });
+  ASSERT_EQ(routed.get_future().get(), "");
+  actions_.hold = true;
+  CompiledRule reset = rule("reset", {{"event", "password.reset"}}, {action("send-code")});
+  reset.priority = kHighestPriority;
+  PipelineOptions options{100ms, 5};
+  options.max_in_flight = 10;
+  pipeline_ = std::make_unique<Pipeline>(
+      *store_, std::vector<CompiledRule>{rule("campaign", {{"event", "campaign.send"}}, {action("offer")}), reset},
+      actions_, metrics_, options);
+  pipeline_->start();
+  ASSERT_EQ(actions_.wait_for(10).size(), 10u);
+  append({lead_event("p1", "password.reset", std::nullopt)});
+  for (int i = 0; i < 400 && store_->routed_up_to() < 1; ++i) std::this_thread::sleep_for(5ms);
+  // The next free slot goes to the reset, not to the 99,990 sends before it.
+  ASSERT_TRUE(actions_.release_one());
+  auto calls = actions_.wait_for(11);
+  ASSERT_EQ(calls.size(), 11u);
+  EXPECT_EQ(calls[10].second.idempotency_key, "p1:reset:0");
+  EXPECT_EQ(calls.size(), 11u) << "no more than max_in_flight steps run at once";
+  pipeline_->stop();
+  while (actions_.release_one()) {
+  }
+}
+
+TEST_F(PipelineTest, AnInstanceHasNoMoreCallsInFlightThanItsMaxInFlight) {
+  actions_.hold = true;
+  PipelineOptions options{100ms, 5};
+  options.instance_max_in_flight = {{"sink", 2}};
+  pipeline_ = std::make_unique<Pipeline>(
+      *store_, std::vector<CompiledRule>{rule("welcome", {{"event", "lead.created"}}, {action("send")})}, actions_,
+      metrics_, options);
+  pipeline_->start();
+  std::vector<EventRecord> events;
+  for (int i = 0; i < 5; ++i) events.push_back(lead_event("e" + std::to_string(i), "lead.created", "A"));
+  append(std::move(events));
+  ASSERT_EQ(actions_.wait_for(2).size(), 2u);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(actions_.wait_for(3, 0ms).size(), 2u);  // the other three wait their turn
+  ASSERT_TRUE(actions_.release_one());
+  EXPECT_EQ(actions_.wait_for(3).size(), 3u);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(actions_.wait_for(4, 0ms).size(), 3u);
+  actions_.hold = false;
+  while (actions_.release_one()) {
+  }
+  auto rows = settled(5);
+  for (const auto& r : rows) EXPECT_EQ(r.state, ExecutionState::kDone);
 }
 
 }  // namespace

@@ -252,6 +252,46 @@ TEST_F(SqliteStoreTest, DueWorkIsLeasedUntilItsUpdateIsCommittedOrTheLeaseEnds) 
   EXPECT_EQ(next[0].step, 1);
 }
 
+TEST_F(SqliteStoreTest, HigherPriorityWorkIsClaimedFirstWhateverIsDueBeforeIt) {
+  auto store = open();
+  std::promise<std::string> routed;
+  RouteBatch b;
+  b.routed_up_to = 1;
+  for (int i = 0; i < 50; ++i) b.executions.push_back({"campaign", "c" + std::to_string(i), "{}", std::nullopt});
+  b.executions.push_back({"digest", "d1", "{}", std::nullopt, kLowestPriority});
+  b.executions.push_back({"reset", "r1", "{}", std::nullopt, kHighestPriority});
+  store->route(std::move(b), [&](std::string e) { routed.set_value(std::move(e)); });
+  ASSERT_EQ(routed.get_future().get(), "");
+  const int64_t now = now_ms() + 10;
+  auto first = store->claim_due({"me", now, 2, 60000});
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0].rule, "reset");
+  EXPECT_EQ(first[0].priority, kHighestPriority);
+  EXPECT_EQ(first[1].rule, "campaign");
+  EXPECT_EQ(first[1].lease_owner, "me");
+  auto rest = store->claim_due({"me", now, 100, 60000});
+  ASSERT_EQ(rest.size(), 50u);
+  EXPECT_EQ(rest.back().rule, "digest");  // the lowest priority last
+}
+
+TEST_F(SqliteStoreTest, LeasesOfAHostThatDiedAreReleasedWhenTheFileIsOpenedAgain) {
+  {
+    auto store = open();
+    std::promise<std::string> routed;
+    RouteBatch b;
+    b.routed_up_to = 1;
+    b.executions.push_back({"r", "e1", "{}", std::nullopt});
+    store->route(std::move(b), [&](std::string e) { routed.set_value(std::move(e)); });
+    ASSERT_EQ(routed.get_future().get(), "");
+    ASSERT_EQ(store->claim_due({"old-run", now_ms() + 10, 10, 3600 * 1000}).size(), 1u);
+    EXPECT_TRUE(store->claim_due({"old-run", now_ms() + 10, 10, 3600 * 1000}).empty());
+  }
+  auto store = open();
+  auto rows = store->claim_due({"new-run", now_ms() + 10, 10, 60000});
+  ASSERT_EQ(rows.size(), 1u);  // at once, not an hour later
+  EXPECT_EQ(rows[0].lease_owner, "new-run");
+}
+
 TEST_F(SqliteStoreTest, ExecutionUpdatesKeepHistoryAndDueTimes) {
   auto store = open();
   std::promise<std::string> routed;

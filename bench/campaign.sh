@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Campaign burst: COUNT events posted at once to POST /api/v1/events (batches
+# of 100, 4 clients in parallel); one rule does one http.post to a local sink
+# that answers after DELAY_MS. Prints executions/s over the whole run and per
+# tenth of it, and the host's peak RSS against its RSS when idle.
+# With HIGH_RATE > 0, events of a second rule (priority high) arrive at that
+# rate while the campaign drains, and their event -> sink p50/p99 is printed.
+# Usage: bench/campaign.sh [COUNT=100000] [DELAY_MS=0] [HIGH_RATE=0]
+#        (needs the bench preset built: scripts/setup.sh bench)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=${1:-100000}
+delay=${2:-0}
+high_rate=${3:-0}
+bin=${SB_BIN:-build/bench/bin/switchboard}
+sink_bin=${SB_SINK:-build/bench/bench/http_sink}
+dir=$(mktemp -d)
+export SB_BENCH_TOKEN=campaign-token
+$sink_bin 8196 "$delay" >"$dir/sink.log" & sink=$!
+cat >"$dir/config.json" <<JSON
+{ "listen": "127.0.0.1:8195", "data_dir": "$dir", "log_level": "warn",
+  "secrets": { "events": { "env": "SB_BENCH_TOKEN" } },
+  "api": { "event_tokens": [ { "\$secret": "events" } ] },
+  "http_client": { "max_connections": 512 },
+  "instances": {
+    "sink": { "plugin": "http", "config": { "base_url": "http://127.0.0.1:8196" } },
+    "alerts": { "plugin": "http", "config": { "base_url": "http://127.0.0.1:8197" } } },
+  "rules": [
+    { "name": "campaign", "trigger": { "event": "campaign.send" },
+      "steps": [ { "action": "sink.post", "params": { "url": "/send", "body": { "to": "{{contact.id}}" } } } ] },
+    { "name": "password-reset", "priority": "high", "trigger": { "event": "password.reset" },
+      "steps": [ { "action": "alerts.post", "params": { "url": "/reset", "body": { "to": "{{contact.id}}" } } } ] } ] }
+JSON
+$bin --config "$dir/config.json" 2>"$dir/log" & pid=$!
+trap 'kill $pid $sink 2>/dev/null || true; rm -rf "$dir"' EXIT
+for _ in $(seq 100); do curl -sf http://127.0.0.1:8195/healthz >/dev/null && break; sleep 0.1; done
+sleep 1
+python3 - "$count" "$pid" "$high_rate" <<'PY'
+import json, os, re, socket, sys, threading, time, urllib.request
+count, pid, high_rate = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+def rss():
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) // 1024
+def post(events):
+    req = urllib.request.Request("http://127.0.0.1:8195/api/v1/events", data=json.dumps({"events": events}).encode(),
+                                 headers={"Authorization": "Bearer campaign-token", "Content-Type": "application/json"})
+    assert urllib.request.urlopen(req).status == 202
+def done():
+    metrics = urllib.request.urlopen("http://127.0.0.1:8195/metrics").read().decode()
+    m = re.search(r'switchboard_pipeline_executions_total\{state="done"\} ([0-9.e+]+)', metrics)
+    return int(float(m.group(1))) if m else 0
+
+# The high-priority provider: records when each request arrived.
+arrived = {}
+def alerts_sink():
+    srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 8197)); srv.listen(64)
+    def serve(conn):
+        buf = b""
+        while True:
+            data = conn.recv(65536)
+            if not data: return
+            buf += data
+            while b"\r\n\r\n" in buf:
+                head, rest = buf.split(b"\r\n\r\n", 1)
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1)) if b"ength" in head else 0
+                if len(rest) < length: break
+                body, buf = rest[:length], rest[length:]
+                arrived[json.loads(body)["to"]] = time.time()
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+    while True:
+        conn, _ = srv.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+threading.Thread(target=alerts_sink, daemon=True).start()
+
+idle = rss()
+start = time.time()
+def client(k):
+    for i in range(k * 100, count, 400):
+        post([{"id": f"c{j}", "type": "campaign.send", "contact": {"id": f"p{j}"}} for j in range(i, min(i + 100, count))])
+clients = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+for c in clients: c.start()
+
+sent = {}
+finished = False
+def high():
+    n = 0
+    while not finished:
+        t = time.time()
+        sent[f"u{n}"] = t
+        post([{"id": f"h{n}", "type": "password.reset", "contact": {"id": f"u{n}"}}])
+        n += 1
+        time.sleep(max(0, 1 / high_rate - (time.time() - t)))
+if high_rate > 0:
+    threading.Thread(target=high, daemon=True).start()
+
+# Samples of (time, executions done); the time each tenth of the executions
+# was done by is interpolated between samples.
+peak, samples = idle, [(start, 0)]
+while samples[-1][1] < count:
+    time.sleep(0.02)
+    samples.append((time.time(), done()))
+    peak = max(peak, rss())
+finished = True
+def done_by(n):
+    for (t0, d0), (t1, d1) in zip(samples, samples[1:]):
+        if d1 >= n:
+            return t0 + (t1 - t0) * (n - d0) / max(d1 - d0, 1)
+marks = [start] + [done_by(count * k // 10) for k in range(1, 11)]
+elapsed = marks[-1] - start
+print(f"{count} executions in {elapsed:.2f} s = {count / elapsed:,.0f}/s; RSS idle {idle} MiB, peak {peak} MiB (+{peak - idle})")
+rates = [count / 10 / (b - a) for a, b in zip(marks, marks[1:])]
+print("per tenth (executions/s): " + " ".join(f"{r:,.0f}" for r in rates))
+print(f"last tenth / first tenth: {rates[-1] / rates[0]:.2f}")
+if high_rate > 0:
+    time.sleep(0.5)
+    lat = sorted((arrived[k] - t) * 1000 for k, t in list(sent.items()) if k in arrived)
+    if lat:
+        print(f"high priority during the drain: {len(lat)} of {len(sent)} events arrived, p50 {lat[len(lat) // 2]:.1f} ms, "
+              f"p99 {lat[min(len(lat) - 1, int(len(lat) * 0.99))]:.1f} ms, max {lat[-1]:.1f} ms")
+PY
+kill -INT $sink; wait $sink 2>/dev/null || true; cat "$dir/sink.log"

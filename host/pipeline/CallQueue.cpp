@@ -1,0 +1,66 @@
+#include "pipeline/CallQueue.h"
+
+#include <memory>
+#include <vector>
+
+namespace sb {
+
+CallQueue::CallQueue(std::map<std::string, int> limits, std::function<void()> freed) : freed_(std::move(freed)) {
+  for (const auto& [instance, limit] : limits) slots_[instance].limit = limit;
+}
+
+CallQueue::Release CallQueue::release_for(const std::string& instance) {
+  auto once = std::make_shared<std::once_flag>();
+  return [this, instance, once] {
+    std::call_once(*once, [&] {
+      bool wake = false;
+      {
+        std::lock_guard lock(mutex_);
+        Slots& s = slots_.at(instance);
+        --s.running;
+        wake = !s.waiting.empty();
+      }
+      if (wake) freed_();
+    });
+  };
+}
+
+void CallQueue::submit(const std::string& instance, Call call) {
+  bool bounded = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = slots_.find(instance); it != slots_.end()) {
+      Slots& s = it->second;
+      if (s.running >= s.limit || !s.waiting.empty()) {
+        s.waiting.push_back(std::move(call));
+        ++queued_;
+        return;
+      }
+      ++s.running;
+      bounded = true;
+    }
+  }
+  call(bounded ? release_for(instance) : Release([] {}));
+}
+
+void CallQueue::start_queued() {
+  std::vector<std::pair<std::string, Call>> ready;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [instance, s] : slots_)
+      while (s.running < s.limit && !s.waiting.empty()) {
+        ++s.running;
+        ready.emplace_back(instance, std::move(s.waiting.front()));
+        s.waiting.pop_front();
+        --queued_;
+      }
+  }
+  for (auto& [instance, call] : ready) call(release_for(instance));
+}
+
+size_t CallQueue::queued() const {
+  std::lock_guard lock(mutex_);
+  return queued_;
+}
+
+}  // namespace sb
