@@ -10,7 +10,7 @@
 
 #include "config/Config.h"
 #include "plugins/PluginInstance.h"
-#include "rules/RuleEngine.h"
+#include "rules/RuleCompiler.h"
 
 namespace sb {
 
@@ -18,8 +18,12 @@ struct CheckedConfig {
   std::map<std::string, std::shared_ptr<PluginLibrary>> instance_plugins;  // by instance name
   std::map<std::string, nlohmann::json> instance_configs;                  // resolved secrets, by instance name
   std::vector<CompiledRule> rules;
+  RuleEnvironment environment;  // what they were compiled against (older versions are compiled against it too)
   std::vector<ConfigIssue> issues;  // empty when everything is valid
 };
+
+// The config's parts that rules are compiled against (actions unchecked).
+RuleEnvironment rule_environment(const Config& config);
 
 // `secrets` holds what could be read; a reference to a secret that could not
 // be read is checked as a string placeholder (read_secrets reports it).

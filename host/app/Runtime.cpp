@@ -66,6 +66,14 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   pipeline_options.max_in_flight = config_.max_in_flight;
   for (const auto& instance : config_.instances)
     if (instance.max_in_flight) pipeline_options.instance_max_in_flight[instance.name] = *instance.max_in_flight;
+  pipeline_options.compile_version = [environment = checked.environment](const json& source, std::string& why)
+      -> std::optional<CompiledRule> {
+    std::vector<RuleIssue> issues;
+    CompiledRule rule = compile_rule_version(source, environment, issues);
+    if (issues.empty()) return rule;
+    why = "the rule's version from before the edit no longer compiles: " + issues.front().message;
+    return std::nullopt;
+  };
   pipeline_ = std::make_unique<Pipeline>(*store_, checked.rules, *this, *metrics_, pipeline_options);
   engine_ = std::make_unique<RuleEngine>(std::move(checked.rules), *this, *metrics_, config_.account);
 

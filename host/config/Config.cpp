@@ -4,14 +4,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <functional>
 #include <set>
 #include <sstream>
 
 #include "config/JsonSchema.h"
 #include "host_schemas.h"
-#include "rules/Condition.h"
-#include "rules/Trigger.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
 
@@ -173,7 +170,6 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   token_secrets("event_tokens", c.event_token_secrets);
   token_secrets("admin_tokens", c.admin_token_secrets);
 
-  std::set<std::string> instance_names;
   const json instances = doc.value("instances", json::object());
   for (const auto& [instance, body] : instances.items()) {
     const std::string pointer = "/instances/" + escape_pointer_token(instance);
@@ -191,7 +187,6 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
       issues.push_back({name, pointer,
                         std::string("the instance name '") + kHostInstance +
                             "' is the host's own (switchboard.set_status, switchboard.emit): choose another"});
-    instance_names.insert(instance);
     c.instances.push_back(std::move(ic));
   }
 
@@ -211,252 +206,16 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   for (const auto& [pipeline, statuses] : pipelines.items())
     c.pipelines[pipeline] = statuses.get<std::vector<std::string>>();
 
+  // Rules are compiled (and their problems reported) by rules/RuleCompiler.h.
   std::set<std::string> rule_names;
   const json rules = doc.value("rules", json::array());
   for (size_t i = 0; i < rules.size(); ++i) {
     const json& r = rules[i];
-    if (!r.value("enabled", true)) continue;
-    RuleConfig rc;
-    rc.pointer = "/rules/" + std::to_string(i);
-    rc.name = r["name"];
-    rc.trigger = r["trigger"];
-    rc.source = r["trigger"].value("source", "");
-    std::vector<ConditionProblem> trigger_problems;
-    Trigger::compile(rc.trigger, c.pipelines, trigger_problems);
-    for (const auto& p : trigger_problems)
-      issues.push_back({name, rc.pointer + "/trigger" + p.pointer, "rule '" + rc.name + "': " + p.message});
-    rc.filter = r.value("filter", json::object());
-    const std::string priority = r.value("priority", "normal");
-    rc.priority = priority == "high" ? 2 : priority == "low" ? 0 : 1;
-    if (!rule_names.insert(rc.name).second)
-      issues.push_back({name, rc.pointer + "/name", "rule name '" + rc.name + "' is used by an earlier rule"});
-    if (!rc.source.empty() && rc.source != "api" && !instance_names.count(rc.source))
-      issues.push_back(
-          {name, rc.pointer + "/trigger/source", "rule '" + rc.name + "': unknown instance '" + rc.source + "'"});
-    std::vector<ConditionProblem> filter_problems;
-    Condition::compile(rc.filter, filter_problems);
-    for (const auto& p : filter_problems)
-      issues.push_back({name, rc.pointer + "/filter" + p.pointer, "rule '" + rc.name + "': " + p.message});
-    auto jump = [](std::string name, std::string pointer) {
-      StepConfig j;
-      j.kind = StepConfig::Kind::kJump;
-      j.name = std::move(name);
-      j.pointer = std::move(pointer);
-      return j;
-    };
-    // Flattens nested steps (see StepConfig) into rc.steps.
-    // `first` numbers the steps in pointers (a fallback adds its channels one by one).
-    std::function<void(const json&, const std::string&, size_t)> add_steps = [&](const json& steps,
-                                                                                 const std::string& at, size_t first) {
-      for (size_t s = 0; s < steps.size(); ++s) {
-        const json& step = steps[s];
-        const std::string pointer = at + "/" + std::to_string(first + s);
-        const int kinds = step.contains("action") + step.contains("wait") + step.contains("wait_until") +
-                          step.contains("send_window") + step.contains("parallel") + step.contains("wait_for") +
-                          step.contains("if") + step.contains("switch") + step.contains("split") +
-                          step.contains("fallback");
-        if (kinds != 1) {
-          issues.push_back(
-              {name, pointer,
-               "rule '" + rc.name +
-                   "': a step is one of action, wait, wait_until, send_window, wait_for, if, switch, split, "
-                   "fallback, parallel"});
-          continue;
-        }
-        StepConfig sc;
-        sc.pointer = pointer;
-        if (step.contains("fallback")) {
-          const json& channels = step["fallback"];
-          std::vector<size_t> chain;
-          for (size_t i = 0; i < channels.size(); ++i) {
-            if (!channels[i].contains("action")) {
-              issues.push_back({name, pointer + "/fallback/" + std::to_string(i),
-                                "rule '" + rc.name + "': each step of a fallback chain is an action"});
-              continue;
-            }
-            chain.push_back(rc.steps.size());
-            add_steps(json::array({channels[i]}), pointer + "/fallback", i);
-          }
-          for (size_t i = 0; i < chain.size(); ++i) {
-            rc.steps[chain[i]].fallback_next = i + 1 < chain.size() ? static_cast<int>(chain[i + 1]) : -1;
-            rc.steps[chain[i]].fallback_end = static_cast<int>(rc.steps.size());
-          }
-          continue;
-        }
-        // `then` follows the step; `else` (where the step's else_step leads)
-        // comes after a jump past it.
-        auto add_then_else = [&](size_t me) {
-          if (step.contains("then")) add_steps(step["then"], pointer + "/then", 0);
-          if (step.contains("else")) {
-            const size_t end_of_then = rc.steps.size();
-            rc.steps.push_back(jump("end of then", pointer));
-            rc.steps[me].else_step = static_cast<int>(rc.steps.size());
-            add_steps(step["else"], pointer + "/else", 0);
-            rc.steps[end_of_then].jump_to = static_cast<int>(rc.steps.size());
-          } else {
-            rc.steps[me].else_step = static_cast<int>(rc.steps.size());
-          }
-        };
-        if (step.contains("if")) {
-          sc.kind = StepConfig::Kind::kIf;
-          sc.name = step.value("name", "if");
-          sc.condition = step["if"];
-          std::vector<ConditionProblem> problems;
-          Condition::compile(sc.condition, problems);
-          for (const auto& p : problems)
-            issues.push_back({name, pointer + "/if" + p.pointer, "rule '" + rc.name + "': " + p.message});
-          if (!step.contains("then"))
-            issues.push_back({name, pointer, "rule '" + rc.name + "': \"if\" needs \"then\" steps"});
-          rc.steps.push_back(std::move(sc));
-          add_then_else(rc.steps.size() - 1);
-          continue;
-        }
-        if (step.contains("wait_for")) {
-          sc.kind = StepConfig::Kind::kWaitEvent;
-          sc.wait_event = step["wait_for"];
-          sc.name = step.value("name", "wait for " + sc.wait_event);
-          sc.wait_match = step.value("match", json::object());
-          if (sc.wait_match.empty())
-            issues.push_back({name, pointer,
-                              "rule '" + rc.name +
-                                  "': \"wait_for\" needs \"match\": the awaited event's fields and the values they "
-                                  "must have, e.g. {\"data.message_id\": \"{{steps.Offer.external_id}}\"}"});
-          sc.wait_ms = parse_duration_ms(step.value("timeout", ""));
-          if (!sc.wait_ms || *sc.wait_ms <= 0)
-            issues.push_back({name, pointer + "/timeout",
-                              "rule '" + rc.name +
-                                  "': \"wait_for\" needs a positive \"timeout\" such as \"2d\" (how long to "
-                                  "wait before the \"else\" steps)"});
-          rc.steps.push_back(std::move(sc));
-          add_then_else(rc.steps.size() - 1);
-          continue;
-        }
-        if (step.contains("parallel")) {
-          const size_t me = rc.steps.size();
-          sc.kind = StepConfig::Kind::kParallel;
-          sc.name = step.value("name", "parallel");
-          rc.steps.push_back(std::move(sc));
-          std::vector<size_t> ends;
-          const json& branches = step["parallel"];
-          for (size_t b = 0; b < branches.size(); ++b) {
-            rc.steps[me].branches.emplace_back(std::to_string(b), static_cast<int>(rc.steps.size()));
-            add_steps(branches[b], pointer + "/parallel/" + std::to_string(b), 0);
-            ends.push_back(rc.steps.size());
-            rc.steps.push_back(jump("end of branch " + std::to_string(b), pointer));
-          }
-          for (size_t j : ends) rc.steps[j].jump_to = static_cast<int>(rc.steps.size());
-          rc.steps[me].jump_to = static_cast<int>(rc.steps.size());
-          continue;
-        }
-        if (step.contains("switch") || step.contains("split")) {
-          const bool split = step.contains("split");
-          const size_t me = rc.steps.size();
-          sc.kind = split ? StepConfig::Kind::kSplit : StepConfig::Kind::kSwitch;
-          sc.name = step.value("name", split ? "split" : "switch");
-          if (!split) sc.switch_path = step["switch"];
-          rc.steps.push_back(std::move(sc));
-          if (!split && !step.contains("cases")) {
-            issues.push_back({name, pointer, "rule '" + rc.name + "': \"switch\" needs \"cases\""});
-            continue;
-          }
-          std::vector<size_t> jumps;
-          const json& branches = split ? step["split"] : step["cases"];
-          for (const auto& [key, value] : branches.items()) {
-            rc.steps[me].branches.emplace_back(key, static_cast<int>(rc.steps.size()));
-            if (split) rc.steps[me].weights.push_back(value["weight"].get<int>());
-            const std::string branch_pointer =
-                pointer + (split ? "/split/" : "/cases/") + escape_pointer_token(key) + (split ? "/steps" : "");
-            add_steps(split ? value["steps"] : value, branch_pointer, 0);
-            jumps.push_back(rc.steps.size());
-            rc.steps.push_back(jump("end of " + key, branch_pointer));
-          }
-          rc.steps[me].default_step = static_cast<int>(rc.steps.size());
-          if (!split && step.contains("default")) add_steps(step["default"], pointer + "/default", 0);
-          for (size_t j : jumps) rc.steps[j].jump_to = static_cast<int>(rc.steps.size());
-          continue;
-        }
-        if (step.contains("send_window")) {
-          const json& w = step["send_window"];
-          sc.kind = StepConfig::Kind::kWait;
-          sc.name =
-              step.value("name", "send window " + w["from"].get<std::string>() + "-" + w["to"].get<std::string>());
-          SendWindow window;
-          for (const char* end : {"from", "to"}) {
-            const auto minute = SendWindow::parse_clock(w[end].get<std::string>());
-            if (!minute)
-              issues.push_back({name, pointer + "/send_window/" + end,
-                                "rule '" + rc.name + "': expected a time of day from 00:00 to 24:00"});
-            else
-              (std::string(end) == "from" ? window.from_minute : window.to_minute) = *minute;
-          }
-          if (w.contains("days")) {
-            window.days = 0;
-            for (const auto& day : w["days"]) window.days |= SendWindow::parse_day(day.get<std::string>()).value_or(0);
-          }
-          sc.window_zone = w.value("timezone", "");
-          if (!sc.window_zone.empty() && !is_time_zone(sc.window_zone))
-            issues.push_back({name, pointer + "/send_window/timezone",
-                              "rule '" + rc.name + "': unknown time zone '" + sc.window_zone +
-                                  "': expected an IANA name such as \"Europe/Moscow\""});
-          sc.window = window;
-          rc.steps.push_back(std::move(sc));
-          continue;
-        }
-        if (step.contains("wait_until")) {
-          sc.kind = StepConfig::Kind::kWait;
-          sc.wait_until = step["wait_until"];
-          sc.name = step.value("name", "wait until " + sc.wait_until);
-          if (step.contains("offset")) {
-            auto offset = parse_duration_ms(step["offset"].get<std::string>());
-            if (!offset)
-              issues.push_back(
-                  {name, pointer + "/offset", "rule '" + rc.name + "': expected a duration such as \"-1d\" or \"2h\""});
-            else
-              sc.wait_offset_ms = *offset;
-          }
-          rc.steps.push_back(std::move(sc));
-          continue;
-        }
-        if (step.contains("wait")) {
-          const std::string text = step["wait"];
-          sc.kind = StepConfig::Kind::kWait;
-          sc.name = step.value("name", "wait " + text);
-          sc.wait_ms = parse_duration_ms(text);
-          if (!sc.wait_ms || *sc.wait_ms <= 0)
-            issues.push_back(
-                {name, pointer + "/wait",
-                 "rule '" + rc.name + "': expected a positive duration such as \"30m\", \"2h\", \"1d12h\""});
-          rc.steps.push_back(std::move(sc));
-          continue;
-        }
-        if (step.contains("retry")) {
-          const json& retry = step["retry"];
-          sc.max_attempts = retry.value("max_attempts", sc.max_attempts);
-          if (retry.contains("backoff")) {
-            auto backoff = parse_duration_ms(retry["backoff"].get<std::string>());
-            if (!backoff || *backoff <= 0)
-              issues.push_back({name, pointer + "/retry/backoff",
-                                "rule '" + rc.name + "': expected a positive duration such as \"10s\""});
-            else
-              sc.backoff_ms = *backoff;
-          }
-        }
-        const std::string ref = step["action"];
-        const size_t dot = ref.find('.');
-        sc.instance = ref.substr(0, dot);
-        sc.action = ref.substr(dot + 1);
-        sc.name = step.value("name", ref);
-        sc.params = step.value("params", json::object());
-        if (step.contains("timeout_ms")) sc.timeout_ms = step["timeout_ms"].get<uint32_t>();
-        if (!instance_names.count(sc.instance) && sc.instance != kHostInstance)
-          issues.push_back({name, pointer + "/action",
-                            "rule '" + rc.name + "': unknown instance '" + sc.instance + "' in '" + ref +
-                                "' (expected INSTANCE.ACTION with an instance declared under \"instances\")"});
-        rc.steps.push_back(std::move(sc));
-      }
-    };
-    add_steps(r["steps"], rc.pointer + "/steps", 0);
-    c.rules.push_back(std::move(rc));
+    const std::string pointer = "/rules/" + std::to_string(i);
+    if (!rule_names.insert(r["name"].get<std::string>()).second)
+      issues.push_back({name, pointer + "/name",
+                        "rule name '" + r["name"].get<std::string>() + "' is used by an earlier rule"});
+    if (r.value("enabled", true)) c.rules.push_back({pointer, r});
   }
   if (problems) {
     problems->insert(problems->end(), issues.begin(), issues.end());

@@ -55,47 +55,10 @@ struct InstanceConfig {
   std::optional<int> max_in_flight;  // calls in flight at most; none = no bound
 };
 
-// Steps are flattened: a branch is a step that picks where to continue, and
-// each branch ends with a jump past the others, so that an execution's
-// position is one index (stable for a given config).
-struct StepConfig {
-  enum class Kind { kAction, kWait, kWaitEvent, kIf, kSwitch, kSplit, kParallel, kJump };
-  Kind kind = Kind::kAction;
-  std::string name;  // defaults to the action reference
-  std::string instance;
-  std::string action;
-  nlohmann::json params = nlohmann::json::object();
-  std::optional<uint32_t> timeout_ms;
-  std::optional<int64_t> wait_ms;    // a wait step: no action
-  std::string wait_until;            // a wait until the time at this dotted path ...
-  int64_t wait_offset_ms = 0;        // ... plus this (negative: before it)
-  std::optional<SendWindow> window;  // a wait until the contact's local time is inside it
-  std::string window_zone;           // ... in this zone when the contact has none
-  std::string wait_event;            // kWaitEvent: the awaited event type ...
-  nlohmann::json wait_match;         // ... {"path in it": "template"}; wait_ms is the timeout
-  int max_attempts = 5;              // attempts before the execution is dead-lettered
-  int64_t backoff_ms = 10000;        // before the first retry; doubles each time, with jitter
-  std::string pointer;               // "/rules/0/steps/1", for error messages
-  nlohmann::json condition;          // kIf
-  int else_step = 0;                 // kIf: where to go when the condition fails; kWaitEvent: timeout
-  std::string switch_path;           // kSwitch: the dotted path whose value picks the case
-  std::vector<std::pair<std::string, int>>
-      branches;              // kSwitch cases, kSplit variants, kParallel branches: first step of each
-  std::vector<int> weights;  // kSplit, one per branch
-  int default_step = 0;      // kSwitch: no case matched
-  int jump_to = 0;           // kJump; kParallel: where the branches end
-  int fallback_next = -1;    // an action in a fallback chain: the next channel, if this one cannot deliver
-  int fallback_end = -1;     // ... and where the chain ends, once one delivered
-};
-
-struct RuleConfig {
-  std::string name;
-  nlohmann::json trigger;                            // see rules/Trigger.h
-  std::string source;                                // the trigger's source: an instance name or "api"; empty = any
-  nlohmann::json filter = nlohmann::json::object();  // {"dotted.path": value}
-  int priority = 1;                                  // 0 low, 1 normal, 2 high (store/Store.h)
-  std::vector<StepConfig> steps;
-  std::string pointer;
+// A rule as written, compiled by rules/RuleCompiler.h.
+struct RuleSource {
+  std::string pointer;  // "/rules/3"
+  nlohmann::json body;
 };
 
 struct HttpServerConfig {
@@ -132,7 +95,7 @@ struct Config {
   int max_chain_depth = 5;                                    // see PipelineOptions
   int max_in_flight = 1000;                                   // ... and this
   nlohmann::json account = nlohmann::json::object();          // {{account.*}}; its timezone and country are defaults
-  std::vector<RuleConfig> rules;
+  std::vector<RuleSource> rules;  // the enabled ones
 };
 
 // Throws ConfigError. With `problems`, problems found after the file's

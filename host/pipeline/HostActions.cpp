@@ -34,6 +34,12 @@ const std::map<std::string, CapabilityInfo, std::less<>>& host_actions() {
 
 }  // namespace
 
+std::vector<const CapabilityInfo*> all_host_actions() {
+  std::vector<const CapabilityInfo*> out;
+  for (const auto& [name, action] : host_actions()) out.push_back(&action);
+  return out;
+}
+
 const CapabilityInfo* find_host_action(std::string_view name) {
   auto it = host_actions().find(name);
   return it == host_actions().end() ? nullptr : &it->second;

@@ -28,6 +28,7 @@ namespace sb {
 // The action's name and parameter schema; null when there is none so named.
 const CapabilityInfo* find_host_action(std::string_view name);
 std::string host_action_names();  // "emit, set_status"
+std::vector<const CapabilityInfo*> all_host_actions();
 
 // The event `request` produces for an execution of `rule` whose context is
 // `context`, or why it produces none (the step's invalid_params reason).

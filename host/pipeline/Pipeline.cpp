@@ -88,6 +88,7 @@ Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatch
       executions_failed_(metrics.counter("switchboard_pipeline_executions_total", {{"state", "failed"}})),
       owner_(unique_owner()),
       calls_(options.instance_max_in_flight, [this] { wake(); }) {
+  for (CompiledRule& rule : rules_) rule.index_steps();
   // A lease outlasts the longest step: a step is never claimed twice while it runs.
   for (const CompiledRule& rule : rules_)
     for (const CompiledStep& step : rule.steps) lease_ms_ = std::max<int64_t>(lease_ms_, step.timeout.count() + 60000);
@@ -103,6 +104,16 @@ Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatch
 Pipeline::~Pipeline() { stop(); }
 
 void Pipeline::start() {
+  // Every version an execution may begin with is kept before any begins.
+  std::vector<RuleVersion> versions;
+  for (const CompiledRule& rule : rules_)
+    if (!rule.version.empty()) versions.push_back({rule.name, rule.version, dump_text(rule.source)});
+  if (!versions.empty()) {
+    std::promise<std::string> saved;
+    store_.save_rule_versions(std::move(versions), [&](std::string error) { saved.set_value(std::move(error)); });
+    if (std::string error = saved.get_future().get(); !error.empty())
+      throw std::runtime_error("cannot keep the rules' versions in the store: " + error);
+  }
   thread_ = std::thread([this] { run(); });
 }
 
@@ -224,7 +235,7 @@ bool Pipeline::route_new_events() {
       for (const auto& [rule, fire] : fired) {
         if (rule->filter && !rule->filter->matches(context, now)) continue;
         if (context_text.empty()) context_text = dump_text(context);
-        NewExecution execution{rule->name, e.record.id, context_text, std::nullopt, rule->priority};
+        NewExecution execution{rule->name, e.record.id, context_text, std::nullopt, rule->priority, rule->version};
         if (fire == Trigger::Fire::kIfFirstForEntity)
           execution.once_for_entity = std::make_pair(e.status_change->entity_type, e.status_change->entity_id);
         batch.executions.push_back(std::move(execution));
@@ -281,14 +292,54 @@ bool Pipeline::start_due_steps() {
   return rows.size() == limit;
 }
 
+const CompiledRule* Pipeline::rule_for(const ExecutionRow& row, std::string& why) {
+  const CompiledRule* current = rule_named(row.rule);
+  if (row.rule_version.empty() || (current && current->version == row.rule_version)) {
+    if (!current) why = "no rule '" + row.rule + "'";
+    return current;
+  }
+  std::lock_guard lock(versions_mutex_);
+  auto key = std::make_pair(row.rule, row.rule_version);
+  if (auto it = versions_.find(key); it != versions_.end()) return it->second.get();
+  // An execution that began before the rule was edited goes on with its own version.
+  auto stored = store_.rule_version(row.rule, row.rule_version);
+  if (!stored) {
+    why = "version " + row.rule_version + " of rule '" + row.rule + "' is not in the store";
+    return nullptr;
+  }
+  if (!options_.compile_version) {
+    why = "version " + row.rule_version + " of rule '" + row.rule + "' cannot be compiled here";
+    return nullptr;
+  }
+  auto compiled = options_.compile_version(json::parse(stored->source_json, nullptr, false), why);
+  if (!compiled) return nullptr;
+  compiled->index_steps();
+  return versions_.emplace(key, std::make_unique<CompiledRule>(std::move(*compiled))).first->second.get();
+}
+
+namespace {
+// Where a step id of this execution is in its rule version. Rows from before
+// versions were kept name steps by index.
+std::optional<int> position(const CompiledRule& rule, const ExecutionRow& row, const std::string& id) {
+  if (auto index = rule.index_of(id)) return index;
+  if (row.rule_version.empty() && !id.empty() && id.find_first_not_of("0123456789") == std::string::npos &&
+      id.size() < 9)
+    return std::stoi(id);
+  return std::nullopt;
+}
+}  // namespace
+
 void Pipeline::start_step(const ExecutionRow& row) {
-  const CompiledRule* rule = rule_named(row.rule);
-  if (!rule || row.step >= static_cast<int>(rule->steps.size())) {
-    // The config changed under a pending execution: nothing to run it with.
+  std::string why;
+  const CompiledRule* rule = rule_for(row, why);
+  const auto index = rule ? position(*rule, row, row.step) : std::nullopt;
+  const int steps = rule ? static_cast<int>(rule->steps.size()) : 0;
+  if (!rule || !index || *index > steps) {
+    // Nothing to run it with (a rule removed from the config, a version lost).
     return record(ExecutionUpdate::to(
         row.id, ExecutionState::kFailed, row.step, row.attempt, std::nullopt,
         dump_text(json{{"at", format_time_ms(now_ms())}, {"outcome", "permanent"}}),
-        rule ? "the rule has fewer steps than this execution reached" : "no rule '" + row.rule + "'"));
+        rule ? "rule '" + row.rule + "' has no step '" + row.step + "' in this execution's version" : why));
   }
   json context = json::parse(row.context_json, nullptr, false);
   if (!context.is_object()) context = json::object();
@@ -297,38 +348,42 @@ void Pipeline::start_step(const ExecutionRow& row) {
   // Branches decide where to go without a commit of their own: the decisions
   // are recorded with the step they lead to, and after a crash they decide
   // the same again (same context, same contact).
-  ExecutionRow at = row;
+  Claimed at{row, rule, *index};
   json decisions = json::array();
-  const int steps = static_cast<int>(rule->steps.size());
   // Still marked as waiting for an event when it became due: the wait timed out.
-  if (!row.awaiting.empty() && row.resume_step > 0 && row.resume_step <= steps)
-    decisions.push_back({{"step", rule->steps[row.resume_step - 1].name}, {"outcome", "timed out"}});
+  if (!row.awaiting.empty())
+    if (auto resume = position(*rule, row, row.resume_step); resume && *resume > 0 && *resume <= steps)
+      decisions.push_back({{"step", rule->steps[*resume - 1].name}, {"outcome", "timed out"}});
   auto is_control = [](CompiledStep::Kind k) {
     return k != CompiledStep::Kind::kAction && k != CompiledStep::Kind::kWait && k != CompiledStep::Kind::kWaitEvent &&
            k != CompiledStep::Kind::kParallel;
   };
   // A branch of a parallel group is over at its end step.
-  const int end = row.parent_id != 0 && row.end_step > 0 ? std::min(row.end_step, steps) : steps;
-  for (int hops = 0; at.step < end && is_control(rule->steps[at.step].kind) && hops <= steps; ++hops)
-    at.step = choose_branch(*rule, rule->steps[at.step], at.step, context, decisions);
-  if (at.step >= end) {
+  int end = steps;
+  if (row.parent_id != 0 && !row.end_step.empty())
+    if (auto e = position(*rule, row, row.end_step); e && *e > 0) end = std::min(*e, steps);
+  for (int hops = 0; at.index < end && is_control(rule->steps[at.index].kind) && hops <= steps; ++hops)
+    at.index = choose_branch(*rule, rule->steps[at.index], at.index, context, decisions);
+  if (at.index >= end) {
     json entry{{"outcome", "done"}, {"at", format_time_ms(now_ms())}};
     if (!decisions.empty()) entry["branches"] = decisions;
-    return record(ExecutionUpdate::to(row.id, ExecutionState::kDone, at.step, 0, std::nullopt, dump_text(entry), ""));
+    return record(
+        ExecutionUpdate::to(row.id, ExecutionState::kDone, kEndId, 0, std::nullopt, dump_text(entry), ""));
   }
-  const CompiledStep& step = rule->steps[at.step];
-  if (step.kind == CompiledStep::Kind::kWaitEvent) return wait_for_event(at, at.step, step, context, decisions);
+  const CompiledStep& step = rule->steps[at.index];
+  if (step.kind == CompiledStep::Kind::kWaitEvent) return wait_for_event(at, step, context, decisions);
   if (step.kind == CompiledStep::Kind::kParallel) {
     // Each branch is an execution of its own; this one waits, with no due
     // time, until the store sees the last branch end.
     json entry{{"step", step.name}, {"outcome", "branches started"}};
     if (!decisions.empty()) entry["branches"] = decisions;
-    ExecutionUpdate waiting =
-        ExecutionUpdate::to(row.id, ExecutionState::kWaiting, step.jump_to, 0, std::nullopt, dump_text(entry), "");
+    ExecutionUpdate waiting = ExecutionUpdate::to(row.id, ExecutionState::kWaiting, rule->id_at(step.jump_to), 0,
+                                                  std::nullopt, dump_text(entry), "");
     for (const auto& [name, start] : step.branches)
-      waiting.branches.push_back({std::to_string(at.step) + "." + name, start, step.jump_to});
+      waiting.branches.push_back({step.id + "." + name, rule->id_at(start), rule->id_at(step.jump_to)});
     return record(std::move(waiting));
   }
+  const std::string& next = rule->id_at(at.index + 1);
   if (step.window) {
     // The contact's own zone first: quiet hours are theirs.
     std::string zone = step.window_zone;
@@ -344,8 +399,8 @@ void Pipeline::start_step(const ExecutionRow& row) {
                {"until", format_time_ms(until)},
                {"timezone", zone}};
     if (!decisions.empty()) entry["branches"] = decisions;
-    return record(ExecutionUpdate::to(row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady,
-                                      at.step + 1, 0, until, dump_text(entry), ""));
+    return record(ExecutionUpdate::to(row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady, next,
+                                      0, until, dump_text(entry), ""));
   }
   if (step.wait_ms || !step.wait_until.empty()) {
     const int64_t now = now_ms();
@@ -354,10 +409,10 @@ void Pipeline::start_step(const ExecutionRow& row) {
       const json* value = lookup_path(context, step.wait_until);
       const auto time = value && value->is_string() ? parse_time_ms(value->get<std::string>()) : std::nullopt;
       if (!time) {
-        const std::string why = "invalid_params: '" + step.wait_until + "' is not a time in this event";
-        json entry{{"step", step.name}, {"outcome", "invalid_params"}, {"reason", why}};
-        return record(
-            ExecutionUpdate::to(row.id, ExecutionState::kFailed, at.step, 0, std::nullopt, dump_text(entry), why));
+        const std::string why_not = "invalid_params: '" + step.wait_until + "' is not a time in this event";
+        json entry{{"step", step.name}, {"outcome", "invalid_params"}, {"reason", why_not}};
+        return record(ExecutionUpdate::to(row.id, ExecutionState::kFailed, step.id, 0, std::nullopt,
+                                          dump_text(entry), why_not));
       }
       until = *time + step.wait_offset_ms;
     }
@@ -367,14 +422,13 @@ void Pipeline::start_step(const ExecutionRow& row) {
                {"outcome", until > now ? "waiting" : "not waiting: the time has passed"},
                {"until", format_time_ms(until)}};
     if (!decisions.empty()) entry["branches"] = decisions;
-    return record(ExecutionUpdate::to(row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady,
-                                      at.step + 1, 0, std::max(until, now), dump_text(entry), ""));
+    return record(ExecutionUpdate::to(row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady, next,
+                                      0, std::max(until, now), dump_text(entry), ""));
   }
   run_action(at, step, context, std::move(decisions));
 }
 
-void Pipeline::wait_for_event(const ExecutionRow& row, int index, const CompiledStep& step, const json& context,
-                              json decisions) {
+void Pipeline::wait_for_event(const Claimed& at, const CompiledStep& step, const json& context, json decisions) {
   std::vector<std::pair<std::string, std::string>> matched;
   json match = json::object();
   try {
@@ -385,7 +439,8 @@ void Pipeline::wait_for_event(const ExecutionRow& row, int index, const Compiled
   } catch (const TemplateError& e) {
     const std::string why = std::string("invalid_params: ") + e.what();
     json entry{{"step", step.name}, {"outcome", "invalid_params"}, {"reason", why}};
-    return record(ExecutionUpdate::to(row.id, ExecutionState::kFailed, index, 0, std::nullopt, dump_text(entry), why));
+    return record(
+        ExecutionUpdate::to(at.row.id, ExecutionState::kFailed, step.id, 0, std::nullopt, dump_text(entry), why));
   }
   const int64_t until = now_ms() + step.wait_ms.value_or(0);
   json entry{{"step", step.name},
@@ -394,10 +449,10 @@ void Pipeline::wait_for_event(const ExecutionRow& row, int index, const Compiled
              {"match", match},
              {"until", format_time_ms(until)}};
   if (!decisions.empty()) entry["branches"] = decisions;
-  ExecutionUpdate waiting =
-      ExecutionUpdate::to(row.id, ExecutionState::kWaiting, step.else_step, 0, until, dump_text(entry), "");
+  ExecutionUpdate waiting = ExecutionUpdate::to(at.row.id, ExecutionState::kWaiting, at.rule->id_at(step.else_step), 0,
+                                                until, dump_text(entry), "");
   waiting.awaiting = arrival_key(step.wait_event, matched);
-  waiting.resume_step = index + 1;
+  waiting.resume_step = at.rule->id_at(at.index + 1);
   record(std::move(waiting));
 }
 
@@ -440,70 +495,72 @@ int Pipeline::choose_branch(const CompiledRule& rule, const CompiledStep& step, 
   return index;
 }
 
-void Pipeline::run_action(const ExecutionRow& row, const CompiledStep& step, const json& context, json decisions) {
-  auto request =
-      make_action_request(step, context, row.event_id, row.rule, row.step, static_cast<uint32_t>(row.attempt + 1));
-  if (auto* refused = std::get_if<ActionOutcome>(&request)) return step_ended(row, step, *refused, decisions);
+void Pipeline::run_action(const Claimed& at, const CompiledStep& step, const json& context, json decisions) {
+  auto request = make_action_request(step, context, at.row.event_id, at.row.rule,
+                                     static_cast<uint32_t>(at.row.attempt + 1));
+  if (auto* refused = std::get_if<ActionOutcome>(&request)) return step_ended(at, step, *refused, decisions);
   executions_started_.add();
   if (step.instance == kHostInstance)
-    return produce_event(row, step, std::get<ActionRequest>(request), context, std::move(decisions));
-  calls_.submit(step.instance, [this, row, &step, decisions = std::move(decisions),
+    return produce_event(at, step, std::get<ActionRequest>(request), context, std::move(decisions));
+  calls_.submit(step.instance, [this, at, &step, decisions = std::move(decisions),
                                  request = std::move(std::get<ActionRequest>(request))](CallQueue::Release release) {
     actions_.dispatch(step.instance, request,
-                      [this, row, &step, decisions, release = std::move(release)](ActionOutcome outcome) {
+                      [this, at, &step, decisions, release = std::move(release)](ActionOutcome outcome) {
                         release();
-                        step_ended(row, step, outcome, decisions);
+                        step_ended(at, step, outcome, decisions);
                       });
   });
 }
 
-void Pipeline::produce_event(const ExecutionRow& row, const CompiledStep& step, const ActionRequest& request,
+void Pipeline::produce_event(const Claimed& at, const CompiledStep& step, const ActionRequest& request,
                              const json& context, json decisions) {
-  auto made = host_action_event(request, context, row.rule, now_ms());
+  auto made = host_action_event(request, context, at.row.rule, now_ms());
   if (auto* why = std::get_if<std::string>(&made))
-    return step_ended(row, step, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, *why), decisions);
+    return step_ended(at, step, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, *why), decisions);
   std::vector<EventRecord> batch;
   batch.push_back(std::move(std::get<EventRecord>(made)));
   // Run again after a crash, the step produces a duplicate: the event is stored once.
-  store_.append_events(std::move(batch), [this, row, &step, decisions = std::move(decisions),
+  store_.append_events(std::move(batch), [this, at, &step, decisions = std::move(decisions),
                                           id = request.idempotency_key](AppendResult result) {
     ActionOutcome outcome = result.ok()
                                 ? ActionOutcome{}
                                 : ActionOutcome::failure(SB_OUTCOME_RETRY, "cannot store the event: " + result.error);
     outcome.external_id = id;
-    step_ended(row, step, outcome, decisions);
+    step_ended(at, step, outcome, decisions);
     wake();  // the router has a new event
   });
 }
 
-void Pipeline::step_ended(const ExecutionRow& row, const CompiledStep& step, const ActionOutcome& outcome,
+void Pipeline::step_ended(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
                           const json& decisions) {
+  const ExecutionRow& row = at.row;
   json entry = outcome.to_json();
   if (!decisions.empty()) entry["branches"] = decisions;
   entry["step"] = step.name;
   entry["attempt"] = row.attempt + 1;
   entry["at"] = format_time_ms(now_ms());
-  const CompiledRule* rule = rule_named(row.rule);
-  const int steps = rule ? static_cast<int>(rule->steps.size()) : 0;
+  const int steps = static_cast<int>(at.rule->steps.size());
   if (outcome.ok()) {
     // A channel of a fallback chain delivered: the others are skipped.
-    const int next = step.fallback_end >= 0 ? step.fallback_end : row.step + 1;
+    const int next = step.fallback_end >= 0 ? step.fallback_end : at.index + 1;
     const bool last = next >= steps;
-    return record(ExecutionUpdate::to(row.id, last ? ExecutionState::kDone : ExecutionState::kReady, next, 0,
-                                      last ? std::nullopt : std::optional<int64_t>(now_ms()), dump_text(entry), ""));
+    return record(ExecutionUpdate::to(row.id, last ? ExecutionState::kDone : ExecutionState::kReady,
+                                      at.rule->id_at(next), 0, last ? std::nullopt : std::optional<int64_t>(now_ms()),
+                                      dump_text(entry), ""));
   }
   // Not attempted (a channel over its sending limit): later, without counting an attempt.
   if (outcome.outcome == SB_OUTCOME_RETRY && outcome.provider_code == SB_PROVIDER_CODE_DEFERRED) {
-    const int64_t at = now_ms() + std::max<int64_t>(int64_t{outcome.retry_after_s} * 1000, 1000);
-    entry["retry_at"] = format_time_ms(at);
-    return record(ExecutionUpdate::to(row.id, ExecutionState::kWaiting, row.step, row.attempt, at, dump_text(entry)));
+    const int64_t when = now_ms() + std::max<int64_t>(int64_t{outcome.retry_after_s} * 1000, 1000);
+    entry["retry_at"] = format_time_ms(when);
+    return record(
+        ExecutionUpdate::to(row.id, ExecutionState::kWaiting, step.id, row.attempt, when, dump_text(entry)));
   }
   const int attempts = row.attempt + 1;
   if (outcome.outcome == SB_OUTCOME_RETRY && attempts < step.max_attempts) {
     int64_t delay = backoff_ms(step.backoff_ms, attempts, jitter());
     if (outcome.retry_after_s) delay = std::max<int64_t>(delay, int64_t{outcome.retry_after_s} * 1000);
     entry["retry_at"] = format_time_ms(now_ms() + delay);
-    return record(ExecutionUpdate::to(row.id, ExecutionState::kReady, row.step, attempts, now_ms() + delay,
+    return record(ExecutionUpdate::to(row.id, ExecutionState::kReady, step.id, attempts, now_ms() + delay,
                                       dump_text(entry), ""));
   }
   std::string why = std::string(outcome_name(outcome.outcome)) + ": " + outcome.reason;
@@ -511,13 +568,13 @@ void Pipeline::step_ended(const ExecutionRow& row, const CompiledStep& step, con
     why = "gave up after " + std::to_string(attempts) + " attempts: " + outcome.reason;
   if (step.fallback_next >= 0) {
     // Unreachable here, or failed for good: the next channel of the chain.
-    entry["fallback_to"] = rule->steps[step.fallback_next].name;
-    return record(
-        ExecutionUpdate::to(row.id, ExecutionState::kReady, step.fallback_next, 0, now_ms(), dump_text(entry), ""));
+    entry["fallback_to"] = at.rule->steps[step.fallback_next].name;
+    return record(ExecutionUpdate::to(row.id, ExecutionState::kReady, at.rule->id_at(step.fallback_next), 0,
+                                      now_ms(), dump_text(entry), ""));
   }
   log_warn("pipeline", "execution failed",
            {{"rule", row.rule}, {"event_id", row.event_id}, {"step", step.name}, {"reason", why}});
-  record(ExecutionUpdate::to(row.id, ExecutionState::kFailed, row.step, attempts, std::nullopt, dump_text(entry), why));
+  record(ExecutionUpdate::to(row.id, ExecutionState::kFailed, step.id, attempts, std::nullopt, dump_text(entry), why));
 }
 
 void Pipeline::record(ExecutionUpdate update) {

@@ -47,6 +47,9 @@ struct PipelineOptions {
   // worked through with bounded memory.
   int max_in_flight = 1000;
   std::map<std::string, int> instance_max_in_flight = {};  // calls in flight per instance, where bounded
+  // Compiles an older rule version kept in the store (its source), for the
+  // executions that began with it; nullopt with `why` when it cannot be.
+  std::function<std::optional<CompiledRule>(const nlohmann::json& source, std::string& why)> compile_version = {};
 };
 
 class Pipeline {
@@ -68,23 +71,33 @@ class Pipeline {
   // Each routes or starts one batch; true when there may be more to do now.
   bool route_new_events();
   bool start_due_steps();
+  // A claimed execution with its rule version and the index of its step there.
+  struct Claimed {
+    ExecutionRow row;
+    const CompiledRule* rule = nullptr;
+    int index = 0;
+  };
   void start_step(const ExecutionRow& row);
+  // The version of its rule the execution runs; null with `why` when there is none.
+  const CompiledRule* rule_for(const ExecutionRow& row, std::string& why);
   // Where a branch, switch, split or jump at `index` leads; notes the decision.
   int choose_branch(const CompiledRule& rule, const CompiledStep& step, int index, const nlohmann::json& context,
                     nlohmann::json& decisions) const;
-  void run_action(const ExecutionRow& row, const CompiledStep& step, const nlohmann::json& context,
+  void run_action(const Claimed& at, const CompiledStep& step, const nlohmann::json& context,
                   nlohmann::json decisions);
-  void step_ended(const ExecutionRow& row, const CompiledStep& step, const ActionOutcome& outcome,
+  void step_ended(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
                   const nlohmann::json& decisions);
-  void produce_event(const ExecutionRow& row, const CompiledStep& step, const ActionRequest& request,
+  void produce_event(const Claimed& at, const CompiledStep& step, const ActionRequest& request,
                      const nlohmann::json& context, nlohmann::json decisions);
-  void wait_for_event(const ExecutionRow& row, int index, const CompiledStep& step, const nlohmann::json& context,
+  void wait_for_event(const Claimed& at, const CompiledStep& step, const nlohmann::json& context,
                       nlohmann::json decisions);
   void record(ExecutionUpdate update);
   const CompiledRule* rule_named(const std::string& name) const;
 
   Store& store_;
-  const std::vector<CompiledRule> rules_;
+  std::vector<CompiledRule> rules_;  // the current versions
+  std::mutex versions_mutex_;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<CompiledRule>> versions_;  // older ones, once read
   // Event type -> the sets of paths that wait_for steps match it on.
   std::map<std::string, std::set<std::vector<std::string>>> awaited_;
   ActionDispatcher& actions_;

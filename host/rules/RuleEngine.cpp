@@ -16,12 +16,12 @@ using nlohmann::json;
 
 std::variant<ActionRequest, ActionOutcome> make_action_request(const CompiledStep& step, const json& context,
                                                                const std::string& event_id, const std::string& rule,
-                                                               int index, uint32_t attempt) {
+                                                               uint32_t attempt) {
   ActionRequest request;
   request.action = step.action;
   request.timeout = step.timeout;
   request.attempt = attempt;
-  request.idempotency_key = event_id + ":" + rule + ":" + std::to_string(index);
+  request.idempotency_key = event_id + ":" + rule + ":" + step.id;
   try {
     request.params = render_template(step.params, context, step.html_params);
   } catch (const TemplateError& e) {
@@ -74,12 +74,15 @@ std::string generate_event_id() {
   return prefix + "_" + std::to_string(++counter);
 }
 
-bool CompiledRule::matches(const EmittedEvent& event) const {
+namespace {
+bool rule_takes(const CompiledRule& rule, const EmittedEvent& event) {
   // Plugins' events carry no entity status: status triggers wait for the
   // durable pipeline's events.
-  if (!trigger || trigger->fires(event.type, event.source, std::nullopt) != Trigger::Fire::kYes) return false;
-  return !filter || filter->matches(event.payload, now_ms());
+  if (!rule.trigger || rule.trigger->fires(event.type, event.source, std::nullopt) != Trigger::Fire::kYes)
+    return false;
+  return !rule.filter || rule.filter->matches(event.payload, now_ms());
 }
+}  // namespace
 
 // Everything one emitted event set off; reports when the last execution ends.
 struct RuleEngine::EventRun {
@@ -115,6 +118,7 @@ struct RuleEngine::Execution {
 
 RuleEngine::RuleEngine(std::vector<CompiledRule> rules, ActionDispatcher& actions, Metrics& metrics, json account)
     : rules_(std::move(rules)), actions_(actions), metrics_(metrics), account_(std::move(account)) {
+  for (CompiledRule& rule : rules_) rule.index_steps();
   for (const CompiledRule& rule : rules_) {
     RuleCounters c;
     c.done = &metrics_.counter("switchboard_executions_total", {{"rule", rule.name}, {"status", "done"}});
@@ -151,7 +155,7 @@ sb_status RuleEngine::emit(EmittedEvent event, sb_emit_wait wait, std::function<
   run->event_id = event.id;
   std::vector<const CompiledRule*> matched;
   for (const auto& rule : rules_)
-    if (rule.matches(event)) matched.push_back(&rule);
+    if (rule_takes(rule, event)) matched.push_back(&rule);
   if (Logger::instance().enabled(LogLevel::debug))
     log_debug("rules", "event", {{"event_id", event.id}, {"type", event.type}, {"matched", matched.size()}});
 
@@ -199,7 +203,7 @@ void RuleEngine::run_step(std::shared_ptr<Execution> execution) {
     with_steps["steps"] = step_results(execution->steps);
   }
   auto request = make_action_request(step, execution->steps.empty() ? execution->run->context : with_steps,
-                                     execution->run->event_id, rule.name, static_cast<int>(index), 1);
+                                     execution->run->event_id, rule.name, 1);
   if (auto* refused = std::get_if<ActionOutcome>(&request))
     return step_ended(std::move(execution), std::move(*refused));
   actions_.dispatch(step.instance, std::get<ActionRequest>(request), [this, execution](ActionOutcome outcome) mutable {

@@ -18,58 +18,15 @@
 #include <variant>
 #include <vector>
 
-#include "config/Config.h"
-#include "config/JsonSchema.h"
 #include "plugins/HostServices.h"
 #include "plugins/PendingCalls.h"
 #include "plugins/PluginInstance.h"
-#include "rules/Condition.h"
-#include "rules/Trigger.h"
+#include "rules/CompiledRule.h"
 
 namespace sb {
 
 class Counter;
 class Metrics;
-
-struct CompiledStep {
-  using Kind = StepConfig::Kind;  // see StepConfig: branches are flattened
-  Kind kind = Kind::kAction;
-  std::string name;
-  std::string instance;
-  std::string action;
-  nlohmann::json params;
-  std::shared_ptr<const JsonSchema> schema;  // the action's parameter schema
-  std::set<std::string> html_params;         // parameters that are HTML: values rendered into them are escaped
-  std::chrono::milliseconds timeout{30000};
-  std::optional<int64_t> wait_ms;  // a wait step (the durable pipeline only) ...
-  std::string wait_until;          // ... or a wait until the time at this path, plus the offset
-  int64_t wait_offset_ms = 0;
-  std::optional<SendWindow> window;  // ... or a wait for the send window, in the contact's zone or this one
-  std::string window_zone;
-  std::string wait_event;  // kWaitEvent: the type, and {"path": "template"} to match; wait_ms is the timeout
-  nlohmann::json wait_match;
-  int max_attempts = 5;
-  int64_t backoff_ms = 10000;
-  std::shared_ptr<const Condition> condition;  // kIf
-  int else_step = 0;
-  std::string switch_path;
-  std::vector<std::pair<std::string, int>> branches;
-  std::vector<int> weights;
-  int default_step = 0;
-  int jump_to = 0;
-  int fallback_next = -1;
-  int fallback_end = -1;
-};
-
-struct CompiledRule {
-  std::string name;
-  std::optional<Trigger> trigger;           // null: invalid, never fires
-  std::shared_ptr<const Condition> filter;  // null: every event the trigger takes
-  std::vector<CompiledStep> steps;
-  int priority = 1;  // see RuleConfig
-
-  bool matches(const EmittedEvent& event) const;
-};
 
 // Runs one action on a named instance; `done` runs exactly once.
 class ActionDispatcher {
@@ -108,13 +65,13 @@ class RuleEngine : public EventSink {
   std::unordered_map<std::string, Counter*> event_counters_;
 };
 
-// The request for action step `index` of `rule`: parameters rendered from
+// The request for an action step of `rule`: parameters rendered from
 // `context` and checked against the action's schema, with the step's
-// idempotency key "<event id>:<rule>:<index>"; or the invalid_params outcome
-// that says why there is none. Shared by both runners.
+// idempotency key "<event id>:<rule>:<step id>"; or the invalid_params
+// outcome that says why there is none. Shared by both runners.
 std::variant<ActionRequest, ActionOutcome> make_action_request(const CompiledStep& step, const nlohmann::json& context,
                                                                const std::string& event_id, const std::string& rule,
-                                                               int index, uint32_t attempt);
+                                                               uint32_t attempt);
 
 // What the steps of an execution so far reported, by step name, from its
 // history: {"Offer": {"external_id": .., "output": ..}, "Read": {"event": ..}};

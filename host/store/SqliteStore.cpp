@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS executions (
   rule TEXT NOT NULL,
   event_id TEXT NOT NULL,
   state TEXT NOT NULL,
-  step INTEGER NOT NULL DEFAULT 0,
+  step TEXT NOT NULL DEFAULT '',
   attempt INTEGER NOT NULL DEFAULT 0,
   due_at INTEGER,
   context TEXT NOT NULL,
@@ -68,13 +68,20 @@ CREATE TABLE IF NOT EXISTS executions (
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
   awaiting TEXT,
-  resume_step INTEGER NOT NULL DEFAULT 0,
+  resume_step TEXT NOT NULL DEFAULT '',
   parent_id INTEGER,
-  end_step INTEGER NOT NULL DEFAULT 0,
+  end_step TEXT NOT NULL DEFAULT '',
   last_arrival INTEGER NOT NULL DEFAULT 0,
   priority INTEGER NOT NULL DEFAULT 1,
   lease_owner TEXT,
+  rule_version TEXT NOT NULL DEFAULT '',
   UNIQUE (event_id, rule)
+);
+CREATE TABLE IF NOT EXISTS rule_versions (
+  rule TEXT NOT NULL,
+  version TEXT NOT NULL,
+  source TEXT NOT NULL,
+  PRIMARY KEY (rule, version)
 );
 CREATE TABLE IF NOT EXISTS arrivals (
   key TEXT NOT NULL,
@@ -95,10 +102,13 @@ ALTER TABLE executions ADD COLUMN end_step INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE executions ADD COLUMN last_arrival INTEGER NOT NULL DEFAULT 0;
 )sql";
 
-// Version 2 had leases in memory only, and no priorities.
+// Version 2 had leases in memory only, no priorities, and no rule versions
+// (steps were indexes; they still are in the rows it left, which have no
+// rule_version).
 constexpr const char* kUpgradeFrom2 = R"sql(
 ALTER TABLE executions ADD COLUMN priority INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE executions ADD COLUMN lease_owner TEXT;
+ALTER TABLE executions ADD COLUMN rule_version TEXT NOT NULL DEFAULT '';
 DROP INDEX IF EXISTS executions_due;
 )sql";
 
@@ -115,7 +125,8 @@ CREATE INDEX IF NOT EXISTS arrivals_at ON arrivals (at);
 
 constexpr const char* kExecutionColumns =
     "id, rule, event_id, state, step, attempt, due_at, context, history, error, created_at, updated_at, "
-    "coalesce(awaiting, ''), resume_step, coalesce(parent_id, 0), end_step, priority, coalesce(lease_owner, '')";
+    "coalesce(awaiting, ''), resume_step, coalesce(parent_id, 0), end_step, priority, coalesce(lease_owner, ''), "
+    "rule_version";
 
 ExecutionRow read_execution(const SqliteStatement& q) {
   ExecutionRow r;
@@ -123,7 +134,7 @@ ExecutionRow read_execution(const SqliteStatement& q) {
   r.rule = q.text(1);
   r.event_id = q.text(2);
   r.state = state_named(q.text(3)).value_or(ExecutionState::kFailed);
-  r.step = static_cast<int>(q.integer(4));
+  r.step = q.text(4);
   r.attempt = static_cast<int>(q.integer(5));
   if (!q.is_null(6)) r.due_at_ms = q.integer(6);
   r.context_json = q.text(7);
@@ -132,11 +143,12 @@ ExecutionRow read_execution(const SqliteStatement& q) {
   r.created_at_ms = q.integer(10);
   r.updated_at_ms = q.integer(11);
   r.awaiting = q.text(12);
-  r.resume_step = static_cast<int>(q.integer(13));
+  r.resume_step = q.text(13);
   r.parent_id = q.integer(14);
-  r.end_step = static_cast<int>(q.integer(15));
+  r.end_step = q.text(15);
   r.priority = static_cast<int>(q.integer(16));
   r.lease_owner = q.text(17);
+  r.rule_version = q.text(18);
   return r;
 }
 
@@ -207,7 +219,8 @@ struct SqliteStore::Writer {
                   "ON CONFLICT DO NOTHING"),
         insert_execution(db.handle(),
                          "INSERT INTO executions (rule, event_id, state, due_at, context, created_at, updated_at, "
-                         "priority) VALUES (?1, ?2, 'ready', ?3, ?4, ?3, ?3, ?5) ON CONFLICT (event_id, rule) DO NOTHING"),
+                         "priority, rule_version) VALUES (?1, ?2, 'ready', ?3, ?4, ?3, ?3, ?5, ?6) "
+                         "ON CONFLICT (event_id, rule) DO NOTHING"),
         update_execution(db.handle(),
                          "UPDATE executions SET state = ?2, step = ?3, attempt = ?4, due_at = ?5, error = ?6, "
                          "updated_at = ?7, history = CASE WHEN ?8 = '' THEN history "
@@ -237,8 +250,9 @@ struct SqliteStore::Writer {
         forget_arrivals(db.handle(), "DELETE FROM arrivals WHERE at < ?"),
         insert_branch(db.handle(),
                       "INSERT INTO executions (rule, event_id, state, step, due_at, context, history, created_at, "
-                      "updated_at, parent_id, end_step, priority) SELECT rule, event_id || '#' || ?2, 'ready', ?3, ?5, "
-                      "context, history, ?5, ?5, id, ?4, priority FROM executions WHERE id = ?1 "
+                      "updated_at, parent_id, end_step, priority, rule_version) SELECT rule, event_id || '#' || ?2, "
+                      "'ready', ?3, ?5, context, history, ?5, ?5, id, ?4, priority, rule_version FROM executions "
+                      "WHERE id = ?1 "
                       "ON CONFLICT (event_id, rule) DO NOTHING"),
         parent_of(db.handle(), "SELECT coalesce(parent_id, 0) FROM executions WHERE id = ?"),
         branches_running(db.handle(),
@@ -344,7 +358,7 @@ struct SqliteStore::Writer {
           fire_once.bind(1, e.rule).bind(2, e.once_for_entity->first).bind(3, e.once_for_entity->second).run() == 0)
         continue;  // this rule already fired for this entity
       insert_execution.bind(1, e.rule).bind(2, e.event_id).bind(3, now).bind(4, e.context_json);
-      insert_execution.bind(5, int64_t{e.priority}).run();
+      insert_execution.bind(5, int64_t{e.priority}).bind(6, e.rule_version).run();
     }
     for (const Arrival& a : batch.arrivals) {
       insert_arrival.bind(1, a.key).bind(2, a.event_json).bind(3, a.at_ms);
@@ -357,19 +371,19 @@ struct SqliteStore::Writer {
   }
 
   void update(const ExecutionUpdate& u) {
-    update_execution.bind(1, u.id).bind(2, std::string(state_name(u.state))).bind(3, int64_t{u.step});
+    update_execution.bind(1, u.id).bind(2, std::string(state_name(u.state))).bind(3, u.step);
     update_execution.bind(4, int64_t{u.attempt});
     if (u.due_at_ms)
       update_execution.bind(5, *u.due_at_ms);
     else
       update_execution.bind_null(5);
     update_execution.bind(6, u.error).bind(7, now_ms()).bind(8, u.history_entry_json);
-    update_execution.bind(9, u.awaiting).bind(10, int64_t{u.resume_step});
+    update_execution.bind(9, u.awaiting).bind(10, u.resume_step);
     if (update_execution.run() == 1) {
       const int64_t now = now_ms();
       for (const NewBranch& b : u.branches) {
-        insert_branch.bind(1, u.id).bind(2, b.suffix).bind(3, int64_t{b.start_step});
-        insert_branch.bind(4, int64_t{b.end_step}).bind(5, now).run();
+        insert_branch.bind(1, u.id).bind(2, b.suffix).bind(3, b.start_step);
+        insert_branch.bind(4, b.end_step).bind(5, now).run();
       }
       if (!u.branches.empty()) resume_if_branches_ended(u.id);  // none could start: go on
       if (u.state == ExecutionState::kDone || u.state == ExecutionState::kFailed) branch_ended(u.id);
@@ -654,6 +668,25 @@ std::optional<int64_t> SqliteStore::next_due_ms() {
     q.reset();
   }
   return next;
+}
+
+void SqliteStore::save_rule_versions(std::vector<RuleVersion> versions, WriteCallback done) {
+  auto v = std::make_shared<std::vector<RuleVersion>>(std::move(versions));
+  submit({[v](Writer& w) {
+            SqliteStatement insert(w.db.handle(),
+                                   "INSERT INTO rule_versions (rule, version, source) VALUES (?, ?, ?) "
+                                   "ON CONFLICT DO NOTHING");
+            for (const RuleVersion& r : *v) insert.bind(1, r.rule).bind(2, r.version).bind(3, r.source_json).run();
+          },
+          std::move(done)});
+}
+
+std::optional<RuleVersion> SqliteStore::rule_version(const std::string& rule, const std::string& version) {
+  std::lock_guard lock(read_mutex_);
+  SqliteStatement q(reader_->handle(), "SELECT source FROM rule_versions WHERE rule = ? AND version = ?");
+  q.bind(1, rule).bind(2, version);
+  if (!q.step()) return std::nullopt;
+  return RuleVersion{rule, version, q.text(0)};
 }
 
 std::optional<ExecutionRow> SqliteStore::execution(int64_t id) {

@@ -47,6 +47,8 @@ class SqliteStore final : public Store {
   std::vector<ExecutionRow> claim_due(const DueClaim& claim) override;
   std::optional<int64_t> next_due_ms() override;
   std::optional<ExecutionRow> execution(int64_t id) override;
+  void save_rule_versions(std::vector<RuleVersion> versions, WriteCallback done) override;
+  std::optional<RuleVersion> rule_version(const std::string& rule, const std::string& version) override;
   std::vector<ExecutionRow> executions(const ExecutionQuery& query) override;
 
   // Returns once every write submitted before it is committed and its

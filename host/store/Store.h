@@ -89,6 +89,7 @@ struct NewExecution {
   // this (rule, entity) has not fired before.
   std::optional<std::pair<std::string, std::string>> once_for_entity;  // type, id
   int priority = kNormalPriority;
+  std::string rule_version = {};  // the version it runs to the end, whatever later edits (see RuleVersion)
 };
 
 // An event that a waiting execution may be waiting for. `key` is the event
@@ -115,12 +116,15 @@ struct RouteBatch {
   std::vector<Arrival> arrivals;
 };
 
+// Steps are named by their rule version's stable ids (rules/CompiledRule.h):
+// "" is the first step, "$end" past the last.
 struct ExecutionRow {
   int64_t id = 0;
   std::string rule;
+  std::string rule_version;  // "": written before versions were kept (steps were indexes then)
   std::string event_id;
   ExecutionState state = ExecutionState::kReady;
-  int step = 0;     // the next step to run
+  std::string step;  // the next step to run
   int attempt = 0;  // failed attempts of that step so far
   std::optional<int64_t> due_at_ms;
   std::string context_json;
@@ -128,10 +132,10 @@ struct ExecutionRow {
   std::string error;         // why it failed (dead letter)
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
-  std::string awaiting;   // the arrival key it waits for ("" = none); `step` is then where a timeout leads
-  int resume_step = 0;    // ... and where the arrival leads
-  int64_t parent_id = 0;  // a branch of a parallel group: the execution that waits for it (0 = none) ...
-  int end_step = 0;       // ... and the step at which the branch is over
+  std::string awaiting;     // the arrival key it waits for ("" = none); `step` is then where a timeout leads
+  std::string resume_step;  // ... and where the arrival leads
+  int64_t parent_id = 0;    // a branch of a parallel group: the execution that waits for it (0 = none) ...
+  std::string end_step;     // ... and the step at which the branch is over
   int priority = kNormalPriority;
   std::string lease_owner;  // who runs its step now ("" = no one); due_at is then the lease's end
 };
@@ -143,15 +147,15 @@ struct ExecutionRow {
 // branches' ends in its history.
 struct NewBranch {
   std::string suffix;
-  int start_step = 0;
-  int end_step = 0;
+  std::string start_step;
+  std::string end_step;
 };
 
 // What a step did: the execution's next state, and a history record.
 struct ExecutionUpdate {
   int64_t id = 0;
   ExecutionState state = ExecutionState::kReady;
-  int step = 0;
+  std::string step;
   int attempt = 0;
   std::optional<int64_t> due_at_ms;
   std::string history_entry_json;  // appended to the history; empty = none
@@ -159,16 +163,17 @@ struct ExecutionUpdate {
   // Waiting for an event: an arrival for this key (even one a moment
   // before) makes it ready at `resume_step`; `due_at_ms` is the timeout.
   std::string awaiting;
-  int resume_step = 0;
+  std::string resume_step;
   std::vector<NewBranch> branches;  // a parallel group: started together with this update
 
   // The usual update: a state, a position and a history entry.
-  static ExecutionUpdate to(int64_t id, ExecutionState state, int step, int attempt, std::optional<int64_t> due_at_ms,
+  static ExecutionUpdate to(int64_t id, ExecutionState state, std::string step, int attempt,
+                            std::optional<int64_t> due_at_ms,
                             std::string history_entry_json = "", std::string error = "") {
     ExecutionUpdate u;
     u.id = id;
     u.state = state;
-    u.step = step;
+    u.step = std::move(step);
     u.attempt = attempt;
     u.due_at_ms = due_at_ms;
     u.history_entry_json = std::move(history_entry_json);
@@ -210,6 +215,15 @@ struct ExecutionQuery {
   std::string rule;  // empty = any
   std::string event_id;
   size_t limit = 100;
+};
+
+// What a rule version was compiled from (rules/RuleCompiler.h rule_source),
+// kept while executions may still run it: after an edit, they go on with
+// the version they began with.
+struct RuleVersion {
+  std::string rule;
+  std::string version;
+  std::string source_json;
 };
 
 struct StoredContact {
@@ -255,6 +269,9 @@ class Store {
   // The earliest due time of any ready or waiting execution.
   virtual std::optional<int64_t> next_due_ms() = 0;
   virtual std::optional<ExecutionRow> execution(int64_t id) = 0;
+  // Keeps these versions (a version already kept is left as it is).
+  virtual void save_rule_versions(std::vector<RuleVersion> versions, WriteCallback done) = 0;
+  virtual std::optional<RuleVersion> rule_version(const std::string& rule, const std::string& version) = 0;
   virtual std::vector<ExecutionRow> executions(const ExecutionQuery& query) = 0;
 };
 

@@ -4,11 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include "app/ConfigCheck.h"
+#include "rules/RuleCompiler.h"
 
 namespace sb {
 namespace {
@@ -195,8 +197,9 @@ TEST(Config, ValidateReportsFileAndPluginProblemsInOnePass) {
   auto issues = validate_text(R"({"instances": {"sink": {"plugin": "smtp_nope"}},
       "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "crm.post"}]}]})");
   ASSERT_EQ(issues.size(), 2u);
-  EXPECT_NE(issues[0].find("/rules/0/steps/0/action: rule 'r': unknown instance 'crm'"), std::string::npos);
-  EXPECT_NE(issues[1].find("/instances/sink/plugin: plugin 'smtp_nope' not found"), std::string::npos);
+  std::sort(issues.begin(), issues.end());  // instances, then rules
+  EXPECT_NE(issues[0].find("/instances/sink/plugin: plugin 'smtp_nope' not found"), std::string::npos);
+  EXPECT_NE(issues[1].find("/rules/0/steps/0/action: rule 'r': unknown instance 'crm'"), std::string::npos);
 }
 
 TEST(Config, MissingFileIsReported) {
@@ -217,6 +220,16 @@ TEST(Config, ValidConfigHasNoIssues) {
 
 // if/else, switch and split become one flat list with jumps past the
 // branches not taken; a nested action keeps its own pointer for errors.
+// The config's first rule, compiled (structure only: no plugins).
+CompiledRule first_rule(const fs::path& file) {
+  const Config c = load_config(file);
+  std::vector<RuleIssue> issues;
+  CompiledRule rule = compile_rule(c.rules.at(0).body, c.rules.at(0).pointer, rule_environment(c), issues);
+  EXPECT_TRUE(issues.empty()) << issues.front().pointer << ": " << issues.front().message;
+  fs::remove(file);
+  return rule;
+}
+
 TEST(Config, NestedStepsAreFlattenedWithJumps) {
   const fs::path file = fs::temp_directory_path() / ("sb_config_nested_" + std::to_string(::getpid()) + ".json");
   std::ofstream(file) << "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [
@@ -225,9 +238,9 @@ TEST(Config, NestedStepsAreFlattenedWithJumps) {
       {"switch": "contact.category", "cases": {"a": [{"wait": "1h"}]}, "default": [{"action": "sink.post", "name": "other"}]},
       {"split": {"A": {"weight": 1, "steps": [{"action": "sink.post", "name": "variant A"}]},
                  "B": {"weight": 1, "steps": [{"action": "sink.post", "name": "variant B"}]}}}]}]})";
-  const Config c = load_config(file);
-  const auto& s = c.rules.at(0).steps;
-  using K = StepConfig::Kind;
+  const CompiledRule rule = first_rule(file);
+  const auto& s = rule.steps;
+  using K = CompiledStep::Kind;
   ASSERT_EQ(s.size(), 13u);
   EXPECT_EQ(s[0].kind, K::kIf);
   EXPECT_EQ(s[1].name, "vip");
@@ -246,7 +259,14 @@ TEST(Config, NestedStepsAreFlattenedWithJumps) {
   EXPECT_EQ(s[9].name, "variant A");
   EXPECT_EQ(s[10].jump_to, 13);
   EXPECT_EQ(s[12].jump_to, 13);
-  EXPECT_EQ(s[9].pointer, "/rules/0/steps/2/split/A/steps/0");
+  // Named steps are known by their names, the others by their paths.
+  EXPECT_EQ(s[9].id, "variant A");
+  EXPECT_EQ(s[5].id, "1/cases/a/0");
+  EXPECT_EQ(s[0].id, "0");
+  EXPECT_EQ(s[2].id, "0#end of then");
+  EXPECT_EQ(rule.index_of("1/cases/a/0"), 5);
+  EXPECT_EQ(rule.index_of(kEndId), 13);
+  EXPECT_EQ(rule.index_of("no such step"), std::nullopt);
 }
 
 TEST(Config, FallbackChainLinksItsChannels) {
@@ -254,15 +274,14 @@ TEST(Config, FallbackChainLinksItsChannels) {
   std::ofstream(file) << "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [
       {"fallback": [{"action": "sink.post", "name": "push"}, {"action": "sink.post", "name": "sms"}]},
       {"action": "sink.post", "name": "after"}]}]})";
-  const Config c = load_config(file);
-  const auto& s = c.rules.at(0).steps;
+  const auto s = first_rule(file).steps;
   ASSERT_EQ(s.size(), 3u);
   EXPECT_EQ(s[0].fallback_next, 1);
   EXPECT_EQ(s[1].fallback_next, -1);
   EXPECT_EQ(s[0].fallback_end, 2);
   EXPECT_EQ(s[1].fallback_end, 2);
   EXPECT_EQ(s[2].fallback_end, -1);
-  EXPECT_EQ(s[1].pointer, "/rules/0/steps/0/fallback/1");
+  EXPECT_EQ(s[1].id, "sms");
 }
 
 TEST(Config, ParallelBranchesEndAtOneContinuation) {
@@ -270,17 +289,31 @@ TEST(Config, ParallelBranchesEndAtOneContinuation) {
   std::ofstream(file) << "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [
       {"parallel": [[{"action": "sink.post", "name": "a"}], [{"wait": "1h"}, {"action": "sink.post", "name": "b"}]]},
       {"action": "sink.post", "name": "c"}]}]})";
-  const Config c = load_config(file);
-  const auto& s = c.rules.at(0).steps;
+  const auto s = first_rule(file).steps;
   ASSERT_EQ(s.size(), 7u);
-  EXPECT_EQ(s[0].kind, StepConfig::Kind::kParallel);
+  EXPECT_EQ(s[0].kind, CompiledStep::Kind::kParallel);
   EXPECT_EQ(s[0].branches, (std::vector<std::pair<std::string, int>>{{"0", 1}, {"1", 3}}));
   EXPECT_EQ(s[0].jump_to, 6);
   EXPECT_EQ(s[2].jump_to, 6);
   EXPECT_EQ(s[5].jump_to, 6);
-  EXPECT_EQ(s[4].pointer, "/rules/0/steps/0/parallel/1/1");
+  EXPECT_EQ(s[3].id, "0/parallel/1/0");
   EXPECT_EQ(s[6].name, "c");
-  fs::remove(file);
+}
+
+TEST(Config, AStepNameUsedTwiceIsNoIdAndARuleVersionFollowsItsContent) {
+  const fs::path file = fs::temp_directory_path() / ("sb_config_ids_" + std::to_string(::getpid()) + ".json");
+  const std::string rule = R"({"name": "r", "trigger": {"event": "e"}, "steps": [
+      {"action": "sink.post", "name": "send"}, {"wait": "1h", "name": "send"}, {"action": "sink.post", "name": "1"}]})";
+  std::ofstream(file) << "{" INSTANCES R"(, "rules": [)" + rule + "]}";
+  const CompiledRule a = first_rule(file);
+  EXPECT_EQ(a.steps[0].id, "0");
+  EXPECT_EQ(a.steps[1].id, "1");
+  EXPECT_EQ(a.steps[2].id, "2");  // "1" is another step's path
+  std::ofstream(file) << "{" INSTANCES R"(, "rules": [)" + rule + "]}";
+  EXPECT_EQ(first_rule(file).version, a.version);
+  std::ofstream(file) << "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [
+      {"action": "sink.post", "name": "send", "params": {"body": 1}}]}]})";
+  EXPECT_NE(first_rule(file).version, a.version);
 }
 
 TEST(Config, SecretsAreResolvedFromTheEnvironment) {

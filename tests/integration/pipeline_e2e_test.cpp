@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -68,6 +69,37 @@ TEST(PipelineEndToEnd, StatusRuleSendsTheEventToTheProvider) {
   EXPECT_EQ(json::parse(requests[0].body), json::parse(R"({"to": "+7 999 000-11-22", "text": "Здравствуйте, Иван"})"));
   std::this_thread::sleep_for(200ms);
   EXPECT_EQ(sink.count(), 1u);
+}
+
+TEST(PipelineEndToEnd, AnEditedRuleLeavesWaitingExecutionsOnTheirOwnVersion) {
+  HttpSink sink;
+  const json before = json::array({greet_step("/first"), {{"wait", "3s"}}, greet_step("/later")});
+  auto first = std::make_unique<HostProcess>(pipeline_config(sink, before));
+  const auto dir = first->dir();
+  ASSERT_EQ(post_event(first->port(), new_lead("e-1")).status, 202);
+  ASSERT_EQ(sink.wait_for(1).size(), 1u);
+  first->stop();  // e-1 waits three seconds before "/later"; the folder stays while `first` lives
+
+  // A step is inserted before the one that waits, and the host restarted.
+  const json after =
+      json::array({greet_step("/inserted"), greet_step("/first"), {{"wait", "3s"}}, greet_step("/later")});
+  HostProcess second(pipeline_config(sink, after), {}, dir);
+  ASSERT_EQ(post_event(second.port(), new_lead("e-2")).status, 202);
+  std::map<std::string, std::string> keys;  // idempotency key -> path
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (std::chrono::steady_clock::now() < deadline && keys.size() < 5) {
+    keys.clear();
+    for (const auto& r : sink.wait_for(0, 0ms)) keys[r.headers.at("idempotency-key")] = r.uri;
+    std::this_thread::sleep_for(50ms);
+  }
+  // e-1 goes on at the step it waited for, with the key it would have had:
+  // nothing of the new version runs for it.
+  EXPECT_EQ(keys, (std::map<std::string, std::string>{{"e-1:greet:0", "/first"},
+                                                      {"e-1:greet:2", "/later"},
+                                                      {"e-2:greet:0", "/inserted"},
+                                                      {"e-2:greet:1", "/first"},
+                                                      {"e-2:greet:3", "/later"}}));
+  EXPECT_EQ(sink.count(), 5u);
 }
 
 TEST(PipelineEndToEnd, NothingAcknowledgedIsLostOrDoneTwiceAcrossASigkill) {

@@ -244,12 +244,12 @@ TEST_F(SqliteStoreTest, DueWorkIsLeasedUntilItsUpdateIsCommittedOrTheLeaseEnds) 
   EXPECT_EQ(store->claim_due({"host-b", now, 10, 60000}).size(), 1u);
   // An update ends the lease: the next step is claimable at once.
   std::promise<std::string> updated;
-  store->update_execution(ExecutionUpdate::to(mine[0].id, ExecutionState::kReady, 1, 0, now),
+  store->update_execution(ExecutionUpdate::to(mine[0].id, ExecutionState::kReady, "send", 0, now),
                           [&](std::string e) { updated.set_value(std::move(e)); });
   ASSERT_EQ(updated.get_future().get(), "");
   auto next = store->claim_due({"host-a", now, 10, 60000});
   ASSERT_EQ(next.size(), 1u);
-  EXPECT_EQ(next[0].step, 1);
+  EXPECT_EQ(next[0].step, "send");
 }
 
 TEST_F(SqliteStoreTest, HigherPriorityWorkIsClaimedFirstWhateverIsDueBeforeIt) {
@@ -308,11 +308,11 @@ TEST_F(SqliteStoreTest, ExecutionUpdatesKeepHistoryAndDueTimes) {
   };
   const int64_t later = now_ms() + 3600 * 1000;
   ASSERT_EQ(
-      update(ExecutionUpdate::to(id, ExecutionState::kWaiting, 1, 0, later, R"({"step":"send","outcome":"done"})")),
+      update(ExecutionUpdate::to(id, ExecutionState::kWaiting, "send", 0, later, R"({"step":"send","outcome":"done"})")),
       "");
   EXPECT_TRUE(store->claim_due({"me", now_ms(), 10, 60000}).empty());
   EXPECT_EQ(store->next_due_ms(), later);
-  ASSERT_EQ(update(ExecutionUpdate::to(id, ExecutionState::kFailed, 1, 3, std::nullopt,
+  ASSERT_EQ(update(ExecutionUpdate::to(id, ExecutionState::kFailed, "sms", 3, std::nullopt,
                                        R"({"step":"sms","outcome":"permanent"})", "invalid number")),
             "");
   auto row = store->execution(id);
@@ -321,7 +321,7 @@ TEST_F(SqliteStoreTest, ExecutionUpdatesKeepHistoryAndDueTimes) {
   EXPECT_EQ(row->error, "invalid number");
   EXPECT_EQ(json::parse(row->history_json).size(), 2u);
   EXPECT_FALSE(store->next_due_ms());
-  EXPECT_NE(update(ExecutionUpdate::to(999, ExecutionState::kDone, 0, 0, std::nullopt)), "");  // unknown id
+  EXPECT_NE(update(ExecutionUpdate::to(999, ExecutionState::kDone, "$end", 0, std::nullopt)), "");  // unknown id
 }
 
 // A store with one execution, and helpers to wait for events in it.
@@ -353,11 +353,11 @@ class AwaitingTest : public SqliteStoreTest {
     ExecutionUpdate u;
     u.id = id;
     u.state = ExecutionState::kWaiting;
-    u.step = 7;
+    u.step = "remind";
     u.due_at_ms = timeout_at;
     u.history_entry_json = R"({"step":"Read?","outcome":"waiting for event"})";
     u.awaiting = key;
-    u.resume_step = 3;
+    u.resume_step = "thanks";
     std::promise<std::string> got;
     store->update_execution(std::move(u), [&](std::string e) { got.set_value(std::move(e)); });
     return got.get_future().get();
@@ -375,7 +375,7 @@ TEST_F(AwaitingTest, AnArrivalResumesTheWaitingExecutionAtItsNextStep) {
   ASSERT_EQ(arrive("message.read\nid=m1", now_ms()), "");
   auto row = store->execution(id);
   EXPECT_EQ(row->state, ExecutionState::kReady);
-  EXPECT_EQ(row->step, 3);
+  EXPECT_EQ(row->step, "thanks");
   EXPECT_EQ(row->awaiting, "");
   ASSERT_TRUE(row->due_at_ms);
   EXPECT_LE(*row->due_at_ms, now_ms());
@@ -390,7 +390,7 @@ TEST_F(AwaitingTest, AnEventThatArrivedJustBeforeTheWaitBeganStillCounts) {
   ASSERT_EQ(wait_for("message.read\nid=m1", now_ms() + 3600 * 1000), "");
   auto row = store->execution(id);
   EXPECT_EQ(row->state, ExecutionState::kReady);
-  EXPECT_EQ(row->step, 3);
+  EXPECT_EQ(row->step, "thanks");
   EXPECT_EQ(json::parse(row->history_json).back()["outcome"], "event arrived");
 }
 
@@ -406,7 +406,7 @@ TEST_F(AwaitingTest, OnceTheTimeoutIsDueAnArrivalChangesNothing) {
   ASSERT_EQ(arrive("message.read\nid=m1", now_ms()), "");
   auto row = store->execution(id);
   EXPECT_EQ(row->state, ExecutionState::kWaiting);
-  EXPECT_EQ(row->step, 7);
+  EXPECT_EQ(row->step, "remind");
   EXPECT_EQ(row->awaiting, "message.read\nid=m1");  // the scheduler sees the timeout
 }
 
@@ -459,9 +459,9 @@ TEST_F(AwaitingTest, AnArrivalResumesOneWaitOnly) {
 }
 
 TEST_F(AwaitingTest, CancellingAParallelGroupCancelsItsBranches) {
-  ExecutionUpdate group = ExecutionUpdate::to(id, ExecutionState::kWaiting, 9, 0, std::nullopt,
+  ExecutionUpdate group = ExecutionUpdate::to(id, ExecutionState::kWaiting, "after", 0, std::nullopt,
                                               R"({"step":"together","outcome":"branches started"})");
-  group.branches = {{"0.0", 1, 9}, {"0.1", 5, 9}};
+  group.branches = {{"0.0", "a", "0#end"}, {"0.1", "b", "0#end"}};
   std::promise<std::string> updated;
   store->update_execution(group, [&](std::string e) { updated.set_value(std::move(e)); });
   ASSERT_EQ(updated.get_future().get(), "");

@@ -1,0 +1,378 @@
+#include "rules/RuleCompiler.h"
+
+#include <map>
+
+#include "config/Config.h"
+#include "config/JsonSchema.h"
+#include "rules/Template.h"
+#include "util/JsonText.h"
+#include "util/Time.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+namespace {
+
+// What an event offers a template: the events API's fields, a webhook's
+// payload, the event's own metadata, and what earlier steps reported.
+const std::vector<std::string> kTemplateRoots = {"event", "id",      "type",  "time",  "entity", "contact", "data",
+                                                 "body",  "headers", "query", "route", "steps",  "account"};
+
+// A violation whose value is (or holds) a placeholder is decided at run time.
+bool templated(const json& params, const std::string& pointer) {
+  try {
+    const json& value = params.at(json::json_pointer(pointer));
+    return value.is_string() && has_placeholder(value.get<std::string>());
+  } catch (const json::exception&) {
+    return false;
+  }
+}
+
+std::string hash_hex(const std::string& text) {
+  uint64_t hash = 1469598103934665603ULL;  // FNV-1a: stable across builds and hosts
+  for (char c : text) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  static const char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, hash >>= 4) out[static_cast<size_t>(i)] = kHex[hash & 15];
+  return out;
+}
+
+// Flattens one rule's nested steps. Each step kind is one method; each adds
+// its step (and its branches' steps) at the end of `steps_`.
+class StepCompiler {
+ public:
+  StepCompiler(std::string rule, std::string steps_pointer, std::vector<RuleIssue>& issues)
+      : rule_(std::move(rule)), steps_pointer_(std::move(steps_pointer)), issues_(issues) {}
+
+  void add_steps(const json& steps, const std::string& at, size_t first = 0) {
+    for (size_t s = 0; s < steps.size(); ++s) add_step(steps[s], at + "/" + std::to_string(first + s));
+  }
+  std::vector<CompiledStep> take() { return std::move(steps_); }
+
+ private:
+  void add_step(const json& step, const std::string& pointer) {
+    static const char* const kKinds[] = {"action",   "wait", "wait_until", "send_window", "parallel",
+                                         "wait_for", "if",   "switch",     "split",       "fallback"};
+    int kinds = 0;
+    for (const char* k : kKinds) kinds += step.contains(k);
+    if (kinds != 1)
+      return problem(pointer,
+                     "a step is one of action, wait, wait_until, send_window, wait_for, if, switch, split, fallback, "
+                     "parallel");
+    if (step.contains("fallback")) return add_fallback(step, pointer);
+    if (step.contains("if")) return add_if(step, pointer);
+    if (step.contains("wait_for")) return add_wait_for(step, pointer);
+    if (step.contains("parallel")) return add_parallel(step, pointer);
+    if (step.contains("switch") || step.contains("split")) return add_switch_or_split(step, pointer);
+    if (step.contains("send_window")) return add_send_window(step, pointer);
+    if (step.contains("wait_until")) return add_wait_until(step, pointer);
+    if (step.contains("wait")) return add_wait(step, pointer);
+    add_action(step, pointer);
+  }
+
+  CompiledStep base(const json& step, const std::string& pointer, CompiledStep::Kind kind, std::string name) {
+    CompiledStep s;
+    s.kind = kind;
+    s.name = step.value("name", std::move(name));
+    s.id = path_id(pointer);
+    if (step.contains("name")) named_[s.name].push_back(steps_.size());
+    pointers_.push_back(pointer);
+    return s;
+  }
+  // A jump past the other branches: a step of its own, with an id of its own.
+  void add_jump(const std::string& owner_pointer, const std::string& what) {
+    CompiledStep j;
+    j.kind = CompiledStep::Kind::kJump;
+    j.name = what;
+    j.id = path_id(owner_pointer) + "#" + what;
+    pointers_.push_back(owner_pointer);
+    steps_.push_back(std::move(j));
+  }
+
+  // `then` follows the step; `else` (where the step's else_step leads)
+  // comes after a jump past it.
+  void add_then_else(const json& step, const std::string& pointer, size_t me) {
+    if (step.contains("then")) add_steps(step["then"], pointer + "/then");
+    if (step.contains("else")) {
+      const size_t end_of_then = steps_.size();
+      add_jump(pointer, "end of then");
+      steps_[me].else_step = here();
+      add_steps(step["else"], pointer + "/else");
+      steps_[end_of_then].jump_to = here();
+    } else {
+      steps_[me].else_step = here();
+    }
+  }
+
+  void add_fallback(const json& step, const std::string& pointer) {
+    const json& channels = step["fallback"];
+    std::vector<size_t> chain;
+    for (size_t i = 0; i < channels.size(); ++i) {
+      if (!channels[i].contains("action")) {
+        problem(pointer + "/fallback/" + std::to_string(i), "each step of a fallback chain is an action");
+        continue;
+      }
+      chain.push_back(steps_.size());
+      add_steps(json::array({channels[i]}), pointer + "/fallback", i);
+    }
+    for (size_t i = 0; i < chain.size(); ++i) {
+      steps_[chain[i]].fallback_next = i + 1 < chain.size() ? static_cast<int>(chain[i + 1]) : -1;
+      steps_[chain[i]].fallback_end = here();
+    }
+  }
+
+  void add_if(const json& step, const std::string& pointer) {
+    CompiledStep s = base(step, pointer, CompiledStep::Kind::kIf, "if");
+    std::vector<ConditionProblem> problems;
+    s.condition = Condition::compile(step["if"], problems);
+    for (const auto& p : problems) problem(pointer + "/if" + p.pointer, p.message);
+    if (!step.contains("then")) problem(pointer, "\"if\" needs \"then\" steps");
+    steps_.push_back(std::move(s));
+    add_then_else(step, pointer, steps_.size() - 1);
+  }
+
+  void add_wait_for(const json& step, const std::string& pointer) {
+    const std::string event = step["wait_for"];
+    CompiledStep s = base(step, pointer, CompiledStep::Kind::kWaitEvent, "wait for " + event);
+    s.wait_event = event;
+    s.wait_match = step.value("match", json::object());
+    if (s.wait_match.empty())
+      problem(pointer,
+              "\"wait_for\" needs \"match\": the awaited event's fields and the values they must have, e.g. "
+              "{\"data.message_id\": \"{{steps.Offer.external_id}}\"}");
+    s.wait_ms = parse_duration_ms(step.value("timeout", ""));
+    if (!s.wait_ms || *s.wait_ms <= 0)
+      problem(pointer + "/timeout",
+              "\"wait_for\" needs a positive \"timeout\" such as \"2d\" (how long to wait before the \"else\" steps)");
+    steps_.push_back(std::move(s));
+    add_then_else(step, pointer, steps_.size() - 1);
+  }
+
+  void add_parallel(const json& step, const std::string& pointer) {
+    const size_t me = steps_.size();
+    steps_.push_back(base(step, pointer, CompiledStep::Kind::kParallel, "parallel"));
+    std::vector<size_t> ends;
+    const json& branches = step["parallel"];
+    for (size_t b = 0; b < branches.size(); ++b) {
+      steps_[me].branches.emplace_back(std::to_string(b), here());
+      add_steps(branches[b], pointer + "/parallel/" + std::to_string(b));
+      ends.push_back(steps_.size());
+      add_jump(pointer, "end of branch " + std::to_string(b));
+    }
+    for (size_t j : ends) steps_[j].jump_to = here();
+    steps_[me].jump_to = here();
+  }
+
+  void add_switch_or_split(const json& step, const std::string& pointer) {
+    const bool split = step.contains("split");
+    const size_t me = steps_.size();
+    CompiledStep s =
+        base(step, pointer, split ? CompiledStep::Kind::kSplit : CompiledStep::Kind::kSwitch, split ? "split" : "switch");
+    if (!split) s.switch_path = step["switch"];
+    steps_.push_back(std::move(s));
+    if (!split && !step.contains("cases")) return problem(pointer, "\"switch\" needs \"cases\"");
+    std::vector<size_t> jumps;
+    const json& branches = split ? step["split"] : step["cases"];
+    for (const auto& [key, value] : branches.items()) {
+      steps_[me].branches.emplace_back(key, here());
+      if (split) steps_[me].weights.push_back(value["weight"].get<int>());
+      const std::string branch_pointer =
+          pointer + (split ? "/split/" : "/cases/") + escape_pointer_token(key) + (split ? "/steps" : "");
+      add_steps(split ? value["steps"] : value, branch_pointer);
+      jumps.push_back(steps_.size());
+      add_jump(branch_pointer, "end of " + key);
+    }
+    steps_[me].default_step = here();
+    if (!split && step.contains("default")) add_steps(step["default"], pointer + "/default");
+    for (size_t j : jumps) steps_[j].jump_to = here();
+  }
+
+  void add_send_window(const json& step, const std::string& pointer) {
+    const json& w = step["send_window"];
+    CompiledStep s = base(step, pointer, CompiledStep::Kind::kWait,
+                          "send window " + w["from"].get<std::string>() + "-" + w["to"].get<std::string>());
+    SendWindow window;
+    for (const char* end : {"from", "to"}) {
+      const auto minute = SendWindow::parse_clock(w[end].get<std::string>());
+      if (!minute)
+        problem(pointer + "/send_window/" + end, "expected a time of day from 00:00 to 24:00");
+      else
+        (std::string(end) == "from" ? window.from_minute : window.to_minute) = *minute;
+    }
+    if (w.contains("days")) {
+      window.days = 0;
+      for (const auto& day : w["days"]) window.days |= SendWindow::parse_day(day.get<std::string>()).value_or(0);
+    }
+    s.window_zone = w.value("timezone", "");
+    if (!s.window_zone.empty() && !is_time_zone(s.window_zone))
+      problem(pointer + "/send_window/timezone",
+              "unknown time zone '" + s.window_zone + "': expected an IANA name such as \"Europe/Moscow\"");
+    s.window = window;
+    steps_.push_back(std::move(s));
+  }
+
+  void add_wait_until(const json& step, const std::string& pointer) {
+    const std::string path = step["wait_until"];
+    CompiledStep s = base(step, pointer, CompiledStep::Kind::kWait, "wait until " + path);
+    s.wait_until = path;
+    if (step.contains("offset")) {
+      auto offset = parse_duration_ms(step["offset"].get<std::string>());
+      if (!offset)
+        problem(pointer + "/offset", "expected a duration such as \"-1d\" or \"2h\"");
+      else
+        s.wait_offset_ms = *offset;
+    }
+    steps_.push_back(std::move(s));
+  }
+
+  void add_wait(const json& step, const std::string& pointer) {
+    const std::string text = step["wait"];
+    CompiledStep s = base(step, pointer, CompiledStep::Kind::kWait, "wait " + text);
+    s.wait_ms = parse_duration_ms(text);
+    if (!s.wait_ms || *s.wait_ms <= 0)
+      problem(pointer + "/wait", "expected a positive duration such as \"30m\", \"2h\", \"1d12h\"");
+    steps_.push_back(std::move(s));
+  }
+
+  void add_action(const json& step, const std::string& pointer) {
+    const std::string ref = step["action"];
+    CompiledStep s = base(step, pointer, CompiledStep::Kind::kAction, ref);
+    const size_t dot = ref.find('.');
+    s.instance = ref.substr(0, dot);
+    s.action = ref.substr(dot + 1);
+    s.params = step.value("params", json::object());
+    if (step.contains("timeout_ms")) s.timeout = std::chrono::milliseconds(step["timeout_ms"].get<uint32_t>());
+    if (step.contains("retry")) {
+      const json& retry = step["retry"];
+      s.max_attempts = retry.value("max_attempts", s.max_attempts);
+      if (retry.contains("backoff")) {
+        auto backoff = parse_duration_ms(retry["backoff"].get<std::string>());
+        if (!backoff || *backoff <= 0)
+          problem(pointer + "/retry/backoff", "expected a positive duration such as \"10s\"");
+        else
+          s.backoff_ms = *backoff;
+      }
+    }
+    steps_.push_back(std::move(s));
+  }
+
+ public:
+  // Steps named once in the rule are known by their name; the others (and
+  // a name that is also another step's path) by their path.
+  void name_steps() {
+    std::set<std::string> paths;
+    for (const auto& s : steps_) paths.insert(s.id);
+    for (const auto& [name, at] : named_)
+      if (at.size() == 1 && !paths.count(name) && name != kEndId) steps_[at.front()].id = name;
+  }
+  const std::string& pointer_of(size_t index) const { return pointers_[index]; }
+
+ private:
+  int here() const { return static_cast<int>(steps_.size()); }
+  std::string path_id(const std::string& pointer) const { return pointer.substr(steps_pointer_.size() + 1); }
+  void problem(const std::string& pointer, const std::string& message) {
+    issues_.push_back({pointer, "rule '" + rule_ + "': " + message});
+  }
+
+  const std::string rule_;
+  const std::string steps_pointer_;
+  std::vector<RuleIssue>& issues_;
+  std::vector<CompiledStep> steps_;
+  std::vector<std::string> pointers_;  // parallel to steps_
+  std::map<std::string, std::vector<size_t>> named_;
+};
+
+}  // namespace
+
+json rule_source(const json& rule, const RuleEnvironment& environment) {
+  json variables = json::object();
+  for (const auto& [k, v] : environment.template_variables) variables[k] = v;
+  json pipelines = json::object();
+  for (const auto& [k, v] : environment.pipelines) pipelines[k] = v;
+  return {{"rule", rule}, {"template_variables", variables}, {"pipelines", pipelines}};
+}
+
+CompiledRule compile_rule(const json& rule, const std::string& pointer, const RuleEnvironment& environment,
+                          std::vector<RuleIssue>& issues) {
+  CompiledRule out;
+  out.name = rule.value("name", "");
+  out.source = rule_source(rule, environment);
+  out.version = hash_hex(dump_text(out.source));
+  const std::string where = "rule '" + out.name + "': ";
+  const json trigger = rule.value("trigger", json::object());
+  std::vector<ConditionProblem> problems;
+  out.trigger = Trigger::compile(trigger, environment.pipelines, problems);
+  for (const auto& p : problems) issues.push_back({pointer + "/trigger" + p.pointer, where + p.message});
+  const std::string source = trigger.value("source", "");
+  if (!source.empty() && source != "api" && !environment.instances.count(source))
+    issues.push_back({pointer + "/trigger/source", where + "unknown instance '" + source + "'"});
+  problems.clear();
+  out.filter = Condition::compile(rule.value("filter", json::object()), problems);
+  for (const auto& p : problems) issues.push_back({pointer + "/filter" + p.pointer, where + p.message});
+  const std::string priority = rule.value("priority", "normal");
+  out.priority = priority == "high" ? 2 : priority == "low" ? 0 : 1;
+
+  StepCompiler steps(out.name, pointer + "/steps", issues);
+  steps.add_steps(rule.value("steps", json::array()), pointer + "/steps");
+  steps.name_steps();
+  out.steps = steps.take();
+
+  std::map<std::string, std::string> variables = environment.template_variables;
+  variables.insert(default_template_variables().begin(), default_template_variables().end());
+  std::vector<std::string> step_names;
+  for (const auto& s : out.steps)
+    if (s.kind == CompiledStep::Kind::kAction || s.kind == CompiledStep::Kind::kWaitEvent) step_names.push_back(s.name);
+  auto check_templates = [&](const json& value, const std::string& at, const std::string& step_where) {
+    for (const auto& e : unknown_template_variables(value, kTemplateRoots, step_names))
+      issues.push_back({at + e.substr(0, e.find(": ")), step_where + e.substr(e.find(": ") + 2)});
+    for (const auto& e : template_syntax_errors(value))
+      issues.push_back({at + e.substr(0, e.find(": ")), step_where + e.substr(e.find(": ") + 2)});
+  };
+  for (size_t i = 0; i < out.steps.size(); ++i) {
+    CompiledStep& s = out.steps[i];
+    const std::string& at = steps.pointer_of(i);
+    const std::string step_where = "rule '" + out.name + "', step '" + s.name + "': ";
+    if (s.kind == CompiledStep::Kind::kWaitEvent) {
+      s.wait_match = expand_template_variables(s.wait_match, variables, kTemplateRoots);
+      check_templates(s.wait_match, at + "/match", step_where);
+    }
+    if (s.kind != CompiledStep::Kind::kAction) continue;
+    s.params = expand_template_variables(s.params, variables, kTemplateRoots);
+    check_templates(s.params, at + "/params", step_where);
+    if (!environment.instances.count(s.instance) && s.instance != kHostInstance) {
+      issues.push_back({at + "/action", where + "unknown instance '" + s.instance + "' in '" + s.instance + "." +
+                                            s.action +
+                                            "' (expected INSTANCE.ACTION with an instance declared under \"instances\")"});
+      continue;
+    }
+    if (!environment.find_action) continue;
+    std::string why;
+    const ActionSpec* spec = environment.find_action(s.instance, s.action, why);
+    if (!spec) {
+      if (!why.empty()) issues.push_back({at + "/action", step_where + why});
+      continue;
+    }
+    for (const auto& v : spec->schema->validate(s.params))
+      if (!templated(s.params, v.path)) issues.push_back({at + "/params" + v.path, step_where + v.message});
+    s.schema = spec->schema;
+    s.html_params = html_targets(spec->schema_json);
+  }
+  out.index_steps();
+  return out;
+}
+
+CompiledRule compile_rule_version(const json& source, const RuleEnvironment& environment,
+                                  std::vector<RuleIssue>& issues) {
+  RuleEnvironment then = environment;
+  then.template_variables.clear();
+  for (const auto& [k, v] : source.value("template_variables", json::object()).items())
+    then.template_variables[k] = v.get<std::string>();
+  then.pipelines.clear();
+  for (const auto& [k, v] : source.value("pipelines", json::object()).items())
+    then.pipelines[k] = v.get<std::vector<std::string>>();
+  CompiledRule rule = compile_rule(source.value("rule", json::object()), "", then, issues);
+  return rule;
+}
+
+}  // namespace sb

@@ -1,0 +1,58 @@
+// Rules from their JSON (a rule of the config file, or an older version of it
+// kept in the store) to what the executor runs (rules/CompiledRule.h). The one
+// place that knows the rule syntax: triggers, filters, every step kind, step
+// ids, templates checked against the variables an event offers, and action
+// parameters checked against the action's schema.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "rules/CompiledRule.h"
+
+namespace sb {
+
+// What an action declares: its parameters' schema.
+struct ActionSpec {
+  nlohmann::json schema_json;
+  std::shared_ptr<const JsonSchema> schema;
+};
+
+// What a rule is compiled against, besides the rule itself.
+struct RuleEnvironment {
+  std::map<std::string, std::vector<std::string>> pipelines;  // statuses in order
+  std::map<std::string, std::string> template_variables;      // the config's short names
+  std::set<std::string> instances;                            // the declared instances
+  // INSTANCE.ACTION's declaration. Null with `why` set: there is no such
+  // action (why says what there is); null with `why` empty: unknown, the
+  // instance itself is broken and reported elsewhere. Unset: actions are
+  // not checked (the config's structure only).
+  std::function<const ActionSpec*(const std::string& instance, const std::string& action, std::string& why)>
+      find_action;
+};
+
+struct RuleIssue {
+  std::string pointer;  // absolute, in the file the rule came from
+  std::string message;  // starts with "rule '<name>'"
+};
+
+// What a version is compiled from: the rule and the parts of the config its
+// meaning depends on. Stored with the version, compiled again from there.
+nlohmann::json rule_source(const nlohmann::json& rule, const RuleEnvironment& environment);
+
+// Compiles a rule found at `pointer` ("/rules/3"). Problems are appended to
+// `issues`; the rule is still returned (what could be compiled of it).
+CompiledRule compile_rule(const nlohmann::json& rule, const std::string& pointer, const RuleEnvironment& environment,
+                          std::vector<RuleIssue>& issues);
+
+// Compiles a stored version (rule_source's output) against today's
+// environment (the instances and their actions as configured now).
+CompiledRule compile_rule_version(const nlohmann::json& source, const RuleEnvironment& environment,
+                                  std::vector<RuleIssue>& issues);
+
+}  // namespace sb
