@@ -31,7 +31,7 @@ static sb_status invoke(sb_instance* instance, const sb_action_call* call, sb_co
   return SB_OK;
 }
 
-static const sb_capability echo = {sizeof(sb_capability), LIT("echo"), LIT(""), LIT("{}")};
+static const sb_capability echo = {sizeof(sb_capability), LIT("echo"), LIT(""), LIT("{}"), 0};
 static const sb_capability* const actions[] = {&echo};
 static const sb_plugin_descriptor descriptor = {sizeof(sb_plugin_descriptor),
                                                 {SB_ABI_VERSION_MAJOR, SB_ABI_VERSION_MINOR, 0},

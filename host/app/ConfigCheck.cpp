@@ -54,9 +54,11 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
   // Actions are looked up in the instances' plugins (and the host's own).
   std::map<std::string, ActionSpec> specs;
   for (const auto& [instance, lib] : out.instance_plugins)
-    for (const auto& a : lib->actions()) specs[instance + "." + a.name] = ActionSpec{a.schema_json, a.schema};
+    for (const auto& a : lib->actions())
+      specs[instance + "." + a.name] = ActionSpec{a.schema_json, a.schema, a.retry_safe};
+  // The host's actions are: the event they produce is stored once by its id, the step's key.
   for (const CapabilityInfo* a : all_host_actions())
-    specs[std::string(kHostInstance) + "." + a->name] = ActionSpec{a->schema_json, a->schema};
+    specs[std::string(kHostInstance) + "." + a->name] = ActionSpec{a->schema_json, a->schema, true};
   out.environment.find_action = [specs, plugins = out.instance_plugins](
                                     const std::string& instance, const std::string& action,
                                     std::string& why) -> const ActionSpec* {

@@ -58,7 +58,7 @@ void ExecutionsApi::executions(ServerRequest&& request, ServerConnection::Reply 
     if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
     return list(request, false, std::move(reply));
   }
-  // /api/v1/executions/{id}[/retry|/cancel]
+  // /api/v1/executions/{id}[/retry|/cancel|/resend|/mark-done]
   std::string_view rest = std::string_view(path).substr(sizeof kPrefix);
   const size_t slash = rest.find('/');
   const auto id = parse_id(rest.substr(0, slash));
@@ -73,7 +73,8 @@ void ExecutionsApi::executions(ServerRequest&& request, ServerConnection::Reply 
     body["context"] = json::parse(row->context_json, nullptr, false);
     return reply(json_response(200, body));
   }
-  if (verb != "retry" && verb != "cancel") return reply(error_response(404, "not_found", "no route " + path));
+  if (verb != "retry" && verb != "cancel" && verb != "resend" && verb != "mark-done")
+    return reply(error_response(404, "not_found", "no route " + path));
   if (request.method != "POST") return reply(error_response(405, "method_not_allowed", "only POST is accepted"));
   command(*id, verb, std::move(reply));
 }
@@ -87,7 +88,8 @@ void ExecutionsApi::list(const ServerRequest& request, bool dead_letters_only, S
         query.state = state_named(value);
         if (!query.state)
           return reply(error_response(
-              400, "bad_request", "state: expected ready, waiting, done, failed or cancelled, got '" + value + "'"));
+              400, "bad_request",
+              "state: expected ready, waiting, done, failed, cancelled or in_doubt, got '" + value + "'"));
       } else if (key == "rule") {
         query.rule = value;
       } else if (key == "event_id") {
@@ -116,9 +118,15 @@ void ExecutionsApi::command(int64_t id, const std::string& verb, ServerConnectio
     c.from = {ExecutionState::kFailed, ExecutionState::kCancelled};
     c.to = ExecutionState::kReady;
     c.due_at_ms = now;
-  } else {
-    c.from = {ExecutionState::kReady, ExecutionState::kWaiting};
+  } else if (verb == "cancel") {
+    c.from = {ExecutionState::kReady, ExecutionState::kWaiting, ExecutionState::kInDoubt};
     c.to = ExecutionState::kCancelled;
+  } else {
+    // An in-doubt step: sent again, or counted as done and the next one runs.
+    c.from = {ExecutionState::kInDoubt};
+    c.to = ExecutionState::kReady;
+    c.due_at_ms = now;
+    c.doubt = verb == "mark-done" ? Doubt::kMarkedDone : Doubt::kNone;
   }
   c.history_entry_json = dump_text(json{{"admin", verb}, {"at", format_time_ms(now)}});
   store_.command_execution(std::move(c), [this, id, verb, reply = std::move(reply)](std::string error) {
@@ -127,8 +135,8 @@ void ExecutionsApi::command(int64_t id, const std::string& verb, ServerConnectio
     if (error.rfind(kConflict, 0) == 0)
       return reply(error_response(409, "conflict", error.substr(sizeof kConflict - 1) + ": cannot " + verb + " it"));
     if (!error.empty()) return reply(error_response(503, "store_unavailable", error));
-    if (verb == "retry" && on_retry_) on_retry_();
-    reply(json_response(200, {{"id", id}, {"state", verb == "retry" ? "ready" : "cancelled"}}));
+    if (verb != "cancel" && on_retry_) on_retry_();
+    reply(json_response(200, {{"id", id}, {"state", verb == "cancel" ? "cancelled" : "ready"}}));
   });
 }
 

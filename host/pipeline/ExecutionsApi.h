@@ -3,7 +3,9 @@
 //   GET  /api/v1/executions?state=failed&rule=..&event_id=..&limit=..
 //   GET  /api/v1/executions/{id}            with its step history and context
 //   POST /api/v1/executions/{id}/retry      a failed or cancelled one, from the step that failed
-//   POST /api/v1/executions/{id}/cancel     a ready or waiting one
+//   POST /api/v1/executions/{id}/cancel     a ready, waiting or in-doubt one
+//   POST /api/v1/executions/{id}/resend     an in-doubt step: send it again
+//   POST /api/v1/executions/{id}/mark-done  an in-doubt step did run: go on after it
 //   GET  /api/v1/dead-letters               the failed ones, with why
 #pragma once
 

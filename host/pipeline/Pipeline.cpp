@@ -371,6 +371,10 @@ void Pipeline::start_step(const ExecutionRow& row) {
         ExecutionUpdate::to(row.id, ExecutionState::kDone, kEndId, 0, std::nullopt, dump_text(entry), ""));
   }
   const CompiledStep& step = rule->steps[at.index];
+  if (step.kind == CompiledStep::Kind::kAction && row.doubt != Doubt::kNone) {
+    if (row.doubt == Doubt::kMarkedDone) return step_ended(at, step, ActionOutcome{}, decisions);
+    if (!step.retry_safe && rule->hold_in_doubt) return hold_in_doubt(at, step, decisions);
+  }
   if (step.kind == CompiledStep::Kind::kWaitEvent) return wait_for_event(at, step, context, decisions);
   if (step.kind == CompiledStep::Kind::kParallel) {
     // Each branch is an execution of its own; this one waits, with no due
@@ -426,6 +430,17 @@ void Pipeline::start_step(const ExecutionRow& row) {
                                       0, std::max(until, now), dump_text(entry), ""));
   }
   run_action(at, step, context, std::move(decisions));
+}
+
+void Pipeline::hold_in_doubt(const Claimed& at, const CompiledStep& step, json decisions) {
+  const std::string why =
+      "in doubt: the host stopped while this step was in flight, and '" + step.instance + "." + step.action +
+      "' takes no idempotency key, so it may have been sent; an operator marks it done or sends it again";
+  json entry{{"step", step.name}, {"outcome", "in doubt"}, {"reason", why}, {"at", format_time_ms(now_ms())}};
+  if (!decisions.empty()) entry["branches"] = decisions;
+  log_warn("pipeline", "a step is in doubt", {{"rule", at.row.rule}, {"event_id", at.row.event_id}, {"step", step.name}});
+  record(ExecutionUpdate::to(at.row.id, ExecutionState::kInDoubt, step.id, at.row.attempt, std::nullopt,
+                             dump_text(entry), why));
 }
 
 void Pipeline::wait_for_event(const Claimed& at, const CompiledStep& step, const json& context, json decisions) {

@@ -89,6 +89,7 @@ class Pipeline {
                   const nlohmann::json& decisions);
   void produce_event(const Claimed& at, const CompiledStep& step, const ActionRequest& request,
                      const nlohmann::json& context, nlohmann::json decisions);
+  void hold_in_doubt(const Claimed& at, const CompiledStep& step, nlohmann::json decisions);
   void wait_for_event(const Claimed& at, const CompiledStep& step, const nlohmann::json& context,
                       nlohmann::json decisions);
   void record(ExecutionUpdate update);

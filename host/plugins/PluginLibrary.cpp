@@ -139,6 +139,8 @@ void PluginLibrary::read_descriptor(const sb_plugin_descriptor* d) {
       info.description = copy(c->description, named + " description");
       info.schema_json = parse_schema(copy(c->schema_json, named + " schema"), named + " schema");
       info.schema = compile(info.schema_json, named + " schema");
+      // A 1.0 capability ends before its flags: not retry-safe.
+      if (SB_HAS_FIELD(c, sb_capability, flags)) info.retry_safe = (c->flags & SB_CAPABILITY_RETRY_SAFE) != 0;
       out.push_back(std::move(info));
     }
     return out;
@@ -160,6 +162,7 @@ json PluginLibrary::describe(bool with_schemas) const {
     json out = json::array();
     for (const auto& c : list) {
       json item{{"name", c.name}, {"description", c.description}};
+      if (c.retry_safe) item["retry_safe"] = true;
       if (with_schemas) item["schema"] = c.schema_json;
       out.push_back(std::move(item));
     }

@@ -35,6 +35,7 @@ struct CapabilityInfo {
   std::string description;
   nlohmann::json schema_json;
   std::shared_ptr<const JsonSchema> schema;
+  bool retry_safe = false;  // an action whose provider does the work once per idempotency key
 };
 
 // The plugin's functions, read once from the descriptor. Optional ones are

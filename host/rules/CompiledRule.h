@@ -58,6 +58,7 @@ struct CompiledStep {
   int jump_to = 0;                                    // kJump; kParallel: where the branches end
   int fallback_next = -1;                             // in a fallback chain: the next channel ...
   int fallback_end = -1;                              // ... and where the chain ends once one delivered
+  bool retry_safe = false;  // an action whose provider does the work once per idempotency key
 };
 
 struct CompiledRule {
@@ -67,6 +68,10 @@ struct CompiledRule {
   std::shared_ptr<const Condition> filter;  // null: every event the trigger takes
   std::vector<CompiledStep> steps;
   int priority = 1;  // store/Store.h: 0 low, 1 normal, 2 high
+  // on_doubt: hold. A step that may have reached a provider that is not
+  // retry-safe before its host died waits for an operator instead of
+  // being sent again.
+  bool hold_in_doubt = false;
   nlohmann::json source;  // what it was compiled from (rules/RuleCompiler.h rule_source)
 
   // The id of the step at `index`; kEndId past the last.

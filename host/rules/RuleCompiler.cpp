@@ -312,6 +312,7 @@ CompiledRule compile_rule(const json& rule, const std::string& pointer, const Ru
   for (const auto& p : problems) issues.push_back({pointer + "/filter" + p.pointer, where + p.message});
   const std::string priority = rule.value("priority", "normal");
   out.priority = priority == "high" ? 2 : priority == "low" ? 0 : 1;
+  out.hold_in_doubt = rule.value("on_doubt", "resend") == "hold";
 
   StepCompiler steps(out.name, pointer + "/steps", issues);
   steps.add_steps(rule.value("steps", json::array()), pointer + "/steps");
@@ -357,6 +358,7 @@ CompiledRule compile_rule(const json& rule, const std::string& pointer, const Ru
       if (!templated(s.params, v.path)) issues.push_back({at + "/params" + v.path, step_where + v.message});
     s.schema = spec->schema;
     s.html_params = html_targets(spec->schema_json);
+    s.retry_safe = spec->retry_safe;
   }
   out.index_steps();
   return out;

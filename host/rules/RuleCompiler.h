@@ -21,6 +21,7 @@ namespace sb {
 struct ActionSpec {
   nlohmann::json schema_json;
   std::shared_ptr<const JsonSchema> schema;
+  bool retry_safe = false;  // its provider does the work once per idempotency key
 };
 
 // What a rule is compiled against, besides the rule itself.

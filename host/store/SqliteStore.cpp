@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS executions (
   priority INTEGER NOT NULL DEFAULT 1,
   lease_owner TEXT,
   rule_version TEXT NOT NULL DEFAULT '',
+  doubt INTEGER NOT NULL DEFAULT 0,
   UNIQUE (event_id, rule)
 );
 CREATE TABLE IF NOT EXISTS rule_versions (
@@ -109,6 +110,7 @@ constexpr const char* kUpgradeFrom2 = R"sql(
 ALTER TABLE executions ADD COLUMN priority INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE executions ADD COLUMN lease_owner TEXT;
 ALTER TABLE executions ADD COLUMN rule_version TEXT NOT NULL DEFAULT '';
+ALTER TABLE executions ADD COLUMN doubt INTEGER NOT NULL DEFAULT 0;
 DROP INDEX IF EXISTS executions_due;
 )sql";
 
@@ -126,7 +128,7 @@ CREATE INDEX IF NOT EXISTS arrivals_at ON arrivals (at);
 constexpr const char* kExecutionColumns =
     "id, rule, event_id, state, step, attempt, due_at, context, history, error, created_at, updated_at, "
     "coalesce(awaiting, ''), resume_step, coalesce(parent_id, 0), end_step, priority, coalesce(lease_owner, ''), "
-    "rule_version";
+    "rule_version, doubt";
 
 ExecutionRow read_execution(const SqliteStatement& q) {
   ExecutionRow r;
@@ -149,6 +151,7 @@ ExecutionRow read_execution(const SqliteStatement& q) {
   r.priority = static_cast<int>(q.integer(16));
   r.lease_owner = q.text(17);
   r.rule_version = q.text(18);
+  r.doubt = static_cast<Doubt>(std::clamp<int64_t>(q.integer(19), 0, 2));
   return r;
 }
 
@@ -225,11 +228,11 @@ struct SqliteStore::Writer {
                          "UPDATE executions SET state = ?2, step = ?3, attempt = ?4, due_at = ?5, error = ?6, "
                          "updated_at = ?7, history = CASE WHEN ?8 = '' THEN history "
                          "ELSE json_insert(history, '$[#]', json(?8)) END, awaiting = nullif(?9, ''), "
-                         "resume_step = ?10, lease_owner = NULL WHERE id = ?1 AND state != 'cancelled'"),
+                         "resume_step = ?10, lease_owner = NULL, doubt = 0 WHERE id = ?1 AND state != 'cancelled'"),
         execution_state(db.handle(), "SELECT state FROM executions WHERE id = ?"),
         command(db.handle(),
                 "UPDATE executions SET state = ?2, due_at = ?3, attempt = 0, error = '', updated_at = ?4, "
-                "history = json_insert(history, '$[#]', json(?5)), awaiting = NULL, "
+                "history = json_insert(history, '$[#]', json(?5)), awaiting = NULL, doubt = ?6, "
                 "lease_owner = CASE WHEN ?2 = 'cancelled' THEN NULL ELSE lease_owner END WHERE id = ?1"),
         // An arrival another wait of this execution took does not count twice.
         early_arrival(db.handle(),
@@ -273,13 +276,16 @@ struct SqliteStore::Writer {
                         "UPDATE executions SET state = 'cancelled', due_at = NULL, awaiting = NULL, updated_at = ?2, "
                         "lease_owner = NULL, "
                         "history = json_insert(history, '$[#]', json_object('outcome', 'cancelled with its parent', "
-                        "'at', ?3)) WHERE id IN tree AND state IN ('ready', 'waiting')"),
+                        "'at', ?3)) WHERE id IN tree AND state IN ('ready', 'waiting', 'in_doubt')"),
         due_ids(db.handle(),
                 "SELECT id FROM executions WHERE priority = ?1 AND due_at IS NOT NULL AND due_at <= ?2 "
                 "ORDER BY due_at LIMIT ?3"),
         // The lease moves the due time to its end: claims skip the row by
         // index until then, and take it over if no update came by then.
-        lease(db.handle(), std::string("UPDATE executions SET lease_owner = ?2, due_at = ?3 WHERE id = ?1 RETURNING ") +
+        // Taking over a lease that ended without an update: its step may have run.
+        lease(db.handle(), std::string("UPDATE executions SET lease_owner = ?2, due_at = ?3, "
+                                       "doubt = CASE WHEN lease_owner IS NULL THEN doubt ELSE 1 END "
+                                       "WHERE id = ?1 RETURNING ") +
                                kExecutionColumns),
         arrival_retention_ms(o.arrival_retention_ms) {}
 
@@ -453,7 +459,7 @@ struct SqliteStore::Writer {
       command.bind(3, *c.due_at_ms);
     else
       command.bind_null(3);
-    command.bind(4, now_ms()).bind(5, c.history_entry_json).run();
+    command.bind(4, now_ms()).bind(5, c.history_entry_json).bind(6, static_cast<int64_t>(c.doubt)).run();
     if (c.to == ExecutionState::kCancelled) {
       const int64_t now = now_ms();
       cancel_branches.bind(1, c.id).bind(2, now).bind(3, format_time_ms(now)).run();
@@ -467,7 +473,8 @@ SqliteStore::SqliteStore(Options options) : options_(std::move(options)) {
   // One file serves one host: a lease left in it is the previous run's,
   // whose steps ended with it. They are due again now.
   SqliteStatement(writer_->db.handle(),
-                  "UPDATE executions SET lease_owner = NULL, due_at = min(due_at, ?1) WHERE lease_owner IS NOT NULL")
+                  "UPDATE executions SET lease_owner = NULL, due_at = min(due_at, ?1), doubt = 1 "
+                  "WHERE lease_owner IS NOT NULL")
       .bind(1, now_ms())
       .run();
   reader_ = std::make_unique<SqliteDatabase>(options_.file, options_.synchronous_full);

@@ -14,13 +14,15 @@ const char* state_name(ExecutionState s) {
       return "failed";
     case ExecutionState::kCancelled:
       return "cancelled";
+    case ExecutionState::kInDoubt:
+      return "in_doubt";
   }
   return "failed";
 }
 
 std::optional<ExecutionState> state_named(const std::string& s) {
   for (auto state : {ExecutionState::kReady, ExecutionState::kWaiting, ExecutionState::kDone, ExecutionState::kFailed,
-                     ExecutionState::kCancelled})
+                     ExecutionState::kCancelled, ExecutionState::kInDoubt})
     if (s == state_name(state)) return state;
   return std::nullopt;
 }

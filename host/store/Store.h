@@ -71,7 +71,16 @@ struct StoredEvent {
 
 // ---- executions: a rule run for one event, persisted as a state machine.
 
-enum class ExecutionState { kReady, kWaiting, kDone, kFailed, kCancelled };
+// kInDoubt: a step that was in flight when its host died, whose provider
+// takes no idempotency key, held for an operator (a rule's on_doubt: hold).
+enum class ExecutionState { kReady, kWaiting, kDone, kFailed, kCancelled, kInDoubt };
+
+// Whether the step an execution is at may already have run.
+enum class Doubt {
+  kNone,
+  kMayHaveRun,  // its lease ended without an update (a host died mid-step)
+  kMarkedDone,  // an operator says the in-doubt step did run: it counts as done
+};
 const char* state_name(ExecutionState s);
 std::optional<ExecutionState> state_named(const std::string& s);
 
@@ -138,6 +147,7 @@ struct ExecutionRow {
   std::string end_step;     // ... and the step at which the branch is over
   int priority = kNormalPriority;
   std::string lease_owner;  // who runs its step now ("" = no one); due_at is then the lease's end
+  Doubt doubt = Doubt::kNone;  // every update ends it
 };
 
 // A branch of a parallel group, started with the update that makes its
@@ -190,6 +200,7 @@ struct ExecutionCommand {
   ExecutionState to = ExecutionState::kReady;
   std::optional<int64_t> due_at_ms;
   std::string history_entry_json;
+  Doubt doubt = Doubt::kNone;
 };
 inline constexpr char kNotFound[] = "not found: ";
 inline constexpr char kConflict[] = "conflict: ";

@@ -67,7 +67,8 @@ switchboard::PluginInfo http_info() {
   info.actions.push_back({"post",
                           "Sends one request with a JSON body and an Idempotency-Key header; 2xx is done, "
                           "408/425/429/5xx retry (Retry-After honoured), other statuses fail permanently.",
-                          std::string(http_schemas::actions_post_json)});
+                          std::string(http_schemas::actions_post_json),
+                          /*retry_safe=*/true});  // the Idempotency-Key header
   return info;
 }
 

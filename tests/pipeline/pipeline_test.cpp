@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <deque>
 #include <future>
@@ -775,6 +776,92 @@ TEST(Backoff, DoublesUpToAnHourWithJitter) {
   EXPECT_EQ(backoff_ms(1000, 3, 1.0), 4000);
   EXPECT_EQ(backoff_ms(1000, 3, 0.5), 2000);
   EXPECT_EQ(backoff_ms(1000, 40, 1.0), 3600 * 1000);
+}
+
+// A send in flight when the host dies: with on_doubt: hold, a step whose
+// provider takes no idempotency key waits for an operator; a retry-safe one
+// is sent again with its key.
+class InDoubtTest : public PipelineTest {
+ protected:
+  std::vector<CompiledRule> rules() {
+    CompiledStep sms = action("sms");
+    CompiledStep http = action("http");
+    http.retry_safe = true;
+    CompiledRule held = rule("held", {{"event", "lead.created"}}, {sms, action("after")});
+    held.hold_in_doubt = true;
+    CompiledRule safe = rule("safe", {{"event", "lead.updated"}}, {http});
+    safe.hold_in_doubt = true;
+    return {held, safe};
+  }
+  // Both steps reach the provider; the host dies before either answer is recorded.
+  void crash_with_both_steps_in_flight() {
+    actions_.hold = true;
+    run(rules());
+    append({lead_event("e1", "lead.created", "A"), lead_event("e2", "lead.updated", std::nullopt)});
+    ASSERT_EQ(actions_.wait_for(2).size(), 2u);
+    pipeline_->stop();
+    while (actions_.release_one()) {
+    }
+    pipeline_.reset();
+    store_.reset();
+    store_ = std::make_unique<SqliteStore>(SqliteStore::Options{file_});
+    actions_.hold = false;
+    run(rules());
+  }
+  ExecutionRow of_rule(const std::string& name) { return store_->executions({std::nullopt, name, "", 1}).at(0); }
+  std::string command(const std::string& rule_name, ExecutionState from, ExecutionState to, Doubt doubt) {
+    ExecutionCommand c;
+    c.id = of_rule(rule_name).id;
+    c.from = {from};
+    c.to = to;
+    c.due_at_ms = now_ms();
+    c.doubt = doubt;
+    c.history_entry_json = R"({"admin":"operator"})";
+    std::promise<std::string> done;
+    store_->command_execution(c, [&](std::string e) { done.set_value(std::move(e)); });
+    pipeline_->wake();
+    return done.get_future().get();
+  }
+};
+
+TEST_F(InDoubtTest, AStepThatMayHaveBeenSentIsHeldAndARetrySafeOneIsSentAgain) {
+  crash_with_both_steps_in_flight();
+  for (int i = 0; i < 400 && of_rule("held").state != ExecutionState::kInDoubt; ++i) std::this_thread::sleep_for(5ms);
+  const ExecutionRow held = of_rule("held");
+  EXPECT_EQ(held.state, ExecutionState::kInDoubt);
+  EXPECT_NE(held.error.find("may have been sent"), std::string::npos) << held.error;
+  EXPECT_EQ(store_->executions({ExecutionState::kInDoubt, "", "", 10}).size(), 1u);
+  for (int i = 0; i < 400 && of_rule("safe").state != ExecutionState::kDone; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(of_rule("safe").state, ExecutionState::kDone);
+  std::this_thread::sleep_for(100ms);
+  std::vector<std::string> keys;
+  for (const auto& c : actions_.wait_for(3)) keys.push_back(c.second.idempotency_key);
+  // The SMS went out once; the HTTP call twice, with one key.
+  EXPECT_EQ(std::count(keys.begin(), keys.end(), "e1:held:0"), 1);
+  EXPECT_EQ(std::count(keys.begin(), keys.end(), "e2:safe:0"), 2);
+}
+
+TEST_F(InDoubtTest, AnOperatorMarksTheStepDoneAndTheNextOneRuns) {
+  crash_with_both_steps_in_flight();
+  for (int i = 0; i < 400 && of_rule("held").state != ExecutionState::kInDoubt; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(command("held", ExecutionState::kInDoubt, ExecutionState::kReady, Doubt::kMarkedDone), "");
+  for (int i = 0; i < 400 && of_rule("held").state != ExecutionState::kDone; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(of_rule("held").state, ExecutionState::kDone);
+  std::vector<std::string> keys;
+  for (const auto& c : actions_.wait_for(4)) keys.push_back(c.second.idempotency_key);
+  EXPECT_EQ(std::count(keys.begin(), keys.end(), "e1:held:0"), 1);  // not sent again
+  EXPECT_EQ(std::count(keys.begin(), keys.end(), "e1:held:1"), 1);  // "after" ran
+}
+
+TEST_F(InDoubtTest, AnOperatorSendsTheStepAgainWithItsKey) {
+  crash_with_both_steps_in_flight();
+  for (int i = 0; i < 400 && of_rule("held").state != ExecutionState::kInDoubt; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(command("held", ExecutionState::kInDoubt, ExecutionState::kReady, Doubt::kNone), "");
+  for (int i = 0; i < 400 && of_rule("held").state != ExecutionState::kDone; ++i) std::this_thread::sleep_for(5ms);
+  std::vector<std::string> keys;
+  for (const auto& c : actions_.wait_for(5)) keys.push_back(c.second.idempotency_key);
+  EXPECT_EQ(std::count(keys.begin(), keys.end(), "e1:held:0"), 2);
+  EXPECT_EQ(of_rule("held").state, ExecutionState::kDone);
 }
 
 TEST_F(PipelineTest, AHighPriorityEventRunsBeforeTheLowPriorityBacklogThatIsDue) {

@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define SB_ABI_VERSION_MAJOR 1
-#define SB_ABI_VERSION_MINOR 0
+#define SB_ABI_VERSION_MINOR 1
 #define SB_ABI_VERSION_PATCH 0
 
 /* The one symbol the host looks up in every plugin library. */
@@ -142,6 +142,14 @@ typedef struct sb_action_result {
   sb_str output_json;     /* optional JSON value for later steps and responses */
 } sb_action_result;
 
+/* sb_capability.flags (ABI 1.1). */
+/* The action hands the call's idempotency key to a provider that does the
+ * work once per key, so the host may repeat a call that was in flight when
+ * it died (an HTTP API that honours Idempotency-Key). Without it the host
+ * follows the rule's on_doubt for such a call (resend, or hold for an
+ * operator). */
+#define SB_CAPABILITY_RETRY_SAFE 1u
+
 /* Something a plugin can do (action) or observe (trigger). The schema is JSON
  * Schema (draft 7) text for the action's parameters, or for the event
  * payload a trigger emits. OWNERSHIP: plugin-owned, static: valid as long as
@@ -151,6 +159,8 @@ typedef struct sb_capability {
   sb_str name; /* [a-z0-9_.]+, unique within the plugin */
   sb_str description;
   sb_str schema_json;
+  /* ---- ABI 1.1; a 1.0 capability ends before it (read as 0) ---- */
+  uint32_t flags; /* SB_CAPABILITY_* */
 } sb_capability;
 
 /* ----------------------------------------------------------- host side -- */

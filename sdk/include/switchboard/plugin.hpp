@@ -399,6 +399,9 @@ struct Capability {
   std::string name;
   std::string description;
   std::string schema_json;
+  // Actions only: the provider does the work once per idempotency key
+  // (SB_CAPABILITY_RETRY_SAFE).
+  bool retry_safe = false;
 };
 
 struct PluginInfo {
@@ -500,7 +503,8 @@ struct DescriptorStorage {
   static void fill(const std::vector<Capability>& in, std::vector<sb_capability>& caps,
                    std::vector<const sb_capability*>& ptrs) {
     for (const auto& c : in)
-      caps.push_back({sizeof(sb_capability), str(c.name), str(c.description), str(c.schema_json)});
+      caps.push_back({sizeof(sb_capability), str(c.name), str(c.description), str(c.schema_json),
+                      c.retry_safe ? SB_CAPABILITY_RETRY_SAFE : 0u});
     for (const auto& c : caps) ptrs.push_back(&c);
   }
 
