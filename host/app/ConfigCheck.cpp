@@ -1,6 +1,6 @@
 #include "app/ConfigCheck.h"
 
-#include "pipeline/HostActions.h"
+#include "executor/HostActions.h"
 #include "rules/Template.h"
 #include "util/JsonText.h"
 

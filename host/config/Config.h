@@ -44,7 +44,7 @@ struct SecretSource {
 };
 
 // The host's own actions (switchboard.set_status, switchboard.emit; see
-// pipeline/HostActions.h) are addressed as this instance, which no
+// executor/HostActions.h) are addressed as this instance, which no
 // configured instance may be named.
 inline constexpr char kHostInstance[] = "switchboard";
 

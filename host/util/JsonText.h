@@ -13,6 +13,11 @@ inline std::string dump_text(const nlohmann::json& value) {
   return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// A string as it is, anything else as JSON text (how a matched value is keyed).
+inline std::string as_text(const nlohmann::json& value) {
+  return value.is_string() ? value.get<std::string>() : dump_text(value);
+}
+
 // Escapes one JSON Pointer reference token (RFC 6901): '~' -> "~0", '/' -> "~1".
 inline std::string escape_pointer_token(const std::string& token) {
   std::string out;

@@ -17,7 +17,7 @@
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
 #include "pipeline/EmittedEvents.h"
-#include "pipeline/HostActions.h"
+#include "executor/HostActions.h"
 #include "store/SqliteStore.h"
 #include "util/Time.h"
 

@@ -1,4 +1,4 @@
-#include "pipeline/CallQueue.h"
+#include "executor/CallQueue.h"
 
 #include <memory>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "pipeline/HostActions.h"
+#include "executor/HostActions.h"
 
 #include <map>
 

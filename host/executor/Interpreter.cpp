@@ -1,0 +1,377 @@
+#include "executor/Interpreter.h"
+
+#include <shared_mutex>
+
+#include <algorithm>
+#include <random>
+
+#include "executor/HostActions.h"
+#include "log/Logger.h"
+#include "rules/Template.h"
+#include "util/JsonText.h"
+#include "util/Time.h"
+#include "util/Zones.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+namespace {
+double jitter() {
+  thread_local std::mt19937_64 gen{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.5, 1.5)(gen);
+}
+}  // namespace
+
+std::string split_variant(const std::string& rule, const CompiledStep& split, const json& context) {
+  // The person, however the event names them; the event itself otherwise.
+  std::string who;
+  for (const char* path : {"contact.id", "contact.emails.0.address", "contact.phones.0.number", "event.id"})
+    if (const json* v = lookup_path(context, path); v && v->is_string()) {
+      who = v->get<std::string>();
+      break;
+    }
+  uint64_t hash = 1469598103934665603ULL;  // FNV-1a: stable across builds and hosts
+  for (char c : rule + "\n" + who) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  int total = 0;
+  for (int w : split.weights) total += w;
+  if (total <= 0) return split.branches.empty() ? "" : split.branches.front().first;
+  int pick = static_cast<int>(hash % static_cast<uint64_t>(total));
+  for (size_t i = 0; i < split.branches.size(); ++i) {
+    if (pick < split.weights[i]) return split.branches[i].first;
+    pick -= split.weights[i];
+  }
+  return split.branches.back().first;
+}
+
+std::string arrival_key(const std::string& type, const std::vector<std::pair<std::string, std::string>>& matched) {
+  std::string key = type;
+  for (const auto& [path, value] : matched) key += "\n" + path + "=" + value;
+  return key;
+}
+
+
+int64_t backoff_ms(int64_t base_ms, int attempt, double jitter) {
+  constexpr int64_t kMax = 3600 * 1000;
+  int64_t delay = base_ms;
+  for (int i = 1; i < attempt && delay < kMax; ++i) delay *= 2;
+  return static_cast<int64_t>(static_cast<double>(std::min(delay, kMax)) * jitter);
+}
+
+
+Interpreter::Interpreter(ActionDispatcher& actions, CallQueue& calls, Store& events, ExecutionMetrics& metrics,
+                         nlohmann::json account, std::function<void()> events_added)
+    : actions_(actions),
+      calls_(calls),
+      events_(events),
+      metrics_(metrics),
+      account_(std::move(account)),
+      events_added_(std::move(events_added)) {}
+
+namespace {
+// Where a step id of this execution is in its rule version. Rows from before
+// versions were kept name steps by index.
+std::optional<int> position(const CompiledRule& rule, const ExecutionRow& row, const std::string& id) {
+  if (auto index = rule.index_of(id)) return index;
+  if (row.rule_version.empty() && !id.empty() && id.find_first_not_of("0123456789") == std::string::npos &&
+      id.size() < 9)
+    return std::stoi(id);
+  return std::nullopt;
+}
+}  // namespace
+
+void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const std::string& why, Record record) {
+  const auto index = rule ? position(*rule, row, row.step) : std::nullopt;
+  const int steps = rule ? static_cast<int>(rule->steps.size()) : 0;
+  if (!rule || !index || *index > steps) {
+    // Nothing to run it with (a rule removed from the config, a version lost).
+    return record(ExecutionUpdate::to(
+        row.id, ExecutionState::kFailed, row.step, row.attempt, std::nullopt,
+        dump_text(json{{"at", format_time_ms(now_ms())}, {"outcome", "permanent"}}),
+        rule ? "rule '" + row.rule + "' has no step '" + row.step + "' in this execution's version" : why));
+  }
+  json context = json::parse(row.context_json, nullptr, false);
+  if (!context.is_object()) context = json::object();
+  context["steps"] = step_results(json::parse(row.history_json, nullptr, false));
+  context["account"] = account_;
+  // Branches decide where to go without a commit of their own: the decisions
+  // are recorded with the step they lead to, and after a crash they decide
+  // the same again (same context, same contact).
+  Claimed at{row, rule, *index, record};
+  json decisions = json::array();
+  // Still marked as waiting for an event when it became due: the wait timed out.
+  if (!row.awaiting.empty())
+    if (auto resume = position(*rule, row, row.resume_step); resume && *resume > 0 && *resume <= steps)
+      decisions.push_back({{"step", rule->steps[*resume - 1].name}, {"outcome", "timed out"}});
+  auto is_control = [](CompiledStep::Kind k) {
+    return k != CompiledStep::Kind::kAction && k != CompiledStep::Kind::kWait && k != CompiledStep::Kind::kWaitEvent &&
+           k != CompiledStep::Kind::kParallel;
+  };
+  // A branch of a parallel group is over at its end step.
+  int end = steps;
+  if (row.parent_id != 0 && !row.end_step.empty())
+    if (auto e = position(*rule, row, row.end_step); e && *e > 0) end = std::min(*e, steps);
+  for (int hops = 0; at.index < end && is_control(rule->steps[at.index].kind) && hops <= steps; ++hops)
+    at.index = choose_branch(*rule, rule->steps[at.index], at.index, context, decisions);
+  if (at.index >= end) {
+    json entry{{"outcome", "done"}, {"at", format_time_ms(now_ms())}};
+    if (!decisions.empty()) entry["branches"] = decisions;
+    return record(
+        ExecutionUpdate::to(row.id, ExecutionState::kDone, kEndId, 0, std::nullopt, dump_text(entry), ""));
+  }
+  const CompiledStep& step = rule->steps[at.index];
+  if (step.kind == CompiledStep::Kind::kAction && row.doubt != Doubt::kNone) {
+    if (row.doubt == Doubt::kMarkedDone) return step_ended(at, step, ActionOutcome{}, decisions);
+    if (!step.retry_safe && rule->hold_in_doubt) return hold_in_doubt(at, step, decisions);
+  }
+  if (step.kind == CompiledStep::Kind::kWaitEvent) return wait_for_event(at, step, context, decisions);
+  if (step.kind == CompiledStep::Kind::kParallel) {
+    // Each branch is an execution of its own; this one waits, with no due
+    // time, until the store sees the last branch end.
+    json entry{{"step", step.name}, {"outcome", "branches started"}};
+    if (!decisions.empty()) entry["branches"] = decisions;
+    ExecutionUpdate waiting = ExecutionUpdate::to(row.id, ExecutionState::kWaiting, rule->id_at(step.jump_to), 0,
+                                                  std::nullopt, dump_text(entry), "");
+    for (const auto& [name, start] : step.branches)
+      waiting.branches.push_back({step.id + "." + name, rule->id_at(start), rule->id_at(step.jump_to)});
+    return record(std::move(waiting));
+  }
+  const std::string& next = rule->id_at(at.index + 1);
+  if (step.window) {
+    // The contact's own zone first: quiet hours are theirs.
+    std::string zone = step.window_zone;
+    const json* own = lookup_path(context, "contact.timezone");
+    if (own && own->is_string() && is_time_zone(own->get<std::string>()))
+      zone = own->get<std::string>();
+    else if (zone.empty())
+      zone = local_zone(context);
+    const int64_t now = now_ms();
+    const int64_t until = next_window_start(now, zone, *step.window);
+    json entry{{"step", step.name},
+               {"outcome", until > now ? "waiting" : "inside the send window"},
+               {"until", format_time_ms(until)},
+               {"timezone", zone}};
+    if (!decisions.empty()) entry["branches"] = decisions;
+    return record(ExecutionUpdate::to(row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady, next,
+                                      0, until, dump_text(entry), ""));
+  }
+  if (step.wait_ms || !step.wait_until.empty()) {
+    const int64_t now = now_ms();
+    int64_t until = now + step.wait_ms.value_or(0);
+    if (!step.wait_until.empty()) {
+      const json* value = lookup_path(context, step.wait_until);
+      const auto time = value && value->is_string() ? parse_time_ms(value->get<std::string>()) : std::nullopt;
+      if (!time) {
+        const std::string why_not = "invalid_params: '" + step.wait_until + "' is not a time in this event";
+        json entry{{"step", step.name}, {"outcome", "invalid_params"}, {"reason", why_not}};
+        return record(ExecutionUpdate::to(row.id, ExecutionState::kFailed, step.id, 0, std::nullopt,
+                                          dump_text(entry), why_not));
+      }
+      until = *time + step.wait_offset_ms;
+    }
+    // A time already past (a reminder for a booking made late) does not
+    // wait: the next step runs now.
+    json entry{{"step", step.name},
+               {"outcome", until > now ? "waiting" : "not waiting: the time has passed"},
+               {"until", format_time_ms(until)}};
+    if (!decisions.empty()) entry["branches"] = decisions;
+    return record(ExecutionUpdate::to(row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady, next,
+                                      0, std::max(until, now), dump_text(entry), ""));
+  }
+  run_action(at, step, context, std::move(decisions));
+}
+
+void Interpreter::hold_in_doubt(const Claimed& at, const CompiledStep& step, json decisions) {
+  const std::string why =
+      "in doubt: the host stopped while this step was in flight, and '" + step.instance + "." + step.action +
+      "' takes no idempotency key, so it may have been sent; an operator marks it done or sends it again";
+  json entry{{"step", step.name}, {"outcome", "in doubt"}, {"reason", why}, {"at", format_time_ms(now_ms())}};
+  if (!decisions.empty()) entry["branches"] = decisions;
+  log_warn("pipeline", "a step is in doubt", {{"rule", at.row.rule}, {"event_id", at.row.event_id}, {"step", step.name}});
+  at.record(ExecutionUpdate::to(at.row.id, ExecutionState::kInDoubt, step.id, at.row.attempt, std::nullopt,
+                             dump_text(entry), why));
+}
+
+void Interpreter::wait_for_event(const Claimed& at, const CompiledStep& step, const json& context, json decisions) {
+  std::vector<std::pair<std::string, std::string>> matched;
+  json match = json::object();
+  try {
+    for (const auto& [path, value] : step.wait_match.items()) {
+      matched.emplace_back(path, as_text(render_template(value, context)));
+      match[path] = matched.back().second;
+    }
+  } catch (const TemplateError& e) {
+    const std::string why = std::string("invalid_params: ") + e.what();
+    json entry{{"step", step.name}, {"outcome", "invalid_params"}, {"reason", why}};
+    return at.record(
+        ExecutionUpdate::to(at.row.id, ExecutionState::kFailed, step.id, 0, std::nullopt, dump_text(entry), why));
+  }
+  const int64_t until = now_ms() + step.wait_ms.value_or(0);
+  json entry{{"step", step.name},
+             {"outcome", "waiting for event"},
+             {"event", step.wait_event},
+             {"match", match},
+             {"until", format_time_ms(until)}};
+  if (!decisions.empty()) entry["branches"] = decisions;
+  ExecutionUpdate waiting = ExecutionUpdate::to(at.row.id, ExecutionState::kWaiting, at.rule->id_at(step.else_step), 0,
+                                                until, dump_text(entry), "");
+  waiting.awaiting = arrival_key(step.wait_event, matched);
+  waiting.resume_step = at.rule->id_at(at.index + 1);
+  at.record(std::move(waiting));
+}
+
+int Interpreter::choose_branch(const CompiledRule& rule, const CompiledStep& step, int index, const json& context,
+                            json& decisions) const {
+  switch (step.kind) {
+    case CompiledStep::Kind::kJump:
+      return step.jump_to;
+    case CompiledStep::Kind::kIf: {
+      const bool yes = step.condition && step.condition->matches(context, now_ms());
+      decisions.push_back({{"step", step.name}, {"branch", yes ? "then" : "else"}});
+      return yes ? index + 1 : step.else_step;
+    }
+    case CompiledStep::Kind::kSwitch: {
+      const json* value = lookup_path(context, step.switch_path);
+      const std::string key = !value ? "" : value->is_string() ? value->get<std::string>() : dump_text(*value);
+      for (const auto& [name, target] : step.branches)
+        if (value && name == key) {
+          decisions.push_back({{"step", step.name}, {"case", name}});
+          return target;
+        }
+      decisions.push_back({{"step", step.name}, {"case", "default"}});
+      return step.default_step;
+    }
+    case CompiledStep::Kind::kSplit: {
+      const std::string variant = split_variant(rule.name, step, context);
+      for (const auto& [name, target] : step.branches)
+        if (name == variant) {
+          decisions.push_back({{"step", step.name}, {"variant", name}});
+          return target;
+        }
+      return step.default_step;
+    }
+    case CompiledStep::Kind::kAction:
+    case CompiledStep::Kind::kWait:
+    case CompiledStep::Kind::kWaitEvent:
+    case CompiledStep::Kind::kParallel:
+      break;
+  }
+  return index;
+}
+
+void Interpreter::run_action(const Claimed& at, const CompiledStep& step, const json& context, json decisions) {
+  auto request = make_action_request(step, context, at.row.event_id, at.row.rule,
+                                     static_cast<uint32_t>(at.row.attempt + 1));
+  if (auto* refused = std::get_if<ActionOutcome>(&request)) return step_ended(at, step, *refused, decisions);
+  metrics_.step_started();
+  if (step.instance == kHostInstance)
+    return produce_event(at, step, std::get<ActionRequest>(request), context, std::move(decisions));
+  calls_.submit(step.instance, [this, at, &step, decisions = std::move(decisions),
+                                 request = std::move(std::get<ActionRequest>(request))](CallQueue::Release release) {
+    actions_.dispatch(step.instance, request,
+                      [this, at, &step, decisions, release = std::move(release)](ActionOutcome outcome) {
+                        release();
+                        step_ended(at, step, outcome, decisions);
+                      });
+  });
+}
+
+void Interpreter::produce_event(const Claimed& at, const CompiledStep& step, const ActionRequest& request,
+                             const json& context, json decisions) {
+  auto made = host_action_event(request, context, at.row.rule, now_ms());
+  if (auto* why = std::get_if<std::string>(&made))
+    return step_ended(at, step, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, *why), decisions);
+  std::vector<EventRecord> batch;
+  batch.push_back(std::move(std::get<EventRecord>(made)));
+  // Run again after a crash, the step produces a duplicate: the event is stored once.
+  events_.append_events(std::move(batch), [this, at, &step, decisions = std::move(decisions),
+                                          id = request.idempotency_key](AppendResult result) {
+    ActionOutcome outcome = result.ok()
+                                ? ActionOutcome{}
+                                : ActionOutcome::failure(SB_OUTCOME_RETRY, "cannot store the event: " + result.error);
+    outcome.external_id = id;
+    step_ended(at, step, outcome, decisions);
+    if (events_added_) events_added_();  // the router has a new event
+  });
+}
+
+void Interpreter::step_ended(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
+                          const json& decisions) {
+  const ExecutionRow& row = at.row;
+  metrics_.step_ended(row.rule, step.name, outcome.outcome);
+  json entry = outcome.to_json();
+  if (!decisions.empty()) entry["branches"] = decisions;
+  entry["step"] = step.name;
+  entry["attempt"] = row.attempt + 1;
+  entry["at"] = format_time_ms(now_ms());
+  const int steps = static_cast<int>(at.rule->steps.size());
+  if (outcome.ok()) {
+    // A channel of a fallback chain delivered: the others are skipped.
+    const int next = step.fallback_end >= 0 ? step.fallback_end : at.index + 1;
+    const bool last = next >= steps;
+    return at.record(ExecutionUpdate::to(row.id, last ? ExecutionState::kDone : ExecutionState::kReady,
+                                      at.rule->id_at(next), 0, last ? std::nullopt : std::optional<int64_t>(now_ms()),
+                                      dump_text(entry), ""));
+  }
+  // Not attempted (a channel over its sending limit): later, without counting an attempt.
+  if (outcome.outcome == SB_OUTCOME_RETRY && outcome.provider_code == SB_PROVIDER_CODE_DEFERRED) {
+    const int64_t when = now_ms() + std::max<int64_t>(int64_t{outcome.retry_after_s} * 1000, 1000);
+    entry["retry_at"] = format_time_ms(when);
+    return at.record(
+        ExecutionUpdate::to(row.id, ExecutionState::kWaiting, step.id, row.attempt, when, dump_text(entry)));
+  }
+  const int attempts = row.attempt + 1;
+  if (outcome.outcome == SB_OUTCOME_RETRY && attempts < step.max_attempts) {
+    int64_t delay = backoff_ms(step.backoff_ms, attempts, jitter());
+    if (outcome.retry_after_s) delay = std::max<int64_t>(delay, int64_t{outcome.retry_after_s} * 1000);
+    entry["retry_at"] = format_time_ms(now_ms() + delay);
+    return at.record(ExecutionUpdate::to(row.id, ExecutionState::kReady, step.id, attempts, now_ms() + delay,
+                                      dump_text(entry), ""));
+  }
+  std::string why = std::string(outcome_name(outcome.outcome)) + ": " + outcome.reason;
+  if (outcome.outcome == SB_OUTCOME_RETRY)
+    why = "gave up after " + std::to_string(attempts) + " attempts: " + outcome.reason;
+  if (step.fallback_next >= 0) {
+    // Unreachable here, or failed for good: the next channel of the chain.
+    entry["fallback_to"] = at.rule->steps[step.fallback_next].name;
+    return at.record(ExecutionUpdate::to(row.id, ExecutionState::kReady, at.rule->id_at(step.fallback_next), 0,
+                                      now_ms(), dump_text(entry), ""));
+  }
+  log_warn("pipeline", "execution failed",
+           {{"rule", row.rule}, {"event_id", row.event_id}, {"step", step.name}, {"reason", why}});
+  at.record(ExecutionUpdate::to(row.id, ExecutionState::kFailed, step.id, attempts, std::nullopt, dump_text(entry), why));
+}
+
+
+ExecutionMetrics::ExecutionMetrics(Metrics& metrics)
+    : metrics_(metrics),
+      started_(metrics.counter("switchboard_pipeline_steps_started_total", {})),
+      done_(metrics.counter("switchboard_pipeline_executions_total", {{"state", "done"}})),
+      failed_(metrics.counter("switchboard_pipeline_executions_total", {{"state", "failed"}})) {}
+
+Counter& ExecutionMetrics::series(const std::string& key, const char* name, const Labels& labels) {
+  {
+    std::shared_lock lock(mutex_);
+    if (auto it = series_.find(key); it != series_.end()) return *it->second;
+  }
+  Counter& c = metrics_.counter(name, labels);
+  std::unique_lock lock(mutex_);
+  series_.emplace(key, &c);
+  return c;
+}
+
+void ExecutionMetrics::step_ended(const std::string& rule, const std::string& step, sb_outcome outcome) {
+  const std::string name(outcome_name(outcome));
+  series("a\n" + rule + "\n" + step + "\n" + name, "switchboard_actions_total",
+         {{"rule", rule}, {"step", step}, {"outcome", name}})
+      .add();
+}
+
+void ExecutionMetrics::execution_ended(const std::string& rule, ExecutionState state) {
+  if (state == ExecutionState::kDone) done_.add();
+  if (state == ExecutionState::kFailed) failed_.add();
+  const std::string name = state_name(state);
+  series("e\n" + rule + "\n" + name, "switchboard_executions_total", {{"rule", rule}, {"status", name}}).add();
+}
+
+}  // namespace sb

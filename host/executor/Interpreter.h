@@ -1,0 +1,112 @@
+// What every step kind means, in one place, for both kinds of run: the
+// durable pipeline (pipeline/Pipeline.h: rows in the store) and the routes
+// whose caller waits for the result (executor/CompletedRoutes.h: rows in
+// memory). Given an execution at a step of its rule version, the interpreter
+// runs it (branches decided on the spot, an action dispatched to its plugin,
+// a wait turned into a due time) and hands what happened to `record` as an
+// ExecutionUpdate: the next state, the next step and a history entry, built
+// here and nowhere else. The runner persists (or keeps) the update and runs
+// the next step when it is due.
+//
+//   action       the plugin's call with the key "<event id>:<rule>:<step id>";
+//                retries with backoff, dead letters, fallback to the next
+//                channel, deferral without an attempt (a channel's limit)
+//   wait, wait_until, send_window   a due time
+//   wait_for     an arrival key and a timeout
+//   if, switch, split, jump         where to go on, recorded with the next step
+//   parallel     branches started with the update that makes the parent wait
+//   switchboard.* the host's actions: events appended to the store
+#pragma once
+
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "metrics/Metrics.h"
+#include "executor/CallQueue.h"
+#include "rules/CompiledRule.h"
+#include "rules/RuleEngine.h"
+#include "store/Store.h"
+
+namespace sb {
+
+// The same series whichever runner ran the execution.
+class ExecutionMetrics {
+ public:
+  explicit ExecutionMetrics(Metrics& metrics);
+  void step_started() { started_.add(); }
+  void step_ended(const std::string& rule, const std::string& step, sb_outcome outcome);
+  void execution_ended(const std::string& rule, ExecutionState state);
+
+ private:
+  Counter& series(const std::string& key, const char* name, const Labels& labels);
+
+  Metrics& metrics_;
+  Counter& started_;
+  Counter& done_;
+  Counter& failed_;
+  std::shared_mutex mutex_;
+  std::unordered_map<std::string, Counter*> series_;
+};
+
+class Interpreter {
+ public:
+  using Record = std::function<void(ExecutionUpdate)>;
+
+  // `events` takes the events the host's actions produce; `events_added`
+  // runs after each (the router has work).
+  Interpreter(ActionDispatcher& actions, CallQueue& calls, Store& events, ExecutionMetrics& metrics,
+              nlohmann::json account, std::function<void()> events_added);
+
+  // Runs the step `row` is at in `rule` (its version; null, with `why`,
+  // when there is none) and records what it did, exactly once: now, or when
+  // the plugin completes (on the plugin's thread).
+  void run(const ExecutionRow& row, const CompiledRule* rule, const std::string& why, Record record);
+
+ private:
+  // A claimed execution with its rule version and the index of its step there.
+  struct Claimed {
+    ExecutionRow row;
+    const CompiledRule* rule = nullptr;
+    int index = 0;
+    Record record;
+  };
+  // Where a branch, switch, split or jump at `index` leads; notes the decision.
+  int choose_branch(const CompiledRule& rule, const CompiledStep& step, int index, const nlohmann::json& context,
+                    nlohmann::json& decisions) const;
+  void run_action(const Claimed& at, const CompiledStep& step, const nlohmann::json& context,
+                  nlohmann::json decisions);
+  void step_ended(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
+                  const nlohmann::json& decisions);
+  void produce_event(const Claimed& at, const CompiledStep& step, const ActionRequest& request,
+                     const nlohmann::json& context, nlohmann::json decisions);
+  void hold_in_doubt(const Claimed& at, const CompiledStep& step, nlohmann::json decisions);
+  void wait_for_event(const Claimed& at, const CompiledStep& step, const nlohmann::json& context,
+                      nlohmann::json decisions);
+
+  ActionDispatcher& actions_;
+  CallQueue& calls_;
+  Store& events_;
+  ExecutionMetrics& metrics_;
+  const nlohmann::json account_;
+  std::function<void()> events_added_;
+};
+
+// The delay before retry `attempt` (1 = the first): base * 2^(attempt-1),
+// at most an hour, times a random factor in [0.5, 1.5) so that retries of
+// many executions spread out.
+int64_t backoff_ms(int64_t base_ms, int attempt, double jitter);
+
+// The key an awaited event is found by: its type and the matched values.
+std::string arrival_key(const std::string& type, const std::vector<std::pair<std::string, std::string>>& matched);
+
+// An A/B split's variant for this contact: the same contact always gets the
+// same variant of a rule, in the proportions of the weights.
+std::string split_variant(const std::string& rule, const CompiledStep& split, const nlohmann::json& context);
+
+}  // namespace sb
