@@ -8,6 +8,8 @@
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
 #include "net/EventLoop.h"
+#include "executor/CallQueue.h"
+#include "executor/CompletedRoutes.h"
 #include "pipeline/EmittedEvents.h"
 #include "pipeline/ExecutionsApi.h"
 #include "pipeline/Pipeline.h"
@@ -64,8 +66,6 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   pipeline_options.max_chain_depth = config_.max_chain_depth;
   pipeline_options.account = config_.account;
   pipeline_options.max_in_flight = config_.max_in_flight;
-  for (const auto& instance : config_.instances)
-    if (instance.max_in_flight) pipeline_options.instance_max_in_flight[instance.name] = *instance.max_in_flight;
   pipeline_options.compile_version = [environment = checked.environment](const json& source, std::string& why)
       -> std::optional<CompiledRule> {
     std::vector<RuleIssue> issues;
@@ -74,8 +74,25 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
     why = "the rule's version from before the edit no longer compiles: " + issues.front().message;
     return std::nullopt;
   };
+  std::map<std::string, int> bounds;
+  for (const auto& instance : config_.instances)
+    if (instance.max_in_flight) bounds[instance.name] = *instance.max_in_flight;
+  calls_in_flight_ = std::make_unique<CallQueue>(std::move(bounds), [this] {
+    if (pipeline_) pipeline_->wake();  // its loop starts the calls that waited
+  });
+  pipeline_options.calls = calls_in_flight_.get();
   pipeline_ = std::make_unique<Pipeline>(*store_, checked.rules, *this, *metrics_, pipeline_options);
-  engine_ = std::make_unique<RuleEngine>(std::move(checked.rules), *this, *metrics_, config_.account);
+  CompletedRoutes::Options completed;
+  completed.account = config_.account;
+  completed.max_wait = std::chrono::milliseconds(config_.http_server.response_timeout_ms);
+  completed_ = std::make_unique<CompletedRoutes>(
+      std::move(checked.rules), *this, *calls_in_flight_, *store_, *metrics_,
+      [this](std::chrono::milliseconds delay, std::function<void()> task) {
+        // Timers belong to their loop's thread.
+        EventLoop& loop = loops_->next();
+        loop.post([&loop, delay, task = std::move(task)]() mutable { loop.run_after(delay, std::move(task)); });
+      },
+      completed);
 
   deps_.metrics = metrics_.get();
   deps_.http = http_.get();
@@ -83,7 +100,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   deps_.outbox = outbox_.get();
   deps_.calls = calls_.get();
   deps_.routes = routes_.get();
-  emitted_ = std::make_unique<EmittedEvents>(*store_, *engine_, [this] {
+  emitted_ = std::make_unique<EmittedEvents>(*store_, *completed_, [this] {
     if (pipeline_) pipeline_->wake();
   });
   deps_.events = emitted_.get();
@@ -155,10 +172,6 @@ uint16_t Runtime::port() const { return server_->port(); }
 void Runtime::dispatch(const std::string& instance, const ActionRequest& request, PendingCalls::Callback done) {
   if (!accepting_) return done(ActionOutcome::failure(SB_OUTCOME_RETRY, "host shutting down"));
   auto it = instances_.find(instance);
-  if (it == instances_.end() && instance == kHostInstance)
-    return done(ActionOutcome::failure(SB_OUTCOME_PERMANENT,
-                                       "switchboard.* actions run in the durable pipeline only: have the trigger "
-                                       "answer before the rules end (a webhook's respond: accepted)"));
   if (it == instances_.end())
     return done(ActionOutcome::failure(SB_OUTCOME_PERMANENT, "no instance '" + instance + "'"));
   it->second->invoke(request, std::move(done));

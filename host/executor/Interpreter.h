@@ -30,7 +30,7 @@
 #include "metrics/Metrics.h"
 #include "executor/CallQueue.h"
 #include "rules/CompiledRule.h"
-#include "rules/RuleEngine.h"
+#include "executor/ActionRequests.h"
 #include "store/Store.h"
 
 namespace sb {

@@ -1,7 +1,7 @@
 #include "pipeline/EmittedEvents.h"
 
 #include "events/EventParser.h"
-#include "rules/RuleEngine.h"
+#include "executor/ActionRequests.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
 

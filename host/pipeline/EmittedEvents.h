@@ -6,9 +6,10 @@
 //                           rules, waits and branches included. A provider's
 //                           delivery report resumes the wait_for steps
 //                           waiting for it.
-//   SB_EMIT_WAIT_COMPLETED  (respond: completed) the in-memory RuleEngine:
-//                           the caller waits for the rules' result and holds
-//                           the state (it retries if it gets none).
+//   SB_EMIT_WAIT_COMPLETED  (respond: completed) executor/CompletedRoutes.h:
+//                           the same interpreter, with the executions in
+//                           memory; the caller waits for the rules' result
+//                           and holds the state (it retries if it gets none).
 //
 // An emitted payload shaped like an events-API event (only "time",
 // "entity", "contact" and "data") updates the stored contact and entity as

@@ -30,7 +30,6 @@
 
 #include "executor/Interpreter.h"
 #include "executor/CallQueue.h"
-#include "rules/RuleEngine.h"
 #include "store/Store.h"
 
 namespace sb {

@@ -1,0 +1,73 @@
+#include "executor/ActionRequests.h"
+
+#include <atomic>
+#include <random>
+
+#include "config/JsonSchema.h"
+#include "rules/Template.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+std::variant<ActionRequest, ActionOutcome> make_action_request(const CompiledStep& step, const json& context,
+                                                               const std::string& event_id, const std::string& rule,
+                                                               uint32_t attempt) {
+  ActionRequest request;
+  request.action = step.action;
+  request.timeout = step.timeout;
+  request.attempt = attempt;
+  request.idempotency_key = event_id + ":" + rule + ":" + step.id;
+  try {
+    request.params = render_template(step.params, context, step.html_params);
+  } catch (const TemplateError& e) {
+    return ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, e.what());
+  }
+  if (step.schema)
+    if (auto violations = step.schema->validate(request.params); !violations.empty()) {
+      std::string why = "parameters do not match the action's schema:";
+      for (const auto& v : violations) why += " " + (v.path.empty() ? "/" : v.path) + ": " + v.message + ";";
+      return ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, why);
+    }
+  return request;
+}
+
+namespace {
+void collect_step_results(const json& history, json& results) {
+  if (!history.is_array()) return;
+  for (const json& entry : history) {
+    if (!entry.is_object()) continue;
+    const std::string outcome = entry.value("outcome", "");
+    if (outcome == "branches ended" && entry.contains("branches"))
+      for (const json& branch : entry["branches"]) collect_step_results(branch.value("history", json()), results);
+    if (!entry.contains("step") || !entry["step"].is_string()) continue;
+    if (outcome == "done")
+      results[entry["step"].get<std::string>()] = {{"external_id", entry.value("external_id", "")},
+                                                   {"output", entry.value("output", json())}};
+    else if (outcome == "event arrived")
+      results[entry["step"].get<std::string>()] = {{"event", entry.value("event", json())}};
+  }
+}
+}  // namespace
+
+json step_results(const json& history) {
+  json results = json::object();
+  collect_step_results(history, results);
+  return results;
+}
+
+std::string generate_event_id() {
+  // Random prefix per process + counter: unique without a syscall per event.
+  static const std::string prefix = [] {
+    std::random_device rd;
+    std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd());
+    static const char kHex[] = "0123456789abcdef";
+    std::string p = "evt_";
+    for (int i = 0; i < 16; ++i) p += kHex[gen() % 16];
+    return p;
+  }();
+  static std::atomic<uint64_t> counter{0};
+  return prefix + "_" + std::to_string(++counter);
+}
+
+}  // namespace sb

@@ -1,0 +1,191 @@
+#include "executor/CompletedRoutes.h"
+
+#include <atomic>
+#include <mutex>
+
+#include "log/Logger.h"
+#include "util/JsonText.h"
+#include "util/Time.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+namespace {
+std::atomic<int64_t> next_id{1};  // in-memory executions' ids: unique in the process
+
+bool takes(const CompiledRule& rule, const EmittedEvent& event) {
+  // Plugins' events carry no entity status: status triggers wait for the
+  // durable pipeline's events.
+  if (!rule.trigger || rule.trigger->fires(event.type, event.source, std::nullopt) != Trigger::Fire::kYes) return false;
+  return !rule.filter || rule.filter->matches(event.payload, now_ms());
+}
+}  // namespace
+
+// Everything one emitted event set off; reports when the last execution ends.
+struct CompletedRoutes::Run {
+  std::string event_id;
+  std::function<void(const EmitReport&)> done;  // empty when nobody waits
+  std::mutex mutex;                             // the report, and every join of branches
+  json executions = json::array();
+  size_t remaining = 0;
+  uint32_t executions_done = 0;
+};
+
+struct CompletedRoutes::Execution {
+  ExecutionRow row;
+  const CompiledRule* rule = nullptr;
+  std::shared_ptr<Run> run;
+  json history = json::array();
+  std::shared_ptr<Execution> parent;                // a branch of a parallel group
+  std::vector<std::shared_ptr<Execution>> branches;  // ... and the group's branches
+  size_t branches_running = 0;
+};
+
+CompletedRoutes::CompletedRoutes(std::vector<CompiledRule> rules, ActionDispatcher& actions, CallQueue& calls,
+                                 Store& events, Metrics& metrics, Schedule schedule, Options options)
+    : rules_(std::move(rules)),
+      metrics_(metrics),
+      interpreter_(actions, calls, events, metrics_, options.account, {}),
+      schedule_(std::move(schedule)),
+      options_(std::move(options)) {
+  for (CompiledRule& rule : rules_) rule.index_steps();
+}
+
+CompletedRoutes::~CompletedRoutes() = default;
+
+sb_status CompletedRoutes::emit(EmittedEvent event, sb_emit_wait wait, std::function<void(const EmitReport&)> done) {
+  if (event.id.empty()) event.id = generate_event_id();
+  std::vector<const CompiledRule*> matched;
+  for (const auto& rule : rules_)
+    if (takes(rule, event)) matched.push_back(&rule);
+  auto run = std::make_shared<Run>();
+  run->event_id = event.id;
+  if (wait == SB_EMIT_WAIT_ACCEPTED || matched.empty())
+    done(EmitReport{SB_OK, event.id, "", json{{"executions", json::array()}}});
+  else
+    run->done = std::move(done);
+  if (matched.empty()) return SB_OK;
+
+  json context = std::move(event.payload);
+  if (!context.is_object()) context = json{{"data", std::move(context)}};
+  context["event"] = {
+      {"id", event.id}, {"type", event.type}, {"source", event.source}, {"time", format_time_ms(now_ms())}};
+  const std::string context_text = dump_text(context);
+  run->remaining = matched.size();
+  std::vector<std::shared_ptr<Execution>> started;
+  for (const CompiledRule* rule : matched) {
+    auto e = std::make_shared<Execution>();
+    e->row.id = next_id++;
+    e->row.rule = rule->name;
+    e->row.rule_version = rule->version;
+    e->row.event_id = event.id;
+    e->row.context_json = context_text;
+    e->row.created_at_ms = e->row.updated_at_ms = now_ms();
+    e->rule = rule;
+    e->run = run;
+    started.push_back(std::move(e));
+  }
+  for (const auto& e : started) next(e);
+  return SB_OK;
+}
+
+void CompletedRoutes::next(const std::shared_ptr<Execution>& e) {
+  e->row.history_json = dump_text(e->history);
+  interpreter_.run(e->row, e->rule, "", [this, e](ExecutionUpdate update) { apply(e, std::move(update)); });
+}
+
+void CompletedRoutes::apply(const std::shared_ptr<Execution>& e, ExecutionUpdate u) {
+  if (!u.history_entry_json.empty()) e->history.push_back(json::parse(u.history_entry_json, nullptr, false));
+  ExecutionRow& row = e->row;
+  row.state = u.state;
+  row.step = u.step;
+  row.attempt = u.attempt;
+  row.due_at_ms = u.due_at_ms;
+  row.error = u.error;
+  row.awaiting = u.awaiting;
+  row.resume_step = u.resume_step;
+  row.doubt = Doubt::kNone;
+  row.updated_at_ms = now_ms();
+  if (!u.branches.empty()) {
+    // Each branch starts with the parent's history, as in the durable pipeline.
+    e->branches_running = u.branches.size();
+    for (const NewBranch& b : u.branches) {
+      auto branch = std::make_shared<Execution>(*e);
+      branch->branches.clear();
+      branch->row.id = next_id++;
+      branch->row.event_id = row.event_id + "#" + b.suffix;
+      branch->row.state = ExecutionState::kReady;
+      branch->row.step = b.start_step;
+      branch->row.end_step = b.end_step;
+      branch->row.parent_id = row.id;
+      branch->parent = e;
+      e->branches.push_back(branch);
+    }
+    for (auto branch : std::vector(e->branches)) next(branch);
+    return;
+  }
+  const int64_t now = now_ms();
+  const int64_t delay = row.due_at_ms ? *row.due_at_ms - now : 0;
+  if (row.state == ExecutionState::kReady && delay <= 0) return next(e);
+  if (row.state == ExecutionState::kReady || row.state == ExecutionState::kWaiting) {
+    if (delay > options_.max_wait.count()) {
+      const std::string why = "a wait of " + std::to_string(delay / 1000) +
+                              " s does not fit in a route whose caller waits for the result (at most " +
+                              std::to_string(options_.max_wait.count() / 1000) +
+                              " s): have the trigger answer before the rules end (respond: accepted)";
+      e->history.push_back({{"step", row.step}, {"outcome", "permanent"}, {"reason", why}});
+      row.state = ExecutionState::kFailed;
+      row.error = why;
+      return ended(e);
+    }
+    // A wait for an event goes on at its timeout (see the header).
+    return schedule_(std::chrono::milliseconds(std::max<int64_t>(delay, 0)), [this, e] { next(e); });
+  }
+  ended(e);
+}
+
+void CompletedRoutes::ended(const std::shared_ptr<Execution>& e) {
+  metrics_.execution_ended(e->row.rule, e->row.state);
+  if (e->parent) {
+    // The last branch to end makes the group go on, with every branch's end in its history.
+    const std::shared_ptr<Execution> parent = e->parent;
+    e->parent.reset();  // no cycle between a branch and its group
+    {
+      std::lock_guard lock(e->run->mutex);
+      if (--parent->branches_running > 0) return;
+    }
+    json branches = json::array();
+    for (const auto& b : parent->branches)
+      branches.push_back({{"execution", b->row.id},
+                          {"event_id", b->row.event_id},
+                          {"state", state_name(b->row.state)},
+                          {"error", b->row.error},
+                          {"history", b->history}});
+    parent->branches.clear();
+    const json& last = parent->history.empty() ? json() : parent->history.back();
+    parent->history.push_back({{"step", last.is_object() ? last.value("step", json()) : json()},
+                               {"outcome", "branches ended"},
+                               {"at", format_time_ms(now_ms())},
+                               {"branches", std::move(branches)}});
+    parent->row.state = ExecutionState::kReady;
+    return next(parent);
+  }
+  std::function<void(const EmitReport&)> report;
+  json executions;
+  uint32_t done = 0;
+  {
+    std::lock_guard lock(e->run->mutex);
+    e->run->executions.push_back(
+        {{"rule", e->row.rule}, {"status", state_name(e->row.state)}, {"steps", e->history}, {"error", e->row.error}});
+    e->run->executions_done += e->row.state == ExecutionState::kDone;
+    if (--e->run->remaining > 0 || !e->run->done) return;
+    report = std::move(e->run->done);
+    executions = std::move(e->run->executions);
+    done = e->run->executions_done;
+  }
+  const auto count = static_cast<uint32_t>(executions.size());
+  report(EmitReport{SB_OK, e->run->event_id, "", json{{"executions", std::move(executions)}}, count, done});
+}
+
+}  // namespace sb
