@@ -15,7 +15,6 @@
 #include "pipeline/Pipeline.h"
 #include "plugins/PendingCalls.h"
 #include "plugins/PluginInstance.h"
-#include "store/KvStore.h"
 #include "store/Outbox.h"
 #include "store/SqliteStore.h"
 
@@ -42,7 +41,6 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   loops_ = std::make_unique<EventLoopGroup>(config_.io_threads > 0 ? static_cast<size_t>(config_.io_threads)
                                                                    : default_io_threads());
   metrics_ = std::make_unique<Metrics>();
-  kv_ = std::make_unique<KvStore>(config_.sqlite_path);
   store_ = std::make_unique<SqliteStore>(SqliteStore::Options{config_.sqlite_path});
   std::vector<std::string> event_tokens;
   for (const auto& name : config_.event_token_secrets) event_tokens.push_back(secrets.at(name));
@@ -96,7 +94,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
 
   deps_.metrics = metrics_.get();
   deps_.http = http_.get();
-  deps_.kv = kv_.get();
+  deps_.kv = store_.get();
   deps_.outbox = outbox_.get();
   deps_.calls = calls_.get();
   deps_.routes = routes_.get();

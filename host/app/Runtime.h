@@ -24,10 +24,9 @@ class EventsApi;
 class ExecutionsApi;
 class EmittedEvents;
 class Pipeline;
-class SqliteStore;
+class Store;
 class HttpClient;
 class HttpServer;
-class KvStore;
 class Metrics;
 class Outbox;
 class PendingCalls;
@@ -55,8 +54,7 @@ class Runtime : public ActionDispatcher {
   std::unique_ptr<PluginCatalog> catalog_;
   std::unique_ptr<EventLoopGroup> loops_;  // outlives the server and client that run on it
   std::unique_ptr<Metrics> metrics_;
-  std::unique_ptr<KvStore> kv_;
-  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<Store> store_;
   std::unique_ptr<EventsApi> events_api_;
   std::unique_ptr<ExecutionsApi> executions_api_;
   std::unique_ptr<Outbox> outbox_;

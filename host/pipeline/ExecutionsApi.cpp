@@ -129,12 +129,11 @@ void ExecutionsApi::command(int64_t id, const std::string& verb, ServerConnectio
     c.doubt = verb == "mark-done" ? Doubt::kMarkedDone : Doubt::kNone;
   }
   c.history_entry_json = dump_text(json{{"admin", verb}, {"at", format_time_ms(now)}});
-  store_.command_execution(std::move(c), [this, id, verb, reply = std::move(reply)](std::string error) {
-    if (error.rfind(kNotFound, 0) == 0)
-      return reply(error_response(404, "not_found", error.substr(sizeof kNotFound - 1)));
-    if (error.rfind(kConflict, 0) == 0)
-      return reply(error_response(409, "conflict", error.substr(sizeof kConflict - 1) + ": cannot " + verb + " it"));
-    if (!error.empty()) return reply(error_response(503, "store_unavailable", error));
+  store_.command_execution(std::move(c), [this, id, verb, reply = std::move(reply)](StoreStatus status) {
+    if (status.code == StoreErrc::kNotFound) return reply(error_response(404, "not_found", status.message));
+    if (status.code == StoreErrc::kConflict)
+      return reply(error_response(409, "conflict", status.message + ": cannot " + verb + " it"));
+    if (!status.ok()) return reply(error_response(503, "store_unavailable", status.message));
     if (verb != "cancel" && on_retry_) on_retry_();
     reply(json_response(200, {{"id", id}, {"state", verb == "cancel" ? "cancelled" : "ready"}}));
   });

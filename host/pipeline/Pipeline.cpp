@@ -66,10 +66,10 @@ void Pipeline::start() {
   for (const CompiledRule& rule : rules_)
     if (!rule.version.empty()) versions.push_back({rule.name, rule.version, dump_text(rule.source)});
   if (!versions.empty()) {
-    std::promise<std::string> saved;
-    store_.save_rule_versions(std::move(versions), [&](std::string error) { saved.set_value(std::move(error)); });
-    if (std::string error = saved.get_future().get(); !error.empty())
-      throw std::runtime_error("cannot keep the rules' versions in the store: " + error);
+    std::promise<StoreStatus> saved;
+    store_.save_rule_versions(std::move(versions), [&](StoreStatus status) { saved.set_value(std::move(status)); });
+    if (StoreStatus status = saved.get_future().get(); !status.ok())
+      throw std::runtime_error("cannot keep the rules' versions in the store: " + status.message);
   }
   thread_ = std::thread([this] { run(); });
 }
@@ -199,11 +199,11 @@ bool Pipeline::route_new_events() {
       }
     }
     // Synchronous on purpose: the next batch starts from the committed position.
-    std::promise<std::string> committed;
-    store_.route(std::move(batch), [&](std::string error) { committed.set_value(std::move(error)); });
-    if (const std::string error = committed.get_future().get(); !error.empty()) {
-      if (error.rfind(kConflict, 0) == 0) continue;  // another host routed them: read on from there
-      log_error("pipeline", "cannot record routed events", {{"error", error}});
+    std::promise<StoreStatus> committed;
+    store_.route(std::move(batch), [&](StoreStatus status) { committed.set_value(std::move(status)); });
+    if (const StoreStatus status = committed.get_future().get(); !status.ok()) {
+      if (status.code == StoreErrc::kConflict) continue;  // another host routed them: read on from there
+      log_error("pipeline", "cannot record routed events", {{"error", status.message}});
       return false;
     }
     return full_batch;
@@ -287,9 +287,9 @@ void Pipeline::record(const std::string& rule, ExecutionUpdate update) {
   }
   const int64_t id = update.id;
   const ExecutionState state = update.state;
-  store_.update_execution(std::move(update), [this, id, state, rule](std::string error) {
-    if (!error.empty()) log_error("pipeline", "cannot record a step", {{"execution", id}, {"error", error}});
-    if (error.empty() && state != ExecutionState::kReady && state != ExecutionState::kWaiting)
+  store_.update_execution(std::move(update), [this, id, state, rule](StoreStatus status) {
+    if (!status.ok()) log_error("pipeline", "cannot record a step", {{"execution", id}, {"error", status.message}});
+    if (status.ok() && state != ExecutionState::kReady && state != ExecutionState::kWaiting)
       metrics_.execution_ended(rule, state);
     {
       std::lock_guard lock(mutex_);

@@ -8,7 +8,7 @@
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
 #include "plugins/PendingCalls.h"
-#include "store/KvStore.h"
+#include "store/Store.h"
 #include "store/Outbox.h"
 #include "util/JsonText.h"
 
@@ -120,7 +120,7 @@ sb_status kv_get_fn(const sb_host* host, sb_str key, sb_on_value on_value, void*
   InstanceHost* h = self(host);
   if (!h || !on_value || !h->deps->kv) return SB_ERR_INVALID_ARGUMENT;
   try {
-    auto value = h->deps->kv->get(h->instance, text(key));
+    auto value = h->deps->kv->kv_get(h->instance, text(key));
     if (!value) return SB_ERR_NOT_FOUND;
     on_value(user_data, view(*value));
     return SB_OK;
@@ -133,7 +133,7 @@ sb_status kv_put_fn(const sb_host* host, sb_str key, sb_str value) {
   InstanceHost* h = self(host);
   if (!h || !h->deps->kv || key.len == 0) return SB_ERR_INVALID_ARGUMENT;
   try {
-    h->deps->kv->put(h->instance, text(key), text(value));
+    h->deps->kv->kv_put(h->instance, text(key), text(value));
     return SB_OK;
   } catch (const std::exception& e) {
     log_error("kv", "put failed", {{"instance", h->instance}, {"error", e.what()}});
@@ -144,7 +144,7 @@ sb_status kv_remove_fn(const sb_host* host, sb_str key) {
   InstanceHost* h = self(host);
   if (!h || !h->deps->kv) return SB_ERR_INVALID_ARGUMENT;
   try {
-    h->deps->kv->remove(h->instance, text(key));
+    h->deps->kv->kv_remove(h->instance, text(key));
     return SB_OK;
   } catch (const std::exception& e) {
     log_error("kv", "remove failed", {{"instance", h->instance}, {"error", e.what()}});

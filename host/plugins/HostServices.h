@@ -20,7 +20,7 @@ namespace sb {
 
 class Counter;
 class HttpClient;
-class KvStore;
+class KeyValueStore;
 class Metrics;
 class Outbox;
 class PendingCalls;
@@ -54,7 +54,7 @@ class EventSink {
 struct HostDependencies {
   Metrics* metrics = nullptr;
   HttpClient* http = nullptr;
-  KvStore* kv = nullptr;
+  KeyValueStore* kv = nullptr;
   Outbox* outbox = nullptr;
   PendingCalls* calls = nullptr;
   WebhookRoutes* routes = nullptr;

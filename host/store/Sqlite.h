@@ -12,11 +12,18 @@
 #include <string>
 #include <string_view>
 
+#include "store/Store.h"
+
 namespace sb {
 
 class StoreError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit StoreError(const std::string& what, StoreErrc code = StoreErrc::kUnavailable)
+      : std::runtime_error(what), code_(code) {}
+  StoreErrc code() const { return code_; }
+
+ private:
+  StoreErrc code_;
 };
 
 class SqliteStatement {

@@ -84,6 +84,12 @@ CREATE TABLE IF NOT EXISTS rule_versions (
   source TEXT NOT NULL,
   PRIMARY KEY (rule, version)
 );
+CREATE TABLE IF NOT EXISTS plugin_kv (
+  ns TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value BLOB NOT NULL,
+  PRIMARY KEY (ns, key)
+);
 CREATE TABLE IF NOT EXISTS arrivals (
   key TEXT NOT NULL,
   event TEXT NOT NULL,
@@ -356,8 +362,9 @@ struct SqliteStore::Writer {
     const int64_t position = router_position.step() ? router_position.integer(0) : 0;
     router_position.reset();
     if (position != batch.from)
-      throw StoreError(kConflict + ("events after " + std::to_string(batch.from) + " were routed already (up to " +
-                                    std::to_string(position) + ")"));
+      throw StoreError("events after " + std::to_string(batch.from) + " were routed already (up to " +
+                           std::to_string(position) + ")",
+                       StoreErrc::kConflict);
     const int64_t now = now_ms();
     for (const NewExecution& e : batch.executions) {
       if (e.once_for_entity &&
@@ -403,7 +410,8 @@ struct SqliteStore::Writer {
       return;
     }
     const auto state = state_of(u.id);
-    if (state != ExecutionState::kCancelled) throw StoreError(kNotFound + ("execution " + std::to_string(u.id)));
+    if (state != ExecutionState::kCancelled)
+      throw StoreError("no execution " + std::to_string(u.id), StoreErrc::kNotFound);
   }
 
   // The last branch of a parallel group to end makes its parent go on.
@@ -451,9 +459,9 @@ struct SqliteStore::Writer {
 
   void apply(const ExecutionCommand& c) {
     const auto state = state_of(c.id);
-    if (!state) throw StoreError(kNotFound + ("execution " + std::to_string(c.id)));
+    if (!state) throw StoreError("no execution " + std::to_string(c.id), StoreErrc::kNotFound);
     if (std::find(c.from.begin(), c.from.end(), *state) == c.from.end())
-      throw StoreError(kConflict + ("execution " + std::to_string(c.id) + " is " + state_name(*state)));
+      throw StoreError("execution " + std::to_string(c.id) + " is " + state_name(*state), StoreErrc::kConflict);
     command.bind(1, c.id).bind(2, std::string(state_name(c.to)));
     if (c.due_at_ms)
       command.bind(3, *c.due_at_ms);
@@ -499,7 +507,7 @@ void SqliteStore::submit(Write write) {
       return;
     }
   }
-  write.done("the store is shutting down");
+  write.done({StoreErrc::kUnavailable, "the store is shutting down"});
 }
 
 void SqliteStore::append_events(std::vector<EventRecord> batch, AppendCallback done) {
@@ -509,8 +517,8 @@ void SqliteStore::append_events(std::vector<EventRecord> batch, AppendCallback d
             outcomes->clear();
             for (const EventRecord& e : *events) outcomes->push_back(w.store(e));
           },
-          [outcomes, done = std::move(done)](const std::string& error) {
-            done(error.empty() ? AppendResult{"", std::move(*outcomes)} : AppendResult{error, {}});
+          [outcomes, done = std::move(done)](const StoreStatus& status) {
+            done(status.ok() ? AppendResult{"", std::move(*outcomes)} : AppendResult{status.message, {}});
           }});
 }
 
@@ -532,7 +540,7 @@ void SqliteStore::update_execution(ExecutionUpdate update, WriteCallback done) {
 
 void SqliteStore::flush() {
   std::promise<void> flushed;
-  submit({[](Writer&) {}, [&flushed](const std::string&) { flushed.set_value(); }});
+  submit({[](Writer&) {}, [&flushed](const StoreStatus&) { flushed.set_value(); }});
   flushed.get_future().wait();
 }
 
@@ -559,7 +567,7 @@ void SqliteStore::writer_loop() {
 }
 
 void SqliteStore::commit_group(std::deque<Write>& group) {
-  std::vector<std::string> errors(group.size());
+  std::vector<StoreStatus> errors(group.size());
   try {
     writer_->db.execute("BEGIN IMMEDIATE");
     for (size_t i = 0; i < group.size(); ++i) {
@@ -572,7 +580,7 @@ void SqliteStore::commit_group(std::deque<Write>& group) {
       } catch (const StoreError& e) {
         writer_->db.execute("ROLLBACK TO one");
         writer_->db.execute("RELEASE one");
-        errors[i] = e.what();
+        errors[i] = {e.code(), e.what()};
       }
     }
     writer_->db.execute("COMMIT");
@@ -585,7 +593,7 @@ void SqliteStore::commit_group(std::deque<Write>& group) {
     } catch (const StoreError&) {
       // no transaction left to roll back
     }
-    for (auto& error : errors) error = std::string("the store could not commit: ") + e.what();
+    for (auto& error : errors) error = {StoreErrc::kUnavailable, std::string("the store could not commit: ") + e.what()};
   }
   for (size_t i = 0; i < group.size(); ++i) {
     try {
@@ -656,12 +664,9 @@ int64_t SqliteStore::routed_up_to() {
 
 std::vector<ExecutionRow> SqliteStore::claim_due(const DueClaim& claim) {
   // A write like any other: the lease is committed before the work starts.
-  auto rows = std::make_shared<std::vector<ExecutionRow>>();
-  std::promise<std::string> committed;
-  submit({[&claim, rows](Writer& w) { *rows = w.claim(claim); },
-          [&committed](const std::string& error) { committed.set_value(error); }});
-  if (std::string error = committed.get_future().get(); !error.empty()) throw StoreError(error);
-  return std::move(*rows);
+  std::vector<ExecutionRow> rows;
+  write_and_wait([&](Writer& w) { rows = w.claim(claim); });
+  return rows;
 }
 
 std::optional<int64_t> SqliteStore::next_due_ms() {
@@ -686,6 +691,38 @@ void SqliteStore::save_rule_versions(std::vector<RuleVersion> versions, WriteCal
             for (const RuleVersion& r : *v) insert.bind(1, r.rule).bind(2, r.version).bind(3, r.source_json).run();
           },
           std::move(done)});
+}
+
+std::optional<std::string> SqliteStore::kv_get(const std::string& ns, const std::string& key) {
+  std::lock_guard lock(read_mutex_);
+  SqliteStatement q(reader_->handle(), "SELECT value FROM plugin_kv WHERE ns = ? AND key = ?");
+  q.bind(1, ns).bind(2, key);
+  if (!q.step()) return std::nullopt;
+  return q.text(0);
+}
+
+void SqliteStore::write_and_wait(std::function<void(Writer&)> apply) {
+  std::promise<StoreStatus> committed;
+  submit({std::move(apply), [&](const StoreStatus& s) { committed.set_value(s); }});
+  if (StoreStatus s = committed.get_future().get(); !s.ok()) throw StoreError(s.message, s.code);
+}
+
+void SqliteStore::kv_put(const std::string& ns, const std::string& key, const std::string& value) {
+  write_and_wait([&](Writer& w) {
+    SqliteStatement(w.db.handle(),
+                    "INSERT INTO plugin_kv (ns, key, value) VALUES (?, ?, ?) "
+                    "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value")
+        .bind(1, ns)
+        .bind(2, key)
+        .bind(3, value)
+        .run();
+  });
+}
+
+void SqliteStore::kv_remove(const std::string& ns, const std::string& key) {
+  write_and_wait([&](Writer& w) {
+    SqliteStatement(w.db.handle(), "DELETE FROM plugin_kv WHERE ns = ? AND key = ?").bind(1, ns).bind(2, key).run();
+  });
 }
 
 std::optional<RuleVersion> SqliteStore::rule_version(const std::string& rule, const std::string& version) {

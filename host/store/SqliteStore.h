@@ -51,9 +51,10 @@ class SqliteStore final : public Store {
   std::optional<RuleVersion> rule_version(const std::string& rule, const std::string& version) override;
   std::vector<ExecutionRow> executions(const ExecutionQuery& query) override;
 
-  // Returns once every write submitted before it is committed and its
-  // callback has run.
-  void flush();
+  void flush() override;
+  std::optional<std::string> kv_get(const std::string& ns, const std::string& key) override;
+  void kv_put(const std::string& ns, const std::string& key, const std::string& value) override;
+  void kv_remove(const std::string& ns, const std::string& key) override;
 
   // Transactions committed so far (each holds one or more writes).
   uint64_t commits() const;
@@ -64,9 +65,11 @@ class SqliteStore final : public Store {
   // undo just itself), then told the outcome once the group committed.
   struct Write {
     std::function<void(Writer&)> apply;
-    std::function<void(const std::string& error)> done;
+    std::function<void(const StoreStatus&)> done;
   };
   void submit(Write write);
+  // Submits and returns once committed; throws StoreError when it was not.
+  void write_and_wait(std::function<void(Writer&)> apply);
   void writer_loop();
   void commit_group(std::deque<Write>& group);
 

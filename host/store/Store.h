@@ -192,8 +192,8 @@ struct ExecutionUpdate {
   }
 };
 
-// An admin's retry or cancel: applied only when the execution is in one of
-// `from` (the callback's error then starts with kConflict or kNotFound).
+// An admin's command: applied only when the execution is in one of `from`
+// (else kConflict; kNotFound when there is no such execution).
 struct ExecutionCommand {
   int64_t id = 0;
   std::vector<ExecutionState> from;
@@ -202,8 +202,6 @@ struct ExecutionCommand {
   std::string history_entry_json;
   Doubt doubt = Doubt::kNone;
 };
-inline constexpr char kNotFound[] = "not found: ";
-inline constexpr char kConflict[] = "conflict: ";
 
 // Due work, leased to `owner` (unique across hosts and restarts): the rows
 // claimed are theirs until `lease_ms` from now, or until their update is
@@ -248,7 +246,31 @@ struct StoredEntity {
   std::string data_json;
 };
 
-class Store {
+// How a write ended.
+enum class StoreErrc {
+  kOk,
+  kConflict,     // a compare-and-set failed: another writer was first, or the row is not in the expected state
+  kNotFound,     // no such row
+  kUnavailable,  // the store could not commit (disk, connection, shutdown)
+};
+
+struct StoreStatus {
+  StoreErrc code = StoreErrc::kOk;
+  std::string message;  // what went wrong, for logs and the admin; empty when ok
+  bool ok() const { return code == StoreErrc::kOk; }
+};
+
+// Plugins' durable state (sb_host_kv_v1), namespaced by instance. Calls
+// wait for the disk: not for I/O threads. Writes throw StoreError.
+class KeyValueStore {
+ public:
+  virtual ~KeyValueStore() = default;
+  virtual std::optional<std::string> kv_get(const std::string& ns, const std::string& key) = 0;
+  virtual void kv_put(const std::string& ns, const std::string& key, const std::string& value) = 0;
+  virtual void kv_remove(const std::string& ns, const std::string& key) = 0;
+};
+
+class Store : public KeyValueStore {
  public:
   using AppendCallback = std::function<void(AppendResult)>;
   virtual ~Store() = default;
@@ -264,7 +286,7 @@ class Store {
   virtual std::optional<StoredContact> contact(const std::string& key) = 0;
   virtual std::optional<StoredEntity> entity(const std::string& type, const std::string& id) = 0;
 
-  using WriteCallback = std::function<void(std::string error)>;  // empty error: committed
+  using WriteCallback = std::function<void(StoreStatus)>;
   // The router's position: every event up to it has its executions.
   virtual int64_t routed_up_to() = 0;
   virtual void route(RouteBatch batch, WriteCallback done) = 0;
@@ -283,6 +305,9 @@ class Store {
   // Keeps these versions (a version already kept is left as it is).
   virtual void save_rule_versions(std::vector<RuleVersion> versions, WriteCallback done) = 0;
   virtual std::optional<RuleVersion> rule_version(const std::string& rule, const std::string& version) = 0;
+  // Returns once every write submitted before it is committed and its
+  // callback has run.
+  virtual void flush() = 0;
   virtual std::vector<ExecutionRow> executions(const ExecutionQuery& query) = 0;
 };
 

@@ -14,7 +14,7 @@
 #include "metrics/Metrics.h"
 #include "plugins/HostServices.h"
 #include "plugins/PendingCalls.h"
-#include "store/KvStore.h"
+#include "store/SqliteStore.h"
 #include "store/Outbox.h"
 
 namespace sb {
@@ -44,7 +44,7 @@ class RecordingSink : public EventSink {
 class HostServicesTest : public ::testing::Test {
  protected:
   HostServicesTest() : dir_(test::make_temp_dir("sb_services")) {
-    kv_ = std::make_unique<KvStore>(dir_ / "store.db");
+    kv_ = std::make_unique<SqliteStore>(SqliteStore::Options{dir_ / "store.db"});
     outbox_ = std::make_unique<Outbox>(dir_ / "outbox.jsonl");
     deps_.metrics = &metrics_;
     deps_.kv = kv_.get();
@@ -66,7 +66,7 @@ class HostServicesTest : public ::testing::Test {
   WebhookRoutes routes_;
   RecordingSink events_;
   HttpClient http_;
-  std::unique_ptr<KvStore> kv_;
+  std::unique_ptr<SqliteStore> kv_;
   std::unique_ptr<Outbox> outbox_;
   HostDependencies deps_;
   std::unique_ptr<InstanceHost> host_;
@@ -97,7 +97,7 @@ TEST_F(HostServicesTest, KvStateIsDurableAndPrivateToTheInstance) {
   EXPECT_EQ(get_value(kv->get, &other->table, "cursor"), std::nullopt);
 
   // Reopen the file: the value is still there.
-  kv_ = std::make_unique<KvStore>(dir_ / "store.db");
+  kv_ = std::make_unique<SqliteStore>(SqliteStore::Options{dir_ / "store.db"});
   deps_.kv = kv_.get();
   EXPECT_EQ(get_value(kv->get, host(), "cursor"), "42");
   EXPECT_EQ(kv->remove(host(), view("cursor")), SB_OK);

@@ -184,8 +184,8 @@ TEST_F(SqliteStoreTest, StatusChangesAreRecordedInCommitOrder) {
 TEST_F(SqliteStoreTest, RoutingCreatesExecutionsOnceAndRemembersItsPosition) {
   auto store = open();
   auto route = [&](RouteBatch b) {
-    std::promise<std::string> got;
-    store->route(std::move(b), [&](std::string e) { got.set_value(std::move(e)); });
+    std::promise<StoreStatus> got;
+    store->route(std::move(b), [&](StoreStatus s) { got.set_value(s); });
     return got.get_future().get();
   };
   EXPECT_EQ(store->routed_up_to(), 0);
@@ -193,7 +193,7 @@ TEST_F(SqliteStoreTest, RoutingCreatesExecutionsOnceAndRemembersItsPosition) {
   b.routed_up_to = 7;
   b.executions.push_back({"welcome", "e1", R"({"a":1})", std::nullopt});
   b.executions.push_back({"range", "e1", "{}", std::make_pair(std::string("lead"), std::string("L1"))});
-  ASSERT_EQ(route(b), "");
+  ASSERT_TRUE(route(b).ok());
   // The same event routed again (after a crash before the position was
   // read back) creates nothing new; the range rule fires once per entity.
   RouteBatch again;
@@ -201,7 +201,7 @@ TEST_F(SqliteStoreTest, RoutingCreatesExecutionsOnceAndRemembersItsPosition) {
   again.routed_up_to = 9;
   again.executions.push_back({"welcome", "e1", "{}", std::nullopt});
   again.executions.push_back({"range", "e2", "{}", std::make_pair(std::string("lead"), std::string("L1"))});
-  ASSERT_EQ(route(again), "");
+  ASSERT_TRUE(route(again).ok());
   EXPECT_EQ(store->routed_up_to(), 9);
   auto all = store->executions({});
   ASSERT_EQ(all.size(), 2u);
@@ -214,7 +214,7 @@ TEST_F(SqliteStoreTest, RoutingCreatesExecutionsOnceAndRemembersItsPosition) {
   stale.from = 7;
   stale.routed_up_to = 9;
   stale.executions.push_back({"welcome", "e9", "{}", std::nullopt});
-  EXPECT_EQ(route(stale).rfind(kConflict, 0), 0u);
+  EXPECT_EQ(route(stale).code, StoreErrc::kConflict);
   EXPECT_EQ(store->executions({}).size(), 2u);
 }
 
@@ -224,7 +224,7 @@ TEST_F(SqliteStoreTest, DueWorkIsLeasedUntilItsUpdateIsCommittedOrTheLeaseEnds) 
   RouteBatch b;
   b.routed_up_to = 1;
   b.executions.push_back({"r", "e1", "{}", std::nullopt});
-  store->route(std::move(b), [&](std::string e) { routed.set_value(std::move(e)); });
+  store->route(std::move(b), [&](StoreStatus s) { routed.set_value(s.message); });
   ASSERT_EQ(routed.get_future().get(), "");
   const int64_t now = now_ms() + 10;
   auto mine = store->claim_due({"host-a", now, 10, 60000});
@@ -237,7 +237,7 @@ TEST_F(SqliteStoreTest, DueWorkIsLeasedUntilItsUpdateIsCommittedOrTheLeaseEnds) 
   more.from = 1;
   more.routed_up_to = 2;
   more.executions.push_back({"r", "e2", "{}", std::nullopt});
-  store->route(std::move(more), [&](std::string e) { routed_more.set_value(std::move(e)); });
+  store->route(std::move(more), [&](StoreStatus s) { routed_more.set_value(s.message); });
   ASSERT_EQ(routed_more.get_future().get(), "");
   ASSERT_EQ(store->claim_due({"host-a", now, 1, /*lease_ms=*/1}).size(), 1u);  // e2, briefly
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -245,7 +245,7 @@ TEST_F(SqliteStoreTest, DueWorkIsLeasedUntilItsUpdateIsCommittedOrTheLeaseEnds) 
   // An update ends the lease: the next step is claimable at once.
   std::promise<std::string> updated;
   store->update_execution(ExecutionUpdate::to(mine[0].id, ExecutionState::kReady, "send", 0, now),
-                          [&](std::string e) { updated.set_value(std::move(e)); });
+                          [&](StoreStatus s) { updated.set_value(s.message); });
   ASSERT_EQ(updated.get_future().get(), "");
   auto next = store->claim_due({"host-a", now, 10, 60000});
   ASSERT_EQ(next.size(), 1u);
@@ -260,7 +260,7 @@ TEST_F(SqliteStoreTest, HigherPriorityWorkIsClaimedFirstWhateverIsDueBeforeIt) {
   for (int i = 0; i < 50; ++i) b.executions.push_back({"campaign", "c" + std::to_string(i), "{}", std::nullopt});
   b.executions.push_back({"digest", "d1", "{}", std::nullopt, kLowestPriority});
   b.executions.push_back({"reset", "r1", "{}", std::nullopt, kHighestPriority});
-  store->route(std::move(b), [&](std::string e) { routed.set_value(std::move(e)); });
+  store->route(std::move(b), [&](StoreStatus s) { routed.set_value(s.message); });
   ASSERT_EQ(routed.get_future().get(), "");
   const int64_t now = now_ms() + 10;
   auto first = store->claim_due({"me", now, 2, 60000});
@@ -281,7 +281,7 @@ TEST_F(SqliteStoreTest, LeasesOfAHostThatDiedAreReleasedWhenTheFileIsOpenedAgain
     RouteBatch b;
     b.routed_up_to = 1;
     b.executions.push_back({"r", "e1", "{}", std::nullopt});
-    store->route(std::move(b), [&](std::string e) { routed.set_value(std::move(e)); });
+    store->route(std::move(b), [&](StoreStatus s) { routed.set_value(s.message); });
     ASSERT_EQ(routed.get_future().get(), "");
     ASSERT_EQ(store->claim_due({"old-run", now_ms() + 10, 10, 3600 * 1000}).size(), 1u);
     EXPECT_TRUE(store->claim_due({"old-run", now_ms() + 10, 10, 3600 * 1000}).empty());
@@ -298,12 +298,12 @@ TEST_F(SqliteStoreTest, ExecutionUpdatesKeepHistoryAndDueTimes) {
   RouteBatch b;
   b.routed_up_to = 1;
   b.executions.push_back({"r", "e1", "{}", std::nullopt});
-  store->route(std::move(b), [&](std::string e) { routed.set_value(std::move(e)); });
+  store->route(std::move(b), [&](StoreStatus s) { routed.set_value(s.message); });
   ASSERT_EQ(routed.get_future().get(), "");
   const int64_t id = store->executions({}).front().id;
   auto update = [&](ExecutionUpdate u) {
     std::promise<std::string> got;
-    store->update_execution(std::move(u), [&](std::string e) { got.set_value(std::move(e)); });
+    store->update_execution(std::move(u), [&](StoreStatus s) { got.set_value(s.message); });
     return got.get_future().get();
   };
   const int64_t later = now_ms() + 3600 * 1000;
@@ -338,7 +338,7 @@ class AwaitingTest : public SqliteStoreTest {
   }
   std::string route(RouteBatch b) {
     std::promise<std::string> done;
-    store->route(std::move(b), [&](std::string e) { done.set_value(std::move(e)); });
+    store->route(std::move(b), [&](StoreStatus s) { done.set_value(s.message); });
     return done.get_future().get();
   }
   std::string arrive(const std::string& key, int64_t at, const std::string& event = R"({"data":{"status":"read"}})") {
@@ -359,7 +359,7 @@ class AwaitingTest : public SqliteStoreTest {
     u.awaiting = key;
     u.resume_step = "thanks";
     std::promise<std::string> got;
-    store->update_execution(std::move(u), [&](std::string e) { got.set_value(std::move(e)); });
+    store->update_execution(std::move(u), [&](StoreStatus s) { got.set_value(s.message); });
     return got.get_future().get();
   }
   std::unique_ptr<SqliteStore> store;
@@ -463,7 +463,7 @@ TEST_F(AwaitingTest, CancellingAParallelGroupCancelsItsBranches) {
                                               R"({"step":"together","outcome":"branches started"})");
   group.branches = {{"0.0", "a", "0#end"}, {"0.1", "b", "0#end"}};
   std::promise<std::string> updated;
-  store->update_execution(group, [&](std::string e) { updated.set_value(std::move(e)); });
+  store->update_execution(group, [&](StoreStatus s) { updated.set_value(s.message); });
   ASSERT_EQ(updated.get_future().get(), "");
   auto rows = store->executions({});
   ASSERT_EQ(rows.size(), 3u);
@@ -474,7 +474,7 @@ TEST_F(AwaitingTest, CancellingAParallelGroupCancelsItsBranches) {
   std::promise<std::string> cancelled;
   store->command_execution(
       {id, {ExecutionState::kWaiting}, ExecutionState::kCancelled, std::nullopt, R"({"outcome":"cancelled"})"},
-      [&](std::string e) { cancelled.set_value(std::move(e)); });
+      [&](StoreStatus s) { cancelled.set_value(s.message); });
   ASSERT_EQ(cancelled.get_future().get(), "");
   for (const auto& r : store->executions({})) EXPECT_EQ(r.state, ExecutionState::kCancelled) << r.event_id;
 }
