@@ -5,6 +5,7 @@
 
 #include "log/Logger.h"
 #include "store/Sqlite.h"
+#include "util/JsonText.h"
 #include "util/Time.h"
 
 namespace sb {
@@ -161,6 +162,18 @@ ExecutionRow read_execution(const SqliteStatement& q) {
   return r;
 }
 
+// What the event says merged into what is stored (RFC 7386 merge patch: what
+// the event does not mention is kept, a null removes a field). In C++, so
+// that every backend merges the same way.
+std::string merge_patch(const std::optional<std::string>& stored, const std::string& patch_json) {
+  nlohmann::json data = stored ? nlohmann::json::parse(*stored, nullptr, false) : nlohmann::json::object();
+  if (!data.is_object()) data = nlohmann::json::object();
+  const nlohmann::json patch = nlohmann::json::parse(patch_json, nullptr, false);
+  if (patch.is_discarded()) throw StoreError("malformed JSON: " + patch_json.substr(0, 80), StoreErrc::kInvalid);
+  data.merge_patch(patch);
+  return dump_text(data);
+}
+
 void bind_optional(SqliteStatement& s, int index, const std::optional<std::string>& v) {
   if (v)
     s.bind(index, *v);
@@ -173,10 +186,10 @@ void bind_optional(SqliteStatement& s, int index, const std::optional<std::strin
 struct SqliteStore::Writer {
   SqliteDatabase db;
   SqliteStatement insert_event;
-  SqliteStatement entity_status;
-  SqliteStatement upsert_contact;
-  SqliteStatement upsert_entity;
-  SqliteStatement upsert_entity_keep_status;
+  SqliteStatement entity_row;
+  SqliteStatement contact_data;
+  SqliteStatement put_contact;
+  SqliteStatement put_entity;
   SqliteStatement save_router;
   SqliteStatement router_position;
   SqliteStatement fire_once;
@@ -204,21 +217,15 @@ struct SqliteStore::Writer {
                      "entity_created, previous_status, status, chain_depth, contact_key) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                      "ON CONFLICT (id) DO NOTHING"),
-        entity_status(db.handle(), "SELECT status FROM entities WHERE type = ? AND id = ?"),
-        // Fields merge as a JSON merge patch: what the event does not mention is kept.
-        upsert_contact(db.handle(),
-                       "INSERT INTO contacts (key, data, updated_at) VALUES (?1, json(?2), ?3) "
-                       "ON CONFLICT (key) DO UPDATE SET data = json_patch(contacts.data, excluded.data), "
-                       "updated_at = excluded.updated_at"),
-        upsert_entity(db.handle(),
-                      "INSERT INTO entities (type, id, status, data, updated_at) VALUES (?1, ?2, ?3, json(?4), ?5) "
-                      "ON CONFLICT (type, id) DO UPDATE SET status = excluded.status, "
-                      "data = json_patch(entities.data, excluded.data), updated_at = excluded.updated_at"),
-        upsert_entity_keep_status(db.handle(),
-                                  "INSERT INTO entities (type, id, status, data, updated_at) "
-                                  "VALUES (?1, ?2, NULL, json(?3), ?4) "
-                                  "ON CONFLICT (type, id) DO UPDATE SET "
-                                  "data = json_patch(entities.data, excluded.data), updated_at = excluded.updated_at"),
+        entity_row(db.handle(), "SELECT status, data FROM entities WHERE type = ? AND id = ?"),
+        contact_data(db.handle(), "SELECT data FROM contacts WHERE key = ?"),
+        put_contact(db.handle(),
+                    "INSERT INTO contacts (key, data, updated_at) VALUES (?1, ?2, ?3) "
+                    "ON CONFLICT (key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at"),
+        put_entity(db.handle(),
+                   "INSERT INTO entities (type, id, status, data, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) "
+                   "ON CONFLICT (type, id) DO UPDATE SET status = excluded.status, data = excluded.data, "
+                   "updated_at = excluded.updated_at"),
         save_router(db.handle(),
                     "INSERT INTO router (name, routed_up_to) VALUES ('rules', ?1) "
                     "ON CONFLICT (name) DO UPDATE SET routed_up_to = max(routed_up_to, excluded.routed_up_to)"),
@@ -329,11 +336,13 @@ struct SqliteStore::Writer {
     // compares with.
     bool created = false;
     std::optional<std::string> previous;
+    std::optional<std::string> entity_data;
     if (e.entity) {
-      entity_status.bind(1, e.entity->type).bind(2, e.entity->id);
-      created = !entity_status.step();
-      if (!created && !entity_status.is_null(0)) previous = entity_status.text(0);
-      entity_status.reset();
+      entity_row.bind(1, e.entity->type).bind(2, e.entity->id);
+      created = !entity_row.step();
+      if (!created && !entity_row.is_null(0)) previous = entity_row.text(0);
+      if (!created) entity_data = entity_row.text(1);
+      entity_row.reset();
     }
     insert_event.bind(1, e.id).bind(2, e.type).bind(3, e.source);
     insert_event.bind(4, e.occurred_at_ms).bind(5, e.received_at_ms).bind(6, e.body_json);
@@ -346,14 +355,18 @@ struct SqliteStore::Writer {
       bind_optional(insert_event, 11, e.entity->status);
     }
     if (insert_event.run() == 0) return AppendOutcome::kDuplicate;
-    if (e.contact) upsert_contact.bind(1, e.contact->key).bind(2, e.contact->data_json).bind(3, e.received_at_ms).run();
-    if (e.entity && e.entity->sets_status) {
-      upsert_entity.bind(1, e.entity->type).bind(2, e.entity->id);
-      bind_optional(upsert_entity, 3, e.entity->status);
-      upsert_entity.bind(4, e.entity->data_json).bind(5, e.received_at_ms).run();
-    } else if (e.entity) {
-      upsert_entity_keep_status.bind(1, e.entity->type).bind(2, e.entity->id);
-      upsert_entity_keep_status.bind(3, e.entity->data_json).bind(4, e.received_at_ms).run();
+    if (e.contact) {
+      contact_data.bind(1, e.contact->key);
+      std::optional<std::string> stored;
+      if (contact_data.step()) stored = contact_data.text(0);
+      contact_data.reset();
+      put_contact.bind(1, e.contact->key).bind(2, merge_patch(stored, e.contact->data_json));
+      put_contact.bind(3, e.received_at_ms).run();
+    }
+    if (e.entity) {
+      put_entity.bind(1, e.entity->type).bind(2, e.entity->id);
+      bind_optional(put_entity, 3, e.entity->sets_status ? e.entity->status : previous);
+      put_entity.bind(4, merge_patch(entity_data, e.entity->data_json)).bind(5, e.received_at_ms).run();
     }
     return AppendOutcome::kStored;
   }
@@ -608,8 +621,8 @@ std::vector<StoredEvent> SqliteStore::events_after(int64_t seq, size_t limit) {
   std::lock_guard lock(read_mutex_);
   SqliteStatement q(reader_->handle(),
                     "SELECT e.seq, e.id, e.type, e.source, e.occurred_at, e.received_at, e.body, e.entity_type, "
-                    "e.entity_id, e.entity_created, e.previous_status, e.status, e.chain_depth, c.data, "
-                    "json_set(n.data, '$.type', n.type, '$.id', n.id, '$.status', n.status) "
+                    "e.entity_id, e.entity_created, e.previous_status, e.status, e.chain_depth, c.data, n.data, "
+                    "n.status "
                     "FROM events e LEFT JOIN contacts c ON c.key = e.contact_key "
                     "LEFT JOIN entities n ON n.type = e.entity_type AND n.id = e.entity_id "
                     "WHERE e.seq > ? ORDER BY e.seq LIMIT ?");
@@ -626,7 +639,15 @@ std::vector<StoredEvent> SqliteStore::events_after(int64_t seq, size_t limit) {
     e.record.body_json = q.text(6);
     e.record.chain_depth = static_cast<int>(q.integer(12));
     if (!q.is_null(13)) e.contact_json = q.text(13);
-    if (!q.is_null(14)) e.entity_json = q.text(14);
+    if (!q.is_null(14)) {
+      // The entity as stored, with what identifies it.
+      nlohmann::json entity = nlohmann::json::parse(q.text(14), nullptr, false);
+      if (!entity.is_object()) entity = nlohmann::json::object();
+      entity["type"] = q.text(7);
+      entity["id"] = q.text(8);
+      entity["status"] = q.is_null(15) ? nlohmann::json() : nlohmann::json(q.text(15));
+      e.entity_json = dump_text(entity);
+    }
     if (!q.is_null(9)) {
       StatusChange c{q.text(7), q.text(8), q.integer(9) != 0, std::nullopt, std::nullopt};
       if (!q.is_null(10)) c.previous = q.text(10);

@@ -251,6 +251,7 @@ enum class StoreErrc {
   kOk,
   kConflict,     // a compare-and-set failed: another writer was first, or the row is not in the expected state
   kNotFound,     // no such row
+  kInvalid,      // a value the store will not keep (malformed JSON)
   kUnavailable,  // the store could not commit (disk, connection, shutdown)
 };
 
