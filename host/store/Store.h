@@ -282,7 +282,13 @@ class Store : public KeyValueStore {
   // committed (or failed), on a store thread; it must not block.
   virtual void append_events(std::vector<EventRecord> batch, AppendCallback done) = 0;
 
-  // Events in commit order, after `seq`.
+  // Events after `seq`, in `seq` order, that a later call can never see
+  // preceded by an event it did not return: the router walks this cursor and
+  // must skip none. One writer (SQLite) commits in seq order; a backend with
+  // several writers returns only events below the oldest sequence number
+  // still uncommitted (PostgreSQL: a commit-ordered log written under a
+  // lock, or a horizon from pg_snapshot_xmin), so a gap is waited for, never
+  // skipped.
   virtual std::vector<StoredEvent> events_after(int64_t seq, size_t limit) = 0;
   virtual std::optional<StoredContact> contact(const std::string& key) = 0;
   virtual std::optional<StoredEntity> entity(const std::string& type, const std::string& id) = 0;

@@ -1,11 +1,20 @@
-// The embedded store: batches all or nothing, duplicates that change nothing,
-// contacts and entities merged from events, group commit, and durability
-// across a reopen.
+// The store contract: what every backend of Store must do, as typed tests
+// run against each (SQLite today; a PostgreSQL backend joins the Backends
+// list and must pass the same). Batches all or nothing, duplicates that
+// change nothing, contacts and entities merged from events, commit order,
+// routing as a compare-and-set on the position, leases on due work,
+// priorities, doubt after a lease ends, commands that compare the state,
+// arrivals for waits, rule versions, the plugins' key-value state, and
+// durability across a reopen. What only one backend does (SQLite's group
+// commit, its schema upgrades, its lease release on opening) is tested at
+// the end for that backend.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <future>
 #include <latch>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "integration/test_support.h"
@@ -35,14 +44,30 @@ AppendResult append(Store& store, std::vector<EventRecord> batch) {
   return got.get_future().get();
 }
 
+// A backend: how to open a store kept at `file` (the same file again: the same store).
+struct SqliteBackend {
+  static std::unique_ptr<Store> open(const std::filesystem::path& file) {
+    return std::make_unique<SqliteStore>(SqliteStore::Options{file});
+  }
+};
+
+template <class Backend>
+class StoreContract : public ::testing::Test {
+ protected:
+  std::filesystem::path file_ = test::make_temp_dir("sb_store") / "switchboard.db";
+  std::unique_ptr<Store> open() { return Backend::open(file_); }
+};
+using Backends = ::testing::Types<SqliteBackend>;
+TYPED_TEST_SUITE(StoreContract, Backends);
+
 class SqliteStoreTest : public ::testing::Test {
  protected:
   std::filesystem::path file_ = test::make_temp_dir("sb_store") / "switchboard.db";
   std::unique_ptr<SqliteStore> open() { return std::make_unique<SqliteStore>(SqliteStore::Options{file_}); }
 };
 
-TEST_F(SqliteStoreTest, EventsComeBackInCommitOrder) {
-  auto store = open();
+TYPED_TEST(StoreContract, EventsComeBackInCommitOrder) {
+  auto store = this->open();
   AppendResult r = append(*store, {event("a"), event("b", "lead.status_changed")});
   ASSERT_TRUE(r.ok()) << r.error;
   EXPECT_EQ(r.outcomes, (std::vector<AppendOutcome>{AppendOutcome::kStored, AppendOutcome::kStored}));
@@ -58,8 +83,8 @@ TEST_F(SqliteStoreTest, EventsComeBackInCommitOrder) {
   EXPECT_EQ(json::parse(events[0].record.body_json)["id"], "a");
 }
 
-TEST_F(SqliteStoreTest, RepeatedIdIsADuplicateThatChangesNothing) {
-  auto store = open();
+TYPED_TEST(StoreContract, RepeatedIdIsADuplicateThatChangesNothing) {
+  auto store = this->open();
   EventRecord first = event("x");
   first.contact = ContactUpdate{"email:a@example.com", R"({"name":"Anna"})"};
   ASSERT_TRUE(append(*store, {first}).ok());
@@ -74,8 +99,8 @@ TEST_F(SqliteStoreTest, RepeatedIdIsADuplicateThatChangesNothing) {
   EXPECT_EQ(json::parse(store->contact("email:a@example.com")->data_json)["name"], "Anna");
 }
 
-TEST_F(SqliteStoreTest, ContactsAndEntitiesMergeWhatEventsSay) {
-  auto store = open();
+TYPED_TEST(StoreContract, ContactsAndEntitiesMergeWhatEventsSay) {
+  auto store = this->open();
   EventRecord created = event("1");
   created.contact = ContactUpdate{"id:c1", R"({"name":"Иван","fields":{"city":"Омск","vip":false}})"};
   created.entity = EntityUpdate{"lead", "L1", true, "new", R"({"fields":{"budget":100}})"};
@@ -101,8 +126,8 @@ TEST_F(SqliteStoreTest, ContactsAndEntitiesMergeWhatEventsSay) {
   EXPECT_FALSE(store->entity("lead", "L2").has_value());
 }
 
-TEST_F(SqliteStoreTest, FailingBatchLeavesNothingAndOthersInItsGroupCommit) {
-  auto store = open();
+TYPED_TEST(StoreContract, FailingBatchLeavesNothingAndOthersInItsGroupCommit) {
+  auto store = this->open();
   EventRecord broken = event("b2");
   broken.contact = ContactUpdate{"id:c", "{not json"};
   std::promise<AppendResult> bad, good;
@@ -137,13 +162,13 @@ TEST_F(SqliteStoreTest, ConcurrentAppendsShareCommits) {
   EXPECT_LT(store->commits(), static_cast<uint64_t>(kThreads * kPerThread));
 }
 
-TEST_F(SqliteStoreTest, CommittedEventsSurviveReopening) {
+TYPED_TEST(StoreContract, CommittedEventsSurviveReopening) {
   {
-    auto store = open();
+    auto store = this->open();
     ASSERT_TRUE(append(*store, {event("kept")}).ok());
     store->append_events({event("pending at close")}, [](AppendResult r) { EXPECT_TRUE(r.ok()); });
   }  // the destructor commits what was appended
-  auto store = open();
+  auto store = this->open();
   auto events = store->events_after(0, 10);
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[1].record.id, "pending at close");
@@ -156,8 +181,8 @@ TEST_F(SqliteStoreTest, CommittedEventsSurviveReopening) {
 namespace sb {
 namespace {
 
-TEST_F(SqliteStoreTest, StatusChangesAreRecordedInCommitOrder) {
-  auto store = open();
+TYPED_TEST(StoreContract, StatusChangesAreRecordedInCommitOrder) {
+  auto store = this->open();
   EventRecord created = event("1", "lead.created");
   created.entity = EntityUpdate{"lead", "L1", true, std::nullopt, "{}"};  // created with no status
   EventRecord moved = event("2", "lead.status_changed");
@@ -181,8 +206,8 @@ TEST_F(SqliteStoreTest, StatusChangesAreRecordedInCommitOrder) {
   EXPECT_EQ(events[3].status_change->current, "B");
 }
 
-TEST_F(SqliteStoreTest, RoutingCreatesExecutionsOnceAndRemembersItsPosition) {
-  auto store = open();
+TYPED_TEST(StoreContract, RoutingCreatesExecutionsOnceAndRemembersItsPosition) {
+  auto store = this->open();
   auto route = [&](RouteBatch b) {
     std::promise<StoreStatus> got;
     store->route(std::move(b), [&](StoreStatus s) { got.set_value(s); });
@@ -218,8 +243,8 @@ TEST_F(SqliteStoreTest, RoutingCreatesExecutionsOnceAndRemembersItsPosition) {
   EXPECT_EQ(store->executions({}).size(), 2u);
 }
 
-TEST_F(SqliteStoreTest, DueWorkIsLeasedUntilItsUpdateIsCommittedOrTheLeaseEnds) {
-  auto store = open();
+TYPED_TEST(StoreContract, DueWorkIsLeasedUntilItsUpdateIsCommittedOrTheLeaseEnds) {
+  auto store = this->open();
   std::promise<std::string> routed;
   RouteBatch b;
   b.routed_up_to = 1;
@@ -252,8 +277,8 @@ TEST_F(SqliteStoreTest, DueWorkIsLeasedUntilItsUpdateIsCommittedOrTheLeaseEnds) 
   EXPECT_EQ(next[0].step, "send");
 }
 
-TEST_F(SqliteStoreTest, HigherPriorityWorkIsClaimedFirstWhateverIsDueBeforeIt) {
-  auto store = open();
+TYPED_TEST(StoreContract, HigherPriorityWorkIsClaimedFirstWhateverIsDueBeforeIt) {
+  auto store = this->open();
   std::promise<std::string> routed;
   RouteBatch b;
   b.routed_up_to = 1;
@@ -292,8 +317,8 @@ TEST_F(SqliteStoreTest, LeasesOfAHostThatDiedAreReleasedWhenTheFileIsOpenedAgain
   EXPECT_EQ(rows[0].lease_owner, "new-run");
 }
 
-TEST_F(SqliteStoreTest, ExecutionUpdatesKeepHistoryAndDueTimes) {
-  auto store = open();
+TYPED_TEST(StoreContract, ExecutionUpdatesKeepHistoryAndDueTimes) {
+  auto store = this->open();
   std::promise<std::string> routed;
   RouteBatch b;
   b.routed_up_to = 1;
@@ -324,12 +349,114 @@ TEST_F(SqliteStoreTest, ExecutionUpdatesKeepHistoryAndDueTimes) {
   EXPECT_NE(update(ExecutionUpdate::to(999, ExecutionState::kDone, "$end", 0, std::nullopt)), "");  // unknown id
 }
 
+namespace {
+StoreStatus route_one(Store& store, const std::string& event_id, int64_t from = 0) {
+  RouteBatch b;
+  b.from = from;
+  b.routed_up_to = from + 1;
+  b.executions.push_back({"r", event_id, "{}", std::nullopt});
+  std::promise<StoreStatus> got;
+  store.route(std::move(b), [&](StoreStatus s) { got.set_value(s); });
+  return got.get_future().get();
+}
+}  // namespace
+
+TYPED_TEST(StoreContract, ALeaseTakenOverAfterItEndedMarksItsStepAsMaybeRun) {
+  auto store = this->open();
+  ASSERT_TRUE(route_one(*store, "e1").ok());
+  const int64_t now = now_ms() + 10;
+  auto first = store->claim_due({"host-a", now, 10, /*lease_ms=*/1});
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].doubt, Doubt::kNone);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto taken = store->claim_due({"host-b", now_ms() + 10, 10, 60000});
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].lease_owner, "host-b");
+  EXPECT_EQ(taken[0].doubt, Doubt::kMayHaveRun);  // host-a may have sent it
+  std::promise<StoreStatus> updated;
+  store->update_execution(ExecutionUpdate::to(taken[0].id, ExecutionState::kReady, "next", 0, now),
+                          [&](StoreStatus st) { updated.set_value(st); });
+  ASSERT_TRUE(updated.get_future().get().ok());
+  EXPECT_EQ(store->execution(taken[0].id)->doubt, Doubt::kNone);  // an update ends the doubt
+}
+
+TYPED_TEST(StoreContract, CommandsCompareTheStateAndSayWhyTheyWereRefused) {
+  auto store = this->open();
+  ASSERT_TRUE(route_one(*store, "e1").ok());
+  const int64_t id = store->executions({}).front().id;
+  auto command = [&](int64_t which, std::vector<ExecutionState> from, ExecutionState to) {
+    ExecutionCommand c;
+    c.id = which;
+    c.from = std::move(from);
+    c.to = to;
+    c.history_entry_json = R"({"admin":"test"})";
+    std::promise<StoreStatus> got;
+    store->command_execution(c, [&](StoreStatus st) { got.set_value(st); });
+    return got.get_future().get();
+  };
+  EXPECT_EQ(command(id + 100, {ExecutionState::kReady}, ExecutionState::kCancelled).code, StoreErrc::kNotFound);
+  EXPECT_EQ(command(id, {ExecutionState::kFailed}, ExecutionState::kReady).code, StoreErrc::kConflict);
+  EXPECT_TRUE(command(id, {ExecutionState::kReady}, ExecutionState::kCancelled).ok());
+  EXPECT_EQ(store->execution(id)->state, ExecutionState::kCancelled);
+}
+
+TYPED_TEST(StoreContract, RuleVersionsAndPluginStateAreKept) {
+  {
+    auto store = this->open();
+    std::promise<StoreStatus> saved;
+    store->save_rule_versions({{"greet", "v1", R"({"rule":{"name":"greet"}})"}},
+                              [&](StoreStatus st) { saved.set_value(st); });
+    ASSERT_TRUE(saved.get_future().get().ok());
+    store->kv_put("sms", "token", "abc");
+    store->kv_put("sms", "gone", "x");
+    store->kv_remove("sms", "gone");
+  }
+  auto store = this->open();
+  ASSERT_TRUE(store->rule_version("greet", "v1"));
+  EXPECT_EQ(store->rule_version("greet", "v1")->source_json, R"({"rule":{"name":"greet"}})");
+  EXPECT_FALSE(store->rule_version("greet", "v2"));
+  EXPECT_EQ(store->kv_get("sms", "token"), "abc");
+  EXPECT_EQ(store->kv_get("push", "token"), std::nullopt);  // namespaced by instance
+  EXPECT_EQ(store->kv_get("sms", "gone"), std::nullopt);
+}
+
+TYPED_TEST(StoreContract, AReaderWalkingTheCursorSeesEveryAcknowledgedEventOnce) {
+  auto store = this->open();
+  constexpr int kThreads = 4, kPerThread = 50;
+  std::atomic<int> acknowledged{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t)
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::promise<AppendResult> got;
+        store->append_events({event(std::to_string(t) + "-" + std::to_string(i))},
+                             [&](AppendResult r) { got.set_value(std::move(r)); });
+        if (got.get_future().get().ok()) ++acknowledged;
+      }
+    });
+  // The router's walk, while the writers write: no event skipped, none twice.
+  std::set<std::string> seen;
+  int64_t position = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (static_cast<int>(seen.size()) < kThreads * kPerThread && std::chrono::steady_clock::now() < deadline) {
+    for (const auto& e : store->events_after(position, 7)) {
+      EXPECT_TRUE(seen.insert(e.record.id).second) << e.record.id << " seen twice";
+      position = e.seq;
+    }
+  }
+  for (auto& w : writers) w.join();
+  for (const auto& e : store->events_after(position, 1000)) seen.insert(e.record.id);
+  EXPECT_EQ(acknowledged.load(), kThreads * kPerThread);
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kThreads * kPerThread));
+}
+
 // A store with one execution, and helpers to wait for events in it.
-class AwaitingTest : public SqliteStoreTest {
+template <class Backend>
+class AwaitingContract : public StoreContract<Backend> {
  protected:
   void SetUp() override {
-    SqliteStoreTest::SetUp();
-    store = open();
+    StoreContract<Backend>::SetUp();
+    store = this->open();
     RouteBatch b;
     b.routed_up_to = 1;
     b.executions.push_back({"r", "e1", "{}", std::nullopt});
@@ -362,18 +489,20 @@ class AwaitingTest : public SqliteStoreTest {
     store->update_execution(std::move(u), [&](StoreStatus s) { got.set_value(s.message); });
     return got.get_future().get();
   }
-  std::unique_ptr<SqliteStore> store;
+  std::unique_ptr<Store> store;
   int64_t id = 0;
   int64_t position = 1;
 };
+TYPED_TEST_SUITE(AwaitingContract, Backends);
+using SqliteAwaitingTest = AwaitingContract<SqliteBackend>;
 
-TEST_F(AwaitingTest, AnArrivalResumesTheWaitingExecutionAtItsNextStep) {
-  ASSERT_EQ(wait_for("message.read\nid=m1", now_ms() + 3600 * 1000), "");
-  EXPECT_EQ(store->execution(id)->awaiting, "message.read\nid=m1");
-  ASSERT_EQ(arrive("message.read\nid=other", now_ms()), "");
-  EXPECT_EQ(store->execution(id)->state, ExecutionState::kWaiting);
-  ASSERT_EQ(arrive("message.read\nid=m1", now_ms()), "");
-  auto row = store->execution(id);
+TYPED_TEST(AwaitingContract, AnArrivalResumesTheWaitingExecutionAtItsNextStep) {
+  ASSERT_EQ(this->wait_for("message.read\nid=m1", now_ms() + 3600 * 1000), "");
+  EXPECT_EQ(this->store->execution(this->id)->awaiting, "message.read\nid=m1");
+  ASSERT_EQ(this->arrive("message.read\nid=other", now_ms()), "");
+  EXPECT_EQ(this->store->execution(this->id)->state, ExecutionState::kWaiting);
+  ASSERT_EQ(this->arrive("message.read\nid=m1", now_ms()), "");
+  auto row = this->store->execution(this->id);
   EXPECT_EQ(row->state, ExecutionState::kReady);
   EXPECT_EQ(row->step, "thanks");
   EXPECT_EQ(row->awaiting, "");
@@ -385,32 +514,32 @@ TEST_F(AwaitingTest, AnArrivalResumesTheWaitingExecutionAtItsNextStep) {
   EXPECT_EQ(last["event"]["data"]["status"], "read");
 }
 
-TEST_F(AwaitingTest, AnEventThatArrivedJustBeforeTheWaitBeganStillCounts) {
-  ASSERT_EQ(arrive("message.read\nid=m1", now_ms()), "");
-  ASSERT_EQ(wait_for("message.read\nid=m1", now_ms() + 3600 * 1000), "");
-  auto row = store->execution(id);
+TYPED_TEST(AwaitingContract, AnEventThatArrivedJustBeforeTheWaitBeganStillCounts) {
+  ASSERT_EQ(this->arrive("message.read\nid=m1", now_ms()), "");
+  ASSERT_EQ(this->wait_for("message.read\nid=m1", now_ms() + 3600 * 1000), "");
+  auto row = this->store->execution(this->id);
   EXPECT_EQ(row->state, ExecutionState::kReady);
   EXPECT_EQ(row->step, "thanks");
   EXPECT_EQ(json::parse(row->history_json).back()["outcome"], "event arrived");
 }
 
-TEST_F(AwaitingTest, AnEventFromBeforeTheExecutionBeganDoesNotCount) {
-  ASSERT_EQ(arrive("message.read\nid=m1", store->execution(id)->created_at_ms - 1), "");
-  ASSERT_EQ(wait_for("message.read\nid=m1", now_ms() + 3600 * 1000), "");
-  EXPECT_EQ(store->execution(id)->state, ExecutionState::kWaiting);
+TYPED_TEST(AwaitingContract, AnEventFromBeforeTheExecutionBeganDoesNotCount) {
+  ASSERT_EQ(this->arrive("message.read\nid=m1", this->store->execution(this->id)->created_at_ms - 1), "");
+  ASSERT_EQ(this->wait_for("message.read\nid=m1", now_ms() + 3600 * 1000), "");
+  EXPECT_EQ(this->store->execution(this->id)->state, ExecutionState::kWaiting);
 }
 
-TEST_F(AwaitingTest, OnceTheTimeoutIsDueAnArrivalChangesNothing) {
+TYPED_TEST(AwaitingContract, OnceTheTimeoutIsDueAnArrivalChangesNothing) {
   // The scheduler may already be running the timeout's step.
-  ASSERT_EQ(wait_for("message.read\nid=m1", now_ms() - 1), "");
-  ASSERT_EQ(arrive("message.read\nid=m1", now_ms()), "");
-  auto row = store->execution(id);
+  ASSERT_EQ(this->wait_for("message.read\nid=m1", now_ms() - 1), "");
+  ASSERT_EQ(this->arrive("message.read\nid=m1", now_ms()), "");
+  auto row = this->store->execution(this->id);
   EXPECT_EQ(row->state, ExecutionState::kWaiting);
   EXPECT_EQ(row->step, "remind");
   EXPECT_EQ(row->awaiting, "message.read\nid=m1");  // the scheduler sees the timeout
 }
 
-TEST_F(AwaitingTest, ArrivalsAreForgottenAfterTheRetention) {
+TEST_F(SqliteAwaitingTest, ArrivalsAreForgottenAfterTheRetention) {
   store.reset();
   SqliteStore::Options o{file_, true, 2000, /*arrival_retention_ms=*/1000};
   store = std::make_unique<SqliteStore>(o);
@@ -446,37 +575,37 @@ TEST_F(SqliteStoreTest, OpensAStoreOfTheFirstSchemaAndUpgradesIt) {
   EXPECT_EQ(events[0].record.chain_depth, 0);
 }
 
-TEST_F(AwaitingTest, AnArrivalResumesOneWaitOnly) {
+TYPED_TEST(AwaitingContract, AnArrivalResumesOneWaitOnly) {
   // The same awaited key twice in one execution: the first wait's event
   // does not end the second.
-  ASSERT_EQ(wait_for("reply\ncontact=c1", now_ms() + 3600 * 1000), "");
-  ASSERT_EQ(arrive("reply\ncontact=c1", now_ms()), "");
-  ASSERT_EQ(store->execution(id)->state, ExecutionState::kReady);
-  ASSERT_EQ(wait_for("reply\ncontact=c1", now_ms() + 3600 * 1000), "");
-  EXPECT_EQ(store->execution(id)->state, ExecutionState::kWaiting);
-  ASSERT_EQ(arrive("reply\ncontact=c1", now_ms()), "");
-  EXPECT_EQ(store->execution(id)->state, ExecutionState::kReady);
+  ASSERT_EQ(this->wait_for("reply\ncontact=c1", now_ms() + 3600 * 1000), "");
+  ASSERT_EQ(this->arrive("reply\ncontact=c1", now_ms()), "");
+  ASSERT_EQ(this->store->execution(this->id)->state, ExecutionState::kReady);
+  ASSERT_EQ(this->wait_for("reply\ncontact=c1", now_ms() + 3600 * 1000), "");
+  EXPECT_EQ(this->store->execution(this->id)->state, ExecutionState::kWaiting);
+  ASSERT_EQ(this->arrive("reply\ncontact=c1", now_ms()), "");
+  EXPECT_EQ(this->store->execution(this->id)->state, ExecutionState::kReady);
 }
 
-TEST_F(AwaitingTest, CancellingAParallelGroupCancelsItsBranches) {
-  ExecutionUpdate group = ExecutionUpdate::to(id, ExecutionState::kWaiting, "after", 0, std::nullopt,
+TYPED_TEST(AwaitingContract, CancellingAParallelGroupCancelsItsBranches) {
+  ExecutionUpdate group = ExecutionUpdate::to(this->id, ExecutionState::kWaiting, "after", 0, std::nullopt,
                                               R"({"step":"together","outcome":"branches started"})");
   group.branches = {{"0.0", "a", "0#end"}, {"0.1", "b", "0#end"}};
   std::promise<std::string> updated;
-  store->update_execution(group, [&](StoreStatus s) { updated.set_value(s.message); });
+  this->store->update_execution(group, [&](StoreStatus s) { updated.set_value(s.message); });
   ASSERT_EQ(updated.get_future().get(), "");
-  auto rows = store->executions({});
+  auto rows = this->store->executions({});
   ASSERT_EQ(rows.size(), 3u);
   for (const auto& r : rows)
-    if (r.id != id) {
+    if (r.id != this->id) {
       EXPECT_EQ(json::parse(r.history_json).back()["outcome"], "branches started");  // the parent's past
     }
   std::promise<std::string> cancelled;
-  store->command_execution(
-      {id, {ExecutionState::kWaiting}, ExecutionState::kCancelled, std::nullopt, R"({"outcome":"cancelled"})"},
+  this->store->command_execution(
+      {this->id, {ExecutionState::kWaiting}, ExecutionState::kCancelled, std::nullopt, R"({"outcome":"cancelled"})"},
       [&](StoreStatus s) { cancelled.set_value(s.message); });
   ASSERT_EQ(cancelled.get_future().get(), "");
-  for (const auto& r : store->executions({})) EXPECT_EQ(r.state, ExecutionState::kCancelled) << r.event_id;
+  for (const auto& r : this->store->executions({})) EXPECT_EQ(r.state, ExecutionState::kCancelled) << r.event_id;
 }
 
 }  // namespace
