@@ -1,7 +1,7 @@
 #include "app/Runtime.h"
 
 #include "app/ConfigCheck.h"
-#include "events/EventsApi.h"
+#include "api/EventsApi.h"
 #include "http/HttpClient.h"
 #include "http/HttpServer.h"
 #include "http/WebhookRoutes.h"
@@ -11,7 +11,7 @@
 #include "executor/CallQueue.h"
 #include "executor/CompletedRoutes.h"
 #include "pipeline/EmittedEvents.h"
-#include "pipeline/ExecutionsApi.h"
+#include "api/ExecutionsApi.h"
 #include "pipeline/Pipeline.h"
 #include "plugins/PendingCalls.h"
 #include "plugins/PluginInstance.h"

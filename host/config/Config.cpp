@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "config/JsonSchema.h"
-#include "host_schemas.h"
+#include "config_schema.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
 
@@ -45,7 +45,7 @@ std::string line_and_column(const std::string& text, size_t byte) {
 }
 
 const JsonSchema& host_schema() {
-  static const JsonSchema schema(json::parse(host_schemas::config_config_schema_json));
+  static const JsonSchema schema(json::parse(config_schema::config_config_schema_json));
   return schema;
 }
 

@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/JsonSchema.h"
-#include "host_schemas.h"
+#include "event_schema.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
 
@@ -19,7 +19,7 @@ namespace {
 constexpr int kMaxDepth = 64;
 
 const JsonSchema& event_schema() {
-  static const JsonSchema schema(json::parse(host_schemas::events_event_schema_json));
+  static const JsonSchema schema(json::parse(event_schema::events_event_schema_json));
   return schema;
 }
 

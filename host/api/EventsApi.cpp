@@ -1,4 +1,4 @@
-#include "events/EventsApi.h"
+#include "api/EventsApi.h"
 
 #include <chrono>
 #include <nlohmann/json.hpp>

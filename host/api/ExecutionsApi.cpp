@@ -1,4 +1,4 @@
-#include "pipeline/ExecutionsApi.h"
+#include "api/ExecutionsApi.h"
 
 #include <Poco/Exception.h>
 #include <Poco/URI.h>
