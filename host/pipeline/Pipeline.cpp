@@ -22,6 +22,7 @@ namespace {
 constexpr size_t kRouteBatch = 500;
 constexpr size_t kDueBatch = 200;
 constexpr std::chrono::milliseconds kPoll{1000};  // the longest sleep, whatever the next due time
+constexpr std::chrono::milliseconds kRoutingTurn{50};  // routing's share of a turn while events wait
 
 // "<host name>-<pid>-<random>": two hosts, or two runs of one, never share it.
 std::string unique_owner() {
@@ -97,12 +98,16 @@ void Pipeline::stop() {
 
 void Pipeline::run() {
   while (true) {
-    // Routing and steps take turns, a batch each: a burst being routed does
-    // not hold back the steps that are due.
+    // Routing and steps take turns: a burst being routed does not hold back
+    // the steps that are due, and routing gets most of each turn, so that an
+    // event that arrives during a campaign (a password reset) is routed, and
+    // its high-priority step claimed, soon after it is stored.
     bool more = false;
     try {
       calls_.start_queued();
-      more = route_new_events();
+      const auto routing_until = std::chrono::steady_clock::now() + kRoutingTurn;
+      while ((more = route_new_events()) && std::chrono::steady_clock::now() < routing_until) {
+      }
       more = start_due_steps() || more;
     } catch (const std::exception& e) {
       log_error("pipeline", "cannot read the store", {{"error", e.what()}});
