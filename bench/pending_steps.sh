@@ -34,9 +34,10 @@ echo "inserted $count waiting executions in $(echo "$(date +%s.%N) - $start" | b
 full=$(rss_after_start)
 echo "host RSS: empty store $((empty / 1024)) MiB, with $count pending steps $((full / 1024)) MiB"
 now_ms=$(( $(date +%s) * 1000 ))
-sqlite3 "$dir/switchboard.db" "EXPLAIN QUERY PLAN SELECT id FROM executions WHERE due_at IS NOT NULL AND due_at <= $now_ms ORDER BY due_at LIMIT 200;"
-for q in "SELECT count(*) FROM (SELECT id FROM executions WHERE due_at IS NOT NULL AND due_at <= $now_ms ORDER BY due_at LIMIT 200)" \
-         "SELECT min(due_at) FROM executions WHERE due_at IS NOT NULL" \
-         "SELECT count(*) FROM (SELECT id FROM executions WHERE due_at IS NOT NULL AND due_at <= $((now_ms + 3700000)) ORDER BY due_at LIMIT 200)"; do
+# The scheduler's queries (store/SqliteStore.cpp), for one priority level.
+sqlite3 "$dir/switchboard.db" "EXPLAIN QUERY PLAN SELECT id FROM executions WHERE priority = 1 AND due_at IS NOT NULL AND due_at <= $now_ms ORDER BY due_at LIMIT 200;"
+for q in "SELECT count(*) FROM (SELECT id FROM executions WHERE priority = 1 AND due_at IS NOT NULL AND due_at <= $now_ms ORDER BY due_at LIMIT 200)" \
+         "SELECT min(due_at) FROM executions WHERE priority = 1 AND due_at IS NOT NULL" \
+         "SELECT count(*) FROM (SELECT id FROM executions WHERE priority = 1 AND due_at IS NOT NULL AND due_at <= $((now_ms + 3700000)) ORDER BY due_at LIMIT 200)"; do
   printf '%s\n' ".timer on" "$q;" | sqlite3 "$dir/switchboard.db" | tr '\n' ' '; echo
 done

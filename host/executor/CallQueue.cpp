@@ -40,7 +40,15 @@ void CallQueue::submit(const std::string& instance, Call call) {
       bounded = true;
     }
   }
-  call(bounded ? release_for(instance) : Release([] {}));
+  run(bounded ? release_for(instance) : Release([] {}), call);
+}
+
+void CallQueue::run(const Release& release, const Call& call) {
+  try {
+    call(release);
+  } catch (...) {
+    release();  // a call that threw holds no slot (it reports its own failure)
+  }
 }
 
 void CallQueue::start_queued() {
@@ -55,7 +63,7 @@ void CallQueue::start_queued() {
         --queued_;
       }
   }
-  for (auto& [instance, call] : ready) call(release_for(instance));
+  for (auto& [instance, call] : ready) run(release_for(instance), call);
 }
 
 size_t CallQueue::queued() const {

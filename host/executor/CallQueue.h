@@ -36,6 +36,7 @@ class CallQueue {
     std::deque<Call> waiting;
   };
   Release release_for(const std::string& instance);
+  static void run(const Release& release, const Call& call);
 
   std::function<void()> freed_;
   mutable std::mutex mutex_;

@@ -92,7 +92,16 @@ sb_status CompletedRoutes::emit(EmittedEvent event, sb_emit_wait wait, std::func
 
 void CompletedRoutes::next(const std::shared_ptr<Execution>& e) {
   e->row.history_json = dump_text(e->history);
-  interpreter_.run(e->row, e->rule, "", [this, e](ExecutionUpdate update) { apply(e, std::move(update)); });
+  try {
+    interpreter_.run(e->row, e->rule, "", [this, e](ExecutionUpdate update) { apply(e, std::move(update)); });
+  } catch (const std::exception& ex) {
+    // A bug or a broken host (no tzdata) fails this execution; the caller still gets its answer.
+    log_error("executor", "cannot run a step", {{"rule", e->row.rule}, {"error", ex.what()}});
+    e->history.push_back({{"step", e->row.step}, {"outcome", "permanent"}, {"reason", ex.what()}});
+    e->row.state = ExecutionState::kFailed;
+    e->row.error = std::string("cannot run the step: ") + ex.what();
+    ended(e);
+  }
 }
 
 void CompletedRoutes::apply(const std::shared_ptr<Execution>& e, ExecutionUpdate u) {

@@ -72,11 +72,12 @@ namespace {
 // Where a step id of this execution is in its rule version. Rows from before
 // versions were kept name steps by index.
 std::optional<int> position(const CompiledRule& rule, const ExecutionRow& row, const std::string& id) {
-  if (auto index = rule.index_of(id)) return index;
+  // A row written before versions (no rule_version) holds a flattened index,
+  // which a path id of the same digits would misread.
   if (row.rule_version.empty() && !id.empty() && id.find_first_not_of("0123456789") == std::string::npos &&
       id.size() < 9)
     return std::stoi(id);
-  return std::nullopt;
+  return rule.index_of(id);
 }
 }  // namespace
 

@@ -292,6 +292,7 @@ void Pipeline::record(const std::string& rule, ExecutionUpdate update) {
   }
   const int64_t id = update.id;
   const ExecutionState state = update.state;
+  update.lease_owner = owner_;  // refused if the lease ran out and another host took the step over
   store_.update_execution(std::move(update), [this, id, state, rule](StoreStatus status) {
     if (!status.ok()) log_error("pipeline", "cannot record a step", {{"execution", id}, {"error", status.message}});
     if (status.ok() && state != ExecutionState::kReady && state != ExecutionState::kWaiting)

@@ -264,7 +264,7 @@ class StepCompiler {
     std::set<std::string> paths;
     for (const auto& s : steps_) paths.insert(s.id);
     for (const auto& [name, at] : named_)
-      if (at.size() == 1 && !paths.count(name) && name != kEndId) steps_[at.front()].id = name;
+      if (at.size() == 1 && !name.empty() && !paths.count(name) && name != kEndId) steps_[at.front()].id = name;
   }
   const std::string& pointer_of(size_t index) const { return pointers_[index]; }
 

@@ -196,6 +196,7 @@ struct SqliteStore::Writer {
   SqliteStatement insert_execution;
   SqliteStatement update_execution;
   SqliteStatement execution_state;
+  SqliteStatement end_cancelled_lease;
   SqliteStatement command;
   SqliteStatement early_arrival;
   SqliteStatement resume_waiting;
@@ -234,19 +235,22 @@ struct SqliteStore::Writer {
                   "INSERT INTO rule_fired (rule, entity_type, entity_id) VALUES (?, ?, ?) "
                   "ON CONFLICT DO NOTHING"),
         insert_execution(db.handle(),
-                         "INSERT INTO executions (rule, event_id, state, due_at, context, created_at, updated_at, "
-                         "priority, rule_version) VALUES (?1, ?2, 'ready', ?3, ?4, ?3, ?3, ?5, ?6) "
+                         "INSERT INTO executions (rule, event_id, state, step, due_at, context, created_at, "
+                         "updated_at, priority, rule_version) VALUES (?1, ?2, 'ready', '', ?3, ?4, ?3, ?3, ?5, ?6) "
                          "ON CONFLICT (event_id, rule) DO NOTHING"),
         update_execution(db.handle(),
                          "UPDATE executions SET state = ?2, step = ?3, attempt = ?4, due_at = ?5, error = ?6, "
                          "updated_at = ?7, history = CASE WHEN ?8 = '' THEN history "
                          "ELSE json_insert(history, '$[#]', json(?8)) END, awaiting = nullif(?9, ''), "
-                         "resume_step = ?10, lease_owner = NULL, doubt = 0 WHERE id = ?1 AND state != 'cancelled'"),
-        execution_state(db.handle(), "SELECT state FROM executions WHERE id = ?"),
+                         "resume_step = ?10, lease_owner = NULL, doubt = 0 WHERE id = ?1 AND state != 'cancelled' "
+                         "AND (?11 = '' OR lease_owner = ?11)"),
+        execution_state(db.handle(), "SELECT state, coalesce(lease_owner, '') FROM executions WHERE id = ?"),
+        end_cancelled_lease(db.handle(),
+                            "UPDATE executions SET lease_owner = NULL WHERE id = ?1 AND state = 'cancelled' "
+                            "AND (?2 = '' OR lease_owner = ?2)"),
         command(db.handle(),
                 "UPDATE executions SET state = ?2, due_at = ?3, attempt = 0, error = '', updated_at = ?4, "
-                "history = json_insert(history, '$[#]', json(?5)), awaiting = NULL, doubt = ?6, "
-                "lease_owner = CASE WHEN ?2 = 'cancelled' THEN NULL ELSE lease_owner END WHERE id = ?1"),
+                "history = json_insert(history, '$[#]', json(?5)), awaiting = NULL, doubt = ?6 WHERE id = ?1"),
         // An arrival another wait of this execution took does not count twice.
         early_arrival(db.handle(),
                       "SELECT a.event, a.at, a.rowid FROM arrivals a JOIN executions e ON e.id = ?2 "
@@ -297,7 +301,7 @@ struct SqliteStore::Writer {
         // index until then, and take it over if no update came by then.
         // Taking over a lease that ended without an update: its step may have run.
         lease(db.handle(), std::string("UPDATE executions SET lease_owner = ?2, due_at = ?3, "
-                                       "doubt = CASE WHEN lease_owner IS NULL THEN doubt ELSE 1 END "
+                                       "doubt = CASE WHEN lease_owner IS NULL OR doubt = 2 THEN doubt ELSE 1 END "
                                        "WHERE id = ?1 RETURNING ") +
                                kExecutionColumns),
         arrival_retention_ms(o.arrival_retention_ms) {}
@@ -404,7 +408,7 @@ struct SqliteStore::Writer {
     else
       update_execution.bind_null(5);
     update_execution.bind(6, u.error).bind(7, now_ms()).bind(8, u.history_entry_json);
-    update_execution.bind(9, u.awaiting).bind(10, u.resume_step);
+    update_execution.bind(9, u.awaiting).bind(10, u.resume_step).bind(11, u.lease_owner);
     if (update_execution.run() == 1) {
       const int64_t now = now_ms();
       for (const NewBranch& b : u.branches) {
@@ -423,8 +427,14 @@ struct SqliteStore::Writer {
       return;
     }
     const auto state = state_of(u.id);
-    if (state != ExecutionState::kCancelled)
-      throw StoreError("no execution " + std::to_string(u.id), StoreErrc::kNotFound);
+    if (!state) throw StoreError("no execution " + std::to_string(u.id), StoreErrc::kNotFound);
+    if (*state == ExecutionState::kCancelled) {
+      // The step that was running when it was cancelled has ended: its lease too.
+      end_cancelled_lease.bind(1, u.id).bind(2, u.lease_owner).run();
+      return;
+    }
+    throw StoreError("execution " + std::to_string(u.id) + "'s lease is no longer " + u.lease_owner + "'s",
+                     StoreErrc::kConflict);
   }
 
   // The last branch of a parallel group to end makes its parent go on.
@@ -462,19 +472,26 @@ struct SqliteStore::Writer {
     return rows;
   }
 
-  std::optional<ExecutionState> state_of(int64_t id) {
+  std::optional<ExecutionState> state_of(int64_t id, std::string* lease_owner = nullptr) {
     execution_state.bind(1, id);
     std::optional<ExecutionState> state;
-    if (execution_state.step()) state = state_named(execution_state.text(0));
+    if (execution_state.step()) {
+      state = state_named(execution_state.text(0));
+      if (lease_owner) *lease_owner = execution_state.text(1);
+    }
     execution_state.reset();
     return state;
   }
 
   void apply(const ExecutionCommand& c) {
-    const auto state = state_of(c.id);
+    std::string lease_owner;
+    const auto state = state_of(c.id, &lease_owner);
     if (!state) throw StoreError("no execution " + std::to_string(c.id), StoreErrc::kNotFound);
     if (std::find(c.from.begin(), c.from.end(), *state) == c.from.end())
       throw StoreError("execution " + std::to_string(c.id) + " is " + state_name(*state), StoreErrc::kConflict);
+    // A cancelled step may still be running: run again only once it ended.
+    if (c.to != ExecutionState::kCancelled && !lease_owner.empty())
+      throw StoreError("a step of execution " + std::to_string(c.id) + " is still running", StoreErrc::kConflict);
     command.bind(1, c.id).bind(2, std::string(state_name(c.to)));
     if (c.due_at_ms)
       command.bind(3, *c.due_at_ms);
@@ -723,6 +740,12 @@ std::optional<std::string> SqliteStore::kv_get(const std::string& ns, const std:
 }
 
 void SqliteStore::write_and_wait(std::function<void(Writer&)> apply) {
+  if (std::this_thread::get_id() == thread_.get_id()) {
+    // From a write's callback (a plugin's kv call in on_emitted): waiting
+    // for the writer would wait for itself. Between groups, so on its own.
+    apply(*writer_);
+    return;
+  }
   std::promise<StoreStatus> committed;
   submit({std::move(apply), [&](const StoreStatus& s) { committed.set_value(s); }});
   if (StoreStatus s = committed.get_future().get(); !s.ok()) throw StoreError(s.message, s.code);

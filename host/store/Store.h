@@ -175,6 +175,9 @@ struct ExecutionUpdate {
   std::string awaiting;
   std::string resume_step;
   std::vector<NewBranch> branches;  // a parallel group: started together with this update
+  // The claimer: applied only while the row's lease is still theirs (else
+  // kConflict: the lease ran out and another took the step over).
+  std::string lease_owner;
 
   // The usual update: a state, a position and a history entry.
   static ExecutionUpdate to(int64_t id, ExecutionState state, std::string step, int attempt,
@@ -298,7 +301,8 @@ class Store : public KeyValueStore {
   virtual int64_t routed_up_to() = 0;
   virtual void route(RouteBatch batch, WriteCallback done) = 0;
   // A cancelled execution stays cancelled: a step that was in flight when it
-  // was cancelled records nothing. An update that waits for an event for
+  // was cancelled records nothing (it only ends its lease: a retry waits
+  // for that). An update that waits for an event for
   // which an arrival since the execution's creation is kept resumes it at
   // once, with the arrival in its history.
   virtual void update_execution(ExecutionUpdate update, WriteCallback done) = 0;

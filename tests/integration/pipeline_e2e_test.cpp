@@ -103,48 +103,12 @@ TEST(PipelineEndToEnd, AnEditedRuleLeavesWaitingExecutionsOnTheirOwnVersion) {
   EXPECT_EQ(sink.count(), 5u);
 }
 
-TEST(PipelineEndToEnd, NothingAcknowledgedIsLostOrDoneTwiceAcrossASigkill) {
-  HttpSink sink;
-  // An immediate step, a delayed one, and a second action after the delay.
-  const json config =
-      pipeline_config(sink, json::array({greet_step("/first"), {{"wait", "1s"}}, greet_step("/later")}));
-  auto first = std::make_unique<HostProcess>(config);
-  const auto dir = first->dir();
-  std::mutex mutex;
-  std::set<std::string> acknowledged;
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> senders;
-  for (int t = 0; t < 4; ++t)
-    senders.emplace_back([&, t, port = first->port()] {
-      for (int i = 0; !stop; ++i) {
-        const std::string id = "k" + std::to_string(t) + "-" + std::to_string(i);
-        try {
-          if (post_event(port, new_lead(id)).status == 202) {
-            std::lock_guard lock(mutex);
-            acknowledged.insert(id);
-          }
-        } catch (const std::exception&) {
-          return;  // the host is gone
-        }
-      }
-    });
-  std::this_thread::sleep_for(700ms);  // some first steps done, every delayed step still waiting
-  first->kill();
-  stop = true;
-  for (auto& s : senders) s.join();
-  ASSERT_GT(acknowledged.size(), 10u);
-  std::this_thread::sleep_for(200ms);  // requests the dead host had already sent reach the sink
-  const size_t before_restart = sink.count();
-
-  HostProcess second(config, {}, dir);
-  std::set<std::string> expected;
-  for (const auto& id : acknowledged) {
-    expected.insert(id + ":greet:0");
-    expected.insert(id + ":greet:2");
-  }
-  // Every step of every acknowledged event happens...
+// Waits (bounded) until every expected idempotency key reached the sink;
+// returns how often each key arrived.
+std::map<std::string, int> deliveries_of(HttpSink& sink, const std::set<std::string>& expected,
+                                         std::chrono::seconds timeout) {
   std::map<std::string, int> deliveries;
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     deliveries.clear();
     for (const auto& r : sink.wait_for(0, 0ms)) ++deliveries[r.headers.at("idempotency-key")];
@@ -153,23 +117,7 @@ TEST(PipelineEndToEnd, NothingAcknowledgedIsLostOrDoneTwiceAcrossASigkill) {
     if (seen == expected.size()) break;
     std::this_thread::sleep_for(50ms);
   }
-  for (const auto& key : expected) EXPECT_TRUE(deliveries.count(key)) << key << " never reached the provider";
-  // ...and a repeated delivery is only a step that was in flight when the
-  // host died: delivered by the first host, its result not yet committed, so
-  // the second host sends it again with the same key (the provider sees it
-  // once). Neither host delivers any key twice.
-  const auto all = sink.wait_for(0, 0ms);
-  std::map<std::string, int> first_host, second_host;
-  for (size_t i = 0; i < all.size(); ++i)
-    ++(i < before_restart ? first_host : second_host)[all[i].headers.at("idempotency-key")];
-  size_t repeats = 0;
-  for (const auto& [key, n] : first_host) EXPECT_EQ(n, 1) << key << " delivered twice by the first host";
-  for (const auto& [key, n] : second_host) {
-    EXPECT_EQ(n, 1) << key << " delivered twice by the second host";
-    repeats += first_host.count(key);
-  }
-  std::cout << "acknowledged " << acknowledged.size() << " events, " << expected.size() << " steps, " << before_restart
-            << " requests before the kill, " << repeats << " repeated deliveries\n";
+  return deliveries;
 }
 
 // Posts new leads from four threads until the host is gone; returns the
@@ -201,6 +149,46 @@ std::set<std::string> post_until_killed(HostProcess& host, const std::string& pr
   return acknowledged;
 }
 
+TEST(PipelineEndToEnd, NothingAcknowledgedIsLostOrDoneTwiceAcrossASigkill) {
+  HttpSink sink;
+  // An immediate step, a delayed one, and a second action after the delay.
+  const json config =
+      pipeline_config(sink, json::array({greet_step("/first"), {{"wait", "1s"}}, greet_step("/later")}));
+  auto first = std::make_unique<HostProcess>(config);
+  const auto dir = first->dir();
+  // Some first steps done, every delayed step still waiting.
+  const std::set<std::string> acknowledged = post_until_killed(*first, "k", 700ms);
+  ASSERT_GT(acknowledged.size(), 10u);
+  std::this_thread::sleep_for(200ms);  // requests the dead host had already sent reach the sink
+  const size_t before_restart = sink.count();
+
+  HostProcess second(config, {}, dir);
+  std::set<std::string> expected;
+  for (const auto& id : acknowledged) {
+    expected.insert(id + ":greet:0");
+    expected.insert(id + ":greet:2");
+  }
+  // Every step of every acknowledged event happens...
+  const std::map<std::string, int> deliveries = deliveries_of(sink, expected, 20s);
+  for (const auto& key : expected) EXPECT_TRUE(deliveries.count(key)) << key << " never reached the provider";
+  // ...and a repeated delivery is only a step that was in flight when the
+  // host died: delivered by the first host, its result not yet committed, so
+  // the second host sends it again with the same key (the provider sees it
+  // once). Neither host delivers any key twice.
+  const auto all = sink.wait_for(0, 0ms);
+  std::map<std::string, int> first_host, second_host;
+  for (size_t i = 0; i < all.size(); ++i)
+    ++(i < before_restart ? first_host : second_host)[all[i].headers.at("idempotency-key")];
+  size_t repeats = 0;
+  for (const auto& [key, n] : first_host) EXPECT_EQ(n, 1) << key << " delivered twice by the first host";
+  for (const auto& [key, n] : second_host) {
+    EXPECT_EQ(n, 1) << key << " delivered twice by the second host";
+    repeats += first_host.count(key);
+  }
+  std::cout << "acknowledged " << acknowledged.size() << " events, " << expected.size() << " steps, " << before_restart
+            << " requests before the kill, " << repeats << " repeated deliveries\n";
+}
+
 TEST(PipelineEndToEnd, TwentySigkillsDuringABurstWithWaitsAndBranchesLoseNothing) {
   HttpSink sink;
   // A step, a parallel group (one branch waits), and a step after the group.
@@ -228,16 +216,7 @@ TEST(PipelineEndToEnd, TwentySigkillsDuringABurstWithWaitsAndBranchesLoseNothing
     for (const std::string& key : {id + ":greet:0", id + "#1.0:greet:1/parallel/0/0",
                                    id + "#1.1:greet:1/parallel/1/1", id + ":greet:2"})
       expected.insert(key);
-  std::map<std::string, int> deliveries;
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    deliveries.clear();
-    for (const auto& r : sink.wait_for(0, 0ms)) ++deliveries[r.headers.at("idempotency-key")];
-    size_t seen = 0;
-    for (const auto& key : expected) seen += deliveries.count(key);
-    if (seen == expected.size()) break;
-    std::this_thread::sleep_for(100ms);
-  }
+  const std::map<std::string, int> deliveries = deliveries_of(sink, expected, 60s);
   // Every step of every acknowledged event happened...
   size_t missing = 0;
   for (const auto& key : expected) missing += !deliveries.count(key);

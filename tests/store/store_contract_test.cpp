@@ -38,6 +38,17 @@ EventRecord event(const std::string& id, const std::string& type = "lead.created
   return e;
 }
 
+// One execution of rule "r" for `event_id`, routed from position `from`.
+StoreStatus route_one(Store& store, const std::string& event_id, int64_t from = 0) {
+  RouteBatch b;
+  b.from = from;
+  b.routed_up_to = from + 1;
+  b.executions.push_back({"r", event_id, "{}", std::nullopt});
+  std::promise<StoreStatus> got;
+  store.route(std::move(b), [&](StoreStatus s) { got.set_value(s); });
+  return got.get_future().get();
+}
+
 AppendResult append(Store& store, std::vector<EventRecord> batch) {
   std::promise<AppendResult> got;
   store.append_events(std::move(batch), [&](AppendResult r) { got.set_value(std::move(r)); });
@@ -245,12 +256,7 @@ TYPED_TEST(StoreContract, RoutingCreatesExecutionsOnceAndRemembersItsPosition) {
 
 TYPED_TEST(StoreContract, DueWorkIsLeasedUntilItsUpdateIsCommittedOrTheLeaseEnds) {
   auto store = this->open();
-  std::promise<std::string> routed;
-  RouteBatch b;
-  b.routed_up_to = 1;
-  b.executions.push_back({"r", "e1", "{}", std::nullopt});
-  store->route(std::move(b), [&](StoreStatus s) { routed.set_value(s.message); });
-  ASSERT_EQ(routed.get_future().get(), "");
+  ASSERT_TRUE(route_one(*store, "e1").ok());
   const int64_t now = now_ms() + 10;
   auto mine = store->claim_due({"host-a", now, 10, 60000});
   ASSERT_EQ(mine.size(), 1u);
@@ -319,12 +325,7 @@ TEST_F(SqliteStoreTest, LeasesOfAHostThatDiedAreReleasedWhenTheFileIsOpenedAgain
 
 TYPED_TEST(StoreContract, ExecutionUpdatesKeepHistoryAndDueTimes) {
   auto store = this->open();
-  std::promise<std::string> routed;
-  RouteBatch b;
-  b.routed_up_to = 1;
-  b.executions.push_back({"r", "e1", "{}", std::nullopt});
-  store->route(std::move(b), [&](StoreStatus s) { routed.set_value(s.message); });
-  ASSERT_EQ(routed.get_future().get(), "");
+  ASSERT_TRUE(route_one(*store, "e1").ok());
   const int64_t id = store->executions({}).front().id;
   auto update = [&](ExecutionUpdate u) {
     std::promise<std::string> got;
@@ -349,18 +350,6 @@ TYPED_TEST(StoreContract, ExecutionUpdatesKeepHistoryAndDueTimes) {
   EXPECT_NE(update(ExecutionUpdate::to(999, ExecutionState::kDone, "$end", 0, std::nullopt)), "");  // unknown id
 }
 
-namespace {
-StoreStatus route_one(Store& store, const std::string& event_id, int64_t from = 0) {
-  RouteBatch b;
-  b.from = from;
-  b.routed_up_to = from + 1;
-  b.executions.push_back({"r", event_id, "{}", std::nullopt});
-  std::promise<StoreStatus> got;
-  store.route(std::move(b), [&](StoreStatus s) { got.set_value(s); });
-  return got.get_future().get();
-}
-}  // namespace
-
 TYPED_TEST(StoreContract, ALeaseTakenOverAfterItEndedMarksItsStepAsMaybeRun) {
   auto store = this->open();
   ASSERT_TRUE(route_one(*store, "e1").ok());
@@ -378,6 +367,55 @@ TYPED_TEST(StoreContract, ALeaseTakenOverAfterItEndedMarksItsStepAsMaybeRun) {
                           [&](StoreStatus st) { updated.set_value(st); });
   ASSERT_TRUE(updated.get_future().get().ok());
   EXPECT_EQ(store->execution(taken[0].id)->doubt, Doubt::kNone);  // an update ends the doubt
+}
+
+TYPED_TEST(StoreContract, AnUpdateFromALeaseThatWasTakenOverIsRefused) {
+  auto store = this->open();
+  ASSERT_TRUE(route_one(*store, "e1").ok());
+  ASSERT_EQ(store->claim_due({"host-a", now_ms() + 10, 10, /*lease_ms=*/1}).size(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto taken = store->claim_due({"host-b", now_ms() + 10, 10, 60000});
+  ASSERT_EQ(taken.size(), 1u);
+  auto update = [&](const std::string& owner, const std::string& step) {
+    ExecutionUpdate u = ExecutionUpdate::to(taken[0].id, ExecutionState::kReady, step, 0, now_ms() + 60000);
+    u.lease_owner = owner;
+    std::promise<StoreStatus> got;
+    store->update_execution(u, [&](StoreStatus st) { got.set_value(st); });
+    return got.get_future().get();
+  };
+  // host-a's late result does not overwrite what host-b is doing.
+  EXPECT_EQ(update("host-a", "late").code, StoreErrc::kConflict);
+  EXPECT_EQ(store->execution(taken[0].id)->lease_owner, "host-b");
+  EXPECT_TRUE(update("host-b", "next").ok());
+  EXPECT_EQ(store->execution(taken[0].id)->step, "next");
+}
+
+TYPED_TEST(StoreContract, ACancelledStepStillRunningIsNotRetriedUntilItEnds) {
+  auto store = this->open();
+  ASSERT_TRUE(route_one(*store, "e1").ok());
+  auto mine = store->claim_due({"host-a", now_ms() + 10, 10, 60000});
+  ASSERT_EQ(mine.size(), 1u);
+  auto command = [&](std::vector<ExecutionState> from, ExecutionState to) {
+    ExecutionCommand c;
+    c.id = mine[0].id;
+    c.from = std::move(from);
+    c.to = to;
+    c.due_at_ms = now_ms();
+    c.history_entry_json = R"({"admin":"test"})";
+    std::promise<StoreStatus> got;
+    store->command_execution(c, [&](StoreStatus st) { got.set_value(st); });
+    return got.get_future().get();
+  };
+  ASSERT_TRUE(command({ExecutionState::kReady}, ExecutionState::kCancelled).ok());
+  // Its send is still in flight: a retry now could send it twice.
+  EXPECT_EQ(command({ExecutionState::kCancelled}, ExecutionState::kReady).code, StoreErrc::kConflict);
+  ExecutionUpdate late = ExecutionUpdate::to(mine[0].id, ExecutionState::kDone, "$end", 0, std::nullopt);
+  late.lease_owner = "host-a";
+  std::promise<StoreStatus> got;
+  store->update_execution(late, [&](StoreStatus st) { got.set_value(st); });
+  ASSERT_TRUE(got.get_future().get().ok());
+  EXPECT_EQ(store->execution(mine[0].id)->state, ExecutionState::kCancelled);  // the result changes nothing
+  EXPECT_TRUE(command({ExecutionState::kCancelled}, ExecutionState::kReady).ok());
 }
 
 TYPED_TEST(StoreContract, CommandsCompareTheStateAndSayWhyTheyWereRefused) {
@@ -573,6 +611,10 @@ TEST_F(SqliteStoreTest, OpensAStoreOfTheFirstSchemaAndUpgradesIt) {
   auto events = store->events_after(0, 10);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].record.chain_depth, 0);
+  EXPECT_EQ(rows[0].rule_version, "");  // its step is a flattened index
+  // A new execution in the upgraded file starts at the first step (""), not at the old column's default.
+  ASSERT_TRUE(route_one(*store, "e2").ok());
+  EXPECT_EQ(store->executions({std::nullopt, "r", "e2", 1}).at(0).step, "");
 }
 
 TYPED_TEST(AwaitingContract, AnArrivalResumesOneWaitOnly) {
