@@ -367,12 +367,13 @@ CompiledRule compile_rule(const json& rule, const std::string& pointer, const Ru
 CompiledRule compile_rule_version(const json& source, const RuleEnvironment& environment,
                                   std::vector<RuleIssue>& issues) {
   RuleEnvironment then = environment;
+  // Locals: items() of a temporary would dangle.
+  const json variables = source.value("template_variables", json::object());
+  const json pipelines = source.value("pipelines", json::object());
   then.template_variables.clear();
-  for (const auto& [k, v] : source.value("template_variables", json::object()).items())
-    then.template_variables[k] = v.get<std::string>();
+  for (const auto& [k, v] : variables.items()) then.template_variables[k] = v.get<std::string>();
   then.pipelines.clear();
-  for (const auto& [k, v] : source.value("pipelines", json::object()).items())
-    then.pipelines[k] = v.get<std::vector<std::string>>();
+  for (const auto& [k, v] : pipelines.items()) then.pipelines[k] = v.get<std::vector<std::string>>();
   CompiledRule rule = compile_rule(source.value("rule", json::object()), "", then, issues);
   return rule;
 }

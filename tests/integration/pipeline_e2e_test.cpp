@@ -99,7 +99,8 @@ TEST(PipelineEndToEnd, AnEditedRuleLeavesWaitingExecutionsOnTheirOwnVersion) {
                                                       {"e-1:greet:2", "/later"},
                                                       {"e-2:greet:0", "/inserted"},
                                                       {"e-2:greet:1", "/first"},
-                                                      {"e-2:greet:3", "/later"}}));
+                                                      {"e-2:greet:3", "/later"}}))
+      << second.log();
   EXPECT_EQ(sink.count(), 5u);
 }
 
