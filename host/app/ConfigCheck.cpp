@@ -59,9 +59,9 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
   // The host's actions are: the event they produce is stored once by its id, the step's key.
   for (const CapabilityInfo* a : all_host_actions())
     specs[std::string(kHostInstance) + "." + a->name] = ActionSpec{a->schema_json, a->schema, true};
-  out.environment.find_action = [specs, plugins = out.instance_plugins](
-                                    const std::string& instance, const std::string& action,
-                                    std::string& why) -> const ActionSpec* {
+  out.environment.find_action = [specs, plugins = out.instance_plugins](const std::string& instance,
+                                                                        const std::string& action,
+                                                                        std::string& why) -> const ActionSpec* {
     if (auto it = specs.find(instance + "." + action); it != specs.end()) return &it->second;
     if (instance == kHostInstance) {
       why = "the host has no action '" + action + "'; it offers: " + host_action_names();

@@ -1,17 +1,17 @@
 #include "app/Runtime.h"
 
-#include "app/ConfigCheck.h"
 #include "api/EventsApi.h"
+#include "api/ExecutionsApi.h"
+#include "app/ConfigCheck.h"
+#include "executor/CallQueue.h"
+#include "executor/CompletedRoutes.h"
 #include "http/HttpClient.h"
 #include "http/HttpServer.h"
 #include "http/WebhookRoutes.h"
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
 #include "net/EventLoop.h"
-#include "executor/CallQueue.h"
-#include "executor/CompletedRoutes.h"
 #include "pipeline/EmittedEvents.h"
-#include "api/ExecutionsApi.h"
 #include "pipeline/Pipeline.h"
 #include "plugins/PendingCalls.h"
 #include "plugins/PluginInstance.h"
@@ -64,8 +64,8 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   pipeline_options.max_chain_depth = config_.max_chain_depth;
   pipeline_options.account = config_.account;
   pipeline_options.max_in_flight = config_.max_in_flight;
-  pipeline_options.compile_version = [environment = checked.environment](const json& source, std::string& why)
-      -> std::optional<CompiledRule> {
+  pipeline_options.compile_version = [environment = checked.environment](
+                                         const json& source, std::string& why) -> std::optional<CompiledRule> {
     std::vector<RuleIssue> issues;
     CompiledRule rule = compile_rule_version(source, environment, issues);
     if (issues.empty()) return rule;

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "config/Config.h"
-#include "plugins/HostServices.h"
 #include "executor/ActionRequests.h"
+#include "plugins/HostServices.h"
 
 namespace sb {
 
@@ -62,10 +62,10 @@ class Runtime : public ActionDispatcher {
   std::unique_ptr<PendingCalls> calls_;
   std::unique_ptr<HttpClient> http_;
   HostDependencies deps_;
-  std::unique_ptr<CallQueue> calls_in_flight_;      // per-instance bounds, for both runners
-  std::unique_ptr<CompletedRoutes> completed_;     // plugins' events whose emitter waits for the result
-  std::unique_ptr<EmittedEvents> emitted_;  // plugins' events: to the store, or to completed_
-  std::unique_ptr<Pipeline> pipeline_;      // events from the events API (durable)
+  std::unique_ptr<CallQueue> calls_in_flight_;  // per-instance bounds, for both runners
+  std::unique_ptr<CompletedRoutes> completed_;  // plugins' events whose emitter waits for the result
+  std::unique_ptr<EmittedEvents> emitted_;      // plugins' events: to the store, or to completed_
+  std::unique_ptr<Pipeline> pipeline_;          // events from the events API (durable)
   std::map<std::string, std::unique_ptr<PluginInstance>> instances_;
   std::unique_ptr<HttpServer> server_;
   std::atomic<bool> accepting_{false};

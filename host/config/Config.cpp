@@ -213,8 +213,8 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
     const json& r = rules[i];
     const std::string pointer = "/rules/" + std::to_string(i);
     if (!rule_names.insert(r["name"].get<std::string>()).second)
-      issues.push_back({name, pointer + "/name",
-                        "rule name '" + r["name"].get<std::string>() + "' is used by an earlier rule"});
+      issues.push_back(
+          {name, pointer + "/name", "rule name '" + r["name"].get<std::string>() + "' is used by an earlier rule"});
     if (r.value("enabled", true)) c.rules.push_back({pointer, r});
   }
   if (problems) {

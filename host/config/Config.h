@@ -50,8 +50,8 @@ inline constexpr char kHostInstance[] = "switchboard";
 
 struct InstanceConfig {
   std::string name;
-  std::string plugin;     // a plugin name, or a path to a .so when it has a '/'
-  nlohmann::json config;  // as written: {"$secret": "name"} not yet resolved
+  std::string plugin;                // a plugin name, or a path to a .so when it has a '/'
+  nlohmann::json config;             // as written: {"$secret": "name"} not yet resolved
   std::optional<int> max_in_flight;  // calls in flight at most; none = no bound
 };
 
@@ -95,7 +95,7 @@ struct Config {
   int max_chain_depth = 5;                                    // see PipelineOptions
   int max_in_flight = 1000;                                   // ... and this
   nlohmann::json account = nlohmann::json::object();          // {{account.*}}; its timezone and country are defaults
-  std::vector<RuleSource> rules;  // the enabled ones
+  std::vector<RuleSource> rules;                              // the enabled ones
 };
 
 // Throws ConfigError. With `problems`, problems found after the file's

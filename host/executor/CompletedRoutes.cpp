@@ -37,7 +37,7 @@ struct CompletedRoutes::Execution {
   const CompiledRule* rule = nullptr;
   std::shared_ptr<Run> run;
   json history = json::array();
-  std::shared_ptr<Execution> parent;                // a branch of a parallel group
+  std::shared_ptr<Execution> parent;                 // a branch of a parallel group
   std::vector<std::shared_ptr<Execution>> branches;  // ... and the group's branches
   size_t branches_running = 0;
 };

@@ -1,9 +1,8 @@
 #include "executor/Interpreter.h"
 
-#include <shared_mutex>
-
 #include <algorithm>
 #include <random>
+#include <shared_mutex>
 
 #include "executor/HostActions.h"
 #include "log/Logger.h"
@@ -50,14 +49,12 @@ std::string arrival_key(const std::string& type, const std::vector<std::pair<std
   return key;
 }
 
-
 int64_t backoff_ms(int64_t base_ms, int attempt, double jitter) {
   constexpr int64_t kMax = 3600 * 1000;
   int64_t delay = base_ms;
   for (int i = 1; i < attempt && delay < kMax; ++i) delay *= 2;
   return static_cast<int64_t>(static_cast<double>(std::min(delay, kMax)) * jitter);
 }
-
 
 Interpreter::Interpreter(ActionDispatcher& actions, CallQueue& calls, Store& events, ExecutionMetrics& metrics,
                          nlohmann::json account, std::function<void()> events_added)
@@ -117,8 +114,7 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
   if (at.index >= end) {
     json entry{{"outcome", "done"}, {"at", format_time_ms(now_ms())}};
     if (!decisions.empty()) entry["branches"] = decisions;
-    return record(
-        ExecutionUpdate::to(row.id, ExecutionState::kDone, kEndId, 0, std::nullopt, dump_text(entry), ""));
+    return record(ExecutionUpdate::to(row.id, ExecutionState::kDone, kEndId, 0, std::nullopt, dump_text(entry), ""));
   }
   const CompiledStep& step = rule->steps[at.index];
   if (step.kind == CompiledStep::Kind::kAction && row.doubt != Doubt::kNone) {
@@ -153,8 +149,8 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
                {"until", format_time_ms(until)},
                {"timezone", zone}};
     if (!decisions.empty()) entry["branches"] = decisions;
-    return record(ExecutionUpdate::to(row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady, next,
-                                      0, until, dump_text(entry), ""));
+    return record(ExecutionUpdate::to(row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady, next, 0,
+                                      until, dump_text(entry), ""));
   }
   if (step.wait_ms || !step.wait_until.empty()) {
     const int64_t now = now_ms();
@@ -165,8 +161,8 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
       if (!time) {
         const std::string why_not = "invalid_params: '" + step.wait_until + "' is not a time in this event";
         json entry{{"step", step.name}, {"outcome", "invalid_params"}, {"reason", why_not}};
-        return record(ExecutionUpdate::to(row.id, ExecutionState::kFailed, step.id, 0, std::nullopt,
-                                          dump_text(entry), why_not));
+        return record(
+            ExecutionUpdate::to(row.id, ExecutionState::kFailed, step.id, 0, std::nullopt, dump_text(entry), why_not));
       }
       until = *time + step.wait_offset_ms;
     }
@@ -176,8 +172,8 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
                {"outcome", until > now ? "waiting" : "not waiting: the time has passed"},
                {"until", format_time_ms(until)}};
     if (!decisions.empty()) entry["branches"] = decisions;
-    return record(ExecutionUpdate::to(row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady, next,
-                                      0, std::max(until, now), dump_text(entry), ""));
+    return record(ExecutionUpdate::to(row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady, next, 0,
+                                      std::max(until, now), dump_text(entry), ""));
   }
   run_action(at, step, context, std::move(decisions));
 }
@@ -188,9 +184,10 @@ void Interpreter::hold_in_doubt(const Claimed& at, const CompiledStep& step, jso
       "' takes no idempotency key, so it may have been sent; an operator marks it done or sends it again";
   json entry{{"step", step.name}, {"outcome", "in doubt"}, {"reason", why}, {"at", format_time_ms(now_ms())}};
   if (!decisions.empty()) entry["branches"] = decisions;
-  log_warn("pipeline", "a step is in doubt", {{"rule", at.row.rule}, {"event_id", at.row.event_id}, {"step", step.name}});
+  log_warn("pipeline", "a step is in doubt",
+           {{"rule", at.row.rule}, {"event_id", at.row.event_id}, {"step", step.name}});
   at.record(ExecutionUpdate::to(at.row.id, ExecutionState::kInDoubt, step.id, at.row.attempt, std::nullopt,
-                             dump_text(entry), why));
+                                dump_text(entry), why));
 }
 
 void Interpreter::wait_for_event(const Claimed& at, const CompiledStep& step, const json& context, json decisions) {
@@ -222,7 +219,7 @@ void Interpreter::wait_for_event(const Claimed& at, const CompiledStep& step, co
 }
 
 int Interpreter::choose_branch(const CompiledRule& rule, const CompiledStep& step, int index, const json& context,
-                            json& decisions) const {
+                               json& decisions) const {
   switch (step.kind) {
     case CompiledStep::Kind::kJump:
       return step.jump_to;
@@ -261,14 +258,14 @@ int Interpreter::choose_branch(const CompiledRule& rule, const CompiledStep& ste
 }
 
 void Interpreter::run_action(const Claimed& at, const CompiledStep& step, const json& context, json decisions) {
-  auto request = make_action_request(step, context, at.row.event_id, at.row.rule,
-                                     static_cast<uint32_t>(at.row.attempt + 1));
+  auto request =
+      make_action_request(step, context, at.row.event_id, at.row.rule, static_cast<uint32_t>(at.row.attempt + 1));
   if (auto* refused = std::get_if<ActionOutcome>(&request)) return step_ended(at, step, *refused, decisions);
   metrics_.step_started();
   if (step.instance == kHostInstance)
     return produce_event(at, step, std::get<ActionRequest>(request), context, std::move(decisions));
   calls_.submit(step.instance, [this, at, &step, decisions = std::move(decisions),
-                                 request = std::move(std::get<ActionRequest>(request))](CallQueue::Release release) {
+                                request = std::move(std::get<ActionRequest>(request))](CallQueue::Release release) {
     actions_.dispatch(step.instance, request,
                       [this, at, &step, decisions, release = std::move(release)](ActionOutcome outcome) {
                         release();
@@ -278,7 +275,7 @@ void Interpreter::run_action(const Claimed& at, const CompiledStep& step, const 
 }
 
 void Interpreter::produce_event(const Claimed& at, const CompiledStep& step, const ActionRequest& request,
-                             const json& context, json decisions) {
+                                const json& context, json decisions) {
   auto made = host_action_event(request, context, at.row.rule, now_ms());
   if (auto* why = std::get_if<std::string>(&made))
     return step_ended(at, step, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, *why), decisions);
@@ -286,7 +283,7 @@ void Interpreter::produce_event(const Claimed& at, const CompiledStep& step, con
   batch.push_back(std::move(std::get<EventRecord>(made)));
   // Run again after a crash, the step produces a duplicate: the event is stored once.
   events_.append_events(std::move(batch), [this, at, &step, decisions = std::move(decisions),
-                                          id = request.idempotency_key](AppendResult result) {
+                                           id = request.idempotency_key](AppendResult result) {
     ActionOutcome outcome = result.ok()
                                 ? ActionOutcome{}
                                 : ActionOutcome::failure(SB_OUTCOME_RETRY, "cannot store the event: " + result.error);
@@ -297,7 +294,7 @@ void Interpreter::produce_event(const Claimed& at, const CompiledStep& step, con
 }
 
 void Interpreter::step_ended(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
-                          const json& decisions) {
+                             const json& decisions) {
   const ExecutionRow& row = at.row;
   metrics_.step_ended(row.rule, step.name, outcome.outcome);
   json entry = outcome.to_json();
@@ -311,8 +308,8 @@ void Interpreter::step_ended(const Claimed& at, const CompiledStep& step, const 
     const int next = step.fallback_end >= 0 ? step.fallback_end : at.index + 1;
     const bool last = next >= steps;
     return at.record(ExecutionUpdate::to(row.id, last ? ExecutionState::kDone : ExecutionState::kReady,
-                                      at.rule->id_at(next), 0, last ? std::nullopt : std::optional<int64_t>(now_ms()),
-                                      dump_text(entry), ""));
+                                         at.rule->id_at(next), 0,
+                                         last ? std::nullopt : std::optional<int64_t>(now_ms()), dump_text(entry), ""));
   }
   // Not attempted (a channel over its sending limit): later, without counting an attempt.
   if (outcome.outcome == SB_OUTCOME_RETRY && outcome.provider_code == SB_PROVIDER_CODE_DEFERRED) {
@@ -326,8 +323,8 @@ void Interpreter::step_ended(const Claimed& at, const CompiledStep& step, const 
     int64_t delay = backoff_ms(step.backoff_ms, attempts, jitter());
     if (outcome.retry_after_s) delay = std::max<int64_t>(delay, int64_t{outcome.retry_after_s} * 1000);
     entry["retry_at"] = format_time_ms(now_ms() + delay);
-    return at.record(ExecutionUpdate::to(row.id, ExecutionState::kReady, step.id, attempts, now_ms() + delay,
-                                      dump_text(entry), ""));
+    return at.record(
+        ExecutionUpdate::to(row.id, ExecutionState::kReady, step.id, attempts, now_ms() + delay, dump_text(entry), ""));
   }
   std::string why = std::string(outcome_name(outcome.outcome)) + ": " + outcome.reason;
   if (outcome.outcome == SB_OUTCOME_RETRY)
@@ -336,13 +333,13 @@ void Interpreter::step_ended(const Claimed& at, const CompiledStep& step, const 
     // Unreachable here, or failed for good: the next channel of the chain.
     entry["fallback_to"] = at.rule->steps[step.fallback_next].name;
     return at.record(ExecutionUpdate::to(row.id, ExecutionState::kReady, at.rule->id_at(step.fallback_next), 0,
-                                      now_ms(), dump_text(entry), ""));
+                                         now_ms(), dump_text(entry), ""));
   }
   log_warn("pipeline", "execution failed",
            {{"rule", row.rule}, {"event_id", row.event_id}, {"step", step.name}, {"reason", why}});
-  at.record(ExecutionUpdate::to(row.id, ExecutionState::kFailed, step.id, attempts, std::nullopt, dump_text(entry), why));
+  at.record(
+      ExecutionUpdate::to(row.id, ExecutionState::kFailed, step.id, attempts, std::nullopt, dump_text(entry), why));
 }
-
 
 ExecutionMetrics::ExecutionMetrics(Metrics& metrics)
     : metrics_(metrics),

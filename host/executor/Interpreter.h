@@ -27,10 +27,10 @@
 #include <utility>
 #include <vector>
 
-#include "metrics/Metrics.h"
-#include "executor/CallQueue.h"
-#include "rules/CompiledRule.h"
 #include "executor/ActionRequests.h"
+#include "executor/CallQueue.h"
+#include "metrics/Metrics.h"
+#include "rules/CompiledRule.h"
 #include "store/Store.h"
 
 namespace sb {
@@ -79,8 +79,7 @@ class Interpreter {
   // Where a branch, switch, split or jump at `index` leads; notes the decision.
   int choose_branch(const CompiledRule& rule, const CompiledStep& step, int index, const nlohmann::json& context,
                     nlohmann::json& decisions) const;
-  void run_action(const Claimed& at, const CompiledStep& step, const nlohmann::json& context,
-                  nlohmann::json decisions);
+  void run_action(const Claimed& at, const CompiledStep& step, const nlohmann::json& context, nlohmann::json decisions);
   void step_ended(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
                   const nlohmann::json& decisions);
   void produce_event(const Claimed& at, const CompiledStep& step, const ActionRequest& request,

@@ -1,14 +1,14 @@
 #include "pipeline/Pipeline.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <future>
 #include <random>
 
-#include <unistd.h>
-
+#include "executor/HostActions.h"
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
-#include "executor/HostActions.h"
 #include "rules/Template.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
@@ -21,7 +21,7 @@ using nlohmann::json;
 namespace {
 constexpr size_t kRouteBatch = 500;
 constexpr size_t kDueBatch = 200;
-constexpr std::chrono::milliseconds kPoll{1000};  // the longest sleep, whatever the next due time
+constexpr std::chrono::milliseconds kPoll{1000};       // the longest sleep, whatever the next due time
 constexpr std::chrono::milliseconds kRoutingTurn{50};  // routing's share of a turn while events wait
 
 // "<host name>-<pid>-<random>": two hosts, or two runs of one, never share it.
@@ -247,8 +247,8 @@ bool Pipeline::start_due_steps() {
       // A bug or a broken host (no tzdata) fails this execution, not the batch.
       log_error("pipeline", "cannot start a step", {{"execution", row.id}, {"error", e.what()}});
       record(row.rule, ExecutionUpdate::to(row.id, ExecutionState::kFailed, row.step, row.attempt, std::nullopt,
-                                 dump_text(json{{"outcome", "permanent"}, {"reason", e.what()}}),
-                                 std::string("cannot start the step: ") + e.what()));
+                                           dump_text(json{{"outcome", "permanent"}, {"reason", e.what()}}),
+                                           std::string("cannot start the step: ") + e.what()));
     }
   }
   return rows.size() == limit;

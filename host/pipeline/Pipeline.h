@@ -28,8 +28,8 @@
 #include <thread>
 #include <vector>
 
-#include "executor/Interpreter.h"
 #include "executor/CallQueue.h"
+#include "executor/Interpreter.h"
 #include "store/Store.h"
 
 namespace sb {

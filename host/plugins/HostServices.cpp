@@ -8,8 +8,8 @@
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
 #include "plugins/PendingCalls.h"
-#include "store/Store.h"
 #include "store/Outbox.h"
+#include "store/Store.h"
 #include "util/JsonText.h"
 
 namespace sb {

@@ -58,7 +58,7 @@ struct CompiledStep {
   int jump_to = 0;                                    // kJump; kParallel: where the branches end
   int fallback_next = -1;                             // in a fallback chain: the next channel ...
   int fallback_end = -1;                              // ... and where the chain ends once one delivered
-  bool retry_safe = false;  // an action whose provider does the work once per idempotency key
+  bool retry_safe = false;                            // an action whose provider does the work once per idempotency key
 };
 
 struct CompiledRule {

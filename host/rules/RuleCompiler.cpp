@@ -167,8 +167,8 @@ class StepCompiler {
   void add_switch_or_split(const json& step, const std::string& pointer) {
     const bool split = step.contains("split");
     const size_t me = steps_.size();
-    CompiledStep s =
-        base(step, pointer, split ? CompiledStep::Kind::kSplit : CompiledStep::Kind::kSwitch, split ? "split" : "switch");
+    CompiledStep s = base(step, pointer, split ? CompiledStep::Kind::kSplit : CompiledStep::Kind::kSwitch,
+                          split ? "split" : "switch");
     if (!split) s.switch_path = step["switch"];
     steps_.push_back(std::move(s));
     if (!split && !step.contains("cases")) return problem(pointer, "\"switch\" needs \"cases\"");
@@ -342,9 +342,9 @@ CompiledRule compile_rule(const json& rule, const std::string& pointer, const Ru
     s.params = expand_template_variables(s.params, variables, kTemplateRoots);
     check_templates(s.params, at + "/params", step_where);
     if (!environment.instances.count(s.instance) && s.instance != kHostInstance) {
-      issues.push_back({at + "/action", where + "unknown instance '" + s.instance + "' in '" + s.instance + "." +
-                                            s.action +
-                                            "' (expected INSTANCE.ACTION with an instance declared under \"instances\")"});
+      issues.push_back(
+          {at + "/action", where + "unknown instance '" + s.instance + "' in '" + s.instance + "." + s.action +
+                               "' (expected INSTANCE.ACTION with an instance declared under \"instances\")"});
       continue;
     }
     if (!environment.find_action) continue;

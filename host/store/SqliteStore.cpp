@@ -623,7 +623,8 @@ void SqliteStore::commit_group(std::deque<Write>& group) {
     } catch (const StoreError&) {
       // no transaction left to roll back
     }
-    for (auto& error : errors) error = {StoreErrc::kUnavailable, std::string("the store could not commit: ") + e.what()};
+    for (auto& error : errors)
+      error = {StoreErrc::kUnavailable, std::string("the store could not commit: ") + e.what()};
   }
   for (size_t i = 0; i < group.size(); ++i) {
     try {

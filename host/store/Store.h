@@ -134,7 +134,7 @@ struct ExecutionRow {
   std::string event_id;
   ExecutionState state = ExecutionState::kReady;
   std::string step;  // the next step to run
-  int attempt = 0;  // failed attempts of that step so far
+  int attempt = 0;   // failed attempts of that step so far
   std::optional<int64_t> due_at_ms;
   std::string context_json;
   std::string history_json;  // [{"step":..,"outcome":..,...}, ...]
@@ -146,7 +146,7 @@ struct ExecutionRow {
   int64_t parent_id = 0;    // a branch of a parallel group: the execution that waits for it (0 = none) ...
   std::string end_step;     // ... and the step at which the branch is over
   int priority = kNormalPriority;
-  std::string lease_owner;  // who runs its step now ("" = no one); due_at is then the lease's end
+  std::string lease_owner;     // who runs its step now ("" = no one); due_at is then the lease's end
   Doubt doubt = Doubt::kNone;  // every update ends it
 };
 
@@ -181,8 +181,8 @@ struct ExecutionUpdate {
 
   // The usual update: a state, a position and a history entry.
   static ExecutionUpdate to(int64_t id, ExecutionState state, std::string step, int attempt,
-                            std::optional<int64_t> due_at_ms,
-                            std::string history_entry_json = "", std::string error = "") {
+                            std::optional<int64_t> due_at_ms, std::string history_entry_json = "",
+                            std::string error = "") {
     ExecutionUpdate u;
     u.id = id;
     u.state = state;

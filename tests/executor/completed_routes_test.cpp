@@ -2,13 +2,12 @@
 // the interpreter with executions in memory. Trigger, filter, ordered
 // actions with templated parameters, and the steps the durable pipeline
 // has too: branches, short waits and parallel groups.
-#include "executor/CompletedRoutes.h"
-
 #include <gtest/gtest.h>
 
 #include <future>
 #include <thread>
 
+#include "executor/CompletedRoutes.h"
 #include "integration/test_support.h"
 #include "metrics/Metrics.h"
 #include "store/SqliteStore.h"
@@ -69,7 +68,8 @@ void after(std::chrono::milliseconds delay, std::function<void()> task) {
 class CompletedRoutesTest : public ::testing::Test {
  protected:
   explicit CompletedRoutesTest(std::vector<CompiledRule> rules = {forward_new()}, json account = json::object())
-      : engine(std::move(rules), dispatcher, calls, store, metrics, after, {std::move(account), std::chrono::seconds(2)}) {}
+      : engine(std::move(rules), dispatcher, calls, store, metrics, after,
+               {std::move(account), std::chrono::seconds(2)}) {}
   EmitReport emit(EmittedEvent ev, sb_emit_wait wait = SB_EMIT_WAIT_COMPLETED) {
     std::promise<EmitReport> report;
     EXPECT_EQ(engine.emit(std::move(ev), wait, [&](const EmitReport& r) { report.set_value(r); }), SB_OK);
@@ -164,8 +164,8 @@ class LaterStepsTest : public CompletedRoutesTest {
  protected:
   LaterStepsTest()
       : CompletedRoutesTest({rule_with({sink_post("send"), sink_post("log", {{"from", "{{account.name}}"},
-                                                                         {"id", "{{steps.send.external_id}}"}})})},
-                       json{{"name", "Школа №1"}}) {}
+                                                                             {"id", "{{steps.send.external_id}}"}})})},
+                            json{{"name", "Школа №1"}}) {}
 };
 
 TEST_F(LaterStepsTest, ReadTheAccountAndWhatEarlierStepsReported) {

@@ -14,8 +14,8 @@
 #include "metrics/Metrics.h"
 #include "plugins/HostServices.h"
 #include "plugins/PendingCalls.h"
-#include "store/SqliteStore.h"
 #include "store/Outbox.h"
+#include "store/SqliteStore.h"
 
 namespace sb {
 namespace {

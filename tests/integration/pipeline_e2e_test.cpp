@@ -214,8 +214,8 @@ TEST(PipelineEndToEnd, TwentySigkillsDuringABurstWithWaitsAndBranchesLoseNothing
   HostProcess last(config, {}, dir);
   std::set<std::string> expected;
   for (const auto& id : acknowledged)
-    for (const std::string& key : {id + ":greet:0", id + "#1.0:greet:1/parallel/0/0",
-                                   id + "#1.1:greet:1/parallel/1/1", id + ":greet:2"})
+    for (const std::string& key :
+         {id + ":greet:0", id + "#1.0:greet:1/parallel/0/0", id + "#1.1:greet:1/parallel/1/1", id + ":greet:2"})
       expected.insert(key);
   const std::map<std::string, int> deliveries = deliveries_of(sink, expected, 60s);
   // Every step of every acknowledged event happened...
@@ -232,8 +232,9 @@ TEST(PipelineEndToEnd, TwentySigkillsDuringABurstWithWaitsAndBranchesLoseNothing
 }
 
 TEST(PipelineEndToEnd, WithOnDoubtHoldNoWhatsAppMessageIsSentTwiceAcrossSigkills) {
-  HttpSink cloud_api(200, R"({"messaging_product":"whatsapp","contacts":[{"input":"79990001122","wa_id":"79990001122"}],)"
-                          R"("messages":[{"id":"wamid.HBgL"}]})");
+  HttpSink cloud_api(200,
+                     R"({"messaging_product":"whatsapp","contacts":[{"input":"79990001122","wa_id":"79990001122"}],)"
+                     R"("messages":[{"id":"wamid.HBgL"}]})");
   ::setenv("SB_TEST_PIPELINE_TOKEN", kToken, 1);
   ::setenv("SB_TEST_ADMIN_TOKEN", "admin-token-3f9", 1);
   const json config = {
@@ -243,7 +244,8 @@ TEST(PipelineEndToEnd, WithOnDoubtHoldNoWhatsAppMessageIsSentTwiceAcrossSigkills
       {"instances",
        {{"wa",
          {{"plugin", "whatsapp"},
-          {"config", {{"phone_number_id", "106540352242922"}, {"access_token", "t"}, {"base_url", cloud_api.url()}}}}}}},
+          {"config",
+           {{"phone_number_id", "106540352242922"}, {"access_token", "t"}, {"base_url", cloud_api.url()}}}}}}},
       {"rules",
        {{{"name", "notify"},
          {"on_doubt", "hold"},
@@ -287,9 +289,9 @@ TEST(PipelineEndToEnd, WithOnDoubtHoldNoWhatsAppMessageIsSentTwiceAcrossSigkills
     const json held = http_request(last.port(), "GET", "/api/v1/executions?event_id=" + event_id, "", admin).json();
     const int64_t id = held["executions"][0]["id"].get<int64_t>();
     const size_t before = cloud_api.count();
-    EXPECT_EQ(http_request(last.port(), "POST", "/api/v1/executions/" + std::to_string(id) + "/mark-done", "", admin)
-                  .status,
-              200);
+    EXPECT_EQ(
+        http_request(last.port(), "POST", "/api/v1/executions/" + std::to_string(id) + "/mark-done", "", admin).status,
+        200);
     std::string state;
     for (int i = 0; i < 100 && state != "done"; ++i) {
       std::this_thread::sleep_for(50ms);
@@ -300,8 +302,7 @@ TEST(PipelineEndToEnd, WithOnDoubtHoldNoWhatsAppMessageIsSentTwiceAcrossSigkills
     EXPECT_EQ(state, "done");
     EXPECT_EQ(cloud_api.count(), before);
   }
-  std::cout << acknowledged.size() << " events, " << sent.size() << " sent, " << in_doubt.size()
-            << " held in doubt\n";
+  std::cout << acknowledged.size() << " events, " << sent.size() << " sent, " << in_doubt.size() << " held in doubt\n";
 }
 
 }  // namespace

@@ -13,11 +13,11 @@
 #include <sstream>
 
 #include "events/EventParser.h"
+#include "executor/HostActions.h"
 #include "integration/test_support.h"
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
 #include "pipeline/EmittedEvents.h"
-#include "executor/HostActions.h"
 #include "store/SqliteStore.h"
 #include "util/Time.h"
 

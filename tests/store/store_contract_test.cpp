@@ -333,9 +333,9 @@ TYPED_TEST(StoreContract, ExecutionUpdatesKeepHistoryAndDueTimes) {
     return got.get_future().get();
   };
   const int64_t later = now_ms() + 3600 * 1000;
-  ASSERT_EQ(
-      update(ExecutionUpdate::to(id, ExecutionState::kWaiting, "send", 0, later, R"({"step":"send","outcome":"done"})")),
-      "");
+  ASSERT_EQ(update(ExecutionUpdate::to(id, ExecutionState::kWaiting, "send", 0, later,
+                                       R"({"step":"send","outcome":"done"})")),
+            "");
   EXPECT_TRUE(store->claim_due({"me", now_ms(), 10, 60000}).empty());
   EXPECT_EQ(store->next_due_ms(), later);
   ASSERT_EQ(update(ExecutionUpdate::to(id, ExecutionState::kFailed, "sms", 3, std::nullopt,
