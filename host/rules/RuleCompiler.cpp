@@ -374,8 +374,7 @@ CompiledRule compile_rule_version(const json& source, const RuleEnvironment& env
   for (const auto& [k, v] : variables.items()) then.template_variables[k] = v.get<std::string>();
   then.pipelines.clear();
   for (const auto& [k, v] : pipelines.items()) then.pipelines[k] = v.get<std::vector<std::string>>();
-  CompiledRule rule = compile_rule(source.value("rule", json::object()), "", then, issues);
-  return rule;
+  return compile_rule(source.value("rule", json::object()), "", then, issues);
 }
 
 }  // namespace sb
