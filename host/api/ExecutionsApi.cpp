@@ -43,7 +43,10 @@ std::optional<int64_t> parse_id(std::string_view s) {
 }  // namespace
 
 ExecutionsApi::ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry)
-    : store_(store), tokens_(std::move(admin_tokens), "api.admin_tokens"), on_retry_(std::move(on_retry)) {}
+    : store_(store),
+      transitions_(store),
+      tokens_(std::move(admin_tokens), "api.admin_tokens"),
+      on_retry_(std::move(on_retry)) {}
 
 void ExecutionsApi::dead_letters(ServerRequest&& request, ServerConnection::Reply reply) {
   if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
@@ -129,7 +132,7 @@ void ExecutionsApi::command(int64_t id, const std::string& verb, ServerConnectio
     c.doubt = verb == "mark-done" ? Doubt::kMarkedDone : Doubt::kNone;
   }
   c.history_entry_json = dump_text(json{{"admin", verb}, {"at", format_time_ms(now)}});
-  store_.command_execution(std::move(c), [this, id, verb, reply = std::move(reply)](StoreStatus status) {
+  transitions_.command(std::move(c), [this, id, verb, reply = std::move(reply)](StoreStatus status) {
     if (status.code == StoreErrc::kNotFound) return reply(error_response(404, "not_found", status.message));
     if (status.code == StoreErrc::kConflict)
       return reply(error_response(409, "conflict", status.message + ": cannot " + verb + " it"));

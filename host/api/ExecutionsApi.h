@@ -13,12 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "executor/Transitions.h"
 #include "http/BearerTokens.h"
 #include "http/ServerConnection.h"
 
 namespace sb {
-
-class Store;
 
 class ExecutionsApi {
  public:
@@ -33,6 +32,7 @@ class ExecutionsApi {
   void command(int64_t id, const std::string& verb, ServerConnection::Reply reply);
 
   Store& store_;
+  Transitions transitions_;  // the admin's commands
   BearerTokens tokens_;
   std::function<void()> on_retry_;
 };

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "executor/History.h"
 #include "log/Logger.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
@@ -164,19 +165,14 @@ void CompletedRoutes::ended(const std::shared_ptr<Execution>& e) {
       std::lock_guard lock(e->run->mutex);
       if (--parent->branches_running > 0) return;
     }
-    json branches = json::array();
+    json ends = json::array();
     for (const auto& b : parent->branches)
-      branches.push_back({{"execution", b->row.id},
-                          {"event_id", b->row.event_id},
-                          {"state", state_name(b->row.state)},
-                          {"error", b->row.error},
-                          {"history", b->history}});
+      ends.push_back(
+          history::branch_end(b->row.id, b->row.event_id, state_name(b->row.state), b->row.error, b->history));
     parent->branches.clear();
     const json& last = parent->history.empty() ? json() : parent->history.back();
-    parent->history.push_back({{"step", last.is_object() ? last.value("step", json()) : json()},
-                               {"outcome", "branches ended"},
-                               {"at", format_time_ms(now_ms())},
-                               {"branches", std::move(branches)}});
+    parent->history.push_back(
+        history::branches_ended(last.is_object() ? last.value("step", json()) : json(), std::move(ends), now_ms()));
     parent->row.state = ExecutionState::kReady;
     return next(parent);
   }

@@ -29,9 +29,9 @@
 
 #include "executor/ActionRequests.h"
 #include "executor/CallQueue.h"
+#include "executor/Transitions.h"
 #include "metrics/Metrics.h"
 #include "rules/CompiledRule.h"
-#include "store/Store.h"
 
 namespace sb {
 

@@ -38,6 +38,7 @@ std::string unique_owner() {
 Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatcher& actions, Metrics& metrics,
                    PipelineOptions options)
     : store_(store),
+      transitions_(store),
       rules_(std::move(rules)),
       options_(options),
       metrics_(metrics),
@@ -205,7 +206,7 @@ bool Pipeline::route_new_events() {
     }
     // Synchronous on purpose: the next batch starts from the committed position.
     std::promise<StoreStatus> committed;
-    store_.route(std::move(batch), [&](StoreStatus status) { committed.set_value(std::move(status)); });
+    transitions_.route(std::move(batch), [&](StoreStatus status) { committed.set_value(std::move(status)); });
     if (const StoreStatus status = committed.get_future().get(); !status.ok()) {
       if (status.code == StoreErrc::kConflict) continue;  // another host routed them: read on from there
       log_error("pipeline", "cannot record routed events", {{"error", status.message}});
@@ -293,7 +294,7 @@ void Pipeline::record(const std::string& rule, ExecutionUpdate update) {
   const int64_t id = update.id;
   const ExecutionState state = update.state;
   update.lease_owner = owner_;  // refused if the lease ran out and another host took the step over
-  store_.update_execution(std::move(update), [this, id, state, rule](StoreStatus status) {
+  transitions_.update(std::move(update), [this, id, state, rule](StoreStatus status) {
     if (!status.ok()) log_error("pipeline", "cannot record a step", {{"execution", id}, {"error", status.message}});
     if (status.ok() && state != ExecutionState::kReady && state != ExecutionState::kWaiting)
       metrics_.execution_ended(rule, state);

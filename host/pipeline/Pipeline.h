@@ -80,6 +80,7 @@ class Pipeline {
   const CompiledRule* rule_named(const std::string& name) const;
 
   Store& store_;
+  Transitions transitions_;
   std::vector<CompiledRule> rules_;  // the current versions
   std::mutex versions_mutex_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<CompiledRule>> versions_;  // older ones, once read

@@ -16,16 +16,6 @@
 
 namespace sb {
 
-class StoreError : public std::runtime_error {
- public:
-  explicit StoreError(const std::string& what, StoreErrc code = StoreErrc::kUnavailable)
-      : std::runtime_error(what), code_(code) {}
-  StoreErrc code() const { return code_; }
-
- private:
-  StoreErrc code_;
-};
-
 class SqliteStatement {
  public:
   SqliteStatement(sqlite3* db, std::string_view sql);

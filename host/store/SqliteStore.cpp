@@ -135,7 +135,7 @@ CREATE INDEX IF NOT EXISTS arrivals_at ON arrivals (at);
 constexpr const char* kExecutionColumns =
     "id, rule, event_id, state, step, attempt, due_at, context, history, error, created_at, updated_at, "
     "coalesce(awaiting, ''), resume_step, coalesce(parent_id, 0), end_step, priority, coalesce(lease_owner, ''), "
-    "rule_version, doubt";
+    "rule_version, doubt, last_arrival";
 
 ExecutionRow read_execution(const SqliteStatement& q) {
   ExecutionRow r;
@@ -159,6 +159,7 @@ ExecutionRow read_execution(const SqliteStatement& q) {
   r.lease_owner = q.text(17);
   r.rule_version = q.text(18);
   r.doubt = static_cast<Doubt>(std::clamp<int64_t>(q.integer(19), 0, 2));
+  r.last_arrival = q.integer(20);
   return r;
 }
 
@@ -190,26 +191,19 @@ struct SqliteStore::Writer {
   SqliteStatement contact_data;
   SqliteStatement put_contact;
   SqliteStatement put_entity;
-  SqliteStatement save_router;
-  SqliteStatement router_position;
   SqliteStatement fire_once;
+  SqliteStatement move_router;
+  SqliteStatement first_router;
   SqliteStatement insert_execution;
-  SqliteStatement update_execution;
-  SqliteStatement execution_state;
-  SqliteStatement end_cancelled_lease;
-  SqliteStatement command;
-  SqliteStatement early_arrival;
-  SqliteStatement resume_waiting;
+  SqliteStatement find_execution;
+  SqliteStatement set_execution;
+  SqliteStatement awaiting;
+  SqliteStatement branches;
   SqliteStatement insert_arrival;
+  SqliteStatement arrival_after;
   SqliteStatement forget_arrivals;
-  SqliteStatement insert_branch;
-  SqliteStatement parent_of;
-  SqliteStatement branches_running;
-  SqliteStatement resume_parent;
-  SqliteStatement cancel_branches;
   SqliteStatement due_ids;
   SqliteStatement lease;
-  const int64_t arrival_retention_ms;
 
   explicit Writer(const Options& o)
       : db(o.file, o.synchronous_full),
@@ -227,73 +221,31 @@ struct SqliteStore::Writer {
                    "INSERT INTO entities (type, id, status, data, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) "
                    "ON CONFLICT (type, id) DO UPDATE SET status = excluded.status, data = excluded.data, "
                    "updated_at = excluded.updated_at"),
-        save_router(db.handle(),
-                    "INSERT INTO router (name, routed_up_to) VALUES ('rules', ?1) "
-                    "ON CONFLICT (name) DO UPDATE SET routed_up_to = max(routed_up_to, excluded.routed_up_to)"),
-        router_position(db.handle(), "SELECT routed_up_to FROM router WHERE name = 'rules'"),
         fire_once(db.handle(),
                   "INSERT INTO rule_fired (rule, entity_type, entity_id) VALUES (?, ?, ?) "
                   "ON CONFLICT DO NOTHING"),
+        move_router(db.handle(), "UPDATE router SET routed_up_to = ?2 WHERE name = 'rules' AND routed_up_to = ?1"),
+        first_router(db.handle(),
+                     "INSERT INTO router (name, routed_up_to) VALUES ('rules', ?1) ON CONFLICT (name) DO NOTHING"),
         insert_execution(db.handle(),
-                         "INSERT INTO executions (rule, event_id, state, step, due_at, context, created_at, "
-                         "updated_at, priority, rule_version) VALUES (?1, ?2, 'ready', '', ?3, ?4, ?3, ?3, ?5, ?6) "
-                         "ON CONFLICT (event_id, rule) DO NOTHING"),
-        update_execution(db.handle(),
-                         "UPDATE executions SET state = ?2, step = ?3, attempt = ?4, due_at = ?5, error = ?6, "
-                         "updated_at = ?7, history = CASE WHEN ?8 = '' THEN history "
-                         "ELSE json_insert(history, '$[#]', json(?8)) END, awaiting = nullif(?9, ''), "
-                         "resume_step = ?10, lease_owner = NULL, doubt = 0 WHERE id = ?1 AND state != 'cancelled' "
-                         "AND (?11 = '' OR lease_owner = ?11)"),
-        execution_state(db.handle(), "SELECT state, coalesce(lease_owner, '') FROM executions WHERE id = ?"),
-        end_cancelled_lease(db.handle(),
-                            "UPDATE executions SET lease_owner = NULL WHERE id = ?1 AND state = 'cancelled' "
-                            "AND (?2 = '' OR lease_owner = ?2)"),
-        command(db.handle(),
-                "UPDATE executions SET state = ?2, due_at = ?3, attempt = 0, error = '', updated_at = ?4, "
-                "history = json_insert(history, '$[#]', json(?5)), awaiting = NULL, doubt = ?6 WHERE id = ?1"),
-        // An arrival another wait of this execution took does not count twice.
-        early_arrival(db.handle(),
-                      "SELECT a.event, a.at, a.rowid FROM arrivals a JOIN executions e ON e.id = ?2 "
-                      "WHERE a.key = ?1 AND a.at >= e.created_at AND a.rowid > e.last_arrival "
-                      "ORDER BY a.rowid LIMIT 1"),
-        // The timeout wins once due: the scheduler may already be running
-        // the timeout's step. The arrival is recorded under the wait's name.
-        resume_waiting(db.handle(),
-                       "UPDATE executions SET state = 'ready', step = resume_step, attempt = 0, due_at = ?3, "
-                       "awaiting = NULL, updated_at = ?3, last_arrival = ?6, "
-                       "history = json_insert(history, '$[#]', json_object("
-                       "'step', json_extract(history, '$[#-1].step'), 'outcome', 'event arrived', "
-                       "'at', ?4, 'event', json(?2))) "
-                       "WHERE awaiting = ?1 AND state = 'waiting' AND due_at > ?3 AND created_at <= ?5 "
-                       "AND lease_owner IS NULL"),
-        insert_arrival(db.handle(), "INSERT INTO arrivals (key, event, at) VALUES (?, json(?), ?) RETURNING rowid"),
+                         "INSERT INTO executions (rule, event_id, state, step, due_at, context, history, created_at, "
+                         "updated_at, parent_id, end_step, priority, rule_version) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, nullif(?10, 0), ?11, ?12, ?13) "
+                         "ON CONFLICT (event_id, rule) DO NOTHING RETURNING id"),
+        find_execution(db.handle(), std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = ?"),
+        set_execution(db.handle(),
+                      "UPDATE executions SET state = ?2, step = ?3, attempt = ?4, due_at = ?5, history = ?6, "
+                      "error = ?7, updated_at = ?8, awaiting = nullif(?9, ''), resume_step = ?10, "
+                      "lease_owner = nullif(?11, ''), doubt = ?12, last_arrival = ?13 "
+                      "WHERE id = ?1 AND state = ?14 AND coalesce(lease_owner, '') = ?15"),
+        awaiting(db.handle(), std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE awaiting = ?"),
+        branches(db.handle(),
+                 std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE parent_id = ? ORDER BY id"),
+        insert_arrival(db.handle(), "INSERT INTO arrivals (key, event, at) VALUES (?, ?, ?) RETURNING rowid"),
+        arrival_after(db.handle(),
+                      "SELECT rowid, event, at FROM arrivals WHERE key = ?1 AND at >= ?2 AND rowid > ?3 "
+                      "ORDER BY rowid LIMIT 1"),
         forget_arrivals(db.handle(), "DELETE FROM arrivals WHERE at < ?"),
-        insert_branch(db.handle(),
-                      "INSERT INTO executions (rule, event_id, state, step, due_at, context, history, created_at, "
-                      "updated_at, parent_id, end_step, priority, rule_version) SELECT rule, event_id || '#' || ?2, "
-                      "'ready', ?3, ?5, context, history, ?5, ?5, id, ?4, priority, rule_version FROM executions "
-                      "WHERE id = ?1 "
-                      "ON CONFLICT (event_id, rule) DO NOTHING"),
-        parent_of(db.handle(), "SELECT coalesce(parent_id, 0) FROM executions WHERE id = ?"),
-        branches_running(db.handle(),
-                         "SELECT count(*) FROM executions WHERE parent_id = ? "
-                         "AND state NOT IN ('done', 'failed', 'cancelled')"),
-        resume_parent(db.handle(),
-                      "UPDATE executions SET state = 'ready', due_at = ?2, updated_at = ?2, "
-                      "history = json_insert(history, '$[#]', json_object("
-                      "'step', json_extract(history, '$[#-1].step'), 'outcome', 'branches ended', 'at', ?3, "
-                      "'branches', (SELECT json_group_array(json_object('execution', id, 'event_id', event_id, "
-                      "'state', state, 'error', error, 'history', json(history))) "
-                      "FROM executions WHERE parent_id = ?1))) "
-                      "WHERE id = ?1 AND state = 'waiting' AND due_at IS NULL AND awaiting IS NULL"),
-        // Cancelling a parallel group's parent cancels its branches, theirs too.
-        cancel_branches(db.handle(),
-                        "WITH RECURSIVE tree(id) AS (SELECT id FROM executions WHERE parent_id = ?1 "
-                        "UNION ALL SELECT e.id FROM executions e JOIN tree t ON e.parent_id = t.id) "
-                        "UPDATE executions SET state = 'cancelled', due_at = NULL, awaiting = NULL, updated_at = ?2, "
-                        "lease_owner = NULL, "
-                        "history = json_insert(history, '$[#]', json_object('outcome', 'cancelled with its parent', "
-                        "'at', ?3)) WHERE id IN tree AND state IN ('ready', 'waiting', 'in_doubt')"),
         due_ids(db.handle(),
                 "SELECT id FROM executions WHERE priority = ?1 AND due_at IS NOT NULL AND due_at <= ?2 "
                 "ORDER BY due_at LIMIT ?3"),
@@ -303,8 +255,7 @@ struct SqliteStore::Writer {
         lease(db.handle(), std::string("UPDATE executions SET lease_owner = ?2, due_at = ?3, "
                                        "doubt = CASE WHEN lease_owner IS NULL OR doubt = 2 THEN doubt ELSE 1 END "
                                        "WHERE id = ?1 RETURNING ") +
-                               kExecutionColumns),
-        arrival_retention_ms(o.arrival_retention_ms) {}
+                               kExecutionColumns) {}
 
   // Runs before the statements are prepared: they need the tables.
   static sqlite3* prepare_schema(SqliteDatabase& db) {
@@ -327,12 +278,6 @@ struct SqliteStore::Writer {
       throw;
     }
     return db.handle();
-  }
-
-  void resume(const std::string& key, const std::string& event_json, int64_t arrived_at, int64_t arrival) {
-    const int64_t now = now_ms();
-    resume_waiting.bind(1, key).bind(2, event_json).bind(3, now).bind(4, format_time_ms(now)).bind(5, arrived_at);
-    resume_waiting.bind(6, arrival).run();
   }
 
   AppendOutcome store(const EventRecord& e) {
@@ -375,85 +320,6 @@ struct SqliteStore::Writer {
     return AppendOutcome::kStored;
   }
 
-  void route(const RouteBatch& batch) {
-    const int64_t position = router_position.step() ? router_position.integer(0) : 0;
-    router_position.reset();
-    if (position != batch.from)
-      throw StoreError("events after " + std::to_string(batch.from) + " were routed already (up to " +
-                           std::to_string(position) + ")",
-                       StoreErrc::kConflict);
-    const int64_t now = now_ms();
-    for (const NewExecution& e : batch.executions) {
-      if (e.once_for_entity &&
-          fire_once.bind(1, e.rule).bind(2, e.once_for_entity->first).bind(3, e.once_for_entity->second).run() == 0)
-        continue;  // this rule already fired for this entity
-      insert_execution.bind(1, e.rule).bind(2, e.event_id).bind(3, now).bind(4, e.context_json);
-      insert_execution.bind(5, int64_t{e.priority}).bind(6, e.rule_version).run();
-    }
-    for (const Arrival& a : batch.arrivals) {
-      insert_arrival.bind(1, a.key).bind(2, a.event_json).bind(3, a.at_ms);
-      const int64_t arrival = insert_arrival.step() ? insert_arrival.integer(0) : 0;
-      insert_arrival.reset();
-      resume(a.key, a.event_json, a.at_ms, arrival);
-    }
-    if (!batch.arrivals.empty()) forget_arrivals.bind(1, now - arrival_retention_ms).run();
-    save_router.bind(1, batch.routed_up_to).run();
-  }
-
-  void update(const ExecutionUpdate& u) {
-    update_execution.bind(1, u.id).bind(2, std::string(state_name(u.state))).bind(3, u.step);
-    update_execution.bind(4, int64_t{u.attempt});
-    if (u.due_at_ms)
-      update_execution.bind(5, *u.due_at_ms);
-    else
-      update_execution.bind_null(5);
-    update_execution.bind(6, u.error).bind(7, now_ms()).bind(8, u.history_entry_json);
-    update_execution.bind(9, u.awaiting).bind(10, u.resume_step).bind(11, u.lease_owner);
-    if (update_execution.run() == 1) {
-      const int64_t now = now_ms();
-      for (const NewBranch& b : u.branches) {
-        insert_branch.bind(1, u.id).bind(2, b.suffix).bind(3, b.start_step);
-        insert_branch.bind(4, b.end_step).bind(5, now).run();
-      }
-      if (!u.branches.empty()) resume_if_branches_ended(u.id);  // none could start: go on
-      if (u.state == ExecutionState::kDone || u.state == ExecutionState::kFailed) branch_ended(u.id);
-      if (u.awaiting.empty()) return;
-      early_arrival.bind(1, u.awaiting).bind(2, u.id);
-      std::optional<std::tuple<std::string, int64_t, int64_t>> arrived;
-      if (early_arrival.step())
-        arrived.emplace(early_arrival.text(0), early_arrival.integer(1), early_arrival.integer(2));
-      early_arrival.reset();
-      if (arrived) resume(u.awaiting, std::get<0>(*arrived), std::get<1>(*arrived), std::get<2>(*arrived));
-      return;
-    }
-    const auto state = state_of(u.id);
-    if (!state) throw StoreError("no execution " + std::to_string(u.id), StoreErrc::kNotFound);
-    if (*state == ExecutionState::kCancelled) {
-      // The step that was running when it was cancelled has ended: its lease too.
-      end_cancelled_lease.bind(1, u.id).bind(2, u.lease_owner).run();
-      return;
-    }
-    throw StoreError("execution " + std::to_string(u.id) + "'s lease is no longer " + u.lease_owner + "'s",
-                     StoreErrc::kConflict);
-  }
-
-  // The last branch of a parallel group to end makes its parent go on.
-  void branch_ended(int64_t id) {
-    parent_of.bind(1, id);
-    const int64_t parent = parent_of.step() ? parent_of.integer(0) : 0;
-    parent_of.reset();
-    if (parent != 0) resume_if_branches_ended(parent);
-  }
-
-  void resume_if_branches_ended(int64_t parent) {
-    branches_running.bind(1, parent);
-    const int64_t running = branches_running.step() ? branches_running.integer(0) : 1;
-    branches_running.reset();
-    if (running > 0) return;
-    const int64_t now = now_ms();
-    resume_parent.bind(1, parent).bind(2, now).bind(3, format_time_ms(now)).run();
-  }
-
   std::vector<ExecutionRow> claim(const DueClaim& c) {
     std::vector<int64_t> ids;
     for (int priority = kHighestPriority; priority >= kLowestPriority && ids.size() < c.limit; --priority) {
@@ -471,39 +337,87 @@ struct SqliteStore::Writer {
     }
     return rows;
   }
+};
 
-  std::optional<ExecutionState> state_of(int64_t id, std::string* lease_owner = nullptr) {
-    execution_state.bind(1, id);
-    std::optional<ExecutionState> state;
-    if (execution_state.step()) {
-      state = state_named(execution_state.text(0));
-      if (lease_owner) *lease_owner = execution_state.text(1);
-    }
-    execution_state.reset();
-    return state;
+// A unit of work's rows: statements of the writer connection, inside the
+// savepoint the group commit gives each write.
+class SqliteStore::Rows final : public ExecutionRows {
+ public:
+  explicit Rows(Writer& w) : w_(w) {}
+
+  bool move_router(int64_t from, int64_t to) override {
+    if (w_.move_router.bind(1, from).bind(2, to).run() == 1) return true;
+    return from == 0 && w_.first_router.bind(1, to).run() == 1;  // the first batch ever
   }
 
-  void apply(const ExecutionCommand& c) {
-    std::string lease_owner;
-    const auto state = state_of(c.id, &lease_owner);
-    if (!state) throw StoreError("no execution " + std::to_string(c.id), StoreErrc::kNotFound);
-    if (std::find(c.from.begin(), c.from.end(), *state) == c.from.end())
-      throw StoreError("execution " + std::to_string(c.id) + " is " + state_name(*state), StoreErrc::kConflict);
-    // A cancelled step may still be running: run again only once it ended.
-    if (c.to != ExecutionState::kCancelled && !lease_owner.empty())
-      throw StoreError("a step of execution " + std::to_string(c.id) + " is still running", StoreErrc::kConflict);
-    command.bind(1, c.id).bind(2, std::string(state_name(c.to)));
-    if (c.due_at_ms)
-      command.bind(3, *c.due_at_ms);
+  bool fire_once(const std::string& rule, const std::string& entity_type, const std::string& entity_id) override {
+    return w_.fire_once.bind(1, rule).bind(2, entity_type).bind(3, entity_id).run() == 1;
+  }
+
+  int64_t insert(const ExecutionRow& r) override {
+    SqliteStatement& q = w_.insert_execution;
+    q.bind(1, r.rule).bind(2, r.event_id).bind(3, std::string(state_name(r.state))).bind(4, r.step);
+    bind_due(q, 5, r.due_at_ms);
+    q.bind(6, r.context_json).bind(7, r.history_json).bind(8, r.created_at_ms).bind(9, r.updated_at_ms);
+    q.bind(10, r.parent_id).bind(11, r.end_step).bind(12, int64_t{r.priority}).bind(13, r.rule_version);
+    const int64_t id = q.step() ? q.integer(0) : 0;
+    q.reset();
+    return id;
+  }
+
+  std::optional<ExecutionRow> find(int64_t id) override {
+    auto found = read_rows(w_.find_execution.bind(1, id));
+    if (found.empty()) return std::nullopt;
+    return std::move(found.front());
+  }
+
+  bool compare_and_set(const ExecutionRow& r, ExecutionState state, const std::string& lease_owner) override {
+    SqliteStatement& q = w_.set_execution;
+    q.bind(1, r.id).bind(2, std::string(state_name(r.state))).bind(3, r.step).bind(4, int64_t{r.attempt});
+    bind_due(q, 5, r.due_at_ms);
+    q.bind(6, r.history_json).bind(7, r.error).bind(8, r.updated_at_ms).bind(9, r.awaiting).bind(10, r.resume_step);
+    q.bind(11, r.lease_owner).bind(12, static_cast<int64_t>(r.doubt)).bind(13, r.last_arrival);
+    q.bind(14, std::string(state_name(state))).bind(15, lease_owner);
+    return q.run() == 1;
+  }
+
+  std::vector<ExecutionRow> awaiting(const std::string& key) override { return read_rows(w_.awaiting.bind(1, key)); }
+
+  std::vector<ExecutionRow> branches(int64_t parent_id) override { return read_rows(w_.branches.bind(1, parent_id)); }
+
+  int64_t keep_arrival(const std::string& key, const std::string& event_json, int64_t at_ms) override {
+    SqliteStatement& q = w_.insert_arrival.bind(1, key).bind(2, event_json).bind(3, at_ms);
+    const int64_t seq = q.step() ? q.integer(0) : 0;
+    q.reset();
+    return seq;
+  }
+
+  std::optional<StoredArrival> arrival(const std::string& key, int64_t since_ms, int64_t after_seq) override {
+    SqliteStatement& q = w_.arrival_after.bind(1, key).bind(2, since_ms).bind(3, after_seq);
+    std::optional<StoredArrival> found;
+    if (q.step()) found = StoredArrival{q.integer(0), key, q.text(1), q.integer(2)};
+    q.reset();
+    return found;
+  }
+
+  void forget_arrivals(int64_t before_ms) override { w_.forget_arrivals.bind(1, before_ms).run(); }
+
+ private:
+  static void bind_due(SqliteStatement& q, int index, const std::optional<int64_t>& due) {
+    if (due)
+      q.bind(index, *due);
     else
-      command.bind_null(3);
-    command.bind(4, now_ms()).bind(5, c.history_entry_json).bind(6, static_cast<int64_t>(c.doubt)).run();
-    if (c.to == ExecutionState::kCancelled) {
-      const int64_t now = now_ms();
-      cancel_branches.bind(1, c.id).bind(2, now).bind(3, format_time_ms(now)).run();
-      branch_ended(c.id);
-    }
+      q.bind_null(index);
   }
+
+  static std::vector<ExecutionRow> read_rows(SqliteStatement& q) {
+    std::vector<ExecutionRow> out;
+    while (q.step()) out.push_back(read_execution(q));
+    q.reset();
+    return out;
+  }
+
+  Writer& w_;
 };
 
 SqliteStore::SqliteStore(Options options) : options_(std::move(options)) {
@@ -552,20 +466,12 @@ void SqliteStore::append_events(std::vector<EventRecord> batch, AppendCallback d
           }});
 }
 
-void SqliteStore::route(RouteBatch batch, WriteCallback done) {
-  auto b = std::make_shared<RouteBatch>(std::move(batch));
-  submit({[b](Writer& w) { w.route(*b); }, std::move(done)});
-}
-
-void SqliteStore::command_execution(ExecutionCommand command, WriteCallback done) {
-  // An admin's command ends no lease: a step of the execution may be running.
-  auto c = std::make_shared<ExecutionCommand>(std::move(command));
-  submit({[c](Writer& w) { w.apply(*c); }, std::move(done)});
-}
-
-void SqliteStore::update_execution(ExecutionUpdate update, WriteCallback done) {
-  auto u = std::make_shared<ExecutionUpdate>(std::move(update));
-  submit({[u](Writer& w) { w.update(*u); }, std::move(done)});
+void SqliteStore::transact(Work work, WriteCallback done) {
+  submit({[work = std::move(work)](Writer& w) {
+            Rows rows(w);
+            work(rows);
+          },
+          std::move(done)});
 }
 
 void SqliteStore::flush() {
@@ -604,13 +510,18 @@ void SqliteStore::commit_group(std::deque<Write>& group) {
       // A savepoint per write: one that fails does not take the others of
       // its group with it.
       writer_->db.execute("SAVEPOINT one");
+      auto undo = [&](StoreStatus why) {
+        writer_->db.execute("ROLLBACK TO one");
+        writer_->db.execute("RELEASE one");
+        errors[i] = std::move(why);
+      };
       try {
         group[i].apply(*writer_);
         writer_->db.execute("RELEASE one");
       } catch (const StoreError& e) {
-        writer_->db.execute("ROLLBACK TO one");
-        writer_->db.execute("RELEASE one");
-        errors[i] = {e.code(), e.what()};
+        undo({e.code(), e.what()});
+      } catch (const std::exception& e) {  // a unit of work's own failure
+        undo({StoreErrc::kUnavailable, e.what()});
       }
     }
     writer_->db.execute("COMMIT");

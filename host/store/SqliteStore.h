@@ -26,9 +26,6 @@ class SqliteStore final : public Store {
     // FULL: a commit survives power loss; NORMAL: process crashes only.
     bool synchronous_full = true;
     size_t max_group_writes = 2000;  // writes per transaction, at most
-    // How long an awaited event is kept for an execution that starts waiting
-    // for it only after it arrived.
-    int64_t arrival_retention_ms = 3600 * 1000;
   };
 
   // Creates or upgrades the schema. Throws StoreError.
@@ -41,9 +38,7 @@ class SqliteStore final : public Store {
   std::optional<StoredEntity> entity(const std::string& type, const std::string& id) override;
 
   int64_t routed_up_to() override;
-  void route(RouteBatch batch, WriteCallback done) override;
-  void update_execution(ExecutionUpdate update, WriteCallback done) override;
-  void command_execution(ExecutionCommand command, WriteCallback done) override;
+  void transact(Work work, WriteCallback done) override;
   std::vector<ExecutionRow> claim_due(const DueClaim& claim) override;
   std::optional<int64_t> next_due_ms() override;
   std::optional<ExecutionRow> execution(int64_t id) override;
@@ -61,6 +56,7 @@ class SqliteStore final : public Store {
 
  private:
   struct Writer;  // the writer connection and its prepared statements
+  class Rows;     // a unit of work's view of them
   // One write: applied inside the group's transaction (throws StoreError to
   // undo just itself), then told the outcome once the group committed.
   struct Write {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -90,120 +91,39 @@ inline constexpr int kLowestPriority = 0;
 inline constexpr int kNormalPriority = 1;
 inline constexpr int kHighestPriority = 2;
 
-struct NewExecution {
-  std::string rule;
-  std::string event_id;
-  std::string context_json;  // what the rule's templates and conditions read
-  // Range triggers fire once per entity: the execution is created only if
-  // this (rule, entity) has not fired before.
-  std::optional<std::pair<std::string, std::string>> once_for_entity;  // type, id
-  int priority = kNormalPriority;
-  std::string rule_version = {};  // the version it runs to the end, whatever later edits (see RuleVersion)
-};
-
-// An event that a waiting execution may be waiting for. `key` is the event
-// type with the values the wait matches on (see Pipeline); the store resumes
-// every execution waiting for that key, and keeps the arrival for a while in
-// case an execution starts waiting for it just after (a delivery report that
-// overtook the send's own result).
-struct Arrival {
-  std::string key;
-  std::string event_json;  // what the resumed execution's later steps read
-  int64_t at_ms = 0;
-};
-
-// Executions found for events up to `routed_up_to` (inclusive), stored
-// together with the new position, so that no event is routed twice.
-// `from` is the position the events were read after: another router (a host
-// sharing the store) that moved it first makes the batch fail with kConflict,
-// and the events are read again. (PostgreSQL: SELECT ... FROM router FOR
-// UPDATE, compare, write.)
-struct RouteBatch {
-  int64_t from = 0;
-  int64_t routed_up_to = 0;
-  std::vector<NewExecution> executions;
-  std::vector<Arrival> arrivals;
-};
-
 // Steps are named by their rule version's stable ids (rules/CompiledRule.h):
 // "" is the first step, "$end" past the last.
 struct ExecutionRow {
   int64_t id = 0;
-  std::string rule;
-  std::string rule_version;  // "": written before versions were kept (steps were indexes then)
-  std::string event_id;
+  std::string rule = {};
+  std::string rule_version = {};  // "": written before versions were kept (steps were indexes then)
+  std::string event_id = {};
   ExecutionState state = ExecutionState::kReady;
-  std::string step;  // the next step to run
-  int attempt = 0;   // failed attempts of that step so far
-  std::optional<int64_t> due_at_ms;
-  std::string context_json;
-  std::string history_json;  // [{"step":..,"outcome":..,...}, ...]
-  std::string error;         // why it failed (dead letter)
+  std::string step = {};  // the next step to run
+  int attempt = 0;        // failed attempts of that step so far
+  std::optional<int64_t> due_at_ms = {};
+  std::string context_json = {};
+  std::string history_json = {};  // [{"step":..,"outcome":..,...}, ...]
+  std::string error = {};         // why it failed (dead letter)
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
-  std::string awaiting;     // the arrival key it waits for ("" = none); `step` is then where a timeout leads
-  std::string resume_step;  // ... and where the arrival leads
-  int64_t parent_id = 0;    // a branch of a parallel group: the execution that waits for it (0 = none) ...
-  std::string end_step;     // ... and the step at which the branch is over
+  std::string awaiting = {};     // the arrival key it waits for ("" = none); `step` is then where a timeout leads
+  std::string resume_step = {};  // ... and where the arrival leads
+  int64_t parent_id = 0;         // a branch of a parallel group: the execution that waits for it (0 = none) ...
+  std::string end_step = {};     // ... and the step at which the branch is over
   int priority = kNormalPriority;
-  std::string lease_owner;     // who runs its step now ("" = no one); due_at is then the lease's end
-  Doubt doubt = Doubt::kNone;  // every update ends it
+  std::string lease_owner = {};  // who runs its step now ("" = no one); due_at is then the lease's end
+  Doubt doubt = Doubt::kNone;    // every update ends it
+  int64_t last_arrival = 0;      // the last kept arrival it took (StoredArrival::seq): none counts twice
 };
 
-// A branch of a parallel group, started with the update that makes its
-// parent wait: an execution of its own (event id "<parent's>#<suffix>") that
-// runs from `start_step` until `end_step`. When the last branch of a parent
-// is done, failed or cancelled, the parent is ready again, with the
-// branches' ends in its history.
-struct NewBranch {
-  std::string suffix;
-  std::string start_step;
-  std::string end_step;
-};
-
-// What a step did: the execution's next state, and a history record.
-struct ExecutionUpdate {
-  int64_t id = 0;
-  ExecutionState state = ExecutionState::kReady;
-  std::string step;
-  int attempt = 0;
-  std::optional<int64_t> due_at_ms;
-  std::string history_entry_json;  // appended to the history; empty = none
-  std::string error;
-  // Waiting for an event: an arrival for this key (even one a moment
-  // before) makes it ready at `resume_step`; `due_at_ms` is the timeout.
-  std::string awaiting;
-  std::string resume_step;
-  std::vector<NewBranch> branches;  // a parallel group: started together with this update
-  // The claimer: applied only while the row's lease is still theirs (else
-  // kConflict: the lease ran out and another took the step over).
-  std::string lease_owner;
-
-  // The usual update: a state, a position and a history entry.
-  static ExecutionUpdate to(int64_t id, ExecutionState state, std::string step, int attempt,
-                            std::optional<int64_t> due_at_ms, std::string history_entry_json = "",
-                            std::string error = "") {
-    ExecutionUpdate u;
-    u.id = id;
-    u.state = state;
-    u.step = std::move(step);
-    u.attempt = attempt;
-    u.due_at_ms = due_at_ms;
-    u.history_entry_json = std::move(history_entry_json);
-    u.error = std::move(error);
-    return u;
-  }
-};
-
-// An admin's command: applied only when the execution is in one of `from`
-// (else kConflict; kNotFound when there is no such execution).
-struct ExecutionCommand {
-  int64_t id = 0;
-  std::vector<ExecutionState> from;
-  ExecutionState to = ExecutionState::kReady;
-  std::optional<int64_t> due_at_ms;
-  std::string history_entry_json;
-  Doubt doubt = Doubt::kNone;
+// An awaited event, kept a while for an execution that starts waiting for it
+// only after it arrived (a delivery report that overtook the send's result).
+struct StoredArrival {
+  int64_t seq = 0;  // increases with every arrival kept
+  std::string key;
+  std::string event_json;
+  int64_t at_ms = 0;
 };
 
 // Due work, leased to `owner` (unique across hosts and restarts): the rows
@@ -274,6 +194,47 @@ class KeyValueStore {
   virtual void kv_remove(const std::string& ns, const std::string& key) = 0;
 };
 
+// Thrown by the store and by a unit of work to say how a write ended.
+class StoreError : public std::runtime_error {
+ public:
+  explicit StoreError(const std::string& what, StoreErrc code = StoreErrc::kUnavailable)
+      : std::runtime_error(what), code_(code) {}
+  StoreErrc code() const { return code_; }
+
+ private:
+  StoreErrc code_;
+};
+
+// The execution rows one unit of work reads and writes (Store::transact).
+// Plain row operations and compare-and-set: what a change means (a wait
+// resumed by an arrival, a parallel group joined, a cancel reaching the
+// branches) is decided in C++ by the executor (executor/Transitions.h), so
+// every backend behaves alike. Rows come back with their history.
+class ExecutionRows {
+ public:
+  virtual ~ExecutionRows() = default;
+  // Moves the router's position from `from` (where the caller read it) to
+  // `to`; false when it is not at `from` (another router was first).
+  virtual bool move_router(int64_t from, int64_t to) = 0;
+  // Notes that `rule` fired for this entity; false when it had already.
+  virtual bool fire_once(const std::string& rule, const std::string& entity_type, const std::string& entity_id) = 0;
+  // A new row (the store picks its id, returned); 0 when a row for the same
+  // (event_id, rule) exists, which is left as it is.
+  virtual int64_t insert(const ExecutionRow& row) = 0;
+  virtual std::optional<ExecutionRow> find(int64_t id) = 0;
+  // Writes the row's changing fields (state, step, attempt, due time,
+  // history, error, updated_at, awaiting, resume_step, lease_owner, doubt,
+  // last_arrival) if the stored row is still in `state` and leased by
+  // `lease_owner` ("" = by no one); false, writing nothing, otherwise.
+  virtual bool compare_and_set(const ExecutionRow& row, ExecutionState state, const std::string& lease_owner) = 0;
+  virtual std::vector<ExecutionRow> awaiting(const std::string& key) = 0;  // rows whose `awaiting` is `key`
+  virtual std::vector<ExecutionRow> branches(int64_t parent_id) = 0;       // rows whose `parent_id` is this
+  virtual int64_t keep_arrival(const std::string& key, const std::string& event_json, int64_t at_ms) = 0;  // its seq
+  // The first kept arrival for `key` at or after `since_ms` with a seq above `after_seq`.
+  virtual std::optional<StoredArrival> arrival(const std::string& key, int64_t since_ms, int64_t after_seq) = 0;
+  virtual void forget_arrivals(int64_t before_ms) = 0;
+};
+
 class Store : public KeyValueStore {
  public:
   using AppendCallback = std::function<void(AppendResult)>;
@@ -299,14 +260,13 @@ class Store : public KeyValueStore {
   using WriteCallback = std::function<void(StoreStatus)>;
   // The router's position: every event up to it has its executions.
   virtual int64_t routed_up_to() = 0;
-  virtual void route(RouteBatch batch, WriteCallback done) = 0;
-  // A cancelled execution stays cancelled: a step that was in flight when it
-  // was cancelled records nothing (it only ends its lease: a retry waits
-  // for that). An update that waits for an event for
-  // which an arrival since the execution's creation is kept resumes it at
-  // once, with the arrival in its history.
-  virtual void update_execution(ExecutionUpdate update, WriteCallback done) = 0;
-  virtual void command_execution(ExecutionCommand command, WriteCallback done) = 0;
+  // Runs `work` as one unit: everything it wrote commits, or nothing does
+  // (it threw: a StoreError's code, kUnavailable for anything else, reaches
+  // `done`). `work` runs on a store thread, may run again when a backend
+  // retries the unit (a lost connection), and must not block on anything
+  // but the rows.
+  using Work = std::function<void(ExecutionRows&)>;
+  virtual void transact(Work work, WriteCallback done) = 0;
   // Ready or waiting executions due by the claim's time and leased by no one
   // else, earliest first (index on due time); see DueClaim.
   virtual std::vector<ExecutionRow> claim_due(const DueClaim& claim) = 0;

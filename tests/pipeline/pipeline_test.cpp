@@ -818,7 +818,7 @@ class InDoubtTest : public PipelineTest {
     c.doubt = doubt;
     c.history_entry_json = R"({"admin":"operator"})";
     std::promise<std::string> done;
-    store_->command_execution(c, [&](StoreStatus s) { done.set_value(s.message); });
+    Transitions(*store_).command(c, [&](StoreStatus s) { done.set_value(s.message); });
     pipeline_->wake();
     return done.get_future().get();
   }
@@ -871,7 +871,7 @@ TEST_F(PipelineTest, AHighPriorityEventRunsBeforeTheLowPriorityBacklogThatIsDue)
     backlog.executions.push_back(
         {"campaign", "c" + std::to_string(i), R"({"contact":{"name":"Анна"}})", std::nullopt, kLowestPriority});
   std::promise<std::string> routed;
-  store_->route(std::move(backlog), [&](StoreStatus s) { routed.set_value(s.message); });
+  Transitions(*store_).route(std::move(backlog), [&](StoreStatus s) { routed.set_value(s.message); });
   ASSERT_EQ(routed.get_future().get(), "");
   actions_.hold = true;
   CompiledRule reset = rule("reset", {{"event", "password.reset"}}, {action("send-code")});

@@ -5,7 +5,10 @@
 // routing as a compare-and-set on the position, leases on due work,
 // priorities, doubt after a lease ends, commands that compare the state,
 // arrivals for waits, rule versions, the plugins' key-value state, and
-// durability across a reopen. What only one backend does (SQLite's group
+// durability across a reopen. Routing, step results, waits, parallel groups
+// and commands are written by the executor's transitions
+// (executor/Transitions.h) through the backend's row operations, so they
+// are tested here on every backend too. What only one backend does (SQLite's group
 // commit, its schema upgrades, its lease release on opening) is tested at
 // the end for that backend.
 #include <gtest/gtest.h>
@@ -17,6 +20,7 @@
 #include <set>
 #include <thread>
 
+#include "executor/Transitions.h"
 #include "integration/test_support.h"
 #include "store/Sqlite.h"
 #include "store/SqliteStore.h"
@@ -45,7 +49,7 @@ StoreStatus route_one(Store& store, const std::string& event_id, int64_t from = 
   b.routed_up_to = from + 1;
   b.executions.push_back({"r", event_id, "{}", std::nullopt});
   std::promise<StoreStatus> got;
-  store.route(std::move(b), [&](StoreStatus s) { got.set_value(s); });
+  Transitions(store).route(std::move(b), [&](StoreStatus s) { got.set_value(s); });
   return got.get_future().get();
 }
 
@@ -221,7 +225,7 @@ TYPED_TEST(StoreContract, RoutingCreatesExecutionsOnceAndRemembersItsPosition) {
   auto store = this->open();
   auto route = [&](RouteBatch b) {
     std::promise<StoreStatus> got;
-    store->route(std::move(b), [&](StoreStatus s) { got.set_value(s); });
+    Transitions(*store).route(std::move(b), [&](StoreStatus s) { got.set_value(s); });
     return got.get_future().get();
   };
   EXPECT_EQ(store->routed_up_to(), 0);
@@ -268,7 +272,7 @@ TYPED_TEST(StoreContract, DueWorkIsLeasedUntilItsUpdateIsCommittedOrTheLeaseEnds
   more.from = 1;
   more.routed_up_to = 2;
   more.executions.push_back({"r", "e2", "{}", std::nullopt});
-  store->route(std::move(more), [&](StoreStatus s) { routed_more.set_value(s.message); });
+  Transitions(*store).route(std::move(more), [&](StoreStatus s) { routed_more.set_value(s.message); });
   ASSERT_EQ(routed_more.get_future().get(), "");
   ASSERT_EQ(store->claim_due({"host-a", now, 1, /*lease_ms=*/1}).size(), 1u);  // e2, briefly
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -276,8 +280,8 @@ TYPED_TEST(StoreContract, DueWorkIsLeasedUntilItsUpdateIsCommittedOrTheLeaseEnds
   EXPECT_EQ(store->claim_due({"host-b", now_ms() + 10, 10, 60000}).size(), 1u);
   // An update ends the lease: the next step is claimable at once.
   std::promise<std::string> updated;
-  store->update_execution(ExecutionUpdate::to(mine[0].id, ExecutionState::kReady, "send", 0, now),
-                          [&](StoreStatus s) { updated.set_value(s.message); });
+  Transitions(*store).update(ExecutionUpdate::to(mine[0].id, ExecutionState::kReady, "send", 0, now),
+                             [&](StoreStatus s) { updated.set_value(s.message); });
   ASSERT_EQ(updated.get_future().get(), "");
   auto next = store->claim_due({"host-a", now, 10, 60000});
   ASSERT_EQ(next.size(), 1u);
@@ -292,7 +296,7 @@ TYPED_TEST(StoreContract, HigherPriorityWorkIsClaimedFirstWhateverIsDueBeforeIt)
   for (int i = 0; i < 50; ++i) b.executions.push_back({"campaign", "c" + std::to_string(i), "{}", std::nullopt});
   b.executions.push_back({"digest", "d1", "{}", std::nullopt, kLowestPriority});
   b.executions.push_back({"reset", "r1", "{}", std::nullopt, kHighestPriority});
-  store->route(std::move(b), [&](StoreStatus s) { routed.set_value(s.message); });
+  Transitions(*store).route(std::move(b), [&](StoreStatus s) { routed.set_value(s.message); });
   ASSERT_EQ(routed.get_future().get(), "");
   const int64_t now = now_ms() + 10;
   auto first = store->claim_due({"me", now, 2, 60000});
@@ -313,7 +317,7 @@ TEST_F(SqliteStoreTest, LeasesOfAHostThatDiedAreReleasedWhenTheFileIsOpenedAgain
     RouteBatch b;
     b.routed_up_to = 1;
     b.executions.push_back({"r", "e1", "{}", std::nullopt});
-    store->route(std::move(b), [&](StoreStatus s) { routed.set_value(s.message); });
+    Transitions(*store).route(std::move(b), [&](StoreStatus s) { routed.set_value(s.message); });
     ASSERT_EQ(routed.get_future().get(), "");
     ASSERT_EQ(store->claim_due({"old-run", now_ms() + 10, 10, 3600 * 1000}).size(), 1u);
     EXPECT_TRUE(store->claim_due({"old-run", now_ms() + 10, 10, 3600 * 1000}).empty());
@@ -330,7 +334,7 @@ TYPED_TEST(StoreContract, ExecutionUpdatesKeepHistoryAndDueTimes) {
   const int64_t id = store->executions({}).front().id;
   auto update = [&](ExecutionUpdate u) {
     std::promise<std::string> got;
-    store->update_execution(std::move(u), [&](StoreStatus s) { got.set_value(s.message); });
+    Transitions(*store).update(std::move(u), [&](StoreStatus s) { got.set_value(s.message); });
     return got.get_future().get();
   };
   const int64_t later = now_ms() + 3600 * 1000;
@@ -364,8 +368,8 @@ TYPED_TEST(StoreContract, ALeaseTakenOverAfterItEndedMarksItsStepAsMaybeRun) {
   EXPECT_EQ(taken[0].lease_owner, "host-b");
   EXPECT_EQ(taken[0].doubt, Doubt::kMayHaveRun);  // host-a may have sent it
   std::promise<StoreStatus> updated;
-  store->update_execution(ExecutionUpdate::to(taken[0].id, ExecutionState::kReady, "next", 0, now),
-                          [&](StoreStatus st) { updated.set_value(st); });
+  Transitions(*store).update(ExecutionUpdate::to(taken[0].id, ExecutionState::kReady, "next", 0, now),
+                             [&](StoreStatus st) { updated.set_value(st); });
   ASSERT_TRUE(updated.get_future().get().ok());
   EXPECT_EQ(store->execution(taken[0].id)->doubt, Doubt::kNone);  // an update ends the doubt
 }
@@ -381,7 +385,7 @@ TYPED_TEST(StoreContract, AnUpdateFromALeaseThatWasTakenOverIsRefused) {
     ExecutionUpdate u = ExecutionUpdate::to(taken[0].id, ExecutionState::kReady, step, 0, now_ms() + 60000);
     u.lease_owner = owner;
     std::promise<StoreStatus> got;
-    store->update_execution(u, [&](StoreStatus st) { got.set_value(st); });
+    Transitions(*store).update(u, [&](StoreStatus st) { got.set_value(st); });
     return got.get_future().get();
   };
   // host-a's late result does not overwrite what host-b is doing.
@@ -404,7 +408,7 @@ TYPED_TEST(StoreContract, ACancelledStepStillRunningIsNotRetriedUntilItEnds) {
     c.due_at_ms = now_ms();
     c.history_entry_json = R"({"admin":"test"})";
     std::promise<StoreStatus> got;
-    store->command_execution(c, [&](StoreStatus st) { got.set_value(st); });
+    Transitions(*store).command(c, [&](StoreStatus st) { got.set_value(st); });
     return got.get_future().get();
   };
   ASSERT_TRUE(command({ExecutionState::kReady}, ExecutionState::kCancelled).ok());
@@ -413,7 +417,7 @@ TYPED_TEST(StoreContract, ACancelledStepStillRunningIsNotRetriedUntilItEnds) {
   ExecutionUpdate late = ExecutionUpdate::to(mine[0].id, ExecutionState::kDone, "$end", 0, std::nullopt);
   late.lease_owner = "host-a";
   std::promise<StoreStatus> got;
-  store->update_execution(late, [&](StoreStatus st) { got.set_value(st); });
+  Transitions(*store).update(late, [&](StoreStatus st) { got.set_value(st); });
   ASSERT_TRUE(got.get_future().get().ok());
   EXPECT_EQ(store->execution(mine[0].id)->state, ExecutionState::kCancelled);  // the result changes nothing
   EXPECT_TRUE(command({ExecutionState::kCancelled}, ExecutionState::kReady).ok());
@@ -430,7 +434,7 @@ TYPED_TEST(StoreContract, CommandsCompareTheStateAndSayWhyTheyWereRefused) {
     c.to = to;
     c.history_entry_json = R"({"admin":"test"})";
     std::promise<StoreStatus> got;
-    store->command_execution(c, [&](StoreStatus st) { got.set_value(st); });
+    Transitions(*store).command(c, [&](StoreStatus st) { got.set_value(st); });
     return got.get_future().get();
   };
   EXPECT_EQ(command(id + 100, {ExecutionState::kReady}, ExecutionState::kCancelled).code, StoreErrc::kNotFound);
@@ -489,6 +493,130 @@ TYPED_TEST(StoreContract, AReaderWalkingTheCursorSeesEveryAcknowledgedEventOnce)
   EXPECT_EQ(seen.size(), static_cast<size_t>(kThreads * kPerThread));
 }
 
+// A unit of work through the backend's row operations; returns how it ended.
+StoreStatus transact(Store& store, Store::Work work) {
+  std::promise<StoreStatus> got;
+  store.transact(std::move(work), [&](StoreStatus s) { got.set_value(std::move(s)); });
+  return got.get_future().get();
+}
+
+ExecutionRow new_row(const std::string& event_id, int64_t parent_id = 0) {
+  return ExecutionRow{.rule = "r",
+                      .rule_version = "v1",
+                      .event_id = event_id,
+                      .due_at_ms = 5,
+                      .context_json = R"({"a":1})",
+                      .history_json = "[]",
+                      .created_at_ms = 1,
+                      .updated_at_ms = 1,
+                      .parent_id = parent_id,
+                      .end_step = parent_id ? "join" : "",
+                      .priority = kHighestPriority};
+}
+
+TYPED_TEST(StoreContract, AUnitOfWorkCommitsAllOrNothing) {
+  auto store = this->open();
+  StoreStatus conflict = transact(*store, [](ExecutionRows& rows) {
+    ASSERT_NE(rows.insert(new_row("e1")), 0);
+    throw StoreError("someone else was first", StoreErrc::kConflict);
+  });
+  EXPECT_EQ(conflict.code, StoreErrc::kConflict);
+  EXPECT_EQ(conflict.message, "someone else was first");
+  StoreStatus broken = transact(*store, [](ExecutionRows& rows) {
+    rows.insert(new_row("e2"));
+    throw std::runtime_error("a bug in the unit");
+  });
+  EXPECT_EQ(broken.code, StoreErrc::kUnavailable);
+  EXPECT_TRUE(store->executions({}).empty());
+  EXPECT_TRUE(transact(*store, [](ExecutionRows& rows) { rows.insert(new_row("e3")); }).ok());
+  EXPECT_EQ(store->executions({}).size(), 1u);
+}
+
+TYPED_TEST(StoreContract, RowsRoundTripAndCompareAndSetWritesOnlyWhatItExpects) {
+  auto store = this->open();
+  int64_t id = 0;
+  ASSERT_TRUE(transact(*store, [&](ExecutionRows& rows) {
+                id = rows.insert(new_row("e1"));
+                EXPECT_EQ(rows.insert(new_row("e1")), 0);  // one row per (event, rule)
+              }).ok());
+  ASSERT_NE(id, 0);
+  ASSERT_TRUE(transact(*store, [&](ExecutionRows& rows) {
+                auto row = rows.find(id);
+                ASSERT_TRUE(row);
+                EXPECT_EQ(row->rule_version, "v1");
+                EXPECT_EQ(row->context_json, R"({"a":1})");
+                EXPECT_EQ(row->priority, kHighestPriority);
+                EXPECT_EQ(row->due_at_ms, 5);
+                ExecutionRow changed = *row;
+                changed.state = ExecutionState::kWaiting;
+                changed.step = "remind";
+                changed.attempt = 2;
+                changed.due_at_ms.reset();
+                changed.history_json = R"([{"step":"a"}])";
+                changed.error = "e";
+                changed.awaiting = "message.read\nid=m1";
+                changed.resume_step = "thanks";
+                changed.lease_owner = "host-a";
+                changed.doubt = Doubt::kMayHaveRun;
+                changed.last_arrival = 7;
+                EXPECT_FALSE(rows.compare_and_set(changed, ExecutionState::kWaiting, ""));      // not in that state
+                EXPECT_FALSE(rows.compare_and_set(changed, ExecutionState::kReady, "host-b"));  // not that lease
+                EXPECT_TRUE(rows.compare_and_set(changed, ExecutionState::kReady, ""));
+              }).ok());
+  auto row = store->execution(id);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->state, ExecutionState::kWaiting);
+  EXPECT_EQ(row->step, "remind");
+  EXPECT_EQ(row->attempt, 2);
+  EXPECT_FALSE(row->due_at_ms);
+  EXPECT_EQ(row->history_json, R"([{"step":"a"}])");
+  EXPECT_EQ(row->awaiting, "message.read\nid=m1");
+  EXPECT_EQ(row->resume_step, "thanks");
+  EXPECT_EQ(row->lease_owner, "host-a");
+  EXPECT_EQ(row->doubt, Doubt::kMayHaveRun);
+  EXPECT_EQ(row->last_arrival, 7);
+  ASSERT_TRUE(transact(*store, [&](ExecutionRows& rows) {
+                EXPECT_EQ(rows.awaiting("message.read\nid=m1").size(), 1u);
+                EXPECT_TRUE(rows.awaiting("message.read\nid=m2").empty());
+                ExecutionRow released = *rows.find(id);
+                released.lease_owner.clear();
+                EXPECT_TRUE(rows.compare_and_set(released, ExecutionState::kWaiting, "host-a"));
+              }).ok());
+  EXPECT_EQ(store->execution(id)->lease_owner, "");
+}
+
+TYPED_TEST(StoreContract, BranchesArrivalsAndTheRouterPositionAreFoundByTheirKeys) {
+  auto store = this->open();
+  ASSERT_TRUE(transact(*store, [&](ExecutionRows& rows) {
+                const int64_t parent = rows.insert(new_row("e1"));
+                rows.insert(new_row("e1#0.a", parent));
+                rows.insert(new_row("e1#0.b", parent));
+                rows.insert(new_row("e2"));
+                auto branches = rows.branches(parent);
+                ASSERT_EQ(branches.size(), 2u);
+                EXPECT_EQ(branches[0].event_id, "e1#0.a");  // in the order they were started
+                EXPECT_EQ(branches[1].parent_id, parent);
+                EXPECT_EQ(branches[1].end_step, "join");
+                const int64_t old = rows.keep_arrival("reply\nc=1", R"({"n":1})", 1000);
+                const int64_t later = rows.keep_arrival("reply\nc=1", R"({"n":2})", 3000);
+                EXPECT_LT(old, later);
+                EXPECT_EQ(rows.arrival("reply\nc=1", 0, 0)->event_json, R"({"n":1})");
+                EXPECT_EQ(rows.arrival("reply\nc=1", 2000, 0)->seq, later);  // not before `since`
+                EXPECT_EQ(rows.arrival("reply\nc=1", 0, old)->at_ms, 3000);  // not one already taken
+                EXPECT_FALSE(rows.arrival("reply\nc=1", 0, later));
+                EXPECT_FALSE(rows.arrival("reply\nc=2", 0, 0));
+                rows.forget_arrivals(2000);
+                EXPECT_EQ(rows.arrival("reply\nc=1", 0, 0)->seq, later);
+                EXPECT_TRUE(rows.fire_once("r", "deal", "D1"));
+                EXPECT_FALSE(rows.fire_once("r", "deal", "D1"));
+                EXPECT_TRUE(rows.fire_once("r", "deal", "D2"));
+                EXPECT_TRUE(rows.move_router(0, 4));
+                EXPECT_FALSE(rows.move_router(0, 5));
+                EXPECT_TRUE(rows.move_router(4, 6));
+              }).ok());
+  EXPECT_EQ(store->routed_up_to(), 6);
+}
+
 // A store with one execution, and helpers to wait for events in it.
 template <class Backend>
 class AwaitingContract : public StoreContract<Backend> {
@@ -504,7 +632,7 @@ class AwaitingContract : public StoreContract<Backend> {
   }
   std::string route(RouteBatch b) {
     std::promise<std::string> done;
-    store->route(std::move(b), [&](StoreStatus s) { done.set_value(s.message); });
+    Transitions(*store, retention_ms).route(std::move(b), [&](StoreStatus s) { done.set_value(s.message); });
     return done.get_future().get();
   }
   std::string arrive(const std::string& key, int64_t at, const std::string& event = R"({"data":{"status":"read"}})") {
@@ -525,15 +653,15 @@ class AwaitingContract : public StoreContract<Backend> {
     u.awaiting = key;
     u.resume_step = "thanks";
     std::promise<std::string> got;
-    store->update_execution(std::move(u), [&](StoreStatus s) { got.set_value(s.message); });
+    Transitions(*store).update(std::move(u), [&](StoreStatus s) { got.set_value(s.message); });
     return got.get_future().get();
   }
   std::unique_ptr<Store> store;
   int64_t id = 0;
   int64_t position = 1;
+  int64_t retention_ms = 3600 * 1000;  // how long arrivals are kept
 };
 TYPED_TEST_SUITE(AwaitingContract, Backends);
-using SqliteAwaitingTest = AwaitingContract<SqliteBackend>;
 
 TYPED_TEST(AwaitingContract, AnArrivalResumesTheWaitingExecutionAtItsNextStep) {
   ASSERT_EQ(this->wait_for("message.read\nid=m1", now_ms() + 3600 * 1000), "");
@@ -578,14 +706,12 @@ TYPED_TEST(AwaitingContract, OnceTheTimeoutIsDueAnArrivalChangesNothing) {
   EXPECT_EQ(row->awaiting, "message.read\nid=m1");  // the scheduler sees the timeout
 }
 
-TEST_F(SqliteAwaitingTest, ArrivalsAreForgottenAfterTheRetention) {
-  store.reset();
-  SqliteStore::Options o{file_, true, 2000, /*arrival_retention_ms=*/1000};
-  store = std::make_unique<SqliteStore>(o);
-  ASSERT_EQ(arrive("message.read\nid=old", now_ms() - 5000), "");
-  ASSERT_EQ(arrive("message.read\nid=new", now_ms()), "");  // an arrival prunes older ones
-  ASSERT_EQ(wait_for("message.read\nid=old", now_ms() + 3600 * 1000), "");
-  EXPECT_EQ(store->execution(id)->state, ExecutionState::kWaiting);
+TYPED_TEST(AwaitingContract, ArrivalsAreForgottenAfterTheRetention) {
+  this->retention_ms = 1000;
+  ASSERT_EQ(this->arrive("message.read\nid=old", now_ms() - 5000), "");
+  ASSERT_EQ(this->arrive("message.read\nid=new", now_ms()), "");  // an arrival prunes older ones
+  ASSERT_EQ(this->wait_for("message.read\nid=old", now_ms() + 3600 * 1000), "");
+  EXPECT_EQ(this->store->execution(this->id)->state, ExecutionState::kWaiting);
 }
 
 TEST_F(SqliteStoreTest, OpensAStoreOfTheFirstSchemaAndUpgradesIt) {
@@ -635,7 +761,7 @@ TYPED_TEST(AwaitingContract, CancellingAParallelGroupCancelsItsBranches) {
                                               R"({"step":"together","outcome":"branches started"})");
   group.branches = {{"0.0", "a", "0#end"}, {"0.1", "b", "0#end"}};
   std::promise<std::string> updated;
-  this->store->update_execution(group, [&](StoreStatus s) { updated.set_value(s.message); });
+  Transitions(*this->store).update(group, [&](StoreStatus s) { updated.set_value(s.message); });
   ASSERT_EQ(updated.get_future().get(), "");
   auto rows = this->store->executions({});
   ASSERT_EQ(rows.size(), 3u);
@@ -644,9 +770,13 @@ TYPED_TEST(AwaitingContract, CancellingAParallelGroupCancelsItsBranches) {
       EXPECT_EQ(json::parse(r.history_json).back()["outcome"], "branches started");  // the parent's past
     }
   std::promise<std::string> cancelled;
-  this->store->command_execution(
-      {this->id, {ExecutionState::kWaiting}, ExecutionState::kCancelled, std::nullopt, R"({"outcome":"cancelled"})"},
-      [&](StoreStatus s) { cancelled.set_value(s.message); });
+  Transitions(*this->store)
+      .command({this->id,
+                {ExecutionState::kWaiting},
+                ExecutionState::kCancelled,
+                std::nullopt,
+                R"({"outcome":"cancelled"})"},
+               [&](StoreStatus s) { cancelled.set_value(s.message); });
   ASSERT_EQ(cancelled.get_future().get(), "");
   for (const auto& r : this->store->executions({})) EXPECT_EQ(r.state, ExecutionState::kCancelled) << r.event_id;
 }

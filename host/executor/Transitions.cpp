@@ -1,0 +1,209 @@
+#include "executor/Transitions.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "executor/History.h"
+#include "util/JsonText.h"
+#include "util/Time.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+namespace {
+
+bool has_ended(ExecutionState s) {
+  return s == ExecutionState::kDone || s == ExecutionState::kFailed || s == ExecutionState::kCancelled;
+}
+
+// Writes `row` over what was read as `before`; another writer in between
+// (a second host) makes the whole unit fail, to be tried again.
+void write(ExecutionRows& rows, const ExecutionRow& row, const ExecutionRow& before) {
+  if (!rows.compare_and_set(row, before.state, before.lease_owner))
+    throw StoreError("execution " + std::to_string(row.id) + " changed while it was being written",
+                     StoreErrc::kConflict);
+}
+
+void append(ExecutionRow& row, const json& entry) {
+  row.history_json = history::appended(row.history_json, dump_text(entry));
+}
+
+// An awaited event resumes the wait at the step after it. The timeout wins
+// once due (the scheduler may be running the timeout's step: the row is
+// then leased), and an event from before the execution began counts not.
+void resume(ExecutionRows& rows, const ExecutionRow& waiting, const StoredArrival& arrival) {
+  const int64_t now = now_ms();
+  if (waiting.state != ExecutionState::kWaiting || waiting.awaiting != arrival.key || !waiting.due_at_ms ||
+      *waiting.due_at_ms <= now || !waiting.lease_owner.empty() || waiting.created_at_ms > arrival.at_ms ||
+      arrival.seq <= waiting.last_arrival)
+    return;
+  ExecutionRow row = waiting;
+  row.state = ExecutionState::kReady;
+  row.step = row.resume_step;
+  row.attempt = 0;
+  row.due_at_ms = now;
+  row.awaiting.clear();
+  row.updated_at_ms = now;
+  row.last_arrival = arrival.seq;
+  append(row, history::event_arrived(history::last_step(waiting.history_json),
+                                     json::parse(arrival.event_json, nullptr, false), now));
+  write(rows, row, waiting);
+}
+
+// The last branch of a parallel group to end makes its parent go on, with
+// every branch's end in its history.
+void join_if_ended(ExecutionRows& rows, int64_t parent_id) {
+  const auto branches = rows.branches(parent_id);
+  if (std::any_of(branches.begin(), branches.end(), [](const ExecutionRow& b) { return !has_ended(b.state); })) return;
+  const auto parent = rows.find(parent_id);
+  if (!parent || parent->state != ExecutionState::kWaiting || parent->due_at_ms || !parent->awaiting.empty()) return;
+  json ends = json::array();
+  for (const ExecutionRow& b : branches)
+    ends.push_back(history::branch_end(b.id, b.event_id, state_name(b.state), b.error,
+                                       json::parse(b.history_json, nullptr, false)));
+  const int64_t now = now_ms();
+  ExecutionRow row = *parent;
+  row.state = ExecutionState::kReady;
+  row.due_at_ms = now;
+  row.updated_at_ms = now;
+  append(row, history::branches_ended(history::last_step(parent->history_json), std::move(ends), now));
+  write(rows, row, *parent);
+}
+
+// Cancelling a parallel group's parent cancels its branches, theirs too.
+void cancel_branches(ExecutionRows& rows, int64_t parent_id) {
+  for (const ExecutionRow& branch : rows.branches(parent_id)) {
+    cancel_branches(rows, branch.id);
+    if (branch.state != ExecutionState::kReady && branch.state != ExecutionState::kWaiting &&
+        branch.state != ExecutionState::kInDoubt)
+      continue;
+    ExecutionRow row = branch;
+    row.state = ExecutionState::kCancelled;
+    row.due_at_ms.reset();
+    row.awaiting.clear();
+    row.lease_owner.clear();
+    row.updated_at_ms = now_ms();
+    append(row, history::cancelled_with_parent(row.updated_at_ms));
+    write(rows, row, branch);
+  }
+}
+
+void route_batch(ExecutionRows& rows, const RouteBatch& batch, int64_t arrival_retention_ms) {
+  if (!rows.move_router(batch.from, batch.routed_up_to))
+    throw StoreError("events after " + std::to_string(batch.from) + " were routed already", StoreErrc::kConflict);
+  const int64_t now = now_ms();
+  for (const NewExecution& e : batch.executions) {
+    if (e.once_for_entity && !rows.fire_once(e.rule, e.once_for_entity->first, e.once_for_entity->second))
+      continue;  // this rule already fired for this entity
+    rows.insert(ExecutionRow{.rule = e.rule,
+                             .rule_version = e.rule_version,
+                             .event_id = e.event_id,
+                             .due_at_ms = now,
+                             .context_json = e.context_json,
+                             .history_json = "[]",
+                             .created_at_ms = now,
+                             .updated_at_ms = now,
+                             .priority = e.priority});
+  }
+  for (const Arrival& a : batch.arrivals) {
+    const StoredArrival kept{rows.keep_arrival(a.key, a.event_json, a.at_ms), a.key, a.event_json, a.at_ms};
+    for (const ExecutionRow& waiting : rows.awaiting(a.key)) resume(rows, waiting, kept);
+  }
+  if (!batch.arrivals.empty()) rows.forget_arrivals(now - arrival_retention_ms);
+}
+
+void apply_update(ExecutionRows& rows, const ExecutionUpdate& u) {
+  const auto before = rows.find(u.id);
+  if (!before) throw StoreError("no execution " + std::to_string(u.id), StoreErrc::kNotFound);
+  if (before->state == ExecutionState::kCancelled) {
+    // The step that was running when it was cancelled has ended: its lease too.
+    if (!before->lease_owner.empty() && (u.lease_owner.empty() || u.lease_owner == before->lease_owner)) {
+      ExecutionRow row = *before;
+      row.lease_owner.clear();
+      write(rows, row, *before);
+    }
+    return;
+  }
+  if (!u.lease_owner.empty() && before->lease_owner != u.lease_owner)
+    throw StoreError("execution " + std::to_string(u.id) + "'s lease is no longer " + u.lease_owner + "'s",
+                     StoreErrc::kConflict);
+  const int64_t now = now_ms();
+  ExecutionRow row = *before;
+  row.state = u.state;
+  row.step = u.step;
+  row.attempt = u.attempt;
+  row.due_at_ms = u.due_at_ms;
+  row.error = u.error;
+  row.updated_at_ms = now;
+  if (!u.history_entry_json.empty()) row.history_json = history::appended(row.history_json, u.history_entry_json);
+  row.awaiting = u.awaiting;
+  row.resume_step = u.resume_step;
+  row.lease_owner.clear();
+  row.doubt = Doubt::kNone;
+  write(rows, row, *before);
+  for (const NewBranch& b : u.branches) {
+    rows.insert(ExecutionRow{.rule = row.rule,
+                             .rule_version = row.rule_version,
+                             .event_id = row.event_id + "#" + b.suffix,
+                             .step = b.start_step,
+                             .due_at_ms = now,
+                             .context_json = row.context_json,
+                             .history_json = row.history_json,  // a branch reads what came before its group
+                             .created_at_ms = now,
+                             .updated_at_ms = now,
+                             .parent_id = row.id,
+                             .end_step = b.end_step,
+                             .priority = row.priority});
+  }
+  if (!u.branches.empty()) join_if_ended(rows, row.id);  // none could start: go on
+  if ((u.state == ExecutionState::kDone || u.state == ExecutionState::kFailed) && row.parent_id != 0)
+    join_if_ended(rows, row.parent_id);
+  if (!u.awaiting.empty())
+    if (auto early = rows.arrival(u.awaiting, row.created_at_ms, row.last_arrival))
+      if (auto waiting = rows.find(row.id)) resume(rows, *waiting, *early);
+}
+
+void apply_command(ExecutionRows& rows, const ExecutionCommand& c) {
+  const auto before = rows.find(c.id);
+  if (!before) throw StoreError("no execution " + std::to_string(c.id), StoreErrc::kNotFound);
+  if (std::find(c.from.begin(), c.from.end(), before->state) == c.from.end())
+    throw StoreError("execution " + std::to_string(c.id) + " is " + state_name(before->state), StoreErrc::kConflict);
+  // A cancelled step may still be running: run again only once it ended.
+  if (c.to != ExecutionState::kCancelled && !before->lease_owner.empty())
+    throw StoreError("a step of execution " + std::to_string(c.id) + " is still running", StoreErrc::kConflict);
+  ExecutionRow row = *before;
+  row.state = c.to;
+  row.due_at_ms = c.due_at_ms;
+  row.attempt = 0;
+  row.error.clear();
+  row.updated_at_ms = now_ms();
+  if (!c.history_entry_json.empty()) row.history_json = history::appended(row.history_json, c.history_entry_json);
+  row.awaiting.clear();
+  row.doubt = c.doubt;
+  write(rows, row, *before);  // the lease stays: a step of it may be running
+  if (c.to == ExecutionState::kCancelled) {
+    cancel_branches(rows, c.id);
+    if (row.parent_id != 0) join_if_ended(rows, row.parent_id);
+  }
+}
+
+}  // namespace
+
+void Transitions::route(RouteBatch batch, Store::WriteCallback done) {
+  auto b = std::make_shared<RouteBatch>(std::move(batch));
+  store_.transact([b, retention = arrival_retention_ms_](ExecutionRows& rows) { route_batch(rows, *b, retention); },
+                  std::move(done));
+}
+
+void Transitions::update(ExecutionUpdate update, Store::WriteCallback done) {
+  auto u = std::make_shared<ExecutionUpdate>(std::move(update));
+  store_.transact([u](ExecutionRows& rows) { apply_update(rows, *u); }, std::move(done));
+}
+
+void Transitions::command(ExecutionCommand command, Store::WriteCallback done) {
+  auto c = std::make_shared<ExecutionCommand>(std::move(command));
+  store_.transact([c](ExecutionRows& rows) { apply_command(rows, *c); }, std::move(done));
+}
+
+}  // namespace sb

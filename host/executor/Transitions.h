@@ -1,0 +1,131 @@
+// What happens to stored executions between their steps, decided here and
+// written through the store's plain row operations (Store::transact): new
+// executions for routed events, a step's result, an awaited event resuming
+// its waits ("the timeout wins" once due), the last branch of a parallel
+// group making its parent go on, and an admin's command (a cancel reaches
+// the branches). Each is one unit of work: all of it commits or none.
+// The in-memory runner (executor/CompletedRoutes.h) joins its groups with the
+// same history entries (executor/History.h).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "store/Store.h"
+
+namespace sb {
+
+struct NewExecution {
+  std::string rule;
+  std::string event_id;
+  std::string context_json;  // what the rule's templates and conditions read
+  // Range triggers fire once per entity: the execution is created only if
+  // this (rule, entity) has not fired before.
+  std::optional<std::pair<std::string, std::string>> once_for_entity;  // type, id
+  int priority = kNormalPriority;
+  std::string rule_version = {};  // the version it runs to the end, whatever later edits (see RuleVersion)
+};
+
+// An event that a waiting execution may be waiting for. `key` is the event
+// type with the values the wait matches on (see Pipeline): it resumes every
+// execution waiting for that key, and is kept for a while in case an
+// execution starts waiting for it just after (a delivery report that
+// overtook the send's own result).
+struct Arrival {
+  std::string key;
+  std::string event_json;  // what the resumed execution's later steps read
+  int64_t at_ms = 0;
+};
+
+// Executions found for events up to `routed_up_to` (inclusive), stored
+// together with the new position, so that no event is routed twice.
+// `from` is the position the events were read after: another router (a host
+// sharing the store) that moved it first makes the batch fail with kConflict,
+// and the events are read again.
+struct RouteBatch {
+  int64_t from = 0;
+  int64_t routed_up_to = 0;
+  std::vector<NewExecution> executions;
+  std::vector<Arrival> arrivals;
+};
+
+// A branch of a parallel group, started with the update that makes its
+// parent wait: an execution of its own (event id "<parent's>#<suffix>") that
+// runs from `start_step` until `end_step`, beginning with the parent's
+// history. When the last branch of a parent is done, failed or cancelled,
+// the parent is ready again, with the branches' ends in its history.
+struct NewBranch {
+  std::string suffix;
+  std::string start_step;
+  std::string end_step;
+};
+
+// What a step did: the execution's next state, and a history record.
+// A cancelled execution stays cancelled: a step that was in flight when it
+// was cancelled records nothing (it only ends its lease: a retry waits for
+// that).
+struct ExecutionUpdate {
+  int64_t id = 0;
+  ExecutionState state = ExecutionState::kReady;
+  std::string step;
+  int attempt = 0;
+  std::optional<int64_t> due_at_ms;
+  std::string history_entry_json;  // appended to the history; empty = none
+  std::string error;
+  // Waiting for an event: an arrival for this key (even one kept from a
+  // moment before) makes it ready at `resume_step`; `due_at_ms` is the timeout.
+  std::string awaiting;
+  std::string resume_step;
+  std::vector<NewBranch> branches;  // a parallel group: started together with this update
+  // The claimer: applied only while the row's lease is still theirs (else
+  // kConflict: the lease ran out and another took the step over).
+  std::string lease_owner;
+
+  // The usual update: a state, a position and a history entry.
+  static ExecutionUpdate to(int64_t id, ExecutionState state, std::string step, int attempt,
+                            std::optional<int64_t> due_at_ms, std::string history_entry_json = "",
+                            std::string error = "") {
+    ExecutionUpdate u;
+    u.id = id;
+    u.state = state;
+    u.step = std::move(step);
+    u.attempt = attempt;
+    u.due_at_ms = due_at_ms;
+    u.history_entry_json = std::move(history_entry_json);
+    u.error = std::move(error);
+    return u;
+  }
+};
+
+// An admin's command: applied only when the execution is in one of `from`
+// (else kConflict; kNotFound when there is no such execution), and, unless
+// it cancels, only when none of its steps is running.
+struct ExecutionCommand {
+  int64_t id = 0;
+  std::vector<ExecutionState> from;
+  ExecutionState to = ExecutionState::kReady;
+  std::optional<int64_t> due_at_ms;
+  std::string history_entry_json;
+  Doubt doubt = Doubt::kNone;
+};
+
+class Transitions {
+ public:
+  // `arrival_retention_ms`: how long an awaited event is kept for an
+  // execution that starts waiting for it only after it arrived.
+  explicit Transitions(Store& store, int64_t arrival_retention_ms = 3600 * 1000)
+      : store_(store), arrival_retention_ms_(arrival_retention_ms) {}
+
+  void route(RouteBatch batch, Store::WriteCallback done);
+  void update(ExecutionUpdate update, Store::WriteCallback done);
+  void command(ExecutionCommand command, Store::WriteCallback done);
+
+ private:
+  Store& store_;
+  const int64_t arrival_retention_ms_;
+};
+
+}  // namespace sb
