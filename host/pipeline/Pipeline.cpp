@@ -51,13 +51,16 @@ Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatch
   // A lease outlasts the longest step: a step is never claimed twice while it runs.
   for (const CompiledRule& rule : rules_)
     for (const CompiledStep& step : rule.steps) lease_ms_ = std::max<int64_t>(lease_ms_, step.timeout.count() + 60000);
-  for (const CompiledRule& rule : rules_)
-    for (const CompiledStep& step : rule.steps)
-      if (step.kind == CompiledStep::Kind::kWaitEvent) {
-        std::vector<std::string> paths;
-        for (const auto& [path, value] : step.wait_match.items()) paths.push_back(path);
-        awaited_[step.wait_event].insert(std::move(paths));
-      }
+  for (const CompiledRule& rule : rules_) await_events_of(rule);
+}
+
+void Pipeline::await_events_of(const CompiledRule& rule) {
+  for (const CompiledStep& step : rule.steps)
+    if (step.kind == CompiledStep::Kind::kWaitEvent) {
+      std::vector<std::string> paths;
+      for (const auto& [path, value] : step.wait_match.items()) paths.push_back(path);
+      awaited_[step.wait_event].insert(std::move(paths));
+    }
 }
 
 Pipeline::~Pipeline() { stop(); }
@@ -72,6 +75,15 @@ void Pipeline::start() {
     store_.save_rule_versions(std::move(versions), [&](StoreStatus status) { saved.set_value(std::move(status)); });
     if (StoreStatus status = saved.get_future().get(); !status.ok())
       throw std::runtime_error("cannot keep the rules' versions in the store: " + status.message);
+  }
+  // Executions that wait for an event on a version edited since still get it.
+  for (const RuleVersion& awaited : store_.awaited_rule_versions()) {
+    std::string why;
+    if (const CompiledRule* rule = version_of(awaited.rule, awaited.version, why))
+      await_events_of(*rule);
+    else if (!why.empty())
+      log_warn("pipeline", "the events that executions of an earlier rule version wait for cannot be routed",
+               {{"rule", awaited.rule}, {"version", awaited.version}, {"reason", why}});
   }
   thread_ = std::thread([this] { run(); });
 }
@@ -267,17 +279,22 @@ const CompiledRule* Pipeline::rule_for(const ExecutionRow& row, std::string& why
     if (!current) why = "no rule '" + row.rule + "'";
     return current;
   }
-  std::lock_guard lock(versions_mutex_);
-  auto key = std::make_pair(row.rule, row.rule_version);
-  if (auto it = versions_.find(key); it != versions_.end()) return it->second.get();
   // An execution that began before the rule was edited goes on with its own version.
-  auto stored = store_.rule_version(row.rule, row.rule_version);
+  return version_of(row.rule, row.rule_version, why);
+}
+
+const CompiledRule* Pipeline::version_of(const std::string& rule, const std::string& version, std::string& why) {
+  if (const CompiledRule* current = rule_named(rule); current && current->version == version) return current;
+  std::lock_guard lock(versions_mutex_);
+  auto key = std::make_pair(rule, version);
+  if (auto it = versions_.find(key); it != versions_.end()) return it->second.get();
+  auto stored = store_.rule_version(rule, version);
   if (!stored) {
-    why = "version " + row.rule_version + " of rule '" + row.rule + "' is not in the store";
+    why = "version " + version + " of rule '" + rule + "' is not in the store";
     return nullptr;
   }
   if (!options_.compile_version) {
-    why = "version " + row.rule_version + " of rule '" + row.rule + "' cannot be compiled here";
+    why = "version " + version + " of rule '" + rule + "' cannot be compiled here";
     return nullptr;
   }
   auto compiled = options_.compile_version(json::parse(stored->source_json, nullptr, false), why);

@@ -76,6 +76,9 @@ class Pipeline {
   void start_step(const ExecutionRow& row);
   // The version of its rule the execution runs; null with `why` when there is none.
   const CompiledRule* rule_for(const ExecutionRow& row, std::string& why);
+  const CompiledRule* version_of(const std::string& rule, const std::string& version, std::string& why);
+  // Notes the events the rule's wait_for steps wait for, and the paths they match on.
+  void await_events_of(const CompiledRule& rule);
   void record(const std::string& rule, ExecutionUpdate update);
   const CompiledRule* rule_named(const std::string& name) const;
 

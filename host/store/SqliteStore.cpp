@@ -689,6 +689,16 @@ std::optional<RuleVersion> SqliteStore::rule_version(const std::string& rule, co
   return RuleVersion{rule, version, q.text(0)};
 }
 
+std::vector<RuleVersion> SqliteStore::awaited_rule_versions() {
+  std::lock_guard lock(read_mutex_);
+  SqliteStatement q(reader_->handle(),
+                    "SELECT v.rule, v.version, v.source FROM rule_versions v JOIN (SELECT DISTINCT rule, rule_version "
+                    "FROM executions WHERE awaiting IS NOT NULL) w ON w.rule = v.rule AND w.rule_version = v.version");
+  std::vector<RuleVersion> out;
+  while (q.step()) out.push_back({q.text(0), q.text(1), q.text(2)});
+  return out;
+}
+
 std::optional<ExecutionRow> SqliteStore::execution(int64_t id) {
   std::lock_guard lock(read_mutex_);
   SqliteStatement q(reader_->handle(), std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = ?");

@@ -44,6 +44,7 @@ class SqliteStore final : public Store {
   std::optional<ExecutionRow> execution(int64_t id) override;
   void save_rule_versions(std::vector<RuleVersion> versions, WriteCallback done) override;
   std::optional<RuleVersion> rule_version(const std::string& rule, const std::string& version) override;
+  std::vector<RuleVersion> awaited_rule_versions() override;
   std::vector<ExecutionRow> executions(const ExecutionQuery& query) override;
 
   void flush() override;

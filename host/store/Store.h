@@ -276,6 +276,9 @@ class Store : public KeyValueStore {
   // Keeps these versions (a version already kept is left as it is).
   virtual void save_rule_versions(std::vector<RuleVersion> versions, WriteCallback done) = 0;
   virtual std::optional<RuleVersion> rule_version(const std::string& rule, const std::string& version) = 0;
+  // The versions that executions waiting for an event run: the router must
+  // still read those events after the rule was edited.
+  virtual std::vector<RuleVersion> awaited_rule_versions() = 0;
   // Returns once every write submitted before it is committed and its
   // callback has run.
   virtual void flush() = 0;

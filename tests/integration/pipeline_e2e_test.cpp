@@ -104,6 +104,32 @@ TEST(PipelineEndToEnd, AnEditedRuleLeavesWaitingExecutionsOnTheirOwnVersion) {
   EXPECT_EQ(sink.count(), 5u);
 }
 
+TEST(PipelineEndToEnd, AWaitForEventRemovedByAnEditStillResumesTheExecutionsWaitingOnIt) {
+  HttpSink sink;
+  json read_or_not = {{"name", "Replied"},
+                      {"wait_for", "lead.replied"},
+                      {"match", {{"data.lead", "{{entity.id}}"}}},
+                      {"timeout", "1h"},
+                      {"then", json::array({greet_step("/thanks")})},
+                      {"else", json::array({greet_step("/remind")})}};
+  auto first = std::make_unique<HostProcess>(pipeline_config(sink, json::array({greet_step("/first"), read_or_not})));
+  const auto dir = first->dir();
+  ASSERT_EQ(post_event(first->port(), new_lead("e-1")).status, 202);
+  ASSERT_EQ(sink.wait_for(1).size(), 1u);
+  std::this_thread::sleep_for(300ms);  // e-1 is waiting for lead.replied
+  first->stop();
+
+  // The new version waits for nothing: no current rule reads lead.replied.
+  HostProcess second(pipeline_config(sink, json::array({greet_step("/first")})), {}, dir);
+  ASSERT_EQ(
+      post_event(second.port(), {{"id", "reply-1"}, {"type", "lead.replied"}, {"data", {{"lead", "L-e-1"}}}}).status,
+      202);
+  const auto requests = sink.wait_for(2, 10s);
+  ASSERT_EQ(requests.size(), 2u) << second.log();
+  EXPECT_EQ(requests[1].uri, "/thanks");
+  EXPECT_EQ(requests[1].headers.at("idempotency-key"), "e-1:greet:1/then/0");
+}
+
 // Waits (bounded) until every expected idempotency key reached the sink;
 // returns how often each key arrived.
 std::map<std::string, int> deliveries_of(HttpSink& sink, const std::set<std::string>& expected,

@@ -53,6 +53,27 @@ StoreStatus route_one(Store& store, const std::string& event_id, int64_t from = 
   return got.get_future().get();
 }
 
+// A unit of work through the backend's row operations; returns how it ended.
+StoreStatus transact(Store& store, Store::Work work) {
+  std::promise<StoreStatus> got;
+  store.transact(std::move(work), [&](StoreStatus s) { got.set_value(std::move(s)); });
+  return got.get_future().get();
+}
+
+ExecutionRow new_row(const std::string& event_id, int64_t parent_id = 0) {
+  return ExecutionRow{.rule = "r",
+                      .rule_version = "v1",
+                      .event_id = event_id,
+                      .due_at_ms = 5,
+                      .context_json = R"({"a":1})",
+                      .history_json = "[]",
+                      .created_at_ms = 1,
+                      .updated_at_ms = 1,
+                      .parent_id = parent_id,
+                      .end_step = parent_id ? "join" : "",
+                      .priority = kHighestPriority};
+}
+
 AppendResult append(Store& store, std::vector<EventRecord> batch) {
   std::promise<AppendResult> got;
   store.append_events(std::move(batch), [&](AppendResult r) { got.set_value(std::move(r)); });
@@ -463,6 +484,30 @@ TYPED_TEST(StoreContract, RuleVersionsAndPluginStateAreKept) {
   EXPECT_EQ(store->kv_get("sms", "gone"), std::nullopt);
 }
 
+TYPED_TEST(StoreContract, TheVersionsThatWaitingExecutionsRunAreListed) {
+  auto store = this->open();
+  std::promise<StoreStatus> saved;
+  store->save_rule_versions({{"greet", "v1", "{}"}, {"greet", "v2", "{}"}, {"other", "v1", "{}"}},
+                            [&](StoreStatus st) { saved.set_value(st); });
+  ASSERT_TRUE(saved.get_future().get().ok());
+  ASSERT_TRUE(transact(*store, [](ExecutionRows& rows) {
+                ExecutionRow greet = new_row("e1");
+                greet.rule = "greet";
+                const ExecutionRow stored = *rows.find(rows.insert(greet));
+                ExecutionRow waiting = stored;
+                waiting.state = ExecutionState::kWaiting;
+                waiting.awaiting = "lead.replied\ndata.lead=L1";
+                ASSERT_TRUE(rows.compare_and_set(waiting, stored.state, stored.lease_owner));
+                ExecutionRow other = new_row("e2");  // "other" v1 runs, but waits for no event
+                other.rule = "other";
+                rows.insert(other);
+              }).ok());
+  const auto awaited = store->awaited_rule_versions();
+  ASSERT_EQ(awaited.size(), 1u);
+  EXPECT_EQ(awaited[0].rule, "greet");
+  EXPECT_EQ(awaited[0].version, "v1");
+}
+
 TYPED_TEST(StoreContract, AReaderWalkingTheCursorSeesEveryAcknowledgedEventOnce) {
   auto store = this->open();
   constexpr int kThreads = 4, kPerThread = 50;
@@ -491,27 +536,6 @@ TYPED_TEST(StoreContract, AReaderWalkingTheCursorSeesEveryAcknowledgedEventOnce)
   for (const auto& e : store->events_after(position, 1000)) seen.insert(e.record.id);
   EXPECT_EQ(acknowledged.load(), kThreads * kPerThread);
   EXPECT_EQ(seen.size(), static_cast<size_t>(kThreads * kPerThread));
-}
-
-// A unit of work through the backend's row operations; returns how it ended.
-StoreStatus transact(Store& store, Store::Work work) {
-  std::promise<StoreStatus> got;
-  store.transact(std::move(work), [&](StoreStatus s) { got.set_value(std::move(s)); });
-  return got.get_future().get();
-}
-
-ExecutionRow new_row(const std::string& event_id, int64_t parent_id = 0) {
-  return ExecutionRow{.rule = "r",
-                      .rule_version = "v1",
-                      .event_id = event_id,
-                      .due_at_ms = 5,
-                      .context_json = R"({"a":1})",
-                      .history_json = "[]",
-                      .created_at_ms = 1,
-                      .updated_at_ms = 1,
-                      .parent_id = parent_id,
-                      .end_step = parent_id ? "join" : "",
-                      .priority = kHighestPriority};
 }
 
 TYPED_TEST(StoreContract, AUnitOfWorkCommitsAllOrNothing) {
