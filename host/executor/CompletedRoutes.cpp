@@ -26,6 +26,7 @@ bool takes(const CompiledRule& rule, const EmittedEvent& event) {
 // Everything one emitted event set off; reports when the last execution ends.
 struct CompletedRoutes::Run {
   std::string event_id;
+  int64_t deadline_ms = 0;                      // the route's time: every wait of every execution ends before it
   std::function<void(const EmitReport&)> done;  // empty when nobody waits
   std::mutex mutex;                             // the report, and every join of branches
   json executions = json::array();
@@ -62,6 +63,7 @@ sb_status CompletedRoutes::emit(EmittedEvent event, sb_emit_wait wait, std::func
     if (takes(rule, event)) matched.push_back(&rule);
   auto run = std::make_shared<Run>();
   run->event_id = event.id;
+  run->deadline_ms = now_ms() + options_.max_wait.count();
   if (wait == SB_EMIT_WAIT_ACCEPTED || matched.empty())
     done(EmitReport{SB_OK, event.id, "", json{{"executions", json::array()}}});
   else
@@ -139,11 +141,11 @@ void CompletedRoutes::apply(const std::shared_ptr<Execution>& e, ExecutionUpdate
   const int64_t delay = row.due_at_ms ? *row.due_at_ms - now : 0;
   if (row.state == ExecutionState::kReady && delay <= 0) return next(e);
   if (row.state == ExecutionState::kReady || row.state == ExecutionState::kWaiting) {
-    if (delay > options_.max_wait.count()) {
-      const std::string why = "a wait of " + std::to_string(delay / 1000) +
-                              " s does not fit in a route whose caller waits for the result (at most " +
+    if (now + delay > e->run->deadline_ms) {
+      const std::string why = "a wait of " + std::to_string(delay / 1000) + " s (at step '" + row.step +
+                              "') does not fit in what is left of a route whose caller waits for the result (" +
                               std::to_string(options_.max_wait.count() / 1000) +
-                              " s): have the trigger answer before the rules end (respond: accepted)";
+                              " s in all): have the trigger answer before the rules end (respond: accepted)";
       e->history.push_back({{"step", row.step}, {"outcome", "permanent"}, {"reason", why}});
       row.state = ExecutionState::kFailed;
       row.error = why;

@@ -4,9 +4,10 @@
 // the length of the request. The caller holds the state: it retries when it
 // gets no answer, and the steps' idempotency keys make the retry harmless.
 //
-// Waits run on timers and must fit in the route's time (max_wait); a longer
-// one fails the execution and says to answer before the rules end (respond:
-// accepted). A parallel group's branches run at once and join in memory; a
+// Waits run on timers and must end within the route's time (max_wait, for
+// all the waits of the event's executions together, counted from the
+// event); one that would end later fails its execution and says to answer
+// before the rules end (respond: accepted). A parallel group's branches run at once and join in memory; a
 // wait_for takes its else branch at its timeout (the event it waits for
 // reaches only the durable pipeline).
 #pragma once

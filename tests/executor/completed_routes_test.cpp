@@ -246,6 +246,31 @@ TEST_F(LongWaitTest, AWaitLongerThanTheRouteFailsAndSaysWhatToDo) {
   EXPECT_NE(execution["error"].get<std::string>().find("respond: accepted"), std::string::npos) << execution;
 }
 
+CompiledRule two_waits() {
+  CompiledStep first, second;
+  first.kind = second.kind = CompiledStep::Kind::kWait;
+  first.name = "first pause";
+  second.name = "second pause";
+  first.wait_ms = second.wait_ms = 1200;  // each fits in the route's 2 s, both do not
+  return rule_with({first, sink_post("between"), second, sink_post("after")});
+}
+
+class TwoWaitsTest : public CompletedRoutesTest {
+ protected:
+  TwoWaitsTest() : CompletedRoutesTest({two_waits()}) {}
+};
+
+TEST_F(TwoWaitsTest, WaitsThatTogetherOutlastTheRouteFailBeforeTheCallerGivesUp) {
+  const auto start = std::chrono::steady_clock::now();
+  EmitReport report = emit(event("new"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));  // answered within the route's time
+  ASSERT_EQ(dispatcher.calls.size(), 1u);
+  EXPECT_EQ(dispatcher.calls[0].request.idempotency_key, "evt_7:forward-new:1");
+  const json& execution = report.report["executions"][0];
+  EXPECT_EQ(execution["status"], "failed");
+  EXPECT_NE(execution["error"].get<std::string>().find("respond: accepted"), std::string::npos) << execution;
+}
+
 CompiledRule together() {
   CompiledStep group;
   group.kind = CompiledStep::Kind::kParallel;
