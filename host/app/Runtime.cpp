@@ -103,6 +103,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   });
   deps_.events = emitted_.get();
   deps_.secrets = std::move(secrets);
+  for (const auto& instance : config_.instances) deps_.instance_secrets[instance.name] = secret_names(instance.config);
 
   // Bind before creating instances: a taken port is the likelier mistake and
   // should not leave half-started plugins behind.

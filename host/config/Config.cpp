@@ -225,6 +225,15 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   return c;
 }
 
+std::set<std::string> secret_names(const json& value) {
+  std::vector<std::pair<std::string, json>> refs;
+  collect_secret_refs(value, "", refs);
+  std::set<std::string> names;
+  for (const auto& [pointer, name] : refs)
+    if (name.is_string()) names.insert(name.get<std::string>());
+  return names;
+}
+
 std::map<std::string, std::string> read_secrets(const Config& config) {
   std::map<std::string, std::string> out;
   std::vector<ConfigIssue> issues;

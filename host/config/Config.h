@@ -13,6 +13,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -108,6 +109,9 @@ std::pair<std::string, uint16_t> parse_listen_address(const std::string& text);
 
 // Reads every declared secret. Throws ConfigError naming the missing ones.
 std::map<std::string, std::string> read_secrets(const Config& config);
+
+// The names of the secrets `value` references ({"$secret": "name"}, at any depth).
+std::set<std::string> secret_names(const nlohmann::json& value);
 
 // Replaces every {"$secret": "name"} in `value` with the secret's text.
 // Throws ConfigError for an undeclared name, reported at `pointer`.

@@ -157,7 +157,15 @@ const sb_host_kv_v1 kKv{sizeof(sb_host_kv_v1), kv_get_fn, kv_put_fn, kv_remove_f
 sb_status secret_get_fn(const sb_host* host, sb_str name, sb_on_value on_value, void* user_data) {
   InstanceHost* h = self(host);
   if (!h || !on_value) return SB_ERR_INVALID_ARGUMENT;
-  auto it = h->deps->secrets.find(text(name));
+  const std::string wanted = text(name);
+  const auto allowed = h->deps->instance_secrets.find(h->instance);
+  if (allowed == h->deps->instance_secrets.end() || !allowed->second.count(wanted)) {
+    // Not found either way, so that a plugin cannot probe which secrets exist.
+    log_warn("secrets", "an instance asked for a secret its config does not reference",
+             {{"instance", h->instance}, {"secret", wanted}});
+    return SB_ERR_NOT_FOUND;
+  }
+  auto it = h->deps->secrets.find(wanted);
   if (it == h->deps->secrets.end()) return SB_ERR_NOT_FOUND;
   on_value(user_data, view(it->second));
   return SB_OK;
@@ -195,7 +203,9 @@ const sb_host_outbox_v1 kOutbox{sizeof(sb_host_outbox_v1), outbox_write_fn};
 sb_status emit_fn(const sb_host* host, const sb_event* event, sb_emit_wait wait, sb_on_emitted on_emitted,
                   void* user_data) {
   InstanceHost* h = self(host);
-  if (!h || !event || !on_emitted || event->struct_size < sizeof(sb_event)) return SB_ERR_INVALID_ARGUMENT;
+  // An event of ABI 1.0's size is whole: fields appended later are read only when present.
+  constexpr size_t kEvent10 = offsetof(sb_event, payload_json) + sizeof(sb_str);
+  if (!h || !event || !on_emitted || event->struct_size < kEvent10) return SB_ERR_INVALID_ARGUMENT;
   if (!h->deps->events) return SB_ERR_UNAVAILABLE;
   int raw_wait;  // the bytes, not the enum: a plugin may pass any value
   static_assert(sizeof raw_wait == sizeof wait);

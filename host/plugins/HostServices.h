@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -59,7 +60,11 @@ struct HostDependencies {
   PendingCalls* calls = nullptr;
   WebhookRoutes* routes = nullptr;
   EventSink* events = nullptr;
-  std::map<std::string, std::string> secrets;
+  std::map<std::string, std::string> secrets;  // every secret, by name
+  // What each instance may read through switchboard.secrets/1: only the
+  // secrets its own config references (least privilege: never the event or
+  // admin tokens, never another instance's credentials).
+  std::map<std::string, std::set<std::string>> instance_secrets;
 };
 
 // The sb_host of one instance. host_data points back at this object.

@@ -7,6 +7,7 @@
 #include <future>
 #include <sstream>
 
+#include "config/Config.h"
 #include "http/HttpClient.h"
 #include "http/WebhookRoutes.h"
 #include "integration/test_support.h"
@@ -53,7 +54,8 @@ class HostServicesTest : public ::testing::Test {
     deps_.routes = &routes_;
     deps_.events = &events_;
     deps_.http = &http_;
-    deps_.secrets = {{"crm_token", "tok-123456"}};
+    deps_.secrets = {{"crm_token", "tok-123456"}, {"events", "event-token"}, {"sms_key", "sms-secret"}};
+    deps_.instance_secrets = {{"crm", {"crm_token", "missing"}}, {"sms", {"sms_key"}}};
     host_ = make_instance_host(deps_, "http", "crm");
   }
   ~HostServicesTest() override { fs::remove_all(dir_); }
@@ -108,6 +110,23 @@ TEST_F(HostServicesTest, SecretsAreLookedUpByName) {
   auto* secrets = service<sb_host_secrets_v1>(host(), SB_SERVICE_SECRETS);
   EXPECT_EQ(get_value(secrets->get, host(), "crm_token"), "tok-123456");
   EXPECT_EQ(get_value(secrets->get, host(), "missing"), std::nullopt);
+}
+
+TEST_F(HostServicesTest, AnInstanceReadsOnlyTheSecretsItsConfigReferences) {
+  auto* secrets = service<sb_host_secrets_v1>(host(), SB_SERVICE_SECRETS);
+  EXPECT_EQ(get_value(secrets->get, host(), "events"), std::nullopt);   // the event token: never a plugin's
+  EXPECT_EQ(get_value(secrets->get, host(), "sms_key"), std::nullopt);  // another instance's credentials
+  auto sms = make_instance_host(deps_, "sms", "sms");
+  EXPECT_EQ(get_value(secrets->get, &sms->table, "sms_key"), "sms-secret");
+  EXPECT_EQ(get_value(secrets->get, &sms->table, "crm_token"), std::nullopt);
+  auto unlisted = make_instance_host(deps_, "http", "unlisted");  // references none
+  EXPECT_EQ(get_value(secrets->get, &unlisted->table, "crm_token"), std::nullopt);
+}
+
+TEST(SecretNames, AreFoundAtAnyDepthOfAnInstanceConfig) {
+  const auto names = secret_names(nlohmann::json::parse(
+      R"({"token": {"$secret": "a"}, "smtp": {"password": {"$secret": "b"}}, "list": [{"$secret": "c"}], "x": "d"})"));
+  EXPECT_EQ(names, (std::set<std::string>{"a", "b", "c"}));
 }
 
 TEST_F(HostServicesTest, PluginMetricsAreExportedWithPluginAndInstanceLabels) {
