@@ -89,23 +89,34 @@ void cancel_branches(ExecutionRows& rows, int64_t parent_id) {
   }
 }
 
+// New executions, due now; the first `lease.start_now` of them leased to
+// `lease.owner` instead (and copied to `started`).
+void insert_new(ExecutionRows& rows, const std::vector<NewExecution>& executions, int64_t now,
+                const Transitions::Lease& lease = {}, std::vector<ExecutionRow>* started = nullptr) {
+  for (const NewExecution& e : executions) {
+    if (e.once_for_entity && !rows.fire_once(e.rule, e.once_for_entity->first, e.once_for_entity->second))
+      continue;  // this rule already fired for this entity
+    const bool start = started && started->size() < lease.start_now;
+    ExecutionRow row{.rule = e.rule,
+                     .rule_version = e.rule_version,
+                     .event_id = e.event_id,
+                     .due_at_ms = start ? now + lease.lease_ms : now,  // leased: due again if its lease ends
+                     .context_json = e.context_json,
+                     .history_json = "[]",
+                     .created_at_ms = now,
+                     .updated_at_ms = now,
+                     .priority = e.priority,
+                     .lease_owner = start ? lease.owner : ""};
+    row.id = rows.insert(row);
+    if (start && row.id != 0) started->push_back(std::move(row));
+  }
+}
+
 void route_batch(ExecutionRows& rows, const RouteBatch& batch, int64_t arrival_retention_ms) {
   if (!rows.move_router(batch.from, batch.routed_up_to))
     throw StoreError("events after " + std::to_string(batch.from) + " were routed already", StoreErrc::kConflict);
   const int64_t now = now_ms();
-  for (const NewExecution& e : batch.executions) {
-    if (e.once_for_entity && !rows.fire_once(e.rule, e.once_for_entity->first, e.once_for_entity->second))
-      continue;  // this rule already fired for this entity
-    rows.insert(ExecutionRow{.rule = e.rule,
-                             .rule_version = e.rule_version,
-                             .event_id = e.event_id,
-                             .due_at_ms = now,
-                             .context_json = e.context_json,
-                             .history_json = "[]",
-                             .created_at_ms = now,
-                             .updated_at_ms = now,
-                             .priority = e.priority});
-  }
+  insert_new(rows, batch.executions, now);
   for (const Arrival& a : batch.arrivals) {
     const StoredArrival kept{rows.keep_arrival(a.key, a.event_json, a.at_ms), a.key, a.event_json, a.at_ms};
     for (const ExecutionRow& waiting : rows.awaiting(a.key)) resume(rows, waiting, kept);
@@ -194,6 +205,20 @@ void Transitions::route(RouteBatch batch, Store::WriteCallback done) {
   auto b = std::make_shared<RouteBatch>(std::move(batch));
   store_.transact([b, retention = arrival_retention_ms_](ExecutionRows& rows) { route_batch(rows, *b, retention); },
                   std::move(done));
+}
+
+void Transitions::create(std::vector<NewExecution> executions, Lease lease, Created done) {
+  auto e = std::make_shared<std::vector<NewExecution>>(std::move(executions));
+  auto started = std::make_shared<std::vector<ExecutionRow>>();
+  store_.transact(
+      [e, started, lease = std::move(lease)](ExecutionRows& rows) {
+        started->clear();  // a unit may run again
+        insert_new(rows, *e, now_ms(), lease, started.get());
+      },
+      [started, done = std::move(done)](StoreStatus status) {
+        if (!status.ok()) started->clear();
+        done(std::move(status), std::move(*started));
+      });
 }
 
 void Transitions::update(ExecutionUpdate update, Store::WriteCallback done) {

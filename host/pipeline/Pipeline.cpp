@@ -23,6 +23,9 @@ constexpr size_t kRouteBatch = 500;
 constexpr size_t kDueBatch = 200;
 constexpr std::chrono::milliseconds kPoll{1000};       // the longest sleep, whatever the next due time
 constexpr std::chrono::milliseconds kRoutingTurn{50};  // routing's share of a turn while events wait
+constexpr size_t kLaneBatch = 2000;                    // events the priority lane reads at once ...
+constexpr int kLaneBatches = 10;                       // ... and how many batches between two routing batches
+constexpr int kLaneReserve = 100;                      // steps in flight the lane may start beyond max_in_flight
 
 // "<host name>-<pid>-<random>": two hosts, or two runs of one, never share it.
 std::string unique_owner() {
@@ -51,7 +54,10 @@ Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatch
   // A lease outlasts the longest step: a step is never claimed twice while it runs.
   for (const CompiledRule& rule : rules_)
     for (const CompiledStep& step : rule.steps) lease_ms_ = std::max<int64_t>(lease_ms_, step.timeout.count() + 60000);
-  for (const CompiledRule& rule : rules_) await_events_of(rule);
+  for (const CompiledRule& rule : rules_) {
+    await_events_of(rule);
+    has_priority_lane_ = has_priority_lane_ || rule.priority == kHighestPriority;
+  }
 }
 
 void Pipeline::await_events_of(const CompiledRule& rule) {
@@ -76,6 +82,7 @@ void Pipeline::start() {
     if (StoreStatus status = saved.get_future().get(); !status.ok())
       throw std::runtime_error("cannot keep the rules' versions in the store: " + status.message);
   }
+  lane_position_ = store_.routed_up_to();  // the lane reads only what the router has not routed
   // Executions that wait for an event on a version edited since still get it.
   for (const RuleVersion& awaited : store_.awaited_rule_versions()) {
     std::string why;
@@ -115,13 +122,16 @@ void Pipeline::run() {
     // the steps that are due, and routing gets most of each turn, so that an
     // event that arrives during a campaign (a password reset) is routed, and
     // its high-priority step claimed, soon after it is stored.
-    bool more = false;
+    bool more_events = false, more_due = false;
     try {
       calls_.start_queued();
+      // High-priority executions of events the router has not reached yet
+      // start before its turn.
+      if (route_priority_lane()) start_due_steps();
       const auto routing_until = std::chrono::steady_clock::now() + kRoutingTurn;
-      while ((more = route_new_events()) && std::chrono::steady_clock::now() < routing_until) {
-      }
-      more = start_due_steps() || more;
+      while ((more_events = route_new_events()) && std::chrono::steady_clock::now() < routing_until)
+        if (route_priority_lane()) start_due_steps();
+      more_due = start_due_steps();
     } catch (const std::exception& e) {
       log_error("pipeline", "cannot read the store", {{"error", e.what()}});
     }
@@ -131,10 +141,12 @@ void Pipeline::run() {
       std::lock_guard lock(mutex_);
       full = steps_in_flight_ >= options_.max_in_flight;
     }
-    if (more && !full) {
+    // Routing goes on whether or not the steps in flight are full: it holds
+    // no memory, and its arrivals resume waits. Full: a step that ends wakes
+    // the loop.
+    if (more_events || (more_due && !full)) {
       sleep = std::chrono::milliseconds(0);
     } else if (!full) {
-      // Full: a step that ends wakes the loop.
       if (auto next = store_.next_due_ms())
         sleep = std::clamp(std::chrono::milliseconds(*next - now_ms()), std::chrono::milliseconds(0), kPoll);
     }
@@ -160,6 +172,7 @@ bool Pipeline::route_new_events() {
     RouteBatch batch;
     batch.from = position;
     batch.routed_up_to = events.back().seq;
+    const int64_t batch_end = batch.routed_up_to;
     const int64_t now = now_ms();
     for (const StoredEvent& e : events) {
       // Triggers read only the record: the body is parsed only for an event
@@ -172,18 +185,7 @@ bool Pipeline::route_new_events() {
             fired.emplace_back(&rule, fire);
       const auto awaited = awaited_.find(e.record.type);
       if (fired.empty() && awaited == awaited_.end()) continue;
-      json context = json::parse(e.record.body_json, nullptr, false);
-      if (!context.is_object()) context = json::object();
-      // Rules read what the host knows of the person and the deal, not only
-      // what this event repeated: tags and fields from earlier events count.
-      for (const auto& [key, stored] : {std::pair{"contact", &e.contact_json}, std::pair{"entity", &e.entity_json}})
-        if (!stored->empty())
-          if (json known = json::parse(*stored, nullptr, false); known.is_object()) context[key] = std::move(known);
-      context["event"] = {{"id", e.record.id},
-                          {"type", e.record.type},
-                          {"source", e.record.source},
-                          {"time", format_time_ms(e.record.occurred_at_ms)},
-                          {"chain_depth", e.record.chain_depth}};
+      const json context = context_of(e);
       std::string context_text;
       if (awaited != awaited_.end()) {
         std::set<std::string> keys;
@@ -207,14 +209,7 @@ bool Pipeline::route_new_events() {
                   {"caused_by", data.value("caused_by", "")}});
         continue;
       }
-      for (const auto& [rule, fire] : fired) {
-        if (rule->filter && !rule->filter->matches(context, now)) continue;
-        if (context_text.empty()) context_text = dump_text(context);
-        NewExecution execution{rule->name, e.record.id, context_text, std::nullopt, rule->priority, rule->version};
-        if (fire == Trigger::Fire::kIfFirstForEntity)
-          execution.once_for_entity = std::make_pair(e.status_change->entity_type, e.status_change->entity_id);
-        batch.executions.push_back(std::move(execution));
-      }
+      add_executions(e, fired, context, context_text, now, batch.executions);
     }
     // Synchronous on purpose: the next batch starts from the committed position.
     std::promise<StoreStatus> committed;
@@ -224,8 +219,90 @@ bool Pipeline::route_new_events() {
       log_error("pipeline", "cannot record routed events", {{"error", status.message}});
       return false;
     }
+    lane_position_ = std::max(lane_position_, batch_end);
     return full_batch;
   }
+}
+
+json Pipeline::context_of(const StoredEvent& e) {
+  json context = json::parse(e.record.body_json, nullptr, false);
+  if (!context.is_object()) context = json::object();
+  // Rules read what the host knows of the person and the deal, not only
+  // what this event repeated: tags and fields from earlier events count.
+  for (const auto& [key, stored] : {std::pair{"contact", &e.contact_json}, std::pair{"entity", &e.entity_json}})
+    if (!stored->empty())
+      if (json known = json::parse(*stored, nullptr, false); known.is_object()) context[key] = std::move(known);
+  context["event"] = {{"id", e.record.id},
+                      {"type", e.record.type},
+                      {"source", e.record.source},
+                      {"time", format_time_ms(e.record.occurred_at_ms)},
+                      {"chain_depth", e.record.chain_depth}};
+  return context;
+}
+
+void Pipeline::add_executions(const StoredEvent& e,
+                              const std::vector<std::pair<const CompiledRule*, Trigger::Fire>>& fired,
+                              const json& context, std::string& context_text, int64_t now,
+                              std::vector<NewExecution>& out) const {
+  for (const auto& [rule, fire] : fired) {
+    if (rule->filter && !rule->filter->matches(context, now)) continue;
+    if (context_text.empty()) context_text = dump_text(context);
+    NewExecution execution{rule->name, e.record.id, context_text, std::nullopt, rule->priority, rule->version};
+    if (fire == Trigger::Fire::kIfFirstForEntity)
+      execution.once_for_entity = std::make_pair(e.status_change->entity_type, e.status_change->entity_id);
+    out.push_back(std::move(execution));
+  }
+}
+
+bool Pipeline::route_priority_lane() {
+  if (!has_priority_lane_) return false;
+  bool waiting = false;
+  for (int batches = 0; batches < kLaneBatches; ++batches) {
+    auto events = store_.events_after(lane_position_, kLaneBatch);
+    if (events.empty()) break;
+    std::vector<NewExecution> executions;
+    const int64_t now = now_ms();
+    for (const StoredEvent& e : events) {
+      // The router cuts deep chains and logs it; the lane only leaves them to it.
+      if (e.record.chain_depth > options_.max_chain_depth) continue;
+      std::vector<std::pair<const CompiledRule*, Trigger::Fire>> fired;
+      for (const CompiledRule& rule : rules_)
+        if (rule.priority == kHighestPriority && rule.trigger)
+          if (auto fire = rule.trigger->fires(e.record.type, e.record.source, e.status_change);
+              fire != Trigger::Fire::kNo)
+            fired.emplace_back(&rule, fire);
+      if (fired.empty()) continue;
+      std::string context_text;
+      add_executions(e, fired, context_of(e), context_text, now, executions);
+    }
+    if (!executions.empty()) {
+      // They start as they are stored, within max_in_flight and a reserve
+      // of its own, so that a campaign that fills the steps in flight does
+      // not hold them back (the rest are claimed, highest priority first).
+      Transitions::Lease lease{owner_, lease_ms_, 0};
+      {
+        std::lock_guard lock(mutex_);
+        if (!stopping_)
+          lease.start_now = static_cast<size_t>(std::max(0, options_.max_in_flight + kLaneReserve - steps_in_flight_));
+      }
+      const size_t made = executions.size();
+      std::promise<std::pair<StoreStatus, std::vector<ExecutionRow>>> committed;
+      transitions_.create(std::move(executions), std::move(lease),
+                          [&](StoreStatus status, std::vector<ExecutionRow> started) {
+                            committed.set_value({std::move(status), std::move(started)});
+                          });
+      auto [status, started] = committed.get_future().get();
+      if (!status.ok()) {
+        log_error("pipeline", "cannot record high-priority executions", {{"error", status.message}});
+        return waiting;  // the router makes them when it gets there
+      }
+      start_rows(started);
+      waiting = waiting || started.size() < made;
+    }
+    lane_position_ = events.back().seq;
+    if (events.size() < kLaneBatch) break;
+  }
+  return waiting;
 }
 
 bool Pipeline::start_due_steps() {
@@ -238,6 +315,11 @@ bool Pipeline::start_due_steps() {
   const size_t limit = std::min(room, kDueBatch);
   if (limit == 0) return false;
   const auto rows = store_.claim_due(DueClaim{owner_, now_ms(), limit, lease_ms_});
+  start_rows(rows);
+  return rows.size() == limit;
+}
+
+void Pipeline::start_rows(const std::vector<ExecutionRow>& rows) {
   {
     // Counted at once: the first of them may be recorded before the last starts.
     std::lock_guard lock(mutex_);
@@ -251,7 +333,7 @@ bool Pipeline::start_due_steps() {
       if (stopping_) {
         steps_in_flight_ -= static_cast<int>(rows.size() - i);
         wake_.notify_all();
-        return false;
+        return;
       }
     }
     try {
@@ -264,7 +346,6 @@ bool Pipeline::start_due_steps() {
                                            std::string("cannot start the step: ") + e.what()));
     }
   }
-  return rows.size() == limit;
 }
 
 void Pipeline::start_step(const ExecutionRow& row) {

@@ -73,6 +73,17 @@ class Pipeline {
   // Each routes or starts one batch; true when there may be more to do now.
   bool route_new_events();
   bool start_due_steps();
+  // The priority lane: the rules of the highest priority read the events
+  // ahead of the router, so that a password reset posted behind a million
+  // campaign events starts at once. An execution is unique per (event,
+  // rule): the router finds the lane's made when it gets there. They start
+  // as they are stored; true when some could not (they wait for a claim).
+  bool route_priority_lane();
+  static nlohmann::json context_of(const StoredEvent& e);  // what the rules of an event read
+  void add_executions(const StoredEvent& e, const std::vector<std::pair<const CompiledRule*, Trigger::Fire>>& fired,
+                      const nlohmann::json& context, std::string& context_text, int64_t now,
+                      std::vector<NewExecution>& out) const;
+  void start_rows(const std::vector<ExecutionRow>& rows);  // leased to this host
   void start_step(const ExecutionRow& row);
   // The version of its rule the execution runs; null with `why` when there is none.
   const CompiledRule* rule_for(const ExecutionRow& row, std::string& why);
@@ -89,6 +100,8 @@ class Pipeline {
   std::map<std::pair<std::string, std::string>, std::unique_ptr<CompiledRule>> versions_;  // older ones, once read
   // Event type -> the sets of paths that wait_for steps match it on.
   std::map<std::string, std::set<std::vector<std::string>>> awaited_;
+  bool has_priority_lane_ = false;  // some rule has the highest priority
+  int64_t lane_position_ = 0;       // the lane's reading position; at least the router's (pipeline thread only)
   const PipelineOptions options_;
   ExecutionMetrics metrics_;
 

@@ -229,8 +229,8 @@ struct SqliteStore::Writer {
                      "INSERT INTO router (name, routed_up_to) VALUES ('rules', ?1) ON CONFLICT (name) DO NOTHING"),
         insert_execution(db.handle(),
                          "INSERT INTO executions (rule, event_id, state, step, due_at, context, history, created_at, "
-                         "updated_at, parent_id, end_step, priority, rule_version) "
-                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, nullif(?10, 0), ?11, ?12, ?13) "
+                         "updated_at, parent_id, end_step, priority, rule_version, lease_owner) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, nullif(?10, 0), ?11, ?12, ?13, nullif(?14, '')) "
                          "ON CONFLICT (event_id, rule) DO NOTHING RETURNING id"),
         find_execution(db.handle(), std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = ?"),
         set_execution(db.handle(),
@@ -360,6 +360,7 @@ class SqliteStore::Rows final : public ExecutionRows {
     bind_due(q, 5, r.due_at_ms);
     q.bind(6, r.context_json).bind(7, r.history_json).bind(8, r.created_at_ms).bind(9, r.updated_at_ms);
     q.bind(10, r.parent_id).bind(11, r.end_step).bind(12, int64_t{r.priority}).bind(13, r.rule_version);
+    q.bind(14, r.lease_owner);
     const int64_t id = q.step() ? q.integer(0) : 0;
     q.reset();
     return id;

@@ -218,8 +218,9 @@ class ExecutionRows {
   virtual bool move_router(int64_t from, int64_t to) = 0;
   // Notes that `rule` fired for this entity; false when it had already.
   virtual bool fire_once(const std::string& rule, const std::string& entity_type, const std::string& entity_id) = 0;
-  // A new row (the store picks its id, returned); 0 when a row for the same
-  // (event_id, rule) exists, which is left as it is.
+  // A new row (the store picks its id, returned), leased to its lease_owner
+  // if it names one; 0 when a row for the same (event_id, rule) exists,
+  // which is left as it is.
   virtual int64_t insert(const ExecutionRow& row) = 0;
   virtual std::optional<ExecutionRow> find(int64_t id) = 0;
   // Writes the row's changing fields (state, step, attempt, due time,

@@ -147,6 +147,8 @@ class PipelineTest : public ::testing::Test {
     return store_->executions({});
   }
 
+  void run_campaign_and_reset();
+
   std::filesystem::path file_ = test::make_temp_dir("sb_pipeline") / "switchboard.db";
   std::unique_ptr<SqliteStore> store_;
   ScriptedActions actions_;
@@ -864,15 +866,9 @@ TEST_F(InDoubtTest, AnOperatorSendsTheStepAgainWithItsKey) {
   EXPECT_EQ(of_rule("held").state, ExecutionState::kDone);
 }
 
-TEST_F(PipelineTest, AHighPriorityEventRunsBeforeTheLowPriorityBacklogThatIsDue) {
-  // 100,000 campaign sends are due; ten are running, held by a slow provider.
-  RouteBatch backlog;
-  for (int i = 0; i < 100000; ++i)
-    backlog.executions.push_back(
-        {"campaign", "c" + std::to_string(i), R"({"contact":{"name":"Анна"}})", std::nullopt, kLowestPriority});
-  std::promise<std::string> routed;
-  Transitions(*store_).route(std::move(backlog), [&](StoreStatus s) { routed.set_value(s.message); });
-  ASSERT_EQ(routed.get_future().get(), "");
+// A low-priority campaign and a high-priority password reset; ten steps in
+// flight at most, and a provider that holds every call.
+void PipelineTest::run_campaign_and_reset() {
   actions_.hold = true;
   CompiledRule reset = rule("reset", {{"event", "password.reset"}}, {action("send-code")});
   reset.priority = kHighestPriority;
@@ -882,15 +878,60 @@ TEST_F(PipelineTest, AHighPriorityEventRunsBeforeTheLowPriorityBacklogThatIsDue)
       *store_, std::vector<CompiledRule>{rule("campaign", {{"event", "campaign.send"}}, {action("offer")}), reset},
       actions_, metrics_, options);
   pipeline_->start();
+}
+
+TEST_F(PipelineTest, AHighPriorityEventRunsBeforeTheLowPriorityBacklogThatIsDue) {
+  // 100,000 campaign sends are due; ten are running, held by a slow provider.
+  RouteBatch backlog;
+  for (int i = 0; i < 100000; ++i)
+    backlog.executions.push_back(
+        {"campaign", "c" + std::to_string(i), R"({"contact":{"name":"Анна"}})", std::nullopt, kLowestPriority});
+  std::promise<std::string> routed;
+  Transitions(*store_).route(std::move(backlog), [&](StoreStatus s) { routed.set_value(s.message); });
+  ASSERT_EQ(routed.get_future().get(), "");
+  run_campaign_and_reset();
   ASSERT_EQ(actions_.wait_for(10).size(), 10u);
   append({lead_event("p1", "password.reset", std::nullopt)});
-  for (int i = 0; i < 400 && store_->routed_up_to() < 1; ++i) std::this_thread::sleep_for(5ms);
-  // The next free slot goes to the reset, not to the 99,990 sends before it.
-  ASSERT_TRUE(actions_.release_one());
+  // The reset starts at once, though the campaign fills the steps in flight
+  // (the priority lane's reserve), before the 99,990 sends due before it.
   auto calls = actions_.wait_for(11);
   ASSERT_EQ(calls.size(), 11u);
   EXPECT_EQ(calls[10].second.idempotency_key, "p1:reset:0");
-  EXPECT_EQ(calls.size(), 11u) << "no more than max_in_flight steps run at once";
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(actions_.wait_for(0, 0ms).size(), 11u) << "the campaign stays within max_in_flight";
+  // The reset counts among the steps in flight: once two sends end, one
+  // slot is free for the campaign again.
+  ASSERT_TRUE(actions_.release_one());
+  ASSERT_TRUE(actions_.release_one());
+  EXPECT_EQ(actions_.wait_for(12).size(), 12u);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(actions_.wait_for(0, 0ms).size(), 12u);
+  pipeline_->stop();
+  while (actions_.release_one()) {
+  }
+}
+
+TEST_F(PipelineTest, AHighPriorityEventBehindEventsNotYetRoutedStartsBeforeTheRouterReachesIt) {
+  // 20,000 campaign events are stored and not routed yet; the reset comes last.
+  std::vector<EventRecord> campaign;
+  for (int i = 0; i < 20000; ++i)
+    campaign.push_back(lead_event("c" + std::to_string(i), "campaign.send", std::nullopt));
+  append(std::move(campaign));
+  append({lead_event("p1", "password.reset", std::nullopt)});
+  run_campaign_and_reset();
+  // Without the lane the reset would wait for the router to pass 20,000
+  // events, and then for a slot that the held campaign never frees.
+  bool reset_started = false;
+  for (int i = 0; i < 1000 && !reset_started; ++i) {
+    for (const auto& call : actions_.wait_for(0, 0ms))
+      reset_started = reset_started || call.second.idempotency_key == "p1:reset:0";
+    if (!reset_started) std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(reset_started);
+  // The router, when it gets there, makes no second execution of it.
+  for (int i = 0; i < 2000 && store_->routed_up_to() < 20001; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(store_->routed_up_to(), 20001);
+  EXPECT_EQ(store_->executions({std::nullopt, "reset", "", 10}).size(), 1u);
   pipeline_->stop();
   while (actions_.release_one()) {
   }

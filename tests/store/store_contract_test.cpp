@@ -279,6 +279,35 @@ TYPED_TEST(StoreContract, RoutingCreatesExecutionsOnceAndRemembersItsPosition) {
   EXPECT_EQ(store->executions({}).size(), 2u);
 }
 
+TYPED_TEST(StoreContract, ExecutionsMadeAheadOfTheRouterStartLeasedAndTheRouterMakesThemNoMore) {
+  auto store = this->open();
+  auto create = [&](std::vector<NewExecution> executions, size_t start_now) {
+    std::promise<std::pair<StoreStatus, std::vector<ExecutionRow>>> got;
+    Transitions(*store).create(std::move(executions), {"host-a", 60000, start_now},
+                               [&](StoreStatus s, std::vector<ExecutionRow> started) {
+                                 got.set_value({std::move(s), std::move(started)});
+                               });
+    return got.get_future().get();
+  };
+  auto [status, started] = create({{"reset", "p1", R"({"a":1})", std::nullopt, kHighestPriority},
+                                   {"reset", "p2", "{}", std::nullopt, kHighestPriority}},
+                                  1);
+  ASSERT_TRUE(status.ok()) << status.message;
+  ASSERT_EQ(started.size(), 1u);
+  EXPECT_EQ(started[0].event_id, "p1");
+  EXPECT_EQ(started[0].context_json, R"({"a":1})");
+  EXPECT_EQ(store->execution(started[0].id)->lease_owner, "host-a");
+  EXPECT_EQ(store->routed_up_to(), 0);  // the router's position is its own
+  // The one that did not fit waits for a claim.
+  auto claimed = store->claim_due({"host-b", now_ms() + 10, 10, 60000});
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].event_id, "p2");
+  // Made again (the router reaching the same events): nothing new.
+  EXPECT_TRUE(create({{"reset", "p1", "{}", std::nullopt, kHighestPriority}}, 1).second.empty());
+  EXPECT_TRUE(route_one(*store, "p1").ok());  // rule "r": another rule's execution
+  EXPECT_EQ(store->executions({}).size(), 3u);
+}
+
 TYPED_TEST(StoreContract, DueWorkIsLeasedUntilItsUpdateIsCommittedOrTheLeaseEnds) {
   auto store = this->open();
   ASSERT_TRUE(route_one(*store, "e1").ok());
