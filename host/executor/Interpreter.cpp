@@ -312,7 +312,7 @@ void Interpreter::step_ended(const Claimed& at, const CompiledStep& step, const 
                                          last ? std::nullopt : std::optional<int64_t>(now_ms()), dump_text(entry), ""));
   }
   // Not attempted (a channel over its sending limit): later, without counting an attempt.
-  if (outcome.outcome == SB_OUTCOME_RETRY && outcome.provider_code == SB_PROVIDER_CODE_DEFERRED) {
+  if (outcome.outcome == SB_OUTCOME_DEFERRED) {
     const int64_t when = now_ms() + std::max<int64_t>(int64_t{outcome.retry_after_s} * 1000, 1000);
     entry["retry_at"] = format_time_ms(when);
     return at.record(

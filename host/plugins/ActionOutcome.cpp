@@ -19,6 +19,8 @@ std::string_view outcome_name(sb_outcome outcome) {
       return "permanent";
     case SB_OUTCOME_INVALID_PARAMS:
       return "invalid_params";
+    case SB_OUTCOME_DEFERRED:
+      return "deferred";
   }
   return "permanent";
 }
@@ -51,7 +53,7 @@ ActionOutcome ActionOutcome::from_plugin(const sb_action_result* r) {
   static_assert(sizeof raw == sizeof r->outcome);
   std::memcpy(&raw, &r->outcome, sizeof raw);
   const long long value = raw;
-  if (value < SB_OUTCOME_DONE || value > SB_OUTCOME_INVALID_PARAMS)
+  if (value < SB_OUTCOME_DONE || value > SB_OUTCOME_DEFERRED)
     return failure(SB_OUTCOME_PERMANENT, "plugin returned an unknown outcome " + std::to_string(value));
   o.outcome = static_cast<sb_outcome>(value);
   if (SB_HAS_FIELD(r, sb_action_result, external_id)) o.external_id = text(r->external_id);
@@ -65,6 +67,8 @@ ActionOutcome ActionOutcome::from_plugin(const sb_action_result* r) {
       if (o.output.is_discarded()) o.output = out;  // keep what the plugin said, as text
     }
   }
+  // A 1.0 plugin's way of saying it: one meaning, whichever way it came.
+  if (o.outcome == SB_OUTCOME_RETRY && o.provider_code == SB_PROVIDER_CODE_DEFERRED) o.outcome = SB_OUTCOME_DEFERRED;
   return o;
 }
 

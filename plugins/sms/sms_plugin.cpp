@@ -63,7 +63,7 @@ class Sms : public switchboard::Plugin {
     if (auto wait = limits_.take(host_.now_unix_ms())) {
       // Not attempted: the host runs the step again then, without counting an attempt.
       host_.count("sms_deferred_total");
-      return done(ActionResult::retry("over the instance's sending limit", *wait, SB_PROVIDER_CODE_DEFERRED));
+      return done(ActionResult::deferred("over the instance's sending limit", *wait));
     }
     if (dry_run_) {
       const json record{{"channel", "sms"},           {"gateway", gateway_->name()},

@@ -47,6 +47,29 @@ class InstanceTest : public ::testing::Test {
   HostDependencies deps_;
 };
 
+sb_action_result result_of(sb_outcome outcome, const char* code) {
+  sb_action_result r{};
+  r.struct_size = sizeof r;
+  r.outcome = outcome;
+  r.provider_code = {code, std::char_traits<char>::length(code)};
+  r.retry_after_s = 20;
+  return r;
+}
+
+TEST(ActionOutcomes, ADeferralSaidTheOneOrTheOtherWayMeansTheSame) {
+  const sb_action_result from_1_0 = result_of(SB_OUTCOME_RETRY, SB_PROVIDER_CODE_DEFERRED);
+  const sb_action_result from_1_1 = result_of(SB_OUTCOME_DEFERRED, "");
+  for (const sb_action_result* r : {&from_1_0, &from_1_1}) {
+    const ActionOutcome o = ActionOutcome::from_plugin(r);
+    EXPECT_EQ(o.outcome, SB_OUTCOME_DEFERRED);
+    EXPECT_EQ(o.retry_after_s, 20u);
+    EXPECT_EQ(o.to_json()["outcome"], "deferred");
+  }
+  EXPECT_EQ(ActionOutcome::from_plugin(&from_1_0).provider_code, SB_PROVIDER_CODE_DEFERRED);  // kept for the history
+  const sb_action_result throttled = result_of(SB_OUTCOME_RETRY, "429");
+  EXPECT_EQ(ActionOutcome::from_plugin(&throttled).outcome, SB_OUTCOME_RETRY);
+}
+
 TEST_F(InstanceTest, OlderDescriptorPluginRunsItsAction) {
   auto instance = make("older_descriptor");
   instance->start();  // no on_instance_start in its descriptor: nothing to call

@@ -737,8 +737,7 @@ TEST(StepResults, BranchesOfAParallelGroupReportToTheStepsAfterIt) {
 
 TEST_F(PipelineTest, ADeferredStepWaitsWithoutUsingAnAttempt) {
   // One attempt allowed: a retry would be a dead letter, a deferral is not.
-  ActionOutcome over_limit = ActionOutcome::failure(SB_OUTCOME_RETRY, "over the instance's sending limit");
-  over_limit.provider_code = SB_PROVIDER_CODE_DEFERRED;
+  ActionOutcome over_limit = ActionOutcome::failure(SB_OUTCOME_DEFERRED, "over the instance's sending limit");
   over_limit.retry_after_s = 1;
   actions_.script = {over_limit};
   run({rule("r", {{"event", "lead.created"}}, {action("sms", /*max_attempts=*/1)})});
@@ -749,7 +748,7 @@ TEST_F(PipelineTest, ADeferredStepWaitsWithoutUsingAnAttempt) {
   EXPECT_EQ(rows[0].state, ExecutionState::kDone);
   EXPECT_EQ(actions_.wait_for(2).size(), 2u);
   const json history = json::parse(rows[0].history_json);
-  EXPECT_EQ(history[0]["provider_code"], "deferred");
+  EXPECT_EQ(history[0]["outcome"], "deferred");
   EXPECT_TRUE(history[0].contains("retry_at"));
   EXPECT_EQ(actions_.calls[1].second.attempt, 1u);  // the second call is still the first attempt
 }

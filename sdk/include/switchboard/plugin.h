@@ -108,14 +108,17 @@ typedef enum sb_outcome {
   SB_OUTCOME_DONE = 0,          /* sent/done; external_id may be set */
   SB_OUTCOME_RETRY = 1,         /* transient; retry_after_s may be set */
   SB_OUTCOME_UNREACHABLE = 2,   /* the contact cannot be reached on this channel */
-  SB_OUTCOME_PERMANENT = 3,     /* will never succeed; reason is kept */
-  SB_OUTCOME_INVALID_PARAMS = 4 /* the rule rendered parameters the action rejects */
+  SB_OUTCOME_PERMANENT = 3,      /* will never succeed; reason is kept */
+  SB_OUTCOME_INVALID_PARAMS = 4, /* the rule rendered parameters the action rejects */
+  /* ---- ABI 1.1 ---- */
+  SB_OUTCOME_DEFERRED = 5 /* nothing was attempted (the instance is over its own
+                           * sending limit): the host runs the step again after
+                           * retry_after_s without counting an attempt, so a
+                           * step waits instead of failing */
 } sb_outcome;
 
-/* provider_code of a SB_OUTCOME_RETRY that did not attempt anything (the
- * instance is over its own sending limit): the host runs the step again after
- * retry_after_s without counting an attempt, so a step waits instead of
- * failing. */
+/* How a 1.0 plugin says SB_OUTCOME_DEFERRED: SB_OUTCOME_RETRY with this
+ * provider_code. The host still honours it. */
 #define SB_PROVIDER_CODE_DEFERRED "deferred"
 
 /* One invocation of an action.

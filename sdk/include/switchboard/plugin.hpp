@@ -81,6 +81,10 @@ struct ActionResult {
   static ActionResult invalid_params(std::string reason) {
     return make(SB_OUTCOME_INVALID_PARAMS, std::move(reason), {});
   }
+  // Nothing attempted (over the instance's own limit): again after `after_s`, no attempt counted.
+  static ActionResult deferred(std::string reason, uint32_t after_s) {
+    return make(SB_OUTCOME_DEFERRED, std::move(reason), {}, after_s);
+  }
 
  private:
   static ActionResult make(sb_outcome o, std::string reason, std::string code, uint32_t after = 0) {
