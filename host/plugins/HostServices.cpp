@@ -216,6 +216,11 @@ sb_status emit_fn(const sb_host* host, const sb_event* event, sb_emit_wait wait,
   ev.id = text(event->id);
   ev.source = h->instance;
   if (ev.type.empty()) return SB_ERR_INVALID_ARGUMENT;
+  if (!declares_event_type(h->emits, ev.type)) {
+    log_warn("events", "an instance emitted an event type it does not declare; refused",
+             {{"instance", h->instance}, {"plugin", h->plugin}, {"type", ev.type}});
+    return SB_ERR_INVALID_ARGUMENT;
+  }
   ev.payload = json::parse(text(event->payload_json), nullptr, false);
   if (!ev.payload.is_object()) return SB_ERR_INVALID_ARGUMENT;
   return h->deps->events->emit(std::move(ev), wait, [on_emitted, user_data](const EmitReport& r) {
@@ -225,7 +230,18 @@ sb_status emit_fn(const sb_host* host, const sb_event* event, sb_emit_wait wait,
     on_emitted(user_data, &result);
   });
 }
-const sb_host_events_v1 kEvents{sizeof(sb_host_events_v1), emit_fn};
+sb_status declare_fn(const sb_host* host, sb_str type) {
+  InstanceHost* h = self(host);
+  const std::string t = text(type);
+  if (!h || t.empty() || t.find_first_of(" \t\r\n") != std::string::npos) return SB_ERR_INVALID_ARGUMENT;
+  if (!h->creating) {
+    log_error("events", "declare called outside on_instance_create", {{"instance", h->instance}, {"type", t}});
+    return SB_ERR_INVALID_ARGUMENT;
+  }
+  h->emits.push_back(t);
+  return SB_OK;
+}
+const sb_host_events_v1 kEvents{sizeof(sb_host_events_v1), emit_fn, declare_fn};
 
 // ---- webhooks
 sb_status add_route_fn(const sb_host* host, sb_str path, sb_on_http_request handler, void* user_data) {
@@ -294,6 +310,17 @@ void complete_fn(const sb_host* host, sb_completion* completion, const sb_action
 }
 
 }  // namespace
+
+bool declares_event_type(const std::vector<std::string>& declared, const std::string& type) {
+  for (const std::string& d : declared) {
+    if (d == type) return true;
+    // "message.*": "message.read", not "message" nor "messages.x".
+    if (d.size() > 2 && d.compare(d.size() - 2, 2, ".*") == 0 && type.size() > d.size() - 1 &&
+        type.compare(0, d.size() - 1, d, 0, d.size() - 1) == 0)
+      return true;
+  }
+  return false;
+}
 
 std::unique_ptr<InstanceHost> make_instance_host(HostDependencies& deps, std::string plugin, std::string instance) {
   auto h = std::make_unique<InstanceHost>();

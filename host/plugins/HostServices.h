@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "plugins/ActionOutcome.h"
 
@@ -73,7 +74,10 @@ struct InstanceHost {
   HostDependencies* deps = nullptr;
   std::string plugin;
   std::string instance;
-  bool creating = false;  // add_route is allowed only during on_instance_create
+  bool creating = false;  // add_route and declare are allowed only during on_instance_create
+  // The event types it may emit: exact, or "prefix.*". Written while it is
+  // created (its plugin's trigger names, then what it declares), read after.
+  std::vector<std::string> emits;
 
   // The instance's counters by the name it uses, so that counting takes no
   // lock on the metrics registry.
@@ -84,6 +88,9 @@ struct InstanceHost {
   std::shared_mutex counters_mutex;
   std::unordered_map<std::string, Counter*, NameHash, std::equal_to<>> counters;
 };
+
+// Whether `type` is one of `declared` (exact, or under a "prefix.*").
+bool declares_event_type(const std::vector<std::string>& declared, const std::string& type);
 
 // Builds the table for one instance. `deps` must outlive it.
 std::unique_ptr<InstanceHost> make_instance_host(HostDependencies& deps, std::string plugin, std::string instance);

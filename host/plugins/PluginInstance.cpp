@@ -44,6 +44,7 @@ const char* status_name(sb_status s) {
 PluginInstance::PluginInstance(std::shared_ptr<PluginLibrary> library, std::string name, HostDependencies& deps,
                                const json& config)
     : library_(std::move(library)), host_(make_instance_host(deps, library_->name(), std::move(name))) {
+  for (const CapabilityInfo& trigger : library_->triggers()) host_->emits.push_back(trigger.name);
   const std::string text = dump_text(config);
   ErrorBuffer error;
   sb_status status = SB_ERR_INTERNAL;

@@ -122,7 +122,11 @@ void PluginLibrary::read_descriptor(const sb_plugin_descriptor* d) {
                             std::to_string(kMaxCapabilities) + " are allowed");
     if (count && !caps)
       throw PluginLoadError(plugin + kind + " list is null but its count is " + std::to_string(count));
+    // A trigger names the event type it emits, or a family of them ("message.*").
+    const bool trigger = std::string_view(kind) == "trigger";
     static const std::regex kCapName("[a-z0-9_.]{1,64}");
+    static const std::regex kTriggerName("[a-z0-9_.]{1,64}|[a-z0-9_.]{1,62}\\.\\*");
+    const char* expected = trigger ? "[a-z0-9_.]{1,64}, or a prefix ending in .*" : "[a-z0-9_.]{1,64}";
     std::set<std::string> seen;
     for (size_t i = 0; i < count; ++i) {
       const sb_capability* c = caps[i];
@@ -131,8 +135,8 @@ void PluginLibrary::read_descriptor(const sb_plugin_descriptor* d) {
         throw PluginLoadError(at + " is null or too small");
       CapabilityInfo info;
       info.name = copy(c->name, at + " name");
-      if (!std::regex_match(info.name, kCapName))
-        throw PluginLoadError(at + " name '" + info.name + "' must match [a-z0-9_.]{1,64}");
+      if (!std::regex_match(info.name, trigger ? kTriggerName : kCapName))
+        throw PluginLoadError(at + " name '" + info.name + "' must match " + expected);
       if (!seen.insert(info.name).second)
         throw PluginLoadError(plugin + kind + " '" + info.name + "' is declared twice");
       const std::string named = plugin + kind + " '" + info.name + "'";

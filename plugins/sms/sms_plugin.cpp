@@ -34,6 +34,8 @@ class Sms : public switchboard::Plugin {
  public:
   Sms(switchboard::Host& host, std::string_view config_json) : Sms(host, config_of(config_json)) {
     if (callback_path_.empty()) return;
+    // Delivery reports: message.delivered, message.failed, ... as the gateway names them.
+    if (!host_.declare_event_type("message.*")) throw switchboard::ConfigError("cannot declare message.* events");
     const std::string route = "/webhooks/" + callback_path_;
     // Last in the constructor: nothing may throw once the route points at us.
     if (!host_.add_route(route, [this](const switchboard::InboundRequest& request, switchboard::Responder responder) {

@@ -134,6 +134,9 @@ class WebhookTrigger : public switchboard::Plugin {
  public:
   WebhookTrigger(switchboard::Host& host, std::string_view config_json)
       : host_(host), config_(WebhookConfig::parse(config_json, host.instance_name())) {
+    // The instance's own event type, beyond the trigger's "webhook.received".
+    if (!host_.declare_event_type(config_.event_type))
+      throw switchboard::ConfigError("cannot declare the event type '" + config_.event_type + "'");
     const std::string route = "/webhooks/" + config_.path;
     // Last in the constructor: nothing may throw once the route points at us.
     if (!host_.add_route(route, [this](const InboundRequest& request, Responder responder) {

@@ -160,7 +160,7 @@ switchboard::PluginInfo whatsapp_info() {
                           std::string(whatsapp_schemas::actions_send_text_json)});
   info.actions.push_back({"send_template", "An approved template with body parameters; the wamid is the external id.",
                           std::string(whatsapp_schemas::actions_send_template_json)});
-  info.triggers.push_back({"message.read",
+  info.triggers.push_back({"message.*",
                            "Status reports (message.sent|delivered|read|failed) and inbound messages "
                            "(message.replied, message.received) from the webhook.",
                            std::string(whatsapp_schemas::triggers_message_json)});

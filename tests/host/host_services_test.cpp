@@ -57,6 +57,7 @@ class HostServicesTest : public ::testing::Test {
     deps_.secrets = {{"crm_token", "tok-123456"}, {"events", "event-token"}, {"sms_key", "sms-secret"}};
     deps_.instance_secrets = {{"crm", {"crm_token", "missing"}}, {"sms", {"sms_key"}}};
     host_ = make_instance_host(deps_, "http", "crm");
+    host_->emits = {"lead.created"};  // as its plugin's trigger names would
   }
   ~HostServicesTest() override { fs::remove_all(dir_); }
 
@@ -189,6 +190,38 @@ TEST_F(HostServicesTest, EmitCopiesTheEventAndTagsItsSource) {
   sb_event not_object{sizeof(sb_event), view(type), {"", 0}, view(bad)};
   EXPECT_EQ(events->emit(host(), &not_object, SB_EMIT_WAIT_ACCEPTED, on_emitted, &reported), SB_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(events->emit(host(), &ev, static_cast<sb_emit_wait>(9), on_emitted, &reported), SB_ERR_INVALID_ARGUMENT);
+}
+
+TEST_F(HostServicesTest, AnInstanceEmitsOnlyTheEventTypesItDeclares) {
+  auto* events = service<sb_host_events_v1>(host(), SB_SERVICE_EVENTS);
+  ASSERT_TRUE(SB_HAS_FIELD(events, sb_host_events_v1, declare));
+  auto emit = [&](const std::string& type) {
+    const std::string payload = "{}";
+    sb_event ev{sizeof(sb_event), view(type), {"", 0}, view(payload)};
+    return events->emit(
+        host(), &ev, SB_EMIT_WAIT_ACCEPTED, [](void*, const sb_emit_result*) {}, nullptr);
+  };
+  EXPECT_EQ(emit("lead.created"), SB_OK);
+  EXPECT_EQ(emit("contact.deleted"), SB_ERR_INVALID_ARGUMENT);                     // refused, and logged
+  EXPECT_EQ(events->declare(host(), view("message.*")), SB_ERR_INVALID_ARGUMENT);  // only while it is created
+  host_->creating = true;
+  EXPECT_EQ(events->declare(host(), view("message.*")), SB_OK);
+  EXPECT_EQ(events->declare(host(), view("two words")), SB_ERR_INVALID_ARGUMENT);
+  host_->creating = false;
+  EXPECT_EQ(emit("message.read"), SB_OK);
+  EXPECT_EQ(emit("message.delivered"), SB_OK);
+  EXPECT_EQ(emit("message"), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(emit("messages.read"), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(events_.events.size(), 3u);
+}
+
+TEST(DeclaredEventTypes, AreExactOrAPrefixEndingInAStar) {
+  const std::vector<std::string> declared{"webhook.received", "message.*"};
+  EXPECT_TRUE(declares_event_type(declared, "webhook.received"));
+  EXPECT_FALSE(declares_event_type(declared, "webhook.received.x"));
+  EXPECT_TRUE(declares_event_type(declared, "message.status.read"));
+  EXPECT_FALSE(declares_event_type(declared, "message."));
+  EXPECT_FALSE(declares_event_type({}, "lead.created"));
 }
 
 TEST_F(HostServicesTest, RoutesAreAddedOnlyDuringCreateAndOnlyUnderWebhooks) {

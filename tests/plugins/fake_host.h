@@ -91,6 +91,7 @@ class Host {
   int64_t now_ms = 1'700'000'000'000;
   bool routes_available = true;  // add_route fails when false
   sb_status emit_status = SB_OK;
+  std::vector<std::string> declared;  // event types the instance declared (beyond its trigger names)
   sb_status http_status = SB_OK;
   sb_status outbox_status = SB_OK;
 
@@ -150,6 +151,10 @@ class Host {
         [](const sb_host* h, const sb_event* e, sb_emit_wait wait, sb_on_emitted cb, void* user) {
           if (self(h)->emit_status != SB_OK) return self(h)->emit_status;
           self(h)->emitted.push_back({text(e->type), text(e->id), text(e->payload_json), wait, cb, user, false});
+          return SB_OK;
+        },
+        [](const sb_host* h, sb_str type) {
+          self(h)->declared.push_back(text(type));
           return SB_OK;
         }};
     static const sb_host_webhooks_v1 webhooks{

@@ -328,6 +328,13 @@ typedef struct sb_host_events_v1 {
    * not be called and the event was not taken. Threads: [any]. */
   sb_status (*emit)(const sb_host* host, const sb_event* event, sb_emit_wait wait, sb_on_emitted on_emitted,
                     void* user_data);
+  /* ---- ABI 1.1: check SB_HAS_FIELD(events, sb_host_events_v1, declare) ---- */
+  /* An instance emits only the event types it declares: its plugin's trigger
+   * names, and what it adds here, each an exact type ("lead.created") or a
+   * prefix ("message.*": "message.read", "message.sent", ...). An event of
+   * any other type is refused (SB_ERR_INVALID_ARGUMENT) and logged.
+   * Threads: [create] (only during on_instance_create). */
+  sb_status (*declare)(const sb_host* host, sb_str type);
 } sb_host_events_v1;
 
 /* An inbound HTTP request routed to a plugin.

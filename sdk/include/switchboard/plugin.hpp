@@ -290,6 +290,13 @@ class Host {
     return status;
   }
 
+  // Adds an event type (or "prefix.*") this instance may emit beyond its
+  // plugin's trigger names. Call from the plugin's constructor.
+  bool declare_event_type(std::string_view type) const {
+    if (!events_ || !SB_HAS_FIELD(events_, sb_host_events_v1, declare)) return false;
+    return events_->declare(host_, str(type)) == SB_OK;
+  }
+
   // Routes `path` to `handler` for the life of the instance. Call from the
   // plugin's constructor, last: once routed, requests may arrive.
   bool add_route(std::string_view path, RouteHandler handler) {

@@ -76,6 +76,7 @@ TEST_F(WebhookPluginTest, OnlyPostIsAccepted) {
 
 TEST_F(WebhookPluginTest, EmitsThePayloadAndAnswers202) {
   auto instance = create(R"({"event_type": "crm.order"})");
+  EXPECT_EQ(host.declared, std::vector<std::string>{"crm.order"});  // the host lets it emit that type
   const uint64_t id = host.request("POST",
                                    {{"Content-Type", "application/json"},
                                     {"X-Custom", "a"},
