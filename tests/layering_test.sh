@@ -18,7 +18,7 @@ declare -A allowed=(
   [http]="net config metrics log util"
   [executor]="rules events plugins config store metrics log util"
   [pipeline]="executor rules events plugins config store metrics log util"
-  [api]="http events store executor config metrics log util"
+  [api]="http events store executor rules config metrics log util"
   [app]="api pipeline executor rules events plugins http net config store metrics log util"
 )
 # Below the executor nothing knows HTTP: of the plugins part it sees only

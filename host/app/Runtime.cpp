@@ -2,6 +2,7 @@
 
 #include "api/EventsApi.h"
 #include "api/ExecutionsApi.h"
+#include "api/RecordsApi.h"
 #include "app/ConfigCheck.h"
 #include "executor/CallQueue.h"
 #include "executor/CompletedRoutes.h"
@@ -46,6 +47,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   for (const auto& name : config_.event_token_secrets) event_tokens.push_back(secrets.at(name));
   std::vector<std::string> admin_tokens;
   for (const auto& name : config_.admin_token_secrets) admin_tokens.push_back(secrets.at(name));
+  records_api_ = std::make_unique<RecordsApi>(*store_, admin_tokens);
   executions_api_ = std::make_unique<ExecutionsApi>(*store_, std::move(admin_tokens), [this] {
     if (pipeline_) pipeline_->wake();
   });
@@ -117,6 +119,12 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   };
   handlers.api["/api/v1/executions"] = executions;
   handlers.api["/api/v1/executions/"] = executions;
+  handlers.api["/api/v1/contacts"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
+    records_api_->contacts(std::move(request), std::move(reply));
+  };
+  handlers.api["/api/v1/entities"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
+    records_api_->entities(std::move(request), std::move(reply));
+  };
   handlers.api["/api/v1/dead-letters"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
     executions_api_->dead_letters(std::move(request), std::move(reply));
   };

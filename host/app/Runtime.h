@@ -22,6 +22,7 @@ class CompletedRoutes;
 class EventLoopGroup;
 class EventsApi;
 class ExecutionsApi;
+class RecordsApi;
 class EmittedEvents;
 class Pipeline;
 class Store;
@@ -57,6 +58,7 @@ class Runtime : public ActionDispatcher {
   std::unique_ptr<Store> store_;
   std::unique_ptr<EventsApi> events_api_;
   std::unique_ptr<ExecutionsApi> executions_api_;
+  std::unique_ptr<RecordsApi> records_api_;
   std::unique_ptr<Outbox> outbox_;
   std::unique_ptr<WebhookRoutes> routes_;
   std::unique_ptr<PendingCalls> calls_;

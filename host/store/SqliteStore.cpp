@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <future>
+#include <limits>
 
 #include "log/Logger.h"
 #include "store/Sqlite.h"
@@ -591,20 +592,66 @@ std::vector<StoredEvent> SqliteStore::events_after(int64_t seq, size_t limit) {
 
 std::optional<StoredContact> SqliteStore::contact(const std::string& key) {
   std::lock_guard lock(read_mutex_);
-  SqliteStatement q(reader_->handle(), "SELECT data FROM contacts WHERE key = ?");
+  SqliteStatement q(reader_->handle(), "SELECT data, updated_at FROM contacts WHERE key = ?");
   q.bind(1, key);
   if (!q.step()) return std::nullopt;
-  return StoredContact{key, q.text(0)};
+  return StoredContact{key, q.text(0), q.integer(1)};
 }
 
 std::optional<StoredEntity> SqliteStore::entity(const std::string& type, const std::string& id) {
   std::lock_guard lock(read_mutex_);
-  SqliteStatement q(reader_->handle(), "SELECT status, data FROM entities WHERE type = ? AND id = ?");
+  SqliteStatement q(reader_->handle(), "SELECT status, data, updated_at FROM entities WHERE type = ? AND id = ?");
   q.bind(1, type).bind(2, id);
   if (!q.step()) return std::nullopt;
-  StoredEntity e{type, id, std::nullopt, q.text(1)};
+  StoredEntity e{type, id, std::nullopt, q.text(1), q.integer(2)};
   if (!q.is_null(0)) e.status = q.text(0);
   return e;
+}
+
+namespace {
+void bind_time_bounds(SqliteStatement& q, int first, const RecordQuery& r) {
+  q.bind(first, r.updated_after_ms.value_or(std::numeric_limits<int64_t>::min()));
+  q.bind(first + 1, r.updated_before_ms.value_or(std::numeric_limits<int64_t>::max()));
+}
+}  // namespace
+
+std::vector<StoredContact> SqliteStore::contacts_page(const RecordQuery& r) {
+  std::lock_guard lock(read_mutex_);
+  SqliteStatement q(reader_->handle(),
+                    "SELECT key, data, updated_at FROM contacts WHERE key > ?1 AND updated_at >= ?2 "
+                    "AND updated_at <= ?3 ORDER BY key LIMIT ?4");
+  q.bind(1, r.after);
+  bind_time_bounds(q, 2, r);
+  q.bind(4, static_cast<int64_t>(r.limit));
+  std::vector<StoredContact> out;
+  while (q.step()) out.push_back({q.text(0), q.text(1), q.integer(2)});
+  return out;
+}
+
+std::vector<StoredEntity> SqliteStore::entities_page(const RecordQuery& r) {
+  const size_t split = r.after.find('\n');
+  const std::string after_type = r.after.substr(0, split);
+  const std::string after_id = split == std::string::npos ? "" : r.after.substr(split + 1);
+  std::lock_guard lock(read_mutex_);
+  SqliteStatement q(reader_->handle(),
+                    "SELECT type, id, status, data, updated_at FROM entities "
+                    "WHERE (type, id) > (?1, ?2) AND (?3 = '' OR type = ?3) "
+                    "AND (?4 = 0 OR status IS ?5) AND updated_at >= ?6 AND updated_at <= ?7 "
+                    "ORDER BY type, id LIMIT ?8");
+  q.bind(1, after_type).bind(2, after_id).bind(3, r.entity_type).bind(4, int64_t{r.by_status});
+  if (r.status)
+    q.bind(5, *r.status);
+  else
+    q.bind_null(5);
+  bind_time_bounds(q, 6, r);
+  q.bind(8, static_cast<int64_t>(r.limit));
+  std::vector<StoredEntity> out;
+  while (q.step()) {
+    StoredEntity e{q.text(0), q.text(1), std::nullopt, q.text(3), q.integer(4)};
+    if (!q.is_null(2)) e.status = q.text(2);
+    out.push_back(std::move(e));
+  }
+  return out;
 }
 
 int64_t SqliteStore::routed_up_to() {

@@ -36,6 +36,8 @@ class SqliteStore final : public Store {
   std::vector<StoredEvent> events_after(int64_t seq, size_t limit) override;
   std::optional<StoredContact> contact(const std::string& key) override;
   std::optional<StoredEntity> entity(const std::string& type, const std::string& id) override;
+  std::vector<StoredContact> contacts_page(const RecordQuery& query) override;
+  std::vector<StoredEntity> entities_page(const RecordQuery& query) override;
 
   int64_t routed_up_to() override;
   void transact(Work work, WriteCallback done) override;

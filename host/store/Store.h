@@ -161,13 +161,29 @@ struct RuleVersion {
 struct StoredContact {
   std::string key;
   std::string data_json;
+  int64_t updated_at_ms = 0;
 };
 
 struct StoredEntity {
   std::string type, id;
   std::optional<std::string> status;
   std::string data_json;
+  int64_t updated_at_ms = 0;
 };
+
+// A page of contacts or entities in key order (the admin API's lists), with
+// the filters that are plain columns; JSON fields are the caller's to read.
+struct RecordQuery {
+  std::string after;  // the last key of the previous page ("" = from the start); entities: entity_cursor_key
+  size_t limit = 100;
+  std::string entity_type;  // entities: "" = any
+  bool by_status = false;   // entities: only those whose status is `status` (none = no status)
+  std::optional<std::string> status;
+  std::optional<int64_t> updated_after_ms, updated_before_ms;  // inclusive bounds
+};
+
+// An entity's place in key order: its type, then its id.
+inline std::string entity_cursor_key(const std::string& type, const std::string& id) { return type + '\n' + id; }
 
 // How a write ended.
 enum class StoreErrc {
@@ -257,6 +273,8 @@ class Store : public KeyValueStore {
   virtual std::vector<StoredEvent> events_after(int64_t seq, size_t limit) = 0;
   virtual std::optional<StoredContact> contact(const std::string& key) = 0;
   virtual std::optional<StoredEntity> entity(const std::string& type, const std::string& id) = 0;
+  virtual std::vector<StoredContact> contacts_page(const RecordQuery& query) = 0;
+  virtual std::vector<StoredEntity> entities_page(const RecordQuery& query) = 0;
 
   using WriteCallback = std::function<void(StoreStatus)>;
   // The router's position: every event up to it has its executions.

@@ -162,6 +162,61 @@ TYPED_TEST(StoreContract, ContactsAndEntitiesMergeWhatEventsSay) {
   EXPECT_FALSE(store->entity("lead", "L2").has_value());
 }
 
+TYPED_TEST(StoreContract, ContactsAndEntitiesArePagedInKeyOrderWithTheirColumnFilters) {
+  auto store = this->open();
+  std::vector<EventRecord> batch;
+  for (const char* id : {"c3", "c1", "c2"}) {
+    EventRecord e = event(std::string("e-") + id);
+    e.received_at_ms = id[1] == '3' ? 5000 : 2000;
+    e.contact = ContactUpdate{std::string("id:") + id, "{}"};
+    batch.push_back(e);
+  }
+  int n = 0;
+  for (auto [type, id, status] : {std::tuple{"lead", "L2", "new"}, std::tuple{"deal", "D1", "won"},
+                                  std::tuple{"lead", "L1", ""}, std::tuple{"lead", "L3", "new"}}) {
+    EventRecord e = event("n-" + std::to_string(n++));
+    e.entity =
+        EntityUpdate{type, id, *status != '\0', *status ? std::optional<std::string>(status) : std::nullopt, "{}"};
+    batch.push_back(e);
+  }
+  ASSERT_TRUE(append(*store, batch).ok());
+
+  RecordQuery q;
+  q.limit = 2;
+  auto page = store->contacts_page(q);
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0].key, "id:c1");
+  EXPECT_EQ(page[1].key, "id:c2");
+  EXPECT_EQ(page[0].updated_at_ms, 2000);
+  q.after = page[1].key;
+  page = store->contacts_page(q);
+  ASSERT_EQ(page.size(), 1u);
+  EXPECT_EQ(page[0].key, "id:c3");
+  q = {};
+  q.updated_after_ms = 3000;
+  EXPECT_EQ(store->contacts_page(q).size(), 1u);
+
+  RecordQuery e;
+  e.entity_type = "lead";
+  e.limit = 10;
+  auto leads = store->entities_page(e);
+  ASSERT_EQ(leads.size(), 3u);
+  EXPECT_EQ(leads[0].id, "L1");
+  EXPECT_FALSE(leads[0].status);
+  e.after = entity_cursor_key("lead", "L1");
+  EXPECT_EQ(store->entities_page(e).front().id, "L2");
+  e = {};
+  e.by_status = true;
+  e.status = "new";
+  EXPECT_EQ(store->entities_page(e).size(), 2u);
+  e.status.reset();  // no status
+  ASSERT_EQ(store->entities_page(e).size(), 1u);
+  EXPECT_EQ(store->entities_page(e)[0].id, "L1");
+  e = {};
+  e.after = entity_cursor_key("deal", "D1");  // any type, after the last deal
+  EXPECT_EQ(store->entities_page(e).front().id, "L1");
+}
+
 TYPED_TEST(StoreContract, FailingBatchLeavesNothingAndOthersInItsGroupCommit) {
   auto store = this->open();
   EventRecord broken = event("b2");

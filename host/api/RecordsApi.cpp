@@ -1,0 +1,187 @@
+#include "api/RecordsApi.h"
+
+#include <Poco/Exception.h>
+#include <Poco/URI.h>
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "rules/Condition.h"
+#include "store/Store.h"
+#include "util/JsonText.h"
+#include "util/Time.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxLimit = 1000;
+constexpr size_t kScanBudget = 5000;  // rows a page reads at most, whatever its filters skip
+
+// Cursors are opaque to callers: the last key read, hex-encoded.
+std::string encode_cursor(const std::string& key) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : key) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+std::optional<std::string> decode_cursor(const std::string& cursor) {
+  if (cursor.size() % 2) return std::nullopt;
+  std::string out;
+  for (size_t i = 0; i < cursor.size(); i += 2) {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(cursor.data() + i, cursor.data() + i + 2, value, 16);
+    if (ec != std::errc() || end != cursor.data() + i + 2) return std::nullopt;
+    out += static_cast<char>(value);
+  }
+  return out;
+}
+
+// What a list asks for beyond the store's own filters.
+struct RecordFilter {
+  RecordQuery query;
+  size_t limit = 100;
+  std::vector<std::string> tags;                            // every one of them
+  std::vector<std::pair<std::string, std::string>> fields;  // dotted path, value as text
+};
+
+bool has_tag(const json& data, const std::string& tag) {
+  const auto tags = data.find("tags");
+  if (tags == data.end() || !tags->is_array()) return false;
+  for (const json& t : *tags)
+    if (t.is_string() && t.get<std::string>() == tag) return true;
+  return false;
+}
+
+bool field_is(const json& data, const std::string& path, const std::string& value) {
+  const json* found = nullptr;
+  if (const auto fields = data.find("fields"); fields != data.end()) found = lookup_path(*fields, path);
+  if (!found) found = lookup_path(data, path);
+  return found && as_text(*found) == value;
+}
+
+bool matches(const RecordFilter& f, const std::string& data_json) {
+  if (f.tags.empty() && f.fields.empty()) return true;
+  const json data = json::parse(data_json, nullptr, false);
+  if (!data.is_object()) return false;
+  for (const auto& tag : f.tags)
+    if (!has_tag(data, tag)) return false;
+  for (const auto& [path, value] : f.fields)
+    if (!field_is(data, path, value)) return false;
+  return true;
+}
+
+// Reads the query string into `f`; the reason when it cannot be.
+std::optional<std::string> read_filter(const ServerRequest& request, bool entities, RecordFilter& f) {
+  try {
+    for (const auto& [key, value] : Poco::URI(request.target).getQueryParameters()) {
+      if (key == "limit") {
+        size_t n = 0;
+        auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+        if (ec != std::errc() || end != value.data() + value.size() || n == 0 || n > kMaxLimit)
+          return "limit: expected 1 to " + std::to_string(kMaxLimit) + ", got '" + value + "'";
+        f.limit = n;
+      } else if (key == "cursor") {
+        auto after = decode_cursor(value);
+        if (!after) return "cursor: not one this API gave";
+        f.query.after = std::move(*after);
+      } else if (key == "tag") {
+        f.tags.push_back(value);
+      } else if (key.rfind("field.", 0) == 0 && key.size() > 6) {
+        f.fields.emplace_back(key.substr(6), value);
+      } else if (key == "updated_after" || key == "updated_before") {
+        const auto at = parse_time_ms(value);
+        if (!at) return key + ": expected an RFC 3339 time such as 2026-12-01T09:00:00Z, got '" + value + "'";
+        (key == "updated_after" ? f.query.updated_after_ms : f.query.updated_before_ms) = *at;
+      } else if (entities && key == "type") {
+        f.query.entity_type = value;
+      } else if (entities && key == "status") {
+        f.query.by_status = true;
+        if (!value.empty()) f.query.status = value;  // empty: entities with no status
+      } else {
+        return "unknown parameter '" + key + "'" +
+               (entities ? "; expected type, status, tag, field.<path>, updated_after, updated_before, limit, cursor"
+                         : "; expected tag, field.<path>, updated_after, updated_before, limit, cursor");
+      }
+    }
+  } catch (const Poco::Exception&) {
+    return std::string("malformed query string");
+  }
+  return std::nullopt;
+}
+
+// Reads pages from the store until `limit` items matched or the scan budget
+// is spent; `next` is where the following page starts (null at the end).
+template <class Row, class ReadPage, class KeyOf, class ToJson>
+json list(RecordFilter f, ReadPage read_page, KeyOf key_of, ToJson to_json) {
+  json items = json::array();
+  json next = nullptr;
+  size_t scanned = 0;
+  f.query.limit = std::min<size_t>(std::max<size_t>(f.limit * 2, 100), kMaxLimit);
+  for (;;) {
+    const std::vector<Row> rows = read_page(f.query);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const Row& row = rows[i];
+      ++scanned;
+      f.query.after = key_of(row);
+      if (matches(f, row.data_json)) items.push_back(to_json(row));
+      const bool last_of_store = i + 1 == rows.size() && rows.size() < f.query.limit;
+      if (items.size() == f.limit || scanned >= kScanBudget) {
+        if (!last_of_store) next = encode_cursor(f.query.after);
+        return {{"items", std::move(items)}, {"next", std::move(next)}};
+      }
+    }
+    if (rows.size() < f.query.limit) return {{"items", std::move(items)}, {"next", nullptr}};
+  }
+}
+
+json data_of(const std::string& data_json) {
+  json data = json::parse(data_json, nullptr, false);
+  return data.is_discarded() ? json::object() : data;
+}
+
+}  // namespace
+
+RecordsApi::RecordsApi(Store& store, std::vector<std::string> admin_tokens)
+    : store_(store), tokens_(std::move(admin_tokens), "api.admin_tokens") {}
+
+void RecordsApi::contacts(ServerRequest&& request, ServerConnection::Reply reply) {
+  if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
+  if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
+  RecordFilter filter;
+  if (auto why = read_filter(request, false, filter)) return reply(error_response(400, "bad_request", *why));
+  reply(json_response(200, list<StoredContact>(
+                               std::move(filter), [&](const RecordQuery& q) { return store_.contacts_page(q); },
+                               [](const StoredContact& c) { return c.key; },
+                               [](const StoredContact& c) {
+                                 return json{{"key", c.key},
+                                             {"data", data_of(c.data_json)},
+                                             {"updated_at", format_time_ms(c.updated_at_ms)}};
+                               })));
+}
+
+void RecordsApi::entities(ServerRequest&& request, ServerConnection::Reply reply) {
+  if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
+  if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
+  RecordFilter filter;
+  if (auto why = read_filter(request, true, filter)) return reply(error_response(400, "bad_request", *why));
+  reply(json_response(200, list<StoredEntity>(
+                               std::move(filter), [&](const RecordQuery& q) { return store_.entities_page(q); },
+                               [](const StoredEntity& e) { return entity_cursor_key(e.type, e.id); },
+                               [](const StoredEntity& e) {
+                                 return json{{"type", e.type},
+                                             {"id", e.id},
+                                             {"status", e.status ? json(*e.status) : json()},
+                                             {"data", data_of(e.data_json)},
+                                             {"updated_at", format_time_ms(e.updated_at_ms)}};
+                               })));
+}
+
+}  // namespace sb

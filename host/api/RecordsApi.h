@@ -1,0 +1,37 @@
+// The admin API over the CRM records the host keeps (Authorization: Bearer,
+// api.admin_tokens), each list answering {"items": [...], "next": <cursor>}
+// ("next" is null on the last page; pass it back as `cursor`):
+//
+//   GET /api/v1/contacts?tag=vip&field.city=Omsk&updated_after=..&limit=..&cursor=..
+//   GET /api/v1/entities?type=deal&status=won&tag=..&field.budget=..&updated_before=..
+//
+// `status=` (empty) finds entities with no status. `field.<path>` compares
+// the record's value at that dotted path (under "fields" first, then the
+// record itself) with the text given. Times are RFC 3339. Records come in
+// key order; a page may hold fewer than `limit` items when filters skip
+// many rows (a page reads a bounded number), and `next` goes on from there.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "http/BearerTokens.h"
+#include "http/ServerConnection.h"
+
+namespace sb {
+
+class Store;
+
+class RecordsApi {
+ public:
+  RecordsApi(Store& store, std::vector<std::string> admin_tokens);
+
+  void contacts(ServerRequest&& request, ServerConnection::Reply reply);
+  void entities(ServerRequest&& request, ServerConnection::Reply reply);
+
+ private:
+  Store& store_;
+  BearerTokens tokens_;
+};
+
+}  // namespace sb

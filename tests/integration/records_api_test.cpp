@@ -1,0 +1,121 @@
+// The admin API over contacts and entities on the real binary: what events
+// told the host, listed with filters by tag, field, type, status and time,
+// page by page with the cursor, behind the admin token.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "integration/test_support.h"
+
+namespace sb::test {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kEventsToken[] = "events-7a2";
+constexpr char kAdminToken[] = "admin-4c9";
+
+json records_config() {
+  ::setenv("SB_TEST_RECORDS_EVENTS", kEventsToken, 1);
+  ::setenv("SB_TEST_RECORDS_ADMIN", kAdminToken, 1);
+  return json{
+      {"plugin_dirs", {SB_PLUGIN_DIR}},
+      {"secrets", {{"events", {{"env", "SB_TEST_RECORDS_EVENTS"}}}, {"admin", {{"env", "SB_TEST_RECORDS_ADMIN"}}}}},
+      {"api", {{"event_tokens", {{{"$secret", "events"}}}}, {"admin_tokens", {{{"$secret", "admin"}}}}}},
+      {"rules", json::array()}};
+}
+
+class RecordsApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // Six clients, two of them VIPs in Omsk; deals and leads in statuses.
+    json batch = json::array();
+    for (int i = 1; i <= 6; ++i) {
+      json contact = {{"id", "c" + std::to_string(i)},
+                      {"name", "Клиент " + std::to_string(i)},
+                      {"fields", {{"city", i % 2 ? "Omsk" : "Kazan"}, {"visits", i}}},
+                      {"tags", i <= 2 ? json::array({"vip", "newsletter"}) : json::array({"newsletter"})}};
+      json entity = {{"type", i <= 4 ? "deal" : "lead"}, {"id", "E" + std::to_string(i)}};
+      if (i != 3) entity["status"] = i % 2 ? "won" : "new";
+      batch.push_back(
+          {{"id", "ev-" + std::to_string(i)}, {"type", "deal.updated"}, {"contact", contact}, {"entity", entity}});
+    }
+    const HttpResult posted = http_request(host_.port(), "POST", "/api/v1/events", json{{"events", batch}}.dump(),
+                                           {{"Authorization", std::string("Bearer ") + kEventsToken}});
+    ASSERT_EQ(posted.status, 202) << posted.body;
+  }
+  HttpResult admin(const std::string& path) {
+    return http_request(host_.port(), "GET", path, "", {{"Authorization", std::string("Bearer ") + kAdminToken}});
+  }
+  static std::set<std::string> keys(const json& page, const char* key) {
+    std::set<std::string> out;
+    for (const json& item : page["items"]) out.insert(item[key].get<std::string>());
+    return out;
+  }
+
+  HostProcess host_{records_config()};
+};
+
+TEST_F(RecordsApiTest, ContactsAreListedWithWhatEveryEventToldAndFilteredByTagAndField) {
+  const json all = admin("/api/v1/contacts").json();
+  ASSERT_EQ(all["items"].size(), 6u) << all.dump();
+  EXPECT_TRUE(all["next"].is_null());
+  const json& first = all["items"][0];
+  EXPECT_EQ(first["key"], "id:c1");
+  EXPECT_EQ(first["data"]["name"], "Клиент 1");
+  EXPECT_EQ(first["data"]["fields"]["city"], "Omsk");
+  EXPECT_TRUE(first["updated_at"].is_string());
+
+  EXPECT_EQ(keys(admin("/api/v1/contacts?tag=vip").json(), "key"), (std::set<std::string>{"id:c1", "id:c2"}));
+  EXPECT_EQ(keys(admin("/api/v1/contacts?tag=vip&field.city=Omsk").json(), "key"), (std::set<std::string>{"id:c1"}));
+  EXPECT_EQ(keys(admin("/api/v1/contacts?field.visits=5").json(), "key"), (std::set<std::string>{"id:c5"}));
+  EXPECT_TRUE(admin("/api/v1/contacts?updated_after=2999-01-01T00:00:00Z").json()["items"].empty());
+  EXPECT_EQ(admin("/api/v1/contacts?updated_before=2999-01-01T00:00:00Z").json()["items"].size(), 6u);
+}
+
+TEST_F(RecordsApiTest, PagesFollowTheCursorToTheEndWithoutRepeatsOrGaps) {
+  std::vector<std::string> seen;
+  std::string path = "/api/v1/contacts?tag=newsletter&limit=4";
+  for (int pages = 0; pages < 10; ++pages) {
+    const json page = admin(path).json();
+    ASSERT_LE(page["items"].size(), 4u);
+    for (const json& item : page["items"]) seen.push_back(item["key"]);
+    if (page["next"].is_null()) break;
+    path = "/api/v1/contacts?tag=newsletter&limit=4&cursor=" + page["next"].get<std::string>();
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"id:c1", "id:c2", "id:c3", "id:c4", "id:c5", "id:c6"}));
+}
+
+TEST_F(RecordsApiTest, EntitiesAreFilteredByTypeAndStatusIncludingNoStatus) {
+  EXPECT_EQ(keys(admin("/api/v1/entities?type=deal").json(), "id"), (std::set<std::string>{"E1", "E2", "E3", "E4"}));
+  EXPECT_EQ(keys(admin("/api/v1/entities?type=deal&status=won").json(), "id"), (std::set<std::string>{"E1"}));
+  EXPECT_EQ(keys(admin("/api/v1/entities?status=new").json(), "id"), (std::set<std::string>{"E2", "E4", "E6"}));
+  const json none = admin("/api/v1/entities?status=").json();
+  ASSERT_EQ(none["items"].size(), 1u) << none.dump();
+  EXPECT_EQ(none["items"][0]["id"], "E3");
+  EXPECT_TRUE(none["items"][0]["status"].is_null());
+  const json leads = admin("/api/v1/entities?type=lead&limit=1").json();
+  ASSERT_EQ(leads["items"].size(), 1u);
+  EXPECT_EQ(leads["items"][0]["type"], "lead");
+  ASSERT_TRUE(leads["next"].is_string());
+  const json rest = admin("/api/v1/entities?type=lead&limit=1&cursor=" + leads["next"].get<std::string>()).json();
+  ASSERT_EQ(rest["items"].size(), 1u);
+  EXPECT_NE(rest["items"][0]["id"], leads["items"][0]["id"]);
+}
+
+TEST_F(RecordsApiTest, BadRequestsSayWhatWasExpectedAndTheTokenIsRequired) {
+  EXPECT_EQ(http_request(host_.port(), "GET", "/api/v1/contacts").status, 401);
+  const HttpResult limit = admin("/api/v1/contacts?limit=0");
+  EXPECT_EQ(limit.status, 400);
+  EXPECT_NE(limit.body.find("limit: expected 1 to 1000"), std::string::npos) << limit.body;
+  const HttpResult time = admin("/api/v1/entities?updated_after=yesterday");
+  EXPECT_EQ(time.status, 400);
+  EXPECT_NE(time.body.find("RFC 3339"), std::string::npos) << time.body;
+  EXPECT_EQ(admin("/api/v1/contacts?cursor=zz").status, 400);
+  const HttpResult unknown = admin("/api/v1/contacts?status=won");
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_NE(unknown.body.find("unknown parameter 'status'"), std::string::npos) << unknown.body;
+}
+
+}  // namespace
+}  // namespace sb::test
