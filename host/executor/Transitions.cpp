@@ -81,8 +81,7 @@ void cancel_branches(ExecutionRows& rows, int64_t parent_id) {
     ExecutionRow row = branch;
     row.state = ExecutionState::kCancelled;
     row.due_at_ms.reset();
-    row.awaiting.clear();
-    row.lease_owner.clear();
+    row.awaiting.clear();  // its lease stays: a step of it may be running (a retry waits for its end)
     row.updated_at_ms = now_ms();
     append(row, history::cancelled_with_parent(row.updated_at_ms));
     write(rows, row, branch);

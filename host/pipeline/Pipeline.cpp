@@ -166,6 +166,7 @@ const CompiledRule* Pipeline::rule_named(const std::string& name) const {
 bool Pipeline::route_new_events() {
   for (;;) {
     const int64_t position = store_.routed_up_to();
+    router_position_ = position;
     auto events = store_.events_after(position, kRouteBatch);
     if (events.empty()) return false;
     const bool full_batch = events.size() == kRouteBatch;
@@ -256,8 +257,13 @@ void Pipeline::add_executions(const StoredEvent& e,
 
 bool Pipeline::route_priority_lane() {
   if (!has_priority_lane_) return false;
+  lane_position_ = std::max(lane_position_, router_position_);  // another host may have routed further
   bool waiting = false;
   for (int batches = 0; batches < kLaneBatches; ++batches) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) break;
+    }
     auto events = store_.events_after(lane_position_, kLaneBatch);
     if (events.empty()) break;
     std::vector<NewExecution> executions;
@@ -381,6 +387,8 @@ const CompiledRule* Pipeline::version_of(const std::string& rule, const std::str
   auto compiled = options_.compile_version(json::parse(stored->source_json, nullptr, false), why);
   if (!compiled) return nullptr;
   compiled->index_steps();
+  // Its executions may reach a wait_for the current version no longer has.
+  await_events_of(*compiled);
   return versions_.emplace(key, std::make_unique<CompiledRule>(std::move(*compiled))).first->second.get();
 }
 

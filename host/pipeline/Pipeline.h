@@ -102,6 +102,7 @@ class Pipeline {
   std::map<std::string, std::set<std::vector<std::string>>> awaited_;
   bool has_priority_lane_ = false;  // some rule has the highest priority
   int64_t lane_position_ = 0;       // the lane's reading position; at least the router's (pipeline thread only)
+  int64_t router_position_ = 0;     // the router's, as last read (pipeline thread only)
   const PipelineOptions options_;
   ExecutionMetrics metrics_;
 
@@ -109,8 +110,10 @@ class Pipeline {
   std::condition_variable wake_;
   bool woken_ = false;
   bool stopping_ = false;
-  bool recording_ = true;    // false once stop() gave up waiting for steps in flight
-  int steps_in_flight_ = 0;  // claimed and not yet recorded (stop() waits for them); at most max_in_flight
+  bool recording_ = true;  // false once stop() gave up waiting for steps in flight
+  // Claimed and not yet recorded (stop() waits for them): at most
+  // max_in_flight, and the priority lane's reserve beyond it.
+  int steps_in_flight_ = 0;
   const std::string owner_;  // the claimer of due work: unique across hosts and restarts
   int64_t lease_ms_ = 120000;
   std::unique_ptr<CallQueue> own_calls_;  // when the options bring none

@@ -216,7 +216,12 @@ sb_status emit_fn(const sb_host* host, const sb_event* event, sb_emit_wait wait,
   ev.id = text(event->id);
   ev.source = h->instance;
   if (ev.type.empty()) return SB_ERR_INVALID_ARGUMENT;
-  if (!declares_event_type(h->emits, ev.type)) {
+  bool declared = false;
+  {
+    std::shared_lock lock(h->emits_mutex);
+    declared = declares_event_type(h->emits, ev.type);
+  }
+  if (!declared) {
     log_warn("events", "an instance emitted an event type it does not declare; refused",
              {{"instance", h->instance}, {"plugin", h->plugin}, {"type", ev.type}});
     return SB_ERR_INVALID_ARGUMENT;
@@ -238,6 +243,7 @@ sb_status declare_fn(const sb_host* host, sb_str type) {
     log_error("events", "declare called outside on_instance_create", {{"instance", h->instance}, {"type", t}});
     return SB_ERR_INVALID_ARGUMENT;
   }
+  std::unique_lock lock(h->emits_mutex);
   h->emits.push_back(t);
   return SB_OK;
 }

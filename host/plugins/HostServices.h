@@ -78,6 +78,7 @@ struct InstanceHost {
   // The event types it may emit: exact, or "prefix.*". Written while it is
   // created (its plugin's trigger names, then what it declares), read after.
   std::vector<std::string> emits;
+  std::shared_mutex emits_mutex;  // a plugin may emit from its own thread while it is still being created
 
   // The instance's counters by the name it uses, so that counting takes no
   // lock on the metrics registry.

@@ -13,7 +13,7 @@ namespace sb {
 
 namespace {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS events (
@@ -93,6 +93,7 @@ CREATE TABLE IF NOT EXISTS plugin_kv (
   PRIMARY KEY (ns, key)
 );
 CREATE TABLE IF NOT EXISTS arrivals (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: executions remember the last they took
   key TEXT NOT NULL,
   event TEXT NOT NULL,
   at INTEGER NOT NULL
@@ -120,6 +121,25 @@ ALTER TABLE executions ADD COLUMN lease_owner TEXT;
 ALTER TABLE executions ADD COLUMN rule_version TEXT NOT NULL DEFAULT '';
 ALTER TABLE executions ADD COLUMN doubt INTEGER NOT NULL DEFAULT 0;
 DROP INDEX IF EXISTS executions_due;
+)sql";
+
+// Version 3's arrivals were numbered by a rowid that an emptied table
+// reuses, which would make an execution that took a high one ignore new
+// ones: numbered from AUTOINCREMENT now, above every number taken.
+constexpr const char* kUpgradeFrom3 = R"sql(
+CREATE TABLE arrivals_v4 (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  key TEXT NOT NULL,
+  event TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+INSERT INTO arrivals_v4 (seq, key, event, at) SELECT rowid, key, event, at FROM arrivals;
+DROP TABLE arrivals;
+ALTER TABLE arrivals_v4 RENAME TO arrivals;
+INSERT INTO sqlite_sequence (name, seq) SELECT 'arrivals', 0
+  WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'arrivals');
+UPDATE sqlite_sequence SET seq = max(seq, (SELECT coalesce(max(last_arrival), 0) FROM executions))
+  WHERE name = 'arrivals';
 )sql";
 
 constexpr const char* kIndexes = R"sql(
@@ -242,10 +262,10 @@ struct SqliteStore::Writer {
         awaiting(db.handle(), std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE awaiting = ?"),
         branches(db.handle(),
                  std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE parent_id = ? ORDER BY id"),
-        insert_arrival(db.handle(), "INSERT INTO arrivals (key, event, at) VALUES (?, ?, ?) RETURNING rowid"),
+        insert_arrival(db.handle(), "INSERT INTO arrivals (key, event, at) VALUES (?, ?, ?) RETURNING seq"),
         arrival_after(db.handle(),
-                      "SELECT rowid, event, at FROM arrivals WHERE key = ?1 AND at >= ?2 AND rowid > ?3 "
-                      "ORDER BY rowid LIMIT 1"),
+                      "SELECT seq, event, at FROM arrivals WHERE key = ?1 AND at >= ?2 AND seq > ?3 "
+                      "ORDER BY seq LIMIT 1"),
         forget_arrivals(db.handle(), "DELETE FROM arrivals WHERE at < ?"),
         due_ids(db.handle(),
                 "SELECT id FROM executions WHERE priority = ?1 AND due_at IS NOT NULL AND due_at <= ?2 "
@@ -271,6 +291,7 @@ struct SqliteStore::Writer {
       db.execute(kSchema);  // a new file gets the current tables
       if (found == 1) db.execute(kUpgradeFrom1);
       if (found >= 1 && found <= 2) db.execute(kUpgradeFrom2);
+      if (found >= 1 && found <= 3) db.execute(kUpgradeFrom3);
       db.execute(kIndexes);
       db.execute("PRAGMA user_version = " + std::to_string(kSchemaVersion));
       db.execute("COMMIT");

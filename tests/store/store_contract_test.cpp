@@ -715,6 +715,8 @@ TYPED_TEST(StoreContract, BranchesArrivalsAndTheRouterPositionAreFoundByTheirKey
                 EXPECT_FALSE(rows.arrival("reply\nc=2", 0, 0));
                 rows.forget_arrivals(2000);
                 EXPECT_EQ(rows.arrival("reply\nc=1", 0, 0)->seq, later);
+                rows.forget_arrivals(4000);  // none left: numbers are still never reused
+                EXPECT_GT(rows.keep_arrival("reply\nc=1", "{}", 5000), later);
                 EXPECT_TRUE(rows.fire_once("r", "deal", "D1"));
                 EXPECT_FALSE(rows.fire_once("r", "deal", "D1"));
                 EXPECT_TRUE(rows.fire_once("r", "deal", "D2"));
@@ -822,6 +824,24 @@ TYPED_TEST(AwaitingContract, ArrivalsAreForgottenAfterTheRetention) {
   EXPECT_EQ(this->store->execution(this->id)->state, ExecutionState::kWaiting);
 }
 
+TEST_F(SqliteStoreTest, AStoreOfTheThirdSchemaNumbersNewArrivalsAboveEveryOneTaken) {
+  {
+    auto store = open();
+    ASSERT_TRUE(route_one(*store, "e1").ok());
+  }
+  {
+    // Version 3: arrivals numbered by rowid, the table emptied, an execution that took number 50.
+    SqliteDatabase db(file_, true);
+    db.execute(
+        "DROP TABLE arrivals; CREATE TABLE arrivals (key TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL);"
+        "UPDATE executions SET last_arrival = 50; PRAGMA user_version = 3;");
+  }
+  auto store = open();
+  int64_t seq = 0;
+  ASSERT_TRUE(transact(*store, [&](ExecutionRows& rows) { seq = rows.keep_arrival("k", "{}", 1); }).ok());
+  EXPECT_GT(seq, 50);
+}
+
 TEST_F(SqliteStoreTest, OpensAStoreOfTheFirstSchemaAndUpgradesIt) {
   {
     SqliteDatabase db(file_, true);
@@ -887,6 +907,28 @@ TYPED_TEST(AwaitingContract, CancellingAParallelGroupCancelsItsBranches) {
                [&](StoreStatus s) { cancelled.set_value(s.message); });
   ASSERT_EQ(cancelled.get_future().get(), "");
   for (const auto& r : this->store->executions({})) EXPECT_EQ(r.state, ExecutionState::kCancelled) << r.event_id;
+}
+
+TYPED_TEST(AwaitingContract, ABranchCancelledWithItsParentWhileItsStepRunsIsNotRetriedUntilTheStepEnds) {
+  ExecutionUpdate group = ExecutionUpdate::to(this->id, ExecutionState::kWaiting, "after", 0, std::nullopt);
+  group.branches = {{"0.0", "a", "0#end"}};
+  std::promise<std::string> updated;
+  Transitions(*this->store).update(group, [&](StoreStatus s) { updated.set_value(s.message); });
+  ASSERT_EQ(updated.get_future().get(), "");
+  auto running = this->store->claim_due({"host-a", now_ms() + 10, 10, 60000});  // the branch's step starts
+  ASSERT_EQ(running.size(), 1u);
+  auto command = [&](int64_t id, std::vector<ExecutionState> from, ExecutionState to) {
+    std::promise<StoreStatus> done;
+    Transitions(*this->store).command({id, std::move(from), to, now_ms(), R"({"admin":"x"})"}, [&](StoreStatus s) {
+      done.set_value(s);
+    });
+    return done.get_future().get();
+  };
+  ASSERT_TRUE(command(this->id, {ExecutionState::kWaiting}, ExecutionState::kCancelled).ok());
+  EXPECT_EQ(this->store->execution(running[0].id)->state, ExecutionState::kCancelled);
+  EXPECT_EQ(this->store->execution(running[0].id)->lease_owner, "host-a");
+  // Retrying the branch now would run its step twice at once.
+  EXPECT_EQ(command(running[0].id, {ExecutionState::kCancelled}, ExecutionState::kReady).code, StoreErrc::kConflict);
 }
 
 }  // namespace

@@ -292,8 +292,9 @@ class Host {
 
   // Adds an event type (or "prefix.*") this instance may emit beyond its
   // plugin's trigger names. Call from the plugin's constructor.
+  // True also on a host older than 1.1, which restricts no type.
   bool declare_event_type(std::string_view type) const {
-    if (!events_ || !SB_HAS_FIELD(events_, sb_host_events_v1, declare)) return false;
+    if (!events_ || !SB_HAS_FIELD(events_, sb_host_events_v1, declare)) return true;
     return events_->declare(host_, str(type)) == SB_OK;
   }
 
