@@ -170,8 +170,7 @@ void apply_update(ExecutionRows& rows, const ExecutionUpdate& u) {
   if ((u.state == ExecutionState::kDone || u.state == ExecutionState::kFailed) && row.parent_id != 0)
     join_if_ended(rows, row.parent_id);
   if (!u.awaiting.empty())
-    if (auto early = rows.arrival(u.awaiting, row.created_at_ms, row.last_arrival))
-      if (auto waiting = rows.find(row.id)) resume(rows, *waiting, *early);
+    if (auto early = rows.arrival(u.awaiting, row.created_at_ms, row.last_arrival)) resume(rows, row, *early);
 }
 
 void apply_command(ExecutionRows& rows, const ExecutionCommand& c) {

@@ -83,12 +83,11 @@ void Pipeline::start() {
       throw std::runtime_error("cannot keep the rules' versions in the store: " + status.message);
   }
   lane_position_ = store_.routed_up_to();  // the lane reads only what the router has not routed
-  // Executions that wait for an event on a version edited since still get it.
+  // Executions that wait for an event on a version edited since still get
+  // it: compiling the version notes what its waits read.
   for (const RuleVersion& awaited : store_.awaited_rule_versions()) {
     std::string why;
-    if (const CompiledRule* rule = version_of(awaited.rule, awaited.version, why))
-      await_events_of(*rule);
-    else if (!why.empty())
+    if (!version_of(awaited.rule, awaited.version, why))
       log_warn("pipeline", "the events that executions of an earlier rule version wait for cannot be routed",
                {{"rule", awaited.rule}, {"version", awaited.version}, {"reason", why}});
   }
