@@ -105,9 +105,9 @@ typedef struct sb_header {
 
 /* How an action ended. The same words appear in the execution history. */
 typedef enum sb_outcome {
-  SB_OUTCOME_DONE = 0,          /* sent/done; external_id may be set */
-  SB_OUTCOME_RETRY = 1,         /* transient; retry_after_s may be set */
-  SB_OUTCOME_UNREACHABLE = 2,   /* the contact cannot be reached on this channel */
+  SB_OUTCOME_DONE = 0,           /* sent/done; external_id may be set */
+  SB_OUTCOME_RETRY = 1,          /* transient; retry_after_s may be set */
+  SB_OUTCOME_UNREACHABLE = 2,    /* the contact cannot be reached on this channel */
   SB_OUTCOME_PERMANENT = 3,      /* will never succeed; reason is kept */
   SB_OUTCOME_INVALID_PARAMS = 4, /* the rule rendered parameters the action rejects */
   /* ---- ABI 1.1 ---- */
