@@ -1,5 +1,6 @@
 #include "executor/CallQueue.h"
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -18,21 +19,34 @@ CallQueue::Release CallQueue::release_for(const std::string& instance) {
         std::lock_guard lock(mutex_);
         Slots& s = slots_.at(instance);
         --s.running;
-        wake = !s.waiting.empty();
+        wake = s.waiting_count > 0;
       }
       if (wake) freed_();
     });
   };
 }
 
-void CallQueue::submit(const std::string& instance, Call call) {
+CallQueue::Call CallQueue::Slots::next() {
+  for (auto queue = waiting.rbegin(); queue != waiting.rend(); ++queue)
+    if (!queue->empty()) {
+      Call call = std::move(queue->front());
+      queue->pop_front();
+      --waiting_count;
+      return call;
+    }
+  return {};
+}
+
+void CallQueue::submit(const std::string& instance, int priority, Call call) {
   bool bounded = false;
   {
     std::lock_guard lock(mutex_);
     if (auto it = slots_.find(instance); it != slots_.end()) {
       Slots& s = it->second;
-      if (s.running >= s.limit || !s.waiting.empty()) {
-        s.waiting.push_back(std::move(call));
+      if (s.running >= s.limit || s.waiting_count > 0) {
+        s.waiting[static_cast<size_t>(std::clamp(priority, kLowestPriority, kHighestPriority))].push_back(
+            std::move(call));
+        ++s.waiting_count;
         ++queued_;
         return;
       }
@@ -56,10 +70,9 @@ void CallQueue::start_queued() {
   {
     std::lock_guard lock(mutex_);
     for (auto& [instance, s] : slots_)
-      while (s.running < s.limit && !s.waiting.empty()) {
+      while (s.running < s.limit && s.waiting_count > 0) {
         ++s.running;
-        ready.emplace_back(instance, std::move(s.waiting.front()));
-        s.waiting.pop_front();
+        ready.emplace_back(instance, s.next());
         --queued_;
       }
   }

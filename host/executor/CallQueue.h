@@ -1,13 +1,18 @@
 // Calls in flight per plugin instance, bounded where the config says
 // (an instance's max_in_flight, which protects a provider's rate limits):
-// a call over the bound waits in order until one of its instance ends.
+// a call over the bound waits until one of its instance ends, those of a
+// higher priority first (a password reset is not queued behind a campaign
+// on a shared SMS instance), in order within a priority.
 #pragma once
 
+#include <array>
 #include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <string>
+
+#include "store/Store.h"
 
 namespace sb {
 
@@ -22,7 +27,8 @@ class CallQueue {
   CallQueue(std::map<std::string, int> limits, std::function<void()> freed);
 
   // Runs `call` now if its instance has a free slot, else queues it.
-  void submit(const std::string& instance, Call call);
+  // `priority`: kLowestPriority to kHighestPriority (store/Store.h).
+  void submit(const std::string& instance, int priority, Call call);
   // Starts the queued calls whose instance has a free slot again. Runs them
   // on the caller's thread, never inside a release (a call that ends at once
   // would otherwise start the next one on the same stack, and so on).
@@ -33,7 +39,9 @@ class CallQueue {
   struct Slots {
     int limit = 0;
     int running = 0;
-    std::deque<Call> waiting;
+    std::array<std::deque<Call>, kHighestPriority + 1> waiting;  // by priority
+    size_t waiting_count = 0;
+    Call next();  // the first waiting call of the highest priority
   };
   Release release_for(const std::string& instance);
   static void run(const Release& release, const Call& call);

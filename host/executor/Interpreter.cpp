@@ -264,14 +264,15 @@ void Interpreter::run_action(const Claimed& at, const CompiledStep& step, const 
   metrics_.step_started();
   if (step.instance == kHostInstance)
     return produce_event(at, step, std::get<ActionRequest>(request), context, std::move(decisions));
-  calls_.submit(step.instance, [this, at, &step, decisions = std::move(decisions),
-                                request = std::move(std::get<ActionRequest>(request))](CallQueue::Release release) {
-    actions_.dispatch(step.instance, request,
-                      [this, at, &step, decisions, release = std::move(release)](ActionOutcome outcome) {
-                        release();
-                        step_ended(at, step, outcome, decisions);
-                      });
-  });
+  calls_.submit(step.instance, at.row.priority,
+                [this, at, &step, decisions = std::move(decisions),
+                 request = std::move(std::get<ActionRequest>(request))](CallQueue::Release release) {
+                  actions_.dispatch(step.instance, request,
+                                    [this, at, &step, decisions, release = std::move(release)](ActionOutcome outcome) {
+                                      release();
+                                      step_ended(at, step, outcome, decisions);
+                                    });
+                });
 }
 
 void Interpreter::produce_event(const Claimed& at, const CompiledStep& step, const ActionRequest& request,

@@ -961,5 +961,32 @@ TEST_F(PipelineTest, AnInstanceHasNoMoreCallsInFlightThanItsMaxInFlight) {
   for (const auto& r : rows) EXPECT_EQ(r.state, ExecutionState::kDone);
 }
 
+TEST_F(PipelineTest, AHighPriorityCallWaitsForItsInstanceAheadOfTheQueuedCampaign) {
+  // One SMS instance for both: two calls at most, a campaign queued behind them.
+  actions_.hold = true;
+  PipelineOptions options{100ms, 5};
+  options.instance_max_in_flight = {{"sink", 2}};
+  CompiledRule reset = rule("reset", {{"event", "password.reset"}}, {action("send-code")});
+  reset.priority = kHighestPriority;
+  pipeline_ = std::make_unique<Pipeline>(
+      *store_, std::vector<CompiledRule>{rule("campaign", {{"event", "campaign.send"}}, {action("offer")}), reset},
+      actions_, metrics_, options);
+  pipeline_->start();
+  std::vector<EventRecord> campaign;
+  for (int i = 0; i < 6; ++i) campaign.push_back(lead_event("c" + std::to_string(i), "campaign.send", std::nullopt));
+  append(std::move(campaign));
+  ASSERT_EQ(actions_.wait_for(2).size(), 2u);
+  std::this_thread::sleep_for(100ms);  // four campaign calls wait for the instance
+  append({lead_event("p1", "password.reset", std::nullopt)});
+  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(actions_.release_one());
+  const auto calls = actions_.wait_for(3);
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_EQ(calls[2].second.idempotency_key, "p1:reset:0");  // the first free slot is the reset's
+  pipeline_->stop();
+  while (actions_.release_one()) {
+  }
+}
+
 }  // namespace
 }  // namespace sb
