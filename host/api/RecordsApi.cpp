@@ -67,9 +67,8 @@ bool field_is(const json& data, const std::string& path, const std::string& valu
   return found && as_text(*found) == value;
 }
 
-bool matches(const RecordFilter& f, const std::string& data_json) {
+bool matches(const RecordFilter& f, const json& data) {
   if (f.tags.empty() && f.fields.empty()) return true;
-  const json data = json::parse(data_json, nullptr, false);
   if (!data.is_object()) return false;
   for (const auto& tag : f.tags)
     if (!has_tag(data, tag)) return false;
@@ -117,6 +116,11 @@ std::optional<std::string> read_filter(const ServerRequest& request, bool entiti
   return std::nullopt;
 }
 
+json data_of(const std::string& data_json) {
+  json data = json::parse(data_json, nullptr, false);
+  return data.is_discarded() ? json::object() : data;
+}
+
 // Reads pages from the store until `limit` items matched or the scan budget
 // is spent; `next` is where the following page starts (null at the end).
 template <class Row, class ReadPage, class KeyOf, class ToJson>
@@ -131,7 +135,7 @@ json list(RecordFilter f, ReadPage read_page, KeyOf key_of, ToJson to_json) {
       const Row& row = rows[i];
       ++scanned;
       f.query.after = key_of(row);
-      if (matches(f, row.data_json)) items.push_back(to_json(row));
+      if (json data = data_of(row.data_json); matches(f, data)) items.push_back(to_json(row, std::move(data)));
       const bool last_of_store = i + 1 == rows.size() && rows.size() < f.query.limit;
       if (items.size() == f.limit || scanned >= kScanBudget) {
         if (!last_of_store) next = encode_cursor(f.query.after);
@@ -142,9 +146,23 @@ json list(RecordFilter f, ReadPage read_page, KeyOf key_of, ToJson to_json) {
   }
 }
 
-json data_of(const std::string& data_json) {
-  json data = json::parse(data_json, nullptr, false);
-  return data.is_discarded() ? json::object() : data;
+// The list's filter; nothing once `reply` was given a refusal.
+std::optional<RecordFilter> admit(const BearerTokens& tokens, const ServerRequest& request, bool entities,
+                                  ServerConnection::Reply& reply) {
+  if (auto refusal = tokens.refuse(request)) {
+    reply(std::move(*refusal));
+    return std::nullopt;
+  }
+  if (request.method != "GET") {
+    reply(error_response(405, "method_not_allowed", "only GET is accepted"));
+    return std::nullopt;
+  }
+  RecordFilter filter;
+  if (auto why = read_filter(request, entities, filter)) {
+    reply(error_response(400, "bad_request", *why));
+    return std::nullopt;
+  }
+  return filter;
 }
 
 }  // namespace
@@ -153,33 +171,29 @@ RecordsApi::RecordsApi(Store& store, std::vector<std::string> admin_tokens)
     : store_(store), tokens_(std::move(admin_tokens), "api.admin_tokens") {}
 
 void RecordsApi::contacts(ServerRequest&& request, ServerConnection::Reply reply) {
-  if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
-  if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
-  RecordFilter filter;
-  if (auto why = read_filter(request, false, filter)) return reply(error_response(400, "bad_request", *why));
-  reply(json_response(200, list<StoredContact>(
-                               std::move(filter), [&](const RecordQuery& q) { return store_.contacts_page(q); },
-                               [](const StoredContact& c) { return c.key; },
-                               [](const StoredContact& c) {
-                                 return json{{"key", c.key},
-                                             {"data", data_of(c.data_json)},
-                                             {"updated_at", format_time_ms(c.updated_at_ms)}};
-                               })));
+  auto filter = admit(tokens_, request, false, reply);
+  if (!filter) return;
+  reply(json_response(
+      200,
+      list<StoredContact>(
+          std::move(*filter), [&](const RecordQuery& q) { return store_.contacts_page(q); },
+          [](const StoredContact& c) { return c.key; },
+          [](const StoredContact& c, json data) {
+            return json{{"key", c.key}, {"data", std::move(data)}, {"updated_at", format_time_ms(c.updated_at_ms)}};
+          })));
 }
 
 void RecordsApi::entities(ServerRequest&& request, ServerConnection::Reply reply) {
-  if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
-  if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
-  RecordFilter filter;
-  if (auto why = read_filter(request, true, filter)) return reply(error_response(400, "bad_request", *why));
+  auto filter = admit(tokens_, request, true, reply);
+  if (!filter) return;
   reply(json_response(200, list<StoredEntity>(
-                               std::move(filter), [&](const RecordQuery& q) { return store_.entities_page(q); },
+                               std::move(*filter), [&](const RecordQuery& q) { return store_.entities_page(q); },
                                [](const StoredEntity& e) { return entity_cursor_key(e.type, e.id); },
-                               [](const StoredEntity& e) {
+                               [](const StoredEntity& e, json data) {
                                  return json{{"type", e.type},
                                              {"id", e.id},
                                              {"status", e.status ? json(*e.status) : json()},
-                                             {"data", data_of(e.data_json)},
+                                             {"data", std::move(data)},
                                              {"updated_at", format_time_ms(e.updated_at_ms)}};
                                })));
 }
