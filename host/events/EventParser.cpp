@@ -69,7 +69,17 @@ void read_event(const json& event, const std::string& pointer, int64_t now_ms, c
       key = "phone:" + phone_digits(c["phones"][0]["number"].get<std::string>());
     else
       out.problems.push_back({pointer + "/contact", "needs an id, an email or a phone to tell who the person is"});
-    if (!key.empty()) record.contact = ContactUpdate{std::move(key), dump_text(c)};
+    if (!key.empty()) {
+      // Tags added or removed one by one are changes, not the contact's data.
+      json data = c;
+      std::vector<std::string> add, remove;
+      for (auto [name, list] : {std::pair{"add_tags", &add}, std::pair{"remove_tags", &remove}})
+        if (const auto it = data.find(name); it != data.end()) {
+          *list = it->get<std::vector<std::string>>();
+          data.erase(it);
+        }
+      record.contact = ContactUpdate{std::move(key), dump_text(data), std::move(add), std::move(remove)};
+    }
   }
   if (event.contains("entity")) {
     const json& e = event["entity"];

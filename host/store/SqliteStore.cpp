@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "log/Logger.h"
+#include "store/RecordChanges.h"
 #include "store/Sqlite.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
@@ -184,16 +185,20 @@ ExecutionRow read_execution(const SqliteStatement& q) {
   return r;
 }
 
+nlohmann::json parse_object(const std::string& text) {
+  nlohmann::json data = nlohmann::json::parse(text, nullptr, false);
+  return data.is_object() ? data : nlohmann::json::object();
+}
+
 // What the event says merged into what is stored (RFC 7386 merge patch: what
 // the event does not mention is kept, a null removes a field). In C++, so
 // that every backend merges the same way.
-std::string merge_patch(const std::optional<std::string>& stored, const std::string& patch_json) {
-  nlohmann::json data = stored ? nlohmann::json::parse(*stored, nullptr, false) : nlohmann::json::object();
-  if (!data.is_object()) data = nlohmann::json::object();
+nlohmann::json merged(const std::optional<nlohmann::json>& stored, const std::string& patch_json) {
+  nlohmann::json data = stored ? *stored : nlohmann::json::object();
   const nlohmann::json patch = nlohmann::json::parse(patch_json, nullptr, false);
   if (patch.is_discarded()) throw StoreError("malformed JSON: " + patch_json.substr(0, 80), StoreErrc::kInvalid);
   data.merge_patch(patch);
-  return dump_text(data);
+  return data;
 }
 
 void bind_optional(SqliteStatement& s, int index, const std::optional<std::string>& v) {
@@ -304,7 +309,8 @@ struct SqliteStore::Writer {
 
   AppendOutcome store(const EventRecord& e) {
     // The status before this event, in commit order: what a status trigger
-    // compares with.
+    // compares with. An entity seen for the first time without a status was
+    // created with none.
     bool created = false;
     std::optional<std::string> previous;
     std::optional<std::string> entity_data;
@@ -315,31 +321,46 @@ struct SqliteStore::Writer {
       if (!created) entity_data = entity_row.text(1);
       entity_row.reset();
     }
+    if (!insert(e, created, previous)) return AppendOutcome::kDuplicate;
+    std::optional<nlohmann::json> contact_before, contact_after, entity_before, entity_after;
+    if (e.contact) {
+      contact_data.bind(1, e.contact->key);
+      if (contact_data.step()) contact_before = parse_object(contact_data.text(0));
+      contact_data.reset();
+      contact_after = merged(contact_before, e.contact->data_json);
+      apply_tag_changes(*contact_after, *e.contact);
+      put_contact.bind(1, e.contact->key).bind(2, dump_text(*contact_after));
+      put_contact.bind(3, e.received_at_ms).run();
+    }
+    if (e.entity) {
+      if (entity_data) entity_before = parse_object(*entity_data);
+      entity_after = merged(entity_before, e.entity->data_json);
+      put_entity.bind(1, e.entity->type).bind(2, e.entity->id);
+      bind_optional(put_entity, 3, e.entity->sets_status ? e.entity->status : previous);
+      put_entity.bind(4, dump_text(*entity_after)).bind(5, e.received_at_ms).run();
+    }
+    const auto image = [](const std::optional<nlohmann::json>& before, const std::optional<nlohmann::json>& after) {
+      return RecordImage{before ? &*before : nullptr, after ? &*after : nullptr};
+    };
+    for (const EventRecord& derived :
+         derived_events(e, image(contact_before, contact_after), image(entity_before, entity_after)))
+      insert(derived, false, std::nullopt);
+    return AppendOutcome::kStored;
+  }
+
+  // The event's row alone; false when its id is already stored.
+  bool insert(const EventRecord& e, bool entity_created, const std::optional<std::string>& previous_status) {
     insert_event.bind(1, e.id).bind(2, e.type).bind(3, e.source);
     insert_event.bind(4, e.occurred_at_ms).bind(5, e.received_at_ms).bind(6, e.body_json);
     insert_event.bind(12, int64_t{e.chain_depth});
     if (e.contact) insert_event.bind(13, e.contact->key);
     if (e.entity) insert_event.bind(7, e.entity->type).bind(8, e.entity->id);
-    if (e.entity && e.entity->sets_status) {
-      insert_event.bind(9, int64_t{created});
-      bind_optional(insert_event, 10, previous);
-      bind_optional(insert_event, 11, e.entity->status);
+    if (e.entity && (e.entity->sets_status || entity_created)) {
+      insert_event.bind(9, int64_t{entity_created});
+      bind_optional(insert_event, 10, previous_status);
+      bind_optional(insert_event, 11, e.entity->sets_status ? e.entity->status : previous_status);
     }
-    if (insert_event.run() == 0) return AppendOutcome::kDuplicate;
-    if (e.contact) {
-      contact_data.bind(1, e.contact->key);
-      std::optional<std::string> stored;
-      if (contact_data.step()) stored = contact_data.text(0);
-      contact_data.reset();
-      put_contact.bind(1, e.contact->key).bind(2, merge_patch(stored, e.contact->data_json));
-      put_contact.bind(3, e.received_at_ms).run();
-    }
-    if (e.entity) {
-      put_entity.bind(1, e.entity->type).bind(2, e.entity->id);
-      bind_optional(put_entity, 3, e.entity->sets_status ? e.entity->status : previous);
-      put_entity.bind(4, merge_patch(entity_data, e.entity->data_json)).bind(5, e.received_at_ms).run();
-    }
-    return AppendOutcome::kStored;
+    return insert_event.run() != 0;
   }
 
   std::vector<ExecutionRow> claim(const DueClaim& c) {

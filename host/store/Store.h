@@ -18,6 +18,10 @@ namespace sb {
 struct ContactUpdate {
   std::string key;        // "id:<id>", "email:<address>" or "phone:<number>"
   std::string data_json;  // the event's contact object
+  // Tags added and removed one by one after the merge (a merge patch
+  // replaces the whole list): what a rule's add_tag does.
+  std::vector<std::string> add_tags = {};
+  std::vector<std::string> remove_tags = {};
 };
 
 // What an event says about the lead, deal, booking or task it concerns.

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <future>
 #include <latch>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -122,10 +123,10 @@ TYPED_TEST(StoreContract, EventsComeBackInCommitOrder) {
 TYPED_TEST(StoreContract, RepeatedIdIsADuplicateThatChangesNothing) {
   auto store = this->open();
   EventRecord first = event("x");
-  first.contact = ContactUpdate{"email:a@example.com", R"({"name":"Anna"})"};
+  first.contact = ContactUpdate{"email:a@example.com", R"({"name":"Anna"})", {}, {}};
   ASSERT_TRUE(append(*store, {first}).ok());
   EventRecord again = event("x");
-  again.contact = ContactUpdate{"email:a@example.com", R"({"name":"Changed"})"};
+  again.contact = ContactUpdate{"email:a@example.com", R"({"name":"Changed"})", {}, {}};
   EventRecord twice = event("y");
   AppendResult r = append(*store, {again, twice, event("y")});
   ASSERT_TRUE(r.ok());
@@ -138,10 +139,10 @@ TYPED_TEST(StoreContract, RepeatedIdIsADuplicateThatChangesNothing) {
 TYPED_TEST(StoreContract, ContactsAndEntitiesMergeWhatEventsSay) {
   auto store = this->open();
   EventRecord created = event("1");
-  created.contact = ContactUpdate{"id:c1", R"({"name":"Иван","fields":{"city":"Омск","vip":false}})"};
+  created.contact = ContactUpdate{"id:c1", R"({"name":"Иван","fields":{"city":"Омск","vip":false}})", {}, {}};
   created.entity = EntityUpdate{"lead", "L1", true, "new", R"({"fields":{"budget":100}})"};
   EventRecord moved = event("2", "lead.status_changed");
-  moved.contact = ContactUpdate{"id:c1", R"({"fields":{"vip":true}})"};
+  moved.contact = ContactUpdate{"id:c1", R"({"fields":{"vip":true}})", {}, {}};
   moved.entity = EntityUpdate{"lead", "L1", true, "qualified", R"({"fields":{"source":"site"}})"};
   EventRecord touched = event("3", "lead.field_changed");
   touched.entity = EntityUpdate{"lead", "L1", false, std::nullopt, R"({"fields":{"budget":200}})"};
@@ -162,13 +163,57 @@ TYPED_TEST(StoreContract, ContactsAndEntitiesMergeWhatEventsSay) {
   EXPECT_FALSE(store->entity("lead", "L2").has_value());
 }
 
+TYPED_TEST(StoreContract, WhatAnEventChangesInItsRecordsIsStoredAsEventsRightAfterIt) {
+  auto store = this->open();
+  EventRecord created = event("1", "deal.created");
+  created.contact = ContactUpdate{"id:c1", R"({"tags":["new"],"fields":{"city":"Омск"}})", {}, {}};
+  created.entity = EntityUpdate{"deal", "D1", false, std::nullopt, R"({"fields":{"budget":100}})"};
+  EventRecord changed = event("2", "deal.updated");
+  changed.chain_depth = 2;
+  changed.contact = ContactUpdate{"id:c1", R"({"fields":{"city":null,"vip":true}})", {"VIP", "new"}, {"new"}};
+  changed.entity = EntityUpdate{"deal", "D1", false, std::nullopt, R"({"fields":{"budget":250}})"};
+  EventRecord said = event("3", "contact.tag_added");  // its sender says so already: nothing derived
+  said.contact = ContactUpdate{"id:c1", "{}", {"gold"}, {}};
+  ASSERT_TRUE(append(*store, {created, changed, said}).ok());
+
+  std::vector<std::string> seen;
+  std::map<std::string, StoredEvent> by_id;
+  for (auto& e : store->events_after(0, 100)) {
+    seen.push_back(e.record.id + " " + e.record.type);
+    by_id[e.record.id] = e;
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{
+                      "1 deal.created",
+                      "1:tag_added:new contact.tag_added",  // a new contact's tags come
+                      "2 deal.updated",
+                      "2:tag_added:VIP contact.tag_added",
+                      "2:tag_removed:new contact.tag_removed",
+                      "2:field_changed:contact:city contact.field_changed",
+                      "2:field_changed:contact:vip contact.field_changed",
+                      "2:field_changed:deal:budget deal.field_changed",
+                      "3 contact.tag_added",
+                  }));
+  const StoredEvent& budget = by_id.at("2:field_changed:deal:budget");
+  const json data = json::parse(budget.record.body_json)["data"];
+  EXPECT_EQ(data, json::parse(R"({"field":"budget","old":100,"new":250,"caused_by":"2"})"));
+  EXPECT_EQ(budget.record.chain_depth, 2);  // the cause's: the loop guard counts it once
+  EXPECT_EQ(json::parse(budget.entity_json)["fields"]["budget"], 250);
+  EXPECT_EQ(json::parse(budget.contact_json)["tags"], json::parse(R"(["VIP","gold"])"));
+  EXPECT_EQ(json::parse(by_id.at("2:field_changed:contact:city").record.body_json)["data"]["new"], nullptr);
+  // A deal seen for the first time without a status was created with none ([Нет]).
+  ASSERT_TRUE(by_id.at("1").status_change);
+  EXPECT_TRUE(by_id.at("1").status_change->created);
+  EXPECT_FALSE(by_id.at("1").status_change->current);
+  EXPECT_FALSE(by_id.at("2").status_change);  // nor is it created again
+}
+
 TYPED_TEST(StoreContract, ContactsAndEntitiesArePagedInKeyOrderWithTheirColumnFilters) {
   auto store = this->open();
   std::vector<EventRecord> batch;
   for (const char* id : {"c3", "c1", "c2"}) {
     EventRecord e = event(std::string("e-") + id);
     e.received_at_ms = id[1] == '3' ? 5000 : 2000;
-    e.contact = ContactUpdate{std::string("id:") + id, "{}"};
+    e.contact = ContactUpdate{std::string("id:") + id, "{}", {}, {}};
     batch.push_back(e);
   }
   int n = 0;
@@ -220,7 +265,7 @@ TYPED_TEST(StoreContract, ContactsAndEntitiesArePagedInKeyOrderWithTheirColumnFi
 TYPED_TEST(StoreContract, FailingBatchLeavesNothingAndOthersInItsGroupCommit) {
   auto store = this->open();
   EventRecord broken = event("b2");
-  broken.contact = ContactUpdate{"id:c", "{not json"};
+  broken.contact = ContactUpdate{"id:c", "{not json", {}, {}};
   std::promise<AppendResult> bad, good;
   store->append_events({event("b1"), broken}, [&](AppendResult r) { bad.set_value(std::move(r)); });
   store->append_events({event("g1")}, [&](AppendResult r) { good.set_value(std::move(r)); });

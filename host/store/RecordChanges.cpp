@@ -1,0 +1,112 @@
+#include "store/RecordChanges.h"
+
+#include <algorithm>
+#include <string>
+
+#include "util/JsonText.h"
+#include "util/Time.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+namespace {
+
+std::vector<std::string> tags_of(const json* record) {
+  std::vector<std::string> tags;
+  if (!record || !record->is_object()) return tags;
+  const auto it = record->find("tags");
+  if (it == record->end() || !it->is_array()) return tags;
+  for (const json& t : *it)
+    if (t.is_string()) tags.push_back(t.get<std::string>());
+  return tags;
+}
+
+bool has(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+const json& fields_of(const json* record) {
+  static const json none = json::object();
+  if (!record || !record->is_object()) return none;
+  const auto it = record->find("fields");
+  return it != record->end() && it->is_object() ? *it : none;
+}
+
+class Deriver {
+ public:
+  Deriver(const EventRecord& cause, std::vector<EventRecord>& out) : cause_(cause), out_(out) {}
+
+  void tags(RecordImage contact) {
+    if (!contact.after) return;
+    const auto before = tags_of(contact.before), after = tags_of(contact.after);
+    for (const auto& tag : after)
+      if (!has(before, tag)) add("contact.tag_added", "tag_added:" + tag, {{"tag", tag}});
+    for (const auto& tag : before)
+      if (!has(after, tag)) add("contact.tag_removed", "tag_removed:" + tag, {{"tag", tag}});
+  }
+
+  void fields(const std::string& record_type, RecordImage image) {
+    if (!image.before || !image.after) return;  // a new record's fields are not changes
+    const json& before = fields_of(image.before);
+    const json& after = fields_of(image.after);
+    for (const auto& [name, old_value] : before.items()) {
+      const auto now = after.find(name);
+      const json new_value = now == after.end() ? json() : *now;
+      if (old_value != new_value) changed(record_type, name, old_value, new_value);
+    }
+    for (const auto& [name, new_value] : after.items())
+      if (!before.contains(name) && !new_value.is_null()) changed(record_type, name, json(), new_value);
+  }
+
+ private:
+  void changed(const std::string& record_type, const std::string& name, const json& old_value, const json& new_value) {
+    add(record_type + ".field_changed", "field_changed:" + record_type + ":" + name,
+        {{"field", name}, {"old", old_value}, {"new", new_value}});
+  }
+
+  void add(const std::string& type, const std::string& what, json data) {
+    if (type == cause_.type) return;
+    EventRecord e;
+    e.id = cause_.id + ":" + what;
+    e.type = type;
+    e.source = cause_.source;
+    e.occurred_at_ms = cause_.occurred_at_ms;
+    e.received_at_ms = cause_.received_at_ms;
+    e.chain_depth = cause_.chain_depth;
+    data["caused_by"] = cause_.id;
+    json body{{"id", e.id}, {"type", type}, {"time", format_time_ms(e.occurred_at_ms)}, {"data", std::move(data)}};
+    if (cause_.contact) e.contact = ContactUpdate{cause_.contact->key, "{}", {}, {}};
+    if (cause_.entity) {
+      e.entity = EntityUpdate{cause_.entity->type, cause_.entity->id, false, std::nullopt, "{}"};
+      body["entity"] = {{"type", cause_.entity->type}, {"id", cause_.entity->id}};
+    }
+    e.body_json = dump_text(body);
+    out_.push_back(std::move(e));
+  }
+
+  const EventRecord& cause_;
+  std::vector<EventRecord>& out_;
+};
+
+}  // namespace
+
+void apply_tag_changes(json& contact, const ContactUpdate& update) {
+  if (update.add_tags.empty() && update.remove_tags.empty()) return;
+  std::vector<std::string> tags = tags_of(&contact);
+  for (const auto& tag : update.add_tags)
+    if (!has(tags, tag)) tags.push_back(tag);
+  std::erase_if(tags, [&](const std::string& t) { return has(update.remove_tags, t); });
+  contact["tags"] = tags;
+}
+
+std::vector<EventRecord> derived_events(const EventRecord& cause, RecordImage contact, RecordImage entity) {
+  std::vector<EventRecord> out;
+  Deriver derive(cause, out);
+  derive.tags(contact);
+  derive.fields("contact", contact);
+  if (cause.entity) derive.fields(cause.entity->type, entity);
+  return out;
+}
+
+}  // namespace sb

@@ -1,0 +1,37 @@
+// What a stored event changed in its contact and entity, told as events of
+// their own so that rules can react to changes nobody posted:
+//
+//   contact.tag_added / contact.tag_removed     {"tag": "VIP"}
+//   contact.field_changed, <type>.field_changed {"field": "budget", "old": 100, "new": 250}
+//
+// Every backend stores them with the event that caused them, in the same
+// unit, right after it: they are computed here, in C++, from the record as it
+// was and as it is, so that backends agree on what changed.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "store/Store.h"
+
+namespace sb {
+
+// The contact after the event's merge patch, with the tags the event adds and
+// removes one by one (ContactUpdate::add_tags, remove_tags).
+void apply_tag_changes(nlohmann::json& contact, const ContactUpdate& update);
+
+// A record as it was before the event (null: unknown until now) and after.
+struct RecordImage {
+  const nlohmann::json* before = nullptr;
+  const nlohmann::json* after = nullptr;
+};
+
+// The events `cause` implies, in a stable order: a tag event for each tag
+// that came or went (a new contact's tags come), a field event for each field
+// of `fields` whose value changed on a record that existed before. Ids are
+// "<cause id>:<kind>:<name>"; source, times and chain depth are the cause's,
+// and each names the cause's contact and entity (nothing to merge). An event
+// of the type the cause itself has is not derived: its sender said so already.
+std::vector<EventRecord> derived_events(const EventRecord& cause, RecordImage contact, RecordImage entity);
+
+}  // namespace sb
