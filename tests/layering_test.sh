@@ -19,7 +19,8 @@ declare -A allowed=(
   [executor]="rules events plugins config store metrics log util"
   [pipeline]="executor rules events plugins config store metrics log util"
   [api]="http events store executor rules config metrics log util"
-  [app]="api pipeline executor rules events plugins http net config store metrics log util"
+  [crm]="rules events plugins config store log util"
+  [app]="api pipeline crm executor rules events plugins http net config store metrics log util"
 )
 # Below the executor nothing knows HTTP: of the plugins part it sees only
 # the call types, never the loader or the host services' HTTP client.
@@ -36,7 +37,7 @@ for part in "${!allowed[@]}"; do
         echo "host/$file includes \"$include\": $part may not depend on $dep"
         status=1
       fi
-      if [[ "$dep" = plugins && ( "$part" = executor || "$part" = pipeline ) &&
+      if [[ "$dep" = plugins && ( "$part" = executor || "$part" = pipeline || "$part" = crm ) &&
             " $executor_may_include_from_plugins " != *" ${include#plugins/} "* ]]; then
         echo "host/$file includes \"$include\": the $part part sees only the plugins' call types"
         status=1

@@ -4,6 +4,7 @@
 #include "api/ExecutionsApi.h"
 #include "api/RecordsApi.h"
 #include "app/ConfigCheck.h"
+#include "crm/CrmService.h"
 #include "executor/CallQueue.h"
 #include "executor/CompletedRoutes.h"
 #include "http/HttpClient.h"
@@ -105,7 +106,14 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   });
   deps_.events = emitted_.get();
   deps_.secrets = std::move(secrets);
-  for (const auto& instance : config_.instances) deps_.instance_secrets[instance.name] = secret_names(instance.config);
+  crm_ = std::make_unique<CrmService>(*store_, config_.pipelines, [this] {
+    if (pipeline_) pipeline_->wake();
+  });
+  deps_.crm = crm_.get();
+  for (const auto& instance : config_.instances) {
+    deps_.instance_secrets[instance.name] = secret_names(instance.config);
+    deps_.instance_grants[instance.name] = {instance.grants.begin(), instance.grants.end()};
+  }
 
   // Bind before creating instances: a taken port is the likelier mistake and
   // should not leave half-started plugins behind.

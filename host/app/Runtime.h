@@ -19,6 +19,7 @@ namespace sb {
 
 class CallQueue;
 class CompletedRoutes;
+class CrmService;
 class EventLoopGroup;
 class EventsApi;
 class ExecutionsApi;
@@ -66,6 +67,7 @@ class Runtime : public ActionDispatcher {
   HostDependencies deps_;
   std::unique_ptr<CallQueue> calls_in_flight_;  // per-instance bounds, for both runners
   std::unique_ptr<CompletedRoutes> completed_;  // plugins' events whose emitter waits for the result
+  std::unique_ptr<CrmService> crm_;             // switchboard.crm/1: records read, changes stored as events
   std::unique_ptr<EmittedEvents> emitted_;      // plugins' events: to the store, or to completed_
   std::unique_ptr<Pipeline> pipeline_;          // events from the events API (durable)
   std::map<std::string, std::unique_ptr<PluginInstance>> instances_;

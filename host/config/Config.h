@@ -54,6 +54,7 @@ struct InstanceConfig {
   std::string plugin;                // a plugin name, or a path to a .so when it has a '/'
   nlohmann::json config;             // as written: {"$secret": "name"} not yet resolved
   std::optional<int> max_in_flight;  // calls in flight at most; none = no bound
+  std::vector<std::string> grants;   // host services beyond the common ones ("crm")
 };
 
 // A rule as written, compiled by rules/RuleCompiler.h.

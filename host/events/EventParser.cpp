@@ -37,6 +37,14 @@ std::string phone_digits(const std::string& number) {
 }
 
 // One event, already at `pointer` in the body.
+// The first item's string `field` of the array `list`, or null.
+const json* json_at(const json& c, const char* list, const char* field) {
+  const auto items = c.find(list);
+  if (items == c.end() || !items->is_array() || items->empty() || !(*items)[0].is_object()) return nullptr;
+  const auto value = (*items)[0].find(field);
+  return value != (*items)[0].end() && value->is_string() ? &*value : nullptr;
+}
+
 void read_event(const json& event, const std::string& pointer, int64_t now_ms, const std::string& source,
                 ParsedEvents& out) {
   const size_t problems_before = out.problems.size();
@@ -60,14 +68,8 @@ void read_event(const json& event, const std::string& pointer, int64_t now_ms, c
 
   if (event.contains("contact")) {
     const json& c = event["contact"];
-    std::string key;
-    if (c.contains("id"))
-      key = "id:" + c["id"].get<std::string>();
-    else if (c.contains("emails") && !c["emails"].empty())
-      key = "email:" + lowercase(c["emails"][0]["address"].get<std::string>());
-    else if (c.contains("phones") && !c["phones"].empty())
-      key = "phone:" + phone_digits(c["phones"][0]["number"].get<std::string>());
-    else
+    std::string key = contact_key(c);
+    if (key.empty())
       out.problems.push_back({pointer + "/contact", "needs an id, an email or a phone to tell who the person is"});
     if (!key.empty()) {
       // Tags added or removed one by one are changes, not the contact's data.
@@ -97,6 +99,16 @@ void read_event(const json& event, const std::string& pointer, int64_t now_ms, c
 }
 
 }  // namespace
+
+std::string contact_key(const json& c) {
+  if (!c.is_object()) return "";
+  if (const auto id = c.find("id"); id != c.end() && id->is_string()) return "id:" + id->get<std::string>();
+  const json* email = json_at(c, "emails", "address");
+  if (email) return "email:" + lowercase(email->get<std::string>());
+  const json* phone = json_at(c, "phones", "number");
+  if (phone) return "phone:" + phone_digits(phone->get<std::string>());
+  return "";
+}
 
 ParsedEvents parse_event(const json& event, int64_t now_ms, const std::string& source) {
   ParsedEvents out;

@@ -28,6 +28,10 @@ struct ParsedEvents {
 // `source` is who sent them ("api").
 ParsedEvents parse_events(std::string_view body, int64_t now_ms, size_t max_batch, const std::string& source);
 
+// How the store knows a contact: "id:<id>", else "email:<first address>",
+// else "phone:<digits of the first number>"; "" when it has none of them.
+std::string contact_key(const nlohmann::json& contact);
+
 // One event built by the host itself, held to the same rules.
 ParsedEvents parse_event(const nlohmann::json& event, int64_t now_ms, const std::string& source);
 

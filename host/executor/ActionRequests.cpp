@@ -4,6 +4,8 @@
 #include <random>
 
 #include "config/JsonSchema.h"
+#include "events/EventParser.h"
+#include "rules/Condition.h"
 #include "rules/Template.h"
 
 namespace sb {
@@ -18,6 +20,17 @@ std::variant<ActionRequest, ActionOutcome> make_action_request(const CompiledSte
   request.timeout = step.timeout;
   request.attempt = attempt;
   request.idempotency_key = event_id + ":" + rule + ":" + step.id;
+  request.subject.event_id = event_id;
+  if (const json* depth = lookup_path(context, "event.chain_depth"); depth && depth->is_number_integer())
+    request.subject.chain_depth = depth->get<int>();
+  if (const auto contact = context.find("contact"); contact != context.end())
+    request.subject.contact_key = contact_key(*contact);
+  const json* type = lookup_path(context, "entity.type");
+  const json* id = lookup_path(context, "entity.id");
+  if (type && id && type->is_string() && id->is_string()) {
+    request.subject.entity_type = type->get<std::string>();
+    request.subject.entity_id = id->get<std::string>();
+  }
   try {
     request.params = render_template(step.params, context, step.html_params);
   } catch (const TemplateError& e) {

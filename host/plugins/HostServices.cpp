@@ -295,9 +295,49 @@ void respond_fn(const sb_host* host, sb_responder* responder, const sb_outbound_
 }
 const sb_host_webhooks_v1 kWebhooks{sizeof(sb_host_webhooks_v1), add_route_fn, respond_fn};
 
+// ---- crm
+sb_status answer(const CrmAnswer& a, sb_on_value on_value, void* user_data) {
+  if (a.status == SB_OK) on_value(user_data, view(a.text));
+  return a.status;
+}
+sb_status crm_get_fn(const sb_host* host, sb_str kind, sb_str id, sb_on_value on_value, void* user_data) {
+  InstanceHost* h = self(host);
+  if (!h || !h->crm_granted || !on_value) return SB_ERR_INVALID_ARGUMENT;
+  return answer(h->deps->crm->get(text(kind), text(id)), on_value, user_data);
+}
+sb_status crm_query_fn(const sb_host* host, sb_str filter_json, sb_str after, uint32_t limit, sb_on_value on_value,
+                       void* user_data) {
+  InstanceHost* h = self(host);
+  if (!h || !h->crm_granted || !on_value || limit == 0 || limit > 1000) return SB_ERR_INVALID_ARGUMENT;
+  return answer(h->deps->crm->query(text(filter_json), text(after), limit), on_value, user_data);
+}
+sb_status crm_apply_fn(const sb_host* host, sb_str call_key, sb_str change_json, sb_on_crm_applied done,
+                       void* user_data) {
+  InstanceHost* h = self(host);
+  if (!h || !h->crm_granted || !done) return SB_ERR_INVALID_ARGUMENT;
+  const std::string key = text(call_key);
+  CallSubject call;
+  {
+    std::lock_guard lock(h->calls_mutex);
+    const auto it = h->calls_in_flight.find(key);
+    if (it == h->calls_in_flight.end()) {
+      log_warn("crm", "a change for no action call in flight on this instance was refused",
+               {{"instance", h->instance}});
+      return SB_ERR_INVALID_ARGUMENT;
+    }
+    call = it->second;
+  }
+  h->deps->crm->apply(call, h->instance, key, text(change_json),
+                      [done, user_data](const CrmAnswer& a) { done(user_data, a.status, view(a.text)); });
+  return SB_OK;
+}
+const sb_host_crm_v1 kCrm{sizeof(sb_host_crm_v1), crm_get_fn, crm_query_fn, crm_apply_fn};
+
 // ---- core
 const void* get_service_fn(const sb_host* host, const char* id) {
-  if (!self(host) || !id) return nullptr;
+  InstanceHost* h = self(host);
+  if (!h || !id) return nullptr;
+  if (std::string_view(id) == SB_SERVICE_CRM) return h->crm_granted ? &kCrm : nullptr;
   static const std::map<std::string, const void*> kServices = {
       {SB_SERVICE_LOG, &kLog},       {SB_SERVICE_METRICS, &kMetrics}, {SB_SERVICE_HTTP_CLIENT, &kHttp},
       {SB_SERVICE_KV, &kKv},         {SB_SERVICE_SECRETS, &kSecrets}, {SB_SERVICE_CLOCK, &kClock},
@@ -333,6 +373,8 @@ std::unique_ptr<InstanceHost> make_instance_host(HostDependencies& deps, std::st
   h->deps = &deps;
   h->plugin = std::move(plugin);
   h->instance = std::move(instance);
+  const auto grants = deps.instance_grants.find(h->instance);
+  h->crm_granted = deps.crm && grants != deps.instance_grants.end() && grants->second.count("crm");
   static const std::string kVersion = "0.1.0";
   h->table.struct_size = sizeof(sb_host);
   h->table.abi_version = {SB_ABI_VERSION_MAJOR, SB_ABI_VERSION_MINOR, SB_ABI_VERSION_PATCH};

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <shared_mutex>
@@ -53,6 +54,34 @@ class EventSink {
   virtual sb_status emit(EmittedEvent event, sb_emit_wait wait, std::function<void(const EmitReport&)> done) = 0;
 };
 
+// What an action call is about: its execution's event, contact and entity.
+struct CallSubject {
+  std::string event_id;
+  int chain_depth = 0;
+  std::string contact_key;  // "" = none
+  std::string entity_type;  // "" = none
+  std::string entity_id;
+};
+
+// An answer of the records service: SB_OK and JSON (or an event id), or a
+// status and why.
+struct CrmAnswer {
+  sb_status status = SB_OK;
+  std::string text;
+};
+
+// The records the host keeps, for instances granted switchboard.crm/1
+// (implemented by crm/CrmService.h).
+class CrmRecords {
+ public:
+  virtual ~CrmRecords() = default;
+  virtual CrmAnswer get(const std::string& kind, const std::string& id) = 0;
+  virtual CrmAnswer query(const std::string& filter_json, const std::string& after, size_t limit) = 0;
+  // `done` runs exactly once, on any thread.
+  virtual void apply(const CallSubject& call, const std::string& instance, const std::string& call_key,
+                     const std::string& change_json, std::function<void(CrmAnswer)> done) = 0;
+};
+
 struct HostDependencies {
   Metrics* metrics = nullptr;
   HttpClient* http = nullptr;
@@ -66,6 +95,9 @@ struct HostDependencies {
   // secrets its own config references (least privilege: never the event or
   // admin tokens, never another instance's credentials).
   std::map<std::string, std::set<std::string>> instance_secrets;
+  CrmRecords* crm = nullptr;
+  // The host services granted to each instance beyond the common ones ("crm").
+  std::map<std::string, std::set<std::string>> instance_grants;
 };
 
 // The sb_host of one instance. host_data points back at this object.
@@ -78,6 +110,11 @@ struct InstanceHost {
   // The event types it may emit: exact, or "prefix.*". Written while it is
   // created (its plugin's trigger names, then what it declares), read after.
   std::vector<std::string> emits;
+  bool crm_granted = false;
+  // The action calls in flight, by idempotency key: what switchboard.crm/1
+  // changes on their behalf is about.
+  std::mutex calls_mutex;
+  std::unordered_map<std::string, CallSubject> calls_in_flight;
   std::shared_mutex emits_mutex;  // a plugin may emit from its own thread while it is still being created
 
   // The instance's counters by the name it uses, so that counting takes no

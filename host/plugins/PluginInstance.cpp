@@ -100,6 +100,18 @@ void PluginInstance::stop() noexcept {
 void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback done) {
   PendingCalls& calls = *host_->deps->calls;
   const auto deadline = PendingCalls::Clock::now() + request.timeout;
+  if (host_->crm_granted) {
+    // The records service changes records on behalf of this call until it completes.
+    std::lock_guard lock(host_->calls_mutex);
+    host_->calls_in_flight[request.idempotency_key] = request.subject;
+    done = [host = host_.get(), key = request.idempotency_key, done = std::move(done)](ActionOutcome outcome) {
+      {
+        std::lock_guard lock(host->calls_mutex);
+        host->calls_in_flight.erase(key);
+      }
+      done(std::move(outcome));
+    };
+  }
   const uint64_t id = calls.add(deadline, host_.get(), std::move(done));
   if (id == 0) return;  // closed: `done` already ran
   if (!library_->entry().invoke) {

@@ -28,6 +28,7 @@ struct ActionRequest {
   std::string idempotency_key;
   uint32_t attempt = 1;
   std::chrono::milliseconds timeout{30000};
+  CallSubject subject = {};  // what the call is about (switchboard.crm/1 changes)
 };
 
 class PluginInstance {

@@ -83,6 +83,50 @@ std::optional<std::string> get_value(sb_status (*get)(const sb_host*, sb_str, sb
   return out;
 }
 
+class RecordingCrm : public CrmRecords {
+ public:
+  CrmAnswer get(const std::string& kind, const std::string& id) override { return {SB_OK, kind + "/" + id}; }
+  CrmAnswer query(const std::string&, const std::string&, size_t) override { return {SB_OK, "{}"}; }
+  void apply(const CallSubject& call, const std::string& instance, const std::string& key, const std::string& change,
+             std::function<void(CrmAnswer)> done) override {
+    applied.push_back(call.event_id + "|" + call.contact_key + "|" + instance + "|" + key + "|" + change);
+    done({SB_OK, "evt-" + key});
+  }
+  std::vector<std::string> applied;
+};
+
+TEST_F(HostServicesTest, TheRecordsServiceIsGrantedPerInstanceAndChangesOnlyForItsCallsInFlight) {
+  RecordingCrm crm;
+  deps_.crm = &crm;
+  deps_.instance_grants = {{"records", {"crm"}}};
+  auto granted = make_instance_host(deps_, "crm", "records");
+  auto other = make_instance_host(deps_, "crm", "crm");  // the fixture's instance: no grant
+  EXPECT_EQ(other->table.get_service(&other->table, SB_SERVICE_CRM), nullptr);
+  const auto* api = service<sb_host_crm_v1>(&granted->table, SB_SERVICE_CRM);
+  ASSERT_NE(api, nullptr);
+  EXPECT_EQ(get_value(
+                [](const sb_host* h, sb_str id, sb_on_value v, void* u) {
+                  return service<sb_host_crm_v1>(h, SB_SERVICE_CRM)->get(h, view(std::string("deal")), id, v, u);
+                },
+                &granted->table, "D1"),
+            "deal/D1");
+
+  std::vector<std::string> results;
+  auto on_applied = [](void* user, sb_status status, sb_str result) {
+    static_cast<std::vector<std::string>*>(user)->push_back(std::to_string(status) + " " +
+                                                            std::string(result.ptr, result.len));
+  };
+  const std::string change = R"({"op":"add_tags","tags":["VIP"]})";
+  // No call in flight with that key: refused, and the callback never runs.
+  EXPECT_EQ(api->apply(&granted->table, view(std::string("e1:r:0")), view(change), on_applied, &results),
+            SB_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(crm.applied.empty());
+  granted->calls_in_flight["e1:r:0"] = CallSubject{"e1", 0, "id:C1", "deal", "D1"};
+  EXPECT_EQ(api->apply(&granted->table, view(std::string("e1:r:0")), view(change), on_applied, &results), SB_OK);
+  EXPECT_EQ(crm.applied, (std::vector<std::string>{"e1|id:C1|records|e1:r:0|" + change}));
+  EXPECT_EQ(results, (std::vector<std::string>{"0 evt-e1:r:0"}));
+}
+
 TEST_F(HostServicesTest, HostTableIdentifiesTheInstance) {
   EXPECT_EQ(host()->abi_version.major, 1u);
   EXPECT_EQ(std::string(host()->instance_name.ptr, host()->instance_name.len), "crm");

@@ -4,6 +4,9 @@
 // reached the provider.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <functional>
+#include <map>
 #include <thread>
 
 #include "integration/test_support.h"
@@ -15,14 +18,45 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 constexpr char kToken[] = "crm-scenarios-token-51e0";
+constexpr char kAdmin[] = "crm-scenarios-admin-93ab";
 
 json host_config(const HttpSink& sink, json rules) {
   ::setenv("SB_TEST_CRM_TOKEN", kToken, 1);
+  ::setenv("SB_TEST_CRM_ADMIN", kAdmin, 1);
   return json{{"plugin_dirs", {SB_PLUGIN_DIR}},
-              {"secrets", {{"events", {{"env", "SB_TEST_CRM_TOKEN"}}}}},
-              {"api", {{"event_tokens", {{{"$secret", "events"}}}}}},
-              {"instances", {{"notify", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}}}},
+              {"secrets", {{"events", {{"env", "SB_TEST_CRM_TOKEN"}}}, {"admin", {{"env", "SB_TEST_CRM_ADMIN"}}}}},
+              {"api", {{"event_tokens", {{{"$secret", "events"}}}}, {"admin_tokens", {{{"$secret", "admin"}}}}}},
+              {"pipelines", {{"clients", {"Новый", "Постоянный", "VIP"}}}},
+              {"instances",
+               {{"notify", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}},
+                {"crm", {{"plugin", "crm"}}},
+                {"wa", {{"plugin", "whatsapp"}, {"config", {{"dry_run", true}}}}}}},
               {"rules", std::move(rules)}};
+}
+
+json admin_get(const HostProcess& host, const std::string& path) {
+  const HttpResult r = http_request(host.port(), "GET", path, "", {{"Authorization", std::string("Bearer ") + kAdmin}});
+  EXPECT_EQ(r.status, 200) << path << ": " << r.body;
+  return r.json();
+}
+
+// Polls an admin list until `ready` holds (or five seconds passed).
+json admin_wait(const HostProcess& host, const std::string& path, const std::function<bool(const json&)>& ready) {
+  json got;
+  for (int i = 0; i < 100; ++i) {
+    got = admin_get(host, path);
+    if (ready(got)) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  return got;
+}
+
+std::vector<json> outbox(const HostProcess& host) {
+  std::vector<json> lines;
+  std::ifstream in(host.dir() / "outbox.jsonl");
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(json::parse(line));
+  return lines;
 }
 
 json post_step(const std::string& path, json body) {
@@ -88,6 +122,119 @@ TEST(CrmScenarios, SendPulseTheVipTagTriggersThePremiumMessageOnce) {
   EXPECT_EQ(json::parse(got[0].body)["to"], "C1");
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(sink.count(), 1u);
+}
+
+// MatrixCRM: the tenth visit makes the client a VIP — the status moves, the
+// tag is added, a congratulation goes out — and each change is an event that
+// sets off the next rule.
+TEST(CrmScenarios, MatrixCrmTheTenthVisitMakesTheClientAVipAndSaysSo) {
+  HttpSink sink;
+  json rules = json::array(
+      {{{"name", "tenth visit"},
+        {"trigger", {{"event", "visit.completed"}}},
+        {"filter", {{"field", "contact.fields.visits"}, {"op", "="}, {"value", 10}}},
+        {"steps",
+         json::array(
+             {{{"action", "crm.set_status"},
+               {"params",
+                {{"entity", {{"type", "client"}, {"id", "{{contact.id}}"}}},
+                 {"pipeline", "clients"},
+                 {"status", "VIP"}}}},
+              {{"action", "crm.add_tag"}, {"params", {{"tag", "VIP"}}}},
+              {{"action", "wa.send_text"},
+               {"params", {{"to", "{{contact.phones.0.number}}"}, {"text", "{{contact.name}}, вы теперь VIP!"}}}}})}},
+       {{"name", "vip entered"},  // set off by the status the first rule set
+        {"trigger", {{"entity", "client"}, {"status", "VIP"}}},
+        {"steps", json::array({post_step("/vip", {{"client", "{{entity.id}}"}, {"depth", "{{event.chain_depth}}"}})})}},
+       {{"name", "vip tagged"},  // set off by the tag
+        {"trigger", {{"event", "contact.tag_added"}}},
+        {"filter", {{"data.tag", "VIP"}}},
+        {"steps", json::array({post_step("/tagged", {{"name", "{{contact.name}}"}})})}}});
+  HostProcess host(host_config(sink, rules));
+  for (int visit = 1; visit <= 11; ++visit)
+    post(host, {{"id", "visit-" + std::to_string(visit)},
+                {"type", "visit.completed"},
+                {"contact",
+                 {{"id", "C1"},
+                  {"name", "Мария"},
+                  {"phones", {{{"number", "+7 913 123-45-67"}}}},
+                  {"fields", {{"visits", visit}}}}}});
+  const auto got = sink.wait_for(2);
+  ASSERT_EQ(got.size(), 2u) << host.log();
+  std::map<std::string, json> by_path;
+  for (const auto& r : got) by_path[r.uri] = json::parse(r.body);
+  EXPECT_EQ(by_path["/vip"], json::parse(R"({"client":"C1","depth":1})"));
+  EXPECT_EQ(by_path["/tagged"]["name"], "Мария");
+
+  const json clients = admin_get(host, "/api/v1/entities?type=client");
+  ASSERT_EQ(clients["items"].size(), 1u);
+  EXPECT_EQ(clients["items"][0]["status"], "VIP");
+  const json contact = admin_get(host, "/api/v1/contacts?tag=VIP");
+  ASSERT_EQ(contact["items"].size(), 1u);
+  EXPECT_EQ(contact["items"][0]["data"]["fields"]["visits"], 11);
+  admin_wait(host, "/api/v1/executions?state=done&rule=tenth%20visit",
+             [](const json& j) { return j["executions"].size() == 1; });
+  const auto sent = outbox(host);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0]["body"]["text"]["body"], "Мария, вы теперь VIP!");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(sink.count(), 2u);  // the eleventh visit changes nothing
+}
+
+// SendPulse's "replace variable" and a deal field, written by rules: the
+// change is an event with the old and new values, which the next rule reads.
+TEST(CrmScenarios, AFieldARuleSetsIsAChangeTheNextRuleSees) {
+  HttpSink sink;
+  json rules = json::array(
+      {{{"name", "paid"},
+        {"trigger", {{"event", "order.paid"}}},
+        {"steps",
+         json::array({{{"action", "crm.set_field"}, {"params", {{"field", "budget_deal"}, {"value", "{{data.sum}}"}}}},
+                      {{"action", "crm.set_field"}, {"params", {{"field", "last_order"}, {"value", "{{data.order}}"}}}},
+                      {{"action", "crm.remove_tag"}, {"params", {{"tag", "lead"}}}}})}},
+       {{"name", "budget"},
+        {"trigger", {{"event", "deal.field_changed"}}},
+        {"steps", json::array({post_step("/budget", {{"from", "{{data.old}}"}, {"to", "{{data.new}}"}})})}},
+       {{"name", "untagged"},
+        {"trigger", {{"event", "contact.tag_removed"}}},
+        {"steps", json::array({post_step("/untagged", {{"tag", "{{data.tag}}"}})})}}});
+  HostProcess host(host_config(sink, rules));
+  post(host, {{"id", "o-1"},
+              {"type", "order.paid"},
+              {"contact", {{"id", "C2"}, {"tags", {"lead", "newsletter"}}}},
+              {"entity", {{"type", "deal"}, {"id", "D2"}, {"fields", {{"budget", 500}}}}},
+              {"data", {{"sum", 1500}, {"order", "A-17"}}}});
+  const auto got = sink.wait_for(2);
+  ASSERT_EQ(got.size(), 2u) << host.log();
+  std::map<std::string, json> by_path;
+  for (const auto& r : got) by_path[r.uri] = json::parse(r.body);
+  EXPECT_EQ(by_path["/budget"], json::parse(R"({"from":500,"to":1500})"));
+  EXPECT_EQ(by_path["/untagged"], json::parse(R"({"tag":"lead"})"));
+  const json contact = admin_get(host, "/api/v1/contacts");
+  ASSERT_EQ(contact["items"].size(), 1u);
+  EXPECT_EQ(contact["items"][0]["data"]["fields"]["last_order"], "A-17");
+  EXPECT_EQ(contact["items"][0]["data"]["tags"], json::parse(R"(["newsletter"])"));
+}
+
+// A change that cannot be made fails its step with the field at fault, and
+// stores nothing.
+TEST(CrmScenarios, AStatusOutsideThePipelineFailsTheStepNamingTheField) {
+  HttpSink sink;
+  json rules = json::array({{{"name", "bad status"},
+                             {"trigger", {{"event", "visit.completed"}}},
+                             {"steps", json::array({{{"action", "crm.set_status"},
+                                                     {"params",
+                                                      {{"entity", {{"type", "client"}, {"id", "{{contact.id}}"}}},
+                                                       {"pipeline", "clients"},
+                                                       {"status", "Золотой"}}}}})}}});
+  HostProcess host(host_config(sink, rules));
+  post(host, {{"id", "v-1"}, {"type", "visit.completed"}, {"contact", {{"id", "C3"}}}});
+  const json failed =
+      admin_wait(host, "/api/v1/executions?state=failed", [](const json& j) { return j["executions"].size() == 1; });
+  ASSERT_EQ(failed["executions"].size(), 1u) << host.log();
+  const std::string error = failed["executions"][0]["error"];
+  EXPECT_NE(error.find("/status: 'Золотой' is not a status of pipeline 'clients'"), std::string::npos) << error;
+  EXPECT_TRUE(admin_get(host, "/api/v1/entities?type=client")["items"].empty());
 }
 
 }  // namespace

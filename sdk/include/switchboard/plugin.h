@@ -381,6 +381,55 @@ typedef struct sb_host_webhooks_v1 {
   void (*respond)(const sb_host* host, sb_responder* responder, const sb_outbound_response* response);
 } sb_host_webhooks_v1;
 
+#define SB_SERVICE_CRM "switchboard.crm/1"
+/* ABI 1.1. The records the host keeps: contacts, and entities of every type
+ * (lead, deal, booking, ...). Granted per instance (the instance's "grants"
+ * in the host config); get_service returns NULL to an instance without it.
+ *
+ * Reads answer with JSON through on_value (called once, during the call).
+ * A change is made as part of an action call in flight on this instance:
+ * it becomes an event, stored once per (call_key, change key) and routed
+ * like any other, so rules react to it and to what it changed
+ * (contact.tag_added, deal.field_changed, ...), one chain step deeper than
+ * the call's own event. */
+
+/* Threads: [any] (possibly before apply returns). Called exactly once.
+ * `result`: with SB_OK the stored event's id, otherwise why not (for a
+ * step's reason; never a secret). OWNERSHIP: valid only during the call. */
+typedef void (*sb_on_crm_applied)(void* user_data, sb_status status, sb_str result);
+
+typedef struct sb_host_crm_v1 {
+  uint32_t struct_size;
+  /* One record as JSON: kind "contact" (id: the contact's id, or its key
+   * "email:<address>" / "phone:<digits>") or an entity type ("deal").
+   * SB_OK after calling on_value, SB_ERR_NOT_FOUND without.
+   * Threads: [any] but not [io] (it reads the store). */
+  sb_status (*get)(const sb_host* host, sb_str kind, sb_str id, sb_on_value on_value, void* user_data);
+  /* Contacts that match `filter_json` (the rules' filter language over
+   * "contact.*": {"field": "contact.fields.city", "op": "=", "value": "Omsk"}),
+   * in key order after the key `after` ("" = from the start), at most
+   * `limit` (1-1000): on_value gets {"items": [...], "next": key or null}.
+   * SB_ERR_INVALID_ARGUMENT for a filter that does not compile.
+   * Threads: [any] but not [io]. */
+  sb_status (*query)(const sb_host* host, sb_str filter_json, sb_str after, uint32_t limit, sb_on_value on_value,
+                     void* user_data);
+  /* Applies one change (a JSON object, "op" first; see the crm plugin's
+   * README) for the action call whose idempotency key is `call_key`: its
+   * contact and entity are the change's unless the change names others.
+   *   {"op": "set_status", "status": "VIP" | null, "entity": {"type", "id"}?}
+   *   {"op": "set_fields", "record": "contact" | "entity", "fields": {...}}
+   *   {"op": "add_tags" | "remove_tags", "tags": [...], "contact": "<id>"?}
+   *   {"op": "create_contact", "contact": {...}}
+   *   {"op": "create_entity", "entity": {"type", "id"?, "status"?, ...}}
+   * An optional "key" tells several changes of one call apart.
+   * SB_OK: `done` runs exactly once: SB_OK with the event's id,
+   * SB_ERR_INVALID_ARGUMENT with what is wrong with the change, or
+   * SB_ERR_UNAVAILABLE when the store could not commit (retry later). Any
+   * other status (no call in flight on this instance with that key, no
+   * `done`): it will not run. Threads: [any]; never blocks. */
+  sb_status (*apply)(const sb_host* host, sb_str call_key, sb_str change_json, sb_on_crm_applied done, void* user_data);
+} sb_host_crm_v1;
+
 /* ----------------------------------------------------------- plugin side -- */
 
 /* Creates an instance from its config (a JSON object already validated against

@@ -228,6 +228,7 @@ class Host {
     outbox_ = service<sb_host_outbox_v1>(SB_SERVICE_OUTBOX);
     events_ = service<sb_host_events_v1>(SB_SERVICE_EVENTS);
     webhooks_ = service<sb_host_webhooks_v1>(SB_SERVICE_WEBHOOKS);
+    crm_ = service<sb_host_crm_v1>(SB_SERVICE_CRM);
   }
   Host(const Host&) = delete;
   Host& operator=(const Host&) = delete;
@@ -298,6 +299,38 @@ class Host {
     return events_->declare(host_, str(type)) == SB_OK;
   }
 
+  // switchboard.crm/1: the records the host keeps, if this instance is
+  // granted them (ABI 1.1).
+  bool has_crm() const { return crm_ != nullptr; }
+  // A contact ("contact", its id or key) or an entity (its type, its id) as
+  // JSON; nothing when there is none or no grant.
+  std::optional<std::string> crm_get(std::string_view kind, std::string_view id) const {
+    if (!crm_) return std::nullopt;
+    std::optional<std::string> out;
+    auto sink = [](void* user, sb_str v) { static_cast<std::optional<std::string>*>(user)->emplace(view(v)); };
+    if (crm_->get(host_, str(kind), str(id), sink, &out) != SB_OK) return std::nullopt;
+    return out;
+  }
+  // {"items": [...], "next": ...} for the contacts the filter matches.
+  std::optional<std::string> crm_query(std::string_view filter_json, std::string_view after, uint32_t limit) const {
+    if (!crm_) return std::nullopt;
+    std::optional<std::string> out;
+    auto sink = [](void* user, sb_str v) { static_cast<std::optional<std::string>*>(user)->emplace(view(v)); };
+    if (crm_->query(host_, str(filter_json), str(after), limit, sink, &out) != SB_OK) return std::nullopt;
+    return out;
+  }
+  // Applies a change for the call in flight with this key; `on_applied`
+  // runs once (status, and the event's id or why not) unless this returns
+  // something other than SB_OK.
+  using CrmHandler = std::function<void(sb_status, std::string_view)>;
+  sb_status crm_apply(std::string_view call_key, std::string_view change_json, CrmHandler on_applied) const {
+    if (!crm_) return SB_ERR_UNSUPPORTED;
+    auto handler = std::make_unique<CrmHandler>(std::move(on_applied));
+    const sb_status status = crm_->apply(host_, str(call_key), str(change_json), &Host::on_crm_applied, handler.get());
+    if (status == SB_OK) handler.release();  // freed by on_crm_applied
+    return status;
+  }
+
   // Routes `path` to `handler` for the life of the instance. Call from the
   // plugin's constructor, last: once routed, requests may arrive.
   bool add_route(std::string_view path, RouteHandler handler) {
@@ -365,6 +398,14 @@ class Host {
     }
   }
 
+  static void on_crm_applied(void* user, sb_status status, sb_str result) {
+    std::unique_ptr<CrmHandler> handler(static_cast<CrmHandler*>(user));
+    try {
+      (*handler)(status, view(result));
+    } catch (...) {
+    }
+  }
+
   static void on_request(void* user, const sb_inbound_request* r, sb_responder* responder) {
     auto* route = static_cast<Route*>(user);
     InboundRequest req{view(r->method), view(r->path),           view(r->query),
@@ -389,6 +430,7 @@ class Host {
   const sb_host_outbox_v1* outbox_ = nullptr;
   const sb_host_events_v1* events_ = nullptr;
   const sb_host_webhooks_v1* webhooks_ = nullptr;
+  const sb_host_crm_v1* crm_ = nullptr;
   std::list<Route> routes_;  // stable addresses: the host holds pointers to them
 };
 

@@ -1,0 +1,232 @@
+#include "crm/ChangeEvents.h"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+
+#include "events/EventParser.h"
+#include "util/JsonText.h"
+#include "util/Time.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+namespace {
+
+using Result = std::variant<EventRecord, std::string>;
+
+// What every change's event has: its id, time, cause and chain depth.
+class EventDraft {
+ public:
+  EventDraft(const ChangeRequest& r, const json& change) : request_(r) {
+    id_ = r.call_key;
+    if (const auto key = change.find("key"); key != change.end() && key->is_string())
+      id_ += ":" + key->get<std::string>();
+    body_ = {{"id", id_},
+             {"time", format_time_ms(r.now_ms)},
+             {"data", {{"op", change.value("op", "")}, {"caused_by", r.call.event_id}}}};
+  }
+  json& body() { return body_; }
+  const std::string& id() const { return id_; }
+
+  // The event `body` (with its type) says, parsed and checked as the events API would.
+  Result parse(const std::string& type) {
+    body_["type"] = type;
+    json checked = body_;
+    checked["id"] = "change";  // a step's key may be longer than a posted id may be
+    ParsedEvents parsed = parse_event(checked, request_.now_ms, request_.source);
+    if (!parsed.problems.empty()) {
+      std::string why = "the change makes an invalid event:";
+      for (const auto& p : parsed.problems) why += " " + (p.pointer.empty() ? "/" : p.pointer) + ": " + p.message + ";";
+      return why;
+    }
+    EventRecord e = std::move(parsed.records.front());
+    e.id = id_;
+    e.body_json = dump_text(body_);
+    return finish(std::move(e));
+  }
+  // A record built here (a patch the events API has no words for).
+  Result record(const std::string& type, std::optional<ContactUpdate> contact, std::optional<EntityUpdate> entity) {
+    body_["type"] = type;
+    EventRecord e;
+    e.id = id_;
+    e.type = type;
+    e.source = request_.source;
+    e.occurred_at_ms = e.received_at_ms = request_.now_ms;
+    e.body_json = dump_text(body_);
+    e.contact = std::move(contact);
+    e.entity = std::move(entity);
+    return finish(std::move(e));
+  }
+  // The call's contact, untouched, so that rules on the event reach the person.
+  std::optional<ContactUpdate> call_contact() const {
+    if (request_.call.contact_key.empty()) return std::nullopt;
+    return ContactUpdate{request_.call.contact_key, "{}", {}, {}};
+  }
+
+ private:
+  Result finish(EventRecord e) {
+    e.chain_depth = request_.call.chain_depth + 1;
+    if (!e.contact) e.contact = call_contact();
+    return e;
+  }
+  const ChangeRequest& request_;
+  std::string id_;
+  json body_;
+};
+
+struct Target {
+  std::string type, id;
+};
+
+// The entity a change is about: the one it names, else the call's.
+std::variant<Target, std::string> entity_target(const ChangeRequest& r, const json& change) {
+  if (const auto named = change.find("entity"); named != change.end()) {
+    if (!named->is_object() || !named->contains("type") || !named->contains("id") || !(*named)["type"].is_string() ||
+        !(*named)["id"].is_string())
+      return std::string("/entity: expected {\"type\": \"deal\", \"id\": \"...\"}");
+    return Target{(*named)["type"].get<std::string>(), (*named)["id"].get<std::string>()};
+  }
+  if (r.call.entity_type.empty())
+    return std::string("/entity: the call's event has no entity, and the change names none");
+  return Target{r.call.entity_type, r.call.entity_id};
+}
+
+std::variant<std::string, std::string> contact_target(const ChangeRequest& r, const json& change) {
+  if (const auto named = change.find("contact"); named != change.end()) {
+    if (!named->is_string() || named->get<std::string>().empty())
+      return std::variant<std::string, std::string>(std::in_place_index<1>, "/contact: expected the contact's id");
+    return std::variant<std::string, std::string>(std::in_place_index<0>, contact_key_of(named->get<std::string>()));
+  }
+  if (r.call.contact_key.empty())
+    return std::variant<std::string, std::string>(
+        std::in_place_index<1>, "/contact: the call's event has no contact, and the change names none");
+  return std::variant<std::string, std::string>(std::in_place_index<0>, r.call.contact_key);
+}
+
+Result set_status(const ChangeRequest& r, const json& change, const Pipelines& pipelines) {
+  auto target = entity_target(r, change);
+  if (auto* why = std::get_if<std::string>(&target)) return *why;
+  const auto& [type, id] = std::get<Target>(target);
+  const auto status = change.find("status");
+  if (status == change.end() || !(status->is_null() || (status->is_string() && !status->get<std::string>().empty())))
+    return std::string("/status: expected the status to move to, or null for no status");
+  json entity{{"type", type}, {"id", id}, {"status", *status}};
+  if (const auto pipeline = change.find("pipeline"); pipeline != change.end()) {
+    if (!pipeline->is_string()) return std::string("/pipeline: expected a pipeline's name");
+    const auto known = pipelines.find(pipeline->get<std::string>());
+    if (known == pipelines.end()) return "/pipeline: no pipeline '" + pipeline->get<std::string>() + "' in the config";
+    if (status->is_string() &&
+        std::find(known->second.begin(), known->second.end(), status->get<std::string>()) == known->second.end())
+      return "/status: '" + status->get<std::string>() + "' is not a status of pipeline '" + known->first + "'";
+    entity["pipeline"] = *pipeline;
+  }
+  EventDraft draft(r, change);
+  draft.body()["entity"] = entity;
+  return draft.parse(type + ".status_changed");
+}
+
+Result set_fields(const ChangeRequest& r, const json& change, const Pipelines&) {
+  const auto fields = change.find("fields");
+  if (fields == change.end() || !fields->is_object() || fields->empty())
+    return std::string("/fields: expected an object of fields to set (null removes one)");
+  const std::string record = change.value("record", "contact");
+  EventDraft draft(r, change);
+  draft.body()["data"]["fields"] = *fields;
+  const std::string patch = dump_text(json{{"fields", *fields}});
+  if (record == "entity") {
+    auto target = entity_target(r, change);
+    if (auto* why = std::get_if<std::string>(&target)) return *why;
+    const auto& [type, id] = std::get<Target>(target);
+    draft.body()["entity"] = {{"type", type}, {"id", id}};
+    return draft.record(type + ".updated", draft.call_contact(), EntityUpdate{type, id, false, std::nullopt, patch});
+  }
+  if (record != "contact") return std::string("/record: expected \"contact\" or \"entity\"");
+  auto key = contact_target(r, change);
+  if (key.index() == 1) return std::get<1>(key);
+  return draft.record("contact.updated", ContactUpdate{std::get<0>(key), patch, {}, {}}, std::nullopt);
+}
+
+Result change_tags(const ChangeRequest& r, const json& change, bool add) {
+  const auto tags = change.find("tags");
+  std::vector<std::string> list;
+  if (tags != change.end() && tags->is_array())
+    for (const json& t : *tags)
+      if (t.is_string() && !t.get<std::string>().empty() && t.get<std::string>().size() <= 100)
+        list.push_back(t.get<std::string>());
+  if (tags == change.end() || !tags->is_array() || list.empty() || list.size() != tags->size())
+    return std::string("/tags: expected a list of tags (each 1-100 characters)");
+  auto key = contact_target(r, change);
+  if (key.index() == 1) return std::get<1>(key);
+  EventDraft draft(r, change);
+  draft.body()["data"]["tags"] = list;
+  ContactUpdate update{std::get<0>(key), "{}", {}, {}};
+  (add ? update.add_tags : update.remove_tags) = std::move(list);
+  return draft.record("contact.updated", std::move(update), std::nullopt);
+}
+
+Result create_contact(const ChangeRequest& r, const json& change, const Pipelines&) {
+  const auto contact = change.find("contact");
+  if (contact == change.end() || !contact->is_object())
+    return std::string("/contact: expected the new contact (an id, an email or a phone, and its fields)");
+  EventDraft draft(r, change);
+  draft.body()["contact"] = *contact;
+  return draft.parse("contact.created");
+}
+
+Result create_entity(const ChangeRequest& r, const json& change, const Pipelines& pipelines) {
+  const auto entity = change.find("entity");
+  if (entity == change.end() || !entity->is_object() || !entity->contains("type") || !(*entity)["type"].is_string())
+    return std::string("/entity: expected the new entity ({\"type\": \"deal\", ...})");
+  EventDraft draft(r, change);
+  json e = *entity;
+  if (!e.contains("id")) e["id"] = draft.id();  // the same on every retry of the step
+  if (const auto pipeline = e.find("pipeline"); pipeline != e.end() && pipeline->is_string()) {
+    const auto known = pipelines.find(pipeline->get<std::string>());
+    if (known == pipelines.end())
+      return "/entity/pipeline: no pipeline '" + pipeline->get<std::string>() + "' in the config";
+    if (e.contains("status") && e["status"].is_string() &&
+        std::find(known->second.begin(), known->second.end(), e["status"].get<std::string>()) == known->second.end())
+      return "/entity/status: '" + e["status"].get<std::string>() + "' is not a status of pipeline '" + known->first +
+             "'";
+  }
+  draft.body()["entity"] = e;
+  return draft.parse(e["type"].get<std::string>() + ".created");
+}
+
+using Handler = std::function<Result(const ChangeRequest&, const json&, const Pipelines&)>;
+
+const std::map<std::string, Handler>& handlers() {
+  static const std::map<std::string, Handler> table{
+      {"set_status", set_status},
+      {"set_fields", set_fields},
+      {"add_tags", [](const ChangeRequest& r, const json& c, const Pipelines&) { return change_tags(r, c, true); }},
+      {"remove_tags", [](const ChangeRequest& r, const json& c, const Pipelines&) { return change_tags(r, c, false); }},
+      {"create_contact", create_contact},
+      {"create_entity", create_entity},
+  };
+  return table;
+}
+
+}  // namespace
+
+std::string contact_key_of(const std::string& named) {
+  for (const char* prefix : {"id:", "email:", "phone:"})
+    if (named.rfind(prefix, 0) == 0) return named;
+  return "id:" + named;
+}
+
+Result change_event(const ChangeRequest& request, const json& change, const Pipelines& pipelines) {
+  if (!change.is_object() || !change.contains("op") || !change["op"].is_string())
+    return std::string(
+        "/op: expected one of set_status, set_fields, add_tags, remove_tags, create_contact, "
+        "create_entity");
+  const auto handler = handlers().find(change["op"].get<std::string>());
+  if (handler == handlers().end())
+    return "/op: no change '" + change["op"].get<std::string>() +
+           "' (there are set_status, set_fields, add_tags, remove_tags, create_contact, create_entity)";
+  return handler->second(request, change, pipelines);
+}
+
+}  // namespace sb

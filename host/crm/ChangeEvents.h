@@ -1,0 +1,42 @@
+// What a change asked for through switchboard.crm/1 is: an event, built
+// here, that the store applies to the contact or entity like any other
+// event (so that every change is routed, chains rules under the loop guard,
+// and derives contact.tag_added, deal.field_changed ...).
+//
+//   set_status      -> <type>.status_changed   the entity's status (null = no status)
+//   set_fields      -> contact.updated / <type>.updated   fields set, or removed with null
+//   add_tags, remove_tags -> contact.updated   one tag at a time
+//   create_contact  -> contact.created
+//   create_entity   -> <type>.created          an id from the call's key unless given
+//
+// Targets are the call's own contact and entity unless the change names
+// others. The event's id is the call's key (with the change's "key"), so a
+// step run again stores nothing twice.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <variant>
+
+#include "plugins/HostServices.h"
+#include "rules/Trigger.h"
+#include "store/Store.h"
+
+namespace sb {
+
+struct ChangeRequest {
+  const CallSubject& call;
+  std::string call_key;
+  std::string source;  // the instance that asked
+  int64_t now_ms = 0;
+};
+
+// The event, or what is wrong with the change (naming the field).
+std::variant<EventRecord, std::string> change_event(const ChangeRequest& request, const nlohmann::json& change,
+                                                    const Pipelines& pipelines);
+
+// The store's key for a contact named by a change or a read: "email:..",
+// "phone:.." and "id:.." as they are, anything else is an id.
+std::string contact_key_of(const std::string& named);
+
+}  // namespace sb

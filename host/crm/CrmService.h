@@ -1,0 +1,30 @@
+// switchboard.crm/1 over the built-in store: reads of contacts and
+// entities, a contact query in the rules' filter language, and changes
+// stored as events (crm/ChangeEvents.h) that the pipeline then routes.
+#pragma once
+
+#include <functional>
+
+#include "plugins/HostServices.h"
+#include "rules/Trigger.h"
+#include "store/Store.h"
+
+namespace sb {
+
+class CrmService final : public CrmRecords {
+ public:
+  // `stored` runs after each change is committed (it wakes the pipeline).
+  CrmService(Store& store, Pipelines pipelines, std::function<void()> stored);
+
+  CrmAnswer get(const std::string& kind, const std::string& id) override;
+  CrmAnswer query(const std::string& filter_json, const std::string& after, size_t limit) override;
+  void apply(const CallSubject& call, const std::string& instance, const std::string& call_key,
+             const std::string& change_json, std::function<void(CrmAnswer)> done) override;
+
+ private:
+  Store& store_;
+  const Pipelines pipelines_;
+  std::function<void()> stored_;
+};
+
+}  // namespace sb

@@ -1,0 +1,94 @@
+// What a change asked through switchboard.crm/1 becomes: the event, its
+// targets (the call's own unless named), its id and chain depth, and a
+// precise error for a change that cannot be made.
+#include <gtest/gtest.h>
+
+#include "crm/ChangeEvents.h"
+
+namespace sb {
+namespace {
+
+using nlohmann::json;
+
+const Pipelines kPipelines{{"clients", {"Новый", "VIP"}}};
+const CallSubject kCall{"visit-10", 2, "id:C1", "deal", "D1"};
+
+std::variant<EventRecord, std::string> make(const json& change) {
+  return change_event(ChangeRequest{kCall, "visit-10:vip:0", "crm", 1'000'000}, change, kPipelines);
+}
+
+EventRecord event_of(const json& change) {
+  auto made = make(change);
+  if (auto* why = std::get_if<std::string>(&made)) ADD_FAILURE() << *why;
+  return std::holds_alternative<EventRecord>(made) ? std::get<EventRecord>(made) : EventRecord{};
+}
+
+std::string error_of(const json& change) {
+  auto made = make(change);
+  return std::holds_alternative<std::string>(made) ? std::get<std::string>(made) : "(an event)";
+}
+
+TEST(ChangeEvents, AStatusGoesToTheCallsEntityOneChainStepDeeperWithTheStepsKeyAsId) {
+  const EventRecord e = event_of({{"op", "set_status"}, {"status", "VIP"}});
+  EXPECT_EQ(e.id, "visit-10:vip:0");
+  EXPECT_EQ(e.type, "deal.status_changed");
+  EXPECT_EQ(e.source, "crm");
+  EXPECT_EQ(e.chain_depth, 3);
+  ASSERT_TRUE(e.entity);
+  EXPECT_EQ(e.entity->id, "D1");
+  EXPECT_TRUE(e.entity->sets_status);
+  EXPECT_EQ(e.entity->status, "VIP");
+  ASSERT_TRUE(e.contact);
+  EXPECT_EQ(e.contact->key, "id:C1");
+  EXPECT_EQ(e.contact->data_json, "{}");  // the person is named, not changed
+  EXPECT_EQ(json::parse(e.body_json)["data"]["caused_by"], "visit-10");
+  EXPECT_FALSE(event_of({{"op", "set_status"}, {"status", nullptr}}).entity->status);  // no status
+}
+
+TEST(ChangeEvents, TagsAndFieldsAreChangesOfTheNamedOrTheCallsRecord) {
+  const EventRecord tags = event_of({{"op", "add_tags"}, {"tags", {"VIP"}}, {"contact", "C9"}, {"key", "t"}});
+  EXPECT_EQ(tags.id, "visit-10:vip:0:t");
+  EXPECT_EQ(tags.type, "contact.updated");
+  EXPECT_EQ(tags.contact->key, "id:C9");
+  EXPECT_EQ(tags.contact->add_tags, std::vector<std::string>{"VIP"});
+  const EventRecord removed = event_of({{"op", "remove_tags"}, {"tags", {"lead"}}});
+  EXPECT_EQ(removed.contact->key, "id:C1");
+  EXPECT_EQ(removed.contact->remove_tags, std::vector<std::string>{"lead"});
+  const EventRecord field = event_of({{"op", "set_fields"}, {"record", "entity"}, {"fields", {{"budget", 5}}}});
+  EXPECT_EQ(field.type, "deal.updated");
+  EXPECT_EQ(json::parse(field.entity->data_json), json::parse(R"({"fields":{"budget":5}})"));
+  EXPECT_FALSE(field.entity->sets_status);
+  const EventRecord deal = event_of({{"op", "create_entity"}, {"entity", {{"type", "deal"}, {"status", "VIP"}}}});
+  EXPECT_EQ(deal.type, "deal.created");
+  EXPECT_EQ(deal.entity->id, "visit-10:vip:0");  // the same on every retry
+  EXPECT_EQ(deal.contact->key, "id:C1");
+  const EventRecord contact =
+      event_of({{"op", "create_contact"}, {"contact", {{"emails", {{{"address", "A@example.com"}}}}}}});
+  EXPECT_EQ(contact.contact->key, "email:a@example.com");
+}
+
+TEST(ChangeEvents, AChangeThatCannotBeMadeSaysWhichFieldAndWhatWasExpected) {
+  EXPECT_EQ(error_of({{"status", "VIP"}}),
+            "/op: expected one of set_status, set_fields, add_tags, remove_tags, "
+            "create_contact, create_entity");
+  EXPECT_NE(error_of({{"op", "merge"}}).find("/op: no change 'merge'"), std::string::npos);
+  EXPECT_EQ(error_of({{"op", "set_status"}, {"status", "Золотой"}, {"pipeline", "clients"}}),
+            "/status: 'Золотой' is not a status of pipeline 'clients'");
+  EXPECT_EQ(error_of({{"op", "set_status"}, {"status", "VIP"}, {"pipeline", "nope"}}),
+            "/pipeline: no pipeline 'nope' in the config");
+  EXPECT_EQ(error_of({{"op", "set_status"}}), "/status: expected the status to move to, or null for no status");
+  EXPECT_EQ(error_of({{"op", "add_tags"}, {"tags", json::array()}}),
+            "/tags: expected a list of tags (each 1-100 characters)");
+  EXPECT_EQ(error_of({{"op", "set_fields"}, {"fields", {{"a", 1}}}, {"record", "lead"}}),
+            "/record: expected \"contact\" or \"entity\"");
+  EXPECT_NE(error_of({{"op", "create_contact"}, {"contact", {{"name", "No Id"}}}}).find("/contact: needs an id"),
+            std::string::npos);
+  const CallSubject bare{"e", 0, "", "", ""};
+  auto none = change_event(ChangeRequest{bare, "k", "crm", 1}, {{"op", "set_status"}, {"status", "VIP"}}, kPipelines);
+  EXPECT_EQ(std::get<std::string>(none), "/entity: the call's event has no entity, and the change names none");
+  none = change_event(ChangeRequest{bare, "k", "crm", 1}, {{"op", "add_tags"}, {"tags", {"x"}}}, kPipelines);
+  EXPECT_EQ(std::get<std::string>(none), "/contact: the call's event has no contact, and the change names none");
+}
+
+}  // namespace
+}  // namespace sb
