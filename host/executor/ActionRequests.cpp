@@ -7,6 +7,7 @@
 #include "events/EventParser.h"
 #include "rules/Condition.h"
 #include "rules/Template.h"
+#include "util/JsonText.h"
 
 namespace sb {
 
@@ -31,6 +32,10 @@ std::variant<ActionRequest, ActionOutcome> make_action_request(const CompiledSte
     request.subject.entity_type = type->get<std::string>();
     request.subject.entity_id = id->get<std::string>();
   }
+  json about = json::object();
+  for (const char* part : {"event", "contact", "entity", "account"})
+    if (const auto it = context.find(part); it != context.end() && it->is_object()) about[part] = *it;
+  request.subject.json = dump_text(about);
   try {
     request.params = render_template(step.params, context, step.html_params);
   } catch (const TemplateError& e) {

@@ -61,6 +61,7 @@ struct CallSubject {
   std::string contact_key;  // "" = none
   std::string entity_type;  // "" = none
   std::string entity_id;
+  std::string json;  // sb_action_call.subject_json: the event, contact, entity and account
 };
 
 // An answer of the records service: SB_OK and JSON (or an event id), or a

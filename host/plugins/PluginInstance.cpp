@@ -124,7 +124,8 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
           .count() +
       request.timeout.count();
   sb_action_call call{sizeof(sb_action_call),        view(request.action), view(params),
-                      view(request.idempotency_key), request.attempt,      deadline_unix_ms};
+                      view(request.idempotency_key), request.attempt,      deadline_unix_ms,
+                      view(request.subject.json)};
   ErrorBuffer error;
   sb_status status = SB_ERR_INTERNAL;
   try {

@@ -241,8 +241,8 @@ class Instance {
   const std::string& error() const { return error_; }
 
   sb_status invoke(const std::string& action, const std::string& params, const std::string& key = "step-key-1",
-                   int64_t deadline_unix_ms = 0) {
-    sb_action_call call{sizeof(call), view(action), view(params), view(key), 1, deadline_unix_ms};
+                   int64_t deadline_unix_ms = 0, const std::string& subject = "{}") {
+    sb_action_call call{sizeof(call), view(action), view(params), view(key), 1, deadline_unix_ms, view(subject)};
     return library_.descriptor().on_action_invoke(instance_, &call, reinterpret_cast<sb_completion*>(1), nullptr);
   }
 

@@ -131,6 +131,13 @@ typedef struct sb_action_call {
   sb_str idempotency_key;   /* stable for this step across retries; pass it on */
   uint32_t attempt;         /* 1 for the first try */
   int64_t deadline_unix_ms; /* complete before this or the host fails the step */
+  /* ---- ABI 1.1; check SB_HAS_FIELD(call, sb_action_call, subject_json) ---- */
+  /* What the call is about, as the host knew it when the execution started:
+   * {"event": {"id", "type", "chain_depth"}, "contact": {...}, "entity":
+   * {...}, "account": {...}}, each present when known. An email plugin picks
+   * the recipient among the contact's addresses from it; a task plugin the
+   * entity's responsible managers. */
+  sb_str subject_json;
 } sb_action_call;
 
 /* OWNERSHIP: owned by the plugin; the host copies it before sb_host.complete

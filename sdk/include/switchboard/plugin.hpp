@@ -103,6 +103,7 @@ struct ActionCall {
   std::string_view idempotency_key;
   uint32_t attempt = 1;
   int64_t deadline_unix_ms = 0;
+  std::string_view subject_json;  // ABI 1.1: what the call is about; empty from an older host
 };
 
 namespace detail {
@@ -516,8 +517,9 @@ struct Adapter {
     // After an exception the trampoline reports it; if the plugin had
     // completed before throwing, the host keeps that first report.
     try {
-      ActionCall c{view(call->action), view(call->params_json), view(call->idempotency_key), call->attempt,
-                   call->deadline_unix_ms};
+      ActionCall c{view(call->action), view(call->params_json), view(call->idempotency_key),
+                   call->attempt,      call->deadline_unix_ms,  {}};
+      if (SB_HAS_FIELD(call, sb_action_call, subject_json)) c.subject_json = view(call->subject_json);
       in->plugin->invoke(c, Completion(in->host.raw(), completion));
     } catch (const std::exception& e) {
       report(in->host.raw(), completion, ActionResult::permanent(std::string("plugin threw: ") + e.what()));
