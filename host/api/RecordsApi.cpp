@@ -3,10 +3,12 @@
 #include <Poco/Exception.h>
 #include <Poco/URI.h>
 
+#include <algorithm>
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "executor/ActionRequests.h"
 #include "rules/Condition.h"
 #include "store/Store.h"
 #include "util/JsonText.h"
@@ -53,8 +55,10 @@ struct RecordFilter {
 };
 
 bool has_tag(const json& data, const std::string& tag) {
-  const auto tags = data.find("tags");
-  if (tags == data.end() || !tags->is_array()) return false;
+  // A contact's tags, or a task's (among its fields).
+  const json* tags = lookup_path(data, "tags");
+  if (!tags) tags = lookup_path(data, "fields.tags");
+  if (!tags || !tags->is_array()) return false;
   for (const json& t : *tags)
     if (t.is_string() && t.get<std::string>() == tag) return true;
   return false;
@@ -78,7 +82,10 @@ bool matches(const RecordFilter& f, const json& data) {
 }
 
 // Reads the query string into `f`; the reason when it cannot be.
-std::optional<std::string> read_filter(const ServerRequest& request, bool entities, RecordFilter& f) {
+enum class ListOf { kContacts, kEntities, kTasks };
+
+std::optional<std::string> read_filter(const ServerRequest& request, ListOf list, RecordFilter& f) {
+  const bool entities = list != ListOf::kContacts;
   try {
     for (const auto& [key, value] : Poco::URI(request.target).getQueryParameters()) {
       if (key == "limit") {
@@ -99,15 +106,17 @@ std::optional<std::string> read_filter(const ServerRequest& request, bool entiti
         const auto at = parse_time_ms(value);
         if (!at) return key + ": expected an RFC 3339 time such as 2026-12-01T09:00:00Z, got '" + value + "'";
         (key == "updated_after" ? f.query.updated_after_ms : f.query.updated_before_ms) = *at;
-      } else if (entities && key == "type") {
+      } else if (list == ListOf::kEntities && key == "type") {
         f.query.entity_type = value;
       } else if (entities && key == "status") {
         f.query.by_status = true;
         if (!value.empty()) f.query.status = value;  // empty: entities with no status
       } else {
         return "unknown parameter '" + key + "'" +
-               (entities ? "; expected type, status, tag, field.<path>, updated_after, updated_before, limit, cursor"
-                         : "; expected tag, field.<path>, updated_after, updated_before, limit, cursor");
+               (list == ListOf::kEntities ? "; expected type, status, tag, field.<path>, updated_after, "
+                                            "updated_before, limit, cursor"
+                : entities ? "; expected status, tag, field.<path>, updated_after, updated_before, limit, cursor"
+                           : "; expected tag, field.<path>, updated_after, updated_before, limit, cursor");
       }
     }
   } catch (const Poco::Exception&) {
@@ -147,7 +156,7 @@ json list(RecordFilter f, ReadPage read_page, KeyOf key_of, ToJson to_json) {
 }
 
 // The list's filter; nothing once `reply` was given a refusal.
-std::optional<RecordFilter> admit(const BearerTokens& tokens, const ServerRequest& request, bool entities,
+std::optional<RecordFilter> admit(const BearerTokens& tokens, const ServerRequest& request, ListOf list,
                                   ServerConnection::Reply& reply) {
   if (auto refusal = tokens.refuse(request)) {
     reply(std::move(*refusal));
@@ -158,20 +167,76 @@ std::optional<RecordFilter> admit(const BearerTokens& tokens, const ServerReques
     return std::nullopt;
   }
   RecordFilter filter;
-  if (auto why = read_filter(request, entities, filter)) {
+  if (auto why = read_filter(request, list, filter)) {
     reply(error_response(400, "bad_request", *why));
     return std::nullopt;
   }
   return filter;
 }
 
+// A task as the API shows it: its fields at the top, with its id and status.
+json task_json(const StoredEntity& e, json data) {
+  json task = data.contains("fields") && data["fields"].is_object() ? data["fields"] : json::object();
+  task["id"] = e.id;
+  task["status"] = e.status ? json(*e.status) : json();
+  if (data.contains("responsible")) task["responsible"] = data["responsible"];
+  task["updated_at"] = format_time_ms(e.updated_at_ms);
+  return task;
+}
+
 }  // namespace
 
-RecordsApi::RecordsApi(Store& store, std::vector<std::string> admin_tokens)
-    : store_(store), tokens_(std::move(admin_tokens), "api.admin_tokens") {}
+RecordsApi::RecordsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> stored)
+    : store_(store), tokens_(std::move(admin_tokens), "api.admin_tokens"), stored_(std::move(stored)) {}
+
+void RecordsApi::tasks(ServerRequest&& request, ServerConnection::Reply reply) {
+  const std::string path = request.target.substr(0, request.target.find('?'));
+  constexpr std::string_view kOne = "/api/v1/tasks/";
+  if (path.size() > kOne.size() && path.compare(0, kOne.size(), kOne) == 0) {
+    if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
+    if (request.method != "PATCH") return reply(error_response(405, "method_not_allowed", "only PATCH is accepted"));
+    std::string id;
+    Poco::URI::decode(path.substr(kOne.size()), id);
+    return change_task(id, request, std::move(reply));
+  }
+  auto filter = admit(tokens_, request, ListOf::kTasks, reply);
+  if (!filter) return;
+  filter->query.entity_type = "task";
+  reply(json_response(200, list<StoredEntity>(
+                               std::move(*filter), [&](const RecordQuery& q) { return store_.entities_page(q); },
+                               [](const StoredEntity& e) { return entity_cursor_key(e.type, e.id); }, task_json)));
+}
+
+void RecordsApi::change_task(const std::string& id, const ServerRequest& request, ServerConnection::Reply reply) {
+  const json body = json::parse(request.body, nullptr, false);
+  if (!body.is_object() || !body.contains("status") || !body["status"].is_string() || body.size() != 1)
+    return reply(error_response(400, "bad_request",
+                                "expected {\"status\": \"open\" | \"in_progress\" | \"done\" | \"cancelled\"}"));
+  const std::string status = body["status"].get<std::string>();
+  if (std::find(kTaskStatuses.begin(), kTaskStatuses.end(), status) == kTaskStatuses.end())
+    return reply(error_response(400, "bad_request",
+                                "/status: '" + status + "' is not a task status (open, in_progress, done, cancelled)"));
+  if (!store_.entity("task", id)) return reply(error_response(404, "not_found", "no task '" + id + "'"));
+  // The change is an event like any other: rules on task.status_changed run.
+  EventRecord e;
+  e.id = "api:" + generate_event_id();
+  e.type = "task.status_changed";
+  e.source = "api";
+  e.occurred_at_ms = e.received_at_ms = now_ms();
+  e.entity = EntityUpdate{"task", id, true, status, dump_text(json{{"status", status}})};
+  e.body_json =
+      dump_text(json{{"id", e.id}, {"type", e.type}, {"entity", {{"type", "task"}, {"id", id}, {"status", status}}}});
+  std::vector<EventRecord> batch;
+  batch.push_back(std::move(e));
+  store_.append_events(std::move(batch), [this, id, status, reply = std::move(reply)](AppendResult result) {
+    if (!result.ok()) return reply(error_response(503, "store_unavailable", result.error));
+    reply(json_response(200, {{"id", id}, {"status", status}}));
+    if (stored_) stored_();
+  });
+}
 
 void RecordsApi::contacts(ServerRequest&& request, ServerConnection::Reply reply) {
-  auto filter = admit(tokens_, request, false, reply);
+  auto filter = admit(tokens_, request, ListOf::kContacts, reply);
   if (!filter) return;
   reply(json_response(
       200,
@@ -184,7 +249,7 @@ void RecordsApi::contacts(ServerRequest&& request, ServerConnection::Reply reply
 }
 
 void RecordsApi::entities(ServerRequest&& request, ServerConnection::Reply reply) {
-  auto filter = admit(tokens_, request, true, reply);
+  auto filter = admit(tokens_, request, ListOf::kEntities, reply);
   if (!filter) return;
   reply(json_response(200, list<StoredEntity>(
                                std::move(*filter), [&](const RecordQuery& q) { return store_.entities_page(q); },

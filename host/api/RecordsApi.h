@@ -4,6 +4,8 @@
 //
 //   GET /api/v1/contacts?tag=vip&field.city=Omsk&updated_after=..&limit=..&cursor=..
 //   GET /api/v1/entities?type=deal&status=won&tag=..&field.budget=..&updated_before=..
+//   GET /api/v1/tasks?status=open&field.assignee.id=m1    (entities of type "task")
+//   PATCH /api/v1/tasks/{id} {"status": "done"}           a task.status_changed event
 //
 // `status=` (empty) finds entities with no status. `field.<path>` compares
 // the record's value at that dotted path (under "fields" first, then the
@@ -12,6 +14,7 @@
 // many rows (a page reads a bounded number), and `next` goes on from there.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -24,14 +27,22 @@ class Store;
 
 class RecordsApi {
  public:
-  RecordsApi(Store& store, std::vector<std::string> admin_tokens);
+  // `stored` runs after a change is committed (it wakes the pipeline).
+  RecordsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> stored);
 
   void contacts(ServerRequest&& request, ServerConnection::Reply reply);
   void entities(ServerRequest&& request, ServerConnection::Reply reply);
+  void tasks(ServerRequest&& request, ServerConnection::Reply reply);
 
  private:
+  void change_task(const std::string& id, const ServerRequest& request, ServerConnection::Reply reply);
+
   Store& store_;
   BearerTokens tokens_;
+  std::function<void()> stored_;
 };
+
+// A task's statuses, in the order it goes through them.
+inline const std::vector<std::string> kTaskStatuses{"open", "in_progress", "done", "cancelled"};
 
 }  // namespace sb

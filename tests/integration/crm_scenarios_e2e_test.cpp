@@ -2,11 +2,14 @@
 // binary: events posted to the events API, rules on the changes the store
 // derives from them (and, later, the CRM actions rules take), and what
 // reached the provider.
+#include <Poco/URI.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include "integration/test_support.h"
@@ -24,12 +27,16 @@ json host_config(const HttpSink& sink, json rules) {
   ::setenv("SB_TEST_CRM_TOKEN", kToken, 1);
   ::setenv("SB_TEST_CRM_ADMIN", kAdmin, 1);
   return json{{"plugin_dirs", {SB_PLUGIN_DIR}},
+              {"account", {{"timezone", "Asia/Omsk"}}},
               {"secrets", {{"events", {{"env", "SB_TEST_CRM_TOKEN"}}}, {"admin", {{"env", "SB_TEST_CRM_ADMIN"}}}}},
               {"api", {{"event_tokens", {{{"$secret", "events"}}}}, {"admin_tokens", {{{"$secret", "admin"}}}}}},
-              {"pipelines", {{"clients", {"Новый", "Постоянный", "VIP"}}}},
+              {"pipelines",
+               {{"clients", {"Новый", "Постоянный", "VIP"}},
+                {"students", {"Первичный контакт", "Записан на пробное", "Учится"}}}},
               {"instances",
                {{"notify", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}},
                 {"crm", {{"plugin", "crm"}}},
+                {"tasks", {{"plugin", "tasks"}}},
                 {"wa", {{"plugin", "whatsapp"}, {"config", {{"dry_run", true}}}}}}},
               {"rules", std::move(rules)}};
 }
@@ -235,6 +242,138 @@ TEST(CrmScenarios, AStatusOutsideThePipelineFailsTheStepNamingTheField) {
   const std::string error = failed["executions"][0]["error"];
   EXPECT_NE(error.find("/status: 'Золотой' is not a status of pipeline 'clients'"), std::string::npos) << error;
   EXPECT_TRUE(admin_get(host, "/api/v1/entities?type=client")["items"].empty());
+}
+
+json task_step(const std::string& title, json extra = json::object()) {
+  json params{{"title", title}};
+  params.update(extra);
+  return {{"action", "tasks.create"}, {"params", std::move(params)}};
+}
+
+json lead(const std::string& id, std::optional<std::string> status) {
+  json event{{"id", id},
+             {"type", "lead.changed"},
+             {"contact", {{"id", "S1"}, {"name", "Пётр"}}},
+             {"entity", {{"type", "lead"}, {"id", "L1"}, {"pipeline", "students"}, {"responsible", {{{"id", "m1"}}}}}}};
+  if (status) event["entity"]["status"] = *status;
+  return event;
+}
+
+json tasks_of(const HostProcess& host, size_t expected) {
+  return admin_wait(host, "/api/v1/tasks", [&](const json& j) { return j["items"].size() >= expected; })["items"];
+}
+
+// HolliHop, example 2: a rule on each of [Нет], "Первичный контакт" and
+// "Записан на пробное" gives a lead that goes through all three three tasks.
+TEST(CrmScenarios, HollihopSingleStatusRulesGiveOneTaskPerStatusEntered) {
+  HttpSink sink;
+  json rules = json::array();
+  for (const json& status : {json(nullptr), json("Первичный контакт"), json("Записан на пробное")})
+    rules.push_back({{"name", "task on " + (status.is_null() ? std::string("none") : status.get<std::string>())},
+                     {"trigger", {{"entity", "lead"}, {"status", status}}},
+                     {"steps", json::array({task_step("Позвонить: {{entity.status|default:\"Нет\"}}")})}});
+  HostProcess host(host_config(sink, rules));
+  post(host, lead("l-1", std::nullopt));  // created with no status: [Нет]
+  post(host, lead("l-2", "Первичный контакт"));
+  post(host, lead("l-3", "Записан на пробное"));
+  const json tasks = tasks_of(host, 3);
+  ASSERT_EQ(tasks.size(), 3u) << host.log();
+  std::multiset<std::string> titles;
+  for (const json& t : tasks) titles.insert(t["title"].get<std::string>());
+  EXPECT_EQ(titles.size(), 3u);
+  EXPECT_EQ(tasks[0]["assignee"]["id"], "m1");
+  EXPECT_EQ(tasks[0]["status"], "open");
+  EXPECT_EQ(tasks[0]["about"], json::parse(R"({"type":"lead","id":"L1"})"));
+}
+
+// HolliHop, example 3: one rule over the range gives exactly one task, in
+// whatever order the lead moves.
+TEST(CrmScenarios, HollihopOneRangeRuleGivesOneTaskWhateverTheOrder) {
+  HttpSink sink;
+  json rules = json::array(
+      {{{"name", "range"},
+        {"trigger", {{"entity", "lead"}, {"pipeline", "students"}, {"from", nullptr}, {"to", "Записан на пробное"}}},
+        {"steps", json::array({task_step("Первый контакт")})}}});
+  HostProcess host(host_config(sink, rules));
+  post(host, lead("l-1", "Записан на пробное"));
+  post(host, lead("l-2", "Первичный контакт"));
+  post(host, lead("l-3", std::nullopt));
+  post(host, lead("l-4", "Записан на пробное"));
+  tasks_of(host, 1);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(tasks_of(host, 1).size(), 1u) << host.log();
+}
+
+// Bitrix24: a task for every responsible manager of the deal, due today at
+// 18:00 in the account's time zone; a manager closes one through the API,
+// and a rule on the task's status hears of it.
+TEST(CrmScenarios, BitrixATaskForEveryResponsibleManagerThatTheApiCloses) {
+  HttpSink sink;
+  json rules = json::array(
+      {{{"name", "follow up"},
+        {"trigger", {{"entity", "deal"}, {"status", "Ждёт звонка"}}},
+        {"steps", json::array({task_step("Позвонить по сделке {{entity.id}}", {{"deadline", "today 18:00"},
+                                                                               {"method", "call"},
+                                                                               {"priority", "high"},
+                                                                               {"reminder", "1 hour before"}})})}},
+       {{"name", "task done"},
+        {"trigger", {{"entity", "task"}, {"status", "done"}}},
+        {"steps", json::array({post_step(
+                      "/done", {{"task", "{{entity.fields.title}}"}, {"by", "{{entity.responsible.0.id}}"}})})}}});
+  HostProcess host(host_config(sink, rules));
+  post(host, json::parse(R"({"id": "d-1", "type": "deal.status_changed",
+                             "entity": {"type": "deal", "id": "D9", "status": "Ждёт звонка",
+                                        "responsible": [{"id": "m1", "name": "Ольга"}, {"id": "m2", "name": "Иван"}]}})"));
+  const json tasks = tasks_of(host, 2);
+  ASSERT_EQ(tasks.size(), 2u) << host.log();
+  std::set<std::string> managers;
+  for (const json& t : tasks) {
+    managers.insert(t["assignee"]["id"].get<std::string>());
+    EXPECT_EQ(t["title"], "Позвонить по сделке D9");
+    EXPECT_EQ(t["method"], "call");
+    EXPECT_EQ(t["priority"], "high");
+    const std::string deadline = t["deadline"];  // 18:00 in Omsk is 12:00 UTC
+    EXPECT_EQ(deadline.substr(10), "T12:00:00Z");
+    EXPECT_EQ(t["reminder"].get<std::string>().substr(10), "T11:00:00Z");
+  }
+  EXPECT_EQ(managers, (std::set<std::string>{"m1", "m2"}));
+
+  const std::string id = tasks[0]["id"];
+  const auto patch = [&](const std::string& task, const std::string& body) {
+    std::string encoded;
+    Poco::URI::encode(task, "/:?#[]@!$&'()*+,;= ", encoded);
+    return http_request(host.port(), "PATCH", "/api/v1/tasks/" + encoded, body,
+                        {{"Authorization", std::string("Bearer ") + kAdmin}});
+  };
+  EXPECT_EQ(patch(id, R"({"status":"finished"})").status, 400);
+  EXPECT_EQ(patch("nope", R"({"status":"done"})").status, 404);
+  const HttpResult done = patch(id, R"({"status":"done"})");
+  ASSERT_EQ(done.status, 200) << done.body;
+  const auto got = sink.wait_for(1);
+  ASSERT_EQ(got.size(), 1u) << host.log();
+  EXPECT_EQ(json::parse(got[0].body)["task"], "Позвонить по сделке D9");
+  EXPECT_EQ(json::parse(got[0].body)["by"], tasks[0]["assignee"]["id"]);
+  EXPECT_EQ(admin_get(host, "/api/v1/tasks?status=done")["items"].size(), 1u);
+  EXPECT_EQ(admin_get(host, "/api/v1/tasks?status=open&field.assignee.id=" +
+                                tasks[1]["assignee"]["id"].get<std::string>())["items"]
+                .size(),
+            1u);
+}
+
+// "responsible" mode with nobody responsible fails the step with the field.
+TEST(CrmScenarios, ATaskForTheResponsibleManagerOfADealWithNoneFailsNamingTheField) {
+  HttpSink sink;
+  json rules = json::array({{{"name", "follow up"},
+                             {"trigger", {{"event", "deal.created"}}},
+                             {"steps", json::array({task_step("Позвонить", {{"deadline", "+1 day"}})})}}});
+  HostProcess host(host_config(sink, rules));
+  post(host, {{"id", "d-1"}, {"type", "deal.created"}, {"entity", {{"type", "deal"}, {"id", "D1"}}}});
+  const json failed =
+      admin_wait(host, "/api/v1/executions?state=failed", [](const json& j) { return j["executions"].size() == 1; });
+  ASSERT_EQ(failed["executions"].size(), 1u) << host.log();
+  const std::string error = failed["executions"][0]["error"];
+  EXPECT_NE(error.find("/assignee: the deal D1 has no responsible manager"), std::string::npos) << error;
+  EXPECT_TRUE(admin_get(host, "/api/v1/tasks")["items"].empty());
 }
 
 }  // namespace

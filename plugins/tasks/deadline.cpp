@@ -1,0 +1,135 @@
+#include "deadline.h"
+
+#include <date/date.h>
+#include <date/tz.h>
+
+#include <regex>
+
+namespace tasks_plugin {
+
+namespace {
+
+using Ms = std::chrono::milliseconds;
+using date::days;
+using date::local_days;
+
+struct Clock {
+  int minutes;  // after midnight
+};
+
+std::optional<Clock> clock_of(const std::string& hh, const std::string& mm) {
+  if (hh.empty()) return std::nullopt;
+  return Clock{std::stoi(hh) * 60 + std::stoi(mm)};
+}
+
+// The local time `now` in `zone`, moved to another day and perhaps another time of day.
+class LocalTime {
+ public:
+  LocalTime(int64_t now_ms, const std::string& zone)
+      : zone_(date::locate_zone(zone)), local_(zone_->to_local(date::sys_time<Ms>{Ms{now_ms}})) {}
+
+  LocalTime& add_days(int n) {
+    local_ += days{n};
+    return *this;
+  }
+  LocalTime& add(Ms span) {
+    // Spans of hours and minutes are physical time, not wall-clock time.
+    local_ = zone_->to_local(zone_->to_sys(local_, date::choose::earliest) + span);
+    return *this;
+  }
+  LocalTime& add_business_days(int n) {
+    while (n > 0) {
+      local_ += days{1};
+      const date::weekday wd{date::floor<days>(local_)};
+      if (wd != date::Saturday && wd != date::Sunday) --n;
+    }
+    return *this;
+  }
+  LocalTime& at(std::optional<Clock> clock) {
+    if (clock) local_ = date::floor<days>(local_) + std::chrono::minutes{clock->minutes};
+    return *this;
+  }
+  LocalTime& end_of_day() {
+    local_ = date::floor<days>(local_) + std::chrono::hours{23} + std::chrono::minutes{59};
+    return *this;
+  }
+  int64_t ms() const {
+    // A local time skipped by a DST change is the moment the clocks jump.
+    return zone_->to_sys(local_, date::choose::earliest).time_since_epoch().count();
+  }
+
+ private:
+  const date::time_zone* zone_;
+  date::local_time<Ms> local_;
+};
+
+std::optional<int64_t> rfc3339(const std::string& text) {
+  static const std::regex form(
+      R"(^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:(Z)|([+-])(\d{2}):(\d{2}))$)");
+  std::smatch m;
+  if (!std::regex_match(text, m, form)) return std::nullopt;
+  const auto n = [&](int i) { return m[i].matched ? std::stoi(m[i]) : 0; };
+  const date::year_month_day day{date::year{n(1)}, date::month(static_cast<unsigned>(n(2))),
+                                 date::day(static_cast<unsigned>(n(3)))};
+  if (!day.ok() || n(4) > 23 || n(5) > 59 || n(6) > 60) return std::nullopt;
+  auto t = date::sys_days{day} + std::chrono::hours{n(4)} + std::chrono::minutes{n(5)} + std::chrono::seconds{n(6)};
+  if (!m[7].matched) {
+    const auto offset = std::chrono::hours{n(9)} + std::chrono::minutes{n(10)};
+    t += m[8] == "-" ? offset : -offset;
+  }
+  return std::chrono::duration_cast<Ms>(t.time_since_epoch()).count();
+}
+
+int count_of(const std::string& n) { return n == "a" || n == "an" ? 1 : std::stoi(n); }
+
+}  // namespace
+
+std::optional<int64_t> resolve_deadline(const std::string& raw, int64_t now_ms, const std::string& zone) {
+  if (auto exact = rfc3339(raw)) return exact;
+  static const std::string time = R"((?: ([01]?\d|2[0-3]):([0-5]\d))?)";
+  static const std::regex day_word("^(today|tomorrow)" + time + "$");
+  static const std::regex plus(R"(^\+([1-9]\d{0,3}) (minute|hour|day|week|business day)s?)" + time + "$");
+  static const std::regex within(R"(^within (a|an|[1-9]\d{0,3}) (hour|day|week|month)s?$)");
+  std::smatch m;
+  LocalTime t(now_ms, zone);
+  if (std::regex_match(raw, m, day_word)) {
+    if (m[1] == "tomorrow") t.add_days(1);
+    if (m[2].matched) return t.at(clock_of(m[2], m[3])).ms();
+    return t.end_of_day().ms();
+  }
+  if (std::regex_match(raw, m, plus)) {
+    const int n = std::stoi(m[1]);
+    const std::string unit = m[2];
+    if (unit == "minute") t.add(std::chrono::minutes{n});
+    if (unit == "hour") t.add(std::chrono::hours{n});
+    if (unit == "day") t.add_days(n);
+    if (unit == "week") t.add_days(7 * n);
+    if (unit == "business day") t.add_business_days(n);
+    if (m[3].matched) t.at(clock_of(m[3], m[4]));
+    return t.ms();
+  }
+  if (std::regex_match(raw, m, within)) {
+    const int n = count_of(m[1]);
+    const std::string unit = m[2];
+    if (unit == "hour") return t.add(std::chrono::hours{n}).ms();
+    t.add_days(unit == "day" ? n : unit == "week" ? 7 * n : 30 * n);
+    return t.end_of_day().ms();
+  }
+  return std::nullopt;
+}
+
+std::optional<int64_t> resolve_reminder(const std::string& raw, int64_t now_ms, std::optional<int64_t> deadline_ms,
+                                        const std::string& zone) {
+  static const std::regex before(R"(^([1-9]\d{0,3}) (minute|hour|day)s? before$)");
+  std::smatch m;
+  if (!std::regex_match(raw, m, before)) return resolve_deadline(raw, now_ms, zone);
+  if (!deadline_ms) return std::nullopt;
+  const int64_t unit = m[2] == "minute" ? 60'000 : m[2] == "hour" ? 3'600'000 : 86'400'000;
+  return *deadline_ms - std::stoi(m[1]) * unit;
+}
+
+std::string format_utc(int64_t ms) {
+  return date::format("%FT%TZ", date::floor<std::chrono::seconds>(date::sys_time<Ms>{Ms{ms}}));
+}
+
+}  // namespace tasks_plugin

@@ -1,0 +1,245 @@
+// The "tasks" action plugin: tasks for the account's managers ("call the
+// client back by 18:00"), kept by the host as entities of type "task"
+// through switchboard.crm/1, so that task.created, task.status_changed and
+// task.field_changed reach rules like any other event.
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <switchboard/plugin.hpp>
+
+#include "deadline.h"
+#include "tasks_schemas.h"
+
+namespace tasks_plugin {
+
+using nlohmann::json;
+using switchboard::ActionResult;
+
+// The outcome of an action made of several changes: done when all are, the
+// first failure otherwise. Reported once, when the last change answers.
+class Changes {
+ public:
+  Changes(size_t count, switchboard::Completion done) : left_(count), done_(done) {}
+
+  void answered(sb_status status, std::string_view result, const std::string& task_id) {
+    std::lock_guard lock(mutex_);
+    if (status == SB_OK) {
+      ids_.push_back(task_id);
+    } else if (failure_.outcome == SB_OUTCOME_DONE) {
+      failure_ = status == SB_ERR_INVALID_ARGUMENT ? ActionResult::invalid_params(std::string(result))
+                                                   : ActionResult::retry(std::string(result));
+    }
+    if (--left_ > 0) return;
+    if (failure_.outcome != SB_OUTCOME_DONE) return done_(failure_);
+    done_(ActionResult::done(ids_.empty() ? "" : ids_.front(), json{{"tasks", ids_}}.dump()));
+  }
+
+ private:
+  std::mutex mutex_;
+  size_t left_;
+  switchboard::Completion done_;
+  std::vector<std::string> ids_;
+  ActionResult failure_;
+};
+
+// What an action's parameters mean for the task's fields, or why they mean nothing.
+struct Invalid {
+  std::string why;
+};
+
+class Tasks : public switchboard::Plugin {
+ public:
+  Tasks(switchboard::Host& host, std::string_view config_json) : host_(host) {
+    const json config = json::parse(config_json, nullptr, false);
+    methods_ = config.value("methods", std::vector<std::string>{"call", "letter", "meeting"});
+    timezone_ = config.value("timezone", "");
+  }
+
+  void invoke(const switchboard::ActionCall& call, switchboard::Completion done) override {
+    const json params = json::parse(call.params_json, nullptr, false);
+    json subject = json::parse(call.subject_json.empty() ? std::string_view("{}") : call.subject_json, nullptr, false);
+    if (!params.is_object()) return done(ActionResult::invalid_params("parameters are not a JSON object"));
+    if (!subject.is_object()) subject = json::object();
+    if (!host_.has_crm())
+      return done(ActionResult::permanent(
+          "this instance may not keep tasks: grant it switchboard.crm/1 (\"grants\": [\"crm\"])"));
+    try {
+      if (call.action == "create") return create(call, params, subject, done);
+      if (call.action == "update") return update(call, params, subject, done);
+      if (call.action == "complete") return complete(call, params, subject, done);
+    } catch (const Invalid& e) {
+      return done(ActionResult::invalid_params(e.why));
+    }
+    done(ActionResult::invalid_params("unknown action '" + std::string(call.action) + "'"));
+  }
+
+ private:
+  std::string zone_of(const json& subject) const {
+    if (!timezone_.empty()) return timezone_;
+    const json* account = subject.contains("account") ? &subject["account"] : nullptr;
+    if (account && account->contains("timezone") && (*account)["timezone"].is_string())
+      return (*account)["timezone"].get<std::string>();
+    return "UTC";
+  }
+
+  // The task's fields the parameters set (all of them but assignee and about).
+  json fields_of(const json& params, const json& subject) const {
+    json fields = json::object();
+    for (const char* name : {"title", "description", "goal", "priority", "category", "tags"})
+      if (params.contains(name)) fields[name] = params[name];
+    if (params.contains("method")) {
+      const std::string method = params["method"].get<std::string>();
+      if (std::find(methods_.begin(), methods_.end(), method) == methods_.end()) {
+        std::string known;
+        for (const auto& m : methods_) known += (known.empty() ? "" : ", ") + m;
+        throw Invalid{"/method: '" + method + "' is not one of this instance's methods (" + known + ")"};
+      }
+      fields["method"] = method;
+    }
+    const std::string zone = zone_of(subject);
+    const int64_t now = host_.now_unix_ms();
+    std::optional<int64_t> deadline;
+    try {
+      if (params.contains("deadline")) {
+        deadline = resolve_deadline(params["deadline"].get<std::string>(), now, zone);
+        if (!deadline)
+          throw Invalid{"/deadline: '" + params["deadline"].get<std::string>() +
+                        "' is not a deadline (\"today 18:00\", \"+1 day\", \"+3 business days\", \"within a week\" "
+                        "or RFC 3339)"};
+        fields["deadline"] = format_utc(*deadline);
+      }
+      if (params.contains("reminder")) {
+        auto at = resolve_reminder(params["reminder"].get<std::string>(), now, deadline, zone);
+        if (!at)
+          throw Invalid{"/reminder: '" + params["reminder"].get<std::string>() + "' is not a reminder time" +
+                        (deadline ? "" : " (\"... before\" needs a deadline)")};
+        fields["reminder"] = format_utc(*at);
+      }
+    } catch (const std::runtime_error& e) {
+      throw Invalid{"the time zone '" + zone + "' is unknown: " + e.what()};
+    }
+    return fields;
+  }
+
+  // The managers the task goes to; an empty object is "for all".
+  static std::vector<json> assignees(const json& params, const json& about) {
+    const json& mode = params.contains("assignee") ? params["assignee"] : json("responsible");
+    if (mode.is_object()) return {mode};
+    if (mode == "all") return {json::object()};
+    std::vector<json> managers;
+    if (about.contains("responsible") && about["responsible"].is_array())
+      for (const json& r : about["responsible"])
+        if (r.is_object() && r.contains("id")) managers.push_back(r);
+    if (!managers.empty()) return managers;
+    if (mode == "responsible_or_all") return {json::object()};
+    throw Invalid{"/assignee: the " + about.value("type", std::string("event")) + " " +
+                  about.value("id", std::string()) +
+                  " has no responsible manager (use \"all\" or \"responsible_or_all\")"};
+  }
+
+  void create(const switchboard::ActionCall& call, const json& params, const json& subject,
+              switchboard::Completion done) {
+    json about = subject.value("entity", json::object());
+    if (params.contains("about")) about = params["about"];  // named: its managers are not known here
+    json fields = fields_of(params, subject);
+    fields.emplace("priority", "medium");
+    if (about.contains("type") && about.contains("id"))
+      fields["about"] = {{"type", about["type"]}, {"id", about["id"]}};
+    const std::vector<json> to = assignees(params, about);
+    auto changes = std::make_shared<Changes>(to.size(), done);
+    for (const json& manager : to) {
+      const bool for_all = manager.empty();
+      const std::string key = for_all ? std::string("all") : manager["id"].get<std::string>();
+      json task{{"type", "task"}, {"status", "open"}, {"fields", fields}};
+      task["fields"]["assignee"] = for_all ? json() : manager;
+      if (!for_all) task["responsible"] = json::array({manager});
+      const json change{{"op", "create_entity"}, {"key", key}, {"entity", task}};
+      apply(call, change, changes, std::string(call.idempotency_key) + ":" + key);
+    }
+  }
+
+  // The task a call changes: the one named, else the execution's own.
+  static std::string task_id(const json& params, const json& subject) {
+    if (params.contains("id")) return params["id"].get<std::string>();
+    const json entity = subject.value("entity", json::object());
+    if (entity.value("type", "") == "task" && entity.contains("id")) return entity["id"].get<std::string>();
+    throw Invalid{"/id: the execution is not about a task, and no id names one"};
+  }
+
+  void update(const switchboard::ActionCall& call, const json& params, const json& subject,
+              switchboard::Completion done) {
+    const std::string id = task_id(params, subject);
+    json fields = fields_of(params, subject);
+    if (params.contains("assignee")) fields["assignee"] = params["assignee"];
+    std::vector<json> changes;
+    if (!fields.empty())
+      changes.push_back({{"op", "set_fields"},
+                         {"key", "fields"},
+                         {"record", "entity"},
+                         {"entity", {{"type", "task"}, {"id", id}}},
+                         {"fields", fields}});
+    if (params.contains("status"))
+      changes.push_back({{"op", "set_status"},
+                         {"key", "status"},
+                         {"entity", {{"type", "task"}, {"id", id}}},
+                         {"status", params["status"]}});
+    if (changes.empty()) throw Invalid{"nothing to change: name a field or the status"};
+    auto pending = std::make_shared<Changes>(changes.size(), done);
+    for (const json& change : changes) apply(call, change, pending, id);
+  }
+
+  void complete(const switchboard::ActionCall& call, const json& params, const json& subject,
+                switchboard::Completion done) {
+    const std::string id = task_id(params, subject);
+    std::vector<json> changes{
+        {{"op", "set_status"}, {"key", "status"}, {"entity", {{"type", "task"}, {"id", id}}}, {"status", "done"}}};
+    if (params.contains("result"))
+      changes.push_back({{"op", "set_fields"},
+                         {"key", "result"},
+                         {"record", "entity"},
+                         {"entity", {{"type", "task"}, {"id", id}}},
+                         {"fields", {{"result", params["result"]}}}});
+    auto pending = std::make_shared<Changes>(changes.size(), done);
+    for (const json& change : changes) apply(call, change, pending, id);
+  }
+
+  void apply(const switchboard::ActionCall& call, const json& change, const std::shared_ptr<Changes>& changes,
+             const std::string& task_id) {
+    const sb_status status =
+        host_.crm_apply(call.idempotency_key, change.dump(),
+                        [changes, task_id](sb_status s, std::string_view r) { changes->answered(s, r, task_id); });
+    if (status != SB_OK)
+      changes->answered(SB_ERR_INVALID_ARGUMENT, "the host refused the change for this call", task_id);
+  }
+
+  switchboard::Host& host_;
+  std::vector<std::string> methods_;
+  std::string timezone_;
+};
+
+switchboard::PluginInfo tasks_info() {
+  switchboard::PluginInfo info;
+  info.name = "tasks";
+  info.version = "1.0.0";
+  info.vendor = "Switchboard";
+  info.description =
+      "Tasks for the account's managers (call, letter, meeting) with deadlines in the account's time zone, kept by "
+      "the host as entities of type task: task.created, task.status_changed, task.field_changed, task.overdue.";
+  info.config_schema_json = std::string(tasks_schemas::schema_json);
+  const auto action = [&](const char* name, const char* description, std::string_view schema) {
+    switchboard::Capability c{name, description, std::string(schema)};
+    c.retry_safe = true;  // each change is stored once per step key
+    info.actions.push_back(std::move(c));
+  };
+  action("create", "Creates a task for every responsible manager of the entity, or one for all.",
+         tasks_schemas::actions_create_json);
+  action("update", "Changes a task's fields or status.", tasks_schemas::actions_update_json);
+  action("complete", "Marks a task done.", tasks_schemas::actions_complete_json);
+  return info;
+}
+
+}  // namespace tasks_plugin
+
+SWITCHBOARD_PLUGIN(tasks_plugin::Tasks, tasks_plugin::tasks_info)
