@@ -20,7 +20,8 @@ declare -A allowed=(
   [pipeline]="executor rules events plugins config store metrics log util"
   [api]="http events store executor rules config metrics log util"
   [crm]="rules events plugins config store log util"
-  [app]="api pipeline crm executor rules events plugins http net config store metrics log util"
+  [timers]="rules config store log util"
+  [app]="api pipeline crm timers executor rules events plugins http net config store metrics log util"
 )
 # Below the executor nothing knows HTTP: of the plugins part it sees only
 # the call types, never the loader or the host services' HTTP client.

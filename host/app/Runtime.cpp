@@ -19,6 +19,7 @@
 #include "plugins/PluginInstance.h"
 #include "store/Outbox.h"
 #include "store/SqliteStore.h"
+#include "timers/TimeTriggers.h"
 
 namespace sb {
 
@@ -85,6 +86,12 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   });
   pipeline_options.calls = calls_in_flight_.get();
   pipeline_ = std::make_unique<Pipeline>(*store_, checked.rules, *this, *metrics_, pipeline_options);
+  TimeTriggers::Options time_options;
+  time_options.check_every = std::chrono::milliseconds(config_.time_check_every_ms);
+  time_options.account_timezone = config_.account.value("timezone", "UTC");
+  time_triggers_ = std::make_unique<TimeTriggers>(*store_, checked.rules, time_options, [this] {
+    if (pipeline_) pipeline_->wake();
+  });
   CompletedRoutes::Options completed;
   completed.account = config_.account;
   completed.max_wait = std::chrono::milliseconds(config_.http_server.response_timeout_ms);
@@ -166,6 +173,7 @@ void Runtime::start() {
   server_->start();
   for (auto& [name, instance] : instances_) instance->start();
   pipeline_->start();
+  time_triggers_->start();
   log_info("http", "listening", {{"address", config_.listen_host}, {"port", server_->port()}});
 }
 
@@ -176,12 +184,13 @@ void Runtime::stop() {
   // plugin's instances are destroyed (plugin.h promises it).
   if (server_) server_->stop();                                // no new requests; requests in progress drain
   for (auto& [name, instance] : instances_) instance->stop();  // triggers stop emitting
-  if (pipeline_) pipeline_->stop();                            // steps still in flight run again after a restart
-  accepting_ = false;                                          // steps not yet dispatched fail as "shutting down"
-  http_->shutdown();  // in-flight requests report "client shut down" to their plugins
-  calls_->close();    // calls never completed fail; their emit results reach live plugins
-  emitted_->close();  // a late emit is refused, not reported to a plugin that is gone
-  store_->flush();    // emitted events' commits are reported to live plugins
+  if (time_triggers_) time_triggers_->stop();
+  if (pipeline_) pipeline_->stop();  // steps still in flight run again after a restart
+  accepting_ = false;                // steps not yet dispatched fail as "shutting down"
+  http_->shutdown();                 // in-flight requests report "client shut down" to their plugins
+  calls_->close();                   // calls never completed fail; their emit results reach live plugins
+  emitted_->close();                 // a late emit is refused, not reported to a plugin that is gone
+  store_->flush();                   // emitted events' commits are reported to live plugins
   // The client and the call registry outlive the instances (closed, not
   // destroyed): a plugin thread still finishing may call into them safely.
   instances_.clear();

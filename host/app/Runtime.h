@@ -27,6 +27,7 @@ class RecordsApi;
 class EmittedEvents;
 class Pipeline;
 class Store;
+class TimeTriggers;
 class HttpClient;
 class HttpServer;
 class Metrics;
@@ -69,7 +70,9 @@ class Runtime : public ActionDispatcher {
   std::unique_ptr<CompletedRoutes> completed_;  // plugins' events whose emitter waits for the result
   std::unique_ptr<CrmService> crm_;             // switchboard.crm/1: records read, changes stored as events
   std::unique_ptr<EmittedEvents> emitted_;      // plugins' events: to the store, or to completed_
-  std::unique_ptr<Pipeline> pipeline_;          // events from the events API (durable)
+  std::unique_ptr<Pipeline> pipeline_;
+  std::unique_ptr<TimeTriggers> time_triggers_;  // schedules, special dates, overdue: events of their own          //
+                                                 // events from the events API (durable)
   std::map<std::string, std::unique_ptr<PluginInstance>> instances_;
   std::unique_ptr<HttpServer> server_;
   std::atomic<bool> accepting_{false};

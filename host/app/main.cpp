@@ -171,6 +171,10 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
     if (!issues.empty()) throw sb::ConfigError(std::move(issues));
     std::cout << config.file.string() << ": valid (" << config.instances.size() << " instances, " << config.rules.size()
               << " rules)\n";
+    for (const auto& rule : checked.rules)
+      if (rule.time_trigger)
+        std::cout << "  rule '" << rule.name << "' runs on " << rule.time_trigger->describe() << " -> "
+                  << rule.time_trigger->event_type() << '\n';
     return EXIT_OK;
   }
 

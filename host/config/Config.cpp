@@ -205,6 +205,13 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
     c.max_chain_depth = doc["executions"].value("max_chain_depth", c.max_chain_depth);
     c.max_in_flight = doc["executions"].value("max_in_flight", c.max_in_flight);
   }
+  if (doc.contains("time_triggers") && doc["time_triggers"].contains("check_every")) {
+    const auto every = parse_duration_ms(doc["time_triggers"]["check_every"].get<std::string>());
+    if (!every || *every < 10)
+      issues.push_back({name, "/time_triggers/check_every", "expected a duration such as \"1m\" or \"30s\""});
+    else
+      c.time_check_every_ms = *every;
+  }
 
   const json pipelines = doc.value("pipelines", json::object());  // a local: items() would dangle on a temporary
   for (const auto& [pipeline, statuses] : pipelines.items())

@@ -95,9 +95,10 @@ struct Config {
   std::map<std::string, std::vector<std::string>> pipelines;  // statuses in order
   std::map<std::string, std::string> template_variables;      // the config's short names (rules/Template.h)
   int max_chain_depth = 5;                                    // see PipelineOptions
-  int max_in_flight = 1000;                                   // ... and this
-  nlohmann::json account = nlohmann::json::object();          // {{account.*}}; its timezone and country are defaults
-  std::vector<RuleSource> rules;                              // the enabled ones
+  int64_t time_check_every_ms = 60000;  // how often time triggers (schedules, special dates, overdue) are checked
+  int max_in_flight = 1000;             // ... and this
+  nlohmann::json account = nlohmann::json::object();  // {{account.*}}; its timezone and country are defaults
+  std::vector<RuleSource> rules;                      // the enabled ones
 };
 
 // Throws ConfigError. With `problems`, problems found after the file's

@@ -62,7 +62,7 @@ class EventDraft {
   // The call's contact, untouched, so that rules on the event reach the person.
   std::optional<ContactUpdate> call_contact() const {
     if (request_.call.contact_key.empty()) return std::nullopt;
-    return ContactUpdate{request_.call.contact_key, "{}", {}, {}};
+    return ContactUpdate{request_.call.contact_key, "", {}, {}};
   }
 
  private:
@@ -161,7 +161,7 @@ Result change_tags(const ChangeRequest& r, const json& change, bool add) {
   if (key.index() == 1) return std::get<1>(key);
   EventDraft draft(r, change);
   draft.body()["data"]["tags"] = list;
-  ContactUpdate update{std::get<0>(key), "{}", {}, {}};
+  ContactUpdate update{std::get<0>(key), "", {}, {}};
   (add ? update.add_tags : update.remove_tags) = std::move(list);
   return draft.record("contact.updated", std::move(update), std::nullopt);
 }

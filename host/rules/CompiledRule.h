@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "rules/Condition.h"
+#include "rules/TimeTrigger.h"
 #include "rules/Trigger.h"
 #include "util/Zones.h"
 
@@ -65,6 +66,7 @@ struct CompiledRule {
   std::string name;
   std::string version;                      // a hash of what it was compiled from
   std::optional<Trigger> trigger;           // null: invalid, never fires
+  std::optional<TimeTrigger> time_trigger;  // the host produces the trigger's events (schedules, dates, overdue)
   std::shared_ptr<const Condition> filter;  // null: every event the trigger takes
   std::vector<CompiledStep> steps;
   int priority = 1;  // store/Store.h: 0 low, 1 normal, 2 high

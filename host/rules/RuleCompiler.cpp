@@ -302,11 +302,19 @@ CompiledRule compile_rule(const json& rule, const std::string& pointer, const Ru
   const std::string where = "rule '" + out.name + "': ";
   const json trigger = rule.value("trigger", json::object());
   std::vector<ConditionProblem> problems;
-  out.trigger = Trigger::compile(trigger, environment.pipelines, problems);
+  if (TimeTrigger::is_time_trigger(trigger)) {
+    // The host produces its events, from a source only this rule listens to.
+    out.time_trigger = TimeTrigger::compile(trigger, problems);
+    if (out.time_trigger)
+      out.trigger = Trigger::compile(json{{"event", out.time_trigger->event_type()}, {"source", time_source(out.name)}},
+                                     environment.pipelines, problems);
+  } else {
+    out.trigger = Trigger::compile(trigger, environment.pipelines, problems);
+    const std::string source = trigger.value("source", "");
+    if (!source.empty() && source != "api" && !environment.instances.count(source))
+      issues.push_back({pointer + "/trigger/source", where + "unknown instance '" + source + "'"});
+  }
   for (const auto& p : problems) issues.push_back({pointer + "/trigger" + p.pointer, where + p.message});
-  const std::string source = trigger.value("source", "");
-  if (!source.empty() && source != "api" && !environment.instances.count(source))
-    issues.push_back({pointer + "/trigger/source", where + "unknown instance '" + source + "'"});
   problems.clear();
   out.filter = Condition::compile(rule.value("filter", json::object()), problems);
   for (const auto& p : problems) issues.push_back({pointer + "/filter" + p.pointer, where + p.message});

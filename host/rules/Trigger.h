@@ -38,6 +38,7 @@ class Trigger {
 
   // `change` is set when the event sets its entity's status.
   Fire fires(const std::string& event_type, const std::string& source, const std::optional<StatusChange>& change) const;
+  const std::string& event() const { return event_; }  // "" for status triggers
 
  private:
   enum class Kind { kEvent, kStatus, kRange };

@@ -76,9 +76,9 @@ class Deriver {
     e.chain_depth = cause_.chain_depth;
     data["caused_by"] = cause_.id;
     json body{{"id", e.id}, {"type", type}, {"time", format_time_ms(e.occurred_at_ms)}, {"data", std::move(data)}};
-    if (cause_.contact) e.contact = ContactUpdate{cause_.contact->key, "{}", {}, {}};
+    if (cause_.contact) e.contact = ContactUpdate{cause_.contact->key, "", {}, {}};
     if (cause_.entity) {
-      e.entity = EntityUpdate{cause_.entity->type, cause_.entity->id, false, std::nullopt, "{}"};
+      e.entity = EntityUpdate{cause_.entity->type, cause_.entity->id, false, std::nullopt, ""};
       body["entity"] = {{"type", cause_.entity->type}, {"id", cause_.entity->id}};
     }
     e.body_json = dump_text(body);

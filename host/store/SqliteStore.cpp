@@ -314,7 +314,10 @@ struct SqliteStore::Writer {
     bool created = false;
     std::optional<std::string> previous;
     std::optional<std::string> entity_data;
-    if (e.entity) {
+    const bool changes_entity = e.entity && (e.entity->sets_status || !e.entity->data_json.empty());
+    const bool changes_contact =
+        e.contact && (!e.contact->data_json.empty() || !e.contact->add_tags.empty() || !e.contact->remove_tags.empty());
+    if (changes_entity) {
       entity_row.bind(1, e.entity->type).bind(2, e.entity->id);
       created = !entity_row.step();
       if (!created && !entity_row.is_null(0)) previous = entity_row.text(0);
@@ -323,18 +326,18 @@ struct SqliteStore::Writer {
     }
     if (!insert(e, created, previous)) return AppendOutcome::kDuplicate;
     std::optional<nlohmann::json> contact_before, contact_after, entity_before, entity_after;
-    if (e.contact) {
+    if (changes_contact) {
       contact_data.bind(1, e.contact->key);
       if (contact_data.step()) contact_before = parse_object(contact_data.text(0));
       contact_data.reset();
-      contact_after = merged(contact_before, e.contact->data_json);
+      contact_after = merged(contact_before, e.contact->data_json.empty() ? "{}" : e.contact->data_json);
       apply_tag_changes(*contact_after, *e.contact);
       put_contact.bind(1, e.contact->key).bind(2, dump_text(*contact_after));
       put_contact.bind(3, e.received_at_ms).run();
     }
-    if (e.entity) {
+    if (changes_entity) {
       if (entity_data) entity_before = parse_object(*entity_data);
-      entity_after = merged(entity_before, e.entity->data_json);
+      entity_after = merged(entity_before, e.entity->data_json.empty() ? "{}" : e.entity->data_json);
       put_entity.bind(1, e.entity->type).bind(2, e.entity->id);
       bind_optional(put_entity, 3, e.entity->sets_status ? e.entity->status : previous);
       put_entity.bind(4, dump_text(*entity_after)).bind(5, e.received_at_ms).run();

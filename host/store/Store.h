@@ -15,9 +15,11 @@ namespace sb {
 
 // What an event says about the person it concerns; merged into the stored
 // contact (JSON merge patch: a null field removes it).
+// An update with no data (and no tags, no status) only names its record:
+// the event is about it (rules see it) but changes nothing in it.
 struct ContactUpdate {
   std::string key;        // "id:<id>", "email:<address>" or "phone:<number>"
-  std::string data_json;  // the event's contact object
+  std::string data_json;  // the event's contact object ("" = names it only)
   // Tags added and removed one by one after the merge (a merge patch
   // replaces the whole list): what a rule's add_tag does.
   std::vector<std::string> add_tags = {};
@@ -30,7 +32,7 @@ struct EntityUpdate {
   std::string id;
   bool sets_status = false;           // the event says which status it is in now
   std::optional<std::string> status;  // that status; none = "no status"
-  std::string data_json;              // the event's entity object, merged like a contact
+  std::string data_json;              // the event's entity object, merged like a contact ("" = names it only)
 };
 
 struct EventRecord {

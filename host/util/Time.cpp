@@ -44,27 +44,32 @@ std::optional<int64_t> parse_duration_ms(std::string_view text) {
     }
     if (digits == 0 || digits == text.size()) return std::nullopt;
     int64_t unit = 0;
-    switch (text[digits]) {
-      case 's':
-        unit = 1000;
-        break;
-      case 'm':
-        unit = 60 * 1000;
-        break;
-      case 'h':
-        unit = 3600 * 1000;
-        break;
-      case 'd':
-        unit = 86400 * 1000;
-        break;
-      case 'w':
-        unit = 7 * 86400 * 1000LL;
-        break;
-      default:
-        return std::nullopt;
-    }
+    size_t unit_length = 1;
+    if (text.substr(digits, 2) == "ms") {
+      unit = 1;
+      unit_length = 2;
+    } else
+      switch (text[digits]) {
+        case 's':
+          unit = 1000;
+          break;
+        case 'm':
+          unit = 60 * 1000;
+          break;
+        case 'h':
+          unit = 3600 * 1000;
+          break;
+        case 'd':
+          unit = 86400 * 1000;
+          break;
+        case 'w':
+          unit = 7 * 86400 * 1000LL;
+          break;
+        default:
+          return std::nullopt;
+      }
     total += n * unit;
-    text.remove_prefix(digits + 1);
+    text.remove_prefix(digits + unit_length);
   }
   return negative ? -total : total;
 }

@@ -12,7 +12,7 @@ namespace sb {
 // plain date ("2026-11-24", midnight UTC) to Unix milliseconds.
 std::optional<int64_t> parse_time_ms(std::string_view text);
 
-// "30s", "15m", "2h", "1d", "1w", combined as "1d12h"; a leading '-' makes it
+// "250ms", "30s", "15m", "2h", "1d", "1w", combined as "1d12h"; a leading '-' makes it
 // negative. Milliseconds, or nothing when the text is not a duration.
 std::optional<int64_t> parse_duration_ms(std::string_view text);
 

@@ -5,6 +5,7 @@
 #include <Poco/URI.h>
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -139,7 +140,9 @@ TEST(CrmScenarios, MatrixCrmTheTenthVisitMakesTheClientAVipAndSaysSo) {
   json rules = json::array(
       {{{"name", "tenth visit"},
         {"trigger", {{"event", "visit.completed"}}},
-        {"filter", {{"field", "contact.fields.visits"}, {"op", "="}, {"value", 10}}},
+        // The event's own count: rules read the contact as it is when the
+        // event is routed, which may already be the eleventh visit's.
+        {"filter", {{"field", "data.visit"}, {"op", "="}, {"value", 10}}},
         {"steps",
          json::array(
              {{{"action", "crm.set_status"},
@@ -165,7 +168,8 @@ TEST(CrmScenarios, MatrixCrmTheTenthVisitMakesTheClientAVipAndSaysSo) {
                  {{"id", "C1"},
                   {"name", "Мария"},
                   {"phones", {{{"number", "+7 913 123-45-67"}}}},
-                  {"fields", {{"visits", visit}}}}}});
+                  {"fields", {{"visits", visit}}}}},
+                {"data", {{"visit", visit}}}});
   const auto got = sink.wait_for(2);
   ASSERT_EQ(got.size(), 2u) << host.log();
   std::map<std::string, json> by_path;
@@ -182,7 +186,7 @@ TEST(CrmScenarios, MatrixCrmTheTenthVisitMakesTheClientAVipAndSaysSo) {
   admin_wait(host, "/api/v1/executions?state=done&rule=tenth%20visit",
              [](const json& j) { return j["executions"].size() == 1; });
   const auto sent = outbox(host);
-  ASSERT_EQ(sent.size(), 1u);
+  ASSERT_EQ(sent.size(), 1u) << admin_get(host, "/api/v1/executions?rule=tenth%20visit").dump() << host.log();
   EXPECT_EQ(sent[0]["body"]["text"]["body"], "Мария, вы теперь VIP!");
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(sink.count(), 2u);  // the eleventh visit changes nothing
@@ -374,6 +378,141 @@ TEST(CrmScenarios, ATaskForTheResponsibleManagerOfADealWithNoneFailsNamingTheFie
   const std::string error = failed["executions"][0]["error"];
   EXPECT_NE(error.find("/assignee: the deal D1 has no responsible manager"), std::string::npos) << error;
   EXPECT_TRUE(admin_get(host, "/api/v1/tasks")["items"].empty());
+}
+
+// Today's date in Omsk (UTC+6 all year), as "YYYY-MM-DD" or with another year.
+std::string omsk_today(int year = 0) {
+  const std::time_t now = std::time(nullptr) + 6 * 3600;
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char out[11];
+  std::strftime(out, sizeof out, "%Y-%m-%d", &tm);
+  std::string date = out;
+  return year ? std::to_string(year) + date.substr(4) : date;
+}
+
+// A birthday greeting at a local time in Omsk, sent once even across a
+// restart that day.
+TEST(CrmScenarios, ABirthdayGreetingInOmskTimeIsSentOnceEvenAcrossARestart) {
+  HttpSink sink;
+  json rules = json::array(
+      {{{"name", "birthday"},
+        {"trigger", {{"special_date", "contact.fields.birthday"}, {"at", "00:00"}}},  // passed already today
+        {"steps",
+         json::array({{{"action", "wa.send_text"},
+                       {"params",
+                        {{"to", "{{contact.phones.0.number}}"},
+                         {"text", "{{contact.name}}, с днём рождения! {{data.years}} — отличный возраст"}}}}})}}});
+  json config = host_config(sink, rules);
+  config["time_triggers"] = {{"check_every", "100ms"}};
+  auto first = std::make_unique<HostProcess>(config);
+  const auto dir = first->dir();
+  post(*first, {{"id", "c-1"},
+                {"type", "contact.updated"},
+                {"contact",
+                 {{"id", "B1"},
+                  {"name", "Анна"},
+                  {"timezone", "Asia/Omsk"},
+                  {"phones", {{{"number", "+7 913 000-00-01"}}}},
+                  {"fields", {{"birthday", omsk_today(1990)}}}}}});
+  post(*first,
+       {{"id", "c-2"},
+        {"type", "contact.updated"},
+        {"contact", {{"id", "B2"}, {"timezone", "Asia/Omsk"}, {"fields", {{"birthday", "1990-01-01T00:00:00Z"}}}}}});
+  // The contacts are read once an hour: a restart reads them now.
+  first->stop();
+  HostProcess second(config, {}, dir);
+  admin_wait(second, "/api/v1/executions?state=done&rule=birthday",
+             [](const json& j) { return j["executions"].size() == 1; });
+  std::vector<json> sent = outbox(second);
+  ASSERT_EQ(sent.size(), 1u) << second.log();
+  const std::string text = sent[0]["body"]["text"]["body"];
+  EXPECT_EQ(text.substr(0, text.find('!')), "Анна, с днём рождения");
+  EXPECT_NE(text.find(std::to_string(std::stoi(omsk_today().substr(0, 4)) - 1990) + " —"), std::string::npos) << text;
+  second.stop();
+  HostProcess third(config, {}, dir);  // the same day again
+  std::this_thread::sleep_for(800ms);
+  EXPECT_EQ(outbox(third).size(), 1u) << third.log();
+  EXPECT_EQ(admin_get(third, "/api/v1/executions?rule=birthday")["executions"].size(), 1u);
+}
+
+// Bitrix24: a deal overdue by one day gets a task for every responsible
+// manager, due today at 18:00.
+TEST(CrmScenarios, BitrixADealOverdueByADayGetsATaskForEveryResponsibleManager) {
+  HttpSink sink;
+  json rules = json::array(
+      {{{"name", "overdue deal"},
+        {"trigger",
+         {{"overdue", "deal"},
+          {"field", "entity.fields.due"},
+          {"by", "1d"},
+          {"closed", {"Сделка успешна", "Сделка провалена"}}}},
+        {"steps", json::array({task_step("Просрочена сделка {{entity.id}}", {{"deadline", "today 18:00"}})})}}});
+  json config = host_config(sink, rules);
+  config["time_triggers"] = {{"check_every", "100ms"}};
+  HostProcess host(config);
+  const auto past = [](int hours) {
+    const std::time_t t = std::time(nullptr) - hours * 3600;
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char out[32];
+    std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return std::string(out);
+  };
+  const json responsible = json::parse(R"([{"id": "m1", "name": "Ольга"}, {"id": "m2", "name": "Иван"}])");
+  post(host, {{"id", "d-1"},
+              {"type", "deal.created"},
+              {"entity",
+               {{"type", "deal"},
+                {"id", "LATE"},
+                {"status", "В работе"},
+                {"responsible", responsible},
+                {"fields", {{"due", past(25)}}}}}});
+  post(host, {{"id", "d-2"},
+              {"type", "deal.created"},  // late by less than a day
+              {"entity",
+               {{"type", "deal"}, {"id", "RECENT"}, {"responsible", responsible}, {"fields", {{"due", past(2)}}}}}});
+  post(host, {{"id", "d-3"},
+              {"type", "deal.created"},  // closed
+              {"entity",
+               {{"type", "deal"},
+                {"id", "WON"},
+                {"status", "Сделка успешна"},
+                {"responsible", responsible},
+                {"fields", {{"due", past(48)}}}}}});
+  const json tasks = tasks_of(host, 2);
+  ASSERT_EQ(tasks.size(), 2u) << host.log();
+  std::set<std::string> managers;
+  for (const json& t : tasks) {
+    managers.insert(t["assignee"]["id"].get<std::string>());
+    EXPECT_EQ(t["title"], "Просрочена сделка LATE");
+    EXPECT_EQ(t["deadline"].get<std::string>().substr(10), "T12:00:00Z");  // 18:00 in Omsk
+  }
+  EXPECT_EQ(managers, (std::set<std::string>{"m1", "m2"}));
+  std::this_thread::sleep_for(500ms);  // checked again and again: still two
+  EXPECT_EQ(tasks_of(host, 2).size(), 2u);
+}
+
+TEST(CrmScenarios, ValidateListsTheTimeTriggersAndNamesABadOneByItsPath) {
+  HttpSink sink;
+  const auto dir = make_temp_dir("sb_validate_time");
+  json rules = json::array({{{"name", "morning"},
+                             {"trigger", {{"schedule", "every weekday at 09:00"}, {"timezone", "Europe/Moscow"}}},
+                             {"steps", json::array({post_step("/digest", {{"at", "{{data.scheduled_for}}"}})})}}});
+  json config = host_config(sink, rules);
+  config["data_dir"] = dir.string();
+  std::ofstream(dir / "good.json") << config.dump();
+  auto [code, out] = run_switchboard({"validate", "--config", (dir / "good.json").string()});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("rule 'morning' runs on schedule \"every weekday at 09:00\" (Europe/Moscow) -> schedule.fired"),
+            std::string::npos)
+      << out;
+  config["rules"][0]["trigger"]["schedule"] = "every weekday at 9";
+  std::ofstream(dir / "bad.json") << config.dump();
+  std::tie(code, out) = run_switchboard({"validate", "--config", (dir / "bad.json").string()});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(out.find("/rules/0/trigger/schedule"), std::string::npos) << out;
+  EXPECT_NE(out.find("'every weekday at 9' is not a schedule"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -1,0 +1,134 @@
+#include "rules/TimeTrigger.h"
+
+#include "util/Time.h"
+#include "util/Zones.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+namespace {
+
+// "contact.fields.birthday" and "fields.birthday" are the same path.
+std::string path_in(const std::string& written, const std::string& record) {
+  const std::string prefix = record + ".";
+  return written.rfind(prefix, 0) == 0 ? written.substr(prefix.size()) : written;
+}
+
+std::string clock_text(int minute) {
+  const auto two = [](int n) { return std::string(n < 10 ? "0" : "") + std::to_string(n); };
+  return two(minute / 60) + ":" + two(minute % 60);
+}
+
+void check_zone(const json& trigger, TimeTrigger& t, std::vector<ConditionProblem>& problems) {
+  if (!trigger.contains("timezone")) return;
+  if (!trigger["timezone"].is_string() || !is_time_zone(trigger["timezone"].get<std::string>()))
+    return problems.push_back({"/timezone", "expected an IANA time zone such as \"Europe/Moscow\""});
+  t.timezone = trigger["timezone"].get<std::string>();
+}
+
+const std::set<std::string> kKeys{"schedule", "special_date", "overdue"};
+
+}  // namespace
+
+bool TimeTrigger::is_time_trigger(const json& trigger) {
+  if (!trigger.is_object()) return false;
+  for (const auto& key : kKeys)
+    if (trigger.contains(key)) return true;
+  return false;
+}
+
+std::optional<TimeTrigger> TimeTrigger::compile(const json& trigger, std::vector<ConditionProblem>& problems) {
+  const size_t before = problems.size();
+  TimeTrigger t;
+  std::set<std::string> allowed;
+  std::string kind_key;
+  if (trigger.contains("schedule")) {
+    kind_key = "schedule";
+    t.kind = Kind::kSchedule;
+    allowed = {"schedule", "timezone"};
+    t.text = trigger["schedule"].is_string() ? trigger["schedule"].get<std::string>() : "";
+    std::string why;
+    t.schedule = Schedule::parse(t.text, why);
+    if (!t.schedule) problems.push_back({"/schedule", why});
+  } else if (trigger.contains("special_date")) {
+    t.kind = Kind::kSpecialDate;
+    kind_key = "special_date";
+    allowed = {"special_date", "at", "timezone"};
+    if (!trigger["special_date"].is_string() || trigger["special_date"].get<std::string>().empty())
+      problems.push_back({"/special_date", "expected the contact's date field, e.g. \"contact.fields.birthday\""});
+    else
+      t.field = path_in(trigger["special_date"].get<std::string>(), "contact");
+    if (trigger.contains("at")) {
+      const auto clock =
+          trigger["at"].is_string() ? SendWindow::parse_clock(trigger["at"].get<std::string>()) : std::nullopt;
+      if (!clock || *clock >= 24 * 60)
+        problems.push_back({"/at", "expected a local time of day such as \"10:00\""});
+      else
+        t.at_minute = *clock;
+    }
+  } else {
+    t.kind = Kind::kOverdue;
+    kind_key = "overdue";
+    allowed = {"overdue", "field", "by", "closed"};
+    if (!trigger["overdue"].is_string() || trigger["overdue"].get<std::string>().empty())
+      problems.push_back({"/overdue", "expected the entity type, e.g. \"deal\" or \"task\""});
+    else
+      t.entity_type = trigger["overdue"].get<std::string>();
+    t.field = path_in(trigger.value("field", std::string("entity.fields.deadline")), "entity");
+    if (trigger.contains("by")) {
+      const auto by = trigger["by"].is_string() ? parse_duration_ms(trigger["by"].get<std::string>()) : std::nullopt;
+      if (!by || *by < 0)
+        problems.push_back({"/by", "expected how long past due, e.g. \"1d\" or \"2h\""});
+      else
+        t.by_ms = *by;
+    }
+    if (trigger.contains("closed")) {
+      if (!trigger["closed"].is_array()) problems.push_back({"/closed", "expected a list of statuses"});
+      for (const json& s : trigger.value("closed", json::array()))
+        if (s.is_string()) t.closed.insert(s.get<std::string>());
+    } else if (t.entity_type == "task") {
+      t.closed = {"done", "cancelled"};
+    }
+  }
+  check_zone(trigger, t, problems);
+  for (const auto& [key, value] : trigger.items())
+    if (!allowed.count(key))
+      problems.push_back({"/" + key, "does not go with \"" + kind_key + "\"; expected " + [&] {
+                            std::string keys;
+                            for (const auto& k : allowed) keys += (keys.empty() ? "" : ", ") + k;
+                            return keys;
+                          }()});
+  if (problems.size() != before) return std::nullopt;
+  return t;
+}
+
+std::string TimeTrigger::event_type() const {
+  switch (kind) {
+    case Kind::kSchedule:
+      return "schedule.fired";
+    case Kind::kSpecialDate:
+      return "contact.special_date";
+    case Kind::kOverdue:
+      break;
+  }
+  return entity_type + ".overdue";
+}
+
+std::string TimeTrigger::describe() const {
+  switch (kind) {
+    case Kind::kSchedule:
+      return "schedule \"" + text + "\" (" + (timezone.empty() ? "the account's time zone" : timezone) + ")";
+    case Kind::kSpecialDate:
+      return "special date contact." + field + " at " + clock_text(at_minute) + " (" +
+             (timezone.empty() ? "the contact's time zone" : timezone) + ")";
+    case Kind::kOverdue:
+      break;
+  }
+  std::string closed_text;
+  for (const auto& s : closed) closed_text += (closed_text.empty() ? "" : ", ") + s;
+  return entity_type + " overdue: entity." + field + (by_ms ? " + " + std::to_string(by_ms / 60000) + " min" : "") +
+         (closed_text.empty() ? "" : " (not when " + closed_text + ")");
+}
+
+}  // namespace sb

@@ -1,0 +1,51 @@
+// Triggers that nobody posts: the host produces their events itself, once
+// per occurrence (the event's id names the occurrence, so a repeat is a
+// duplicate the store drops, across restarts and hosts).
+//
+//   {"schedule": "every day at 09:00", "timezone": "Europe/Moscow"}     schedule.fired
+//   {"schedule": "0 9 * * 1-5"}                                         (util/Schedule.h)
+//   {"special_date": "contact.fields.birthday", "at": "10:00"}          contact.special_date
+//        on the day, at that local time in the contact's zone (else the
+//        account's); 29 February falls on 28 February in other years
+//   {"overdue": "deal", "field": "entity.fields.due", "by": "1d", "closed": ["won", "lost"]}
+//        <type>.overdue, once per due time, for entities not in a closed status
+//
+// Their events come from "time:<rule>": only their own rule sees them.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "rules/Condition.h"
+#include "util/Schedule.h"
+
+namespace sb {
+
+struct TimeTrigger {
+  enum class Kind { kSchedule, kSpecialDate, kOverdue };
+  Kind kind = Kind::kSchedule;
+  std::optional<Schedule> schedule;
+  std::string text;      // the schedule as written
+  std::string timezone;  // "" = the contact's, then the account's (special dates); the account's (schedules)
+  std::string field;     // a dotted path in the contact (special dates) or the entity (overdue)
+  int at_minute = 9 * 60;
+  std::string entity_type;
+  int64_t by_ms = 0;
+  std::set<std::string> closed;
+
+  // Whether `trigger` is one of these (then compile it).
+  static bool is_time_trigger(const nlohmann::json& trigger);
+  static std::optional<TimeTrigger> compile(const nlohmann::json& trigger, std::vector<ConditionProblem>& problems);
+
+  std::string event_type() const;  // schedule.fired, contact.special_date, <type>.overdue
+  std::string describe() const;    // for switchboard validate
+};
+
+// The source of the events a rule's time trigger produces.
+inline std::string time_source(const std::string& rule) { return "time:" + rule; }
+
+}  // namespace sb

@@ -1,0 +1,300 @@
+#include "timers/TimeTriggers.h"
+
+#include <date/tz.h>
+
+#include <future>
+#include <map>
+#include <regex>
+#include <set>
+#include <unordered_set>
+
+#include "log/Logger.h"
+#include "util/JsonText.h"
+#include "util/Time.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+namespace {
+
+using Ms = std::chrono::milliseconds;
+constexpr int64_t kHour = 3'600'000;
+
+EventRecord time_event(const std::string& id, const std::string& type, const std::string& source, int64_t at_ms,
+                       int64_t now_ms, json data) {
+  EventRecord e;
+  e.id = id;
+  e.type = type;
+  e.source = source;
+  e.occurred_at_ms = at_ms;
+  e.received_at_ms = now_ms;
+  e.body_json = dump_text(json{{"id", id}, {"type", type}, {"time", format_time_ms(at_ms)}, {"data", std::move(data)}});
+  return e;
+}
+
+json object_of(const std::string& text) {
+  json data = json::parse(text, nullptr, false);
+  return data.is_object() ? data : json::object();
+}
+
+class ScheduleProducer final : public TimeProducer {
+ public:
+  ScheduleProducer(std::string rule, Schedule schedule, std::string zone)
+      : rule_(std::move(rule)), schedule_(std::move(schedule)), zone_(std::move(zone)) {}
+
+  void due(int64_t now, Store&, std::vector<EventRecord>& out) override {
+    if (!next_) next_ = schedule_.next_after(now - kHour, zone_);
+    std::optional<int64_t> latest;
+    while (next_ && *next_ <= now) {
+      latest = next_;
+      next_ = schedule_.next_after(*next_, zone_);
+    }
+    if (!latest) return;
+    const std::string at = format_time_ms(*latest);
+    out.push_back(time_event("time:" + rule_ + ":" + at, "schedule.fired", time_source(rule_), *latest, now,
+                             {{"rule", rule_}, {"scheduled_for", at}}));
+  }
+
+ private:
+  std::string rule_;
+  Schedule schedule_;
+  std::string zone_;
+  std::optional<int64_t> next_;
+};
+
+bool leap(int year) { return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0; }
+
+class SpecialDateProducer final : public TimeProducer {
+ public:
+  SpecialDateProducer(std::string rule, const TimeTrigger& t, std::string account_zone)
+      : rule_(std::move(rule)),
+        field_(t.field),
+        at_minute_(t.at_minute),
+        zone_(t.timezone),
+        account_zone_(std::move(account_zone)) {
+    const auto dot = field_.rfind('.');
+    needle_ = "\"" + (dot == std::string::npos ? field_ : field_.substr(dot + 1)) + "\"";
+  }
+
+  void due(int64_t now, Store& store, std::vector<EventRecord>& out) override {
+    if (now >= read_again_at_) read_contacts(now, store);
+    for (auto it = pending_.begin(); it != pending_.end() && it->first <= now;) {
+      if (sent_.insert(it->second.id).second) out.push_back(it->second);
+      it = pending_.erase(it);
+    }
+  }
+
+ private:
+  const date::time_zone* zone_named(const std::string& name) {
+    auto [it, fresh] = zones_.try_emplace(name, nullptr);
+    if (fresh) try {
+        it->second = date::locate_zone(name);
+      } catch (const std::runtime_error&) {
+        it->second = nullptr;
+      }
+    return it->second;
+  }
+
+  // The contacts whose day (in their zone) comes before the next read, or
+  // came earlier today; the rest of the day's are already pending or sent.
+  void read_contacts(int64_t now, Store& store) {
+    read_again_at_ = now + kHour;
+    if (sent_.size() > 100000) sent_.clear();  // duplicates are dropped by the store anyway
+    RecordQuery page;
+    page.limit = 1000;
+    for (;;) {
+      const auto rows = store.contacts_page(page);
+      for (const StoredContact& c : rows) consider(c, now);
+      if (rows.size() < page.limit) break;
+      page.after = rows.back().key;
+    }
+  }
+
+  void consider(const StoredContact& c, int64_t now) {
+    if (c.data_json.find(needle_) == std::string::npos) return;  // most contacts: no parse
+    const json data = object_of(c.data_json);
+    const json* value = lookup_path(data, field_);
+    if (!value || !value->is_string()) return;
+    const auto date = read_month_day(value->get<std::string>());
+    if (!date) return;
+    std::string zone = zone_;
+    if (zone.empty() && data.contains("timezone") && data["timezone"].is_string() &&
+        zone_named(data["timezone"].get<std::string>()))
+      zone = data["timezone"].get<std::string>();
+    const date::time_zone* tz = zone_named(zone.empty() ? account_zone_ : zone);
+    if (!tz) tz = date::locate_zone("UTC");
+    const auto today = date::floor<date::days>(tz->to_local(date::sys_time<Ms>{Ms{now}}));
+    for (int d = 0; d <= 1; ++d) {
+      const date::local_days day = today + date::days{d};
+      const date::year_month_day ymd{day};
+      const int year = static_cast<int>(ymd.year());
+      unsigned month = date->month, dom = date->day;
+      if (month == 2 && dom == 29 && !leap(year)) dom = 28;  // 29 February: the 28th in other years
+      if (static_cast<unsigned>(ymd.month()) != month || static_cast<unsigned>(ymd.day()) != dom) continue;
+      const auto ms = [](auto t) { return std::chrono::duration_cast<Ms>(t.time_since_epoch()).count(); };
+      const int64_t at = ms(tz->to_sys(day + std::chrono::minutes{at_minute_}, date::choose::earliest));
+      const int64_t day_ends = ms(tz->to_sys(day + date::days{1}, date::choose::earliest));
+      if (now >= day_ends || at > now + kHour + 60000) continue;  // gone, or the next read finds it
+      const std::string local_date = date::format("%F", day);
+      json data_out{{"rule", rule_}, {"field", "contact." + field_}, {"date", *value}};
+      if (date->year) data_out["years"] = year - date->year;
+      EventRecord e = time_event("time:" + rule_ + ":" + c.key + ":" + local_date, "contact.special_date",
+                                 time_source(rule_), at, now, std::move(data_out));
+      e.contact = ContactUpdate{c.key, "", {}, {}};
+      if (!sent_.count(e.id)) pending_.emplace(at, std::move(e));
+    }
+  }
+
+  std::string rule_, field_;
+  int at_minute_;
+  std::string zone_, account_zone_, needle_;
+  int64_t read_again_at_ = 0;
+  std::multimap<int64_t, EventRecord> pending_;  // by the moment each is due
+  std::unordered_set<std::string> sent_;
+  std::map<std::string, const date::time_zone*> zones_;
+};
+
+class OverdueProducer final : public TimeProducer {
+ public:
+  // `rule` empty: the host's own <type>.overdue, which any rule may take.
+  OverdueProducer(std::string rule, const TimeTrigger& t) : rule_(std::move(rule)), t_(t) {}
+
+  void due(int64_t now, Store& store, std::vector<EventRecord>& out) override {
+    RecordQuery page;
+    page.entity_type = t_.entity_type;
+    page.limit = 1000;
+    for (;;) {
+      const auto rows = store.entities_page(page);
+      for (const StoredEntity& e : rows) consider(e, now, out);
+      if (rows.size() < page.limit) break;
+      page.after = entity_cursor_key(rows.back().type, rows.back().id);
+    }
+  }
+
+ private:
+  void consider(const StoredEntity& e, int64_t now, std::vector<EventRecord>& out) {
+    if (e.status && t_.closed.count(*e.status)) return;
+    const json data = object_of(e.data_json);
+    const json* value = lookup_path(data, t_.field);
+    if (!value || !value->is_string()) return;
+    const auto due_at = parse_time_ms(value->get<std::string>());
+    if (!due_at || *due_at + t_.by_ms > now) return;
+    const std::string source = rule_.empty() ? "time" : time_source(rule_);
+    const std::string id =
+        (rule_.empty() ? "overdue" : "time:" + rule_) + ":" + e.type + ":" + e.id + ":" + format_time_ms(*due_at);
+    if (!sent_.insert(id).second) return;
+    json data_out{{"field", "entity." + t_.field}, {"due", *value}, {"overdue_by_ms", now - *due_at}};
+    if (!rule_.empty()) data_out["rule"] = rule_;
+    EventRecord event = time_event(id, t_.entity_type + ".overdue", source, *due_at + t_.by_ms, now, data_out);
+    event.entity = EntityUpdate{e.type, e.id, false, std::nullopt, ""};
+    json body = object_of(event.body_json);
+    body["entity"] = {{"type", e.type}, {"id", e.id}};
+    event.body_json = dump_text(body);
+    out.push_back(std::move(event));
+  }
+
+  std::string rule_;
+  TimeTrigger t_;
+  std::unordered_set<std::string> sent_;
+};
+
+}  // namespace
+
+std::optional<MonthDay> read_month_day(const std::string& text) {
+  static const std::regex iso(R"(^(\d{4})-(\d{2})-(\d{2})(T.*)?$)");
+  static const std::regex dotted(R"(^(\d{1,2})\.(\d{1,2})(?:\.(\d{4}))?$)");
+  static const std::regex no_year(R"(^(?:--)?(\d{2})-(\d{2})$)");
+  std::smatch m;
+  MonthDay out;
+  if (std::regex_match(text, m, iso)) {
+    out = {std::stoi(m[1]), static_cast<unsigned>(std::stoi(m[2])), static_cast<unsigned>(std::stoi(m[3]))};
+  } else if (std::regex_match(text, m, dotted)) {
+    out = {m[3].matched ? std::stoi(m[3]) : 0, static_cast<unsigned>(std::stoi(m[2])),
+           static_cast<unsigned>(std::stoi(m[1]))};
+  } else if (std::regex_match(text, m, no_year)) {
+    out = {0, static_cast<unsigned>(std::stoi(m[1])), static_cast<unsigned>(std::stoi(m[2]))};
+  } else {
+    return std::nullopt;
+  }
+  // Any year that has the day (a leap year for 29 February).
+  if (!date::year_month_day{date::year{2000}, date::month{out.month}, date::day{out.day}}.ok()) return std::nullopt;
+  return out;
+}
+
+TimeTriggers::TimeTriggers(Store& store, const std::vector<CompiledRule>& rules, Options options,
+                           std::function<void()> stored)
+    : store_(store), options_(std::move(options)), stored_(std::move(stored)) {
+  bool task_overdue_wanted = false;
+  for (const CompiledRule& rule : rules) {
+    if (rule.trigger && rule.trigger->event() == "task.overdue" && !rule.time_trigger) task_overdue_wanted = true;
+    if (!rule.time_trigger) continue;
+    const TimeTrigger& t = *rule.time_trigger;
+    switch (t.kind) {
+      case TimeTrigger::Kind::kSchedule:
+        producers_.push_back(std::make_unique<ScheduleProducer>(
+            rule.name, *t.schedule, t.timezone.empty() ? options_.account_timezone : t.timezone));
+        break;
+      case TimeTrigger::Kind::kSpecialDate:
+        producers_.push_back(std::make_unique<SpecialDateProducer>(rule.name, t, options_.account_timezone));
+        break;
+      case TimeTrigger::Kind::kOverdue:
+        producers_.push_back(std::make_unique<OverdueProducer>(rule.name, t));
+        break;
+    }
+  }
+  if (task_overdue_wanted) {
+    // A rule on task.overdue: the host tells when an open task's deadline passes.
+    TimeTrigger tasks;
+    tasks.kind = TimeTrigger::Kind::kOverdue;
+    tasks.entity_type = "task";
+    tasks.field = "fields.deadline";
+    tasks.closed = {"done", "cancelled"};
+    producers_.push_back(std::make_unique<OverdueProducer>("", tasks));
+  }
+}
+
+TimeTriggers::~TimeTriggers() { stop(); }
+
+void TimeTriggers::start() {
+  if (producers_.empty() || thread_.joinable()) return;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void TimeTriggers::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void TimeTriggers::loop() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    try {
+      check(now_ms());
+    } catch (const std::exception& e) {
+      log_error("time", "checking the time triggers failed", {{"error", e.what()}});
+    }
+    lock.lock();
+    wake_.wait_for(lock, options_.check_every, [this] { return stopping_; });
+  }
+}
+
+std::vector<EventRecord> TimeTriggers::check(int64_t now) {
+  std::vector<EventRecord> due;
+  for (auto& producer : producers_) producer->due(now, store_, due);
+  if (due.empty()) return due;
+  std::promise<AppendResult> appended;
+  store_.append_events(due, [&](AppendResult r) { appended.set_value(std::move(r)); });
+  if (const AppendResult r = appended.get_future().get(); !r.ok())
+    log_error("time", "cannot store the time triggers' events; they come again at the next check",
+              {{"error", r.error}});
+  if (stored_) stored_();
+  return due;
+}
+
+}  // namespace sb

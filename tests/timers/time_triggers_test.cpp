@@ -1,0 +1,184 @@
+// The host's own events for time triggers, over a real store: schedules,
+// special dates in each contact's zone (29 February included), overdue
+// entities and tasks; each occurrence once, also for a second producer on
+// the same store (a restart, or another host).
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "events/EventParser.h"
+#include "integration/test_support.h"
+#include "rules/RuleCompiler.h"
+#include "store/SqliteStore.h"
+#include "timers/TimeTriggers.h"
+#include "util/Time.h"
+
+namespace sb {
+namespace {
+
+using nlohmann::json;
+
+int64_t at(const char* rfc3339) { return *parse_time_ms(rfc3339); }
+
+CompiledRule time_rule(const std::string& name, const json& trigger) {
+  std::vector<ConditionProblem> problems;
+  CompiledRule r;
+  r.name = name;
+  r.time_trigger = TimeTrigger::compile(trigger, problems);
+  EXPECT_TRUE(problems.empty()) << (problems.empty() ? "" : problems[0].pointer + ": " + problems[0].message);
+  return r;
+}
+
+class TimeTriggersTest : public ::testing::Test {
+ protected:
+  void SetUp() override { store_ = std::make_unique<SqliteStore>(SqliteStore::Options{dir_ / "store.db"}); }
+  void append(json event) {
+    ParsedEvents parsed = parse_event(event, at("2026-01-01T00:00:00Z"), "api");
+    ASSERT_TRUE(parsed.problems.empty()) << parsed.problems[0].message;
+    std::promise<AppendResult> done;
+    store_->append_events(parsed.records, [&](AppendResult r) { done.set_value(r); });
+    ASSERT_TRUE(done.get_future().get().ok());
+  }
+  std::vector<std::string> ids(TimeTriggers& t, const char* now) {
+    std::vector<std::string> out;
+    for (const auto& e : t.check(at(now))) out.push_back(e.id);
+    return out;
+  }
+  std::vector<std::string> stored_types() {
+    std::vector<std::string> out;
+    for (const auto& e : store_->events_after(0, 1000))
+      if (e.record.source.rfind("time", 0) == 0) out.push_back(e.record.type + " " + e.record.id);
+    return out;
+  }
+  std::filesystem::path dir_ = test::make_temp_dir("sb_time");
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(TimeTriggersTest, ABirthdayComesOnTheDayAtTheLocalTimeOnceEvenAfterARestart) {
+  append({{"id", "c1"},
+          {"type", "contact.updated"},
+          {"contact", {{"id", "omsk"}, {"timezone", "Asia/Omsk"}, {"fields", {{"birthday", "1990-12-02"}}}}}});
+  append({{"id", "c2"},
+          {"type", "contact.updated"},
+          {"contact", {{"id", "moscow"}, {"fields", {{"birthday", "02.12.1985"}}}}}});  // the account's zone
+  append({{"id", "c3"},
+          {"type", "contact.updated"},
+          {"contact", {{"id", "other"}, {"fields", {{"birthday", "1990-12-03"}}}}}});
+  const std::vector<CompiledRule> rules{
+      time_rule("birthday", {{"special_date", "contact.fields.birthday"}, {"at", "10:00"}})};
+  TimeTriggers::Options options;
+  options.account_timezone = "Europe/Moscow";
+  auto first = std::make_unique<TimeTriggers>(*store_, rules, options, nullptr);
+  // 10:00 in Omsk is 04:00 UTC; in Moscow 07:00 UTC.
+  EXPECT_TRUE(ids(*first, "2026-12-02T03:59:00Z").empty());
+  EXPECT_EQ(ids(*first, "2026-12-02T04:00:30Z"), std::vector<std::string>{"time:birthday:id:omsk:2026-12-02"});
+  EXPECT_TRUE(ids(*first, "2026-12-02T05:00:00Z").empty());
+  EXPECT_EQ(ids(*first, "2026-12-02T07:00:00Z"), std::vector<std::string>{"time:birthday:id:moscow:2026-12-02"});
+  // A restart that day: the same occurrences again, which the store drops.
+  auto second = std::make_unique<TimeTriggers>(*store_, rules, options, nullptr);
+  EXPECT_EQ(ids(*second, "2026-12-02T08:00:00Z").size(), 2u);
+  EXPECT_EQ(stored_types(), (std::vector<std::string>{"contact.special_date time:birthday:id:omsk:2026-12-02",
+                                                      "contact.special_date time:birthday:id:moscow:2026-12-02"}));
+  const auto events = store_->events_after(0, 1000);
+  const json data = json::parse(events[3].record.body_json)["data"];
+  EXPECT_EQ(data["years"], 36);
+  EXPECT_EQ(json::parse(events[3].contact_json)["id"], "omsk");  // rules see the contact
+  // The next day is someone else's.
+  EXPECT_EQ(ids(*second, "2026-12-03T07:00:00Z"), std::vector<std::string>{"time:birthday:id:other:2026-12-03"});
+}
+
+TEST_F(TimeTriggersTest, The29thOfFebruaryIsThe28thInOtherYears) {
+  append({{"id", "c1"},
+          {"type", "contact.updated"},
+          {"contact", {{"id", "leap"}, {"fields", {{"birthday", "2000-02-29"}}}}}});
+  const std::vector<CompiledRule> rules{
+      time_rule("birthday", {{"special_date", "contact.fields.birthday"}, {"at", "09:00"}, {"timezone", "UTC"}})};
+  TimeTriggers t(*store_, rules, {}, nullptr);
+  EXPECT_EQ(ids(t, "2027-02-28T09:00:00Z"), std::vector<std::string>{"time:birthday:id:leap:2027-02-28"});
+  EXPECT_TRUE(ids(t, "2027-03-01T09:00:00Z").empty());
+  EXPECT_EQ(ids(t, "2028-02-29T09:00:00Z"), std::vector<std::string>{"time:birthday:id:leap:2028-02-29"});
+  EXPECT_TRUE(ids(t, "2028-02-28T09:00:01Z").empty());
+}
+
+TEST_F(TimeTriggersTest, AScheduleRunsEachOccurrenceOnceAndOneMissedWithinTheHourLate) {
+  const std::vector<CompiledRule> rules{time_rule("daily", {{"schedule", "every day at 09:00"}})};
+  TimeTriggers::Options options;
+  options.account_timezone = "Europe/Moscow";
+  TimeTriggers t(*store_, rules, options, nullptr);
+  // Started at 09:20 Moscow: the 09:00 run was missed 20 minutes ago.
+  EXPECT_EQ(ids(t, "2026-12-02T06:20:00Z"), std::vector<std::string>{"time:daily:2026-12-02T06:00:00.000Z"});
+  EXPECT_TRUE(ids(t, "2026-12-02T07:00:00Z").empty());
+  // A whole day checked late is one run, not many.
+  EXPECT_EQ(ids(t, "2026-12-04T06:30:00Z"), std::vector<std::string>{"time:daily:2026-12-04T06:00:00.000Z"});
+  TimeTriggers later(*store_, rules, options, nullptr);
+  EXPECT_TRUE(ids(later, "2026-12-04T08:30:00Z").empty());  // more than an hour after: not run late
+}
+
+TEST_F(TimeTriggersTest, OverdueEntitiesOncePerDueTimeAndNeverInAClosedStatus) {
+  append(
+      {{"id", "d1"},
+       {"type", "deal.created"},
+       {"entity", {{"type", "deal"}, {"id", "D1"}, {"status", "new"}, {"fields", {{"due", "2026-12-01T12:00:00Z"}}}}}});
+  append(
+      {{"id", "d2"},
+       {"type", "deal.created"},
+       {"entity", {{"type", "deal"}, {"id", "D2"}, {"status", "won"}, {"fields", {{"due", "2026-11-01T12:00:00Z"}}}}}});
+  append({{"id", "t1"},
+          {"type", "task.created"},
+          {"entity",
+           {{"type", "task"}, {"id", "T1"}, {"status", "open"}, {"fields", {{"deadline", "2026-12-02T12:00:00Z"}}}}}});
+  std::vector<CompiledRule> rules{time_rule(
+      "late deal", {{"overdue", "deal"}, {"field", "entity.fields.due"}, {"by", "1d"}, {"closed", {"won", "lost"}}})};
+  std::vector<ConditionProblem> problems;
+  CompiledRule on_task;  // a rule on the host's task.overdue turns it on
+  on_task.name = "task late";
+  on_task.trigger = Trigger::compile({{"event", "task.overdue"}}, {}, problems);
+  rules.push_back(on_task);
+  TimeTriggers t(*store_, rules, {}, nullptr);
+  EXPECT_TRUE(ids(t, "2026-12-02T11:59:00Z").empty());  // D1 is late by less than a day
+  EXPECT_EQ(ids(t, "2026-12-02T12:00:00Z"), (std::vector<std::string>{"time:late deal:deal:D1:2026-12-01T12:00:00.000Z",
+                                                                      "overdue:task:T1:2026-12-02T12:00:00.000Z"}));
+  EXPECT_TRUE(ids(t, "2026-12-02T12:01:00Z").empty());
+  const auto events = store_->events_after(0, 100);
+  EXPECT_EQ(events.back().record.type, "task.overdue");
+  EXPECT_EQ(events.back().record.source, "time");
+  EXPECT_EQ(json::parse(events.back().entity_json)["id"], "T1");
+  // Done tasks are never overdue; a moved deadline is a new occurrence.
+  append({{"id", "t2"},
+          {"type", "task.updated"},
+          {"entity", {{"type", "task"}, {"id", "T1"}, {"fields", {{"deadline", "2026-12-03T12:00:00Z"}}}}}});
+  EXPECT_EQ(ids(t, "2026-12-03T12:00:00Z"), std::vector<std::string>{"overdue:task:T1:2026-12-03T12:00:00.000Z"});
+  append({{"id", "t3"},
+          {"type", "task.status_changed"},
+          {"entity",
+           {{"type", "task"}, {"id", "T1"}, {"status", "done"}, {"fields", {{"deadline", "2026-12-04T12:00:00Z"}}}}}});
+  EXPECT_TRUE(ids(t, "2026-12-05T12:00:00Z").empty());
+}
+
+TEST(MonthDay, TheFormsDatesAreWrittenIn) {
+  EXPECT_EQ(read_month_day("1990-02-28")->month, 2u);
+  EXPECT_EQ(read_month_day("28.02.1990")->day, 28u);
+  EXPECT_EQ(read_month_day("28.02.1990")->year, 1990);
+  EXPECT_EQ(read_month_day("--02-29")->day, 29u);
+  EXPECT_EQ(read_month_day("1990-05-17T00:00:00Z")->month, 5u);
+  EXPECT_FALSE(read_month_day("1990-02-30"));
+  EXPECT_FALSE(read_month_day("tomorrow"));
+}
+
+TEST(TimeTriggerRules, AreCheckedWithThePathAndWhatWasExpected) {
+  const auto problem = [](const json& trigger) {
+    std::vector<ConditionProblem> problems;
+    TimeTrigger::compile(trigger, problems);
+    return problems.empty() ? std::string("(none)") : problems[0].pointer + ": " + problems[0].message;
+  };
+  EXPECT_EQ(problem({{"special_date", "contact.fields.birthday"}, {"at", "25:00"}}),
+            "/at: expected a local time of day such as \"10:00\"");
+  EXPECT_EQ(problem({{"schedule", "every day at 09:00"}, {"timezone", "Mars/Olympus"}}),
+            "/timezone: expected an IANA time zone such as \"Europe/Moscow\"");
+  EXPECT_EQ(problem({{"overdue", "deal"}, {"by", "soon"}}), "/by: expected how long past due, e.g. \"1d\" or \"2h\"");
+  EXPECT_EQ(problem({{"schedule", "0 9 * *"}}).substr(0, 30), "/schedule: '0 9 * *' has 4 fie");
+  EXPECT_EQ(problem({{"overdue", "deal"}, {"at", "10:00"}}).substr(0, 29), "/at: does not go with \"overdu");
+}
+
+}  // namespace
+}  // namespace sb

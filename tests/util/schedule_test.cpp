@@ -1,0 +1,63 @@
+// Schedules as cron and as words, in a time zone, across DST changes, and
+// what a schedule that is not one says.
+#include "util/Schedule.h"
+
+#include <gtest/gtest.h>
+
+#include "util/Time.h"
+
+namespace sb {
+namespace {
+
+std::string next(const std::string& text, const std::string& after, const std::string& zone = "Europe/Moscow") {
+  std::string why;
+  auto s = Schedule::parse(text, why);
+  if (!s) return "invalid: " + why;
+  auto at = s->next_after(*parse_time_ms(after), zone);
+  return at ? format_time_ms(*at) : "never";
+}
+
+TEST(Schedule, WordsAndCronInTheZone) {
+  // 09:00 in Moscow (UTC+3) is 06:00 UTC.
+  EXPECT_EQ(next("every day at 09:00", "2026-12-02T05:00:00Z"), "2026-12-02T06:00:00.000Z");
+  EXPECT_EQ(next("every day at 09:00", "2026-12-02T06:00:00Z"), "2026-12-03T06:00:00.000Z");  // strictly after
+  EXPECT_EQ(next("0 9 * * *", "2026-12-02T07:00:00Z"), "2026-12-03T06:00:00.000Z");
+  EXPECT_EQ(next("every monday at 10:30", "2026-12-02T07:00:00Z"), "2026-12-07T07:30:00.000Z");
+  EXPECT_EQ(next("every weekday at 09:00", "2026-12-04T07:00:00Z"), "2026-12-07T06:00:00.000Z");  // Fri -> Mon
+  EXPECT_EQ(next("every 15 minutes", "2026-12-02T07:01:00Z"), "2026-12-02T07:15:00.000Z");
+  EXPECT_EQ(next("every hour", "2026-12-02T07:01:00Z"), "2026-12-02T08:00:00.000Z");
+  EXPECT_EQ(next("*/20 8-9 * * mon-fri", "2026-12-05T00:00:00Z"), "2026-12-07T05:00:00.000Z");
+  EXPECT_EQ(next("0 12 1 1 *", "2026-12-02T00:00:00Z", "UTC"), "2027-01-01T12:00:00.000Z");
+  EXPECT_EQ(next("0 0 29 2 *", "2026-03-01T00:00:00Z", "UTC"), "2028-02-29T00:00:00.000Z");
+  EXPECT_EQ(next("0 0 31 4 *", "2026-03-01T00:00:00Z", "UTC"), "never");
+}
+
+TEST(Schedule, EitherRestrictedDayFieldMatchesAsInCron) {
+  // The 13th, or any Friday: 2026-12-04 is a Friday.
+  EXPECT_EQ(next("0 10 13 * 5", "2026-12-01T00:00:00Z", "UTC"), "2026-12-04T10:00:00.000Z");
+  EXPECT_EQ(next("0 10 13 * 5", "2026-12-11T11:00:00Z", "UTC"), "2026-12-13T10:00:00.000Z");
+  EXPECT_EQ(next("0 10 * * 0", "2026-12-01T00:00:00Z", "UTC"), next("0 10 * * 7", "2026-12-01T00:00:00Z", "UTC"));
+}
+
+TEST(Schedule, DaylightSavingChanges) {
+  // Berlin, 2026-03-29: 02:00-03:00 does not exist; the 02:30 run happens when the clocks jump.
+  EXPECT_EQ(next("30 2 * * *", "2026-03-28T12:00:00Z", "Europe/Berlin"), "2026-03-29T01:00:00.000Z");
+  // 2026-10-25: 02:30 happens twice; it runs once.
+  EXPECT_EQ(next("30 2 * * *", "2026-10-24T12:00:00Z", "Europe/Berlin"), "2026-10-25T00:30:00.000Z");
+  EXPECT_EQ(next("30 2 * * *", "2026-10-25T00:30:00Z", "Europe/Berlin"), "2026-10-26T01:30:00.000Z");
+}
+
+TEST(Schedule, WhatIsNotAScheduleSaysWhy) {
+  EXPECT_EQ(next("every tuesday", "2026-12-02T00:00:00Z").substr(0, 41), "invalid: 'every tuesday' is not a schedul");
+  EXPECT_EQ(next("0 9 * *", "2026-12-02T00:00:00Z"),
+            "invalid: '0 9 * *' has 4 fields; cron has five: minute hour day-of-month month day-of-week");
+  EXPECT_EQ(next("0 25 * * *", "2026-12-02T00:00:00Z"),
+            "invalid: '0 25 * * *': field 2 '25' is not a valid hour (0-23)");
+  EXPECT_EQ(next("0 9 * * fun", "2026-12-02T00:00:00Z"),
+            "invalid: '0 9 * * fun': field 5 'fun' is not a valid day of week (0-7 or sun..sat)");
+  EXPECT_EQ(next("*/0 9 * * *", "2026-12-02T00:00:00Z"),
+            "invalid: '*/0 9 * * *': field 1 '*/0' is not a valid minute (0-59)");
+}
+
+}  // namespace
+}  // namespace sb
