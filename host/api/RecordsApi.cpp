@@ -196,7 +196,11 @@ void RecordsApi::tasks(ServerRequest&& request, ServerConnection::Reply reply) {
     if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
     if (request.method != "PATCH") return reply(error_response(405, "method_not_allowed", "only PATCH is accepted"));
     std::string id;
-    Poco::URI::decode(path.substr(kOne.size()), id);
+    try {
+      Poco::URI::decode(path.substr(kOne.size()), id);
+    } catch (const Poco::Exception&) {
+      return reply(error_response(400, "bad_request", "the task id is not percent-encoded correctly"));
+    }
     return change_task(id, request, std::move(reply));
   }
   auto filter = admit(tokens_, request, ListOf::kTasks, reply);

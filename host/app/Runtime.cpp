@@ -115,7 +115,9 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   });
   deps_.events = emitted_.get();
   deps_.secrets = std::move(secrets);
-  crm_ = std::make_unique<CrmService>(*store_, config_.pipelines, [this] {
+  RecordRules record_rules{config_.pipelines, {}};
+  for (const auto& [name, description] : config_.segments) record_rules.segments.insert(name);
+  crm_ = std::make_unique<CrmService>(*store_, std::move(record_rules), [this] {
     if (pipeline_) pipeline_->wake();
   });
   deps_.crm = crm_.get();

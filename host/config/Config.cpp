@@ -213,6 +213,8 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
       c.time_check_every_ms = *every;
   }
 
+  const json segments = doc.value("segments", json::object());
+  for (const auto& [segment, body] : segments.items()) c.segments[segment] = body.value("description", "");
   const json pipelines = doc.value("pipelines", json::object());  // a local: items() would dangle on a temporary
   for (const auto& [pipeline, statuses] : pipelines.items())
     c.pipelines[pipeline] = statuses.get<std::vector<std::string>>();

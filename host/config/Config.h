@@ -93,6 +93,7 @@ struct Config {
   std::vector<std::string> admin_token_secrets;  // ... and the executions API's
   std::vector<InstanceConfig> instances;
   std::map<std::string, std::vector<std::string>> pipelines;  // statuses in order
+  std::map<std::string, std::string> segments;                // declared segments and their descriptions
   std::map<std::string, std::string> template_variables;      // the config's short names (rules/Template.h)
   int max_chain_depth = 5;                                    // see PipelineOptions
   int64_t time_check_every_ms = 60000;  // how often time triggers (schedules, special dates, overdue) are checked

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <regex>
 
 #include "events/EventParser.h"
 #include "util/JsonText.h"
@@ -16,13 +17,27 @@ namespace {
 
 using Result = std::variant<EventRecord, std::string>;
 
+// An id of at most 200 characters: a long one (a step's key deep in a chain)
+// keeps its start and gets a hash of the whole (FNV-1a), still the same on
+// every retry.
+std::string short_id(const std::string& id) {
+  if (id.size() <= 200) return id;
+  uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : id) hash = (hash ^ c) * 1099511628211ull;
+  static const char kHex[] = "0123456789abcdef";
+  std::string tail = "~";
+  for (int shift = 60; shift >= 0; shift -= 4) tail += kHex[(hash >> shift) & 15];
+  return id.substr(0, 200 - tail.size()) + tail;
+}
+
 // What every change's event has: its id, time, cause and chain depth.
 class EventDraft {
  public:
   EventDraft(const ChangeRequest& r, const json& change) : request_(r) {
     id_ = r.call_key;
-    if (const auto key = change.find("key"); key != change.end() && key->is_string())
-      id_ += ":" + key->get<std::string>();
+    if (const auto key = change.find("key"); key != change.end())
+      id_ += ":" + (key->is_string() ? key->get<std::string>() : dump_text(*key));
+    id_ = short_id(id_);
     body_ = {{"id", id_},
              {"time", format_time_ms(r.now_ms)},
              {"data", {{"op", change.value("op", "")}, {"caused_by", r.call.event_id}}}};
@@ -62,7 +77,7 @@ class EventDraft {
   // The call's contact, untouched, so that rules on the event reach the person.
   std::optional<ContactUpdate> call_contact() const {
     if (request_.call.contact_key.empty()) return std::nullopt;
-    return ContactUpdate{request_.call.contact_key, "", {}, {}};
+    return ContactUpdate{request_.call.contact_key, ""};
   }
 
  private:
@@ -80,12 +95,24 @@ struct Target {
   std::string type, id;
 };
 
+bool is_entity_type(const std::string& type) {
+  static const std::regex form("^[a-z][a-z0-9_]{0,49}$");
+  return std::regex_match(type, form);
+}
+
+bool is_record_id(const std::string& id) {
+  return !id.empty() && id.size() <= 200 && id.find_first_of("\r\n") == std::string::npos;
+}
+
 // The entity a change is about: the one it names, else the call's.
 std::variant<Target, std::string> entity_target(const ChangeRequest& r, const json& change) {
   if (const auto named = change.find("entity"); named != change.end()) {
     if (!named->is_object() || !named->contains("type") || !named->contains("id") || !(*named)["type"].is_string() ||
-        !(*named)["id"].is_string())
-      return std::string("/entity: expected {\"type\": \"deal\", \"id\": \"...\"}");
+        !(*named)["id"].is_string() || !is_entity_type((*named)["type"].get<std::string>()) ||
+        !is_record_id((*named)["id"].get<std::string>()))
+      return std::string(
+          "/entity: expected {\"type\": \"deal\", \"id\": \"...\"} (a type in lower case, an id of 1-200 "
+          "characters)");
     return Target{(*named)["type"].get<std::string>(), (*named)["id"].get<std::string>()};
   }
   if (r.call.entity_type.empty())
@@ -95,7 +122,7 @@ std::variant<Target, std::string> entity_target(const ChangeRequest& r, const js
 
 std::variant<std::string, std::string> contact_target(const ChangeRequest& r, const json& change) {
   if (const auto named = change.find("contact"); named != change.end()) {
-    if (!named->is_string() || named->get<std::string>().empty())
+    if (!named->is_string() || !is_record_id(named->get<std::string>()))
       return std::variant<std::string, std::string>(std::in_place_index<1>, "/contact: expected the contact's id");
     return std::variant<std::string, std::string>(std::in_place_index<0>, contact_key_of(named->get<std::string>()));
   }
@@ -105,7 +132,7 @@ std::variant<std::string, std::string> contact_target(const ChangeRequest& r, co
   return std::variant<std::string, std::string>(std::in_place_index<0>, r.call.contact_key);
 }
 
-Result set_status(const ChangeRequest& r, const json& change, const Pipelines& pipelines) {
+Result set_status(const ChangeRequest& r, const json& change, const RecordRules& rules) {
   auto target = entity_target(r, change);
   if (auto* why = std::get_if<std::string>(&target)) return *why;
   const auto& [type, id] = std::get<Target>(target);
@@ -115,8 +142,9 @@ Result set_status(const ChangeRequest& r, const json& change, const Pipelines& p
   json entity{{"type", type}, {"id", id}, {"status", *status}};
   if (const auto pipeline = change.find("pipeline"); pipeline != change.end()) {
     if (!pipeline->is_string()) return std::string("/pipeline: expected a pipeline's name");
-    const auto known = pipelines.find(pipeline->get<std::string>());
-    if (known == pipelines.end()) return "/pipeline: no pipeline '" + pipeline->get<std::string>() + "' in the config";
+    const auto known = rules.pipelines.find(pipeline->get<std::string>());
+    if (known == rules.pipelines.end())
+      return "/pipeline: no pipeline '" + pipeline->get<std::string>() + "' in the config";
     if (status->is_string() &&
         std::find(known->second.begin(), known->second.end(), status->get<std::string>()) == known->second.end())
       return "/status: '" + status->get<std::string>() + "' is not a status of pipeline '" + known->first + "'";
@@ -127,7 +155,7 @@ Result set_status(const ChangeRequest& r, const json& change, const Pipelines& p
   return draft.parse(type + ".status_changed");
 }
 
-Result set_fields(const ChangeRequest& r, const json& change, const Pipelines&) {
+Result set_fields(const ChangeRequest& r, const json& change, const RecordRules&) {
   const auto fields = change.find("fields");
   if (fields == change.end() || !fields->is_object() || fields->empty())
     return std::string("/fields: expected an object of fields to set (null removes one)");
@@ -161,12 +189,36 @@ Result change_tags(const ChangeRequest& r, const json& change, bool add) {
   if (key.index() == 1) return std::get<1>(key);
   EventDraft draft(r, change);
   draft.body()["data"]["tags"] = list;
-  ContactUpdate update{std::get<0>(key), "", {}, {}};
-  (add ? update.add_tags : update.remove_tags) = std::move(list);
+  ContactUpdate update{std::get<0>(key), ""};
+  (add ? update.tags.add : update.tags.remove) = std::move(list);
   return draft.record("contact.updated", std::move(update), std::nullopt);
 }
 
-Result create_contact(const ChangeRequest& r, const json& change, const Pipelines&) {
+Result change_segments(const ChangeRequest& r, const json& change, const RecordRules& rules, bool add) {
+  const auto names = change.find("segments");
+  std::vector<std::string> list;
+  if (names != change.end() && names->is_array())
+    for (const json& n : *names)
+      if (n.is_string()) list.push_back(n.get<std::string>());
+  if (names == change.end() || !names->is_array() || list.empty() || list.size() != names->size())
+    return std::string("/segments: expected a list of segment names");
+  for (const auto& name : list)
+    if (!rules.segments.count(name)) {
+      std::string known;
+      for (const auto& s : rules.segments) known += (known.empty() ? "" : ", ") + s;
+      return "/segments: no segment '" + name + "' in the config (" +
+             (known.empty() ? std::string("none is declared") : "there are " + known) + ")";
+    }
+  auto key = contact_target(r, change);
+  if (key.index() == 1) return std::get<1>(key);
+  EventDraft draft(r, change);
+  draft.body()["data"]["segments"] = list;
+  ContactUpdate update{std::get<0>(key), ""};
+  (add ? update.segments.add : update.segments.remove) = std::move(list);
+  return draft.record("contact.updated", std::move(update), std::nullopt);
+}
+
+Result create_contact(const ChangeRequest& r, const json& change, const RecordRules&) {
   const auto contact = change.find("contact");
   if (contact == change.end() || !contact->is_object())
     return std::string("/contact: expected the new contact (an id, an email or a phone, and its fields)");
@@ -175,7 +227,7 @@ Result create_contact(const ChangeRequest& r, const json& change, const Pipeline
   return draft.parse("contact.created");
 }
 
-Result create_entity(const ChangeRequest& r, const json& change, const Pipelines& pipelines) {
+Result create_entity(const ChangeRequest& r, const json& change, const RecordRules& rules) {
   const auto entity = change.find("entity");
   if (entity == change.end() || !entity->is_object() || !entity->contains("type") || !(*entity)["type"].is_string())
     return std::string("/entity: expected the new entity ({\"type\": \"deal\", ...})");
@@ -183,8 +235,8 @@ Result create_entity(const ChangeRequest& r, const json& change, const Pipelines
   json e = *entity;
   if (!e.contains("id")) e["id"] = draft.id();  // the same on every retry of the step
   if (const auto pipeline = e.find("pipeline"); pipeline != e.end() && pipeline->is_string()) {
-    const auto known = pipelines.find(pipeline->get<std::string>());
-    if (known == pipelines.end())
+    const auto known = rules.pipelines.find(pipeline->get<std::string>());
+    if (known == rules.pipelines.end())
       return "/entity/pipeline: no pipeline '" + pipeline->get<std::string>() + "' in the config";
     if (e.contains("status") && e["status"].is_string() &&
         std::find(known->second.begin(), known->second.end(), e["status"].get<std::string>()) == known->second.end())
@@ -195,18 +247,29 @@ Result create_entity(const ChangeRequest& r, const json& change, const Pipelines
   return draft.parse(e["type"].get<std::string>() + ".created");
 }
 
-using Handler = std::function<Result(const ChangeRequest&, const json&, const Pipelines&)>;
+using Handler = std::function<Result(const ChangeRequest&, const json&, const RecordRules&)>;
 
 const std::map<std::string, Handler>& handlers() {
   static const std::map<std::string, Handler> table{
       {"set_status", set_status},
       {"set_fields", set_fields},
-      {"add_tags", [](const ChangeRequest& r, const json& c, const Pipelines&) { return change_tags(r, c, true); }},
-      {"remove_tags", [](const ChangeRequest& r, const json& c, const Pipelines&) { return change_tags(r, c, false); }},
+      {"add_tags", [](const ChangeRequest& r, const json& c, const RecordRules&) { return change_tags(r, c, true); }},
+      {"remove_tags",
+       [](const ChangeRequest& r, const json& c, const RecordRules&) { return change_tags(r, c, false); }},
+      {"add_to_segments", [](const ChangeRequest& r, const json& c,
+                             const RecordRules& rules) { return change_segments(r, c, rules, true); }},
+      {"remove_from_segments", [](const ChangeRequest& r, const json& c,
+                                  const RecordRules& rules) { return change_segments(r, c, rules, false); }},
       {"create_contact", create_contact},
       {"create_entity", create_entity},
   };
   return table;
+}
+
+std::string op_names() {
+  std::string out;
+  for (const auto& [name, handler] : handlers()) out += (out.empty() ? "" : ", ") + name;
+  return out;
 }
 
 }  // namespace
@@ -217,16 +280,15 @@ std::string contact_key_of(const std::string& named) {
   return "id:" + named;
 }
 
-Result change_event(const ChangeRequest& request, const json& change, const Pipelines& pipelines) {
+Result change_event(const ChangeRequest& request, const json& change, const RecordRules& rules) {
   if (!change.is_object() || !change.contains("op") || !change["op"].is_string())
     return std::string(
         "/op: expected one of set_status, set_fields, add_tags, remove_tags, create_contact, "
         "create_entity");
   const auto handler = handlers().find(change["op"].get<std::string>());
   if (handler == handlers().end())
-    return "/op: no change '" + change["op"].get<std::string>() +
-           "' (there are set_status, set_fields, add_tags, remove_tags, create_contact, create_entity)";
-  return handler->second(request, change, pipelines);
+    return "/op: no change '" + change["op"].get<std::string>() + "' (there are " + op_names() + ")";
+  return handler->second(request, change, rules);
 }
 
 }  // namespace sb

@@ -6,15 +6,18 @@
 //   set_status      -> <type>.status_changed   the entity's status (null = no status)
 //   set_fields      -> contact.updated / <type>.updated   fields set, or removed with null
 //   add_tags, remove_tags -> contact.updated   one tag at a time
+//   add_to_segments, remove_from_segments -> contact.updated   static segments declared in the config
 //   create_contact  -> contact.created
 //   create_entity   -> <type>.created          an id from the call's key unless given
 //
 // Targets are the call's own contact and entity unless the change names
-// others. The event's id is the call's key (with the change's "key"), so a
-// step run again stores nothing twice.
+// others. The event's id is the call's key (with the change's "key"; a hash
+// ends one longer than 200 characters), so a step run again stores nothing
+// twice; an entity created without an id gets the event's.
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <variant>
 
@@ -31,9 +34,15 @@ struct ChangeRequest {
   int64_t now_ms = 0;
 };
 
+// What the config says records may be.
+struct RecordRules {
+  Pipelines pipelines;             // the statuses of each pipeline
+  std::set<std::string> segments;  // the segments declared
+};
+
 // The event, or what is wrong with the change (naming the field).
 std::variant<EventRecord, std::string> change_event(const ChangeRequest& request, const nlohmann::json& change,
-                                                    const Pipelines& pipelines);
+                                                    const RecordRules& rules);
 
 // The store's key for a contact named by a change or a read: "email:..",
 // "phone:.." and "id:.." as they are, anything else is an id.

@@ -24,8 +24,8 @@ json contact_json(const StoredContact& c) {
 
 }  // namespace
 
-CrmService::CrmService(Store& store, Pipelines pipelines, std::function<void()> stored)
-    : store_(store), pipelines_(std::move(pipelines)), stored_(std::move(stored)) {}
+CrmService::CrmService(Store& store, RecordRules rules, std::function<void()> stored)
+    : store_(store), rules_(std::move(rules)), stored_(std::move(stored)) {}
 
 CrmAnswer CrmService::get(const std::string& kind, const std::string& id) {
   if (kind == "contact") {
@@ -77,16 +77,25 @@ CrmAnswer CrmService::query(const std::string& filter_json, const std::string& a
 void CrmService::apply(const CallSubject& call, const std::string& instance, const std::string& call_key,
                        const std::string& change_json, std::function<void(CrmAnswer)> done) {
   const json change = json::parse(change_json, nullptr, false);
-  auto made = change_event(ChangeRequest{call, call_key, instance, now_ms()}, change, pipelines_);
+  std::variant<EventRecord, std::string> made;
+  try {
+    made = change_event(ChangeRequest{call, call_key, instance, now_ms()}, change, rules_);
+  } catch (const json::exception& e) {
+    made = std::string("a malformed change: ") + e.what();
+  }
   if (auto* why = std::get_if<std::string>(&made)) return done({SB_ERR_INVALID_ARGUMENT, *why});
   std::vector<EventRecord> batch;
   batch.push_back(std::move(std::get<EventRecord>(made)));
-  const std::string id = batch.front().id;
+  const EventRecord& e = batch.front();
+  // Changing a task (or another record) that must exist does not create it.
+  if (change.value("must_exist", false) && e.entity && !store_.entity(e.entity->type, e.entity->id))
+    return done({SB_ERR_INVALID_ARGUMENT, "/entity: no " + e.entity->type + " '" + e.entity->id + "'"});
+  const std::string id = e.id;
   // A step run again stores a duplicate, which changes nothing: done all the same.
-  store_.append_events(std::move(batch), [this, id, done = std::move(done)](AppendResult result) {
+  store_.append_events(std::move(batch), [stored = stored_, id, done = std::move(done)](AppendResult result) {
     if (!result.ok()) return done({SB_ERR_UNAVAILABLE, "cannot store the change: " + result.error});
     done({SB_OK, id});
-    if (stored_) stored_();
+    if (stored) stored();
   });
 }
 

@@ -5,8 +5,8 @@
 
 #include <functional>
 
+#include "crm/ChangeEvents.h"
 #include "plugins/HostServices.h"
-#include "rules/Trigger.h"
 #include "store/Store.h"
 
 namespace sb {
@@ -14,7 +14,7 @@ namespace sb {
 class CrmService final : public CrmRecords {
  public:
   // `stored` runs after each change is committed (it wakes the pipeline).
-  CrmService(Store& store, Pipelines pipelines, std::function<void()> stored);
+  CrmService(Store& store, RecordRules rules, std::function<void()> stored);
 
   CrmAnswer get(const std::string& kind, const std::string& id) override;
   CrmAnswer query(const std::string& filter_json, const std::string& after, size_t limit) override;
@@ -23,7 +23,7 @@ class CrmService final : public CrmRecords {
 
  private:
   Store& store_;
-  const Pipelines pipelines_;
+  const RecordRules rules_;
   std::function<void()> stored_;
 };
 

@@ -80,7 +80,8 @@ void read_event(const json& event, const std::string& pointer, int64_t now_ms, c
           *list = it->get<std::vector<std::string>>();
           data.erase(it);
         }
-      record.contact = ContactUpdate{std::move(key), dump_text(data), std::move(add), std::move(remove)};
+      record.contact =
+          ContactUpdate{std::move(key), dump_text(data), ListChange{std::move(add), std::move(remove)}, {}};
     }
   }
   if (event.contains("entity")) {

@@ -296,6 +296,17 @@ void respond_fn(const sb_host* host, sb_responder* responder, const sb_outbound_
 const sb_host_webhooks_v1 kWebhooks{sizeof(sb_host_webhooks_v1), add_route_fn, respond_fn};
 
 // ---- crm
+// Nothing the records service throws (a store error, a malformed change)
+// may unwind into a plugin.
+template <class Body>
+sb_status guarded(const InstanceHost& h, const char* what, Body body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    log_error("crm", what, {{"instance", h.instance}, {"error", e.what()}});
+    return SB_ERR_INTERNAL;
+  }
+}
 sb_status answer(const CrmAnswer& a, sb_on_value on_value, void* user_data) {
   if (a.status == SB_OK) on_value(user_data, view(a.text));
   return a.status;
@@ -303,13 +314,16 @@ sb_status answer(const CrmAnswer& a, sb_on_value on_value, void* user_data) {
 sb_status crm_get_fn(const sb_host* host, sb_str kind, sb_str id, sb_on_value on_value, void* user_data) {
   InstanceHost* h = self(host);
   if (!h || !h->crm_granted || !on_value) return SB_ERR_INVALID_ARGUMENT;
-  return answer(h->deps->crm->get(text(kind), text(id)), on_value, user_data);
+  return guarded(*h, "a read failed",
+                 [&] { return answer(h->deps->crm->get(text(kind), text(id)), on_value, user_data); });
 }
 sb_status crm_query_fn(const sb_host* host, sb_str filter_json, sb_str after, uint32_t limit, sb_on_value on_value,
                        void* user_data) {
   InstanceHost* h = self(host);
   if (!h || !h->crm_granted || !on_value || limit == 0 || limit > 1000) return SB_ERR_INVALID_ARGUMENT;
-  return answer(h->deps->crm->query(text(filter_json), text(after), limit), on_value, user_data);
+  return guarded(*h, "a query failed", [&] {
+    return answer(h->deps->crm->query(text(filter_json), text(after), limit), on_value, user_data);
+  });
 }
 sb_status crm_apply_fn(const sb_host* host, sb_str call_key, sb_str change_json, sb_on_crm_applied done,
                        void* user_data) {
@@ -325,11 +339,13 @@ sb_status crm_apply_fn(const sb_host* host, sb_str call_key, sb_str change_json,
                {{"instance", h->instance}});
       return SB_ERR_INVALID_ARGUMENT;
     }
-    call = it->second;
+    call = it->second.subject;
   }
-  h->deps->crm->apply(call, h->instance, key, text(change_json),
-                      [done, user_data](const CrmAnswer& a) { done(user_data, a.status, view(a.text)); });
-  return SB_OK;
+  return guarded(*h, "a change failed", [&] {
+    h->deps->crm->apply(call, h->instance, key, text(change_json),
+                        [done, user_data](const CrmAnswer& a) { done(user_data, a.status, view(a.text)); });
+    return SB_OK;
+  });
 }
 const sb_host_crm_v1 kCrm{sizeof(sb_host_crm_v1), crm_get_fn, crm_query_fn, crm_apply_fn};
 

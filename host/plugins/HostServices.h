@@ -113,9 +113,14 @@ struct InstanceHost {
   std::vector<std::string> emits;
   bool crm_granted = false;
   // The action calls in flight, by idempotency key: what switchboard.crm/1
-  // changes on their behalf is about.
+  // changes on their behalf is about. A step claimed again while its first
+  // call still runs has two calls with one key: the key stays until both end.
+  struct CallInFlight {
+    CallSubject subject;
+    int calls = 0;
+  };
   std::mutex calls_mutex;
-  std::unordered_map<std::string, CallSubject> calls_in_flight;
+  std::unordered_map<std::string, CallInFlight> calls_in_flight;
   std::shared_mutex emits_mutex;  // a plugin may emit from its own thread while it is still being created
 
   // The instance's counters by the name it uses, so that counting takes no

@@ -103,11 +103,14 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
   if (host_->crm_granted) {
     // The records service changes records on behalf of this call until it completes.
     std::lock_guard lock(host_->calls_mutex);
-    host_->calls_in_flight[request.idempotency_key] = request.subject;
+    auto& in_flight = host_->calls_in_flight[request.idempotency_key];
+    in_flight.subject = request.subject;
+    ++in_flight.calls;
     done = [host = host_.get(), key = request.idempotency_key, done = std::move(done)](ActionOutcome outcome) {
       {
         std::lock_guard lock(host->calls_mutex);
-        host->calls_in_flight.erase(key);
+        if (auto it = host->calls_in_flight.find(key); it != host->calls_in_flight.end() && --it->second.calls <= 0)
+          host->calls_in_flight.erase(it);
       }
       done(std::move(outcome));
     };

@@ -6,7 +6,8 @@
 //   {"schedule": "0 9 * * 1-5"}                                         (util/Schedule.h)
 //   {"special_date": "contact.fields.birthday", "at": "10:00"}          contact.special_date
 //        on the day, at that local time in the contact's zone (else the
-//        account's); 29 February falls on 28 February in other years
+//        trigger's "timezone", else the account's); 29 February falls on
+//        28 February in other years
 //   {"overdue": "deal", "field": "entity.fields.due", "by": "1d", "closed": ["won", "lost"]}
 //        <type>.overdue, once per due time, for entities not in a closed status
 //
@@ -30,7 +31,7 @@ struct TimeTrigger {
   Kind kind = Kind::kSchedule;
   std::optional<Schedule> schedule;
   std::string text;      // the schedule as written
-  std::string timezone;  // "" = the contact's, then the account's (special dates); the account's (schedules)
+  std::string timezone;  // schedules: "" = the account's; special dates: used when the contact has no zone
   std::string field;     // a dotted path in the contact (special dates) or the entity (overdue)
   int at_minute = 9 * 60;
   std::string entity_type;

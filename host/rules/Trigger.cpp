@@ -70,6 +70,8 @@ Trigger::Fire Trigger::fires(const std::string& event_type, const std::string& s
                              const std::optional<StatusChange>& change) const {
   if (!event_.empty() && event_type != event_) return Fire::kNo;
   if (!source_.empty() && source != source_) return Fire::kNo;
+  // A rule's time trigger produces events for that rule alone.
+  if (source_.empty() && source.rfind("time:", 0) == 0) return Fire::kNo;
   switch (kind_) {
     case Kind::kEvent:
       return Fire::kYes;

@@ -12,10 +12,10 @@ using nlohmann::json;
 
 namespace {
 
-std::vector<std::string> tags_of(const json* record) {
+std::vector<std::string> list_of(const json* record, const char* name) {
   std::vector<std::string> tags;
   if (!record || !record->is_object()) return tags;
-  const auto it = record->find("tags");
+  const auto it = record->find(name);
   if (it == record->end() || !it->is_array()) return tags;
   for (const json& t : *it)
     if (t.is_string()) tags.push_back(t.get<std::string>());
@@ -37,13 +37,16 @@ class Deriver {
  public:
   Deriver(const EventRecord& cause, std::vector<EventRecord>& out) : cause_(cause), out_(out) {}
 
-  void tags(RecordImage contact) {
+  // Items of the contact's list `name` that came (`entered`) or went (`left`).
+  void members(RecordImage contact, const char* name, const std::string& entered, const std::string& left,
+               const char* item) {
     if (!contact.after) return;
-    const auto before = tags_of(contact.before), after = tags_of(contact.after);
-    for (const auto& tag : after)
-      if (!has(before, tag)) add("contact.tag_added", "tag_added:" + tag, {{"tag", tag}});
-    for (const auto& tag : before)
-      if (!has(after, tag)) add("contact.tag_removed", "tag_removed:" + tag, {{"tag", tag}});
+    const auto before = list_of(contact.before, name), after = list_of(contact.after, name);
+    const auto kind = [](const std::string& type) { return type.substr(type.find('.') + 1); };
+    for (const auto& x : after)
+      if (!has(before, x)) add(entered, kind(entered) + ":" + x, {{item, x}});
+    for (const auto& x : before)
+      if (!has(after, x)) add(left, kind(left) + ":" + x, {{item, x}});
   }
 
   void fields(const std::string& record_type, RecordImage image) {
@@ -76,7 +79,7 @@ class Deriver {
     e.chain_depth = cause_.chain_depth;
     data["caused_by"] = cause_.id;
     json body{{"id", e.id}, {"type", type}, {"time", format_time_ms(e.occurred_at_ms)}, {"data", std::move(data)}};
-    if (cause_.contact) e.contact = ContactUpdate{cause_.contact->key, "", {}, {}};
+    if (cause_.contact) e.contact = ContactUpdate{cause_.contact->key, ""};
     if (cause_.entity) {
       e.entity = EntityUpdate{cause_.entity->type, cause_.entity->id, false, std::nullopt, ""};
       body["entity"] = {{"type", cause_.entity->type}, {"id", cause_.entity->id}};
@@ -91,19 +94,22 @@ class Deriver {
 
 }  // namespace
 
-void apply_tag_changes(json& contact, const ContactUpdate& update) {
-  if (update.add_tags.empty() && update.remove_tags.empty()) return;
-  std::vector<std::string> tags = tags_of(&contact);
-  for (const auto& tag : update.add_tags)
-    if (!has(tags, tag)) tags.push_back(tag);
-  std::erase_if(tags, [&](const std::string& t) { return has(update.remove_tags, t); });
-  contact["tags"] = tags;
+void apply_list_changes(json& contact, const ContactUpdate& update) {
+  for (const auto& [name, change] : {std::pair{"tags", &update.tags}, std::pair{"segments", &update.segments}}) {
+    if (change->empty()) continue;
+    std::vector<std::string> items = list_of(&contact, name);
+    for (const auto& x : change->add)
+      if (!has(items, x)) items.push_back(x);
+    std::erase_if(items, [&](const std::string& x) { return has(change->remove, x); });
+    contact[name] = items;
+  }
 }
 
 std::vector<EventRecord> derived_events(const EventRecord& cause, RecordImage contact, RecordImage entity) {
   std::vector<EventRecord> out;
   Deriver derive(cause, out);
-  derive.tags(contact);
+  derive.members(contact, "tags", "contact.tag_added", "contact.tag_removed", "tag");
+  derive.members(contact, "segments", "segment.entered", "segment.left", "segment");
   derive.fields("contact", contact);
   if (cause.entity) derive.fields(cause.entity->type, entity);
   return out;

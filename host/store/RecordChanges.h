@@ -2,6 +2,7 @@
 // their own so that rules can react to changes nobody posted:
 //
 //   contact.tag_added / contact.tag_removed     {"tag": "VIP"}
+//   segment.entered / segment.left              {"segment": "vip"}
 //   contact.field_changed, <type>.field_changed {"field": "budget", "old": 100, "new": 250}
 //
 // Every backend stores them with the event that caused them, in the same
@@ -16,9 +17,9 @@
 
 namespace sb {
 
-// The contact after the event's merge patch, with the tags the event adds and
-// removes one by one (ContactUpdate::add_tags, remove_tags).
-void apply_tag_changes(nlohmann::json& contact, const ContactUpdate& update);
+// The contact after the event's merge patch, with the tags and segments the
+// event adds and removes one by one (ContactUpdate::tags, segments).
+void apply_list_changes(nlohmann::json& contact, const ContactUpdate& update);
 
 // A record as it was before the event (null: unknown until now) and after.
 struct RecordImage {
@@ -27,7 +28,8 @@ struct RecordImage {
 };
 
 // The events `cause` implies, in a stable order: a tag event for each tag
-// that came or went (a new contact's tags come), a field event for each field
+// that came or went (a new contact's tags come), a segment event for each
+// segment entered or left, a field event for each field
 // of `fields` whose value changed on a record that existed before. Ids are
 // "<cause id>:<kind>:<name>"; source, times and chain depth are the cause's,
 // and each names the cause's contact and entity (nothing to merge). An event

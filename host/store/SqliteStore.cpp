@@ -316,7 +316,7 @@ struct SqliteStore::Writer {
     std::optional<std::string> entity_data;
     const bool changes_entity = e.entity && (e.entity->sets_status || !e.entity->data_json.empty());
     const bool changes_contact =
-        e.contact && (!e.contact->data_json.empty() || !e.contact->add_tags.empty() || !e.contact->remove_tags.empty());
+        e.contact && (!e.contact->data_json.empty() || !e.contact->tags.empty() || !e.contact->segments.empty());
     if (changes_entity) {
       entity_row.bind(1, e.entity->type).bind(2, e.entity->id);
       created = !entity_row.step();
@@ -331,7 +331,7 @@ struct SqliteStore::Writer {
       if (contact_data.step()) contact_before = parse_object(contact_data.text(0));
       contact_data.reset();
       contact_after = merged(contact_before, e.contact->data_json.empty() ? "{}" : e.contact->data_json);
-      apply_tag_changes(*contact_after, *e.contact);
+      apply_list_changes(*contact_after, *e.contact);
       put_contact.bind(1, e.contact->key).bind(2, dump_text(*contact_after));
       put_contact.bind(3, e.received_at_ms).run();
     }

@@ -17,13 +17,19 @@ namespace sb {
 // contact (JSON merge patch: a null field removes it).
 // An update with no data (and no tags, no status) only names its record:
 // the event is about it (rules see it) but changes nothing in it.
+// Items added to and removed from one of a contact's lists after the merge
+// (a merge patch replaces a whole list): what a rule's add_tag does.
+struct ListChange {
+  std::vector<std::string> add = {};
+  std::vector<std::string> remove = {};
+  bool empty() const { return add.empty() && remove.empty(); }
+};
+
 struct ContactUpdate {
-  std::string key;        // "id:<id>", "email:<address>" or "phone:<number>"
-  std::string data_json;  // the event's contact object ("" = names it only)
-  // Tags added and removed one by one after the merge (a merge patch
-  // replaces the whole list): what a rule's add_tag does.
-  std::vector<std::string> add_tags = {};
-  std::vector<std::string> remove_tags = {};
+  std::string key;           // "id:<id>", "email:<address>" or "phone:<number>"
+  std::string data_json;     // the event's contact object ("" = names it only)
+  ListChange tags = {};      // "tags"
+  ListChange segments = {};  // "segments": the static segments it is a member of
 };
 
 // What an event says about the lead, deal, booking or task it concerns.

@@ -44,23 +44,33 @@ class ScheduleProducer final : public TimeProducer {
       : rule_(std::move(rule)), schedule_(std::move(schedule)), zone_(std::move(zone)) {}
 
   void due(int64_t now, Store&, std::vector<EventRecord>& out) override {
-    if (!next_) next_ = schedule_.next_after(now - kHour, zone_);
-    std::optional<int64_t> latest;
-    while (next_ && *next_ <= now) {
-      latest = next_;
-      next_ = schedule_.next_after(*next_, zone_);
+    if (!started_) {
+      next_ = schedule_.next_after(now - kHour, zone_);
+      started_ = true;
+    }
+    std::optional<int64_t> latest, after = next_;
+    while (after && *after <= now) {
+      latest = after;
+      after = schedule_.next_after(*after, zone_);
     }
     if (!latest) return;
+    after_delivery_ = after;
     const std::string at = format_time_ms(*latest);
     out.push_back(time_event("time:" + rule_ + ":" + at, "schedule.fired", time_source(rule_), *latest, now,
                              {{"rule", rule_}, {"scheduled_for", at}}));
+  }
+  void delivered() override {
+    if (after_delivery_) next_ = *after_delivery_;
+    after_delivery_.reset();
   }
 
  private:
   std::string rule_;
   Schedule schedule_;
   std::string zone_;
-  std::optional<int64_t> next_;
+  bool started_ = false;
+  std::optional<int64_t> next_;                           // none: it never runs again
+  std::optional<std::optional<int64_t>> after_delivery_;  // next_ once the run due now is stored
 };
 
 bool leap(int year) { return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0; }
@@ -79,9 +89,14 @@ class SpecialDateProducer final : public TimeProducer {
 
   void due(int64_t now, Store& store, std::vector<EventRecord>& out) override {
     if (now >= read_again_at_) read_contacts(now, store);
-    for (auto it = pending_.begin(); it != pending_.end() && it->first <= now;) {
-      if (sent_.insert(it->second.id).second) out.push_back(it->second);
-      it = pending_.erase(it);
+    handed_ = 0;
+    for (auto it = pending_.begin(); it != pending_.end() && it->first <= now; ++it, ++handed_)
+      out.push_back(it->second);
+  }
+  void delivered() override {
+    for (; handed_ > 0; --handed_) {
+      sent_.insert(pending_.begin()->second.id);
+      pending_.erase(pending_.begin());
     }
   }
 
@@ -118,9 +133,9 @@ class SpecialDateProducer final : public TimeProducer {
     if (!value || !value->is_string()) return;
     const auto date = read_month_day(value->get<std::string>());
     if (!date) return;
+    // The contact's own zone first, then the rule's, then the account's.
     std::string zone = zone_;
-    if (zone.empty() && data.contains("timezone") && data["timezone"].is_string() &&
-        zone_named(data["timezone"].get<std::string>()))
+    if (data.contains("timezone") && data["timezone"].is_string() && zone_named(data["timezone"].get<std::string>()))
       zone = data["timezone"].get<std::string>();
     const date::time_zone* tz = zone_named(zone.empty() ? account_zone_ : zone);
     if (!tz) tz = date::locate_zone("UTC");
@@ -151,6 +166,7 @@ class SpecialDateProducer final : public TimeProducer {
   std::string zone_, account_zone_, needle_;
   int64_t read_again_at_ = 0;
   std::multimap<int64_t, EventRecord> pending_;  // by the moment each is due
+  size_t handed_ = 0;                            // the first of pending_ the last `due` gave
   std::unordered_set<std::string> sent_;
   std::map<std::string, const date::time_zone*> zones_;
 };
@@ -161,6 +177,8 @@ class OverdueProducer final : public TimeProducer {
   OverdueProducer(std::string rule, const TimeTrigger& t) : rule_(std::move(rule)), t_(t) {}
 
   void due(int64_t now, Store& store, std::vector<EventRecord>& out) override {
+    handed_.clear();
+    if (sent_.size() > 100000) sent_.clear();  // the store drops what comes again
     RecordQuery page;
     page.entity_type = t_.entity_type;
     page.limit = 1000;
@@ -170,6 +188,10 @@ class OverdueProducer final : public TimeProducer {
       if (rows.size() < page.limit) break;
       page.after = entity_cursor_key(rows.back().type, rows.back().id);
     }
+  }
+  void delivered() override {
+    sent_.insert(handed_.begin(), handed_.end());
+    handed_.clear();
   }
 
  private:
@@ -183,7 +205,8 @@ class OverdueProducer final : public TimeProducer {
     const std::string source = rule_.empty() ? "time" : time_source(rule_);
     const std::string id =
         (rule_.empty() ? "overdue" : "time:" + rule_) + ":" + e.type + ":" + e.id + ":" + format_time_ms(*due_at);
-    if (!sent_.insert(id).second) return;
+    if (sent_.count(id)) return;
+    handed_.push_back(id);
     json data_out{{"field", "entity." + t_.field}, {"due", *value}, {"overdue_by_ms", now - *due_at}};
     if (!rule_.empty()) data_out["rule"] = rule_;
     EventRecord event = time_event(id, t_.entity_type + ".overdue", source, *due_at + t_.by_ms, now, data_out);
@@ -196,6 +219,7 @@ class OverdueProducer final : public TimeProducer {
 
   std::string rule_;
   TimeTrigger t_;
+  std::vector<std::string> handed_;
   std::unordered_set<std::string> sent_;
 };
 
@@ -286,13 +310,31 @@ void TimeTriggers::loop() {
 
 std::vector<EventRecord> TimeTriggers::check(int64_t now) {
   std::vector<EventRecord> due;
-  for (auto& producer : producers_) producer->due(now, store_, due);
-  if (due.empty()) return due;
+  std::vector<TimeProducer*> gave;
+  for (auto& producer : producers_) {
+    const size_t before = due.size();
+    try {
+      producer->due(now, store_, due);
+    } catch (const std::exception& e) {
+      // One trigger's failure (a store read) holds up none of the others.
+      due.resize(before);
+      log_error("time", "a time trigger could not be checked", {{"error", e.what()}});
+      continue;
+    }
+    gave.push_back(producer.get());
+  }
+  if (due.empty()) {
+    for (TimeProducer* p : gave) p->delivered();
+    return due;
+  }
   std::promise<AppendResult> appended;
   store_.append_events(due, [&](AppendResult r) { appended.set_value(std::move(r)); });
-  if (const AppendResult r = appended.get_future().get(); !r.ok())
+  if (const AppendResult r = appended.get_future().get(); !r.ok()) {
     log_error("time", "cannot store the time triggers' events; they come again at the next check",
               {{"error", r.error}});
+    return {};
+  }
+  for (TimeProducer* p : gave) p->delivered();
   if (stored_) stored_();
   return due;
 }

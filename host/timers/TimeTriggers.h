@@ -25,11 +25,13 @@
 
 namespace sb {
 
-// What one time trigger has due.
+// What one time trigger has due. Nothing counts as done until `delivered`:
+// events the store could not take come again at the next check.
 class TimeProducer {
  public:
   virtual ~TimeProducer() = default;
   virtual void due(int64_t now_ms, Store& store, std::vector<EventRecord>& out) = 0;
+  virtual void delivered() = 0;  // what the last `due` gave is stored
 };
 
 class TimeTriggers {

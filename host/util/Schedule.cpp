@@ -72,7 +72,8 @@ std::optional<std::string> words_to_cron(const std::string& text) {
       if (m[1] == kWeekdayWords[i]) day = std::to_string(i);
     return std::to_string(std::stoi(m[3])) + " " + m[2].str() + " * * " + day;
   }
-  if (std::regex_match(text, m, every_n_minutes)) return "*/" + m[1].str() + " * * * *";
+  // Only a divisor of the hour runs at even intervals ("*/45" runs at :00 and :45).
+  if (std::regex_match(text, m, every_n_minutes) && 60 % std::stoi(m[1]) == 0) return "*/" + m[1].str() + " * * * *";
   return std::nullopt;
 }
 
@@ -83,7 +84,7 @@ std::optional<Schedule> Schedule::parse(const std::string& text, std::string& wh
   if (cron.empty()) {
     why = "'" + text +
           "' is not a schedule: expected \"every day at 09:00\", \"every monday at 10:30\", \"every weekday at "
-          "09:00\", \"every hour\", \"every 15 minutes\" or cron's five fields (\"0 9 * * 1-5\")";
+          "09:00\", \"every hour\", \"every 15 minutes\" (a divisor of 60) or cron's five fields (\"0 9 * * 1-5\")";
     return std::nullopt;
   }
   std::stringstream in(cron);

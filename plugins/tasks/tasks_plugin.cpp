@@ -23,10 +23,12 @@ class Changes {
  public:
   Changes(size_t count, switchboard::Completion done) : left_(count), done_(done) {}
 
+  // `task_id` empty: the task the change created, whose id is its event's.
   void answered(sb_status status, std::string_view result, const std::string& task_id) {
     std::lock_guard lock(mutex_);
     if (status == SB_OK) {
-      ids_.push_back(task_id);
+      const std::string id = task_id.empty() ? std::string(result) : task_id;
+      if (std::find(ids_.begin(), ids_.end(), id) == ids_.end()) ids_.push_back(id);
     } else if (failure_.outcome == SB_OUTCOME_DONE) {
       failure_ = status == SB_ERR_INVALID_ARGUMENT ? ActionResult::invalid_params(std::string(result))
                                                    : ActionResult::retry(std::string(result));
@@ -123,6 +125,9 @@ class Tasks : public switchboard::Plugin {
     return fields;
   }
 
+  // A manager's id as text: CRMs number their users.
+  static std::string id_text(const json& id) { return id.is_string() ? id.get<std::string>() : id.dump(); }
+
   // The managers the task goes to; an empty object is "for all".
   static std::vector<json> assignees(const json& params, const json& about) {
     const json& mode = params.contains("assignee") ? params["assignee"] : json("responsible");
@@ -131,7 +136,11 @@ class Tasks : public switchboard::Plugin {
     std::vector<json> managers;
     if (about.contains("responsible") && about["responsible"].is_array())
       for (const json& r : about["responsible"])
-        if (r.is_object() && r.contains("id")) managers.push_back(r);
+        if (r.is_object() && r.contains("id") && (r["id"].is_string() || r["id"].is_number_integer())) {
+          json manager = r;
+          manager["id"] = id_text(r["id"]);
+          managers.push_back(std::move(manager));
+        }
     if (!managers.empty()) return managers;
     if (mode == "responsible_or_all") return {json::object()};
     throw Invalid{"/assignee: the " + about.value("type", std::string("event")) + " " +
@@ -151,12 +160,12 @@ class Tasks : public switchboard::Plugin {
     auto changes = std::make_shared<Changes>(to.size(), done);
     for (const json& manager : to) {
       const bool for_all = manager.empty();
-      const std::string key = for_all ? std::string("all") : manager["id"].get<std::string>();
+      const std::string key = for_all ? std::string("all") : id_text(manager["id"]);
       json task{{"type", "task"}, {"status", "open"}, {"fields", fields}};
       task["fields"]["assignee"] = for_all ? json() : manager;
       if (!for_all) task["responsible"] = json::array({manager});
       const json change{{"op", "create_entity"}, {"key", key}, {"entity", task}};
-      apply(call, change, changes, std::string(call.idempotency_key) + ":" + key);
+      apply(call, change, changes, "");
     }
   }
 
@@ -178,11 +187,13 @@ class Tasks : public switchboard::Plugin {
       changes.push_back({{"op", "set_fields"},
                          {"key", "fields"},
                          {"record", "entity"},
+                         {"must_exist", true},
                          {"entity", {{"type", "task"}, {"id", id}}},
                          {"fields", fields}});
     if (params.contains("status"))
       changes.push_back({{"op", "set_status"},
                          {"key", "status"},
+                         {"must_exist", true},
                          {"entity", {{"type", "task"}, {"id", id}}},
                          {"status", params["status"]}});
     if (changes.empty()) throw Invalid{"nothing to change: name a field or the status"};
@@ -193,12 +204,16 @@ class Tasks : public switchboard::Plugin {
   void complete(const switchboard::ActionCall& call, const json& params, const json& subject,
                 switchboard::Completion done) {
     const std::string id = task_id(params, subject);
-    std::vector<json> changes{
-        {{"op", "set_status"}, {"key", "status"}, {"entity", {{"type", "task"}, {"id", id}}}, {"status", "done"}}};
+    std::vector<json> changes{{{"op", "set_status"},
+                               {"key", "status"},
+                               {"must_exist", true},
+                               {"entity", {{"type", "task"}, {"id", id}}},
+                               {"status", "done"}}};
     if (params.contains("result"))
       changes.push_back({{"op", "set_fields"},
                          {"key", "result"},
                          {"record", "entity"},
+                         {"must_exist", true},
                          {"entity", {{"type", "task"}, {"id", id}}},
                          {"fields", {{"result", params["result"]}}}});
     auto pending = std::make_shared<Changes>(changes.size(), done);

@@ -10,7 +10,7 @@ namespace {
 
 using nlohmann::json;
 
-const Pipelines kPipelines{{"clients", {"Новый", "VIP"}}};
+const RecordRules kPipelines{{{"clients", {"Новый", "VIP"}}}, {"vip", "newsletter"}};
 const CallSubject kCall{"visit-10", 2, "id:C1", "deal", "D1", "{}"};
 
 std::variant<EventRecord, std::string> make(const json& change) {
@@ -50,10 +50,10 @@ TEST(ChangeEvents, TagsAndFieldsAreChangesOfTheNamedOrTheCallsRecord) {
   EXPECT_EQ(tags.id, "visit-10:vip:0:t");
   EXPECT_EQ(tags.type, "contact.updated");
   EXPECT_EQ(tags.contact->key, "id:C9");
-  EXPECT_EQ(tags.contact->add_tags, std::vector<std::string>{"VIP"});
+  EXPECT_EQ(tags.contact->tags.add, std::vector<std::string>{"VIP"});
   const EventRecord removed = event_of({{"op", "remove_tags"}, {"tags", {"lead"}}});
   EXPECT_EQ(removed.contact->key, "id:C1");
-  EXPECT_EQ(removed.contact->remove_tags, std::vector<std::string>{"lead"});
+  EXPECT_EQ(removed.contact->tags.remove, std::vector<std::string>{"lead"});
   const EventRecord field = event_of({{"op", "set_fields"}, {"record", "entity"}, {"fields", {{"budget", 5}}}});
   EXPECT_EQ(field.type, "deal.updated");
   EXPECT_EQ(json::parse(field.entity->data_json), json::parse(R"({"fields":{"budget":5}})"));

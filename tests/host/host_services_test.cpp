@@ -121,7 +121,7 @@ TEST_F(HostServicesTest, TheRecordsServiceIsGrantedPerInstanceAndChangesOnlyForI
   EXPECT_EQ(api->apply(&granted->table, view(std::string("e1:r:0")), view(change), on_applied, &results),
             SB_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(crm.applied.empty());
-  granted->calls_in_flight["e1:r:0"] = CallSubject{"e1", 0, "id:C1", "deal", "D1", "{}"};
+  granted->calls_in_flight["e1:r:0"] = {CallSubject{"e1", 0, "id:C1", "deal", "D1", "{}"}, 1};
   EXPECT_EQ(api->apply(&granted->table, view(std::string("e1:r:0")), view(change), on_applied, &results), SB_OK);
   EXPECT_EQ(crm.applied, (std::vector<std::string>{"e1|id:C1|records|e1:r:0|" + change}));
   EXPECT_EQ(results, (std::vector<std::string>{"0 evt-e1:r:0"}));

@@ -147,3 +147,18 @@ TEST(StatusTrigger, InvalidTriggersAreExplained) {
 
 }  // namespace
 }  // namespace sb
+
+namespace sb {
+namespace {
+
+TEST(EventTrigger, ARulesTimeTriggerEventsReachThatRuleAlone) {
+  const Trigger any = compile({{"event", "task.overdue"}});
+  const Trigger own = compile({{"event", "task.overdue"}, {"source", "time:late"}});
+  EXPECT_EQ(any.fires("task.overdue", "time", std::nullopt), Trigger::Fire::kYes);  // the host's own
+  EXPECT_EQ(any.fires("task.overdue", "time:late", std::nullopt), Trigger::Fire::kNo);
+  EXPECT_EQ(own.fires("task.overdue", "time:late", std::nullopt), Trigger::Fire::kYes);
+  EXPECT_EQ(own.fires("task.overdue", "time:other", std::nullopt), Trigger::Fire::kNo);
+}
+
+}  // namespace
+}  // namespace sb

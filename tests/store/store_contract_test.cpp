@@ -170,10 +170,10 @@ TYPED_TEST(StoreContract, WhatAnEventChangesInItsRecordsIsStoredAsEventsRightAft
   created.entity = EntityUpdate{"deal", "D1", false, std::nullopt, R"({"fields":{"budget":100}})"};
   EventRecord changed = event("2", "deal.updated");
   changed.chain_depth = 2;
-  changed.contact = ContactUpdate{"id:c1", R"({"fields":{"city":null,"vip":true}})", {"VIP", "new"}, {"new"}};
+  changed.contact = ContactUpdate{"id:c1", R"({"fields":{"city":null,"vip":true}})", {{"VIP", "new"}, {"new"}}, {}};
   changed.entity = EntityUpdate{"deal", "D1", false, std::nullopt, R"({"fields":{"budget":250}})"};
   EventRecord said = event("3", "contact.tag_added");  // its sender says so already: nothing derived
-  said.contact = ContactUpdate{"id:c1", "{}", {"gold"}, {}};
+  said.contact = ContactUpdate{"id:c1", "{}", {{"gold"}, {}}, {}};
   ASSERT_TRUE(append(*store, {created, changed, said}).ok());
 
   std::vector<std::string> seen;

@@ -55,6 +55,7 @@ TEST(Schedule, WhatIsNotAScheduleSaysWhy) {
             "invalid: '0 25 * * *': field 2 '25' is not a valid hour (0-23)");
   EXPECT_EQ(next("0 9 * * fun", "2026-12-02T00:00:00Z"),
             "invalid: '0 9 * * fun': field 5 'fun' is not a valid day of week (0-7 or sun..sat)");
+  EXPECT_NE(next("every 45 minutes", "2026-12-02T00:00:00Z").find("(a divisor of 60)"), std::string::npos);
   EXPECT_EQ(next("*/0 9 * * *", "2026-12-02T00:00:00Z"),
             "invalid: '*/0 9 * * *': field 1 '*/0' is not a valid minute (0-59)");
 }

@@ -426,9 +426,12 @@ typedef struct sb_host_crm_v1 {
    *   {"op": "set_status", "status": "VIP" | null, "entity": {"type", "id"}?}
    *   {"op": "set_fields", "record": "contact" | "entity", "fields": {...}}
    *   {"op": "add_tags" | "remove_tags", "tags": [...], "contact": "<id>"?}
+   *   {"op": "add_to_segments" | "remove_from_segments", "segments": [...], "contact": "<id>"?}
    *   {"op": "create_contact", "contact": {...}}
    *   {"op": "create_entity", "entity": {"type", "id"?, "status"?, ...}}
-   * An optional "key" tells several changes of one call apart.
+   * An optional "key" tells several changes of one call apart;
+   * "must_exist": true refuses a change to an entity the host does not know
+   * (instead of creating it).
    * SB_OK: `done` runs exactly once: SB_OK with the event's id,
    * SB_ERR_INVALID_ARGUMENT with what is wrong with the change, or
    * SB_ERR_UNAVAILABLE when the store could not commit (retry later). Any
