@@ -7,6 +7,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 
 #include "executor/ActionRequests.h"
 #include "rules/Condition.h"
@@ -51,6 +52,7 @@ struct RecordFilter {
   RecordQuery query;
   size_t limit = 100;
   std::vector<std::string> tags;                            // every one of them
+  std::string segment;                                      // a member of it ("" = any)
   std::vector<std::pair<std::string, std::string>> fields;  // dotted path, value as text
 };
 
@@ -71,9 +73,16 @@ bool field_is(const json& data, const std::string& path, const std::string& valu
   return found && as_text(*found) == value;
 }
 
+bool in_segment(const json& data, const std::string& segment) {
+  const json* segments = lookup_path(data, "segments");
+  if (!segments || !segments->is_array()) return false;
+  return std::find(segments->begin(), segments->end(), json(segment)) != segments->end();
+}
+
 bool matches(const RecordFilter& f, const json& data) {
-  if (f.tags.empty() && f.fields.empty()) return true;
+  if (f.tags.empty() && f.fields.empty() && f.segment.empty()) return true;
   if (!data.is_object()) return false;
+  if (!f.segment.empty() && !in_segment(data, f.segment)) return false;
   for (const auto& tag : f.tags)
     if (!has_tag(data, tag)) return false;
   for (const auto& [path, value] : f.fields)
@@ -186,8 +195,94 @@ json task_json(const StoredEntity& e, json data) {
 
 }  // namespace
 
-RecordsApi::RecordsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> stored)
-    : store_(store), tokens_(std::move(admin_tokens), "api.admin_tokens"), stored_(std::move(stored)) {}
+RecordsApi::RecordsApi(Store& store, std::vector<std::string> admin_tokens, std::map<std::string, std::string> segments,
+                       std::function<void()> stored)
+    : store_(store),
+      tokens_(std::move(admin_tokens), "api.admin_tokens"),
+      segments_(std::move(segments)),
+      stored_(std::move(stored)) {}
+
+void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply) {
+  const std::string path = request.target.substr(0, request.target.find('?'));
+  constexpr std::string_view kAll = "/api/v1/segments";
+  if (path == kAll || path == std::string(kAll) + "/") {
+    if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
+    if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
+    json items = json::array();
+    for (const auto& [name, description] : segments_)
+      items.push_back({{"name", name}, {"description", description}, {"kind", "static"}});
+    return reply(json_response(200, {{"items", std::move(items)}, {"next", nullptr}}));
+  }
+  // /api/v1/segments/{name}/members[/{contact}]
+  std::vector<std::string> parts;
+  try {
+    std::stringstream rest(path.substr(kAll.size() + 1));
+    for (std::string part; std::getline(rest, part, '/');) {
+      std::string decoded;
+      Poco::URI::decode(part, decoded);
+      parts.push_back(std::move(decoded));
+    }
+  } catch (const Poco::Exception&) {
+    return reply(error_response(400, "bad_request", "the path is not percent-encoded correctly"));
+  }
+  if (parts.size() < 2 || parts.size() > 3 || parts[1] != "members")
+    return reply(error_response(404, "not_found", "expected /api/v1/segments/{name}/members"));
+  if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
+  if (!segments_.count(parts[0]))
+    return reply(error_response(404, "not_found", "no segment '" + parts[0] + "' in the config"));
+  if (parts.size() == 3) {
+    if (request.method != "DELETE")
+      return reply(error_response(405, "method_not_allowed", "only DELETE is accepted on a member"));
+    return change_membership(parts[0], parts[2], false, std::move(reply));
+  }
+  if (request.method == "POST") {
+    const json body = json::parse(request.body, nullptr, false);
+    if (!body.is_object() || !body.contains("contact") || !body["contact"].is_string())
+      return reply(error_response(400, "bad_request", "expected {\"contact\": \"<the contact's id>\"}"));
+    return change_membership(parts[0], body["contact"].get<std::string>(), true, std::move(reply));
+  }
+  auto filter = admit(tokens_, request, ListOf::kContacts, reply);
+  if (!filter) return;
+  filter->segment = parts[0];
+  reply(json_response(
+      200,
+      list<StoredContact>(
+          std::move(*filter), [&](const RecordQuery& q) { return store_.contacts_page(q); },
+          [](const StoredContact& c) { return c.key; },
+          [](const StoredContact& c, json data) {
+            return json{{"key", c.key}, {"data", std::move(data)}, {"updated_at", format_time_ms(c.updated_at_ms)}};
+          })));
+}
+
+void RecordsApi::change_membership(const std::string& segment, const std::string& contact, bool add,
+                                   ServerConnection::Reply reply) {
+  const std::string key =
+      contact.rfind("id:", 0) == 0 || contact.rfind("email:", 0) == 0 || contact.rfind("phone:", 0) == 0
+          ? contact
+          : "id:" + contact;
+  if (!store_.contact(key)) return reply(error_response(404, "not_found", "no contact '" + contact + "'"));
+  EventRecord e;
+  e.id = "api:" + generate_event_id();
+  e.type = "contact.updated";
+  e.source = "api";
+  e.occurred_at_ms = e.received_at_ms = now_ms();
+  e.contact = ContactUpdate{key, ""};
+  (add ? e.contact->segments.add : e.contact->segments.remove).push_back(segment);
+  e.body_json = dump_text(
+      json{{"id", e.id}, {"type", e.type}, {"data", {{add ? "add_to_segment" : "remove_from_segment", segment}}}});
+  store_change(std::move(e), {{"segment", segment}, {"contact", key}, {"member", add}}, std::move(reply));
+}
+
+void RecordsApi::store_change(EventRecord event, json answer, ServerConnection::Reply reply) {
+  std::vector<EventRecord> batch;
+  batch.push_back(std::move(event));
+  store_.append_events(std::move(batch),
+                       [stored = stored_, answer = std::move(answer), reply = std::move(reply)](AppendResult result) {
+                         if (!result.ok()) return reply(error_response(503, "store_unavailable", result.error));
+                         reply(json_response(200, answer));
+                         if (stored) stored();
+                       });
+}
 
 void RecordsApi::tasks(ServerRequest&& request, ServerConnection::Reply reply) {
   const std::string path = request.target.substr(0, request.target.find('?'));
@@ -230,13 +325,7 @@ void RecordsApi::change_task(const std::string& id, const ServerRequest& request
   e.entity = EntityUpdate{"task", id, true, status, dump_text(json{{"status", status}})};
   e.body_json =
       dump_text(json{{"id", e.id}, {"type", e.type}, {"entity", {{"type", "task"}, {"id", id}, {"status", status}}}});
-  std::vector<EventRecord> batch;
-  batch.push_back(std::move(e));
-  store_.append_events(std::move(batch), [this, id, status, reply = std::move(reply)](AppendResult result) {
-    if (!result.ok()) return reply(error_response(503, "store_unavailable", result.error));
-    reply(json_response(200, {{"id", id}, {"status", status}}));
-    if (stored_) stored_();
-  });
+  store_change(std::move(e), {{"id", id}, {"status", status}}, std::move(reply));
 }
 
 void RecordsApi::contacts(ServerRequest&& request, ServerConnection::Reply reply) {

@@ -6,6 +6,10 @@
 //   GET /api/v1/entities?type=deal&status=won&tag=..&field.budget=..&updated_before=..
 //   GET /api/v1/tasks?status=open&field.assignee.id=m1    (entities of type "task")
 //   PATCH /api/v1/tasks/{id} {"status": "done"}           a task.status_changed event
+//   GET /api/v1/segments                                  the segments the config declares
+//   GET /api/v1/segments/{name}/members?tag=..            contacts in it, paged as contacts
+//   POST /api/v1/segments/{name}/members {"contact": "<id>"}, DELETE .../members/{id}
+//                                                         a contact.updated event (segment.entered / left follow)
 //
 // `status=` (empty) finds entities with no status. `field.<path>` compares
 // the record's value at that dotted path (under "fields" first, then the
@@ -15,6 +19,8 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -24,21 +30,29 @@
 namespace sb {
 
 class Store;
+struct EventRecord;
 
 class RecordsApi {
  public:
   // `stored` runs after a change is committed (it wakes the pipeline).
-  RecordsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> stored);
+  RecordsApi(Store& store, std::vector<std::string> admin_tokens, std::map<std::string, std::string> segments,
+             std::function<void()> stored);
 
   void contacts(ServerRequest&& request, ServerConnection::Reply reply);
   void entities(ServerRequest&& request, ServerConnection::Reply reply);
   void tasks(ServerRequest&& request, ServerConnection::Reply reply);
+  void segments(ServerRequest&& request, ServerConnection::Reply reply);
 
  private:
   void change_task(const std::string& id, const ServerRequest& request, ServerConnection::Reply reply);
+  void change_membership(const std::string& segment, const std::string& contact, bool add,
+                         ServerConnection::Reply reply);
+  // Stores a change the API makes as an event, answering `answer` once committed.
+  void store_change(EventRecord event, nlohmann::json answer, ServerConnection::Reply reply);
 
   Store& store_;
   BearerTokens tokens_;
+  const std::map<std::string, std::string> segments_;  // name -> description
   std::function<void()> stored_;
 };
 

@@ -49,7 +49,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   for (const auto& name : config_.event_token_secrets) event_tokens.push_back(secrets.at(name));
   std::vector<std::string> admin_tokens;
   for (const auto& name : config_.admin_token_secrets) admin_tokens.push_back(secrets.at(name));
-  records_api_ = std::make_unique<RecordsApi>(*store_, admin_tokens, [this] {
+  records_api_ = std::make_unique<RecordsApi>(*store_, admin_tokens, config_.segments, [this] {
     if (pipeline_) pipeline_->wake();
   });
   executions_api_ = std::make_unique<ExecutionsApi>(*store_, std::move(admin_tokens), [this] {
@@ -147,6 +147,11 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   auto tasks = [this](ServerRequest&& request, ServerConnection::Reply reply) {
     records_api_->tasks(std::move(request), std::move(reply));
   };
+  auto segments = [this](ServerRequest&& request, ServerConnection::Reply reply) {
+    records_api_->segments(std::move(request), std::move(reply));
+  };
+  handlers.api["/api/v1/segments"] = segments;
+  handlers.api["/api/v1/segments/"] = segments;
   handlers.api["/api/v1/tasks"] = tasks;
   handlers.api["/api/v1/tasks/"] = tasks;
   handlers.api["/api/v1/dead-letters"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {

@@ -31,6 +31,7 @@ json host_config(const HttpSink& sink, json rules) {
               {"account", {{"timezone", "Asia/Omsk"}}},
               {"secrets", {{"events", {{"env", "SB_TEST_CRM_TOKEN"}}}, {"admin", {{"env", "SB_TEST_CRM_ADMIN"}}}}},
               {"api", {{"event_tokens", {{{"$secret", "events"}}}}, {"admin_tokens", {{{"$secret", "admin"}}}}}},
+              {"segments", {{"VIP", {{"description", "клиенты с десятью визитами"}}}, {"newsletter", json::object()}}},
               {"pipelines",
                {{"clients", {"Новый", "Постоянный", "VIP"}},
                 {"students", {"Первичный контакт", "Записан на пробное", "Учится"}}}},
@@ -38,6 +39,7 @@ json host_config(const HttpSink& sink, json rules) {
                {{"notify", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}},
                 {"crm", {{"plugin", "crm"}}},
                 {"tasks", {{"plugin", "tasks"}}},
+                {"seg", {{"plugin", "segments"}}},
                 {"wa", {{"plugin", "whatsapp"}, {"config", {{"dry_run", true}}}}}}},
               {"rules", std::move(rules)}};
 }
@@ -151,6 +153,7 @@ TEST(CrmScenarios, MatrixCrmTheTenthVisitMakesTheClientAVipAndSaysSo) {
                  {"pipeline", "clients"},
                  {"status", "VIP"}}}},
               {{"action", "crm.add_tag"}, {"params", {{"tag", "VIP"}}}},
+              {{"action", "seg.add"}, {"params", {{"segment", "VIP"}}}},
               {{"action", "wa.send_text"},
                {"params", {{"to", "{{contact.phones.0.number}}"}, {"text", "{{contact.name}}, вы теперь VIP!"}}}}})}},
        {{"name", "vip entered"},  // set off by the status the first rule set
@@ -159,7 +162,13 @@ TEST(CrmScenarios, MatrixCrmTheTenthVisitMakesTheClientAVipAndSaysSo) {
        {{"name", "vip tagged"},  // set off by the tag
         {"trigger", {{"event", "contact.tag_added"}}},
         {"filter", {{"data.tag", "VIP"}}},
-        {"steps", json::array({post_step("/tagged", {{"name", "{{contact.name}}"}})})}}});
+        {"steps", json::array({post_step("/tagged", {{"name", "{{contact.name}}"}})})}},
+       {{"name", "segment"},  // set off by entering or leaving the segment
+        {"trigger", {{"event", "segment.entered"}}},
+        {"steps", json::array({post_step("/entered", {{"segment", "{{data.segment}}"}})})}},
+       {{"name", "segment left"},
+        {"trigger", {{"event", "segment.left"}}},
+        {"steps", json::array({post_step("/left", {{"segment", "{{data.segment}}"}, {"who", "{{contact.id}}"}})})}}});
   HostProcess host(host_config(sink, rules));
   for (int visit = 1; visit <= 11; ++visit)
     post(host, {{"id", "visit-" + std::to_string(visit)},
@@ -170,12 +179,13 @@ TEST(CrmScenarios, MatrixCrmTheTenthVisitMakesTheClientAVipAndSaysSo) {
                   {"phones", {{{"number", "+7 913 123-45-67"}}}},
                   {"fields", {{"visits", visit}}}}},
                 {"data", {{"visit", visit}}}});
-  const auto got = sink.wait_for(2);
-  ASSERT_EQ(got.size(), 2u) << host.log();
+  const auto got = sink.wait_for(3);
+  ASSERT_EQ(got.size(), 3u) << host.log();
   std::map<std::string, json> by_path;
   for (const auto& r : got) by_path[r.uri] = json::parse(r.body);
   EXPECT_EQ(by_path["/vip"], json::parse(R"({"client":"C1","depth":1})"));
   EXPECT_EQ(by_path["/tagged"]["name"], "Мария");
+  EXPECT_EQ(by_path["/entered"]["segment"], "VIP");
 
   const json clients = admin_get(host, "/api/v1/entities?type=client");
   ASSERT_EQ(clients["items"].size(), 1u);
@@ -189,7 +199,33 @@ TEST(CrmScenarios, MatrixCrmTheTenthVisitMakesTheClientAVipAndSaysSo) {
   ASSERT_EQ(sent.size(), 1u) << admin_get(host, "/api/v1/executions?rule=tenth%20visit").dump() << host.log();
   EXPECT_EQ(sent[0]["body"]["text"]["body"], "Мария, вы теперь VIP!");
   std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(sink.count(), 2u);  // the eleventh visit changes nothing
+  EXPECT_EQ(sink.count(), 3u);  // the eleventh visit changes nothing
+
+  // The segment as the admin API shows it, and a member taken out by hand.
+  const json segments = admin_get(host, "/api/v1/segments");
+  ASSERT_EQ(segments["items"].size(), 2u);
+  EXPECT_EQ(segments["items"][0]["name"], "VIP");
+  EXPECT_EQ(segments["items"][0]["description"], "клиенты с десятью визитами");
+  const json members = admin_get(host, "/api/v1/segments/VIP/members");
+  ASSERT_EQ(members["items"].size(), 1u);
+  EXPECT_EQ(members["items"][0]["key"], "id:C1");
+  EXPECT_TRUE(admin_get(host, "/api/v1/segments/newsletter/members")["items"].empty());
+  const auto admin = [&](const std::string& method, const std::string& path, const std::string& body = "") {
+    return http_request(host.port(), method, path, body, {{"Authorization", std::string("Bearer ") + kAdmin}});
+  };
+  EXPECT_EQ(admin("GET", "/api/v1/segments/gold/members").status, 404);
+  EXPECT_EQ(admin("POST", "/api/v1/segments/newsletter/members", R"({"contact":"nobody"})").status, 404);
+  const HttpResult removed = admin("DELETE", "/api/v1/segments/VIP/members/C1");
+  ASSERT_EQ(removed.status, 200) << removed.body;
+  const auto left = sink.wait_for(4);
+  ASSERT_EQ(left.size(), 4u) << host.log();
+  EXPECT_EQ(json::parse(left[3].body), json::parse(R"({"segment":"VIP","who":"C1"})"));
+  EXPECT_TRUE(admin_get(host, "/api/v1/segments/VIP/members")["items"].empty());
+  ASSERT_EQ(admin("POST", "/api/v1/segments/newsletter/members", R"({"contact":"C1"})").status, 200);
+  EXPECT_EQ(admin_wait(host, "/api/v1/segments/newsletter/members",
+                       [](const json& j) { return j["items"].size() == 1; })["items"]
+                .size(),
+            1u);
 }
 
 // SendPulse's "replace variable" and a deal field, written by rules: the
