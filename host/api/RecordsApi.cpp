@@ -195,8 +195,8 @@ json task_json(const StoredEntity& e, json data) {
 
 }  // namespace
 
-RecordsApi::RecordsApi(Store& store, std::vector<std::string> admin_tokens, std::map<std::string, std::string> segments,
-                       std::function<void()> stored)
+RecordsApi::RecordsApi(Store& store, std::vector<std::string> admin_tokens,
+                       std::map<std::string, SegmentConfig> segments, std::function<void()> stored)
     : store_(store),
       tokens_(std::move(admin_tokens), "api.admin_tokens"),
       segments_(std::move(segments)),
@@ -209,8 +209,12 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
     if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
     if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
     json items = json::array();
-    for (const auto& [name, description] : segments_)
-      items.push_back({{"name", name}, {"description", description}, {"kind", "static"}});
+    for (const auto& [name, segment] : segments_) {
+      json item{
+          {"name", name}, {"description", segment.description}, {"kind", segment.dynamic() ? "dynamic" : "static"}};
+      if (segment.dynamic()) item["filter"] = segment.filter;
+      items.push_back(std::move(item));
+    }
     return reply(json_response(200, {{"items", std::move(items)}, {"next", nullptr}}));
   }
   // /api/v1/segments/{name}/members[/{contact}]
@@ -230,6 +234,9 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
   if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
   if (!segments_.count(parts[0]))
     return reply(error_response(404, "not_found", "no segment '" + parts[0] + "' in the config"));
+  if (segments_.at(parts[0]).dynamic() && request.method != "GET")
+    return reply(
+        error_response(409, "conflict", "segment '" + parts[0] + "' is dynamic: its filter decides who is in it"));
   if (parts.size() == 3) {
     if (request.method != "DELETE")
       return reply(error_response(405, "method_not_allowed", "only DELETE is accepted on a member"));

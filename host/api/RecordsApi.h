@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "config/Config.h"
 #include "http/BearerTokens.h"
 #include "http/ServerConnection.h"
 
@@ -35,7 +36,7 @@ struct EventRecord;
 class RecordsApi {
  public:
   // `stored` runs after a change is committed (it wakes the pipeline).
-  RecordsApi(Store& store, std::vector<std::string> admin_tokens, std::map<std::string, std::string> segments,
+  RecordsApi(Store& store, std::vector<std::string> admin_tokens, std::map<std::string, SegmentConfig> segments,
              std::function<void()> stored);
 
   void contacts(ServerRequest&& request, ServerConnection::Reply reply);
@@ -52,7 +53,7 @@ class RecordsApi {
 
   Store& store_;
   BearerTokens tokens_;
-  const std::map<std::string, std::string> segments_;  // name -> description
+  const std::map<std::string, SegmentConfig> segments_;
   std::function<void()> stored_;
 };
 

@@ -78,6 +78,20 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
     out.rules.push_back(compile_rule(rule.body, rule.pointer, out.environment, issues));
     for (auto& i : issues) out.issues.push_back({file, std::move(i.pointer), std::move(i.message)});
   }
+  for (const auto& [name, segment] : config.segments) {
+    if (!segment.dynamic()) continue;
+    const std::string at = "/segments/" + name;
+    std::vector<ConditionProblem> problems;
+    DynamicSegment dynamic{name, Condition::compile(segment.filter, problems), std::nullopt};
+    for (const auto& p : problems)
+      out.issues.push_back({file, at + "/filter" + p.pointer, "segment '" + name + "': " + p.message});
+    if (!segment.refresh.empty()) {
+      std::string why;
+      dynamic.refresh = Schedule::parse(segment.refresh, why);
+      if (!dynamic.refresh) out.issues.push_back({file, at + "/refresh", "segment '" + name + "': " + why});
+    }
+    if (dynamic.condition) out.segments.push_back(std::move(dynamic));
+  }
   return out;
 }
 

@@ -18,8 +18,9 @@ struct CheckedConfig {
   std::map<std::string, std::shared_ptr<PluginLibrary>> instance_plugins;  // by instance name
   std::map<std::string, nlohmann::json> instance_configs;                  // resolved secrets, by instance name
   std::vector<CompiledRule> rules;
-  RuleEnvironment environment;      // what they were compiled against (older versions are compiled against it too)
-  std::vector<ConfigIssue> issues;  // empty when everything is valid
+  std::vector<DynamicSegment> segments;  // the dynamic ones
+  RuleEnvironment environment;           // what they were compiled against (older versions are compiled against it too)
+  std::vector<ConfigIssue> issues;       // empty when everything is valid
 };
 
 // The config's parts that rules are compiled against (actions unchecked).

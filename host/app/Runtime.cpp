@@ -89,7 +89,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   TimeTriggers::Options time_options;
   time_options.check_every = std::chrono::milliseconds(config_.time_check_every_ms);
   time_options.account_timezone = config_.account.value("timezone", "UTC");
-  time_triggers_ = std::make_unique<TimeTriggers>(*store_, checked.rules, time_options, [this] {
+  time_triggers_ = std::make_unique<TimeTriggers>(*store_, checked.rules, checked.segments, time_options, [this] {
     if (pipeline_) pipeline_->wake();
   });
   CompletedRoutes::Options completed;
@@ -116,7 +116,8 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   deps_.events = emitted_.get();
   deps_.secrets = std::move(secrets);
   RecordRules record_rules{config_.pipelines, {}};
-  for (const auto& [name, description] : config_.segments) record_rules.segments.insert(name);
+  for (const auto& [name, segment] : config_.segments)
+    if (!segment.dynamic()) record_rules.segments.insert(name);  // a dynamic one's filter decides
   crm_ = std::make_unique<CrmService>(*store_, std::move(record_rules), [this] {
     if (pipeline_) pipeline_->wake();
   });

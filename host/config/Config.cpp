@@ -214,7 +214,9 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   }
 
   const json segments = doc.value("segments", json::object());
-  for (const auto& [segment, body] : segments.items()) c.segments[segment] = body.value("description", "");
+  for (const auto& [segment, body] : segments.items())
+    c.segments[segment] =
+        SegmentConfig{body.value("description", ""), body.value("filter", json()), body.value("refresh", "")};
   const json pipelines = doc.value("pipelines", json::object());  // a local: items() would dangle on a temporary
   for (const auto& [pipeline, statuses] : pipelines.items())
     c.pipelines[pipeline] = statuses.get<std::vector<std::string>>();

@@ -57,6 +57,16 @@ struct InstanceConfig {
   std::vector<std::string> grants;   // host services beyond the common ones ("crm")
 };
 
+// A segment of contacts. Static: rules and the admin API put contacts in and
+// take them out. Dynamic (with a filter): the host keeps its members, the
+// contacts the filter matches (rules/TimeTrigger.h DynamicSegment).
+struct SegmentConfig {
+  std::string description;
+  nlohmann::json filter;  // null: static
+  std::string refresh;    // when every contact is checked again (a schedule); "" = once a day
+  bool dynamic() const { return !filter.is_null(); }
+};
+
 // A rule as written, compiled by rules/RuleCompiler.h.
 struct RuleSource {
   std::string pointer;  // "/rules/3"
@@ -93,7 +103,7 @@ struct Config {
   std::vector<std::string> admin_token_secrets;  // ... and the executions API's
   std::vector<InstanceConfig> instances;
   std::map<std::string, std::vector<std::string>> pipelines;  // statuses in order
-  std::map<std::string, std::string> segments;                // declared segments and their descriptions
+  std::map<std::string, SegmentConfig> segments;              // declared segments, by name
   std::map<std::string, std::string> template_variables;      // the config's short names (rules/Template.h)
   int max_chain_depth = 5;                                    // see PipelineOptions
   int64_t time_check_every_ms = 60000;  // how often time triggers (schedules, special dates, overdue) are checked

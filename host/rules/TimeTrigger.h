@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -44,6 +45,15 @@ struct TimeTrigger {
 
   std::string event_type() const;  // schedule.fired, contact.special_date, <type>.overdue
   std::string describe() const;    // for switchboard validate
+};
+
+// A dynamic segment: the contacts its condition matches. The host checks
+// the contacts that changed at every time check, and every contact on its
+// refresh schedule (conditions on dates change as time passes).
+struct DynamicSegment {
+  std::string name;
+  std::shared_ptr<const Condition> condition;  // over {"contact": ...}
+  std::optional<Schedule> refresh;             // none: once a day
 };
 
 // The source of the events a rule's time trigger produces.

@@ -2,6 +2,7 @@
 
 #include <date/tz.h>
 
+#include <algorithm>
 #include <future>
 #include <map>
 #include <regex>
@@ -223,6 +224,56 @@ class OverdueProducer final : public TimeProducer {
   std::unordered_set<std::string> sent_;
 };
 
+class SegmentProducer final : public TimeProducer {
+ public:
+  SegmentProducer(DynamicSegment segment, std::string zone) : segment_(std::move(segment)), zone_(std::move(zone)) {}
+
+  void due(int64_t now, Store& store, std::vector<EventRecord>& out) override {
+    full_ = now >= next_full_;
+    RecordQuery page;
+    page.limit = 1000;
+    // A change committed just after the last read may carry an earlier time.
+    if (!full_) page.updated_after_ms = read_at_ - kCommitMargin;
+    for (;;) {
+      const auto rows = store.contacts_page(page);
+      for (const StoredContact& c : rows) consider(c, now, out);
+      if (rows.size() < page.limit) break;
+      page.after = rows.back().key;
+    }
+    scanned_at_ = now;
+  }
+  void delivered() override {
+    read_at_ = scanned_at_;
+    if (!full_) return;
+    const auto next = segment_.refresh ? segment_.refresh->next_after(scanned_at_, zone_) : std::nullopt;
+    next_full_ = next ? *next : scanned_at_ + 24 * kHour;
+  }
+
+ private:
+  static constexpr int64_t kCommitMargin = 60000;
+
+  void consider(const StoredContact& c, int64_t now, std::vector<EventRecord>& out) {
+    const json data = object_of(c.data_json);
+    const json* segments = lookup_path(data, "segments");
+    const bool member = segments && segments->is_array() &&
+                        std::find(segments->begin(), segments->end(), json(segment_.name)) != segments->end();
+    const bool belongs = segment_.condition->matches(json{{"contact", data}}, now);
+    if (member == belongs) return;
+    const char* what = belongs ? "entered" : "left";
+    EventRecord e =
+        time_event("segment:" + segment_.name + ":" + c.key + ":" + what + ":" + std::to_string(c.updated_at_ms),
+                   "contact.segments_changed", "segments", now, now, {{"segment", segment_.name}, {"member", belongs}});
+    e.contact = ContactUpdate{c.key, ""};
+    (belongs ? e.contact->segments.add : e.contact->segments.remove).push_back(segment_.name);
+    out.push_back(std::move(e));
+  }
+
+  DynamicSegment segment_;
+  std::string zone_;
+  int64_t read_at_ = 0, scanned_at_ = 0, next_full_ = 0;
+  bool full_ = false;
+};
+
 }  // namespace
 
 std::optional<MonthDay> read_month_day(const std::string& text) {
@@ -246,9 +297,11 @@ std::optional<MonthDay> read_month_day(const std::string& text) {
   return out;
 }
 
-TimeTriggers::TimeTriggers(Store& store, const std::vector<CompiledRule>& rules, Options options,
-                           std::function<void()> stored)
+TimeTriggers::TimeTriggers(Store& store, const std::vector<CompiledRule>& rules,
+                           const std::vector<DynamicSegment>& segments, Options options, std::function<void()> stored)
     : store_(store), options_(std::move(options)), stored_(std::move(stored)) {
+  for (const DynamicSegment& segment : segments)
+    producers_.push_back(std::make_unique<SegmentProducer>(segment, options_.account_timezone));
   bool task_overdue_wanted = false;
   for (const CompiledRule& rule : rules) {
     if (rule.trigger && rule.trigger->event() == "task.overdue" && !rule.time_trigger) task_overdue_wanted = true;

@@ -10,6 +10,10 @@
 //                  within it wait in memory for their local time, and one
 //                  whose time passed earlier that day (a restart) goes at once
 //   overdue        the entities of the type are read at every check
+//   segments       (dynamic) the contacts changed since the last check, and
+//                  every contact on the segment's refresh schedule: one
+//                  contact.segments_changed event for each that should come
+//                  in or go out (segment.entered / segment.left follow)
 #pragma once
 
 #include <chrono>
@@ -41,7 +45,8 @@ class TimeTriggers {
     std::string account_timezone = "UTC";
   };
   // `stored` runs after events were appended (it wakes the pipeline).
-  TimeTriggers(Store& store, const std::vector<CompiledRule>& rules, Options options, std::function<void()> stored);
+  TimeTriggers(Store& store, const std::vector<CompiledRule>& rules, const std::vector<DynamicSegment>& segments,
+               Options options, std::function<void()> stored);
   ~TimeTriggers();
 
   bool empty() const { return producers_.empty(); }

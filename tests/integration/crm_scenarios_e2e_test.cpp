@@ -544,11 +544,15 @@ TEST(CrmScenarios, ValidateListsTheTimeTriggersAndNamesABadOneByItsPath) {
             std::string::npos)
       << out;
   config["rules"][0]["trigger"]["schedule"] = "every weekday at 9";
+  config["segments"]["regulars"] = {{"filter", {{"field", "contact.fields.visits"}, {"op", "has"}, {"value", 10}}},
+                                    {"refresh", "every day at 03:00"}};
   std::ofstream(dir / "bad.json") << config.dump();
   std::tie(code, out) = run_switchboard({"validate", "--config", (dir / "bad.json").string()});
   EXPECT_EQ(code, 2);
   EXPECT_NE(out.find("/rules/0/trigger/schedule"), std::string::npos) << out;
   EXPECT_NE(out.find("'every weekday at 9' is not a schedule"), std::string::npos) << out;
+  EXPECT_NE(out.find("/segments/regulars/filter/op: segment 'regulars': unknown operator 'has'"), std::string::npos)
+      << out;
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // the same store (a restart, or another host).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <future>
 
 #include "events/EventParser.h"
@@ -33,7 +34,7 @@ class TimeTriggersTest : public ::testing::Test {
  protected:
   void SetUp() override { store_ = std::make_unique<SqliteStore>(SqliteStore::Options{dir_ / "store.db"}); }
   void append(json event) {
-    ParsedEvents parsed = parse_event(event, at("2026-01-01T00:00:00Z"), "api");
+    ParsedEvents parsed = parse_event(event, now_ms(), "api");
     ASSERT_TRUE(parsed.problems.empty()) << parsed.problems[0].message;
     std::promise<AppendResult> done;
     store_->append_events(parsed.records, [&](AppendResult r) { done.set_value(r); });
@@ -68,14 +69,14 @@ TEST_F(TimeTriggersTest, ABirthdayComesOnTheDayAtTheLocalTimeOnceEvenAfterAResta
       time_rule("birthday", {{"special_date", "contact.fields.birthday"}, {"at", "10:00"}})};
   TimeTriggers::Options options;
   options.account_timezone = "Europe/Moscow";
-  auto first = std::make_unique<TimeTriggers>(*store_, rules, options, nullptr);
+  auto first = std::make_unique<TimeTriggers>(*store_, rules, std::vector<DynamicSegment>{}, options, nullptr);
   // 10:00 in Omsk is 04:00 UTC; in Moscow 07:00 UTC.
   EXPECT_TRUE(ids(*first, "2026-12-02T03:59:00Z").empty());
   EXPECT_EQ(ids(*first, "2026-12-02T04:00:30Z"), std::vector<std::string>{"time:birthday:id:omsk:2026-12-02"});
   EXPECT_TRUE(ids(*first, "2026-12-02T05:00:00Z").empty());
   EXPECT_EQ(ids(*first, "2026-12-02T07:00:00Z"), std::vector<std::string>{"time:birthday:id:moscow:2026-12-02"});
   // A restart that day: the same occurrences again, which the store drops.
-  auto second = std::make_unique<TimeTriggers>(*store_, rules, options, nullptr);
+  auto second = std::make_unique<TimeTriggers>(*store_, rules, std::vector<DynamicSegment>{}, options, nullptr);
   EXPECT_EQ(ids(*second, "2026-12-02T08:00:00Z").size(), 2u);
   EXPECT_EQ(stored_types(), (std::vector<std::string>{"contact.special_date time:birthday:id:omsk:2026-12-02",
                                                       "contact.special_date time:birthday:id:moscow:2026-12-02"}));
@@ -93,7 +94,7 @@ TEST_F(TimeTriggersTest, The29thOfFebruaryIsThe28thInOtherYears) {
           {"contact", {{"id", "leap"}, {"fields", {{"birthday", "2000-02-29"}}}}}});
   const std::vector<CompiledRule> rules{
       time_rule("birthday", {{"special_date", "contact.fields.birthday"}, {"at", "09:00"}, {"timezone", "UTC"}})};
-  TimeTriggers t(*store_, rules, {}, nullptr);
+  TimeTriggers t(*store_, rules, {}, {}, nullptr);
   EXPECT_EQ(ids(t, "2027-02-28T09:00:00Z"), std::vector<std::string>{"time:birthday:id:leap:2027-02-28"});
   EXPECT_TRUE(ids(t, "2027-03-01T09:00:00Z").empty());
   EXPECT_EQ(ids(t, "2028-02-29T09:00:00Z"), std::vector<std::string>{"time:birthday:id:leap:2028-02-29"});
@@ -104,13 +105,13 @@ TEST_F(TimeTriggersTest, AScheduleRunsEachOccurrenceOnceAndOneMissedWithinTheHou
   const std::vector<CompiledRule> rules{time_rule("daily", {{"schedule", "every day at 09:00"}})};
   TimeTriggers::Options options;
   options.account_timezone = "Europe/Moscow";
-  TimeTriggers t(*store_, rules, options, nullptr);
+  TimeTriggers t(*store_, rules, {}, options, nullptr);
   // Started at 09:20 Moscow: the 09:00 run was missed 20 minutes ago.
   EXPECT_EQ(ids(t, "2026-12-02T06:20:00Z"), std::vector<std::string>{"time:daily:2026-12-02T06:00:00.000Z"});
   EXPECT_TRUE(ids(t, "2026-12-02T07:00:00Z").empty());
   // A whole day checked late is one run, not many.
   EXPECT_EQ(ids(t, "2026-12-04T06:30:00Z"), std::vector<std::string>{"time:daily:2026-12-04T06:00:00.000Z"});
-  TimeTriggers later(*store_, rules, options, nullptr);
+  TimeTriggers later(*store_, rules, {}, options, nullptr);
   EXPECT_TRUE(ids(later, "2026-12-04T08:30:00Z").empty());  // more than an hour after: not run late
 }
 
@@ -134,7 +135,7 @@ TEST_F(TimeTriggersTest, OverdueEntitiesOncePerDueTimeAndNeverInAClosedStatus) {
   on_task.name = "task late";
   on_task.trigger = Trigger::compile({{"event", "task.overdue"}}, {}, problems);
   rules.push_back(on_task);
-  TimeTriggers t(*store_, rules, {}, nullptr);
+  TimeTriggers t(*store_, rules, {}, {}, nullptr);
   EXPECT_TRUE(ids(t, "2026-12-02T11:59:00Z").empty());  // D1 is late by less than a day
   EXPECT_EQ(ids(t, "2026-12-02T12:00:00Z"), (std::vector<std::string>{"time:late deal:deal:D1:2026-12-01T12:00:00.000Z",
                                                                       "overdue:task:T1:2026-12-02T12:00:00.000Z"}));
@@ -153,6 +154,36 @@ TEST_F(TimeTriggersTest, OverdueEntitiesOncePerDueTimeAndNeverInAClosedStatus) {
           {"entity",
            {{"type", "task"}, {"id", "T1"}, {"status", "done"}, {"fields", {{"deadline", "2026-12-04T12:00:00Z"}}}}}});
   EXPECT_TRUE(ids(t, "2026-12-05T12:00:00Z").empty());
+}
+
+TEST_F(TimeTriggersTest, ADynamicSegmentKeepsTheContactsItsFilterMatchesAsTheyChange) {
+  append({{"id", "c1"}, {"type", "contact.updated"}, {"contact", {{"id", "A"}, {"fields", {{"visits", 12}}}}}});
+  append({{"id", "c2"}, {"type", "contact.updated"}, {"contact", {{"id", "B"}, {"fields", {{"visits", 3}}}}}});
+  std::vector<ConditionProblem> problems;
+  DynamicSegment regulars{
+      "regulars", Condition::compile({{"field", "contact.fields.visits"}, {"op", ">="}, {"value", 10}}, problems),
+      std::nullopt};
+  ASSERT_TRUE(problems.empty());
+  TimeTriggers t(*store_, {}, {regulars}, {}, nullptr);
+  const auto now = now_ms();
+  const std::vector<std::string> first = ids(t, format_time_ms(now).c_str());
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].rfind("segment:regulars:id:A:entered:", 0), 0u) << first[0];
+  EXPECT_TRUE(ids(t, format_time_ms(now + 1000).c_str()).empty());  // A is in it now
+  EXPECT_EQ(json::parse(store_->contact("id:A")->data_json)["segments"], json::parse(R"(["regulars"])"));
+  // B comes, A goes: the changed contacts are checked at the next check.
+  append({{"id", "c3"}, {"type", "contact.updated"}, {"contact", {{"id", "B"}, {"fields", {{"visits", 10}}}}}});
+  append({{"id", "c4"}, {"type", "contact.updated"}, {"contact", {{"id", "A"}, {"fields", {{"visits", 0}}}}}});
+  std::vector<std::string> next = ids(t, format_time_ms(now_ms() + 2000).c_str());
+  std::sort(next.begin(), next.end());
+  ASSERT_EQ(next.size(), 2u);
+  EXPECT_EQ(next[0].rfind("segment:regulars:id:A:left:", 0), 0u) << next[0];
+  EXPECT_EQ(next[1].rfind("segment:regulars:id:B:entered:", 0), 0u) << next[1];
+  std::vector<std::string> derived;
+  for (const auto& e : store_->events_after(0, 100))
+    if (e.record.type.rfind("segment.", 0) == 0)
+      derived.push_back(e.record.type + " " + json::parse(e.contact_json)["id"].get<std::string>());
+  EXPECT_EQ(derived, (std::vector<std::string>{"segment.entered A", "segment.left A", "segment.entered B"}));
 }
 
 TEST(MonthDay, TheFormsDatesAreWrittenIn) {
