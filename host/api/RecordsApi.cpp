@@ -9,6 +9,7 @@
 #include <optional>
 #include <sstream>
 
+#include "events/EventParser.h"
 #include "executor/ActionRequests.h"
 #include "rules/Condition.h"
 #include "store/Store.h"
@@ -263,10 +264,7 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
 
 void RecordsApi::change_membership(const std::string& segment, const std::string& contact, bool add,
                                    ServerConnection::Reply reply) {
-  const std::string key =
-      contact.rfind("id:", 0) == 0 || contact.rfind("email:", 0) == 0 || contact.rfind("phone:", 0) == 0
-          ? contact
-          : "id:" + contact;
+  const std::string key = contact_key_of(contact);
   if (!store_.contact(key)) return reply(error_response(404, "not_found", "no contact '" + contact + "'"));
   EventRecord e;
   e.id = "api:" + generate_event_id();

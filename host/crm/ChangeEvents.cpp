@@ -120,16 +120,20 @@ std::variant<Target, std::string> entity_target(const ChangeRequest& r, const js
   return Target{r.call.entity_type, r.call.entity_id};
 }
 
-std::variant<std::string, std::string> contact_target(const ChangeRequest& r, const json& change) {
+// The contact a change is about (its key): the one it names, else the call's.
+struct ContactTarget {
+  std::string key;
+  std::string error;  // why there is none
+};
+
+ContactTarget contact_target(const ChangeRequest& r, const json& change) {
   if (const auto named = change.find("contact"); named != change.end()) {
     if (!named->is_string() || !is_record_id(named->get<std::string>()))
-      return std::variant<std::string, std::string>(std::in_place_index<1>, "/contact: expected the contact's id");
-    return std::variant<std::string, std::string>(std::in_place_index<0>, contact_key_of(named->get<std::string>()));
+      return {"", "/contact: expected the contact's id"};
+    return {contact_key_of(named->get<std::string>()), ""};
   }
-  if (r.call.contact_key.empty())
-    return std::variant<std::string, std::string>(
-        std::in_place_index<1>, "/contact: the call's event has no contact, and the change names none");
-  return std::variant<std::string, std::string>(std::in_place_index<0>, r.call.contact_key);
+  if (r.call.contact_key.empty()) return {"", "/contact: the call's event has no contact, and the change names none"};
+  return {r.call.contact_key, ""};
 }
 
 Result set_status(const ChangeRequest& r, const json& change, const RecordRules& rules) {
@@ -171,9 +175,9 @@ Result set_fields(const ChangeRequest& r, const json& change, const RecordRules&
     return draft.record(type + ".updated", draft.call_contact(), EntityUpdate{type, id, false, std::nullopt, patch});
   }
   if (record != "contact") return std::string("/record: expected \"contact\" or \"entity\"");
-  auto key = contact_target(r, change);
-  if (key.index() == 1) return std::get<1>(key);
-  return draft.record("contact.updated", ContactUpdate{std::get<0>(key), patch, {}, {}}, std::nullopt);
+  const ContactTarget target = contact_target(r, change);
+  if (!target.error.empty()) return target.error;
+  return draft.record("contact.updated", ContactUpdate{target.key, patch, {}, {}}, std::nullopt);
 }
 
 Result change_tags(const ChangeRequest& r, const json& change, bool add) {
@@ -185,11 +189,11 @@ Result change_tags(const ChangeRequest& r, const json& change, bool add) {
         list.push_back(t.get<std::string>());
   if (tags == change.end() || !tags->is_array() || list.empty() || list.size() != tags->size())
     return std::string("/tags: expected a list of tags (each 1-100 characters)");
-  auto key = contact_target(r, change);
-  if (key.index() == 1) return std::get<1>(key);
+  const ContactTarget target = contact_target(r, change);
+  if (!target.error.empty()) return target.error;
   EventDraft draft(r, change);
   draft.body()["data"]["tags"] = list;
-  ContactUpdate update{std::get<0>(key), ""};
+  ContactUpdate update{target.key, ""};
   (add ? update.tags.add : update.tags.remove) = std::move(list);
   return draft.record("contact.updated", std::move(update), std::nullopt);
 }
@@ -209,11 +213,11 @@ Result change_segments(const ChangeRequest& r, const json& change, const RecordR
       return "/segments: no segment '" + name + "' in the config (" +
              (known.empty() ? std::string("none is declared") : "there are " + known) + ")";
     }
-  auto key = contact_target(r, change);
-  if (key.index() == 1) return std::get<1>(key);
+  const ContactTarget target = contact_target(r, change);
+  if (!target.error.empty()) return target.error;
   EventDraft draft(r, change);
   draft.body()["data"]["segments"] = list;
-  ContactUpdate update{std::get<0>(key), ""};
+  ContactUpdate update{target.key, ""};
   (add ? update.segments.add : update.segments.remove) = std::move(list);
   return draft.record("contact.updated", std::move(update), std::nullopt);
 }
@@ -273,12 +277,6 @@ std::string op_names() {
 }
 
 }  // namespace
-
-std::string contact_key_of(const std::string& named) {
-  for (const char* prefix : {"id:", "email:", "phone:"})
-    if (named.rfind(prefix, 0) == 0) return named;
-  return "id:" + named;
-}
 
 Result change_event(const ChangeRequest& request, const json& change, const RecordRules& rules) {
   if (!change.is_object() || !change.contains("op") || !change["op"].is_string())

@@ -44,8 +44,4 @@ struct RecordRules {
 std::variant<EventRecord, std::string> change_event(const ChangeRequest& request, const nlohmann::json& change,
                                                     const RecordRules& rules);
 
-// The store's key for a contact named by a change or a read: "email:..",
-// "phone:.." and "id:.." as they are, anything else is an id.
-std::string contact_key_of(const std::string& named);
-
 }  // namespace sb

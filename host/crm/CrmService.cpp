@@ -1,6 +1,7 @@
 #include "crm/CrmService.h"
 
 #include "crm/ChangeEvents.h"
+#include "events/EventParser.h"
 #include "rules/Condition.h"
 #include "util/JsonText.h"
 #include "util/Time.h"

@@ -111,6 +111,12 @@ std::string contact_key(const json& c) {
   return "";
 }
 
+std::string contact_key_of(const std::string& named) {
+  for (const char* prefix : {"id:", "email:", "phone:"})
+    if (named.rfind(prefix, 0) == 0) return named;
+  return "id:" + named;
+}
+
 ParsedEvents parse_event(const json& event, int64_t now_ms, const std::string& source) {
   ParsedEvents out;
   read_event(event, "", now_ms, source, out);

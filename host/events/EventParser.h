@@ -32,6 +32,10 @@ ParsedEvents parse_events(std::string_view body, int64_t now_ms, size_t max_batc
 // else "phone:<digits of the first number>"; "" when it has none of them.
 std::string contact_key(const nlohmann::json& contact);
 
+// The key of a contact named by an admin or a rule: "id:..", "email:.." and
+// "phone:.." as they are, anything else is an id.
+std::string contact_key_of(const std::string& named);
+
 // One event built by the host itself, held to the same rules.
 ParsedEvents parse_event(const nlohmann::json& event, int64_t now_ms, const std::string& source);
 
