@@ -165,6 +165,16 @@ json list(RecordFilter f, ReadPage read_page, KeyOf key_of, ToJson to_json) {
   }
 }
 
+// A page of contacts, as the contacts list and a segment's members show them.
+json list_contacts(Store& store, RecordFilter filter) {
+  return list<StoredContact>(
+      std::move(filter), [&](const RecordQuery& q) { return store.contacts_page(q); },
+      [](const StoredContact& c) { return c.key; },
+      [](const StoredContact& c, json data) {
+        return json{{"key", c.key}, {"data", std::move(data)}, {"updated_at", format_time_ms(c.updated_at_ms)}};
+      });
+}
+
 // The list's filter; nothing once `reply` was given a refusal.
 std::optional<RecordFilter> admit(const BearerTokens& tokens, const ServerRequest& request, ListOf list,
                                   ServerConnection::Reply& reply) {
@@ -252,14 +262,7 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
   auto filter = admit(tokens_, request, ListOf::kContacts, reply);
   if (!filter) return;
   filter->segment = parts[0];
-  reply(json_response(
-      200,
-      list<StoredContact>(
-          std::move(*filter), [&](const RecordQuery& q) { return store_.contacts_page(q); },
-          [](const StoredContact& c) { return c.key; },
-          [](const StoredContact& c, json data) {
-            return json{{"key", c.key}, {"data", std::move(data)}, {"updated_at", format_time_ms(c.updated_at_ms)}};
-          })));
+  reply(json_response(200, list_contacts(store_, std::move(*filter))));
 }
 
 void RecordsApi::change_membership(const std::string& segment, const std::string& contact, bool add,
@@ -336,14 +339,7 @@ void RecordsApi::change_task(const std::string& id, const ServerRequest& request
 void RecordsApi::contacts(ServerRequest&& request, ServerConnection::Reply reply) {
   auto filter = admit(tokens_, request, ListOf::kContacts, reply);
   if (!filter) return;
-  reply(json_response(
-      200,
-      list<StoredContact>(
-          std::move(*filter), [&](const RecordQuery& q) { return store_.contacts_page(q); },
-          [](const StoredContact& c) { return c.key; },
-          [](const StoredContact& c, json data) {
-            return json{{"key", c.key}, {"data", std::move(data)}, {"updated_at", format_time_ms(c.updated_at_ms)}};
-          })));
+  reply(json_response(200, list_contacts(store_, std::move(*filter))));
 }
 
 void RecordsApi::entities(ServerRequest&& request, ServerConnection::Reply reply) {

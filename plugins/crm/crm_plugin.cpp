@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <switchboard/plugin.hpp>
 
+#include "crm_change.h"
 #include "crm_schemas.h"
 
 namespace crm_plugin {
@@ -89,14 +90,9 @@ class Crm : public switchboard::Plugin {
                               output["id"] = names_new_entity ? std::string(result) : entity_id;
                             return done(ActionResult::done(std::string(result), output.dump()));
                           }
-                          if (applied == SB_ERR_INVALID_ARGUMENT)
-                            return done(ActionResult::invalid_params(std::string(result)));
-                          done(ActionResult::retry(std::string(result)));
+                          done(switchboard_plugins::change_failed(applied, result));
                         });
-    if (status == SB_ERR_UNSUPPORTED)
-      return done(ActionResult::permanent(
-          "this instance may not change the host's records: grant it switchboard.crm/1 (\"grants\": [\"crm\"])"));
-    if (status != SB_OK) done(ActionResult::permanent("the host refused the change for this call"));
+    if (status != SB_OK) done(switchboard_plugins::change_refused(status));
   }
 
  private:

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <switchboard/plugin.hpp>
 
+#include "crm_change.h"
 #include "segments_schemas.h"
 
 namespace segments_plugin {
@@ -26,13 +27,9 @@ class Segments : public switchboard::Plugin {
     const sb_status status =
         host_.crm_apply(call.idempotency_key, change.dump(), [done](sb_status applied, std::string_view result) {
           if (applied == SB_OK) return done(ActionResult::done(std::string(result)));
-          if (applied == SB_ERR_INVALID_ARGUMENT) return done(ActionResult::invalid_params(std::string(result)));
-          done(ActionResult::retry(std::string(result)));
+          done(switchboard_plugins::change_failed(applied, result));
         });
-    if (status == SB_ERR_UNSUPPORTED)
-      return done(ActionResult::permanent(
-          "this instance may not change the host's records: grant it switchboard.crm/1 (\"grants\": [\"crm\"])"));
-    if (status != SB_OK) done(ActionResult::permanent("the host refused the change for this call"));
+    if (status != SB_OK) done(switchboard_plugins::change_refused(status));
   }
 
  private:

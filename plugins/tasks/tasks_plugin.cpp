@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <switchboard/plugin.hpp>
 
+#include "crm_change.h"
 #include "deadline.h"
 #include "tasks_schemas.h"
 
@@ -30,8 +31,7 @@ class Changes {
       const std::string id = task_id.empty() ? std::string(result) : task_id;
       if (std::find(ids_.begin(), ids_.end(), id) == ids_.end()) ids_.push_back(id);
     } else if (failure_.outcome == SB_OUTCOME_DONE) {
-      failure_ = status == SB_ERR_INVALID_ARGUMENT ? ActionResult::invalid_params(std::string(result))
-                                                   : ActionResult::retry(std::string(result));
+      failure_ = switchboard_plugins::change_failed(status, result);
     }
     if (--left_ > 0) return;
     if (failure_.outcome != SB_OUTCOME_DONE) return done_(failure_);
@@ -64,9 +64,7 @@ class Tasks : public switchboard::Plugin {
     json subject = json::parse(call.subject_json.empty() ? std::string_view("{}") : call.subject_json, nullptr, false);
     if (!params.is_object()) return done(ActionResult::invalid_params("parameters are not a JSON object"));
     if (!subject.is_object()) subject = json::object();
-    if (!host_.has_crm())
-      return done(ActionResult::permanent(
-          "this instance may not keep tasks: grant it switchboard.crm/1 (\"grants\": [\"crm\"])"));
+    if (!host_.has_crm()) return done(switchboard_plugins::change_refused(SB_ERR_UNSUPPORTED));
     try {
       if (call.action == "create") return create(call, params, subject, done);
       if (call.action == "update") return update(call, params, subject, done);

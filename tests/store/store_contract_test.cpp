@@ -207,6 +207,38 @@ TYPED_TEST(StoreContract, WhatAnEventChangesInItsRecordsIsStoredAsEventsRightAft
   EXPECT_FALSE(by_id.at("2").status_change);  // nor is it created again
 }
 
+TYPED_TEST(StoreContract, SegmentsChangeOneByOneAndAnUpdateWithoutDataOnlyNamesItsRecord) {
+  auto store = this->open();
+  EventRecord created = event("1", "contact.created");
+  created.received_at_ms = 1000;
+  created.contact = ContactUpdate{"id:c1", R"({"name":"Anna"})", {}, {{"vip", "news"}, {}}};
+  created.entity = EntityUpdate{"deal", "D1", true, "new", "{}"};
+  EventRecord left = event("2", "contact.segments_changed");
+  left.contact = ContactUpdate{"id:c1", "", {}, {{}, {"news"}}};
+  EventRecord named = event("3", "deal.overdue");  // about them, changing nothing
+  named.received_at_ms = 9000;
+  named.contact = ContactUpdate{"id:c1", ""};
+  named.entity = EntityUpdate{"deal", "D1", false, std::nullopt, ""};
+  EventRecord unknown = event("4", "deal.overdue");  // an entity not stored is not created
+  unknown.entity = EntityUpdate{"deal", "D2", false, std::nullopt, ""};
+  ASSERT_TRUE(append(*store, {created, left, named, unknown}).ok());
+
+  std::vector<std::string> seen;
+  for (const auto& e : store->events_after(0, 100)) seen.push_back(e.record.id + " " + e.record.type);
+  EXPECT_EQ(seen, (std::vector<std::string>{"1 contact.created", "1:entered:vip segment.entered",
+                                            "1:entered:news segment.entered", "2 contact.segments_changed",
+                                            "2:left:news segment.left", "3 deal.overdue", "4 deal.overdue"}));
+  const auto contact = store->contact("id:c1");
+  EXPECT_EQ(json::parse(contact->data_json)["segments"], json::parse(R"(["vip"])"));
+  EXPECT_LT(contact->updated_at_ms, 9000);  // the event that only named it did not touch it
+  EXPECT_LT(store->entity("deal", "D1")->updated_at_ms, 9000);
+  EXPECT_EQ(store->entity("deal", "D1")->status, "new");
+  EXPECT_FALSE(store->entity("deal", "D2"));
+  const auto events = store->events_after(0, 100);
+  EXPECT_EQ(json::parse(events[5].entity_json)["id"], "D1");  // rules on it still see the deal
+  EXPECT_FALSE(events[6].status_change);
+}
+
 TYPED_TEST(StoreContract, ContactsAndEntitiesArePagedInKeyOrderWithTheirColumnFilters) {
   auto store = this->open();
   std::vector<EventRecord> batch;
