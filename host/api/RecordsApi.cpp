@@ -223,7 +223,11 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
     for (const auto& [name, segment] : segments_) {
       json item{
           {"name", name}, {"description", segment.description}, {"kind", segment.dynamic() ? "dynamic" : "static"}};
-      if (segment.dynamic()) item["filter"] = segment.filter;
+      if (segment.dynamic()) {
+        item["filter"] = segment.filter;
+        const json history = size_history(name);
+        if (!history.empty()) item["size"] = history.back()["size"], item["refreshed_at"] = history.back()["at"];
+      }
       items.push_back(std::move(item));
     }
     return reply(json_response(200, {{"items", std::move(items)}, {"next", nullptr}}));
@@ -240,11 +244,19 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
   } catch (const Poco::Exception&) {
     return reply(error_response(400, "bad_request", "the path is not percent-encoded correctly"));
   }
-  if (parts.size() < 2 || parts.size() > 3 || parts[1] != "members")
-    return reply(error_response(404, "not_found", "expected /api/v1/segments/{name}/members"));
+  const bool history = parts.size() == 2 && parts[1] == "history";
+  if (!history && (parts.size() < 2 || parts.size() > 3 || parts[1] != "members"))
+    return reply(error_response(404, "not_found", "expected /api/v1/segments/{name}/members or .../history"));
   if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
   if (!segments_.count(parts[0]))
     return reply(error_response(404, "not_found", "no segment '" + parts[0] + "' in the config"));
+  if (history) {
+    if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
+    // Newest first, as the other lists; a year of refreshes fits one page.
+    json items = size_history(parts[0]);
+    std::reverse(items.begin(), items.end());
+    return reply(json_response(200, {{"items", std::move(items)}, {"next", nullptr}}));
+  }
   if (segments_.at(parts[0]).dynamic() && request.method != "GET")
     return reply(
         error_response(409, "conflict", "segment '" + parts[0] + "' is dynamic: its filter decides who is in it"));
@@ -263,6 +275,11 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
   if (!filter) return;
   filter->segment = parts[0];
   reply(json_response(200, list_contacts(store_, std::move(*filter))));
+}
+
+json RecordsApi::size_history(const std::string& segment) const {
+  json history = json::parse(store_.kv_get(kSegmentSizes, segment).value_or("[]"), nullptr, false);
+  return history.is_array() ? history : json::array();
 }
 
 void RecordsApi::change_membership(const std::string& segment, const std::string& contact, bool add,

@@ -6,7 +6,10 @@
 //   GET /api/v1/entities?type=deal&status=won&tag=..&field.budget=..&updated_before=..
 //   GET /api/v1/tasks?status=open&field.assignee.id=m1    (entities of type "task")
 //   PATCH /api/v1/tasks/{id} {"status": "done"}           a task.status_changed event
-//   GET /api/v1/segments                                  the segments the config declares
+//   GET /api/v1/segments                                  the segments the config declares (a dynamic
+//                                                         one with its size at the last refresh)
+//   GET /api/v1/segments/{name}/history                   a dynamic one's size, entered, left at each
+//                                                         refresh, newest first
 //   GET /api/v1/segments/{name}/members?tag=..            contacts in it, paged as contacts
 //   POST /api/v1/segments/{name}/members {"contact": "<id>"}, DELETE .../members/{id}
 //                                                         a contact.updated event (segment.entered / left follow)
@@ -48,6 +51,7 @@ class RecordsApi {
   void change_task(const std::string& id, const ServerRequest& request, ServerConnection::Reply reply);
   void change_membership(const std::string& segment, const std::string& contact, bool add,
                          ServerConnection::Reply reply);
+  nlohmann::json size_history(const std::string& segment) const;  // a dynamic segment's, oldest first
   // Stores a change the API makes as an event, answering `answer` once committed.
   void store_change(EventRecord event, nlohmann::json answer, ServerConnection::Reply reply);
 

@@ -70,6 +70,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   pipeline_options.max_chain_depth = config_.max_chain_depth;
   pipeline_options.account = config_.account;
   pipeline_options.max_in_flight = config_.max_in_flight;
+  pipeline_options.dynamic_segments = checked.segments;
   pipeline_options.compile_version = [environment = checked.environment](
                                          const json& source, std::string& why) -> std::optional<CompiledRule> {
     std::vector<RuleIssue> issues;

@@ -44,6 +44,7 @@ Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatch
       transitions_(store),
       rules_(std::move(rules)),
       options_(options),
+      segments_(options_.dynamic_segments, options_.account.value("timezone", "UTC")),
       metrics_(metrics),
       owner_(unique_owner()),
       own_calls_(options.calls ? nullptr
@@ -174,6 +175,8 @@ bool Pipeline::route_new_events() {
     batch.routed_up_to = events.back().seq;
     const int64_t batch_end = batch.routed_up_to;
     const int64_t now = now_ms();
+    // Before the position moves on: a crash in between checks them again.
+    if (!move_segment_members(events, now)) return false;
     for (const StoredEvent& e : events) {
       // Triggers read only the record: the body is parsed only for an event
       // that some rule or wait_for step may take.
@@ -222,6 +225,20 @@ bool Pipeline::route_new_events() {
     lane_position_ = std::max(lane_position_, batch_end);
     return full_batch;
   }
+}
+
+bool Pipeline::move_segment_members(const std::vector<StoredEvent>& events, int64_t now) {
+  if (segments_.empty()) return true;
+  std::vector<EventRecord> moves;
+  segments_.check(events, now, moves);
+  if (moves.empty()) return true;
+  std::promise<AppendResult> appended;
+  store_.append_events(std::move(moves), [&](AppendResult r) { appended.set_value(std::move(r)); });
+  if (const AppendResult r = appended.get_future().get(); !r.ok()) {
+    log_error("pipeline", "cannot store the moves of contacts in or out of dynamic segments", {{"error", r.error}});
+    return false;
+  }
+  return true;
 }
 
 json Pipeline::context_of(const StoredEvent& e) {

@@ -30,6 +30,7 @@
 
 #include "executor/CallQueue.h"
 #include "executor/Interpreter.h"
+#include "rules/SegmentMembership.h"
 #include "store/Store.h"
 
 namespace sb {
@@ -52,6 +53,9 @@ struct PipelineOptions {
   // Compiles an older rule version kept in the store (its source), for the
   // executions that began with it; nullopt with `why` when it cannot be.
   std::function<std::optional<CompiledRule>(const nlohmann::json& source, std::string& why)> compile_version = {};
+  // The dynamic segments: the router moves each contact an event changed in
+  // or out of them (rules/SegmentMembership.h).
+  std::vector<DynamicSegment> dynamic_segments = {};
 };
 
 class Pipeline {
@@ -80,6 +84,8 @@ class Pipeline {
   // as they are stored; true when some could not (they wait for a claim).
   bool route_priority_lane();
   static nlohmann::json context_of(const StoredEvent& e);  // what the rules of an event read
+  // Stores the segment moves of the contacts `events` name; false when the store did not take them.
+  bool move_segment_members(const std::vector<StoredEvent>& events, int64_t now);
   void add_executions(const StoredEvent& e, const std::vector<std::pair<const CompiledRule*, Trigger::Fire>>& fired,
                       const nlohmann::json& context, std::string& context_text, int64_t now,
                       std::vector<NewExecution>& out) const;
@@ -104,6 +110,7 @@ class Pipeline {
   int64_t lane_position_ = 0;       // the lane's reading position; at least the router's (pipeline thread only)
   int64_t router_position_ = 0;     // the router's, as last read (pipeline thread only)
   const PipelineOptions options_;
+  const SegmentMembership segments_;
   ExecutionMetrics metrics_;
 
   std::mutex mutex_;

@@ -3,6 +3,7 @@
 #include "util/JsonText.h"
 #include "util/Text.h"
 #include "util/Time.h"
+#include "util/Zones.h"
 
 namespace sb {
 
@@ -145,6 +146,40 @@ class FieldCondition final : public Condition {
   TimeValue time_;
 };
 
+// A date that comes back every year (a birthday, an anniversary of the first
+// visit) falls in a period around now: {"op": "anniversary", "value":
+// "this_month"}. Local days are the contact's ("contact.timezone"), else the
+// condition's "timezone", else the account's ("account.timezone"), else UTC.
+class AnniversaryCondition final : public Condition {
+ public:
+  AnniversaryCondition(std::string field, LocalPeriod period, std::string zone)
+      : field_(std::move(field)), period_(period), zone_(std::move(zone)) {}
+
+  bool matches(const json& context, int64_t now) const override {
+    const json* v = lookup_path(context, field_);
+    if (!v || !v->is_string()) return false;
+    const auto yearly = read_month_day(v->get_ref<const std::string&>());
+    if (!yearly) return false;
+    return period_.contains(*yearly, now, zone_of(context));  // every zone here was found
+  }
+
+ private:
+  std::string zone_of(const json& context) const {
+    const auto named = [&](const char* path) {
+      const json* z = lookup_path(context, path);
+      return z && z->is_string() && is_time_zone(z->get<std::string>()) ? z->get<std::string>() : std::string();
+    };
+    if (std::string zone = named("contact.timezone"); !zone.empty()) return zone;
+    if (!zone_.empty()) return zone_;
+    if (std::string zone = named("account.timezone"); !zone.empty()) return zone;
+    return "UTC";
+  }
+
+  std::string field_;
+  LocalPeriod period_;
+  std::string zone_;
+};
+
 class GroupCondition final : public Condition {
  public:
   enum class Kind { kAll, kAny, kNot };
@@ -172,20 +207,39 @@ class GroupCondition final : public Condition {
   std::vector<std::unique_ptr<Condition>> children_;
 };
 
+std::unique_ptr<Condition> compile_anniversary(const json& f, std::vector<ConditionProblem>& problems,
+                                               const std::string& pointer) {
+  const json value = f.value("value", json());
+  const auto period = value.is_string() ? LocalPeriod::parse(value.get<std::string>()) : std::nullopt;
+  if (!period)
+    problems.push_back({pointer + "/value",
+                        "expected today, tomorrow, this_week, this_month, next_month or next_<N>_days (N up to 366)"});
+  const json zone = f.value("timezone", json(""));
+  if (!zone.is_string() || (!zone.get<std::string>().empty() && !is_time_zone(zone.get<std::string>())))
+    problems.push_back({pointer + "/timezone", "expected an IANA time zone such as \"Asia/Omsk\""});
+  if (!period || !zone.is_string()) return nullptr;
+  return std::make_unique<AnniversaryCondition>(f["field"], *period, zone.get<std::string>());
+}
+
 std::unique_ptr<Condition> compile_field(const json& f, std::vector<ConditionProblem>& problems,
                                          const std::string& pointer) {
+  const bool anniversary = f.contains("op") && f["op"] == "anniversary";
   for (const auto& [key, v] : f.items())
-    if (key != "field" && key != "op" && key != "value")
-      problems.push_back({pointer + "/" + escape_pointer_token(key), "unknown key (expected field, op, value)"});
+    if (key != "field" && key != "op" && key != "value" && !(anniversary && key == "timezone"))
+      problems.push_back(
+          {pointer + "/" + escape_pointer_token(key), anniversary ? "unknown key (expected field, op, value, timezone)"
+                                                                  : "unknown key (expected field, op, value)"});
   if (!f["field"].is_string() || f["field"].get<std::string>().empty()) {
     problems.push_back({pointer + "/field", "expected a dotted path such as \"contact.fields.city\""});
     return nullptr;
   }
+  if (anniversary) return compile_anniversary(f, problems, pointer);
   const std::string op_text = f.value("op", std::string("="));
   const auto op = op_named(op_text);
   if (!op) {
     problems.push_back({pointer + "/op", "unknown operator '" + op_text +
-                                             "' (expected = != < <= > >= contains in exists before after)"});
+                                             "' (expected = != < <= > >= contains in exists before after "
+                                             "anniversary)"});
     return nullptr;
   }
   const bool has_value = f.contains("value");

@@ -5,10 +5,14 @@
 //   {"all": [..]}  {"any": [..]}  {"not": {..}}
 //   {"body.status": "new", "body.source": "site"}   (shorthand: all equal)
 //
-// Operators: = != < <= > >= contains in exists before after. A missing (or
-// null) field fails every comparison except != (true) — `exists` tells them
-// apart. before/after compare RFC 3339 times; the value may also be "now",
-// "now-2d" or "now+1h".
+// Operators: = != < <= > >= contains in exists before after anniversary. A
+// missing (or null) field fails every comparison except != (true) — `exists`
+// tells them apart. before/after compare RFC 3339 times; the value may also
+// be "now", "now-2d" or "now+1h" ("no visit for 90 days": last_visit before
+// now-90d). anniversary: a yearly date ("1990-05-17", "17.05") falls in a
+// period around now (util/Zones.h LocalPeriod: "this_month" for "birthday
+// this month"), in the contact's zone, else the condition's "timezone", else
+// the account's.
 #pragma once
 
 #include <memory>

@@ -34,11 +34,13 @@ CREATE TABLE IF NOT EXISTS events (
   chain_depth INTEGER NOT NULL DEFAULT 0,
   contact_key TEXT
 );
+-- Records are kept in key order (WITHOUT ROWID): a page of them in that
+-- order is one read of neighbouring rows, not a lookup per row.
 CREATE TABLE IF NOT EXISTS contacts (
   key TEXT PRIMARY KEY,
   data TEXT NOT NULL,
   updated_at INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS entities (
   type TEXT NOT NULL,
   id TEXT NOT NULL,
@@ -46,7 +48,7 @@ CREATE TABLE IF NOT EXISTS entities (
   data TEXT NOT NULL,
   updated_at INTEGER NOT NULL,
   PRIMARY KEY (type, id)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS router (
   name TEXT PRIMARY KEY,
   routed_up_to INTEGER NOT NULL
@@ -324,7 +326,6 @@ struct SqliteStore::Writer {
       if (!created) entity_data = entity_row.text(1);
       entity_row.reset();
     }
-    if (!insert(e, created, previous)) return AppendOutcome::kDuplicate;
     std::optional<nlohmann::json> contact_before, contact_after, entity_before, entity_after;
     if (changes_contact) {
       contact_data.bind(1, e.contact->key);
@@ -332,6 +333,10 @@ struct SqliteStore::Writer {
       contact_data.reset();
       contact_after = merged(contact_before, e.contact->data_json.empty() ? "{}" : e.contact->data_json);
       apply_list_changes(*contact_after, *e.contact);
+      if (e.contact->only_if_it_changes && contact_before == contact_after) return AppendOutcome::kUnchanged;
+    }
+    if (!insert(e, created, previous)) return AppendOutcome::kDuplicate;
+    if (changes_contact) {
       put_contact.bind(1, e.contact->key).bind(2, dump_text(*contact_after));
       put_contact.bind(3, e.received_at_ms).run();
     }
@@ -598,7 +603,7 @@ std::vector<StoredEvent> SqliteStore::events_after(int64_t seq, size_t limit) {
   SqliteStatement q(reader_->handle(),
                     "SELECT e.seq, e.id, e.type, e.source, e.occurred_at, e.received_at, e.body, e.entity_type, "
                     "e.entity_id, e.entity_created, e.previous_status, e.status, e.chain_depth, c.data, n.data, "
-                    "n.status "
+                    "n.status, e.contact_key "
                     "FROM events e LEFT JOIN contacts c ON c.key = e.contact_key "
                     "LEFT JOIN entities n ON n.type = e.entity_type AND n.id = e.entity_id "
                     "WHERE e.seq > ? ORDER BY e.seq LIMIT ?");
@@ -615,6 +620,7 @@ std::vector<StoredEvent> SqliteStore::events_after(int64_t seq, size_t limit) {
     e.record.body_json = q.text(6);
     e.record.chain_depth = static_cast<int>(q.integer(12));
     if (!q.is_null(13)) e.contact_json = q.text(13);
+    if (!q.is_null(16)) e.contact_key = q.text(16);
     if (!q.is_null(14)) {
       // The entity as stored, with what identifies it.
       nlohmann::json entity = nlohmann::json::parse(q.text(14), nullptr, false);

@@ -29,7 +29,10 @@ struct ContactUpdate {
   std::string key;           // "id:<id>", "email:<address>" or "phone:<number>"
   std::string data_json;     // the event's contact object ("" = names it only)
   ListChange tags = {};      // "tags"
-  ListChange segments = {};  // "segments": the static segments it is a member of
+  ListChange segments = {};  // "segments": the segments it is a member of
+  // Compare-and-set: the event is kept only if it changes the contact, so
+  // that of two checks that saw the same change, the second tells nothing.
+  bool only_if_it_changes = false;
 };
 
 // What an event says about the lead, deal, booking or task it concerns.
@@ -64,7 +67,8 @@ struct StatusChange {
   bool enters_status() const { return created || previous != current; }
 };
 
-enum class AppendOutcome { kStored, kDuplicate };
+// kUnchanged: an event kept only if it changed its contact, that did not.
+enum class AppendOutcome { kStored, kDuplicate, kUnchanged };
 
 struct AppendResult {
   std::string error;                    // empty when the batch is committed
@@ -80,6 +84,7 @@ struct StoredEvent {
   // event's fields merged, this one's included); empty when it names none.
   std::string contact_json;
   std::string entity_json;
+  std::string contact_key;  // the contact it names ("" = none)
 };
 
 // ---- executions: a rule run for one event, persisted as a state machine.
@@ -221,6 +226,10 @@ class KeyValueStore {
   virtual void kv_put(const std::string& ns, const std::string& key, const std::string& value) = 0;
   virtual void kv_remove(const std::string& ns, const std::string& key) = 0;
 };
+
+// The host keeps state of its own there too, in namespaces no instance can
+// have (their names have no ':'): each dynamic segment's size at each refresh.
+inline constexpr char kSegmentSizes[] = "host:segment_sizes";
 
 // Thrown by the store and by a unit of work to say how a write ended.
 class StoreError : public std::runtime_error {

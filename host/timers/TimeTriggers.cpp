@@ -5,13 +5,14 @@
 #include <algorithm>
 #include <future>
 #include <map>
-#include <regex>
 #include <set>
 #include <unordered_set>
 
 #include "log/Logger.h"
+#include "rules/SegmentMembership.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
+#include "util/Zones.h"
 
 namespace sb {
 
@@ -224,84 +225,89 @@ class OverdueProducer final : public TimeProducer {
   std::unordered_set<std::string> sent_;
 };
 
+// A dynamic segment's full refresh, on its schedule (once a day when it has
+// none, and at start): every contact is checked, and the moves are stored a
+// chunk at a time, so memory does not grow with the members who move. A
+// refresh cut short is done again from the start: moves already stored are
+// no moves the second time. Its size, and how many came and went, join the
+// segment's size history.
 class SegmentProducer final : public TimeProducer {
  public:
-  SegmentProducer(DynamicSegment segment, std::string zone) : segment_(std::move(segment)), zone_(std::move(zone)) {}
+  using Append = std::function<std::future<bool>(std::vector<EventRecord>)>;
+  SegmentProducer(DynamicSegment segment, std::string zone, Append append)
+      : segment_(std::move(segment)), zone_(std::move(zone)), append_(std::move(append)) {}
 
-  void due(int64_t now, Store& store, std::vector<EventRecord>& out) override {
-    full_ = now >= next_full_;
+  void due(int64_t now, Store& store, std::vector<EventRecord>&) override {
+    refreshed_ = false;
+    if (now < next_refresh_) return;
+    constexpr size_t kChunk = 1000;
     RecordQuery page;
-    page.limit = 1000;
-    // A change committed just after the last read may carry an earlier time.
-    if (!full_) page.updated_after_ms = read_at_ - kCommitMargin;
+    page.limit = kChunk;
+    std::vector<EventRecord> moves;
+    // One chunk is stored while the next is checked: the two take turns on two cores.
+    std::future<bool> storing;
+    const auto stored = [&] {
+      if (storing.valid() && !storing.get()) throw std::runtime_error("the store did not take a chunk of the moves");
+    };
+    int64_t size = 0, entered = 0, left = 0;
+    const std::string cause = "refresh-" + std::to_string(now);
     for (;;) {
       const auto rows = store.contacts_page(page);
-      for (const StoredContact& c : rows) consider(c, now, out);
-      if (rows.size() < page.limit) break;
+      for (const StoredContact& c : rows) {
+        const size_t before = moves.size();
+        const json context = SegmentMembership::context_of(object_of(c.data_json), zone_);
+        const bool was = SegmentMembership::is_member(segment_, context);
+        SegmentMembership::check(segment_, c.key, context, cause, 0, now, moves);
+        const bool moved = moves.size() != before;
+        size += was != moved;
+        if (moved) ++(was ? left : entered);
+      }
+      const bool last = rows.size() < page.limit;
+      if (moves.size() >= kChunk || last) {
+        stored();
+        storing = append_(std::move(moves));
+        moves.clear();
+      }
+      if (last) break;
       page.after = rows.back().key;
     }
-    scanned_at_ = now;
+    stored();
+    remember_size(store, now, size, entered, left);
+    refreshed_ = true;
+    refreshed_at_ = now;
   }
   void delivered() override {
-    read_at_ = scanned_at_;
-    if (!full_) return;
-    const auto next = segment_.refresh ? segment_.refresh->next_after(scanned_at_, zone_) : std::nullopt;
-    next_full_ = next ? *next : scanned_at_ + 24 * kHour;
+    if (!refreshed_) return;
+    const auto next = segment_.refresh ? segment_.refresh->next_after(refreshed_at_, zone_) : std::nullopt;
+    next_refresh_ = next ? *next : refreshed_at_ + 24 * kHour;
   }
 
  private:
-  static constexpr int64_t kCommitMargin = 60000;
-
-  void consider(const StoredContact& c, int64_t now, std::vector<EventRecord>& out) {
-    const json data = object_of(c.data_json);
-    const json* segments = lookup_path(data, "segments");
-    const bool member = segments && segments->is_array() &&
-                        std::find(segments->begin(), segments->end(), json(segment_.name)) != segments->end();
-    const bool belongs = segment_.condition->matches(json{{"contact", data}}, now);
-    if (member == belongs) return;
-    const char* what = belongs ? "entered" : "left";
-    EventRecord e =
-        time_event("segment:" + segment_.name + ":" + c.key + ":" + what + ":" + std::to_string(c.updated_at_ms),
-                   "contact.segments_changed", "segments", now, now, {{"segment", segment_.name}, {"member", belongs}});
-    e.contact = ContactUpdate{c.key, ""};
-    (belongs ? e.contact->segments.add : e.contact->segments.remove).push_back(segment_.name);
-    out.push_back(std::move(e));
+  // The last year of refreshes, newest last (RecordsApi shows them).
+  void remember_size(Store& store, int64_t now, int64_t size, int64_t entered, int64_t left) {
+    json history = json::parse(store.kv_get(kSegmentSizes, segment_.name).value_or("[]"), nullptr, false);
+    if (!history.is_array()) history = json::array();
+    history.push_back({{"at", format_time_ms(now)}, {"size", size}, {"entered", entered}, {"left", left}});
+    constexpr size_t kKept = 400;
+    if (history.size() > kKept) history.erase(history.begin(), history.end() - kKept);
+    store.kv_put(kSegmentSizes, segment_.name, dump_text(history));
   }
 
   DynamicSegment segment_;
   std::string zone_;
-  int64_t read_at_ = 0, scanned_at_ = 0, next_full_ = 0;
-  bool full_ = false;
+  Append append_;
+  int64_t next_refresh_ = 0, refreshed_at_ = 0;
+  bool refreshed_ = false;
 };
 
 }  // namespace
-
-std::optional<MonthDay> read_month_day(const std::string& text) {
-  static const std::regex iso(R"(^(\d{4})-(\d{2})-(\d{2})(T.*)?$)");
-  static const std::regex dotted(R"(^(\d{1,2})\.(\d{1,2})(?:\.(\d{4}))?$)");
-  static const std::regex no_year(R"(^(?:--)?(\d{2})-(\d{2})$)");
-  std::smatch m;
-  MonthDay out;
-  if (std::regex_match(text, m, iso)) {
-    out = {std::stoi(m[1]), static_cast<unsigned>(std::stoi(m[2])), static_cast<unsigned>(std::stoi(m[3]))};
-  } else if (std::regex_match(text, m, dotted)) {
-    out = {m[3].matched ? std::stoi(m[3]) : 0, static_cast<unsigned>(std::stoi(m[2])),
-           static_cast<unsigned>(std::stoi(m[1]))};
-  } else if (std::regex_match(text, m, no_year)) {
-    out = {0, static_cast<unsigned>(std::stoi(m[1])), static_cast<unsigned>(std::stoi(m[2]))};
-  } else {
-    return std::nullopt;
-  }
-  // Any year that has the day (a leap year for 29 February).
-  if (!date::year_month_day{date::year{2000}, date::month{out.month}, date::day{out.day}}.ok()) return std::nullopt;
-  return out;
-}
 
 TimeTriggers::TimeTriggers(Store& store, const std::vector<CompiledRule>& rules,
                            const std::vector<DynamicSegment>& segments, Options options, std::function<void()> stored)
     : store_(store), options_(std::move(options)), stored_(std::move(stored)) {
   for (const DynamicSegment& segment : segments)
-    producers_.push_back(std::make_unique<SegmentProducer>(segment, options_.account_timezone));
+    producers_.push_back(std::make_unique<SegmentProducer>(
+        segment, options_.account_timezone, [this](std::vector<EventRecord> e) { return append_async(std::move(e)); }));
   bool task_overdue_wanted = false;
   for (const CompiledRule& rule : rules) {
     if (rule.trigger && rule.trigger->event() == "task.overdue" && !rule.time_trigger) task_overdue_wanted = true;
@@ -380,16 +386,29 @@ std::vector<EventRecord> TimeTriggers::check(int64_t now) {
     for (TimeProducer* p : gave) p->delivered();
     return due;
   }
-  std::promise<AppendResult> appended;
-  store_.append_events(due, [&](AppendResult r) { appended.set_value(std::move(r)); });
-  if (const AppendResult r = appended.get_future().get(); !r.ok()) {
-    log_error("time", "cannot store the time triggers' events; they come again at the next check",
-              {{"error", r.error}});
+  if (!append(due)) {
+    log_error("time", "cannot store the time triggers' events; they come again at the next check");
     return {};
   }
   for (TimeProducer* p : gave) p->delivered();
-  if (stored_) stored_();
   return due;
+}
+
+bool TimeTriggers::append(std::vector<EventRecord>& events) { return append_async(events).get(); }
+
+std::future<bool> TimeTriggers::append_async(std::vector<EventRecord> events) {
+  auto appended = std::make_shared<std::promise<bool>>();
+  std::future<bool> result = appended->get_future();
+  if (events.empty()) {
+    appended->set_value(true);
+    return result;
+  }
+  store_.append_events(std::move(events), [this, appended](AppendResult r) {
+    if (!r.ok()) log_error("time", "cannot store the time triggers' events", {{"error", r.error}});
+    if (r.ok() && stored_) stored_();
+    appended->set_value(r.ok());
+  });
+  return result;
 }
 
 }  // namespace sb

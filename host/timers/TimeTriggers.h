@@ -10,15 +10,15 @@
 //                  within it wait in memory for their local time, and one
 //                  whose time passed earlier that day (a restart) goes at once
 //   overdue        the entities of the type are read at every check
-//   segments       (dynamic) the contacts changed since the last check, and
-//                  every contact on the segment's refresh schedule: one
-//                  contact.segments_changed event for each that should come
-//                  in or go out (segment.entered / segment.left follow)
+//   segments       (dynamic) every contact on the segment's refresh schedule,
+//                  stored a chunk at a time (rules/SegmentMembership.h; the
+//                  router checks the contacts that change as they change)
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -57,6 +57,8 @@ class TimeTriggers {
 
  private:
   void loop();
+  bool append(std::vector<EventRecord>& events);  // stored (then `stored` runs), or logged
+  std::future<bool> append_async(std::vector<EventRecord> events);
 
   Store& store_;
   const Options options_;
@@ -67,13 +69,5 @@ class TimeTriggers {
   bool stopping_ = false;
   std::thread thread_;
 };
-
-// The month and day (and year, when written) of a date field: "1990-02-28",
-// "28.02.1990", "--02-28", "02-28", or an RFC 3339 time's date.
-struct MonthDay {
-  int year = 0;  // 0: not written
-  unsigned month = 0, day = 0;
-};
-std::optional<MonthDay> read_month_day(const std::string& text);
 
 }  // namespace sb

@@ -3,6 +3,7 @@
 #include <date/tz.h>
 
 #include <array>
+#include <regex>
 
 namespace sb {
 
@@ -58,6 +59,83 @@ int64_t next_window_start(int64_t now_ms, const std::string& zone, const SendWin
     if (now < close) return now_ms;
   }
   return now_ms;  // no day allowed: config validation prevents it
+}
+
+}  // namespace sb
+
+namespace sb {
+
+std::optional<MonthDay> read_month_day(const std::string& text) {
+  static const std::regex iso(R"(^(\d{4})-(\d{2})-(\d{2})(T.*)?$)");
+  static const std::regex dotted(R"(^(\d{1,2})\.(\d{1,2})(?:\.(\d{4}))?$)");
+  static const std::regex no_year(R"(^(?:--)?(\d{2})-(\d{2})$)");
+  std::smatch m;
+  MonthDay out;
+  if (std::regex_match(text, m, iso)) {
+    out = {std::stoi(m[1]), static_cast<unsigned>(std::stoi(m[2])), static_cast<unsigned>(std::stoi(m[3]))};
+  } else if (std::regex_match(text, m, dotted)) {
+    out = {m[3].matched ? std::stoi(m[3]) : 0, static_cast<unsigned>(std::stoi(m[2])),
+           static_cast<unsigned>(std::stoi(m[1]))};
+  } else if (std::regex_match(text, m, no_year)) {
+    out = {0, static_cast<unsigned>(std::stoi(m[1])), static_cast<unsigned>(std::stoi(m[2]))};
+  } else {
+    return std::nullopt;
+  }
+  // Any year that has the day (a leap year for 29 February).
+  if (!date::year_month_day{date::year{2000}, date::month{out.month}, date::day{out.day}}.ok()) return std::nullopt;
+  return out;
+}
+
+std::optional<LocalPeriod> LocalPeriod::parse(const std::string& text) {
+  static const std::pair<const char*, Kind> kNamed[] = {{"today", Kind::kToday},
+                                                        {"tomorrow", Kind::kTomorrow},
+                                                        {"this_week", Kind::kThisWeek},
+                                                        {"this_month", Kind::kThisMonth},
+                                                        {"next_month", Kind::kNextMonth}};
+  for (const auto& [name, kind] : kNamed)
+    if (text == name) return LocalPeriod{kind, 0};
+  static const std::regex next_days(R"(^next_(\d{1,3})_days?$)");
+  if (std::smatch m; std::regex_match(text, m, next_days)) {
+    const int days = std::stoi(m[1]);
+    if (days >= 1 && days <= 366) return LocalPeriod{Kind::kNextDays, days};
+  }
+  return std::nullopt;
+}
+
+bool LocalPeriod::contains(const MonthDay& yearly, int64_t now_ms, const std::string& zone) const {
+  using date::days;
+  const auto today = date::floor<days>(date::locate_zone(zone)->to_local(date::sys_time<Ms>{Ms{now_ms}}));
+  const date::year_month_day ymd{today};
+  date::local_days first = today, last = today;
+  switch (kind) {
+    case Kind::kToday:
+      break;
+    case Kind::kTomorrow:
+      first = last = today + days{1};
+      break;
+    case Kind::kThisWeek:
+      first = today - (date::weekday{today} - date::Monday);
+      last = first + days{6};
+      break;
+    case Kind::kThisMonth:
+    case Kind::kNextMonth: {
+      const auto month = ymd.year() / ymd.month() + date::months{kind == Kind::kNextMonth ? 1 : 0};
+      first = date::local_days{month / 1};
+      last = date::local_days{month / date::last};
+      break;
+    }
+    case Kind::kNextDays:
+      last = today + days{this->days - 1};
+      break;
+  }
+  for (int y = static_cast<int>(date::year_month_day{first}.year());
+       y <= static_cast<int>(date::year_month_day{last}.year()); ++y) {
+    const date::year year{y};
+    const unsigned day = yearly.month == 2 && yearly.day == 29 && !year.is_leap() ? 28 : yearly.day;
+    const date::local_days at{year / date::month{yearly.month} / date::day{day}};
+    if (at >= first && at <= last) return true;
+  }
+  return false;
 }
 
 }  // namespace sb

@@ -35,4 +35,27 @@ struct SendWindow {
 // window opens. Throws std::runtime_error for an unknown zone.
 int64_t next_window_start(int64_t now_ms, const std::string& zone, const SendWindow& window);
 
+// The month and day (and year, when written) of a date field: "1990-02-28",
+// "28.02.1990", "--02-28", "02-28", or an RFC 3339 time's date.
+struct MonthDay {
+  int year = 0;  // 0: not written
+  unsigned month = 0, day = 0;
+};
+std::optional<MonthDay> read_month_day(const std::string& text);
+
+// A stretch of local days around now, for dates that come back every year
+// ("birthday this month"): "today", "tomorrow", "this_week" (Monday to
+// Sunday), "this_month", "next_month", or "next_7_days" (today and the six
+// after it; any count up to 366).
+struct LocalPeriod {
+  enum class Kind { kToday, kTomorrow, kThisWeek, kThisMonth, kNextMonth, kNextDays };
+  Kind kind = Kind::kToday;
+  int days = 0;  // kNextDays
+  static std::optional<LocalPeriod> parse(const std::string& text);
+  // Whether the yearly day falls in the period around `now_ms` in `zone`;
+  // 29 February falls on 28 February in other years. Throws
+  // std::runtime_error for an unknown zone.
+  bool contains(const MonthDay& yearly, int64_t now_ms, const std::string& zone) const;
+};
+
 }  // namespace sb

@@ -472,6 +472,83 @@ TEST(CrmScenarios, ABirthdayGreetingInOmskTimeIsSentOnceEvenAcrossARestart) {
   EXPECT_EQ(admin_get(third, "/api/v1/executions?rule=birthday")["executions"].size(), 1u);
 }
 
+// MatrixCRM's dynamic segments: "birthday this month" and "average check
+// over 10,000". A contact moves as soon as an event changes it, once; each
+// refresh (at start, then on the schedule) records the segment's size.
+TEST(CrmScenarios, MatrixCrmDynamicSegmentsMoveContactsAsTheyChangeAndKeepTheirSize) {
+  HttpSink sink;
+  json rules = json::array(
+      {{{"name", "entered"},
+        {"trigger", {{"event", "segment.entered"}}},
+        {"steps",
+         json::array({post_step("/entered", {{"segment", "{{data.segment}}"}, {"who", "{{contact.id}}"}})})}}});
+  json config = host_config(sink, rules);
+  config["time_triggers"] = {{"check_every", "100ms"}};
+  config["segments"]["birthdays"] = {
+      {"description", "Именинники: день рождения в этом месяце"},
+      {"filter", {{"field", "contact.fields.birthday"}, {"op", "anniversary"}, {"value", "this_month"}}}};
+  config["segments"]["big_spenders"] = {
+      {"description", "Клиенты со средним чеком более 10000"},
+      {"filter", {{"field", "contact.fields.average_check"}, {"op", ">"}, {"value", 10000}}},
+      {"refresh", "every day at 03:00"}};
+  const int month = std::stoi(omsk_today().substr(5, 2));
+  char far_birthday[16];
+  std::snprintf(far_birthday, sizeof far_birthday, "1985-%02d-15", (month + 5) % 12 + 1);
+  auto first = std::make_unique<HostProcess>(config);
+  const auto dir = first->dir();
+  post(*first, {{"id", "a-1"},
+                {"type", "visit.completed"},
+                {"contact", {{"id", "A"}, {"fields", {{"birthday", omsk_today(1990)}, {"average_check", 12000}}}}}});
+  post(*first, {{"id", "b-1"},
+                {"type", "visit.completed"},
+                {"contact", {{"id", "B"}, {"fields", {{"birthday", far_birthday}, {"average_check", 5000}}}}}});
+  const auto members = [](const HostProcess& host, const std::string& segment, size_t n) {
+    std::set<std::string> ids;
+    const json page = admin_wait(host, "/api/v1/segments/" + segment + "/members",
+                                 [n](const json& j) { return j["items"].size() == n; });
+    for (const json& c : page["items"]) ids.insert(c["data"]["id"].get<std::string>());
+    return ids;
+  };
+  EXPECT_EQ(members(*first, "birthdays", 1), std::set<std::string>{"A"});
+  EXPECT_EQ(members(*first, "big_spenders", 1), std::set<std::string>{"A"});
+  post(*first,
+       {{"id", "b-2"}, {"type", "order.paid"}, {"contact", {{"id", "B"}, {"fields", {{"average_check", 15000}}}}}});
+  EXPECT_EQ(members(*first, "big_spenders", 2), (std::set<std::string>{"A", "B"}));
+  std::multiset<std::string> entered;
+  for (const auto& r : sink.wait_for(3)) {
+    const json body = json::parse(r.body);
+    entered.insert(body.value("segment", "?") + " " + body.value("who", "?"));
+  }
+  EXPECT_EQ(entered, (std::multiset<std::string>{"big_spenders A", "big_spenders B", "birthdays A"}));
+
+  // A dynamic segment takes no hand changes.
+  EXPECT_EQ(http_request(first->port(), "POST", "/api/v1/segments/big_spenders/members", R"({"contact":"A"})",
+                         {{"Authorization", std::string("Bearer ") + kAdmin}})
+                .status,
+            409);
+  // The refresh at the next start finds them in already: sizes, and no one moved twice.
+  first->stop();
+  HostProcess second(config, {}, dir);
+  const json history =
+      admin_wait(second, "/api/v1/segments/big_spenders/history", [](const json& j) { return j["items"].size() == 2; });
+  ASSERT_EQ(history["items"].size(), 2u) << second.log();
+  EXPECT_EQ(history["items"][0]["size"], 2);  // newest first
+  EXPECT_EQ(history["items"][0]["entered"], 0);
+  EXPECT_EQ(history["items"][0]["left"], 0);
+  std::map<std::string, json> listed;
+  admin_wait(second, "/api/v1/segments", [&](const json& j) {
+    for (const json& s : j["items"]) listed[s["name"]] = s;
+    return listed["birthdays"].contains("size");
+  });
+  EXPECT_EQ(listed["big_spenders"]["size"], 2);
+  EXPECT_EQ(listed["big_spenders"]["kind"], "dynamic");
+  EXPECT_EQ(listed["birthdays"]["size"], 1);
+  EXPECT_EQ(listed["birthdays"]["description"], "Именинники: день рождения в этом месяце");
+  EXPECT_FALSE(listed["VIP"].contains("size"));  // a static one is not counted
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(sink.count(), 3u);
+}
+
 // Bitrix24: a deal overdue by one day gets a task for every responsible
 // manager, due today at 18:00.
 TEST(CrmScenarios, BitrixADealOverdueByADayGetsATaskForEveryResponsibleManager) {

@@ -718,6 +718,45 @@ TEST_F(PipelineTest, RulesReadTheContactAndEntityAsTheStoreKnowsThem) {
   EXPECT_EQ(calls[0].second.params["text"], "Омск: 900 (won)");
 }
 
+TEST_F(PipelineTest, TheRouterMovesAContactInAndOutOfADynamicSegmentAsItChanges) {
+  std::vector<ConditionProblem> problems;
+  PipelineOptions options{100ms, 5};
+  options.dynamic_segments = {
+      {"regulars", Condition::compile({{"field", "contact.fields.visits"}, {"op", ">="}, {"value", 10}}, problems),
+       std::nullopt}};
+  ASSERT_TRUE(problems.empty());
+  pipeline_ = std::make_unique<Pipeline>(
+      *store_, std::vector<CompiledRule>{rule("welcome", {{"event", "segment.entered"}}, {action("congratulate")})},
+      actions_, metrics_, options);
+  pipeline_->start();
+  const auto visits = [&](const std::string& id, int n) {
+    auto parsed = parse_event({{"id", id},
+                               {"type", "visit.completed"},
+                               {"contact", {{"id", "c1"}, {"name", "Анна"}, {"fields", {{"visits", n}}}}}},
+                              now_ms(), "api");
+    append(std::move(parsed.records));
+  };
+  const auto member = [&] {
+    const json contact = json::parse(store_->contact("id:c1")->data_json);
+    return contact.contains("segments") && contact["segments"] == json::array({"regulars"});
+  };
+  // Three changes: one move, however the router batches them.
+  visits("v9", 9);
+  visits("v10", 10);
+  visits("v11", 11);
+  ASSERT_EQ(settled(1).size(), 1u);
+  EXPECT_TRUE(member());
+  visits("v0", 0);  // the visits were reset: out again
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (member() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  EXPECT_FALSE(member());
+  std::vector<std::string> moves;
+  for (const auto& e : store_->events_after(0, 100))
+    if (e.record.type.rfind("segment.", 0) == 0) moves.push_back(e.record.type);
+  EXPECT_EQ(moves, (std::vector<std::string>{"segment.entered", "segment.left"}));
+  EXPECT_EQ(actions_.calls.size(), 1u);
+}
+
 TEST(StepResults, BranchesOfAParallelGroupReportToTheStepsAfterIt) {
   const json history = json::parse(R"([
     {"step": "Offer", "outcome": "done", "external_id": "m1"},

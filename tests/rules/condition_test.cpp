@@ -85,6 +85,42 @@ TEST(Condition, GroupsCombine) {
   EXPECT_FALSE(eval(json::parse(R"({"entity.status": "new", "contact.fields.city": "Москва"})")));
 }
 
+// "Birthday this month" and its neighbours, in local days.
+TEST(Condition, AnniversariesFallInPeriodsOfLocalDays) {
+  const auto in = [](const std::string& birthday, const std::string& period, const char* now, json extra = {}) {
+    json context{{"contact", {{"fields", {{"birthday", birthday}}}}}};
+    if (!extra.is_null()) context.update(extra);
+    std::vector<ConditionProblem> problems;
+    auto c =
+        Condition::compile({{"field", "contact.fields.birthday"}, {"op", "anniversary"}, {"value", period}}, problems);
+    EXPECT_TRUE(problems.empty());
+    return c->matches(context, *parse_time_ms(now));
+  };
+  EXPECT_TRUE(in("1990-12-17", "this_month", "2026-12-02T10:00:00Z"));
+  EXPECT_TRUE(in("17.12", "this_month", "2026-12-31T23:00:00Z"));
+  EXPECT_FALSE(in("1990-11-30", "this_month", "2026-12-02T10:00:00Z"));
+  EXPECT_TRUE(in("1990-01-05", "next_month", "2026-12-02T10:00:00Z"));  // across the new year
+  EXPECT_TRUE(in("1990-12-02", "today", "2026-12-02T10:00:00Z"));
+  EXPECT_TRUE(in("1990-12-03", "tomorrow", "2026-12-02T10:00:00Z"));
+  // Wednesday 2 December 2026: the week runs from Monday 30 November to Sunday 6 December.
+  EXPECT_TRUE(in("1990-11-30", "this_week", "2026-12-02T10:00:00Z"));
+  EXPECT_TRUE(in("1990-12-06", "this_week", "2026-12-02T10:00:00Z"));
+  EXPECT_FALSE(in("1990-12-07", "this_week", "2026-12-02T10:00:00Z"));
+  EXPECT_TRUE(in("1990-01-01", "next_31_days", "2026-12-02T10:00:00Z"));
+  EXPECT_FALSE(in("1990-01-02", "next_31_days", "2026-12-02T10:00:00Z"));
+  // 29 February is the 28th in other years.
+  EXPECT_TRUE(in("1992-02-29", "today", "2027-02-28T10:00:00Z"));
+  EXPECT_TRUE(in("1992-02-29", "today", "2028-02-29T10:00:00Z"));
+  EXPECT_FALSE(in("1992-02-29", "today", "2028-02-28T10:00:00Z"));
+  // 30 November 20:00 UTC is already 1 December in Omsk (+6): the contact's zone first, then the account's.
+  EXPECT_FALSE(in("1990-12-15", "this_month", "2026-11-30T20:00:00Z"));
+  EXPECT_TRUE(in("1990-12-15", "this_month", "2026-11-30T20:00:00Z", {{"account", {{"timezone", "Asia/Omsk"}}}}));
+  EXPECT_FALSE(in("1990-12-15", "this_month", "2026-11-30T20:00:00Z",
+                  {{"account", {{"timezone", "Asia/Omsk"}}},
+                   {"contact", {{"timezone", "Europe/London"}, {"fields", {{"birthday", "1990-12-15"}}}}}}));
+  EXPECT_FALSE(in("not a date", "this_month", "2026-12-02T10:00:00Z"));
+}
+
 TEST(Condition, CompileErrorsPointAtTheCondition) {
   struct Case {
     json filter;
@@ -100,6 +136,9 @@ TEST(Condition, CompileErrorsPointAtTheCondition) {
       {{{"any", json::array()}}, "/any", "non-empty array"},
       {{{"field", "x"}, {"value", 1}, {"colour", "red"}}, "/colour", "unknown key"},
       {json::parse(R"({"body.status": {"in": [1]}})"), "/body.status", "string, number, boolean or null"},
+      {{{"field", "x"}, {"op", "anniversary"}, {"value", "soon"}}, "/value", "this_month"},
+      {{{"field", "x"}, {"op", "anniversary"}, {"value", "next_400_days"}}, "/value", "up to 366"},
+      {{{"field", "x"}, {"op", "anniversary"}, {"value", "today"}, {"timezone", "Mars/Olympus"}}, "/timezone", "IANA"},
   };
   for (const auto& c : cases) {
     std::vector<ConditionProblem> problems;

@@ -207,13 +207,35 @@ TYPED_TEST(StoreContract, WhatAnEventChangesInItsRecordsIsStoredAsEventsRightAft
   EXPECT_FALSE(by_id.at("2").status_change);  // nor is it created again
 }
 
+// Two checks that saw the same change send the same move: the second finds
+// it made and is not kept (compare-and-set on the contact).
+TYPED_TEST(StoreContract, AnEventKeptOnlyIfItChangesItsContactIsDroppedWhenItWouldNot) {
+  auto store = this->open();
+  const auto move = [](const std::string& id, const std::string& type, ListChange segments) {
+    EventRecord e = event(id, type);
+    e.contact = ContactUpdate{"id:c1", "", {}, std::move(segments), true};
+    return e;
+  };
+  const AppendResult r =
+      append(*store, {move("a", "segment.entered", {{"vip"}, {}}), move("b", "segment.entered", {{"vip"}, {}}),
+                      move("c", "segment.left", {{}, {"news"}}), move("d", "segment.left", {{}, {"vip"}})});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.outcomes, (std::vector<AppendOutcome>{AppendOutcome::kStored, AppendOutcome::kUnchanged,
+                                                    AppendOutcome::kUnchanged, AppendOutcome::kStored}));
+  std::vector<std::string> seen;
+  for (const auto& e : store->events_after(0, 100)) seen.push_back(e.record.id + " " + e.record.type);
+  // Each is the move itself: nothing is derived from an event of its own type.
+  EXPECT_EQ(seen, (std::vector<std::string>{"a segment.entered", "d segment.left"}));
+  EXPECT_EQ(json::parse(store->contact("id:c1")->data_json)["segments"], json::array());
+}
+
 TYPED_TEST(StoreContract, SegmentsChangeOneByOneAndAnUpdateWithoutDataOnlyNamesItsRecord) {
   auto store = this->open();
   EventRecord created = event("1", "contact.created");
   created.received_at_ms = 1000;
   created.contact = ContactUpdate{"id:c1", R"({"name":"Anna"})", {}, {{"vip", "news"}, {}}};
   created.entity = EntityUpdate{"deal", "D1", true, "new", "{}"};
-  EventRecord left = event("2", "contact.segments_changed");
+  EventRecord left = event("2", "contact.updated");
   left.contact = ContactUpdate{"id:c1", "", {}, {{}, {"news"}}};
   EventRecord named = event("3", "deal.overdue");  // about them, changing nothing
   named.received_at_ms = 9000;
@@ -226,7 +248,7 @@ TYPED_TEST(StoreContract, SegmentsChangeOneByOneAndAnUpdateWithoutDataOnlyNamesI
   std::vector<std::string> seen;
   for (const auto& e : store->events_after(0, 100)) seen.push_back(e.record.id + " " + e.record.type);
   EXPECT_EQ(seen, (std::vector<std::string>{"1 contact.created", "1:entered:vip segment.entered",
-                                            "1:entered:news segment.entered", "2 contact.segments_changed",
+                                            "1:entered:news segment.entered", "2 contact.updated",
                                             "2:left:news segment.left", "3 deal.overdue", "4 deal.overdue"}));
   const auto contact = store->contact("id:c1");
   EXPECT_EQ(json::parse(contact->data_json)["segments"], json::parse(R"(["vip"])"));

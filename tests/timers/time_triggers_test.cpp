@@ -10,9 +10,11 @@
 #include "events/EventParser.h"
 #include "integration/test_support.h"
 #include "rules/RuleCompiler.h"
+#include "rules/SegmentMembership.h"
 #include "store/SqliteStore.h"
 #include "timers/TimeTriggers.h"
 #include "util/Time.h"
+#include "util/Zones.h"
 
 namespace sb {
 namespace {
@@ -156,34 +158,44 @@ TEST_F(TimeTriggersTest, OverdueEntitiesOncePerDueTimeAndNeverInAClosedStatus) {
   EXPECT_TRUE(ids(t, "2026-12-05T12:00:00Z").empty());
 }
 
-TEST_F(TimeTriggersTest, ADynamicSegmentKeepsTheContactsItsFilterMatchesAsTheyChange) {
+TEST_F(TimeTriggersTest, ADynamicSegmentIsRefreshedOnItsScheduleAndItsSizeIsKept) {
   append({{"id", "c1"}, {"type", "contact.updated"}, {"contact", {{"id", "A"}, {"fields", {{"visits", 12}}}}}});
   append({{"id", "c2"}, {"type", "contact.updated"}, {"contact", {{"id", "B"}, {"fields", {{"visits", 3}}}}}});
   std::vector<ConditionProblem> problems;
+  std::string why;
   DynamicSegment regulars{
       "regulars", Condition::compile({{"field", "contact.fields.visits"}, {"op", ">="}, {"value", 10}}, problems),
-      std::nullopt};
-  ASSERT_TRUE(problems.empty());
+      Schedule::parse("every day at 03:00", why)};
+  ASSERT_TRUE(problems.empty() && why.empty()) << why;
   TimeTriggers t(*store_, {}, {regulars}, {}, nullptr);
-  const auto now = now_ms();
-  const std::vector<std::string> first = ids(t, format_time_ms(now).c_str());
-  ASSERT_EQ(first.size(), 1u);
-  EXPECT_EQ(first[0].rfind("segment:regulars:id:A:entered:", 0), 0u) << first[0];
-  EXPECT_TRUE(ids(t, format_time_ms(now + 1000).c_str()).empty());  // A is in it now
+  const auto moves = [&] {
+    std::vector<std::string> out;
+    for (const auto& e : store_->events_after(0, 1000))
+      if (e.record.type.rfind("segment.", 0) == 0)
+        out.push_back(e.record.type + " " + json::parse(e.contact_json)["id"].get<std::string>());
+    return out;
+  };
+  t.check(at("2026-12-02T10:00:00Z"));  // the first check refreshes
+  EXPECT_EQ(moves(), (std::vector<std::string>{"segment.entered A"}));
   EXPECT_EQ(json::parse(store_->contact("id:A")->data_json)["segments"], json::parse(R"(["regulars"])"));
-  // B comes, A goes: the changed contacts are checked at the next check.
+
+  // B comes, A goes: the router moves them as they change; the refresh
+  // catches what it missed, at 03:00 the next day and not before.
   append({{"id", "c3"}, {"type", "contact.updated"}, {"contact", {{"id", "B"}, {"fields", {{"visits", 10}}}}}});
   append({{"id", "c4"}, {"type", "contact.updated"}, {"contact", {{"id", "A"}, {"fields", {{"visits", 0}}}}}});
-  std::vector<std::string> next = ids(t, format_time_ms(now_ms() + 2000).c_str());
-  std::sort(next.begin(), next.end());
-  ASSERT_EQ(next.size(), 2u);
-  EXPECT_EQ(next[0].rfind("segment:regulars:id:A:left:", 0), 0u) << next[0];
-  EXPECT_EQ(next[1].rfind("segment:regulars:id:B:entered:", 0), 0u) << next[1];
-  std::vector<std::string> derived;
-  for (const auto& e : store_->events_after(0, 100))
-    if (e.record.type.rfind("segment.", 0) == 0)
-      derived.push_back(e.record.type + " " + json::parse(e.contact_json)["id"].get<std::string>());
-  EXPECT_EQ(derived, (std::vector<std::string>{"segment.entered A", "segment.left A", "segment.entered B"}));
+  t.check(at("2026-12-03T02:59:00Z"));
+  EXPECT_EQ(moves().size(), 1u);
+  t.check(at("2026-12-03T03:00:00Z"));
+  EXPECT_EQ(moves(), (std::vector<std::string>{"segment.entered A", "segment.left A", "segment.entered B"}));
+  // A second refresh of the same state moves no one.
+  t.check(at("2026-12-04T03:00:00Z"));
+  EXPECT_EQ(moves().size(), 3u);
+
+  const json history = json::parse(store_->kv_get(kSegmentSizes, "regulars").value());
+  ASSERT_EQ(history.size(), 3u);
+  EXPECT_EQ(history[0], json::parse(R"({"at":"2026-12-02T10:00:00.000Z","size":1,"entered":1,"left":0})"));
+  EXPECT_EQ(history[1], json::parse(R"({"at":"2026-12-03T03:00:00.000Z","size":1,"entered":1,"left":1})"));
+  EXPECT_EQ(history[2], json::parse(R"({"at":"2026-12-04T03:00:00.000Z","size":1,"entered":0,"left":0})"));
 }
 
 TEST(MonthDay, TheFormsDatesAreWrittenIn) {
