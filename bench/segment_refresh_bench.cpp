@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
   start = Clock::now();
   append(store, {contact_event(1, 15, now_ms())});  // c1 comes in
   std::vector<EventRecord> moves;
-  membership.check(store.events_after(end, 10), now_ms(), moves);
+  membership.check(store.events_after(end, 10), 5, now_ms(), moves);
   const size_t moved = moves.size();
   append(store, std::move(moves));
   std::cout << "one contact changed, stored and moved: " << ms_since(start) << " ms, " << moved << " move(s)\n";

@@ -252,7 +252,7 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
     return reply(error_response(404, "not_found", "no segment '" + parts[0] + "' in the config"));
   if (history) {
     if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
-    // Newest first, as the other lists; a year of refreshes fits one page.
+    // Newest first, as the other lists; the 400 kept fit one page.
     json items = size_history(parts[0]);
     std::reverse(items.begin(), items.end());
     return reply(json_response(200, {{"items", std::move(items)}, {"next", nullptr}}));

@@ -44,7 +44,9 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   loops_ = std::make_unique<EventLoopGroup>(config_.io_threads > 0 ? static_cast<size_t>(config_.io_threads)
                                                                    : default_io_threads());
   metrics_ = std::make_unique<Metrics>();
-  store_ = std::make_unique<SqliteStore>(SqliteStore::Options{config_.sqlite_path});
+  SqliteStore::Options store_options{config_.sqlite_path};
+  for (const AggregateConfig& a : config_.aggregates) store_options.aggregates.push_back({a.name, a.event, a.value});
+  store_ = std::make_unique<SqliteStore>(std::move(store_options));
   std::vector<std::string> event_tokens;
   for (const auto& name : config_.event_token_secrets) event_tokens.push_back(secrets.at(name));
   std::vector<std::string> admin_tokens;

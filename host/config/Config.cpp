@@ -217,6 +217,9 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   for (const auto& [segment, body] : segments.items())
     c.segments[segment] =
         SegmentConfig{body.value("description", ""), body.value("filter", json()), body.value("refresh", "")};
+  const json aggregates = doc.value("aggregates", json::object());
+  for (const auto& [aggregate, body] : aggregates.items())
+    c.aggregates.push_back({aggregate, body.value("event", ""), body.value("value", "")});
   const json pipelines = doc.value("pipelines", json::object());  // a local: items() would dangle on a temporary
   for (const auto& [pipeline, statuses] : pipelines.items())
     c.pipelines[pipeline] = statuses.get<std::vector<std::string>>();

@@ -57,6 +57,12 @@ struct InstanceConfig {
   std::vector<std::string> grants;   // host services beyond the common ones ("crm")
 };
 
+// "aggregates": {"<name>": {"event": "order.paid", "value": "data.amount"}}
+// (store/Store.h ContactAggregate).
+struct AggregateConfig {
+  std::string name, event, value;
+};
+
 // A segment of contacts. Static: rules and the admin API put contacts in and
 // take them out. Dynamic (with a filter): the host keeps its members, the
 // contacts the filter matches (rules/TimeTrigger.h DynamicSegment).
@@ -104,6 +110,7 @@ struct Config {
   std::vector<InstanceConfig> instances;
   std::map<std::string, std::vector<std::string>> pipelines;  // statuses in order
   std::map<std::string, SegmentConfig> segments;              // declared segments, by name
+  std::vector<AggregateConfig> aggregates;                    // figures kept per contact
   std::map<std::string, std::string> template_variables;      // the config's short names (rules/Template.h)
   int max_chain_depth = 5;                                    // see PipelineOptions
   int64_t time_check_every_ms = 60000;  // how often time triggers (schedules, special dates, overdue) are checked

@@ -230,7 +230,7 @@ bool Pipeline::route_new_events() {
 bool Pipeline::move_segment_members(const std::vector<StoredEvent>& events, int64_t now) {
   if (segments_.empty()) return true;
   std::vector<EventRecord> moves;
-  segments_.check(events, now, moves);
+  segments_.check(events, options_.max_chain_depth, now, moves);
   if (moves.empty()) return true;
   std::promise<AppendResult> appended;
   store_.append_events(std::move(moves), [&](AppendResult r) { appended.set_value(std::move(r)); });

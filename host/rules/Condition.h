@@ -12,7 +12,7 @@
 // now-90d). anniversary: a yearly date ("1990-05-17", "17.05") falls in a
 // period around now (util/Zones.h LocalPeriod: "this_month" for "birthday
 // this month"), in the contact's zone, else the condition's "timezone", else
-// the account's.
+// the context's "account.timezone" (segments give it), else UTC.
 #pragma once
 
 #include <memory>

@@ -21,11 +21,13 @@ bool SegmentMembership::is_member(const DynamicSegment& segment, const json& con
          std::find(segments->begin(), segments->end(), json(segment.name)) != segments->end();
 }
 
-void SegmentMembership::check(const std::vector<StoredEvent>& events, int64_t now_ms,
+void SegmentMembership::check(const std::vector<StoredEvent>& events, int max_chain_depth, int64_t now_ms,
                               std::vector<EventRecord>& out) const {
   std::set<std::string> checked;  // every event of the batch reads the contact as it is now
   for (const StoredEvent& e : events) {
-    if (e.contact_key.empty() || e.contact_json.empty() || !checked.insert(e.contact_key).second) continue;
+    if (e.contact_key.empty() || e.contact_json.empty() || e.record.chain_depth >= max_chain_depth ||
+        !checked.insert(e.contact_key).second)
+      continue;
     json contact = json::parse(e.contact_json, nullptr, false);
     if (contact.is_object())
       check(e.contact_key, std::move(contact), std::to_string(e.seq), e.record.chain_depth + 1, now_ms, out);

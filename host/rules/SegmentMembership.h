@@ -30,8 +30,10 @@ class SegmentMembership {
   const std::vector<DynamicSegment>& segments() const { return segments_; }
 
   // The moves of the contacts `events` name, each checked once, as stored
-  // now (what the router does with a batch of events).
-  void check(const std::vector<StoredEvent>& events, int64_t now_ms, std::vector<EventRecord>& out) const;
+  // now (what the router does with a batch of events). Not for an event at
+  // `max_chain_depth`: a filter that flips on its own moves stops there.
+  void check(const std::vector<StoredEvent>& events, int max_chain_depth, int64_t now_ms,
+             std::vector<EventRecord>& out) const;
   // The moves that bring `contact` (stored under `key`) into the segments it
   // now matches and out of those it no longer does. `cause` goes in the ids;
   // `chain_depth` is the events' (the loop guard counts segment moves too).

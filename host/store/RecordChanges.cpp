@@ -1,6 +1,8 @@
 #include "store/RecordChanges.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "util/JsonText.h"
@@ -103,6 +105,60 @@ void apply_list_changes(json& contact, const ContactUpdate& update) {
     std::erase_if(items, [&](const std::string& x) { return has(change->remove, x); });
     contact[name] = items;
   }
+}
+
+namespace {
+
+// The number at a dotted path ("data.amount"); a numeric string counts too.
+std::optional<double> number_at(const json& body, const std::string& dotted) {
+  const json* node = &body;
+  for (size_t start = 0; node;) {
+    const size_t dot = dotted.find('.', start);
+    const std::string key = dotted.substr(start, dot - start);
+    const auto it = node->is_object() ? node->find(key) : node->end();
+    node = node->is_object() && it != node->end() ? &*it : nullptr;
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  if (!node) return std::nullopt;
+  if (node->is_number()) return node->get<double>();
+  if (node->is_string()) {
+    const std::string& text = node->get_ref<const std::string&>();
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (!text.empty() && end == text.c_str() + text.size()) return v;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool apply_aggregates(json& contact, const EventRecord& event, const std::vector<ContactAggregate>& aggregates) {
+  bool counted = false;
+  std::optional<json> body;  // parsed once, for the first aggregate that reads a value
+  for (const ContactAggregate& a : aggregates) {
+    if (a.event_type != event.type) continue;
+    json& figure = contact["aggregates"][a.name];
+    if (!figure.is_object()) figure = json::object();
+    const std::string at = format_time_ms(event.occurred_at_ms);
+    figure["count"] = figure.value("count", int64_t{0}) + 1;
+    if (!figure.contains("first_at") || figure["first_at"] > at) figure["first_at"] = at;
+    if (!figure.contains("last_at") || figure["last_at"] < at) figure["last_at"] = at;
+    if (!a.value.empty()) {
+      if (!body) body = json::parse(event.body_json, nullptr, false);
+      if (const auto v = number_at(*body, a.value)) {
+        const int64_t valued = figure.value("valued", int64_t{0}) + 1;
+        const double sum = figure.value("sum", 0.0) + *v;
+        figure["valued"] = valued;
+        figure["sum"] = sum;
+        figure["average"] = sum / static_cast<double>(valued);
+        figure["min"] = figure.contains("min") ? std::min(figure["min"].get<double>(), *v) : *v;
+        figure["max"] = figure.contains("max") ? std::max(figure["max"].get<double>(), *v) : *v;
+      }
+    }
+    counted = true;
+  }
+  return counted;
 }
 
 std::vector<EventRecord> derived_events(const EventRecord& cause, RecordImage contact, RecordImage entity) {

@@ -21,6 +21,10 @@ namespace sb {
 // event adds and removes one by one (ContactUpdate::tags, segments).
 void apply_list_changes(nlohmann::json& contact, const ContactUpdate& update);
 
+// What `event` adds to the contact's aggregates; false when it counts in none.
+bool apply_aggregates(nlohmann::json& contact, const EventRecord& event,
+                      const std::vector<ContactAggregate>& aggregates);
+
 // A record as it was before the event (null: unknown until now) and after.
 struct RecordImage {
   const nlohmann::json* before = nullptr;

@@ -213,6 +213,7 @@ void bind_optional(SqliteStatement& s, int index, const std::optional<std::strin
 }  // namespace
 
 struct SqliteStore::Writer {
+  const std::vector<ContactAggregate> aggregates;
   SqliteDatabase db;
   SqliteStatement insert_event;
   SqliteStatement entity_row;
@@ -234,7 +235,8 @@ struct SqliteStore::Writer {
   SqliteStatement lease;
 
   explicit Writer(const Options& o)
-      : db(o.file, o.synchronous_full),
+      : aggregates(o.aggregates),
+        db(o.file, o.synchronous_full),
         insert_event(prepare_schema(db),
                      "INSERT INTO events (id, type, source, occurred_at, received_at, body, entity_type, entity_id, "
                      "entity_created, previous_status, status, chain_depth, contact_key) "
@@ -317,8 +319,10 @@ struct SqliteStore::Writer {
     std::optional<std::string> previous;
     std::optional<std::string> entity_data;
     const bool changes_entity = e.entity && (e.entity->sets_status || !e.entity->data_json.empty());
-    const bool changes_contact =
-        e.contact && (!e.contact->data_json.empty() || !e.contact->tags.empty() || !e.contact->segments.empty());
+    const bool counts = e.contact && std::any_of(aggregates.begin(), aggregates.end(),
+                                                 [&](const ContactAggregate& a) { return a.event_type == e.type; });
+    const bool changes_contact = e.contact && (!e.contact->data_json.empty() || !e.contact->tags.empty() ||
+                                               !e.contact->segments.empty() || counts);
     if (changes_entity) {
       entity_row.bind(1, e.entity->type).bind(2, e.entity->id);
       created = !entity_row.step();
@@ -333,6 +337,7 @@ struct SqliteStore::Writer {
       contact_data.reset();
       contact_after = merged(contact_before, e.contact->data_json.empty() ? "{}" : e.contact->data_json);
       apply_list_changes(*contact_after, *e.contact);
+      if (counts) apply_aggregates(*contact_after, e, aggregates);
       if (e.contact->only_if_it_changes && contact_before == contact_after) return AppendOutcome::kUnchanged;
     }
     if (!insert(e, created, previous)) return AppendOutcome::kDuplicate;

@@ -25,7 +25,8 @@ class SqliteStore final : public Store {
     std::filesystem::path file;
     // FULL: a commit survives power loss; NORMAL: process crashes only.
     bool synchronous_full = true;
-    size_t max_group_writes = 2000;  // writes per transaction, at most
+    size_t max_group_writes = 2000;                 // writes per transaction, at most
+    std::vector<ContactAggregate> aggregates = {};  // kept per contact as events come
   };
 
   // Creates or upgrades the schema. Throws StoreError.

@@ -35,6 +35,18 @@ struct ContactUpdate {
   bool only_if_it_changes = false;
 };
 
+// A figure kept per contact from the events about them (config
+// "aggregates"): every event of `event_type` that names the contact counts,
+// and the number at `value` (a dotted path in the event, "data.amount") adds
+// to the sum. The contact shows it as "aggregates": {"<name>": {"count",
+// "sum", "average", "min", "max", "first_at", "last_at"}}: a visit count, an
+// average check, the last visit.
+struct ContactAggregate {
+  std::string name;
+  std::string event_type;
+  std::string value;  // "" = counted only
+};
+
 // What an event says about the lead, deal, booking or task it concerns.
 struct EntityUpdate {
   std::string type;

@@ -233,57 +233,68 @@ class OverdueProducer final : public TimeProducer {
 // segment's size history.
 class SegmentProducer final : public TimeProducer {
  public:
-  using Append = std::function<std::future<bool>(std::vector<EventRecord>)>;
+  using Append = std::function<std::future<AppendResult>(std::vector<EventRecord>)>;
   SegmentProducer(DynamicSegment segment, std::string zone, Append append)
       : segment_(std::move(segment)), zone_(std::move(zone)), append_(std::move(append)) {}
 
+  // The refresh stores what it finds itself: it is done (and its next time
+  // set) here, whatever becomes of the other triggers' events.
   void due(int64_t now, Store& store, std::vector<EventRecord>&) override {
-    refreshed_ = false;
     if (now < next_refresh_) return;
     constexpr size_t kChunk = 1000;
     RecordQuery page;
     page.limit = kChunk;
     std::vector<EventRecord> moves;
     // One chunk is stored while the next is checked: the two take turns on two cores.
-    std::future<bool> storing;
-    const auto stored = [&] {
-      if (storing.valid() && !storing.get()) throw std::runtime_error("the store did not take a chunk of the moves");
-    };
+    std::future<AppendResult> storing;
+    std::vector<bool> storing_enters, enters;  // for each move of that chunk, and of this one: in (or out)
     int64_t size = 0, entered = 0, left = 0;
+    // Counts the moves the store kept: one the router made first is no move.
+    const auto stored = [&] {
+      if (!storing.valid()) return;
+      const AppendResult r = storing.get();
+      if (!r.ok()) throw std::runtime_error("the store did not take a chunk of the moves: " + r.error);
+      for (size_t i = 0; i < r.outcomes.size(); ++i)
+        if (r.outcomes[i] == AppendOutcome::kStored) ++(storing_enters[i] ? entered : left);
+    };
     const std::string cause = "refresh-" + std::to_string(now);
-    for (;;) {
-      const auto rows = store.contacts_page(page);
-      for (const StoredContact& c : rows) {
-        const size_t before = moves.size();
-        const json context = SegmentMembership::context_of(object_of(c.data_json), zone_);
-        const bool was = SegmentMembership::is_member(segment_, context);
-        SegmentMembership::check(segment_, c.key, context, cause, 0, now, moves);
-        const bool moved = moves.size() != before;
-        size += was != moved;
-        if (moved) ++(was ? left : entered);
+    try {
+      for (;;) {
+        const auto rows = store.contacts_page(page);
+        for (const StoredContact& c : rows) {
+          const size_t before = moves.size();
+          const json context = SegmentMembership::context_of(object_of(c.data_json), zone_);
+          const bool was = SegmentMembership::is_member(segment_, context);
+          SegmentMembership::check(segment_, c.key, context, cause, 0, now, moves);
+          const bool moved = moves.size() != before;
+          size += was != moved;
+          if (moved) enters.push_back(!was);
+        }
+        const bool last = rows.size() < page.limit;
+        if (moves.size() >= kChunk || last) {
+          stored();
+          storing = append_(std::move(moves));
+          storing_enters = std::move(enters);
+          moves.clear();
+          enters.clear();
+        }
+        if (last) break;
+        page.after = rows.back().key;
       }
-      const bool last = rows.size() < page.limit;
-      if (moves.size() >= kChunk || last) {
-        stored();
-        storing = append_(std::move(moves));
-        moves.clear();
-      }
-      if (last) break;
-      page.after = rows.back().key;
+      stored();
+    } catch (...) {
+      // Not before the chunk being stored is: its callback reaches the triggers.
+      if (storing.valid()) storing.wait();
+      throw;
     }
-    stored();
     remember_size(store, now, size, entered, left);
-    refreshed_ = true;
-    refreshed_at_ = now;
+    const auto next = segment_.refresh ? segment_.refresh->next_after(now, zone_) : std::nullopt;
+    next_refresh_ = next ? *next : now + 24 * kHour;
   }
-  void delivered() override {
-    if (!refreshed_) return;
-    const auto next = segment_.refresh ? segment_.refresh->next_after(refreshed_at_, zone_) : std::nullopt;
-    next_refresh_ = next ? *next : refreshed_at_ + 24 * kHour;
-  }
+  void delivered() override {}
 
  private:
-  // The last year of refreshes, newest last (RecordsApi shows them).
+  // The last 400 refreshes (more than a year of daily ones), newest last (RecordsApi shows them).
   void remember_size(Store& store, int64_t now, int64_t size, int64_t entered, int64_t left) {
     json history = json::parse(store.kv_get(kSegmentSizes, segment_.name).value_or("[]"), nullptr, false);
     if (!history.is_array()) history = json::array();
@@ -296,8 +307,7 @@ class SegmentProducer final : public TimeProducer {
   DynamicSegment segment_;
   std::string zone_;
   Append append_;
-  int64_t next_refresh_ = 0, refreshed_at_ = 0;
-  bool refreshed_ = false;
+  int64_t next_refresh_ = 0;
 };
 
 }  // namespace
@@ -394,19 +404,19 @@ std::vector<EventRecord> TimeTriggers::check(int64_t now) {
   return due;
 }
 
-bool TimeTriggers::append(std::vector<EventRecord>& events) { return append_async(events).get(); }
+bool TimeTriggers::append(std::vector<EventRecord>& events) { return append_async(events).get().ok(); }
 
-std::future<bool> TimeTriggers::append_async(std::vector<EventRecord> events) {
-  auto appended = std::make_shared<std::promise<bool>>();
-  std::future<bool> result = appended->get_future();
+std::future<AppendResult> TimeTriggers::append_async(std::vector<EventRecord> events) {
+  auto appended = std::make_shared<std::promise<AppendResult>>();
+  std::future<AppendResult> result = appended->get_future();
   if (events.empty()) {
-    appended->set_value(true);
+    appended->set_value({});
     return result;
   }
   store_.append_events(std::move(events), [this, appended](AppendResult r) {
     if (!r.ok()) log_error("time", "cannot store the time triggers' events", {{"error", r.error}});
     if (r.ok() && stored_) stored_();
-    appended->set_value(r.ok());
+    appended->set_value(std::move(r));
   });
   return result;
 }

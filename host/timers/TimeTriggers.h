@@ -58,7 +58,7 @@ class TimeTriggers {
  private:
   void loop();
   bool append(std::vector<EventRecord>& events);  // stored (then `stored` runs), or logged
-  std::future<bool> append_async(std::vector<EventRecord> events);
+  std::future<AppendResult> append_async(std::vector<EventRecord> events);
 
   Store& store_;
   const Options options_;

@@ -473,8 +473,8 @@ TEST(CrmScenarios, ABirthdayGreetingInOmskTimeIsSentOnceEvenAcrossARestart) {
 }
 
 // MatrixCRM's dynamic segments: "birthday this month" and "average check
-// over 10,000". A contact moves as soon as an event changes it, once; each
-// refresh (at start, then on the schedule) records the segment's size.
+// over 10,000" (an aggregate the host keeps from the orders). A contact moves as soon as an event changes it, once;
+// each refresh (at start, then on the schedule) records the segment's size.
 TEST(CrmScenarios, MatrixCrmDynamicSegmentsMoveContactsAsTheyChangeAndKeepTheirSize) {
   HttpSink sink;
   json rules = json::array(
@@ -489,19 +489,22 @@ TEST(CrmScenarios, MatrixCrmDynamicSegmentsMoveContactsAsTheyChangeAndKeepTheirS
       {"filter", {{"field", "contact.fields.birthday"}, {"op", "anniversary"}, {"value", "this_month"}}}};
   config["segments"]["big_spenders"] = {
       {"description", "Клиенты со средним чеком более 10000"},
-      {"filter", {{"field", "contact.fields.average_check"}, {"op", ">"}, {"value", 10000}}},
+      {"filter", {{"field", "contact.aggregates.check.average"}, {"op", ">"}, {"value", 10000}}},
       {"refresh", "every day at 03:00"}};
+  config["aggregates"] = {{"check", {{"event", "order.paid"}, {"value", "data.amount"}}}};
   const int month = std::stoi(omsk_today().substr(5, 2));
   char far_birthday[16];
   std::snprintf(far_birthday, sizeof far_birthday, "1985-%02d-15", (month + 5) % 12 + 1);
   auto first = std::make_unique<HostProcess>(config);
   const auto dir = first->dir();
   post(*first, {{"id", "a-1"},
-                {"type", "visit.completed"},
-                {"contact", {{"id", "A"}, {"fields", {{"birthday", omsk_today(1990)}, {"average_check", 12000}}}}}});
+                {"type", "order.paid"},
+                {"contact", {{"id", "A"}, {"fields", {{"birthday", omsk_today(1990)}}}}},
+                {"data", {{"amount", 12000}}}});
   post(*first, {{"id", "b-1"},
-                {"type", "visit.completed"},
-                {"contact", {{"id", "B"}, {"fields", {{"birthday", far_birthday}, {"average_check", 5000}}}}}});
+                {"type", "order.paid"},
+                {"contact", {{"id", "B"}, {"fields", {{"birthday", far_birthday}}}}},
+                {"data", {{"amount", 5000}}}});
   const auto members = [](const HostProcess& host, const std::string& segment, size_t n) {
     std::set<std::string> ids;
     const json page = admin_wait(host, "/api/v1/segments/" + segment + "/members",
@@ -511,8 +514,8 @@ TEST(CrmScenarios, MatrixCrmDynamicSegmentsMoveContactsAsTheyChangeAndKeepTheirS
   };
   EXPECT_EQ(members(*first, "birthdays", 1), std::set<std::string>{"A"});
   EXPECT_EQ(members(*first, "big_spenders", 1), std::set<std::string>{"A"});
-  post(*first,
-       {{"id", "b-2"}, {"type", "order.paid"}, {"contact", {{"id", "B"}, {"fields", {{"average_check", 15000}}}}}});
+  // B's second order lifts the average check to 17,500.
+  post(*first, {{"id", "b-2"}, {"type", "order.paid"}, {"contact", {{"id", "B"}}}, {"data", {{"amount", 30000}}}});
   EXPECT_EQ(members(*first, "big_spenders", 2), (std::set<std::string>{"A", "B"}));
   std::multiset<std::string> entered;
   for (const auto& r : sink.wait_for(3)) {

@@ -83,8 +83,10 @@ AppendResult append(Store& store, std::vector<EventRecord> batch) {
 
 // A backend: how to open a store kept at `file` (the same file again: the same store).
 struct SqliteBackend {
-  static std::unique_ptr<Store> open(const std::filesystem::path& file) {
-    return std::make_unique<SqliteStore>(SqliteStore::Options{file});
+  static std::unique_ptr<Store> open(const std::filesystem::path& file, std::vector<ContactAggregate> aggregates) {
+    SqliteStore::Options options{file};
+    options.aggregates = std::move(aggregates);
+    return std::make_unique<SqliteStore>(std::move(options));
   }
 };
 
@@ -92,7 +94,9 @@ template <class Backend>
 class StoreContract : public ::testing::Test {
  protected:
   std::filesystem::path file_ = test::make_temp_dir("sb_store") / "switchboard.db";
-  std::unique_ptr<Store> open() { return Backend::open(file_); }
+  std::unique_ptr<Store> open(std::vector<ContactAggregate> aggregates = {}) {
+    return Backend::open(file_, std::move(aggregates));
+  }
 };
 using Backends = ::testing::Types<SqliteBackend>;
 TYPED_TEST_SUITE(StoreContract, Backends);
@@ -227,6 +231,38 @@ TYPED_TEST(StoreContract, AnEventKeptOnlyIfItChangesItsContactIsDroppedWhenItWou
   // Each is the move itself: nothing is derived from an event of its own type.
   EXPECT_EQ(seen, (std::vector<std::string>{"a segment.entered", "d segment.left"}));
   EXPECT_EQ(json::parse(store->contact("id:c1")->data_json)["segments"], json::array());
+}
+
+// A visit count and an average check, kept per contact as events come; a
+// repeated event counts once.
+TYPED_TEST(StoreContract, EventsCountInTheirContactsAggregates) {
+  auto store = this->open({{"visits", "visit.completed", ""}, {"check", "order.paid", "data.amount"}});
+  const auto about_c1 = [](const std::string& id, const std::string& type, int64_t at, json data) {
+    EventRecord e = event(id, type);
+    e.occurred_at_ms = at;
+    e.body_json = json{{"id", id}, {"type", type}, {"data", std::move(data)}}.dump();
+    e.contact = ContactUpdate{"id:c1", ""};  // names the contact only
+    return e;
+  };
+  ASSERT_TRUE(append(*store, {about_c1("v1", "visit.completed", 2000, json::object()),
+                              about_c1("v2", "visit.completed", 1000, json::object()),
+                              about_c1("o1", "order.paid", 3000, {{"amount", 8000}}),
+                              about_c1("o2", "order.paid", 4000, {{"amount", "16000"}}),
+                              about_c1("o3", "order.paid", 5000, {{"note", "no amount"}}),
+                              about_c1("x", "contact.updated", 6000, json::object())})
+                  .ok());
+  ASSERT_TRUE(append(*store, {about_c1("o2", "order.paid", 4000, {{"amount", 16000}})}).ok());  // again
+  const json aggregates = json::parse(store->contact("id:c1")->data_json)["aggregates"];
+  EXPECT_EQ(aggregates["visits"]["count"], 2);
+  EXPECT_EQ(aggregates["visits"]["first_at"], "1970-01-01T00:00:01.000Z");
+  EXPECT_EQ(aggregates["visits"]["last_at"], "1970-01-01T00:00:02.000Z");
+  EXPECT_FALSE(aggregates["visits"].contains("sum"));
+  EXPECT_EQ(aggregates["check"]["count"], 3);
+  EXPECT_EQ(aggregates["check"]["sum"], 24000.0);
+  EXPECT_EQ(aggregates["check"]["average"], 12000.0);  // over the orders with an amount
+  EXPECT_EQ(aggregates["check"]["min"], 8000.0);
+  EXPECT_EQ(aggregates["check"]["max"], 16000.0);
+  EXPECT_EQ(aggregates["check"]["last_at"], "1970-01-01T00:00:05.000Z");
 }
 
 TYPED_TEST(StoreContract, SegmentsChangeOneByOneAndAnUpdateWithoutDataOnlyNamesItsRecord) {
