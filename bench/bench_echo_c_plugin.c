@@ -48,6 +48,7 @@ static const sb_plugin_descriptor descriptor = {sizeof(sb_plugin_descriptor),
                                                 destroy,
                                                 invoke,
                                                 NULL,
+                                                NULL,
                                                 NULL};
 
 SB_EXPORT const sb_plugin_descriptor* switchboard_plugin_entry(void) { return &descriptor; }

@@ -151,7 +151,44 @@ sb_status kv_remove_fn(const sb_host* host, sb_str key) {
     return SB_ERR_INTERNAL;
   }
 }
-const sb_host_kv_v1 kKv{sizeof(sb_host_kv_v1), kv_get_fn, kv_put_fn, kv_remove_fn};
+// The async calls run on the store's thread: the instance is alive until
+// the store was flushed (Runtime::stop), so their callbacks reach it.
+sb_status kv_async(const sb_host* host, KeyValueStore::KvOp op, sb_str key, sb_str value,
+                   std::function<void(sb_status, const std::optional<std::string>&)> done) {
+  InstanceHost* h = self(host);
+  if (!h || !h->deps->kv || (op != KeyValueStore::KvOp::kGet && key.len == 0)) return SB_ERR_INVALID_ARGUMENT;
+  try {
+    h->deps->kv->kv_async(op, h->instance, text(key), text(value),
+                          [h, done = std::move(done)](const StoreStatus& s, const std::optional<std::string>& found) {
+                            if (!s.ok())
+                              log_error("kv", "async call failed", {{"instance", h->instance}, {"error", s.message}});
+                            done(s.ok() ? SB_OK : SB_ERR_INTERNAL, found);
+                          });
+    return SB_OK;
+  } catch (const std::exception& e) {
+    log_error("kv", "async call refused", {{"instance", h->instance}, {"error", e.what()}});
+    return SB_ERR_INTERNAL;
+  }
+}
+sb_status kv_get_async_fn(const sb_host* host, sb_str key, sb_on_kv_value done, void* user_data) {
+  if (!done) return SB_ERR_INVALID_ARGUMENT;
+  return kv_async(host, KeyValueStore::KvOp::kGet, key, {}, [done, user_data](sb_status s, const auto& found) {
+    if (s == SB_OK && !found) s = SB_ERR_NOT_FOUND;
+    done(user_data, s, found ? view(*found) : sb_str{});
+  });
+}
+sb_status kv_put_async_fn(const sb_host* host, sb_str key, sb_str value, sb_on_kv_done done, void* user_data) {
+  return kv_async(host, KeyValueStore::KvOp::kPut, key, value, [done, user_data](sb_status s, const auto&) {
+    if (done) done(user_data, s);
+  });
+}
+sb_status kv_remove_async_fn(const sb_host* host, sb_str key, sb_on_kv_done done, void* user_data) {
+  return kv_async(host, KeyValueStore::KvOp::kRemove, key, {}, [done, user_data](sb_status s, const auto&) {
+    if (done) done(user_data, s);
+  });
+}
+const sb_host_kv_v1 kKv{sizeof(sb_host_kv_v1), kv_get_fn,       kv_put_fn,         kv_remove_fn,
+                        kv_get_async_fn,       kv_put_async_fn, kv_remove_async_fn};
 
 // ---- secrets
 sb_status secret_get_fn(const sb_host* host, sb_str name, sb_on_value on_value, void* user_data) {

@@ -18,6 +18,18 @@ void PendingCalls::run(Callback& done, ActionOutcome outcome) {
   }
 }
 
+void PendingCalls::give_up(std::vector<std::pair<uint64_t, Entry>>& calls, const std::string& why) {
+  for (auto& [id, entry] : calls) {
+    run(entry.done, ActionOutcome::failure(SB_OUTCOME_RETRY, why));
+    if (!entry.gave_up) continue;
+    try {
+      entry.gave_up(id);
+    } catch (...) {
+      log_error("actions", "telling a plugin that a call was given up threw");
+    }
+  }
+}
+
 PendingCalls::PendingCalls() : expirer_([this] { expire_loop(); }) {}
 
 PendingCalls::~PendingCalls() {
@@ -31,17 +43,18 @@ PendingCalls::~PendingCalls() {
 }
 
 void PendingCalls::close() {
-  std::map<uint64_t, Entry> left;
+  std::vector<std::pair<uint64_t, Entry>> left;
   {
     std::lock_guard lock(mutex_);
     closed_ = true;
-    left.swap(calls_);
+    for (auto& call : calls_) left.emplace_back(call.first, std::move(call.second));
+    calls_.clear();
     deadlines_.clear();
   }
-  for (auto& [id, entry] : left) run(entry.done, ActionOutcome::failure(SB_OUTCOME_RETRY, "host shutting down"));
+  give_up(left, "host shutting down");
 }
 
-uint64_t PendingCalls::add(Clock::time_point deadline, const void* owner, Callback done) {
+uint64_t PendingCalls::add(Clock::time_point deadline, const void* owner, Callback done, GiveUp gave_up) {
   std::unique_lock lock(mutex_);
   if (closed_) {
     lock.unlock();
@@ -49,7 +62,7 @@ uint64_t PendingCalls::add(Clock::time_point deadline, const void* owner, Callba
     return 0;
   }
   const uint64_t id = next_id_++;
-  calls_.emplace(id, Entry{deadline, owner, std::move(done)});
+  calls_.emplace(id, Entry{deadline, owner, std::move(done), std::move(gave_up)});
   deadlines_.emplace(deadline, id);
   if (deadline < expirer_wakes_at_) wake_.notify_one();
   return id;
@@ -87,18 +100,16 @@ void PendingCalls::expire_loop() {
       expirer_wakes_at_ = Clock::time_point::min();  // awake: adds need not notify
       continue;
     }
-    std::vector<Callback> expired;
+    std::vector<std::pair<uint64_t, Entry>> expired;
     while (!deadlines_.empty() && deadlines_.begin()->first <= Clock::now()) {
       const uint64_t id = deadlines_.begin()->second;
       deadlines_.erase(deadlines_.begin());
       auto it = calls_.find(id);
-      expired.push_back(std::move(it->second.done));
+      expired.emplace_back(id, std::move(it->second));
       calls_.erase(it);
     }
     lock.unlock();
-    for (auto& done : expired)
-      run(done, ActionOutcome::failure(SB_OUTCOME_RETRY,
-                                       "no completion: the plugin did not complete the action before its deadline"));
+    give_up(expired, "no completion: the plugin did not complete the action before its deadline");
     lock.lock();
   }
 }

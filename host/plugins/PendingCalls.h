@@ -5,7 +5,8 @@
 // repeated or forged completion (or one from another instance) finds nothing
 // and is ignored, so a misbehaving plugin cannot touch others' calls or freed
 // memory.
-// A call not completed by its deadline fails with RETRY ("no completion").
+// A call not completed by its deadline fails with RETRY ("no completion"),
+// and its plugin hears that the host gave up on it (on_action_cancel).
 #pragma once
 
 #include <chrono>
@@ -15,7 +16,10 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "plugins/ActionOutcome.h"
 
@@ -25,14 +29,16 @@ class PendingCalls {
  public:
   using Clock = std::chrono::steady_clock;
   using Callback = std::function<void(ActionOutcome)>;
+  using GiveUp = std::function<void(uint64_t id)>;  // the host stopped waiting for the call
 
   PendingCalls();
   ~PendingCalls();  // fails every call still pending ("host shutting down")
 
   // Registers a call of `owner` (the instance); `done` runs exactly once, on
   // the completing thread. After close() it runs at once with "host shutting
-  // down" and the result is 0.
-  uint64_t add(Clock::time_point deadline, const void* owner, Callback done);
+  // down" and the result is 0. `gave_up` runs after `done` when the call
+  // expires or is failed by close(), never when it was completed.
+  uint64_t add(Clock::time_point deadline, const void* owner, Callback done, GiveUp gave_up = {});
   // Runs the call's callback; false when the id is unknown (already
   // completed, expired or never issued).
   bool complete(uint64_t id, const void* owner, ActionOutcome outcome);
@@ -46,9 +52,12 @@ class PendingCalls {
     Clock::time_point deadline;
     const void* owner;
     Callback done;
+    GiveUp gave_up;
   };
   void expire_loop();
   static void run(Callback& done, ActionOutcome outcome);
+  // Fails calls taken out of the map, then tells their plugins.
+  static void give_up(std::vector<std::pair<uint64_t, Entry>>& calls, const std::string& why);
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

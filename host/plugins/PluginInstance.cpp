@@ -115,7 +115,12 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
       done(std::move(outcome));
     };
   }
-  const uint64_t id = calls.add(deadline, host_.get(), std::move(done));
+  PendingCalls::GiveUp gave_up;
+  if (const sb_on_action_cancel cancel = library_->entry().cancel)
+    gave_up = [cancel, instance = instance_](uint64_t id) {
+      cancel(instance, reinterpret_cast<sb_completion*>(static_cast<uintptr_t>(id)));
+    };
+  const uint64_t id = calls.add(deadline, host_.get(), std::move(done), std::move(gave_up));
   if (id == 0) return;  // closed: `done` already ran
   if (!library_->entry().invoke) {
     calls.complete(id, host_.get(), ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, "plugin has no actions"));

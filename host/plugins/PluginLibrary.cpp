@@ -114,6 +114,7 @@ void PluginLibrary::read_descriptor(const sb_plugin_descriptor* d) {
     throw PluginLoadError(plugin + "descriptor lacks on_instance_create or on_instance_destroy");
   if (SB_HAS_FIELD(d, sb_plugin_descriptor, on_instance_start)) entry_.start = d->on_instance_start;
   if (SB_HAS_FIELD(d, sb_plugin_descriptor, on_instance_stop)) entry_.stop = d->on_instance_stop;
+  if (SB_HAS_FIELD(d, sb_plugin_descriptor, on_action_cancel)) entry_.cancel = d->on_action_cancel;
 
   auto read_caps = [&](const sb_capability* const* caps, size_t count, const char* kind) {
     std::vector<CapabilityInfo> out;

@@ -46,6 +46,7 @@ struct PluginEntryPoints {
   sb_on_action_invoke invoke = nullptr;
   sb_on_instance_start start = nullptr;
   sb_on_instance_stop stop = nullptr;
+  sb_on_action_cancel cancel = nullptr;  // 1.1
 };
 
 class PluginLibrary {

@@ -1,5 +1,6 @@
 #include "rules/RuleCompiler.h"
 
+#include <algorithm>
 #include <map>
 
 #include "config/Config.h"
@@ -26,6 +27,53 @@ bool templated(const json& params, const std::string& pointer) {
     return value.is_string() && has_placeholder(value.get<std::string>());
   } catch (const json::exception&) {
     return false;
+  }
+}
+
+// Parameters that name what the config declares, marked in the action's
+// schema (any plugin's) on a top-level property:
+//   "x-switchboard-names": "pipeline"        a configured pipeline
+//   "x-switchboard-names": "static_segment"  a segment without a filter (a string, or each of an array)
+//   "x-switchboard-status-of": "pipeline"    a status of the pipeline the "pipeline" parameter names
+// A literal that names nothing declared is a validate error; a template is left to run time.
+void check_names(const json& schema, const json& params, const RuleEnvironment& environment, const std::string& at,
+                 const std::string& where, std::vector<RuleIssue>& issues) {
+  const auto properties = schema.find("properties");
+  if (properties == schema.end() || !properties->is_object() || !params.is_object()) return;
+  const auto literal = [](const json& v) { return v.is_string() && !has_placeholder(v.get<std::string>()); };
+  const auto listed = [](const auto& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+    return out.empty() ? std::string("none is declared") : out;
+  };
+  for (const auto& [name, property] : properties->items()) {
+    const auto value = params.find(name);
+    if (value == params.end() || !property.is_object()) continue;
+    const std::string pointer = at + "/" + escape_pointer_token(name);
+    const std::string names = property.value("x-switchboard-names", "");
+    if (names == "pipeline" && literal(*value) && !environment.pipelines.count(value->get<std::string>())) {
+      std::vector<std::string> known;
+      for (const auto& [p, statuses] : environment.pipelines) known.push_back(p);
+      issues.push_back({pointer, where + "no pipeline '" + value->get<std::string>() +
+                                     "' in the config (expected one under \"pipelines\": " + listed(known) + ")"});
+    }
+    if (names == "static_segment") {
+      const json items = value->is_array() ? *value : json::array({*value});
+      for (size_t i = 0; i < items.size(); ++i)
+        if (literal(items[i]) && !environment.static_segments.count(items[i].get<std::string>()))
+          issues.push_back({value->is_array() ? pointer + "/" + std::to_string(i) : pointer,
+                            where + "no static segment '" + items[i].get<std::string>() +
+                                "' in the config (expected one under \"segments\" without a filter: " +
+                                listed(environment.static_segments) + ")"});
+    }
+    const std::string status_of = property.value("x-switchboard-status-of", "");
+    if (!status_of.empty() && literal(*value) && params.contains(status_of) && literal(params[status_of])) {
+      const auto pipeline = environment.pipelines.find(params[status_of].get<std::string>());
+      if (pipeline != environment.pipelines.end() && std::find(pipeline->second.begin(), pipeline->second.end(),
+                                                               value->get<std::string>()) == pipeline->second.end())
+        issues.push_back({pointer, where + "no status '" + value->get<std::string>() + "' in pipeline '" +
+                                       pipeline->first + "' (expected one of: " + listed(pipeline->second) + ")"});
+    }
   }
 }
 
@@ -364,6 +412,7 @@ CompiledRule compile_rule(const json& rule, const std::string& pointer, const Ru
     }
     for (const auto& v : spec->schema->validate(s.params))
       if (!templated(s.params, v.path)) issues.push_back({at + "/params" + v.path, step_where + v.message});
+    check_names(spec->schema_json, s.params, environment, at + "/params", step_where, issues);
     s.schema = spec->schema;
     s.html_params = html_targets(spec->schema_json);
     s.retry_safe = spec->retry_safe;

@@ -29,6 +29,7 @@ struct RuleEnvironment {
   std::map<std::string, std::vector<std::string>> pipelines;  // statuses in order
   std::map<std::string, std::string> template_variables;      // the config's short names
   std::set<std::string> instances;                            // the declared instances
+  std::set<std::string> static_segments;                      // segments without a filter
   // INSTANCE.ACTION's declaration. Null with `why` set: there is no such
   // action (why says what there is); null with `why` empty: unknown, the
   // instance itself is broken and reported elsewhere. Unset: actions are

@@ -755,6 +755,36 @@ std::optional<std::string> SqliteStore::kv_get(const std::string& ns, const std:
   return q.text(0);
 }
 
+namespace {
+
+// One key-value operation on the writer's connection; a get's value.
+std::optional<std::string> run_kv(SqliteDatabase& db, KeyValueStore::KvOp op, const std::string& ns,
+                                  const std::string& key, const std::string& value) {
+  switch (op) {
+    case KeyValueStore::KvOp::kGet: {
+      SqliteStatement q(db.handle(), "SELECT value FROM plugin_kv WHERE ns = ? AND key = ?");
+      q.bind(1, ns).bind(2, key);
+      if (q.step()) return q.text(0);
+      return std::nullopt;
+    }
+    case KeyValueStore::KvOp::kPut:
+      SqliteStatement(db.handle(),
+                      "INSERT INTO plugin_kv (ns, key, value) VALUES (?, ?, ?) "
+                      "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value")
+          .bind(1, ns)
+          .bind(2, key)
+          .bind(3, value)
+          .run();
+      break;
+    case KeyValueStore::KvOp::kRemove:
+      SqliteStatement(db.handle(), "DELETE FROM plugin_kv WHERE ns = ? AND key = ?").bind(1, ns).bind(2, key).run();
+      break;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 void SqliteStore::write_and_wait(std::function<void(Writer&)> apply) {
   if (std::this_thread::get_id() == thread_.get_id()) {
     // From a write's callback (a plugin's kv call in on_emitted): waiting
@@ -768,21 +798,19 @@ void SqliteStore::write_and_wait(std::function<void(Writer&)> apply) {
 }
 
 void SqliteStore::kv_put(const std::string& ns, const std::string& key, const std::string& value) {
-  write_and_wait([&](Writer& w) {
-    SqliteStatement(w.db.handle(),
-                    "INSERT INTO plugin_kv (ns, key, value) VALUES (?, ?, ?) "
-                    "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value")
-        .bind(1, ns)
-        .bind(2, key)
-        .bind(3, value)
-        .run();
-  });
+  write_and_wait([&](Writer& w) { run_kv(w.db, KvOp::kPut, ns, key, value); });
 }
 
 void SqliteStore::kv_remove(const std::string& ns, const std::string& key) {
-  write_and_wait([&](Writer& w) {
-    SqliteStatement(w.db.handle(), "DELETE FROM plugin_kv WHERE ns = ? AND key = ?").bind(1, ns).bind(2, key).run();
-  });
+  write_and_wait([&](Writer& w) { run_kv(w.db, KvOp::kRemove, ns, key, ""); });
+}
+
+void SqliteStore::kv_async(KvOp op, std::string ns, std::string key, std::string value, KvDone done) {
+  auto found = std::make_shared<std::optional<std::string>>();
+  submit({[op, ns = std::move(ns), key = std::move(key), value = std::move(value), found](Writer& w) {
+            *found = run_kv(w.db, op, ns, key, value);
+          },
+          [found, done = std::move(done)](const StoreStatus& status) { done(status, *found); }});
 }
 
 std::optional<RuleVersion> SqliteStore::rule_version(const std::string& rule, const std::string& version) {

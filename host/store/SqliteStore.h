@@ -54,6 +54,7 @@ class SqliteStore final : public Store {
   std::optional<std::string> kv_get(const std::string& ns, const std::string& key) override;
   void kv_put(const std::string& ns, const std::string& key, const std::string& value) override;
   void kv_remove(const std::string& ns, const std::string& key) override;
+  void kv_async(KvOp op, std::string ns, std::string key, std::string value, KvDone done) override;
 
   // Transactions committed so far (each holds one or more writes).
   uint64_t commits() const;

@@ -237,6 +237,14 @@ class KeyValueStore {
   virtual std::optional<std::string> kv_get(const std::string& ns, const std::string& key) = 0;
   virtual void kv_put(const std::string& ns, const std::string& key, const std::string& value) = 0;
   virtual void kv_remove(const std::string& ns, const std::string& key) = 0;
+
+  // The same without waiting, for threads that must not block: `done` runs
+  // once, on the store's own thread, after every write submitted before
+  // (a get reads what an earlier put wrote). The value is set for a get
+  // that found one.
+  enum class KvOp { kGet, kPut, kRemove };
+  using KvDone = std::function<void(const StoreStatus&, const std::optional<std::string>& value)>;
+  virtual void kv_async(KvOp op, std::string ns, std::string key, std::string value, KvDone done) = 0;
 };
 
 // The host keeps state of its own there too, in namespaces no instance can

@@ -1,9 +1,11 @@
 // Calls into plugins through PluginInstance: whatever a plugin does — throw,
 // refuse, answer garbage, complete twice or never — fails that one call with
 // a reason, and the host goes on.
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <future>
+#include <thread>
 
 #include "http/WebhookRoutes.h"
 #include "metrics/Metrics.h"
@@ -111,13 +113,32 @@ TEST_F(InstanceTest, UnknownOutcomeIsAFailureAndASecondCompletionIsIgnored) {
   EXPECT_EQ(calls_.size(), 0u);
 }
 
-TEST_F(InstanceTest, MissingCompletionFailsRetryablyAtTheDeadline) {
+TEST_F(InstanceTest, MissingCompletionFailsRetryablyAtTheDeadlineAndThePluginHearsIt) {
   auto instance = make("never_completes");
+  void* library = dlopen((std::string(SB_FIXTURE_DIR) + "/never_completes.so").c_str(), RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(library, nullptr);
+  const int* given_up = static_cast<const int*>(dlsym(library, "fixture_given_up"));
+  ASSERT_NE(given_up, nullptr);
   const auto started = std::chrono::steady_clock::now();
   ActionOutcome o = call(*instance, "echo", 200ms);
   EXPECT_GE(std::chrono::steady_clock::now() - started, 200ms);
   EXPECT_EQ(o.outcome, SB_OUTCOME_RETRY);
   EXPECT_NE(o.reason.find("no completion"), std::string::npos) << o.reason;
+  // on_action_cancel follows (its late completion is ignored); a call the host
+  // shuts down on is given up too.
+  for (int i = 0; i < 100 && __atomic_load_n(given_up, __ATOMIC_SEQ_CST) < 1; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(__atomic_load_n(given_up, __ATOMIC_SEQ_CST), 1);
+  std::promise<ActionOutcome> pending;
+  ActionRequest request;
+  request.action = "echo";
+  request.params = nlohmann::json::object();
+  request.idempotency_key = "k2";
+  request.timeout = std::chrono::hours(1);
+  instance->invoke(request, [&](ActionOutcome outcome) { pending.set_value(std::move(outcome)); });
+  calls_.close();
+  EXPECT_EQ(pending.get_future().get().reason, "host shutting down");
+  EXPECT_EQ(__atomic_load_n(given_up, __ATOMIC_SEQ_CST), 2);
+  dlclose(library);
 }
 
 TEST_F(InstanceTest, CreateFailureCarriesThePluginsReason) {

@@ -174,6 +174,25 @@ const BadConfig kBadConfigs[] = {
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"wait_for": "message.read", "match": {"data.id": "{{steps.Offer.external_id}}"}, "timeout": "2d"}]}]})",
      "/rules/0/steps/0/match/data.id: rule 'r', step 'wait for message.read': unknown step 'Offer' in "
      "'steps.Offer.external_id': this rule's steps are wait for message.read"},
+    {"segment_not_declared",
+     R"({"instances": {"seg": {"plugin": "segments"}}, "segments": {"VIP": {}, "regulars": {"filter": {"field": "contact.fields.visits", "op": ">", "value": 9}}},
+        "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "seg.add", "params": {"segments": ["VIP", "regulars"]}}]}]})",
+     "/rules/0/steps/0/params/segments/1: rule 'r', step 'seg.add': no static segment 'regulars' in the config "
+     "(expected one under \"segments\" without a filter: VIP)"},
+    {"status_not_in_the_pipeline",
+     R"({"instances": {"crm": {"plugin": "crm"}}, "pipelines": {"clients": ["new", "VIP"]},
+        "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "crm.set_status", "params": {"status": "vip", "pipeline": "clients"}}]}]})",
+     "/rules/0/steps/0/params/status: rule 'r', step 'crm.set_status': no status 'vip' in pipeline 'clients' "
+     "(expected one of: new, VIP)"},
+    {"pipeline_not_declared",
+     R"({"instances": {"crm": {"plugin": "crm"}},
+        "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "crm.set_status", "params": {"status": "VIP", "pipeline": "clients"}}]}]})",
+     "/rules/0/steps/0/params/pipeline: rule 'r', step 'crm.set_status': no pipeline 'clients' in the config "
+     "(expected one under \"pipelines\": none is declared)"},
+    {"deadline_that_does_not_parse",
+     R"({"instances": {"tasks": {"plugin": "tasks"}},
+        "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "tasks.create", "params": {"title": "Call", "deadline": "next tuesday"}}]}]})",
+     "/rules/0/steps/0/params/deadline: rule 'r', step 'tasks.create': "},
 };
 
 class BadConfigTest : public ::testing::TestWithParam<BadConfig> {};

@@ -2,9 +2,11 @@
 // as a plugin would.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <sstream>
 
 #include "config/Config.h"
@@ -148,6 +150,41 @@ TEST_F(HostServicesTest, KvStateIsDurableAndPrivateToTheInstance) {
   deps_.kv = kv_.get();
   EXPECT_EQ(get_value(kv->get, host(), "cursor"), "42");
   EXPECT_EQ(kv->remove(host(), view("cursor")), SB_OK);
+  EXPECT_EQ(get_value(kv->get, host(), "cursor"), std::nullopt);
+}
+
+// The 1.1 calls never wait for the disk: an action on an I/O thread may use
+// them. Their answers come in the order they were made.
+TEST_F(HostServicesTest, KvAsyncCallsAnswerOnceInTheOrderTheyWereMade) {
+  auto* kv = service<sb_host_kv_v1>(host(), SB_SERVICE_KV);
+  ASSERT_TRUE(SB_HAS_FIELD(kv, sb_host_kv_v1, remove_async));
+  struct Answers {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::vector<std::string> got;
+    void add(std::string a) {
+      std::lock_guard lock(mutex);
+      got.push_back(std::move(a));
+      changed.notify_all();
+    }
+  } answers;
+  const auto on_value = [](void* user, sb_status status, sb_str value) {
+    static_cast<Answers*>(user)->add("get " + std::to_string(status) + " " +
+                                     std::string(value.ptr ? value.ptr : "", value.len));
+  };
+  const auto on_done = [](void* user, sb_status status) {
+    static_cast<Answers*>(user)->add("done " + std::to_string(status));
+  };
+  EXPECT_EQ(kv->get_async(host(), view("cursor"), on_value, &answers), SB_OK);
+  EXPECT_EQ(kv->put_async(host(), view("cursor"), view("42"), on_done, &answers), SB_OK);
+  EXPECT_EQ(kv->get_async(host(), view("cursor"), on_value, &answers), SB_OK);
+  EXPECT_EQ(kv->remove_async(host(), view("cursor"), on_done, &answers), SB_OK);
+  EXPECT_EQ(kv->get_async(host(), view("cursor"), on_value, &answers), SB_OK);
+  EXPECT_EQ(kv->get_async(host(), view("cursor"), nullptr, &answers), SB_ERR_INVALID_ARGUMENT);
+  std::unique_lock lock(answers.mutex);
+  answers.changed.wait_for(lock, std::chrono::seconds(5), [&] { return answers.got.size() == 5; });
+  EXPECT_EQ(answers.got, (std::vector<std::string>{"get 2 ", "done 0", "get 0 42", "done 0", "get 2 "}));
+  lock.unlock();
   EXPECT_EQ(get_value(kv->get, host(), "cursor"), std::nullopt);
 }
 

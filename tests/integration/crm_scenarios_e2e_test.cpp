@@ -273,9 +273,11 @@ TEST(CrmScenarios, AStatusOutsideThePipelineFailsTheStepNamingTheField) {
                                                      {"params",
                                                       {{"entity", {{"type", "client"}, {"id", "{{contact.id}}"}}},
                                                        {"pipeline", "clients"},
-                                                       {"status", "Золотой"}}}}})}}});
+                                                       {"status", "{{data.level}}"}}}}})}}});
+  // A literal status outside the pipeline is a validate error (config_test); one from the event fails the step.
   HostProcess host(host_config(sink, rules));
-  post(host, {{"id", "v-1"}, {"type", "visit.completed"}, {"contact", {{"id", "C3"}}}});
+  post(host,
+       {{"id", "v-1"}, {"type", "visit.completed"}, {"contact", {{"id", "C3"}}}, {"data", {{"level", "Золотой"}}}});
   const json failed =
       admin_wait(host, "/api/v1/executions?state=failed", [](const json& j) { return j["executions"].size() == 1; });
   ASSERT_EQ(failed["executions"].size(), 1u) << host.log();

@@ -30,6 +30,14 @@
  *   [any]      any host thread, possibly several at once for one instance.
  *   [io]       a host I/O thread; the callee must return quickly and never
  *              block (no sleeping, no synchronous network or disk I/O).
+ *   [step]     (1.1) where an action starts: the pipeline's thread, the
+ *              store's writer (the step after one just recorded), an HTTP
+ *              client I/O thread (a call that waited for its instance's
+ *              max_in_flight starts as another ends) or an HTTP server I/O
+ *              thread (a webhook route that answers with the rule's result).
+ *              So it is [io]: never block there. Use the *_async calls of
+ *              SB_SERVICE_KV and SB_SERVICE_HTTP_CLIENT, or a thread of the
+ *              plugin's own.
  */
 #ifndef SWITCHBOARD_PLUGIN_H
 #define SWITCHBOARD_PLUGIN_H
@@ -262,14 +270,32 @@ typedef void (*sb_on_value)(void* user_data, sb_str value);
 
 #define SB_SERVICE_KV "switchboard.kv/1"
 /* Durable key-value state, private to the instance (keyed by its name), kept
- * across restarts. Calls may touch disk: not for [io] threads.
+ * across restarts. get, put and remove may touch disk: not for [io] or
+ * [step] threads; the *_async calls (1.1) never block and suit every thread.
  * Threads: [control] or [any]. */
+
+/* ABI 1.1. An async get's answer: SB_OK with the value, SB_ERR_NOT_FOUND
+ * (value empty) or SB_ERR_INTERNAL. Threads: the host's store thread (or the
+ * caller's, before the call returns). Called exactly once. Must not block.
+ * OWNERSHIP: `value` is host-owned and valid only during the callback. */
+typedef void (*sb_on_kv_value)(void* user_data, sb_status status, sb_str value);
+/* ABI 1.1. An async put's or remove's end: SB_OK once it is on disk, or
+ * SB_ERR_INTERNAL. Threads and calls as sb_on_kv_value. */
+typedef void (*sb_on_kv_done)(void* user_data, sb_status status);
+
 typedef struct sb_host_kv_v1 {
   uint32_t struct_size;
   /* SB_OK after calling on_value once, SB_ERR_NOT_FOUND without calling it. */
   sb_status (*get)(const sb_host* host, sb_str key, sb_on_value on_value, void* user_data);
   sb_status (*put)(const sb_host* host, sb_str key, sb_str value);
   sb_status (*remove)(const sb_host* host, sb_str key);
+  /* ---- ABI 1.1; check SB_HAS_FIELD(kv, sb_host_kv_v1, get_async) ---- */
+  /* The same without waiting: SB_OK when the callback will be called (a get
+   * sees every put and remove the instance made before it). Any other
+   * status: it will not be. */
+  sb_status (*get_async)(const sb_host* host, sb_str key, sb_on_kv_value done, void* user_data);
+  sb_status (*put_async)(const sb_host* host, sb_str key, sb_str value, sb_on_kv_done done, void* user_data);
+  sb_status (*remove_async)(const sb_host* host, sb_str key, sb_on_kv_done done, void* user_data);
 } sb_host_kv_v1;
 
 #define SB_SERVICE_SECRETS "switchboard.secrets/1"
@@ -459,10 +485,19 @@ typedef void (*sb_on_instance_destroy)(sb_instance* instance);
 /* Starts one action. Returns SB_OK when the plugin will call sb_host.complete
  * exactly once (possibly already did); any other status means it will not,
  * and the step fails with `error`. Must not block: do I/O through
- * SB_SERVICE_HTTP_CLIENT or a thread of the plugin's own.
- * Threads: [any]. */
+ * SB_SERVICE_HTTP_CLIENT, the KV's *_async calls or a thread of the
+ * plugin's own.
+ * Threads: [step] (1.0 said [any]: the same threads). */
 typedef sb_status (*sb_on_action_invoke)(sb_instance* instance, const sb_action_call* call, sb_completion* completion,
                                          const sb_error_buffer* error);
+
+/* Optional (ABI 1.1). The host gave up waiting for a call in flight: its
+ * deadline passed (the step fails with RETRY and runs again) or the host is
+ * shutting down. Stop the work if you can (abort the provider request) and
+ * free what belongs to the call. `completion` is dead: completing it is
+ * ignored. At most once per call, and never for a call already completed.
+ * Threads: [any]; must not block. */
+typedef void (*sb_on_action_cancel)(sb_instance* instance, sb_completion* completion);
 
 /* Optional. Called after every instance is created and the host is serving;
  * a trigger may begin emitting. Threads: [control]. */
@@ -499,6 +534,8 @@ typedef struct sb_plugin_descriptor {
   /* ---- optional from here on ---- */
   sb_on_instance_start on_instance_start;
   sb_on_instance_stop on_instance_stop;
+  /* ---- ABI 1.1; a 1.0 descriptor ends before it ---- */
+  sb_on_action_cancel on_action_cancel;
 } sb_plugin_descriptor;
 
 /* The smallest descriptor a 1.x host accepts. */

@@ -262,6 +262,27 @@ class Host {
   }
   bool kv_remove(std::string_view key) const { return kv_ && kv_->remove(host_, str(key)) == SB_OK; }
 
+  // The same without blocking (a 1.1 host), for on_action_invoke and [io]
+  // threads: the handler runs once, on the host's store thread, unless this
+  // returns something other than SB_OK. A get's answer is SB_OK with the
+  // value or SB_ERR_NOT_FOUND.
+  using KvHandler = std::function<void(sb_status, std::string_view value)>;
+  bool has_kv_async() const { return kv_ && SB_HAS_FIELD(kv_, sb_host_kv_v1, remove_async); }
+  sb_status kv_get_async(std::string_view key, KvHandler on_value) const {
+    if (!has_kv_async()) return SB_ERR_UNSUPPORTED;
+    auto handler = std::make_unique<KvHandler>(std::move(on_value));
+    const sb_status status = kv_->get_async(host_, str(key), &Host::on_kv_value, handler.get());
+    if (status == SB_OK) handler.release();  // freed by on_kv_value
+    return status;
+  }
+  sb_status kv_put_async(std::string_view key, std::string_view value, KvHandler on_done) const {
+    if (!has_kv_async()) return SB_ERR_UNSUPPORTED;
+    auto handler = std::make_unique<KvHandler>(std::move(on_done));
+    const sb_status status = kv_->put_async(host_, str(key), str(value), &Host::on_kv_done, handler.get());
+    if (status == SB_OK) handler.release();  // freed by on_kv_done
+    return status;
+  }
+
   bool outbox(std::string_view record_json) const {
     return outbox_ && outbox_->write(host_, str(record_json)) == SB_OK;
   }
@@ -399,6 +420,14 @@ class Host {
     }
   }
 
+  static void on_kv_value(void* user, sb_status status, sb_str value) {
+    std::unique_ptr<KvHandler> handler(static_cast<KvHandler*>(user));
+    try {
+      (*handler)(status, view(value));
+    } catch (...) {  // nothing crosses into the host
+    }
+  }
+  static void on_kv_done(void* user, sb_status status) { on_kv_value(user, status, {}); }
   static void on_crm_applied(void* user, sb_status status, sb_str result) {
     std::unique_ptr<CrmHandler> handler(static_cast<CrmHandler*>(user));
     try {
