@@ -22,7 +22,7 @@ RuleEnvironment rule_environment(const Config& config) {
   environment.template_variables = config.template_variables;
   for (const auto& instance : config.instances) environment.instances.insert(instance.name);
   for (const auto& [name, segment] : config.segments)
-    if (!segment.dynamic()) environment.static_segments.insert(name);
+    (segment.dynamic() ? environment.dynamic_segments : environment.static_segments).insert(name);
   return environment;
 }
 

@@ -72,8 +72,10 @@ void read_event(const json& event, const std::string& pointer, int64_t now_ms, c
     if (key.empty())
       out.problems.push_back({pointer + "/contact", "needs an id, an email or a phone to tell who the person is"});
     if (!key.empty()) {
-      // Tags added or removed one by one are changes, not the contact's data.
+      // Tags added or removed one by one are changes, not the contact's data;
+      // the aggregates are the host's own (store/Store.h ContactAggregate).
       json data = c;
+      data.erase("aggregates");
       std::vector<std::string> add, remove;
       for (auto [name, list] : {std::pair{"add_tags", &add}, std::pair{"remove_tags", &remove}})
         if (const auto it = data.find(name); it != data.end()) {

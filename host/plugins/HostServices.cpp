@@ -151,12 +151,14 @@ sb_status kv_remove_fn(const sb_host* host, sb_str key) {
     return SB_ERR_INTERNAL;
   }
 }
-// The async calls run on the store's thread: the instance is alive until
-// the store was flushed (Runtime::stop), so their callbacks reach it.
+// The async calls run on the store's thread. Runtime::stop stops the
+// instances (no more are accepted), flushes the store (every one accepted is
+// answered), and only then destroys them.
 sb_status kv_async(const sb_host* host, KeyValueStore::KvOp op, sb_str key, sb_str value,
                    std::function<void(sb_status, const std::optional<std::string>&)> done) {
   InstanceHost* h = self(host);
   if (!h || !h->deps->kv || (op != KeyValueStore::KvOp::kGet && key.len == 0)) return SB_ERR_INVALID_ARGUMENT;
+  if (h->stopped) return SB_ERR_UNAVAILABLE;
   try {
     h->deps->kv->kv_async(op, h->instance, text(key), text(value),
                           [h, done = std::move(done)](const StoreStatus& s, const std::optional<std::string>& found) {

@@ -5,6 +5,7 @@
 
 #include <switchboard/plugin.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -112,6 +113,9 @@ struct InstanceHost {
   // created (its plugin's trigger names, then what it declares), read after.
   std::vector<std::string> emits;
   bool crm_granted = false;
+  // Stopped: asynchronous store calls are refused, so that every one
+  // accepted is answered (the store is flushed) before it is destroyed.
+  std::atomic<bool> stopped = false;
   // The action calls in flight, by idempotency key: what switchboard.crm/1
   // changes on their behalf is about. A step claimed again while its first
   // call still runs has two calls with one key: the key stays until both end.

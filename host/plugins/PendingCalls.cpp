@@ -45,11 +45,14 @@ PendingCalls::~PendingCalls() {
 void PendingCalls::close() {
   std::vector<std::pair<uint64_t, Entry>> left;
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     closed_ = true;
     for (auto& call : calls_) left.emplace_back(call.first, std::move(call.second));
     calls_.clear();
     deadlines_.clear();
+    // Calls the expiry thread took out are told before close returns: after
+    // it, no callback reaches a plugin.
+    if (std::this_thread::get_id() != expirer_.get_id()) expired_told_.wait(lock, [this] { return !expiring_; });
   }
   give_up(left, "host shutting down");
 }
@@ -108,9 +111,12 @@ void PendingCalls::expire_loop() {
       expired.emplace_back(id, std::move(it->second));
       calls_.erase(it);
     }
+    expiring_ = true;
     lock.unlock();
     give_up(expired, "no completion: the plugin did not complete the action before its deadline");
     lock.lock();
+    expiring_ = false;
+    expired_told_.notify_all();
   }
 }
 

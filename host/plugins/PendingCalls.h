@@ -69,6 +69,8 @@ class PendingCalls {
   Clock::time_point expirer_wakes_at_ = Clock::time_point::min();
   bool stopping_ = false;
   bool closed_ = false;
+  bool expiring_ = false;  // the expiry thread is telling calls it took out
+  std::condition_variable expired_told_;
   std::thread expirer_;
 };
 

@@ -1,6 +1,7 @@
 #include "plugins/PluginInstance.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "http/WebhookRoutes.h"
 #include "log/Logger.h"
@@ -89,6 +90,7 @@ void PluginInstance::start() {
 }
 
 void PluginInstance::stop() noexcept {
+  host_->stopped = true;  // what it asks of the store from now on could be answered after it is gone
   if (!library_->entry().stop) return;
   try {
     library_->entry().stop(instance_);
@@ -115,10 +117,12 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
       done(std::move(outcome));
     };
   }
+  // Only a call the plugin took (invoke returned SB_OK) is cancelled.
   PendingCalls::GiveUp gave_up;
+  auto taken = std::make_shared<std::atomic<bool>>(false);
   if (const sb_on_action_cancel cancel = library_->entry().cancel)
-    gave_up = [cancel, instance = instance_](uint64_t id) {
-      cancel(instance, reinterpret_cast<sb_completion*>(static_cast<uintptr_t>(id)));
+    gave_up = [cancel, instance = instance_, taken](uint64_t id) {
+      if (*taken) cancel(instance, reinterpret_cast<sb_completion*>(static_cast<uintptr_t>(id)));
     };
   const uint64_t id = calls.add(deadline, host_.get(), std::move(done), std::move(gave_up));
   if (id == 0) return;  // closed: `done` already ran
@@ -143,6 +147,7 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
     error.length = 0;
     status = SB_ERR_INTERNAL;
   }
+  *taken = status == SB_OK;
   if (status != SB_OK) {
     std::string why = error.text().empty() ? std::string(status_name(status)) : error.text();
     // The plugin promised not to complete; if it did anyway this finds nothing.

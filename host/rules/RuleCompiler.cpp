@@ -50,7 +50,11 @@ void check_names(const json& schema, const json& params, const RuleEnvironment& 
     const auto value = params.find(name);
     if (value == params.end() || !property.is_object()) continue;
     const std::string pointer = at + "/" + escape_pointer_token(name);
-    const std::string names = property.value("x-switchboard-names", "");
+    const auto marked = [&](const char* key) {
+      const auto it = property.find(key);
+      return it != property.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    const std::string names = marked("x-switchboard-names");
     if (names == "pipeline" && literal(*value) && !environment.pipelines.count(value->get<std::string>())) {
       std::vector<std::string> known;
       for (const auto& [p, statuses] : environment.pipelines) known.push_back(p);
@@ -60,13 +64,18 @@ void check_names(const json& schema, const json& params, const RuleEnvironment& 
     if (names == "static_segment") {
       const json items = value->is_array() ? *value : json::array({*value});
       for (size_t i = 0; i < items.size(); ++i)
-        if (literal(items[i]) && !environment.static_segments.count(items[i].get<std::string>()))
-          issues.push_back({value->is_array() ? pointer + "/" + std::to_string(i) : pointer,
-                            where + "no static segment '" + items[i].get<std::string>() +
-                                "' in the config (expected one under \"segments\" without a filter: " +
-                                listed(environment.static_segments) + ")"});
+        if (literal(items[i]) && !environment.static_segments.count(items[i].get<std::string>())) {
+          const std::string segment = items[i].get<std::string>();
+          issues.push_back(
+              {value->is_array() ? pointer + "/" + std::to_string(i) : pointer,
+               where +
+                   (environment.dynamic_segments.count(segment)
+                        ? "segment '" + segment + "' is dynamic: its filter decides who is in it"
+                        : "no static segment '" + segment + "' in the config") +
+                   " (expected one under \"segments\" without a filter: " + listed(environment.static_segments) + ")"});
+        }
     }
-    const std::string status_of = property.value("x-switchboard-status-of", "");
+    const std::string status_of = marked("x-switchboard-status-of");
     if (!status_of.empty() && literal(*value) && params.contains(status_of) && literal(params[status_of])) {
       const auto pipeline = environment.pipelines.find(params[status_of].get<std::string>());
       if (pipeline != environment.pipelines.end() && std::find(pipeline->second.begin(), pipeline->second.end(),
@@ -412,7 +421,8 @@ CompiledRule compile_rule(const json& rule, const std::string& pointer, const Ru
     }
     for (const auto& v : spec->schema->validate(s.params))
       if (!templated(s.params, v.path)) issues.push_back({at + "/params" + v.path, step_where + v.message});
-    check_names(spec->schema_json, s.params, environment, at + "/params", step_where, issues);
+    if (environment.check_declared_names)
+      check_names(spec->schema_json, s.params, environment, at + "/params", step_where, issues);
     s.schema = spec->schema;
     s.html_params = html_targets(spec->schema_json);
     s.retry_safe = spec->retry_safe;
@@ -424,6 +434,7 @@ CompiledRule compile_rule(const json& rule, const std::string& pointer, const Ru
 CompiledRule compile_rule_version(const json& source, const RuleEnvironment& environment,
                                   std::vector<RuleIssue>& issues) {
   RuleEnvironment then = environment;
+  then.check_declared_names = false;
   // Locals: items() of a temporary would dangle.
   const json variables = source.value("template_variables", json::object());
   const json pipelines = source.value("pipelines", json::object());

@@ -30,6 +30,10 @@ struct RuleEnvironment {
   std::map<std::string, std::string> template_variables;      // the config's short names
   std::set<std::string> instances;                            // the declared instances
   std::set<std::string> static_segments;                      // segments without a filter
+  std::set<std::string> dynamic_segments;                     // segments with one
+  // Parameters that name what the config declares are checked against it
+  // (not for a stored older version: the config has moved on since).
+  bool check_declared_names = true;
   // INSTANCE.ACTION's declaration. Null with `why` set: there is no such
   // action (why says what there is); null with `why` empty: unknown, the
   // instance itself is broken and reported elsewhere. Unset: actions are

@@ -1,6 +1,7 @@
 #include "store/RecordChanges.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -138,22 +139,31 @@ bool apply_aggregates(json& contact, const EventRecord& event, const std::vector
   std::optional<json> body;  // parsed once, for the first aggregate that reads a value
   for (const ContactAggregate& a : aggregates) {
     if (a.event_type != event.type) continue;
-    json& figure = contact["aggregates"][a.name];
+    // The host's own figures: whatever else is found there is replaced, never read.
+    json& all = contact["aggregates"];
+    if (!all.is_object()) all = json::object();
+    json& figure = all[a.name];
     if (!figure.is_object()) figure = json::object();
+    const auto number = [&](const char* name) -> std::optional<double> {
+      const auto it = figure.find(name);
+      return it != figure.end() && it->is_number() ? std::optional(it->get<double>()) : std::nullopt;
+    };
     const std::string at = format_time_ms(event.occurred_at_ms);
-    figure["count"] = figure.value("count", int64_t{0}) + 1;
-    if (!figure.contains("first_at") || figure["first_at"] > at) figure["first_at"] = at;
-    if (!figure.contains("last_at") || figure["last_at"] < at) figure["last_at"] = at;
+    figure["count"] = static_cast<int64_t>(number("count").value_or(0)) + 1;
+    const auto time = [&](const char* name) { return figure.contains(name) && figure[name].is_string(); };
+    if (!time("first_at") || figure["first_at"].get<std::string>() > at) figure["first_at"] = at;
+    if (!time("last_at") || figure["last_at"].get<std::string>() < at) figure["last_at"] = at;
     if (!a.value.empty()) {
       if (!body) body = json::parse(event.body_json, nullptr, false);
-      if (const auto v = number_at(*body, a.value)) {
-        const int64_t valued = figure.value("valued", int64_t{0}) + 1;
-        const double sum = figure.value("sum", 0.0) + *v;
+      const auto v = number_at(*body, a.value);
+      const double sum = number("sum").value_or(0) + v.value_or(0);
+      if (v && std::isfinite(*v) && std::isfinite(sum)) {
+        const int64_t valued = static_cast<int64_t>(number("valued").value_or(0)) + 1;
         figure["valued"] = valued;
         figure["sum"] = sum;
         figure["average"] = sum / static_cast<double>(valued);
-        figure["min"] = figure.contains("min") ? std::min(figure["min"].get<double>(), *v) : *v;
-        figure["max"] = figure.contains("max") ? std::max(figure["max"].get<double>(), *v) : *v;
+        figure["min"] = std::min(number("min").value_or(*v), *v);
+        figure["max"] = std::max(number("max").value_or(*v), *v);
       }
     }
     counted = true;

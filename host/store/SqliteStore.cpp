@@ -337,8 +337,8 @@ struct SqliteStore::Writer {
       contact_data.reset();
       contact_after = merged(contact_before, e.contact->data_json.empty() ? "{}" : e.contact->data_json);
       apply_list_changes(*contact_after, *e.contact);
-      if (counts) apply_aggregates(*contact_after, e, aggregates);
       if (e.contact->only_if_it_changes && contact_before == contact_after) return AppendOutcome::kUnchanged;
+      if (counts) apply_aggregates(*contact_after, e, aggregates);
     }
     if (!insert(e, created, previous)) return AppendOutcome::kDuplicate;
     if (changes_contact) {

@@ -175,10 +175,15 @@ const BadConfig kBadConfigs[] = {
      "/rules/0/steps/0/match/data.id: rule 'r', step 'wait for message.read': unknown step 'Offer' in "
      "'steps.Offer.external_id': this rule's steps are wait for message.read"},
     {"segment_not_declared",
+     R"({"instances": {"seg": {"plugin": "segments"}}, "segments": {"VIP": {}},
+        "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "seg.remove", "params": {"segment": "gold"}}]}]})",
+     "/rules/0/steps/0/params/segment: rule 'r', step 'seg.remove': no static segment 'gold' in the config "
+     "(expected one under \"segments\" without a filter: VIP)"},
+    {"segment_is_dynamic",
      R"({"instances": {"seg": {"plugin": "segments"}}, "segments": {"VIP": {}, "regulars": {"filter": {"field": "contact.fields.visits", "op": ">", "value": 9}}},
         "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "seg.add", "params": {"segments": ["VIP", "regulars"]}}]}]})",
-     "/rules/0/steps/0/params/segments/1: rule 'r', step 'seg.add': no static segment 'regulars' in the config "
-     "(expected one under \"segments\" without a filter: VIP)"},
+     "/rules/0/steps/0/params/segments/1: rule 'r', step 'seg.add': segment 'regulars' is dynamic: its filter "
+     "decides who is in it (expected one under \"segments\" without a filter: VIP)"},
     {"status_not_in_the_pipeline",
      R"({"instances": {"crm": {"plugin": "crm"}}, "pipelines": {"clients": ["new", "VIP"]},
         "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "crm.set_status", "params": {"status": "vip", "pipeline": "clients"}}]}]})",

@@ -263,6 +263,22 @@ TYPED_TEST(StoreContract, EventsCountInTheirContactsAggregates) {
   EXPECT_EQ(aggregates["check"]["min"], 8000.0);
   EXPECT_EQ(aggregates["check"]["max"], 16000.0);
   EXPECT_EQ(aggregates["check"]["last_at"], "1970-01-01T00:00:05.000Z");
+
+  // What is not a number never breaks the count: an amount of "nan", and
+  // figures something else wrote over.
+  EventRecord spoiled = event("s", "contact.updated");
+  spoiled.contact = ContactUpdate{"id:c2", R"({"aggregates": {"check": {"sum": "lots", "min": null}, "visits": 5}})"};
+  ASSERT_TRUE(append(*store, {spoiled, about_c1("o4", "order.paid", 7000, {{"amount", "nan"}})}).ok());
+  EventRecord order = about_c1("o5", "order.paid", 8000, {{"amount", 100}});
+  order.contact->key = "id:c2";
+  EventRecord visit = about_c1("v3", "visit.completed", 8000, json::object());
+  visit.contact->key = "id:c2";
+  ASSERT_TRUE(append(*store, {order, visit}).ok());
+  const json spoilt = json::parse(store->contact("id:c2")->data_json)["aggregates"];
+  EXPECT_EQ(spoilt["check"]["sum"], 100.0);
+  EXPECT_EQ(spoilt["check"]["min"], 100.0);
+  EXPECT_EQ(spoilt["visits"]["count"], 1);
+  EXPECT_EQ(json::parse(store->contact("id:c1")->data_json)["aggregates"]["check"]["sum"], 24000.0);
 }
 
 TYPED_TEST(StoreContract, SegmentsChangeOneByOneAndAnUpdateWithoutDataOnlyNamesItsRecord) {

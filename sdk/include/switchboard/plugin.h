@@ -291,8 +291,9 @@ typedef struct sb_host_kv_v1 {
   sb_status (*remove)(const sb_host* host, sb_str key);
   /* ---- ABI 1.1; check SB_HAS_FIELD(kv, sb_host_kv_v1, get_async) ---- */
   /* The same without waiting: SB_OK when the callback will be called (a get
-   * sees every put and remove the instance made before it). Any other
-   * status: it will not be. */
+   * sees every put and remove the instance made before it with *_async).
+   * SB_ERR_UNAVAILABLE after on_instance_stop. Any status but SB_OK: it
+   * will not be called. */
   sb_status (*get_async)(const sb_host* host, sb_str key, sb_on_kv_value done, void* user_data);
   sb_status (*put_async)(const sb_host* host, sb_str key, sb_str value, sb_on_kv_done done, void* user_data);
   sb_status (*remove_async)(const sb_host* host, sb_str key, sb_on_kv_done done, void* user_data);
@@ -495,8 +496,10 @@ typedef sb_status (*sb_on_action_invoke)(sb_instance* instance, const sb_action_
  * deadline passed (the step fails with RETRY and runs again) or the host is
  * shutting down. Stop the work if you can (abort the provider request) and
  * free what belongs to the call. `completion` is dead: completing it is
- * ignored. At most once per call, and never for a call already completed.
- * Threads: [any]; must not block. */
+ * ignored. At most once per call, only after on_action_invoke returned
+ * SB_OK, and before on_instance_destroy. A completion that raced with the
+ * deadline was ignored, and this call follows it: free the call's state
+ * once, whichever comes second. Threads: [any]; must not block. */
 typedef void (*sb_on_action_cancel)(sb_instance* instance, sb_completion* completion);
 
 /* Optional. Called after every instance is created and the host is serving;
