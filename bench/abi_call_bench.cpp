@@ -57,7 +57,7 @@ void AbiCall(benchmark::State& state, const char* plugin) {
   host.complete = record_complete;
   sb_instance* instance = nullptr;
   if (lib->entry().create(&host, {"{}", 2}, &instance, nullptr) != SB_OK) state.SkipWithError("create failed");
-  const sb_action_call call{sizeof(sb_action_call), {"echo", 4}, {"{}", 2}, {"evt:rule:0", 10}, 1, 0};
+  const sb_action_call call{sizeof(sb_action_call), {"echo", 4}, {"{}", 2}, {"evt:rule:0", 10}, 1, 0, {"{}", 2}};
   for (auto _ : state) {
     sb_status s = lib->entry().invoke(instance, &call, reinterpret_cast<sb_completion*>(1), nullptr);
     benchmark::DoNotOptimize(s);
