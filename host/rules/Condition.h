@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "util/JsonText.h"  // lookup_path, what conditions read
+
 namespace sb {
 
 struct ConditionProblem {
@@ -37,9 +39,5 @@ class Condition {
   static std::unique_ptr<Condition> compile(const nlohmann::json& filter, std::vector<ConditionProblem>& problems,
                                             const std::string& pointer = "");
 };
-
-// The value at a dotted path ("contact.fields.city", "contact.emails.0"), or
-// null when absent or JSON null. Spaces around a segment are ignored.
-const nlohmann::json* lookup_path(const nlohmann::json& context, const std::string& dotted);
 
 }  // namespace sb

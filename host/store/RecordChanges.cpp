@@ -112,15 +112,7 @@ namespace {
 
 // The number at a dotted path ("data.amount"); a numeric string counts too.
 std::optional<double> number_at(const json& body, const std::string& dotted) {
-  const json* node = &body;
-  for (size_t start = 0; node;) {
-    const size_t dot = dotted.find('.', start);
-    const std::string key = dotted.substr(start, dot - start);
-    const auto it = node->is_object() ? node->find(key) : node->end();
-    node = node->is_object() && it != node->end() ? &*it : nullptr;
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
+  const json* node = lookup_path(body, dotted);
   if (!node) return std::nullopt;
   if (node->is_number()) return node->get<double>();
   if (node->is_string()) {

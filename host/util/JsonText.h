@@ -33,4 +33,8 @@ inline std::string escape_pointer_token(const std::string& token) {
   return out;
 }
 
+// The value at a dotted path ("contact.fields.city", "contact.emails.0"), or
+// null when absent or JSON null. Spaces around a segment are ignored.
+const nlohmann::json* lookup_path(const nlohmann::json& context, const std::string& dotted);
+
 }  // namespace sb
