@@ -235,6 +235,28 @@ TYPED_TEST(StoreContract, AnEventKeptOnlyIfItChangesItsContactIsDroppedWhenItWou
 
 // A visit count and an average check, kept per contact as events come; a
 // repeated event counts once.
+// The key-value calls that never wait answer in the order they were made,
+// and a get sees what an earlier put wrote.
+TYPED_TEST(StoreContract, KeyValueCallsWithoutWaitingAnswerInOrder) {
+  auto store = this->open();
+  std::vector<std::string> answers;
+  std::promise<void> all;
+  const auto answer = [&](std::string what) {
+    return [&, what](const StoreStatus& s, const std::optional<std::string>& value) {
+      answers.push_back(what + (s.ok() ? " ok" : " failed") + (value ? " " + *value : ""));
+      if (answers.size() == 4) all.set_value();
+    };
+  };
+  using Op = KeyValueStore::KvOp;
+  store->kv_async(Op::kPut, "inst", "cursor", "42", answer("put"));
+  store->kv_async(Op::kGet, "inst", "cursor", "", answer("get"));
+  store->kv_async(Op::kRemove, "inst", "cursor", "", answer("remove"));
+  store->kv_async(Op::kGet, "inst", "cursor", "", answer("get"));
+  ASSERT_EQ(all.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(answers, (std::vector<std::string>{"put ok", "get ok 42", "remove ok", "get ok"}));
+  EXPECT_EQ(store->kv_get("inst", "cursor"), std::nullopt);
+}
+
 TYPED_TEST(StoreContract, EventsCountInTheirContactsAggregates) {
   auto store = this->open({{"visits", "visit.completed", ""}, {"check", "order.paid", "data.amount"}});
   const auto about_c1 = [](const std::string& id, const std::string& type, int64_t at, json data) {
