@@ -9,6 +9,9 @@
 
 namespace switchboard_plugins {
 
+// Every byte but the unreserved ones (RFC 3986: A-Z a-z 0-9 - _ . ~) as %XX.
+std::string percent_encode(std::string_view text);
+
 std::string form_urlencode(const std::vector<std::pair<std::string, std::string>>& fields);
 
 // The fields of a form body or query string, in order, percent- and

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
+#include <switchboard/plugin.hpp>
 
 namespace switchboard_plugins {
 
@@ -32,6 +34,18 @@ inline const nlohmann::json& field_at(const nlohmann::json& object, const char* 
   if (!object.is_object()) return kNull;
   auto it = object.find(key);
   return it == object.end() ? kNull : *it;
+}
+
+// JSON text for records and outputs; invalid UTF-8 from a provider becomes U+FFFD instead of throwing.
+inline std::string dump(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// An instance's config, which must be a JSON object.
+inline nlohmann::json config_object(std::string_view text) {
+  nlohmann::json config = nlohmann::json::parse(text, nullptr, false);
+  if (!config.is_object()) throw switchboard::ConfigError("the config must be a JSON object");
+  return config;
 }
 
 }  // namespace switchboard_plugins

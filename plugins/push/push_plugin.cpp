@@ -21,7 +21,7 @@ namespace {
 using nlohmann::json;
 using switchboard::ActionResult;
 
-std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+using switchboard_plugins::dump;
 }  // namespace
 
 class Push : public switchboard::Plugin {

@@ -9,6 +9,7 @@
 #include "deadline.h"
 #include "form.h"
 #include "gateways.h"
+#include "json_fields.h"
 #include "phone.h"
 #include "segments.h"
 #include "send_limits.h"
@@ -21,18 +22,13 @@ namespace {
 using nlohmann::json;
 using switchboard::ActionResult;
 
-std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-json config_of(std::string_view text) {
-  json config = json::parse(text, nullptr, false);
-  if (!config.is_object()) throw switchboard::ConfigError("the config must be a JSON object");
-  return config;
-}
+using switchboard_plugins::dump;
 }  // namespace
 
 class Sms : public switchboard::Plugin {
  public:
-  Sms(switchboard::Host& host, std::string_view config_json) : Sms(host, config_of(config_json)) {
+  Sms(switchboard::Host& host, std::string_view config_json)
+      : Sms(host, switchboard_plugins::config_object(config_json)) {
     if (callback_path_.empty()) return;
     // Delivery reports: message.delivered, message.failed, ... as the gateway names them.
     if (!host_.declare_event_type("message.*")) throw switchboard::ConfigError("cannot declare message.* events");

@@ -9,6 +9,7 @@
 #include <switchboard/plugin.hpp>
 
 #include "json_check.h"
+#include "json_fields.h"
 #include "standard_webhooks.h"
 #include "webhook_config.h"
 #include "webhook_schemas.h"
@@ -34,7 +35,7 @@ constexpr std::string_view kHiddenHeaders[] = {"authorization", "proxy-authoriza
 
 // Headers, query and bodies come from outside and may hold invalid UTF-8:
 // replace it instead of letting dump() throw.
-std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+using switchboard_plugins::dump;
 
 std::string error_body(std::string_view code, std::string_view message) {
   return dump(json{{"error", {{"code", code}, {"message", message}}}});

@@ -11,6 +11,7 @@
 #include "deadline.h"
 #include "form.h"
 #include "json_check.h"
+#include "json_fields.h"
 #include "whatsapp_api.h"
 #include "whatsapp_schemas.h"
 #include "whatsapp_webhook.h"
@@ -27,7 +28,7 @@ using switchboard::Responder;
 constexpr std::string_view kJson = "application/json";
 constexpr int kMaxDepth = 64;
 
-std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+using switchboard_plugins::dump;
 
 std::string error_body(std::string_view code, std::string_view message) {
   return dump(json{{"error", {{"code", code}, {"message", message}}}});

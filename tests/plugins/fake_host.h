@@ -3,13 +3,18 @@
 // decide when and how asynchronous calls (emit, http) finish.
 //
 // Single-threaded: every "asynchronous" callback runs when the test says so.
+// A plugin with threads of its own (email) completes on them: wait_results()
+// waits for those under the host's lock.
 #pragma once
 
 #include <dlfcn.h>
 #include <switchboard/plugin.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -94,6 +99,7 @@ class Host {
   std::vector<std::string> declared;  // event types the instance declared (beyond its trigger names)
   sb_status http_status = SB_OK;
   sb_status outbox_status = SB_OK;
+  bool tracking = false;  // offer switchboard.tracking/1: "http://t.test/<kind>/<message id>[?u=<url>]"
 
   // What the plugin did.
   std::vector<Route> routes;
@@ -103,6 +109,16 @@ class Host {
   std::vector<Result> results;
   std::map<uint64_t, Response> responses;
   std::map<std::string, double> counters;
+
+  // Waits until `count` results are in (completions from a plugin's own threads).
+  bool wait_results(size_t count, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    std::unique_lock lock(mutex_);
+    return completed_.wait_for(lock, timeout, [&] { return results.size() >= count; });
+  }
+  Result result(size_t index) {
+    std::lock_guard lock(mutex_);
+    return results.at(index);
+  }
 
   // Simulates an inbound request on the first route; returns the responder id
   // to look up in `responses` (the answer may come later).
@@ -139,7 +155,7 @@ class Host {
  private:
   static Host* self(const sb_host* h) { return static_cast<Host*>(h->host_data); }
 
-  static const void* get_service(const sb_host*, const char* id) {
+  static const void* get_service(const sb_host* h, const char* id) {
     static const sb_host_log_v1 log{sizeof(sb_host_log_v1), [](const sb_host*, sb_log_level, sb_str, sb_str) {}};
     static const sb_host_metrics_v1 metrics{
         sizeof(sb_host_metrics_v1), [](const sb_host* h, sb_str name, double v) { self(h)->counters[text(name)] += v; },
@@ -183,6 +199,15 @@ class Host {
                                               self(h)->outbox.push_back(text(record));
                                             return self(h)->outbox_status;
                                           }};
+    static const sb_host_tracking_v1 tracking{
+        sizeof(sb_host_tracking_v1), [](const sb_host*, sb_str, sb_str kind, sb_str, sb_str message_id, sb_str url,
+                                        sb_on_value on_value, void* user) {
+          std::string link = "http://t.test/" + text(kind) + "/" + text(message_id);
+          if (url.len) link += "?u=" + text(url);
+          on_value(user, view(link));
+          return SB_OK;
+        }};
+    if (std::string_view(id) == SB_SERVICE_TRACKING) return self(h)->tracking ? &tracking : nullptr;
     const std::map<std::string, const void*> services = {
         {SB_SERVICE_LOG, &log},       {SB_SERVICE_METRICS, &metrics},   {SB_SERVICE_CLOCK, &clock},
         {SB_SERVICE_EVENTS, &events}, {SB_SERVICE_WEBHOOKS, &webhooks}, {SB_SERVICE_HTTP_CLIENT, &http},
@@ -192,14 +217,18 @@ class Host {
   }
 
   static void complete(const sb_host* h, sb_completion*, const sb_action_result* r) {
+    std::lock_guard lock(self(h)->mutex_);
     self(h)->results.push_back({r->outcome, text(r->external_id), text(r->reason), text(r->provider_code),
                                 text(r->output_json), r->retry_after_s});
+    self(h)->completed_.notify_all();
   }
 
   std::string version_ = "test";
   std::string instance_;
   sb_host table_{};
   uint64_t next_responder_ = 1;
+  std::mutex mutex_;
+  std::condition_variable completed_;
 };
 
 // One plugin library, loaded for the duration of a test.

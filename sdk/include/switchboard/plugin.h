@@ -467,6 +467,29 @@ typedef struct sb_host_crm_v1 {
   sb_status (*apply)(const sb_host* host, sb_str call_key, sb_str change_json, sb_on_crm_applied done, void* user_data);
 } sb_host_crm_v1;
 
+#define SB_SERVICE_TRACKING "switchboard.tracking/1"
+/* ABI 1.1. Links the host serves under /t/ for a message that an action call
+ * sends, signed by the host (HMAC) so they cannot be forged or pointed
+ * elsewhere. An open or a click becomes a message.opened / message.clicked
+ * event with the message id, the call's execution and step and its contact;
+ * an unsubscribe records the contact's opt-out of the channel's marketing
+ * messages. */
+typedef struct sb_host_tracking_v1 {
+  uint32_t struct_size;
+  /* A URL for the action call in flight with idempotency key `call_key`:
+   *   kind "open":        a 1x1 image (`url` is ignored);
+   *   kind "click":       redirects to `url` (http or https) and only there;
+   *   kind "unsubscribe": the one-click unsubscribe page (RFC 8058).
+   * `channel` is the plugin's channel ("email"), `message_id` what the step
+   * reports as its external id. SB_OK after calling on_value with the URL;
+   * SB_ERR_NOT_FOUND without a call in flight with that key;
+   * SB_ERR_UNAVAILABLE when the host has no public address for tracking
+   * (its config "tracking": {"base_url"}); SB_ERR_INVALID_ARGUMENT for
+   * another kind or a click URL that is not http(s). Threads: [any]. */
+  sb_status (*link)(const sb_host* host, sb_str call_key, sb_str kind, sb_str channel, sb_str message_id, sb_str url,
+                    sb_on_value on_value, void* user_data);
+} sb_host_tracking_v1;
+
 /* ----------------------------------------------------------- plugin side -- */
 
 /* Creates an instance from its config (a JSON object already validated against

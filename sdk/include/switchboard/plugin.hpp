@@ -230,6 +230,7 @@ class Host {
     events_ = service<sb_host_events_v1>(SB_SERVICE_EVENTS);
     webhooks_ = service<sb_host_webhooks_v1>(SB_SERVICE_WEBHOOKS);
     crm_ = service<sb_host_crm_v1>(SB_SERVICE_CRM);
+    tracking_ = service<sb_host_tracking_v1>(SB_SERVICE_TRACKING);
   }
   Host(const Host&) = delete;
   Host& operator=(const Host&) = delete;
@@ -324,6 +325,18 @@ class Host {
   // switchboard.crm/1: the records the host keeps, if this instance is
   // granted them (ABI 1.1).
   bool has_crm() const { return crm_ != nullptr; }
+  // A tracked link for the call in flight with this key (see
+  // sb_host_tracking_v1): "open", "click" (to `url`) or "unsubscribe".
+  // Nothing when the host does not track or knows no such call.
+  std::optional<std::string> tracking_link(std::string_view call_key, std::string_view kind, std::string_view channel,
+                                           std::string_view message_id, std::string_view url = {}) const {
+    if (!tracking_) return std::nullopt;
+    std::optional<std::string> out;
+    auto sink = [](void* user, sb_str v) { static_cast<std::optional<std::string>*>(user)->emplace(view(v)); };
+    if (tracking_->link(host_, str(call_key), str(kind), str(channel), str(message_id), str(url), sink, &out) != SB_OK)
+      return std::nullopt;
+    return out;
+  }
   // A contact ("contact", its id or key) or an entity (its type, its id) as
   // JSON; nothing when there is none or no grant.
   std::optional<std::string> crm_get(std::string_view kind, std::string_view id) const {
@@ -461,6 +474,7 @@ class Host {
   const sb_host_events_v1* events_ = nullptr;
   const sb_host_webhooks_v1* webhooks_ = nullptr;
   const sb_host_crm_v1* crm_ = nullptr;
+  const sb_host_tracking_v1* tracking_ = nullptr;
   std::list<Route> routes_;  // stable addresses: the host holds pointers to them
 };
 

@@ -1,0 +1,70 @@
+#include "addressing.h"
+
+namespace email {
+
+using nlohmann::json;
+
+namespace {
+
+std::string text_at(const json& object, const char* key) {
+  if (!object.is_object()) return "";
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+std::optional<Mailbox> checked(Mailbox mailbox, const std::string& what, std::string& error) {
+  if (valid_address(mailbox.address)) return mailbox;
+  error = what + " '" + one_line(mailbox.address) + "' is not an email address";
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Mailbox> recipient(const json& to, const json& subject, std::string& error) {
+  const json& contact = subject.is_object() && subject.contains("contact") ? subject["contact"] : json();
+  if (to.is_string()) {
+    Mailbox mailbox = parse_mailbox(to.get<std::string>());
+    if (mailbox.name.empty()) mailbox.name = text_at(contact, "name");
+    return checked(std::move(mailbox), "the recipient", error);
+  }
+  const std::string type = to.is_object() ? to.value("type", "any") : "any";
+  const bool last = to.is_object() && to.value("pick", "first") == "last";
+  const json emails = contact.is_object() && contact.contains("emails") ? contact["emails"] : json::array();
+  std::optional<std::string> chosen;
+  if (emails.is_array())
+    for (const json& email : emails) {
+      const std::string address = text_at(email, "address");
+      if (address.empty() || (type != "any" && text_at(email, "type") != type)) continue;
+      chosen = address;
+      if (!last) break;
+    }
+  if (!chosen) {
+    error =
+        type == "any" ? "the contact has no email address" : "the contact has no email address of type '" + type + "'";
+    return std::nullopt;
+  }
+  return checked({text_at(contact, "name"), *chosen}, "the contact's address", error);
+}
+
+std::optional<Mailbox> sender(const std::string& from, const std::string& fallback, const json& subject,
+                              std::string& error) {
+  if (from == "responsible") {
+    const json& entity = subject.is_object() && subject.contains("entity") ? subject["entity"] : json();
+    const json& responsible = entity.is_object() && entity.contains("responsible") ? entity["responsible"] : json();
+    // The first responsible manager, as Bitrix24 takes it; the system sender when that one has no address.
+    if (responsible.is_array() && !responsible.empty() && !text_at(responsible[0], "email").empty())
+      return checked({text_at(responsible[0], "name"), text_at(responsible[0], "email")},
+                     "the responsible manager's address", error);
+  } else if (!from.empty()) {
+    return checked(parse_mailbox(from), "the sender", error);
+  }
+  if (fallback.empty()) {
+    error = from == "responsible" ? "the entity has no responsible manager with an email address, and the instance "
+                                    "has no 'default_from'"
+                                  : "no sender: set 'from' or 'default_from'";
+    return std::nullopt;
+  }
+  return checked(parse_mailbox(fallback), "the default sender", error);
+}
+
+}  // namespace email

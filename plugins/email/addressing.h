@@ -1,0 +1,27 @@
+// Who a message goes to and who it comes from, read from what the call is
+// about (ActionCall::subject_json), as Bitrix24's email action offers it:
+// the contact's address of a type (work, private, newsletter, any), the first
+// or the last one; the sender a fixed address or the entity's responsible
+// manager (the first one).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "mime.h"
+
+namespace email {
+
+// The recipient for the action's `to`: an address string ("a@b.ru",
+// "Иван <a@b.ru>") or {"type": ..., "pick": "first" | "last"}. On failure,
+// `error` says why (for the step's reason).
+std::optional<Mailbox> recipient(const nlohmann::json& to, const nlohmann::json& subject, std::string& error);
+
+// The sender for `from` ("responsible" or an address); `fallback` is the
+// system default sender, used when the entity has no responsible manager
+// with an address.
+std::optional<Mailbox> sender(const std::string& from, const std::string& fallback, const nlohmann::json& subject,
+                              std::string& error);
+
+}  // namespace email

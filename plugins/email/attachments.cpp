@@ -1,0 +1,71 @@
+#include "attachments.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+namespace email {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool fail(AttachmentError& error, bool bad_params, std::string message) {
+  error = {bad_params, std::move(message)};
+  return false;
+}
+
+// True when `path` is inside `folder` (both canonical).
+bool inside(const fs::path& folder, const fs::path& path) {
+  auto f = folder.begin();
+  auto p = path.begin();
+  for (; f != folder.end(); ++f, ++p)
+    if (p == path.end() || *f != *p) return false;
+  return p != path.end();
+}
+
+}  // namespace
+
+bool load_attachments(const nlohmann::json& list, const std::string& folder, uint64_t max_total_bytes,
+                      std::vector<Attachment>& out, AttachmentError& error) {
+  if (list.is_null()) return true;
+  if (!list.is_array()) return fail(error, true, "/attachments: expected an array");
+  if (!list.empty() && folder.empty())
+    return fail(error, true, "/attachments: the instance has no 'attachments_dir' to read files from");
+  std::error_code ec;
+  const fs::path root = fs::canonical(folder.empty() ? "." : folder, ec);
+  if (ec && !list.empty()) return fail(error, false, "the attachments folder '" + folder + "' does not exist");
+  uint64_t total = 0;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const nlohmann::json& item = list[i];
+    const std::string where = "/attachments/" + std::to_string(i);
+    const std::string file = item.is_string() ? item.get<std::string>()
+                             : item.is_object() && item.contains("file") && item["file"].is_string()
+                                 ? item["file"].get<std::string>()
+                                 : "";
+    if (file.empty()) return fail(error, true, where + ": expected a file name or {\"file\", \"name\"}");
+    const fs::path relative(file);
+    bool climbs = relative.is_absolute();
+    for (const auto& part : relative) climbs = climbs || part == "..";
+    const fs::path resolved = fs::weakly_canonical(root / relative, ec);
+    if (climbs || ec || !inside(root, resolved))
+      return fail(error, true, where + ": '" + file + "' is outside the attachments folder");
+    if (!fs::is_regular_file(resolved, ec))
+      return fail(error, false, where + ": '" + file + "' is not a file in the attachments folder");
+    const uint64_t size = fs::file_size(resolved, ec);
+    total += size;
+    if (ec || total > max_total_bytes)
+      return fail(error, true,
+                  where + ": the attachments come to more than " + std::to_string(max_total_bytes) + " bytes");
+    std::ifstream in(resolved, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) return fail(error, false, where + ": '" + file + "' could not be read");
+    const std::string name = item.is_object() && item.contains("name") && item["name"].is_string()
+                                 ? item["name"].get<std::string>()
+                                 : resolved.filename().string();
+    out.push_back({name, content_type_for(name), std::move(bytes)});
+  }
+  return true;
+}
+
+}  // namespace email

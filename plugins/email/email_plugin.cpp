@@ -1,0 +1,224 @@
+// The "email" plugin: one action, "send", through the account's own SMTP
+// server (STARTTLS, implicit TLS, or plain when the config says so), from a
+// thread of its own. The message is built here (mime.cpp); the host signs
+// the tracked links and the unsubscribe link (switchboard.tracking/1).
+#include <openssl/evp.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <switchboard/plugin.hpp>
+
+#include "addressing.h"
+#include "attachments.h"
+#include "email_schemas.h"
+#include "json_fields.h"
+#include "link_tracking.h"
+#include "mime.h"
+#include "smtp_sender.h"
+
+namespace email {
+
+namespace {
+using nlohmann::json;
+using switchboard::ActionResult;
+
+using switchboard_plugins::dump;
+
+std::string sha256_hex(std::string_view bytes, size_t hex_chars) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length && out.size() < hex_chars; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
+  }
+  return out;
+}
+
+std::string domain_of(const std::string& address) { return address.substr(address.find('@') + 1); }
+
+SmtpSettings smtp_settings(const json& config) {
+  SmtpSettings s;
+  const json smtp = config.value("smtp", json::object());
+  s.host = smtp.value("host", "");
+  s.security = smtp.value("security", "starttls");
+  s.port = static_cast<uint16_t>(smtp.value("port", s.security == "tls" ? 465 : s.security == "none" ? 25 : 587));
+  s.username = smtp.value("username", "");
+  s.password = smtp.value("password", "");
+  s.auth = smtp.value("auth", "");
+  s.ca_file = smtp.value("ca_file", "");
+  s.max_connections = config.value("max_connections", 4u);
+  s.reuse_connections = config.value("reuse_connections", true);
+  s.timeout_ms = config.value("timeout_ms", 30000u);
+  return s;
+}
+
+ActionResult result_of(const SmtpOutcome& outcome, const std::string& message_id, const std::string& output) {
+  switch (outcome.kind) {
+    case SmtpOutcome::Kind::kSent:
+      return ActionResult::done(message_id, output);
+    case SmtpOutcome::Kind::kRetry:
+      return ActionResult::retry(outcome.reason, 0, outcome.code);
+    case SmtpOutcome::Kind::kUnreachable:
+      return ActionResult::unreachable(outcome.reason, outcome.code);
+    case SmtpOutcome::Kind::kPermanent:
+      break;
+  }
+  return ActionResult::permanent(outcome.reason, outcome.code);
+}
+}  // namespace
+
+class Email : public switchboard::Plugin {
+ public:
+  Email(switchboard::Host& host, std::string_view config_json)
+      : Email(host, switchboard_plugins::config_object(config_json)) {}
+
+  void stop() override {
+    if (sender_) sender_->stop();
+  }
+
+  void invoke(const switchboard::ActionCall& call, switchboard::Completion done) override {
+    if (call.action != "send")
+      return done(ActionResult::invalid_params("unknown action '" + std::string(call.action) + "'"));
+    const json params = json::parse(call.params_json, nullptr, false);
+    if (!params.is_object()) return done(ActionResult::invalid_params("the parameters must be a JSON object"));
+    const json subject = json::parse(call.subject_json, nullptr, false);
+    std::string error;
+
+    Message message;
+    const auto to = recipient(params.value("to", json()), subject, error);
+    if (!to) return done(ActionResult::unreachable(error, "no_address"));
+    const auto from = sender(params.value("from", from_), default_from_, subject, error);
+    if (!from) return done(ActionResult::invalid_params(error));
+    message.to = *to;
+    message.from = *from;
+    message.reply_to = params.value("reply_to", reply_to_);
+    if (!message.reply_to.empty() && !valid_address(parse_mailbox(message.reply_to).address))
+      return done(ActionResult::invalid_params("/reply_to: '" + one_line(message.reply_to) + "' is not an address"));
+    message.subject = params.value("subject", "");
+    message.html = params.value("html", "");
+    message.text = params.value("text", "");
+    if (message.subject.empty() || (message.html.empty() && message.text.empty()))
+      return done(ActionResult::invalid_params("'subject' and 'html' or 'text' are required"));
+    const std::string category = params.value("category", "marketing");
+    // The same Message-ID on every attempt: a receiving server or client can tell a repeat.
+    message.message_id = sha256_hex(call.idempotency_key, 32) + "@" + domain_of(message.from.address);
+    message.date_unix_ms = host_.now_unix_ms();
+
+    AttachmentError attachment_error;
+    if (!load_attachments(params.value("attachments", json()), attachments_dir_, max_attachment_bytes_,
+                          message.attachments, attachment_error))
+      return done(attachment_error.bad_params ? ActionResult::invalid_params(attachment_error.message)
+                                              : ActionResult::permanent(attachment_error.message, "attachment"));
+    add_tracking(call.idempotency_key, category, message);
+
+    const std::string output = dump(json{{"message_id", message.message_id},
+                                         {"to", message.to.address},
+                                         {"from", message.from.address},
+                                         {"category", category}});
+    const std::string data = render(message, call.idempotency_key);
+    if (dry_run_) {
+      json attachments = json::array();
+      for (const Attachment& a : message.attachments)
+        attachments.push_back({{"name", a.name}, {"bytes", a.bytes.size()}});
+      const json record{{"channel", "email"},
+                        {"from", format_mailbox(message.from)},
+                        {"to", format_mailbox(message.to)},
+                        {"subject", message.subject},
+                        {"text", message.text.empty() ? html_to_text(message.html) : message.text},
+                        {"html", message.html},
+                        {"attachments", attachments},
+                        {"category", category},
+                        {"message_id", message.message_id},
+                        {"list_unsubscribe", message.list_unsubscribe_url},
+                        {"idempotency_key", call.idempotency_key}};
+      if (!host_.outbox(dump(record))) return done(ActionResult::retry("the host's outbox did not take the record"));
+      return done(ActionResult::done(message.message_id, output));
+    }
+    host_.count("email_sends_total");
+    Envelope envelope{message.from.address, message.to.address, data, timeout_for(call.deadline_unix_ms)};
+    sender_->submit(std::move(envelope), [done, message_id = message.message_id, output](const SmtpOutcome& outcome) {
+      done(result_of(outcome, message_id, output));
+    });
+  }
+
+ private:
+  Email(switchboard::Host& host, const json& config)
+      : host_(host),
+        from_(config.value("from", "")),
+        default_from_(config.value("default_from", "")),
+        reply_to_(config.value("reply_to", "")),
+        attachments_dir_(config.value("attachments_dir", "")),
+        max_attachment_bytes_(config.value("max_attachment_bytes", uint64_t{10} << 20)),
+        unsubscribe_mailto_(config.value("unsubscribe_mailto", "")),
+        track_(config.value("tracking", true)),
+        timeout_ms_(config.value("timeout_ms", 30000u)),
+        dry_run_(config.value("dry_run", false)) {
+    if (from_.empty() && default_from_.empty())
+      throw switchboard::ConfigError("set 'from' (an address or \"responsible\") or 'default_from'");
+    for (const std::string* address : {&from_, &default_from_})
+      if (!address->empty() && *address != "responsible" && !valid_address(parse_mailbox(*address).address))
+        throw switchboard::ConfigError("'" + *address + "' is not an email address");
+    if (dry_run_) return;
+    SmtpSettings settings = smtp_settings(config);
+    if (settings.host.empty()) throw switchboard::ConfigError("'smtp.host' is required unless 'dry_run' is true");
+    if (settings.security == "none" && !settings.username.empty())
+      host_.warn("email: SMTP without TLS sends the password in the clear (\"security\": \"none\")");
+    sender_ = std::make_unique<SmtpSender>(std::move(settings));
+  }
+
+  // Tracked links and the open pixel in the HTML, and List-Unsubscribe on
+  // marketing mail, when the host serves /t/ links.
+  void add_tracking(std::string_view call_key, const std::string& category, Message& message) const {
+    if (category == "marketing") {
+      if (auto url = host_.tracking_link(call_key, "unsubscribe", "email", message.message_id))
+        message.list_unsubscribe_url = *url;
+      message.list_unsubscribe_mailto = unsubscribe_mailto_;
+    }
+    if (!track_ || message.html.empty()) return;
+    const auto pixel = host_.tracking_link(call_key, "open", "email", message.message_id);
+    if (!pixel) return;
+    if (message.text.empty()) message.text = html_to_text(message.html);  // the plain links, not the tracked ones
+    message.html = track_links(
+        message.html,
+        [&](const std::string& url) {
+          return host_.tracking_link(call_key, "click", "email", message.message_id, url);
+        },
+        pixel);
+  }
+
+  uint32_t timeout_for(int64_t deadline_unix_ms) const {
+    if (deadline_unix_ms <= 0) return timeout_ms_;
+    const int64_t left = deadline_unix_ms - host_.now_unix_ms();
+    return static_cast<uint32_t>(std::clamp<int64_t>(left, 1, timeout_ms_));
+  }
+
+  switchboard::Host& host_;
+  const std::string from_, default_from_, reply_to_, attachments_dir_;
+  const uint64_t max_attachment_bytes_;
+  const std::string unsubscribe_mailto_;
+  const bool track_;
+  const uint32_t timeout_ms_;
+  const bool dry_run_;
+  std::unique_ptr<SmtpSender> sender_;
+};
+
+switchboard::PluginInfo email_info() {
+  switchboard::PluginInfo info;
+  info.name = "email";
+  info.version = "1.0.0";
+  info.vendor = "Switchboard";
+  info.description =
+      "Email through the account's own SMTP server (STARTTLS or TLS), with tracked opens and clicks and one-click "
+      "unsubscribe.";
+  info.config_schema_json = std::string(email_schemas::schema_json);
+  info.actions.push_back({"send", "One message to one recipient; the Message-ID is the external id.",
+                          std::string(email_schemas::actions_send_json)});
+  return info;
+}
+
+}  // namespace email
+
+SWITCHBOARD_PLUGIN(email::Email, email::email_info)

@@ -1,0 +1,385 @@
+#include "mime.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <ctime>
+#include <functional>
+
+#include "base64.h"
+#include "form.h"
+
+namespace email {
+
+namespace {
+
+constexpr std::string_view kCrlf = "\r\n";
+
+bool is_printable_ascii(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}
+
+// The length of the UTF-8 sequence that starts with `lead` (1 for a stray byte).
+size_t utf8_length(unsigned char lead) {
+  if (lead >= 0xf0 && lead < 0xf8) return 4;
+  if (lead >= 0xe0) return lead < 0xf0 ? 3 : 1;
+  if (lead >= 0xc0) return 2;
+  return 1;
+}
+
+// Base64 body lines of at most 76 characters (RFC 2045).
+void append_base64_lines(std::string& out, std::string_view bytes) {
+  const std::string encoded = switchboard_plugins::base64(bytes);
+  for (size_t i = 0; i < encoded.size(); i += 76) {
+    out.append(encoded, i, 76);
+    out += kCrlf;
+  }
+}
+
+std::string rfc5322_date(int64_t unix_ms) {
+  static constexpr std::array<const char*, 7> kDays = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr std::array<const char*, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%s, %02d %s %04d %02d:%02d:%02d +0000", kDays[static_cast<size_t>(tm.tm_wday)],
+                tm.tm_mday, kMonths[static_cast<size_t>(tm.tm_mon)], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                tm.tm_sec);
+  return buffer;
+}
+
+std::string quoted(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + '"';
+}
+
+std::string attachment_headers(const Attachment& attachment) {
+  const std::string name = one_line(attachment.name);
+  std::string out = "Content-Type: " + attachment.content_type;
+  if (is_printable_ascii(name)) {
+    out += "; name=" + quoted(name) + "\r\nContent-Disposition: attachment; filename=" + quoted(name);
+  } else {
+    // Both forms: RFC 2231 for standard readers, an encoded word for older ones.
+    out += "; name=\"" + encode_header_text(name) + "\"\r\nContent-Disposition: attachment; filename*=UTF-8''" +
+           switchboard_plugins::percent_encode(name);
+  }
+  return out + "\r\nContent-Transfer-Encoding: base64\r\n";
+}
+
+void append_part(std::string& out, std::string_view boundary, std::string_view headers, std::string_view bytes) {
+  out += "--";
+  out += boundary;
+  out += kCrlf;
+  out += headers;
+  out += kCrlf;
+  append_base64_lines(out, bytes);
+}
+
+std::string text_part_headers(std::string_view subtype) {
+  return "Content-Type: text/" + std::string(subtype) + "; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n";
+}
+
+// The body: text, or text and HTML as alternatives, wrapped with attachments in multipart/mixed.
+std::string body_of(const Message& message, std::string& content_type, const std::string& boundary) {
+  const std::string text = message.text.empty() && !message.html.empty() ? html_to_text(message.html) : message.text;
+  std::string body;
+  std::string inner_type;
+  if (message.html.empty()) {
+    inner_type = "text/plain; charset=UTF-8";
+    append_base64_lines(body, text);
+  } else {
+    const std::string alternative = boundary + "_alt";
+    inner_type = "multipart/alternative; boundary=\"" + alternative + "\"";
+    append_part(body, alternative, text_part_headers("plain"), text);
+    append_part(body, alternative, text_part_headers("html"), message.html);
+    body += "--" + alternative + "--\r\n";
+  }
+  if (message.attachments.empty()) {
+    content_type = inner_type;
+    return body;
+  }
+  const std::string mixed = boundary + "_mix";
+  content_type = "multipart/mixed; boundary=\"" + mixed + "\"";
+  std::string out = "--" + mixed + "\r\nContent-Type: " + inner_type + "\r\n";
+  if (message.html.empty()) out += "Content-Transfer-Encoding: base64\r\n";
+  out += kCrlf;
+  out += body;
+  for (const Attachment& attachment : message.attachments)
+    append_part(out, mixed, attachment_headers(attachment), attachment.bytes);
+  out += "--" + mixed + "--\r\n";
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+bool valid_address(std::string_view address) {
+  const size_t at = address.find('@');
+  if (at == 0 || at == std::string_view::npos || address.find('@', at + 1) != std::string_view::npos) return false;
+  if (address.size() > 320) return false;
+  for (unsigned char c : address)
+    if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '(' || c == ')' || c == ',' || c == ';' || c == '"' ||
+        c == '\\')
+      return false;
+  const std::string_view domain = address.substr(at + 1);
+  const size_t dot = domain.find('.');
+  return dot != std::string_view::npos && dot != 0 && domain.back() != '.';
+}
+
+Mailbox parse_mailbox(std::string_view text) {
+  text = trim(text);
+  const size_t open = text.rfind('<');
+  if (open == std::string_view::npos || text.back() != '>') return {"", std::string(text)};
+  std::string_view name = trim(text.substr(0, open));
+  if (name.size() >= 2 && name.front() == '"' && name.back() == '"') name = name.substr(1, name.size() - 2);
+  return {one_line(name), std::string(trim(text.substr(open + 1, text.size() - open - 2)))};
+}
+
+std::string one_line(std::string_view value) {
+  std::string out(value);
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  return out;
+}
+
+std::string encode_header_text(std::string_view raw) {
+  const std::string text = one_line(raw);
+  if (is_printable_ascii(text) && text.find("=?") == std::string::npos) return text;
+  // 75 characters a word: "=?UTF-8?B?" + base64 + "?=" leaves 63 for base64, so 45 bytes a word.
+  constexpr size_t kBytesPerWord = 45;
+  std::string out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = start;
+    while (end < text.size()) {
+      const size_t next = end + utf8_length(static_cast<unsigned char>(text[end]));
+      if (next - start > kBytesPerWord) break;
+      end = std::min(next, text.size());
+    }
+    if (!out.empty()) out += "\r\n ";
+    out += "=?UTF-8?B?" + switchboard_plugins::base64(std::string_view(text).substr(start, end - start)) + "?=";
+    start = end;
+  }
+  return out;
+}
+
+std::string format_mailbox(const Mailbox& mailbox) {
+  const std::string address = one_line(mailbox.address);
+  if (mailbox.name.empty()) return address;
+  const std::string name = one_line(mailbox.name);
+  const bool plain = is_printable_ascii(name) && name.find("=?") == std::string::npos;
+  return (plain ? quoted(name) : encode_header_text(name)) + " <" + address + ">";
+}
+
+std::string html_to_text(std::string_view html) {
+  std::string out;
+  std::string pending_href;
+  size_t i = 0;
+  auto lower_starts = [&](size_t at, std::string_view word) {
+    if (at + word.size() > html.size()) return false;
+    for (size_t k = 0; k < word.size(); ++k)
+      if (std::tolower(static_cast<unsigned char>(html[at + k])) != word[k]) return false;
+    return true;
+  };
+  // Ensures the text ends with `count` line breaks (none at the very start).
+  auto breaks = [&](size_t count) {
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    if (out.empty()) return;
+    size_t have = 0;
+    while (have < out.size() && out[out.size() - 1 - have] == '\n') ++have;
+    for (; have < count; ++have) out += '\n';
+  };
+  while (i < html.size()) {
+    const char c = html[i];
+    if (c == '<') {
+      const size_t close = html.find('>', i);
+      if (close == std::string_view::npos) break;
+      const std::string_view tag = html.substr(i + 1, close - i - 1);
+      std::string name;
+      for (char t : tag) {
+        if (std::isspace(static_cast<unsigned char>(t)) || t == '>') break;
+        name += static_cast<char>(std::tolower(static_cast<unsigned char>(t)));
+      }
+      if (name == "script" || name == "style") {
+        const std::string end = "</" + name;
+        size_t j = close;
+        while (j < html.size() && !lower_starts(j, end)) ++j;
+        const size_t after = html.find('>', j);
+        i = after == std::string_view::npos ? html.size() : after + 1;
+        continue;
+      }
+      static constexpr std::array<std::string_view, 16> kBlocks = {
+          "p", "/p", "div", "/div", "h1", "/h1", "h2", "/h2", "h3", "/h3", "ul", "/ul", "ol", "/ol", "table", "/table"};
+      if (name == "br" || name == "br/") {
+        while (!out.empty() && out.back() == ' ') out.pop_back();
+        out += '\n';
+      } else if (std::find(kBlocks.begin(), kBlocks.end(), name) != kBlocks.end()) {
+        breaks(2);
+      } else if (name == "tr" || name == "/tr" || name == "/li") {
+        breaks(1);
+      } else if (name == "li") {
+        breaks(1);
+        out += "- ";
+      }
+      if (name == "a") {
+        pending_href.clear();
+        const size_t href = tag.find("href=");
+        if (href != std::string_view::npos && href + 5 < tag.size()) {
+          const char quote = tag[href + 5];
+          const size_t from = href + (quote == '"' || quote == '\'' ? 6 : 5);
+          const size_t to = quote == '"' || quote == '\'' ? tag.find(quote, from) : tag.find(' ', from);
+          pending_href = std::string(tag.substr(from, to == std::string_view::npos ? to : to - from));
+        }
+      }
+      if (name == "/a" && !pending_href.empty()) {
+        if (out.find(pending_href, out.size() >= pending_href.size() ? out.size() - pending_href.size() : 0) ==
+            std::string::npos)
+          out += " (" + pending_href + ")";
+        pending_href.clear();
+      }
+      i = close + 1;
+      continue;
+    }
+    if (c == '&') {
+      static constexpr std::array<std::pair<std::string_view, std::string_view>, 7> kEntities = {
+          {{"&amp;", "&"},
+           {"&lt;", "<"},
+           {"&gt;", ">"},
+           {"&quot;", "\""},
+           {"&#39;", "'"},
+           {"&apos;", "'"},
+           {"&nbsp;", " "}}};  // a space that may break: this is plain text
+      bool matched = false;
+      for (const auto& [entity, value] : kEntities)
+        if (html.substr(i, entity.size()) == entity) {
+          out += value;
+          i += entity.size();
+          matched = true;
+          break;
+        }
+      if (!matched && i + 2 < html.size() && html[i + 1] == '#') {
+        const size_t semi = html.find(';', i);
+        if (semi != std::string_view::npos && semi - i < 10) {
+          const bool hex = html[i + 2] == 'x' || html[i + 2] == 'X';
+          const std::string digits(html.substr(i + (hex ? 3 : 2), semi - i - (hex ? 3 : 2)));
+          char* end = nullptr;
+          const unsigned long code = std::strtoul(digits.c_str(), &end, hex ? 16 : 10);
+          if (end && *end == '\0' && code > 0 && code < 0x110000) {
+            if (code == 0xa0) {
+              out += ' ';
+              i = semi + 1;
+              continue;
+            }
+            // UTF-8 of the code point.
+            if (code < 0x80) {
+              out += static_cast<char>(code);
+            } else if (code < 0x800) {
+              out += static_cast<char>(0xc0 | (code >> 6));
+              out += static_cast<char>(0x80 | (code & 0x3f));
+            } else if (code < 0x10000) {
+              out += static_cast<char>(0xe0 | (code >> 12));
+              out += static_cast<char>(0x80 | ((code >> 6) & 0x3f));
+              out += static_cast<char>(0x80 | (code & 0x3f));
+            } else {
+              out += static_cast<char>(0xf0 | (code >> 18));
+              out += static_cast<char>(0x80 | ((code >> 12) & 0x3f));
+              out += static_cast<char>(0x80 | ((code >> 6) & 0x3f));
+              out += static_cast<char>(0x80 | (code & 0x3f));
+            }
+            i = semi + 1;
+            matched = true;
+          }
+        }
+      }
+      if (!matched) {
+        out += '&';
+        ++i;
+      }
+      continue;
+    }
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      if (!out.empty() && out.back() != ' ' && out.back() != '\n') out += ' ';
+      ++i;
+      continue;
+    }
+    out += c;
+    ++i;
+  }
+  while (!out.empty() && (out.back() == ' ' || out.back() == '\n')) out.pop_back();
+  return out;
+}
+
+std::string content_type_for(std::string_view file_name) {
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 14> kTypes = {{
+      {".pdf", "application/pdf"},
+      {".txt", "text/plain; charset=UTF-8"},
+      {".csv", "text/csv; charset=UTF-8"},
+      {".html", "text/html; charset=UTF-8"},
+      {".png", "image/png"},
+      {".jpg", "image/jpeg"},
+      {".jpeg", "image/jpeg"},
+      {".gif", "image/gif"},
+      {".ics", "text/calendar; charset=UTF-8"},
+      {".doc", "application/msword"},
+      {".docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"},
+      {".xls", "application/vnd.ms-excel"},
+      {".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
+      {".zip", "application/zip"},
+  }};
+  const size_t dot = file_name.rfind('.');
+  if (dot != std::string_view::npos) {
+    std::string extension(file_name.substr(dot));
+    for (char& c : extension) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (const auto& [suffix, type] : kTypes)
+      if (extension == suffix) return std::string(type);
+  }
+  return "application/octet-stream";
+}
+
+std::string render(const Message& message, std::string_view boundary_seed) {
+  char boundary[40];
+  std::snprintf(boundary, sizeof boundary, "=_sb_%016zx", std::hash<std::string_view>{}(boundary_seed));
+  std::string content_type;
+  const std::string body = body_of(message, content_type, boundary);
+
+  std::string out;
+  auto header = [&out](std::string_view name, std::string_view value) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += kCrlf;
+  };
+  header("From", format_mailbox(message.from));
+  header("To", format_mailbox(message.to));
+  if (!message.reply_to.empty()) header("Reply-To", one_line(message.reply_to));
+  header("Subject", encode_header_text(message.subject));
+  header("Date", rfc5322_date(message.date_unix_ms));
+  header("Message-ID", "<" + one_line(message.message_id) + ">");
+  if (!message.list_unsubscribe_url.empty() || !message.list_unsubscribe_mailto.empty()) {
+    std::string value;
+    if (!message.list_unsubscribe_url.empty()) value = "<" + one_line(message.list_unsubscribe_url) + ">";
+    if (!message.list_unsubscribe_mailto.empty())
+      value += (value.empty() ? "<mailto:" : ", <mailto:") + one_line(message.list_unsubscribe_mailto) + ">";
+    header("List-Unsubscribe", value);
+    if (!message.list_unsubscribe_url.empty()) header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+  }
+  header("MIME-Version", "1.0");
+  header("Content-Type", content_type);
+  if (message.html.empty() && message.attachments.empty()) header("Content-Transfer-Encoding", "base64");
+  out += kCrlf;
+  out += body;
+  return out;
+}
+
+}  // namespace email

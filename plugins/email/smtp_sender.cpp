@@ -1,0 +1,235 @@
+#include "smtp_sender.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cstring>
+#include <regex>
+
+namespace email {
+
+struct SmtpSender::Job {
+  Envelope envelope;
+  Done done;
+  CURL* easy = nullptr;
+  curl_slist* recipients = nullptr;
+  size_t offset = 0;                 // how much of envelope.data curl has read
+  std::vector<std::string> replies;  // the server's last reply lines
+  char error[CURL_ERROR_SIZE] = {};
+
+  ~Job() {
+    if (recipients) curl_slist_free_all(recipients);
+    if (easy) curl_easy_cleanup(easy);
+  }
+};
+
+namespace {
+
+size_t read_body(char* buffer, size_t size, size_t count, void* user) {
+  auto* job = static_cast<SmtpSender::Job*>(user);
+  const size_t n = std::min(size * count, job->envelope.data.size() - job->offset);
+  std::memcpy(buffer, job->envelope.data.data() + job->offset, n);
+  job->offset += n;
+  return n;
+}
+
+// Keeps the server's last reply lines. Only what the server sent (HEADER_IN):
+// what the client sent includes the AUTH exchange, which holds the password.
+int on_debug(CURL*, curl_infotype type, char* data, size_t size, void* user) {
+  if (type != CURLINFO_HEADER_IN) return 0;
+  std::string line(data, size);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  if (line.empty()) return 0;
+  auto& replies = static_cast<SmtpSender::Job*>(user)->replies;
+  if (replies.size() == 8) replies.erase(replies.begin());
+  replies.push_back(std::move(line));
+  return 0;
+}
+
+std::string url_of(const SmtpSettings& s) {
+  return std::string(s.security == "tls" ? "smtps://" : "smtp://") + s.host + ":" + std::to_string(s.port);
+}
+
+// "550 5.1.1 <x@y>: ..." → "5.1.1"; "" when the reply has no enhanced code (RFC 3463).
+std::string enhanced_code(const std::string& reply) {
+  static const std::regex pattern(R"(^\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})\b)");
+  std::smatch match;
+  return std::regex_search(reply, match, pattern) ? match[1].str() : "";
+}
+
+SmtpOutcome outcome(SmtpOutcome::Kind kind, std::string reason, std::string code) {
+  return {kind, std::move(reason), std::move(code)};
+}
+
+}  // namespace
+
+SmtpOutcome classify(int curl_code, long reply_code, const std::string& reply, const std::string& curl_error) {
+  using Kind = SmtpOutcome::Kind;
+  const auto code = static_cast<CURLcode>(curl_code);
+  if (code == CURLE_OK) return outcome(Kind::kSent, "", std::to_string(reply_code));
+  const std::string detail = curl_error.empty() ? curl_easy_strerror(code) : curl_error;
+  switch (code) {
+    case CURLE_USE_SSL_FAILED:
+      return outcome(Kind::kPermanent,
+                     "the SMTP server did not offer STARTTLS; nothing was sent, credentials included (" + detail + ")",
+                     "starttls_unavailable");
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+      return outcome(Kind::kPermanent, "TLS with the SMTP server failed: " + detail, "tls");
+    case CURLE_LOGIN_DENIED:
+      return outcome(Kind::kPermanent, "the SMTP server refused the login" + (reply.empty() ? "" : ": " + reply),
+                     "auth");
+    default:
+      break;
+  }
+  if (reply_code >= 400 && reply_code < 500)
+    return outcome(Kind::kRetry, reply.empty() ? detail : reply, std::to_string(reply_code));
+  if (reply_code >= 500 && reply_code < 600) {
+    const std::string enhanced = enhanced_code(reply);
+    // No such mailbox, a bad address or a domain that takes no mail: this address is unreachable.
+    const bool unreachable = enhanced == "5.1.1" || enhanced == "5.1.2" || enhanced == "5.1.3" ||
+                             enhanced == "5.1.10" ||
+                             (enhanced.empty() && reply_code == 550 && detail.find("RCPT") != std::string::npos);
+    return outcome(unreachable ? Kind::kUnreachable : Kind::kPermanent, reply.empty() ? detail : reply,
+                   enhanced.empty() ? std::to_string(reply_code) : enhanced);
+  }
+  // No reply to judge: the server is down, slow or cut the connection.
+  return outcome(Kind::kRetry, "SMTP: " + detail, "transport");
+}
+
+SmtpSender::SmtpSender(SmtpSettings settings) : settings_(std::move(settings)), url_(url_of(settings_)) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  multi_ = curl_multi_init();
+  const long limit = std::max<long>(1, settings_.max_connections);
+  curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, limit);
+  curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, limit);
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, limit);
+  thread_ = std::thread([this] { run(); });
+}
+
+SmtpSender::~SmtpSender() {
+  stop();
+  curl_multi_cleanup(multi_);
+  curl_global_cleanup();
+}
+
+void SmtpSender::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  curl_multi_wakeup(multi_);
+  if (thread_.joinable()) thread_.join();
+}
+
+uint64_t SmtpSender::connections_opened() const {
+  std::lock_guard lock(mutex_);
+  return connections_opened_;
+}
+
+void SmtpSender::submit(Envelope envelope, Done done) {
+  auto job = std::make_unique<Job>();
+  job->envelope = std::move(envelope);
+  job->done = std::move(done);
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_) {
+      queued_.push_back(std::move(job));
+      job = nullptr;
+    }
+  }
+  if (job) return job->done(outcome(SmtpOutcome::Kind::kRetry, "the email instance is stopping", "stopped"));
+  curl_multi_wakeup(multi_);
+}
+
+void SmtpSender::start_job(std::unique_ptr<Job> job) {
+  CURL* easy = job->easy = curl_easy_init();
+  job->recipients = curl_slist_append(nullptr, ("<" + job->envelope.rcpt_to + ">").c_str());
+  curl_easy_setopt(easy, CURLOPT_URL, url_.c_str());
+  curl_easy_setopt(easy, CURLOPT_USE_SSL, settings_.security == "none" ? CURLUSESSL_NONE : CURLUSESSL_ALL);
+  if (!settings_.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, settings_.ca_file.c_str());
+  if (!settings_.username.empty()) {
+    curl_easy_setopt(easy, CURLOPT_USERNAME, settings_.username.c_str());
+    curl_easy_setopt(easy, CURLOPT_PASSWORD, settings_.password.c_str());
+  }
+  if (!settings_.auth.empty())
+    curl_easy_setopt(easy, CURLOPT_LOGIN_OPTIONS, settings_.auth == "login" ? "AUTH=LOGIN" : "AUTH=PLAIN");
+  curl_easy_setopt(easy, CURLOPT_MAIL_FROM, ("<" + job->envelope.mail_from + ">").c_str());
+  curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, job->recipients);
+  curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
+  curl_easy_setopt(easy, CURLOPT_READFUNCTION, &read_body);
+  curl_easy_setopt(easy, CURLOPT_READDATA, job.get());
+  curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(job->envelope.data.size()));
+  curl_easy_setopt(easy, CURLOPT_VERBOSE, 1L);  // for on_debug, which keeps only the server's replies
+  curl_easy_setopt(easy, CURLOPT_DEBUGFUNCTION, &on_debug);
+  curl_easy_setopt(easy, CURLOPT_DEBUGDATA, job.get());
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, job->error);
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  const uint32_t timeout = job->envelope.timeout_ms ? job->envelope.timeout_ms : settings_.timeout_ms;
+  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout));
+  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min<uint32_t>(timeout, 10000)));
+  curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, settings_.reuse_connections ? 0L : 1L);
+  curl_easy_setopt(easy, CURLOPT_PRIVATE, job.get());
+  curl_multi_add_handle(multi_, easy);
+  running_.push_back(std::move(job));
+}
+
+void SmtpSender::finish(Job* job, int curl_code) {
+  long reply_code = 0;
+  long connects = 0;
+  curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &reply_code);
+  curl_easy_getinfo(job->easy, CURLINFO_NUM_CONNECTS, &connects);
+  curl_multi_remove_handle(multi_, job->easy);
+  {
+    std::lock_guard lock(mutex_);
+    connections_opened_ += static_cast<uint64_t>(connects);
+  }
+  // The reply that decided (curl sends QUIT after a refusal, so it is not always the last line).
+  std::string reply;
+  const std::string prefix = std::to_string(reply_code);
+  for (auto line = job->replies.rbegin(); line != job->replies.rend() && reply.empty(); ++line)
+    if (line->compare(0, prefix.size(), prefix) == 0) reply = *line;
+  const SmtpOutcome result = classify(curl_code, reply_code, reply, job->error);
+  auto it = std::find_if(running_.begin(), running_.end(), [job](const auto& j) { return j.get() == job; });
+  std::unique_ptr<Job> owned = std::move(*it);
+  running_.erase(it);
+  owned->done(result);
+}
+
+void SmtpSender::run() {
+  for (;;) {
+    std::deque<std::unique_ptr<Job>> incoming;
+    bool stopping;
+    {
+      std::lock_guard lock(mutex_);
+      incoming.swap(queued_);
+      stopping = stopping_;
+    }
+    if (stopping) {
+      for (auto& job : incoming) running_.push_back(std::move(job));
+      break;
+    }
+    for (auto& job : incoming) start_job(std::move(job));
+    int still_running = 0;
+    curl_multi_perform(multi_, &still_running);
+    int left = 0;
+    while (CURLMsg* message = curl_multi_info_read(multi_, &left)) {
+      if (message->msg != CURLMSG_DONE) continue;
+      Job* job = nullptr;
+      curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &job);
+      finish(job, message->data.result);
+    }
+    curl_multi_poll(multi_, nullptr, 0, 1000, nullptr);
+  }
+  // Stopping: whatever did not finish is tried again by the host later.
+  for (auto& job : running_) {
+    if (job->easy) curl_multi_remove_handle(multi_, job->easy);
+    job->done(outcome(SmtpOutcome::Kind::kRetry, "the email instance stopped before the server answered", "stopped"));
+  }
+  running_.clear();
+}
+
+}  // namespace email

@@ -1,0 +1,331 @@
+// The email plugin against a real SMTP server (aiosmtpd, tests/support/
+// smtp_server.py) with STARTTLS, implicit TLS and a test CA. What arrives is
+// parsed by Python's email package and checked here.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "../fake_host.h"
+#include "smtp_server.h"
+
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+class EmailPlugin : public ::testing::Test {
+ protected:
+  json smtp(int port, const std::string& security) const {
+    json s{
+        {"host", "localhost"}, {"port", port}, {"security", security}, {"username", "mailer"}, {"password", "s3cret"}};
+    if (security != "none") s["ca_file"] = std::string(SB_TEST_CA_DIR) + "/ca.pem";
+    return s;
+  }
+  json config(int port, const std::string& security = "starttls") const {
+    return {{"smtp", smtp(port, security)}, {"from", "Школа танцев <info@school.test>"}};
+  }
+
+  // Sends one message and waits for the step's result.
+  fake::Result send(fake::Host& host, const json& config, const json& params, const json& subject = json::object(),
+                    const std::string& key = "exec-1:step-1") {
+    fake::Instance instance(library_, host, config.dump());
+    EXPECT_EQ(instance.status(), SB_OK) << instance.error();
+    const size_t before = host.results.size();
+    EXPECT_EQ(instance.invoke("send", params.dump(), key, 0, subject.dump()), SB_OK);
+    EXPECT_TRUE(host.wait_results(before + 1));
+    return host.result(before);
+  }
+
+  fake::Library library_{PLUGIN_PATH};
+  test_smtp::SmtpServer server_;
+};
+
+TEST_F(EmailPlugin, StartTlsDeliversAMultipartMessageWithACyrillicSubjectAndAnAttachment) {
+  const fs::path folder = fs::temp_directory_path() / ("sb-attach-" + std::to_string(::getpid()));
+  fs::create_directories(folder);
+  std::string pdf = "%PDF-1.4\n";
+  for (int i = 0; i < 5000; ++i) pdf += static_cast<char>(i * 7);
+  std::ofstream(folder / "price.pdf", std::ios::binary) << pdf;
+  json cfg = config(server_.starttls);
+  cfg["attachments_dir"] = folder.string();
+  cfg["reply_to"] = "office@school.test";
+  fake::Host host("email");
+  host.tracking = true;
+  const std::string subject_line = "Подтверждение записи: занятие начнётся в понедельник, ждём вас в 18:00 — школа";
+  const fake::Result r = send(host, cfg,
+                              {{"to", "Иван Петров <ivan@example.com>"},
+                               {"subject", subject_line},
+                               {"html",
+                                "<p>Здравствуйте, Иван!</p><p><a href=\"https://school.test/lk?a=1&amp;b=2\">"
+                                "Личный кабинет</a></p>"},
+                               {"attachments", json::array({{{"file", "price.pdf"}, {"name", "Прайс 2027.pdf"}}})}});
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  const json m = server_.message(1);
+  ASSERT_TRUE(m.is_object());
+  EXPECT_EQ(m["listener"], "starttls");
+  EXPECT_TRUE(m["tls"]);
+  EXPECT_TRUE(m["authenticated"]);
+  EXPECT_EQ(m["defects"], json::array());
+  EXPECT_EQ(m["mail_from"], "info@school.test");
+  EXPECT_EQ(m["rcpt_tos"], json::array({"ivan@example.com"}));
+  const json& h = m["headers"];
+  EXPECT_EQ(h["Subject"], subject_line);  // decoded from RFC 2047 by Python
+  EXPECT_EQ(h["From"], "Школа танцев <info@school.test>");
+  EXPECT_EQ(h["To"], "Иван Петров <ivan@example.com>");
+  EXPECT_EQ(h["Reply-To"], "office@school.test");
+  EXPECT_EQ(h["Message-ID"], "<" + r.external_id + ">");
+  EXPECT_TRUE(h.contains("Date"));
+  EXPECT_EQ(h["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click");
+  EXPECT_EQ(h["List-Unsubscribe"], "<http://t.test/unsubscribe/" + r.external_id + ">");
+  // On the wire: encoded words of at most 75 characters, ASCII only.
+  const std::string raw = m["raw_headers"];
+  EXPECT_NE(raw.find("Subject: =?UTF-8?B?"), std::string::npos);
+  for (size_t start = 0, end; start < raw.size(); start = end + 2) {
+    end = raw.find("\r\n", start);
+    if (end == std::string::npos) end = raw.size();
+    EXPECT_LE(end - start, 998u);
+  }
+  EXPECT_EQ(m["content_type"], "multipart/mixed");
+  ASSERT_EQ(m["parts"].size(), 2u);
+  EXPECT_EQ(m["parts"][0]["content_type"], "text/plain");
+  // The text part is derived from the HTML, with the link as written (not the tracked one).
+  EXPECT_EQ(m["parts"][0]["content"], "Здравствуйте, Иван!\n\nЛичный кабинет (https://school.test/lk?a=1&amp;b=2)");
+  EXPECT_EQ(m["parts"][1]["content_type"], "text/html");
+  const std::string html = m["parts"][1]["content"];
+  EXPECT_NE(html.find("href=\"http://t.test/click/" + r.external_id + "?u=https://school.test/lk?a=1&amp;b=2\""),
+            std::string::npos)
+      << html;
+  EXPECT_NE(html.find("<img src=\"http://t.test/open/" + r.external_id + "\""), std::string::npos) << html;
+  ASSERT_EQ(m["attachments"].size(), 1u);
+  EXPECT_EQ(m["attachments"][0]["filename"], "Прайс 2027.pdf");
+  EXPECT_EQ(m["attachments"][0]["content_type"], "application/pdf");
+  EXPECT_EQ(m["attachments"][0]["size"], pdf.size());
+  fs::remove_all(folder);
+}
+
+TEST_F(EmailPlugin, ImplicitTlsWithAuthLogin) {
+  json cfg = config(server_.tls, "tls");
+  cfg["smtp"]["auth"] = "login";
+  fake::Host host("email");
+  const fake::Result r = send(host, cfg, {{"to", "ivan@example.com"}, {"subject", "Hi"}, {"text", "Plain text"}});
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  const json m = server_.message(1);
+  EXPECT_EQ(m["listener"], "tls");
+  EXPECT_TRUE(m["tls"]);
+  EXPECT_TRUE(m["authenticated"]);
+  EXPECT_EQ(m["content_type"], "text/plain");
+  EXPECT_EQ(m["parts"][0]["content"], "Plain text");
+  // Transactional by default? No: marketing is the default, and without tracking there is no one-click link.
+  EXPECT_FALSE(m["headers"].contains("List-Unsubscribe-Post"));
+}
+
+TEST_F(EmailPlugin, AServerCertificateFromAnUnknownCaIsRefused) {
+  json cfg = config(server_.starttls);
+  cfg["smtp"].erase("ca_file");  // the system's CAs do not know the test CA
+  fake::Host host("email");
+  const fake::Result r = send(host, cfg, {{"to", "ivan@example.com"}, {"subject", "Hi"}, {"text", "x"}});
+  EXPECT_EQ(r.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(r.provider_code, "tls");
+  EXPECT_NE(r.reason.find("TLS"), std::string::npos) << r.reason;
+  EXPECT_EQ(server_.messages(), 0);
+}
+
+TEST_F(EmailPlugin, WithoutStartTlsNothingIsSentAndNoPasswordGoesOut) {
+  fake::Host host("email");
+  const fake::Result r =
+      send(host, config(server_.plain, "starttls"), {{"to", "ivan@example.com"}, {"subject", "Hi"}, {"text", "x"}});
+  EXPECT_EQ(r.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(r.provider_code, "starttls_unavailable");
+  EXPECT_NE(r.reason.find("STARTTLS"), std::string::npos) << r.reason;
+  EXPECT_EQ(r.reason.find("s3cret"), std::string::npos);
+  EXPECT_EQ(server_.messages(), 0);
+}
+
+TEST_F(EmailPlugin, PlainSmtpOnlyWhenTheConfigSaysSo) {
+  fake::Host host("email");
+  const fake::Result r =
+      send(host, config(server_.plain, "none"), {{"to", "ivan@example.com"}, {"subject", "Hi"}, {"text", "x"}});
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  EXPECT_FALSE(server_.message(1)["tls"]);
+}
+
+TEST_F(EmailPlugin, RepliesAreClassified) {
+  fake::Host host("email");
+  const json cfg = config(server_.starttls);
+  fake::Result r = send(host, cfg, {{"to", "nobody@example.com"}, {"subject", "Hi"}, {"text", "x"}});
+  EXPECT_EQ(r.outcome, SB_OUTCOME_UNREACHABLE);  // 550 5.1.1: a fallback chain moves on
+  EXPECT_EQ(r.provider_code, "5.1.1");
+  EXPECT_NE(r.reason.find("User unknown"), std::string::npos) << r.reason;
+  r = send(host, cfg, {{"to", "later@example.com"}, {"subject", "Hi"}, {"text", "x"}});
+  EXPECT_EQ(r.outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(r.provider_code, "451");
+  EXPECT_NE(r.reason.find("try again later"), std::string::npos) << r.reason;
+  r = send(host, cfg, {{"to", "rejected@example.com"}, {"subject", "Hi"}, {"text", "x"}});
+  EXPECT_EQ(r.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(r.provider_code, "5.7.1");
+  EXPECT_NE(r.reason.find("Relay access denied"), std::string::npos) << r.reason;
+}
+
+TEST_F(EmailPlugin, AServerThatIsDownIsRetried) {
+  int closed_port;
+  {
+    test_smtp::SmtpServer gone;
+    closed_port = gone.plain;
+  }
+  fake::Host host("email");
+  const fake::Result r =
+      send(host, config(closed_port, "none"), {{"to", "ivan@example.com"}, {"subject", "Hi"}, {"text", "x"}});
+  EXPECT_EQ(r.outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(r.provider_code, "transport");
+}
+
+TEST_F(EmailPlugin, ABurstReusesAtMostMaxConnections) {
+  for (const bool reuse : {true, false}) {
+    test_smtp::SmtpServer server;
+    json cfg = config(server.starttls);
+    cfg["max_connections"] = 2;
+    cfg["reuse_connections"] = reuse;
+    fake::Host host("email");
+    fake::Instance instance(library_, host, cfg.dump());
+    ASSERT_EQ(instance.status(), SB_OK) << instance.error();
+    constexpr int kMessages = 12;
+    for (int i = 0; i < kMessages; ++i)
+      ASSERT_EQ(instance.invoke("send", json{{"to", "ivan@example.com"}, {"subject", "N"}, {"text", "x"}}.dump(),
+                                "key-" + std::to_string(i)),
+                SB_OK);
+    ASSERT_TRUE(host.wait_results(kMessages));
+    for (int i = 0; i < kMessages; ++i) EXPECT_EQ(host.result(i).outcome, SB_OUTCOME_DONE) << host.result(i).reason;
+    if (reuse)
+      EXPECT_LE(server.connections(), 2);
+    else
+      EXPECT_EQ(server.connections(), kMessages);
+  }
+}
+
+TEST_F(EmailPlugin, ATemplateValueCannotAddAHeader) {
+  fake::Host host("email");
+  const fake::Result r =
+      send(host, config(server_.starttls),
+           {{"to", "ivan@example.com"}, {"subject", "Hello\r\nBcc: thief@evil.test\r\nX-Injected: 1"}, {"text", "x"}});
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  const json m = server_.message(1);
+  EXPECT_FALSE(m["headers"].contains("Bcc"));
+  EXPECT_FALSE(m["headers"].contains("X-Injected"));
+  EXPECT_EQ(m["rcpt_tos"], json::array({"ivan@example.com"}));
+  EXPECT_EQ(m["headers"]["Subject"], "Hello  Bcc: thief@evil.test  X-Injected: 1");
+  // An address with a line break is not an address.
+  EXPECT_EQ(send(host, config(server_.starttls), {{"to", "a@b.test\r\nBcc: c@d.test"}, {"subject", "x"}, {"text", "x"}},
+                 json::object(), "k2")
+                .outcome,
+            SB_OUTCOME_UNREACHABLE);
+}
+
+TEST_F(EmailPlugin, TheRecipientIsTheContactsAddressOfATypeAndTheSenderTheResponsibleManager) {
+  const json subject = {
+      {"contact",
+       {{"name", "Анна"},
+        {"emails", json::array({{{"address", "anna@work.test"}, {"type", "work"}},
+                                {{"address", "anna@home.test"}, {"type", "private"}},
+                                {{"address", "anna2@work.test"}, {"type", "work"}}})}}},
+      {"entity",
+       {{"type", "deal"},
+        {"id", "D1"},
+        {"responsible", json::array({{{"id", "7"}, {"name", "Ольга"}, {"email", "olga@school.test"}},
+                                     {{"id", "8"}, {"name", "Пётр"}, {"email", "petr@school.test"}}})}}}};
+  json cfg = config(server_.starttls);
+  cfg["from"] = "responsible";
+  cfg["default_from"] = "noreply@system.test";
+  fake::Host host("email");
+  fake::Result r =
+      send(host, cfg, {{"to", {{"type", "work"}, {"pick", "last"}}}, {"subject", "x"}, {"text", "x"}}, subject, "k1");
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  json m = server_.message(1);
+  EXPECT_EQ(m["rcpt_tos"], json::array({"anna2@work.test"}));
+  EXPECT_EQ(m["headers"]["To"], "Анна <anna2@work.test>");
+  EXPECT_EQ(m["headers"]["From"], "Ольга <olga@school.test>");
+
+  r = send(host, cfg, {{"to", {{"type", "private"}}}, {"subject", "x"}, {"text", "x"}}, subject, "k2");
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  EXPECT_EQ(server_.message(2)["rcpt_tos"], json::array({"anna@home.test"}));
+
+  // No responsible manager: the system sender.
+  json no_manager = subject;
+  no_manager["entity"].erase("responsible");
+  r = send(host, cfg, {{"to", {{"type", "any"}}}, {"subject", "x"}, {"text", "x"}}, no_manager, "k3");
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  EXPECT_EQ(server_.message(3)["mail_from"], "noreply@system.test");
+
+  // No address of that type: unreachable, so a fallback moves on.
+  r = send(host, cfg, {{"to", {{"type", "newsletter"}}}, {"subject", "x"}, {"text", "x"}}, subject, "k4");
+  EXPECT_EQ(r.outcome, SB_OUTCOME_UNREACHABLE);
+  EXPECT_NE(r.reason.find("newsletter"), std::string::npos);
+}
+
+TEST_F(EmailPlugin, AttachmentsCannotLeaveTheirFolderOrExceedTheLimit) {
+  const fs::path root = fs::temp_directory_path() / ("sb-attach-limit-" + std::to_string(::getpid()));
+  fs::create_directories(root / "files");
+  std::ofstream(root / "secret.txt") << "do not send";
+  std::ofstream(root / "files" / "big.bin") << std::string(2000, 'x');
+  fs::create_symlink(root / "secret.txt", root / "files" / "link.txt");
+  json cfg = config(server_.starttls);
+  cfg["attachments_dir"] = (root / "files").string();
+  cfg["max_attachment_bytes"] = 1000;
+  fake::Host host("email");
+  for (const std::string& name :
+       std::vector<std::string>{"../secret.txt", (root / "secret.txt").string(), "link.txt"}) {
+    const fake::Result r =
+        send(host, cfg, {{"to", "a@b.test"}, {"subject", "x"}, {"text", "x"}, {"attachments", {name}}}, {}, name);
+    EXPECT_EQ(r.outcome, SB_OUTCOME_INVALID_PARAMS) << name;
+    EXPECT_NE(r.reason.find("outside the attachments folder"), std::string::npos) << r.reason;
+  }
+  fake::Result r =
+      send(host, cfg, {{"to", "a@b.test"}, {"subject", "x"}, {"text", "x"}, {"attachments", {"big.bin"}}}, {}, "big");
+  EXPECT_EQ(r.outcome, SB_OUTCOME_INVALID_PARAMS);
+  EXPECT_NE(r.reason.find("1000 bytes"), std::string::npos) << r.reason;
+  r = send(host, cfg, {{"to", "a@b.test"}, {"subject", "x"}, {"text", "x"}, {"attachments", {"none.pdf"}}}, {}, "no");
+  EXPECT_EQ(r.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(server_.messages(), 0);
+  fs::remove_all(root);
+}
+
+TEST_F(EmailPlugin, DryRunWritesTheOutboxAndSendsNothing) {
+  fake::Host host("email");
+  const json cfg = {{"from", "info@school.test"}, {"dry_run", true}};
+  const fake::Result r =
+      send(host, cfg,
+           {{"to", "ivan@example.com"}, {"subject", "Тема"}, {"html", "<b>Привет</b>"}, {"category", "transactional"}});
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE);
+  ASSERT_EQ(host.outbox.size(), 1u);
+  const json record = json::parse(host.outbox[0]);
+  EXPECT_EQ(record["channel"], "email");
+  EXPECT_EQ(record["subject"], "Тема");
+  EXPECT_EQ(record["text"], "Привет");
+  EXPECT_EQ(record["category"], "transactional");
+  EXPECT_EQ(record["message_id"], r.external_id);
+  EXPECT_EQ(json::parse(r.output_json)["to"], "ivan@example.com");
+  EXPECT_EQ(server_.messages(), 0);
+}
+
+TEST_F(EmailPlugin, TheSameStepKeyGivesTheSameMessageId) {
+  fake::Host host("email");
+  const json cfg = {{"from", "info@school.test"}, {"dry_run", true}};
+  const json params = {{"to", "ivan@example.com"}, {"subject", "x"}, {"text", "x"}};
+  const std::string first = send(host, cfg, params, {}, "exec-9:welcome").external_id;
+  EXPECT_EQ(send(host, cfg, params, {}, "exec-9:welcome").external_id, first);
+  EXPECT_NE(send(host, cfg, params, {}, "exec-9:reminder").external_id, first);
+  EXPECT_NE(first.find("@school.test"), std::string::npos);
+}
+
+TEST_F(EmailPlugin, BadConfigIsRefusedWithTheReason) {
+  fake::Host host("email");
+  fake::Instance no_sender(library_, host, R"({"dry_run": true})");
+  EXPECT_NE(no_sender.status(), SB_OK);
+  EXPECT_NE(no_sender.error().find("default_from"), std::string::npos) << no_sender.error();
+  fake::Instance no_server(library_, host, R"({"from": "a@b.test"})");
+  EXPECT_NE(no_server.status(), SB_OK);
+  EXPECT_NE(no_server.error().find("smtp.host"), std::string::npos) << no_server.error();
+}
+
+}  // namespace

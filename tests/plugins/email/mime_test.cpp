@@ -1,0 +1,115 @@
+// The message builder and the SMTP reply classifier, without a server.
+#include "mime.h"
+
+#include <gtest/gtest.h>
+
+#include "base64.h"
+#include "link_tracking.h"
+#include "smtp_sender.h"
+
+namespace {
+
+using namespace email;
+
+std::string decode_words(const std::string& header) {
+  std::string out;
+  size_t at = 0;
+  while ((at = header.find("=?UTF-8?B?", at)) != std::string::npos) {
+    const size_t end = header.find("?=", at + 10);
+    const std::string encoded = header.substr(at + 10, end - at - 10);
+    std::string bytes(encoded.size(), '\0');
+    const int n =
+        EVP_DecodeBlock(reinterpret_cast<unsigned char*>(bytes.data()),
+                        reinterpret_cast<const unsigned char*>(encoded.data()), static_cast<int>(encoded.size()));
+    bytes.resize(static_cast<size_t>(n) - (encoded.size() - encoded.find_last_not_of('=') - 1));
+    out += bytes;
+    at = end + 2;
+  }
+  return out;
+}
+
+TEST(Mime, EncodedWordsFollowRfc2047) {
+  EXPECT_EQ(encode_header_text("Привет"), "=?UTF-8?B?0J/RgNC40LLQtdGC?=");  // the public vector
+  EXPECT_EQ(encode_header_text("Order 42"), "Order 42");
+  const std::string long_text = "Добрый день! Напоминаем, что ваше занятие по танцам состоится завтра в 18:00 ✓";
+  const std::string encoded = encode_header_text(long_text);
+  size_t words = 0;
+  for (size_t start = 0, end; start < encoded.size(); start = end + 3, ++words) {
+    end = encoded.find("\r\n ", start);
+    if (end == std::string::npos) end = encoded.size();
+    EXPECT_LE(end - start, 75u);
+  }
+  EXPECT_GT(words, 2u);
+  EXPECT_EQ(decode_words(encoded), long_text);  // no character split across words
+}
+
+TEST(Mime, LineBreaksInHeaderValuesBecomeSpaces) {
+  EXPECT_EQ(one_line("a\r\nBcc: x@y"), "a  Bcc: x@y");
+  EXPECT_EQ(format_mailbox({"Ivan \"the\" Great", "i@x.test"}), "\"Ivan \\\"the\\\" Great\" <i@x.test>");
+  EXPECT_EQ(format_mailbox({"Иван", "i@x.test"}), "=?UTF-8?B?0JjQstCw0L0=?= <i@x.test>");
+  EXPECT_FALSE(valid_address("a@b.test\r\nBcc: c@d.test"));
+  EXPECT_FALSE(valid_address("a@localhost"));
+  EXPECT_TRUE(valid_address("first.last+tag@sub.example.ru"));
+  const Mailbox m = parse_mailbox("  \"Школа\" <info@school.test> ");
+  EXPECT_EQ(m.name, "Школа");
+  EXPECT_EQ(m.address, "info@school.test");
+}
+
+TEST(Mime, TextFromHtml) {
+  EXPECT_EQ(html_to_text("<html><head><style>p{color:red}</style></head><body><h1>Заказ&nbsp;№42</h1>"
+                         "<p>Сумма: 1&#160;000 &amp; доставка</p><ul><li>Один</li><li>Два</li></ul>"
+                         "<p><a href=\"https://x.test/a\">Оплатить</a><br>Спасибо<script>alert(1)</script></p>"
+                         "</body></html>"),
+            "Заказ №42\n\nСумма: 1 000 & доставка\n\n- Один\n- Два\n\nОплатить (https://x.test/a)\nСпасибо");
+}
+
+TEST(Mime, ARenderedMessageHasTheRequiredHeaders) {
+  Message message;
+  message.from = {"Школа", "info@school.test"};
+  message.to = {"", "ivan@example.com"};
+  message.subject = "Hi";
+  message.text = "Text";
+  message.message_id = "abc@school.test";
+  message.date_unix_ms = 1'796'218'400'000;  // 2026-12-02 13:33:20 UTC
+  const std::string out = render(message, "seed");
+  EXPECT_NE(out.find("Date: Wed, 02 Dec 2026 13:33:20 +0000\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Message-ID: <abc@school.test>\r\n"), std::string::npos);
+  EXPECT_NE(out.find("MIME-Version: 1.0\r\n"), std::string::npos);
+  EXPECT_EQ(out.find("List-Unsubscribe"), std::string::npos);  // transactional: none
+  message.list_unsubscribe_url = "https://sb.test/t/u/TOKEN";
+  message.list_unsubscribe_mailto = "unsubscribe@school.test";
+  const std::string marketing = render(message, "seed");
+  EXPECT_NE(marketing.find("List-Unsubscribe: <https://sb.test/t/u/TOKEN>, <mailto:unsubscribe@school.test>\r\n"),
+            std::string::npos);
+  EXPECT_NE(marketing.find("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"), std::string::npos);
+}
+
+TEST(Mime, TrackedLinksAndThePixel) {
+  const std::string html =
+      "<body><a class=x href=\"https://a.test/?q=1&amp;r=2\">A</a> <a href='mailto:x@y.test'>M</a>"
+      "<A HREF=\"http://b.test\">B</A></body>";
+  const std::string out = track_links(
+      html, [](const std::string& url) { return std::optional<std::string>("https://t/c?u=" + url); },
+      std::optional<std::string>("https://t/o"));
+  EXPECT_EQ(out,
+            "<body><a class=x href=\"https://t/c?u=https://a.test/?q=1&amp;r=2\">A</a> <a href='mailto:x@y.test'>M</a>"
+            "<A HREF=\"https://t/c?u=http://b.test\">B</A><img src=\"https://t/o\" width=\"1\" height=\"1\" alt=\"\" "
+            "style=\"display:none\"></body>");
+}
+
+TEST(SmtpReplies, AreClassified) {
+  using Kind = SmtpOutcome::Kind;
+  EXPECT_EQ(classify(0, 250, "250 OK", "").kind, Kind::kSent);
+  const SmtpOutcome unknown = classify(55, 550, "550 5.1.1 <x@y>: User unknown", "RCPT failed: 550");
+  EXPECT_EQ(unknown.kind, Kind::kUnreachable);
+  EXPECT_EQ(unknown.code, "5.1.1");
+  EXPECT_EQ(unknown.reason, "550 5.1.1 <x@y>: User unknown");
+  EXPECT_EQ(classify(55, 552, "552 5.2.2 Mailbox full", "").kind, Kind::kPermanent);
+  EXPECT_EQ(classify(55, 421, "421 4.7.0 Try again later", "").kind, Kind::kRetry);
+  EXPECT_EQ(classify(7, 0, "", "Failed to connect").kind, Kind::kRetry);
+  EXPECT_EQ(classify(28, 0, "", "Timeout").kind, Kind::kRetry);
+  EXPECT_EQ(classify(64, 0, "", "").code, "starttls_unavailable");
+  EXPECT_EQ(classify(67, 535, "535 5.7.8 Authentication credentials invalid", "").code, "auth");
+}
+
+}  // namespace

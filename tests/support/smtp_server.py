@@ -1,0 +1,168 @@
+#!/usr/bin/python3
+"""A real SMTP server for the email tests (aiosmtpd), on loopback ports of its own.
+
+Listeners, each on a free port:
+  starttls  STARTTLS required before AUTH and MAIL (the submission port, 587)
+  tls       TLS from the first byte (465)
+  plain     no STARTTLS offered, AUTH allowed in the clear (25, "security": "none")
+
+Every listener requires AUTH (PLAIN or LOGIN, user "mailer", password "s3cret").
+Recipients decide the answer: nobody@... gets 550 5.1.1, later@... 451 4.3.0,
+rejected@... 554 5.7.1. Each accepted message is parsed with Python's email
+package (a real MIME parser) and written to OUT_DIR/<n>.json; connections are
+counted in OUT_DIR/connections. Prints {"starttls": port, ...} once listening,
+then runs until stdin closes or SIGTERM.
+
+Usage: smtp_server.py CERT KEY OUT_DIR
+"""
+import asyncio
+import warnings
+import base64
+import email
+import email.policy
+import hashlib
+import json
+import os
+import signal
+import socket
+import ssl
+import sys
+import threading
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+USER, PASSWORD = b"mailer", b"s3cret"
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = isinstance(auth_data, LoginPassword) and auth_data.login == USER and auth_data.password == PASSWORD
+    return AuthResult(success=ok)
+
+
+def summary(raw, envelope, listener, server):
+    session = server.session
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    parts, attachments = [], []
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        if part.get_content_disposition() == "attachment":
+            data = part.get_payload(decode=True)
+            attachments.append({"filename": part.get_filename(), "content_type": part.get_content_type(),
+                                "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
+        else:
+            parts.append({"content_type": part.get_content_type(), "charset": part.get_content_charset(),
+                          "content": part.get_content()})
+    return {
+        "listener": listener,
+        "tls": session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None,
+        "authenticated": bool(session.authenticated),
+        "mail_from": envelope.mail_from,
+        "rcpt_tos": envelope.rcpt_tos,
+        "content_type": msg.get_content_type(),
+        "headers": {k: str(v) for k, v in msg.items()},
+        "raw_headers": raw.split(b"\r\n\r\n", 1)[0].decode("ascii", "replace"),
+        "defects": [type(d).__name__ for d in msg.defects],
+        "parts": parts,
+        "attachments": attachments,
+    }
+
+
+class Handler:
+    def __init__(self, out_dir, listener, counter):
+        self.out_dir, self.listener, self.counter = out_dir, listener, counter
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split("@")[0].lower()
+        if local == "nobody":
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+        if local == "later":
+            return "451 4.3.0 Mailbox temporarily unavailable, try again later"
+        if local == "rejected":
+            return "554 5.7.1 <%s>: Relay access denied" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        n = self.counter.next_message()
+        path = os.path.join(self.out_dir, "%d.json" % n)
+        with open(path + ".tmp", "w") as f:
+            json.dump(summary(envelope.original_content, envelope, self.listener, server), f, ensure_ascii=False)
+        os.rename(path + ".tmp", path)
+        return "250 2.0.0 Ok: queued as %d" % n
+
+
+class Counter:
+    def __init__(self, out_dir):
+        self.out_dir, self.lock, self.messages, self.connections = out_dir, threading.Lock(), 0, 0
+
+    def next_message(self):
+        with self.lock:
+            self.messages += 1
+            return self.messages
+
+    def connected(self, delta=1):
+        with self.lock:
+            self.connections = self.connections + delta if delta else 0
+            with open(os.path.join(self.out_dir, "connections"), "w") as f:
+                f.write(str(self.connections))
+
+
+class CountingSMTP(SMTP):
+    counter = None
+
+    def connection_made(self, transport):
+        if self._original_transport is None:  # not the same connection after STARTTLS
+            CountingSMTP.counter.connected()
+        super().connection_made(transport)
+
+
+class Listener(Controller):
+    def __init__(self, handler, port, tls_context=None, implicit=False, require_tls=True):
+        self.tls_ctx, self.implicit, self.require_tls = tls_context, implicit, require_tls
+        super().__init__(handler, hostname="127.0.0.1", port=port,
+                         ssl_context=tls_context if implicit else None, server_hostname="localhost")
+
+    def factory(self):
+        return CountingSMTP(self.handler, tls_context=None if self.implicit else self.tls_ctx,
+                            require_starttls=self.tls_ctx is not None and not self.implicit,
+                            auth_required=True, auth_require_tls=self.require_tls and not self.implicit,
+                            authenticator=authenticator,
+                            hostname="smtp.test", ident="switchboard-test-smtp")
+
+
+def main():
+    cert, key, out_dir = sys.argv[1:4]
+    os.makedirs(out_dir, exist_ok=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    counter = Counter(out_dir)
+    CountingSMTP.counter = counter
+    ports = {"starttls": free_port(), "tls": free_port(), "plain": free_port()}
+    listeners = [
+        Listener(Handler(out_dir, "starttls", counter), ports["starttls"], context),
+        Listener(Handler(out_dir, "tls", counter), ports["tls"], context, implicit=True),
+        Listener(Handler(out_dir, "plain", counter), ports["plain"], None, require_tls=False),
+    ]
+    for listener in listeners:
+        listener.start()
+    counter.connected(0)  # the listeners' own start-up checks do not count
+    print(json.dumps(ports), flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+    done.wait()
+    for listener in listeners:
+        listener.stop()
+
+
+if __name__ == "__main__":
+    main()
