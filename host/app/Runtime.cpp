@@ -3,6 +3,7 @@
 #include "api/EventsApi.h"
 #include "api/ExecutionsApi.h"
 #include "api/RecordsApi.h"
+#include "api/TrackingApi.h"
 #include "app/ConfigCheck.h"
 #include "crm/CrmService.h"
 #include "executor/CallQueue.h"
@@ -32,6 +33,18 @@ std::vector<fs::path> plugin_dirs(const Config& config, const std::vector<fs::pa
   return dirs;
 }
 
+namespace {
+// The configured key, else the one this store was given the first time.
+std::string tracking_key(const TrackingConfig& config, const std::map<std::string, std::string>& secrets,
+                         KeyValueStore& kv) {
+  if (!config.key_secret.empty()) return secrets.at(config.key_secret);
+  if (auto kept = kv.kv_get(kTrackingKeys, "hmac_key")) return *kept;
+  std::string key = random_tracking_key();
+  kv.kv_put(kTrackingKeys, "hmac_key", key);
+  return key;
+}
+}  // namespace
+
 Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs) : config_(std::move(config)) {
   Logger::instance().set_level(config_.log_level);
   auto secrets = read_secrets(config_);
@@ -60,6 +73,13 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   events_api_ = std::make_unique<EventsApi>(*store_, std::move(event_tokens), *metrics_, [this] {
     if (pipeline_) pipeline_->wake();
   });
+  if (!config_.tracking.base_url.empty()) {
+    tracking_tokens_ =
+        std::make_unique<TrackingTokens>(tracking_key(config_.tracking, secrets, *store_), config_.tracking.base_url);
+    tracking_api_ = std::make_unique<TrackingApi>(*store_, *tracking_tokens_, *metrics_, [this] {
+      if (pipeline_) pipeline_->wake();
+    });
+  }
   outbox_ = std::make_unique<Outbox>(config_.data_dir / "outbox.jsonl");
   routes_ = std::make_unique<WebhookRoutes>();
   calls_ = std::make_unique<PendingCalls>();
@@ -113,6 +133,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   deps_.outbox = outbox_.get();
   deps_.calls = calls_.get();
   deps_.routes = routes_.get();
+  deps_.tracking = tracking_tokens_.get();
   emitted_ = std::make_unique<EmittedEvents>(*store_, *completed_, [this] {
     if (pipeline_) pipeline_->wake();
   });
@@ -161,6 +182,10 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   handlers.api["/api/v1/dead-letters"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
     executions_api_->dead_letters(std::move(request), std::move(reply));
   };
+  if (tracking_api_)
+    handlers.api["/t/"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
+      tracking_api_->handle(std::move(request), std::move(reply));
+    };
   server_ = std::make_unique<HttpServer>(*loops_, config_.listen_host, config_.listen_port, config_.http_server,
                                          *routes_, *metrics_, std::move(handlers));
   try {

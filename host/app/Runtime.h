@@ -24,6 +24,8 @@ class EventLoopGroup;
 class EventsApi;
 class ExecutionsApi;
 class RecordsApi;
+class TrackingApi;
+class TrackingTokens;
 class EmittedEvents;
 class Pipeline;
 class Store;
@@ -61,6 +63,8 @@ class Runtime : public ActionDispatcher {
   std::unique_ptr<EventsApi> events_api_;
   std::unique_ptr<ExecutionsApi> executions_api_;
   std::unique_ptr<RecordsApi> records_api_;
+  std::unique_ptr<TrackingTokens> tracking_tokens_;  // null: no tracking.base_url
+  std::unique_ptr<TrackingApi> tracking_api_;
   std::unique_ptr<Outbox> outbox_;
   std::unique_ptr<WebhookRoutes> routes_;
   std::unique_ptr<PendingCalls> calls_;

@@ -168,6 +168,16 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
     }
   };
   token_secrets("event_tokens", c.event_token_secrets);
+  if (doc.contains("tracking")) {
+    const json& t = doc["tracking"];
+    c.tracking.base_url = t.value("base_url", "");
+    if (t.contains("key")) {
+      c.tracking.key_secret = t["key"]["$secret"].get<std::string>();
+      if (!c.secrets.count(c.tracking.key_secret))
+        issues.push_back({name, "/tracking/key/$secret",
+                          "unknown secret '" + c.tracking.key_secret + "': declare it under \"secrets\""});
+    }
+  }
   token_secrets("admin_tokens", c.admin_token_secrets);
 
   const json instances = doc.value("instances", json::object());

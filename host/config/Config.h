@@ -93,6 +93,14 @@ struct HttpClientConfig {
   std::string ca_file;  // empty = the system store
 };
 
+// Tracked links (/t/): the public origin they are built on, and the secret
+// holding the key they are signed with ("" = a key the host makes once and
+// keeps in its store).
+struct TrackingConfig {
+  std::string base_url;  // "" = no tracking
+  std::string key_secret;
+};
+
 struct Config {
   std::filesystem::path file;
   std::string listen_host = "127.0.0.1";
@@ -104,6 +112,7 @@ struct Config {
   int io_threads = 0;  // event-loop threads shared by the HTTP server and client; 0 = one per core
   HttpServerConfig http_server;
   HttpClientConfig http_client;
+  TrackingConfig tracking;
   std::map<std::string, SecretSource> secrets;
   std::vector<std::string> event_token_secrets;  // names of the secrets holding the events API's tokens
   std::vector<std::string> admin_token_secrets;  // ... and the executions API's

@@ -14,14 +14,18 @@ namespace sb {
 using nlohmann::json;
 
 std::variant<ActionRequest, ActionOutcome> make_action_request(const CompiledStep& step, const json& context,
-                                                               const std::string& event_id, const std::string& rule,
-                                                               uint32_t attempt) {
+                                                               const ExecutionRow& row) {
+  const std::string& event_id = row.event_id;
+  const std::string& rule = row.rule;
   ActionRequest request;
   request.action = step.action;
   request.timeout = step.timeout;
-  request.attempt = attempt;
+  request.attempt = static_cast<uint32_t>(row.attempt + 1);
   request.idempotency_key = event_id + ":" + rule + ":" + step.id;
   request.subject.event_id = event_id;
+  request.subject.execution_id = row.id;
+  request.subject.rule = rule;
+  request.subject.step = step.id;
   if (const json* depth = lookup_path(context, "event.chain_depth"); depth && depth->is_number_integer())
     request.subject.chain_depth = depth->get<int>();
   if (const auto contact = context.find("contact"); contact != context.end())

@@ -11,6 +11,7 @@
 #include "plugins/PendingCalls.h"
 #include "plugins/PluginInstance.h"
 #include "rules/CompiledRule.h"
+#include "store/Store.h"
 
 namespace sb {
 
@@ -21,13 +22,12 @@ class ActionDispatcher {
   virtual void dispatch(const std::string& instance, const ActionRequest& request, PendingCalls::Callback done) = 0;
 };
 
-// The request for an action step of `rule`: parameters rendered from
-// `context` and checked against the action's schema, with the step's
-// idempotency key "<event id>:<rule>:<step id>"; or the invalid_params
-// outcome that says why there is none.
+// The request for an action step of the execution `row` is at: parameters
+// rendered from `context` and checked against the action's schema, with the
+// step's idempotency key "<event id>:<rule>:<step id>"; or the
+// invalid_params outcome that says why there is none.
 std::variant<ActionRequest, ActionOutcome> make_action_request(const CompiledStep& step, const nlohmann::json& context,
-                                                               const std::string& event_id, const std::string& rule,
-                                                               uint32_t attempt);
+                                                               const ExecutionRow& row);
 
 // What the steps of an execution so far reported, by step name, from its
 // history: {"Offer": {"external_id": .., "output": ..}, "Read": {"event": ..}};

@@ -4,6 +4,7 @@
 #include <random>
 #include <shared_mutex>
 
+#include "executor/ContactPreferences.h"
 #include "executor/HostActions.h"
 #include "log/Logger.h"
 #include "rules/Template.h"
@@ -258,9 +259,13 @@ int Interpreter::choose_branch(const CompiledRule& rule, const CompiledStep& ste
 }
 
 void Interpreter::run_action(const Claimed& at, const CompiledStep& step, const json& context, json decisions) {
-  auto request =
-      make_action_request(step, context, at.row.event_id, at.row.rule, static_cast<uint32_t>(at.row.attempt + 1));
+  auto request = make_action_request(step, context, at.row);
   if (auto* refused = std::get_if<ActionOutcome>(&request)) return step_ended(at, step, *refused, decisions);
+  // A message step without a category of its own has its rule's, which the channel sees too.
+  if (auto& params = std::get<ActionRequest>(request).params; !step.channel.empty() && !params.contains("category"))
+    params["category"] = at.rule->category;
+  if (auto why = preferences_refuse(at, step, std::get<ActionRequest>(request), context))
+    return step_skipped(at, step, *why, decisions);
   metrics_.step_started();
   if (step.instance == kHostInstance)
     return produce_event(at, step, std::get<ActionRequest>(request), context, std::move(decisions));
@@ -292,6 +297,40 @@ void Interpreter::produce_event(const Claimed& at, const CompiledStep& step, con
     step_ended(at, step, outcome, decisions);
     if (events_added_) events_added_();  // the router has a new event
   });
+}
+
+std::optional<std::string> Interpreter::preferences_refuse(const Claimed& at, const CompiledStep& step,
+                                                           const ActionRequest& request, const json& context) {
+  if (step.channel.empty() || at.rule->critical) return std::nullopt;
+  const auto given = request.params.find("category");
+  const std::string category =
+      given != request.params.end() && given->is_string() ? given->get<std::string>() : at.rule->category;
+  if (category == "transactional") return std::nullopt;
+  // The contact as stored now: an unsubscribe may have come while this execution waited. A route
+  // that keeps its state in memory (no row) reads the request's own contact instead of the disk.
+  json contact = context.value("contact", json());
+  if (at.row.id != 0 && !request.subject.contact_key.empty()) try {
+      if (auto stored = events_.contact(request.subject.contact_key))
+        contact = json::parse(stored->data_json, nullptr, false);
+    } catch (const std::exception& e) {
+      log_warn("pipeline", "the contact's preferences could not be read; the execution's copy decides",
+               {{"rule", at.row.rule}, {"error", e.what()}});
+    }
+  return opted_out(contact, step.channel, category);
+}
+
+void Interpreter::step_skipped(const Claimed& at, const CompiledStep& step, const std::string& why,
+                               const json& decisions) {
+  metrics_.step_skipped(at.row.rule, step.name);
+  json entry{{"step", step.name}, {"outcome", "skipped"}, {"reason", why}, {"at", format_time_ms(now_ms())}};
+  if (!decisions.empty()) entry["branches"] = decisions;
+  // In a fallback chain the next channel is tried; anywhere else the rule goes on.
+  const int next = step.fallback_next >= 0  ? step.fallback_next
+                   : step.fallback_end >= 0 ? step.fallback_end
+                                            : at.index + 1;
+  const bool last = next >= static_cast<int>(at.rule->steps.size());
+  at.record(ExecutionUpdate::to(at.row.id, last ? ExecutionState::kDone : ExecutionState::kReady, at.rule->id_at(next),
+                                0, last ? std::nullopt : std::optional<int64_t>(now_ms()), dump_text(entry), ""));
 }
 
 void Interpreter::step_ended(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
@@ -363,6 +402,12 @@ void ExecutionMetrics::step_ended(const std::string& rule, const std::string& st
   const std::string name(outcome_name(outcome));
   series("a\n" + rule + "\n" + step + "\n" + name, "switchboard_actions_total",
          {{"rule", rule}, {"step", step}, {"outcome", name}})
+      .add();
+}
+
+void ExecutionMetrics::step_skipped(const std::string& rule, const std::string& step) {
+  series("a\n" + rule + "\n" + step + "\nskipped", "switchboard_actions_total",
+         {{"rule", rule}, {"step", step}, {"outcome", "skipped"}})
       .add();
 }
 

@@ -21,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -41,6 +42,7 @@ class ExecutionMetrics {
   explicit ExecutionMetrics(Metrics& metrics);
   void step_started() { started_.add(); }
   void step_ended(const std::string& rule, const std::string& step, sb_outcome outcome);
+  void step_skipped(const std::string& rule, const std::string& step);
   void execution_ended(const std::string& rule, ExecutionState state);
 
  private:
@@ -82,6 +84,12 @@ class Interpreter {
   void run_action(const Claimed& at, const CompiledStep& step, const nlohmann::json& context, nlohmann::json decisions);
   void step_ended(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
                   const nlohmann::json& decisions);
+  // Why a message step must not reach its contact (executor/ContactPreferences.h), if it must not.
+  std::optional<std::string> preferences_refuse(const Claimed& at, const CompiledStep& step,
+                                                const ActionRequest& request, const nlohmann::json& context);
+  // Not sent, for `why`: recorded, and the execution goes on (to the next channel of a fallback chain).
+  void step_skipped(const Claimed& at, const CompiledStep& step, const std::string& why,
+                    const nlohmann::json& decisions);
   void produce_event(const Claimed& at, const CompiledStep& step, const ActionRequest& request,
                      const nlohmann::json& context, nlohmann::json decisions);
   void hold_in_doubt(const Claimed& at, const CompiledStep& step, nlohmann::json decisions);

@@ -11,6 +11,7 @@
 #include "store/Outbox.h"
 #include "store/Store.h"
 #include "util/JsonText.h"
+#include "util/TrackingTokens.h"
 
 namespace sb {
 
@@ -388,15 +389,54 @@ sb_status crm_apply_fn(const sb_host* host, sb_str call_key, sb_str change_json,
 }
 const sb_host_crm_v1 kCrm{sizeof(sb_host_crm_v1), crm_get_fn, crm_query_fn, crm_apply_fn};
 
+// ---- tracking
+bool web_url(const std::string& url) {
+  return (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) && url.size() <= 4096 &&
+         url.find_first_of(" \r\n\t\"<>") == std::string::npos;
+}
+sb_status tracking_link_fn(const sb_host* host, sb_str call_key, sb_str kind, sb_str channel, sb_str message_id,
+                           sb_str url, sb_on_value on_value, void* user_data) {
+  InstanceHost* h = self(host);
+  if (!h || !on_value) return SB_ERR_INVALID_ARGUMENT;
+  if (!h->deps->tracking) return SB_ERR_UNAVAILABLE;
+  TrackedLink link;
+  link.kind = text(kind);
+  link.channel = text(channel);
+  link.message_id = text(message_id);
+  if (TrackingTokens::letter_of(link.kind).empty() || link.channel.empty() || link.channel.size() > 32 ||
+      link.message_id.empty() || link.message_id.size() > 256)
+    return SB_ERR_INVALID_ARGUMENT;
+  if (link.kind == "click") {
+    link.url = text(url);
+    if (!web_url(link.url)) return SB_ERR_INVALID_ARGUMENT;
+  }
+  {
+    std::lock_guard lock(h->calls_mutex);
+    const auto it = h->calls_in_flight.find(text(call_key));
+    if (it == h->calls_in_flight.end()) return SB_ERR_NOT_FOUND;
+    const CallSubject& call = it->second.subject;
+    link.contact_key = call.contact_key;
+    link.event_id = call.event_id;
+    link.rule = call.rule;
+    link.step = call.step;
+    link.execution_id = call.execution_id;
+  }
+  on_value(user_data, view(h->deps->tracking->url_for(link)));
+  return SB_OK;
+}
+const sb_host_tracking_v1 kTracking{sizeof(sb_host_tracking_v1), tracking_link_fn};
+
 // ---- core
 const void* get_service_fn(const sb_host* host, const char* id) {
   InstanceHost* h = self(host);
   if (!h || !id) return nullptr;
   if (std::string_view(id) == SB_SERVICE_CRM) return h->crm_granted ? &kCrm : nullptr;
   static const std::map<std::string, const void*> kServices = {
-      {SB_SERVICE_LOG, &kLog},       {SB_SERVICE_METRICS, &kMetrics}, {SB_SERVICE_HTTP_CLIENT, &kHttp},
-      {SB_SERVICE_KV, &kKv},         {SB_SERVICE_SECRETS, &kSecrets}, {SB_SERVICE_CLOCK, &kClock},
-      {SB_SERVICE_OUTBOX, &kOutbox}, {SB_SERVICE_EVENTS, &kEvents},   {SB_SERVICE_WEBHOOKS, &kWebhooks}};
+      {SB_SERVICE_LOG, &kLog},           {SB_SERVICE_METRICS, &kMetrics},
+      {SB_SERVICE_HTTP_CLIENT, &kHttp},  {SB_SERVICE_KV, &kKv},
+      {SB_SERVICE_SECRETS, &kSecrets},   {SB_SERVICE_CLOCK, &kClock},
+      {SB_SERVICE_OUTBOX, &kOutbox},     {SB_SERVICE_EVENTS, &kEvents},
+      {SB_SERVICE_WEBHOOKS, &kWebhooks}, {SB_SERVICE_TRACKING, &kTracking}};
   auto it = kServices.find(id);
   return it == kServices.end() ? nullptr : it->second;
 }

@@ -28,6 +28,7 @@ class KeyValueStore;
 class Metrics;
 class Outbox;
 class PendingCalls;
+class TrackingTokens;
 class WebhookRoutes;
 
 // An event a plugin emitted, as the host keeps it.
@@ -62,7 +63,10 @@ struct CallSubject {
   std::string contact_key;  // "" = none
   std::string entity_type;  // "" = none
   std::string entity_id;
-  std::string json;  // sb_action_call.subject_json: the event, contact, entity and account
+  std::string json;          // sb_action_call.subject_json: the event, contact, entity and account
+  int64_t execution_id = 0;  // 0: a route that keeps its state in memory
+  std::string rule;
+  std::string step;  // the step's stable id
 };
 
 // An answer of the records service: SB_OK and JSON (or an event id), or a
@@ -98,6 +102,9 @@ struct HostDependencies {
   // admin tokens, never another instance's credentials).
   std::map<std::string, std::set<std::string>> instance_secrets;
   CrmRecords* crm = nullptr;
+  // Signs switchboard.tracking/1's links; null: the host does not track
+  // (no "tracking.base_url"), and the service answers SB_ERR_UNAVAILABLE.
+  const TrackingTokens* tracking = nullptr;
   // The host services granted to each instance beyond the common ones ("crm").
   std::map<std::string, std::set<std::string>> instance_grants;
 };
@@ -113,11 +120,14 @@ struct InstanceHost {
   // created (its plugin's trigger names, then what it declares), read after.
   std::vector<std::string> emits;
   bool crm_granted = false;
+  // Its calls are kept in calls_in_flight (below): it is granted the records
+  // service, or it sends messages that the host tracks (switchboard.tracking/1).
+  bool keeps_calls = false;
   // Stopped: asynchronous store calls are refused, so that every one
   // accepted is answered (the store is flushed) before it is destroyed.
   std::atomic<bool> stopped = false;
   // The action calls in flight, by idempotency key: what switchboard.crm/1
-  // changes on their behalf is about. A step claimed again while its first
+  // changes and switchboard.tracking/1 links on their behalf are about. A step claimed again while its first
   // call still runs has two calls with one key: the key stays until both end.
   struct CallInFlight {
     CallSubject subject;

@@ -46,6 +46,11 @@ PluginInstance::PluginInstance(std::shared_ptr<PluginLibrary> library, std::stri
                                const json& config)
     : library_(std::move(library)), host_(make_instance_host(deps, library_->name(), std::move(name))) {
   for (const CapabilityInfo& trigger : library_->triggers()) host_->emits.push_back(trigger.name);
+  const bool sends_messages =
+      std::any_of(library_->actions().begin(), library_->actions().end(), [](const CapabilityInfo& action) {
+        return action.schema_json.is_object() && action.schema_json.contains("x-switchboard-channel");
+      });
+  host_->keeps_calls = host_->crm_granted || (deps.tracking && sends_messages);
   const std::string text = dump_text(config);
   ErrorBuffer error;
   sb_status status = SB_ERR_INTERNAL;
@@ -102,8 +107,8 @@ void PluginInstance::stop() noexcept {
 void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback done) {
   PendingCalls& calls = *host_->deps->calls;
   const auto deadline = PendingCalls::Clock::now() + request.timeout;
-  if (host_->crm_granted) {
-    // The records service changes records on behalf of this call until it completes.
+  if (host_->keeps_calls) {
+    // The records and tracking services act on behalf of this call until it completes.
     std::lock_guard lock(host_->calls_mutex);
     auto& in_flight = host_->calls_in_flight[request.idempotency_key];
     in_flight.subject = request.subject;

@@ -60,6 +60,7 @@ struct CompiledStep {
   int fallback_next = -1;                             // in a fallback chain: the next channel ...
   int fallback_end = -1;                              // ... and where the chain ends once one delivered
   bool retry_safe = false;                            // an action whose provider does the work once per idempotency key
+  std::string channel;  // a message channel ("email", "sms"): its action schema's "x-switchboard-channel"
 };
 
 struct CompiledRule {
@@ -74,7 +75,9 @@ struct CompiledRule {
   // retry-safe before its host died waits for an operator instead of
   // being sent again.
   bool hold_in_doubt = false;
-  nlohmann::json source;  // what it was compiled from (rules/RuleCompiler.h rule_source)
+  std::string category = "marketing";  // its messages' category unless a step's "category" parameter says otherwise
+  bool critical = false;               // sent whatever the contact's preferences
+  nlohmann::json source;               // what it was compiled from (rules/RuleCompiler.h rule_source)
 
   // The id of the step at `index`; kEndId past the last.
   const std::string& id_at(int index) const;

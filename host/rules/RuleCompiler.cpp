@@ -378,6 +378,8 @@ CompiledRule compile_rule(const json& rule, const std::string& pointer, const Ru
   const std::string priority = rule.value("priority", "normal");
   out.priority = priority == "high" ? 2 : priority == "low" ? 0 : 1;
   out.hold_in_doubt = rule.value("on_doubt", "resend") == "hold";
+  out.category = rule.value("category", "marketing");
+  out.critical = rule.value("critical", false);
 
   StepCompiler steps(out.name, pointer + "/steps", issues);
   steps.add_steps(rule.value("steps", json::array()), pointer + "/steps");
@@ -426,6 +428,9 @@ CompiledRule compile_rule(const json& rule, const std::string& pointer, const Ru
     s.schema = spec->schema;
     s.html_params = html_targets(spec->schema_json);
     s.retry_safe = spec->retry_safe;
+    if (const auto it = spec->schema_json.find("x-switchboard-channel");
+        it != spec->schema_json.end() && it->is_string())
+      s.channel = it->get<std::string>();
   }
   out.index_steps();
   return out;

@@ -250,6 +250,8 @@ class KeyValueStore {
 // The host keeps state of its own there too, in namespaces no instance can
 // have (their names have no ':'): each dynamic segment's size at each refresh.
 inline constexpr char kSegmentSizes[] = "host:segment_sizes";
+// ... and the key tracked links are signed with, when the config names none.
+inline constexpr char kTrackingKeys[] = "host:tracking";
 
 // Thrown by the store and by a unit of work to say how a write ended.
 class StoreError : public std::runtime_error {

@@ -11,7 +11,7 @@ namespace {
 using nlohmann::json;
 
 const RecordRules kPipelines{{{"clients", {"Новый", "VIP"}}}, {"vip", "newsletter"}};
-const CallSubject kCall{"visit-10", 2, "id:C1", "deal", "D1", "{}"};
+const CallSubject kCall{"visit-10", 2, "id:C1", "deal", "D1", "{}", 0, "", ""};
 
 std::variant<EventRecord, std::string> make(const json& change) {
   return change_event(ChangeRequest{kCall, "visit-10:vip:0", "crm", 1'000'000}, change, kPipelines);
@@ -83,7 +83,7 @@ TEST(ChangeEvents, AChangeThatCannotBeMadeSaysWhichFieldAndWhatWasExpected) {
             "/record: expected \"contact\" or \"entity\"");
   EXPECT_NE(error_of({{"op", "create_contact"}, {"contact", {{"name", "No Id"}}}}).find("/contact: needs an id"),
             std::string::npos);
-  const CallSubject bare{"e", 0, "", "", "", "{}"};
+  const CallSubject bare{"e", 0, "", "", "", "{}", 0, "", ""};
   auto none = change_event(ChangeRequest{bare, "k", "crm", 1}, {{"op", "set_status"}, {"status", "VIP"}}, kPipelines);
   EXPECT_EQ(std::get<std::string>(none), "/entity: the call's event has no entity, and the change names none");
   none = change_event(ChangeRequest{bare, "k", "crm", 1}, {{"op", "add_tags"}, {"tags", {"x"}}}, kPipelines);

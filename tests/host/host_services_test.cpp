@@ -19,6 +19,7 @@
 #include "plugins/PendingCalls.h"
 #include "store/Outbox.h"
 #include "store/SqliteStore.h"
+#include "util/TrackingTokens.h"
 
 namespace sb {
 namespace {
@@ -123,10 +124,48 @@ TEST_F(HostServicesTest, TheRecordsServiceIsGrantedPerInstanceAndChangesOnlyForI
   EXPECT_EQ(api->apply(&granted->table, view(std::string("e1:r:0")), view(change), on_applied, &results),
             SB_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(crm.applied.empty());
-  granted->calls_in_flight["e1:r:0"] = {CallSubject{"e1", 0, "id:C1", "deal", "D1", "{}"}, 1};
+  granted->calls_in_flight["e1:r:0"] = {CallSubject{"e1", 0, "id:C1", "deal", "D1", "{}", 0, "", ""}, 1};
   EXPECT_EQ(api->apply(&granted->table, view(std::string("e1:r:0")), view(change), on_applied, &results), SB_OK);
   EXPECT_EQ(crm.applied, (std::vector<std::string>{"e1|id:C1|records|e1:r:0|" + change}));
   EXPECT_EQ(results, (std::vector<std::string>{"0 evt-e1:r:0"}));
+}
+
+TEST_F(HostServicesTest, TrackedLinksAreSignedForCallsInFlightOnly) {
+  const auto* api = service<sb_host_tracking_v1>(host(), SB_SERVICE_TRACKING);
+  ASSERT_NE(api, nullptr);
+  auto link = [&](const std::string& key, const std::string& kind, const std::string& url, sb_status* status) {
+    std::string out;
+    auto on_value = [](void* user, sb_str v) { static_cast<std::string*>(user)->assign(v.ptr, v.len); };
+    *status = api->link(host(), view(key), view(kind), view(std::string("email")), view(std::string("m1@shop.test")),
+                        view(url), on_value, &out);
+    return out;
+  };
+  sb_status status;
+  link("e1:offer:s1", "open", "", &status);
+  EXPECT_EQ(status, SB_ERR_UNAVAILABLE);  // the host has no tracking.base_url
+  const TrackingTokens tokens("key", "https://sb.example.com/");
+  deps_.tracking = &tokens;
+  link("e1:offer:s1", "open", "", &status);
+  EXPECT_EQ(status, SB_ERR_NOT_FOUND);  // no such call in flight
+  host_->calls_in_flight["e1:offer:s1"] = {CallSubject{"e1", 0, "id:C1", "", "", "{}", 42, "offer", "s1"}, 1};
+  const std::string click = link("e1:offer:s1", "click", "https://shop.test/a?b=1", &status);
+  ASSERT_EQ(status, SB_OK);
+  ASSERT_EQ(click.rfind("https://sb.example.com/t/c/", 0), 0u) << click;
+  const auto verified = tokens.verify("click", click.substr(std::string("https://sb.example.com/t/c/").size()));
+  ASSERT_TRUE(verified);
+  EXPECT_EQ(verified->url, "https://shop.test/a?b=1");
+  EXPECT_EQ(verified->contact_key, "id:C1");
+  EXPECT_EQ(verified->execution_id, 42);
+  EXPECT_EQ(verified->rule, "offer");
+  EXPECT_EQ(verified->step, "s1");
+  EXPECT_EQ(verified->message_id, "m1@shop.test");
+  // Only web links redirect, and only kinds the host serves.
+  link("e1:offer:s1", "click", "javascript:alert(1)", &status);
+  EXPECT_EQ(status, SB_ERR_INVALID_ARGUMENT);
+  link("e1:offer:s1", "click", "https://shop.test/a\r\nSet-Cookie: x", &status);
+  EXPECT_EQ(status, SB_ERR_INVALID_ARGUMENT);
+  link("e1:offer:s1", "forward", "", &status);
+  EXPECT_EQ(status, SB_ERR_INVALID_ARGUMENT);
 }
 
 TEST_F(HostServicesTest, HostTableIdentifiesTheInstance) {

@@ -1,0 +1,190 @@
+// Email through the host: a status change sends a confirmation to a real
+// SMTP server (aiosmtpd with the test CA); tracked opens, clicks and the
+// one-click unsubscribe come back through /t/ as events that rules wait for
+// and that every later marketing message honours.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <thread>
+
+#include "integration/test_support.h"
+#include "plugins/email/smtp_server.h"
+
+namespace sb::test {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr char kToken[] = "email-e2e-token-7c1d";
+constexpr char kAdmin[] = "email-e2e-admin-2b9f";
+constexpr char kBase[] = "http://sb.test";
+
+json base_config(json instances, json rules) {
+  ::setenv("SB_TEST_EMAIL_TOKEN", kToken, 1);
+  ::setenv("SB_TEST_EMAIL_ADMIN", kAdmin, 1);
+  ::setenv("SB_TEST_SMTP_PASSWORD", "s3cret", 1);
+  return json{{"plugin_dirs", {SB_PLUGIN_DIR}},
+              {"secrets",
+               {{"events", {{"env", "SB_TEST_EMAIL_TOKEN"}}},
+                {"admin", {{"env", "SB_TEST_EMAIL_ADMIN"}}},
+                {"smtp_password", {{"env", "SB_TEST_SMTP_PASSWORD"}}}}},
+              {"api", {{"event_tokens", {{{"$secret", "events"}}}}, {"admin_tokens", {{{"$secret", "admin"}}}}}},
+              {"tracking", {{"base_url", kBase}}},
+              {"instances", std::move(instances)},
+              {"rules", std::move(rules)}};
+}
+
+void post(const HostProcess& host, const json& event) {
+  const HttpResult r = http_request(host.port(), "POST", "/api/v1/events", event.dump(),
+                                    {{"Authorization", std::string("Bearer ") + kToken}});
+  ASSERT_EQ(r.status, 202) << r.body;
+}
+
+std::vector<json> outbox(const HostProcess& host, size_t at_least) {
+  std::vector<json> lines;
+  for (int i = 0; i < 200 && lines.size() < at_least; ++i) {
+    lines.clear();
+    std::ifstream in(host.dir() / "outbox.jsonl");
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) lines.push_back(json::parse(line));
+    if (lines.size() < at_least) std::this_thread::sleep_for(25ms);
+  }
+  return lines;
+}
+
+// The path of the first `prefix` link in `html` ("/t/o/...").
+std::string link_path(const std::string& html, const std::string& prefix) {
+  const size_t at = html.find(std::string(kBase) + prefix);
+  if (at == std::string::npos) return "";
+  const size_t start = at + std::string(kBase).size();
+  return html.substr(start, html.find('"', start) - start);
+}
+
+json contact_event(const std::string& id, const std::string& type) {
+  return {{"id", id},
+          {"type", type},
+          {"contact", {{"id", "C1"}, {"name", "Мария"}, {"emails", {{{"address", "maria@example.com"}}}}}}};
+}
+
+// HolliHop: the lead enters "Ждет начала занятий" and gets a confirmation.
+TEST(EmailEndToEnd, ALeadWaitingForClassesGetsAConfirmationWithACyrillicSubject) {
+  test_smtp::SmtpServer smtp;
+  json instances = {{"email",
+                     {{"plugin", "email"},
+                      {"config",
+                       {{"smtp",
+                         {{"host", "localhost"},
+                          {"port", smtp.starttls},
+                          {"username", "mailer"},
+                          {"password", {{"$secret", "smtp_password"}}},
+                          {"ca_file", std::string(SB_TEST_CA_DIR) + "/ca.pem"}}},
+                        {"from", "Школа «Полиглот» <info@school.test>"}}}}}};
+  json rules = json::parse(R"([{"name": "confirmation", "category": "transactional",
+      "trigger": {"entity": "lead", "status": "Ждет начала занятий"},
+      "steps": [{"action": "email.send", "params": {"to": {"type": "any"},
+        "subject": "{{contact.name}}, вы записаны на занятия",
+        "html": "<p>Здравствуйте, {{contact.name}}!</p><p>Ждём вас на первом занятии.</p>"}}]}])");
+  json config = base_config(instances, rules);
+  config["pipelines"] = {{"students", {"Первичный контакт", "Ждет начала занятий", "Учится", "Отказ"}}};
+  HostProcess host(config);
+  post(host, {{"id", "lead-1"},
+              {"type", "lead.status_changed"},
+              {"entity", {{"type", "lead"}, {"id", "L1"}, {"pipeline", "students"}, {"status", "Ждет начала занятий"}}},
+              {"contact", {{"id", "S1"}, {"name", "Пётр <b>"}, {"emails", {{{"address", "petr@example.com"}}}}}}});
+  const json m = smtp.message(1);
+  ASSERT_TRUE(m.is_object()) << host.log();
+  EXPECT_TRUE(m["tls"]);
+  EXPECT_EQ(m["headers"]["Subject"], "Пётр <b>, вы записаны на занятия");
+  EXPECT_EQ(m["headers"]["To"], "\"Пётр <b>\" <petr@example.com>");
+  EXPECT_EQ(m["headers"]["From"], "Школа «Полиглот» <info@school.test>");
+  EXPECT_FALSE(m["headers"].contains("List-Unsubscribe"));  // transactional
+  ASSERT_EQ(m["parts"].size(), 2u);
+  EXPECT_EQ(m["parts"][0]["content"], "Здравствуйте, Пётр <b>!\n\nЖдём вас на первом занятии.");
+  // Escaped in the HTML part; tracked: an open pixel at the end.
+  const std::string html = m["parts"][1]["content"];
+  EXPECT_NE(html.find("Здравствуйте, Пётр &lt;b&gt;!"), std::string::npos) << html;
+  EXPECT_NE(html.find(std::string(kBase) + "/t/o/"), std::string::npos) << html;
+}
+
+TEST(EmailEndToEnd, OpensClicksAndOneClickUnsubscribeComeBackAsEvents) {
+  HttpSink sink;
+  json instances = {{"email", {{"plugin", "email"}, {"config", {{"from", "shop@shop.test"}, {"dry_run", true}}}}},
+                    {"notify", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}}};
+  json rules = json::parse(R"([
+    {"name": "offer", "trigger": {"event": "deal.created"}, "steps": [
+      {"name": "Offer", "action": "email.send", "params": {"to": "{{contact.emails.0.address}}", "subject": "Предложение",
+        "html": "<p>Смотрите <a href=\"https://shop.test/offer?id=7&amp;src=mail\">предложение</a></p>"}},
+      {"wait_for": "message.opened", "match": {"data.message_id": "{{steps.Offer.external_id}}"}, "timeout": "1h",
+        "then": [{"action": "notify.post", "params": {"url": "/opened", "body": {"step": "{{steps.Offer.external_id}}"}}}],
+        "else": [{"action": "notify.post", "params": {"url": "/not-opened", "body": {}}}]}]},
+    {"name": "promo", "trigger": {"event": "promo.started"}, "steps": [
+      {"action": "email.send", "params": {"to": {"type": "any"}, "subject": "Акция", "text": "Скидки"}}]},
+    {"name": "receipt", "category": "transactional", "trigger": {"event": "order.paid"}, "steps": [
+      {"action": "email.send", "params": {"to": {"type": "any"}, "subject": "Чек", "text": "Спасибо"}}]}])");
+  HostProcess host(base_config(instances, rules));
+  post(host, contact_event("deal-1", "deal.created"));
+  auto sent = outbox(host, 1);
+  ASSERT_EQ(sent.size(), 1u) << host.log();
+  const std::string html = sent[0]["html"];
+  const std::string open = link_path(html, "/t/o/"), click = link_path(html, "/t/c/");
+  const std::string unsubscribe = std::string(sent[0]["list_unsubscribe"]).substr(std::string(kBase).size());
+  ASSERT_FALSE(open.empty()) << html;
+  ASSERT_FALSE(click.empty()) << html;
+  EXPECT_EQ(unsubscribe.rfind("/t/u/", 0), 0u);
+
+  // Forged or altered links are refused, and store nothing.
+  std::string forged = open;
+  forged[forged.size() - 3] = forged[forged.size() - 3] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(http_request(host.port(), "GET", forged).status, 404);
+  EXPECT_EQ(http_request(host.port(), "GET", "/t/c/" + open.substr(5)).status, 404);  // an open token as a click
+  EXPECT_EQ(http_request(host.port(), "GET", "/t/x/abc.def").status, 404);
+
+  // The open: a GIF, and the rule's wait takes its "then" branch.
+  const HttpResult pixel = http_request(host.port(), "GET", open);
+  EXPECT_EQ(pixel.status, 200);
+  EXPECT_EQ(pixel.headers.at("content-type"), "image/gif");
+  const auto reached = sink.wait_for(1);
+  ASSERT_EQ(reached.size(), 1u) << host.log();
+  EXPECT_EQ(reached[0].uri, "/opened");
+  EXPECT_EQ(json::parse(reached[0].body)["step"], sent[0]["message_id"]);
+
+  // The click goes to the link in the message, and nowhere else.
+  const HttpResult redirect = http_request(host.port(), "GET", click);
+  EXPECT_EQ(redirect.status, 302);
+  EXPECT_EQ(redirect.headers.at("location"), "https://shop.test/offer?id=7&src=mail");
+
+  // A GET of the unsubscribe link only asks; the one-click POST unsubscribes.
+  const HttpResult ask = http_request(host.port(), "GET", unsubscribe);
+  EXPECT_EQ(ask.status, 200);
+  EXPECT_NE(ask.body.find("<form method=\"post\""), std::string::npos);
+  post(host, contact_event("promo-1", "promo.started"));
+  ASSERT_EQ(outbox(host, 2).size(), 2u);  // still subscribed
+  const HttpResult done = http_request(host.port(), "POST", unsubscribe, "List-Unsubscribe=One-Click",
+                                       {{"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(done.status, 200) << done.body;
+
+  const HttpResult contact = http_request(host.port(), "GET", "/api/v1/contacts?field.id=C1", "",
+                                          {{"Authorization", std::string("Bearer ") + kAdmin}});
+  EXPECT_EQ(contact.json()["items"][0]["data"]["preferences"], json::parse(R"({"email": {"marketing": false}})"))
+      << contact.body;
+
+  post(host, contact_event("promo-2", "promo.started"));  // marketing: not sent
+  post(host, contact_event("order-1", "order.paid"));     // transactional: sent
+  sent = outbox(host, 3);
+  std::this_thread::sleep_for(300ms);
+  sent = outbox(host, 3);
+  ASSERT_EQ(sent.size(), 3u) << host.log();
+  EXPECT_EQ(sent[2]["subject"], "Чек");
+  const HttpResult skipped = http_request(host.port(), "GET", "/api/v1/executions?rule=promo&event_id=promo-2", "",
+                                          {{"Authorization", std::string("Bearer ") + kAdmin}});
+  EXPECT_NE(skipped.body.find("promo-2"), std::string::npos) << skipped.body;
+  const int64_t id = skipped.json()["executions"][0]["id"];
+  const HttpResult history = http_request(host.port(), "GET", "/api/v1/executions/" + std::to_string(id), "",
+                                          {{"Authorization", std::string("Bearer ") + kAdmin}});
+  EXPECT_NE(history.body.find("\"outcome\":\"skipped\""), std::string::npos) << history.body;
+  EXPECT_NE(history.body.find("opted out of marketing email"), std::string::npos) << history.body;
+}
+
+}  // namespace
+}  // namespace sb::test

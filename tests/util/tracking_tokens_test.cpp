@@ -1,0 +1,67 @@
+// Signed tracking links: what they carry, and what a forger cannot do.
+#include <gtest/gtest.h>
+
+#include "util/TrackingTokens.h"
+
+namespace sb {
+namespace {
+
+TrackedLink click_link() {
+  TrackedLink link;
+  link.kind = "click";
+  link.channel = "email";
+  link.message_id = "abc@shop.test";
+  link.contact_key = "email:maria@example.com";
+  link.event_id = "deal-1";
+  link.rule = "offer";
+  link.step = "s0";
+  link.execution_id = 7;
+  link.url = "https://shop.test/offer?id=7";
+  return link;
+}
+
+std::string token_of(const std::string& url) { return url.substr(url.rfind('/') + 1); }
+
+TEST(TrackingTokens, ALinkCarriesWhatItIsAbout) {
+  const TrackingTokens tokens("secret", "https://sb.example.com");
+  const std::string url = tokens.url_for(click_link());
+  EXPECT_EQ(url.rfind("https://sb.example.com/t/c/", 0), 0u) << url;
+  const auto link = tokens.verify("click", token_of(url));
+  ASSERT_TRUE(link);
+  EXPECT_EQ(link->url, "https://shop.test/offer?id=7");
+  EXPECT_EQ(link->contact_key, "email:maria@example.com");
+  EXPECT_EQ(link->message_id, "abc@shop.test");
+  EXPECT_EQ(link->execution_id, 7);
+  EXPECT_EQ(link->step, "s0");
+}
+
+TEST(TrackingTokens, ForgedAlteredOrReusedTokensAreRefused) {
+  const TrackingTokens tokens("secret", "https://sb.example.com");
+  const std::string token = token_of(tokens.url_for(click_link()));
+  // Another kind: a click token is not an unsubscribe token.
+  EXPECT_FALSE(tokens.verify("unsubscribe", token));
+  // Another key: another host's links are not ours.
+  EXPECT_FALSE(TrackingTokens("other", "https://sb.example.com").verify("click", token));
+  // Another destination: the payload re-encoded with another URL keeps the old signature.
+  TrackedLink evil = click_link();
+  evil.url = "https://evil.test/";
+  const std::string evil_token = token_of(TrackingTokens("guess", "x").url_for(evil));
+  const std::string spliced = evil_token.substr(0, evil_token.find('.')) + token.substr(token.find('.'));
+  EXPECT_FALSE(tokens.verify("click", spliced));
+  // Every single changed character.
+  for (size_t i = 0; i < token.size(); i += 7) {
+    std::string changed = token;
+    changed[i] = changed[i] == 'A' ? 'B' : 'A';
+    EXPECT_FALSE(tokens.verify("click", changed)) << i;
+  }
+  EXPECT_FALSE(tokens.verify("click", ""));
+  EXPECT_FALSE(tokens.verify("click", "no-dot"));
+}
+
+TEST(TrackingTokens, RandomKeysDiffer) {
+  EXPECT_EQ(random_tracking_key().size(), 64u);
+  EXPECT_NE(random_tracking_key(), random_tracking_key());
+}
+
+}  // namespace
+}  // namespace sb
