@@ -107,6 +107,41 @@ TEST(EmailEndToEnd, ALeadWaitingForClassesGetsAConfirmationWithACyrillicSubject)
   EXPECT_NE(html.find(std::string(kBase) + "/t/o/"), std::string::npos) << html;
 }
 
+// HolliHop: a lead that says no ("Отказ") moves from the welcome list to the win-back list.
+TEST(EmailEndToEnd, ARefusedLeadMovesFromTheWelcomeListToTheWinBackList) {
+  HttpSink unisender(200, R"({"result":{}})");
+  unisender.answer("/ru/api/subscribe", 200, R"({"result":{"person_id":77}})");
+  ::setenv("SB_TEST_UNISENDER_KEY", "uni-e2e-key", 1);
+  json instances = {{"lists",
+                     {{"plugin", "unisender"},
+                      {"config",
+                       {{"api_key", {{"$secret", "unisender_key"}}},
+                        {"base_url", unisender.url()},
+                        {"lists", {{"welcome", 134}, {"winback", 135}}}}}}}};
+  json rules = json::parse(R"([{"name": "refused", "trigger": {"entity": "lead", "status": "Отказ"},
+      "steps": [{"action": "lists.subscribe", "params": {"lists": "winback", "double_optin": 3}},
+                {"action": "lists.exclude", "params": {"lists": "welcome"}}]}])");
+  json config = base_config(instances, rules);
+  config["secrets"]["unisender_key"] = {{"env", "SB_TEST_UNISENDER_KEY"}};
+  config["pipelines"] = {{"students", {"Первичный контакт", "Ждет начала занятий", "Отказ"}}};
+  HostProcess host(config);
+  post(host, {{"id", "lead-9"},
+              {"type", "lead.status_changed"},
+              {"entity", {{"type", "lead"}, {"id", "L9"}, {"pipeline", "students"}, {"status", "Отказ"}}},
+              {"contact", {{"id", "S9"}, {"name", "Ольга"}, {"emails", {{{"address", "olga@example.com"}}}}}}});
+  const auto calls = unisender.wait_for(2);
+  ASSERT_EQ(calls.size(), 2u) << host.log();
+  EXPECT_EQ(calls[0].uri, "/ru/api/subscribe");
+  EXPECT_EQ(
+      calls[0].body,
+      "format=json&api_key=uni-e2e-key&list_ids=135&fields%5Bemail%5D=olga%40example.com&fields%5BName%5D=%D0%9E%D0%"
+      "BB%D1%8C%D0%B3%D0%B0&double_optin=3");
+  EXPECT_EQ(calls[1].uri, "/ru/api/exclude");
+  EXPECT_EQ(calls[1].body,
+            "format=json&api_key=uni-e2e-key&contact_type=email&contact=olga%40example.com&list_ids=134");
+  EXPECT_EQ(host.log().find("uni-e2e-key"), std::string::npos);
+}
+
 TEST(EmailEndToEnd, OpensClicksAndOneClickUnsubscribeComeBackAsEvents) {
   HttpSink sink;
   json instances = {{"email", {{"plugin", "email"}, {"config", {{"from", "shop@shop.test"}, {"dry_run", true}}}}},

@@ -1,0 +1,171 @@
+// The unisender plugin through the C ABI against an emulator of UniSender's
+// API: it checks what UniSender checks (the method's path, a form body in
+// UTF-8, format=json, a known api_key, list ids, a contact) and answers as
+// UniSender does, errors included.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "../fake_host.h"
+#include "form.h"
+
+namespace {
+
+using nlohmann::json;
+
+constexpr char kKey[] = "uni-key-123";
+
+// UniSender, as far as these three methods go.
+fake::Response emulate(const fake::Sent& request) {
+  auto error = [](const std::string& message, const std::string& code) {
+    return fake::Response{200, "application/json", json{{"error", message}, {"code", code}}.dump()};
+  };
+  const std::string prefix = "https://api.unisender.test/ru/api/";
+  if (request.method != "POST" || request.url.rfind(prefix, 0) != 0) return error("Unknown method", "unknown_method");
+  const std::string method = request.url.substr(prefix.size());
+  if (request.header("Content-Type") != "application/x-www-form-urlencoded")
+    return error("Expected a form", "invalid_arg");
+  std::map<std::string, std::string> form;
+  for (const auto& [k, v] : switchboard_plugins::form_decode(request.body)) form[k] = v;
+  if (form["format"] != "json") return error("format is required", "invalid_arg");
+  if (form["api_key"] != kKey) return error("Invalid API key", "invalid_api_key");
+  auto ids_ok = [&](bool required) {
+    const std::string ids = form["list_ids"];
+    if (ids.empty()) return !required;
+    return ids.find_first_not_of("0123456789,") == std::string::npos && ids.front() != ',' && ids.back() != ',';
+  };
+  if (method == "subscribe") {
+    if (!ids_ok(true)) return error("list_ids is required", "invalid_arg");
+    if (form["fields[email]"].empty() && form["fields[phone]"].empty())
+      return error("fields[email] or fields[phone] is required", "invalid_arg");
+    if (form.count("double_optin") && form["double_optin"] != "0" && form["double_optin"] != "3" &&
+        form["double_optin"] != "4")
+      return error("double_optin: invalid value", "invalid_arg");
+    return {200, "application/json", R"({"result":{"person_id":4242}})"};
+  }
+  if (method == "exclude" || method == "unsubscribe") {
+    if (form["contact_type"] != "email" && form["contact_type"] != "phone")
+      return error("contact_type is required", "invalid_arg");
+    if (form["contact"].empty()) return error("contact is required", "invalid_arg");
+    if (!ids_ok(false)) return error("list_ids: invalid", "invalid_arg");
+    return {200, "application/json", R"({"result":{}})"};
+  }
+  return error("Unknown method", "unknown_method");
+}
+
+const json kSubject = json::parse(R"({"contact": {"id": "C1", "name": "Анна Смирнова",
+    "emails": [{"address": "anna@example.com"}], "phones": [{"number": "+79990001122"}], "tags": ["vip", "йога"]}})");
+
+class UnisenderPluginTest : public ::testing::Test {
+ protected:
+  fake::Library library{PLUGIN_PATH};
+  fake::Host host{"unisender"};
+
+  std::unique_ptr<fake::Instance> create(const std::string& key = kKey) {
+    const json config{
+        {"api_key", key}, {"base_url", "https://api.unisender.test"}, {"lists", {{"welcome", 134}, {"winback", 135}}}};
+    auto instance = std::make_unique<fake::Instance>(library, host, config.dump());
+    EXPECT_EQ(instance->status(), SB_OK) << instance->error();
+    return instance;
+  }
+  // Invokes, lets the emulator answer, and returns the result.
+  fake::Result call(fake::Instance& instance, const std::string& action, const json& params,
+                    const json& subject = kSubject) {
+    const size_t sent = host.sent.size(), results = host.results.size();
+    EXPECT_EQ(instance.invoke(action, params.dump(), "e1:r:s0", 0, subject.dump()), SB_OK);
+    if (host.results.size() > results) return host.results.back();
+    EXPECT_EQ(host.sent.size(), sent + 1);
+    const fake::Response answer = emulate(host.sent.back());
+    host.finish_http(host.sent.size() - 1, answer.status, {{"Content-Type", answer.content_type}}, answer.body);
+    return host.results.back();
+  }
+  std::map<std::string, std::string> form(size_t index) const {
+    std::map<std::string, std::string> out;
+    for (const auto& [k, v] : switchboard_plugins::form_decode(host.sent.at(index).body)) out[k] = v;
+    return out;
+  }
+};
+
+TEST_F(UnisenderPluginTest, SubscribeSendsTheContactsFieldsToTheNamedLists) {
+  auto instance = create();
+  const fake::Result r =
+      call(*instance, "subscribe", {{"lists", {"welcome", 200}}, {"double_optin", 3}, {"overwrite", 2}});
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  EXPECT_EQ(r.external_id, "4242");
+  EXPECT_EQ(host.sent[0].url, "https://api.unisender.test/ru/api/subscribe");
+  EXPECT_EQ(host.sent[0].body.rfind("format=json&api_key=uni-key-123&", 0), 0u) << host.sent[0].body;
+  const auto f = form(0);
+  EXPECT_EQ(f.at("list_ids"), "134,200");
+  EXPECT_EQ(f.at("fields[email]"), "anna@example.com");
+  EXPECT_EQ(f.at("fields[phone]"), "+79990001122");
+  EXPECT_EQ(f.at("fields[Name]"), "Анна Смирнова");  // UTF-8, percent-encoded on the wire
+  EXPECT_EQ(f.at("tags"), "vip,йога");
+  EXPECT_EQ(f.at("double_optin"), "3");
+  EXPECT_EQ(f.at("overwrite"), "2");
+  EXPECT_NE(host.sent[0].body.find("fields%5BName%5D=%D0%90%D0%BD%D0%BD%D0%B0"), std::string::npos);
+}
+
+TEST_F(UnisenderPluginTest, ExcludeAndUnsubscribeNameTheContactByEmailOrPhone) {
+  auto instance = create();
+  ASSERT_EQ(call(*instance, "exclude", {{"lists", "welcome"}}).outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(host.sent[0].url, "https://api.unisender.test/ru/api/exclude");
+  EXPECT_EQ(form(0), (std::map<std::string, std::string>{{"format", "json"},
+                                                         {"api_key", kKey},
+                                                         {"contact_type", "email"},
+                                                         {"contact", "anna@example.com"},
+                                                         {"list_ids", "134"}}));
+  const json phone_only = json::parse(R"({"contact": {"phones": [{"number": "+79990001122"}]}})");
+  ASSERT_EQ(call(*instance, "unsubscribe", json::object(), phone_only).outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(form(1).at("contact_type"), "phone");
+  EXPECT_EQ(form(1).at("contact"), "+79990001122");
+  EXPECT_EQ(form(1).count("list_ids"), 0u);  // every list
+}
+
+TEST_F(UnisenderPluginTest, UniSendersErrorsMapToRetryOrPermanentWithItsMessage) {
+  auto wrong_key = create("not-the-key");
+  fake::Result r = call(*wrong_key, "subscribe", {{"lists", "welcome"}});
+  EXPECT_EQ(r.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(r.provider_code, "invalid_api_key");
+  EXPECT_EQ(r.reason, "Invalid API key");
+  auto instance = create();
+  auto answer = [&](int status, const std::string& body) {
+    EXPECT_EQ(instance->invoke("subscribe", json{{"lists", "welcome"}}.dump(), "k", 0, kSubject.dump()), SB_OK);
+    host.finish_http(host.sent.size() - 1, status, {}, body);
+    return host.results.back();
+  };
+  r = answer(200, R"({"error":"Too many requests","code":"api_call_limit_exceeded_for_api_key"})");
+  EXPECT_EQ(r.outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(r.retry_after_s, 60u);
+  EXPECT_EQ(answer(200, R"({"error":"Try later","code":"retry_later"})").outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(answer(200, R"({"error":"No money","code":"not_enough_money"})").outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(answer(503, "").outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(answer(200, "<html>").outcome, SB_OUTCOME_RETRY);
+  r = answer(200, R"({"result":{"person_id":1},"warnings":[{"warning":"tag ignored"}]})");
+  EXPECT_EQ(r.outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(json::parse(r.output_json)["warnings"][0]["warning"], "tag ignored");
+}
+
+TEST_F(UnisenderPluginTest, UnknownListsAndMissingContactsFailWithoutARequest) {
+  auto instance = create();
+  fake::Result r = call(*instance, "subscribe", {{"lists", {"welcome", "vip"}}});
+  EXPECT_EQ(r.outcome, SB_OUTCOME_INVALID_PARAMS);
+  EXPECT_EQ(r.reason, "/lists/1: unknown list \"vip\" (the instance's lists: welcome, winback)");
+  r = call(*instance, "subscribe", {{"lists", "welcome"}}, json::parse(R"({"contact": {"id": "C9"}})"));
+  EXPECT_EQ(r.outcome, SB_OUTCOME_UNREACHABLE);
+  EXPECT_TRUE(host.sent.empty());
+}
+
+TEST_F(UnisenderPluginTest, DryRunWritesTheCallWithoutTheKey) {
+  fake::Instance instance(library, host, R"({"dry_run": true, "lists": {"winback": 135}})");
+  ASSERT_EQ(instance.status(), SB_OK) << instance.error();
+  ASSERT_EQ(instance.invoke("subscribe", R"({"lists": "winback"})", "k", 0, kSubject.dump()), SB_OK);
+  ASSERT_EQ(host.outbox.size(), 1u);
+  const json record = json::parse(host.outbox[0]);
+  EXPECT_EQ(record["method"], "subscribe");
+  EXPECT_EQ(record["fields"]["list_ids"], "135");
+  EXPECT_EQ(host.outbox[0].find("api_key"), std::string::npos);
+  EXPECT_TRUE(host.sent.empty());
+}
+
+}  // namespace
