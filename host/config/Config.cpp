@@ -1,9 +1,11 @@
 #include "config/Config.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -233,6 +235,53 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   const json pipelines = doc.value("pipelines", json::object());  // a local: items() would dangle on a temporary
   for (const auto& [pipeline, statuses] : pipelines.items())
     c.pipelines[pipeline] = statuses.get<std::vector<std::string>>();
+
+  // Message templates: inline, then one file each from templates_dir.
+  auto add_template = [&](const std::string& template_name, json body, const std::string& file,
+                          const std::string& pointer, const fs::path& folder) {
+    static const std::set<std::string> kChannels = {"email", "sms", "whatsapp", "push"};
+    if (!body.is_object() || !body.contains("channel") || !body["channel"].is_string() ||
+        !kChannels.count(body["channel"].get<std::string>()))
+      return issues.push_back(
+          {file, pointer + "/channel", "a template needs \"channel\": email, sms, whatsapp or push"});
+    for (const auto& [key, param] : {std::pair{"html_file", "html"}, std::pair{"text_file", "text"}}) {
+      if (!body.contains(key)) continue;
+      const fs::path path = fs::path(body[key].get<std::string>()).is_absolute()
+                                ? fs::path(body[key].get<std::string>())
+                                : folder / body[key].get<std::string>();
+      std::ifstream part(path, std::ios::binary);
+      if (!part) {
+        issues.push_back({file, pointer + "/" + key, "cannot read '" + path.string() + "'"});
+        continue;
+      }
+      body[param] = std::string((std::istreambuf_iterator<char>(part)), std::istreambuf_iterator<char>());
+      body.erase(key);
+    }
+    if (!c.message_templates.emplace(template_name, std::move(body)).second)
+      issues.push_back({file, pointer, "template '" + template_name + "' is defined twice"});
+  };
+  const json templates = doc.value("templates", json::object());
+  for (const auto& [template_name, body] : templates.items())
+    add_template(template_name, body, name, "/templates/" + escape_pointer_token(template_name), base);
+  if (doc.contains("templates_dir")) {
+    const fs::path folder = resolve(doc["templates_dir"].get<std::string>());
+    std::error_code ec;
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(folder, ec))
+      if (entry.path().extension() == ".json") files.push_back(entry.path());
+    if (ec)
+      issues.push_back({name, "/templates_dir", "cannot read the folder '" + folder.string() + "': " + ec.message()});
+    std::sort(files.begin(), files.end());
+    for (const fs::path& path : files) {
+      std::ifstream file_in(path, std::ios::binary);
+      const json body = json::parse(file_in, nullptr, false);
+      if (body.is_discarded()) {
+        issues.push_back({path.string(), "", "invalid JSON"});
+        continue;
+      }
+      add_template(path.stem().string(), body, path.string(), "", folder);
+    }
+  }
 
   // Rules are compiled (and their problems reported) by rules/RuleCompiler.h.
   std::set<std::string> rule_names;

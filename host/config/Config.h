@@ -121,7 +121,11 @@ struct Config {
   std::map<std::string, SegmentConfig> segments;              // declared segments, by name
   std::vector<AggregateConfig> aggregates;                    // figures kept per contact
   std::map<std::string, std::string> template_variables;      // the config's short names (rules/Template.h)
-  int max_chain_depth = 5;                                    // see PipelineOptions
+  // Message templates by name ("templates", and each <name>.json of
+  // "templates_dir"): {"channel", "description"?, and the action's
+  // parameters}, html_file / text_file read in. A step's "template" names one.
+  std::map<std::string, nlohmann::json> message_templates;
+  int max_chain_depth = 5;              // see PipelineOptions
   int64_t time_check_every_ms = 60000;  // how often time triggers (schedules, special dates, overdue) are checked
   int max_in_flight = 1000;             // ... and this
   nlohmann::json account = nlohmann::json::object();  // {{account.*}}; its timezone and country are defaults

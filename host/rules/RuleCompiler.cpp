@@ -342,19 +342,84 @@ class StepCompiler {
 
 }  // namespace
 
+namespace {
+
+// The names of the message templates the rule's steps use.
+void collect_template_names(const json& value, std::set<std::string>& names) {
+  if (value.is_object()) {
+    if (const auto it = value.find("template"); it != value.end() && it->is_string() && value.contains("action"))
+      names.insert(it->get<std::string>());
+    for (const auto& item : value) collect_template_names(item, names);
+  } else if (value.is_array()) {
+    for (const auto& item : value) collect_template_names(item, names);
+  }
+}
+
+// By step pointer: the message template a step uses, and its channel.
+using TemplateUses = std::map<std::string, std::pair<std::string, std::string>>;
+
+// The rule with each step's message template merged into its params (the
+// step's own params win). Records the template's channel by step pointer.
+json with_message_templates(const json& value, const std::string& pointer, const std::string& rule,
+                            const std::map<std::string, json>& templates, TemplateUses& channels,
+                            std::vector<RuleIssue>& issues) {
+  if (value.is_array()) {
+    json out = json::array();
+    for (size_t i = 0; i < value.size(); ++i)
+      out.push_back(
+          with_message_templates(value[i], pointer + "/" + std::to_string(i), rule, templates, channels, issues));
+    return out;
+  }
+  if (!value.is_object()) return value;
+  json out = json::object();
+  for (const auto& [key, item] : value.items())
+    out[key] =
+        with_message_templates(item, pointer + "/" + escape_pointer_token(key), rule, templates, channels, issues);
+  const auto name = value.find("template");
+  if (!value.contains("action") || name == value.end() || !name->is_string()) return out;
+  const auto found = templates.find(name->get<std::string>());
+  if (found == templates.end()) {
+    std::string known;
+    for (const auto& [k, v] : templates) known += (known.empty() ? "" : ", ") + k;
+    issues.push_back({pointer + "/template", "rule '" + rule + "': unknown template '" + name->get<std::string>() +
+                                                 "' (the config's templates: " + (known.empty() ? "none" : known) +
+                                                 ")"});
+    return out;
+  }
+  json params = found->second;
+  channels[pointer] = {found->first, params.value("channel", "")};
+  params.erase("channel");
+  params.erase("description");
+  params.update(value.value("params", json::object()));
+  out["params"] = std::move(params);
+  return out;
+}
+
+}  // namespace
+
 json rule_source(const json& rule, const RuleEnvironment& environment) {
   json variables = json::object();
   for (const auto& [k, v] : environment.template_variables) variables[k] = v;
   json pipelines = json::object();
   for (const auto& [k, v] : environment.pipelines) pipelines[k] = v;
-  return {{"rule", rule}, {"template_variables", variables}, {"pipelines", pipelines}};
+  json source{{"rule", rule}, {"template_variables", variables}, {"pipelines", pipelines}};
+  // A template's text is part of the version: an execution keeps the words it began with.
+  std::set<std::string> used;
+  collect_template_names(rule, used);
+  for (const std::string& name : used)
+    if (const auto it = environment.message_templates.find(name); it != environment.message_templates.end())
+      source["message_templates"][name] = it->second;
+  return source;
 }
 
-CompiledRule compile_rule(const json& rule, const std::string& pointer, const RuleEnvironment& environment,
+CompiledRule compile_rule(const json& written, const std::string& pointer, const RuleEnvironment& environment,
                           std::vector<RuleIssue>& issues) {
   CompiledRule out;
-  out.name = rule.value("name", "");
-  out.source = rule_source(rule, environment);
+  out.name = written.value("name", "");
+  out.source = rule_source(written, environment);
+  TemplateUses template_channels;
+  const json rule =
+      with_message_templates(written, pointer, out.name, environment.message_templates, template_channels, issues);
   out.version = hash_hex(dump_text(out.source));
   const std::string where = "rule '" + out.name + "': ";
   const json trigger = rule.value("trigger", json::object());
@@ -400,7 +465,10 @@ CompiledRule compile_rule(const json& rule, const std::string& pointer, const Ru
   for (size_t i = 0; i < out.steps.size(); ++i) {
     CompiledStep& s = out.steps[i];
     const std::string& at = steps.pointer_of(i);
-    const std::string step_where = "rule '" + out.name + "', step '" + s.name + "': ";
+    const auto used_template = template_channels.find(at);
+    const std::string step_where =
+        "rule '" + out.name + "', step '" + s.name + "'" +
+        (used_template == template_channels.end() ? "" : " (template '" + used_template->second.first + "')") + ": ";
     if (s.kind == CompiledStep::Kind::kWaitEvent) {
       s.wait_match = expand_template_variables(s.wait_match, variables, kTemplateRoots);
       check_templates(s.wait_match, at + "/match", step_where);
@@ -431,6 +499,10 @@ CompiledRule compile_rule(const json& rule, const std::string& pointer, const Ru
     if (const auto it = spec->schema_json.find("x-switchboard-channel");
         it != spec->schema_json.end() && it->is_string())
       s.channel = it->get<std::string>();
+    if (used_template != template_channels.end() && used_template->second.second != s.channel)
+      issues.push_back({at + "/template", step_where + "the template is for " + used_template->second.second +
+                                              ", and " + s.instance + "." + s.action + " sends " +
+                                              (s.channel.empty() ? "no messages" : s.channel)});
   }
   out.index_steps();
   return out;
@@ -447,6 +519,9 @@ CompiledRule compile_rule_version(const json& source, const RuleEnvironment& env
   for (const auto& [k, v] : variables.items()) then.template_variables[k] = v.get<std::string>();
   then.pipelines.clear();
   for (const auto& [k, v] : pipelines.items()) then.pipelines[k] = v.get<std::vector<std::string>>();
+  const json templates = source.value("message_templates", json::object());
+  then.message_templates.clear();
+  for (const auto& [k, v] : templates.items()) then.message_templates[k] = v;
   return compile_rule(source.value("rule", json::object()), "", then, issues);
 }
 

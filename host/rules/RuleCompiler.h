@@ -28,6 +28,7 @@ struct ActionSpec {
 struct RuleEnvironment {
   std::map<std::string, std::vector<std::string>> pipelines;  // statuses in order
   std::map<std::string, std::string> template_variables;      // the config's short names
+  std::map<std::string, nlohmann::json> message_templates;    // a step's "template": {"channel", params...}
   std::set<std::string> instances;                            // the declared instances
   std::set<std::string> static_segments;                      // segments without a filter
   std::set<std::string> dynamic_segments;                     // segments with one

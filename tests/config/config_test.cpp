@@ -17,10 +17,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Returns every issue `switchboard validate` would print for `text`.
-std::vector<std::string> validate_text(const std::string& text) {
-  const fs::path file = fs::temp_directory_path() / ("sb_config_test_" + std::to_string(::getpid()) + ".json");
-  std::ofstream(file) << text;
+// Returns every issue `switchboard validate` would print for `file`.
+std::vector<std::string> validate_file(const fs::path& file) {
   std::vector<std::string> out;
   try {
     std::vector<ConfigIssue> problems;
@@ -37,8 +35,16 @@ std::vector<std::string> validate_text(const std::string& text) {
   } catch (const ConfigError& e) {
     for (const auto& i : e.issues()) out.push_back(i.to_string());
   }
+  return out;
+}
+
+// ... for `text`, without the temporary file's name.
+std::vector<std::string> validate_text(const std::string& text) {
+  const fs::path file = fs::temp_directory_path() / ("sb_config_test_" + std::to_string(::getpid()) + ".json");
+  std::ofstream(file) << text;
+  std::vector<std::string> out = validate_file(file);
   fs::remove(file);
-  for (auto& line : out) line = line.substr(line.find(".json: ") + 7);  // drop the temp file name
+  for (auto& line : out) line = line.substr(line.find(".json: ") + 7);
   return out;
 }
 
@@ -217,6 +223,30 @@ TEST_P(BadConfigTest, ReportsThePreciseProblem) {
 INSTANTIATE_TEST_SUITE_P(Config, BadConfigTest, ::testing::ValuesIn(kBadConfigs),
                          [](const auto& info) { return std::string(info.param.name); });
 
+#define EMAIL_INSTANCE \
+  R"("instances": {"mail": {"plugin": "email", "config": {"from": "a@b.test", "dry_run": true}}, "sms": {"plugin": "sms", "config": {"gateway": "smsru", "api_id": "x", "dry_run": true}}})"
+const BadConfig kTemplateConfigs[] = {
+    {"template_unknown",
+     "{" EMAIL_INSTANCE R"(, "templates": {"offer": {"channel": "email", "subject": "S", "text": "T"}},
+        "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "mail.send", "template": "ofer", "params": {"to": "x@y.test"}}]}]})",
+     "/rules/0/steps/0/template: rule 'r': unknown template 'ofer' (the config's templates: offer)"},
+    {"template_variable_unknown_in_a_rule_that_uses_it",
+     "{" EMAIL_INSTANCE
+     R"(, "templates": {"offer": {"channel": "email", "subject": "Hi {{contcat.name}}", "text": "T"}},
+        "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "mail.send", "template": "offer", "params": {"to": "x@y.test"}}]}]})",
+     "/rules/0/steps/0/params/subject: rule 'r', step 'mail.send' (template 'offer'): "},
+    {"template_for_another_channel",
+     "{" EMAIL_INSTANCE R"(, "templates": {"offer": {"channel": "email", "subject": "S", "text": "T"}},
+        "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sms.send", "template": "offer", "params": {"to": "+79990001122"}}]}]})",
+     "/rules/0/steps/0/template: rule 'r', step 'sms.send' (template 'offer'): the template is for email, and sms.send "
+     "sends sms"},
+    {"template_without_channel", R"({"templates": {"offer": {"subject": "S"}}})", "/templates/offer"},
+    {"template_file_missing", R"({"templates": {"offer": {"channel": "email", "html_file": "no-such.html"}}})",
+     "/templates/offer/html_file: cannot read"},
+};
+INSTANTIATE_TEST_SUITE_P(Templates, BadConfigTest, ::testing::ValuesIn(kTemplateConfigs),
+                         [](const auto& info) { return std::string(info.param.name); });
+
 TEST(Config, ValidateReportsFileAndPluginProblemsInOnePass) {
   auto issues = validate_text(R"({"instances": {"sink": {"plugin": "smtp_nope"}},
       "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "crm.post"}]}]})");
@@ -338,6 +368,36 @@ TEST(Config, AStepNameUsedTwiceIsNoIdAndARuleVersionFollowsItsContent) {
   std::ofstream(file) << "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [
       {"action": "sink.post", "name": "send", "params": {"body": 1}}]}]})";
   EXPECT_NE(first_rule(file).version, a.version);
+}
+
+TEST(Config, AMessageTemplateFillsTheParamsAndItsTextIsPartOfTheRuleVersion) {
+  const fs::path dir = fs::temp_directory_path() / ("sb_config_templates_" + std::to_string(::getpid()));
+  fs::create_directories(dir / "templates");
+  std::ofstream(dir / "templates" / "offer.json")
+      << R"({"channel": "email", "description": "the spring offer", "subject": "Скидка, {{contact.name}}", "html_file": "offer.html"})";
+  std::ofstream(dir / "templates" / "offer.html") << "<p>Только до пятницы</p>";
+  const std::string rules = R"("rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [
+      {"action": "mail.send", "template": "offer", "params": {"to": "{{contact.emails.0.address}}", "subject": "Своя тема"}},
+      {"action": "mail.send", "template": "offer", "params": {"to": "x@y.test"}}]}])";
+  const fs::path file = dir / "switchboard.json";
+  std::ofstream(file) << "{" EMAIL_INSTANCE R"(, "templates_dir": "templates", )" << rules << "}";
+  EXPECT_EQ(validate_file(file), std::vector<std::string>{});
+  const Config config = load_config(file);
+  std::vector<RuleIssue> issues;
+  const CompiledRule a = compile_rule(config.rules.at(0).body, "/rules/0", rule_environment(config), issues);
+  ASSERT_TRUE(issues.empty()) << issues.front().message;
+  EXPECT_EQ(a.steps[0].params["subject"], "Своя тема");  // the step's own params win
+  EXPECT_EQ(a.steps[0].params["html"], "<p>Только до пятницы</p>");
+  EXPECT_EQ(a.steps[1].params["subject"], "Скидка, {{contact.name}}");
+  EXPECT_FALSE(a.steps[1].params.contains("channel"));
+  EXPECT_FALSE(a.steps[1].params.contains("description"));
+  // A stored version compiles with the template as it was.
+  const CompiledRule again = compile_rule_version(a.source, rule_environment(config), issues);
+  EXPECT_EQ(again.steps[1].params["html"], "<p>Только до пятницы</p>");
+  std::ofstream(dir / "templates" / "offer.html") << "<p>Только до субботы</p>";
+  const Config edited = load_config(file);
+  EXPECT_NE(compile_rule(edited.rules.at(0).body, "/rules/0", rule_environment(edited), issues).version, a.version);
+  fs::remove_all(dir);
 }
 
 TEST(Config, SecretsAreResolvedFromTheEnvironment) {
