@@ -8,6 +8,7 @@
 #include "crm/CrmService.h"
 #include "executor/CallQueue.h"
 #include "executor/CompletedRoutes.h"
+#include "executor/FrequencyCaps.h"
 #include "http/HttpClient.h"
 #include "http/HttpServer.h"
 #include "http/WebhookRoutes.h"
@@ -108,6 +109,13 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
     if (pipeline_) pipeline_->wake();  // its loop starts the calls that waited
   });
   pipeline_options.calls = calls_in_flight_.get();
+  if (!config_.frequency_caps.empty()) {
+    std::vector<FrequencyCap> caps;
+    for (const auto& cap : config_.frequency_caps)
+      caps.push_back({cap.channel, cap.category, cap.limit, cap.period_ms, cap.period});
+    frequency_caps_ = std::make_unique<FrequencyCaps>(std::move(caps), *store_);
+  }
+  pipeline_options.frequency_caps = frequency_caps_.get();
   pipeline_ = std::make_unique<Pipeline>(*store_, checked.rules, *this, *metrics_, pipeline_options);
   TimeTriggers::Options time_options;
   time_options.check_every = std::chrono::milliseconds(config_.time_check_every_ms);
@@ -118,6 +126,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   CompletedRoutes::Options completed;
   completed.account = config_.account;
   completed.max_wait = std::chrono::milliseconds(config_.http_server.response_timeout_ms);
+  completed.frequency_caps = frequency_caps_.get();
   completed_ = std::make_unique<CompletedRoutes>(
       std::move(checked.rules), *this, *calls_in_flight_, *store_, *metrics_,
       [this](std::chrono::milliseconds delay, std::function<void()> task) {

@@ -21,6 +21,7 @@ class CallQueue;
 class CompletedRoutes;
 class CrmService;
 class EventLoopGroup;
+class FrequencyCaps;
 class EventsApi;
 class ExecutionsApi;
 class RecordsApi;
@@ -70,10 +71,11 @@ class Runtime : public ActionDispatcher {
   std::unique_ptr<PendingCalls> calls_;
   std::unique_ptr<HttpClient> http_;
   HostDependencies deps_;
-  std::unique_ptr<CallQueue> calls_in_flight_;  // per-instance bounds, for both runners
-  std::unique_ptr<CompletedRoutes> completed_;  // plugins' events whose emitter waits for the result
-  std::unique_ptr<CrmService> crm_;             // switchboard.crm/1: records read, changes stored as events
-  std::unique_ptr<EmittedEvents> emitted_;      // plugins' events: to the store, or to completed_
+  std::unique_ptr<FrequencyCaps> frequency_caps_;  // null: the config has none
+  std::unique_ptr<CallQueue> calls_in_flight_;     // per-instance bounds, for both runners
+  std::unique_ptr<CompletedRoutes> completed_;     // plugins' events whose emitter waits for the result
+  std::unique_ptr<CrmService> crm_;                // switchboard.crm/1: records read, changes stored as events
+  std::unique_ptr<EmittedEvents> emitted_;         // plugins' events: to the store, or to completed_
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<TimeTriggers> time_triggers_;  // schedules, special dates, overdue: events of their own          //
                                                  // events from the events API (durable)

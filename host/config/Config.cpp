@@ -236,6 +236,17 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   for (const auto& [pipeline, statuses] : pipelines.items())
     c.pipelines[pipeline] = statuses.get<std::vector<std::string>>();
 
+  const json caps = doc.value("frequency_caps", json::array());
+  for (size_t i = 0; i < caps.size(); ++i) {
+    const std::string period = caps[i]["period"].get<std::string>();
+    const auto period_ms = parse_duration_ms(period);
+    if (!period_ms || *period_ms <= 0)
+      issues.push_back({name, "/frequency_caps/" + std::to_string(i) + "/period",
+                        "expected a duration such as \"1d\" or \"12h\", got '" + period + "'"});
+    c.frequency_caps.push_back({caps[i]["channel"], caps[i].value("category", ""), caps[i]["limit"].get<int>(),
+                                period_ms.value_or(0), period});
+  }
+
   // Message templates: inline, then one file each from templates_dir.
   auto add_template = [&](const std::string& template_name, json body, const std::string& file,
                           const std::string& pointer, const fs::path& folder) {

@@ -125,6 +125,14 @@ struct Config {
   // "templates_dir"): {"channel", "description"?, and the action's
   // parameters}, html_file / text_file read in. A step's "template" names one.
   std::map<std::string, nlohmann::json> message_templates;
+  // "frequency_caps": [{"channel", "category"?, "limit", "period"}]
+  struct FrequencyCapConfig {
+    std::string channel, category;
+    int limit = 1;
+    int64_t period_ms = 0;
+    std::string period;
+  };
+  std::vector<FrequencyCapConfig> frequency_caps;
   int max_chain_depth = 5;              // see PipelineOptions
   int64_t time_check_every_ms = 60000;  // how often time triggers (schedules, special dates, overdue) are checked
   int max_in_flight = 1000;             // ... and this

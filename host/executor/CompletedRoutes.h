@@ -31,6 +31,7 @@ class CompletedRoutes final : public EventSink {
   struct Options {
     nlohmann::json account = nlohmann::json::object();
     std::chrono::milliseconds max_wait{30000};
+    FrequencyCaps* frequency_caps = nullptr;  // shared with the pipeline; null: no caps
   };
 
   CompletedRoutes(std::vector<CompiledRule> rules, ActionDispatcher& actions, CallQueue& calls, Store& events,

@@ -58,13 +58,14 @@ int64_t backoff_ms(int64_t base_ms, int attempt, double jitter) {
 }
 
 Interpreter::Interpreter(ActionDispatcher& actions, CallQueue& calls, Store& events, ExecutionMetrics& metrics,
-                         nlohmann::json account, std::function<void()> events_added)
+                         nlohmann::json account, std::function<void()> events_added, FrequencyCaps* caps)
     : actions_(actions),
       calls_(calls),
       events_(events),
       metrics_(metrics),
       account_(std::move(account)),
-      events_added_(std::move(events_added)) {}
+      events_added_(std::move(events_added)),
+      caps_(caps) {}
 
 namespace {
 // Where a step id of this execution is in its rule version. Rows from before
@@ -264,8 +265,22 @@ void Interpreter::run_action(const Claimed& at, const CompiledStep& step, const 
   // A message step without a category of its own has its rule's, which the channel sees too.
   if (auto& params = std::get<ActionRequest>(request).params; !step.channel.empty() && !params.contains("category"))
     params["category"] = at.rule->category;
-  if (auto why = preferences_refuse(at, step, std::get<ActionRequest>(request), context))
-    return step_skipped(at, step, *why, decisions);
+  if (!step.channel.empty() && !at.rule->critical) {
+    const ActionRequest& message = std::get<ActionRequest>(request);
+    if (auto why = preferences_refuse(at, step, message, context)) return step_skipped(at, step, *why, decisions);
+    if (caps_) {
+      const auto category = message.params.find("category");
+      const auto verdict = caps_->take(
+          message.subject.contact_key, step.channel,
+          category != message.params.end() && category->is_string() ? category->get<std::string>() : "", now_ms());
+      if (!verdict.over.empty() && !at.rule->defer_over_cap) return step_skipped(at, step, verdict.over, decisions);
+      if (!verdict.over.empty()) {
+        ActionOutcome later = ActionOutcome::failure(SB_OUTCOME_DEFERRED, verdict.over);
+        later.retry_after_s = static_cast<uint32_t>(std::max<int64_t>(1, (verdict.free_at_ms - now_ms() + 999) / 1000));
+        return step_ended(at, step, later, decisions);
+      }
+    }
+  }
   metrics_.step_started();
   if (step.instance == kHostInstance)
     return produce_event(at, step, std::get<ActionRequest>(request), context, std::move(decisions));
@@ -301,11 +316,9 @@ void Interpreter::produce_event(const Claimed& at, const CompiledStep& step, con
 
 std::optional<std::string> Interpreter::preferences_refuse(const Claimed& at, const CompiledStep& step,
                                                            const ActionRequest& request, const json& context) {
-  if (step.channel.empty() || at.rule->critical) return std::nullopt;
   const auto given = request.params.find("category");
   const std::string category =
       given != request.params.end() && given->is_string() ? given->get<std::string>() : at.rule->category;
-  if (category == "transactional") return std::nullopt;
   // The contact as stored now: an unsubscribe may have come while this execution waited. A route
   // that keeps its state in memory (no row) reads the request's own contact instead of the disk.
   json contact = context.value("contact", json());

@@ -30,6 +30,7 @@
 
 #include "executor/ActionRequests.h"
 #include "executor/CallQueue.h"
+#include "executor/FrequencyCaps.h"
 #include "executor/Transitions.h"
 #include "metrics/Metrics.h"
 #include "rules/CompiledRule.h"
@@ -62,8 +63,9 @@ class Interpreter {
 
   // `events` takes the events the host's actions produce; `events_added`
   // runs after each (the router has work).
+  // `caps` (may be null: none) counts message steps against the frequency caps.
   Interpreter(ActionDispatcher& actions, CallQueue& calls, Store& events, ExecutionMetrics& metrics,
-              nlohmann::json account, std::function<void()> events_added);
+              nlohmann::json account, std::function<void()> events_added, FrequencyCaps* caps = nullptr);
 
   // Runs the step `row` is at in `rule` (its version; null, with `why`,
   // when there is none) and records what it did, exactly once: now, or when
@@ -84,7 +86,8 @@ class Interpreter {
   void run_action(const Claimed& at, const CompiledStep& step, const nlohmann::json& context, nlohmann::json decisions);
   void step_ended(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
                   const nlohmann::json& decisions);
-  // Why a message step must not reach its contact (executor/ContactPreferences.h), if it must not.
+  // Why a message step must not reach its contact (executor/ContactPreferences.h), if it must not;
+  // for a step of a rule that is not critical.
   std::optional<std::string> preferences_refuse(const Claimed& at, const CompiledStep& step,
                                                 const ActionRequest& request, const nlohmann::json& context);
   // Not sent, for `why`: recorded, and the execution goes on (to the next channel of a fallback chain).
@@ -102,6 +105,7 @@ class Interpreter {
   ExecutionMetrics& metrics_;
   const nlohmann::json account_;
   std::function<void()> events_added_;
+  FrequencyCaps* const caps_;
 };
 
 // The delay before retry `attempt` (1 = the first): base * 2^(attempt-1),

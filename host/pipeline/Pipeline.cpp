@@ -50,7 +50,8 @@ Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatch
       own_calls_(options.calls ? nullptr
                                : std::make_unique<CallQueue>(options.instance_max_in_flight, [this] { wake(); })),
       calls_(options.calls ? *options.calls : *own_calls_),
-      interpreter_(actions, calls_, store, metrics_, options.account, [this] { wake(); }) {
+      interpreter_(
+          actions, calls_, store, metrics_, options.account, [this] { wake(); }, options.frequency_caps) {
   for (CompiledRule& rule : rules_) rule.index_steps();
   // A lease outlasts the longest step: a step is never claimed twice while it runs.
   for (const CompiledRule& rule : rules_)

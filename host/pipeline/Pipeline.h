@@ -56,6 +56,7 @@ struct PipelineOptions {
   // The dynamic segments: the router moves each contact an event changed in
   // or out of them (rules/SegmentMembership.h).
   std::vector<DynamicSegment> dynamic_segments = {};
+  FrequencyCaps* frequency_caps = nullptr;  // shared with the other runner; null: no caps
 };
 
 class Pipeline {

@@ -76,7 +76,8 @@ struct CompiledRule {
   // being sent again.
   bool hold_in_doubt = false;
   std::string category = "marketing";  // its messages' category unless a step's "category" parameter says otherwise
-  bool critical = false;               // sent whatever the contact's preferences
+  bool critical = false;               // sent whatever the contact's preferences and the frequency caps
+  bool defer_over_cap = false;         // over a frequency cap: the step waits (over_cap: defer), else it is skipped
   nlohmann::json source;               // what it was compiled from (rules/RuleCompiler.h rule_source)
 
   // The id of the step at `index`; kEndId past the last.

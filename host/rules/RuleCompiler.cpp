@@ -445,6 +445,7 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
   out.hold_in_doubt = rule.value("on_doubt", "resend") == "hold";
   out.category = rule.value("category", "marketing");
   out.critical = rule.value("critical", false);
+  out.defer_over_cap = rule.value("over_cap", "skip") == "defer";
 
   StepCompiler steps(out.name, pointer + "/steps", issues);
   steps.add_steps(rule.value("steps", json::array()), pointer + "/steps");

@@ -221,5 +221,58 @@ TEST(EmailEndToEnd, OpensClicksAndOneClickUnsubscribeComeBackAsEvents) {
   EXPECT_NE(history.body.find("opted out of marketing email"), std::string::npos) << history.body;
 }
 
+json admin(const HostProcess& host, const std::string& path) {
+  return http_request(host.port(), "GET", path, "", {{"Authorization", std::string("Bearer ") + kAdmin}}).json();
+}
+
+// "At most 1 marketing SMS a day": the second is skipped with the reason, or
+// deferred when its rule says so; a transactional one is not counted.
+TEST(MessagingEndToEnd, AFrequencyCapSkipsOrDefersWhatIsOverIt) {
+  json instances = {
+      {"sms", {{"plugin", "sms"}, {"config", {{"gateway", "smsru"}, {"api_id", "x"}, {"dry_run", true}}}}}};
+  json rules = json::parse(R"([
+    {"name": "promo", "trigger": {"event": "promo.started"}, "steps": [
+      {"action": "sms.send", "params": {"to": "+79990001122", "text": "Скидка 20%"}}]},
+    {"name": "later", "over_cap": "defer", "trigger": {"event": "promo.reminder"}, "steps": [
+      {"action": "sms.send", "params": {"to": "+79990001122", "text": "Скидка скоро закончится"}}]},
+    {"name": "code", "category": "transactional", "trigger": {"event": "login.code"}, "steps": [
+      {"action": "sms.send", "params": {"to": "+79990001122", "text": "Код 1234"}}]}])");
+  json config = base_config(instances, rules);
+  config["frequency_caps"] =
+      json::parse(R"([{"channel": "sms", "category": "marketing", "limit": 1, "period": "1d"}])");
+  HostProcess host(config);
+  post(host, contact_event("promo-1", "promo.started"));
+  ASSERT_EQ(outbox(host, 1).size(), 1u) << host.log();
+  post(host, contact_event("promo-2", "promo.started"));
+  post(host, contact_event("reminder-1", "promo.reminder"));
+  post(host, contact_event("code-1", "login.code"));
+  auto sent = outbox(host, 2);
+  ASSERT_EQ(sent.size(), 2u) << host.log();
+  EXPECT_EQ(sent[1]["text"], "Код 1234");
+
+  json skipped, deferred;
+  for (int i = 0; i < 100; ++i) {
+    skipped = admin(host, "/api/v1/executions?event_id=promo-2");
+    deferred = admin(host, "/api/v1/executions?event_id=reminder-1");
+    if (skipped["executions"].size() == 1 && skipped["executions"][0]["state"] == "done" &&
+        deferred["executions"].size() == 1 && deferred["executions"][0]["state"] == "waiting")
+      break;
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(skipped["executions"].size(), 1u) << skipped;
+  EXPECT_EQ(skipped["executions"][0]["state"], "done");
+  const std::string cap = "over the frequency cap: at most 1 marketing sms message per 1d to this contact";
+  const json skipped_history =
+      admin(host, "/api/v1/executions/" + std::to_string(skipped["executions"][0]["id"].get<int64_t>()));
+  EXPECT_NE(skipped_history.dump().find("\"outcome\":\"skipped\",\"reason\":\"" + cap), std::string::npos)
+      << skipped_history;
+  ASSERT_EQ(deferred["executions"].size(), 1u) << deferred;
+  EXPECT_EQ(deferred["executions"][0]["state"], "waiting");
+  const json deferred_history =
+      admin(host, "/api/v1/executions/" + std::to_string(deferred["executions"][0]["id"].get<int64_t>()));
+  EXPECT_NE(deferred_history.dump().find("\"outcome\":\"deferred\""), std::string::npos) << deferred_history;
+  EXPECT_NE(deferred_history.dump().find(cap), std::string::npos) << deferred_history;
+}
+
 }  // namespace
 }  // namespace sb::test

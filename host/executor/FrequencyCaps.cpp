@@ -1,0 +1,60 @@
+#include "executor/FrequencyCaps.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "store/Store.h"
+#include "util/JsonText.h"
+
+namespace sb {
+
+using nlohmann::json;
+
+FrequencyCaps::FrequencyCaps(std::vector<FrequencyCap> caps, KeyValueStore& kv)
+    : caps_(std::move(caps)), state_(kv, kFrequencyKeys) {}
+
+FrequencyCaps::Verdict FrequencyCaps::take(const std::string& contact_key, const std::string& channel,
+                                           const std::string& category, int64_t now_ms) {
+  int64_t keep_ms = 0;
+  bool applies = false;
+  for (const FrequencyCap& cap : caps_)
+    if (cap.channel == channel) {
+      keep_ms = std::max(keep_ms, cap.period_ms);
+      applies = applies || cap.category.empty() || cap.category == category;
+    }
+  if (!applies || contact_key.empty()) return {};
+  const std::string key = contact_key + "|" + channel;
+  std::lock_guard decide(state_.decision_mutex());
+  const std::optional<std::string> stored = state_.get(key);
+  // {"marketing": [sent_at_ms, ...], ...}, only what a period still covers.
+  json sends = stored ? json::parse(*stored, nullptr, false) : json::object();
+  if (!sends.is_object()) sends = json::object();
+  for (auto& [name, times] : sends.items()) {
+    if (!times.is_array()) times = json::array();
+    json kept = json::array();
+    for (const json& t : times)
+      if (t.is_number_integer() && t.get<int64_t>() > now_ms - keep_ms) kept.push_back(t);
+    times = std::move(kept);
+  }
+  for (const FrequencyCap& cap : caps_) {
+    if (cap.channel != channel || (!cap.category.empty() && cap.category != category)) continue;
+    std::vector<int64_t> within;
+    for (const auto& [name, times] : sends.items())
+      if (cap.category.empty() || name == cap.category)
+        for (const json& t : times)
+          if (t.get<int64_t>() > now_ms - cap.period_ms) within.push_back(t.get<int64_t>());
+    if (static_cast<int>(within.size()) < cap.limit) continue;
+    std::sort(within.begin(), within.end());
+    // Free when enough of them have left the period.
+    const int64_t free_at = within[within.size() - static_cast<size_t>(cap.limit)] + cap.period_ms;
+    return {"over the frequency cap: at most " + std::to_string(cap.limit) + " " +
+                (cap.category.empty() ? "" : cap.category + " ") + channel + " message" + (cap.limit == 1 ? "" : "s") +
+                " per " + cap.period_text + " to this contact",
+            free_at};
+  }
+  sends[category].push_back(now_ms);
+  state_.put(key, dump_text(sends));
+  return {};
+}
+
+}  // namespace sb
