@@ -4,6 +4,7 @@
 #include <random>
 #include <shared_mutex>
 
+#include "events/EventParser.h"
 #include "executor/ContactPreferences.h"
 #include "executor/HostActions.h"
 #include "log/Logger.h"
@@ -65,7 +66,8 @@ Interpreter::Interpreter(ActionDispatcher& actions, CallQueue& calls, Store& eve
       metrics_(metrics),
       account_(std::move(account)),
       events_added_(std::move(events_added)),
-      caps_(caps) {}
+      caps_(caps),
+      digests_(events, kDigestKeys) {}
 
 namespace {
 // Where a step id of this execution is in its rule version. Rows from before
@@ -105,7 +107,7 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
       decisions.push_back({{"step", rule->steps[*resume - 1].name}, {"outcome", "timed out"}});
   auto is_control = [](CompiledStep::Kind k) {
     return k != CompiledStep::Kind::kAction && k != CompiledStep::Kind::kWait && k != CompiledStep::Kind::kWaitEvent &&
-           k != CompiledStep::Kind::kParallel;
+           k != CompiledStep::Kind::kParallel && k != CompiledStep::Kind::kDigest;
   };
   // A branch of a parallel group is over at its end step.
   int end = steps;
@@ -124,6 +126,7 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
     if (!step.retry_safe && rule->hold_in_doubt) return hold_in_doubt(at, step, decisions);
   }
   if (step.kind == CompiledStep::Kind::kWaitEvent) return wait_for_event(at, step, context, decisions);
+  if (step.kind == CompiledStep::Kind::kDigest) return digest(at, step, context, std::move(decisions));
   if (step.kind == CompiledStep::Kind::kParallel) {
     // Each branch is an execution of its own; this one waits, with no due
     // time, until the store sees the last branch end.
@@ -178,6 +181,69 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
                                       std::max(until, now), dump_text(entry), ""));
   }
   run_action(at, step, context, std::move(decisions));
+}
+
+void Interpreter::digest(const Claimed& at, const CompiledStep& step, const json& context, json decisions) {
+  const ExecutionRow& row = at.row;
+  std::string group, item;
+  try {
+    const auto contact = context.find("contact");
+    group = !step.digest_key.is_null() ? as_text(render_template(step.digest_key, context))
+            : contact != context.end() ? contact_key(*contact)
+                                       : "";
+    item = as_text(render_template(step.digest_item, context));
+  } catch (const TemplateError& e) {
+    return step_ended(at, step, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, e.what()), decisions);
+  }
+  const std::string key = row.rule + "|" + step.id + "|" + group;
+  const int64_t now = now_ms();
+  json entry{{"step", step.name}, {"at", format_time_ms(now)}};
+  if (!decisions.empty()) entry["branches"] = decisions;
+  auto collect_until = [&](int64_t until) {
+    entry["outcome"] = "collecting";
+    entry["until"] = format_time_ms(until);
+    at.record(ExecutionUpdate::to(row.id, ExecutionState::kWaiting, step.id, 0, until, dump_text(entry), ""));
+  };
+  std::lock_guard decide(digests_.decision_mutex());
+  const auto stored = digests_.get(key);
+  json digest = stored ? json::parse(*stored, nullptr, false) : json();
+  const bool open = digest.is_object() && !digest.value("closed", false);
+  if (digest.is_object() && digest.value("leader", int64_t{0}) == row.id) {
+    // This execution leads it: wait out the window, then go on with every event that joined.
+    const int64_t until = digest.value("until", int64_t{0});
+    if (open && now < until) return collect_until(until);
+    if (open) {
+      digest["closed"] = true;  // kept, so that this step decides the same if it runs again after a crash
+      digests_.put(key, dump_text(digest));
+    }
+    std::string list;
+    for (const json& line : digest["items"]) list += (list.empty() ? "" : "\n") + line.get<std::string>();
+    entry["outcome"] = "done";
+    entry["output"] = {
+        {"count", digest["items"].size()}, {"items", digest["items"]}, {"list", list}, {"events", digest["events"]}};
+    const int next = at.index + 1;
+    const bool last = next >= static_cast<int>(at.rule->steps.size());
+    return at.record(ExecutionUpdate::to(row.id, last ? ExecutionState::kDone : ExecutionState::kReady,
+                                         at.rule->id_at(next), 0, last ? std::nullopt : std::optional<int64_t>(now),
+                                         dump_text(entry), ""));
+  }
+  if (open) {
+    // Another execution collects this group: this event joins it, and this execution ends here.
+    digest["items"].push_back(item);
+    digest["events"].push_back(row.event_id);
+    digests_.put(key, dump_text(digest));
+    entry["outcome"] = "digested";
+    entry["into"] = digest["leader"];
+    return at.record(ExecutionUpdate::to(row.id, ExecutionState::kDone, kEndId, 0, std::nullopt, dump_text(entry), ""));
+  }
+  // The first event of a new digest: this execution collects.
+  const int64_t until = now + step.wait_ms.value_or(0);
+  digests_.put(key, dump_text(json{{"leader", row.id},
+                                   {"until", until},
+                                   {"items", json::array({item})},
+                                   {"events", json::array({row.event_id})},
+                                   {"closed", false}}));
+  collect_until(until);
 }
 
 void Interpreter::hold_in_doubt(const Claimed& at, const CompiledStep& step, json decisions) {
@@ -254,6 +320,7 @@ int Interpreter::choose_branch(const CompiledRule& rule, const CompiledStep& ste
     case CompiledStep::Kind::kWait:
     case CompiledStep::Kind::kWaitEvent:
     case CompiledStep::Kind::kParallel:
+    case CompiledStep::Kind::kDigest:
       break;
   }
   return index;

@@ -31,6 +31,7 @@
 #include "executor/ActionRequests.h"
 #include "executor/CallQueue.h"
 #include "executor/FrequencyCaps.h"
+#include "executor/KvState.h"
 #include "executor/Transitions.h"
 #include "metrics/Metrics.h"
 #include "rules/CompiledRule.h"
@@ -96,6 +97,8 @@ class Interpreter {
   void produce_event(const Claimed& at, const CompiledStep& step, const ActionRequest& request,
                      const nlohmann::json& context, nlohmann::json decisions);
   void hold_in_doubt(const Claimed& at, const CompiledStep& step, nlohmann::json decisions);
+  // A digest step: the first event of its group collects for the window, the others join it and end.
+  void digest(const Claimed& at, const CompiledStep& step, const nlohmann::json& context, nlohmann::json decisions);
   void wait_for_event(const Claimed& at, const CompiledStep& step, const nlohmann::json& context,
                       nlohmann::json decisions);
 
@@ -106,7 +109,11 @@ class Interpreter {
   const nlohmann::json account_;
   std::function<void()> events_added_;
   FrequencyCaps* const caps_;
+  KvState digests_;  // the open digests, by rule, step and group
 };
+
+// The host's key-value namespace for digests in progress.
+inline constexpr char kDigestKeys[] = "host:digests";
 
 // The delay before retry `attempt` (1 = the first): base * 2^(attempt-1),
 // at most an hour, times a random factor in [0.5, 1.5) so that retries of

@@ -31,7 +31,7 @@ namespace sb {
 class JsonSchema;
 
 struct CompiledStep {
-  enum class Kind { kAction, kWait, kWaitEvent, kIf, kSwitch, kSplit, kParallel, kJump };
+  enum class Kind { kAction, kWait, kWaitEvent, kIf, kSwitch, kSplit, kParallel, kJump, kDigest };
   Kind kind = Kind::kAction;
   std::string id;    // stable: see above
   std::string name;  // what the history and `steps.<name>` call it
@@ -46,7 +46,9 @@ struct CompiledStep {
   int64_t wait_offset_ms = 0;
   std::optional<SendWindow> window;  // ... or a wait for the send window, in the contact's zone or this one
   std::string window_zone;
-  std::string wait_event;  // kWaitEvent: the type, and {"path": "template"} to match; wait_ms is the timeout
+  std::string wait_event;      // kWaitEvent: the type, and {"path": "template"} to match; wait_ms is the timeout
+  nlohmann::json digest_item;  // kDigest: what each event adds (a template); wait_ms is the window ...
+  nlohmann::json digest_key;   // ... and whose digest it joins (a template; null: the contact's)
   nlohmann::json wait_match;
   int max_attempts = 5;
   int64_t backoff_ms = 10000;

@@ -109,14 +109,14 @@ class StepCompiler {
 
  private:
   void add_step(const json& step, const std::string& pointer) {
-    static const char* const kKinds[] = {"action",   "wait", "wait_until", "send_window", "parallel",
-                                         "wait_for", "if",   "switch",     "split",       "fallback"};
+    static const char* const kKinds[] = {"action", "wait",   "wait_until", "send_window", "parallel", "wait_for",
+                                         "if",     "switch", "split",      "fallback",    "digest"};
     int kinds = 0;
     for (const char* k : kKinds) kinds += step.contains(k);
     if (kinds != 1)
       return problem(pointer,
                      "a step is one of action, wait, wait_until, send_window, wait_for, if, switch, split, fallback, "
-                     "parallel");
+                     "parallel, digest");
     if (step.contains("fallback")) return add_fallback(step, pointer);
     if (step.contains("if")) return add_if(step, pointer);
     if (step.contains("wait_for")) return add_wait_for(step, pointer);
@@ -125,6 +125,7 @@ class StepCompiler {
     if (step.contains("send_window")) return add_send_window(step, pointer);
     if (step.contains("wait_until")) return add_wait_until(step, pointer);
     if (step.contains("wait")) return add_wait(step, pointer);
+    if (step.contains("digest")) return add_digest(step, pointer);
     add_action(step, pointer);
   }
 
@@ -292,6 +293,19 @@ class StepCompiler {
     steps_.push_back(std::move(s));
   }
 
+  // {"digest": "1h", "item": "{{data.text}}", "key": "{{entity.id}}"}: the
+  // first event opens a window; the others of its group join it and end.
+  void add_digest(const json& step, const std::string& pointer) {
+    const std::string text = step["digest"];
+    CompiledStep s = base(step, pointer, CompiledStep::Kind::kDigest, "digest " + text);
+    s.wait_ms = parse_duration_ms(text);
+    if (!s.wait_ms || *s.wait_ms <= 0)
+      problem(pointer + "/digest", "expected a positive duration such as \"30m\", \"1h\", \"1d\"");
+    s.digest_item = step.value("item", json("{{event.id}}"));
+    s.digest_key = step.value("key", json());
+    steps_.push_back(std::move(s));
+  }
+
   void add_action(const json& step, const std::string& pointer) {
     const std::string ref = step["action"];
     CompiledStep s = base(step, pointer, CompiledStep::Kind::kAction, ref);
@@ -456,7 +470,9 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
   variables.insert(default_template_variables().begin(), default_template_variables().end());
   std::vector<std::string> step_names;
   for (const auto& s : out.steps)
-    if (s.kind == CompiledStep::Kind::kAction || s.kind == CompiledStep::Kind::kWaitEvent) step_names.push_back(s.name);
+    if (s.kind == CompiledStep::Kind::kAction || s.kind == CompiledStep::Kind::kWaitEvent ||
+        s.kind == CompiledStep::Kind::kDigest)
+      step_names.push_back(s.name);
   auto check_templates = [&](const json& value, const std::string& at, const std::string& step_where) {
     for (const auto& e : unknown_template_variables(value, kTemplateRoots, step_names))
       issues.push_back({at + e.substr(0, e.find(": ")), step_where + e.substr(e.find(": ") + 2)});
@@ -473,6 +489,14 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
     if (s.kind == CompiledStep::Kind::kWaitEvent) {
       s.wait_match = expand_template_variables(s.wait_match, variables, kTemplateRoots);
       check_templates(s.wait_match, at + "/match", step_where);
+    }
+    if (s.kind == CompiledStep::Kind::kDigest) {
+      json templates{{"item", expand_template_variables(s.digest_item, variables, kTemplateRoots)}};
+      if (!s.digest_key.is_null())
+        templates["key"] = expand_template_variables(s.digest_key, variables, kTemplateRoots);
+      check_templates(templates, at, step_where);
+      s.digest_item = templates["item"];
+      if (templates.contains("key")) s.digest_key = templates["key"];
     }
     if (s.kind != CompiledStep::Kind::kAction) continue;
     s.params = expand_template_variables(s.params, variables, kTemplateRoots);

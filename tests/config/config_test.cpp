@@ -240,6 +240,13 @@ const BadConfig kTemplateConfigs[] = {
         "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sms.send", "template": "offer", "params": {"to": "+79990001122"}}]}]})",
      "/rules/0/steps/0/template: rule 'r', step 'sms.send' (template 'offer'): the template is for email, and sms.send "
      "sends sms"},
+    {"digest_without_a_duration",
+     "{" EMAIL_INSTANCE R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"digest": "soon"}]}]})",
+     "/rules/0/steps/0/digest: rule 'r': expected a positive duration"},
+    {"digest_item_with_an_unknown_variable",
+     "{" EMAIL_INSTANCE
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"digest": "1h", "item": "{{dta.text}}"}]}]})",
+     "/rules/0/steps/0/item: rule 'r', step 'digest 1h': "},
     {"template_without_channel", R"({"templates": {"offer": {"subject": "S"}}})", "/templates/offer"},
     {"template_file_missing", R"({"templates": {"offer": {"channel": "email", "html_file": "no-such.html"}}})",
      "/templates/offer/html_file: cannot read"},

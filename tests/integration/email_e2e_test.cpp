@@ -274,5 +274,49 @@ TEST(MessagingEndToEnd, AFrequencyCapSkipsOrDefersWhatIsOverIt) {
   EXPECT_NE(deferred_history.dump().find(cap), std::string::npos) << deferred_history;
 }
 
+// "All new comments in one message": the first comment of a contact opens a
+// window; the others join it; one message lists them when it closes.
+TEST(MessagingEndToEnd, ADigestCollectsAContactsEventsIntoOneMessage) {
+  HttpSink sink;
+  json instances = {{"notify", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}}};
+  json rules = json::parse(R"([{"name": "comments", "trigger": {"event": "comment.created"}, "steps": [
+      {"name": "Comments", "digest": "1s", "item": "{{data.author}}: {{data.text}}"},
+      {"action": "notify.post", "params": {"url": "/digest", "body": {
+        "to": "{{contact.id}}", "count": "{{steps.Comments.output.count}}", "list": "{{steps.Comments.output.list}}"}}}]}])");
+  HostProcess host(base_config(instances, rules));
+  auto comment = [&](const std::string& id, const std::string& contact, const std::string& author,
+                     const std::string& text) {
+    post(host, {{"id", id},
+                {"type", "comment.created"},
+                {"contact", {{"id", contact}}},
+                {"data", {{"author", author}, {"text", text}}}});
+  };
+  comment("c-1", "C1", "Анна", "Отличный урок");
+  comment("c-2", "C1", "Пётр", "Спасибо!");
+  comment("c-3", "C2", "Ольга", "Когда следующее занятие?");
+  comment("c-4", "C1", "Анна", "Жду продолжения");
+  const auto got = sink.wait_for(2, 10s);
+  ASSERT_EQ(got.size(), 2u) << host.log();
+  std::map<std::string, json> by_contact;
+  for (const auto& r : got) by_contact[json::parse(r.body)["to"]] = json::parse(r.body);
+  EXPECT_EQ(by_contact["C1"]["count"], 3);
+  EXPECT_EQ(by_contact["C1"]["list"], "Анна: Отличный урок\nПётр: Спасибо!\nАнна: Жду продолжения");
+  EXPECT_EQ(by_contact["C2"]["count"], 1);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(sink.count(), 2u);
+  const json joined = admin(host, "/api/v1/executions?event_id=c-2");
+  ASSERT_EQ(joined["executions"].size(), 1u) << joined;
+  EXPECT_EQ(joined["executions"][0]["state"], "done");
+  const json history =
+      admin(host, "/api/v1/executions/" + std::to_string(joined["executions"][0]["id"].get<int64_t>()));
+  EXPECT_NE(history.dump().find("\"outcome\":\"digested\""), std::string::npos) << history;
+
+  // After the window, the next comment opens a new digest.
+  comment("c-5", "C1", "Анна", "Ещё вопрос");
+  const auto more = sink.wait_for(3, 10s);
+  ASSERT_EQ(more.size(), 3u) << host.log();
+  EXPECT_EQ(json::parse(more[2].body)["list"], "Анна: Ещё вопрос");
+}
+
 }  // namespace
 }  // namespace sb::test
