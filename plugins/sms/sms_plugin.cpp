@@ -3,6 +3,8 @@
 // step's output reports the segments the text takes.
 #include <openssl/crypto.h>
 
+#include <atomic>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <switchboard/plugin.hpp>
 
@@ -31,7 +33,9 @@ class Sms : public switchboard::Plugin {
       : Sms(host, switchboard_plugins::config_object(config_json)) {
     if (callback_path_.empty()) return;
     // Delivery reports: message.delivered, message.failed, ... as the gateway names them.
-    if (!host_.declare_event_type("message.*")) throw switchboard::ConfigError("cannot declare message.* events");
+    // Delivery reports and replies; a "STOP" reply opts the contact out of SMS.
+    for (const char* type : {"message.*", "contact.unsubscribed", "contact.resubscribed"})
+      if (!host_.declare_event_type(type)) throw switchboard::ConfigError(std::string("cannot declare ") + type);
     const std::string route = "/webhooks/" + callback_path_;
     // Last in the constructor: nothing may throw once the route points at us.
     if (!host_.add_route(route, [this](const switchboard::InboundRequest& request, switchboard::Responder responder) {
@@ -104,14 +108,30 @@ class Sms : public switchboard::Plugin {
                           {"remote_address", request.remote_address}}));
       return responder.respond(401, "text/plain", "invalid signature");
     }
-    const auto report = twilio_report(fields);
-    if (!report) return responder.respond(200, "text/plain", "");
-    // 200 once committed: otherwise Twilio tries again, and the id makes a repeat a duplicate.
-    const sb_status status = host_.emit(report->type, report->id, dump(report->payload), SB_EMIT_WAIT_ACCEPTED,
-                                        [responder](const switchboard::EmitResult& result) mutable {
-                                          responder.respond(result.status == SB_OK ? 200 : 503, "text/plain", "");
-                                        });
-    if (status != SB_OK) responder.respond(503, "text/plain", "");
+    std::vector<Report> events;
+    if (auto report = twilio_report(fields))
+      events.push_back(std::move(*report));
+    else
+      events = twilio_inbound(fields);
+    if (events.empty()) return responder.respond(200, "text/plain", "");
+    // 200 once every event is committed: otherwise Twilio tries again, and the ids make a repeat a duplicate.
+    struct Delivery {
+      Delivery(size_t n, switchboard::Responder r) : remaining(n), responder(std::move(r)) {}
+      std::atomic<size_t> remaining;
+      std::atomic<bool> failed{false};
+      switchboard::Responder responder;
+      void one_done(bool ok) {
+        if (!ok) failed = true;
+        if (--remaining == 0) responder.respond(failed ? 503 : 200, "text/plain", "");
+      }
+    };
+    auto delivery = std::make_shared<Delivery>(events.size(), std::move(responder));
+    for (Report& e : events)
+      if (host_.emit(e.type, e.id, dump(e.payload), SB_EMIT_WAIT_ACCEPTED,
+                     [delivery](const switchboard::EmitResult& result) {
+                       delivery->one_done(result.status == SB_OK);
+                     }) != SB_OK)
+        delivery->one_done(false);
   }
 
   Sms(switchboard::Host& host, const json& config)

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "base64.h"
+#include "opt_out.h"
 
 namespace sms {
 
@@ -20,12 +21,35 @@ std::string twilio_signature(const std::string& auth_token, const std::string& u
   return switchboard_plugins::base64(std::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
+namespace {
+std::optional<std::string> field_of(const FormFields& fields, const char* name) {
+  for (const auto& [k, v] : fields)
+    if (k == name) return v;
+  return std::nullopt;
+}
+}  // namespace
+
+std::vector<Report> twilio_inbound(const FormFields& fields) {
+  const std::string sid = field_of(fields, "MessageSid").value_or(""), from = field_of(fields, "From").value_or("");
+  const auto body = field_of(fields, "Body");
+  const std::string status = field_of(fields, "MessageStatus").value_or(field_of(fields, "SmsStatus").value_or(""));
+  if (sid.empty() || from.empty() || !body || (!status.empty() && status != "received")) return {};
+  const nlohmann::json contact{{"phones", {{{"number", from}, {"type", "mobile"}}}}};
+  std::vector<Report> out;
+  out.push_back(
+      {"message.received",
+       sid,
+       {{"contact", contact},
+        {"data",
+         {{"message_id", sid}, {"from", from}, {"to", field_of(fields, "To").value_or("")}, {"text", *body}}}}});
+  if (const auto reply = switchboard_plugins::opt_reply(*body); reply != switchboard_plugins::OptReply::kNone)
+    out.push_back({switchboard_plugins::opt_event_type(reply), "opt:" + sid,
+                   switchboard_plugins::opt_event_payload(reply, "sms", contact, sid, *body)});
+  return out;
+}
+
 std::optional<Report> twilio_report(const FormFields& fields) {
-  auto field = [&](const char* name) {
-    for (const auto& [k, v] : fields)
-      if (k == name) return v;
-    return std::string();
-  };
+  auto field = [&](const char* name) { return field_of(fields, name).value_or(""); };
   const std::string sid = field("MessageSid"), status = field("MessageStatus");
   if (sid.empty() || status.empty()) return std::nullopt;
   nlohmann::json data{{"message_id", sid}, {"status", status}, {"recipient_id", field("To")}};

@@ -1,8 +1,9 @@
-// Twilio's delivery reports (StatusCallback): the X-Twilio-Signature on each
-// POST, and the message.* event a report becomes.
+// Twilio's delivery reports (StatusCallback) and incoming messages: the
+// X-Twilio-Signature on each POST, and the events they become.
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,5 +24,10 @@ struct Report {
 
 // Nothing when the fields are not a message status report.
 std::optional<Report> twilio_report(const FormFields& fields);
+
+// An incoming message (Twilio's "a message comes in" webhook): message.received,
+// and contact.unsubscribed / resubscribed when it is "STOP" / "START" (or
+// "СТОП"). Empty when the fields are not one.
+std::vector<Report> twilio_inbound(const FormFields& fields);
 
 }  // namespace sms

@@ -51,6 +51,9 @@ class WhatsApp : public switchboard::Plugin {
  public:
   WhatsApp(switchboard::Host& host, std::string_view config_json) : host_(host), config_(Config::parse(config_json)) {
     if (config_.webhook_path.empty()) return;
+    // A "STOP" (or "СТОП") from a contact opts them out of WhatsApp messages; "START" back in.
+    for (const char* type : {"contact.unsubscribed", "contact.resubscribed"})
+      if (!host_.declare_event_type(type)) throw switchboard::ConfigError(std::string("cannot declare ") + type);
     const std::string route = "/webhooks/" + config_.webhook_path;
     // Last in the constructor: nothing may throw once the route points at us.
     if (!host_.add_route(route, [this](const InboundRequest& request, Responder responder) {

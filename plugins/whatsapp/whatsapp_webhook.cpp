@@ -4,6 +4,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "opt_out.h"
+
 namespace whatsapp {
 
 using nlohmann::json;
@@ -72,9 +74,13 @@ void read_value(const json& value, std::vector<InboundEvent>& out) {
       // A reply to one of ours names it: tie it to the execution that sent it.
       const std::string in_reply_to = m.contains("context") && m["context"].is_object() ? text(m["context"], "id") : "";
       if (!in_reply_to.empty()) data["in_reply_to"] = in_reply_to;
+      const std::string body = data.value("text", "");
       out.push_back({in_reply_to.empty() ? "message.received" : "message.replied",
                      id,
                      {{"contact", contact_for(from, name)}, {"data", std::move(data)}}});
+      if (const auto reply = switchboard_plugins::opt_reply(body); reply != switchboard_plugins::OptReply::kNone)
+        out.push_back({switchboard_plugins::opt_event_type(reply), "opt:" + id,
+                       switchboard_plugins::opt_event_payload(reply, "whatsapp", contact_for(from, name), id, body)});
     }
   }
 }

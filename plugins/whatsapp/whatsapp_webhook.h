@@ -17,7 +17,8 @@ std::optional<std::string> signature_problem(std::string_view app_secret, std::s
                                              std::optional<std::string_view> signature_header);
 
 struct InboundEvent {
-  std::string type;        // message.sent|delivered|read|failed, message.replied, message.received
+  std::string type;        // message.sent|delivered|read|failed, message.replied, message.received,
+                           // contact.unsubscribed|resubscribed (a "STOP" or "START" reply)
   std::string id;          // "<wamid>:<status>" or the inbound wamid: a repeated delivery is a duplicate
   nlohmann::json payload;  // {"contact": {...}, "data": {...}} — shaped like an events-API event
 };

@@ -173,7 +173,7 @@ constexpr char kTwilioWithReports[] = R"({"gateway": "twilio", "account_sid": "A
 
 TEST_F(SmsPluginTest, SignedTwilioReportsBecomeMessageEvents) {
   auto instance = create(kTwilioWithReports);
-  EXPECT_EQ(host.declared, std::vector<std::string>{"message.*"});  // delivery reports, whatever their status
+  EXPECT_EQ(host.declared, (std::vector<std::string>{"message.*", "contact.unsubscribed", "contact.resubscribed"}));
   const std::string body = "MessageSid=SM1234567890abcdef1234567890abcdef&MessageStatus=delivered&To=%2B14155552671";
   // base64(HMAC-SHA1("tok", URL + "MessageSidSM1234...MessageStatusdeliveredTo+14155552671")), sorted by name.
   const std::string signature = "+QhhdXX7GfV8hxh+E1PGJ3l+Mpk=";  // computed independently with Python hmac

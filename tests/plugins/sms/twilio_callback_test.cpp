@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "opt_out.h"
+
 namespace {
 
 TEST(TwilioSignature, MatchesThePublicVector) {
@@ -28,6 +30,41 @@ TEST(TwilioReport, BecomesAMessageEvent) {
   EXPECT_EQ(report->payload["data"]["message_id"], "SM1");
   EXPECT_EQ(report->payload["data"]["errors"][0]["code"], "30003");
   EXPECT_FALSE(sms::twilio_report({{"CallSid", "CA1"}}));
+}
+
+TEST(TwilioInbound, AStopReplyOptsTheContactOutOfSms) {
+  auto events = sms::twilio_inbound({{"MessageSid", "SM9"},
+                                     {"SmsStatus", "received"},
+                                     {"From", "+79990001122"},
+                                     {"To", "+15017122661"},
+                                     {"Body", " Стоп! "}});
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].type, "message.received");
+  EXPECT_EQ(events[0].payload["data"]["text"], " Стоп! ");
+  EXPECT_EQ(events[1].type, "contact.unsubscribed");
+  EXPECT_EQ(events[1].id, "opt:SM9");
+  EXPECT_EQ(events[1].payload["contact"]["phones"][0]["number"], "+79990001122");
+  EXPECT_EQ(events[1].payload["contact"]["preferences"], nlohmann::json::parse(R"({"sms": {"all": false}})"));
+  EXPECT_EQ(events[1].payload["data"]["channel"], "sms");
+
+  events = sms::twilio_inbound({{"MessageSid", "SM10"}, {"From", "+79990001122"}, {"Body", "START"}});
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].type, "contact.resubscribed");
+  EXPECT_TRUE(events[1].payload["contact"]["preferences"]["sms"]["all"].is_null());  // the opt-out forgotten
+
+  EXPECT_EQ(sms::twilio_inbound({{"MessageSid", "SM11"}, {"From", "+7999"}, {"Body", "stop sending me this?"}}).size(),
+            1u);  // only the word itself
+  EXPECT_TRUE(sms::twilio_inbound({{"MessageSid", "SM1"}, {"MessageStatus", "delivered"}, {"Body", "STOP"}}).empty());
+}
+
+TEST(OptReplies, AreTheKeywordsCarriersHonour) {
+  using switchboard_plugins::OptReply;
+  for (const char* out : {"STOP", "stop", "Stop.", "UNSUBSCRIBE", "СТОП", "стоп", "Отписаться", "ОТПИСКА"})
+    EXPECT_EQ(switchboard_plugins::opt_reply(out), OptReply::kOut) << out;
+  for (const char* in : {"START", "unstop", "Старт"})
+    EXPECT_EQ(switchboard_plugins::opt_reply(in), OptReply::kIn) << in;
+  for (const char* none : {"", "stopped", "не стоп", "Спасибо"})
+    EXPECT_EQ(switchboard_plugins::opt_reply(none), OptReply::kNone) << none;
 }
 
 }  // namespace

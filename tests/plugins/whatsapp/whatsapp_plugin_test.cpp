@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "../fake_host.h"
@@ -250,6 +251,23 @@ TEST_F(WhatsAppPluginTest, InboundMessagesAreRepliesWhenTheyQuoteOurs) {
   EXPECT_EQ(reply["data"]["text"], "ДА");
   EXPECT_EQ(reply["contact"]["name"], "Иван");
   EXPECT_EQ(host.emitted[1].type, "message.received");
+}
+
+TEST_F(WhatsAppPluginTest, AStopReplyOptsTheContactOutOfWhatsApp) {
+  auto instance = create();
+  EXPECT_NE(std::find(host.declared.begin(), host.declared.end(), "contact.unsubscribed"), host.declared.end());
+  const std::string body =
+      R"({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages",
+    "value":{"messaging_product":"whatsapp","contacts":[{"profile":{"name":"Иван"},"wa_id":"79990001122"}],
+    "messages":[{"from":"79990001122","id":"wamid.IN3","timestamp":"3","type":"text","text":{"body":"СТОП"}}]}}]}]})";
+  host.request("POST", {{"X-Hub-Signature-256", sign("app-secret", body)}}, body);
+  ASSERT_EQ(host.emitted.size(), 2u);
+  EXPECT_EQ(host.emitted[0].type, "message.received");
+  EXPECT_EQ(host.emitted[1].type, "contact.unsubscribed");
+  EXPECT_EQ(host.emitted[1].id, "opt:wamid.IN3");
+  const json optout = json::parse(host.emitted[1].payload);
+  EXPECT_EQ(optout["contact"]["preferences"], json::parse(R"({"whatsapp": {"all": false}})"));
+  EXPECT_EQ(optout["data"]["keyword"], "СТОП");
 }
 
 }  // namespace
