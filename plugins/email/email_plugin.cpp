@@ -37,6 +37,11 @@ std::string sha256_hex(std::string_view bytes, size_t hex_chars) {
   return out;
 }
 
+// "Мария <maria@example.com>" for people to read (the outbox), not encoded for the wire.
+std::string readable(const Mailbox& mailbox) {
+  return mailbox.name.empty() ? mailbox.address : one_line(mailbox.name) + " <" + mailbox.address + ">";
+}
+
 std::string domain_of(const std::string& address) { return address.substr(address.find('@') + 1); }
 
 SmtpSettings smtp_settings(const json& config) {
@@ -124,8 +129,8 @@ class Email : public switchboard::Plugin {
       for (const Attachment& a : message.attachments)
         attachments.push_back({{"name", a.name}, {"bytes", a.bytes.size()}});
       const json record{{"channel", "email"},
-                        {"from", format_mailbox(message.from)},
-                        {"to", format_mailbox(message.to)},
+                        {"from", readable(message.from)},
+                        {"to", readable(message.to)},
                         {"subject", message.subject},
                         {"text", message.text.empty() ? html_to_text(message.html) : message.text},
                         {"html", message.html},
