@@ -22,6 +22,7 @@ import email
 import email.policy
 import hashlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -33,7 +34,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 USER, PASSWORD = b"mailer", b"s3cret"
-warnings.filterwarnings("ignore", category=DeprecationWarning)
+warnings.simplefilter("ignore")  # aiosmtpd's deprecation and AUTH-without-TLS notices
+logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 
 def free_port():
