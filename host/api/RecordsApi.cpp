@@ -309,6 +309,42 @@ void RecordsApi::store_change(EventRecord event, json answer, ServerConnection::
                        });
 }
 
+void RecordsApi::preferences(const std::string& contact, const ServerRequest& request, ServerConnection::Reply reply) {
+  const std::string key = contact_key_of(contact);
+  const auto stored = store_.contact(key);
+  if (!stored) return reply(error_response(404, "not_found", "no contact '" + contact + "'"));
+  if (request.method == "GET") {
+    const json data = json::parse(stored->data_json, nullptr, false);
+    const json preferences = data.is_object() ? data.value("preferences", json::object()) : json::object();
+    return reply(json_response(200, {{"contact", key}, {"preferences", preferences}}));
+  }
+  if (request.method != "PATCH" && request.method != "PUT")
+    return reply(error_response(405, "method_not_allowed", "GET reads the preferences, PATCH changes them"));
+  // {"email": {"marketing": false}, "sms": {"all": null}}: merged into what the contact chose before.
+  const json body = json::parse(request.body, nullptr, false);
+  // Checked by the events' own schema, as if an event had said it.
+  const json probe{
+      {"id", "check"}, {"type", "contact.preferences_changed"}, {"contact", {{"id", "check"}, {"preferences", body}}}};
+  const ParsedEvents checked = parse_event(probe, now_ms(), "api");
+  if (!body.is_object() || body.empty() || !checked.problems.empty()) {
+    std::string why = "expected {\"<channel>\": {\"<category>\": false | true | null}}";
+    if (!checked.problems.empty()) {
+      constexpr std::string_view kAt = "/contact/preferences";
+      const std::string& at = checked.problems.front().pointer;
+      why += ": " + (at.rfind(kAt, 0) == 0 ? at.substr(kAt.size()) : at) + ": " + checked.problems.front().message;
+    }
+    return reply(error_response(400, "bad_request", why));
+  }
+  EventRecord e;
+  e.id = "api:" + generate_event_id();
+  e.type = "contact.preferences_changed";
+  e.source = "api";
+  e.occurred_at_ms = e.received_at_ms = now_ms();
+  e.contact = ContactUpdate{key, dump_text(json{{"preferences", body}})};
+  e.body_json = dump_text(json{{"id", e.id}, {"type", e.type}, {"data", {{"preferences", body}}}});
+  store_change(std::move(e), {{"contact", key}, {"preferences", body}}, std::move(reply));
+}
+
 void RecordsApi::tasks(ServerRequest&& request, ServerConnection::Reply reply) {
   const std::string path = request.target.substr(0, request.target.find('?'));
   constexpr std::string_view kOne = "/api/v1/tasks/";
@@ -354,6 +390,22 @@ void RecordsApi::change_task(const std::string& id, const ServerRequest& request
 }
 
 void RecordsApi::contacts(ServerRequest&& request, ServerConnection::Reply reply) {
+  const std::string path = request.target.substr(0, request.target.find('?'));
+  constexpr std::string_view kOne = "/api/v1/contacts/", kPreferences = "/preferences";
+  if (path.size() > kOne.size() && path.compare(0, kOne.size(), kOne) == 0) {
+    if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
+    if (path.size() <= kOne.size() + kPreferences.size() ||
+        path.compare(path.size() - kPreferences.size(), kPreferences.size(), kPreferences) != 0)
+      return reply(
+          error_response(404, "not_found", "no route " + path + " (expected /api/v1/contacts/{id}/preferences)"));
+    std::string id;
+    try {
+      Poco::URI::decode(path.substr(kOne.size(), path.size() - kOne.size() - kPreferences.size()), id);
+    } catch (const Poco::Exception&) {
+      return reply(error_response(400, "bad_request", "the contact id is not percent-encoded correctly"));
+    }
+    return preferences(id, request, std::move(reply));
+  }
   auto filter = admit(tokens_, request, ListOf::kContacts, reply);
   if (!filter) return;
   reply(json_response(200, list_contacts(store_, std::move(*filter))));

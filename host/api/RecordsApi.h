@@ -3,6 +3,10 @@
 // ("next" is null on the last page; pass it back as `cursor`):
 //
 //   GET /api/v1/contacts?tag=vip&field.city=Omsk&updated_after=..&limit=..&cursor=..
+//   GET /api/v1/contacts/{id}/preferences                 what the contact chose per channel and category
+//   PATCH /api/v1/contacts/{id}/preferences {"sms": {"marketing": false}}
+//                                                         merged (null forgets a choice): a
+//                                                         contact.preferences_changed event
 //   GET /api/v1/entities?type=deal&status=won&tag=..&field.budget=..&updated_before=..
 //   GET /api/v1/tasks?status=open&field.assignee.id=m1    (entities of type "task")
 //   PATCH /api/v1/tasks/{id} {"status": "done"}           a task.status_changed event
@@ -49,6 +53,7 @@ class RecordsApi {
 
  private:
   void change_task(const std::string& id, const ServerRequest& request, ServerConnection::Reply reply);
+  void preferences(const std::string& contact, const ServerRequest& request, ServerConnection::Reply reply);
   void change_membership(const std::string& segment, const std::string& contact, bool add,
                          ServerConnection::Reply reply);
   nlohmann::json size_history(const std::string& segment) const;  // a dynamic segment's, oldest first

@@ -172,9 +172,11 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   };
   handlers.api["/api/v1/executions"] = executions;
   handlers.api["/api/v1/executions/"] = executions;
-  handlers.api["/api/v1/contacts"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
+  auto contacts = [this](ServerRequest&& request, ServerConnection::Reply reply) {
     records_api_->contacts(std::move(request), std::move(reply));
   };
+  handlers.api["/api/v1/contacts"] = contacts;
+  handlers.api["/api/v1/contacts/"] = contacts;
   handlers.api["/api/v1/entities"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
     records_api_->entities(std::move(request), std::move(reply));
   };

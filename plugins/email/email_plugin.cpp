@@ -113,7 +113,10 @@ class Email : public switchboard::Plugin {
     message.date_unix_ms = host_.now_unix_ms();
 
     AttachmentError attachment_error;
-    if (!load_attachments(params.value("attachments", json()), attachments_dir_, max_attachment_bytes_,
+    // The step's files, then those every message of the instance carries.
+    json files = params.value("attachments", json::array());
+    if (files.is_array()) files.insert(files.end(), always_attached_.begin(), always_attached_.end());
+    if (!load_attachments(files, attachments_dir_, max_attachment_bytes_,
                           message.attachments, attachment_error))
       return done(attachment_error.bad_params ? ActionResult::invalid_params(attachment_error.message)
                                               : ActionResult::permanent(attachment_error.message, "attachment"));
@@ -157,6 +160,7 @@ class Email : public switchboard::Plugin {
         reply_to_(config.value("reply_to", "")),
         attachments_dir_(config.value("attachments_dir", "")),
         max_attachment_bytes_(config.value("max_attachment_bytes", uint64_t{10} << 20)),
+        always_attached_(config.value("attachments", json::array())),
         unsubscribe_mailto_(config.value("unsubscribe_mailto", "")),
         track_(config.value("tracking", true)),
         timeout_ms_(config.value("timeout_ms", 30000u)),
@@ -203,6 +207,7 @@ class Email : public switchboard::Plugin {
   switchboard::Host& host_;
   const std::string from_, default_from_, reply_to_, attachments_dir_;
   const uint64_t max_attachment_bytes_;
+  const json always_attached_;  // config "attachments": on every message
   const std::string unsubscribe_mailto_;
   const bool track_;
   const uint32_t timeout_ms_;

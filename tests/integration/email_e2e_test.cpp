@@ -61,6 +61,10 @@ std::string link_path(const std::string& html, const std::string& prefix) {
   return html.substr(start, html.find('"', start) - start);
 }
 
+json admin(const HostProcess& host, const std::string& path) {
+  return http_request(host.port(), "GET", path, "", {{"Authorization", std::string("Bearer ") + kAdmin}}).json();
+}
+
 json contact_event(const std::string& id, const std::string& type) {
   return {{"id", id},
           {"type", type},
@@ -199,10 +203,27 @@ TEST(EmailEndToEnd, OpensClicksAndOneClickUnsubscribeComeBackAsEvents) {
                                        {{"Content-Type", "application/x-www-form-urlencoded"}});
   EXPECT_EQ(done.status, 200) << done.body;
 
-  const HttpResult contact = http_request(host.port(), "GET", "/api/v1/contacts?field.id=C1", "",
-                                          {{"Authorization", std::string("Bearer ") + kAdmin}});
-  EXPECT_EQ(contact.json()["items"][0]["data"]["preferences"], json::parse(R"({"email": {"marketing": false}})"))
-      << contact.body;
+  EXPECT_EQ(admin(host, "/api/v1/contacts/C1/preferences"),
+            json::parse(R"({"contact": "id:C1", "preferences": {"email": {"marketing": false}}})"));
+
+  // The API changes them too: PATCH merges, null forgets a choice, and a bad shape is a 400.
+  const auto patch = [&](const std::string& body) {
+    return http_request(host.port(), "PATCH", "/api/v1/contacts/C1/preferences", body,
+                        {{"Authorization", std::string("Bearer ") + kAdmin}});
+  };
+  EXPECT_EQ(patch(R"({"sms": {"marketing": false}})").status, 200);
+  const HttpResult bad = patch(R"({"sms": {"marketing": "no"}})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("/sms/marketing"), std::string::npos) << bad.body;
+  EXPECT_EQ(http_request(host.port(), "GET", "/api/v1/contacts/C404/preferences", "",
+                         {{"Authorization", std::string("Bearer ") + kAdmin}})
+                .status,
+            404);
+  EXPECT_EQ(admin(host, "/api/v1/contacts/C1/preferences")["preferences"],
+            json::parse(R"({"email": {"marketing": false}, "sms": {"marketing": false}})"));
+  EXPECT_EQ(patch(R"({"sms": {"marketing": null}})").status, 200);
+  EXPECT_EQ(admin(host, "/api/v1/contacts/C1/preferences")["preferences"],
+            json::parse(R"({"email": {"marketing": false}, "sms": {}})"));
 
   post(host, contact_event("promo-2", "promo.started"));  // marketing: not sent
   post(host, contact_event("order-1", "order.paid"));     // transactional: sent
@@ -219,10 +240,6 @@ TEST(EmailEndToEnd, OpensClicksAndOneClickUnsubscribeComeBackAsEvents) {
                                           {{"Authorization", std::string("Bearer ") + kAdmin}});
   EXPECT_NE(history.body.find("\"outcome\":\"skipped\""), std::string::npos) << history.body;
   EXPECT_NE(history.body.find("opted out of marketing email"), std::string::npos) << history.body;
-}
-
-json admin(const HostProcess& host, const std::string& path) {
-  return http_request(host.port(), "GET", path, "", {{"Authorization", std::string("Bearer ") + kAdmin}}).json();
 }
 
 // "At most 1 marketing SMS a day": the second is skipped with the reason, or
@@ -316,6 +333,67 @@ TEST(MessagingEndToEnd, ADigestCollectsAContactsEventsIntoOneMessage) {
   const auto more = sink.wait_for(3, 10s);
   ASSERT_EQ(more.size(), 3u) << host.log();
   EXPECT_EQ(json::parse(more[2].body)["list"], "Анна: Ещё вопрос");
+}
+
+// An address the server does not know (550 5.1.1) is unreachable: the
+// fallback goes on to SMS. A server that is down is retried, then the
+// execution is a dead letter with the reason.
+TEST(EmailEndToEnd, NoSuchMailboxFallsBackAndADownServerEndsInADeadLetter) {
+  test_smtp::SmtpServer smtp;
+  int closed_port;
+  {
+    test_smtp::SmtpServer gone;
+    closed_port = gone.plain;
+  }
+  auto smtp_config = [](int port, const std::string& security) {
+    json s{{"host", "localhost"},
+           {"port", port},
+           {"security", security},
+           {"username", "mailer"},
+           {"password", {{"$secret", "smtp_password"}}}};
+    if (security != "none") s["ca_file"] = std::string(SB_TEST_CA_DIR) + "/ca.pem";
+    return s;
+  };
+  json instances = {
+      {"email",
+       {{"plugin", "email"},
+        {"config", {{"smtp", smtp_config(smtp.starttls, "starttls")}, {"from", "shop@shop.test"}}}}},
+      {"down",
+       {{"plugin", "email"}, {"config", {{"smtp", smtp_config(closed_port, "none")}, {"from", "shop@shop.test"}}}}},
+      {"sms", {{"plugin", "sms"}, {"config", {{"gateway", "smsru"}, {"api_id", "x"}, {"dry_run", true}}}}}};
+  json rules = json::parse(R"([
+    {"name": "notify", "category": "transactional", "trigger": {"event": "order.shipped"}, "steps": [
+      {"fallback": [
+        {"name": "Email", "action": "email.send", "params": {"to": "{{contact.emails.0.address}}", "subject": "Заказ отправлен", "text": "Ждите курьера"}},
+        {"name": "SMS", "action": "sms.send", "params": {"to": "+79990001122", "text": "Заказ отправлен"}}]}]},
+    {"name": "receipt", "category": "transactional", "trigger": {"event": "order.paid"}, "steps": [
+      {"action": "down.send", "retry": {"max_attempts": 2, "backoff": "50ms"},
+       "params": {"to": "{{contact.emails.0.address}}", "subject": "Чек", "text": "Спасибо"}}]}])");
+  HostProcess host(base_config(instances, rules));
+  post(host, {{"id", "ship-1"},
+              {"type", "order.shipped"},
+              {"contact", {{"id", "C7"}, {"emails", {{{"address", "nobody@example.com"}}}}}}});
+  const auto sent = outbox(host, 1);
+  ASSERT_EQ(sent.size(), 1u) << host.log();
+  EXPECT_EQ(sent[0]["channel"], "sms");
+  EXPECT_EQ(smtp.messages(), 0);
+  const json shipped = admin(host, "/api/v1/executions?event_id=ship-1");
+  const json history =
+      admin(host, "/api/v1/executions/" + std::to_string(shipped["executions"][0]["id"].get<int64_t>()));
+  EXPECT_NE(history.dump().find("\"provider_code\":\"5.1.1\""), std::string::npos) << history;
+  EXPECT_NE(history.dump().find("User unknown"), std::string::npos) << history;
+
+  post(host, {{"id", "paid-1"},
+              {"type", "order.paid"},
+              {"contact", {{"id", "C8"}, {"emails", {{{"address", "ivan@example.com"}}}}}}});
+  json dead;
+  for (int i = 0; i < 100; ++i) {
+    dead = admin(host, "/api/v1/dead-letters");
+    if (dead.dump().find("paid-1") != std::string::npos) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_NE(dead.dump().find("paid-1"), std::string::npos) << dead;
+  EXPECT_NE(dead.dump().find("gave up after 2 attempts: SMTP: "), std::string::npos) << dead;
 }
 
 }  // namespace

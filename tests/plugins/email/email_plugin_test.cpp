@@ -48,8 +48,10 @@ TEST_F(EmailPlugin, StartTlsDeliversAMultipartMessageWithACyrillicSubjectAndAnAt
   std::string pdf = "%PDF-1.4\n";
   for (int i = 0; i < 5000; ++i) pdf += static_cast<char>(i * 7);
   std::ofstream(folder / "price.pdf", std::ios::binary) << pdf;
+  std::ofstream(folder / "terms.txt") << "Условия";
   json cfg = config(server_.starttls);
   cfg["attachments_dir"] = folder.string();
+  cfg["attachments"] = {"terms.txt"};  // on every message, after the step's own
   cfg["reply_to"] = "office@school.test";
   fake::Host host("email");
   host.tracking = true;
@@ -98,7 +100,9 @@ TEST_F(EmailPlugin, StartTlsDeliversAMultipartMessageWithACyrillicSubjectAndAnAt
             std::string::npos)
       << html;
   EXPECT_NE(html.find("<img src=\"http://t.test/open/" + r.external_id + "\""), std::string::npos) << html;
-  ASSERT_EQ(m["attachments"].size(), 1u);
+  ASSERT_EQ(m["attachments"].size(), 2u);
+  EXPECT_EQ(m["attachments"][1]["filename"], "terms.txt");
+  EXPECT_EQ(m["attachments"][1]["content_type"], "text/plain");
   EXPECT_EQ(m["attachments"][0]["filename"], "Прайс 2027.pdf");
   EXPECT_EQ(m["attachments"][0]["content_type"], "application/pdf");
   EXPECT_EQ(m["attachments"][0]["size"], pdf.size());
