@@ -331,7 +331,8 @@ void RecordsApi::preferences(const std::string& contact, const ServerRequest& re
     if (!checked.problems.empty()) {
       constexpr std::string_view kAt = "/contact/preferences";
       const std::string& at = checked.problems.front().pointer;
-      why += ": " + (at.rfind(kAt, 0) == 0 ? at.substr(kAt.size()) : at) + ": " + checked.problems.front().message;
+      const std::string where = at.rfind(kAt, 0) == 0 ? at.substr(kAt.size()) : at;
+      why += ": " + (where.empty() ? "/" : where) + ": " + checked.problems.front().message;
     }
     return reply(error_response(400, "bad_request", why));
   }

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "events/EventParser.h"
+#include "executor/ActionRequests.h"
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
 #include "store/Store.h"
@@ -117,9 +118,12 @@ void TrackingApi::store_event(const TrackedLink& link, const std::string& token,
   if (!link.step.empty()) data["step"] = link.step;
   if (!link.event_id.empty()) data["cause"] = link.event_id;
   if (!link.url.empty()) data["url"] = link.url;
-  // One event per link: the signature names it, so a second open or click of it is a duplicate.
+  // One open and one click per link: the signature names it, so a second one is a duplicate. Every
+  // unsubscribe counts: the contact may have opted back in since the last one.
   const std::string signature = token.substr(token.rfind('.') + 1, 22);
-  json event{{"id", std::string(link.kind) + ":" + signature}, {"type", event_type_of(link.kind)}, {"data", data}};
+  const std::string id =
+      link.kind == "unsubscribe" ? "unsubscribe:" + generate_event_id() : link.kind + ":" + signature;
+  json event{{"id", id}, {"type", event_type_of(link.kind)}, {"data", data}};
   json contact = contact_of(link.contact_key);
   if (link.kind == "unsubscribe") {
     data["category"] = "marketing";

@@ -257,6 +257,10 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
           {file, pointer + "/channel", "a template needs \"channel\": email, sms, whatsapp or push"});
     for (const auto& [key, param] : {std::pair{"html_file", "html"}, std::pair{"text_file", "text"}}) {
       if (!body.contains(key)) continue;
+      if (!body[key].is_string()) {
+        issues.push_back({file, pointer + "/" + key, "expected a file name (a string)"});
+        continue;
+      }
       const fs::path path = fs::path(body[key].get<std::string>()).is_absolute()
                                 ? fs::path(body[key].get<std::string>())
                                 : folder / body[key].get<std::string>();

@@ -48,7 +48,7 @@ CompletedRoutes::CompletedRoutes(std::vector<CompiledRule> rules, ActionDispatch
                                  Store& events, Metrics& metrics, Schedule schedule, Options options)
     : rules_(std::move(rules)),
       metrics_(metrics),
-      interpreter_(actions, calls, events, metrics_, options.account, {}, options.frequency_caps),
+      interpreter_(actions, calls, events, metrics_, options.account, {}, options.frequency_caps, /*durable=*/false),
       schedule_(std::move(schedule)),
       options_(std::move(options)) {
   for (CompiledRule& rule : rules_) rule.index_steps();

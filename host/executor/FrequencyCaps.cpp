@@ -14,7 +14,8 @@ FrequencyCaps::FrequencyCaps(std::vector<FrequencyCap> caps, KeyValueStore& kv)
     : caps_(std::move(caps)), state_(kv, kFrequencyKeys) {}
 
 FrequencyCaps::Verdict FrequencyCaps::take(const std::string& contact_key, const std::string& channel,
-                                           const std::string& category, int64_t now_ms) {
+                                           const std::string& category, const std::string& message_key,
+                                           int64_t now_ms) {
   int64_t keep_ms = 0;
   bool applies = false;
   for (const FrequencyCap& cap : caps_)
@@ -26,14 +27,19 @@ FrequencyCaps::Verdict FrequencyCaps::take(const std::string& contact_key, const
   const std::string key = contact_key + "|" + channel;
   std::lock_guard decide(state_.decision_mutex());
   const std::optional<std::string> stored = state_.get(key);
-  // {"marketing": [sent_at_ms, ...], ...}, only what a period still covers.
+  // {"marketing": [[sent_at_ms, message key], ...], ...}, only what a period still covers.
   json sends = stored ? json::parse(*stored, nullptr, false) : json::object();
   if (!sends.is_object()) sends = json::object();
   for (auto& [name, times] : sends.items()) {
-    if (!times.is_array()) times = json::array();
     json kept = json::array();
-    for (const json& t : times)
-      if (t.is_number_integer() && t.get<int64_t>() > now_ms - keep_ms) kept.push_back(t);
+    if (times.is_array())
+      for (const json& sent : times)
+        if (sent.is_array() && sent.size() == 2 && sent[0].is_number_integer() &&
+            sent[0].get<int64_t>() > now_ms - keep_ms) {
+          // The same message again (a retry, a step run again after a crash) counts once.
+          if (sent[1] == message_key) return {};
+          kept.push_back(sent);
+        }
     times = std::move(kept);
   }
   for (const FrequencyCap& cap : caps_) {
@@ -41,8 +47,8 @@ FrequencyCaps::Verdict FrequencyCaps::take(const std::string& contact_key, const
     std::vector<int64_t> within;
     for (const auto& [name, times] : sends.items())
       if (cap.category.empty() || name == cap.category)
-        for (const json& t : times)
-          if (t.get<int64_t>() > now_ms - cap.period_ms) within.push_back(t.get<int64_t>());
+        for (const json& sent : times)
+          if (sent[0].get<int64_t>() > now_ms - cap.period_ms) within.push_back(sent[0].get<int64_t>());
     if (static_cast<int>(within.size()) < cap.limit) continue;
     std::sort(within.begin(), within.end());
     // Free when enough of them have left the period.
@@ -52,7 +58,7 @@ FrequencyCaps::Verdict FrequencyCaps::take(const std::string& contact_key, const
                 " per " + cap.period_text + " to this contact",
             free_at};
   }
-  sends[category].push_back(now_ms);
+  sends[category].push_back(json::array({now_ms, message_key}));
   state_.put(key, dump_text(sends));
   return {};
 }

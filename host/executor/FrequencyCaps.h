@@ -1,6 +1,6 @@
 // Frequency caps per contact, channel and category ("at most 1 marketing
 // SMS a day"): the config's "frequency_caps". A message step takes its place
-// under every cap that applies before it is sent; over one, the step is
+// under every cap that applies before it is first attempted; over one, the step is
 // skipped or deferred (its rule's "over_cap").
 //
 // The sends are kept in the host's key-value state (host:frequency, one
@@ -32,8 +32,11 @@ class FrequencyCaps {
     std::string over;        // why the message may not go now ("" = it may, and is counted)
     int64_t free_at_ms = 0;  // when it may
   };
-  // Counts one message to the contact unless a cap forbids it. Thread-safe.
-  Verdict take(const std::string& contact_key, const std::string& channel, const std::string& category, int64_t now_ms);
+  // Counts one message to the contact unless a cap forbids it; a message
+  // (its idempotency key) counted before is allowed again without counting,
+  // so a retry is not refused by its own first attempt. Thread-safe.
+  Verdict take(const std::string& contact_key, const std::string& channel, const std::string& category,
+               const std::string& message_key, int64_t now_ms);
 
   bool empty() const { return caps_.empty(); }
 

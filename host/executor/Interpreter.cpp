@@ -59,7 +59,7 @@ int64_t backoff_ms(int64_t base_ms, int attempt, double jitter) {
 }
 
 Interpreter::Interpreter(ActionDispatcher& actions, CallQueue& calls, Store& events, ExecutionMetrics& metrics,
-                         nlohmann::json account, std::function<void()> events_added, FrequencyCaps* caps)
+                         nlohmann::json account, std::function<void()> events_added, FrequencyCaps* caps, bool durable)
     : actions_(actions),
       calls_(calls),
       events_(events),
@@ -67,6 +67,7 @@ Interpreter::Interpreter(ActionDispatcher& actions, CallQueue& calls, Store& eve
       account_(std::move(account)),
       events_added_(std::move(events_added)),
       caps_(caps),
+      durable_(durable),
       digests_(events, kDigestKeys) {}
 
 namespace {
@@ -185,6 +186,12 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
 
 void Interpreter::digest(const Claimed& at, const CompiledStep& step, const json& context, json decisions) {
   const ExecutionRow& row = at.row;
+  if (!durable_)
+    return step_ended(at, step,
+                      ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS,
+                                             "a digest collects over time: it needs a stored execution, not a route "
+                                             "that answers with the rule's result"),
+                      decisions);
   std::string group, item;
   try {
     const auto contact = context.find("contact");
@@ -196,54 +203,74 @@ void Interpreter::digest(const Claimed& at, const CompiledStep& step, const json
     return step_ended(at, step, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, e.what()), decisions);
   }
   const std::string key = row.rule + "|" + step.id + "|" + group;
+  const std::string closed_key = key + "|closed";
   const int64_t now = now_ms();
   json entry{{"step", step.name}, {"at", format_time_ms(now)}};
   if (!decisions.empty()) entry["branches"] = decisions;
-  auto collect_until = [&](int64_t until) {
-    entry["outcome"] = "collecting";
-    entry["until"] = format_time_ms(until);
-    at.record(ExecutionUpdate::to(row.id, ExecutionState::kWaiting, step.id, 0, until, dump_text(entry), ""));
-  };
-  std::lock_guard decide(digests_.decision_mutex());
-  const auto stored = digests_.get(key);
-  json digest = stored ? json::parse(*stored, nullptr, false) : json();
-  const bool open = digest.is_object() && !digest.value("closed", false);
-  if (digest.is_object() && digest.value("leader", int64_t{0}) == row.id) {
-    // This execution leads it: wait out the window, then go on with every event that joined.
-    const int64_t until = digest.value("until", int64_t{0});
-    if (open && now < until) return collect_until(until);
-    if (open) {
-      digest["closed"] = true;  // kept, so that this step decides the same if it runs again after a crash
-      digests_.put(key, dump_text(digest));
+  const ExecutionUpdate update = [&] {
+    std::lock_guard decide(digests_.decision_mutex());
+    auto read = [&](const std::string& k) {
+      const auto stored = digests_.get(k);
+      json value = stored ? json::parse(*stored, nullptr, false) : json();
+      return value.is_object() ? value : json();
+    };
+    auto collecting = [&](int64_t until) {
+      entry["outcome"] = "collecting";
+      entry["until"] = format_time_ms(until);
+      return ExecutionUpdate::to(row.id, ExecutionState::kWaiting, step.id, 0, until, dump_text(entry), "");
+    };
+    json open = read(key);
+    json closed = read(closed_key);
+    const bool leads_open = open.is_object() && open.value("leader", int64_t{0}) == row.id;
+    // This execution leads: wait out the window, then go on with every event that joined. The
+    // closed digest stays (one per group) so that this step decides the same if it runs again
+    // after a crash.
+    if (leads_open && now < open.value("until", int64_t{0})) return collecting(open.value("until", int64_t{0}));
+    if (leads_open) {
+      closed = open;
+      digests_.put(closed_key, dump_text(closed));
+      digests_.put(key, "null");
     }
-    std::string list;
-    for (const json& line : digest["items"]) list += (list.empty() ? "" : "\n") + line.get<std::string>();
-    entry["outcome"] = "done";
-    entry["output"] = {
-        {"count", digest["items"].size()}, {"items", digest["items"]}, {"list", list}, {"events", digest["events"]}};
-    const int next = at.index + 1;
-    const bool last = next >= static_cast<int>(at.rule->steps.size());
-    return at.record(ExecutionUpdate::to(row.id, last ? ExecutionState::kDone : ExecutionState::kReady,
-                                         at.rule->id_at(next), 0, last ? std::nullopt : std::optional<int64_t>(now),
-                                         dump_text(entry), ""));
-  }
-  if (open) {
-    // Another execution collects this group: this event joins it, and this execution ends here.
-    digest["items"].push_back(item);
-    digest["events"].push_back(row.event_id);
-    digests_.put(key, dump_text(digest));
-    entry["outcome"] = "digested";
-    entry["into"] = digest["leader"];
-    return at.record(ExecutionUpdate::to(row.id, ExecutionState::kDone, kEndId, 0, std::nullopt, dump_text(entry), ""));
-  }
-  // The first event of a new digest: this execution collects.
-  const int64_t until = now + step.wait_ms.value_or(0);
-  digests_.put(key, dump_text(json{{"leader", row.id},
-                                   {"until", until},
-                                   {"items", json::array({item})},
-                                   {"events", json::array({row.event_id})},
-                                   {"closed", false}}));
-  collect_until(until);
+    if (closed.is_object() && closed.value("leader", int64_t{0}) == row.id) {
+      std::string list;
+      for (const json& line : closed["items"]) list += (list.empty() ? "" : "\n") + as_text(line);
+      entry["outcome"] = "done";
+      entry["output"] = {
+          {"count", closed["items"].size()}, {"items", closed["items"]}, {"list", list}, {"events", closed["events"]}};
+      const int next = at.index + 1;
+      const bool last = next >= static_cast<int>(at.rule->steps.size());
+      return ExecutionUpdate::to(row.id, last ? ExecutionState::kDone : ExecutionState::kReady, at.rule->id_at(next), 0,
+                                 last ? std::nullopt : std::optional<int64_t>(now), dump_text(entry), "");
+    }
+    // A leader that has not closed its window long after it ended (failed, cancelled) does not
+    // hold the group: this execution takes over, with what was collected.
+    const int64_t grace = std::max<int64_t>(*step.wait_ms, 3'600'000);
+    const bool live = open.is_object() && now < open.value("until", int64_t{0}) + grace;
+    if (live) {
+      // Another execution collects this group: this event joins it once, and this execution ends here.
+      bool listed = false;
+      for (const json& id : open["events"]) listed = listed || id == row.event_id;
+      if (!listed) {
+        open["items"].push_back(item);
+        open["events"].push_back(row.event_id);
+        digests_.put(key, dump_text(open));
+      }
+      entry["outcome"] = "digested";
+      entry["into"] = open["leader"];
+      return ExecutionUpdate::to(row.id, ExecutionState::kDone, kEndId, 0, std::nullopt, dump_text(entry), "");
+    }
+    json items = open.is_object() ? open["items"] : json::array();
+    json events = open.is_object() ? open["events"] : json::array();
+    items.push_back(item);
+    events.push_back(row.event_id);
+    const int64_t until = now + step.wait_ms.value_or(0);
+    digests_.put(
+        key, dump_text(json{
+                 {"leader", row.id}, {"until", until}, {"items", std::move(items)}, {"events", std::move(events)}}));
+    return collecting(until);
+  }();
+  // Not under the lock: a route's record runs its next steps at once, on this thread.
+  at.record(update);
 }
 
 void Interpreter::hold_in_doubt(const Claimed& at, const CompiledStep& step, json decisions) {
@@ -329,6 +356,7 @@ int Interpreter::choose_branch(const CompiledRule& rule, const CompiledStep& ste
 void Interpreter::run_action(const Claimed& at, const CompiledStep& step, const json& context, json decisions) {
   auto request = make_action_request(step, context, at.row);
   if (auto* refused = std::get_if<ActionOutcome>(&request)) return step_ended(at, step, *refused, decisions);
+  if (!durable_) std::get<ActionRequest>(request).subject.execution_id = 0;  // not a stored execution
   // A message step without a category of its own has its rule's, which the channel sees too.
   if (auto& params = std::get<ActionRequest>(request).params; !step.channel.empty() && !params.contains("category"))
     params["category"] = at.rule->category;
@@ -337,9 +365,10 @@ void Interpreter::run_action(const Claimed& at, const CompiledStep& step, const 
     if (auto why = preferences_refuse(at, step, message, context)) return step_skipped(at, step, *why, decisions);
     if (caps_) {
       const auto category = message.params.find("category");
-      const auto verdict = caps_->take(
-          message.subject.contact_key, step.channel,
-          category != message.params.end() && category->is_string() ? category->get<std::string>() : "", now_ms());
+      const auto verdict =
+          caps_->take(message.subject.contact_key, step.channel,
+                      category != message.params.end() && category->is_string() ? category->get<std::string>() : "",
+                      message.idempotency_key, now_ms());
       if (!verdict.over.empty() && !at.rule->defer_over_cap) return step_skipped(at, step, verdict.over, decisions);
       if (!verdict.over.empty()) {
         ActionOutcome later = ActionOutcome::failure(SB_OUTCOME_DEFERRED, verdict.over);
@@ -389,7 +418,7 @@ std::optional<std::string> Interpreter::preferences_refuse(const Claimed& at, co
   // The contact as stored now: an unsubscribe may have come while this execution waited. A route
   // that keeps its state in memory (no row) reads the request's own contact instead of the disk.
   json contact = context.value("contact", json());
-  if (at.row.id != 0 && !request.subject.contact_key.empty()) try {
+  if (durable_ && !request.subject.contact_key.empty()) try {
       if (auto stored = events_.contact(request.subject.contact_key))
         contact = json::parse(stored->data_json, nullptr, false);
     } catch (const std::exception& e) {

@@ -65,8 +65,11 @@ class Interpreter {
   // `events` takes the events the host's actions produce; `events_added`
   // runs after each (the router has work).
   // `caps` (may be null: none) counts message steps against the frequency caps.
+  // Not `durable`: the executions live in memory (a route that answers with
+  // the rule's result); they read no stored contact and cannot digest.
   Interpreter(ActionDispatcher& actions, CallQueue& calls, Store& events, ExecutionMetrics& metrics,
-              nlohmann::json account, std::function<void()> events_added, FrequencyCaps* caps = nullptr);
+              nlohmann::json account, std::function<void()> events_added, FrequencyCaps* caps = nullptr,
+              bool durable = true);
 
   // Runs the step `row` is at in `rule` (its version; null, with `why`,
   // when there is none) and records what it did, exactly once: now, or when
@@ -109,6 +112,7 @@ class Interpreter {
   const nlohmann::json account_;
   std::function<void()> events_added_;
   FrequencyCaps* const caps_;
+  const bool durable_;
   KvState digests_;  // the open digests, by rule, step and group
 };
 

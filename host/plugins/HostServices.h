@@ -64,7 +64,7 @@ struct CallSubject {
   std::string entity_type;  // "" = none
   std::string entity_id;
   std::string json;          // sb_action_call.subject_json: the event, contact, entity and account
-  int64_t execution_id = 0;  // 0: a route that keeps its state in memory
+  int64_t execution_id = 0;  // 0: none stored (a route that keeps its state in memory)
   std::string rule;
   std::string step;  // the step's stable id
 };

@@ -116,8 +116,7 @@ class Email : public switchboard::Plugin {
     // The step's files, then those every message of the instance carries.
     json files = params.value("attachments", json::array());
     if (files.is_array()) files.insert(files.end(), always_attached_.begin(), always_attached_.end());
-    if (!load_attachments(files, attachments_dir_, max_attachment_bytes_,
-                          message.attachments, attachment_error))
+    if (!load_attachments(files, attachments_dir_, max_attachment_bytes_, message.attachments, attachment_error))
       return done(attachment_error.bad_params ? ActionResult::invalid_params(attachment_error.message)
                                               : ActionResult::permanent(attachment_error.message, "attachment"));
     add_tracking(call.idempotency_key, category, message);

@@ -8,6 +8,7 @@
 
 #include "base64.h"
 #include "form.h"
+#include "link_tracking.h"
 
 namespace email {
 
@@ -239,7 +240,7 @@ std::string html_to_text(std::string_view html) {
           const char quote = tag[href + 5];
           const size_t from = href + (quote == '"' || quote == '\'' ? 6 : 5);
           const size_t to = quote == '"' || quote == '\'' ? tag.find(quote, from) : tag.find(' ', from);
-          pending_href = std::string(tag.substr(from, to == std::string_view::npos ? to : to - from));
+          pending_href = attribute_text(tag.substr(from, to == std::string_view::npos ? to : to - from));
         }
       }
       if (name == "/a" && !pending_href.empty()) {
@@ -362,7 +363,7 @@ std::string render(const Message& message, std::string_view boundary_seed) {
   };
   header("From", format_mailbox(message.from));
   header("To", format_mailbox(message.to));
-  if (!message.reply_to.empty()) header("Reply-To", one_line(message.reply_to));
+  if (!message.reply_to.empty()) header("Reply-To", format_mailbox(parse_mailbox(message.reply_to)));
   header("Subject", encode_header_text(message.subject));
   header("Date", rfc5322_date(message.date_unix_ms));
   header("Message-ID", "<" + one_line(message.message_id) + ">");

@@ -68,6 +68,9 @@ SmtpOutcome classify(int curl_code, long reply_code, const std::string& reply, c
   const auto code = static_cast<CURLcode>(curl_code);
   if (code == CURLE_OK) return outcome(Kind::kSent, "", std::to_string(reply_code));
   const std::string detail = curl_error.empty() ? curl_easy_strerror(code) : curl_error;
+  // A 4xx reply is temporary whatever step it came at (454 4.7.0 to AUTH, 421 to STARTTLS).
+  if (reply_code >= 400 && reply_code < 500)
+    return outcome(Kind::kRetry, reply.empty() ? detail : reply, std::to_string(reply_code));
   switch (code) {
     case CURLE_USE_SSL_FAILED:
       return outcome(Kind::kPermanent,
@@ -75,7 +78,6 @@ SmtpOutcome classify(int curl_code, long reply_code, const std::string& reply, c
                      "starttls_unavailable");
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CERTPROBLEM:
       return outcome(Kind::kPermanent, "TLS with the SMTP server failed: " + detail, "tls");
     case CURLE_LOGIN_DENIED:
@@ -84,8 +86,6 @@ SmtpOutcome classify(int curl_code, long reply_code, const std::string& reply, c
     default:
       break;
   }
-  if (reply_code >= 400 && reply_code < 500)
-    return outcome(Kind::kRetry, reply.empty() ? detail : reply, std::to_string(reply_code));
   if (reply_code >= 500 && reply_code < 600) {
     const std::string enhanced = enhanced_code(reply);
     // No such mailbox, a bad address or a domain that takes no mail: this address is unreachable.
@@ -95,7 +95,7 @@ SmtpOutcome classify(int curl_code, long reply_code, const std::string& reply, c
     return outcome(unreachable ? Kind::kUnreachable : Kind::kPermanent, reply.empty() ? detail : reply,
                    enhanced.empty() ? std::to_string(reply_code) : enhanced);
   }
-  // No reply to judge: the server is down, slow or cut the connection.
+  // No reply to judge: the server is down, slow, cut the connection or the TLS handshake.
   return outcome(Kind::kRetry, "SMTP: " + detail, "transport");
 }
 

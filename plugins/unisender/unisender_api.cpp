@@ -30,9 +30,12 @@ ActionResult api_result(const switchboard::HttpResponse& response) {
     return ActionResult::retry("UniSender answered HTTP " + std::to_string(response.status), 0,
                                std::to_string(response.status));
   const json body = json::parse(response.body, nullptr, false);
-  if (!body.is_object())
-    return ActionResult::retry("UniSender's answer is not JSON (HTTP " + std::to_string(response.status) + ")", 0,
-                               std::to_string(response.status));
+  if (!body.is_object()) {
+    // A 4xx page (a wrong base_url, a proxy refusing) will not change by itself.
+    const std::string why = "UniSender's answer is not JSON (HTTP " + std::to_string(response.status) + ")";
+    if (response.status >= 400) return ActionResult::permanent(why, std::to_string(response.status));
+    return ActionResult::retry(why, 0, std::to_string(response.status));
+  }
   if (body.contains("error")) {
     const std::string code = switchboard_plugins::string_at(body, "code", "unspecified");
     const std::string message = switchboard_plugins::string_at(body, "error", "no message");

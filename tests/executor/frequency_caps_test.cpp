@@ -30,30 +30,39 @@ class FrequencyCapsTest : public ::testing::Test {
 
 TEST_F(FrequencyCapsTest, AContactGetsAtMostTheLimitPerPeriodAndPerCategory) {
   FrequencyCaps limits(caps(), *store_);
-  EXPECT_EQ(limits.take("id:C1", "sms", "marketing", kT0).over, "");
-  EXPECT_EQ(limits.take("id:C1", "sms", "marketing", kT0 + 10).over, "");
-  const auto third = limits.take("id:C1", "sms", "marketing", kT0 + 20);
+  EXPECT_EQ(limits.take("id:C1", "sms", "marketing", "m1", kT0).over, "");
+  EXPECT_EQ(limits.take("id:C1", "sms", "marketing", "m2", kT0 + 10).over, "");
+  const auto third = limits.take("id:C1", "sms", "marketing", "m3", kT0 + 20);
   EXPECT_EQ(third.over, "over the frequency cap: at most 2 marketing sms messages per 1h to this contact");
   EXPECT_EQ(third.free_at_ms, kT0 + kHour);
-  EXPECT_EQ(limits.take("id:C2", "sms", "marketing", kT0 + 20).over, "");         // another contact
-  EXPECT_EQ(limits.take("id:C1", "sms", "transactional", kT0 + 20).over, "");     // no cap on that category
-  EXPECT_EQ(limits.take("id:C1", "whatsapp", "marketing", kT0 + 20).over, "");    // nor that channel
-  EXPECT_EQ(limits.take("id:C1", "sms", "marketing", kT0 + kHour + 1).over, "");  // the first one has left the hour
+  EXPECT_EQ(limits.take("id:C2", "sms", "marketing", "m4", kT0 + 20).over, "");       // another contact
+  EXPECT_EQ(limits.take("id:C1", "sms", "transactional", "m5", kT0 + 20).over, "");   // no cap on that category
+  EXPECT_EQ(limits.take("id:C1", "whatsapp", "marketing", "m6", kT0 + 20).over, "");  // nor that channel
+  EXPECT_EQ(limits.take("id:C1", "sms", "marketing", "m7", kT0 + kHour + 1).over,
+            "");  // the first one has left the hour
   // A cap without a category counts every category.
-  EXPECT_EQ(limits.take("id:C1", "email", "transactional", kT0).over, "");
-  EXPECT_NE(limits.take("id:C1", "email", "marketing", kT0 + 1).over, "");
+  EXPECT_EQ(limits.take("id:C1", "email", "transactional", "m8", kT0).over, "");
+  EXPECT_NE(limits.take("id:C1", "email", "marketing", "m9", kT0 + 1).over, "");
+}
+
+TEST_F(FrequencyCapsTest, ARetryOfTheSameMessageIsNotRefusedByItsFirstAttempt) {
+  FrequencyCaps limits(caps(), *store_);
+  EXPECT_EQ(limits.take("id:C1", "sms", "marketing", "exec-1:promo:0", kT0).over, "");
+  EXPECT_EQ(limits.take("id:C1", "sms", "marketing", "exec-1:promo:0", kT0 + 60'000).over, "");  // the retry
+  EXPECT_EQ(limits.take("id:C1", "sms", "marketing", "exec-2:promo:0", kT0 + 60'000).over, "");  // the second of two
+  EXPECT_NE(limits.take("id:C1", "sms", "marketing", "exec-3:promo:0", kT0 + 60'000).over, "");
 }
 
 TEST_F(FrequencyCapsTest, CountsSurviveARestart) {
   {
     FrequencyCaps limits(caps(), *store_);
-    EXPECT_EQ(limits.take("id:C1", "sms", "marketing", kT0).over, "");
-    EXPECT_EQ(limits.take("id:C1", "sms", "marketing", kT0 + 1).over, "");
+    EXPECT_EQ(limits.take("id:C1", "sms", "marketing", "m10", kT0).over, "");
+    EXPECT_EQ(limits.take("id:C1", "sms", "marketing", "m11", kT0 + 1).over, "");
   }
   store_.reset();  // waits for the writes in flight
   open();
   FrequencyCaps again(caps(), *store_);
-  EXPECT_NE(again.take("id:C1", "sms", "marketing", kT0 + 2).over, "");
+  EXPECT_NE(again.take("id:C1", "sms", "marketing", "m12", kT0 + 2).over, "");
 }
 
 }  // namespace

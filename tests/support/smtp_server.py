@@ -10,7 +10,7 @@ Every listener requires AUTH (PLAIN or LOGIN, user "mailer", password "s3cret").
 Recipients decide the answer: nobody@... gets 550 5.1.1, later@... 451 4.3.0,
 rejected@... 554 5.7.1. Each accepted message is parsed with Python's email
 package (a real MIME parser) and written to OUT_DIR/<n>.json; connections are
-counted in OUT_DIR/connections. Prints {"starttls": port, ...} once listening,
+counted in OUT_DIR/connections, and each AUTH's mechanism is a line of OUT_DIR/auth. Prints {"starttls": port, ...} once listening,
 then runs until stdin closes or SIGTERM.
 
 Usage: smtp_server.py CERT KEY OUT_DIR
@@ -45,6 +45,7 @@ def free_port():
 
 
 def authenticator(server, session, envelope, mechanism, auth_data):
+    CountingSMTP.counter.authenticated(mechanism)
     ok = isinstance(auth_data, LoginPassword) and auth_data.login == USER and auth_data.password == PASSWORD
     return AuthResult(success=ok)
 
@@ -110,6 +111,11 @@ class Counter:
         with self.lock:
             self.messages += 1
             return self.messages
+
+    def authenticated(self, mechanism):
+        with self.lock:
+            with open(os.path.join(self.out_dir, "auth"), "a") as f:
+                f.write(mechanism + "\n")
 
     def connected(self, delta=1):
         with self.lock:

@@ -52,7 +52,7 @@ TEST_F(EmailPlugin, StartTlsDeliversAMultipartMessageWithACyrillicSubjectAndAnAt
   json cfg = config(server_.starttls);
   cfg["attachments_dir"] = folder.string();
   cfg["attachments"] = {"terms.txt"};  // on every message, after the step's own
-  cfg["reply_to"] = "office@school.test";
+  cfg["reply_to"] = "Офис школы <office@school.test>";
   fake::Host host("email");
   host.tracking = true;
   const std::string subject_line = "Подтверждение записи: занятие начнётся в понедельник, ждём вас в 18:00 — школа";
@@ -76,7 +76,7 @@ TEST_F(EmailPlugin, StartTlsDeliversAMultipartMessageWithACyrillicSubjectAndAnAt
   EXPECT_EQ(h["Subject"], subject_line);  // decoded from RFC 2047 by Python
   EXPECT_EQ(h["From"], "Школа танцев <info@school.test>");
   EXPECT_EQ(h["To"], "Иван Петров <ivan@example.com>");
-  EXPECT_EQ(h["Reply-To"], "office@school.test");
+  EXPECT_EQ(h["Reply-To"], "Офис школы <office@school.test>");
   EXPECT_EQ(h["Message-ID"], "<" + r.external_id + ">");
   EXPECT_TRUE(h.contains("Date"));
   EXPECT_EQ(h["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click");
@@ -93,7 +93,7 @@ TEST_F(EmailPlugin, StartTlsDeliversAMultipartMessageWithACyrillicSubjectAndAnAt
   ASSERT_EQ(m["parts"].size(), 2u);
   EXPECT_EQ(m["parts"][0]["content_type"], "text/plain");
   // The text part is derived from the HTML, with the link as written (not the tracked one).
-  EXPECT_EQ(m["parts"][0]["content"], "Здравствуйте, Иван!\n\nЛичный кабинет (https://school.test/lk?a=1&amp;b=2)");
+  EXPECT_EQ(m["parts"][0]["content"], "Здравствуйте, Иван!\n\nЛичный кабинет (https://school.test/lk?a=1&b=2)");
   EXPECT_EQ(m["parts"][1]["content_type"], "text/html");
   const std::string html = m["parts"][1]["content"];
   EXPECT_NE(html.find("href=\"http://t.test/click/" + r.external_id + "?u=https://school.test/lk?a=1&amp;b=2\""),
@@ -119,6 +119,7 @@ TEST_F(EmailPlugin, ImplicitTlsWithAuthLogin) {
   EXPECT_EQ(m["listener"], "tls");
   EXPECT_TRUE(m["tls"]);
   EXPECT_TRUE(m["authenticated"]);
+  EXPECT_EQ(server_.auth_mechanisms(), std::vector<std::string>{"LOGIN"});
   EXPECT_EQ(m["content_type"], "text/plain");
   EXPECT_EQ(m["parts"][0]["content"], "Plain text");
   // Transactional by default? No: marketing is the default, and without tracking there is no one-click link.
@@ -145,6 +146,7 @@ TEST_F(EmailPlugin, WithoutStartTlsNothingIsSentAndNoPasswordGoesOut) {
   EXPECT_NE(r.reason.find("STARTTLS"), std::string::npos) << r.reason;
   EXPECT_EQ(r.reason.find("s3cret"), std::string::npos);
   EXPECT_EQ(server_.messages(), 0);
+  EXPECT_TRUE(server_.auth_mechanisms().empty());  // the server offered AUTH in the clear; it was not used
 }
 
 TEST_F(EmailPlugin, PlainSmtpOnlyWhenTheConfigSaysSo) {

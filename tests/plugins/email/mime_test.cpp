@@ -110,6 +110,9 @@ TEST(SmtpReplies, AreClassified) {
   EXPECT_EQ(classify(28, 0, "", "Timeout").kind, Kind::kRetry);
   EXPECT_EQ(classify(64, 0, "", "").code, "starttls_unavailable");
   EXPECT_EQ(classify(67, 535, "535 5.7.8 Authentication credentials invalid", "").code, "auth");
+  EXPECT_EQ(classify(67, 454, "454 4.7.0 Temporary authentication failure", "").kind, Kind::kRetry);
+  EXPECT_EQ(classify(35, 0, "", "SSL connect error").kind, Kind::kRetry);  // a handshake cut short
+  EXPECT_EQ(classify(60, 0, "", "SSL certificate problem").kind, Kind::kPermanent);
 }
 
 }  // namespace

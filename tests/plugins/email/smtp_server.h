@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 extern char** environ;
 
@@ -79,6 +80,13 @@ class SmtpServer {
     int n = 0;
     for (const auto& entry : std::filesystem::directory_iterator(dir_)) n += entry.path().extension() == ".json";
     return n;
+  }
+  // The SASL mechanism of each AUTH the server received, in order.
+  std::vector<std::string> auth_mechanisms() const {
+    std::vector<std::string> out;
+    std::ifstream in(dir_ / "auth");
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
   }
   int connections() const {
     std::ifstream in(dir_ / "connections");

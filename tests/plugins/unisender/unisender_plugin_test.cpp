@@ -141,6 +141,7 @@ TEST_F(UnisenderPluginTest, UniSendersErrorsMapToRetryOrPermanentWithItsMessage)
   EXPECT_EQ(answer(200, R"({"error":"No money","code":"not_enough_money"})").outcome, SB_OUTCOME_PERMANENT);
   EXPECT_EQ(answer(503, "").outcome, SB_OUTCOME_RETRY);
   EXPECT_EQ(answer(200, "<html>").outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(answer(404, "<html>Not Found</html>").outcome, SB_OUTCOME_PERMANENT);
   r = answer(200, R"({"result":{"person_id":1},"warnings":[{"warning":"tag ignored"}]})");
   EXPECT_EQ(r.outcome, SB_OUTCOME_DONE);
   EXPECT_EQ(json::parse(r.output_json)["warnings"][0]["warning"], "tag ignored");
