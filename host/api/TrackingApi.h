@@ -1,4 +1,4 @@
-// /t/: the tracked links the host signs for messages (util/TrackingTokens.h).
+// /t/: the tracked links the host seals for messages (util/TrackingTokens.h).
 //   GET /t/o/<token>   a 1x1 GIF; the first open of a message becomes message.opened
 //   GET /t/c/<token>   302 to the link's URL (only that one); message.clicked, once per link
 //   GET /t/u/<token>   a page asking to confirm; POST (the page's button, or
@@ -6,7 +6,7 @@
 //                      the contact's opt-out of the channel's marketing messages:
 //                      a contact.unsubscribed event that sets
 //                      contact.preferences.<channel>.marketing to false.
-// A token this host did not sign for that kind gets 404, and nothing is stored.
+// A token this host did not seal for that kind gets 404, and nothing is stored.
 // Events carry data.message_id, data.channel and the execution, rule and
 // step that sent the message, so a rule's wait_for can match them.
 #pragma once

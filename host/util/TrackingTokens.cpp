@@ -2,9 +2,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -49,10 +49,24 @@ std::optional<std::string> from_base64url(std::string_view text) {
 
 }  // namespace
 
-TrackingTokens::TrackingTokens(std::string key, std::string base_url)
-    : key_(std::move(key)), base_url_(std::move(base_url)) {
-  if (key_.empty()) throw std::invalid_argument("a tracking key may not be empty");
+namespace {
+
+constexpr size_t kNonceBytes = 12, kTagBytes = 16;
+
+std::string sha256(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<const char*>(digest), length);
 }
+
+using CipherContext = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
+
+}  // namespace
+
+TrackingTokens::TrackingTokens(std::string key, std::string base_url)
+    : key_(key.empty() ? throw std::invalid_argument("a tracking key may not be empty") : sha256("tracking/1:" + key)),
+      base_url_(std::move(base_url)) {}
 
 std::string_view TrackingTokens::letter_of(std::string_view kind) {
   return kind == "open" ? "o" : kind == "click" ? "c" : kind == "unsubscribe" ? "u" : "";
@@ -62,13 +76,48 @@ std::string_view TrackingTokens::kind_of(std::string_view letter) {
   return letter == "o" ? "open" : letter == "c" ? "click" : letter == "u" ? "unsubscribe" : "";
 }
 
-std::string TrackingTokens::mac(std::string_view kind, std::string_view payload) const {
-  const std::string signed_text = std::string(kind) + "." + std::string(payload);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
-       reinterpret_cast<const unsigned char*>(signed_text.data()), signed_text.size(), digest, &length);
-  return base64url(std::string_view(reinterpret_cast<const char*>(digest), length));
+std::string TrackingTokens::seal(std::string_view kind, std::string_view plain) const {
+  std::string nonce(kNonceBytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), kNonceBytes) != 1)
+    throw std::runtime_error("no random bytes for a tracking link");
+  CipherContext ctx(EVP_CIPHER_CTX_new(), &EVP_CIPHER_CTX_free);
+  std::string sealed(plain.size(), '\0');
+  int n = 0, tail = 0;
+  std::string tag(kTagBytes, '\0');
+  if (!ctx ||
+      EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, reinterpret_cast<const unsigned char*>(key_.data()),
+                         reinterpret_cast<const unsigned char*>(nonce.data())) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), nullptr, &n, reinterpret_cast<const unsigned char*>(kind.data()),
+                        static_cast<int>(kind.size())) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(sealed.data()), &n,
+                        reinterpret_cast<const unsigned char*>(plain.data()), static_cast<int>(plain.size())) != 1 ||
+      EVP_EncryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(sealed.data()) + n, &tail) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagBytes, tag.data()) != 1)
+    throw std::runtime_error("cannot seal a tracking link");
+  return base64url(nonce + sealed + tag);
+}
+
+std::optional<std::string> TrackingTokens::open(std::string_view kind, std::string_view token) const {
+  const auto bytes = from_base64url(token);
+  // Only the one spelling we wrote: unused low bits in the last character may not vary.
+  if (!bytes || bytes->size() < kNonceBytes + kTagBytes || base64url(*bytes) != token) return std::nullopt;
+  const std::string nonce = bytes->substr(0, kNonceBytes);
+  std::string tag = bytes->substr(bytes->size() - kTagBytes);
+  const std::string sealed = bytes->substr(kNonceBytes, bytes->size() - kNonceBytes - kTagBytes);
+  CipherContext ctx(EVP_CIPHER_CTX_new(), &EVP_CIPHER_CTX_free);
+  std::string plain(sealed.size(), '\0');
+  int n = 0, tail = 0;
+  if (!ctx ||
+      EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, reinterpret_cast<const unsigned char*>(key_.data()),
+                         reinterpret_cast<const unsigned char*>(nonce.data())) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), nullptr, &n, reinterpret_cast<const unsigned char*>(kind.data()),
+                        static_cast<int>(kind.size())) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()), &n,
+                        reinterpret_cast<const unsigned char*>(sealed.data()), static_cast<int>(sealed.size())) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes, tag.data()) != 1 ||
+      EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()) + n, &tail) != 1)
+    return std::nullopt;  // not sealed with our key for this kind, or altered
+  return plain;
 }
 
 std::string TrackingTokens::url_for(const TrackedLink& link) const {
@@ -79,21 +128,14 @@ std::string TrackingTokens::url_for(const TrackedLink& link) const {
   if (!link.step.empty()) payload["s"] = link.step;
   if (link.execution_id) payload["x"] = link.execution_id;
   if (!link.url.empty()) payload["u"] = link.url;
-  const std::string encoded = base64url(dump_text(payload));
   std::string base = base_url_;
   while (!base.empty() && base.back() == '/') base.pop_back();
-  return base + "/t/" + std::string(letter_of(link.kind)) + "/" + encoded + "." + mac(link.kind, encoded);
+  return base + "/t/" + std::string(letter_of(link.kind)) + "/" + seal(link.kind, dump_text(payload));
 }
 
 std::optional<TrackedLink> TrackingTokens::verify(std::string_view kind, std::string_view token) const {
-  const size_t dot = token.find('.');
-  if (dot == std::string_view::npos || token.size() > 8192) return std::nullopt;
-  const std::string_view encoded = token.substr(0, dot);
-  const std::string given(token.substr(dot + 1));
-  const std::string expected = mac(kind, encoded);
-  if (given.size() != expected.size() || CRYPTO_memcmp(given.data(), expected.data(), given.size()) != 0)
-    return std::nullopt;
-  const auto text = from_base64url(encoded);
+  if (token.size() > 8192) return std::nullopt;
+  const auto text = open(kind, token);
   if (!text) return std::nullopt;
   const json payload = json::parse(*text, nullptr, false);
   if (!payload.is_object()) return std::nullopt;
@@ -113,6 +155,16 @@ std::optional<TrackedLink> TrackingTokens::verify(std::string_view kind, std::st
   if (const auto it = payload.find("x"); it != payload.end() && it->is_number_integer())
     link.execution_id = it->get<int64_t>();
   return link;
+}
+
+std::string TrackingTokens::id_of(std::string_view token) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : sha256(token).substr(0, 12)) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
 }
 
 std::string random_tracking_key() {

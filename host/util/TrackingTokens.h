@@ -1,7 +1,8 @@
-// The signed links behind /t/: what a tracked open, click or unsubscribe is
-// about travels in the link itself (base64url JSON), with an HMAC-SHA256 over
-// the kind and that payload, so a link cannot be forged, turned into another
-// kind, or pointed at another URL. No row is stored per link.
+// The links behind /t/: what a tracked open, click or unsubscribe is about
+// travels in the link itself, sealed with AES-256-GCM (the kind is its
+// associated data), so a link can be neither read (it names the contact) nor
+// forged, turned into another kind or pointed at another URL. No row is
+// stored per link.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +26,7 @@ struct TrackedLink {
 
 class TrackingTokens {
  public:
-  // `key`: the HMAC key (any bytes); `base_url`: the host's public origin,
+  // `key`: any secret bytes (the cipher's key is derived from them); `base_url`: the host's public origin,
   // "https://sb.example.com" (no trailing slash needed).
   TrackingTokens(std::string key, std::string base_url);
 
@@ -35,18 +36,22 @@ class TrackingTokens {
   // host signed for that kind.
   std::optional<TrackedLink> verify(std::string_view kind, std::string_view token) const;
 
+  // A stable short id of a token (the id of the event one open or click of it becomes).
+  static std::string id_of(std::string_view token);
+
   // The path letter of a kind ("o", "c", "u"), or "" for an unknown kind.
   static std::string_view letter_of(std::string_view kind);
   static std::string_view kind_of(std::string_view letter);
 
  private:
-  std::string mac(std::string_view kind, std::string_view payload) const;
+  std::string seal(std::string_view kind, std::string_view plain) const;
+  std::optional<std::string> open(std::string_view kind, std::string_view token) const;
 
-  const std::string key_;
+  const std::string key_;  // 32 bytes
   const std::string base_url_;
 };
 
-// A new random HMAC key, hex (for a host that was given none).
+// A new random key, hex (for a host that was given none).
 std::string random_tracking_key();
 
 }  // namespace sb

@@ -1,6 +1,6 @@
 // The "email" plugin: one action, "send", through the account's own SMTP
 // server (STARTTLS, implicit TLS, or plain when the config says so), from a
-// thread of its own. The message is built here (mime.cpp); the host signs
+// thread of its own. The message is built here (mime.cpp); the host seals
 // the tracked links and the unsubscribe link (switchboard.tracking/1).
 #include <openssl/evp.h>
 

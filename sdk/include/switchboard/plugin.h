@@ -469,7 +469,7 @@ typedef struct sb_host_crm_v1 {
 
 #define SB_SERVICE_TRACKING "switchboard.tracking/1"
 /* ABI 1.1. Links the host serves under /t/ for a message that an action call
- * sends, signed by the host (HMAC) so they cannot be forged or pointed
+ * sends, sealed by the host (AES-GCM) so they cannot be read, forged or pointed
  * elsewhere. An open or a click becomes a message.opened / message.clicked
  * event with the message id, the call's execution and step and its contact;
  * an unsubscribe records the contact's opt-out of the channel's marketing
