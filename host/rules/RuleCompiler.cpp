@@ -370,7 +370,11 @@ void collect_template_names(const json& value, std::set<std::string>& names) {
 }
 
 // By step pointer: the message template a step uses, and its channel.
-using TemplateUses = std::map<std::string, std::pair<std::string, std::string>>;
+struct TemplateUse {
+  std::string name, channel;
+  std::set<std::string> own_params;  // the step's own, which win over the template's
+};
+using TemplateUses = std::map<std::string, TemplateUse>;
 
 // The rule with each step's message template merged into its params (the
 // step's own params win). Records the template's channel by step pointer.
@@ -401,7 +405,10 @@ json with_message_templates(const json& value, const std::string& pointer, const
     return out;
   }
   json params = found->second;
-  channels[pointer] = {found->first, params.value("channel", "")};
+  std::set<std::string> own;
+  const json written = value.value("params", json::object());  // a local: items() of a temporary would dangle
+  for (const auto& [key, item] : written.items()) own.insert(key);
+  channels[pointer] = {found->first, params.value("channel", ""), std::move(own)};
   params.erase("channel");
   params.erase("description");
   params.update(value.value("params", json::object()));
@@ -485,7 +492,7 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
     const auto used_template = template_channels.find(at);
     const std::string step_where =
         "rule '" + out.name + "', step '" + s.name + "'" +
-        (used_template == template_channels.end() ? "" : " (template '" + used_template->second.first + "')") + ": ";
+        (used_template == template_channels.end() ? "" : " (template '" + used_template->second.name + "')") + ": ";
     if (s.kind == CompiledStep::Kind::kWaitEvent) {
       s.wait_match = expand_template_variables(s.wait_match, variables, kTemplateRoots);
       check_templates(s.wait_match, at + "/match", step_where);
@@ -500,7 +507,19 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
     }
     if (s.kind != CompiledStep::Kind::kAction) continue;
     s.params = expand_template_variables(s.params, variables, kTemplateRoots);
-    check_templates(s.params, at + "/params", step_where);
+    if (used_template == template_channels.end()) {
+      check_templates(s.params, at + "/params", step_where);
+    } else {
+      // What the template wrote is reported at the step's "template", naming its field: the
+      // template's own text has no place in this rule.
+      json own = json::object(), borrowed = json::object();
+      for (const auto& [key, value] : s.params.items())
+        (used_template->second.own_params.count(key) ? own : borrowed)[key] = value;
+      check_templates(own, at + "/params", step_where);
+      for (const auto& e : unknown_template_variables(borrowed, kTemplateRoots, step_names))
+        issues.push_back({at + "/template", step_where + e});
+      for (const auto& e : template_syntax_errors(borrowed)) issues.push_back({at + "/template", step_where + e});
+    }
     if (!environment.instances.count(s.instance) && s.instance != kHostInstance) {
       issues.push_back(
           {at + "/action", where + "unknown instance '" + s.instance + "' in '" + s.instance + "." + s.action +
@@ -524,8 +543,8 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
     if (const auto it = spec->schema_json.find("x-switchboard-channel");
         it != spec->schema_json.end() && it->is_string())
       s.channel = it->get<std::string>();
-    if (used_template != template_channels.end() && used_template->second.second != s.channel)
-      issues.push_back({at + "/template", step_where + "the template is for " + used_template->second.second +
+    if (used_template != template_channels.end() && used_template->second.channel != s.channel)
+      issues.push_back({at + "/template", step_where + "the template is for " + used_template->second.channel +
                                               ", and " + s.instance + "." + s.action + " sends " +
                                               (s.channel.empty() ? "no messages" : s.channel)});
   }

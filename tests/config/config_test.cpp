@@ -234,7 +234,7 @@ const BadConfig kTemplateConfigs[] = {
      "{" EMAIL_INSTANCE
      R"(, "templates": {"offer": {"channel": "email", "subject": "Hi {{contcat.name}}", "text": "T"}},
         "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "mail.send", "template": "offer", "params": {"to": "x@y.test"}}]}]})",
-     "/rules/0/steps/0/params/subject: rule 'r', step 'mail.send' (template 'offer'): "},
+     "/rules/0/steps/0/template: rule 'r', step 'mail.send' (template 'offer'): /subject: "},
     {"template_for_another_channel",
      "{" EMAIL_INSTANCE R"(, "templates": {"offer": {"channel": "email", "subject": "S", "text": "T"}},
         "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sms.send", "template": "offer", "params": {"to": "+79990001122"}}]}]})",
