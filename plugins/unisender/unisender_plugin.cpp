@@ -111,7 +111,8 @@ class Unisender : public switchboard::Plugin {
     if (!phone.empty()) fields.emplace_back("fields[phone]", phone);
     const std::string name = params.value("name", switchboard_plugins::string_at(contact, "name"));
     if (!name.empty()) fields.emplace_back("fields[Name]", name);
-    for (const auto& [key, value] : params.value("fields", json::object()).items())
+    const json extra = params.value("fields", json::object());  // a local: items() of a temporary would dangle
+    for (const auto& [key, value] : extra.items())
       fields.emplace_back("fields[" + key + "]", value.is_string() ? value.get<std::string>() : value.dump());
     json tags = params.contains("tags") ? params["tags"] : switchboard_plugins::field_at(contact, "tags");
     std::string tag_list;
