@@ -35,9 +35,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "config refused: %s\n", instance.error().c_str());
       return 1;
     }
-    const json params{{"to", "ivan@example.com"},
-                      {"subject", "Напоминание о занятии"},
-                      {"html", "<p>Здравствуйте! Ждём вас завтра в 18:00.</p><p><a href=\"https://x.test\">Расписание</a></p>"}};
+    const json params{
+        {"to", "ivan@example.com"},
+        {"subject", "Напоминание о занятии"},
+        {"html", "<p>Здравствуйте! Ждём вас завтра в 18:00.</p><p><a href=\"https://x.test\">Расписание</a></p>"}};
     auto cpu_seconds = [] {
       rusage usage{};
       getrusage(RUSAGE_SELF, &usage);
