@@ -1,16 +1,12 @@
 #include "addressing.h"
 
+#include "json_fields.h"
+
 namespace email {
 
 using nlohmann::json;
 
 namespace {
-
-std::string text_at(const json& object, const char* key) {
-  if (!object.is_object()) return "";
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
-}
 
 std::optional<Mailbox> checked(Mailbox mailbox, const std::string& what, std::string& error) {
   if (valid_address(mailbox.address)) return mailbox;
@@ -24,7 +20,7 @@ std::optional<Mailbox> recipient(const json& to, const json& subject, std::strin
   const json& contact = subject.is_object() && subject.contains("contact") ? subject["contact"] : json();
   if (to.is_string()) {
     Mailbox mailbox = parse_mailbox(to.get<std::string>());
-    if (mailbox.name.empty()) mailbox.name = text_at(contact, "name");
+    if (mailbox.name.empty()) mailbox.name = switchboard_plugins::string_at(contact, "name");
     return checked(std::move(mailbox), "the recipient", error);
   }
   const std::string type = to.is_object() ? to.value("type", "any") : "any";
@@ -33,8 +29,8 @@ std::optional<Mailbox> recipient(const json& to, const json& subject, std::strin
   std::optional<std::string> chosen;
   if (emails.is_array())
     for (const json& email : emails) {
-      const std::string address = text_at(email, "address");
-      if (address.empty() || (type != "any" && text_at(email, "type") != type)) continue;
+      const std::string address = switchboard_plugins::string_at(email, "address");
+      if (address.empty() || (type != "any" && switchboard_plugins::string_at(email, "type") != type)) continue;
       chosen = address;
       if (!last) break;
     }
@@ -43,7 +39,7 @@ std::optional<Mailbox> recipient(const json& to, const json& subject, std::strin
         type == "any" ? "the contact has no email address" : "the contact has no email address of type '" + type + "'";
     return std::nullopt;
   }
-  return checked({text_at(contact, "name"), *chosen}, "the contact's address", error);
+  return checked({switchboard_plugins::string_at(contact, "name"), *chosen}, "the contact's address", error);
 }
 
 std::optional<Mailbox> sender(const std::string& from, const std::string& fallback, const json& subject,
@@ -52,8 +48,10 @@ std::optional<Mailbox> sender(const std::string& from, const std::string& fallba
     const json& entity = subject.is_object() && subject.contains("entity") ? subject["entity"] : json();
     const json& responsible = entity.is_object() && entity.contains("responsible") ? entity["responsible"] : json();
     // The first responsible manager, as Bitrix24 takes it; the system sender when that one has no address.
-    if (responsible.is_array() && !responsible.empty() && !text_at(responsible[0], "email").empty())
-      return checked({text_at(responsible[0], "name"), text_at(responsible[0], "email")},
+    if (responsible.is_array() && !responsible.empty() &&
+        !switchboard_plugins::string_at(responsible[0], "email").empty())
+      return checked({switchboard_plugins::string_at(responsible[0], "name"),
+                      switchboard_plugins::string_at(responsible[0], "email")},
                      "the responsible manager's address", error);
   } else if (!from.empty()) {
     return checked(parse_mailbox(from), "the sender", error);

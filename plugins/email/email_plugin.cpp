@@ -10,6 +10,7 @@
 
 #include "addressing.h"
 #include "attachments.h"
+#include "deadline.h"
 #include "email_schemas.h"
 #include "json_fields.h"
 #include "link_tracking.h"
@@ -145,7 +146,9 @@ class Email : public switchboard::Plugin {
       return done(ActionResult::done(message.message_id, output));
     }
     host_.count("email_sends_total");
-    Envelope envelope{message.from.address, message.to.address, data, timeout_for(call.deadline_unix_ms)};
+    Envelope envelope{
+        message.from.address, message.to.address, data,
+        switchboard_plugins::timeout_within_deadline(timeout_ms_, call.deadline_unix_ms, host_.now_unix_ms())};
     sender_->submit(std::move(envelope), [done, message_id = message.message_id, output](const SmtpOutcome& outcome) {
       done(result_of(outcome, message_id, output));
     });
@@ -195,12 +198,6 @@ class Email : public switchboard::Plugin {
           return host_.tracking_link(call_key, "click", "email", message.message_id, url);
         },
         pixel);
-  }
-
-  uint32_t timeout_for(int64_t deadline_unix_ms) const {
-    if (deadline_unix_ms <= 0) return timeout_ms_;
-    const int64_t left = deadline_unix_ms - host_.now_unix_ms();
-    return static_cast<uint32_t>(std::clamp<int64_t>(left, 1, timeout_ms_));
   }
 
   switchboard::Host& host_;

@@ -3,12 +3,11 @@
 // step's output reports the segments the text takes.
 #include <openssl/crypto.h>
 
-#include <atomic>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <switchboard/plugin.hpp>
 
 #include "deadline.h"
+#include "emit_all.h"
 #include "form.h"
 #include "gateways.h"
 #include "json_fields.h"
@@ -115,23 +114,9 @@ class Sms : public switchboard::Plugin {
       events = twilio_inbound(fields);
     if (events.empty()) return responder.respond(200, "text/plain", "");
     // 200 once every event is committed: otherwise Twilio tries again, and the ids make a repeat a duplicate.
-    struct Delivery {
-      Delivery(size_t n, switchboard::Responder r) : remaining(n), responder(std::move(r)) {}
-      std::atomic<size_t> remaining;
-      std::atomic<bool> failed{false};
-      switchboard::Responder responder;
-      void one_done(bool ok) {
-        if (!ok) failed = true;
-        if (--remaining == 0) responder.respond(failed ? 503 : 200, "text/plain", "");
-      }
-    };
-    auto delivery = std::make_shared<Delivery>(events.size(), std::move(responder));
-    for (Report& e : events)
-      if (host_.emit(e.type, e.id, dump(e.payload), SB_EMIT_WAIT_ACCEPTED,
-                     [delivery](const switchboard::EmitResult& result) {
-                       delivery->one_done(result.status == SB_OK);
-                     }) != SB_OK)
-        delivery->one_done(false);
+    switchboard_plugins::emit_all(host_, events, [responder](bool committed) mutable {
+      responder.respond(committed ? 200 : 503, "text/plain", "");
+    });
   }
 
   Sms(switchboard::Host& host, const json& config)

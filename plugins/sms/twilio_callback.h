@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "emit_all.h"
+
 namespace sms {
 
 using FormFields = std::vector<std::pair<std::string, std::string>>;
@@ -16,11 +18,10 @@ using FormFields = std::vector<std::pair<std::string, std::string>>;
 // name and value, sorted by name)).
 std::string twilio_signature(const std::string& auth_token, const std::string& url, FormFields fields);
 
-struct Report {
-  std::string type;  // message.queued|sent|delivered|undelivered|failed ...
-  std::string id;    // "<MessageSid>:<status>": a repeated report is a duplicate
-  nlohmann::json payload;
-};
+// An event a report or an incoming message becomes: message.queued|sent|
+// delivered|..., with id "<MessageSid>:<status>" (a repeated report is a
+// duplicate), or message.received and contact.unsubscribed|resubscribed.
+using Report = switchboard_plugins::PluginEvent;
 
 // Nothing when the fields are not a message status report.
 std::optional<Report> twilio_report(const FormFields& fields);

@@ -9,6 +9,7 @@
 #include <switchboard/plugin.hpp>
 
 #include "deadline.h"
+#include "emit_all.h"
 #include "form.h"
 #include "json_check.h"
 #include "json_fields.h"
@@ -125,27 +126,12 @@ class WhatsApp : public switchboard::Plugin {
   // 200 once the host committed every event of the delivery; otherwise 503,
   // and Meta delivers it again (repeats are duplicates by id).
   void emit_all(std::vector<InboundEvent> events, Responder responder) {
-    struct Delivery {
-      explicit Delivery(size_t n, Responder r) : remaining(n), responder(std::move(r)) {}
-      std::atomic<size_t> remaining;
-      std::atomic<bool> failed{false};
-      Responder responder;
-      void one_done(bool ok) {
-        if (!ok) failed = true;
-        if (--remaining == 0)
-          failed ? responder.respond(503, kJson, error_body("unavailable", "the host did not take every event"),
-                                     {{"Retry-After", "1"}})
-                 : responder.respond(200, kJson, "{}");
-      }
-    };
-    auto delivery = std::make_shared<Delivery>(events.size(), std::move(responder));
-    for (const InboundEvent& e : events) {
-      host_.count("whatsapp_events_total");
-      const sb_status status =
-          host_.emit(e.type, e.id, dump(e.payload), SB_EMIT_WAIT_ACCEPTED,
-                     [delivery](const switchboard::EmitResult& result) { delivery->one_done(result.status == SB_OK); });
-      if (status != SB_OK) delivery->one_done(false);
-    }
+    host_.count("whatsapp_events_total", static_cast<double>(events.size()));
+    switchboard_plugins::emit_all(host_, events, [responder](bool committed) mutable {
+      if (committed) return responder.respond(200, kJson, "{}");
+      responder.respond(503, kJson, error_body("unavailable", "the host did not take every event"),
+                        {{"Retry-After", "1"}});
+    });
   }
 
   switchboard::Host& host_;

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "emit_all.h"
+
 namespace whatsapp {
 
 // Why `signature_header` ("sha256=<hex HMAC-SHA256 of the raw body with the
@@ -16,12 +18,12 @@ namespace whatsapp {
 std::optional<std::string> signature_problem(std::string_view app_secret, std::string_view body,
                                              std::optional<std::string_view> signature_header);
 
-struct InboundEvent {
-  std::string type;        // message.sent|delivered|read|failed, message.replied, message.received,
-                           // contact.unsubscribed|resubscribed (a "STOP" or "START" reply)
-  std::string id;          // "<wamid>:<status>" or the inbound wamid: a repeated delivery is a duplicate
-  nlohmann::json payload;  // {"contact": {...}, "data": {...}} — shaped like an events-API event
-};
+// An event of a webhook delivery: message.sent|delivered|read|failed,
+// message.replied, message.received, contact.unsubscribed|resubscribed (a
+// "STOP" or "START" reply); its id is "<wamid>:<status>" or the inbound wamid,
+// so a repeated delivery is a duplicate; the payload is shaped like an
+// events-API event ({"contact", "data"}).
+using InboundEvent = switchboard_plugins::PluginEvent;
 
 // The events in one webhook payload; what it does not understand is skipped.
 std::vector<InboundEvent> events_from_payload(const nlohmann::json& payload);

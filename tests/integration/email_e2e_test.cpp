@@ -41,18 +41,6 @@ void post(const HostProcess& host, const json& event) {
   ASSERT_EQ(r.status, 202) << r.body;
 }
 
-std::vector<json> outbox(const HostProcess& host, size_t at_least) {
-  std::vector<json> lines;
-  for (int i = 0; i < 200 && lines.size() < at_least; ++i) {
-    lines.clear();
-    std::ifstream in(host.dir() / "outbox.jsonl");
-    for (std::string line; std::getline(in, line);)
-      if (!line.empty()) lines.push_back(json::parse(line));
-    if (lines.size() < at_least) std::this_thread::sleep_for(25ms);
-  }
-  return lines;
-}
-
 // The path of the first `prefix` link in `html` ("/t/o/...").
 std::string link_path(const std::string& html, const std::string& prefix) {
   const size_t at = html.find(std::string(kBase) + prefix);
@@ -163,7 +151,7 @@ TEST(EmailEndToEnd, OpensClicksAndOneClickUnsubscribeComeBackAsEvents) {
       {"action": "email.send", "params": {"to": {"type": "any"}, "subject": "Чек", "text": "Спасибо"}}]}])");
   HostProcess host(base_config(instances, rules));
   post(host, contact_event("deal-1", "deal.created"));
-  auto sent = outbox(host, 1);
+  auto sent = wait_for_outbox(host, 1);
   ASSERT_EQ(sent.size(), 1u) << host.log();
   const std::string html = sent[0]["html"];
   const std::string open = link_path(html, "/t/o/"), click = link_path(html, "/t/c/");
@@ -198,7 +186,7 @@ TEST(EmailEndToEnd, OpensClicksAndOneClickUnsubscribeComeBackAsEvents) {
   EXPECT_EQ(ask.status, 200);
   EXPECT_NE(ask.body.find("<form method=\"post\""), std::string::npos);
   post(host, contact_event("promo-1", "promo.started"));
-  ASSERT_EQ(outbox(host, 2).size(), 2u);  // still subscribed
+  ASSERT_EQ(wait_for_outbox(host, 2).size(), 2u);  // still subscribed
   const HttpResult done = http_request(host.port(), "POST", unsubscribe, "List-Unsubscribe=One-Click",
                                        {{"Content-Type", "application/x-www-form-urlencoded"}});
   EXPECT_EQ(done.status, 200) << done.body;
@@ -227,9 +215,9 @@ TEST(EmailEndToEnd, OpensClicksAndOneClickUnsubscribeComeBackAsEvents) {
 
   post(host, contact_event("promo-2", "promo.started"));  // marketing: not sent
   post(host, contact_event("order-1", "order.paid"));     // transactional: sent
-  sent = outbox(host, 3);
+  sent = wait_for_outbox(host, 3);
   std::this_thread::sleep_for(300ms);
-  sent = outbox(host, 3);
+  sent = wait_for_outbox(host, 3);
   ASSERT_EQ(sent.size(), 3u) << host.log();
   EXPECT_EQ(sent[2]["subject"], "Чек");
   const HttpResult skipped = http_request(host.port(), "GET", "/api/v1/executions?rule=promo&event_id=promo-2", "",
@@ -259,11 +247,11 @@ TEST(MessagingEndToEnd, AFrequencyCapSkipsOrDefersWhatIsOverIt) {
       json::parse(R"([{"channel": "sms", "category": "marketing", "limit": 1, "period": "1d"}])");
   HostProcess host(config);
   post(host, contact_event("promo-1", "promo.started"));
-  ASSERT_EQ(outbox(host, 1).size(), 1u) << host.log();
+  ASSERT_EQ(wait_for_outbox(host, 1).size(), 1u) << host.log();
   post(host, contact_event("promo-2", "promo.started"));
   post(host, contact_event("reminder-1", "promo.reminder"));
   post(host, contact_event("code-1", "login.code"));
-  auto sent = outbox(host, 2);
+  auto sent = wait_for_outbox(host, 2);
   ASSERT_EQ(sent.size(), 2u) << host.log();
   EXPECT_EQ(sent[1]["text"], "Код 1234");
 
@@ -373,7 +361,7 @@ TEST(EmailEndToEnd, NoSuchMailboxFallsBackAndADownServerEndsInADeadLetter) {
   post(host, {{"id", "ship-1"},
               {"type", "order.shipped"},
               {"contact", {{"id", "C7"}, {"emails", {{{"address", "nobody@example.com"}}}}}}});
-  const auto sent = outbox(host, 1);
+  const auto sent = wait_for_outbox(host, 1);
   ASSERT_EQ(sent.size(), 1u) << host.log();
   EXPECT_EQ(sent[0]["channel"], "sms");
   EXPECT_EQ(smtp.messages(), 0);

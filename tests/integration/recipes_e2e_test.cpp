@@ -32,20 +32,6 @@ void post(const HostProcess& host, const json& event) {
   ASSERT_EQ(r.status, 202) << r.body;
 }
 
-// The outbox once it holds `count` records (or after ten seconds).
-std::vector<json> outbox(const HostProcess& host, size_t count) {
-  std::vector<json> lines;
-  for (int i = 0; i < 400; ++i) {
-    lines.clear();
-    std::ifstream in(host.dir() / "outbox.jsonl");
-    for (std::string line; std::getline(in, line);)
-      if (!line.empty()) lines.push_back(json::parse(line));
-    if (lines.size() >= count) break;
-    std::this_thread::sleep_for(25ms);
-  }
-  return lines;
-}
-
 std::string in(int64_t ms_from_now) { return format_time_ms(now_ms() + ms_from_now); }
 
 const json kMaria = {{"id", "C1"},
@@ -56,7 +42,7 @@ const json kMaria = {{"id", "C1"},
 TEST(Recipes, WelcomeSendsTheWelcomeEmailAtOnce) {
   HostProcess host(recipe("welcome"));
   post(host, {{"id", "client-1"}, {"type", "client.created"}, {"contact", kMaria}});
-  const auto sent = outbox(host, 1);
+  const auto sent = wait_for_outbox(host, 1);
   ASSERT_EQ(sent.size(), 1u) << host.log();
   EXPECT_EQ(sent[0]["channel"], "email");
   EXPECT_EQ(sent[0]["subject"], "Мария, добро пожаловать в Студия танцев «Ритм»!");
@@ -74,8 +60,8 @@ TEST(Recipes, BookingReminderComesTheDayBefore) {
                 {"fields", {{"service", "Стрижка"}, {"starts_at", in(86'400'000 + 1500)}}}}},
               {"contact", kMaria}});
   std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(outbox(host, 0).size(), 0u);  // nothing yet: the reminder waits for the day before
-  const auto sent = outbox(host, 2);
+  EXPECT_EQ(wait_for_outbox(host, 0).size(), 0u);  // nothing yet: the reminder waits for the day before
+  const auto sent = wait_for_outbox(host, 2);
   ASSERT_EQ(sent.size(), 2u) << host.log();
   std::set<std::string> channels;
   for (const json& s : sent) channels.insert(s["channel"].get<std::string>());
@@ -94,9 +80,9 @@ TEST(Recipes, WinBackReachesAClientWhoseLastVisitIsOld) {
               {"type", "visit.completed"},
               {"time", in(-86'400'000)},
               {"contact", {{"id", "C2"}, {"emails", {{{"address", "ivan@example.com"}}}}}}});
-  const auto sent = outbox(host, 1);
+  const auto sent = wait_for_outbox(host, 1);
   std::this_thread::sleep_for(300ms);
-  ASSERT_EQ(outbox(host, 0).size(), 1u) << host.log();  // not the client who came yesterday
+  ASSERT_EQ(wait_for_outbox(host, 0).size(), 1u) << host.log();  // not the client who came yesterday
   EXPECT_EQ(sent[0]["to"], "Мария <maria@example.com>");
   EXPECT_EQ(sent[0]["subject"], "Мария скучаем! Неделя занятий за полцены");
 }
@@ -105,10 +91,10 @@ TEST(Recipes, VipCongratulationOnTheTenthVisitOnce) {
   HostProcess host(recipe("vip-congratulation"));
   for (int i = 1; i <= 10; ++i)
     post(host, {{"id", "visit-" + std::to_string(i)}, {"type", "visit.completed"}, {"contact", kMaria}});
-  const auto sent = outbox(host, 1);
+  const auto sent = wait_for_outbox(host, 1);
   post(host, {{"id", "visit-11"}, {"type", "visit.completed"}, {"contact", kMaria}});
   std::this_thread::sleep_for(300ms);
-  ASSERT_EQ(outbox(host, 0).size(), 1u) << host.log();  // the eleventh visit: still one
+  ASSERT_EQ(wait_for_outbox(host, 0).size(), 1u) << host.log();  // the eleventh visit: still one
   EXPECT_EQ(sent[0]["subject"], "Мария, вы теперь VIP");
   EXPECT_NE(sent[0]["text"].get<std::string>().find("10-й визит"), std::string::npos) << sent[0];
 }
@@ -125,7 +111,7 @@ TEST(Recipes, HolliHopConfirmsAWaitingLeadAndMovesARefusedOne) {
                 {"fields", {{"group", "B1-вечер"}, {"starts_at", "2026-12-07T19:00:00+03:00"}}},
                 {"responsible", {{{"id", "7"}, {"name", "Ольга Петрова"}, {"email", "olga@school.example"}}}}}},
               {"contact", kMaria}});
-  auto sent = outbox(host, 1);
+  auto sent = wait_for_outbox(host, 1);
   ASSERT_EQ(sent.size(), 1u) << host.log();
   EXPECT_EQ(sent[0]["subject"], "Мария, вы записаны на занятия");
   EXPECT_EQ(sent[0]["from"], "Ольга Петрова <olga@school.example>");  // the lead's responsible manager
@@ -136,7 +122,7 @@ TEST(Recipes, HolliHopConfirmsAWaitingLeadAndMovesARefusedOne) {
               {"type", "lead.status_changed"},
               {"entity", {{"type", "lead"}, {"id", "L2"}, {"pipeline", "students"}, {"status", "Отказ"}}},
               {"contact", {{"id", "C3"}, {"emails", {{{"address", "petr@example.com"}}}}}}});
-  sent = outbox(host, 3);
+  sent = wait_for_outbox(host, 3);
   ASSERT_EQ(sent.size(), 3u) << host.log();
   EXPECT_EQ(sent[1]["method"], "subscribe");
   EXPECT_EQ(sent[1]["fields"]["list_ids"], "135");

@@ -21,6 +21,7 @@
 #include <fstream>
 #include <random>
 #include <stdexcept>
+#include <thread>
 
 namespace sb::test {
 
@@ -219,6 +220,19 @@ std::pair<int, std::string> run_switchboard(const std::vector<std::string>& args
   std::string text;
   Poco::StreamCopier::copyToString(in, text);
   return {handle.wait(), text};
+}
+
+std::vector<nlohmann::json> wait_for_outbox(const HostProcess& host, size_t at_least,
+                                            std::chrono::milliseconds timeout) {
+  std::vector<nlohmann::json> lines;
+  for (auto until = std::chrono::steady_clock::now() + timeout;;) {
+    lines.clear();
+    std::ifstream in(host.dir() / "outbox.jsonl");
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+    if (lines.size() >= at_least || std::chrono::steady_clock::now() >= until) return lines;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
 }
 
 }  // namespace sb::test

@@ -102,4 +102,9 @@ std::pair<int, std::string> run_switchboard(const std::vector<std::string>& args
 
 std::filesystem::path make_temp_dir(const std::string& prefix);
 
+// The host's dry-run outbox (<dir>/outbox.jsonl), one JSON record a line,
+// once it holds `at_least` records or `timeout` has passed; read at least once.
+std::vector<nlohmann::json> wait_for_outbox(const HostProcess& host, size_t at_least,
+                                            std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
 }  // namespace sb::test
