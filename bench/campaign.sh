@@ -80,6 +80,12 @@ def client(k):
         post([{"id": f"c{j}", "type": "campaign.send", "contact": {"id": f"p{j}"}} for j in range(i, min(i + 100, count))])
 clients = [threading.Thread(target=client, args=(k,)) for k in range(4)]
 for c in clients: c.start()
+ingested = None
+def wait_ingest():
+    global ingested
+    for c in clients: c.join()
+    ingested = time.time()
+threading.Thread(target=wait_ingest, daemon=True).start()
 
 sent = {}
 finished = False
@@ -96,10 +102,11 @@ if high_rate > 0:
 
 # Samples of (time, executions done); the time each tenth of the executions
 # was done by is interpolated between samples.
-peak, samples = idle, [(start, 0)]
+peak, samples, done_at_ingest = idle, [(start, 0)], None
 while samples[-1][1] < count:
     time.sleep(0.02)
     samples.append((time.time(), done()))
+    if ingested and done_at_ingest is None: done_at_ingest = samples[-1][1]
     peak = max(peak, rss())
 finished = True
 def done_by(n):
@@ -110,6 +117,7 @@ marks = [start] + [done_by(count * k // 10) for k in range(1, 11)]
 elapsed = marks[-1] - start
 print(f"{count} executions in {elapsed:.2f} s = {count / elapsed:,.0f}/s; RSS idle {idle} MiB, peak {peak} MiB (+{peak - idle})")
 rates = [count / 10 / (b - a) for a, b in zip(marks, marks[1:])]
+print(f"all events acknowledged after {ingested - start:.2f} s, {done_at_ingest:,} executions done by then")
 print("per tenth (executions/s): " + " ".join(f"{r:,.0f}" for r in rates))
 print(f"last tenth / first tenth: {rates[-1] / rates[0]:.2f}")
 if high_rate > 0:
