@@ -31,7 +31,7 @@ cat >"$dir/config.json" <<JSON
     { "name": "password-reset", "priority": "high", "trigger": { "event": "password.reset" },
       "steps": [ { "action": "alerts.post", "params": { "url": "/reset", "body": { "to": "{{contact.id}}" } } } ] } ] }
 JSON
-$bin --config "$dir/config.json" 2>"$dir/log" & pid=$!
+$bin --config "$dir/config.json" 2>"${SB_LOG:-$dir/log}" & pid=$!
 trap 'kill $pid $sink 2>/dev/null || true; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do curl -sf http://127.0.0.1:8195/healthz >/dev/null && break; sleep 0.1; done
 sleep 1

@@ -131,7 +131,7 @@ void Pipeline::run() {
       if (route_priority_lane()) start_due_steps();
       const auto routing_until = std::chrono::steady_clock::now() + kRoutingTurn;
       while ((more_events = route_new_events()) && std::chrono::steady_clock::now() < routing_until)
-        if (route_priority_lane()) start_due_steps();
+        if (route_priority_lane() || room() >= kDueBatch) start_due_steps();
       more_due = start_due_steps();
     } catch (const std::exception& e) {
       log_error("pipeline", "cannot read the store", {{"error", e.what()}});
@@ -328,14 +328,14 @@ bool Pipeline::route_priority_lane() {
   return waiting;
 }
 
+size_t Pipeline::room() {
+  std::lock_guard lock(mutex_);
+  if (stopping_) return 0;
+  return static_cast<size_t>(std::max(0, options_.max_in_flight - steps_in_flight_));
+}
+
 bool Pipeline::start_due_steps() {
-  size_t room = 0;
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return false;
-    room = static_cast<size_t>(std::max(0, options_.max_in_flight - steps_in_flight_));
-  }
-  const size_t limit = std::min(room, kDueBatch);
+  const size_t limit = std::min(room(), kDueBatch);
   if (limit == 0) return false;
   const auto rows = store_.claim_due(DueClaim{owner_, now_ms(), limit, lease_ms_});
   start_rows(rows);

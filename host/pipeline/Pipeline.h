@@ -78,6 +78,7 @@ class Pipeline {
   // Each routes or starts one batch; true when there may be more to do now.
   bool route_new_events();
   bool start_due_steps();
+  size_t room();  // steps that may start before max_in_flight is reached
   // The priority lane: the rules of the highest priority read the events
   // ahead of the router, so that a password reset posted behind a million
   // campaign events starts at once. An execution is unique per (event,

@@ -65,6 +65,11 @@ std::string SqliteStatement::text(int column) const {
 bool SqliteStatement::is_null(int column) const { return sqlite3_column_type(statement_, column) == SQLITE_NULL; }
 
 SqliteDatabase::SqliteDatabase(const std::filesystem::path& file, bool synchronous_full) : file_(file) {
+  // SQLite counts every allocation under one global mutex, for statistics
+  // nothing here reads: 12 % of the store writer's time. Only possible
+  // before the library's first use, so once, before the first open.
+  static const int memory_statistics_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)memory_statistics_off;
   std::error_code ec;
   if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
   if (sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
@@ -79,6 +84,10 @@ SqliteDatabase::SqliteDatabase(const std::filesystem::path& file, bool synchrono
   execute("PRAGMA journal_mode=WAL");
   execute(synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   execute("PRAGMA foreign_keys=ON");
+  // Each write of a group commit runs in a savepoint, whose undo journal
+  // (the original of every page it touches) spilled to a temporary file
+  // beyond 64 KiB: two write syscalls per page, more than the WAL itself.
+  execute("PRAGMA temp_store=MEMORY");
 }
 
 SqliteDatabase::~SqliteDatabase() { sqlite3_close_v2(db_); }

@@ -233,6 +233,11 @@ struct SqliteStore::Writer {
   SqliteStatement forget_arrivals;
   SqliteStatement due_ids;
   SqliteStatement lease;
+  // Each write's savepoint, prepared once: parsing them took a few percent
+  // of the writer's time.
+  SqliteStatement savepoint{db.handle(), "SAVEPOINT one"};
+  SqliteStatement release{db.handle(), "RELEASE one"};
+  SqliteStatement rollback_to{db.handle(), "ROLLBACK TO one"};
 
   explicit Writer(const Options& o)
       : aggregates(o.aggregates),
@@ -566,15 +571,15 @@ void SqliteStore::commit_group(std::deque<Write>& group) {
     for (size_t i = 0; i < group.size(); ++i) {
       // A savepoint per write: one that fails does not take the others of
       // its group with it.
-      writer_->db.execute("SAVEPOINT one");
+      writer_->savepoint.run();
       auto undo = [&](StoreStatus why) {
-        writer_->db.execute("ROLLBACK TO one");
-        writer_->db.execute("RELEASE one");
+        writer_->rollback_to.run();
+        writer_->release.run();
         errors[i] = std::move(why);
       };
       try {
         group[i].apply(*writer_);
-        writer_->db.execute("RELEASE one");
+        writer_->release.run();
       } catch (const StoreError& e) {
         undo({e.code(), e.what()});
       } catch (const std::exception& e) {  // a unit of work's own failure
