@@ -91,7 +91,7 @@ void cancel_branches(ExecutionRows& rows, int64_t parent_id) {
 // New executions, due now; the first `lease.start_now` of them leased to
 // `lease.owner` instead (and copied to `started`).
 void insert_new(ExecutionRows& rows, const std::vector<NewExecution>& executions, int64_t now,
-                const Transitions::Lease& lease = {}, std::vector<ExecutionRow>* started = nullptr) {
+                const Transitions::Lease& lease, std::vector<ExecutionRow>* started) {
   for (const NewExecution& e : executions) {
     if (e.once_for_entity && !rows.fire_once(e.rule, e.once_for_entity->first, e.once_for_entity->second))
       continue;  // this rule already fired for this entity
@@ -111,11 +111,12 @@ void insert_new(ExecutionRows& rows, const std::vector<NewExecution>& executions
   }
 }
 
-void route_batch(ExecutionRows& rows, const RouteBatch& batch, int64_t arrival_retention_ms) {
+void route_batch(ExecutionRows& rows, const RouteBatch& batch, int64_t arrival_retention_ms,
+                 const Transitions::Lease& lease, std::vector<ExecutionRow>& started) {
   if (!rows.move_router(batch.from, batch.routed_up_to))
     throw StoreError("events after " + std::to_string(batch.from) + " were routed already", StoreErrc::kConflict);
   const int64_t now = now_ms();
-  insert_new(rows, batch.executions, now);
+  insert_new(rows, batch.executions, now, lease, &started);
   for (const Arrival& a : batch.arrivals) {
     const StoredArrival kept{rows.keep_arrival(a.key, a.event_json, a.at_ms), a.key, a.event_json, a.at_ms};
     for (const ExecutionRow& waiting : rows.awaiting(a.key)) resume(rows, waiting, kept);
@@ -199,24 +200,49 @@ void apply_command(ExecutionRows& rows, const ExecutionCommand& c) {
 
 }  // namespace
 
-void Transitions::route(RouteBatch batch, Store::WriteCallback done) {
-  auto b = std::make_shared<RouteBatch>(std::move(batch));
-  store_.transact([b, retention = arrival_retention_ms_](ExecutionRows& rows) { route_batch(rows, *b, retention); },
-                  std::move(done));
-}
+namespace {
 
-void Transitions::create(std::vector<NewExecution> executions, Lease lease, Created done) {
-  auto e = std::make_shared<std::vector<NewExecution>>(std::move(executions));
+// A unit of work that makes executions, and hands back those it leased.
+void transact_creating(Store& store, std::function<void(ExecutionRows&, std::vector<ExecutionRow>&)> make,
+                       Transitions::Created done) {
   auto started = std::make_shared<std::vector<ExecutionRow>>();
-  store_.transact(
-      [e, started, lease = std::move(lease)](ExecutionRows& rows) {
+  store.transact(
+      [started, make = std::move(make)](ExecutionRows& rows) {
         started->clear();  // a unit may run again
-        insert_new(rows, *e, now_ms(), lease, started.get());
+        make(rows, *started);
       },
       [started, done = std::move(done)](StoreStatus status) {
         if (!status.ok()) started->clear();
         done(std::move(status), std::move(*started));
       });
+}
+
+}  // namespace
+
+void Transitions::route(RouteBatch batch, Store::WriteCallback done) {
+  route(std::move(batch), Lease{},
+        [done = std::move(done)](StoreStatus status, std::vector<ExecutionRow>) { done(std::move(status)); });
+}
+
+void Transitions::route(RouteBatch batch, Lease lease, Created done) {
+  auto b = std::make_shared<RouteBatch>(std::move(batch));
+  transact_creating(
+      store_,
+      [b, lease = std::move(lease), retention = arrival_retention_ms_](ExecutionRows& rows,
+                                                                       std::vector<ExecutionRow>& started) {
+        route_batch(rows, *b, retention, lease, started);
+      },
+      std::move(done));
+}
+
+void Transitions::create(std::vector<NewExecution> executions, Lease lease, Created done) {
+  auto e = std::make_shared<std::vector<NewExecution>>(std::move(executions));
+  transact_creating(
+      store_,
+      [e, lease = std::move(lease)](ExecutionRows& rows, std::vector<ExecutionRow>& started) {
+        insert_new(rows, *e, now_ms(), lease, &started);
+      },
+      std::move(done));
 }
 
 void Transitions::update(ExecutionUpdate update, Store::WriteCallback done) {

@@ -120,17 +120,19 @@ class Transitions {
   explicit Transitions(Store& store, int64_t arrival_retention_ms = 3600 * 1000)
       : store_(store), arrival_retention_ms_(arrival_retention_ms) {}
 
-  void route(RouteBatch batch, Store::WriteCallback done);
-  // Executions made ahead of the router (the pipeline's priority lane); the
-  // position stays where it is, and the router's own try later changes nothing.
-  // The first `lease.start_now` made are leased to `lease.owner` as they are
-  // stored and handed back in `started`, to run at once without a claim.
+  // The first `lease.start_now` executions made are leased to `lease.owner`
+  // as they are stored and handed back in `started`, to run at once: no
+  // claim (one write less per execution) and no wait for the next one.
   struct Lease {
     std::string owner;
     int64_t lease_ms = 0;
     size_t start_now = 0;
   };
   using Created = std::function<void(StoreStatus status, std::vector<ExecutionRow> started)>;
+  void route(RouteBatch batch, Store::WriteCallback done);
+  void route(RouteBatch batch, Lease lease, Created done);
+  // Executions made ahead of the router (the pipeline's priority lane); the
+  // position stays where it is, and the router's own try later changes nothing.
   void create(std::vector<NewExecution> executions, Lease lease, Created done);
   void update(ExecutionUpdate update, Store::WriteCallback done);
   void command(ExecutionCommand command, Store::WriteCallback done);

@@ -216,13 +216,19 @@ bool Pipeline::route_new_events() {
       add_executions(e, fired, context, context_text, now, batch.executions);
     }
     // Synchronous on purpose: the next batch starts from the committed position.
-    std::promise<StoreStatus> committed;
-    transitions_.route(std::move(batch), [&](StoreStatus status) { committed.set_value(std::move(status)); });
-    if (const StoreStatus status = committed.get_future().get(); !status.ok()) {
+    // As many as there is room for start at once, leased as they are stored.
+    std::promise<std::pair<StoreStatus, std::vector<ExecutionRow>>> committed;
+    transitions_.route(std::move(batch), Transitions::Lease{owner_, lease_ms_, room()},
+                       [&](StoreStatus status, std::vector<ExecutionRow> started) {
+                         committed.set_value({std::move(status), std::move(started)});
+                       });
+    auto [status, started] = committed.get_future().get();
+    if (!status.ok()) {
       if (status.code == StoreErrc::kConflict) continue;  // another host routed them: read on from there
       log_error("pipeline", "cannot record routed events", {{"error", status.message}});
       return false;
     }
+    start_rows(started);
     lane_position_ = std::max(lane_position_, batch_end);
     return full_batch;
   }
