@@ -26,6 +26,7 @@ constexpr std::chrono::milliseconds kRoutingTurn{50};  // routing's share of a t
 constexpr size_t kLaneBatch = 2000;                    // events the priority lane reads at once ...
 constexpr int kLaneBatches = 10;                       // ... and how many batches between two routing batches
 constexpr int kLaneReserve = 100;                      // steps in flight the lane may start beyond max_in_flight
+constexpr size_t kLaneEvery = 128;                     // steps started between two turns of the lane
 
 // "<host name>-<pid>-<random>": two hosts, or two runs of one, never share it.
 std::string unique_owner() {
@@ -222,6 +223,9 @@ bool Pipeline::route_new_events() {
                        [&](StoreStatus status, std::vector<ExecutionRow> started) {
                          committed.set_value({std::move(status), std::move(started)});
                        });
+    // While the batch commits: a high-priority execution of a later event
+    // commits with it, rather than one routing batch later.
+    route_priority_lane();
     auto [status, started] = committed.get_future().get();
     if (!status.ok()) {
       if (status.code == StoreErrc::kConflict) continue;  // another host routed them: read on from there
@@ -280,6 +284,13 @@ void Pipeline::add_executions(const StoredEvent& e,
 
 bool Pipeline::route_priority_lane() {
   if (!has_priority_lane_) return false;
+  in_lane_ = true;
+  const bool waiting = lane_turn();
+  in_lane_ = false;
+  return waiting;
+}
+
+bool Pipeline::lane_turn() {
   lane_position_ = std::max(lane_position_, router_position_);  // another host may have routed further
   bool waiting = false;
   for (int batches = 0; batches < kLaneBatches; ++batches) {
@@ -365,6 +376,8 @@ void Pipeline::start_rows(const std::vector<ExecutionRow>& rows) {
         return;
       }
     }
+    // A long batch lets the priority lane in now and then.
+    if (i % kLaneEvery == kLaneEvery - 1 && !in_lane_) route_priority_lane();
     try {
       start_step(row);
     } catch (const std::exception& e) {

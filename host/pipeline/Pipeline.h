@@ -85,6 +85,7 @@ class Pipeline {
   // rule): the router finds the lane's made when it gets there. They start
   // as they are stored; true when some could not (they wait for a claim).
   bool route_priority_lane();
+  bool lane_turn();
   static nlohmann::json context_of(const StoredEvent& e);  // what the rules of an event read
   // Stores the segment moves of the contacts `events` name; false when the store did not take them.
   bool move_segment_members(const std::vector<StoredEvent>& events, int64_t now);
@@ -109,6 +110,7 @@ class Pipeline {
   // Event type -> the sets of paths that wait_for steps match it on.
   std::map<std::string, std::set<std::vector<std::string>>> awaited_;
   bool has_priority_lane_ = false;  // some rule has the highest priority
+  bool in_lane_ = false;            // the lane's turn is running (it starts rows too)
   int64_t lane_position_ = 0;       // the lane's reading position; at least the router's (pipeline thread only)
   int64_t router_position_ = 0;     // the router's, as last read (pipeline thread only)
   const PipelineOptions options_;
