@@ -22,11 +22,13 @@ json last_step(const std::string& history_json) {
   return history.back().value("step", json());
 }
 
-json event_arrived(json step, json event, int64_t at_ms) {
-  return {{"step", std::move(step)},
-          {"outcome", "event arrived"},
-          {"at", format_time_ms(at_ms)},
-          {"event", std::move(event)}};
+json event_arrived(json step, json event, int64_t at_ms, bool to_else) {
+  json entry{{"step", std::move(step)},
+             {"outcome", "event arrived"},
+             {"at", format_time_ms(at_ms)},
+             {"event", std::move(event)}};
+  if (to_else) entry["branch"] = "else";
+  return entry;
 }
 
 json branch_end(int64_t execution, const std::string& event_id, const char* state, const std::string& error,

@@ -16,8 +16,9 @@ std::string appended(std::string history_json, const std::string& entry_json);
 // The step named by the history's last entry (null when there is none).
 nlohmann::json last_step(const std::string& history_json);
 
-// A wait for an event took `event`; recorded under the wait's step.
-nlohmann::json event_arrived(nlohmann::json step, nlohmann::json event, int64_t at_ms);
+// A wait for an event took `event`, recorded under the wait's step; `to_else`:
+// the event was one of the wait's else_on, so the else steps run.
+nlohmann::json event_arrived(nlohmann::json step, nlohmann::json event, int64_t at_ms, bool to_else);
 
 // How one branch of a parallel group ended, with its whole history.
 nlohmann::json branch_end(int64_t execution, const std::string& event_id, const char* state, const std::string& error,

@@ -45,12 +45,6 @@ std::string split_variant(const std::string& rule, const CompiledStep& split, co
   return split.branches.back().first;
 }
 
-std::string arrival_key(const std::string& type, const std::vector<std::pair<std::string, std::string>>& matched) {
-  std::string key = type;
-  for (const auto& [path, value] : matched) key += "\n" + path + "=" + value;
-  return key;
-}
-
 int64_t backoff_ms(int64_t base_ms, int attempt, double jitter) {
   constexpr int64_t kMax = 3600 * 1000;
   int64_t delay = base_ms;
@@ -305,10 +299,11 @@ void Interpreter::wait_for_event(const Claimed& at, const CompiledStep& step, co
              {"event", step.wait_event},
              {"match", match},
              {"until", format_time_ms(until)}};
+  if (!step.wait_else_on.empty()) entry["else_on"] = step.wait_else_on;
   if (!decisions.empty()) entry["branches"] = decisions;
   ExecutionUpdate waiting = ExecutionUpdate::to(at.row.id, ExecutionState::kWaiting, at.rule->id_at(step.else_step), 0,
                                                 until, dump_text(entry), "");
-  waiting.awaiting = arrival_key(step.wait_event, matched);
+  waiting.awaiting = arrival_key(awaited_types(step.wait_event, step.wait_else_on), matched);
   waiting.resume_step = at.rule->id_at(at.index + 1);
   at.record(std::move(waiting));
 }

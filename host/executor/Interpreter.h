@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "executor/ActionRequests.h"
+#include "executor/ArrivalKeys.h"
 #include "executor/CallQueue.h"
 #include "executor/FrequencyCaps.h"
 #include "executor/KvState.h"
@@ -123,9 +124,6 @@ inline constexpr char kDigestKeys[] = "host:digests";
 // at most an hour, times a random factor in [0.5, 1.5) so that retries of
 // many executions spread out.
 int64_t backoff_ms(int64_t base_ms, int attempt, double jitter);
-
-// The key an awaited event is found by: its type and the matched values.
-std::string arrival_key(const std::string& type, const std::vector<std::pair<std::string, std::string>>& matched);
 
 // An A/B split's variant for this contact: the same contact always gets the
 // same variant of a rule, in the proportions of the weights.

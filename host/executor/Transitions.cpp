@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "executor/ArrivalKeys.h"
 #include "executor/History.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
@@ -29,25 +30,28 @@ void append(ExecutionRow& row, const json& entry) {
   row.history_json = history::appended(row.history_json, dump_text(entry));
 }
 
-// An awaited event resumes the wait at the step after it. The timeout wins
-// once due (the scheduler may be running the timeout's step: the row is
-// then leased), and an event from before the execution began counts not.
+// An awaited event resumes the wait at the step after it, or at its else
+// steps when its type is one of the wait's else_on. The timeout wins once
+// due (the scheduler may be running the timeout's step: the row is then
+// leased), and an event from before the execution began counts not.
 void resume(ExecutionRows& rows, const ExecutionRow& waiting, const StoredArrival& arrival) {
   const int64_t now = now_ms();
   if (waiting.state != ExecutionState::kWaiting || waiting.awaiting != arrival.key || !waiting.due_at_ms ||
       *waiting.due_at_ms <= now || !waiting.lease_owner.empty() || waiting.created_at_ms > arrival.at_ms ||
       arrival.seq <= waiting.last_arrival)
     return;
+  json event = json::parse(arrival.event_json, nullptr, false);
+  const json* type = event.is_object() && event.contains("event") ? &event["event"] : nullptr;
+  const bool to_else = type && type->is_object() && takes_else(waiting.awaiting, type->value("type", ""));
   ExecutionRow row = waiting;
   row.state = ExecutionState::kReady;
-  row.step = row.resume_step;
+  row.step = to_else ? waiting.step : waiting.resume_step;  // a waiting row's step is its timeout's (else)
   row.attempt = 0;
   row.due_at_ms = now;
   row.awaiting.clear();
   row.updated_at_ms = now;
   row.last_arrival = arrival.seq;
-  append(row, history::event_arrived(history::last_step(waiting.history_json),
-                                     json::parse(arrival.event_json, nullptr, false), now));
+  append(row, history::event_arrived(history::last_step(waiting.history_json), std::move(event), now, to_else));
   write(rows, row, waiting);
 }
 

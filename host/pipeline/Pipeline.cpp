@@ -68,7 +68,9 @@ void Pipeline::await_events_of(const CompiledRule& rule) {
     if (step.kind == CompiledStep::Kind::kWaitEvent) {
       std::vector<std::string> paths;
       for (const auto& [path, value] : step.wait_match.items()) paths.push_back(path);
-      awaited_[step.wait_event].insert(std::move(paths));
+      const std::string awaited = awaited_types(step.wait_event, step.wait_else_on);
+      awaited_[step.wait_event].insert({awaited, paths});
+      for (const auto& type : step.wait_else_on) awaited_[type].insert({awaited, paths});
     }
 }
 
@@ -194,11 +196,11 @@ bool Pipeline::route_new_events() {
       std::string context_text;
       if (awaited != awaited_.end()) {
         std::set<std::string> keys;
-        for (const auto& paths : awaited->second) {
+        for (const auto& [awaits, paths] : awaited->second) {
           std::vector<std::pair<std::string, std::string>> matched;
           for (const auto& path : paths)
             if (const json* v = lookup_path(context, path)) matched.emplace_back(path, as_text(*v));
-          if (matched.size() == paths.size()) keys.insert(arrival_key(e.record.type, matched));
+          if (matched.size() == paths.size()) keys.insert(arrival_key(awaits, matched));
         }
         if (!keys.empty()) context_text = dump_text(context);
         for (const auto& key : keys) batch.arrivals.push_back({key, context_text, e.record.received_at_ms});

@@ -107,8 +107,8 @@ class Pipeline {
   std::vector<CompiledRule> rules_;  // the current versions
   std::mutex versions_mutex_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<CompiledRule>> versions_;  // older ones, once read
-  // Event type -> the sets of paths that wait_for steps match it on.
-  std::map<std::string, std::set<std::vector<std::string>>> awaited_;
+  // Event type -> what wait_for steps await it with (awaited_types) and the paths they match it on.
+  std::map<std::string, std::set<std::pair<std::string, std::vector<std::string>>>> awaited_;
   bool has_priority_lane_ = false;  // some rule has the highest priority
   bool in_lane_ = false;            // the lane's turn is running (it starts rows too)
   int64_t lane_position_ = 0;       // the lane's reading position; at least the router's (pipeline thread only)

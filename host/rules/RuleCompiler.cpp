@@ -195,6 +195,11 @@ class StepCompiler {
     CompiledStep s = base(step, pointer, CompiledStep::Kind::kWaitEvent, "wait for " + event);
     s.wait_event = event;
     s.wait_match = step.value("match", json::object());
+    for (const auto& type : step.value("else_on", json::array())) {
+      if (type == event)
+        problem(pointer + "/else_on", "\"" + event + "\" is the awaited event: it cannot also take the \"else\" steps");
+      s.wait_else_on.push_back(type);
+    }
     if (s.wait_match.empty())
       problem(pointer,
               "\"wait_for\" needs \"match\": the awaited event's fields and the values they must have, e.g. "

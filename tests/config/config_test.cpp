@@ -175,6 +175,11 @@ const BadConfig kBadConfigs[] = {
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"wait_for": "message.read", "match": {"data.id": "{{id}}"}, "timeout": "soon"}]}]})",
      "/rules/0/steps/0/timeout: rule 'r': \"wait_for\" needs a positive \"timeout\" such as \"2d\" (how long to wait "
      "before the \"else\" steps)"},
+    {"wait_for_else_on_the_awaited_event",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"wait_for": "call.answered", "else_on": ["call.busy", "call.answered"], "match": {"data.id": "{{id}}"}, "timeout": "2m"}]}]})",
+     "/rules/0/steps/0/else_on: rule 'r': \"call.answered\" is the awaited event: it cannot also take the \"else\" "
+     "steps"},
     {"wait_for_match_names_an_unknown_step",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"wait_for": "message.read", "match": {"data.id": "{{steps.Offer.external_id}}"}, "timeout": "2d"}]}]})",

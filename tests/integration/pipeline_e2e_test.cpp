@@ -130,6 +130,38 @@ TEST(PipelineEndToEnd, AWaitForEventRemovedByAnEditStillResumesTheExecutionsWait
   EXPECT_EQ(requests[1].headers.at("idempotency-key"), "e-1:greet:1/then/0");
 }
 
+TEST(PipelineEndToEnd, AnElseOnEventEndsTheWaitAtOnceWithTheElseSteps) {
+  HttpSink sink;
+  json answered_or_not = {{"name", "Answered"},
+                          {"wait_for", "call.answered"},
+                          {"else_on", {"call.no_answer", "call.busy"}},
+                          {"match", {{"data.lead", "{{entity.id}}"}}},
+                          {"timeout", "1h"},
+                          {"then", json::array({greet_step("/thanks")})},
+                          {"else", json::array({greet_step("/sms")})}};
+  HostProcess host(pipeline_config(sink, json::array({greet_step("/call"), answered_or_not})));
+  for (const char* id : {"e-1", "e-2"}) ASSERT_EQ(post_event(host.port(), new_lead(id)).status, 202);
+  ASSERT_EQ(sink.wait_for(2).size(), 2u);
+  std::this_thread::sleep_for(300ms);  // both are waiting
+  // Not answered: the else steps at once, not after the hour; answered: the then steps.
+  ASSERT_EQ(post_event(host.port(), {{"id", "c-1"}, {"type", "call.no_answer"}, {"data", {{"lead", "L-e-1"}}}}).status,
+            202);
+  ASSERT_EQ(post_event(host.port(), {{"id", "c-2"}, {"type", "call.answered"}, {"data", {{"lead", "L-e-2"}}}}).status,
+            202);
+  std::map<std::string, std::string> keys;
+  for (const auto& r : sink.wait_for(4)) keys[r.headers.at("idempotency-key")] = r.uri;
+  EXPECT_EQ(keys, (std::map<std::string, std::string>{{"e-1:greet:0", "/call"},
+                                                      {"e-1:greet:1/else/0", "/sms"},
+                                                      {"e-2:greet:0", "/call"},
+                                                      {"e-2:greet:1/then/0", "/thanks"}}))
+      << host.log();
+  // A late answer to a call that already went to the else steps changes nothing.
+  ASSERT_EQ(post_event(host.port(), {{"id", "c-3"}, {"type", "call.answered"}, {"data", {{"lead", "L-e-1"}}}}).status,
+            202);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(sink.count(), 4u);
+}
+
 // Waits (bounded) until every expected idempotency key reached the sink;
 // returns how often each key arrived.
 std::map<std::string, int> deliveries_of(HttpSink& sink, const std::set<std::string>& expected,

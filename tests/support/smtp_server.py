@@ -165,7 +165,9 @@ def main():
     counter.connected(0)  # the listeners' own start-up checks do not count
     print(json.dumps(ports), flush=True)
     done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    # Not done.set(): a handler runs on the main thread, which may hold the
+    # event's lock at that moment (it did: a test waited forever for us).
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
     done.wait()
     for listener in listeners:

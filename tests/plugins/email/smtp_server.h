@@ -57,10 +57,14 @@ class SmtpServer {
     plain = ports["plain"];
   }
   ~SmtpServer() {
-    ::close(stdin_);
-    ::kill(pid_, SIGTERM);
+    ::close(stdin_);  // it stops its listeners and exits; killed if it has not within 5 s
     int status = 0;
-    ::waitpid(pid_, &status, 0);
+    for (int i = 0; i < 500 && ::waitpid(pid_, &status, WNOHANG) == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (::waitpid(pid_, &status, WNOHANG) == 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+    }
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }
