@@ -1,8 +1,6 @@
 // The "sms" plugin: one action, "send", through the gateway the instance is
 // configured for. Numbers are normalised to E.164 (libphonenumber); the
 // step's output reports the segments the text takes.
-#include <openssl/crypto.h>
-
 #include <nlohmann/json.hpp>
 #include <switchboard/plugin.hpp>
 
@@ -16,6 +14,7 @@
 #include "send_limits.h"
 #include "sms_schemas.h"
 #include "twilio_callback.h"
+#include "twilio_signature.h"
 
 namespace sms {
 
@@ -98,9 +97,8 @@ class Sms : public switchboard::Plugin {
   void delivery_report(const switchboard::InboundRequest& request, switchboard::Responder responder) {
     if (request.method != "POST") return responder.respond(405, "text/plain", "POST only", {{"Allow", "POST"}});
     const FormFields fields = switchboard_plugins::form_decode(request.body);
-    const std::string expected = twilio_signature(auth_token_, status_callback_, fields);
     const std::string given(request.header("x-twilio-signature").value_or(""));
-    if (given.size() != expected.size() || CRYPTO_memcmp(given.data(), expected.data(), given.size()) != 0) {
+    if (!switchboard_plugins::twilio_signature_matches(auth_token_, status_callback_, fields, given)) {
       host_.count("sms_callbacks_rejected_total");
       host_.log(SB_LOG_WARN, "twilio status callback refused",
                 dump(json{{"reason", given.empty() ? "missing X-Twilio-Signature" : "signature does not match"},

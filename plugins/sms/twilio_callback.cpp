@@ -1,25 +1,8 @@
 #include "twilio_callback.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
-#include <algorithm>
-
-#include "base64.h"
 #include "opt_out.h"
 
 namespace sms {
-
-std::string twilio_signature(const std::string& auth_token, const std::string& url, FormFields fields) {
-  std::stable_sort(fields.begin(), fields.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::string data = url;
-  for (const auto& [name, value] : fields) data += name + value;
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha1(), auth_token.data(), static_cast<int>(auth_token.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &length);
-  return switchboard_plugins::base64(std::string_view(reinterpret_cast<const char*>(digest), length));
-}
 
 namespace {
 std::optional<std::string> field_of(const FormFields& fields, const char* name) {

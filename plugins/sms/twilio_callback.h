@@ -1,5 +1,5 @@
 // Twilio's delivery reports (StatusCallback) and incoming messages: the
-// X-Twilio-Signature on each POST, and the events they become.
+// events they become (twilio_signature.h checks who sent them).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -13,10 +13,6 @@
 namespace sms {
 
 using FormFields = std::vector<std::pair<std::string, std::string>>;
-
-// base64(HMAC-SHA1(auth token, the URL Twilio called + each POST field's
-// name and value, sorted by name)).
-std::string twilio_signature(const std::string& auth_token, const std::string& url, FormFields fields);
 
 // An event a report or an incoming message becomes: message.queued|sent|
 // delivered|..., with id "<MessageSid>:<status>" (a repeated report is a

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "opt_out.h"
+#include "twilio_signature.h"
 
 namespace {
 
@@ -14,8 +15,16 @@ TEST(TwilioSignature, MatchesThePublicVector) {
                                   {"From", "+14158675309"},
                                   {"To", "+18005551212"},
                                   {"Caller", "+14158675309"}};
-  EXPECT_EQ(sms::twilio_signature("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", fields),
+  EXPECT_EQ(switchboard_plugins::twilio_signature("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", fields),
             "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
+}
+
+TEST(TwilioSignature, ARepeatedFieldIsSignedWithItsValuesSorted) {
+  // Twilio's library's vector for a field given twice.
+  EXPECT_EQ(switchboard_plugins::twilio_signature(
+                "12345", "https://mycompany.com/myapp.php?foo=1&bar=2",
+                {{"Sid", "CA123"}, {"SidAccount", "AC123"}, {"Digits", "5678"}, {"Digits", "1234"}}),
+            "IK+Dwps556ElfBT0I3Rgjkr1wJU=");
 }
 
 TEST(TwilioReport, BecomesAMessageEvent) {
