@@ -2,8 +2,8 @@
 
 #include <charconv>
 
-#include "jwt.h"
 #include "json_fields.h"
+#include "jwt.h"
 
 namespace push {
 

@@ -1,0 +1,30 @@
+// One call a step asks for, and what a provider reports about it later.
+#pragma once
+
+#include <string>
+
+namespace telephony {
+
+struct Call {
+  std::string to;    // E.164, "+79990001122"
+  std::string from;  // the instance's outgoing number
+  std::string text;  // say: what the call speaks ...
+  std::string url;   // ... or play: the recording it plays
+  std::string voice, language;
+  int speed = 100;    // percent of the voice's normal rate
+  int volume_db = 0;  // above or below its normal volume
+  int repeat = 1;
+  std::string reference;  // the step's idempotency key
+  bool says() const { return url.empty(); }
+};
+
+// A verified status report: the call it is about and how it went.
+struct Outcome {
+  std::string call_id;
+  std::string status;  // answered, completed, no_answer, busy or failed
+  std::string provider_status;
+  int duration_s = -1;  // known once the call ended
+  std::string to, from;
+};
+
+}  // namespace telephony

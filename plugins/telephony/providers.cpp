@@ -1,0 +1,298 @@
+#include "providers.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <charconv>
+#include <map>
+
+#include "base64.h"
+#include "form.h"
+#include "json_fields.h"
+#include "jwt.h"
+#include "twilio_signature.h"
+#include "twiml.h"
+
+namespace telephony {
+
+namespace {
+
+using nlohmann::json;
+using switchboard::ActionResult;
+using switchboard::ConfigError;
+using switchboard::HttpRequest;
+using switchboard::HttpResponse;
+using switchboard::InboundRequest;
+using switchboard_plugins::integer_at;
+using switchboard_plugins::string_at;
+
+std::string required(const json& config, const char* key) {
+  auto it = config.find(key);
+  if (it == config.end() || !it->is_string() || it->get<std::string>().empty())
+    throw ConfigError(std::string("'") + key + "' is required for provider '" + config.value("provider", "") + "'");
+  return it->get<std::string>();
+}
+
+std::string digits(const std::string& number) {
+  return number.substr(std::min(number.find_first_not_of('+'), number.size()));
+}
+
+std::optional<ActionResult> transport_failure(const HttpResponse& response, const std::string& provider) {
+  if (response.status == 0)
+    return ActionResult::retry(provider + " did not answer: " + std::string(response.transport_error));
+  if (response.status == 429 || response.status >= 500) {
+    uint32_t after = 0;
+    if (auto h = response.header("retry-after")) std::from_chars(h->data(), h->data() + h->size(), after);
+    return ActionResult::retry(provider + " answered HTTP " + std::to_string(response.status), after,
+                               std::to_string(response.status));
+  }
+  return std::nullopt;
+}
+
+std::string field(const std::vector<std::pair<std::string, std::string>>& fields, const char* name) {
+  for (const auto& [k, v] : fields)
+    if (k == name) return v;
+  return {};
+}
+
+int seconds(const std::string& text) {
+  int value = -1;
+  std::from_chars(text.data(), text.data() + text.size(), value);
+  return value;
+}
+
+// Twilio Voice: the Calls resource, TwiML inline, StatusCallback signed
+// with X-Twilio-Signature.
+class Twilio final : public Provider {
+ public:
+  explicit Twilio(const json& c)
+      : base_(c.value("base_url", "https://api.twilio.com")),
+        account_sid_(required(c, "account_sid")),
+        auth_token_(required(c, "auth_token")),
+        status_callback_(c.value("status_callback", "")),
+        ring_timeout_s_(c.value("ring_timeout_s", 30)) {}
+
+  std::string name() const override { return "twilio"; }
+
+  std::optional<HttpRequest> request(const Call& call, int64_t, std::string&) const override {
+    std::vector<std::pair<std::string, std::string>> fields = {
+        {"To", call.to}, {"From", call.from}, {"Twiml", twiml(call)}, {"Timeout", std::to_string(ring_timeout_s_)}};
+    if (!status_callback_.empty()) {
+      // Answered for call.answered at once, completed for the end (and no-answer, busy, failed).
+      fields.insert(fields.end(), {{"StatusCallback", status_callback_},
+                                   {"StatusCallbackEvent", "answered"},
+                                   {"StatusCallbackEvent", "completed"},
+                                   {"StatusCallbackMethod", "POST"}});
+    }
+    HttpRequest r;
+    r.url = calls_url();
+    r.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
+                 {"Authorization", "Basic " + switchboard_plugins::base64(account_sid_ + ":" + auth_token_)}};
+    r.body = switchboard_plugins::form_urlencode(fields);
+    return r;
+  }
+
+  ActionResult result(const HttpResponse& response, const Call& call) const override {
+    if (auto failure = transport_failure(response, "twilio")) return *failure;
+    const json body = json::parse(response.body, nullptr, false);
+    if (response.status >= 200 && response.status < 300) {
+      // Accepted: never tried again, whatever else the body says.
+      const std::string sid = string_at(body, "sid");
+      return ActionResult::done(sid, switchboard_plugins::dump({{"call_id", sid},
+                                                                {"status", string_at(body, "status", "queued")},
+                                                                {"to", call.to},
+                                                                {"provider", "twilio"}}));
+    }
+    const int64_t code = integer_at(body, "code", response.status);
+    const std::string message = string_at(body, "message", "twilio answered HTTP " + std::to_string(response.status));
+    switch (code) {
+      case 21211:  // invalid 'To' number
+      case 21214:  // 'To' cannot be reached
+      case 21215:  // the account may not call that country (geo permissions)
+      case 21216:  // the number is blocked
+      case 21217:  // the number does not appear to be valid
+        return ActionResult::unreachable(message, std::to_string(code));
+      case 20429:
+        return ActionResult::retry(message, 0, std::to_string(code));
+      default:
+        return ActionResult::permanent(message, std::to_string(code));
+    }
+  }
+
+  Report report(const InboundRequest& request) const override {
+    if (request.method != "POST") return {405, "not a POST", std::nullopt};
+    const auto fields = switchboard_plugins::form_decode(request.body);
+    const std::string given(request.header("x-twilio-signature").value_or(""));
+    if (given.empty()) return {401, "missing X-Twilio-Signature", std::nullopt};
+    if (!switchboard_plugins::twilio_signature_matches(auth_token_, status_callback_, fields, given))
+      return {401, "X-Twilio-Signature does not match", std::nullopt};
+    const std::string sid = field(fields, "CallSid"), status = field(fields, "CallStatus");
+    static const std::map<std::string, std::string> kOutcomes = {
+        {"in-progress", "answered"}, {"answered", "answered"}, {"completed", "completed"},
+        {"no-answer", "no_answer"},  {"busy", "busy"},         {"failed", "failed"},
+        {"canceled", "failed"}};
+    const auto outcome = kOutcomes.find(status);
+    if (sid.empty() || outcome == kOutcomes.end()) return {200, "", std::nullopt};  // queued, initiated, ringing
+    Outcome o{sid, outcome->second, status, -1, field(fields, "To"), field(fields, "From")};
+    const std::string duration =
+        field(fields, "CallDuration").empty() ? field(fields, "Duration") : field(fields, "CallDuration");
+    if (!duration.empty()) o.duration_s = seconds(duration);
+    return {200, "", std::move(o)};
+  }
+
+  json preview(const Call& call) const override {
+    return {{"url", calls_url()}, {"twiml", twiml(call)}, {"timeout", ring_timeout_s_}};
+  }
+
+ private:
+  std::string calls_url() const { return base_ + "/2010-04-01/Accounts/" + account_sid_ + "/Calls.json"; }
+
+  const std::string base_, account_sid_, auth_token_, status_callback_;
+  const int ring_timeout_s_;
+};
+
+// Voximplant: the Management API's StartScenarios runs our VoxEngine
+// scenario (voximplant_scenario.js) under a routing rule; the scenario
+// calls, speaks or plays, and posts the outcome back with the call's token.
+class Voximplant final : public Provider {
+ public:
+  explicit Voximplant(const json& c)
+      : base_(c.value("base_url", "https://api.voximplant.com")),
+        account_id_(required(c, "account_id")),
+        key_id_(required(c, "key_id")),
+        private_key_(required(c, "private_key")),
+        callback_secret_(required(c, "callback_secret")),
+        status_callback_(c.value("status_callback", "")),
+        rule_id_(c.value("rule_id", 0)),
+        ring_timeout_s_(c.value("ring_timeout_s", 30)) {
+    if (rule_id_ <= 0) throw ConfigError("'rule_id' is required for provider 'voximplant'");
+    if (account_id_.find_first_not_of("0123456789") != std::string::npos || account_id_.size() > 18)
+      throw ConfigError("'account_id' must be Voximplant's numeric account id");
+  }
+
+  std::string name() const override { return "voximplant"; }
+
+  std::optional<HttpRequest> request(const Call& call, int64_t now_s, std::string& error) const override {
+    const auto token = switchboard_plugins::rs256_jwt(
+        {{"kid", key_id_}}, {{"iss", std::stoll(account_id_)}, {"iat", now_s}, {"exp", now_s + 3600}}, private_key_);
+    if (!token) {
+      error = "'private_key' is not an unencrypted RSA private key in PEM";
+      return std::nullopt;
+    }
+    json data = custom_data(call);
+    data["token"] = callback_token(callback_secret_, call.reference);
+    HttpRequest r;
+    r.url = scenarios_url();
+    r.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Authorization", "Bearer " + *token}};
+    r.body = switchboard_plugins::form_urlencode(
+        {{"rule_id", std::to_string(rule_id_)}, {"script_custom_data", switchboard_plugins::dump(data)}});
+    return r;
+  }
+
+  ActionResult result(const HttpResponse& response, const Call& call) const override {
+    if (auto failure = transport_failure(response, "voximplant")) return *failure;
+    const json body = json::parse(response.body, nullptr, false);
+    if (const json& error = switchboard_plugins::field_at(body, "error"); error.is_object()) {
+      const std::string code = std::to_string(integer_at(error, "code"));
+      return ActionResult::permanent(string_at(error, "msg", "voximplant refused the call"), code);
+    }
+    if (response.status < 200 || response.status >= 300 || integer_at(body, "result") != 1)
+      return ActionResult::permanent(
+          "voximplant answered HTTP " + std::to_string(response.status) + " without a result",
+          std::to_string(response.status));
+    // The call id is ours: the scenario names it in its reports.
+    return ActionResult::done(call.reference,
+                              switchboard_plugins::dump({{"call_id", call.reference},
+                                                         {"session_id", integer_at(body, "call_session_history_id")},
+                                                         {"status", "started"},
+                                                         {"to", call.to},
+                                                         {"provider", "voximplant"}}));
+  }
+
+  Report report(const InboundRequest& request) const override {
+    if (request.method != "POST") return {405, "not a POST", std::nullopt};
+    const json body = json::parse(request.body, nullptr, false);
+    if (!body.is_object()) return {400, "not a JSON object", std::nullopt};
+    const std::string call_id = string_at(body, "call_id"), given = string_at(body, "token");
+    if (given.empty()) return {401, "missing token", std::nullopt};
+    const std::string expected = callback_token(callback_secret_, call_id);
+    if (call_id.empty() || given.size() != expected.size() ||
+        CRYPTO_memcmp(given.data(), expected.data(), given.size()) != 0)
+      return {401, "token does not match", std::nullopt};
+    const std::string status = string_at(body, "status");
+    for (const char* known : {"answered", "completed", "no_answer", "busy", "failed"})
+      if (status == known) {
+        Outcome o{call_id,
+                  status,
+                  string_at(body, "code", status),
+                  static_cast<int>(integer_at(body, "duration", -1)),
+                  string_at(body, "to"),
+                  string_at(body, "from")};
+        return {200, "", std::move(o)};
+      }
+    return {400, "unknown status '" + status + "'", std::nullopt};
+  }
+
+  json preview(const Call& call) const override {
+    return {{"url", scenarios_url()}, {"rule_id", rule_id_}, {"custom_data", custom_data(call)}};
+  }
+
+ private:
+  // What the scenario reads with VoxEngine.customData().
+  json custom_data(const Call& call) const {
+    json data{{"call_id", call.reference},
+              {"to", digits(call.to)},
+              {"from", digits(call.from)},
+              {"repeat", call.repeat},
+              {"ring_timeout", ring_timeout_s_}};
+    if (call.says()) {
+      data["say"] = call.text;
+      data["voice"] = call.voice;
+      data["speed"] = call.speed;
+      data["volume"] = call.volume_db;
+    } else {
+      data["play"] = call.url;
+    }
+    if (!status_callback_.empty()) data["callback"] = status_callback_;
+    return data;
+  }
+  std::string scenarios_url() const { return base_ + "/platform_api/StartScenarios"; }
+
+  const std::string base_, account_id_, key_id_, private_key_, callback_secret_, status_callback_;
+  const int rule_id_, ring_timeout_s_;
+};
+
+}  // namespace
+
+std::string callback_token(const std::string& secret, const std::string& call_id) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(call_id.data()), call_id.size(), digest, &length);
+  return switchboard_plugins::base64url(std::string_view(reinterpret_cast<const char*>(digest), length));
+}
+
+std::vector<CallEvent> call_events(const Outcome& o, const std::string& provider) {
+  json data{
+      {"call_id", o.call_id}, {"status", o.status}, {"provider_status", o.provider_status}, {"provider", provider}};
+  if (o.duration_s >= 0) data["duration"] = o.duration_s;
+  if (!o.to.empty()) data["to"] = o.to;
+  if (!o.from.empty()) data["from"] = o.from;
+  json payload{{"data", data}};
+  if (!o.to.empty()) payload["contact"] = {{"phones", {{{"number", o.to}, {"type", "mobile"}}}}};
+  auto event = [&](const std::string& what) { return CallEvent{"call." + what, o.call_id + ":" + what, payload}; };
+  // A completed call was answered: call.answered once (its id makes the one
+  // from the "answered" report and this one the same event), then its end.
+  if (o.status == "completed") return {event("answered"), event("completed")};
+  return {event(o.status)};
+}
+
+std::unique_ptr<Provider> make_provider(const json& config) {
+  const std::string provider = config.value("provider", "");
+  if (provider == "twilio") return std::make_unique<Twilio>(config);
+  if (provider == "voximplant") return std::make_unique<Voximplant>(config);
+  throw ConfigError("unknown provider '" + provider + "': twilio or voximplant");
+}
+
+}  // namespace telephony

@@ -1,0 +1,189 @@
+// The "telephony" plugin: actions "say" (a text spoken by the provider's
+// text-to-speech, at a speed and volume) and "play" (a recording), through
+// the provider the instance is configured for. The call's outcome comes
+// back on callback_path as call.answered, call.no_answer, call.busy or
+// call.failed, with the call id the step returned.
+#include <nlohmann/json.hpp>
+#include <switchboard/plugin.hpp>
+#include <thread>
+
+#include "deadline.h"
+#include "emit_all.h"
+#include "json_fields.h"
+#include "phone.h"
+#include "providers.h"
+#include "speech.h"
+#include "telephony_schemas.h"
+
+namespace telephony {
+
+namespace {
+using nlohmann::json;
+using switchboard::ActionResult;
+using switchboard_plugins::dump;
+
+// A file name from an idempotency key: its characters that are not safe in one become '_'.
+std::string file_name_of(const std::string& key) {
+  std::string name = key;
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '_';
+  return name;
+}
+}  // namespace
+
+class Telephony : public switchboard::Plugin {
+ public:
+  Telephony(switchboard::Host& host, std::string_view config_json)
+      : Telephony(host, switchboard_plugins::config_object(config_json)) {
+    if (callback_path_.empty()) return;
+    if (!host_.declare_event_type("call.*")) throw switchboard::ConfigError("cannot declare call.*");
+    const std::string route = "/webhooks/" + callback_path_;
+    // Last in the constructor: nothing may throw once the route points at us.
+    if (!host_.add_route(route, [this](const switchboard::InboundRequest& request, switchboard::Responder responder) {
+          status_report(request, std::move(responder));
+        }))
+      throw switchboard::ConfigError("cannot register route " + route + ": the path is taken or invalid");
+  }
+
+  void invoke(const switchboard::ActionCall& call, switchboard::Completion done) override {
+    const std::string action(call.action);
+    if (action != "say" && action != "play")
+      return done(ActionResult::invalid_params("unknown action '" + action + "'"));
+    const json params = json::parse(call.params_json, nullptr, false);
+    const std::string what = action == "say" ? "text" : "url";
+    if (!params.is_object() || !params.contains("to") || !params["to"].is_string() || !params.contains(what) ||
+        !params[what].is_string() || params[what].get<std::string>().empty())
+      return done(ActionResult::invalid_params("'to' and '" + what + "' must be non-empty strings"));
+    const std::string to = params["to"].get<std::string>();
+    const auto e164 = switchboard_plugins::to_e164(to, default_country_);
+    if (!e164)
+      return done(
+          ActionResult::unreachable("'" + to + "' is not a valid phone number" +
+                                        (default_country_.empty() ? " (no default_country for numbers without +)" : ""),
+                                    "invalid_number"));
+    Call c;
+    c.to = *e164;
+    c.from = from_;
+    (action == "say" ? c.text : c.url) = params[what].get<std::string>();
+    c.voice = params.value("voice", voice_);
+    c.language = params.value("language", language_);
+    c.speed = params.value("speed", 100);
+    c.volume_db = params.value("volume", 0);
+    c.repeat = params.value("repeat", 1);
+    c.reference = std::string(call.idempotency_key);
+    if (dry_run_) return dry_run(c, action, std::move(done));
+
+    std::string error;
+    auto request = provider_->request(c, host_.now_unix_ms() / 1000, error);
+    if (!request) return done(ActionResult::permanent(error));
+    request->timeout_ms =
+        switchboard_plugins::timeout_within_deadline(timeout_ms_, call.deadline_unix_ms, host_.now_unix_ms());
+    host_.count("telephony_calls_total");
+    // Shared: the answer may come after this instance is gone.
+    auto on_response = [done, provider = provider_, c](const switchboard::HttpResponse& response) mutable {
+      done(provider->result(response, c));
+    };
+    if (host_.http(*request, std::move(on_response)) != SB_OK)
+      done(ActionResult::retry("the host's HTTP client did not take the request"));
+  }
+
+ private:
+  void dry_run(const Call& c, const std::string& action, switchboard::Completion done) {
+    json record{{"channel", "voice"},
+                {"provider", provider_->name()},
+                {"action", action},
+                {"to", c.to},
+                {"from", c.from},
+                {"repeat", c.repeat},
+                {"idempotency_key", c.reference},
+                {"request", provider_->preview(c)}};
+    if (c.says()) {
+      record.update({{"text", c.text},
+                     {"voice", c.voice},
+                     {"language", c.language},
+                     {"speed", c.speed},
+                     {"volume", c.volume_db}});
+    } else {
+      record["url"] = c.url;
+    }
+    const bool render = c.says() && !audio_dir_.empty() && can_render_speech();
+    const std::filesystem::path audio = audio_dir_ / (file_name_of(c.reference) + ".wav");
+    if (render) record["audio"] = audio.string();
+    if (!host_.outbox(dump(record))) return done(ActionResult::retry("the host's outbox did not take the record"));
+    json output{{"call_id", "dry-run"}, {"to", c.to}, {"provider", provider_->name()}};
+    if (!render) return done(ActionResult::done("dry-run", dump(output)));
+    // espeak-ng takes a moment: not on the host's thread. Everything by value:
+    // this instance may be gone when it ends.
+    std::thread([c, audio, output, done]() mutable {
+      std::string error;
+      if (render_speech(c, audio, error))
+        output["audio"] = audio.string();
+      else
+        output["audio_error"] = error;
+      done(ActionResult::done("dry-run", dump(output)));
+    }).detach();
+  }
+
+  // A status report: verified by the provider, then an event per outcome.
+  void status_report(const switchboard::InboundRequest& request, switchboard::Responder responder) {
+    const Report report = provider_->report(request);
+    if (!report.refused.empty()) {
+      host_.count("telephony_callbacks_rejected_total");
+      host_.log(SB_LOG_WARN, "call status report refused",
+                dump(json{{"reason", report.refused}, {"remote_address", request.remote_address}}));
+      return responder.respond(report.http_status, "text/plain", report.refused);
+    }
+    if (!report.outcome) return responder.respond(200, "text/plain", "");
+    std::vector<switchboard_plugins::PluginEvent> events;
+    for (auto& e : call_events(*report.outcome, provider_->name()))
+      events.push_back({std::move(e.type), std::move(e.id), std::move(e.payload)});
+    // 200 once every event is committed: otherwise the provider tries again, and the ids make a repeat a duplicate.
+    switchboard_plugins::emit_all(host_, events, [responder](bool committed) mutable {
+      responder.respond(committed ? 200 : 503, "text/plain", "");
+    });
+  }
+
+  Telephony(switchboard::Host& host, const json& config)
+      : host_(host),
+        provider_(make_provider(config)),
+        from_(config.value("from", "")),
+        default_country_(config.value("default_country", "")),
+        voice_(config.value("voice", "")),
+        language_(config.value("language", "ru-RU")),
+        audio_dir_(config.value("audio_dir", "")),
+        timeout_ms_(config.value("timeout_ms", 10000u)),
+        dry_run_(config.value("dry_run", false)),
+        callback_path_(config.value("callback_path", "")) {
+    if (!callback_path_.empty() && config.value("status_callback", "").empty())
+      throw switchboard::ConfigError(
+          "'callback_path' takes the provider's status reports: it needs 'status_callback', the public URL the "
+          "provider calls (and Twilio signs)");
+  }
+
+  switchboard::Host& host_;
+  const std::shared_ptr<const Provider> provider_;
+  const std::string from_, default_country_, voice_, language_;
+  const std::filesystem::path audio_dir_;
+  const uint32_t timeout_ms_;
+  const bool dry_run_;
+  const std::string callback_path_;
+};
+
+switchboard::PluginInfo telephony_info() {
+  switchboard::PluginInfo info;
+  info.name = "telephony";
+  info.version = "1.0.0";
+  info.vendor = "Switchboard";
+  info.description =
+      "Voice calls through Twilio or Voximplant that say a text or play a recording, with the outcomes as events.";
+  info.config_schema_json = std::string(telephony_schemas::schema_json);
+  info.actions.push_back({"say", "Calls a number and speaks a text; the call id is the external id.",
+                          std::string(telephony_schemas::actions_say_json)});
+  info.actions.push_back({"play", "Calls a number and plays a recording; the call id is the external id.",
+                          std::string(telephony_schemas::actions_play_json)});
+  return info;
+}
+
+}  // namespace telephony
+
+SWITCHBOARD_PLUGIN(telephony::Telephony, telephony::telephony_info)

@@ -1,0 +1,19 @@
+// TwiML for a call that says a text (<Say>, speed and volume as SSML
+// <prosody>) or plays a recording (<Play>).
+#pragma once
+
+#include <string>
+
+#include "call.h"
+
+namespace telephony {
+
+// Only Amazon Polly and Google voices read SSML: for Twilio's basic voices
+// (man, woman, alice) speed and volume are left out.
+bool reads_ssml(const std::string& voice);
+
+std::string twiml(const Call& call);
+
+std::string xml_escape(const std::string& text);
+
+}  // namespace telephony

@@ -1,0 +1,382 @@
+// The telephony plugin through the C ABI, against emulators of each
+// provider's wire format: Twilio's Calls resource (Basic auth, the form
+// fields and TwiML it checks, its error shapes) and Voximplant's
+// StartScenarios (a service account's RS256 JWT, rule_id, the scenario's
+// custom data); status reports with their signatures; the dry run's WAV.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "../fake_host.h"
+#include "../rsa_test_key.h"
+#include "form.h"
+#include "twilio_signature.h"
+
+namespace {
+
+using nlohmann::json;
+
+constexpr char kSid[] = "AC0123456789abcdef0123456789abcdef";
+constexpr char kCallback[] = "https://crm.example.com/webhooks/calls";
+
+std::multimap<std::string, std::string> form_of(const std::string& body) {
+  std::multimap<std::string, std::string> form;
+  for (const auto& [k, v] : switchboard_plugins::form_decode(body)) form.emplace(k, v);
+  return form;
+}
+
+std::string only(const std::multimap<std::string, std::string>& form, const std::string& key) {
+  return form.count(key) == 1 ? form.find(key)->second : "";
+}
+
+// Twilio's Calls resource, as far as a call with inline TwiML goes.
+fake::Response twilio(const fake::Sent& r) {
+  auto error = [](int status, int code, const std::string& message) {
+    return fake::Response{status, "application/json",
+                          json{{"code", code},
+                               {"message", message},
+                               {"more_info", "https://www.twilio.com/docs/errors/" + std::to_string(code)},
+                               {"status", status}}
+                              .dump()};
+  };
+  if (r.method != "POST" || r.url != std::string("https://api.twilio.test/2010-04-01/Accounts/") + kSid + "/Calls.json")
+    return error(404, 20404, "The requested resource was not found");
+  // base64("AC0123456789abcdef0123456789abcdef:tok")
+  if (r.header("Authorization") != "Basic QUMwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZjp0b2s=")
+    return error(401, 20003, "Authenticate");
+  if (r.header("Content-Type") != "application/x-www-form-urlencoded") return error(400, 20001, "Bad request");
+  const auto form = form_of(r.body);
+  if (only(form, "To").empty()) return error(400, 21201, "No 'To' number is specified");
+  if (only(form, "From").empty()) return error(400, 21213, "No 'From' number is specified");
+  if (only(form, "Twiml").empty() && only(form, "Url").empty()) return error(400, 21205, "Url parameter is required");
+  if (only(form, "Twiml").size() > 4000) return error(400, 21220, "Invalid TwiML: too long");
+  if (only(form, "To") == "+79990000000") return error(400, 21217, "Phone number does not appear to be valid");
+  return {201, "application/json",
+          json{{"sid", "CA0123456789abcdef0123456789abcdef"}, {"status", "queued"}, {"to", only(form, "To")}}.dump()};
+}
+
+class TelephonyPluginTest : public ::testing::Test {
+ protected:
+  fake::Library library{PLUGIN_PATH};
+  fake::Host host{"phone"};
+
+  std::unique_ptr<fake::Instance> create(const json& config) {
+    auto instance = std::make_unique<fake::Instance>(library, host, config.dump());
+    EXPECT_EQ(instance->status(), SB_OK) << instance->error();
+    return instance;
+  }
+  // Invokes `action` and answers its request with `emulate`.
+  fake::Result call(fake::Instance& instance, const std::string& action, const json& params,
+                    fake::Response (*emulate)(const fake::Sent&)) {
+    const size_t results = host.results.size(), sent = host.sent.size();
+    EXPECT_EQ(instance.invoke(action, params.dump(), "e1:reminder:Call"), SB_OK);
+    if (host.sent.size() > sent) {
+      const fake::Response answer = emulate(host.sent.back());
+      host.finish_http(host.sent.size() - 1, answer.status, {{"Content-Type", answer.content_type}}, answer.body);
+    }
+    EXPECT_EQ(host.results.size(), results + 1);
+    return host.results.back();
+  }
+};
+
+json twilio_config() {
+  return {{"provider", "twilio"},     {"account_sid", kSid},          {"auth_token", "tok"},
+          {"from", "+15017122661"},   {"voice", "Polly.Tatyana"},     {"base_url", "https://api.twilio.test"},
+          {"callback_path", "calls"}, {"status_callback", kCallback}, {"default_country", "RU"}};
+}
+
+TEST_F(TelephonyPluginTest, TwilioSaysTheTextWithTheVoiceSpeedAndVolume) {
+  auto instance = create(twilio_config());
+  auto result = call(*instance, "say",
+                     {{"to", "8 (999) 000-11-22"},
+                      {"text", "Анна, ваш заказ №42 доставят 5 декабря <утром> & днём"},
+                      {"speed", 90},
+                      {"volume", 6},
+                      {"repeat", 2}},
+                     twilio);
+  ASSERT_EQ(result.outcome, SB_OUTCOME_DONE) << result.reason;
+  EXPECT_EQ(result.external_id, "CA0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(json::parse(result.output_json)["call_id"], "CA0123456789abcdef0123456789abcdef");
+  const auto form = form_of(host.sent.at(0).body);
+  EXPECT_EQ(only(form, "To"), "+79990001122");
+  EXPECT_EQ(only(form, "From"), "+15017122661");
+  EXPECT_EQ(only(form, "Twiml"),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say loop=\"2\" voice=\"Polly.Tatyana\" "
+            "language=\"ru-RU\"><prosody rate=\"90%\" volume=\"+6dB\">Анна, ваш заказ №42 доставят 5 декабря "
+            "&lt;утром&gt; &amp; днём</prosody></Say></Response>");
+  EXPECT_EQ(only(form, "StatusCallback"), kCallback);
+  EXPECT_EQ(only(form, "StatusCallbackMethod"), "POST");
+  // Each event its own field, as Twilio reads them.
+  auto events = form.equal_range("StatusCallbackEvent");
+  std::vector<std::string> listed;
+  for (auto it = events.first; it != events.second; ++it) listed.push_back(it->second);
+  EXPECT_EQ(listed, (std::vector<std::string>{"answered", "completed"}));
+  EXPECT_EQ(only(form, "Timeout"), "30");
+}
+
+TEST_F(TelephonyPluginTest, TwilioBasicVoicesGetNoSsmlAndPlayLoops) {
+  auto config = twilio_config();
+  config["voice"] = "woman";
+  auto instance = create(config);
+  ASSERT_EQ(call(*instance, "say", {{"to", "+79990001122"}, {"text", "Hi"}, {"speed", 150}}, twilio).outcome,
+            SB_OUTCOME_DONE);
+  EXPECT_EQ(only(form_of(host.sent.at(0).body), "Twiml"),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say voice=\"woman\" "
+            "language=\"ru-RU\">Hi</Say></Response>");
+  ASSERT_EQ(call(*instance, "play",
+                 {{"to", "+79990001122"}, {"url", "https://cdn.example.com/a.mp3?x=1&y=2"}, {"repeat", 3}}, twilio)
+                .outcome,
+            SB_OUTCOME_DONE);
+  EXPECT_EQ(only(form_of(host.sent.at(1).body), "Twiml"),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Play loop=\"3\">"
+            "https://cdn.example.com/a.mp3?x=1&amp;y=2</Play></Response>");
+}
+
+TEST_F(TelephonyPluginTest, TwilioErrorsMapToUnreachableRetryOrPermanent) {
+  auto instance = create(twilio_config());
+  auto invalid = call(*instance, "say", {{"to", "+79990000000"}, {"text", "x"}}, twilio);
+  EXPECT_EQ(invalid.outcome, SB_OUTCOME_UNREACHABLE);
+  EXPECT_EQ(invalid.provider_code, "21217");
+  auto config = twilio_config();
+  config["auth_token"] = "wrong";
+  auto bad_auth = create(config);
+  auto refused = call(*bad_auth, "say", {{"to", "+79990001122"}, {"text", "x"}}, twilio);
+  EXPECT_EQ(refused.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(refused.provider_code, "20003");
+  EXPECT_EQ(refused.reason, "Authenticate");
+  auto busy = call(*instance, "say", {{"to", "+79990001122"}, {"text", "x"}}, [](const fake::Sent&) {
+    return fake::Response{429, "application/json", R"({"code":20429,"message":"Too Many Requests","status":429})"};
+  });
+  EXPECT_EQ(busy.outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(call(*instance, "say", {{"to", "+79990001122"}, {"text", "x"}},
+                 [](const fake::Sent&) {
+                   return fake::Response{503, "text/plain", ""};
+                 })
+                .outcome,
+            SB_OUTCOME_RETRY);
+}
+
+TEST_F(TelephonyPluginTest, AnInvalidNumberIsUnreachableWithoutARequest) {
+  auto instance = create(twilio_config());
+  auto result = call(*instance, "say", {{"to", "12345"}, {"text", "x"}}, twilio);
+  EXPECT_TRUE(host.sent.empty());
+  EXPECT_EQ(result.outcome, SB_OUTCOME_UNREACHABLE);
+  EXPECT_EQ(result.provider_code, "invalid_number");
+}
+
+fake::Headers signed_headers(const std::vector<std::pair<std::string, std::string>>& fields,
+                             const std::string& token = "tok") {
+  return {{"Content-Type", "application/x-www-form-urlencoded"},
+          {"X-Twilio-Signature", switchboard_plugins::twilio_signature(token, kCallback, fields)}};
+}
+
+const std::vector<std::pair<std::string, std::string>> kNoAnswer = {{"AccountSid", kSid},
+                                                                    {"CallSid", "CA0123456789abcdef0123456789abcdef"},
+                                                                    {"CallStatus", "no-answer"},
+                                                                    {"To", "+79990001122"},
+                                                                    {"From", "+15017122661"},
+                                                                    {"Direction", "outbound-api"},
+                                                                    {"CallbackSource", "call-progress-events"},
+                                                                    {"SequenceNumber", "2"},
+                                                                    {"Duration", "0"},
+                                                                    {"CallDuration", "0"}};
+
+TEST_F(TelephonyPluginTest, ASignedTwilioReportBecomesACallEvent) {
+  auto instance = create(twilio_config());
+  EXPECT_EQ(host.declared, (std::vector<std::string>{"call.*"}));
+  const uint64_t id = host.request("POST", signed_headers(kNoAnswer), switchboard_plugins::form_urlencode(kNoAnswer));
+  ASSERT_EQ(host.emitted.size(), 1u);
+  EXPECT_EQ(host.emitted[0].type, "call.no_answer");
+  EXPECT_EQ(host.emitted[0].id, "CA0123456789abcdef0123456789abcdef:no_answer");
+  const json payload = json::parse(host.emitted[0].payload);
+  EXPECT_EQ(payload["data"]["call_id"], "CA0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(payload["data"]["provider_status"], "no-answer");
+  EXPECT_EQ(payload["data"]["duration"], 0);
+  EXPECT_EQ(payload["contact"]["phones"][0]["number"], "+79990001122");
+  EXPECT_FALSE(host.responses.count(id));  // answered once the event is committed
+  host.finish_emit(0, SB_OK, "CA0123456789abcdef0123456789abcdef:no_answer");
+  EXPECT_EQ(host.responses.at(id).status, 200);
+}
+
+TEST_F(TelephonyPluginTest, ACompletedCallWasAnsweredAndReportsItsDuration) {
+  auto instance = create(twilio_config());
+  auto fields = kNoAnswer;
+  for (auto& [k, v] : fields) {
+    if (k == "CallStatus") v = "completed";
+    if (k == "CallDuration") v = "17";
+  }
+  host.request("POST", signed_headers(fields), switchboard_plugins::form_urlencode(fields));
+  ASSERT_EQ(host.emitted.size(), 2u);
+  EXPECT_EQ(host.emitted[0].type, "call.answered");
+  EXPECT_EQ(host.emitted[0].id, "CA0123456789abcdef0123456789abcdef:answered");
+  EXPECT_EQ(host.emitted[1].type, "call.completed");
+  EXPECT_EQ(json::parse(host.emitted[1].payload)["data"]["duration"], 17);
+}
+
+TEST_F(TelephonyPluginTest, TamperedOrUnsignedTwilioReportsAreRefused) {
+  auto instance = create(twilio_config());
+  auto tampered = kNoAnswer;
+  tampered[2].second = "completed";  // signed as no-answer, sent as completed
+  const uint64_t forged =
+      host.request("POST", signed_headers(kNoAnswer), switchboard_plugins::form_urlencode(tampered));
+  EXPECT_EQ(host.responses.at(forged).status, 401);
+  const uint64_t wrong_key =
+      host.request("POST", signed_headers(kNoAnswer, "other"), switchboard_plugins::form_urlencode(kNoAnswer));
+  EXPECT_EQ(host.responses.at(wrong_key).status, 401);
+  const uint64_t unsigned_report = host.request("POST", {{"Content-Type", "application/x-www-form-urlencoded"}},
+                                                switchboard_plugins::form_urlencode(kNoAnswer));
+  EXPECT_EQ(host.responses.at(unsigned_report).status, 401);
+  EXPECT_TRUE(host.emitted.empty());
+}
+
+TEST_F(TelephonyPluginTest, ACallbackPathNeedsThePublicUrlThatIsSigned) {
+  auto config = twilio_config();
+  config.erase("status_callback");
+  fake::Instance instance(library, host, config.dump());
+  EXPECT_NE(instance.status(), SB_OK);
+  EXPECT_NE(instance.error().find("status_callback"), std::string::npos) << instance.error();
+}
+
+// Voximplant's Management API, StartScenarios.
+fake::Response voximplant(const fake::Sent& r) {
+  auto error = [](int code, const std::string& msg) {
+    return fake::Response{200, "application/json", json{{"error", {{"code", code}, {"msg", msg}}}}.dump()};
+  };
+  if (r.method != "POST" || r.url != "https://api.voximplant.test/platform_api/StartScenarios")
+    return {404, "text/plain", "Not found"};
+  const std::string auth = r.header("Authorization").value_or("");
+  if (auth.rfind("Bearer ", 0) != 0 || !fake::rs256_valid(auth.substr(7))) return error(100, "Authorization failed");
+  const std::string jwt = auth.substr(7);
+  const json header = json::parse(fake::base64url_decode(jwt.substr(0, jwt.find('.'))), nullptr, false);
+  const json claims = json::parse(
+      fake::base64url_decode(jwt.substr(jwt.find('.') + 1, jwt.rfind('.') - jwt.find('.') - 1)), nullptr, false);
+  if (header.value("alg", "") != "RS256" || header.value("kid", "") != "key-1" || claims.value("iss", 0) != 4242 ||
+      claims.value("exp", 0) - claims.value("iat", 0) > 3600)
+    return error(100, "Authorization failed");
+  const auto form = form_of(r.body);
+  if (only(form, "rule_id") != "77") return error(111, "Invalid rule_id");
+  const json data = json::parse(only(form, "script_custom_data"), nullptr, false);
+  if (!data.is_object()) return error(112, "script_custom_data is required");
+  return {200, "application/json",
+          R"({"result":1,"media_session_access_url":"https://mw.test/request/1","call_session_history_id":555})"};
+}
+
+json voximplant_config() {
+  return {{"provider", "voximplant"},
+          {"account_id", "4242"},
+          {"key_id", "key-1"},
+          {"private_key", fake::test_key().private_pem},
+          {"rule_id", 77},
+          {"callback_secret", "0123456789abcdef-secret"},
+          {"from", "+74950001122"},
+          {"voice", "YandexV3.ru_RU_alena"},
+          {"base_url", "https://api.voximplant.test"},
+          {"callback_path", "vox"},
+          {"status_callback", "https://crm.example.com/webhooks/vox"}};
+}
+
+TEST_F(TelephonyPluginTest, VoximplantStartsTheScenarioWithTheCallInItsCustomData) {
+  auto instance = create(voximplant_config());
+  auto result =
+      call(*instance, "say", {{"to", "+79990001122"}, {"text", "Ваш заказ готов"}, {"speed", 120}}, voximplant);
+  ASSERT_EQ(result.outcome, SB_OUTCOME_DONE) << result.reason;
+  EXPECT_EQ(result.external_id, "e1:reminder:Call");
+  EXPECT_EQ(json::parse(result.output_json)["session_id"], 555);
+  const json data = json::parse(only(form_of(host.sent.at(0).body), "script_custom_data"));
+  EXPECT_EQ(data["call_id"], "e1:reminder:Call");
+  EXPECT_EQ(data["to"], "79990001122");
+  EXPECT_EQ(data["from"], "74950001122");
+  EXPECT_EQ(data["say"], "Ваш заказ готов");
+  EXPECT_EQ(data["voice"], "YandexV3.ru_RU_alena");
+  EXPECT_EQ(data["speed"], 120);
+  EXPECT_EQ(data["callback"], "https://crm.example.com/webhooks/vox");
+  EXPECT_FALSE(data["token"].get<std::string>().empty());
+  EXPECT_EQ(host.sent.at(0).body.find("0123456789abcdef-secret"), std::string::npos);  // the secret stays here
+}
+
+TEST_F(TelephonyPluginTest, VoximplantErrorsArePermanentAndOverloadIsRetried) {
+  auto config = voximplant_config();
+  config["rule_id"] = 78;
+  auto instance = create(config);
+  auto refused =
+      call(*instance, "play", {{"to", "+79990001122"}, {"url", "https://cdn.example.com/a.mp3"}}, voximplant);
+  EXPECT_EQ(refused.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(refused.provider_code, "111");
+  EXPECT_EQ(refused.reason, "Invalid rule_id");
+  EXPECT_EQ(call(*instance, "play", {{"to", "+79990001122"}, {"url", "https://cdn.example.com/a.mp3"}},
+                 [](const fake::Sent&) {
+                   return fake::Response{429, "text/plain", ""};
+                 })
+                .outcome,
+            SB_OUTCOME_RETRY);
+}
+
+TEST_F(TelephonyPluginTest, VoximplantReportsCarryTheCallsTokenAndNothingElseIsTaken) {
+  auto instance = create(voximplant_config());
+  ASSERT_EQ(call(*instance, "say", {{"to", "+79990001122"}, {"text", "x"}}, voximplant).outcome, SB_OUTCOME_DONE);
+  const std::string token =
+      json::parse(only(form_of(host.sent.at(0).body), "script_custom_data"))["token"].get<std::string>();
+  const json busy{
+      {"call_id", "e1:reminder:Call"}, {"token", token}, {"status", "busy"}, {"code", "486"}, {"to", "+79990001122"}};
+  const uint64_t good = host.request("POST", {{"Content-Type", "application/json"}}, busy.dump());
+  ASSERT_EQ(host.emitted.size(), 1u);
+  EXPECT_EQ(host.emitted[0].type, "call.busy");
+  EXPECT_EQ(json::parse(host.emitted[0].payload)["data"]["call_id"], "e1:reminder:Call");
+  host.finish_emit(0, SB_OK, "e1:reminder:Call:busy");
+  EXPECT_EQ(host.responses.at(good).status, 200);
+
+  json other_call = busy;
+  other_call["call_id"] = "e2:reminder:Call";  // a token is good for its own call only
+  EXPECT_EQ(host.responses.at(host.request("POST", {}, other_call.dump())).status, 401);
+  json no_token = busy;
+  no_token.erase("token");
+  EXPECT_EQ(host.responses.at(host.request("POST", {}, no_token.dump())).status, 401);
+  EXPECT_EQ(host.emitted.size(), 1u);
+}
+
+TEST_F(TelephonyPluginTest, DryRunWritesTheCallToTheOutboxAndRendersTheTextToAWav) {
+  const auto dir = std::filesystem::temp_directory_path() / ("sb-telephony-" + std::to_string(::getpid()));
+  auto config = twilio_config();
+  config["dry_run"] = true;
+  config["audio_dir"] = dir.string();
+  auto instance = create(config);
+  ASSERT_EQ(
+      instance->invoke("say", json{{"to", "+79990001122"}, {"text", "Здравствуйте, Анна. Ваш заказ готов."}}.dump(),
+                       "e1:reminder:Call"),
+      SB_OK);
+  ASSERT_TRUE(host.wait_results(1));
+  EXPECT_TRUE(host.sent.empty());
+  ASSERT_EQ(host.outbox.size(), 1u);
+  const json record = json::parse(host.outbox[0]);
+  EXPECT_EQ(record["channel"], "voice");
+  EXPECT_EQ(record["to"], "+79990001122");
+  EXPECT_NE(record["request"]["twiml"].get<std::string>().find("Здравствуйте, Анна"), std::string::npos);
+  EXPECT_EQ(record.dump().find("tok\""), std::string::npos);  // no credential in the outbox
+  const fake::Result result = host.result(0);
+  EXPECT_EQ(result.outcome, SB_OUTCOME_DONE);
+  const json output = json::parse(result.output_json);
+  if (!record.contains("audio")) {
+    std::filesystem::remove_all(dir);
+    GTEST_SKIP() << "espeak-ng is not installed: no WAV to check";
+  }
+  ASSERT_TRUE(output.contains("audio")) << output.dump();
+  const std::string wav = record["audio"];
+  std::ifstream in(wav, std::ios::binary);
+  char header[44] = {};
+  ASSERT_TRUE(in.read(header, sizeof header)) << wav;
+  EXPECT_EQ(std::string(header, 4), "RIFF");
+  EXPECT_EQ(std::string(header + 8, 4), "WAVE");
+  uint32_t sample_rate = 0, byte_rate = 0;
+  std::memcpy(&sample_rate, header + 24, 4);
+  std::memcpy(&byte_rate, header + 28, 4);
+  const auto bytes = std::filesystem::file_size(wav);
+  ASSERT_GT(byte_rate, 0u);
+  // Two sentences: well over a second of speech.
+  EXPECT_GT(static_cast<double>(bytes - 44) / byte_rate, 1.0) << bytes << " bytes at " << byte_rate << " B/s";
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
