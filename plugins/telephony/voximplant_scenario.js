@@ -1,0 +1,77 @@
+// Switchboard's call scenario for Voximplant (VoxEngine). Upload it to the
+// application and bind it to a routing rule; the telephony plugin starts it
+// with StartScenarios(rule_id, script_custom_data) for each call. It calls
+// the number, says the text (or plays the recording) `repeat` times, hangs
+// up, and posts each outcome to the plugin's callback with the call's token.
+
+VoxEngine.addEventListener(AppEvents.Started, () => {
+  const d = JSON.parse(VoxEngine.customData());
+  let answeredAt = 0;
+  let reported = false;
+
+  function report(status, extra) {
+    if (!d.callback) return Promise.resolve();
+    const body = Object.assign({ call_id: d.call_id, token: d.token, status: status, to: '+' + d.to, from: '+' + d.from },
+                               extra || {});
+    return Net.httpRequestAsync(d.callback, {
+      method: 'POST',
+      headers: ['Content-Type: application/json'],
+      postData: JSON.stringify(body),
+    }).catch(() => {});
+  }
+
+  function end(status, extra) {
+    if (reported) return;
+    reported = true;
+    report(status, extra).then(() => VoxEngine.terminate());
+  }
+
+  // The voice by its VoiceList path ("YandexV3.ru_RU_alena"); speed in percent
+  // of normal, volume in dB mapped to SSML's words.
+  function voice() {
+    return (d.voice || 'YandexV3.ru_RU_alena').split('.').reduce((o, k) => (o ? o[k] : undefined), VoiceList);
+  }
+  function volumeWord(db) {
+    if (db <= -6) return 'x-soft';
+    if (db < 0) return 'soft';
+    if (db >= 6) return 'x-loud';
+    if (db > 0) return 'loud';
+    return 'medium';
+  }
+
+  const call = VoxEngine.callPSTN(d.to, d.from);
+  const ringing = setTimeout(() => call.hangup(), (d.ring_timeout || 30) * 1000);
+
+  call.addEventListener(CallEvents.Connected, () => {
+    clearTimeout(ringing);
+    answeredAt = Date.now();
+    report('answered');
+    let left = d.repeat || 1;
+    const next = () => {
+      if (left-- <= 0) return call.hangup();
+      if (d.play) {
+        call.startPlayback(d.play, { loop: false });
+      } else {
+        call.say(d.say, {
+          voice: voice(),
+          ttsOptions: { speed: String((d.speed || 100) / 100), volume: volumeWord(d.volume || 0) },
+        });
+      }
+    };
+    call.addEventListener(CallEvents.PlaybackFinished, next);
+    next();
+  });
+
+  call.addEventListener(CallEvents.Failed, (e) => {
+    clearTimeout(ringing);
+    // SIP codes: 486 busy; 480, 408 and 487 (our ring timeout) nobody answered.
+    const status = e.code === 486 ? 'busy' : [480, 408, 487].includes(e.code) ? 'no_answer' : 'failed';
+    end(status, { code: String(e.code), reason: e.reason });
+  });
+
+  call.addEventListener(CallEvents.Disconnected, () => {
+    clearTimeout(ringing);
+    if (!answeredAt) return end('no_answer', { code: 'hangup' });
+    end('completed', { duration: Math.round((Date.now() - answeredAt) / 1000) });
+  });
+});
