@@ -1,11 +1,11 @@
 #include "gateways.h"
 
 #include <algorithm>
-#include <charconv>
 
 #include "base64.h"
 #include "form.h"
 #include "json_fields.h"
+#include "provider_answers.h"
 
 namespace sms {
 
@@ -18,28 +18,13 @@ using switchboard::HttpRequest;
 using switchboard::HttpResponse;
 
 std::string required(const json& config, const char* key) {
-  auto it = config.find(key);
-  if (it == config.end() || !it->is_string() || it->get<std::string>().empty())
-    throw ConfigError(std::string("'") + key + "' is required for gateway '" + config.value("gateway", "") + "'");
-  return it->get<std::string>();
+  return switchboard_plugins::required_setting(config, key, "gateway");
 }
 
 std::string digits(const std::string& e164) { return e164.substr(e164.find_first_not_of('+')); }
 
-uint32_t retry_after(const HttpResponse& response) {
-  uint32_t seconds = 0;
-  if (auto h = response.header("retry-after")) std::from_chars(h->data(), h->data() + h->size(), seconds);
-  return seconds;
-}
-
-std::optional<ActionResult> transport_failure(const HttpResponse& response, const std::string& gateway) {
-  if (response.status == 0)
-    return ActionResult::retry(gateway + " did not answer: " + std::string(response.transport_error));
-  if (response.status == 429 || response.status >= 500)
-    return ActionResult::retry(gateway + " answered HTTP " + std::to_string(response.status), retry_after(response),
-                               std::to_string(response.status));
-  return std::nullopt;
-}
+using switchboard_plugins::retry_after;
+using switchboard_plugins::transport_failure;
 
 HttpRequest form_post(std::string url, std::string body) {
   HttpRequest r;

@@ -11,6 +11,7 @@
 #include "form.h"
 #include "json_fields.h"
 #include "jwt.h"
+#include "provider_answers.h"
 #include "twilio_signature.h"
 #include "twiml.h"
 
@@ -28,27 +29,14 @@ using switchboard_plugins::integer_at;
 using switchboard_plugins::string_at;
 
 std::string required(const json& config, const char* key) {
-  auto it = config.find(key);
-  if (it == config.end() || !it->is_string() || it->get<std::string>().empty())
-    throw ConfigError(std::string("'") + key + "' is required for provider '" + config.value("provider", "") + "'");
-  return it->get<std::string>();
+  return switchboard_plugins::required_setting(config, key, "provider");
 }
 
 std::string digits(const std::string& number) {
   return number.substr(std::min(number.find_first_not_of('+'), number.size()));
 }
 
-std::optional<ActionResult> transport_failure(const HttpResponse& response, const std::string& provider) {
-  if (response.status == 0)
-    return ActionResult::retry(provider + " did not answer: " + std::string(response.transport_error));
-  if (response.status == 429 || response.status >= 500) {
-    uint32_t after = 0;
-    if (auto h = response.header("retry-after")) std::from_chars(h->data(), h->data() + h->size(), after);
-    return ActionResult::retry(provider + " answered HTTP " + std::to_string(response.status), after,
-                               std::to_string(response.status));
-  }
-  return std::nullopt;
-}
+using switchboard_plugins::transport_failure;
 
 std::string field(const std::vector<std::pair<std::string, std::string>>& fields, const char* name) {
   for (const auto& [k, v] : fields)
