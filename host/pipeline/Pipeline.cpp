@@ -130,11 +130,13 @@ void Pipeline::run() {
     try {
       calls_.start_queued();
       // High-priority executions of events the router has not reached yet
-      // start before its turn.
-      if (route_priority_lane()) start_due_steps();
+      // start before its turn, and due work (retries, resumed waits,
+      // timeouts; highest priority first) before the router's new
+      // executions take the room.
+      if (route_priority_lane() || due_now()) start_due_steps();
       const auto routing_until = std::chrono::steady_clock::now() + kRoutingTurn;
       while ((more_events = route_new_events()) && std::chrono::steady_clock::now() < routing_until)
-        if (route_priority_lane() || room() >= kDueBatch) start_due_steps();
+        if (route_priority_lane() || due_now()) start_due_steps();
       more_due = start_due_steps();
     } catch (const std::exception& e) {
       log_error("pipeline", "cannot read the store", {{"error", e.what()}});
@@ -220,8 +222,11 @@ bool Pipeline::route_new_events() {
     }
     // Synchronous on purpose: the next batch starts from the committed position.
     // As many as there is room for start at once, leased as they are stored.
+    // Counted in flight from now: the lane, which runs during the commit,
+    // sees the room they take.
+    const size_t start_now = reserve(room());
     std::promise<std::pair<StoreStatus, std::vector<ExecutionRow>>> committed;
-    transitions_.route(std::move(batch), Transitions::Lease{owner_, lease_ms_, room()},
+    transitions_.route(std::move(batch), Transitions::Lease{owner_, lease_ms_, start_now},
                        [&](StoreStatus status, std::vector<ExecutionRow> started) {
                          committed.set_value({std::move(status), std::move(started)});
                        });
@@ -229,12 +234,13 @@ bool Pipeline::route_new_events() {
     // commits with it, rather than one routing batch later.
     route_priority_lane();
     auto [status, started] = committed.get_future().get();
+    release(start_now - started.size());
     if (!status.ok()) {
       if (status.code == StoreErrc::kConflict) continue;  // another host routed them: read on from there
       log_error("pipeline", "cannot record routed events", {{"error", status.message}});
       return false;
     }
-    start_rows(started);
+    start_rows(started, /*counted=*/true);
     lane_position_ = std::max(lane_position_, batch_end);
     return full_batch;
   }
@@ -285,9 +291,16 @@ void Pipeline::add_executions(const StoredEvent& e,
 }
 
 bool Pipeline::route_priority_lane() {
-  if (!has_priority_lane_) return false;
+  if (!has_priority_lane_ || in_lane_) return false;
+  // It runs in the middle of routing and of starting rows: a store that
+  // cannot be read must not unwind those.
   in_lane_ = true;
-  const bool waiting = lane_turn();
+  bool waiting = false;
+  try {
+    waiting = lane_turn();
+  } catch (const std::exception& e) {
+    log_error("pipeline", "the priority lane cannot read the store", {{"error", e.what()}});
+  }
   in_lane_ = false;
   return waiting;
 }
@@ -347,6 +360,11 @@ bool Pipeline::lane_turn() {
   return waiting;
 }
 
+bool Pipeline::due_now() {
+  const auto next = store_.next_due_ms();
+  return next && *next <= now_ms();
+}
+
 size_t Pipeline::room() {
   std::lock_guard lock(mutex_);
   if (stopping_) return 0;
@@ -361,12 +379,24 @@ bool Pipeline::start_due_steps() {
   return rows.size() == limit;
 }
 
-void Pipeline::start_rows(const std::vector<ExecutionRow>& rows) {
+size_t Pipeline::reserve(size_t steps) {
+  std::lock_guard lock(mutex_);
+  steps_in_flight_ += static_cast<int>(steps);
+  return steps;
+}
+
+void Pipeline::release(size_t steps) {
+  if (steps == 0) return;
   {
-    // Counted at once: the first of them may be recorded before the last starts.
     std::lock_guard lock(mutex_);
-    steps_in_flight_ += static_cast<int>(rows.size());
+    steps_in_flight_ -= static_cast<int>(steps);
   }
+  wake_.notify_all();
+}
+
+void Pipeline::start_rows(const std::vector<ExecutionRow>& rows, bool counted) {
+  // Counted at once: the first of them may be recorded before the last starts.
+  if (!counted) reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
     const ExecutionRow& row = rows[i];
     {
@@ -379,7 +409,7 @@ void Pipeline::start_rows(const std::vector<ExecutionRow>& rows) {
       }
     }
     // A long batch lets the priority lane in now and then.
-    if (i % kLaneEvery == kLaneEvery - 1 && !in_lane_) route_priority_lane();
+    if (i % kLaneEvery == kLaneEvery - 1) route_priority_lane();
     try {
       start_step(row);
     } catch (const std::exception& e) {

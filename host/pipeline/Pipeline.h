@@ -78,7 +78,11 @@ class Pipeline {
   // Each routes or starts one batch; true when there may be more to do now.
   bool route_new_events();
   bool start_due_steps();
-  size_t room();  // steps that may start before max_in_flight is reached
+  size_t room();   // steps that may start before max_in_flight is reached
+  bool due_now();  // some execution's step is due (a retry, a resumed wait, a timeout)
+  // Counts steps in flight before they start (returns `steps`), and gives back those that did not.
+  size_t reserve(size_t steps);
+  void release(size_t steps);
   // The priority lane: the rules of the highest priority read the events
   // ahead of the router, so that a password reset posted behind a million
   // campaign events starts at once. An execution is unique per (event,
@@ -92,7 +96,8 @@ class Pipeline {
   void add_executions(const StoredEvent& e, const std::vector<std::pair<const CompiledRule*, Trigger::Fire>>& fired,
                       const nlohmann::json& context, std::string& context_text, int64_t now,
                       std::vector<NewExecution>& out) const;
-  void start_rows(const std::vector<ExecutionRow>& rows);  // leased to this host
+  // Rows leased to this host; `counted`: already reserved in flight.
+  void start_rows(const std::vector<ExecutionRow>& rows, bool counted = false);
   void start_step(const ExecutionRow& row);
   // The version of its rule the execution runs; null with `why` when there is none.
   const CompiledRule* rule_for(const ExecutionRow& row, std::string& why);

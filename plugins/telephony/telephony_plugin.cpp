@@ -5,7 +5,6 @@
 // call.failed, with the call id the step returned.
 #include <nlohmann/json.hpp>
 #include <switchboard/plugin.hpp>
-#include <thread>
 
 #include "deadline.h"
 #include "emit_all.h"
@@ -106,22 +105,19 @@ class Telephony : public switchboard::Plugin {
     } else {
       record["url"] = c.url;
     }
-    const bool render = c.says() && !audio_dir_.empty() && can_render_speech();
+    const bool render = c.says() && renderer_;
     const std::filesystem::path audio = audio_dir_ / (file_name_of(c.reference) + ".wav");
     if (render) record["audio"] = audio.string();
     if (!host_.outbox(dump(record))) return done(ActionResult::retry("the host's outbox did not take the record"));
     json output{{"call_id", "dry-run"}, {"to", c.to}, {"provider", provider_->name()}};
     if (!render) return done(ActionResult::done("dry-run", dump(output)));
-    // espeak-ng takes a moment: not on the host's thread. Everything by value:
-    // this instance may be gone when it ends.
-    std::thread([c, audio, output, done]() mutable {
-      std::string error;
-      if (render_speech(c, audio, error))
+    renderer_->render(c, audio, [audio, output, done](bool ok, const std::string& error) mutable {
+      if (ok)
         output["audio"] = audio.string();
       else
         output["audio_error"] = error;
       done(ActionResult::done("dry-run", dump(output)));
-    }).detach();
+    });
   }
 
   // A status report: verified by the provider, then an event per outcome.
@@ -154,6 +150,7 @@ class Telephony : public switchboard::Plugin {
         timeout_ms_(config.value("timeout_ms", 10000u)),
         dry_run_(config.value("dry_run", false)),
         callback_path_(config.value("callback_path", "")) {
+    if (dry_run_ && !audio_dir_.empty() && can_render_speech()) renderer_ = std::make_unique<SpeechRenderer>();
     if (!callback_path_.empty() && config.value("status_callback", "").empty())
       throw switchboard::ConfigError(
           "'callback_path' takes the provider's status reports: it needs 'status_callback', the public URL the "
@@ -167,6 +164,7 @@ class Telephony : public switchboard::Plugin {
   const uint32_t timeout_ms_;
   const bool dry_run_;
   const std::string callback_path_;
+  std::unique_ptr<SpeechRenderer> renderer_;  // dry run with audio_dir and espeak-ng: renders the texts
 };
 
 switchboard::PluginInfo telephony_info() {

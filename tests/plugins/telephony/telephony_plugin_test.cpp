@@ -379,4 +379,20 @@ TEST_F(TelephonyPluginTest, DryRunWritesTheCallToTheOutboxAndRendersTheTextToAWa
   std::filesystem::remove_all(dir);
 }
 
+TEST_F(TelephonyPluginTest, RendersStillQueuedWhenTheInstanceGoesAreCompleted) {
+  const auto dir = std::filesystem::temp_directory_path() / ("sb-telephony-stop-" + std::to_string(::getpid()));
+  auto config = twilio_config();
+  config["dry_run"] = true;
+  config["audio_dir"] = dir.string();
+  auto instance = create(config);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(instance->invoke("say", json{{"to", "+79990001122"}, {"text", "Раз, два, три, четыре, пять."}}.dump(),
+                               "e" + std::to_string(i) + ":r:0"),
+              SB_OK);
+  instance.reset();  // the host destroys the instance: every call is answered before that returns
+  EXPECT_EQ(host.results.size(), 3u);
+  for (const auto& r : host.results) EXPECT_EQ(r.outcome, SB_OUTCOME_DONE);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
