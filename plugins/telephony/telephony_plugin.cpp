@@ -109,14 +109,17 @@ class Telephony : public switchboard::Plugin {
     const std::filesystem::path audio = audio_dir_ / (file_name_of(c.reference) + ".wav");
     if (render) record["audio"] = audio.string();
     if (!host_.outbox(dump(record))) return done(ActionResult::retry("the host's outbox did not take the record"));
-    json output{{"call_id", "dry-run"}, {"to", c.to}, {"provider", provider_->name()}};
-    if (!render) return done(ActionResult::done("dry-run", dump(output)));
-    renderer_->render(c, audio, [audio, output, done](bool ok, const std::string& error) mutable {
+    // A call id of its own, so that a rehearsed outcome (an event posted
+    // with this data.call_id) resumes this execution's wait only.
+    const std::string call_id = "dry-run:" + c.reference;
+    json output{{"call_id", call_id}, {"to", c.to}, {"provider", provider_->name()}};
+    if (!render) return done(ActionResult::done(call_id, dump(output)));
+    renderer_->render(c, audio, [audio, output, call_id, done](bool ok, const std::string& error) mutable {
       if (ok)
         output["audio"] = audio.string();
       else
         output["audio_error"] = error;
-      done(ActionResult::done("dry-run", dump(output)));
+      done(ActionResult::done(call_id, dump(output)));
     });
   }
 

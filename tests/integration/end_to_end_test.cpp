@@ -207,7 +207,7 @@ TEST(Cli, ValidateAcceptsTheShippedConfigs) {
   ::setenv("SB_EVENTS_TOKEN", "example-events-token", 1);
   ::setenv("SB_ADMIN_TOKEN", "example-admin-token", 1);
   for (const char* name : {"switchboard.json", "examples/route-and-forward.json", "examples/crm-events.json",
-                           "examples/crm-writeback.json"}) {
+                           "examples/crm-writeback.json", "examples/delivery-call.json"}) {
     auto [code, out] = run_switchboard({"validate", "--config", std::string(SB_SOURCE_DIR) + "/config/" + name});
     EXPECT_EQ(code, 0) << name << ": " << out;
   }

@@ -357,6 +357,7 @@ TEST_F(TelephonyPluginTest, DryRunWritesTheCallToTheOutboxAndRendersTheTextToAWa
   EXPECT_EQ(record.dump().find("tok\""), std::string::npos);  // no credential in the outbox
   const fake::Result result = host.result(0);
   EXPECT_EQ(result.outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(result.external_id, "dry-run:e1:reminder:Call");  // its own, for a rehearsed outcome to match
   const json output = json::parse(result.output_json);
   if (!record.contains("audio")) {
     std::filesystem::remove_all(dir);
