@@ -63,6 +63,11 @@ class Telephony : public switchboard::Plugin {
     Call c;
     c.to = *e164;
     c.from = from_;
+    if (params.contains("from") && params["from"].is_string()) {
+      const auto from = switchboard_plugins::to_e164(params["from"].get<std::string>(), default_country_);
+      if (!from) return done(ActionResult::invalid_params("'from' is not a valid phone number"));
+      c.from = *from;
+    }
     (action == "say" ? c.text : c.url) = params[what].get<std::string>();
     c.voice = params.value("voice", voice_);
     c.language = params.value("language", language_);

@@ -135,6 +135,17 @@ TEST_F(TelephonyPluginTest, TwilioBasicVoicesGetNoSsmlAndPlayLoops) {
             "https://cdn.example.com/a.mp3?x=1&amp;y=2</Play></Response>");
 }
 
+TEST_F(TelephonyPluginTest, AStepMayCallFromAnotherOfTheAccountsNumbers) {
+  auto instance = create(twilio_config());
+  ASSERT_EQ(
+      call(*instance, "say", {{"to", "+79990001122"}, {"from", "8 (495) 000-11-22"}, {"text", "x"}}, twilio).outcome,
+      SB_OUTCOME_DONE);
+  EXPECT_EQ(only(form_of(host.sent.at(0).body), "From"), "+74950001122");
+  EXPECT_EQ(call(*instance, "say", {{"to", "+79990001122"}, {"from", "12"}, {"text", "x"}}, twilio).outcome,
+            SB_OUTCOME_INVALID_PARAMS);
+  EXPECT_EQ(host.sent.size(), 1u);
+}
+
 TEST_F(TelephonyPluginTest, TwilioErrorsMapToUnreachableRetryOrPermanent) {
   auto instance = create(twilio_config());
   auto invalid = call(*instance, "say", {{"to", "+79990000000"}, {"text", "x"}}, twilio);
