@@ -536,6 +536,40 @@ TYPED_TEST(StoreContract, ExecutionsMadeAheadOfTheRouterStartLeasedAndTheRouterM
   EXPECT_EQ(store->executions({}).size(), 3u);
 }
 
+TYPED_TEST(StoreContract, TheRouterLeasesTheExecutionsItMakesUpToTheRoomItHas) {
+  auto store = this->open();
+  auto route = [&](RouteBatch batch, size_t start_now) {
+    std::promise<std::pair<StoreStatus, std::vector<ExecutionRow>>> got;
+    Transitions(*store).route(std::move(batch), {"host-a", 60000, start_now},
+                              [&](StoreStatus s, std::vector<ExecutionRow> started) {
+                                got.set_value({std::move(s), std::move(started)});
+                              });
+    return got.get_future().get();
+  };
+  RouteBatch batch;
+  batch.routed_up_to = 3;
+  for (const char* id : {"e1", "e2", "e3"}) batch.executions.push_back({"welcome", id, "{}", std::nullopt});
+  auto [status, started] = route(batch, 2);
+  ASSERT_TRUE(status.ok()) << status.message;
+  ASSERT_EQ(started.size(), 2u);
+  EXPECT_EQ(started[0].event_id, "e1");
+  EXPECT_EQ(started[1].event_id, "e2");
+  for (const auto& row : started) EXPECT_EQ(store->execution(row.id)->lease_owner, "host-a");
+  EXPECT_EQ(store->routed_up_to(), 3);
+  // Leased ones are not claimed again while their lease runs; the third waits for a claim.
+  auto claimed = store->claim_due({"host-b", now_ms() + 10, 10, 60000});
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].event_id, "e3");
+  // A batch the store refuses (another router was faster) leases nothing.
+  RouteBatch stale;
+  stale.routed_up_to = 4;
+  stale.executions.push_back({"welcome", "e4", "{}", std::nullopt});
+  auto [refused, none] = route(stale, 5);
+  EXPECT_EQ(refused.code, StoreErrc::kConflict);
+  EXPECT_TRUE(none.empty());
+  EXPECT_EQ(store->executions({}).size(), 3u);
+}
+
 TYPED_TEST(StoreContract, DueWorkIsLeasedUntilItsUpdateIsCommittedOrTheLeaseEnds) {
   auto store = this->open();
   ASSERT_TRUE(route_one(*store, "e1").ok());
