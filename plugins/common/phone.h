@@ -11,4 +11,10 @@ namespace switchboard_plugins {
 // E.164, or nothing when `text` is not a valid number.
 std::optional<std::string> to_e164(const std::string& text, const std::string& default_region);
 
+// An E.164 number without its '+', as some providers take it: "79990001122".
+inline std::string e164_digits(const std::string& e164) {
+  const size_t first = e164.find_first_not_of('+');
+  return first == std::string::npos ? std::string() : e164.substr(first);
+}
+
 }  // namespace switchboard_plugins

@@ -5,6 +5,7 @@
 #include "base64.h"
 #include "form.h"
 #include "json_fields.h"
+#include "phone.h"
 #include "provider_answers.h"
 
 namespace sms {
@@ -21,7 +22,7 @@ std::string required(const json& config, const char* key) {
   return switchboard_plugins::required_setting(config, key, "gateway");
 }
 
-std::string digits(const std::string& e164) { return e164.substr(e164.find_first_not_of('+')); }
+using switchboard_plugins::e164_digits;
 
 using switchboard_plugins::retry_after;
 using switchboard_plugins::transport_failure;
@@ -42,7 +43,7 @@ class SmsRu final : public Gateway {
   std::string name() const override { return "sms.ru"; }
   HttpRequest request(const Message& m) const override {
     std::vector<std::pair<std::string, std::string>> fields = {
-        {"api_id", api_id_}, {"to", digits(m.to)}, {"msg", m.text}, {"json", "1"}};
+        {"api_id", api_id_}, {"to", e164_digits(m.to)}, {"msg", m.text}, {"json", "1"}};
     if (!from_.empty()) fields.emplace_back("from", from_);
     return form_post(base_ + "/sms/send", switchboard_plugins::form_urlencode(fields));
   }
@@ -56,8 +57,8 @@ class SmsRu final : public Gateway {
     // The per-number answer: ours by key, or the only one there is.
     json status = body;
     const json& per_number = field_at(body, "sms");
-    if (per_number.is_object() && per_number.contains(digits(m.to)))
-      status = per_number[digits(m.to)];
+    if (per_number.is_object() && per_number.contains(e164_digits(m.to)))
+      status = per_number[e164_digits(m.to)];
     else if (per_number.is_object() && per_number.size() == 1)
       status = per_number.begin().value();
     const int code = static_cast<int>(integer_at(status, "status_code"));
@@ -87,7 +88,7 @@ class Smsc final : public Gateway {
   std::string name() const override { return "smsc.ru"; }
   HttpRequest request(const Message& m) const override {
     std::vector<std::pair<std::string, std::string>> fields = {
-        {"login", login_}, {"psw", password_}, {"phones", digits(m.to)},
+        {"login", login_}, {"psw", password_}, {"phones", e164_digits(m.to)},
         {"mes", m.text},   {"fmt", "3"},       {"charset", "utf-8"}};
     if (!from_.empty()) fields.emplace_back("sender", from_);
     return form_post(base_ + "/sys/send.php", switchboard_plugins::form_urlencode(fields));

@@ -1,21 +1,16 @@
 #include "twilio_callback.h"
 
+#include "form.h"
 #include "opt_out.h"
 
 namespace sms {
 
-namespace {
-std::optional<std::string> field_of(const FormFields& fields, const char* name) {
-  for (const auto& [k, v] : fields)
-    if (k == name) return v;
-  return std::nullopt;
-}
-}  // namespace
+using switchboard_plugins::form_field;
 
 std::vector<Report> twilio_inbound(const FormFields& fields) {
-  const std::string sid = field_of(fields, "MessageSid").value_or(""), from = field_of(fields, "From").value_or("");
-  const auto body = field_of(fields, "Body");
-  const std::string status = field_of(fields, "MessageStatus").value_or(field_of(fields, "SmsStatus").value_or(""));
+  const std::string sid = form_field(fields, "MessageSid").value_or(""), from = form_field(fields, "From").value_or("");
+  const auto body = form_field(fields, "Body");
+  const std::string status = form_field(fields, "MessageStatus").value_or(form_field(fields, "SmsStatus").value_or(""));
   if (sid.empty() || from.empty() || !body || (!status.empty() && status != "received")) return {};
   const nlohmann::json contact{{"phones", {{{"number", from}, {"type", "mobile"}}}}};
   std::vector<Report> out;
@@ -24,7 +19,7 @@ std::vector<Report> twilio_inbound(const FormFields& fields) {
        sid,
        {{"contact", contact},
         {"data",
-         {{"message_id", sid}, {"from", from}, {"to", field_of(fields, "To").value_or("")}, {"text", *body}}}}});
+         {{"message_id", sid}, {"from", from}, {"to", form_field(fields, "To").value_or("")}, {"text", *body}}}}});
   if (const auto reply = switchboard_plugins::opt_reply(*body); reply != switchboard_plugins::OptReply::kNone)
     out.push_back({switchboard_plugins::opt_event_type(reply), "opt:" + sid,
                    switchboard_plugins::opt_event_payload(reply, "sms", contact, sid, *body)});
@@ -32,7 +27,7 @@ std::vector<Report> twilio_inbound(const FormFields& fields) {
 }
 
 std::optional<Report> twilio_report(const FormFields& fields) {
-  auto field = [&](const char* name) { return field_of(fields, name).value_or(""); };
+  auto field = [&](const char* name) { return form_field(fields, name).value_or(""); };
   const std::string sid = field("MessageSid"), status = field("MessageStatus");
   if (sid.empty() || status.empty()) return std::nullopt;
   nlohmann::json data{{"message_id", sid}, {"status", status}, {"recipient_id", field("To")}};

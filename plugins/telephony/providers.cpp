@@ -11,6 +11,7 @@
 #include "form.h"
 #include "json_fields.h"
 #include "jwt.h"
+#include "phone.h"
 #include "provider_answers.h"
 #include "twilio_signature.h"
 #include "twiml.h"
@@ -32,16 +33,10 @@ std::string required(const json& config, const char* key) {
   return switchboard_plugins::required_setting(config, key, "provider");
 }
 
-std::string digits(const std::string& number) {
-  return number.substr(std::min(number.find_first_not_of('+'), number.size()));
-}
-
 using switchboard_plugins::transport_failure;
 
 std::string field(const std::vector<std::pair<std::string, std::string>>& fields, const char* name) {
-  for (const auto& [k, v] : fields)
-    if (k == name) return v;
-  return {};
+  return switchboard_plugins::form_field(fields, name).value_or("");
 }
 
 int seconds(const std::string& text) {
@@ -230,8 +225,8 @@ class Voximplant final : public Provider {
   // What the scenario reads with VoxEngine.customData().
   json custom_data(const Call& call) const {
     json data{{"call_id", call.reference},
-              {"to", digits(call.to)},
-              {"from", digits(call.from)},
+              {"to", switchboard_plugins::e164_digits(call.to)},
+              {"from", switchboard_plugins::e164_digits(call.from)},
               {"repeat", call.repeat},
               {"ring_timeout", ring_timeout_s_}};
     if (call.says()) {
