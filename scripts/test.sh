@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
-scripts/setup.sh release
+# The PostgreSQL server the store tests start privately (no system service).
+export SB_REQUIRE_PG=1
+scripts/setup.sh release postgresql-15
 ctest --preset release -j "$jobs"
 
 if [ "${SB_ASAN:-1}" != 0 ]; then

@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "log/Logger.h"
-#include "store/RecordChanges.h"
+#include "store/EventWrites.h"
 #include "store/Sqlite.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
@@ -187,22 +187,6 @@ ExecutionRow read_execution(const SqliteStatement& q) {
   return r;
 }
 
-nlohmann::json parse_object(const std::string& text) {
-  nlohmann::json data = nlohmann::json::parse(text, nullptr, false);
-  return data.is_object() ? data : nlohmann::json::object();
-}
-
-// What the event says merged into what is stored (RFC 7386 merge patch: what
-// the event does not mention is kept, a null removes a field). In C++, so
-// that every backend merges the same way.
-nlohmann::json merged(const std::optional<nlohmann::json>& stored, const std::string& patch_json) {
-  nlohmann::json data = stored ? *stored : nlohmann::json::object();
-  const nlohmann::json patch = nlohmann::json::parse(patch_json, nullptr, false);
-  if (patch.is_discarded()) throw StoreError("malformed JSON: " + patch_json.substr(0, 80), StoreErrc::kInvalid);
-  data.merge_patch(patch);
-  return data;
-}
-
 void bind_optional(SqliteStatement& s, int index, const std::optional<std::string>& v) {
   if (v)
     s.bind(index, *v);
@@ -317,69 +301,55 @@ struct SqliteStore::Writer {
   }
 
   AppendOutcome store(const EventRecord& e) {
-    // The status before this event, in commit order: what a status trigger
-    // compares with. An entity seen for the first time without a status was
-    // created with none.
-    bool created = false;
-    std::optional<std::string> previous;
-    std::optional<std::string> entity_data;
-    const bool changes_entity = e.entity && (e.entity->sets_status || !e.entity->data_json.empty());
-    const bool counts = e.contact && std::any_of(aggregates.begin(), aggregates.end(),
-                                                 [&](const ContactAggregate& a) { return a.event_type == e.type; });
-    const bool changes_contact = e.contact && (!e.contact->data_json.empty() || !e.contact->tags.empty() ||
-                                               !e.contact->segments.empty() || counts);
-    if (changes_entity) {
-      entity_row.bind(1, e.entity->type).bind(2, e.entity->id);
-      created = !entity_row.step();
-      if (!created && !entity_row.is_null(0)) previous = entity_row.text(0);
-      if (!created) entity_data = entity_row.text(1);
-      entity_row.reset();
-    }
-    std::optional<nlohmann::json> contact_before, contact_after, entity_before, entity_after;
-    if (changes_contact) {
-      contact_data.bind(1, e.contact->key);
-      if (contact_data.step()) contact_before = parse_object(contact_data.text(0));
-      contact_data.reset();
-      contact_after = merged(contact_before, e.contact->data_json.empty() ? "{}" : e.contact->data_json);
-      apply_list_changes(*contact_after, *e.contact);
-      if (e.contact->only_if_it_changes && contact_before == contact_after) return AppendOutcome::kUnchanged;
-      if (counts) apply_aggregates(*contact_after, e, aggregates);
-    }
-    if (!insert(e, created, previous)) return AppendOutcome::kDuplicate;
-    if (changes_contact) {
-      put_contact.bind(1, e.contact->key).bind(2, dump_text(*contact_after));
-      put_contact.bind(3, e.received_at_ms).run();
-    }
-    if (changes_entity) {
-      if (entity_data) entity_before = parse_object(*entity_data);
-      entity_after = merged(entity_before, e.entity->data_json.empty() ? "{}" : e.entity->data_json);
-      put_entity.bind(1, e.entity->type).bind(2, e.entity->id);
-      bind_optional(put_entity, 3, e.entity->sets_status ? e.entity->status : previous);
-      put_entity.bind(4, dump_text(*entity_after)).bind(5, e.received_at_ms).run();
-    }
-    const auto image = [](const std::optional<nlohmann::json>& before, const std::optional<nlohmann::json>& after) {
-      return RecordImage{before ? &*before : nullptr, after ? &*after : nullptr};
-    };
-    for (const EventRecord& derived :
-         derived_events(e, image(contact_before, contact_after), image(entity_before, entity_after)))
-      insert(derived, false, std::nullopt);
-    return AppendOutcome::kStored;
+    Events rows(*this);
+    return store_event(rows, e, aggregates);
   }
 
-  // The event's row alone; false when its id is already stored.
-  bool insert(const EventRecord& e, bool entity_created, const std::optional<std::string>& previous_status) {
-    insert_event.bind(1, e.id).bind(2, e.type).bind(3, e.source);
-    insert_event.bind(4, e.occurred_at_ms).bind(5, e.received_at_ms).bind(6, e.body_json);
-    insert_event.bind(12, int64_t{e.chain_depth});
-    if (e.contact) insert_event.bind(13, e.contact->key);
-    if (e.entity) insert_event.bind(7, e.entity->type).bind(8, e.entity->id);
-    if (e.entity && (e.entity->sets_status || entity_created)) {
-      insert_event.bind(9, int64_t{entity_created});
-      bind_optional(insert_event, 10, previous_status);
-      bind_optional(insert_event, 11, e.entity->sets_status ? e.entity->status : previous_status);
+  // The event rows of the writer's connection.
+  class Events final : public EventRows {
+   public:
+    explicit Events(Writer& w) : w_(w) {}
+    std::optional<Entity> entity(const std::string& type, const std::string& id) override {
+      SqliteStatement& q = w_.entity_row.bind(1, type).bind(2, id);
+      std::optional<Entity> found;
+      if (q.step()) found = Entity{q.is_null(0) ? std::nullopt : std::optional(q.text(0)), q.text(1)};
+      q.reset();
+      return found;
     }
-    return insert_event.run() != 0;
-  }
+    std::optional<std::string> contact(const std::string& key) override {
+      SqliteStatement& q = w_.contact_data.bind(1, key);
+      std::optional<std::string> found;
+      if (q.step()) found = q.text(0);
+      q.reset();
+      return found;
+    }
+    bool insert_event(const EventRecord& e, const std::optional<StatusChange>& change) override {
+      SqliteStatement& q = w_.insert_event;
+      q.bind(1, e.id).bind(2, e.type).bind(3, e.source);
+      q.bind(4, e.occurred_at_ms).bind(5, e.received_at_ms).bind(6, e.body_json);
+      q.bind(12, int64_t{e.chain_depth});
+      if (e.contact) q.bind(13, e.contact->key);
+      if (e.entity) q.bind(7, e.entity->type).bind(8, e.entity->id);
+      if (change) {
+        q.bind(9, int64_t{change->created});
+        bind_optional(q, 10, change->previous);
+        bind_optional(q, 11, change->current);
+      }
+      return q.run() != 0;
+    }
+    void put_contact(const std::string& key, const std::string& data_json, int64_t at_ms) override {
+      w_.put_contact.bind(1, key).bind(2, data_json).bind(3, at_ms).run();
+    }
+    void put_entity(const std::string& type, const std::string& id, const std::optional<std::string>& status,
+                    const std::string& data_json, int64_t at_ms) override {
+      w_.put_entity.bind(1, type).bind(2, id);
+      bind_optional(w_.put_entity, 3, status);
+      w_.put_entity.bind(4, data_json).bind(5, at_ms).run();
+    }
+
+   private:
+    Writer& w_;
+  };
 
   std::vector<ExecutionRow> claim(const DueClaim& c) {
     std::vector<int64_t> ids;

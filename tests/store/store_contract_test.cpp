@@ -23,8 +23,10 @@
 
 #include "executor/Transitions.h"
 #include "integration/test_support.h"
+#include "store/PostgresStore.h"
 #include "store/Sqlite.h"
 #include "store/SqliteStore.h"
+#include "support/pg_cluster.h"
 #include "util/Time.h"
 
 namespace sb {
@@ -90,15 +92,33 @@ struct SqliteBackend {
   }
 };
 
+// PostgreSQL: a schema of the tests' server per store, named after its folder.
+struct PostgresBackend {
+  static bool available() { return test::PgCluster::shared() != nullptr; }
+  static std::unique_ptr<Store> open(const std::filesystem::path& file, std::vector<ContactAggregate> aggregates) {
+    test::PgCluster& pg = *test::PgCluster::shared();
+    static std::map<std::string, std::string> schemas;  // a reopened store keeps its schema
+    auto [it, fresh] = schemas.try_emplace(file.string());
+    if (fresh) it->second = pg.fresh_schema(file.string());
+    PostgresStore::Options options{pg.conninfo(it->second)};
+    options.aggregates = std::move(aggregates);
+    return std::make_unique<PostgresStore>(std::move(options));
+  }
+};
+
 template <class Backend>
 class StoreContract : public ::testing::Test {
  protected:
+  void SetUp() override {
+    if constexpr (requires { Backend::available(); })
+      if (!Backend::available()) GTEST_SKIP() << "no PostgreSQL server on this machine (apt-get install postgresql-15)";
+  }
   std::filesystem::path file_ = test::make_temp_dir("sb_store") / "switchboard.db";
   std::unique_ptr<Store> open(std::vector<ContactAggregate> aggregates = {}) {
     return Backend::open(file_, std::move(aggregates));
   }
 };
-using Backends = ::testing::Types<SqliteBackend>;
+using Backends = ::testing::Types<SqliteBackend, PostgresBackend>;
 TYPED_TEST_SUITE(StoreContract, Backends);
 
 class SqliteStoreTest : public ::testing::Test {
@@ -586,7 +606,7 @@ TYPED_TEST(StoreContract, DueWorkIsLeasedUntilItsUpdateIsCommittedOrTheLeaseEnds
   more.executions.push_back({"r", "e2", "{}", std::nullopt});
   Transitions(*store).route(std::move(more), [&](StoreStatus s) { routed_more.set_value(s.message); });
   ASSERT_EQ(routed_more.get_future().get(), "");
-  ASSERT_EQ(store->claim_due({"host-a", now, 1, /*lease_ms=*/1}).size(), 1u);  // e2, briefly
+  ASSERT_EQ(store->claim_due({"host-a", now_ms() + 10, 1, /*lease_ms=*/1}).size(), 1u);  // e2, briefly
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
   // Leases run on the store's clock; a claim after they end sees the work.
   EXPECT_EQ(store->claim_due({"host-b", now_ms() + 10, 10, 60000}).size(), 1u);

@@ -1,0 +1,36 @@
+// What storing one event means, the same on every backend: the status before
+// it (what a status trigger compares with), its contact and entity merged
+// (RFC 7386, in C++), the tags, segments and aggregates it changes, and the
+// events those changes imply (RecordChanges.h). A backend supplies only the
+// row reads and writes, inside the unit that stores the batch.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/Store.h"
+
+namespace sb {
+
+class EventRows {
+ public:
+  struct Entity {
+    std::optional<std::string> status;
+    std::string data_json;
+  };
+  virtual ~EventRows() = default;
+  virtual std::optional<Entity> entity(const std::string& type, const std::string& id) = 0;
+  virtual std::optional<std::string> contact(const std::string& key) = 0;  // its data
+  // The event's row alone, with the status change it made (when it created
+  // its entity or set its status). False when its id is stored already.
+  virtual bool insert_event(const EventRecord& e, const std::optional<StatusChange>& change) = 0;
+  virtual void put_contact(const std::string& key, const std::string& data_json, int64_t at_ms) = 0;
+  virtual void put_entity(const std::string& type, const std::string& id, const std::optional<std::string>& status,
+                          const std::string& data_json, int64_t at_ms) = 0;
+};
+
+// Stores `e` through `rows`. Throws StoreError (kInvalid) on malformed JSON.
+AppendOutcome store_event(EventRows& rows, const EventRecord& e, const std::vector<ContactAggregate>& aggregates);
+
+}  // namespace sb

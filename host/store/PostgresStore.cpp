@@ -1,0 +1,792 @@
+#include "store/PostgresStore.h"
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "log/Logger.h"
+#include "store/EventWrites.h"
+#include "store/Postgres.h"
+#include "util/JsonText.h"
+#include "util/Time.h"
+
+namespace sb {
+
+namespace {
+
+// Held from a write group's first event to its commit (pg_advisory_xact_lock):
+// events are committed in the order of their sequence numbers.
+constexpr int64_t kEventLogLock = 0x5357'4244'4c4f'4701;  // "SWBDLOG", 1
+// Held while the schema is created or upgraded: hosts starting together.
+constexpr int64_t kSchemaLock = 0x5357'4244'5343'4801;
+
+// Migrations: the schema at version N is every step up to N, applied in one
+// transaction on start. Steps are only ever added.
+const std::vector<const char*> kMigrations = {
+    // 1: everything the store keeps (the SQLite schema's version 4).
+    R"sql(
+CREATE TABLE events (
+  seq BIGSERIAL PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  type TEXT NOT NULL,
+  source TEXT NOT NULL,
+  occurred_at BIGINT NOT NULL,
+  received_at BIGINT NOT NULL,
+  body TEXT NOT NULL,
+  entity_type TEXT,
+  entity_id TEXT,
+  entity_created BOOLEAN,
+  previous_status TEXT,
+  status TEXT,
+  chain_depth INTEGER NOT NULL DEFAULT 0,
+  contact_key TEXT
+);
+CREATE TABLE contacts (
+  key TEXT PRIMARY KEY,
+  data TEXT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE entities (
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  status TEXT,
+  data TEXT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (type, id)
+);
+CREATE TABLE router (
+  name TEXT PRIMARY KEY,
+  routed_up_to BIGINT NOT NULL
+);
+CREATE TABLE rule_fired (
+  rule TEXT NOT NULL,
+  entity_type TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  PRIMARY KEY (rule, entity_type, entity_id)
+);
+CREATE TABLE executions (
+  id BIGSERIAL PRIMARY KEY,
+  rule TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  step TEXT NOT NULL DEFAULT '',
+  attempt INTEGER NOT NULL DEFAULT 0,
+  due_at BIGINT,
+  context TEXT NOT NULL,
+  history TEXT NOT NULL DEFAULT '[]',
+  error TEXT NOT NULL DEFAULT '',
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  awaiting TEXT,
+  resume_step TEXT NOT NULL DEFAULT '',
+  parent_id BIGINT,
+  end_step TEXT NOT NULL DEFAULT '',
+  last_arrival BIGINT NOT NULL DEFAULT 0,
+  priority INTEGER NOT NULL DEFAULT 1,
+  lease_owner TEXT,
+  rule_version TEXT NOT NULL DEFAULT '',
+  doubt INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (event_id, rule)
+);
+CREATE TABLE rule_versions (
+  rule TEXT NOT NULL,
+  version TEXT NOT NULL,
+  source TEXT NOT NULL,
+  PRIMARY KEY (rule, version)
+);
+CREATE TABLE plugin_kv (
+  ns TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value BYTEA NOT NULL,
+  PRIMARY KEY (ns, key)
+);
+CREATE TABLE arrivals (
+  seq BIGSERIAL PRIMARY KEY,
+  key TEXT NOT NULL,
+  event TEXT NOT NULL,
+  at BIGINT NOT NULL
+);
+CREATE INDEX executions_state ON executions (state, id);
+CREATE INDEX executions_due ON executions (priority, due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX executions_leased ON executions (lease_owner) WHERE lease_owner IS NOT NULL;
+CREATE INDEX executions_awaiting ON executions (awaiting) WHERE awaiting IS NOT NULL;
+CREATE INDEX executions_parent ON executions (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX arrivals_key ON arrivals (key, at);
+CREATE INDEX arrivals_at ON arrivals (at);
+)sql",
+};
+
+// An execution row's columns, of table `t` ("e." or "").
+std::string execution_columns(const std::string& t = "") {
+  return t + "id, " + t + "rule, " + t + "event_id, " + t + "state, " + t + "step, " + t + "attempt, " + t +
+         "due_at, " + t + "context, " + t + "history, " + t + "error, " + t + "created_at, " + t + "updated_at, " +
+         "coalesce(" + t + "awaiting, ''), " + t + "resume_step, coalesce(" + t + "parent_id, 0), " + t + "end_step, " +
+         t + "priority, coalesce(" + t + "lease_owner, ''), " + t + "rule_version, " + t + "doubt, " + t +
+         "last_arrival";
+}
+const std::string kExecutionColumns = execution_columns();
+
+// The row whose columns start at `c` (execution_columns' order).
+ExecutionRow read_execution(const PgResult& q, int i, int c = 0) {
+  ExecutionRow r;
+  r.id = q.integer(i, c + 0);
+  r.rule = q.text(i, c + 1);
+  r.event_id = q.text(i, c + 2);
+  r.state = state_named(q.text(i, c + 3)).value_or(ExecutionState::kFailed);
+  r.step = q.text(i, c + 4);
+  r.attempt = static_cast<int>(q.integer(i, c + 5));
+  if (!q.is_null(i, c + 6)) r.due_at_ms = q.integer(i, c + 6);
+  r.context_json = q.text(i, c + 7);
+  r.history_json = q.text(i, c + 8);
+  r.error = q.text(i, c + 9);
+  r.created_at_ms = q.integer(i, c + 10);
+  r.updated_at_ms = q.integer(i, c + 11);
+  r.awaiting = q.text(i, c + 12);
+  r.resume_step = q.text(i, c + 13);
+  r.parent_id = q.integer(i, c + 14);
+  r.end_step = q.text(i, c + 15);
+  r.priority = static_cast<int>(q.integer(i, c + 16));
+  r.lease_owner = q.text(i, c + 17);
+  r.rule_version = q.text(i, c + 18);
+  r.doubt = static_cast<Doubt>(std::clamp<int64_t>(q.integer(i, c + 19), 0, 2));
+  r.last_arrival = q.integer(i, c + 20);
+  return r;
+}
+
+std::vector<ExecutionRow> read_executions(const PgResult& q) {
+  std::vector<ExecutionRow> out;
+  out.reserve(static_cast<size_t>(q.rows()));
+  for (int i = 0; i < q.rows(); ++i) out.push_back(read_execution(q, i));
+  return out;
+}
+
+PgParams& due(PgParams& p, const std::optional<int64_t>& at) { return at ? p.integer(*at) : p.null(); }
+
+void migrate(PgConnection& db) {
+  const int64_t known = static_cast<int64_t>(kMigrations.size());
+  db.execute("BEGIN");
+  try {
+    db.run("SELECT pg_advisory_xact_lock($1)", PgParams().integer(kSchemaLock));
+    db.execute("CREATE TABLE IF NOT EXISTS switchboard_schema (version INTEGER NOT NULL)");
+    PgResult found = db.run("SELECT version FROM switchboard_schema");
+    const int64_t version = found.rows() ? found.integer(0, 0) : 0;
+    if (version > known)
+      throw StoreError("the PostgreSQL store has schema version " + std::to_string(version) +
+                       ", written by a newer switchboard; this one knows versions up to " + std::to_string(known));
+    for (int64_t v = version; v < known; ++v) db.execute(kMigrations[static_cast<size_t>(v)]);
+    if (version == 0)
+      db.run("INSERT INTO switchboard_schema (version) VALUES ($1)", PgParams().integer(known));
+    else if (version < known)
+      db.run("UPDATE switchboard_schema SET version = $1", PgParams().integer(known));
+    db.execute("COMMIT");
+  } catch (...) {
+    try {
+      db.execute("ROLLBACK");
+    } catch (const StoreError&) {
+      // the connection is gone: so is the transaction
+    }
+    throw;
+  }
+}
+
+// One key-value operation; a get's value.
+std::optional<std::string> run_kv(PgConnection& db, KeyValueStore::KvOp op, const std::string& ns,
+                                  const std::string& key, const std::string& value) {
+  switch (op) {
+    case KeyValueStore::KvOp::kGet: {
+      PgResult q =
+          db.run("SELECT value FROM plugin_kv WHERE ns = $1 AND key = $2", PgParams().text(ns).text(key), true);
+      if (q.rows()) return q.text(0, 0);
+      return std::nullopt;
+    }
+    case KeyValueStore::KvOp::kPut:
+      db.run(
+          "INSERT INTO plugin_kv (ns, key, value) VALUES ($1, $2, $3) "
+          "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value",
+          PgParams().text(ns).text(key).bytes(value));
+      break;
+    case KeyValueStore::KvOp::kRemove:
+      db.run("DELETE FROM plugin_kv WHERE ns = $1 AND key = $2", PgParams().text(ns).text(key));
+      break;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+// The event rows of the writer's connection, for store_event.
+class PostgresStore::Events final : public EventRows {
+ public:
+  explicit Events(PgConnection& db) : db_(db) {}
+
+  std::optional<Entity> entity(const std::string& type, const std::string& id) override {
+    PgResult q =
+        db_.run("SELECT status, data FROM entities WHERE type = $1 AND id = $2", PgParams().text(type).text(id));
+    if (!q.rows()) return std::nullopt;
+    return Entity{q.is_null(0, 0) ? std::nullopt : std::optional(q.text(0, 0)), q.text(0, 1)};
+  }
+
+  std::optional<std::string> contact(const std::string& key) override {
+    PgResult q = db_.run("SELECT data FROM contacts WHERE key = $1", PgParams().text(key));
+    if (!q.rows()) return std::nullopt;
+    return q.text(0, 0);
+  }
+
+  bool insert_event(const EventRecord& e, const std::optional<StatusChange>& change) override {
+    PgParams p;
+    p.text(e.id).text(e.type).text(e.source).integer(e.occurred_at_ms).integer(e.received_at_ms).text(e.body_json);
+    if (e.entity)
+      p.text(e.entity->type).text(e.entity->id);
+    else
+      p.null().null();
+    if (change)
+      p.text(change->created ? "true" : "false").optional(change->previous).optional(change->current);
+    else
+      p.null().null().null();
+    p.integer(e.chain_depth);
+    if (e.contact)
+      p.text(e.contact->key);
+    else
+      p.null();
+    return db_.run(
+                  "INSERT INTO events (id, type, source, occurred_at, received_at, body, entity_type, entity_id, "
+                  "entity_created, previous_status, status, chain_depth, contact_key) "
+                  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING",
+                  p)
+               .affected() != 0;
+  }
+
+  void put_contact(const std::string& key, const std::string& data_json, int64_t at_ms) override {
+    db_.run(
+        "INSERT INTO contacts (key, data, updated_at) VALUES ($1, $2, $3) "
+        "ON CONFLICT (key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+        PgParams().text(key).text(data_json).integer(at_ms));
+  }
+
+  void put_entity(const std::string& type, const std::string& id, const std::optional<std::string>& status,
+                  const std::string& data_json, int64_t at_ms) override {
+    db_.run(
+        "INSERT INTO entities (type, id, status, data, updated_at) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (type, id) DO UPDATE SET status = excluded.status, data = excluded.data, "
+        "updated_at = excluded.updated_at",
+        PgParams().text(type).text(id).optional(status).text(data_json).integer(at_ms));
+  }
+
+ private:
+  PgConnection& db_;
+};
+
+// A unit of work's rows: statements on the writer's connection, inside the
+// savepoint the group commit gives each write.
+class PostgresStore::Rows final : public ExecutionRows {
+ public:
+  explicit Rows(PgConnection& db) : db_(db) {}
+
+  bool move_router(int64_t from, int64_t to) override {
+    if (db_.run("UPDATE router SET routed_up_to = $2 WHERE name = 'rules' AND routed_up_to = $1",
+                PgParams().integer(from).integer(to))
+            .affected() == 1)
+      return true;
+    return from == 0 && db_.run(
+                               "INSERT INTO router (name, routed_up_to) VALUES ('rules', $1) "
+                               "ON CONFLICT (name) DO NOTHING",
+                               PgParams().integer(to))
+                                .affected() == 1;  // the first batch ever
+  }
+
+  bool fire_once(const std::string& rule, const std::string& entity_type, const std::string& entity_id) override {
+    return db_.run("INSERT INTO rule_fired (rule, entity_type, entity_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                   PgParams().text(rule).text(entity_type).text(entity_id))
+               .affected() == 1;
+  }
+
+  int64_t insert(const ExecutionRow& r) override {
+    PgParams p;
+    p.text(r.rule).text(r.event_id).text(state_name(r.state)).text(r.step);
+    due(p, r.due_at_ms).text(r.context_json).text(r.history_json).integer(r.created_at_ms).integer(r.updated_at_ms);
+    p.integer(r.parent_id).text(r.end_step).integer(r.priority).text(r.rule_version).text(r.lease_owner);
+    PgResult q = db_.run(
+        "INSERT INTO executions (rule, event_id, state, step, due_at, context, history, created_at, updated_at, "
+        "parent_id, end_step, priority, rule_version, lease_owner) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, nullif($10::bigint, 0), $11, $12, $13, nullif($14, '')) "
+        "ON CONFLICT (event_id, rule) DO NOTHING RETURNING id",
+        p);
+    return q.rows() ? q.integer(0, 0) : 0;
+  }
+
+  std::optional<ExecutionRow> find(int64_t id) override {
+    auto found = read_executions(
+        db_.run("SELECT " + kExecutionColumns + " FROM executions WHERE id = $1", PgParams().integer(id)));
+    if (found.empty()) return std::nullopt;
+    return std::move(found.front());
+  }
+
+  bool compare_and_set(const ExecutionRow& r, ExecutionState state, const std::string& lease_owner) override {
+    PgParams p;
+    p.integer(r.id).text(state_name(r.state)).text(r.step).integer(r.attempt);
+    due(p, r.due_at_ms).text(r.history_json).text(r.error).integer(r.updated_at_ms).text(r.awaiting);
+    p.text(r.resume_step).text(r.lease_owner).integer(static_cast<int64_t>(r.doubt)).integer(r.last_arrival);
+    p.text(state_name(state)).text(lease_owner);
+    return db_.run(
+                  "UPDATE executions SET state = $2, step = $3, attempt = $4, due_at = $5, history = $6, "
+                  "error = $7, updated_at = $8, awaiting = nullif($9, ''), resume_step = $10, "
+                  "lease_owner = nullif($11, ''), doubt = $12, last_arrival = $13 "
+                  "WHERE id = $1 AND state = $14 AND coalesce(lease_owner, '') = $15",
+                  p)
+               .affected() == 1;
+  }
+
+  std::vector<ExecutionRow> awaiting(const std::string& key) override {
+    return read_executions(
+        db_.run("SELECT " + kExecutionColumns + " FROM executions WHERE awaiting = $1", PgParams().text(key)));
+  }
+
+  std::vector<ExecutionRow> branches(int64_t parent_id) override {
+    return read_executions(db_.run("SELECT " + kExecutionColumns + " FROM executions WHERE parent_id = $1 ORDER BY id",
+                                   PgParams().integer(parent_id)));
+  }
+
+  int64_t keep_arrival(const std::string& key, const std::string& event_json, int64_t at_ms) override {
+    PgResult q = db_.run("INSERT INTO arrivals (key, event, at) VALUES ($1, $2, $3) RETURNING seq",
+                         PgParams().text(key).text(event_json).integer(at_ms));
+    return q.rows() ? q.integer(0, 0) : 0;
+  }
+
+  std::optional<StoredArrival> arrival(const std::string& key, int64_t since_ms, int64_t after_seq) override {
+    PgResult q =
+        db_.run("SELECT seq, event, at FROM arrivals WHERE key = $1 AND at >= $2 AND seq > $3 ORDER BY seq LIMIT 1",
+                PgParams().text(key).integer(since_ms).integer(after_seq));
+    if (!q.rows()) return std::nullopt;
+    return StoredArrival{q.integer(0, 0), key, q.text(0, 1), q.integer(0, 2)};
+  }
+
+  void forget_arrivals(int64_t before_ms) override {
+    db_.run("DELETE FROM arrivals WHERE at < $1", PgParams().integer(before_ms));
+  }
+
+ private:
+  PgConnection& db_;
+};
+
+PostgresStore::PostgresStore(Options options) : options_(std::move(options)) {
+  if (const std::string password = pg_password(options_.conninfo); !password.empty())
+    Logger::instance().add_secret(password);
+  writer_ = std::make_unique<PgConnection>(options_.conninfo);
+  migrate(*writer_);
+  thread_ = std::thread([this] { writer_loop(); });
+}
+
+PostgresStore::~PostgresStore() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+template <class Read>
+auto PostgresStore::with_reader(Read read) {
+  for (int attempt = 0;; ++attempt) {
+    std::unique_ptr<PgConnection> db;
+    {
+      std::lock_guard lock(readers_mutex_);
+      if (!idle_readers_.empty()) {
+        db = std::move(idle_readers_.back());
+        idle_readers_.pop_back();
+      }
+    }
+    try {
+      if (!db) db = std::make_unique<PgConnection>(options_.conninfo);
+      auto result = read(*db);
+      std::lock_guard lock(readers_mutex_);
+      if (idle_readers_.size() < options_.max_readers) idle_readers_.push_back(std::move(db));
+      return result;
+    } catch (const PgError& e) {
+      // A connection that failed is dropped, healthy or not: a new one is cheap.
+      if (!e.retry() || attempt == 1) throw;
+    }
+  }
+}
+
+void PostgresStore::submit(Write write) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_) {
+      pending_.push_back(std::move(write));
+      wake_.notify_one();
+      return;
+    }
+  }
+  write.done({StoreErrc::kUnavailable, "the store is shutting down"});
+}
+
+void PostgresStore::append_events(std::vector<EventRecord> batch, AppendCallback done) {
+  auto outcomes = std::make_shared<std::vector<AppendOutcome>>();
+  auto events = std::make_shared<std::vector<EventRecord>>(std::move(batch));
+  submit({[this, events, outcomes](PgConnection& db) {
+            outcomes->clear();
+            Events rows(db);
+            for (const EventRecord& e : *events) outcomes->push_back(store_event(rows, e, options_.aggregates));
+          },
+          [outcomes, done = std::move(done)](const StoreStatus& status) {
+            done(status.ok() ? AppendResult{"", std::move(*outcomes)} : AppendResult{status.message, {}});
+          },
+          true});
+}
+
+void PostgresStore::transact(Work work, WriteCallback done) {
+  submit({[work = std::move(work)](PgConnection& db) {
+            Rows rows(db);
+            work(rows);
+          },
+          std::move(done)});
+}
+
+void PostgresStore::flush() {
+  std::promise<void> flushed;
+  submit({[](PgConnection&) {}, [&flushed](const StoreStatus&) { flushed.set_value(); }});
+  flushed.get_future().wait();
+}
+
+void PostgresStore::writer_loop() {
+  for (;;) {
+    std::deque<Write> group;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+      if (pending_.empty()) return;  // stopping, and everything committed
+      while (!pending_.empty() && group.size() < options_.max_group_writes) {
+        group.push_back(std::move(pending_.front()));
+        pending_.pop_front();
+      }
+    }
+    commit_group(group);
+  }
+}
+
+void PostgresStore::commit_group(std::deque<Write>& group) {
+  std::vector<StoreStatus> errors(group.size());
+  constexpr int kTries = 3;
+  for (int attempt = 1; attempt <= kTries; ++attempt) {
+    if (try_group(group, errors, attempt == kTries)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 * attempt));
+  }
+  for (size_t i = 0; i < group.size(); ++i) {
+    try {
+      group[i].done(errors[i]);
+    } catch (const std::exception& e) {
+      log_error("store", "write callback threw", {{"error", e.what()}});
+    }
+  }
+}
+
+bool PostgresStore::try_group(std::deque<Write>& group, std::vector<StoreStatus>& errors, bool last_try) {
+  bool commit_sent = false;
+  std::fill(errors.begin(), errors.end(), StoreStatus{});
+  try {
+    if (!writer_) writer_ = std::make_unique<PgConnection>(options_.conninfo);
+    PgConnection& db = *writer_;
+    db.execute("BEGIN");
+    if (std::any_of(group.begin(), group.end(), [](const Write& w) { return w.appends; }))
+      db.run("SELECT pg_advisory_xact_lock($1)", PgParams().integer(kEventLogLock));
+    for (size_t i = 0; i < group.size(); ++i) {
+      // A savepoint per write: one that fails does not take the others of its group with it.
+      db.execute("SAVEPOINT one");
+      auto undo = [&](StoreStatus why) {
+        db.execute("ROLLBACK TO SAVEPOINT one");
+        db.execute("RELEASE SAVEPOINT one");
+        errors[i] = std::move(why);
+      };
+      try {
+        group[i].apply(db);
+        db.execute("RELEASE SAVEPOINT one");
+      } catch (const PgError& e) {
+        if (e.retry()) throw;  // the whole group again
+        undo({e.code(), e.what()});
+      } catch (const StoreError& e) {
+        undo({e.code(), e.what()});
+      } catch (const std::exception& e) {  // a unit of work's own failure
+        undo({StoreErrc::kUnavailable, e.what()});
+      }
+    }
+    commit_sent = true;
+    db.execute("COMMIT");
+    return true;
+  } catch (const PgError& e) {
+    // Lost, or beaten in a deadlock: nothing of the group is committed,
+    // unless COMMIT itself went unanswered.
+    if (!writer_ || !writer_->healthy())
+      writer_.reset();
+    else
+      try {
+        writer_->execute("ROLLBACK");
+      } catch (const StoreError&) {
+        writer_.reset();
+      }
+    if (e.retry() && !commit_sent && !last_try) {
+      log_warn("store", "write group runs again", {{"error", e.what()}});
+      return false;
+    }
+    const std::string why = commit_sent ? std::string("the store may not have committed: ") + e.what()
+                                        : std::string("the store could not commit: ") + e.what();
+    log_error("store", "commit failed", {{"error", e.what()}});
+    for (auto& error : errors) error = {StoreErrc::kUnavailable, why};
+    return true;
+  } catch (const StoreError& e) {
+    writer_.reset();
+    for (auto& error : errors)
+      error = {StoreErrc::kUnavailable, std::string("the store could not commit: ") + e.what()};
+    return true;
+  }
+}
+
+void PostgresStore::write_and_wait(std::function<void(PgConnection&)> apply) {
+  if (std::this_thread::get_id() == thread_.get_id()) {
+    // From a write's callback: waiting for the writer would wait for itself.
+    if (!writer_) writer_ = std::make_unique<PgConnection>(options_.conninfo);
+    apply(*writer_);
+    return;
+  }
+  std::promise<StoreStatus> committed;
+  submit({std::move(apply), [&](const StoreStatus& s) { committed.set_value(s); }});
+  if (StoreStatus s = committed.get_future().get(); !s.ok()) throw StoreError(s.message, s.code);
+}
+
+std::vector<StoredEvent> PostgresStore::events_after(int64_t seq, size_t limit) {
+  return with_reader([&](PgConnection& db) {
+    PgResult q = db.run(
+        "SELECT e.seq, e.id, e.type, e.source, e.occurred_at, e.received_at, e.body, e.entity_type, "
+        "e.entity_id, e.entity_created, e.previous_status, e.status, e.chain_depth, c.data, n.data, "
+        "n.status, e.contact_key "
+        "FROM events e LEFT JOIN contacts c ON c.key = e.contact_key "
+        "LEFT JOIN entities n ON n.type = e.entity_type AND n.id = e.entity_id "
+        "WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
+        PgParams().integer(seq).integer(static_cast<int64_t>(limit)));
+    std::vector<StoredEvent> out;
+    out.reserve(static_cast<size_t>(q.rows()));
+    for (int i = 0; i < q.rows(); ++i) {
+      StoredEvent e;
+      e.seq = q.integer(i, 0);
+      e.record.id = q.text(i, 1);
+      e.record.type = q.text(i, 2);
+      e.record.source = q.text(i, 3);
+      e.record.occurred_at_ms = q.integer(i, 4);
+      e.record.received_at_ms = q.integer(i, 5);
+      e.record.body_json = q.text(i, 6);
+      e.record.chain_depth = static_cast<int>(q.integer(i, 12));
+      if (!q.is_null(i, 13)) e.contact_json = q.text(i, 13);
+      if (!q.is_null(i, 16)) e.contact_key = q.text(i, 16);
+      if (!q.is_null(i, 14)) {
+        nlohmann::json entity = nlohmann::json::parse(q.text(i, 14), nullptr, false);
+        if (!entity.is_object()) entity = nlohmann::json::object();
+        entity["type"] = q.text(i, 7);
+        entity["id"] = q.text(i, 8);
+        entity["status"] = q.is_null(i, 15) ? nlohmann::json() : nlohmann::json(q.text(i, 15));
+        e.entity_json = dump_text(entity);
+      }
+      if (!q.is_null(i, 9)) {
+        StatusChange c{q.text(i, 7), q.text(i, 8), q.text(i, 9) == "t", std::nullopt, std::nullopt};
+        if (!q.is_null(i, 10)) c.previous = q.text(i, 10);
+        if (!q.is_null(i, 11)) c.current = q.text(i, 11);
+        e.status_change = std::move(c);
+      }
+      out.push_back(std::move(e));
+    }
+    return out;
+  });
+}
+
+std::optional<StoredContact> PostgresStore::contact(const std::string& key) {
+  return with_reader([&](PgConnection& db) -> std::optional<StoredContact> {
+    PgResult q = db.run("SELECT data, updated_at FROM contacts WHERE key = $1", PgParams().text(key));
+    if (!q.rows()) return std::nullopt;
+    return StoredContact{key, q.text(0, 0), q.integer(0, 1)};
+  });
+}
+
+std::optional<StoredEntity> PostgresStore::entity(const std::string& type, const std::string& id) {
+  return with_reader([&](PgConnection& db) -> std::optional<StoredEntity> {
+    PgResult q = db.run("SELECT status, data, updated_at FROM entities WHERE type = $1 AND id = $2",
+                        PgParams().text(type).text(id));
+    if (!q.rows()) return std::nullopt;
+    StoredEntity e{type, id, std::nullopt, q.text(0, 1), q.integer(0, 2)};
+    if (!q.is_null(0, 0)) e.status = q.text(0, 0);
+    return e;
+  });
+}
+
+namespace {
+PgParams& time_bounds(PgParams& p, const RecordQuery& r) {
+  return p.integer(r.updated_after_ms.value_or(std::numeric_limits<int64_t>::min()))
+      .integer(r.updated_before_ms.value_or(std::numeric_limits<int64_t>::max()));
+}
+}  // namespace
+
+std::vector<StoredContact> PostgresStore::contacts_page(const RecordQuery& r) {
+  return with_reader([&](PgConnection& db) {
+    PgParams p;
+    p.text(r.after);
+    time_bounds(p, r).integer(static_cast<int64_t>(r.limit));
+    // Keys compare byte by byte (COLLATE "C"), as SQLite's do: a page's
+    // cursor means the same on every backend.
+    PgResult q = db.run(
+        "SELECT key, data, updated_at FROM contacts WHERE key COLLATE \"C\" > $1 AND updated_at >= $2 "
+        "AND updated_at <= $3 ORDER BY key COLLATE \"C\" LIMIT $4",
+        p);
+    std::vector<StoredContact> out;
+    for (int i = 0; i < q.rows(); ++i) out.push_back({q.text(i, 0), q.text(i, 1), q.integer(i, 2)});
+    return out;
+  });
+}
+
+std::vector<StoredEntity> PostgresStore::entities_page(const RecordQuery& r) {
+  const size_t split = r.after.find('\n');
+  const std::string after_type = r.after.substr(0, split);
+  const std::string after_id = split == std::string::npos ? "" : r.after.substr(split + 1);
+  return with_reader([&](PgConnection& db) {
+    PgParams p;
+    p.text(after_type).text(after_id).text(r.entity_type).integer(r.by_status).optional(r.status);
+    time_bounds(p, r).integer(static_cast<int64_t>(r.limit));
+    PgResult q = db.run(
+        "SELECT type, id, status, data, updated_at FROM entities "
+        "WHERE (type COLLATE \"C\", id COLLATE \"C\") > ($1, $2) AND ($3 = '' OR type = $3) "
+        "AND ($4 = 0 OR status IS NOT DISTINCT FROM $5) AND updated_at >= $6 AND updated_at <= $7 "
+        "ORDER BY type COLLATE \"C\", id COLLATE \"C\" LIMIT $8",
+        p);
+    std::vector<StoredEntity> out;
+    for (int i = 0; i < q.rows(); ++i) {
+      StoredEntity e{q.text(i, 0), q.text(i, 1), std::nullopt, q.text(i, 3), q.integer(i, 4)};
+      if (!q.is_null(i, 2)) e.status = q.text(i, 2);
+      out.push_back(std::move(e));
+    }
+    return out;
+  });
+}
+
+int64_t PostgresStore::routed_up_to() {
+  return with_reader([](PgConnection& db) {
+    PgResult q = db.run("SELECT routed_up_to FROM router WHERE name = 'rules'");
+    return q.rows() ? q.integer(0, 0) : int64_t{0};
+  });
+}
+
+std::vector<ExecutionRow> PostgresStore::claim_due(const DueClaim& c) {
+  // In autocommit on a pooled connection: the lease is committed before the
+  // work starts, and rows another host is claiming are skipped, not waited for.
+  static const std::string sql =
+      "WITH due AS (SELECT id, due_at FROM executions WHERE priority = $1 AND due_at IS NOT NULL AND due_at <= $2 "
+      "ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
+      "UPDATE executions e SET lease_owner = $4, due_at = $5, "
+      // Taking over a lease that ended without an update: its step may have run.
+      "doubt = CASE WHEN e.lease_owner IS NULL OR e.doubt = 2 THEN e.doubt ELSE 1 END "
+      "FROM due WHERE e.id = due.id RETURNING due.due_at, " +
+      execution_columns("e.");
+  return with_reader([&](PgConnection& db) {
+    std::vector<ExecutionRow> rows;
+    const int64_t until = now_ms() + c.lease_ms;
+    for (int priority = kHighestPriority; priority >= kLowestPriority && rows.size() < c.limit; --priority) {
+      PgResult q = db.run(sql, PgParams()
+                                   .integer(priority)
+                                   .integer(c.now_ms)
+                                   .integer(static_cast<int64_t>(c.limit - rows.size()))
+                                   .text(c.owner)
+                                   .integer(until));
+      // Earliest due first, as they were before the lease moved their due time.
+      std::vector<std::pair<int64_t, ExecutionRow>> claimed;
+      for (int i = 0; i < q.rows(); ++i) claimed.emplace_back(q.integer(i, 0), read_execution(q, i, 1));
+      std::stable_sort(claimed.begin(), claimed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (auto& [was_due, row] : claimed) rows.push_back(std::move(row));
+    }
+    return rows;
+  });
+}
+
+std::optional<int64_t> PostgresStore::next_due_ms() {
+  return with_reader([](PgConnection& db) {
+    // One index range per priority: min() over the whole index would scan it.
+    std::optional<int64_t> next;
+    for (int priority = kLowestPriority; priority <= kHighestPriority; ++priority) {
+      PgResult q = db.run("SELECT min(due_at) FROM executions WHERE priority = $1 AND due_at IS NOT NULL",
+                          PgParams().integer(priority));
+      if (q.rows() && !q.is_null(0, 0)) next = std::min(next.value_or(q.integer(0, 0)), q.integer(0, 0));
+    }
+    return next;
+  });
+}
+
+void PostgresStore::save_rule_versions(std::vector<RuleVersion> versions, WriteCallback done) {
+  auto v = std::make_shared<std::vector<RuleVersion>>(std::move(versions));
+  submit({[v](PgConnection& db) {
+            for (const RuleVersion& r : *v)
+              db.run("INSERT INTO rule_versions (rule, version, source) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                     PgParams().text(r.rule).text(r.version).text(r.source_json));
+          },
+          std::move(done)});
+}
+
+std::optional<RuleVersion> PostgresStore::rule_version(const std::string& rule, const std::string& version) {
+  return with_reader([&](PgConnection& db) -> std::optional<RuleVersion> {
+    PgResult q = db.run("SELECT source FROM rule_versions WHERE rule = $1 AND version = $2",
+                        PgParams().text(rule).text(version));
+    if (!q.rows()) return std::nullopt;
+    return RuleVersion{rule, version, q.text(0, 0)};
+  });
+}
+
+std::vector<RuleVersion> PostgresStore::awaited_rule_versions() {
+  return with_reader([](PgConnection& db) {
+    PgResult q = db.run(
+        "SELECT v.rule, v.version, v.source FROM rule_versions v JOIN (SELECT DISTINCT rule, rule_version "
+        "FROM executions WHERE awaiting IS NOT NULL) w ON w.rule = v.rule AND w.rule_version = v.version");
+    std::vector<RuleVersion> out;
+    for (int i = 0; i < q.rows(); ++i) out.push_back({q.text(i, 0), q.text(i, 1), q.text(i, 2)});
+    return out;
+  });
+}
+
+std::optional<ExecutionRow> PostgresStore::execution(int64_t id) {
+  return with_reader([&](PgConnection& db) -> std::optional<ExecutionRow> {
+    auto rows = read_executions(
+        db.run("SELECT " + kExecutionColumns + " FROM executions WHERE id = $1", PgParams().integer(id)));
+    if (rows.empty()) return std::nullopt;
+    return std::move(rows.front());
+  });
+}
+
+std::vector<ExecutionRow> PostgresStore::executions(const ExecutionQuery& query) {
+  return with_reader([&](PgConnection& db) {
+    return read_executions(db.run("SELECT " + kExecutionColumns +
+                                      " FROM executions WHERE ($1 = '' OR state = $1) AND ($2 = '' OR rule = $2) "
+                                      "AND ($3 = '' OR event_id = $3) ORDER BY id DESC LIMIT $4",
+                                  PgParams()
+                                      .text(query.state ? state_name(*query.state) : "")
+                                      .text(query.rule)
+                                      .text(query.event_id)
+                                      .integer(static_cast<int64_t>(query.limit))));
+  });
+}
+
+std::optional<std::string> PostgresStore::kv_get(const std::string& ns, const std::string& key) {
+  return with_reader([&](PgConnection& db) { return run_kv(db, KvOp::kGet, ns, key, ""); });
+}
+
+void PostgresStore::kv_put(const std::string& ns, const std::string& key, const std::string& value) {
+  write_and_wait([&](PgConnection& db) { run_kv(db, KvOp::kPut, ns, key, value); });
+}
+
+void PostgresStore::kv_remove(const std::string& ns, const std::string& key) {
+  write_and_wait([&](PgConnection& db) { run_kv(db, KvOp::kRemove, ns, key, ""); });
+}
+
+void PostgresStore::kv_async(KvOp op, std::string ns, std::string key, std::string value, KvDone done) {
+  auto found = std::make_shared<std::optional<std::string>>();
+  submit({[op, ns = std::move(ns), key = std::move(key), value = std::move(value), found](PgConnection& db) {
+            *found = run_kv(db, op, ns, key, value);
+          },
+          [found, done = std::move(done)](const StoreStatus& status) { done(status, *found); }});
+}
+
+}  // namespace sb

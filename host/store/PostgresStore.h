@@ -1,0 +1,100 @@
+// The shared Store: one PostgreSQL database that several hosts use at once.
+//
+// Writes: one writer thread per host commits every write that arrived while
+// the previous commit ran in one transaction (group commit), each write in a
+// savepoint of its own, as SqliteStore does. A lost connection, a deadlock or
+// a serialization failure before COMMIT was sent runs the whole group again
+// on a new connection (a unit of work may run twice; see Store::transact);
+// when COMMIT itself got no answer, the group's writes are told "unavailable"
+// (an append is safe to repeat: event ids are idempotency keys).
+//
+// Commit order: appends take one transaction-scoped advisory lock before
+// their first event, so event sequence numbers are committed in order across
+// hosts and the router's cursor (events_after) never passes a gap that a
+// slower host fills later. Other writes (executions) run in parallel.
+//
+// Reads and claims use a small pool of connections, claims in autocommit
+// (SELECT ... FOR UPDATE SKIP LOCKED: hosts never claim the same row).
+// A listener connection wakes this host when another one committed work
+// (LISTEN/NOTIFY), so latency does not depend on a polling interval.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "store/Store.h"
+
+namespace sb {
+
+class PgConnection;
+
+class PostgresStore final : public Store {
+ public:
+  struct Options {
+    std::string conninfo;  // a libpq connection string or URL (a secret: it may hold the password)
+    size_t max_group_writes = 2000;
+    std::vector<ContactAggregate> aggregates = {};
+    size_t max_readers = 4;  // pooled connections for reads and claims
+  };
+
+  // Connects and creates or upgrades the schema. Throws StoreError.
+  explicit PostgresStore(Options options);
+  ~PostgresStore() override;  // commits what was written, then stops
+
+  void append_events(std::vector<EventRecord> batch, AppendCallback done) override;
+  std::vector<StoredEvent> events_after(int64_t seq, size_t limit) override;
+  std::optional<StoredContact> contact(const std::string& key) override;
+  std::optional<StoredEntity> entity(const std::string& type, const std::string& id) override;
+  std::vector<StoredContact> contacts_page(const RecordQuery& query) override;
+  std::vector<StoredEntity> entities_page(const RecordQuery& query) override;
+
+  int64_t routed_up_to() override;
+  void transact(Work work, WriteCallback done) override;
+  std::vector<ExecutionRow> claim_due(const DueClaim& claim) override;
+  std::optional<int64_t> next_due_ms() override;
+  std::optional<ExecutionRow> execution(int64_t id) override;
+  void save_rule_versions(std::vector<RuleVersion> versions, WriteCallback done) override;
+  std::optional<RuleVersion> rule_version(const std::string& rule, const std::string& version) override;
+  std::vector<RuleVersion> awaited_rule_versions() override;
+  std::vector<ExecutionRow> executions(const ExecutionQuery& query) override;
+
+  void flush() override;
+  std::optional<std::string> kv_get(const std::string& ns, const std::string& key) override;
+  void kv_put(const std::string& ns, const std::string& key, const std::string& value) override;
+  void kv_remove(const std::string& ns, const std::string& key) override;
+  void kv_async(KvOp op, std::string ns, std::string key, std::string value, KvDone done) override;
+
+ private:
+  class Rows;
+  class Events;
+  struct Write {
+    std::function<void(PgConnection&)> apply;
+    std::function<void(const StoreStatus&)> done;
+    bool appends = false;  // stores events: takes the commit-order lock
+  };
+  // Runs `read` on a pooled connection; once more on a new one if the
+  // connection was lost.
+  template <class Read>
+  auto with_reader(Read read);
+  void submit(Write write);
+  void write_and_wait(std::function<void(PgConnection&)> apply);
+  void writer_loop();
+  void commit_group(std::deque<Write>& group);
+  // One try at the group; false when it should be run again.
+  bool try_group(std::deque<Write>& group, std::vector<StoreStatus>& errors, bool last_try);
+
+  Options options_;
+  std::unique_ptr<PgConnection> writer_;  // the writer thread's; null after it was lost
+  std::mutex readers_mutex_;
+  std::vector<std::unique_ptr<PgConnection>> idle_readers_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Write> pending_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace sb
