@@ -20,6 +20,7 @@
 #include "plugins/PendingCalls.h"
 #include "plugins/PluginInstance.h"
 #include "store/Outbox.h"
+#include "store/PostgresStore.h"
 #include "store/SqliteStore.h"
 #include "timers/TimeTriggers.h"
 
@@ -46,6 +47,19 @@ std::string tracking_key(const TrackingConfig& config, const std::map<std::strin
 }
 }  // namespace
 
+std::unique_ptr<Store> open_store(const Config& config, const std::map<std::string, std::string>& secrets) {
+  std::vector<ContactAggregate> aggregates;
+  for (const AggregateConfig& a : config.aggregates) aggregates.push_back({a.name, a.event, a.value});
+  if (!config.postgres_secret.empty()) {
+    PostgresStore::Options options{secrets.at(config.postgres_secret)};
+    options.aggregates = std::move(aggregates);
+    return std::make_unique<PostgresStore>(std::move(options));
+  }
+  SqliteStore::Options options{config.sqlite_path};
+  options.aggregates = std::move(aggregates);
+  return std::make_unique<SqliteStore>(std::move(options));
+}
+
 Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs) : config_(std::move(config)) {
   Logger::instance().set_level(config_.log_level);
   auto secrets = read_secrets(config_);
@@ -58,9 +72,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   loops_ = std::make_unique<EventLoopGroup>(config_.io_threads > 0 ? static_cast<size_t>(config_.io_threads)
                                                                    : default_io_threads());
   metrics_ = std::make_unique<Metrics>();
-  SqliteStore::Options store_options{config_.sqlite_path};
-  for (const AggregateConfig& a : config_.aggregates) store_options.aggregates.push_back({a.name, a.event, a.value});
-  store_ = std::make_unique<SqliteStore>(std::move(store_options));
+  store_ = open_store(config_, secrets);
   std::vector<std::string> event_tokens;
   for (const auto& name : config_.event_token_secrets) event_tokens.push_back(secrets.at(name));
   std::vector<std::string> admin_tokens;

@@ -85,6 +85,10 @@ class Runtime : public ActionDispatcher {
   bool stopped_ = false;
 };
 
+// The store the config names: its PostgreSQL database (the connection string
+// from `secrets`), else its SQLite file. Throws StoreError.
+std::unique_ptr<Store> open_store(const Config& config, const std::map<std::string, std::string>& secrets);
+
 // Every plugin dir: the config's, then the defaults.
 std::vector<std::filesystem::path> plugin_dirs(const Config& config,
                                                const std::vector<std::filesystem::path>& default_plugin_dirs);

@@ -181,6 +181,12 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
     }
   }
   token_secrets("admin_tokens", c.admin_token_secrets);
+  if (doc.contains("store") && doc["store"].contains("postgres")) {
+    c.postgres_secret = doc["store"]["postgres"]["$secret"].get<std::string>();
+    if (!c.secrets.count(c.postgres_secret))
+      issues.push_back({name, "/store/postgres/$secret",
+                        "unknown secret '" + c.postgres_secret + "': declare it under \"secrets\""});
+  }
 
   const json instances = doc.value("instances", json::object());
   for (const auto& [instance, body] : instances.items()) {

@@ -107,6 +107,7 @@ struct Config {
   uint16_t listen_port = 8080;
   std::filesystem::path data_dir;
   std::filesystem::path sqlite_path;
+  std::string postgres_secret;  // the secret holding PostgreSQL's connection string ("" = the SQLite file)
   std::vector<std::filesystem::path> plugin_dirs;
   LogLevel log_level = LogLevel::info;
   int io_threads = 0;  // event-loop threads shared by the HTTP server and client; 0 = one per core
