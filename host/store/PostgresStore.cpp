@@ -1,5 +1,9 @@
 #include "store/PostgresStore.h"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <future>
@@ -116,7 +120,25 @@ CREATE INDEX executions_parent ON executions (parent_id) WHERE parent_id IS NOT 
 CREATE INDEX arrivals_key ON arrivals (key, at);
 CREATE INDEX arrivals_at ON arrivals (at);
 )sql",
+    // 2: the hosts sharing the store, and named leases on scheduled work.
+    R"sql(
+CREATE TABLE nodes (
+  id TEXT PRIMARY KEY,
+  host TEXT NOT NULL,
+  address TEXT NOT NULL,
+  started_at BIGINT NOT NULL,
+  heartbeat_at BIGINT NOT NULL
+);
+CREATE TABLE holds (
+  name TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  until BIGINT NOT NULL
+);
+)sql",
 };
+
+// The channel hosts wake each other on (LISTEN/NOTIFY).
+constexpr char kChannel[] = "switchboard";
 
 // An execution row's columns, of table `t` ("e." or "").
 std::string execution_columns(const std::string& t = "") {
@@ -373,8 +395,7 @@ class PostgresStore::Rows final : public ExecutionRows {
 PostgresStore::PostgresStore(Options options) : options_(std::move(options)) {
   if (const std::string password = pg_password(options_.conninfo); !password.empty())
     Logger::instance().add_secret(password);
-  writer_ = std::make_unique<PgConnection>(options_.conninfo);
-  migrate(*writer_);
+  migrate(writer());
   thread_ = std::thread([this] { writer_loop(); });
 }
 
@@ -385,6 +406,47 @@ PostgresStore::~PostgresStore() {
   }
   wake_.notify_one();
   thread_.join();
+  if (listener_.joinable()) {
+    const uint64_t one = 1;
+    [[maybe_unused]] const auto written = ::write(stop_listening_, &one, sizeof one);
+    listener_.join();
+  }
+  if (stop_listening_ >= 0) ::close(stop_listening_);
+}
+
+void PostgresStore::on_changes(std::function<void()> changed) {
+  if (listener_.joinable()) return;  // one listener per store
+  stop_listening_ = ::eventfd(0, EFD_CLOEXEC);
+  listener_ = std::thread([this, changed = std::move(changed)] { listen(changed); });
+}
+
+void PostgresStore::listen(const std::function<void()>& changed) {
+  std::unique_ptr<PgConnection> db;
+  for (;;) {
+    if (!db) {
+      try {
+        db = std::make_unique<PgConnection>(options_.conninfo);
+        db->execute(std::string("LISTEN ") + kChannel);
+        changed();  // what was committed while no one listened
+      } catch (const StoreError& e) {
+        db.reset();  // the server is away: try again in a second
+      }
+    }
+    pollfd fds[2] = {{stop_listening_, POLLIN, 0}, {db ? PQsocket(db->handle()) : -1, POLLIN, 0}};
+    const int ready = ::poll(fds, 2, db ? -1 : 1000);
+    if (ready > 0 && (fds[0].revents & POLLIN)) return;
+    if (!db || ready <= 0 || !(fds[1].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    if (!PQconsumeInput(db->handle()) || !db->healthy()) {
+      db.reset();
+      continue;
+    }
+    bool woken = false;
+    while (PGnotify* n = PQnotifies(db->handle())) {
+      woken = woken || n->be_pid != writer_pid_.load();  // this host's own commits wake no one
+      PQfreemem(n);
+    }
+    if (woken) changed();
+  }
 }
 
 template <class Read>
@@ -411,6 +473,14 @@ auto PostgresStore::with_reader(Read read) {
   }
 }
 
+PgConnection& PostgresStore::writer() {
+  if (!writer_) {
+    writer_ = std::make_unique<PgConnection>(options_.conninfo);
+    writer_pid_ = PQbackendPID(writer_->handle());
+  }
+  return *writer_;
+}
+
 void PostgresStore::submit(Write write) {
   {
     std::lock_guard lock(mutex_);
@@ -434,7 +504,7 @@ void PostgresStore::append_events(std::vector<EventRecord> batch, AppendCallback
           [outcomes, done = std::move(done)](const StoreStatus& status) {
             done(status.ok() ? AppendResult{"", std::move(*outcomes)} : AppendResult{status.message, {}});
           },
-          true});
+          true, true});
 }
 
 void PostgresStore::transact(Work work, WriteCallback done) {
@@ -442,7 +512,7 @@ void PostgresStore::transact(Work work, WriteCallback done) {
             Rows rows(db);
             work(rows);
           },
-          std::move(done)});
+          std::move(done), false, true});
 }
 
 void PostgresStore::flush() {
@@ -487,8 +557,7 @@ bool PostgresStore::try_group(std::deque<Write>& group, std::vector<StoreStatus>
   bool commit_sent = false;
   std::fill(errors.begin(), errors.end(), StoreStatus{});
   try {
-    if (!writer_) writer_ = std::make_unique<PgConnection>(options_.conninfo);
-    PgConnection& db = *writer_;
+    PgConnection& db = writer();
     db.execute("BEGIN");
     if (std::any_of(group.begin(), group.end(), [](const Write& w) { return w.appends; }))
       db.run("SELECT pg_advisory_xact_lock($1)", PgParams().integer(kEventLogLock));
@@ -512,6 +581,10 @@ bool PostgresStore::try_group(std::deque<Write>& group, std::vector<StoreStatus>
         undo({StoreErrc::kUnavailable, e.what()});
       }
     }
+    // Other hosts look for work when this commits (one notification per
+    // transaction, however many writes it holds).
+    if (std::any_of(group.begin(), group.end(), [](const Write& w) { return w.wakes; }))
+      db.execute(std::string("NOTIFY ") + kChannel);
     commit_sent = true;
     db.execute("COMMIT");
     return true;
@@ -546,8 +619,7 @@ bool PostgresStore::try_group(std::deque<Write>& group, std::vector<StoreStatus>
 void PostgresStore::write_and_wait(std::function<void(PgConnection&)> apply) {
   if (std::this_thread::get_id() == thread_.get_id()) {
     // From a write's callback: waiting for the writer would wait for itself.
-    if (!writer_) writer_ = std::make_unique<PgConnection>(options_.conninfo);
-    apply(*writer_);
+    apply(writer());
     return;
   }
   std::promise<StoreStatus> committed;
@@ -787,6 +859,55 @@ void PostgresStore::kv_async(KvOp op, std::string ns, std::string key, std::stri
             *found = run_kv(db, op, ns, key, value);
           },
           [found, done = std::move(done)](const StoreStatus& status) { done(status, *found); }});
+}
+
+void PostgresStore::beat(const NodeRecord& n, WriteCallback done) {
+  StoreStatus status;
+  try {
+    with_reader([&](PgConnection& db) {
+      return db
+          .run(
+              "INSERT INTO nodes (id, host, address, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5) "
+              "ON CONFLICT (id) DO UPDATE SET address = excluded.address, heartbeat_at = excluded.heartbeat_at",
+              PgParams().text(n.id).text(n.host).text(n.address).integer(n.started_at_ms).integer(n.heartbeat_at_ms))
+          .affected();
+    });
+  } catch (const StoreError& e) {
+    status = {e.code(), e.what()};
+  }
+  done(status);
+}
+
+std::vector<NodeRecord> PostgresStore::nodes() {
+  return with_reader([](PgConnection& db) {
+    PgResult q = db.run(
+        "SELECT id, host, address, started_at, heartbeat_at, "
+        "(SELECT count(*) FROM executions WHERE lease_owner = nodes.id) FROM nodes ORDER BY started_at, id");
+    std::vector<NodeRecord> out;
+    for (int i = 0; i < q.rows(); ++i)
+      out.push_back({q.text(i, 0), q.text(i, 1), q.text(i, 2), q.integer(i, 3), q.integer(i, 4), q.integer(i, 5)});
+    return out;
+  });
+}
+
+void PostgresStore::end_leases(const std::string& owner, int64_t now, WriteCallback done) {
+  submit({[owner, now](PgConnection& db) {
+            db.run("UPDATE executions SET due_at = least(due_at, $2) WHERE lease_owner = $1",
+                   PgParams().text(owner).integer(now));
+            db.run("DELETE FROM nodes WHERE id = $1", PgParams().text(owner));
+          },
+          std::move(done), false, true});
+}
+
+bool PostgresStore::hold(const std::string& name, const std::string& owner, int64_t now, int64_t until) {
+  return with_reader([&](PgConnection& db) {
+    return db.run(
+                 "INSERT INTO holds (name, owner, until) VALUES ($1, $2, $4) ON CONFLICT (name) DO UPDATE "
+                 "SET owner = excluded.owner, until = excluded.until "
+                 "WHERE holds.owner = excluded.owner OR holds.until < $3",
+                 PgParams().text(name).text(owner).integer(now).integer(until))
+               .affected() == 1;
+  });
 }
 
 }  // namespace sb

@@ -19,6 +19,7 @@
 // (LISTEN/NOTIFY), so latency does not depend on a polling interval.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -60,6 +61,11 @@ class PostgresStore final : public Store {
   std::optional<RuleVersion> rule_version(const std::string& rule, const std::string& version) override;
   std::vector<RuleVersion> awaited_rule_versions() override;
   std::vector<ExecutionRow> executions(const ExecutionQuery& query) override;
+  void beat(const NodeRecord& node, WriteCallback done) override;
+  std::vector<NodeRecord> nodes() override;
+  void end_leases(const std::string& owner, int64_t now_ms, WriteCallback done) override;
+  bool hold(const std::string& name, const std::string& owner, int64_t now_ms, int64_t until_ms) override;
+  void on_changes(std::function<void()> changed) override;
 
   void flush() override;
   std::optional<std::string> kv_get(const std::string& ns, const std::string& key) override;
@@ -74,11 +80,13 @@ class PostgresStore final : public Store {
     std::function<void(PgConnection&)> apply;
     std::function<void(const StoreStatus&)> done;
     bool appends = false;  // stores events: takes the commit-order lock
+    bool wakes = false;    // other hosts may have work once it commits (NOTIFY)
   };
   // Runs `read` on a pooled connection; once more on a new one if the
   // connection was lost.
   template <class Read>
   auto with_reader(Read read);
+  PgConnection& writer();  // connected, again if it was lost
   void submit(Write write);
   void write_and_wait(std::function<void(PgConnection&)> apply);
   void writer_loop();
@@ -86,8 +94,12 @@ class PostgresStore final : public Store {
   // One try at the group; false when it should be run again.
   bool try_group(std::deque<Write>& group, std::vector<StoreStatus>& errors, bool last_try);
 
+  // The listener thread: wakes this host on the other hosts' commits.
+  void listen(const std::function<void()>& changed);
+
   Options options_;
   std::unique_ptr<PgConnection> writer_;  // the writer thread's; null after it was lost
+  std::atomic<int> writer_pid_{0};        // its server process: notifications from it are this host's own
   std::mutex readers_mutex_;
   std::vector<std::unique_ptr<PgConnection>> idle_readers_;
   mutable std::mutex mutex_;
@@ -95,6 +107,8 @@ class PostgresStore final : public Store {
   std::deque<Write> pending_;
   bool stopping_ = false;
   std::thread thread_;
+  int stop_listening_ = -1;  // an eventfd that ends the listener's poll
+  std::thread listener_;
 };
 
 }  // namespace sb

@@ -14,7 +14,7 @@ namespace sb {
 
 namespace {
 
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS events (
@@ -102,6 +102,19 @@ CREATE TABLE IF NOT EXISTS arrivals (
   at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS executions_state ON executions (state, id);
+-- Version 5: the hosts sharing the store, and named leases on scheduled work.
+CREATE TABLE IF NOT EXISTS nodes (
+  id TEXT PRIMARY KEY,
+  host TEXT NOT NULL,
+  address TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  heartbeat_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS holds (
+  name TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  until INTEGER NOT NULL
+);
 )sql";
 
 // Version 1 had no waits for events, chains of events or parallel branches.
@@ -282,7 +295,9 @@ struct SqliteStore::Writer {
     const int64_t found = version.step() ? version.integer(0) : 0;
     version.reset();
     if (found > kSchemaVersion)
-      throw StoreError("the store was written by a newer switchboard (schema " + std::to_string(found) + ")");
+      throw StoreError("the store " + db.file().string() + " has schema version " + std::to_string(found) +
+                       ", written by a newer switchboard; this one knows versions up to " +
+                       std::to_string(kSchemaVersion));
     // All or nothing: a crash half-way through an upgrade leaves version 1.
     db.execute("BEGIN IMMEDIATE");
     try {
@@ -824,6 +839,60 @@ std::vector<ExecutionRow> SqliteStore::executions(const ExecutionQuery& query) {
   std::vector<ExecutionRow> out;
   while (q.step()) out.push_back(read_execution(q));
   return out;
+}
+
+void SqliteStore::beat(const NodeRecord& n, WriteCallback done) {
+  submit({[n](Writer& w) {
+            SqliteStatement(w.db.handle(),
+                            "INSERT INTO nodes (id, host, address, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?) "
+                            "ON CONFLICT (id) DO UPDATE SET address = excluded.address, "
+                            "heartbeat_at = excluded.heartbeat_at")
+                .bind(1, n.id)
+                .bind(2, n.host)
+                .bind(3, n.address)
+                .bind(4, n.started_at_ms)
+                .bind(5, n.heartbeat_at_ms)
+                .run();
+          },
+          std::move(done)});
+}
+
+std::vector<NodeRecord> SqliteStore::nodes() {
+  std::lock_guard lock(read_mutex_);
+  SqliteStatement q(
+      reader_->handle(),
+      "SELECT id, host, address, started_at, heartbeat_at, "
+      "(SELECT count(*) FROM executions WHERE lease_owner = nodes.id) FROM nodes ORDER BY started_at, id");
+  std::vector<NodeRecord> out;
+  while (q.step()) out.push_back({q.text(0), q.text(1), q.text(2), q.integer(3), q.integer(4), q.integer(5)});
+  return out;
+}
+
+void SqliteStore::end_leases(const std::string& owner, int64_t now, WriteCallback done) {
+  submit({[owner, now](Writer& w) {
+            SqliteStatement(w.db.handle(), "UPDATE executions SET due_at = min(due_at, ?2) WHERE lease_owner = ?1")
+                .bind(1, owner)
+                .bind(2, now)
+                .run();
+            SqliteStatement(w.db.handle(), "DELETE FROM nodes WHERE id = ?").bind(1, owner).run();
+          },
+          std::move(done)});
+}
+
+bool SqliteStore::hold(const std::string& name, const std::string& owner, int64_t now, int64_t until) {
+  bool held = false;
+  write_and_wait([&](Writer& w) {
+    held = SqliteStatement(w.db.handle(),
+                           "INSERT INTO holds (name, owner, until) VALUES (?1, ?2, ?4) ON CONFLICT (name) DO UPDATE "
+                           "SET owner = excluded.owner, until = excluded.until "
+                           "WHERE holds.owner = excluded.owner OR holds.until < ?3")
+               .bind(1, name)
+               .bind(2, owner)
+               .bind(3, now)
+               .bind(4, until)
+               .run() == 1;
+  });
+  return held;
 }
 
 }  // namespace sb

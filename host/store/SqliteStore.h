@@ -49,6 +49,10 @@ class SqliteStore final : public Store {
   std::optional<RuleVersion> rule_version(const std::string& rule, const std::string& version) override;
   std::vector<RuleVersion> awaited_rule_versions() override;
   std::vector<ExecutionRow> executions(const ExecutionQuery& query) override;
+  void beat(const NodeRecord& node, WriteCallback done) override;
+  std::vector<NodeRecord> nodes() override;
+  void end_leases(const std::string& owner, int64_t now_ms, WriteCallback done) override;
+  bool hold(const std::string& name, const std::string& owner, int64_t now_ms, int64_t until_ms) override;
 
   void flush() override;
   std::optional<std::string> kv_get(const std::string& ns, const std::string& key) override;

@@ -295,6 +295,16 @@ class ExecutionRows {
   virtual void forget_arrivals(int64_t before_ms) = 0;
 };
 
+// A host sharing the store (GET /api/v1/cluster). Its id is its lease owner.
+struct NodeRecord {
+  std::string id;       // unique across machines and restarts
+  std::string host;     // the machine's name
+  std::string address;  // where it serves HTTP
+  int64_t started_at_ms = 0;
+  int64_t heartbeat_at_ms = 0;
+  int64_t claims = 0;  // executions it holds a lease on now (nodes() counts them)
+};
+
 class Store : public KeyValueStore {
  public:
   using AppendCallback = std::function<void(AppendResult)>;
@@ -345,6 +355,23 @@ class Store : public KeyValueStore {
   // callback has run.
   virtual void flush() = 0;
   virtual std::vector<ExecutionRow> executions(const ExecutionQuery& query) = 0;
+
+  // ---- the hosts sharing the store.
+  // Writes the node's row (its heartbeat).
+  virtual void beat(const NodeRecord& node, WriteCallback done) = 0;
+  // Every node written, with the leases each holds now.
+  virtual std::vector<NodeRecord> nodes() = 0;
+  // Ends the leases `owner` holds now (a node that stopped beating): they are
+  // taken over by the next claim as if they had run out, and the node's row
+  // is forgotten.
+  virtual void end_leases(const std::string& owner, int64_t now_ms, WriteCallback done) = 0;
+  // A named lease on work one host at a time must do (time triggers):
+  // compare-and-set, true when `owner` holds it until `until_ms` (it was
+  // free, its holder's time ran out, or it was `owner`'s already).
+  virtual bool hold(const std::string& name, const std::string& owner, int64_t now_ms, int64_t until_ms) = 0;
+  // `changed` runs (on a store thread) when another host committed events or
+  // work: a backend shared by several hosts wakes the idle ones with it.
+  virtual void on_changes(std::function<void()> changed) { (void)changed; }
 };
 
 }  // namespace sb

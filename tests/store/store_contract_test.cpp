@@ -85,6 +85,9 @@ AppendResult append(Store& store, std::vector<EventRecord> batch) {
 
 // A backend: how to open a store kept at `file` (the same file again: the same store).
 struct SqliteBackend {
+  static void set_schema_version(const std::filesystem::path& file, int version) {
+    SqliteDatabase(file, false).execute("PRAGMA user_version = " + std::to_string(version));
+  }
   static std::unique_ptr<Store> open(const std::filesystem::path& file, std::vector<ContactAggregate> aggregates) {
     SqliteStore::Options options{file};
     options.aggregates = std::move(aggregates);
@@ -95,12 +98,18 @@ struct SqliteBackend {
 // PostgreSQL: a schema of the tests' server per store, named after its folder.
 struct PostgresBackend {
   static bool available() { return test::PgCluster::shared() != nullptr; }
-  static std::unique_ptr<Store> open(const std::filesystem::path& file, std::vector<ContactAggregate> aggregates) {
-    test::PgCluster& pg = *test::PgCluster::shared();
+  static std::string schema(const std::filesystem::path& file) {
     static std::map<std::string, std::string> schemas;  // a reopened store keeps its schema
     auto [it, fresh] = schemas.try_emplace(file.string());
-    if (fresh) it->second = pg.fresh_schema(file.string());
-    PostgresStore::Options options{pg.conninfo(it->second)};
+    if (fresh) it->second = test::PgCluster::shared()->fresh_schema(file.string());
+    return it->second;
+  }
+  static void set_schema_version(const std::filesystem::path& file, int version) {
+    test::PgCluster::shared()->execute("UPDATE " + schema(file) +
+                                       ".switchboard_schema SET version = " + std::to_string(version));
+  }
+  static std::unique_ptr<Store> open(const std::filesystem::path& file, std::vector<ContactAggregate> aggregates) {
+    PostgresStore::Options options{test::PgCluster::shared()->conninfo(schema(file))};
     options.aggregates = std::move(aggregates);
     return std::make_unique<PostgresStore>(std::move(options));
   }
@@ -117,6 +126,7 @@ class StoreContract : public ::testing::Test {
   std::unique_ptr<Store> open(std::vector<ContactAggregate> aggregates = {}) {
     return Backend::open(file_, std::move(aggregates));
   }
+  void set_schema_version(int version) { Backend::set_schema_version(file_, version); }
 };
 using Backends = ::testing::Types<SqliteBackend, PostgresBackend>;
 TYPED_TEST_SUITE(StoreContract, Backends);
@@ -775,6 +785,70 @@ TYPED_TEST(StoreContract, CommandsCompareTheStateAndSayWhyTheyWereRefused) {
   EXPECT_EQ(store->execution(id)->state, ExecutionState::kCancelled);
 }
 
+StoreStatus write(const std::function<void(Store::WriteCallback)>& call) {
+  std::promise<StoreStatus> got;
+  call([&](StoreStatus s) { got.set_value(std::move(s)); });
+  return got.get_future().get();
+}
+
+TYPED_TEST(StoreContract, NodesAreListedWithTheLeasesTheyHoldAndADeadOnesAreTakenOver) {
+  auto store = this->open();
+  const NodeRecord a{"host-a-1-x", "machine-a", "10.0.0.1:8080", 1000, 1000};
+  const NodeRecord b{"host-b-2-y", "machine-b", "10.0.0.2:8080", 2000, 2000};
+  ASSERT_TRUE(write([&](auto done) { store->beat(a, done); }).ok());
+  ASSERT_TRUE(write([&](auto done) { store->beat(b, done); }).ok());
+  ASSERT_TRUE(route_one(*store, "e1").ok());
+  ASSERT_EQ(store->claim_due({a.id, now_ms() + 10, 10, 60000}).size(), 1u);
+  NodeRecord later = a;
+  later.heartbeat_at_ms = 5000;
+  ASSERT_TRUE(write([&](auto done) { store->beat(later, done); }).ok());
+  auto nodes = store->nodes();
+  ASSERT_EQ(nodes.size(), 2u);
+  EXPECT_EQ(nodes[0].id, a.id);
+  EXPECT_EQ(nodes[0].host, "machine-a");
+  EXPECT_EQ(nodes[0].address, "10.0.0.1:8080");
+  EXPECT_EQ(nodes[0].started_at_ms, 1000);
+  EXPECT_EQ(nodes[0].heartbeat_at_ms, 5000);
+  EXPECT_EQ(nodes[0].claims, 1);
+  EXPECT_EQ(nodes[1].id, b.id);
+  EXPECT_EQ(nodes[1].claims, 0);
+  // a stopped beating: its lease ends now, and b takes the step over, which may have run.
+  EXPECT_TRUE(store->claim_due({b.id, now_ms() + 10, 10, 60000}).empty());
+  ASSERT_TRUE(write([&](auto done) { store->end_leases(a.id, now_ms(), done); }).ok());
+  nodes = store->nodes();
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(nodes[0].id, b.id);
+  auto taken = store->claim_due({b.id, now_ms() + 10, 10, 60000});
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].lease_owner, b.id);
+  EXPECT_EQ(taken[0].doubt, Doubt::kMayHaveRun);
+  EXPECT_EQ(store->nodes()[0].claims, 1);
+}
+
+TYPED_TEST(StoreContract, ANamedHoldIsOneOwnersUntilItsTimeRunsOut) {
+  auto store = this->open();
+  EXPECT_TRUE(store->hold("time_triggers", "a", 100, 200));
+  EXPECT_FALSE(store->hold("time_triggers", "b", 150, 250));  // a's until 200
+  EXPECT_TRUE(store->hold("other", "b", 150, 250));           // holds are by name
+  EXPECT_TRUE(store->hold("time_triggers", "a", 190, 300));   // a renews its own
+  EXPECT_FALSE(store->hold("time_triggers", "b", 250, 350));
+  EXPECT_TRUE(store->hold("time_triggers", "b", 301, 400));  // a's time ran out
+  EXPECT_FALSE(store->hold("time_triggers", "a", 350, 450));
+}
+
+TYPED_TEST(StoreContract, AStoreWrittenByANewerSwitchboardIsRefusedNamingBothVersions) {
+  ASSERT_TRUE(append(*this->open(), {event("a")}).ok());
+  this->set_schema_version(99);
+  try {
+    this->open();
+    FAIL() << "a store of schema 99 was opened";
+  } catch (const StoreError& e) {
+    const std::string why = e.what();
+    EXPECT_NE(why.find("schema version 99"), std::string::npos) << why;
+    EXPECT_NE(why.find("knows versions up to "), std::string::npos) << why;
+  }
+}
+
 TYPED_TEST(StoreContract, RuleVersionsAndPluginStateAreKept) {
   {
     auto store = this->open();
@@ -1156,6 +1230,32 @@ TYPED_TEST(AwaitingContract, ABranchCancelledWithItsParentWhileItsStepRunsIsNotR
   EXPECT_EQ(this->store->execution(running[0].id)->lease_owner, "host-a");
   // Retrying the branch now would run its step twice at once.
   EXPECT_EQ(command(running[0].id, {ExecutionState::kCancelled}, ExecutionState::kReady).code, StoreErrc::kConflict);
+}
+
+// PostgreSQL only: several hosts share it, and wake each other.
+TEST(PostgresStoreTest, AnotherHostsCommitWakesThisOne) {
+  test::PgCluster* pg = test::PgCluster::shared();
+  if (!pg) GTEST_SKIP() << "no PostgreSQL server on this machine";
+  const std::string schema = pg->fresh_schema("wakes");
+  PostgresStore one({pg->conninfo(schema)});
+  PostgresStore two({pg->conninfo(schema)});
+  std::mutex mutex;
+  std::condition_variable changed;
+  int wakes = 0;
+  two.on_changes([&] {
+    std::lock_guard lock(mutex);
+    ++wakes;
+    changed.notify_all();
+  });
+  auto wait_for = [&](int n) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, std::chrono::seconds(5), [&] { return wakes >= n; });
+  };
+  ASSERT_TRUE(wait_for(1));  // listening: it looks once for what came before
+  ASSERT_TRUE(append(one, {event("from-one")}).ok());
+  EXPECT_TRUE(wait_for(2)) << "no wake after another host's commit";
+  ASSERT_TRUE(route_one(one, "from-one").ok());
+  EXPECT_TRUE(wait_for(3)) << "no wake after another host routed";
 }
 
 }  // namespace
