@@ -18,10 +18,11 @@ declare -A allowed=(
   [http]="net config metrics log util"
   [executor]="rules events plugins config store metrics log util"
   [pipeline]="executor rules events plugins config store metrics log util"
-  [api]="http events store executor rules config metrics log util"
+  [cluster]="store log util"
+  [api]="http events store executor rules cluster config metrics log util"
   [crm]="rules events plugins config store log util"
   [timers]="rules config store log util"
-  [app]="api pipeline crm timers executor rules events plugins http net config store metrics log util"
+  [app]="api pipeline crm timers cluster executor rules events plugins http net config store metrics log util"
 )
 # Below the executor nothing knows HTTP: of the plugins part it sees only
 # the call types, never the loader or the host services' HTTP client.

@@ -1,5 +1,8 @@
 #include "app/Runtime.h"
 
+#include <future>
+
+#include "api/ClusterApi.h"
 #include "api/EventsApi.h"
 #include "api/ExecutionsApi.h"
 #include "api/RecordsApi.h"
@@ -23,6 +26,8 @@
 #include "store/PostgresStore.h"
 #include "store/SqliteStore.h"
 #include "timers/TimeTriggers.h"
+#include "util/NodeId.h"
+#include "util/Time.h"
 
 namespace sb {
 
@@ -80,7 +85,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   records_api_ = std::make_unique<RecordsApi>(*store_, admin_tokens, config_.segments, [this] {
     if (pipeline_) pipeline_->wake();
   });
-  executions_api_ = std::make_unique<ExecutionsApi>(*store_, std::move(admin_tokens), [this] {
+  executions_api_ = std::make_unique<ExecutionsApi>(*store_, admin_tokens, [this] {
     if (pipeline_) pipeline_->wake();
   });
   events_api_ = std::make_unique<EventsApi>(*store_, std::move(event_tokens), *metrics_, [this] {
@@ -105,6 +110,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   pipeline_options.max_chain_depth = config_.max_chain_depth;
   pipeline_options.account = config_.account;
   pipeline_options.max_in_flight = config_.max_in_flight;
+  pipeline_options.owner = node_id_;
   pipeline_options.dynamic_segments = checked.segments;
   pipeline_options.compile_version = [environment = checked.environment](
                                          const json& source, std::string& why) -> std::optional<CompiledRule> {
@@ -132,6 +138,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   TimeTriggers::Options time_options;
   time_options.check_every = std::chrono::milliseconds(config_.time_check_every_ms);
   time_options.account_timezone = config_.account.value("timezone", "UTC");
+  time_options.owner = node_id_;
   time_triggers_ = std::make_unique<TimeTriggers>(*store_, checked.rules, checked.segments, time_options, [this] {
     if (pipeline_) pipeline_->wake();
   });
@@ -202,6 +209,9 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   handlers.api["/api/v1/segments/"] = segments;
   handlers.api["/api/v1/tasks"] = tasks;
   handlers.api["/api/v1/tasks/"] = tasks;
+  handlers.api["/api/v1/cluster"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
+    cluster_api_->handle(std::move(request), std::move(reply));
+  };
   handlers.api["/api/v1/dead-letters"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
     executions_api_->dead_letters(std::move(request), std::move(reply));
   };
@@ -211,6 +221,16 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
     };
   server_ = std::make_unique<HttpServer>(*loops_, config_.listen_host, config_.listen_port, config_.http_server,
                                          *routes_, *metrics_, std::move(handlers));
+  // This node among those sharing the store, known by where it listens.
+  const NodeRecord self{node_id_, host_name(), config_.listen_host + ":" + std::to_string(server_->port()), now_ms(),
+                        now_ms()};
+  membership_ = std::make_unique<Membership>(*store_, self,
+                                             Membership::Options{std::chrono::milliseconds(config_.heartbeat_ms),
+                                                                 std::chrono::milliseconds(config_.node_timeout_ms)},
+                                             [this] {
+                                               if (pipeline_) pipeline_->wake();  // the dead node's steps are due
+                                             });
+  cluster_api_ = std::make_unique<ClusterApi>(*store_, *membership_, std::move(admin_tokens));
   try {
     for (const auto& instance : config_.instances) {
       instances_.emplace(instance.name,
@@ -232,6 +252,10 @@ void Runtime::start() {
   server_->start();
   for (auto& [name, instance] : instances_) instance->start();
   pipeline_->start();
+  // Another node's commits wake this one (a shared store), so that latency
+  // does not wait for the pipeline's poll.
+  store_->on_changes([this] { pipeline_->wake(); });
+  membership_->start();
   time_triggers_->start();
   log_info("http", "listening", {{"address", config_.listen_host}, {"port", server_->port()}});
 }
@@ -245,11 +269,21 @@ void Runtime::stop() {
   for (auto& [name, instance] : instances_) instance->stop();  // triggers stop emitting
   if (time_triggers_) time_triggers_->stop();
   if (pipeline_) pipeline_->stop();  // steps still in flight run again after a restart
-  accepting_ = false;                // steps not yet dispatched fail as "shutting down"
-  http_->shutdown();                 // in-flight requests report "client shut down" to their plugins
-  calls_->close();                   // calls never completed fail; their emit results reach live plugins
-  emitted_->close();                 // a late emit is refused, not reported to a plugin that is gone
-  store_->flush();                   // emitted events' commits are reported to live plugins
+  if (store_) store_->on_changes({});
+  if (membership_) {
+    membership_->stop();
+    // Leases of steps that did not end are another node's at once (or this
+    // host's after a restart), not when they run out.
+    std::promise<StoreStatus> ended;
+    store_->end_leases(node_id_, now_ms(), [&](StoreStatus s) { ended.set_value(std::move(s)); });
+    if (StoreStatus s = ended.get_future().get(); !s.ok())
+      log_warn("cluster", "this node's leases stay until they run out", {{"error", s.message}});
+  }
+  accepting_ = false;  // steps not yet dispatched fail as "shutting down"
+  http_->shutdown();   // in-flight requests report "client shut down" to their plugins
+  calls_->close();     // calls never completed fail; their emit results reach live plugins
+  emitted_->close();   // a late emit is refused, not reported to a plugin that is gone
+  store_->flush();     // emitted events' commits are reported to live plugins
   // The client and the call registry outlive the instances (closed, not
   // destroyed): a plugin thread still finishing may call into them safely.
   instances_.clear();

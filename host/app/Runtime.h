@@ -14,10 +14,13 @@
 #include "config/Config.h"
 #include "executor/ActionRequests.h"
 #include "plugins/HostServices.h"
+#include "util/NodeId.h"
 
 namespace sb {
 
 class CallQueue;
+class ClusterApi;
+class Membership;
 class CompletedRoutes;
 class CrmService;
 class EventLoopGroup;
@@ -57,10 +60,13 @@ class Runtime : public ActionDispatcher {
   nlohmann::json describe_plugins() const;
 
   Config config_;
+  const std::string node_id_ = unique_node_id();  // the owner of this run's leases, unique across machines
   std::unique_ptr<PluginCatalog> catalog_;
   std::unique_ptr<EventLoopGroup> loops_;  // outlives the server and client that run on it
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<Membership> membership_;  // this node's heartbeat; dead nodes' steps taken over
+  std::unique_ptr<ClusterApi> cluster_api_;
   std::unique_ptr<EventsApi> events_api_;
   std::unique_ptr<ExecutionsApi> executions_api_;
   std::unique_ptr<RecordsApi> records_api_;

@@ -223,6 +223,24 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
     c.max_chain_depth = doc["executions"].value("max_chain_depth", c.max_chain_depth);
     c.max_in_flight = doc["executions"].value("max_in_flight", c.max_in_flight);
   }
+  if (doc.contains("cluster")) {
+    const json& cluster = doc["cluster"];
+    auto duration = [&](const char* key, int64_t& out) {
+      if (!cluster.contains(key)) return;
+      const auto ms = parse_duration_ms(cluster[key].get<std::string>());
+      if (!ms || *ms < 100)
+        issues.push_back(
+            {name, std::string("/cluster/") + key, "expected a duration of at least 100ms, such as \"1s\""});
+      else
+        out = *ms;
+    };
+    duration("heartbeat", c.heartbeat_ms);
+    duration("node_timeout", c.node_timeout_ms);
+    if (c.node_timeout_ms < 3 * c.heartbeat_ms)
+      issues.push_back({name, "/cluster/node_timeout",
+                        "expected at least 3 heartbeats (" + std::to_string(3 * c.heartbeat_ms) +
+                            " ms): a node late with one heartbeat is not dead"});
+  }
   if (doc.contains("time_triggers") && doc["time_triggers"].contains("check_every")) {
     const auto every = parse_duration_ms(doc["time_triggers"]["check_every"].get<std::string>());
     if (!every || *every < 10)

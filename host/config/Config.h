@@ -135,6 +135,8 @@ struct Config {
   };
   std::vector<FrequencyCapConfig> frequency_caps;
   int max_chain_depth = 5;              // see PipelineOptions
+  int64_t heartbeat_ms = 1000;          // a node's heartbeat in the store ("cluster")
+  int64_t node_timeout_ms = 10000;      // ... and how long a silent node is thought alive
   int64_t time_check_every_ms = 60000;  // how often time triggers (schedules, special dates, overdue) are checked
   int max_in_flight = 1000;             // ... and this
   nlohmann::json account = nlohmann::json::object();  // {{account.*}}; its timezone and country are defaults

@@ -1,16 +1,14 @@
 #include "pipeline/Pipeline.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <future>
-#include <random>
 
 #include "executor/HostActions.h"
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
 #include "rules/Template.h"
 #include "util/JsonText.h"
+#include "util/NodeId.h"
 #include "util/Time.h"
 #include "util/Zones.h"
 
@@ -28,15 +26,6 @@ constexpr int kLaneBatches = 10;                       // ... and how many batch
 constexpr int kLaneReserve = 100;                      // steps in flight the lane may start beyond max_in_flight
 constexpr size_t kLaneEvery = 128;                     // steps started between two turns of the lane
 
-// "<host name>-<pid>-<random>": two hosts, or two runs of one, never share it.
-std::string unique_owner() {
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  std::random_device rd;
-  char random[17];
-  std::snprintf(random, sizeof random, "%08x%08x", rd(), rd());
-  return std::string(host) + "-" + std::to_string(::getpid()) + "-" + random;
-}
 }  // namespace
 
 Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatcher& actions, Metrics& metrics,
@@ -47,7 +36,7 @@ Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatch
       options_(options),
       segments_(options_.dynamic_segments, options_.account.value("timezone", "UTC")),
       metrics_(metrics),
-      owner_(unique_owner()),
+      owner_(options.owner.empty() ? unique_node_id() : options.owner),
       own_calls_(options.calls ? nullptr
                                : std::make_unique<CallQueue>(options.instance_max_in_flight, [this] { wake(); })),
       calls_(options.calls ? *options.calls : *own_calls_),

@@ -57,6 +57,7 @@ struct PipelineOptions {
   // or out of them (rules/SegmentMembership.h).
   std::vector<DynamicSegment> dynamic_segments = {};
   FrequencyCaps* frequency_caps = nullptr;  // shared with the other runner; null: no caps
+  std::string owner = {};                   // the leases' owner: this node's id ("" = one of its own)
 };
 
 class Pipeline {

@@ -415,12 +415,20 @@ PostgresStore::~PostgresStore() {
 }
 
 void PostgresStore::on_changes(std::function<void()> changed) {
-  if (listener_.joinable()) return;  // one listener per store
+  std::lock_guard lock(changed_mutex_);
+  changed_ = std::move(changed);
+  if (!changed_ || listener_.joinable()) return;
   stop_listening_ = ::eventfd(0, EFD_CLOEXEC);
-  listener_ = std::thread([this, changed = std::move(changed)] { listen(changed); });
+  listener_ = std::thread([this] { listen(); });
 }
 
-void PostgresStore::listen(const std::function<void()>& changed) {
+void PostgresStore::changed() {
+  // Under the lock: once on_changes({}) returned, no callback runs.
+  std::lock_guard lock(changed_mutex_);
+  if (changed_) changed_();
+}
+
+void PostgresStore::listen() {
   std::unique_ptr<PgConnection> db;
   for (;;) {
     if (!db) {

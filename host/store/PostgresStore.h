@@ -95,7 +95,8 @@ class PostgresStore final : public Store {
   bool try_group(std::deque<Write>& group, std::vector<StoreStatus>& errors, bool last_try);
 
   // The listener thread: wakes this host on the other hosts' commits.
-  void listen(const std::function<void()>& changed);
+  void listen();
+  void changed();  // runs the on_changes callback, if one is set
 
   Options options_;
   std::unique_ptr<PgConnection> writer_;  // the writer thread's; null after it was lost
@@ -107,6 +108,8 @@ class PostgresStore final : public Store {
   std::deque<Write> pending_;
   bool stopping_ = false;
   std::thread thread_;
+  std::mutex changed_mutex_;
+  std::function<void()> changed_;
   int stop_listening_ = -1;  // an eventfd that ends the listener's poll
   std::thread listener_;
 };

@@ -371,6 +371,7 @@ class Store : public KeyValueStore {
   virtual bool hold(const std::string& name, const std::string& owner, int64_t now_ms, int64_t until_ms) = 0;
   // `changed` runs (on a store thread) when another host committed events or
   // work: a backend shared by several hosts wakes the idle ones with it.
+  // An empty function stops the calls; none runs after this returns.
   virtual void on_changes(std::function<void()> changed) { (void)changed; }
 };
 

@@ -368,7 +368,12 @@ void TimeTriggers::loop() {
   while (!stopping_) {
     lock.unlock();
     try {
-      check(now_ms());
+      // One node of a cluster checks at a time: the others' hold has not
+      // run out. Held for three checks, so that a late one keeps it.
+      const int64_t now = now_ms();
+      if (options_.owner.empty() ||
+          store_.hold("time_triggers", options_.owner, now, now + 3 * options_.check_every.count()))
+        check(now);
     } catch (const std::exception& e) {
       log_error("time", "checking the time triggers failed", {{"error", e.what()}});
     }

@@ -2,7 +2,9 @@
 // host: a thread wakes every `check_every`, asks each producer what is due,
 // and appends those events to the store, which routes them like any other.
 // Each event's id names its occurrence, so a repeat (after a restart, or on
-// another host sharing the store) is a duplicate: each runs once.
+// another host sharing the store) is a duplicate: each runs once. Of several
+// nodes sharing a store, one checks at a time (Store::hold), so segment
+// refreshes and contact reads happen once, not on every node.
 //
 //   schedules      the latest occurrence due (one missed within the last hour
 //                  while the host was down runs late, once)
@@ -43,6 +45,9 @@ class TimeTriggers {
   struct Options {
     std::chrono::milliseconds check_every{60000};
     std::string account_timezone = "UTC";
+    // This node's id: the checks are held by one node of those sharing the
+    // store at a time ("" = this host checks alone).
+    std::string owner = "";
   };
   // `stored` runs after events were appended (it wakes the pipeline).
   TimeTriggers(Store& store, const std::vector<CompiledRule>& rules, const std::vector<DynamicSegment>& segments,

@@ -1,10 +1,16 @@
 // The real binary on PostgreSQL ("store": {"postgres": {"$secret": ...}}),
 // against the tests' private server: a rule runs, its waiting execution lives
-// in the database (a host with a new, empty data folder resumes it), and the
-// connection string's password never reaches a log line.
+// in the database (a host with a new, empty data folder resumes it), the
+// connection string's password never reaches a log line, and three nodes
+// share the work: one SIGKILLed in a burst loses no acknowledged event, and
+// the others take its steps over with the same idempotency keys.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
+#include <iostream>
+#include <mutex>
+#include <set>
 
 #include "integration/test_support.h"
 #include "support/pg_cluster.h"
@@ -16,6 +22,7 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 constexpr char kToken[] = "pg-events-token-51a";
+constexpr char kAdmin[] = "pg-admin-token-7b2";
 
 class PostgresEndToEnd : public ::testing::Test {
  protected:
@@ -25,14 +32,18 @@ class PostgresEndToEnd : public ::testing::Test {
     schema_ = pg_->fresh_schema(::testing::UnitTest::GetInstance()->current_test_info()->name());
     ::setenv("SB_TEST_PG_URL", pg_->conninfo(schema_).c_str(), 1);
     ::setenv("SB_TEST_PG_EVENTS", kToken, 1);
+    ::setenv("SB_TEST_PG_ADMIN", kAdmin, 1);
   }
 
   json config(const HttpSink& sink, json steps) const {
     return json{
         {"plugin_dirs", {SB_PLUGIN_DIR}},
-        {"secrets", {{"events", {{"env", "SB_TEST_PG_EVENTS"}}}, {"pg", {{"env", "SB_TEST_PG_URL"}}}}},
+        {"secrets",
+         {{"events", {{"env", "SB_TEST_PG_EVENTS"}}},
+          {"admin", {{"env", "SB_TEST_PG_ADMIN"}}},
+          {"pg", {{"env", "SB_TEST_PG_URL"}}}}},
         {"store", {{"postgres", {{"$secret", "pg"}}}}},
-        {"api", {{"event_tokens", {{{"$secret", "events"}}}}}},
+        {"api", {{"event_tokens", {{{"$secret", "events"}}}}, {"admin_tokens", {{{"$secret", "admin"}}}}}},
         {"instances", {{"sink", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}}}},
         {"rules", {{{"name", "greet"}, {"trigger", {{"event", "lead.created"}}}, {"steps", std::move(steps)}}}}};
   }
@@ -84,6 +95,99 @@ TEST_F(PostgresEndToEnd, TheConnectionStringsPasswordIsNeverLogged) {
   EXPECT_NE(code, 0);
   EXPECT_NE(output.find("no_such_db"), std::string::npos) << output;  // says what is wrong
   EXPECT_EQ(output.find(password), std::string::npos) << output;
+}
+
+json cluster_of(const HostProcess& host) {
+  return http_request(host.port(), "GET", "/api/v1/cluster", "", {{"Authorization", std::string("Bearer ") + kAdmin}})
+      .json();
+}
+
+TEST_F(PostgresEndToEnd, ThreeNodesShareABurstAndASigkilledNodesStepsAreTakenOver) {
+  HttpSink sink;
+  // A step, a parallel group (one branch waits), and a step after it.
+  json cfg = config(
+      sink, json::array(
+                {post("/first"),
+                 {{"parallel", json::array({json::array({post("/a")}), json::array({{{"wait", "1s"}}, post("/b")})})}},
+                 post("/last")}));
+  constexpr int kMaxInFlight = 40;
+  cfg["executions"] = {{"max_in_flight", kMaxInFlight}};
+  cfg["cluster"] = {{"heartbeat", "200ms"}, {"node_timeout", "1s"}};
+  // Each node's provider URL names the node: the sink sees who sent what.
+  std::vector<std::unique_ptr<HostProcess>> nodes;
+  for (int n = 0; n < 3; ++n) {
+    json node = cfg;
+    node["instances"]["sink"]["config"]["base_url"] = sink.url() + "/n" + std::to_string(n);
+    nodes.push_back(std::make_unique<HostProcess>(node));
+  }
+  json cluster = cluster_of(*nodes[1]);
+  ASSERT_EQ(cluster["nodes"].size(), 3u) << cluster.dump();
+  for (const auto& n : cluster["nodes"]) EXPECT_TRUE(n["alive"].get<bool>()) << n.dump();
+  EXPECT_EQ(cluster["node"], cluster["nodes"][1]["id"]) << "nodes are listed in the order they started";
+
+  // Four clients post to every node in turn; node 0 is killed midway.
+  std::mutex mutex;
+  std::set<std::string> acknowledged;
+  std::atomic<bool> stop{false}, killed{false};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t)
+    clients.emplace_back([&, t] {
+      for (int i = 0; !stop; ++i) {
+        const int n = i % 3;
+        if (n == 0 && killed) continue;
+        const std::string id = "k-" + std::to_string(t) + "-" + std::to_string(i);
+        try {
+          if (post_event(nodes[static_cast<size_t>(n)]->port(), id).status == 202) {
+            std::lock_guard lock(mutex);
+            acknowledged.insert(id);
+          }
+        } catch (const std::exception&) {
+          // node 0 died under this request: not acknowledged
+        }
+      }
+    });
+  std::this_thread::sleep_for(700ms);
+  killed = true;
+  nodes[0]->kill();
+  std::this_thread::sleep_for(700ms);
+  stop = true;
+  for (auto& c : clients) c.join();
+  ASSERT_GT(acknowledged.size(), 30u);
+
+  std::set<std::string> expected;
+  for (const auto& id : acknowledged)
+    for (const std::string& key :
+         {id + ":greet:0", id + "#1.0:greet:1/parallel/0/0", id + "#1.1:greet:1/parallel/1/1", id + ":greet:2"})
+      expected.insert(key);
+  std::map<std::string, int> deliveries;
+  std::map<std::string, size_t> by_node;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  size_t missing = expected.size();
+  while (missing && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+    deliveries.clear();
+    by_node.clear();
+    for (const auto& r : sink.wait_for(0, 0ms)) {
+      ++deliveries[r.headers.at("idempotency-key")];
+      ++by_node[r.uri.substr(0, 3)];
+    }
+    missing = 0;
+    for (const auto& key : expected) missing += !deliveries.count(key);
+  }
+  // Every step of every acknowledged event happened...
+  EXPECT_EQ(missing, 0u) << "of " << expected.size() << " steps";
+  // ...a key came twice only for a step the dead node had in flight...
+  size_t repeats = 0;
+  for (const auto& [key, n] : deliveries) repeats += static_cast<size_t>(n - 1);
+  EXPECT_LE(repeats, static_cast<size_t>(kMaxInFlight));
+  // ...and each surviving node did part of the work.
+  EXPECT_GT(by_node["/n1"], 0u);
+  EXPECT_GT(by_node["/n2"], 0u);
+  // The dead node is no longer listed once its steps were taken over.
+  cluster = cluster_of(*nodes[1]);
+  EXPECT_EQ(cluster["nodes"].size(), 2u) << cluster.dump();
+  std::cout << acknowledged.size() << " events, " << expected.size() << " steps; sent by node 0/1/2: " << by_node["/n0"]
+            << "/" << by_node["/n1"] << "/" << by_node["/n2"] << "; " << repeats << " repeated deliveries\n";
 }
 
 }  // namespace
