@@ -3,6 +3,8 @@
 //   switchboard [--config FILE] [--listen HOST:PORT]      run the server
 //   switchboard validate [--config FILE]                  check config, rules, plugins
 //   switchboard plugins [--config FILE] [--schemas]       list plugins
+//   switchboard migrate-store --from sqlite:PATH --to postgres [--config FILE] [--force]
+//                                                         copy a stopped host's store to PostgreSQL
 #include <Poco/Util/HelpFormatter.h>
 #include <Poco/Util/Option.h>
 #include <Poco/Util/OptionSet.h>
@@ -12,8 +14,11 @@
 #include <mimalloc.h>
 #endif
 
+#include <unistd.h>
+
 #include <csignal>
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
 
 #include "app/ConfigCheck.h"
@@ -21,6 +26,7 @@
 #include "config/Config.h"
 #include "log/Logger.h"
 #include "plugins/PluginInstance.h"
+#include "store/StoreCopy.h"
 
 namespace fs = std::filesystem;
 using Poco::Util::Application;
@@ -55,6 +61,15 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
                           .repeatable(false)
                           .argument("HOST:PORT"));
     options.addOption(Option("schemas", "", "with 'plugins': print every schema as JSON").required(false));
+    options.addOption(Option("from", "", "with 'migrate-store': the store to copy, sqlite:PATH")
+                          .required(false)
+                          .repeatable(false)
+                          .argument("sqlite:PATH"));
+    options.addOption(Option("to", "", "with 'migrate-store': postgres (the config's store.postgres)")
+                          .required(false)
+                          .repeatable(false)
+                          .argument("postgres"));
+    options.addOption(Option("force", "", "with 'migrate-store': replace what the target holds").required(false));
   }
 
   void handleOption(const std::string& name, const std::string& value) override {
@@ -68,6 +83,12 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
       listen_ = value;
     } else if (name == "schemas") {
       schemas_ = true;
+    } else if (name == "from") {
+      from_ = value;
+    } else if (name == "to") {
+      to_ = value;
+    } else if (name == "force") {
+      force_ = true;
     }
   }
 
@@ -79,6 +100,7 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
       if (command == "run") return serve();
       if (command == "validate") return validate();
       if (command == "plugins") return plugins();
+      if (command == "migrate-store") return migrate_store();
     } catch (const sb::ConfigError& e) {
       for (const auto& issue : e.issues()) std::cerr << "error: " << redact(issue.to_string()) << '\n';
       return kExitInvalid;
@@ -94,13 +116,15 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
   int print_help() {
     Poco::Util::HelpFormatter formatter(options());
     formatter.setCommand(commandName());
-    formatter.setUsage("[run|validate|plugins] [OPTIONS]");
+    formatter.setUsage("[run|validate|plugins|migrate-store] [OPTIONS]");
     formatter.setHeader(
         "Switchboard: routes CRM events through rules to plugin actions.\n\n"
         "Commands:\n"
         "  run       (default) serve HTTP, load plugins, run rules until SIGTERM/SIGINT\n"
         "  validate  check the config, its rules and every plugin's schema; exit 2 on errors\n"
-        "  plugins   list the plugins in the plugin dirs with their versions, triggers and actions\n\n"
+        "  plugins   list the plugins in the plugin dirs with their versions, triggers and actions\n"
+        "  migrate-store --from sqlite:PATH --to postgres [--force]\n"
+        "            copy a stopped host's SQLite store into the config's PostgreSQL store\n\n"
         "Options:");
     formatter.setFooter("Configuration reference: docs/configuration.md");
     formatter.format(std::cout);
@@ -178,6 +202,38 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
     return EXIT_OK;
   }
 
+  int migrate_store() {
+    if (from_.rfind("sqlite:", 0) != 0 || from_.size() == 7)
+      return usage_error("--from: expected sqlite:PATH, got '" + from_ + "'");
+    if (to_ != "postgres") return usage_error("--to: expected postgres, got '" + to_ + "'");
+    sb::Config config = load();
+    if (config.postgres_secret.empty())
+      throw sb::ConfigError({{config.file.string(), "/store",
+                              "migrate-store --to postgres copies into the config's PostgreSQL store: "
+                              "expected \"store\": {\"postgres\": {\"$secret\": \"...\"}}"}});
+    const auto secrets = sb::read_secrets(config);
+    for (const auto& [name, value] : secrets) sb::Logger::instance().add_secret(value);
+    sb::StoreCopyOptions options{from_.substr(7), secrets.at(config.postgres_secret), force_};
+    const bool terminal = ::isatty(STDERR_FILENO);
+    options.progress = [terminal](const std::string& table, int64_t done, int64_t total) {
+      if (!terminal) return;
+      constexpr int kWidth = 30;
+      const int filled = total > 0 ? static_cast<int>(kWidth * done / total) : kWidth;
+      std::cerr << '\r' << std::left << std::setw(14) << table << " [" << std::string(filled, '#')
+                << std::string(kWidth - filled, '.') << "] " << done << '/' << total << (done == total ? "\n" : "")
+                << std::flush;
+    };
+    const sb::StoreCopySummary summary = sb::copy_sqlite_to_postgres(options);
+    int64_t rows = 0;
+    std::cout << "copied " << options.sqlite_file.string() << " to PostgreSQL in " << summary.took.count() << " ms\n";
+    for (const auto& t : summary.tables) {
+      std::cout << "  " << std::left << std::setw(14) << t.name << ' ' << t.rows << '\n';
+      rows += t.rows;
+    }
+    std::cout << "  " << std::left << std::setw(14) << "total" << ' ' << rows << " rows\n";
+    return EXIT_OK;
+  }
+
   int plugins() {
     std::vector<fs::path> dirs = default_plugin_dirs(commandPath());
     if (fs::exists(config_file_)) dirs = sb::plugin_dirs(sb::load_config(config_file_), dirs);
@@ -212,6 +268,8 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
 
   bool help_ = false;
   bool schemas_ = false;
+  bool force_ = false;
+  std::string from_, to_;
   std::string config_file_ = "config/switchboard.json";
   std::string listen_;
 };

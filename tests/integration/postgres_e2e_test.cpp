@@ -190,5 +190,49 @@ TEST_F(PostgresEndToEnd, ThreeNodesShareABurstAndASigkilledNodesStepsAreTakenOve
             << "/" << by_node["/n1"] << "/" << by_node["/n2"] << "; " << repeats << " repeated deliveries\n";
 }
 
+TEST_F(PostgresEndToEnd, AStoreMovedFromSqliteResumesItsWaitingExecutionsOnPostgres) {
+  HttpSink sink;
+  const json on_postgres = config(sink, json::array({post("/first"), {{"wait", "2s"}}, post("/later")}));
+  json on_sqlite = on_postgres;
+  on_sqlite.erase("store");
+  HostProcess before(on_sqlite);
+  for (int i = 1; i <= 5; ++i) ASSERT_EQ(post_event(before.port(), "e-" + std::to_string(i)).status, 202);
+  ASSERT_EQ(sink.wait_for(5).size(), 5u);
+  ASSERT_EQ(before.stop(), 0);  // five executions wait mid-rule
+
+  const auto dir = make_temp_dir("sb_migrate");
+  json cfg = on_postgres;
+  cfg["data_dir"] = dir.string();
+  std::ofstream(dir / "switchboard.json") << cfg.dump();
+  const std::vector<std::string> args = {"migrate-store", "--from", "sqlite:" + (before.dir() / "switchboard.db").string(),
+                                         "--to", "postgres", "--config", (dir / "switchboard.json").string()};
+  auto [code, output] = run_switchboard(args);
+  ASSERT_EQ(code, 0) << output;
+  EXPECT_NE(output.find("executions     5"), std::string::npos) << output;
+  EXPECT_NE(output.find("events         5"), std::string::npos) << output;
+  // Copying again over what is there needs --force.
+  std::tie(code, output) = run_switchboard(args);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(output.find("not empty"), std::string::npos) << output;
+  auto forced = args;
+  forced.push_back("--force");
+  std::tie(code, output) = run_switchboard(forced);
+  ASSERT_EQ(code, 0) << output;
+
+  HostProcess after(on_postgres);
+  const auto requests = sink.wait_for(10, 15s);
+  ASSERT_EQ(requests.size(), 10u);
+  std::set<std::string> later;
+  for (size_t i = 5; i < requests.size(); ++i) {
+    EXPECT_EQ(requests[i].uri, "/later");
+    later.insert(requests[i].headers.at("idempotency-key"));
+  }
+  EXPECT_EQ(later, (std::set<std::string>{"e-1:greet:2", "e-2:greet:2", "e-3:greet:2", "e-4:greet:2", "e-5:greet:2"}));
+  // The events moved too: a repeat is a duplicate on PostgreSQL.
+  EXPECT_EQ(post_event(after.port(), "e-1").status, 200);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(sink.count(), 10u) << "a step ran twice";
+}
+
 }  // namespace
 }  // namespace sb::test

@@ -1,0 +1,124 @@
+#include "store/StoreCopy.h"
+
+#include "store/Postgres.h"
+#include "store/PostgresStore.h"
+#include "store/Sqlite.h"
+#include "store/SqliteStore.h"
+
+namespace sb {
+
+namespace {
+
+// What is copied: every table but the nodes' heartbeats and the holds on
+// scheduled work, which belong to the hosts that run, not to the data.
+struct Table {
+  const char* name;
+  std::vector<const char*> columns;
+  const char* sequence = nullptr;  // the PostgreSQL sequence numbering `columns[0]`
+  int bytes_column = -1;           // a column copied as bytes (bytea)
+};
+
+const std::vector<Table> kTables = {
+    {"events",
+     {"seq", "id", "type", "source", "occurred_at", "received_at", "body", "entity_type", "entity_id", "entity_created",
+      "previous_status", "status", "chain_depth", "contact_key"},
+     "events_seq_seq"},
+    {"contacts", {"key", "data", "updated_at"}},
+    {"entities", {"type", "id", "status", "data", "updated_at"}},
+    {"router", {"name", "routed_up_to"}},
+    {"rule_fired", {"rule", "entity_type", "entity_id"}},
+    {"rule_versions", {"rule", "version", "source"}},
+    {"executions",
+     {"id", "rule", "event_id", "state", "step", "attempt", "due_at", "context", "history", "error", "created_at",
+      "updated_at", "awaiting", "resume_step", "parent_id", "end_step", "last_arrival", "priority", "lease_owner",
+      "rule_version", "doubt"},
+     "executions_id_seq"},
+    {"arrivals", {"seq", "key", "event", "at"}, "arrivals_seq_seq"},
+    {"plugin_kv", {"ns", "key", "value"}, nullptr, 2},
+};
+
+std::string joined(const std::vector<const char*>& columns) {
+  std::string out;
+  for (const char* c : columns) out += (out.empty() ? "" : ", ") + std::string(c);
+  return out;
+}
+
+int64_t count(SqliteDatabase& db, const std::string& table) {
+  SqliteStatement q(db.handle(), "SELECT count(*) FROM " + table);
+  return q.step() ? q.integer(0) : 0;
+}
+
+// The next number SQLite would give (AUTOINCREMENT never reuses one), so
+// that an arrival or execution number taken before is never given again.
+int64_t last_number(SqliteDatabase& db, const Table& t) {
+  SqliteStatement q(db.handle(), "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?1), 0), "
+                                 "coalesce((SELECT max(" + std::string(t.columns[0]) + ") FROM " + t.name + "), 0))");
+  q.bind(1, std::string(t.name));
+  return q.step() ? q.integer(0) : 0;
+}
+
+}  // namespace
+
+StoreCopySummary copy_sqlite_to_postgres(const StoreCopyOptions& o) {
+  const auto started = std::chrono::steady_clock::now();
+  if (!std::filesystem::exists(o.sqlite_file))
+    throw StoreError("no SQLite store at " + o.sqlite_file.string(), StoreErrc::kNotFound);
+  // Opening each store brings its schema to this binary's version (and
+  // releases the leases a host that died left in the SQLite file).
+  SqliteStore(SqliteStore::Options{o.sqlite_file}).flush();
+  PostgresStore(PostgresStore::Options{o.postgres}).flush();
+
+  SqliteDatabase source(o.sqlite_file, false);
+  PgConnection target(o.postgres);
+  target.execute("BEGIN");
+  std::string names;
+  for (const Table& t : kTables) names += (names.empty() ? "" : ", ") + std::string(t.name);
+  if (o.force) {
+    target.execute("TRUNCATE " + names + ", nodes, holds");
+  } else {
+    for (const Table& t : kTables)
+      if (target.run(std::string("SELECT 1 FROM ") + t.name + " LIMIT 1").rows())
+        throw StoreError(std::string("the PostgreSQL store is not empty (table ") + t.name +
+                             " has rows): give --force to replace what it holds",
+                         StoreErrc::kConflict);
+  }
+  StoreCopySummary summary;
+  for (const Table& t : kTables) {
+    const int64_t total = count(source, t.name);
+    std::string placeholders;
+    for (size_t i = 1; i <= t.columns.size(); ++i) placeholders += (i > 1 ? ", $" : "$") + std::to_string(i);
+    const std::string insert =
+        std::string("INSERT INTO ") + t.name + " (" + joined(t.columns) + ") VALUES (" + placeholders + ")";
+    SqliteStatement rows(source.handle(), "SELECT " + joined(t.columns) + " FROM " + t.name);
+    int64_t done = 0;
+    while (rows.step()) {
+      PgParams p;
+      for (int c = 0; c < static_cast<int>(t.columns.size()); ++c) {
+        if (rows.is_null(c))
+          p.null();
+        else if (c == t.bytes_column)
+          p.bytes(rows.text(c));
+        else
+          p.text(rows.text(c));
+      }
+      target.run(insert, p);
+      if (++done % 1000 == 0 && o.progress) o.progress(t.name, done, total);
+    }
+    if (o.progress) o.progress(t.name, done, total);
+    if (t.sequence) {
+      const int64_t last = last_number(source, t);
+      // setval(…, false): the next number is 1 when nothing was ever numbered.
+      target.run("SELECT setval($1, $2, $3)", PgParams()
+                                                  .text(t.sequence)
+                                                  .integer(std::max<int64_t>(last, 1))
+                                                  .text(last > 0 ? "true" : "false"));
+    }
+    summary.tables.push_back({t.name, done});
+  }
+  target.execute("COMMIT");
+  summary.took =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  return summary;
+}
+
+}  // namespace sb
