@@ -219,6 +219,18 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
     handlers.api["/t/"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
       tracking_api_->handle(std::move(request), std::move(reply));
     };
+  // A store that cannot be read (PostgreSQL restarting) is the server's
+  // temporary state, not the request's fault: 503, as for an append.
+  for (auto& [path, handler] : handlers.api)
+    handler = [handler = std::move(handler)](ServerRequest&& request, ServerConnection::Reply reply) {
+      ServerConnection::Reply answer = reply;
+      try {
+        return handler(std::move(request), std::move(reply));
+      } catch (const StoreError& e) {
+        log_warn("http", "the store is unavailable", {{"error", e.what()}});
+        return answer(error_response(503, "store_unavailable", e.what()));
+      }
+    };
   server_ = std::make_unique<HttpServer>(*loops_, config_.listen_host, config_.listen_port, config_.http_server,
                                          *routes_, *metrics_, std::move(handlers));
   // This node among those sharing the store, known by where it listens.

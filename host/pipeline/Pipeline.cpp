@@ -142,8 +142,12 @@ void Pipeline::run() {
     if (more_events || (more_due && !full)) {
       sleep = std::chrono::milliseconds(0);
     } else if (!full) {
-      if (auto next = store_.next_due_ms())
-        sleep = std::clamp(std::chrono::milliseconds(*next - now_ms()), std::chrono::milliseconds(0), kPoll);
+      try {
+        if (auto next = store_.next_due_ms())
+          sleep = std::clamp(std::chrono::milliseconds(*next - now_ms()), std::chrono::milliseconds(0), kPoll);
+      } catch (const std::exception&) {
+        // the store is away (logged above): look again after the poll
+      }
     }
     std::unique_lock lock(mutex_);
     wake_.wait_for(lock, sleep, [&] { return woken_ || stopping_; });

@@ -475,8 +475,11 @@ auto PostgresStore::with_reader(Read read) {
       if (idle_readers_.size() < options_.max_readers) idle_readers_.push_back(std::move(db));
       return result;
     } catch (const PgError& e) {
-      // A connection that failed is dropped, healthy or not: a new one is cheap.
+      // A connection that failed is dropped, healthy or not: a new one is
+      // cheap. Lost: so are the idle ones, most likely (a server restart).
       if (!e.retry() || attempt == 1) throw;
+      std::lock_guard lock(readers_mutex_);
+      idle_readers_.clear();
     }
   }
 }

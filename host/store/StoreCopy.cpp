@@ -29,9 +29,9 @@ const std::vector<Table> kTables = {
     {"rule_fired", {"rule", "entity_type", "entity_id"}},
     {"rule_versions", {"rule", "version", "source"}},
     {"executions",
-     {"id", "rule", "event_id", "state", "step", "attempt", "due_at", "context", "history", "error", "created_at",
-      "updated_at", "awaiting", "resume_step", "parent_id", "end_step", "last_arrival", "priority", "lease_owner",
-      "rule_version", "doubt"},
+     {"id",        "rule",     "event_id",     "state",      "step",        "attempt",      "due_at",
+      "context",   "history",  "error",        "created_at", "updated_at",  "awaiting",     "resume_step",
+      "parent_id", "end_step", "last_arrival", "priority",   "lease_owner", "rule_version", "doubt"},
      "executions_id_seq"},
     {"arrivals", {"seq", "key", "event", "at"}, "arrivals_seq_seq"},
     {"plugin_kv", {"ns", "key", "value"}, nullptr, 2},
@@ -51,8 +51,10 @@ int64_t count(SqliteDatabase& db, const std::string& table) {
 // The next number SQLite would give (AUTOINCREMENT never reuses one), so
 // that an arrival or execution number taken before is never given again.
 int64_t last_number(SqliteDatabase& db, const Table& t) {
-  SqliteStatement q(db.handle(), "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?1), 0), "
-                                 "coalesce((SELECT max(" + std::string(t.columns[0]) + ") FROM " + t.name + "), 0))");
+  SqliteStatement q(db.handle(),
+                    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?1), 0), "
+                    "coalesce((SELECT max(" +
+                        std::string(t.columns[0]) + ") FROM " + t.name + "), 0))");
   q.bind(1, std::string(t.name));
   return q.step() ? q.integer(0) : 0;
 }
@@ -108,16 +110,13 @@ StoreCopySummary copy_sqlite_to_postgres(const StoreCopyOptions& o) {
     if (t.sequence) {
       const int64_t last = last_number(source, t);
       // setval(…, false): the next number is 1 when nothing was ever numbered.
-      target.run("SELECT setval($1, $2, $3)", PgParams()
-                                                  .text(t.sequence)
-                                                  .integer(std::max<int64_t>(last, 1))
-                                                  .text(last > 0 ? "true" : "false"));
+      target.run("SELECT setval($1, $2, $3)",
+                 PgParams().text(t.sequence).integer(std::max<int64_t>(last, 1)).text(last > 0 ? "true" : "false"));
     }
     summary.tables.push_back({t.name, done});
   }
   target.execute("COMMIT");
-  summary.took =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  summary.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   return summary;
 }
 

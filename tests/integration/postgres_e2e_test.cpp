@@ -204,8 +204,13 @@ TEST_F(PostgresEndToEnd, AStoreMovedFromSqliteResumesItsWaitingExecutionsOnPostg
   json cfg = on_postgres;
   cfg["data_dir"] = dir.string();
   std::ofstream(dir / "switchboard.json") << cfg.dump();
-  const std::vector<std::string> args = {"migrate-store", "--from", "sqlite:" + (before.dir() / "switchboard.db").string(),
-                                         "--to", "postgres", "--config", (dir / "switchboard.json").string()};
+  const std::vector<std::string> args = {"migrate-store",
+                                         "--from",
+                                         "sqlite:" + (before.dir() / "switchboard.db").string(),
+                                         "--to",
+                                         "postgres",
+                                         "--config",
+                                         (dir / "switchboard.json").string()};
   auto [code, output] = run_switchboard(args);
   ASSERT_EQ(code, 0) << output;
   EXPECT_NE(output.find("executions     5"), std::string::npos) << output;
@@ -232,6 +237,50 @@ TEST_F(PostgresEndToEnd, AStoreMovedFromSqliteResumesItsWaitingExecutionsOnPostg
   EXPECT_EQ(post_event(after.port(), "e-1").status, 200);
   std::this_thread::sleep_for(500ms);
   EXPECT_EQ(sink.count(), 10u) << "a step ran twice";
+}
+
+TEST_F(PostgresEndToEnd, WhileTheDatabaseIsAwayEventsAre503AndNothingAcknowledgedIsLost) {
+  // A server of this test's own: the others' keeps running.
+  PgCluster own(make_temp_dir("sb_pg_fault"));
+  ASSERT_TRUE(own.start());
+  ::setenv("SB_TEST_PG_URL", own.conninfo().c_str(), 1);
+  HttpSink sink;
+  HostProcess host(config(sink, json::array({post("/x")})));
+  std::set<std::string> acknowledged;
+  auto send = [&](const std::string& id) {
+    const int status = post_event(host.port(), id).status;
+    if (status == 202) acknowledged.insert(id);
+    return status;
+  };
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(send("before-" + std::to_string(i)), 202);
+  ASSERT_EQ(sink.wait_for(3).size(), 3u);
+
+  ASSERT_TRUE(own.stop());
+  std::map<int, int> answers;  // status -> how many
+  for (int i = 0; i < 5; ++i) ++answers[send("away-" + std::to_string(i))];
+  EXPECT_EQ(answers[503], 5) << "acknowledged while the database was away";
+  EXPECT_EQ(
+      http_request(host.port(), "GET", "/api/v1/executions", "", {{"Authorization", std::string("Bearer ") + kAdmin}})
+          .status,
+      503);  // reads say so too, and the host stays up
+
+  ASSERT_TRUE(own.start());
+  // Work resumes by itself: new events are taken again once the host reconnects.
+  int taken = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  for (int i = 0; taken < 3 && std::chrono::steady_clock::now() < deadline; ++i) {
+    if (send("after-" + std::to_string(i)) == 202)
+      ++taken;
+    else
+      std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(taken, 3);
+  const auto requests = sink.wait_for(acknowledged.size(), 20s);
+  std::set<std::string> delivered;
+  for (const auto& r : requests) delivered.insert(json::parse(r.body)["lead"].get<std::string>());
+  EXPECT_EQ(delivered, acknowledged);
+  EXPECT_EQ(requests.size(), acknowledged.size());
+  EXPECT_EQ(host.stop(), 0);
 }
 
 }  // namespace

@@ -39,6 +39,10 @@ class PgCluster {
     return cluster.get();
   }
 
+  // A server of its own in `dir` (started with start()), stopped and removed
+  // on destruction: for a test that stops and starts it under a host.
+  explicit PgCluster(std::filesystem::path dir) : PgCluster(std::move(dir), true) {}
+
   ~PgCluster() {
     if (owned_) {
       stop();
