@@ -7,19 +7,23 @@
 # rate while the campaign drains, and their event -> sink p50/p99 is printed.
 # Usage: bench/campaign.sh [COUNT=100000] [DELAY_MS=0] [HIGH_RATE=0]
 #        (needs the bench preset built: scripts/setup.sh bench)
+# SB_STORE=postgres SB_NODES=3 runs it on PostgreSQL with that many nodes
+# (bench/nodes.sh); the clients post to the nodes in turn, and the PostgreSQL
+# server's CPU and the write groups run again (lost lock races) are printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-100000}
 delay=${2:-0}
 high_rate=${3:-0}
-bin=${SB_BIN:-build/bench/bin/switchboard}
 sink_bin=${SB_SINK:-build/bench/bench/http_sink}
 dir=$(mktemp -d)
 export SB_BENCH_TOKEN=campaign-token
+source bench/nodes.sh
+start_store "$dir"
 $sink_bin 8196 "$delay" >"$dir/sink.log" & sink=$!
 cat >"$dir/config.json" <<JSON
-{ "listen": "127.0.0.1:8195", "data_dir": "$dir", "log_level": "warn",
-  "secrets": { "events": { "env": "SB_BENCH_TOKEN" } },
+{ "listen": "127.0.0.1:8195", "data_dir": "$dir", "log_level": "warn", $(store_json)
+  "secrets": { "events": { "env": "SB_BENCH_TOKEN" } $(secret_json) },
   "api": { "event_tokens": [ { "\$secret": "events" } ] },
   "http_client": { "max_connections": 512 },
   "instances": {
@@ -31,10 +35,11 @@ cat >"$dir/config.json" <<JSON
     { "name": "password-reset", "priority": "high", "trigger": { "event": "password.reset" },
       "steps": [ { "action": "alerts.post", "params": { "url": "/reset", "body": { "to": "{{contact.id}}" } } } ] } ] }
 JSON
-$bin --config "$dir/config.json" 2>"${SB_LOG:-$dir/log}" & pid=$!
-trap 'kill $pid $sink 2>/dev/null || true; [ -n "${SB_KEEP:-}" ] || rm -rf "$dir"' EXIT
-for _ in $(seq 100); do curl -sf http://127.0.0.1:8195/healthz >/dev/null && break; sleep 0.1; done
+trap 'stop_nodes; kill $sink 2>/dev/null || true; [ -n "${SB_KEEP:-}" ] || rm -rf "$dir"' EXIT
+start_nodes "$dir" "$dir/config.json" 8195
+pid=${node_pids[0]}
 sleep 1
+cpu_before=$(pg_cpu_seconds)
 # The high-priority stream runs in a process of its own: in the campaign's,
 # the clients' hold on Python's interpreter lock added tens of ms to it.
 if [ "$high_rate" != 0 ]; then
@@ -81,27 +86,31 @@ if lat:
 PY
 high=$!
 fi
-python3 - "$count" "$pid" <<'PY'
+python3 - "$count" "$pid" "$node_ports" <<'PY'
 import json, os, re, socket, sys, threading, time, urllib.request
-count, pid = int(sys.argv[1]), sys.argv[2]
+count, pid, ports = int(sys.argv[1]), sys.argv[2], sys.argv[3].split(",")
 def rss():
     with open(f"/proc/{pid}/status") as f:
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) // 1024
-def post(events):
-    req = urllib.request.Request("http://127.0.0.1:8195/api/v1/events", data=json.dumps({"events": events}).encode(),
+def post(events, port):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/events", data=json.dumps({"events": events}).encode(),
                                  headers={"Authorization": "Bearer campaign-token", "Content-Type": "application/json"})
     assert urllib.request.urlopen(req).status == 202
 def done():
-    metrics = urllib.request.urlopen("http://127.0.0.1:8195/metrics").read().decode()
-    m = re.search(r'switchboard_pipeline_executions_total\{state="done"\} ([0-9.e+]+)', metrics)
-    return int(float(m.group(1))) if m else 0
+    total = 0
+    for port in ports:
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+        m = re.search(r'switchboard_pipeline_executions_total\{state="done"\} ([0-9.e+]+)', metrics)
+        total += int(float(m.group(1))) if m else 0
+    return total
 
 
 idle = rss()
 start = time.time()
 def client(k):
     for i in range(k * 100, count, 400):
-        post([{"id": f"c{j}", "type": "campaign.send", "contact": {"id": f"p{j}"}} for j in range(i, min(i + 100, count))])
+        post([{"id": f"c{j}", "type": "campaign.send", "contact": {"id": f"p{j}"}} for j in range(i, min(i + 100, count))],
+             ports[(i // 100) % len(ports)])
 clients = [threading.Thread(target=client, args=(k,)) for k in range(4)]
 for c in clients: c.start()
 ingested = None
@@ -133,4 +142,12 @@ print("per tenth (executions/s): " + " ".join(f"{r:,.0f}" for r in rates))
 print(f"last tenth / first tenth: {rates[-1] / rates[0]:.2f}")
 PY
 if [ -n "${high:-}" ]; then touch "$dir/stop"; wait $high; cat "$dir/high.log"; fi
+if [ "$SB_STORE" = postgres ]; then
+  echo "PostgreSQL CPU during the run: $(awk -v a="$cpu_before" -v b="$(pg_cpu_seconds)" 'BEGIN{printf "%.1f", b - a}') s;" \
+    "write groups run again (lost lock races): $(cat "$dir"/log.* | grep -c 'write group runs again' || true)"
+  for n in $(seq 0 $((SB_NODES - 1))); do
+    echo "node $n: $(curl -s "http://127.0.0.1:$((8195 + 2 * n))/metrics" |
+      awk '/executions_total\{state="done"\}/{print $2}') executions done, $(cpu_seconds "${node_pids[$n]}") s CPU"
+  done
+fi
 kill -INT $sink; wait $sink 2>/dev/null || true; cat "$dir/sink.log"

@@ -1,7 +1,9 @@
 // End-to-end latency of the durable pipeline: events posted to
 // /api/v1/events at a fixed rate, each triggering a rule whose http action
 // POSTs to this program's own sink; latency = sink arrival - post start.
-// Usage: pipeline_latency HOST_PORT SINK_PORT TOKEN RATE SECONDS
+// Usage: pipeline_latency HOST_PORTS SINK_PORT TOKEN RATE SECONDS
+// HOST_PORTS: one port, or several ("8093,8095,8097": nodes sharing a store,
+// each sender posting to one of them in turn).
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPRequestHandler.h>
@@ -52,10 +54,16 @@ struct SinkFactory : Poco::Net::HTTPRequestHandlerFactory {
 
 int main(int argc, char** argv) {
   if (argc != 6) {
-    std::fprintf(stderr, "usage: %s HOST_PORT SINK_PORT TOKEN RATE SECONDS\n", argv[0]);
+    std::fprintf(stderr, "usage: %s HOST_PORTS SINK_PORT TOKEN RATE SECONDS\n", argv[0]);
     return 2;
   }
-  const int host_port = std::stoi(argv[1]), sink_port = std::stoi(argv[2]);
+  std::vector<int> host_ports;
+  for (std::string ports = argv[1]; !ports.empty();) {
+    const size_t comma = ports.find(',');
+    host_ports.push_back(std::stoi(ports.substr(0, comma)));
+    ports = comma == std::string::npos ? "" : ports.substr(comma + 1);
+  }
+  const int sink_port = std::stoi(argv[2]);
   const std::string token = argv[3];
   const int rate = std::stoi(argv[4]), seconds = std::stoi(argv[5]);
   auto* params = new Poco::Net::HTTPServerParams;
@@ -74,7 +82,8 @@ int main(int argc, char** argv) {
   const auto start = Clock::now() + std::chrono::milliseconds(200);
   for (int s = 0; s < kSenders; ++s)
     senders.emplace_back([&, s] {
-      Poco::Net::HTTPClientSession session("127.0.0.1", static_cast<Poco::UInt16>(host_port));
+      const int port = host_ports[static_cast<size_t>(s) % host_ports.size()];
+      Poco::Net::HTTPClientSession session("127.0.0.1", static_cast<Poco::UInt16>(port));
       for (int i = s; i < total; i += kSenders) {
         std::this_thread::sleep_until(start + std::chrono::microseconds(int64_t{1000000} * i / rate));
         const std::string id = "lat-" + std::to_string(i);

@@ -90,7 +90,12 @@ PgConnection::~PgConnection() { PQfinish(conn_); }
 PgResult PgConnection::check(PGresult* raw, std::string_view what) {
   PgResult result(raw);
   const ExecStatusType status = raw ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
-  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY) return result;
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY) {
+    const std::string_view command = raw ? PQcmdStatus(raw) : "";
+    if (command.starts_with("INSERT") || command.starts_with("UPDATE") || command.starts_with("DELETE"))
+      rows_changed_ += result.affected();
+    return result;
+  }
   const char* sqlstate = raw ? PQresultErrorField(raw, PG_DIAG_SQLSTATE) : nullptr;
   const std::string_view state = sqlstate ? sqlstate : "";
   const std::string message = trimmed(raw ? PQresultErrorMessage(raw) : PQerrorMessage(conn_));

@@ -77,6 +77,9 @@ class PgConnection {
   // asks for every column in binary (a bytea's bytes).
   PgResult run(const std::string& sql, const PgParams& params = {}, bool binary = false);
   bool healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
+  // Rows that INSERT, UPDATE and DELETE statements changed on this connection
+  // so far: a unit of work that failed having changed none needs no undo.
+  int64_t rows_changed() const { return rows_changed_; }
   PGconn* handle() { return conn_; }
 
  private:
@@ -84,6 +87,7 @@ class PgConnection {
 
   PGconn* conn_ = nullptr;
   std::map<std::string, std::string> prepared_;  // statement text -> its name
+  int64_t rows_changed_ = 0;
 };
 
 // The password in a connection string ("" when none): the host masks it in

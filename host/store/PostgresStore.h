@@ -1,8 +1,9 @@
 // The shared Store: one PostgreSQL database that several hosts use at once.
 //
 // Writes: one writer thread per host commits every write that arrived while
-// the previous commit ran in one transaction (group commit), each write in a
-// savepoint of its own, as SqliteStore does. A lost connection, a deadlock or
+// the previous commit ran in one transaction (group commit); a write that
+// fails undoes only itself (the group runs again with a savepoint per write
+// when one failed after changing rows). A lost connection, a deadlock or
 // a serialization failure before COMMIT was sent runs the whole group again
 // on a new connection (a unit of work may run twice; see Store::transact);
 // when COMMIT itself got no answer, the group's writes are told "unavailable"
@@ -91,8 +92,9 @@ class PostgresStore final : public Store {
   void write_and_wait(std::function<void(PgConnection&)> apply);
   void writer_loop();
   void commit_group(std::deque<Write>& group);
-  // One try at the group; false when it should be run again.
-  bool try_group(std::deque<Write>& group, std::vector<StoreStatus>& errors, bool last_try);
+  // One try at the group, with a savepoint per write or without.
+  enum class Outcome { kDone, kRunAgain, kNeedsSavepoints };
+  Outcome try_group(std::deque<Write>& group, std::vector<StoreStatus>& errors, bool last_try, bool savepoints);
 
   // The listener thread: wakes this host on the other hosts' commits.
   void listen();

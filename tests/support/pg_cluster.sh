@@ -31,7 +31,7 @@ case $command in
       as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null
     fi
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c max_connections=300 -c fsync=off" start >/dev/null
+      -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c max_connections=300 -c fsync=${SB_PG_FSYNC:-off} ${SB_PG_OPTIONS:-}" start >/dev/null
     ;;
   stop)
     as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
