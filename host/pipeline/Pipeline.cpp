@@ -162,7 +162,24 @@ const CompiledRule* Pipeline::rule_named(const std::string& name) const {
   return nullptr;
 }
 
+bool Pipeline::routes_now() {
+  // Of the nodes sharing a store, one routes at a time: the others would
+  // read the same events and lose the compare-and-set on the position. The
+  // hold is renewed while a third of it is left; a node that died loses it
+  // when it runs out, and another routes from where it stopped.
+  const int64_t now = now_ms();
+  const int64_t hold = options_.router_hold.count();
+  if (now < router_held_until_ - hold * 2 / 3) return true;
+  if (store_.hold("router", owner_, now, now + hold)) {
+    router_held_until_ = now + hold;
+    return true;
+  }
+  router_held_until_ = 0;
+  return false;
+}
+
 bool Pipeline::route_new_events() {
+  if (!routes_now()) return false;
   for (;;) {
     const int64_t position = store_.routed_up_to();
     router_position_ = position;
@@ -217,7 +234,14 @@ bool Pipeline::route_new_events() {
     // As many as there is room for start at once, leased as they are stored.
     // Counted in flight from now: the lane, which runs during the commit,
     // sees the room they take.
-    const size_t start_now = reserve(room());
+    // High-priority executions first: when the campaign fills the room,
+    // they start within the priority lane's reserve, as the lane's own do
+    // (the router may reach a password reset before the lane does).
+    const size_t high = static_cast<size_t>(
+        std::distance(batch.executions.begin(),
+                      std::stable_partition(batch.executions.begin(), batch.executions.end(),
+                                            [](const NewExecution& x) { return x.priority == kHighestPriority; })));
+    const size_t start_now = reserve(std::max(room(), std::min(high, lane_room())));
     std::promise<std::pair<StoreStatus, std::vector<ExecutionRow>>> committed;
     transitions_.route(std::move(batch), Transitions::Lease{owner_, lease_ms_, start_now},
                        [&](StoreStatus status, std::vector<ExecutionRow> started) {
@@ -284,7 +308,7 @@ void Pipeline::add_executions(const StoredEvent& e,
 }
 
 bool Pipeline::route_priority_lane() {
-  if (!has_priority_lane_ || in_lane_) return false;
+  if (!has_priority_lane_ || in_lane_ || router_held_until_ == 0) return false;  // the router's lane
   // It runs in the middle of routing and of starting rows: a store that
   // cannot be read must not unwind those.
   in_lane_ = true;
@@ -327,18 +351,12 @@ bool Pipeline::lane_turn() {
       // They start as they are stored, within max_in_flight and a reserve
       // of its own, so that a campaign that fills the steps in flight does
       // not hold them back (the rest are claimed, highest priority first).
-      Transitions::Lease lease{owner_, lease_ms_, 0};
-      {
-        std::lock_guard lock(mutex_);
-        if (!stopping_)
-          lease.start_now = static_cast<size_t>(std::max(0, options_.max_in_flight + kLaneReserve - steps_in_flight_));
-      }
+      const Transitions::Lease lease{owner_, lease_ms_, lane_room()};
       const size_t made = executions.size();
       std::promise<std::pair<StoreStatus, std::vector<ExecutionRow>>> committed;
-      transitions_.create(std::move(executions), std::move(lease),
-                          [&](StoreStatus status, std::vector<ExecutionRow> started) {
-                            committed.set_value({std::move(status), std::move(started)});
-                          });
+      transitions_.create(std::move(executions), lease, [&](StoreStatus status, std::vector<ExecutionRow> started) {
+        committed.set_value({std::move(status), std::move(started)});
+      });
       auto [status, started] = committed.get_future().get();
       if (!status.ok()) {
         log_error("pipeline", "cannot record high-priority executions", {{"error", status.message}});
@@ -356,6 +374,11 @@ bool Pipeline::lane_turn() {
 bool Pipeline::due_now() {
   const auto next = store_.next_due_ms();
   return next && *next <= now_ms();
+}
+
+size_t Pipeline::lane_room() {
+  std::lock_guard lock(mutex_);
+  return stopping_ ? 0 : static_cast<size_t>(std::max(0, options_.max_in_flight + kLaneReserve - steps_in_flight_));
 }
 
 size_t Pipeline::room() {

@@ -58,6 +58,9 @@ struct PipelineOptions {
   std::vector<DynamicSegment> dynamic_segments = {};
   FrequencyCaps* frequency_caps = nullptr;  // shared with the other runner; null: no caps
   std::string owner = {};                   // the leases' owner: this node's id ("" = one of its own)
+  // How long this node's turn as the router lasts unless renewed: another
+  // node of those sharing the store routes when it ran out (a node died).
+  std::chrono::milliseconds router_hold{5000};
 };
 
 class Pipeline {
@@ -77,10 +80,12 @@ class Pipeline {
  private:
   void run();
   // Each routes or starts one batch; true when there may be more to do now.
+  bool routes_now();  // this node is the one that routes now (Store::hold)
   bool route_new_events();
   bool start_due_steps();
-  size_t room();   // steps that may start before max_in_flight is reached
-  bool due_now();  // some execution's step is due (a retry, a resumed wait, a timeout)
+  size_t room();       // steps that may start before max_in_flight is reached
+  size_t lane_room();  // ... and high-priority ones, within the lane's reserve beyond it
+  bool due_now();      // some execution's step is due (a retry, a resumed wait, a timeout)
   // Counts steps in flight before they start (returns `steps`), and gives back those that did not.
   size_t reserve(size_t steps);
   void release(size_t steps);
@@ -133,6 +138,7 @@ class Pipeline {
   int steps_in_flight_ = 0;
   const std::string owner_;  // the claimer of due work: unique across hosts and restarts
   int64_t lease_ms_ = 120000;
+  int64_t router_held_until_ = 0;         // this node routes until then (0: another node does)
   std::unique_ptr<CallQueue> own_calls_;  // when the options bring none
   CallQueue& calls_;
   Interpreter interpreter_;

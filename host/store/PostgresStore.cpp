@@ -937,6 +937,7 @@ void PostgresStore::end_leases(const std::string& owner, int64_t now, WriteCallb
             db.run("UPDATE executions SET due_at = least(due_at, $2) WHERE lease_owner = $1",
                    PgParams().text(owner).integer(now));
             db.run("DELETE FROM nodes WHERE id = $1", PgParams().text(owner));
+            db.run("DELETE FROM holds WHERE owner = $1", PgParams().text(owner));
           },
           std::move(done), false, true});
 }

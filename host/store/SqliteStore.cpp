@@ -476,6 +476,7 @@ SqliteStore::SqliteStore(Options options) : options_(std::move(options)) {
                   "WHERE lease_owner IS NOT NULL")
       .bind(1, now_ms())
       .run();
+  writer_->db.execute("DELETE FROM holds");  // and so are its turns at scheduled work
   reader_ = std::make_unique<SqliteDatabase>(options_.file, options_.synchronous_full);
   thread_ = std::thread([this] { writer_loop(); });
 }
@@ -875,6 +876,7 @@ void SqliteStore::end_leases(const std::string& owner, int64_t now, WriteCallbac
                 .bind(2, now)
                 .run();
             SqliteStatement(w.db.handle(), "DELETE FROM nodes WHERE id = ?").bind(1, owner).run();
+            SqliteStatement(w.db.handle(), "DELETE FROM holds WHERE owner = ?").bind(1, owner).run();
           },
           std::move(done)});
 }

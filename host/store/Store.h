@@ -361,9 +361,9 @@ class Store : public KeyValueStore {
   virtual void beat(const NodeRecord& node, WriteCallback done) = 0;
   // Every node written, with the leases each holds now.
   virtual std::vector<NodeRecord> nodes() = 0;
-  // Ends the leases `owner` holds now (a node that stopped beating): they are
-  // taken over by the next claim as if they had run out, and the node's row
-  // is forgotten.
+  // Ends the leases `owner` holds now (a node that stopped beating, or this
+  // one stopping): they are taken over by the next claim as if they had run
+  // out; its holds end, and the node's row is forgotten.
   virtual void end_leases(const std::string& owner, int64_t now_ms, WriteCallback done) = 0;
   // A named lease on work one host at a time must do (time triggers):
   // compare-and-set, true when `owner` holds it until `until_ms` (it was

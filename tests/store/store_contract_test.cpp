@@ -834,6 +834,10 @@ TYPED_TEST(StoreContract, ANamedHoldIsOneOwnersUntilItsTimeRunsOut) {
   EXPECT_FALSE(store->hold("time_triggers", "b", 250, 350));
   EXPECT_TRUE(store->hold("time_triggers", "b", 301, 400));  // a's time ran out
   EXPECT_FALSE(store->hold("time_triggers", "a", 350, 450));
+  // b stops: what it held is free at once.
+  ASSERT_TRUE(write([&](auto done) { store->end_leases("b", 360, done); }).ok());
+  EXPECT_TRUE(store->hold("time_triggers", "a", 370, 470));
+  EXPECT_TRUE(store->hold("other", "a", 370, 470));
 }
 
 TYPED_TEST(StoreContract, AStoreWrittenByANewerSwitchboardIsRefusedNamingBothVersions) {
