@@ -96,22 +96,27 @@ void cancel_branches(ExecutionRows& rows, int64_t parent_id) {
 // `lease.owner` instead (and copied to `started`).
 void insert_new(ExecutionRows& rows, const std::vector<NewExecution>& executions, int64_t now,
                 const Transitions::Lease& lease, std::vector<ExecutionRow>* started) {
+  std::vector<ExecutionRow> made;
+  made.reserve(executions.size());
   for (const NewExecution& e : executions) {
     if (e.once_for_entity && !rows.fire_once(e.rule, e.once_for_entity->first, e.once_for_entity->second))
       continue;  // this rule already fired for this entity
-    const bool start = started && started->size() < lease.start_now;
-    ExecutionRow row{.rule = e.rule,
-                     .rule_version = e.rule_version,
-                     .event_id = e.event_id,
-                     .due_at_ms = start ? now + lease.lease_ms : now,  // leased: due again if its lease ends
-                     .context_json = e.context_json,
-                     .history_json = "[]",
-                     .created_at_ms = now,
-                     .updated_at_ms = now,
-                     .priority = e.priority,
-                     .lease_owner = start ? lease.owner : ""};
-    row.id = rows.insert(row);
-    if (start && row.id != 0) started->push_back(std::move(row));
+    const bool start = started && made.size() < lease.start_now;
+    made.push_back(ExecutionRow{.rule = e.rule,
+                                .rule_version = e.rule_version,
+                                .event_id = e.event_id,
+                                .due_at_ms = start ? now + lease.lease_ms : now,  // leased: due again if its lease ends
+                                .context_json = e.context_json,
+                                .history_json = "[]",
+                                .created_at_ms = now,
+                                .updated_at_ms = now,
+                                .priority = e.priority,
+                                .lease_owner = start ? lease.owner : ""});
+  }
+  const std::vector<int64_t> ids = rows.insert_all(made);
+  for (size_t i = 0; i < made.size(); ++i) {
+    made[i].id = ids[i];
+    if (started && !made[i].lease_owner.empty() && made[i].id != 0) started->push_back(std::move(made[i]));
   }
 }
 

@@ -87,6 +87,7 @@ class PostgresStore final : public Store {
   // connection was lost.
   template <class Read>
   auto with_reader(Read read);
+  std::unique_ptr<PgConnection> connect() const;
   PgConnection& writer();  // connected, again if it was lost
   void submit(Write write);
   void write_and_wait(std::function<void(PgConnection&)> apply);

@@ -281,6 +281,14 @@ class ExecutionRows {
   // if it names one; 0 when a row for the same (event_id, rule) exists,
   // which is left as it is.
   virtual int64_t insert(const ExecutionRow& row) = 0;
+  // The same for many rows, their ids in order (0 where one existed): a
+  // backend may store them in one statement.
+  virtual std::vector<int64_t> insert_all(const std::vector<ExecutionRow>& rows) {
+    std::vector<int64_t> ids;
+    ids.reserve(rows.size());
+    for (const ExecutionRow& row : rows) ids.push_back(insert(row));
+    return ids;
+  }
   virtual std::optional<ExecutionRow> find(int64_t id) = 0;
   // Writes the row's changing fields (state, step, attempt, due time,
   // history, error, updated_at, awaiting, resume_step, lease_owner, doubt,
