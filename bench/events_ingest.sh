@@ -3,20 +3,22 @@
 # group commit (SQLite WAL, synchronous=FULL). Reports events/s for batches of
 # SB_BATCH events (default 100) and for single-event requests.
 # Usage: bench/events_ingest.sh [DURATION=10s]   (needs the bench preset built)
+# SB_STORE=postgres: on a private PostgreSQL server instead (bench/nodes.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10s}
-bin=build/bench/bin/switchboard
 dir=$(mktemp -d)
 export SB_TOKEN=bench-token-1 SB_BENCH_TOKEN=bench-token-1
+source bench/nodes.sh
+start_store "$dir"
 cat >"$dir/config.json" <<JSON
-{ "listen": "127.0.0.1:8091", "data_dir": "$dir", "log_level": "warn",
-  "secrets": { "events": { "env": "SB_BENCH_TOKEN" } },
+{ "listen": "127.0.0.1:8091", "data_dir": "$dir", "log_level": "warn", $(store_json)
+  "secrets": { "events": { "env": "SB_BENCH_TOKEN" } $(secret_json) },
   "api": { "event_tokens": [ { "\$secret": "events" } ] } }
 JSON
-$bin --config "$dir/config.json" 2>"$dir/log" & pid=$!
-trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
-for _ in $(seq 50); do curl -sf http://127.0.0.1:8091/healthz >/dev/null && break; sleep 0.1; done
+trap 'stop_nodes; rm -rf "$dir"' EXIT
+start_nodes "$dir" "$dir/config.json" 8091
+pid=${node_pids[0]}
 
 for batch in ${SB_BATCH:-100} 1; do
   out=$(SB_RUN=b$batch SB_BATCH=$batch wrk -t2 -c32 -d"$duration" --latency -s bench/events.lua http://127.0.0.1:8091/)
@@ -26,5 +28,10 @@ for batch in ${SB_BATCH:-100} 1; do
     "$(grep -E 'Non-2xx' <<<"$out" || true)"
   echo "  wrk sent $(awk '/requests in/{print $1}' <<<"$out") requests"
 done
-echo "stored: $(sqlite3 "$dir/switchboard.db" 'SELECT count(*) FROM events' 2>/dev/null || echo '?') events," \
+if [ "$SB_STORE" = postgres ]; then
+  stored=$(psql -tA "$SB_BENCH_PG" -c 'SELECT count(*) FROM events' 2>/dev/null || echo '?')
+else
+  stored=$(sqlite3 "$dir/node0/switchboard.db" 'SELECT count(*) FROM events' 2>/dev/null || echo '?')
+fi
+echo "stored: $stored events," \
   "host RSS $(awk '/VmRSS/{print $2, $3}' /proc/$pid/status)"

@@ -112,6 +112,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   pipeline_options.max_in_flight = config_.max_in_flight;
   pipeline_options.owner = node_id_;
   pipeline_options.router_hold = std::chrono::milliseconds(config_.node_timeout_ms);
+  pipeline_options.shared_store = !config_.postgres_secret.empty();
   pipeline_options.dynamic_segments = checked.segments;
   pipeline_options.compile_version = [environment = checked.environment](
                                          const json& source, std::string& why) -> std::optional<CompiledRule> {

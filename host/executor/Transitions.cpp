@@ -58,10 +58,13 @@ void resume(ExecutionRows& rows, const ExecutionRow& waiting, const StoredArriva
 // The last branch of a parallel group to end makes its parent go on, with
 // every branch's end in its history.
 void join_if_ended(ExecutionRows& rows, int64_t parent_id) {
-  const auto branches = rows.branches(parent_id);
-  if (std::any_of(branches.begin(), branches.end(), [](const ExecutionRow& b) { return !has_ended(b.state); })) return;
+  // The parent before its branches: a row found is the unit's until it
+  // commits (ExecutionRows::find), so of two branches that end at once on
+  // two hosts, the second to find it sees the first one ended.
   const auto parent = rows.find(parent_id);
   if (!parent || parent->state != ExecutionState::kWaiting || parent->due_at_ms || !parent->awaiting.empty()) return;
+  const auto branches = rows.branches(parent_id);
+  if (std::any_of(branches.begin(), branches.end(), [](const ExecutionRow& b) { return !has_ended(b.state); })) return;
   json ends = json::array();
   for (const ExecutionRow& b : branches)
     ends.push_back(history::branch_end(b.id, b.event_id, state_name(b.state), b.error,

@@ -241,7 +241,9 @@ bool Pipeline::route_new_events() {
         std::distance(batch.executions.begin(),
                       std::stable_partition(batch.executions.begin(), batch.executions.end(),
                                             [](const NewExecution& x) { return x.priority == kHighestPriority; })));
-    const size_t start_now = reserve(std::max(room(), std::min(high, lane_room())));
+    // On a store shared by several nodes the others claim what they can of
+    // the rest (SKIP LOCKED spreads it), so that every node's writer works.
+    const size_t start_now = reserve(std::max(options_.shared_store ? 0 : room(), std::min(high, lane_room())));
     std::promise<std::pair<StoreStatus, std::vector<ExecutionRow>>> committed;
     transitions_.route(std::move(batch), Transitions::Lease{owner_, lease_ms_, start_now},
                        [&](StoreStatus status, std::vector<ExecutionRow> started) {

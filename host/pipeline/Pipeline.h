@@ -61,6 +61,9 @@ struct PipelineOptions {
   // How long this node's turn as the router lasts unless renewed: another
   // node of those sharing the store routes when it ran out (a node died).
   std::chrono::milliseconds router_hold{5000};
+  // Several nodes share the store: the router starts only high-priority
+  // executions itself and leaves the rest to every node's claims.
+  bool shared_store = false;
 };
 
 class Pipeline {

@@ -462,7 +462,7 @@ class PostgresStore::Rows final : public ExecutionRows {
 
   std::optional<ExecutionRow> find(int64_t id) override {
     auto found = read_executions(
-        db_.run("SELECT " + kExecutionColumns + " FROM executions WHERE id = $1", PgParams().integer(id)));
+        db_.run("SELECT " + kExecutionColumns + " FROM executions WHERE id = $1 FOR UPDATE", PgParams().integer(id)));
     if (found.empty()) return std::nullopt;
     return std::move(found.front());
   }
@@ -718,9 +718,19 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
   try {
     PgConnection& db = writer();
     db.execute("BEGIN");
-    if (std::any_of(group.begin(), group.end(), [](const Write& w) { return w.appends; }))
-      db.run("SELECT pg_advisory_xact_lock($1)", PgParams().integer(kEventLogLock));
-    for (size_t i = 0; i < group.size(); ++i) {
+    // Appends last, each in its order: the commit-order lock (which other
+    // hosts' appends wait for) is held from the first of them to the commit,
+    // not while the group's other writes run.
+    std::vector<size_t> order;
+    for (bool appends : {false, true})
+      for (size_t i = 0; i < group.size(); ++i)
+        if (group[i].appends == appends) order.push_back(i);
+    bool locked = false;
+    for (const size_t i : order) {
+      if (group[i].appends && !locked) {
+        db.run("SELECT pg_advisory_xact_lock($1)", PgParams().integer(kEventLogLock));
+        locked = true;
+      }
       // A write that fails must not take the others of its group with it.
       // Most writes succeed, and most that fail (a compare-and-set another
       // host won) fail before they change a row: the group runs without

@@ -289,6 +289,9 @@ class ExecutionRows {
     for (const ExecutionRow& row : rows) ids.push_back(insert(row));
     return ids;
   }
+  // The row, locked until the unit commits where several writers share the
+  // store (PostgreSQL: FOR UPDATE), so that two units deciding from the same
+  // row (two branches joining their parent) go one after the other.
   virtual std::optional<ExecutionRow> find(int64_t id) = 0;
   // Writes the row's changing fields (state, step, attempt, due time,
   // history, error, updated_at, awaiting, resume_step, lease_owner, doubt,

@@ -1262,5 +1262,60 @@ TEST(PostgresStoreTest, AnotherHostsCommitWakesThisOne) {
   EXPECT_TRUE(wait_for(3)) << "no wake after another host routed";
 }
 
+// Two branches of one parallel group end at the same moment on two hosts:
+// the second to commit sees the first ended, and the parent goes on once.
+TEST(PostgresStoreTest, TwoBranchesEndingAtOnceOnTwoHostsJoinTheirParentOnce) {
+  test::PgCluster* pg = test::PgCluster::shared();
+  if (!pg) GTEST_SKIP() << "no PostgreSQL server on this machine";
+  const std::string schema = pg->fresh_schema("joins");
+  PostgresStore one({pg->conninfo(schema)});
+  PostgresStore two({pg->conninfo(schema)});
+  ASSERT_TRUE(route_one(one, "e1").ok());
+  const int64_t parent = one.executions({}).front().id;
+  ExecutionUpdate group = ExecutionUpdate::to(parent, ExecutionState::kWaiting, "after", 0, std::nullopt);
+  group.branches = {{"0.0", "a", "0#end"}, {"0.1", "b", "0#end"}};
+  std::promise<std::string> grouped;
+  Transitions(one).update(group, [&](StoreStatus s) { grouped.set_value(s.message); });
+  ASSERT_EQ(grouped.get_future().get(), "");
+  const auto a = one.claim_due({"host-a", now_ms() + 10, 1, 60000});
+  const auto b = two.claim_due({"host-b", now_ms() + 10, 1, 60000});
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(b.size(), 1u);
+  auto end_of = [](const ExecutionRow& branch, const std::string& owner) {
+    ExecutionUpdate u = ExecutionUpdate::to(branch.id, ExecutionState::kDone, "0#end", 0, std::nullopt);
+    u.lease_owner = owner;
+    return u;
+  };
+  // Host a's end is written, and its transaction held open a while (a
+  // slower write of the same group); host b's ends meanwhile.
+  std::promise<void> blocking, sleeping;
+  std::atomic<bool> blocked{false}, slept{false};
+  one.transact(
+      [&](ExecutionRows&) {
+        if (!blocked.exchange(true)) blocking.set_value();
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      },
+      [](StoreStatus) {});
+  blocking.get_future().wait();  // the writer is busy: the next two writes make one group
+  std::promise<std::string> a_done, b_done;
+  Transitions(one).update(end_of(a[0], "host-a"), [&](StoreStatus s) { a_done.set_value(s.message); });
+  one.transact(
+      [&](ExecutionRows&) {
+        if (!slept.exchange(true)) sleeping.set_value();
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      },
+      [](StoreStatus) {});
+  sleeping.get_future().wait();  // a's end is written, not committed
+  Transitions(two).update(end_of(b[0], "host-b"), [&](StoreStatus s) { b_done.set_value(s.message); });
+  ASSERT_EQ(a_done.get_future().get(), "");
+  ASSERT_EQ(b_done.get_future().get(), "");
+  const auto row = one.execution(parent);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->state, ExecutionState::kReady) << "the parent never joined";
+  int joins = 0;
+  for (const auto& entry : json::parse(row->history_json)) joins += entry.contains("branches");
+  EXPECT_EQ(joins, 1) << row->history_json;
+}
+
 }  // namespace
 }  // namespace sb
