@@ -247,13 +247,13 @@ std::optional<std::string> run_kv(PgConnection& db, KeyValueStore::KvOp op, cons
 // other host writes events, contacts or entities until this one commits.
 class PostgresStore::Events final : public EventRows {
  public:
-  Events(PgConnection& db, const std::vector<EventRecord>& batch) : db_(db) {
+  Events(PgConnection& db, const std::vector<const EventRecord*>& batch) : db_(db) {
     nlohmann::json ids = nlohmann::json::array(), contacts = nlohmann::json::array(),
                    entities = nlohmann::json::array();
-    for (const EventRecord& e : batch) {
-      ids.push_back(e.id);
-      if (e.contact) contacts.push_back(e.contact->key);
-      if (e.entity) entities.push_back({{"type", e.entity->type}, {"id", e.entity->id}});
+    for (const EventRecord* e : batch) {
+      ids.push_back(e->id);
+      if (e->contact) contacts.push_back(e->contact->key);
+      if (e->entity) entities.push_back({{"type", e->entity->type}, {"id", e->entity->id}});
     }
     // An index lookup per key (see connect()).
     PgResult stored = db_.run(
@@ -291,8 +291,22 @@ class PostgresStore::Events final : public EventRows {
     return it->second;
   }
 
+  // Where an append begins, and undoing what it did since (an append that
+  // failed leaves the others of its group as they were).
+  size_t mark() const { return undo_.size(); }
+  void undo_to(size_t mark) {
+    while (undo_.size() > mark) {
+      undo_.back()();
+      undo_.pop_back();
+    }
+  }
+
   bool insert_event(const EventRecord& e, const std::optional<StatusChange>& change) override {
     if (!seen_.insert(e.id).second) return false;
+    undo_.push_back([this, id = e.id] {
+      seen_.erase(id);
+      events_.erase(events_.end() - 1);
+    });
     nlohmann::json row{{"id", e.id},
                        {"type", e.type},
                        {"source", e.source},
@@ -315,12 +329,15 @@ class PostgresStore::Events final : public EventRows {
   }
 
   void put_contact(const std::string& key, const std::string& data_json, int64_t at_ms) override {
+    undo_.push_back(restorer(contacts_, key));
+    undo_.push_back(restorer(changed_contacts_, key));
     contacts_[key] = data_json;
     changed_contacts_[key] = at_ms;
   }
 
   void put_entity(const std::string& type, const std::string& id, const std::optional<std::string>& status,
                   const std::string& data_json, int64_t at_ms) override {
+    undo_.push_back(restorer(entities_, {type, id}));
     entities_[{type, id}] = Stored{Entity{status, data_json}, true, at_ms};
   }
 
@@ -372,7 +389,15 @@ class PostgresStore::Events final : public EventRows {
     bool changed = false;
     int64_t at_ms = 0;
   };
+  // Puts `key` of `map` back as it is now.
+  template <class Map>
+  std::function<void()> restorer(Map& map, const typename Map::key_type& key) {
+    auto it = map.find(key);
+    if (it == map.end()) return [&map, key] { map.erase(key); };
+    return [&map, key, was = it->second] { map[key] = was; };
+  }
   PgConnection& db_;
+  std::vector<std::function<void()>> undo_;
   std::set<std::string> seen_;  // ids stored before, or earlier in the batch
   std::map<std::string, std::string> contacts_;
   std::map<std::string, int64_t> changed_contacts_;  // key -> updated_at
@@ -639,18 +664,70 @@ void PostgresStore::submit(Write write) {
 }
 
 void PostgresStore::append_events(std::vector<EventRecord> batch, AppendCallback done) {
-  auto outcomes = std::make_shared<std::vector<AppendOutcome>>();
-  auto events = std::make_shared<std::vector<EventRecord>>(std::move(batch));
-  submit({[this, events, outcomes](PgConnection& db) {
-            outcomes->clear();
-            Events rows(db, *events);
-            for (const EventRecord& e : *events) outcomes->push_back(store_event(rows, e, options_.aggregates));
-            rows.write();
+  auto append = std::make_shared<Append>(Append{std::move(batch), {}});
+  submit({nullptr,
+          [append, done = std::move(done)](const StoreStatus& status) {
+            done(status.ok() ? AppendResult{"", std::move(append->outcomes)} : AppendResult{status.message, {}});
           },
-          [outcomes, done = std::move(done)](const StoreStatus& status) {
-            done(status.ok() ? AppendResult{"", std::move(*outcomes)} : AppendResult{status.message, {}});
-          },
-          true, true});
+          append, true});
+}
+
+namespace {
+// A write failed after changing rows, in a group run without savepoints.
+struct NeedsSavepoints {};
+}  // namespace
+
+void PostgresStore::store_appends(PgConnection& db, std::deque<Write>& group, std::vector<StoreStatus>& errors,
+                                  bool savepoints) {
+  std::vector<size_t> appends;
+  for (size_t i = 0; i < group.size(); ++i)
+    if (group[i].append) appends.push_back(i);
+  if (appends.empty()) return;
+  db.run("SELECT pg_advisory_xact_lock($1)", PgParams().integer(kEventLogLock));
+  // Each append's events through store_event; one that fails is undone alone.
+  auto store = [&](Events& rows, size_t i) {
+    Append& a = *group[i].append;
+    a.outcomes.clear();
+    const size_t mark = rows.mark();
+    try {
+      for (const EventRecord& e : a.events) a.outcomes.push_back(store_event(rows, e, options_.aggregates));
+    } catch (const StoreError& e) {  // malformed JSON: this append only
+      rows.undo_to(mark);
+      errors[i] = {e.code(), e.what()};
+    }
+  };
+  auto events_of = [&](const std::vector<size_t>& which) {
+    std::vector<const EventRecord*> all;
+    for (const size_t i : which)
+      for (const EventRecord& e : group[i].append->events) all.push_back(&e);
+    return all;
+  };
+  if (!savepoints) {
+    // All of them in six statements.
+    Events rows(db, events_of(appends));
+    for (const size_t i : appends) store(rows, i);
+    try {
+      rows.write();
+    } catch (const PgError& e) {
+      if (e.retry()) throw;
+      throw NeedsSavepoints{};  // a value PostgreSQL refused: find whose, one append at a time
+    }
+    return;
+  }
+  for (const size_t i : appends) {
+    db.execute("SAVEPOINT one");
+    try {
+      Events rows(db, events_of({i}));
+      store(rows, i);
+      rows.write();
+      db.execute("RELEASE SAVEPOINT one");
+    } catch (const PgError& e) {
+      if (e.retry()) throw;
+      db.execute("ROLLBACK TO SAVEPOINT one");
+      db.execute("RELEASE SAVEPOINT one");
+      errors[i] = {e.code(), e.what()};
+    }
+  }
 }
 
 void PostgresStore::transact(Work work, WriteCallback done) {
@@ -658,7 +735,7 @@ void PostgresStore::transact(Work work, WriteCallback done) {
             Rows rows(db);
             work(rows);
           },
-          std::move(done), false, true});
+          std::move(done), nullptr, true});
 }
 
 void PostgresStore::flush() {
@@ -706,11 +783,6 @@ void PostgresStore::commit_group(std::deque<Write>& group) {
   }
 }
 
-namespace {
-// A write failed after changing rows, in a group run without savepoints.
-struct NeedsSavepoints {};
-}  // namespace
-
 PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::vector<StoreStatus>& errors,
                                                 bool last_try, bool savepoints) {
   bool commit_sent = false;
@@ -718,19 +790,8 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
   try {
     PgConnection& db = writer();
     db.execute("BEGIN");
-    // Appends last, each in its order: the commit-order lock (which other
-    // hosts' appends wait for) is held from the first of them to the commit,
-    // not while the group's other writes run.
-    std::vector<size_t> order;
-    for (bool appends : {false, true})
-      for (size_t i = 0; i < group.size(); ++i)
-        if (group[i].appends == appends) order.push_back(i);
-    bool locked = false;
-    for (const size_t i : order) {
-      if (group[i].appends && !locked) {
-        db.run("SELECT pg_advisory_xact_lock($1)", PgParams().integer(kEventLogLock));
-        locked = true;
-      }
+    for (size_t i = 0; i < group.size(); ++i) {
+      if (group[i].append) continue;  // after the others, all at once
       // A write that fails must not take the others of its group with it.
       // Most writes succeed, and most that fail (a compare-and-set another
       // host won) fail before they change a row: the group runs without
@@ -761,6 +822,9 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
         undo({StoreErrc::kUnavailable, e.what()});
       }
     }
+    // Appends last: the commit-order lock (which other hosts' appends wait
+    // for) is held from them to the commit, not while the others ran.
+    store_appends(db, group, errors, savepoints);
     // Other hosts look for work when this commits (one notification per
     // transaction, however many writes it holds).
     if (std::any_of(group.begin(), group.end(), [](const Write& w) { return w.wakes; }))
@@ -1084,7 +1148,7 @@ void PostgresStore::end_leases(const std::string& owner, int64_t now, WriteCallb
             db.run("DELETE FROM nodes WHERE id = $1", PgParams().text(owner));
             db.run("DELETE FROM holds WHERE owner = $1", PgParams().text(owner));
           },
-          std::move(done), false, true});
+          std::move(done), nullptr, true});
 }
 
 bool PostgresStore::hold(const std::string& name, const std::string& owner, int64_t now, int64_t until) {

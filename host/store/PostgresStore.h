@@ -77,11 +77,16 @@ class PostgresStore final : public Store {
  private:
   class Rows;
   class Events;
+  // An append's events, and what became of each.
+  struct Append {
+    std::vector<EventRecord> events;
+    std::vector<AppendOutcome> outcomes;
+  };
   struct Write {
-    std::function<void(PgConnection&)> apply;
+    std::function<void(PgConnection&)> apply;  // unset for an append
     std::function<void(const StoreStatus&)> done;
-    bool appends = false;  // stores events: takes the commit-order lock
-    bool wakes = false;    // other hosts may have work once it commits (NOTIFY)
+    std::shared_ptr<Append> append = {};  // stores events: under the commit-order lock, with the group's others
+    bool wakes = false;                   // other hosts may have work once it commits (NOTIFY)
   };
   // Runs `read` on a pooled connection; once more on a new one if the
   // connection was lost.
@@ -96,6 +101,9 @@ class PostgresStore final : public Store {
   // One try at the group, with a savepoint per write or without.
   enum class Outcome { kDone, kRunAgain, kNeedsSavepoints };
   Outcome try_group(std::deque<Write>& group, std::vector<StoreStatus>& errors, bool last_try, bool savepoints);
+  // The group's appends, in their order: in a few statements for them all,
+  // or (savepoints) each in its own, when a value was refused.
+  void store_appends(PgConnection& db, std::deque<Write>& group, std::vector<StoreStatus>& errors, bool savepoints);
 
   // The listener thread: wakes this host on the other hosts' commits.
   void listen();
