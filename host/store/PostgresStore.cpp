@@ -547,11 +547,7 @@ PostgresStore::PostgresStore(Options options) : options_(std::move(options)) {
 }
 
 PostgresStore::~PostgresStore() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_one();
+  queue_.stop();
   thread_.join();
   if (listener_.joinable()) {
     const uint64_t one = 1;
@@ -652,15 +648,7 @@ PgConnection& PostgresStore::writer() {
 }
 
 void PostgresStore::submit(Write write) {
-  {
-    std::lock_guard lock(mutex_);
-    if (!stopping_) {
-      pending_.push_back(std::move(write));
-      wake_.notify_one();
-      return;
-    }
-  }
-  write.done({StoreErrc::kUnavailable, "the store is shutting down"});
+  if (!queue_.push(write)) write.done({StoreErrc::kUnavailable, "the store is shutting down"});
 }
 
 void PostgresStore::append_events(std::vector<EventRecord> batch, AppendCallback done) {
@@ -745,19 +733,7 @@ void PostgresStore::flush() {
 }
 
 void PostgresStore::writer_loop() {
-  for (;;) {
-    std::deque<Write> group;
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
-      if (pending_.empty()) return;  // stopping, and everything committed
-      while (!pending_.empty() && group.size() < options_.max_group_writes) {
-        group.push_back(std::move(pending_.front()));
-        pending_.pop_front();
-      }
-    }
-    commit_group(group);
-  }
+  for (auto group = queue_.next_group(); !group.empty(); group = queue_.next_group()) commit_group(group);
 }
 
 void PostgresStore::commit_group(std::deque<Write>& group) {

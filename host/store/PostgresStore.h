@@ -21,13 +21,13 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
 
 #include "store/Store.h"
+#include "store/WriteQueue.h"
 
 namespace sb {
 
@@ -114,10 +114,7 @@ class PostgresStore final : public Store {
   std::atomic<int> writer_pid_{0};        // its server process: notifications from it are this host's own
   std::mutex readers_mutex_;
   std::vector<std::unique_ptr<PgConnection>> idle_readers_;
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<Write> pending_;
-  bool stopping_ = false;
+  WriteQueue<Write> queue_{options_.max_group_writes};
   std::thread thread_;
   std::mutex changed_mutex_;
   std::function<void()> changed_;

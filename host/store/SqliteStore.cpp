@@ -482,24 +482,12 @@ SqliteStore::SqliteStore(Options options) : options_(std::move(options)) {
 }
 
 SqliteStore::~SqliteStore() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_one();
+  queue_.stop();
   thread_.join();
 }
 
 void SqliteStore::submit(Write write) {
-  {
-    std::lock_guard lock(mutex_);
-    if (!stopping_) {
-      pending_.push_back(std::move(write));
-      wake_.notify_one();
-      return;
-    }
-  }
-  write.done({StoreErrc::kUnavailable, "the store is shutting down"});
+  if (!queue_.push(write)) write.done({StoreErrc::kUnavailable, "the store is shutting down"});
 }
 
 void SqliteStore::append_events(std::vector<EventRecord> batch, AppendCallback done) {
@@ -528,26 +516,10 @@ void SqliteStore::flush() {
   flushed.get_future().wait();
 }
 
-uint64_t SqliteStore::commits() const {
-  std::lock_guard lock(mutex_);
-  return commits_;
-}
+uint64_t SqliteStore::commits() const { return commits_; }
 
 void SqliteStore::writer_loop() {
-  for (;;) {
-    std::deque<Write> group;
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
-      if (pending_.empty()) return;  // stopping, and everything committed
-      // Everything that arrived while the last commit synced, up to a bound.
-      while (!pending_.empty() && group.size() < options_.max_group_writes) {
-        group.push_back(std::move(pending_.front()));
-        pending_.pop_front();
-      }
-    }
-    commit_group(group);
-  }
+  for (auto group = queue_.next_group(); !group.empty(); group = queue_.next_group()) commit_group(group);
 }
 
 void SqliteStore::commit_group(std::deque<Write>& group) {
@@ -573,7 +545,6 @@ void SqliteStore::commit_group(std::deque<Write>& group) {
       }
     }
     writer_->db.execute("COMMIT");
-    std::lock_guard lock(mutex_);
     ++commits_;
   } catch (const StoreError& e) {
     log_error("store", "commit failed", {{"error", e.what()}});

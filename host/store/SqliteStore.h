@@ -6,7 +6,7 @@
 // that died are released when the file is opened again.
 #pragma once
 
-#include <condition_variable>
+#include <atomic>
 #include <deque>
 #include <filesystem>
 #include <memory>
@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "store/Store.h"
+#include "store/WriteQueue.h"
 
 namespace sb {
 
@@ -82,11 +83,8 @@ class SqliteStore final : public Store {
   std::unique_ptr<Writer> writer_;
   std::mutex read_mutex_;
   std::unique_ptr<SqliteDatabase> reader_;
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<Write> pending_;
-  bool stopping_ = false;
-  uint64_t commits_ = 0;
+  WriteQueue<Write> queue_{options_.max_group_writes};
+  std::atomic<uint64_t> commits_{0};
   std::thread thread_;
 };
 
