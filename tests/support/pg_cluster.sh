@@ -4,7 +4,8 @@
 # service), trusted local connections as user "postgres". As root, the
 # server runs as the postgres user (it refuses to run as root).
 #   pg_cluster.sh start DIR    creates the cluster if needed, starts it
-#   pg_cluster.sh stop DIR     stops it (the data stays until DIR is removed)
+#   pg_cluster.sh stop DIR     stops it (the data stays)
+#   pg_cluster.sh destroy DIR  stops it and removes DIR
 set -euo pipefail
 command=$1
 dir=$2
@@ -12,8 +13,8 @@ bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 if [ ! -x "$bin/initdb" ]; then
   # The tests that need it skip themselves (scripts/test.sh installs it).
   echo "pg_cluster: no PostgreSQL server installed (apt-get install postgresql-15)" >&2
-  [ "$command" = start ] && [ -z "${SB_REQUIRE_PG:-}" ] && exit 0
-  exit 2
+  if [ "$command" = start ] && [ -n "${SB_REQUIRE_PG:-}" ]; then exit 2; fi
+  exit 0
 fi
 as_owner() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -36,8 +37,12 @@ case $command in
   stop)
     as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
     ;;
+  destroy)
+    if [ -d "$dir/data" ]; then as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null || true; fi
+    rm -rf "$dir"
+    ;;
   *)
-    echo "usage: pg_cluster.sh start|stop DIR" >&2
+    echo "usage: pg_cluster.sh start|stop|destroy DIR" >&2
     exit 2
     ;;
 esac
