@@ -73,7 +73,12 @@ int64_t PgResult::integer(int row, int column) const {
 }
 
 PgConnection::PgConnection(const std::string& conninfo) {
-  conn_ = PQconnectdb(conninfo.c_str());
+  // A server that does not answer fails the connection in 10 s (a shutdown
+  // waits no longer for a listener trying to connect); the connection
+  // string's own connect_timeout, if it has one, comes after and wins.
+  const char* keywords[] = {"connect_timeout", "dbname", nullptr};
+  const char* values[] = {"10", conninfo.c_str(), nullptr};
+  conn_ = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
     // libpq's message names the server and the user, never the password.
     const std::string why = conn_ ? trimmed(PQerrorMessage(conn_)) : "out of memory";

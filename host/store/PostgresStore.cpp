@@ -302,11 +302,7 @@ class PostgresStore::Events final : public EventRows {
   }
 
   bool insert_event(const EventRecord& e, const std::optional<StatusChange>& change) override {
-    if (!seen_.insert(e.id).second) return false;
-    undo_.push_back([this, id = e.id] {
-      seen_.erase(id);
-      events_.erase(events_.end() - 1);
-    });
+    if (seen_.count(e.id)) return false;
     nlohmann::json row{{"id", e.id},
                        {"type", e.type},
                        {"source", e.source},
@@ -325,6 +321,11 @@ class PostgresStore::Events final : public EventRows {
     }
     if (e.contact) row["contact_key"] = e.contact->key;
     events_.push_back(std::move(row));
+    seen_.insert(e.id);
+    undo_.push_back([this, id = e.id] {
+      seen_.erase(id);
+      events_.erase(events_.end() - 1);
+    });
     return true;
   }
 
@@ -562,6 +563,10 @@ void PostgresStore::on_changes(std::function<void()> changed) {
   changed_ = std::move(changed);
   if (!changed_ || listener_.joinable()) return;
   stop_listening_ = ::eventfd(0, EFD_CLOEXEC);
+  if (stop_listening_ < 0) {
+    log_error("store", "no listener for other hosts' commits: eventfd failed");  // the pipeline still polls
+    return;
+  }
   listener_ = std::thread([this] { listen(); });
 }
 
@@ -601,7 +606,7 @@ void PostgresStore::listen() {
 }
 
 template <class Read>
-auto PostgresStore::with_reader(Read read) {
+auto PostgresStore::with_reader(Read read, bool run_again) {
   for (int attempt = 0;; ++attempt) {
     std::unique_ptr<PgConnection> db;
     {
@@ -620,9 +625,11 @@ auto PostgresStore::with_reader(Read read) {
     } catch (const PgError& e) {
       // A connection that failed is dropped, healthy or not: a new one is
       // cheap. Lost: so are the idle ones, most likely (a server restart).
-      if (!e.retry() || attempt == 1) throw;
-      std::lock_guard lock(readers_mutex_);
-      idle_readers_.clear();
+      {
+        std::lock_guard lock(readers_mutex_);
+        idle_readers_.clear();
+      }
+      if (!e.retry() || !run_again || attempt == 1) throw;
     }
   }
 }
@@ -682,6 +689,9 @@ void PostgresStore::store_appends(PgConnection& db, std::deque<Write>& group, st
     } catch (const StoreError& e) {  // malformed JSON: this append only
       rows.undo_to(mark);
       errors[i] = {e.code(), e.what()};
+    } catch (const std::exception& e) {
+      rows.undo_to(mark);
+      errors[i] = {StoreErrc::kInvalid, e.what()};
     }
   };
   auto events_of = [&](const std::vector<size_t>& which) {
@@ -692,9 +702,9 @@ void PostgresStore::store_appends(PgConnection& db, std::deque<Write>& group, st
   };
   if (!savepoints) {
     // All of them in six statements.
-    Events rows(db, events_of(appends));
-    for (const size_t i : appends) store(rows, i);
     try {
+      Events rows(db, events_of(appends));
+      for (const size_t i : appends) store(rows, i);
       rows.write();
     } catch (const PgError& e) {
       if (e.retry()) throw;
@@ -835,7 +845,7 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
     log_error("store", "commit failed", {{"error", e.what()}});
     for (auto& error : errors) error = {StoreErrc::kUnavailable, why};
     return Outcome::kDone;
-  } catch (const StoreError& e) {
+  } catch (const std::exception& e) {  // no connection could be made, or a bug: the group fails, the host stays
     writer_.reset();
     for (auto& error : errors)
       error = {StoreErrc::kUnavailable, std::string("the store could not commit: ") + e.what()};
@@ -983,24 +993,27 @@ std::vector<ExecutionRow> PostgresStore::claim_due(const DueClaim& c) {
       "doubt = CASE WHEN e.lease_owner IS NULL OR e.doubt = 2 THEN e.doubt ELSE 1 END "
       "FROM due WHERE e.id = due.id RETURNING due.due_at, " +
       execution_columns("e.");
-  return with_reader([&](PgConnection& db) {
-    std::vector<ExecutionRow> rows;
-    const int64_t until = now_ms() + c.lease_ms;
-    for (int priority = kHighestPriority; priority >= kLowestPriority && rows.size() < c.limit; --priority) {
-      PgResult q = db.run(sql, PgParams()
-                                   .integer(priority)
-                                   .integer(c.now_ms)
-                                   .integer(static_cast<int64_t>(c.limit - rows.size()))
-                                   .text(c.owner)
-                                   .integer(until));
-      // Earliest due first, as they were before the lease moved their due time.
-      std::vector<std::pair<int64_t, ExecutionRow>> claimed;
-      for (int i = 0; i < q.rows(); ++i) claimed.emplace_back(q.integer(i, 0), read_execution(q, i, 1));
-      std::stable_sort(claimed.begin(), claimed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-      for (auto& [was_due, row] : claimed) rows.push_back(std::move(row));
-    }
-    return rows;
-  });
+  return with_reader(
+      [&](PgConnection& db) {
+        std::vector<ExecutionRow> rows;
+        const int64_t until = now_ms() + c.lease_ms;
+        for (int priority = kHighestPriority; priority >= kLowestPriority && rows.size() < c.limit; --priority) {
+          PgResult q = db.run(sql, PgParams()
+                                       .integer(priority)
+                                       .integer(c.now_ms)
+                                       .integer(static_cast<int64_t>(c.limit - rows.size()))
+                                       .text(c.owner)
+                                       .integer(until));
+          // Earliest due first, as they were before the lease moved their due time.
+          std::vector<std::pair<int64_t, ExecutionRow>> claimed;
+          for (int i = 0; i < q.rows(); ++i) claimed.emplace_back(q.integer(i, 0), read_execution(q, i, 1));
+          std::stable_sort(claimed.begin(), claimed.end(),
+                           [](const auto& a, const auto& b) { return a.first < b.first; });
+          for (auto& [was_due, row] : claimed) rows.push_back(std::move(row));
+        }
+        return rows;
+      },
+      /*run_again=*/false);  // rows claimed before the connection was lost are this host's already
 }
 
 std::optional<int64_t> PostgresStore::next_due_ms() {
@@ -1119,7 +1132,9 @@ std::vector<NodeRecord> PostgresStore::nodes() {
 
 void PostgresStore::end_leases(const std::string& owner, int64_t now, WriteCallback done) {
   submit({[owner, now](PgConnection& db) {
-            db.run("UPDATE executions SET due_at = least(due_at, $2) WHERE lease_owner = $1",
+            // A row with no due time (cancelled, its step still running)
+            // stays so: least() would make it due (SQLite's min() keeps NULL).
+            db.run("UPDATE executions SET due_at = least(due_at, $2) WHERE lease_owner = $1 AND due_at IS NOT NULL",
                    PgParams().text(owner).integer(now));
             db.run("DELETE FROM nodes WHERE id = $1", PgParams().text(owner));
             db.run("DELETE FROM holds WHERE owner = $1", PgParams().text(owner));

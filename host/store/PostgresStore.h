@@ -89,9 +89,9 @@ class PostgresStore final : public Store {
     bool wakes = false;                   // other hosts may have work once it commits (NOTIFY)
   };
   // Runs `read` on a pooled connection; once more on a new one if the
-  // connection was lost.
+  // connection was lost (unless `run_again` is false: `read` wrote).
   template <class Read>
-  auto with_reader(Read read);
+  auto with_reader(Read read, bool run_again = true);
   std::unique_ptr<PgConnection> connect() const;
   PgConnection& writer();  // connected, again if it was lost
   void submit(Write write);

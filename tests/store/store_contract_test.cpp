@@ -825,6 +825,22 @@ TYPED_TEST(StoreContract, NodesAreListedWithTheLeasesTheyHoldAndADeadOnesAreTake
   EXPECT_EQ(store->nodes()[0].claims, 1);
 }
 
+TYPED_TEST(StoreContract, EndingADeadNodesLeasesLeavesACancelledStepCancelled) {
+  auto store = this->open();
+  ASSERT_TRUE(route_one(*store, "e1").ok());
+  const auto running = store->claim_due({"host-a", now_ms() + 10, 10, 60000});
+  ASSERT_EQ(running.size(), 1u);
+  // Cancelled while its step runs: the lease stays, with no due time.
+  std::promise<StoreStatus> cancelled;
+  Transitions(*store).command(
+      {running[0].id, {ExecutionState::kReady}, ExecutionState::kCancelled, std::nullopt, R"({"admin":"x"})"},
+      [&](StoreStatus s) { cancelled.set_value(s); });
+  ASSERT_TRUE(cancelled.get_future().get().ok());
+  ASSERT_TRUE(write([&](auto done) { store->end_leases("host-a", now_ms(), done); }).ok());
+  EXPECT_TRUE(store->claim_due({"host-b", now_ms() + 10, 10, 60000}).empty()) << "a cancelled step ran again";
+  EXPECT_EQ(store->execution(running[0].id)->state, ExecutionState::kCancelled);
+}
+
 TYPED_TEST(StoreContract, ANamedHoldIsOneOwnersUntilItsTimeRunsOut) {
   auto store = this->open();
   EXPECT_TRUE(store->hold("time_triggers", "a", 100, 200));
