@@ -584,7 +584,7 @@ void PostgresStore::listen() {
         db = std::make_unique<PgConnection>(options_.conninfo);
         db->execute(std::string("LISTEN ") + kChannel);
         changed();  // what was committed while no one listened
-      } catch (const StoreError& e) {
+      } catch (const StoreError&) {
         db.reset();  // the server is away: try again in a second
       }
     }
