@@ -11,6 +11,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <unordered_map>
 
 #include "log/Logger.h"
 #include "store/EventWrites.h"
@@ -141,6 +142,10 @@ CREATE TABLE holds (
 
 // The channel hosts wake each other on (LISTEN/NOTIFY).
 constexpr char kChannel[] = "switchboard";
+
+// A write failed after changing rows, or a statement was refused (which
+// aborts the transaction), in a group run without savepoints.
+struct NeedsSavepoints {};
 
 // An execution row's columns, of table `t` ("e." or "").
 std::string execution_columns(const std::string& t = "") {
@@ -406,11 +411,132 @@ class PostgresStore::Events final : public EventRows {
   nlohmann::json events_ = nlohmann::json::array();
 };
 
-// A unit of work's rows: statements on the writer's connection, inside the
-// savepoint the group commit gives each write.
+// The execution rows a write group found, locked (FOR UPDATE) until it
+// commits, and what its units changed in them. A unit's find and
+// compare-and-set of a held row cost no round trip: the group reads the rows
+// its units declared (Store::transact_on) in one statement, and writes the
+// changed ones in one, before any other statement reads or writes executions
+// and before COMMIT. A step's result was two round trips per execution; it
+// is two per group (docs/performance.md). Not used in a group run with a
+// savepoint per write: undoing one write would have to undo its changes here.
+class PostgresStore::HeldRows {
+ public:
+  explicit HeldRows(PgConnection& db) : db_(db) {}
+
+  // Reads and locks these rows, in id order (hosts locking rows in one
+  // order wait for each other instead of deadlocking).
+  void read(std::vector<int64_t> ids) {
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    std::erase_if(ids, [this](int64_t id) { return held_.count(id) > 0; });
+    if (ids.empty()) return;
+    std::string list = "{";
+    for (const int64_t id : ids) list += (list.size() > 1 ? "," : "") + std::to_string(id);
+    list += "}";
+    for (ExecutionRow& row : read_executions(db_.run(
+             "SELECT " + kExecutionColumns + " FROM executions WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
+             PgParams().text(list))))
+      keep(std::move(row));
+  }
+
+  void keep(ExecutionRow row) {
+    const int64_t id = row.id;
+    held_.insert_or_assign(id, Held{std::move(row), false});
+  }
+
+  const ExecutionRow* find(int64_t id) const {
+    auto it = held_.find(id);
+    return it == held_.end() ? nullptr : &it->second.row;
+  }
+
+  // Compare-and-set on a held row (see ExecutionRows); nullopt when the row
+  // is not held.
+  std::optional<bool> compare_and_set(const ExecutionRow& r, ExecutionState state, const std::string& lease_owner) {
+    auto it = held_.find(r.id);
+    if (it == held_.end()) return std::nullopt;
+    ExecutionRow& row = it->second.row;
+    if (row.state != state || row.lease_owner != lease_owner) return false;
+    row.state = r.state;
+    row.step = r.step;
+    row.attempt = r.attempt;
+    row.due_at_ms = r.due_at_ms;
+    row.history_json = r.history_json;
+    row.error = r.error;
+    row.updated_at_ms = r.updated_at_ms;
+    row.awaiting = r.awaiting;
+    row.resume_step = r.resume_step;
+    row.lease_owner = r.lease_owner;
+    row.doubt = r.doubt;
+    row.last_arrival = r.last_arrival;
+    it->second.changed = true;
+    ++changes_;
+    return true;
+  }
+
+  // Writes the changed rows (they stay held).
+  void write() {
+    nlohmann::json records = nlohmann::json::array();
+    for (auto& [id, held] : held_) {
+      if (!held.changed) continue;
+      const ExecutionRow& r = held.row;
+      records.push_back({{"id", r.id},
+                         {"state", state_name(r.state)},
+                         {"step", r.step},
+                         {"attempt", r.attempt},
+                         {"due_at", r.due_at_ms ? nlohmann::json(*r.due_at_ms) : nlohmann::json()},
+                         {"history", r.history_json},
+                         {"error", r.error},
+                         {"updated_at", r.updated_at_ms},
+                         {"awaiting", r.awaiting},
+                         {"resume_step", r.resume_step},
+                         {"lease_owner", r.lease_owner},
+                         {"doubt", static_cast<int>(r.doubt)},
+                         {"last_arrival", r.last_arrival}});
+      held.changed = false;
+    }
+    if (records.empty()) return;
+    const int64_t written =
+        db_.run(
+               "UPDATE executions e SET state = x.state, step = x.step, attempt = x.attempt, due_at = x.due_at, "
+               "history = x.history, error = x.error, updated_at = x.updated_at, awaiting = nullif(x.awaiting, ''), "
+               "resume_step = x.resume_step, lease_owner = nullif(x.lease_owner, ''), doubt = x.doubt, "
+               "last_arrival = x.last_arrival FROM json_to_recordset($1::json) AS x(id bigint, state text, "
+               "step text, attempt integer, due_at bigint, history text, error text, updated_at bigint, "
+               "awaiting text, resume_step text, lease_owner text, doubt integer, last_arrival bigint) "
+               "WHERE e.id = x.id",
+               PgParams().text(dump_text(records)))
+            .affected();
+    // Held rows are this transaction's: a row missing would be a bug. The
+    // group runs again the slow way, a compare-and-set per write.
+    if (written != static_cast<int64_t>(records.size())) throw NeedsSavepoints{};
+  }
+
+  // Writes the changed rows and forgets them all: statements of their own
+  // (ending a node's leases) change rows behind this copy.
+  void write_and_forget() {
+    write();
+    held_.clear();
+  }
+
+  // Compare-and-sets done here so far: a unit that failed after one needs
+  // its group run again with savepoints.
+  int64_t changes() const { return changes_; }
+
+ private:
+  struct Held {
+    ExecutionRow row;
+    bool changed = false;
+  };
+  PgConnection& db_;
+  std::unordered_map<int64_t, Held> held_;
+  int64_t changes_ = 0;
+};
+
+// A unit of work's rows: statements on the writer's connection, the group's
+// held rows in memory (none in a group run with a savepoint per write).
 class PostgresStore::Rows final : public ExecutionRows {
  public:
-  explicit Rows(PgConnection& db) : db_(db) {}
+  Rows(PgConnection& db, HeldRows* held) : db_(db), held_(held) {}
 
   bool move_router(int64_t from, int64_t to) override {
     if (db_.run("UPDATE router SET routed_up_to = $2 WHERE name = 'rules' AND routed_up_to = $1",
@@ -487,13 +613,20 @@ class PostgresStore::Rows final : public ExecutionRows {
   }
 
   std::optional<ExecutionRow> find(int64_t id) override {
+    if (held_) {
+      if (const ExecutionRow* row = held_->find(id)) return *row;
+    }
     auto found = read_executions(
         db_.run("SELECT " + kExecutionColumns + " FROM executions WHERE id = $1 FOR UPDATE", PgParams().integer(id)));
     if (found.empty()) return std::nullopt;
+    if (held_) held_->keep(found.front());
     return std::move(found.front());
   }
 
   bool compare_and_set(const ExecutionRow& r, ExecutionState state, const std::string& lease_owner) override {
+    if (held_) {
+      if (auto set = held_->compare_and_set(r, state, lease_owner)) return *set;
+    }
     PgParams p;
     p.integer(r.id).text(state_name(r.state)).text(r.step).integer(r.attempt);
     due(p, r.due_at_ms).text(r.history_json).text(r.error).integer(r.updated_at_ms).text(r.awaiting);
@@ -508,12 +641,15 @@ class PostgresStore::Rows final : public ExecutionRows {
                .affected() == 1;
   }
 
+  // Read by a statement: the held rows' changes are written first.
   std::vector<ExecutionRow> awaiting(const std::string& key) override {
+    if (held_) held_->write();
     return read_executions(
         db_.run("SELECT " + kExecutionColumns + " FROM executions WHERE awaiting = $1", PgParams().text(key)));
   }
 
   std::vector<ExecutionRow> branches(int64_t parent_id) override {
+    if (held_) held_->write();
     return read_executions(db_.run("SELECT " + kExecutionColumns + " FROM executions WHERE parent_id = $1 ORDER BY id",
                                    PgParams().integer(parent_id)));
   }
@@ -538,6 +674,7 @@ class PostgresStore::Rows final : public ExecutionRows {
 
  private:
   PgConnection& db_;
+  HeldRows* held_;
 };
 
 PostgresStore::PostgresStore(Options options) : options_(std::move(options)) {
@@ -667,11 +804,6 @@ void PostgresStore::append_events(std::vector<EventRecord> batch, AppendCallback
           append, true});
 }
 
-namespace {
-// A write failed after changing rows, in a group run without savepoints.
-struct NeedsSavepoints {};
-}  // namespace
-
 void PostgresStore::store_appends(PgConnection& db, std::deque<Write>& group, std::vector<StoreStatus>& errors,
                                   bool savepoints) {
   std::vector<size_t> appends;
@@ -728,12 +860,10 @@ void PostgresStore::store_appends(PgConnection& db, std::deque<Write>& group, st
   }
 }
 
-void PostgresStore::transact(Work work, WriteCallback done) {
-  submit({[work = std::move(work)](PgConnection& db) {
-            Rows rows(db);
-            work(rows);
-          },
-          std::move(done), nullptr, true});
+void PostgresStore::transact(Work work, WriteCallback done) { transact_on({}, std::move(work), std::move(done)); }
+
+void PostgresStore::transact_on(std::vector<int64_t> rows, Work work, WriteCallback done) {
+  submit({nullptr, std::move(done), nullptr, true, std::move(work), std::move(rows)});
 }
 
 void PostgresStore::flush() {
@@ -773,11 +903,30 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
                                                 bool last_try, bool savepoints) {
   bool commit_sent = false;
   std::fill(errors.begin(), errors.end(), StoreStatus{});
+  // A statement of the held rows refused: the group runs again with savepoints.
+  auto refused_means_savepoints = [](auto statements) {
+    try {
+      statements();
+    } catch (const PgError& e) {
+      if (e.retry()) throw;
+      throw NeedsSavepoints{};
+    }
+  };
   try {
     PgConnection& db = writer();
     db.execute("BEGIN");
+    std::optional<HeldRows> held;
+    if (!savepoints) {
+      held.emplace(db);
+      std::vector<int64_t> reads;
+      for (const Write& w : group) reads.insert(reads.end(), w.reads.begin(), w.reads.end());
+      refused_means_savepoints([&] { held->read(std::move(reads)); });
+    }
     for (size_t i = 0; i < group.size(); ++i) {
       if (group[i].append) continue;  // after the others, all at once
+      // Its own statements see what the units before it wrote, and the
+      // units after it read what they wrote.
+      if (held && group[i].apply) refused_means_savepoints([&] { held->write_and_forget(); });
       // A write that fails must not take the others of its group with it.
       // Most writes succeed, and most that fail (a compare-and-set another
       // host won) fail before they change a row: the group runs without
@@ -785,18 +934,24 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
       // and runs again with one per write only when a write failed after
       // changing rows (or in SQL, which aborts the transaction).
       if (savepoints) db.execute("SAVEPOINT one");
-      const int64_t changed_before = db.rows_changed();
+      auto changes = [&] { return db.rows_changed() + (held ? held->changes() : 0); };
+      const int64_t changed_before = changes();
       auto undo = [&](StoreStatus why) {
         if (savepoints) {
           db.execute("ROLLBACK TO SAVEPOINT one");
           db.execute("RELEASE SAVEPOINT one");
-        } else if (db.rows_changed() != changed_before) {
+        } else if (changes() != changed_before) {
           throw NeedsSavepoints{};
         }
         errors[i] = std::move(why);
       };
       try {
-        group[i].apply(db);
+        if (group[i].unit) {
+          Rows rows(db, held ? &*held : nullptr);
+          group[i].unit(rows);
+        } else {
+          group[i].apply(db);
+        }
         if (savepoints) db.execute("RELEASE SAVEPOINT one");
       } catch (const PgError& e) {
         if (e.retry()) throw;                      // the whole group again
@@ -808,6 +963,7 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
         undo({StoreErrc::kUnavailable, e.what()});
       }
     }
+    if (held) refused_means_savepoints([&] { held->write(); });
     // Appends last: the commit-order lock (which other hosts' appends wait
     // for) is held from them to the commit, not while the others ran.
     store_appends(db, group, errors, savepoints);

@@ -55,6 +55,7 @@ class PostgresStore final : public Store {
 
   int64_t routed_up_to() override;
   void transact(Work work, WriteCallback done) override;
+  void transact_on(std::vector<int64_t> rows, Work work, WriteCallback done) override;
   std::vector<ExecutionRow> claim_due(const DueClaim& claim) override;
   std::optional<int64_t> next_due_ms() override;
   std::optional<ExecutionRow> execution(int64_t id) override;
@@ -75,6 +76,7 @@ class PostgresStore final : public Store {
   void kv_async(KvOp op, std::string ns, std::string key, std::string value, KvDone done) override;
 
  private:
+  class HeldRows;
   class Rows;
   class Events;
   // An append's events, and what became of each.
@@ -82,11 +84,15 @@ class PostgresStore final : public Store {
     std::vector<EventRecord> events;
     std::vector<AppendOutcome> outcomes;
   };
+  // One of: statements of its own (`apply`), a unit of work on execution
+  // rows (`unit`), or an append.
   struct Write {
-    std::function<void(PgConnection&)> apply;  // unset for an append
+    std::function<void(PgConnection&)> apply;
     std::function<void(const StoreStatus&)> done;
     std::shared_ptr<Append> append = {};  // stores events: under the commit-order lock, with the group's others
     bool wakes = false;                   // other hosts may have work once it commits (NOTIFY)
+    Work unit = {};
+    std::vector<int64_t> reads = {};  // rows `unit` finds first: read with the whole group's at once
   };
   // Runs `read` on a pooled connection; once more on a new one if the
   // connection was lost (unless `run_again` is false: `read` wrote).

@@ -350,6 +350,12 @@ class Store : public KeyValueStore {
   // but the rows.
   using Work = std::function<void(ExecutionRows&)>;
   virtual void transact(Work work, WriteCallback done) = 0;
+  // The same for a unit that begins by finding these rows: a backend that
+  // commits units in groups may read (and lock) a whole group's rows at once.
+  virtual void transact_on(std::vector<int64_t> rows, Work work, WriteCallback done) {
+    (void)rows;
+    transact(std::move(work), std::move(done));
+  }
   // Ready or waiting executions due by the claim's time and leased by no one
   // else, earliest first (index on due time); see DueClaim.
   virtual std::vector<ExecutionRow> claim_due(const DueClaim& claim) = 0;

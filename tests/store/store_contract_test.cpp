@@ -1014,6 +1014,94 @@ TYPED_TEST(StoreContract, RowsRoundTripAndCompareAndSetWritesOnlyWhatItExpects) 
   EXPECT_EQ(store->execution(id)->lease_owner, "");
 }
 
+// Units committed in one group (they arrived while the writer was busy) see
+// each other's writes, and a statement of the group's (reading a parent's
+// branches, ending a node's leases) sees them too, and is seen; a unit that
+// fails after writing leaves the others' writes.
+TYPED_TEST(StoreContract, UnitsCommittedTogetherSeeEachOthersWritesAndOneFailingLeavesTheOthers) {
+  auto store = this->open();
+  int64_t parent = 0, branch = 0, other = 0;
+  ASSERT_TRUE(transact(*store, [&](ExecutionRows& rows) {
+                parent = rows.insert(new_row("e1"));
+                ExecutionRow leased = new_row("e1#0.a", parent);
+                leased.lease_owner = "host-a";
+                branch = rows.insert(leased);
+                other = rows.insert(new_row("e2"));
+              }).ok());
+  // Finds the row, checks it, changes it.
+  auto change = [](ExecutionRows& rows, int64_t id, const std::function<void(ExecutionRow&)>& edit) {
+    auto row = rows.find(id);
+    if (!row) throw StoreError("not found", StoreErrc::kNotFound);
+    ExecutionRow changed = *row;
+    edit(changed);
+    if (!rows.compare_and_set(changed, row->state, row->lease_owner))
+      throw StoreError("changed meanwhile", StoreErrc::kConflict);
+  };
+  // The writer busy a while: what is submitted next makes one group.
+  auto hold_writer = [&] {
+    auto busy = std::make_shared<std::promise<void>>();
+    auto once = std::make_shared<std::atomic<bool>>(false);
+    store->transact(
+        [busy, once](ExecutionRows&) {
+          if (!once->exchange(true)) busy->set_value();
+          std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        },
+        [](StoreStatus) {});
+    busy->get_future().wait();
+  };
+  std::vector<std::promise<StoreStatus>> ended(8);
+  auto unit = [&](size_t i, std::vector<int64_t> reads, Store::Work work) {
+    store->transact_on(std::move(reads), std::move(work), [&ended, i](StoreStatus s) { ended[i].set_value(s); });
+  };
+
+  // Each unit writes what it saw: a wrong view is a wrong row, not an error
+  // (an error would send the group through the savepoints' slower path).
+  hold_writer();
+  unit(0, {branch}, [&](ExecutionRows& rows) { change(rows, branch, [](ExecutionRow& r) { r.step += "a"; }); });
+  unit(1, {branch, other}, [&](ExecutionRows& rows) {
+    change(rows, other, [](ExecutionRow& r) { r.step = "x"; });
+    change(rows, branch, [](ExecutionRow& r) { r.step += "b"; });
+  });
+  store->end_leases("host-a", 0, [&ended](StoreStatus s) { ended[2].set_value(s); });  // due at 0 now
+  unit(3, {branch}, [&](ExecutionRows& rows) {
+    change(rows, branch, [](ExecutionRow& r) {
+      r.step += "c";
+      r.error = "due at " + (r.due_at_ms ? std::to_string(*r.due_at_ms) : "-");
+      r.state = ExecutionState::kDone;
+      r.lease_owner.clear();
+    });
+    std::string seen = "branches:";
+    for (const ExecutionRow& b : rows.branches(parent)) seen += " " + std::string(state_name(b.state)) + "/" + b.step;
+    change(rows, parent, [&](ExecutionRow& r) { r.step = seen; });
+  });
+  unit(4, {}, [&](ExecutionRows& rows) {
+    const std::string seen = state_name(rows.find(branch)->state);
+    change(rows, other, [&](ExecutionRow& r) { r.step += "/" + seen; });
+  });
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(ended[i].get_future().get().message, "") << i;
+  const auto b = store->execution(branch);
+  EXPECT_EQ(b->step, "abc");
+  EXPECT_EQ(b->error, "due at 0") << "the leases' end was not seen";
+  EXPECT_EQ(b->state, ExecutionState::kDone);
+  EXPECT_EQ(b->lease_owner, "");
+  EXPECT_EQ(store->execution(parent)->step, "branches: done/abc");
+  EXPECT_EQ(store->execution(other)->step, "x/done");
+
+  hold_writer();
+  unit(5, {other}, [&](ExecutionRows& rows) { change(rows, other, [](ExecutionRow& r) { r.step += "+y"; }); });
+  unit(6, {other, parent}, [&](ExecutionRows& rows) {
+    change(rows, parent, [](ExecutionRow& r) { r.step = "never"; });
+    change(rows, other, [](ExecutionRow& r) { r.step = "never"; });
+    throw StoreError("refused after writing", StoreErrc::kConflict);
+  });
+  unit(7, {other}, [&](ExecutionRows& rows) { change(rows, other, [](ExecutionRow& r) { r.step += "+z"; }); });
+  EXPECT_EQ(ended[5].get_future().get().message, "");
+  EXPECT_EQ(ended[6].get_future().get().message, "refused after writing");
+  EXPECT_EQ(ended[7].get_future().get().message, "");
+  EXPECT_EQ(store->execution(other)->step, "x/done+y+z");
+  EXPECT_EQ(store->execution(parent)->step, "branches: done/abc");
+}
+
 TYPED_TEST(StoreContract, BranchesArrivalsAndTheRouterPositionAreFoundByTheirKeys) {
   auto store = this->open();
   ASSERT_TRUE(transact(*store, [&](ExecutionRows& rows) {
