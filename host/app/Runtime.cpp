@@ -268,7 +268,9 @@ void Runtime::start() {
   pipeline_->start();
   // Another node's commits wake this one (a shared store), so that latency
   // does not wait for the pipeline's poll.
-  store_->on_changes([this] { pipeline_->wake(); });
+  store_->on_changes([this](Store::Change change) {
+    if (change == Store::Change::kDueWork || pipeline_->routes()) pipeline_->wake();
+  });
   membership_->start();
   time_triggers_->start();
   log_info("http", "listening", {{"address", config_.listen_host}, {"port", server_->port()}});

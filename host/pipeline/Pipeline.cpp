@@ -25,6 +25,7 @@ constexpr size_t kLaneBatch = 2000;                    // events the priority la
 constexpr int kLaneBatches = 10;                       // ... and how many batches between two routing batches
 constexpr int kLaneReserve = 100;                      // steps in flight the lane may start beyond max_in_flight
 constexpr size_t kLaneEvery = 128;                     // steps started between two turns of the lane
+constexpr int kIdleShare = 4;  // a node sharing the store starts what it routes below 1/4 of max_in_flight
 
 }  // namespace
 
@@ -170,11 +171,17 @@ bool Pipeline::routes_now() {
   const int64_t now = now_ms();
   const int64_t hold = options_.router_hold.count();
   if (now < router_held_until_ - hold * 2 / 3) return true;
+  // Another node routes: ask again a tenth of a hold later, not at every
+  // wake-up (each ask is a write on the shared store).
+  if (router_held_until_ == 0 && now < next_router_ask_) return false;
   if (store_.hold("router", owner_, now, now + hold)) {
     router_held_until_ = now + hold;
+    routes_ = true;
     return true;
   }
   router_held_until_ = 0;
+  routes_ = false;
+  next_router_ask_ = now + hold / 10;
   return false;
 }
 
@@ -241,9 +248,12 @@ bool Pipeline::route_new_events() {
         std::distance(batch.executions.begin(),
                       std::stable_partition(batch.executions.begin(), batch.executions.end(),
                                             [](const NewExecution& x) { return x.priority == kHighestPriority; })));
-    // On a store shared by several nodes the others claim what they can of
-    // the rest (SKIP LOCKED spreads it), so that every node's writer works.
-    const size_t start_now = reserve(std::max(options_.shared_store ? 0 : room(), std::min(high, lane_room())));
+    // On a store shared by several nodes, this one starts the rest only
+    // while it is nearly idle: an event then reaches its provider without
+    // a claim (a commit and a wake-up less); under load the others claim
+    // what they can (SKIP LOCKED spreads it), so that every node's writer works.
+    const size_t start_now =
+        reserve(std::max(options_.shared_store ? idle_room() : room(), std::min(high, lane_room())));
     std::promise<std::pair<StoreStatus, std::vector<ExecutionRow>>> committed;
     transitions_.route(std::move(batch), Transitions::Lease{owner_, lease_ms_, start_now},
                        [&](StoreStatus status, std::vector<ExecutionRow> started) {
@@ -381,6 +391,11 @@ bool Pipeline::due_now() {
 size_t Pipeline::lane_room() {
   std::lock_guard lock(mutex_);
   return stopping_ ? 0 : static_cast<size_t>(std::max(0, options_.max_in_flight + kLaneReserve - steps_in_flight_));
+}
+
+size_t Pipeline::idle_room() {
+  std::lock_guard lock(mutex_);
+  return stopping_ ? 0 : static_cast<size_t>(std::max(0, options_.max_in_flight / kIdleShare - steps_in_flight_));
 }
 
 size_t Pipeline::room() {

@@ -79,6 +79,8 @@ class Pipeline {
   void stop();
   // New events are in the store (saves waiting for the next poll).
   void wake();
+  // This node routes the events (of the nodes sharing a store, one does).
+  bool routes() const { return routes_; }
 
  private:
   void run();
@@ -88,6 +90,7 @@ class Pipeline {
   bool start_due_steps();
   size_t room();       // steps that may start before max_in_flight is reached
   size_t lane_room();  // ... and high-priority ones, within the lane's reserve beyond it
+  size_t idle_room();  // ... before a share of max_in_flight (kIdleShare) is reached: the node is nearly idle
   bool due_now();      // some execution's step is due (a retry, a resumed wait, a timeout)
   // Counts steps in flight before they start (returns `steps`), and gives back those that did not.
   size_t reserve(size_t steps);
@@ -142,6 +145,8 @@ class Pipeline {
   const std::string owner_;  // the claimer of due work: unique across hosts and restarts
   int64_t lease_ms_ = 120000;
   int64_t router_held_until_ = 0;         // this node routes until then (0: another node does)
+  std::atomic<bool> routes_{false};       // ... read by other threads
+  int64_t next_router_ask_ = 0;           // when another node routes: when to ask for the hold again
   std::unique_ptr<CallQueue> own_calls_;  // when the options bring none
   CallQueue& calls_;
   Interpreter interpreter_;

@@ -140,8 +140,11 @@ CREATE TABLE holds (
 )sql",
 };
 
-// The channel hosts wake each other on (LISTEN/NOTIFY).
+// The channel hosts wake each other on (LISTEN/NOTIFY), and what a
+// notification says was committed.
 constexpr char kChannel[] = "switchboard";
+constexpr char kEventsCommitted[] = "events";
+constexpr char kWorkCommitted[] = "work";
 
 // A write failed after changing rows, or a statement was refused (which
 // aborts the transaction), in a group run without savepoints.
@@ -538,6 +541,10 @@ class PostgresStore::Rows final : public ExecutionRows {
  public:
   Rows(PgConnection& db, HeldRows* held) : db_(db), held_(held) {}
 
+  // The unit left a row due and leased by no one: another host may run it
+  // (its commit wakes them).
+  bool made_due() const { return made_due_; }
+
   bool move_router(int64_t from, int64_t to) override {
     if (db_.run("UPDATE router SET routed_up_to = $2 WHERE name = 'rules' AND routed_up_to = $1",
                 PgParams().integer(from).integer(to))
@@ -557,6 +564,7 @@ class PostgresStore::Rows final : public ExecutionRows {
   }
 
   int64_t insert(const ExecutionRow& r) override {
+    note(r);
     PgParams p;
     p.text(r.rule).text(r.event_id).text(state_name(r.state)).text(r.step);
     due(p, r.due_at_ms).text(r.context_json).text(r.history_json).integer(r.created_at_ms).integer(r.updated_at_ms);
@@ -574,7 +582,8 @@ class PostgresStore::Rows final : public ExecutionRows {
   std::vector<int64_t> insert_all(const std::vector<ExecutionRow>& rows) override {
     if (rows.size() < 2) return ExecutionRows::insert_all(rows);
     nlohmann::json records = nlohmann::json::array();
-    for (const ExecutionRow& r : rows)
+    for (const ExecutionRow& r : rows) {
+      note(r);
       records.push_back({{"rule", r.rule},
                          {"event_id", r.event_id},
                          {"state", state_name(r.state)},
@@ -589,6 +598,7 @@ class PostgresStore::Rows final : public ExecutionRows {
                          {"priority", r.priority},
                          {"rule_version", r.rule_version},
                          {"lease_owner", r.lease_owner}});
+    }
     PgResult q = db_.run(
         "INSERT INTO executions (rule, event_id, state, step, due_at, context, history, created_at, updated_at, "
         "parent_id, end_step, priority, rule_version, lease_owner) "
@@ -624,6 +634,7 @@ class PostgresStore::Rows final : public ExecutionRows {
   }
 
   bool compare_and_set(const ExecutionRow& r, ExecutionState state, const std::string& lease_owner) override {
+    note(r);
     if (held_) {
       if (auto set = held_->compare_and_set(r, state, lease_owner)) return *set;
     }
@@ -673,8 +684,11 @@ class PostgresStore::Rows final : public ExecutionRows {
   }
 
  private:
+  void note(const ExecutionRow& r) { made_due_ = made_due_ || (r.due_at_ms && r.lease_owner.empty()); }
+
   PgConnection& db_;
   HeldRows* held_;
+  bool made_due_ = false;
 };
 
 PostgresStore::PostgresStore(Options options) : options_(std::move(options)) {
@@ -695,7 +709,7 @@ PostgresStore::~PostgresStore() {
   if (stop_listening_ >= 0) ::close(stop_listening_);
 }
 
-void PostgresStore::on_changes(std::function<void()> changed) {
+void PostgresStore::on_changes(std::function<void(Change)> changed) {
   std::lock_guard lock(changed_mutex_);
   changed_ = std::move(changed);
   if (!changed_ || listener_.joinable()) return;
@@ -707,10 +721,10 @@ void PostgresStore::on_changes(std::function<void()> changed) {
   listener_ = std::thread([this] { listen(); });
 }
 
-void PostgresStore::changed() {
+void PostgresStore::changed(Change change) {
   // Under the lock: once on_changes({}) returned, no callback runs.
   std::lock_guard lock(changed_mutex_);
-  if (changed_) changed_();
+  if (changed_) changed_(change);
 }
 
 void PostgresStore::listen() {
@@ -720,7 +734,8 @@ void PostgresStore::listen() {
       try {
         db = std::make_unique<PgConnection>(options_.conninfo);
         db->execute(std::string("LISTEN ") + kChannel);
-        changed();  // what was committed while no one listened
+        changed(Change::kEvents);  // what was committed while no one listened
+        changed(Change::kDueWork);
       } catch (const StoreError&) {
         db.reset();  // the server is away: try again in a second
       }
@@ -733,12 +748,16 @@ void PostgresStore::listen() {
       db.reset();
       continue;
     }
-    bool woken = false;
+    bool events = false, work = false;
     while (PGnotify* n = PQnotifies(db->handle())) {
-      woken = woken || n->be_pid != writer_pid_.load();  // this host's own commits wake no one
+      if (n->be_pid != writer_pid_.load()) {  // this host's own commits wake no one
+        events = events || std::string_view(n->extra) == kEventsCommitted;
+        work = work || std::string_view(n->extra) == kWorkCommitted;
+      }
       PQfreemem(n);
     }
-    if (woken) changed();
+    if (events) changed(Change::kEvents);
+    if (work) changed(Change::kDueWork);
   }
 }
 
@@ -805,7 +824,7 @@ void PostgresStore::append_events(std::vector<EventRecord> batch, AppendCallback
           [append, done = std::move(done)](const StoreStatus& status) {
             done(status.ok() ? AppendResult{"", std::move(append->outcomes)} : AppendResult{status.message, {}});
           },
-          append, true});
+          append});
 }
 
 void PostgresStore::store_appends(PgConnection& db, std::deque<Write>& group, std::vector<StoreStatus>& errors,
@@ -867,7 +886,7 @@ void PostgresStore::store_appends(PgConnection& db, std::deque<Write>& group, st
 void PostgresStore::transact(Work work, WriteCallback done) { transact_on({}, std::move(work), std::move(done)); }
 
 void PostgresStore::transact_on(std::vector<int64_t> rows, Work work, WriteCallback done) {
-  submit({nullptr, std::move(done), nullptr, true, std::move(work), std::move(rows)});
+  submit({nullptr, std::move(done), nullptr, false, std::move(work), std::move(rows)});
 }
 
 void PostgresStore::flush() {
@@ -919,6 +938,7 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
   try {
     PgConnection& db = writer();
     db.execute("BEGIN");
+    bool wakes = false;
     std::optional<HeldRows> held;
     if (!savepoints) {
       held.emplace(db);
@@ -953,8 +973,10 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
         if (group[i].unit) {
           Rows rows(db, held ? &*held : nullptr);
           group[i].unit(rows);
+          wakes = wakes || rows.made_due();
         } else {
           group[i].apply(db);
+          wakes = wakes || group[i].wakes;
         }
         if (savepoints) db.execute("RELEASE SAVEPOINT one");
       } catch (const PgError& e) {
@@ -971,12 +993,17 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
     // Appends last: the commit-order lock (which other hosts' appends wait
     // for) is held from them to the commit, not while the others ran.
     store_appends(db, group, errors, savepoints);
-    // Other hosts look for work when this commits (one notification per
-    // transaction, however many writes it holds).
-    if (std::any_of(group.begin(), group.end(), [](const Write& w) { return w.wakes; }))
-      db.execute(std::string("NOTIFY ") + kChannel);
+    // Other hosts look for work when this commits (a notification of each
+    // kind per transaction, however many writes it holds): the router for
+    // events, every host for rows due that no one holds. A step's end that
+    // leaves nothing to do (most of a campaign's) wakes no one. Sent with
+    // COMMIT: one round trip.
+    std::string commit;
+    if (std::any_of(group.begin(), group.end(), [](const Write& w) { return w.append != nullptr; }))
+      commit += std::string("NOTIFY ") + kChannel + ", '" + kEventsCommitted + "'; ";
+    if (wakes) commit += std::string("NOTIFY ") + kChannel + ", '" + kWorkCommitted + "'; ";
     commit_sent = true;
-    db.execute("COMMIT");
+    db.execute(commit + "COMMIT");
     return Outcome::kDone;
   } catch (const NeedsSavepoints&) {
     try {
@@ -1177,15 +1204,15 @@ std::vector<ExecutionRow> PostgresStore::claim_due(const DueClaim& c) {
 }
 
 std::optional<int64_t> PostgresStore::next_due_ms() {
-  return with_reader([](PgConnection& db) {
-    // One index range per priority: min() over the whole index would scan it.
-    std::optional<int64_t> next;
-    for (int priority = kLowestPriority; priority <= kHighestPriority; ++priority) {
-      PgResult q = db.run("SELECT min(due_at) FROM executions WHERE priority = $1 AND due_at IS NOT NULL",
-                          PgParams().integer(priority));
-      if (q.rows() && !q.is_null(0, 0)) next = std::min(next.value_or(q.integer(0, 0)), q.integer(0, 0));
-    }
-    return next;
+  return with_reader([](PgConnection& db) -> std::optional<int64_t> {
+    // One index range per priority (min() over the whole index would scan
+    // it), in one round trip.
+    PgResult q = db.run(
+        "SELECT min((SELECT min(due_at) FROM executions WHERE priority = p AND due_at IS NOT NULL)) "
+        "FROM generate_series($1::integer, $2::integer) AS p",
+        PgParams().integer(kLowestPriority).integer(kHighestPriority));
+    if (!q.rows() || q.is_null(0, 0)) return std::nullopt;
+    return q.integer(0, 0);
   });
 }
 

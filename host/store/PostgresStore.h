@@ -67,7 +67,7 @@ class PostgresStore final : public Store {
   std::vector<NodeRecord> nodes() override;
   void end_leases(const std::string& owner, int64_t now_ms, WriteCallback done) override;
   bool hold(const std::string& name, const std::string& owner, int64_t now_ms, int64_t until_ms) override;
-  void on_changes(std::function<void()> changed) override;
+  void on_changes(std::function<void(Change)> changed) override;
 
   void flush() override;
   std::optional<std::string> kv_get(const std::string& ns, const std::string& key) override;
@@ -90,7 +90,7 @@ class PostgresStore final : public Store {
     std::function<void(PgConnection&)> apply;
     std::function<void(const StoreStatus&)> done;
     std::shared_ptr<Append> append = {};  // stores events: under the commit-order lock, with the group's others
-    bool wakes = false;                   // other hosts may have work once it commits (NOTIFY)
+    bool wakes = false;                   // `apply`: other hosts may have work once it commits (NOTIFY)
     Work unit = {};
     std::vector<int64_t> reads = {};  // rows `unit` finds first: read with the whole group's at once
   };
@@ -113,7 +113,7 @@ class PostgresStore final : public Store {
 
   // The listener thread: wakes this host on the other hosts' commits.
   void listen();
-  void changed();  // runs the on_changes callback, if one is set
+  void changed(Change change);  // runs the on_changes callback, if one is set
 
   Options options_;
   std::unique_ptr<PgConnection> writer_;  // the writer thread's; null after it was lost
@@ -123,7 +123,7 @@ class PostgresStore final : public Store {
   WriteQueue<Write> queue_{options_.max_group_writes};
   std::thread thread_;
   std::mutex changed_mutex_;
-  std::function<void()> changed_;
+  std::function<void(Change)> changed_;
   int stop_listening_ = -1;  // an eventfd that ends the listener's poll
   std::thread listener_;
 };

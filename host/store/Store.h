@@ -386,10 +386,13 @@ class Store : public KeyValueStore {
   // compare-and-set, true when `owner` holds it until `until_ms` (it was
   // free, its holder's time ran out, or it was `owner`'s already).
   virtual bool hold(const std::string& name, const std::string& owner, int64_t now_ms, int64_t until_ms) = 0;
+  // What another host committed: events (for the router), or executions
+  // due that no one holds (for every host's claims).
+  enum class Change { kEvents, kDueWork };
   // `changed` runs (on a store thread) when another host committed events or
   // work: a backend shared by several hosts wakes the idle ones with it.
   // An empty function stops the calls; none runs after this returns.
-  virtual void on_changes(std::function<void()> changed) { (void)changed; }
+  virtual void on_changes(std::function<void(Change)> changed) { (void)changed; }
 };
 
 }  // namespace sb

@@ -1340,8 +1340,9 @@ TYPED_TEST(AwaitingContract, ABranchCancelledWithItsParentWhileItsStepRunsIsNotR
   EXPECT_EQ(command(running[0].id, {ExecutionState::kCancelled}, ExecutionState::kReady).code, StoreErrc::kConflict);
 }
 
-// PostgreSQL only: several hosts share it, and wake each other.
-TEST(PostgresStoreTest, AnotherHostsCommitWakesThisOne) {
+// PostgreSQL only: several hosts share it, and wake each other: for events
+// (the router), and for executions due that no one holds (every host).
+TEST(PostgresStoreTest, AnotherHostsCommitWakesThisOneForWhatItCommitted) {
   test::PgCluster* pg = test::PgCluster::shared();
   if (!pg) GTEST_SKIP() << "no PostgreSQL server on this machine";
   const std::string schema = pg->fresh_schema("wakes");
@@ -1349,21 +1350,32 @@ TEST(PostgresStoreTest, AnotherHostsCommitWakesThisOne) {
   PostgresStore two({pg->conninfo(schema)});
   std::mutex mutex;
   std::condition_variable changed;
-  int wakes = 0;
-  two.on_changes([&] {
+  int events = 0, work = 0;
+  two.on_changes([&](Store::Change change) {
     std::lock_guard lock(mutex);
-    ++wakes;
+    ++(change == Store::Change::kEvents ? events : work);
     changed.notify_all();
   });
-  auto wait_for = [&](int n) {
+  auto wait_for = [&](int n_events, int n_work, std::chrono::milliseconds at_most = std::chrono::seconds(5)) {
     std::unique_lock lock(mutex);
-    return changed.wait_for(lock, std::chrono::seconds(5), [&] { return wakes >= n; });
+    return changed.wait_for(lock, at_most, [&] { return events >= n_events && work >= n_work; });
   };
-  ASSERT_TRUE(wait_for(1));  // listening: it looks once for what came before
+  ASSERT_TRUE(wait_for(1, 1));  // listening: it looks once for what came before
   ASSERT_TRUE(append(one, {event("from-one")}).ok());
-  EXPECT_TRUE(wait_for(2)) << "no wake after another host's commit";
+  EXPECT_TRUE(wait_for(2, 1)) << "no wake after another host's events";
   ASSERT_TRUE(route_one(one, "from-one").ok());
-  EXPECT_TRUE(wait_for(3)) << "no wake after another host routed";
+  EXPECT_TRUE(wait_for(2, 2)) << "no wake after another host made an execution due";
+  // Its step ends, and the execution with it: nothing for anyone to do.
+  const auto claimed = one.claim_due({"host-one", now_ms() + 10, 10, 60000});
+  ASSERT_EQ(claimed.size(), 1u);
+  ExecutionUpdate done = ExecutionUpdate::to(claimed[0].id, ExecutionState::kDone, "", 0, std::nullopt);
+  done.lease_owner = "host-one";
+  std::promise<StoreStatus> ended;
+  Transitions(one).update(done, [&](StoreStatus s) { ended.set_value(s); });
+  ASSERT_TRUE(ended.get_future().get().ok());
+  EXPECT_FALSE(wait_for(2, 3, std::chrono::milliseconds(300))) << "a step's end with nothing after it woke a host";
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(events, 2);
 }
 
 // Two branches of one parallel group end at the same moment on two hosts:
