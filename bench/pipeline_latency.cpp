@@ -30,6 +30,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 std::mutex mutex;
 std::map<std::string, Clock::time_point> sent, arrived;
+std::vector<double> accepted_ms;  // POST -> 202
 
 struct SinkHandler : Poco::Net::HTTPRequestHandler {
   void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override {
@@ -92,15 +93,18 @@ int main(int argc, char** argv) {
         request.set("Authorization", "Bearer " + token);
         request.setContentType("application/json");
         request.setContentLength(static_cast<std::streamsize>(body.size()));
+        const auto posted = Clock::now();
         {
           std::lock_guard lock(mutex);
-          sent[id] = Clock::now();
+          sent[id] = posted;
         }
         session.sendRequest(request) << body;
         Poco::Net::HTTPResponse response;
         std::string answer;
         Poco::StreamCopier::copyToString(session.receiveResponse(response), answer);
         if (response.getStatus() != 202) ++failed;
+        std::lock_guard lock(mutex);
+        accepted_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - posted).count());
       }
     });
   for (auto& t : senders) t.join();
@@ -117,12 +121,16 @@ int main(int argc, char** argv) {
     if (auto s = sent.find(id); s != sent.end())
       ms.push_back(std::chrono::duration<double, std::milli>(t - s->second).count());
   std::sort(ms.begin(), ms.end());
-  auto pct = [&](double p) {
-    return ms.empty() ? 0.0 : ms[std::min(ms.size() - 1, static_cast<size_t>(p * ms.size()))];
+  std::sort(accepted_ms.begin(), accepted_ms.end());
+  auto pct_of = [](const std::vector<double>& v, double p) {
+    return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
   };
+  auto pct = [&](double p) { return pct_of(ms, p); };
   std::printf(
       "%d events at %d/s: %zu reached the sink, %d not accepted; latency p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max "
       "%.2f ms\n",
       total, rate, ms.size(), failed.load(), pct(0.5), pct(0.9), pct(0.99), ms.empty() ? 0.0 : ms.back());
+  std::printf("POST -> 202 (the event committed): p50 %.2f ms, p99 %.2f ms\n", pct_of(accepted_ms, 0.5),
+              pct_of(accepted_ms, 0.99));
   return ms.size() == static_cast<size_t>(total) && failed == 0 ? 0 : 1;
 }
