@@ -20,6 +20,7 @@
 // retries leave the execution "failed" with the reason (the dead letters).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <memory>

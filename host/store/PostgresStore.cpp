@@ -684,7 +684,11 @@ class PostgresStore::Rows final : public ExecutionRows {
   }
 
  private:
-  void note(const ExecutionRow& r) { made_due_ = made_due_ || (r.due_at_ms && r.lease_owner.empty()); }
+  // Due soon: a host looks at the due times again within a second anyway
+  // (the pipeline's longest sleep), so a wait of two days wakes no one.
+  void note(const ExecutionRow& r) {
+    made_due_ = made_due_ || (r.due_at_ms && *r.due_at_ms <= now_ms() + 1000 && r.lease_owner.empty());
+  }
 
   PgConnection& db_;
   HeldRows* held_;
@@ -751,8 +755,10 @@ void PostgresStore::listen() {
     bool events = false, work = false;
     while (PGnotify* n = PQnotifies(db->handle())) {
       if (n->be_pid != writer_pid_.load()) {  // this host's own commits wake no one
-        events = events || std::string_view(n->extra) == kEventsCommitted;
-        work = work || std::string_view(n->extra) == kWorkCommitted;
+        const std::string_view what = n->extra;
+        const bool unsaid = what.empty();  // from an older switchboard (a rolling upgrade)
+        events = events || unsaid || what == kEventsCommitted;
+        work = work || unsaid || what == kWorkCommitted;
       }
       PQfreemem(n);
     }
@@ -950,7 +956,7 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
       if (group[i].append) continue;  // after the others, all at once
       // Its own statements see what the units before it wrote, and the
       // units after it read what they wrote.
-      if (held && group[i].apply) refused_means_savepoints([&] { held->write_and_forget(); });
+      if (held && group[i].writes_executions) refused_means_savepoints([&] { held->write_and_forget(); });
       // A write that fails must not take the others of its group with it.
       // Most writes succeed, and most that fail (a compare-and-set another
       // host won) fail before they change a row: the group runs without
@@ -1326,7 +1332,12 @@ void PostgresStore::end_leases(const std::string& owner, int64_t now, WriteCallb
             db.run("DELETE FROM nodes WHERE id = $1", PgParams().text(owner));
             db.run("DELETE FROM holds WHERE owner = $1", PgParams().text(owner));
           },
-          std::move(done), nullptr, true});
+          std::move(done),
+          nullptr,
+          true,
+          {},
+          {},
+          /*writes_executions=*/true});
 }
 
 bool PostgresStore::hold(const std::string& name, const std::string& owner, int64_t now, int64_t until) {

@@ -93,6 +93,7 @@ class PostgresStore final : public Store {
     bool wakes = false;                   // `apply`: other hosts may have work once it commits (NOTIFY)
     Work unit = {};
     std::vector<int64_t> reads = {};  // rows `unit` finds first: read with the whole group's at once
+    bool writes_executions = false;   // `apply` changes execution rows (the group's held rows are written first)
   };
   // Runs `read` on a pooled connection; once more on a new one if the
   // connection was lost (unless `run_again` is false: `read` wrote).
