@@ -291,7 +291,7 @@ void Runtime::stop() {
     // Leases of steps that did not end are another node's at once (or this
     // host's after a restart), not when they run out.
     std::promise<StoreStatus> ended;
-    store_->end_leases(node_id_, now_ms(), [&](StoreStatus s) { ended.set_value(std::move(s)); });
+    store_->end_leases(node_id_, now_ms(), std::nullopt, [&](StoreStatus s) { ended.set_value(std::move(s)); });
     if (StoreStatus s = ended.get_future().get(); !s.ok())
       log_warn("cluster", "this node's leases stay until they run out", {{"error", s.message}});
   }

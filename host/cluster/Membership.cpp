@@ -60,7 +60,10 @@ void Membership::beat(int64_t now) {
   bool took_over = false;
   for (const NodeRecord& node : store_.nodes()) {
     if (node.id == self_.id || alive(node, now)) continue;
-    const StoreStatus s = wait([&](auto done) { store_.end_leases(node.id, now, done); });
+    // Only if it has not beaten since it was read: a node slow for a
+    // moment, not dead, keeps its leases.
+    const StoreStatus s = wait([&](auto done) { store_.end_leases(node.id, now, node.heartbeat_at_ms, done); });
+    if (s.code == StoreErrc::kConflict) continue;
     if (!s.ok()) throw StoreError(s.message, s.code);
     log_warn("cluster", "node stopped beating: its steps are taken over",
              {{"node", node.id}, {"last_heartbeat", format_time_ms(node.heartbeat_at_ms)}, {"leases", node.claims}});

@@ -1323,13 +1323,21 @@ std::vector<NodeRecord> PostgresStore::nodes() {
   });
 }
 
-void PostgresStore::end_leases(const std::string& owner, int64_t now, WriteCallback done) {
-  submit({[owner, now](PgConnection& db) {
+void PostgresStore::end_leases(const std::string& owner, int64_t now, std::optional<int64_t> last_heartbeat,
+                               WriteCallback done) {
+  submit({[owner, now, last_heartbeat](PgConnection& db) {
+            if (last_heartbeat) {
+              if (db.run("DELETE FROM nodes WHERE id = $1 AND heartbeat_at = $2",
+                         PgParams().text(owner).integer(*last_heartbeat))
+                      .affected() == 0)
+                throw StoreError("node " + owner + " has beaten since", StoreErrc::kConflict);
+            } else {
+              db.run("DELETE FROM nodes WHERE id = $1", PgParams().text(owner));
+            }
             // A row with no due time (cancelled, its step still running)
             // stays so: least() would make it due (SQLite's min() keeps NULL).
             db.run("UPDATE executions SET due_at = least(due_at, $2) WHERE lease_owner = $1 AND due_at IS NOT NULL",
                    PgParams().text(owner).integer(now));
-            db.run("DELETE FROM nodes WHERE id = $1", PgParams().text(owner));
             db.run("DELETE FROM holds WHERE owner = $1", PgParams().text(owner));
           },
           std::move(done),

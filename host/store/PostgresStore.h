@@ -65,7 +65,8 @@ class PostgresStore final : public Store {
   std::vector<ExecutionRow> executions(const ExecutionQuery& query) override;
   void beat(const NodeRecord& node, WriteCallback done) override;
   std::vector<NodeRecord> nodes() override;
-  void end_leases(const std::string& owner, int64_t now_ms, WriteCallback done) override;
+  void end_leases(const std::string& owner, int64_t now_ms, std::optional<int64_t> last_heartbeat_ms,
+                  WriteCallback done) override;
   bool hold(const std::string& name, const std::string& owner, int64_t now_ms, int64_t until_ms) override;
   void on_changes(std::function<void(Change)> changed) override;
 

@@ -840,13 +840,23 @@ std::vector<NodeRecord> SqliteStore::nodes() {
   return out;
 }
 
-void SqliteStore::end_leases(const std::string& owner, int64_t now, WriteCallback done) {
-  submit({[owner, now](Writer& w) {
+void SqliteStore::end_leases(const std::string& owner, int64_t now, std::optional<int64_t> last_heartbeat,
+                             WriteCallback done) {
+  submit({[owner, now, last_heartbeat](Writer& w) {
+            if (last_heartbeat) {
+              SqliteStatement(w.db.handle(), "DELETE FROM nodes WHERE id = ?1 AND heartbeat_at = ?2")
+                  .bind(1, owner)
+                  .bind(2, *last_heartbeat)
+                  .run();
+              if (sqlite3_changes(w.db.handle()) == 0)
+                throw StoreError("node " + owner + " has beaten since", StoreErrc::kConflict);
+            } else {
+              SqliteStatement(w.db.handle(), "DELETE FROM nodes WHERE id = ?").bind(1, owner).run();
+            }
             SqliteStatement(w.db.handle(), "UPDATE executions SET due_at = min(due_at, ?2) WHERE lease_owner = ?1")
                 .bind(1, owner)
                 .bind(2, now)
                 .run();
-            SqliteStatement(w.db.handle(), "DELETE FROM nodes WHERE id = ?").bind(1, owner).run();
             SqliteStatement(w.db.handle(), "DELETE FROM holds WHERE owner = ?").bind(1, owner).run();
           },
           std::move(done)});

@@ -380,8 +380,11 @@ class Store : public KeyValueStore {
   virtual std::vector<NodeRecord> nodes() = 0;
   // Ends the leases `owner` holds now (a node that stopped beating, or this
   // one stopping): they are taken over by the next claim as if they had run
-  // out; its holds end, and the node's row is forgotten.
-  virtual void end_leases(const std::string& owner, int64_t now_ms, WriteCallback done) = 0;
+  // out; its holds end, and the node's row is forgotten. With
+  // `last_heartbeat_ms` (the node was seen dead with that heartbeat), only
+  // if it has not beaten since: otherwise kConflict, and nothing changes.
+  virtual void end_leases(const std::string& owner, int64_t now_ms, std::optional<int64_t> last_heartbeat_ms,
+                          WriteCallback done) = 0;
   // A named lease on work one host at a time must do (time triggers):
   // compare-and-set, true when `owner` holds it until `until_ms` (it was
   // free, its holder's time ran out, or it was `owner`'s already).

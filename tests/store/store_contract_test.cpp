@@ -791,7 +791,7 @@ StoreStatus write(const std::function<void(Store::WriteCallback)>& call) {
   return got.get_future().get();
 }
 
-TYPED_TEST(StoreContract, NodesAreListedWithTheLeasesTheyHoldAndADeadOnesAreTakenOver) {
+TYPED_TEST(StoreContract, NodesAreListedWithTheLeasesTheyHoldAndADeadOnesAreTakenOverUnlessItBeatAgain) {
   auto store = this->open();
   const NodeRecord a{"host-a-1-x", "machine-a", "10.0.0.1:8080", 1000, 1000};
   const NodeRecord b{"host-b-2-y", "machine-b", "10.0.0.2:8080", 2000, 2000};
@@ -812,9 +812,12 @@ TYPED_TEST(StoreContract, NodesAreListedWithTheLeasesTheyHoldAndADeadOnesAreTake
   EXPECT_EQ(nodes[0].claims, 1);
   EXPECT_EQ(nodes[1].id, b.id);
   EXPECT_EQ(nodes[1].claims, 0);
-  // a stopped beating: its lease ends now, and b takes the step over, which may have run.
+  // Seen dead with its first heartbeat, a has beaten since: it keeps its lease.
+  EXPECT_EQ(write([&](auto done) { store->end_leases(a.id, now_ms(), 1000, done); }).code, StoreErrc::kConflict);
+  EXPECT_EQ(store->nodes().size(), 2u);
   EXPECT_TRUE(store->claim_due({b.id, now_ms() + 10, 10, 60000}).empty());
-  ASSERT_TRUE(write([&](auto done) { store->end_leases(a.id, now_ms(), done); }).ok());
+  // a stopped beating: its lease ends now, and b takes the step over, which may have run.
+  ASSERT_TRUE(write([&](auto done) { store->end_leases(a.id, now_ms(), 5000, done); }).ok());
   nodes = store->nodes();
   ASSERT_EQ(nodes.size(), 1u);
   EXPECT_EQ(nodes[0].id, b.id);
@@ -836,7 +839,7 @@ TYPED_TEST(StoreContract, EndingADeadNodesLeasesLeavesACancelledStepCancelled) {
       {running[0].id, {ExecutionState::kReady}, ExecutionState::kCancelled, std::nullopt, R"({"admin":"x"})"},
       [&](StoreStatus s) { cancelled.set_value(s); });
   ASSERT_TRUE(cancelled.get_future().get().ok());
-  ASSERT_TRUE(write([&](auto done) { store->end_leases("host-a", now_ms(), done); }).ok());
+  ASSERT_TRUE(write([&](auto done) { store->end_leases("host-a", now_ms(), std::nullopt, done); }).ok());
   EXPECT_TRUE(store->claim_due({"host-b", now_ms() + 10, 10, 60000}).empty()) << "a cancelled step ran again";
   EXPECT_EQ(store->execution(running[0].id)->state, ExecutionState::kCancelled);
 }
@@ -851,7 +854,7 @@ TYPED_TEST(StoreContract, ANamedHoldIsOneOwnersUntilItsTimeRunsOut) {
   EXPECT_TRUE(store->hold("time_triggers", "b", 301, 400));  // a's time ran out
   EXPECT_FALSE(store->hold("time_triggers", "a", 350, 450));
   // b stops: what it held is free at once.
-  ASSERT_TRUE(write([&](auto done) { store->end_leases("b", 360, done); }).ok());
+  ASSERT_TRUE(write([&](auto done) { store->end_leases("b", 360, std::nullopt, done); }).ok());
   EXPECT_TRUE(store->hold("time_triggers", "a", 370, 470));
   EXPECT_TRUE(store->hold("other", "a", 370, 470));
 }
@@ -1062,7 +1065,7 @@ TYPED_TEST(StoreContract, UnitsCommittedTogetherSeeEachOthersWritesAndOneFailing
     change(rows, other, [](ExecutionRow& r) { r.step = "x"; });
     change(rows, branch, [](ExecutionRow& r) { r.step += "b"; });
   });
-  store->end_leases("host-a", 0, [&ended](StoreStatus s) { ended[2].set_value(s); });  // due at 0 now
+  store->end_leases("host-a", 0, std::nullopt, [&ended](StoreStatus s) { ended[2].set_value(s); });  // due at 0 now
   unit(3, {branch}, [&](ExecutionRows& rows) {
     change(rows, branch, [](ExecutionRow& r) {
       r.step += "c";
