@@ -442,6 +442,7 @@ class PostgresStore::HeldRows {
       keep(std::move(row));
   }
 
+  // A row this group locked (found by a statement of its own).
   void keep(ExecutionRow row) {
     const int64_t id = row.id;
     held_.insert_or_assign(id, Held{std::move(row), false});
