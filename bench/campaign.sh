@@ -68,7 +68,7 @@ def alerts_sink():
         conn, _ = srv.accept()
         threading.Thread(target=serve, args=(conn,), daemon=True).start()
 threading.Thread(target=alerts_sink, daemon=True).start()
-sent, n = {}, 0
+sent, accepted, n = {}, [], 0
 while not os.path.exists(stop):
     t = time.time()
     sent[f"u{n}"] = t
@@ -76,6 +76,7 @@ while not os.path.exists(stop):
                                  data=json.dumps({"events": [{"id": f"h{n}", "type": "password.reset", "contact": {"id": f"u{n}"}}]}).encode(),
                                  headers={"Authorization": "Bearer campaign-token", "Content-Type": "application/json"})
     assert urllib.request.urlopen(req).status == 202
+    accepted.append((time.time() - t) * 1000)
     n += 1
     time.sleep(max(0, 1 / high_rate - (time.time() - t)))
 time.sleep(0.5)
@@ -83,6 +84,9 @@ lat = sorted((arrived[k] - t) * 1000 for k, t in list(sent.items()) if k in arri
 if lat:
     print(f"high priority during the drain: {len(lat)} of {len(sent)} events arrived, p50 {lat[len(lat) // 2]:.1f} ms, "
           f"p99 {lat[min(len(lat) - 1, int(len(lat) * 0.99))]:.1f} ms, max {lat[-1]:.1f} ms")
+    accepted.sort()
+    print(f"  of which POST -> 202 (the event committed): p50 {accepted[len(accepted) // 2]:.1f} ms, "
+          f"p99 {accepted[min(len(accepted) - 1, int(len(accepted) * 0.99))]:.1f} ms")
 PY
 high=$!
 fi

@@ -140,9 +140,7 @@ CREATE TABLE holds (
 )sql",
 };
 
-// The channel hosts wake each other on (LISTEN/NOTIFY), and what a
-// notification says was committed.
-constexpr char kChannel[] = "switchboard";
+// What a notification on the hosts' channel (LISTEN/NOTIFY) says was committed.
 constexpr char kEventsCommitted[] = "events";
 constexpr char kWorkCommitted[] = "work";
 
@@ -700,6 +698,13 @@ PostgresStore::PostgresStore(Options options) : options_(std::move(options)) {
   if (const std::string password = pg_password(options_.conninfo); !password.empty())
     Logger::instance().add_secret(password);
   migrate(writer());
+  // The hosts' channel, named after the schema: a channel is the database's,
+  // and stores in other schemas of it wake no one here.
+  const std::string channel = "switchboard " + writer().run("SELECT current_schema()").text(0, 0);
+  char* quoted = PQescapeIdentifier(writer().handle(), channel.c_str(), channel.size());
+  if (!quoted) throw StoreError("cannot name the store's notification channel");
+  channel_ = quoted;
+  PQfreemem(quoted);
   thread_ = std::thread([this] { writer_loop(); });
 }
 
@@ -738,7 +743,7 @@ void PostgresStore::listen() {
     if (!db) {
       try {
         db = std::make_unique<PgConnection>(options_.conninfo);
-        db->execute(std::string("LISTEN ") + kChannel);
+        db->execute("LISTEN " + channel_);
         changed(Change::kEvents);  // what was committed while no one listened
         changed(Change::kDueWork);
       } catch (const StoreError&) {
@@ -1007,8 +1012,8 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
     // COMMIT: one round trip.
     std::string commit;
     if (std::any_of(group.begin(), group.end(), [](const Write& w) { return w.append != nullptr; }))
-      commit += std::string("NOTIFY ") + kChannel + ", '" + kEventsCommitted + "'; ";
-    if (wakes) commit += std::string("NOTIFY ") + kChannel + ", '" + kWorkCommitted + "'; ";
+      commit += "NOTIFY " + channel_ + ", '" + kEventsCommitted + "'; ";
+    if (wakes) commit += "NOTIFY " + channel_ + ", '" + kWorkCommitted + "'; ";
     commit_sent = true;
     db.execute(commit + "COMMIT");
     return Outcome::kDone;

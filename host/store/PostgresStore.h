@@ -126,6 +126,7 @@ class PostgresStore final : public Store {
   std::thread thread_;
   std::mutex changed_mutex_;
   std::function<void(Change)> changed_;
+  std::string channel_;      // LISTEN/NOTIFY's, quoted
   int stop_listening_ = -1;  // an eventfd that ends the listener's poll
   std::thread listener_;
 };
