@@ -36,7 +36,13 @@ std::string phone_digits(const std::string& number) {
   return out;
 }
 
-// One event, already at `pointer` in the body.
+// A value the stores keep as a key in a text column: PostgreSQL's text
+// holds no U+0000 (and libpq would cut the value there), so no backend
+// takes it (the same event must mean the same on both).
+void refuse_nul(const std::string& value, const std::string& where, ParsedEvents& out) {
+  if (value.find('\0') != std::string::npos) out.problems.push_back({where, "must not contain the character U+0000"});
+}
+
 // The first item's string `field` of the array `list`, or null.
 const json* json_at(const json& c, const char* list, const char* field) {
   const auto items = c.find(list);
@@ -53,6 +59,7 @@ void read_event(const json& event, const std::string& pointer, int64_t now_ms, c
 
   EventRecord record;
   record.id = event["id"].get<std::string>();
+  refuse_nul(record.id, pointer + "/id", out);
   record.type = event["type"].get<std::string>();
   record.source = source;
   record.received_at_ms = now_ms;
@@ -71,6 +78,7 @@ void read_event(const json& event, const std::string& pointer, int64_t now_ms, c
     std::string key = contact_key(c);
     if (key.empty())
       out.problems.push_back({pointer + "/contact", "needs an id, an email or a phone to tell who the person is"});
+    refuse_nul(key, pointer + "/contact", out);
     if (!key.empty()) {
       // Tags added or removed one by one are changes, not the contact's data;
       // the aggregates are the host's own (store/Store.h ContactAggregate).
@@ -93,6 +101,8 @@ void read_event(const json& event, const std::string& pointer, int64_t now_ms, c
     update.id = e["id"].get<std::string>();
     update.sets_status = e.contains("status");
     if (update.sets_status && e["status"].is_string()) update.status = e["status"].get<std::string>();
+    refuse_nul(update.id, pointer + "/entity/id", out);
+    refuse_nul(update.status.value_or(""), pointer + "/entity/status", out);
     update.data_json = dump_text(e);
     record.entity = std::move(update);
   }

@@ -102,6 +102,11 @@ TEST_F(EventsApiTest, EachBadEventNamesTheFieldAtFault) {
   unknown_field["colour"] = "red";
   json bad_status = lead_event("x");
   bad_status["entity"]["status"] = 7;
+  json nul_id = lead_event(std::string("x\0y", 3));
+  json nul_contact = lead_event("x");
+  nul_contact["contact"] = {{"id", std::string("c\0", 2)}};
+  json nul_entity = lead_event("x");
+  nul_entity["entity"]["id"] = std::string("L\0", 2);
   json too_many = {{"events", json::array()}};
   for (int i = 0; i < 1001; ++i) too_many["events"].push_back(lead_event("m" + std::to_string(i)));
   const BadEvent cases[] = {
@@ -111,6 +116,9 @@ TEST_F(EventsApiTest, EachBadEventNamesTheFieldAtFault) {
       {"anonymous contact", anonymous, "/contact", "an id, an email or a phone"},
       {"unknown field", unknown_field, "", "colour"},
       {"status type", bad_status, "/entity/status", ""},
+      {"NUL in the id", nul_id, "/id", "U+0000"},
+      {"NUL in the contact's id", nul_contact, "/contact", "U+0000"},
+      {"NUL in the entity's id", nul_entity, "/entity/id", "U+0000"},
       {"batch too big", too_many, "/events", "1 to 1000"},
       {"not an object", json::array({lead_event("x")}), "", "expected an event object"},
   };
