@@ -113,6 +113,10 @@ TEST_F(PostgresEndToEnd, ThreeNodesShareABurstAndASigkilledNodesStepsAreTakenOve
   constexpr int kMaxInFlight = 40;
   cfg["executions"] = {{"max_in_flight", kMaxInFlight}};
   cfg["cluster"] = {{"heartbeat", "200ms"}, {"node_timeout", "1s"}};
+  // Fewer connections to the sink than its 64 threads: a keep-alive
+  // connection holds one, and a request on a connection waiting for a thread
+  // timed out after it was recorded, and was sent again (a retry, with its key).
+  cfg["http_client"] = {{"max_connections", 16}};
   // Each node's provider URL names the node: the sink sees who sent what.
   std::vector<std::unique_ptr<HostProcess>> nodes;
   for (int n = 0; n < 3; ++n) {
