@@ -3,19 +3,16 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "store/Store.h"
 #include "util/JsonText.h"
 
 namespace sb {
 
 using nlohmann::json;
 
-FrequencyCaps::FrequencyCaps(std::vector<FrequencyCap> caps, KeyValueStore& kv)
-    : caps_(std::move(caps)), state_(kv, kFrequencyKeys) {}
+FrequencyCaps::FrequencyCaps(std::vector<FrequencyCap> caps, Store& store) : caps_(std::move(caps)), store_(store) {}
 
-FrequencyCaps::Verdict FrequencyCaps::take(const std::string& contact_key, const std::string& channel,
-                                           const std::string& category, const std::string& message_key,
-                                           int64_t now_ms) {
+void FrequencyCaps::take(const std::string& contact_key, const std::string& channel, const std::string& category,
+                         const std::string& message_key, int64_t now_ms, Decided done) {
   int64_t keep_ms = 0;
   bool applies = false;
   for (const FrequencyCap& cap : caps_)
@@ -23,10 +20,18 @@ FrequencyCaps::Verdict FrequencyCaps::take(const std::string& contact_key, const
       keep_ms = std::max(keep_ms, cap.period_ms);
       applies = applies || cap.category.empty() || cap.category == category;
     }
-  if (!applies || contact_key.empty()) return {};
-  const std::string key = contact_key + "|" + channel;
-  std::lock_guard decide(state_.decision_mutex());
-  const std::optional<std::string> stored = state_.get(key);
+  if (!applies || contact_key.empty()) return done({}, {});
+  auto verdict = std::make_shared<Verdict>();
+  store_.transact(
+      [this, verdict, key = contact_key + "|" + channel, channel, category, message_key, now_ms,
+       keep_ms](ExecutionRows& rows) { *verdict = decide(rows, key, channel, category, message_key, now_ms, keep_ms); },
+      [verdict, done = std::move(done)](StoreStatus status) { done(status, *verdict); });
+}
+
+FrequencyCaps::Verdict FrequencyCaps::decide(ExecutionRows& rows, const std::string& key, const std::string& channel,
+                                             const std::string& category, const std::string& message_key,
+                                             int64_t now_ms, int64_t keep_ms) const {
+  const std::optional<std::string> stored = rows.kv_get(kFrequencyKeys, key);
   // {"marketing": [[sent_at_ms, message key], ...], ...}, only what a period still covers.
   json sends = stored ? json::parse(*stored, nullptr, false) : json::object();
   if (!sends.is_object()) sends = json::object();
@@ -59,7 +64,7 @@ FrequencyCaps::Verdict FrequencyCaps::take(const std::string& contact_key, const
             free_at};
   }
   sends[category].push_back(json::array({now_ms, message_key}));
-  state_.put(key, dump_text(sends));
+  rows.kv_put(kFrequencyKeys, key, dump_text(sends));
   return {};
 }
 

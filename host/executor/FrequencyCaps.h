@@ -5,14 +5,16 @@
 //
 // The sends are kept in the host's key-value state (host:frequency, one
 // record per contact and channel, pruned to the longest period), so caps
-// hold across restarts (executor/KvState.h).
+// hold across restarts; each message is counted in a unit of work that
+// locks its record, so hosts sharing a store count one after the other.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
-#include "executor/KvState.h"
+#include "store/Store.h"
 
 namespace sb {
 
@@ -26,23 +28,30 @@ struct FrequencyCap {
 
 class FrequencyCaps {
  public:
-  FrequencyCaps(std::vector<FrequencyCap> caps, KeyValueStore& kv);
+  FrequencyCaps(std::vector<FrequencyCap> caps, Store& store);
 
   struct Verdict {
     std::string over;        // why the message may not go now ("" = it may, and is counted)
     int64_t free_at_ms = 0;  // when it may
   };
+  using Decided = std::function<void(const StoreStatus&, const Verdict&)>;
   // Counts one message to the contact unless a cap forbids it; a message
   // (its idempotency key) counted before is allowed again without counting,
-  // so a retry is not refused by its own first attempt. Thread-safe.
-  Verdict take(const std::string& contact_key, const std::string& channel, const std::string& category,
-               const std::string& message_key, int64_t now_ms);
+  // so a retry is not refused by its own first attempt. `done` runs once:
+  // when the count is committed, on a store thread (a status that is not
+  // ok: nothing was counted), or at once, on this thread, when no cap
+  // counts the message. Thread-safe.
+  void take(const std::string& contact_key, const std::string& channel, const std::string& category,
+            const std::string& message_key, int64_t now_ms, Decided done);
 
   bool empty() const { return caps_.empty(); }
 
  private:
+  Verdict decide(ExecutionRows& rows, const std::string& key, const std::string& channel, const std::string& category,
+                 const std::string& message_key, int64_t now_ms, int64_t keep_ms) const;
+
   const std::vector<FrequencyCap> caps_;
-  KvState state_;
+  Store& store_;
 };
 
 inline constexpr char kFrequencyKeys[] = "host:frequency";

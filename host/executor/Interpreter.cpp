@@ -61,8 +61,7 @@ Interpreter::Interpreter(ActionDispatcher& actions, CallQueue& calls, Store& eve
       account_(std::move(account)),
       events_added_(std::move(events_added)),
       caps_(caps),
-      durable_(durable),
-      digests_(events, kDigestKeys) {}
+      durable_(durable) {}
 
 namespace {
 // Where a step id of this execution is in its rule version. Rows from before
@@ -197,74 +196,88 @@ void Interpreter::digest(const Claimed& at, const CompiledStep& step, const json
     return step_ended(at, step, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, e.what()), decisions);
   }
   const std::string key = row.rule + "|" + step.id + "|" + group;
-  const std::string closed_key = key + "|closed";
   const int64_t now = now_ms();
   json entry{{"step", step.name}, {"at", format_time_ms(now)}};
   if (!decisions.empty()) entry["branches"] = decisions;
-  const ExecutionUpdate update = [&] {
-    std::lock_guard decide(digests_.decision_mutex());
+  const int next = at.index + 1;
+  const bool last = next >= static_cast<int>(at.rule->steps.size());
+  // Which execution leads the group is decided where the update is applied,
+  // under the lock on the group's state: two hosts running steps of one
+  // group decide one after the other (a lock held only by this host would
+  // let each open a digest of its own).
+  ExecutionUpdate update;
+  update.id = row.id;
+  update.decide = [key, closed_key = key + "|closed", id = row.id, event_id = row.event_id, item = std::move(item),
+                   entry = std::move(entry), now, window_ms = step.wait_ms.value_or(0),
+                   next_step = at.rule->id_at(next), last](ExecutionRows& rows, ExecutionUpdate& out) {
+    json noted = entry;  // this run's history entry (a unit may run again)
     auto read = [&](const std::string& k) {
-      const auto stored = digests_.get(k);
+      const auto stored = rows.kv_get(kDigestKeys, k);
       json value = stored ? json::parse(*stored, nullptr, false) : json();
       return value.is_object() ? value : json();
     };
+    auto decide = [&](ExecutionState state, std::string step_id, std::optional<int64_t> due) {
+      out.state = state;
+      out.step = std::move(step_id);
+      out.attempt = 0;
+      out.due_at_ms = due;
+      out.history_entry_json = dump_text(noted);
+    };
     auto collecting = [&](int64_t until) {
-      entry["outcome"] = "collecting";
-      entry["until"] = format_time_ms(until);
-      return ExecutionUpdate::to(row.id, ExecutionState::kWaiting, step.id, 0, until, dump_text(entry), "");
+      noted["outcome"] = "collecting";
+      noted["until"] = format_time_ms(until);
+      decide(ExecutionState::kWaiting, out.step, until);
     };
     json open = read(key);
     json closed = read(closed_key);
-    const bool leads_open = open.is_object() && open.value("leader", int64_t{0}) == row.id;
+    const bool leads_open = open.is_object() && open.value("leader", int64_t{0}) == id;
     // This execution leads: wait out the window, then go on with every event that joined. The
     // closed digest stays (one per group) so that this step decides the same if it runs again
     // after a crash.
     if (leads_open && now < open.value("until", int64_t{0})) return collecting(open.value("until", int64_t{0}));
     if (leads_open) {
       closed = open;
-      digests_.put(closed_key, dump_text(closed));
-      digests_.put(key, "null");
+      rows.kv_put(kDigestKeys, closed_key, dump_text(closed));
+      rows.kv_put(kDigestKeys, key, "null");
     }
-    if (closed.is_object() && closed.value("leader", int64_t{0}) == row.id) {
+    if (closed.is_object() && closed.value("leader", int64_t{0}) == id) {
       std::string list;
       for (const json& line : closed["items"]) list += (list.empty() ? "" : "\n") + as_text(line);
-      entry["outcome"] = "done";
-      entry["output"] = {
+      noted["outcome"] = "done";
+      noted["output"] = {
           {"count", closed["items"].size()}, {"items", closed["items"]}, {"list", list}, {"events", closed["events"]}};
-      const int next = at.index + 1;
-      const bool last = next >= static_cast<int>(at.rule->steps.size());
-      return ExecutionUpdate::to(row.id, last ? ExecutionState::kDone : ExecutionState::kReady, at.rule->id_at(next), 0,
-                                 last ? std::nullopt : std::optional<int64_t>(now), dump_text(entry), "");
+      return decide(last ? ExecutionState::kDone : ExecutionState::kReady, next_step,
+                    last ? std::nullopt : std::optional<int64_t>(now));
     }
     // A leader that has not closed its window long after it ended (failed, cancelled) does not
     // hold the group: this execution takes over, with what was collected.
-    const int64_t grace = std::max<int64_t>(*step.wait_ms, 3'600'000);
+    const int64_t grace = std::max<int64_t>(window_ms, 3'600'000);
     const bool live = open.is_object() && now < open.value("until", int64_t{0}) + grace;
     if (live) {
       // Another execution collects this group: this event joins it once, and this execution ends here.
       bool listed = false;
-      for (const json& id : open["events"]) listed = listed || id == row.event_id;
+      for (const json& joined : open["events"]) listed = listed || joined == event_id;
       if (!listed) {
         open["items"].push_back(item);
-        open["events"].push_back(row.event_id);
-        digests_.put(key, dump_text(open));
+        open["events"].push_back(event_id);
+        rows.kv_put(kDigestKeys, key, dump_text(open));
       }
-      entry["outcome"] = "digested";
-      entry["into"] = open["leader"];
-      return ExecutionUpdate::to(row.id, ExecutionState::kDone, kEndId, 0, std::nullopt, dump_text(entry), "");
+      noted["outcome"] = "digested";
+      noted["into"] = open["leader"];
+      return decide(ExecutionState::kDone, kEndId, std::nullopt);
     }
     json items = open.is_object() ? open["items"] : json::array();
     json events = open.is_object() ? open["events"] : json::array();
     items.push_back(item);
-    events.push_back(row.event_id);
-    const int64_t until = now + step.wait_ms.value_or(0);
-    digests_.put(
-        key, dump_text(json{
-                 {"leader", row.id}, {"until", until}, {"items", std::move(items)}, {"events", std::move(events)}}));
-    return collecting(until);
-  }();
-  // Not under the lock: a route's record runs its next steps at once, on this thread.
-  at.record(update);
+    events.push_back(event_id);
+    const int64_t until = now + window_ms;
+    rows.kv_put(
+        kDigestKeys, key,
+        dump_text(json{{"leader", id}, {"until", until}, {"items", std::move(items)}, {"events", std::move(events)}}));
+    collecting(until);
+  };
+  update.step = step.id;  // where a collecting execution stays
+  at.record(std::move(update));
 }
 
 void Interpreter::hold_in_doubt(const Claimed& at, const CompiledStep& step, json decisions) {
@@ -359,31 +372,50 @@ void Interpreter::run_action(const Claimed& at, const CompiledStep& step, const 
     const ActionRequest& message = std::get<ActionRequest>(request);
     if (auto why = preferences_refuse(at, step, message, context)) return step_skipped(at, step, *why, decisions);
     if (caps_) {
-      const auto category = message.params.find("category");
-      const auto verdict =
-          caps_->take(message.subject.contact_key, step.channel,
-                      category != message.params.end() && category->is_string() ? category->get<std::string>() : "",
-                      message.idempotency_key, now_ms());
-      if (!verdict.over.empty() && !at.rule->defer_over_cap) return step_skipped(at, step, verdict.over, decisions);
-      if (!verdict.over.empty()) {
-        ActionOutcome later = ActionOutcome::failure(SB_OUTCOME_DEFERRED, verdict.over);
-        later.retry_after_s = static_cast<uint32_t>(std::max<int64_t>(1, (verdict.free_at_ms - now_ms() + 999) / 1000));
-        return step_ended(at, step, later, decisions);
-      }
+      const auto found = message.params.find("category");
+      const std::string category = found != message.params.end() && found->is_string() ? found->get<std::string>() : "";
+      const std::string contact = message.subject.contact_key, key = message.idempotency_key;
+      // Counted in a unit of work of the store (hosts sharing it count one
+      // after the other): the step goes on once that commits.
+      return caps_->take(contact, step.channel, category, key, now_ms(),
+                         [this, at, &step, context, decisions = std::move(decisions),
+                          request = std::move(std::get<ActionRequest>(request))](
+                             const StoreStatus& status, const FrequencyCaps::Verdict& verdict) mutable {
+                           if (!status.ok())
+                             return step_ended(at, step,
+                                               ActionOutcome::failure(SB_OUTCOME_RETRY,
+                                                                      "cannot count the message against the "
+                                                                      "frequency caps: " +
+                                                                          status.message),
+                                               decisions);
+                           if (!verdict.over.empty() && !at.rule->defer_over_cap)
+                             return step_skipped(at, step, verdict.over, decisions);
+                           if (!verdict.over.empty()) {
+                             ActionOutcome later = ActionOutcome::failure(SB_OUTCOME_DEFERRED, verdict.over);
+                             later.retry_after_s = static_cast<uint32_t>(
+                                 std::max<int64_t>(1, (verdict.free_at_ms - now_ms() + 999) / 1000));
+                             return step_ended(at, step, later, decisions);
+                           }
+                           start_action(at, step, std::move(request), context, std::move(decisions));
+                         });
     }
   }
+  start_action(at, step, std::move(std::get<ActionRequest>(request)), context, std::move(decisions));
+}
+
+void Interpreter::start_action(const Claimed& at, const CompiledStep& step, ActionRequest request, const json& context,
+                               json decisions) {
   metrics_.step_started();
-  if (step.instance == kHostInstance)
-    return produce_event(at, step, std::get<ActionRequest>(request), context, std::move(decisions));
-  calls_.submit(step.instance, at.row.priority,
-                [this, at, &step, decisions = std::move(decisions),
-                 request = std::move(std::get<ActionRequest>(request))](CallQueue::Release release) {
-                  actions_.dispatch(step.instance, request,
-                                    [this, at, &step, decisions, release = std::move(release)](ActionOutcome outcome) {
-                                      release();
-                                      step_ended(at, step, outcome, decisions);
-                                    });
-                });
+  if (step.instance == kHostInstance) return produce_event(at, step, request, context, std::move(decisions));
+  calls_.submit(
+      step.instance, at.row.priority,
+      [this, at, &step, decisions = std::move(decisions), request = std::move(request)](CallQueue::Release release) {
+        actions_.dispatch(step.instance, request,
+                          [this, at, &step, decisions, release = std::move(release)](ActionOutcome outcome) {
+                            release();
+                            step_ended(at, step, outcome, decisions);
+                          });
+      });
 }
 
 void Interpreter::produce_event(const Claimed& at, const CompiledStep& step, const ActionRequest& request,

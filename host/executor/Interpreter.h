@@ -32,7 +32,6 @@
 #include "executor/ArrivalKeys.h"
 #include "executor/CallQueue.h"
 #include "executor/FrequencyCaps.h"
-#include "executor/KvState.h"
 #include "executor/Transitions.h"
 #include "metrics/Metrics.h"
 #include "rules/CompiledRule.h"
@@ -89,6 +88,9 @@ class Interpreter {
   int choose_branch(const CompiledRule& rule, const CompiledStep& step, int index, const nlohmann::json& context,
                     nlohmann::json& decisions) const;
   void run_action(const Claimed& at, const CompiledStep& step, const nlohmann::json& context, nlohmann::json decisions);
+  // ... once its preferences and frequency caps let it go.
+  void start_action(const Claimed& at, const CompiledStep& step, ActionRequest request, const nlohmann::json& context,
+                    nlohmann::json decisions);
   void step_ended(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
                   const nlohmann::json& decisions);
   // Why a message step must not reach its contact (executor/ContactPreferences.h), if it must not;
@@ -114,7 +116,6 @@ class Interpreter {
   std::function<void()> events_added_;
   FrequencyCaps* const caps_;
   const bool durable_;
-  KvState digests_;  // the open digests, by rule, step and group
 };
 
 // The host's key-value namespace for digests in progress.

@@ -136,21 +136,26 @@ void route_batch(ExecutionRows& rows, const RouteBatch& batch, int64_t arrival_r
   if (!batch.arrivals.empty()) rows.forget_arrivals(now - arrival_retention_ms);
 }
 
-void apply_update(ExecutionRows& rows, const ExecutionUpdate& u) {
-  const auto before = rows.find(u.id);
-  if (!before) throw StoreError("no execution " + std::to_string(u.id), StoreErrc::kNotFound);
+void apply_update(ExecutionRows& rows, const ExecutionUpdate& given) {
+  const auto before = rows.find(given.id);
+  if (!before) throw StoreError("no execution " + std::to_string(given.id), StoreErrc::kNotFound);
   if (before->state == ExecutionState::kCancelled) {
     // The step that was running when it was cancelled has ended: its lease too.
-    if (!before->lease_owner.empty() && (u.lease_owner.empty() || u.lease_owner == before->lease_owner)) {
+    if (!before->lease_owner.empty() && (given.lease_owner.empty() || given.lease_owner == before->lease_owner)) {
       ExecutionRow row = *before;
       row.lease_owner.clear();
       write(rows, row, *before);
     }
     return;
   }
-  if (!u.lease_owner.empty() && before->lease_owner != u.lease_owner)
-    throw StoreError("execution " + std::to_string(u.id) + "'s lease is no longer " + u.lease_owner + "'s",
+  if (!given.lease_owner.empty() && before->lease_owner != given.lease_owner)
+    throw StoreError("execution " + std::to_string(given.id) + "'s lease is no longer " + given.lease_owner + "'s",
                      StoreErrc::kConflict);
+  // A step that decides from shared state decides now, with the row locked
+  // (and the state, by the rows it reads), and only if the update applies.
+  std::optional<ExecutionUpdate> decided;
+  if (given.decide) given.decide(rows, decided.emplace(given));
+  const ExecutionUpdate& u = decided ? *decided : given;
   const int64_t now = now_ms();
   ExecutionRow row = *before;
   row.state = u.state;

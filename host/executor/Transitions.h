@@ -84,6 +84,11 @@ struct ExecutionUpdate {
   // The claimer: applied only while the row's lease is still theirs (else
   // kConflict: the lease ran out and another took the step over).
   std::string lease_owner;
+  // Decided where it is applied, for a step whose outcome depends on host
+  // state that other executions share (a digest: whether this execution
+  // leads its group): reads and writes that state through the unit's rows,
+  // under their lock, and sets the fields above. May run more than once.
+  std::function<void(ExecutionRows&, ExecutionUpdate&)> decide;
 
   // The usual update: a state, a position and a history entry.
   static ExecutionUpdate to(int64_t id, ExecutionState state, std::string step, int attempt,

@@ -499,12 +499,17 @@ void Pipeline::record(const std::string& rule, ExecutionUpdate update) {
     if (!recording_) return;  // stopped: the step runs again after a restart
   }
   const int64_t id = update.id;
-  const ExecutionState state = update.state;
+  auto state = std::make_shared<ExecutionState>(update.state);
+  if (update.decide)  // the state is known once decided, in the unit
+    update.decide = [decide = std::move(update.decide), state](ExecutionRows& rows, ExecutionUpdate& u) {
+      decide(rows, u);
+      *state = u.state;
+    };
   update.lease_owner = owner_;  // refused if the lease ran out and another host took the step over
   transitions_.update(std::move(update), [this, id, state, rule](StoreStatus status) {
     if (!status.ok()) log_error("pipeline", "cannot record a step", {{"execution", id}, {"error", status.message}});
-    if (status.ok() && state != ExecutionState::kReady && state != ExecutionState::kWaiting)
-      metrics_.execution_ended(rule, state);
+    if (status.ok() && *state != ExecutionState::kReady && *state != ExecutionState::kWaiting)
+      metrics_.execution_ended(rule, *state);
     {
       std::lock_guard lock(mutex_);
       --steps_in_flight_;

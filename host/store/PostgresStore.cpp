@@ -682,6 +682,19 @@ class PostgresStore::Rows final : public ExecutionRows {
     db_.run("DELETE FROM arrivals WHERE at < $1", PgParams().integer(before_ms));
   }
 
+  std::optional<std::string> kv_get(const std::string& ns, const std::string& key) override {
+    // Locked by its name, so that the lock holds while the key has no row:
+    // another host's unit deciding from it waits for this one's commit. A
+    // statement of its own, before the read, whose snapshot then holds what
+    // the unit waited for (READ COMMITTED).
+    db_.run("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", PgParams().text(ns + '\n' + key));
+    return run_kv(db_, KvOp::kGet, ns, key, "");
+  }
+
+  void kv_put(const std::string& ns, const std::string& key, const std::string& value) override {
+    run_kv(db_, KvOp::kPut, ns, key, value);
+  }
+
  private:
   // Due soon: a host looks at the due times again within a second anyway
   // (the pipeline's longest sleep), so a wait of two days wakes no one.

@@ -385,6 +385,36 @@ struct SqliteStore::Writer {
   }
 };
 
+namespace {
+
+// One key-value operation on the writer's connection; a get's value.
+std::optional<std::string> run_kv(SqliteDatabase& db, KeyValueStore::KvOp op, const std::string& ns,
+                                  const std::string& key, const std::string& value) {
+  switch (op) {
+    case KeyValueStore::KvOp::kGet: {
+      SqliteStatement q(db.handle(), "SELECT value FROM plugin_kv WHERE ns = ? AND key = ?");
+      q.bind(1, ns).bind(2, key);
+      if (q.step()) return q.text(0);
+      return std::nullopt;
+    }
+    case KeyValueStore::KvOp::kPut:
+      SqliteStatement(db.handle(),
+                      "INSERT INTO plugin_kv (ns, key, value) VALUES (?, ?, ?) "
+                      "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value")
+          .bind(1, ns)
+          .bind(2, key)
+          .bind(3, value)
+          .run();
+      break;
+    case KeyValueStore::KvOp::kRemove:
+      SqliteStatement(db.handle(), "DELETE FROM plugin_kv WHERE ns = ? AND key = ?").bind(1, ns).bind(2, key).run();
+      break;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 // A unit of work's rows: statements of the writer connection, inside the
 // savepoint the group commit gives each write.
 class SqliteStore::Rows final : public ExecutionRows {
@@ -448,6 +478,15 @@ class SqliteStore::Rows final : public ExecutionRows {
   }
 
   void forget_arrivals(int64_t before_ms) override { w_.forget_arrivals.bind(1, before_ms).run(); }
+
+  // One writer: nothing else decides between this unit's read and its commit.
+  std::optional<std::string> kv_get(const std::string& ns, const std::string& key) override {
+    return run_kv(w_.db, KvOp::kGet, ns, key, "");
+  }
+
+  void kv_put(const std::string& ns, const std::string& key, const std::string& value) override {
+    run_kv(w_.db, KvOp::kPut, ns, key, value);
+  }
 
  private:
   static void bind_due(SqliteStatement& q, int index, const std::optional<int64_t>& due) {
@@ -716,36 +755,6 @@ std::optional<std::string> SqliteStore::kv_get(const std::string& ns, const std:
   if (!q.step()) return std::nullopt;
   return q.text(0);
 }
-
-namespace {
-
-// One key-value operation on the writer's connection; a get's value.
-std::optional<std::string> run_kv(SqliteDatabase& db, KeyValueStore::KvOp op, const std::string& ns,
-                                  const std::string& key, const std::string& value) {
-  switch (op) {
-    case KeyValueStore::KvOp::kGet: {
-      SqliteStatement q(db.handle(), "SELECT value FROM plugin_kv WHERE ns = ? AND key = ?");
-      q.bind(1, ns).bind(2, key);
-      if (q.step()) return q.text(0);
-      return std::nullopt;
-    }
-    case KeyValueStore::KvOp::kPut:
-      SqliteStatement(db.handle(),
-                      "INSERT INTO plugin_kv (ns, key, value) VALUES (?, ?, ?) "
-                      "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value")
-          .bind(1, ns)
-          .bind(2, key)
-          .bind(3, value)
-          .run();
-      break;
-    case KeyValueStore::KvOp::kRemove:
-      SqliteStatement(db.handle(), "DELETE FROM plugin_kv WHERE ns = ? AND key = ?").bind(1, ns).bind(2, key).run();
-      break;
-  }
-  return std::nullopt;
-}
-
-}  // namespace
 
 void SqliteStore::write_and_wait(std::function<void(Writer&)> apply) {
   if (std::this_thread::get_id() == thread_.get_id()) {

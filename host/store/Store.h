@@ -304,6 +304,14 @@ class ExecutionRows {
   // The first kept arrival for `key` at or after `since_ms` with a seq above `after_seq`.
   virtual std::optional<StoredArrival> arrival(const std::string& key, int64_t since_ms, int64_t after_seq) = 0;
   virtual void forget_arrivals(int64_t before_ms) = 0;
+  // The host's own state under `key` in a key-value namespace (the same the
+  // KeyValueStore calls read), for decisions that span executions (a
+  // digest's leader, a contact's messages under a frequency cap). The key
+  // is locked until the unit commits, found or not, where several writers
+  // share the store: two units deciding from it go one after the other.
+  virtual std::optional<std::string> kv_get(const std::string& ns, const std::string& key) = 0;
+  // ... and its new value, committed with the unit.
+  virtual void kv_put(const std::string& ns, const std::string& key, const std::string& value) = 0;
 };
 
 // A host sharing the store (GET /api/v1/cluster). Its id is its lease owner.

@@ -3,7 +3,8 @@
 // in the database (a host with a new, empty data folder resumes it), the
 // connection string's password never reaches a log line, and three nodes
 // share the work: one SIGKILLed in a burst loses no acknowledged event, and
-// the others take its steps over with the same idempotency keys.
+// the others take its steps over with the same idempotency keys; a digest's
+// steps run on several nodes still make one digest.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -11,6 +12,7 @@
 #include <iostream>
 #include <mutex>
 #include <set>
+#include <sstream>
 
 #include "integration/test_support.h"
 #include "support/pg_cluster.h"
@@ -192,6 +194,42 @@ TEST_F(PostgresEndToEnd, ThreeNodesShareABurstAndASigkilledNodesStepsAreTakenOve
   EXPECT_EQ(cluster["nodes"].size(), 2u) << cluster.dump();
   std::cout << acknowledged.size() << " events, " << expected.size() << " steps; sent by node 0/1/2: " << by_node["/n0"]
             << "/" << by_node["/n1"] << "/" << by_node["/n2"] << "; " << repeats << " repeated deliveries\n";
+}
+
+TEST_F(PostgresEndToEnd, ThreeNodesRunningOneDigestsStepsSendOneDigest) {
+  HttpSink sink;
+  // Every event joins one digest; its leader posts what was collected.
+  json cfg = config(
+      sink,
+      json::array(
+          {{{"name", "Batch"}, {"digest", "2s"}, {"item", "{{event.id}}"}, {"key", "all"}},
+           {{"action", "sink.post"},
+            {"params",
+             {{"url", "/digest"},
+              {"body", {{"count", "{{steps.Batch.output.count}}"}, {"list", "{{steps.Batch.output.list}}"}}}}}}}));
+  // Few steps in flight per node: the nodes that do not route claim the digest steps too.
+  cfg["executions"] = {{"max_in_flight", 4}};
+  std::vector<std::unique_ptr<HostProcess>> nodes;
+  for (int n = 0; n < 3; ++n) nodes.push_back(std::make_unique<HostProcess>(cfg));
+  constexpr int kEvents = 30;
+  std::vector<std::thread> clients;
+  for (int n = 0; n < 3; ++n)
+    clients.emplace_back([&, n] {
+      for (int i = n; i < kEvents; i += 3)
+        EXPECT_EQ(post_event(nodes[static_cast<size_t>(n)]->port(), "d-" + std::to_string(i)).status, 202);
+    });
+  for (auto& c : clients) c.join();
+  auto requests = sink.wait_for(1, 15s);
+  ASSERT_EQ(requests.size(), 1u);
+  std::this_thread::sleep_for(2500ms);  // a second digest would have closed its window by now
+  requests = sink.wait_for(0, 0ms);
+  ASSERT_EQ(requests.size(), 1u) << "one digest across the cluster";
+  const json body = json::parse(requests[0].body);
+  EXPECT_EQ(body["count"], kEvents) << body.dump();
+  std::set<std::string> listed;
+  std::istringstream lines(body["list"].get<std::string>());
+  for (std::string line; std::getline(lines, line);) listed.insert(line);
+  EXPECT_EQ(listed.size(), static_cast<size_t>(kEvents)) << body.dump();
 }
 
 TEST_F(PostgresEndToEnd, AStoreMovedFromSqliteResumesItsWaitingExecutionsOnPostgres) {

@@ -964,6 +964,45 @@ TYPED_TEST(StoreContract, AUnitOfWorkCommitsAllOrNothing) {
   EXPECT_EQ(store->executions({}).size(), 1u);
 }
 
+TYPED_TEST(StoreContract, HostStateReadInAUnitIsLockedAndWrittenWithIt) {
+  auto store = this->open();
+  auto other = this->open();  // another node on the same store
+  ASSERT_TRUE(transact(*store, [](ExecutionRows& rows) {
+                EXPECT_EQ(rows.kv_get("host:test", "k"), std::nullopt);
+                rows.kv_put("host:test", "k", "1");
+                EXPECT_EQ(rows.kv_get("host:test", "k"), "1");
+              }).ok());
+  EXPECT_EQ(store->kv_get("host:test", "k"), "1");  // the same state as the key-value calls'
+  EXPECT_EQ(transact(*store,
+                     [](ExecutionRows& rows) {
+                       rows.kv_put("host:test", "k", "2");
+                       throw StoreError("undone", StoreErrc::kConflict);
+                     })
+                .code,
+            StoreErrc::kConflict);
+  EXPECT_EQ(store->kv_get("host:test", "k"), "1");
+  // Each node counts one more from what it read. The second reads after the
+  // first did, before the first commits: it waits, and counts from its value.
+  auto count_one = [](ExecutionRows& rows) {
+    const int n = std::stoi(rows.kv_get("host:test", "count").value_or("0"));
+    return [&rows, n] { rows.kv_put("host:test", "count", std::to_string(n + 1)); };
+  };
+  std::promise<void> first_read;
+  std::atomic<bool> told{false};
+  auto first = std::async(std::launch::async, [&] {
+    return transact(*store, [&](ExecutionRows& rows) {
+      auto write = count_one(rows);
+      if (!told.exchange(true)) first_read.set_value();
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      write();
+    });
+  });
+  first_read.get_future().wait();
+  EXPECT_TRUE(transact(*other, [&](ExecutionRows& rows) { count_one(rows)(); }).ok());
+  EXPECT_TRUE(first.get().ok());
+  EXPECT_EQ(store->kv_get("host:test", "count"), "2");
+}
+
 TYPED_TEST(StoreContract, RowsRoundTripAndCompareAndSetWritesOnlyWhatItExpects) {
   auto store = this->open();
   int64_t id = 0;
