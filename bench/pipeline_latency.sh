@@ -4,7 +4,8 @@
 # committed step), at RATE events/s for SECONDS.
 # Usage: bench/pipeline_latency.sh [RATE=1000] [SECONDS=10]   (needs the bench preset built)
 # SB_STORE=postgres SB_NODES=N: on a private PostgreSQL server with N nodes,
-# the senders posting to each node in turn (bench/nodes.sh).
+# the senders posting to each node in turn (bench/nodes.sh); SB_POST_PORTS
+# (comma-separated) posts to those nodes only (node n listens on 8093+2n).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-1000}
@@ -25,6 +26,6 @@ JSON
 trap 'stop_nodes; rm -rf "$dir"' EXIT
 start_nodes "$dir" "$dir/config.json" 8093
 pid=${node_pids[0]}
-build/bench/bench/pipeline_latency "$node_ports" 8094 "$SB_BENCH_TOKEN" "$rate" "$seconds" || status=$?
+build/bench/bench/pipeline_latency "${SB_POST_PORTS:-$node_ports}" 8094 "$SB_BENCH_TOKEN" "$rate" "$seconds" || status=$?
 echo "host RSS: $(awk '/VmRSS/{print $2, $3}' /proc/$pid/status)"
 exit ${status:-0}

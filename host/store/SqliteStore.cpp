@@ -563,25 +563,44 @@ void SqliteStore::writer_loop() {
 
 void SqliteStore::commit_group(std::deque<Write>& group) {
   std::vector<StoreStatus> errors(group.size());
+  // Most groups have no failing write, and run without a savepoint per write
+  // (whose undo journal copies each page a write first touches). One that
+  // fails rolls its group back, which runs again with them, so that the
+  // failing write is undone alone (a unit of work may run again).
+  if (!run_group(group, errors, false)) run_group(group, errors, true);
+  for (size_t i = 0; i < group.size(); ++i) {
+    try {
+      group[i].done(errors[i]);
+    } catch (const std::exception& e) {
+      log_error("store", "write callback threw", {{"error", e.what()}});
+    }
+  }
+}
+
+bool SqliteStore::run_group(std::deque<Write>& group, std::vector<StoreStatus>& errors, bool savepoints) {
   try {
     writer_->db.execute("BEGIN IMMEDIATE");
     for (size_t i = 0; i < group.size(); ++i) {
-      // A savepoint per write: one that fails does not take the others of
-      // its group with it.
-      writer_->savepoint.run();
-      auto undo = [&](StoreStatus why) {
-        writer_->rollback_to.run();
-        writer_->release.run();
-        errors[i] = std::move(why);
-      };
+      if (savepoints) writer_->savepoint.run();
+      StoreStatus failed;
       try {
         group[i].apply(*writer_);
-        writer_->release.run();
       } catch (const StoreError& e) {
-        undo({e.code(), e.what()});
+        failed = {e.code(), e.what()};
       } catch (const std::exception& e) {  // a unit of work's own failure
-        undo({StoreErrc::kUnavailable, e.what()});
+        failed = {StoreErrc::kUnavailable, e.what()};
       }
+      if (failed.ok()) {
+        if (savepoints) writer_->release.run();
+        continue;
+      }
+      if (!savepoints) {
+        writer_->db.execute("ROLLBACK");
+        return false;
+      }
+      writer_->rollback_to.run();
+      writer_->release.run();
+      errors[i] = std::move(failed);
     }
     writer_->db.execute("COMMIT");
     ++commits_;
@@ -595,13 +614,7 @@ void SqliteStore::commit_group(std::deque<Write>& group) {
     for (auto& error : errors)
       error = {StoreErrc::kUnavailable, std::string("the store could not commit: ") + e.what()};
   }
-  for (size_t i = 0; i < group.size(); ++i) {
-    try {
-      group[i].done(errors[i]);
-    } catch (const std::exception& e) {
-      log_error("store", "write callback threw", {{"error", e.what()}});
-    }
-  }
+  return true;
 }
 
 std::vector<StoredEvent> SqliteStore::events_after(int64_t seq, size_t limit) {

@@ -79,6 +79,8 @@ class SqliteStore final : public Store {
   void write_and_wait(std::function<void(Writer&)> apply);
   void writer_loop();
   void commit_group(std::deque<Write>& group);
+  // One try at it; false when a write failed without savepoints (nothing committed).
+  bool run_group(std::deque<Write>& group, std::vector<StoreStatus>& errors, bool savepoints);
 
   Options options_;
   std::unique_ptr<Writer> writer_;
