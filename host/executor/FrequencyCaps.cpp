@@ -9,28 +9,33 @@ namespace sb {
 
 using nlohmann::json;
 
-FrequencyCaps::FrequencyCaps(std::vector<FrequencyCap> caps, Store& store) : caps_(std::move(caps)), store_(store) {}
+FrequencyCaps::FrequencyCaps(std::vector<FrequencyCap> caps, Store& store)
+    : caps_(std::make_shared<const std::vector<FrequencyCap>>(std::move(caps))), store_(store) {}
 
 void FrequencyCaps::take(const std::string& contact_key, const std::string& channel, const std::string& category,
                          const std::string& message_key, int64_t now_ms, Decided done) {
   int64_t keep_ms = 0;
   bool applies = false;
-  for (const FrequencyCap& cap : caps_)
+  for (const FrequencyCap& cap : *caps_)
     if (cap.channel == channel) {
       keep_ms = std::max(keep_ms, cap.period_ms);
       applies = applies || cap.category.empty() || cap.category == category;
     }
   if (!applies || contact_key.empty()) return done({}, {});
   auto verdict = std::make_shared<Verdict>();
-  store_.transact(
-      [this, verdict, key = contact_key + "|" + channel, channel, category, message_key, now_ms,
-       keep_ms](ExecutionRows& rows) { *verdict = decide(rows, key, channel, category, message_key, now_ms, keep_ms); },
+  const std::string key = contact_key + "|" + channel;
+  store_.transact_on(
+      {{}, {{kFrequencyKeys, key}}},
+      [caps = caps_, verdict, key, channel, category, message_key, now_ms, keep_ms](ExecutionRows& rows) {
+        *verdict = decide(*caps, rows, key, channel, category, message_key, now_ms, keep_ms);
+      },
       [verdict, done = std::move(done)](StoreStatus status) { done(status, *verdict); });
 }
 
-FrequencyCaps::Verdict FrequencyCaps::decide(ExecutionRows& rows, const std::string& key, const std::string& channel,
+FrequencyCaps::Verdict FrequencyCaps::decide(const std::vector<FrequencyCap>& caps, ExecutionRows& rows,
+                                             const std::string& key, const std::string& channel,
                                              const std::string& category, const std::string& message_key,
-                                             int64_t now_ms, int64_t keep_ms) const {
+                                             int64_t now_ms, int64_t keep_ms) {
   const std::optional<std::string> stored = rows.kv_get(kFrequencyKeys, key);
   // {"marketing": [[sent_at_ms, message key], ...], ...}, only what a period still covers.
   json sends = stored ? json::parse(*stored, nullptr, false) : json::object();
@@ -47,7 +52,7 @@ FrequencyCaps::Verdict FrequencyCaps::decide(ExecutionRows& rows, const std::str
         }
     times = std::move(kept);
   }
-  for (const FrequencyCap& cap : caps_) {
+  for (const FrequencyCap& cap : caps) {
     if (cap.channel != channel || (!cap.category.empty() && cap.category != category)) continue;
     std::vector<int64_t> within;
     for (const auto& [name, times] : sends.items())

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,19 +39,22 @@ class FrequencyCaps {
   // Counts one message to the contact unless a cap forbids it; a message
   // (its idempotency key) counted before is allowed again without counting,
   // so a retry is not refused by its own first attempt. `done` runs once:
-  // when the count is committed, on a store thread (a status that is not
-  // ok: nothing was counted), or at once, on this thread, when no cap
-  // counts the message. Thread-safe.
+  // when the count is committed, on a store thread, or at once, on this
+  // thread, when no cap counts the message. A status that is not ok: it may
+  // not have been counted (or was, if the commit's answer was lost: the
+  // message's key then lets it through next time). Thread-safe; the count
+  // may outlive this object (it holds what it needs).
   void take(const std::string& contact_key, const std::string& channel, const std::string& category,
             const std::string& message_key, int64_t now_ms, Decided done);
 
-  bool empty() const { return caps_.empty(); }
+  bool empty() const { return caps_->empty(); }
 
  private:
-  Verdict decide(ExecutionRows& rows, const std::string& key, const std::string& channel, const std::string& category,
-                 const std::string& message_key, int64_t now_ms, int64_t keep_ms) const;
+  static Verdict decide(const std::vector<FrequencyCap>& caps, ExecutionRows& rows, const std::string& key,
+                        const std::string& channel, const std::string& category, const std::string& message_key,
+                        int64_t now_ms, int64_t keep_ms);
 
-  const std::vector<FrequencyCap> caps_;
+  const std::shared_ptr<const std::vector<FrequencyCap>> caps_;
   Store& store_;
 };
 

@@ -276,6 +276,7 @@ void Interpreter::digest(const Claimed& at, const CompiledStep& step, const json
         dump_text(json{{"leader", id}, {"until", until}, {"items", std::move(items)}, {"events", std::move(events)}}));
     collecting(until);
   };
+  update.decides_from = {{kDigestKeys, key}, {kDigestKeys, key + "|closed"}};
   update.step = step.id;  // where a collecting execution stays
   at.record(std::move(update));
 }
@@ -377,27 +378,27 @@ void Interpreter::run_action(const Claimed& at, const CompiledStep& step, const 
       const std::string contact = message.subject.contact_key, key = message.idempotency_key;
       // Counted in a unit of work of the store (hosts sharing it count one
       // after the other): the step goes on once that commits.
-      return caps_->take(contact, step.channel, category, key, now_ms(),
-                         [this, at, &step, context, decisions = std::move(decisions),
-                          request = std::move(std::get<ActionRequest>(request))](
-                             const StoreStatus& status, const FrequencyCaps::Verdict& verdict) mutable {
-                           if (!status.ok())
-                             return step_ended(at, step,
-                                               ActionOutcome::failure(SB_OUTCOME_RETRY,
-                                                                      "cannot count the message against the "
-                                                                      "frequency caps: " +
-                                                                          status.message),
-                                               decisions);
-                           if (!verdict.over.empty() && !at.rule->defer_over_cap)
-                             return step_skipped(at, step, verdict.over, decisions);
-                           if (!verdict.over.empty()) {
-                             ActionOutcome later = ActionOutcome::failure(SB_OUTCOME_DEFERRED, verdict.over);
-                             later.retry_after_s = static_cast<uint32_t>(
-                                 std::max<int64_t>(1, (verdict.free_at_ms - now_ms() + 999) / 1000));
-                             return step_ended(at, step, later, decisions);
-                           }
-                           start_action(at, step, std::move(request), context, std::move(decisions));
-                         });
+      return caps_->take(
+          contact, step.channel, category, key, now_ms(),
+          [this, at, &step, context, decisions = std::move(decisions),
+           request = std::move(std::get<ActionRequest>(request))](const StoreStatus& status,
+                                                                  const FrequencyCaps::Verdict& verdict) mutable {
+            if (!status.ok()) {  // not attempted: no attempt used up
+              ActionOutcome later = ActionOutcome::failure(
+                  SB_OUTCOME_DEFERRED, "cannot count the message against the frequency caps: " + status.message);
+              later.retry_after_s = 1;
+              return step_ended(at, step, later, decisions);
+            }
+            if (!verdict.over.empty() && !at.rule->defer_over_cap)
+              return step_skipped(at, step, verdict.over, decisions);
+            if (!verdict.over.empty()) {
+              ActionOutcome later = ActionOutcome::failure(SB_OUTCOME_DEFERRED, verdict.over);
+              later.retry_after_s =
+                  static_cast<uint32_t>(std::max<int64_t>(1, (verdict.free_at_ms - now_ms() + 999) / 1000));
+              return step_ended(at, step, later, decisions);
+            }
+            start_action(at, step, std::move(request), context, std::move(decisions));
+          });
     }
   }
   start_action(at, step, std::move(std::get<ActionRequest>(request)), context, std::move(decisions));

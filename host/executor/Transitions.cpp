@@ -265,13 +265,13 @@ void Transitions::create(std::vector<NewExecution> executions, Lease lease, Crea
 void Transitions::update(ExecutionUpdate update, Store::WriteCallback done) {
   auto u = std::make_shared<ExecutionUpdate>(std::move(update));
   store_.transact_on(
-      {u->id}, [u](ExecutionRows& rows) { apply_update(rows, *u); }, std::move(done));
+      {{u->id}, u->decides_from}, [u](ExecutionRows& rows) { apply_update(rows, *u); }, std::move(done));
 }
 
 void Transitions::command(ExecutionCommand command, Store::WriteCallback done) {
   auto c = std::make_shared<ExecutionCommand>(std::move(command));
   store_.transact_on(
-      {c->id}, [c](ExecutionRows& rows) { apply_command(rows, *c); }, std::move(done));
+      {{c->id}, {}}, [c](ExecutionRows& rows) { apply_command(rows, *c); }, std::move(done));
 }
 
 }  // namespace sb

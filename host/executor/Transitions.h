@@ -89,6 +89,7 @@ struct ExecutionUpdate {
   // leads its group): reads and writes that state through the unit's rows,
   // under their lock, and sets the fields above. May run more than once.
   std::function<void(ExecutionRows&, ExecutionUpdate&)> decide;
+  std::vector<std::pair<std::string, std::string>> decides_from;  // the state keys `decide` reads (Store::Finds)
 
   // The usual update: a state, a position and a history entry.
   static ExecutionUpdate to(int64_t id, ExecutionState state, std::string step, int attempt,

@@ -221,6 +221,21 @@ void migrate(PgConnection& db) {
   }
 }
 
+// The host state's keys are locked by name (a transaction-scoped advisory
+// lock on its hash), so that a lock holds while the key has no row.
+std::string state_lock_name(const std::string& ns, const std::string& key) { return ns + '\n' + key; }
+
+// Locks these names, in the order of their lock ids (every group does, so
+// no two wait for each other), until the transaction ends. A statement of
+// its own: the reads after it take snapshots that hold what it waited for
+// (READ COMMITTED).
+void lock_state(PgConnection& db, const std::set<std::string>& names) {
+  db.run(
+      "SELECT pg_advisory_xact_lock(id) FROM (SELECT DISTINCT hashtextextended(name, 0) AS id "
+      "FROM json_array_elements_text($1::json) AS x(name) ORDER BY id) ids",
+      PgParams().text(dump_text(nlohmann::json(names))));
+}
+
 // One key-value operation; a get's value.
 std::optional<std::string> run_kv(PgConnection& db, KeyValueStore::KvOp op, const std::string& ns,
                                   const std::string& key, const std::string& value) {
@@ -538,7 +553,8 @@ class PostgresStore::HeldRows {
 // held rows in memory (none in a group run with a savepoint per write).
 class PostgresStore::Rows final : public ExecutionRows {
  public:
-  Rows(PgConnection& db, HeldRows* held) : db_(db), held_(held) {}
+  // `locked`: the state keys the group locked before its units ran.
+  Rows(PgConnection& db, HeldRows* held, const std::set<std::string>& locked) : db_(db), held_(held), locked_(locked) {}
 
   // The unit left a row due and leased by no one: another host may run it
   // (its commit wakes them).
@@ -683,11 +699,10 @@ class PostgresStore::Rows final : public ExecutionRows {
   }
 
   std::optional<std::string> kv_get(const std::string& ns, const std::string& key) override {
-    // Locked by its name, so that the lock holds while the key has no row:
-    // another host's unit deciding from it waits for this one's commit. A
-    // statement of its own, before the read, whose snapshot then holds what
-    // the unit waited for (READ COMMITTED).
-    db_.run("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", PgParams().text(ns + '\n' + key));
+    // A key the unit did not declare is locked now: later than the group's
+    // others, which another group may wait for (a deadlock PostgreSQL ends
+    // by failing one group, which runs again).
+    if (const std::string name = state_lock_name(ns, key); !locked_.count(name)) lock_state(db_, {name});
     return run_kv(db_, KvOp::kGet, ns, key, "");
   }
 
@@ -704,6 +719,7 @@ class PostgresStore::Rows final : public ExecutionRows {
 
   PgConnection& db_;
   HeldRows* held_;
+  const std::set<std::string>& locked_;
   bool made_due_ = false;
 };
 
@@ -910,8 +926,8 @@ void PostgresStore::store_appends(PgConnection& db, std::deque<Write>& group, st
 
 void PostgresStore::transact(Work work, WriteCallback done) { transact_on({}, std::move(work), std::move(done)); }
 
-void PostgresStore::transact_on(std::vector<int64_t> rows, Work work, WriteCallback done) {
-  submit({nullptr, std::move(done), nullptr, false, std::move(work), std::move(rows)});
+void PostgresStore::transact_on(Finds finds, Work work, WriteCallback done) {
+  submit({nullptr, std::move(done), nullptr, false, std::move(work), std::move(finds)});
 }
 
 void PostgresStore::flush() {
@@ -964,11 +980,16 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
     PgConnection& db = writer();
     db.execute("BEGIN");
     bool wakes = false;
+    // The host state the units declared, locked first, before any row.
+    std::set<std::string> locked;
+    for (const Write& w : group)
+      for (const auto& [ns, key] : w.finds.state) locked.insert(state_lock_name(ns, key));
+    if (!locked.empty()) lock_state(db, locked);
     std::optional<HeldRows> held;
     if (!savepoints) {
       held.emplace(db);
       std::vector<int64_t> reads;
-      for (const Write& w : group) reads.insert(reads.end(), w.reads.begin(), w.reads.end());
+      for (const Write& w : group) reads.insert(reads.end(), w.finds.rows.begin(), w.finds.rows.end());
       refused_means_savepoints([&] { held->read(std::move(reads)); });
     }
     for (size_t i = 0; i < group.size(); ++i) {
@@ -996,7 +1017,7 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
       };
       try {
         if (group[i].unit) {
-          Rows rows(db, held ? &*held : nullptr);
+          Rows rows(db, held ? &*held : nullptr, locked);
           group[i].unit(rows);
           wakes = wakes || rows.made_due();
         } else {

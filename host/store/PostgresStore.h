@@ -55,7 +55,7 @@ class PostgresStore final : public Store {
 
   int64_t routed_up_to() override;
   void transact(Work work, WriteCallback done) override;
-  void transact_on(std::vector<int64_t> rows, Work work, WriteCallback done) override;
+  void transact_on(Finds finds, Work work, WriteCallback done) override;
   std::vector<ExecutionRow> claim_due(const DueClaim& claim) override;
   std::optional<int64_t> next_due_ms() override;
   std::optional<ExecutionRow> execution(int64_t id) override;
@@ -93,8 +93,8 @@ class PostgresStore final : public Store {
     std::shared_ptr<Append> append = {};  // stores events: under the commit-order lock, with the group's others
     bool wakes = false;                   // `apply`: other hosts may have work once it commits (NOTIFY)
     Work unit = {};
-    std::vector<int64_t> reads = {};  // rows `unit` finds first: read with the whole group's at once
-    bool writes_executions = false;   // `apply` changes execution rows (the group's held rows are written first)
+    Finds finds = {};  // rows `unit` finds first, read with the whole group's at once, and state keys it locks
+    bool writes_executions = false;  // `apply` changes execution rows (the group's held rows are written first)
   };
   // Runs `read` on a pooled connection; once more on a new one if the
   // connection was lost (unless `run_again` is false: `read` wrote).

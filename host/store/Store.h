@@ -307,8 +307,10 @@ class ExecutionRows {
   // The host's own state under `key` in a key-value namespace (the same the
   // KeyValueStore calls read), for decisions that span executions (a
   // digest's leader, a contact's messages under a frequency cap). The key
-  // is locked until the unit commits, found or not, where several writers
-  // share the store: two units deciding from it go one after the other.
+  // is locked, found or not, until the unit commits (PostgreSQL: until its
+  // write group commits) where several writers share the store: two units
+  // deciding from it go one after the other. A unit declares the keys it
+  // reads (Store::transact_on), which are then locked before it runs.
   virtual std::optional<std::string> kv_get(const std::string& ns, const std::string& key) = 0;
   // ... and its new value, committed with the unit.
   virtual void kv_put(const std::string& ns, const std::string& key, const std::string& value) = 0;
@@ -358,10 +360,17 @@ class Store : public KeyValueStore {
   // but the rows.
   using Work = std::function<void(ExecutionRows&)>;
   virtual void transact(Work work, WriteCallback done) = 0;
-  // The same for a unit that begins by finding these rows: a backend that
-  // commits units in groups may read (and lock) a whole group's rows at once.
-  virtual void transact_on(std::vector<int64_t> rows, Work work, WriteCallback done) {
-    (void)rows;
+  // What a unit of work begins by finding: execution rows, and keys of the
+  // host's state (ExecutionRows::kv_get) as namespace and key.
+  struct Finds {
+    std::vector<int64_t> rows;
+    std::vector<std::pair<std::string, std::string>> state;
+  };
+  // The same for a unit that declares what it finds: a backend that commits
+  // units in groups may read and lock a whole group's at once, in one order,
+  // so that two groups never each hold what the other waits for.
+  virtual void transact_on(Finds finds, Work work, WriteCallback done) {
+    (void)finds;
     transact(std::move(work), std::move(done));
   }
   // Ready or waiting executions due by the claim's time and leased by no one

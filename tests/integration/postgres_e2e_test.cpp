@@ -202,7 +202,7 @@ TEST_F(PostgresEndToEnd, ThreeNodesRunningOneDigestsStepsSendOneDigest) {
   json cfg = config(
       sink,
       json::array(
-          {{{"name", "Batch"}, {"digest", "2s"}, {"item", "{{event.id}}"}, {"key", "all"}},
+          {{{"name", "Batch"}, {"digest", "3s"}, {"item", "{{event.id}}"}, {"key", "all"}},
            {{"action", "sink.post"},
             {"params",
              {{"url", "/digest"},
@@ -221,7 +221,7 @@ TEST_F(PostgresEndToEnd, ThreeNodesRunningOneDigestsStepsSendOneDigest) {
   for (auto& c : clients) c.join();
   auto requests = sink.wait_for(1, 15s);
   ASSERT_EQ(requests.size(), 1u);
-  std::this_thread::sleep_for(2500ms);  // a second digest would have closed its window by now
+  std::this_thread::sleep_for(3500ms);  // a second digest would have closed its window by now
   requests = sink.wait_for(0, 0ms);
   ASSERT_EQ(requests.size(), 1u) << "one digest across the cluster";
   const json body = json::parse(requests[0].body);
@@ -230,6 +230,19 @@ TEST_F(PostgresEndToEnd, ThreeNodesRunningOneDigestsStepsSendOneDigest) {
   std::istringstream lines(body["list"].get<std::string>());
   for (std::string line; std::getline(lines, line);) listed.insert(line);
   EXPECT_EQ(listed.size(), static_cast<size_t>(kEvents)) << body.dump();
+  // Each execution ended once, on the node that ran its last step.
+  std::string ended_by_node;
+  int ended = 0;
+  for (const auto& node : nodes) {
+    const std::string metrics = http_request(node->port(), "GET", "/metrics").body;
+    const std::string name = "switchboard_executions_total{rule=\"greet\",status=\"done\"} ";
+    const size_t at = metrics.find(name);
+    const int n = at == std::string::npos ? 0 : std::stoi(metrics.substr(at + name.size()));
+    ended += n;
+    ended_by_node += (ended_by_node.empty() ? "" : "/") + std::to_string(n);
+  }
+  EXPECT_EQ(ended, kEvents);
+  std::cout << "executions ended by node 0/1/2: " << ended_by_node << "\n";
 }
 
 TEST_F(PostgresEndToEnd, AStoreMovedFromSqliteResumesItsWaitingExecutionsOnPostgres) {

@@ -982,7 +982,8 @@ TYPED_TEST(StoreContract, HostStateReadInAUnitIsLockedAndWrittenWithIt) {
             StoreErrc::kConflict);
   EXPECT_EQ(store->kv_get("host:test", "k"), "1");
   // Each node counts one more from what it read. The second reads after the
-  // first did, before the first commits: it waits, and counts from its value.
+  // first did, before the first commits: it waits, and counts from its value;
+  // whether the key was declared (locked before the unit ran) or not.
   auto count_one = [](ExecutionRows& rows) {
     const int n = std::stoi(rows.kv_get("host:test", "count").value_or("0"));
     return [&rows, n] { rows.kv_put("host:test", "count", std::to_string(n + 1)); };
@@ -998,7 +999,11 @@ TYPED_TEST(StoreContract, HostStateReadInAUnitIsLockedAndWrittenWithIt) {
     });
   });
   first_read.get_future().wait();
-  EXPECT_TRUE(transact(*other, [&](ExecutionRows& rows) { count_one(rows)(); }).ok());
+  std::promise<StoreStatus> second;
+  other->transact_on(
+      {{}, {{"host:test", "count"}}}, [&](ExecutionRows& rows) { count_one(rows)(); },
+      [&](StoreStatus s) { second.set_value(s); });
+  EXPECT_TRUE(second.get_future().get().ok());
   EXPECT_TRUE(first.get().ok());
   EXPECT_EQ(store->kv_get("host:test", "count"), "2");
 }
@@ -1093,7 +1098,7 @@ TYPED_TEST(StoreContract, UnitsCommittedTogetherSeeEachOthersWritesAndOneFailing
   };
   std::vector<std::promise<StoreStatus>> ended(8);
   auto unit = [&](size_t i, std::vector<int64_t> reads, Store::Work work) {
-    store->transact_on(std::move(reads), std::move(work), [&ended, i](StoreStatus s) { ended[i].set_value(s); });
+    store->transact_on({std::move(reads), {}}, std::move(work), [&ended, i](StoreStatus s) { ended[i].set_value(s); });
   };
 
   // Each unit writes what it saw: a wrong view is a wrong row, not an error
