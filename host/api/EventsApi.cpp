@@ -1,5 +1,6 @@
 #include "api/EventsApi.h"
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -18,10 +19,12 @@ const char* outcome_text(AppendOutcome o) { return o == AppendOutcome::kStored ?
 
 }  // namespace
 
-EventsApi::EventsApi(Store& store, std::vector<std::string> tokens, Metrics& metrics, std::function<void()> on_stored)
+EventsApi::EventsApi(Store& store, std::vector<std::string> tokens, Metrics& metrics, std::function<void()> on_stored,
+                     Urgent urgent)
     : store_(store),
       tokens_(std::move(tokens), "api.event_tokens"),
       on_stored_(std::move(on_stored)),
+      urgent_(std::move(urgent)),
       accepted_(metrics.counter("switchboard_events_ingested_total", {{"status", "accepted"}})),
       duplicates_(metrics.counter("switchboard_events_ingested_total", {{"status", "duplicate"}})),
       rejected_(metrics.counter("switchboard_events_rejected_total", {})) {}
@@ -52,7 +55,9 @@ void EventsApi::handle(ServerRequest&& request, ServerConnection::Reply reply) {
   ids.reserve(parsed.records.size());
   for (const auto& r : parsed.records) ids.push_back(r.id);
   const bool batch = parsed.batch;
-  store_.append_events(
+  const bool urgent = urgent_ && std::any_of(parsed.records.begin(), parsed.records.end(), urgent_);
+  const auto append = urgent ? &Store::append_events_urgent : &Store::append_events;
+  (store_.*append)(
       std::move(parsed.records), [this, reply = std::move(reply), ids = std::move(ids), batch](AppendResult result) {
         if (!result.ok()) {
           ServerResponse r = error_response(503, "store_unavailable", "the events were not stored: " + result.error);

@@ -15,6 +15,7 @@
 namespace sb {
 
 class Counter;
+struct EventRecord;
 class Metrics;
 class Store;
 
@@ -23,8 +24,12 @@ class EventsApi {
   static constexpr size_t kMaxBatch = 1000;
 
   // No tokens: every request is refused (the API is off). `on_stored` runs
-  // after each commit that stored new events (on a store thread).
-  EventsApi(Store& store, std::vector<std::string> tokens, Metrics& metrics, std::function<void()> on_stored);
+  // after each commit that stored new events (on a store thread). A batch
+  // holding an event for which `urgent` says true is stored as urgent
+  // (Store::append_events_urgent: it starts a high-priority rule).
+  using Urgent = std::function<bool(const EventRecord&)>;
+  EventsApi(Store& store, std::vector<std::string> tokens, Metrics& metrics, std::function<void()> on_stored,
+            Urgent urgent = {});
 
   void handle(ServerRequest&& request, ServerConnection::Reply reply);
 
@@ -32,6 +37,7 @@ class EventsApi {
   Store& store_;
   BearerTokens tokens_;
   std::function<void()> on_stored_;
+  Urgent urgent_;
   Counter& accepted_;
   Counter& duplicates_;
   Counter& rejected_;

@@ -88,9 +88,12 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   executions_api_ = std::make_unique<ExecutionsApi>(*store_, admin_tokens, [this] {
     if (pipeline_) pipeline_->wake();
   });
-  events_api_ = std::make_unique<EventsApi>(*store_, std::move(event_tokens), *metrics_, [this] {
-    if (pipeline_) pipeline_->wake();
-  });
+  events_api_ = std::make_unique<EventsApi>(
+      *store_, std::move(event_tokens), *metrics_,
+      [this] {
+        if (pipeline_) pipeline_->wake();
+      },
+      [this](const EventRecord& e) { return pipeline_ && pipeline_->starts_high_priority(e); });
   if (!config_.tracking.base_url.empty()) {
     tracking_tokens_ =
         std::make_unique<TrackingTokens>(tracking_key(config_.tracking, secrets, *store_), config_.tracking.base_url);

@@ -221,17 +221,20 @@ namespace {
 
 // A unit of work that makes executions, and hands back those it leased.
 void transact_creating(Store& store, std::function<void(ExecutionRows&, std::vector<ExecutionRow>&)> make,
-                       Transitions::Created done) {
+                       Transitions::Created done, bool urgent = false) {
   auto started = std::make_shared<std::vector<ExecutionRow>>();
-  store.transact(
-      [started, make = std::move(make)](ExecutionRows& rows) {
-        started->clear();  // a unit may run again
-        make(rows, *started);
-      },
-      [started, done = std::move(done)](StoreStatus status) {
-        if (!status.ok()) started->clear();
-        done(std::move(status), std::move(*started));
-      });
+  Store::Work work = [started, make = std::move(make)](ExecutionRows& rows) {
+    started->clear();  // a unit may run again
+    make(rows, *started);
+  };
+  Store::WriteCallback committed = [started, done = std::move(done)](StoreStatus status) {
+    if (!status.ok()) started->clear();
+    done(std::move(status), std::move(*started));
+  };
+  if (urgent)
+    store.transact_urgent(std::move(work), std::move(committed));
+  else
+    store.transact(std::move(work), std::move(committed));
 }
 
 }  // namespace
@@ -259,7 +262,7 @@ void Transitions::create(std::vector<NewExecution> executions, Lease lease, Crea
       [e, lease = std::move(lease)](ExecutionRows& rows, std::vector<ExecutionRow>& started) {
         insert_new(rows, *e, now_ms(), lease, &started);
       },
-      std::move(done));
+      std::move(done), /*urgent=*/true);
 }
 
 void Transitions::update(ExecutionUpdate update, Store::WriteCallback done) {

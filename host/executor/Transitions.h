@@ -139,6 +139,7 @@ class Transitions {
   void route(RouteBatch batch, Lease lease, Created done);
   // Executions made ahead of the router (the pipeline's priority lane); the
   // position stays where it is, and the router's own try later changes nothing.
+  // Urgent (Store::transact_urgent): their first steps wait for the commit.
   void create(std::vector<NewExecution> executions, Lease lease, Created done);
   void update(ExecutionUpdate update, Store::WriteCallback done);
   void command(ExecutionCommand command, Store::WriteCallback done);

@@ -53,6 +53,15 @@ Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatch
   }
 }
 
+bool Pipeline::starts_high_priority(const EventRecord& event) const {
+  if (!has_priority_lane_) return false;
+  for (const CompiledRule& rule : rules_)
+    if (rule.priority == kHighestPriority && rule.trigger &&
+        rule.trigger->fires(event.type, event.source, std::nullopt) != Trigger::Fire::kNo)
+      return true;
+  return false;
+}
+
 void Pipeline::await_events_of(const CompiledRule& rule) {
   for (const CompiledStep& step : rule.steps)
     if (step.kind == CompiledStep::Kind::kWaitEvent) {

@@ -82,6 +82,10 @@ class Pipeline {
   void wake();
   // This node routes the events (of the nodes sharing a store, one does).
   bool routes() const { return routes_; }
+  // The event starts a rule of the highest priority (its status change not
+  // considered): it is stored as urgent (Store::append_events_urgent).
+  // Thread-safe.
+  bool starts_high_priority(const EventRecord& event) const;
 
  private:
   void run();

@@ -855,17 +855,26 @@ PgConnection& PostgresStore::writer() {
   return *writer_;
 }
 
-void PostgresStore::submit(Write write) {
-  if (!queue_.push(write)) write.done({StoreErrc::kUnavailable, "the store is shutting down"});
+void PostgresStore::submit(Write write, bool urgent) {
+  if (!queue_.push(write, urgent)) write.done({StoreErrc::kUnavailable, "the store is shutting down"});
 }
 
 void PostgresStore::append_events(std::vector<EventRecord> batch, AppendCallback done) {
-  auto append = std::make_shared<Append>(Append{std::move(batch), {}});
+  append(std::move(batch), std::move(done), false);
+}
+
+void PostgresStore::append_events_urgent(std::vector<EventRecord> batch, AppendCallback done) {
+  append(std::move(batch), std::move(done), true);
+}
+
+void PostgresStore::append(std::vector<EventRecord> batch, AppendCallback done, bool urgent) {
+  auto events = std::make_shared<Append>(Append{std::move(batch), {}});
   submit({nullptr,
-          [append, done = std::move(done)](const StoreStatus& status) {
-            done(status.ok() ? AppendResult{"", std::move(append->outcomes)} : AppendResult{status.message, {}});
+          [events, done = std::move(done)](const StoreStatus& status) {
+            done(status.ok() ? AppendResult{"", std::move(events->outcomes)} : AppendResult{status.message, {}});
           },
-          append});
+          events},
+         urgent);
 }
 
 void PostgresStore::store_appends(PgConnection& db, std::deque<Write>& group, std::vector<StoreStatus>& errors,
@@ -928,6 +937,10 @@ void PostgresStore::transact(Work work, WriteCallback done) { transact_on({}, st
 
 void PostgresStore::transact_on(Finds finds, Work work, WriteCallback done) {
   submit({nullptr, std::move(done), nullptr, false, std::move(work), std::move(finds)});
+}
+
+void PostgresStore::transact_urgent(Work work, WriteCallback done) {
+  submit({nullptr, std::move(done), nullptr, false, std::move(work)}, true);
 }
 
 void PostgresStore::flush() {

@@ -56,6 +56,8 @@ class PostgresStore final : public Store {
   int64_t routed_up_to() override;
   void transact(Work work, WriteCallback done) override;
   void transact_on(Finds finds, Work work, WriteCallback done) override;
+  void transact_urgent(Work work, WriteCallback done) override;
+  void append_events_urgent(std::vector<EventRecord> batch, AppendCallback done) override;
   std::vector<ExecutionRow> claim_due(const DueClaim& claim) override;
   std::optional<int64_t> next_due_ms() override;
   std::optional<ExecutionRow> execution(int64_t id) override;
@@ -102,7 +104,8 @@ class PostgresStore final : public Store {
   auto with_reader(Read read, bool run_again = true);
   std::unique_ptr<PgConnection> connect() const;
   PgConnection& writer();  // connected, again if it was lost
-  void submit(Write write);
+  void submit(Write write, bool urgent = false);
+  void append(std::vector<EventRecord> batch, AppendCallback done, bool urgent);
   void write_and_wait(std::function<void(PgConnection&)> apply);
   void writer_loop();
   void commit_group(std::deque<Write>& group);

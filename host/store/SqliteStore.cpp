@@ -525,11 +525,19 @@ SqliteStore::~SqliteStore() {
   thread_.join();
 }
 
-void SqliteStore::submit(Write write) {
-  if (!queue_.push(write)) write.done({StoreErrc::kUnavailable, "the store is shutting down"});
+void SqliteStore::submit(Write write, bool urgent) {
+  if (!queue_.push(write, urgent)) write.done({StoreErrc::kUnavailable, "the store is shutting down"});
 }
 
 void SqliteStore::append_events(std::vector<EventRecord> batch, AppendCallback done) {
+  append(std::move(batch), std::move(done), false);
+}
+
+void SqliteStore::append_events_urgent(std::vector<EventRecord> batch, AppendCallback done) {
+  append(std::move(batch), std::move(done), true);
+}
+
+void SqliteStore::append(std::vector<EventRecord> batch, AppendCallback done, bool urgent) {
   auto outcomes = std::make_shared<std::vector<AppendOutcome>>();
   auto events = std::make_shared<std::vector<EventRecord>>(std::move(batch));
   submit({[events, outcomes](Writer& w) {
@@ -538,15 +546,22 @@ void SqliteStore::append_events(std::vector<EventRecord> batch, AppendCallback d
           },
           [outcomes, done = std::move(done)](const StoreStatus& status) {
             done(status.ok() ? AppendResult{"", std::move(*outcomes)} : AppendResult{status.message, {}});
-          }});
+          }},
+         urgent);
 }
 
-void SqliteStore::transact(Work work, WriteCallback done) {
-  submit({[work = std::move(work)](Writer& w) {
+void SqliteStore::transact(Work work, WriteCallback done) { submit(unit_of(std::move(work), std::move(done))); }
+
+void SqliteStore::transact_urgent(Work work, WriteCallback done) {
+  submit(unit_of(std::move(work), std::move(done)), true);
+}
+
+SqliteStore::Write SqliteStore::unit_of(Work work, WriteCallback done) {
+  return {[work = std::move(work)](Writer& w) {
             Rows rows(w);
             work(rows);
           },
-          std::move(done)});
+          std::move(done)};
 }
 
 void SqliteStore::flush() {

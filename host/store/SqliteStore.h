@@ -43,6 +43,8 @@ class SqliteStore final : public Store {
 
   int64_t routed_up_to() override;
   void transact(Work work, WriteCallback done) override;
+  void transact_urgent(Work work, WriteCallback done) override;
+  void append_events_urgent(std::vector<EventRecord> batch, AppendCallback done) override;
   std::vector<ExecutionRow> claim_due(const DueClaim& claim) override;
   std::optional<int64_t> next_due_ms() override;
   std::optional<ExecutionRow> execution(int64_t id) override;
@@ -74,7 +76,9 @@ class SqliteStore final : public Store {
     std::function<void(Writer&)> apply;
     std::function<void(const StoreStatus&)> done;
   };
-  void submit(Write write);
+  void submit(Write write, bool urgent = false);
+  void append(std::vector<EventRecord> batch, AppendCallback done, bool urgent);
+  static Write unit_of(Work work, WriteCallback done);  // a unit of work as a write
   // Submits and returns once committed; throws StoreError when it was not.
   void write_and_wait(std::function<void(Writer&)> apply);
   void writer_loop();

@@ -336,6 +336,12 @@ class Store : public KeyValueStore {
   // duplicates and change nothing. `done` runs once the batch is durably
   // committed (or failed), on a store thread; it must not block.
   virtual void append_events(std::vector<EventRecord> batch, AppendCallback done) = 0;
+  // The same for events that start a high-priority rule (a password reset
+  // while a campaign is being stored): a backend that commits in groups
+  // commits them in a group of their own, not behind everything else queued.
+  virtual void append_events_urgent(std::vector<EventRecord> batch, AppendCallback done) {
+    append_events(std::move(batch), std::move(done));
+  }
 
   // Events after `seq`, in `seq` order, that a later call can never see
   // preceded by an event it did not return: the router walks this cursor and
@@ -373,6 +379,10 @@ class Store : public KeyValueStore {
     (void)finds;
     transact(std::move(work), std::move(done));
   }
+  // The same for a unit that starts a high-priority rule's executions: a
+  // backend that commits in groups does not queue it behind a group of
+  // everything else (see append_events_urgent).
+  virtual void transact_urgent(Work work, WriteCallback done) { transact(std::move(work), std::move(done)); }
   // Ready or waiting executions due by the claim's time and leased by no one
   // else, earliest first (index on due time); see DueClaim.
   virtual std::vector<ExecutionRow> claim_due(const DueClaim& claim) = 0;

@@ -1,6 +1,11 @@
 // The writes waiting for a store's writer thread, taken a group at a time:
 // everything that arrived while the previous group committed, up to a bound
 // (group commit: one transaction, one sync, for many requests).
+//
+// Urgent writes (what starts a high-priority rule: a password reset behind a
+// campaign's writes) do not wait for a group of everything else: when some
+// wait, the next group is theirs alone, unless the previous one was (so a
+// stream of them cannot hold the others back for more than every other group).
 #pragma once
 
 #include <condition_variable>
@@ -16,10 +21,10 @@ class WriteQueue {
 
   // Queues `write` (moved from) and returns true; false, leaving it as it
   // is, once the store is stopping.
-  bool push(Write& write) {
+  bool push(Write& write, bool urgent = false) {
     std::lock_guard lock(mutex_);
     if (stopping_) return false;
-    pending_.push_back(std::move(write));
+    (urgent ? urgent_ : pending_).push_back(std::move(write));
     wake_.notify_one();
     return true;
   }
@@ -28,11 +33,11 @@ class WriteQueue {
   std::deque<Write> next_group() {
     std::deque<Write> group;
     std::unique_lock lock(mutex_);
-    wake_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
-    while (!pending_.empty() && group.size() < max_group_) {
-      group.push_back(std::move(pending_.front()));
-      pending_.pop_front();
-    }
+    wake_.wait(lock, [&] { return stopping_ || !pending_.empty() || !urgent_.empty(); });
+    take(urgent_, group);
+    const bool urgent_only = !group.empty() && !last_urgent_only_;
+    if (!urgent_only) take(pending_, group);
+    last_urgent_only_ = urgent_only;
     return group;
   }
 
@@ -43,10 +48,19 @@ class WriteQueue {
   }
 
  private:
+  void take(std::deque<Write>& from, std::deque<Write>& group) {
+    while (!from.empty() && group.size() < max_group_) {
+      group.push_back(std::move(from.front()));
+      from.pop_front();
+    }
+  }
+
   const size_t max_group_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Write> pending_;
+  std::deque<Write> urgent_;
+  bool last_urgent_only_ = false;
   bool stopping_ = false;
 };
 

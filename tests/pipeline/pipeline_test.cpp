@@ -949,6 +949,14 @@ TEST_F(PipelineTest, AHighPriorityEventRunsBeforeTheLowPriorityBacklogThatIsDue)
   }
 }
 
+TEST_F(PipelineTest, EventsThatStartAHighPriorityRuleAreTheOnesStoredAsUrgent) {
+  run_campaign_and_reset();
+  EXPECT_TRUE(pipeline_->starts_high_priority(lead_event("p1", "password.reset", std::nullopt)));
+  EXPECT_FALSE(pipeline_->starts_high_priority(lead_event("c1", "campaign.send", std::nullopt)));
+  EXPECT_FALSE(pipeline_->starts_high_priority(lead_event("x1", "lead.created", std::nullopt)));
+  pipeline_->stop();
+}
+
 TEST_F(PipelineTest, AHighPriorityEventBehindEventsNotYetRoutedStartsBeforeTheRouterReachesIt) {
   // 20,000 campaign events are stored and not routed yet; the reset comes last.
   std::vector<EventRecord> campaign;
