@@ -55,7 +55,8 @@ void EventsApi::handle(ServerRequest&& request, ServerConnection::Reply reply) {
   ids.reserve(parsed.records.size());
   for (const auto& r : parsed.records) ids.push_back(r.id);
   const bool batch = parsed.batch;
-  const bool urgent = urgent_ && std::any_of(parsed.records.begin(), parsed.records.end(), urgent_);
+  // Only a batch of such events alone: one of them in a campaign's batch does not make it urgent.
+  const bool urgent = urgent_ && std::all_of(parsed.records.begin(), parsed.records.end(), urgent_);
   const auto append = urgent ? &Store::append_events_urgent : &Store::append_events;
   (store_.*append)(
       std::move(parsed.records), [this, reply = std::move(reply), ids = std::move(ids), batch](AppendResult result) {

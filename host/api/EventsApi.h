@@ -25,8 +25,8 @@ class EventsApi {
 
   // No tokens: every request is refused (the API is off). `on_stored` runs
   // after each commit that stored new events (on a store thread). A batch
-  // holding an event for which `urgent` says true is stored as urgent
-  // (Store::append_events_urgent: it starts a high-priority rule).
+  // whose every event `urgent` says true for is stored as urgent
+  // (Store::append_events_urgent: they start a high-priority rule).
   using Urgent = std::function<bool(const EventRecord&)>;
   EventsApi(Store& store, std::vector<std::string> tokens, Metrics& metrics, std::function<void()> on_stored,
             Urgent urgent = {});

@@ -610,8 +610,12 @@ bool SqliteStore::run_group(std::deque<Write>& group, std::vector<StoreStatus>& 
         continue;
       }
       if (!savepoints) {
-        writer_->db.execute("ROLLBACK");
-        return false;
+        try {
+          writer_->db.execute("ROLLBACK");
+        } catch (const StoreError&) {
+          // SQLite rolled it back itself (a full disk, an I/O error)
+        }
+        return false;  // again with savepoints, which say what failed
       }
       writer_->rollback_to.run();
       writer_->release.run();

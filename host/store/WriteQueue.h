@@ -4,8 +4,9 @@
 //
 // Urgent writes (what starts a high-priority rule: a password reset behind a
 // campaign's writes) do not wait for a group of everything else: when some
-// wait, the next group is theirs alone, unless the previous one was (so a
-// stream of them cannot hold the others back for more than every other group).
+// wait, the next group is theirs alone, unless the previous one was; then the
+// others go first (so a stream of urgent writes cannot hold them back for
+// more than every other group).
 #pragma once
 
 #include <condition_variable>
@@ -34,9 +35,9 @@ class WriteQueue {
     std::deque<Write> group;
     std::unique_lock lock(mutex_);
     wake_.wait(lock, [&] { return stopping_ || !pending_.empty() || !urgent_.empty(); });
-    take(urgent_, group);
-    const bool urgent_only = !group.empty() && !last_urgent_only_;
+    const bool urgent_only = !urgent_.empty() && !last_urgent_only_;
     if (!urgent_only) take(pending_, group);
+    take(urgent_, group);
     last_urgent_only_ = urgent_only;
     return group;
   }

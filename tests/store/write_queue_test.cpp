@@ -30,12 +30,22 @@ TEST(WriteQueue, UrgentWritesGoFirstInAGroupOfTheirOwnButNotTwiceInARow) {
   push_all(queue, {"reset-1"}, true);
   EXPECT_EQ(queue.next_group(), (std::deque<std::string>{"reset-1"}));
   push_all(queue, {"reset-2"}, true);
-  // The others have waited one group: the next takes them too.
-  EXPECT_EQ(queue.next_group(), (std::deque<std::string>{"reset-2", "campaign-1", "campaign-2"}));
+  // The others have waited one group: the next takes them first.
+  EXPECT_EQ(queue.next_group(), (std::deque<std::string>{"campaign-1", "campaign-2", "reset-2"}));
   push_all(queue, {"campaign-3"}, false);
   push_all(queue, {"reset-3"}, true);
   EXPECT_EQ(queue.next_group(), (std::deque<std::string>{"reset-3"}));
   EXPECT_EQ(queue.next_group(), (std::deque<std::string>{"campaign-3"}));
+}
+
+TEST(WriteQueue, MoreUrgentWritesThanAGroupHoldsDoNotHoldTheOthersBack) {
+  WriteQueue<std::string> queue(2);
+  push_all(queue, {"campaign-1", "campaign-2", "campaign-3"}, false);
+  push_all(queue, {"reset-1", "reset-2", "reset-3", "reset-4", "reset-5"}, true);
+  EXPECT_EQ(queue.next_group(), (std::deque<std::string>{"reset-1", "reset-2"}));
+  EXPECT_EQ(queue.next_group(), (std::deque<std::string>{"campaign-1", "campaign-2"}));
+  EXPECT_EQ(queue.next_group(), (std::deque<std::string>{"reset-3", "reset-4"}));
+  EXPECT_EQ(queue.next_group(), (std::deque<std::string>{"campaign-3", "reset-5"}));
 }
 
 TEST(WriteQueue, NothingIsQueuedOnceStoppingAndWhatWasIsStillTaken) {
