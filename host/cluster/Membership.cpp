@@ -3,6 +3,7 @@
 #include <future>
 
 #include "log/Logger.h"
+#include "util/ThreadName.h"
 #include "util/Time.h"
 
 namespace sb {
@@ -20,7 +21,10 @@ void Membership::start() {
   } catch (const std::exception& e) {
     log_warn("cluster", "heartbeat failed", {{"error", e.what()}});
   }
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    name_this_thread("sb-cluster");
+    loop();
+  });
 }
 
 void Membership::stop() {

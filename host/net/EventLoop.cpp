@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "log/Logger.h"
+#include "util/ThreadName.h"
 
 namespace sb {
 
@@ -182,7 +183,11 @@ void EventLoop::run() {
 EventLoopGroup::EventLoopGroup(size_t threads) {
   if (threads == 0) threads = 1;
   for (size_t i = 0; i < threads; ++i) loops_.push_back(std::make_unique<EventLoop>());
-  for (auto& loop : loops_) threads_.emplace_back([l = loop.get()] { l->run(); });
+  for (auto& loop : loops_)
+    threads_.emplace_back([l = loop.get(), n = threads_.size()] {
+      name_this_thread("sb-io-" + std::to_string(n));
+      l->run();
+    });
 }
 
 EventLoopGroup::~EventLoopGroup() { stop(); }

@@ -9,6 +9,7 @@
 #include "rules/Template.h"
 #include "util/JsonText.h"
 #include "util/NodeId.h"
+#include "util/ThreadName.h"
 #include "util/Time.h"
 #include "util/Zones.h"
 
@@ -95,7 +96,10 @@ void Pipeline::start() {
       log_warn("pipeline", "the events that executions of an earlier rule version wait for cannot be routed",
                {{"rule", awaited.rule}, {"version", awaited.version}, {"reason", why}});
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("sb-pipeline");
+    run();
+  });
 }
 
 void Pipeline::wake() {

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "log/Logger.h"
+#include "util/ThreadName.h"
 
 namespace sb {
 
@@ -30,7 +31,11 @@ void PendingCalls::give_up(std::vector<std::pair<uint64_t, Entry>>& calls, const
   }
 }
 
-PendingCalls::PendingCalls() : expirer_([this] { expire_loop(); }) {}
+PendingCalls::PendingCalls()
+    : expirer_([this] {
+        name_this_thread("sb-call-expiry");
+        expire_loop();
+      }) {}
 
 PendingCalls::~PendingCalls() {
   close();

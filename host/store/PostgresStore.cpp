@@ -17,6 +17,7 @@
 #include "store/EventWrites.h"
 #include "store/Postgres.h"
 #include "util/JsonText.h"
+#include "util/ThreadName.h"
 #include "util/Time.h"
 
 namespace sb {
@@ -734,7 +735,10 @@ PostgresStore::PostgresStore(Options options) : options_(std::move(options)) {
   if (!quoted) throw StoreError("cannot name the store's notification channel");
   channel_ = quoted;
   PQfreemem(quoted);
-  thread_ = std::thread([this] { writer_loop(); });
+  thread_ = std::thread([this] {
+    name_this_thread("sb-store");
+    writer_loop();
+  });
 }
 
 PostgresStore::~PostgresStore() {
@@ -757,7 +761,10 @@ void PostgresStore::on_changes(std::function<void(Change)> changed) {
     log_error("store", "no listener for other hosts' commits: eventfd failed");  // the pipeline still polls
     return;
   }
-  listener_ = std::thread([this] { listen(); });
+  listener_ = std::thread([this] {
+    name_this_thread("sb-store-listen");
+    listen();
+  });
 }
 
 void PostgresStore::changed(Change change) {

@@ -8,6 +8,7 @@
 #include "store/EventWrites.h"
 #include "store/Sqlite.h"
 #include "util/JsonText.h"
+#include "util/ThreadName.h"
 #include "util/Time.h"
 
 namespace sb {
@@ -517,7 +518,10 @@ SqliteStore::SqliteStore(Options options) : options_(std::move(options)) {
       .run();
   writer_->db.execute("DELETE FROM holds");  // and so are its turns at scheduled work
   reader_ = std::make_unique<SqliteDatabase>(options_.file, options_.synchronous_full);
-  thread_ = std::thread([this] { writer_loop(); });
+  thread_ = std::thread([this] {
+    name_this_thread("sb-store");
+    writer_loop();
+  });
 }
 
 SqliteStore::~SqliteStore() {

@@ -11,6 +11,7 @@
 #include "log/Logger.h"
 #include "rules/SegmentMembership.h"
 #include "util/JsonText.h"
+#include "util/ThreadName.h"
 #include "util/Time.h"
 #include "util/Zones.h"
 
@@ -351,7 +352,10 @@ TimeTriggers::~TimeTriggers() { stop(); }
 
 void TimeTriggers::start() {
   if (producers_.empty() || thread_.joinable()) return;
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    name_this_thread("sb-timers");
+    loop();
+  });
 }
 
 void TimeTriggers::stop() {

@@ -2,7 +2,10 @@
 // triggers a rule whose http action reaches a local sink.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "integration/test_support.h"
@@ -181,6 +184,20 @@ TEST(EndToEnd, SigtermShutsDownCleanly) {
   HostProcess host(forward_config(sink, "accepted"));
   EXPECT_EQ(host.stop(), 0);
   EXPECT_NE(host.log().find("\"msg\":\"stopped\""), std::string::npos) << host.log();
+}
+
+// `top -H` and `perf` tell the host's threads apart by name.
+TEST(EndToEnd, TheHostsThreadsAreNamedForWhatTheyDo) {
+  HttpSink sink;
+  HostProcess host(forward_config(sink, "accepted"));
+  std::set<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(host.pid()) + "/task")) {
+    std::string name;
+    std::getline(std::ifstream(task.path() / "comm"), name);
+    names.insert(name);
+  }
+  for (const char* expected : {"sb-io-0", "sb-store", "sb-pipeline", "sb-call-expiry"})
+    EXPECT_TRUE(names.count(expected)) << expected << " is not among the host's threads";
 }
 
 // Release builds link mimalloc (the request path allocates a lot); sanitizer

@@ -81,6 +81,7 @@ class HostProcess {
   explicit HostProcess(nlohmann::json config, std::vector<std::string> extra_args = {}, std::filesystem::path dir = {});
   ~HostProcess();
   uint16_t port() const { return port_; }
+  int pid() const { return process_->id(); }
   const std::filesystem::path& dir() const { return dir_; }
   std::string log();  // everything the host wrote to stderr so far
   int stop();         // SIGTERM, returns the exit code
