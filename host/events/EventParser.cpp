@@ -51,6 +51,7 @@ const json* json_at(const json& c, const char* list, const char* field) {
   return value != (*items)[0].end() && value->is_string() ? &*value : nullptr;
 }
 
+// One event, already at `pointer` in the body.
 void read_event(const json& event, const std::string& pointer, int64_t now_ms, const std::string& source,
                 ParsedEvents& out) {
   const size_t problems_before = out.problems.size();

@@ -416,8 +416,9 @@ std::optional<std::string> run_kv(SqliteDatabase& db, KeyValueStore::KvOp op, co
 
 }  // namespace
 
-// A unit of work's rows: statements of the writer connection, inside the
-// savepoint the group commit gives each write.
+// A unit of work's rows: statements of the writer connection, inside its
+// group's transaction (and a savepoint of its own when the group runs again
+// because a write failed).
 class SqliteStore::Rows final : public ExecutionRows {
  public:
   explicit Rows(Writer& w) : w_(w) {}

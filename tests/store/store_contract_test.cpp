@@ -964,6 +964,33 @@ TYPED_TEST(StoreContract, AUnitOfWorkCommitsAllOrNothing) {
   EXPECT_EQ(store->executions({}).size(), 1u);
 }
 
+TYPED_TEST(StoreContract, UrgentWritesCommitAsTheOthersDo) {
+  auto store = this->open();
+  ASSERT_TRUE(append(*store, {event("a")}).ok());
+  std::promise<AppendResult> urgent;
+  store->append_events_urgent({event("b"), event("a")}, [&](AppendResult r) { urgent.set_value(std::move(r)); });
+  const AppendResult stored = urgent.get_future().get();
+  ASSERT_TRUE(stored.ok()) << stored.error;
+  EXPECT_EQ(stored.outcomes, (std::vector<AppendOutcome>{AppendOutcome::kStored, AppendOutcome::kDuplicate}));
+  const auto events = store->events_after(0, 10);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].record.id, "b");
+  auto urgently = [&](Store::Work work) {
+    std::promise<StoreStatus> done;
+    store->transact_urgent(std::move(work), [&](StoreStatus s) { done.set_value(std::move(s)); });
+    return done.get_future().get();
+  };
+  EXPECT_TRUE(urgently([](ExecutionRows& rows) { EXPECT_NE(rows.insert(new_row("e1")), 0); }).ok());
+  EXPECT_EQ(urgently([](ExecutionRows& rows) {
+              rows.insert(new_row("e2"));
+              throw StoreError("refused", StoreErrc::kConflict);
+            }).code,
+            StoreErrc::kConflict);
+  const auto rows = store->executions({});
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].event_id, "e1");
+}
+
 TYPED_TEST(StoreContract, HostStateReadInAUnitIsLockedAndWrittenWithIt) {
   auto store = this->open();
   auto other = this->open();  // another node on the same store
