@@ -74,8 +74,9 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   CheckedConfig checked = check_against_plugins(config_, *catalog_, secrets);
   if (!checked.issues.empty()) throw ConfigError(checked.issues);
 
-  loops_ = std::make_unique<EventLoopGroup>(config_.io_threads > 0 ? static_cast<size_t>(config_.io_threads)
-                                                                   : default_io_threads());
+  const size_t io_threads = config_.io_threads > 0 ? static_cast<size_t>(config_.io_threads) : default_io_threads();
+  inbound_loops_ = std::make_unique<EventLoopGroup>(io_threads, "sb-in-");
+  outbound_loops_ = std::make_unique<EventLoopGroup>(io_threads, "sb-out-");
   metrics_ = std::make_unique<Metrics>();
   store_ = open_store(config_, secrets);
   std::vector<std::string> event_tokens;
@@ -108,7 +109,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   client.default_timeout = std::chrono::milliseconds(config_.http_client.timeout_ms);
   client.max_connections = config_.http_client.max_connections;
   client.ca_file = config_.http_client.ca_file;
-  http_ = std::make_unique<HttpClient>(*loops_, client);
+  http_ = std::make_unique<HttpClient>(*outbound_loops_, client, inbound_loops_.get());
   PipelineOptions pipeline_options;
   pipeline_options.max_chain_depth = config_.max_chain_depth;
   pipeline_options.account = config_.account;
@@ -155,7 +156,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
       std::move(checked.rules), *this, *calls_in_flight_, *store_, *metrics_,
       [this](std::chrono::milliseconds delay, std::function<void()> task) {
         // Timers belong to their loop's thread.
-        EventLoop& loop = loops_->next();
+        EventLoop& loop = inbound_loops_->next();
         loop.post([&loop, delay, task = std::move(task)]() mutable { loop.run_after(delay, std::move(task)); });
       },
       completed);
@@ -236,7 +237,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
         return answer(error_response(503, "store_unavailable", e.what()));
       }
     };
-  server_ = std::make_unique<HttpServer>(*loops_, config_.listen_host, config_.listen_port, config_.http_server,
+  server_ = std::make_unique<HttpServer>(*inbound_loops_, config_.listen_host, config_.listen_port, config_.http_server,
                                          *routes_, *metrics_, std::move(handlers));
   // This node among those sharing the store, known by where it listens.
   const NodeRecord self{node_id_, host_name(), config_.listen_host + ":" + std::to_string(server_->port()), now_ms(),
@@ -307,7 +308,8 @@ void Runtime::stop() {
   // destroyed): a plugin thread still finishing may call into them safely.
   instances_.clear();
   server_.reset();
-  loops_->stop();
+  inbound_loops_->stop();
+  outbound_loops_->stop();
 }
 
 uint16_t Runtime::port() const { return server_->port(); }

@@ -62,7 +62,9 @@ class Runtime : public ActionDispatcher {
   Config config_;
   const std::string node_id_ = unique_node_id();  // the owner of this run's leases, unique across machines
   std::unique_ptr<PluginCatalog> catalog_;
-  std::unique_ptr<EventLoopGroup> loops_;  // outlives the server and client that run on it
+  // They outlive the server and client that run on them.
+  std::unique_ptr<EventLoopGroup> inbound_loops_;   // the HTTP server's, and the calls its requests make
+  std::unique_ptr<EventLoopGroup> outbound_loops_;  // the pipeline's provider calls
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Membership> membership_;  // this node's heartbeat; dead nodes' steps taken over

@@ -261,7 +261,8 @@ struct HttpClient::Impl {
   HttpClientOptions options;
   std::unique_ptr<EventLoopGroup> own_loops;
   EventLoopGroup& loops;
-  std::vector<std::unique_ptr<LoopDriver>> drivers;  // drivers[i] runs on loops.at(i)
+  EventLoopGroup* senders;                           // loops whose own requests run on them (may be null)
+  std::vector<std::unique_ptr<LoopDriver>> drivers;  // one per loop of both
   // send() holds it shared from its stopping check to its post, shutdown()
   // exclusively to set stopping: a request that got past the check is
   // queued on its loop before that loop's close task, so its callback runs
@@ -270,11 +271,18 @@ struct HttpClient::Impl {
   bool stopping = false;
   std::mutex shutdown_mutex;
 
-  Impl(std::unique_ptr<EventLoopGroup> owned, EventLoopGroup& group, HttpClientOptions o)
-      : options(std::move(o)), own_loops(std::move(owned)), loops(group) {
+  Impl(std::unique_ptr<EventLoopGroup> owned, EventLoopGroup& group, EventLoopGroup* also, HttpClientOptions o)
+      : options(std::move(o)), own_loops(std::move(owned)), loops(group), senders(also) {
     static std::once_flag global;
     std::call_once(global, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-    for (size_t i = 0; i < loops.size(); ++i) drivers.push_back(std::make_unique<LoopDriver>(loops.at(i), options));
+    for (EventLoopGroup* g : {&loops, senders})
+      for (size_t i = 0; g && i < g->size(); ++i) drivers.push_back(std::make_unique<LoopDriver>(g->at(i), options));
+  }
+
+  // The loop a request sent from this thread runs on, if it is one of ours.
+  EventLoop* current() const {
+    if (EventLoop* here = loops.current()) return here;
+    return senders ? senders->current() : nullptr;
   }
 
   ~Impl() {
@@ -311,13 +319,13 @@ struct HttpClient::Impl {
   }
 };
 
-HttpClient::HttpClient(EventLoopGroup& loops, HttpClientOptions options)
-    : impl_(std::make_unique<Impl>(nullptr, loops, std::move(options))) {}
+HttpClient::HttpClient(EventLoopGroup& loops, HttpClientOptions options, EventLoopGroup* senders)
+    : impl_(std::make_unique<Impl>(nullptr, loops, senders, std::move(options))) {}
 
 HttpClient::HttpClient(HttpClientOptions options) {
   auto own = std::make_unique<EventLoopGroup>(1);
   EventLoopGroup& group = *own;
-  impl_ = std::make_unique<Impl>(std::move(own), group, std::move(options));
+  impl_ = std::make_unique<Impl>(std::move(own), group, nullptr, std::move(options));
 }
 
 HttpClient::~HttpClient() = default;
@@ -331,7 +339,7 @@ bool HttpClient::send(OutboundRequest request, Callback done) {
   t->request = std::move(request);
   t->done = std::move(done);
   t->max_bytes = impl_->options.max_response_bytes;
-  if (EventLoop* here = impl_->loops.current()) {
+  if (EventLoop* here = impl_->current()) {
     // This loop's close task, if shutdown() has begun, runs after this: the
     // lock is not needed (and start() may call back into send()).
     stop.unlock();

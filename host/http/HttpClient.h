@@ -2,9 +2,11 @@
 // host's event loops: thousands of requests can be in flight without a
 // thread each, and connections are reused across requests to the same host.
 //
-// A request sent from a loop thread runs on that loop, so its callback comes
-// back on the thread that sent it (the inbound request that caused it is
-// answered without a thread hand-off). Callbacks must not block.
+// A request sent from one of its loops' threads, or from a loop of the
+// `senders` group (the HTTP server's), runs on that loop, so its callback
+// comes back on the thread that sent it (the inbound request that caused it
+// is answered without a thread hand-off). Requests from other threads (the
+// pipeline's) run on its own loops in turn. Callbacks must not block.
 #pragma once
 
 #include <chrono>
@@ -44,8 +46,9 @@ class HttpClient {
  public:
   using Callback = std::function<void(OutboundResponse&&)>;
 
-  // On the given loops, which must outlive shutdown().
-  HttpClient(EventLoopGroup& loops, HttpClientOptions options = {});
+  // On the given loops (and `senders`' for their own requests), which must
+  // outlive shutdown().
+  HttpClient(EventLoopGroup& loops, HttpClientOptions options = {}, EventLoopGroup* senders = nullptr);
   // On one I/O thread of its own.
   explicit HttpClient(HttpClientOptions options = {});
   ~HttpClient();  // shutdown()

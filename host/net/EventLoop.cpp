@@ -180,12 +180,12 @@ void EventLoop::run() {
   t_current = nullptr;
 }
 
-EventLoopGroup::EventLoopGroup(size_t threads) {
+EventLoopGroup::EventLoopGroup(size_t threads, std::string name) {
   if (threads == 0) threads = 1;
   for (size_t i = 0; i < threads; ++i) loops_.push_back(std::make_unique<EventLoop>());
   for (auto& loop : loops_)
-    threads_.emplace_back([l = loop.get(), n = threads_.size()] {
-      name_this_thread("sb-io-" + std::to_string(n));
+    threads_.emplace_back([l = loop.get(), name = name + std::to_string(threads_.size())] {
+      name_this_thread(name);
       l->run();
     });
 }

@@ -1,9 +1,11 @@
 // An epoll event loop and a group of them, one per I/O thread.
 //
-// The HTTP server and the HTTP client share these loops, so a request that
-// arrives, runs its rule and calls a provider stays on one thread from the
-// socket read to the response write: no thread per connection, and no hand
-// off between a server thread and a client thread.
+// The HTTP server's loops also run the provider calls its requests make, so
+// a request that arrives, runs its rule and calls a provider stays on one
+// thread from the socket read to the response write: no thread per
+// connection, and no hand-off between a server thread and a client thread.
+// The pipeline's provider calls run on a group of their own, so that a
+// campaign's thousands of transfers never hold back reading a request.
 //
 // Everything but post(), stop() and the group's accessors runs on the loop's
 // own thread.
@@ -77,7 +79,8 @@ class EventLoop {
 // N loops, each running on its own thread from construction to stop().
 class EventLoopGroup {
  public:
-  explicit EventLoopGroup(size_t threads);
+  // Threads named `name` and their index ("sb-io-0").
+  EventLoopGroup(size_t threads, std::string name = "sb-io-");
   ~EventLoopGroup();  // stop()
   EventLoopGroup(const EventLoopGroup&) = delete;
   EventLoopGroup& operator=(const EventLoopGroup&) = delete;

@@ -77,6 +77,32 @@ TEST(HttpClient, RequestSentFromALoopThreadCompletesOnThatThread) {
   client.shutdown();
 }
 
+// The host's arrangement: the HTTP server's loops send their requests' calls
+// themselves; the pipeline's calls run on the client's own loops, never on
+// the server's, where they would hold back reading inbound requests.
+TEST(HttpClient, SendersLoopsRunTheirOwnRequestsAndOtherThreadsUseTheClientsLoops) {
+  test::HttpSink sink;
+  EventLoopGroup outbound(2, "test-out-"), inbound(1, "test-in-");
+  HttpClient client(outbound, {}, &inbound);
+  std::promise<EventLoop*> from_inbound;
+  inbound.at(0).post([&] {
+    OutboundRequest r;
+    r.url = sink.url();
+    client.send(std::move(r), [&](OutboundResponse&&) { from_inbound.set_value(EventLoop::current()); });
+  });
+  EXPECT_EQ(from_inbound.get_future().get(), &inbound.at(0));
+  for (int i = 0; i < 4; ++i) {
+    std::promise<EventLoop*> from_elsewhere;
+    OutboundRequest r;
+    r.url = sink.url();
+    client.send(std::move(r), [&](OutboundResponse&&) { from_elsewhere.set_value(EventLoop::current()); });
+    EventLoop* ran_on = from_elsewhere.get_future().get();
+    EXPECT_TRUE(ran_on == &outbound.at(0) || ran_on == &outbound.at(1))
+        << "request " << i << " ran off the client's loops";
+  }
+  client.shutdown();
+}
+
 TEST(HttpClient, ResponseHeadersAndBodyArrive) {
   test::HttpSink sink(202, R"({"queued":true})");
   HttpClient client;

@@ -196,7 +196,7 @@ TEST(EndToEnd, TheHostsThreadsAreNamedForWhatTheyDo) {
     std::getline(std::ifstream(task.path() / "comm"), name);
     names.insert(name);
   }
-  for (const char* expected : {"sb-io-0", "sb-store", "sb-pipeline", "sb-call-expiry"})
+  for (const char* expected : {"sb-in-0", "sb-out-0", "sb-store", "sb-pipeline", "sb-call-expiry"})
     EXPECT_TRUE(names.count(expected)) << expected << " is not among the host's threads";
 }
 
