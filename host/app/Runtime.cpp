@@ -155,8 +155,10 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   completed_ = std::make_unique<CompletedRoutes>(
       std::move(checked.rules), *this, *calls_in_flight_, *store_, *metrics_,
       [this](std::chrono::milliseconds delay, std::function<void()> task) {
-        // Timers belong to their loop's thread.
-        EventLoop& loop = inbound_loops_->next();
+        // Timers belong to their loop's thread: the route's own, so that
+        // what it does after a wait stays on its request's thread.
+        EventLoop* here = inbound_loops_->current();
+        EventLoop& loop = here ? *here : inbound_loops_->next();
         loop.post([&loop, delay, task = std::move(task)]() mutable { loop.run_after(delay, std::move(task)); });
       },
       completed);

@@ -110,7 +110,7 @@ struct Config {
   std::string postgres_secret;  // the secret holding PostgreSQL's connection string ("" = the SQLite file)
   std::vector<std::filesystem::path> plugin_dirs;
   LogLevel log_level = LogLevel::info;
-  int io_threads = 0;  // event-loop threads shared by the HTTP server and client; 0 = one per core
+  int io_threads = 0;  // event-loop threads for the HTTP server, and as many for provider calls; 0 = one per core
   HttpServerConfig http_server;
   HttpClientConfig http_client;
   TrackingConfig tracking;

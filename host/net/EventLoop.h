@@ -79,7 +79,7 @@ class EventLoop {
 // N loops, each running on its own thread from construction to stop().
 class EventLoopGroup {
  public:
-  // Threads named `name` and their index ("sb-io-0").
+  // Threads named `name` and their index ("sb-io-" gives "sb-io-0", ...).
   EventLoopGroup(size_t threads, std::string name = "sb-io-");
   ~EventLoopGroup();  // stop()
   EventLoopGroup(const EventLoopGroup&) = delete;

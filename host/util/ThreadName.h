@@ -1,5 +1,5 @@
 // Names the calling thread, as `top -H`, `perf` and gdb show it ("sb-store",
-// "sb-io-0"): the host's threads are otherwise all called "switchboard".
+// "sb-in-0"): the host's threads are otherwise all called "switchboard".
 #pragma once
 
 #include <pthread.h>

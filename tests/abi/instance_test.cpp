@@ -141,6 +141,35 @@ TEST_F(InstanceTest, MissingCompletionFailsRetryablyAtTheDeadlineAndThePluginHea
   dlclose(library);
 }
 
+// The C++ wrapper: a plugin class that defines cancel() hears, with the call
+// it started, that the host gave up on it; one without gets no cancel hook
+// (and the host no per-call closure for it).
+TEST_F(InstanceTest, ACppPluginsCancelHearsTheCallTheHostGaveUpOn) {
+  auto instance = make("never_completes_cpp");
+  void* library = dlopen((std::string(SB_FIXTURE_DIR) + "/never_completes_cpp.so").c_str(), RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(library, nullptr);
+  const int* given_up = static_cast<const int*>(dlsym(library, "fixture_given_up"));
+  const int* unknown = static_cast<const int*>(dlsym(library, "fixture_unknown_cancels"));
+  ASSERT_TRUE(given_up && unknown);
+  ActionOutcome o = call(*instance, "echo", 100ms);
+  EXPECT_EQ(o.outcome, SB_OUTCOME_RETRY);
+  EXPECT_NE(o.reason.find("no completion"), std::string::npos) << o.reason;  // not the late "too late"
+  for (int i = 0; i < 100 && __atomic_load_n(given_up, __ATOMIC_SEQ_CST) < 1; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(__atomic_load_n(given_up, __ATOMIC_SEQ_CST), 1);
+  EXPECT_EQ(__atomic_load_n(unknown, __ATOMIC_SEQ_CST), 0);
+  dlclose(library);
+
+  using Entry = const sb_plugin_descriptor* (*)();
+  for (const auto& [fixture, has_cancel] : {std::pair{"never_completes_cpp", true}, {"throws_in_action", false}}) {
+    void* so = dlopen((std::string(SB_FIXTURE_DIR) + "/" + fixture + ".so").c_str(), RTLD_NOW);
+    ASSERT_NE(so, nullptr) << fixture;
+    const auto entry = reinterpret_cast<Entry>(dlsym(so, "switchboard_plugin_entry"));
+    ASSERT_NE(entry, nullptr) << fixture;
+    EXPECT_EQ(entry()->on_action_cancel != nullptr, has_cancel) << fixture;
+    dlclose(so);
+  }
+}
+
 TEST_F(InstanceTest, CreateFailureCarriesThePluginsReason) {
   try {
     make("init_fails");

@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <list>
@@ -123,11 +124,14 @@ inline void report(const sb_host* host, sb_completion* handle, const ActionResul
 // Reports the end of one action, from any thread, now or later. Cheap to copy
 // (no allocation: it is the host's handle). The host keeps the first report
 // of a call and ignores (and logs) later ones; a call never reported fails at
-// its deadline with "no completion".
+// its deadline with "no completion". Copies of one call's Completion are
+// equal and share an id(), so a plugin can find the call cancel() names.
 class Completion {
  public:
   Completion(const sb_host* host, sb_completion* handle) : host_(host), handle_(handle) {}
   void operator()(const ActionResult& result) const { detail::report(host_, handle_, result); }
+  uintptr_t id() const { return reinterpret_cast<uintptr_t>(handle_); }
+  bool operator==(const Completion& other) const { return handle_ == other.handle_; }
 
  private:
   const sb_host* host_;
@@ -482,6 +486,14 @@ class Host {
 
 // One configured instance of a plugin. Construct from (Host&, config JSON);
 // throw ConfigError for a config the schema could not catch.
+//
+// A plugin class that also defines `void cancel(Completion call)` hears when
+// the host gave up on a call in flight (on_action_cancel, ABI 1.1): its
+// deadline passed, and the step will run again, or the host is shutting
+// down. Stop the work if you can (abort the provider request) and free what
+// belongs to the call; completing it is ignored. At most once per call, after
+// invoke() returned, from any thread; must not block. A class without one
+// costs the host nothing per call.
 class Plugin {
  public:
   virtual ~Plugin() = default;
@@ -572,6 +584,15 @@ struct Adapter {
     return SB_OK;
   }
 
+  // Instantiated only for a plugin class that defines cancel().
+  static void cancel(sb_instance* instance, sb_completion* completion) noexcept {
+    Instance* in = self(instance);
+    try {
+      in->plugin->cancel(Completion(in->host.raw(), completion));
+    } catch (...) {
+    }
+  }
+
   static sb_status start(sb_instance* instance, const sb_error_buffer* error) noexcept {
     try {
       self(instance)->plugin->start();
@@ -591,6 +612,12 @@ struct Adapter {
     }
   }
 };
+
+// Whether a plugin class defines cancel(Completion) (C++17: the SDK's floor).
+template <class P, class = void>
+struct HasCancel : std::false_type {};
+template <class P>
+struct HasCancel<P, std::void_t<decltype(std::declval<P&>().cancel(std::declval<Completion>()))>> : std::true_type {};
 
 // Owns the storage behind the descriptor's views for the library's lifetime.
 struct DescriptorStorage {
@@ -628,6 +655,7 @@ struct DescriptorStorage {
     d.on_action_invoke = &Adapter<P>::invoke;
     d.on_instance_start = &Adapter<P>::start;
     d.on_instance_stop = &Adapter<P>::stop;
+    if constexpr (HasCancel<P>::value) d.on_action_cancel = &Adapter<P>::cancel;
   }
 };
 
