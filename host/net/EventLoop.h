@@ -80,7 +80,7 @@ class EventLoop {
 class EventLoopGroup {
  public:
   // Threads named `name` and their index ("sb-io-" gives "sb-io-0", ...).
-  EventLoopGroup(size_t threads, std::string name = "sb-io-");
+  explicit EventLoopGroup(size_t threads, std::string name = "sb-io-");
   ~EventLoopGroup();  // stop()
   EventLoopGroup(const EventLoopGroup&) = delete;
   EventLoopGroup& operator=(const EventLoopGroup&) = delete;
