@@ -16,6 +16,7 @@
 #include "http/HttpClient.h"
 #include "integration/test_support.h"
 #include "net/EventLoop.h"
+#include "support/closed_port.h"
 
 namespace sb {
 namespace {
@@ -161,11 +162,8 @@ TEST(HttpClient, HeadDoesNotWaitForABody) {
 }
 
 TEST(HttpClient, RefusedConnectionIsATransportError) {
-  uint16_t port;
-  {
-    Poco::Net::ServerSocket s(Poco::Net::SocketAddress("127.0.0.1", 0));
-    port = s.address().port();
-  }  // closed: nothing listens there now
+  const test::ClosedPort closed;  // nothing listens there
+  const uint16_t port = closed.port();
   HttpClient client;
   OutboundRequest r;
   r.url = "http://127.0.0.1:" + std::to_string(port) + "/";

@@ -50,10 +50,11 @@ json admin_get(const HostProcess& host, const std::string& path) {
   return r.json();
 }
 
-// Polls an admin list until `ready` holds (or five seconds passed).
+// Polls an admin list until `ready` holds (or 15 seconds passed: a loaded
+// machine under a sanitizer is slow).
 json admin_wait(const HostProcess& host, const std::string& path, const std::function<bool(const json&)>& ready) {
   json got;
-  for (int i = 0; i < 100; ++i) {
+  for (const auto deadline = std::chrono::steady_clock::now() + 15s; std::chrono::steady_clock::now() < deadline;) {
     got = admin_get(host, path);
     if (ready(got)) break;
     std::this_thread::sleep_for(50ms);

@@ -163,7 +163,13 @@ TEST(EventsApi, AcknowledgedEventsSurviveACrash) {
         }
       }
     });
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // Killed mid-burst once enough were acknowledged (a slow disk takes longer).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (size_t n = 0; n <= 20 && std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::lock_guard lock(mutex);
+    n = acknowledged.size();
+  }
   host.kill();
   stop = true;
   for (auto& s : senders) s.join();

@@ -45,7 +45,7 @@ TEST(FallbackEndToEnd, PushThenWhatsAppThenSms) {
   ASSERT_EQ(sms_ru.wait_for(1).size(), 1u) << host.log();
   EXPECT_EQ(cloud_api.count(), 1u);
   json history;
-  for (int i = 0; i < 100; ++i) {
+  for (int i = 0; i < 500; ++i) {  // up to 10 s: the execution records its end after the SMS is sent
     const json list = http_request(host.port(), "GET", "/api/v1/executions?rule=reach", "",
                                    {{"Authorization", "Bearer fallback-admin"}})
                           .json();

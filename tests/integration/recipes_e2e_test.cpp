@@ -57,11 +57,11 @@ TEST(Recipes, BookingReminderComesTheDayBefore) {
               {"entity",
                {{"type", "booking"},
                 {"id", "B1"},
-                {"fields", {{"service", "Стрижка"}, {"starts_at", in(86'400'000 + 1500)}}}}},
+                {"fields", {{"service", "Стрижка"}, {"starts_at", in(86'400'000 + 5000)}}}}},
               {"contact", kMaria}});
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(wait_for_outbox(host, 0).size(), 0u);  // nothing yet: the reminder waits for the day before
-  const auto sent = wait_for_outbox(host, 2);
+  const auto sent = wait_for_outbox(host, 2, 15s);
   ASSERT_EQ(sent.size(), 2u) << host.log();
   std::set<std::string> channels;
   for (const json& s : sent) channels.insert(s["channel"].get<std::string>());

@@ -212,7 +212,8 @@ TEST_F(PipelineTest, PermanentFailuresAndExhaustedRetriesAreDeadLetters) {
 }
 
 TEST_F(PipelineTest, WaitHoldsNoThreadAndTheNextStepRunsAfterIt) {
-  run({rule("reminder", {{"event", "lead.created"}}, {action("now"), wait(300), action("later")})});
+  // Long enough that a slow machine still sees the execution waiting.
+  run({rule("reminder", {{"event", "lead.created"}}, {action("now"), wait(2000), action("later")})});
   append({lead_event("e1", "lead.created", "A")});
   actions_.wait_for(1);
   std::vector<ExecutionRow> rows;
@@ -225,7 +226,7 @@ TEST_F(PipelineTest, WaitHoldsNoThreadAndTheNextStepRunsAfterIt) {
   EXPECT_EQ(rows[0].state, ExecutionState::kWaiting);
   EXPECT_GT(rows[0].due_at_ms.value_or(0), rows[0].updated_at_ms);  // due later than it was recorded
   EXPECT_EQ(actions_.calls.size(), 1u);
-  rows = settled(1);
+  rows = settled(1, 10s);
   EXPECT_EQ(rows[0].state, ExecutionState::kDone);
   ASSERT_EQ(actions_.calls.size(), 2u);
   EXPECT_EQ(actions_.calls[1].second.idempotency_key, "e1:reminder:2");
@@ -975,7 +976,7 @@ TEST_F(PipelineTest, AHighPriorityEventBehindEventsNotYetRoutedStartsBeforeTheRo
   }
   EXPECT_TRUE(reset_started);
   // The router, when it gets there, makes no second execution of it.
-  for (int i = 0; i < 2000 && store_->routed_up_to() < 20001; ++i) std::this_thread::sleep_for(5ms);
+  for (int i = 0; i < 6000 && store_->routed_up_to() < 20001; ++i) std::this_thread::sleep_for(5ms);
   EXPECT_EQ(store_->routed_up_to(), 20001);
   EXPECT_EQ(store_->executions({std::nullopt, "reset", "", 10}).size(), 1u);
   pipeline_->stop();
@@ -1012,7 +1013,21 @@ TEST_F(PipelineTest, AHighPriorityCallWaitsForItsInstanceAheadOfTheQueuedCampaig
   // One SMS instance for both: two calls at most, a campaign queued behind them.
   actions_.hold = true;
   PipelineOptions options{100ms, 5};
-  options.instance_max_in_flight = {{"sink", 2}};
+  CallQueue calls({{"sink", 2}}, [this] {
+    if (pipeline_) pipeline_->wake();
+  });
+  options.calls = &calls;  // so that the test sees what waits for the instance
+  struct StopFirst {       // the pipeline goes before the queue it uses, also when an assertion fails
+    std::unique_ptr<Pipeline>& pipeline;
+    ~StopFirst() {
+      if (pipeline) pipeline->stop();
+      pipeline.reset();
+    }
+  } stop_first{pipeline_};
+  const auto queued = [&calls](size_t n) {
+    for (int i = 0; i < 2000 && calls.queued() < n; ++i) std::this_thread::sleep_for(5ms);
+    return calls.queued();
+  };
   CompiledRule reset = rule("reset", {{"event", "password.reset"}}, {action("send-code")});
   reset.priority = kHighestPriority;
   pipeline_ = std::make_unique<Pipeline>(
@@ -1023,13 +1038,13 @@ TEST_F(PipelineTest, AHighPriorityCallWaitsForItsInstanceAheadOfTheQueuedCampaig
   for (int i = 0; i < 6; ++i) campaign.push_back(lead_event("c" + std::to_string(i), "campaign.send", std::nullopt));
   append(std::move(campaign));
   ASSERT_EQ(actions_.wait_for(2).size(), 2u);
-  std::this_thread::sleep_for(100ms);  // four campaign calls wait for the instance
+  ASSERT_EQ(queued(4), 4u);  // four campaign calls wait for the instance
   append({lead_event("p1", "password.reset", std::nullopt)});
-  std::this_thread::sleep_for(100ms);
+  ASSERT_EQ(queued(5), 5u);
   ASSERT_TRUE(actions_.release_one());
-  const auto calls = actions_.wait_for(3);
-  ASSERT_EQ(calls.size(), 3u);
-  EXPECT_EQ(calls[2].second.idempotency_key, "p1:reset:0");  // the first free slot is the reset's
+  const auto made = actions_.wait_for(3);
+  ASSERT_EQ(made.size(), 3u);
+  EXPECT_EQ(made[2].second.idempotency_key, "p1:reset:0");  // the first free slot is the reset's
   pipeline_->stop();
   while (actions_.release_one()) {
   }

@@ -154,14 +154,21 @@ def main():
     context.load_cert_chain(cert, key)
     counter = Counter(out_dir)
     CountingSMTP.counter = counter
-    ports = {"starttls": free_port(), "tls": free_port(), "plain": free_port()}
-    listeners = [
-        Listener(Handler(out_dir, "starttls", counter), ports["starttls"], context),
-        Listener(Handler(out_dir, "tls", counter), ports["tls"], context, implicit=True),
-        Listener(Handler(out_dir, "plain", counter), ports["plain"], None, require_tls=False),
-    ]
-    for listener in listeners:
-        listener.start()
+    kinds = {"starttls": dict(tls_context=context), "tls": dict(tls_context=context, implicit=True),
+             "plain": dict(tls_context=None, require_tls=False)}
+    ports, listeners = {}, []
+    for name, options in kinds.items():
+        # Another process may take a free port before we bind it: another one then.
+        for attempt in range(5):
+            ports[name] = free_port()
+            listener = Listener(Handler(out_dir, name, counter), ports[name], **options)
+            try:
+                listener.start()
+                break
+            except Exception:
+                if attempt == 4:
+                    raise
+        listeners.append(listener)
     counter.connected(0)  # the listeners' own start-up checks do not count
     print(json.dumps(ports), flush=True)
     done = threading.Event()

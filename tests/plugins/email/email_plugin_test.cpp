@@ -9,6 +9,7 @@
 
 #include "../fake_host.h"
 #include "smtp_server.h"
+#include "../../support/closed_port.h"
 
 namespace {
 
@@ -175,11 +176,8 @@ TEST_F(EmailPlugin, RepliesAreClassified) {
 }
 
 TEST_F(EmailPlugin, AServerThatIsDownIsRetried) {
-  int closed_port;
-  {
-    test_smtp::SmtpServer gone;
-    closed_port = gone.plain;
-  }
+  const sb::test::ClosedPort down;
+  const int closed_port = down.port();
   fake::Host host("email");
   const fake::Result r =
       send(host, config(closed_port, "none"), {{"to", "ivan@example.com"}, {"subject", "Hi"}, {"text", "x"}});
