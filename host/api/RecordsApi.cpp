@@ -309,14 +309,25 @@ void RecordsApi::store_change(EventRecord event, json answer, ServerConnection::
                        });
 }
 
+// One contact: by its id ("c-77" or "id:c-77"), or by an email or phone it
+// is known by ("email:ivan@example.com", "phone:79990001122").
+void RecordsApi::one_contact(const std::string& contact, const ServerRequest& request, ServerConnection::Reply reply) {
+  if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
+  const auto stored = store_.contact(contact_key_of(contact));
+  if (!stored) return reply(error_response(404, "not_found", "no contact '" + contact + "'"));
+  json data = json::parse(stored->data_json, nullptr, false);
+  if (!data.is_object()) data = json::object();
+  reply(json_response(
+      200, {{"key", stored->key}, {"data", std::move(data)}, {"updated_at", format_time_ms(stored->updated_at_ms)}}));
+}
+
 void RecordsApi::preferences(const std::string& contact, const ServerRequest& request, ServerConnection::Reply reply) {
-  const std::string key = contact_key_of(contact);
-  const auto stored = store_.contact(key);
+  const auto stored = store_.contact(contact_key_of(contact));
   if (!stored) return reply(error_response(404, "not_found", "no contact '" + contact + "'"));
   if (request.method == "GET") {
     const json data = json::parse(stored->data_json, nullptr, false);
     const json preferences = data.is_object() ? data.value("preferences", json::object()) : json::object();
-    return reply(json_response(200, {{"contact", key}, {"preferences", preferences}}));
+    return reply(json_response(200, {{"contact", stored->key}, {"preferences", preferences}}));
   }
   if (request.method != "PATCH" && request.method != "PUT")
     return reply(error_response(405, "method_not_allowed", "GET reads the preferences, PATCH changes them"));
@@ -341,9 +352,9 @@ void RecordsApi::preferences(const std::string& contact, const ServerRequest& re
   e.type = "contact.preferences_changed";
   e.source = "api";
   e.occurred_at_ms = e.received_at_ms = now_ms();
-  e.contact = ContactUpdate{key, dump_text(json{{"preferences", body}})};
+  e.contact = ContactUpdate{stored->key, dump_text(json{{"preferences", body}})};
   e.body_json = dump_text(json{{"id", e.id}, {"type", e.type}, {"data", {{"preferences", body}}}});
-  store_change(std::move(e), {{"contact", key}, {"preferences", body}}, std::move(reply));
+  store_change(std::move(e), {{"contact", stored->key}, {"preferences", body}}, std::move(reply));
 }
 
 void RecordsApi::tasks(ServerRequest&& request, ServerConnection::Reply reply) {
@@ -395,17 +406,21 @@ void RecordsApi::contacts(ServerRequest&& request, ServerConnection::Reply reply
   constexpr std::string_view kOne = "/api/v1/contacts/", kPreferences = "/preferences";
   if (path.size() > kOne.size() && path.compare(0, kOne.size(), kOne) == 0) {
     if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
-    if (path.size() <= kOne.size() + kPreferences.size() ||
-        path.compare(path.size() - kPreferences.size(), kPreferences.size(), kPreferences) != 0)
-      return reply(
-          error_response(404, "not_found", "no route " + path + " (expected /api/v1/contacts/{id}/preferences)"));
+    const bool of_preferences = path.size() > kOne.size() + kPreferences.size() &&
+                                path.compare(path.size() - kPreferences.size(), kPreferences.size(), kPreferences) == 0;
+    const size_t end = of_preferences ? path.size() - kPreferences.size() : path.size();
+    if (path.find('/', kOne.size()) < end)
+      return reply(error_response(
+          404, "not_found",
+          "no route " + path + " (expected /api/v1/contacts/{id} or /api/v1/contacts/{id}/preferences)"));
     std::string id;
     try {
-      Poco::URI::decode(path.substr(kOne.size(), path.size() - kOne.size() - kPreferences.size()), id);
+      Poco::URI::decode(path.substr(kOne.size(), end - kOne.size()), id);
     } catch (const Poco::Exception&) {
       return reply(error_response(400, "bad_request", "the contact id is not percent-encoded correctly"));
     }
-    return preferences(id, request, std::move(reply));
+    if (of_preferences) return preferences(id, request, std::move(reply));
+    return one_contact(id, request, std::move(reply));
   }
   auto filter = admit(tokens_, request, ListOf::kContacts, reply);
   if (!filter) return;

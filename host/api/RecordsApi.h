@@ -53,6 +53,7 @@ class RecordsApi {
 
  private:
   void change_task(const std::string& id, const ServerRequest& request, ServerConnection::Reply reply);
+  void one_contact(const std::string& contact, const ServerRequest& request, ServerConnection::Reply reply);
   void preferences(const std::string& contact, const ServerRequest& request, ServerConnection::Reply reply);
   void change_membership(const std::string& segment, const std::string& contact, bool add,
                          ServerConnection::Reply reply);

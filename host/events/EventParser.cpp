@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <string_view>
+#include <tuple>
 
 #include "config/JsonSchema.h"
 #include "event_schema.h"
@@ -93,6 +95,7 @@ void read_event(const json& event, const std::string& pointer, int64_t now_ms, c
         }
       record.contact =
           ContactUpdate{std::move(key), dump_text(data), ListChange{std::move(add), std::move(remove)}, {}};
+      record.contact->aliases = contact_aliases(c);
     }
   }
   if (event.contains("entity")) {
@@ -122,6 +125,24 @@ std::string contact_key(const json& c) {
   const json* phone = json_at(c, "phones", "number");
   if (phone) return "phone:" + phone_digits(phone->get<std::string>());
   return "";
+}
+
+std::vector<std::string> contact_aliases(const json& c) {
+  std::vector<std::string> out;
+  if (!c.is_object()) return out;
+  for (const auto& [list, field, prefix] :
+       {std::tuple{"emails", "address", "email:"}, {"phones", "number", "phone:"}}) {
+    const auto items = c.find(list);
+    if (items == c.end() || !items->is_array()) continue;
+    for (const json& item : *items) {
+      const auto value = item.is_object() ? item.find(field) : item.end();
+      if (!item.is_object() || value == item.end() || !value->is_string()) continue;
+      std::string alias = prefix + (std::string_view(prefix) == "email:" ? lowercase(value->get<std::string>())
+                                                                         : phone_digits(value->get<std::string>()));
+      if (std::find(out.begin(), out.end(), alias) == out.end()) out.push_back(std::move(alias));
+    }
+  }
+  return out;
 }
 
 std::string contact_key_of(const std::string& named) {

@@ -2,6 +2,7 @@
 
 #include "events/EventParser.h"
 #include "executor/ActionRequests.h"
+#include "log/Logger.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
 
@@ -23,6 +24,11 @@ EventRecord emitted_record(const EmittedEvent& event, int64_t now_ms) {
     candidate["type"] = event.type;
     ParsedEvents parsed = parse_event(candidate, now_ms, event.source);
     if (parsed.problems.empty()) return std::move(parsed.records.front());
+    // Kept, as data only: its contact and entity are not merged into what
+    // the host knows. Said, so that a plugin's mistake does not go unseen.
+    const EventProblem& problem = parsed.problems.front();
+    log_warn("events", "an emitted event's contact or entity is not valid: it is kept as data only",
+             {{"source", event.source}, {"type", event.type}, {"field", problem.pointer}, {"error", problem.message}});
   }
   EventRecord record;
   record.id = event.id;

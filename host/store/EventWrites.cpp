@@ -32,9 +32,46 @@ bool insert(EventRows& rows, const EventRecord& e, bool created, const std::opti
                                            e.entity->sets_status ? e.entity->status : previous});
 }
 
+// The contact an event means: the one its id names; else the one that an
+// email or phone it names (its key first) was learned for; else a new one.
+std::string resolved_key(EventRows& rows, const ContactUpdate& c) {
+  if (c.key.rfind("id:", 0) == 0) return c.key;
+  if (auto owner = rows.contact_of(c.key)) return *owner;
+  for (const std::string& alias : c.aliases)
+    if (auto owner = rows.contact_of(alias)) return *owner;
+  return c.key;
+}
+
+// The aliases of the event's contact that no contact has yet: they become
+// `key`'s. A contact known so far only by one of them (an opt-out sent from
+// that phone before the CRM named the person) is absorbed: what was learned
+// of them stays, under what this event says.
+std::vector<std::string> new_aliases(EventRows& rows, const ContactUpdate& c, const std::string& key,
+                                     nlohmann::json& contact) {
+  std::vector<std::string> out;
+  for (const std::string& alias : c.aliases) {
+    if (alias == key || rows.contact_of(alias)) continue;
+    if (auto known = rows.contact(alias)) {
+      nlohmann::json absorbed = parse_object(*known);
+      absorbed.merge_patch(contact);
+      contact = std::move(absorbed);
+    }
+    out.push_back(alias);
+  }
+  return out;
+}
+
 }  // namespace
 
-AppendOutcome store_event(EventRows& rows, const EventRecord& e, const std::vector<ContactAggregate>& aggregates) {
+AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::vector<ContactAggregate>& aggregates) {
+  // Stored with the contact it means, when an alias named it.
+  std::optional<EventRecord> renamed;
+  if (event.contact)
+    if (std::string key = resolved_key(rows, *event.contact); key != event.contact->key) {
+      renamed = event;
+      renamed->contact->key = std::move(key);
+    }
+  const EventRecord& e = renamed ? *renamed : event;
   // The status before this event, in commit order. An entity seen for the
   // first time without a status was created with none.
   bool created = false;
@@ -54,15 +91,20 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& e, const std::vect
     }
   }
   std::optional<nlohmann::json> contact_before, contact_after, entity_before, entity_after;
+  std::vector<std::string> aliases;
   if (changes_contact) {
     if (auto data = rows.contact(e.contact->key)) contact_before = parse_object(*data);
     contact_after = merged(contact_before, e.contact->data_json);
     apply_list_changes(*contact_after, *e.contact);
+    aliases = new_aliases(rows, *e.contact, e.contact->key, *contact_after);
     if (e.contact->only_if_it_changes && contact_before == contact_after) return AppendOutcome::kUnchanged;
     if (counts) apply_aggregates(*contact_after, e, aggregates);
   }
   if (!insert(rows, e, created, previous)) return AppendOutcome::kDuplicate;
-  if (changes_contact) rows.put_contact(e.contact->key, dump_text(*contact_after), e.received_at_ms);
+  if (changes_contact) {
+    rows.put_contact(e.contact->key, dump_text(*contact_after), e.received_at_ms);
+    for (const std::string& alias : aliases) rows.put_alias(alias, e.contact->key);
+  }
   if (changes_entity) {
     if (entity_data) entity_before = parse_object(*entity_data);
     entity_after = merged(entity_before, e.entity->data_json);

@@ -22,6 +22,10 @@ class EventRows {
   virtual ~EventRows() = default;
   virtual std::optional<Entity> entity(const std::string& type, const std::string& id) = 0;
   virtual std::optional<std::string> contact(const std::string& key) = 0;  // its data
+  // The contact an alias ("email:<address>", "phone:<number>") was learned
+  // for, if any; and learning one (an alias keeps the contact it has).
+  virtual std::optional<std::string> contact_of(const std::string& alias) = 0;
+  virtual void put_alias(const std::string& alias, const std::string& key) = 0;
   // The event's row alone, with the status change it made (when it created
   // its entity or set its status). False when its id is stored already.
   virtual bool insert_event(const EventRecord& e, const std::optional<StatusChange>& change) = 0;

@@ -139,6 +139,13 @@ CREATE TABLE holds (
   until BIGINT NOT NULL
 );
 )sql",
+    // 3: the emails and phones a contact is known by (EventWrites.cpp).
+    R"sql(
+CREATE TABLE contact_aliases (
+  alias TEXT PRIMARY KEY,
+  key TEXT NOT NULL
+);
+)sql",
 };
 
 // What a notification on the hosts' channel (LISTEN/NOTIFY) says was committed.
@@ -271,10 +278,16 @@ class PostgresStore::Events final : public EventRows {
  public:
   Events(PgConnection& db, const std::vector<const EventRecord*>& batch) : db_(db) {
     nlohmann::json ids = nlohmann::json::array(), contacts = nlohmann::json::array(),
-                   entities = nlohmann::json::array();
+                   entities = nlohmann::json::array(), aliases = nlohmann::json::array();
     for (const EventRecord* e : batch) {
       ids.push_back(e->id);
-      if (e->contact) contacts.push_back(e->contact->key);
+      if (e->contact) {
+        contacts.push_back(e->contact->key);
+        // Each may name its contact, or be a contact of its own (absorbed).
+        for (const std::string& alias : e->contact->aliases) contacts.push_back(alias);
+        aliases.push_back(e->contact->key);
+        for (const std::string& alias : e->contact->aliases) aliases.push_back(alias);
+      }
       if (e->entity) entities.push_back({{"type", e->entity->type}, {"id", e->entity->id}});
     }
     // An index lookup per key (see connect()).
@@ -283,6 +296,16 @@ class PostgresStore::Events final : public EventRows {
         "CROSS JOIN LATERAL (SELECT id FROM events WHERE id = x.id) e",
         PgParams().text(dump_text(ids)));
     for (int i = 0; i < stored.rows(); ++i) seen_.insert(stored.text(i, 0));
+    if (!aliases.empty()) {
+      PgResult q = db_.run(
+          "SELECT a.alias, a.key FROM json_array_elements_text($1::json) AS x(alias) "
+          "CROSS JOIN LATERAL (SELECT alias, key FROM contact_aliases WHERE alias = x.alias) a",
+          PgParams().text(dump_text(aliases)));
+      for (int i = 0; i < q.rows(); ++i) {
+        aliases_[q.text(i, 0)] = q.text(i, 1);
+        contacts.push_back(q.text(i, 1));
+      }
+    }
     if (!contacts.empty()) {
       PgResult q = db_.run(
           "SELECT c.key, c.data FROM json_array_elements_text($1::json) AS x(key) "
@@ -311,6 +334,22 @@ class PostgresStore::Events final : public EventRows {
     auto it = contacts_.find(key);
     if (it == contacts_.end()) return std::nullopt;
     return it->second;
+  }
+
+  std::optional<std::string> contact_of(const std::string& alias) override {
+    auto it = aliases_.find(alias);
+    if (it == aliases_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  void put_alias(const std::string& alias, const std::string& key) override {
+    if (aliases_.count(alias)) return;
+    aliases_[alias] = key;
+    new_aliases_.push_back({{"alias", alias}, {"key", key}});
+    undo_.push_back([this, alias] {
+      aliases_.erase(alias);
+      new_aliases_.erase(new_aliases_.end() - 1);
+    });
   }
 
   // Where an append begins, and undoing what it did since (an append that
@@ -389,6 +428,11 @@ class PostgresStore::Events final : public EventRows {
           "ON CONFLICT (key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
           PgParams().text(dump_text(rows)));
     }
+    if (!new_aliases_.empty())
+      db_.run(
+          "INSERT INTO contact_aliases (alias, key) SELECT alias, key "
+          "FROM json_to_recordset($1::json) AS x(alias text, key text) ON CONFLICT (alias) DO NOTHING",
+          PgParams().text(dump_text(new_aliases_)));
     nlohmann::json rows = nlohmann::json::array();
     for (const auto& [key, stored] : entities_)
       if (stored.changed)
@@ -424,6 +468,8 @@ class PostgresStore::Events final : public EventRows {
   std::set<std::string> seen_;  // ids stored before, or earlier in the batch
   std::map<std::string, std::string> contacts_;
   std::map<std::string, int64_t> changed_contacts_;  // key -> updated_at
+  std::map<std::string, std::string> aliases_;       // alias -> contact key
+  nlohmann::json new_aliases_ = nlohmann::json::array();
   std::map<std::pair<std::string, std::string>, Stored> entities_;
   nlohmann::json events_ = nlohmann::json::array();
 };
@@ -1163,9 +1209,13 @@ std::vector<StoredEvent> PostgresStore::events_after(int64_t seq, size_t limit) 
 
 std::optional<StoredContact> PostgresStore::contact(const std::string& key) {
   return with_reader([&](PgConnection& db) -> std::optional<StoredContact> {
-    PgResult q = db.run("SELECT data, updated_at FROM contacts WHERE key = $1", PgParams().text(key));
+    // By its key, or by an email or phone it is known by.
+    PgResult q = db.run(
+        "SELECT key, data, updated_at FROM contacts "
+        "WHERE key = coalesce((SELECT key FROM contact_aliases WHERE alias = $1), $1)",
+        PgParams().text(key));
     if (!q.rows()) return std::nullopt;
-    return StoredContact{key, q.text(0, 0), q.integer(0, 1)};
+    return StoredContact{q.text(0, 0), q.text(0, 1), q.integer(0, 2)};
   });
 }
 

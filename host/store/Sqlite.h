@@ -43,6 +43,21 @@ class SqliteStatement {
   sqlite3_stmt* statement_ = nullptr;
 };
 
+// A kept statement's use: it is reset when the use ends, however it ends.
+// A statement left in the middle of its rows keeps its read transaction open,
+// and the WAL cannot be checkpointed past it.
+class StatementUse {
+ public:
+  explicit StatementUse(SqliteStatement& statement) : statement_(statement) {}
+  ~StatementUse() { statement_.reset(); }
+  StatementUse(const StatementUse&) = delete;
+  StatementUse& operator=(const StatementUse&) = delete;
+  SqliteStatement& statement() const { return statement_; }
+
+ private:
+  SqliteStatement& statement_;
+};
+
 class SqliteDatabase {
  public:
   // Opens (creating the file and its folder) in WAL mode. `synchronous_full`

@@ -69,6 +69,7 @@ class SqliteStore final : public Store {
 
  private:
   struct Writer;  // the writer connection and its prepared statements
+  struct Reader;  // the reading connection and the statements read at every turn
   class Rows;     // a unit of work's view of them
   // One write: applied inside the group's transaction (throws StoreError to
   // undo just itself), then told the outcome once the group committed.
@@ -89,7 +90,7 @@ class SqliteStore final : public Store {
   Options options_;
   std::unique_ptr<Writer> writer_;
   std::mutex read_mutex_;
-  std::unique_ptr<SqliteDatabase> reader_;
+  std::unique_ptr<Reader> reader_;
   WriteQueue<Write> queue_{options_.max_group_writes};
   std::atomic<uint64_t> commits_{0};
   std::thread thread_;

@@ -33,6 +33,10 @@ struct ContactUpdate {
   // Compare-and-set: the event is kept only if it changes the contact, so
   // that of two checks that saw the same change, the second tells nothing.
   bool only_if_it_changes = false;
+  // "email:<address>" and "phone:<number>" for every address and number the
+  // event names: the same person, whichever of them a later event names
+  // alone (an SMS reply knows only the number). Learned by the store.
+  std::vector<std::string> aliases = {};
 };
 
 // A figure kept per contact from the events about them (config

@@ -24,6 +24,7 @@ const std::vector<Table> kTables = {
       "previous_status", "status", "chain_depth", "contact_key"},
      "events_seq_seq"},
     {"contacts", {"key", "data", "updated_at"}},
+    {"contact_aliases", {"alias", "key"}},
     {"entities", {"type", "id", "status", "data", "updated_at"}},
     {"router", {"name", "routed_up_to"}},
     {"rule_fired", {"rule", "entity_type", "entity_id"}},

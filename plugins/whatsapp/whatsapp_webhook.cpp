@@ -43,7 +43,7 @@ std::string text(const json& object, const char* key) {
 }
 
 json contact_for(const std::string& wa_id, const std::string& name = "") {
-  json contact{{"phones", json::array({{{"number", "+" + wa_id}, {"type", "whatsapp"}}})}};
+  json contact{{"phones", json::array({{{"number", "+" + wa_id}, {"type", "mobile"}}})}};
   if (!name.empty()) contact["name"] = name;
   return contact;
 }

@@ -103,6 +103,41 @@ TEST_F(RecordsApiTest, EntitiesAreFilteredByTypeAndStatusIncludingNoStatus) {
   EXPECT_NE(rest["items"][0]["id"], leads["items"][0]["id"]);
 }
 
+// One contact, by its id or by an email or phone an event taught: a later
+// event that names only the phone (an SMS reply) reaches the same contact.
+TEST_F(RecordsApiTest, OneContactIsFoundByItsIdOrByAnEmailOrPhoneItIsKnownBy) {
+  const auto post = [&](const json& event) {
+    return http_request(host_.port(), "POST", "/api/v1/events", event.dump(),
+                        {{"Authorization", std::string("Bearer ") + kEventsToken}})
+        .status;
+  };
+  ASSERT_EQ(post({{"id", "anna-1"},
+                  {"type", "client.created"},
+                  {"contact",
+                   {{"id", "anna"},
+                    {"name", "Анна"},
+                    {"emails", {{{"address", "Anna@Example.com"}}}},
+                    {"phones", {{{"number", "+7 (999) 000-11-22"}}}}}}}),
+            202);
+  ASSERT_EQ(post({{"id", "anna-2"},
+                  {"type", "message.received"},
+                  {"contact", {{"phones", {{{"number", "+79990001122"}}}}, {"fields", {{"city", "Omsk"}}}}}}),
+            202);
+  for (const char* id : {"anna", "id:anna", "email:anna@example.com", "phone:%2B79990001122"}) {
+    const HttpResult one = admin(std::string("/api/v1/contacts/") + id);
+    ASSERT_EQ(one.status, 200) << id << ": " << one.body;
+    EXPECT_EQ(one.json()["key"], "id:anna") << id;
+    EXPECT_EQ(one.json()["data"]["name"], "Анна") << id;
+    EXPECT_EQ(one.json()["data"]["fields"]["city"], "Omsk") << id;
+  }
+  EXPECT_EQ(admin("/api/v1/contacts/nobody").status, 404);
+  EXPECT_EQ(admin("/api/v1/contacts/anna/notes").status, 404);
+  EXPECT_EQ(http_request(host_.port(), "GET", "/api/v1/contacts/anna").status, 401);
+  // The list has one Анна: the reply joined her, it made no contact of its own.
+  EXPECT_EQ(keys(admin("/api/v1/contacts?field.city=Omsk").json(), "key"),
+            (std::set<std::string>{"id:anna", "id:c1", "id:c3", "id:c5"}));
+}
+
 TEST_F(RecordsApiTest, BadRequestsSayWhatWasExpectedAndTheTokenIsRequired) {
   EXPECT_EQ(http_request(host_.port(), "GET", "/api/v1/contacts").status, 401);
   const HttpResult limit = admin("/api/v1/contacts?limit=0");

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <openssl/hmac.h>
 
+#include <functional>
 #include <thread>
 
 #include "integration/test_support.h"
@@ -26,20 +27,18 @@ std::string signature(const std::string& body) {
   return out;
 }
 
-std::string status_report(const std::string& wamid, const std::string& status) {
+// Meta's webhook envelope around one change's value.
+std::string notification(const json& value) {
   return json{{"object", "whatsapp_business_account"},
-              {"entry",
-               {{{"id", "WABA"},
-                 {"changes",
-                  {{{"field", "messages"},
-                    {"value",
-                     {{"messaging_product", "whatsapp"},
-                      {"statuses",
-                       {{{"id", wamid},
-                         {"status", status},
-                         {"timestamp", "1668595349"},
-                         {"recipient_id", "79990001122"}}}}}}}}}}}}}
+              {"entry", {{{"id", "WABA"}, {"changes", {{{"field", "messages"}, {"value", value}}}}}}}}
       .dump();
+}
+
+std::string status_report(const std::string& wamid, const std::string& status) {
+  return notification(
+      {{"messaging_product", "whatsapp"},
+       {"statuses",
+        {{{"id", wamid}, {"status", status}, {"timestamp", "1668595349"}, {"recipient_id", "79990001122"}}}}});
 }
 
 json config(const HttpSink& cloud_api, const HttpSink& tasks) {
@@ -107,6 +106,79 @@ TEST(WhatsAppEndToEnd, ATemplateIsSentAndItsReadReportTakesTheThenBranch) {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(tasks.count(), 1u);  // no reminder
   EXPECT_EQ(host.log().find(kAppSecret), std::string::npos);
+}
+
+std::string inbound_text(const std::string& wamid, const std::string& text) {
+  return notification({{"messaging_product", "whatsapp"},
+                       {"contacts", {{{"profile", {{"name", "Иван"}}}, {"wa_id", "79990001122"}}}},
+                       {"messages",
+                        {{{"from", "79990001122"},
+                          {"id", wamid},
+                          {"timestamp", "1668595349"},
+                          {"type", "text"},
+                          {"text", {{"body", text}}}}}}});
+}
+
+// "STOP" in WhatsApp opts the sender out of WhatsApp: the contact who wrote
+// it (known by the phone) keeps the preference, and a later send to them is
+// skipped; START lets them in again.
+TEST(WhatsAppEndToEnd, StopRepliedInWhatsAppSkipsTheNextSendToThatContact) {
+  HttpSink cloud_api(200, R"({"messaging_product":"whatsapp","contacts":[{"input":"79990001122","wa_id":"79990001122"}],
+                             "messages":[{"id":"wamid.E2E"}]})");
+  HttpSink tasks;
+  json cfg = config(cloud_api, tasks);
+  ::setenv("SB_TEST_WA_EVENTS", "wa-events-token", 1);
+  ::setenv("SB_TEST_WA_ADMIN", "wa-admin-token", 1);
+  cfg["secrets"] = {{"events", {{"env", "SB_TEST_WA_EVENTS"}}}, {"admin", {{"env", "SB_TEST_WA_ADMIN"}}}};
+  cfg["api"] = {{"event_tokens", {{{"$secret", "events"}}}}, {"admin_tokens", {{{"$secret", "admin"}}}}};
+  cfg["rules"] = json::parse(R"([{
+      "name": "promo", "trigger": {"event": "promo.started"},
+      "steps": [{"action": "wa.send_text", "params": {"to": "{{contact.phones.0.number}}", "text": "Скидка 20%"}}]}])");
+  HostProcess host(cfg);
+  const auto promo = [&](const std::string& id) {
+    const json event{{"id", id}, {"type", "promo.started"}, {"contact", {{"phones", {{{"number", "+79990001122"}}}}}}};
+    return http_request(host.port(), "POST", "/api/v1/events", event.dump(),
+                        {{"Authorization", "Bearer wa-events-token"}})
+        .status;
+  };
+  const auto webhook = [&](const std::string& body) {
+    return http_request(host.port(), "POST", "/webhooks/wa", body, {{"X-Hub-Signature-256", signature(body)}}).status;
+  };
+  const auto contact = [&] {
+    return http_request(host.port(), "GET", "/api/v1/contacts/phone:%2B79990001122", "",
+                        {{"Authorization", "Bearer wa-admin-token"}})
+        .json();
+  };
+  const auto preference = [&] {
+    const json c = contact();
+    const json* p = c.is_object() && c.contains("data") ? &c["data"] : nullptr;
+    return p && p->contains("preferences") ? (*p)["preferences"] : json();
+  };
+  const auto wait_until = [](const std::function<bool()>& ready) {
+    for (int i = 0; i < 200 && !ready(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return ready();
+  };
+
+  ASSERT_EQ(promo("p-1"), 202);
+  ASSERT_EQ(cloud_api.wait_for(1).size(), 1u) << host.log();
+
+  ASSERT_EQ(webhook(inbound_text("wamid.IN1", "STOP")), 200);
+  ASSERT_TRUE(wait_until([&] { return preference() == json{{"whatsapp", {{"all", false}}}}; })) << contact().dump();
+  EXPECT_EQ(contact()["data"]["name"], "Иван");  // the profile name came with it
+  ASSERT_EQ(promo("p-2"), 202);
+  const auto skipped = [&] {
+    const json list = http_request(host.port(), "GET", "/api/v1/executions?event_id=p-2", "",
+                                   {{"Authorization", "Bearer wa-admin-token"}})
+                          .json();
+    return list.is_object() && !list["executions"].empty() && list["executions"][0]["state"] == "done";
+  };
+  ASSERT_TRUE(wait_until(skipped)) << host.log();
+  EXPECT_EQ(cloud_api.count(), 1u) << "no WhatsApp message after STOP";
+
+  ASSERT_EQ(webhook(inbound_text("wamid.IN2", "Старт")), 200);
+  ASSERT_TRUE(wait_until([&] { return preference().value("whatsapp", json::object()).empty(); })) << contact().dump();
+  ASSERT_EQ(promo("p-3"), 202);
+  EXPECT_EQ(cloud_api.wait_for(2).size(), 2u) << host.log();
 }
 
 }  // namespace

@@ -197,6 +197,62 @@ TYPED_TEST(StoreContract, ContactsAndEntitiesMergeWhatEventsSay) {
   EXPECT_FALSE(store->entity("lead", "L2").has_value());
 }
 
+// A person is one contact whichever of their id, emails and phones an event
+// names: an SMS reply knows only the number, a form only the address.
+TYPED_TEST(StoreContract, AnEventNamingOnlyAnEmailOrAPhoneReachesTheContactKnownByIt) {
+  auto store = this->open();
+  EventRecord known = event("1", "client.created");
+  known.contact = ContactUpdate{"id:c1", R"({"name":"Анна","emails":[{"address":"Anna@Example.com"}]})", {}, {}};
+  known.contact->aliases = {"email:anna@example.com", "phone:79990001122"};
+  EventRecord by_phone = event("2", "message.received");
+  by_phone.contact = ContactUpdate{"phone:79990001122", R"({"preferences":{"sms":{"all":false}}})", {}, {}};
+  by_phone.contact->aliases = {"phone:79990001122"};
+  // In one batch too: the second event sees what the first taught.
+  ASSERT_TRUE(append(*store, {known, by_phone}).ok());
+  EventRecord by_email = event("3", "form.sent");
+  by_email.contact = ContactUpdate{"email:anna@example.com", R"({"fields":{"city":"Омск"}})", {}, {}};
+  by_email.contact->aliases = {"email:anna@example.com"};
+  ASSERT_TRUE(append(*store, {by_email}).ok());
+
+  const json anna = json::parse(store->contact("id:c1")->data_json);
+  EXPECT_EQ(anna["name"], "Анна");
+  EXPECT_EQ(anna["preferences"], json::parse(R"({"sms":{"all":false}})"));
+  EXPECT_EQ(anna["fields"], json::parse(R"({"city":"Омск"})"));
+  // Read by an alias, it is the same contact, under its own key.
+  EXPECT_EQ(store->contact("phone:79990001122")->key, "id:c1");
+  // Its events name it (and so do those their changes made: a field set).
+  std::set<std::string> ids;
+  for (const auto& e : store->events_after(0, 10)) {
+    ids.insert(e.record.id);
+    EXPECT_EQ(e.contact_key, "id:c1") << e.record.id;
+    EXPECT_EQ(json::parse(e.contact_json)["preferences"]["sms"]["all"], false) << e.record.id;
+  }
+  EXPECT_TRUE(ids.count("1") && ids.count("2") && ids.count("3"));
+
+  // Known first by a phone alone (a STOP before the CRM named them): when an
+  // event names the person with that phone, what was learned stays theirs.
+  EventRecord stop = event("4", "message.opted_out");
+  stop.contact = ContactUpdate{"phone:79995550000", R"({"preferences":{"whatsapp":{"all":false}}})", {}, {}};
+  stop.contact->aliases = {"phone:79995550000"};
+  EventRecord named = event("5", "client.created");
+  named.contact = ContactUpdate{"id:c2", R"({"name":"Пётр","phones":[{"number":"+7 999 555-00-00"}]})", {}, {}};
+  named.contact->aliases = {"phone:79995550000"};
+  ASSERT_TRUE(append(*store, {stop}).ok());
+  ASSERT_TRUE(append(*store, {named}).ok());
+  const json petr = json::parse(store->contact("id:c2")->data_json);
+  EXPECT_EQ(petr["name"], "Пётр");
+  EXPECT_EQ(petr["preferences"], json::parse(R"({"whatsapp":{"all":false}})"));
+  EXPECT_EQ(store->contact("phone:79995550000")->key, "id:c2");
+  // An alias keeps the contact it was learned for: another id naming the
+  // same phone is another person, and does not take it.
+  EventRecord other = event("6", "client.created");
+  other.contact = ContactUpdate{"id:c3", R"({"name":"Ольга"})", {}, {}};
+  other.contact->aliases = {"phone:79995550000"};
+  ASSERT_TRUE(append(*store, {other}).ok());
+  EXPECT_EQ(store->contact("phone:79995550000")->key, "id:c2");
+  EXPECT_EQ(json::parse(store->contact("id:c3")->data_json), json::parse(R"({"name":"Ольга"})"));
+}
+
 TYPED_TEST(StoreContract, WhatAnEventChangesInItsRecordsIsStoredAsEventsRightAfterIt) {
   auto store = this->open();
   EventRecord created = event("1", "deal.created");
