@@ -1,12 +1,10 @@
 #include "events/EventParser.h"
 
-#include <algorithm>
 #include <nlohmann/json.hpp>
-#include <string_view>
-#include <tuple>
 
 #include "config/JsonSchema.h"
 #include "event_schema.h"
+#include "store/ContactAliases.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
 
@@ -23,19 +21,6 @@ constexpr int kMaxDepth = 64;
 const JsonSchema& event_schema() {
   static const JsonSchema schema(json::parse(event_schema::events_event_schema_json));
   return schema;
-}
-
-std::string lowercase(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
-// "+7 (999) 000-11-22" -> "+79990001122": the same number however written.
-std::string phone_digits(const std::string& number) {
-  std::string out;
-  for (char c : number)
-    if ((c >= '0' && c <= '9') || (c == '+' && out.empty())) out += c;
-  return out;
 }
 
 // A value the stores keep as a key in a text column: PostgreSQL's text
@@ -121,33 +106,15 @@ std::string contact_key(const json& c) {
   if (!c.is_object()) return "";
   if (const auto id = c.find("id"); id != c.end() && id->is_string()) return "id:" + id->get<std::string>();
   const json* email = json_at(c, "emails", "address");
-  if (email) return "email:" + lowercase(email->get<std::string>());
+  if (email) return email_alias(email->get<std::string>());
   const json* phone = json_at(c, "phones", "number");
-  if (phone) return "phone:" + phone_digits(phone->get<std::string>());
+  if (phone) return phone_alias(phone->get<std::string>());
   return "";
-}
-
-std::vector<std::string> contact_aliases(const json& c) {
-  std::vector<std::string> out;
-  if (!c.is_object()) return out;
-  for (const auto& [list, field, prefix] :
-       {std::tuple{"emails", "address", "email:"}, {"phones", "number", "phone:"}}) {
-    const auto items = c.find(list);
-    if (items == c.end() || !items->is_array()) continue;
-    for (const json& item : *items) {
-      const auto value = item.is_object() ? item.find(field) : item.end();
-      if (!item.is_object() || value == item.end() || !value->is_string()) continue;
-      std::string alias = prefix + (std::string_view(prefix) == "email:" ? lowercase(value->get<std::string>())
-                                                                         : phone_digits(value->get<std::string>()));
-      if (std::find(out.begin(), out.end(), alias) == out.end()) out.push_back(std::move(alias));
-    }
-  }
-  return out;
 }
 
 std::string contact_key_of(const std::string& named) {
   for (const char* prefix : {"id:", "email:", "phone:"})
-    if (named.rfind(prefix, 0) == 0) return named;
+    if (named.rfind(prefix, 0) == 0) return normalized_alias(named);
   return "id:" + named;
 }
 

@@ -31,12 +31,10 @@ ParsedEvents parse_events(std::string_view body, int64_t now_ms, size_t max_batc
 // How the store knows a contact: "id:<id>", else "email:<first address>",
 // else "phone:<digits of the first number>"; "" when it has none of them.
 std::string contact_key(const nlohmann::json& contact);
-// The other keys the contact is known by: "email:<address>" for each of its
-// emails, "phone:<number>" for each of its phones (store/Store.h ContactUpdate).
-std::vector<std::string> contact_aliases(const nlohmann::json& contact);
 
-// The key of a contact named by an admin or a rule: "id:..", "email:.." and
-// "phone:.." as they are, anything else is an id.
+// The key of a contact named by an admin or a rule: "id:.." as it is,
+// "email:.." and "phone:.." as the store keeps them (store/ContactAliases.h),
+// anything else is an id.
 std::string contact_key_of(const std::string& named);
 
 // One event built by the host itself, held to the same rules.

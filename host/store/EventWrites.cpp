@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
+#include "store/ContactAliases.h"
 #include "store/RecordChanges.h"
 #include "util/JsonText.h"
 
@@ -32,31 +34,72 @@ bool insert(EventRows& rows, const EventRecord& e, bool created, const std::opti
                                            e.entity->sets_status ? e.entity->status : previous});
 }
 
-// The contact an event means: the one its id names; else the one that an
-// email or phone it names (its key first) was learned for; else a new one.
+// The contact an event means: the one its id names; else the one that its
+// key or another email or phone it names (in that order) was learned for;
+// else a new one, known by its key.
 std::string resolved_key(EventRows& rows, const ContactUpdate& c) {
-  if (c.key.rfind("id:", 0) == 0) return c.key;
+  if (is_id_key(c.key)) return c.key;
   if (auto owner = rows.contact_of(c.key)) return *owner;
   for (const std::string& alias : c.aliases)
     if (auto owner = rows.contact_of(alias)) return *owner;
   return c.key;
 }
 
-// The aliases of the event's contact that no contact has yet: they become
-// `key`'s. A contact known so far only by one of them (an opt-out sent from
-// that phone before the CRM named the person) is absorbed: what was learned
-// of them stays, under what this event says.
-std::vector<std::string> new_aliases(EventRows& rows, const ContactUpdate& c, const std::string& key,
-                                     nlohmann::json& contact) {
-  std::vector<std::string> out;
+// An event that reached a contact through an email or phone adds to what is
+// known rather than replacing it: its addresses and numbers join the
+// contact's, and its name counts only when the contact has none (a WhatsApp
+// profile name does not replace the CRM's, a delivery report's one number
+// does not replace the list).
+std::string added_through_alias(const std::optional<nlohmann::json>& contact, const std::string& patch_json) {
+  nlohmann::json patch = parse_object(patch_json);
+  if (!contact) return dump_text(patch);
+  for (const auto& [list, field, alias_of] :
+       {std::tuple{"emails", "address", &email_alias}, std::tuple{"phones", "number", &phone_alias}}) {
+    const auto added = patch.find(list);
+    const auto known = contact->find(list);
+    if (added == patch.end() || !added->is_array() || known == contact->end() || !known->is_array()) continue;
+    nlohmann::json joined = *known;
+    const auto alias = [&](const nlohmann::json& item) {
+      const auto v = item.is_object() ? item.find(field) : item.end();
+      return item.is_object() && v != item.end() && v->is_string() ? alias_of(v->get<std::string>()) : std::string();
+    };
+    for (const nlohmann::json& item : *added)
+      if (std::none_of(joined.begin(), joined.end(), [&](const nlohmann::json& k) { return alias(k) == alias(item); }))
+        joined.push_back(item);
+    *added = std::move(joined);
+  }
+  if (contact->contains("name")) patch.erase("name");
+  return dump_text(patch);
+}
+
+// Who the event's emails and phones belong to from now on. Each one no
+// contact has is learned for `key`. A person known so far only by one of
+// them (an opt-out sent from that phone before the CRM named them) is one
+// the CRM names now: what was learned of them is merged under what this
+// event says, their row goes, and their aliases are `key`'s.
+struct Learned {
+  std::vector<std::string> aliases;   // to learn for `key`
+  std::vector<std::string> absorbed;  // contacts known only by an alias, now `key`
+};
+
+Learned learned_aliases(EventRows& rows, const ContactUpdate& c, const std::string& key, nlohmann::json& contact) {
+  Learned out;
+  // A contact without an id is known by its key: an event naming it
+  // among other addresses later finds it.
+  if (!is_id_key(key) && !rows.contact_of(key)) out.aliases.push_back(key);
   for (const std::string& alias : c.aliases) {
-    if (alias == key || rows.contact_of(alias)) continue;
-    if (auto known = rows.contact(alias)) {
-      nlohmann::json absorbed = parse_object(*known);
+    if (alias == key) continue;
+    const auto owner = rows.contact_of(alias);
+    if (owner && *owner != alias) continue;                     // another person's
+    const bool keyless_contact = owner || rows.contact(alias);  // a row from before aliases were kept has no alias
+    if (keyless_contact && !is_id_key(key)) continue;           // two people without ids stay two
+    if (keyless_contact) {
+      nlohmann::json absorbed = parse_object(rows.contact(alias).value_or("{}"));
       absorbed.merge_patch(contact);
       contact = std::move(absorbed);
+      out.absorbed.push_back(alias);
     }
-    out.push_back(alias);
+    if (!owner) out.aliases.push_back(alias);
   }
   return out;
 }
@@ -91,19 +134,24 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
     }
   }
   std::optional<nlohmann::json> contact_before, contact_after, entity_before, entity_after;
-  std::vector<std::string> aliases;
+  Learned learned;
   if (changes_contact) {
     if (auto data = rows.contact(e.contact->key)) contact_before = parse_object(*data);
-    contact_after = merged(contact_before, e.contact->data_json);
+    contact_after = merged(contact_before,
+                           renamed ? added_through_alias(contact_before, e.contact->data_json) : e.contact->data_json);
     apply_list_changes(*contact_after, *e.contact);
-    aliases = new_aliases(rows, *e.contact, e.contact->key, *contact_after);
+    learned = learned_aliases(rows, *e.contact, e.contact->key, *contact_after);
     if (e.contact->only_if_it_changes && contact_before == contact_after) return AppendOutcome::kUnchanged;
     if (counts) apply_aggregates(*contact_after, e, aggregates);
   }
   if (!insert(rows, e, created, previous)) return AppendOutcome::kDuplicate;
   if (changes_contact) {
     rows.put_contact(e.contact->key, dump_text(*contact_after), e.received_at_ms);
-    for (const std::string& alias : aliases) rows.put_alias(alias, e.contact->key);
+    for (const std::string& alias : learned.aliases) rows.put_alias(alias, e.contact->key);
+    for (const std::string& gone : learned.absorbed) {
+      rows.remove_contact(gone);
+      rows.repoint_aliases(gone, e.contact->key);
+    }
   }
   if (changes_entity) {
     if (entity_data) entity_before = parse_object(*entity_data);

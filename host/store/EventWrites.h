@@ -26,6 +26,9 @@ class EventRows {
   // for, if any; and learning one (an alias keeps the contact it has).
   virtual std::optional<std::string> contact_of(const std::string& alias) = 0;
   virtual void put_alias(const std::string& alias, const std::string& key) = 0;
+  // A contact absorbed into another: its row goes, its aliases are the other's.
+  virtual void remove_contact(const std::string& key) = 0;
+  virtual void repoint_aliases(const std::string& from_key, const std::string& to_key) = 0;
   // The event's row alone, with the status change it made (when it created
   // its entity or set its status). False when its id is stored already.
   virtual bool insert_event(const EventRecord& e, const std::optional<StatusChange>& change) = 0;

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "log/Logger.h"
+#include "store/ContactAliases.h"
 #include "store/EventWrites.h"
 #include "store/Postgres.h"
 #include "util/JsonText.h"
@@ -202,6 +203,23 @@ std::vector<ExecutionRow> read_executions(const PgResult& q) {
 
 PgParams& due(PgParams& p, const std::optional<int64_t>& at) { return at ? p.integer(*at) : p.null(); }
 
+// Contacts stored before aliases were kept (schema 2 and older): their
+// emails and phones are learned now, as their events would have taught them
+// (ContactAliases.h): contacts with an id first, then the oldest.
+void learn_stored_aliases(PgConnection& db) {
+  PgResult contacts = db.run("SELECT key, data FROM contacts ORDER BY key NOT LIKE 'id:%', updated_at, key");
+  std::set<std::string> taken;
+  nlohmann::json rows = nlohmann::json::array();
+  for (int i = 0; i < contacts.rows(); ++i)
+    for (auto& [alias, key] : aliases_of_stored(contacts.text(i, 0), contacts.text(i, 1)))
+      if (taken.insert(alias).second) rows.push_back({{"alias", std::move(alias)}, {"key", std::move(key)}});
+  if (!rows.empty())
+    db.run(
+        "INSERT INTO contact_aliases (alias, key) SELECT alias, key FROM json_to_recordset($1::json) AS "
+        "x(alias text, key text)",
+        PgParams().text(dump_text(rows)));
+}
+
 void migrate(PgConnection& db) {
   const int64_t known = static_cast<int64_t>(kMigrations.size());
   db.execute("BEGIN");
@@ -214,6 +232,7 @@ void migrate(PgConnection& db) {
       throw StoreError("the PostgreSQL store has schema version " + std::to_string(version) +
                        ", written by a newer switchboard; this one knows versions up to " + std::to_string(known));
     for (int64_t v = version; v < known; ++v) db.execute(kMigrations[static_cast<size_t>(v)]);
+    if (version >= 1 && version < 3) learn_stored_aliases(db);
     if (version == 0)
       db.run("INSERT INTO switchboard_schema (version) VALUES ($1)", PgParams().integer(known));
     else if (version < known)
@@ -344,12 +363,31 @@ class PostgresStore::Events final : public EventRows {
 
   void put_alias(const std::string& alias, const std::string& key) override {
     if (aliases_.count(alias)) return;
+    undo_.push_back(restorer(aliases_, alias));
     aliases_[alias] = key;
-    new_aliases_.push_back({{"alias", alias}, {"key", key}});
-    undo_.push_back([this, alias] {
-      aliases_.erase(alias);
-      new_aliases_.erase(new_aliases_.end() - 1);
-    });
+    alias_writes_.push_back({{"alias", alias}, {"key", key}});
+    undo_.push_back([this] { alias_writes_.erase(alias_writes_.end() - 1); });
+  }
+
+  void remove_contact(const std::string& key) override {
+    undo_.push_back(restorer(contacts_, key));
+    undo_.push_back(restorer(changed_contacts_, key));
+    contacts_.erase(key);
+    changed_contacts_.erase(key);
+    removed_contacts_.push_back(key);
+    undo_.push_back([this] { removed_contacts_.erase(removed_contacts_.end() - 1); });
+  }
+
+  // In the rows read (those the batch may look up again) and, when written,
+  // in every row: writes run in order, after the aliases learned before.
+  void repoint_aliases(const std::string& from_key, const std::string& to_key) override {
+    for (auto& [alias, key] : aliases_)
+      if (key == from_key) {
+        undo_.push_back(restorer(aliases_, alias));
+        key = to_key;
+      }
+    alias_writes_.push_back({{"from", from_key}, {"key", to_key}});
+    undo_.push_back([this] { alias_writes_.erase(alias_writes_.end() - 1); });
   }
 
   // Where an append begins, and undoing what it did since (an append that
@@ -428,11 +466,17 @@ class PostgresStore::Events final : public EventRows {
           "ON CONFLICT (key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
           PgParams().text(dump_text(rows)));
     }
-    if (!new_aliases_.empty())
-      db_.run(
-          "INSERT INTO contact_aliases (alias, key) SELECT alias, key "
-          "FROM json_to_recordset($1::json) AS x(alias text, key text) ON CONFLICT (alias) DO NOTHING",
-          PgParams().text(dump_text(new_aliases_)));
+    // Rare (a person's first addresses, an absorbed contact): a statement each, in order.
+    for (const nlohmann::json& w : alias_writes_)
+      if (w.contains("alias"))
+        db_.run("INSERT INTO contact_aliases (alias, key) VALUES ($1, $2) ON CONFLICT (alias) DO NOTHING",
+                PgParams().text(w["alias"].get<std::string>()).text(w["key"].get<std::string>()));
+      else
+        db_.run("UPDATE contact_aliases SET key = $2 WHERE key = $1",
+                PgParams().text(w["from"].get<std::string>()).text(w["key"].get<std::string>()));
+    if (!removed_contacts_.empty())
+      db_.run("DELETE FROM contacts WHERE key IN (SELECT json_array_elements_text($1::json))",
+              PgParams().text(dump_text(removed_contacts_)));
     nlohmann::json rows = nlohmann::json::array();
     for (const auto& [key, stored] : entities_)
       if (stored.changed)
@@ -468,8 +512,9 @@ class PostgresStore::Events final : public EventRows {
   std::set<std::string> seen_;  // ids stored before, or earlier in the batch
   std::map<std::string, std::string> contacts_;
   std::map<std::string, int64_t> changed_contacts_;  // key -> updated_at
-  std::map<std::string, std::string> aliases_;       // alias -> contact key
-  nlohmann::json new_aliases_ = nlohmann::json::array();
+  std::map<std::string, std::string> aliases_;       // alias -> contact key, as read and changed
+  std::vector<nlohmann::json> alias_writes_;         // {alias, key} learned, {from, key} repointed, in order
+  nlohmann::json removed_contacts_ = nlohmann::json::array();
   std::map<std::pair<std::string, std::string>, Stored> entities_;
   nlohmann::json events_ = nlohmann::json::array();
 };
@@ -1168,8 +1213,10 @@ std::vector<StoredEvent> PostgresStore::events_after(int64_t seq, size_t limit) 
     PgResult q = db.run(
         "SELECT e.seq, e.id, e.type, e.source, e.occurred_at, e.received_at, e.body, e.entity_type, "
         "e.entity_id, e.entity_created, e.previous_status, e.status, e.chain_depth, c.data, n.data, "
-        "n.status, e.contact_key "
-        "FROM events e LEFT JOIN contacts c ON c.key = e.contact_key "
+        "n.status, coalesce(a.key, e.contact_key) "
+        // The contact as it is known now (one absorbed since is its new key's).
+        "FROM events e LEFT JOIN contact_aliases a ON a.alias = e.contact_key "
+        "LEFT JOIN contacts c ON c.key = coalesce(a.key, e.contact_key) "
         "LEFT JOIN entities n ON n.type = e.entity_type AND n.id = e.entity_id "
         "WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
         PgParams().integer(seq).integer(static_cast<int64_t>(limit)));

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "log/Logger.h"
+#include "store/ContactAliases.h"
 #include "store/EventWrites.h"
 #include "store/Sqlite.h"
 #include "util/JsonText.h"
@@ -223,6 +224,8 @@ struct SqliteStore::Writer {
   SqliteStatement contact_data;
   SqliteStatement alias_owner;
   SqliteStatement put_alias;
+  SqliteStatement repoint_aliases;
+  SqliteStatement remove_contact;
   SqliteStatement put_contact;
   SqliteStatement put_entity;
   SqliteStatement fire_once;
@@ -256,6 +259,8 @@ struct SqliteStore::Writer {
         contact_data(db.handle(), "SELECT data FROM contacts WHERE key = ?"),
         alias_owner(db.handle(), "SELECT key FROM contact_aliases WHERE alias = ?"),
         put_alias(db.handle(), "INSERT INTO contact_aliases (alias, key) VALUES (?, ?) ON CONFLICT DO NOTHING"),
+        repoint_aliases(db.handle(), "UPDATE contact_aliases SET key = ?2 WHERE key = ?1"),
+        remove_contact(db.handle(), "DELETE FROM contacts WHERE key = ?"),
         put_contact(db.handle(),
                     "INSERT INTO contacts (key, data, updated_at) VALUES (?1, ?2, ?3) "
                     "ON CONFLICT (key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at"),
@@ -299,6 +304,18 @@ struct SqliteStore::Writer {
                                        "WHERE id = ?1 RETURNING ") +
                                kExecutionColumns) {}
 
+  // Contacts stored before aliases were kept (schema 5 and older): their
+  // emails and phones are learned now, as their events would have taught
+  // them (ContactAliases.h): contacts with an id first, then the oldest.
+  static void learn_stored_aliases(SqliteDatabase& db) {
+    SqliteStatement contacts(db.handle(),
+                             "SELECT key, data FROM contacts ORDER BY key NOT LIKE 'id:%', updated_at, key");
+    SqliteStatement learn(db.handle(), "INSERT INTO contact_aliases (alias, key) VALUES (?, ?) ON CONFLICT DO NOTHING");
+    while (contacts.step())
+      for (const auto& [alias, key] : aliases_of_stored(contacts.text(0), contacts.text(1)))
+        learn.bind(1, alias).bind(2, key).run();
+  }
+
   // Runs before the statements are prepared: they need the tables.
   static sqlite3* prepare_schema(SqliteDatabase& db) {
     SqliteStatement version(db.handle(), "PRAGMA user_version");
@@ -315,6 +332,7 @@ struct SqliteStore::Writer {
       if (found == 1) db.execute(kUpgradeFrom1);
       if (found >= 1 && found <= 2) db.execute(kUpgradeFrom2);
       if (found >= 1 && found <= 3) db.execute(kUpgradeFrom3);
+      if (found >= 1 && found <= 5) learn_stored_aliases(db);
       db.execute(kIndexes);
       db.execute("PRAGMA user_version = " + std::to_string(kSchemaVersion));
       db.execute("COMMIT");
@@ -357,6 +375,10 @@ struct SqliteStore::Writer {
     }
     void put_alias(const std::string& alias, const std::string& key) override {
       w_.put_alias.bind(1, alias).bind(2, key).run();
+    }
+    void remove_contact(const std::string& key) override { w_.remove_contact.bind(1, key).run(); }
+    void repoint_aliases(const std::string& from_key, const std::string& to_key) override {
+      w_.repoint_aliases.bind(1, from_key).bind(2, to_key).run();
     }
     bool insert_event(const EventRecord& e, const std::optional<StatusChange>& change) override {
       SqliteStatement& q = w_.insert_event;
@@ -540,8 +562,10 @@ struct SqliteStore::Reader {
         events_after(db.handle(),
                      "SELECT e.seq, e.id, e.type, e.source, e.occurred_at, e.received_at, e.body, e.entity_type, "
                      "e.entity_id, e.entity_created, e.previous_status, e.status, e.chain_depth, c.data, n.data, "
-                     "n.status, e.contact_key "
-                     "FROM events e LEFT JOIN contacts c ON c.key = e.contact_key "
+                     "n.status, coalesce(a.key, e.contact_key) "
+                     // The contact as it is known now (one absorbed since is its new key's).
+                     "FROM events e LEFT JOIN contact_aliases a ON a.alias = e.contact_key "
+                     "LEFT JOIN contacts c ON c.key = coalesce(a.key, e.contact_key) "
                      "LEFT JOIN entities n ON n.type = e.entity_type AND n.id = e.entity_id "
                      "WHERE e.seq > ? ORDER BY e.seq LIMIT ?"),
         routed_up_to(db.handle(), "SELECT routed_up_to FROM router WHERE name = 'rules'"),

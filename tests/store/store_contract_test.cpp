@@ -21,8 +21,10 @@
 #include <set>
 #include <thread>
 
+#include "events/EventParser.h"
 #include "executor/Transitions.h"
 #include "integration/test_support.h"
+#include "store/ContactAliases.h"
 #include "store/PostgresStore.h"
 #include "store/Sqlite.h"
 #include "store/SqliteStore.h"
@@ -88,6 +90,10 @@ struct SqliteBackend {
   static void set_schema_version(const std::filesystem::path& file, int version) {
     SqliteDatabase(file, false).execute("PRAGMA user_version = " + std::to_string(version));
   }
+  // As a store of the schema before aliases were kept.
+  static void forget_aliases(const std::filesystem::path& file) {
+    SqliteDatabase(file, false).execute("DELETE FROM contact_aliases; PRAGMA user_version = 5");
+  }
   static std::unique_ptr<Store> open(const std::filesystem::path& file, std::vector<ContactAggregate> aggregates) {
     SqliteStore::Options options{file};
     options.aggregates = std::move(aggregates);
@@ -108,6 +114,10 @@ struct PostgresBackend {
     test::PgCluster::shared()->execute("UPDATE " + schema(file) +
                                        ".switchboard_schema SET version = " + std::to_string(version));
   }
+  static void forget_aliases(const std::filesystem::path& file) {
+    test::PgCluster::shared()->execute("DROP TABLE " + schema(file) + ".contact_aliases; UPDATE " + schema(file) +
+                                       ".switchboard_schema SET version = 2");
+  }
   static std::unique_ptr<Store> open(const std::filesystem::path& file, std::vector<ContactAggregate> aggregates) {
     PostgresStore::Options options{test::PgCluster::shared()->conninfo(schema(file))};
     options.aggregates = std::move(aggregates);
@@ -127,6 +137,7 @@ class StoreContract : public ::testing::Test {
     return Backend::open(file_, std::move(aggregates));
   }
   void set_schema_version(int version) { Backend::set_schema_version(file_, version); }
+  void forget_aliases() { Backend::forget_aliases(file_); }
 };
 using Backends = ::testing::Types<SqliteBackend, PostgresBackend>;
 TYPED_TEST_SUITE(StoreContract, Backends);
@@ -197,60 +208,126 @@ TYPED_TEST(StoreContract, ContactsAndEntitiesMergeWhatEventsSay) {
   EXPECT_FALSE(store->entity("lead", "L2").has_value());
 }
 
+// A contact as an event names it, with the aliases the event parser gives.
+ContactUpdate named(const std::string& key, const json& data) {
+  ContactUpdate c{key, data.dump(), {}, {}};
+  c.aliases = contact_aliases(data);
+  return c;
+}
+
+EventRecord about(const std::string& id, const std::string& key, const json& contact) {
+  EventRecord e = event(id, "contact.updated");
+  e.contact = named(key, contact);
+  return e;
+}
+
+std::set<std::string> contact_keys(Store& store) {
+  std::set<std::string> keys;
+  RecordQuery all;
+  all.limit = 100;
+  for (const auto& c : store.contacts_page(all)) keys.insert(c.key);
+  return keys;
+}
+
 // A person is one contact whichever of their id, emails and phones an event
 // names: an SMS reply knows only the number, a form only the address.
 TYPED_TEST(StoreContract, AnEventNamingOnlyAnEmailOrAPhoneReachesTheContactKnownByIt) {
   auto store = this->open();
-  EventRecord known = event("1", "client.created");
-  known.contact = ContactUpdate{"id:c1", R"({"name":"Анна","emails":[{"address":"Anna@Example.com"}]})", {}, {}};
-  known.contact->aliases = {"email:anna@example.com", "phone:79990001122"};
-  EventRecord by_phone = event("2", "message.received");
-  by_phone.contact = ContactUpdate{"phone:79990001122", R"({"preferences":{"sms":{"all":false}}})", {}, {}};
-  by_phone.contact->aliases = {"phone:79990001122"};
-  // In one batch too: the second event sees what the first taught.
-  ASSERT_TRUE(append(*store, {known, by_phone}).ok());
-  EventRecord by_email = event("3", "form.sent");
-  by_email.contact = ContactUpdate{"email:anna@example.com", R"({"fields":{"city":"Омск"}})", {}, {}};
-  by_email.contact->aliases = {"email:anna@example.com"};
-  ASSERT_TRUE(append(*store, {by_email}).ok());
+  const json anna{{"id", "c1"},
+                  {"name", "Анна"},
+                  {"emails", {{{"address", "Anna@Example.com"}}}},
+                  {"phones", {{{"number", "+7 999 000-11-22"}}, {{"number", "+7 999 000-33-44"}}}}};
+  // In one batch: the second event sees what the first taught.
+  ASSERT_TRUE(append(*store, {about("1", "id:c1", anna), about("2", "phone:+79990001122",
+                                                               {{"phones", {{{"number", "+79990001122"}}}},
+                                                                {"name", "Anna WhatsApp"},
+                                                                {"preferences", {{"sms", {{"all", false}}}}}})})
+                  .ok());
+  ASSERT_TRUE(append(*store, {about("3", "email:anna@example.com",
+                                    {{"emails", {{{"address", "anna@example.com"}}}}, {"fields", {{"city", "Омск"}}}})})
+                  .ok());
 
-  const json anna = json::parse(store->contact("id:c1")->data_json);
-  EXPECT_EQ(anna["name"], "Анна");
-  EXPECT_EQ(anna["preferences"], json::parse(R"({"sms":{"all":false}})"));
-  EXPECT_EQ(anna["fields"], json::parse(R"({"city":"Омск"})"));
-  // Read by an alias, it is the same contact, under its own key.
-  EXPECT_EQ(store->contact("phone:79990001122")->key, "id:c1");
+  const json known = json::parse(store->contact("id:c1")->data_json);
+  EXPECT_EQ(known["name"], "Анна") << "a name that came with a phone alone does not replace the CRM's";
+  EXPECT_EQ(known["phones"].size(), 2u) << "nor does the one number it knew replace the list";
+  EXPECT_EQ(known["preferences"], json::parse(R"({"sms":{"all":false}})"));
+  EXPECT_EQ(known["fields"], json::parse(R"({"city":"Омск"})"));
+  // Read by an alias, it is the same contact, under its own key; nothing else was made.
+  EXPECT_EQ(store->contact("phone:+79990003344")->key, "id:c1");
+  EXPECT_EQ(contact_keys(*store), (std::set<std::string>{"id:c1"}));
   // Its events name it (and so do those their changes made: a field set).
   std::set<std::string> ids;
   for (const auto& e : store->events_after(0, 10)) {
     ids.insert(e.record.id);
     EXPECT_EQ(e.contact_key, "id:c1") << e.record.id;
-    EXPECT_EQ(json::parse(e.contact_json)["preferences"]["sms"]["all"], false) << e.record.id;
   }
   EXPECT_TRUE(ids.count("1") && ids.count("2") && ids.count("3"));
+  // Another id naming the same phone is another person: the alias stays Anna's.
+  ASSERT_TRUE(append(*store, {about("4", "id:c3", {{"id", "c3"}, {"phones", {{{"number", "+79990001122"}}}}})}).ok());
+  EXPECT_EQ(store->contact("phone:+79990001122")->key, "id:c1");
+  EXPECT_TRUE(store->contact("id:c3"));
+}
 
-  // Known first by a phone alone (a STOP before the CRM named them): when an
-  // event names the person with that phone, what was learned stays theirs.
-  EventRecord stop = event("4", "message.opted_out");
-  stop.contact = ContactUpdate{"phone:79995550000", R"({"preferences":{"whatsapp":{"all":false}}})", {}, {}};
-  stop.contact->aliases = {"phone:79995550000"};
-  EventRecord named = event("5", "client.created");
-  named.contact = ContactUpdate{"id:c2", R"({"name":"Пётр","phones":[{"number":"+7 999 555-00-00"}]})", {}, {}};
-  named.contact->aliases = {"phone:79995550000"};
-  ASSERT_TRUE(append(*store, {stop}).ok());
-  ASSERT_TRUE(append(*store, {named}).ok());
-  const json petr = json::parse(store->contact("id:c2")->data_json);
-  EXPECT_EQ(petr["name"], "Пётр");
-  EXPECT_EQ(petr["preferences"], json::parse(R"({"whatsapp":{"all":false}})"));
-  EXPECT_EQ(store->contact("phone:79995550000")->key, "id:c2");
-  // An alias keeps the contact it was learned for: another id naming the
-  // same phone is another person, and does not take it.
-  EventRecord other = event("6", "client.created");
-  other.contact = ContactUpdate{"id:c3", R"({"name":"Ольга"})", {}, {}};
-  other.contact->aliases = {"phone:79995550000"};
-  ASSERT_TRUE(append(*store, {other}).ok());
-  EXPECT_EQ(store->contact("phone:79995550000")->key, "id:c2");
-  EXPECT_EQ(json::parse(store->contact("id:c3")->data_json), json::parse(R"({"name":"Ольга"})"));
+// Known first without an id (an opt-out sent from a phone, a form with an
+// address and a phone), a person keeps what was learned of them when the CRM
+// names them, and every address they were known by is the CRM contact's.
+TYPED_TEST(StoreContract, APersonKnownOnlyByAnAddressIsAbsorbedWhenTheCrmNamesThem) {
+  auto store = this->open();
+  const json form{{"emails", {{{"address", "ivan@example.com"}}}},
+                  {"phones", {{{"number", "+79995550000"}}}},
+                  {"fields", {{"source", "form"}}}};
+  ASSERT_TRUE(append(*store, {about("1", "email:ivan@example.com", form)}).ok());
+  ASSERT_TRUE(append(*store, {about("2", "phone:+79995550000",
+                                    {{"phones", {{{"number", "+79995550000"}}}},
+                                     {"preferences", {{"whatsapp", {{"all", false}}}}}})})
+                  .ok());
+  EXPECT_EQ(contact_keys(*store), (std::set<std::string>{"email:ivan@example.com"})) << "the STOP found the form's";
+  ASSERT_TRUE(append(*store, {about("3", "id:c77",
+                                    {{"id", "c77"},
+                                     {"name", "Иван"},
+                                     {"emails", {{{"address", "ivan@example.com"}}}},
+                                     {"phones", {{{"number", "+7 999 555-00-00"}}}}})})
+                  .ok());
+  EXPECT_EQ(contact_keys(*store), (std::set<std::string>{"id:c77"}));
+  const json ivan = json::parse(store->contact("id:c77")->data_json);
+  EXPECT_EQ(ivan["name"], "Иван");
+  EXPECT_EQ(ivan["fields"], json::parse(R"({"source":"form"})"));
+  EXPECT_EQ(ivan["preferences"], json::parse(R"({"whatsapp":{"all":false}})"));
+  // A later STOP by the phone, which the form's contact had learned, is Ivan's.
+  ASSERT_TRUE(append(*store, {about("4", "phone:+79995550000",
+                                    {{"phones", {{{"number", "+79995550000"}}}},
+                                     {"preferences", {{"sms", {{"all", false}}}}}})})
+                  .ok());
+  EXPECT_EQ(json::parse(store->contact("id:c77")->data_json)["preferences"],
+            json::parse(R"({"whatsapp":{"all":false},"sms":{"all":false}})"));
+  // The events stored before it name the contact as it is known now.
+  for (const auto& e : store->events_after(0, 10)) {
+    if (!e.contact_key.empty()) {
+      EXPECT_EQ(e.contact_key, "id:c77") << e.record.id;
+    }
+  }
+  EXPECT_FALSE(store->contact("email:IVAN@example.com")) << "keys are given as the store keeps them";
+  EXPECT_EQ(store->contact(contact_key_of("email:IVAN@example.com"))->key, "id:c77");
+}
+
+// A store written before aliases were kept learns its contacts' emails and
+// phones when it is upgraded.
+TYPED_TEST(StoreContract, AnUpgradedStoreLearnsTheAddressesOfTheContactsItHas) {
+  {
+    auto store = this->open();
+    ASSERT_TRUE(append(*store, {about("1", "phone:+79990001122", {{"phones", {{{"number", "+79990001122"}}}}}),
+                                about("2", "id:c1",
+                                      {{"id", "c1"},
+                                       {"emails", {{{"address", "a@example.com"}}}},
+                                       {"phones", {{{"number", "+79990001122"}}}}})})
+                    .ok());
+  }
+  this->forget_aliases();
+  {
+    auto store = this->open();
+    EXPECT_EQ(store->contact("email:a@example.com")->key, "id:c1");
+    EXPECT_EQ(store->contact("phone:+79990001122")->key, "id:c1");
+  }
 }
 
 TYPED_TEST(StoreContract, WhatAnEventChangesInItsRecordsIsStoredAsEventsRightAfterIt) {
