@@ -1,5 +1,7 @@
 #include "pipeline/EmittedEvents.h"
 
+#include <atomic>
+
 #include "events/EventParser.h"
 #include "executor/ActionRequests.h"
 #include "log/Logger.h"
@@ -25,10 +27,19 @@ EventRecord emitted_record(const EmittedEvent& event, int64_t now_ms) {
     ParsedEvents parsed = parse_event(candidate, now_ms, event.source);
     if (parsed.problems.empty()) return std::move(parsed.records.front());
     // Kept, as data only: its contact and entity are not merged into what
-    // the host knows. Said, so that a plugin's mistake does not go unseen.
-    const EventProblem& problem = parsed.problems.front();
-    log_warn("events", "an emitted event's contact or entity is not valid: it is kept as data only",
-             {{"source", event.source}, {"type", event.type}, {"field", problem.pointer}, {"error", problem.message}});
+    // the host knows. Said, so that a plugin's mistake does not go unseen
+    // (the first time and every 1000th: a plugin that always errs does not
+    // flood the log).
+    static std::atomic<uint64_t> invalid{0};
+    if (const uint64_t n = ++invalid; n == 1 || n % 1000 == 0) {
+      const EventProblem& problem = parsed.problems.front();
+      log_warn("events", "an emitted event's contact or entity is not valid: it is kept as data only",
+               {{"source", event.source},
+                {"type", event.type},
+                {"field", problem.pointer},
+                {"error", problem.message},
+                {"invalid_so_far", n}});
+    }
   }
   EventRecord record;
   record.id = event.id;

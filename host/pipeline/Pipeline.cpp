@@ -315,6 +315,13 @@ json Pipeline::context_of(const StoredEvent& e) {
                       {"source", e.record.source},
                       {"time", format_time_ms(e.record.occurred_at_ms)},
                       {"chain_depth", e.record.chain_depth}};
+  // The transition as the store saw it in commit order (not what the
+  // sender said the previous status was): filters and messages read it.
+  if (e.status_change && e.status_change->enters_status()) {
+    const auto text = [](const std::optional<std::string>& s) { return s ? json(*s) : json(); };
+    context["event"]["previous_status"] = text(e.status_change->previous);
+    context["event"]["status"] = text(e.status_change->current);
+  }
   return context;
 }
 

@@ -22,6 +22,8 @@ std::optional<Trigger> Trigger::compile(const json& trigger, const Pipelines& pi
   const bool single = trigger.contains("status");
   const bool range = trigger.contains("pipeline") || trigger.contains("from") || trigger.contains("to");
   if (single && range) problems.push_back({"", "either \"status\" or a \"pipeline\" range (from, to), not both"});
+  if (trigger.contains("previous_status") && !single)
+    problems.push_back({"/previous_status", "goes with \"status\": the transition into it from this status"});
   if (!single && !range) {
     if (t.event_.empty()) problems.push_back({"", "needs an \"event\" type, or an \"entity\" and a \"status\""});
     if (!t.entity_.empty()) problems.push_back({"/entity", "\"entity\" goes with \"status\" or a pipeline range"});
@@ -32,6 +34,7 @@ std::optional<Trigger> Trigger::compile(const json& trigger, const Pipelines& pi
   if (single) {
     t.kind_ = Kind::kStatus;
     t.status_ = status_value(trigger["status"]);
+    if (trigger.contains("previous_status")) t.previous_ = status_value(trigger["previous_status"]);
   } else {
     t.kind_ = Kind::kRange;
     const std::string pipeline = trigger.value("pipeline", "");
@@ -76,7 +79,8 @@ Trigger::Fire Trigger::fires(const std::string& event_type, const std::string& s
     case Kind::kEvent:
       return Fire::kYes;
     case Kind::kStatus:
-      return change && change->entity_type == entity_ && change->enters_status() && change->current == status_
+      return change && change->entity_type == entity_ && change->enters_status() && change->current == status_ &&
+                     (!previous_ || change->previous == *previous_)
                  ? Fire::kYes
                  : Fire::kNo;
     case Kind::kRange:

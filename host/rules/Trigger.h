@@ -8,6 +8,8 @@
 // counts on creation):
 //
 //   {"entity": "lead", "status": "Первичный контакт"}    every entry into it
+//   {"entity": "deal", "status": "Оплачено", "previous_status": "Счёт выставлен"}
+//        every entry into it from that status (a transition)
 //   {"entity": "lead", "pipeline": "students", "from": null, "to": "Записан на пробное"}
 //        once per entity: the first time it enters any status of the range
 //        (in the pipeline's order), never again
@@ -47,6 +49,7 @@ class Trigger {
   std::string source_;  // empty: any source
   std::string entity_;
   std::optional<std::string> status_;
+  std::optional<std::optional<std::string>> previous_;  // set: only entries from this status (none = no status)
   std::set<std::optional<std::string>> range_;
 };
 

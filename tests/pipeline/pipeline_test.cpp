@@ -252,6 +252,19 @@ TEST_F(PipelineTest, StatusRulesFireAsTheReferenceCrmDescribes) {
   EXPECT_EQ(fired["range"], 1);  // once per lead
 }
 
+// The transition as the store saw it reaches filters and templates, not
+// what the sender claimed the previous status was.
+TEST_F(PipelineTest, AStatusEventCarriesTheTransitionTheStoreSaw) {
+  CompiledStep note = action("note");
+  note.params = {{"text", "{{event.previous_status|none}} -> {{event.status}}"}};
+  run({rule("moves", {{"event", "lead.status_changed"}}, {note})});
+  append({lead_event("1", "lead.created", "A")});
+  append({lead_event("2", "lead.status_changed", "B")});
+  const auto calls = actions_.wait_for(1);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].second.params["text"], "A -> B");
+}
+
 TEST_F(PipelineTest, AStepInFlightAtACrashRunsAgainWithTheSameKey) {
   actions_.hold = true;
   run({rule("r", {{"event", "lead.created"}}, {action("send")})});

@@ -81,6 +81,27 @@ TEST(StatusTrigger, CreationWithTheStatusFires) {
   EXPECT_EQ(lead.fired("contact"), 1);
 }
 
+// SendPulse's condition "from which status to which": a transition fires on
+// an entry into the status from that one only.
+TEST(StatusTrigger, ATransitionFiresOnlyOnAnEntryFromItsPreviousStatus) {
+  Lead lead(
+      {{"trial after contact",
+        compile({{"entity", "lead"}, {"status", "Записан на пробное"}, {"previous_status", "Первичный контакт"}})},
+       {"created in contact",
+        compile({{"entity", "lead"}, {"status", "Первичный контакт"}, {"previous_status", nullptr}})}});
+  lead.create("Первичный контакт");
+  EXPECT_EQ(lead.fired("created in contact"), 1);
+  lead.move("Учится");
+  lead.move("Записан на пробное");  // from Учится: not the transition
+  EXPECT_EQ(lead.fired("trial after contact"), 0);
+  lead.move("Первичный контакт");
+  EXPECT_EQ(lead.fired("created in contact"), 1);  // from Записан на пробное, not from no status
+  lead.move("Записан на пробное");
+  EXPECT_EQ(lead.fired("trial after contact"), 1);
+  lead.move("Записан на пробное");  // the same status again: no entry
+  EXPECT_EQ(lead.fired("trial after contact"), 1);
+}
+
 // Example 3: the range [none]..Записан на пробное fires once per lead.
 TEST(StatusTrigger, RangeFiresOnceWhateverTheOrderOfMoves) {
   const json range = {{"entity", "lead"}, {"pipeline", "students"}, {"from", nullptr}, {"to", "Записан на пробное"}};
@@ -135,6 +156,7 @@ TEST(StatusTrigger, InvalidTriggersAreExplained) {
        "comes before"},
       {{{"entity", "lead"}, {"pipeline", "students"}, {"to", "Учится"}}, "", "needs \"from\""},
       {{{"entity", "lead"}, {"status", "a"}, {"pipeline", "students"}}, "", "not both"},
+      {{{"event", "lead.created"}, {"previous_status", "a"}}, "/previous_status", "goes with \"status\""},
   };
   for (const auto& c : cases) {
     std::vector<ConditionProblem> problems;
