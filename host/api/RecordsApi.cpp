@@ -284,8 +284,9 @@ json RecordsApi::size_history(const std::string& segment) const {
 
 void RecordsApi::change_membership(const std::string& segment, const std::string& contact, bool add,
                                    ServerConnection::Reply reply) {
-  const std::string key = contact_key_of(contact);
-  if (!store_.contact(key)) return reply(error_response(404, "not_found", "no contact '" + contact + "'"));
+  const auto stored = store_.contact(contact_key_of(contact));
+  if (!stored) return reply(error_response(404, "not_found", "no contact '" + contact + "'"));
+  const std::string& key = stored->key;  // an email or phone names the contact it is known by
   EventRecord e;
   e.id = "api:" + generate_event_id();
   e.type = "contact.updated";
