@@ -135,12 +135,9 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
   const std::string& next = rule->id_at(at.index + 1);
   if (step.window) {
     // The contact's own zone first: quiet hours are theirs.
-    std::string zone = step.window_zone;
     const json* own = lookup_path(context, "contact.timezone");
-    if (own && own->is_string() && is_time_zone(own->get<std::string>()))
-      zone = own->get<std::string>();
-    else if (zone.empty())
-      zone = local_zone(context);
+    const bool own_zone = own && own->is_string() && is_time_zone(own->get<std::string>());
+    const std::string zone = own_zone || step.window_zone.empty() ? local_zone(context) : step.window_zone;
     const int64_t now = now_ms();
     const int64_t until = next_window_start(now, zone, *step.window);
     json entry{{"step", step.name},
@@ -156,7 +153,9 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
     int64_t until = now + step.wait_ms.value_or(0);
     if (!step.wait_until.empty()) {
       const json* value = lookup_path(context, step.wait_until);
-      const auto time = value && value->is_string() ? parse_time_ms(value->get<std::string>()) : std::nullopt;
+      const auto time = value && value->is_string()
+                            ? parse_local_time_ms(value->get<std::string>(), local_zone(context))
+                            : std::nullopt;
       if (!time) {
         const std::string why_not = "invalid_params: '" + step.wait_until + "' is not a time in this event";
         json entry{{"step", step.name}, {"outcome", "invalid_params"}, {"reason", why_not}};
@@ -164,6 +163,8 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
             ExecutionUpdate::to(row.id, ExecutionState::kFailed, step.id, 0, std::nullopt, dump_text(entry), why_not));
       }
       until = *time + step.wait_offset_ms;
+      // "The day before at 10:00": that day, at that time on the person's clock.
+      if (step.wait_at_minute) until = at_local_time(until, local_zone(context), *step.wait_at_minute);
     }
     // A time already past (a reminder for a booking made late) does not
     // wait: the next step runs now.

@@ -44,6 +44,8 @@ struct CompiledStep {
   std::optional<int64_t> wait_ms;  // a wait step ...
   std::string wait_until;          // ... or a wait until the time at this path, plus the offset
   int64_t wait_offset_ms = 0;
+  std::optional<int>
+      wait_at_minute;                // ... then at this local time of that day (the contact's zone, else the account's)
   std::optional<SendWindow> window;  // ... or a wait for the send window, in the contact's zone or this one
   std::string window_zone;
   std::string wait_event;  // kWaitEvent: the type, and {"path": "template"} to match; wait_ms is the timeout

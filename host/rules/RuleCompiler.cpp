@@ -286,6 +286,10 @@ class StepCompiler {
       else
         s.wait_offset_ms = *offset;
     }
+    if (step.contains("at")) {
+      s.wait_at_minute = step["at"].is_string() ? SendWindow::parse_clock(step["at"].get<std::string>()) : std::nullopt;
+      if (!s.wait_at_minute) problem(pointer + "/at", "expected a local time of day such as \"10:00\"");
+    }
     steps_.push_back(std::move(s));
   }
 
@@ -294,7 +298,7 @@ class StepCompiler {
     CompiledStep s = base(step, pointer, CompiledStep::Kind::kWait, "wait " + text);
     s.wait_ms = parse_duration_ms(text);
     if (!s.wait_ms || *s.wait_ms <= 0)
-      problem(pointer + "/wait", "expected a positive duration such as \"30m\", \"2h\", \"1d12h\"");
+      problem(pointer + "/wait", "expected a positive duration such as \"30m\", \"2h\", \"1d12h\", \"1 day\"");
     steps_.push_back(std::move(s));
   }
 

@@ -177,7 +177,8 @@ class SpecialDateProducer final : public TimeProducer {
 class OverdueProducer final : public TimeProducer {
  public:
   // `rule` empty: the host's own <type>.overdue, which any rule may take.
-  OverdueProducer(std::string rule, const TimeTrigger& t) : rule_(std::move(rule)), t_(t) {}
+  OverdueProducer(std::string rule, const TimeTrigger& t, std::string account_zone)
+      : rule_(std::move(rule)), t_(t), account_zone_(std::move(account_zone)) {}
 
   void due(int64_t now, Store& store, std::vector<EventRecord>& out) override {
     handed_.clear();
@@ -203,7 +204,11 @@ class OverdueProducer final : public TimeProducer {
     const json data = object_of(e.data_json);
     const json* value = lookup_path(data, t_.field);
     if (!value || !value->is_string()) return;
-    const auto due_at = parse_time_ms(value->get<std::string>());
+    // A date alone is due for the whole of that day, on the account's clock.
+    const std::string& text = value->get_ref<const std::string&>();
+    auto due_at = parse_local_time_ms(text, account_zone_);
+    if (due_at && is_date_only(text))  // the next date's beginning (UTC dates are a day apart)
+      due_at = parse_local_time_ms(format_time_ms(*parse_time_ms(text) + 86'400'000).substr(0, 10), account_zone_);
     if (!due_at || *due_at + t_.by_ms > now) return;
     const std::string source = rule_.empty() ? "time" : time_source(rule_);
     const std::string id =
@@ -222,6 +227,7 @@ class OverdueProducer final : public TimeProducer {
 
   std::string rule_;
   TimeTrigger t_;
+  std::string account_zone_;
   std::vector<std::string> handed_;
   std::unordered_set<std::string> sent_;
 };
@@ -333,7 +339,7 @@ TimeTriggers::TimeTriggers(Store& store, const std::vector<CompiledRule>& rules,
         producers_.push_back(std::make_unique<SpecialDateProducer>(rule.name, t, options_.account_timezone));
         break;
       case TimeTrigger::Kind::kOverdue:
-        producers_.push_back(std::make_unique<OverdueProducer>(rule.name, t));
+        producers_.push_back(std::make_unique<OverdueProducer>(rule.name, t, options_.account_timezone));
         break;
     }
   }
@@ -344,7 +350,7 @@ TimeTriggers::TimeTriggers(Store& store, const std::vector<CompiledRule>& rules,
     tasks.entity_type = "task";
     tasks.field = "fields.deadline";
     tasks.closed = {"done", "cancelled"};
-    producers_.push_back(std::make_unique<OverdueProducer>("", tasks));
+    producers_.push_back(std::make_unique<OverdueProducer>("", tasks, options_.account_timezone));
   }
 }
 

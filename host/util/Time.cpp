@@ -8,6 +8,9 @@
 
 #include <chrono>
 #include <limits>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace sb {
 
@@ -26,7 +29,48 @@ std::optional<int64_t> parse_time_ms(std::string_view text) {
   return parsed.timestamp().epochMicroseconds() / 1000;
 }
 
+namespace {
+
+// A duration's unit, as written compactly ("d") or in words, English or
+// Russian, in any of their forms ("days", "дня", "дней").
+std::optional<int64_t> unit_ms(std::string_view word) {
+  static const std::pair<std::vector<std::string_view>, int64_t> kUnits[] = {
+      {{"ms", "msec", "millisecond", "milliseconds", "мс"}, 1},
+      {{"s", "sec", "secs", "second", "seconds", "с", "сек", "секунда", "секунды", "секунд", "секунду"}, 1000},
+      {{"m", "min", "mins", "minute", "minutes", "мин", "минута", "минуты", "минут", "минуту"}, 60 * 1000},
+      {{"h", "hr", "hrs", "hour", "hours", "ч", "час", "часа", "часов"}, 3600 * 1000},
+      {{"d", "day", "days", "д", "дн", "день", "дня", "дней", "сутки", "суток"}, 86400 * 1000},
+      {{"w", "wk", "week", "weeks", "нед", "неделя", "недели", "недель", "неделю"}, 7 * 86400 * 1000LL},
+  };
+  std::string lower(word);
+  for (char& c : lower)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  for (const auto& [words, ms] : kUnits)
+    for (std::string_view w : words)
+      if (lower == w) return ms;
+  return std::nullopt;
+}
+
+bool is_letter(char c) {  // ASCII letters and the bytes of UTF-8 letters (Cyrillic)
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || static_cast<unsigned char>(c) >= 0x80;
+}
+
+}  // namespace
+
 std::optional<int64_t> parse_duration_ms(std::string_view text) {
+  // Between parts: spaces, commas, "and" ("1 day and 2 hours", "1 день и 2 часа").
+  const auto skip_blanks = [&text] {
+    for (bool more = true; more;) {
+      while (!text.empty() && (text.front() == ' ' || text.front() == ',')) text.remove_prefix(1);
+      more = false;
+      for (std::string_view joint : {"and ", "и "})
+        if (text.substr(0, joint.size()) == joint) {
+          text.remove_prefix(joint.size());
+          more = true;
+        }
+    }
+  };
+  skip_blanks();
   bool negative = false;
   if (!text.empty() && (text.front() == '-' || text.front() == '+')) {
     negative = text.front() == '-';
@@ -42,34 +86,16 @@ std::optional<int64_t> parse_duration_ms(std::string_view text) {
       n = n * 10 + (text[digits] - '0');
       ++digits;
     }
-    if (digits == 0 || digits == text.size()) return std::nullopt;
-    int64_t unit = 0;
-    size_t unit_length = 1;
-    if (text.substr(digits, 2) == "ms") {
-      unit = 1;
-      unit_length = 2;
-    } else
-      switch (text[digits]) {
-        case 's':
-          unit = 1000;
-          break;
-        case 'm':
-          unit = 60 * 1000;
-          break;
-        case 'h':
-          unit = 3600 * 1000;
-          break;
-        case 'd':
-          unit = 86400 * 1000;
-          break;
-        case 'w':
-          unit = 7 * 86400 * 1000LL;
-          break;
-        default:
-          return std::nullopt;
-      }
-    total += n * unit;
-    text.remove_prefix(digits + unit_length);
+    if (digits == 0) return std::nullopt;
+    text.remove_prefix(digits);
+    while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+    size_t letters = 0;
+    while (letters < text.size() && is_letter(text[letters])) ++letters;
+    const auto unit = unit_ms(text.substr(0, letters));
+    if (!unit || total > std::numeric_limits<int64_t>::max() - n * *unit) return std::nullopt;
+    total += n * *unit;
+    text.remove_prefix(letters);
+    skip_blanks();
   }
   return negative ? -total : total;
 }

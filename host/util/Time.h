@@ -12,8 +12,10 @@ namespace sb {
 // plain date ("2026-11-24", midnight UTC) to Unix milliseconds.
 std::optional<int64_t> parse_time_ms(std::string_view text);
 
-// "250ms", "30s", "15m", "2h", "1d", "1w", combined as "1d12h"; a leading '-' makes it
-// negative. Milliseconds, or nothing when the text is not a duration.
+// "250ms", "30s", "15m", "2h", "1d", "1w", combined as "1d12h"; or in words,
+// English or Russian: "1 day", "3 days 2 hours", "2 часа", "1 день"; a
+// leading '-' makes it negative. Milliseconds, or nothing when the text is
+// not a duration.
 std::optional<int64_t> parse_duration_ms(std::string_view text);
 
 // Unix milliseconds as RFC 3339 UTC with milliseconds.

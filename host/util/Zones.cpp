@@ -5,6 +5,8 @@
 #include <array>
 #include <regex>
 
+#include "util/Time.h"
+
 namespace sb {
 
 namespace {
@@ -59,6 +61,24 @@ int64_t next_window_start(int64_t now_ms, const std::string& zone, const SendWin
     if (now < close) return now_ms;
   }
   return now_ms;  // no day allowed: config validation prevents it
+}
+
+bool is_date_only(const std::string& text) { return text.size() == 10 && text[4] == '-' && text[7] == '-'; }
+
+std::optional<int64_t> parse_local_time_ms(const std::string& text, const std::string& zone) {
+  const auto ms = parse_time_ms(text);
+  if (!ms || !is_date_only(text)) return ms;
+  // Parsed as UTC midnight: the same date's midnight on the local clock.
+  const auto day = date::local_days{date::floor<date::days>(date::sys_time<Ms>{Ms{*ms}}).time_since_epoch()};
+  const auto begins = date::locate_zone(zone)->to_sys(day, date::choose::earliest);
+  return std::chrono::duration_cast<Ms>(begins.time_since_epoch()).count();
+}
+
+int64_t at_local_time(int64_t ms, const std::string& zone, int minute_of_day) {
+  const date::time_zone* tz = date::locate_zone(zone);
+  const auto day = date::floor<date::days>(tz->to_local(date::sys_time<Ms>{Ms{ms}}));
+  const auto at = tz->to_sys(day + std::chrono::minutes{minute_of_day}, date::choose::earliest);
+  return std::chrono::duration_cast<Ms>(at.time_since_epoch()).count();
 }
 
 }  // namespace sb

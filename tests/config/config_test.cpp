@@ -284,6 +284,21 @@ TEST(Config, ValidConfigHasNoIssues) {
                   .empty());
 }
 
+// As the reference CRMs' pages write them: "wait 1 day", "the day before at 10:00".
+TEST(Config, WaitsInWordsAndTheDayBeforeAtATimeAreValid) {
+  EXPECT_TRUE(validate_text("{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "booking.created"},
+      "steps": [{"wait": "1 day"}, {"wait": "2 часа"},
+                {"wait_until": "entity.fields.starts_at", "offset": "-1 day", "at": "10:00"},
+                {"action": "sink.post", "params": {"url": "/x"}}]}]})")
+                  .empty());
+  const auto issues = validate_text("{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"},
+      "steps": [{"wait": "1 month"}, {"wait_until": "entity.fields.starts_at", "at": "25:00"}]}]})");
+  std::string all;
+  for (const auto& i : issues) all += i + "\n";
+  EXPECT_NE(all.find("/rules/0/steps/0/wait: rule 'r': expected a positive duration"), std::string::npos) << all;
+  EXPECT_NE(all.find("/rules/0/steps/1/at: rule 'r': expected a local time of day"), std::string::npos) << all;
+}
+
 // if/else, switch and split become one flat list with jumps past the
 // branches not taken; a nested action keeps its own pointer for errors.
 // The config's first rule, compiled (structure only: no plugins).

@@ -318,6 +318,30 @@ TEST_F(PipelineTest, WaitUntilATimeInTheEventWithAnOffset) {
   EXPECT_EQ(by_event["none"].error, "invalid_params: 'data.booking_at' is not a time in this event");
 }
 
+// "The day before the booking, at 10:00" on the contact's clock.
+TEST_F(PipelineTest, WaitUntilTheDayBeforeAtALocalTime) {
+  CompiledStep until;
+  until.kind = CompiledStep::Kind::kWait;
+  until.name = "day before at 10";
+  until.wait_until = "data.booking_at";
+  until.wait_offset_ms = -24 * 3600 * 1000;
+  until.wait_at_minute = 10 * 60;
+  run({rule("remind", {{"event", "booking.created"}}, {until, action("remind")})});
+  EventRecord e = lead_event("b1", "booking.created", std::nullopt);
+  e.body_json = json{{"contact", {{"name", "Анна"}, {"timezone", "Asia/Omsk"}}},
+                     {"data", {{"booking_at", "2030-06-15T15:00:00+06:00"}}}}
+                    .dump();
+  append({e});
+  std::vector<ExecutionRow> rows;
+  for (int i = 0; i < 400 && (rows.empty() || rows[0].state != ExecutionState::kWaiting); ++i) {
+    rows = store_->executions({});
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_EQ(rows.size(), 1u);
+  ASSERT_EQ(rows[0].state, ExecutionState::kWaiting);
+  EXPECT_EQ(rows[0].due_at_ms, parse_time_ms("2030-06-14T04:00:00Z"));  // 10:00 in Omsk (UTC+6)
+}
+
 // Hand-flattened as the config loader does: [if vip: A else: B], then C.
 std::vector<CompiledStep> vip_branch() {
   std::vector<ConditionProblem> problems;

@@ -158,6 +158,21 @@ TEST_F(TimeTriggersTest, OverdueEntitiesOncePerDueTimeAndNeverInAClosedStatus) {
   EXPECT_TRUE(ids(t, "2026-12-05T12:00:00Z").empty());
 }
 
+// A deadline that is a date alone is due for the whole of that day on the
+// account's clock: overdue once the day is over there, not at UTC midnight.
+TEST_F(TimeTriggersTest, ADateAloneIsOverdueWhenThatLocalDayIsOver) {
+  append({{"id", "d1"},
+          {"type", "deal.created"},
+          {"entity", {{"type", "deal"}, {"id", "D1"}, {"status", "new"}, {"fields", {{"due", "2026-12-02"}}}}}});
+  TimeTriggers::Options options;
+  options.account_timezone = "Asia/Omsk";  // UTC+6
+  TimeTriggers t(*store_, {time_rule("late", {{"overdue", "deal"}, {"field", "entity.fields.due"}})}, {}, options,
+                 nullptr);
+  EXPECT_TRUE(ids(t, "2026-12-02T12:00:00Z").empty());  // 18:00 in Omsk: still the due day
+  EXPECT_TRUE(ids(t, "2026-12-02T17:59:00Z").empty());
+  EXPECT_EQ(ids(t, "2026-12-02T18:00:00Z"), std::vector<std::string>{"time:late:deal:D1:2026-12-02T18:00:00.000Z"});
+}
+
 TEST_F(TimeTriggersTest, ADynamicSegmentIsRefreshedOnItsScheduleAndItsSizeIsKept) {
   append({{"id", "c1"}, {"type", "contact.updated"}, {"contact", {{"id", "A"}, {"fields", {{"visits", 12}}}}}});
   append({{"id", "c2"}, {"type", "contact.updated"}, {"contact", {{"id", "B"}, {"fields", {{"visits", 3}}}}}});

@@ -15,6 +15,22 @@ SendWindow window(const char* from, const char* to, unsigned days = 0x7f) {
   return {SendWindow::parse_clock(from).value(), SendWindow::parse_clock(to).value(), days};
 }
 
+TEST(Zones, ALocalTimeOfTheDayAMomentFallsOn) {
+  // 23:30 UTC is already the next day in Moscow: 10:00 of that day.
+  EXPECT_EQ(utc(at_local_time(at("2026-12-01T23:30:00Z"), "Europe/Moscow", 10 * 60)), "2026-12-02T07:00:00.000Z");
+  EXPECT_EQ(utc(at_local_time(at("2026-07-01T12:00:00Z"), "Europe/Berlin", 10 * 60)), "2026-07-01T08:00:00.000Z");
+  EXPECT_EQ(utc(at_local_time(at("2026-01-15T12:00:00Z"), "Europe/Berlin", 10 * 60)), "2026-01-15T09:00:00.000Z");
+  // 02:30 does not exist on the day clocks go forward: the moment they jump.
+  EXPECT_EQ(utc(at_local_time(at("2026-03-29T12:00:00Z"), "Europe/Berlin", 2 * 60 + 30)), "2026-03-29T01:00:00.000Z");
+}
+
+TEST(Zones, ADateAloneIsTheLocalDaysBeginning) {
+  EXPECT_EQ(parse_local_time_ms("2026-12-02", "Asia/Omsk"), at("2026-12-01T18:00:00Z"));
+  EXPECT_EQ(parse_local_time_ms("2026-07-01", "America/New_York"), at("2026-07-01T04:00:00Z"));
+  EXPECT_EQ(parse_local_time_ms("2026-12-02T10:00:00Z", "Asia/Omsk"), at("2026-12-02T10:00:00Z"));  // a time is a time
+  EXPECT_EQ(parse_local_time_ms("tomorrow", "UTC"), std::nullopt);
+}
+
 TEST(Zones, FormatsInTheZoneWithItsSummerAndWinterNames) {
   EXPECT_EQ(format_in_zone(at("2026-07-01T12:00:00Z"), "Europe/Berlin", "%d.%m.%Y %H:%M %Z"), "01.07.2026 14:00 CEST");
   EXPECT_EQ(format_in_zone(at("2026-01-15T12:00:00Z"), "Europe/Berlin", "%d.%m.%Y %H:%M %Z"), "15.01.2026 13:00 CET");
