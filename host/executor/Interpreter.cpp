@@ -162,9 +162,9 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
         return record(
             ExecutionUpdate::to(row.id, ExecutionState::kFailed, step.id, 0, std::nullopt, dump_text(entry), why_not));
       }
-      until = *time + step.wait_offset_ms;
       // "The day before at 10:00": that day, at that time on the person's clock.
-      if (step.wait_at_minute) until = at_local_time(until, local_zone(context), *step.wait_at_minute);
+      until = step.wait_at_minute ? at_local_time(*time, step.wait_offset_ms, local_zone(context), *step.wait_at_minute)
+                                  : *time + step.wait_offset_ms;
     }
     // A time already past (a reminder for a booking made late) does not
     // wait: the next step runs now.

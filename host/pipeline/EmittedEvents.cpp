@@ -1,6 +1,8 @@
 #include "pipeline/EmittedEvents.h"
 
-#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
 
 #include "events/EventParser.h"
 #include "executor/ActionRequests.h"
@@ -28,10 +30,16 @@ EventRecord emitted_record(const EmittedEvent& event, int64_t now_ms) {
     if (parsed.problems.empty()) return std::move(parsed.records.front());
     // Kept, as data only: its contact and entity are not merged into what
     // the host knows. Said, so that a plugin's mistake does not go unseen
-    // (the first time and every 1000th: a plugin that always errs does not
-    // flood the log).
-    static std::atomic<uint64_t> invalid{0};
-    if (const uint64_t n = ++invalid; n == 1 || n % 1000 == 0) {
+    // (each source's first time and every 1000th: a plugin that always errs
+    // does not flood the log, nor hide another's first mistake).
+    static std::mutex mutex;
+    static std::map<std::string, uint64_t> invalid;
+    uint64_t n = 0;
+    {
+      std::lock_guard lock(mutex);
+      n = ++invalid[event.source];
+    }
+    if (n == 1 || n % 1000 == 0) {
       const EventProblem& problem = parsed.problems.front();
       log_warn("events", "an emitted event's contact or entity is not valid: it is kept as data only",
                {{"source", event.source},

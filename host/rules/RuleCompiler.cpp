@@ -117,6 +117,10 @@ class StepCompiler {
       return problem(pointer,
                      "a step is one of action, wait, wait_until, send_window, wait_for, if, switch, split, fallback, "
                      "parallel, digest");
+    if (!step.contains("wait_until"))
+      for (const char* key : {"offset", "at"})
+        if (step.contains(key))
+          problem(pointer + "/" + key, std::string("\"") + key + "\" goes with \"wait_until\" (a time in the event)");
     if (step.contains("fallback")) return add_fallback(step, pointer);
     if (step.contains("if")) return add_if(step, pointer);
     if (step.contains("wait_for")) return add_wait_for(step, pointer);

@@ -211,8 +211,12 @@ class OverdueProducer final : public TimeProducer {
       due_at = parse_local_time_ms(format_time_ms(*parse_time_ms(text) + 86'400'000).substr(0, 10), account_zone_);
     if (!due_at || *due_at + t_.by_ms > now) return;
     const std::string source = rule_.empty() ? "time" : time_source(rule_);
+    // Named by the deadline as written (a date: its UTC midnight, as before
+    // dates were local days), so the same deadline is one occurrence
+    // whatever the account's zone is or was.
+    const int64_t named = is_date_only(text) ? *parse_time_ms(text) : *due_at;
     const std::string id =
-        (rule_.empty() ? "overdue" : "time:" + rule_) + ":" + e.type + ":" + e.id + ":" + format_time_ms(*due_at);
+        (rule_.empty() ? "overdue" : "time:" + rule_) + ":" + e.type + ":" + e.id + ":" + format_time_ms(named);
     if (sent_.count(id)) return;
     handed_.push_back(id);
     json data_out{{"field", "entity." + t_.field}, {"due", *value}, {"overdue_by_ms", now - *due_at}};

@@ -42,12 +42,28 @@ std::optional<int64_t> unit_ms(std::string_view word) {
       {{"d", "day", "days", "д", "дн", "день", "дня", "дней", "сутки", "суток"}, 86400 * 1000},
       {{"w", "wk", "week", "weeks", "нед", "неделя", "недели", "недель", "неделю"}, 7 * 86400 * 1000LL},
   };
-  std::string lower(word);
-  for (char& c : lower)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  // Words in any case ("Day", "День"); the one- and two-letter units only as
+  // written ("1M" is no minute: people mean a month by it).
+  std::string lower;
+  for (size_t i = 0; i < word.size(); ++i) {
+    const auto c = static_cast<unsigned char>(word[i]);
+    const auto next = i + 1 < word.size() ? static_cast<unsigned char>(word[i + 1]) : 0;
+    if (c >= 'A' && c <= 'Z') {
+      lower += static_cast<char>(c - 'A' + 'a');
+    } else if (c == 0xd0 && next >= 0x90 && next <= 0x9f) {  // А-П
+      lower += {static_cast<char>(0xd0), static_cast<char>(next + 0x20)};
+      ++i;
+    } else if (c == 0xd0 && next >= 0xa0 && next <= 0xaf) {  // Р-Я
+      lower += {static_cast<char>(0xd1), static_cast<char>(next - 0x20)};
+      ++i;
+    } else {
+      lower += static_cast<char>(c);
+    }
+  }
+  const std::string_view as_written = word.size() <= 2 ? word : std::string_view(lower);
   for (const auto& [words, ms] : kUnits)
     for (std::string_view w : words)
-      if (lower == w) return ms;
+      if (as_written == w) return ms;
   return std::nullopt;
 }
 
@@ -92,7 +108,7 @@ std::optional<int64_t> parse_duration_ms(std::string_view text) {
     size_t letters = 0;
     while (letters < text.size() && is_letter(text[letters])) ++letters;
     const auto unit = unit_ms(text.substr(0, letters));
-    if (!unit || total > std::numeric_limits<int64_t>::max() - n * *unit) return std::nullopt;
+    if (!unit || n > (std::numeric_limits<int64_t>::max() - total) / *unit) return std::nullopt;
     total += n * *unit;
     text.remove_prefix(letters);
     skip_blanks();

@@ -74,9 +74,9 @@ std::optional<int64_t> parse_local_time_ms(const std::string& text, const std::s
   return std::chrono::duration_cast<Ms>(begins.time_since_epoch()).count();
 }
 
-int64_t at_local_time(int64_t ms, const std::string& zone, int minute_of_day) {
+int64_t at_local_time(int64_t ms, int64_t offset_ms, const std::string& zone, int minute_of_day) {
   const date::time_zone* tz = date::locate_zone(zone);
-  const auto day = date::floor<date::days>(tz->to_local(date::sys_time<Ms>{Ms{ms}}));
+  const auto day = date::floor<date::days>(tz->to_local(date::sys_time<Ms>{Ms{ms}}) + Ms{offset_ms});
   const auto at = tz->to_sys(day + std::chrono::minutes{minute_of_day}, date::choose::earliest);
   return std::chrono::duration_cast<Ms>(at.time_since_epoch()).count();
 }

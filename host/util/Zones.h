@@ -36,9 +36,10 @@ struct SendWindow {
 int64_t next_window_start(int64_t now_ms, const std::string& zone, const SendWindow& window);
 
 // The moment the local clock in `zone` reads `minute_of_day` (after
-// midnight) on the local day that `ms` falls on: "the day before at 10:00".
-// Throws std::runtime_error for an unknown zone.
-int64_t at_local_time(int64_t ms, const std::string& zone, int minute_of_day);
+// midnight) on the local day that `ms` plus `offset_ms` falls on, the offset
+// counted on the local clock (a day is a calendar day across a DST change):
+// "the day before at 10:00". Throws std::runtime_error for an unknown zone.
+int64_t at_local_time(int64_t ms, int64_t offset_ms, const std::string& zone, int minute_of_day);
 
 // An RFC 3339 time, or a date alone ("2026-12-02") as the moment that day
 // begins in `zone` (a date-only booking or deadline is a local day, not UTC

@@ -292,11 +292,13 @@ TEST(Config, WaitsInWordsAndTheDayBeforeAtATimeAreValid) {
                 {"action": "sink.post", "params": {"url": "/x"}}]}]})")
                   .empty());
   const auto issues = validate_text("{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"},
-      "steps": [{"wait": "1 month"}, {"wait_until": "entity.fields.starts_at", "at": "25:00"}]}]})");
+      "steps": [{"wait": "1 month"}, {"wait_until": "entity.fields.starts_at", "at": "25:00"},
+                {"wait": "1d", "at": "10:00"}]}]})");
   std::string all;
   for (const auto& i : issues) all += i + "\n";
   EXPECT_NE(all.find("/rules/0/steps/0/wait: rule 'r': expected a positive duration"), std::string::npos) << all;
   EXPECT_NE(all.find("/rules/0/steps/1/at: rule 'r': expected a local time of day"), std::string::npos) << all;
+  EXPECT_NE(all.find("/rules/0/steps/2/at: rule 'r': \"at\" goes with \"wait_until\""), std::string::npos) << all;
 }
 
 // if/else, switch and split become one flat list with jumps past the

@@ -170,7 +170,7 @@ TEST_F(TimeTriggersTest, ADateAloneIsOverdueWhenThatLocalDayIsOver) {
                  nullptr);
   EXPECT_TRUE(ids(t, "2026-12-02T12:00:00Z").empty());  // 18:00 in Omsk: still the due day
   EXPECT_TRUE(ids(t, "2026-12-02T17:59:00Z").empty());
-  EXPECT_EQ(ids(t, "2026-12-02T18:00:00Z"), std::vector<std::string>{"time:late:deal:D1:2026-12-02T18:00:00.000Z"});
+  EXPECT_EQ(ids(t, "2026-12-02T18:00:00Z"), std::vector<std::string>{"time:late:deal:D1:2026-12-02T00:00:00.000Z"});
 }
 
 TEST_F(TimeTriggersTest, ADynamicSegmentIsRefreshedOnItsScheduleAndItsSizeIsKept) {

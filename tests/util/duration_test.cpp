@@ -31,10 +31,13 @@ TEST(Duration, WordsInEnglishAndRussian) {
   EXPECT_EQ(parse_duration_ms("1 неделя"), 7 * kDay);
   EXPECT_EQ(parse_duration_ms("1 день и 2 часа"), kDay + 2 * kHour);
   EXPECT_EQ(parse_duration_ms("-1 day"), -kDay);
+  EXPECT_EQ(parse_duration_ms("1 День"), kDay);
+  EXPECT_EQ(parse_duration_ms("2 Часа"), 2 * kHour);
 }
 
 TEST(Duration, AnythingElseIsNotADuration) {
-  for (const char* text : {"", "day", "1", "1 month", "1 fortnight", "1d2", "d1", "1 day and", "1..2h", "1 дни"})
+  for (const char* text : {"", "day", "1", "1 month", "1M", "1 fortnight", "1d2", "d1", "1 day and", "1..2h", "1 дни",
+                           "9999999999w9999999999w"})
     EXPECT_EQ(parse_duration_ms(text), std::nullopt) << text;
 }
 

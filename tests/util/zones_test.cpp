@@ -17,11 +17,16 @@ SendWindow window(const char* from, const char* to, unsigned days = 0x7f) {
 
 TEST(Zones, ALocalTimeOfTheDayAMomentFallsOn) {
   // 23:30 UTC is already the next day in Moscow: 10:00 of that day.
-  EXPECT_EQ(utc(at_local_time(at("2026-12-01T23:30:00Z"), "Europe/Moscow", 10 * 60)), "2026-12-02T07:00:00.000Z");
-  EXPECT_EQ(utc(at_local_time(at("2026-07-01T12:00:00Z"), "Europe/Berlin", 10 * 60)), "2026-07-01T08:00:00.000Z");
-  EXPECT_EQ(utc(at_local_time(at("2026-01-15T12:00:00Z"), "Europe/Berlin", 10 * 60)), "2026-01-15T09:00:00.000Z");
+  EXPECT_EQ(utc(at_local_time(at("2026-12-01T23:30:00Z"), 0, "Europe/Moscow", 10 * 60)), "2026-12-02T07:00:00.000Z");
+  EXPECT_EQ(utc(at_local_time(at("2026-07-01T12:00:00Z"), 0, "Europe/Berlin", 10 * 60)), "2026-07-01T08:00:00.000Z");
+  EXPECT_EQ(utc(at_local_time(at("2026-01-15T12:00:00Z"), 0, "Europe/Berlin", 10 * 60)), "2026-01-15T09:00:00.000Z");
+  // The day before counts on the local clock: across the spring change a
+  // day is 23 hours, and 10:00 is still on the 29th.
+  EXPECT_EQ(utc(at_local_time(*parse_local_time_ms("2026-03-30", "Europe/Berlin"), -86'400'000, "Europe/Berlin", 600)),
+            "2026-03-29T08:00:00.000Z");
   // 02:30 does not exist on the day clocks go forward: the moment they jump.
-  EXPECT_EQ(utc(at_local_time(at("2026-03-29T12:00:00Z"), "Europe/Berlin", 2 * 60 + 30)), "2026-03-29T01:00:00.000Z");
+  EXPECT_EQ(utc(at_local_time(at("2026-03-29T12:00:00Z"), 0, "Europe/Berlin", 2 * 60 + 30)),
+            "2026-03-29T01:00:00.000Z");
 }
 
 TEST(Zones, ADateAloneIsTheLocalDaysBeginning) {
