@@ -7,9 +7,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "../../support/closed_port.h"
 #include "../fake_host.h"
 #include "smtp_server.h"
-#include "../../support/closed_port.h"
 
 namespace {
 
