@@ -311,7 +311,7 @@ void RecordsApi::store_change(EventRecord event, json answer, ServerConnection::
 }
 
 // One contact: by its id ("c-77" or "id:c-77"), or by an email or phone it
-// is known by ("email:ivan@example.com", "phone:79990001122").
+// is known by ("email:ivan@example.com", "phone:+79990001122").
 void RecordsApi::one_contact(const std::string& contact, const ServerRequest& request, ServerConnection::Reply reply) {
   if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
   const auto stored = store_.contact(contact_key_of(contact));

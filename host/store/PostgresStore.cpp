@@ -304,7 +304,9 @@ class PostgresStore::Events final : public EventRows {
         contacts.push_back(e->contact->key);
         // Each may name its contact, or be a contact of its own (absorbed).
         for (const std::string& alias : e->contact->aliases) contacts.push_back(alias);
-        aliases.push_back(e->contact->key);
+        // Looked up as aliases: an email or phone key, and every address
+        // named (an id is never an alias: a campaign's batches ask nothing).
+        if (!is_id_key(e->contact->key)) aliases.push_back(e->contact->key);
         for (const std::string& alias : e->contact->aliases) aliases.push_back(alias);
       }
       if (e->entity) entities.push_back({{"type", e->entity->type}, {"id", e->entity->id}});
