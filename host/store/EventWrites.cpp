@@ -159,11 +159,13 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
     rows.put_entity(e.entity->type, e.entity->id, e.entity->sets_status ? e.entity->status : previous,
                     dump_text(*entity_after), e.received_at_ms);
   }
-  const auto image = [](const std::optional<nlohmann::json>& before, const std::optional<nlohmann::json>& after) {
-    return RecordImage{before ? &*before : nullptr, after ? &*after : nullptr};
+  const auto image = [](const std::optional<nlohmann::json>& before, const std::optional<nlohmann::json>& after,
+                        bool created) {
+    return RecordImage{before ? &*before : nullptr, after ? &*after : nullptr, created};
   };
-  for (const EventRecord& derived :
-       derived_events(e, image(contact_before, contact_after), image(entity_before, entity_after)))
+  const bool new_contact = changes_contact && !contact_before && learned.absorbed.empty();
+  for (const EventRecord& derived : derived_events(e, image(contact_before, contact_after, new_contact),
+                                                   image(entity_before, entity_after, created)))
     insert(rows, derived, false, std::nullopt);
   return AppendOutcome::kStored;
 }

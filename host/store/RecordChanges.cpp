@@ -52,6 +52,12 @@ class Deriver {
       if (!has(after, x)) add(left, kind(left) + ":" + x, {{item, x}});
   }
 
+  // "New contact" and "new deal" as triggers: the record's first event says it
+  // came, unless that event's own type says so already.
+  void created(const std::string& record_type, RecordImage image) {
+    if (image.created) add(record_type + ".created", "created:" + record_type, json::object());
+  }
+
   void fields(const std::string& record_type, RecordImage image) {
     if (!image.before || !image.after) return;  // a new record's fields are not changes
     const json& before = fields_of(image.before);
@@ -166,6 +172,8 @@ bool apply_aggregates(json& contact, const EventRecord& event, const std::vector
 std::vector<EventRecord> derived_events(const EventRecord& cause, RecordImage contact, RecordImage entity) {
   std::vector<EventRecord> out;
   Deriver derive(cause, out);
+  derive.created("contact", contact);
+  if (cause.entity) derive.created(cause.entity->type, entity);
   derive.members(contact, "tags", "contact.tag_added", "contact.tag_removed", "tag");
   derive.members(contact, "segments", "segment.entered", "segment.left", "segment");
   derive.fields("contact", contact);

@@ -1,6 +1,7 @@
 // What a stored event changed in its contact and entity, told as events of
 // their own so that rules can react to changes nobody posted:
 //
+//   contact.created, <type>.created            {} (the store learned of the record)
 //   contact.tag_added / contact.tag_removed     {"tag": "VIP"}
 //   segment.entered / segment.left              {"segment": "vip"}
 //   contact.field_changed, <type>.field_changed {"field": "budget", "old": 100, "new": 250}
@@ -26,12 +27,17 @@ bool apply_aggregates(nlohmann::json& contact, const EventRecord& event,
                       const std::vector<ContactAggregate>& aggregates);
 
 // A record as it was before the event (null: unknown until now) and after.
+// `created`: the event made the record, and no record known before became it
+// (a person first known by an address only, absorbed by the id the CRM named,
+// is no new contact).
 struct RecordImage {
   const nlohmann::json* before = nullptr;
   const nlohmann::json* after = nullptr;
+  bool created = false;
 };
 
-// The events `cause` implies, in a stable order: a tag event for each tag
+// The events `cause` implies, in a stable order: `contact.created` and
+// `<type>.created` for a record it created, a tag event for each tag
 // that came or went (a new contact's tags come), a segment event for each
 // segment entered or left, a field event for each field
 // of `fields` whose value changed on a record that existed before. Ids are

@@ -112,6 +112,49 @@ TEST(CrmScenarios, SendPulseABudgetChangeNotifiesTheHeadOfSalesWithTheOldAndNewV
   EXPECT_EQ(sink.count(), 1u);
 }
 
+// SendPulse: "new contact" and "new deal" — the first event that brings a
+// person or a deal to the host says so, whatever its own type, once.
+TEST(CrmScenarios, SendPulseANewContactIsWelcomedAndANewDealAnnouncedOnce) {
+  HttpSink sink;
+  json rules = json::array(
+      {{{"name", "welcome"},
+        {"trigger", {{"event", "contact.created"}}},
+        {"steps", json::array({post_step("/welcome", {{"to", "{{contact.emails.0.address}}"}})})}},
+       {{"name", "new deal"},
+        {"trigger", {{"event", "deal.created"}}},
+        {"steps",
+         json::array({post_step("/deal", {{"deal", "{{entity.id}}"}, {"caused_by", "{{data.caused_by|posted}}"}})})}}});
+  HostProcess host(host_config(sink, rules));
+  // A form: a person the host has not seen, known by an email only.
+  post(host, {{"id", "f-1"},
+              {"type", "form.submitted"},
+              {"contact", {{"emails", {{{"address", "anna@example.com"}}}}, {"name", "Анна"}}}});
+  // The CRM names her by its id with that email, and opens a deal: the
+  // same person (no second welcome), a new deal.
+  post(host, {{"id", "d-1"},
+              {"type", "deal.status_changed"},
+              {"contact", {{"id", "C9"}, {"emails", {{{"address", "anna@example.com"}}}}}},
+              {"entity", {{"type", "deal"}, {"id", "D1"}, {"status", "Новая"}}}});
+  post(host, {{"id", "d-2"},  // known already: nothing new
+              {"type", "deal.status_changed"},
+              {"contact", {{"id", "C9"}, {"name", "Анна Петрова"}}},
+              {"entity", {{"type", "deal"}, {"id", "D1"}, {"status", "Оплачено"}}}});
+  // A CRM that says so itself is not told twice.
+  post(host, {{"id", "d-3"},
+              {"type", "deal.created"},
+              {"contact", {{"id", "C9"}}},
+              {"entity", {{"type", "deal"}, {"id", "D2"}, {"fields", {{"budget", 100}}}}}});
+  const auto got = sink.wait_for(3);
+  ASSERT_EQ(got.size(), 3u) << host.log();
+  std::map<std::string, json> by_path;
+  for (const auto& r : got) by_path.emplace(r.uri + " " + json::parse(r.body).dump(), json::parse(r.body));
+  EXPECT_EQ(by_path.count(R"(/welcome {"to":"anna@example.com"})"), 1u) << json(by_path).dump();
+  EXPECT_EQ(by_path.count(R"(/deal {"caused_by":"d-1","deal":"D1"})"), 1u) << json(by_path).dump();
+  EXPECT_EQ(by_path.count(R"(/deal {"caused_by":"posted","deal":"D2"})"), 1u) << json(by_path).dump();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(sink.count(), 3u);
+}
+
 // SendPulse: "a tag was added" — the VIP tag brings the premium offer, once.
 TEST(CrmScenarios, SendPulseTheVipTagTriggersThePremiumMessageOnce) {
   HttpSink sink;

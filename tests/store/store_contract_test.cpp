@@ -177,7 +177,7 @@ TYPED_TEST(StoreContract, RepeatedIdIsADuplicateThatChangesNothing) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.outcomes,
             (std::vector<AppendOutcome>{AppendOutcome::kDuplicate, AppendOutcome::kStored, AppendOutcome::kDuplicate}));
-  EXPECT_EQ(store->events_after(0, 10).size(), 2u);
+  EXPECT_EQ(store->events_after(0, 10).size(), 3u);  // x, the contact x created, y
   EXPECT_EQ(json::parse(store->contact("email:a@example.com")->data_json)["name"], "Anna");
 }
 
@@ -308,6 +308,11 @@ TYPED_TEST(StoreContract, APersonKnownOnlyByAnAddressIsAbsorbedWhenTheCrmNamesTh
   }
   EXPECT_FALSE(store->contact("email:IVAN@example.com")) << "keys are given as the store keeps them";
   EXPECT_EQ(store->contact(contact_key_of("email:IVAN@example.com"))->key, "id:c77");
+  // One person, so one "new contact": when the form came, not when the CRM named them.
+  std::vector<std::string> created;
+  for (const auto& e : store->events_after(0, 100))
+    if (e.record.type == "contact.created") created.push_back(e.record.id);
+  EXPECT_EQ(created, std::vector<std::string>{"1:created:contact"});
 }
 
 // A store written before aliases were kept learns its contacts' emails and
@@ -350,8 +355,9 @@ TYPED_TEST(StoreContract, WhatAnEventChangesInItsRecordsIsStoredAsEventsRightAft
     by_id[e.record.id] = e;
   }
   EXPECT_EQ(seen, (std::vector<std::string>{
-                      "1 deal.created",
-                      "1:tag_added:new contact.tag_added",  // a new contact's tags come
+                      "1 deal.created",                     // (the deal it created: its own type says so)
+                      "1:created:contact contact.created",  // a new contact comes first
+                      "1:tag_added:new contact.tag_added",  // then its tags
                       "2 deal.updated",
                       "2:tag_added:VIP contact.tag_added",
                       "2:tag_removed:new contact.tag_removed",
@@ -372,6 +378,10 @@ TYPED_TEST(StoreContract, WhatAnEventChangesInItsRecordsIsStoredAsEventsRightAft
   EXPECT_TRUE(by_id.at("1").status_change->created);
   EXPECT_FALSE(by_id.at("1").status_change->current);
   EXPECT_FALSE(by_id.at("2").status_change);  // nor is it created again
+  const StoredEvent& came = by_id.at("1:created:contact");
+  EXPECT_EQ(json::parse(came.record.body_json)["data"], json::parse(R"({"caused_by":"1"})"));
+  EXPECT_EQ(json::parse(came.contact_json)["fields"]["vip"], true);  // rules on it read the contact
+  EXPECT_EQ(json::parse(came.entity_json)["id"], "D1");
 }
 
 // Two checks that saw the same change send the same move: the second finds
@@ -392,7 +402,9 @@ TYPED_TEST(StoreContract, AnEventKeptOnlyIfItChangesItsContactIsDroppedWhenItWou
   std::vector<std::string> seen;
   for (const auto& e : store->events_after(0, 100)) seen.push_back(e.record.id + " " + e.record.type);
   // Each is the move itself: nothing is derived from an event of its own type.
-  EXPECT_EQ(seen, (std::vector<std::string>{"a segment.entered", "d segment.left"}));
+  // (and the contact the first one created).
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"a segment.entered", "a:created:contact contact.created", "d segment.left"}));
   EXPECT_EQ(json::parse(store->contact("id:c1")->data_json)["segments"], json::array());
 }
 
@@ -484,9 +496,10 @@ TYPED_TEST(StoreContract, SegmentsChangeOneByOneAndAnUpdateWithoutDataOnlyNamesI
 
   std::vector<std::string> seen;
   for (const auto& e : store->events_after(0, 100)) seen.push_back(e.record.id + " " + e.record.type);
-  EXPECT_EQ(seen, (std::vector<std::string>{"1 contact.created", "1:entered:vip segment.entered",
-                                            "1:entered:news segment.entered", "2 contact.updated",
-                                            "2:left:news segment.left", "3 deal.overdue", "4 deal.overdue"}));
+  EXPECT_EQ(seen, (std::vector<std::string>{"1 contact.created", "1:created:deal deal.created",
+                                            "1:entered:vip segment.entered", "1:entered:news segment.entered",
+                                            "2 contact.updated", "2:left:news segment.left", "3 deal.overdue",
+                                            "4 deal.overdue"}));
   const auto contact = store->contact("id:c1");
   EXPECT_EQ(json::parse(contact->data_json)["segments"], json::parse(R"(["vip"])"));
   EXPECT_LT(contact->updated_at_ms, 9000);  // the event that only named it did not touch it
@@ -494,8 +507,8 @@ TYPED_TEST(StoreContract, SegmentsChangeOneByOneAndAnUpdateWithoutDataOnlyNamesI
   EXPECT_EQ(store->entity("deal", "D1")->status, "new");
   EXPECT_FALSE(store->entity("deal", "D2"));
   const auto events = store->events_after(0, 100);
-  EXPECT_EQ(json::parse(events[5].entity_json)["id"], "D1");  // rules on it still see the deal
-  EXPECT_FALSE(events[6].status_change);
+  EXPECT_EQ(json::parse(events[6].entity_json)["id"], "D1");  // rules on it still see the deal
+  EXPECT_FALSE(events[7].status_change);
 }
 
 TYPED_TEST(StoreContract, ContactsAndEntitiesArePagedInKeyOrderWithTheirColumnFilters) {
