@@ -13,6 +13,7 @@
 #include "segments.h"
 #include "send_limits.h"
 #include "sms_schemas.h"
+#include "smsru_callback.h"
 #include "twilio_callback.h"
 #include "twilio_signature.h"
 
@@ -37,6 +38,8 @@ class Sms : public switchboard::Plugin {
     const std::string route = "/webhooks/" + callback_path_;
     // Last in the constructor: nothing may throw once the route points at us.
     if (!host_.add_route(route, [this](const switchboard::InboundRequest& request, switchboard::Responder responder) {
+          if (request.method != "POST") return responder.respond(405, "text/plain", "POST only", {{"Allow", "POST"}});
+          if (gateway_kind_ == "smsru") return smsru_report(request, std::move(responder));
           delivery_report(request, std::move(responder));
         }))
       throw switchboard::ConfigError("cannot register route " + route + ": the path is taken or invalid");
@@ -95,7 +98,6 @@ class Sms : public switchboard::Plugin {
   // A Twilio StatusCallback POST: signed with the auth token over the URL
   // Twilio called (status_callback) and the form fields.
   void delivery_report(const switchboard::InboundRequest& request, switchboard::Responder responder) {
-    if (request.method != "POST") return responder.respond(405, "text/plain", "POST only", {{"Allow", "POST"}});
     const FormFields fields = switchboard_plugins::form_decode(request.body);
     const std::string given(request.header("x-twilio-signature").value_or(""));
     if (!switchboard_plugins::twilio_signature_matches(auth_token_, status_callback_, fields, given)) {
@@ -117,9 +119,37 @@ class Sms : public switchboard::Plugin {
     });
   }
 
+  // SMS.ru's reports: signed with the api_id over the entries; answered "100"
+  // once their events are committed (anything else and SMS.ru sends them
+  // again; the ids make a repeat a duplicate).
+  void smsru_report(const switchboard::InboundRequest& request, switchboard::Responder responder) {
+    const FormFields fields = switchboard_plugins::form_decode(request.body);
+    const auto entries = smsru_entries(fields);
+    const std::string given = switchboard_plugins::form_field(fields, "hash").value_or("");
+    const char* refused = !entries || entries->empty()                    ? "no data[N] entries"
+                          : given.empty()                                 ? "missing hash"
+                          : !smsru_hash_matches(api_id_, *entries, given) ? "hash does not match"
+                                                                          : nullptr;
+    if (refused) {
+      host_.count("sms_callbacks_rejected_total");
+      host_.log(SB_LOG_WARN, "sms.ru callback refused",
+                dump(json{{"reason", refused}, {"remote_address", request.remote_address}}));
+      return responder.respond(entries && !entries->empty() ? 401 : 400, "text/plain", refused);
+    }
+    std::vector<Report> events;
+    for (const std::string& entry : *entries)
+      if (auto report = sms::smsru_report(entry)) events.push_back(std::move(*report));
+    if (events.empty()) return responder.respond(200, "text/plain", "100");  // a heartbeat
+    switchboard_plugins::emit_all(host_, events, [responder](bool committed) mutable {
+      if (committed) return responder.respond(200, "text/plain", "100");
+      responder.respond(503, "text/plain", "not stored, send again");
+    });
+  }
+
   Sms(switchboard::Host& host, const json& config)
       : host_(host),
         gateway_(make_gateway(config)),
+        gateway_kind_(config.value("gateway", "")),
         limits_(config.contains("limits") ? config["limits"].value("per_minute", 0u) : 0u,
                 config.contains("limits") ? config["limits"].value("per_day", 0u) : 0u),
         default_country_(config.value("default_country", "")),
@@ -127,20 +157,25 @@ class Sms : public switchboard::Plugin {
         dry_run_(config.value("dry_run", false)),
         callback_path_(config.value("callback_path", "")),
         status_callback_(config.value("status_callback", "")),
-        auth_token_(config.value("auth_token", "")) {
-    if (!callback_path_.empty() && (config.value("gateway", "") != "twilio" || status_callback_.empty()))
+        auth_token_(config.value("auth_token", "")),
+        api_id_(config.value("api_id", "")) {
+    if (callback_path_.empty()) return;
+    if (gateway_kind_ == "smsc")
       throw switchboard::ConfigError(
-          "'callback_path' takes Twilio's reports: it needs gateway 'twilio' and "
-          "'status_callback' (the public URL Twilio calls and signs)");
+          "'callback_path' takes the reports of Twilio and SMS.ru; SMSC.ru's are not supported");
+    if (gateway_kind_ == "twilio" && status_callback_.empty())
+      throw switchboard::ConfigError(
+          "'callback_path' takes Twilio's reports with 'status_callback' (the public URL Twilio calls and signs)");
   }
 
   switchboard::Host& host_;
   const std::shared_ptr<const Gateway> gateway_;
+  const std::string gateway_kind_;  // "smsru", "smsc" or "twilio"
   Limits limits_;
   const std::string default_country_;
   const uint32_t timeout_ms_;
   const bool dry_run_;
-  const std::string callback_path_, status_callback_, auth_token_;
+  const std::string callback_path_, status_callback_, auth_token_, api_id_;
 };
 
 switchboard::PluginInfo sms_info() {

@@ -7,7 +7,9 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include <cstdio>
 #include <memory>
+#include <thread>
 
 #include "integration/test_support.h"
 
@@ -95,6 +97,76 @@ TEST(ChannelsEndToEnd, PushTwilioAndSmscSpeakTheirProvidersWireFormats) {
             "login=shop&psw=pw&phones=14155552671&mes=%D0%97%D0%B0%D0%BA%D0%B0%D0%B7%20%D0%B3%D0%BE%D1%82%D0%BE%D0%B2&"
             "fmt=3&charset=utf-8");
   EXPECT_EQ(host.log().find("\"pw\""), std::string::npos);
+}
+
+std::string sha256_hex(const std::string& text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
+  std::string hex;
+  for (unsigned i = 0; i < length; ++i) {
+    char byte[3];
+    std::snprintf(byte, sizeof byte, "%02x", digest[i]);
+    hex += byte;
+  }
+  return hex;
+}
+
+// SMS.ru: the text goes out, SMS.ru's delivery report comes to the
+// instance's callback (signed with the api_id), and the rule that waited
+// for it goes on: "delivered? then tell the manager".
+TEST(ChannelsEndToEnd, AnSmsRuDeliveryReportEndsTheWaitForIt) {
+  HttpSink smsru(200, R"({"status":"OK","status_code":100,"sms":{"79990001122":{"status":"OK","status_code":100,
+      "sms_id":"000000-10000042"}},"balance":10})");
+  HttpSink manager;
+  const json config{
+      {"plugin_dirs", {SB_PLUGIN_DIR}},
+      {"instances",
+       {{"inbox", {{"plugin", "webhook"}, {"config", {{"path", "inbox"}}}}},
+        {"notify", {{"plugin", "http"}, {"config", {{"base_url", manager.url()}}}}},
+        {"sms",
+         {{"plugin", "sms"},
+          {"config",
+           {{"gateway", "smsru"},
+            {"api_id", "API-e2e"},
+            {"base_url", smsru.url()},
+            {"callback_path", "smsru-status"}}}}}}},
+      {"rules", json::parse(R"([{"name": "confirm", "trigger": {"event": "webhook.received", "source": "inbox"},
+        "steps": [{"name": "text", "action": "sms.send", "params": {"to": "{{body.phone}}", "text": "Запись подтверждена"}},
+                  {"wait_for": "message.delivered", "match": {"data.message_id": "{{steps.text.external_id}}"},
+                   "timeout": "1h",
+                   "then": [{"action": "notify.post", "params": {"url": "/delivered", "body": {"id": "{{steps.text.external_id}}"}}}],
+                   "else": [{"action": "notify.post", "params": {"url": "/not-delivered", "body": {}}}]}]}])")}};
+  HostProcess host(config);
+  ASSERT_EQ(http_request(host.port(), "POST", "/webhooks/inbox", R"({"phone":"+79990001122"})").status, 202);
+  const auto sent = smsru.wait_for(1);
+  ASSERT_EQ(sent.size(), 1u) << host.log();
+  EXPECT_EQ(sent[0].uri, "/sms/send");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the step's result stored, the wait begun
+  EXPECT_EQ(manager.count(), 0u);
+
+  const std::string queued = "sms_status\n000000-10000042\n102\n1782469893";
+  const std::string delivered = "sms_status\n000000-10000042\n103\n1782469899";
+  const auto encoded = [](std::string text) {  // a form value: the newlines as %0A
+    for (size_t at; (at = text.find('\n')) != std::string::npos;) text.replace(at, 1, "%0A");
+    return text;
+  };
+  const auto form = [&](const std::string& hash) {
+    return "data%5B0%5D=" + encoded(queued) + "&data%5B1%5D=" + encoded(delivered) + "&hash=" + hash;
+  };
+  const std::string hash = sha256_hex("API-e2e" + queued + delivered);
+  const HttpResult forged = http_request(host.port(), "POST", "/webhooks/smsru-status", form(std::string(64, 'a')),
+                                         {{"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(forged.status, 401);
+  const HttpResult report = http_request(host.port(), "POST", "/webhooks/smsru-status", form(hash),
+                                         {{"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(report.status, 200);
+  EXPECT_EQ(report.body, "100");
+  const auto told = manager.wait_for(1);
+  ASSERT_EQ(told.size(), 1u) << host.log();
+  EXPECT_EQ(told[0].uri, "/delivered");
+  EXPECT_EQ(json::parse(told[0].body)["id"], "000000-10000042");
+  EXPECT_EQ(host.log().find("API-e2e"), std::string::npos);
 }
 
 }  // namespace

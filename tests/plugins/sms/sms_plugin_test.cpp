@@ -191,12 +191,62 @@ TEST_F(SmsPluginTest, SignedTwilioReportsBecomeMessageEvents) {
   EXPECT_EQ(host.responses.at(id).status, 200);
 }
 
-TEST_F(SmsPluginTest, ReportsNeedTwilioAndThePublicUrl) {
-  fake::Instance instance(library, host, R"({"gateway": "smsru", "api_id": "k", "callback_path": "x"})");
-  EXPECT_NE(instance.status(), SB_OK);
-  EXPECT_EQ(instance.error(),
-            "'callback_path' takes Twilio's reports: it needs gateway 'twilio' and 'status_callback' (the public URL "
-            "Twilio calls and signs)");
+TEST_F(SmsPluginTest, TwilioReportsNeedThePublicUrlAndSmscReportsAreNotTaken) {
+  fake::Instance twilio(library, host, R"({"gateway": "twilio", "account_sid": "AC0123456789abcdef0123456789abcdef",
+    "auth_token": "tok", "sender": "+15017122661", "callback_path": "x"})");
+  EXPECT_NE(twilio.status(), SB_OK);
+  EXPECT_EQ(twilio.error(),
+            "'callback_path' takes Twilio's reports with 'status_callback' (the public URL Twilio calls and signs)");
+  fake::Instance smsc(library, host, R"({"gateway": "smsc", "login": "shop", "password": "p", "callback_path": "x"})");
+  EXPECT_NE(smsc.status(), SB_OK);
+  EXPECT_EQ(smsc.error(), "'callback_path' takes the reports of Twilio and SMS.ru; SMSC.ru's are not supported");
+}
+
+// SMS.ru posts data[N] entries and hash = sha256(api_id + entries); the
+// handler answers "100" once the reports are stored. The hash below was
+// computed independently with Python's hashlib.
+TEST_F(SmsPluginTest, SignedSmsRuReportsBecomeMessageEventsAnsweredWith100) {
+  auto instance = create(R"({"gateway": "smsru", "api_id": "API-1", "callback_path": "smsru-status"})");
+  EXPECT_EQ(host.declared, (std::vector<std::string>{"message.*", "contact.unsubscribed", "contact.resubscribed"}));
+  const std::string entries =
+      "data%5B1%5D=sms_status%0A000000-10000001%0A104%0A1782469900"
+      "&data%5B0%5D=sms_status%0A000000-10000000%0A103%0A1782469893&data%5B2%5D=test%0A1782469901";
+  const std::string hash = "b91bfb167df0b8187cf9240d78895fc9e13249db942d58cdcabb0c949922ba25";
+  const uint64_t unsigned_post = host.request("POST", {}, entries);
+  EXPECT_EQ(host.responses.at(unsigned_post).status, 401);
+  const uint64_t forged = host.request("POST", {}, entries + "&hash=" + std::string(64, '0'));
+  EXPECT_EQ(host.responses.at(forged).status, 401);
+  const uint64_t not_smsru = host.request("POST", {}, "MessageSid=SM1&MessageStatus=delivered");
+  EXPECT_EQ(host.responses.at(not_smsru).status, 400);
+  EXPECT_TRUE(host.emitted.empty());
+
+  const uint64_t id = host.request("POST", {}, entries + "&hash=" + hash);
+  ASSERT_EQ(host.emitted.size(), 2u);  // the heartbeat is no event
+  EXPECT_EQ(host.emitted[0].type, "message.delivered");
+  EXPECT_EQ(host.emitted[0].id, "000000-10000000:delivered");
+  EXPECT_EQ(json::parse(host.emitted[0].payload)["data"]["message_id"], "000000-10000000");
+  EXPECT_EQ(host.emitted[1].type, "message.undelivered");
+  EXPECT_EQ(json::parse(host.emitted[1].payload)["data"]["status_code"], 104);
+  host.finish_emit(0, SB_OK, host.emitted[0].id);
+  EXPECT_FALSE(host.responses.count(id)) << "answered before every report was stored";
+  host.finish_emit(1, SB_OK, host.emitted[1].id);
+  EXPECT_EQ(host.responses.at(id).status, 200);
+  EXPECT_EQ(host.responses.at(id).body, "100");
+
+  // Not stored: not "100", so SMS.ru sends it again.
+  const uint64_t again = host.request("POST", {}, entries + "&hash=" + hash);
+  host.finish_emit(2, SB_ERR_UNAVAILABLE, "", "store down");
+  host.finish_emit(3, SB_OK, host.emitted[3].id);
+  EXPECT_EQ(host.responses.at(again).status, 503);
+  EXPECT_NE(host.responses.at(again).body, "100");
+
+  // A heartbeat alone: "100", nothing emitted.
+  const uint64_t heartbeat = host.request(
+      "POST", {},
+      "data%5B0%5D=test%0A1782469901&hash=f17c15a828c8e58161b829d09356bd6bb1b8d4a54b2f1dd078a31cfc14e7e58b");
+  EXPECT_EQ(host.responses.at(heartbeat).status, 200);
+  EXPECT_EQ(host.responses.at(heartbeat).body, "100");
+  EXPECT_EQ(host.emitted.size(), 4u);
 }
 
 }  // namespace

@@ -1,0 +1,120 @@
+#include "smsru_callback.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <ctime>
+#include <map>
+#include <sstream>
+
+namespace sms {
+
+namespace {
+
+// SMS.ru's codes (its status table) as the words Twilio's reports use, so a
+// rule reads message.delivered or message.undelivered whichever gateway sent.
+const char* status_name(int code) {
+  switch (code) {
+    case 100:
+      return "queued";
+    case 101:
+      return "sending";
+    case 102:
+      return "sent";
+    case 103:
+      return "delivered";
+    case 104:  // its lifetime ran out
+    case 106:  // the phone failed
+    case 107:  // unknown reason
+      return "undelivered";
+    case 105:  // deleted by the operator
+    case 108:  // rejected
+    case 150:  // no route to the number
+      return "failed";
+    case 110:
+      return "read";
+    default:
+      return nullptr;
+  }
+}
+
+std::string utc_time(long long unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  if (!gmtime_r(&t, &tm)) return "";
+  char text[32];
+  return std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm) ? text : "";
+}
+
+std::vector<std::string> lines_of(const std::string& entry) {
+  std::vector<std::string> lines;
+  std::istringstream in(entry);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+template <typename T>
+std::optional<T> number(const std::string& text) {
+  T value{};
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string>> smsru_entries(const FormFields& fields) {
+  std::map<unsigned, std::string> numbered;
+  for (const auto& [name, value] : fields) {
+    if (name.rfind("data[", 0) != 0) continue;
+    if (name.size() < 7 || name.back() != ']') return std::nullopt;
+    const auto n = number<unsigned>(name.substr(5, name.size() - 6));
+    if (!n || !numbered.emplace(*n, value).second) return std::nullopt;
+  }
+  std::vector<std::string> entries;
+  for (auto& [n, value] : numbered) entries.push_back(std::move(value));
+  return entries;
+}
+
+bool smsru_hash_matches(const std::string& api_id, const std::vector<std::string>& entries, const std::string& given) {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
+            EVP_DigestUpdate(ctx, api_id.data(), api_id.size()) == 1;
+  for (const std::string& entry : entries) ok = ok && EVP_DigestUpdate(ctx, entry.data(), entry.size()) == 1;
+  ok = ok && EVP_DigestFinal_ex(ctx, digest, &length) == 1;
+  EVP_MD_CTX_free(ctx);
+  if (!ok) return false;
+  static const char kHex[] = "0123456789abcdef";
+  std::string expected;
+  for (unsigned i = 0; i < length; ++i) {
+    expected += kHex[digest[i] >> 4];
+    expected += kHex[digest[i] & 0xf];
+  }
+  std::string lower = given;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  return lower.size() == expected.size() && CRYPTO_memcmp(lower.data(), expected.data(), expected.size()) == 0;
+}
+
+std::optional<Report> smsru_report(const std::string& entry) {
+  const std::vector<std::string> lines = lines_of(entry);
+  if (lines.size() < 3 || lines[0] != "sms_status" || lines[1].empty()) return std::nullopt;
+  const auto code = number<int>(lines[2]);
+  const char* status = code ? status_name(*code) : nullptr;
+  if (!status) return std::nullopt;
+  const std::string& sms_id = lines[1];
+  nlohmann::json payload{{"data", {{"message_id", sms_id}, {"status", status}, {"status_code", *code}}}};
+  if (lines.size() > 3)
+    if (const auto at = number<long long>(lines[3]); at && *at > 0)
+      if (std::string time = utc_time(*at); !time.empty()) payload["time"] = std::move(time);
+  return Report{std::string("message.") + status, sms_id + ":" + status, std::move(payload)};
+}
+
+}  // namespace sms
