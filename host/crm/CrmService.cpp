@@ -1,5 +1,9 @@
 #include "crm/CrmService.h"
 
+#include <functional>
+#include <optional>
+#include <variant>
+
 #include "crm/ChangeEvents.h"
 #include "events/EventParser.h"
 #include "rules/Condition.h"
@@ -12,7 +16,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr size_t kScanBudget = 5000;  // contacts a query reads at most, whatever its filter skips
+constexpr size_t kScanBudget = 5000;  // records a query reads at most, whatever its filter skips
 
 json object_of(const std::string& text) {
   json data = json::parse(text, nullptr, false);
@@ -21,6 +25,51 @@ json object_of(const std::string& text) {
 
 json contact_json(const StoredContact& c) {
   return {{"key", c.key}, {"data", object_of(c.data_json)}, {"updated_at", format_time_ms(c.updated_at_ms)}};
+}
+
+json entity_json(const StoredEntity& e) {
+  return {{"type", e.type},
+          {"id", e.id},
+          {"status", e.status ? json(*e.status) : json()},
+          {"data", object_of(e.data_json)},
+          {"updated_at", format_time_ms(e.updated_at_ms)}};
+}
+
+// The filter a query was given, compiled, or why it does not compile.
+std::variant<std::unique_ptr<Condition>, std::string> compiled_filter(const std::string& filter_json) {
+  const json filter = json::parse(filter_json.empty() ? "{}" : filter_json, nullptr, false);
+  std::vector<ConditionProblem> problems;
+  auto condition = filter.is_discarded() ? nullptr : Condition::compile(filter, problems);
+  if (condition) return condition;
+  std::string why = "the filter does not compile:";
+  if (filter.is_discarded()) why += " not JSON";
+  for (const auto& p : problems) why += " " + (p.pointer.empty() ? "/" : p.pointer) + ": " + p.message + ";";
+  return why;
+}
+
+// Pages of the store's rows, read until `limit` match or kScanBudget rows
+// were read: {"items": [...], "next": the last row read's cursor, or null at
+// the store's end}.
+template <typename Row>
+CrmAnswer scan(RecordQuery page, size_t limit, const std::function<std::vector<Row>(const RecordQuery&)>& read,
+               const std::function<std::string(const Row&)>& cursor, const std::function<std::string(const Row&)>& next,
+               const std::function<std::optional<json>(const Row&)>& item_if_it_matches) {
+  page.limit = 500;
+  json items = json::array();
+  size_t scanned = 0;
+  for (;;) {
+    const auto rows = read(page);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      page.after = cursor(rows[i]);
+      ++scanned;
+      if (auto item = item_if_it_matches(rows[i])) items.push_back(std::move(*item));
+      const bool last_of_store = i + 1 == rows.size() && rows.size() < page.limit;
+      if (items.size() == limit || scanned >= kScanBudget)
+        return {SB_OK,
+                dump_text(json{{"items", std::move(items)}, {"next", last_of_store ? json() : json(next(rows[i]))}})};
+    }
+    if (rows.size() < page.limit) return {SB_OK, dump_text(json{{"items", std::move(items)}, {"next", nullptr}})};
+  }
 }
 
 }  // namespace
@@ -36,43 +85,49 @@ CrmAnswer CrmService::get(const std::string& kind, const std::string& id) {
   }
   const auto entity = store_.entity(kind, id);
   if (!entity) return {SB_ERR_NOT_FOUND, "no " + kind + " '" + id + "'"};
-  return {SB_OK, dump_text(json{{"type", entity->type},
-                                {"id", entity->id},
-                                {"status", entity->status ? json(*entity->status) : json()},
-                                {"data", object_of(entity->data_json)},
-                                {"updated_at", format_time_ms(entity->updated_at_ms)}})};
+  return {SB_OK, dump_text(entity_json(*entity))};
 }
 
 CrmAnswer CrmService::query(const std::string& filter_json, const std::string& after, size_t limit) {
-  const json filter = json::parse(filter_json.empty() ? "{}" : filter_json, nullptr, false);
-  std::vector<ConditionProblem> problems;
-  const auto condition = filter.is_discarded() ? nullptr : Condition::compile(filter, problems);
-  if (!condition) {
-    std::string why = "the filter does not compile:";
-    if (filter.is_discarded()) why += " not JSON";
-    for (const auto& p : problems) why += " " + (p.pointer.empty() ? "/" : p.pointer) + ": " + p.message + ";";
-    return {SB_ERR_INVALID_ARGUMENT, why};
-  }
+  auto filter = compiled_filter(filter_json);
+  if (auto* why = std::get_if<std::string>(&filter)) return {SB_ERR_INVALID_ARGUMENT, *why};
+  const Condition& condition = *std::get<std::unique_ptr<Condition>>(filter);
   RecordQuery page;
   page.after = after;
-  page.limit = 500;
   const int64_t now = now_ms();
-  json items = json::array();
-  size_t scanned = 0;
-  for (;;) {
-    const auto rows = store_.contacts_page(page);
-    for (size_t i = 0; i < rows.size(); ++i) {
-      page.after = rows[i].key;
-      ++scanned;
-      json item = contact_json(rows[i]);
-      if (condition->matches(json{{"contact", item["data"]}}, now)) items.push_back(std::move(item));
-      const bool last_of_store = i + 1 == rows.size() && rows.size() < page.limit;
-      if (items.size() == limit || scanned >= kScanBudget)
-        return {SB_OK,
-                dump_text(json{{"items", std::move(items)}, {"next", last_of_store ? json() : json(page.after)}})};
-    }
-    if (rows.size() < page.limit) return {SB_OK, dump_text(json{{"items", std::move(items)}, {"next", nullptr}})};
-  }
+  return scan<StoredContact>(
+      page, limit, [&](const RecordQuery& q) { return store_.contacts_page(q); },
+      [](const StoredContact& c) { return c.key; }, [](const StoredContact& c) { return c.key; },
+      [&](const StoredContact& c) -> std::optional<json> {
+        json item = contact_json(c);
+        if (!condition.matches(json{{"contact", item["data"]}}, now)) return std::nullopt;
+        return item;
+      });
+}
+
+CrmAnswer CrmService::query_entities(const std::string& type, const std::string& filter_json, const std::string& after,
+                                     size_t limit) {
+  if (type.empty()) return {SB_ERR_INVALID_ARGUMENT, "an entity query needs a type"};
+  auto filter = compiled_filter(filter_json);
+  if (auto* why = std::get_if<std::string>(&filter)) return {SB_ERR_INVALID_ARGUMENT, *why};
+  const Condition& condition = *std::get<std::unique_ptr<Condition>>(filter);
+  RecordQuery page;
+  page.entity_type = type;
+  page.after = after.empty() ? "" : entity_cursor_key(type, after);
+  const int64_t now = now_ms();
+  return scan<StoredEntity>(
+      page, limit, [&](const RecordQuery& q) { return store_.entities_page(q); },
+      [](const StoredEntity& e) { return entity_cursor_key(e.type, e.id); }, [](const StoredEntity& e) { return e.id; },
+      [&](const StoredEntity& e) -> std::optional<json> {
+        json item = entity_json(e);
+        // As rules see an entity: its data, with the row's type, id and status.
+        json seen = item["data"];
+        seen["type"] = e.type;
+        seen["id"] = e.id;
+        seen["status"] = item["status"];
+        if (!condition.matches(json{{"entity", std::move(seen)}}, now)) return std::nullopt;
+        return item;
+      });
 }
 
 void CrmService::apply(const CallSubject& call, const std::string& instance, const std::string& call_key,

@@ -18,6 +18,8 @@ class CrmService final : public CrmRecords {
 
   CrmAnswer get(const std::string& kind, const std::string& id) override;
   CrmAnswer query(const std::string& filter_json, const std::string& after, size_t limit) override;
+  CrmAnswer query_entities(const std::string& type, const std::string& filter_json, const std::string& after,
+                           size_t limit) override;
   void apply(const CallSubject& call, const std::string& instance, const std::string& call_key,
              const std::string& change_json, std::function<void(CrmAnswer)> done) override;
 

@@ -365,6 +365,14 @@ sb_status crm_query_fn(const sb_host* host, sb_str filter_json, sb_str after, ui
     return answer(h->deps->crm->query(text(filter_json), text(after), limit), on_value, user_data);
   });
 }
+sb_status crm_query_entities_fn(const sb_host* host, sb_str type, sb_str filter_json, sb_str after, uint32_t limit,
+                                sb_on_value on_value, void* user_data) {
+  InstanceHost* h = self(host);
+  if (!h || !h->crm_granted || !on_value || limit == 0 || limit > 1000) return SB_ERR_INVALID_ARGUMENT;
+  return guarded(*h, "a query failed", [&] {
+    return answer(h->deps->crm->query_entities(text(type), text(filter_json), text(after), limit), on_value, user_data);
+  });
+}
 sb_status crm_apply_fn(const sb_host* host, sb_str call_key, sb_str change_json, sb_on_crm_applied done,
                        void* user_data) {
   InstanceHost* h = self(host);
@@ -387,7 +395,7 @@ sb_status crm_apply_fn(const sb_host* host, sb_str call_key, sb_str change_json,
     return SB_OK;
   });
 }
-const sb_host_crm_v1 kCrm{sizeof(sb_host_crm_v1), crm_get_fn, crm_query_fn, crm_apply_fn};
+const sb_host_crm_v1 kCrm{sizeof(sb_host_crm_v1), crm_get_fn, crm_query_fn, crm_apply_fn, crm_query_entities_fn};
 
 // ---- tracking
 bool web_url(const std::string& url) {

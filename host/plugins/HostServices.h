@@ -83,6 +83,8 @@ class CrmRecords {
   virtual ~CrmRecords() = default;
   virtual CrmAnswer get(const std::string& kind, const std::string& id) = 0;
   virtual CrmAnswer query(const std::string& filter_json, const std::string& after, size_t limit) = 0;
+  virtual CrmAnswer query_entities(const std::string& type, const std::string& filter_json, const std::string& after,
+                                   size_t limit) = 0;
   // `done` runs exactly once, on any thread.
   virtual void apply(const CallSubject& call, const std::string& instance, const std::string& call_key,
                      const std::string& change_json, std::function<void(CrmAnswer)> done) = 0;

@@ -90,6 +90,9 @@ class RecordingCrm : public CrmRecords {
  public:
   CrmAnswer get(const std::string& kind, const std::string& id) override { return {SB_OK, kind + "/" + id}; }
   CrmAnswer query(const std::string&, const std::string&, size_t) override { return {SB_OK, "{}"}; }
+  CrmAnswer query_entities(const std::string& type, const std::string&, const std::string& after, size_t) override {
+    return {SB_OK, type + " after " + after};
+  }
   void apply(const CallSubject& call, const std::string& instance, const std::string& key, const std::string& change,
              std::function<void(CrmAnswer)> done) override {
     applied.push_back(call.event_id + "|" + call.contact_key + "|" + instance + "|" + key + "|" + change);
@@ -113,6 +116,17 @@ TEST_F(HostServicesTest, TheRecordsServiceIsGrantedPerInstanceAndChangesOnlyForI
                 },
                 &granted->table, "D1"),
             "deal/D1");
+  ASSERT_TRUE(SB_HAS_FIELD(api, sb_host_crm_v1, query_entities));  // ABI 1.2
+  std::string page;
+  EXPECT_EQ(api->query_entities(
+                &granted->table, view(std::string("task")), view(std::string("{}")), view(std::string("T1")), 10,
+                [](void* u, sb_str v) { static_cast<std::string*>(u)->assign(v.ptr, v.len); }, &page),
+            SB_OK);
+  EXPECT_EQ(page, "task after T1");
+  EXPECT_EQ(api->query_entities(
+                &granted->table, view(std::string("task")), view(std::string("{}")), view(std::string("")), 0,
+                [](void*, sb_str) {}, nullptr),
+            SB_ERR_INVALID_ARGUMENT);  // a limit of 0
 
   std::vector<std::string> results;
   auto on_applied = [](void* user, sb_status status, sb_str result) {

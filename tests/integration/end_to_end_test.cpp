@@ -233,7 +233,7 @@ TEST(Cli, ValidateAcceptsTheShippedConfigs) {
 TEST(Cli, PluginsListsVersionsTriggersAndActions) {
   auto [code, out] = run_switchboard({"plugins", "--config", "/nonexistent.json"});
   EXPECT_EQ(code, 0) << out;
-  EXPECT_NE(out.find("http 1.0.0 (ABI 1.1)"), std::string::npos) << out;
+  EXPECT_NE(out.find("http 1.0.0 (ABI 1.2)"), std::string::npos) << out;
   EXPECT_NE(out.find("  action post"), std::string::npos) << out;
   EXPECT_NE(out.find("  trigger webhook.received"), std::string::npos) << out;
 }

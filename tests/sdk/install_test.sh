@@ -24,7 +24,7 @@ cat >"$work/config.json" <<JSON
   "rules": [ { "name": "greet", "trigger": { "event": "webhook.received" },
                "steps": [ { "action": "hi.greet", "params": { "name": "{{body.name}}" } } ] } ] }
 JSON
-"$switchboard" plugins --config "$work/config.json" | grep -q "^hello 1.0.0 (ABI 1.1)"
+"$switchboard" plugins --config "$work/config.json" | grep -q "^hello 1.0.0 (ABI 1.2)"
 "$switchboard" validate --config "$work/config.json"
 
 "$switchboard" --config "$work/config.json" 2>"$work/log" &

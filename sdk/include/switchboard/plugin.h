@@ -50,7 +50,7 @@ extern "C" {
 #endif
 
 #define SB_ABI_VERSION_MAJOR 1
-#define SB_ABI_VERSION_MINOR 1
+#define SB_ABI_VERSION_MINOR 2
 #define SB_ABI_VERSION_PATCH 0
 
 /* The one symbol the host looks up in every plugin library. */
@@ -465,6 +465,17 @@ typedef struct sb_host_crm_v1 {
    * other status (no call in flight on this instance with that key, no
    * `done`): it will not run. Threads: [any]; never blocks. */
   sb_status (*apply)(const sb_host* host, sb_str call_key, sb_str change_json, sb_on_crm_applied done, void* user_data);
+  /* ---- ABI 1.2; check SB_HAS_FIELD(crm, sb_host_crm_v1, query_entities) ---- */
+  /* Entities of `type` ("task", "deal") that match `filter_json` (the rules'
+   * filter language over "entity.*": {"field": "entity.fields.about.id",
+   * "op": "=", "value": "D1"}), in id order after the id `after` ("" = from
+   * the start), at most `limit` (1-1000): on_value gets {"items": [...],
+   * "next": id or null}; a page may hold fewer items than `limit` and still
+   * have a next one (each call reads a bounded number of records).
+   * SB_ERR_INVALID_ARGUMENT for an empty type or a filter that does not
+   * compile. Threads: [any] but not [io]. */
+  sb_status (*query_entities)(const sb_host* host, sb_str type, sb_str filter_json, sb_str after, uint32_t limit,
+                              sb_on_value on_value, void* user_data);
 } sb_host_crm_v1;
 
 #define SB_SERVICE_TRACKING "switchboard.tracking/1"

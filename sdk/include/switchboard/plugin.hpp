@@ -358,6 +358,17 @@ class Host {
     if (crm_->query(host_, str(filter_json), str(after), limit, sink, &out) != SB_OK) return std::nullopt;
     return out;
   }
+  // {"items": [...], "next": ...} for the entities of `type` the filter
+  // matches; nothing without a grant or from a host older than ABI 1.2.
+  std::optional<std::string> crm_query_entities(std::string_view type, std::string_view filter_json,
+                                                std::string_view after, uint32_t limit) const {
+    if (!crm_ || !SB_HAS_FIELD(crm_, sb_host_crm_v1, query_entities)) return std::nullopt;
+    std::optional<std::string> out;
+    auto sink = [](void* user, sb_str v) { static_cast<std::optional<std::string>*>(user)->emplace(view(v)); };
+    if (crm_->query_entities(host_, str(type), str(filter_json), str(after), limit, sink, &out) != SB_OK)
+      return std::nullopt;
+    return out;
+  }
   // Applies a change for the call in flight with this key; `on_applied`
   // runs once (status, and the event's id or why not) unless this returns
   // something other than SB_OK.
