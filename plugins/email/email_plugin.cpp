@@ -12,6 +12,7 @@
 #include "attachments.h"
 #include "deadline.h"
 #include "email_schemas.h"
+#include "hex.h"
 #include "json_fields.h"
 #include "link_tracking.h"
 #include "mime.h"
@@ -29,13 +30,7 @@ std::string sha256_hex(std::string_view bytes, size_t hex_chars) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < length && out.size() < hex_chars; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
+  return switchboard_plugins::hex(std::string_view(reinterpret_cast<const char*>(digest), length)).substr(0, hex_chars);
 }
 
 // "Мария <maria@example.com>" for people to read (the outbox), not encoded for the wire.

@@ -1,14 +1,13 @@
 #include "smsru_callback.h"
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <ctime>
 #include <map>
 #include <sstream>
+
+#include "hex.h"
 
 namespace sms {
 
@@ -83,24 +82,13 @@ std::optional<std::vector<std::string>> smsru_entries(const FormFields& fields) 
 }
 
 bool smsru_hash_matches(const std::string& api_id, const std::vector<std::string>& entries, const std::string& given) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  std::string signed_text = api_id;
+  for (const std::string& entry : entries) signed_text += entry;
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
-            EVP_DigestUpdate(ctx, api_id.data(), api_id.size()) == 1;
-  for (const std::string& entry : entries) ok = ok && EVP_DigestUpdate(ctx, entry.data(), entry.size()) == 1;
-  ok = ok && EVP_DigestFinal_ex(ctx, digest, &length) == 1;
-  EVP_MD_CTX_free(ctx);
-  if (!ok) return false;
-  static const char kHex[] = "0123456789abcdef";
-  std::string expected;
-  for (unsigned i = 0; i < length; ++i) {
-    expected += kHex[digest[i] >> 4];
-    expected += kHex[digest[i] & 0xf];
-  }
-  std::string lower = given;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  return lower.size() == expected.size() && CRYPTO_memcmp(lower.data(), expected.data(), expected.size()) == 0;
+  if (EVP_Digest(signed_text.data(), signed_text.size(), digest, &length, EVP_sha256(), nullptr) != 1) return false;
+  return switchboard_plugins::hex_matches(
+      switchboard_plugins::hex(std::string_view(reinterpret_cast<const char*>(digest), length)), given);
 }
 
 std::optional<Report> smsru_report(const std::string& entry) {

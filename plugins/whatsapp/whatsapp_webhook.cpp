@@ -1,9 +1,9 @@
 #include "whatsapp_webhook.h"
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "hex.h"
 #include "opt_out.h"
 
 namespace whatsapp {
@@ -21,16 +21,8 @@ std::optional<std::string> signature_problem(std::string_view app_secret, std::s
   if (!HMAC(EVP_sha256(), app_secret.data(), static_cast<int>(app_secret.size()),
             reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest, &length))
     return "cannot compute the signature";
-  static const char kHex[] = "0123456789abcdef";
-  std::string expected;
-  for (unsigned int i = 0; i < length; ++i) {
-    expected += kHex[digest[i] >> 4];
-    expected += kHex[digest[i] & 0xf];
-  }
-  std::string lowered(given);
-  for (char& c : lowered)
-    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
-  if (lowered.size() != expected.size() || CRYPTO_memcmp(lowered.data(), expected.data(), expected.size()) != 0)
+  if (!switchboard_plugins::hex_matches(
+          switchboard_plugins::hex(std::string_view(reinterpret_cast<const char*>(digest), length)), given))
     return "the signature does not match the body";
   return std::nullopt;
 }
