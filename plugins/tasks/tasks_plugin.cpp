@@ -11,6 +11,7 @@
 
 #include "crm_change.h"
 #include "deadline.h"
+#include "serial_worker.h"
 #include "tasks_schemas.h"
 
 namespace tasks_plugin {
@@ -69,6 +70,7 @@ class Tasks : public switchboard::Plugin {
       if (call.action == "create") return create(call, params, subject, done);
       if (call.action == "update") return update(call, params, subject, done);
       if (call.action == "complete") return complete(call, params, subject, done);
+      if (call.action == "cancel") return cancel(call, params, subject, done);
     } catch (const Invalid& e) {
       return done(ActionResult::invalid_params(e.why));
     }
@@ -163,7 +165,7 @@ class Tasks : public switchboard::Plugin {
       task["fields"]["assignee"] = for_all ? json() : manager;
       if (!for_all) task["responsible"] = json::array({manager});
       const json change{{"op", "create_entity"}, {"key", key}, {"entity", task}};
-      apply(call, change, changes, "");
+      apply(call.idempotency_key, change, changes, "");
     }
   }
 
@@ -196,7 +198,7 @@ class Tasks : public switchboard::Plugin {
                          {"status", params["status"]}});
     if (changes.empty()) throw Invalid{"nothing to change: name a field or the status"};
     auto pending = std::make_shared<Changes>(changes.size(), done);
-    for (const json& change : changes) apply(call, change, pending, id);
+    for (const json& change : changes) apply(call.idempotency_key, change, pending, id);
   }
 
   void complete(const switchboard::ActionCall& call, const json& params, const json& subject,
@@ -215,13 +217,57 @@ class Tasks : public switchboard::Plugin {
                          {"entity", {{"type", "task"}, {"id", id}}},
                          {"fields", {{"result", params["result"]}}}});
     auto pending = std::make_shared<Changes>(changes.size(), done);
-    for (const json& change : changes) apply(call, change, pending, id);
+    for (const json& change : changes) apply(call.idempotency_key, change, pending, id);
   }
 
-  void apply(const switchboard::ActionCall& call, const json& change, const std::shared_ptr<Changes>& changes,
+  // One task by id (or the execution's own), else every task still open
+  // about the entity: read on the worker, since the query reads the store.
+  void cancel(const switchboard::ActionCall& call, const json& params, const json& subject,
+              switchboard::Completion done) {
+    if (params.contains("id") && params.contains("about"))
+      throw Invalid{"/about: name one task by id or the entity whose tasks are cancelled, not both"};
+    const json entity = subject.value("entity", json::object());
+    if (params.contains("id") || (!params.contains("about") && entity.value("type", "") == "task")) {
+      const std::string id = task_id(params, subject);
+      return apply(call.idempotency_key, cancellation(id), std::make_shared<Changes>(1, done), id);
+    }
+    const json about = params.contains("about") ? params["about"] : entity;
+    if (!about.contains("type") || !about.contains("id"))
+      throw Invalid{"/about: the execution is about no entity, and neither about nor id names one"};
+    const json filter{{"all",
+                       {{{"field", "entity.fields.about.type"}, {"op", "="}, {"value", about["type"]}},
+                        {{"field", "entity.fields.about.id"}, {"op", "="}, {"value", about["id"]}},
+                        {{"field", "entity.status"}, {"op", "in"}, {"value", {"open", "in_progress"}}}}}};
+    worker_.post([this, key = std::string(call.idempotency_key), filter = filter.dump(), done](bool stopping) {
+      if (stopping) return done(ActionResult::retry("the tasks instance is stopping"));
+      std::vector<std::string> ids;
+      for (std::string after;;) {
+        const auto page = host_.crm_query_entities("task", filter, after, 1000);
+        const json found = page ? json::parse(*page, nullptr, false) : json();
+        if (!found.is_object()) return done(ActionResult::retry("the host could not list the tasks"));
+        for (const json& task : found.value("items", json::array())) ids.push_back(task.value("id", ""));
+        if (!found["next"].is_string()) break;
+        after = found["next"].get<std::string>();
+      }
+      if (ids.empty()) return done(ActionResult::done("", json{{"tasks", json::array()}}.dump()));
+      auto changes = std::make_shared<Changes>(ids.size(), done);
+      for (const std::string& id : ids) apply(key, cancellation(id), changes, id);
+    });
+  }
+
+  // Keyed by the task, so that a retry finding fewer open tasks changes none twice.
+  static json cancellation(const std::string& task_id) {
+    return {{"op", "set_status"},
+            {"key", "cancel:" + task_id},
+            {"must_exist", true},
+            {"entity", {{"type", "task"}, {"id", task_id}}},
+            {"status", "cancelled"}};
+  }
+
+  void apply(std::string_view call_key, const json& change, const std::shared_ptr<Changes>& changes,
              const std::string& task_id) {
     const sb_status status =
-        host_.crm_apply(call.idempotency_key, change.dump(),
+        host_.crm_apply(call_key, change.dump(),
                         [changes, task_id](sb_status s, std::string_view r) { changes->answered(s, r, task_id); });
     if (status != SB_OK)
       changes->answered(SB_ERR_INVALID_ARGUMENT, "the host refused the change for this call", task_id);
@@ -230,6 +276,7 @@ class Tasks : public switchboard::Plugin {
   switchboard::Host& host_;
   std::vector<std::string> methods_;
   std::string timezone_;
+  switchboard_plugins::SerialWorker worker_;  // last: its jobs use the rest
 };
 
 switchboard::PluginInfo tasks_info() {
@@ -250,6 +297,7 @@ switchboard::PluginInfo tasks_info() {
          tasks_schemas::actions_create_json);
   action("update", "Changes a task's fields or status.", tasks_schemas::actions_update_json);
   action("complete", "Marks a task done.", tasks_schemas::actions_complete_json);
+  action("cancel", "Cancels the open tasks about the entity, or one task.", tasks_schemas::actions_cancel_json);
   return info;
 }
 

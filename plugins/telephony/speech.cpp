@@ -72,44 +72,13 @@ bool render_speech(const Call& call, const std::filesystem::path& file, std::str
 
 namespace telephony {
 
-SpeechRenderer::SpeechRenderer() : thread_([this] { run(); }) {}
-
-SpeechRenderer::~SpeechRenderer() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_one();
-  thread_.join();
-}
-
 void SpeechRenderer::render(Call call, std::filesystem::path file, Rendered rendered) {
-  {
-    std::lock_guard lock(mutex_);
-    jobs_.push_back({std::move(call), std::move(file), std::move(rendered)});
-  }
-  wake_.notify_one();
-}
-
-void SpeechRenderer::run() {
-  for (;;) {
-    Job job;
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
-      if (stopping_) {
-        lock.unlock();
-        job.rendered(false, "the instance stopped before it was rendered");
-        continue;
-      }
-    }
+  worker_.post([call = std::move(call), file = std::move(file), rendered = std::move(rendered)](bool stopping) {
+    if (stopping) return rendered(false, "the instance stopped before it was rendered");
     std::string error;
-    const bool ok = render_speech(job.call, job.file, error);
-    job.rendered(ok, error);
-  }
+    const bool ok = render_speech(call, file, error);
+    rendered(ok, error);
+  });
 }
 
 }  // namespace telephony

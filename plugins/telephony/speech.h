@@ -3,9 +3,11 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "call.h"
+#include "serial_worker.h"
 
 namespace telephony {
 
@@ -16,16 +18,6 @@ bool can_render_speech();
 // into `file`; false with the reason when it could not.
 bool render_speech(const Call& call, const std::filesystem::path& file, std::string& error);
 
-}  // namespace telephony
-
-#include <condition_variable>
-#include <deque>
-#include <functional>
-#include <mutex>
-#include <thread>
-
-namespace telephony {
-
 // Renders one call at a time on a thread of its own (espeak-ng takes a
 // moment: not on the host's thread) and hands each result on. Owned by the
 // instance: its destructor finishes the render under way and tells the
@@ -34,26 +26,11 @@ class SpeechRenderer {
  public:
   // `rendered(ok, error)` runs on the renderer's thread, exactly once per job.
   using Rendered = std::function<void(bool ok, const std::string& error)>;
-  SpeechRenderer();
-  ~SpeechRenderer();
-  SpeechRenderer(const SpeechRenderer&) = delete;
-  SpeechRenderer& operator=(const SpeechRenderer&) = delete;
 
   void render(Call call, std::filesystem::path file, Rendered rendered);
 
  private:
-  struct Job {
-    Call call;
-    std::filesystem::path file;
-    Rendered rendered;
-  };
-  void run();
-
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<Job> jobs_;
-  bool stopping_ = false;
-  std::thread thread_;  // last: started once the rest exists
+  switchboard_plugins::SerialWorker worker_;
 };
 
 }  // namespace telephony

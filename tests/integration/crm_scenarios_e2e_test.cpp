@@ -446,6 +446,81 @@ TEST(CrmScenarios, BitrixATaskForEveryResponsibleManagerThatTheApiCloses) {
             1u);
 }
 
+// SendPulse: "the deal is paid — delete the related tasks". The deal's open
+// tasks are cancelled (and stay listed); one already done stays done, and
+// another deal's task is untouched. A rule on a task's status hears of each.
+TEST(CrmScenarios, SendPulseAPaidDealCancelsItsOpenTasksOnly) {
+  HttpSink sink;
+  const json cancel{{"name", "Cancel"}, {"action", "tasks.cancel"}, {"params", json::object()}};
+  json rules = json::array(
+      {{{"name", "call"},
+        {"trigger", {{"entity", "deal"}, {"status", "Новая"}}},
+        {"steps", json::array({task_step("Позвонить по сделке {{entity.id}}")})}},
+       {{"name", "paid"},
+        {"trigger", {{"entity", "deal"}, {"status", "Оплачено"}}},
+        {"steps", json::array({cancel, post_step("/paid", {{"deal", "{{entity.id}}"},
+                                                           {"cancelled", "{{steps.Cancel.output.tasks}}"}})})}},
+       {{"name", "task cancelled"},
+        {"trigger", {{"entity", "task"}, {"status", "cancelled"}}},
+        {"steps", json::array({post_step("/cancelled", {{"task", "{{entity.id}}"}})})}}});
+  HostProcess host(host_config(sink, rules));
+  const auto deal = [](const std::string& event, const std::string& id, const std::string& status) {
+    return json{
+        {"id", event},
+        {"type", "deal.status_changed"},
+        {"entity",
+         {{"type", "deal"}, {"id", id}, {"status", status}, {"responsible", {{{"id", "m1"}}, {{"id", "m2"}}}}}}};
+  };
+  post(host, deal("d-1", "D1", "Новая"));
+  post(host, deal("d-2", "D2", "Новая"));
+  const json tasks = tasks_of(host, 4);
+  ASSERT_EQ(tasks.size(), 4u) << host.log();
+  std::vector<std::string> d1, d2;
+  for (const json& t : tasks) (t["about"]["id"] == "D1" ? d1 : d2).push_back(t["id"]);
+  ASSERT_EQ(d1.size(), 2u);
+  std::string encoded;
+  Poco::URI::encode(d1[0], "/:?#[]@!$&'()*+,;= ", encoded);
+  ASSERT_EQ(http_request(host.port(), "PATCH", "/api/v1/tasks/" + encoded, R"({"status":"done"})",
+                         {{"Authorization", std::string("Bearer ") + kAdmin}})
+                .status,
+            200);
+
+  post(host, deal("d-3", "D1", "Оплачено"));
+  const auto got = sink.wait_for(2);
+  ASSERT_EQ(got.size(), 2u) << host.log();
+  std::map<std::string, json> by_path;
+  for (const auto& r : got) by_path[r.uri] = json::parse(r.body);
+  EXPECT_EQ(by_path["/paid"]["deal"], "D1");
+  EXPECT_EQ(by_path["/paid"]["cancelled"], json::array({d1[1]}));
+  EXPECT_EQ(by_path["/cancelled"]["task"], d1[1]);
+  const auto status_of = [&](const std::string& id) {
+    const json listed = admin_get(host, "/api/v1/tasks");
+    for (const json& t : listed["items"])
+      if (t["id"] == id) return t["status"].get<std::string>();
+    return std::string("missing");
+  };
+  EXPECT_EQ(status_of(d1[0]), "done");
+  EXPECT_EQ(status_of(d1[1]), "cancelled");
+  EXPECT_EQ(status_of(d2[0]), "open");
+  EXPECT_EQ(status_of(d2[1]), "open");
+
+  // Another deal's two tasks go the same way; a deal with none cancels nothing, and says so.
+  post(host, deal("d-4", "D2", "Оплачено"));
+  post(host, deal("d-5", "D3", "Оплачено"));
+  const auto more = sink.wait_for(6);
+  ASSERT_EQ(more.size(), 6u) << host.log();
+  std::set<std::string> cancelled;
+  std::map<std::string, json> paid;
+  for (size_t i = 2; i < more.size(); ++i) {
+    const json body = json::parse(more[i].body);
+    if (more[i].uri == "/cancelled") cancelled.insert(body["task"].get<std::string>());
+    if (more[i].uri == "/paid") paid[body["deal"]] = body["cancelled"];
+  }
+  EXPECT_EQ(cancelled, (std::set<std::string>{d2[0], d2[1]}));
+  EXPECT_EQ(paid["D3"], json::array());
+  EXPECT_EQ(paid["D2"].size(), 2u);
+}
+
 // "responsible" mode with nobody responsible fails the step with the field.
 TEST(CrmScenarios, ATaskForTheResponsibleManagerOfADealWithNoneFailsNamingTheField) {
   HttpSink sink;
