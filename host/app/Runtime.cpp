@@ -92,14 +92,14 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   events_api_ = std::make_unique<EventsApi>(
       *store_, std::move(event_tokens), *metrics_,
       [this] {
-        if (pipeline_) pipeline_->wake();
+        if (pipeline_) pipeline_->events_stored();
       },
       [this](const EventRecord& e) { return pipeline_ && pipeline_->starts_high_priority(e); });
   if (!config_.tracking.base_url.empty()) {
     tracking_tokens_ =
         std::make_unique<TrackingTokens>(tracking_key(config_.tracking, secrets, *store_), config_.tracking.base_url);
     tracking_api_ = std::make_unique<TrackingApi>(*store_, *tracking_tokens_, *metrics_, [this] {
-      if (pipeline_) pipeline_->wake();
+      if (pipeline_) pipeline_->events_stored();
     });
   }
   outbox_ = std::make_unique<Outbox>(config_.data_dir / "outbox.jsonl");
@@ -171,7 +171,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   deps_.routes = routes_.get();
   deps_.tracking = tracking_tokens_.get();
   emitted_ = std::make_unique<EmittedEvents>(*store_, *completed_, [this] {
-    if (pipeline_) pipeline_->wake();
+    if (pipeline_) pipeline_->events_stored();
   });
   deps_.events = emitted_.get();
   deps_.secrets = std::move(secrets);

@@ -78,8 +78,12 @@ class Pipeline {
   // flight; results that arrive later are not recorded, so those steps run
   // again after a restart.
   void stop();
-  // New events are in the store (saves waiting for the next poll).
+  // Something may be due or routable now (saves waiting for the next poll).
   void wake();
+  // This node stored new events: wakes the loop if this node routes them. On
+  // a shared store, the router's node hears of them from the store instead,
+  // and a node that does not route has nothing to do with them.
+  void events_stored();
   // This node routes the events (of the nodes sharing a store, one does).
   bool routes() const { return routes_; }
   // The event starts a rule of the highest priority (its status change not
