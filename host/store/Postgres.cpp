@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <memory>
+#include <utility>
 
 namespace sb {
 
@@ -113,24 +114,92 @@ PgResult PgConnection::check(PGresult* raw, std::string_view what) {
 
 PgResult PgConnection::execute(std::string_view sql) { return check(PQexec(conn_, std::string(sql).c_str()), sql); }
 
-PgResult PgConnection::run(const std::string& sql, const PgParams& params, bool binary) {
+const std::string& PgConnection::prepared(const std::string& sql) {
   auto it = prepared_.find(sql);
   if (it == prepared_.end()) {
     std::string name = "s" + std::to_string(prepared_.size());
     check(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr), sql);
     it = prepared_.emplace(sql, std::move(name)).first;
   }
-  const size_t n = params.values_.size();
-  std::vector<const char*> values(n);
-  std::vector<int> lengths(n), formats(n);
-  for (size_t i = 0; i < n; ++i) {
-    values[i] = params.null_[i] ? nullptr : params.values_[i].data();
-    lengths[i] = static_cast<int>(params.values_[i].size());
-    formats[i] = params.binary_[i] ? 1 : 0;
+  return it->second;
+}
+
+namespace {
+
+// A statement's parameters as libpq takes them (views into `params`).
+struct Values {
+  explicit Values(const std::vector<std::string>& values, const std::vector<bool>& null,
+                  const std::vector<bool>& binary)
+      : pointers(values.size()), lengths(values.size()), formats(values.size()) {
+    for (size_t i = 0; i < values.size(); ++i) {
+      pointers[i] = null[i] ? nullptr : values[i].data();
+      lengths[i] = static_cast<int>(values[i].size());
+      formats[i] = binary[i] ? 1 : 0;
+    }
   }
-  return check(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(n), values.data(), lengths.data(),
-                              formats.data(), binary ? 1 : 0),
+  int count() const { return static_cast<int>(pointers.size()); }
+  std::vector<const char*> pointers;
+  std::vector<int> lengths, formats;
+};
+
+}  // namespace
+
+PgResult PgConnection::run(const std::string& sql, const PgParams& params, bool binary) {
+  const std::string& name = prepared(sql);
+  const Values v(params.values_, params.null_, params.binary_);
+  return check(PQexecPrepared(conn_, name.c_str(), v.count(), v.pointers.data(), v.lengths.data(), v.formats.data(),
+                              binary ? 1 : 0),
                sql);
+}
+
+std::vector<PgResult> PgConnection::run_all(const std::vector<PgStatement>& statements, size_t* succeeded) {
+  if (succeeded) *succeeded = 0;
+  std::vector<const std::string*> names;
+  for (const PgStatement& s : statements) names.push_back(s.params.values_.empty() ? nullptr : &prepared(s.sql));
+  if (PQenterPipelineMode(conn_) != 1)
+    throw PgError("PostgreSQL: cannot enter pipeline mode: " + trimmed(PQerrorMessage(conn_)), StoreErrc::kUnavailable,
+                  true);
+  bool sent = true;
+  for (size_t i = 0; i < statements.size() && sent; ++i) {
+    const PgParams& p = statements[i].params;
+    const Values v(p.values_, p.null_, p.binary_);
+    sent = names[i]
+               ? PQsendQueryPrepared(conn_, names[i]->c_str(), v.count(), v.pointers.data(), v.lengths.data(),
+                                     v.formats.data(), 0) == 1
+               : PQsendQueryParams(conn_, statements[i].sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+  }
+  sent = sent && PQpipelineSync(conn_) == 1;
+  // Every result up to the sync is read, failed or not, before the
+  // connection leaves pipeline mode; then the first failure is thrown.
+  std::vector<PGresult*> raw;
+  if (sent)
+    for (size_t i = 0; i < statements.size(); ++i) {
+      PGresult* r = PQgetResult(conn_);
+      if (!r) break;  // the connection is gone
+      raw.push_back(r);
+      while (PGresult* end = PQgetResult(conn_)) PQclear(end);  // each statement's results end with a null
+    }
+  if (sent && raw.size() == statements.size())
+    if (PGresult* sync = PQgetResult(conn_)) PQclear(sync);
+  const bool left = PQexitPipelineMode(conn_) == 1;
+  // Results missing, or a connection stuck in pipeline mode: reported lost
+  // (the caller drops it), after the results that came.
+  const auto lost = [&] {
+    return PgError("PostgreSQL connection lost: " + trimmed(PQerrorMessage(conn_)), StoreErrc::kUnavailable, true);
+  };
+  std::vector<PgResult> results;
+  try {
+    for (size_t i = 0; i < statements.size(); ++i) {
+      if (i >= raw.size()) throw lost();
+      results.push_back(check(std::exchange(raw[i], nullptr), statements[i].sql));
+      if (succeeded) *succeeded = i + 1;
+    }
+    if (!left) throw lost();
+  } catch (...) {
+    for (PGresult* r : raw) PQclear(r);  // those after the failure
+    throw;
+  }
+  return results;
 }
 
 std::string pg_password(const std::string& conninfo) {

@@ -63,6 +63,12 @@ class PgResult {
   PGresult* r_;
 };
 
+// A statement and its parameters, for PgConnection::run_all.
+struct PgStatement {
+  std::string sql;
+  PgParams params;
+};
+
 class PgConnection {
  public:
   // Connects (a libpq connection string or URL). Throws PgError.
@@ -76,6 +82,16 @@ class PgConnection {
   // One statement with $1.. parameters, prepared on first use. `binary`
   // asks for every column in binary (a bytea's bytes).
   PgResult run(const std::string& sql, const PgParams& params = {}, bool binary = false);
+  // The statements sent at once (libpq's pipeline mode: one round trip),
+  // run one after the other as if sent one by one, each seeing what the
+  // ones before it did. Their results, in order; the first that failed is
+  // thrown as run() throws it, and those after it did not run. `succeeded`
+  // (when given) is set to how many succeeded before a failure (to all of
+  // them otherwise). Statements with parameters are prepared (on first use,
+  // before the round trip); those without (BEGIN, NOTIFY, COMMIT) are not.
+  // No COPY. A lost connection leaves which of them ran unknown: `succeeded`
+  // then counts only those whose results came.
+  std::vector<PgResult> run_all(const std::vector<PgStatement>& statements, size_t* succeeded = nullptr);
   bool healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
   // Rows that INSERT, UPDATE and DELETE statements changed on this connection
   // so far: a unit of work that failed having changed none needs no undo.
@@ -84,6 +100,7 @@ class PgConnection {
 
  private:
   PgResult check(PGresult* r, std::string_view what);
+  const std::string& prepared(const std::string& sql);
 
   PGconn* conn_ = nullptr;
   std::map<std::string, std::string> prepared_;  // statement text -> its name

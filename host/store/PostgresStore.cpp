@@ -295,7 +295,9 @@ std::optional<std::string> run_kv(PgConnection& db, KeyValueStore::KvOp op, cons
 // other host writes events, contacts or entities until this one commits.
 class PostgresStore::Events final : public EventRows {
  public:
-  Events(PgConnection& db, const std::vector<const EventRecord*>& batch) : db_(db) {
+  // `prelude` (BEGIN, the commit-order lock) runs first, in the same round trip as the reads.
+  Events(PgConnection& db, const std::vector<const EventRecord*>& batch, std::vector<PgStatement> prelude = {})
+      : db_(db) {
     nlohmann::json ids = nlohmann::json::array(), contacts = nlohmann::json::array(),
                    entities = nlohmann::json::array(), aliases = nlohmann::json::array();
     for (const EventRecord* e : batch) {
@@ -312,33 +314,44 @@ class PostgresStore::Events final : public EventRows {
       if (e->entity) entities.push_back({{"type", e->entity->type}, {"id", e->entity->id}});
     }
     // An index lookup per key (see connect()).
-    PgResult stored = db_.run(
-        "SELECT e.id FROM json_array_elements_text($1::json) AS x(id) "
-        "CROSS JOIN LATERAL (SELECT id FROM events WHERE id = x.id) e",
-        PgParams().text(dump_text(ids)));
+    std::vector<PgStatement> reads = std::move(prelude);
+    const size_t first = reads.size();
+    reads.push_back(
+        {"SELECT e.id FROM json_array_elements_text($1::json) AS x(id) "
+         "CROSS JOIN LATERAL (SELECT id FROM events WHERE id = x.id) e",
+         PgParams().text(dump_text(ids))});
+    if (!aliases.empty())
+      reads.push_back(
+          {"SELECT a.alias, a.key FROM json_array_elements_text($1::json) AS x(alias) "
+           "CROSS JOIN LATERAL (SELECT alias, key FROM contact_aliases WHERE alias = x.alias) a",
+           PgParams().text(dump_text(aliases))});
+    // The contacts named, and those their aliases name, in one read.
+    if (!contacts.empty())
+      reads.push_back(
+          {"SELECT c.key, c.data FROM (SELECT x.key FROM json_array_elements_text($1::json) AS x(key) "
+           "UNION SELECT a.key FROM json_array_elements_text($2::json) AS y(alias) "
+           "CROSS JOIN LATERAL (SELECT key FROM contact_aliases WHERE alias = y.alias) a) k "
+           "CROSS JOIN LATERAL (SELECT key, data FROM contacts WHERE key = k.key) c",
+           PgParams().text(dump_text(contacts)).text(dump_text(aliases))});
+    if (!entities.empty())
+      reads.push_back(
+          {"SELECT n.type, n.id, n.status, n.data FROM json_to_recordset($1::json) AS x(type text, id text) "
+           "CROSS JOIN LATERAL (SELECT * FROM entities e WHERE e.type = x.type AND e.id = x.id) n",
+           PgParams().text(dump_text(entities))});
+    std::vector<PgResult> read = db_.run_all(reads);
+    size_t next = first;
+    const PgResult& stored = read[next++];
     for (int i = 0; i < stored.rows(); ++i) seen_.insert(stored.text(i, 0));
     if (!aliases.empty()) {
-      PgResult q = db_.run(
-          "SELECT a.alias, a.key FROM json_array_elements_text($1::json) AS x(alias) "
-          "CROSS JOIN LATERAL (SELECT alias, key FROM contact_aliases WHERE alias = x.alias) a",
-          PgParams().text(dump_text(aliases)));
-      for (int i = 0; i < q.rows(); ++i) {
-        aliases_[q.text(i, 0)] = q.text(i, 1);
-        contacts.push_back(q.text(i, 1));
-      }
+      const PgResult& q = read[next++];
+      for (int i = 0; i < q.rows(); ++i) aliases_[q.text(i, 0)] = q.text(i, 1);
     }
     if (!contacts.empty()) {
-      PgResult q = db_.run(
-          "SELECT c.key, c.data FROM json_array_elements_text($1::json) AS x(key) "
-          "CROSS JOIN LATERAL (SELECT key, data FROM contacts WHERE key = x.key) c",
-          PgParams().text(dump_text(contacts)));
+      const PgResult& q = read[next++];
       for (int i = 0; i < q.rows(); ++i) contacts_[q.text(i, 0)] = q.text(i, 1);
     }
     if (!entities.empty()) {
-      PgResult q = db_.run(
-          "SELECT n.type, n.id, n.status, n.data FROM json_to_recordset($1::json) AS x(type text, id text) "
-          "CROSS JOIN LATERAL (SELECT * FROM entities e WHERE e.type = x.type AND e.id = x.id) n",
-          PgParams().text(dump_text(entities)));
+      const PgResult& q = read[next++];
       for (int i = 0; i < q.rows(); ++i)
         entities_[{q.text(i, 0), q.text(i, 1)}] =
             Stored{Entity{q.is_null(i, 2) ? std::nullopt : std::optional(q.text(i, 2)), q.text(i, 3)}, false};
@@ -443,42 +456,43 @@ class PostgresStore::Events final : public EventRows {
     entities_[{type, id}] = Stored{Entity{status, data_json}, true, at_ms};
   }
 
-  // Writes what the batch changed: events in the order they were stored
-  // (their sequence numbers), then the records as they are now.
-  void write() {
+  // The statements that write what the batch changed: events in the order
+  // they were stored (their sequence numbers), then the records as they are now.
+  std::vector<PgStatement> writes() const {
+    std::vector<PgStatement> out;
     if (!events_.empty())
-      db_.run(
-          "INSERT INTO events (id, type, source, occurred_at, received_at, body, entity_type, entity_id, "
-          "entity_created, previous_status, status, chain_depth, contact_key) "
-          "SELECT id, type, source, occurred_at, received_at, body, entity_type, entity_id, entity_created, "
-          "previous_status, status, chain_depth, contact_key FROM ROWS FROM (json_to_recordset($1::json) AS "
-          "(id text, type text, source text, occurred_at bigint, received_at bigint, body text, entity_type text, "
-          "entity_id text, entity_created boolean, previous_status text, status text, chain_depth integer, "
-          "contact_key text)) WITH ORDINALITY AS x(id, type, source, occurred_at, received_at, body, entity_type, "
-          "entity_id, entity_created, previous_status, status, chain_depth, contact_key, n) "
-          "ORDER BY n ON CONFLICT (id) DO NOTHING",
-          PgParams().text(dump_text(events_)));
+      out.push_back(
+          {"INSERT INTO events (id, type, source, occurred_at, received_at, body, entity_type, entity_id, "
+           "entity_created, previous_status, status, chain_depth, contact_key) "
+           "SELECT id, type, source, occurred_at, received_at, body, entity_type, entity_id, entity_created, "
+           "previous_status, status, chain_depth, contact_key FROM ROWS FROM (json_to_recordset($1::json) AS "
+           "(id text, type text, source text, occurred_at bigint, received_at bigint, body text, entity_type text, "
+           "entity_id text, entity_created boolean, previous_status text, status text, chain_depth integer, "
+           "contact_key text)) WITH ORDINALITY AS x(id, type, source, occurred_at, received_at, body, entity_type, "
+           "entity_id, entity_created, previous_status, status, chain_depth, contact_key, n) "
+           "ORDER BY n ON CONFLICT (id) DO NOTHING",
+           PgParams().text(dump_text(events_))});
     if (!changed_contacts_.empty()) {
       nlohmann::json rows = nlohmann::json::array();
       for (const auto& [key, at] : changed_contacts_)
         rows.push_back({{"key", key}, {"data", contacts_.at(key)}, {"updated_at", at}});
-      db_.run(
-          "INSERT INTO contacts (key, data, updated_at) SELECT key, data, updated_at "
-          "FROM json_to_recordset($1::json) AS x(key text, data text, updated_at bigint) "
-          "ON CONFLICT (key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-          PgParams().text(dump_text(rows)));
+      out.push_back(
+          {"INSERT INTO contacts (key, data, updated_at) SELECT key, data, updated_at "
+           "FROM json_to_recordset($1::json) AS x(key text, data text, updated_at bigint) "
+           "ON CONFLICT (key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+           PgParams().text(dump_text(rows))});
     }
     // Rare (a person's first addresses, an absorbed contact): a statement each, in order.
     for (const nlohmann::json& w : alias_writes_)
       if (w.contains("alias"))
-        db_.run("INSERT INTO contact_aliases (alias, key) VALUES ($1, $2) ON CONFLICT (alias) DO NOTHING",
-                PgParams().text(w["alias"].get<std::string>()).text(w["key"].get<std::string>()));
+        out.push_back({"INSERT INTO contact_aliases (alias, key) VALUES ($1, $2) ON CONFLICT (alias) DO NOTHING",
+                       PgParams().text(w["alias"].get<std::string>()).text(w["key"].get<std::string>())});
       else
-        db_.run("UPDATE contact_aliases SET key = $2 WHERE key = $1",
-                PgParams().text(w["from"].get<std::string>()).text(w["key"].get<std::string>()));
+        out.push_back({"UPDATE contact_aliases SET key = $2 WHERE key = $1",
+                       PgParams().text(w["from"].get<std::string>()).text(w["key"].get<std::string>())});
     if (!removed_contacts_.empty())
-      db_.run("DELETE FROM contacts WHERE key IN (SELECT json_array_elements_text($1::json))",
-              PgParams().text(dump_text(removed_contacts_)));
+      out.push_back({"DELETE FROM contacts WHERE key IN (SELECT json_array_elements_text($1::json))",
+                     PgParams().text(dump_text(removed_contacts_))});
     nlohmann::json rows = nlohmann::json::array();
     for (const auto& [key, stored] : entities_)
       if (stored.changed)
@@ -488,12 +502,18 @@ class PostgresStore::Events final : public EventRows {
                         {"data", stored.entity.data_json},
                         {"updated_at", stored.at_ms}});
     if (!rows.empty())
-      db_.run(
-          "INSERT INTO entities (type, id, status, data, updated_at) SELECT type, id, status, data, updated_at "
-          "FROM json_to_recordset($1::json) AS x(type text, id text, status text, data text, updated_at bigint) "
-          "ON CONFLICT (type, id) DO UPDATE SET status = excluded.status, data = excluded.data, "
-          "updated_at = excluded.updated_at",
-          PgParams().text(dump_text(rows)));
+      out.push_back(
+          {"INSERT INTO entities (type, id, status, data, updated_at) SELECT type, id, status, data, updated_at "
+           "FROM json_to_recordset($1::json) AS x(type text, id text, status text, data text, updated_at bigint) "
+           "ON CONFLICT (type, id) DO UPDATE SET status = excluded.status, data = excluded.data, "
+           "updated_at = excluded.updated_at",
+           PgParams().text(dump_text(rows))});
+    return out;
+  }
+
+  // Runs them (a write of its own, between savepoints).
+  void write() {
+    for (const PgStatement& w : writes()) db_.run(w.sql, w.params);
   }
 
  private:
@@ -977,13 +997,15 @@ void PostgresStore::append(std::vector<EventRecord> batch, AppendCallback done, 
          urgent);
 }
 
-void PostgresStore::store_appends(PgConnection& db, std::deque<Write>& group, std::vector<StoreStatus>& errors,
-                                  bool savepoints) {
+std::vector<PgStatement> PostgresStore::store_appends(PgConnection& db, std::deque<Write>& group,
+                                                      std::vector<StoreStatus>& errors, bool savepoints, bool begin) {
   std::vector<size_t> appends;
   for (size_t i = 0; i < group.size(); ++i)
     if (group[i].append) appends.push_back(i);
-  if (appends.empty()) return;
-  db.run("SELECT pg_advisory_xact_lock($1)", PgParams().integer(kEventLogLock));
+  if (appends.empty()) return {};
+  std::vector<PgStatement> prelude;
+  if (begin) prelude.push_back({"BEGIN", {}});
+  prelude.push_back({"SELECT pg_advisory_xact_lock($1)", PgParams().integer(kEventLogLock)});
   // Each append's events through store_event; one that fails is undone alone.
   auto store = [&](Events& rows, size_t i) {
     Append& a = *group[i].append;
@@ -1006,17 +1028,17 @@ void PostgresStore::store_appends(PgConnection& db, std::deque<Write>& group, st
     return all;
   };
   if (!savepoints) {
-    // All of them in six statements.
+    // All of them in two round trips, the second the commit's.
     try {
-      Events rows(db, events_of(appends));
+      Events rows(db, events_of(appends), std::move(prelude));
       for (const size_t i : appends) store(rows, i);
-      rows.write();
+      return rows.writes();
     } catch (const PgError& e) {
       if (e.retry()) throw;
       throw NeedsSavepoints{};  // a value PostgreSQL refused: find whose, one append at a time
     }
-    return;
   }
+  db.run_all(prelude);
   for (const size_t i : appends) {
     db.execute("SAVEPOINT one");
     try {
@@ -1031,6 +1053,7 @@ void PostgresStore::store_appends(PgConnection& db, std::deque<Write>& group, st
       errors[i] = {e.code(), e.what()};
     }
   }
+  return {};
 }
 
 void PostgresStore::transact(Work work, WriteCallback done) { transact_on({}, std::move(work), std::move(done)); }
@@ -1091,7 +1114,11 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
   };
   try {
     PgConnection& db = writer();
-    db.execute("BEGIN");
+    // A group of appends only (most of ingest) begins with its reads.
+    const bool appends_only = !savepoints && std::all_of(group.begin(), group.end(), [](const Write& w) {
+      return w.append != nullptr && w.finds.state.empty() && w.finds.rows.empty();
+    });
+    if (!appends_only) db.execute("BEGIN");
     bool wakes = false;
     // The host state the units declared, locked first, before any row.
     std::set<std::string> locked;
@@ -1151,18 +1178,27 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
     if (held) refused_means_savepoints([&] { held->write(); });
     // Appends last: the commit-order lock (which other hosts' appends wait
     // for) is held from them to the commit, not while the others ran.
-    store_appends(db, group, errors, savepoints);
+    std::vector<PgStatement> tail = store_appends(db, group, errors, savepoints, appends_only);
+    const size_t writes = tail.size();
     // Other hosts look for work when this commits (a notification of each
     // kind per transaction, however many writes it holds): the router for
     // events, every host for rows due that no one holds. A step's end that
     // leaves nothing to do (most of a campaign's) wakes no one. Sent with
-    // COMMIT: one round trip.
-    std::string commit;
+    // the appends' writes and COMMIT: one round trip.
     if (std::any_of(group.begin(), group.end(), [](const Write& w) { return w.append != nullptr; }))
-      commit += "NOTIFY " + channel_ + ", '" + kEventsCommitted + "'; ";
-    if (wakes) commit += "NOTIFY " + channel_ + ", '" + kWorkCommitted + "'; ";
-    commit_sent = true;
-    db.execute(commit + "COMMIT");
+      tail.push_back({"NOTIFY " + channel_ + ", '" + kEventsCommitted + "'", {}});
+    if (wakes) tail.push_back({"NOTIFY " + channel_ + ", '" + kWorkCommitted + "'", {}});
+    tail.push_back({"COMMIT", {}});
+    size_t succeeded = 0;
+    try {
+      db.run_all(tail, &succeeded);
+    } catch (const PgError& e) {
+      // Only a write the server refused proves that COMMIT did not run; with
+      // the connection lost, it may have.
+      commit_sent = succeeded >= writes || !db.healthy();
+      if (commit_sent || e.retry()) throw;
+      throw NeedsSavepoints{};  // a value PostgreSQL refused: find whose, one append at a time
+    }
     return Outcome::kDone;
   } catch (const NeedsSavepoints&) {
     try {

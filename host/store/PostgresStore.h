@@ -32,6 +32,7 @@
 namespace sb {
 
 class PgConnection;
+struct PgStatement;
 
 class PostgresStore final : public Store {
  public:
@@ -112,9 +113,12 @@ class PostgresStore final : public Store {
   // One try at the group, with a savepoint per write or without.
   enum class Outcome { kDone, kRunAgain, kNeedsSavepoints };
   Outcome try_group(std::deque<Write>& group, std::vector<StoreStatus>& errors, bool last_try, bool savepoints);
-  // The group's appends, in their order: in a few statements for them all,
-  // or (savepoints) each in its own, when a value was refused.
-  void store_appends(PgConnection& db, std::deque<Write>& group, std::vector<StoreStatus>& errors, bool savepoints);
+  // The group's appends, in their order: for them all, the commit-order
+  // lock and the reads in one round trip (after BEGIN, when `begin`), and
+  // the writes returned, to go with the COMMIT; or (savepoints) each in its
+  // own statements, run here, when a value was refused.
+  std::vector<PgStatement> store_appends(PgConnection& db, std::deque<Write>& group, std::vector<StoreStatus>& errors,
+                                         bool savepoints, bool begin);
 
   // The listener thread: wakes this host on the other hosts' commits.
   void listen();

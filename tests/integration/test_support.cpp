@@ -19,6 +19,7 @@
 #include <atomic>
 #include <csignal>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -74,12 +75,34 @@ class SinkFactory : public Poco::Net::HTTPRequestHandlerFactory {
 };
 }  // namespace
 
+namespace {
+// The directories a test process made, removed when it exits (its hosts,
+// stores and servers are gone by then): repeated runs leave nothing in /tmp.
+class TempDirs {
+ public:
+  ~TempDirs() {
+    std::error_code ignored;
+    for (const fs::path& dir : dirs_) fs::remove_all(dir, ignored);
+  }
+  void add(fs::path dir) {
+    std::lock_guard lock(mutex_);
+    dirs_.push_back(std::move(dir));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<fs::path> dirs_;
+};
+}  // namespace
+
 fs::path make_temp_dir(const std::string& prefix) {
   static std::atomic<int> counter{0};
+  static TempDirs made;
   fs::path dir =
       fs::temp_directory_path() / (prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
   fs::remove_all(dir);
   fs::create_directories(dir);
+  made.add(dir);
   return dir;
 }
 

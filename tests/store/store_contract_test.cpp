@@ -25,6 +25,7 @@
 #include "executor/Transitions.h"
 #include "integration/test_support.h"
 #include "store/ContactAliases.h"
+#include "store/Postgres.h"
 #include "store/PostgresStore.h"
 #include "store/Sqlite.h"
 #include "store/SqliteStore.h"
@@ -1596,6 +1597,35 @@ TEST(PostgresStoreTest, AnotherHostsCommitWakesThisOneForWhatItCommitted) {
   EXPECT_FALSE(wait_for(2, 3, std::chrono::milliseconds(300))) << "a step's end with nothing after it woke a host";
   std::lock_guard lock(mutex);
   EXPECT_EQ(events, 2);
+}
+
+// The store's round trips: statements sent at once run in order, each
+// seeing the ones before it; a failure stops the rest and says where, and
+// leaves the connection usable.
+TEST(PostgresConnectionTest, StatementsSentAtOnceRunInOrderAndAFailureStopsTheRest) {
+  test::PgCluster* pg = test::PgCluster::shared();
+  if (!pg) GTEST_SKIP() << "no PostgreSQL server on this machine";
+  PgConnection db(pg->conninfo(pg->fresh_schema("pipeline")));
+  db.execute("CREATE TABLE t (n integer PRIMARY KEY)");
+  auto insert = [](int n) { return PgStatement{"INSERT INTO t (n) VALUES ($1)", PgParams().integer(n)}; };
+  size_t succeeded = 0;
+  auto results = db.run_all({{"BEGIN", {}}, insert(1), insert(2), {"SELECT count(*) FROM t", {}}}, &succeeded);
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_EQ(succeeded, 4u);
+  EXPECT_EQ(results[3].integer(0, 0), 2);
+  db.run_all({{"COMMIT", {}}});
+
+  try {
+    db.run_all({{"BEGIN", {}}, insert(3), insert(1), insert(4), {"COMMIT", {}}}, &succeeded);
+    FAIL() << "a duplicate key was taken";
+  } catch (const PgError& e) {
+    EXPECT_EQ(succeeded, 2u);  // BEGIN and 3; 1 failed, 4 and COMMIT did not run
+    EXPECT_FALSE(e.retry());
+    EXPECT_NE(std::string(e.what()).find("duplicate key"), std::string::npos) << e.what();
+  }
+  db.execute("ROLLBACK");
+  EXPECT_EQ(db.run("SELECT count(*) FROM t WHERE n IN (1, 2, 3, 4)", PgParams()).integer(0, 0), 2);
+  EXPECT_EQ(db.run("SELECT count(*) FROM t WHERE n = $1", PgParams().integer(4)).integer(0, 0), 0);
 }
 
 // Two branches of one parallel group end at the same moment on two hosts:
