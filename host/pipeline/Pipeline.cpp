@@ -230,7 +230,7 @@ bool Pipeline::route_new_events() {
             fired.emplace_back(&rule, fire);
       const auto awaited = awaited_.find(e.record.type);
       if (fired.empty() && awaited == awaited_.end()) continue;
-      const json context = context_of(e);
+      json context = context_of(e);
       std::string context_text;
       if (awaited != awaited_.end()) {
         std::set<std::string> keys;
@@ -331,12 +331,22 @@ json Pipeline::context_of(const StoredEvent& e) {
   return context;
 }
 
+bool Pipeline::filter_passes(const Condition& filter, json& context, int64_t now) const {
+  // A filter reads the account too (its time zone, for a date's local day),
+  // which an execution's stored context leaves out: the interpreter adds the
+  // config's when it runs.
+  const bool added = !context.contains("account");
+  if (added) context["account"] = options_.account;
+  const bool passes = filter.matches(context, now);
+  if (added) context.erase("account");
+  return passes;
+}
+
 void Pipeline::add_executions(const StoredEvent& e,
-                              const std::vector<std::pair<const CompiledRule*, Trigger::Fire>>& fired,
-                              const json& context, std::string& context_text, int64_t now,
-                              std::vector<NewExecution>& out) const {
+                              const std::vector<std::pair<const CompiledRule*, Trigger::Fire>>& fired, json& context,
+                              std::string& context_text, int64_t now, std::vector<NewExecution>& out) const {
   for (const auto& [rule, fire] : fired) {
-    if (rule->filter && !rule->filter->matches(context, now)) continue;
+    if (rule->filter && !filter_passes(*rule->filter, context, now)) continue;
     if (context_text.empty()) context_text = dump_text(context);
     NewExecution execution{rule->name, e.record.id, context_text, std::nullopt, rule->priority, rule->version};
     if (fire == Trigger::Fire::kIfFirstForEntity)
@@ -383,7 +393,8 @@ bool Pipeline::lane_turn() {
             fired.emplace_back(&rule, fire);
       if (fired.empty()) continue;
       std::string context_text;
-      add_executions(e, fired, context_of(e), context_text, now, executions);
+      json context = context_of(e);
+      add_executions(e, fired, context, context_text, now, executions);
     }
     if (!executions.empty()) {
       // They start as they are stored, within max_in_flight and a reserve

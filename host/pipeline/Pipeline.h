@@ -115,8 +115,10 @@ class Pipeline {
   // Stores the segment moves of the contacts `events` name; false when the store did not take them.
   bool move_segment_members(const std::vector<StoredEvent>& events, int64_t now);
   void add_executions(const StoredEvent& e, const std::vector<std::pair<const CompiledRule*, Trigger::Fire>>& fired,
-                      const nlohmann::json& context, std::string& context_text, int64_t now,
+                      nlohmann::json& context, std::string& context_text, int64_t now,
                       std::vector<NewExecution>& out) const;
+  // A rule's filter on an event's context, with the account in it.
+  bool filter_passes(const Condition& filter, nlohmann::json& context, int64_t now) const;
   // Rows leased to this host; `counted`: already reserved in flight.
   void start_rows(const std::vector<ExecutionRow>& rows, bool counted = false);
   void start_step(const ExecutionRow& row);

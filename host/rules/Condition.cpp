@@ -30,21 +30,42 @@ std::optional<Op> op_named(const std::string& s) {
   return std::nullopt;
 }
 
-// "now", "now-2d", "now+1h" or an RFC 3339 time.
+// "now", "now-2d", "now+1h", an RFC 3339 time or a date alone (a local day).
 struct TimeValue {
   bool relative = false;
-  int64_t ms = 0;  // offset from now, or the time itself
+  int64_t ms = 0;    // offset from now, or the time itself
+  std::string date;  // a date alone: its day begins on the local clock
 };
 
 std::optional<TimeValue> parse_time_value(const json& v) {
   if (!v.is_string()) return std::nullopt;
   const std::string s = v.get<std::string>();
-  if (s == "now") return TimeValue{true, 0};
+  if (s == "now") return TimeValue{true, 0, {}};
   if (s.rfind("now", 0) == 0)
-    if (auto d = parse_duration_ms(s.substr(3)); d && (s[3] == '+' || s[3] == '-')) return TimeValue{true, *d};
-  if (auto t = parse_time_ms(s)) return TimeValue{false, *t};
+    if (auto d = parse_duration_ms(s.substr(3)); d && (s[3] == '+' || s[3] == '-')) return TimeValue{true, *d, {}};
+  if (auto t = parse_time_ms(s)) return TimeValue{false, *t, is_date_only(s) ? s : std::string()};
   return std::nullopt;
 }
+
+// Whose local days a condition counts in: the contact's "timezone", else the
+// condition's own, else the account's ("account.timezone"), else UTC.
+class LocalZone {
+ public:
+  explicit LocalZone(std::string own) : own_(std::move(own)) {}
+  std::string of(const json& context) const {
+    const auto named = [&](const char* path) {
+      const json* z = lookup_path(context, path);
+      return z && z->is_string() && is_time_zone(z->get<std::string>()) ? z->get<std::string>() : std::string();
+    };
+    if (std::string zone = named("contact.timezone"); !zone.empty()) return zone;
+    if (!own_.empty()) return own_;
+    if (std::string zone = named("account.timezone"); !zone.empty()) return zone;
+    return "UTC";
+  }
+
+ private:
+  std::string own_;
+};
 
 // Numbers with numbers, strings with strings; anything else is unordered.
 std::optional<int> compare(const json& a, const json& b) {
@@ -66,10 +87,9 @@ bool equal(const json& a, const json& b) {
 
 class FieldCondition final : public Condition {
  public:
-  FieldCondition(std::string field, Op op, json value, TimeValue time)
-      : field_(std::move(field)), op_(op), value_(std::move(value)), time_(time) {}
+  FieldCondition(std::string field, Op op, json value) : field_(std::move(field)), op_(op), value_(std::move(value)) {}
 
-  bool matches(const json& context, int64_t now) const override {
+  bool matches(const json& context, int64_t) const override {
     const json* v = lookup_path(context, field_);
     if (op_ == Op::kExists) return v != nullptr;
     if (!v) return op_ == Op::kNe;
@@ -101,13 +121,7 @@ class FieldCondition final : public Condition {
           if (equal(*v, item)) return true;
         return false;
       case Op::kBefore:
-      case Op::kAfter: {
-        if (!v->is_string()) return false;
-        auto t = parse_time_ms(v->get<std::string>());
-        if (!t) return false;
-        const int64_t bound = time_.relative ? now + time_.ms : time_.ms;
-        return op_ == Op::kBefore ? *t < bound : *t > bound;
-      }
+      case Op::kAfter:  // TimeCondition's
       case Op::kExists:
         break;
     }
@@ -118,7 +132,35 @@ class FieldCondition final : public Condition {
   std::string field_;
   Op op_;
   json value_;
-  TimeValue time_;
+};
+
+// A time field before or after a time: RFC 3339, or a date alone (a
+// date-only booking or deadline), which is the moment its day begins on the
+// local clock (LocalZone), as wait_until reads it, not UTC midnight.
+class TimeCondition final : public Condition {
+ public:
+  TimeCondition(std::string field, bool before, TimeValue bound, std::string zone)
+      : field_(std::move(field)), before_(before), bound_(std::move(bound)), zone_(std::move(zone)) {}
+
+  bool matches(const json& context, int64_t now) const override {
+    const json* v = lookup_path(context, field_);
+    if (!v || !v->is_string()) return false;
+    const std::string& text = v->get_ref<const std::string&>();
+    const bool local = is_date_only(text) || !bound_.date.empty();
+    const std::string zone = local ? zone_.of(context) : std::string();
+    const auto t = local ? parse_local_time_ms(text, zone) : parse_time_ms(text);  // every zone here was found
+    if (!t) return false;
+    const int64_t bound = bound_.relative       ? now + bound_.ms
+                          : bound_.date.empty() ? bound_.ms
+                                                : *parse_local_time_ms(bound_.date, zone);
+    return before_ ? *t < bound : *t > bound;
+  }
+
+ private:
+  std::string field_;
+  bool before_;
+  TimeValue bound_;
+  LocalZone zone_;
 };
 
 // A date that comes back every year (a birthday, an anniversary of the first
@@ -135,24 +177,13 @@ class AnniversaryCondition final : public Condition {
     if (!v || !v->is_string()) return false;
     const auto yearly = read_month_day(v->get_ref<const std::string&>());
     if (!yearly) return false;
-    return period_.contains(*yearly, now, zone_of(context));  // every zone here was found
+    return period_.contains(*yearly, now, zone_.of(context));  // every zone here was found
   }
 
  private:
-  std::string zone_of(const json& context) const {
-    const auto named = [&](const char* path) {
-      const json* z = lookup_path(context, path);
-      return z && z->is_string() && is_time_zone(z->get<std::string>()) ? z->get<std::string>() : std::string();
-    };
-    if (std::string zone = named("contact.timezone"); !zone.empty()) return zone;
-    if (!zone_.empty()) return zone_;
-    if (std::string zone = named("account.timezone"); !zone.empty()) return zone;
-    return "UTC";
-  }
-
   std::string field_;
   LocalPeriod period_;
-  std::string zone_;
+  LocalZone zone_;
 };
 
 class GroupCondition final : public Condition {
@@ -182,6 +213,16 @@ class GroupCondition final : public Condition {
   std::vector<std::unique_ptr<Condition>> children_;
 };
 
+// A condition's own "timezone" ("" when it names none), or nothing when it is not one.
+std::optional<std::string> own_zone(const json& f, std::vector<ConditionProblem>& problems,
+                                    const std::string& pointer) {
+  const json zone = f.value("timezone", json(""));
+  if (zone.is_string() && (zone.get<std::string>().empty() || is_time_zone(zone.get<std::string>())))
+    return zone.get<std::string>();
+  problems.push_back({pointer + "/timezone", "expected an IANA time zone such as \"Asia/Omsk\""});
+  return std::nullopt;
+}
+
 std::unique_ptr<Condition> compile_anniversary(const json& f, std::vector<ConditionProblem>& problems,
                                                const std::string& pointer) {
   const json value = f.value("value", json());
@@ -189,21 +230,32 @@ std::unique_ptr<Condition> compile_anniversary(const json& f, std::vector<Condit
   if (!period)
     problems.push_back({pointer + "/value",
                         "expected today, tomorrow, this_week, this_month, next_month or next_<N>_days (N up to 366)"});
-  const json zone = f.value("timezone", json(""));
-  if (!zone.is_string() || (!zone.get<std::string>().empty() && !is_time_zone(zone.get<std::string>())))
-    problems.push_back({pointer + "/timezone", "expected an IANA time zone such as \"Asia/Omsk\""});
-  if (!period || !zone.is_string()) return nullptr;
-  return std::make_unique<AnniversaryCondition>(f["field"], *period, zone.get<std::string>());
+  const auto zone = own_zone(f, problems, pointer);
+  if (!period || !zone) return nullptr;
+  return std::make_unique<AnniversaryCondition>(f["field"], *period, *zone);
+}
+
+std::unique_ptr<Condition> compile_time(const json& f, Op op, std::vector<ConditionProblem>& problems,
+                                        const std::string& pointer) {
+  const auto bound = f.contains("value") ? parse_time_value(f["value"]) : std::nullopt;
+  if (!bound)
+    problems.push_back({pointer + "/value",
+                        "expected an RFC 3339 time, a date (\"2026-12-10\"), \"now\", or \"now-2d\" / \"now+1h\""});
+  const auto zone = own_zone(f, problems, pointer);
+  if (!bound || !zone) return nullptr;
+  return std::make_unique<TimeCondition>(f["field"], op == Op::kBefore, *bound, *zone);
 }
 
 std::unique_ptr<Condition> compile_field(const json& f, std::vector<ConditionProblem>& problems,
                                          const std::string& pointer) {
   const bool anniversary = f.contains("op") && f["op"] == "anniversary";
+  // Local days: a yearly date, or a date alone compared with a time.
+  const bool zoned = anniversary || (f.contains("op") && (f["op"] == "before" || f["op"] == "after"));
   for (const auto& [key, v] : f.items())
-    if (key != "field" && key != "op" && key != "value" && !(anniversary && key == "timezone"))
+    if (key != "field" && key != "op" && key != "value" && !(zoned && key == "timezone"))
       problems.push_back(
-          {pointer + "/" + escape_pointer_token(key), anniversary ? "unknown key (expected field, op, value, timezone)"
-                                                                  : "unknown key (expected field, op, value)"});
+          {pointer + "/" + escape_pointer_token(key),
+           zoned ? "unknown key (expected field, op, value, timezone)" : "unknown key (expected field, op, value)"});
   if (!f["field"].is_string() || f["field"].get<std::string>().empty()) {
     problems.push_back({pointer + "/field", "expected a dotted path such as \"contact.fields.city\""});
     return nullptr;
@@ -217,17 +269,17 @@ std::unique_ptr<Condition> compile_field(const json& f, std::vector<ConditionPro
                                              "anniversary)"});
     return nullptr;
   }
+  if (*op == Op::kBefore || *op == Op::kAfter) return compile_time(f, *op, problems, pointer);
   const bool has_value = f.contains("value");
   if (*op == Op::kExists) {
     if (has_value) problems.push_back({pointer + "/value", "'exists' takes no value"});
-    return std::make_unique<FieldCondition>(f["field"], *op, json(), TimeValue{});
+    return std::make_unique<FieldCondition>(f["field"], *op, json());
   }
   if (!has_value) {
     problems.push_back({pointer, "'" + op_text + "' needs a value"});
     return nullptr;
   }
   const json& value = f["value"];
-  TimeValue time;
   if (*op == Op::kIn && !value.is_array()) {
     problems.push_back({pointer + "/value", "'in' needs an array of values"});
     return nullptr;
@@ -237,19 +289,11 @@ std::unique_ptr<Condition> compile_field(const json& f, std::vector<ConditionPro
     problems.push_back({pointer + "/value", "'" + op_text + "' compares numbers or strings"});
     return nullptr;
   }
-  if (*op == Op::kBefore || *op == Op::kAfter) {
-    auto t = parse_time_value(value);
-    if (!t) {
-      problems.push_back({pointer + "/value", "expected an RFC 3339 time, \"now\", or \"now-2d\" / \"now+1h\""});
-      return nullptr;
-    }
-    time = *t;
-  }
   if ((value.is_object() || value.is_array()) && *op != Op::kIn) {
     problems.push_back({pointer + "/value", "expected a string, number, boolean or null"});
     return nullptr;
   }
-  return std::make_unique<FieldCondition>(f["field"], *op, value, time);
+  return std::make_unique<FieldCondition>(f["field"], *op, value);
 }
 
 }  // namespace
@@ -291,7 +335,7 @@ std::unique_ptr<Condition> Condition::compile(const json& filter, std::vector<Co
           {pointer + "/" + escape_pointer_token(path), "a filter value must be a string, number, boolean or null"});
       continue;
     }
-    children.push_back(std::make_unique<FieldCondition>(path, Op::kEq, value, TimeValue{}));
+    children.push_back(std::make_unique<FieldCondition>(path, Op::kEq, value));
   }
   if (problems.size() != before) return nullptr;
   return std::make_unique<GroupCondition>(GroupCondition::Kind::kAll, std::move(children));

@@ -9,10 +9,11 @@
 // missing (or null) field fails every comparison except != (true) — `exists`
 // tells them apart. before/after compare RFC 3339 times; the value may also
 // be "now", "now-2d" or "now+1h" ("no visit for 90 days": last_visit before
-// now-90d). anniversary: a yearly date ("1990-05-17", "17.05") falls in a
-// period around now (util/Zones.h LocalPeriod: "this_month" for "birthday
-// this month"), in the contact's zone, else the condition's "timezone", else
-// the context's "account.timezone" (segments give it), else UTC.
+// now-90d), and a date alone is the moment its local day begins. anniversary:
+// a yearly date ("1990-05-17", "17.05") falls in a period around now
+// (util/Zones.h LocalPeriod: "this_month" for "birthday this month"). Local
+// days are the contact's zone, else the condition's "timezone", else the
+// context's "account.timezone" (rules and segments give it), else UTC.
 #pragma once
 
 #include <memory>

@@ -756,6 +756,39 @@ TEST_F(PipelineTest, RulesReadTheContactAndEntityAsTheStoreKnowsThem) {
   EXPECT_EQ(calls[0].second.params["text"], "Омск: 900 (won)");
 }
 
+// A rule's filter counts a date alone in the account's time zone, not UTC.
+// Whatever the hour, the date is chosen so that the two disagree: from 10:00
+// UTC, tomorrow has begun at UTC+14 (so it is "before now" there); before
+// it, today has not yet begun at UTC-11 (so it is "after now").
+TEST_F(PipelineTest, ARulesFilterReadsADateAloneOnTheAccountsClock) {
+  const int64_t now = now_ms();
+  const bool late = (now / 3600000) % 24 >= 10;
+  const auto date = [&](int days) { return format_time_ms(now + days * 86400000LL).substr(0, 10); };
+  std::vector<ConditionProblem> problems;
+  CompiledRule day_begun = rule("booking day", {{"event", "booking.updated"}}, {action("remind")});
+  day_begun.filter = Condition::compile(
+      {{"field", "entity.fields.day"}, {"op", late ? "before" : "after"}, {"value", "now"}}, problems);
+  ASSERT_TRUE(problems.empty());
+  PipelineOptions options{100ms, 5};
+  options.account = {{"timezone", late ? "Pacific/Kiritimati" : "Pacific/Pago_Pago"}};
+  pipeline_ = std::make_unique<Pipeline>(*store_, std::vector<CompiledRule>{day_begun}, actions_, metrics_, options);
+  pipeline_->start();
+  auto booking = [](const std::string& id, const std::string& day) {
+    return json{{"id", id},
+                {"type", "booking.updated"},
+                {"entity", {{"type", "booking"}, {"id", id}, {"fields", {{"day", day}}}}}};
+  };
+  const json events{{"events", {booking("b1", date(late ? 1 : 0)), booking("b2", date(late ? 5 : -5))}}};
+  auto parsed = parse_events(events.dump(), now, 100, "api");
+  ASSERT_TRUE(parsed.problems.empty());
+  append(std::move(parsed.records));
+  const auto rows = settled(1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].event_id, "b1");
+  // The stored context is the event's, without the account (the interpreter adds it).
+  EXPECT_FALSE(json::parse(rows[0].context_json).contains("account"));
+}
+
 TEST_F(PipelineTest, TheRouterMovesAContactInAndOutOfADynamicSegmentAsItChanges) {
   std::vector<ConditionProblem> problems;
   PipelineOptions options{100ms, 5};

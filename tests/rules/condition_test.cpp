@@ -74,6 +74,38 @@ TEST(Condition, DatesAgainstFixedAndRelativeTimes) {
   EXPECT_FALSE(eval(cond("contact.name", "before", "now"), now));  // not a time
 }
 
+// A date alone is a local day (the contact's, the condition's, the
+// account's zone, else UTC), as wait_until reads it: not UTC midnight.
+TEST(Condition, ADateAloneIsTheLocalDayNotUtcMidnight) {
+  auto matches = [](const json& filter, const json& context, int64_t now) {
+    std::vector<ConditionProblem> problems;
+    auto c = Condition::compile(filter, problems);
+    EXPECT_TRUE(problems.empty()) << filter.dump() << ": " << (problems.empty() ? "" : problems[0].message);
+    return c && c->matches(context, now);
+  };
+  // 10 December begins at 2026-12-09T18:00:00Z in Omsk (UTC+6).
+  const json in_omsk = json::parse(R"({"account": {"timezone": "Asia/Omsk"}, "entity": {"fields":
+      {"booking": "2026-12-10", "paid_at": "2026-12-09T19:00:00Z"}}})");
+  const int64_t evening_before = *parse_time_ms("2026-12-09T20:00:00Z");  // already the 10th in Omsk
+  EXPECT_TRUE(matches(cond("entity.fields.booking", "before", "now"), in_omsk, evening_before));
+  EXPECT_FALSE(matches(cond("entity.fields.booking", "before", "now"), json::parse(R"({"entity": {"fields":
+      {"booking": "2026-12-10"}}})"),
+                       evening_before));  // in UTC it has not begun
+  // The bound as a date alone, too: paid during the 10th, Omsk time.
+  EXPECT_TRUE(matches(cond("entity.fields.paid_at", "after", "2026-12-10"), in_omsk, 0));
+  EXPECT_FALSE(
+      matches(cond("entity.fields.paid_at", "after", "2026-12-10"), json::object({{"entity", in_omsk["entity"]}}), 0));
+  // The contact's zone first, then the condition's own, then the account's.
+  json moscow_contact = in_omsk;
+  moscow_contact["contact"] = {{"timezone", "Europe/Moscow"}};  // the 10th begins at 21:00Z
+  EXPECT_FALSE(matches(cond("entity.fields.booking", "before", "now"), moscow_contact, evening_before));
+  json own = cond("entity.fields.booking", "before", "now");
+  own["timezone"] = "Europe/Moscow";
+  EXPECT_FALSE(matches(own, in_omsk, evening_before));
+  // A full time is the instant it names, whatever the zone.
+  EXPECT_TRUE(matches(cond("entity.fields.paid_at", "before", "now"), moscow_contact, evening_before));
+}
+
 TEST(Condition, GroupsCombine) {
   const json vip_in_omsk = {
       {"all", {cond("contact.tags", "contains", "vip"), cond("contact.fields.city", "=", "Омск")}}};
@@ -139,6 +171,8 @@ TEST(Condition, CompileErrorsPointAtTheCondition) {
       {{{"field", "x"}, {"op", "anniversary"}, {"value", "soon"}}, "/value", "this_month"},
       {{{"field", "x"}, {"op", "anniversary"}, {"value", "next_400_days"}}, "/value", "up to 366"},
       {{{"field", "x"}, {"op", "anniversary"}, {"value", "today"}, {"timezone", "Mars/Olympus"}}, "/timezone", "IANA"},
+      {{{"field", "x"}, {"op", "after"}, {"value", "now"}, {"timezone", "Mars/Olympus"}}, "/timezone", "IANA"},
+      {{{"field", "x"}, {"op", "<"}, {"value", 1}, {"timezone", "Asia/Omsk"}}, "/timezone", "unknown key"},
   };
   for (const auto& c : cases) {
     std::vector<ConditionProblem> problems;
