@@ -15,11 +15,13 @@ using nlohmann::json;
 namespace {
 std::atomic<int64_t> next_id{1};  // in-memory executions' ids: unique in the process
 
-bool takes(const CompiledRule& rule, const EmittedEvent& event) {
+bool takes(const CompiledRule& rule, const EmittedEvent& event, const json& account) {
   // Plugins' events carry no entity status: status triggers wait for the
   // durable pipeline's events.
   if (!rule.trigger || rule.trigger->fires(event.type, event.source, std::nullopt) != Trigger::Fire::kYes) return false;
-  return !rule.filter || rule.filter->matches(event.payload, now_ms());
+  if (!rule.filter) return true;
+  json context = event.payload;
+  return matches_with_account(*rule.filter, context, account, now_ms());
 }
 }  // namespace
 
@@ -60,7 +62,7 @@ sb_status CompletedRoutes::emit(EmittedEvent event, sb_emit_wait wait, std::func
   if (event.id.empty()) event.id = generate_event_id();
   std::vector<const CompiledRule*> matched;
   for (const auto& rule : rules_)
-    if (takes(rule, event)) matched.push_back(&rule);
+    if (takes(rule, event, options_.account)) matched.push_back(&rule);
   auto run = std::make_shared<Run>();
   run->event_id = event.id;
   run->deadline_ms = now_ms() + options_.max_wait.count();

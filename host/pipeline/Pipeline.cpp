@@ -331,22 +331,11 @@ json Pipeline::context_of(const StoredEvent& e) {
   return context;
 }
 
-bool Pipeline::filter_passes(const Condition& filter, json& context, int64_t now) const {
-  // A filter reads the account too (its time zone, for a date's local day),
-  // which an execution's stored context leaves out: the interpreter adds the
-  // config's when it runs.
-  const bool added = !context.contains("account");
-  if (added) context["account"] = options_.account;
-  const bool passes = filter.matches(context, now);
-  if (added) context.erase("account");
-  return passes;
-}
-
 void Pipeline::add_executions(const StoredEvent& e,
                               const std::vector<std::pair<const CompiledRule*, Trigger::Fire>>& fired, json& context,
                               std::string& context_text, int64_t now, std::vector<NewExecution>& out) const {
   for (const auto& [rule, fire] : fired) {
-    if (rule->filter && !filter_passes(*rule->filter, context, now)) continue;
+    if (rule->filter && !matches_with_account(*rule->filter, context, options_.account, now)) continue;
     if (context_text.empty()) context_text = dump_text(context);
     NewExecution execution{rule->name, e.record.id, context_text, std::nullopt, rule->priority, rule->version};
     if (fire == Trigger::Fire::kIfFirstForEntity)

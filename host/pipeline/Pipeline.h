@@ -80,9 +80,9 @@ class Pipeline {
   void stop();
   // Something may be due or routable now (saves waiting for the next poll).
   void wake();
-  // This node stored new events: wakes the loop if this node routes them. On
-  // a shared store, the router's node hears of them from the store instead,
-  // and a node that does not route has nothing to do with them.
+  // This node stored new events: wakes the loop if this node routes them (on
+  // a shared store, another node's router hears of them through the store's
+  // notification, and a node that does not route has nothing to do with them).
   void events_stored();
   // This node routes the events (of the nodes sharing a store, one does).
   bool routes() const { return routes_; }
@@ -117,8 +117,6 @@ class Pipeline {
   void add_executions(const StoredEvent& e, const std::vector<std::pair<const CompiledRule*, Trigger::Fire>>& fired,
                       nlohmann::json& context, std::string& context_text, int64_t now,
                       std::vector<NewExecution>& out) const;
-  // A rule's filter on an event's context, with the account in it.
-  bool filter_passes(const Condition& filter, nlohmann::json& context, int64_t now) const;
   // Rows leased to this host; `counted`: already reserved in flight.
   void start_rows(const std::vector<ExecutionRow>& rows, bool counted = false);
   void start_step(const ExecutionRow& row);

@@ -377,6 +377,7 @@ sb_status crm_apply_fn(const sb_host* host, sb_str call_key, sb_str change_json,
                        void* user_data) {
   InstanceHost* h = self(host);
   if (!h || !h->crm_granted || !done) return SB_ERR_INVALID_ARGUMENT;
+  if (h->stopped) return SB_ERR_UNAVAILABLE;  // it could be answered after the instance is gone
   const std::string key = text(call_key);
   CallSubject call;
   {

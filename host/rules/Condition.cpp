@@ -237,7 +237,11 @@ std::unique_ptr<Condition> compile_anniversary(const json& f, std::vector<Condit
 
 std::unique_ptr<Condition> compile_time(const json& f, Op op, std::vector<ConditionProblem>& problems,
                                         const std::string& pointer) {
-  const auto bound = f.contains("value") ? parse_time_value(f["value"]) : std::nullopt;
+  if (!f.contains("value")) {
+    problems.push_back({pointer, "'" + f["op"].get<std::string>() + "' needs a value"});
+    return nullptr;
+  }
+  const auto bound = parse_time_value(f["value"]);
   if (!bound)
     problems.push_back({pointer + "/value",
                         "expected an RFC 3339 time, a date (\"2026-12-10\"), \"now\", or \"now-2d\" / \"now+1h\""});
@@ -297,6 +301,27 @@ std::unique_ptr<Condition> compile_field(const json& f, std::vector<ConditionPro
 }
 
 }  // namespace
+
+bool matches_with_account(const Condition& filter, json& context, const json& account, int64_t now_ms) {
+  std::optional<json> body_account;
+  if (auto it = context.find("account"); it != context.end()) body_account = std::move(*it);
+  context["account"] = account;
+  const auto restore = [&] {
+    if (body_account)
+      context["account"] = std::move(*body_account);
+    else
+      context.erase("account");
+  };
+  bool passes = false;
+  try {
+    passes = filter.matches(context, now_ms);
+  } catch (...) {
+    restore();
+    throw;
+  }
+  restore();
+  return passes;
+}
 
 std::unique_ptr<Condition> Condition::compile(const json& filter, std::vector<ConditionProblem>& problems,
                                               const std::string& pointer) {

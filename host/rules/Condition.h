@@ -41,4 +41,10 @@ class Condition {
                                             const std::string& pointer = "");
 };
 
+// A rule's filter on an event's context, reading the config's `account` (its
+// time zone, for a date's local day), as the interpreter's branches do, in
+// place of any the event's body names; `context` is left as it was.
+bool matches_with_account(const Condition& filter, nlohmann::json& context, const nlohmann::json& account,
+                          int64_t now_ms);
+
 }  // namespace sb

@@ -1,8 +1,8 @@
 // One thread of a plugin's own that runs jobs in order, for work that may not
 // run on the host's [step] threads: a store read through switchboard.crm/1,
-// a speech render. Owned by the instance: its destructor finishes the job
-// under way, runs the ones still queued with `stopping` set (so each can
-// report that it did not run) and joins, before the host goes.
+// a speech render. Owned by the instance: stop() (or its destructor)
+// finishes the job under way, runs the ones still queued with `stopping` set
+// (so each can report that it did not run) and joins.
 #pragma once
 
 #include <condition_variable>
@@ -20,13 +20,18 @@ class SerialWorker {
   using Job = std::function<void(bool stopping)>;
 
   SerialWorker() : thread_([this] { run(); }) {}
-  ~SerialWorker() {
+  ~SerialWorker() { stop(); }
+
+  // Finishes the job under way, runs the queued ones with `stopping` set and
+  // joins: call it from the plugin's stop(), so that no job of it asks the
+  // host for anything once the host stops its instances. Idempotent.
+  void stop() {
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
     }
     wake_.notify_one();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
   SerialWorker(const SerialWorker&) = delete;
   SerialWorker& operator=(const SerialWorker&) = delete;
@@ -56,7 +61,11 @@ class SerialWorker {
         jobs_.pop_front();
         stopping = stopping_;
       }
-      job(stopping);
+      try {
+        job(stopping);
+      } catch (...) {
+        // A job reports its own failures; one that threw must not end the host.
+      }
     }
   }
 

@@ -60,6 +60,9 @@ class Tasks : public switchboard::Plugin {
     timezone_ = config.value("timezone", "");
   }
 
+  // Before the host stops its services: no query or change of the worker's comes later.
+  void stop() override { worker_.stop(); }
+
   void invoke(const switchboard::ActionCall& call, switchboard::Completion done) override {
     const json params = json::parse(call.params_json, nullptr, false);
     json subject = json::parse(call.subject_json.empty() ? std::string_view("{}") : call.subject_json, nullptr, false);
@@ -238,21 +241,35 @@ class Tasks : public switchboard::Plugin {
                        {{{"field", "entity.fields.about.type"}, {"op", "="}, {"value", about["type"]}},
                         {{"field", "entity.fields.about.id"}, {"op", "="}, {"value", about["id"]}},
                         {{"field", "entity.status"}, {"op", "in"}, {"value", {"open", "in_progress"}}}}}};
-    worker_.post([this, key = std::string(call.idempotency_key), filter = filter.dump(), done](bool stopping) {
+    worker_.post([this, key = std::string(call.idempotency_key), deadline = call.deadline_unix_ms,
+                  filter = filter.dump(), done](bool stopping) {
       if (stopping) return done(ActionResult::retry("the tasks instance is stopping"));
-      std::vector<std::string> ids;
-      for (std::string after;;) {
-        const auto page = host_.crm_query_entities("task", filter, after, 1000);
-        const json found = page ? json::parse(*page, nullptr, false) : json();
-        if (!found.is_object()) return done(ActionResult::retry("the host could not list the tasks"));
-        for (const json& task : found.value("items", json::array())) ids.push_back(task.value("id", ""));
-        if (!found["next"].is_string()) break;
-        after = found["next"].get<std::string>();
+      // Queued past the call's deadline: the host has given up on it and will run it again.
+      if (deadline > 0 && host_.now_unix_ms() > deadline) return;
+      try {
+        cancel_found(key, filter, done);
+      } catch (const std::exception& e) {
+        done(ActionResult::retry(std::string("the tasks could not be cancelled: ") + e.what()));
       }
-      if (ids.empty()) return done(ActionResult::done("", json{{"tasks", json::array()}}.dump()));
-      auto changes = std::make_shared<Changes>(ids.size(), done);
-      for (const std::string& id : ids) apply(key, cancellation(id), changes, id);
     });
+  }
+
+  // On the worker: the open tasks the filter finds, each cancelled.
+  void cancel_found(const std::string& key, const std::string& filter, switchboard::Completion done) {
+    std::vector<std::string> ids;
+    for (std::string after;;) {
+      const auto page = host_.crm_query_entities("task", filter, after, 1000);
+      const json found = page ? json::parse(*page, nullptr, false) : json();
+      if (!found.is_object()) return done(ActionResult::retry("the host could not list the tasks"));
+      for (const json& task : found.value("items", json::array()))
+        if (task.is_object() && task.contains("id") && task["id"].is_string()) ids.push_back(task["id"]);
+      const json next = found.value("next", json());
+      if (!next.is_string()) break;
+      after = next.get<std::string>();
+    }
+    if (ids.empty()) return done(ActionResult::done("", json{{"tasks", json::array()}}.dump()));
+    auto changes = std::make_shared<Changes>(ids.size(), done);
+    for (const std::string& id : ids) apply(key, cancellation(id), changes, id);
   }
 
   // Keyed by the task, so that a retry finding fewer open tasks changes none twice.
@@ -269,8 +286,8 @@ class Tasks : public switchboard::Plugin {
     const sb_status status =
         host_.crm_apply(call_key, change.dump(),
                         [changes, task_id](sb_status s, std::string_view r) { changes->answered(s, r, task_id); });
-    if (status != SB_OK)
-      changes->answered(SB_ERR_INVALID_ARGUMENT, "the host refused the change for this call", task_id);
+    if (status != SB_OK)  // no call in flight with that key: the parameters' fault; the host stopping: later
+      changes->answered(status, "the host refused the change for this call", task_id);
   }
 
   switchboard::Host& host_;
