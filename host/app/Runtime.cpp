@@ -178,9 +178,12 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   RecordRules record_rules{config_.pipelines, {}};
   for (const auto& [name, segment] : config_.segments)
     if (!segment.dynamic()) record_rules.segments.insert(name);  // a dynamic one's filter decides
-  crm_ = std::make_unique<CrmService>(*store_, std::move(record_rules), [this] {
-    if (pipeline_) pipeline_->wake();
-  });
+  crm_ = std::make_unique<CrmService>(
+      *store_, std::move(record_rules),
+      [this] {
+        if (pipeline_) pipeline_->wake();
+      },
+      config_.account);
   deps_.crm = crm_.get();
   for (const auto& instance : config_.instances) {
     deps_.instance_secrets[instance.name] = secret_names(instance.config);

@@ -74,8 +74,8 @@ CrmAnswer scan(RecordQuery page, size_t limit, const std::function<std::vector<R
 
 }  // namespace
 
-CrmService::CrmService(Store& store, RecordRules rules, std::function<void()> stored)
-    : store_(store), rules_(std::move(rules)), stored_(std::move(stored)) {}
+CrmService::CrmService(Store& store, RecordRules rules, std::function<void()> stored, json account)
+    : store_(store), rules_(std::move(rules)), stored_(std::move(stored)), account_(std::move(account)) {}
 
 CrmAnswer CrmService::get(const std::string& kind, const std::string& id) {
   if (kind == "contact") {
@@ -100,7 +100,7 @@ CrmAnswer CrmService::query(const std::string& filter_json, const std::string& a
       [](const StoredContact& c) { return c.key; }, [](const StoredContact& c) { return c.key; },
       [&](const StoredContact& c) -> std::optional<json> {
         json item = contact_json(c);
-        if (!condition.matches(json{{"contact", item["data"]}}, now)) return std::nullopt;
+        if (!condition.matches(json{{"contact", item["data"]}, {"account", account_}}, now)) return std::nullopt;
         return item;
       });
 }
@@ -125,7 +125,7 @@ CrmAnswer CrmService::query_entities(const std::string& type, const std::string&
         seen["type"] = e.type;
         seen["id"] = e.id;
         seen["status"] = item["status"];
-        if (!condition.matches(json{{"entity", std::move(seen)}}, now)) return std::nullopt;
+        if (!condition.matches(json{{"entity", std::move(seen)}, {"account", account_}}, now)) return std::nullopt;
         return item;
       });
 }

@@ -14,7 +14,10 @@ namespace sb {
 class CrmService final : public CrmRecords {
  public:
   // `stored` runs after each change is committed (it wakes the pipeline).
-  CrmService(Store& store, RecordRules rules, std::function<void()> stored);
+  // `account` is the config's, which queries read as rules do (its time zone
+  // for a date's local day).
+  CrmService(Store& store, RecordRules rules, std::function<void()> stored,
+             nlohmann::json account = nlohmann::json::object());
 
   CrmAnswer get(const std::string& kind, const std::string& id) override;
   CrmAnswer query(const std::string& filter_json, const std::string& after, size_t limit) override;
@@ -27,6 +30,7 @@ class CrmService final : public CrmRecords {
   Store& store_;
   const RecordRules rules_;
   std::function<void()> stored_;
+  const nlohmann::json account_;
 };
 
 }  // namespace sb
