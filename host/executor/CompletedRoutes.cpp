@@ -15,13 +15,12 @@ using nlohmann::json;
 namespace {
 std::atomic<int64_t> next_id{1};  // in-memory executions' ids: unique in the process
 
-bool takes(const CompiledRule& rule, const EmittedEvent& event, const json& account) {
+// `event`'s payload is the filter's context, left as it was.
+bool takes(const CompiledRule& rule, EmittedEvent& event, const json& account) {
   // Plugins' events carry no entity status: status triggers wait for the
   // durable pipeline's events.
   if (!rule.trigger || rule.trigger->fires(event.type, event.source, std::nullopt) != Trigger::Fire::kYes) return false;
-  if (!rule.filter) return true;
-  json context = event.payload;
-  return matches_with_account(*rule.filter, context, account, now_ms());
+  return !rule.filter || matches_with_account(*rule.filter, event.payload, account, now_ms());
 }
 }  // namespace
 
