@@ -1,6 +1,9 @@
-// Asynchronous outbound HTTP(S) on libcurl's multi interface, driven by the
-// host's event loops: thousands of requests can be in flight without a
-// thread each, and connections are reused across requests to the same host.
+// Asynchronous outbound HTTP(S) driven by the host's event loops: thousands
+// of requests can be in flight without a thread each, and connections are
+// reused across requests to the same host. The loops speak HTTP/1.1
+// themselves (ConnectionPool); when the environment names an outbound proxy
+// (http_proxy, https_proxy, all_proxy, no_proxy) libcurl carries every
+// request instead (CurlDriver).
 //
 // A request sent from one of its loops' threads, or from a loop of the
 // `senders` group (the HTTP server's), runs on that loop, so its callback

@@ -1,0 +1,111 @@
+#include "http/WireRequest.h"
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <strings.h>
+
+#include <memory>
+
+namespace sb {
+
+namespace {
+
+struct UrlHandle {
+  CURLU* url = curl_url();
+  ~UrlHandle() { curl_url_cleanup(url); }
+  // One part of the URL, or empty.
+  std::string part(CURLUPart what, unsigned flags = 0) const {
+    char* value = nullptr;
+    if (curl_url_get(url, what, &value, flags) != CURLUE_OK || !value) return {};
+    std::string s(value);
+    curl_free(value);
+    return s;
+  }
+};
+
+bool is_token(const std::string& s) {
+  if (s.empty()) return false;
+  for (const char c : s)
+    if (c <= ' ' || c >= 127 || std::string_view("\"(),/:;<=>?@[\\]{}").find(c) != std::string_view::npos) return false;
+  return true;
+}
+
+bool has_line_break(const std::string& s) { return s.find_first_of("\r\n") != std::string::npos; }
+
+std::string base64(const std::string& s) {
+  std::string out(4 * ((s.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+}  // namespace
+
+WireRequest to_wire(const OutboundRequest& request) {
+  WireRequest wire;
+  UrlHandle url;
+  if (!url.url || curl_url_set(url.url, CURLUPART_URL, request.url.c_str(), CURLU_GUESS_SCHEME) != CURLUE_OK) {
+    wire.error = "URL rejected: " + request.url;
+    return wire;
+  }
+  const std::string scheme = url.part(CURLUPART_SCHEME);
+  if (scheme != "http" && scheme != "https") {
+    wire.error = "Unsupported protocol: " + scheme;
+    return wire;
+  }
+  if (!is_token(request.method)) {
+    wire.error = "not an HTTP method: " + request.method;
+    return wire;
+  }
+  wire.origin.tls = scheme == "https";
+  std::string host = url.part(CURLUPART_HOST);
+  const std::string port = url.part(CURLUPART_PORT, CURLU_DEFAULT_PORT);
+  const bool default_port = url.part(CURLUPART_PORT).empty() || port == (wire.origin.tls ? "443" : "80");
+  const std::string host_header = default_port ? host : host + ":" + port;
+  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  wire.origin.host = host;
+  wire.origin.port = static_cast<uint16_t>(std::stoi(port));
+  wire.head = request.method == "HEAD";
+  const bool with_body = request.method != "GET" && !wire.head;
+
+  std::string target = url.part(CURLUPART_PATH);
+  if (target.empty()) target = "/";
+  if (const std::string query = url.part(CURLUPART_QUERY); !query.empty()) target += "?" + query;
+
+  auto given = [&](const char* name) {
+    for (const auto& [n, v] : request.headers)
+      if (strcasecmp(n.c_str(), name) == 0) return true;
+    return false;
+  };
+  std::string& b = wire.bytes;
+  b.reserve(160 + request.url.size() + request.body.size());
+  b.append(request.method).append(" ").append(target).append(" HTTP/1.1\r\n");
+  if (!given("Host")) b.append("Host: ").append(host_header).append("\r\n");
+  if (!given("Authorization"))
+    if (const std::string user = url.part(CURLUPART_USER, CURLU_URLDECODE); !user.empty())
+      b.append("Authorization: Basic ")
+          .append(base64(user + ":" + url.part(CURLUPART_PASSWORD, CURLU_URLDECODE)))
+          .append("\r\n");
+  if (!given("Accept")) b.append("Accept: */*\r\n");
+  for (const auto& [name, value] : request.headers) {
+    if (value.empty() || strcasecmp(name.c_str(), "Content-Length") == 0 ||
+        strcasecmp(name.c_str(), "Transfer-Encoding") == 0)
+      continue;
+    if (!is_token(name) || has_line_break(value)) {
+      wire.error = "header not sent: " + name + " (a header's name is one token and its value one line)";
+      wire.bytes.clear();
+      return wire;
+    }
+    b.append(name).append(": ").append(value).append("\r\n");
+  }
+  if (with_body) {
+    if (!given("Content-Type")) b.append("Content-Type: application/x-www-form-urlencoded\r\n");
+    b.append("Content-Length: ").append(std::to_string(request.body.size())).append("\r\n\r\n").append(request.body);
+  } else {
+    b.append("\r\n");
+  }
+  return wire;
+}
+
+}  // namespace sb

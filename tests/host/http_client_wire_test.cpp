@@ -1,0 +1,258 @@
+// The outbound client's HTTP/1.1 on the wire, against a server that plays a
+// script: what a provider receives, the answers' framings, a kept-alive
+// connection the peer closed, host names, and the proxy the environment
+// names.
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/StreamSocket.h>
+#include <gtest/gtest.h>
+#include <strings.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <functional>
+#include <future>
+#include <thread>
+
+#include "http/HttpClient.h"
+
+namespace sb {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Accepts connections one after another on 127.0.0.1 and hands each to the
+// script, on a thread of its own.
+class ScriptedServer {
+ public:
+  using Script = std::function<void(Poco::Net::StreamSocket&, int connection)>;
+  explicit ScriptedServer(Script script)
+      : socket_(Poco::Net::SocketAddress("127.0.0.1", 0)), script_(std::move(script)) {
+    thread_ = std::thread([this] {
+      for (int n = 0; !stopping_; ++n) {
+        if (!socket_.poll(Poco::Timespan(0, 20000), Poco::Net::Socket::SELECT_READ)) {
+          --n;
+          continue;
+        }
+        Poco::Net::StreamSocket connection = socket_.acceptConnection();
+        connections_ = n + 1;
+        script_(connection, n);
+      }
+    });
+  }
+  ~ScriptedServer() {
+    stopping_ = true;
+    thread_.join();
+  }
+  uint16_t port() const { return socket_.address().port(); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
+  int connections() const { return connections_; }
+
+ private:
+  Poco::Net::ServerSocket socket_;
+  Script script_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
+
+// One request's bytes: its head and the body its Content-Length announces.
+std::string read_request(Poco::Net::StreamSocket& s) {
+  std::string data;
+  char buffer[4096];
+  size_t head_end = std::string::npos;
+  while ((head_end = data.find("\r\n\r\n")) == std::string::npos) {
+    const int n = s.receiveBytes(buffer, sizeof buffer);
+    if (n <= 0) return data;
+    data.append(buffer, static_cast<size_t>(n));
+  }
+  size_t length = 0;
+  for (const char* name : {"\r\nContent-Length: ", "\r\ncontent-length: "})
+    if (const size_t at = data.find(name); at != std::string::npos && at < head_end)
+      length = std::stoul(data.substr(at + std::strlen(name)));
+  while (data.size() < head_end + 4 + length) {
+    const int n = s.receiveBytes(buffer, sizeof buffer);
+    if (n <= 0) break;
+    data.append(buffer, static_cast<size_t>(n));
+  }
+  return data;
+}
+
+void answer(Poco::Net::StreamSocket& s, const std::string& bytes) {
+  s.sendBytes(bytes.data(), static_cast<int>(bytes.size()));
+}
+
+OutboundResponse send_and_wait(HttpClient& client, OutboundRequest request) {
+  std::promise<OutboundResponse> got;
+  EXPECT_TRUE(client.send(std::move(request), [&](OutboundResponse&& r) { got.set_value(std::move(r)); }));
+  auto future = got.get_future();
+  EXPECT_EQ(future.wait_for(20s), std::future_status::ready);
+  return future.get();
+}
+
+TEST(HttpClientWire, ARequestCarriesHostAcceptLengthAndLibcurlsDefaultContentType) {
+  std::promise<std::string> seen;
+  ScriptedServer server([&](Poco::Net::StreamSocket& s, int) {
+    seen.set_value(read_request(s));
+    answer(s, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  });
+  HttpClient client;
+  OutboundRequest r;
+  r.url = "http://user:p%40ss@127.0.0.1:" + std::to_string(server.port()) + "/send/../api/v1?to=1&x=%20";
+  r.headers = {{"X-Trace", "abc"}, {"X-Empty", ""}};
+  r.body = "a=1&b=2";
+  EXPECT_EQ(send_and_wait(client, r).status, 200);
+  const std::string wire = seen.get_future().get();
+  EXPECT_EQ(wire.rfind("POST /api/v1?to=1&x=%20 HTTP/1.1\r\n", 0), 0u) << wire;
+  EXPECT_NE(wire.find("\r\nHost: 127.0.0.1:" + std::to_string(server.port()) + "\r\n"), std::string::npos) << wire;
+  EXPECT_NE(wire.find("\r\nAccept: */*\r\n"), std::string::npos) << wire;
+  EXPECT_NE(wire.find("\r\nAuthorization: Basic dXNlcjpwQHNz\r\n"), std::string::npos) << wire;  // user:p@ss
+  EXPECT_NE(wire.find("\r\nContent-Type: application/x-www-form-urlencoded\r\n"), std::string::npos) << wire;
+  EXPECT_NE(wire.find("\r\nContent-Length: 7\r\n\r\na=1&b=2"), std::string::npos) << wire;
+  EXPECT_NE(wire.find("\r\nX-Trace: abc\r\n"), std::string::npos) << wire;
+  EXPECT_EQ(wire.find("X-Empty"), std::string::npos) << wire;  // libcurl drops a header without a value too
+}
+
+TEST(HttpClientWire, ACallersContentTypeAndHostWinAndAGetSendsNoBody) {
+  std::promise<std::string> seen;
+  ScriptedServer server([&](Poco::Net::StreamSocket& s, int) {
+    seen.set_value(read_request(s));
+    answer(s, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  });
+  HttpClient client;
+  OutboundRequest r;
+  r.method = "GET";
+  r.url = server.url() + "/q";
+  r.headers = {{"Host", "api.example.com"}, {"Content-Type", "application/json"}};
+  r.body = "ignored";
+  EXPECT_EQ(send_and_wait(client, r).status, 200);
+  const std::string wire = seen.get_future().get();
+  EXPECT_EQ(wire.find("127.0.0.1"), std::string::npos) << wire;
+  EXPECT_NE(wire.find("\r\nHost: api.example.com\r\n"), std::string::npos) << wire;
+  EXPECT_EQ(wire.find("Content-Length"), std::string::npos) << wire;
+  EXPECT_EQ(wire.find("ignored"), std::string::npos) << wire;
+}
+
+TEST(HttpClientWire, AHeaderWithALineBreakIsRefusedBeforeAnythingIsSent) {
+  ScriptedServer server([&](Poco::Net::StreamSocket& s, int) { read_request(s); });
+  HttpClient client;
+  OutboundRequest r;
+  r.url = server.url() + "/";
+  r.headers = {{"X-Note", "a\r\nX-Injected: 1"}};
+  OutboundResponse resp = send_and_wait(client, r);
+  EXPECT_EQ(resp.status, 0);
+  EXPECT_NE(resp.transport_error.find("X-Note"), std::string::npos) << resp.transport_error;
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(server.connections(), 0);
+}
+
+TEST(HttpClientWire, ChunkedInterimAndCloseDelimitedAnswersAreRead) {
+  ScriptedServer server([&](Poco::Net::StreamSocket& s, int connection) {
+    read_request(s);
+    if (connection == 0) {
+      answer(s,
+             "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n"
+             "X-Id:  42 \r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+      read_request(s);  // the next request comes on the same connection
+    }
+    answer(s, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end");
+    s.shutdown();
+  });
+  HttpClient client;
+  OutboundRequest r;
+  r.url = server.url() + "/";
+  OutboundResponse chunked = send_and_wait(client, r);
+  EXPECT_EQ(chunked.status, 201) << chunked.transport_error;
+  EXPECT_EQ(chunked.body, "hello world");
+  ASSERT_EQ(chunked.headers.size(), 2u);
+  EXPECT_EQ(chunked.headers[1], (std::pair<std::string, std::string>("X-Id", "42")));
+  OutboundResponse until_close = send_and_wait(client, r);
+  EXPECT_EQ(until_close.status, 200) << until_close.transport_error;
+  EXPECT_EQ(until_close.body, "until the end");
+  EXPECT_EQ(server.connections(), 1);
+}
+
+TEST(HttpClientWire, AKeptAliveConnectionThePeerDroppedIsRetriedOnANewOneOnce) {
+  std::atomic<int> requests{0};
+  ScriptedServer server([&](Poco::Net::StreamSocket& s, int connection) {
+    read_request(s);
+    ++requests;
+    answer(s, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst");
+    if (connection == 0) {
+      read_request(s);  // read, then dropped unanswered: as a server closing an idle connection at that moment
+      ++requests;
+      s.close();
+    }
+  });
+  HttpClient client;
+  OutboundRequest r;
+  r.url = server.url() + "/";
+  EXPECT_EQ(send_and_wait(client, r).body, "first");
+  OutboundResponse again = send_and_wait(client, r);
+  EXPECT_EQ(again.status, 200) << again.transport_error;
+  EXPECT_EQ(requests, 3);
+  EXPECT_EQ(server.connections(), 2);
+}
+
+TEST(HttpClientWire, AnIdleConnectionThePeerClosedIsNotUsedAgain) {
+  ScriptedServer server([&](Poco::Net::StreamSocket& s, int) {
+    read_request(s);
+    answer(s, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    s.close();  // with no word in the answer: only the closed socket says it
+  });
+  HttpClient client;
+  OutboundRequest r;
+  r.url = server.url() + "/";
+  EXPECT_EQ(send_and_wait(client, r).status, 200);
+  std::this_thread::sleep_for(100ms);  // the close reaches the client while the connection is idle
+  OutboundResponse again = send_and_wait(client, r);
+  EXPECT_EQ(again.status, 200) << again.transport_error;
+  EXPECT_EQ(server.connections(), 2);
+}
+
+TEST(HttpClientWire, AHostNameResolvesAndEachAddressIsTried) {
+  ScriptedServer server([&](Poco::Net::StreamSocket& s, int) {
+    read_request(s);
+    answer(s, "HTTP/1.1 204 No Content\r\n\r\n");
+  });
+  HttpClient client;
+  OutboundRequest r;
+  r.method = "GET";
+  // "localhost" may name ::1 first, where nothing listens.
+  r.url = "http://localhost:" + std::to_string(server.port()) + "/";
+  OutboundResponse resp = send_and_wait(client, r);
+  EXPECT_EQ(resp.status, 204) << resp.transport_error;
+}
+
+TEST(HttpClientWire, AHostThatDoesNotResolveIsATransportError) {
+  HttpClient client;
+  OutboundRequest r;
+  r.url = "http://no-such-host.invalid/";
+  OutboundResponse resp = send_and_wait(client, r);
+  EXPECT_EQ(resp.status, 0);
+  EXPECT_NE(resp.transport_error.find("resolve"), std::string::npos) << resp.transport_error;
+}
+
+TEST(HttpClientWire, AProxyInTheEnvironmentCarriesTheRequests) {
+  std::promise<std::string> seen;
+  ScriptedServer proxy([&](Poco::Net::StreamSocket& s, int) {
+    seen.set_value(read_request(s));
+    answer(s, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nproxied");
+  });
+  ::setenv("http_proxy", proxy.url().c_str(), 1);
+  OutboundResponse resp;
+  {
+    HttpClient client;
+    OutboundRequest r;
+    r.url = "http://provider.invalid/send";
+    resp = send_and_wait(client, r);
+  }
+  ::unsetenv("http_proxy");
+  EXPECT_EQ(resp.status, 200) << resp.transport_error;
+  EXPECT_EQ(resp.body, "proxied");
+  auto request = seen.get_future();
+  ASSERT_EQ(request.wait_for(1s), std::future_status::ready);
+  EXPECT_EQ(request.get().rfind("POST http://provider.invalid/send HTTP/1.1\r\n", 0), 0u);
+}
+
+}  // namespace
+}  // namespace sb
