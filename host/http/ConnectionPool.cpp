@@ -9,10 +9,13 @@ namespace sb {
 
 namespace {
 using namespace std::chrono_literals;
-constexpr auto kAddressesKept = 60s;
+constexpr auto kAddressesFresh = 60s;
+constexpr auto kFailureKept = 5s;
 // libcurl's default: an older connection may have been dropped by a NAT or
 // a load balancer without a word.
 constexpr auto kIdleKept = 118s;
+// Origins remembered with nothing open or waiting, beyond which they go.
+constexpr size_t kSitesKept = 256;
 
 OutboundResponse failure(std::string error) {
   OutboundResponse r;
@@ -26,6 +29,9 @@ struct ConnectionPool::Job {
   WireRequest wire;
   Site* site = nullptr;
   OutboundConnection* connection = nullptr;  // the one carrying it, if any
+  std::list<Job*>::iterator queued;          // valid while in_queue
+  bool in_queue = false;
+  bool awaiting_addresses = false;
   EventLoop::TimerId timer = 0;
   std::chrono::milliseconds timeout{0};
   bool retried = false;
@@ -34,10 +40,14 @@ struct ConnectionPool::Job {
 struct ConnectionPool::Site {
   Origin origin;
   std::vector<SocketAddress> addresses;
-  Clock::time_point resolved_until{};
+  Clock::time_point fresh_until{};
   bool resolving = false;
+  std::string failure;  // the last lookup's, while no addresses are known
+  Clock::time_point failure_until{};
+  size_t open = 0;                        // connections to it, idle or busy
+  size_t jobs = 0;                        // requests for it not yet answered
   std::vector<OutboundConnection*> idle;  // the most recently used last
-  std::deque<Job*> waiting;
+  std::vector<Job*> unresolved;           // waiting for its first addresses
 };
 
 ConnectionPool::ConnectionPool(EventLoop& loop, const HttpClientOptions& options, const TlsContext& tls,
@@ -46,12 +56,25 @@ ConnectionPool::ConnectionPool(EventLoop& loop, const HttpClientOptions& options
 
 ConnectionPool::~ConnectionPool() { close(); }
 
+bool ConnectionPool::at_limit() const { return links_.size() >= static_cast<size_t>(options_.max_connections); }
+
+// A request that cannot start is answered from the loop, not from inside
+// send(): a caller that retries at once does not recurse.
+void ConnectionPool::fail_soon(std::unique_ptr<Transfer> t, std::string error) {
+  Transfer* raw = t.release();
+  if (!loop_.post([raw, error = std::move(error)] {
+        std::unique_ptr<Transfer> owned(raw);
+        deliver(*owned, failure(error));
+      }))
+    delete raw;
+}
+
 void ConnectionPool::start(std::unique_ptr<Transfer> t) {
-  if (!*open_) return deliver(*t, failure("client shut down"));
+  if (!*open_) return fail_soon(std::move(t), "client shut down");
   auto job = std::make_unique<Job>();
   job->wire = to_wire(t->request);
   if (job->wire.error.empty() && job->wire.origin.tls && !tls_.error().empty()) job->wire.error = tls_.error();
-  if (!job->wire.error.empty()) return deliver(*t, failure(job->wire.error));
+  if (!job->wire.error.empty()) return fail_soon(std::move(t), job->wire.error);
   job->timeout = t->request.timeout.count() > 0 ? t->request.timeout : options_.default_timeout;
   job->transfer = std::move(t);
   Job* raw = job.get();
@@ -61,20 +84,25 @@ void ConnectionPool::start(std::unique_ptr<Transfer> t) {
     timed_out(raw);
   });
   raw->site = &site_for(raw->wire.origin);
+  ++raw->site->jobs;
   place(raw);
 }
 
 ConnectionPool::Site& ConnectionPool::site_for(const Origin& origin) {
-  auto [it, added] = sites_.try_emplace(origin.key());
-  if (added) {
-    it->second = std::make_unique<Site>();
-    it->second->origin = origin;
-    if (auto literal = resolve_literal(origin.host, origin.port)) {
-      it->second->addresses = std::move(literal->addresses);
-      it->second->resolved_until = Clock::time_point::max();
-    }
+  const std::string key = origin.key();
+  if (auto it = sites_.find(key); it != sites_.end()) return *it->second;
+  if (sites_.size() >= kSitesKept)
+    std::erase_if(sites_, [](const auto& entry) {
+      const Site& s = *entry.second;
+      return s.open == 0 && s.jobs == 0 && !s.resolving;
+    });
+  auto site = std::make_unique<Site>();
+  site->origin = origin;
+  if (auto literal = resolve_literal(origin.host, origin.port)) {
+    site->addresses = std::move(literal->addresses);
+    site->fresh_until = Clock::time_point::max();
   }
-  return *it->second;
+  return *sites_.emplace(key, std::move(site)).first->second;
 }
 
 void ConnectionPool::place(Job* job) {
@@ -86,26 +114,44 @@ void ConnectionPool::place(Job* job) {
     if (Clock::now() - link.idle_since < kIdleKept) return carry(link, job);
     drop(*c);
   }
-  if (Clock::now() >= site.resolved_until) {
-    site.waiting.push_back(job);
-    ++waiting_;
-    return resolve(site);
+  const auto now = Clock::now();
+  if (now >= site.fresh_until) {
+    if (site.addresses.empty() && now < site.failure_until) {
+      // No lookup for every request to a name that does not resolve.
+      loop_.cancel(job->timer);
+      job->timer = loop_.run_after(0ms, [this, job] {
+        job->timer = 0;
+        finish(job, failure(job->site->failure));
+      });
+      return;
+    }
+    resolve(site);  // known addresses stay in use meanwhile
+    if (site.addresses.empty()) {
+      job->awaiting_addresses = true;
+      site.unresolved.push_back(job);
+      return;
+    }
   }
-  if (links_.size() < static_cast<size_t>(options_.max_connections)) return open_for(job);
-  site.waiting.push_back(job);
-  ++waiting_;
-  if (close_one_idle()) serve_waiting();
+  if (!at_limit()) return open_for(job);
+  queue(job);
+  if (close_one_idle()) serve_queue();
+}
+
+void ConnectionPool::queue(Job* job) {
+  job->queued = queue_.insert(queue_.end(), job);
+  job->in_queue = true;
 }
 
 void ConnectionPool::open_for(Job* job) {
-  const Site& site = *job->site;
+  Site& site = *job->site;
   Owner& owner = *this;
   auto connection = std::make_unique<OutboundConnection>(loop_, owner, site.origin.host, site.origin.port,
                                                          site.addresses, site.origin.tls ? &tls_ : nullptr);
   OutboundConnection* raw = connection.get();
   Link& link = links_[raw];
   link.connection = std::move(connection);
-  link.site = job->site;
+  link.site = &site;
+  ++site.open;
   carry(link, job);
 }
 
@@ -128,52 +174,63 @@ void ConnectionPool::resolve(Site& site) {
 }
 
 void ConnectionPool::resolved(const std::string& key, Resolution&& result) {
-  Site& site = *sites_.at(key);
+  auto it = sites_.find(key);
+  if (it == sites_.end()) return;
+  Site& site = *it->second;
   site.resolving = false;
-  if (!result.error.empty()) {
-    std::deque<Job*> failed;
-    failed.swap(site.waiting);
-    waiting_ -= failed.size();
-    for (Job* job : failed) finish(job, failure(result.error));
+  std::vector<Job*> waiting;
+  waiting.swap(site.unresolved);
+  if (result.error.empty()) {
+    site.addresses = std::move(result.addresses);
+    site.fresh_until = Clock::now() + kAddressesFresh;
+  } else if (!site.addresses.empty()) {
+    site.fresh_until = Clock::now() + kFailureKept;  // the old addresses serve on; asked again later
+  } else {
+    site.failure = result.error;
+    site.failure_until = Clock::now() + kFailureKept;
+    for (Job* job : waiting) {
+      if (!*open_) return;  // a callback closed the client: close() answered the rest
+      job->awaiting_addresses = false;
+      finish(job, failure(result.error));
+    }
     return;
   }
-  site.addresses = std::move(result.addresses);
-  site.resolved_until = Clock::now() + kAddressesKept;
-  serve_waiting();
+  for (Job* job : waiting) {
+    job->awaiting_addresses = false;
+    place(job);
+  }
 }
 
-// Opens connections for waiting requests while there is room, or room can
-// be made by closing an idle connection to another origin.
-void ConnectionPool::serve_waiting() {
-  if (waiting_ == 0) return;
-  const auto now = Clock::now();
-  for (auto& [key, site] : sites_) {
-    while (!site->waiting.empty() && now < site->resolved_until) {
-      if (links_.size() >= static_cast<size_t>(options_.max_connections) && !close_one_idle()) return;
-      Job* job = site->waiting.front();
-      site->waiting.pop_front();
-      --waiting_;
-      open_for(job);
-    }
+// Opens connections for the queue, oldest request first, while there is
+// room or room can be made by closing an idle connection.
+void ConnectionPool::serve_queue() {
+  while (!queue_.empty() && (!at_limit() || close_one_idle())) {
+    Job* job = queue_.front();
+    queue_.pop_front();
+    job->in_queue = false;
+    open_for(job);
   }
 }
 
 bool ConnectionPool::close_one_idle() {
+  OutboundConnection* oldest = nullptr;
+  Clock::time_point since = Clock::time_point::max();
   for (auto& [key, site] : sites_)
-    if (!site->idle.empty()) {
-      OutboundConnection* oldest = site->idle.front();
-      site->idle.erase(site->idle.begin());
-      drop(*oldest);
-      return true;
+    if (!site->idle.empty() && links_.at(site->idle.front()).idle_since < since) {
+      oldest = site->idle.front();
+      since = links_.at(oldest).idle_since;
     }
-  return false;
+  if (!oldest) return false;
+  drop(*oldest);
+  return true;
 }
 
 void ConnectionPool::drop(OutboundConnection& connection) {
   auto it = links_.find(&connection);
   if (it == links_.end()) return;
-  auto& idle = it->second.site->idle;
-  idle.erase(std::remove(idle.begin(), idle.end(), &connection), idle.end());
+  Site& site = *it->second.site;
+  std::erase(site.idle, &connection);
+  --site.open;
   links_.erase(it);
 }
 
@@ -188,50 +245,52 @@ void ConnectionPool::exchanged(OutboundConnection& connection, OutboundConnectio
     // request (libcurl retries this case too): once more, on a new one.
     job->retried = true;
     drop(connection);
-    if (links_.size() < static_cast<size_t>(options_.max_connections)) return open_for(job);
-    site.waiting.push_front(job);
-    ++waiting_;
-    if (close_one_idle()) serve_waiting();
+    if (!at_limit()) return open_for(job);
+    job->queued = queue_.insert(queue_.begin(), job);
+    job->in_queue = true;
+    if (close_one_idle()) serve_queue();
     return;
   }
   if (!result.reusable) {
     drop(connection);
-    serve_waiting();
-  } else if (!site.waiting.empty()) {
-    Job* next = site.waiting.front();
-    site.waiting.pop_front();
-    --waiting_;
-    carry(link, next);
-  } else if (waiting_ > 0) {
-    drop(connection);  // another origin waits for a connection
-    serve_waiting();
-  } else {
+    serve_queue();
+  } else if (queue_.empty()) {
     link.idle_since = Clock::now();
     site.idle.push_back(&connection);
+  } else if (queue_.front()->site == &site) {
+    Job* next = queue_.front();
+    queue_.pop_front();
+    next->in_queue = false;
+    carry(link, next);
+  } else {
+    drop(connection);  // the oldest waiting request is for another origin
+    serve_queue();
   }
   finish(job, std::move(result.response));
 }
 
 void ConnectionPool::closed_while_idle(OutboundConnection& connection) {
   drop(connection);
-  serve_waiting();
+  serve_queue();
 }
 
 void ConnectionPool::timed_out(Job* job) {
   if (OutboundConnection* c = job->connection) {
     links_.at(c).job = nullptr;
     drop(*c);  // what it carries can no longer be told apart from the next answer
-    serve_waiting();
-  } else {
-    auto& waiting = job->site->waiting;
-    waiting.erase(std::remove(waiting.begin(), waiting.end(), job), waiting.end());
-    --waiting_;
+    serve_queue();
+  } else if (job->in_queue) {
+    queue_.erase(job->queued);
+    job->in_queue = false;
+  } else if (job->awaiting_addresses) {
+    std::erase(job->site->unresolved, job);
   }
   finish(job, failure("Operation timed out after " + std::to_string(job->timeout.count()) + " milliseconds"));
 }
 
 void ConnectionPool::finish(Job* job, OutboundResponse&& response) {
   loop_.cancel(job->timer);
+  --job->site->jobs;
   auto it = jobs_.find(job);
   std::unique_ptr<Job> owned = std::move(it->second);
   jobs_.erase(it);
@@ -243,7 +302,7 @@ void ConnectionPool::close() {
   *open_ = false;
   links_.clear();  // before the jobs: a connection points at its request's bytes
   sites_.clear();
-  waiting_ = 0;
+  queue_.clear();
   auto jobs = std::move(jobs_);
   jobs_.clear();
   for (auto& [raw, job] : jobs) {

@@ -1,11 +1,14 @@
 // The host's own HTTP/1.1 client on one event loop: kept-alive connections
-// per origin, at most `max_connections` open, requests that find none free
-// waiting in order, each request's deadline on the loop's timers. Host
-// names resolve on the client's Resolver and are remembered for a minute.
+// per origin, at most `max_connections` open. Requests that find none free
+// wait in one queue, first come first served whatever their origin, so a
+// campaign's backlog to one provider never starves another's calls. Each
+// request's deadline is a timer on the loop. Host names resolve on the
+// client's Resolver; their addresses are refreshed after a minute while the
+// old ones stay in use, and a failed lookup is remembered for five seconds.
 #pragma once
 
 #include <chrono>
-#include <deque>
+#include <list>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -33,7 +36,7 @@ class ConnectionPool final : public ClientDriver, private OutboundConnection::Ow
  private:
   using Clock = std::chrono::steady_clock;
   struct Job;
-  struct Site;  // one origin's connections, addresses and waiting requests
+  struct Site;  // one origin: its addresses, idle connections, requests waiting for its addresses
   struct Link {
     std::unique_ptr<OutboundConnection> connection;
     Site* site = nullptr;
@@ -43,15 +46,18 @@ class ConnectionPool final : public ClientDriver, private OutboundConnection::Ow
 
   Site& site_for(const Origin& origin);
   void place(Job* job);
+  void queue(Job* job);
   void open_for(Job* job);
   void carry(Link& link, Job* job);
   void resolve(Site& site);
   void resolved(const std::string& key, Resolution&& result);
-  void serve_waiting();
+  void serve_queue();
   bool close_one_idle();
   void drop(OutboundConnection& connection);
   void timed_out(Job* job);
+  void fail_soon(std::unique_ptr<Transfer> t, std::string error);
   void finish(Job* job, OutboundResponse&& response);
+  bool at_limit() const;
 
   void exchanged(OutboundConnection& connection, OutboundConnection::Result&& result) override;
   void closed_while_idle(OutboundConnection& connection) override;
@@ -64,7 +70,7 @@ class ConnectionPool final : public ClientDriver, private OutboundConnection::Ow
   std::unordered_map<std::string, std::unique_ptr<Site>> sites_;
   std::unordered_map<OutboundConnection*, Link> links_;
   std::unordered_map<Job*, std::unique_ptr<Job>> jobs_;
-  size_t waiting_ = 0;  // jobs waiting in every site
+  std::list<Job*> queue_;  // requests with addresses, waiting for a connection, oldest first
 };
 
 }  // namespace sb

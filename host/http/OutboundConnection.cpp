@@ -15,6 +15,9 @@ namespace sb {
 namespace {
 
 constexpr size_t kReadChunk = 16 * 1024;
+// How long one address may take to accept before the next is tried (the
+// last one has the rest of the request's time).
+constexpr std::chrono::milliseconds kAttemptTimeout{1000};
 
 std::string trimmed(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -35,6 +38,7 @@ OutboundConnection::OutboundConnection(EventLoop& loop, Owner& owner, std::strin
 
 OutboundConnection::~OutboundConnection() {
   loop_.cancel(deferred_);
+  loop_.cancel(attempt_timer_);
   if (fd_ >= 0) {
     loop_.unwatch(fd_);
     ::close(fd_);
@@ -68,6 +72,13 @@ void OutboundConnection::connect_next() {
       interest_ = EPOLLOUT;
       try {
         loop_.watch(fd_, interest_, [this](uint32_t events) { on_ready(events); });
+        if (next_address_ < addresses_.size())  // one address that never answers must not use up the request's time
+          attempt_timer_ = loop_.run_after(kAttemptTimeout, [this] {
+            attempt_timer_ = 0;
+            last_connect_errno_ = ETIMEDOUT;
+            abandon_attempt();
+            connect_next();
+          });
         return;
       } catch (const std::exception& e) {  // epoll refused the socket
         ::close(fd_);
@@ -86,16 +97,16 @@ void OutboundConnection::connect_next() {
 void OutboundConnection::on_ready(uint32_t events) {
   switch (state_) {
     case State::connecting: {
+      // Only this socket's own readiness: an event read for a closed one
+      // that had the same number must not pass for a connect.
+      if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
       int error = 0;
       socklen_t length = sizeof error;
       ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length);
       if (error == 0) return on_connected();
       if (error == EINPROGRESS) return;
       last_connect_errno_ = error;
-      loop_.unwatch(fd_);
-      ::close(fd_);
-      fd_ = -1;
-      interest_ = 0;
+      abandon_attempt();
       if (next_address_ < addresses_.size()) return connect_next();
       return fail("Failed to connect to " + host_ + " port " + std::to_string(port_) + ": " +
                   std::strerror(last_connect_errno_));
@@ -116,7 +127,18 @@ void OutboundConnection::on_ready(uint32_t events) {
   }
 }
 
+void OutboundConnection::abandon_attempt() {
+  loop_.cancel(attempt_timer_);
+  attempt_timer_ = 0;
+  loop_.unwatch(fd_);
+  ::close(fd_);
+  fd_ = -1;
+  interest_ = 0;
+}
+
 void OutboundConnection::on_connected() {
+  loop_.cancel(attempt_timer_);
+  attempt_timer_ = 0;
   if (!tls_context_) return start_exchange();
   tls_ = std::make_unique<TlsStream>(*tls_context_, host_);
   state_ = State::handshaking;
@@ -255,6 +277,15 @@ void OutboundConnection::complete() {
   loop_.cancel(deferred_);
   deferred_ = 0;
   result_.response.status = parser_.status_code;
+  for (auto& [name, value] : result_.response.headers) value = trimmed(value);  // trailers too
+  if (out_sent_ < out_.size()) {
+    // Answered before the whole request went out (a 413, a 401): the rest
+    // would reach the peer ahead of the next request.
+    result_.reusable = false;
+  }
+  out_.clear();
+  out_sent_ = 0;
+  interest(EPOLLIN);
   state_ = State::idle;
   used_before_ = true;
   wire_ = nullptr;
@@ -295,8 +326,10 @@ int OutboundConnection::on_header_value(http_parser* p, const char* at, size_t n
 
 int OutboundConnection::on_headers_complete(http_parser* p) {
   auto* c = static_cast<OutboundConnection*>(p->data);
-  for (auto& [name, value] : c->result_.response.headers) value = trimmed(value);
-  return c->head_ ? 1 : 0;  // 1: a HEAD's answer has no body, whatever its length says
+  // 1: no body, whatever Content-Length says (RFC 9110 6.4.1): the answer
+  // to a HEAD, an interim 1xx, 204 and 304.
+  const unsigned status = p->status_code;
+  return c->head_ || status / 100 == 1 || status == 204 || status == 304 ? 1 : 0;
 }
 
 int OutboundConnection::on_body(http_parser* p, const char* at, size_t n) {
@@ -319,7 +352,7 @@ int OutboundConnection::on_message_complete(http_parser* p) {
     return 0;
   }
   c->message_done_ = true;
-  c->result_.reusable = http_should_keep_alive(p) != 0;
+  c->result_.reusable = http_should_keep_alive(p) != 0 && !p->upgrade;
   http_parser_pause(p, 1);
   return 0;
 }

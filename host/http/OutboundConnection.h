@@ -61,6 +61,7 @@ class OutboundConnection {
   enum class State { connecting, handshaking, exchanging, idle };
 
   void connect_next();
+  void abandon_attempt();
   void on_ready(uint32_t events);
   void on_connected();
   void continue_handshake();
@@ -108,8 +109,9 @@ class OutboundConnection {
   bool header_value_last_ = false;
   bool too_large_ = false;
   Result result_;
-  std::string plaintext_;  // TLS: decrypted bytes not yet parsed
-  EventLoop::TimerId deferred_ = 0;
+  std::string plaintext_;                 // TLS: decrypted bytes not yet parsed
+  EventLoop::TimerId deferred_ = 0;       // a failure found inside send(), told from the loop
+  EventLoop::TimerId attempt_timer_ = 0;  // moves on to the next address
 };
 
 }  // namespace sb

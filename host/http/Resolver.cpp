@@ -4,10 +4,36 @@
 #include <netdb.h>
 
 #include <cstring>
+#include <thread>
 
 #include "util/ThreadName.h"
 
 namespace sb {
+
+namespace {
+
+Resolution look_up(const std::string& host, uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG;
+  addrinfo* found = nullptr;
+  Resolution result;
+  if (const int code = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found); code != 0) {
+    result.error = "Could not resolve host: " + host + " (" + gai_strerror(code) + ")";
+    return result;
+  }
+  for (addrinfo* a = found; a; a = a->ai_next) {
+    SocketAddress address;
+    std::memcpy(&address.address, a->ai_addr, a->ai_addrlen);
+    address.length = a->ai_addrlen;
+    result.addresses.push_back(address);
+  }
+  freeaddrinfo(found);
+  return result;
+}
+
+}  // namespace
 
 std::optional<Resolution> resolve_literal(const std::string& host, uint16_t port) {
   SocketAddress a;
@@ -28,55 +54,21 @@ std::optional<Resolution> resolve_literal(const std::string& host, uint16_t port
 }
 
 Resolver::~Resolver() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-    queue_.clear();
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(shared_->mutex);  // waits for an answer being handed over
+  shared_->alive = false;
 }
 
 void Resolver::resolve(std::string host, uint16_t port, std::function<void(Resolution&&)> done) {
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return;
-    queue_.push_back({std::move(host), port, std::move(done)});
-    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
-  }
-  wake_.notify_one();
-}
-
-void Resolver::run() {
-  name_this_thread("sb-resolve");
-  for (;;) {
-    Lookup lookup;
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
-      lookup = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_ADDRCONFIG;
-    addrinfo* found = nullptr;
-    Resolution result;
-    const std::string service = std::to_string(lookup.port);
-    if (const int code = getaddrinfo(lookup.host.c_str(), service.c_str(), &hints, &found); code != 0) {
-      result.error = "Could not resolve host: " + lookup.host + " (" + gai_strerror(code) + ")";
-    } else {
-      for (addrinfo* a = found; a; a = a->ai_next) {
-        SocketAddress address;
-        std::memcpy(&address.address, a->ai_addr, a->ai_addrlen);
-        address.length = a->ai_addrlen;
-        result.addresses.push_back(address);
-      }
-      freeaddrinfo(found);
-    }
-    lookup.done(std::move(result));
+  auto lookup = [shared = shared_, host, port, done]() mutable {
+    name_this_thread("sb-resolve");
+    Resolution result = look_up(host, port);
+    std::lock_guard lock(shared->mutex);
+    if (shared->alive) done(std::move(result));
+  };
+  try {
+    std::thread(std::move(lookup)).detach();
+  } catch (const std::system_error& e) {  // no thread to be had: the lookup fails, as a slow one would
+    done(Resolution{{}, std::string("Could not resolve host: ") + host + " (" + e.what() + ")"});
   }
 }
 

@@ -1,16 +1,14 @@
 // Host names to addresses off the event loops: getaddrinfo() blocks (for
-// seconds, when a DNS server is slow), so it runs on a thread of its own and
-// the answer is posted back to the loop that asked. Addresses in the URL
+// seconds, when a DNS server is slow), so each lookup runs on a thread of
+// its own, and one slow name never holds back another. Addresses in the URL
 // itself are answered at once.
 #pragma once
 
-#include <condition_variable>
-#include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "http/OutboundConnection.h"
@@ -28,27 +26,21 @@ std::optional<Resolution> resolve_literal(const std::string& host, uint16_t port
 class Resolver {
  public:
   Resolver() = default;
-  ~Resolver();  // waits for the lookup under way; drops the queued ones
+  // A lookup still under way finishes on its own; its answer is dropped.
+  ~Resolver();
   Resolver(const Resolver&) = delete;
   Resolver& operator=(const Resolver&) = delete;
 
-  // Thread-safe. `done` runs on the resolver's thread: it posts the result
-  // where it is needed.
+  // Thread-safe. `done` runs once on the lookup's thread (it posts the
+  // answer where it is needed), never after the resolver is gone.
   void resolve(std::string host, uint16_t port, std::function<void(Resolution&&)> done);
 
  private:
-  struct Lookup {
-    std::string host;
-    uint16_t port;
-    std::function<void(Resolution&&)> done;
+  struct Shared {
+    std::mutex mutex;
+    bool alive = true;
   };
-  void run();
-
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<Lookup> queue_;
-  bool stopping_ = false;
-  std::thread thread_;  // started by the first lookup
+  std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
 };
 
 }  // namespace sb

@@ -76,7 +76,11 @@ TlsStream::Step TlsStream::failed(int ret) {
   return Step::failed;
 }
 
+// Each call first clears this thread's OpenSSL error queue: a plugin on the
+// same loop thread may have left an error there, which SSL_get_error would
+// read as this session's.
 TlsStream::Step TlsStream::handshake() {
+  ERR_clear_error();
   const int ret = SSL_do_handshake(ssl_);
   return ret == 1 ? Step::done : failed(ret);
 }
@@ -84,6 +88,7 @@ TlsStream::Step TlsStream::handshake() {
 bool TlsStream::write(const char* data, size_t size) {
   size_t written = 0;
   if (size == 0) return true;
+  ERR_clear_error();
   if (SSL_write_ex(ssl_, data, size, &written) == 1 && written == size) return true;
   failed(0);
   return false;
@@ -95,6 +100,7 @@ TlsStream::Step TlsStream::read(std::string& out) {
   char buffer[16 * 1024];
   for (;;) {
     size_t n = 0;
+    ERR_clear_error();
     const int ret = SSL_read_ex(ssl_, buffer, sizeof buffer, &n);
     if (ret == 1) {
       out.append(buffer, n);

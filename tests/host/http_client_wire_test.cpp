@@ -7,10 +7,13 @@
 #include <gtest/gtest.h>
 #include <strings.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <functional>
 #include <future>
+#include <latch>
+#include <mutex>
 #include <thread>
 
 #include "http/HttpClient.h"
@@ -252,6 +255,91 @@ TEST(HttpClientWire, AProxyInTheEnvironmentCarriesTheRequests) {
   auto request = seen.get_future();
   ASSERT_EQ(request.wait_for(1s), std::future_status::ready);
   EXPECT_EQ(request.get().rfind("POST http://provider.invalid/send HTTP/1.1\r\n", 0), 0u);
+}
+
+}  // namespace
+}  // namespace sb
+
+namespace sb {
+namespace {
+
+TEST(HttpClientWire, ANotModifiedWithALengthHasNoBodyToWaitFor) {
+  ScriptedServer server([&](Poco::Net::StreamSocket& s, int) {
+    read_request(s);
+    answer(s, "HTTP/1.1 304 Not Modified\r\nContent-Length: 120\r\nETag: \"v2\"\r\n\r\n");
+    read_request(s);  // the connection stays usable
+    answer(s, "HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n");
+  });
+  HttpClient client;
+  OutboundRequest r;
+  r.method = "GET";
+  r.url = server.url() + "/";
+  r.timeout = 3s;
+  OutboundResponse not_modified = send_and_wait(client, r);
+  EXPECT_EQ(not_modified.status, 304) << not_modified.transport_error;
+  EXPECT_EQ(not_modified.body, "");
+  OutboundResponse no_content = send_and_wait(client, r);
+  EXPECT_EQ(no_content.status, 204) << no_content.transport_error;
+  EXPECT_EQ(server.connections(), 1);
+}
+
+TEST(HttpClientWire, AnAnswerBeforeTheWholeBodyWentOutEndsTheConnection) {
+  ScriptedServer server([&](Poco::Net::StreamSocket& s, int connection) {
+    if (connection == 0) {
+      char head[1024];
+      s.receiveBytes(head, sizeof head);  // the head only: the upload is refused before it is read
+      answer(s, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n");
+      std::this_thread::sleep_for(500ms);  // the rest of the body must not be taken for the next request
+      return;
+    }
+    const std::string wire = read_request(s);
+    answer(s, wire.rfind("GET /next ", 0) == 0 ? "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+                                               : "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+  });
+  HttpClient client;
+  OutboundRequest big;
+  big.url = server.url() + "/upload";
+  big.body = std::string(8 << 20, 'x');  // more than the socket buffers hold
+  big.timeout = 5s;
+  EXPECT_EQ(send_and_wait(client, big).status, 413);
+  OutboundRequest next;
+  next.method = "GET";
+  next.url = server.url() + "/next";
+  EXPECT_EQ(send_and_wait(client, next).status, 200);
+  EXPECT_EQ(server.connections(), 2);
+}
+
+TEST(HttpClientWire, AtTheConnectionLimitTheOldestRequestGoesFirstWhateverItsOrigin) {
+  auto slow = [](Poco::Net::StreamSocket& s, int) {
+    while (!read_request(s).empty()) {
+      std::this_thread::sleep_for(20ms);
+      answer(s, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    }
+  };
+  ScriptedServer campaign(slow);
+  ScriptedServer other(slow);
+  HttpClientOptions options;
+  options.max_connections = 1;
+  HttpClient client(options);
+  std::mutex mutex;
+  std::vector<std::string> order;
+  std::latch done(11);
+  auto send = [&](const std::string& url, const std::string& name) {
+    OutboundRequest r;
+    r.url = url;
+    client.send(std::move(r), [&, name](OutboundResponse&& resp) {
+      EXPECT_EQ(resp.status, 200) << resp.transport_error;
+      std::lock_guard lock(mutex);
+      order.push_back(name);
+      done.count_down();
+    });
+  };
+  for (int i = 0; i < 5; ++i) send(campaign.url() + "/", "campaign-" + std::to_string(i));
+  send(other.url() + "/", "other");
+  for (int i = 5; i < 10; ++i) send(campaign.url() + "/", "campaign-" + std::to_string(i));
+  done.wait();
+  const auto at = std::find(order.begin(), order.end(), "other") - order.begin();
+  EXPECT_EQ(at, 5) << "the other origin's request waited behind later ones";
 }
 
 }  // namespace
