@@ -1,4 +1,4 @@
-// Outbound HTTP: the host's libcurl-multi client (one I/O thread) versus
+// Outbound HTTP: the host's client (its own HTTP/1.1 on one I/O thread) versus
 // Poco's blocking HTTPClientSession on a pool of threads, each keeping its
 // own keep-alive session. Both send N POSTs of a 60-byte JSON body to the
 // same sink with up to C in flight, and report requests/s and threads used.
@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
   const double curl = run_curl(host, port, n, c, curl_threads);
   const double poco = run_poco(host, port, n, c, poco_threads);
   std::printf("in flight %d, %d requests\n", c, n);
-  std::printf("libcurl multi : %8.0f req/s, %d threads in the process\n", curl, curl_threads);
+  std::printf("host client   : %8.0f req/s, %d threads in the process\n", curl, curl_threads);
   std::printf("Poco blocking : %8.0f req/s, %d threads in the process\n", poco, poco_threads);
   return 0;
 }
