@@ -1599,6 +1599,31 @@ TEST(PostgresStoreTest, AnotherHostsCommitWakesThisOneForWhatItCommitted) {
   EXPECT_EQ(events, 2);
 }
 
+// An append is acknowledged only once PostgreSQL has written its commit to
+// the WAL: a server that crashes right after the acknowledgements keeps
+// every acknowledged event. (An asynchronous commit, which would let the
+// commit-order lock go sooner, loses the last ones here.)
+TEST(PostgresStoreTest, EveryAcknowledgedAppendOutlivesACrashOfTheServer) {
+  if (!test::PgCluster::shared()) GTEST_SKIP() << "no PostgreSQL server on this machine";
+  test::PgCluster own(test::make_temp_dir("sb_pg_crash"));
+  ASSERT_TRUE(own.start());
+  std::set<std::string> acknowledged;
+  {
+    PostgresStore store({own.conninfo()});
+    for (int i = 0; i < 40; ++i) {
+      const std::string id = "crash-" + std::to_string(i);
+      if (append(store, {event(id)}).ok()) acknowledged.insert(id);
+    }
+    ASSERT_EQ(acknowledged.size(), 40u);
+    ASSERT_TRUE(own.crash());
+  }
+  ASSERT_TRUE(own.start());
+  PostgresStore after({own.conninfo()});
+  std::set<std::string> kept;
+  for (const StoredEvent& e : after.events_after(0, 1000)) kept.insert(e.record.id);
+  EXPECT_EQ(kept, acknowledged);
+}
+
 // The store's round trips: statements sent at once run in order, each
 // seeing the ones before it; a failure stops the rest and says where, and
 // leaves the connection usable.

@@ -79,6 +79,7 @@ class PgCluster {
   // The fault tests stop and start the server under a running host.
   bool start() const { return script("start"); }
   bool stop() const { return script("stop"); }
+  bool crash() const { return script("crash"); }  // an immediate stop: what was only in its memory is gone
   const std::filesystem::path& dir() const { return dir_; }
 
  private:

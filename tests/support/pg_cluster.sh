@@ -37,12 +37,15 @@ case $command in
   stop)
     as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
     ;;
+  crash)  # as a power cut would, to the server: no shutdown checkpoint, WAL buffers not written
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w -t 60 stop >/dev/null
+    ;;
   destroy)
     if [ -d "$dir/data" ]; then as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null || true; fi
     rm -rf "$dir"
     ;;
   *)
-    echo "usage: pg_cluster.sh start|stop|destroy DIR" >&2
+    echo "usage: pg_cluster.sh start|stop|crash|destroy DIR" >&2
     exit 2
     ;;
 esac
