@@ -17,19 +17,14 @@
 #include "integration/test_support.h"
 #include "net/EventLoop.h"
 #include "support/closed_port.h"
+#include "support/send_and_wait.h"
 
 namespace sb {
 namespace {
 
 using namespace std::chrono_literals;
 
-OutboundResponse send_and_wait(HttpClient& client, OutboundRequest request) {
-  std::promise<OutboundResponse> got;
-  EXPECT_TRUE(client.send(std::move(request), [&](OutboundResponse&& r) { got.set_value(std::move(r)); }));
-  auto future = got.get_future();
-  EXPECT_EQ(future.wait_for(20s), std::future_status::ready);
-  return future.get();
-}
+using test::send_and_wait;
 
 TEST(HttpClient, ManyRequestsInFlightCompleteOnOneIoThread) {
   test::HttpSink sink;

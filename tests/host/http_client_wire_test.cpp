@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "http/HttpClient.h"
+#include "support/send_and_wait.h"
 
 namespace sb {
 namespace {
@@ -84,13 +85,7 @@ void answer(Poco::Net::StreamSocket& s, const std::string& bytes) {
   s.sendBytes(bytes.data(), static_cast<int>(bytes.size()));
 }
 
-OutboundResponse send_and_wait(HttpClient& client, OutboundRequest request) {
-  std::promise<OutboundResponse> got;
-  EXPECT_TRUE(client.send(std::move(request), [&](OutboundResponse&& r) { got.set_value(std::move(r)); }));
-  auto future = got.get_future();
-  EXPECT_EQ(future.wait_for(20s), std::future_status::ready);
-  return future.get();
-}
+using test::send_and_wait;
 
 TEST(HttpClientWire, ARequestCarriesHostAcceptLengthAndLibcurlsDefaultContentType) {
   std::promise<std::string> seen;
