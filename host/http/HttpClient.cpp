@@ -69,6 +69,13 @@ struct HttpClient::Impl {
   }
 
   void shutdown() {
+    {
+      // From a callback that close() runs (on one of our loops): the
+      // shutdown under way is this one's, or holds the mutex waiting for
+      // this loop; either way, nothing is left to do here.
+      std::shared_lock stop(stopping_mutex);
+      if (stopping && current()) return;
+    }
     std::lock_guard lock(shutdown_mutex);
     {
       std::unique_lock stop(stopping_mutex);

@@ -52,6 +52,7 @@ void OutboundConnection::send(const std::string& wire, bool head, size_t max_bod
   result_ = Result{};
   answer_started_ = message_done_ = header_value_last_ = too_large_ = false;
   http_parser_init(&parser_, HTTP_RESPONSE);
+  parser_.allow_chunked_length = 1;  // both framings: the chunks win, as with libcurl
   parser_.data = this;
   if (fd_ < 0) return connect_next();
   if (state_ == State::idle) start_exchange();
@@ -103,7 +104,14 @@ void OutboundConnection::on_ready(uint32_t events) {
       int error = 0;
       socklen_t length = sizeof error;
       ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length);
-      if (error == 0) return on_connected();
+      if (error == 0) {
+        sockaddr_storage peer{};
+        socklen_t peer_length = sizeof peer;
+        // Still connecting (an event meant for an earlier socket with this
+        // number): the peer is not known yet.
+        if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length) != 0) return;
+        return on_connected();
+      }
       if (error == EINPROGRESS) return;
       last_connect_errno_ = error;
       abandon_attempt();
@@ -200,6 +208,7 @@ void OutboundConnection::receive() {
       const TlsStream::Step step = tls_->read(plaintext_);
       tls_->take_output(out_);  // a key update, or an alert
       if (!plaintext_.empty()) parse(plaintext_.data(), plaintext_.size());
+      if (step == TlsStream::Step::done) result_.reusable = false;  // the peer ended the session with the answer
       if (message_done_ || !result_.response.transport_error.empty()) return complete();
       if (step == TlsStream::Step::failed) return fail(tls_->error());
       if (step == TlsStream::Step::done) return end_of_stream();
@@ -260,6 +269,7 @@ void OutboundConnection::fail(std::string error) {
   result_.response.body.clear();
   result_.response.transport_error = std::move(error);
   result_.reusable = false;
+  result_.stale = result_.stale && !answer_started_;  // once the peer began to answer, it read the request
   Result result = std::move(result_);  // the owner may send the next request at once, which resets result_
   owner_.exchanged(*this, std::move(result));
 }
@@ -277,6 +287,7 @@ void OutboundConnection::complete() {
   loop_.cancel(deferred_);
   deferred_ = 0;
   result_.response.status = parser_.status_code;
+  result_.stale = false;  // a send that failed after the peer had answered
   for (auto& [name, value] : result_.response.headers) value = trimmed(value);  // trailers too
   if (out_sent_ < out_.size()) {
     // Answered before the whole request went out (a 413, a 401): the rest

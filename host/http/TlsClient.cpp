@@ -35,6 +35,8 @@ TlsContext::TlsContext(const std::string& ca_file) {
   }
   SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
   SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+  // As libcurl: a CA file may hold an intermediate that is trusted itself.
+  X509_STORE_set_flags(SSL_CTX_get_cert_store(ctx_), X509_V_FLAG_PARTIAL_CHAIN);
   const bool loaded = ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx_) == 1
                                       : SSL_CTX_load_verify_locations(ctx_, ca_file.c_str(), nullptr) == 1;
   if (!loaded)
@@ -56,6 +58,7 @@ TlsStream::TlsStream(const TlsContext& context, const std::string& host) {
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), host.c_str());
   } else {
     SSL_set_tlsext_host_name(ssl_, host.c_str());
+    SSL_set_hostflags(ssl_, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);  // "f*.example.com" names no host, as with libcurl
     SSL_set1_host(ssl_, host.c_str());
   }
 }

@@ -147,9 +147,10 @@ TEST(HttpClientWire, ChunkedInterimAndCloseDelimitedAnswersAreRead) {
   ScriptedServer server([&](Poco::Net::StreamSocket& s, int connection) {
     read_request(s);
     if (connection == 0) {
-      answer(s,
-             "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n"
-             "X-Id:  42 \r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+      answer(
+          s,
+          "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nContent-Length: 999\r\n"
+          "X-Id:  42 \r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
       read_request(s);  // the next request comes on the same connection
     }
     answer(s, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end");
@@ -161,8 +162,8 @@ TEST(HttpClientWire, ChunkedInterimAndCloseDelimitedAnswersAreRead) {
   OutboundResponse chunked = send_and_wait(client, r);
   EXPECT_EQ(chunked.status, 201) << chunked.transport_error;
   EXPECT_EQ(chunked.body, "hello world");
-  ASSERT_EQ(chunked.headers.size(), 2u);
-  EXPECT_EQ(chunked.headers[1], (std::pair<std::string, std::string>("X-Id", "42")));
+  ASSERT_EQ(chunked.headers.size(), 3u);  // a length beside the chunks is read past, as libcurl does
+  EXPECT_EQ(chunked.headers[2], (std::pair<std::string, std::string>("X-Id", "42")));
   OutboundResponse until_close = send_and_wait(client, r);
   EXPECT_EQ(until_close.status, 200) << until_close.transport_error;
   EXPECT_EQ(until_close.body, "until the end");
@@ -281,17 +282,23 @@ TEST(HttpClientWire, ANotModifiedWithALengthHasNoBodyToWaitFor) {
 TEST(HttpClientWire, AnAnswerBeforeTheWholeBodyWentOutEndsTheConnection) {
   ScriptedServer server([&](Poco::Net::StreamSocket& s, int connection) {
     if (connection == 0) {
+      read_request(s);  // a first request: the upload goes on a kept-alive connection
+      answer(s, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
       char head[1024];
       s.receiveBytes(head, sizeof head);  // the head only: the upload is refused before it is read
       answer(s, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n");
-      std::this_thread::sleep_for(500ms);  // the rest of the body must not be taken for the next request
-      return;
+      std::this_thread::sleep_for(300ms);  // the rest of the body must not be taken for the next request
+      return;  // closed with the upload unread: the client's sends fail, and the answer stands
     }
     const std::string wire = read_request(s);
     answer(s, wire.rfind("GET /next ", 0) == 0 ? "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
                                                : "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
   });
   HttpClient client;
+  OutboundRequest first;
+  first.method = "GET";
+  first.url = server.url() + "/first";
+  EXPECT_EQ(send_and_wait(client, first).status, 200);
   OutboundRequest big;
   big.url = server.url() + "/upload";
   big.body = std::string(8 << 20, 'x');  // more than the socket buffers hold
