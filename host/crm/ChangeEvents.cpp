@@ -154,9 +154,21 @@ Result set_status(const ChangeRequest& r, const json& change, const RecordRules&
       return "/status: '" + status->get<std::string>() + "' is not a status of pipeline '" + known->first + "'";
     entity["pipeline"] = *pipeline;
   }
+  std::optional<std::vector<std::optional<std::string>>> only_from;
+  if (const auto from = change.find("if_status"); from != change.end()) {
+    if (!from->is_array() || from->empty())
+      return std::string("/if_status: expected the statuses the entity may be in for the change (null: none)");
+    only_from.emplace();
+    for (const json& s : *from) {
+      if (!s.is_null() && !s.is_string()) return std::string("/if_status: expected statuses (strings) or null");
+      only_from->push_back(s.is_null() ? std::nullopt : std::optional<std::string>(s.get<std::string>()));
+    }
+  }
   EventDraft draft(r, change);
   draft.body()["entity"] = entity;
-  return draft.parse(type + ".status_changed");
+  Result made = draft.parse(type + ".status_changed");
+  if (auto* event = std::get_if<EventRecord>(&made); event && event->entity) event->entity->only_from = only_from;
+  return made;
 }
 
 Result set_fields(const ChangeRequest& r, const json& change, const RecordRules&) {

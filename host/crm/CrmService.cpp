@@ -150,6 +150,8 @@ void CrmService::apply(const CallSubject& call, const std::string& instance, con
   // A step run again stores a duplicate, which changes nothing: done all the same.
   store_.append_events(std::move(batch), [stored = stored_, id, done = std::move(done)](AppendResult result) {
     if (!result.ok()) return done({SB_ERR_UNAVAILABLE, "cannot store the change: " + result.error});
+    // The entity was no longer in a status "if_status" names: nothing changed.
+    if (!result.outcomes.empty() && result.outcomes.front() == AppendOutcome::kUnchanged) return done({SB_OK, ""});
     done({SB_OK, id});
     if (stored) stored();
   });

@@ -127,6 +127,10 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
                                              !e.contact->segments.empty() || counts);
   if (changes_entity) {
     auto stored = rows.entity(e.entity->type, e.entity->id);
+    if (const auto& from = e.entity->only_from) {
+      const std::optional<std::string> now = stored ? stored->status : std::nullopt;
+      if (std::find(from->begin(), from->end(), now) == from->end()) return AppendOutcome::kUnchanged;
+    }
     created = !stored;
     if (stored) {
       previous = stored->status;

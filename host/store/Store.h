@@ -58,6 +58,9 @@ struct EntityUpdate {
   bool sets_status = false;           // the event says which status it is in now
   std::optional<std::string> status;  // that status; none = "no status"
   std::string data_json;              // the event's entity object, merged like a contact ("" = names it only)
+  // Stored only while the entity's status is one of these (none: no status),
+  // read as the event is stored; otherwise the event is kUnchanged.
+  std::optional<std::vector<std::optional<std::string>>> only_from = {};
 };
 
 struct EventRecord {

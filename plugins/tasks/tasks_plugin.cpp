@@ -28,11 +28,11 @@ class Changes {
   // `task_id` empty: the task the change created, whose id is its event's.
   void answered(sb_status status, std::string_view result, const std::string& task_id) {
     std::lock_guard lock(mutex_);
-    if (status == SB_OK) {
+    if (status != SB_OK) {
+      if (failure_.outcome == SB_OUTCOME_DONE) failure_ = switchboard_plugins::change_failed(status, result);
+    } else if (!result.empty() || task_id.empty()) {  // an empty answer for a task: it had moved on, unchanged
       const std::string id = task_id.empty() ? std::string(result) : task_id;
       if (std::find(ids_.begin(), ids_.end(), id) == ids_.end()) ids_.push_back(id);
-    } else if (failure_.outcome == SB_OUTCOME_DONE) {
-      failure_ = switchboard_plugins::change_failed(status, result);
     }
     if (--left_ > 0) return;
     if (failure_.outcome != SB_OUTCOME_DONE) return done_(failure_);
@@ -272,11 +272,14 @@ class Tasks : public switchboard::Plugin {
     for (const std::string& id : ids) apply(key, cancellation(id), changes, id);
   }
 
-  // Keyed by the task, so that a retry finding fewer open tasks changes none twice.
+  // Keyed by the task, so that a retry finding fewer open tasks changes none
+  // twice; applied only while the task is still open, so that one marked
+  // done since it was found stays done.
   static json cancellation(const std::string& task_id) {
     return {{"op", "set_status"},
             {"key", "cancel:" + task_id},
             {"must_exist", true},
+            {"if_status", {"open", "in_progress"}},
             {"entity", {{"type", "task"}, {"id", task_id}}},
             {"status", "cancelled"}};
   }

@@ -45,6 +45,17 @@ TEST(ChangeEvents, AStatusGoesToTheCallsEntityOneChainStepDeeperWithTheStepsKeyA
   EXPECT_FALSE(event_of({{"op", "set_status"}, {"status", nullptr}}).entity->status);  // no status
 }
 
+TEST(ChangeEvents, AStatusChangeMayHoldOnlyWhileTheEntityIsInTheStatusesNamed) {
+  const EventRecord e = event_of({{"op", "set_status"}, {"status", "cancelled"}, {"if_status", {"open", nullptr}}});
+  ASSERT_TRUE(e.entity && e.entity->only_from);
+  EXPECT_EQ(*e.entity->only_from, (std::vector<std::optional<std::string>>{"open", std::nullopt}));
+  EXPECT_FALSE(event_of({{"op", "set_status"}, {"status", "VIP"}}).entity->only_from);  // whatever it is in
+  EXPECT_EQ(error_of({{"op", "set_status"}, {"status", "VIP"}, {"if_status", "open"}}),
+            "/if_status: expected the statuses the entity may be in for the change (null: none)");
+  EXPECT_EQ(error_of({{"op", "set_status"}, {"status", "VIP"}, {"if_status", {1}}}),
+            "/if_status: expected statuses (strings) or null");
+}
+
 TEST(ChangeEvents, TagsAndFieldsAreChangesOfTheNamedOrTheCallsRecord) {
   const EventRecord tags = event_of({{"op", "add_tags"}, {"tags", {"VIP"}}, {"contact", "C9"}, {"key", "t"}});
   EXPECT_EQ(tags.id, "visit-10:vip:0:t");

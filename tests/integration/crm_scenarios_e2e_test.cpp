@@ -462,7 +462,11 @@ TEST(CrmScenarios, SendPulseAPaidDealCancelsItsOpenTasksOnly) {
                                                            {"cancelled", "{{steps.Cancel.output.tasks}}"}})})}},
        {{"name", "task cancelled"},
         {"trigger", {{"entity", "task"}, {"status", "cancelled"}}},
-        {"steps", json::array({post_step("/cancelled", {{"task", "{{entity.id}}"}})})}}});
+        {"steps", json::array({post_step("/cancelled", {{"task", "{{entity.id}}"}})})}},
+       {{"name", "drop one"},
+        {"trigger", {{"event", "task.drop"}}},
+        {"steps", json::array({{{"name", "Drop"}, {"action", "tasks.cancel"}, {"params", {{"id", "{{data.task}}"}}}},
+                               post_step("/dropped", {{"cancelled", "{{steps.Drop.output.tasks}}"}})})}}});
   HostProcess host(host_config(sink, rules));
   const auto deal = [](const std::string& event, const std::string& id, const std::string& status) {
     return json{
@@ -518,6 +522,14 @@ TEST(CrmScenarios, SendPulseAPaidDealCancelsItsOpenTasksOnly) {
   }
   EXPECT_EQ(cancelled, (std::set<std::string>{d2[0], d2[1]}));
   EXPECT_EQ(paid["D3"], json::array());
+
+  // One task named by id, done since: it stays done, and the output says none was cancelled.
+  post(host, json{{"id", "drop-1"}, {"type", "task.drop"}, {"data", {{"task", d1[0]}}}});
+  const auto dropped = sink.wait_for(7);
+  ASSERT_EQ(dropped.size(), 7u) << host.log();
+  EXPECT_EQ(dropped[6].uri, "/dropped");
+  EXPECT_EQ(json::parse(dropped[6].body)["cancelled"], json::array());
+  EXPECT_EQ(status_of(d1[0]), "done");
   EXPECT_EQ(paid["D2"].size(), 2u);
 }
 

@@ -647,6 +647,35 @@ TYPED_TEST(StoreContract, StatusChangesAreRecordedInCommitOrder) {
   EXPECT_EQ(events[3].status_change->current, "B");
 }
 
+// A status change held to the statuses its sender saw (a task cancelled
+// while open) does not overwrite one made since (the task marked done).
+TYPED_TEST(StoreContract, AStatusChangeHeldToStatusesIsStoredOnlyFromThem) {
+  auto store = this->open();
+  EventRecord opened = event("1", "task.created");
+  opened.entity = EntityUpdate{"task", "T1", true, "open", "{}"};
+  EventRecord finished = event("2", "task.status_changed");
+  finished.entity = EntityUpdate{"task", "T1", true, "done", "{}"};
+  auto cancel = [](const std::string& id, const std::string& task) {
+    EventRecord e = event(id, "task.status_changed");
+    e.entity = EntityUpdate{"task", task, true, "cancelled", "{}"};
+    e.entity->only_from = std::vector<std::optional<std::string>>{"open", "in_progress"};
+    return e;
+  };
+  ASSERT_TRUE(append(*store, {opened, finished}).ok());
+  const AppendResult late = append(*store, {cancel("3", "T1")});
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ(late.outcomes.front(), AppendOutcome::kUnchanged);
+  EXPECT_EQ(store->entity("task", "T1")->status, "done");
+  EXPECT_EQ(store->events_after(0, 10).size(), 2u);  // nothing stored, nothing routed
+
+  EventRecord other = event("4", "task.created");
+  other.entity = EntityUpdate{"task", "T2", true, "in_progress", "{}"};
+  const AppendResult both = append(*store, {other, cancel("5", "T2")});
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(both.outcomes.back(), AppendOutcome::kStored);  // read after the event before it, in the same append
+  EXPECT_EQ(store->entity("task", "T2")->status, "cancelled");
+}
+
 TYPED_TEST(StoreContract, RoutingCreatesExecutionsOnceAndRemembersItsPosition) {
   auto store = this->open();
   auto route = [&](RouteBatch b) {

@@ -458,8 +458,11 @@ typedef struct sb_host_crm_v1 {
    *   {"op": "create_entity", "entity": {"type", "id"?, "status"?, ...}}
    * An optional "key" tells several changes of one call apart;
    * "must_exist": true refuses a change to an entity the host does not know
-   * (instead of creating it).
-   * SB_OK: `done` runs exactly once: SB_OK with the event's id,
+   * (instead of creating it). "if_status": [status | null, ...] on
+   * set_status applies it only while the entity is in one of those statuses,
+   * checked as it is stored (a change made meanwhile is not overwritten).
+   * SB_OK: `done` runs exactly once: SB_OK with the event's id (empty when
+   * "if_status" held it back),
    * SB_ERR_INVALID_ARGUMENT with what is wrong with the change, or
    * SB_ERR_UNAVAILABLE when the store could not commit (retry later). Any
    * other status (no call in flight on this instance with that key, no
