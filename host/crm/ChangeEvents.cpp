@@ -144,14 +144,22 @@ Result set_status(const ChangeRequest& r, const json& change, const RecordRules&
   if (status == change.end() || !(status->is_null() || (status->is_string() && !status->get<std::string>().empty())))
     return std::string("/status: expected the status to move to, or null for no status");
   json entity{{"type", type}, {"id", id}, {"status", *status}};
+  // A status the pipeline named does not have is a mistake (a template's value, or a
+  // plugin's), not a status to move to or from.
+  std::string not_in_pipeline;
+  const auto in_pipeline = [&](const std::string& name) {
+    const auto pipeline = change.find("pipeline");
+    if (pipeline == change.end()) return true;
+    const auto& statuses = rules.pipelines.at(pipeline->get<std::string>());
+    if (std::find(statuses.begin(), statuses.end(), name) != statuses.end()) return true;
+    not_in_pipeline = "'" + name + "' is not a status of pipeline '" + pipeline->get<std::string>() + "'";
+    return false;
+  };
   if (const auto pipeline = change.find("pipeline"); pipeline != change.end()) {
     if (!pipeline->is_string()) return std::string("/pipeline: expected a pipeline's name");
-    const auto known = rules.pipelines.find(pipeline->get<std::string>());
-    if (known == rules.pipelines.end())
+    if (!rules.pipelines.count(pipeline->get<std::string>()))
       return "/pipeline: no pipeline '" + pipeline->get<std::string>() + "' in the config";
-    if (status->is_string() &&
-        std::find(known->second.begin(), known->second.end(), status->get<std::string>()) == known->second.end())
-      return "/status: '" + status->get<std::string>() + "' is not a status of pipeline '" + known->first + "'";
+    if (status->is_string() && !in_pipeline(status->get<std::string>())) return "/status: " + not_in_pipeline;
     entity["pipeline"] = *pipeline;
   }
   std::optional<std::vector<std::optional<std::string>>> only_from;
@@ -159,8 +167,12 @@ Result set_status(const ChangeRequest& r, const json& change, const RecordRules&
     if (!from->is_array() || from->empty())
       return std::string("/if_status: expected the statuses the entity may be in for the change (null: none)");
     only_from.emplace();
-    for (const json& s : *from) {
-      if (!s.is_null() && !s.is_string()) return std::string("/if_status: expected statuses (strings) or null");
+    for (size_t i = 0; i < from->size(); ++i) {
+      const json& s = (*from)[i];
+      const std::string at = "/if_status/" + std::to_string(i);
+      if (!s.is_null() && !(s.is_string() && !s.get<std::string>().empty()))
+        return at + ": expected a status (a string) or null";
+      if (s.is_string() && !in_pipeline(s.get<std::string>())) return at + ": " + not_in_pipeline;
       only_from->push_back(s.is_null() ? std::nullopt : std::optional<std::string>(s.get<std::string>()));
     }
   }

@@ -34,7 +34,8 @@ bool templated(const json& params, const std::string& pointer) {
 // schema (any plugin's) on a top-level property:
 //   "x-switchboard-names": "pipeline"        a configured pipeline
 //   "x-switchboard-names": "static_segment"  a segment without a filter (a string, or each of an array)
-//   "x-switchboard-status-of": "pipeline"    a status of the pipeline the "pipeline" parameter names
+//   "x-switchboard-status-of": "pipeline"    a status of the pipeline the "pipeline" parameter names (or each of an
+//   array)
 // A literal that names nothing declared is a validate error; a template is left to run time.
 void check_names(const json& schema, const json& params, const RuleEnvironment& environment, const std::string& at,
                  const std::string& where, std::vector<RuleIssue>& issues) {
@@ -76,12 +77,15 @@ void check_names(const json& schema, const json& params, const RuleEnvironment& 
         }
     }
     const std::string status_of = marked("x-switchboard-status-of");
-    if (!status_of.empty() && literal(*value) && params.contains(status_of) && literal(params[status_of])) {
+    if (!status_of.empty() && params.contains(status_of) && literal(params[status_of])) {
       const auto pipeline = environment.pipelines.find(params[status_of].get<std::string>());
-      if (pipeline != environment.pipelines.end() && std::find(pipeline->second.begin(), pipeline->second.end(),
-                                                               value->get<std::string>()) == pipeline->second.end())
-        issues.push_back({pointer, where + "no status '" + value->get<std::string>() + "' in pipeline '" +
-                                       pipeline->first + "' (expected one of: " + listed(pipeline->second) + ")"});
+      const json items = value->is_array() ? *value : json::array({*value});  // a status, or each of a list
+      for (size_t i = 0; pipeline != environment.pipelines.end() && i < items.size(); ++i)
+        if (literal(items[i]) && std::find(pipeline->second.begin(), pipeline->second.end(),
+                                           items[i].get<std::string>()) == pipeline->second.end())
+          issues.push_back({value->is_array() ? pointer + "/" + std::to_string(i) : pointer,
+                            where + "no status '" + items[i].get<std::string>() + "' in pipeline '" + pipeline->first +
+                                "' (expected one of: " + listed(pipeline->second) + ")"});
     }
   }
 }

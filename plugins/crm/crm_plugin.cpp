@@ -36,7 +36,8 @@ const std::map<std::string, ChangeOf, std::less<>>& changes() {
       {"set_status",
        [](const json& p) {
          json change = targets({{"op", "set_status"}, {"status", p["status"]}}, p);
-         if (p.contains("pipeline")) change["pipeline"] = p["pipeline"];
+         for (const char* name : {"pipeline", "if_status"})
+           if (p.contains(name)) change[name] = p[name];
          return change;
        }},
       {"set_field",
@@ -81,13 +82,16 @@ class Crm : public switchboard::Plugin {
     // A deal created without an id gets the change's event id: say which.
     const bool names_new_entity = call.action == "create_deal" && !params.contains("id");
     const std::string entity_id = params.value("id", "");
+    // A status change held to statuses the entity was not in changed nothing (no event id).
+    const bool may_hold = params.contains("if_status");
     const sb_status status =
         host_.crm_apply(call.idempotency_key, change.dump(),
-                        [done, names_new_entity, entity_id](sb_status applied, std::string_view result) {
+                        [done, names_new_entity, entity_id, may_hold](sb_status applied, std::string_view result) {
                           if (applied == SB_OK) {
                             json output{{"event_id", result}};
                             if (names_new_entity || !entity_id.empty())
                               output["id"] = names_new_entity ? std::string(result) : entity_id;
+                            if (may_hold) output["changed"] = !result.empty();
                             return done(ActionResult::done(std::string(result), output.dump()));
                           }
                           done(switchboard_plugins::change_failed(applied, result));

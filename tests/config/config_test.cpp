@@ -200,6 +200,11 @@ const BadConfig kBadConfigs[] = {
         "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "crm.set_status", "params": {"status": "vip", "pipeline": "clients"}}]}]})",
      "/rules/0/steps/0/params/status: rule 'r', step 'crm.set_status': no status 'vip' in pipeline 'clients' "
      "(expected one of: new, VIP)"},
+    {"held_to_a_status_not_in_the_pipeline",
+     R"({"instances": {"crm": {"plugin": "crm"}}, "pipelines": {"clients": ["new", "VIP"]},
+        "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "crm.set_status", "params": {"status": "VIP", "pipeline": "clients", "if_status": [null, "new", "old"]}}]}]})",
+     "/rules/0/steps/0/params/if_status/2: rule 'r', step 'crm.set_status': no status 'old' in pipeline 'clients' "
+     "(expected one of: new, VIP)"},
     {"pipeline_not_declared",
      R"({"instances": {"crm": {"plugin": "crm"}},
         "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "crm.set_status", "params": {"status": "VIP", "pipeline": "clients"}}]}]})",

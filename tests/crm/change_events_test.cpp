@@ -52,8 +52,15 @@ TEST(ChangeEvents, AStatusChangeMayHoldOnlyWhileTheEntityIsInTheStatusesNamed) {
   EXPECT_FALSE(event_of({{"op", "set_status"}, {"status", "VIP"}}).entity->only_from);  // whatever it is in
   EXPECT_EQ(error_of({{"op", "set_status"}, {"status", "VIP"}, {"if_status", "open"}}),
             "/if_status: expected the statuses the entity may be in for the change (null: none)");
-  EXPECT_EQ(error_of({{"op", "set_status"}, {"status", "VIP"}, {"if_status", {1}}}),
-            "/if_status: expected statuses (strings) or null");
+  EXPECT_EQ(error_of({{"op", "set_status"}, {"status", "VIP"}, {"if_status", {nullptr, 1}}}),
+            "/if_status/1: expected a status (a string) or null");
+  // With a pipeline, each status it is held to is one of the pipeline's.
+  const EventRecord held =
+      event_of({{"op", "set_status"}, {"status", "VIP"}, {"pipeline", "clients"}, {"if_status", {"Новый"}}});
+  EXPECT_EQ(*held.entity->only_from, (std::vector<std::optional<std::string>>{"Новый"}));
+  EXPECT_EQ(
+      error_of({{"op", "set_status"}, {"status", "VIP"}, {"pipeline", "clients"}, {"if_status", {"Новый", "Old"}}}),
+      "/if_status/1: 'Old' is not a status of pipeline 'clients'");
 }
 
 TEST(ChangeEvents, TagsAndFieldsAreChangesOfTheNamedOrTheCallsRecord) {

@@ -533,6 +533,56 @@ TEST(CrmScenarios, SendPulseAPaidDealCancelsItsOpenTasksOnly) {
   EXPECT_EQ(paid["D2"].size(), 2u);
 }
 
+// A reply books a trial lesson for a lead still at first contact (or one not
+// seen before), but never moves a student back: "if_status" holds the change
+// to the statuses named, and the step's output says whether it was made.
+TEST(CrmScenarios, AReplyBooksATrialOnlyForALeadStillAtFirstContact) {
+  HttpSink sink;
+  json rules =
+      json::array({{{"name", "reply"},
+                    {"trigger", {{"event", "message.received"}}},
+                    {"steps", json::array({{{"name", "Book"},
+                                            {"action", "crm.set_status"},
+                                            {"params",
+                                             {{"entity", {{"type", "lead"}, {"id", "{{data.lead}}"}}},
+                                              {"pipeline", "students"},
+                                              {"status", "Записан на пробное"},
+                                              {"if_status", {"Первичный контакт", nullptr}}}}},
+                                           post_step("/replied", {{"lead", "{{data.lead}}"},
+                                                                  {"booked", "{{steps.Book.output.changed}}"}})})}},
+                   {{"name", "booked"},
+                    {"trigger", {{"entity", "lead"}, {"status", "Записан на пробное"}}},
+                    {"steps", json::array({post_step("/booked", {{"lead", "{{entity.id}}"}})})}}});
+  HostProcess host(host_config(sink, rules));
+  post(host, lead("l-1", "Первичный контакт"));
+  post(host, json{{"id", "l-2"},
+                  {"type", "lead.changed"},
+                  {"entity", {{"type", "lead"}, {"id", "L2"}, {"pipeline", "students"}, {"status", "Учится"}}}});
+  const auto reply = [&](const std::string& id, const std::string& lead) {
+    post(host, json{{"id", id}, {"type", "message.received"}, {"data", {{"lead", lead}}}});
+  };
+  reply("m-1", "L2");  // a student: stays one
+  const auto first = sink.wait_for(1);
+  ASSERT_EQ(first.size(), 1u) << host.log();
+  EXPECT_EQ(first[0].uri, "/replied");
+  EXPECT_EQ(json::parse(first[0].body), (json{{"lead", "L2"}, {"booked", false}}));
+  reply("m-2", "L1");  // at first contact: booked
+  reply("m-3", "L3");  // not seen before (no status): booked
+  const auto got = sink.wait_for(5);
+  ASSERT_EQ(got.size(), 5u) << host.log();
+  std::multiset<std::string> seen;
+  for (size_t i = 1; i < got.size(); ++i) seen.insert(got[i].uri + " " + json::parse(got[i].body).dump());
+  EXPECT_EQ(seen, (std::multiset<std::string>{R"(/booked {"lead":"L1"})", R"(/booked {"lead":"L3"})",
+                                              R"(/replied {"booked":true,"lead":"L1"})",
+                                              R"(/replied {"booked":true,"lead":"L3"})"}));
+  const json leads = admin_get(host, "/api/v1/entities?type=lead");
+  std::map<std::string, json> status;
+  for (const json& e : leads["items"]) status[e["id"].get<std::string>()] = e["status"];
+  EXPECT_EQ(status["L1"], "Записан на пробное");
+  EXPECT_EQ(status["L2"], "Учится");
+  EXPECT_EQ(status["L3"], "Записан на пробное");
+}
+
 // "responsible" mode with nobody responsible fails the step with the field.
 TEST(CrmScenarios, ATaskForTheResponsibleManagerOfADealWithNoneFailsNamingTheField) {
   HttpSink sink;

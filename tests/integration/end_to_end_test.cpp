@@ -2,11 +2,14 @@
 // triggers a rule whose http action reaches a local sink.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "integration/test_support.h"
 
@@ -190,13 +193,20 @@ TEST(EndToEnd, SigtermShutsDownCleanly) {
 TEST(EndToEnd, TheHostsThreadsAreNamedForWhatTheyDo) {
   HttpSink sink;
   HostProcess host(forward_config(sink, "accepted"));
+  const std::vector<std::string> wanted{"sb-in-0", "sb-out-0", "sb-store", "sb-pipeline", "sb-call-expiry"};
+  // Each thread names itself once it runs: on a loaded machine, a moment after the host answers.
   std::set<std::string> names;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(host.pid()) + "/task")) {
-    std::string name;
-    std::getline(std::ifstream(task.path() / "comm"), name);
-    names.insert(name);
+  for (const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+       std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(std::chrono::milliseconds(20))) {
+    names.clear();
+    for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(host.pid()) + "/task")) {
+      std::string name;
+      std::getline(std::ifstream(task.path() / "comm"), name);
+      names.insert(name);
+    }
+    if (std::all_of(wanted.begin(), wanted.end(), [&](const std::string& n) { return names.count(n) > 0; })) break;
   }
-  for (const char* expected : {"sb-in-0", "sb-out-0", "sb-store", "sb-pipeline", "sb-call-expiry"})
+  for (const std::string& expected : wanted)
     EXPECT_TRUE(names.count(expected)) << expected << " is not among the host's threads";
 }
 
