@@ -13,6 +13,7 @@
 #include "segments.h"
 #include "send_limits.h"
 #include "sms_schemas.h"
+#include "smsc_callback.h"
 #include "smsru_callback.h"
 #include "twilio_callback.h"
 #include "twilio_signature.h"
@@ -40,6 +41,7 @@ class Sms : public switchboard::Plugin {
     if (!host_.add_route(route, [this](const switchboard::InboundRequest& request, switchboard::Responder responder) {
           if (request.method != "POST") return responder.respond(405, "text/plain", "POST only", {{"Allow", "POST"}});
           if (gateway_kind_ == "smsru") return smsru_report(request, std::move(responder));
+          if (gateway_kind_ == "smsc") return smsc_report(request, std::move(responder));
           delivery_report(request, std::move(responder));
         }))
       throw switchboard::ConfigError("cannot register route " + route + ": the path is taken or invalid");
@@ -146,6 +148,28 @@ class Sms : public switchboard::Plugin {
     });
   }
 
+  // SMSC.ru's status handler: signed with the handler's secret; answered
+  // once the events are committed (503 otherwise: the ids make a report
+  // sent again a duplicate).
+  void smsc_report(const switchboard::InboundRequest& request, switchboard::Responder responder) {
+    const FormFields fields = switchboard_plugins::form_decode(request.body);
+    if (!smsc_signature_matches(fields, callback_secret_)) {
+      const bool unsigned_post =
+          !switchboard_plugins::form_field(fields, "md5") && !switchboard_plugins::form_field(fields, "sha1");
+      host_.count("sms_callbacks_rejected_total");
+      host_.log(SB_LOG_WARN, "smsc.ru status handler call refused",
+                dump(json{{"reason", unsigned_post ? "missing md5" : "md5 does not match"},
+                          {"remote_address", request.remote_address}}));
+      return responder.respond(401, "text/plain", "invalid signature");
+    }
+    const std::vector<Report> events = smsc_reports(fields, login_);
+    if (events.empty()) return responder.respond(200, "text/plain", "OK");
+    switchboard_plugins::emit_all(host_, events, [responder](bool committed) mutable {
+      if (committed) return responder.respond(200, "text/plain", "OK");
+      responder.respond(503, "text/plain", "not stored, send again");
+    });
+  }
+
   Sms(switchboard::Host& host, const json& config)
       : host_(host),
         gateway_(make_gateway(config)),
@@ -158,11 +182,14 @@ class Sms : public switchboard::Plugin {
         callback_path_(config.value("callback_path", "")),
         status_callback_(config.value("status_callback", "")),
         auth_token_(config.value("auth_token", "")),
-        api_id_(config.value("api_id", "")) {
+        api_id_(config.value("api_id", "")),
+        login_(config.value("login", "")),
+        callback_secret_(config.value("callback_secret", "")) {
     if (callback_path_.empty()) return;
-    if (gateway_kind_ == "smsc")
+    if (gateway_kind_ == "smsc" && callback_secret_.empty())
       throw switchboard::ConfigError(
-          "'callback_path' takes the reports of Twilio and SMS.ru; SMSC.ru's are not supported");
+          "'callback_path' takes SMSC.ru's reports with 'callback_secret' (the secret set for the status handler in "
+          "the account, which signs them)");
     if (gateway_kind_ == "twilio" && status_callback_.empty())
       throw switchboard::ConfigError(
           "'callback_path' takes Twilio's reports with 'status_callback' (the public URL Twilio calls and signs)");
@@ -175,7 +202,7 @@ class Sms : public switchboard::Plugin {
   const std::string default_country_;
   const uint32_t timeout_ms_;
   const bool dry_run_;
-  const std::string callback_path_, status_callback_, auth_token_, api_id_;
+  const std::string callback_path_, status_callback_, auth_token_, api_id_, login_, callback_secret_;
 };
 
 switchboard::PluginInfo sms_info() {

@@ -191,7 +191,7 @@ TEST_F(SmsPluginTest, SignedTwilioReportsBecomeMessageEvents) {
   EXPECT_EQ(host.responses.at(id).status, 200);
 }
 
-TEST_F(SmsPluginTest, TwilioReportsNeedThePublicUrlAndSmscReportsAreNotTaken) {
+TEST_F(SmsPluginTest, TwilioReportsNeedThePublicUrlAndSmscReportsTheHandlersSecret) {
   fake::Instance twilio(library, host, R"({"gateway": "twilio", "account_sid": "AC0123456789abcdef0123456789abcdef",
     "auth_token": "tok", "sender": "+15017122661", "callback_path": "x"})");
   EXPECT_NE(twilio.status(), SB_OK);
@@ -199,7 +199,77 @@ TEST_F(SmsPluginTest, TwilioReportsNeedThePublicUrlAndSmscReportsAreNotTaken) {
             "'callback_path' takes Twilio's reports with 'status_callback' (the public URL Twilio calls and signs)");
   fake::Instance smsc(library, host, R"({"gateway": "smsc", "login": "shop", "password": "p", "callback_path": "x"})");
   EXPECT_NE(smsc.status(), SB_OK);
-  EXPECT_EQ(smsc.error(), "'callback_path' takes the reports of Twilio and SMS.ru; SMSC.ru's are not supported");
+  EXPECT_EQ(smsc.error(),
+            "'callback_path' takes SMSC.ru's reports with 'callback_secret' (the secret set for the status handler in "
+            "the account, which signs them)");
+}
+
+// SMSC.ru's status handler: a form per status change, md5 (or sha1) of
+// "id:phone:status:secret"; a reply to the account's number comes to the same
+// URL, signed over "phone:mes:to:secret". The digests below were computed
+// independently with md5sum and sha1sum.
+TEST_F(SmsPluginTest, SignedSmscReportsAndRepliesBecomeEventsAnsweredOnceStored) {
+  auto instance = create(
+      R"({"gateway": "smsc", "login": "shop", "password": "p", "callback_path": "smsc-status", "callback_secret": "hook-secret"})");
+  EXPECT_EQ(host.declared, (std::vector<std::string>{"message.*", "contact.unsubscribed", "contact.resubscribed"}));
+  const std::string delivered = "id=4071&phone=79131234567&status=1&err=0&ts=1782469893";
+  const uint64_t unsigned_post = host.request("POST", {}, delivered);
+  EXPECT_EQ(host.responses.at(unsigned_post).status, 401);
+  const uint64_t forged = host.request("POST", {}, delivered + "&md5=" + std::string(32, '0'));
+  EXPECT_EQ(host.responses.at(forged).status, 401);
+  // A signature over another status does not carry over to this one.
+  const uint64_t moved =
+      host.request("POST", {}, "id=4071&phone=79131234567&status=2&md5=c81577335eb91c24d363645f1c3db008");
+  EXPECT_EQ(host.responses.at(moved).status, 401);
+  // Both digests given: both must match.
+  const uint64_t half =
+      host.request("POST", {}, delivered + "&md5=c81577335eb91c24d363645f1c3db008&sha1=" + std::string(40, '0'));
+  EXPECT_EQ(host.responses.at(half).status, 401);
+  EXPECT_TRUE(host.emitted.empty());
+
+  const uint64_t id = host.request("POST", {}, delivered + "&md5=C81577335EB91C24D363645F1C3DB008");
+  ASSERT_EQ(host.emitted.size(), 1u);
+  EXPECT_EQ(host.emitted[0].type, "message.delivered");
+  EXPECT_EQ(host.emitted[0].id, "smsc:shop:4071:79131234567:delivered");
+  json payload = json::parse(host.emitted[0].payload);
+  EXPECT_EQ(payload["data"], (json{{"message_id", "4071"}, {"status", "delivered"}, {"status_code", 1}}));
+  EXPECT_EQ(payload["contact"]["phones"][0]["number"], "+79131234567");
+  EXPECT_EQ(payload["time"], "2026-06-26T10:31:33Z");
+  EXPECT_FALSE(host.responses.count(id)) << "answered before the report was stored";
+  host.finish_emit(0, SB_OK, host.emitted[0].id);
+  EXPECT_EQ(host.responses.at(id).status, 200);
+
+  // Cannot be delivered (20), with the operator's error: message.undelivered. Not stored: 503.
+  const uint64_t failed =
+      host.request("POST", {}, "id=4072&phone=79131234568&status=20&err=1&md5=4b54de75ceea7d9369b1b2e46c34cb5e");
+  ASSERT_EQ(host.emitted.size(), 2u);
+  EXPECT_EQ(host.emitted[1].type, "message.undelivered");
+  payload = json::parse(host.emitted[1].payload);
+  EXPECT_EQ(payload["data"]["status_code"], 20);
+  EXPECT_EQ(payload["data"]["error_code"], 1);
+  host.finish_emit(1, SB_ERR_UNAVAILABLE, "", "store down");
+  EXPECT_EQ(host.responses.at(failed).status, 503);
+  // Signed with SHA-1 alone.
+  const uint64_t by_sha1 = host.request("POST", {}, delivered + "&sha1=98067ca9b3e693c5781b73514217993c2f49d260");
+  ASSERT_EQ(host.emitted.size(), 3u);
+  EXPECT_EQ(host.emitted[2].id, "smsc:shop:4071:79131234567:delivered");  // the same report again: a duplicate
+  host.finish_emit(2, SB_OK, host.emitted[2].id);
+  EXPECT_EQ(host.responses.at(by_sha1).status, 200);
+
+  // "СТОП" to the account's number: the reply, and the contact's opt-out.
+  const uint64_t reply = host.request("POST", {},
+                                      "phone=79131234567&mes=%D0%A1%D0%A2%D0%9E%D0%9F&to=79001112233&ts=1782469900"
+                                      "&md5=ce931e1c8bb0dd48a3408df4da990da5");
+  ASSERT_EQ(host.emitted.size(), 5u);
+  EXPECT_EQ(host.emitted[3].type, "message.received");
+  payload = json::parse(host.emitted[3].payload);
+  EXPECT_EQ(payload["data"]["text"], "СТОП");
+  EXPECT_EQ(payload["data"]["from"], "+79131234567");
+  EXPECT_EQ(payload["data"]["to"], "79001112233");
+  EXPECT_EQ(host.emitted[4].type, "contact.unsubscribed");
+  host.finish_emit(3, SB_OK, host.emitted[3].id);
+  host.finish_emit(4, SB_OK, host.emitted[4].id);
+  EXPECT_EQ(host.responses.at(reply).status, 200);
 }
 
 // SMS.ru posts data[N] entries and hash = sha256(api_id + entries); the

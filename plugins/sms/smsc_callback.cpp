@@ -1,0 +1,124 @@
+#include "smsc_callback.h"
+
+#include <openssl/evp.h>
+
+#include <charconv>
+#include <ctime>
+
+#include "form.h"
+#include "hex.h"
+#include "opt_out.h"
+
+namespace sms {
+
+namespace {
+
+using switchboard_plugins::form_field;
+
+// SMSC.ru's status codes as the words Twilio's reports use, so that one rule
+// reads message.delivered or message.undelivered whichever gateway sent.
+const char* status_name(int code) {
+  switch (code) {
+    case -2:  // stopped before it was sent
+      return "canceled";
+    case -1:  // waiting to be sent
+      return "queued";
+    case 0:  // handed to the operator
+      return "sent";
+    case 1:
+      return "delivered";
+    case 2:
+      return "read";
+    case 4:  // the recipient followed a link in it
+      return "clicked";
+    case 3:   // its lifetime ran out
+    case 20:  // cannot be delivered
+    case 25:  // the number is not reachable
+      return "undelivered";
+    case 22:  // wrong number
+    case 23:  // prohibited
+    case 24:  // not enough money
+      return "failed";
+    default:  // -3: no such message
+      return nullptr;
+  }
+}
+
+std::string digest_hex(const EVP_MD* kind, const std::string& text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(text.data(), text.size(), digest, &length, kind, nullptr) != 1) return "";
+  return switchboard_plugins::hex(std::string_view(reinterpret_cast<const char*>(digest), length));
+}
+
+std::optional<long long> number(const std::string& text) {
+  long long value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+std::string utc_time(long long unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  char text[32];
+  if (!gmtime_r(&t, &tm) || !std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm)) return "";
+  return text;
+}
+
+// SMSC.ru writes numbers as digits without '+'.
+nlohmann::json contact_of(const std::string& phone) {
+  const bool digits = !phone.empty() && phone.find_first_not_of("0123456789") == std::string::npos;
+  return {{"phones", {{{"number", digits ? "+" + phone : phone}, {"type", "mobile"}}}}};
+}
+
+}  // namespace
+
+bool smsc_signature_matches(const FormFields& fields, const std::string& secret) {
+  auto field = [&](const char* name) { return form_field(fields, name).value_or(""); };
+  const std::string text = form_field(fields, "mes")
+                               ? field("phone") + ":" + field("mes") + ":" + field("to") + ":" + secret
+                               : field("id") + ":" + field("phone") + ":" + field("status") + ":" + secret;
+  const auto md5 = form_field(fields, "md5"), sha1 = form_field(fields, "sha1");
+  if (secret.empty() || (!md5 && !sha1)) return false;
+  if (md5 && !switchboard_plugins::hex_matches(digest_hex(EVP_md5(), text), *md5)) return false;
+  if (sha1 && !switchboard_plugins::hex_matches(digest_hex(EVP_sha1(), text), *sha1)) return false;
+  return true;
+}
+
+std::vector<Report> smsc_reports(const FormFields& fields, const std::string& login) {
+  auto field = [&](const char* name) { return form_field(fields, name).value_or(""); };
+  const std::string id = field("id"), phone = field("phone");
+  if (const auto text = form_field(fields, "mes")) {
+    if (phone.empty()) return {};
+    // An incoming message has no id of its own in every account: its sender, time and signature are.
+    const std::string message_id = !id.empty() ? id : phone + ":" + field("ts") + ":" + field("md5") + field("sha1");
+    const nlohmann::json contact = contact_of(phone);
+    std::vector<Report> out;
+    out.push_back({"message.received",
+                   "smsc:" + login + ":in:" + message_id,
+                   {{"contact", contact},
+                    {"data",
+                     {{"message_id", message_id},
+                      {"from", contact["phones"][0]["number"]},
+                      {"to", field("to")},
+                      {"text", *text}}}}});
+    if (const auto reply = switchboard_plugins::opt_reply(*text); reply != switchboard_plugins::OptReply::kNone)
+      out.push_back({switchboard_plugins::opt_event_type(reply), "smsc:" + login + ":opt:" + message_id,
+                     switchboard_plugins::opt_event_payload(reply, "sms", contact, message_id, *text)});
+    return out;
+  }
+  const auto code = number(field("status"));
+  const char* status = code ? status_name(static_cast<int>(*code)) : nullptr;
+  if (id.empty() || !status) return {};
+  nlohmann::json data{{"message_id", id}, {"status", status}, {"status_code", *code}};
+  if (const auto err = number(field("err")); err && *err != 0) data["error_code"] = *err;
+  nlohmann::json payload{{"data", std::move(data)}};
+  if (!phone.empty()) payload["contact"] = contact_of(phone);
+  if (const auto at = number(field("ts")); at && *at > 0)
+    if (std::string time = utc_time(*at); !time.empty()) payload["time"] = std::move(time);
+  return {
+      {std::string("message.") + status, "smsc:" + login + ":" + id + ":" + phone + ":" + status, std::move(payload)}};
+}
+
+}  // namespace sms
