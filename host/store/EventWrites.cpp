@@ -115,6 +115,10 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
       renamed->contact->key = std::move(key);
     }
   const EventRecord& e = renamed ? *renamed : event;
+  // A change held to the record's state, stored already (its step run
+  // again), is a duplicate: its own change is why the state no longer holds.
+  const bool conditional = (e.entity && e.entity->only_from) || (e.contact && e.contact->only_if_it_changes);
+  if (conditional && rows.has_event(e.id)) return AppendOutcome::kDuplicate;
   // The status before this event, in commit order. An entity seen for the
   // first time without a status was created with none.
   bool created = false;

@@ -443,6 +443,8 @@ class PostgresStore::Events final : public EventRows {
     return true;
   }
 
+  bool has_event(const std::string& id) override { return seen_.count(id) > 0; }
+
   void put_contact(const std::string& key, const std::string& data_json, int64_t at_ms) override {
     undo_.push_back(restorer(contacts_, key));
     undo_.push_back(restorer(changed_contacts_, key));

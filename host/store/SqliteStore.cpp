@@ -246,6 +246,7 @@ struct SqliteStore::Writer {
   SqliteStatement savepoint{db.handle(), "SAVEPOINT one"};
   SqliteStatement release{db.handle(), "RELEASE one"};
   SqliteStatement rollback_to{db.handle(), "ROLLBACK TO one"};
+  SqliteStatement event_exists{db.handle(), "SELECT 1 FROM events WHERE id = ?"};
 
   explicit Writer(const Options& o)
       : aggregates(o.aggregates),
@@ -370,6 +371,12 @@ struct SqliteStore::Writer {
       SqliteStatement& q = w_.alias_owner.bind(1, alias);
       std::optional<std::string> found;
       if (q.step()) found = q.text(0);
+      q.reset();
+      return found;
+    }
+    bool has_event(const std::string& id) override {
+      SqliteStatement& q = w_.event_exists.bind(1, id);
+      const bool found = q.step();
       q.reset();
       return found;
     }

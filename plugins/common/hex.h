@@ -27,7 +27,9 @@ inline bool hex_matches(const std::string& expected, std::string_view given) {
   std::string lowered(given);
   for (char& c : lowered)
     if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
-  return lowered.size() == expected.size() && CRYPTO_memcmp(lowered.data(), expected.data(), expected.size()) == 0;
+  // An empty `expected` is a digest that could not be computed: nothing matches it.
+  return !expected.empty() && lowered.size() == expected.size() &&
+         CRYPTO_memcmp(lowered.data(), expected.data(), expected.size()) == 0;
 }
 
 }  // namespace switchboard_plugins

@@ -158,7 +158,7 @@ class Sms : public switchboard::Plugin {
           !switchboard_plugins::form_field(fields, "md5") && !switchboard_plugins::form_field(fields, "sha1");
       host_.count("sms_callbacks_rejected_total");
       host_.log(SB_LOG_WARN, "smsc.ru status handler call refused",
-                dump(json{{"reason", unsigned_post ? "missing md5" : "md5 does not match"},
+                dump(json{{"reason", unsigned_post ? "missing md5 or sha1" : "signature does not match"},
                           {"remote_address", request.remote_address}}));
       return responder.respond(401, "text/plain", "invalid signature");
     }

@@ -66,11 +66,21 @@ std::string utc_time(long long unix_seconds) {
   return text;
 }
 
+bool all_digits(const std::string& text) {
+  return !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+}
+
 // SMSC.ru writes numbers as digits without '+'.
 nlohmann::json contact_of(const std::string& phone) {
-  const bool digits = !phone.empty() && phone.find_first_not_of("0123456789") == std::string::npos;
-  return {{"phones", {{{"number", digits ? "+" + phone : phone}, {"type", "mobile"}}}}};
+  return {{"phones", {{{"number", all_digits(phone) ? "+" + phone : phone}, {"type", "mobile"}}}}};
 }
+
+// Both kinds sign three fields joined by ':': a report's fields sent back as
+// an incoming message's (id as phone, phone as text, status as number) would
+// pass. Each kind takes only what its fields can be: a message comes from
+// and to phone numbers (a status code is never one); a report has a status
+// code and no text.
+bool is_phone_number(const std::string& text) { return all_digits(text) && text.size() >= 7 && text.size() <= 15; }
 
 }  // namespace
 
@@ -90,7 +100,7 @@ std::vector<Report> smsc_reports(const FormFields& fields, const std::string& lo
   auto field = [&](const char* name) { return form_field(fields, name).value_or(""); };
   const std::string id = field("id"), phone = field("phone");
   if (const auto text = form_field(fields, "mes")) {
-    if (phone.empty()) return {};
+    if (!is_phone_number(phone) || !is_phone_number(field("to")) || form_field(fields, "status")) return {};
     // An incoming message has no id of its own in every account: its sender, time and signature are.
     const std::string message_id = !id.empty() ? id : phone + ":" + field("ts") + ":" + field("md5") + field("sha1");
     const nlohmann::json contact = contact_of(phone);
@@ -109,7 +119,7 @@ std::vector<Report> smsc_reports(const FormFields& fields, const std::string& lo
     return out;
   }
   const auto code = number(field("status"));
-  const char* status = code ? status_name(static_cast<int>(*code)) : nullptr;
+  const char* status = code && *code >= -3 && *code <= 99 ? status_name(static_cast<int>(*code)) : nullptr;
   if (id.empty() || !status) return {};
   nlohmann::json data{{"message_id", id}, {"status", status}, {"status_code", *code}};
   if (const auto err = number(field("err")); err && *err != 0) data["error_code"] = *err;
@@ -117,8 +127,9 @@ std::vector<Report> smsc_reports(const FormFields& fields, const std::string& lo
   if (!phone.empty()) payload["contact"] = contact_of(phone);
   if (const auto at = number(field("ts")); at && *at > 0)
     if (std::string time = utc_time(*at); !time.empty()) payload["time"] = std::move(time);
-  return {
-      {std::string("message.") + status, "smsc:" + login + ":" + id + ":" + phone + ":" + status, std::move(payload)}};
+  // By code: codes that share a word (20, then 25) are reports of their own.
+  return {{std::string("message.") + status, "smsc:" + login + ":" + id + ":" + phone + ":" + std::to_string(*code),
+           std::move(payload)}};
 }
 
 }  // namespace sms

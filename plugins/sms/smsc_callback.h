@@ -20,12 +20,12 @@ bool smsc_signature_matches(const FormFields& fields, const std::string& secret)
 
 // The events a signed POST becomes: a status as message.<Twilio's word for
 // it> (message.delivered, message.undelivered, ...) with id
-// "smsc:<login>:<message id>:<phone>:<status>" (a repeated report is a
+// "smsc:<login>:<message id>:<phone>:<status code>" (a repeated report is a
 // duplicate, and two accounts' numeric ids never meet), data.message_id the
 // id the send step reported, data.status_code and data.error_code SMSC.ru's;
 // an incoming message as message.received (and contact.unsubscribed or
-// resubscribed for "STOP" or "START"). Empty for a status that is no event
-// (-3: not found) or a form that is neither.
+// resubscribed for "STOP" or "START"), from and to phone numbers. Empty for
+// a status that is no event (-3: not found) or a form that is neither.
 std::vector<Report> smsc_reports(const FormFields& fields, const std::string& login);
 
 }  // namespace sms

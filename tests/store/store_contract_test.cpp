@@ -674,6 +674,10 @@ TYPED_TEST(StoreContract, AStatusChangeHeldToStatusesIsStoredOnlyFromThem) {
   ASSERT_TRUE(both.ok());
   EXPECT_EQ(both.outcomes.back(), AppendOutcome::kStored);  // read after the event before it, in the same append
   EXPECT_EQ(store->entity("task", "T2")->status, "cancelled");
+  // The change stored again (its step run again): a duplicate, not a change that no longer applies.
+  const AppendResult again = append(*store, {cancel("5", "T2")});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again.outcomes.front(), AppendOutcome::kDuplicate);
 }
 
 TYPED_TEST(StoreContract, RoutingCreatesExecutionsOnceAndRemembersItsPosition) {

@@ -221,6 +221,10 @@ TEST_F(SmsPluginTest, SignedSmscReportsAndRepliesBecomeEventsAnsweredOnceStored)
   const uint64_t moved =
       host.request("POST", {}, "id=4071&phone=79131234567&status=2&md5=c81577335eb91c24d363645f1c3db008");
   EXPECT_EQ(host.responses.at(moved).status, 401);
+  // A report's signed fields sent back as a message's (id as the sender, phone as the text): no event.
+  const uint64_t reshuffled =
+      host.request("POST", {}, "phone=4071&mes=79131234567&to=1&md5=c81577335eb91c24d363645f1c3db008");
+  EXPECT_EQ(host.responses.at(reshuffled).status, 200);
   // Both digests given: both must match.
   const uint64_t half =
       host.request("POST", {}, delivered + "&md5=c81577335eb91c24d363645f1c3db008&sha1=" + std::string(40, '0'));
@@ -230,7 +234,7 @@ TEST_F(SmsPluginTest, SignedSmscReportsAndRepliesBecomeEventsAnsweredOnceStored)
   const uint64_t id = host.request("POST", {}, delivered + "&md5=C81577335EB91C24D363645F1C3DB008");
   ASSERT_EQ(host.emitted.size(), 1u);
   EXPECT_EQ(host.emitted[0].type, "message.delivered");
-  EXPECT_EQ(host.emitted[0].id, "smsc:shop:4071:79131234567:delivered");
+  EXPECT_EQ(host.emitted[0].id, "smsc:shop:4071:79131234567:1");
   json payload = json::parse(host.emitted[0].payload);
   EXPECT_EQ(payload["data"], (json{{"message_id", "4071"}, {"status", "delivered"}, {"status_code", 1}}));
   EXPECT_EQ(payload["contact"]["phones"][0]["number"], "+79131234567");
@@ -252,7 +256,7 @@ TEST_F(SmsPluginTest, SignedSmscReportsAndRepliesBecomeEventsAnsweredOnceStored)
   // Signed with SHA-1 alone.
   const uint64_t by_sha1 = host.request("POST", {}, delivered + "&sha1=98067ca9b3e693c5781b73514217993c2f49d260");
   ASSERT_EQ(host.emitted.size(), 3u);
-  EXPECT_EQ(host.emitted[2].id, "smsc:shop:4071:79131234567:delivered");  // the same report again: a duplicate
+  EXPECT_EQ(host.emitted[2].id, "smsc:shop:4071:79131234567:1");  // the same report again: a duplicate
   host.finish_emit(2, SB_OK, host.emitted[2].id);
   EXPECT_EQ(host.responses.at(by_sha1).status, 200);
 
