@@ -15,10 +15,6 @@ namespace sb {
 namespace {
 
 constexpr size_t kReadChunk = 16 * 1024;
-// How long one address may take to accept before the next is tried (the
-// last one has the rest of the request's time).
-constexpr std::chrono::milliseconds kAttemptTimeout{1000};
-
 std::string trimmed(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -38,7 +34,6 @@ OutboundConnection::OutboundConnection(EventLoop& loop, Owner& owner, std::strin
 
 OutboundConnection::~OutboundConnection() {
   loop_.cancel(deferred_);
-  loop_.cancel(attempt_timer_);
   if (fd_ >= 0) {
     loop_.unwatch(fd_);
     ::close(fd_);
@@ -54,71 +49,35 @@ void OutboundConnection::send(const std::string& wire, bool head, size_t max_bod
   http_parser_init(&parser_, HTTP_RESPONSE);
   parser_.allow_chunked_length = 1;  // both framings: the chunks win, as with libcurl
   parser_.data = this;
-  if (fd_ < 0) return connect_next();
+  if (fd_ < 0) return connect();
   if (state_ == State::idle) start_exchange();
 }
 
-void OutboundConnection::connect_next() {
-  while (next_address_ < addresses_.size()) {
-    const SocketAddress& a = addresses_[next_address_++];
-    fd_ = ::socket(a.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) {
-      last_connect_errno_ = errno;
-      continue;
-    }
-    const int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&a.address), a.length) == 0 || errno == EINPROGRESS) {
-      state_ = State::connecting;
-      interest_ = EPOLLOUT;
-      try {
-        loop_.watch(fd_, interest_, [this](uint32_t events) { on_ready(events); });
-        if (next_address_ < addresses_.size())  // one address that never answers must not use up the request's time
-          attempt_timer_ = loop_.run_after(kAttemptTimeout, [this] {
-            attempt_timer_ = 0;
-            last_connect_errno_ = ETIMEDOUT;
-            abandon_attempt();
-            connect_next();
-          });
-        return;
-      } catch (const std::exception& e) {  // epoll refused the socket
-        ::close(fd_);
-        fd_ = -1;
-        return fail_later(std::string("cannot watch the socket: ") + e.what());
-      }
-    }
-    last_connect_errno_ = errno;
-    ::close(fd_);
-    fd_ = -1;
+void OutboundConnection::connect() {
+  state_ = State::connecting;
+  dialer_ = std::make_unique<Dialer>(loop_, addresses_, [this](int fd, int error) { on_dialed(fd, error); });
+  dialer_->start();
+}
+
+void OutboundConnection::on_dialed(int fd, int error) {
+  dialer_.reset();
+  if (fd < 0)
+    return fail("Failed to connect to " + host_ + " port " + std::to_string(port_) + ": " +
+                (error ? std::strerror(error) : "no address"));
+  fd_ = fd;
+  interest_ = EPOLLIN;
+  try {
+    loop_.watch(fd_, interest_, [this](uint32_t events) { on_ready(events); });
+  } catch (const std::exception& e) {  // epoll refused the socket
+    return fail(std::string("cannot watch the socket: ") + e.what());
   }
-  fail_later("Failed to connect to " + host_ + " port " + std::to_string(port_) + ": " +
-             (last_connect_errno_ ? std::strerror(last_connect_errno_) : "no address"));
+  on_connected();
 }
 
 void OutboundConnection::on_ready(uint32_t events) {
   switch (state_) {
-    case State::connecting: {
-      // Only this socket's own readiness: an event read for a closed one
-      // that had the same number must not pass for a connect.
-      if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-      int error = 0;
-      socklen_t length = sizeof error;
-      ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length);
-      if (error == 0) {
-        sockaddr_storage peer{};
-        socklen_t peer_length = sizeof peer;
-        // Still connecting (an event meant for an earlier socket with this
-        // number): the peer is not known yet.
-        if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length) != 0) return;
-        return on_connected();
-      }
-      if (error == EINPROGRESS) return;
-      last_connect_errno_ = error;
-      abandon_attempt();
-      if (next_address_ < addresses_.size()) return connect_next();
-      return fail("Failed to connect to " + host_ + " port " + std::to_string(port_) + ": " +
-                  std::strerror(last_connect_errno_));
-    }
+    case State::connecting:  // the dialer watches its sockets
+      return;
     case State::idle: {
       // Anything from the peer while no request is out (its close, mostly)
       // ends the connection: it cannot carry a request any more.
@@ -135,18 +94,7 @@ void OutboundConnection::on_ready(uint32_t events) {
   }
 }
 
-void OutboundConnection::abandon_attempt() {
-  loop_.cancel(attempt_timer_);
-  attempt_timer_ = 0;
-  loop_.unwatch(fd_);
-  ::close(fd_);
-  fd_ = -1;
-  interest_ = 0;
-}
-
 void OutboundConnection::on_connected() {
-  loop_.cancel(attempt_timer_);
-  attempt_timer_ = 0;
   if (!tls_context_) return start_exchange();
   tls_ = std::make_unique<TlsStream>(*tls_context_, host_);
   state_ = State::handshaking;

@@ -1,5 +1,5 @@
 // One outbound HTTP/1.1 connection on an event loop: it connects to the
-// first address that accepts, speaks TLS when given a context, and carries
+// first address that accepts (Dialer), speaks TLS when given a context, and carries
 // one request at a time, kept alive between them. http-parser reads the
 // answers. A request costs a send() and a recv() when the connection is
 // warm: no poll to ask whether it is still alive (an idle connection
@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "http/Dialer.h"
 #include "http/HttpClient.h"
 #include "net/EventLoop.h"
 
@@ -20,11 +21,6 @@ namespace sb {
 
 class TlsContext;
 class TlsStream;
-
-struct SocketAddress {
-  sockaddr_storage address{};
-  socklen_t length = 0;
-};
 
 class OutboundConnection {
  public:
@@ -60,8 +56,8 @@ class OutboundConnection {
  private:
   enum class State { connecting, handshaking, exchanging, idle };
 
-  void connect_next();
-  void abandon_attempt();
+  void connect();
+  void on_dialed(int fd, int error);
   void on_ready(uint32_t events);
   void on_connected();
   void continue_handshake();
@@ -87,8 +83,7 @@ class OutboundConnection {
   const std::string host_;
   const uint16_t port_;
   const std::vector<SocketAddress> addresses_;
-  size_t next_address_ = 0;
-  int last_connect_errno_ = 0;
+  std::unique_ptr<Dialer> dialer_;  // while connecting
   const TlsContext* tls_context_;
   std::unique_ptr<TlsStream> tls_;
 
@@ -109,9 +104,8 @@ class OutboundConnection {
   bool header_value_last_ = false;
   bool too_large_ = false;
   Result result_;
-  std::string plaintext_;                 // TLS: decrypted bytes not yet parsed
-  EventLoop::TimerId deferred_ = 0;       // a failure found inside send(), told from the loop
-  EventLoop::TimerId attempt_timer_ = 0;  // moves on to the next address
+  std::string plaintext_;            // TLS: decrypted bytes not yet parsed
+  EventLoop::TimerId deferred_ = 0;  // a failure found inside send(), told from the loop
 };
 
 }  // namespace sb
