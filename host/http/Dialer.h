@@ -29,9 +29,11 @@ std::vector<SocketAddress> attempt_order(const std::vector<SocketAddress>& addre
 class Dialer {
  public:
   // The connected socket (`fd` >= 0, the caller's to close and watch), or
-  // -1 with the errno of the last failure (ETIMEDOUT: none answered; 0: no
-  // address). Runs once, on the loop, never from inside start(); the dialer
-  // may be destroyed inside it.
+  // -1 with the errno of the last failure (0: no address). Addresses that
+  // never answer are not given up on here: the request's own timeout ends
+  // the dialer. Runs once, on the loop, never from inside start(); the
+  // dialer may be destroyed inside it. A dial holds a socket per attempt
+  // under way, so up to one per address.
   using Done = std::function<void(int fd, int error)>;
 
   static constexpr std::chrono::milliseconds kAttemptDelay{250};  // RFC 8305's recommended default

@@ -64,13 +64,14 @@ void OutboundConnection::on_dialed(int fd, int error) {
   if (fd < 0)
     return fail("Failed to connect to " + host_ + " port " + std::to_string(port_) + ": " +
                 (error ? std::strerror(error) : "no address"));
-  fd_ = fd;
-  interest_ = EPOLLIN;
   try {
-    loop_.watch(fd_, interest_, [this](uint32_t events) { on_ready(events); });
+    loop_.watch(fd, EPOLLIN, [this](uint32_t events) { on_ready(events); });
   } catch (const std::exception& e) {  // epoll refused the socket
+    ::close(fd);
     return fail(std::string("cannot watch the socket: ") + e.what());
   }
+  fd_ = fd;
+  interest_ = EPOLLIN;
   on_connected();
 }
 

@@ -11,8 +11,12 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <thread>
+
+#include "support/closed_port.h"
 
 namespace sb {
 namespace {
@@ -50,7 +54,9 @@ uint16_t port_of(int fd, bool peer = false) {
 
 // A listener on 127.0.0.1; `full`: its one place in the accept queue is
 // taken, so the kernel drops the SYNs that come next (they are sent again
-// after a second, and then find room if the queue was drained).
+// after a second, and then find room if the queue was drained). With a
+// backlog of 0 the kernel answers even the first SYN with a cookie: the
+// tests that use a full one need net.ipv4.tcp_syncookies (Debian's default).
 struct Listener {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int filler = -1;
@@ -75,11 +81,6 @@ struct Listener {
   }
 };
 
-uint16_t closed_port() {
-  Listener l(false);
-  return l.port;  // nothing listens there once it is gone
-}
-
 struct Dialed {
   int fd = -1;
   int error = 0;
@@ -87,6 +88,18 @@ struct Dialed {
 };
 
 // Dials on a loop of its own; waits up to 10 s for the answer.
+bool syncookies() {
+  std::ifstream in("/proc/sys/net/ipv4/tcp_syncookies");
+  int on = 0;
+  return (in >> on) && on != 0;
+}
+
+size_t open_fds() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
 Dialed dial(const std::vector<SocketAddress>& addresses, const std::function<void()>& meanwhile = {}) {
   EventLoop loop;
   std::thread thread([&] { loop.run(); });
@@ -112,16 +125,30 @@ Dialed dial(const std::vector<SocketAddress>& addresses, const std::function<voi
 }
 
 TEST(Dialer, AnAddressThatDropsItsPacketsHoldsTheNextBackAQuarterSecondOnly) {
+  if (!syncookies()) GTEST_SKIP() << "needs net.ipv4.tcp_syncookies";
   Listener silent(true), good(false);
+  const size_t fds_before = open_fds();
   const Dialed d = dial({loopback(silent.port), loopback(good.port)});
   ASSERT_GE(d.fd, 0) << std::strerror(d.error);
   EXPECT_EQ(port_of(d.fd, true), good.port);
   EXPECT_GE(d.took, Dialer::kAttemptDelay - 10ms);  // the first had its quarter second
   EXPECT_LT(d.took, 900ms);                         // not the second a sequential dialer gave each address
   ::close(d.fd);
+  EXPECT_EQ(open_fds(), fds_before);  // the attempt that lost was closed
+}
+
+TEST(Dialer, AnAddressThatRefusesMovesOnAtOnce) {
+  test::ClosedPort refused;
+  Listener good(false);
+  const Dialed d = dial({loopback(refused.port()), loopback(good.port)});
+  ASSERT_GE(d.fd, 0) << std::strerror(d.error);
+  EXPECT_EQ(port_of(d.fd, true), good.port);
+  EXPECT_LT(d.took, Dialer::kAttemptDelay);  // not after the quarter second
+  ::close(d.fd);
 }
 
 TEST(Dialer, ASlowAddressIsNotGivenUpForALaterOneThatNeverAnswers) {
+  if (!syncookies()) GTEST_SKIP() << "needs net.ipv4.tcp_syncookies";
   Listener slow(true), silent(true);
   // The slow one's queue is drained: its SYN, sent again after a second, is answered.
   const Dialed d = dial({loopback(slow.port), loopback(silent.port)}, [&] {
@@ -134,7 +161,8 @@ TEST(Dialer, ASlowAddressIsNotGivenUpForALaterOneThatNeverAnswers) {
 }
 
 TEST(Dialer, WhenEveryAddressRefusesTheLastErrorIsTold) {
-  const Dialed d = dial({loopback(closed_port()), loopback(closed_port())});
+  test::ClosedPort first, second;
+  const Dialed d = dial({loopback(first.port()), loopback(second.port())});
   EXPECT_EQ(d.fd, -1);
   EXPECT_EQ(d.error, ECONNREFUSED);
   EXPECT_EQ(dial({}).error, 0);  // no address at all
