@@ -34,8 +34,7 @@ bool templated(const json& params, const std::string& pointer) {
 // schema (any plugin's) on a top-level property:
 //   "x-switchboard-names": "pipeline"        a configured pipeline
 //   "x-switchboard-names": "static_segment"  a segment without a filter (a string, or each of an array)
-//   "x-switchboard-status-of": "pipeline"    a status of the pipeline the "pipeline" parameter names (or each of an
-//   array)
+//   "x-switchboard-status-of": "pipeline"    a status of the "pipeline" parameter's pipeline (or each of an array)
 // A literal that names nothing declared is a validate error; a template is left to run time.
 void check_names(const json& schema, const json& params, const RuleEnvironment& environment, const std::string& at,
                  const std::string& where, std::vector<RuleIssue>& issues) {
