@@ -22,6 +22,8 @@ const std::map<std::string, CapabilityInfo, std::less<>>& host_actions() {
                     "type": "object", "additionalProperties": false, "required": ["status"],
                     "properties": {
                       "status": {"type": ["string", "null"], "minLength": 1},
+                      "if_status": {"type": "array", "minItems": 1,
+                                    "items": {"type": ["string", "null"], "minLength": 1}},
                       "entity": {"type": "object", "additionalProperties": false, "required": ["type", "id"],
                                  "properties": {"type": {"type": "string"}, "id": {"type": "string"},
                                                 "pipeline": {"type": "string"}}}}})"))},
@@ -87,6 +89,12 @@ std::variant<EventRecord, std::string> host_action_event(const ActionRequest& re
   }
   EventRecord record = std::move(parsed.records.front());
   record.chain_depth = cause.value("chain_depth", 0) + 1;
+  // Held to the statuses named: stored only while the entity is in one of them (checked as it is stored).
+  if (const auto held = params.find("if_status"); held != params.end() && held->is_array() && record.entity) {
+    record.entity->only_from.emplace();
+    for (const json& s : *held)
+      record.entity->only_from->push_back(s.is_string() ? std::optional(s.get<std::string>()) : std::nullopt);
+  }
   return record;
 }
 

@@ -428,12 +428,17 @@ void Interpreter::produce_event(const Claimed& at, const CompiledStep& step, con
   std::vector<EventRecord> batch;
   batch.push_back(std::move(std::get<EventRecord>(made)));
   // Run again after a crash, the step produces a duplicate: the event is stored once.
+  const bool may_hold = request.params.contains("if_status");
   events_.append_events(std::move(batch), [this, at, &step, decisions = std::move(decisions),
-                                           id = request.idempotency_key](AppendResult result) {
+                                           id = request.idempotency_key, may_hold](AppendResult result) {
     ActionOutcome outcome = result.ok()
                                 ? ActionOutcome{}
                                 : ActionOutcome::failure(SB_OUTCOME_RETRY, "cannot store the event: " + result.error);
-    outcome.external_id = id;
+    // A status change held to statuses the entity was no longer in changed nothing: no event, no id.
+    const bool unchanged =
+        result.ok() && !result.outcomes.empty() && result.outcomes.front() == AppendOutcome::kUnchanged;
+    if (!unchanged) outcome.external_id = id;
+    if (may_hold && result.ok()) outcome.output = {{"changed", !unchanged}};
     step_ended(at, step, outcome, decisions);
     if (events_added_) events_added_();  // the router has a new event
   });

@@ -575,6 +575,31 @@ TEST_F(PipelineTest, AStatusSetByARuleIsAnEventThatSetsOffRulesUntilTheChainLimi
   EXPECT_NE(log.str().find(R"("produced_by_rule":"to-A")"), std::string::npos);
 }
 
+TEST_F(PipelineTest, AStatusSetByARuleMayBeHeldToTheStatusesTheEntityIsIn) {
+  CompiledStep held = set_status("won");
+  held.params["if_status"] = {"new", nullptr};
+  run({rule("close", {{"event", "lead.changed"}}, {held})});
+  const auto output_of = [](const ExecutionRow& r) {
+    for (const json& entry : json::parse(r.history_json))
+      if (entry.value("step", "") == "to won") return entry;
+    return json();
+  };
+  append({lead_event("e1", "lead.changed", "A")});  // in neither: stays
+  auto rows = settled(1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, ExecutionState::kDone) << rows[0].history_json;
+  EXPECT_EQ(output_of(rows[0])["output"], (json{{"changed", false}})) << rows[0].history_json;
+  EXPECT_FALSE(output_of(rows[0]).contains("external_id"));
+  EXPECT_EQ(store_->entity("lead", "L1")->status, "A");
+  append({lead_event("e2", "lead.changed", "new")});  // in one of them: moves
+  rows = settled(2);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(store_->entity("lead", "L1")->status, "won");
+  bool moved = false;
+  for (const auto& r : rows) moved = moved || output_of(r)["output"] == json{{"changed", true}};
+  EXPECT_TRUE(moved);
+}
+
 TEST_F(PipelineTest, AHostActionRunAgainAfterACrashStoresItsEventOnce) {
   run({rule("emit", {{"event", "lead.created"}}, {set_status("B")})});
   append({lead_event("e1", "lead.created", "A")});
