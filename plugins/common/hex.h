@@ -1,9 +1,10 @@
 // Lower-case hex of digests, and a provider's hex signature compared with the
 // one computed (either case, constant time): WhatsApp's X-Hub-Signature-256,
-// SMS.ru's callback hash, the email plugin's Message-ID.
+// SMS.ru's and SMSC.ru's callback signatures, the email plugin's Message-ID.
 #pragma once
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include <string>
 #include <string_view>
@@ -20,6 +21,15 @@ inline std::string hex(std::string_view bytes) {
     out += kHex[b & 15];
   }
   return out;
+}
+
+// Lower-case hex of the `kind` digest (EVP_sha256(), EVP_md5(), ...) of
+// `bytes`; empty when OpenSSL cannot compute it (which matches nothing).
+inline std::string digest_hex(const EVP_MD* kind, std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, kind, nullptr) != 1) return "";
+  return hex(std::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 // `expected` is lower-case hex (hex() above); `given` may be in either case.

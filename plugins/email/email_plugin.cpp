@@ -27,10 +27,7 @@ using switchboard::ActionResult;
 using switchboard_plugins::dump;
 
 std::string sha256_hex(std::string_view bytes, size_t hex_chars) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
-  return switchboard_plugins::hex(std::string_view(reinterpret_cast<const char*>(digest), length)).substr(0, hex_chars);
+  return switchboard_plugins::digest_hex(EVP_sha256(), bytes).substr(0, hex_chars);
 }
 
 // "Мария <maria@example.com>" for people to read (the outbox), not encoded for the wire.

@@ -2,12 +2,10 @@
 
 #include <openssl/evp.h>
 
-#include <charconv>
-#include <ctime>
-
 #include "form.h"
 #include "hex.h"
 #include "opt_out.h"
+#include "report_fields.h"
 
 namespace sms {
 
@@ -44,28 +42,6 @@ const char* status_name(int code) {
   }
 }
 
-std::string digest_hex(const EVP_MD* kind, const std::string& text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(text.data(), text.size(), digest, &length, kind, nullptr) != 1) return "";
-  return switchboard_plugins::hex(std::string_view(reinterpret_cast<const char*>(digest), length));
-}
-
-std::optional<long long> number(const std::string& text) {
-  long long value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
-std::string utc_time(long long unix_seconds) {
-  const std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  char text[32];
-  if (!gmtime_r(&t, &tm) || !std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm)) return "";
-  return text;
-}
-
 bool all_digits(const std::string& text) {
   return !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
 }
@@ -91,8 +67,8 @@ bool smsc_signature_matches(const FormFields& fields, const std::string& secret)
                                : field("id") + ":" + field("phone") + ":" + field("status") + ":" + secret;
   const auto md5 = form_field(fields, "md5"), sha1 = form_field(fields, "sha1");
   if (secret.empty() || (!md5 && !sha1)) return false;
-  if (md5 && !switchboard_plugins::hex_matches(digest_hex(EVP_md5(), text), *md5)) return false;
-  if (sha1 && !switchboard_plugins::hex_matches(digest_hex(EVP_sha1(), text), *sha1)) return false;
+  if (md5 && !switchboard_plugins::hex_matches(switchboard_plugins::digest_hex(EVP_md5(), text), *md5)) return false;
+  if (sha1 && !switchboard_plugins::hex_matches(switchboard_plugins::digest_hex(EVP_sha1(), text), *sha1)) return false;
   return true;
 }
 
@@ -118,14 +94,14 @@ std::vector<Report> smsc_reports(const FormFields& fields, const std::string& lo
                      switchboard_plugins::opt_event_payload(reply, "sms", contact, message_id, *text)});
     return out;
   }
-  const auto code = number(field("status"));
+  const auto code = number<long long>(field("status"));
   const char* status = code && *code >= -3 && *code <= 99 ? status_name(static_cast<int>(*code)) : nullptr;
   if (id.empty() || !status) return {};
   nlohmann::json data{{"message_id", id}, {"status", status}, {"status_code", *code}};
-  if (const auto err = number(field("err")); err && *err != 0) data["error_code"] = *err;
+  if (const auto err = number<long long>(field("err")); err && *err != 0) data["error_code"] = *err;
   nlohmann::json payload{{"data", std::move(data)}};
   if (!phone.empty()) payload["contact"] = contact_of(phone);
-  if (const auto at = number(field("ts")); at && *at > 0)
+  if (const auto at = number<long long>(field("ts")); at && *at > 0)
     if (std::string time = utc_time(*at); !time.empty()) payload["time"] = std::move(time);
   // By code: codes that share a word (20, then 25) are reports of their own.
   return {{std::string("message.") + status, "smsc:" + login + ":" + id + ":" + phone + ":" + std::to_string(*code),

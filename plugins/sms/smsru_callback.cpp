@@ -2,12 +2,11 @@
 
 #include <openssl/evp.h>
 
-#include <charconv>
-#include <ctime>
 #include <map>
 #include <sstream>
 
 #include "hex.h"
+#include "report_fields.h"
 
 namespace sms {
 
@@ -40,14 +39,6 @@ const char* status_name(int code) {
   }
 }
 
-std::string utc_time(long long unix_seconds) {
-  const std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  if (!gmtime_r(&t, &tm)) return "";
-  char text[32];
-  return std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm) ? text : "";
-}
-
 std::vector<std::string> lines_of(const std::string& entry) {
   std::vector<std::string> lines;
   std::istringstream in(entry);
@@ -56,14 +47,6 @@ std::vector<std::string> lines_of(const std::string& entry) {
     lines.push_back(line);
   }
   return lines;
-}
-
-template <typename T>
-std::optional<T> number(const std::string& text) {
-  T value{};
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
 }
 
 }  // namespace
@@ -84,11 +67,7 @@ std::optional<std::vector<std::string>> smsru_entries(const FormFields& fields) 
 bool smsru_hash_matches(const std::string& api_id, const std::vector<std::string>& entries, const std::string& given) {
   std::string signed_text = api_id;
   for (const std::string& entry : entries) signed_text += entry;
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(signed_text.data(), signed_text.size(), digest, &length, EVP_sha256(), nullptr) != 1) return false;
-  return switchboard_plugins::hex_matches(
-      switchboard_plugins::hex(std::string_view(reinterpret_cast<const char*>(digest), length)), given);
+  return switchboard_plugins::hex_matches(switchboard_plugins::digest_hex(EVP_sha256(), signed_text), given);
 }
 
 std::optional<Report> smsru_report(const std::string& entry) {
