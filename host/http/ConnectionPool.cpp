@@ -137,9 +137,16 @@ void ConnectionPool::place(Job* job) {
   if (close_one_idle()) serve_queue();
 }
 
-void ConnectionPool::queue(Job* job) {
-  job->queued = queue_.insert(queue_.end(), job);
+void ConnectionPool::queue(Job* job, bool first) {
+  job->queued = queue_.insert(first ? queue_.begin() : queue_.end(), job);
   job->in_queue = true;
+}
+
+ConnectionPool::Job* ConnectionPool::take_first() {
+  Job* job = queue_.front();
+  queue_.pop_front();
+  job->in_queue = false;
+  return job;
 }
 
 void ConnectionPool::open_for(Job* job) {
@@ -205,10 +212,7 @@ void ConnectionPool::resolved(const std::string& key, Resolution&& result) {
 // room or room can be made by closing an idle connection.
 void ConnectionPool::serve_queue() {
   while (!queue_.empty() && (!at_limit() || close_one_idle())) {
-    Job* job = queue_.front();
-    queue_.pop_front();
-    job->in_queue = false;
-    open_for(job);
+    open_for(take_first());
   }
 }
 
@@ -246,8 +250,7 @@ void ConnectionPool::exchanged(OutboundConnection& connection, OutboundConnectio
     job->retried = true;
     drop(connection);
     if (!at_limit()) return open_for(job);
-    job->queued = queue_.insert(queue_.begin(), job);
-    job->in_queue = true;
+    queue(job, /*first=*/true);
     if (close_one_idle()) serve_queue();
     return;
   }
@@ -258,10 +261,7 @@ void ConnectionPool::exchanged(OutboundConnection& connection, OutboundConnectio
     link.idle_since = Clock::now();
     site.idle.push_back(&connection);
   } else if (queue_.front()->site == &site) {
-    Job* next = queue_.front();
-    queue_.pop_front();
-    next->in_queue = false;
-    carry(link, next);
+    carry(link, take_first());
   } else {
     drop(connection);  // the oldest waiting request is for another origin
     serve_queue();

@@ -46,7 +46,8 @@ class ConnectionPool final : public ClientDriver, private OutboundConnection::Ow
 
   Site& site_for(const Origin& origin);
   void place(Job* job);
-  void queue(Job* job);
+  void queue(Job* job, bool first = false);  // waits for a connection (`first`: ahead of the others)
+  Job* take_first();                         // the oldest waiting request, out of the queue
   void open_for(Job* job);
   void carry(Link& link, Job* job);
   void resolve(Site& site);

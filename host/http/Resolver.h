@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "http/OutboundConnection.h"
+#include "http/Dialer.h"  // SocketAddress
 
 namespace sb {
 
