@@ -9,10 +9,12 @@
 // when COMMIT itself got no answer, the group's writes are told "unavailable"
 // (an append is safe to repeat: event ids are idempotency keys).
 //
-// Commit order: appends take one transaction-scoped advisory lock before
-// their first event, so event sequence numbers are committed in order across
-// hosts and the router's cursor (events_after) never passes a gap that a
-// slower host fills later. Other writes (executions) run in parallel.
+// Event order: hosts append at once. An event's position is its
+// transaction's id and its number in it, and events_after returns only
+// positions below the oldest transaction of the database still open, so the
+// router's cursor never passes an event a slower host commits later. Appends
+// lock the ids, contacts and entities they name (or, a large group, the
+// whole log) until they commit: no two hosts merge into one record at once.
 //
 // Reads and claims use a small pool of connections, claims in autocommit
 // (SELECT ... FOR UPDATE SKIP LOCKED: hosts never claim the same row).
@@ -93,7 +95,7 @@ class PostgresStore final : public Store {
   struct Write {
     std::function<void(PgConnection&)> apply;
     std::function<void(const StoreStatus&)> done;
-    std::shared_ptr<Append> append = {};  // stores events: under the commit-order lock, with the group's others
+    std::shared_ptr<Append> append = {};  // stores events: after the group's other writes, with its appends
     bool wakes = false;                   // `apply`: other hosts may have work once it commits (NOTIFY)
     Work unit = {};
     Finds finds = {};  // rows `unit` finds first, read with the whole group's at once, and state keys it locks
@@ -120,9 +122,16 @@ class PostgresStore final : public Store {
   std::vector<PgStatement> store_appends(PgConnection& db, std::deque<Write>& group, std::vector<StoreStatus>& errors,
                                          bool savepoints, bool begin);
 
-  // The listener thread: wakes this host on the other hosts' commits.
+  // The listener thread: wakes this host on the other hosts' commits, and
+  // again while events wait for older transactions (hold_back).
   void listen();
   void changed(Change change);  // runs the on_changes callback, if one is set
+  // events_after found events it may not return yet (committed while an
+  // older transaction is still open): the listener says "events" again
+  // after 1, 2, 4, 8, 8 ... ms, since a transaction that appends nothing ends
+  // without a notification. Held back for long, it names the transaction.
+  void hold_back(PgConnection& db);
+  void caught_up();  // events_after returned the oldest events there are
 
   Options options_;
   std::unique_ptr<PgConnection> writer_;  // the writer thread's; null after it was lost
@@ -135,6 +144,11 @@ class PostgresStore final : public Store {
   std::function<void(Change)> changed_;
   std::string channel_;      // LISTEN/NOTIFY's, quoted
   int stop_listening_ = -1;  // an eventfd that ends the listener's poll
+  int recheck_ = -1;         // an eventfd: hold_back was called
+  std::atomic<bool> held_back_{false};
+  std::atomic<int> recheck_ms_{1};         // the listener's next wait before it says "events" again
+  std::atomic<int64_t> held_since_ms_{0};  // since when events_after returns nothing for an open transaction
+  std::atomic<bool> told_held_{false};     // ... and that was logged
   std::thread listener_;
 };
 

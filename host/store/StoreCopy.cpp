@@ -14,8 +14,9 @@ namespace {
 struct Table {
   const char* name;
   std::vector<const char*> columns;
-  const char* sequence = nullptr;  // the PostgreSQL sequence numbering `columns[0]`
-  int bytes_column = -1;           // a column copied as bytes (bytea)
+  const char* sequence = nullptr;            // the PostgreSQL sequence numbering `columns[0]`
+  int bytes_column = -1;                     // a column copied as bytes (bytea)
+  std::vector<const char*> pg_columns = {};  // the columns' PostgreSQL names, where they differ
 };
 
 const std::vector<Table> kTables = {
@@ -26,7 +27,7 @@ const std::vector<Table> kTables = {
     {"contacts", {"key", "data", "updated_at"}},
     {"contact_aliases", {"alias", "key"}},
     {"entities", {"type", "id", "status", "data", "updated_at"}},
-    {"router", {"name", "routed_up_to"}},
+    {"router", {"name", "routed_up_to"}, nullptr, -1, {"name", "up_to"}},
     {"rule_fired", {"rule", "entity_type", "entity_id"}},
     {"rule_versions", {"rule", "version", "source"}},
     {"executions",
@@ -90,8 +91,9 @@ StoreCopySummary copy_sqlite_to_postgres(const StoreCopyOptions& o) {
     const int64_t total = count(source, t.name);
     std::string placeholders;
     for (size_t i = 1; i <= t.columns.size(); ++i) placeholders += (i > 1 ? ", $" : "$") + std::to_string(i);
-    const std::string insert =
-        std::string("INSERT INTO ") + t.name + " (" + joined(t.columns) + ") VALUES (" + placeholders + ")";
+    const std::string insert = std::string("INSERT INTO ") + t.name + " (" +
+                               joined(t.pg_columns.empty() ? t.columns : t.pg_columns) + ") VALUES (" + placeholders +
+                               ")";
     SqliteStatement rows(source.handle(), "SELECT " + joined(t.columns) + " FROM " + t.name);
     int64_t done = 0;
     while (rows.step()) {

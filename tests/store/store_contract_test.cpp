@@ -116,8 +116,12 @@ struct PostgresBackend {
                                        ".switchboard_schema SET version = " + std::to_string(version));
   }
   static void forget_aliases(const std::filesystem::path& file) {
-    test::PgCluster::shared()->execute("DROP TABLE " + schema(file) + ".contact_aliases; UPDATE " + schema(file) +
-                                       ".switchboard_schema SET version = 2");
+    // The schema as version 2 left it: no aliases, and the event log as it was then.
+    const std::string s = schema(file);
+    test::PgCluster::shared()->execute("DROP TABLE " + s + ".contact_aliases; ALTER TABLE " + s +
+                                       ".router RENAME COLUMN up_to TO routed_up_to; ALTER TABLE " + s +
+                                       ".events ALTER COLUMN seq SET DEFAULT nextval('" + s +
+                                       ".events_seq_seq'); UPDATE " + s + ".switchboard_schema SET version = 2");
   }
   static std::unique_ptr<Store> open(const std::filesystem::path& file, std::vector<ContactAggregate> aggregates) {
     PostgresStore::Options options{test::PgCluster::shared()->conninfo(schema(file))};
@@ -1630,6 +1634,131 @@ TEST(PostgresStoreTest, AnotherHostsCommitWakesThisOneForWhatItCommitted) {
   EXPECT_FALSE(wait_for(2, 3, std::chrono::milliseconds(300))) << "a step's end with nothing after it woke a host";
   std::lock_guard lock(mutex);
   EXPECT_EQ(events, 2);
+}
+
+// Hosts append at once (no lock held to the commit): an event's position
+// is its transaction's, and the router reads only up to the oldest
+// transaction of the database still open, so that an event committed late
+// with an earlier position is never passed.
+TEST(PostgresStoreTest, EventsCommittedAfterAnOlderOpenTransactionWaitForIt) {
+  test::PgCluster* pg = test::PgCluster::shared();
+  if (!pg) GTEST_SKIP() << "no PostgreSQL server on this machine";
+  const std::string schema = pg->fresh_schema("horizon");
+  PostgresStore store({pg->conninfo(schema)});
+  ASSERT_TRUE(append(store, {event("before")}).ok());
+  ASSERT_EQ(store.events_after(0, 10).size(), 1u);
+  // Another host's append, begun first (its transaction has the older id), commits last.
+  PgConnection slow(pg->conninfo(schema));
+  slow.execute("BEGIN");
+  slow.run("SELECT pg_current_xact_id()");
+  ASSERT_TRUE(append(store, {event("fast")}).ok());
+  EXPECT_EQ(store.events_after(store.events_after(0, 10).back().seq, 10).size(), 0u)
+      << "an event was returned while an older transaction could still commit one before it";
+  slow.run(
+      "INSERT INTO events (seq, id, type, source, occurred_at, received_at, body) "
+      "VALUES ((pg_current_xact_id()::text::bigint << 22) + 1, 'slow', 'lead.created', 'api', 1, 2, '{}')");
+  slow.execute("COMMIT");
+  std::vector<std::string> order;
+  for (const StoredEvent& e : store.events_after(0, 10)) order.push_back(e.record.id);
+  EXPECT_EQ(order, (std::vector<std::string>{"before", "slow", "fast"}));
+
+  // A transaction of another database on the server holds nothing back.
+  const std::string other = "other_" + std::to_string(::getpid());
+  pg->execute("CREATE DATABASE " + other, "postgres");
+  {
+    PgConnection elsewhere(pg->conninfo("", other));
+    elsewhere.execute("BEGIN");
+    elsewhere.run("SELECT pg_current_xact_id()");
+    ASSERT_TRUE(append(store, {event("after")}).ok());
+    EXPECT_EQ(store.events_after(0, 10).size(), 4u);
+    elsewhere.execute("ROLLBACK");
+  }
+  pg->execute("DROP DATABASE " + other + " WITH (FORCE)", "postgres");
+}
+
+// A listening host is told to look again when the transaction that held
+// its events back ends, though that transaction appended nothing.
+TEST(PostgresStoreTest, EventsHeldBackAreAnnouncedWhenTheTransactionEnds) {
+  test::PgCluster* pg = test::PgCluster::shared();
+  if (!pg) GTEST_SKIP() << "no PostgreSQL server on this machine";
+  const std::string schema = pg->fresh_schema("announced");
+  PostgresStore store({pg->conninfo(schema)});
+  std::mutex mutex;
+  std::condition_variable changed;
+  int events = 0;
+  store.on_changes([&](Store::Change change) {
+    std::lock_guard lock(mutex);
+    if (change == Store::Change::kEvents) ++events;
+    changed.notify_all();
+  });
+  auto events_told = [&] {
+    std::lock_guard lock(mutex);
+    return events;
+  };
+  PgConnection other(pg->conninfo(schema));
+  other.execute("BEGIN");
+  other.run("SELECT pg_current_xact_id()");
+  ASSERT_TRUE(append(store, {event("held")}).ok());
+  EXPECT_TRUE(store.events_after(0, 10).empty());
+  const int before = events_told();
+  other.execute("COMMIT");
+  std::unique_lock lock(mutex);
+  EXPECT_TRUE(changed.wait_for(lock, std::chrono::seconds(2), [&] { return events > before; }));
+  lock.unlock();
+  ASSERT_EQ(store.events_after(0, 10).size(), 1u);
+}
+
+// Three hosts append at once: the same contact from each, and the same
+// event ids on each. A reader walking the cursor meanwhile sees every
+// event once; no host's change to the contact is lost, and each id is
+// stored once.
+TEST(PostgresStoreTest, HostsAppendingAtOnceLoseNothingAndStoreEachIdOnce) {
+  test::PgCluster* pg = test::PgCluster::shared();
+  if (!pg) GTEST_SKIP() << "no PostgreSQL server on this machine";
+  const std::string schema = pg->fresh_schema("at-once");
+  constexpr int kHosts = 3, kPerHost = 60;
+  std::vector<std::unique_ptr<PostgresStore>> hosts;
+  for (int h = 0; h < kHosts; ++h)
+    hosts.push_back(std::make_unique<PostgresStore>(PostgresStore::Options{pg->conninfo(schema)}));
+  PostgresStore reader({pg->conninfo(schema)});
+  std::atomic<int> stored_shared{0}, failed{0};
+  std::vector<std::thread> writers;
+  for (int h = 0; h < kHosts; ++h)
+    writers.emplace_back([&, h] {
+      for (int i = 0; i < kPerHost; ++i) {
+        EventRecord own = event("h" + std::to_string(h) + "-" + std::to_string(i), "contact.updated");
+        own.contact = ContactUpdate{"id:shared", json{{"fields", {{own.id, i}}}}.dump(), {}, {}};
+        const AppendResult r = append(*hosts[static_cast<size_t>(h)], {own, event("same-" + std::to_string(i))});
+        if (!r.ok()) {
+          ++failed;
+          continue;
+        }
+        if (r.outcomes.at(1) == AppendOutcome::kStored) ++stored_shared;
+      }
+    });
+  std::set<std::string> seen;
+  int64_t position = 0;
+  auto walk = [&] {
+    for (const auto& e : reader.events_after(position, 7)) {
+      EXPECT_TRUE(seen.insert(e.record.id).second) << e.record.id << " seen twice";
+      EXPECT_GT(e.seq, position);
+      position = e.seq;
+    }
+  };
+  std::set<std::string> expected;
+  for (int i = 0; i < kPerHost; ++i) {
+    expected.insert("same-" + std::to_string(i));
+    for (int h = 0; h < kHosts; ++h) expected.insert("h" + std::to_string(h) + "-" + std::to_string(i));
+  }
+  auto walked = [&] { return std::includes(seen.begin(), seen.end(), expected.begin(), expected.end()); };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!walked() && std::chrono::steady_clock::now() < deadline) walk();
+  for (auto& w : writers) w.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_TRUE(walked()) << seen.size() << " events seen";
+  EXPECT_EQ(stored_shared.load(), kPerHost) << "an id was stored by two hosts, or by none";
+  const json fields = json::parse(reader.contact("id:shared")->data_json)["fields"];
+  EXPECT_EQ(fields.size(), static_cast<size_t>(kHosts * kPerHost)) << "a host's change to the contact was lost";
 }
 
 // An append is acknowledged only once PostgreSQL has written its commit to

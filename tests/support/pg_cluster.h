@@ -1,7 +1,10 @@
 // The tests' PostgreSQL server (tests/support/pg_cluster.sh): the one ctest
 // started for the whole run (its folder in SB_TEST_PG_DIR), else one this
 // process starts in a folder of its own and stops when it exits. Each test
-// works in a schema of its own, so tests never see each other's rows.
+// works in a schema of its own, so tests never see each other's rows, and
+// each test process in a database of its own: the router waits for the
+// open transactions of its database (PostgresStore::events_after), not for
+// those of the tests running beside it.
 #pragma once
 
 #include <libpq-fe.h>
@@ -29,7 +32,11 @@ class PgCluster {
       std::unique_ptr<PgCluster> c;
       if (const char* dir = std::getenv("SB_TEST_PG_DIR"); dir && *dir) {
         // ctest's fixture starts it when this machine has a server to start.
-        if (std::filesystem::exists(std::filesystem::path(dir) / ".s.PGSQL.5432")) c.reset(new PgCluster(dir, false));
+        if (std::filesystem::exists(std::filesystem::path(dir) / ".s.PGSQL.5432")) {
+          c.reset(new PgCluster(dir, false));
+          c->execute("CREATE DATABASE p" + std::to_string(::getpid()) + " STRATEGY FILE_COPY");
+          c->database_ = "p" + std::to_string(::getpid());
+        }
       } else {
         c.reset(new PgCluster(std::filesystem::temp_directory_path() / ("sb_pg_" + std::to_string(::getpid())), true));
         if (!c->start()) c.reset();
@@ -44,6 +51,13 @@ class PgCluster {
   explicit PgCluster(std::filesystem::path dir) : PgCluster(std::move(dir), true) {}
 
   ~PgCluster() {
+    if (database_ != "postgres") {
+      try {
+        execute("DROP DATABASE " + database_ + " WITH (FORCE)", "postgres");
+      } catch (const std::exception&) {
+        // the run's server is removed with its folder at the end anyway
+      }
+    }
     if (owned_) {
       stop();
       std::error_code ec;
@@ -51,15 +65,16 @@ class PgCluster {
     }
   }
 
-  // A connection string for database `database`, in `schema` ("" = public).
-  std::string conninfo(const std::string& schema = "", const std::string& database = "postgres") const {
-    std::string info = "host=" + dir_.string() + " user=postgres dbname=" + database;
+  // A connection string for database `database` (this process's when
+  // empty), in `schema` ("" = public).
+  std::string conninfo(const std::string& schema = "", const std::string& database = "") const {
+    std::string info = "host=" + dir_.string() + " user=postgres dbname=" + (database.empty() ? database_ : database);
     if (!schema.empty()) info += " options='-c search_path=" + schema + "'";
     return info;
   }
 
   // Runs one statement as the server's superuser; throws on failure.
-  void execute(const std::string& sql, const std::string& database = "postgres") const {
+  void execute(const std::string& sql, const std::string& database = "") const {
     PGconn* c = PQconnectdb(conninfo("", database).c_str());
     PGresult* r = PQexec(c, sql.c_str());
     const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
@@ -92,6 +107,7 @@ class PgCluster {
 
   std::filesystem::path dir_;
   bool owned_;
+  std::string database_ = "postgres";
 };
 
 }  // namespace sb::test
