@@ -30,12 +30,19 @@ namespace {
 // name (kKeyLocks, a key's hashtext: the locks' second number).
 constexpr int64_t kEventLogLock = 0x5357'4244'4c4f'4701;  // "SWBDLOG", 1
 constexpr int64_t kKeyLocks = 0x5342'4b59;                // "SBKY"
-// A group of appends with more events holds the log lock alone: its key
-// locks would be many, and it would wait for most of the others anyway.
-constexpr size_t kMostEventsLockingKeys = 64;
+// An event's position is its transaction's id shifted by 22 bits, plus its
+// number in the transaction (migration 4; the SQL says 22).
+constexpr int64_t kEventsPerTransaction = int64_t{1} << 22;
+// Transaction ids past this give positions past a bigint.
+constexpr int64_t kLastTransactionId = (int64_t{1} << 41) - 1;
+// A group of appends naming more keys (ids, contacts, addresses, entities)
+// holds the log lock alone: its key locks would crowd PostgreSQL's shared
+// lock table, and it would wait for most other appends anyway.
+constexpr size_t kMostKeyLocks = 256;
 // The longest wait before the listener says "events" again while they are
 // held back: a store's own transactions last milliseconds.
 constexpr int kLongestRecheckMs = 8;
+constexpr int kLongHoldRecheckMs = 250;  // ... once they have been held back for a second
 // Events held back this long by an open transaction: logged (hold_back).
 constexpr int64_t kLongHoldMs = 5000;
 // Held while the schema is created or upgraded: hosts starting together.
@@ -161,23 +168,28 @@ CREATE TABLE contact_aliases (
     // (Events::writes): hosts append at once, and the router reads up to
     // the oldest transaction still open (events_after). A host of an older
     // binary still running must neither append (its numbers would be out of
-    // this order) nor route (it would pass events committed late): with no
-    // default position and the router's column renamed, its appends and
-    // routing fail (503s, logged) until it is upgraded.
+    // this order) nor route (it would pass events committed late), nor hold
+    // the router's turn (no host would route): with no default position and
+    // the router's and the holds' columns renamed, those fail (503s, logged)
+    // until it is upgraded.
     R"sql(
 ALTER TABLE events ALTER COLUMN seq DROP DEFAULT;
 ALTER TABLE router RENAME COLUMN routed_up_to TO up_to;
+ALTER TABLE holds RENAME COLUMN until TO held_until;
 )sql",
 };
 
 // The position below which every event is committed or never will be (see
 // migration 4): the oldest transaction this database may still commit, by
-// the reader's snapshot. Transactions of other databases on the server do
-// not count (one still running is known by pg_stat_activity; one that ended
-// since the snapshot is counted, which only holds routing back a moment).
+// the reader's snapshot. Transactions that cannot append do not count: those
+// of other databases on the server, and of processes other than clients'
+// (autovacuum's ANALYZE writes statistics). One still running is known by
+// pg_stat_activity; one that ended since the snapshot is counted, which
+// only holds routing back a moment.
 constexpr char kHorizon[] =
     "SELECT least(pg_snapshot_xmax(s)::text::bigint, (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) x "
-    "WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname <> current_database() "
+    "WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE (a.datname <> current_database() "
+    "OR a.backend_type <> 'client backend') "
     "AND a.backend_xid::text::bigint = x::text::bigint % 4294967296))) << 22 AS horizon "
     "FROM pg_current_snapshot() s";
 
@@ -320,49 +332,102 @@ std::optional<std::string> run_kv(PgConnection& db, KeyValueStore::KvOp op, cons
 
 }  // namespace
 
-// The event rows of one append, for store_event, in a few statements however
-// many events it holds: the ids, contacts and entities it names are read at
-// once before, and its rows written at once after (JSON records, unpacked by
-// json_to_recordset). Exact because no other host writes the same event id,
-// contact or entity until this one commits: a group of appends holds the
-// log lock alone, or shares it and locks the keys it names (`lock_keys`).
-class PostgresStore::Events final : public EventRows {
- public:
-  // `prelude` (BEGIN, the log lock) runs first, in the same round trip as the reads.
-  Events(PgConnection& db, const std::vector<const EventRecord*>& batch, int64_t first_position, bool lock_keys,
-         std::vector<PgStatement> prelude = {})
-      : db_(db), first_position_(first_position) {
-    nlohmann::json ids = nlohmann::json::array(), contacts = nlohmann::json::array(),
-                   entities = nlohmann::json::array(), aliases = nlohmann::json::array(),
-                   keys = nlohmann::json::array();
+// What a batch of events names: read before its events are stored, and
+// locked (AppendLocks).
+struct PostgresStore::Named {
+  explicit Named(const std::vector<const EventRecord*>& batch) {
     for (const EventRecord* e : batch) {
       ids.push_back(e->id);
-      if (e->entity) keys.push_back(e->entity->type + '\n' + e->entity->id);
+      keys.insert(e->id);
       if (e->contact) {
         contacts.push_back(e->contact->key);
+        keys.insert(e->contact->key);
         // Each may name its contact, or be a contact of its own (absorbed).
-        for (const std::string& alias : e->contact->aliases) contacts.push_back(alias);
+        for (const std::string& alias : e->contact->aliases) {
+          contacts.push_back(alias);
+          keys.insert(alias);
+        }
         // Looked up as aliases: an email or phone key, and every address
         // named (an id is never an alias: a campaign's batches ask nothing).
         if (!is_id_key(e->contact->key)) aliases.push_back(e->contact->key);
         for (const std::string& alias : e->contact->aliases) aliases.push_back(alias);
       }
-      if (e->entity) entities.push_back({{"type", e->entity->type}, {"id", e->entity->id}});
+      if (e->entity) {
+        entities.push_back({{"type", e->entity->type}, {"id", e->entity->id}});
+        keys.insert(e->entity->type + '\n' + e->entity->id);
+      }
     }
+  }
+  nlohmann::json ids = nlohmann::json::array(), contacts = nlohmann::json::array(), aliases = nlohmann::json::array(),
+                 entities = nlohmann::json::array();
+  std::set<std::string> keys;  // every id, contact key, address and entity key
+};
+
+// What keeps other hosts from storing the same event ids, or merging into the
+// same contacts and entities, until a group of appends commits: the log lock
+// held alone (a group naming many keys, or run with a savepoint per append,
+// whose appends would lock keys out of order), or shared with a lock per key
+// (its hashtext), taken in one order (hosts wait for each other instead of
+// deadlocking) with those of the contacts its addresses name now. Taken after
+// BEGIN, before the group's first write: its events' position (its
+// transaction id) is then later than that of the appends it waited for, and
+// the router reads related events in the order they were stored.
+class PostgresStore::AppendLocks {
+ public:
+  AppendLocks(const Named& named, bool savepoints) : alone_(savepoints || named.keys.size() > kMostKeyLocks) {
+    if (alone_) {
+      statements_.push_back({"SELECT pg_advisory_xact_lock($1)", PgParams().integer(kEventLogLock)});
+      return;
+    }
+    statements_.push_back({"SELECT pg_advisory_xact_lock_shared($1)", PgParams().integer(kEventLogLock)});
+    nlohmann::json keys = nlohmann::json::array();
+    for (const std::string& key : named.keys) keys.push_back(key);
+    statements_.push_back(
+        {"SELECT h, pg_advisory_xact_lock($3, h) FROM (SELECT DISTINCT h FROM (SELECT hashtext(x.k) AS h "
+         "FROM json_array_elements_text($1::json) AS x(k) UNION ALL SELECT hashtext(a.key) "
+         "FROM json_array_elements_text($2::json) AS y(alias) "
+         "CROSS JOIN LATERAL (SELECT key FROM contact_aliases WHERE alias = y.alias) a) k ORDER BY h) s",
+         PgParams().text(dump_text(keys)).text(dump_text(named.aliases)).integer(kKeyLocks)});
+  }
+
+  // To run after BEGIN; the last one's result goes to taken().
+  const std::vector<PgStatement>& statements() const { return statements_; }
+  void taken(const PgResult& last) {
+    if (!alone_)
+      for (int i = 0; i < last.rows(); ++i) locked_.insert(last.text(i, 0));
+  }
+
+  // A contact reached by an address repointed since the locks were taken
+  // (another host absorbed the contact) may be written by a host this one
+  // did not wait for: the group runs again, locking it. `hash`: the key's hashtext.
+  void check(const std::string& hash) const {
+    if (!alone_ && !locked_.count(hash))
+      throw PgError("a contact's address moved to another contact while its events were stored",
+                    StoreErrc::kUnavailable, true);
+  }
+
+ private:
+  bool alone_;
+  std::vector<PgStatement> statements_;
+  std::set<std::string> locked_;
+};
+
+// The event rows of one append, for store_event, in a few statements however
+// many events it holds: the ids, contacts and entities it names are read at
+// once before, and its rows written at once after (JSON records, unpacked by
+// json_to_recordset). Exact because no other host writes the same event id,
+// contact or entity until this one commits (AppendLocks).
+class PostgresStore::Events final : public EventRows {
+ public:
+  // `prelude` runs first, in the same round trip as the reads: BEGIN and
+  // the locks, whose last result goes to `locks` when `locks_in_prelude`.
+  Events(PgConnection& db, const Named& named, int64_t first_position, AppendLocks& locks,
+         std::vector<PgStatement> prelude = {}, bool locks_in_prelude = false)
+      : db_(db), first_position_(first_position) {
+    const nlohmann::json &ids = named.ids, &contacts = named.contacts, &aliases = named.aliases,
+                         &entities = named.entities;
     // An index lookup per key (see connect()).
     std::vector<PgStatement> reads = std::move(prelude);
-    if (lock_keys) {
-      // A lock per key, in one order (appends on two hosts wait for each
-      // other instead of deadlocking), with the contacts its aliases name now.
-      for (const auto& key : ids) keys.push_back(key);
-      for (const auto& key : contacts) keys.push_back(key);
-      reads.push_back(
-          {"SELECT h, pg_advisory_xact_lock($3, h) FROM (SELECT DISTINCT h FROM (SELECT hashtext(x.k) AS h "
-           "FROM json_array_elements_text($1::json) AS x(k) UNION ALL SELECT hashtext(a.key) "
-           "FROM json_array_elements_text($2::json) AS y(alias) "
-           "CROSS JOIN LATERAL (SELECT key FROM contact_aliases WHERE alias = y.alias) a) k ORDER BY h) s",
-           PgParams().text(dump_text(keys)).text(dump_text(aliases)).integer(kKeyLocks)});
-    }
     const size_t first = reads.size();
     reads.push_back(
         {"SELECT e.id FROM json_array_elements_text($1::json) AS x(id) "
@@ -387,31 +452,21 @@ class PostgresStore::Events final : public EventRows {
            "CROSS JOIN LATERAL (SELECT * FROM entities e WHERE e.type = x.type AND e.id = x.id) n",
            PgParams().text(dump_text(entities))});
     std::vector<PgResult> read = db_.run_all(reads);
-    std::set<std::string> locked;
-    if (lock_keys)
-      for (int i = 0; i < read[first - 1].rows(); ++i) locked.insert(read[first - 1].text(i, 0));
-    // A contact reached by an alias that was repointed after the locks were
-    // taken (another host absorbed the contact) may be written by a host
-    // this one did not wait for: the group runs again, locking it.
-    auto held = [&](const PgResult& q, int i) {
-      if (lock_keys && !locked.count(q.text(i, 2)))
-        throw PgError("a contact's address moved to another contact while its events were stored",
-                      StoreErrc::kUnavailable, true);
-    };
+    if (locks_in_prelude) locks.taken(read[first - 1]);
     size_t next = first;
     const PgResult& stored = read[next++];
     for (int i = 0; i < stored.rows(); ++i) seen_.insert(stored.text(i, 0));
     if (!aliases.empty()) {
       const PgResult& q = read[next++];
       for (int i = 0; i < q.rows(); ++i) {
-        held(q, i);
+        locks.check(q.text(i, 2));
         aliases_[q.text(i, 0)] = q.text(i, 1);
       }
     }
     if (!contacts.empty()) {
       const PgResult& q = read[next++];
       for (int i = 0; i < q.rows(); ++i) {
-        held(q, i);
+        locks.check(q.text(i, 2));
         contacts_[q.text(i, 0)] = q.text(i, 1);
       }
     }
@@ -530,6 +585,8 @@ class PostgresStore::Events final : public EventRows {
   // The statements that write what the batch changed: events in the order
   // they were stored (their sequence numbers), then the records as they are now.
   std::vector<PgStatement> writes() const {
+    if (next_position() >= kEventsPerTransaction)
+      throw StoreError("more events in one transaction than positions for them", StoreErrc::kInvalid);
     std::vector<PgStatement> out;
     if (!events_.empty())
       out.push_back(
@@ -914,6 +971,8 @@ PostgresStore::PostgresStore(Options options) : options_(std::move(options)) {
   if (const std::string password = pg_password(options_.conninfo); !password.empty())
     Logger::instance().add_secret(password);
   migrate(writer());
+  if (writer().run("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint").integer(0, 0) >= kLastTransactionId)
+    throw StoreError("the PostgreSQL server has used more than 2^41 transaction ids: event positions would overflow");
   // The hosts' channel, named after the schema: a channel is the database's,
   // and stores in other schemas of it wake no one here.
   const std::string channel = "switchboard " + writer().run("SELECT current_schema()").text(0, 0);
@@ -945,7 +1004,7 @@ void PostgresStore::on_changes(std::function<void(Change)> changed) {
   changed_ = std::move(changed);
   if (!changed_ || listener_.joinable()) return;
   stop_listening_ = ::eventfd(0, EFD_CLOEXEC);
-  if (stop_listening_ < 0 || recheck_ < 0) {
+  if (stop_listening_ < 0) {
     log_error("store", "no listener for other hosts' commits: eventfd failed");  // the pipeline still polls
     return;
   }
@@ -959,16 +1018,21 @@ void PostgresStore::hold_back(PgConnection& db) {
   int64_t since = 0;
   const int64_t now = now_ms();
   if (!held_since_ms_.compare_exchange_strong(since, now) && now - since > kLongHoldMs && !told_held_.exchange(true)) {
-    PgResult q = db.run(
-        "SELECT pid, (extract(epoch FROM now() - xact_start) * 1000)::bigint, state, application_name "
-        "FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL "
-        "ORDER BY xact_start LIMIT 1");
+    // The oldest write transaction of the database (a prepared one is not listed).
     nlohmann::json fields{{"waiting_ms", now - since}};
-    if (q.rows())
-      fields.update({{"pid", q.integer(0, 0)},
-                     {"open_ms", q.integer(0, 1)},
-                     {"state", q.text(0, 2)},
-                     {"application", q.text(0, 3)}});
+    try {
+      PgResult q = db.run(
+          "SELECT pid, (extract(epoch FROM now() - xact_start) * 1000)::bigint, state, application_name "
+          "FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL "
+          "ORDER BY xact_start LIMIT 1");
+      if (q.rows())
+        fields.update({{"oldest_transaction_pid", q.integer(0, 0)},
+                       {"open_ms", q.integer(0, 1)},
+                       {"state", q.text(0, 2)},
+                       {"application", q.text(0, 3)}});
+    } catch (const StoreError& e) {
+      fields["error"] = e.what();
+    }
     log_warn("store",
              "new events are not routed until an open transaction of the store's database ends (events are "
              "routed in commit order)",
@@ -993,6 +1057,7 @@ void PostgresStore::changed(Change change) {
 
 void PostgresStore::listen() {
   std::unique_ptr<PgConnection> db;
+  int64_t recheck_at = 0;  // when to say "events" again, while they are held back (0: they are not)
   for (;;) {
     if (!db) {
       try {
@@ -1006,18 +1071,25 @@ void PostgresStore::listen() {
     }
     pollfd fds[3] = {
         {stop_listening_, POLLIN, 0}, {db ? PQsocket(db->handle()) : -1, POLLIN, 0}, {recheck_, POLLIN, 0}};
-    const int wait_ms = held_back_ ? recheck_ms_.load() : db ? -1 : 1000;
+    // A deadline, not a timeout: notifications in between do not put it off.
+    const int wait_ms = recheck_at ? static_cast<int>(std::max<int64_t>(0, recheck_at - now_ms())) : db ? -1 : 1000;
     const int ready = ::poll(fds, 3, wait_ms);
     if (ready > 0 && (fds[0].revents & POLLIN)) return;
     if (ready > 0 && (fds[2].revents & POLLIN)) {
       uint64_t calls = 0;
       [[maybe_unused]] const auto read = ::read(recheck_, &calls, sizeof calls);
-      continue;  // poll again, for at most recheck_ms_
+      if (!recheck_at) recheck_at = now_ms() + recheck_ms_;
     }
-    if (ready == 0 && held_back_.exchange(false)) {
-      recheck_ms_ = std::min(recheck_ms_.load() * 2, kLongestRecheckMs);
-      changed(Change::kEvents);
-      continue;
+    if (recheck_at && now_ms() >= recheck_at) {
+      recheck_at = 0;
+      if (held_back_.exchange(false)) {
+        // Soon while the transaction holding them back is a store's (they
+        // last milliseconds), seldom once it has been open for a while.
+        const int64_t since = held_since_ms_;
+        recheck_ms_ =
+            since && now_ms() - since > 1000 ? kLongHoldRecheckMs : std::min(recheck_ms_.load() * 2, kLongestRecheckMs);
+        changed(Change::kEvents);
+      }
     }
     if (!db || ready <= 0 || !(fds[1].revents & (POLLIN | POLLHUP | POLLERR))) continue;
     if (!PQconsumeInput(db->handle()) || !db->healthy()) {
@@ -1115,22 +1187,12 @@ void PostgresStore::append(std::vector<EventRecord> batch, AppendCallback done, 
 }
 
 std::vector<PgStatement> PostgresStore::store_appends(PgConnection& db, std::deque<Write>& group,
-                                                      std::vector<StoreStatus>& errors, bool savepoints, bool begin) {
+                                                      std::vector<StoreStatus>& errors, bool savepoints, bool begin,
+                                                      const Named& named, AppendLocks& locks) {
   std::vector<size_t> appends;
   for (size_t i = 0; i < group.size(); ++i)
     if (group[i].append) appends.push_back(i);
   if (appends.empty()) return {};
-  std::vector<PgStatement> prelude;
-  if (begin) prelude.push_back({"BEGIN", {}});
-  // Small groups share the log lock and lock their keys: hosts append at
-  // once, and their commits share WAL flushes. A large group, or one run
-  // with a savepoint per append (whose appends would lock keys out of
-  // order), holds it alone.
-  size_t events = 0;
-  for (const size_t i : appends) events += group[i].append->events.size();
-  const bool lock_keys = !savepoints && events <= kMostEventsLockingKeys;
-  prelude.push_back({lock_keys ? "SELECT pg_advisory_xact_lock_shared($1)" : "SELECT pg_advisory_xact_lock($1)",
-                     PgParams().integer(kEventLogLock)});
   // Each append's events through store_event; one that fails is undone alone.
   auto store = [&](Events& rows, size_t i) {
     Append& a = *group[i].append;
@@ -1155,7 +1217,12 @@ std::vector<PgStatement> PostgresStore::store_appends(PgConnection& db, std::deq
   if (!savepoints) {
     // All of them in two round trips, the second the commit's.
     try {
-      Events rows(db, events_of(appends), 0, lock_keys, std::move(prelude));
+      std::vector<PgStatement> prelude;
+      if (begin) {
+        prelude.push_back({"BEGIN", {}});
+        prelude.insert(prelude.end(), locks.statements().begin(), locks.statements().end());
+      }
+      Events rows(db, named, 0, locks, std::move(prelude), begin);
       for (const size_t i : appends) store(rows, i);
       return rows.writes();
     } catch (const PgError& e) {
@@ -1163,12 +1230,11 @@ std::vector<PgStatement> PostgresStore::store_appends(PgConnection& db, std::deq
       throw NeedsSavepoints{};  // a value PostgreSQL refused: find whose, one append at a time
     }
   }
-  db.run_all(prelude);
   int64_t position = 0;
   for (const size_t i : appends) {
     db.execute("SAVEPOINT one");
     try {
-      Events rows(db, events_of({i}), position, false);
+      Events rows(db, Named(events_of({i})), position, locks);
       store(rows, i);
       rows.write();
       db.execute("RELEASE SAVEPOINT one");
@@ -1245,7 +1311,19 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
     const bool appends_only = !savepoints && std::all_of(group.begin(), group.end(), [](const Write& w) {
       return w.append != nullptr && w.finds.state.empty() && w.finds.rows.empty();
     });
-    if (!appends_only) db.execute("BEGIN");
+    // The appends' locks come first, before any write gives the transaction its id.
+    std::vector<const EventRecord*> appended;
+    for (const Write& w : group)
+      if (w.append)
+        for (const EventRecord& e : w.append->events) appended.push_back(&e);
+    const Named named(appended);
+    AppendLocks locks(named, savepoints);
+    if (!appends_only) {
+      std::vector<PgStatement> begin{{"BEGIN", {}}};
+      if (!appended.empty()) begin.insert(begin.end(), locks.statements().begin(), locks.statements().end());
+      const std::vector<PgResult> begun = db.run_all(begin);
+      if (!appended.empty()) locks.taken(begun.back());
+    }
     bool wakes = false;
     // The host state the units declared, locked first, before any row.
     std::set<std::string> locked;
@@ -1305,7 +1383,7 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
     if (held) refused_means_savepoints([&] { held->write(); });
     // Appends last: the commit-order lock (which other hosts' appends wait
     // for) is held from them to the commit, not while the others ran.
-    std::vector<PgStatement> tail = store_appends(db, group, errors, savepoints, appends_only);
+    std::vector<PgStatement> tail = store_appends(db, group, errors, savepoints, appends_only, named, locks);
     const size_t writes = tail.size();
     // Other hosts look for work when this commits (a notification of each
     // kind per transaction, however many writes it holds): the router for
@@ -1325,7 +1403,7 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
     } catch (const PgError& e) {
       if (succeeded > writes) {  // committed: only a notification is lost (the others look within a second)
         log_warn("store", "committed, but the other hosts could not be told", {{"error", e.what()}});
-        if (!db.healthy()) writer_.reset();
+        writer_.reset();
         return Outcome::kDone;
       }
       // Only a write the server refused proves that COMMIT did not run; with
@@ -1689,9 +1767,9 @@ void PostgresStore::end_leases(const std::string& owner, int64_t now, std::optio
 bool PostgresStore::hold(const std::string& name, const std::string& owner, int64_t now, int64_t until) {
   return with_reader([&](PgConnection& db) {
     return db.run(
-                 "INSERT INTO holds (name, owner, until) VALUES ($1, $2, $4) ON CONFLICT (name) DO UPDATE "
-                 "SET owner = excluded.owner, until = excluded.until "
-                 "WHERE holds.owner = excluded.owner OR holds.until < $3",
+                 "INSERT INTO holds (name, owner, held_until) VALUES ($1, $2, $4) ON CONFLICT (name) DO UPDATE "
+                 "SET owner = excluded.owner, held_until = excluded.held_until "
+                 "WHERE holds.owner = excluded.owner OR holds.held_until < $3",
                  PgParams().text(name).text(owner).integer(now).integer(until))
                .affected() == 1;
   });

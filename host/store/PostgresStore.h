@@ -85,6 +85,8 @@ class PostgresStore final : public Store {
   class HeldRows;
   class Rows;
   class Events;
+  struct Named;
+  class AppendLocks;
   // An append's events, and what became of each.
   struct Append {
     std::vector<EventRecord> events;
@@ -115,12 +117,12 @@ class PostgresStore final : public Store {
   // One try at the group, with a savepoint per write or without.
   enum class Outcome { kDone, kRunAgain, kNeedsSavepoints };
   Outcome try_group(std::deque<Write>& group, std::vector<StoreStatus>& errors, bool last_try, bool savepoints);
-  // The group's appends, in their order: for them all, the commit-order
-  // lock and the reads in one round trip (after BEGIN, when `begin`), and
-  // the writes returned, to go with the COMMIT; or (savepoints) each in its
-  // own statements, run here, when a value was refused.
+  // The group's appends, in their order: for them all, the reads in one
+  // round trip (after BEGIN and `locks`, when `begin`), and the writes
+  // returned, to go with the COMMIT; or (savepoints) each in its own
+  // statements, run here, when a value was refused. `named`: what they name.
   std::vector<PgStatement> store_appends(PgConnection& db, std::deque<Write>& group, std::vector<StoreStatus>& errors,
-                                         bool savepoints, bool begin);
+                                         bool savepoints, bool begin, const Named& named, AppendLocks& locks);
 
   // The listener thread: wakes this host on the other hosts' commits, and
   // again while events wait for older transactions (hold_back).

@@ -116,10 +116,11 @@ struct PostgresBackend {
                                        ".switchboard_schema SET version = " + std::to_string(version));
   }
   static void forget_aliases(const std::filesystem::path& file) {
-    // The schema as version 2 left it: no aliases, and the event log as it was then.
+    // The schema as version 2 left it: no aliases, and the event log and holds as they were then.
     const std::string s = schema(file);
     test::PgCluster::shared()->execute("DROP TABLE " + s + ".contact_aliases; ALTER TABLE " + s +
-                                       ".router RENAME COLUMN up_to TO routed_up_to; ALTER TABLE " + s +
+                                       ".router RENAME COLUMN up_to TO routed_up_to; " + "ALTER TABLE " + s +
+                                       ".holds RENAME COLUMN held_until TO until; ALTER TABLE " + s +
                                        ".events ALTER COLUMN seq SET DEFAULT nextval('" + s +
                                        ".events_seq_seq'); UPDATE " + s + ".switchboard_schema SET version = 2");
   }
@@ -1676,36 +1677,95 @@ TEST(PostgresStoreTest, EventsCommittedAfterAnOlderOpenTransactionWaitForIt) {
   pg->execute("DROP DATABASE " + other + " WITH (FORCE)", "postgres");
 }
 
-// A listening host is told to look again when the transaction that held
-// its events back ends, though that transaction appended nothing.
-TEST(PostgresStoreTest, EventsHeldBackAreAnnouncedWhenTheTransactionEnds) {
+// A listening host is told to look again while its events are held back,
+// and so finds them once the transaction that held them back ends, though
+// that transaction appended nothing (and so notified no one).
+TEST(PostgresStoreTest, EventsHeldBackAreAnnouncedUntilTheTransactionEnds) {
   test::PgCluster* pg = test::PgCluster::shared();
   if (!pg) GTEST_SKIP() << "no PostgreSQL server on this machine";
   const std::string schema = pg->fresh_schema("announced");
   PostgresStore store({pg->conninfo(schema)});
   std::mutex mutex;
   std::condition_variable changed;
-  int events = 0;
+  int told = 0;
   store.on_changes([&](Store::Change change) {
     std::lock_guard lock(mutex);
-    if (change == Store::Change::kEvents) ++events;
+    if (change == Store::Change::kEvents) ++told;
     changed.notify_all();
   });
-  auto events_told = [&] {
-    std::lock_guard lock(mutex);
-    return events;
+  // Waits for the next "events" after the `seen`th.
+  auto told_again = [&](int& seen) {
+    std::unique_lock lock(mutex);
+    const bool again = changed.wait_for(lock, std::chrono::seconds(2), [&] { return told > seen; });
+    seen = told;
+    return again;
   };
+  int seen = 0;
+  ASSERT_TRUE(told_again(seen));  // listening: it looks once for what came before
   PgConnection other(pg->conninfo(schema));
   other.execute("BEGIN");
   other.run("SELECT pg_current_xact_id()");
   ASSERT_TRUE(append(store, {event("held")}).ok());
-  EXPECT_TRUE(store.events_after(0, 10).empty());
-  const int before = events_told();
+  // As the router does: read on every "events"; held back, the events are announced again.
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(store.events_after(0, 10).empty());
+    ASSERT_TRUE(told_again(seen)) << "events held back were not announced again (round " << round << ")";
+  }
   other.execute("COMMIT");
-  std::unique_lock lock(mutex);
-  EXPECT_TRUE(changed.wait_for(lock, std::chrono::seconds(2), [&] { return events > before; }));
-  lock.unlock();
-  ASSERT_EQ(store.events_after(0, 10).size(), 1u);
+  bool found = false;
+  for (int round = 0; round < 20 && !found; ++round) {
+    found = store.events_after(0, 10).size() == 1;
+    if (!found) {
+      ASSERT_TRUE(told_again(seen)) << "not announced after the transaction ended";
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+// Related events are routed in the order they were stored, whichever host
+// stored them: a group that also writes executions takes its appends' locks
+// before its first write, so that its events' position (its transaction id)
+// is later than that of the appends it waited for.
+TEST(PostgresStoreTest, AnAppendThatWaitedForAnotherIsRoutedAfterIt) {
+  test::PgCluster* pg = test::PgCluster::shared();
+  if (!pg) GTEST_SKIP() << "no PostgreSQL server on this machine";
+  const std::string schema = pg->fresh_schema("waited");
+  PostgresStore store({pg->conninfo(schema)});
+  // Another host is storing an event about lead D: it holds D's key lock
+  // (PostgresStore.cpp: kKeyLocks, the key's hashtext).
+  PgConnection other(pg->conninfo(schema));
+  other.execute("BEGIN");
+  other.run("SELECT pg_advisory_xact_lock_shared(" + std::to_string(0x5357'4244'4c4f'4701LL) +
+            "), pg_advisory_xact_lock(" + std::to_string(0x5342'4b59) + ", hashtext(E'lead\\nD'))");
+  // This host's next group: a step's result and an event about D. It waits
+  // behind a slow write, so that both go in one group.
+  std::promise<void> slow_started;
+  std::promise<StoreStatus> slow_done, unit_done;
+  store.transact(
+      [&](ExecutionRows&) {
+        slow_started.set_value();
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      },
+      [&](StoreStatus st) { slow_done.set_value(st); });
+  slow_started.get_future().wait();
+  store.transact([](ExecutionRows& rows) { rows.insert(new_row("step")); },
+                 [&](StoreStatus st) { unit_done.set_value(st); });
+  EventRecord won = event("won", "lead.status_changed");
+  won.entity = EntityUpdate{"lead", "D", true, "won", "{}"};
+  std::promise<AppendResult> appended;
+  store.append_events({won}, [&](AppendResult r) { appended.set_value(std::move(r)); });
+  ASSERT_TRUE(slow_done.get_future().get().ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the group waits for D's lock
+  other.run(
+      "INSERT INTO events (seq, id, type, source, occurred_at, received_at, body, entity_type, entity_id, status) "
+      "VALUES ((pg_current_xact_id()::text::bigint << 22) + 1, 'qualified', 'lead.status_changed', 'api', 1, 2, "
+      "'{}', 'lead', 'D', 'qualified')");
+  other.execute("COMMIT");
+  ASSERT_TRUE(unit_done.get_future().get().ok());
+  ASSERT_TRUE(appended.get_future().get().ok());
+  std::vector<std::string> order;
+  for (const StoredEvent& e : store.events_after(0, 10)) order.push_back(e.record.id);
+  EXPECT_EQ(order, (std::vector<std::string>{"qualified", "won", "won:created:lead"}));  // D was new to this store
 }
 
 // Three hosts append at once: the same contact from each, and the same

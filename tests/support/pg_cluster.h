@@ -34,6 +34,8 @@ class PgCluster {
         // ctest's fixture starts it when this machine has a server to start.
         if (std::filesystem::exists(std::filesystem::path(dir) / ".s.PGSQL.5432")) {
           c.reset(new PgCluster(dir, false));
+          // One a crashed process of the same id left is replaced.
+          c->execute("DROP DATABASE IF EXISTS p" + std::to_string(::getpid()) + " WITH (FORCE)");
           c->execute("CREATE DATABASE p" + std::to_string(::getpid()) + " STRATEGY FILE_COPY");
           c->database_ = "p" + std::to_string(::getpid());
         }
