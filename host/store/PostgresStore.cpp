@@ -25,13 +25,15 @@ namespace sb {
 
 namespace {
 
-// Held from a write group's first event to its commit (pg_advisory_xact_lock):
-// by a large group alone, shared by small ones, which then lock the keys they
-// name (kKeyLocks, a key's hashtext: the locks' second number).
+// Held by a write group with appends from its BEGIN to its commit
+// (pg_advisory_xact_lock): alone by one naming many keys, shared by the
+// others, which then lock the keys they name (kKeyLocks, a key's hashtext:
+// the locks' second number). See AppendLocks.
 constexpr int64_t kEventLogLock = 0x5357'4244'4c4f'4701;  // "SWBDLOG", 1
 constexpr int64_t kKeyLocks = 0x5342'4b59;                // "SBKY"
-// An event's position is its transaction's id shifted by 22 bits, plus its
-// number in the transaction (migration 4; the SQL says 22).
+// An event's position is its transaction's id times 2^22 (4194304 in the SQL:
+// an overflow is an error, where a shift would wrap), plus its number in
+// the transaction (migration 4).
 constexpr int64_t kEventsPerTransaction = int64_t{1} << 22;
 // Transaction ids past this give positions past a bigint.
 constexpr int64_t kLastTransactionId = (int64_t{1} << 41) - 1;
@@ -190,7 +192,7 @@ constexpr char kHorizon[] =
     "SELECT least(pg_snapshot_xmax(s)::text::bigint, (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) x "
     "WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE (a.datname <> current_database() "
     "OR a.backend_type <> 'client backend') "
-    "AND a.backend_xid::text::bigint = x::text::bigint % 4294967296))) << 22 AS horizon "
+    "AND a.backend_xid::text::bigint = x::text::bigint % 4294967296))) * 4194304 AS horizon "
     "FROM pg_current_snapshot() s";
 
 // What a notification on the hosts' channel (LISTEN/NOTIFY) says was committed.
@@ -365,16 +367,15 @@ struct PostgresStore::Named {
 
 // What keeps other hosts from storing the same event ids, or merging into the
 // same contacts and entities, until a group of appends commits: the log lock
-// held alone (a group naming many keys, or run with a savepoint per append,
-// whose appends would lock keys out of order), or shared with a lock per key
-// (its hashtext), taken in one order (hosts wait for each other instead of
-// deadlocking) with those of the contacts its addresses name now. Taken after
-// BEGIN, before the group's first write: its events' position (its
-// transaction id) is then later than that of the appends it waited for, and
-// the router reads related events in the order they were stored.
+// shared with a lock per key (its hashtext), taken in one order (hosts wait
+// for each other instead of deadlocking) with those of the contacts its
+// addresses name now; or, for a group naming many keys, the log lock alone.
+// Taken after BEGIN, before the group's first write: its events' position
+// (its transaction id) is then later than that of the appends it waited
+// for, and the router reads related events in the order they were stored.
 class PostgresStore::AppendLocks {
  public:
-  AppendLocks(const Named& named, bool savepoints) : alone_(savepoints || named.keys.size() > kMostKeyLocks) {
+  explicit AppendLocks(const Named& named) : alone_(named.keys.size() > kMostKeyLocks) {
     if (alone_) {
       statements_.push_back({"SELECT pg_advisory_xact_lock($1)", PgParams().integer(kEventLogLock)});
       return;
@@ -392,6 +393,7 @@ class PostgresStore::AppendLocks {
 
   // To run after BEGIN; the last one's result goes to taken().
   const std::vector<PgStatement>& statements() const { return statements_; }
+  bool alone() const { return alone_; }
   void taken(const PgResult& last) {
     if (!alone_)
       for (int i = 0; i < last.rows(); ++i) locked_.insert(last.text(i, 0));
@@ -585,14 +587,14 @@ class PostgresStore::Events final : public EventRows {
   // The statements that write what the batch changed: events in the order
   // they were stored (their sequence numbers), then the records as they are now.
   std::vector<PgStatement> writes() const {
-    if (next_position() >= kEventsPerTransaction)
-      throw StoreError("more events in one transaction than positions for them", StoreErrc::kInvalid);
+    if (next_position() >= kEventsPerTransaction)  // its group runs again, an append at a time
+      throw StoreError("more events in one transaction than positions for them (4,194,304)", StoreErrc::kInvalid);
     std::vector<PgStatement> out;
     if (!events_.empty())
       out.push_back(
           {"INSERT INTO events (seq, id, type, source, occurred_at, received_at, body, entity_type, entity_id, "
            "entity_created, previous_status, status, chain_depth, contact_key) "
-           "SELECT (pg_current_xact_id()::text::bigint << 22) + $2 + n, id, type, source, occurred_at, received_at, "
+           "SELECT pg_current_xact_id()::text::bigint * 4194304 + $2 + n, id, type, source, occurred_at, received_at, "
            "body, entity_type, entity_id, entity_created, "
            "previous_status, status, chain_depth, contact_key FROM ROWS FROM (json_to_recordset($1::json) AS "
            "(id text, type text, source text, occurred_at bigint, received_at bigint, body text, entity_type text, "
@@ -1057,7 +1059,12 @@ void PostgresStore::changed(Change change) {
 
 void PostgresStore::listen() {
   std::unique_ptr<PgConnection> db;
-  int64_t recheck_at = 0;  // when to say "events" again, while they are held back (0: they are not)
+  // When to say "events" again, while they are held back (0: they are not), on a steady clock.
+  int64_t recheck_at = 0;
+  const auto steady_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  };
   for (;;) {
     if (!db) {
       try {
@@ -1072,15 +1079,15 @@ void PostgresStore::listen() {
     pollfd fds[3] = {
         {stop_listening_, POLLIN, 0}, {db ? PQsocket(db->handle()) : -1, POLLIN, 0}, {recheck_, POLLIN, 0}};
     // A deadline, not a timeout: notifications in between do not put it off.
-    const int wait_ms = recheck_at ? static_cast<int>(std::max<int64_t>(0, recheck_at - now_ms())) : db ? -1 : 1000;
+    const int wait_ms = recheck_at ? static_cast<int>(std::max<int64_t>(0, recheck_at - steady_ms())) : db ? -1 : 1000;
     const int ready = ::poll(fds, 3, wait_ms);
     if (ready > 0 && (fds[0].revents & POLLIN)) return;
     if (ready > 0 && (fds[2].revents & POLLIN)) {
       uint64_t calls = 0;
       [[maybe_unused]] const auto read = ::read(recheck_, &calls, sizeof calls);
-      if (!recheck_at) recheck_at = now_ms() + recheck_ms_;
+      if (!recheck_at) recheck_at = steady_ms() + recheck_ms_;
     }
-    if (recheck_at && now_ms() >= recheck_at) {
+    if (recheck_at && steady_ms() >= recheck_at) {
       recheck_at = 0;
       if (held_back_.exchange(false)) {
         // Soon while the transaction holding them back is a store's (they
@@ -1228,6 +1235,8 @@ std::vector<PgStatement> PostgresStore::store_appends(PgConnection& db, std::deq
     } catch (const PgError& e) {
       if (e.retry()) throw;
       throw NeedsSavepoints{};  // a value PostgreSQL refused: find whose, one append at a time
+    } catch (const StoreError&) {
+      throw NeedsSavepoints{};  // too many events for one transaction: the appends that fit are stored
     }
   }
   int64_t position = 0;
@@ -1239,8 +1248,8 @@ std::vector<PgStatement> PostgresStore::store_appends(PgConnection& db, std::deq
       rows.write();
       db.execute("RELEASE SAVEPOINT one");
       position = rows.next_position();
-    } catch (const PgError& e) {
-      if (e.retry()) throw;
+    } catch (const StoreError& e) {  // refused by PostgreSQL, or too many events
+      if (const auto* pg = dynamic_cast<const PgError*>(&e); pg && pg->retry()) throw;
       db.execute("ROLLBACK TO SAVEPOINT one");
       db.execute("RELEASE SAVEPOINT one");
       errors[i] = {e.code(), e.what()};
@@ -1270,11 +1279,29 @@ void PostgresStore::writer_loop() {
 }
 
 void PostgresStore::commit_group(std::deque<Write>& group) {
+  std::vector<const EventRecord*> appended;
+  for (const Write& w : group)
+    if (w.append)
+      for (const EventRecord& e : w.append->events) appended.push_back(&e);
+  const Named named(appended);
+  // Appends naming many keys hold the log lock alone, from BEGIN: not
+  // through the other writes of their group, which commit first, apart.
+  if (AppendLocks(named).alone() && !std::all_of(group.begin(), group.end(), [](const Write& w) { return w.append; })) {
+    std::deque<Write> others, appends;
+    for (Write& w : group) (w.append ? appends : others).push_back(std::move(w));
+    commit_writes(others, Named({}));
+    commit_writes(appends, named);
+    return;
+  }
+  commit_writes(group, named);
+}
+
+void PostgresStore::commit_writes(std::deque<Write>& group, const Named& named) {
   std::vector<StoreStatus> errors(group.size());
   constexpr int kTries = 3;
   bool savepoints = false;
   for (int attempt = 1; attempt <= kTries;) {
-    const Outcome outcome = try_group(group, errors, attempt == kTries, savepoints);
+    const Outcome outcome = try_group(group, named, errors, attempt == kTries, savepoints);
     if (outcome == Outcome::kDone) break;
     if (outcome == Outcome::kNeedsSavepoints) {
       savepoints = true;  // not a failure of the server: at once, and not counted
@@ -1292,8 +1319,8 @@ void PostgresStore::commit_group(std::deque<Write>& group) {
   }
 }
 
-PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::vector<StoreStatus>& errors,
-                                                bool last_try, bool savepoints) {
+PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, const Named& named,
+                                                std::vector<StoreStatus>& errors, bool last_try, bool savepoints) {
   bool commit_sent = false;
   std::fill(errors.begin(), errors.end(), StoreStatus{});
   // A statement of the held rows refused: the group runs again with savepoints.
@@ -1312,17 +1339,13 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
       return w.append != nullptr && w.finds.state.empty() && w.finds.rows.empty();
     });
     // The appends' locks come first, before any write gives the transaction its id.
-    std::vector<const EventRecord*> appended;
-    for (const Write& w : group)
-      if (w.append)
-        for (const EventRecord& e : w.append->events) appended.push_back(&e);
-    const Named named(appended);
-    AppendLocks locks(named, savepoints);
+    AppendLocks locks(named);
+    const bool appends = !named.ids.empty();
     if (!appends_only) {
       std::vector<PgStatement> begin{{"BEGIN", {}}};
-      if (!appended.empty()) begin.insert(begin.end(), locks.statements().begin(), locks.statements().end());
+      if (appends) begin.insert(begin.end(), locks.statements().begin(), locks.statements().end());
       const std::vector<PgResult> begun = db.run_all(begin);
-      if (!appended.empty()) locks.taken(begun.back());
+      if (appends) locks.taken(begun.back());
     }
     bool wakes = false;
     // The host state the units declared, locked first, before any row.
@@ -1381,8 +1404,8 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, std::v
       }
     }
     if (held) refused_means_savepoints([&] { held->write(); });
-    // Appends last: the commit-order lock (which other hosts' appends wait
-    // for) is held from them to the commit, not while the others ran.
+    // Appends last (their locks were taken at BEGIN, or are taken now with
+    // their reads when the group is theirs alone).
     std::vector<PgStatement> tail = store_appends(db, group, errors, savepoints, appends_only, named, locks);
     const size_t writes = tail.size();
     // Other hosts look for work when this commits (a notification of each

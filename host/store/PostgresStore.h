@@ -114,9 +114,11 @@ class PostgresStore final : public Store {
   void write_and_wait(std::function<void(PgConnection&)> apply);
   void writer_loop();
   void commit_group(std::deque<Write>& group);
+  void commit_writes(std::deque<Write>& group, const Named& named);  // `named`: what its appends name
   // One try at the group, with a savepoint per write or without.
   enum class Outcome { kDone, kRunAgain, kNeedsSavepoints };
-  Outcome try_group(std::deque<Write>& group, std::vector<StoreStatus>& errors, bool last_try, bool savepoints);
+  Outcome try_group(std::deque<Write>& group, const Named& named, std::vector<StoreStatus>& errors, bool last_try,
+                    bool savepoints);
   // The group's appends, in their order: for them all, the reads in one
   // round trip (after BEGIN and `locks`, when `begin`), and the writes
   // returned, to go with the COMMIT; or (savepoints) each in its own

@@ -353,10 +353,11 @@ class Store : public KeyValueStore {
   // Events after `seq`, in `seq` order, that a later call can never see
   // preceded by an event it did not return: the router walks this cursor and
   // must skip none. One writer (SQLite) commits in seq order; a backend with
-  // several writers returns only events below the oldest sequence number
-  // still uncommitted (PostgreSQL: a commit-ordered log written under a
-  // lock, or a horizon from pg_snapshot_xmin), so a gap is waited for, never
-  // skipped.
+  // several writers returns only events below the oldest position that may
+  // still be committed (PostgreSQL: positions from transaction ids, read up
+  // to the oldest open transaction), so a gap is waited for, never skipped:
+  // an event committed may come back a moment later than its commit
+  // (on_changes says when to look again).
   virtual std::vector<StoredEvent> events_after(int64_t seq, size_t limit) = 0;
   virtual std::optional<StoredContact> contact(const std::string& key) = 0;
   virtual std::optional<StoredEntity> entity(const std::string& type, const std::string& id) = 0;

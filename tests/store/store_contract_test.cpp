@@ -1696,7 +1696,7 @@ TEST(PostgresStoreTest, EventsHeldBackAreAnnouncedUntilTheTransactionEnds) {
   // Waits for the next "events" after the `seen`th.
   auto told_again = [&](int& seen) {
     std::unique_lock lock(mutex);
-    const bool again = changed.wait_for(lock, std::chrono::seconds(2), [&] { return told > seen; });
+    const bool again = changed.wait_for(lock, std::chrono::seconds(10), [&] { return told > seen; });
     seen = told;
     return again;
   };
@@ -1737,14 +1737,14 @@ TEST(PostgresStoreTest, AnAppendThatWaitedForAnotherIsRoutedAfterIt) {
   other.execute("BEGIN");
   other.run("SELECT pg_advisory_xact_lock_shared(" + std::to_string(0x5357'4244'4c4f'4701LL) +
             "), pg_advisory_xact_lock(" + std::to_string(0x5342'4b59) + ", hashtext(E'lead\\nD'))");
-  // This host's next group: a step's result and an event about D. It waits
-  // behind a slow write, so that both go in one group.
-  std::promise<void> slow_started;
+  // This host's next group: a step's result and an event about D, held
+  // behind a write that waits until both are queued (so they go in one group).
+  std::promise<void> slow_started, both_queued;
   std::promise<StoreStatus> slow_done, unit_done;
   store.transact(
       [&](ExecutionRows&) {
         slow_started.set_value();
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        both_queued.get_future().wait();
       },
       [&](StoreStatus st) { slow_done.set_value(st); });
   slow_started.get_future().wait();
@@ -1754,8 +1754,20 @@ TEST(PostgresStoreTest, AnAppendThatWaitedForAnotherIsRoutedAfterIt) {
   won.entity = EntityUpdate{"lead", "D", true, "won", "{}"};
   std::promise<AppendResult> appended;
   store.append_events({won}, [&](AppendResult r) { appended.set_value(std::move(r)); });
+  both_queued.set_value();
   ASSERT_TRUE(slow_done.get_future().get().ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the group waits for D's lock
+  // The group waits for D's lock; the other host then stores its event and commits.
+  PgConnection watch(pg->conninfo(schema));
+  bool waiting = false;
+  for (int i = 0; i < 500 && !waiting; ++i) {
+    waiting = watch
+                  .run(
+                      "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                      "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+                  .integer(0, 0) > 0;
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(waiting) << "the group never waited for the other host's lock";
   other.run(
       "INSERT INTO events (seq, id, type, source, occurred_at, received_at, body, entity_type, entity_id, status) "
       "VALUES ((pg_current_xact_id()::text::bigint << 22) + 1, 'qualified', 'lead.status_changed', 'api', 1, 2, "
@@ -1766,6 +1778,41 @@ TEST(PostgresStoreTest, AnAppendThatWaitedForAnotherIsRoutedAfterIt) {
   std::vector<std::string> order;
   for (const StoredEvent& e : store.events_after(0, 10)) order.push_back(e.record.id);
   EXPECT_EQ(order, (std::vector<std::string>{"qualified", "won", "won:created:lead"}));  // D was new to this store
+}
+
+// A group whose appends name many keys holds the log lock alone, and its
+// other writes commit apart, first: each write still gets its own answer.
+TEST(PostgresStoreTest, AGroupWithALargeAppendCommitsItsOtherWritesApart) {
+  test::PgCluster* pg = test::PgCluster::shared();
+  if (!pg) GTEST_SKIP() << "no PostgreSQL server on this machine";
+  const std::string schema = pg->fresh_schema("large");
+  PostgresStore store({pg->conninfo(schema)});
+  std::promise<void> slow_started, all_queued;
+  std::promise<StoreStatus> slow_done, unit_done, refused_done;
+  store.transact(
+      [&](ExecutionRows&) {
+        slow_started.set_value();
+        all_queued.get_future().wait();
+      },
+      [&](StoreStatus st) { slow_done.set_value(st); });
+  slow_started.get_future().wait();
+  store.transact([](ExecutionRows& rows) { rows.insert(new_row("step")); },
+                 [&](StoreStatus st) { unit_done.set_value(st); });
+  store.transact([](ExecutionRows&) { throw StoreError("this unit fails", StoreErrc::kConflict); },
+                 [&](StoreStatus st) { refused_done.set_value(st); });
+  std::vector<EventRecord> many;
+  for (int i = 0; i < 300; ++i) many.push_back(event("many-" + std::to_string(i)));
+  std::promise<AppendResult> appended;
+  store.append_events(many, [&](AppendResult r) { appended.set_value(std::move(r)); });
+  all_queued.set_value();
+  ASSERT_TRUE(slow_done.get_future().get().ok());
+  EXPECT_TRUE(unit_done.get_future().get().ok());
+  EXPECT_EQ(refused_done.get_future().get().code, StoreErrc::kConflict);
+  const AppendResult r = appended.get_future().get();
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.outcomes.size(), 300u);
+  EXPECT_EQ(store.events_after(0, 1000).size(), 300u);
+  EXPECT_EQ(store.executions({}).size(), 1u);
 }
 
 // Three hosts append at once: the same contact from each, and the same
