@@ -3,7 +3,9 @@
 # group commit (SQLite WAL, synchronous=FULL). Reports events/s for batches of
 # SB_BATCH events (default 100) and for single-event requests.
 # Usage: bench/events_ingest.sh [DURATION=10s]   (needs the bench preset built)
-# SB_STORE=postgres: on a private PostgreSQL server instead (bench/nodes.sh).
+# SB_STORE=postgres: on a private PostgreSQL server instead (bench/nodes.sh);
+# SB_NODES=N with it: wrk posts to every node at once (32 connections
+# shared), and the events/s are all nodes'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10s}
@@ -20,13 +22,27 @@ trap 'stop_nodes; rm -rf "$dir"' EXIT
 start_nodes "$dir" "$dir/config.json" 8091
 pid=${node_pids[0]}
 
+# One wrk per node, at once; prints their reports one after the other.
+post() {
+  local batch=$1 clients=() n
+  for n in $(seq 0 $((SB_NODES - 1))); do
+    SB_RUN=b$batch-n$n SB_BATCH=$batch wrk -t1 -c$((32 / SB_NODES)) -d"$duration" --latency -s bench/events.lua \
+      "http://127.0.0.1:$((8091 + 2 * n))/" >"$dir/wrk.$n" &
+    clients+=($!)
+  done
+  wait "${clients[@]}"
+  cat "$dir"/wrk.*
+}
+
 for batch in ${SB_BATCH:-100} 1; do
-  out=$(SB_RUN=b$batch SB_BATCH=$batch wrk -t2 -c32 -d"$duration" --latency -s bench/events.lua http://127.0.0.1:8091/)
-  rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
+  out=$(if [ "$SB_NODES" = 1 ]; then
+    SB_RUN=b$batch SB_BATCH=$batch wrk -t2 -c32 -d"$duration" --latency -s bench/events.lua http://127.0.0.1:8091/
+  else post "$batch"; fi)
+  rps=$(awk '/Requests\/sec/{s += $2} END {print s}' <<<"$out")
   echo "batch $batch: $rps requests/s = $(awk -v r="$rps" -v b="$batch" 'BEGIN{printf "%.0f", r*b}') events/s," \
-    "p50 $(awk '/ 50%/{print $2}' <<<"$out"), p99 $(awk '/ 99%/{print $2}' <<<"$out")" \
+    "p50 $(awk '/ 50%/{print $2}' <<<"$out" | xargs), p99 $(awk '/ 99%/{print $2}' <<<"$out" | xargs)" \
     "$(grep -E 'Non-2xx' <<<"$out" || true)"
-  echo "  wrk sent $(awk '/requests in/{print $1}' <<<"$out") requests"
+  echo "  wrk sent $(awk '/requests in/{s += $1} END {print s}' <<<"$out") requests"
 done
 if [ "$SB_STORE" = postgres ]; then
   stored=$(psql -tA "$SB_BENCH_PG" -c 'SELECT count(*) FROM events' 2>/dev/null || echo '?')

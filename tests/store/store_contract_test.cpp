@@ -1722,6 +1722,30 @@ TEST(PostgresStoreTest, EventsHeldBackAreAnnouncedUntilTheTransactionEnds) {
   EXPECT_TRUE(found);
 }
 
+// Holds a store's writer in a write of its own until release(), so that
+// the writes queued meanwhile go in one group.
+class HeldWriter {
+ public:
+  explicit HeldWriter(Store& store) {
+    store.transact(
+        [this](ExecutionRows&) {
+          started_.set_value();
+          released_.get_future().wait();
+        },
+        [this](StoreStatus s) { done_.set_value(std::move(s)); });
+    started_.get_future().wait();
+  }
+  // Lets it go, and returns once its write committed.
+  StoreStatus release() {
+    released_.set_value();
+    return done_.get_future().get();
+  }
+
+ private:
+  std::promise<void> started_, released_;
+  std::promise<StoreStatus> done_;
+};
+
 // Related events are routed in the order they were stored, whichever host
 // stored them: a group that also writes executions takes its appends' locks
 // before its first write, so that its events' position (its transaction id)
@@ -1737,25 +1761,16 @@ TEST(PostgresStoreTest, AnAppendThatWaitedForAnotherIsRoutedAfterIt) {
   other.execute("BEGIN");
   other.run("SELECT pg_advisory_xact_lock_shared(" + std::to_string(0x5357'4244'4c4f'4701LL) +
             "), pg_advisory_xact_lock(" + std::to_string(0x5342'4b59) + ", hashtext(E'lead\\nD'))");
-  // This host's next group: a step's result and an event about D, held
-  // behind a write that waits until both are queued (so they go in one group).
-  std::promise<void> slow_started, both_queued;
-  std::promise<StoreStatus> slow_done, unit_done;
-  store.transact(
-      [&](ExecutionRows&) {
-        slow_started.set_value();
-        both_queued.get_future().wait();
-      },
-      [&](StoreStatus st) { slow_done.set_value(st); });
-  slow_started.get_future().wait();
+  // This host's next group: a step's result and an event about D.
+  HeldWriter writer(store);
+  std::promise<StoreStatus> unit_done;
   store.transact([](ExecutionRows& rows) { rows.insert(new_row("step")); },
                  [&](StoreStatus st) { unit_done.set_value(st); });
   EventRecord won = event("won", "lead.status_changed");
   won.entity = EntityUpdate{"lead", "D", true, "won", "{}"};
   std::promise<AppendResult> appended;
   store.append_events({won}, [&](AppendResult r) { appended.set_value(std::move(r)); });
-  both_queued.set_value();
-  ASSERT_TRUE(slow_done.get_future().get().ok());
+  ASSERT_TRUE(writer.release().ok());
   // The group waits for D's lock; the other host then stores its event and commits.
   PgConnection watch(pg->conninfo(schema));
   bool waiting = false;
@@ -1787,15 +1802,8 @@ TEST(PostgresStoreTest, AGroupWithALargeAppendCommitsItsOtherWritesApart) {
   if (!pg) GTEST_SKIP() << "no PostgreSQL server on this machine";
   const std::string schema = pg->fresh_schema("large");
   PostgresStore store({pg->conninfo(schema)});
-  std::promise<void> slow_started, all_queued;
-  std::promise<StoreStatus> slow_done, unit_done, refused_done;
-  store.transact(
-      [&](ExecutionRows&) {
-        slow_started.set_value();
-        all_queued.get_future().wait();
-      },
-      [&](StoreStatus st) { slow_done.set_value(st); });
-  slow_started.get_future().wait();
+  HeldWriter writer(store);
+  std::promise<StoreStatus> unit_done, refused_done;
   store.transact([](ExecutionRows& rows) { rows.insert(new_row("step")); },
                  [&](StoreStatus st) { unit_done.set_value(st); });
   store.transact([](ExecutionRows&) { throw StoreError("this unit fails", StoreErrc::kConflict); },
@@ -1804,8 +1812,7 @@ TEST(PostgresStoreTest, AGroupWithALargeAppendCommitsItsOtherWritesApart) {
   for (int i = 0; i < 300; ++i) many.push_back(event("many-" + std::to_string(i)));
   std::promise<AppendResult> appended;
   store.append_events(many, [&](AppendResult r) { appended.set_value(std::move(r)); });
-  all_queued.set_value();
-  ASSERT_TRUE(slow_done.get_future().get().ok());
+  ASSERT_TRUE(writer.release().ok());
   EXPECT_TRUE(unit_done.get_future().get().ok());
   EXPECT_EQ(refused_done.get_future().get().code, StoreErrc::kConflict);
   const AppendResult r = appended.get_future().get();
