@@ -375,7 +375,7 @@ struct PostgresStore::Named {
 // for, and the router reads related events in the order they were stored.
 class PostgresStore::AppendLocks {
  public:
-  explicit AppendLocks(const Named& named) : alone_(named.keys.size() > kMostKeyLocks) {
+  explicit AppendLocks(const Named& named) : alone_(alone(named)) {
     if (alone_) {
       statements_.push_back({"SELECT pg_advisory_xact_lock($1)", PgParams().integer(kEventLogLock)});
       return;
@@ -393,7 +393,7 @@ class PostgresStore::AppendLocks {
 
   // To run after BEGIN; the last one's result goes to taken().
   const std::vector<PgStatement>& statements() const { return statements_; }
-  bool alone() const { return alone_; }
+  static bool alone(const Named& named) { return named.keys.size() > kMostKeyLocks; }
   void taken(const PgResult& last) {
     if (!alone_)
       for (int i = 0; i < last.rows(); ++i) locked_.insert(last.text(i, 0));
@@ -1286,7 +1286,7 @@ void PostgresStore::commit_group(std::deque<Write>& group) {
   const Named named(appended);
   // Appends naming many keys hold the log lock alone, from BEGIN: not
   // through the other writes of their group, which commit first, apart.
-  if (AppendLocks(named).alone() && !std::all_of(group.begin(), group.end(), [](const Write& w) { return w.append; })) {
+  if (AppendLocks::alone(named) && !std::all_of(group.begin(), group.end(), [](const Write& w) { return w.append; })) {
     std::deque<Write> others, appends;
     for (Write& w : group) (w.append ? appends : others).push_back(std::move(w));
     commit_writes(others, Named({}));

@@ -90,8 +90,8 @@ StoreCopySummary copy_sqlite_to_postgres(const StoreCopyOptions& o) {
   // (PostgresStore, migration 4): above every copied one.
   const int64_t first_appended =
       target.run("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint * 4194304").integer(0, 0);
-  if (last_number(source, kTables.front()) >= first_appended)
-    throw StoreError("the SQLite store's event numbers reach " + std::to_string(last_number(source, kTables.front())) +
+  if (const int64_t last = last_number(source, kTables.front()); last >= first_appended)
+    throw StoreError("the SQLite store's event numbers reach " + std::to_string(last) +
                          ", past the first position PostgreSQL would give (" + std::to_string(first_appended) + ")",
                      StoreErrc::kConflict);
   StoreCopySummary summary;
