@@ -76,7 +76,8 @@ std::optional<int> position(const CompiledRule& rule, const ExecutionRow& row, c
 }
 }  // namespace
 
-void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const std::string& why, Record record) {
+void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const std::string& why, Record record,
+                      json* parsed_context) {
   const auto index = rule ? position(*rule, row, row.step) : std::nullopt;
   const int steps = rule ? static_cast<int>(rule->steps.size()) : 0;
   if (!rule || !index || *index > steps) {
@@ -86,7 +87,7 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
         dump_text(json{{"at", format_time_ms(now_ms())}, {"outcome", "permanent"}}),
         rule ? "rule '" + row.rule + "' has no step '" + row.step + "' in this execution's version" : why));
   }
-  json context = json::parse(row.context_json, nullptr, false);
+  json context = parsed_context ? std::move(*parsed_context) : json::parse(row.context_json, nullptr, false);
   if (!context.is_object()) context = json::object();
   context["steps"] = step_results(json::parse(row.history_json, nullptr, false));
   context["account"] = account_;
@@ -530,12 +531,13 @@ ExecutionMetrics::ExecutionMetrics(Metrics& metrics)
       done_(metrics.counter("switchboard_pipeline_executions_total", {{"state", "done"}})),
       failed_(metrics.counter("switchboard_pipeline_executions_total", {{"state", "failed"}})) {}
 
-Counter& ExecutionMetrics::series(const std::string& key, const char* name, const Labels& labels) {
+template <typename MakeLabels>
+Counter& ExecutionMetrics::series(const std::string& key, const char* name, const MakeLabels& labels) {
   {
     std::shared_lock lock(mutex_);
     if (auto it = series_.find(key); it != series_.end()) return *it->second;
   }
-  Counter& c = metrics_.counter(name, labels);
+  Counter& c = metrics_.counter(name, labels());
   std::unique_lock lock(mutex_);
   series_.emplace(key, &c);
   return c;
@@ -543,22 +545,24 @@ Counter& ExecutionMetrics::series(const std::string& key, const char* name, cons
 
 void ExecutionMetrics::step_ended(const std::string& rule, const std::string& step, sb_outcome outcome) {
   const std::string name(outcome_name(outcome));
-  series("a\n" + rule + "\n" + step + "\n" + name, "switchboard_actions_total",
-         {{"rule", rule}, {"step", step}, {"outcome", name}})
-      .add();
+  series("a\n" + rule + "\n" + step + "\n" + name, "switchboard_actions_total", [&] {
+    return Labels{{"rule", rule}, {"step", step}, {"outcome", name}};
+  }).add();
 }
 
 void ExecutionMetrics::step_skipped(const std::string& rule, const std::string& step) {
-  series("a\n" + rule + "\n" + step + "\nskipped", "switchboard_actions_total",
-         {{"rule", rule}, {"step", step}, {"outcome", "skipped"}})
-      .add();
+  series("a\n" + rule + "\n" + step + "\nskipped", "switchboard_actions_total", [&] {
+    return Labels{{"rule", rule}, {"step", step}, {"outcome", "skipped"}};
+  }).add();
 }
 
 void ExecutionMetrics::execution_ended(const std::string& rule, ExecutionState state) {
   if (state == ExecutionState::kDone) done_.add();
   if (state == ExecutionState::kFailed) failed_.add();
   const std::string name = state_name(state);
-  series("e\n" + rule + "\n" + name, "switchboard_executions_total", {{"rule", rule}, {"status", name}}).add();
+  series("e\n" + rule + "\n" + name, "switchboard_executions_total", [&] {
+    return Labels{{"rule", rule}, {"status", name}};
+  }).add();
 }
 
 }  // namespace sb

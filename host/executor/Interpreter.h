@@ -48,7 +48,9 @@ class ExecutionMetrics {
   void execution_ended(const std::string& rule, ExecutionState state);
 
  private:
-  Counter& series(const std::string& key, const char* name, const Labels& labels);
+  // `labels` is built only for a series not seen before (each call allocated them).
+  template <typename MakeLabels>
+  Counter& series(const std::string& key, const char* name, const MakeLabels& labels);
 
   Metrics& metrics_;
   Counter& started_;
@@ -74,7 +76,10 @@ class Interpreter {
   // Runs the step `row` is at in `rule` (its version; null, with `why`,
   // when there is none) and records what it did, exactly once: now, or when
   // the plugin completes (on the plugin's thread).
-  void run(const ExecutionRow& row, const CompiledRule* rule, const std::string& why, Record record);
+  // `context`, when given, is the row's context_json already parsed (the
+  // router's, for a step it starts): taken instead of parsing the text again.
+  void run(const ExecutionRow& row, const CompiledRule* rule, const std::string& why, Record record,
+           nlohmann::json* context = nullptr);
 
  private:
   // A claimed execution with its rule version and the index of its step there.

@@ -213,6 +213,7 @@ bool Pipeline::route_new_events() {
     if (events.empty()) return false;
     const bool full_batch = events.size() == kRouteBatch;
     RouteBatch batch;
+    ParsedContexts contexts;
     batch.from = position;
     batch.routed_up_to = events.back().seq;
     const int64_t batch_end = batch.routed_up_to;
@@ -254,7 +255,7 @@ bool Pipeline::route_new_events() {
                   {"caused_by", data.value("caused_by", "")}});
         continue;
       }
-      add_executions(e, fired, context, context_text, now, batch.executions);
+      add_executions(e, fired, context, context_text, now, batch.executions, contexts);
     }
     // Synchronous on purpose: the next batch starts from the committed position.
     // As many as there is room for start at once, leased as they are stored.
@@ -288,7 +289,7 @@ bool Pipeline::route_new_events() {
       log_error("pipeline", "cannot record routed events", {{"error", status.message}});
       return false;
     }
-    start_rows(started, /*counted=*/true);
+    start_rows(started, /*counted=*/true, &contexts);
     lane_position_ = std::max(lane_position_, batch_end);
     return full_batch;
   }
@@ -333,7 +334,9 @@ json Pipeline::context_of(const StoredEvent& e) {
 
 void Pipeline::add_executions(const StoredEvent& e,
                               const std::vector<std::pair<const CompiledRule*, Trigger::Fire>>& fired, json& context,
-                              std::string& context_text, int64_t now, std::vector<NewExecution>& out) const {
+                              std::string& context_text, int64_t now, std::vector<NewExecution>& out,
+                              ParsedContexts& contexts) const {
+  const size_t before = out.size();
   for (const auto& [rule, fire] : fired) {
     if (rule->filter && !matches_with_account(*rule->filter, context, options_.account, now)) continue;
     if (context_text.empty()) context_text = dump_text(context);
@@ -342,6 +345,7 @@ void Pipeline::add_executions(const StoredEvent& e,
       execution.once_for_entity = std::make_pair(e.status_change->entity_type, e.status_change->entity_id);
     out.push_back(std::move(execution));
   }
+  if (out.size() == before + 1) contexts.emplace(context_key(e.record.id, out.back().rule), std::move(context));
 }
 
 bool Pipeline::route_priority_lane() {
@@ -370,6 +374,7 @@ bool Pipeline::lane_turn() {
     auto events = store_.events_after(lane_position_, kLaneBatch);
     if (events.empty()) break;
     std::vector<NewExecution> executions;
+    ParsedContexts contexts;
     const int64_t now = now_ms();
     for (const StoredEvent& e : events) {
       // The router cuts deep chains and logs it; the lane only leaves them to it.
@@ -383,7 +388,7 @@ bool Pipeline::lane_turn() {
       if (fired.empty()) continue;
       std::string context_text;
       json context = context_of(e);
-      add_executions(e, fired, context, context_text, now, executions);
+      add_executions(e, fired, context, context_text, now, executions, contexts);
     }
     if (!executions.empty()) {
       // They start as they are stored, within max_in_flight and a reserve
@@ -400,7 +405,7 @@ bool Pipeline::lane_turn() {
         log_error("pipeline", "cannot record high-priority executions", {{"error", status.message}});
         return waiting;  // the router makes them when it gets there
       }
-      start_rows(started);
+      start_rows(started, /*counted=*/false, &contexts);
       waiting = waiting || started.size() < made;
     }
     lane_position_ = events.back().seq;
@@ -453,7 +458,7 @@ void Pipeline::release(size_t steps) {
   wake_.notify_all();
 }
 
-void Pipeline::start_rows(const std::vector<ExecutionRow>& rows, bool counted) {
+void Pipeline::start_rows(const std::vector<ExecutionRow>& rows, bool counted, ParsedContexts* contexts) {
   // Counted at once: the first of them may be recorded before the last starts.
   if (!counted) reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -470,7 +475,7 @@ void Pipeline::start_rows(const std::vector<ExecutionRow>& rows, bool counted) {
     // A long batch lets the priority lane in now and then.
     if (i % kLaneEvery == kLaneEvery - 1) route_priority_lane();
     try {
-      start_step(row);
+      start_step(row, contexts);
     } catch (const std::exception& e) {
       // A bug or a broken host (no tzdata) fails this execution, not the batch.
       log_error("pipeline", "cannot start a step", {{"execution", row.id}, {"error", e.what()}});
@@ -481,10 +486,14 @@ void Pipeline::start_rows(const std::vector<ExecutionRow>& rows, bool counted) {
   }
 }
 
-void Pipeline::start_step(const ExecutionRow& row) {
+void Pipeline::start_step(const ExecutionRow& row, ParsedContexts* contexts) {
   std::string why;
   const CompiledRule* rule = rule_for(row, why);
-  interpreter_.run(row, rule, why, [this, name = row.rule](ExecutionUpdate u) { record(name, std::move(u)); });
+  nlohmann::json* context = nullptr;
+  if (contexts)
+    if (auto it = contexts->find(context_key(row.event_id, row.rule)); it != contexts->end()) context = &it->second;
+  interpreter_.run(
+      row, rule, why, [this, name = row.rule](ExecutionUpdate u) { record(name, std::move(u)); }, context);
 }
 
 const CompiledRule* Pipeline::rule_for(const ExecutionRow& row, std::string& why) {

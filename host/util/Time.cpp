@@ -117,7 +117,27 @@ std::optional<int64_t> parse_duration_ms(std::string_view text) {
 }
 
 std::string format_time_ms(int64_t ms) {
-  return Poco::DateTimeFormatter::format(Poco::Timestamp(ms * 1000), "%Y-%m-%dT%H:%M:%S.%iZ");
+  // Every history entry and routed event has one: Poco's formatter parsed
+  // its pattern and built a calendar date each time (1 % of a campaign's CPU).
+  using namespace std::chrono;
+  const sys_time<milliseconds> at{milliseconds(ms)};
+  const auto day = floor<days>(at);
+  const year_month_day date{day};
+  const int y = static_cast<int>(date.year());
+  if (y < 0 || y > 9999) return Poco::DateTimeFormatter::format(Poco::Timestamp(ms * 1000), "%Y-%m-%dT%H:%M:%S.%iZ");
+  const hh_mm_ss<milliseconds> time{at - day};
+  char text[] = "0000-00-00T00:00:00.000Z";
+  const auto put = [&text](int at, int digits, unsigned value) {
+    for (int i = at + digits - 1; i >= at; --i, value /= 10) text[i] = static_cast<char>('0' + value % 10);
+  };
+  put(0, 4, static_cast<unsigned>(y));
+  put(5, 2, static_cast<unsigned>(date.month()));
+  put(8, 2, static_cast<unsigned>(date.day()));
+  put(11, 2, static_cast<unsigned>(time.hours().count()));
+  put(14, 2, static_cast<unsigned>(time.minutes().count()));
+  put(17, 2, static_cast<unsigned>(time.seconds().count()));
+  put(20, 3, static_cast<unsigned>(time.subseconds().count()));
+  return std::string(text, sizeof text - 1);
 }
 
 int64_t now_ms() {

@@ -1,6 +1,11 @@
 // Durations as rules write them: compactly ("1d12h") or in words, English
-// or Russian ("1 day", "2 часа"), as the reference CRMs' help pages do.
+// or Russian ("1 day", "2 часа"), as the reference CRMs' help pages do; and
+// the times the host writes.
+#include <Poco/DateTimeFormatter.h>
+#include <Poco/Timestamp.h>
 #include <gtest/gtest.h>
+
+#include <random>
 
 #include "util/Time.h"
 
@@ -39,6 +44,23 @@ TEST(Duration, AnythingElseIsNotADuration) {
   for (const char* text : {"", "day", "1", "1 month", "1M", "1 fortnight", "1d2", "d1", "1 day and", "1..2h", "1 дни",
                            "9999999999w9999999999w"})
     EXPECT_EQ(parse_duration_ms(text), std::nullopt) << text;
+}
+
+// Times in history entries and event contexts: RFC 3339 in UTC with
+// milliseconds, the same text Poco's formatter wrote before.
+TEST(TimeText, FormatsInUtcWithMillisecondsAsPocoDid) {
+  EXPECT_EQ(format_time_ms(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(format_time_ms(951782400123), "2000-02-29T00:00:00.123Z");
+  EXPECT_EQ(format_time_ms(-1), "1969-12-31T23:59:59.999Z");
+  EXPECT_EQ(format_time_ms(253402300799999), "9999-12-31T23:59:59.999Z");
+  std::mt19937_64 random(7);
+  std::uniform_int_distribution<int64_t> instant(-2208988800000, 4102444800000);  // 1900 to 2100
+  for (int i = 0; i < 20000; ++i) {
+    const int64_t ms = instant(random);
+    ASSERT_EQ(format_time_ms(ms), Poco::DateTimeFormatter::format(Poco::Timestamp(ms * 1000), "%Y-%m-%dT%H:%M:%S.%iZ"))
+        << ms;
+    ASSERT_EQ(parse_time_ms(format_time_ms(ms)), ms);
+  }
 }
 
 }  // namespace
