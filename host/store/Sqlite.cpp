@@ -50,6 +50,11 @@ int SqliteStatement::run() {
   return changed;
 }
 
+int64_t SqliteStatement::insert() {
+  const int64_t id = run() == 1 ? sqlite3_last_insert_rowid(db_) : 0;
+  return id;
+}
+
 void SqliteStatement::reset() {
   sqlite3_reset(statement_);
   sqlite3_clear_bindings(statement_);

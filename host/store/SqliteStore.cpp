@@ -279,7 +279,7 @@ struct SqliteStore::Writer {
                          "INSERT INTO executions (rule, event_id, state, step, due_at, context, history, created_at, "
                          "updated_at, parent_id, end_step, priority, rule_version, lease_owner) "
                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, nullif(?10, 0), ?11, ?12, ?13, nullif(?14, '')) "
-                         "ON CONFLICT (event_id, rule) DO NOTHING RETURNING id"),
+                         "ON CONFLICT (event_id, rule) DO NOTHING"),
         find_execution(db.handle(), std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = ?"),
         set_execution(db.handle(),
                       "UPDATE executions SET state = ?2, step = ?3, attempt = ?4, due_at = ?5, history = ?6, "
@@ -289,7 +289,7 @@ struct SqliteStore::Writer {
         awaiting(db.handle(), std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE awaiting = ?"),
         branches(db.handle(),
                  std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE parent_id = ? ORDER BY id"),
-        insert_arrival(db.handle(), "INSERT INTO arrivals (key, event, at) VALUES (?, ?, ?) RETURNING seq"),
+        insert_arrival(db.handle(), "INSERT INTO arrivals (key, event, at) VALUES (?, ?, ?)"),
         arrival_after(db.handle(),
                       "SELECT seq, event, at FROM arrivals WHERE key = ?1 AND at >= ?2 AND seq > ?3 "
                       "ORDER BY seq LIMIT 1"),
@@ -300,10 +300,11 @@ struct SqliteStore::Writer {
         // The lease moves the due time to its end: claims skip the row by
         // index until then, and take it over if no update came by then.
         // Taking over a lease that ended without an update: its step may have run.
-        lease(db.handle(), std::string("UPDATE executions SET lease_owner = ?2, due_at = ?3, "
-                                       "doubt = CASE WHEN lease_owner IS NULL OR doubt = 2 THEN doubt ELSE 1 END "
-                                       "WHERE id = ?1 RETURNING ") +
-                               kExecutionColumns) {}
+        // Read back with find_execution: RETURNING costs more than the read.
+        lease(db.handle(),
+              "UPDATE executions SET lease_owner = ?2, due_at = ?3, "
+              "doubt = CASE WHEN lease_owner IS NULL OR doubt = 2 THEN doubt ELSE 1 END "
+              "WHERE id = ?1") {}
 
   // Contacts stored before aliases were kept (schema 5 and older): their
   // emails and phones are learned now, as their events would have taught
@@ -426,9 +427,9 @@ struct SqliteStore::Writer {
     rows.reserve(ids.size());
     const int64_t until = now_ms() + c.lease_ms;
     for (const int64_t id : ids) {
-      lease.bind(1, id).bind(2, c.owner).bind(3, until);
-      if (lease.step()) rows.push_back(read_execution(lease));
-      lease.reset();
+      if (lease.bind(1, id).bind(2, c.owner).bind(3, until).run() != 1) continue;
+      if (find_execution.bind(1, id).step()) rows.push_back(read_execution(find_execution));
+      find_execution.reset();
     }
     return rows;
   }
@@ -487,9 +488,7 @@ class SqliteStore::Rows final : public ExecutionRows {
     q.bind(6, r.context_json).bind(7, r.history_json).bind(8, r.created_at_ms).bind(9, r.updated_at_ms);
     q.bind(10, r.parent_id).bind(11, r.end_step).bind(12, int64_t{r.priority}).bind(13, r.rule_version);
     q.bind(14, r.lease_owner);
-    const int64_t id = q.step() ? q.integer(0) : 0;
-    q.reset();
-    return id;
+    return q.insert();
   }
 
   std::optional<ExecutionRow> find(int64_t id) override {
@@ -513,10 +512,7 @@ class SqliteStore::Rows final : public ExecutionRows {
   std::vector<ExecutionRow> branches(int64_t parent_id) override { return read_rows(w_.branches.bind(1, parent_id)); }
 
   int64_t keep_arrival(const std::string& key, const std::string& event_json, int64_t at_ms) override {
-    SqliteStatement& q = w_.insert_arrival.bind(1, key).bind(2, event_json).bind(3, at_ms);
-    const int64_t seq = q.step() ? q.integer(0) : 0;
-    q.reset();
-    return seq;
+    return w_.insert_arrival.bind(1, key).bind(2, event_json).bind(3, at_ms).insert();
   }
 
   std::optional<StoredArrival> arrival(const std::string& key, int64_t since_ms, int64_t after_seq) override {
