@@ -27,6 +27,9 @@ json summary(const ExecutionRow& r) {
            {"attempt", r.attempt},
            {"due_at", r.due_at_ms ? json(format_time_ms(*r.due_at_ms)) : json()},
            {"error", r.error},
+           // A node claimed its step and has not recorded its end: a
+           // cancelled execution's call may still be in flight elsewhere.
+           {"running", !r.lease_owner.empty()},
            {"created_at", format_time_ms(r.created_at_ms)},
            {"updated_at", format_time_ms(r.updated_at_ms)}};
   if (r.parent_id) out["parent_id"] = r.parent_id;  // a branch of a parallel group
@@ -42,11 +45,13 @@ std::optional<int64_t> parse_id(std::string_view s) {
 
 }  // namespace
 
-ExecutionsApi::ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry)
+ExecutionsApi::ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry,
+                             Cancelled on_cancelled)
     : store_(store),
       transitions_(store),
       tokens_(std::move(admin_tokens), "api.admin_tokens"),
-      on_retry_(std::move(on_retry)) {}
+      on_retry_(std::move(on_retry)),
+      on_cancelled_(std::move(on_cancelled)) {}
 
 void ExecutionsApi::dead_letters(ServerRequest&& request, ServerConnection::Reply reply) {
   if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
@@ -132,14 +137,17 @@ void ExecutionsApi::command(int64_t id, const std::string& verb, ServerConnectio
     c.doubt = verb == "mark-done" ? Doubt::kMarkedDone : Doubt::kNone;
   }
   c.history_entry_json = dump_text(json{{"admin", verb}, {"at", format_time_ms(now)}});
-  transitions_.command(std::move(c), [this, id, verb, reply = std::move(reply)](StoreStatus status) {
-    if (status.code == StoreErrc::kNotFound) return reply(error_response(404, "not_found", status.message));
-    if (status.code == StoreErrc::kConflict)
-      return reply(error_response(409, "conflict", status.message + ": cannot " + verb + " it"));
-    if (!status.ok()) return reply(error_response(503, "store_unavailable", status.message));
-    if (verb != "cancel" && on_retry_) on_retry_();
-    reply(json_response(200, {{"id", id}, {"state", verb == "cancel" ? "cancelled" : "ready"}}));
-  });
+  transitions_.command(std::move(c),
+                       [this, id, verb, reply = std::move(reply)](StoreStatus status, std::vector<int64_t> cancelled) {
+                         if (status.code == StoreErrc::kNotFound)
+                           return reply(error_response(404, "not_found", status.message));
+                         if (status.code == StoreErrc::kConflict)
+                           return reply(error_response(409, "conflict", status.message + ": cannot " + verb + " it"));
+                         if (!status.ok()) return reply(error_response(503, "store_unavailable", status.message));
+                         if (verb != "cancel" && on_retry_) on_retry_();
+                         if (!cancelled.empty() && on_cancelled_) on_cancelled_(cancelled);
+                         reply(json_response(200, {{"id", id}, {"state", verb == "cancel" ? "cancelled" : "ready"}}));
+                       });
 }
 
 }  // namespace sb

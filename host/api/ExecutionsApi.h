@@ -21,8 +21,12 @@ namespace sb {
 
 class ExecutionsApi {
  public:
-  // `on_retry` runs after a retry is committed (the pipeline has work).
-  ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry);
+  // `on_retry` runs after a retry is committed (the pipeline has work);
+  // `on_cancelled` after a cancel, with the executions it cancelled (this
+  // node gives up their calls in flight).
+  using Cancelled = std::function<void(const std::vector<int64_t>& executions)>;
+  ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry,
+                Cancelled on_cancelled = {});
 
   void executions(ServerRequest&& request, ServerConnection::Reply reply);
   void dead_letters(ServerRequest&& request, ServerConnection::Reply reply);
@@ -35,6 +39,7 @@ class ExecutionsApi {
   Transitions transitions_;  // the admin's commands
   BearerTokens tokens_;
   std::function<void()> on_retry_;
+  Cancelled on_cancelled_;
 };
 
 }  // namespace sb

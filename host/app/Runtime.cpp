@@ -86,9 +86,17 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   records_api_ = std::make_unique<RecordsApi>(*store_, admin_tokens, config_.segments, [this] {
     if (pipeline_) pipeline_->wake();
   });
-  executions_api_ = std::make_unique<ExecutionsApi>(*store_, admin_tokens, [this] {
-    if (pipeline_) pipeline_->wake();
-  });
+  executions_api_ = std::make_unique<ExecutionsApi>(
+      *store_, admin_tokens,
+      [this] {
+        if (pipeline_) pipeline_->wake();
+      },
+      // A step of a cancelled execution that runs on this node: its plugin
+      // hears it (on_action_cancel) and may abort the provider's work (a
+      // call still ringing). Other nodes' steps run to their end.
+      [this](const std::vector<int64_t>& executions) {
+        if (calls_) calls_->give_up_executions(executions, "the execution was cancelled");
+      });
   events_api_ = std::make_unique<EventsApi>(
       *store_, std::move(event_tokens), *metrics_,
       [this] {

@@ -79,9 +79,9 @@ void join_if_ended(ExecutionRows& rows, int64_t parent_id) {
 }
 
 // Cancelling a parallel group's parent cancels its branches, theirs too.
-void cancel_branches(ExecutionRows& rows, int64_t parent_id) {
+void cancel_branches(ExecutionRows& rows, int64_t parent_id, std::vector<int64_t>& cancelled) {
   for (const ExecutionRow& branch : rows.branches(parent_id)) {
-    cancel_branches(rows, branch.id);
+    cancel_branches(rows, branch.id, cancelled);
     if (branch.state != ExecutionState::kReady && branch.state != ExecutionState::kWaiting &&
         branch.state != ExecutionState::kInDoubt)
       continue;
@@ -92,6 +92,7 @@ void cancel_branches(ExecutionRows& rows, int64_t parent_id) {
     row.updated_at_ms = now_ms();
     append(row, history::cancelled_with_parent(row.updated_at_ms));
     write(rows, row, branch);
+    cancelled.push_back(branch.id);
   }
 }
 
@@ -191,7 +192,7 @@ void apply_update(ExecutionRows& rows, const ExecutionUpdate& given) {
     if (auto early = rows.arrival(u.awaiting, row.created_at_ms, row.last_arrival)) resume(rows, row, *early);
 }
 
-void apply_command(ExecutionRows& rows, const ExecutionCommand& c) {
+void apply_command(ExecutionRows& rows, const ExecutionCommand& c, std::vector<int64_t>& cancelled) {
   const auto before = rows.find(c.id);
   if (!before) throw StoreError("no execution " + std::to_string(c.id), StoreErrc::kNotFound);
   if (std::find(c.from.begin(), c.from.end(), before->state) == c.from.end())
@@ -210,7 +211,8 @@ void apply_command(ExecutionRows& rows, const ExecutionCommand& c) {
   row.doubt = c.doubt;
   write(rows, row, *before);  // the lease stays: a step of it may be running
   if (c.to == ExecutionState::kCancelled) {
-    cancel_branches(rows, c.id);
+    cancelled.push_back(c.id);
+    cancel_branches(rows, c.id, cancelled);
     if (row.parent_id != 0) join_if_ended(rows, row.parent_id);
   }
 }
@@ -272,9 +274,23 @@ void Transitions::update(ExecutionUpdate update, Store::WriteCallback done) {
 }
 
 void Transitions::command(ExecutionCommand command, Store::WriteCallback done) {
+  this->command(std::move(command),
+                [done = std::move(done)](StoreStatus status, std::vector<int64_t>) { done(std::move(status)); });
+}
+
+void Transitions::command(ExecutionCommand command, Commanded done) {
   auto c = std::make_shared<ExecutionCommand>(std::move(command));
+  auto cancelled = std::make_shared<std::vector<int64_t>>();
   store_.transact_on(
-      {{c->id}, {}}, [c](ExecutionRows& rows) { apply_command(rows, *c); }, std::move(done));
+      {{c->id}, {}},
+      [c, cancelled](ExecutionRows& rows) {
+        cancelled->clear();  // a unit may run again
+        apply_command(rows, *c, *cancelled);
+      },
+      [cancelled, done = std::move(done)](StoreStatus status) {
+        if (!status.ok()) cancelled->clear();
+        done(std::move(status), std::move(*cancelled));
+      });
 }
 
 }  // namespace sb

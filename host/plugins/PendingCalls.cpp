@@ -1,5 +1,6 @@
 #include "plugins/PendingCalls.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "log/Logger.h"
@@ -29,6 +30,16 @@ void PendingCalls::give_up(std::vector<std::pair<uint64_t, Entry>>& calls, const
       log_error("actions", "telling a plugin that a call was given up threw");
     }
   }
+  std::lock_guard lock(mutex_);
+  --telling_;
+  told_.notify_all();
+}
+
+std::pair<uint64_t, PendingCalls::Entry> PendingCalls::take(std::map<uint64_t, Entry>::iterator it) {
+  std::pair<uint64_t, Entry> taken{it->first, std::move(it->second)};
+  deadlines_.erase({taken.second.deadline, taken.first});
+  calls_.erase(it);
+  return taken;
 }
 
 PendingCalls::PendingCalls()
@@ -55,14 +66,16 @@ void PendingCalls::close() {
     for (auto& call : calls_) left.emplace_back(call.first, std::move(call.second));
     calls_.clear();
     deadlines_.clear();
-    // Calls the expiry thread took out are told before close returns: after
-    // it, no callback reaches a plugin.
-    if (std::this_thread::get_id() != expirer_.get_id()) expired_told_.wait(lock, [this] { return !expiring_; });
+    // Calls that others took out are told before close returns: after it,
+    // no callback reaches a plugin. (A callback that closes waits for no one.)
+    if (std::this_thread::get_id() != expirer_.get_id()) told_.wait(lock, [this] { return telling_ == 0; });
+    ++telling_;
   }
   give_up(left, "host shutting down");
 }
 
-uint64_t PendingCalls::add(Clock::time_point deadline, const void* owner, Callback done, GiveUp gave_up) {
+uint64_t PendingCalls::add(Clock::time_point deadline, const void* owner, Callback done, GiveUp gave_up,
+                           int64_t execution) {
   std::unique_lock lock(mutex_);
   if (closed_) {
     lock.unlock();
@@ -70,7 +83,7 @@ uint64_t PendingCalls::add(Clock::time_point deadline, const void* owner, Callba
     return 0;
   }
   const uint64_t id = next_id_++;
-  calls_.emplace(id, Entry{deadline, owner, std::move(done), std::move(gave_up)});
+  calls_.emplace(id, Entry{deadline, owner, std::move(done), std::move(gave_up), execution});
   deadlines_.emplace(deadline, id);
   if (deadline < expirer_wakes_at_) wake_.notify_one();
   return id;
@@ -82,12 +95,30 @@ bool PendingCalls::complete(uint64_t id, const void* owner, ActionOutcome outcom
     std::lock_guard lock(mutex_);
     auto it = calls_.find(id);
     if (it == calls_.end() || it->second.owner != owner) return false;
-    deadlines_.erase({it->second.deadline, id});
-    done = std::move(it->second.done);
-    calls_.erase(it);
+    done = std::move(take(it).second.done);
   }
   run(done, std::move(outcome));
   return true;
+}
+
+size_t PendingCalls::give_up_executions(const std::vector<int64_t>& executions, const std::string& why) {
+  std::vector<std::pair<uint64_t, Entry>> taken;
+  {
+    std::lock_guard lock(mutex_);
+    // An operator's cancel is rare, and the calls in flight are bounded
+    // (max_in_flight): a scan rather than an index kept at every call.
+    for (auto it = calls_.begin(); it != calls_.end();) {
+      const int64_t execution = it->second.execution;
+      auto next = std::next(it);
+      if (execution != 0 && std::find(executions.begin(), executions.end(), execution) != executions.end())
+        taken.push_back(take(it));
+      it = next;
+    }
+    if (taken.empty()) return 0;
+    ++telling_;
+  }
+  give_up(taken, why);
+  return taken.size();
 }
 
 size_t PendingCalls::size() const {
@@ -109,19 +140,12 @@ void PendingCalls::expire_loop() {
       continue;
     }
     std::vector<std::pair<uint64_t, Entry>> expired;
-    while (!deadlines_.empty() && deadlines_.begin()->first <= Clock::now()) {
-      const uint64_t id = deadlines_.begin()->second;
-      deadlines_.erase(deadlines_.begin());
-      auto it = calls_.find(id);
-      expired.emplace_back(id, std::move(it->second));
-      calls_.erase(it);
-    }
-    expiring_ = true;
+    while (!deadlines_.empty() && deadlines_.begin()->first <= Clock::now())
+      expired.push_back(take(calls_.find(deadlines_.begin()->second)));
+    ++telling_;
     lock.unlock();
     give_up(expired, "no completion: the plugin did not complete the action before its deadline");
     lock.lock();
-    expiring_ = false;
-    expired_told_.notify_all();
   }
 }
 

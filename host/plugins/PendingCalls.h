@@ -6,7 +6,8 @@
 // and is ignored, so a misbehaving plugin cannot touch others' calls or freed
 // memory.
 // A call not completed by its deadline fails with RETRY ("no completion"),
-// and its plugin hears that the host gave up on it (on_action_cancel).
+// and its plugin hears that the host gave up on it (on_action_cancel); so
+// does a call of an execution that an operator cancelled.
 #pragma once
 
 #include <chrono>
@@ -38,10 +39,15 @@ class PendingCalls {
   // the completing thread. After close() it runs at once with "host shutting
   // down" and the result is 0. `gave_up` runs after `done` when the call
   // expires or is failed by close(), never when it was completed.
-  uint64_t add(Clock::time_point deadline, const void* owner, Callback done, GiveUp gave_up = {});
+  // `execution`: the execution whose step made the call (0: none).
+  uint64_t add(Clock::time_point deadline, const void* owner, Callback done, GiveUp gave_up = {},
+               int64_t execution = 0);
   // Runs the call's callback; false when the id is unknown (already
   // completed, expired or never issued).
   bool complete(uint64_t id, const void* owner, ActionOutcome outcome);
+  // Gives up the calls of these executions as their deadline would, with
+  // `why`: each fails (RETRY), and then its plugin hears it. Their number.
+  size_t give_up_executions(const std::vector<int64_t>& executions, const std::string& why);
   // Fails every pending call and refuses new ones. The object stays usable
   // (completions find nothing), so threads that still hold it are safe.
   void close();
@@ -53,11 +59,15 @@ class PendingCalls {
     const void* owner;
     Callback done;
     GiveUp gave_up;
+    int64_t execution = 0;
   };
   void expire_loop();
   static void run(Callback& done, ActionOutcome outcome);
-  // Fails calls taken out of the map, then tells their plugins.
-  static void give_up(std::vector<std::pair<uint64_t, Entry>>& calls, const std::string& why);
+  // Fails calls taken out of the map, then tells their plugins; close()
+  // waits for it (`telling_`), so that no callback reaches an unloaded plugin.
+  void give_up(std::vector<std::pair<uint64_t, Entry>>& calls, const std::string& why);
+  // Takes the call out of calls_ and deadlines_; under mutex_.
+  std::pair<uint64_t, Entry> take(std::map<uint64_t, Entry>::iterator it);
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
@@ -69,8 +79,8 @@ class PendingCalls {
   Clock::time_point expirer_wakes_at_ = Clock::time_point::min();
   bool stopping_ = false;
   bool closed_ = false;
-  bool expiring_ = false;  // the expiry thread is telling calls it took out
-  std::condition_variable expired_told_;
+  int telling_ = 0;  // threads telling plugins of calls they took out (the expiry thread, a cancel)
+  std::condition_variable told_;
   std::thread expirer_;
 };
 

@@ -129,7 +129,8 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
     gave_up = [cancel, instance = instance_, taken](uint64_t id) {
       if (*taken) cancel(instance, reinterpret_cast<sb_completion*>(static_cast<uintptr_t>(id)));
     };
-  const uint64_t id = calls.add(deadline, host_.get(), std::move(done), std::move(gave_up));
+  const uint64_t id =
+      calls.add(deadline, host_.get(), std::move(done), std::move(gave_up), request.subject.execution_id);
   if (id == 0) return;  // closed: `done` already ran
   if (!library_->entry().invoke) {
     calls.complete(id, host_.get(), ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, "plugin has no actions"));

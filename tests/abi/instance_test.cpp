@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <map>
 #include <thread>
 
 #include "http/WebhookRoutes.h"
@@ -138,6 +139,43 @@ TEST_F(InstanceTest, MissingCompletionFailsRetryablyAtTheDeadlineAndThePluginHea
   calls_.close();
   EXPECT_EQ(pending.get_future().get().reason, "host shutting down");
   EXPECT_EQ(__atomic_load_n(given_up, __ATOMIC_SEQ_CST), 2);
+  dlclose(library);
+}
+
+// An operator cancelled the executions of two calls in flight: those calls
+// fail at once with the reason and their plugin hears it; the call of
+// another execution goes on.
+TEST_F(InstanceTest, CallsOfCancelledExecutionsAreGivenUpAndThePluginHearsIt) {
+  auto instance = make("never_completes");
+  void* library = dlopen((std::string(SB_FIXTURE_DIR) + "/never_completes.so").c_str(), RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(library, nullptr);
+  const int* given_up = static_cast<const int*>(dlsym(library, "fixture_given_up"));
+  ASSERT_NE(given_up, nullptr);
+  const int before = __atomic_load_n(given_up, __ATOMIC_SEQ_CST);
+  std::map<int64_t, std::promise<ActionOutcome>> outcomes;
+  for (const int64_t execution : {7, 8, 9}) {
+    ActionRequest request;
+    request.action = "echo";
+    request.params = nlohmann::json::object();
+    request.idempotency_key = "evt_" + std::to_string(execution) + ":rule:echo";
+    request.timeout = std::chrono::hours(1);
+    request.subject.execution_id = execution;
+    instance->invoke(request, [&outcomes, execution](ActionOutcome o) { outcomes[execution].set_value(std::move(o)); });
+  }
+  ASSERT_EQ(calls_.size(), 3u);
+  EXPECT_EQ(calls_.give_up_executions({7, 9, 12}, "the execution was cancelled"), 2u);
+  for (const int64_t execution : {7, 9}) {
+    auto outcome = outcomes[execution].get_future();
+    ASSERT_EQ(outcome.wait_for(0s), std::future_status::ready) << execution;
+    const ActionOutcome o = outcome.get();
+    EXPECT_EQ(o.outcome, SB_OUTCOME_RETRY);
+    EXPECT_EQ(o.reason, "the execution was cancelled");
+  }
+  EXPECT_EQ(__atomic_load_n(given_up, __ATOMIC_SEQ_CST), before + 2);
+  EXPECT_EQ(calls_.size(), 1u);  // execution 8's call goes on
+  EXPECT_EQ(calls_.give_up_executions({7, 9}, "again"), 0u);
+  calls_.close();
+  EXPECT_EQ(outcomes[8].get_future().get().reason, "host shutting down");
   dlclose(library);
 }
 

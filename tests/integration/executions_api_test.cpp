@@ -23,14 +23,20 @@ json admin_config(const HttpSink& sink) {
       {"plugin_dirs", {SB_PLUGIN_DIR}},
       {"secrets", {{"events", {{"env", "SB_TEST_ADMIN_EVENTS"}}}, {"admin", {{"env", "SB_TEST_ADMIN_ADMIN"}}}}},
       {"api", {{"event_tokens", {{{"$secret", "events"}}}}, {"admin_tokens", {{{"$secret", "admin"}}}}}},
-      {"instances", {{"sink", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}}}},
+      {"instances",
+       {{"sink", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}},
+        // Takes every call and never completes it; hears a cancel (ABI 1.1).
+        {"silent", {{"plugin", std::string(SB_FIXTURE_DIR) + "/never_completes.so"}}}}},
       {"rules",
        {{{"name", "notify"},
          {"trigger", {{"event", "lead.created"}}},
          {"steps", {{{"action", "sink.post"}, {"params", {{"url", "/notify"}, {"body", {{"id", "{{id}}"}}}}}}}}},
         {{"name", "later"},
          {"trigger", {{"event", "lead.snoozed"}}},
-         {"steps", {{{"wait", "1h"}}, {{"action", "sink.post"}, {"params", {{"url", "/later"}}}}}}}}}};
+         {"steps", {{{"wait", "1h"}}, {{"action", "sink.post"}, {"params", {{"url", "/later"}}}}}}},
+        {{"name", "hold"},
+         {"trigger", {{"event", "lead.held"}}},
+         {"steps", {{{"action", "silent.echo"}, {"params", json::object()}, {"timeout_ms", 600000}}}}}}}};
 }
 
 class ExecutionsApiTest : public ::testing::Test {
@@ -101,6 +107,33 @@ TEST_F(ExecutionsApiTest, WaitingExecutionIsCancelledOnce) {
   HttpResult again = admin("POST", path + "/cancel");
   EXPECT_EQ(again.status, 409);
   EXPECT_NE(again.json()["error"]["message"].get<std::string>().find("is cancelled"), std::string::npos);
+}
+
+// An operator cancels an execution whose call is in flight on this node:
+// the host gives the call up at once (its plugin hears it through
+// on_action_cancel and may stop the provider's work), not at its deadline
+// ten minutes later, and the step's lease ends with it.
+TEST_F(ExecutionsApiTest, CancellingAnExecutionGivesUpItsCallInFlight) {
+  post_event("ev-3", "lead.held");
+  json running = wait_list("/api/v1/executions?rule=hold", [](const json& j) {
+    return j["executions"].size() == 1 && j["executions"][0]["running"] == true;
+  });
+  ASSERT_EQ(running["executions"].size(), 1u) << running.dump();
+  ASSERT_EQ(running["executions"][0]["running"], true) << running.dump();
+  const std::string path = "/api/v1/executions/" + std::to_string(running["executions"][0]["id"].get<int64_t>());
+  ASSERT_EQ(admin("POST", path + "/cancel").status, 200);
+  json one;
+  for (int i = 0; i < 100; ++i) {
+    one = admin("GET", path).json();
+    if (one["running"] == false) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(one["state"], "cancelled") << one.dump();
+  EXPECT_EQ(one["running"], false) << one.dump();
+  const std::string metrics = http_request(host_.port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find(R"(switchboard_actions_total{outcome="retry",rule="hold",step="silent.echo"} 1)"),
+            std::string::npos)
+      << metrics;
 }
 
 TEST_F(ExecutionsApiTest, RequestsAreCheckedAndErrorsAreSpecific) {

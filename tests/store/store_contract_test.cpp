@@ -13,6 +13,7 @@
 // the end for that backend.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <latch>
@@ -1565,16 +1566,28 @@ TYPED_TEST(AwaitingContract, CancellingAParallelGroupCancelsItsBranches) {
     if (r.id != this->id) {
       EXPECT_EQ(json::parse(r.history_json).back()["outcome"], "branches started");  // the parent's past
     }
-  std::promise<std::string> cancelled;
+  // The command names what it cancelled, branches too: the calls in flight
+  // of each are given up.
+  std::promise<std::pair<std::string, std::vector<int64_t>>> cancelled;
   Transitions(*this->store)
       .command({this->id,
                 {ExecutionState::kWaiting},
                 ExecutionState::kCancelled,
                 std::nullopt,
                 R"({"outcome":"cancelled"})"},
-               [&](StoreStatus s) { cancelled.set_value(s.message); });
-  ASSERT_EQ(cancelled.get_future().get(), "");
-  for (const auto& r : this->store->executions({})) EXPECT_EQ(r.state, ExecutionState::kCancelled) << r.event_id;
+               [&](StoreStatus s, std::vector<int64_t> ids) {
+                 cancelled.set_value({s.message, std::move(ids)});
+               });
+  auto [error, ids] = cancelled.get_future().get();
+  ASSERT_EQ(error, "");
+  std::vector<int64_t> all;
+  for (const auto& r : this->store->executions({})) {
+    EXPECT_EQ(r.state, ExecutionState::kCancelled) << r.event_id;
+    all.push_back(r.id);
+  }
+  std::sort(ids.begin(), ids.end());
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(ids, all);
 }
 
 TYPED_TEST(AwaitingContract, ABranchCancelledWithItsParentWhileItsStepRunsIsNotRetriedUntilTheStepEnds) {

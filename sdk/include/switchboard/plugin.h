@@ -530,8 +530,8 @@ typedef sb_status (*sb_on_action_invoke)(sb_instance* instance, const sb_action_
                                          const sb_error_buffer* error);
 
 /* Optional (ABI 1.1). The host gave up waiting for a call in flight: its
- * deadline passed (the step fails with RETRY and runs again) or the host is
- * shutting down. Stop the work if you can (abort the provider request) and
+ * deadline passed (the step fails with RETRY and runs again), an operator
+ * cancelled its execution, or the host is shutting down. Stop the work if you can (abort the provider request) and
  * free what belongs to the call. `completion` is dead: completing it is
  * ignored. At most once per call, only after on_action_invoke returned
  * SB_OK, and before on_instance_destroy. A completion that raced with the
