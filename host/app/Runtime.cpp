@@ -95,7 +95,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
       // hears it (on_action_cancel) and may abort the provider's work (a
       // call still ringing). Other nodes' steps run to their end.
       [this](const std::vector<int64_t>& executions) {
-        if (calls_) calls_->give_up_executions(executions, "the execution was cancelled");
+        if (calls_) calls_->give_up_executions(executions);
       });
   events_api_ = std::make_unique<EventsApi>(
       *store_, std::move(event_tokens), *metrics_,

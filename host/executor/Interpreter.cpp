@@ -480,6 +480,10 @@ void Interpreter::step_skipped(const Claimed& at, const CompiledStep& step, cons
 void Interpreter::step_ended(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
                              const json& decisions) {
   const ExecutionRow& row = at.row;
+  // Given up for an operator's cancel: the row is cancelled already, and
+  // this only ends the step's lease.
+  if (outcome.cancelled)
+    return at.record(ExecutionUpdate::to(row.id, ExecutionState::kCancelled, step.id, row.attempt, std::nullopt, ""));
   metrics_.step_ended(row.rule, step.name, outcome.outcome);
   json entry = outcome.to_json();
   if (!decisions.empty()) entry["branches"] = decisions;

@@ -273,11 +273,6 @@ void Transitions::update(ExecutionUpdate update, Store::WriteCallback done) {
       {{u->id}, u->decides_from}, [u](ExecutionRows& rows) { apply_update(rows, *u); }, std::move(done));
 }
 
-void Transitions::command(ExecutionCommand command, Store::WriteCallback done) {
-  this->command(std::move(command),
-                [done = std::move(done)](StoreStatus status, std::vector<int64_t>) { done(std::move(status)); });
-}
-
 void Transitions::command(ExecutionCommand command, Commanded done) {
   auto c = std::make_shared<ExecutionCommand>(std::move(command));
   auto cancelled = std::make_shared<std::vector<int64_t>>();

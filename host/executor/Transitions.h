@@ -142,9 +142,8 @@ class Transitions {
   // Urgent (Store::transact_urgent): their first steps wait for the commit.
   void create(std::vector<NewExecution> executions, Lease lease, Created done);
   void update(ExecutionUpdate update, Store::WriteCallback done);
-  void command(ExecutionCommand command, Store::WriteCallback done);
-  // ... and, when it cancelled, the executions it cancelled: the one named
-  // and the branches of a parallel group under it (their steps may be running).
+  // `cancelled`: the executions a cancel cancelled, the one named and the
+  // branches of a parallel group under it (their steps may be running).
   using Commanded = std::function<void(StoreStatus status, std::vector<int64_t> cancelled)>;
   void command(ExecutionCommand command, Commanded done);
 

@@ -345,7 +345,7 @@ void Pipeline::add_executions(const StoredEvent& e,
       execution.once_for_entity = std::make_pair(e.status_change->entity_type, e.status_change->entity_id);
     out.push_back(std::move(execution));
   }
-  if (out.size() == before + 1) contexts.emplace(context_key(e.record.id, out.back().rule), std::move(context));
+  if (out.size() == before + 1) contexts.emplace(std::make_pair(e.record.id, out.back().rule), std::move(context));
 }
 
 bool Pipeline::route_priority_lane() {
@@ -491,7 +491,7 @@ void Pipeline::start_step(const ExecutionRow& row, ParsedContexts* contexts) {
   const CompiledRule* rule = rule_for(row, why);
   nlohmann::json* context = nullptr;
   if (contexts)
-    if (auto it = contexts->find(context_key(row.event_id, row.rule)); it != contexts->end()) context = &it->second;
+    if (auto it = contexts->find(std::make_pair(row.event_id, row.rule)); it != contexts->end()) context = &it->second;
   interpreter_.run(
       row, rule, why, [this, name = row.rule](ExecutionUpdate u) { record(name, std::move(u)); }, context);
 }
@@ -543,7 +543,9 @@ void Pipeline::record(const std::string& rule, ExecutionUpdate update) {
   update.lease_owner = owner_;  // refused if the lease ran out and another host took the step over
   transitions_.update(std::move(update), [this, id, state, rule](StoreStatus status) {
     if (!status.ok()) log_error("pipeline", "cannot record a step", {{"execution", id}, {"error", status.message}});
-    if (status.ok() && *state != ExecutionState::kReady && *state != ExecutionState::kWaiting)
+    // A cancel is an operator's, not an end the rule reached: not counted.
+    if (status.ok() && *state != ExecutionState::kReady && *state != ExecutionState::kWaiting &&
+        *state != ExecutionState::kCancelled)
       metrics_.execution_ended(rule, *state);
     {
       std::lock_guard lock(mutex_);

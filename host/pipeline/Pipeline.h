@@ -27,7 +27,6 @@
 #include <mutex>
 #include <set>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "executor/CallQueue.h"
@@ -112,13 +111,10 @@ class Pipeline {
   // as they are stored; true when some could not (they wait for a claim).
   bool route_priority_lane();
   bool lane_turn();
-  // The contexts the router parsed for the executions it made, by
-  // context_key: a step it starts takes its context from here instead of
+  // The contexts the router parsed for the executions it made, by event id
+  // and rule: a step it starts takes its context from here instead of
   // parsing the stored text again (a tenth of the pipeline thread's time).
-  using ParsedContexts = std::unordered_map<std::string, nlohmann::json>;
-  static std::string context_key(const std::string& event_id, const std::string& rule) {
-    return event_id + '\n' + rule;
-  }
+  using ParsedContexts = std::map<std::pair<std::string, std::string>, nlohmann::json>;
   static nlohmann::json context_of(const StoredEvent& e);  // what the rules of an event read
   // Stores the segment moves of the contacts `events` name; false when the store did not take them.
   bool move_segment_members(const std::vector<StoredEvent>& events, int64_t now);

@@ -17,6 +17,9 @@ struct ActionOutcome {
   std::string provider_code;
   uint32_t retry_after_s = 0;
   nlohmann::json output;  // null when the plugin gave none
+  // The host gave the call up because an operator cancelled its execution:
+  // not the provider's answer; nothing to retry or count.
+  bool cancelled = false;
 
   bool ok() const { return outcome == SB_OUTCOME_DONE; }
   nlohmann::json to_json() const;
@@ -25,6 +28,11 @@ struct ActionOutcome {
     ActionOutcome o;
     o.outcome = outcome;
     o.reason = std::move(reason);
+    return o;
+  }
+  static ActionOutcome given_up_for_cancel() {
+    ActionOutcome o = failure(SB_OUTCOME_RETRY, "the execution was cancelled");
+    o.cancelled = true;
     return o;
   }
   // Copies and sanitises what a plugin reported; never throws on garbage.

@@ -255,7 +255,9 @@ sb_status emit_fn(const sb_host* host, const sb_event* event, sb_emit_wait wait,
   ev.type = text(event->type);
   ev.id = text(event->id);
   ev.source = h->instance;
-  if (ev.type.empty()) return SB_ERR_INVALID_ARGUMENT;
+  // Stored as JSON text and read back as it: bytes that are not UTF-8 would
+  // read back otherwise than they were emitted.
+  if (ev.type.empty() || !is_utf8(ev.type) || !is_utf8(ev.id)) return SB_ERR_INVALID_ARGUMENT;
   bool declared = false;
   {
     std::shared_lock lock(h->emits_mutex);

@@ -20,9 +20,9 @@ void PendingCalls::run(Callback& done, ActionOutcome outcome) {
   }
 }
 
-void PendingCalls::give_up(std::vector<std::pair<uint64_t, Entry>>& calls, const std::string& why) {
+void PendingCalls::give_up(std::vector<std::pair<uint64_t, Entry>>& calls, const ActionOutcome& outcome) {
   for (auto& [id, entry] : calls) {
-    run(entry.done, ActionOutcome::failure(SB_OUTCOME_RETRY, why));
+    run(entry.done, outcome);
     if (!entry.gave_up) continue;
     try {
       entry.gave_up(id);
@@ -30,16 +30,6 @@ void PendingCalls::give_up(std::vector<std::pair<uint64_t, Entry>>& calls, const
       log_error("actions", "telling a plugin that a call was given up threw");
     }
   }
-  std::lock_guard lock(mutex_);
-  --telling_;
-  told_.notify_all();
-}
-
-std::pair<uint64_t, PendingCalls::Entry> PendingCalls::take(std::map<uint64_t, Entry>::iterator it) {
-  std::pair<uint64_t, Entry> taken{it->first, std::move(it->second)};
-  deadlines_.erase({taken.second.deadline, taken.first});
-  calls_.erase(it);
-  return taken;
 }
 
 PendingCalls::PendingCalls()
@@ -66,12 +56,11 @@ void PendingCalls::close() {
     for (auto& call : calls_) left.emplace_back(call.first, std::move(call.second));
     calls_.clear();
     deadlines_.clear();
-    // Calls that others took out are told before close returns: after it,
-    // no callback reaches a plugin. (A callback that closes waits for no one.)
-    if (std::this_thread::get_id() != expirer_.get_id()) told_.wait(lock, [this] { return telling_ == 0; });
-    ++telling_;
+    // Calls the expiry thread took out are told before close returns: after
+    // it, no callback reaches a plugin.
+    if (std::this_thread::get_id() != expirer_.get_id()) expired_told_.wait(lock, [this] { return !expiring_; });
   }
-  give_up(left, "host shutting down");
+  give_up(left, ActionOutcome::failure(SB_OUTCOME_RETRY, "host shutting down"));
 }
 
 uint64_t PendingCalls::add(Clock::time_point deadline, const void* owner, Callback done, GiveUp gave_up,
@@ -101,24 +90,43 @@ bool PendingCalls::complete(uint64_t id, const void* owner, ActionOutcome outcom
   return true;
 }
 
-size_t PendingCalls::give_up_executions(const std::vector<int64_t>& executions, const std::string& why) {
-  std::vector<std::pair<uint64_t, Entry>> taken;
+void PendingCalls::give_up_executions(std::vector<int64_t> executions) {
   {
     std::lock_guard lock(mutex_);
-    // An operator's cancel is rare, and the calls in flight are bounded
-    // (max_in_flight): a scan rather than an index kept at every call.
-    for (auto it = calls_.begin(); it != calls_.end();) {
-      const int64_t execution = it->second.execution;
-      auto next = std::next(it);
-      if (execution != 0 && std::find(executions.begin(), executions.end(), execution) != executions.end())
-        taken.push_back(take(it));
-      it = next;
-    }
-    if (taken.empty()) return 0;
-    ++telling_;
+    cancelled_executions_.insert(cancelled_executions_.end(), executions.begin(), executions.end());
   }
-  give_up(taken, why);
-  return taken.size();
+  wake_.notify_one();
+}
+
+std::pair<uint64_t, PendingCalls::Entry> PendingCalls::take(std::map<uint64_t, Entry>::iterator it) {
+  std::pair<uint64_t, Entry> taken{it->first, std::move(it->second)};
+  deadlines_.erase({taken.second.deadline, taken.first});
+  calls_.erase(it);
+  return taken;
+}
+
+std::vector<std::pair<uint64_t, PendingCalls::Entry>> PendingCalls::take_expired() {
+  std::vector<std::pair<uint64_t, Entry>> expired;
+  while (!deadlines_.empty() && deadlines_.begin()->first <= Clock::now())
+    expired.push_back(take(calls_.find(deadlines_.begin()->second)));
+  return expired;
+}
+
+std::vector<std::pair<uint64_t, PendingCalls::Entry>> PendingCalls::take_cancelled() {
+  std::vector<std::pair<uint64_t, Entry>> taken;
+  if (cancelled_executions_.empty()) return taken;
+  std::sort(cancelled_executions_.begin(), cancelled_executions_.end());
+  // An operator's cancel is rare and the calls in flight are bounded
+  // (max_in_flight): a scan, not an index kept up at every call.
+  for (auto it = calls_.begin(); it != calls_.end();) {
+    const auto next = std::next(it);
+    if (it->second.execution != 0 &&
+        std::binary_search(cancelled_executions_.begin(), cancelled_executions_.end(), it->second.execution))
+      taken.push_back(take(it));
+    it = next;
+  }
+  cancelled_executions_.clear();
+  return taken;
 }
 
 size_t PendingCalls::size() const {
@@ -132,20 +140,23 @@ void PendingCalls::expire_loop() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     const auto now = Clock::now();
-    if (deadlines_.empty() || now < deadlines_.begin()->first) {
+    if (cancelled_executions_.empty() && (deadlines_.empty() || now < deadlines_.begin()->first)) {
       expirer_wakes_at_ = now + kMaxSleep;
       if (!deadlines_.empty()) expirer_wakes_at_ = std::min(expirer_wakes_at_, deadlines_.begin()->first);
       wake_.wait_until(lock, expirer_wakes_at_);
       expirer_wakes_at_ = Clock::time_point::min();  // awake: adds need not notify
       continue;
     }
-    std::vector<std::pair<uint64_t, Entry>> expired;
-    while (!deadlines_.empty() && deadlines_.begin()->first <= Clock::now())
-      expired.push_back(take(calls_.find(deadlines_.begin()->second)));
-    ++telling_;
+    std::vector<std::pair<uint64_t, Entry>> expired = take_expired(), cancelled = take_cancelled();
+    expiring_ = true;
     lock.unlock();
-    give_up(expired, "no completion: the plugin did not complete the action before its deadline");
+    give_up(expired,
+            ActionOutcome::failure(SB_OUTCOME_RETRY,
+                                   "no completion: the plugin did not complete the action before its deadline"));
+    give_up(cancelled, ActionOutcome::given_up_for_cancel());
     lock.lock();
+    expiring_ = false;
+    expired_told_.notify_all();
   }
 }
 

@@ -45,9 +45,11 @@ class PendingCalls {
   // Runs the call's callback; false when the id is unknown (already
   // completed, expired or never issued).
   bool complete(uint64_t id, const void* owner, ActionOutcome outcome);
-  // Gives up the calls of these executions as their deadline would, with
-  // `why`: each fails (RETRY), and then its plugin hears it. Their number.
-  size_t give_up_executions(const std::vector<int64_t>& executions, const std::string& why);
+  // Gives up the calls in flight of these executions, soon, on the expiry
+  // thread (plugin code does not run on the caller's, the store's writer):
+  // each fails with an ActionOutcome marked `cancelled`, then its plugin
+  // hears it.
+  void give_up_executions(std::vector<int64_t> executions);
   // Fails every pending call and refuses new ones. The object stays usable
   // (completions find nothing), so threads that still hold it are safe.
   void close();
@@ -63,11 +65,13 @@ class PendingCalls {
   };
   void expire_loop();
   static void run(Callback& done, ActionOutcome outcome);
-  // Fails calls taken out of the map, then tells their plugins; close()
-  // waits for it (`telling_`), so that no callback reaches an unloaded plugin.
-  void give_up(std::vector<std::pair<uint64_t, Entry>>& calls, const std::string& why);
+  // Fails calls taken out of the map with `outcome`, then tells their plugins.
+  static void give_up(std::vector<std::pair<uint64_t, Entry>>& calls, const ActionOutcome& outcome);
   // Takes the call out of calls_ and deadlines_; under mutex_.
   std::pair<uint64_t, Entry> take(std::map<uint64_t, Entry>::iterator it);
+  // Takes out the calls that are due, or whose execution was cancelled; under mutex_.
+  std::vector<std::pair<uint64_t, Entry>> take_expired();
+  std::vector<std::pair<uint64_t, Entry>> take_cancelled();
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
@@ -79,8 +83,9 @@ class PendingCalls {
   Clock::time_point expirer_wakes_at_ = Clock::time_point::min();
   bool stopping_ = false;
   bool closed_ = false;
-  int telling_ = 0;  // threads telling plugins of calls they took out (the expiry thread, a cancel)
-  std::condition_variable told_;
+  std::vector<int64_t> cancelled_executions_;  // their calls are given up next on the expiry thread
+  bool expiring_ = false;                      // the expiry thread is telling calls it took out
+  std::condition_variable expired_told_;
   std::thread expirer_;
 };
 

@@ -122,12 +122,20 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
       done(std::move(outcome));
     };
   }
-  // Only a call the plugin took (invoke returned SB_OK) is cancelled.
+  // Only a call the plugin took (invoke returned SB_OK) is cancelled; one
+  // given up while invoke still runs (a cancel, a short deadline) is
+  // cancelled once invoke has returned SB_OK.
+  enum CallState : int { kInvoking, kTaken, kGivenUpWhileInvoking };
   PendingCalls::GiveUp gave_up;
-  auto taken = std::make_shared<std::atomic<bool>>(false);
-  if (const sb_on_action_cancel cancel = library_->entry().cancel)
-    gave_up = [cancel, instance = instance_, taken](uint64_t id) {
-      if (*taken) cancel(instance, reinterpret_cast<sb_completion*>(static_cast<uintptr_t>(id)));
+  const sb_on_action_cancel cancel = library_->entry().cancel;
+  // A per-call closure only for a plugin that has the hook.
+  auto state = cancel ? std::make_shared<std::atomic<int>>(kInvoking) : nullptr;
+  const auto completion_of = [](uint64_t id) { return reinterpret_cast<sb_completion*>(static_cast<uintptr_t>(id)); };
+  if (cancel)
+    gave_up = [cancel, instance = instance_, state, completion_of](uint64_t id) {
+      int expected = kInvoking;
+      if (!state->compare_exchange_strong(expected, kGivenUpWhileInvoking) && expected == kTaken)
+        cancel(instance, completion_of(id));
     };
   const uint64_t id =
       calls.add(deadline, host_.get(), std::move(done), std::move(gave_up), request.subject.execution_id);
@@ -147,13 +155,15 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
   ErrorBuffer error;
   sb_status status = SB_ERR_INTERNAL;
   try {
-    status = library_->entry().invoke(instance_, &call, reinterpret_cast<sb_completion*>(static_cast<uintptr_t>(id)),
-                                      &error.abi);
+    status = library_->entry().invoke(instance_, &call, completion_of(id), &error.abi);
   } catch (...) {
     error.length = 0;
     status = SB_ERR_INTERNAL;
   }
-  *taken = status == SB_OK;
+  if (status == SB_OK && state) {
+    int expected = kInvoking;
+    if (!state->compare_exchange_strong(expected, kTaken)) cancel(instance_, completion_of(id));
+  }
   if (status != SB_OK) {
     std::string why = error.text().empty() ? std::string(status_name(status)) : error.text();
     // The plugin promised not to complete; if it did anyway this finds nothing.

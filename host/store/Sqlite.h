@@ -32,10 +32,10 @@ class SqliteStatement {
   bool step();
   // Runs to completion and resets; the number of rows changed.
   int run();
-  // Runs an INSERT of one row and resets; the row's rowid, or 0 when it
-  // inserted none (ON CONFLICT DO NOTHING). Cheaper than RETURNING, which
-  // SQLite runs through a table of the returned rows (a quarter of an
-  // execution's insert).
+  // Runs an INSERT of one row into a rowid table and resets; the row's
+  // rowid, or 0 when it inserted none (ON CONFLICT DO NOTHING). Cheaper than
+  // RETURNING, which SQLite runs through a table of the returned rows (half
+  // of an execution's insert).
   int64_t insert();
   void reset();
 

@@ -428,8 +428,8 @@ struct SqliteStore::Writer {
     const int64_t until = now_ms() + c.lease_ms;
     for (const int64_t id : ids) {
       if (lease.bind(1, id).bind(2, c.owner).bind(3, until).run() != 1) continue;
-      if (find_execution.bind(1, id).step()) rows.push_back(read_execution(find_execution));
-      find_execution.reset();
+      const StatementUse read(find_execution.bind(1, id));
+      if (find_execution.step()) rows.push_back(read_execution(find_execution));
     }
     return rows;
   }

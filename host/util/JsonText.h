@@ -13,6 +13,16 @@ inline std::string dump_text(const nlohmann::json& value) {
   return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// Whether `text` is valid UTF-8 (what a JSON string may hold as it is).
+inline bool is_utf8(const std::string& text) {
+  try {
+    (void)nlohmann::json(text).dump();
+    return true;
+  } catch (const nlohmann::json::type_error&) {
+    return false;
+  }
+}
+
 // A string as it is, anything else as JSON text (how a matched value is keyed).
 inline std::string as_text(const nlohmann::json& value) {
   return value.is_string() ? value.get<std::string>() : dump_text(value);

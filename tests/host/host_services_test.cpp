@@ -324,6 +324,11 @@ TEST_F(HostServicesTest, EmitCopiesTheEventAndTagsItsSource) {
   sb_event not_object{sizeof(sb_event), view(type), {"", 0}, view(bad)};
   EXPECT_EQ(events->emit(host(), &not_object, SB_EMIT_WAIT_ACCEPTED, on_emitted, &reported), SB_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(events->emit(host(), &ev, static_cast<sb_emit_wait>(9), on_emitted, &reported), SB_ERR_INVALID_ARGUMENT);
+  // An id that is not UTF-8 would be stored as other text than was emitted.
+  std::string latin1_id = "caf\xe9";
+  sb_event bad_id{sizeof(sb_event), view(type), view(latin1_id), view(payload)};
+  EXPECT_EQ(events->emit(host(), &bad_id, SB_EMIT_WAIT_ACCEPTED, on_emitted, &reported), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(events_.events.size(), 1u);
 }
 
 TEST_F(HostServicesTest, AnInstanceEmitsOnlyTheEventTypesItDeclares) {

@@ -954,7 +954,7 @@ class InDoubtTest : public PipelineTest {
     c.doubt = doubt;
     c.history_entry_json = R"({"admin":"operator"})";
     std::promise<std::string> done;
-    Transitions(*store_).command(c, [&](StoreStatus s) { done.set_value(s.message); });
+    Transitions(*store_).command(c, [&](StoreStatus s, std::vector<int64_t>) { done.set_value(s.message); });
     pipeline_->wake();
     return done.get_future().get();
   }

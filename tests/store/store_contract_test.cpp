@@ -936,7 +936,7 @@ TYPED_TEST(StoreContract, ACancelledStepStillRunningIsNotRetriedUntilItEnds) {
     c.due_at_ms = now_ms();
     c.history_entry_json = R"({"admin":"test"})";
     std::promise<StoreStatus> got;
-    Transitions(*store).command(c, [&](StoreStatus st) { got.set_value(st); });
+    Transitions(*store).command(c, [&](StoreStatus st, std::vector<int64_t>) { got.set_value(st); });
     return got.get_future().get();
   };
   ASSERT_TRUE(command({ExecutionState::kReady}, ExecutionState::kCancelled).ok());
@@ -962,7 +962,7 @@ TYPED_TEST(StoreContract, CommandsCompareTheStateAndSayWhyTheyWereRefused) {
     c.to = to;
     c.history_entry_json = R"({"admin":"test"})";
     std::promise<StoreStatus> got;
-    Transitions(*store).command(c, [&](StoreStatus st) { got.set_value(st); });
+    Transitions(*store).command(c, [&](StoreStatus st, std::vector<int64_t>) { got.set_value(st); });
     return got.get_future().get();
   };
   EXPECT_EQ(command(id + 100, {ExecutionState::kReady}, ExecutionState::kCancelled).code, StoreErrc::kNotFound);
@@ -1023,7 +1023,7 @@ TYPED_TEST(StoreContract, EndingADeadNodesLeasesLeavesACancelledStepCancelled) {
   std::promise<StoreStatus> cancelled;
   Transitions(*store).command(
       {running[0].id, {ExecutionState::kReady}, ExecutionState::kCancelled, std::nullopt, R"({"admin":"x"})"},
-      [&](StoreStatus s) { cancelled.set_value(s); });
+      [&](StoreStatus s, std::vector<int64_t>) { cancelled.set_value(s); });
   ASSERT_TRUE(cancelled.get_future().get().ok());
   ASSERT_TRUE(write([&](auto done) { store->end_leases("host-a", now_ms(), std::nullopt, done); }).ok());
   EXPECT_TRUE(store->claim_due({"host-b", now_ms() + 10, 10, 60000}).empty()) << "a cancelled step ran again";
@@ -1600,9 +1600,9 @@ TYPED_TEST(AwaitingContract, ABranchCancelledWithItsParentWhileItsStepRunsIsNotR
   ASSERT_EQ(running.size(), 1u);
   auto command = [&](int64_t id, std::vector<ExecutionState> from, ExecutionState to) {
     std::promise<StoreStatus> done;
-    Transitions(*this->store).command({id, std::move(from), to, now_ms(), R"({"admin":"x"})"}, [&](StoreStatus s) {
-      done.set_value(s);
-    });
+    Transitions(*this->store)
+        .command({id, std::move(from), to, now_ms(), R"({"admin":"x"})"},
+                 [&](StoreStatus s, std::vector<int64_t>) { done.set_value(s); });
     return done.get_future().get();
   };
   ASSERT_TRUE(command(this->id, {ExecutionState::kWaiting}, ExecutionState::kCancelled).ok());

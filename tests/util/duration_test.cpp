@@ -53,6 +53,9 @@ TEST(TimeText, FormatsInUtcWithMillisecondsAsPocoDid) {
   EXPECT_EQ(format_time_ms(951782400123), "2000-02-29T00:00:00.123Z");
   EXPECT_EQ(format_time_ms(-1), "1969-12-31T23:59:59.999Z");
   EXPECT_EQ(format_time_ms(253402300799999), "9999-12-31T23:59:59.999Z");
+  EXPECT_EQ(format_time_ms(-62167219200000), "0000-01-01T00:00:00.000Z");
+  // Beyond year 9999 (a wait of millions of weeks): the year is not wrapped.
+  EXPECT_EQ(format_time_ms(2069682768000000), "67555-08-21T16:00:00.000Z");
   std::mt19937_64 random(7);
   std::uniform_int_distribution<int64_t> instant(-2208988800000, 4102444800000);  // 1900 to 2100
   for (int i = 0; i < 20000; ++i) {
