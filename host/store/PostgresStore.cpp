@@ -1777,6 +1777,9 @@ void PostgresStore::end_leases(const std::string& owner, int64_t now, std::optio
             // stays so: least() would make it due (SQLite's min() keeps NULL).
             db.run("UPDATE executions SET due_at = least(due_at, $2) WHERE lease_owner = $1 AND due_at IS NOT NULL",
                    PgParams().text(owner).integer(now));
+            // ... and its lease ends with the node that ran the step.
+            db.run("UPDATE executions SET lease_owner = NULL WHERE lease_owner = $1 AND due_at IS NULL",
+                   PgParams().text(owner));
             db.run("DELETE FROM holds WHERE owner = $1", PgParams().text(owner));
           },
           std::move(done),

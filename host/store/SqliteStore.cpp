@@ -971,6 +971,12 @@ void SqliteStore::end_leases(const std::string& owner, int64_t now, std::optiona
                 .bind(1, owner)
                 .bind(2, now)
                 .run();
+            // A row with nothing due kept the lease only while its step ran
+            // (cancelled meanwhile): it ran on the node that ended.
+            SqliteStatement(w.db.handle(),
+                            "UPDATE executions SET lease_owner = NULL WHERE lease_owner = ? AND due_at IS NULL")
+                .bind(1, owner)
+                .run();
             SqliteStatement(w.db.handle(), "DELETE FROM holds WHERE owner = ?").bind(1, owner).run();
           },
           std::move(done)});

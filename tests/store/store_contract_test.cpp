@@ -1028,6 +1028,9 @@ TYPED_TEST(StoreContract, EndingADeadNodesLeasesLeavesACancelledStepCancelled) {
   ASSERT_TRUE(write([&](auto done) { store->end_leases("host-a", now_ms(), std::nullopt, done); }).ok());
   EXPECT_TRUE(store->claim_due({"host-b", now_ms() + 10, 10, 60000}).empty()) << "a cancelled step ran again";
   EXPECT_EQ(store->execution(running[0].id)->state, ExecutionState::kCancelled);
+  // Its step ran on the node that ended: nothing runs it now, and an
+  // operator may retry it (the admin API no longer shows it running).
+  EXPECT_EQ(store->execution(running[0].id)->lease_owner, "");
 }
 
 TYPED_TEST(StoreContract, ANamedHoldIsOneOwnersUntilItsTimeRunsOut) {
