@@ -483,7 +483,7 @@ void Interpreter::step_ended(const Claimed& at, const CompiledStep& step, const 
   // Given up for an operator's cancel: the row is cancelled already, and
   // this only ends the step's lease.
   if (outcome.cancelled)
-    return at.record(ExecutionUpdate::to(row.id, ExecutionState::kCancelled, step.id, row.attempt, std::nullopt, ""));
+    return at.record(ExecutionUpdate::to(row.id, ExecutionState::kCancelled, step.id, row.attempt, std::nullopt));
   metrics_.step_ended(row.rule, step.name, outcome.outcome);
   json entry = outcome.to_json();
   if (!decisions.empty()) entry["branches"] = decisions;

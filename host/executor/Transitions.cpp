@@ -149,6 +149,10 @@ void apply_update(ExecutionRows& rows, const ExecutionUpdate& given) {
     }
     return;
   }
+  // A step given up for a cancel of a row no longer cancelled (retried
+  // since): refused, its lease runs out and the step runs again.
+  if (given.state == ExecutionState::kCancelled)
+    throw StoreError("execution " + std::to_string(given.id) + " is no longer cancelled", StoreErrc::kConflict);
   if (!given.lease_owner.empty() && before->lease_owner != given.lease_owner)
     throw StoreError("execution " + std::to_string(given.id) + "'s lease is no longer " + given.lease_owner + "'s",
                      StoreErrc::kConflict);
@@ -202,7 +206,8 @@ void apply_command(ExecutionRows& rows, const ExecutionCommand& c, std::vector<i
     throw StoreError("a step of execution " + std::to_string(c.id) + " is still running", StoreErrc::kConflict);
   ExecutionRow row = *before;
   row.state = c.to;
-  row.due_at_ms = c.due_at_ms;
+  // A cancelled row is never due: only its running step's lease is left.
+  row.due_at_ms = c.to == ExecutionState::kCancelled ? std::nullopt : c.due_at_ms;
   row.attempt = 0;
   row.error.clear();
   row.updated_at_ms = now_ms();

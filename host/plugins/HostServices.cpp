@@ -280,7 +280,7 @@ sb_status emit_fn(const sb_host* host, const sb_event* event, sb_emit_wait wait,
 sb_status declare_fn(const sb_host* host, sb_str type) {
   InstanceHost* h = self(host);
   const std::string t = text(type);
-  if (!h || t.empty() || t.find_first_of(" \t\r\n") != std::string::npos) return SB_ERR_INVALID_ARGUMENT;
+  if (!h || t.empty() || t.find_first_of(" \t\r\n") != std::string::npos || !is_utf8(t)) return SB_ERR_INVALID_ARGUMENT;
   if (!h->creating) {
     log_error("events", "declare called outside on_instance_create", {{"instance", h->instance}, {"type", t}});
     return SB_ERR_INVALID_ARGUMENT;

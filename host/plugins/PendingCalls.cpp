@@ -93,7 +93,7 @@ bool PendingCalls::complete(uint64_t id, const void* owner, ActionOutcome outcom
 void PendingCalls::give_up_executions(std::vector<int64_t> executions) {
   {
     std::lock_guard lock(mutex_);
-    cancelled_executions_.insert(cancelled_executions_.end(), executions.begin(), executions.end());
+    for (const int64_t execution : executions) cancelled_executions_.emplace_back(execution, next_id_);
   }
   wake_.notify_one();
 }
@@ -120,8 +120,11 @@ std::vector<std::pair<uint64_t, PendingCalls::Entry>> PendingCalls::take_cancell
   // (max_in_flight): a scan, not an index kept up at every call.
   for (auto it = calls_.begin(); it != calls_.end();) {
     const auto next = std::next(it);
-    if (it->second.execution != 0 &&
-        std::binary_search(cancelled_executions_.begin(), cancelled_executions_.end(), it->second.execution))
+    const int64_t execution = it->second.execution;
+    const auto cancel = std::lower_bound(cancelled_executions_.begin(), cancelled_executions_.end(),
+                                         std::make_pair(execution, uint64_t{0}));
+    if (execution != 0 && cancel != cancelled_executions_.end() && cancel->first == execution &&
+        it->first < cancel->second)
       taken.push_back(take(it));
     it = next;
   }
@@ -147,7 +150,8 @@ void PendingCalls::expire_loop() {
       expirer_wakes_at_ = Clock::time_point::min();  // awake: adds need not notify
       continue;
     }
-    std::vector<std::pair<uint64_t, Entry>> expired = take_expired(), cancelled = take_cancelled();
+    // Cancelled first: a call both due and cancelled ends as cancelled.
+    std::vector<std::pair<uint64_t, Entry>> cancelled = take_cancelled(), expired = take_expired();
     expiring_ = true;
     lock.unlock();
     give_up(expired,

@@ -38,7 +38,8 @@ class PendingCalls {
   // Registers a call of `owner` (the instance); `done` runs exactly once, on
   // the completing thread. After close() it runs at once with "host shutting
   // down" and the result is 0. `gave_up` runs after `done` when the call
-  // expires or is failed by close(), never when it was completed.
+  // expires, its execution is cancelled, or it is failed by close(), never
+  // when it was completed.
   // `execution`: the execution whose step made the call (0: none).
   uint64_t add(Clock::time_point deadline, const void* owner, Callback done, GiveUp gave_up = {},
                int64_t execution = 0);
@@ -83,8 +84,11 @@ class PendingCalls {
   Clock::time_point expirer_wakes_at_ = Clock::time_point::min();
   bool stopping_ = false;
   bool closed_ = false;
-  std::vector<int64_t> cancelled_executions_;  // their calls are given up next on the expiry thread
-  bool expiring_ = false;                      // the expiry thread is telling calls it took out
+  // Executions whose calls the expiry thread gives up next, each with the
+  // first call id added after the cancel: a later call (a retry the
+  // operator started since) is not the cancelled step's.
+  std::vector<std::pair<int64_t, uint64_t>> cancelled_executions_;
+  bool expiring_ = false;  // the expiry thread is telling calls it took out
   std::condition_variable expired_told_;
   std::thread expirer_;
 };

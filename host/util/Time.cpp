@@ -121,7 +121,7 @@ std::string format_time_ms(int64_t ms) {
   // CPU), and wrapped years past 9999. The civil date of a day number, in
   // 64 bits for any year (H. Hinnant's days-to-civil algorithm).
   constexpr int64_t kDayMs = 86400000;
-  const int64_t day = ms >= 0 ? ms / kDayMs : -((-ms + kDayMs - 1) / kDayMs);
+  const int64_t day = ms / kDayMs - (ms % kDayMs < 0 ? 1 : 0);
   const int64_t in_day = ms - day * kDayMs;
   const int64_t z = day + 719468;
   const int64_t era = (z >= 0 ? z : z - 146096) / 146097;

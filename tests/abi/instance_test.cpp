@@ -183,6 +183,34 @@ TEST_F(InstanceTest, CallsOfCancelledExecutionsAreGivenUpAndThePluginHearsIt) {
   dlclose(library);
 }
 
+// A deadline that passes while on_action_invoke still runs: the call fails
+// at its deadline, and the plugin hears the cancel once invoke has returned
+// SB_OK, never during it; a call it refused is never cancelled.
+TEST_F(InstanceTest, ACallGivenUpWhileInvokeRunsIsCancelledAfterInvokeReturns) {
+  auto instance = make("slow_invoke");
+  void* library = dlopen((std::string(SB_FIXTURE_DIR) + "/slow_invoke.so").c_str(), RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(library, nullptr);
+  const int* given_up = static_cast<const int*>(dlsym(library, "fixture_given_up"));
+  const int* during = static_cast<const int*>(dlsym(library, "fixture_cancelled_during_invoke"));
+  ASSERT_TRUE(given_up && during);
+  const ActionOutcome o = call(*instance, "echo", 50ms);  // invoke takes 300 ms
+  EXPECT_EQ(o.outcome, SB_OUTCOME_RETRY);
+  EXPECT_NE(o.reason.find("no completion"), std::string::npos) << o.reason;
+  EXPECT_EQ(__atomic_load_n(given_up, __ATOMIC_SEQ_CST), 1);  // told as invoke returned
+  EXPECT_EQ(__atomic_load_n(during, __ATOMIC_SEQ_CST), 0);
+
+  std::promise<ActionOutcome> refused;
+  ActionRequest request;
+  request.action = "echo";
+  request.params = {{"refuse", true}};
+  request.idempotency_key = "evt_2:rule:echo";
+  request.timeout = 50ms;
+  instance->invoke(request, [&](ActionOutcome outcome) { refused.set_value(std::move(outcome)); });
+  EXPECT_NE(refused.get_future().get().reason.find("no completion"), std::string::npos);
+  EXPECT_EQ(__atomic_load_n(given_up, __ATOMIC_SEQ_CST), 1);  // it never took the call
+  dlclose(library);
+}
+
 // The C++ wrapper: a plugin class that defines cancel() hears, with the call
 // it started, that the host gave up on it; one without gets no cancel hook
 // (and the host no per-call closure for it).

@@ -940,6 +940,8 @@ TYPED_TEST(StoreContract, ACancelledStepStillRunningIsNotRetriedUntilItEnds) {
     return got.get_future().get();
   };
   ASSERT_TRUE(command({ExecutionState::kReady}, ExecutionState::kCancelled).ok());
+  // Never due, whatever time the command named: only the running step's lease is left.
+  EXPECT_FALSE(store->execution(mine[0].id)->due_at_ms.has_value());
   // Its send is still in flight: a retry now could send it twice.
   EXPECT_EQ(command({ExecutionState::kCancelled}, ExecutionState::kReady).code, StoreErrc::kConflict);
   ExecutionUpdate late = ExecutionUpdate::to(mine[0].id, ExecutionState::kDone, "$end", 0, std::nullopt);
