@@ -26,7 +26,7 @@ class ExecutionsApi {
   // node gives up their calls in flight).
   using Cancelled = std::function<void(const std::vector<int64_t>& executions)>;
   ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry,
-                Cancelled on_cancelled = {});
+                Cancelled on_cancelled);
 
   void executions(ServerRequest&& request, ServerConnection::Reply reply);
   void dead_letters(ServerRequest&& request, ServerConnection::Reply reply);

@@ -50,10 +50,7 @@ int SqliteStatement::run() {
   return changed;
 }
 
-int64_t SqliteStatement::insert() {
-  const int64_t id = run() == 1 ? sqlite3_last_insert_rowid(db_) : 0;
-  return id;
-}
+int64_t SqliteStatement::insert() { return run() == 1 ? sqlite3_last_insert_rowid(db_) : 0; }
 
 void SqliteStatement::reset() {
   sqlite3_reset(statement_);

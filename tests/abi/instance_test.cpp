@@ -18,6 +18,26 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// The counters a fixture that make() loaded exports: what the plugin itself
+// saw of the host's calls. Read through a reference to its library.
+class FixtureCounters {
+ public:
+  explicit FixtureCounters(const std::string& fixture)
+      : library_(dlopen((std::string(SB_FIXTURE_DIR) + "/" + fixture + ".so").c_str(), RTLD_NOW | RTLD_NOLOAD)) {}
+  ~FixtureCounters() {
+    if (library_) dlclose(library_);
+  }
+  FixtureCounters(const FixtureCounters&) = delete;
+  FixtureCounters& operator=(const FixtureCounters&) = delete;
+  // Null when the fixture is not loaded or exports no such counter.
+  const int* operator[](const char* name) const {
+    return library_ ? static_cast<const int*>(dlsym(library_, name)) : nullptr;
+  }
+
+ private:
+  void* library_;
+};
+
 class InstanceTest : public ::testing::Test {
  protected:
   InstanceTest() {
@@ -116,9 +136,8 @@ TEST_F(InstanceTest, UnknownOutcomeIsAFailureAndASecondCompletionIsIgnored) {
 
 TEST_F(InstanceTest, MissingCompletionFailsRetryablyAtTheDeadlineAndThePluginHearsIt) {
   auto instance = make("never_completes");
-  void* library = dlopen((std::string(SB_FIXTURE_DIR) + "/never_completes.so").c_str(), RTLD_NOW | RTLD_NOLOAD);
-  ASSERT_NE(library, nullptr);
-  const int* given_up = static_cast<const int*>(dlsym(library, "fixture_given_up"));
+  const FixtureCounters counters("never_completes");
+  const int* given_up = counters["fixture_given_up"];
   ASSERT_NE(given_up, nullptr);
   const auto started = std::chrono::steady_clock::now();
   ActionOutcome o = call(*instance, "echo", 200ms);
@@ -139,7 +158,6 @@ TEST_F(InstanceTest, MissingCompletionFailsRetryablyAtTheDeadlineAndThePluginHea
   calls_.close();
   EXPECT_EQ(pending.get_future().get().reason, "host shutting down");
   EXPECT_EQ(__atomic_load_n(given_up, __ATOMIC_SEQ_CST), 2);
-  dlclose(library);
 }
 
 // An operator cancelled the executions of two calls in flight: those calls
@@ -147,9 +165,8 @@ TEST_F(InstanceTest, MissingCompletionFailsRetryablyAtTheDeadlineAndThePluginHea
 // and their plugin hears it; the call of another execution goes on.
 TEST_F(InstanceTest, CallsOfCancelledExecutionsAreGivenUpAndThePluginHearsIt) {
   auto instance = make("never_completes");
-  void* library = dlopen((std::string(SB_FIXTURE_DIR) + "/never_completes.so").c_str(), RTLD_NOW | RTLD_NOLOAD);
-  ASSERT_NE(library, nullptr);
-  const int* given_up = static_cast<const int*>(dlsym(library, "fixture_given_up"));
+  const FixtureCounters counters("never_completes");
+  const int* given_up = counters["fixture_given_up"];
   ASSERT_NE(given_up, nullptr);
   const int before = __atomic_load_n(given_up, __ATOMIC_SEQ_CST);
   std::map<int64_t, std::promise<ActionOutcome>> outcomes;
@@ -180,7 +197,6 @@ TEST_F(InstanceTest, CallsOfCancelledExecutionsAreGivenUpAndThePluginHearsIt) {
   const ActionOutcome shut = outcomes[8].get_future().get();
   EXPECT_EQ(shut.reason, "host shutting down");
   EXPECT_FALSE(shut.cancelled);
-  dlclose(library);
 }
 
 // A deadline that passes while on_action_invoke still runs: the call fails
@@ -188,10 +204,9 @@ TEST_F(InstanceTest, CallsOfCancelledExecutionsAreGivenUpAndThePluginHearsIt) {
 // SB_OK, never during it; a call it refused is never cancelled.
 TEST_F(InstanceTest, ACallGivenUpWhileInvokeRunsIsCancelledAfterInvokeReturns) {
   auto instance = make("slow_invoke");
-  void* library = dlopen((std::string(SB_FIXTURE_DIR) + "/slow_invoke.so").c_str(), RTLD_NOW | RTLD_NOLOAD);
-  ASSERT_NE(library, nullptr);
-  const int* given_up = static_cast<const int*>(dlsym(library, "fixture_given_up"));
-  const int* during = static_cast<const int*>(dlsym(library, "fixture_cancelled_during_invoke"));
+  const FixtureCounters counters("slow_invoke");
+  const int* given_up = counters["fixture_given_up"];
+  const int* during = counters["fixture_cancelled_during_invoke"];
   ASSERT_TRUE(given_up && during);
   const ActionOutcome o = call(*instance, "echo", 50ms);  // invoke takes 300 ms
   EXPECT_EQ(o.outcome, SB_OUTCOME_RETRY);
@@ -208,7 +223,6 @@ TEST_F(InstanceTest, ACallGivenUpWhileInvokeRunsIsCancelledAfterInvokeReturns) {
   instance->invoke(request, [&](ActionOutcome outcome) { refused.set_value(std::move(outcome)); });
   EXPECT_NE(refused.get_future().get().reason.find("no completion"), std::string::npos);
   EXPECT_EQ(__atomic_load_n(given_up, __ATOMIC_SEQ_CST), 1);  // it never took the call
-  dlclose(library);
 }
 
 // The C++ wrapper: a plugin class that defines cancel() hears, with the call
@@ -216,10 +230,9 @@ TEST_F(InstanceTest, ACallGivenUpWhileInvokeRunsIsCancelledAfterInvokeReturns) {
 // (and the host no per-call closure for it).
 TEST_F(InstanceTest, ACppPluginsCancelHearsTheCallTheHostGaveUpOn) {
   auto instance = make("never_completes_cpp");
-  void* library = dlopen((std::string(SB_FIXTURE_DIR) + "/never_completes_cpp.so").c_str(), RTLD_NOW | RTLD_NOLOAD);
-  ASSERT_NE(library, nullptr);
-  const int* given_up = static_cast<const int*>(dlsym(library, "fixture_given_up"));
-  const int* unknown = static_cast<const int*>(dlsym(library, "fixture_unknown_cancels"));
+  const FixtureCounters counters("never_completes_cpp");
+  const int* given_up = counters["fixture_given_up"];
+  const int* unknown = counters["fixture_unknown_cancels"];
   ASSERT_TRUE(given_up && unknown);
   ActionOutcome o = call(*instance, "echo", 100ms);
   EXPECT_EQ(o.outcome, SB_OUTCOME_RETRY);
@@ -230,7 +243,6 @@ TEST_F(InstanceTest, ACppPluginsCancelHearsTheCallTheHostGaveUpOn) {
   calls_.close();
   EXPECT_EQ(__atomic_load_n(given_up, __ATOMIC_SEQ_CST), 1);
   EXPECT_EQ(__atomic_load_n(unknown, __ATOMIC_SEQ_CST), 0);
-  dlclose(library);
 
   using Entry = const sb_plugin_descriptor* (*)();
   for (const auto& [fixture, has_cancel] : {std::pair{"never_completes_cpp", true}, {"throws_in_action", false}}) {
