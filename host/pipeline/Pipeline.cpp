@@ -371,21 +371,26 @@ bool Pipeline::lane_turn() {
       std::lock_guard lock(mutex_);
       if (stopping_) break;
     }
-    auto events = store_.events_after(lane_position_, kLaneBatch);
-    if (events.empty()) break;
+    // Heads only: of a campaign's events the lane routes none, and the
+    // router reads them whole anyway.
+    auto heads = store_.event_heads_after(lane_position_, kLaneBatch);
+    if (heads.empty()) break;
     std::vector<NewExecution> executions;
     ParsedContexts contexts;
     const int64_t now = now_ms();
-    for (const StoredEvent& e : events) {
+    for (const StoredEvent& head : heads) {
       // The router cuts deep chains and logs it; the lane only leaves them to it.
-      if (e.record.chain_depth > options_.max_chain_depth) continue;
+      if (head.record.chain_depth > options_.max_chain_depth) continue;
       std::vector<std::pair<const CompiledRule*, Trigger::Fire>> fired;
       for (const CompiledRule& rule : rules_)
         if (rule.priority == kHighestPriority && rule.trigger)
-          if (auto fire = rule.trigger->fires(e.record.type, e.record.source, e.status_change);
+          if (auto fire = rule.trigger->fires(head.record.type, head.record.source, head.status_change);
               fire != Trigger::Fire::kNo)
             fired.emplace_back(&rule, fire);
       if (fired.empty()) continue;
+      const auto whole = store_.events_after(head.seq - 1, 1);
+      if (whole.empty() || whole.front().seq != head.seq) continue;  // gone: the router decides
+      const StoredEvent& e = whole.front();
       std::string context_text;
       json context = context_of(e);
       add_executions(e, fired, context, context_text, now, executions, contexts);
@@ -408,8 +413,8 @@ bool Pipeline::lane_turn() {
       start_rows(started, /*counted=*/false, &contexts);
       waiting = waiting || started.size() < made;
     }
-    lane_position_ = events.back().seq;
-    if (events.size() < kLaneBatch) break;
+    lane_position_ = heads.back().seq;
+    if (heads.size() < kLaneBatch) break;
   }
   return waiting;
 }

@@ -1482,66 +1482,99 @@ void PostgresStore::write_and_wait(std::function<void(PgConnection&)> apply) {
   if (StoreStatus s = committed.get_future().get(); !s.ok()) throw StoreError(s.message, s.code);
 }
 
-std::vector<StoredEvent> PostgresStore::events_after(int64_t seq, size_t limit) {
+std::vector<StoredEvent> PostgresStore::visible_events_after(int64_t seq, size_t limit, const std::string& columns,
+                                                             const std::string& joins, const EventRow& read_row) {
   return with_reader([&](PgConnection& db) {
+    // Column 0 says whether the row is below the horizon: visible to every
+    // later read, with nothing before it still to commit.
     const auto read = [&] {
-      return db.run(
-          "SELECT e.seq, e.id, e.type, e.source, e.occurred_at, e.received_at, e.body, e.entity_type, "
-          "e.entity_id, e.entity_created, e.previous_status, e.status, e.chain_depth, c.data, n.data, "
-          "n.status, coalesce(a.key, e.contact_key), e.seq < h.horizon "
-          // The contact as it is known now (one absorbed since is its new key's).
-          "FROM (" +
-              std::string(kHorizon) +
-              ") h "
-              "CROSS JOIN events e LEFT JOIN contact_aliases a ON a.alias = e.contact_key "
-              "LEFT JOIN contacts c ON c.key = coalesce(a.key, e.contact_key) "
-              "LEFT JOIN entities n ON n.type = e.entity_type AND n.id = e.entity_id "
-              "WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
-          PgParams().integer(seq).integer(static_cast<int64_t>(limit)));
+      return db.run("SELECT e.seq < h.horizon, " + columns + " FROM (" + std::string(kHorizon) +
+                        ") h CROSS JOIN events e " + joins + " WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
+                    PgParams().integer(seq).integer(static_cast<int64_t>(limit)));
     };
     PgResult q = read();
     // All held back: a transaction of another database that ended between
     // the snapshot and the read of pg_stat_activity is not told apart from
     // one of this database's (held back, safely). Read once more, with a new
     // snapshot, before leaving it to the listener's rechecks.
-    if (q.rows() && q.text(0, 17) != "t") q = read();
+    if (q.rows() && q.text(0, 0) != "t") q = read();
     std::vector<StoredEvent> out;
     out.reserve(static_cast<size_t>(q.rows()));
-    if (!q.rows() || q.text(0, 17) == "t") caught_up();
+    if (!q.rows() || q.text(0, 0) == "t") caught_up();
     for (int i = 0; i < q.rows(); ++i) {
-      if (q.text(i, 17) != "t") {
+      if (q.text(i, 0) != "t") {
         hold_back(db);
         break;
       }
-      StoredEvent e;
-      e.seq = q.integer(i, 0);
-      e.record.id = q.text(i, 1);
-      e.record.type = q.text(i, 2);
-      e.record.source = q.text(i, 3);
-      e.record.occurred_at_ms = q.integer(i, 4);
-      e.record.received_at_ms = q.integer(i, 5);
-      e.record.body_json = q.text(i, 6);
-      e.record.chain_depth = static_cast<int>(q.integer(i, 12));
-      if (!q.is_null(i, 13)) e.contact_json = q.text(i, 13);
-      if (!q.is_null(i, 16)) e.contact_key = q.text(i, 16);
-      if (!q.is_null(i, 14)) {
-        nlohmann::json entity = nlohmann::json::parse(q.text(i, 14), nullptr, false);
-        if (!entity.is_object()) entity = nlohmann::json::object();
-        entity["type"] = q.text(i, 7);
-        entity["id"] = q.text(i, 8);
-        entity["status"] = q.is_null(i, 15) ? nlohmann::json() : nlohmann::json(q.text(i, 15));
-        e.entity_json = dump_text(entity);
-      }
-      if (!q.is_null(i, 9)) {
-        StatusChange c{q.text(i, 7), q.text(i, 8), q.text(i, 9) == "t", std::nullopt, std::nullopt};
-        if (!q.is_null(i, 10)) c.previous = q.text(i, 10);
-        if (!q.is_null(i, 11)) c.current = q.text(i, 11);
-        e.status_change = std::move(c);
-      }
-      out.push_back(std::move(e));
+      out.push_back(read_row(q, i));
     }
     return out;
   });
+}
+
+namespace {
+
+// The status change of an event row whose columns from `first` are
+// entity_type, entity_id, entity_created, previous_status, status.
+std::optional<StatusChange> status_change_at(const PgResult& q, int i, int first) {
+  if (q.is_null(i, first + 2)) return std::nullopt;
+  StatusChange c{q.text(i, first), q.text(i, first + 1), q.text(i, first + 2) == "t", std::nullopt, std::nullopt};
+  if (!q.is_null(i, first + 3)) c.previous = q.text(i, first + 3);
+  if (!q.is_null(i, first + 4)) c.current = q.text(i, first + 4);
+  return c;
+}
+
+}  // namespace
+
+std::vector<StoredEvent> PostgresStore::events_after(int64_t seq, size_t limit) {
+  return visible_events_after(
+      seq, limit,
+      "e.seq, e.id, e.type, e.source, e.occurred_at, e.received_at, e.body, e.entity_type, e.entity_id, "
+      "e.entity_created, e.previous_status, e.status, e.chain_depth, c.data, n.data, n.status, "
+      "coalesce(a.key, e.contact_key)",
+      // The contact as it is known now (one absorbed since is its new key's).
+      "LEFT JOIN contact_aliases a ON a.alias = e.contact_key "
+      "LEFT JOIN contacts c ON c.key = coalesce(a.key, e.contact_key) "
+      "LEFT JOIN entities n ON n.type = e.entity_type AND n.id = e.entity_id",
+      [](const PgResult& q, int i) {
+        StoredEvent e;
+        e.seq = q.integer(i, 1);
+        e.record.id = q.text(i, 2);
+        e.record.type = q.text(i, 3);
+        e.record.source = q.text(i, 4);
+        e.record.occurred_at_ms = q.integer(i, 5);
+        e.record.received_at_ms = q.integer(i, 6);
+        e.record.body_json = q.text(i, 7);
+        e.record.chain_depth = static_cast<int>(q.integer(i, 13));
+        if (!q.is_null(i, 14)) e.contact_json = q.text(i, 14);
+        if (!q.is_null(i, 17)) e.contact_key = q.text(i, 17);
+        if (!q.is_null(i, 15)) {
+          nlohmann::json entity = nlohmann::json::parse(q.text(i, 15), nullptr, false);
+          if (!entity.is_object()) entity = nlohmann::json::object();
+          entity["type"] = q.text(i, 8);
+          entity["id"] = q.text(i, 9);
+          entity["status"] = q.is_null(i, 16) ? nlohmann::json() : nlohmann::json(q.text(i, 16));
+          e.entity_json = dump_text(entity);
+        }
+        e.status_change = status_change_at(q, i, 8);
+        return e;
+      });
+}
+
+std::vector<StoredEvent> PostgresStore::event_heads_after(int64_t seq, size_t limit) {
+  return visible_events_after(seq, limit,
+                              "e.seq, e.id, e.type, e.source, e.chain_depth, e.entity_type, e.entity_id, "
+                              "e.entity_created, e.previous_status, e.status",
+                              "", [](const PgResult& q, int i) {
+                                StoredEvent e;
+                                e.seq = q.integer(i, 1);
+                                e.record.id = q.text(i, 2);
+                                e.record.type = q.text(i, 3);
+                                e.record.source = q.text(i, 4);
+                                e.record.chain_depth = static_cast<int>(q.integer(i, 5));
+                                e.status_change = status_change_at(q, i, 6);
+                                return e;
+                              });
 }
 
 std::optional<StoredContact> PostgresStore::contact(const std::string& key) {

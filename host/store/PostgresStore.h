@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -34,6 +35,7 @@
 namespace sb {
 
 class PgConnection;
+class PgResult;
 struct PgStatement;
 
 class PostgresStore final : public Store {
@@ -51,6 +53,7 @@ class PostgresStore final : public Store {
 
   void append_events(std::vector<EventRecord> batch, AppendCallback done) override;
   std::vector<StoredEvent> events_after(int64_t seq, size_t limit) override;
+  std::vector<StoredEvent> event_heads_after(int64_t seq, size_t limit) override;
   std::optional<StoredContact> contact(const std::string& key) override;
   std::optional<StoredEntity> entity(const std::string& type, const std::string& id) override;
   std::vector<StoredContact> contacts_page(const RecordQuery& query) override;
@@ -135,6 +138,11 @@ class PostgresStore final : public Store {
   // after 1, 2, 4, 8, 8 ... ms, since a transaction that appends nothing ends
   // without a notification. Held back for long, it names the transaction.
   void hold_back(PgConnection& db);
+  // events_after's reading: `columns` of `events e` and its `joins`, each
+  // row made a StoredEvent by `read_row` (the columns from 1).
+  using EventRow = std::function<StoredEvent(const PgResult&, int)>;
+  std::vector<StoredEvent> visible_events_after(int64_t seq, size_t limit, const std::string& columns,
+                                                const std::string& joins, const EventRow& read_row);
   void caught_up();  // events_after returned the oldest events there are
 
   Options options_;

@@ -176,6 +176,16 @@ CREATE INDEX IF NOT EXISTS arrivals_key ON arrivals (key, at);
 CREATE INDEX IF NOT EXISTS arrivals_at ON arrivals (at);
 )sql";
 
+// The status change of an event row whose columns from `first` are
+// entity_type, entity_id, entity_created, previous_status, status.
+std::optional<StatusChange> status_change_at(const SqliteStatement& q, int first) {
+  if (q.is_null(first + 2)) return std::nullopt;
+  StatusChange c{q.text(first), q.text(first + 1), q.integer(first + 2) != 0, std::nullopt, std::nullopt};
+  if (!q.is_null(first + 3)) c.previous = q.text(first + 3);
+  if (!q.is_null(first + 4)) c.current = q.text(first + 4);
+  return c;
+}
+
 constexpr const char* kExecutionColumns =
     "id, rule, event_id, state, step, attempt, due_at, context, history, error, created_at, updated_at, "
     "coalesce(awaiting, ''), resume_step, coalesce(parent_id, 0), end_step, priority, coalesce(lease_owner, ''), "
@@ -557,6 +567,7 @@ class SqliteStore::Rows final : public ExecutionRows {
 struct SqliteStore::Reader {
   SqliteDatabase db;
   SqliteStatement events_after;
+  SqliteStatement event_heads_after;
   SqliteStatement routed_up_to;
   SqliteStatement next_due;
 
@@ -571,6 +582,9 @@ struct SqliteStore::Reader {
                      "LEFT JOIN contacts c ON c.key = coalesce(a.key, e.contact_key) "
                      "LEFT JOIN entities n ON n.type = e.entity_type AND n.id = e.entity_id "
                      "WHERE e.seq > ? ORDER BY e.seq LIMIT ?"),
+        event_heads_after(db.handle(),
+                          "SELECT seq, id, type, source, chain_depth, entity_type, entity_id, entity_created, "
+                          "previous_status, status FROM events WHERE seq > ? ORDER BY seq LIMIT ?"),
         routed_up_to(db.handle(), "SELECT routed_up_to FROM router WHERE name = 'rules'"),
         // One index range per priority: min() over the whole index would scan it.
         next_due(db.handle(), "SELECT min(due_at) FROM executions WHERE priority = ? AND due_at IS NOT NULL") {}
@@ -736,12 +750,26 @@ std::vector<StoredEvent> SqliteStore::events_after(int64_t seq, size_t limit) {
       entity["status"] = q.is_null(15) ? nlohmann::json() : nlohmann::json(q.text(15));
       e.entity_json = dump_text(entity);
     }
-    if (!q.is_null(9)) {
-      StatusChange c{q.text(7), q.text(8), q.integer(9) != 0, std::nullopt, std::nullopt};
-      if (!q.is_null(10)) c.previous = q.text(10);
-      if (!q.is_null(11)) c.current = q.text(11);
-      e.status_change = std::move(c);
-    }
+    e.status_change = status_change_at(q, 7);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<StoredEvent> SqliteStore::event_heads_after(int64_t seq, size_t limit) {
+  std::lock_guard lock(read_mutex_);
+  const StatementUse use(reader_->event_heads_after);
+  SqliteStatement& q = use.statement();
+  q.bind(1, seq).bind(2, static_cast<int64_t>(limit));
+  std::vector<StoredEvent> out;
+  while (q.step()) {
+    StoredEvent e;
+    e.seq = q.integer(0);
+    e.record.id = q.text(1);
+    e.record.type = q.text(2);
+    e.record.source = q.text(3);
+    e.record.chain_depth = static_cast<int>(q.integer(4));
+    e.status_change = status_change_at(q, 5);
     out.push_back(std::move(e));
   }
   return out;

@@ -36,6 +36,7 @@ class SqliteStore final : public Store {
 
   void append_events(std::vector<EventRecord> batch, AppendCallback done) override;
   std::vector<StoredEvent> events_after(int64_t seq, size_t limit) override;
+  std::vector<StoredEvent> event_heads_after(int64_t seq, size_t limit) override;
   std::optional<StoredContact> contact(const std::string& key) override;
   std::optional<StoredEntity> entity(const std::string& type, const std::string& id) override;
   std::vector<StoredContact> contacts_page(const RecordQuery& query) override;

@@ -359,6 +359,10 @@ class Store : public KeyValueStore {
   // an event committed may come back a moment later than its commit
   // (on_changes says when to look again).
   virtual std::vector<StoredEvent> events_after(int64_t seq, size_t limit) = 0;
+  // The same events as events_after, with only what a trigger reads: seq,
+  // id, type, source, chain depth and status change (no body, no contact or
+  // entity). The priority lane looks at every event and routes few of them.
+  virtual std::vector<StoredEvent> event_heads_after(int64_t seq, size_t limit) = 0;
   virtual std::optional<StoredContact> contact(const std::string& key) = 0;
   virtual std::optional<StoredEntity> entity(const std::string& type, const std::string& id) = 0;
   virtual std::vector<StoredContact> contacts_page(const RecordQuery& query) = 0;

@@ -653,6 +653,52 @@ TYPED_TEST(StoreContract, StatusChangesAreRecordedInCommitOrder) {
   EXPECT_EQ(events[3].status_change->current, "B");
 }
 
+// The priority lane reads only what triggers look at.
+TYPED_TEST(StoreContract, EventHeadsAreTheEventsWithWhatTriggersReadOnly) {
+  auto store = this->open();
+  EventRecord created = event("1", "lead.created");
+  created.entity = EntityUpdate{"lead", "L1", true, "A", R"({"fields":{"x":1}})"};
+  created.contact = ContactUpdate{"email:a@example.com", R"({"name":"Anna"})", {}, {}};
+  EventRecord moved = event("2", "lead.status_changed");
+  moved.entity = EntityUpdate{"lead", "L1", true, "B", "{}"};
+  moved.source = "crm";
+  moved.chain_depth = 3;
+  ASSERT_TRUE(append(*store, {created, moved, event("3")}).ok());
+  const auto events = store->events_after(0, 10);
+  const auto heads = store->event_heads_after(0, 10);
+  ASSERT_EQ(events.size(), 4u);  // with the contact the first created
+  ASSERT_EQ(heads.size(), events.size());
+  for (size_t i = 0; i < heads.size(); ++i) {
+    SCOPED_TRACE(events[i].record.id);
+    EXPECT_EQ(heads[i].seq, events[i].seq);
+    EXPECT_EQ(heads[i].record.id, events[i].record.id);
+    EXPECT_EQ(heads[i].record.type, events[i].record.type);
+    EXPECT_EQ(heads[i].record.source, events[i].record.source);
+    EXPECT_EQ(heads[i].record.chain_depth, events[i].record.chain_depth);
+    ASSERT_EQ(heads[i].status_change.has_value(), events[i].status_change.has_value());
+    if (heads[i].status_change) {
+      EXPECT_EQ(heads[i].status_change->entity_type, events[i].status_change->entity_type);
+      EXPECT_EQ(heads[i].status_change->entity_id, events[i].status_change->entity_id);
+      EXPECT_EQ(heads[i].status_change->created, events[i].status_change->created);
+      EXPECT_EQ(heads[i].status_change->previous, events[i].status_change->previous);
+      EXPECT_EQ(heads[i].status_change->current, events[i].status_change->current);
+    }
+    EXPECT_EQ(heads[i].record.body_json, "");
+    EXPECT_EQ(heads[i].contact_json, "");
+    EXPECT_EQ(heads[i].entity_json, "");
+  }
+  const StoredEvent& second = heads[2];  // after the contact the first created
+  ASSERT_EQ(second.record.id, "2");
+  EXPECT_EQ(second.record.source, "crm");
+  EXPECT_EQ(second.record.chain_depth, 3);
+  ASSERT_TRUE(second.status_change);
+  EXPECT_EQ(second.status_change->previous, "A");
+  EXPECT_EQ(second.status_change->current, "B");
+  EXPECT_FALSE(events[0].contact_json.empty());  // what the heads leave out
+  EXPECT_FALSE(events[0].record.body_json.empty());
+  EXPECT_EQ(store->event_heads_after(heads[2].seq, 1).front().record.id, "3");
+}
+
 // A status change held to the statuses its sender saw (a task cancelled
 // while open) does not overwrite one made since (the task marked done).
 TYPED_TEST(StoreContract, AStatusChangeHeldToStatusesIsStoredOnlyFromThem) {
@@ -1121,20 +1167,28 @@ TYPED_TEST(StoreContract, AReaderWalkingTheCursorSeesEveryAcknowledgedEventOnce)
         if (got.get_future().get().ok()) ++acknowledged;
       }
     });
-  // The router's walk, while the writers write: no event skipped, none twice.
-  std::set<std::string> seen;
-  int64_t position = 0;
+  // The router's walk and the priority lane's, while the writers write: no
+  // event skipped, none twice.
+  std::set<std::string> seen, heads_seen;
+  int64_t position = 0, heads_position = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (static_cast<int>(seen.size()) < kThreads * kPerThread && std::chrono::steady_clock::now() < deadline) {
+  while (static_cast<int>(std::min(seen.size(), heads_seen.size())) < kThreads * kPerThread &&
+         std::chrono::steady_clock::now() < deadline) {
     for (const auto& e : store->events_after(position, 7)) {
       EXPECT_TRUE(seen.insert(e.record.id).second) << e.record.id << " seen twice";
       position = e.seq;
     }
+    for (const auto& e : store->event_heads_after(heads_position, 5)) {
+      EXPECT_TRUE(heads_seen.insert(e.record.id).second) << e.record.id << " seen twice by the heads";
+      heads_position = e.seq;
+    }
   }
   for (auto& w : writers) w.join();
   for (const auto& e : store->events_after(position, 1000)) seen.insert(e.record.id);
+  for (const auto& e : store->event_heads_after(heads_position, 1000)) heads_seen.insert(e.record.id);
   EXPECT_EQ(acknowledged.load(), kThreads * kPerThread);
   EXPECT_EQ(seen.size(), static_cast<size_t>(kThreads * kPerThread));
+  EXPECT_EQ(heads_seen, seen);
 }
 
 TYPED_TEST(StoreContract, AUnitOfWorkCommitsAllOrNothing) {
