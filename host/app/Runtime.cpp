@@ -93,8 +93,10 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
       },
       // A step of a cancelled execution that runs on this node: its plugin
       // hears it (on_action_cancel) and may abort the provider's work (a
-      // call still ringing). Other nodes' steps run to their end.
+      // call still ringing); one waiting for a slot of its instance
+      // (max_in_flight) is never sent. Other nodes' steps run to their end.
       [this](const std::vector<int64_t>& executions) {
+        if (calls_in_flight_) calls_in_flight_->give_up_executions(executions);
         if (calls_) calls_->give_up_executions(executions);
       });
   events_api_ = std::make_unique<EventsApi>(

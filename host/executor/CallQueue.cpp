@@ -29,7 +29,7 @@ CallQueue::Release CallQueue::release_for(const std::string& instance) {
 CallQueue::Call CallQueue::Slots::next() {
   for (auto queue = waiting.rbegin(); queue != waiting.rend(); ++queue)
     if (!queue->empty()) {
-      Call call = std::move(queue->front());
+      Call call = std::move(queue->front().call);
       queue->pop_front();
       --waiting_count;
       return call;
@@ -37,7 +37,7 @@ CallQueue::Call CallQueue::Slots::next() {
   return {};
 }
 
-void CallQueue::submit(const std::string& instance, int priority, Call call) {
+void CallQueue::submit(const std::string& instance, int priority, Call call, int64_t execution, GiveUp give_up) {
   bool bounded = false;
   {
     std::lock_guard lock(mutex_);
@@ -45,7 +45,7 @@ void CallQueue::submit(const std::string& instance, int priority, Call call) {
       Slots& s = it->second;
       if (s.running >= s.limit || s.waiting_count > 0) {
         s.waiting[static_cast<size_t>(std::clamp(priority, kLowestPriority, kHighestPriority))].push_back(
-            std::move(call));
+            {std::move(call), execution, std::move(give_up)});
         ++s.waiting_count;
         ++queued_;
         return;
@@ -77,6 +77,30 @@ void CallQueue::start_queued() {
       }
   }
   for (auto& [instance, call] : ready) run(release_for(instance), call);
+}
+
+void CallQueue::give_up_executions(const std::vector<int64_t>& executions) {
+  std::vector<GiveUp> given_up;
+  {
+    std::lock_guard lock(mutex_);
+    const auto named = [&](const Waiting& w) {
+      return w.execution != 0 && std::find(executions.begin(), executions.end(), w.execution) != executions.end();
+    };
+    for (auto& [instance, s] : slots_)
+      for (auto& queue : s.waiting)
+        for (auto it = queue.begin(); it != queue.end();) {
+          if (!named(*it)) {
+            ++it;
+            continue;
+          }
+          given_up.push_back(std::move(it->give_up));
+          it = queue.erase(it);
+          --s.waiting_count;
+          --queued_;
+        }
+  }
+  for (const GiveUp& give_up : given_up)
+    if (give_up) give_up();
 }
 
 size_t CallQueue::queued() const {

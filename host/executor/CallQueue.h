@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "store/Store.h"
 
@@ -21,6 +22,7 @@ class CallQueue {
   // A call gets `release`, to run exactly once when it has ended.
   using Release = std::function<void()>;
   using Call = std::function<void(Release release)>;
+  using GiveUp = std::function<void()>;  // ends a waiting call that will never run
 
   // `limits`: instance -> calls in flight at most (absent: no bound).
   // `freed` runs (on the releasing thread) when a waiting call may start.
@@ -28,7 +30,13 @@ class CallQueue {
 
   // Runs `call` now if its instance has a free slot, else queues it.
   // `priority`: kLowestPriority to kHighestPriority (store/Store.h).
-  void submit(const std::string& instance, int priority, Call call);
+  // `execution` (0: none) names the call for give_up_executions, which
+  // runs `give_up` instead of `call`.
+  void submit(const std::string& instance, int priority, Call call, int64_t execution = 0, GiveUp give_up = {});
+  // An operator cancelled these executions: their waiting calls never run;
+  // each one's `give_up` runs, on the caller's thread. Calls that started
+  // are PendingCalls' to give up.
+  void give_up_executions(const std::vector<int64_t>& executions);
   // Starts the queued calls whose instance has a free slot again. Runs them
   // on the caller's thread, never inside a release (a call that ends at once
   // would otherwise start the next one on the same stack, and so on).
@@ -36,10 +44,15 @@ class CallQueue {
   size_t queued() const;
 
  private:
+  struct Waiting {
+    Call call;
+    int64_t execution = 0;
+    GiveUp give_up;
+  };
   struct Slots {
     int limit = 0;
     int running = 0;
-    std::array<std::deque<Call>, kHighestPriority + 1> waiting;  // by priority
+    std::array<std::deque<Waiting>, kHighestPriority + 1> waiting;  // by priority
     size_t waiting_count = 0;
     Call next();  // the first waiting call of the highest priority
   };

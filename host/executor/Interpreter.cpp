@@ -410,14 +410,26 @@ void Interpreter::start_action(const Claimed& at, const CompiledStep& step, Acti
                                json decisions) {
   metrics_.step_started();
   if (step.instance == kHostInstance) return produce_event(at, step, request, context, std::move(decisions));
+  struct Started {
+    Claimed at;
+    json decisions;
+  };
+  auto started = std::make_shared<const Started>(Started{at, std::move(decisions)});
   calls_.submit(
       step.instance, at.row.priority,
-      [this, at, &step, decisions = std::move(decisions), request = std::move(request)](CallQueue::Release release) {
+      [this, started, &step, request = std::move(request)](CallQueue::Release release) {
         actions_.dispatch(step.instance, request,
-                          [this, at, &step, decisions, release = std::move(release)](ActionOutcome outcome) {
+                          [this, started, &step, release = std::move(release)](ActionOutcome outcome) {
                             release();
-                            step_ended(at, step, outcome, decisions);
+                            step_ended(started->at, step, outcome, started->decisions);
                           });
+      },
+      // Given up while it waits for a slot: ended as a call in flight given
+      // up for the cancel is (PendingCalls), never sent. A route's rows are
+      // in memory only: no operator names them.
+      durable_ ? at.row.id : 0,
+      [this, started, &step] {
+        step_ended(started->at, step, ActionOutcome::given_up_for_cancel(), started->decisions);
       });
 }
 

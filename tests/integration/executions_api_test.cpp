@@ -26,7 +26,8 @@ json admin_config(const HttpSink& sink) {
       {"instances",
        {{"sink", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}},
         // Takes every call and never completes it; hears a cancel (ABI 1.1).
-        {"silent", {{"plugin", std::string(SB_FIXTURE_DIR) + "/never_completes.so"}}}}},
+        // One call at a time: the next waits for the instance.
+        {"silent", {{"plugin", std::string(SB_FIXTURE_DIR) + "/never_completes.so"}, {"max_in_flight", 1}}}}},
       {"rules",
        {{{"name", "notify"},
          {"trigger", {{"event", "lead.created"}}},
@@ -136,6 +137,36 @@ TEST_F(ExecutionsApiTest, CancellingAnExecutionGivesUpItsCallInFlight) {
   EXPECT_EQ(metrics.find(R"(rule="hold",step="silent.echo")"), std::string::npos) << metrics;
   EXPECT_EQ(metrics.find(R"(rule="hold",status=)"), std::string::npos) << metrics;
   EXPECT_EQ(one["history"].size(), 1u) << one.dump();  // the admin's cancel only
+}
+
+// A call waiting for its instance (max_in_flight) when its execution is
+// cancelled is never sent: the step ends at once instead of holding its
+// lease until the call ahead of it ends.
+TEST_F(ExecutionsApiTest, CancellingAnExecutionWhoseCallWaitsForItsInstanceEndsItsStep) {
+  post_event("ev-4", "lead.held");
+  post_event("ev-5", "lead.held");  // its call waits for ev-4's
+  json both = wait_list("/api/v1/executions?rule=hold", [](const json& j) {
+    return j["executions"].size() == 2 && j["executions"][0]["running"] == true &&
+           j["executions"][1]["running"] == true;
+  });
+  ASSERT_EQ(both["executions"].size(), 2u) << both.dump();
+  ASSERT_EQ(both["executions"][0]["event_id"], "ev-5") << both.dump();  // newest first
+  const std::string path = "/api/v1/executions/" + std::to_string(both["executions"][0]["id"].get<int64_t>());
+  ASSERT_EQ(admin("POST", path + "/cancel").status, 200);
+  json one;
+  for (int i = 0; i < 100; ++i) {
+    one = admin("GET", path).json();
+    if (one["running"] == false) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(one["state"], "cancelled") << one.dump();
+  EXPECT_EQ(one["running"], false) << one.dump();
+  EXPECT_EQ(one["history"].size(), 1u) << one.dump();  // the admin's cancel only
+  const json first =
+      admin("GET", "/api/v1/executions/" + std::to_string(both["executions"][1]["id"].get<int64_t>())).json();
+  EXPECT_EQ(first["running"], true) << first.dump();  // its call still in flight
+  EXPECT_EQ(admin("POST", "/api/v1/executions/" + std::to_string(first["id"].get<int64_t>()) + "/cancel").status,
+            200);  // (and the host stops without waiting for it)
 }
 
 TEST_F(ExecutionsApiTest, RequestsAreCheckedAndErrorsAreSpecific) {

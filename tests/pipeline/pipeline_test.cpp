@@ -1146,5 +1146,69 @@ TEST_F(PipelineTest, AHighPriorityCallWaitsForItsInstanceAheadOfTheQueuedCampaig
   }
 }
 
+// An operator cancels an execution whose call waits for a slot of its
+// instance (max_in_flight): it is never sent, its step ends at once (no
+// lease left), and the next waiting call takes the slot.
+TEST_F(PipelineTest, ACancelledExecutionsCallThatWaitsForItsInstanceIsNeverSent) {
+  actions_.hold = true;
+  PipelineOptions options{100ms, 5};
+  CallQueue calls({{"sink", 1}}, [this] {
+    if (pipeline_) pipeline_->wake();
+  });
+  options.calls = &calls;
+  struct StopFirst {  // the pipeline goes before the queue it uses, also when an assertion fails
+    std::unique_ptr<Pipeline>& pipeline;
+    ~StopFirst() {
+      if (pipeline) pipeline->stop();
+      pipeline.reset();
+    }
+  } stop_first{pipeline_};
+  pipeline_ = std::make_unique<Pipeline>(
+      *store_, std::vector<CompiledRule>{rule("campaign", {{"event", "campaign.send"}}, {action("offer")})}, actions_,
+      metrics_, options);
+  pipeline_->start();
+  append({lead_event("c0", "campaign.send", std::nullopt), lead_event("c1", "campaign.send", std::nullopt),
+          lead_event("c2", "campaign.send", std::nullopt)});
+  ASSERT_EQ(actions_.wait_for(1).size(), 1u);
+  for (int i = 0; i < 2000 && calls.queued() < 2; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(calls.queued(), 2u);
+  const ExecutionRow c1 = store_->executions({std::nullopt, "", "c1", 1}).at(0);
+  ASSERT_FALSE(c1.lease_owner.empty());  // claimed: its call waits on this node
+
+  ExecutionCommand cancel;
+  cancel.id = c1.id;
+  cancel.from = {ExecutionState::kReady, ExecutionState::kWaiting, ExecutionState::kInDoubt};
+  cancel.to = ExecutionState::kCancelled;
+  cancel.history_entry_json = R"({"admin":"cancel"})";
+  std::promise<std::vector<int64_t>> cancelled;
+  Transitions(*store_).command(cancel, [&](StoreStatus s, std::vector<int64_t> ids) {
+    EXPECT_TRUE(s.ok()) << s.message;
+    cancelled.set_value(std::move(ids));
+  });
+  calls.give_up_executions(cancelled.get_future().get());
+  EXPECT_EQ(calls.queued(), 1u);
+  ExecutionRow row;
+  for (int i = 0; i < 400; ++i) {
+    row = *store_->execution(c1.id);
+    if (row.lease_owner.empty()) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(row.state, ExecutionState::kCancelled);
+  EXPECT_TRUE(row.lease_owner.empty()) << "its step still holds a lease";
+  EXPECT_FALSE(row.due_at_ms);
+
+  ASSERT_TRUE(actions_.release_one());  // c0 ends: c2 takes the slot, c1 never does
+  const auto made = actions_.wait_for(2);
+  ASSERT_EQ(made.size(), 2u);
+  EXPECT_EQ(made[1].second.idempotency_key, "c2:campaign:0");
+  actions_.hold = false;
+  while (actions_.release_one()) {
+  }
+  std::this_thread::sleep_for(50ms);
+  for (const auto& [instance, request] : actions_.wait_for(3, 0ms))
+    EXPECT_NE(request.idempotency_key, "c1:campaign:0") << "a cancelled execution's call was sent";
+  EXPECT_EQ(store_->execution(c1.id)->state, ExecutionState::kCancelled);
+}
+
 }  // namespace
 }  // namespace sb
