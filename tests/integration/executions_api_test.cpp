@@ -63,6 +63,18 @@ class ExecutionsApiTest : public ::testing::Test {
     return last;
   }
 
+  // Cancels the execution at `path`; returns it once its step no longer runs.
+  json cancel_and_wait_for_its_step(const std::string& path) {
+    EXPECT_EQ(admin("POST", path + "/cancel").status, 200);
+    json one;
+    for (int i = 0; i < 100; ++i) {
+      one = admin("GET", path).json();
+      if (one["running"] == false) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    return one;
+  }
+
   HttpSink sink_{400, R"({"error":"bad phone"})"};
   HostProcess host_{admin_config(sink_)};
 };
@@ -122,13 +134,7 @@ TEST_F(ExecutionsApiTest, CancellingAnExecutionGivesUpItsCallInFlight) {
   ASSERT_EQ(running["executions"].size(), 1u) << running.dump();
   ASSERT_EQ(running["executions"][0]["running"], true) << running.dump();
   const std::string path = "/api/v1/executions/" + std::to_string(running["executions"][0]["id"].get<int64_t>());
-  ASSERT_EQ(admin("POST", path + "/cancel").status, 200);
-  json one;
-  for (int i = 0; i < 100; ++i) {
-    one = admin("GET", path).json();
-    if (one["running"] == false) break;
-    std::this_thread::sleep_for(20ms);
-  }
+  const json one = cancel_and_wait_for_its_step(path);
   EXPECT_EQ(one["state"], "cancelled") << one.dump();
   EXPECT_EQ(one["running"], false) << one.dump();
   // Not a provider's answer: no action outcome, and no end of the rule
@@ -152,13 +158,7 @@ TEST_F(ExecutionsApiTest, CancellingAnExecutionWhoseCallWaitsForItsInstanceEndsI
   ASSERT_EQ(both["executions"].size(), 2u) << both.dump();
   ASSERT_EQ(both["executions"][0]["event_id"], "ev-5") << both.dump();  // newest first
   const std::string path = "/api/v1/executions/" + std::to_string(both["executions"][0]["id"].get<int64_t>());
-  ASSERT_EQ(admin("POST", path + "/cancel").status, 200);
-  json one;
-  for (int i = 0; i < 100; ++i) {
-    one = admin("GET", path).json();
-    if (one["running"] == false) break;
-    std::this_thread::sleep_for(20ms);
-  }
+  const json one = cancel_and_wait_for_its_step(path);
   EXPECT_EQ(one["state"], "cancelled") << one.dump();
   EXPECT_EQ(one["running"], false) << one.dump();
   EXPECT_EQ(one["history"].size(), 1u) << one.dump();  // the admin's cancel only

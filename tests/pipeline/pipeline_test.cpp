@@ -118,6 +118,16 @@ EventRecord lead_event(const std::string& id, const std::string& type, std::opti
   return e;
 }
 
+// The pipeline goes before a queue of the test's that it uses, also when an
+// assertion fails.
+struct StopFirst {
+  std::unique_ptr<Pipeline>& pipeline;
+  ~StopFirst() {
+    if (pipeline) pipeline->stop();
+    pipeline.reset();
+  }
+};
+
 class PipelineTest : public ::testing::Test {
  protected:
   void SetUp() override { store_ = std::make_unique<SqliteStore>(SqliteStore::Options{file_}); }
@@ -1113,13 +1123,7 @@ TEST_F(PipelineTest, AHighPriorityCallWaitsForItsInstanceAheadOfTheQueuedCampaig
     if (pipeline_) pipeline_->wake();
   });
   options.calls = &calls;  // so that the test sees what waits for the instance
-  struct StopFirst {       // the pipeline goes before the queue it uses, also when an assertion fails
-    std::unique_ptr<Pipeline>& pipeline;
-    ~StopFirst() {
-      if (pipeline) pipeline->stop();
-      pipeline.reset();
-    }
-  } stop_first{pipeline_};
+  const StopFirst stop_first{pipeline_};
   const auto queued = [&calls](size_t n) {
     for (int i = 0; i < 2000 && calls.queued() < n; ++i) std::this_thread::sleep_for(5ms);
     return calls.queued();
@@ -1156,13 +1160,7 @@ TEST_F(PipelineTest, ACancelledExecutionsCallThatWaitsForItsInstanceIsNeverSent)
     if (pipeline_) pipeline_->wake();
   });
   options.calls = &calls;
-  struct StopFirst {  // the pipeline goes before the queue it uses, also when an assertion fails
-    std::unique_ptr<Pipeline>& pipeline;
-    ~StopFirst() {
-      if (pipeline) pipeline->stop();
-      pipeline.reset();
-    }
-  } stop_first{pipeline_};
+  const StopFirst stop_first{pipeline_};
   pipeline_ = std::make_unique<Pipeline>(
       *store_, std::vector<CompiledRule>{rule("campaign", {{"event", "campaign.send"}}, {action("offer")})}, actions_,
       metrics_, options);
