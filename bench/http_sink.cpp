@@ -124,6 +124,9 @@ int main(int argc, char** argv) {
         const ssize_t r = read(fd, chunk, sizeof chunk);
         if (r > 0) {
           in.append(chunk, static_cast<size_t>(r));
+          // Short: nothing more to read now (epoll says so again if it
+          // was). A read that ends in EAGAIN was a third of the syscalls.
+          if (static_cast<size_t>(r) < sizeof chunk) break;
           continue;
         }
         closed = r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);

@@ -51,6 +51,21 @@ void find_patterns(const nlohmann::json& schema, bool under_property_names, Patt
   for (const auto& [key, child] : schema.items()) find_patterns(child, key == "propertyNames", use);
 }
 
+// Whether a string (or key) is too long to match safely. Walked without
+// building paths: every event is checked, and almost none fails.
+bool has_too_long(const nlohmann::json& value, const PatternUse& use) {
+  const size_t limit = JsonSchema::kMaxPatternInput;
+  if (value.is_string()) return use.values && value.get_ref<const std::string&>().size() > limit;
+  if (value.is_object()) {
+    for (const auto& [key, child] : value.items())
+      if ((use.keys && key.size() > limit) || has_too_long(child, use)) return true;
+  } else if (value.is_array()) {
+    for (const auto& item : value)
+      if (has_too_long(item, use)) return true;
+  }
+  return false;
+}
+
 // The first string (or key) too long to match safely, as a violation.
 std::optional<SchemaViolation> too_long_for_patterns(const nlohmann::json& value, const std::string& pointer,
                                                      const PatternUse& use) {
@@ -109,7 +124,7 @@ std::vector<SchemaViolation> JsonSchema::validate(const nlohmann::json& document
   valijson::ValidationResults results;
   valijson::adapters::NlohmannJsonAdapter adapter(document);
   std::vector<SchemaViolation> out;
-  if (impl_->patterns.values || impl_->patterns.keys)
+  if ((impl_->patterns.values || impl_->patterns.keys) && has_too_long(document, impl_->patterns))
     if (auto v = too_long_for_patterns(document, "", impl_->patterns)) return {*v};
   try {
     if (validator.validate(impl_->schema, adapter, &results)) return out;
