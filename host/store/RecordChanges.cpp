@@ -29,6 +29,8 @@ bool has(const std::vector<std::string>& list, const std::string& item) {
   return std::find(list.begin(), list.end(), item) != list.end();
 }
 
+std::string json_string(const std::string& text) { return dump_text(json(text)); }
+
 const json& fields_of(const json* record) {
   static const json none = json::object();
   if (!record || !record->is_object()) return none;
@@ -87,13 +89,17 @@ class Deriver {
     e.received_at_ms = cause_.received_at_ms;
     e.chain_depth = cause_.chain_depth;
     data["caused_by"] = cause_.id;
-    json body{{"id", e.id}, {"type", type}, {"time", format_time_ms(e.occurred_at_ms)}, {"data", std::move(data)}};
+    // Written part by part, in key order, as the object would dump: the
+    // writer thread derives one of these for every new contact.
+    std::string& body = e.body_json;
+    body = "{\"data\":" + dump_text(data);
+    if (cause_.entity)
+      body += ",\"entity\":{\"id\":" + json_string(cause_.entity->id) +
+              ",\"type\":" + json_string(cause_.entity->type) + "}";
+    body += ",\"id\":" + json_string(e.id) + ",\"time\":\"" + format_time_ms(e.occurred_at_ms) +
+            "\",\"type\":" + json_string(type) + "}";
     if (cause_.contact) e.contact = ContactUpdate{cause_.contact->key, ""};
-    if (cause_.entity) {
-      e.entity = EntityUpdate{cause_.entity->type, cause_.entity->id, false, std::nullopt, ""};
-      body["entity"] = {{"type", cause_.entity->type}, {"id", cause_.entity->id}};
-    }
-    e.body_json = dump_text(body);
+    if (cause_.entity) e.entity = EntityUpdate{cause_.entity->type, cause_.entity->id, false, std::nullopt, ""};
     out_.push_back(std::move(e));
   }
 

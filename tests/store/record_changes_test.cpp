@@ -1,0 +1,66 @@
+// The events a stored event implies, as every backend stores them.
+#include <gtest/gtest.h>
+
+#include "store/RecordChanges.h"
+#include "util/JsonText.h"
+
+namespace sb {
+namespace {
+
+using nlohmann::json;
+
+// A derived event's body is the JSON an object of its parts dumps to, byte
+// for byte (it is written part by part), whatever its ids hold.
+TEST(RecordChanges, ADerivedEventsBodyIsItsObjectDumped) {
+  EventRecord cause;
+  cause.id = "ev \"1\"/ü\\";
+  cause.type = "deal.moved";
+  cause.source = "api";
+  cause.occurred_at_ms = 1764806400123;
+  cause.contact = ContactUpdate{"id:p\"1", "{}"};
+  cause.entity = EntityUpdate{"deal", "D\n1", false, std::string("won"), "{}"};
+  const json contact_after = {{"fields", {{"city", "Łódź"}}}, {"tags", {"vip"}}};
+  const json contact_before = {{"fields", {{"city", "Kraków"}}}};
+  const json deal_after = json::object();
+  const auto derived = derived_events(cause, RecordImage{&contact_before, &contact_after, false},
+                                      RecordImage{nullptr, &deal_after, true});
+  ASSERT_EQ(derived.size(), 3u);  // deal.created, contact.tag_added, contact.field_changed
+  const json entity = {{"type", "deal"}, {"id", "D\n1"}};
+  const std::vector<std::pair<std::string, json>> expected = {
+      {"deal.created", {{"caused_by", cause.id}}},
+      {"contact.tag_added", {{"tag", "vip"}, {"caused_by", cause.id}}},
+      {"contact.field_changed", {{"field", "city"}, {"old", "Kraków"}, {"new", "Łódź"}, {"caused_by", cause.id}}}};
+  for (size_t i = 0; i < derived.size(); ++i) {
+    SCOPED_TRACE(derived[i].type);
+    EXPECT_EQ(derived[i].type, expected[i].first);
+    const json body = {{"id", derived[i].id},
+                       {"type", derived[i].type},
+                       {"time", "2025-12-04T00:00:00.123Z"},
+                       {"data", expected[i].second},
+                       {"entity", entity}};
+    EXPECT_EQ(derived[i].body_json, dump_text(body));
+    EXPECT_EQ(json::parse(derived[i].body_json), body);
+  }
+  EXPECT_EQ(derived[0].id, cause.id + ":created:deal");
+}
+
+TEST(RecordChanges, ADerivedEventOfAnEventWithoutEntityNamesNone) {
+  EventRecord cause;
+  cause.id = "c1";
+  cause.type = "campaign.send";
+  cause.source = "api";
+  cause.contact = ContactUpdate{"id:p1", "{}"};
+  const json contact_after = json::object();
+  const auto derived = derived_events(cause, RecordImage{nullptr, &contact_after, true}, RecordImage{});
+  ASSERT_EQ(derived.size(), 1u);
+  EXPECT_EQ(derived[0].type, "contact.created");
+  EXPECT_EQ(derived[0].body_json,
+            R"({"data":{"caused_by":"c1"},"id":"c1:created:contact","time":"1970-01-01T00:00:00.000Z",)"
+            R"("type":"contact.created"})");
+  ASSERT_TRUE(derived[0].contact);
+  EXPECT_EQ(derived[0].contact->key, "id:p1");
+  EXPECT_FALSE(derived[0].entity);
+}
+
+}  // namespace
+}  // namespace sb
