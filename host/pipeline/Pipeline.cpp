@@ -74,6 +74,16 @@ void Pipeline::await_events_of(const CompiledRule& rule) {
     }
 }
 
+void Pipeline::want_implied_events() {
+  // The types a trigger or a wait reads. A status trigger reads the status
+  // an event set, which an implied event never sets.
+  std::set<std::string> read;
+  for (const CompiledRule& rule : rules_)
+    if (rule.trigger && !rule.trigger->event().empty()) read.insert(rule.trigger->event());
+  for (const auto& [type, waits] : awaited_) read.insert(type);
+  store_.derive_only([read = std::move(read)](const std::string& type) { return read.count(type) > 0; });
+}
+
 Pipeline::~Pipeline() { stop(); }
 
 void Pipeline::start() {
@@ -96,6 +106,7 @@ void Pipeline::start() {
       log_warn("pipeline", "the events that executions of an earlier rule version wait for cannot be routed",
                {{"rule", awaited.rule}, {"version", awaited.version}, {"reason", why}});
   }
+  want_implied_events();
   thread_ = std::thread([this] {
     name_this_thread("sb-pipeline");
     run();
@@ -530,6 +541,7 @@ const CompiledRule* Pipeline::version_of(const std::string& rule, const std::str
   compiled->index_steps();
   // Its executions may reach a wait_for the current version no longer has.
   await_events_of(*compiled);
+  want_implied_events();
   return versions_.emplace(key, std::make_unique<CompiledRule>(std::move(*compiled))).first->second.get();
 }
 

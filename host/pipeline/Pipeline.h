@@ -131,6 +131,9 @@ class Pipeline {
   const CompiledRule* version_of(const std::string& rule, const std::string& version, std::string& why);
   // Notes the events the rule's wait_for steps wait for, and the paths they match on.
   void await_events_of(const CompiledRule& rule);
+  // Tells the store which implied events (contact.created ...) to keep:
+  // those of the types the rules' triggers and the waits noted so far read.
+  void want_implied_events();
   void record(const std::string& rule, ExecutionUpdate update);
   const CompiledRule* rule_named(const std::string& name) const;
 

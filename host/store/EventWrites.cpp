@@ -106,7 +106,8 @@ Learned learned_aliases(EventRows& rows, const ContactUpdate& c, const std::stri
 
 }  // namespace
 
-AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::vector<ContactAggregate>& aggregates) {
+AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::vector<ContactAggregate>& aggregates,
+                          const EventTypeFilter* derived) {
   // Stored with the contact it means, when an alias named it.
   std::optional<EventRecord> renamed;
   if (event.contact)
@@ -172,9 +173,9 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
     return RecordImage{before ? &*before : nullptr, after ? &*after : nullptr, created};
   };
   const bool new_contact = changes_contact && !contact_before && learned.absorbed.empty();
-  for (const EventRecord& derived : derived_events(e, image(contact_before, contact_after, new_contact),
-                                                   image(entity_before, entity_after, created)))
-    insert(rows, derived, false, std::nullopt);
+  for (const EventRecord& implied : derived_events(e, image(contact_before, contact_after, new_contact),
+                                                   image(entity_before, entity_after, created), derived))
+    insert(rows, implied, false, std::nullopt);
   return AppendOutcome::kStored;
 }
 

@@ -5,6 +5,8 @@
 // row reads and writes, inside the unit that stores the batch.
 #pragma once
 
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,7 +40,28 @@ class EventRows {
                           const std::string& data_json, int64_t at_ms) = 0;
 };
 
-// Stores `e` through `rows`. Throws StoreError (kInvalid) on malformed JSON.
-AppendOutcome store_event(EventRows& rows, const EventRecord& e, const std::vector<ContactAggregate>& aggregates);
+// The types of implied events a store keeps (Store::derive_only), read by
+// each append as it is submitted: every type until set.
+class DerivedEventTypes {
+ public:
+  void set(EventTypeFilter wanted) {
+    auto filter = std::make_shared<const EventTypeFilter>(std::move(wanted));
+    std::lock_guard lock(mutex_);
+    wanted_ = std::move(filter);
+  }
+  std::shared_ptr<const EventTypeFilter> get() const {
+    std::lock_guard lock(mutex_);
+    return wanted_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const EventTypeFilter> wanted_;
+};
+
+// Stores `e` through `rows`, with the events it implies that `derived`
+// (when set) wants. Throws StoreError (kInvalid) on malformed JSON.
+AppendOutcome store_event(EventRows& rows, const EventRecord& e, const std::vector<ContactAggregate>& aggregates,
+                          const EventTypeFilter* derived = nullptr);
 
 }  // namespace sb

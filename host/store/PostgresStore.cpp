@@ -1183,8 +1183,10 @@ void PostgresStore::append_events_urgent(std::vector<EventRecord> batch, AppendC
   append(std::move(batch), std::move(done), true);
 }
 
+void PostgresStore::derive_only(EventTypeFilter wanted) { derived_.set(std::move(wanted)); }
+
 void PostgresStore::append(std::vector<EventRecord> batch, AppendCallback done, bool urgent) {
-  auto events = std::make_shared<Append>(Append{std::move(batch), {}});
+  auto events = std::make_shared<Append>(Append{std::move(batch), {}, derived_.get()});
   submit({nullptr,
           [events, done = std::move(done)](const StoreStatus& status) {
             done(status.ok() ? AppendResult{"", std::move(events->outcomes)} : AppendResult{status.message, {}});
@@ -1206,7 +1208,8 @@ std::vector<PgStatement> PostgresStore::store_appends(PgConnection& db, std::deq
     a.outcomes.clear();
     const size_t mark = rows.mark();
     try {
-      for (const EventRecord& e : a.events) a.outcomes.push_back(store_event(rows, e, options_.aggregates));
+      for (const EventRecord& e : a.events)
+        a.outcomes.push_back(store_event(rows, e, options_.aggregates, a.derived.get()));
     } catch (const StoreError& e) {  // malformed JSON: this append only
       rows.undo_to(mark);
       errors[i] = {e.code(), e.what()};

@@ -29,6 +29,7 @@
 #include <mutex>
 #include <thread>
 
+#include "store/EventWrites.h"
 #include "store/Store.h"
 #include "store/WriteQueue.h"
 
@@ -52,6 +53,7 @@ class PostgresStore final : public Store {
   ~PostgresStore() override;  // commits what was written, then stops
 
   void append_events(std::vector<EventRecord> batch, AppendCallback done) override;
+  void derive_only(EventTypeFilter wanted) override;
   std::vector<StoredEvent> events_after(int64_t seq, size_t limit) override;
   std::vector<StoredEvent> event_heads_after(int64_t seq, size_t limit) override;
   std::optional<StoredContact> contact(const std::string& key) override;
@@ -94,6 +96,7 @@ class PostgresStore final : public Store {
   struct Append {
     std::vector<EventRecord> events;
     std::vector<AppendOutcome> outcomes;
+    std::shared_ptr<const EventTypeFilter> derived;  // the implied events it keeps (none: all)
   };
   // One of: statements of its own (`apply`), a unit of work on execution
   // rows (`unit`), or an append.
@@ -146,6 +149,7 @@ class PostgresStore final : public Store {
   void caught_up();  // events_after returned the oldest events there are
 
   Options options_;
+  DerivedEventTypes derived_;
   std::unique_ptr<PgConnection> writer_;  // the writer thread's; null after it was lost
   std::atomic<int> writer_pid_{0};        // its server process: notifications from it are this host's own
   std::mutex readers_mutex_;

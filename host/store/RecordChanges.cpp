@@ -40,7 +40,8 @@ const json& fields_of(const json* record) {
 
 class Deriver {
  public:
-  Deriver(const EventRecord& cause, std::vector<EventRecord>& out) : cause_(cause), out_(out) {}
+  Deriver(const EventRecord& cause, const EventTypeFilter* wanted, std::vector<EventRecord>& out)
+      : cause_(cause), wanted_(wanted), out_(out) {}
 
   // Items of the contact's list `name` that came (`entered`) or went (`left`).
   void members(RecordImage contact, const char* name, const std::string& entered, const std::string& left,
@@ -80,7 +81,7 @@ class Deriver {
   }
 
   void add(const std::string& type, const std::string& what, json data) {
-    if (type == cause_.type) return;
+    if (type == cause_.type || (wanted_ && *wanted_ && !(*wanted_)(type))) return;
     EventRecord e;
     e.id = cause_.id + ":" + what;
     e.type = type;
@@ -104,6 +105,7 @@ class Deriver {
   }
 
   const EventRecord& cause_;
+  const EventTypeFilter* wanted_;
   std::vector<EventRecord>& out_;
 };
 
@@ -175,9 +177,10 @@ bool apply_aggregates(json& contact, const EventRecord& event, const std::vector
   return counted;
 }
 
-std::vector<EventRecord> derived_events(const EventRecord& cause, RecordImage contact, RecordImage entity) {
+std::vector<EventRecord> derived_events(const EventRecord& cause, RecordImage contact, RecordImage entity,
+                                        const EventTypeFilter* wanted) {
   std::vector<EventRecord> out;
-  Deriver derive(cause, out);
+  Deriver derive(cause, wanted, out);
   derive.created("contact", contact);
   if (cause.entity) derive.created(cause.entity->type, entity);
   derive.members(contact, "tags", "contact.tag_added", "contact.tag_removed", "tag");

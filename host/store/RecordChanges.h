@@ -43,7 +43,9 @@ struct RecordImage {
 // of `fields` whose value changed on a record that existed before. Ids are
 // "<cause id>:<kind>:<name>"; source, times and chain depth are the cause's,
 // and each names the cause's contact and entity (nothing to merge). An event
-// of the type the cause itself has is not derived: its sender said so already.
-std::vector<EventRecord> derived_events(const EventRecord& cause, RecordImage contact, RecordImage entity);
+// of the type the cause itself has is not derived: its sender said so already,
+// nor is one of a type `wanted` (when set) does not name.
+std::vector<EventRecord> derived_events(const EventRecord& cause, RecordImage contact, RecordImage entity,
+                                        const EventTypeFilter* wanted = nullptr);
 
 }  // namespace sb

@@ -355,9 +355,9 @@ struct SqliteStore::Writer {
     return db.handle();
   }
 
-  AppendOutcome store(const EventRecord& e) {
+  AppendOutcome store(const EventRecord& e, const EventTypeFilter* derived) {
     Events rows(*this);
-    return store_event(rows, e, aggregates);
+    return store_event(rows, e, aggregates, derived);
   }
 
   // The event rows of the writer's connection.
@@ -620,6 +620,8 @@ void SqliteStore::append_events(std::vector<EventRecord> batch, AppendCallback d
   append(std::move(batch), std::move(done), false);
 }
 
+void SqliteStore::derive_only(EventTypeFilter wanted) { derived_.set(std::move(wanted)); }
+
 void SqliteStore::append_events_urgent(std::vector<EventRecord> batch, AppendCallback done) {
   append(std::move(batch), std::move(done), true);
 }
@@ -627,9 +629,9 @@ void SqliteStore::append_events_urgent(std::vector<EventRecord> batch, AppendCal
 void SqliteStore::append(std::vector<EventRecord> batch, AppendCallback done, bool urgent) {
   auto outcomes = std::make_shared<std::vector<AppendOutcome>>();
   auto events = std::make_shared<std::vector<EventRecord>>(std::move(batch));
-  submit({[events, outcomes](Writer& w) {
+  submit({[events, outcomes, derived = derived_.get()](Writer& w) {
             outcomes->clear();
-            for (const EventRecord& e : *events) outcomes->push_back(w.store(e));
+            for (const EventRecord& e : *events) outcomes->push_back(w.store(e, derived.get()));
           },
           [outcomes, done = std::move(done)](const StoreStatus& status) {
             done(status.ok() ? AppendResult{"", std::move(*outcomes)} : AppendResult{status.message, {}});

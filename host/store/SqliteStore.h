@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "store/EventWrites.h"
 #include "store/Store.h"
 #include "store/WriteQueue.h"
 
@@ -35,6 +36,7 @@ class SqliteStore final : public Store {
   ~SqliteStore() override;  // commits what was written, then stops
 
   void append_events(std::vector<EventRecord> batch, AppendCallback done) override;
+  void derive_only(EventTypeFilter wanted) override;
   std::vector<StoredEvent> events_after(int64_t seq, size_t limit) override;
   std::vector<StoredEvent> event_heads_after(int64_t seq, size_t limit) override;
   std::optional<StoredContact> contact(const std::string& key) override;
@@ -89,6 +91,7 @@ class SqliteStore final : public Store {
   bool run_group(std::deque<Write>& group, std::vector<StoreStatus>& errors, bool savepoints);
 
   Options options_;
+  DerivedEventTypes derived_;
   std::unique_ptr<Writer> writer_;
   std::mutex read_mutex_;
   std::unique_ptr<Reader> reader_;

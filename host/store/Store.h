@@ -86,6 +86,9 @@ struct StatusChange {
   bool enters_status() const { return created || previous != current; }
 };
 
+// Whether an event type is wanted (Store::derive_only).
+using EventTypeFilter = std::function<bool(const std::string& type)>;
+
 // kUnchanged: an event kept only if it changed its contact, that did not.
 enum class AppendOutcome { kStored, kDuplicate, kUnchanged };
 
@@ -343,6 +346,13 @@ class Store : public KeyValueStore {
   // duplicates and change nothing. `done` runs once the batch is durably
   // committed (or failed), on a store thread; it must not block.
   virtual void append_events(std::vector<EventRecord> batch, AppendCallback done) = 0;
+  // Which of the events a change implies (RecordChanges.h: contact.created,
+  // contact.tag_added ...) are stored from now on: those of the types
+  // `wanted` names, because a rule's trigger or a wait reads them. Another
+  // is routed to nothing, and storing it cost as much as storing its cause
+  // (a campaign to new contacts stored a contact.created for each). Every
+  // type until this is called.
+  virtual void derive_only(EventTypeFilter wanted) = 0;
   // The same for events that start a high-priority rule (a password reset
   // while a campaign is being stored): a backend that commits in groups
   // commits them in a group of their own, not behind everything else queued.

@@ -130,6 +130,37 @@ TEST(PipelineEndToEnd, AWaitForEventRemovedByAnEditStillResumesTheExecutionsWait
   EXPECT_EQ(requests[1].headers.at("idempotency-key"), "e-1:greet:1/then/0");
 }
 
+// The store keeps only the implied events something reads; an edit that
+// drops the last wait for one keeps it while executions of the old version
+// wait for it.
+TEST(PipelineEndToEnd, AnImpliedEventThatOnlyAnEarlierVersionWaitsForIsStillStored) {
+  HttpSink sink;
+  json changed_or_not = {{"name", "Changed"},
+                         {"wait_for", "lead.field_changed"},
+                         {"match", {{"entity.id", "{{entity.id}}"}}},
+                         {"timeout", "1h"},
+                         {"then", json::array({greet_step("/changed")})},
+                         {"else", json::array({greet_step("/remind")})}};
+  auto first =
+      std::make_unique<HostProcess>(pipeline_config(sink, json::array({greet_step("/first"), changed_or_not})));
+  const auto dir = first->dir();
+  ASSERT_EQ(post_event(first->port(), new_lead("e-1")).status, 202);
+  ASSERT_EQ(sink.wait_for(1).size(), 1u);
+  std::this_thread::sleep_for(300ms);  // e-1 is waiting for lead.field_changed
+  first->stop();
+
+  HostProcess second(pipeline_config(sink, json::array({greet_step("/first")})), {}, dir);
+  ASSERT_EQ(post_event(second.port(), {{"id", "u-1"},
+                                       {"type", "lead.updated"},
+                                       {"entity", {{"type", "lead"}, {"id", "L-e-1"}, {"fields", {{"stage", "hot"}}}}}})
+                .status,
+            202);
+  const auto requests = sink.wait_for(2, 10s);
+  ASSERT_EQ(requests.size(), 2u) << second.log();
+  EXPECT_EQ(requests[1].uri, "/changed");
+  EXPECT_EQ(requests[1].headers.at("idempotency-key"), "e-1:greet:1/then/0");
+}
+
 TEST(PipelineEndToEnd, AnElseOnEventEndsTheWaitAtOnceWithTheElseSteps) {
   HttpSink sink;
   json answered_or_not = {{"name", "Answered"},

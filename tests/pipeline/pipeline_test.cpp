@@ -183,6 +183,32 @@ TEST_F(PipelineTest, StepsRunInOrderWithStableIdempotencyKeys) {
   EXPECT_EQ(calls[0].second.params["text"], "Hello Анна");
 }
 
+// The store keeps the implied events the rules read (a trigger, a wait) and
+// no other: a campaign to new contacts stored a contact.created for each.
+TEST_F(PipelineTest, OnlyTheImpliedEventsThatARuleReadsAreStored) {
+  CompiledStep wait_for_tag;
+  wait_for_tag.kind = CompiledStep::Kind::kWaitEvent;
+  wait_for_tag.name = "tagged?";
+  wait_for_tag.wait_event = "contact.tag_added";
+  wait_for_tag.wait_ms = 3600000;
+  run({rule("welcome", {{"event", "contact.created"}}, {action("hello")}),
+       rule("watch", {{"event", "lead.created"}}, {wait_for_tag})});
+  const auto with_contact = [](const std::string& id, const std::string& key, const std::string& data) {
+    EventRecord e = lead_event(id, "lead.created", "A");
+    e.contact = ContactUpdate{key, data, {}, {}};
+    return e;
+  };
+  append({with_contact("e1", "id:p1", R"({"name":"Анна","tags":["vip"],"fields":{"city":"Омск"}})"),
+          with_contact("e2", "id:p1", R"({"fields":{"city":"Томск"}})")});
+  const auto calls = actions_.wait_for(1);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].second.idempotency_key, "e1:created:contact:welcome:0");
+  std::vector<std::string> types;
+  for (const auto& e : store_->events_after(0, 100)) types.push_back(e.record.type);
+  // No lead.field_changed, contact.field_changed: nothing reads them.
+  EXPECT_EQ(types, (std::vector<std::string>{"lead.created", "contact.created", "contact.tag_added", "lead.created"}));
+}
+
 TEST_F(PipelineTest, RetriesBackOffThenSucceed) {
   actions_.script = {ActionOutcome::failure(SB_OUTCOME_RETRY, "HTTP 503"),
                      ActionOutcome::failure(SB_OUTCOME_RETRY, "HTTP 429")};

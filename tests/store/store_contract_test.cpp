@@ -393,6 +393,30 @@ TYPED_TEST(StoreContract, WhatAnEventChangesInItsRecordsIsStoredAsEventsRightAft
 
 // Two checks that saw the same change send the same move: the second finds
 // it made and is not kept (compare-and-set on the contact).
+// The implied events nothing reads are not stored: only the types the host
+// says it wants, from then on.
+TYPED_TEST(StoreContract, OnlyTheImpliedEventsOfTheWantedTypesAreStored) {
+  auto store = this->open();
+  EventRecord first = event("1", "campaign.send");
+  first.contact = ContactUpdate{"id:c1", R"({"tags":["new"]})", {}, {}};
+  ASSERT_TRUE(append(*store, {first}).ok());
+  store->derive_only([](const std::string& type) { return type == "contact.tag_added"; });
+  EventRecord second = event("2", "campaign.send");
+  second.contact = ContactUpdate{"id:c2", R"({"tags":["new"],"fields":{"city":"Омск"}})", {}, {}};
+  EventRecord third = event("3", "campaign.send");
+  third.contact = ContactUpdate{"id:c2", R"({"fields":{"city":"Томск"}})", {{"vip"}, {}}, {}};
+  ASSERT_TRUE(append(*store, {second, third}).ok());
+  std::vector<std::string> seen;
+  for (const auto& e : store->events_after(0, 100)) seen.push_back(e.record.id + " " + e.record.type);
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"1 campaign.send", "1:created:contact contact.created",  // before: every type
+                                      "1:tag_added:new contact.tag_added", "2 campaign.send",  // no contact.created
+                                      "2:tag_added:new contact.tag_added", "3 campaign.send",  // no field_changed
+                                      "3:tag_added:vip contact.tag_added"}));
+  // What the events changed is stored all the same.
+  EXPECT_EQ(json::parse(store->contact("id:c2")->data_json)["fields"]["city"], "Томск");
+}
+
 TYPED_TEST(StoreContract, AnEventKeptOnlyIfItChangesItsContactIsDroppedWhenItWouldNot) {
   auto store = this->open();
   const auto move = [](const std::string& id, const std::string& type, ListChange segments) {
