@@ -4,6 +4,8 @@
 #include <memory>
 #include <vector>
 
+#include "log/Logger.h"
+
 namespace sb {
 
 CallQueue::CallQueue(std::map<std::string, int> limits, std::function<void()> freed) : freed_(std::move(freed)) {
@@ -99,8 +101,11 @@ void CallQueue::give_up_executions(const std::vector<int64_t>& executions) {
           --queued_;
         }
   }
-  for (const GiveUp& give_up : given_up)
-    if (give_up) give_up();
+  for (const GiveUp& give_up : given_up) try {
+      if (give_up) give_up();
+    } catch (const std::exception& e) {  // the others still end
+      log_error("pipeline", "a waiting call could not be given up", {{"error", e.what()}});
+    }
 }
 
 size_t CallQueue::queued() const {

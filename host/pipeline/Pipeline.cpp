@@ -25,6 +25,7 @@ constexpr std::chrono::milliseconds kRoutingTurn{50};  // routing's share of a t
 constexpr size_t kLaneBatch = 2000;                    // events the priority lane reads at once ...
 constexpr int kLaneBatches = 10;                       // ... and how many batches between two routing batches
 constexpr int kLaneReserve = 100;                      // steps in flight the lane may start beyond max_in_flight
+constexpr size_t kLaneWholeReads = 16;                 // events the lane reads one by one, at most
 constexpr size_t kLaneEvery = 128;                     // steps started between two turns of the lane
 constexpr int kIdleShare = 4;  // a node sharing the store starts what it routes below 1/4 of max_in_flight
 
@@ -75,12 +76,39 @@ void Pipeline::await_events_of(const CompiledRule& rule) {
 }
 
 void Pipeline::want_implied_events() {
+  // A shared store keeps them all: a node stores events another routes, and
+  // nodes may run different rules for a while (a deploy).
+  if (options_.shared_store) return;
   // The types a trigger or a wait reads. A status trigger reads the status
-  // an event set, which an implied event never sets.
+  // an event set, which an implied event never sets. Every version kept may
+  // still have executions that reach a wait (this host saved each before
+  // any of its executions began): their waits count too.
   std::set<std::string> read;
-  for (const CompiledRule& rule : rules_)
+  const auto note_waits = [&read](const CompiledRule& rule) {
+    for (const CompiledStep& step : rule.steps)
+      if (step.kind == CompiledStep::Kind::kWaitEvent) {
+        read.insert(step.wait_event);
+        read.insert(step.wait_else_on.begin(), step.wait_else_on.end());
+      }
+  };
+  for (const CompiledRule& rule : rules_) {
     if (rule.trigger && !rule.trigger->event().empty()) read.insert(rule.trigger->event());
-  for (const auto& [type, waits] : awaited_) read.insert(type);
+    note_waits(rule);
+  }
+  for (const RuleVersion& kept : store_.rule_versions()) {
+    if (const CompiledRule* current = rule_named(kept.rule); current && current->version == kept.version) continue;
+    std::string why;
+    auto compiled = options_.compile_version
+                        ? options_.compile_version(json::parse(kept.source_json, nullptr, false), why)
+                        : std::nullopt;
+    if (!compiled) {
+      // Its waits are unknown: every implied event is kept.
+      log_warn("pipeline", "an earlier rule version cannot be compiled: every change event is stored",
+               {{"rule", kept.rule}, {"version", kept.version}, {"reason", why}});
+      return;
+    }
+    note_waits(*compiled);
+  }
   store_.derive_only([read = std::move(read)](const std::string& type) { return read.count(type) > 0; });
 }
 
@@ -234,7 +262,7 @@ bool Pipeline::route_new_events() {
     for (const StoredEvent& e : events) {
       // Triggers read only the record: the body is parsed only for an event
       // that some rule or wait_for step may take.
-      std::vector<std::pair<const CompiledRule*, Trigger::Fire>> fired;
+      FiredRules fired;
       for (const CompiledRule& rule : rules_)
         if (rule.trigger)
           if (auto fire = rule.trigger->fires(e.record.type, e.record.source, e.status_change);
@@ -343,10 +371,8 @@ json Pipeline::context_of(const StoredEvent& e) {
   return context;
 }
 
-void Pipeline::add_executions(const StoredEvent& e,
-                              const std::vector<std::pair<const CompiledRule*, Trigger::Fire>>& fired, json& context,
-                              std::string& context_text, int64_t now, std::vector<NewExecution>& out,
-                              ParsedContexts& contexts) const {
+void Pipeline::add_executions(const StoredEvent& e, const FiredRules& fired, json& context, std::string& context_text,
+                              int64_t now, std::vector<NewExecution>& out, ParsedContexts& contexts) const {
   const size_t before = out.size();
   for (const auto& [rule, fire] : fired) {
     if (rule->filter && !matches_with_account(*rule->filter, context, options_.account, now)) continue;
@@ -386,25 +412,23 @@ bool Pipeline::lane_turn() {
     // router reads them whole anyway.
     auto heads = store_.event_heads_after(lane_position_, kLaneBatch);
     if (heads.empty()) break;
-    std::vector<NewExecution> executions;
-    ParsedContexts contexts;
-    const int64_t now = now_ms();
+    std::map<int64_t, FiredRules> fired_at;  // by seq
     for (const StoredEvent& head : heads) {
       // The router cuts deep chains and logs it; the lane only leaves them to it.
       if (head.record.chain_depth > options_.max_chain_depth) continue;
-      std::vector<std::pair<const CompiledRule*, Trigger::Fire>> fired;
       for (const CompiledRule& rule : rules_)
         if (rule.priority == kHighestPriority && rule.trigger)
           if (auto fire = rule.trigger->fires(head.record.type, head.record.source, head.status_change);
               fire != Trigger::Fire::kNo)
-            fired.emplace_back(&rule, fire);
-      if (fired.empty()) continue;
-      const auto whole = store_.events_after(head.seq - 1, 1);
-      if (whole.empty() || whole.front().seq != head.seq) continue;  // gone: the router decides
-      const StoredEvent& e = whole.front();
+            fired_at[head.seq].emplace_back(&rule, fire);
+    }
+    std::vector<NewExecution> executions;
+    ParsedContexts contexts;
+    const int64_t now = now_ms();
+    for (const StoredEvent& e : whole_events(fired_at)) {
       std::string context_text;
       json context = context_of(e);
-      add_executions(e, fired, context, context_text, now, executions, contexts);
+      add_executions(e, fired_at.at(e.seq), context, context_text, now, executions, contexts);
     }
     if (!executions.empty()) {
       // They start as they are stored, within max_in_flight and a reserve
@@ -428,6 +452,25 @@ bool Pipeline::lane_turn() {
     if (heads.size() < kLaneBatch) break;
   }
   return waiting;
+}
+
+std::vector<StoredEvent> Pipeline::whole_events(const std::map<int64_t, FiredRules>& fired_at) {
+  if (fired_at.empty()) return {};
+  const int64_t first = fired_at.begin()->first, last = fired_at.rbegin()->first;
+  std::vector<StoredEvent> out;
+  // A few are read one by one; many (a high-priority rule on a common
+  // type), with the events between them at once.
+  if (fired_at.size() > kLaneWholeReads) {
+    for (StoredEvent& e : store_.events_after(first - 1, static_cast<size_t>(last - first + 1)))
+      if (fired_at.count(e.seq)) out.push_back(std::move(e));
+    return out;
+  }
+  for (const auto& [seq, fired] : fired_at) {
+    auto whole = store_.events_after(seq - 1, 1);
+    if (!whole.empty() && whole.front().seq == seq)
+      out.push_back(std::move(whole.front()));  // else gone: the router decides
+  }
+  return out;
 }
 
 bool Pipeline::due_now() {
@@ -541,7 +584,6 @@ const CompiledRule* Pipeline::version_of(const std::string& rule, const std::str
   compiled->index_steps();
   // Its executions may reach a wait_for the current version no longer has.
   await_events_of(*compiled);
-  want_implied_events();
   return versions_.emplace(key, std::make_unique<CompiledRule>(std::move(*compiled))).first->second.get();
 }
 

@@ -120,9 +120,11 @@ class Pipeline {
   bool move_segment_members(const std::vector<StoredEvent>& events, int64_t now);
   // Adds the executions of `e` for the rules that `fired` (and whose filter
   // passes); when it is one, its context moves into `contexts`.
-  void add_executions(const StoredEvent& e, const std::vector<std::pair<const CompiledRule*, Trigger::Fire>>& fired,
-                      nlohmann::json& context, std::string& context_text, int64_t now, std::vector<NewExecution>& out,
-                      ParsedContexts& contexts) const;
+  using FiredRules = std::vector<std::pair<const CompiledRule*, Trigger::Fire>>;
+  void add_executions(const StoredEvent& e, const FiredRules& fired, nlohmann::json& context, std::string& context_text,
+                      int64_t now, std::vector<NewExecution>& out, ParsedContexts& contexts) const;
+  // The whole events the priority lane fired rules on (by seq), in order.
+  std::vector<StoredEvent> whole_events(const std::map<int64_t, FiredRules>& fired_at);
   // Rows leased to this host; `counted`: already reserved in flight.
   void start_rows(const std::vector<ExecutionRow>& rows, bool counted = false, ParsedContexts* contexts = nullptr);
   void start_step(const ExecutionRow& row, ParsedContexts* contexts = nullptr);
@@ -131,8 +133,9 @@ class Pipeline {
   const CompiledRule* version_of(const std::string& rule, const std::string& version, std::string& why);
   // Notes the events the rule's wait_for steps wait for, and the paths they match on.
   void await_events_of(const CompiledRule& rule);
-  // Tells the store which implied events (contact.created ...) to keep:
-  // those of the types the rules' triggers and the waits noted so far read.
+  // Tells a store of its own which implied events (contact.created ...) to
+  // keep: those of the types the rules' triggers and the waits of every
+  // version kept read.
   void want_implied_events();
   void record(const std::string& rule, ExecutionUpdate update);
   const CompiledRule* rule_named(const std::string& name) const;

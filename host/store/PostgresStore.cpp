@@ -1735,6 +1735,15 @@ std::vector<RuleVersion> PostgresStore::awaited_rule_versions() {
   });
 }
 
+std::vector<RuleVersion> PostgresStore::rule_versions() {
+  return with_reader([](PgConnection& db) {
+    PgResult q = db.run("SELECT rule, version, source FROM rule_versions ORDER BY rule, version");
+    std::vector<RuleVersion> out;
+    for (int i = 0; i < q.rows(); ++i) out.push_back({q.text(i, 0), q.text(i, 1), q.text(i, 2)});
+    return out;
+  });
+}
+
 std::optional<ExecutionRow> PostgresStore::execution(int64_t id) {
   return with_reader([&](PgConnection& db) -> std::optional<ExecutionRow> {
     auto rows = read_executions(

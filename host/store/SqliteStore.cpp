@@ -936,6 +936,14 @@ std::vector<RuleVersion> SqliteStore::awaited_rule_versions() {
   return out;
 }
 
+std::vector<RuleVersion> SqliteStore::rule_versions() {
+  std::lock_guard lock(read_mutex_);
+  SqliteStatement q(reader_->db.handle(), "SELECT rule, version, source FROM rule_versions ORDER BY rule, version");
+  std::vector<RuleVersion> out;
+  while (q.step()) out.push_back({q.text(0), q.text(1), q.text(2)});
+  return out;
+}
+
 std::optional<ExecutionRow> SqliteStore::execution(int64_t id) {
   std::lock_guard lock(read_mutex_);
   SqliteStatement q(reader_->db.handle(), std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = ?");

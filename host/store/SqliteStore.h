@@ -54,6 +54,7 @@ class SqliteStore final : public Store {
   void save_rule_versions(std::vector<RuleVersion> versions, WriteCallback done) override;
   std::optional<RuleVersion> rule_version(const std::string& rule, const std::string& version) override;
   std::vector<RuleVersion> awaited_rule_versions() override;
+  std::vector<RuleVersion> rule_versions() override;
   std::vector<ExecutionRow> executions(const ExecutionQuery& query) override;
   void beat(const NodeRecord& node, WriteCallback done) override;
   std::vector<NodeRecord> nodes() override;

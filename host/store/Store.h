@@ -417,6 +417,8 @@ class Store : public KeyValueStore {
   // The versions that executions waiting for an event run: the router must
   // still read those events after the rule was edited.
   virtual std::vector<RuleVersion> awaited_rule_versions() = 0;
+  // Every version kept, in (rule, version) order.
+  virtual std::vector<RuleVersion> rule_versions() = 0;
   // Returns once every write submitted before it is committed and its
   // callback has run.
   virtual void flush() = 0;

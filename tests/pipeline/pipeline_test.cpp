@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <deque>
 #include <future>
+#include <set>
 #include <sstream>
 
 #include "events/EventParser.h"
@@ -1107,13 +1108,41 @@ TEST_F(PipelineTest, AHighPriorityEventBehindEventsNotYetRoutedStartsBeforeTheRo
   }
   EXPECT_TRUE(reset_started);
   // The router, when it gets there, makes no second execution of it.
-  const int64_t last = store_->events_after(0, 30000).back().seq;  // (the contact the first created, too)
+  const int64_t last = store_->events_after(0, 30000).back().seq;
   for (int i = 0; i < 6000 && store_->routed_up_to() < last; ++i) std::this_thread::sleep_for(5ms);
   EXPECT_EQ(store_->routed_up_to(), last);
   EXPECT_EQ(store_->executions({std::nullopt, "reset", "", 10}).size(), 1u);
   pipeline_->stop();
   while (actions_.release_one()) {
   }
+}
+
+// Many high-priority events among the last ones (more than the lane reads
+// one by one): each starts once, before the router gets there.
+TEST_F(PipelineTest, ManyHighPriorityEventsBehindTheBacklogEachStartOnce) {
+  std::vector<EventRecord> campaign;
+  for (int i = 0; i < 20000; ++i)
+    campaign.push_back(lead_event("c" + std::to_string(i), "campaign.send", std::nullopt));
+  append(std::move(campaign));
+  std::vector<EventRecord> mixed;
+  for (int i = 0; i < 40; ++i) {
+    mixed.push_back(lead_event("m" + std::to_string(i), "campaign.send", std::nullopt));
+    mixed.push_back(lead_event("p" + std::to_string(i), "password.reset", std::nullopt));
+  }
+  append(std::move(mixed));
+  run_campaign_and_reset();
+  std::set<std::string> resets;
+  for (int i = 0; i < 1000 && resets.size() < 40; ++i) {
+    for (const auto& call : actions_.wait_for(0, 0ms))
+      if (call.second.idempotency_key.rfind("p", 0) == 0) resets.insert(call.second.idempotency_key);
+    if (resets.size() < 40) std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(resets.size(), 40u);
+  EXPECT_LT(store_->routed_up_to(), store_->events_after(0, 30000).back().seq);  // the router is not there yet
+  pipeline_->stop();
+  while (actions_.release_one()) {
+  }
+  EXPECT_EQ(store_->executions({std::nullopt, "reset", "", 100}).size(), 40u);
 }
 
 TEST_F(PipelineTest, AnInstanceHasNoMoreCallsInFlightThanItsMaxInFlight) {

@@ -391,8 +391,6 @@ TYPED_TEST(StoreContract, WhatAnEventChangesInItsRecordsIsStoredAsEventsRightAft
   EXPECT_EQ(json::parse(came.entity_json)["id"], "D1");
 }
 
-// Two checks that saw the same change send the same move: the second finds
-// it made and is not kept (compare-and-set on the contact).
 // The implied events nothing reads are not stored: only the types the host
 // says it wants, from then on.
 TYPED_TEST(StoreContract, OnlyTheImpliedEventsOfTheWantedTypesAreStored) {
@@ -417,6 +415,8 @@ TYPED_TEST(StoreContract, OnlyTheImpliedEventsOfTheWantedTypesAreStored) {
   EXPECT_EQ(json::parse(store->contact("id:c2")->data_json)["fields"]["city"], "Томск");
 }
 
+// Two checks that saw the same change send the same move: the second finds
+// it made and is not kept (compare-and-set on the contact).
 TYPED_TEST(StoreContract, AnEventKeptOnlyIfItChangesItsContactIsDroppedWhenItWouldNot) {
   auto store = this->open();
   const auto move = [](const std::string& id, const std::string& type, ListChange segments) {
@@ -1175,6 +1175,9 @@ TYPED_TEST(StoreContract, TheVersionsThatWaitingExecutionsRunAreListed) {
   ASSERT_EQ(awaited.size(), 1u);
   EXPECT_EQ(awaited[0].rule, "greet");
   EXPECT_EQ(awaited[0].version, "v1");
+  std::vector<std::string> kept;
+  for (const RuleVersion& v : store->rule_versions()) kept.push_back(v.rule + " " + v.version + " " + v.source_json);
+  EXPECT_EQ(kept, (std::vector<std::string>{"greet v1 {}", "greet v2 {}", "other v1 {}"}));
 }
 
 TYPED_TEST(StoreContract, AReaderWalkingTheCursorSeesEveryAcknowledgedEventOnce) {

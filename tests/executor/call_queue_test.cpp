@@ -1,0 +1,54 @@
+// Calls waiting for their instance's slots (max_in_flight), and the ones an
+// operator's cancel gives up.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "executor/CallQueue.h"
+
+namespace sb {
+namespace {
+
+// Records which calls ran and which were given up; keeps the releases.
+struct Recorder {
+  std::vector<std::string> ran, given_up;
+  std::vector<CallQueue::Release> releases;
+  void submit(CallQueue& queue, const std::string& instance, int priority, const std::string& name, int64_t execution) {
+    queue.submit(
+        instance, priority,
+        [this, name](CallQueue::Release release) {
+          ran.push_back(name);
+          releases.push_back(std::move(release));
+        },
+        execution, [this, name] { given_up.push_back(name); });
+  }
+};
+
+TEST(CallQueue, ACancelGivesUpTheWaitingCallsOfItsExecutionsOnly) {
+  CallQueue queue({{"sms", 1}, {"mail", 1}}, [] {});
+  Recorder r;
+  r.submit(queue, "sms", kLowestPriority, "sms-1", 1);  // runs: the slot is free
+  r.submit(queue, "sms", kLowestPriority, "sms-2", 2);
+  r.submit(queue, "sms", kHighestPriority, "sms-3", 3);
+  r.submit(queue, "sms", kLowestPriority, "route", 0);  // a route's, in memory: no operator names it
+  r.submit(queue, "mail", kLowestPriority, "mail-1", 4);
+  r.submit(queue, "mail", kLowestPriority, "mail-2", 2);
+  r.submit(queue, "push", kLowestPriority, "push-1", 2);  // unbounded: runs at once
+  EXPECT_EQ(r.ran, (std::vector<std::string>{"sms-1", "mail-1", "push-1"}));
+  EXPECT_EQ(queue.queued(), 4u);
+
+  queue.give_up_executions({2, 3, 1, 0});  // 1 runs already: PendingCalls' to give up
+  EXPECT_EQ(r.given_up, (std::vector<std::string>{"mail-2", "sms-2", "sms-3"}));  // by instance, then priority
+  EXPECT_EQ(queue.queued(), 1u);
+
+  r.releases.front()();  // sms-1 ends: the route's call takes its slot
+  queue.start_queued();
+  EXPECT_EQ(r.ran, (std::vector<std::string>{"sms-1", "mail-1", "push-1", "route"}));
+  EXPECT_EQ(queue.queued(), 0u);
+  queue.give_up_executions({4});  // runs already: nothing to give up
+  EXPECT_EQ(r.given_up.size(), 3u);
+}
+
+}  // namespace
+}  // namespace sb
