@@ -91,13 +91,11 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
       [this] {
         if (pipeline_) pipeline_->wake();
       },
-      // A step of a cancelled execution that runs on this node: its plugin
-      // hears it (on_action_cancel) and may abort the provider's work (a
-      // call still ringing); one waiting for a slot of its instance
-      // (max_in_flight) is never sent. Other nodes' steps run to their end.
+      // Cancelled: this node gives their calls up, and tells the others
+      // sharing the store to give up theirs.
       [this](const std::vector<int64_t>& executions) {
-        if (calls_in_flight_) calls_in_flight_->give_up_executions(executions);
-        if (calls_) calls_->give_up_executions(executions);
+        give_up_calls(executions);
+        store_->announce_cancelled(executions);
       });
   events_api_ = std::make_unique<EventsApi>(
       *store_, std::move(event_tokens), *metrics_,
@@ -290,9 +288,19 @@ void Runtime::start() {
   store_->on_changes([this](Store::Change change) {
     if (change == Store::Change::kDueWork || pipeline_->routes()) pipeline_->wake();
   });
+  store_->on_cancelled([this](const std::vector<int64_t>& executions) { give_up_calls(executions); });
   membership_->start();
   time_triggers_->start();
   log_info("http", "listening", {{"address", config_.listen_host}, {"port", server_->port()}});
+}
+
+void Runtime::give_up_calls(const std::vector<int64_t>& executions) {
+  // A step of a cancelled execution that runs on this node: its plugin
+  // hears it (on_action_cancel) and may abort the provider's work (a call
+  // still ringing); one waiting for a slot of its instance (max_in_flight)
+  // is never sent.
+  if (calls_in_flight_) calls_in_flight_->give_up_executions(executions);
+  if (calls_) calls_->give_up_executions(executions);
 }
 
 void Runtime::stop() {
@@ -304,7 +312,10 @@ void Runtime::stop() {
   for (auto& [name, instance] : instances_) instance->stop();  // triggers stop emitting
   if (time_triggers_) time_triggers_->stop();
   if (pipeline_) pipeline_->stop();  // steps still in flight run again after a restart
-  if (store_) store_->on_changes({});
+  if (store_) {
+    store_->on_changes({});
+    store_->on_cancelled({});
+  }
   if (membership_) {
     membership_->stop();
     // Leases of steps that did not end are another node's at once (or this

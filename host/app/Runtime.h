@@ -58,6 +58,8 @@ class Runtime : public ActionDispatcher {
 
  private:
   nlohmann::json describe_plugins() const;
+  // Gives up this node's calls of cancelled executions, in flight or waiting.
+  void give_up_calls(const std::vector<int64_t>& executions);
 
   Config config_;
   const std::string node_id_ = unique_node_id();  // the owner of this run's leases, unique across machines

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <future>
 #include <limits>
@@ -198,6 +199,34 @@ constexpr char kHorizon[] =
 // What a notification on the hosts' channel (LISTEN/NOTIFY) says was committed.
 constexpr char kEventsCommitted[] = "events";
 constexpr char kWorkCommitted[] = "work";
+constexpr std::string_view kCancelled = "cancelled:";  // then execution ids, comma-separated
+constexpr size_t kMaxNotification = 7900;              // bytes of a payload (the server takes 8,000)
+
+// "cancelled:1,2,3" payloads for `ids`, each within a notification's size.
+std::vector<std::string> cancelled_payloads(const std::vector<int64_t>& ids) {
+  std::vector<std::string> out;
+  for (const int64_t id : ids) {
+    const std::string one = std::to_string(id);
+    if (out.empty() || out.back().size() + one.size() + 1 > kMaxNotification) out.emplace_back(kCancelled);
+    if (out.back().size() > kCancelled.size()) out.back() += ',';
+    out.back() += one;
+  }
+  return out;
+}
+
+// The ids of a "cancelled:" payload (what does not parse is skipped).
+std::vector<int64_t> cancelled_ids(std::string_view payload) {
+  std::vector<int64_t> out;
+  payload.remove_prefix(kCancelled.size());
+  while (!payload.empty()) {
+    const size_t comma = std::min(payload.find(','), payload.size());
+    int64_t id = 0;
+    const std::string_view one = payload.substr(0, comma);
+    if (std::from_chars(one.data(), one.data() + one.size(), id).ec == std::errc() && id > 0) out.push_back(id);
+    payload.remove_prefix(std::min(comma + 1, payload.size()));
+  }
+  return out;
+}
 
 // A write failed after changing rows, or a statement was refused (which
 // aborts the transaction), in a group run without savepoints.
@@ -978,6 +1007,7 @@ PostgresStore::PostgresStore(Options options) : options_(std::move(options)) {
   // The hosts' channel, named after the schema: a channel is the database's,
   // and stores in other schemas of it wake no one here.
   const std::string channel = "switchboard " + writer().run("SELECT current_schema()").text(0, 0);
+  channel_name_ = channel;
   char* quoted = PQescapeIdentifier(writer().handle(), channel.c_str(), channel.size());
   if (!quoted) throw StoreError("cannot name the store's notification channel");
   channel_ = quoted;
@@ -1051,6 +1081,25 @@ void PostgresStore::caught_up() {
   told_held_ = false;
 }
 
+void PostgresStore::announce_cancelled(const std::vector<int64_t>& ids) {
+  // Sent as the writer's next group commits (this host's listener ignores
+  // its writer's notifications: its own cancels are given up already).
+  submit({[this, payloads = cancelled_payloads(ids)](PgConnection& db) {
+            for (const std::string& payload : payloads)
+              db.run("SELECT pg_notify($1, $2)", PgParams().text(channel_name_).text(payload));
+          },
+          [](const StoreStatus& status) {
+            if (!status.ok())
+              log_warn("store", "the other hosts were not told of a cancel: their calls in flight run to their end",
+                       {{"error", status.message}});
+          }});
+}
+
+void PostgresStore::on_cancelled(std::function<void(const std::vector<int64_t>&)> cancelled) {
+  std::lock_guard lock(changed_mutex_);
+  cancelled_ = std::move(cancelled);
+}
+
 void PostgresStore::changed(Change change) {
   // Under the lock: once on_changes({}) returned, no callback runs.
   std::lock_guard lock(changed_mutex_);
@@ -1104,17 +1153,24 @@ void PostgresStore::listen() {
       continue;
     }
     bool events = false, work = false;
+    std::vector<int64_t> cancelled;
     while (PGnotify* n = PQnotifies(db->handle())) {
       if (n->be_pid != writer_pid_.load()) {  // this host's own commits wake no one
         const std::string_view what = n->extra;
         const bool unsaid = what.empty();  // from an older switchboard (a rolling upgrade)
         events = events || unsaid || what == kEventsCommitted;
         work = work || unsaid || what == kWorkCommitted;
+        if (what.substr(0, kCancelled.size()) == kCancelled)
+          for (const int64_t id : cancelled_ids(what)) cancelled.push_back(id);
       }
       PQfreemem(n);
     }
     if (events) changed(Change::kEvents);
     if (work) changed(Change::kDueWork);
+    if (!cancelled.empty()) {
+      std::lock_guard lock(changed_mutex_);
+      if (cancelled_) cancelled_(cancelled);
+    }
   }
 }
 

@@ -80,6 +80,8 @@ class PostgresStore final : public Store {
                   WriteCallback done) override;
   bool hold(const std::string& name, const std::string& owner, int64_t now_ms, int64_t until_ms) override;
   void on_changes(std::function<void(Change)> changed) override;
+  void announce_cancelled(const std::vector<int64_t>& ids) override;
+  void on_cancelled(std::function<void(const std::vector<int64_t>&)> cancelled) override;
 
   void flush() override;
   std::optional<std::string> kv_get(const std::string& ns, const std::string& key) override;
@@ -159,9 +161,11 @@ class PostgresStore final : public Store {
   std::thread thread_;
   std::mutex changed_mutex_;
   std::function<void(Change)> changed_;
-  std::string channel_;      // LISTEN/NOTIFY's, quoted
-  int stop_listening_ = -1;  // an eventfd that ends the listener's poll
-  int recheck_ = -1;         // an eventfd: hold_back was called
+  std::function<void(const std::vector<int64_t>&)> cancelled_;  // under changed_mutex_ too
+  std::string channel_name_;                                    // LISTEN/NOTIFY's
+  std::string channel_;                                         // ... quoted
+  int stop_listening_ = -1;                                     // an eventfd that ends the listener's poll
+  int recheck_ = -1;                                            // an eventfd: hold_back was called
   std::atomic<bool> held_back_{false};
   std::atomic<int> recheck_ms_{1};         // the listener's next wait before it says "events" again
   std::atomic<int64_t> held_since_ms_{0};  // since when events_after returns nothing for an open transaction

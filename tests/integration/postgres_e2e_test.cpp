@@ -203,6 +203,54 @@ TEST_F(PostgresEndToEnd, ThreeNodesShareABurstAndASigkilledNodesStepsAreTakenOve
             << "/" << by_node["/n1"] << "/" << by_node["/n2"] << "; " << repeats << " repeated deliveries\n";
 }
 
+// An operator cancels, through one node, an execution whose call is in
+// flight on another: that node gives it up at once (its plugin hears it),
+// not at its deadline ten minutes later.
+TEST_F(PostgresEndToEnd, ACancelThroughOneNodeGivesUpTheCallInFlightOnAnother) {
+  HttpSink sink;
+  json cfg = config(sink, json::array({post("/x")}));
+  cfg["instances"]["silent"] = {{"plugin", std::string(SB_FIXTURE_DIR) + "/never_completes.so"}};
+  cfg["rules"].push_back(
+      {{"name", "hold"},
+       {"trigger", {{"event", "lead.held"}}},
+       {"steps", {{{"action", "silent.echo"}, {"params", json::object()}, {"timeout_ms", 600000}}}}});
+  std::vector<std::unique_ptr<HostProcess>> nodes;
+  for (int n = 0; n < 2; ++n) nodes.push_back(std::make_unique<HostProcess>(cfg));
+  const auto admin = [](const HostProcess& host, const std::string& method, const std::string& path) {
+    return http_request(host.port(), method, path, method == "POST" ? "{}" : "",
+                        {{"Authorization", std::string("Bearer ") + kAdmin}});
+  };
+  ASSERT_EQ(http_request(nodes[0]->port(), "POST", "/api/v1/events", json{{"id", "h-1"}, {"type", "lead.held"}}.dump(),
+                         {{"Authorization", std::string("Bearer ") + kToken}})
+                .status,
+            202);
+  // The node whose call is in flight holds the step's lease.
+  std::string runner;
+  for (int i = 0; i < 250 && runner.empty(); ++i) {
+    const json cluster = cluster_of(*nodes[0]);
+    for (const auto& n : cluster["nodes"])
+      if (n["claims"].get<int64_t>() == 1) runner = n["id"].get<std::string>();
+    if (runner.empty()) std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_FALSE(runner.empty()) << cluster_of(*nodes[0]).dump();
+  const HostProcess& other = cluster_of(*nodes[0])["node"] == runner ? *nodes[1] : *nodes[0];
+  ASSERT_NE(cluster_of(other)["node"], runner);
+  const json listed = admin(other, "GET", "/api/v1/executions?rule=hold").json();
+  ASSERT_EQ(listed["executions"].size(), 1u) << listed.dump();
+  ASSERT_EQ(listed["executions"][0]["running"], true) << listed.dump();
+  const std::string path = "/api/v1/executions/" + std::to_string(listed["executions"][0]["id"].get<int64_t>());
+  ASSERT_EQ(admin(other, "POST", path + "/cancel").status, 200);
+  json one;
+  for (int i = 0; i < 150; ++i) {
+    one = admin(other, "GET", path).json();
+    if (one["running"] == false) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(one["state"], "cancelled") << one.dump();
+  EXPECT_EQ(one["running"], false) << one.dump();
+  EXPECT_EQ(one["history"].size(), 1u) << one.dump();  // the admin's cancel only
+}
+
 TEST_F(PostgresEndToEnd, ThreeNodesRunningOneDigestsStepsSendOneDigest) {
   HttpSink sink;
   // Every event joins one digest; its leader posts what was collected.

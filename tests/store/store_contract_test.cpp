@@ -1736,6 +1736,40 @@ TEST(PostgresStoreTest, AnotherHostsCommitWakesThisOneForWhatItCommitted) {
   EXPECT_EQ(events, 2);
 }
 
+// An operator's cancel on one host reaches the others, whatever the number
+// of executions it names (a notification carries 8,000 bytes at most); the
+// host that announced it is not told again.
+TEST(PostgresStoreTest, ACancelAnnouncedByOneHostReachesTheOthers) {
+  test::PgCluster* pg = test::PgCluster::shared();
+  if (!pg) GTEST_SKIP() << "no PostgreSQL server on this machine";
+  const std::string schema = pg->fresh_schema("cancels");
+  PostgresStore one({pg->conninfo(schema)});
+  PostgresStore two({pg->conninfo(schema)});
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<int64_t> heard_by_one, heard_by_two;
+  const auto hear = [&](std::vector<int64_t>& heard) {
+    return [&](const std::vector<int64_t>& ids) {
+      std::lock_guard lock(mutex);
+      heard.insert(heard.end(), ids.begin(), ids.end());
+      changed.notify_all();
+    };
+  };
+  one.on_cancelled(hear(heard_by_one));
+  two.on_cancelled(hear(heard_by_two));
+  one.on_changes([](Store::Change) {});  // listening
+  two.on_changes([](Store::Change) {});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::vector<int64_t> ids;
+  for (int64_t id = 1'000'000'000; id < 1'000'002'000; ++id) ids.push_back(id);  // about 22,000 bytes of ids
+  one.announce_cancelled(ids);
+  one.flush();
+  std::unique_lock lock(mutex);
+  EXPECT_TRUE(changed.wait_for(lock, std::chrono::seconds(5), [&] { return heard_by_two.size() >= ids.size(); }));
+  EXPECT_EQ(heard_by_two, ids);
+  EXPECT_TRUE(heard_by_one.empty());
+}
+
 // Hosts append at once (no lock held to the commit): an event's position
 // is its transaction's, and the router reads only up to the oldest
 // transaction of the database still open, so that an event committed late
