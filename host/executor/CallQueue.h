@@ -34,9 +34,10 @@ class CallQueue {
   // runs `give_up` instead of `call`.
   void submit(const std::string& instance, int priority, Call call, int64_t execution = 0, GiveUp give_up = {});
   // An operator cancelled these executions: their waiting calls never run;
-  // each one's `give_up` runs, on the caller's thread (the store's, in the
-  // cancel's commit callback: it only records the step's end). Calls that
-  // started are PendingCalls' to give up.
+  // each one's `give_up` runs, on the caller's thread (the store's: the
+  // cancel's commit callback, or the listener that heard another node's
+  // cancel; it only records the step's end). Calls that started are
+  // PendingCalls' to give up.
   void give_up_executions(const std::vector<int64_t>& executions);
   // Starts the queued calls whose instance has a free slot again. Runs them
   // on the caller's thread, never inside a release (a call that ends at once

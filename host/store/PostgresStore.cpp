@@ -222,7 +222,8 @@ std::vector<int64_t> cancelled_ids(std::string_view payload) {
     const size_t comma = std::min(payload.find(','), payload.size());
     int64_t id = 0;
     const std::string_view one = payload.substr(0, comma);
-    if (std::from_chars(one.data(), one.data() + one.size(), id).ec == std::errc() && id > 0) out.push_back(id);
+    const auto [end, error] = std::from_chars(one.data(), one.data() + one.size(), id);
+    if (error == std::errc() && end == one.data() + one.size() && id > 0) out.push_back(id);
     payload.remove_prefix(std::min(comma + 1, payload.size()));
   }
   return out;
@@ -1007,7 +1008,6 @@ PostgresStore::PostgresStore(Options options) : options_(std::move(options)) {
   // The hosts' channel, named after the schema: a channel is the database's,
   // and stores in other schemas of it wake no one here.
   const std::string channel = "switchboard " + writer().run("SELECT current_schema()").text(0, 0);
-  channel_name_ = channel;
   char* quoted = PQescapeIdentifier(writer().handle(), channel.c_str(), channel.size());
   if (!quoted) throw StoreError("cannot name the store's notification channel");
   channel_ = quoted;
@@ -1082,17 +1082,13 @@ void PostgresStore::caught_up() {
 }
 
 void PostgresStore::announce_cancelled(const std::vector<int64_t>& ids) {
-  // Sent as the writer's next group commits (this host's listener ignores
-  // its writer's notifications: its own cancels are given up already).
-  submit({[this, payloads = cancelled_payloads(ids)](PgConnection& db) {
-            for (const std::string& payload : payloads)
-              db.run("SELECT pg_notify($1, $2)", PgParams().text(channel_name_).text(payload));
-          },
-          [](const StoreStatus& status) {
-            if (!status.ok())
-              log_warn("store", "the other hosts were not told of a cancel: their calls in flight run to their end",
-                       {{"error", status.message}});
-          }});
+  if (ids.empty()) return;
+  // After the writer's next group commits, with its other notifications
+  // (this host's listener ignores its writer's: its own cancels are given
+  // up already). A notification that fails is logged there.
+  Write notice{[](PgConnection&) {}, [](const StoreStatus&) {}};
+  notice.notices = cancelled_payloads(ids);
+  submit(std::move(notice));
 }
 
 void PostgresStore::on_cancelled(std::function<void(const std::vector<int64_t>&)> cancelled) {
@@ -1160,7 +1156,7 @@ void PostgresStore::listen() {
         const bool unsaid = what.empty();  // from an older switchboard (a rolling upgrade)
         events = events || unsaid || what == kEventsCommitted;
         work = work || unsaid || what == kWorkCommitted;
-        if (what.substr(0, kCancelled.size()) == kCancelled)
+        if (what.starts_with(kCancelled))
           for (const int64_t id : cancelled_ids(what)) cancelled.push_back(id);
       }
       PQfreemem(n);
@@ -1479,6 +1475,9 @@ PostgresStore::Outcome PostgresStore::try_group(std::deque<Write>& group, const 
     if (std::any_of(group.begin(), group.end(), [](const Write& w) { return w.append != nullptr; }))
       tail.push_back({"NOTIFY " + channel_ + ", '" + kEventsCommitted + "'", {}});
     if (wakes) tail.push_back({"NOTIFY " + channel_ + ", '" + kWorkCommitted + "'", {}});
+    for (const Write& w : group)
+      for (const std::string& notice : w.notices)  // digits, commas and a word: nothing to escape
+        tail.push_back({"NOTIFY " + channel_ + ", '" + notice + "'", {}});
     size_t succeeded = 0;
     try {
       db.run_all(tail, &succeeded);

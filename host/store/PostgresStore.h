@@ -110,7 +110,8 @@ class PostgresStore final : public Store {
     bool wakes = false;                   // `apply`: other hosts may have work once it commits (NOTIFY)
     Work unit = {};
     Finds finds = {};  // rows `unit` finds first, read with the whole group's at once, and state keys it locks
-    bool writes_executions = false;  // `apply` changes execution rows (the group's held rows are written first)
+    bool writes_executions = false;         // `apply` changes execution rows (the group's held rows are written first)
+    std::vector<std::string> notices = {};  // payloads NOTIFY'd to the other hosts once the group commits
   };
   // Runs `read` on a pooled connection; once more on a new one if the
   // connection was lost (unless `run_again` is false: `read` wrote).
@@ -162,8 +163,7 @@ class PostgresStore final : public Store {
   std::mutex changed_mutex_;
   std::function<void(Change)> changed_;
   std::function<void(const std::vector<int64_t>&)> cancelled_;  // under changed_mutex_ too
-  std::string channel_name_;                                    // LISTEN/NOTIFY's
-  std::string channel_;                                         // ... quoted
+  std::string channel_;                                         // LISTEN/NOTIFY's, quoted
   int stop_listening_ = -1;                                     // an eventfd that ends the listener's poll
   int recheck_ = -1;                                            // an eventfd: hold_back was called
   std::atomic<bool> held_back_{false};

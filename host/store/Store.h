@@ -449,8 +449,9 @@ class Store : public KeyValueStore {
   virtual void on_changes(std::function<void(Change)> changed) { (void)changed; }
   // Tells the other hosts sharing the store that an operator cancelled
   // these executions (committed), so that each gives up its calls in flight
-  // for them: their `on_cancelled` callback runs, on a store thread. A store
-  // of one host's own has no one to tell.
+  // for them: their `on_cancelled` callback runs, on a store thread, once
+  // on_changes made them listen. A store of one host's own has no one to
+  // tell.
   virtual void announce_cancelled(const std::vector<int64_t>& ids) { (void)ids; }
   virtual void on_cancelled(std::function<void(const std::vector<int64_t>&)> cancelled) { (void)cancelled; }
 };

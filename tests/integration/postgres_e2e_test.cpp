@@ -233,8 +233,15 @@ TEST_F(PostgresEndToEnd, ACancelThroughOneNodeGivesUpTheCallInFlightOnAnother) {
     if (runner.empty()) std::this_thread::sleep_for(20ms);
   }
   ASSERT_FALSE(runner.empty()) << cluster_of(*nodes[0]).dump();
-  const HostProcess& other = cluster_of(*nodes[0])["node"] == runner ? *nodes[1] : *nodes[0];
+  const bool first_runs = cluster_of(*nodes[0])["node"] == runner;
+  const HostProcess& other = first_runs ? *nodes[1] : *nodes[0];
   ASSERT_NE(cluster_of(other)["node"], runner);
+  // Its step started (the call is handed to the plugin right after).
+  for (int i = 0; i < 250; ++i) {
+    const std::string metrics = http_request((first_runs ? *nodes[0] : *nodes[1]).port(), "GET", "/metrics").body;
+    if (metrics.find("switchboard_pipeline_steps_started_total 1") != std::string::npos) break;
+    std::this_thread::sleep_for(20ms);
+  }
   const json listed = admin(other, "GET", "/api/v1/executions?rule=hold").json();
   ASSERT_EQ(listed["executions"].size(), 1u) << listed.dump();
   ASSERT_EQ(listed["executions"][0]["running"], true) << listed.dump();

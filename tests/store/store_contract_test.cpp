@@ -1743,11 +1743,12 @@ TEST(PostgresStoreTest, ACancelAnnouncedByOneHostReachesTheOthers) {
   test::PgCluster* pg = test::PgCluster::shared();
   if (!pg) GTEST_SKIP() << "no PostgreSQL server on this machine";
   const std::string schema = pg->fresh_schema("cancels");
-  PostgresStore one({pg->conninfo(schema)});
-  PostgresStore two({pg->conninfo(schema)});
-  std::mutex mutex;
+  std::mutex mutex;  // before the stores: their listeners use them until the stores go
   std::condition_variable changed;
   std::vector<int64_t> heard_by_one, heard_by_two;
+  int listening = 0;
+  PostgresStore one({pg->conninfo(schema)});
+  PostgresStore two({pg->conninfo(schema)});
   const auto hear = [&](std::vector<int64_t>& heard) {
     return [&](const std::vector<int64_t>& ids) {
       std::lock_guard lock(mutex);
@@ -1757,17 +1758,35 @@ TEST(PostgresStoreTest, ACancelAnnouncedByOneHostReachesTheOthers) {
   };
   one.on_cancelled(hear(heard_by_one));
   two.on_cancelled(hear(heard_by_two));
-  one.on_changes([](Store::Change) {});  // listening
-  two.on_changes([](Store::Change) {});
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto listen = [&](Store::Change change) {
+    std::lock_guard lock(mutex);
+    if (change == Store::Change::kEvents) ++listening;  // its first look, once it listens
+    changed.notify_all();
+  };
+  one.on_changes(listen);
+  two.on_changes(listen);
+  std::unique_lock lock(mutex);
+  ASSERT_TRUE(changed.wait_for(lock, std::chrono::seconds(5), [&] { return listening >= 2; }));
+  lock.unlock();
   std::vector<int64_t> ids;
   for (int64_t id = 1'000'000'000; id < 1'000'002'000; ++id) ids.push_back(id);  // about 22,000 bytes of ids
   one.announce_cancelled(ids);
   one.flush();
-  std::unique_lock lock(mutex);
+  lock.lock();
   EXPECT_TRUE(changed.wait_for(lock, std::chrono::seconds(5), [&] { return heard_by_two.size() >= ids.size(); }));
   EXPECT_EQ(heard_by_two, ids);
-  EXPECT_TRUE(heard_by_one.empty());
+  lock.unlock();
+  // Heard after one's own: had one heard itself, it would have by now.
+  two.announce_cancelled({7});
+  two.flush();
+  lock.lock();
+  EXPECT_TRUE(changed.wait_for(lock, std::chrono::seconds(5), [&] { return !heard_by_one.empty(); }));
+  EXPECT_EQ(heard_by_one, std::vector<int64_t>{7});
+  lock.unlock();
+  one.on_cancelled({});
+  two.on_cancelled({});
+  one.on_changes({});
+  two.on_changes({});
 }
 
 // Hosts append at once (no lock held to the commit): an event's position
