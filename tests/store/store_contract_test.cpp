@@ -1874,6 +1874,62 @@ TEST(PostgresStoreTest, EventsHeldBackAreAnnouncedUntilTheTransactionEnds) {
   EXPECT_TRUE(found);
 }
 
+// Held back for over a second (a transaction left open), events are
+// announced again every 250 ms instead of every few: a router that reads on
+// each announcement does not spin; the event is still found soon after the
+// transaction ends.
+TEST(PostgresStoreTest, EventsHeldBackLongAreAnnouncedSeldomUntilTheTransactionEnds) {
+  test::PgCluster* pg = test::PgCluster::shared();
+  if (!pg) GTEST_SKIP() << "no PostgreSQL server on this machine";
+  const std::string schema = pg->fresh_schema("announced_long");
+  std::mutex mutex;
+  std::condition_variable changed;
+  int told = 0;
+  PostgresStore store({pg->conninfo(schema)});
+  store.on_changes([&](Store::Change change) {
+    std::lock_guard lock(mutex);
+    if (change == Store::Change::kEvents) ++told;
+    changed.notify_all();
+  });
+  const auto told_again = [&](int& seen, std::chrono::milliseconds within) {
+    std::unique_lock lock(mutex);
+    const bool again = changed.wait_for(lock, within, [&] { return told > seen; });
+    seen = told;
+    return again;
+  };
+  int seen = 0;
+  ASSERT_TRUE(told_again(seen, std::chrono::seconds(10)));  // listening
+  PgConnection other(pg->conninfo(schema));
+  other.execute("BEGIN");
+  other.run("SELECT pg_current_xact_id()");
+  ASSERT_TRUE(append(store, {event("held")}).ok());
+  // As the router does: read on every "events", for more than a second.
+  const auto held_since = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - held_since < std::chrono::milliseconds(1300)) {
+    ASSERT_TRUE(store.events_after(0, 10).empty());
+    told_again(seen, std::chrono::seconds(1));
+  }
+  // Now counted over a second: a few, not a hundred.
+  const int before = seen;
+  const auto counting = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - counting < std::chrono::seconds(1)) {
+    ASSERT_TRUE(store.events_after(0, 10).empty());
+    told_again(seen, std::chrono::milliseconds(100));
+  }
+  EXPECT_GE(seen - before, 1) << "held back long, the events were no longer announced";
+  EXPECT_LE(seen - before, 10) << "held back long, the events were announced as often as at first";
+  other.execute("COMMIT");
+  bool found = false;
+  for (int round = 0; round < 20 && !found; ++round) {
+    found = store.events_after(0, 10).size() == 1;
+    if (!found) {
+      ASSERT_TRUE(told_again(seen, std::chrono::seconds(2))) << "not announced after the transaction ended";
+    }
+  }
+  EXPECT_TRUE(found);
+  store.on_changes({});
+}
+
 // Holds a store's writer in a write of its own until release(), so that
 // the writes queued meanwhile go in one group.
 class HeldWriter {
