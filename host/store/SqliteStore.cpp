@@ -186,6 +186,18 @@ std::optional<StatusChange> status_change_at(const SqliteStatement& q, int first
   return c;
 }
 
+// The events after `seq` that `statement` (seq, limit) selects, each row
+// made a StoredEvent by `read_row`.
+template <class ReadRow>
+std::vector<StoredEvent> read_events(SqliteStatement& statement, int64_t seq, size_t limit, const ReadRow& read_row) {
+  const StatementUse use(statement);
+  SqliteStatement& q = use.statement();
+  q.bind(1, seq).bind(2, static_cast<int64_t>(limit));
+  std::vector<StoredEvent> out;
+  while (q.step()) out.push_back(read_row(q));
+  return out;
+}
+
 constexpr const char* kExecutionColumns =
     "id, rule, event_id, state, step, attempt, due_at, context, history, error, created_at, updated_at, "
     "coalesce(awaiting, ''), resume_step, coalesce(parent_id, 0), end_step, priority, coalesce(lease_owner, ''), "
@@ -727,11 +739,7 @@ bool SqliteStore::run_group(std::deque<Write>& group, std::vector<StoreStatus>& 
 
 std::vector<StoredEvent> SqliteStore::events_after(int64_t seq, size_t limit) {
   std::lock_guard lock(read_mutex_);
-  const StatementUse use(reader_->events_after);
-  SqliteStatement& q = use.statement();
-  q.bind(1, seq).bind(2, static_cast<int64_t>(limit));
-  std::vector<StoredEvent> out;
-  while (q.step()) {
+  return read_events(reader_->events_after, seq, limit, [](const SqliteStatement& q) {
     StoredEvent e;
     e.seq = q.integer(0);
     e.record.id = q.text(1);
@@ -753,18 +761,13 @@ std::vector<StoredEvent> SqliteStore::events_after(int64_t seq, size_t limit) {
       e.entity_json = dump_text(entity);
     }
     e.status_change = status_change_at(q, 7);
-    out.push_back(std::move(e));
-  }
-  return out;
+    return e;
+  });
 }
 
 std::vector<StoredEvent> SqliteStore::event_heads_after(int64_t seq, size_t limit) {
   std::lock_guard lock(read_mutex_);
-  const StatementUse use(reader_->event_heads_after);
-  SqliteStatement& q = use.statement();
-  q.bind(1, seq).bind(2, static_cast<int64_t>(limit));
-  std::vector<StoredEvent> out;
-  while (q.step()) {
+  return read_events(reader_->event_heads_after, seq, limit, [](const SqliteStatement& q) {
     StoredEvent e;
     e.seq = q.integer(0);
     e.record.id = q.text(1);
@@ -772,9 +775,8 @@ std::vector<StoredEvent> SqliteStore::event_heads_after(int64_t seq, size_t limi
     e.record.source = q.text(3);
     e.record.chain_depth = static_cast<int>(q.integer(4));
     e.status_change = status_change_at(q, 5);
-    out.push_back(std::move(e));
-  }
-  return out;
+    return e;
+  });
 }
 
 std::optional<StoredContact> SqliteStore::contact(const std::string& key) {
