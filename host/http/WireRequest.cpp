@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include <memory>
+#include <unordered_map>
 
 namespace sb {
 
@@ -40,38 +41,69 @@ std::string base64(const std::string& s) {
   return out;
 }
 
+// What a request needs of its URL. Parsing one with libcurl cost more than
+// the rest of the request's bytes; a provider's URL repeats, so each loop
+// keeps the last ones it parsed.
+struct ParsedUrl {
+  std::string error;
+  Origin origin;
+  std::string host_header;
+  std::string target;
+  std::string authorization;  // from user:password in the URL, or empty
+};
+
+ParsedUrl parse_url(const std::string& text) {
+  ParsedUrl out;
+  UrlHandle url;
+  if (!url.url || curl_url_set(url.url, CURLUPART_URL, text.c_str(), CURLU_GUESS_SCHEME) != CURLUE_OK) {
+    out.error = "URL rejected: " + text;
+    return out;
+  }
+  const std::string scheme = url.part(CURLUPART_SCHEME);
+  if (scheme != "http" && scheme != "https") {
+    out.error = "Unsupported protocol: " + scheme;
+    return out;
+  }
+  out.origin.tls = scheme == "https";
+  std::string host = url.part(CURLUPART_HOST);
+  const std::string port = url.part(CURLUPART_PORT, CURLU_DEFAULT_PORT);
+  const bool default_port = url.part(CURLUPART_PORT).empty() || port == (out.origin.tls ? "443" : "80");
+  out.host_header = default_port ? host : host + ":" + port;
+  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  out.origin.host = host;
+  out.origin.port = static_cast<uint16_t>(std::stoi(port));
+  out.target = url.part(CURLUPART_PATH);
+  if (out.target.empty()) out.target = "/";
+  if (const std::string query = url.part(CURLUPART_QUERY); !query.empty()) out.target += "?" + query;
+  if (const std::string user = url.part(CURLUPART_USER, CURLU_URLDECODE); !user.empty())
+    out.authorization = "Basic " + base64(user + ":" + url.part(CURLUPART_PASSWORD, CURLU_URLDECODE));
+  return out;
+}
+
+const ParsedUrl& parsed_url(const std::string& text) {
+  constexpr size_t kKept = 256;  // URLs that carry data in their query do not repeat: start over
+  thread_local std::unordered_map<std::string, ParsedUrl> kept;
+  if (const auto it = kept.find(text); it != kept.end()) return it->second;
+  if (kept.size() >= kKept) kept.clear();
+  return kept.emplace(text, parse_url(text)).first->second;
+}
+
 }  // namespace
 
 WireRequest to_wire(const OutboundRequest& request) {
   WireRequest wire;
-  UrlHandle url;
-  if (!url.url || curl_url_set(url.url, CURLUPART_URL, request.url.c_str(), CURLU_GUESS_SCHEME) != CURLUE_OK) {
-    wire.error = "URL rejected: " + request.url;
-    return wire;
-  }
-  const std::string scheme = url.part(CURLUPART_SCHEME);
-  if (scheme != "http" && scheme != "https") {
-    wire.error = "Unsupported protocol: " + scheme;
+  const ParsedUrl& url = parsed_url(request.url);
+  if (!url.error.empty()) {
+    wire.error = url.error;
     return wire;
   }
   if (!is_token(request.method)) {
     wire.error = "not an HTTP method: " + request.method;
     return wire;
   }
-  wire.origin.tls = scheme == "https";
-  std::string host = url.part(CURLUPART_HOST);
-  const std::string port = url.part(CURLUPART_PORT, CURLU_DEFAULT_PORT);
-  const bool default_port = url.part(CURLUPART_PORT).empty() || port == (wire.origin.tls ? "443" : "80");
-  const std::string host_header = default_port ? host : host + ":" + port;
-  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  wire.origin.host = host;
-  wire.origin.port = static_cast<uint16_t>(std::stoi(port));
+  wire.origin = url.origin;
   wire.head = request.method == "HEAD";
   const bool with_body = request.method != "GET" && !wire.head;
-
-  std::string target = url.part(CURLUPART_PATH);
-  if (target.empty()) target = "/";
-  if (const std::string query = url.part(CURLUPART_QUERY); !query.empty()) target += "?" + query;
 
   auto given = [&](const char* name) {
     for (const auto& [n, v] : request.headers)
@@ -80,13 +112,10 @@ WireRequest to_wire(const OutboundRequest& request) {
   };
   std::string& b = wire.bytes;
   b.reserve(160 + request.url.size() + request.body.size());
-  b.append(request.method).append(" ").append(target).append(" HTTP/1.1\r\n");
-  if (!given("Host")) b.append("Host: ").append(host_header).append("\r\n");
-  if (!given("Authorization"))
-    if (const std::string user = url.part(CURLUPART_USER, CURLU_URLDECODE); !user.empty())
-      b.append("Authorization: Basic ")
-          .append(base64(user + ":" + url.part(CURLUPART_PASSWORD, CURLU_URLDECODE)))
-          .append("\r\n");
+  b.append(request.method).append(" ").append(url.target).append(" HTTP/1.1\r\n");
+  if (!given("Host")) b.append("Host: ").append(url.host_header).append("\r\n");
+  if (!given("Authorization") && !url.authorization.empty())
+    b.append("Authorization: ").append(url.authorization).append("\r\n");
   if (!given("Accept")) b.append("Accept: */*\r\n");
   for (const auto& [name, value] : request.headers) {
     if (value.empty() || strcasecmp(name.c_str(), "Content-Length") == 0 ||

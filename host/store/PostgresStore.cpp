@@ -180,6 +180,12 @@ ALTER TABLE events ALTER COLUMN seq DROP DEFAULT;
 ALTER TABLE router RENAME COLUMN routed_up_to TO up_to;
 ALTER TABLE holds RENAME COLUMN until TO held_until;
 )sql",
+    // 5: the executions in each state but done (ExecutionFilter), which
+    // nearly every row ends in.
+    R"sql(
+DROP INDEX IF EXISTS executions_state;
+CREATE INDEX IF NOT EXISTS executions_open ON executions (state, id) WHERE state <> 'done';
+)sql",
 };
 
 // The position below which every event is committed or never will be (see
@@ -1810,14 +1816,13 @@ std::optional<ExecutionRow> PostgresStore::execution(int64_t id) {
 
 std::vector<ExecutionRow> PostgresStore::executions(const ExecutionQuery& query) {
   return with_reader([&](PgConnection& db) {
-    return read_executions(db.run("SELECT " + kExecutionColumns +
-                                      " FROM executions WHERE ($1 = '' OR state = $1) AND ($2 = '' OR rule = $2) "
-                                      "AND ($3 = '' OR event_id = $3) ORDER BY id DESC LIMIT $4",
-                                  PgParams()
-                                      .text(query.state ? state_name(*query.state) : "")
-                                      .text(query.rule)
-                                      .text(query.event_id)
-                                      .integer(static_cast<int64_t>(query.limit))));
+    const ExecutionFilter filter = execution_filter(query, [](int n) { return "$" + std::to_string(n); });
+    PgParams params;
+    for (const std::string& value : filter.values) params.text(value);
+    params.integer(static_cast<int64_t>(query.limit));
+    return read_executions(db.run("SELECT " + kExecutionColumns + " FROM executions" + filter.where +
+                                      " ORDER BY id DESC LIMIT $" + std::to_string(filter.values.size() + 1),
+                                  params));
   });
 }
 

@@ -22,6 +22,15 @@ SqliteStatement& SqliteStatement::bind(int index, std::string_view text) {
   return *this;
 }
 
+SqliteStatement& SqliteStatement::bind_borrowed(int index, std::string_view text) {
+  if (sqlite3_bind_text(statement_, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC) != SQLITE_OK) {
+    const StoreError error("cannot bind parameter " + std::to_string(index) + ": " + sqlite3_errmsg(db_));
+    reset();  // no borrowed text outlives this use
+    throw error;
+  }
+  return *this;
+}
+
 SqliteStatement& SqliteStatement::bind(int index, int64_t value) {
   if (sqlite3_bind_int64(statement_, index, value) != SQLITE_OK)
     fail(db_, "cannot bind parameter " + std::to_string(index));

@@ -16,7 +16,7 @@ namespace sb {
 
 namespace {
 
-constexpr int kSchemaVersion = 6;
+constexpr int kSchemaVersion = 7;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS events (
@@ -103,7 +103,6 @@ CREATE TABLE IF NOT EXISTS arrivals (
   event TEXT NOT NULL,
   at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS executions_state ON executions (state, id);
 -- Version 5: the hosts sharing the store, and named leases on scheduled work.
 CREATE TABLE IF NOT EXISTS nodes (
   id TEXT PRIMARY KEY,
@@ -166,6 +165,10 @@ UPDATE sqlite_sequence SET seq = max(seq, (SELECT coalesce(max(last_arrival), 0)
 )sql";
 
 constexpr const char* kIndexes = R"sql(
+-- Version 7: the executions in each state but done (ExecutionFilter);
+-- version 6 indexed done too, which nearly every row ends in.
+DROP INDEX IF EXISTS executions_state;
+CREATE INDEX IF NOT EXISTS executions_open ON executions (state, id) WHERE state <> 'done';
 -- Due work is found by priority and time, whatever the number of pending
 -- executions; a claimed row's due time is its lease's end, so claims skip it.
 CREATE INDEX IF NOT EXISTS executions_due ON executions (priority, due_at) WHERE due_at IS NOT NULL;
@@ -412,11 +415,11 @@ struct SqliteStore::Writer {
     }
     bool insert_event(const EventRecord& e, const std::optional<StatusChange>& change) override {
       SqliteStatement& q = w_.insert_event;
-      q.bind(1, e.id).bind(2, e.type).bind(3, e.source);
-      q.bind(4, e.occurred_at_ms).bind(5, e.received_at_ms).bind(6, e.body_json);
+      q.bind_borrowed(1, e.id).bind_borrowed(2, e.type).bind_borrowed(3, e.source);
+      q.bind(4, e.occurred_at_ms).bind(5, e.received_at_ms).bind_borrowed(6, e.body_json);
       q.bind(12, int64_t{e.chain_depth});
-      if (e.contact) q.bind(13, e.contact->key);
-      if (e.entity) q.bind(7, e.entity->type).bind(8, e.entity->id);
+      if (e.contact) q.bind_borrowed(13, e.contact->key);
+      if (e.entity) q.bind_borrowed(7, e.entity->type).bind_borrowed(8, e.entity->id);
       if (change) {
         q.bind(9, int64_t{change->created});
         bind_optional(q, 10, change->previous);
@@ -425,7 +428,7 @@ struct SqliteStore::Writer {
       return q.run() != 0;
     }
     void put_contact(const std::string& key, const std::string& data_json, int64_t at_ms) override {
-      w_.put_contact.bind(1, key).bind(2, data_json).bind(3, at_ms).run();
+      w_.put_contact.bind_borrowed(1, key).bind_borrowed(2, data_json).bind(3, at_ms).run();
     }
     void put_entity(const std::string& type, const std::string& id, const std::optional<std::string>& status,
                     const std::string& data_json, int64_t at_ms) override {
@@ -505,11 +508,13 @@ class SqliteStore::Rows final : public ExecutionRows {
 
   int64_t insert(const ExecutionRow& r) override {
     SqliteStatement& q = w_.insert_execution;
-    q.bind(1, r.rule).bind(2, r.event_id).bind(3, std::string(state_name(r.state))).bind(4, r.step);
+    q.bind_borrowed(1, r.rule).bind_borrowed(2, r.event_id).bind_borrowed(3, state_name(r.state));
+    q.bind_borrowed(4, r.step);
     bind_due(q, 5, r.due_at_ms);
-    q.bind(6, r.context_json).bind(7, r.history_json).bind(8, r.created_at_ms).bind(9, r.updated_at_ms);
-    q.bind(10, r.parent_id).bind(11, r.end_step).bind(12, int64_t{r.priority}).bind(13, r.rule_version);
-    q.bind(14, r.lease_owner);
+    q.bind_borrowed(6, r.context_json).bind_borrowed(7, r.history_json);
+    q.bind(8, r.created_at_ms).bind(9, r.updated_at_ms);
+    q.bind(10, r.parent_id).bind_borrowed(11, r.end_step).bind(12, int64_t{r.priority});
+    q.bind_borrowed(13, r.rule_version).bind_borrowed(14, r.lease_owner);
     return q.insert();
   }
 
@@ -521,11 +526,12 @@ class SqliteStore::Rows final : public ExecutionRows {
 
   bool compare_and_set(const ExecutionRow& r, ExecutionState state, const std::string& lease_owner) override {
     SqliteStatement& q = w_.set_execution;
-    q.bind(1, r.id).bind(2, std::string(state_name(r.state))).bind(3, r.step).bind(4, int64_t{r.attempt});
+    q.bind(1, r.id).bind_borrowed(2, state_name(r.state)).bind_borrowed(3, r.step).bind(4, int64_t{r.attempt});
     bind_due(q, 5, r.due_at_ms);
-    q.bind(6, r.history_json).bind(7, r.error).bind(8, r.updated_at_ms).bind(9, r.awaiting).bind(10, r.resume_step);
-    q.bind(11, r.lease_owner).bind(12, static_cast<int64_t>(r.doubt)).bind(13, r.last_arrival);
-    q.bind(14, std::string(state_name(state))).bind(15, lease_owner);
+    q.bind_borrowed(6, r.history_json).bind_borrowed(7, r.error).bind(8, r.updated_at_ms);
+    q.bind_borrowed(9, r.awaiting).bind_borrowed(10, r.resume_step);
+    q.bind_borrowed(11, r.lease_owner).bind(12, static_cast<int64_t>(r.doubt)).bind(13, r.last_arrival);
+    q.bind_borrowed(14, state_name(state)).bind_borrowed(15, lease_owner);
     return q.run() == 1;
   }
 
@@ -956,12 +962,13 @@ std::optional<ExecutionRow> SqliteStore::execution(int64_t id) {
 
 std::vector<ExecutionRow> SqliteStore::executions(const ExecutionQuery& query) {
   std::lock_guard lock(read_mutex_);
-  SqliteStatement q(reader_->db.handle(),
-                    std::string("SELECT ") + kExecutionColumns +
-                        " FROM executions WHERE (?1 = '' OR state = ?1) AND (?2 = '' OR rule = ?2) "
-                        "AND (?3 = '' OR event_id = ?3) ORDER BY id DESC LIMIT ?4");
-  q.bind(1, query.state ? std::string(state_name(*query.state)) : std::string());
-  q.bind(2, query.rule).bind(3, query.event_id).bind(4, static_cast<int64_t>(query.limit));
+  const ExecutionFilter filter = execution_filter(query, [](int n) { return "?" + std::to_string(n); });
+  SqliteStatement q(reader_->db.handle(), std::string("SELECT ") + kExecutionColumns + " FROM executions" +
+                                              filter.where + " ORDER BY id DESC LIMIT ?" +
+                                              std::to_string(filter.values.size() + 1));
+  int n = 0;
+  for (const std::string& value : filter.values) q.bind(++n, value);
+  q.bind(n + 1, static_cast<int64_t>(query.limit));
   std::vector<ExecutionRow> out;
   while (q.step()) out.push_back(read_execution(q));
   return out;

@@ -27,4 +27,21 @@ std::optional<ExecutionState> state_named(const std::string& s) {
   return std::nullopt;
 }
 
+ExecutionFilter execution_filter(const ExecutionQuery& query, std::string (*mark)(int)) {
+  ExecutionFilter f;
+  const auto term = [&](const std::string& column, std::string value) {
+    f.values.push_back(std::move(value));
+    f.where += (f.values.size() == 1 ? " WHERE " : " AND ") + column + " = " + mark(static_cast<int>(f.values.size()));
+  };
+  if (query.state) {
+    term("state", state_name(*query.state));
+    // Said again as the index says it: neither SQLite nor a generic plan
+    // reads it from the value.
+    if (*query.state != ExecutionState::kDone) f.where += " AND state <> 'done'";
+  }
+  if (!query.rule.empty()) term("rule", query.rule);
+  if (!query.event_id.empty()) term("event_id", query.event_id);
+  return f;
+}
+
 }  // namespace sb

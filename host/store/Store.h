@@ -188,6 +188,17 @@ struct ExecutionQuery {
   size_t limit = 100;
 };
 
+// The WHERE clause of an executions listing with only the filters given, so
+// that an index serves them: `executions_open` (every state but done: the
+// one nearly every row ends in, and the one not worth an index) and the
+// (event_id, rule) key. Its parameters are `values`, numbered from 1;
+// `mark(n)` writes parameter n as the backend's SQL does ("?1", "$1").
+struct ExecutionFilter {
+  std::string where;  // empty, or " WHERE ..."
+  std::vector<std::string> values;
+};
+ExecutionFilter execution_filter(const ExecutionQuery& query, std::string (*mark)(int));
+
 // What a rule version was compiled from (rules/RuleCompiler.h rule_source),
 // kept while executions may still run it: after an edit, they go on with
 // the version they began with.

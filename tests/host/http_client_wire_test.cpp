@@ -110,6 +110,46 @@ TEST(HttpClientWire, ARequestCarriesHostAcceptLengthAndLibcurlsDefaultContentTyp
   EXPECT_EQ(wire.find("X-Empty"), std::string::npos) << wire;  // libcurl drops a header without a value too
 }
 
+// URLs are parsed once per loop and kept; each request still goes out with
+// its own path, query and credentials, past the number kept.
+TEST(HttpClientWire, EachRequestCarriesItsOwnUrlWhenManyDifferentUrlsRepeat) {
+  std::mutex mutex;
+  std::vector<std::string> seen;
+  ScriptedServer server([&](Poco::Net::StreamSocket& s, int) {
+    for (std::string request; !(request = read_request(s)).empty();) {
+      {
+        std::lock_guard lock(mutex);
+        seen.push_back(request.substr(0, request.find("\r\nAccept")));
+      }
+      answer(s, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    }
+  });
+  HttpClient client;
+  const std::string port = std::to_string(server.port());
+  auto url = [&](int n) {
+    return "http://u" + std::to_string(n % 2) + ":p@127.0.0.1:" + port + "/m" + std::to_string(n) +
+           "?x=" + std::to_string(n);
+  };
+  std::vector<int> order;
+  for (int n = 0; n < 300; ++n) order.push_back(n);
+  for (int n = 0; n < 300; n += 37) order.push_back(n);  // again, some after the kept ones were dropped
+  for (const int n : order) {
+    OutboundRequest r;
+    r.method = "GET";
+    r.url = url(n);
+    ASSERT_EQ(send_and_wait(client, r).status, 200) << r.url;
+  }
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(seen.size(), order.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    const int n = order[i];
+    const std::string auth = n % 2 ? "dTE6cA==" : "dTA6cA==";  // u1:p, u0:p
+    EXPECT_EQ(seen[i], "GET /m" + std::to_string(n) + "?x=" + std::to_string(n) +
+                           " HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\nAuthorization: Basic " + auth)
+        << i;
+  }
+}
+
 TEST(HttpClientWire, ACallersContentTypeAndHostWinAndAGetSendsNoBody) {
   std::promise<std::string> seen;
   ScriptedServer server([&](Poco::Net::StreamSocket& s, int) {

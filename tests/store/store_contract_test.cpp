@@ -94,7 +94,10 @@ struct SqliteBackend {
   }
   // As a store of the schema before aliases were kept.
   static void forget_aliases(const std::filesystem::path& file) {
-    SqliteDatabase(file, false).execute("DELETE FROM contact_aliases; PRAGMA user_version = 5");
+    SqliteDatabase(file, false)
+        .execute(
+            "DELETE FROM contact_aliases; DROP INDEX executions_open; "
+            "CREATE INDEX executions_state ON executions (state, id); PRAGMA user_version = 5");
   }
   static std::unique_ptr<Store> open(const std::filesystem::path& file, std::vector<ContactAggregate> aggregates) {
     SqliteStore::Options options{file};
@@ -119,11 +122,12 @@ struct PostgresBackend {
   static void forget_aliases(const std::filesystem::path& file) {
     // The schema as version 2 left it: no aliases, and the event log and holds as they were then.
     const std::string s = schema(file);
-    test::PgCluster::shared()->execute("DROP TABLE " + s + ".contact_aliases; ALTER TABLE " + s +
-                                       ".router RENAME COLUMN up_to TO routed_up_to; " + "ALTER TABLE " + s +
-                                       ".holds RENAME COLUMN held_until TO until; ALTER TABLE " + s +
-                                       ".events ALTER COLUMN seq SET DEFAULT nextval('" + s +
-                                       ".events_seq_seq'); UPDATE " + s + ".switchboard_schema SET version = 2");
+    test::PgCluster::shared()->execute(
+        "DROP TABLE " + s + ".contact_aliases; ALTER TABLE " + s + ".router RENAME COLUMN up_to TO routed_up_to; " +
+        "ALTER TABLE " + s + ".holds RENAME COLUMN held_until TO until; ALTER TABLE " + s +
+        ".events ALTER COLUMN seq SET DEFAULT nextval('" + s + ".events_seq_seq'); DROP INDEX " + s +
+        ".executions_open; CREATE INDEX executions_state ON " + s + ".executions (state, id); UPDATE " + s +
+        ".switchboard_schema SET version = 2");
   }
   static std::unique_ptr<Store> open(const std::filesystem::path& file, std::vector<ContactAggregate> aggregates) {
     PostgresStore::Options options{test::PgCluster::shared()->conninfo(schema(file))};
@@ -951,6 +955,83 @@ TYPED_TEST(StoreContract, ExecutionUpdatesKeepHistoryAndDueTimes) {
   EXPECT_EQ(json::parse(row->history_json).size(), 2u);
   EXPECT_FALSE(store->next_due_ms());
   EXPECT_NE(update(ExecutionUpdate::to(999, ExecutionState::kDone, "$end", 0, std::nullopt)), "");  // unknown id
+}
+
+TYPED_TEST(StoreContract, ExecutionsAreListedByStateRuleAndEventNewestFirst) {
+  auto store = this->open();
+  // Rules r and s, events e0..e5; each ends in a state of its own.
+  const std::vector<ExecutionState> states = {ExecutionState::kDone, ExecutionState::kWaiting, ExecutionState::kFailed,
+                                              ExecutionState::kDone, ExecutionState::kInDoubt, ExecutionState::kReady};
+  RouteBatch b;
+  b.routed_up_to = 1;
+  for (size_t i = 0; i < states.size(); ++i)
+    b.executions.push_back({i % 2 ? "s" : "r", "e" + std::to_string(i), "{}", std::nullopt});
+  std::promise<StoreStatus> routed;
+  Transitions(*store).route(std::move(b), [&](StoreStatus s) { routed.set_value(s); });
+  ASSERT_TRUE(routed.get_future().get().ok());
+  std::map<std::string, int64_t> id_of;
+  for (const auto& row : store->executions({})) id_of[row.event_id] = row.id;
+  ASSERT_EQ(id_of.size(), states.size());
+  for (size_t i = 0; i < states.size(); ++i) {
+    if (states[i] == ExecutionState::kReady) continue;
+    std::promise<StoreStatus> got;
+    Transitions(*store).update(
+        ExecutionUpdate::to(
+            id_of["e" + std::to_string(i)], states[i], "send", 0,
+            states[i] == ExecutionState::kWaiting ? std::optional<int64_t>(now_ms() + 60000) : std::nullopt),
+        [&](StoreStatus s) { got.set_value(s); });
+    ASSERT_TRUE(got.get_future().get().ok());
+  }
+  auto events = [&](const ExecutionQuery& q) {
+    std::vector<std::string> out;
+    for (const auto& row : store->executions(q)) out.push_back(row.event_id);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(events({}), (V{"e5", "e4", "e3", "e2", "e1", "e0"}));
+  EXPECT_EQ(events({ExecutionState::kDone, "", "", 100}), (V{"e3", "e0"}));
+  EXPECT_EQ(events({ExecutionState::kInDoubt, "", "", 100}), (V{"e4"}));
+  EXPECT_EQ(events({ExecutionState::kWaiting, "", "", 100}), (V{"e1"}));
+  EXPECT_EQ(events({ExecutionState::kReady, "", "", 100}), (V{"e5"}));
+  EXPECT_EQ(events({ExecutionState::kCancelled, "", "", 100}), V{});
+  EXPECT_EQ(events({std::nullopt, "s", "", 100}), (V{"e5", "e3", "e1"}));
+  EXPECT_EQ(events({ExecutionState::kDone, "s", "", 100}), (V{"e3"}));
+  EXPECT_EQ(events({ExecutionState::kFailed, "s", "", 100}), V{});
+  EXPECT_EQ(events({std::nullopt, "", "e2", 100}), (V{"e2"}));
+  EXPECT_EQ(events({ExecutionState::kFailed, "r", "e2", 100}), (V{"e2"}));
+  EXPECT_EQ(events({std::nullopt, "s", "e2", 100}), V{});
+  EXPECT_EQ(events({std::nullopt, "", "", 2}), (V{"e5", "e4"}));
+  EXPECT_EQ(events({ExecutionState::kDone, "", "", 1}), (V{"e3"}));
+}
+
+// An operator's listing of the few executions in doubt (or failed) among a
+// campaign's million done is read through an index, not the whole table;
+// a store of version 6 loses the index of every state.
+TEST_F(SqliteStoreTest, ListingsOfAStateOtherThanDoneAreServedByAnIndex) {
+  open().reset();
+  SqliteDatabase(file_, false)
+      .execute(
+          "DROP INDEX executions_open; CREATE INDEX executions_state ON executions (state, id); "
+          "PRAGMA user_version = 6");
+  open().reset();  // upgraded
+  SqliteDatabase db(file_, false);
+  SqliteStatement indexes(db.handle(), "SELECT group_concat(name, ' ') FROM sqlite_master WHERE type = 'index'");
+  ASSERT_TRUE(indexes.step());
+  EXPECT_EQ(indexes.text(0).find("executions_state"), std::string::npos) << indexes.text(0);
+  indexes.reset();
+  auto plan = [&](const ExecutionQuery& q) {
+    const ExecutionFilter f = execution_filter(q, [](int n) { return "?" + std::to_string(n); });
+    SqliteStatement explain(db.handle(), "EXPLAIN QUERY PLAN SELECT id FROM executions" + f.where +
+                                             " ORDER BY id DESC LIMIT ?" + std::to_string(f.values.size() + 1));
+    std::string details;
+    while (explain.step()) details += explain.text(3) + "; ";
+    return details;
+  };
+  for (const auto state : {ExecutionState::kInDoubt, ExecutionState::kFailed, ExecutionState::kWaiting})
+    EXPECT_NE(plan({state, "", "", 10}).find("INDEX executions_open (state=?)"), std::string::npos)
+        << state_name(state) << ": " << plan({state, "", "", 10});
+  EXPECT_NE(plan({std::nullopt, "", "e1", 10}).find("(event_id=?)"), std::string::npos)
+      << plan({std::nullopt, "", "e1", 10});
 }
 
 TYPED_TEST(StoreContract, ALeaseTakenOverAfterItEndedMarksItsStepAsMaybeRun) {
