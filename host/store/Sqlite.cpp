@@ -89,6 +89,12 @@ SqliteDatabase::SqliteDatabase(const std::filesystem::path& file, bool synchrono
     sqlite3_close(db_);
     throw StoreError("cannot open store " + file.string() + ": " + why);
   }
+  // Statements' cells, records and cursors from the connection's own slots
+  // (768 KiB) rather than malloc: the default slots ran out with the kept
+  // statements' allocations, and a campaign's execution made 60 mallocs in
+  // the writer. Measured with callgrind: 7 % of the writer's work; three
+  // hundred slots of 1200 bytes gained nothing, 3,000 of 512 no more.
+  sqlite3_db_config(db_, SQLITE_DBCONFIG_LOOKASIDE, nullptr, 512, 1500);
   // Another connection (the KV store, a reader) may hold the write lock for
   // a moment: wait for it rather than fail.
   sqlite3_busy_timeout(db_, 5000);
