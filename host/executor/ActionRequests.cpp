@@ -46,7 +46,7 @@ std::variant<ActionRequest, ActionOutcome> make_action_request(const CompiledSte
       about += '"';
       about += part;
       about += "\":";
-      about += dump_text(*it);
+      append_json_text(about, *it);
     }
   about += '}';
   try {

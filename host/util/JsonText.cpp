@@ -1,10 +1,99 @@
 #include "util/JsonText.h"
 
+#include <charconv>
+
 #include "util/Text.h"
 
 namespace sb {
 
 using nlohmann::json;
+
+namespace {
+
+std::string library_dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// A string that nlohmann writes as it is: printable ASCII (DEL included),
+// no quote and no backslash. Anything else (escapes, UTF-8, invalid bytes
+// it replaces) is written by nlohmann.
+bool written_as_is(const std::string& s) {
+  for (const char c : s) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte >= 0x80 || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
+void append_string(std::string& out, const std::string& s) {
+  if (!written_as_is(s)) {
+    out += library_dump(json(s));
+    return;
+  }
+  out += '"';
+  out += s;
+  out += '"';
+}
+
+template <class Integer>
+void append_integer(std::string& out, Integer value) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  out.append(digits, end);
+}
+
+}  // namespace
+
+void append_json_text(std::string& out, const json& value) {
+  switch (value.type()) {
+    case json::value_t::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [key, member] : value.get_ref<const json::object_t&>()) {
+        if (!first) out += ',';
+        first = false;
+        append_string(out, key);
+        out += ':';
+        append_json_text(out, member);
+      }
+      out += '}';
+      return;
+    }
+    case json::value_t::array: {
+      out += '[';
+      bool first = true;
+      for (const json& item : value.get_ref<const json::array_t&>()) {
+        if (!first) out += ',';
+        first = false;
+        append_json_text(out, item);
+      }
+      out += ']';
+      return;
+    }
+    case json::value_t::string:
+      append_string(out, value.get_ref<const std::string&>());
+      return;
+    case json::value_t::boolean:
+      out += value.get<bool>() ? "true" : "false";
+      return;
+    case json::value_t::null:
+      out += "null";
+      return;
+    case json::value_t::number_integer:
+      append_integer(out, value.get<json::number_integer_t>());
+      return;
+    case json::value_t::number_unsigned:
+      append_integer(out, value.get<json::number_unsigned_t>());
+      return;
+    default:  // floats (shortest round trip), binary, discarded
+      out += library_dump(value);
+      return;
+  }
+}
+
+std::string dump_text(const json& value) {
+  std::string out;
+  append_json_text(out, value);
+  return out;
+}
 
 const json* lookup_path(const json& context, const std::string& dotted) {
   const json* node = &context;
