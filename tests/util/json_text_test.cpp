@@ -85,6 +85,17 @@ TEST(JsonText, WritesWhatNlohmannWritesForRandomDocuments) {
   }
 }
 
+// Strings are checked eight bytes at a time: every byte value, at every
+// place of a word and of the tail.
+TEST(JsonText, WritesWhatNlohmannWritesForEveryByteAtEveryPlace) {
+  for (int byte = 0; byte < 256; ++byte)
+    for (size_t at = 0; at < 21; ++at) {
+      std::string s(21, 'a');
+      s[at] = static_cast<char>(byte);
+      ASSERT_EQ(dump_text(json(s)), library(json(s))) << byte << " at " << at;
+    }
+}
+
 TEST(JsonText, AppendsToWhatIsThere) {
   std::string out = "{\"a\":";
   append_json_text(out, json{{"b", "c"}});
