@@ -356,18 +356,23 @@ json Pipeline::context_of(const StoredEvent& e) {
   for (const auto& [key, stored] : {std::pair{"contact", &e.contact_json}, std::pair{"entity", &e.entity_json}})
     if (!stored->empty())
       if (json known = json::parse(*stored, nullptr, false); known.is_object()) context[key] = std::move(known);
-  context["event"] = {{"id", e.record.id},
-                      {"type", e.record.type},
-                      {"source", e.record.source},
-                      {"time", format_time_ms(e.record.occurred_at_ms)},
-                      {"chain_depth", e.record.chain_depth}};
+  // Member by member: an initializer list of pairs cost as much as parsing
+  // the event (nlohmann builds and checks an array per pair).
+  json event = json::object();
+  json::object_t& fields = event.get_ref<json::object_t&>();
+  fields.emplace("id", e.record.id);
+  fields.emplace("type", e.record.type);
+  fields.emplace("source", e.record.source);
+  fields.emplace("time", format_time_ms(e.record.occurred_at_ms));
+  fields.emplace("chain_depth", e.record.chain_depth);
   // The transition as the store saw it in commit order (not what the
   // sender said the previous status was): filters and messages read it.
   if (e.status_change && e.status_change->enters_status()) {
     const auto text = [](const std::optional<std::string>& s) { return s ? json(*s) : json(); };
-    context["event"]["previous_status"] = text(e.status_change->previous);
-    context["event"]["status"] = text(e.status_change->current);
+    fields.emplace("previous_status", text(e.status_change->previous));
+    fields.emplace("status", text(e.status_change->current));
   }
+  context["event"] = std::move(event);
   return context;
 }
 

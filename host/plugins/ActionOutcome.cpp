@@ -26,7 +26,8 @@ std::string_view outcome_name(sb_outcome outcome) {
 }
 
 json ActionOutcome::to_json() const {
-  json out{{"outcome", outcome_name(outcome)}};
+  json out = json::object();
+  out["outcome"] = outcome_name(outcome);
   if (!external_id.empty()) out["external_id"] = external_id;
   if (!reason.empty()) out["reason"] = reason;
   if (!provider_code.empty()) out["provider_code"] = provider_code;
