@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "events/EventParser.h"
+#include "executor/History.h"
 #include "executor/Transitions.h"
 #include "integration/test_support.h"
 #include "store/ContactAliases.h"
@@ -824,6 +825,60 @@ TYPED_TEST(StoreContract, ExecutionsMadeAheadOfTheRouterStartLeasedAndTheRouterM
   EXPECT_TRUE(create({{"reset", "p1", "{}", std::nullopt, kHighestPriority}}, 1).second.empty());
   EXPECT_TRUE(route_one(*store, "p1").ok());  // rule "r": another rule's execution
   EXPECT_EQ(store->executions({}).size(), 3u);
+}
+
+// A unit of work that fails is undone whole, and the units after it read
+// the rows as committed: with a unit that failed in the same group (which
+// then runs again, each unit alone), and after it.
+TYPED_TEST(StoreContract, AUnitThatFailsLeavesNoTraceInWhatLaterUnitsRead) {
+  auto store = this->open();
+  std::promise<std::pair<StoreStatus, std::vector<ExecutionRow>>> made;
+  Transitions(*store).create({{"r", "e1", "{}", std::nullopt}}, {"host-a", 60000, 1},
+                             [&](StoreStatus s, std::vector<ExecutionRow> started) {
+                               made.set_value({std::move(s), std::move(started)});
+                             });
+  auto [status, started] = made.get_future().get();
+  ASSERT_TRUE(status.ok()) << status.message;
+  ASSERT_EQ(started.size(), 1u);
+  const int64_t id = started[0].id;
+  // Moves the step on and notes it in the history, keeping the lease.
+  const auto step_to = [id](const std::string& step) {
+    return [id, step](ExecutionRows& rows) {
+      auto row = rows.find(id);
+      ASSERT_TRUE(row);
+      ExecutionRow next = *row;
+      next.step = step;
+      next.history_json = history::appended(row->history_json, json{{"step", step}}.dump());
+      if (!rows.compare_and_set(next, row->state, row->lease_owner)) throw StoreError("changed", StoreErrc::kConflict);
+    };
+  };
+  // The writer is held while both are queued, so that they share a group.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<StoreStatus> held, moved, failed;
+  store->transact([released](ExecutionRows&) { released.wait(); }, [&](StoreStatus s) { held.set_value(s); });
+  store->transact(step_to("a"), [&](StoreStatus s) { moved.set_value(s); });
+  store->transact(
+      [&](ExecutionRows& rows) {
+        step_to("b")(rows);
+        throw std::runtime_error("the unit's own failure");
+      },
+      [&](StoreStatus s) { failed.set_value(s); });
+  release.set_value();
+  EXPECT_TRUE(held.get_future().get().ok());
+  EXPECT_TRUE(moved.get_future().get().ok());
+  EXPECT_FALSE(failed.get_future().get().ok());
+  // Alone, after it.
+  EXPECT_FALSE(transact(*store, [&](ExecutionRows& rows) {
+                 step_to("c")(rows);
+                 throw std::runtime_error("the unit's own failure");
+               }).ok());
+  EXPECT_TRUE(transact(*store, step_to("d")).ok());
+  const auto row = store->execution(id);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->step, "d");
+  EXPECT_EQ(row->lease_owner, "host-a");
+  EXPECT_EQ(json::parse(row->history_json), json::parse(R"([{"step":"a"},{"step":"d"}])"));
 }
 
 TYPED_TEST(StoreContract, TheRouterLeasesTheExecutionsItMakesUpToTheRoomItHas) {
