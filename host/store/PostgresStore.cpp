@@ -866,10 +866,15 @@ class PostgresStore::Rows final : public ExecutionRows {
     p.text(r.rule).text(r.event_id).text(state_name(r.state)).text(r.step);
     due(p, r.due_at_ms).text(r.context_json).text(r.history_json).integer(r.created_at_ms).integer(r.updated_at_ms);
     p.integer(r.parent_id).text(r.end_step).integer(r.priority).text(r.rule_version).text(r.lease_owner);
+    p.integer(r.attempt).text(r.error).text(r.awaiting).text(r.resume_step).integer(static_cast<int64_t>(r.doubt));
+    p.integer(r.last_arrival);
+    // Every column, as SQLite's: the row inserted is the row given.
     PgResult q = db_.run(
         "INSERT INTO executions (rule, event_id, state, step, due_at, context, history, created_at, updated_at, "
-        "parent_id, end_step, priority, rule_version, lease_owner) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, nullif($10::bigint, 0), $11, $12, $13, nullif($14, '')) "
+        "parent_id, end_step, priority, rule_version, lease_owner, attempt, error, awaiting, resume_step, doubt, "
+        "last_arrival) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, nullif($10::bigint, 0), $11, $12, $13, nullif($14, ''), "
+        "$15, $16, nullif($17, ''), $18, $19, $20) "
         "ON CONFLICT (event_id, rule) DO NOTHING RETURNING id",
         p);
     return q.rows() ? q.integer(0, 0) : 0;
@@ -894,17 +899,27 @@ class PostgresStore::Rows final : public ExecutionRows {
                          {"end_step", r.end_step},
                          {"priority", r.priority},
                          {"rule_version", r.rule_version},
-                         {"lease_owner", r.lease_owner}});
+                         {"lease_owner", r.lease_owner},
+                         {"attempt", r.attempt},
+                         {"error", r.error},
+                         {"awaiting", r.awaiting},
+                         {"resume_step", r.resume_step},
+                         {"doubt", static_cast<int>(r.doubt)},
+                         {"last_arrival", r.last_arrival}});
     }
     PgResult q = db_.run(
         "INSERT INTO executions (rule, event_id, state, step, due_at, context, history, created_at, updated_at, "
-        "parent_id, end_step, priority, rule_version, lease_owner) "
+        "parent_id, end_step, priority, rule_version, lease_owner, attempt, error, awaiting, resume_step, doubt, "
+        "last_arrival) "
         "SELECT rule, event_id, state, step, due_at, context, history, created_at, updated_at, nullif(parent_id, 0), "
-        "end_step, priority, rule_version, nullif(lease_owner, '') FROM ROWS FROM (json_to_recordset($1::json) AS "
+        "end_step, priority, rule_version, nullif(lease_owner, ''), attempt, error, nullif(awaiting, ''), "
+        "resume_step, doubt, last_arrival FROM ROWS FROM (json_to_recordset($1::json) AS "
         "(rule text, event_id text, state text, step text, due_at bigint, context text, history text, "
         "created_at bigint, updated_at bigint, parent_id bigint, end_step text, priority integer, rule_version text, "
-        "lease_owner text)) WITH ORDINALITY AS x(rule, event_id, state, step, due_at, context, history, created_at, "
-        "updated_at, parent_id, end_step, priority, rule_version, lease_owner, n) ORDER BY n "
+        "lease_owner text, attempt integer, error text, awaiting text, resume_step text, doubt integer, "
+        "last_arrival bigint)) WITH ORDINALITY AS x(rule, event_id, state, step, due_at, context, history, "
+        "created_at, updated_at, parent_id, end_step, priority, rule_version, lease_owner, attempt, error, awaiting, "
+        "resume_step, doubt, last_arrival, n) ORDER BY n "
         "ON CONFLICT (event_id, rule) DO NOTHING RETURNING id, event_id, rule",
         PgParams().text(dump_text(records)));
     std::map<std::pair<std::string, std::string>, int64_t> made;

@@ -29,6 +29,8 @@ class SqliteStatement {
   // statement is reset (its run() or insert() returns). The copies were a
   // twentieth of the store writer's work.
   SqliteStatement& bind_borrowed(int index, std::string_view text);
+  SqliteStatement& bind_borrowed(int index, std::string&& text) = delete;  // a temporary dies first
+  SqliteStatement& bind_borrowed(int index, const char* text) { return bind_borrowed(index, std::string_view(text)); }
   SqliteStatement& bind(int index, int64_t value);
   SqliteStatement& bind_null(int index);
 
@@ -48,6 +50,8 @@ class SqliteStatement {
   bool is_null(int column) const;
 
  private:
+  [[noreturn]] void fail_to_bind(int index);
+
   sqlite3* db_;
   sqlite3_stmt* statement_ = nullptr;
 };

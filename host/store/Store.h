@@ -298,9 +298,9 @@ class ExecutionRows {
   virtual bool move_router(int64_t from, int64_t to) = 0;
   // Notes that `rule` fired for this entity; false when it had already.
   virtual bool fire_once(const std::string& rule, const std::string& entity_type, const std::string& entity_id) = 0;
-  // A new row (the store picks its id, returned), leased to its lease_owner
-  // if it names one; 0 when a row for the same (event_id, rule) exists,
-  // which is left as it is.
+  // A new row, every field as given (the store picks its id, returned),
+  // leased to its lease_owner if it names one; 0 when a row for the same
+  // (event_id, rule) exists, which is left as it is.
   virtual int64_t insert(const ExecutionRow& row) = 0;
   // The same for many rows, their ids in order (0 where one existed): a
   // backend may store them in one statement.
@@ -317,7 +317,9 @@ class ExecutionRows {
   // Writes the row's changing fields (state, step, attempt, due time,
   // history, error, updated_at, awaiting, resume_step, lease_owner, doubt,
   // last_arrival) if the stored row is still in `state` and leased by
-  // `lease_owner` ("" = by no one); false, writing nothing, otherwise.
+  // `lease_owner` ("" = by no one); false, writing nothing, otherwise. The
+  // row's other fields must be the stored row's (the row found, changed):
+  // a backend may keep the row given as the row stored.
   virtual bool compare_and_set(const ExecutionRow& row, ExecutionState state, const std::string& lease_owner) = 0;
   virtual std::vector<ExecutionRow> awaiting(const std::string& key) = 0;  // rows whose `awaiting` is `key`
   virtual std::vector<ExecutionRow> branches(int64_t parent_id) = 0;       // rows whose `parent_id` is this

@@ -853,10 +853,16 @@ TYPED_TEST(StoreContract, AUnitThatFailsLeavesNoTraceInWhatLaterUnitsRead) {
     };
   };
   // The writer is held while both are queued, so that they share a group.
-  std::promise<void> release;
+  std::promise<void> release, holding;
   std::shared_future<void> released = release.get_future().share();
   std::promise<StoreStatus> held, moved, failed;
-  store->transact([released](ExecutionRows&) { released.wait(); }, [&](StoreStatus s) { held.set_value(s); });
+  store->transact(
+      [released, &holding](ExecutionRows&) {
+        holding.set_value();
+        released.wait();
+      },
+      [&](StoreStatus s) { held.set_value(s); });
+  holding.get_future().wait();
   store->transact(step_to("a"), [&](StoreStatus s) { moved.set_value(s); });
   store->transact(
       [&](ExecutionRows& rows) {
@@ -879,6 +885,96 @@ TYPED_TEST(StoreContract, AUnitThatFailsLeavesNoTraceInWhatLaterUnitsRead) {
   EXPECT_EQ(row->step, "d");
   EXPECT_EQ(row->lease_owner, "host-a");
   EXPECT_EQ(json::parse(row->history_json), json::parse(R"([{"step":"a"},{"step":"d"}])"));
+}
+
+// What a unit of work finds is the row as stored, whatever wrote it last:
+// an insert, a compare-and-set, a step's result, a claim, a cancel and the
+// end of a node's leases.
+TYPED_TEST(StoreContract, ARowFoundInAUnitIsTheRowStoredAfterEveryKindOfWrite) {
+  auto store = this->open();
+  const auto fields = [](const ExecutionRow& r) {
+    return json{{"id", r.id},
+                {"rule", r.rule},
+                {"rule_version", r.rule_version},
+                {"event_id", r.event_id},
+                {"state", state_name(r.state)},
+                {"step", r.step},
+                {"attempt", r.attempt},
+                {"due_at", r.due_at_ms ? json(*r.due_at_ms) : json()},
+                {"context", r.context_json},
+                {"history", r.history_json},
+                {"error", r.error},
+                {"created_at", r.created_at_ms},
+                {"updated_at", r.updated_at_ms},
+                {"awaiting", r.awaiting},
+                {"resume_step", r.resume_step},
+                {"parent_id", r.parent_id},
+                {"end_step", r.end_step},
+                {"priority", r.priority},
+                {"lease_owner", r.lease_owner},
+                {"doubt", static_cast<int>(r.doubt)},
+                {"last_arrival", r.last_arrival}};
+  };
+  const auto same_as_stored = [&](int64_t id, const std::string& after) {
+    std::optional<ExecutionRow> found;
+    ASSERT_TRUE(transact(*store, [&](ExecutionRows& rows) { found = rows.find(id); }).ok()) << after;
+    const auto stored = store->execution(id);
+    ASSERT_TRUE(found && stored) << after;
+    EXPECT_EQ(fields(*found), fields(*stored)) << after;
+  };
+  const auto done = [](std::promise<StoreStatus>& p) { return [&p](StoreStatus s) { p.set_value(std::move(s)); }; };
+  std::promise<std::pair<StoreStatus, std::vector<ExecutionRow>>> made;
+  Transitions(*store).create({{"r", "e1", R"({"a":1})", std::nullopt, kHighestPriority, "v1"}}, {"host-a", 60000, 1},
+                             [&](StoreStatus s, std::vector<ExecutionRow> started) {
+                               made.set_value({std::move(s), std::move(started)});
+                             });
+  const auto started = made.get_future().get().second;
+  ASSERT_EQ(started.size(), 1u);
+  const int64_t id = started[0].id;
+  same_as_stored(id, "a leased insert");
+
+  ASSERT_TRUE(transact(*store, [&](ExecutionRows& rows) {
+                auto row = rows.find(id);
+                ASSERT_TRUE(row);
+                ExecutionRow next = *row;
+                next.step = "b";
+                next.attempt = 2;
+                next.error = "timed out";
+                next.history_json = history::appended(row->history_json, R"({"step":"a"})");
+                next.updated_at_ms = row->updated_at_ms + 1;
+                ASSERT_TRUE(rows.compare_and_set(next, row->state, row->lease_owner));
+              }).ok());
+  same_as_stored(id, "a compare-and-set that keeps the lease");
+
+  ExecutionUpdate result = ExecutionUpdate::to(id, ExecutionState::kReady, "c", 0, now_ms(), R"({"step":"b"})");
+  result.lease_owner = "host-a";
+  std::promise<StoreStatus> updated;
+  Transitions(*store).update(result, done(updated));
+  ASSERT_TRUE(updated.get_future().get().ok());
+  same_as_stored(id, "a step's result");
+
+  ASSERT_EQ(store->claim_due({"host-b", now_ms() + 10, 10, 60000}).size(), 1u);
+  same_as_stored(id, "a claim");
+
+  std::promise<StoreStatus> cancelled;
+  Transitions(*store).command(
+      {id, {ExecutionState::kReady}, ExecutionState::kCancelled, std::nullopt, "", Doubt::kNone},
+      [&](StoreStatus s, std::vector<int64_t>) { cancelled.set_value(std::move(s)); });
+  ASSERT_TRUE(cancelled.get_future().get().ok());
+  // (Not looked at here: a unit's find takes the row it reads.)
+  std::promise<StoreStatus> ended;
+  store->end_leases("host-b", now_ms(), std::nullopt, done(ended));
+  ASSERT_TRUE(ended.get_future().get().ok());
+  same_as_stored(id, "a cancel, then the end of the node's leases");
+  // The ended node's step comes back: its row is cancelled, and the update
+  // only ends the lease.
+  ExecutionUpdate late = ExecutionUpdate::to(id, ExecutionState::kDone, "$end", 0, std::nullopt);
+  late.lease_owner = "host-b";
+  std::promise<StoreStatus> came_back;
+  Transitions(*store).update(late, done(came_back));
+  EXPECT_TRUE(came_back.get_future().get().ok());
+  EXPECT_EQ(store->execution(id)->state, ExecutionState::kCancelled);
+  EXPECT_EQ(store->execution(id)->lease_owner, "");
 }
 
 TYPED_TEST(StoreContract, TheRouterLeasesTheExecutionsItMakesUpToTheRoomItHas) {
