@@ -76,7 +76,7 @@ void EventsApi::handle(ServerRequest&& request, ServerConnection::Reply reply) {
                                      {{"id", ids.front()}, {"status", outcome_text(o)}}));
         }
         // Runs on the store's writer: built member by member, as an
-        // initializer list per event cost a twentieth of the writer's work.
+        // initializer list per event cost a few percent of the writer's work.
         json events = json::array();
         json::array_t& items = events.get_ref<json::array_t&>();
         items.reserve(ids.size());
