@@ -3,6 +3,7 @@
 // every part compare it.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <limits>
 #include <random>
 
