@@ -25,8 +25,8 @@ bool written_as_is(const std::string& s) {
   for (; i + 8 <= s.size(); i += 8) {
     uint64_t word;
     std::memcpy(&word, s.data() + i, 8);
-    if ((word & kHighs) != 0 || ((word - kOnes * 0x20) & ~word & kHighs) != 0 ||
-        has_zero_byte(word ^ (kOnes * '"')) || has_zero_byte(word ^ (kOnes * '\\')))
+    if ((word & kHighs) != 0 || ((word - kOnes * 0x20) & ~word & kHighs) != 0 || has_zero_byte(word ^ (kOnes * '"')) ||
+        has_zero_byte(word ^ (kOnes * '\\')))
       return false;
   }
   for (; i < s.size(); ++i) {
