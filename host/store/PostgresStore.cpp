@@ -276,6 +276,24 @@ ExecutionRow read_execution(const PgResult& q, int i, int c = 0) {
   return r;
 }
 
+// A row's changing fields (ExecutionRows::compare_and_set) as a JSON record
+// for json_to_recordset: what a held row's update writes, and part of what
+// an insert writes.
+nlohmann::json changing_fields(const ExecutionRow& r) {
+  return {{"state", state_name(r.state)},
+          {"step", r.step},
+          {"attempt", r.attempt},
+          {"due_at", r.due_at_ms ? nlohmann::json(*r.due_at_ms) : nlohmann::json()},
+          {"history", r.history_json},
+          {"error", r.error},
+          {"updated_at", r.updated_at_ms},
+          {"awaiting", r.awaiting},
+          {"resume_step", r.resume_step},
+          {"lease_owner", r.lease_owner},
+          {"doubt", static_cast<int>(r.doubt)},
+          {"last_arrival", r.last_arrival}};
+}
+
 std::vector<ExecutionRow> read_executions(const PgResult& q) {
   std::vector<ExecutionRow> out;
   out.reserve(static_cast<size_t>(q.rows()));
@@ -777,20 +795,8 @@ class PostgresStore::HeldRows {
     nlohmann::json records = nlohmann::json::array();
     for (auto& [id, held] : held_) {
       if (!held.changed) continue;
-      const ExecutionRow& r = held.row;
-      records.push_back({{"id", r.id},
-                         {"state", state_name(r.state)},
-                         {"step", r.step},
-                         {"attempt", r.attempt},
-                         {"due_at", r.due_at_ms ? nlohmann::json(*r.due_at_ms) : nlohmann::json()},
-                         {"history", r.history_json},
-                         {"error", r.error},
-                         {"updated_at", r.updated_at_ms},
-                         {"awaiting", r.awaiting},
-                         {"resume_step", r.resume_step},
-                         {"lease_owner", r.lease_owner},
-                         {"doubt", static_cast<int>(r.doubt)},
-                         {"last_arrival", r.last_arrival}});
+      nlohmann::json& record = records.emplace_back(changing_fields(held.row));
+      record["id"] = held.row.id;
       held.changed = false;
     }
     if (records.empty()) return;
@@ -886,26 +892,15 @@ class PostgresStore::Rows final : public ExecutionRows {
     nlohmann::json records = nlohmann::json::array();
     for (const ExecutionRow& r : rows) {
       note(r);
-      records.push_back({{"rule", r.rule},
-                         {"event_id", r.event_id},
-                         {"state", state_name(r.state)},
-                         {"step", r.step},
-                         {"due_at", r.due_at_ms ? nlohmann::json(*r.due_at_ms) : nlohmann::json()},
-                         {"context", r.context_json},
-                         {"history", r.history_json},
-                         {"created_at", r.created_at_ms},
-                         {"updated_at", r.updated_at_ms},
-                         {"parent_id", r.parent_id},
-                         {"end_step", r.end_step},
-                         {"priority", r.priority},
-                         {"rule_version", r.rule_version},
-                         {"lease_owner", r.lease_owner},
-                         {"attempt", r.attempt},
-                         {"error", r.error},
-                         {"awaiting", r.awaiting},
-                         {"resume_step", r.resume_step},
-                         {"doubt", static_cast<int>(r.doubt)},
-                         {"last_arrival", r.last_arrival}});
+      nlohmann::json& record = records.emplace_back(changing_fields(r));
+      record["rule"] = r.rule;
+      record["event_id"] = r.event_id;
+      record["context"] = r.context_json;
+      record["created_at"] = r.created_at_ms;
+      record["parent_id"] = r.parent_id;
+      record["end_step"] = r.end_step;
+      record["priority"] = r.priority;
+      record["rule_version"] = r.rule_version;
     }
     PgResult q = db_.run(
         "INSERT INTO executions (rule, event_id, state, step, due_at, context, history, created_at, updated_at, "
