@@ -17,7 +17,7 @@ namespace sb {
 
 namespace {
 
-constexpr int kSchemaVersion = 7;
+constexpr int kSchemaVersion = 8;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS events (
@@ -163,6 +163,30 @@ INSERT INTO sqlite_sequence (name, seq) SELECT 'arrivals', 0
   WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'arrivals');
 UPDATE sqlite_sequence SET seq = max(seq, (SELECT coalesce(max(last_arrival), 0) FROM executions))
   WHERE name = 'arrivals';
+)sql";
+
+// Versions 1 and 2 declared the step columns INTEGER, and a table keeps its
+// columns' affinity through upgrades: a step named "01" or "1.0" would have
+// been stored as the number 1 and read back as "1". Version 8 rebuilds such
+// a table with TEXT columns (kSchema makes the new one), ids and their
+// sequence kept: an id is never given twice. The old indexes go with the
+// old table; kIndexes makes them again.
+constexpr const char* kIntegerStepsQuery =
+    "SELECT count(*) FROM pragma_table_info('executions') "
+    "WHERE name IN ('step', 'resume_step', 'end_step') AND type <> 'TEXT'";
+constexpr const char* kExecutionsKept = R"sql(
+INSERT INTO executions (id, rule, event_id, state, step, attempt, due_at, context, history, error, created_at,
+                        updated_at, awaiting, resume_step, parent_id, end_step, last_arrival, priority, lease_owner,
+                        rule_version, doubt)
+  SELECT id, rule, event_id, state, CAST(step AS TEXT), attempt, due_at, context, history, error, created_at,
+         updated_at, awaiting, CAST(resume_step AS TEXT), parent_id, CAST(end_step AS TEXT), last_arrival, priority,
+         lease_owner, rule_version, doubt
+  FROM executions_v7;
+INSERT INTO sqlite_sequence (name, seq) SELECT 'executions', 0
+  WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'executions');
+UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'executions_v7'), 0))
+  WHERE name = 'executions';
+DROP TABLE executions_v7;
 )sql";
 
 constexpr const char* kIndexes = R"sql(
@@ -376,6 +400,16 @@ struct SqliteStore::Writer {
         learn.bind(1, alias).bind(2, key).run();
   }
 
+  static void give_steps_text_affinity(SqliteDatabase& db) {
+    {
+      SqliteStatement integer_columns(db.handle(), kIntegerStepsQuery);
+      if (!integer_columns.step() || integer_columns.integer(0) == 0) return;
+    }  // finalized: a table is not dropped under a running statement
+    db.execute("ALTER TABLE executions RENAME TO executions_v7");
+    db.execute(kSchema);
+    db.execute(kExecutionsKept);
+  }
+
   // Runs before the statements are prepared: they need the tables.
   static sqlite3* prepare_schema(SqliteDatabase& db) {
     SqliteStatement version(db.handle(), "PRAGMA user_version");
@@ -393,6 +427,7 @@ struct SqliteStore::Writer {
       if (found >= 1 && found <= 2) db.execute(kUpgradeFrom2);
       if (found >= 1 && found <= 3) db.execute(kUpgradeFrom3);
       if (found >= 1 && found <= 5) learn_stored_aliases(db);
+      if (found >= 1 && found <= 7) give_steps_text_affinity(db);
       db.execute(kIndexes);
       db.execute("PRAGMA user_version = " + std::to_string(kSchemaVersion));
       db.execute("COMMIT");

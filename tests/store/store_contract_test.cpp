@@ -1859,6 +1859,46 @@ TEST_F(SqliteStoreTest, OpensAStoreOfTheFirstSchemaAndUpgradesIt) {
   EXPECT_EQ(store->executions({std::nullopt, "r", "e2", 1}).at(0).step, "");
 }
 
+TEST_F(SqliteStoreTest, AStoreOfTheFirstSchemaKeepsStepNamesThatLookLikeNumbers) {
+  {
+    // Version 1: step an INTEGER column, executions 1 and 2 given, 2 deleted since.
+    SqliteDatabase db(file_, true);
+    db.execute(
+        "CREATE TABLE executions (id INTEGER PRIMARY KEY AUTOINCREMENT, rule TEXT NOT NULL, event_id TEXT NOT NULL, "
+        "state TEXT NOT NULL, step INTEGER NOT NULL DEFAULT 0, attempt INTEGER NOT NULL DEFAULT 0, due_at INTEGER, "
+        "context TEXT NOT NULL, history TEXT NOT NULL DEFAULT '[]', error TEXT NOT NULL DEFAULT '', "
+        "created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, UNIQUE (event_id, rule));"
+        "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, "
+        "source TEXT NOT NULL, occurred_at INTEGER NOT NULL, received_at INTEGER NOT NULL, body TEXT NOT NULL, "
+        "entity_type TEXT, entity_id TEXT, entity_created INTEGER, previous_status TEXT, status TEXT);"
+        "INSERT INTO executions (rule, event_id, state, step, due_at, context, created_at, updated_at) "
+        "VALUES ('r', 'e1', 'waiting', 3, 5, '{}', 1, 1), ('r', 'e2', 'done', 0, NULL, '{}', 1, 1);"
+        "DELETE FROM executions WHERE id = 2;"
+        "PRAGMA user_version = 1;");
+  }
+  auto store = open();
+  auto old = store->execution(1);
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->step, "3");  // a flattened index, as version 1 wrote it
+  EXPECT_EQ(old->state, ExecutionState::kWaiting);
+  EXPECT_EQ(old->due_at_ms, 5);
+
+  ExecutionRow numeric = new_row("e3", 1);
+  numeric.step = "01";
+  numeric.resume_step = "1.0";
+  numeric.end_step = "1e3";
+  int64_t id = 0;
+  ASSERT_TRUE(transact(*store, [&](ExecutionRows& rows) { id = rows.insert(numeric); }).ok());
+  EXPECT_GT(id, 2);  // the deleted execution's id is not given again
+  auto row = store->execution(id);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->step, "01");
+  EXPECT_EQ(row->resume_step, "1.0");
+  EXPECT_EQ(row->end_step, "1e3");
+  // Due work is still found by index after the table was made again.
+  EXPECT_EQ(store->next_due_ms(), 5);
+}
+
 TYPED_TEST(AwaitingContract, AnArrivalResumesOneWaitOnly) {
   // The same awaited key twice in one execution: the first wait's event
   // does not end the second.
