@@ -1,7 +1,9 @@
 #include "config/JsonSchema.h"
 
+#include <algorithm>
 #include <optional>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "util/JsonText.h"
 
@@ -33,70 +35,206 @@ std::string to_pointer(const std::vector<std::string>& context) {
 
 namespace {
 
-// Which kinds of regex the schema applies: to string values ("pattern") or
-// to object keys ("propertyNames" with a pattern, "patternProperties").
-struct PatternUse {
-  bool values = false;
-  bool keys = false;
-};
+using nlohmann::json;
 
-void find_patterns(const nlohmann::json& schema, bool under_property_names, PatternUse& use) {
-  if (schema.is_array()) {
-    for (const auto& item : schema) find_patterns(item, under_property_names, use);
-    return;
+// Where in a document the schema may match a "pattern" (a string value) or
+// a key pattern ("propertyNames" with a pattern, "patternProperties"): the
+// walk follows the document only under subschemas that reach a pattern, so
+// a long text under `"data": {"type": "object"}` is not a string a pattern
+// would see, and is left alone. Draft 7's applicators are followed; a
+// "$ref" to anything but this document is taken to reach a pattern.
+class PatternReach {
+ public:
+  explicit PatternReach(const json& root) : root_(root) {}
+
+  // Computes, once, whether each subschema reaches a pattern: validations
+  // on several threads then only read what it found.
+  void warm() { warm(root_); }
+
+  bool anywhere() const { return reaches(root_); }
+
+  std::optional<SchemaViolation> first_too_long(const json& document) const {
+    return walk(document, at_location({&root_}));
   }
-  if (!schema.is_object()) return;
-  if (schema.contains("pattern")) (under_property_names ? use.keys : use.values) = true;
-  if (schema.contains("patternProperties")) use.keys = true;
-  for (const auto& [key, child] : schema.items()) find_patterns(child, key == "propertyNames", use);
-}
 
-// Whether a string (or key) is too long to match safely. Walked without
-// building paths: every event is checked, and almost none fails.
-bool has_too_long(const nlohmann::json& value, const PatternUse& use) {
-  const size_t limit = JsonSchema::kMaxPatternInput;
-  if (value.is_string()) return use.values && value.get_ref<const std::string&>().size() > limit;
-  if (value.is_object()) {
-    for (const auto& [key, child] : value.items())
-      if ((use.keys && key.size() > limit) || has_too_long(child, use)) return true;
-  } else if (value.is_array()) {
-    for (const auto& item : value)
-      if (has_too_long(item, use)) return true;
-  }
-  return false;
-}
+ private:
+  using Schemas = std::vector<const json*>;
 
-// The first string (or key) too long to match safely, as a violation.
-std::optional<SchemaViolation> too_long_for_patterns(const nlohmann::json& value, const std::string& pointer,
-                                                     const PatternUse& use) {
-  const size_t limit = JsonSchema::kMaxPatternInput;
-  auto violation = [&](const std::string& at, const char* what, size_t size) {
-    return SchemaViolation{at, std::string(what) + " of " + std::to_string(size) +
-                                   " bytes is too long to check against "
-                                   "this schema's patterns (at most " +
-                                   std::to_string(limit) + ")"};
-  };
-  if (value.is_string() && use.values && value.get_ref<const std::string&>().size() > limit)
-    return violation(pointer, "a string", value.get_ref<const std::string&>().size());
-  if (value.is_object()) {
-    for (const auto& [key, child] : value.items()) {
-      const std::string at = pointer + "/" + escape_pointer_token(key);
-      if (use.keys && key.size() > limit) return violation(at, "a key", key.size());
-      if (auto v = too_long_for_patterns(child, at, use)) return v;
+  // The subschema a "$ref" names in this document, or null when it names
+  // another document (or nothing).
+  const json* resolve(const json& ref) const {
+    if (!ref.is_string()) return nullptr;
+    const std::string& text = ref.get_ref<const std::string&>();
+    if (text.empty() || text[0] != '#') return nullptr;
+    try {
+      const json::json_pointer pointer(text.substr(1));
+      return root_.contains(pointer) ? &root_.at(pointer) : nullptr;
+    } catch (const json::exception&) {
+      return nullptr;
     }
-  } else if (value.is_array()) {
-    for (size_t i = 0; i < value.size(); ++i)
-      if (auto v = too_long_for_patterns(value[i], pointer + "/" + std::to_string(i), use)) return v;
   }
-  return std::nullopt;
-}
+
+  // Whether a pattern is anywhere in `schema` or in what its "$ref"s name.
+  // Anything named "pattern" counts, an example's member too: when in
+  // doubt, a string is checked.
+  bool reaches(const json& schema) const {
+    if (auto it = reach_.find(&schema); it != reach_.end()) return it->second;
+    std::vector<const json*> seen;
+    return search(schema, seen);
+  }
+
+  void warm(const json& node) {
+    std::vector<const json*> seen;
+    reach_.emplace(&node, search(node, seen));
+    if (node.is_structured())
+      for (const json& child : node) warm(child);
+  }
+
+  bool search(const json& node, std::vector<const json*>& seen) const {
+    if (std::find(seen.begin(), seen.end(), &node) != seen.end()) return false;
+    seen.push_back(&node);
+    if (node.is_array()) {
+      for (const json& item : node)
+        if (search(item, seen)) return true;
+      return false;
+    }
+    if (!node.is_object()) return false;
+    if (node.contains("pattern") || node.contains("patternProperties")) return true;
+    if (const auto ref = node.find("$ref"); ref != node.end()) {
+      const json* target = resolve(*ref);
+      if (!target || search(*target, seen)) return true;
+    }
+    for (const auto& [key, child] : node.items())
+      if (search(child, seen)) return true;
+    return false;
+  }
+
+  // `schemas` and every subschema that applies at the same place in the
+  // document (combinators, conditionals, "$ref", schema dependencies), of
+  // those that reach a pattern. A null entry: a "$ref" out of this document.
+  Schemas at_location(const Schemas& schemas) const {
+    Schemas out;
+    std::vector<const json*> pending(schemas.begin(), schemas.end());
+    while (!pending.empty()) {
+      const json* s = pending.back();
+      pending.pop_back();
+      if (std::find(out.begin(), out.end(), s) != out.end()) continue;
+      if (s && !reaches(*s)) continue;
+      out.push_back(s);
+      if (!s || !s->is_object()) continue;
+      for (const char* list : {"allOf", "anyOf", "oneOf"})
+        if (const auto it = s->find(list); it != s->end() && it->is_array())
+          for (const json& item : *it) pending.push_back(&item);
+      for (const char* one : {"not", "if", "then", "else"})
+        if (const auto it = s->find(one); it != s->end()) pending.push_back(&*it);
+      if (const auto it = s->find("dependencies"); it != s->end() && it->is_object())
+        for (const auto& [name, dependency] : it->items())
+          if (dependency.is_object()) pending.push_back(&dependency);
+      if (const auto it = s->find("$ref"); it != s->end()) pending.push_back(resolve(*it));
+    }
+    return out;
+  }
+
+  static const json* member(const json& schema, const char* name) {
+    const auto it = schema.find(name);
+    return it == schema.end() ? nullptr : &*it;
+  }
+
+  // What applies to the member `key` of an object.
+  Schemas for_member(const Schemas& schemas, const std::string& key) const {
+    Schemas out;
+    for (const json* s : schemas) {
+      if (!s) return {nullptr};
+      if (!s->is_object()) continue;
+      const json* properties = member(*s, "properties");
+      const bool named = properties && properties->is_object() && properties->contains(key);
+      if (named) out.push_back(&properties->at(key));
+      if (const json* patterns = member(*s, "patternProperties"); patterns && patterns->is_object())
+        for (const auto& [regex, child] : patterns->items()) out.push_back(&child);
+      if (const json* additional = member(*s, "additionalProperties"); additional && !named) out.push_back(additional);
+    }
+    return at_location(out);
+  }
+
+  // What applies to the item `index` of an array.
+  Schemas for_item(const Schemas& schemas, size_t index) const {
+    Schemas out;
+    for (const json* s : schemas) {
+      if (!s) return {nullptr};
+      if (!s->is_object()) continue;
+      if (const json* items = member(*s, "items")) {
+        if (!items->is_array())
+          out.push_back(items);
+        else if (index < items->size())
+          out.push_back(&(*items)[index]);
+        else if (const json* additional = member(*s, "additionalItems"))
+          out.push_back(additional);
+      }
+      if (const json* contains = member(*s, "contains")) out.push_back(contains);
+    }
+    return at_location(out);
+  }
+
+  // Whether the keys of an object are matched against a pattern here.
+  bool keys_matched(const Schemas& schemas) const {
+    for (const json* s : schemas) {
+      if (!s) return true;
+      if (!s->is_object()) continue;
+      if (s->contains("patternProperties")) return true;
+      if (const json* names = member(*s, "propertyNames"); names && reaches(*names)) return true;
+    }
+    return false;
+  }
+
+  static bool value_matched(const Schemas& schemas) {
+    for (const json* s : schemas)
+      if (!s || (s->is_object() && s->contains("pattern"))) return true;
+    return false;
+  }
+
+  static SchemaViolation too_long(const std::string& at, const char* what, size_t size) {
+    return {at, std::string(what) + " of " + std::to_string(size) +
+                    " bytes is too long to check against this schema's patterns (at most " +
+                    std::to_string(JsonSchema::kMaxPatternInput) + ")"};
+  }
+
+  // A violation's path is built on the way back, only when there is one.
+  std::optional<SchemaViolation> walk(const json& value, const Schemas& schemas) const {
+    if (schemas.empty()) return std::nullopt;
+    const size_t limit = JsonSchema::kMaxPatternInput;
+    if (value.is_string()) {
+      const size_t size = value.get_ref<const std::string&>().size();
+      if (size > limit && value_matched(schemas)) return too_long("", "a string", size);
+    } else if (value.is_object()) {
+      const bool keys = keys_matched(schemas);
+      for (const auto& [key, child] : value.items()) {
+        const std::string token = "/" + escape_pointer_token(key);
+        if (keys && key.size() > limit) return too_long(token, "a key", key.size());
+        if (auto v = walk(child, for_member(schemas, key))) {
+          v->path = token + v->path;
+          return v;
+        }
+      }
+    } else if (value.is_array()) {
+      for (size_t i = 0; i < value.size(); ++i)
+        if (auto v = walk(value[i], for_item(schemas, i))) {
+          v->path = "/" + std::to_string(i) + v->path;
+          return v;
+        }
+    }
+    return std::nullopt;
+  }
+
+  const json& root_;
+  std::unordered_map<const json*, bool> reach_;  // by warm()
+};
 
 }  // namespace
 
 struct JsonSchema::Impl {
   nlohmann::json document;  // valijson keeps references into the source while parsing
   valijson::Schema schema;
-  PatternUse patterns;
+  std::optional<PatternReach> patterns;  // none when the schema has no pattern
 };
 
 JsonSchema::JsonSchema(const nlohmann::json& schema) : impl_(std::make_unique<Impl>()) {
@@ -110,7 +248,9 @@ JsonSchema::JsonSchema(const nlohmann::json& schema) : impl_(std::make_unique<Im
   } catch (const std::exception& e) {
     throw std::invalid_argument(e.what());
   }
-  find_patterns(impl_->document, false, impl_->patterns);
+  impl_->patterns.emplace(impl_->document);
+  impl_->patterns->warm();
+  if (!impl_->patterns->anywhere()) impl_->patterns.reset();
 }
 
 JsonSchema::~JsonSchema() = default;
@@ -124,8 +264,8 @@ std::vector<SchemaViolation> JsonSchema::validate(const nlohmann::json& document
   valijson::ValidationResults results;
   valijson::adapters::NlohmannJsonAdapter adapter(document);
   std::vector<SchemaViolation> out;
-  if ((impl_->patterns.values || impl_->patterns.keys) && has_too_long(document, impl_->patterns))
-    if (auto v = too_long_for_patterns(document, "", impl_->patterns)) return {*v};
+  if (impl_->patterns)
+    if (auto v = impl_->patterns->first_too_long(document)) return {*v};
   try {
     if (validator.validate(impl_->schema, adapter, &results)) return out;
   } catch (const std::exception& e) {

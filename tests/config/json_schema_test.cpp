@@ -26,6 +26,54 @@ TEST(JsonSchema, LongStringAgainstAPatternIsAViolationNotACrash) {
   EXPECT_TRUE(schema.validate(json{{"x", std::string(JsonSchema::kMaxPatternInput, 'a')}}).empty());
 }
 
+// Only where a pattern applies: a long text in a part of the document that
+// no pattern reaches (an event's data, a message's body) is accepted.
+TEST(JsonSchema, LongStringsWhereNoPatternAppliesAreAccepted) {
+  JsonSchema schema(json::parse(R"({"type":"object","properties":{
+      "id":{"type":"string","pattern":"^[a-z]+$"},
+      "data":{"type":"object"},
+      "notes":{"type":"array","items":{"type":"string"}}}})"));
+  const std::string text(1 << 16, 'x');
+  EXPECT_TRUE(schema.validate(json{{"id", "abc"}, {"data", {{"text", text}, {"deep", {{"er", {text}}}}}}}).empty());
+  EXPECT_TRUE(schema.validate(json{{"id", "abc"}, {"notes", {"short", text}}, {"other", text}}).empty());
+  auto v = schema.validate(json{{"id", text}, {"data", {{"text", text}}}});
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].path, "/id");
+}
+
+// A pattern reached through "$ref", "items", "allOf", "additionalProperties",
+// "patternProperties", "if"/"then" or a schema dependency still bounds what
+// it would be matched against.
+TEST(JsonSchema, PatternsReachedThroughEveryApplicatorBoundTheStringsTheySee) {
+  JsonSchema schema(json::parse(R"({"type":"object",
+      "definitions":{"code":{"type":"string","pattern":"^x+$"}},
+      "properties":{
+        "list":{"type":"array","items":{"$ref":"#/definitions/code"}},
+        "pair":{"type":"array","items":[{"type":"string"},{"$ref":"#/definitions/code"}],
+                "additionalItems":{"$ref":"#/definitions/code"}},
+        "any":{"allOf":[{"$ref":"#/definitions/code"}]},
+        "extra":{"type":"object","additionalProperties":{"$ref":"#/definitions/code"}},
+        "named":{"type":"object","patternProperties":{"^k":{"type":"string"}}},
+        "when":{"if":{"type":"object"},"then":{"properties":{"c":{"$ref":"#/definitions/code"}}}},
+        "dep":{"type":"object","dependencies":{"a":{"properties":{"b":{"$ref":"#/definitions/code"}}}}}}})"));
+  const std::string text(JsonSchema::kMaxPatternInput + 1, 'x');
+  const std::vector<std::pair<json, std::string>> cases = {
+      {json{{"list", {"x", text}}}, "/list/1"},      {json{{"pair", {"x", text}}}, "/pair/1"},
+      {json{{"pair", {"x", "x", text}}}, "/pair/2"}, {json{{"any", text}}, "/any"},
+      {json{{"extra", {{"k", text}}}}, "/extra/k"},  {json{{"named", {{text, 1}}}}, "/named/" + text},
+      {json{{"when", {{"c", text}}}}, "/when/c"},    {json{{"dep", {{"a", 1}, {"b", text}}}}, "/dep/b"},
+  };
+  for (const auto& [document, path] : cases) {
+    auto v = schema.validate(document);
+    ASSERT_EQ(v.size(), 1u) << document.dump().substr(0, 60);
+    EXPECT_EQ(v[0].path, path);
+    EXPECT_NE(v[0].message.find("too long to check against this schema's patterns"), std::string::npos);
+  }
+  // Beside them, where no pattern applies: accepted.
+  EXPECT_TRUE(schema.validate(json{{"pair", {text, "x"}}}).empty());
+  EXPECT_TRUE(schema.validate(json{{"named", {{"k", text}}}}).empty());
+}
+
 TEST(JsonSchema, KeyPatternsLeaveLongValuesAlone) {
   JsonSchema schema(json::parse(R"({"type":"object","propertyNames":{"pattern":"^[a-z]+$"}})"));
   EXPECT_TRUE(schema.validate(json{{"body", std::string(1 << 20, 'x')}}).empty());

@@ -82,6 +82,23 @@ TEST_F(EventsApiTest, BatchIsAllOrNothing) {
                                                        {"id":"b3","status":"accepted"}]})"));
 }
 
+// A long text where no pattern of the event's schema applies (a note, a
+// message body) is data like any other; a long event type is not.
+TEST_F(EventsApiTest, LongTextsInAnEventsDataAndFieldsAreAccepted) {
+  const std::string note(20000, 'n');
+  json event = lead_event("long");
+  event["data"] = {{"note", note}, {"lines", {note, "short"}}};
+  event["contact"]["fields"] = {{"about", note}};
+  event["entity"]["fields"] = {{"comment", note}};
+  HttpResult r = post_events(host_.port(), event.dump());
+  EXPECT_EQ(r.status, 202) << r.body.substr(0, 300);
+  json long_type = lead_event("long-type");
+  long_type["type"] = "lead." + std::string(5000, 'a');
+  HttpResult refused = post_events(host_.port(), long_type.dump());
+  ASSERT_EQ(refused.status, 400);
+  EXPECT_EQ(refused.json()["error"]["details"][0]["pointer"], "/type");
+}
+
 struct BadEvent {
   const char* name;
   json body;
