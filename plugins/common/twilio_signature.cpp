@@ -22,11 +22,40 @@ std::string twilio_signature(const std::string& auth_token, const std::string& u
   return base64(std::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
-bool twilio_signature_matches(const std::string& auth_token, const std::string& url,
-                              const std::vector<std::pair<std::string, std::string>>& fields, std::string_view given) {
-  const std::string expected = twilio_signature(auth_token, url, fields);
+namespace {
+
+// The URL without its port, and with the scheme's default port when it has
+// none (https 443, http 80); the same URL twice when it is neither.
+std::pair<std::string, std::string> without_and_with_port(const std::string& url) {
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return {url, url};
+  const size_t host_begin = scheme_end + 3;
+  const size_t host_end = std::min(url.find_first_of("/?#", host_begin), url.size());
+  const std::string authority = url.substr(host_begin, host_end - host_begin);
+  const size_t colon = authority.rfind(':');
+  const bool has_port = colon != std::string::npos && authority.find(']', colon) == std::string::npos &&
+                        authority.find('@', colon) == std::string::npos;
+  if (has_port) return {url.substr(0, host_begin + colon) + url.substr(host_end), url};
+  const std::string scheme = url.substr(0, scheme_end);
+  const char* port = scheme == "https" ? ":443" : scheme == "http" ? ":80" : nullptr;
+  if (!port) return {url, url};
+  return {url, url.substr(0, host_end) + port + url.substr(host_end)};
+}
+
+bool same(std::string_view given, const std::string& expected) {
   return !given.empty() && given.size() == expected.size() &&
          CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
+}
+
+}  // namespace
+
+bool twilio_signature_matches(const std::string& auth_token, const std::string& url,
+                              const std::vector<std::pair<std::string, std::string>>& fields, std::string_view given) {
+  // Twilio signs the URL with or without its port, whichever way it was
+  // set up: both are accepted (as Twilio's own validators do).
+  const auto [without_port, with_port] = without_and_with_port(url);
+  return same(given, twilio_signature(auth_token, without_port, fields)) ||
+         same(given, twilio_signature(auth_token, with_port, fields));
 }
 
 }  // namespace switchboard_plugins

@@ -15,6 +15,7 @@ std::string twilio_signature(const std::string& auth_token, const std::string& u
                              std::vector<std::pair<std::string, std::string>> fields);
 
 // The header against the signature, in constant time; a missing one fails.
+// The URL is tried without its port and with the scheme's default one.
 bool twilio_signature_matches(const std::string& auth_token, const std::string& url,
                               const std::vector<std::pair<std::string, std::string>>& fields, std::string_view given);
 

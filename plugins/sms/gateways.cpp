@@ -68,8 +68,16 @@ class SmsRu final : public Gateway {
       return ActionResult::done(id, json{{"sms_id", id}}.dump());
     }
     const std::string c = std::to_string(code);
-    if (code == 220 || (code >= 230 && code <= 232) || code == 206) return ActionResult::retry(text, 0, c);
-    if (code == 202 || code == 207 || code == 209) return ActionResult::unreachable(text, c);
+    // 220: the service is down for a while; 500: a server error, "repeat the request".
+    if (code == 220 || code == 500) return ActionResult::retry(text, 0, c);
+    // The number: wrong (202), no route (207), a stop list (209, 215), abroad
+    // while the account sends only to Russian numbers (214).
+    if (code == 202 || code == 207 || code == 209 || code == 214 || code == 215)
+      return ActionResult::unreachable(text, c);
+    // Others are for good, daily limits (206, 230, 232) too: no retry within
+    // the step's attempts would see the next day. 231, the same text to this
+    // number twice in a minute, most often follows a send whose answer was
+    // lost: sending again after the minute would deliver it twice.
     return ActionResult::permanent(text, c);
   }
 
@@ -104,7 +112,12 @@ class Smsc final : public Gateway {
     const int code = static_cast<int>(switchboard_plugins::integer_at(body, "error_code"));
     const std::string text = switchboard_plugins::string_at(body, "error", "error " + std::to_string(code)),
                       c = std::to_string(code);
-    if (code == 4 || code == 9) return ActionResult::retry(text, code == 4 ? 60 : 0, c);
+    // 4: the IP is blocked for a minute. 9 is either too many requests at
+    // once (retried) or the same send twice within a minute, which most
+    // often follows a send whose answer was lost: sending again after the
+    // minute would deliver it twice.
+    if (code == 4) return ActionResult::retry(text, 60, c);
+    if (code == 9 && text.find("concurrent") != std::string::npos) return ActionResult::retry(text, 1, c);
     if (code == 7 || code == 8) return ActionResult::unreachable(text, c);
     return ActionResult::permanent(text, c);
   }

@@ -1,6 +1,10 @@
 #include "smsc_callback.h"
 
+#include <iconv.h>
 #include <openssl/evp.h>
+
+#include <memory>
+#include <optional>
 
 #include "form.h"
 #include "hex.h"
@@ -58,6 +62,27 @@ nlohmann::json contact_of(const std::string& phone) {
 // code and no text.
 bool is_phone_number(const std::string& text) { return all_digits(text) && text.size() >= 7 && text.size() <= 15; }
 
+// `text` read in `charset`, as UTF-8; nothing when it is not valid there.
+std::optional<std::string> as_utf8(const std::string& text, const char* charset) {
+  const std::unique_ptr<void, int (*)(iconv_t)> converter(iconv_open("UTF-8", charset), iconv_close);
+  if (converter.get() == reinterpret_cast<iconv_t>(-1)) return std::nullopt;
+  std::string out(text.size() * 3, '\0');  // a windows-1251 character is at most 3 bytes of UTF-8
+  char* in = const_cast<char*>(text.data());
+  char* to = out.data();
+  size_t in_left = text.size(), out_left = out.size();
+  if (iconv(converter.get(), &in, &in_left, &to, &out_left) == static_cast<size_t>(-1)) return std::nullopt;
+  out.resize(out.size() - out_left);
+  return out;
+}
+
+// SMSC.ru posts a reply's text in windows-1251 unless the handler's URL in
+// the account asks for charset=utf-8. Russian text in windows-1251 is not
+// valid UTF-8, so the bytes tell which it is.
+std::string reply_text(const std::string& mes) {
+  if (as_utf8(mes, "UTF-8")) return mes;
+  return as_utf8(mes, "CP1251").value_or(mes);
+}
+
 }  // namespace
 
 bool smsc_signature_matches(const FormFields& fields, const std::string& secret) {
@@ -75,8 +100,9 @@ bool smsc_signature_matches(const FormFields& fields, const std::string& secret)
 std::vector<Report> smsc_reports(const FormFields& fields, const std::string& login) {
   auto field = [&](const char* name) { return form_field(fields, name).value_or(""); };
   const std::string id = field("id"), phone = field("phone");
-  if (const auto text = form_field(fields, "mes")) {
+  if (const auto mes = form_field(fields, "mes")) {
     if (!is_phone_number(phone) || !is_phone_number(field("to")) || form_field(fields, "status")) return {};
+    const std::string text = reply_text(*mes);
     // An incoming message has no id of its own in every account: its sender, time and signature are.
     const std::string message_id = !id.empty() ? id : phone + ":" + field("ts") + ":" + field("md5") + field("sha1");
     const nlohmann::json contact = contact_of(phone);
@@ -88,10 +114,10 @@ std::vector<Report> smsc_reports(const FormFields& fields, const std::string& lo
                      {{"message_id", message_id},
                       {"from", contact["phones"][0]["number"]},
                       {"to", field("to")},
-                      {"text", *text}}}}});
-    if (const auto reply = switchboard_plugins::opt_reply(*text); reply != switchboard_plugins::OptReply::kNone)
+                      {"text", text}}}}});
+    if (const auto reply = switchboard_plugins::opt_reply(text); reply != switchboard_plugins::OptReply::kNone)
       out.push_back({switchboard_plugins::opt_event_type(reply), "smsc:" + login + ":opt:" + message_id,
-                     switchboard_plugins::opt_event_payload(reply, "sms", contact, message_id, *text)});
+                     switchboard_plugins::opt_event_payload(reply, "sms", contact, message_id, text)});
     return out;
   }
   const auto code = number<long long>(field("status"));

@@ -66,6 +66,18 @@ TEST_F(SmsPluginTest, SmsRuCodesMapToOutcomes) {
   EXPECT_EQ(bad_key.outcome, SB_OUTCOME_PERMANENT);
   EXPECT_EQ(bad_key.provider_code, "200");
   EXPECT_EQ(send(*instance, "+79990001122", "x", 502, "").outcome, SB_OUTCOME_RETRY);
+  auto code = [&](int status_code) {
+    return send(*instance, "+79990001122", "x", 200,
+                R"({"status":"ERROR","status_code":)" + std::to_string(status_code) + R"(,"status_text":"t"})")
+        .outcome;
+  };
+  EXPECT_EQ(code(500), SB_OUTCOME_RETRY);  // "a server error: repeat the request"
+  EXPECT_EQ(code(214), SB_OUTCOME_UNREACHABLE);
+  EXPECT_EQ(code(215), SB_OUTCOME_UNREACHABLE);
+  // Daily limits: no retry within the step would see the next day.
+  for (int daily : {206, 230, 232}) EXPECT_EQ(code(daily), SB_OUTCOME_PERMANENT) << daily;
+  // The same text to this number within a minute: a retry after the minute would send it twice.
+  EXPECT_EQ(code(231), SB_OUTCOME_PERMANENT);
 }
 
 TEST_F(SmsPluginTest, SmsRuTheOnlyPerNumberAnswerCountsWhateverItsKey) {
@@ -91,6 +103,15 @@ TEST_F(SmsPluginTest, SmscSendsUtf8AndMapsItsErrors) {
             SB_OUTCOME_RETRY);
   EXPECT_EQ(send(*instance, "+79990001122", "Hi", 200, R"({"error":"no money","error_code":3})").outcome,
             SB_OUTCOME_PERMANENT);
+  // 9 means two things: too many requests at once (retried), or the same
+  // send within a minute (a retry after the minute would deliver it twice).
+  EXPECT_EQ(
+      send(*instance, "+79990001122", "Hi", 200, R"({"error":"too many concurrent requests","error_code":9})").outcome,
+      SB_OUTCOME_RETRY);
+  auto duplicate =
+      send(*instance, "+79990001122", "Hi", 200, R"({"error":"duplicate request, wait a minute","error_code":9})");
+  EXPECT_EQ(duplicate.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(duplicate.reason, "duplicate request, wait a minute");
 }
 
 constexpr char kTwilio[] = R"({"gateway": "twilio", "account_sid": "AC0123456789abcdef0123456789abcdef",
@@ -274,6 +295,18 @@ TEST_F(SmsPluginTest, SignedSmscReportsAndRepliesBecomeEventsAnsweredOnceStored)
   host.finish_emit(3, SB_OK, host.emitted[3].id);
   host.finish_emit(4, SB_OK, host.emitted[4].id);
   EXPECT_EQ(host.responses.at(reply).status, 200);
+
+  // SMSC.ru's default charset is windows-1251 ("СТОП" is D1 D2 CE CF there),
+  // signed over those bytes: the same text, the same opt-out.
+  const uint64_t cp1251 = host.request("POST", {},
+                                       "phone=79131234567&mes=%D1%D2%CE%CF&to=79001112233&ts=1782469950"
+                                       "&md5=304624260c41423a399b943cbd6e3882");
+  ASSERT_EQ(host.emitted.size(), 7u);
+  EXPECT_EQ(json::parse(host.emitted[5].payload)["data"]["text"], "СТОП");
+  EXPECT_EQ(host.emitted[6].type, "contact.unsubscribed");
+  host.finish_emit(5, SB_OK, host.emitted[5].id);
+  host.finish_emit(6, SB_OK, host.emitted[6].id);
+  EXPECT_EQ(host.responses.at(cp1251).status, 200);
 }
 
 // SMS.ru posts data[N] entries and hash = sha256(api_id + entries); the

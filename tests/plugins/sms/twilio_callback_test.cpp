@@ -27,6 +27,32 @@ TEST(TwilioSignature, ARepeatedFieldIsSignedWithItsValuesSorted) {
             "IK+Dwps556ElfBT0I3Rgjkr1wJU=");
 }
 
+// Twilio signs the URL with or without its port, however it was given:
+// each form of the configured URL accepts the other's signature.
+TEST(TwilioSignature, TheUrlMatchesWithOrWithoutItsDefaultPort) {
+  const sms::FormFields fields = {{"MessageSid", "SM1"}, {"MessageStatus", "delivered"}};
+  const std::string plain = "https://hooks.example.com/sms/status?x=1",
+                    with_port = "https://hooks.example.com:443/sms/status?x=1";
+  for (const auto& [configured, signed_over] : std::vector<std::pair<std::string, std::string>>{
+           {plain, plain}, {plain, with_port}, {with_port, plain}, {with_port, with_port}})
+    EXPECT_TRUE(switchboard_plugins::twilio_signature_matches(
+        "tok", configured, fields, switchboard_plugins::twilio_signature("tok", signed_over, fields)))
+        << configured << " signed as " << signed_over;
+  EXPECT_TRUE(switchboard_plugins::twilio_signature_matches(
+      "tok", "http://h.example.com/r", fields,
+      switchboard_plugins::twilio_signature("tok", "http://h.example.com:80/r", fields)));
+  // Another port, path or token is another URL.
+  EXPECT_FALSE(switchboard_plugins::twilio_signature_matches(
+      "tok", plain, fields,
+      switchboard_plugins::twilio_signature("tok", "https://hooks.example.com:8443/sms/status?x=1", fields)));
+  EXPECT_FALSE(switchboard_plugins::twilio_signature_matches(
+      "tok", plain, fields,
+      switchboard_plugins::twilio_signature("tok", "https://hooks.example.com/sms/other?x=1", fields)));
+  EXPECT_FALSE(switchboard_plugins::twilio_signature_matches(
+      "tok", plain, fields, switchboard_plugins::twilio_signature("other", plain, fields)));
+  EXPECT_FALSE(switchboard_plugins::twilio_signature_matches("tok", plain, fields, ""));
+}
+
 TEST(TwilioReport, BecomesAMessageEvent) {
   auto report = sms::twilio_report({{"MessageSid", "SM1"},
                                     {"MessageStatus", "undelivered"},
