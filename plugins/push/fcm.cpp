@@ -55,6 +55,9 @@ ActionResult map_fcm_response(const switchboard::HttpResponse& response) {
                                                : std::to_string(response.status);
   uint32_t after = 0;
   if (auto h = response.header("retry-after")) std::from_chars(h->data(), h->data() + h->size(), after);
+  // The project's APNs certificate or web push key is missing or refused:
+  // the same on every attempt until an admin fixes the project.
+  if (error_code == "THIRD_PARTY_AUTH_ERROR") return ActionResult::permanent(message, code);
   if (error_code == "UNREGISTERED" || error_code == "SENDER_ID_MISMATCH" ||
       (error_code == "INVALID_ARGUMENT" && message.find("token") != std::string::npos))
     return ActionResult::unreachable(message, code);

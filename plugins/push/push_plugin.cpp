@@ -77,7 +77,10 @@ class Push : public switchboard::Plugin {
     request.timeout_ms = timeout_ms_;
     host_.count("push_sends_total");
     auto on_response = [tokens = tokens_, token, done](const switchboard::HttpResponse& response) mutable {
-      if (response.status == 401) tokens->forget(token);  // expired or revoked: the retry fetches a new one
+      // Expired or revoked: the retry fetches a new one. Not for an APNs or
+      // web push credential FCM could not use (THIRD_PARTY_AUTH_ERROR, also 401).
+      if (response.status == 401 && response.body.find("THIRD_PARTY_AUTH_ERROR") == std::string::npos)
+        tokens->forget(token);
       done(map_fcm_response(response));
     };
     if (host_.http(request, std::move(on_response)) != SB_OK)

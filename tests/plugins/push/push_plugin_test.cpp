@@ -127,6 +127,24 @@ TEST_F(PushPluginTest, FcmErrorsMapToOutcomes) {
   EXPECT_EQ(host.sent.at(before).url, "http://127.0.0.1:9/token");  // the rejected token was dropped
 }
 
+// 401 with THIRD_PARTY_AUTH_ERROR: the project's APNs certificate or web push
+// key is at fault, not the access token. No retry can fix it.
+TEST_F(PushPluginTest, AnApnsCredentialFcmCannotUseFailsForGoodAndKeepsTheToken) {
+  auto instance = create();
+  ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
+  give_token(0);
+  host.finish_http(1, 401, {},
+                   R"({"error": {"code": 401, "message": "Auth error from APNS or Web Push Service",
+                       "status": "UNAUTHENTICATED", "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
+                       "errorCode": "THIRD_PARTY_AUTH_ERROR"}]}})");
+  const auto& failed = host.results.back();
+  EXPECT_EQ(failed.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(failed.provider_code, "THIRD_PARTY_AUTH_ERROR");
+  const size_t before = host.sent.size();
+  ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
+  EXPECT_NE(host.sent.at(before).url.find("/messages:send"), std::string::npos);  // the access token was kept
+}
+
 TEST_F(PushPluginTest, AContactWithoutADeviceTokenIsUnreachable) {
   auto instance = create();
   ASSERT_EQ(instance->invoke("send", R"({"token": "", "title": "x"})"), SB_OK);
