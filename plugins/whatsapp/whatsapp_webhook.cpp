@@ -84,9 +84,14 @@ std::vector<InboundEvent> events_from_payload(const json& payload) {
   if (!payload.is_object() || !payload.contains("entry") || !payload["entry"].is_array()) return out;
   for (const json& entry : payload["entry"]) {
     if (!entry.is_object() || !entry.contains("changes") || !entry["changes"].is_array()) continue;
-    for (const json& change : entry["changes"])
-      if (change.is_object() && change.contains("value") && change["value"].is_object())
-        read_value(change["value"], out);
+    for (const json& change : entry["changes"]) {
+      if (!change.is_object() || !change.contains("value") || !change["value"].is_object()) continue;
+      // Messages and their statuses come as "messages"; other fields (calls,
+      // whose statuses are RINGING or ACCEPTED, template reviews) are not
+      // messages, whatever their values hold.
+      if (const auto field = change.find("field"); field != change.end() && *field != "messages") continue;
+      read_value(change["value"], out);
+    }
   }
   return out;
 }

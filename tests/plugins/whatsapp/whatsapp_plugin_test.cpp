@@ -205,6 +205,18 @@ TEST_F(WhatsAppPluginTest, SignedStatusReportsBecomeMessageEvents) {
   EXPECT_EQ(host.responses.at(id).status, 200);
 }
 
+// A call's statuses come under the field "calls": they are no message's.
+TEST_F(WhatsAppPluginTest, OnlyTheMessagesFieldBecomesMessageEvents) {
+  auto instance = create();
+  const std::string calls =
+      R"({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"calls",
+      "value":{"messaging_product":"whatsapp","statuses":[{"id":"wacid.X","status":"RINGING","timestamp":"1668595349",
+      "recipient_id":"79990001122"}]}}]}]})";
+  const uint64_t id = host.request("POST", {{"X-Hub-Signature-256", sign("app-secret", calls)}}, calls);
+  EXPECT_TRUE(host.emitted.empty());
+  EXPECT_EQ(host.responses.at(id).status, 200);
+}
+
 TEST_F(WhatsAppPluginTest, ARedeliveryHasTheSameEventIds) {
   // Meta retries a delivery it got no 200 for: the ids make the repeat a duplicate.
   auto instance = create();
