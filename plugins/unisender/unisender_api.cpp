@@ -39,11 +39,14 @@ ActionResult api_result(const switchboard::HttpResponse& response) {
   if (body.contains("error")) {
     const std::string code = switchboard_plugins::string_at(body, "code", "unspecified");
     const std::string message = switchboard_plugins::string_at(body, "error", "no message");
-    // Limits and UniSender's own trouble pass; a key, a right, an argument or the balance will not fix itself.
-    static constexpr std::array<std::string_view, 4> kRetry = {"retry_later", "api_call_limit_exceeded_for_api_key",
-                                                               "api_call_limit_exceeded_for_ip", "unspecified"};
+    // Limits pass. A key, a right, an argument or the balance will not fix
+    // itself, nor will the errors UniSender leaves "unspecified" (a list
+    // without a confirmation letter, a contact owned by another subscriber):
+    // the message says which.
+    static constexpr std::array<std::string_view, 3> kRetry = {"retry_later", "api_call_limit_exceeded_for_api_key",
+                                                               "api_call_limit_exceeded_for_ip"};
     for (std::string_view retry : kRetry)
-      if (code == retry) return ActionResult::retry(message, code == "unspecified" ? 0 : 60, code);
+      if (code == retry) return ActionResult::retry(message, 60, code);
     return ActionResult::permanent(message, code);
   }
   const json& result = switchboard_plugins::field_at(body, "result");

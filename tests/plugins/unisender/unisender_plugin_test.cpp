@@ -139,6 +139,10 @@ TEST_F(UnisenderPluginTest, UniSendersErrorsMapToRetryOrPermanentWithItsMessage)
   EXPECT_EQ(r.retry_after_s, 60u);
   EXPECT_EQ(answer(200, R"({"error":"Try later","code":"retry_later"})").outcome, SB_OUTCOME_RETRY);
   EXPECT_EQ(answer(200, R"({"error":"No money","code":"not_enough_money"})").outcome, SB_OUTCOME_PERMANENT);
+  // UniSender's "unspecified" errors are of the kind that stays.
+  r = answer(200, R"({"error":"list ids [5] has no confirmation letters","code":"unspecified"})");
+  EXPECT_EQ(r.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(r.reason, "list ids [5] has no confirmation letters");
   EXPECT_EQ(answer(503, "").outcome, SB_OUTCOME_RETRY);
   EXPECT_EQ(answer(200, "<html>").outcome, SB_OUTCOME_RETRY);
   EXPECT_EQ(answer(404, "<html>Not Found</html>").outcome, SB_OUTCOME_PERMANENT);
