@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <map>
+#include <mutex>
 
 #include "base64.h"
 #include "form.h"
@@ -135,9 +136,40 @@ class Twilio final : public Provider {
   const int ring_timeout_s_;
 };
 
+// The calls whose data a Voximplant scenario is yet to fetch, by key, for
+// as long as a scenario takes to start. In memory: a host restarted in
+// between loses them, and that call's scenario ends without calling.
+class WaitingCalls {
+ public:
+  void keep(const std::string& key, json data, int64_t now_s) {
+    std::lock_guard lock(mutex_);
+    for (auto it = calls_.begin(); it != calls_.end();)
+      it = it->second.second < now_s ? calls_.erase(it) : std::next(it);
+    calls_[key] = {std::move(data), now_s + kKeptS};
+  }
+  // Taken once: a key read is no longer there.
+  std::optional<json> take(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    const auto it = calls_.find(key);
+    if (it == calls_.end()) return std::nullopt;
+    json data = std::move(it->second.first);
+    calls_.erase(it);
+    return data;
+  }
+
+ private:
+  static constexpr int64_t kKeptS = 900;
+  std::mutex mutex_;
+  std::map<std::string, std::pair<json, int64_t>> calls_;  // key -> data, kept until
+};
+
 // Voximplant: the Management API's StartScenarios runs our VoxEngine
 // scenario (voximplant_scenario.js) under a routing rule; the scenario
 // calls, speaks or plays, and posts the outcome back with the call's token.
+// VoxEngine.customData() holds at most 200 bytes: a call's data that is
+// longer (nearly every one with a text) stays here, and the custom data
+// says where the scenario fetches it (status_callback), with a key and a
+// token for that key.
 class Voximplant final : public Provider {
  public:
   explicit Voximplant(const json& c)
@@ -150,6 +182,11 @@ class Voximplant final : public Provider {
         rule_id_(c.value("rule_id", 0)),
         ring_timeout_s_(c.value("ring_timeout_s", 30)) {
     if (rule_id_ <= 0) throw ConfigError("'rule_id' is required for provider 'voximplant'");
+    if (const size_t size = fetch_data(std::string(kKeySize, 'k')).size(); size > kCustomDataLimit)
+      throw ConfigError("'status_callback' is " + std::to_string(status_callback_.size()) +
+                        " bytes: with the key and token a scenario fetches its call with, the custom data would be " +
+                        std::to_string(size) + " bytes, over the " + std::to_string(kCustomDataLimit) +
+                        " Voximplant passes to a scenario");
     if (account_id_.find_first_not_of("0123456789") != std::string::npos || account_id_.size() > 18)
       throw ConfigError("'account_id' must be Voximplant's numeric account id");
   }
@@ -165,11 +202,25 @@ class Voximplant final : public Provider {
     }
     json data = custom_data(call);
     data["token"] = callback_token(callback_secret_, call.reference);
+    std::string custom = switchboard_plugins::dump(data);
+    if (custom.size() > kCustomDataLimit) {
+      if (status_callback_.empty()) {
+        error = "the call's data is " + std::to_string(custom.size()) + " bytes, over the " +
+                std::to_string(kCustomDataLimit) +
+                " Voximplant passes to a scenario: give 'status_callback' and 'callback_path', from which the "
+                "scenario fetches it";
+        return std::nullopt;
+      }
+      // The same key for the same step: a retried start replaces what it kept.
+      const std::string key = switchboard_plugins::base64url(sha256(call.reference)).substr(0, kKeySize);
+      waiting_.keep(key, std::move(data), now_s);
+      custom = fetch_data(key);
+    }
     HttpRequest r;
     r.url = scenarios_url();
     r.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Authorization", "Bearer " + *token}};
     r.body = switchboard_plugins::form_urlencode(
-        {{"rule_id", std::to_string(rule_id_)}, {"script_custom_data", switchboard_plugins::dump(data)}});
+        {{"rule_id", std::to_string(rule_id_)}, {"script_custom_data", std::move(custom)}});
     return r;
   }
 
@@ -199,6 +250,7 @@ class Voximplant final : public Provider {
     if (!body.is_object()) return {400, "not a JSON object", std::nullopt};
     const std::string call_id = string_at(body, "call_id"), given = string_at(body, "token");
     if (given.empty()) return {401, "missing token", std::nullopt};
+    if (const std::string key = string_at(body, "fetch"); !key.empty()) return fetch(key, given);
     const std::string expected = callback_token(callback_secret_, call_id);
     if (call_id.empty() || given.size() != expected.size() ||
         CRYPTO_memcmp(given.data(), expected.data(), given.size()) != 0)
@@ -222,7 +274,35 @@ class Voximplant final : public Provider {
   }
 
  private:
-  // What the scenario reads with VoxEngine.customData().
+  static constexpr size_t kCustomDataLimit = 200;
+  static constexpr size_t kKeySize = 22;  // 132 bits of the step's key's SHA-256
+
+  static std::string sha256(const std::string& text) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
+    return std::string(reinterpret_cast<const char*>(digest), length);
+  }
+
+  // The custom data of a call the scenario fetches. Its token is for
+  // fetching only: a report's is over the call id.
+  std::string fetch_data(const std::string& key) const {
+    return switchboard_plugins::dump(
+        {{"fetch", status_callback_}, {"key", key}, {"token", callback_token(callback_secret_, "fetch:" + key)}});
+  }
+
+  // The scenario's request for its call's data, once.
+  Report fetch(const std::string& key, const std::string& given) const {
+    const std::string expected = callback_token(callback_secret_, "fetch:" + key);
+    if (given.size() != expected.size() || CRYPTO_memcmp(given.data(), expected.data(), given.size()) != 0)
+      return {401, "token does not match", std::nullopt};
+    auto data = waiting_.take(key);
+    if (!data)
+      return {404, "no call waits for its data under this key (fetched, expired, or the host restarted)", std::nullopt};
+    return {200, "", std::nullopt, switchboard_plugins::dump(*data)};
+  }
+
+  // What the scenario reads with VoxEngine.customData() (or fetches).
   json custom_data(const Call& call) const {
     json data{{"call_id", call.reference},
               {"to", switchboard_plugins::e164_digits(call.to)},
@@ -230,10 +310,11 @@ class Voximplant final : public Provider {
               {"repeat", call.repeat},
               {"ring_timeout", ring_timeout_s_}};
     if (call.says()) {
+      // The scenario's defaults are left out: custom data is short.
       data["say"] = call.text;
-      data["voice"] = call.voice;
-      data["speed"] = call.speed;
-      data["volume"] = call.volume_db;
+      if (!call.voice.empty()) data["voice"] = call.voice;
+      if (call.speed != 100) data["speed"] = call.speed;
+      if (call.volume_db != 0) data["volume"] = call.volume_db;
     } else {
       data["play"] = call.url;
     }
@@ -244,6 +325,7 @@ class Voximplant final : public Provider {
 
   const std::string base_, account_id_, key_id_, private_key_, callback_secret_, status_callback_;
   const int rule_id_, ring_timeout_s_;
+  mutable WaitingCalls waiting_;  // thread-safe: kept by request(), taken by report()
 };
 
 }  // namespace

@@ -18,8 +18,9 @@ namespace telephony {
 // What a status report turned out to be.
 struct Report {
   int http_status = 200;  // the answer to the provider
-  std::string refused;    // why it was not taken (401/400), for the log
+  std::string refused;    // why it was not taken (401/400/404), for the log
   std::optional<Outcome> outcome;
+  std::string answer_json = {};  // what a request for data is answered with (200), else empty
 };
 
 class Provider {

@@ -137,6 +137,7 @@ class Telephony : public switchboard::Plugin {
                 dump(json{{"reason", report.refused}, {"remote_address", request.remote_address}}));
       return responder.respond(report.http_status, "text/plain", report.refused);
     }
+    if (!report.answer_json.empty()) return responder.respond(200, "application/json", report.answer_json);
     if (!report.outcome) return responder.respond(200, "text/plain", "");
     std::vector<switchboard_plugins::PluginEvent> events;
     for (auto& e : call_events(*report.outcome, provider_->name()))

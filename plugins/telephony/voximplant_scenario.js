@@ -3,9 +3,22 @@
 // with StartScenarios(rule_id, script_custom_data) for each call. It calls
 // the number, says the text (or plays the recording) `repeat` times, hangs
 // up, and posts each outcome to the plugin's callback with the call's token.
+// Custom data holds at most 200 bytes: a call that does not fit is fetched
+// from the plugin (`fetch`, the callback URL, with its `key` and `token`).
 
 VoxEngine.addEventListener(AppEvents.Started, () => {
-  const d = JSON.parse(VoxEngine.customData());
+  const given = JSON.parse(VoxEngine.customData());
+  if (!given.fetch) return run(given);
+  Net.httpRequestAsync(given.fetch, {
+    method: 'POST',
+    headers: ['Content-Type: application/json'],
+    postData: JSON.stringify({ fetch: given.key, token: given.token }),
+  })
+    .then((res) => (res.code === 200 ? run(JSON.parse(res.text)) : VoxEngine.terminate()))
+    .catch(() => VoxEngine.terminate());
+});
+
+function run(d) {
   let answeredAt = 0;
   let reported = false;
 
@@ -74,4 +87,4 @@ VoxEngine.addEventListener(AppEvents.Started, () => {
     if (!answeredAt) return end('no_answer', { code: 'hangup' });
     end('completed', { duration: Math.round((Date.now() - answeredAt) / 1000) });
   });
-});
+}

@@ -4,6 +4,8 @@
 // StartScenarios (a service account's RS256 JWT, rule_id, the scenario's
 // custom data); status reports with their signatures; the dry run's WAV.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <filesystem>
 #include <fstream>
@@ -12,6 +14,7 @@
 
 #include "../fake_host.h"
 #include "../rsa_test_key.h"
+#include "base64.h"
 #include "form.h"
 #include "twilio_signature.h"
 
@@ -289,14 +292,49 @@ json voximplant_config() {
           {"status_callback", "https://crm.example.com/webhooks/vox"}};
 }
 
-TEST_F(TelephonyPluginTest, VoximplantStartsTheScenarioWithTheCallInItsCustomData) {
+// base64url(HMAC-SHA256(secret, text)): how a Voximplant call's tokens are made.
+std::string token_for(const std::string& secret, const std::string& text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest, &length);
+  return switchboard_plugins::base64url(std::string_view(reinterpret_cast<const char*>(digest), length));
+}
+
+// The scenario's custom data holds at most 200 bytes (VoxEngine.customData):
+// it says where the scenario fetches its call, with a key and a token.
+json custom_data_of(const fake::Sent& start) {
+  const std::string custom = only(form_of(start.body), "script_custom_data");
+  EXPECT_LE(custom.size(), 200u) << custom;
+  return json::parse(custom);
+}
+
+// What the scenario does first: POST {fetch: key, token} to the callback.
+fake::Response fetch_call(fake::Host& host, const json& custom) {
+  const uint64_t id = host.request("POST", {{"Content-Type", "application/json"}},
+                                   json{{"fetch", custom["key"]}, {"token", custom["token"]}}.dump());
+  const auto& r = host.responses.at(id);
+  return {r.status, "", r.body};
+}
+
+TEST_F(TelephonyPluginTest, VoximplantStartsTheScenarioThatFetchesItsCallOnce) {
   auto instance = create(voximplant_config());
   auto result =
       call(*instance, "say", {{"to", "+79990001122"}, {"text", "Ваш заказ готов"}, {"speed", 120}}, voximplant);
   ASSERT_EQ(result.outcome, SB_OUTCOME_DONE) << result.reason;
   EXPECT_EQ(result.external_id, "e1:reminder:Call");
   EXPECT_EQ(json::parse(result.output_json)["session_id"], 555);
-  const json data = json::parse(only(form_of(host.sent.at(0).body), "script_custom_data"));
+  const json custom = custom_data_of(host.sent.at(0));
+  EXPECT_EQ(custom["fetch"], "https://crm.example.com/webhooks/vox");
+  EXPECT_EQ(host.sent.at(0).body.find("0123456789abcdef-secret"), std::string::npos);  // the secret stays here
+
+  // Another key's token, or none: refused, and the call still waits.
+  json forged = custom;
+  forged["token"] = token_for("0123456789abcdef-secret", "fetch:other");
+  EXPECT_EQ(fetch_call(host, forged).status, 401);
+  const fake::Response fetched = fetch_call(host, custom);
+  ASSERT_EQ(fetched.status, 200) << fetched.body;
+  const json data = json::parse(fetched.body);
   EXPECT_EQ(data["call_id"], "e1:reminder:Call");
   EXPECT_EQ(data["to"], "79990001122");
   EXPECT_EQ(data["from"], "74950001122");
@@ -304,8 +342,34 @@ TEST_F(TelephonyPluginTest, VoximplantStartsTheScenarioWithTheCallInItsCustomDat
   EXPECT_EQ(data["voice"], "YandexV3.ru_RU_alena");
   EXPECT_EQ(data["speed"], 120);
   EXPECT_EQ(data["callback"], "https://crm.example.com/webhooks/vox");
-  EXPECT_FALSE(data["token"].get<std::string>().empty());
-  EXPECT_EQ(host.sent.at(0).body.find("0123456789abcdef-secret"), std::string::npos);  // the secret stays here
+  EXPECT_EQ(data["token"], token_for("0123456789abcdef-secret", "e1:reminder:Call"));  // for its reports
+  EXPECT_EQ(fetch_call(host, custom).status, 404);                                     // once
+  EXPECT_TRUE(host.emitted.empty());
+}
+
+// A call whose data fits in 200 bytes carries it; one that does not, with
+// no callback to fetch it from, is refused with the reason.
+TEST_F(TelephonyPluginTest, VoximplantWithoutACallbackSendsOnlyCallsThatFit) {
+  auto config = voximplant_config();
+  config.erase("callback_path");
+  config.erase("status_callback");
+  config.erase("voice");
+  auto instance = create(config);
+  EXPECT_EQ(call(*instance, "say", {{"to", "+79990001122"}, {"text", "Да"}}, voximplant).outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(custom_data_of(host.sent.at(0))["say"], "Да");
+  auto too_long = call(*instance, "say", {{"to", "+79990001122"}, {"text", std::string(300, 'a')}}, voximplant);
+  EXPECT_EQ(too_long.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_NE(too_long.reason.find("over the 200 Voximplant passes to a scenario"), std::string::npos) << too_long.reason;
+  EXPECT_EQ(host.sent.size(), 1u);
+}
+
+TEST_F(TelephonyPluginTest, VoximplantRefusesACallbackTooLongForTheCustomData) {
+  auto config = voximplant_config();
+  config["status_callback"] = "https://crm.example.com/" + std::string(120, 'x');
+  fake::Instance instance(library, host, config.dump());
+  EXPECT_NE(instance.status(), SB_OK);
+  EXPECT_NE(instance.error().find("over the 200 Voximplant passes to a scenario"), std::string::npos)
+      << instance.error();
 }
 
 TEST_F(TelephonyPluginTest, VoximplantErrorsArePermanentAndOverloadIsRetried) {
@@ -328,8 +392,7 @@ TEST_F(TelephonyPluginTest, VoximplantErrorsArePermanentAndOverloadIsRetried) {
 TEST_F(TelephonyPluginTest, VoximplantReportsCarryTheCallsTokenAndNothingElseIsTaken) {
   auto instance = create(voximplant_config());
   ASSERT_EQ(call(*instance, "say", {{"to", "+79990001122"}, {"text", "x"}}, voximplant).outcome, SB_OUTCOME_DONE);
-  const std::string token =
-      json::parse(only(form_of(host.sent.at(0).body), "script_custom_data"))["token"].get<std::string>();
+  const std::string token = json::parse(fetch_call(host, custom_data_of(host.sent.at(0))).body)["token"];
   const json busy{
       {"call_id", "e1:reminder:Call"}, {"token", token}, {"status", "busy"}, {"code", "486"}, {"to", "+79990001122"}};
   const uint64_t good = host.request("POST", {{"Content-Type", "application/json"}}, busy.dump());
