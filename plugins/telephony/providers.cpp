@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
 #include <charconv>
 #include <map>
 #include <mutex>
@@ -59,9 +60,20 @@ class Twilio final : public Provider {
 
   std::string name() const override { return "twilio"; }
 
-  std::optional<HttpRequest> request(const Call& call, int64_t, std::string&) const override {
-    std::vector<std::pair<std::string, std::string>> fields = {
-        {"To", call.to}, {"From", call.from}, {"Twiml", twiml(call)}, {"Timeout", std::to_string(ring_timeout_s_)}};
+  std::optional<HttpRequest> request(const Call& call, int64_t, std::string& error) const override {
+    std::string inline_twiml = twiml(call);
+    // Twilio takes at most 4000 characters of TwiML (error 32018).
+    const auto characters = static_cast<size_t>(
+        std::count_if(inline_twiml.begin(), inline_twiml.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+    if (characters > kMaxTwiml) {
+      error = "the call's TwiML is " + std::to_string(characters) + " characters, over the " +
+              std::to_string(kMaxTwiml) + " Twilio takes: shorten the text";
+      return std::nullopt;
+    }
+    std::vector<std::pair<std::string, std::string>> fields = {{"To", call.to},
+                                                               {"From", call.from},
+                                                               {"Twiml", std::move(inline_twiml)},
+                                                               {"Timeout", std::to_string(ring_timeout_s_)}};
     if (!status_callback_.empty()) {
       // Answered for call.answered at once, completed for the end (and no-answer, busy, failed).
       fields.insert(fields.end(), {{"StatusCallback", status_callback_},
@@ -130,6 +142,8 @@ class Twilio final : public Provider {
   }
 
  private:
+  static constexpr size_t kMaxTwiml = 4000;
+
   std::string calls_url() const { return base_ + "/2010-04-01/Accounts/" + account_sid_ + "/Calls.json"; }
 
   const std::string base_, account_sid_, auth_token_, status_callback_;

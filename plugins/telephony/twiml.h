@@ -12,6 +12,10 @@ namespace telephony {
 // (man, woman, alice) speed and volume are left out.
 bool reads_ssml(const std::string& voice);
 
+// The voice Twilio is asked for when the call names none: one that speaks
+// the language ("" leaves Twilio's default).
+std::string default_voice(const std::string& language);
+
 std::string twiml(const Call& call);
 
 std::string xml_escape(const std::string& text);

@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -55,7 +56,9 @@ fake::Response twilio(const fake::Sent& r) {
   if (only(form, "To").empty()) return error(400, 21201, "No 'To' number is specified");
   if (only(form, "From").empty()) return error(400, 21213, "No 'From' number is specified");
   if (only(form, "Twiml").empty() && only(form, "Url").empty()) return error(400, 21205, "Url parameter is required");
-  if (only(form, "Twiml").size() > 4000) return error(400, 21220, "Invalid TwiML: too long");
+  const std::string twiml = only(form, "Twiml");
+  if (std::count_if(twiml.begin(), twiml.end(), [](char c) { return (c & 0xC0) != 0x80; }) > 4000)
+    return error(400, 32018, "Twiml size exceeded maximum allowed value of 4000 characters");
   if (only(form, "To") == "+79990000000") return error(400, 21217, "Phone number does not appear to be valid");
   return {201, "application/json",
           json{{"sid", "CA0123456789abcdef0123456789abcdef"}, {"status", "queued"}, {"to", only(form, "To")}}.dump()};
@@ -136,6 +139,37 @@ TEST_F(TelephonyPluginTest, TwilioBasicVoicesGetNoSsmlAndPlayLoops) {
   EXPECT_EQ(only(form_of(host.sent.at(1).body), "Twiml"),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Play loop=\"3\">"
             "https://cdn.example.com/a.mp3?x=1&amp;y=2</Play></Response>");
+}
+
+// Twilio's default voice speaks no Russian: a Russian call without a voice
+// gets one that does; an English one keeps Twilio's default.
+TEST_F(TelephonyPluginTest, TwilioGivesARussianTextAVoiceThatSpeaksIt) {
+  auto config = twilio_config();
+  config.erase("voice");
+  auto instance = create(config);
+  ASSERT_EQ(call(*instance, "say", {{"to", "+79990001122"}, {"text", "Да"}, {"speed", 90}}, twilio).outcome,
+            SB_OUTCOME_DONE);
+  EXPECT_EQ(only(form_of(host.sent.at(0).body), "Twiml"),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say voice=\"Polly.Tatyana\" "
+            "language=\"ru-RU\"><prosody rate=\"90%\">Да</prosody></Say></Response>");
+  ASSERT_EQ(call(*instance, "say", {{"to", "+79990001122"}, {"text", "Hi"}, {"language", "en-US"}}, twilio).outcome,
+            SB_OUTCOME_DONE);
+  EXPECT_EQ(only(form_of(host.sent.at(1).body), "Twiml"),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say language=\"en-US\">Hi</Say></Response>");
+}
+
+// At most 4000 characters of TwiML (Twilio's error 32018): counted in
+// characters, so a Cyrillic text of 3000 fits, and one that does not is
+// refused before any request.
+TEST_F(TelephonyPluginTest, TwilioTakesTwimlUpToFourThousandCharacters) {
+  auto instance = create(twilio_config());
+  std::string cyrillic;
+  for (int i = 0; i < 3000; ++i) cyrillic += "я";
+  EXPECT_EQ(call(*instance, "say", {{"to", "+79990001122"}, {"text", cyrillic}}, twilio).outcome, SB_OUTCOME_DONE);
+  auto too_long = call(*instance, "say", {{"to", "+79990001122"}, {"text", std::string(1000, '&')}}, twilio);
+  EXPECT_EQ(too_long.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_NE(too_long.reason.find("over the 4000 Twilio takes"), std::string::npos) << too_long.reason;
+  EXPECT_EQ(host.sent.size(), 1u);
 }
 
 TEST_F(TelephonyPluginTest, AStepMayCallFromAnotherOfTheAccountsNumbers) {
