@@ -373,7 +373,10 @@ std::string render(const Message& message, std::string_view boundary_seed) {
     if (!message.list_unsubscribe_mailto.empty())
       value += (value.empty() ? "<mailto:" : ", <mailto:") + one_line(message.list_unsubscribe_mailto) + ">";
     header("List-Unsubscribe", value);
-    if (!message.list_unsubscribe_url.empty()) header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+    // One-click (RFC 8058) is for an HTTPS link only: mailbox providers
+    // ignore the POST header beside a plain http one.
+    if (message.list_unsubscribe_url.rfind("https://", 0) == 0)
+      header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
   }
   header("MIME-Version", "1.0");
   header("Content-Type", content_type);

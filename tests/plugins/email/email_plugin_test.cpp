@@ -80,7 +80,7 @@ TEST_F(EmailPlugin, StartTlsDeliversAMultipartMessageWithACyrillicSubjectAndAnAt
   EXPECT_EQ(h["Reply-To"], "Офис школы <office@school.test>");
   EXPECT_EQ(h["Message-ID"], "<" + r.external_id + ">");
   EXPECT_TRUE(h.contains("Date"));
-  EXPECT_EQ(h["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click");
+  EXPECT_FALSE(h.contains("List-Unsubscribe-Post"));  // one-click needs an https link (RFC 8058)
   EXPECT_EQ(h["List-Unsubscribe"], "<http://t.test/unsubscribe/" + r.external_id + ">");
   // On the wire: encoded words of at most 75 characters, ASCII only.
   const std::string raw = m["raw_headers"];

@@ -82,6 +82,12 @@ TEST(Mime, ARenderedMessageHasTheRequiredHeaders) {
   EXPECT_NE(marketing.find("List-Unsubscribe: <https://sb.test/t/u/TOKEN>, <mailto:unsubscribe@school.test>\r\n"),
             std::string::npos);
   EXPECT_NE(marketing.find("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"), std::string::npos);
+  // RFC 8058's one-click needs an HTTPS link: a plain http one is a link only.
+  message.list_unsubscribe_url = "http://sb.test/t/u/TOKEN";
+  const std::string plain = render(message, "seed");
+  EXPECT_NE(plain.find("List-Unsubscribe: <http://sb.test/t/u/TOKEN>, <mailto:unsubscribe@school.test>\r\n"),
+            std::string::npos);
+  EXPECT_EQ(plain.find("List-Unsubscribe-Post"), std::string::npos);
 }
 
 TEST(Mime, TrackedLinksAndThePixel) {
