@@ -41,8 +41,17 @@ function run(d) {
 
   // The voice by its VoiceList path ("YandexV3.ru_RU_alena"); speed in percent
   // of normal, volume in dB mapped to SSML's words.
+  const voicePath = d.voice || 'YandexV3.ru_RU_alena';
   function voice() {
-    return (d.voice || 'YandexV3.ru_RU_alena').split('.').reduce((o, k) => (o ? o[k] : undefined), VoiceList);
+    return voicePath.split('.').reduce((o, k) => (o ? o[k] : undefined), VoiceList);
+  }
+  // YandexV3 voices take SpeechKit v3's own parameters (`request`), not
+  // ttsOptions: the speed as a hint; they have no volume.
+  function sayOptions() {
+    const speed = String((d.speed || 100) / 100);
+    if (voicePath.startsWith('YandexV3.'))
+      return d.speed && d.speed !== 100 ? { voice: voice(), request: { hints: [{ speed: speed }] } } : { voice: voice() };
+    return { voice: voice(), ttsOptions: { speed: speed, volume: volumeWord(d.volume || 0) } };
   }
   function volumeWord(db) {
     if (db <= -6) return 'x-soft';
@@ -65,10 +74,7 @@ function run(d) {
       if (d.play) {
         call.startPlayback(d.play, { loop: false });
       } else {
-        call.say(d.say, {
-          voice: voice(),
-          ttsOptions: { speed: String((d.speed || 100) / 100), volume: volumeWord(d.volume || 0) },
-        });
+        call.say(d.say, sayOptions());
       }
     };
     call.addEventListener(CallEvents.PlaybackFinished, next);
