@@ -7,7 +7,8 @@ jobs=$(nproc)
 
 # The PostgreSQL server the store tests start privately (no system service).
 export SB_REQUIRE_PG=1
-scripts/setup.sh release postgresql-15
+# node runs the Voximplant call scenario's test (JavaScript).
+scripts/setup.sh release postgresql-15 nodejs
 ctest --preset release -j "$jobs"
 
 if [ "${SB_ASAN:-1}" != 0 ]; then
