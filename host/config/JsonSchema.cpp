@@ -1,7 +1,10 @@
 #include "config/JsonSchema.h"
 
 #include <algorithm>
+#include <deque>
+#include <map>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -39,26 +42,35 @@ using nlohmann::json;
 
 // Where in a document the schema may match a "pattern" (a string value) or
 // a key pattern ("propertyNames" with a pattern, "patternProperties"): the
-// walk follows the document only under subschemas that reach a pattern, so
+// check follows the document only under subschemas that reach a pattern, so
 // a long text under `"data": {"type": "object"}` is not a string a pattern
 // would see, and is left alone. Draft 7's applicators are followed; a
 // "$ref" to anything but this document is taken to reach a pattern.
+//
+// Compiled once into a graph of places (the subschemas that apply at one
+// place of a document): checking a document is then a lookup per member.
 class PatternReach {
  public:
-  explicit PatternReach(const json& root) : root_(root) {}
+  explicit PatternReach(const json& root) : root_(root), root_place_(place_of(closure({&root_}))) {}
 
-  // Computes, once, whether each subschema reaches a pattern: validations
-  // on several threads then only read what it found.
-  void warm() { warm(root_); }
+  bool anywhere() const { return root_place_ != nullptr; }
 
-  bool anywhere() const { return reaches(root_); }
-
-  std::optional<SchemaViolation> first_too_long(const json& document) const {
-    return walk(document, at_location({&root_}));
-  }
+  std::optional<SchemaViolation> first_too_long(const json& document) const { return walk(document, root_place_); }
 
  private:
-  using Schemas = std::vector<const json*>;
+  using Schemas = std::vector<const json*>;  // sorted; a null entry: a "$ref" out of this document
+
+  // What applies at one place of a document; a null Place: no pattern below.
+  struct Place {
+    bool everything = false;  // a "$ref" this walk cannot follow: every string and key below is checked
+    bool strings = false;     // a string here is matched against a pattern
+    bool keys = false;        // an object's keys here are
+    std::unordered_map<std::string, const Place*> named;  // members named by "properties"
+    const Place* other = nullptr;                         // every other member
+    std::vector<const Place*> tuple;                      // array items by index ("items": [...])
+    const Place* rest = nullptr;                          // the items after them
+  };
+  static constexpr size_t kMaxPlaces = 4096;  // beyond: checked everywhere, as without this
 
   // The subschema a "$ref" names in this document, or null when it names
   // another document (or nothing).
@@ -77,17 +89,10 @@ class PatternReach {
   // Whether a pattern is anywhere in `schema` or in what its "$ref"s name.
   // Anything named "pattern" counts, an example's member too: when in
   // doubt, a string is checked.
-  bool reaches(const json& schema) const {
+  bool reaches(const json& schema) {
     if (auto it = reach_.find(&schema); it != reach_.end()) return it->second;
     std::vector<const json*> seen;
-    return search(schema, seen);
-  }
-
-  void warm(const json& node) {
-    std::vector<const json*> seen;
-    reach_.emplace(&node, search(node, seen));
-    if (node.is_structured())
-      for (const json& child : node) warm(child);
+    return reach_[&schema] = search(schema, seen);
   }
 
   bool search(const json& node, std::vector<const json*>& seen) const {
@@ -109,10 +114,15 @@ class PatternReach {
     return false;
   }
 
-  // `schemas` and every subschema that applies at the same place in the
+  static const json* member(const json& schema, const char* name) {
+    const auto it = schema.find(name);
+    return it == schema.end() ? nullptr : &*it;
+  }
+
+  // `schemas` and every subschema that applies at the same place of the
   // document (combinators, conditionals, "$ref", schema dependencies), of
-  // those that reach a pattern. A null entry: a "$ref" out of this document.
-  Schemas at_location(const Schemas& schemas) const {
+  // those that reach a pattern.
+  Schemas closure(const Schemas& schemas) {
     Schemas out;
     std::vector<const json*> pending(schemas.begin(), schemas.end());
     while (!pending.empty()) {
@@ -123,44 +133,39 @@ class PatternReach {
       out.push_back(s);
       if (!s || !s->is_object()) continue;
       for (const char* list : {"allOf", "anyOf", "oneOf"})
-        if (const auto it = s->find(list); it != s->end() && it->is_array())
-          for (const json& item : *it) pending.push_back(&item);
+        if (const json* items = member(*s, list); items && items->is_array())
+          for (const json& item : *items) pending.push_back(&item);
       for (const char* one : {"not", "if", "then", "else"})
-        if (const auto it = s->find(one); it != s->end()) pending.push_back(&*it);
-      if (const auto it = s->find("dependencies"); it != s->end() && it->is_object())
-        for (const auto& [name, dependency] : it->items())
+        if (const json* child = member(*s, one)) pending.push_back(child);
+      if (const json* dependencies = member(*s, "dependencies"); dependencies && dependencies->is_object())
+        for (const auto& [name, dependency] : dependencies->items())
           if (dependency.is_object()) pending.push_back(&dependency);
-      if (const auto it = s->find("$ref"); it != s->end()) pending.push_back(resolve(*it));
+      if (const json* ref = member(*s, "$ref")) pending.push_back(resolve(*ref));
     }
+    std::sort(out.begin(), out.end());
     return out;
   }
 
-  static const json* member(const json& schema, const char* name) {
-    const auto it = schema.find(name);
-    return it == schema.end() ? nullptr : &*it;
-  }
-
-  // What applies to the member `key` of an object.
-  Schemas for_member(const Schemas& schemas, const std::string& key) const {
+  // What applies to a member of an object: `key`, or (null) any key no
+  // "properties" names.
+  Schemas for_member(const Schemas& schemas, const std::string* key) {
     Schemas out;
     for (const json* s : schemas) {
-      if (!s) return {nullptr};
       if (!s->is_object()) continue;
       const json* properties = member(*s, "properties");
-      const bool named = properties && properties->is_object() && properties->contains(key);
-      if (named) out.push_back(&properties->at(key));
+      const bool named = key && properties && properties->is_object() && properties->contains(*key);
+      if (named) out.push_back(&properties->at(*key));
       if (const json* patterns = member(*s, "patternProperties"); patterns && patterns->is_object())
         for (const auto& [regex, child] : patterns->items()) out.push_back(&child);
       if (const json* additional = member(*s, "additionalProperties"); additional && !named) out.push_back(additional);
     }
-    return at_location(out);
+    return closure(out);
   }
 
   // What applies to the item `index` of an array.
-  Schemas for_item(const Schemas& schemas, size_t index) const {
+  Schemas for_item(const Schemas& schemas, size_t index) {
     Schemas out;
     for (const json* s : schemas) {
-      if (!s) return {nullptr};
       if (!s->is_object()) continue;
       if (const json* items = member(*s, "items")) {
         if (!items->is_array())
@@ -172,24 +177,36 @@ class PatternReach {
       }
       if (const json* contains = member(*s, "contains")) out.push_back(contains);
     }
-    return at_location(out);
+    return closure(out);
   }
 
-  // Whether the keys of an object are matched against a pattern here.
-  bool keys_matched(const Schemas& schemas) const {
-    for (const json* s : schemas) {
-      if (!s) return true;
-      if (!s->is_object()) continue;
-      if (s->contains("patternProperties")) return true;
-      if (const json* names = member(*s, "propertyNames"); names && reaches(*names)) return true;
+  // The place where `schemas` apply (made once per set: a recursive schema
+  // comes back to a place already made).
+  const Place* place_of(const Schemas& schemas) {
+    if (schemas.empty()) return nullptr;
+    if (auto it = places_by_schemas_.find(schemas); it != places_by_schemas_.end()) return it->second;
+    Place& place = places_.emplace_back();
+    places_by_schemas_.emplace(schemas, &place);
+    if (schemas.front() == nullptr || places_.size() > kMaxPlaces) {  // null sorts first
+      place.everything = true;
+      return &place;
     }
-    return false;
-  }
-
-  static bool value_matched(const Schemas& schemas) {
-    for (const json* s : schemas)
-      if (!s || (s->is_object() && s->contains("pattern"))) return true;
-    return false;
+    std::set<std::string> names;
+    size_t tuple = 0;
+    for (const json* s : schemas) {
+      if (!s->is_object()) continue;
+      place.strings = place.strings || s->contains("pattern");
+      place.keys = place.keys || s->contains("patternProperties");
+      if (const json* property_names = member(*s, "propertyNames")) place.keys = place.keys || reaches(*property_names);
+      if (const json* properties = member(*s, "properties"); properties && properties->is_object())
+        for (const auto& [name, child] : properties->items()) names.insert(name);
+      if (const json* items = member(*s, "items"); items && items->is_array()) tuple = std::max(tuple, items->size());
+    }
+    for (const std::string& name : names) place.named[name] = place_of(for_member(schemas, &name));
+    place.other = place_of(for_member(schemas, nullptr));
+    for (size_t i = 0; i < tuple; ++i) place.tuple.push_back(place_of(for_item(schemas, i)));
+    place.rest = place_of(for_item(schemas, tuple));
+    return &place;
   }
 
   static SchemaViolation too_long(const std::string& at, const char* what, size_t size) {
@@ -199,34 +216,43 @@ class PatternReach {
   }
 
   // A violation's path is built on the way back, only when there is one.
-  std::optional<SchemaViolation> walk(const json& value, const Schemas& schemas) const {
-    if (schemas.empty()) return std::nullopt;
+  static std::optional<SchemaViolation> walk(const json& value, const Place* place) {
+    if (!place) return std::nullopt;
     const size_t limit = JsonSchema::kMaxPatternInput;
     if (value.is_string()) {
       const size_t size = value.get_ref<const std::string&>().size();
-      if (size > limit && value_matched(schemas)) return too_long("", "a string", size);
+      if (size > limit && (place->strings || place->everything)) return too_long("", "a string", size);
     } else if (value.is_object()) {
-      const bool keys = keys_matched(schemas);
       for (const auto& [key, child] : value.items()) {
-        const std::string token = "/" + escape_pointer_token(key);
-        if (keys && key.size() > limit) return too_long(token, "a key", key.size());
-        if (auto v = walk(child, for_member(schemas, key))) {
-          v->path = token + v->path;
+        if ((place->keys || place->everything) && key.size() > limit)
+          return too_long("/" + escape_pointer_token(key), "a key", key.size());
+        const Place* next = place;
+        if (!place->everything) {
+          const auto named = place->named.find(key);
+          next = named != place->named.end() ? named->second : place->other;
+        }
+        if (auto v = walk(child, next)) {
+          v->path = "/" + escape_pointer_token(key) + v->path;
           return v;
         }
       }
     } else if (value.is_array()) {
-      for (size_t i = 0; i < value.size(); ++i)
-        if (auto v = walk(value[i], for_item(schemas, i))) {
+      for (size_t i = 0; i < value.size(); ++i) {
+        const Place* next = place->everything ? place : i < place->tuple.size() ? place->tuple[i] : place->rest;
+        if (auto v = walk(value[i], next)) {
           v->path = "/" + std::to_string(i) + v->path;
           return v;
         }
+      }
     }
     return std::nullopt;
   }
 
   const json& root_;
-  std::unordered_map<const json*, bool> reach_;  // by warm()
+  std::unordered_map<const json*, bool> reach_;
+  std::deque<Place> places_;  // stable addresses
+  std::map<Schemas, const Place*> places_by_schemas_;
+  const Place* root_place_ = nullptr;
 };
 
 }  // namespace
@@ -249,7 +275,6 @@ JsonSchema::JsonSchema(const nlohmann::json& schema) : impl_(std::make_unique<Im
     throw std::invalid_argument(e.what());
   }
   impl_->patterns.emplace(impl_->document);
-  impl_->patterns->warm();
   if (!impl_->patterns->anywhere()) impl_->patterns.reset();
 }
 
