@@ -62,7 +62,12 @@ std::optional<Trigger> Trigger::compile(const json& trigger, const Pipelines& pi
     const auto from = position("from");
     const auto to = position("to");
     if (from && to && *from > *to) problems.push_back({"/to", "\"to\" comes before \"from\" in the pipeline"});
-    if (from && to)
+    if (from && to && *from == *to) {
+      // A range of one status is that status (the reference CRM's way to
+      // bind a rule to one status): it fires on every entry, not once.
+      t.kind_ = Kind::kStatus;
+      t.status_ = *from == 0 ? std::nullopt : std::optional<std::string>(it->second[*from - 1]);
+    } else if (from && to)
       for (size_t i = *from; i <= *to; ++i)
         t.range_.insert(i == 0 ? std::nullopt : std::optional<std::string>(it->second[i - 1]));
   }

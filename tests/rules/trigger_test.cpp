@@ -125,6 +125,21 @@ TEST(StatusTrigger, RangeFiresOnceWhateverTheOrderOfMoves) {
   EXPECT_EQ(outside_first.fired("range"), 1);
 }
 
+// The page's way to bind a rule to one status: the same status as the
+// range's start and end. It fires on every entry, as "status" does.
+TEST(StatusTrigger, ARangeOfOneStatusFiresOnEveryEntryIntoIt) {
+  Lead lead({{"one", compile({{"entity", "lead"}, {"pipeline", "students"}, {"from", "Учится"}, {"to", "Учится"}})},
+             {"none", compile({{"entity", "lead"}, {"pipeline", "students"}, {"from", nullptr}, {"to", nullptr}})}});
+  lead.create(std::nullopt);
+  lead.move("Учится");
+  lead.move("Отказ");
+  lead.move("Учится");
+  EXPECT_EQ(lead.fired("one"), 2);
+  EXPECT_EQ(lead.fired("none"), 1);
+  lead.move(std::nullopt);
+  EXPECT_EQ(lead.fired("none"), 2);
+}
+
 TEST(StatusTrigger, OtherEntitiesTypesAndSourcesDoNotFire) {
   const Trigger t = compile({{"entity", "lead"}, {"status", "Учится"}, {"source", "api"}});
   EXPECT_EQ(t.fires("deal.status_changed", "api", StatusChange{"deal", "D1", false, std::nullopt, "Учится"}),
