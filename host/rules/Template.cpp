@@ -22,7 +22,7 @@ struct Filter {
   std::string name;
   std::string argument;
 };
-constexpr const char* kFilterNames[] = {"date", "phone", "html", "raw", "default"};
+constexpr const char* kFilterNames[] = {"date", "phone", "html", "raw", "default", "first_name", "last_name"};
 
 struct Placeholder {
   size_t begin = 0;  // offset of "{{"
@@ -148,6 +148,13 @@ json apply_filter(const Filter& f, const Placeholder& p, const json& value, cons
     return *formatted;
   }
   if (f.name == "html") return escape_html(as_text(value));
+  if (f.name == "first_name" || f.name == "last_name") {
+    // A name as one text ("Анна Петрова"): its first word, or the rest.
+    const std::string name = trim(as_text(value));
+    const size_t space = name.find(' ');
+    if (f.name == "first_name") return name.substr(0, space);
+    return space == std::string::npos ? std::string() : trim(std::string_view(name).substr(space));
+  }
   return value;  // raw, default: nothing to do here
 }
 
@@ -227,7 +234,9 @@ const std::map<std::string, std::string>& default_template_variables() {
                                                               {"Менеджер", "entity.responsible.0.name"},
                                                               {"name", "contact.name"},
                                                               {"phone", "contact.phones.0.number"},
-                                                              {"email", "contact.emails.0.address"}};
+                                                              {"email", "contact.emails.0.address"},
+                                                              {"firstName", "contact.name|first_name"},
+                                                              {"lastName", "contact.name|last_name"}};
   return defaults;
 }
 

@@ -134,5 +134,19 @@ TEST(TemplateVariables, ShortNamesAsTheReferenceCrmsWriteThem) {
   EXPECT_EQ(render_template(expanded["text"], context), "Привет, Анна! Добро пожаловать в Школа №1.");
 }
 
+// SendPulse's {{firstName}}: the first word of the contact's name; {{lastName}} the rest.
+TEST(TemplateVariables, FirstAndLastNameAreTheWordsOfTheContactsName) {
+  const std::vector<std::string> roots = {"contact", "entity", "account"};
+  const json expanded =
+      expand_template_variables(json("Здравствуйте, {{firstName}} {{lastName}}! {{firstName|default:\"друг\"}}"),
+                                default_template_variables(), roots);
+  EXPECT_EQ(render_template(expanded, {{"contact", {{"name", "  Анна Мария Петрова "}}}}),
+            "Здравствуйте, Анна Мария Петрова! Анна");
+  EXPECT_EQ(render_template(expanded, {{"contact", {{"name", "Анна"}}}}), "Здравствуйте, Анна ! Анна");
+  const json nameless =
+      expand_template_variables(json("{{firstName|default:\"друг\"}}"), default_template_variables(), roots);
+  EXPECT_EQ(render_template(nameless, {{"contact", json::object()}}), "друг");
+}
+
 }  // namespace
 }  // namespace sb
