@@ -32,6 +32,17 @@ TEST(Schedule, WordsAndCronInTheZone) {
   EXPECT_EQ(next("0 0 31 4 *", "2026-03-01T00:00:00Z", "UTC"), "never");
 }
 
+// The reference CRMs' words ("Автообновление: Ежедневно"): daily, weekly
+// and monthly at local midnight (Mondays, the 1st), or daily at a time.
+TEST(Schedule, DailyWeeklyAndMonthly) {
+  EXPECT_EQ(next("daily", "2026-12-02T05:00:00Z"), "2026-12-02T21:00:00.000Z");  // 00:00 in Moscow
+  EXPECT_EQ(next("every day", "2026-12-02T05:00:00Z"), "2026-12-02T21:00:00.000Z");
+  EXPECT_EQ(next("daily at 09:00", "2026-12-02T05:00:00Z"), "2026-12-02T06:00:00.000Z");
+  EXPECT_EQ(next("weekly", "2026-12-02T05:00:00Z", "UTC"), "2026-12-07T00:00:00.000Z");  // Wed -> Mon
+  EXPECT_EQ(next("monthly", "2026-12-02T05:00:00Z", "UTC"), "2027-01-01T00:00:00.000Z");
+  EXPECT_EQ(next("every month", "2026-12-02T05:00:00Z", "UTC"), "2027-01-01T00:00:00.000Z");
+}
+
 TEST(Schedule, EitherRestrictedDayFieldMatchesAsInCron) {
   // The 13th, or any Friday: 2026-12-04 is a Friday.
   EXPECT_EQ(next("0 10 13 * 5", "2026-12-01T00:00:00Z", "UTC"), "2026-12-04T10:00:00.000Z");
