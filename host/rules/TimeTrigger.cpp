@@ -54,11 +54,20 @@ std::optional<TimeTrigger> TimeTrigger::compile(const json& trigger, std::vector
   } else if (trigger.contains("special_date")) {
     t.kind = Kind::kSpecialDate;
     kind_key = "special_date";
-    allowed = {"special_date", "at", "timezone"};
+    allowed = {"special_date", "at", "timezone", "offset"};
     if (!trigger["special_date"].is_string() || trigger["special_date"].get<std::string>().empty())
       problems.push_back({"/special_date", "expected the contact's date field, e.g. \"contact.fields.birthday\""});
     else
       t.field = path_in(trigger["special_date"].get<std::string>(), "contact");
+    if (trigger.contains("offset")) {
+      constexpr int64_t kDay = 86400000;
+      const auto offset =
+          trigger["offset"].is_string() ? parse_duration_ms(trigger["offset"].get<std::string>()) : std::nullopt;
+      if (!offset || *offset % kDay != 0 || *offset / kDay < -366 || *offset / kDay > 366)
+        problems.push_back({"/offset", "expected whole days within a year, such as \"-3d\" (three days before)"});
+      else
+        t.offset_days = static_cast<int>(*offset / kDay);
+    }
     if (trigger.contains("at")) {
       const auto clock =
           trigger["at"].is_string() ? SendWindow::parse_clock(trigger["at"].get<std::string>()) : std::nullopt;
@@ -120,8 +129,11 @@ std::string TimeTrigger::describe() const {
     case Kind::kSchedule:
       return "schedule \"" + text + "\" (" + (timezone.empty() ? "the account's time zone" : timezone) + ")";
     case Kind::kSpecialDate:
-      return "special date contact." + field + " at " + clock_text(at_minute) + " (" +
-             (timezone.empty() ? "the contact's time zone" : timezone) + ")";
+      return "special date contact." + field +
+             (offset_days == 0 ? ""
+                               : " " + std::to_string(offset_days < 0 ? -offset_days : offset_days) +
+                                     (offset_days < 0 ? " days before" : " days after")) +
+             " at " + clock_text(at_minute) + " (" + (timezone.empty() ? "the contact's time zone" : timezone) + ")";
     case Kind::kOverdue:
       break;
   }

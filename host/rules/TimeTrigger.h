@@ -35,6 +35,7 @@ struct TimeTrigger {
   std::string timezone;  // schedules: "" = the account's; special dates: used when the contact has no zone
   std::string field;     // a dotted path in the contact (special dates) or the entity (overdue)
   int at_minute = 9 * 60;
+  int offset_days = 0;  // special dates: the day it fires, from the contact's day ("-3d": three days before)
   std::string entity_type;
   int64_t by_ms = 0;
   std::set<std::string> closed;

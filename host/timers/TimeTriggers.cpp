@@ -84,6 +84,7 @@ class SpecialDateProducer final : public TimeProducer {
       : rule_(std::move(rule)),
         field_(t.field),
         at_minute_(t.at_minute),
+        offset_days_(t.offset_days),
         zone_(t.timezone),
         account_zone_(std::move(account_zone)) {
     const auto dot = field_.rfind('.');
@@ -144,8 +145,9 @@ class SpecialDateProducer final : public TimeProducer {
     if (!tz) tz = date::locate_zone("UTC");
     const auto today = date::floor<date::days>(tz->to_local(date::sys_time<Ms>{Ms{now}}));
     for (int d = 0; d <= 1; ++d) {
-      const date::local_days day = today + date::days{d};
-      const date::year_month_day ymd{day};
+      const date::local_days day = today + date::days{d};  // when it fires
+      // The contact's own day: `offset_days` from it is when it fires.
+      const date::year_month_day ymd{day - date::days{offset_days_}};
       const int year = static_cast<int>(ymd.year());
       unsigned month = date->month, dom = date->day;
       if (month == 2 && dom == 29 && !leap(year)) dom = 28;  // 29 February: the 28th in other years
@@ -156,6 +158,7 @@ class SpecialDateProducer final : public TimeProducer {
       if (now >= day_ends || at > now + kHour + 60000) continue;  // gone, or the next read finds it
       const std::string local_date = date::format("%F", day);
       json data_out{{"rule", rule_}, {"field", "contact." + field_}, {"date", *value}};
+      if (offset_days_ != 0) data_out["offset_days"] = offset_days_;
       if (date->year) data_out["years"] = year - date->year;
       EventRecord e = time_event("time:" + rule_ + ":" + c.key + ":" + local_date, "contact.special_date",
                                  time_source(rule_), at, now, std::move(data_out));
@@ -165,7 +168,7 @@ class SpecialDateProducer final : public TimeProducer {
   }
 
   std::string rule_, field_;
-  int at_minute_;
+  int at_minute_, offset_days_;
   std::string zone_, account_zone_, needle_;
   int64_t read_again_at_ = 0;
   std::multimap<int64_t, EventRecord> pending_;  // by the moment each is due

@@ -106,6 +106,34 @@ TEST_F(TimeTriggersTest, The29thOfFebruaryIsThe28thInOtherYears) {
   EXPECT_TRUE(ids(t, "2028-02-28T09:00:01Z").empty());
 }
 
+// "Three days before the birthday": the day it fires is the offset from the
+// contact's, the years counted on the contact's day (across a new year too).
+TEST_F(TimeTriggersTest, ASpecialDateWithAnOffsetComesThatManyDaysBeforeOrAfter) {
+  append({{"id", "c1"},
+          {"type", "contact.updated"},
+          {"contact", {{"id", "dec"}, {"fields", {{"birthday", "1990-12-05"}}}}}});
+  append({{"id", "c2"},
+          {"type", "contact.updated"},
+          {"contact", {{"id", "jan"}, {"fields", {{"birthday", "2000-01-01"}}}}}});
+  const std::vector<CompiledRule> rules{
+      time_rule("before",
+                {{"special_date", "contact.fields.birthday"}, {"offset", "-3d"}, {"at", "10:00"}, {"timezone", "UTC"}}),
+      time_rule("after",
+                {{"special_date", "contact.fields.birthday"}, {"offset", "1d"}, {"at", "10:00"}, {"timezone", "UTC"}})};
+  TimeTriggers t(*store_, rules, {}, {}, nullptr);
+  EXPECT_EQ(ids(t, "2026-12-02T10:00:00Z"), std::vector<std::string>{"time:before:id:dec:2026-12-02"});
+  EXPECT_TRUE(ids(t, "2026-12-05T10:00:00Z").empty());
+  EXPECT_EQ(ids(t, "2026-12-06T10:00:00Z"), std::vector<std::string>{"time:after:id:dec:2026-12-06"});
+  EXPECT_EQ(ids(t, "2026-12-29T10:00:00Z"), std::vector<std::string>{"time:before:id:jan:2026-12-29"});
+  const auto events = store_->events_after(0, 1000);
+  const auto jan = std::find_if(events.begin(), events.end(),
+                                [](const StoredEvent& e) { return e.record.id == "time:before:id:jan:2026-12-29"; });
+  ASSERT_NE(jan, events.end());
+  const json data = json::parse(jan->record.body_json)["data"];
+  EXPECT_EQ(data["years"], 27);  // on 2027-01-01
+  EXPECT_EQ(data["offset_days"], -3);
+}
+
 TEST_F(TimeTriggersTest, AScheduleRunsEachOccurrenceOnceAndOneMissedWithinTheHourLate) {
   const std::vector<CompiledRule> rules{time_rule("daily", {{"schedule", "every day at 09:00"}})};
   TimeTriggers::Options options;
@@ -234,6 +262,8 @@ TEST(TimeTriggerRules, AreCheckedWithThePathAndWhatWasExpected) {
   };
   EXPECT_EQ(problem({{"special_date", "contact.fields.birthday"}, {"at", "25:00"}}),
             "/at: expected a local time of day such as \"10:00\"");
+  EXPECT_EQ(problem({{"special_date", "contact.fields.birthday"}, {"offset", "-3h"}}),
+            "/offset: expected whole days within a year, such as \"-3d\" (three days before)");
   EXPECT_EQ(problem({{"schedule", "every day at 09:00"}, {"timezone", "Mars/Olympus"}}),
             "/timezone: expected an IANA time zone such as \"Europe/Moscow\"");
   EXPECT_EQ(problem({{"overdue", "deal"}, {"by", "soon"}}), "/by: expected how long past due, e.g. \"1d\" or \"2h\"");
