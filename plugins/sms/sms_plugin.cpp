@@ -51,10 +51,16 @@ class Sms : public switchboard::Plugin {
     if (call.action != "send")
       return done(ActionResult::invalid_params("unknown action '" + std::string(call.action) + "'"));
     const json params = json::parse(call.params_json, nullptr, false);
-    if (!params.is_object() || !params.contains("to") || !params["to"].is_string() || !params.contains("text") ||
-        !params["text"].is_string() || params["text"].get<std::string>().empty())
-      return done(ActionResult::invalid_params("'to' and 'text' must be non-empty strings"));
-    const std::string to = params["to"].get<std::string>();
+    if (!params.is_object() || !params.contains("text") || !params["text"].is_string() ||
+        params["text"].get<std::string>().empty())
+      return done(ActionResult::invalid_params("'text' must be a non-empty string"));
+    std::string error;
+    bool invalid = false;
+    const auto named = switchboard_plugins::phone_named(params.value("to", json()),
+                                                        json::parse(call.subject_json, nullptr, false), error, invalid);
+    if (!named)
+      return done(invalid ? ActionResult::invalid_params(error) : ActionResult::unreachable(error, "no_phone"));
+    const std::string& to = *named;
     const auto e164 = switchboard_plugins::to_e164(to, default_country_);
     if (!e164)
       return done(

@@ -50,10 +50,16 @@ class Telephony : public switchboard::Plugin {
       return done(ActionResult::invalid_params("unknown action '" + action + "'"));
     const json params = json::parse(call.params_json, nullptr, false);
     const std::string what = action == "say" ? "text" : "url";
-    if (!params.is_object() || !params.contains("to") || !params["to"].is_string() || !params.contains(what) ||
-        !params[what].is_string() || params[what].get<std::string>().empty())
-      return done(ActionResult::invalid_params("'to' and '" + what + "' must be non-empty strings"));
-    const std::string to = params["to"].get<std::string>();
+    if (!params.is_object() || !params.contains(what) || !params[what].is_string() ||
+        params[what].get<std::string>().empty())
+      return done(ActionResult::invalid_params("'" + what + "' must be a non-empty string"));
+    std::string error;
+    bool invalid = false;
+    const auto named = switchboard_plugins::phone_named(params.value("to", json()),
+                                                        json::parse(call.subject_json, nullptr, false), error, invalid);
+    if (!named)
+      return done(invalid ? ActionResult::invalid_params(error) : ActionResult::unreachable(error, "no_phone"));
+    const std::string& to = *named;
     const auto e164 = switchboard_plugins::to_e164(to, default_country_);
     if (!e164)
       return done(
@@ -77,7 +83,6 @@ class Telephony : public switchboard::Plugin {
     c.reference = std::string(call.idempotency_key);
     if (dry_run_) return dry_run(c, action, std::move(done));
 
-    std::string error;
     auto request = provider_->request(c, host_.now_unix_ms() / 1000, error);
     if (!request) return done(ActionResult::permanent(error));
     request->timeout_ms =

@@ -80,6 +80,34 @@ TEST_F(SmsPluginTest, SmsRuCodesMapToOutcomes) {
   EXPECT_EQ(code(231), SB_OUTCOME_PERMANENT);
 }
 
+// Bitrix24's "number type": one of the contact's numbers by type, the first
+// or the last; none of that type is unreachable (a fallback moves on).
+TEST_F(SmsPluginTest, TheRecipientMayBeOneOfTheContactsNumbersByType) {
+  auto instance = create(kSmsRu);
+  const json subject = {{"contact",
+                         {{"id", "c1"},
+                          {"phones",
+                           {{{"number", "+79990001111"}, {"type", "work"}},
+                            {{"number", "+79990002222"}, {"type", "mobile"}},
+                            {{"number", "+79990003333"}, {"type", "mobile"}}}}}}};
+  const auto to = [&](const json& pick) {
+    const size_t sent = host.sent.size();
+    EXPECT_EQ(instance->invoke("send", json{{"to", pick}, {"text", "x"}}.dump(), "e1:r:0", 0, subject.dump()), SB_OK);
+    if (host.sent.size() == sent) return std::string("no request: ") + host.results.back().reason;
+    host.finish_http(host.sent.size() - 1, 200, {}, R"({"status":"OK","status_code":100,"sms":{}})");
+    const std::string body = host.sent.back().body;
+    return body.substr(body.find("to=") + 3, 11);
+  };
+  EXPECT_EQ(to(json::object()), "79990001111");
+  EXPECT_EQ(to({{"type", "mobile"}}), "79990002222");
+  EXPECT_EQ(to({{"type", "mobile"}, {"pick", "last"}}), "79990003333");
+  EXPECT_EQ(to({{"type", "any"}, {"pick", "last"}}), "79990003333");
+  EXPECT_EQ(to({{"type", "home"}}), "no request: the contact has no phone number of type 'home'");
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_UNREACHABLE);
+  EXPECT_EQ(to(5), "no request: 'to' must be a phone number or {\"type\", \"pick\"} naming one of the contact's");
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_INVALID_PARAMS);
+}
+
 TEST_F(SmsPluginTest, SmsRuTheOnlyPerNumberAnswerCountsWhateverItsKey) {
   auto instance = create(kSmsRu);
   auto failed = send(*instance, "+79990001122", "x", 200,
