@@ -74,6 +74,34 @@ class Deriver {
       if (!before.contains(name) && !new_value.is_null()) changed(record_type, name, json(), new_value);
   }
 
+  // The contact's name, and its first email and phone (the ones a message
+  // goes to), as "fields" a rule may watch: "email" and "phone" change when
+  // the first address or number does.
+  void contact_details(RecordImage contact) {
+    if (!contact.before || !contact.after || (wanted_ && *wanted_ && !(*wanted_)("contact.field_changed"))) return;
+    const auto first = [](const json* record, const char* list, const char* key) {
+      if (!record->is_object()) return json();
+      const auto items = record->find(list);
+      if (items == record->end() || !items->is_array() || items->empty() || !(*items)[0].is_object()) return json();
+      const auto value = (*items)[0].find(key);
+      return value != (*items)[0].end() ? *value : json();
+    };
+    const auto name = [](const json* record) {
+      if (!record->is_object()) return json();
+      const auto value = record->find("name");
+      return value != record->end() ? *value : json();
+    };
+    const std::pair<json, json> details[] = {
+        {name(contact.before), name(contact.after)},
+        {first(contact.before, "emails", "address"), first(contact.after, "emails", "address")},
+        {first(contact.before, "phones", "number"), first(contact.after, "phones", "number")}};
+    const char* names[] = {"name", "email", "phone"};
+    for (size_t i = 0; i < 3; ++i)
+      if (details[i].first != details[i].second)
+        add("contact.field_changed", std::string("contact_changed:") + names[i],
+            {{"field", names[i]}, {"old", details[i].first}, {"new", details[i].second}});
+  }
+
  private:
   void changed(const std::string& record_type, const std::string& name, const json& old_value, const json& new_value) {
     add(record_type + ".field_changed", "field_changed:" + record_type + ":" + name,
@@ -186,6 +214,7 @@ std::vector<EventRecord> derived_events(const EventRecord& cause, RecordImage co
   derive.members(contact, "tags", "contact.tag_added", "contact.tag_removed", "tag");
   derive.members(contact, "segments", "segment.entered", "segment.left", "segment");
   derive.fields("contact", contact);
+  derive.contact_details(contact);
   if (cause.entity) derive.fields(cause.entity->type, entity);
   return out;
 }

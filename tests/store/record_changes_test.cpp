@@ -44,6 +44,41 @@ TEST(RecordChanges, ADerivedEventsBodyIsItsObjectDumped) {
   EXPECT_EQ(derived[0].id, cause.id + ":created:deal");
 }
 
+// SendPulse's "contact field changed: email, phone": the name, the first
+// address and the first number count as fields of a known contact.
+TEST(RecordChanges, AContactsNameFirstEmailAndFirstPhoneAreFieldsThatChange) {
+  EventRecord cause;
+  cause.id = "c2";
+  cause.type = "contact.updated";
+  cause.source = "api";
+  cause.contact = ContactUpdate{"id:p1", "{}"};
+  const json before = {
+      {"name", "Анна"}, {"emails", {{{"address", "anna@old.test"}}}}, {"phones", {{{"number", "+79990001122"}}}}};
+  json after = before;
+  after["emails"] = {{{"address", "anna@new.test"}}, {{"address", "anna@old.test"}}};
+  after["phones"].push_back({{"number", "+79990003344"}});  // a second number: the first is the same
+  after["name"] = "Анна Петрова";
+  const auto derived = derived_events(cause, RecordImage{&before, &after, false}, RecordImage{});
+  ASSERT_EQ(derived.size(), 2u);
+  EXPECT_EQ(derived[0].id, "c2:contact_changed:name");
+  EXPECT_EQ(json::parse(derived[0].body_json)["data"],
+            (json{{"field", "name"}, {"old", "Анна"}, {"new", "Анна Петрова"}, {"caused_by", "c2"}}));
+  EXPECT_EQ(derived[1].type, "contact.field_changed");
+  EXPECT_EQ(json::parse(derived[1].body_json)["data"],
+            (json{{"field", "email"}, {"old", "anna@old.test"}, {"new", "anna@new.test"}, {"caused_by", "c2"}}));
+  // A phone given for the first time.
+  const json no_phone = {{"name", "Анна"}};
+  json with_phone = no_phone;
+  with_phone["phones"] = {{{"number", "+79990001122"}}};
+  const auto added = derived_events(cause, RecordImage{&no_phone, &with_phone, false}, RecordImage{});
+  ASSERT_EQ(added.size(), 1u);
+  EXPECT_EQ(json::parse(added[0].body_json)["data"]["field"], "phone");
+  EXPECT_EQ(json::parse(added[0].body_json)["data"]["new"], "+79990001122");
+  // Nothing a rule wants: none made.
+  const EventTypeFilter nobody = [](const std::string&) { return false; };
+  EXPECT_TRUE(derived_events(cause, RecordImage{&before, &after, false}, RecordImage{}, &nobody).empty());
+}
+
 TEST(RecordChanges, ADerivedEventOfAnEventWithoutEntityNamesNone) {
   EventRecord cause;
   cause.id = "c1";
