@@ -4,7 +4,9 @@
 #include <Poco/URI.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -67,11 +69,32 @@ bool has_tag(const json& data, const std::string& tag) {
   return false;
 }
 
+// Whether the value at the dotted `path` from `node` is `value`; through an
+// array, any item's (a task's assignees.id is any of its managers').
+bool value_at_is(const json& node, std::string_view path, const std::string& value) {
+  if (path.empty()) return as_text(node) == value;
+  if (node.is_array() && !path.empty() && !std::isdigit(static_cast<unsigned char>(path.front())))
+    return std::any_of(node.begin(), node.end(), [&](const json& item) { return value_at_is(item, path, value); });
+  const size_t dot = path.find('.');
+  const std::string part(path.substr(0, dot));
+  const std::string_view rest = dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1);
+  if (node.is_object()) {
+    const auto child = node.find(part);
+    return child != node.end() && value_at_is(*child, rest, value);
+  }
+  if (node.is_array()) {
+    const size_t index = std::strtoul(part.c_str(), nullptr, 10);
+    return index < node.size() && value_at_is(node[index], rest, value);
+  }
+  return false;
+}
+
+// A record's field by its path in `fields`, else in the record ("status").
 bool field_is(const json& data, const std::string& path, const std::string& value) {
-  const json* found = nullptr;
-  if (const auto fields = data.find("fields"); fields != data.end()) found = lookup_path(*fields, path);
-  if (!found) found = lookup_path(data, path);
-  return found && as_text(*found) == value;
+  const auto fields = data.find("fields");
+  const bool in_fields =
+      fields != data.end() && fields->is_object() && fields->contains(path.substr(0, path.find('.')));
+  return value_at_is(in_fields ? *fields : data, path, value);
 }
 
 bool in_segment(const json& data, const std::string& segment) {

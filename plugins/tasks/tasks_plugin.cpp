@@ -131,11 +131,13 @@ class Tasks : public switchboard::Plugin {
   // A manager's id as text: CRMs number their users.
   static std::string id_text(const json& id) { return id.is_string() ? id.get<std::string>() : id.dump(); }
 
-  // The managers the task goes to; an empty object is "for all".
-  static std::vector<json> assignees(const json& params, const json& about) {
+  // The tasks to make, each as the managers it goes to; none is "for all".
+  // "responsible": one task, every responsible manager in it (HolliHop);
+  // "each_responsible": a task for each (Bitrix24's robot).
+  static std::vector<std::vector<json>> assignees(const json& params, const json& about) {
     const json& mode = params.contains("assignee") ? params["assignee"] : json("responsible");
-    if (mode.is_object()) return {mode};
-    if (mode == "all") return {json::object()};
+    if (mode.is_object()) return {{mode}};
+    if (mode == "all") return {{}};
     std::vector<json> managers;
     if (about.contains("responsible") && about["responsible"].is_array())
       for (const json& r : about["responsible"])
@@ -144,8 +146,13 @@ class Tasks : public switchboard::Plugin {
           manager["id"] = id_text(r["id"]);
           managers.push_back(std::move(manager));
         }
-    if (!managers.empty()) return managers;
-    if (mode == "responsible_or_all") return {json::object()};
+    if (!managers.empty() && mode == "each_responsible") {
+      std::vector<std::vector<json>> each;
+      for (json& manager : managers) each.push_back({std::move(manager)});
+      return each;
+    }
+    if (!managers.empty()) return {std::move(managers)};
+    if (mode == "responsible_or_all") return {{}};
     throw Invalid{"/assignee: the " + about.value("type", std::string("event")) + " " +
                   about.value("id", std::string()) +
                   " has no responsible manager (use \"all\" or \"responsible_or_all\")"};
@@ -159,15 +166,20 @@ class Tasks : public switchboard::Plugin {
     fields.emplace("priority", "medium");
     if (about.contains("type") && about.contains("id"))
       fields["about"] = {{"type", about["type"]}, {"id", about["id"]}};
-    const std::vector<json> to = assignees(params, about);
+    const std::vector<std::vector<json>> to = assignees(params, about);
     auto changes = std::make_shared<Changes>(to.size(), done);
-    for (const json& manager : to) {
-      const bool for_all = manager.empty();
-      const std::string key = for_all ? std::string("all") : id_text(manager["id"]);
+    for (const std::vector<json>& managers : to) {
+      // Keyed by its managers: the same task on every retry of the step.
+      std::string key;
+      for (const json& manager : managers) key += (key.empty() ? "" : ",") + id_text(manager["id"]);
       json task{{"type", "task"}, {"status", "open"}, {"fields", fields}};
-      task["fields"]["assignee"] = for_all ? json() : manager;
-      if (!for_all) task["responsible"] = json::array({manager});
-      const json change{{"op", "create_entity"}, {"key", key}, {"entity", task}};
+      // `assignee` is the first (a manager's own tasks: field.assignees.id in the API).
+      task["fields"]["assignee"] = managers.empty() ? json() : managers.front();
+      if (!managers.empty()) {
+        task["fields"]["assignees"] = managers;
+        task["responsible"] = managers;
+      }
+      const json change{{"op", "create_entity"}, {"key", key.empty() ? "all" : key}, {"entity", task}};
       apply(call.idempotency_key, change, changes, "");
     }
   }

@@ -27,21 +27,22 @@ constexpr char kAdmin[] = "crm-scenarios-admin-93ab";
 json host_config(const HttpSink& sink, json rules) {
   ::setenv("SB_TEST_CRM_TOKEN", kToken, 1);
   ::setenv("SB_TEST_CRM_ADMIN", kAdmin, 1);
-  return json{{"plugin_dirs", {SB_PLUGIN_DIR}},
-              {"account", {{"timezone", "Asia/Omsk"}}},
-              {"secrets", {{"events", {{"env", "SB_TEST_CRM_TOKEN"}}}, {"admin", {{"env", "SB_TEST_CRM_ADMIN"}}}}},
-              {"api", {{"event_tokens", {{{"$secret", "events"}}}}, {"admin_tokens", {{{"$secret", "admin"}}}}}},
-              {"segments", {{"VIP", {{"description", "клиенты с десятью визитами"}}}, {"Новые клиенты", json::object()}}},
-              {"pipelines",
-               {{"clients", {"Новый", "Постоянный", "VIP"}},
-                {"students", {"Первичный контакт", "Записан на пробное", "Учится"}}}},
-              {"instances",
-               {{"notify", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}},
-                {"crm", {{"plugin", "crm"}}},
-                {"tasks", {{"plugin", "tasks"}}},
-                {"seg", {{"plugin", "segments"}}},
-                {"wa", {{"plugin", "whatsapp"}, {"config", {{"dry_run", true}}}}}}},
-              {"rules", std::move(rules)}};
+  return json{
+      {"plugin_dirs", {SB_PLUGIN_DIR}},
+      {"account", {{"timezone", "Asia/Omsk"}}},
+      {"secrets", {{"events", {{"env", "SB_TEST_CRM_TOKEN"}}}, {"admin", {{"env", "SB_TEST_CRM_ADMIN"}}}}},
+      {"api", {{"event_tokens", {{{"$secret", "events"}}}}, {"admin_tokens", {{{"$secret", "admin"}}}}}},
+      {"segments", {{"VIP", {{"description", "клиенты с десятью визитами"}}}, {"Новые клиенты", json::object()}}},
+      {"pipelines",
+       {{"clients", {"Новый", "Постоянный", "VIP"}},
+        {"students", {"Первичный контакт", "Записан на пробное", "Учится"}}}},
+      {"instances",
+       {{"notify", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}},
+        {"crm", {{"plugin", "crm"}}},
+        {"tasks", {{"plugin", "tasks"}}},
+        {"seg", {{"plugin", "segments"}}},
+        {"wa", {{"plugin", "whatsapp"}, {"config", {{"dry_run", true}}}}}}},
+      {"rules", std::move(rules)}};
 }
 
 json admin_get(const HostProcess& host, const std::string& path) {
@@ -255,23 +256,39 @@ TEST(CrmScenarios, MatrixCrmTheTenthVisitMakesTheClientAVipAndSaysSo) {
   const json members = admin_get(host, "/api/v1/segments/VIP/members");
   ASSERT_EQ(members["items"].size(), 1u);
   EXPECT_EQ(members["items"][0]["key"], "id:C1");
-  EXPECT_TRUE(admin_get(host, "/api/v1/segments/%D0%9D%D0%BE%D0%B2%D1%8B%D0%B5%20%D0%BA%D0%BB%D0%B8%D0%B5%D0%BD%D1%82%D1%8B/members")["items"].empty());
+  EXPECT_TRUE(
+      admin_get(host,
+                "/api/v1/segments/%D0%9D%D0%BE%D0%B2%D1%8B%D0%B5%20%D0%BA%D0%BB%D0%B8%D0%B5%D0%BD%D1%82%D1%8B/members")
+          ["items"]
+              .empty());
   const auto admin = [&](const std::string& method, const std::string& path, const std::string& body = "") {
     return http_request(host.port(), method, path, body, {{"Authorization", std::string("Bearer ") + kAdmin}});
   };
   EXPECT_EQ(admin("GET", "/api/v1/segments/gold/members").status, 404);
-  EXPECT_EQ(admin("POST", "/api/v1/segments/%D0%9D%D0%BE%D0%B2%D1%8B%D0%B5%20%D0%BA%D0%BB%D0%B8%D0%B5%D0%BD%D1%82%D1%8B/members", R"({"contact":"nobody"})").status, 404);
+  EXPECT_EQ(
+      admin("POST",
+            "/api/v1/segments/%D0%9D%D0%BE%D0%B2%D1%8B%D0%B5%20%D0%BA%D0%BB%D0%B8%D0%B5%D0%BD%D1%82%D1%8B/members",
+            R"({"contact":"nobody"})")
+          .status,
+      404);
   const HttpResult removed = admin("DELETE", "/api/v1/segments/VIP/members/C1");
   ASSERT_EQ(removed.status, 200) << removed.body;
   const auto left = sink.wait_for(4);
   ASSERT_EQ(left.size(), 4u) << host.log();
   EXPECT_EQ(json::parse(left[3].body), json::parse(R"({"segment":"VIP","who":"C1"})"));
   EXPECT_TRUE(admin_get(host, "/api/v1/segments/VIP/members")["items"].empty());
-  ASSERT_EQ(admin("POST", "/api/v1/segments/%D0%9D%D0%BE%D0%B2%D1%8B%D0%B5%20%D0%BA%D0%BB%D0%B8%D0%B5%D0%BD%D1%82%D1%8B/members", R"({"contact":"C1"})").status, 200);
-  EXPECT_EQ(admin_wait(host, "/api/v1/segments/%D0%9D%D0%BE%D0%B2%D1%8B%D0%B5%20%D0%BA%D0%BB%D0%B8%D0%B5%D0%BD%D1%82%D1%8B/members",
-                       [](const json& j) { return j["items"].size() == 1; })["items"]
-                .size(),
-            1u);
+  ASSERT_EQ(
+      admin("POST",
+            "/api/v1/segments/%D0%9D%D0%BE%D0%B2%D1%8B%D0%B5%20%D0%BA%D0%BB%D0%B8%D0%B5%D0%BD%D1%82%D1%8B/members",
+            R"({"contact":"C1"})")
+          .status,
+      200);
+  EXPECT_EQ(
+      admin_wait(host,
+                 "/api/v1/segments/%D0%9D%D0%BE%D0%B2%D1%8B%D0%B5%20%D0%BA%D0%BB%D0%B8%D0%B5%D0%BD%D1%82%D1%8B/members",
+                 [](const json& j) { return j["items"].size() == 1; })["items"]
+          .size(),
+      1u);
 }
 
 // SendPulse's "replace variable" and a deal field, written by rules: the
@@ -403,7 +420,8 @@ TEST(CrmScenarios, BitrixATaskForEveryResponsibleManagerThatTheApiCloses) {
         {"steps", json::array({task_step("Позвонить по сделке {{entity.id}}", {{"deadline", "today 18:00"},
                                                                                {"method", "call"},
                                                                                {"priority", "high"},
-                                                                               {"reminder", "1 hour before"}})})}},
+                                                                               {"reminder", "1 hour before"},
+                                                                               {"assignee", "each_responsible"}})})}},
        {{"name", "task done"},
         {"trigger", {{"entity", "task"}, {"status", "done"}}},
         {"steps", json::array({post_step(
@@ -448,6 +466,29 @@ TEST(CrmScenarios, BitrixATaskForEveryResponsibleManagerThatTheApiCloses) {
             1u);
 }
 
+// HolliHop, "Исполнитель: Ответственные": one task, every responsible
+// manager of the lead named in it; each finds it among their own tasks.
+TEST(CrmScenarios, HollihopOneTaskNamesEveryResponsibleManager) {
+  HttpSink sink;
+  json rules = json::array({{{"name", "call"},
+                             {"trigger", {{"entity", "lead"}, {"status", "Первичный контакт"}}},
+                             {"steps", json::array({task_step("Позвонить {{contact.name}}")})}}});
+  HostProcess host(host_config(sink, rules));
+  json event = lead("l-1", "Первичный контакт");
+  event["entity"]["responsible"] = json::parse(R"([{"id": "m1", "name": "Ольга"}, {"id": "7", "name": "Иван"}])");
+  post(host, event);
+  const json tasks = tasks_of(host, 1);
+  ASSERT_EQ(tasks.size(), 1u) << host.log();
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(admin_get(host, "/api/v1/tasks")["items"].size(), 1u);  // not one per manager
+  EXPECT_EQ(tasks[0]["title"], "Позвонить Пётр");
+  EXPECT_EQ(tasks[0]["assignee"]["id"], "m1");
+  EXPECT_EQ(tasks[0]["assignees"], json::parse(R"([{"id": "m1", "name": "Ольга"}, {"id": "7", "name": "Иван"}])"));
+  EXPECT_EQ(admin_get(host, "/api/v1/tasks?field.assignees.id=7")["items"].size(), 1u);
+  EXPECT_EQ(admin_get(host, "/api/v1/tasks?field.assignees.id=m1")["items"].size(), 1u);
+  EXPECT_TRUE(admin_get(host, "/api/v1/tasks?field.assignees.id=m9")["items"].empty());
+}
+
 // SendPulse: "the deal is paid — delete the related tasks". The deal's open
 // tasks are cancelled (and stay listed); one already done stays done, and
 // another deal's task is untouched. A rule on a task's status hears of each.
@@ -457,7 +498,7 @@ TEST(CrmScenarios, SendPulseAPaidDealCancelsItsOpenTasksOnly) {
   json rules = json::array(
       {{{"name", "call"},
         {"trigger", {{"entity", "deal"}, {"status", "Новая"}}},
-        {"steps", json::array({task_step("Позвонить по сделке {{entity.id}}")})}},
+        {"steps", json::array({task_step("Позвонить по сделке {{entity.id}}", {{"assignee", "each_responsible"}})})}},
        {{"name", "paid"},
         {"trigger", {{"entity", "deal"}, {"status", "Оплачено"}}},
         {"steps", json::array({cancel, post_step("/paid", {{"deal", "{{entity.id}}"},
@@ -748,7 +789,8 @@ TEST(CrmScenarios, BitrixADealOverdueByADayGetsATaskForEveryResponsibleManager) 
           {"field", "entity.fields.due"},
           {"by", "1d"},
           {"closed", {"Сделка успешна", "Сделка провалена"}}}},
-        {"steps", json::array({task_step("Просрочена сделка {{entity.id}}", {{"deadline", "today 18:00"}})})}}});
+        {"steps", json::array({task_step("Просрочена сделка {{entity.id}}",
+                                         {{"deadline", "today 18:00"}, {"assignee", "each_responsible"}})})}}});
   json config = host_config(sink, rules);
   config["time_triggers"] = {{"check_every", "100ms"}};
   HostProcess host(config);
