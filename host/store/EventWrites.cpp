@@ -173,8 +173,10 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
     return RecordImage{before ? &*before : nullptr, after ? &*after : nullptr, created};
   };
   const bool new_contact = changes_contact && !contact_before && learned.absorbed.empty();
-  for (const EventRecord& implied : derived_events(e, image(contact_before, contact_after, new_contact),
-                                                   image(entity_before, entity_after, created), derived))
+  RecordImage entity_image = image(entity_before, entity_after, created);
+  if (changes_entity && !created && e.entity->sets_status) entity_image.status_moved = {{previous, e.entity->status}};
+  for (const EventRecord& implied :
+       derived_events(e, image(contact_before, contact_after, new_contact), entity_image, derived))
     insert(rows, implied, false, std::nullopt);
   return AppendOutcome::kStored;
 }

@@ -74,6 +74,14 @@ class Deriver {
       if (!before.contains(name) && !new_value.is_null()) changed(record_type, name, json(), new_value);
   }
 
+  // "Moved to a new stage" as a trigger, whatever event moved it.
+  void status(const std::string& record_type, RecordImage image) {
+    if (!image.status_moved || image.status_moved->first == image.status_moved->second) return;
+    const auto text = [](const std::optional<std::string>& s) { return s ? json(*s) : json(); };
+    add(record_type + ".status_changed", "status_changed:" + record_type,
+        {{"previous_status", text(image.status_moved->first)}, {"status", text(image.status_moved->second)}});
+  }
+
   // The contact's name, and its first email and phone (the ones a message
   // goes to), as "fields" a rule may watch: "email" and "phone" change when
   // the first address or number does.
@@ -216,6 +224,7 @@ std::vector<EventRecord> derived_events(const EventRecord& cause, RecordImage co
   derive.fields("contact", contact);
   derive.contact_details(contact);
   if (cause.entity) derive.fields(cause.entity->type, entity);
+  if (cause.entity) derive.status(cause.entity->type, entity);
   return out;
 }
 

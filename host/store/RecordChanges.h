@@ -12,6 +12,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <vector>
 
 #include "store/Store.h"
@@ -34,13 +35,16 @@ struct RecordImage {
   const nlohmann::json* before = nullptr;
   const nlohmann::json* after = nullptr;
   bool created = false;
+  // An entity's status, when the event set it on an entity known before.
+  std::optional<std::pair<std::optional<std::string>, std::optional<std::string>>> status_moved = std::nullopt;
 };
 
 // The events `cause` implies, in a stable order: `contact.created` and
 // `<type>.created` for a record it created, a tag event for each tag
 // that came or went (a new contact's tags come), a segment event for each
 // segment entered or left, a field event for each field
-// of `fields` whose value changed on a record that existed before. Ids are
+// of `fields` whose value changed on a record that existed before, and
+// `<type>.status_changed` for an entity's status that moved. Ids are
 // "<cause id>:<kind>:<name>"; source, times and chain depth are the cause's,
 // and each names the cause's contact and entity (nothing to merge). An event
 // of the type the cause itself has is not derived: its sender said so already,

@@ -79,6 +79,35 @@ TEST(RecordChanges, AContactsNameFirstEmailAndFirstPhoneAreFieldsThatChange) {
   EXPECT_TRUE(derived_events(cause, RecordImage{&before, &after, false}, RecordImage{}, &nobody).empty());
 }
 
+// SendPulse's "deal status changed — moved to a new stage": whatever event
+// moved it, unless that event is the status change itself.
+TEST(RecordChanges, AnEntityMovedToAnotherStatusDerivesItsStatusChange) {
+  EventRecord cause;
+  cause.id = "d5";
+  cause.type = "deal.updated";
+  cause.source = "api";
+  cause.entity = EntityUpdate{"deal", "D1", true, std::string("В работе"), "{}"};
+  const json data = json::object();
+  RecordImage deal{&data, &data, false};
+  deal.status_moved = {{std::string("Новая"), std::string("В работе")}};
+  auto derived = derived_events(cause, RecordImage{}, deal);
+  ASSERT_EQ(derived.size(), 1u);
+  EXPECT_EQ(derived[0].type, "deal.status_changed");
+  EXPECT_EQ(derived[0].id, "d5:status_changed:deal");
+  EXPECT_EQ(json::parse(derived[0].body_json)["data"],
+            (json{{"previous_status", "Новая"}, {"status", "В работе"}, {"caused_by", "d5"}}));
+  EXPECT_FALSE(derived[0].entity->sets_status);                   // no status trigger fires twice
+  deal.status_moved = {{std::nullopt, std::string("В работе")}};  // from no status
+  derived = derived_events(cause, RecordImage{}, deal);
+  ASSERT_EQ(derived.size(), 1u);
+  EXPECT_TRUE(json::parse(derived[0].body_json)["data"]["previous_status"].is_null());
+  deal.status_moved = {{std::string("В работе"), std::string("В работе")}};  // the same again
+  EXPECT_TRUE(derived_events(cause, RecordImage{}, deal).empty());
+  cause.type = "deal.status_changed";  // the CRM said so itself
+  deal.status_moved = {{std::string("Новая"), std::string("В работе")}};
+  EXPECT_TRUE(derived_events(cause, RecordImage{}, deal).empty());
+}
+
 TEST(RecordChanges, ADerivedEventOfAnEventWithoutEntityNamesNone) {
   EventRecord cause;
   cause.id = "c1";
