@@ -77,13 +77,21 @@ class PatternReach {
   const json* resolve(const json& ref) const {
     if (!ref.is_string()) return nullptr;
     const std::string& text = ref.get_ref<const std::string&>();
-    if (text.empty() || text[0] != '#') return nullptr;
+    // valijson percent-decodes a pointer and trims a trailing '/': such a
+    // reference is not followed here, so everything below it is checked.
+    if (text.empty() || text[0] != '#' || text.find('%') != std::string::npos || text.back() == '/') return nullptr;
     try {
       const json::json_pointer pointer(text.substr(1));
       return root_.contains(pointer) ? &root_.at(pointer) : nullptr;
     } catch (const json::exception&) {
       return nullptr;
     }
+  }
+
+  // valijson checks these formats with std::regex too.
+  static bool regex_format(const json& schema) {
+    const auto format = schema.find("format");
+    return format != schema.end() && (*format == "date" || *format == "time" || *format == "date-time");
   }
 
   // Whether a pattern is anywhere in `schema` or in what its "$ref"s name.
@@ -104,7 +112,7 @@ class PatternReach {
       return false;
     }
     if (!node.is_object()) return false;
-    if (node.contains("pattern") || node.contains("patternProperties")) return true;
+    if (node.contains("pattern") || node.contains("patternProperties") || regex_format(node)) return true;
     if (const auto ref = node.find("$ref"); ref != node.end()) {
       const json* target = resolve(*ref);
       if (!target || search(*target, seen)) return true;
@@ -195,7 +203,7 @@ class PatternReach {
     size_t tuple = 0;
     for (const json* s : schemas) {
       if (!s->is_object()) continue;
-      place.strings = place.strings || s->contains("pattern");
+      place.strings = place.strings || s->contains("pattern") || regex_format(*s);
       place.keys = place.keys || s->contains("patternProperties");
       if (const json* property_names = member(*s, "propertyNames")) place.keys = place.keys || reaches(*property_names);
       if (const json* properties = member(*s, "properties"); properties && properties->is_object())

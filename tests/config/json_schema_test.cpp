@@ -69,6 +69,15 @@ TEST(JsonSchema, PatternsReachedThroughEveryApplicatorBoundTheStringsTheySee) {
     EXPECT_EQ(v[0].path, path);
     EXPECT_NE(v[0].message.find("too long to check against this schema's patterns"), std::string::npos);
   }
+  // valijson's date and time formats are regular expressions too.
+  JsonSchema dated(json::parse(R"({"properties":{"at":{"type":"string","format":"date-time"},"note":{}}})"));
+  const auto at = dated.validate(json{{"at", std::string(1 << 16, '1') + "-01-01T00:00:00Z"}, {"note", text}});
+  ASSERT_EQ(at.size(), 1u);
+  EXPECT_EQ(at[0].path, "/at");
+  // A reference valijson would decode ("a%20b") is not followed: all below it is bounded.
+  JsonSchema encoded(json::parse(R"({"definitions":{"a b":{"pattern":"^x+$"},"a%20b":{}},
+      "properties":{"r":{"$ref":"#/definitions/a%20b"}}})"));
+  ASSERT_EQ(encoded.validate(json{{"r", text}}).size(), 1u);
   // Beside them, where no pattern applies: accepted.
   EXPECT_TRUE(schema.validate(json{{"pair", {text, "x"}}}).empty());
   EXPECT_TRUE(schema.validate(json{{"named", {{"k", text}}}}).empty());
