@@ -84,8 +84,8 @@ std::optional<std::string> parse(std::string_view text, std::vector<Placeholder>
           auto filter = parse_filter(part);
           if (!filter)
             return "unknown filter '" + part + "' in '{{" + std::string(inner) +
-                   "}}': filters are date, phone, html, raw and default (with an argument in double quotes: "
-                   "date:\"%d.%m.%Y\")";
+                   "}}': filters are date, phone, html, raw, first_name, last_name and default (with an argument in "
+                   "double quotes: date:\"%d.%m.%Y\")";
           if (filter->name == "default") p.fallback = filter->argument;
           p.filters.push_back(std::move(*filter));
         }
@@ -269,8 +269,13 @@ json expand_template_variables(const json& value, const std::map<std::string, st
       path = "contact.fields." + p.path;
     const std::string inner = text.substr(p.begin + 2, p.end - p.begin - 4);
     const size_t bar = inner.find('|');
+    std::string after = bar == std::string::npos ? "" : inner.substr(bar);
+    // A name whose path has filters of its own ({{firstName}}): a plain
+    // default after it ({{firstName|клиент}}) is written as the filter.
+    if (path.find('|') != std::string::npos && !after.empty() && !parse_filter(trim(after.substr(1))))
+      after = "|default:\"" + trim(after.substr(1)) + "\"";
     out.append(text, last, p.begin - last);
-    out += "{{" + path + (bar == std::string::npos ? "" : inner.substr(bar)) + "}}";
+    out += "{{" + path + after + "}}";
     last = p.end;
   }
   out.append(text, last, std::string::npos);

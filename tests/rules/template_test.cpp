@@ -113,8 +113,8 @@ TEST(TemplateFilters, DefaultsStayAsWrittenAndUnknownFiltersAreErrors) {
   auto errors = template_syntax_errors(json{{"t", "{{contact.name|html|upcase}}"}});
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0],
-            "/t: unknown filter 'upcase' in '{{contact.name|html|upcase}}': filters are date, phone, html, raw and "
-            "default (with an argument in double quotes: date:\"%d.%m.%Y\")");
+            "/t: unknown filter 'upcase' in '{{contact.name|html|upcase}}': filters are date, phone, html, raw, "
+            "first_name, last_name and default (with an argument in double quotes: date:\"%d.%m.%Y\")");
 }
 
 TEST(TemplateVariables, ShortNamesAsTheReferenceCrmsWriteThem) {
@@ -146,6 +146,10 @@ TEST(TemplateVariables, FirstAndLastNameAreTheWordsOfTheContactsName) {
   const json nameless =
       expand_template_variables(json("{{firstName|default:\"друг\"}}"), default_template_variables(), roots);
   EXPECT_EQ(render_template(nameless, {{"contact", json::object()}}), "друг");
+  // A plain default, as for any short name.
+  const json plain = expand_template_variables(json("{{firstName|клиент}}"), default_template_variables(), roots);
+  EXPECT_EQ(render_template(plain, {{"contact", json::object()}}), "клиент");
+  EXPECT_EQ(render_template(plain, {{"contact", {{"name", "Анна Петрова"}}}}), "Анна");
 }
 
 }  // namespace
