@@ -165,7 +165,8 @@ UPDATE sqlite_sequence SET seq = max(seq, (SELECT coalesce(max(last_arrival), 0)
   WHERE name = 'arrivals';
 )sql";
 
-// Versions 1 and 2 declared the step columns INTEGER, and a table keeps its
+// Stores made before steps had names (versions 1 and 2, and version 3 before
+// its step columns became TEXT) declared them INTEGER, and a table keeps its
 // columns' affinity through upgrades: a step named "01" or "1.0" would have
 // been stored as the number 1 and read back as "1". Version 8 rebuilds such
 // a table with TEXT columns (kSchema makes the new one), ids and their

@@ -1895,8 +1895,20 @@ TEST_F(SqliteStoreTest, AStoreOfTheFirstSchemaKeepsStepNamesThatLookLikeNumbers)
   EXPECT_EQ(row->step, "01");
   EXPECT_EQ(row->resume_step, "1.0");
   EXPECT_EQ(row->end_step, "1e3");
-  // Due work is still found by index after the table was made again.
   EXPECT_EQ(store->next_due_ms(), 5);
+  store.reset();
+  // The table made again has every index of the current schema.
+  SqliteDatabase db(file_, true);
+  SqliteStatement indexes(db.handle(),
+                          "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'executions' "
+                          "AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name");
+  std::vector<std::string> names;
+  while (indexes.step()) names.push_back(indexes.text(0));
+  EXPECT_EQ(names, (std::vector<std::string>{"executions_awaiting", "executions_due", "executions_leased",
+                                             "executions_open", "executions_parent"}));
+  SqliteStatement old_table(db.handle(), "SELECT count(*) FROM sqlite_master WHERE name = 'executions_v7'");
+  ASSERT_TRUE(old_table.step());
+  EXPECT_EQ(old_table.integer(0), 0);
 }
 
 TYPED_TEST(AwaitingContract, AnArrivalResumesOneWaitOnly) {
