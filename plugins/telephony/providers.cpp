@@ -60,20 +60,19 @@ class Twilio final : public Provider {
 
   std::string name() const override { return "twilio"; }
 
-  std::optional<HttpRequest> request(const Call& call, int64_t, std::string& error) const override {
-    std::string inline_twiml = twiml(call);
-    // Twilio takes at most 4000 characters of TwiML (error 32018).
+  // Twilio takes at most 4000 characters of TwiML (error 32018).
+  std::optional<std::string> refusal(const Call& call) const override {
+    const std::string inline_twiml = twiml(call);
     const auto characters = static_cast<size_t>(
         std::count_if(inline_twiml.begin(), inline_twiml.end(), [](char c) { return (c & 0xC0) != 0x80; }));
-    if (characters > kMaxTwiml) {
-      error = "the call's TwiML is " + std::to_string(characters) + " characters, over the " +
-              std::to_string(kMaxTwiml) + " Twilio takes: shorten the text";
-      return std::nullopt;
-    }
-    std::vector<std::pair<std::string, std::string>> fields = {{"To", call.to},
-                                                               {"From", call.from},
-                                                               {"Twiml", std::move(inline_twiml)},
-                                                               {"Timeout", std::to_string(ring_timeout_s_)}};
+    if (characters <= kMaxTwiml) return std::nullopt;
+    return "the call's TwiML is " + std::to_string(characters) + " characters, over the " + std::to_string(kMaxTwiml) +
+           " Twilio takes: shorten the text";
+  }
+
+  std::optional<HttpRequest> request(const Call& call, int64_t, std::string&) const override {
+    std::vector<std::pair<std::string, std::string>> fields = {
+        {"To", call.to}, {"From", call.from}, {"Twiml", twiml(call)}, {"Timeout", std::to_string(ring_timeout_s_)}};
     if (!status_callback_.empty()) {
       // Answered for call.answered at once, completed for the end (and no-answer, busy, failed).
       fields.insert(fields.end(), {{"StatusCallback", status_callback_},
@@ -207,6 +206,15 @@ class Voximplant final : public Provider {
 
   std::string name() const override { return "voximplant"; }
 
+  // A call whose data does not fit in the custom data needs a callback to fetch it from.
+  std::optional<std::string> refusal(const Call& call) const override {
+    const size_t size = call_data(call).size();
+    if (size <= kCustomDataLimit || !status_callback_.empty()) return std::nullopt;
+    return "the call's data is " + std::to_string(size) + " bytes, over the " + std::to_string(kCustomDataLimit) +
+           " Voximplant passes to a scenario: give 'status_callback' and 'callback_path', from which the scenario "
+           "fetches it";
+  }
+
   std::optional<HttpRequest> request(const Call& call, int64_t now_s, std::string& error) const override {
     const auto token = switchboard_plugins::rs256_jwt(
         {{"kid", key_id_}}, {{"iss", std::stoll(account_id_)}, {"iat", now_s}, {"exp", now_s + 3600}}, private_key_);
@@ -214,20 +222,11 @@ class Voximplant final : public Provider {
       error = "'private_key' is not an unencrypted RSA private key in PEM";
       return std::nullopt;
     }
-    json data = custom_data(call);
-    data["token"] = callback_token(callback_secret_, call.reference);
-    std::string custom = switchboard_plugins::dump(data);
+    std::string custom = call_data(call);
     if (custom.size() > kCustomDataLimit) {
-      if (status_callback_.empty()) {
-        error = "the call's data is " + std::to_string(custom.size()) + " bytes, over the " +
-                std::to_string(kCustomDataLimit) +
-                " Voximplant passes to a scenario: give 'status_callback' and 'callback_path', from which the "
-                "scenario fetches it";
-        return std::nullopt;
-      }
       // The same key for the same step: a retried start replaces what it kept.
       const std::string key = switchboard_plugins::base64url(sha256(call.reference)).substr(0, kKeySize);
-      waiting_.keep(key, std::move(data), now_s);
+      waiting_.keep(key, json::parse(custom), now_s);
       custom = fetch_data(key);
     }
     HttpRequest r;
@@ -314,6 +313,13 @@ class Voximplant final : public Provider {
     if (!data)
       return {404, "no call waits for its data under this key (fetched, expired, or the host restarted)", std::nullopt};
     return {200, "", std::nullopt, switchboard_plugins::dump(*data)};
+  }
+
+  // The call as the scenario reads it, with the token its reports carry.
+  std::string call_data(const Call& call) const {
+    json data = custom_data(call);
+    data["token"] = callback_token(callback_secret_, call.reference);
+    return switchboard_plugins::dump(data);
   }
 
   // What the scenario reads with VoxEngine.customData() (or fetches).

@@ -27,6 +27,9 @@ class Provider {
  public:
   virtual ~Provider() = default;
   virtual std::string name() const = 0;
+  // Why the provider would refuse this call whatever happens (its size), or
+  // nothing: checked before request(), and in a dry run too.
+  virtual std::optional<std::string> refusal(const Call& call) const = 0;
   // Nothing when the request cannot be made (the reason in `error`).
   virtual std::optional<switchboard::HttpRequest> request(const Call& call, int64_t now_s,
                                                           std::string& error) const = 0;

@@ -81,6 +81,7 @@ class Telephony : public switchboard::Plugin {
     c.volume_db = params.value("volume", 0);
     c.repeat = params.value("repeat", 1);
     c.reference = std::string(call.idempotency_key);
+    if (auto why = provider_->refusal(c)) return done(ActionResult::permanent(*why));
     if (dry_run_) return dry_run(c, action, std::move(done));
 
     auto request = provider_->request(c, host_.now_unix_ms() / 1000, error);

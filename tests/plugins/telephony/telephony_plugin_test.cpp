@@ -170,6 +170,13 @@ TEST_F(TelephonyPluginTest, TwilioTakesTwimlUpToFourThousandCharacters) {
   EXPECT_EQ(too_long.outcome, SB_OUTCOME_PERMANENT);
   EXPECT_NE(too_long.reason.find("over the 4000 Twilio takes"), std::string::npos) << too_long.reason;
   EXPECT_EQ(host.sent.size(), 1u);
+  // A rehearsal fails as the call would.
+  auto config = twilio_config();
+  config["dry_run"] = true;
+  auto rehearsal = create(config);
+  auto refused = call(*rehearsal, "say", {{"to", "+79990001122"}, {"text", std::string(1000, '&')}}, twilio);
+  EXPECT_EQ(refused.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_TRUE(host.outbox.empty());
 }
 
 TEST_F(TelephonyPluginTest, AStepMayCallFromAnotherOfTheAccountsNumbers) {
