@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
-#include <mutex>
 
 #include "base64.h"
 #include "form.h"
@@ -70,7 +69,7 @@ class Twilio final : public Provider {
            " Twilio takes: shorten the text";
   }
 
-  std::optional<HttpRequest> request(const Call& call, int64_t, std::string&) const override {
+  std::optional<HttpRequest> request(const Call& call, int64_t, std::string&, std::optional<KeptData>&) const override {
     std::vector<std::pair<std::string, std::string>> fields = {
         {"To", call.to}, {"From", call.from}, {"Twiml", twiml(call)}, {"Timeout", std::to_string(ring_timeout_s_)}};
     if (!status_callback_.empty()) {
@@ -149,40 +148,13 @@ class Twilio final : public Provider {
   const int ring_timeout_s_;
 };
 
-// The calls whose data a Voximplant scenario is yet to fetch, by key, for
-// as long as a scenario takes to start. In memory: a host restarted in
-// between loses them, and that call's scenario ends without calling.
-class WaitingCalls {
- public:
-  void keep(const std::string& key, json data, int64_t now_s) {
-    std::lock_guard lock(mutex_);
-    for (auto it = calls_.begin(); it != calls_.end();)
-      it = it->second.second < now_s ? calls_.erase(it) : std::next(it);
-    calls_[key] = {std::move(data), now_s + kKeptS};
-  }
-  // Taken once: a key read is no longer there.
-  std::optional<json> take(const std::string& key) {
-    std::lock_guard lock(mutex_);
-    const auto it = calls_.find(key);
-    if (it == calls_.end()) return std::nullopt;
-    json data = std::move(it->second.first);
-    calls_.erase(it);
-    return data;
-  }
-
- private:
-  static constexpr int64_t kKeptS = 900;
-  std::mutex mutex_;
-  std::map<std::string, std::pair<json, int64_t>> calls_;  // key -> data, kept until
-};
-
 // Voximplant: the Management API's StartScenarios runs our VoxEngine
 // scenario (voximplant_scenario.js) under a routing rule; the scenario
 // calls, speaks or plays, and posts the outcome back with the call's token.
 // VoxEngine.customData() holds at most 200 bytes: a call's data that is
-// longer (nearly every one with a text) stays here, and the custom data
-// says where the scenario fetches it (status_callback), with a key and a
-// token for that key.
+// longer (nearly every one with a text) is kept by the plugin (KeptData),
+// and the custom data says where the scenario fetches it (status_callback),
+// with a key and a token for that key.
 class Voximplant final : public Provider {
  public:
   explicit Voximplant(const json& c)
@@ -215,7 +187,8 @@ class Voximplant final : public Provider {
            "fetches it";
   }
 
-  std::optional<HttpRequest> request(const Call& call, int64_t now_s, std::string& error) const override {
+  std::optional<HttpRequest> request(const Call& call, int64_t now_s, std::string& error,
+                                     std::optional<KeptData>& kept) const override {
     const auto token = switchboard_plugins::rs256_jwt(
         {{"kid", key_id_}}, {{"iss", std::stoll(account_id_)}, {"iat", now_s}, {"exp", now_s + 3600}}, private_key_);
     if (!token) {
@@ -226,7 +199,7 @@ class Voximplant final : public Provider {
     if (custom.size() > kCustomDataLimit) {
       // The same key for the same step: a retried start replaces what it kept.
       const std::string key = switchboard_plugins::base64url(sha256(call.reference)).substr(0, kKeySize);
-      waiting_.keep(key, json::parse(custom), now_s);
+      kept = KeptData{key, switchboard_plugins::dump({{"until", now_s + kKeptS}, {"call", json::parse(custom)}})};
       custom = fetch_data(key);
     }
     HttpRequest r;
@@ -289,6 +262,7 @@ class Voximplant final : public Provider {
  private:
   static constexpr size_t kCustomDataLimit = 200;
   static constexpr size_t kKeySize = 22;  // 132 bits of the step's key's SHA-256
+  static constexpr int64_t kKeptS = 900;  // long enough for a scenario to start
 
   static std::string sha256(const std::string& text) {
     unsigned char digest[EVP_MAX_MD_SIZE];
@@ -304,15 +278,13 @@ class Voximplant final : public Provider {
         {{"fetch", status_callback_}, {"key", key}, {"token", callback_token(callback_secret_, "fetch:" + key)}});
   }
 
-  // The scenario's request for its call's data, once.
+  // The scenario's request for its call's data: the plugin answers it from
+  // what it kept under the key.
   Report fetch(const std::string& key, const std::string& given) const {
     const std::string expected = callback_token(callback_secret_, "fetch:" + key);
     if (given.size() != expected.size() || CRYPTO_memcmp(given.data(), expected.data(), given.size()) != 0)
       return {401, "token does not match", std::nullopt};
-    auto data = waiting_.take(key);
-    if (!data)
-      return {404, "no call waits for its data under this key (fetched, expired, or the host restarted)", std::nullopt};
-    return {200, "", std::nullopt, switchboard_plugins::dump(*data)};
+    return {200, "", std::nullopt, key};
   }
 
   // The call as the scenario reads it, with the token its reports carry.
@@ -345,7 +317,6 @@ class Voximplant final : public Provider {
 
   const std::string base_, account_id_, key_id_, private_key_, callback_secret_, status_callback_;
   const int rule_id_, ring_timeout_s_;
-  mutable WaitingCalls waiting_;  // thread-safe: kept by request(), taken by report()
 };
 
 }  // namespace

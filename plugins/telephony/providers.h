@@ -18,9 +18,17 @@ namespace telephony {
 // What a status report turned out to be.
 struct Report {
   int http_status = 200;  // the answer to the provider
-  std::string refused;    // why it was not taken (401/400/404), for the log
+  std::string refused;    // why it was not taken (401/400), for the log
   std::optional<Outcome> outcome;
-  std::string answer_json = {};  // what a request for data is answered with (200), else empty
+  std::string fetch_key = {};  // a checked request for the data kept under this key (KeptData)
+};
+
+// Data the provider's side fetches after the request (a scenario's call):
+// the plugin keeps it in the host's store (switchboard.kv/1) before the
+// request goes, so that whichever node the fetch reaches has it.
+struct KeptData {
+  std::string key;
+  std::string value;  // {"until": <unix s>, "call": {...}}
 };
 
 class Provider {
@@ -31,8 +39,8 @@ class Provider {
   // nothing: checked before request(), and in a dry run too.
   virtual std::optional<std::string> refusal(const Call& call) const = 0;
   // Nothing when the request cannot be made (the reason in `error`).
-  virtual std::optional<switchboard::HttpRequest> request(const Call& call, int64_t now_s,
-                                                          std::string& error) const = 0;
+  virtual std::optional<switchboard::HttpRequest> request(const Call& call, int64_t now_s, std::string& error,
+                                                          std::optional<KeptData>& kept) const = 0;
   // Done with the call id as the external id (the one its reports name);
   // retry, unreachable or permanent otherwise.
   virtual switchboard::ActionResult result(const switchboard::HttpResponse& response, const Call& call) const = 0;

@@ -84,17 +84,28 @@ class Telephony : public switchboard::Plugin {
     if (auto why = provider_->refusal(c)) return done(ActionResult::permanent(*why));
     if (dry_run_) return dry_run(c, action, std::move(done));
 
-    auto request = provider_->request(c, host_.now_unix_ms() / 1000, error);
+    std::optional<KeptData> kept;
+    auto request = provider_->request(c, host_.now_unix_ms() / 1000, error, kept);
     if (!request) return done(ActionResult::permanent(error));
     request->timeout_ms =
         switchboard_plugins::timeout_within_deadline(timeout_ms_, call.deadline_unix_ms, host_.now_unix_ms());
-    host_.count("telephony_calls_total");
-    // Shared: the answer may come after this instance is gone.
-    auto on_response = [done, provider = provider_, c](const switchboard::HttpResponse& response) mutable {
-      done(provider->result(response, c));
+    // The call is in flight until `done`: the instance outlives the store's answer.
+    auto place = [this, provider = provider_, c, request = std::move(*request), done]() mutable {
+      host_.count("telephony_calls_total");
+      auto on_response = [done, provider, c](const switchboard::HttpResponse& response) mutable {
+        done(provider->result(response, c));
+      };
+      if (host_.http(request, std::move(on_response)) != SB_OK)
+        done(ActionResult::retry("the host's HTTP client did not take the request"));
     };
-    if (host_.http(*request, std::move(on_response)) != SB_OK)
-      done(ActionResult::retry("the host's HTTP client did not take the request"));
+    if (!kept) return place();
+    // Kept before the call is placed: its scenario fetches it at once.
+    auto kept_then_place = [place, done](sb_status status, std::string_view) mutable {
+      if (status == SB_OK) return place();
+      done(ActionResult::retry("the host did not keep the call's data for its scenario"));
+    };
+    if (host_.kv_put_async(kKeptPrefix + kept->key, kept->value, kept_then_place) != SB_OK)
+      done(ActionResult::retry("the host keeps no data for the call's scenario to fetch"));
   }
 
  private:
@@ -134,6 +145,21 @@ class Telephony : public switchboard::Plugin {
     });
   }
 
+  // A scenario's fetch of its call: once, while it is kept (any node may
+  // take it: the data is in the host's store).
+  void answer_fetch(const std::string& key, switchboard::Responder responder) {
+    // The request is open until answered: the instance outlives the store's answer.
+    auto answer = [this, key, responder](sb_status status, std::string_view value) mutable {
+      const json kept = status == SB_OK ? json::parse(value, nullptr, false) : json();
+      if (!kept.is_object() || kept.value("until", int64_t{0}) < host_.now_unix_ms() / 1000 || !kept.contains("call"))
+        return responder.respond(404, "text/plain", "no call waits for its data under this key");
+      responder.respond(200, "application/json", dump(kept["call"]));
+      host_.kv_remove_async(kKeptPrefix + key, [](sb_status, std::string_view) {});
+    };
+    if (host_.kv_get_async(kKeptPrefix + key, answer) != SB_OK)
+      responder.respond(503, "text/plain", "the host's store cannot be read");
+  }
+
   // A status report: verified by the provider, then an event per outcome.
   void status_report(const switchboard::InboundRequest& request, switchboard::Responder responder) {
     const Report report = provider_->report(request);
@@ -143,7 +169,7 @@ class Telephony : public switchboard::Plugin {
                 dump(json{{"reason", report.refused}, {"remote_address", request.remote_address}}));
       return responder.respond(report.http_status, "text/plain", report.refused);
     }
-    if (!report.answer_json.empty()) return responder.respond(200, "application/json", report.answer_json);
+    if (!report.fetch_key.empty()) return answer_fetch(report.fetch_key, std::move(responder));
     if (!report.outcome) return responder.respond(200, "text/plain", "");
     std::vector<switchboard_plugins::PluginEvent> events;
     for (auto& e : call_events(*report.outcome, provider_->name()))
@@ -171,6 +197,8 @@ class Telephony : public switchboard::Plugin {
           "'callback_path' takes the provider's status reports: it needs 'status_callback', the public URL the "
           "provider calls (and Twilio signs)");
   }
+
+  static constexpr const char* kKeptPrefix = "call-data:";
 
   switchboard::Host& host_;
   const std::shared_ptr<const Provider> provider_;

@@ -106,6 +106,7 @@ class Host {
   std::vector<Emitted> emitted;
   std::vector<Sent> sent;
   std::vector<std::string> outbox;
+  std::map<std::string, std::string> kv;  // the instance's state (switchboard.kv/1)
   std::vector<Result> results;
   std::map<uint64_t, Response> responses;
   std::map<std::string, double> counters;
@@ -207,11 +208,46 @@ class Host {
           on_value(user, view(link));
           return SB_OK;
         }};
+    // The instance's durable state, in memory; the async calls answer at once.
+    static const sb_host_kv_v1 kv{sizeof(sb_host_kv_v1),
+                                  [](const sb_host* h, sb_str key, sb_on_value on_value, void* user) {
+                                    const auto it = self(h)->kv.find(text(key));
+                                    if (it == self(h)->kv.end()) return SB_ERR_NOT_FOUND;
+                                    on_value(user, view(it->second));
+                                    return SB_OK;
+                                  },
+                                  [](const sb_host* h, sb_str key, sb_str value) {
+                                    self(h)->kv[text(key)] = text(value);
+                                    return SB_OK;
+                                  },
+                                  [](const sb_host* h, sb_str key) {
+                                    self(h)->kv.erase(text(key));
+                                    return SB_OK;
+                                  },
+                                  [](const sb_host* h, sb_str key, sb_on_kv_value done, void* user) {
+                                    const auto it = self(h)->kv.find(text(key));
+                                    if (it == self(h)->kv.end())
+                                      done(user, SB_ERR_NOT_FOUND, view(""));
+                                    else
+                                      done(user, SB_OK, view(it->second));
+                                    return SB_OK;
+                                  },
+                                  [](const sb_host* h, sb_str key, sb_str value, sb_on_kv_done done, void* user) {
+                                    self(h)->kv[text(key)] = text(value);
+                                    done(user, SB_OK);
+                                    return SB_OK;
+                                  },
+                                  [](const sb_host* h, sb_str key, sb_on_kv_done done, void* user) {
+                                    self(h)->kv.erase(text(key));
+                                    done(user, SB_OK);
+                                    return SB_OK;
+                                  }};
     if (std::string_view(id) == SB_SERVICE_TRACKING) return self(h)->tracking ? &tracking : nullptr;
     const std::map<std::string, const void*> services = {
-        {SB_SERVICE_LOG, &log},       {SB_SERVICE_METRICS, &metrics},   {SB_SERVICE_CLOCK, &clock},
-        {SB_SERVICE_EVENTS, &events}, {SB_SERVICE_WEBHOOKS, &webhooks}, {SB_SERVICE_HTTP_CLIENT, &http},
-        {SB_SERVICE_OUTBOX, &outbox}};
+        {SB_SERVICE_LOG, &log},           {SB_SERVICE_METRICS, &metrics},
+        {SB_SERVICE_CLOCK, &clock},       {SB_SERVICE_EVENTS, &events},
+        {SB_SERVICE_WEBHOOKS, &webhooks}, {SB_SERVICE_HTTP_CLIENT, &http},
+        {SB_SERVICE_OUTBOX, &outbox},     {SB_SERVICE_KV, &kv}};
     auto it = services.find(id);
     return it == services.end() ? nullptr : it->second;
   }

@@ -287,6 +287,13 @@ class Host {
     if (status == SB_OK) handler.release();  // freed by on_kv_done
     return status;
   }
+  sb_status kv_remove_async(std::string_view key, KvHandler on_done) const {
+    if (!has_kv_async()) return SB_ERR_UNSUPPORTED;
+    auto handler = std::make_unique<KvHandler>(std::move(on_done));
+    const sb_status status = kv_->remove_async(host_, str(key), &Host::on_kv_done, handler.get());
+    if (status == SB_OK) handler.release();  // freed by on_kv_done
+    return status;
+  }
 
   bool outbox(std::string_view record_json) const {
     return outbox_ && outbox_->write(host_, str(record_json)) == SB_OK;

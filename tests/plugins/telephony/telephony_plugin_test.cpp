@@ -386,6 +386,25 @@ TEST_F(TelephonyPluginTest, VoximplantStartsTheScenarioThatFetchesItsCallOnce) {
   EXPECT_EQ(data["token"], token_for("0123456789abcdef-secret", "e1:reminder:Call"));  // for its reports
   EXPECT_EQ(fetch_call(host, custom).status, 404);                                     // once
   EXPECT_TRUE(host.emitted.empty());
+  EXPECT_TRUE(host.kv.empty());  // taken
+}
+
+// The call waits in the host's store (switchboard.kv/1), which every node
+// shares: whichever node the scenario's fetch reaches answers it, while it
+// is kept (a quarter of an hour).
+TEST_F(TelephonyPluginTest, VoximplantKeepsTheCallInTheHostsStoreForAWhile) {
+  auto instance = create(voximplant_config());
+  ASSERT_EQ(call(*instance, "say", {{"to", "+79990001122"}, {"text", "Ваш заказ готов"}}, voximplant).outcome,
+            SB_OUTCOME_DONE);
+  const json custom = custom_data_of(host.sent.at(0));
+  ASSERT_EQ(host.kv.size(), 1u);
+  const std::string key = "call-data:" + custom["key"].get<std::string>();
+  json kept = json::parse(host.kv.at(key));
+  EXPECT_EQ(kept["call"]["say"], "Ваш заказ готов");
+  EXPECT_GE(kept["until"].get<int64_t>(), host.now_ms / 1000 + 600);
+  kept["until"] = host.now_ms / 1000 - 1;  // gone stale
+  host.kv[key] = kept.dump();
+  EXPECT_EQ(fetch_call(host, custom).status, 404);
 }
 
 // A call whose data fits in 200 bytes carries it; one that does not, with
