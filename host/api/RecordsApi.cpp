@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -83,8 +82,10 @@ bool value_at_is(const json& node, std::string_view path, const std::string& val
     return child != node.end() && value_at_is(*child, rest, value);
   }
   if (node.is_array()) {
-    const size_t index = std::strtoul(part.c_str(), nullptr, 10);
-    return index < node.size() && value_at_is(node[index], rest, value);
+    size_t index = 0;
+    const auto [end, error] = std::from_chars(part.data(), part.data() + part.size(), index);
+    return error == std::errc() && end == part.data() + part.size() && index < node.size() &&
+           value_at_is(node[index], rest, value);
   }
   return false;
 }

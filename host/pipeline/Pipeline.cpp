@@ -371,6 +371,12 @@ json Pipeline::context_of(const StoredEvent& e) {
     const auto text = [](const std::optional<std::string>& s) { return s ? json(*s) : json(); };
     fields.emplace("previous_status", text(e.status_change->previous));
     fields.emplace("status", text(e.status_change->current));
+  } else if (const auto data = context.find("data"); data != context.end() && data->is_object() &&
+                                                     data->contains("caused_by") && data->contains("status") &&
+                                                     e.record.type.ends_with(".status_changed")) {
+    // A status change the store derived (RecordChanges): the move it saw.
+    fields.emplace("previous_status", data->value("previous_status", json()));
+    fields.emplace("status", (*data)["status"]);
   }
   context["event"] = std::move(event);
   return context;

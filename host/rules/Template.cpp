@@ -70,13 +70,17 @@ std::optional<std::string> parse(std::string_view text, std::vector<Placeholder>
       // After the path: filters, or (when the first is none) a default
       // written as is ("{{Имя|клиент}}").
       const std::string rest = std::string(inner.substr(bar + 1));
-      std::vector<std::string> parts;
-      for (size_t from = 0;;) {
-        const size_t next = rest.find('|', from);
-        parts.push_back(trim(std::string_view(rest).substr(from, next - from)));
-        if (next == std::string::npos) break;
-        from = next + 1;
+      // Split at each '|' outside double quotes: default:"a|b" is one filter.
+      std::vector<std::string> parts(1);
+      bool quoted = false;
+      for (const char c : rest) {
+        if (c == '"') quoted = !quoted;
+        if (c == '|' && !quoted)
+          parts.emplace_back();
+        else
+          parts.back() += c;
       }
+      for (std::string& part : parts) part = trim(part);
       if (!parse_filter(parts.front())) {
         p.fallback = trim(rest);
       } else {
@@ -271,9 +275,11 @@ json expand_template_variables(const json& value, const std::map<std::string, st
     const size_t bar = inner.find('|');
     std::string after = bar == std::string::npos ? "" : inner.substr(bar);
     // A name whose path has filters of its own ({{firstName}}): a plain
-    // default after it ({{firstName|клиент}}) is written as the filter.
-    if (path.find('|') != std::string::npos && !after.empty() && !parse_filter(trim(after.substr(1))))
-      after = "|default:\"" + trim(after.substr(1)) + "\"";
+    // default after it ({{firstName|клиент}}, the whole rest as for any
+    // name) is written as the filter; filters after it stay filters.
+    if (path.find('|') != std::string::npos && !after.empty() &&
+        !parse_filter(trim(std::string_view(after).substr(1, after.find('|', 1) - 1))))
+      after = "|default:\"" + trim(std::string_view(after).substr(1)) + "\"";
     out.append(text, last, p.begin - last);
     out += "{{" + path + after + "}}";
     last = p.end;

@@ -196,7 +196,10 @@ class Tasks : public switchboard::Plugin {
               switchboard::Completion done) {
     const std::string id = task_id(params, subject);
     json fields = fields_of(params, subject);
-    if (params.contains("assignee")) fields["assignee"] = params["assignee"];
+    if (params.contains("assignee")) {
+      fields["assignee"] = params["assignee"];
+      fields["assignees"] = json::array({params["assignee"]});  // a manager's own tasks are found by it
+    }
     std::vector<json> changes;
     if (!fields.empty())
       changes.push_back({{"op", "set_fields"},
@@ -325,7 +328,7 @@ switchboard::PluginInfo tasks_info() {
     c.retry_safe = true;  // each change is stored once per step key
     info.actions.push_back(std::move(c));
   };
-  action("create", "Creates a task for every responsible manager of the entity, or one for all.",
+  action("create", "Creates a task for the responsible managers of the entity (or one for each), or one for all.",
          tasks_schemas::actions_create_json);
   action("update", "Changes a task's fields or status.", tasks_schemas::actions_update_json);
   action("complete", "Marks a task done.", tasks_schemas::actions_complete_json);

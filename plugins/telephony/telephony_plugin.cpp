@@ -89,11 +89,15 @@ class Telephony : public switchboard::Plugin {
     if (!request) return done(ActionResult::permanent(error));
     request->timeout_ms =
         switchboard_plugins::timeout_within_deadline(timeout_ms_, call.deadline_unix_ms, host_.now_unix_ms());
+    const std::string kept_key = kept ? kKeptPrefix + kept->key : "";
     // The call is in flight until `done`: the instance outlives the store's answer.
-    auto place = [this, provider = provider_, c, request = std::move(*request), done]() mutable {
+    auto place = [this, provider = provider_, c, request = std::move(*request), done, kept_key]() mutable {
       host_.count("telephony_calls_total");
-      auto on_response = [done, provider, c](const switchboard::HttpResponse& response) mutable {
-        done(provider->result(response, c));
+      auto on_response = [this, done, provider, c, kept_key](const switchboard::HttpResponse& response) mutable {
+        ActionResult result = provider->result(response, c);
+        // A scenario that did not start never fetches what was kept for it.
+        if (!kept_key.empty() && result.outcome != SB_OUTCOME_DONE) forget(kept_key);
+        done(std::move(result));
       };
       if (host_.http(request, std::move(on_response)) != SB_OK)
         done(ActionResult::retry("the host's HTTP client did not take the request"));
@@ -104,7 +108,7 @@ class Telephony : public switchboard::Plugin {
       if (status == SB_OK) return place();
       done(ActionResult::retry("the host did not keep the call's data for its scenario"));
     };
-    if (host_.kv_put_async(kKeptPrefix + kept->key, kept->value, kept_then_place) != SB_OK)
+    if (host_.kv_put_async(kept_key, kept->value, kept_then_place) != SB_OK)
       done(ActionResult::retry("the host keeps no data for the call's scenario to fetch"));
   }
 
@@ -151,13 +155,18 @@ class Telephony : public switchboard::Plugin {
     // The request is open until answered: the instance outlives the store's answer.
     auto answer = [this, key, responder](sb_status status, std::string_view value) mutable {
       const json kept = status == SB_OK ? json::parse(value, nullptr, false) : json();
-      if (!kept.is_object() || kept.value("until", int64_t{0}) < host_.now_unix_ms() / 1000 || !kept.contains("call"))
-        return responder.respond(404, "text/plain", "no call waits for its data under this key");
-      responder.respond(200, "application/json", dump(kept["call"]));
-      host_.kv_remove_async(kKeptPrefix + key, [](sb_status, std::string_view) {});
+      const bool live =
+          kept.is_object() && kept.value("until", int64_t{0}) >= host_.now_unix_ms() / 1000 && kept.contains("call");
+      if (live) responder.respond(200, "application/json", dump(kept["call"]));
+      if (status == SB_OK) forget(kKeptPrefix + key);  // answered once, or gone stale
+      if (!live) responder.respond(404, "text/plain", "no call waits for its data under this key");
     };
     if (host_.kv_get_async(kKeptPrefix + key, answer) != SB_OK)
       responder.respond(503, "text/plain", "the host's store cannot be read");
+  }
+
+  void forget(const std::string& kept_key) {
+    host_.kv_remove_async(kept_key, [](sb_status, std::string_view) {});
   }
 
   // A status report: verified by the provider, then an event per outcome.

@@ -293,14 +293,14 @@ TEST_F(PipelineTest, StatusRulesFireAsTheReferenceCrmDescribes) {
 // status change, and a rule on lead.status_changed takes it once.
 TEST_F(PipelineTest, AStatusMovedByAnyEventIsAStatusChangeARuleMayTake) {
   CompiledStep note = action("note");
-  note.params = {{"text", "{{data.previous_status}} -> {{data.status}}"}};
+  note.params = {{"text", "{{data.previous_status}} -> {{data.status}}, {{event.status}}"}};
   run({rule("moves", {{"event", "lead.status_changed"}}, {note})});
   append({lead_event("1", "lead.created", "A")});
   append({lead_event("2", "lead.updated", "B")});
   append({lead_event("3", "lead.updated", "B")});  // no move
   const auto calls = actions_.wait_for(1);
   ASSERT_EQ(calls.size(), 1u);
-  EXPECT_EQ(calls[0].second.params["text"], "A -> B");
+  EXPECT_EQ(calls[0].second.params["text"], "A -> B, B");  // as a posted status change reads
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(actions_.wait_for(1).size(), 1u);
 }

@@ -150,6 +150,12 @@ TEST(TemplateVariables, FirstAndLastNameAreTheWordsOfTheContactsName) {
   const json plain = expand_template_variables(json("{{firstName|клиент}}"), default_template_variables(), roots);
   EXPECT_EQ(render_template(plain, {{"contact", json::object()}}), "клиент");
   EXPECT_EQ(render_template(plain, {{"contact", {{"name", "Анна Петрова"}}}}), "Анна");
+  // Filters after it stay filters; a default holding '|' is one default.
+  const json filtered = expand_template_variables(json("{{firstName|html|default:\"друг\"}} {{firstName|a|b}}"),
+                                                  default_template_variables(), roots);
+  EXPECT_TRUE(template_syntax_errors(filtered).empty());
+  EXPECT_EQ(render_template(filtered, {{"contact", json::object()}}), "друг a|b");
+  EXPECT_EQ(render_template(filtered, {{"contact", {{"name", "<Анна>"}}}}), "&lt;Анна&gt; <Анна>");
 }
 
 }  // namespace

@@ -405,6 +405,14 @@ TEST_F(TelephonyPluginTest, VoximplantKeepsTheCallInTheHostsStoreForAWhile) {
   kept["until"] = host.now_ms / 1000 - 1;  // gone stale
   host.kv[key] = kept.dump();
   EXPECT_EQ(fetch_call(host, custom).status, 404);
+  EXPECT_TRUE(host.kv.empty());  // and forgotten
+  // A start Voximplant refused: its scenario never fetches; nothing stays.
+  auto config = voximplant_config();
+  config["rule_id"] = 78;
+  auto refused = create(config);
+  EXPECT_EQ(call(*refused, "say", {{"to", "+79990001122"}, {"text", "Ваш заказ готов"}}, voximplant).outcome,
+            SB_OUTCOME_PERMANENT);
+  EXPECT_TRUE(host.kv.empty());
 }
 
 // A call whose data fits in 200 bytes carries it; one that does not, with
