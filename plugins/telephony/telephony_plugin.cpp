@@ -99,8 +99,10 @@ class Telephony : public switchboard::Plugin {
         if (!kept_key.empty() && result.outcome != SB_OUTCOME_DONE) forget(kept_key);
         done(std::move(result));
       };
-      if (host_.http(request, std::move(on_response)) != SB_OK)
+      if (host_.http(request, std::move(on_response)) != SB_OK) {
+        if (!kept_key.empty()) forget(kept_key);
         done(ActionResult::retry("the host's HTTP client did not take the request"));
+      }
     };
     if (!kept) return place();
     // Kept before the call is placed: its scenario fetches it at once.
