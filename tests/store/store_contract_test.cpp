@@ -347,6 +347,31 @@ TYPED_TEST(StoreContract, AnUpgradedStoreLearnsTheAddressesOfTheContactsItHas) {
   }
 }
 
+// Any event that moves an entity's status is followed by the move as
+// <type>.status_changed; one that is that move itself, or moves nothing, is not.
+TYPED_TEST(StoreContract, AStatusMovedByAnyEventIsStoredAsAStatusChangeRightAfterIt) {
+  auto store = this->open();
+  EventRecord created = event("1", "deal.created");
+  created.entity = EntityUpdate{"deal", "D1", true, std::string("Новая"), "{}"};
+  EventRecord moved = event("2", "deal.updated");
+  moved.entity = EntityUpdate{"deal", "D1", true, std::string("В работе"), "{}"};
+  EventRecord again = event("3", "deal.updated");
+  again.entity = EntityUpdate{"deal", "D1", true, std::string("В работе"), "{}"};
+  EventRecord said = event("4", "deal.status_changed");
+  said.entity = EntityUpdate{"deal", "D1", true, std::string("Оплачено"), "{}"};
+  ASSERT_TRUE(append(*store, {created, moved, again, said}).ok());
+  std::vector<std::string> seen;
+  json data;
+  for (auto& e : store->events_after(0, 100)) {
+    seen.push_back(e.record.id + " " + e.record.type);
+    if (e.record.id == "2:status_changed:deal") data = json::parse(e.record.body_json)["data"];
+  }
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"1 deal.created", "2 deal.updated", "2:status_changed:deal deal.status_changed",
+                                      "3 deal.updated", "4 deal.status_changed"}));
+  EXPECT_EQ(data, (json{{"previous_status", "Новая"}, {"status", "В работе"}, {"caused_by", "2"}}));
+}
+
 TYPED_TEST(StoreContract, WhatAnEventChangesInItsRecordsIsStoredAsEventsRightAfterIt) {
   auto store = this->open();
   EventRecord created = event("1", "deal.created");
