@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <switchboard/plugin.hpp>
@@ -34,6 +35,23 @@ inline const nlohmann::json& field_at(const nlohmann::json& object, const char* 
   if (!object.is_object()) return kNull;
   auto it = object.find(key);
   return it == object.end() ? kNull : *it;
+}
+
+// One of the contact's (a call's subject) emails or phones, as Bitrix24
+// picks one: the first or last item of `list` whose "type" is `type` ("any":
+// every item), its `field` ("address", "number"); nothing when none has it.
+inline std::optional<std::string> contact_item(const nlohmann::json& subject, const char* list, const char* field,
+                                               const std::string& type, bool last) {
+  const nlohmann::json& items = field_at(field_at(subject, "contact"), list);
+  std::optional<std::string> chosen;
+  if (items.is_array())
+    for (const nlohmann::json& item : items) {
+      std::string value = string_at(item, field);
+      if (value.empty() || (type != "any" && string_at(item, "type") != type)) continue;
+      chosen = std::move(value);
+      if (!last) break;
+    }
+  return chosen;
 }
 
 // JSON text for records and outputs; invalid UTF-8 from a provider becomes U+FFFD instead of throwing.

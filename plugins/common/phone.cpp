@@ -2,6 +2,8 @@
 
 #include <phonenumbers/phonenumberutil.h>
 
+#include "json_fields.h"
+
 namespace switchboard_plugins {
 
 std::optional<std::string> to_e164(const std::string& text, const std::string& default_region) {
@@ -17,33 +19,29 @@ std::optional<std::string> to_e164(const std::string& text, const std::string& d
   return out;
 }
 
-std::optional<std::string> phone_named(const nlohmann::json& to, const nlohmann::json& subject, std::string& error,
-                                       bool& invalid) {
-  invalid = false;
-  if (to.is_string() && !to.get_ref<const std::string&>().empty()) return to.get<std::string>();
-  if (!to.is_object()) {
-    invalid = true;
-    error = "'to' must be a phone number or {\"type\", \"pick\"} naming one of the contact's";
-    return std::nullopt;
-  }
-  const std::string type = to.value("type", "any");
-  const bool last = to.value("pick", "first") == "last";
-  const auto contact = subject.is_object() ? subject.find("contact") : subject.end();
-  const nlohmann::json* phones = nullptr;
-  if (contact != subject.end() && contact->is_object())
-    if (const auto found = contact->find("phones"); found != contact->end() && found->is_array()) phones = &*found;
+std::variant<std::string, switchboard::ActionResult> recipient_number(const nlohmann::json& to,
+                                                                      std::string_view subject_json,
+                                                                      const std::string& default_region) {
+  using switchboard::ActionResult;
   std::optional<std::string> chosen;
-  if (phones)
-    for (const nlohmann::json& phone : *phones) {
-      if (!phone.is_object() || !phone.contains("number") || !phone["number"].is_string()) continue;
-      if (type != "any" && phone.value("type", "") != type) continue;
-      chosen = phone["number"].get<std::string>();
-      if (!last) break;
-    }
-  if (!chosen)
-    error =
-        type == "any" ? "the contact has no phone number" : "the contact has no phone number of type '" + type + "'";
-  return chosen;
+  if (to.is_string() && !to.get_ref<const std::string&>().empty()) {
+    chosen = to.get<std::string>();
+  } else if (!to.is_object()) {
+    return ActionResult::invalid_params(
+        "'to' must be a phone number or {\"type\", \"pick\"} naming one of the contact's");
+  } else {
+    const std::string type = to.value("type", "any");
+    const nlohmann::json subject = nlohmann::json::parse(subject_json, nullptr, false);
+    chosen = contact_item(subject, "phones", "number", type, to.value("pick", "first") == "last");
+    if (!chosen)
+      return ActionResult::unreachable(
+          type == "any" ? "the contact has no phone number" : "the contact has no phone number of type '" + type + "'",
+          "no_phone");
+  }
+  if (auto e164 = to_e164(*chosen, default_region)) return *e164;
+  return ActionResult::unreachable("'" + *chosen + "' is not a valid phone number" +
+                                       (default_region.empty() ? " (no default_country for numbers without +)" : ""),
+                                   "invalid_number");
 }
 
 }  // namespace switchboard_plugins

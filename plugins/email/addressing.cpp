@@ -25,15 +25,7 @@ std::optional<Mailbox> recipient(const json& to, const json& subject, std::strin
   }
   const std::string type = to.is_object() ? to.value("type", "any") : "any";
   const bool last = to.is_object() && to.value("pick", "first") == "last";
-  const json emails = contact.is_object() && contact.contains("emails") ? contact["emails"] : json::array();
-  std::optional<std::string> chosen;
-  if (emails.is_array())
-    for (const json& email : emails) {
-      const std::string address = switchboard_plugins::string_at(email, "address");
-      if (address.empty() || (type != "any" && switchboard_plugins::string_at(email, "type") != type)) continue;
-      chosen = address;
-      if (!last) break;
-    }
+  const auto chosen = switchboard_plugins::contact_item(subject, "emails", "address", type, last);
   if (!chosen) {
     error =
         type == "any" ? "the contact has no email address" : "the contact has no email address of type '" + type + "'";

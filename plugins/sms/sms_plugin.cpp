@@ -54,20 +54,10 @@ class Sms : public switchboard::Plugin {
     if (!params.is_object() || !params.contains("text") || !params["text"].is_string() ||
         params["text"].get<std::string>().empty())
       return done(ActionResult::invalid_params("'text' must be a non-empty string"));
-    std::string error;
-    bool invalid = false;
-    const auto named = switchboard_plugins::phone_named(params.value("to", json()),
-                                                        json::parse(call.subject_json, nullptr, false), error, invalid);
-    if (!named)
-      return done(invalid ? ActionResult::invalid_params(error) : ActionResult::unreachable(error, "no_phone"));
-    const std::string& to = *named;
-    const auto e164 = switchboard_plugins::to_e164(to, default_country_);
-    if (!e164)
-      return done(
-          ActionResult::unreachable("'" + to + "' is not a valid phone number" +
-                                        (default_country_.empty() ? " (no default_country for numbers without +)" : ""),
-                                    "invalid_number"));
-    Message message{*e164, params["text"].get<std::string>(), std::string(call.idempotency_key)};
+    auto to = switchboard_plugins::recipient_number(params.value("to", json()), call.subject_json, default_country_);
+    if (auto* ends = std::get_if<ActionResult>(&to)) return done(std::move(*ends));
+    const std::string& e164 = std::get<std::string>(to);
+    Message message{e164, params["text"].get<std::string>(), std::string(call.idempotency_key)};
     const Segments segments = count_segments(message.text);
     const json report{
         {"to", message.to}, {"segments", segments.parts}, {"encoding", segments.gsm7 ? "GSM-7" : "UCS-2"}};

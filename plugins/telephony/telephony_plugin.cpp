@@ -53,21 +53,11 @@ class Telephony : public switchboard::Plugin {
     if (!params.is_object() || !params.contains(what) || !params[what].is_string() ||
         params[what].get<std::string>().empty())
       return done(ActionResult::invalid_params("'" + what + "' must be a non-empty string"));
-    std::string error;
-    bool invalid = false;
-    const auto named = switchboard_plugins::phone_named(params.value("to", json()),
-                                                        json::parse(call.subject_json, nullptr, false), error, invalid);
-    if (!named)
-      return done(invalid ? ActionResult::invalid_params(error) : ActionResult::unreachable(error, "no_phone"));
-    const std::string& to = *named;
-    const auto e164 = switchboard_plugins::to_e164(to, default_country_);
-    if (!e164)
-      return done(
-          ActionResult::unreachable("'" + to + "' is not a valid phone number" +
-                                        (default_country_.empty() ? " (no default_country for numbers without +)" : ""),
-                                    "invalid_number"));
+    auto to = switchboard_plugins::recipient_number(params.value("to", json()), call.subject_json, default_country_);
+    if (auto* ends = std::get_if<ActionResult>(&to)) return done(std::move(*ends));
+    const std::string& e164 = std::get<std::string>(to);
     Call c;
-    c.to = *e164;
+    c.to = e164;
     c.from = from_;
     if (params.contains("from") && params["from"].is_string()) {
       const auto from = switchboard_plugins::to_e164(params["from"].get<std::string>(), default_country_);
@@ -85,6 +75,7 @@ class Telephony : public switchboard::Plugin {
     if (dry_run_) return dry_run(c, action, std::move(done));
 
     std::optional<KeptData> kept;
+    std::string error;
     auto request = provider_->request(c, host_.now_unix_ms() / 1000, error, kept);
     if (!request) return done(ActionResult::permanent(error));
     request->timeout_ms =
