@@ -1854,17 +1854,21 @@ TEST_F(SqliteStoreTest, AStoreOfTheThirdSchemaNumbersNewArrivalsAboveEveryOneTak
   EXPECT_GT(seq, 50);
 }
 
+// The tables of a store the version-1 binary made.
+constexpr const char* kFirstSchemaTables =
+    "CREATE TABLE executions (id INTEGER PRIMARY KEY AUTOINCREMENT, rule TEXT NOT NULL, event_id TEXT NOT NULL, "
+    "state TEXT NOT NULL, step INTEGER NOT NULL DEFAULT 0, attempt INTEGER NOT NULL DEFAULT 0, due_at INTEGER, "
+    "context TEXT NOT NULL, history TEXT NOT NULL DEFAULT '[]', error TEXT NOT NULL DEFAULT '', "
+    "created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, UNIQUE (event_id, rule));"
+    "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, "
+    "source TEXT NOT NULL, occurred_at INTEGER NOT NULL, received_at INTEGER NOT NULL, body TEXT NOT NULL, "
+    "entity_type TEXT, entity_id TEXT, entity_created INTEGER, previous_status TEXT, status TEXT);";
+
 TEST_F(SqliteStoreTest, OpensAStoreOfTheFirstSchemaAndUpgradesIt) {
   {
     SqliteDatabase db(file_, true);
     db.execute(
-        "CREATE TABLE executions (id INTEGER PRIMARY KEY AUTOINCREMENT, rule TEXT NOT NULL, event_id TEXT NOT NULL, "
-        "state TEXT NOT NULL, step INTEGER NOT NULL DEFAULT 0, attempt INTEGER NOT NULL DEFAULT 0, due_at INTEGER, "
-        "context TEXT NOT NULL, history TEXT NOT NULL DEFAULT '[]', error TEXT NOT NULL DEFAULT '', "
-        "created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, UNIQUE (event_id, rule));"
-        "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, "
-        "source TEXT NOT NULL, occurred_at INTEGER NOT NULL, received_at INTEGER NOT NULL, body TEXT NOT NULL, "
-        "entity_type TEXT, entity_id TEXT, entity_created INTEGER, previous_status TEXT, status TEXT);"
+        std::string(kFirstSchemaTables) +
         "INSERT INTO events (id, type, source, occurred_at, received_at, body) VALUES ('e1', 'a.b', 'api', 1, 1, '{}');"
         "INSERT INTO executions (rule, event_id, state, due_at, context, created_at, updated_at) "
         "VALUES ('r', 'e1', 'waiting', 5, '{}', 1, 1);"
@@ -1888,18 +1892,11 @@ TEST_F(SqliteStoreTest, AStoreOfTheFirstSchemaKeepsStepNamesThatLookLikeNumbers)
   {
     // Version 1: step an INTEGER column, executions 1 and 2 given, 2 deleted since.
     SqliteDatabase db(file_, true);
-    db.execute(
-        "CREATE TABLE executions (id INTEGER PRIMARY KEY AUTOINCREMENT, rule TEXT NOT NULL, event_id TEXT NOT NULL, "
-        "state TEXT NOT NULL, step INTEGER NOT NULL DEFAULT 0, attempt INTEGER NOT NULL DEFAULT 0, due_at INTEGER, "
-        "context TEXT NOT NULL, history TEXT NOT NULL DEFAULT '[]', error TEXT NOT NULL DEFAULT '', "
-        "created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, UNIQUE (event_id, rule));"
-        "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, "
-        "source TEXT NOT NULL, occurred_at INTEGER NOT NULL, received_at INTEGER NOT NULL, body TEXT NOT NULL, "
-        "entity_type TEXT, entity_id TEXT, entity_created INTEGER, previous_status TEXT, status TEXT);"
-        "INSERT INTO executions (rule, event_id, state, step, due_at, context, created_at, updated_at) "
-        "VALUES ('r', 'e1', 'waiting', 3, 5, '{}', 1, 1), ('r', 'e2', 'done', 0, NULL, '{}', 1, 1);"
-        "DELETE FROM executions WHERE id = 2;"
-        "PRAGMA user_version = 1;");
+    db.execute(std::string(kFirstSchemaTables) +
+               "INSERT INTO executions (rule, event_id, state, step, due_at, context, created_at, updated_at) "
+               "VALUES ('r', 'e1', 'waiting', 3, 5, '{}', 1, 1), ('r', 'e2', 'done', 0, NULL, '{}', 1, 1);"
+               "DELETE FROM executions WHERE id = 2;"
+               "PRAGMA user_version = 1;");
   }
   auto store = open();
   auto old = store->execution(1);
