@@ -63,6 +63,33 @@ Interpreter::Interpreter(ActionDispatcher& actions, CallQueue& calls, Store& eve
       caps_(caps),
       durable_(durable) {}
 
+void Interpreter::read_records_now(json& context) const {
+  try {
+    if (const auto contact = context.find("contact"); contact != context.end()) {
+      if (const std::string key = contact_key(*contact); !key.empty())
+        if (auto stored = events_.contact(key))
+          if (json now = json::parse(stored->data_json, nullptr, false); now.is_object()) *contact = std::move(now);
+    }
+    if (const auto entity = context.find("entity"); entity != context.end() && entity->is_object()) {
+      const json* type = lookup_path(*entity, "type");
+      const json* id = lookup_path(*entity, "id");
+      if (type && type->is_string() && id && id->is_string())
+        if (auto stored = events_.entity(type->get<std::string>(), id->get<std::string>())) {
+          // As the router reads it: what is stored, with what identifies it and its status.
+          json now = json::parse(stored->data_json, nullptr, false);
+          if (!now.is_object()) now = json::object();
+          now["type"] = stored->type;
+          now["id"] = stored->id;
+          now["status"] = stored->status ? json(*stored->status) : json();
+          *entity = std::move(now);
+        }
+    }
+  } catch (const std::exception& e) {
+    log_warn("pipeline", "the contact or the deal could not be read again; the execution's copy is used",
+             {{"error", e.what()}});
+  }
+}
+
 namespace {
 // Where a step id of this execution is in its rule version. Rows from before
 // versions were kept name steps by index.
@@ -89,11 +116,17 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
   }
   json context = parsed_context ? std::move(*parsed_context) : json::parse(row.context_json, nullptr, false);
   if (!context.is_object()) context = json::object();
+  // An execution that has done something (waited, sent, retried) reads the
+  // contact and the deal as they are now: "wait 3 days, then remind unless
+  // paid" sees a payment that came meanwhile, and a message a name
+  // corrected since. The event itself stays as it came.
+  const bool fresh = *index == 0 && row.parent_id == 0 && row.history_json.size() <= 2;
+  if (durable_ && !fresh) read_records_now(context);
   context["steps"] = step_results(json::parse(row.history_json, nullptr, false));
   context["account"] = account_;
   // Branches decide where to go without a commit of their own: the decisions
   // are recorded with the step they lead to, and after a crash they decide
-  // the same again (same context, same contact).
+  // again, on the contact and the deal as they are then.
   Claimed at{row, rule, *index, record};
   json decisions = json::array();
   // Still marked as waiting for an event when it became due: the wait timed out.

@@ -89,6 +89,8 @@ class Interpreter {
     int index = 0;
     Record record;
   };
+  // Puts the stored contact and entity in place of the execution's copies (kept where none is stored).
+  void read_records_now(nlohmann::json& context) const;
   // Where a branch, switch, split or jump at `index` leads; notes the decision.
   int choose_branch(const CompiledRule& rule, const CompiledStep& step, int index, const nlohmann::json& context,
                     nlohmann::json& decisions) const;

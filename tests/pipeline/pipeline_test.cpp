@@ -834,6 +834,51 @@ TEST_F(PipelineTest, RulesReadTheContactAndEntityAsTheStoreKnowsThem) {
   EXPECT_EQ(calls[0].second.params["text"], "Омск: 900 (won)");
 }
 
+// "Three days later, remind unless paid": the condition after the wait sees
+// the deal as it is then, and the message the contact's name as it is then.
+// The event that started the execution stays as it came.
+TEST_F(PipelineTest, StepsAfterAWaitReadTheContactAndDealAsTheyAreThen) {
+  std::vector<ConditionProblem> problems;
+  CompiledStep unpaid;
+  unpaid.kind = CompiledStep::Kind::kIf;
+  unpaid.name = "unpaid?";
+  unpaid.condition = Condition::compile(json{{"field", "entity.status"}, {"op", "!="}, {"value", "paid"}}, problems);
+  unpaid.else_step = 3;
+  ASSERT_TRUE(problems.empty());
+  CompiledStep remind = action("remind");
+  remind.params = {{"text", "{{contact.name}}: {{entity.fields.sum}} ({{entity.status}}), {{event.type}}"}};
+  run({rule("remind", {{"event", "deal.created"}}, {wait(1000), unpaid, remind})});
+  auto parsed = parse_events(R"({"events": [
+      {"id": "d1", "type": "deal.created", "contact": {"id": "c1", "name": "Анна"},
+       "entity": {"type": "deal", "id": "D1", "status": "new", "fields": {"sum": 900}}},
+      {"id": "d2", "type": "deal.created", "contact": {"id": "c2", "name": "Олег"},
+       "entity": {"type": "deal", "id": "D2", "status": "new", "fields": {"sum": 500}}}]})",
+                             now_ms(), 100, "api");
+  ASSERT_TRUE(parsed.problems.empty());
+  append(std::move(parsed.records));
+  // While both wait: D1 is paid, c2 corrects their name and D2's sum changes.
+  for (int i = 0; i < 400; ++i) {
+    auto rows = store_->executions({});
+    if (rows.size() == 2 && rows[0].state == ExecutionState::kWaiting && rows[1].state == ExecutionState::kWaiting)
+      break;
+    std::this_thread::sleep_for(5ms);
+  }
+  parsed = parse_events(R"({"events": [
+      {"id": "p1", "type": "deal.updated", "entity": {"type": "deal", "id": "D1", "status": "paid"}},
+      {"id": "n2", "type": "contact.updated", "contact": {"id": "c2", "name": "Олег Петров"}},
+      {"id": "s2", "type": "deal.updated", "entity": {"type": "deal", "id": "D2", "fields": {"sum": 700}}}]})",
+                        now_ms(), 100, "api");
+  ASSERT_TRUE(parsed.problems.empty());
+  append(std::move(parsed.records));
+  auto rows = settled(2, 10s);
+  ASSERT_EQ(rows.size(), 2u);
+  for (const auto& r : rows) EXPECT_EQ(r.state, ExecutionState::kDone) << r.history_json;
+  auto calls = actions_.wait_for(1);
+  ASSERT_EQ(calls.size(), 1u);  // D1 was paid: no reminder
+  EXPECT_EQ(calls[0].second.idempotency_key, "d2:remind:2");
+  EXPECT_EQ(calls[0].second.params["text"], "Олег Петров: 700 (new), deal.created");
+}
+
 // A rule's filter counts a date alone in the account's time zone, not UTC.
 // Whatever the hour, the date is chosen so that the two disagree: from 10:00
 // UTC, tomorrow has begun at UTC+14 (so it is "before now" there); before
