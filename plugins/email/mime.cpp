@@ -5,6 +5,7 @@
 #include <cctype>
 #include <ctime>
 #include <functional>
+#include <optional>
 
 #include "base64.h"
 #include "form.h"
@@ -154,9 +155,34 @@ std::string one_line(std::string_view value) {
   return out;
 }
 
+namespace {
+// Folded before a space (RFC 5322 2.2.3) so that a line with the header's
+// name stays near 78 characters; nothing when a word is too long for a line
+// (998 characters at most), which encoded words then carry.
+std::optional<std::string> folded(std::string_view text) {
+  constexpr size_t kLine = 66, kLongest = 900;
+  if (text.size() <= kLine) return std::string(text);
+  while (!text.empty() && text.back() == ' ') text.remove_suffix(1);  // no line of spaces alone at the end
+  std::string out;
+  size_t line = 0, fold = std::string_view::npos;
+  for (size_t i = 0; i < text.size(); ++i) {
+    // Before a space that ends a word: the line before it is not blank.
+    if (text[i] == ' ' && i > line && text[i - 1] != ' ') fold = i;
+    if (i - line >= kLine && fold != std::string_view::npos) {
+      out.append(text.substr(line, fold - line)).append("\r\n");
+      line = fold;
+      fold = std::string_view::npos;
+    }
+    if (i - line >= kLongest) return std::nullopt;
+  }
+  return out.append(text.substr(line));
+}
+}  // namespace
+
 std::string encode_header_text(std::string_view raw) {
   const std::string text = one_line(raw);
-  if (is_printable_ascii(text) && text.find("=?") == std::string::npos) return text;
+  if (is_printable_ascii(text) && text.find("=?") == std::string::npos)
+    if (auto lines = folded(text)) return *lines;
   // 75 characters a word: "=?UTF-8?B?" + base64 + "?=" leaves 63 for base64, so 45 bytes a word.
   constexpr size_t kBytesPerWord = 45;
   std::string out;

@@ -43,6 +43,40 @@ TEST(Mime, EncodedWordsFollowRfc2047) {
   EXPECT_EQ(decode_words(encoded), long_text);  // no character split across words
 }
 
+// A line is at most 998 characters, and should be 78 (RFC 5322 2.1.1): a long
+// plain subject is folded before its spaces, and one word too long for any
+// line goes in encoded words.
+TEST(Mime, LongPlainHeadersAreFoldedAndUnfoldToTheSameText) {
+  std::string subject;
+  for (int i = 0; subject.size() < 2500; ++i) subject += (i ? " " : "") + std::string("word") + std::to_string(i);
+  const std::string folded = encode_header_text(subject);
+  size_t lines = 0;
+  for (size_t start = 0, end; start < folded.size(); start = end + 2, ++lines) {
+    end = folded.find("\r\n", start);
+    if (end == std::string::npos) end = folded.size();
+    EXPECT_LE(end - start + sizeof "Subject: ", 78u) << folded.substr(start, end - start);
+    EXPECT_NE(folded.substr(start, end - start).find_first_not_of(' '), std::string::npos);
+    if (start) {
+      EXPECT_EQ(folded[start], ' ');  // a continuation starts with the space it was folded before
+    }
+  }
+  EXPECT_GT(lines, 30u);
+  std::string unfolded = folded;
+  for (size_t at; (at = unfolded.find("\r\n")) != std::string::npos;) unfolded.erase(at, 2);
+  EXPECT_EQ(unfolded, subject);
+  EXPECT_EQ(encode_header_text("Order 42   "), "Order 42   ");  // short: as it is
+
+  const std::string word(1200, 'x');
+  const std::string encoded = encode_header_text("see " + word);
+  EXPECT_EQ(encoded.rfind("=?UTF-8?B?", 0), 0u);
+  EXPECT_EQ(decode_words(encoded), "see " + word);
+  for (size_t start = 0, end; start < encoded.size(); start = end + 3) {
+    end = encoded.find("\r\n ", start);
+    if (end == std::string::npos) end = encoded.size();
+    EXPECT_LE(end - start, 75u);
+  }
+}
+
 TEST(Mime, LineBreaksInHeaderValuesBecomeSpaces) {
   EXPECT_EQ(one_line("a\r\nBcc: x@y"), "a  Bcc: x@y");
   EXPECT_EQ(format_mailbox({"Ivan \"the\" Great", "i@x.test"}), "\"Ivan \\\"the\\\" Great\" <i@x.test>");
