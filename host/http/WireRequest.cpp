@@ -11,6 +11,19 @@ namespace sb {
 
 namespace {
 
+// What an error about a URL curl could not read may show: its scheme and
+// host, not the user and password, path or query a key may be in.
+std::string shown_origin(const std::string& url) {
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return "(not an absolute URL)";
+  const size_t host = scheme_end + 3;
+  // A password may hold an unencoded '/' (why curl refused it): everything
+  // before the last '@' goes, then the path.
+  std::string rest = url.substr(host, url.find_first_of("?#", host) - host);
+  if (const size_t at = rest.rfind('@'); at != std::string::npos) rest.erase(0, at + 1);
+  return url.substr(0, host) + rest.substr(0, rest.find('/'));
+}
+
 struct UrlHandle {
   CURLU* url = curl_url();
   ~UrlHandle() { curl_url_cleanup(url); }
@@ -56,7 +69,7 @@ ParsedUrl parse_url(const std::string& text) {
   ParsedUrl out;
   UrlHandle url;
   if (!url.url || curl_url_set(url.url, CURLUPART_URL, text.c_str(), CURLU_GUESS_SCHEME) != CURLUE_OK) {
-    out.error = "URL rejected: " + text;
+    out.error = "URL rejected: " + shown_origin(text);
     return out;
   }
   const std::string scheme = url.part(CURLUPART_SCHEME);

@@ -4,6 +4,7 @@
 #include <Poco/DateTimeFormatter.h>
 #include <Poco/Timestamp.h>
 
+#include <algorithm>
 #include <iostream>
 
 namespace sb {
@@ -50,6 +51,11 @@ void Logger::add_secret(std::string value) {
   escaped = escaped.substr(1, escaped.size() - 2);
   if (escaped != value) secrets_.push_back(std::move(escaped));
   secrets_.push_back(std::move(value));
+  // Longest first: a secret inside another must not be masked first, which
+  // would leave the longer one unmatched and the rest of it in the text.
+  std::stable_sort(secrets_.begin(), secrets_.end(),
+                   [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  secrets_.erase(std::unique(secrets_.begin(), secrets_.end()), secrets_.end());
 }
 
 std::string Logger::redact(std::string text) const {

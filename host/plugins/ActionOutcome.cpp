@@ -3,6 +3,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "log/Logger.h"
+
 namespace sb {
 
 using nlohmann::json;
@@ -58,11 +60,15 @@ ActionOutcome ActionOutcome::from_plugin(const sb_action_result* r) {
     return failure(SB_OUTCOME_PERMANENT, "plugin returned an unknown outcome " + std::to_string(value));
   o.outcome = static_cast<sb_outcome>(value);
   if (SB_HAS_FIELD(r, sb_action_result, external_id)) o.external_id = text(r->external_id);
-  if (SB_HAS_FIELD(r, sb_action_result, reason)) o.reason = text(r->reason);
-  if (SB_HAS_FIELD(r, sb_action_result, provider_code)) o.provider_code = text(r->provider_code);
+  // What a plugin says is kept in the execution's history and shown by the
+  // admin API (and a completed route's answer): masked as a log line is, so
+  // that a provider echoing the token it was sent leaks nothing.
+  const Logger& redactor = Logger::instance();
+  if (SB_HAS_FIELD(r, sb_action_result, reason)) o.reason = redactor.redact(text(r->reason));
+  if (SB_HAS_FIELD(r, sb_action_result, provider_code)) o.provider_code = redactor.redact(text(r->provider_code));
   if (SB_HAS_FIELD(r, sb_action_result, retry_after_s)) o.retry_after_s = r->retry_after_s;
   if (SB_HAS_FIELD(r, sb_action_result, output_json)) {
-    const std::string out = text(r->output_json);
+    const std::string out = redactor.redact(text(r->output_json));
     if (!out.empty()) {
       o.output = json::parse(out, nullptr, false);
       if (o.output.is_discarded()) o.output = out;  // keep what the plugin said, as text

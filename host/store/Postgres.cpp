@@ -77,6 +77,20 @@ PgConnection::PgConnection(const std::string& conninfo) {
   // A server that does not answer fails the connection in 10 s (a shutdown
   // waits no longer for a listener trying to connect); the connection
   // string's own connect_timeout, if it has one, comes after and wins.
+  // libpq's parse errors quote the text they could not read, which may be
+  // the password ("invalid percent-encoded token"): checked first, and
+  // refused without its words.
+  {
+    char* parse_error = nullptr;
+    PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), &parse_error);
+    PQfreemem(parse_error);
+    if (!parsed)
+      throw PgError(
+          "cannot connect to PostgreSQL: the connection string is not valid (a postgresql:// URI with its "
+          "special characters percent-encoded, or key=value pairs)",
+          StoreErrc::kInvalid, false);
+    PQconninfoFree(parsed);
+  }
   const char* keywords[] = {"connect_timeout", "dbname", nullptr};
   const char* values[] = {"10", conninfo.c_str(), nullptr};
   conn_ = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);

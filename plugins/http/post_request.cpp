@@ -51,7 +51,8 @@ std::string resolve_url(const HttpConfig& config, const json* url_param) {
   if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) {
     if (!is_absolute_url(url)) throw InvalidParams("'url' is not a valid http(s) URL");
     if (origin(url) != origin(config.base_url))
-      throw InvalidParams("'url' must be on the origin of the instance's base_url (" + origin(config.base_url) + ")");
+      throw InvalidParams("'url' must be on the origin of the instance's base_url (" + shown_origin(config.base_url) +
+                          ")");
     return url;
   }
   const std::string joined = join(config.base_url, url);

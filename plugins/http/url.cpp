@@ -35,6 +35,15 @@ std::string origin(std::string_view url) {
   return out;
 }
 
+std::string shown_origin(std::string_view url) {
+  const std::string_view scheme = scheme_of(url);
+  // A password may hold an unencoded '/': everything before the last '@' goes, then the path.
+  std::string_view rest = url.substr(0, url.find_first_of("?#"));
+  rest.remove_prefix(scheme.size());
+  if (const size_t at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
+  return origin(std::string(scheme).append(rest.substr(0, rest.find('/'))));
+}
+
 std::string join(std::string_view base_url, std::string_view path) {
   while (!base_url.empty() && base_url.back() == '/') base_url.remove_suffix(1);
   while (!path.empty() && path.front() == '/') path.remove_prefix(1);

@@ -18,6 +18,10 @@ bool is_base_url(std::string_view url);
 // same server. `url` must be absolute.
 std::string origin(std::string_view url);
 
+// The origin as an error message may show it: without the user and password
+// the authority may carry (they are the instance's credentials).
+std::string shown_origin(std::string_view url);
+
 // `path` appended to `base_url` with exactly one '/' between them.
 std::string join(std::string_view base_url, std::string_view path);
 

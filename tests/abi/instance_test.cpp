@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "http/WebhookRoutes.h"
+#include "log/Logger.h"
 #include "metrics/Metrics.h"
 #include "plugins/PendingCalls.h"
 #include "plugins/PluginInstance.h"
@@ -91,6 +92,22 @@ TEST(ActionOutcomes, ADeferralSaidTheOneOrTheOtherWayMeansTheSame) {
   EXPECT_EQ(ActionOutcome::from_plugin(&from_1_0).provider_code, SB_PROVIDER_CODE_DEFERRED);  // kept for the history
   const sb_action_result throttled = result_of(SB_OUTCOME_RETRY, "429");
   EXPECT_EQ(ActionOutcome::from_plugin(&throttled).outcome, SB_OUTCOME_RETRY);
+}
+
+// What a plugin reports is kept in the execution's history and shown by the
+// admin API: a provider that echoes the token it was sent leaks nothing.
+TEST(ActionOutcomes, WhatAPluginReportsIsRedactedAsALogLineIs) {
+  Logger::instance().add_secret("pass-1234");
+  Logger::instance().add_secret("xyz-pass-1234-abc");  // holds the other: masked whole
+  const std::string reason = "Malformed access token xyz-pass-1234-abc (pass-1234)";
+  const std::string output = R"({"echo": {"Authorization": "Bearer xyz-pass-1234-abc"}})";
+  sb_action_result r = result_of(SB_OUTCOME_PERMANENT, "pass-1234");
+  r.reason = {reason.data(), reason.size()};
+  r.output_json = {output.data(), output.size()};
+  const ActionOutcome o = ActionOutcome::from_plugin(&r);
+  EXPECT_EQ(o.reason, "Malformed access token [redacted] ([redacted])");
+  EXPECT_EQ(o.provider_code, "[redacted]");
+  EXPECT_EQ(o.output["echo"]["Authorization"], "Bearer [redacted]");
 }
 
 TEST_F(InstanceTest, OlderDescriptorPluginRunsItsAction) {

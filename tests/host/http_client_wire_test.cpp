@@ -183,6 +183,19 @@ TEST(HttpClientWire, AHeaderWithALineBreakIsRefusedBeforeAnythingIsSent) {
   EXPECT_EQ(server.connections(), 0);
 }
 
+// A URL libcurl will not read (a password with an unencoded '/') is
+// reported by its scheme and host: no password, path or query in the error.
+TEST(HttpClientWire, AUrlThatCannotBeReadIsReportedWithoutItsCredentials) {
+  HttpClient client;
+  OutboundRequest r;
+  r.url = "https://bot:pa/ss@api.example.test:9/send?api_key=k-secret";
+  OutboundResponse resp = send_and_wait(client, r);
+  EXPECT_EQ(resp.status, 0);
+  EXPECT_NE(resp.transport_error.find("URL rejected"), std::string::npos) << resp.transport_error;
+  for (const char* hidden : {"pa/ss", "k-secret", "bot:"})
+    EXPECT_EQ(resp.transport_error.find(hidden), std::string::npos) << resp.transport_error;
+}
+
 TEST(HttpClientWire, ChunkedInterimAndCloseDelimitedAnswersAreRead) {
   ScriptedServer server([&](Poco::Net::StreamSocket& s, int connection) {
     read_request(s);

@@ -2095,6 +2095,22 @@ TEST(PostgresStoreTest, ACancelAnnouncedByOneHostReachesTheOthers) {
   two.on_changes({});
 }
 
+// libpq quotes what it cannot parse, which may be the password: the error
+// says what is wrong without it. No server is needed to see it.
+TEST(PostgresStoreTest, AMalformedConnectionStringIsRefusedWithoutItsPassword) {
+  for (const std::string conninfo : {"postgresql://app:pa%zzss-secret@db.example/sb", "host=db password"}) {
+    try {
+      PgConnection connection(conninfo);
+      ADD_FAILURE() << "connected with " << conninfo;
+    } catch (const StoreError& e) {
+      EXPECT_EQ(e.code(), StoreErrc::kInvalid);
+      EXPECT_NE(std::string(e.what()).find("connection string is not valid"), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("secret"), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("password"), std::string::npos) << e.what();
+    }
+  }
+}
+
 // Hosts append at once (no lock held to the commit): an event's position
 // is its transaction's, and the router reads only up to the oldest
 // transaction of the database still open, so that an event committed late
