@@ -290,7 +290,7 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
     return change_membership(parts[0], parts[2], false, std::move(reply));
   }
   if (request.method == "POST") {
-    const json body = json::parse(request.body, nullptr, false);
+    const json body = parse_bounded(request.body);
     if (!body.is_object() || !body.contains("contact") || !body["contact"].is_string())
       return reply(error_response(400, "bad_request", "expected {\"contact\": \"<the contact's id>\"}"));
     return change_membership(parts[0], body["contact"].get<std::string>(), true, std::move(reply));
@@ -357,7 +357,7 @@ void RecordsApi::preferences(const std::string& contact, const ServerRequest& re
   if (request.method != "PATCH" && request.method != "PUT")
     return reply(error_response(405, "method_not_allowed", "GET reads the preferences, PATCH changes them"));
   // {"email": {"marketing": false}, "sms": {"all": null}}: merged into what the contact chose before.
-  const json body = json::parse(request.body, nullptr, false);
+  const json body = parse_bounded(request.body);
   // Checked by the events' own schema, as if an event had said it.
   const json probe{
       {"id", "check"}, {"type", "contact.preferences_changed"}, {"contact", {{"id", "check"}, {"preferences", body}}}};
@@ -405,7 +405,7 @@ void RecordsApi::tasks(ServerRequest&& request, ServerConnection::Reply reply) {
 }
 
 void RecordsApi::change_task(const std::string& id, const ServerRequest& request, ServerConnection::Reply reply) {
-  const json body = json::parse(request.body, nullptr, false);
+  const json body = parse_bounded(request.body);
   if (!body.is_object() || !body.contains("status") || !body["status"].is_string() || body.size() != 1)
     return reply(error_response(400, "bad_request",
                                 "expected {\"status\": \"open\" | \"in_progress\" | \"done\" | \"cancelled\"}"));

@@ -37,7 +37,7 @@ json entity_json(const StoredEntity& e) {
 
 // The filter a query was given, compiled, or why it does not compile.
 std::variant<std::unique_ptr<Condition>, std::string> compiled_filter(const std::string& filter_json) {
-  const json filter = json::parse(filter_json.empty() ? "{}" : filter_json, nullptr, false);
+  const json filter = parse_bounded(filter_json.empty() ? "{}" : filter_json);
   std::vector<ConditionProblem> problems;
   auto condition = filter.is_discarded() ? nullptr : Condition::compile(filter, problems);
   if (condition) return condition;
@@ -132,7 +132,7 @@ CrmAnswer CrmService::query_entities(const std::string& type, const std::string&
 
 void CrmService::apply(const CallSubject& call, const std::string& instance, const std::string& call_key,
                        const std::string& change_json, std::function<void(CrmAnswer)> done) {
-  const json change = json::parse(change_json, nullptr, false);
+  const json change = parse_bounded(change_json);
   std::variant<EventRecord, std::string> made;
   try {
     made = change_event(ChangeRequest{call, call_key, instance, now_ms()}, change, rules_);

@@ -198,6 +198,9 @@ struct HttpServer::Impl {
       route.handler(route.user_data, &in, reinterpret_cast<sb_responder*>(static_cast<uintptr_t>(id)));
     } catch (...) {
       log_error("http", "webhook handler threw across the ABI", {{"instance", route.owner}, {"path", path}});
+      // Answered now, not after the caller's timeout (unless the handler answered before it threw).
+      routes.respond(id, route.owner_token,
+                     {500, "application/json", R"({"error":"internal","message":"the webhook's plugin failed"})", {}});
     }
     return [this, id] { routes.close(id); };
   }

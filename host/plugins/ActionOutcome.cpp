@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "log/Logger.h"
+#include "util/JsonText.h"
 
 namespace sb {
 
@@ -39,10 +40,10 @@ json ActionOutcome::to_json() const {
 }
 
 namespace {
+constexpr size_t kMaxText = 1 << 20;
 std::string text(sb_str s) {
-  constexpr size_t kMax = 1 << 20;
   if (!s.ptr || s.len == 0) return {};
-  return std::string(s.ptr, s.len < kMax ? s.len : kMax);
+  return std::string(s.ptr, s.len < kMaxText ? s.len : kMaxText);
 }
 }  // namespace
 
@@ -67,10 +68,12 @@ ActionOutcome ActionOutcome::from_plugin(const sb_action_result* r) {
   if (SB_HAS_FIELD(r, sb_action_result, reason)) o.reason = redactor.redact(text(r->reason));
   if (SB_HAS_FIELD(r, sb_action_result, provider_code)) o.provider_code = redactor.redact(text(r->provider_code));
   if (SB_HAS_FIELD(r, sb_action_result, retry_after_s)) o.retry_after_s = r->retry_after_s;
-  if (SB_HAS_FIELD(r, sb_action_result, output_json)) {
+  if (SB_HAS_FIELD(r, sb_action_result, output_json) && r->output_json.ptr && r->output_json.len > kMaxText) {
+    o.output = "(an output of " + std::to_string(r->output_json.len) + " bytes, over the 1 MiB kept)";
+  } else if (SB_HAS_FIELD(r, sb_action_result, output_json)) {
     const std::string out = redactor.redact(text(r->output_json));
     if (!out.empty()) {
-      o.output = json::parse(out, nullptr, false);
+      o.output = parse_bounded(out);
       if (o.output.is_discarded()) o.output = out;  // keep what the plugin said, as text
     }
   }

@@ -36,7 +36,7 @@ json fields_of(const InstanceHost& h, sb_str fields_json) {
   json fields = json::object();
   const std::string raw = text(fields_json);
   if (!raw.empty()) {
-    json parsed = json::parse(raw, nullptr, false);
+    json parsed = parse_bounded(raw);
     if (parsed.is_object())
       fields = std::move(parsed);
     else
@@ -227,7 +227,7 @@ const sb_host_clock_v1 kClock{sizeof(sb_host_clock_v1), now_fn, monotonic_fn};
 sb_status outbox_write_fn(const sb_host* host, sb_str record_json) {
   InstanceHost* h = self(host);
   if (!h || !h->deps->outbox) return SB_ERR_UNSUPPORTED;
-  json record = json::parse(text(record_json), nullptr, false);
+  json record = parse_bounded(text(record_json));
   if (!record.is_object()) return SB_ERR_INVALID_ARGUMENT;
   try {
     h->deps->outbox->write(h->plugin, h->instance, std::move(record));
@@ -268,7 +268,7 @@ sb_status emit_fn(const sb_host* host, const sb_event* event, sb_emit_wait wait,
              {{"instance", h->instance}, {"plugin", h->plugin}, {"type", ev.type}});
     return SB_ERR_INVALID_ARGUMENT;
   }
-  ev.payload = json::parse(text(event->payload_json), nullptr, false);
+  ev.payload = parse_bounded(text(event->payload_json));
   if (!ev.payload.is_object()) return SB_ERR_INVALID_ARGUMENT;
   return h->deps->events->emit(std::move(ev), wait, [on_emitted, user_data](const EmitReport& r) {
     const std::string report = r.report.is_null() ? std::string() : dump_text(r.report);

@@ -23,6 +23,15 @@ struct ErrorBuffer {
 
 sb_str view(const std::string& s) { return sb_str{s.data(), s.size()}; }
 
+// The plugin hears that the host gave a call up; what it throws stays with it.
+void cancel_guarded(sb_on_action_cancel cancel, sb_instance* instance, sb_completion* completion) {
+  try {
+    cancel(instance, completion);
+  } catch (...) {
+    log_error("plugins", "on_action_cancel threw across the ABI");
+  }
+}
+
 const char* status_name(sb_status s) {
   switch (s) {
     case SB_OK:
@@ -135,7 +144,7 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
     gave_up = [cancel, instance = instance_, state, completion_of](uint64_t id) {
       int expected = kInvoking;
       if (!state->compare_exchange_strong(expected, kGivenUpWhileInvoking) && expected == kTaken)
-        cancel(instance, completion_of(id));
+        cancel_guarded(cancel, instance, completion_of(id));
     };
   const uint64_t id =
       calls.add(deadline, host_.get(), std::move(done), std::move(gave_up), request.subject.execution_id);
@@ -162,7 +171,7 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
   }
   if (status == SB_OK && state) {
     int expected = kInvoking;
-    if (!state->compare_exchange_strong(expected, kTaken)) cancel(instance_, completion_of(id));
+    if (!state->compare_exchange_strong(expected, kTaken)) cancel_guarded(cancel, instance_, completion_of(id));
   }
   if (status != SB_OK) {
     std::string why = error.text().empty() ? std::string(status_name(status)) : error.text();

@@ -264,6 +264,10 @@ std::unique_ptr<Condition> compile_field(const json& f, std::vector<ConditionPro
     problems.push_back({pointer + "/field", "expected a dotted path such as \"contact.fields.city\""});
     return nullptr;
   }
+  if (f.contains("op") && !f["op"].is_string()) {
+    problems.push_back({pointer + "/op", "expected an operator name such as \"=\" or \"contains\""});
+    return nullptr;
+  }
   if (anniversary) return compile_anniversary(f, problems, pointer);
   const std::string op_text = f.value("op", std::string("="));
   const auto op = op_named(op_text);
@@ -352,7 +356,13 @@ std::unique_ptr<Condition> Condition::compile(const json& filter, std::vector<Co
     auto c = compile_field(filter, problems, pointer);
     return problems.size() == before ? std::move(c) : nullptr;
   }
-  // The shorthand: {"path": value, ...}, every one equal.
+  // The shorthand: {"path": value, ...}, every one equal. A condition that
+  // forgot its "field" would read as one on the paths "op" and "value", and
+  // never match: said instead.
+  if (filter.contains("op") && filter.contains("value")) {
+    problems.push_back({pointer, "a condition with \"op\" and \"value\" needs \"field\" (the path it tests)"});
+    return nullptr;
+  }
   std::vector<std::unique_ptr<Condition>> children;
   for (const auto& [path, value] : filter.items()) {
     if (value.is_object() || value.is_array()) {

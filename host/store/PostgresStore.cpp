@@ -1386,6 +1386,8 @@ void PostgresStore::commit_writes(std::deque<Write>& group, const Named& named) 
       group[i].done(errors[i]);
     } catch (const std::exception& e) {
       log_error("store", "write callback threw", {{"error", e.what()}});
+    } catch (...) {  // a plugin's C callback (key-value, emit) that threw across the ABI
+      log_error("store", "write callback threw an unknown exception");
     }
   }
 }

@@ -782,6 +782,8 @@ void SqliteStore::commit_group(std::deque<Write>& group) {
       group[i].done(errors[i]);
     } catch (const std::exception& e) {
       log_error("store", "write callback threw", {{"error", e.what()}});
+    } catch (...) {  // a plugin's C callback (key-value, emit) that threw across the ABI
+      log_error("store", "write callback threw an unknown exception");
     }
   }
 }

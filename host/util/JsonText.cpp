@@ -102,6 +102,32 @@ void append_json_text(std::string& out, const json& value) {
   }
 }
 
+bool nests_deeper_than(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+json parse_bounded(std::string_view text) {
+  if (nests_deeper_than(text, kMaxJsonDepth)) return json(json::value_t::discarded);
+  return json::parse(text, nullptr, false);
+}
+
 std::string dump_text(const json& value) {
   std::string out;
   out.reserve(64);

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 namespace sb {
 
@@ -15,6 +16,17 @@ namespace sb {
 std::string dump_text(const nlohmann::json& value);
 // The same, appended to `out`.
 void append_json_text(std::string& out, const nlohmann::json& value);
+
+// Text from outside (a plugin, an API request) nested deeper than this is
+// refused: copying and writing JSON recurse, and a few megabytes of "[[[["
+// would overflow a thread's stack.
+inline constexpr int kMaxJsonDepth = 64;
+// `text` parsed; discarded (is_discarded()) when it is not JSON or nests
+// deeper than kMaxJsonDepth.
+nlohmann::json parse_bounded(std::string_view text);
+// Whether `text` nests arrays and objects deeper than `max_depth` (strings
+// skipped); a single pass, cheaper than a parse with a callback.
+bool nests_deeper_than(std::string_view text, int max_depth);
 
 // Whether `text` is valid UTF-8 (what a JSON string may hold as it is).
 inline bool is_utf8(const std::string& text) {

@@ -110,6 +110,22 @@ TEST(ActionOutcomes, WhatAPluginReportsIsRedactedAsALogLineIs) {
   EXPECT_EQ(o.output["echo"]["Authorization"], "Bearer [redacted]");
 }
 
+// An output nested a million levels deep is kept as the plugin's text, not
+// made a tree that copying it into the history would overflow the stack with.
+TEST(ActionOutcomes, AnOutputNestedTooDeepIsKeptAsText) {
+  const std::string deep = std::string(300000, '[') + std::string(300000, ']');
+  sb_action_result r = result_of(SB_OUTCOME_DONE, "");
+  r.output_json = {deep.data(), deep.size()};
+  const ActionOutcome o = ActionOutcome::from_plugin(&r);
+  ASSERT_TRUE(o.output.is_string());
+  const nlohmann::json copied = o.to_json();  // what the history keeps
+  EXPECT_EQ(copied["output"].get_ref<const std::string&>().size(), deep.size());
+  // Over a megabyte: said, not cut into text that is no longer JSON.
+  const std::string huge = "[\"" + std::string(2 << 20, 'x') + "\"]";
+  r.output_json = {huge.data(), huge.size()};
+  EXPECT_EQ(ActionOutcome::from_plugin(&r).output, "(an output of 2097156 bytes, over the 1 MiB kept)");
+}
+
 TEST_F(InstanceTest, OlderDescriptorPluginRunsItsAction) {
   auto instance = make("older_descriptor");
   instance->start();  // no on_instance_start in its descriptor: nothing to call

@@ -320,6 +320,10 @@ TEST_F(HostServicesTest, EmitCopiesTheEventAndTagsItsSource) {
   EXPECT_EQ(events_.events[0].source, "crm");
   EXPECT_EQ(events_.events[0].payload, json({{"id", 7}}));
 
+  // Nested a million levels (2 MB): refused, not copied into a tree that would overflow the stack.
+  std::string deep = "{\"a\":" + std::string(1000000, '[') + std::string(1000000, ']') + "}";
+  sb_event too_deep{sizeof(sb_event), view(type), {"", 0}, view(deep)};
+  EXPECT_EQ(events->emit(host(), &too_deep, SB_EMIT_WAIT_ACCEPTED, on_emitted, &reported), SB_ERR_INVALID_ARGUMENT);
   std::string bad = "[1,2]";
   sb_event not_object{sizeof(sb_event), view(type), {"", 0}, view(bad)};
   EXPECT_EQ(events->emit(host(), &not_object, SB_EMIT_WAIT_ACCEPTED, on_emitted, &reported), SB_ERR_INVALID_ARGUMENT);

@@ -98,7 +98,7 @@ std::string post(const std::string& path, const std::string& body, const std::st
 // behaviour each test chooses.
 class HttpServerTest : public ::testing::Test {
  protected:
-  enum class Mode { kEcho, kAnswerLaterFromAnotherThread, kNeverAnswer, kNoContent };
+  enum class Mode { kEcho, kAnswerLaterFromAnotherThread, kNeverAnswer, kNoContent, kThrow };
 
   void start(HttpServerConfig config = {}) {
     routes_.add("/webhooks/echo", WebhookRoute{"echo", this, &HttpServerTest::on_request, this});
@@ -143,6 +143,8 @@ class HttpServerTest : public ::testing::Test {
       case Mode::kNoContent:
         self->respond(id, "ignored", 204);
         break;
+      case Mode::kThrow:  // as a plugin's C++ exception that escaped its C handler
+        throw std::runtime_error("the handler failed");
     }
   }
 
@@ -168,6 +170,21 @@ TEST_F(HttpServerTest, KeepAliveConnectionServesRequestsInTurn) {
     EXPECT_NE(r.head.find("Date: "), std::string::npos);
   }
   EXPECT_TRUE(seen_on_loop_);  // the handler ran on an event-loop thread
+}
+
+// A handler that throws is answered 500 at once, not left to the caller's
+// timeout, and the connection serves the next request.
+TEST_F(HttpServerTest, AHandlerThatThrowsIsAnswered500AndTheConnectionGoesOn) {
+  mode_ = Mode::kThrow;
+  start();
+  RawClient client(port());
+  client.send(post("/webhooks/echo", "x"));
+  RawResponse r = client.read_response();
+  EXPECT_EQ(r.status, 500);
+  EXPECT_NE(r.body.find("the webhook's plugin failed"), std::string::npos) << r.body;
+  mode_ = Mode::kEcho;
+  client.send(post("/webhooks/echo", "y"));
+  EXPECT_EQ(client.read_response().body, "POST y");
 }
 
 TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {

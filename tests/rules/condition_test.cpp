@@ -173,6 +173,9 @@ TEST(Condition, CompileErrorsPointAtTheCondition) {
       {{{"field", "x"}, {"op", "anniversary"}, {"value", "today"}, {"timezone", "Mars/Olympus"}}, "/timezone", "IANA"},
       {{{"field", "x"}, {"op", "after"}, {"value", "now"}, {"timezone", "Mars/Olympus"}}, "/timezone", "IANA"},
       {{{"field", "x"}, {"op", "<"}, {"value", 1}, {"timezone", "Asia/Omsk"}}, "/timezone", "unknown key"},
+      {{{"field", "x"}, {"op", 5}, {"value", 1}}, "/op", "operator name"},
+      {{{"field", "x"}, {"op", nullptr}, {"value", 1}}, "/op", "operator name"},
+      {{{"op", ">"}, {"value", 5}}, "", "needs \"field\""},  // "field" forgotten: not the shorthand
   };
   for (const auto& c : cases) {
     std::vector<ConditionProblem> problems;

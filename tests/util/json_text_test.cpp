@@ -97,6 +97,23 @@ TEST(JsonText, WritesWhatNlohmannWritesForEveryByteAtEveryPlace) {
     }
 }
 
+// Copying and writing JSON recurse: text from outside nested deeper than
+// kMaxJsonDepth is refused before it becomes a tree that would overflow a
+// thread's stack when copied.
+TEST(JsonText, ABoundedParseRefusesDeepNestingAndCountsOnlyOutsideStrings) {
+  const std::string deep = std::string(500000, '[') + std::string(500000, ']');
+  EXPECT_TRUE(nests_deeper_than(deep, kMaxJsonDepth));
+  EXPECT_TRUE(parse_bounded(deep).is_discarded());
+  std::string at_limit = std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']');
+  EXPECT_FALSE(parse_bounded(at_limit).is_discarded());
+  EXPECT_TRUE(parse_bounded("[" + at_limit + "]").is_discarded());
+  // Brackets inside strings, escaped quotes included, do not count.
+  const std::string quoted = R"({"a": "[[[[[[\"[[[[", "b": [1]})";
+  EXPECT_FALSE(nests_deeper_than(quoted, 2));
+  EXPECT_EQ(parse_bounded(quoted)["b"], json::array({1}));
+  EXPECT_TRUE(parse_bounded("{not json").is_discarded());
+}
+
 TEST(JsonText, AppendsToWhatIsThere) {
   std::string out = "{\"a\":";
   append_json_text(out, json{{"b", "c"}});
