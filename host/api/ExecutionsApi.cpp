@@ -70,7 +70,10 @@ void ExecutionsApi::executions(ServerRequest&& request, ServerConnection::Reply 
   std::string_view rest = std::string_view(path).substr(sizeof kPrefix);
   const size_t slash = rest.find('/');
   const auto id = parse_id(rest.substr(0, slash));
-  if (!id) return reply(error_response(404, "not_found", "no route " + path));
+  if (!id)
+    return reply(error_response(
+        404, "not_found",
+        "no execution '" + std::string(rest.substr(0, slash)) + "' (an execution's id is a positive integer)"));
   const std::string verb = slash == std::string_view::npos ? "" : std::string(rest.substr(slash + 1));
   if (verb.empty()) {
     if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));

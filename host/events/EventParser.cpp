@@ -7,6 +7,7 @@
 #include "store/ContactAliases.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
+#include "util/Zones.h"
 
 namespace sb {
 
@@ -67,6 +68,11 @@ void read_event(const json& event, const std::string& pointer, int64_t now_ms, c
     if (key.empty())
       out.problems.push_back({pointer + "/contact", "needs an id, an email or a phone to tell who the person is"});
     refuse_nul(key, pointer + "/contact", out);
+    // A zone the host does not know would be passed over at every send window and special date.
+    if (const auto zone = c.find("timezone");
+        zone != c.end() && zone->is_string() && !is_time_zone(zone->get<std::string>()))
+      out.problems.push_back({pointer + "/contact/timezone", "unknown time zone '" + zone->get<std::string>() +
+                                                                 "' (expected an IANA name such as Europe/Moscow)"});
     if (!key.empty()) {
       // Tags added or removed one by one are changes, not the contact's data;
       // the aggregates are the host's own (store/Store.h ContactAggregate).

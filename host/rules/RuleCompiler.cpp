@@ -120,10 +120,7 @@ class StepCompiler {
       return problem(pointer,
                      "a step is one of action, wait, wait_until, send_window, wait_for, if, switch, split, fallback, "
                      "parallel, digest");
-    if (!step.contains("wait_until"))
-      for (const char* key : {"offset", "at"})
-        if (step.contains(key))
-          problem(pointer + "/" + key, std::string("\"") + key + "\" goes with \"wait_until\" (a time in the event)");
+    stray_keys(step, pointer);
     if (step.contains("fallback")) return add_fallback(step, pointer);
     if (step.contains("if")) return add_if(step, pointer);
     if (step.contains("wait_for")) return add_wait_for(step, pointer);
@@ -134,6 +131,43 @@ class StepCompiler {
     if (step.contains("wait")) return add_wait(step, pointer);
     if (step.contains("digest")) return add_digest(step, pointer);
     add_action(step, pointer);
+  }
+
+  // The keys each kind of step reads. Another key is a mistake the step
+  // would pass over without a word ("timeout" on an action, "then" on a
+  // split): said, with the kind it goes with.
+  void stray_keys(const json& step, const std::string& pointer) {
+    using Keys = std::vector<std::string_view>;
+    static const std::vector<std::pair<std::string_view, Keys>> kKeys = {
+        {"action", {"action", "params", "template", "timeout_ms", "retry"}},
+        {"wait", {"wait"}},
+        {"wait_until", {"wait_until", "offset", "at"}},
+        {"send_window", {"send_window"}},
+        {"wait_for", {"wait_for", "match", "timeout", "else_on", "then", "else"}},
+        {"if", {"if", "then", "else"}},
+        {"switch", {"switch", "cases", "default"}},
+        {"split", {"split"}},
+        {"fallback", {"fallback"}},
+        {"parallel", {"parallel"}},
+        {"digest", {"digest", "item", "key"}},
+    };
+    const auto reads = [](const Keys& keys, std::string_view key) {
+      return std::find(keys.begin(), keys.end(), key) != keys.end();
+    };
+    const auto kind = std::find_if(kKeys.begin(), kKeys.end(), [&](const auto& k) { return step.contains(k.first); });
+    if (kind == kKeys.end()) return;
+    for (const auto& [key, value] : step.items()) {
+      if (key == "name" || reads(kind->second, key)) continue;
+      std::string goes_with;
+      for (const auto& [other, keys] : kKeys)
+        if (reads(keys, key))
+          goes_with += std::string(goes_with.empty() ? "" : " or ") + "\"" + std::string(other) + "\"";
+      std::string takes = "name";
+      for (std::string_view k : kind->second) takes.append(", ").append(k);
+      problem(pointer + "/" + escape_pointer_token(key),
+              "\"" + key + "\" " + (goes_with.empty() ? "is not a step key" : "goes with " + goes_with) + ", not \"" +
+                  std::string(kind->first) + "\" (which takes " + takes + ")");
+    }
   }
 
   CompiledStep base(const json& step, const std::string& pointer, CompiledStep::Kind kind, std::string name) {

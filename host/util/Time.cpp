@@ -112,6 +112,8 @@ std::optional<int64_t> parse_duration_ms(std::string_view text) {
     text.remove_prefix(letters);
     skip_blanks();
   }
+  constexpr int64_t kLongest = int64_t{100} * 366 * 86400000;
+  if (total > kLongest) return std::nullopt;
   return negative ? -total : total;
 }
 

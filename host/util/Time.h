@@ -15,7 +15,8 @@ std::optional<int64_t> parse_time_ms(std::string_view text);
 // "250ms", "30s", "15m", "2h", "1d", "1w", combined as "1d12h"; or in words,
 // English or Russian: "1 day", "3 days 2 hours", "2 часа", "1 день"; a
 // leading '-' makes it negative. Milliseconds, or nothing when the text is
-// not a duration.
+// not a duration or is longer than 100 years (added to a time, a longer one
+// would overflow it and come out in the past).
 std::optional<int64_t> parse_duration_ms(std::string_view text);
 
 // Unix milliseconds as RFC 3339 UTC with milliseconds.

@@ -306,6 +306,27 @@ TEST(Config, WaitsInWordsAndTheDayBeforeAtATimeAreValid) {
   EXPECT_NE(all.find("/rules/0/steps/2/at: rule 'r': \"at\" goes with \"wait_until\""), std::string::npos) << all;
 }
 
+// A key another kind of step reads would be passed over without a word:
+// "timeout" on an action (meant timeout_ms), "then" on a digest.
+TEST(Config, AKeyThatGoesWithAnotherKindOfStepIsAnError) {
+  const auto issues = validate_text("{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"},
+      "steps": [{"action": "sink.post", "params": {"url": "/x"}, "timeout": "5s"},
+                {"name": "d", "digest": "1h", "then": [{"wait": "1m"}]},
+                {"wait": "1m", "retry": {"max_attempts": 2}}]}]})");
+  std::string all;
+  for (const auto& i : issues) all += i + "\n";
+  EXPECT_NE(all.find("/rules/0/steps/0/timeout: rule 'r': \"timeout\" goes with \"wait_for\", not \"action\" (which "
+                     "takes name, action, params, template, timeout_ms, retry)"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("/rules/0/steps/1/then: rule 'r': \"then\" goes with \"wait_for\" or \"if\", not \"digest\""),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("/rules/0/steps/2/retry: rule 'r': \"retry\" goes with \"action\", not \"wait\""),
+            std::string::npos)
+      << all;
+}
+
 // if/else, switch and split become one flat list with jumps past the
 // branches not taken; a nested action keeps its own pointer for errors.
 // The config's first rule, compiled (structure only: no plugins).

@@ -124,6 +124,8 @@ TEST_F(EventsApiTest, EachBadEventNamesTheFieldAtFault) {
   nul_contact["contact"] = {{"id", std::string("c\0", 2)}};
   json nul_entity = lead_event("x");
   nul_entity["entity"]["id"] = std::string("L\0", 2);
+  json bad_zone = lead_event("x");
+  bad_zone["contact"] = {{"id", "c1"}, {"timezone", "Europe/Moskow"}};
   json too_many = {{"events", json::array()}};
   for (int i = 0; i < 1001; ++i) too_many["events"].push_back(lead_event("m" + std::to_string(i)));
   const BadEvent cases[] = {
@@ -137,6 +139,7 @@ TEST_F(EventsApiTest, EachBadEventNamesTheFieldAtFault) {
       {"NUL in the contact's id", nul_contact, "/contact", "U+0000"},
       {"NUL in the entity's id", nul_entity, "/entity/id", "U+0000"},
       {"batch too big", too_many, "/events", "1 to 1000"},
+      {"unknown time zone", bad_zone, "/contact/timezone", "unknown time zone 'Europe/Moskow'"},
       {"not an object", json::array({lead_event("x")}), "", "expected an event object"},
   };
   for (const auto& c : cases) {
