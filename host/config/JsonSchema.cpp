@@ -21,6 +21,8 @@
 namespace sb {
 
 namespace {
+using nlohmann::json;
+
 // valijson reports contexts like ["<root>", "[instances]", "[0]"]; turn them
 // into a JSON Pointer ("/instances/0").
 std::string to_pointer(const std::vector<std::string>& context) {
@@ -33,6 +35,95 @@ std::string to_pointer(const std::vector<std::string>& context) {
     out += "/" + escape_pointer_token(p);
   }
   return out;
+}
+
+// The schema's nodes that may apply at `tokens` of a document: followed
+// through properties, additionalProperties, items, local $refs and the
+// combinators. For saying what was expected, not for validating.
+void nodes_at(const json& root, const json& node, const std::vector<std::string>& tokens, size_t i,
+              std::vector<const json*>& out, int depth = 0) {
+  if (!node.is_object() || depth > 32) return;
+  if (const auto ref = node.find("$ref"); ref != node.end() && ref->is_string()) {
+    const std::string& target = ref->get_ref<const std::string&>();
+    if (target.rfind('#', 0) != 0) return;
+    try {
+      return nodes_at(root, root.at(json::json_pointer(target.substr(1))), tokens, i, out, depth + 1);
+    } catch (const json::exception&) {
+      return;
+    }
+  }
+  for (const char* combinator : {"allOf", "anyOf", "oneOf"})
+    if (const auto list = node.find(combinator); list != node.end() && list->is_array())
+      for (const json& each : *list) nodes_at(root, each, tokens, i, out, depth + 1);
+  if (i == tokens.size()) {
+    out.push_back(&node);
+    return;
+  }
+  const std::string& token = tokens[i];
+  if (const auto props = node.find("properties"); props != node.end() && props->contains(token))
+    nodes_at(root, (*props)[token], tokens, i + 1, out, depth + 1);
+  else if (const auto more = node.find("additionalProperties"); more != node.end() && more->is_object())
+    nodes_at(root, *more, tokens, i + 1, out, depth + 1);
+  if (const auto items = node.find("items");
+      items != node.end() && !token.empty() && token.find_first_not_of("0123456789") == std::string::npos) {
+    if (items->is_object()) nodes_at(root, *items, tokens, i + 1, out, depth + 1);
+    if (items->is_array() && std::stoul(token) < items->size())
+      nodes_at(root, (*items)[std::stoul(token)], tokens, i + 1, out, depth + 1);
+  }
+}
+
+std::vector<std::string> pointer_tokens(const std::string& pointer) {
+  std::vector<std::string> tokens;
+  size_t at = 0;
+  while (at < pointer.size()) {
+    const size_t next = pointer.find('/', at + 1);
+    std::string token = pointer.substr(at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
+    for (size_t k = 0; (k = token.find('~', k)) != std::string::npos; ++k)
+      token.replace(k, 2, token.compare(k, 2, "~1") == 0 ? "/" : "~");
+    tokens.push_back(std::move(token));
+    at = next == std::string::npos ? pointer.size() : next;
+  }
+  return tokens;
+}
+
+// valijson's words for three common failures ("Value type not permitted by
+// 'type' constraint.") name no value: said with what the schema expected
+// there, and for a type the kind found. Values are not quoted: a plugin's
+// config may hold a secret.
+std::string what_was_expected(const json& schema, const json& document, const std::string& pointer,
+                              const std::string& message) {
+  const bool type = message.find("'type' constraint") != std::string::npos;
+  const bool pattern = message.find("'pattern' constraint") != std::string::npos;
+  const bool one_of = message.find("any enum values") != std::string::npos;
+  if (!type && !pattern && !one_of) return message;
+  std::vector<const json*> nodes;
+  nodes_at(schema, schema, pointer_tokens(pointer), 0, nodes);
+  std::string expected;
+  const auto add = [&expected](const std::string& text) {
+    if (expected.find(text) == std::string::npos) expected += (expected.empty() ? "" : " or ") + text;
+  };
+  for (const json* node : nodes) {
+    const char* key = type ? "type" : pattern ? "pattern" : "enum";
+    const auto it = node->find(key);
+    if (it == node->end()) continue;
+    if (type)
+      for (const json& t : it->is_array() ? *it : json::array({*it}))
+        add(t.is_string() ? (t == "integer" || t == "array" || t == "object" ? "an " : "a ") + t.get<std::string>()
+                          : t.dump());
+    if (pattern && it->is_string()) add("a string matching " + it->get<std::string>());
+    if (one_of && it->is_array()) {
+      std::string values;
+      for (const json& v : *it) values += (values.empty() ? "" : ", ") + v.dump();
+      add("one of " + values);
+    }
+  }
+  if (expected.empty()) return message;
+  std::string found;
+  if (type) try {
+      found = std::string(", found ") + document.at(json::json_pointer(pointer)).type_name();
+    } catch (const json::exception&) {
+    }
+  return "expected " + expected + found;
 }
 }  // namespace
 
@@ -308,6 +399,7 @@ std::vector<SchemaViolation> JsonSchema::validate(const nlohmann::json& document
   valijson::ValidationResults::Error error;
   while (results.popError(error)) {
     SchemaViolation v{to_pointer(error.context), error.description};
+    v.message = what_was_expected(impl_->document, document, v.path, v.message);
     // valijson reports a failing "properties" or "items" as a summary line
     // after the specific ones; keep only the specific reasons.
     if (v.message.rfind("Failed to validate against schema associated with property", 0) == 0) continue;

@@ -63,7 +63,7 @@ const BadConfig kBadConfigs[] = {
     {"unknown_top_level_key", R"({"listen": "127.0.0.1:80", "lisen": 1})", "'lisen'"},
     {"negative_io_threads", R"({"io_threads": -1})", "/io_threads:"},
     {"removed_thread_pool_setting", R"({"http_server": {"max_threads": 64}})", "'max_threads'"},
-    {"listen_not_a_string", R"({"listen": 8080})", "/listen: Value type not permitted by 'type' constraint"},
+    {"listen_not_a_string", R"({"listen": 8080})", "/listen: expected a string, found number"},
     {"listen_port_out_of_range", R"({"listen": "127.0.0.1:70000"})",
      "/listen: port must be a number from 0 to 65535, got '70000'"},
     {"instance_without_plugin", R"({"instances": {"sink": {"config": {}}}})",
@@ -90,7 +90,7 @@ const BadConfig kBadConfigs[] = {
      "/rules/0/steps/0/action: rule 'r': unknown instance 'crm' in 'crm.post'"},
     {"action_reference_without_dot",
      "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink"}]}]})",
-     "/rules/0/steps/0/action: Failed to match regex"},
+     "/rules/0/steps/0/action: expected a string matching ^[a-z][a-z0-9_-]*\\.[a-z0-9_.]+$"},
     {"unknown_action",
      "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.pst"}]}]})",
      "/rules/0/steps/0/action: rule 'r', step 'sink.pst': plugin 'http' (instance 'sink') has no action 'pst'; it "

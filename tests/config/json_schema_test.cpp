@@ -15,6 +15,21 @@ TEST(JsonSchema, ViolationsCarryTheirJsonPointer) {
   EXPECT_TRUE(schema.validate(json{{"a", {1, 2}}}).empty());
 }
 
+// valijson's words for a wrong type, pattern or enum name nothing: the
+// violation says what the schema expected there (through $ref and items).
+TEST(JsonSchema, ViolationsSayWhatWasExpected) {
+  JsonSchema schema(json::parse(R"({"type": "object", "definitions": {"day": {"enum": ["mon", "tue"]}},
+      "properties": {"n": {"type": ["integer", "null"]}, "at": {"type": "string", "pattern": "^[0-9]{2}:[0-9]{2}$"},
+                     "days": {"type": "array", "items": {"$ref": "#/definitions/day"}}}})"));
+  const auto message = [&](const json& doc) {
+    const auto v = schema.validate(doc);
+    return v.empty() ? std::string("valid") : v[0].path + ": " + v[0].message;
+  };
+  EXPECT_EQ(message({{"n", "five"}}), "/n: expected an integer or a null, found string");
+  EXPECT_EQ(message({{"at", "9:00"}}), "/at: expected a string matching ^[0-9]{2}:[0-9]{2}$");
+  EXPECT_EQ(message({{"days", {"mon", "monday"}}}), "/days/1: expected one of \"mon\", \"tue\"");
+}
+
 // std::regex recurses per character: a long string against a pattern used to
 // overflow the stack (a segfault at 100 KB). It must be a violation instead.
 TEST(JsonSchema, LongStringAgainstAPatternIsAViolationNotACrash) {
