@@ -46,6 +46,20 @@ std::string line_and_column(const std::string& text, size_t byte) {
   return "line " + std::to_string(line) + ", column " + std::to_string(column);
 }
 
+// Parses a file's text into `doc`; why not, with the line and column, when it is not JSON.
+std::optional<std::string> parse_json_file(const std::string& text, json& doc) {
+  try {
+    doc = json::parse(text);
+    return std::nullopt;
+  } catch (const json::parse_error& e) {
+    std::string what = e.what();
+    // "[json.exception.parse_error.101] parse error at line 3, column 5: syntax error ..." -> keep the reason.
+    size_t colon = what.find(": ", what.find("parse error"));
+    std::string reason = colon == std::string::npos ? what : what.substr(colon + 2);
+    return "invalid JSON at " + line_and_column(text, e.byte == 0 ? 0 : e.byte - 1) + ": " + reason;
+  }
+}
+
 const JsonSchema& host_schema() {
   static const JsonSchema schema(json::parse(config_schema::config_config_schema_json));
   return schema;
@@ -99,16 +113,7 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   const std::string text = buffer.str();
 
   json doc;
-  try {
-    doc = json::parse(text);
-  } catch (const json::parse_error& e) {
-    std::string what = e.what();
-    // "[json.exception.parse_error.101] parse error at line 3, column 5: syntax error ..." -> keep the reason.
-    size_t colon = what.find(": ", what.find("parse error"));
-    std::string reason = colon == std::string::npos ? what : what.substr(colon + 2);
-    throw ConfigError(
-        {{name, "", "invalid JSON at " + line_and_column(text, e.byte == 0 ? 0 : e.byte - 1) + ": " + reason}});
-  }
+  if (auto why = parse_json_file(text, doc)) throw ConfigError({{name, "", *why}});
 
   std::vector<ConfigIssue> issues;
   for (auto& v : host_schema().validate(doc)) issues.push_back({name, v.path, v.message});
@@ -313,9 +318,11 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
     std::sort(files.begin(), files.end());
     for (const fs::path& path : files) {
       std::ifstream file_in(path, std::ios::binary);
-      const json body = json::parse(file_in, nullptr, false);
-      if (body.is_discarded()) {
-        issues.push_back({path.string(), "", "invalid JSON"});
+      std::stringstream template_text;
+      template_text << file_in.rdbuf();
+      json body;
+      if (auto why = parse_json_file(template_text.str(), body)) {
+        issues.push_back({path.string(), "", *why});
         continue;
       }
       add_template(path.stem().string(), body, path.string(), "", folder);

@@ -452,6 +452,12 @@ TEST(Config, AMessageTemplateFillsTheParamsAndItsTextIsPartOfTheRuleVersion) {
   std::ofstream(dir / "templates" / "offer.html") << "<p>Только до субботы</p>";
   const Config edited = load_config(file);
   EXPECT_NE(compile_rule(edited.rules.at(0).body, "/rules/0", rule_environment(edited), issues).version, a.version);
+  // A template file that is not JSON is named with the line, column and reason.
+  std::ofstream(dir / "templates" / "broken.json") << "{\n  \"channel\": \"sms\",\n}";
+  const auto broken = validate_file(file);
+  ASSERT_EQ(broken.size(), 1u);
+  EXPECT_NE(broken[0].find("broken.json: invalid JSON at line 3, column 1: syntax error"), std::string::npos)
+      << broken[0];
   fs::remove_all(dir);
 }
 
