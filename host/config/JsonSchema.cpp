@@ -1,6 +1,7 @@
 #include "config/JsonSchema.h"
 
 #include <algorithm>
+#include <charconv>
 #include <deque>
 #include <map>
 #include <optional>
@@ -67,8 +68,10 @@ void nodes_at(const json& root, const json& node, const std::vector<std::string>
   if (const auto items = node.find("items");
       items != node.end() && !token.empty() && token.find_first_not_of("0123456789") == std::string::npos) {
     if (items->is_object()) nodes_at(root, *items, tokens, i + 1, out, depth + 1);
-    if (items->is_array() && std::stoul(token) < items->size())
-      nodes_at(root, (*items)[std::stoul(token)], tokens, i + 1, out, depth + 1);
+    size_t index = 0;
+    const auto [end, ec] = std::from_chars(token.data(), token.data() + token.size(), index);
+    if (items->is_array() && ec == std::errc() && index < items->size())
+      nodes_at(root, (*items)[index], tokens, i + 1, out, depth + 1);
   }
 }
 
@@ -98,7 +101,13 @@ std::string what_was_expected(const json& schema, const json& document, const st
   if (!type && !pattern && !one_of) return message;
   std::vector<const json*> nodes;
   nodes_at(schema, schema, pointer_tokens(pointer), 0, nodes);
+  const json* found = nullptr;
+  try {
+    found = &document.at(json::json_pointer(pointer));
+  } catch (const json::exception&) {
+  }
   std::string expected;
+  bool found_is_expected = false;  // a type of another branch (oneOf): these words would contradict themselves
   const auto add = [&expected](const std::string& text) {
     if (expected.find(text) == std::string::npos) expected += (expected.empty() ? "" : " or ") + text;
   };
@@ -107,9 +116,12 @@ std::string what_was_expected(const json& schema, const json& document, const st
     const auto it = node->find(key);
     if (it == node->end()) continue;
     if (type)
-      for (const json& t : it->is_array() ? *it : json::array({*it}))
-        add(t.is_string() ? (t == "integer" || t == "array" || t == "object" ? "an " : "a ") + t.get<std::string>()
-                          : t.dump());
+      for (const json& t : it->is_array() ? *it : json::array({*it})) {
+        if (!t.is_string()) continue;
+        const std::string& name = t.get_ref<const std::string&>();
+        found_is_expected |= found && (found->type_name() == name || (name == "integer" && found->is_number_integer()));
+        add((name == "integer" || name == "array" || name == "object" ? "an " : "a ") + name);
+      }
     if (pattern && it->is_string()) add("a string matching " + it->get<std::string>());
     if (one_of && it->is_array()) {
       std::string values;
@@ -117,13 +129,8 @@ std::string what_was_expected(const json& schema, const json& document, const st
       add("one of " + values);
     }
   }
-  if (expected.empty()) return message;
-  std::string found;
-  if (type) try {
-      found = std::string(", found ") + document.at(json::json_pointer(pointer)).type_name();
-    } catch (const json::exception&) {
-    }
-  return "expected " + expected + found;
+  if (expected.empty() || found_is_expected) return message;
+  return "expected " + expected + (type && found ? std::string(", found ") + found->type_name() : "");
 }
 }  // namespace
 

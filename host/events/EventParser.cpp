@@ -39,6 +39,18 @@ const json* json_at(const json& c, const char* list, const char* field) {
   return value != (*items)[0].end() && value->is_string() ? &*value : nullptr;
 }
 
+// A contact's zone the host does not know would be passed over at every send
+// window and special date: a sender is told at once. (Events made inside the
+// host, from plugins and rules, keep what they carry.)
+void refuse_unknown_zone(const json& event, const std::string& pointer, ParsedEvents& out) {
+  if (!event.is_object() || !event.contains("contact") || !event["contact"].is_object()) return;
+  const json& contact = event["contact"];
+  const auto zone = contact.find("timezone");
+  if (zone != contact.end() && zone->is_string() && !is_time_zone(zone->get<std::string>()))
+    out.problems.push_back({pointer + "/contact/timezone", "unknown time zone '" + zone->get<std::string>() +
+                                                               "' (expected an IANA name such as Europe/Moscow)"});
+}
+
 // One event, already at `pointer` in the body.
 void read_event(const json& event, const std::string& pointer, int64_t now_ms, const std::string& source,
                 ParsedEvents& out) {
@@ -68,11 +80,6 @@ void read_event(const json& event, const std::string& pointer, int64_t now_ms, c
     if (key.empty())
       out.problems.push_back({pointer + "/contact", "needs an id, an email or a phone to tell who the person is"});
     refuse_nul(key, pointer + "/contact", out);
-    // A zone the host does not know would be passed over at every send window and special date.
-    if (const auto zone = c.find("timezone");
-        zone != c.end() && zone->is_string() && !is_time_zone(zone->get<std::string>()))
-      out.problems.push_back({pointer + "/contact/timezone", "unknown time zone '" + zone->get<std::string>() +
-                                                                 "' (expected an IANA name such as Europe/Moscow)"});
     if (!key.empty()) {
       // Tags added or removed one by one are changes, not the contact's data;
       // the aggregates are the host's own (store/Store.h ContactAggregate).
@@ -153,6 +160,7 @@ ParsedEvents parse_events(std::string_view body, int64_t now_ms, size_t max_batc
     return out;
   }
   if (!doc.contains("events")) {
+    refuse_unknown_zone(doc, "", out);
     read_event(doc, "", now_ms, source, out);
     return out;
   }
@@ -163,7 +171,11 @@ ParsedEvents parse_events(std::string_view body, int64_t now_ms, size_t max_batc
     out.problems.push_back({"/events", "expected an array of 1 to " + std::to_string(max_batch) + " events"});
     return out;
   }
-  for (size_t i = 0; i < events.size(); ++i) read_event(events[i], "/events/" + std::to_string(i), now_ms, source, out);
+  for (size_t i = 0; i < events.size(); ++i) {
+    const std::string pointer = "/events/" + std::to_string(i);
+    refuse_unknown_zone(events[i], pointer, out);
+    read_event(events[i], pointer, now_ms, source, out);
+  }
   if (!out.problems.empty()) out.records.clear();  // all or nothing
   return out;
 }

@@ -73,15 +73,7 @@ std::variant<EventRecord, std::string> host_action_event(const ActionRequest& re
   } else {
     return "no host action '" + request.action + "' (there are " + host_action_names() + ")";
   }
-  // The person stays the same along a chain, so that the next rule can reach
-  // them; a webhook's loose contact that the event schema refuses is left out.
-  ParsedEvents parsed;
-  if (context.contains("contact") && context["contact"].is_object()) {
-    json with_contact = event;
-    with_contact["contact"] = context["contact"];
-    parsed = parse_event(with_contact, now_ms, "rule:" + rule);
-  }
-  if (parsed.records.empty()) parsed = parse_event(event, now_ms, "rule:" + rule);
+  ParsedEvents parsed = parse_event(event, now_ms, "rule:" + rule);
   if (!parsed.problems.empty()) {
     std::string why = "the event it would produce is invalid:";
     for (const auto& p : parsed.problems) why += " " + (p.pointer.empty() ? "/" : p.pointer) + ": " + p.message + ";";
@@ -89,6 +81,12 @@ std::variant<EventRecord, std::string> host_action_event(const ActionRequest& re
   }
   EventRecord record = std::move(parsed.records.front());
   record.chain_depth = cause.value("chain_depth", 0) + 1;
+  // The person stays the same along a chain, so that the next rule can reach
+  // them: named by their key, read as stored when the event is routed. (Their
+  // stored data, with the segments and counts the host keeps, is not an
+  // event's contact, which the events API's schema would refuse.)
+  if (const auto contact = context.find("contact"); contact != context.end() && contact->is_object())
+    if (std::string key = contact_key(*contact); !key.empty()) record.contact = ContactUpdate{std::move(key), ""};
   // Held to the statuses named: stored only while the entity is in one of them (checked as it is stored).
   if (const auto held = params.find("if_status"); held != params.end() && held->is_array() && record.entity) {
     record.entity->only_from.emplace();

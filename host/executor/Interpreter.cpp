@@ -121,13 +121,20 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
   // paid" sees a payment that came meanwhile, and a message a name
   // corrected since. The event itself stays as it came.
   const bool fresh = *index == 0 && row.parent_id == 0 && row.history_json.size() <= 2;
-  if (durable_ && !fresh) read_records_now(context);
+  // A plain wait and a parallel group read neither (the step after them will).
+  const CompiledStep* next_step = *index < steps ? &rule->steps[*index] : nullptr;
+  const bool reads_records =
+      next_step &&
+      !(next_step->kind == CompiledStep::Kind::kParallel ||
+        (next_step->kind == CompiledStep::Kind::kWait && !next_step->window && next_step->wait_until.empty()));
+  const bool records_read = durable_ && !fresh && reads_records;
+  if (records_read) read_records_now(context);
   context["steps"] = step_results(json::parse(row.history_json, nullptr, false));
   context["account"] = account_;
   // Branches decide where to go without a commit of their own: the decisions
   // are recorded with the step they lead to, and after a crash they decide
   // again, on the contact and the deal as they are then.
-  Claimed at{row, rule, *index, record};
+  Claimed at{row, rule, *index, record, records_read};
   json decisions = json::array();
   // Still marked as waiting for an event when it became due: the wait timed out.
   if (!row.awaiting.empty())
@@ -498,7 +505,7 @@ std::optional<std::string> Interpreter::preferences_refuse(const Claimed& at, co
   // The contact as stored now: an unsubscribe may have come while this execution waited. A route
   // that keeps its state in memory (no row) reads the request's own contact instead of the disk.
   json contact = context.value("contact", json());
-  if (durable_ && !request.subject.contact_key.empty()) try {
+  if (durable_ && !at.records_read && !request.subject.contact_key.empty()) try {
       if (auto stored = events_.contact(request.subject.contact_key))
         contact = json::parse(stored->data_json, nullptr, false);
     } catch (const std::exception& e) {

@@ -88,6 +88,7 @@ class Interpreter {
     const CompiledRule* rule = nullptr;
     int index = 0;
     Record record;
+    bool records_read = false;  // the context's contact and entity are as stored now
   };
   // Puts the stored contact and entity in place of the execution's copies (kept where none is stored).
   void read_records_now(nlohmann::json& context) const;

@@ -11,17 +11,12 @@ namespace sb {
 
 namespace {
 
-// What an error about a URL curl could not read may show: its scheme and
-// host, not the user and password, path or query a key may be in.
-std::string shown_origin(const std::string& url) {
+// What an error about a URL curl could not read may show: its scheme. Where
+// its host ends is not known (a password may hold an unencoded '/', '?' or
+// '#'), and what comes before the host is the user and password.
+std::string shown_scheme(const std::string& url) {
   const size_t scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) return "(not an absolute URL)";
-  const size_t host = scheme_end + 3;
-  // A password may hold an unencoded '/' (why curl refused it): everything
-  // before the last '@' goes, then the path.
-  std::string rest = url.substr(host, url.find_first_of("?#", host) - host);
-  if (const size_t at = rest.rfind('@'); at != std::string::npos) rest.erase(0, at + 1);
-  return url.substr(0, host) + rest.substr(0, rest.find('/'));
+  return scheme_end == std::string::npos ? "(not an absolute URL)" : url.substr(0, scheme_end + 3) + "...";
 }
 
 struct UrlHandle {
@@ -69,7 +64,7 @@ ParsedUrl parse_url(const std::string& text) {
   ParsedUrl out;
   UrlHandle url;
   if (!url.url || curl_url_set(url.url, CURLUPART_URL, text.c_str(), CURLU_GUESS_SCHEME) != CURLUE_OK) {
-    out.error = "URL rejected: " + shown_origin(text);
+    out.error = "URL rejected: " + shown_scheme(text) + " is not a valid URL (check its user, password and host)";
     return out;
   }
   const std::string scheme = url.part(CURLUPART_SCHEME);

@@ -46,22 +46,43 @@ void Logger::set_stream(std::ostream* out) {
 void Logger::add_secret(std::string value) {
   if (value.empty()) return;
   std::lock_guard lock(mutex_);
+  auto secrets = std::make_shared<Secrets>(*secrets_);
   // The JSON-escaped form is what appears inside a serialized line.
   std::string escaped = nlohmann::json(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   escaped = escaped.substr(1, escaped.size() - 2);
-  if (escaped != value) secrets_.push_back(std::move(escaped));
-  secrets_.push_back(std::move(value));
+  if (escaped != value) secrets->push_back(std::move(escaped));
+  secrets->push_back(std::move(value));
   // Longest first: a secret inside another must not be masked first, which
   // would leave the longer one unmatched and the rest of it in the text.
-  std::stable_sort(secrets_.begin(), secrets_.end(),
-                   [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-  secrets_.erase(std::unique(secrets_.begin(), secrets_.end()), secrets_.end());
+  std::sort(secrets->begin(), secrets->end(), [](const std::string& a, const std::string& b) {
+    return a.size() != b.size() ? a.size() > b.size() : a < b;
+  });
+  secrets->erase(std::unique(secrets->begin(), secrets->end()), secrets->end());
+  std::atomic_store(&secrets_, std::shared_ptr<const Secrets>(std::move(secrets)));
 }
 
 std::string Logger::redact(std::string text) const {
-  std::lock_guard lock(mutex_);
-  for (const auto& s : secrets_) replace_all(text, s);
+  const auto known = secrets();
+  for (const auto& s : *known) replace_all(text, s);
   return text;
+}
+
+void Logger::redact(nlohmann::json& value) const {
+  const auto known = secrets();
+  if (known->empty()) return;
+  // Iteratively: a plugin's document may be deep.
+  std::vector<nlohmann::json*> pending{&value};
+  while (!pending.empty()) {
+    nlohmann::json* at = pending.back();
+    pending.pop_back();
+    if (at->is_string()) {
+      for (const auto& s : *known) replace_all(at->get_ref<std::string&>(), s);
+    } else if (at->is_array()) {
+      for (auto& item : *at) pending.push_back(&item);
+    } else if (at->is_object()) {
+      for (auto& item : *at) pending.push_back(&item);
+    }
+  }
 }
 
 void Logger::log(LogLevel level, std::string_view component, std::string_view message, const nlohmann::json& fields) {
@@ -73,9 +94,8 @@ void Logger::log(LogLevel level, std::string_view component, std::string_view me
   line["msg"] = message;
   if (fields.is_object())
     for (const auto& [k, v] : fields.items()) line[k] = v;
-  std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string text = redact(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   std::lock_guard lock(mutex_);
-  for (const auto& s : secrets_) replace_all(text, s);
   *out_ << text << '\n' << std::flush;
 }
 

@@ -5,6 +5,7 @@
 // "[redacted]" — so a plugin that logs a token by mistake leaks nothing.
 #pragma once
 
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -32,13 +33,21 @@ class Logger {
 
   // Returns `text` with every known secret replaced.
   std::string redact(std::string text) const;
+  // The same in every string value of `value`: a document stays JSON
+  // whatever a secret looks like (a number, a quote).
+  void redact(nlohmann::json& value) const;
 
  private:
+  using Secrets = std::vector<std::string>;  // longest first
   Logger();
+  // Read without the lock that writing a line holds: redaction runs on
+  // every plugin result, and must not wait for a slow stderr.
+  std::shared_ptr<const Secrets> secrets() const { return std::atomic_load(&secrets_); }
+
   LogLevel level_ = LogLevel::info;
   std::ostream* out_;
-  mutable std::mutex mutex_;
-  std::vector<std::string> secrets_;
+  std::mutex mutex_;  // the stream, and adding secrets
+  std::shared_ptr<const Secrets> secrets_ = std::make_shared<const Secrets>();
 };
 
 inline void log_debug(std::string_view c, std::string_view m, const nlohmann::json& f = nlohmann::json::object()) {

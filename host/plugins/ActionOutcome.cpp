@@ -71,10 +71,11 @@ ActionOutcome ActionOutcome::from_plugin(const sb_action_result* r) {
   if (SB_HAS_FIELD(r, sb_action_result, output_json) && r->output_json.ptr && r->output_json.len > kMaxText) {
     o.output = "(an output of " + std::to_string(r->output_json.len) + " bytes, over the 1 MiB kept)";
   } else if (SB_HAS_FIELD(r, sb_action_result, output_json)) {
-    const std::string out = redactor.redact(text(r->output_json));
+    const std::string out = text(r->output_json);
     if (!out.empty()) {
       o.output = parse_bounded(out);
       if (o.output.is_discarded()) o.output = out;  // keep what the plugin said, as text
+      redactor.redact(o.output);
     }
   }
   // A 1.0 plugin's way of saying it: one meaning, whichever way it came.

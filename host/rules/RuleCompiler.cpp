@@ -102,8 +102,8 @@ std::string hash_hex(const std::string& text) {
 // its step (and its branches' steps) at the end of `steps_`.
 class StepCompiler {
  public:
-  StepCompiler(std::string rule, std::string steps_pointer, std::vector<RuleIssue>& issues)
-      : rule_(std::move(rule)), steps_pointer_(std::move(steps_pointer)), issues_(issues) {}
+  StepCompiler(std::string rule, std::string steps_pointer, std::vector<RuleIssue>& issues, bool check_keys)
+      : rule_(std::move(rule)), steps_pointer_(std::move(steps_pointer)), issues_(issues), check_keys_(check_keys) {}
 
   void add_steps(const json& steps, const std::string& at, size_t first = 0) {
     for (size_t s = 0; s < steps.size(); ++s) add_step(steps[s], at + "/" + std::to_string(first + s));
@@ -120,7 +120,7 @@ class StepCompiler {
       return problem(pointer,
                      "a step is one of action, wait, wait_until, send_window, wait_for, if, switch, split, fallback, "
                      "parallel, digest");
-    stray_keys(step, pointer);
+    if (check_keys_) stray_keys(step, pointer);
     if (step.contains("fallback")) return add_fallback(step, pointer);
     if (step.contains("if")) return add_if(step, pointer);
     if (step.contains("wait_for")) return add_wait_for(step, pointer);
@@ -339,7 +339,8 @@ class StepCompiler {
     CompiledStep s = base(step, pointer, CompiledStep::Kind::kWait, "wait " + text);
     s.wait_ms = parse_duration_ms(text);
     if (!s.wait_ms || *s.wait_ms <= 0)
-      problem(pointer + "/wait", "expected a positive duration such as \"30m\", \"2h\", \"1d12h\", \"1 day\"");
+      problem(pointer + "/wait",
+              "expected a positive duration up to 100 years, such as \"30m\", \"2h\", \"1d12h\", \"1 day\"");
     steps_.push_back(std::move(s));
   }
 
@@ -399,6 +400,7 @@ class StepCompiler {
   const std::string rule_;
   const std::string steps_pointer_;
   std::vector<RuleIssue>& issues_;
+  const bool check_keys_;
   std::vector<CompiledStep> steps_;
   std::vector<std::string> pointers_;  // parallel to steps_
   std::map<std::string, std::vector<size_t>> named_;
@@ -518,7 +520,7 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
   out.critical = rule.value("critical", false);
   out.defer_over_cap = rule.value("over_cap", "skip") == "defer";
 
-  StepCompiler steps(out.name, pointer + "/steps", issues);
+  StepCompiler steps(out.name, pointer + "/steps", issues, environment.check_step_keys);
   steps.add_steps(rule.value("steps", json::array()), pointer + "/steps");
   steps.name_steps();
   out.steps = steps.take();
@@ -606,6 +608,7 @@ CompiledRule compile_rule_version(const json& source, const RuleEnvironment& env
                                   std::vector<RuleIssue>& issues) {
   RuleEnvironment then = environment;
   then.check_declared_names = false;
+  then.check_step_keys = false;
   // Locals: items() of a temporary would dangle.
   const json variables = source.value("template_variables", json::object());
   const json pipelines = source.value("pipelines", json::object());

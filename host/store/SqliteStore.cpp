@@ -675,6 +675,8 @@ struct SqliteStore::Reader {
   SqliteStatement event_heads_after;
   SqliteStatement routed_up_to;
   SqliteStatement next_due;
+  SqliteStatement contact;  // an execution's steps after its first read the contact and the entity again
+  SqliteStatement entity;
 
   explicit Reader(const Options& o)
       : db(o.file, o.synchronous_full),
@@ -692,7 +694,12 @@ struct SqliteStore::Reader {
                           "previous_status, status FROM events WHERE seq > ? ORDER BY seq LIMIT ?"),
         routed_up_to(db.handle(), "SELECT routed_up_to FROM router WHERE name = 'rules'"),
         // One index range per priority: min() over the whole index would scan it.
-        next_due(db.handle(), "SELECT min(due_at) FROM executions WHERE priority = ? AND due_at IS NOT NULL") {}
+        next_due(db.handle(), "SELECT min(due_at) FROM executions WHERE priority = ? AND due_at IS NOT NULL"),
+        // By its key, or by an email or phone it is known by.
+        contact(db.handle(),
+                "SELECT key, data, updated_at FROM contacts "
+                "WHERE key = coalesce((SELECT key FROM contact_aliases WHERE alias = ?1), ?1)"),
+        entity(db.handle(), "SELECT status, data, updated_at FROM entities WHERE type = ? AND id = ?") {}
 };
 
 SqliteStore::SqliteStore(Options options) : options_(std::move(options)) {
@@ -878,19 +885,16 @@ std::vector<StoredEvent> SqliteStore::event_heads_after(int64_t seq, size_t limi
 
 std::optional<StoredContact> SqliteStore::contact(const std::string& key) {
   std::lock_guard lock(read_mutex_);
-  // By its key, or by an email or phone it is known by.
-  SqliteStatement q(reader_->db.handle(),
-                    "SELECT key, data, updated_at FROM contacts "
-                    "WHERE key = coalesce((SELECT key FROM contact_aliases WHERE alias = ?1), ?1)");
-  q.bind(1, key);
+  SqliteStatement& q = reader_->contact;
+  const StatementUse use(q.bind(1, key));
   if (!q.step()) return std::nullopt;
   return StoredContact{q.text(0), q.text(1), q.integer(2)};
 }
 
 std::optional<StoredEntity> SqliteStore::entity(const std::string& type, const std::string& id) {
   std::lock_guard lock(read_mutex_);
-  SqliteStatement q(reader_->db.handle(), "SELECT status, data, updated_at FROM entities WHERE type = ? AND id = ?");
-  q.bind(1, type).bind(2, id);
+  SqliteStatement& q = reader_->entity;
+  const StatementUse use(q.bind(1, type).bind(2, id));
   if (!q.step()) return std::nullopt;
   StoredEntity e{type, id, std::nullopt, q.text(1), q.integer(2)};
   if (!q.is_null(0)) e.status = q.text(0);

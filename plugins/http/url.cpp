@@ -37,11 +37,15 @@ std::string origin(std::string_view url) {
 
 std::string shown_origin(std::string_view url) {
   const std::string_view scheme = scheme_of(url);
-  // A password may hold an unencoded '/': everything before the last '@' goes, then the path.
-  std::string_view rest = url.substr(0, url.find_first_of("?#"));
-  rest.remove_prefix(scheme.size());
-  if (const size_t at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
-  return origin(std::string(scheme).append(rest.substr(0, rest.find('/'))));
+  std::string_view authority = authority_of(url);
+  if (const size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    authority.remove_prefix(at + 1);
+  } else if (authority.find(':') != std::string_view::npos &&
+             url.substr(0, url.find_first_of("?#")).find('@', scheme.size()) != std::string_view::npos) {
+    // "user:pa/ss@host" or "host:8443/@me": which is the host is not sure; the user's password may be in it.
+    return std::string(scheme) + "...";
+  }
+  return origin(std::string(scheme).append(authority));
 }
 
 std::string join(std::string_view base_url, std::string_view path) {

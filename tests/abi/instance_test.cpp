@@ -108,6 +108,13 @@ TEST(ActionOutcomes, WhatAPluginReportsIsRedactedAsALogLineIs) {
   EXPECT_EQ(o.reason, "Malformed access token [redacted] ([redacted])");
   EXPECT_EQ(o.provider_code, "[redacted]");
   EXPECT_EQ(o.output["echo"]["Authorization"], "Bearer [redacted]");
+  // A secret that looks like a number masks strings only: the output stays JSON.
+  Logger::instance().add_secret("987654321");
+  const std::string numbers = R"({"n": 9876543210, "pin": "x987654321"})";
+  r.output_json = {numbers.data(), numbers.size()};
+  const ActionOutcome n = ActionOutcome::from_plugin(&r);
+  EXPECT_EQ(n.output["n"], 9876543210);
+  EXPECT_EQ(n.output["pin"], "x[redacted]");
 }
 
 // An output nested a million levels deep is kept as the plugin's text, not

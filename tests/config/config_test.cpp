@@ -325,6 +325,15 @@ TEST(Config, AKeyThatGoesWithAnotherKindOfStepIsAnError) {
   EXPECT_NE(all.find("/rules/0/steps/2/retry: rule 'r': \"retry\" goes with \"action\", not \"wait\""),
             std::string::npos)
       << all;
+  // A version stored before the check still runs: its executions go on.
+  const nlohmann::json stored = {{"rule",
+                                  {{"name", "r"},
+                                   {"trigger", {{"event", "e"}}},
+                                   {"steps", {{{"wait", "1m"}, {"retry", {{"max_attempts", 2}}}}}}}}};
+  std::vector<RuleIssue> stored_issues;
+  const CompiledRule old = compile_rule_version(stored, RuleEnvironment{}, stored_issues);
+  EXPECT_TRUE(stored_issues.empty()) << stored_issues.front().message;
+  EXPECT_EQ(old.steps.size(), 1u);
 }
 
 // if/else, switch and split become one flat list with jumps past the

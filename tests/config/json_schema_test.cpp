@@ -28,6 +28,12 @@ TEST(JsonSchema, ViolationsSayWhatWasExpected) {
   EXPECT_EQ(message({{"n", "five"}}), "/n: expected an integer or a null, found string");
   EXPECT_EQ(message({{"at", "9:00"}}), "/at: expected a string matching ^[0-9]{2}:[0-9]{2}$");
   EXPECT_EQ(message({{"days", {"mon", "monday"}}}), "/days/1: expected one of \"mon\", \"tue\"");
+  // Under oneOf, a type another branch takes is not said to be wrong.
+  JsonSchema either(json::parse(R"({"properties": {"to": {"oneOf": [{"type": "string", "minLength": 1},
+      {"type": "object", "required": ["pick"]}]}}})"));
+  const auto v = either.validate(json{{"to", json::object()}});
+  ASSERT_FALSE(v.empty());
+  for (const auto& each : v) EXPECT_EQ(each.message.find("found object"), std::string::npos) << each.message;
 }
 
 // std::regex recurses per character: a long string against a pattern used to

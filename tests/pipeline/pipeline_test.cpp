@@ -691,6 +691,15 @@ TEST(HostActions, SayWhyTheyCannotProduceAnEvent) {
   const EventRecord& e = std::get<EventRecord>(good);
   EXPECT_EQ(e.chain_depth, 3);
   EXPECT_EQ(json::parse(e.body_json)["data"], (json{{"rule", "r"}, {"caused_by", "e1"}, {"level", "gold"}}));
+  // The person goes along the chain, also one the host keeps segments and
+  // counts for (which an event's contact may not carry): named by key.
+  const json stored_contact = {{"id", "c1"}, {"segments", {"vip"}}, {"aggregates", {{"orders", 3}}}};
+  auto chained = host_action_event(request, {{"event", {{"id", "e1"}}}, {"contact", stored_contact}}, "r", now_ms());
+  ASSERT_TRUE(std::holds_alternative<EventRecord>(chained));
+  const EventRecord& c = std::get<EventRecord>(chained);
+  ASSERT_TRUE(c.contact.has_value());
+  EXPECT_EQ(c.contact->key, "id:c1");
+  EXPECT_EQ(c.contact->data_json, "");  // names the contact; changes nothing of it
 }
 
 std::string clock(int hour) {

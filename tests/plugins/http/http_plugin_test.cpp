@@ -115,15 +115,20 @@ TEST_F(HttpPluginTest, InvalidParams) {
   for (const auto& r : host.results) EXPECT_EQ(r.outcome, SB_OUTCOME_INVALID_PARAMS) << r.reason;
   for (const auto& r : plain_host.results) EXPECT_EQ(r.outcome, SB_OUTCOME_INVALID_PARAMS) << r.reason;
   EXPECT_NE(host.results[0].reason.find("origin"), std::string::npos) << host.results[0].reason;
-  // The instance's credentials in its base_url are not in the error.
-  fake::Host creds_host{"creds"};
-  auto creds =
-      std::make_unique<fake::Instance>(library, creds_host, R"({"base_url": "https://bot:s3/cret@API.example.com/"})");
-  creds->invoke("post", R"({"url": "https://other.example/x"})");
-  ASSERT_EQ(creds_host.results.size(), 1u);
-  EXPECT_NE(creds_host.results[0].reason.find("(https://api.example.com)"), std::string::npos)
-      << creds_host.results[0].reason;
-  EXPECT_EQ(creds_host.results[0].reason.find("cret"), std::string::npos) << creds_host.results[0].reason;
+  // The instance's credentials in its base_url are not in the error; where
+  // the host ends is not sure (a '/' in the password), only the scheme is shown.
+  for (const auto& [base_url, shown] : std::vector<std::pair<std::string, std::string>>{
+           {"https://bot:s3cret@API.example.com/", "(https://api.example.com)"},
+           {"https://bot:s3/cret@api.example.com/", "(https://...)"}}) {
+    fake::Host creds_host{"creds"};
+    auto creds = std::make_unique<fake::Instance>(library, creds_host, json{{"base_url", base_url}}.dump());
+    creds->invoke("post", R"({"url": "https://other.example/x"})");
+    ASSERT_EQ(creds_host.results.size(), 1u) << base_url;
+    const std::string& reason = creds_host.results[0].reason;
+    EXPECT_NE(reason.find(shown), std::string::npos) << reason;
+    EXPECT_EQ(reason.find("s3"), std::string::npos) << reason;
+    EXPECT_EQ(reason.find("bot"), std::string::npos) << reason;
+  }
   EXPECT_NE(plain_host.results[1].reason.find("'url' is required"), std::string::npos) << plain_host.results[1].reason;
 }
 
