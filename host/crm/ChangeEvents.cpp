@@ -190,7 +190,14 @@ Result set_fields(const ChangeRequest& r, const json& change, const RecordRules&
   const std::string record = change.value("record", "contact");
   EventDraft draft(r, change);
   draft.body()["data"]["fields"] = *fields;
-  const std::string patch = dump_text(json{{"fields", *fields}});
+  json patch_doc{{"fields", *fields}};
+  // An entity's managers (a task given to another): the list as a whole.
+  if (const auto responsible = change.find("responsible"); responsible != change.end()) {
+    if (record != "entity" || !responsible->is_array())
+      return std::string("/responsible: an entity's managers, as a list of {\"id\", \"name\"?, \"email\"?}");
+    patch_doc["responsible"] = *responsible;
+  }
+  const std::string patch = dump_text(patch_doc);
   if (record == "entity") {
     auto target = entity_target(r, change);
     if (auto* why = std::get_if<std::string>(&target)) return *why;

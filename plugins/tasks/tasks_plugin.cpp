@@ -160,8 +160,36 @@ class Tasks : public switchboard::Plugin {
 
   void create(const switchboard::ActionCall& call, const json& params, const json& subject,
               switchboard::Completion done) {
-    json about = subject.value("entity", json::object());
-    if (params.contains("about")) about = params["about"];  // named: its managers are not known here
+    const json& mode = params.contains("assignee") ? params["assignee"] : json("responsible");
+    if (!params.contains("about") || !mode.is_string() || mode == "all")
+      return create_about(call.idempotency_key, params, subject, subject.value("entity", json::object()), done);
+    // An entity named by `about` (a deal made by an earlier step): its
+    // responsible managers are the host's to tell, read on the worker.
+    fields_of(params, subject);  // a bad deadline is said now, not after the read
+    worker_.post([this, key = std::string(call.idempotency_key), deadline = call.deadline_unix_ms, params, subject,
+                  done](bool stopping) {
+      if (stopping) return done(ActionResult::retry("the tasks instance is stopping"));
+      if (deadline > 0 && host_.now_unix_ms() > deadline) return;  // given up on: the host runs it again
+      json about = params["about"];
+      if (about.contains("type") && about.contains("id") && about["type"].is_string() && about["id"].is_string()) {
+        const auto stored = host_.crm_get(about["type"].get<std::string>(), about["id"].get<std::string>());
+        const json entity = stored ? json::parse(*stored, nullptr, false) : json();
+        if (entity.is_object() && entity.contains("data") && entity["data"].is_object() &&
+            entity["data"].contains("responsible"))
+          about["responsible"] = entity["data"]["responsible"];
+      }
+      try {
+        create_about(key, params, subject, about, done);
+      } catch (const Invalid& e) {
+        done(ActionResult::invalid_params(e.why));
+      } catch (const std::exception& e) {
+        done(ActionResult::retry(std::string("the task could not be made: ") + e.what()));
+      }
+    });
+  }
+
+  void create_about(std::string_view call_key, const json& params, const json& subject, const json& about,
+                    switchboard::Completion done) {
     json fields = fields_of(params, subject);
     fields.emplace("priority", "medium");
     if (about.contains("type") && about.contains("id"))
@@ -180,7 +208,7 @@ class Tasks : public switchboard::Plugin {
         task["responsible"] = managers;
       }
       const json change{{"op", "create_entity"}, {"key", key.empty() ? "all" : key}, {"entity", task}};
-      apply(call.idempotency_key, change, changes, "");
+      apply(call_key, change, changes, "");
     }
   }
 
@@ -201,13 +229,17 @@ class Tasks : public switchboard::Plugin {
       fields["assignees"] = json::array({params["assignee"]});  // a manager's own tasks are found by it
     }
     std::vector<json> changes;
-    if (!fields.empty())
-      changes.push_back({{"op", "set_fields"},
-                         {"key", "fields"},
-                         {"record", "entity"},
-                         {"must_exist", true},
-                         {"entity", {{"type", "task"}, {"id", id}}},
-                         {"fields", fields}});
+    if (!fields.empty()) {
+      json change{{"op", "set_fields"},
+                  {"key", "fields"},
+                  {"record", "entity"},
+                  {"must_exist", true},
+                  {"entity", {{"type", "task"}, {"id", id}}},
+                  {"fields", fields}};
+      // Given to another manager: {{entity.responsible.0.name}} names them.
+      if (params.contains("assignee")) change["responsible"] = json::array({params["assignee"]});
+      changes.push_back(std::move(change));
+    }
     if (params.contains("status"))
       changes.push_back({{"op", "set_status"},
                          {"key", "status"},

@@ -489,6 +489,36 @@ TEST(CrmScenarios, HollihopOneTaskNamesEveryResponsibleManager) {
   EXPECT_TRUE(admin_get(host, "/api/v1/tasks?field.assignees.id=m9")["items"].empty());
 }
 
+// A task about a deal named by the step (not the event's own) goes to that
+// deal's responsible manager; given to another later, it names them.
+TEST(CrmScenarios, ATaskAboutANamedDealGoesToItsManagerAndAReassignmentNamesTheNewOne) {
+  HttpSink sink;
+  json rules = json::array(
+      {{{"name", "call back"},
+        {"trigger", {{"event", "call.finished"}}},
+        {"steps", json::array({task_step("Перезвонить", {{"about", {{"type", "deal"}, {"id", "{{data.deal}}"}}}})})}},
+       {{"name", "hand over"},
+        {"trigger", {{"event", "task.handed_over"}}},
+        {"steps",
+         json::array({{{"action", "tasks.update"},
+                       {"params", {{"id", "{{data.task}}"}, {"assignee", {{"id", "m6"}, {"name", "Олег"}}}}}}})}}});
+  HostProcess host(host_config(sink, rules));
+  post(host, json::parse(R"({"id": "d7", "type": "deal.updated",
+      "entity": {"type": "deal", "id": "D7", "responsible": [{"id": "m5", "name": "Анна"}]}})"));
+  post(host, json::parse(R"({"id": "c1", "type": "call.finished", "contact": {"id": "S1"}, "data": {"deal": "D7"}})"));
+  const json tasks = tasks_of(host, 1);
+  ASSERT_EQ(tasks.size(), 1u) << host.log();
+  EXPECT_EQ(tasks[0]["assignee"]["id"], "m5") << tasks[0].dump();
+  EXPECT_EQ(tasks[0]["about"], json::parse(R"({"type": "deal", "id": "D7"})"));
+  post(host, {{"id", "h1"}, {"type", "task.handed_over"}, {"data", {{"task", tasks[0]["id"]}}}});
+  const json handed = admin_wait(host, "/api/v1/tasks", [](const json& j) {
+    return !j["items"].empty() && j["items"][0]["assignee"]["id"] == "m6";
+  })["items"];
+  ASSERT_EQ(handed.size(), 1u);
+  EXPECT_EQ(handed[0]["assignee"]["id"], "m6") << handed[0].dump();
+  EXPECT_EQ(handed[0]["responsible"], json::parse(R"([{"id": "m6", "name": "Олег"}])")) << handed[0].dump();
+}
+
 // SendPulse: "the deal is paid — delete the related tasks". The deal's open
 // tasks are cancelled (and stay listed); one already done stays done, and
 // another deal's task is untouched. A rule on a task's status hears of each.

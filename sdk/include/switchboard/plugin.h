@@ -451,7 +451,8 @@ typedef struct sb_host_crm_v1 {
    * README) for the action call whose idempotency key is `call_key`: its
    * contact and entity are the change's unless the change names others.
    *   {"op": "set_status", "status": "VIP" | null, "entity": {"type", "id"}?}
-   *   {"op": "set_fields", "record": "contact" | "entity", "fields": {...}}
+   *   {"op": "set_fields", "record": "contact" | "entity", "fields": {...},
+   *    "responsible": [{"id", ...}]? (an entity's managers, replaced whole)}
    *   {"op": "add_tags" | "remove_tags", "tags": [...], "contact": "<id>"?}
    *   {"op": "add_to_segments" | "remove_from_segments", "segments": [...], "contact": "<id>"?}
    *   {"op": "create_contact", "contact": {...}}
