@@ -1,5 +1,7 @@
 #include "app/ConfigCheck.h"
 
+#include <filesystem>
+
 #include "executor/HostActions.h"
 #include "rules/Template.h"
 #include "util/JsonText.h"
@@ -27,6 +29,27 @@ RuleEnvironment rule_environment(const Config& config) {
   return environment;
 }
 
+namespace {
+// A plugin's path settings ("x-switchboard-path": true in its schema), when
+// relative, are relative to the config file, as the host's own are: not to
+// wherever the host was started (a systemd unit's working directory).
+void resolve_paths(json& value, const json& schema, const std::filesystem::path& base) {
+  if (!value.is_object() || !schema.is_object()) return;
+  const auto properties = schema.find("properties");
+  if (properties == schema.end() || !properties->is_object()) return;
+  for (auto& [key, item] : value.items()) {
+    const auto property = properties->find(key);
+    if (property == properties->end()) continue;
+    if (property->is_object() && property->value("x-switchboard-path", false) && item.is_string()) {
+      if (const std::filesystem::path path = item.get<std::string>(); !path.empty() && path.is_relative())
+        item = (base / path).lexically_normal().string();
+    } else {
+      resolve_paths(item, *property, base);
+    }
+  }
+}
+}  // namespace
+
 CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog,
                                     const std::map<std::string, std::string>& secrets) {
   CheckedConfig out;
@@ -49,6 +72,7 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
     for (const auto& v : lib->config_schema().validate(resolved))
       out.issues.push_back({file, pointer + "/config" + v.path,
                             "instance '" + instance.name + "' (plugin '" + lib->name() + "'): " + v.message});
+    resolve_paths(resolved, lib->config_schema_json(), config.file.parent_path());
     out.instance_plugins[instance.name] = lib;
     out.instance_configs[instance.name] = std::move(resolved);
   }

@@ -470,6 +470,29 @@ TEST(Config, AMessageTemplateFillsTheParamsAndItsTextIsPartOfTheRuleVersion) {
   fs::remove_all(dir);
 }
 
+// "Relative paths are relative to the file": also a plugin's folders and CA
+// files (marked in its schema), whatever the host's working directory.
+TEST(Config, APluginsRelativePathsAreTakenFromTheConfigFilesFolder) {
+  const fs::path dir = fs::temp_directory_path() / ("sb_config_paths_" + std::to_string(::getpid()));
+  fs::create_directories(dir / "etc");
+  const fs::path file = dir / "etc" / "switchboard.json";
+  std::ofstream(file) << R"({"instances": {
+      "mail": {"plugin": "email", "config": {"from": "a@b.test", "dry_run": true, "attachments_dir": "../files",
+               "smtp": {"host": "smtp.example.test", "ca_file": "ca.pem"}}},
+      "phone": {"plugin": "telephony", "config": {"provider": "twilio", "account_sid": "AC00000000000000000000000000000000",
+                "auth_token": "t", "from": "+74950000000", "dry_run": true, "audio_dir": "/srv/audio"}}}})";
+  Config config = load_config(file);
+  PluginCatalog catalog({SB_PLUGIN_DIR});
+  const CheckedConfig checked = check_against_plugins(config, catalog, {});
+  ASSERT_TRUE(checked.issues.empty()) << checked.issues.front().to_string();
+  const nlohmann::json& mail = checked.instance_configs.at("mail");
+  EXPECT_EQ(mail["attachments_dir"], (dir / "files").string());
+  EXPECT_EQ(mail["smtp"]["ca_file"], (dir / "etc" / "ca.pem").string());
+  EXPECT_EQ(mail["from"], "a@b.test");                                         // not a path: as written
+  EXPECT_EQ(checked.instance_configs.at("phone")["audio_dir"], "/srv/audio");  // absolute: as written
+  fs::remove_all(dir);
+}
+
 TEST(Config, SecretsAreResolvedFromTheEnvironment) {
   ::setenv("SB_TEST_TOKEN", "s3cret-value", 1);
   const fs::path file = fs::temp_directory_path() / "sb_secret_test.json";
