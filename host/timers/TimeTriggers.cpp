@@ -180,8 +180,10 @@ class SpecialDateProducer final : public TimeProducer {
 class OverdueProducer final : public TimeProducer {
  public:
   // `rule` empty: the host's own <type>.overdue, which any rule may take.
-  OverdueProducer(std::string rule, const TimeTrigger& t, std::string account_zone)
-      : rule_(std::move(rule)), t_(t), account_zone_(std::move(account_zone)) {}
+  // `reminder`: <type>.reminder when the time in the field comes (a task's
+  // reminder), not when it is `by` past; one more than a day late is let go.
+  OverdueProducer(std::string rule, const TimeTrigger& t, std::string account_zone, bool reminder = false)
+      : rule_(std::move(rule)), t_(t), account_zone_(std::move(account_zone)), reminder_(reminder) {}
 
   void due(int64_t now, Store& store, std::vector<EventRecord>& out) override {
     handed_.clear();
@@ -213,18 +215,27 @@ class OverdueProducer final : public TimeProducer {
     if (due_at && is_date_only(text))  // the next date's beginning (UTC dates are a day apart)
       due_at = parse_local_time_ms(format_time_ms(*parse_time_ms(text) + 86'400'000).substr(0, 10), account_zone_);
     if (!due_at || *due_at + t_.by_ms > now) return;
+    if (reminder_ && now - *due_at > 24 * kHour) return;  // reminding of a call yesterday helps no one
+    const std::string what = reminder_ ? "reminder" : "overdue";
     const std::string source = rule_.empty() ? "time" : time_source(rule_);
     // Named by the deadline as written (a date: its UTC midnight, as before
     // dates were local days), so the same deadline is one occurrence
     // whatever the account's zone is or was.
     const int64_t named = is_date_only(text) ? *parse_time_ms(text) : *due_at;
     const std::string id =
-        (rule_.empty() ? "overdue" : "time:" + rule_) + ":" + e.type + ":" + e.id + ":" + format_time_ms(named);
+        (rule_.empty() ? what : "time:" + rule_) + ":" + e.type + ":" + e.id + ":" + format_time_ms(named);
     if (sent_.count(id)) return;
     handed_.push_back(id);
-    json data_out{{"field", "entity." + t_.field}, {"due", *value}, {"overdue_by_ms", now - *due_at}};
+    json data_out{{"field", "entity." + t_.field}};
+    if (reminder_) {
+      data_out["reminder"] = *value;
+      if (const json* deadline = lookup_path(data, "fields.deadline")) data_out["deadline"] = *deadline;
+    } else {
+      data_out["due"] = *value;
+      data_out["overdue_by_ms"] = now - *due_at;
+    }
     if (!rule_.empty()) data_out["rule"] = rule_;
-    EventRecord event = time_event(id, t_.entity_type + ".overdue", source, *due_at + t_.by_ms, now, data_out);
+    EventRecord event = time_event(id, t_.entity_type + "." + what, source, *due_at + t_.by_ms, now, data_out);
     event.entity = EntityUpdate{e.type, e.id, false, std::nullopt, ""};
     json body = object_of(event.body_json);
     body["entity"] = {{"type", e.type}, {"id", e.id}};
@@ -235,6 +246,7 @@ class OverdueProducer final : public TimeProducer {
   std::string rule_;
   TimeTrigger t_;
   std::string account_zone_;
+  const bool reminder_;
   std::vector<std::string> handed_;
   std::unordered_set<std::string> sent_;
 };
@@ -332,9 +344,10 @@ TimeTriggers::TimeTriggers(Store& store, const std::vector<CompiledRule>& rules,
   for (const DynamicSegment& segment : segments)
     producers_.push_back(std::make_unique<SegmentProducer>(
         segment, options_.account_timezone, [this](std::vector<EventRecord> e) { return append_async(std::move(e)); }));
-  bool task_overdue_wanted = false;
+  bool task_overdue_wanted = false, task_reminder_wanted = false;
   for (const CompiledRule& rule : rules) {
     if (rule.trigger && rule.trigger->event() == "task.overdue" && !rule.time_trigger) task_overdue_wanted = true;
+    if (rule.trigger && rule.trigger->event() == "task.reminder" && !rule.time_trigger) task_reminder_wanted = true;
     if (!rule.time_trigger) continue;
     const TimeTrigger& t = *rule.time_trigger;
     switch (t.kind) {
@@ -358,6 +371,15 @@ TimeTriggers::TimeTriggers(Store& store, const std::vector<CompiledRule>& rules,
     tasks.field = "fields.deadline";
     tasks.closed = {"done", "cancelled"};
     producers_.push_back(std::make_unique<OverdueProducer>("", tasks, options_.account_timezone));
+  }
+  if (task_reminder_wanted) {
+    // A rule on task.reminder: the host tells when an open task's reminder time comes.
+    TimeTrigger tasks;
+    tasks.kind = TimeTrigger::Kind::kOverdue;
+    tasks.entity_type = "task";
+    tasks.field = "fields.reminder";
+    tasks.closed = {"done", "cancelled"};
+    producers_.push_back(std::make_unique<OverdueProducer>("", tasks, options_.account_timezone, true));
   }
 }
 

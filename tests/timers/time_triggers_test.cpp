@@ -189,6 +189,41 @@ TEST_F(TimeTriggersTest, OverdueEntitiesOncePerDueTimeAndNeverInAClosedStatus) {
   EXPECT_TRUE(ids(t, "2026-12-05T12:00:00Z").empty());
 }
 
+// A task's reminder ("1 hour before") comes as the host's task.reminder at
+// that time, once, with the deadline; never for a closed task, and not a
+// day late (after a long outage).
+TEST_F(TimeTriggersTest, ATasksReminderComesOnceAtItsTimeWhileTheTaskIsOpen) {
+  append({{"id", "t1"},
+          {"type", "task.created"},
+          {"entity",
+           {{"type", "task"},
+            {"id", "T1"},
+            {"status", "open"},
+            {"fields", {{"deadline", "2026-12-02T12:00:00Z"}, {"reminder", "2026-12-02T11:00:00Z"}}}}}});
+  append({{"id", "t2"},
+          {"type", "task.created"},
+          {"entity",
+           {{"type", "task"}, {"id", "T2"}, {"status", "done"}, {"fields", {{"reminder", "2026-12-02T11:00:00Z"}}}}}});
+  append({{"id", "t3"},
+          {"type", "task.created"},
+          {"entity",
+           {{"type", "task"}, {"id", "T3"}, {"status", "open"}, {"fields", {{"reminder", "2026-11-30T11:00:00Z"}}}}}});
+  std::vector<ConditionProblem> problems;
+  CompiledRule on_reminder;  // a rule on the host's task.reminder turns it on
+  on_reminder.name = "remind";
+  on_reminder.trigger = Trigger::compile({{"event", "task.reminder"}}, {}, problems);
+  TimeTriggers t(*store_, {on_reminder}, {}, {}, nullptr);
+  EXPECT_TRUE(ids(t, "2026-12-02T10:59:00Z").empty());
+  EXPECT_EQ(ids(t, "2026-12-02T11:00:30Z"), std::vector<std::string>{"reminder:task:T1:2026-12-02T11:00:00.000Z"});
+  EXPECT_TRUE(ids(t, "2026-12-02T11:01:30Z").empty());
+  const auto events = store_->events_after(0, 100);
+  EXPECT_EQ(events.back().record.type, "task.reminder");
+  const json data = json::parse(events.back().record.body_json)["data"];
+  EXPECT_EQ(data["reminder"], "2026-12-02T11:00:00Z");
+  EXPECT_EQ(data["deadline"], "2026-12-02T12:00:00Z");
+  EXPECT_EQ(json::parse(events.back().entity_json)["id"], "T1");
+}
+
 // A deadline that is a date alone is due for the whole of that day on the
 // account's clock: overdue once the day is over there, not at UTC midnight.
 TEST_F(TimeTriggersTest, ADateAloneIsOverdueWhenThatLocalDayIsOver) {
