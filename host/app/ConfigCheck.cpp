@@ -40,7 +40,8 @@ void resolve_paths(json& value, const json& schema, const std::filesystem::path&
   for (auto& [key, item] : value.items()) {
     const auto property = properties->find(key);
     if (property == properties->end()) continue;
-    if (property->is_object() && property->value("x-switchboard-path", false) && item.is_string()) {
+    const auto marked = property->is_object() ? property->find("x-switchboard-path") : property->end();
+    if (marked != property->end() && *marked == true && item.is_string()) {
       if (const std::filesystem::path path = item.get<std::string>(); !path.empty() && path.is_relative())
         item = (base / path).lexically_normal().string();
     } else {

@@ -54,7 +54,7 @@ std::string host_action_names() {
 }
 
 std::variant<EventRecord, std::string> host_action_event(const ActionRequest& request, const json& context,
-                                                         const std::string& rule, int64_t now_ms) {
+                                                         const std::string& rule, int64_t now_ms, bool contact_stored) {
   const json& params = request.params;
   json event{{"id", request.idempotency_key}};
   const json cause = context.value("event", json::object());
@@ -73,7 +73,16 @@ std::variant<EventRecord, std::string> host_action_event(const ActionRequest& re
   } else {
     return "no host action '" + request.action + "' (there are " + host_action_names() + ")";
   }
-  ParsedEvents parsed = parse_event(event, now_ms, "rule:" + rule);
+  const auto contact = context.find("contact");
+  const bool has_contact = contact != context.end() && contact->is_object();
+  ParsedEvents parsed;
+  if (has_contact && !contact_stored) {
+    // Carried: a webhook's loose contact that the event schema refuses is left out.
+    json with_contact = event;
+    with_contact["contact"] = *contact;
+    parsed = parse_event(with_contact, now_ms, "rule:" + rule);
+  }
+  if (parsed.records.empty()) parsed = parse_event(event, now_ms, "rule:" + rule);
   if (!parsed.problems.empty()) {
     std::string why = "the event it would produce is invalid:";
     for (const auto& p : parsed.problems) why += " " + (p.pointer.empty() ? "/" : p.pointer) + ": " + p.message + ";";
@@ -85,7 +94,7 @@ std::variant<EventRecord, std::string> host_action_event(const ActionRequest& re
   // them: named by their key, read as stored when the event is routed. (Their
   // stored data, with the segments and counts the host keeps, is not an
   // event's contact, which the events API's schema would refuse.)
-  if (const auto contact = context.find("contact"); contact != context.end() && contact->is_object())
+  if (has_contact && contact_stored)
     if (std::string key = contact_key(*contact); !key.empty()) record.contact = ContactUpdate{std::move(key), ""};
   // Held to the statuses named: stored only while the entity is in one of them (checked as it is stored).
   if (const auto held = params.find("if_status"); held != params.end() && held->is_array() && record.entity) {

@@ -32,7 +32,11 @@ std::vector<const CapabilityInfo*> all_host_actions();
 
 // The event `request` produces for an execution of `rule` whose context is
 // `context`, or why it produces none (the step's invalid_params reason).
+// `contact_stored`: the context's contact is the store's (a durable
+// execution), and the event names it by key; otherwise (a route that answers
+// with the rule's result, whose event was never stored) it carries it.
 std::variant<EventRecord, std::string> host_action_event(const ActionRequest& request, const nlohmann::json& context,
-                                                         const std::string& rule, int64_t now_ms);
+                                                         const std::string& rule, int64_t now_ms,
+                                                         bool contact_stored = true);
 
 }  // namespace sb

@@ -63,7 +63,7 @@ Interpreter::Interpreter(ActionDispatcher& actions, CallQueue& calls, Store& eve
       caps_(caps),
       durable_(durable) {}
 
-void Interpreter::read_records_now(json& context) const {
+bool Interpreter::read_records_now(json& context) const {
   try {
     if (const auto contact = context.find("contact"); contact != context.end()) {
       if (const std::string key = contact_key(*contact); !key.empty())
@@ -87,7 +87,9 @@ void Interpreter::read_records_now(json& context) const {
   } catch (const std::exception& e) {
     log_warn("pipeline", "the contact or the deal could not be read again; the execution's copy is used",
              {{"error", e.what()}});
+    return false;
   }
+  return true;
 }
 
 namespace {
@@ -127,8 +129,7 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
       next_step &&
       !(next_step->kind == CompiledStep::Kind::kParallel ||
         (next_step->kind == CompiledStep::Kind::kWait && !next_step->window && next_step->wait_until.empty()));
-  const bool records_read = durable_ && !fresh && reads_records;
-  if (records_read) read_records_now(context);
+  const bool records_read = durable_ && !fresh && reads_records && read_records_now(context);
   context["steps"] = step_results(json::parse(row.history_json, nullptr, false));
   context["account"] = account_;
   // Branches decide where to go without a commit of their own: the decisions
@@ -475,7 +476,7 @@ void Interpreter::start_action(const Claimed& at, const CompiledStep& step, Acti
 
 void Interpreter::produce_event(const Claimed& at, const CompiledStep& step, const ActionRequest& request,
                                 const json& context, json decisions) {
-  auto made = host_action_event(request, context, at.row.rule, now_ms());
+  auto made = host_action_event(request, context, at.row.rule, now_ms(), durable_);
   if (auto* why = std::get_if<std::string>(&made))
     return step_ended(at, step, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, *why), decisions);
   std::vector<EventRecord> batch;

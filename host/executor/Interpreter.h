@@ -91,7 +91,8 @@ class Interpreter {
     bool records_read = false;  // the context's contact and entity are as stored now
   };
   // Puts the stored contact and entity in place of the execution's copies (kept where none is stored).
-  void read_records_now(nlohmann::json& context) const;
+  // False when the store could not be read.
+  bool read_records_now(nlohmann::json& context) const;
   // Where a branch, switch, split or jump at `index` leads; notes the decision.
   int choose_branch(const CompiledRule& rule, const CompiledStep& step, int index, const nlohmann::json& context,
                     nlohmann::json& decisions) const;

@@ -61,25 +61,31 @@ void Logger::add_secret(std::string value) {
   std::atomic_store(&secrets_, std::shared_ptr<const Secrets>(std::move(secrets)));
 }
 
-std::string Logger::redact(std::string text) const {
-  const auto known = secrets();
-  for (const auto& s : *known) replace_all(text, s);
+std::string Logger::Redactor::operator()(std::string text) const {
+  for (const auto& s : *secrets_) replace_all(text, s);
   return text;
 }
 
-void Logger::redact(nlohmann::json& value) const {
-  const auto known = secrets();
-  if (known->empty()) return;
+void Logger::Redactor::operator()(nlohmann::json& value) const {
+  if (secrets_->empty()) return;
   // Iteratively: a plugin's document may be deep.
   std::vector<nlohmann::json*> pending{&value};
   while (!pending.empty()) {
     nlohmann::json* at = pending.back();
     pending.pop_back();
     if (at->is_string()) {
-      for (const auto& s : *known) replace_all(at->get_ref<std::string&>(), s);
+      for (const auto& s : *secrets_) replace_all(at->get_ref<std::string&>(), s);
     } else if (at->is_array()) {
       for (auto& item : *at) pending.push_back(&item);
     } else if (at->is_object()) {
+      // A key that holds a secret: the object is made again with it masked.
+      bool renamed = false;
+      for (const auto& item : at->items()) renamed = renamed || (*this)(item.key()) != item.key();
+      if (renamed) {
+        nlohmann::json masked = nlohmann::json::object();
+        for (auto& [key, item] : at->items()) masked[(*this)(key)] = std::move(item);
+        *at = std::move(masked);
+      }
       for (auto& item : *at) pending.push_back(&item);
     }
   }

@@ -31,18 +31,29 @@ class Logger {
   void log(LogLevel level, std::string_view component, std::string_view message,
            const nlohmann::json& fields = nlohmann::json::object());
 
+  using Secrets = std::vector<std::string>;  // longest first
+
+  // The secrets known when it was made; read without the lock that writing
+  // a line holds: redaction runs on every plugin result, and must not wait
+  // for a slow stderr.
+  class Redactor {
+   public:
+    explicit Redactor(std::shared_ptr<const Secrets> secrets) : secrets_(std::move(secrets)) {}
+    // `text` with every secret replaced.
+    std::string operator()(std::string text) const;
+    // The same in every string of `value`, keys included: a document stays
+    // JSON whatever a secret looks like (a number, a quote).
+    void operator()(nlohmann::json& value) const;
+
+   private:
+    std::shared_ptr<const Secrets> secrets_;
+  };
+  Redactor redactor() const { return Redactor(std::atomic_load(&secrets_)); }
   // Returns `text` with every known secret replaced.
-  std::string redact(std::string text) const;
-  // The same in every string value of `value`: a document stays JSON
-  // whatever a secret looks like (a number, a quote).
-  void redact(nlohmann::json& value) const;
+  std::string redact(std::string text) const { return redactor()(std::move(text)); }
 
  private:
-  using Secrets = std::vector<std::string>;  // longest first
   Logger();
-  // Read without the lock that writing a line holds: redaction runs on
-  // every plugin result, and must not wait for a slow stderr.
-  std::shared_ptr<const Secrets> secrets() const { return std::atomic_load(&secrets_); }
 
   LogLevel level_ = LogLevel::info;
   std::ostream* out_;

@@ -64,9 +64,9 @@ ActionOutcome ActionOutcome::from_plugin(const sb_action_result* r) {
   // What a plugin says is kept in the execution's history and shown by the
   // admin API (and a completed route's answer): masked as a log line is, so
   // that a provider echoing the token it was sent leaks nothing.
-  const Logger& redactor = Logger::instance();
-  if (SB_HAS_FIELD(r, sb_action_result, reason)) o.reason = redactor.redact(text(r->reason));
-  if (SB_HAS_FIELD(r, sb_action_result, provider_code)) o.provider_code = redactor.redact(text(r->provider_code));
+  const Logger::Redactor redact = Logger::instance().redactor();
+  if (SB_HAS_FIELD(r, sb_action_result, reason)) o.reason = redact(text(r->reason));
+  if (SB_HAS_FIELD(r, sb_action_result, provider_code)) o.provider_code = redact(text(r->provider_code));
   if (SB_HAS_FIELD(r, sb_action_result, retry_after_s)) o.retry_after_s = r->retry_after_s;
   if (SB_HAS_FIELD(r, sb_action_result, output_json) && r->output_json.ptr && r->output_json.len > kMaxText) {
     o.output = "(an output of " + std::to_string(r->output_json.len) + " bytes, over the 1 MiB kept)";
@@ -75,7 +75,7 @@ ActionOutcome ActionOutcome::from_plugin(const sb_action_result* r) {
     if (!out.empty()) {
       o.output = parse_bounded(out);
       if (o.output.is_discarded()) o.output = out;  // keep what the plugin said, as text
-      redactor.redact(o.output);
+      redact(o.output);
     }
   }
   // A 1.0 plugin's way of saying it: one meaning, whichever way it came.

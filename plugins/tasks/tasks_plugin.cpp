@@ -162,7 +162,8 @@ class Tasks : public switchboard::Plugin {
               switchboard::Completion done) {
     const json& mode = params.contains("assignee") ? params["assignee"] : json("responsible");
     if (!params.contains("about") || !mode.is_string() || mode == "all")
-      return create_about(call.idempotency_key, params, subject, subject.value("entity", json::object()), done);
+      return create_about(call.idempotency_key, params, subject,
+                          params.contains("about") ? params["about"] : subject.value("entity", json::object()), done);
     // An entity named by `about` (a deal made by an earlier step): its
     // responsible managers are the host's to tell, read on the worker.
     fields_of(params, subject);  // a bad deadline is said now, not after the read
@@ -172,8 +173,12 @@ class Tasks : public switchboard::Plugin {
       if (deadline > 0 && host_.now_unix_ms() > deadline) return;  // given up on: the host runs it again
       json about = params["about"];
       if (about.contains("type") && about.contains("id") && about["type"].is_string() && about["id"].is_string()) {
-        const auto stored = host_.crm_get(about["type"].get<std::string>(), about["id"].get<std::string>());
-        const json entity = stored ? json::parse(*stored, nullptr, false) : json();
+        std::string stored;
+        const sb_status read = host_.crm_get(about["type"].get<std::string>(), about["id"].get<std::string>(), stored);
+        if (read != SB_OK && read != SB_ERR_NOT_FOUND)  // not "there is none": the store could not be read
+          return done(ActionResult::retry("the host could not read the " + about["type"].get<std::string>() + " " +
+                                          about["id"].get<std::string>()));
+        const json entity = read == SB_OK ? json::parse(stored, nullptr, false) : json();
         if (entity.is_object() && entity.contains("data") && entity["data"].is_object() &&
             entity["data"].contains("responsible"))
           about["responsible"] = entity["data"]["responsible"];
@@ -225,7 +230,11 @@ class Tasks : public switchboard::Plugin {
     const std::string id = task_id(params, subject);
     json fields = fields_of(params, subject);
     if (params.contains("assignee")) {
-      fields["assignee"] = params["assignee"];
+      // Merged into the stored fields: the previous manager's name and email go unless given.
+      json assignee = params["assignee"];
+      if (assignee.is_object())
+        for (const char* key : {"name", "email"}) assignee.emplace(key, nullptr);
+      fields["assignee"] = assignee;
       fields["assignees"] = json::array({params["assignee"]});  // a manager's own tasks are found by it
     }
     std::vector<json> changes;
@@ -353,7 +362,8 @@ switchboard::PluginInfo tasks_info() {
   info.vendor = "Switchboard";
   info.description =
       "Tasks for the account's managers (call, letter, meeting) with deadlines in the account's time zone, kept by "
-      "the host as entities of type task: task.created, task.status_changed, task.field_changed, task.overdue.";
+      "the host as entities of type task: task.created, task.status_changed, task.field_changed, task.overdue, "
+      "task.reminder.";
   info.config_schema_json = std::string(tasks_schemas::schema_json);
   const auto action = [&](const char* name, const char* description, std::string_view schema) {
     switchboard::Capability c{name, description, std::string(schema)};

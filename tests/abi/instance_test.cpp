@@ -100,7 +100,7 @@ TEST(ActionOutcomes, WhatAPluginReportsIsRedactedAsALogLineIs) {
   Logger::instance().add_secret("pass-1234");
   Logger::instance().add_secret("xyz-pass-1234-abc");  // holds the other: masked whole
   const std::string reason = "Malformed access token xyz-pass-1234-abc (pass-1234)";
-  const std::string output = R"({"echo": {"Authorization": "Bearer xyz-pass-1234-abc"}})";
+  const std::string output = R"({"echo": {"Authorization": "Bearer xyz-pass-1234-abc", "xyz-pass-1234-abc": 1}})";
   sb_action_result r = result_of(SB_OUTCOME_PERMANENT, "pass-1234");
   r.reason = {reason.data(), reason.size()};
   r.output_json = {output.data(), output.size()};
@@ -108,6 +108,8 @@ TEST(ActionOutcomes, WhatAPluginReportsIsRedactedAsALogLineIs) {
   EXPECT_EQ(o.reason, "Malformed access token [redacted] ([redacted])");
   EXPECT_EQ(o.provider_code, "[redacted]");
   EXPECT_EQ(o.output["echo"]["Authorization"], "Bearer [redacted]");
+  EXPECT_EQ(o.output["echo"]["[redacted]"], 1);  // a key too
+  EXPECT_FALSE(o.output["echo"].contains("xyz-pass-1234-abc"));
   // A secret that looks like a number masks strings only: the output stays JSON.
   Logger::instance().add_secret("987654321");
   const std::string numbers = R"({"n": 9876543210, "pin": "x987654321"})";

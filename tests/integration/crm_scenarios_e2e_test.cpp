@@ -497,6 +497,10 @@ TEST(CrmScenarios, ATaskAboutANamedDealGoesToItsManagerAndAReassignmentNamesTheN
       {{{"name", "call back"},
         {"trigger", {{"event", "call.finished"}}},
         {"steps", json::array({task_step("Перезвонить", {{"about", {{"type", "deal"}, {"id", "{{data.deal}}"}}}})})}},
+       {{"name", "for all"},
+        {"trigger", {{"event", "call.missed"}}},
+        {"steps",
+         json::array({task_step("Для всех", {{"about", {{"type", "deal"}, {"id", "D7"}}}, {"assignee", "all"}})})}},
        {{"name", "hand over"},
         {"trigger", {{"event", "task.handed_over"}}},
         {"steps",
@@ -504,7 +508,7 @@ TEST(CrmScenarios, ATaskAboutANamedDealGoesToItsManagerAndAReassignmentNamesTheN
                        {"params", {{"id", "{{data.task}}"}, {"assignee", {{"id", "m6"}, {"name", "Олег"}}}}}}})}}});
   HostProcess host(host_config(sink, rules));
   post(host, json::parse(R"({"id": "d7", "type": "deal.updated",
-      "entity": {"type": "deal", "id": "D7", "responsible": [{"id": "m5", "name": "Анна"}]}})"));
+      "entity": {"type": "deal", "id": "D7", "responsible": [{"id": "m5", "name": "Анна", "email": "anna@shop.test"}]}})"));
   post(host, json::parse(R"({"id": "c1", "type": "call.finished", "contact": {"id": "S1"}, "data": {"deal": "D7"}})"));
   const json tasks = tasks_of(host, 1);
   ASSERT_EQ(tasks.size(), 1u) << host.log();
@@ -515,8 +519,17 @@ TEST(CrmScenarios, ATaskAboutANamedDealGoesToItsManagerAndAReassignmentNamesTheN
     return !j["items"].empty() && j["items"][0]["assignee"]["id"] == "m6";
   })["items"];
   ASSERT_EQ(handed.size(), 1u);
-  EXPECT_EQ(handed[0]["assignee"]["id"], "m6") << handed[0].dump();
+  EXPECT_EQ(handed[0]["assignee"], json::parse(R"({"id": "m6", "name": "Олег"})")) << handed[0].dump();
   EXPECT_EQ(handed[0]["responsible"], json::parse(R"([{"id": "m6", "name": "Олег"}])")) << handed[0].dump();
+  // For all, about the deal named: no manager, and still about that deal.
+  post(host, json::parse(R"({"id": "c2", "type": "call.missed", "contact": {"id": "S1"}})"));
+  const json both = tasks_of(host, 2);
+  ASSERT_EQ(both.size(), 2u) << host.log();
+  for (const json& t : both)
+    if (t["title"] == "Для всех") {
+      EXPECT_EQ(t["about"], json::parse(R"({"type": "deal", "id": "D7"})")) << t.dump();
+      EXPECT_TRUE(t.value("assignee", json()).is_null()) << t.dump();
+    }
 }
 
 // SendPulse: "the deal is paid — delete the related tasks". The deal's open

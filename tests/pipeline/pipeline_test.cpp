@@ -700,6 +700,14 @@ TEST(HostActions, SayWhyTheyCannotProduceAnEvent) {
   ASSERT_TRUE(c.contact.has_value());
   EXPECT_EQ(c.contact->key, "id:c1");
   EXPECT_EQ(c.contact->data_json, "");  // names the contact; changes nothing of it
+  // A route that answers with the rule's result never stored its contact: the event carries it.
+  auto carried = host_action_event(request, {{"event", {{"id", "e1"}}}, {"contact", {{"id", "c2"}, {"name", "Анна"}}}},
+                                   "r", now_ms(), /*contact_stored=*/false);
+  ASSERT_TRUE(std::holds_alternative<EventRecord>(carried));
+  const EventRecord& k = std::get<EventRecord>(carried);
+  ASSERT_TRUE(k.contact.has_value());
+  EXPECT_EQ(k.contact->key, "id:c2");
+  EXPECT_EQ(json::parse(k.contact->data_json)["name"], "Анна");
 }
 
 std::string clock(int hour) {
