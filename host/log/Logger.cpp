@@ -66,6 +66,15 @@ std::string Logger::Redactor::operator()(std::string text) const {
   return text;
 }
 
+bool Logger::Redactor::any_in(std::string_view text) const {
+  if (secrets_->empty()) return false;
+  // "\u0430": a character written as an escape could hide one; walked then.
+  if (text.find("\\u") != std::string_view::npos) return true;
+  for (const auto& s : *secrets_)
+    if (text.find(s) != std::string_view::npos) return true;
+  return false;
+}
+
 void Logger::Redactor::operator()(nlohmann::json& value) const {
   if (secrets_->empty()) return;
   // Iteratively: a plugin's document may be deep.

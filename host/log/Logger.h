@@ -44,6 +44,10 @@ class Logger {
     // The same in every string of `value`, keys included: a document stays
     // JSON whatever a secret looks like (a number, a quote).
     void operator()(nlohmann::json& value) const;
+    // Whether any secret may be in `text` (a document's text holds every
+    // string of it, escaped forms being secrets too; one with \u escapes may
+    // hide one): most documents are not walked at all.
+    bool any_in(std::string_view text) const;
 
    private:
     std::shared_ptr<const Secrets> secrets_;

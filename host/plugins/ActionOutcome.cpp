@@ -75,7 +75,7 @@ ActionOutcome ActionOutcome::from_plugin(const sb_action_result* r) {
     if (!out.empty()) {
       o.output = parse_bounded(out);
       if (o.output.is_discarded()) o.output = out;  // keep what the plugin said, as text
-      redact(o.output);
+      if (redact.any_in(out)) redact(o.output);
     }
   }
   // A 1.0 plugin's way of saying it: one meaning, whichever way it came.

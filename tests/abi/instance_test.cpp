@@ -117,6 +117,11 @@ TEST(ActionOutcomes, WhatAPluginReportsIsRedactedAsALogLineIs) {
   const ActionOutcome n = ActionOutcome::from_plugin(&r);
   EXPECT_EQ(n.output["n"], 9876543210);
   EXPECT_EQ(n.output["pin"], "x[redacted]");
+  // Written with escapes, the text does not hold the secret; the string does.
+  Logger::instance().add_secret("пароль-1");
+  const std::string escaped = R"({"t": "\u043f\u0430\u0440\u043e\u043b\u044c-1"})";
+  r.output_json = {escaped.data(), escaped.size()};
+  EXPECT_EQ(ActionOutcome::from_plugin(&r).output["t"], "[redacted]");
 }
 
 // An output nested a million levels deep is kept as the plugin's text, not
