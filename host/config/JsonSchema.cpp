@@ -75,17 +75,15 @@ void nodes_at(const json& root, const json& node, const std::vector<std::string>
   }
 }
 
+// The reference tokens of a JSON Pointer, unescaped by the library.
 std::vector<std::string> pointer_tokens(const std::string& pointer) {
   std::vector<std::string> tokens;
-  size_t at = 0;
-  while (at < pointer.size()) {
-    const size_t next = pointer.find('/', at + 1);
-    std::string token = pointer.substr(at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
-    for (size_t k = 0; (k = token.find('~', k)) != std::string::npos; ++k)
-      token.replace(k, 2, token.compare(k, 2, "~1") == 0 ? "/" : "~");
-    tokens.push_back(std::move(token));
-    at = next == std::string::npos ? pointer.size() : next;
+  try {
+    for (json::json_pointer rest(pointer); !rest.empty(); rest.pop_back()) tokens.push_back(rest.back());
+  } catch (const json::exception&) {
+    return {};
   }
+  std::reverse(tokens.begin(), tokens.end());
   return tokens;
 }
 

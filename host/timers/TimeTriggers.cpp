@@ -363,24 +363,18 @@ TimeTriggers::TimeTriggers(Store& store, const std::vector<CompiledRule>& rules,
         break;
     }
   }
-  if (task_overdue_wanted) {
-    // A rule on task.overdue: the host tells when an open task's deadline passes.
+  // A rule on task.overdue or task.reminder: the host tells when an open
+  // task's deadline passes, or its reminder time comes.
+  const auto watch_tasks = [this](const char* field, bool reminder) {
     TimeTrigger tasks;
     tasks.kind = TimeTrigger::Kind::kOverdue;
     tasks.entity_type = "task";
-    tasks.field = "fields.deadline";
+    tasks.field = field;
     tasks.closed = {"done", "cancelled"};
-    producers_.push_back(std::make_unique<OverdueProducer>("", tasks, options_.account_timezone));
-  }
-  if (task_reminder_wanted) {
-    // A rule on task.reminder: the host tells when an open task's reminder time comes.
-    TimeTrigger tasks;
-    tasks.kind = TimeTrigger::Kind::kOverdue;
-    tasks.entity_type = "task";
-    tasks.field = "fields.reminder";
-    tasks.closed = {"done", "cancelled"};
-    producers_.push_back(std::make_unique<OverdueProducer>("", tasks, options_.account_timezone, true));
-  }
+    producers_.push_back(std::make_unique<OverdueProducer>("", tasks, options_.account_timezone, reminder));
+  };
+  if (task_overdue_wanted) watch_tasks("fields.deadline", false);
+  if (task_reminder_wanted) watch_tasks("fields.reminder", true);
 }
 
 TimeTriggers::~TimeTriggers() { stop(); }

@@ -351,10 +351,8 @@ class Host {
   // A contact ("contact", its id or key) or an entity (its type, its id) as
   // JSON; nothing when there is none or no grant.
   std::optional<std::string> crm_get(std::string_view kind, std::string_view id) const {
-    if (!crm_) return std::nullopt;
-    std::optional<std::string> out;
-    auto sink = [](void* user, sb_str v) { static_cast<std::optional<std::string>*>(user)->emplace(view(v)); };
-    if (crm_->get(host_, str(kind), str(id), sink, &out) != SB_OK) return std::nullopt;
+    std::string out;
+    if (crm_get(kind, id, out) != SB_OK) return std::nullopt;
     return out;
   }
   // The same, with the host's answer: SB_OK and the JSON in `out`;
@@ -362,11 +360,8 @@ class Host {
   // read (try again later) or there is no grant.
   sb_status crm_get(std::string_view kind, std::string_view id, std::string& out) const {
     if (!crm_) return SB_ERR_UNSUPPORTED;
-    std::optional<std::string> got;
-    auto sink = [](void* user, sb_str v) { static_cast<std::optional<std::string>*>(user)->emplace(view(v)); };
-    const sb_status status = crm_->get(host_, str(kind), str(id), sink, &got);
-    if (status == SB_OK) out = got.value_or("");
-    return status;
+    auto sink = [](void* user, sb_str v) { static_cast<std::string*>(user)->assign(view(v)); };
+    return crm_->get(host_, str(kind), str(id), sink, &out);
   }
   // {"items": [...], "next": ...} for the contacts the filter matches.
   std::optional<std::string> crm_query(std::string_view filter_json, std::string_view after, uint32_t limit) const {
