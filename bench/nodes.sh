@@ -52,7 +52,7 @@ stop_nodes() {
 
 # CPU seconds process $1 used so far.
 cpu_seconds() {
-  awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0
+  awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
 # CPU seconds the PostgreSQL server's processes used so far (the postmaster,

@@ -390,19 +390,23 @@ std::vector<SchemaViolation> JsonSchema::validate(const nlohmann::json& document
   // One validator per thread: it caches compiled "pattern" regexes (keyed by
   // the pattern, so every schema can share it) and is not thread-safe.
   thread_local valijson::Validator validator(valijson::Validator::kStrongTypes);
-  valijson::ValidationResults results;
   valijson::adapters::NlohmannJsonAdapter adapter(document);
   std::vector<SchemaViolation> out;
   if (impl_->patterns)
     if (auto v = impl_->patterns->first_too_long(document)) return {*v};
+  // Nearly every document is valid: a first pass without results (a deque,
+  // allocated when made) stops at the first failure; only an invalid
+  // document is walked again for its reasons.
+  std::optional<valijson::ValidationResults> results;
   try {
-    if (validator.validate(impl_->schema, adapter, &results)) return out;
+    if (validator.validate(impl_->schema, adapter, nullptr)) return out;
+    if (validator.validate(impl_->schema, adapter, &results.emplace())) return out;
   } catch (const std::exception& e) {
     // e.g. a "pattern" that std::regex cannot compile: report, don't throw.
     return {{"", std::string("the schema could not be evaluated: ") + e.what()}};
   }
   valijson::ValidationResults::Error error;
-  while (results.popError(error)) {
+  while (results->popError(error)) {
     SchemaViolation v{to_pointer(error.context), error.description};
     v.message = what_was_expected(impl_->document, document, v.path, v.message);
     // valijson reports a failing "properties" or "items" as a summary line
