@@ -272,10 +272,16 @@ void Transitions::create(std::vector<NewExecution> executions, Lease lease, Crea
       std::move(done), /*urgent=*/true);
 }
 
-void Transitions::update(ExecutionUpdate update, Store::WriteCallback done) {
+void Transitions::update(ExecutionUpdate update, Updated done) {
   auto u = std::make_shared<ExecutionUpdate>(std::move(update));
   store_.transact_on(
-      {{u->id}, u->decides_from}, [u](ExecutionRows& rows) { apply_update(rows, *u); }, std::move(done));
+      {{u->id}, u->decides_from}, [u](ExecutionRows& rows) { apply_update(rows, *u); },
+      [u, done = std::move(done)](StoreStatus status) { done(std::move(status), std::move(*u)); });
+}
+
+void Transitions::update(ExecutionUpdate update, Store::WriteCallback done) {
+  this->update(std::move(update),
+               [done = std::move(done)](StoreStatus status, ExecutionUpdate&&) { done(std::move(status)); });
 }
 
 void Transitions::command(ExecutionCommand command, Commanded done) {

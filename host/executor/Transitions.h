@@ -141,6 +141,11 @@ class Transitions {
   // position stays where it is, and the router's own try later changes nothing.
   // Urgent (Store::transact_urgent): their first steps wait for the commit.
   void create(std::vector<NewExecution> executions, Lease lease, Created done);
+  // `done` gets the update back: one the store could not commit
+  // (kUnavailable: a connection lost, a full disk) may be given again as it
+  // is, since it applies only while the lease is still its claimer's.
+  using Updated = std::function<void(StoreStatus status, ExecutionUpdate&& update)>;
+  void update(ExecutionUpdate update, Updated done);
   void update(ExecutionUpdate update, Store::WriteCallback done);
   // `cancelled`: the executions a cancel cancelled, the one named and the
   // branches of a parallel group under it (their steps may be running).

@@ -20,13 +20,15 @@ using nlohmann::json;
 namespace {
 constexpr size_t kRouteBatch = 500;
 constexpr size_t kDueBatch = 200;
-constexpr std::chrono::milliseconds kPoll{1000};       // the longest sleep, whatever the next due time
-constexpr std::chrono::milliseconds kRoutingTurn{50};  // routing's share of a turn while events wait
-constexpr size_t kLaneBatch = 2000;                    // events the priority lane reads at once ...
-constexpr int kLaneBatches = 10;                       // ... and how many batches between two routing batches
-constexpr int kLaneReserve = 100;                      // steps in flight the lane may start beyond max_in_flight
-constexpr size_t kLaneWholeReads = 16;                 // events the lane reads one by one, at most
-constexpr size_t kLaneEvery = 128;                     // steps started between two turns of the lane
+constexpr std::chrono::milliseconds kPoll{1000};            // the longest sleep, whatever the next due time
+constexpr std::chrono::milliseconds kRoutingTurn{50};       // routing's share of a turn while events wait
+constexpr size_t kLaneBatch = 2000;                         // events the priority lane reads at once ...
+constexpr int kLaneBatches = 10;                            // ... and how many batches between two routing batches
+constexpr int kLaneReserve = 100;                           // steps in flight the lane may start beyond max_in_flight
+constexpr size_t kLaneWholeReads = 16;                      // events the lane reads one by one, at most
+constexpr size_t kLaneEvery = 128;                          // steps started between two turns of the lane
+constexpr std::chrono::milliseconds kRecordAgainFirst{50};  // a step's result the store did not take: given again after
+constexpr std::chrono::milliseconds kRecordAgainLongest{2000};  // ... doubling up to this
 constexpr int kIdleShare = 4;  // a node sharing the store starts what it routes below 1/4 of max_in_flight
 
 }  // namespace
@@ -162,6 +164,10 @@ void Pipeline::stop() {
   wake_.notify_one();
   if (thread_.joinable()) thread_.join();
   std::unique_lock lock(mutex_);
+  // Results the store did not take are not waited for: still leased, their
+  // steps run again after a restart.
+  steps_in_flight_ -= static_cast<int>(unrecorded_.size());
+  unrecorded_.clear();
   wake_.wait_for(lock, options_.stop_wait, [&] { return steps_in_flight_ == 0; });
   recording_ = false;
 }
@@ -174,6 +180,7 @@ void Pipeline::run() {
     // its high-priority step claimed, soon after it is stored.
     bool more_events = false, more_due = false;
     try {
+      record_unrecorded();
       calls_.start_queued();
       // High-priority executions of events the router has not reached yet
       // start before its turn, and due work (retries, resumed waits,
@@ -208,6 +215,7 @@ void Pipeline::run() {
         // the store is away (logged above): look again after the poll
       }
     }
+    sleep = std::min(sleep, until_record_again());
     std::unique_lock lock(mutex_);
     wake_.wait_for(lock, sleep, [&] { return woken_ || stopping_; });
     woken_ = false;
@@ -603,7 +611,6 @@ void Pipeline::record(const std::string& rule, ExecutionUpdate update) {
     std::lock_guard lock(mutex_);
     if (!recording_) return;  // stopped: the step runs again after a restart
   }
-  const int64_t id = update.id;
   auto state = std::make_shared<ExecutionState>(update.state);
   if (update.decide)  // the state is known once decided, in the unit
     update.decide = [decide = std::move(update.decide), state](ExecutionRows& rows, ExecutionUpdate& u) {
@@ -611,7 +618,21 @@ void Pipeline::record(const std::string& rule, ExecutionUpdate update) {
       *state = u.state;
     };
   update.lease_owner = owner_;  // refused if the lease ran out and another host took the step over
-  transitions_.update(std::move(update), [this, id, state, rule](StoreStatus status) {
+  submit_record(rule, std::move(update), std::move(state), 0);
+}
+
+void Pipeline::submit_record(std::string rule, ExecutionUpdate update, std::shared_ptr<ExecutionState> state,
+                             int tries) {
+  const int64_t id = update.id;
+  transitions_.update(std::move(update), [this, id, state, rule, tries](StoreStatus status, ExecutionUpdate&& given) {
+    if (status.code == StoreErrc::kUnavailable) {
+      if (tries == 0)
+        log_warn("pipeline", "cannot record a step yet: it is recorded once the store is back",
+                 {{"execution", id}, {"error", status.message}});
+      const int64_t pause =
+          std::min<int64_t>(kRecordAgainLongest.count(), kRecordAgainFirst.count() << std::min(tries, 8));
+      if (record_later({rule, std::move(given), state, tries + 1, now_ms() + pause})) return;
+    }
     if (!status.ok()) log_error("pipeline", "cannot record a step", {{"execution", id}, {"error", status.message}});
     // A cancel is an operator's, not an end the rule reached: not counted.
     if (status.ok() && *state != ExecutionState::kReady && *state != ExecutionState::kWaiting &&
@@ -624,6 +645,39 @@ void Pipeline::record(const std::string& rule, ExecutionUpdate update) {
     }
     wake_.notify_all();
   });
+}
+
+bool Pipeline::record_later(Unrecorded unrecorded) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!recording_ || stopping_) return false;
+    unrecorded_.push_back(std::move(unrecorded));
+    woken_ = true;  // the loop's sleep ends by its time
+  }
+  wake_.notify_all();
+  return true;
+}
+
+void Pipeline::record_unrecorded() {
+  std::vector<Unrecorded> due;
+  {
+    std::lock_guard lock(mutex_);
+    const int64_t now = now_ms();
+    const auto waiting = std::stable_partition(unrecorded_.begin(), unrecorded_.end(),
+                                               [&](const Unrecorded& u) { return u.again_at_ms > now; });
+    due.assign(std::make_move_iterator(waiting), std::make_move_iterator(unrecorded_.end()));
+    unrecorded_.erase(waiting, unrecorded_.end());
+  }
+  for (Unrecorded& u : due) submit_record(std::move(u.rule), std::move(u.update), std::move(u.state), u.tries);
+}
+
+std::chrono::milliseconds Pipeline::until_record_again() {
+  std::lock_guard lock(mutex_);
+  auto sleep = kPoll;
+  const int64_t now = now_ms();
+  for (const Unrecorded& u : unrecorded_)
+    sleep = std::min(sleep, std::chrono::milliseconds(std::max<int64_t>(0, u.again_at_ms - now)));
+  return sleep;
 }
 
 }  // namespace sb

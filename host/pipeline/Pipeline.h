@@ -138,6 +138,22 @@ class Pipeline {
   // version kept read.
   void want_implied_events();
   void record(const std::string& rule, ExecutionUpdate update);
+  // `state`: the state the update ended in (a deciding update knows it only once applied).
+  void submit_record(std::string rule, ExecutionUpdate update, std::shared_ptr<ExecutionState> state, int tries);
+  // A step's result the store could not commit (it was away) is given again
+  // after a pause, and stays counted in flight until it commits or its lease
+  // is another's: the step is not sent again once the store is back. False
+  // when stopping (the step then runs again after a restart).
+  struct Unrecorded {
+    std::string rule;
+    ExecutionUpdate update;
+    std::shared_ptr<ExecutionState> state;
+    int tries = 0;
+    int64_t again_at_ms = 0;
+  };
+  bool record_later(Unrecorded unrecorded);
+  void record_unrecorded();                        // gives again those whose pause is over
+  std::chrono::milliseconds until_record_again();  // kPoll when none waits
   const CompiledRule* rule_named(const std::string& name) const;
 
   Store& store_;
@@ -163,7 +179,8 @@ class Pipeline {
   // Claimed and not yet recorded (stop() waits for them): at most
   // max_in_flight, and the priority lane's reserve beyond it.
   int steps_in_flight_ = 0;
-  const std::string owner_;  // the claimer of due work: unique across hosts and restarts
+  std::vector<Unrecorded> unrecorded_;  // counted in steps_in_flight_
+  const std::string owner_;             // the claimer of due work: unique across hosts and restarts
   int64_t lease_ms_ = 120000;
   int64_t router_held_until_ = 0;         // this node routes until then (0: another node does)
   std::atomic<bool> routes_{false};       // ... read by other threads

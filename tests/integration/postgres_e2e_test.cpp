@@ -407,5 +407,36 @@ TEST_F(PostgresEndToEnd, WhileTheDatabaseIsAwayEventsAre503AndNothingAcknowledge
   EXPECT_EQ(host.stop(), 0);
 }
 
+TEST_F(PostgresEndToEnd, AStepThatEndsWhileTheDatabaseIsAwayIsRecordedOnceItIsBackAndNotSentAgain) {
+  PgCluster own(make_temp_dir("sb_pg_step_fault"));
+  ASSERT_TRUE(own.start());
+  ::setenv("SB_TEST_PG_URL", own.conninfo().c_str(), 1);
+  HttpSink sink;
+  sink.hold(true);  // the provider answers only once the database is away
+  HostProcess host(config(sink, json::array({post("/x")})));
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(post_event(host.port(), "in-flight-" + std::to_string(i)).status, 202);
+  ASSERT_EQ(sink.wait_for(3).size(), 3u);
+
+  ASSERT_TRUE(own.stop());
+  sink.hold(false);
+  std::this_thread::sleep_for(1s);  // the results find no database
+  ASSERT_TRUE(own.start());
+
+  // Recorded by themselves once it is back, long before a lease runs out
+  // (minutes), which would send the steps again as doubtful.
+  size_t done = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (done < 3 && std::chrono::steady_clock::now() < deadline) {
+    const auto listed = http_request(host.port(), "GET", "/api/v1/executions?state=done", "",
+                                     {{"Authorization", std::string("Bearer ") + kAdmin}});
+    if (listed.status == 200) done = listed.json()["executions"].size();
+    if (done < 3) std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_EQ(done, 3u);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(sink.count(), 3u) << "a step was sent again";
+  EXPECT_EQ(host.stop(), 0);
+}
+
 }  // namespace
 }  // namespace sb::test

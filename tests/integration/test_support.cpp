@@ -53,6 +53,10 @@ class SinkHandler : public Poco::Net::HTTPRequestHandler {
       state_->requests.push_back(std::move(r));
     }
     state_->changed.notify_all();
+    {
+      std::unique_lock lock(state_->mutex);
+      state_->changed.wait(lock, [&] { return !state_->held; });
+    }
     response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
     response.setContentType("application/json");
     response.setContentLength(static_cast<std::streamsize>(body.size()));
@@ -121,7 +125,18 @@ HttpSink::HttpSink(int status, std::string body) : state_(std::make_shared<State
   server_->start();
 }
 
-HttpSink::~HttpSink() { server_->stopAll(true); }
+HttpSink::~HttpSink() {
+  hold(false);
+  server_->stopAll(true);
+}
+
+void HttpSink::hold(bool held) {
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->held = held;
+  }
+  state_->changed.notify_all();
+}
 
 void HttpSink::set_status(int status) {
   std::lock_guard lock(state_->mutex);

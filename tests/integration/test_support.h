@@ -45,6 +45,8 @@ class HttpSink {
   void set_status(int status);  // for the requests from now on
   // Requests whose path (the URI without its query) is `path` get this answer instead.
   void answer(const std::string& path, int status, std::string body);
+  // While held, requests are recorded as they arrive and answered only once released.
+  void hold(bool held);
 
   struct State {
     std::mutex mutex;
@@ -53,6 +55,7 @@ class HttpSink {
     int status;
     std::string body;
     std::map<std::string, std::pair<int, std::string>> by_path;
+    bool held = false;
   };
 
  private:
