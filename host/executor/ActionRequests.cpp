@@ -22,7 +22,10 @@ std::variant<ActionRequest, ActionOutcome> make_action_request(const CompiledSte
   request.timeout = step.timeout;
   request.attempt = static_cast<uint32_t>(row.attempt + 1);
   request.idempotency_key = event_id + ":" + rule + ":" + step.id;
-  request.subject.event_id = event_id;
+  // A parallel branch's row names the event `<event>#<step>.<branch>`; what
+  // a plugin keeps of its cause (a CRM change's caused_by) is the event itself.
+  const json* cause = lookup_path(context, "event.id");
+  request.subject.event_id = cause && cause->is_string() ? cause->get<std::string>() : event_id;
   request.subject.execution_id = row.id;
   request.subject.rule = rule;
   request.subject.step = step.id;

@@ -83,6 +83,7 @@ sb_status CompletedRoutes::emit(EmittedEvent event, sb_emit_wait wait, std::func
     e->row.id = next_id++;
     e->row.rule = rule->name;
     e->row.rule_version = rule->version;
+    e->row.priority = rule->priority;  // its calls wait for an instance's slot by it
     e->row.event_id = event.id;
     e->row.context_json = context_text;
     e->row.created_at_ms = e->row.updated_at_ms = now_ms();

@@ -4,7 +4,9 @@
 // has too: branches, short waits and parallel groups.
 #include <gtest/gtest.h>
 
+#include <deque>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "executor/CompletedRoutes.h"
@@ -299,6 +301,68 @@ TEST_F(ParallelTest, BranchesRunAndJoinBeforeTheNextStep) {
   EXPECT_EQ(execution["status"], "done");
   EXPECT_EQ(execution["steps"][1]["outcome"], "branches ended");
   EXPECT_EQ(execution["steps"][1]["branches"].size(), 2u);
+  // What a plugin keeps of the cause (a CRM change's caused_by) is the event, not the branch's row.
+  EXPECT_EQ(dispatcher.calls[0].request.subject.event_id, "evt_7");
+}
+
+// Holds every call until released, first in first out.
+class HoldingDispatcher : public ActionDispatcher {
+ public:
+  void dispatch(const std::string&, const ActionRequest& request, PendingCalls::Callback done) override {
+    std::lock_guard lock(mutex);
+    keys.push_back(request.idempotency_key);
+    held.push_back(std::move(done));
+  }
+  void release_first() {
+    PendingCalls::Callback done;
+    {
+      std::lock_guard lock(mutex);
+      done = std::move(held.front());
+      held.pop_front();
+    }
+    done(ActionOutcome{});
+  }
+  std::mutex mutex;
+  std::vector<std::string> keys;
+  std::deque<PendingCalls::Callback> held;
+};
+
+CompiledRule one_post(const std::string& name, const std::string& event, int priority) {
+  CompiledRule rule;
+  rule.name = name;
+  rule.priority = priority;
+  std::vector<ConditionProblem> problems;
+  rule.trigger = Trigger::compile(json{{"event", event}}, {}, problems);
+  rule.steps = {sink_post("send")};
+  return rule;
+}
+
+TEST(CompletedRoutesPriority, AHighPriorityRulesCallWaitsForItsInstanceAheadOfNormalOnes) {
+  HoldingDispatcher dispatcher;
+  Metrics metrics;
+  CallQueue calls({{"sink", 1}}, [] {});
+  SqliteStore store{{test::make_temp_dir("sb_completed_priority") / "switchboard.db"}};
+  CompletedRoutes engine(
+      {one_post("campaign", "campaign.send", kNormalPriority), one_post("reset", "password.reset", kHighestPriority)},
+      dispatcher, calls, store, metrics, after, {json::object(), std::chrono::seconds(5)});
+  const auto emit = [&](const std::string& id, const std::string& type) {
+    std::promise<void> accepted;
+    ASSERT_EQ(engine.emit(EmittedEvent{id, type, "hooks", json::object()}, SB_EMIT_WAIT_ACCEPTED,
+                          [&](const EmitReport&) { accepted.set_value(); }),
+              SB_OK);
+    accepted.get_future().wait();
+  };
+  emit("c1", "campaign.send");   // takes the instance's one slot
+  emit("c2", "campaign.send");   // waits
+  emit("r1", "password.reset");  // waits too, posted later
+  ASSERT_EQ(calls.queued(), 2u);
+  dispatcher.release_first();
+  calls.start_queued();
+  ASSERT_EQ(dispatcher.keys.size(), 2u);
+  EXPECT_EQ(dispatcher.keys[1], "r1:reset:0");
+  dispatcher.release_first();
+  calls.start_queued();
+  dispatcher.release_first();
 }
 
 }  // namespace
