@@ -160,6 +160,9 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
   if (step.kind == CompiledStep::Kind::kAction && row.doubt != Doubt::kNone) {
     if (row.doubt == Doubt::kMarkedDone) return step_ended(at, step, ActionOutcome{}, decisions);
     if (!step.retry_safe && rule->hold_in_doubt) return hold_in_doubt(at, step, decisions);
+    // Sent again with the same key (on_doubt: resend, or a retry-safe
+    // provider): counted, so that repeats a provider saw can be told apart.
+    metrics_.step_resent_in_doubt(row.rule, step.name);
   }
   if (step.kind == CompiledStep::Kind::kWaitEvent) return wait_for_event(at, step, context, decisions);
   if (step.kind == CompiledStep::Kind::kDigest) return digest(at, step, context, std::move(decisions));
@@ -542,6 +545,7 @@ void Interpreter::step_ended(const Claimed& at, const CompiledStep& step, const 
   if (!decisions.empty()) entry["branches"] = decisions;
   entry["step"] = step.name;
   entry["attempt"] = row.attempt + 1;
+  if (row.doubt == Doubt::kMayHaveRun) entry["sent_again_in_doubt"] = true;  // it may have reached the provider before
   entry["at"] = format_time_ms(now_ms());
   const int steps = static_cast<int>(at.rule->steps.size());
   if (outcome.ok()) {
@@ -604,6 +608,12 @@ void ExecutionMetrics::step_ended(const std::string& rule, const std::string& st
   const std::string name(outcome_name(outcome));
   series("a\n" + rule + "\n" + step + "\n" + name, "switchboard_actions_total", [&] {
     return Labels{{"rule", rule}, {"step", step}, {"outcome", name}};
+  }).add();
+}
+
+void ExecutionMetrics::step_resent_in_doubt(const std::string& rule, const std::string& step) {
+  series("d\n" + rule + "\n" + step, "switchboard_steps_resent_in_doubt_total", [&] {
+    return Labels{{"rule", rule}, {"step", step}};
   }).add();
 }
 

@@ -45,6 +45,8 @@ class ExecutionMetrics {
   void step_started() { started_.add(); }
   void step_ended(const std::string& rule, const std::string& step, sb_outcome outcome);
   void step_skipped(const std::string& rule, const std::string& step);
+  // A step whose previous run may have reached its provider (a host died mid-step) is sent again.
+  void step_resent_in_doubt(const std::string& rule, const std::string& step);
   void execution_ended(const std::string& rule, ExecutionState state);
 
  private:

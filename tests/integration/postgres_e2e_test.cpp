@@ -188,6 +188,16 @@ TEST_F(PostgresEndToEnd, ThreeNodesShareABurstAndASigkilledNodesStepsAreTakenOve
   size_t repeats = 0;
   for (const auto& [key, n] : deliveries) repeats += static_cast<size_t>(n - 1);
   EXPECT_LE(repeats, static_cast<size_t>(kMaxInFlight));
+  // ...and each of those is counted as a step sent again in doubt by the
+  // node that took it over.
+  double resent = 0;
+  for (size_t n = 1; n < 3; ++n) {
+    std::istringstream metrics(http_request(nodes[n]->port(), "GET", "/metrics").body);
+    for (std::string line; std::getline(metrics, line);)
+      if (line.rfind("switchboard_steps_resent_in_doubt_total{", 0) == 0)
+        resent += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  EXPECT_LE(static_cast<double>(repeats), resent);
   // ...and each surviving node did part of the work.
   EXPECT_GT(by_node["/n1"], 0u);
   EXPECT_GT(by_node["/n2"], 0u);
@@ -200,7 +210,8 @@ TEST_F(PostgresEndToEnd, ThreeNodesShareABurstAndASigkilledNodesStepsAreTakenOve
   }
   EXPECT_EQ(cluster["nodes"].size(), 2u) << cluster.dump();
   std::cout << acknowledged.size() << " events, " << expected.size() << " steps; sent by node 0/1/2: " << by_node["/n0"]
-            << "/" << by_node["/n1"] << "/" << by_node["/n2"] << "; " << repeats << " repeated deliveries\n";
+            << "/" << by_node["/n1"] << "/" << by_node["/n2"] << "; " << repeats << " repeated deliveries, " << resent
+            << " steps sent again in doubt\n";
 }
 
 // An operator cancels, through one node, an execution whose call is in

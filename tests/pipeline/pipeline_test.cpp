@@ -1090,6 +1090,15 @@ TEST_F(InDoubtTest, AStepThatMayHaveBeenSentIsHeldAndARetrySafeOneIsSentAgain) {
   // The SMS went out once; the HTTP call twice, with one key.
   EXPECT_EQ(std::count(keys.begin(), keys.end(), "e1:held:0"), 1);
   EXPECT_EQ(std::count(keys.begin(), keys.end(), "e2:safe:0"), 2);
+  // The second send is counted and said so in the history.
+  const json history = json::parse(of_rule("safe").history_json);
+  EXPECT_EQ(history.back().value("sent_again_in_doubt", false), true) << history;
+  const std::string metrics = metrics_.prometheus_text();
+  const auto counted = metrics.find("switchboard_steps_resent_in_doubt_total{");
+  ASSERT_NE(counted, std::string::npos) << metrics;
+  const std::string line = metrics.substr(counted, metrics.find('\n', counted) - counted);
+  EXPECT_NE(line.find("rule=\"safe\""), std::string::npos) << line;
+  EXPECT_EQ(line.substr(line.rfind(' ') + 1), "1") << line;
 }
 
 TEST_F(InDoubtTest, AnOperatorMarksTheStepDoneAndTheNextOneRuns) {
