@@ -58,9 +58,22 @@ StoreStatus wait(const std::function<void(Store::WriteCallback)>& write) {
 }  // namespace
 
 void Membership::beat(int64_t now) {
+  try {
+    beat_and_take_over(now);
+  } catch (const std::exception&) {
+    last_failed_beat_ms_ = now;
+    throw;
+  }
+}
+
+void Membership::beat_and_take_over(int64_t now) {
   NodeRecord beat = self_;
   beat.heartbeat_at_ms = now;
   if (StoreStatus s = wait([&](auto done) { store_.beat(beat, done); }); !s.ok()) throw StoreError(s.message, s.code);
+  // Back from a store that was away: the other nodes could not beat either.
+  // They are judged once they have had a node_timeout to beat again, or
+  // every node would take over every other's steps and send them twice.
+  if (last_failed_beat_ms_ && now - *last_failed_beat_ms_ < options_.node_timeout.count()) return;
   bool took_over = false;
   for (const NodeRecord& node : store_.nodes()) {
     if (node.id == self_.id || alive(node, now)) continue;

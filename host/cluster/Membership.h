@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "store/Store.h"
@@ -32,7 +33,8 @@ class Membership {
 
   void start();
   void stop();
-  // One heartbeat at `now_ms`, and the dead nodes' leases ended (tests call it).
+  // One heartbeat at `now_ms`, and the dead nodes' leases ended (tests call
+  // it). Throws when the store is away.
   void beat(int64_t now_ms);
 
   const NodeRecord& self() const { return self_; }
@@ -42,6 +44,7 @@ class Membership {
 
  private:
   void loop();
+  void beat_and_take_over(int64_t now_ms);
 
   Store& store_;
   NodeRecord self_;
@@ -50,6 +53,7 @@ class Membership {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  std::optional<int64_t> last_failed_beat_ms_;  // beats are on one thread at a time (start, then the loop's)
   std::thread thread_;
 };
 
