@@ -213,7 +213,8 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
                               "expected \"store\": {\"postgres\": {\"$secret\": \"...\"}}"}});
     const auto secrets = sb::read_secrets(config);
     for (const auto& [name, value] : secrets) sb::Logger::instance().add_secret(value);
-    sb::StoreCopyOptions options{from_.substr(7), secrets.at(config.postgres_secret), force_};
+    sb::StoreCopyOptions options{from_.substr(7), secrets.at(config.postgres_secret), force_,
+                                 std::chrono::milliseconds(config.node_timeout_ms)};
     const bool terminal = ::isatty(STDERR_FILENO);
     options.progress = [terminal](const std::string& table, int64_t done, int64_t total) {
       if (!terminal) return;

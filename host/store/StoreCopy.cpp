@@ -4,6 +4,7 @@
 #include "store/PostgresStore.h"
 #include "store/Sqlite.h"
 #include "store/SqliteStore.h"
+#include "util/Time.h"
 
 namespace sb {
 
@@ -61,31 +62,67 @@ int64_t last_number(SqliteDatabase& db, const Table& t) {
   return q.step() ? q.integer(0) : 0;
 }
 
+// A host that beat within the node timeout may still be running on the
+// store: copying under it would miss what it writes next (and opening the
+// SQLite store would end its leases).
+void refuse_if_running(const std::string& store, const std::optional<std::pair<std::string, int64_t>>& last_beat,
+                       std::chrono::milliseconds node_timeout) {
+  if (!last_beat) return;
+  const int64_t ago = now_ms() - last_beat->second;
+  if (ago > node_timeout.count()) return;
+  throw StoreError("a host is running on " + store + " (node " + last_beat->first + " beat " +
+                       std::to_string(std::max<int64_t>(ago, 0) / 1000) +
+                       " s ago): stop every host before moving the store",
+                   StoreErrc::kConflict);
+}
+
+void refuse_if_not_empty(PgConnection& target) {
+  for (const Table& t : kTables)
+    if (target.run(std::string("SELECT 1 FROM ") + t.name + " LIMIT 1").rows())
+      throw StoreError(std::string("the PostgreSQL store is not empty (table ") + t.name +
+                           " has rows): give --force to replace what it holds",
+                       StoreErrc::kConflict);
+}
+
 }  // namespace
 
 StoreCopySummary copy_sqlite_to_postgres(const StoreCopyOptions& o) {
   const auto started = std::chrono::steady_clock::now();
   if (!std::filesystem::exists(o.sqlite_file))
     throw StoreError("no SQLite store at " + o.sqlite_file.string(), StoreErrc::kNotFound);
-  // Opening each store brings its schema to this binary's version (and
-  // releases the leases a host that died left in the SQLite file).
+  // Everything is checked before the source is opened as a store, which
+  // changes it (below): a refused copy leaves it as it was.
+  {
+    SqliteDatabase source(o.sqlite_file, false);
+    SqliteStatement has_nodes(source.handle(), "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'nodes'");
+    if (has_nodes.step()) {  // stores older than version 5 had no nodes
+      SqliteStatement last(source.handle(), "SELECT id, heartbeat_at FROM nodes ORDER BY heartbeat_at DESC LIMIT 1");
+      refuse_if_running(o.sqlite_file.string(),
+                        last.step() ? std::optional(std::pair(last.text(0), last.integer(1))) : std::nullopt,
+                        o.node_timeout);
+    }
+  }
+  PostgresStore(PostgresStore::Options{o.postgres}).flush();  // its schema at this binary's version
+  PgConnection target(o.postgres);
+  {
+    const PgResult last = target.run("SELECT id, heartbeat_at FROM nodes ORDER BY heartbeat_at DESC LIMIT 1");
+    refuse_if_running("the PostgreSQL store",
+                      last.rows() ? std::optional(std::pair(last.text(0, 0), last.integer(0, 1))) : std::nullopt,
+                      o.node_timeout);
+  }
+  if (!o.force) refuse_if_not_empty(target);
+  // Opening the SQLite store brings its schema to this binary's version,
+  // and releases the leases the host that stopped left in it.
   SqliteStore(SqliteStore::Options{o.sqlite_file}).flush();
-  PostgresStore(PostgresStore::Options{o.postgres}).flush();
 
   SqliteDatabase source(o.sqlite_file, false);
-  PgConnection target(o.postgres);
   target.execute("BEGIN");
   std::string names;
   for (const Table& t : kTables) names += (names.empty() ? "" : ", ") + std::string(t.name);
-  if (o.force) {
+  if (o.force)
     target.execute("TRUNCATE " + names + ", nodes, holds");
-  } else {
-    for (const Table& t : kTables)
-      if (target.run(std::string("SELECT 1 FROM ") + t.name + " LIMIT 1").rows())
-        throw StoreError(std::string("the PostgreSQL store is not empty (table ") + t.name +
-                             " has rows): give --force to replace what it holds",
-                         StoreErrc::kConflict);
-  }
+  else
+    refuse_if_not_empty(target);  // again, inside the copy's transaction
   // Events appended on PostgreSQL are numbered by their transaction ids
   // (PostgresStore, migration 4): above every copied one.
   const int64_t first_appended =

@@ -24,6 +24,8 @@ struct StoreCopyOptions {
   std::filesystem::path sqlite_file;
   std::string postgres;  // the connection string (a secret)
   bool force = false;    // empty a target that has rows, instead of refusing
+  // A host that beat this recently on either store may still be running there: refused.
+  std::chrono::milliseconds node_timeout{10000};
   // Called as rows are copied: the table, rows of it copied, rows it has.
   std::function<void(const std::string& table, int64_t done, int64_t total)> progress = {};
 };
@@ -33,8 +35,9 @@ struct StoreCopySummary {
   std::chrono::milliseconds took{0};
 };
 
-// Throws StoreError: the source cannot be read, the target has rows (and
-// not `force`), or the copy failed (nothing of it is committed).
+// Throws StoreError: the source cannot be read, a host is running on either
+// store, the target has rows (and not `force`), or the copy failed (nothing
+// of it is committed).
 StoreCopySummary copy_sqlite_to_postgres(const StoreCopyOptions& options);
 
 }  // namespace sb
