@@ -82,16 +82,25 @@ void CallQueue::start_queued() {
 }
 
 void CallQueue::give_up_executions(const std::vector<int64_t>& executions) {
+  give_up_where(
+      [&](const Waiting& w) {
+        return w.execution != 0 && std::find(executions.begin(), executions.end(), w.execution) != executions.end();
+      },
+      GiveUpReason::kCancelled);
+}
+
+void CallQueue::give_up_all() {
+  give_up_where([](const Waiting&) { return true; }, GiveUpReason::kStopping);
+}
+
+void CallQueue::give_up_where(const std::function<bool(const Waiting&)>& which, GiveUpReason why) {
   std::vector<GiveUp> given_up;
   {
     std::lock_guard lock(mutex_);
-    const auto named = [&](const Waiting& w) {
-      return w.execution != 0 && std::find(executions.begin(), executions.end(), w.execution) != executions.end();
-    };
     for (auto& [instance, s] : slots_)
       for (auto& queue : s.waiting)
         for (auto it = queue.begin(); it != queue.end();) {
-          if (!named(*it)) {
+          if (!which(*it)) {
             ++it;
             continue;
           }
@@ -102,7 +111,7 @@ void CallQueue::give_up_executions(const std::vector<int64_t>& executions) {
         }
   }
   for (const GiveUp& give_up : given_up) try {
-      if (give_up) give_up();
+      if (give_up) give_up(why);
     } catch (const std::exception& e) {  // the others still end
       log_error("pipeline", "a waiting call could not be given up", {{"error", e.what()}});
     }

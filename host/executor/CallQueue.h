@@ -22,7 +22,10 @@ class CallQueue {
   // A call gets `release`, to run exactly once when it has ended.
   using Release = std::function<void()>;
   using Call = std::function<void(Release release)>;
-  using GiveUp = std::function<void()>;  // ends a waiting call that will never run
+  // Why a waiting call will never run: an operator cancelled its execution,
+  // or the host stops (the step was never sent: it is given back).
+  enum class GiveUpReason { kCancelled, kStopping };
+  using GiveUp = std::function<void(GiveUpReason)>;
 
   // `limits`: instance -> calls in flight at most (absent: no bound).
   // `freed` runs (on the releasing thread) when a waiting call may start.
@@ -39,6 +42,8 @@ class CallQueue {
   // cancel; it only records the step's end). Calls that started are
   // PendingCalls' to give up.
   void give_up_executions(const std::vector<int64_t>& executions);
+  // The host stops: every waiting call is given up (kStopping), on the caller's thread.
+  void give_up_all();
   // Starts the queued calls whose instance has a free slot again. Runs them
   // on the caller's thread, never inside a release (a call that ends at once
   // would otherwise start the next one on the same stack, and so on).
@@ -58,6 +63,7 @@ class CallQueue {
     size_t waiting_count = 0;
     Call next();  // the first waiting call of the highest priority
   };
+  void give_up_where(const std::function<bool(const Waiting&)>& which, GiveUpReason why);
   Release release_for(const std::string& instance);
   static void run(const Release& release, const Call& call);
 

@@ -468,11 +468,15 @@ void Interpreter::start_action(const Claimed& at, const CompiledStep& step, Acti
                             step_ended(started->at, step, outcome, started->decisions);
                           });
       },
-      // Given up while it waits for a slot: ended as a call in flight given
-      // up for the cancel is (PendingCalls), never sent. A route's rows are
-      // in memory only: no operator names them.
+      // Given up while it waits for a slot, never sent: for a cancel, ended
+      // as a call in flight given up for it is (PendingCalls); when the host
+      // stops, given back to be claimed after the restart, in no doubt. A
+      // route's rows are in memory only: no operator names them, and its
+      // caller is answered at once.
       durable_ ? at.row.id : 0,
-      [this, started, &step] {
+      [this, started, &step](CallQueue::GiveUpReason why) {
+        if (why == CallQueue::GiveUpReason::kStopping && durable_)
+          return started->at.record(ExecutionUpdate::given_back(started->at.row, now_ms()));
         step_ended(started->at, step, ActionOutcome::given_up_for_cancel(), started->decisions);
       });
 }

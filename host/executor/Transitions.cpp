@@ -173,7 +173,7 @@ void apply_update(ExecutionRows& rows, const ExecutionUpdate& given) {
   row.awaiting = u.awaiting;
   row.resume_step = u.resume_step;
   row.lease_owner.clear();
-  row.doubt = Doubt::kNone;
+  row.doubt = u.keeps_doubt ? before->doubt : Doubt::kNone;
   write(rows, row, *before);
   for (const NewBranch& b : u.branches) {
     rows.insert(ExecutionRow{.rule = row.rule,

@@ -90,6 +90,19 @@ struct ExecutionUpdate {
   // under their lock, and sets the fields above. May run more than once.
   std::function<void(ExecutionRows&, ExecutionUpdate&)> decide;
   std::vector<std::pair<std::string, std::string>> decides_from;  // the state keys `decide` reads (Store::Finds)
+  // A claimed step given back unstarted (the host stops): the row's doubt
+  // (a step a dead host may have sent) still holds; any other update ends it.
+  bool keeps_doubt = false;
+
+  // A claimed row given back as it was, due now and leased to no one: its
+  // step never started, so nothing about it is in doubt.
+  static ExecutionUpdate given_back(const ExecutionRow& row, int64_t now_ms) {
+    ExecutionUpdate u = to(row.id, row.state, row.step, row.attempt, now_ms);
+    u.awaiting = row.awaiting;
+    u.resume_step = row.resume_step;
+    u.keeps_doubt = true;
+    return u;
+  }
 
   // The usual update: a state, a position and a history entry.
   static ExecutionUpdate to(int64_t id, ExecutionState state, std::string step, int attempt,

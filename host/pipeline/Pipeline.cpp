@@ -163,6 +163,10 @@ void Pipeline::stop() {
   }
   wake_.notify_one();
   if (thread_.joinable()) thread_.join();
+  // Calls waiting for a slot of their instance were never sent: given back
+  // (recorded as any step's end) rather than left leased, which a restart
+  // would take for steps that may have run.
+  calls_.give_up_all();
   std::unique_lock lock(mutex_);
   // Results the store did not take are not waited for: still leased, their
   // steps run again after a restart.
@@ -541,14 +545,15 @@ void Pipeline::start_rows(const std::vector<ExecutionRow>& rows, bool counted, P
   if (!counted) reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
     const ExecutionRow& row = rows[i];
+    bool stopping = false;
     {
-      // Stopping: the rest stay leased, and run after the restart.
       std::lock_guard lock(mutex_);
-      if (stopping_) {
-        steps_in_flight_ -= static_cast<int>(rows.size() - i);
-        wake_.notify_all();
-        return;
-      }
+      stopping = stopping_;
+    }
+    if (stopping) {
+      // The rest never started: given back, claimed after the restart in no doubt.
+      for (; i < rows.size(); ++i) record(rows[i].rule, ExecutionUpdate::given_back(rows[i], now_ms()));
+      return;
     }
     // A long batch lets the priority lane in now and then.
     if (i % kLaneEvery == kLaneEvery - 1) route_priority_lane();

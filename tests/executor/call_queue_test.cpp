@@ -1,5 +1,5 @@
 // Calls waiting for their instance's slots (max_in_flight), and the ones an
-// operator's cancel gives up.
+// operator's cancel or the host's stop gives up.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -21,7 +21,10 @@ struct Recorder {
           ran.push_back(name);
           releases.push_back(std::move(release));
         },
-        execution, [this, name] { given_up.push_back(name); });
+        execution,
+        [this, name](CallQueue::GiveUpReason why) {
+          given_up.push_back(name + (why == CallQueue::GiveUpReason::kStopping ? " (stopping)" : ""));
+        });
   }
 };
 
@@ -48,6 +51,18 @@ TEST(CallQueue, ACancelGivesUpTheWaitingCallsOfItsExecutionsOnly) {
   EXPECT_EQ(queue.queued(), 0u);
   queue.give_up_executions({4});  // runs already: nothing to give up
   EXPECT_EQ(r.given_up.size(), 3u);
+}
+
+TEST(CallQueue, AStopGivesUpEveryWaitingCallSayingSo) {
+  CallQueue queue({{"sms", 1}}, [] {});
+  Recorder r;
+  r.submit(queue, "sms", kLowestPriority, "sms-1", 1);  // runs
+  r.submit(queue, "sms", kLowestPriority, "sms-2", 2);
+  r.submit(queue, "sms", kLowestPriority, "route", 0);
+  queue.give_up_all();
+  EXPECT_EQ(r.given_up, (std::vector<std::string>{"sms-2 (stopping)", "route (stopping)"}));
+  EXPECT_EQ(queue.queued(), 0u);
+  EXPECT_EQ(r.ran, (std::vector<std::string>{"sms-1"}));
 }
 
 }  // namespace

@@ -1124,6 +1124,51 @@ TEST_F(InDoubtTest, AnOperatorSendsTheStepAgainWithItsKey) {
   EXPECT_EQ(of_rule("held").state, ExecutionState::kDone);
 }
 
+// A clean stop with calls waiting for their instance's one slot: those were
+// never sent, and are given back; after the restart only the one that had
+// reached the provider is in doubt.
+TEST_F(InDoubtTest, AStopGivesBackTheStepsThatNeverStartedSoOnlyTheOneSentIsHeld) {
+  actions_.hold = true;
+  CallQueue calls({{"sink", 1}}, [this] {
+    if (pipeline_) pipeline_->wake();
+  });
+  PipelineOptions options{100ms, 5};
+  options.calls = &calls;
+  pipeline_ = std::make_unique<Pipeline>(*store_, rules(), actions_, metrics_, options);
+  pipeline_->start();
+  std::vector<EventRecord> events;
+  for (int i = 0; i < 5; ++i) events.push_back(lead_event("e" + std::to_string(i), "lead.created", "A"));
+  append(std::move(events));
+  ASSERT_EQ(actions_.wait_for(1).size(), 1u);
+  for (int i = 0; i < 400 && calls.queued() < 4; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(calls.queued(), 4u);  // four wait for the slot
+  pipeline_->stop();
+  EXPECT_EQ(calls.queued(), 0u);
+  while (actions_.release_one()) {
+  }
+  pipeline_.reset();
+  store_.reset();
+  store_ = std::make_unique<SqliteStore>(SqliteStore::Options{file_});
+  actions_.hold = false;
+  run(rules());
+  std::vector<ExecutionRow> rows;
+  for (int i = 0; i < 400; ++i) {
+    rows = store_->executions({std::nullopt, "held", "", 10});
+    if (std::count_if(rows.begin(), rows.end(),
+                      [](const ExecutionRow& r) { return r.state == ExecutionState::kDone; }) == 4)
+      break;
+    std::this_thread::sleep_for(5ms);
+  }
+  std::map<ExecutionState, int> states;
+  for (const auto& r : rows) ++states[r.state];
+  EXPECT_EQ(states[ExecutionState::kInDoubt], 1);
+  EXPECT_EQ(states[ExecutionState::kDone], 4);
+  // Nothing given back is sent twice: five first sends in all, and each "after" once.
+  std::map<std::string, int> keys;
+  for (const auto& c : actions_.wait_for(9, 1s)) ++keys[c.second.idempotency_key];
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(keys["e" + std::to_string(i) + ":held:0"], 1) << i;
+}
+
 // A low-priority campaign and a high-priority password reset; ten steps in
 // flight at most, and a provider that holds every call.
 void PipelineTest::run_campaign_and_reset() {
