@@ -102,7 +102,7 @@ void CompletedRoutes::next(const std::shared_ptr<Execution>& e) {
   } catch (const std::exception& ex) {
     // A bug or a broken host (no tzdata) fails this execution; the caller still gets its answer.
     log_error("executor", "cannot run a step", {{"rule", e->row.rule}, {"error", ex.what()}});
-    e->history.push_back({{"step", e->row.step}, {"outcome", "permanent"}, {"reason", ex.what()}});
+    e->history.push_back(history::failed(e->row.step, ex.what(), now_ms()));
     e->row.state = ExecutionState::kFailed;
     e->row.error = std::string("cannot run the step: ") + ex.what();
     ended(e);
@@ -144,11 +144,16 @@ void CompletedRoutes::apply(const std::shared_ptr<Execution>& e, ExecutionUpdate
   if (row.state == ExecutionState::kReady && delay <= 0) return next(e);
   if (row.state == ExecutionState::kReady || row.state == ExecutionState::kWaiting) {
     if (now + delay > e->run->deadline_ms) {
-      const std::string why = "a wait of " + std::to_string(delay / 1000) + " s (at step '" + row.step +
+      // Named by the step that waits (its entry is the last), not the one after it.
+      const json* waited = e->history.empty() ? nullptr : &e->history.back();
+      const json step = waited && waited->contains("step") ? (*waited)["step"] : json(row.step);
+      const bool retry = waited && waited->value("outcome", "") == "retry";
+      const std::string why = std::string(retry ? "a retry in " : "a wait of ") + std::to_string(delay / 1000) +
+                              " s (at step '" + as_text(step) +
                               "') does not fit in what is left of a route whose caller waits for the result (" +
                               std::to_string(options_.max_wait.count() / 1000) +
                               " s in all): have the trigger answer before the rules end (respond: accepted)";
-      e->history.push_back({{"step", row.step}, {"outcome", "permanent"}, {"reason", why}});
+      e->history.push_back(history::failed(step, why, now));
       row.state = ExecutionState::kFailed;
       row.error = why;
       return ended(e);

@@ -51,4 +51,8 @@ json cancelled_with_parent(int64_t at_ms) {
   return {{"outcome", "cancelled with its parent"}, {"at", format_time_ms(at_ms)}};
 }
 
+json failed(json step, const std::string& reason, int64_t at_ms) {
+  return {{"step", std::move(step)}, {"outcome", "permanent"}, {"reason", reason}, {"at", format_time_ms(at_ms)}};
+}
+
 }  // namespace sb::history

@@ -29,4 +29,9 @@ nlohmann::json branches_ended(nlohmann::json step, nlohmann::json branch_ends, i
 
 nlohmann::json cancelled_with_parent(int64_t at_ms);
 
+// The execution failed at `step` for a reason of the host's, not a plugin's
+// outcome: a step that could not be run, or a wait longer than a route's
+// caller waits for.
+nlohmann::json failed(nlohmann::json step, const std::string& reason, int64_t at_ms);
+
 }  // namespace sb::history

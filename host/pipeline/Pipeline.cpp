@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <future>
 
+#include "executor/History.h"
 #include "executor/HostActions.h"
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
@@ -563,7 +564,7 @@ void Pipeline::start_rows(const std::vector<ExecutionRow>& rows, bool counted, P
       // A bug or a broken host (no tzdata) fails this execution, not the batch.
       log_error("pipeline", "cannot start a step", {{"execution", row.id}, {"error", e.what()}});
       record(row.rule, ExecutionUpdate::to(row.id, ExecutionState::kFailed, row.step, row.attempt, std::nullopt,
-                                           dump_text(json{{"outcome", "permanent"}, {"reason", e.what()}}),
+                                           dump_text(history::failed(row.step, e.what(), now_ms())),
                                            std::string("cannot start the step: ") + e.what()));
     }
   }

@@ -246,6 +246,11 @@ TEST_F(LongWaitTest, AWaitLongerThanTheRouteFailsAndSaysWhatToDo) {
   const json& execution = report.report["executions"][0];
   EXPECT_EQ(execution["status"], "failed");
   EXPECT_NE(execution["error"].get<std::string>().find("respond: accepted"), std::string::npos) << execution;
+  // Named by the step that waits, not by the one after it.
+  EXPECT_NE(execution["error"].get<std::string>().find("a wait of 86400 s (at step 'a day')"), std::string::npos)
+      << execution;
+  EXPECT_EQ(execution["steps"].back()["step"], "a day") << execution;
+  EXPECT_EQ(execution["steps"].back()["outcome"], "permanent") << execution;
 }
 
 CompiledRule two_waits() {
