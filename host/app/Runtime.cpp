@@ -43,12 +43,25 @@ std::vector<fs::path> plugin_dirs(const Config& config, const std::vector<fs::pa
 namespace {
 // The configured key, else the one this store was given the first time.
 std::string tracking_key(const TrackingConfig& config, const std::map<std::string, std::string>& secrets,
-                         KeyValueStore& kv) {
+                         Store& store) {
   if (!config.key_secret.empty()) return secrets.at(config.key_secret);
-  if (auto kept = kv.kv_get(kTrackingKeys, "hmac_key")) return *kept;
-  std::string key = random_tracking_key();
-  kv.kv_put(kTrackingKeys, "hmac_key", key);
-  return key;
+  if (auto kept = store.kv_get(kTrackingKeys, "hmac_key")) return *kept;
+  // Read and kept under the key's lock: nodes that start together sign with
+  // the first one kept, not each with its own.
+  auto key = std::make_shared<std::string>(random_tracking_key());
+  std::promise<StoreStatus> kept;
+  store.transact_on(
+      {{}, {{kTrackingKeys, "hmac_key"}}},
+      [key](ExecutionRows& rows) {
+        if (auto first = rows.kv_get(kTrackingKeys, "hmac_key"))
+          *key = *first;
+        else
+          rows.kv_put(kTrackingKeys, "hmac_key", *key);
+      },
+      [&](StoreStatus status) { kept.set_value(std::move(status)); });
+  if (StoreStatus status = kept.get_future().get(); !status.ok())
+    throw StoreError("cannot keep the tracking links' key: " + status.message, status.code);
+  return *key;
 }
 }  // namespace
 
