@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   std::vector<ConditionProblem> problems;
   DynamicSegment regulars{
       "regulars", Condition::compile({{"field", "contact.fields.visits"}, {"op", ">="}, {"value", 10}}, problems),
-      std::nullopt};
+      std::nullopt, "visits >= 10"};
   TimeTriggers segments(store, {}, {regulars}, {}, nullptr);
   const long rss_before = peak_rss_mib();
   start = Clock::now();

@@ -110,7 +110,8 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
     if (!segment.dynamic()) continue;
     const std::string at = "/segments/" + name;
     std::vector<ConditionProblem> problems;
-    DynamicSegment dynamic{name, Condition::compile(segment.filter, problems), std::nullopt};
+    DynamicSegment dynamic{name, Condition::compile(segment.filter, problems), std::nullopt,
+                           dump_text(segment.filter) + "\n" + segment.refresh};
     for (const auto& p : problems)
       out.issues.push_back({file, at + "/filter" + p.pointer, "segment '" + name + "': " + p.message});
     if (!segment.refresh.empty()) {

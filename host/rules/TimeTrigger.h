@@ -55,6 +55,10 @@ struct DynamicSegment {
   std::string name;
   std::shared_ptr<const Condition> condition;  // over {"contact": ...}
   std::optional<Schedule> refresh;             // none: once a day
+  // Its filter and schedule as written: a store keeps the last refresh's time
+  // with it, so that another node (or this one restarted) refreshes on the
+  // schedule, and at once only a segment defined anew.
+  std::string definition = {};
 };
 
 // The source of the events a rule's time trigger produces.

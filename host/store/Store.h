@@ -271,6 +271,7 @@ class KeyValueStore {
 // The host keeps state of its own there too, in namespaces no instance can
 // have (their names have no ':'): each dynamic segment's size at each refresh.
 inline constexpr char kSegmentSizes[] = "host:segment_sizes";
+inline constexpr char kSegmentRefreshes[] = "host:segment_refreshes";  // a segment's last full refresh
 // ... and the key tracked links are signed with, when the config names none.
 inline constexpr char kTrackingKeys[] = "host:tracking";
 

@@ -252,10 +252,9 @@ class OverdueProducer final : public TimeProducer {
 };
 
 // A dynamic segment's full refresh, on its schedule (once a day when it has
-// none, and at start): every contact is checked, and the moves are stored a
-// chunk at a time, so memory does not grow with the members who move. A
-// refresh cut short is done again from the start: moves already stored are
-// no moves the second time. Its size, and how many came and went, join the
+// none, and at once when it was never refreshed or its definition changed): every contact is checked, and the moves are
+// stored a chunk at a time, so memory does not grow with the members who move. A refresh cut short is done again from
+// the start: moves already stored are no moves the second time. Its size, and how many came and went, join the
 // segment's size history.
 class SegmentProducer final : public TimeProducer {
  public:
@@ -266,7 +265,8 @@ class SegmentProducer final : public TimeProducer {
   // The refresh stores what it finds itself: it is done (and its next time
   // set) here, whatever becomes of the other triggers' events.
   void due(int64_t now, Store& store, std::vector<EventRecord>&) override {
-    if (now < next_refresh_) return;
+    if (!next_refresh_) next_refresh_ = first_due(store);
+    if (now < *next_refresh_) return;
     constexpr size_t kChunk = 1000;
     RecordQuery page;
     page.limit = kChunk;
@@ -314,12 +314,26 @@ class SegmentProducer final : public TimeProducer {
       throw;
     }
     remember_size(store, now, size, entered, left);
-    const auto next = segment_.refresh ? segment_.refresh->next_after(now, zone_) : std::nullopt;
-    next_refresh_ = next ? *next : now + 24 * kHour;
+    store.kv_put(kSegmentRefreshes, segment_.name, dump_text(json{{"at", now}, {"definition", segment_.definition}}));
+    next_refresh_ = next_after(now);
   }
   void delivered() override {}
 
  private:
+  int64_t next_after(int64_t refreshed) const {
+    const auto next = segment_.refresh ? segment_.refresh->next_after(refreshed, zone_) : std::nullopt;
+    return next ? *next : refreshed + 24 * kHour;
+  }
+  // When the cluster refreshed it last (whichever node held the time
+  // triggers then): the next time after that. Now when it never was, or was
+  // defined otherwise then.
+  int64_t first_due(Store& store) const {
+    const json last = json::parse(store.kv_get(kSegmentRefreshes, segment_.name).value_or("null"), nullptr, false);
+    if (!last.is_object() || last.value("definition", "") != segment_.definition) return 0;
+    const int64_t at = last.value("at", int64_t{0});
+    return at > 0 ? next_after(at) : 0;
+  }
+
   // The last 400 refreshes (more than a year of daily ones), newest last (RecordsApi shows them).
   void remember_size(Store& store, int64_t now, int64_t size, int64_t entered, int64_t left) {
     json history = json::parse(store.kv_get(kSegmentSizes, segment_.name).value_or("[]"), nullptr, false);
@@ -333,7 +347,7 @@ class SegmentProducer final : public TimeProducer {
   DynamicSegment segment_;
   std::string zone_;
   Append append_;
-  int64_t next_refresh_ = 0;
+  std::optional<int64_t> next_refresh_;  // read from the store at the first check
 };
 
 }  // namespace

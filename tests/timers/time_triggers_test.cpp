@@ -246,7 +246,7 @@ TEST_F(TimeTriggersTest, ADynamicSegmentIsRefreshedOnItsScheduleAndItsSizeIsKept
   std::string why;
   DynamicSegment regulars{
       "regulars", Condition::compile({{"field", "contact.fields.visits"}, {"op", ">="}, {"value", 10}}, problems),
-      Schedule::parse("every day at 03:00", why)};
+      Schedule::parse("every day at 03:00", why), "visits >= 10, every day at 03:00"};
   ASSERT_TRUE(problems.empty() && why.empty()) << why;
   TimeTriggers t(*store_, {}, {regulars}, {}, nullptr);
   const auto moves = [&] {
@@ -277,6 +277,20 @@ TEST_F(TimeTriggersTest, ADynamicSegmentIsRefreshedOnItsScheduleAndItsSizeIsKept
   EXPECT_EQ(history[0], json::parse(R"({"at":"2026-12-02T10:00:00.000Z","size":1,"entered":1,"left":0})"));
   EXPECT_EQ(history[1], json::parse(R"({"at":"2026-12-03T03:00:00.000Z","size":1,"entered":1,"left":1})"));
   EXPECT_EQ(history[2], json::parse(R"({"at":"2026-12-04T03:00:00.000Z","size":1,"entered":0,"left":0})"));
+
+  // Another node takes the time triggers over (or this one restarts): it
+  // refreshes on the schedule the store remembers, not at once.
+  TimeTriggers other(*store_, {}, {regulars}, {}, nullptr);
+  other.check(at("2026-12-04T05:00:00Z"));
+  EXPECT_EQ(json::parse(store_->kv_get(kSegmentSizes, "regulars").value()).size(), 3u);
+  other.check(at("2026-12-05T03:00:00Z"));
+  EXPECT_EQ(json::parse(store_->kv_get(kSegmentSizes, "regulars").value()).size(), 4u);
+  // A segment defined anew is refreshed at once.
+  DynamicSegment redefined = regulars;
+  redefined.definition = "another filter";
+  TimeTriggers edited(*store_, {}, {redefined}, {}, nullptr);
+  edited.check(at("2026-12-05T05:00:00Z"));
+  EXPECT_EQ(json::parse(store_->kv_get(kSegmentSizes, "regulars").value()).size(), 5u);
 }
 
 TEST(MonthDay, TheFormsDatesAreWrittenIn) {
