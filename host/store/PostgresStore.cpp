@@ -1742,27 +1742,35 @@ std::vector<ExecutionRow> PostgresStore::claim_due(const DueClaim& c) {
       "doubt = CASE WHEN e.lease_owner IS NULL OR e.doubt = 2 THEN e.doubt ELSE 1 END "
       "FROM due WHERE e.id = due.id RETURNING due.due_at, " +
       execution_columns("e.");
-  return with_reader(
-      [&](PgConnection& db) {
-        std::vector<ExecutionRow> rows;
-        const int64_t until = now_ms() + c.lease_ms;
-        for (int priority = kHighestPriority; priority >= kLowestPriority && rows.size() < c.limit; --priority) {
-          PgResult q = db.run(sql, PgParams()
-                                       .integer(priority)
-                                       .integer(c.now_ms)
-                                       .integer(static_cast<int64_t>(c.limit - rows.size()))
-                                       .text(c.owner)
-                                       .integer(until));
-          // Earliest due first, as they were before the lease moved their due time.
-          std::vector<std::pair<int64_t, ExecutionRow>> claimed;
-          for (int i = 0; i < q.rows(); ++i) claimed.emplace_back(q.integer(i, 0), read_execution(q, i, 1));
-          std::stable_sort(claimed.begin(), claimed.end(),
-                           [](const auto& a, const auto& b) { return a.first < b.first; });
-          for (auto& [was_due, row] : claimed) rows.push_back(std::move(row));
-        }
-        return rows;
-      },
-      /*run_again=*/false);  // rows claimed before the connection was lost are this host's already
+  // Kept outside the unit: rows claimed before the connection was lost are
+  // leased to this host already, and started, not left to run out their
+  // lease and be taken for steps that may have run.
+  std::vector<ExecutionRow> rows;
+  try {
+    with_reader(
+        [&](PgConnection& db) {
+          const int64_t until = now_ms() + c.lease_ms;
+          for (int priority = kHighestPriority; priority >= kLowestPriority && rows.size() < c.limit; --priority) {
+            PgResult q = db.run(sql, PgParams()
+                                         .integer(priority)
+                                         .integer(c.now_ms)
+                                         .integer(static_cast<int64_t>(c.limit - rows.size()))
+                                         .text(c.owner)
+                                         .integer(until));
+            // Earliest due first, as they were before the lease moved their due time.
+            std::vector<std::pair<int64_t, ExecutionRow>> claimed;
+            for (int i = 0; i < q.rows(); ++i) claimed.emplace_back(q.integer(i, 0), read_execution(q, i, 1));
+            std::stable_sort(claimed.begin(), claimed.end(),
+                             [](const auto& a, const auto& b) { return a.first < b.first; });
+            for (auto& [was_due, row] : claimed) rows.push_back(std::move(row));
+          }
+          return 0;
+        },
+        /*run_again=*/false);  // rows claimed before the connection was lost are this host's already
+  } catch (const std::exception&) {
+    if (rows.empty()) throw;
+  }
+  return rows;
 }
 
 std::optional<int64_t> PostgresStore::next_due_ms() {
