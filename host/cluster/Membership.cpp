@@ -61,7 +61,7 @@ void Membership::beat(int64_t now) {
   try {
     beat_and_take_over(now);
   } catch (const std::exception&) {
-    last_failed_beat_ms_ = now;
+    failing_ = true;
     throw;
   }
 }
@@ -71,9 +71,14 @@ void Membership::beat_and_take_over(int64_t now) {
   beat.heartbeat_at_ms = now;
   if (StoreStatus s = wait([&](auto done) { store_.beat(beat, done); }); !s.ok()) throw StoreError(s.message, s.code);
   // Back from a store that was away: the other nodes could not beat either.
-  // They are judged once they have had a node_timeout to beat again, or
+  // They are judged once they have had a node_timeout to beat again (from
+  // this first beat that worked: a failed one may have hung that long), or
   // every node would take over every other's steps and send them twice.
-  if (last_failed_beat_ms_ && now - *last_failed_beat_ms_ < options_.node_timeout.count()) return;
+  if (failing_) {
+    failing_ = false;
+    back_at_ms_ = now;
+  }
+  if (back_at_ms_ && now - *back_at_ms_ < options_.node_timeout.count()) return;
   bool took_over = false;
   for (const NodeRecord& node : store_.nodes()) {
     if (node.id == self_.id || alive(node, now)) continue;

@@ -53,7 +53,9 @@ class Membership {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
-  std::optional<int64_t> last_failed_beat_ms_;  // beats are on one thread at a time (start, then the loop's)
+  // Beats are on one thread at a time (start, then the loop's).
+  bool failing_ = false;               // the last beat failed
+  std::optional<int64_t> back_at_ms_;  // the first beat that worked after one that failed
   std::thread thread_;
 };
 

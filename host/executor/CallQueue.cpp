@@ -40,10 +40,13 @@ CallQueue::Call CallQueue::Slots::next() {
 }
 
 void CallQueue::submit(const std::string& instance, int priority, Call call, int64_t execution, GiveUp give_up) {
-  bool bounded = false;
+  bool bounded = false, stopped = false;
   {
     std::lock_guard lock(mutex_);
-    if (auto it = slots_.find(instance); it != slots_.end()) {
+    stopped = stopped_;
+    if (stopped) {
+      // Given up below, outside the lock: what it records may submit again.
+    } else if (auto it = slots_.find(instance); it != slots_.end()) {
       Slots& s = it->second;
       if (s.running >= s.limit || s.waiting_count > 0) {
         s.waiting[static_cast<size_t>(std::clamp(priority, kLowestPriority, kHighestPriority))].push_back(
@@ -55,6 +58,10 @@ void CallQueue::submit(const std::string& instance, int priority, Call call, int
       ++s.running;
       bounded = true;
     }
+  }
+  if (stopped) {
+    if (give_up) give_up(GiveUpReason::kStopping);
+    return;
   }
   run(bounded ? release_for(instance) : Release([] {}), call);
 }
@@ -90,6 +97,10 @@ void CallQueue::give_up_executions(const std::vector<int64_t>& executions) {
 }
 
 void CallQueue::give_up_all() {
+  {
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+  }
   give_up_where([](const Waiting&) { return true; }, GiveUpReason::kStopping);
 }
 

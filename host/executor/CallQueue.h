@@ -42,7 +42,8 @@ class CallQueue {
   // cancel; it only records the step's end). Calls that started are
   // PendingCalls' to give up.
   void give_up_executions(const std::vector<int64_t>& executions);
-  // The host stops: every waiting call is given up (kStopping), on the caller's thread.
+  // The host stops: every waiting call is given up (kStopping), on the
+  // caller's thread, and so is every call submitted from then on, at once.
   void give_up_all();
   // Starts the queued calls whose instance has a free slot again. Runs them
   // on the caller's thread, never inside a release (a call that ends at once
@@ -71,6 +72,7 @@ class CallQueue {
   mutable std::mutex mutex_;
   std::map<std::string, Slots> slots_;  // only the bounded instances
   size_t queued_ = 0;
+  bool stopped_ = false;  // give_up_all() ran
 };
 
 }  // namespace sb

@@ -160,9 +160,6 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
   if (step.kind == CompiledStep::Kind::kAction && row.doubt != Doubt::kNone) {
     if (row.doubt == Doubt::kMarkedDone) return step_ended(at, step, ActionOutcome{}, decisions);
     if (!step.retry_safe && rule->hold_in_doubt) return hold_in_doubt(at, step, decisions);
-    // Sent again with the same key (on_doubt: resend, or a retry-safe
-    // provider): counted, so that repeats a provider saw can be told apart.
-    metrics_.step_resent_in_doubt(row.rule, step.name);
   }
   if (step.kind == CompiledStep::Kind::kWaitEvent) return wait_for_event(at, step, context, decisions);
   if (step.kind == CompiledStep::Kind::kDigest) return digest(at, step, context, std::move(decisions));
@@ -462,10 +459,15 @@ void Interpreter::start_action(const Claimed& at, const CompiledStep& step, Acti
   calls_.submit(
       step.instance, at.row.priority,
       [this, started, &step, request = std::move(request)](CallQueue::Release release) {
+        // Sent again with the same key after a host died with it in flight
+        // (on_doubt: resend, or a retry-safe provider): counted, and said so
+        // in its history, so that repeats a provider saw can be told apart.
+        const bool again = started->at.row.doubt == Doubt::kMayHaveRun;
+        if (again) metrics_.step_resent_in_doubt(started->at.row.rule, step.name);
         actions_.dispatch(step.instance, request,
-                          [this, started, &step, release = std::move(release)](ActionOutcome outcome) {
+                          [this, started, &step, again, release = std::move(release)](ActionOutcome outcome) {
                             release();
-                            step_ended(started->at, step, outcome, started->decisions);
+                            step_ended(started->at, step, outcome, started->decisions, again);
                           });
       },
       // Given up while it waits for a slot, never sent: for a cancel, ended
@@ -475,9 +477,11 @@ void Interpreter::start_action(const Claimed& at, const CompiledStep& step, Acti
       // caller is answered at once.
       durable_ ? at.row.id : 0,
       [this, started, &step](CallQueue::GiveUpReason why) {
-        if (why == CallQueue::GiveUpReason::kStopping && durable_)
-          return started->at.record(ExecutionUpdate::given_back(started->at.row, now_ms()));
-        step_ended(started->at, step, ActionOutcome::given_up_for_cancel(), started->decisions);
+        if (why == CallQueue::GiveUpReason::kCancelled)
+          return step_ended(started->at, step, ActionOutcome::given_up_for_cancel(), started->decisions);
+        if (durable_) return started->at.record(ExecutionUpdate::given_back(started->at.row, now_ms()));
+        step_ended(started->at, step, ActionOutcome::failure(SB_OUTCOME_PERMANENT, "not sent: the host is stopping"),
+                   started->decisions);
       });
 }
 
@@ -538,7 +542,7 @@ void Interpreter::step_skipped(const Claimed& at, const CompiledStep& step, cons
 }
 
 void Interpreter::step_ended(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
-                             const json& decisions) {
+                             const json& decisions, bool sent_again_in_doubt) {
   const ExecutionRow& row = at.row;
   // Given up for an operator's cancel: the row is cancelled already, and
   // this only ends the step's lease.
@@ -549,7 +553,7 @@ void Interpreter::step_ended(const Claimed& at, const CompiledStep& step, const 
   if (!decisions.empty()) entry["branches"] = decisions;
   entry["step"] = step.name;
   entry["attempt"] = row.attempt + 1;
-  if (row.doubt == Doubt::kMayHaveRun) entry["sent_again_in_doubt"] = true;  // it may have reached the provider before
+  if (sent_again_in_doubt) entry["sent_again_in_doubt"] = true;  // it may have reached the provider before
   entry["at"] = format_time_ms(now_ms());
   const int steps = static_cast<int>(at.rule->steps.size());
   if (outcome.ok()) {

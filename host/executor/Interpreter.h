@@ -102,8 +102,9 @@ class Interpreter {
   // ... once its preferences and frequency caps let it go.
   void start_action(const Claimed& at, const CompiledStep& step, ActionRequest request, const nlohmann::json& context,
                     nlohmann::json decisions);
+  // `sent_again_in_doubt`: the call was made again after a host died with it in flight.
   void step_ended(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
-                  const nlohmann::json& decisions);
+                  const nlohmann::json& decisions, bool sent_again_in_doubt = false);
   // Why a message step must not reach its contact (executor/ContactPreferences.h), if it must not;
   // for a step of a rule that is not critical.
   std::optional<std::string> preferences_refuse(const Claimed& at, const CompiledStep& step,

@@ -156,6 +156,9 @@ void apply_update(ExecutionRows& rows, const ExecutionUpdate& given) {
   if (!given.lease_owner.empty() && before->lease_owner != given.lease_owner)
     throw StoreError("execution " + std::to_string(given.id) + "'s lease is no longer " + given.lease_owner + "'s",
                      StoreErrc::kConflict);
+  if (given.claimed_step && before->step != *given.claimed_step)
+    throw StoreError("execution " + std::to_string(given.id) + " has gone on from step '" + *given.claimed_step + "'",
+                     StoreErrc::kConflict);
   // A step that decides from shared state decides now, with the row locked
   // (and the state, by the rows it reads), and only if the update applies.
   std::optional<ExecutionUpdate> decided;

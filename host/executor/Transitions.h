@@ -90,6 +90,10 @@ struct ExecutionUpdate {
   // under their lock, and sets the fields above. May run more than once.
   std::function<void(ExecutionRows&, ExecutionUpdate&)> decide;
   std::vector<std::pair<std::string, std::string>> decides_from;  // the state keys `decide` reads (Store::Finds)
+  // Applied only while the row is at the step its claim found (else
+  // kConflict): a result given again after the store was away must not move
+  // a row that went on since (that result was committed after all).
+  std::optional<std::string> claimed_step;
   // A claimed step given back unstarted (the host stops): the row's doubt
   // (a step a dead host may have sent) still holds; any other update ends it.
   bool keeps_doubt = false;
@@ -100,6 +104,7 @@ struct ExecutionUpdate {
     ExecutionUpdate u = to(row.id, row.state, row.step, row.attempt, now_ms);
     u.awaiting = row.awaiting;
     u.resume_step = row.resume_step;
+    u.claimed_step = row.step;
     u.keeps_doubt = true;
     return u;
   }

@@ -577,7 +577,12 @@ void Pipeline::start_step(const ExecutionRow& row, ParsedContexts* contexts) {
   if (contexts)
     if (auto it = contexts->find(std::make_pair(row.event_id, row.rule)); it != contexts->end()) context = &it->second;
   interpreter_.run(
-      row, rule, why, [this, name = row.rule](ExecutionUpdate u) { record(name, std::move(u)); }, context);
+      row, rule, why,
+      [this, name = row.rule, claimed = row.step](ExecutionUpdate u) {
+        u.claimed_step = claimed;
+        record(name, std::move(u));
+      },
+      context);
 }
 
 const CompiledRule* Pipeline::rule_for(const ExecutionRow& row, std::string& why) {
@@ -624,26 +629,34 @@ void Pipeline::record(const std::string& rule, ExecutionUpdate update) {
       *state = u.state;
     };
   update.lease_owner = owner_;  // refused if the lease ran out and another host took the step over
-  submit_record(rule, std::move(update), std::move(state), 0);
+  submit_record({rule, std::move(update), std::move(state)});
 }
 
-void Pipeline::submit_record(std::string rule, ExecutionUpdate update, std::shared_ptr<ExecutionState> state,
-                             int tries) {
-  const int64_t id = update.id;
-  transitions_.update(std::move(update), [this, id, state, rule, tries](StoreStatus status, ExecutionUpdate&& given) {
+void Pipeline::submit_record(Unrecorded record) {
+  const int64_t id = record.update.id;
+  auto rest = std::make_shared<Unrecorded>(std::move(record));  // all but the update, which the store holds meanwhile
+  ExecutionUpdate update = std::move(rest->update);
+  transitions_.update(std::move(update), [this, id, rest](StoreStatus status, ExecutionUpdate&& given) {
+    const std::string& rule = rest->rule;
+    const ExecutionState state = *rest->state;
     if (status.code == StoreErrc::kUnavailable) {
-      if (tries == 0)
+      const int64_t now = now_ms();
+      if (rest->tries == 0) {
         log_warn("pipeline", "cannot record a step yet: it is recorded once the store is back",
                  {{"execution", id}, {"error", status.message}});
+        rest->until_ms = now + lease_ms_;
+      }
       const int64_t pause =
-          std::min<int64_t>(kRecordAgainLongest.count(), kRecordAgainFirst.count() << std::min(tries, 8));
-      if (record_later({rule, std::move(given), state, tries + 1, now_ms() + pause})) return;
+          std::min<int64_t>(kRecordAgainLongest.count(), kRecordAgainFirst.count() << std::min(rest->tries, 8));
+      if (now < rest->until_ms &&
+          record_later({rule, std::move(given), rest->state, rest->tries + 1, now + pause, rest->until_ms}))
+        return;
     }
     if (!status.ok()) log_error("pipeline", "cannot record a step", {{"execution", id}, {"error", status.message}});
     // A cancel is an operator's, not an end the rule reached: not counted.
-    if (status.ok() && *state != ExecutionState::kReady && *state != ExecutionState::kWaiting &&
-        *state != ExecutionState::kCancelled)
-      metrics_.execution_ended(rule, *state);
+    if (status.ok() && state != ExecutionState::kReady && state != ExecutionState::kWaiting &&
+        state != ExecutionState::kCancelled)
+      metrics_.execution_ended(rule, state);
     {
       std::lock_guard lock(mutex_);
       --steps_in_flight_;
@@ -674,7 +687,7 @@ void Pipeline::record_unrecorded() {
     due.assign(std::make_move_iterator(waiting), std::make_move_iterator(unrecorded_.end()));
     unrecorded_.erase(waiting, unrecorded_.end());
   }
-  for (Unrecorded& u : due) submit_record(std::move(u.rule), std::move(u.update), std::move(u.state), u.tries);
+  for (Unrecorded& u : due) submit_record(std::move(u));
 }
 
 std::chrono::milliseconds Pipeline::until_record_again() {

@@ -138,19 +138,22 @@ class Pipeline {
   // version kept read.
   void want_implied_events();
   void record(const std::string& rule, ExecutionUpdate update);
-  // `state`: the state the update ended in (a deciding update knows it only once applied).
-  void submit_record(std::string rule, ExecutionUpdate update, std::shared_ptr<ExecutionState> state, int tries);
   // A step's result the store could not commit (it was away) is given again
-  // after a pause, and stays counted in flight until it commits or its lease
-  // is another's: the step is not sent again once the store is back. False
-  // when stopping (the step then runs again after a restart).
+  // after a pause, and stays counted in flight, until it commits, the row
+  // has moved on (the result was committed after all: the update names the
+  // step it was claimed at), or a lease's time has passed since the first
+  // try (an error that does not go away). The step is not sent again once
+  // the store is back. record_later is false when stopping (the step then
+  // runs again after a restart).
   struct Unrecorded {
     std::string rule;
     ExecutionUpdate update;
-    std::shared_ptr<ExecutionState> state;
+    std::shared_ptr<ExecutionState> state;  // the state the update ended in (a deciding one knows it once applied)
     int tries = 0;
     int64_t again_at_ms = 0;
+    int64_t until_ms = 0;  // given up after
   };
+  void submit_record(Unrecorded record);
   bool record_later(Unrecorded unrecorded);
   void record_unrecorded();                        // gives again those whose pause is over
   std::chrono::milliseconds until_record_again();  // kPoll when none waits

@@ -1767,8 +1767,9 @@ std::vector<ExecutionRow> PostgresStore::claim_due(const DueClaim& c) {
           return 0;
         },
         /*run_again=*/false);  // rows claimed before the connection was lost are this host's already
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
     if (rows.empty()) throw;
+    log_warn("store", "a claim was cut short: the rows it had leased start now", {{"error", e.what()}});
   }
   return rows;
 }

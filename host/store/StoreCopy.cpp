@@ -102,14 +102,14 @@ StoreCopySummary copy_sqlite_to_postgres(const StoreCopyOptions& o) {
                         o.node_timeout);
     }
   }
-  PostgresStore(PostgresStore::Options{o.postgres}).flush();  // its schema at this binary's version
   PgConnection target(o.postgres);
-  {
+  if (target.run("SELECT 1 WHERE to_regclass('nodes') IS NOT NULL").rows()) {  // not before the store's first start
     const PgResult last = target.run("SELECT id, heartbeat_at FROM nodes ORDER BY heartbeat_at DESC LIMIT 1");
     refuse_if_running("the PostgreSQL store",
                       last.rows() ? std::optional(std::pair(last.text(0, 0), last.integer(0, 1))) : std::nullopt,
                       o.node_timeout);
   }
+  PostgresStore(PostgresStore::Options{o.postgres}).flush();  // its schema at this binary's version
   if (!o.force) refuse_if_not_empty(target);
   // Opening the SQLite store brings its schema to this binary's version,
   // and releases the leases the host that stopped left in it.

@@ -265,7 +265,10 @@ class SegmentProducer final : public TimeProducer {
   // The refresh stores what it finds itself: it is done (and its next time
   // set) here, whatever becomes of the other triggers' events.
   void due(int64_t now, Store& store, std::vector<EventRecord>&) override {
-    if (!next_refresh_) next_refresh_ = first_due(store);
+    if (next_refresh_ && now < *next_refresh_) return;
+    // Read again when due: another node may have refreshed it while it held
+    // the time triggers.
+    next_refresh_ = first_due(store);
     if (now < *next_refresh_) return;
     constexpr size_t kChunk = 1000;
     RecordQuery page;
@@ -347,7 +350,7 @@ class SegmentProducer final : public TimeProducer {
   DynamicSegment segment_;
   std::string zone_;
   Append append_;
-  std::optional<int64_t> next_refresh_;  // read from the store at the first check
+  std::optional<int64_t> next_refresh_;  // as last read from the store
 };
 
 }  // namespace

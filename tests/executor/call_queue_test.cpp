@@ -62,6 +62,9 @@ TEST(CallQueue, AStopGivesUpEveryWaitingCallSayingSo) {
   queue.give_up_all();
   EXPECT_EQ(r.given_up, (std::vector<std::string>{"sms-2 (stopping)", "route (stopping)"}));
   EXPECT_EQ(queue.queued(), 0u);
+  // A call submitted later (a step whose frequency cap was just counted) is given up at once.
+  r.submit(queue, "push", kLowestPriority, "push-1", 3);
+  EXPECT_EQ(r.given_up.back(), "push-1 (stopping)");
   EXPECT_EQ(r.ran, (std::vector<std::string>{"sms-1"}));
 }
 

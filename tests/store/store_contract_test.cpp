@@ -1252,6 +1252,32 @@ TYPED_TEST(StoreContract, AnUpdateFromALeaseThatWasTakenOverIsRefused) {
   EXPECT_EQ(store->execution(taken[0].id)->step, "next");
 }
 
+// A step's result the store reported as not committed (the connection was
+// lost at the commit) is given again; if it was committed after all, and
+// the same host claimed the row's next step since, it must not move the row
+// back: it names the step it was claimed at.
+TYPED_TEST(StoreContract, AResultGivenAgainAfterItsRowWentOnIsRefused) {
+  auto store = this->open();
+  ASSERT_TRUE(route_one(*store, "e1").ok());
+  auto claimed = store->claim_due({"host-a", now_ms() + 10, 10, 60000});
+  ASSERT_EQ(claimed.size(), 1u);
+  ExecutionUpdate result = ExecutionUpdate::to(claimed[0].id, ExecutionState::kReady, "1", 0, now_ms());
+  result.lease_owner = "host-a";
+  result.claimed_step = claimed[0].step;
+  const auto apply = [&](const ExecutionUpdate& u) {
+    std::promise<StoreStatus> got;
+    Transitions(*store).update(u, [&](StoreStatus st) { got.set_value(st); });
+    return got.get_future().get();
+  };
+  ASSERT_TRUE(apply(result).ok());
+  auto next = store->claim_due({"host-a", now_ms() + 10, 10, 60000});
+  ASSERT_EQ(next.size(), 1u);
+  ASSERT_EQ(next[0].step, "1");
+  EXPECT_EQ(apply(result).code, StoreErrc::kConflict);
+  EXPECT_EQ(store->execution(claimed[0].id)->step, "1");
+  EXPECT_EQ(store->execution(claimed[0].id)->lease_owner, "host-a");  // the second claim's, untouched
+}
+
 TYPED_TEST(StoreContract, ACancelledStepStillRunningIsNotRetriedUntilItEnds) {
   auto store = this->open();
   ASSERT_TRUE(route_one(*store, "e1").ok());

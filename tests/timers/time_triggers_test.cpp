@@ -285,6 +285,9 @@ TEST_F(TimeTriggersTest, ADynamicSegmentIsRefreshedOnItsScheduleAndItsSizeIsKept
   EXPECT_EQ(json::parse(store_->kv_get(kSegmentSizes, "regulars").value()).size(), 3u);
   other.check(at("2026-12-05T03:00:00Z"));
   EXPECT_EQ(json::parse(store_->kv_get(kSegmentSizes, "regulars").value()).size(), 4u);
+  // The first node takes the triggers back: the refresh the other made counts.
+  t.check(at("2026-12-05T04:00:00Z"));
+  EXPECT_EQ(json::parse(store_->kv_get(kSegmentSizes, "regulars").value()).size(), 4u);
   // A segment defined anew is refreshed at once.
   DynamicSegment redefined = regulars;
   redefined.definition = "another filter";
