@@ -141,8 +141,10 @@ void apply_update(ExecutionRows& rows, const ExecutionUpdate& given) {
   const auto before = rows.find(given.id);
   if (!before) throw StoreError("no execution " + std::to_string(given.id), StoreErrc::kNotFound);
   if (before->state == ExecutionState::kCancelled) {
-    // The step that was running when it was cancelled has ended: its lease too.
-    if (!before->lease_owner.empty() && (given.lease_owner.empty() || given.lease_owner == before->lease_owner)) {
+    // The step that was running when it was cancelled has ended: its lease
+    // too (a cancel clears the due time, so only the step tells the claim).
+    if (!before->lease_owner.empty() && (given.lease_owner.empty() || given.lease_owner == before->lease_owner) &&
+        (!given.claim || given.claim->step == before->step)) {
       ExecutionRow row = *before;
       row.lease_owner.clear();
       write(rows, row, *before);
@@ -156,8 +158,9 @@ void apply_update(ExecutionRows& rows, const ExecutionUpdate& given) {
   if (!given.lease_owner.empty() && before->lease_owner != given.lease_owner)
     throw StoreError("execution " + std::to_string(given.id) + "'s lease is no longer " + given.lease_owner + "'s",
                      StoreErrc::kConflict);
-  if (given.claimed_step && before->step != *given.claimed_step)
-    throw StoreError("execution " + std::to_string(given.id) + " has gone on from step '" + *given.claimed_step + "'",
+  if (given.claim && (before->step != given.claim->step || before->due_at_ms != given.claim->due_at_ms))
+    throw StoreError("execution " + std::to_string(given.id) + " went on, or was claimed again, since step '" +
+                         given.claim->step + "' was claimed",
                      StoreErrc::kConflict);
   // A step that decides from shared state decides now, with the row locked
   // (and the state, by the rows it reads), and only if the update applies.

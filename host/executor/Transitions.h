@@ -90,10 +90,16 @@ struct ExecutionUpdate {
   // under their lock, and sets the fields above. May run more than once.
   std::function<void(ExecutionRows&, ExecutionUpdate&)> decide;
   std::vector<std::pair<std::string, std::string>> decides_from;  // the state keys `decide` reads (Store::Finds)
-  // Applied only while the row is at the step its claim found (else
-  // kConflict): a result given again after the store was away must not move
-  // a row that went on since (that result was committed after all).
-  std::optional<std::string> claimed_step;
+  // The claim it ends: the row's step, and its due time as the claim left
+  // it (the lease's end, which nothing but a claim sets while the row is
+  // leased). Applied only while the row is still so (else kConflict): a
+  // result given again after the store was away must not move a row that
+  // went on, or was claimed again, since.
+  struct Claim {
+    std::string step;
+    std::optional<int64_t> due_at_ms;
+  };
+  std::optional<Claim> claim;
   // A claimed step given back unstarted (the host stops): the row's doubt
   // (a step a dead host may have sent) still holds; any other update ends it.
   bool keeps_doubt = false;
@@ -104,7 +110,7 @@ struct ExecutionUpdate {
     ExecutionUpdate u = to(row.id, row.state, row.step, row.attempt, now_ms);
     u.awaiting = row.awaiting;
     u.resume_step = row.resume_step;
-    u.claimed_step = row.step;
+    u.claim = Claim{row.step, row.due_at_ms};
     u.keeps_doubt = true;
     return u;
   }

@@ -578,8 +578,8 @@ void Pipeline::start_step(const ExecutionRow& row, ParsedContexts* contexts) {
     if (auto it = contexts->find(std::make_pair(row.event_id, row.rule)); it != contexts->end()) context = &it->second;
   interpreter_.run(
       row, rule, why,
-      [this, name = row.rule, claimed = row.step](ExecutionUpdate u) {
-        u.claimed_step = claimed;
+      [this, name = row.rule, claim = ExecutionUpdate::Claim{row.step, row.due_at_ms}](ExecutionUpdate u) {
+        u.claim = claim;
         record(name, std::move(u));
       },
       context);
@@ -644,7 +644,8 @@ void Pipeline::submit_record(Unrecorded record) {
       if (rest->tries == 0) {
         log_warn("pipeline", "cannot record a step yet: it is recorded once the store is back",
                  {{"execution", id}, {"error", status.message}});
-        rest->until_ms = now + lease_ms_;
+        // Until the claim's lease ends (its due time): the step is anyone's then.
+        rest->until_ms = given.claim && given.claim->due_at_ms ? *given.claim->due_at_ms : now + lease_ms_;
       }
       const int64_t pause =
           std::min<int64_t>(kRecordAgainLongest.count(), kRecordAgainFirst.count() << std::min(rest->tries, 8));

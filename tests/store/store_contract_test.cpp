@@ -1263,7 +1263,7 @@ TYPED_TEST(StoreContract, AResultGivenAgainAfterItsRowWentOnIsRefused) {
   ASSERT_EQ(claimed.size(), 1u);
   ExecutionUpdate result = ExecutionUpdate::to(claimed[0].id, ExecutionState::kReady, "1", 0, now_ms());
   result.lease_owner = "host-a";
-  result.claimed_step = claimed[0].step;
+  result.claim = ExecutionUpdate::Claim{claimed[0].step, claimed[0].due_at_ms};
   const auto apply = [&](const ExecutionUpdate& u) {
     std::promise<StoreStatus> got;
     Transitions(*store).update(u, [&](StoreStatus st) { got.set_value(st); });
@@ -1276,6 +1276,20 @@ TYPED_TEST(StoreContract, AResultGivenAgainAfterItsRowWentOnIsRefused) {
   EXPECT_EQ(apply(result).code, StoreErrc::kConflict);
   EXPECT_EQ(store->execution(claimed[0].id)->step, "1");
   EXPECT_EQ(store->execution(claimed[0].id)->lease_owner, "host-a");  // the second claim's, untouched
+
+  // The same step claimed again by the same host (a retry that came due):
+  // the first claim's result is refused too, by the claim's lease end.
+  ExecutionUpdate retry = ExecutionUpdate::to(next[0].id, ExecutionState::kReady, "1", 1, now_ms());
+  retry.lease_owner = "host-a";
+  retry.claim = ExecutionUpdate::Claim{next[0].step, next[0].due_at_ms};
+  ASSERT_TRUE(apply(retry).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));  // another lease end
+  auto again = store->claim_due({"host-a", now_ms() + 10, 10, 60000});
+  ASSERT_EQ(again.size(), 1u);
+  ASSERT_EQ(again[0].step, "1");
+  EXPECT_EQ(apply(retry).code, StoreErrc::kConflict);
+  EXPECT_EQ(store->execution(claimed[0].id)->lease_owner, "host-a");
+  EXPECT_EQ(store->execution(claimed[0].id)->due_at_ms, again[0].due_at_ms);  // still the lease's end
 }
 
 TYPED_TEST(StoreContract, ACancelledStepStillRunningIsNotRetriedUntilItEnds) {
