@@ -472,7 +472,7 @@ void Interpreter::start_action(const Claimed& at, const CompiledStep& step, Acti
       },
       // Given up while it waits for a slot, never sent: for a cancel, ended
       // as a call in flight given up for it is (PendingCalls); when the host
-      // stops, given back to be claimed after the restart, in no doubt. A
+      // stops, given back to be claimed after the restart, not taken for sent. A
       // route's rows are in memory only: no operator names them, and its
       // caller is answered at once.
       durable_ ? at.row.id : 0,

@@ -105,7 +105,7 @@ struct ExecutionUpdate {
   bool keeps_doubt = false;
 
   // A claimed row given back as it was, due now and leased to no one: its
-  // step never started, so nothing about it is in doubt.
+  // step never started here, so this claim adds no doubt (a dead host's stays).
   static ExecutionUpdate given_back(const ExecutionRow& row, int64_t now_ms) {
     ExecutionUpdate u = to(row.id, row.state, row.step, row.attempt, now_ms);
     u.awaiting = row.awaiting;

@@ -552,7 +552,7 @@ void Pipeline::start_rows(const std::vector<ExecutionRow>& rows, bool counted, P
       stopping = stopping_;
     }
     if (stopping) {
-      // The rest never started: given back, claimed after the restart in no doubt.
+      // The rest never started: given back, so that the restart takes none for sent.
       for (; i < rows.size(); ++i) record(rows[i].rule, ExecutionUpdate::given_back(rows[i], now_ms()));
       return;
     }
