@@ -1050,6 +1050,11 @@ class InDoubtTest : public PipelineTest {
     run(rules());
     append({lead_event("e1", "lead.created", "A"), lead_event("e2", "lead.updated", std::nullopt)});
     ASSERT_EQ(actions_.wait_for(2).size(), 2u);
+    restart();
+  }
+  // The host stops with its held calls unanswered (their answers come too
+  // late to be recorded), and starts again on the same file.
+  void restart() {
     pipeline_->stop();
     while (actions_.release_one()) {
     }
@@ -1142,15 +1147,8 @@ TEST_F(InDoubtTest, AStopGivesBackTheStepsThatNeverStartedSoOnlyTheOneSentIsHeld
   ASSERT_EQ(actions_.wait_for(1).size(), 1u);
   for (int i = 0; i < 400 && calls.queued() < 4; ++i) std::this_thread::sleep_for(5ms);
   ASSERT_EQ(calls.queued(), 4u);  // four wait for the slot
-  pipeline_->stop();
+  restart();
   EXPECT_EQ(calls.queued(), 0u);
-  while (actions_.release_one()) {
-  }
-  pipeline_.reset();
-  store_.reset();
-  store_ = std::make_unique<SqliteStore>(SqliteStore::Options{file_});
-  actions_.hold = false;
-  run(rules());
   std::vector<ExecutionRow> rows;
   for (int i = 0; i < 400; ++i) {
     rows = store_->executions({std::nullopt, "held", "", 10});
