@@ -1292,6 +1292,31 @@ TYPED_TEST(StoreContract, AResultGivenAgainAfterItsRowWentOnIsRefused) {
   EXPECT_EQ(store->execution(claimed[0].id)->due_at_ms, again[0].due_at_ms);  // still the lease's end
 }
 
+// A host that stops gives back a step it claimed and never started: the
+// row is due again and leased to no one, and a doubt it was claimed with (a
+// dead host may have sent it) is kept for the next claim.
+TYPED_TEST(StoreContract, AStepGivenBackUnstartedIsDueUnleasedAndKeepsItsDoubt) {
+  auto store = this->open();
+  ASSERT_TRUE(route_one(*store, "e1").ok());
+  ASSERT_EQ(store->claim_due({"host-a", now_ms() + 10, 10, /*lease_ms=*/1}).size(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto taken = store->claim_due({"host-b", now_ms() + 10, 10, 60000});
+  ASSERT_EQ(taken.size(), 1u);
+  ASSERT_EQ(taken[0].doubt, Doubt::kMayHaveRun);
+  ExecutionUpdate back = ExecutionUpdate::given_back(taken[0], now_ms());
+  back.lease_owner = "host-b";
+  std::promise<StoreStatus> given;
+  Transitions(*store).update(back, [&](StoreStatus st) { given.set_value(st); });
+  ASSERT_TRUE(given.get_future().get().ok());
+  const auto row = store->execution(taken[0].id);
+  EXPECT_TRUE(row->lease_owner.empty());
+  EXPECT_EQ(row->step, taken[0].step);
+  EXPECT_EQ(row->doubt, Doubt::kMayHaveRun);
+  auto again = store->claim_due({"host-c", now_ms() + 10, 10, 60000});
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].doubt, Doubt::kMayHaveRun);
+}
+
 TYPED_TEST(StoreContract, ACancelledStepStillRunningIsNotRetriedUntilItEnds) {
   auto store = this->open();
   ASSERT_TRUE(route_one(*store, "e1").ok());
