@@ -133,8 +133,8 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
   context["steps"] = step_results(json::parse(row.history_json, nullptr, false));
   context["account"] = account_;
   // Branches decide where to go without a commit of their own: the decisions
-  // are recorded with the step they lead to, and after a crash they decide
-  // again, on the contact and the deal as they are then.
+  // are recorded with the step they lead to. One taken on records read now
+  // is committed before the action it leads to (below).
   Claimed at{row, rule, *index, record, records_read};
   json decisions = json::array();
   // Still marked as waiting for an event when it became due: the wait timed out.
@@ -149,14 +149,24 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
   int end = steps;
   if (row.parent_id != 0 && !row.end_step.empty())
     if (auto e = position(*rule, row, row.end_step); e && *e > 0) end = std::min(*e, steps);
-  for (int hops = 0; at.index < end && is_control(rule->steps[at.index].kind) && hops <= steps; ++hops)
+  bool decided_on_data = false;  // an if or a switch: what it chose may change with the records
+  for (int hops = 0; at.index < end && is_control(rule->steps[at.index].kind) && hops <= steps; ++hops) {
+    const CompiledStep::Kind kind = rule->steps[at.index].kind;
+    decided_on_data |= kind == CompiledStep::Kind::kIf || kind == CompiledStep::Kind::kSwitch;
     at.index = choose_branch(*rule, rule->steps[at.index], at.index, context, decisions);
+  }
   if (at.index >= end) {
     json entry{{"outcome", "done"}, {"at", format_time_ms(now_ms())}};
     if (!decisions.empty()) entry["branches"] = decisions;
     return record(ExecutionUpdate::to(row.id, ExecutionState::kDone, kEndId, 0, std::nullopt, dump_text(entry), ""));
   }
   const CompiledStep& step = rule->steps[at.index];
+  // A branch taken on the contact and the deal as they are now is committed
+  // before its action is sent: after a crash the action that may have been
+  // sent is the one taken up again (in doubt), not the one a record changed
+  // since would choose. It costs a write where records were read again.
+  if (step.kind == CompiledStep::Kind::kAction && at.records_read && decided_on_data)
+    return branch_taken(at, step, std::move(decisions));
   if (step.kind == CompiledStep::Kind::kAction && row.doubt != Doubt::kNone) {
     if (row.doubt == Doubt::kMarkedDone) return step_ended(at, step, ActionOutcome{}, decisions);
     if (!step.retry_safe && rule->hold_in_doubt) return hold_in_doubt(at, step, decisions);
@@ -321,6 +331,17 @@ void Interpreter::digest(const Claimed& at, const CompiledStep& step, const json
   };
   update.decides_from = {{kDigestKeys, key}, {kDigestKeys, key + "|closed"}};
   update.step = step.id;  // where a collecting execution stays
+  at.record(std::move(update));
+}
+
+void Interpreter::branch_taken(const Claimed& at, const CompiledStep& step, json decisions) {
+  json entry{{"outcome", "branch taken"}, {"next", step.name}, {"branches", std::move(decisions)}};
+  entry["at"] = format_time_ms(now_ms());
+  ExecutionUpdate update =
+      ExecutionUpdate::to(at.row.id, ExecutionState::kReady, step.id, 0, now_ms(), dump_text(entry), "");
+  // A dead host's doubt stays with the step: it may have run the action from
+  // the branch (a host of an older version did not commit it first).
+  update.keeps_doubt = true;
   at.record(std::move(update));
 }
 

@@ -114,6 +114,8 @@ class Interpreter {
                     const nlohmann::json& decisions);
   void produce_event(const Claimed& at, const CompiledStep& step, const ActionRequest& request,
                      const nlohmann::json& context, nlohmann::json decisions);
+  // Commits the branches decided on records read now, with the action they lead to due.
+  void branch_taken(const Claimed& at, const CompiledStep& step, nlohmann::json decisions);
   void hold_in_doubt(const Claimed& at, const CompiledStep& step, nlohmann::json decisions);
   // A digest step: the first event of its group collects for the window, the others join it and end.
   void digest(const Claimed& at, const CompiledStep& step, const nlohmann::json& context, nlohmann::json decisions);

@@ -1054,7 +1054,8 @@ class InDoubtTest : public PipelineTest {
   }
   // The host stops with its held calls unanswered (their answers come too
   // late to be recorded), and starts again on the same file.
-  void restart() {
+  // `meanwhile` runs while no host runs.
+  void restart(std::vector<CompiledRule> with = {}, const std::function<void()>& meanwhile = {}) {
     pipeline_->stop();
     while (actions_.release_one()) {
     }
@@ -1062,7 +1063,8 @@ class InDoubtTest : public PipelineTest {
     store_.reset();
     store_ = std::make_unique<SqliteStore>(SqliteStore::Options{file_});
     actions_.hold = false;
-    run(rules());
+    if (meanwhile) meanwhile();
+    run(with.empty() ? rules() : std::move(with));
   }
   ExecutionRow of_rule(const std::string& name) { return store_->executions({std::nullopt, name, "", 1}).at(0); }
   std::string command(const std::string& rule_name, ExecutionState from, ExecutionState to, Doubt doubt) {
@@ -1127,6 +1129,56 @@ TEST_F(InDoubtTest, AnOperatorSendsTheStepAgainWithItsKey) {
   for (const auto& c : actions_.wait_for(5)) keys.push_back(c.second.idempotency_key);
   EXPECT_EQ(std::count(keys.begin(), keys.end(), "e1:held:0"), 2);
   EXPECT_EQ(of_rule("held").state, ExecutionState::kDone);
+}
+
+// "A day later, remind unless paid", and the deal is paid while the
+// reminder is in flight and the host dies: the branch taken was committed
+// before the reminder went out, so the reminder is what is held in doubt,
+// and the other branch (chosen on the deal as it is after the restart) is
+// not sent.
+TEST_F(InDoubtTest, ABranchTakenBeforeACrashIsNotDecidedAgainOnRecordsChangedSince) {
+  std::vector<ConditionProblem> problems;
+  CompiledStep unpaid;
+  unpaid.kind = CompiledStep::Kind::kIf;
+  unpaid.name = "unpaid?";
+  unpaid.condition = Condition::compile(json{{"field", "entity.status"}, {"op", "!="}, {"value", "paid"}}, problems);
+  unpaid.else_step = 4;
+  ASSERT_TRUE(problems.empty());
+  CompiledStep end_of_then;
+  end_of_then.kind = CompiledStep::Kind::kJump;
+  end_of_then.jump_to = 5;
+  CompiledRule remind = rule("remind", {{"event", "deal.created"}},
+                             {wait(200), unpaid, action("reminder"), end_of_then, action("thanks")});
+  remind.hold_in_doubt = true;
+  run({remind});
+  const auto deal = [&](const char* events) {
+    auto parsed = parse_events(events, now_ms(), 100, "api");
+    ASSERT_TRUE(parsed.problems.empty());
+    append(std::move(parsed.records));
+  };
+  actions_.hold = true;
+  deal(R"({"events": [{"id": "d1", "type": "deal.created", "contact": {"id": "c1", "name": "Анна"},
+                       "entity": {"type": "deal", "id": "D1", "status": "new"}}]})");
+  const auto calls = actions_.wait_for(1);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].second.idempotency_key, "d1:remind:2");
+  restart({remind}, [&] {
+    deal(
+        R"({"events": [{"id": "p1", "type": "deal.updated", "entity": {"type": "deal", "id": "D1", "status": "paid"}}]})");
+  });
+  for (int i = 0; i < 400 && of_rule("remind").state != ExecutionState::kInDoubt; ++i) std::this_thread::sleep_for(5ms);
+  const ExecutionRow held = of_rule("remind");
+  ASSERT_EQ(held.state, ExecutionState::kInDoubt) << held.history_json;
+  EXPECT_EQ(held.step, "2");
+  const json history = json::parse(held.history_json);
+  EXPECT_EQ(history.back()["step"], "reminder") << history;
+  const auto taken = std::find_if(history.begin(), history.end(),
+                                  [](const json& e) { return e.value("outcome", "") == "branch taken"; });
+  ASSERT_NE(taken, history.end()) << history;
+  EXPECT_EQ((*taken)["next"], "reminder");
+  EXPECT_EQ((*taken)["branches"][0]["branch"], "then");
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(actions_.wait_for(2, 0ms).size(), 1u);  // "thanks" was not sent
 }
 
 // A clean stop with calls waiting for their instance's one slot: those were
