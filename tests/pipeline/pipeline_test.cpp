@@ -851,17 +851,23 @@ TEST_F(PipelineTest, RulesReadTheContactAndEntityAsTheStoreKnowsThem) {
   EXPECT_EQ(calls[0].second.params["text"], "Омск: 900 (won)");
 }
 
-// "Three days later, remind unless paid": the condition after the wait sees
-// the deal as it is then, and the message the contact's name as it is then.
-// The event that started the execution stays as it came.
-TEST_F(PipelineTest, StepsAfterAWaitReadTheContactAndDealAsTheyAreThen) {
+// An if that takes its then steps while the deal is not paid.
+CompiledStep unpaid_branch(int else_step) {
   std::vector<ConditionProblem> problems;
   CompiledStep unpaid;
   unpaid.kind = CompiledStep::Kind::kIf;
   unpaid.name = "unpaid?";
   unpaid.condition = Condition::compile(json{{"field", "entity.status"}, {"op", "!="}, {"value", "paid"}}, problems);
-  unpaid.else_step = 3;
-  ASSERT_TRUE(problems.empty());
+  unpaid.else_step = else_step;
+  EXPECT_TRUE(problems.empty());
+  return unpaid;
+}
+
+// "Three days later, remind unless paid": the condition after the wait sees
+// the deal as it is then, and the message the contact's name as it is then.
+// The event that started the execution stays as it came.
+TEST_F(PipelineTest, StepsAfterAWaitReadTheContactAndDealAsTheyAreThen) {
+  const CompiledStep unpaid = unpaid_branch(/*else_step=*/3);
   CompiledStep remind = action("remind");
   remind.params = {{"text", "{{contact.name}}: {{entity.fields.sum}} ({{entity.status}}), {{event.type}}"}};
   run({rule("remind", {{"event", "deal.created"}}, {wait(1000), unpaid, remind})});
@@ -1137,13 +1143,7 @@ TEST_F(InDoubtTest, AnOperatorSendsTheStepAgainWithItsKey) {
 // and the other branch (chosen on the deal as it is after the restart) is
 // not sent.
 TEST_F(InDoubtTest, ABranchTakenBeforeACrashIsNotDecidedAgainOnRecordsChangedSince) {
-  std::vector<ConditionProblem> problems;
-  CompiledStep unpaid;
-  unpaid.kind = CompiledStep::Kind::kIf;
-  unpaid.name = "unpaid?";
-  unpaid.condition = Condition::compile(json{{"field", "entity.status"}, {"op", "!="}, {"value", "paid"}}, problems);
-  unpaid.else_step = 4;
-  ASSERT_TRUE(problems.empty());
+  const CompiledStep unpaid = unpaid_branch(/*else_step=*/4);
   CompiledStep end_of_then;
   end_of_then.kind = CompiledStep::Kind::kJump;
   end_of_then.jump_to = 5;
