@@ -89,8 +89,10 @@ class Tasks : public switchboard::Plugin {
     return "UTC";
   }
 
-  // The task's fields the parameters set (all of them but assignee and about).
-  json fields_of(const json& params, const json& subject) const {
+  // The task's fields the parameters set (all of them but assignee and
+  // about). `stored_deadline`: the task's own, which "1 hour before" counts
+  // from when the parameters give none.
+  json fields_of(const json& params, const json& subject, const std::string& stored_deadline = "") const {
     json fields = json::object();
     for (const char* name : {"title", "description", "goal", "priority", "category", "tags"})
       if (params.contains(name)) fields[name] = params[name];
@@ -116,10 +118,11 @@ class Tasks : public switchboard::Plugin {
         fields["deadline"] = format_utc(*deadline);
       }
       if (params.contains("reminder")) {
+        if (!deadline && !stored_deadline.empty()) deadline = resolve_deadline(stored_deadline, now, zone);
         auto at = resolve_reminder(params["reminder"].get<std::string>(), now, deadline, zone);
         if (!at)
           throw Invalid{"/reminder: '" + params["reminder"].get<std::string>() + "' is not a reminder time" +
-                        (deadline ? "" : " (\"... before\" needs a deadline)")};
+                        (deadline ? "" : " (\"... before\" needs a deadline, and the task has none)")};
         fields["reminder"] = format_utc(*at);
       }
     } catch (const std::runtime_error& e) {
@@ -228,7 +231,45 @@ class Tasks : public switchboard::Plugin {
   void update(const switchboard::ActionCall& call, const json& params, const json& subject,
               switchboard::Completion done) {
     const std::string id = task_id(params, subject);
-    json fields = fields_of(params, subject);
+    if (params.contains("reminder") && !params.contains("deadline") && is_relative(params["reminder"]))
+      return update_on_worker(call, params, subject, id, done);
+    update_task(call.idempotency_key, params, subject, id, "", done);
+  }
+
+  static bool is_relative(const json& reminder) {
+    const std::string text = reminder.get<std::string>();
+    return text.size() > 7 && text.compare(text.size() - 7, 7, " before") == 0;
+  }
+
+  // "1 hour before" with no new deadline: before the one the task has, read
+  // on the worker, since reading the store may wait.
+  void update_on_worker(const switchboard::ActionCall& call, const json& params, const json& subject,
+                        const std::string& id, switchboard::Completion done) {
+    worker_.post([this, key = std::string(call.idempotency_key), deadline = call.deadline_unix_ms, params, subject, id,
+                  done](bool stopping) {
+      if (stopping) return done(ActionResult::retry("the tasks instance is stopping"));
+      if (deadline > 0 && host_.now_unix_ms() > deadline) return;  // given up on: the host runs it again
+      std::string stored;
+      const sb_status read = host_.crm_get("task", id, stored);
+      if (read == SB_ERR_NOT_FOUND) return done(ActionResult::invalid_params("/id: there is no task '" + id + "'"));
+      if (read != SB_OK) return done(ActionResult::retry("the host could not read the task " + id));
+      const json task = json::parse(stored, nullptr, false);
+      const json* due = task.is_object() ? &task : nullptr;
+      for (const char* key : {"data", "fields", "deadline"})
+        due = due && due->is_object() && due->contains(key) ? &(*due)[key] : nullptr;
+      try {
+        update_task(key, params, subject, id, due && due->is_string() ? due->get<std::string>() : "", done);
+      } catch (const Invalid& e) {
+        done(ActionResult::invalid_params(e.why));
+      } catch (const std::exception& e) {
+        done(ActionResult::retry(std::string("the task could not be changed: ") + e.what()));
+      }
+    });
+  }
+
+  void update_task(std::string_view call_key, const json& params, const json& subject, const std::string& id,
+                   const std::string& stored_deadline, switchboard::Completion done) {
+    json fields = fields_of(params, subject, stored_deadline);
     if (params.contains("assignee")) {
       // Merged into the stored fields: the previous manager's name and email go unless given.
       json assignee = params["assignee"];
@@ -257,7 +298,7 @@ class Tasks : public switchboard::Plugin {
                          {"status", params["status"]}});
     if (changes.empty()) throw Invalid{"nothing to change: name a field or the status"};
     auto pending = std::make_shared<Changes>(changes.size(), done);
-    for (const json& change : changes) apply(call.idempotency_key, change, pending, id);
+    for (const json& change : changes) apply(call_key, change, pending, id);
   }
 
   void complete(const switchboard::ActionCall& call, const json& params, const json& subject,

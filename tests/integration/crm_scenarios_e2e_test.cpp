@@ -422,6 +422,10 @@ TEST(CrmScenarios, BitrixATaskForEveryResponsibleManagerThatTheApiCloses) {
                                                                                {"priority", "high"},
                                                                                {"reminder", "1 hour before"},
                                                                                {"assignee", "each_responsible"}})})}},
+       {{"name", "remind earlier"},
+        {"trigger", {{"event", "task.remind_earlier"}}},
+        {"steps", json::array({{{"action", "tasks.update"},
+                                {"params", {{"id", "{{data.task}}"}, {"reminder", "{{data.before}} before"}}}}})}},
        {{"name", "task done"},
         {"trigger", {{"entity", "task"}, {"status", "done"}}},
         {"steps", json::array({post_step(
@@ -445,6 +449,23 @@ TEST(CrmScenarios, BitrixATaskForEveryResponsibleManagerThatTheApiCloses) {
   EXPECT_EQ(managers, (std::set<std::string>{"m1", "m2"}));
 
   const std::string id = tasks[0]["id"];
+  // "2 hours before" with no new deadline: before the one the task has.
+  post(host, {{"id", "r-1"}, {"type", "task.remind_earlier"}, {"data", {{"task", id}, {"before", "2 hours"}}}});
+  const json earlier = admin_wait(host, "/api/v1/tasks", [&](const json& j) {
+    for (const json& t : j["items"])
+      if (t["id"] == id && t.value("reminder", "").ends_with("T10:00:00Z")) return true;
+    return false;
+  });
+  EXPECT_EQ(std::count_if(earlier["items"].begin(), earlier["items"].end(),
+                          [](const json& t) { return t.value("reminder", "").ends_with("T10:00:00Z"); }),
+            1)
+      << earlier.dump();
+  post(host, {{"id", "r-2"}, {"type", "task.remind_earlier"}, {"data", {{"task", "nope"}, {"before", "1 hour"}}}});
+  const json failed =
+      admin_wait(host, "/api/v1/executions?state=failed", [](const json& j) { return j["executions"].size() == 1; });
+  ASSERT_EQ(failed["executions"].size(), 1u) << host.log();
+  EXPECT_NE(failed["executions"][0]["error"].get<std::string>().find("there is no task 'nope'"), std::string::npos)
+      << failed.dump();
   const auto patch = [&](const std::string& task, const std::string& body) {
     std::string encoded;
     Poco::URI::encode(task, "/:?#[]@!$&'()*+,;= ", encoded);
