@@ -40,7 +40,7 @@ class EventDraft {
     id_ = short_id(id_);
     body_ = {{"id", id_},
              {"time", format_time_ms(r.now_ms)},
-             {"data", {{"op", change.value("op", "")}, {"caused_by", r.call.event_id}}}};
+             {"data", {{"op", change.value("op", "")}, {"rule", r.call.rule}, {"caused_by", r.call.event_id}}}};
   }
   json& body() { return body_; }
   const std::string& id() const { return id_; }

@@ -135,11 +135,15 @@ std::string escape_html(const std::string& text) {
 
 json apply_filter(const Filter& f, const Placeholder& p, const json& value, const json& context) {
   if (f.name == "date") {
-    const auto ms = value.is_string() ? parse_time_ms(value.get<std::string>()) : std::nullopt;
+    // A date alone is that day on the person's clock, shown without a time.
+    const std::string zone = local_zone(context);
+    const std::string text = value.is_string() ? value.get<std::string>() : "";
+    const auto ms = parse_local_time_ms(text, zone);
     if (!ms)
       throw TemplateError(p.path, "template variable '" + p.path + "': " + as_text(value) +
-                                      " is not a time (the date filter expects RFC 3339)");
-    return format_in_zone(*ms, local_zone(context), f.argument.empty() ? "%d.%m.%Y %H:%M" : f.argument);
+                                      " is not a time (the date filter expects RFC 3339 or a date alone)");
+    const char* standard = is_date_only(text) ? "%d.%m.%Y" : "%d.%m.%Y %H:%M";
+    return format_in_zone(*ms, zone, f.argument.empty() ? standard : f.argument);
   }
   if (f.name == "phone") {
     const json* country = lookup_path(context, "account.country");
@@ -328,8 +332,8 @@ std::vector<std::string> unknown_template_variables(const json& value, const std
   if (value.is_string()) {
     std::vector<Placeholder> placeholders;
     if (parse(value.get<std::string>(), placeholders)) return out;  // a syntax error, reported as such
+    // A default covers a missing value, not a misspelt path: checked too.
     for (const auto& p : placeholders) {
-      if (p.fallback) continue;
       const size_t dot = p.path.find('.');
       const std::string root = trim(std::string_view(p.path).substr(0, dot));
       if (!known(roots, root)) {

@@ -11,7 +11,7 @@ namespace {
 using nlohmann::json;
 
 const RecordRules kPipelines{{{"clients", {"Новый", "VIP"}}}, {"vip", "newsletter"}};
-const CallSubject kCall{"visit-10", 2, "id:C1", "deal", "D1", "{}", 0, "", ""};
+const CallSubject kCall{"visit-10", 2, "id:C1", "deal", "D1", "{}", 0, "vip", "0"};
 
 std::variant<EventRecord, std::string> make(const json& change) {
   return change_event(ChangeRequest{kCall, "visit-10:vip:0", "crm", 1'000'000}, change, kPipelines);
@@ -42,6 +42,7 @@ TEST(ChangeEvents, AStatusGoesToTheCallsEntityOneChainStepDeeperWithTheStepsKeyA
   EXPECT_EQ(e.contact->key, "id:C1");
   EXPECT_EQ(e.contact->data_json, "");  // the person is named, not changed
   EXPECT_EQ(json::parse(e.body_json)["data"]["caused_by"], "visit-10");
+  EXPECT_EQ(json::parse(e.body_json)["data"]["rule"], "vip");                          // named when a chain is cut
   EXPECT_FALSE(event_of({{"op", "set_status"}, {"status", nullptr}}).entity->status);  // no status
 }
 

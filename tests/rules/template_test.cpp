@@ -47,7 +47,12 @@ TEST(Template, SyntaxErrorsNameTheirPlace) {
   const std::vector<std::string> roots = {"contact", "event"};
   EXPECT_EQ(unknown_template_variables(
                 json{{"a", "{{contact.name}} {{ event.id }}"}, {"b", {"{{contcat.name}}", "{{deal.sum|0}}"}}}, roots),
-            (std::vector<std::string>{"/b/0: unknown variable 'contcat.name': a variable starts with contact, event"}));
+            (std::vector<std::string>{"/b/0: unknown variable 'contcat.name': a variable starts with contact, event",
+                                      "/b/1: unknown variable 'deal.sum': a variable starts with contact, event"}));
+  // A default does not hide a misspelt step either.
+  EXPECT_EQ(
+      unknown_template_variables(json("{{steps.Ofer.external_id|-}}"), {"steps"}, {"Offer"}),
+      (std::vector<std::string>{": unknown step 'Ofer' in 'steps.Ofer.external_id': this rule's steps are Offer"}));
   auto errors = template_syntax_errors(json{{"a", "ok {{x}}"}, {"b", {"{{unclosed"}}, {"c", "{{}}"}});
   ASSERT_EQ(errors.size(), 2u);
   EXPECT_EQ(errors[0], "/b/0: unclosed '{{' at offset 0");
@@ -72,8 +77,20 @@ TEST(TemplateFilters, DatesAreWrittenInTheContactsZoneElseTheAccountsElseUtc) {
   } catch (const TemplateError& e) {
     EXPECT_EQ(e.variable(), "entity.fields.bad");
     EXPECT_STREQ(e.what(),
-                 "template variable 'entity.fields.bad': soon is not a time (the date filter expects RFC 3339)");
+                 "template variable 'entity.fields.bad': soon is not a time (the date filter expects RFC 3339 or a "
+                 "date alone)");
   }
+}
+
+// A booking's day without a time: that day on the person's clock, not UTC
+// midnight (the evening before, west of Greenwich), and no invented hour.
+TEST(TemplateFilters, ADateAloneIsThatDayOnThePersonsClock) {
+  json person = {{"contact", {{"timezone", "America/New_York"}}}, {"entity", {{"fields", {{"day", "2026-12-10"}}}}}};
+  EXPECT_EQ(render_template(R"({{entity.fields.day|date:"%d.%m.%Y"}})", person), "10.12.2026");
+  EXPECT_EQ(render_template("{{entity.fields.day|date}}", person), "10.12.2026");
+  person["contact"]["timezone"] = "Asia/Omsk";
+  EXPECT_EQ(render_template("{{entity.fields.day|date}}", person), "10.12.2026");
+  EXPECT_EQ(render_template(R"({{entity.fields.day|date:"%d.%m %H:%M"}})", person), "10.12 00:00");
 }
 
 TEST(TemplateFilters, PhonesAreNormalisedWithTheAccountsCountry) {
