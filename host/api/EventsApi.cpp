@@ -47,7 +47,7 @@ void EventsApi::handle(ServerRequest&& request, ServerConnection::Reply reply) {
     for (const auto& p : parsed.problems) details.push_back({{"pointer", p.pointer}, {"message", p.message}});
     return reply(
         json_response(400, {{"error",
-                             {{"code", "invalid_event"},
+                             {{"code", parsed.not_json ? "invalid_json" : "invalid_event"},
                               {"message", (first.pointer.empty() ? "/" : first.pointer) + ": " + first.message},
                               {"details", std::move(details)}}}}));
   }

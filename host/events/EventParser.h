@@ -22,6 +22,7 @@ struct ParsedEvents {
   std::vector<EventRecord> records;
   bool batch = false;                  // the body was {"events": [...]}
   std::vector<EventProblem> problems;  // when not empty, nothing may be stored
+  bool not_json = false;               // the body itself is not JSON (problems say where)
 };
 
 // `now_ms` stamps each record's receipt (and its time when it has none);

@@ -50,6 +50,13 @@ void Logger::add_secret(std::string value) {
   // The JSON-escaped form is what appears inside a serialized line.
   std::string escaped = nlohmann::json(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   escaped = escaped.substr(1, escaped.size() - 2);
+  // Other writers of JSON (PHP's by default) write '/' as "\/": a provider
+  // echoing the secret in a body may have it so.
+  if (escaped.find('/') != std::string::npos) {
+    std::string slashed;
+    for (char c : escaped) slashed += c == '/' ? std::string("\\/") : std::string(1, c);
+    secrets->push_back(std::move(slashed));
+  }
   if (escaped != value) secrets->push_back(std::move(escaped));
   secrets->push_back(std::move(value));
   // Longest first: a secret inside another must not be masked first, which

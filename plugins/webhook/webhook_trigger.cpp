@@ -153,7 +153,31 @@ class WebhookTrigger : public switchboard::Plugin {
     if (auto rejection = check(request)) return reject(*rejection, request, responder);
     if (auto problem = body_problem(request.body))
       return reject({400, "invalid_json", std::move(*problem)}, request, responder);
+    if (auto problem = id_problem(event_id_of(request)))
+      return reject({400, "invalid_id", *problem}, request, responder);
     emit(request, std::move(responder));
+  }
+
+  // The sender's own id makes its retries idempotent; without one the host assigns an id.
+  static std::string_view event_id_of(const InboundRequest& request) {
+    std::string_view id = request.header("webhook-id").value_or("");
+    return id.empty() ? request.header("idempotency-key").value_or("") : id;
+  }
+
+  // An id the host would refuse is the sender's fault, said as such: not a
+  // 503 that it would retry for ever. The events API's bounds.
+  static std::optional<std::string> id_problem(std::string_view id) {
+    size_t characters = 0;
+    for (size_t i = 0; i < id.size(); ++characters) {
+      const auto byte = static_cast<unsigned char>(id[i]);
+      const size_t length = byte < 0x80 ? 1 : (byte >> 5) == 6 ? 2 : (byte >> 4) == 14 ? 3 : (byte >> 3) == 30 ? 4 : 0;
+      bool valid = length > 0 && i + length <= id.size() && (length > 1 || byte >= 0x20) && byte != 0x7f;
+      for (size_t k = 1; valid && k < length; ++k) valid = (static_cast<unsigned char>(id[i + k]) >> 6) == 2;
+      if (!valid) return "the webhook-id (or Idempotency-Key) header is not UTF-8 text";
+      i += length;
+    }
+    if (characters > 200) return "the webhook-id (or Idempotency-Key) header is longer than 200 characters";
+    return std::nullopt;
   }
 
   // Method first, then the credentials: an unauthenticated sender learns
@@ -205,9 +229,7 @@ class WebhookTrigger : public switchboard::Plugin {
     payload.append(R"(,"headers":)").append(dump(payload_headers(request)));
     payload.append(R"(,"query":)").append(dump(json(request.query)));
     payload.append(R"(,"route":)").append(route_json_).append("}");
-    // The sender's own id makes its retries idempotent; without one the host assigns an id.
-    std::string_view event_id = request.header("webhook-id").value_or("");
-    if (event_id.empty()) event_id = request.header("idempotency-key").value_or("");
+    const std::string_view event_id = event_id_of(request);
 
     const bool completed = config_.respond_when_completed;
     // The callback captures nothing of `this`: it needs only the responder.

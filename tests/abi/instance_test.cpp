@@ -122,6 +122,14 @@ TEST(ActionOutcomes, WhatAPluginReportsIsRedactedAsALogLineIs) {
   const std::string escaped = R"({"t": "\u043f\u0430\u0440\u043e\u043b\u044c-1"})";
   r.output_json = {escaped.data(), escaped.size()};
   EXPECT_EQ(ActionOutcome::from_plugin(&r).output["t"], "[redacted]");
+  // A '/' written "\/" (PHP's JSON): in the output, and in a reason that quotes the body.
+  Logger::instance().add_secret("Bearer ab/cd");
+  const std::string slashed = R"({"echo": "Bearer ab\/cd"})";
+  r.output_json = {slashed.data(), slashed.size()};
+  r.reason = {slashed.data(), slashed.size()};
+  const ActionOutcome s = ActionOutcome::from_plugin(&r);
+  EXPECT_EQ(s.output["echo"], "[redacted]");
+  EXPECT_EQ(s.reason, R"({"echo": "[redacted]"})");
 }
 
 // An output nested a million levels deep is kept as the plugin's text, not

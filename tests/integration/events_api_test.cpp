@@ -151,7 +151,9 @@ TEST_F(EventsApiTest, EachBadEventNamesTheFieldAtFault) {
   }
   HttpResult not_json = post_events(host_.port(), "{\"id\": ");
   EXPECT_EQ(not_json.status, 400);
-  EXPECT_EQ(not_json.json()["error"]["message"], "/: the body is not JSON");
+  EXPECT_EQ(not_json.json()["error"]["code"], "invalid_json");
+  const std::string why = not_json.json()["error"]["message"];
+  EXPECT_EQ(why.rfind("/: the body is not JSON: parse error at line 1, column 8: ", 0), 0u) << why;
 }
 
 TEST(EventsApi, WithoutTokensTheApiIsOff) {

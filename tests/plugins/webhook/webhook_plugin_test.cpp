@@ -159,6 +159,20 @@ TEST_F(WebhookPluginTest, RejectsBodiesThatAreNotJsonObjects) {
   EXPECT_EQ(json::parse(host.emitted[0].payload)["body"]["a"].size(), 1u);
 }
 
+// An id the host would refuse is the sender's to fix (400), not a 503 it retries.
+TEST_F(WebhookPluginTest, RejectsIdsThatAreNotShortUtf8Text) {
+  auto instance = create("{}");
+  for (const std::string& bad : {std::string("\xff"), std::string("a\x01b"), std::string(201, 'x')}) {
+    const uint64_t id = host.request("POST", {{"Idempotency-Key", bad}}, "{}");
+    EXPECT_EQ(host.responses.at(id).status, 400);
+    EXPECT_EQ(response_body(id)["error"]["code"], "invalid_id");
+  }
+  const uint64_t long_cyrillic = host.request("POST", {{"webhook-id", "я" + std::string(199, 'x')}}, "{}");
+  EXPECT_EQ(host.responses.count(long_cyrillic), 0u);  // 200 characters: emitted
+  ASSERT_EQ(host.emitted.size(), 1u);
+  EXPECT_EQ(host.emitted[0].id, "я" + std::string(199, 'x'));
+}
+
 TEST_F(WebhookPluginTest, PayloadKeepsTheBodyAsSentWithUnicode) {
   auto instance = create("{}");
   host.request("POST", {}, "{ \"name\" : \"Иван\", \"n\": 1.50, \"tags\": [\"a\", {\"b\": null}] }");
