@@ -17,19 +17,6 @@ namespace {
 
 using Result = std::variant<EventRecord, std::string>;
 
-// An id of at most 200 characters: a long one (a step's key deep in a chain)
-// keeps its start and gets a hash of the whole (FNV-1a), still the same on
-// every retry.
-std::string short_id(const std::string& id) {
-  if (id.size() <= 200) return id;
-  uint64_t hash = 14695981039346656037ull;
-  for (unsigned char c : id) hash = (hash ^ c) * 1099511628211ull;
-  static const char kHex[] = "0123456789abcdef";
-  std::string tail = "~";
-  for (int shift = 60; shift >= 0; shift -= 4) tail += kHex[(hash >> shift) & 15];
-  return id.substr(0, 200 - tail.size()) + tail;
-}
-
 // What every change's event has: its id, time, cause and chain depth.
 class EventDraft {
  public:
@@ -37,7 +24,7 @@ class EventDraft {
     id_ = r.call_key;
     if (const auto key = change.find("key"); key != change.end())
       id_ += ":" + (key->is_string() ? key->get<std::string>() : dump_text(*key));
-    id_ = short_id(id_);
+    id_ = bounded_event_id(id_);
     body_ = {{"id", id_},
              {"time", format_time_ms(r.now_ms)},
              {"data", {{"op", change.value("op", "")}, {"rule", r.call.rule}, {"caused_by", r.call.event_id}}}};

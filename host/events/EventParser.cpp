@@ -131,6 +131,19 @@ std::string contact_key_of(const std::string& named) {
   return "id:" + named;
 }
 
+std::string bounded_event_id(const std::string& id) {
+  if (id.size() <= kMaxEventIdBytes) return id;
+  uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : id) hash = (hash ^ c) * 1099511628211ull;
+  static const char kHex[] = "0123456789abcdef";
+  std::string tail = "~";
+  for (int shift = 60; shift >= 0; shift -= 4) tail += kHex[(hash >> shift) & 15];
+  // Cut on a character's first byte: the id stays UTF-8.
+  size_t keep = kMaxEventIdBytes - tail.size();
+  while (keep > 0 && (static_cast<unsigned char>(id[keep]) & 0xC0) == 0x80) --keep;
+  return id.substr(0, keep) + tail;
+}
+
 ParsedEvents parse_event(const json& event, int64_t now_ms, const std::string& source) {
   ParsedEvents out;
   read_event(event, "", now_ms, source, out);

@@ -25,6 +25,13 @@ struct ParsedEvents {
   bool not_json = false;               // the body itself is not JSON (problems say where)
 };
 
+// The id of an event the host makes from a step's key (a CRM change, a
+// host action): as it is when it fits the events' 200 characters, else its
+// start and a hash of the whole (FNV-1a), the same on every retry. A key
+// grows along a chain of rules and in parallel branches.
+constexpr size_t kMaxEventIdBytes = 200;
+std::string bounded_event_id(const std::string& id);
+
 // `now_ms` stamps each record's receipt (and its time when it has none);
 // `source` is who sent them ("api").
 ParsedEvents parse_events(std::string_view body, int64_t now_ms, size_t max_batch, const std::string& source);

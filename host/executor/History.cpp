@@ -16,10 +16,12 @@ std::string appended(std::string history_json, const std::string& entry_json) {
   return history_json + entry_json + "]";
 }
 
-json last_step(const std::string& history_json) {
+json last_step(const std::string& history_json) { return last_entry(history_json).value("step", json()); }
+
+json last_entry(const std::string& history_json) {
   const json history = json::parse(history_json, nullptr, false);
-  if (!history.is_array() || history.empty() || !history.back().is_object()) return nullptr;
-  return history.back().value("step", json());
+  if (!history.is_array() || history.empty() || !history.back().is_object()) return json::object();
+  return history.back();
 }
 
 json event_arrived(json step, json event, int64_t at_ms, bool to_else) {

@@ -15,6 +15,8 @@ std::string appended(std::string history_json, const std::string& entry_json);
 
 // The step named by the history's last entry (null when there is none).
 nlohmann::json last_step(const std::string& history_json);
+// The history's last entry (an empty object when there is none).
+nlohmann::json last_entry(const std::string& history_json);
 
 // A wait for an event took `event`, recorded under the wait's step; `to_else`:
 // the event was one of the wait's else_on, so the else steps run.

@@ -56,7 +56,7 @@ std::string host_action_names() {
 std::variant<EventRecord, std::string> host_action_event(const ActionRequest& request, const json& context,
                                                          const std::string& rule, int64_t now_ms, bool contact_stored) {
   const json& params = request.params;
-  json event{{"id", request.idempotency_key}};
+  json event{{"id", bounded_event_id(request.idempotency_key)}};
   const json cause = context.value("event", json::object());
   event["data"] = {{"rule", rule}, {"caused_by", cause.value("id", "")}};
   if (request.action == "set_status") {

@@ -6,6 +6,7 @@
 
 #include "events/EventParser.h"
 #include "executor/ContactPreferences.h"
+#include "executor/History.h"
 #include "executor/HostActions.h"
 #include "log/Logger.h"
 #include "rules/Template.h"
@@ -589,8 +590,14 @@ void Interpreter::step_ended(const Claimed& at, const CompiledStep& step, const 
   if (outcome.outcome == SB_OUTCOME_DEFERRED) {
     const int64_t when = now_ms() + std::max<int64_t>(int64_t{outcome.retry_after_s} * 1000, 1000);
     entry["retry_at"] = format_time_ms(when);
-    return at.record(
-        ExecutionUpdate::to(row.id, ExecutionState::kWaiting, step.id, row.attempt, when, dump_text(entry)));
+    // Deferred again at the same step: the first deferral's entry stands (the
+    // row's due time is the next try). A campaign held at a channel's limit
+    // would add an entry to every waiting row each minute, rewriting it whole.
+    const json last = history::last_entry(row.history_json);
+    const bool again =
+        decisions.empty() && last.value("outcome", "") == "deferred" && last.value("step", "") == step.name;
+    return at.record(ExecutionUpdate::to(row.id, ExecutionState::kWaiting, step.id, row.attempt, when,
+                                         again ? "" : dump_text(entry)));
   }
   const int attempts = row.attempt + 1;
   if (outcome.outcome == SB_OUTCOME_RETRY && attempts < step.max_attempts) {

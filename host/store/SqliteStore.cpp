@@ -707,7 +707,8 @@ SqliteStore::SqliteStore(Options options) : options_(std::move(options)) {
   // One file serves one host: a lease left in it is the previous run's,
   // whose steps ended with it. They are due again now.
   SqliteStatement(writer_->db.handle(),
-                  "UPDATE executions SET lease_owner = NULL, due_at = min(due_at, ?1), doubt = 1 "
+                  "UPDATE executions SET lease_owner = NULL, due_at = min(due_at, ?1), "
+                  "doubt = CASE WHEN doubt = 2 THEN 2 ELSE 1 END "
                   "WHERE lease_owner IS NOT NULL")
       .bind(1, now_ms())
       .run();

@@ -19,6 +19,9 @@ inline switchboard::ActionResult change_refused(sb_status status) {
   if (status == SB_ERR_UNSUPPORTED)
     return switchboard::ActionResult::permanent(
         "this instance may not change the host's records: grant it switchboard.crm/1 (\"grants\": [\"crm\"])");
+  // The host stopping (or its store away): the step runs again, not a dead letter.
+  if (status == SB_ERR_UNAVAILABLE)
+    return switchboard::ActionResult::retry("the host cannot take the change now (it may be stopping)");
   return switchboard::ActionResult::permanent("the host refused the change for this call");
 }
 

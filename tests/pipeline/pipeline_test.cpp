@@ -691,6 +691,15 @@ TEST(HostActions, SayWhyTheyCannotProduceAnEvent) {
   const EventRecord& e = std::get<EventRecord>(good);
   EXPECT_EQ(e.chain_depth, 3);
   EXPECT_EQ(json::parse(e.body_json)["data"], (json{{"rule", "r"}, {"caused_by", "e1"}, {"level", "gold"}}));
+  // A key longer than an event id may be (a long event id, a chain): its start and a hash, the same every time.
+  request.idempotency_key = std::string(190, 'x') + ":booking-reminder:MarkReminded";
+  auto long_key = host_action_event(request, {{"event", {{"id", "e1"}}}}, "r", now_ms());
+  ASSERT_TRUE(std::holds_alternative<EventRecord>(long_key)) << std::get<std::string>(long_key);
+  const std::string id = std::get<EventRecord>(long_key).id;
+  EXPECT_EQ(id.size(), 200u);
+  EXPECT_EQ(id.rfind(std::string(183, 'x'), 0), 0u) << id;
+  EXPECT_EQ(std::get<EventRecord>(host_action_event(request, {{"event", {{"id", "e1"}}}}, "r", now_ms())).id, id);
+  request.idempotency_key = "e1:r:0";
   // The person goes along the chain, also one the host keeps segments and
   // counts for (which an event's contact may not carry): named by key.
   const json stored_contact = {{"id", "c1"}, {"segments", {"vip"}}, {"aggregates", {{"orders", 3}}}};
@@ -995,18 +1004,21 @@ TEST_F(PipelineTest, ADeferredStepWaitsWithoutUsingAnAttempt) {
   // One attempt allowed: a retry would be a dead letter, a deferral is not.
   ActionOutcome over_limit = ActionOutcome::failure(SB_OUTCOME_DEFERRED, "over the instance's sending limit");
   over_limit.retry_after_s = 1;
-  actions_.script = {over_limit};
+  actions_.script = {over_limit, over_limit};
   run({rule("r", {{"event", "lead.created"}}, {action("sms", /*max_attempts=*/1)})});
   append({lead_event("e1", "lead.created", "A")});
   actions_.wait_for(1);
   auto rows = settled(1, 5s);
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].state, ExecutionState::kDone);
-  EXPECT_EQ(actions_.wait_for(2).size(), 2u);
+  EXPECT_EQ(actions_.wait_for(3).size(), 3u);
+  // Deferred twice, one entry: a row held at a channel's limit does not grow with each try.
   const json history = json::parse(rows[0].history_json);
+  ASSERT_EQ(history.size(), 2u) << history;
   EXPECT_EQ(history[0]["outcome"], "deferred");
   EXPECT_TRUE(history[0].contains("retry_at"));
-  EXPECT_EQ(actions_.calls[1].second.attempt, 1u);  // the second call is still the first attempt
+  EXPECT_EQ(history[1]["outcome"], "done");
+  EXPECT_EQ(actions_.calls[2].second.attempt, 1u);  // the third call is still the first attempt
 }
 
 TEST(Split, VariantIsStablePerContactAndFollowsTheWeights) {

@@ -1317,6 +1317,33 @@ TYPED_TEST(StoreContract, AStepGivenBackUnstartedIsDueUnleasedAndKeepsItsDoubt) 
   EXPECT_EQ(again[0].doubt, Doubt::kMayHaveRun);
 }
 
+// An operator said the step in doubt ran (mark-done): a host that dies after
+// claiming it leaves that word for the next claim, not a new doubt.
+TYPED_TEST(StoreContract, AStepMarkedDoneKeepsThatWordWhenItsHostDies) {
+  {
+    auto store = this->open();
+    ASSERT_TRUE(route_one(*store, "e1").ok());
+    const int64_t id = store->executions({}).at(0).id;
+    std::promise<StoreStatus> marked;
+    Transitions(*store).command({id,
+                                 {ExecutionState::kReady},
+                                 ExecutionState::kReady,
+                                 now_ms(),
+                                 R"({"admin":"mark-done"})",
+                                 Doubt::kMarkedDone},
+                                [&](StoreStatus s, std::vector<int64_t>) { marked.set_value(std::move(s)); });
+    ASSERT_TRUE(marked.get_future().get().ok());
+    auto claimed = store->claim_due({"host-a", now_ms() + 10, 10, /*lease_ms=*/1});
+    ASSERT_EQ(claimed.size(), 1u);
+    EXPECT_EQ(claimed[0].doubt, Doubt::kMarkedDone);
+  }  // host-a dies with the step claimed
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto store = this->open();
+  auto taken = store->claim_due({"host-b", now_ms() + 10, 10, 60000});
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].doubt, Doubt::kMarkedDone);
+}
+
 TYPED_TEST(StoreContract, ACancelledStepStillRunningIsNotRetriedUntilItEnds) {
   auto store = this->open();
   ASSERT_TRUE(route_one(*store, "e1").ok());
