@@ -39,7 +39,8 @@ CallQueue::Call CallQueue::Slots::next() {
   return {};
 }
 
-void CallQueue::submit(const std::string& instance, int priority, Call call, int64_t execution, GiveUp give_up) {
+void CallQueue::submit(const std::string& instance, int priority, Call call, int64_t execution, GiveUp give_up,
+                       int64_t start_by_ms) {
   bool bounded = false, stopped = false;
   {
     std::lock_guard lock(mutex_);
@@ -50,7 +51,8 @@ void CallQueue::submit(const std::string& instance, int priority, Call call, int
       Slots& s = it->second;
       if (s.running >= s.limit || s.waiting_count > 0) {
         s.waiting[static_cast<size_t>(std::clamp(priority, kLowestPriority, kHighestPriority))].push_back(
-            {std::move(call), execution, std::move(give_up)});
+            {std::move(call), execution, std::move(give_up), start_by_ms});
+        if (start_by_ms != 0) earliest_start_by_ = std::min(earliest_start_by_, start_by_ms);
         ++s.waiting_count;
         ++queued_;
         return;
@@ -96,6 +98,16 @@ void CallQueue::give_up_executions(const std::vector<int64_t>& executions) {
       GiveUpReason::kCancelled);
 }
 
+void CallQueue::give_up_late(int64_t now_ms) {
+  {
+    // Called on every turn of the pipeline's loop: most find nothing to walk.
+    std::lock_guard lock(mutex_);
+    if (queued_ == 0 || now_ms < earliest_start_by_) return;
+  }
+  give_up_where([now_ms](const Waiting& w) { return w.start_by_ms != 0 && w.start_by_ms <= now_ms; },
+                GiveUpReason::kClaimEnding);
+}
+
 void CallQueue::give_up_all() {
   {
     std::lock_guard lock(mutex_);
@@ -108,10 +120,12 @@ void CallQueue::give_up_where(const std::function<bool(const Waiting&)>& which, 
   std::vector<GiveUp> given_up;
   {
     std::lock_guard lock(mutex_);
+    earliest_start_by_ = INT64_MAX;  // of the calls that stay
     for (auto& [instance, s] : slots_)
       for (auto& queue : s.waiting)
         for (auto it = queue.begin(); it != queue.end();) {
           if (!which(*it)) {
+            if (it->start_by_ms != 0) earliest_start_by_ = std::min(earliest_start_by_, it->start_by_ms);
             ++it;
             continue;
           }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
@@ -23,8 +24,9 @@ class CallQueue {
   using Release = std::function<void()>;
   using Call = std::function<void(Release release)>;
   // Why a waiting call will never run: an operator cancelled its execution,
-  // or the host stops (the step was never sent: it is given back).
-  enum class GiveUpReason { kCancelled, kStopping };
+  // the host stops, or the claim it was made for ends before the call could
+  // (the step was never sent: it is given back, to be claimed again).
+  enum class GiveUpReason { kCancelled, kStopping, kClaimEnding };
   using GiveUp = std::function<void(GiveUpReason)>;
 
   // `limits`: instance -> calls in flight at most (absent: no bound).
@@ -34,8 +36,15 @@ class CallQueue {
   // Runs `call` now if its instance has a free slot, else queues it.
   // `priority`: kLowestPriority to kHighestPriority (store/Store.h).
   // `execution` (0: none) names the call for give_up_executions, which
-  // runs `give_up` instead of `call`.
-  void submit(const std::string& instance, int priority, Call call, int64_t execution = 0, GiveUp give_up = {});
+  // runs `give_up` instead of `call`. `start_by_ms` (0: any time): a call
+  // still waiting then is given up (kClaimEnding) by give_up_late.
+  void submit(const std::string& instance, int priority, Call call, int64_t execution = 0, GiveUp give_up = {},
+              int64_t start_by_ms = 0);
+  // The waiting calls whose `start_by_ms` has passed are given up
+  // (kClaimEnding), on the caller's thread: a call queued behind a slow
+  // provider's slots must not outlive its step's lease, which another claim
+  // would then take for a step that may have run.
+  void give_up_late(int64_t now_ms);
   // An operator cancelled these executions: their waiting calls never run;
   // each one's `give_up` runs, on the caller's thread (the store's: the
   // cancel's commit callback, or the listener that heard another node's
@@ -56,6 +65,7 @@ class CallQueue {
     Call call;
     int64_t execution = 0;
     GiveUp give_up;
+    int64_t start_by_ms = 0;
   };
   struct Slots {
     int limit = 0;
@@ -72,6 +82,8 @@ class CallQueue {
   mutable std::mutex mutex_;
   std::map<std::string, Slots> slots_;  // only the bounded instances
   size_t queued_ = 0;
+  // No waiting call has to start before then (a call that started since may have set it earlier).
+  int64_t earliest_start_by_ = INT64_MAX;
   bool stopped_ = false;  // give_up_all() ran
 };
 

@@ -94,6 +94,11 @@ bool Interpreter::read_records_now(json& context) const {
 }
 
 namespace {
+// The time a call waiting for its instance's slot keeps, beyond its step's
+// timeout, before its lease ends (see start_action): at most this, and a
+// quarter of the lease.
+constexpr int64_t kCallStartMarginMs = 30000;
+
 // Where a step id of this execution is in its rule version. Rows from before
 // versions were kept name steps by index.
 std::optional<int> position(const CompiledRule& rule, const ExecutionRow& row, const std::string& id) {
@@ -478,9 +483,23 @@ void Interpreter::start_action(const Claimed& at, const CompiledStep& step, Acti
     json decisions;
   };
   auto started = std::make_shared<const Started>(Started{at, std::move(decisions)});
+  // A call that waits for its instance's slot must start early enough to end
+  // within its step's lease (the claim's due time): else it is given back,
+  // unsent, to be claimed again, rather than be taken over while it waits.
+  int64_t start_by = 0;
+  if (durable_ && at.row.due_at_ms) {
+    const int64_t lease_left = *at.row.due_at_ms - now_ms();
+    start_by = *at.row.due_at_ms - step.timeout.count() - std::min(kCallStartMarginMs, lease_left / 4);
+    if (start_by <= now_ms())
+      start_by = 0;  // a lease too short for the step: never given back at once, again and again
+  }
   calls_.submit(
       step.instance, at.row.priority,
-      [this, started, &step, request = std::move(request)](CallQueue::Release release) {
+      [this, started, &step, start_by, request = std::move(request)](CallQueue::Release release) {
+        if (start_by != 0 && now_ms() > start_by) {
+          release();
+          return started->at.record(ExecutionUpdate::given_back(started->at.row, now_ms()));
+        }
         // Sent again with the same key after a host died with it in flight
         // (on_doubt: resend, or a retry-safe provider): counted, and said so
         // in its history, so that repeats a provider saw can be told apart.
@@ -504,7 +523,8 @@ void Interpreter::start_action(const Claimed& at, const CompiledStep& step, Acti
         if (durable_) return started->at.record(ExecutionUpdate::given_back(started->at.row, now_ms()));
         step_ended(started->at, step, ActionOutcome::failure(SB_OUTCOME_PERMANENT, "not sent: the host is stopping"),
                    started->decisions);
-      });
+      },
+      start_by);
 }
 
 void Interpreter::produce_event(const Claimed& at, const CompiledStep& step, const ActionRequest& request,

@@ -52,6 +52,7 @@ Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatch
   // A lease outlasts the longest step: a step is never claimed twice while it runs.
   for (const CompiledRule& rule : rules_)
     for (const CompiledStep& step : rule.steps) lease_ms_ = std::max<int64_t>(lease_ms_, step.timeout.count() + 60000);
+  if (options_.lease.count() > 0) lease_ms_ = options_.lease.count();
   for (const CompiledRule& rule : rules_) {
     await_events_of(rule);
     has_priority_lane_ = has_priority_lane_ || rule.priority == kHighestPriority;
@@ -186,6 +187,7 @@ void Pipeline::run() {
     bool more_events = false, more_due = false;
     try {
       record_unrecorded();
+      calls_.give_up_late(now_ms());
       calls_.start_queued();
       // High-priority executions of events the router has not reached yet
       // start before its turn, and due work (retries, resumed waits,

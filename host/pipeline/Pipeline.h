@@ -65,6 +65,9 @@ struct PipelineOptions {
   // Several nodes share the store: the router starts only high-priority
   // executions itself and leaves the rest to every node's claims.
   bool shared_store = false;
+  // A claim's lease; 0: two minutes, or the longest step's timeout and a
+  // minute (a step is never claimed twice while it runs).
+  std::chrono::milliseconds lease{0};
 };
 
 class Pipeline {

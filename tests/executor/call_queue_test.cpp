@@ -14,7 +14,8 @@ namespace {
 struct Recorder {
   std::vector<std::string> ran, given_up;
   std::vector<CallQueue::Release> releases;
-  void submit(CallQueue& queue, const std::string& instance, int priority, const std::string& name, int64_t execution) {
+  void submit(CallQueue& queue, const std::string& instance, int priority, const std::string& name, int64_t execution,
+              int64_t start_by_ms = 0) {
     queue.submit(
         instance, priority,
         [this, name](CallQueue::Release release) {
@@ -23,8 +24,11 @@ struct Recorder {
         },
         execution,
         [this, name](CallQueue::GiveUpReason why) {
-          given_up.push_back(name + (why == CallQueue::GiveUpReason::kStopping ? " (stopping)" : ""));
-        });
+          given_up.push_back(name + (why == CallQueue::GiveUpReason::kStopping      ? " (stopping)"
+                                     : why == CallQueue::GiveUpReason::kClaimEnding ? " (late)"
+                                                                                    : ""));
+        },
+        start_by_ms);
   }
 };
 
@@ -66,6 +70,28 @@ TEST(CallQueue, AStopGivesUpEveryWaitingCallSayingSo) {
   r.submit(queue, "push", kLowestPriority, "push-1", 3);
   EXPECT_EQ(r.given_up.back(), "push-1 (stopping)");
   EXPECT_EQ(r.ran, (std::vector<std::string>{"sms-1"}));
+}
+
+// Behind a slow provider's slots, a call that could no longer end within
+// its step's lease is given up (and its step given back), not kept until
+// another claim takes the step for one that may have run.
+TEST(CallQueue, ACallThatWaitsPastItsStartByTimeIsGivenUp) {
+  CallQueue queue({{"sms", 1}}, [] {});
+  Recorder r;
+  r.submit(queue, "sms", kLowestPriority, "sms-1", 1, 100);  // runs
+  r.submit(queue, "sms", kLowestPriority, "sms-2", 2, 200);
+  r.submit(queue, "sms", kHighestPriority, "sms-3", 3, 300);
+  r.submit(queue, "sms", kLowestPriority, "route", 0);  // no lease: waits as long as it takes
+  queue.give_up_late(199);
+  EXPECT_TRUE(r.given_up.empty());
+  queue.give_up_late(250);
+  EXPECT_EQ(r.given_up, (std::vector<std::string>{"sms-2 (late)"}));
+  queue.give_up_late(10000);
+  EXPECT_EQ(r.given_up, (std::vector<std::string>{"sms-2 (late)", "sms-3 (late)"}));
+  EXPECT_EQ(queue.queued(), 1u);
+  r.releases.front()();
+  queue.start_queued();
+  EXPECT_EQ(r.ran, (std::vector<std::string>{"sms-1", "route"}));
 }
 
 }  // namespace

@@ -1231,6 +1231,43 @@ TEST_F(InDoubtTest, AStopGivesBackTheStepsThatNeverStartedSoOnlyTheOneSentIsHeld
   for (int i = 0; i < 5; ++i) EXPECT_EQ(keys["e" + std::to_string(i) + ":held:0"], 1) << i;
 }
 
+// A provider with one slot that holds its calls for longer than a claim's
+// lease: the steps waiting for the slot are given back before their leases
+// end and claimed again, not taken over as steps that may have run, so each
+// is sent once, and in no doubt.
+TEST_F(PipelineTest, AStepWaitingForItsInstancesSlotIsGivenBackBeforeItsLeaseEnds) {
+  actions_.hold = true;
+  CallQueue calls({{"sink", 1}}, [this] {
+    if (pipeline_) pipeline_->wake();
+  });
+  PipelineOptions options{100ms, 5};
+  options.calls = &calls;
+  options.lease = 1200ms;
+  CompiledStep send = action("send");
+  send.timeout = 100ms;
+  pipeline_ = std::make_unique<Pipeline>(
+      *store_, std::vector<CompiledRule>{rule("r", {{"event", "lead.created"}}, {send})}, actions_, metrics_, options);
+  StopFirst stop_first{pipeline_};
+  pipeline_->start();
+  append({lead_event("e0", "lead.created", "A"), lead_event("e1", "lead.created", "A")});
+  ASSERT_EQ(actions_.wait_for(1).size(), 1u);
+  std::this_thread::sleep_for(3s);  // e1 waits behind e0 for two of its leases
+  actions_.hold = false;
+  actions_.release_one();
+  const auto rows = settled(2, 5s);
+  ASSERT_EQ(rows.size(), 2u);
+  for (const auto& r : rows) EXPECT_EQ(r.state, ExecutionState::kDone) << r.history_json;
+  std::this_thread::sleep_for(200ms);
+  std::map<std::string, int> keys;
+  for (const auto& c : actions_.wait_for(3, 0ms)) ++keys[c.second.idempotency_key];
+  EXPECT_EQ(keys["e1:r:0"], 1);
+  // (e0, held past its own timeout, which a real call cannot be, is taken over: not what this is about.)
+  for (const auto& r : rows) {
+    if (r.event_id != "e1") continue;
+    EXPECT_EQ(r.history_json.find("sent_again_in_doubt"), std::string::npos) << r.history_json;
+  }
+}
+
 // A low-priority campaign and a high-priority password reset; ten steps in
 // flight at most, and a provider that holds every call.
 void PipelineTest::run_campaign_and_reset() {
