@@ -38,6 +38,7 @@ std::optional<Trigger> Trigger::compile(const json& trigger, const Pipelines& pi
   } else {
     t.kind_ = Kind::kRange;
     const std::string pipeline = trigger.value("pipeline", "");
+    t.pipeline_ = pipeline;
     auto it = pipelines.find(pipeline);
     if (it == pipelines.end()) {
       problems.push_back(

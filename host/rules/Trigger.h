@@ -41,6 +41,10 @@ class Trigger {
   // `change` is set when the event sets its entity's status.
   Fire fires(const std::string& event_type, const std::string& source, const std::optional<StatusChange>& change) const;
   const std::string& event() const { return event_; }  // "" for status triggers
+  // A range's pipeline ("" for other triggers): it fires only for entities
+  // in it (the caller checks the entity's "pipeline"; one that names none is
+  // taken to be in it), since pipelines may share status names.
+  const std::string& pipeline() const { return pipeline_; }
 
  private:
   enum class Kind { kEvent, kStatus, kRange };
@@ -48,6 +52,7 @@ class Trigger {
   std::string event_;   // empty: any type (status triggers)
   std::string source_;  // empty: any source
   std::string entity_;
+  std::string pipeline_;
   std::optional<std::string> status_;
   std::optional<std::optional<std::string>> previous_;  // set: only entries from this status (none = no status)
   std::set<std::optional<std::string>> range_;

@@ -289,6 +289,33 @@ TEST_F(PipelineTest, StatusRulesFireAsTheReferenceCrmDescribes) {
   EXPECT_EQ(fired["range"], 1);  // once per lead
 }
 
+// Pipelines may share status names: a range of one pipeline is not set off
+// by a lead of another, nor used up by it; a lead that names no pipeline is
+// taken to be in the rule's.
+TEST_F(PipelineTest, APipelineRangeFiresOnlyForItsPipelinesEntities) {
+  run({rule("range", {{"entity", "lead"}, {"pipeline", "students"}, {"from", nullptr}, {"to", "B"}},
+            {action("task")})});
+  auto parsed = parse_events(R"({"events": [
+      {"id": "c1", "type": "lead.created", "entity": {"type": "lead", "id": "L2", "pipeline": "corporate", "status": "A"}},
+      {"id": "s1", "type": "lead.created", "entity": {"type": "lead", "id": "L3", "pipeline": "students", "status": "A"}},
+      {"id": "n1", "type": "lead.created", "entity": {"type": "lead", "id": "L4", "status": "A"}}]})",
+                             now_ms(), 100, "api");
+  ASSERT_TRUE(parsed.problems.empty());
+  append(std::move(parsed.records));
+  auto rows = settled(2);
+  std::set<std::string> fired;
+  for (const auto& r : rows) fired.insert(r.event_id);
+  EXPECT_EQ(fired, (std::set<std::string>{"s1", "n1"}));
+  // L2 moves to the students' pipeline: its first entry into the range there.
+  parsed = parse_events(
+      R"({"id": "c2", "type": "lead.status_changed", "entity": {"type": "lead", "id": "L2", "pipeline": "students", "status": "B"}})",
+      now_ms(), 100, "api");
+  ASSERT_TRUE(parsed.problems.empty());
+  append(std::move(parsed.records));
+  rows = settled(3);
+  EXPECT_EQ(rows.size(), 3u);
+}
+
 // "Moved to a new stage" whatever event moved it: the store derives the
 // status change, and a rule on lead.status_changed takes it once.
 TEST_F(PipelineTest, AStatusMovedByAnyEventIsAStatusChangeARuleMayTake) {
