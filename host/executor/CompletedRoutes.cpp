@@ -27,12 +27,13 @@ bool takes(const CompiledRule& rule, EmittedEvent& event, const json& account) {
 // Everything one emitted event set off; reports when the last execution ends.
 struct CompletedRoutes::Run {
   std::string event_id;
-  int64_t deadline_ms = 0;                      // the route's time: every wait of every execution ends before it
-  std::function<void(const EmitReport&)> done;  // empty when nobody waits
-  std::mutex mutex;                             // the report, and every join of branches
-  json executions = json::array();
+  int64_t deadline_ms = 0;  // the route's time: every wait of every execution ends before it
+  std::mutex mutex;         // all below, and every join of branches
+  std::vector<std::function<void(const EmitReport&)>> waiting;  // callers waiting for the report (a sender's repeats)
+  std::vector<std::shared_ptr<Execution>> executions;           // the event's own, in the order they started
   size_t remaining = 0;
-  uint32_t executions_done = 0;
+  bool ended = false;
+  bool remembered = false;  // among the recent runs: keeps its executions for a repeat
 };
 
 struct CompletedRoutes::Execution {
@@ -55,10 +56,24 @@ CompletedRoutes::CompletedRoutes(std::vector<CompiledRule> rules, ActionDispatch
   for (CompiledRule& rule : rules_) rule.index_steps();
 }
 
-CompletedRoutes::~CompletedRoutes() = default;
+CompletedRoutes::~CompletedRoutes() {
+  // A kept run and its executions point at each other.
+  for (auto& [id, run] : recent_) {
+    std::lock_guard lock(run->mutex);
+    if (run->ended) run->executions.clear();
+  }
+}
 
 sb_status CompletedRoutes::emit(EmittedEvent event, sb_emit_wait wait, std::function<void(const EmitReport&)> done) {
-  if (event.id.empty()) event.id = generate_event_id();
+  const bool sender_id = !event.id.empty();
+  if (!sender_id) event.id = generate_event_id();
+  // A sender's repeat (its retry of a request whose answer it did not get):
+  // it joins the run, or is answered with its end, or runs again only what failed.
+  if (sender_id)
+    if (std::shared_ptr<Run> earlier = recent_run(event.id)) {
+      repeat(earlier, wait, std::move(done));
+      return SB_OK;
+    }
   std::vector<const CompiledRule*> matched;
   for (const auto& rule : rules_)
     if (takes(rule, event, options_.account)) matched.push_back(&rule);
@@ -68,7 +83,7 @@ sb_status CompletedRoutes::emit(EmittedEvent event, sb_emit_wait wait, std::func
   if (wait == SB_EMIT_WAIT_ACCEPTED || matched.empty())
     done(EmitReport{SB_OK, event.id, "", json{{"executions", json::array()}}});
   else
-    run->done = std::move(done);
+    run->waiting.push_back(std::move(done));
   if (matched.empty()) return SB_OK;
 
   json context = std::move(event.payload);
@@ -91,8 +106,101 @@ sb_status CompletedRoutes::emit(EmittedEvent event, sb_emit_wait wait, std::func
     e->run = run;
     started.push_back(std::move(e));
   }
+  run->executions = started;
+  if (sender_id) remember(run);
   for (const auto& e : started) next(e);
   return SB_OK;
+}
+
+std::shared_ptr<CompletedRoutes::Run> CompletedRoutes::recent_run(const std::string& event_id) {
+  std::lock_guard lock(recent_mutex_);
+  forget_old(now_ms());
+  auto it = recent_.find(event_id);
+  return it == recent_.end() ? nullptr : it->second;
+}
+
+void CompletedRoutes::remember(const std::shared_ptr<Run>& run) {
+  std::lock_guard lock(recent_mutex_);
+  {
+    std::lock_guard run_lock(run->mutex);
+    run->remembered = true;
+  }
+  recent_[run->event_id] = run;
+  recent_order_.emplace_back(now_ms() + options_.repeats_kept.count(), run->event_id);
+  forget_old(now_ms());
+}
+
+// Under recent_mutex_: the runs kept too long, or beyond how many are kept.
+void CompletedRoutes::forget_old(int64_t now) {
+  while (!recent_order_.empty() &&
+         (recent_order_.front().first <= now || recent_order_.size() > options_.repeats_kept_at_most)) {
+    auto it = recent_.find(recent_order_.front().second);
+    recent_order_.pop_front();
+    if (it == recent_.end()) continue;
+    std::shared_ptr<Run> run = std::move(it->second);
+    recent_.erase(it);
+    std::lock_guard run_lock(run->mutex);
+    run->remembered = false;
+    if (run->ended) run->executions.clear();  // no cycle left between the run and its executions
+  }
+}
+
+void CompletedRoutes::repeat(const std::shared_ptr<Run>& run, sb_emit_wait wait,
+                             std::function<void(const EmitReport&)> done) {
+  std::vector<std::shared_ptr<Execution>> again;
+  {
+    std::lock_guard lock(run->mutex);
+    if (!run->ended) {
+      // Still running: told how it ends, with the first caller.
+      if (wait == SB_EMIT_WAIT_COMPLETED) return run->waiting.push_back(std::move(done));
+    } else {
+      for (const auto& e : run->executions)
+        if (e->row.state != ExecutionState::kDone) again.push_back(e);
+      if (!again.empty()) {
+        // What failed runs again from the step where it failed, as an
+        // admin's retry of a dead letter does; what was done is not redone.
+        run->ended = false;
+        run->remaining = again.size();
+        run->deadline_ms = now_ms() + options_.max_wait.count();
+        if (wait == SB_EMIT_WAIT_COMPLETED) run->waiting.push_back(std::move(done));
+        for (const auto& e : again) {
+          e->history.push_back({{"outcome", "run again"},
+                                {"reason", "the sender repeated the event"},
+                                {"at", format_time_ms(now_ms())}});
+          e->row.state = ExecutionState::kReady;
+          e->row.attempt = 0;
+          e->row.due_at_ms.reset();
+          e->row.error.clear();
+        }
+      }
+    }
+  }
+  if (!again.empty()) {
+    if (wait == SB_EMIT_WAIT_ACCEPTED) done(EmitReport{SB_OK, run->event_id, "", json{{"executions", json::array()}}});
+    for (const auto& e : again) next(e);
+    return;
+  }
+  if (wait == SB_EMIT_WAIT_ACCEPTED)
+    return done(EmitReport{SB_OK, run->event_id, "", json{{"executions", json::array()}}});
+  EmitReport report;
+  {
+    std::lock_guard lock(run->mutex);
+    report = report_of(*run);
+  }
+  done(report);
+}
+
+// Under the run's mutex.
+EmitReport CompletedRoutes::report_of(const Run& run) {
+  json executions = json::array();
+  uint32_t done = 0;
+  for (const auto& e : run.executions) {
+    executions.push_back(
+        {{"rule", e->row.rule}, {"status", state_name(e->row.state)}, {"steps", e->history}, {"error", e->row.error}});
+    done += e->row.state == ExecutionState::kDone;
+  }
+  const auto count = static_cast<uint32_t>(executions.size());
+  return EmitReport{SB_OK, run.event_id, "", json{{"executions", std::move(executions)}}, count, done};
 }
 
 void CompletedRoutes::next(const std::shared_ptr<Execution>& e) {
@@ -185,21 +293,19 @@ void CompletedRoutes::ended(const std::shared_ptr<Execution>& e) {
     parent->row.state = ExecutionState::kReady;
     return next(parent);
   }
-  std::function<void(const EmitReport&)> report;
-  json executions;
-  uint32_t done = 0;
+  std::vector<std::function<void(const EmitReport&)>> waiting;
+  EmitReport report;
   {
-    std::lock_guard lock(e->run->mutex);
-    e->run->executions.push_back(
-        {{"rule", e->row.rule}, {"status", state_name(e->row.state)}, {"steps", e->history}, {"error", e->row.error}});
-    e->run->executions_done += e->row.state == ExecutionState::kDone;
-    if (--e->run->remaining > 0 || !e->run->done) return;
-    report = std::move(e->run->done);
-    executions = std::move(e->run->executions);
-    done = e->run->executions_done;
+    Run& run = *e->run;
+    std::lock_guard lock(run.mutex);
+    if (--run.remaining > 0) return;
+    run.ended = true;
+    waiting = std::move(run.waiting);
+    run.waiting.clear();
+    if (!waiting.empty()) report = report_of(run);
+    if (!run.remembered) run.executions.clear();  // no cycle left between the run and its executions
   }
-  const auto count = static_cast<uint32_t>(executions.size());
-  report(EmitReport{SB_OK, e->run->event_id, "", json{{"executions", std::move(executions)}}, count, done});
+  for (const auto& tell : waiting) tell(report);
 }
 
 }  // namespace sb

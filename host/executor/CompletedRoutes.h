@@ -1,8 +1,11 @@
 // The runner for events whose emitter waits for the rules' result (a webhook
 // with respond: completed): the same interpreter as the durable pipeline,
 // the same steps and the same metrics, with the executions kept in memory for
-// the length of the request. The caller holds the state: it retries when it
-// gets no answer, and the steps' idempotency keys make the retry harmless.
+// the length of the request. An event with the sender's own id (webhook-id)
+// is kept for a while after it ends: a repeat of it (the sender's retry)
+// joins it while it runs, is answered with its end, or runs again only the
+// executions that failed, from their failed step; what was sent is not sent
+// again. On several nodes a repeat that reaches another node runs anew.
 //
 // Waits run on timers and must end within the route's time (max_wait, for
 // all the waits of the event's executions together, counted from the
@@ -13,9 +16,12 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 #include <vector>
 
 #include "executor/Interpreter.h"
@@ -32,6 +38,10 @@ class CompletedRoutes final : public EventSink {
     nlohmann::json account = nlohmann::json::object();
     std::chrono::milliseconds max_wait{30000};
     FrequencyCaps* frequency_caps = nullptr;  // shared with the pipeline; null: no caps
+    // Events with the sender's own id are kept this long (and so many at
+    // most) after they end, for the sender's repeats.
+    std::chrono::milliseconds repeats_kept{std::chrono::minutes(10)};
+    size_t repeats_kept_at_most = 10000;
   };
 
   CompletedRoutes(std::vector<CompiledRule> rules, ActionDispatcher& actions, CallQueue& calls, Store& events,
@@ -46,12 +56,20 @@ class CompletedRoutes final : public EventSink {
   void next(const std::shared_ptr<Execution>& execution);
   void apply(const std::shared_ptr<Execution>& execution, ExecutionUpdate update);
   void ended(const std::shared_ptr<Execution>& execution);
+  std::shared_ptr<Run> recent_run(const std::string& event_id);
+  void remember(const std::shared_ptr<Run>& run);
+  void forget_old(int64_t now_ms);
+  void repeat(const std::shared_ptr<Run>& run, sb_emit_wait wait, std::function<void(const EmitReport&)> done);
+  static EmitReport report_of(const Run& run);
 
   std::vector<CompiledRule> rules_;
   ExecutionMetrics metrics_;
   Interpreter interpreter_;
   Schedule schedule_;
   const Options options_;
+  std::mutex recent_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<Run>> recent_;  // by event id: runs kept for a repeat
+  std::deque<std::pair<int64_t, std::string>> recent_order_;      // when each is forgotten, oldest first
 };
 
 }  // namespace sb

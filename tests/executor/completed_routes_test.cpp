@@ -99,6 +99,32 @@ TEST_F(CompletedRoutesTest, MatchingEventRunsStepsInOrderWithRenderedParams) {
   EXPECT_EQ(report.report["executions"][0]["steps"].size(), 2u);
 }
 
+// The sender's retry of a request (the same webhook-id): what was done is
+// not done again, and what failed runs again from where it failed.
+TEST_F(CompletedRoutesTest, ASendersRepeatIsAnsweredWithTheEndOrRunsAgainOnlyWhatFailed) {
+  dispatcher.fail_action = "log";
+  EmitReport first = emit(event("new"));
+  EXPECT_EQ(first.report["executions"][0]["status"], "failed");
+  ASSERT_EQ(dispatcher.calls.size(), 2u);
+  dispatcher.fail_action.clear();
+  EmitReport second = emit(event("new"));
+  EXPECT_EQ(second.report["executions"][0]["status"], "done") << second.report.dump();
+  ASSERT_EQ(dispatcher.calls.size(), 3u);  // the message was not sent again
+  EXPECT_EQ(dispatcher.calls[2].request.action, "log");
+  EXPECT_EQ(dispatcher.calls[2].request.idempotency_key, "evt_7:forward-new:1");
+  EXPECT_EQ(second.execution_count, 1u);
+  EXPECT_EQ(second.executions_done, 1u);
+  EmitReport third = emit(event("new"));
+  EXPECT_EQ(third.report, second.report);
+  EXPECT_EQ(dispatcher.calls.size(), 3u);
+  // An event the host named (no id of the sender's) is another event each time.
+  EmittedEvent unnamed = event("new");
+  unnamed.id.clear();
+  emit(unnamed);
+  emit(unnamed);
+  EXPECT_EQ(dispatcher.calls.size(), 7u);
+}
+
 TEST_F(CompletedRoutesTest, FilterMismatchRunsNothing) {
   EmitReport report = emit(event("old"));
   EXPECT_TRUE(dispatcher.calls.empty());

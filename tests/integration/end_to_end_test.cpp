@@ -105,6 +105,21 @@ TEST(EndToEnd, CompletedModeAnswersAfterTheSinkWithTheResult) {
   EXPECT_EQ(execution["steps"][0]["output"]["body"]["id"], "msg-42");
 }
 
+// A sender that did not get the answer sends the request again (the same
+// webhook-id): it gets the first one's result, and the sink one message.
+TEST(EndToEnd, CompletedModeAnswersASendersRepeatWithoutSendingAgain) {
+  HttpSink sink(201, R"({"id":"msg-42"})");
+  HostProcess host(forward_config(sink, "completed"));
+  const std::map<std::string, std::string> id{{"webhook-id", "msg_dup"}};
+  HttpResult first = http_request(host.port(), "POST", "/webhooks/inbox", kNewLead, id);
+  ASSERT_EQ(first.status, 200) << first.body;
+  HttpResult again = http_request(host.port(), "POST", "/webhooks/inbox", kNewLead, id);
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(again.json()["executions"], first.json()["executions"]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(sink.count(), 1u);
+}
+
 TEST(EndToEnd, FilterKeepsOtherStatusesFromTheSink) {
   HttpSink sink;
   HostProcess host(forward_config(sink, "completed"));
