@@ -232,9 +232,15 @@ void apply_command(ExecutionRows& rows, const ExecutionCommand& c, std::vector<i
 
 namespace {
 
+// Routing keeps an event under a key while a step that starts waiting for
+// it reads whether it came: both lock the key's name, so that on a store
+// several nodes write, neither reads before the other commits (each would
+// miss the other's write, and the wait would last until its timeout).
+constexpr char kArrivalLocks[] = "host:arrivals";
+
 // A unit of work that makes executions, and hands back those it leased.
 void transact_creating(Store& store, std::function<void(ExecutionRows&, std::vector<ExecutionRow>&)> make,
-                       Transitions::Created done, bool urgent = false) {
+                       Transitions::Created done, bool urgent = false, Store::Finds finds = {}) {
   auto started = std::make_shared<std::vector<ExecutionRow>>();
   Store::Work work = [started, make = std::move(make)](ExecutionRows& rows) {
     started->clear();  // a unit may run again
@@ -244,7 +250,9 @@ void transact_creating(Store& store, std::function<void(ExecutionRows&, std::vec
     if (!status.ok()) started->clear();
     done(std::move(status), std::move(*started));
   };
-  if (urgent)
+  if (!finds.state.empty())
+    store.transact_on(std::move(finds), std::move(work), std::move(committed));
+  else if (urgent)
     store.transact_urgent(std::move(work), std::move(committed));
   else
     store.transact(std::move(work), std::move(committed));
@@ -259,13 +267,15 @@ void Transitions::route(RouteBatch batch, Store::WriteCallback done) {
 
 void Transitions::route(RouteBatch batch, Lease lease, Created done) {
   auto b = std::make_shared<RouteBatch>(std::move(batch));
+  Store::Finds finds;
+  for (const Arrival& a : b->arrivals) finds.state.emplace_back(kArrivalLocks, a.key);
   transact_creating(
       store_,
       [b, lease = std::move(lease), retention = arrival_retention_ms_](ExecutionRows& rows,
                                                                        std::vector<ExecutionRow>& started) {
         route_batch(rows, *b, retention, lease, started);
       },
-      std::move(done));
+      std::move(done), /*urgent=*/false, std::move(finds));
 }
 
 void Transitions::create(std::vector<NewExecution> executions, Lease lease, Created done) {
@@ -280,8 +290,10 @@ void Transitions::create(std::vector<NewExecution> executions, Lease lease, Crea
 
 void Transitions::update(ExecutionUpdate update, Updated done) {
   auto u = std::make_shared<ExecutionUpdate>(std::move(update));
+  Store::Finds finds{{u->id}, u->decides_from};
+  if (!u->awaiting.empty()) finds.state.emplace_back(kArrivalLocks, u->awaiting);
   store_.transact_on(
-      {{u->id}, u->decides_from}, [u](ExecutionRows& rows) { apply_update(rows, *u); },
+      std::move(finds), [u](ExecutionRows& rows) { apply_update(rows, *u); },
       [u, done = std::move(done)](StoreStatus status) { done(std::move(status), std::move(*u)); });
 }
 
