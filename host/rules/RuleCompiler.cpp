@@ -20,6 +20,34 @@ namespace {
 const std::vector<std::string> kTemplateRoots = {"event", "id",      "type",  "time",  "entity", "contact", "data",
                                                  "body",  "headers", "query", "route", "steps",  "account"};
 
+// The fields a condition reads that start with nothing an event offers (a
+// misspelt "contcat.tags" under a "not" would match everyone), as
+// {pointer, message}.
+void unknown_condition_fields(const json& condition, const std::string& pointer,
+                              std::vector<std::pair<std::string, std::string>>& out) {
+  const auto check = [&](const std::string& field, const std::string& at) {
+    const std::string root = field.substr(0, field.find('.'));
+    if (std::find(kTemplateRoots.begin(), kTemplateRoots.end(), root) != kTemplateRoots.end()) return;
+    std::string roots;
+    for (const auto& r : kTemplateRoots) roots += (roots.empty() ? "" : ", ") + r;
+    out.emplace_back(at, "unknown field '" + field + "': a field starts with " + roots);
+  };
+  if (!condition.is_object()) return;
+  for (const auto& [key, value] : condition.items()) {
+    const std::string at = pointer + "/" + escape_pointer_token(key);
+    if (key == "all" || key == "any") {
+      if (value.is_array())
+        for (size_t i = 0; i < value.size(); ++i) unknown_condition_fields(value[i], at + "/" + std::to_string(i), out);
+    } else if (key == "not") {
+      unknown_condition_fields(value, at, out);
+    } else if (key == "field") {
+      if (value.is_string()) check(value.get<std::string>(), at);
+    } else if (key != "op" && key != "value" && key != "timezone") {
+      check(key, at);  // the shorthand: {"body.status": "new"}
+    }
+  }
+}
+
 // A violation whose value is (or holds) a placeholder is decided at run time.
 bool templated(const json& params, const std::string& pointer) {
   try {
@@ -226,6 +254,9 @@ class StepCompiler {
     std::vector<ConditionProblem> problems;
     s.condition = Condition::compile(step["if"], problems);
     for (const auto& p : problems) problem(pointer + "/if" + p.pointer, p.message);
+    std::vector<std::pair<std::string, std::string>> unknown;
+    if (problems.empty()) unknown_condition_fields(step["if"], pointer + "/if", unknown);
+    for (const auto& [at, message] : unknown) problem(at, message);
     if (!step.contains("then")) problem(pointer, "\"if\" needs \"then\" steps");
     steps_.push_back(std::move(s));
     add_then_else(step, pointer, steps_.size() - 1);
@@ -513,6 +544,9 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
   problems.clear();
   out.filter = Condition::compile(rule.value("filter", json::object()), problems);
   for (const auto& p : problems) issues.push_back({pointer + "/filter" + p.pointer, where + p.message});
+  std::vector<std::pair<std::string, std::string>> unknown;
+  if (problems.empty()) unknown_condition_fields(rule.value("filter", json::object()), pointer + "/filter", unknown);
+  for (const auto& [at, message] : unknown) issues.push_back({at, where + message});
   const std::string priority = rule.value("priority", "normal");
   out.priority = priority == "high" ? 2 : priority == "low" ? 0 : 1;
   out.hold_in_doubt = rule.value("on_doubt", "resend") == "hold";
