@@ -137,7 +137,8 @@ void route_batch(ExecutionRows& rows, const RouteBatch& batch, int64_t arrival_r
   if (!batch.arrivals.empty()) rows.forget_arrivals(now - arrival_retention_ms);
 }
 
-void apply_update(ExecutionRows& rows, const ExecutionUpdate& given) {
+// False when the execution was cancelled meanwhile: only the step's lease ended.
+bool apply_update(ExecutionRows& rows, const ExecutionUpdate& given) {
   const auto before = rows.find(given.id);
   if (!before) throw StoreError("no execution " + std::to_string(given.id), StoreErrc::kNotFound);
   if (before->state == ExecutionState::kCancelled) {
@@ -149,7 +150,7 @@ void apply_update(ExecutionRows& rows, const ExecutionUpdate& given) {
       row.lease_owner.clear();
       write(rows, row, *before);
     }
-    return;
+    return false;
   }
   // A step given up for a cancel of a row no longer cancelled (retried
   // since): refused, its lease runs out and the step runs again.
@@ -200,6 +201,7 @@ void apply_update(ExecutionRows& rows, const ExecutionUpdate& given) {
     join_if_ended(rows, row.parent_id);
   if (!u.awaiting.empty())
     if (auto early = rows.arrival(u.awaiting, row.created_at_ms, row.last_arrival)) resume(rows, row, *early);
+  return true;
 }
 
 void apply_command(ExecutionRows& rows, const ExecutionCommand& c, std::vector<int64_t>& cancelled) {
@@ -293,7 +295,7 @@ void Transitions::update(ExecutionUpdate update, Updated done) {
   Store::Finds finds{{u->id}, u->decides_from};
   if (!u->awaiting.empty()) finds.state.emplace_back(kArrivalLocks, u->awaiting);
   store_.transact_on(
-      std::move(finds), [u](ExecutionRows& rows) { apply_update(rows, *u); },
+      std::move(finds), [u](ExecutionRows& rows) { u->recorded = apply_update(rows, *u); },
       [u, done = std::move(done)](StoreStatus status) { done(std::move(status), std::move(*u)); });
 }
 

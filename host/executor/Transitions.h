@@ -103,6 +103,9 @@ struct ExecutionUpdate {
   // A claimed step given back unstarted (the host stops): the row's doubt
   // (a step a dead host may have sent) still holds; any other update ends it.
   bool keeps_doubt = false;
+  // Set where it is applied: false when the execution was cancelled
+  // meanwhile (nothing recorded but the end of the step's lease).
+  bool recorded = true;
 
   // A claimed row given back as it was, due now and leased to no one: its
   // step never started here, so this claim adds no doubt (a dead host's stays).

@@ -668,9 +668,11 @@ void Pipeline::submit_record(Unrecorded record) {
         return;
     }
     if (!status.ok()) log_error("pipeline", "cannot record a step", {{"execution", id}, {"error", status.message}});
-    // A cancel is an operator's, not an end the rule reached: not counted.
-    if (status.ok() && state != ExecutionState::kReady && state != ExecutionState::kWaiting &&
-        state != ExecutionState::kCancelled)
+    // A cancel is an operator's, not an end the rule reached: not counted,
+    // nor is a step's end that found its execution cancelled; a step held
+    // in doubt is not an end either (the execution ends after the operator).
+    if (status.ok() && given.recorded && state != ExecutionState::kReady && state != ExecutionState::kWaiting &&
+        state != ExecutionState::kCancelled && state != ExecutionState::kInDoubt)
       metrics_.execution_ended(rule, state);
     {
       std::lock_guard lock(mutex_);

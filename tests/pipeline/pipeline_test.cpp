@@ -1295,6 +1295,30 @@ TEST_F(PipelineTest, AStepWaitingForItsInstancesSlotIsGivenBackBeforeItsLeaseEnd
   }
 }
 
+// A step that ends after its execution was cancelled, or one held in doubt,
+// is not an execution that ended: neither is counted as done or failed.
+TEST_F(PipelineTest, AStepEndingAfterItsExecutionWasCancelledIsNotCountedAsAnEnd) {
+  actions_.hold = true;
+  run({rule("r", {{"event", "lead.created"}}, {action("send")})});
+  append({lead_event("e1", "lead.created", "A")});
+  ASSERT_EQ(actions_.wait_for(1).size(), 1u);
+  std::promise<StoreStatus> cancelled;
+  Transitions(*store_).command({store_->executions({}).at(0).id,
+                                {ExecutionState::kReady},
+                                ExecutionState::kCancelled,
+                                std::nullopt,
+                                "",
+                                Doubt::kNone},
+                               [&](StoreStatus s, std::vector<int64_t>) { cancelled.set_value(std::move(s)); });
+  ASSERT_TRUE(cancelled.get_future().get().ok());
+  actions_.release_one();
+  for (int i = 0; i < 400 && !store_->executions({}).at(0).lease_owner.empty(); ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(store_->executions({}).at(0).lease_owner.empty());  // the step's end was recorded as such
+  EXPECT_EQ(store_->executions({}).at(0).state, ExecutionState::kCancelled);
+  EXPECT_EQ(metrics_.prometheus_text().find("switchboard_executions_total{"), std::string::npos)
+      << metrics_.prometheus_text();
+}
+
 // A low-priority campaign and a high-priority password reset; ten steps in
 // flight at most, and a provider that holds every call.
 void PipelineTest::run_campaign_and_reset() {
