@@ -22,6 +22,7 @@ RuleEnvironment rule_environment(const Config& config) {
   RuleEnvironment environment;
   environment.pipelines = config.pipelines;
   environment.template_variables = config.template_variables;
+  environment.account = config.account;
   environment.message_templates = config.message_templates;
   for (const auto& instance : config.instances) environment.instances.insert(instance.name);
   for (const auto& [name, segment] : config.segments)

@@ -130,8 +130,15 @@ std::string hash_hex(const std::string& text) {
 // its step (and its branches' steps) at the end of `steps_`.
 class StepCompiler {
  public:
-  StepCompiler(std::string rule, std::string steps_pointer, std::vector<RuleIssue>& issues, bool check_keys)
-      : rule_(std::move(rule)), steps_pointer_(std::move(steps_pointer)), issues_(issues), check_keys_(check_keys) {}
+  // `check_names`: what a loaded config must name right (not a stored
+  // version, which ran as it was written; see RuleEnvironment).
+  StepCompiler(std::string rule, std::string steps_pointer, std::vector<RuleIssue>& issues, bool check_keys,
+               bool check_names)
+      : rule_(std::move(rule)),
+        steps_pointer_(std::move(steps_pointer)),
+        issues_(issues),
+        check_keys_(check_keys),
+        check_names_(check_names) {}
 
   void add_steps(const json& steps, const std::string& at, size_t first = 0) {
     for (size_t s = 0; s < steps.size(); ++s) add_step(steps[s], at + "/" + std::to_string(first + s));
@@ -255,7 +262,7 @@ class StepCompiler {
     s.condition = Condition::compile(step["if"], problems);
     for (const auto& p : problems) problem(pointer + "/if" + p.pointer, p.message);
     std::vector<std::pair<std::string, std::string>> unknown;
-    if (problems.empty()) unknown_condition_fields(step["if"], pointer + "/if", unknown);
+    if (problems.empty() && check_names_) unknown_condition_fields(step["if"], pointer + "/if", unknown);
     for (const auto& [at, message] : unknown) problem(at, message);
     if (!step.contains("then")) problem(pointer, "\"if\" needs \"then\" steps");
     steps_.push_back(std::move(s));
@@ -432,6 +439,7 @@ class StepCompiler {
   const std::string steps_pointer_;
   std::vector<RuleIssue>& issues_;
   const bool check_keys_;
+  const bool check_names_;
   std::vector<CompiledStep> steps_;
   std::vector<std::string> pointers_;  // parallel to steps_
   std::map<std::string, std::vector<size_t>> named_;
@@ -545,7 +553,8 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
   out.filter = Condition::compile(rule.value("filter", json::object()), problems);
   for (const auto& p : problems) issues.push_back({pointer + "/filter" + p.pointer, where + p.message});
   std::vector<std::pair<std::string, std::string>> unknown;
-  if (problems.empty()) unknown_condition_fields(rule.value("filter", json::object()), pointer + "/filter", unknown);
+  if (problems.empty() && environment.check_declared_names)
+    unknown_condition_fields(rule.value("filter", json::object()), pointer + "/filter", unknown);
   for (const auto& [at, message] : unknown) issues.push_back({at, where + message});
   const std::string priority = rule.value("priority", "normal");
   out.priority = priority == "high" ? 2 : priority == "low" ? 0 : 1;
@@ -554,7 +563,8 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
   out.critical = rule.value("critical", false);
   out.defer_over_cap = rule.value("over_cap", "skip") == "defer";
 
-  StepCompiler steps(out.name, pointer + "/steps", issues, environment.check_step_keys);
+  StepCompiler steps(out.name, pointer + "/steps", issues, environment.check_step_keys,
+                     environment.check_declared_names);
   steps.add_steps(rule.value("steps", json::array()), pointer + "/steps");
   steps.name_steps();
   out.steps = steps.take();
@@ -566,9 +576,13 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
     if (s.kind == CompiledStep::Kind::kAction || s.kind == CompiledStep::Kind::kWaitEvent ||
         s.kind == CompiledStep::Kind::kDigest)
       step_names.push_back(s.name);
+  // A stored version's variables were checked when it was loaded, by the
+  // rules of that day: what a later check refuses must not fail it now.
+  const bool check_variables = environment.check_declared_names;
   auto check_templates = [&](const json& value, const std::string& at, const std::string& step_where) {
-    for (const auto& e : unknown_template_variables(value, kTemplateRoots, step_names))
-      issues.push_back({at + e.substr(0, e.find(": ")), step_where + e.substr(e.find(": ") + 2)});
+    if (check_variables)
+      for (const auto& e : unknown_template_variables(value, kTemplateRoots, step_names, "", &environment.account))
+        issues.push_back({at + e.substr(0, e.find(": ")), step_where + e.substr(e.find(": ") + 2)});
     for (const auto& e : template_syntax_errors(value))
       issues.push_back({at + e.substr(0, e.find(": ")), step_where + e.substr(e.find(": ") + 2)});
   };
@@ -602,8 +616,9 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
       for (const auto& [key, value] : s.params.items())
         (used_template->second.own_params.count(key) ? own : borrowed)[key] = value;
       check_templates(own, at + "/params", step_where);
-      for (const auto& e : unknown_template_variables(borrowed, kTemplateRoots, step_names))
-        issues.push_back({at + "/template", step_where + e});
+      if (check_variables)
+        for (const auto& e : unknown_template_variables(borrowed, kTemplateRoots, step_names, "", &environment.account))
+          issues.push_back({at + "/template", step_where + e});
       for (const auto& e : template_syntax_errors(borrowed)) issues.push_back({at + "/template", step_where + e});
     }
     if (!environment.instances.count(s.instance) && s.instance != kHostInstance) {

@@ -35,6 +35,9 @@ struct RuleEnvironment {
   // Parameters that name what the config declares are checked against it
   // (not for a stored older version: the config has moved on since).
   bool check_declared_names = true;
+  // The config's account: an {{account.x}} it lacks is an error (with
+  // check_declared_names).
+  nlohmann::json account = nlohmann::json::object();
   // A key that another kind of step reads is an error in a config being
   // loaded; a stored version written before that check ran as it was.
   bool check_step_keys = true;

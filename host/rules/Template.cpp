@@ -319,7 +319,8 @@ std::optional<std::string> format_phone(const std::string& text, const std::stri
 }
 
 std::vector<std::string> unknown_template_variables(const json& value, const std::vector<std::string>& roots,
-                                                    const std::vector<std::string>& steps, const std::string& pointer) {
+                                                    const std::vector<std::string>& steps, const std::string& pointer,
+                                                    const json* account) {
   auto list = [](const std::vector<std::string>& names) {
     std::string out;
     for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
@@ -338,6 +339,11 @@ std::vector<std::string> unknown_template_variables(const json& value, const std
       const std::string root = trim(std::string_view(p.path).substr(0, dot));
       if (!known(roots, root)) {
         out.push_back(pointer + ": unknown variable '" + p.path + "': a variable starts with " + list(roots));
+      } else if (root == "account" && account && !p.fallback) {
+        const std::string rest = dot == std::string::npos ? "" : trim(std::string_view(p.path).substr(dot + 1));
+        if (!rest.empty() && !lookup_path(*account, rest))
+          out.push_back(pointer + ": '" + p.path +
+                        "' is not in the config's \"account\": give it there, or a default ({{" + p.path + "|...}})");
       } else if (root == "steps") {
         const std::string rest = dot == std::string::npos ? "" : p.path.substr(dot + 1);
         const std::string step = trim(std::string_view(rest).substr(0, rest.find('.')));
@@ -348,12 +354,12 @@ std::vector<std::string> unknown_template_variables(const json& value, const std
     }
   } else if (value.is_object()) {
     for (const auto& [k, v] : value.items()) {
-      auto more = unknown_template_variables(v, roots, steps, pointer + "/" + escape_pointer_token(k));
+      auto more = unknown_template_variables(v, roots, steps, pointer + "/" + escape_pointer_token(k), account);
       out.insert(out.end(), more.begin(), more.end());
     }
   } else if (value.is_array()) {
     for (size_t i = 0; i < value.size(); ++i) {
-      auto more = unknown_template_variables(value[i], roots, steps, pointer + "/" + std::to_string(i));
+      auto more = unknown_template_variables(value[i], roots, steps, pointer + "/" + std::to_string(i), account);
       out.insert(out.end(), more.begin(), more.end());
     }
   }

@@ -56,10 +56,13 @@ std::vector<std::string> template_syntax_errors(const nlohmann::json& value, con
 // Placeholders whose first segment is none of `roots` (a misspelt
 // "{{contcat.name}}" would otherwise fail only at run time), or that name a
 // step ("{{steps.Offer.external_id}}") that is none of `steps`, as
-// "JSON-Pointer: reason". Placeholders with a default are not checked.
+// "JSON-Pointer: reason"; a default does not hide them. With `account` (the
+// config's, fixed before any event), an "{{account.x}}" it lacks and no
+// default covers too.
 std::vector<std::string> unknown_template_variables(const nlohmann::json& value, const std::vector<std::string>& roots,
                                                     const std::vector<std::string>& steps = {},
-                                                    const std::string& pointer = "");
+                                                    const std::string& pointer = "",
+                                                    const nlohmann::json* account = nullptr);
 
 bool has_placeholder(std::string_view text);
 

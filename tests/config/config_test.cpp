@@ -152,6 +152,11 @@ const BadConfig kBadConfigs[] = {
      "/rules/0/steps/0/params/body/t: rule 'r', step 'sink.post': unknown variable 'contcat.name': a variable starts "
      "with "
      "event, id, type, time, entity, contact, data, body, headers, query, route, steps, account"},
+    {"account_variable_the_account_lacks",
+     "{" INSTANCES
+     R"(, "account": {"timezone": "Europe/Moscow"}, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post", "params": {"url": "/x", "body": {"t": "Добро пожаловать в {{Название компании}}, {{account.phone|-}}"}}}]}]})",
+     "/rules/0/steps/0/params/body/t: rule 'r', step 'sink.post': 'account.name' is not in the config's \"account\": "
+     "give it there, or a default ({{account.name|...}})"},
     {"misspelt_filter_field",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "filter": {"not": {"field": "contcat.tags", "op": "contains", "value": "blocked"}}, "steps": [{"action": "sink.post"}]}]})",
@@ -344,6 +349,21 @@ TEST(Config, AKeyThatGoesWithAnotherKindOfStepIsAnError) {
   const CompiledRule old = compile_rule_version(stored, RuleEnvironment{}, stored_issues);
   EXPECT_TRUE(stored_issues.empty()) << stored_issues.front().message;
   EXPECT_EQ(old.steps.size(), 1u);
+  // So does one whose variables and fields later checks refuse (a default
+  // over a misspelt path, a filter's unknown field, an account's missing name).
+  const nlohmann::json before_checks = {
+      {"rule",
+       {{"name", "r"},
+        {"trigger", {{"event", "e"}}},
+        {"filter", {{"field", "contcat.tags"}, {"op", "exists"}}},
+        {"steps",
+         {{{"if", {{"bdy.x", 1}}}, {"then", {{{"action", "switchboard.emit"}, {"params", {{"type", "a.b"}}}}}}},
+          {{"action", "switchboard.emit"},
+           {"params", {{"type", "a.b"}, {"data", {{"t", "{{deal.sum|0}} {{Название компании}}"}}}}}}}}}}};
+  const CompiledRule kept = compile_rule_version(before_checks, RuleEnvironment{}, stored_issues);
+  EXPECT_TRUE(stored_issues.empty()) << stored_issues.front().message;
+  EXPECT_TRUE(kept.filter);
+  EXPECT_EQ(kept.steps.back().kind, CompiledStep::Kind::kAction);
 }
 
 // if/else, switch and split become one flat list with jumps past the
