@@ -1,7 +1,9 @@
 #include "executor/CompletedRoutes.h"
 
 #include <atomic>
+#include <map>
 #include <mutex>
+#include <optional>
 
 #include "executor/History.h"
 #include "log/Logger.h"
@@ -26,20 +28,27 @@ bool takes(const CompiledRule& rule, EmittedEvent& event, const json& account) {
 
 // Everything one emitted event set off; reports when the last execution ends.
 struct CompletedRoutes::Run {
+  std::string key;  // its sender, type and id: a repeat of the same event has the same
   std::string event_id;
   int64_t deadline_ms = 0;  // the route's time: every wait of every execution ends before it
   std::mutex mutex;         // all below, and every join of branches
   std::vector<std::function<void(const EmitReport&)>> waiting;  // callers waiting for the report (a sender's repeats)
-  std::vector<std::shared_ptr<Execution>> executions;           // the event's own, in the order they started
+  std::vector<json> ends;  // how each execution ended, in the order they started (null while it runs)
+  // While it is kept for repeats: the executions that failed at a step, which
+  // a repeat runs again from there (they point back at the run: a cycle that
+  // forgetting the run ends).
+  std::map<size_t, std::shared_ptr<Execution>> failed;
   size_t remaining = 0;
   bool ended = false;
-  bool remembered = false;  // among the recent runs: keeps its executions for a repeat
+  bool remembered = false;
 };
 
 struct CompletedRoutes::Execution {
   ExecutionRow row;
   const CompiledRule* rule = nullptr;
   std::shared_ptr<Run> run;
+  size_t slot = 0;               // its place in the run's ends
+  bool failed_at_a_step = true;  // false: the host failed it (a wait too long for the route), which a repeat would too
   json history = json::array();
   std::shared_ptr<Execution> parent;                 // a branch of a parallel group
   std::vector<std::shared_ptr<Execution>> branches;  // ... and the group's branches
@@ -57,41 +66,44 @@ CompletedRoutes::CompletedRoutes(std::vector<CompiledRule> rules, ActionDispatch
 }
 
 CompletedRoutes::~CompletedRoutes() {
-  // A kept run and its executions point at each other.
-  for (auto& [id, run] : recent_) {
+  // A kept run and its failed executions point at each other.
+  for (auto& [key, run] : recent_) {
     std::lock_guard lock(run->mutex);
-    if (run->ended) run->executions.clear();
+    run->failed.clear();
   }
 }
 
 sb_status CompletedRoutes::emit(EmittedEvent event, sb_emit_wait wait, std::function<void(const EmitReport&)> done) {
   const bool sender_id = !event.id.empty();
   if (!sender_id) event.id = generate_event_id();
-  // A sender's repeat (its retry of a request whose answer it did not get):
-  // it joins the run, or is answered with its end, or runs again only what failed.
-  if (sender_id)
-    if (std::shared_ptr<Run> earlier = recent_run(event.id)) {
-      repeat(earlier, wait, std::move(done));
-      return SB_OK;
-    }
   std::vector<const CompiledRule*> matched;
   for (const auto& rule : rules_)
     if (takes(rule, event, options_.account)) matched.push_back(&rule);
   auto run = std::make_shared<Run>();
+  run->key = event.source + '\n' + event.type + '\n' + event.id;
   run->event_id = event.id;
   run->deadline_ms = now_ms() + options_.max_wait.count();
+  run->ends.resize(matched.size());
+  run->remaining = matched.size();
+  json context = std::move(event.payload);
+  if (!context.is_object()) context = json{{"data", std::move(context)}};
+  context["event"] = {
+      {"id", event.id}, {"type", event.type}, {"source", event.source}, {"time", format_time_ms(now_ms())}};
+  const std::string context_text = matched.empty() ? "" : dump_text(context);
+  // A sender's repeat (its retry of a request whose answer it did not get)
+  // joins the run, or is answered with its end, or runs again what failed.
+  // Looked up and kept in one step: two deliveries at once are one run.
+  if (sender_id && !matched.empty())
+    if (std::shared_ptr<Run> earlier = remember_or_find(run, context_text.size() * matched.size())) {
+      repeat(earlier, wait, std::move(done));
+      return SB_OK;
+    }
   if (wait == SB_EMIT_WAIT_ACCEPTED || matched.empty())
     done(EmitReport{SB_OK, event.id, "", json{{"executions", json::array()}}});
   else
     run->waiting.push_back(std::move(done));
   if (matched.empty()) return SB_OK;
 
-  json context = std::move(event.payload);
-  if (!context.is_object()) context = json{{"data", std::move(context)}};
-  context["event"] = {
-      {"id", event.id}, {"type", event.type}, {"source", event.source}, {"time", format_time_ms(now_ms())}};
-  const std::string context_text = dump_text(context);
-  run->remaining = matched.size();
   std::vector<std::shared_ptr<Execution>> started;
   for (const CompiledRule* rule : matched) {
     auto e = std::make_shared<Execution>();
@@ -104,100 +116,89 @@ sb_status CompletedRoutes::emit(EmittedEvent event, sb_emit_wait wait, std::func
     e->row.created_at_ms = e->row.updated_at_ms = now_ms();
     e->rule = rule;
     e->run = run;
+    e->slot = started.size();
     started.push_back(std::move(e));
   }
-  run->executions = started;
-  if (sender_id) remember(run);
   for (const auto& e : started) next(e);
   return SB_OK;
 }
 
-std::shared_ptr<CompletedRoutes::Run> CompletedRoutes::recent_run(const std::string& event_id) {
+std::shared_ptr<CompletedRoutes::Run> CompletedRoutes::remember_or_find(const std::shared_ptr<Run>& run, size_t bytes) {
   std::lock_guard lock(recent_mutex_);
-  forget_old(now_ms());
-  auto it = recent_.find(event_id);
-  return it == recent_.end() ? nullptr : it->second;
+  const int64_t now = now_ms();
+  forget_old(now);
+  if (auto it = recent_.find(run->key); it != recent_.end()) return it->second;
+  run->remembered = true;  // no one else sees the run yet
+  recent_.emplace(run->key, run);
+  recent_order_.push_back({now + options_.repeats_kept.count(), run->key, bytes});
+  recent_bytes_ += bytes;
+  forget_old(now);
+  return nullptr;
 }
 
-void CompletedRoutes::remember(const std::shared_ptr<Run>& run) {
-  std::lock_guard lock(recent_mutex_);
-  {
-    std::lock_guard run_lock(run->mutex);
-    run->remembered = true;
-  }
-  recent_[run->event_id] = run;
-  recent_order_.emplace_back(now_ms() + options_.repeats_kept.count(), run->event_id);
-  forget_old(now_ms());
-}
-
-// Under recent_mutex_: the runs kept too long, or beyond how many are kept.
+// Under recent_mutex_: the runs kept too long, or beyond how many (or how
+// many bytes of their events) are kept.
 void CompletedRoutes::forget_old(int64_t now) {
   while (!recent_order_.empty() &&
-         (recent_order_.front().first <= now || recent_order_.size() > options_.repeats_kept_at_most)) {
-    auto it = recent_.find(recent_order_.front().second);
+         (recent_order_.front().forget_at_ms <= now || recent_order_.size() > options_.repeats_kept_at_most ||
+          recent_bytes_ > options_.repeats_kept_bytes)) {
+    Kept oldest = std::move(recent_order_.front());
     recent_order_.pop_front();
+    recent_bytes_ -= oldest.bytes;
+    auto it = recent_.find(oldest.key);
     if (it == recent_.end()) continue;
     std::shared_ptr<Run> run = std::move(it->second);
     recent_.erase(it);
     std::lock_guard run_lock(run->mutex);
     run->remembered = false;
-    if (run->ended) run->executions.clear();  // no cycle left between the run and its executions
+    run->failed.clear();  // no cycle left between the run and its executions
   }
 }
 
 void CompletedRoutes::repeat(const std::shared_ptr<Run>& run, sb_emit_wait wait,
                              std::function<void(const EmitReport&)> done) {
   std::vector<std::shared_ptr<Execution>> again;
+  std::optional<EmitReport> report;
   {
     std::lock_guard lock(run->mutex);
     if (!run->ended) {
       // Still running: told how it ends, with the first caller.
       if (wait == SB_EMIT_WAIT_COMPLETED) return run->waiting.push_back(std::move(done));
-    } else {
-      for (const auto& e : run->executions)
-        if (e->row.state != ExecutionState::kDone) again.push_back(e);
-      if (!again.empty()) {
-        // What failed runs again from the step where it failed, as an
-        // admin's retry of a dead letter does; what was done is not redone.
-        run->ended = false;
-        run->remaining = again.size();
-        run->deadline_ms = now_ms() + options_.max_wait.count();
-        if (wait == SB_EMIT_WAIT_COMPLETED) run->waiting.push_back(std::move(done));
-        for (const auto& e : again) {
-          e->history.push_back({{"outcome", "run again"},
-                                {"reason", "the sender repeated the event"},
-                                {"at", format_time_ms(now_ms())}});
-          e->row.state = ExecutionState::kReady;
-          e->row.attempt = 0;
-          e->row.due_at_ms.reset();
-          e->row.error.clear();
-        }
+    } else if (!run->failed.empty()) {
+      // What failed at a step runs again from that step, as an admin's
+      // retry of a dead letter does; what was done is not done again.
+      for (auto& [slot, e] : run->failed) again.push_back(std::move(e));
+      run->failed.clear();
+      run->ended = false;
+      run->remaining = again.size();
+      run->deadline_ms = now_ms() + options_.max_wait.count();
+      if (wait == SB_EMIT_WAIT_COMPLETED) run->waiting.push_back(std::move(done));
+      for (const auto& e : again) {
+        run->ends[e->slot] = nullptr;
+        e->history.push_back(
+            {{"outcome", "run again"}, {"reason", "the sender repeated the event"}, {"at", format_time_ms(now_ms())}});
+        e->row.state = ExecutionState::kReady;
+        e->row.attempt = 0;
+        e->row.due_at_ms.reset();
+        e->row.error.clear();
       }
+    } else if (wait == SB_EMIT_WAIT_COMPLETED) {
+      report = report_of(*run);
     }
   }
-  if (!again.empty()) {
-    if (wait == SB_EMIT_WAIT_ACCEPTED) done(EmitReport{SB_OK, run->event_id, "", json{{"executions", json::array()}}});
-    for (const auto& e : again) next(e);
-    return;
-  }
-  if (wait == SB_EMIT_WAIT_ACCEPTED)
-    return done(EmitReport{SB_OK, run->event_id, "", json{{"executions", json::array()}}});
-  EmitReport report;
-  {
-    std::lock_guard lock(run->mutex);
-    report = report_of(*run);
-  }
-  done(report);
+  if (report) return done(*report);
+  if (wait == SB_EMIT_WAIT_ACCEPTED) done(EmitReport{SB_OK, run->event_id, "", json{{"executions", json::array()}}});
+  for (const auto& e : again) next(e);
 }
 
-// Under the run's mutex.
+// Under the run's mutex: how the executions that ended ended.
 EmitReport CompletedRoutes::report_of(const Run& run) {
   json executions = json::array();
   uint32_t done = 0;
-  for (const auto& e : run.executions) {
-    executions.push_back(
-        {{"rule", e->row.rule}, {"status", state_name(e->row.state)}, {"steps", e->history}, {"error", e->row.error}});
-    done += e->row.state == ExecutionState::kDone;
+  for (const json& end : run.ends) {
+    if (end.is_null()) continue;
+    done += end["status"] == "done";
+    executions.push_back(end);
   }
   const auto count = static_cast<uint32_t>(executions.size());
   return EmitReport{SB_OK, run.event_id, "", json{{"executions", std::move(executions)}}, count, done};
@@ -213,6 +214,7 @@ void CompletedRoutes::next(const std::shared_ptr<Execution>& e) {
     e->history.push_back(history::failed(e->row.step, ex.what(), now_ms()));
     e->row.state = ExecutionState::kFailed;
     e->row.error = std::string("cannot run the step: ") + ex.what();
+    e->failed_at_a_step = false;
     ended(e);
   }
 }
@@ -264,6 +266,7 @@ void CompletedRoutes::apply(const std::shared_ptr<Execution>& e, ExecutionUpdate
       e->history.push_back(history::failed(step, why, now));
       row.state = ExecutionState::kFailed;
       row.error = why;
+      e->failed_at_a_step = false;  // its row is past the wait: run again, it would skip it
       return ended(e);
     }
     // A wait for an event goes on at its timeout (see the header).
@@ -298,12 +301,14 @@ void CompletedRoutes::ended(const std::shared_ptr<Execution>& e) {
   {
     Run& run = *e->run;
     std::lock_guard lock(run.mutex);
+    run.ends[e->slot] = {
+        {"rule", e->row.rule}, {"status", state_name(e->row.state)}, {"steps", e->history}, {"error", e->row.error}};
+    if (run.remembered && e->row.state != ExecutionState::kDone && e->failed_at_a_step) run.failed[e->slot] = e;
     if (--run.remaining > 0) return;
     run.ended = true;
     waiting = std::move(run.waiting);
     run.waiting.clear();
     if (!waiting.empty()) report = report_of(run);
-    if (!run.remembered) run.executions.clear();  // no cycle left between the run and its executions
   }
   for (const auto& tell : waiting) tell(report);
 }

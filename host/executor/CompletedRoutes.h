@@ -42,6 +42,7 @@ class CompletedRoutes final : public EventSink {
     // most) after they end, for the sender's repeats.
     std::chrono::milliseconds repeats_kept{std::chrono::minutes(10)};
     size_t repeats_kept_at_most = 10000;
+    size_t repeats_kept_bytes = 64u << 20;  // of their events' text, counted once per execution
   };
 
   CompletedRoutes(std::vector<CompiledRule> rules, ActionDispatcher& actions, CallQueue& calls, Store& events,
@@ -56,8 +57,8 @@ class CompletedRoutes final : public EventSink {
   void next(const std::shared_ptr<Execution>& execution);
   void apply(const std::shared_ptr<Execution>& execution, ExecutionUpdate update);
   void ended(const std::shared_ptr<Execution>& execution);
-  std::shared_ptr<Run> recent_run(const std::string& event_id);
-  void remember(const std::shared_ptr<Run>& run);
+  // The run kept for the same event, else null with `run` kept (`bytes`: what it holds).
+  std::shared_ptr<Run> remember_or_find(const std::shared_ptr<Run>& run, size_t bytes);
   void forget_old(int64_t now_ms);
   void repeat(const std::shared_ptr<Run>& run, sb_emit_wait wait, std::function<void(const EmitReport&)> done);
   static EmitReport report_of(const Run& run);
@@ -67,9 +68,15 @@ class CompletedRoutes final : public EventSink {
   Interpreter interpreter_;
   Schedule schedule_;
   const Options options_;
+  struct Kept {
+    int64_t forget_at_ms = 0;
+    std::string key;
+    size_t bytes = 0;
+  };
   std::mutex recent_mutex_;
-  std::unordered_map<std::string, std::shared_ptr<Run>> recent_;  // by event id: runs kept for a repeat
-  std::deque<std::pair<int64_t, std::string>> recent_order_;      // when each is forgotten, oldest first
+  std::unordered_map<std::string, std::shared_ptr<Run>> recent_;  // by Run::key: runs kept for a repeat
+  std::deque<Kept> recent_order_;                                 // oldest first
+  size_t recent_bytes_ = 0;
 };
 
 }  // namespace sb

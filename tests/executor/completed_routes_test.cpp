@@ -117,12 +117,17 @@ TEST_F(CompletedRoutesTest, ASendersRepeatIsAnsweredWithTheEndOrRunsAgainOnlyWha
   EmitReport third = emit(event("new"));
   EXPECT_EQ(third.report, second.report);
   EXPECT_EQ(dispatcher.calls.size(), 3u);
+  // Another sender's event with the same id is another event.
+  EmittedEvent other = event("new");
+  other.source = "other-hooks";
+  emit(other);
+  EXPECT_EQ(dispatcher.calls.size(), 5u);
   // An event the host named (no id of the sender's) is another event each time.
   EmittedEvent unnamed = event("new");
   unnamed.id.clear();
   emit(unnamed);
   emit(unnamed);
-  EXPECT_EQ(dispatcher.calls.size(), 7u);
+  EXPECT_EQ(dispatcher.calls.size(), 9u);
 }
 
 TEST_F(CompletedRoutesTest, FilterMismatchRunsNothing) {
@@ -279,6 +284,10 @@ TEST_F(LongWaitTest, AWaitLongerThanTheRouteFailsAndSaysWhatToDo) {
   EXPECT_NE(error.find(" s (at step 'a day')"), std::string::npos) << execution;
   EXPECT_EQ(execution["steps"].back()["step"], "a day") << execution;
   EXPECT_EQ(execution["steps"].back()["outcome"], "permanent") << execution;
+  // The sender's repeat does not run it again past the wait it could not make.
+  EmitReport again = emit(event("new"));
+  EXPECT_TRUE(dispatcher.calls.empty());
+  EXPECT_EQ(again.report, report.report);
 }
 
 CompiledRule two_waits() {
