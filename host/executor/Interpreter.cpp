@@ -534,10 +534,11 @@ void Interpreter::produce_event(const Claimed& at, const CompiledStep& step, con
     return step_ended(at, step, ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, *why), decisions);
   std::vector<EventRecord> batch;
   batch.push_back(std::move(std::get<EventRecord>(made)));
+  std::string id = batch.front().id;  // the step's key, or its bounded form
   // Run again after a crash, the step produces a duplicate: the event is stored once.
   const bool may_hold = request.params.contains("if_status");
-  events_.append_events(std::move(batch), [this, at, &step, decisions = std::move(decisions),
-                                           id = request.idempotency_key, may_hold](AppendResult result) {
+  events_.append_events(std::move(batch), [this, at, &step, decisions = std::move(decisions), id = std::move(id),
+                                           may_hold](AppendResult result) {
     ActionOutcome outcome = result.ok()
                                 ? ActionOutcome{}
                                 : ActionOutcome::failure(SB_OUTCOME_RETRY, "cannot store the event: " + result.error);

@@ -238,7 +238,14 @@ namespace {
 // it reads whether it came: both lock the key's name, so that on a store
 // several nodes write, neither reads before the other commits (each would
 // miss the other's write, and the wait would last until its timeout).
+// The keys share 256 locks (by a hash every node computes alike): a routing
+// batch of many events takes a bounded number of PostgreSQL's lock slots.
 constexpr char kArrivalLocks[] = "host:arrivals";
+std::pair<std::string, std::string> arrival_lock(const std::string& key) {
+  uint32_t hash = 2166136261u;  // FNV-1a
+  for (unsigned char c : key) hash = (hash ^ c) * 16777619u;
+  return {kArrivalLocks, std::to_string(hash % 256)};
+}
 
 // A unit of work that makes executions, and hands back those it leased.
 void transact_creating(Store& store, std::function<void(ExecutionRows&, std::vector<ExecutionRow>&)> make,
@@ -270,7 +277,7 @@ void Transitions::route(RouteBatch batch, Store::WriteCallback done) {
 void Transitions::route(RouteBatch batch, Lease lease, Created done) {
   auto b = std::make_shared<RouteBatch>(std::move(batch));
   Store::Finds finds;
-  for (const Arrival& a : b->arrivals) finds.state.emplace_back(kArrivalLocks, a.key);
+  for (const Arrival& a : b->arrivals) finds.state.push_back(arrival_lock(a.key));
   transact_creating(
       store_,
       [b, lease = std::move(lease), retention = arrival_retention_ms_](ExecutionRows& rows,
@@ -293,7 +300,7 @@ void Transitions::create(std::vector<NewExecution> executions, Lease lease, Crea
 void Transitions::update(ExecutionUpdate update, Updated done) {
   auto u = std::make_shared<ExecutionUpdate>(std::move(update));
   Store::Finds finds{{u->id}, u->decides_from};
-  if (!u->awaiting.empty()) finds.state.emplace_back(kArrivalLocks, u->awaiting);
+  if (!u->awaiting.empty()) finds.state.push_back(arrival_lock(u->awaiting));
   store_.transact_on(
       std::move(finds), [u](ExecutionRows& rows) { u->recorded = apply_update(rows, *u); },
       [u, done = std::move(done)](StoreStatus status) { done(std::move(status), std::move(*u)); });

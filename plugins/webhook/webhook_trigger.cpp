@@ -167,15 +167,18 @@ class WebhookTrigger : public switchboard::Plugin {
   // An id the host would refuse is the sender's fault, said as such: not a
   // 503 that it would retry for ever. The events API's bounds.
   static std::optional<std::string> id_problem(std::string_view id) {
-    size_t characters = 0;
-    for (size_t i = 0; i < id.size(); ++characters) {
-      const auto byte = static_cast<unsigned char>(id[i]);
-      const size_t length = byte < 0x80 ? 1 : (byte >> 5) == 6 ? 2 : (byte >> 4) == 14 ? 3 : (byte >> 3) == 30 ? 4 : 0;
-      bool valid = length > 0 && i + length <= id.size() && (length > 1 || byte >= 0x20) && byte != 0x7f;
-      for (size_t k = 1; valid && k < length; ++k) valid = (static_cast<unsigned char>(id[i + k]) >> 6) == 2;
-      if (!valid) return "the webhook-id (or Idempotency-Key) header is not UTF-8 text";
-      i += length;
+    // At most 200 characters are at most 800 bytes; longer is refused unread.
+    if (id.size() > 800) return "the webhook-id (or Idempotency-Key) header is longer than 200 characters";
+    for (unsigned char c : id)
+      if (c < 0x20 || c == 0x7f) return "the webhook-id (or Idempotency-Key) header holds a control character";
+    try {
+      // UTF-8 as strictly as the host reads it (no overlong forms, no surrogates).
+      (void)json(std::string(id)).dump();
+    } catch (const json::exception&) {
+      return "the webhook-id (or Idempotency-Key) header is not UTF-8 text";
     }
+    size_t characters = 0;
+    for (unsigned char c : id) characters += (c & 0xC0) != 0x80;
     if (characters > 200) return "the webhook-id (or Idempotency-Key) header is longer than 200 characters";
     return std::nullopt;
   }

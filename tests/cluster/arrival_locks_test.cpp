@@ -21,9 +21,9 @@ using namespace std::chrono_literals;
 // while it reads whether a step waits for the event, until released.
 class HeldKey {
  public:
-  HeldKey(Store& store, const std::string& key) {
+  HeldKey(Store& store, const std::string& lock) {
     store.transact_on(
-        {{}, {{"host:arrivals", key}}},
+        {{}, {{"host:arrivals", lock}}},
         [this](ExecutionRows&) {
           held_.set_value();
           released_.get_future().wait();
@@ -44,9 +44,12 @@ TEST(ArrivalLocks, AStepStartingToWaitAndTheRoutingOfItsEventTakeTurnsOnTheKey) 
   PostgresStore router({test::PgCluster::shared()->conninfo(schema)});
   PostgresStore node({test::PgCluster::shared()->conninfo(schema)});
   const std::string key = "message.opened|data.message_id=m1";
+  uint32_t hash = 2166136261u;  // its lock: one of 256, by FNV-1a, as every node computes it
+  for (unsigned char c : key) hash = (hash ^ c) * 16777619u;
+  const std::string lock = std::to_string(hash % 256);
 
   // A step's wait is recorded on the node: it waits while the router holds the key.
-  HeldKey routing(router, key);
+  HeldKey routing(router, lock);
   ExecutionUpdate wait = ExecutionUpdate::to(999, ExecutionState::kWaiting, "1", 0, now_ms() + 60000);
   wait.awaiting = key;
   std::promise<StoreStatus> recorded;
@@ -58,7 +61,7 @@ TEST(ArrivalLocks, AStepStartingToWaitAndTheRoutingOfItsEventTakeTurnsOnTheKey) 
   EXPECT_EQ(waits.get().code, StoreErrc::kNotFound);  // (no such execution: only the turn is tested)
 
   // The routing of an event kept for the key waits while a node records a step's wait.
-  HeldKey waiting(node, key);
+  HeldKey waiting(node, lock);
   RouteBatch batch;
   batch.from = 0;
   batch.routed_up_to = 1;

@@ -726,6 +726,13 @@ TEST(HostActions, SayWhyTheyCannotProduceAnEvent) {
   EXPECT_EQ(id.size(), 200u);
   EXPECT_EQ(id.rfind(std::string(183, 'x'), 0), 0u) << id;
   EXPECT_EQ(std::get<EventRecord>(host_action_event(request, {{"event", {{"id", "e1"}}}}, "r", now_ms())).id, id);
+  // Cut on a character's first byte: the id stays UTF-8.
+  for (int pad = 0; pad < 3; ++pad) {
+    const std::string cut =
+        bounded_event_id(std::string(pad, 'x') + std::string(150, 'a') + "ёёёёёёёёёёёёёёёёёёёёёёёёёё");
+    EXPECT_LE(cut.size(), 200u);
+    EXPECT_NO_THROW((void)json(cut).dump()) << pad;
+  }
   request.idempotency_key = "e1:r:0";
   // The person goes along the chain, also one the host keeps segments and
   // counts for (which an event's contact may not carry): named by key.

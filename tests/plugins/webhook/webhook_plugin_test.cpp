@@ -162,7 +162,9 @@ TEST_F(WebhookPluginTest, RejectsBodiesThatAreNotJsonObjects) {
 // An id the host would refuse is the sender's to fix (400), not a 503 it retries.
 TEST_F(WebhookPluginTest, RejectsIdsThatAreNotShortUtf8Text) {
   auto instance = create("{}");
-  for (const std::string& bad : {std::string("\xff"), std::string("a\x01b"), std::string(201, 'x')}) {
+  // Not UTF-8, a control character, too long, an overlong '/', a surrogate.
+  for (const std::string& bad : {std::string("\xff"), std::string("a\x01b"), std::string(201, 'x'),
+                                 std::string("\xc0\xaf"), std::string("\xed\xa0\x80")}) {
     const uint64_t id = host.request("POST", {{"Idempotency-Key", bad}}, "{}");
     EXPECT_EQ(host.responses.at(id).status, 400);
     EXPECT_EQ(response_body(id)["error"]["code"], "invalid_id");
