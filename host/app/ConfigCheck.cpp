@@ -107,6 +107,12 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
     out.rules.push_back(compile_rule(rule.body, rule.pointer, out.environment, issues));
     for (auto& i : issues) out.issues.push_back({file, std::move(i.pointer), std::move(i.message)});
   }
+  for (const auto& rule : config.disabled_rules) {
+    std::vector<RuleIssue> issues;
+    (void)compile_rule(rule.body, rule.pointer, out.environment, issues);
+    for (auto& i : issues)
+      out.warnings.push_back({file, std::move(i.pointer), "(a disabled rule) " + std::move(i.message)});
+  }
   for (const auto& [name, segment] : config.segments) {
     if (!segment.dynamic()) continue;
     const std::string at = "/segments/" + name;

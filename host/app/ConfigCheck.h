@@ -21,6 +21,9 @@ struct CheckedConfig {
   std::vector<DynamicSegment> segments;  // the dynamic ones
   RuleEnvironment environment;           // what they were compiled against (older versions are compiled against it too)
   std::vector<ConfigIssue> issues;       // empty when everything is valid
+  // What is wrong with a disabled rule: it does not stop the host, but
+  // enabling the rule would.
+  std::vector<ConfigIssue> warnings;
 };
 
 // The config's parts that rules are compiled against (actions unchecked).

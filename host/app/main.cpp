@@ -199,6 +199,7 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
       if (rule.time_trigger)
         std::cout << "  rule '" << rule.name << "' runs on " << rule.time_trigger->describe() << " -> "
                   << rule.time_trigger->event_type() << '\n';
+    for (const auto& warning : checked.warnings) std::cout << "  warning: " << warning.to_string() << '\n';
     return EXIT_OK;
   }
 

@@ -338,7 +338,7 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
     if (!rule_names.insert(r["name"].get<std::string>()).second)
       issues.push_back(
           {name, pointer + "/name", "rule name '" + r["name"].get<std::string>() + "' is used by an earlier rule"});
-    if (r.value("enabled", true)) c.rules.push_back({pointer, r});
+    (r.value("enabled", true) ? c.rules : c.disabled_rules).push_back({pointer, r});
   }
   if (problems) {
     problems->insert(problems->end(), issues.begin(), issues.end());

@@ -141,6 +141,7 @@ struct Config {
   int max_in_flight = 1000;             // ... and this
   nlohmann::json account = nlohmann::json::object();  // {{account.*}}; its timezone and country are defaults
   std::vector<RuleSource> rules;                      // the enabled ones
+  std::vector<RuleSource> disabled_rules;             // checked (warnings), not run
 };
 
 // Throws ConfigError. With `problems`, problems found after the file's

@@ -245,6 +245,23 @@ TEST(Cli, ValidateExitsNonZeroWithFileAndPointer) {
       << out;
 }
 
+// A disabled rule does not stop the host, but what would stop it once
+// enabled is said now, not on the day it is enabled.
+TEST(Cli, ValidateWarnsOfADisabledRulesProblems) {
+  const auto dir = make_temp_dir("sb_cli");
+  const auto file = dir / "disabled.json";
+  std::ofstream(file) << R"({"instances": {"sink": {"plugin": "http"}}, "rules": [
+      {"name": "later", "enabled": false, "trigger": {"event": "lead.created"},
+       "steps": [{"action": "sink.post", "params": {"url": "/x", "body": {"t": "{{contcat.name}}"}}}]}]})";
+  auto [code, out] = run_switchboard({"validate", "--config", file.string()});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("warning: " + file.string() +
+                     ": /rules/0/steps/0/params/body/t: (a disabled rule) rule 'later', step 'sink.post': unknown "
+                     "variable 'contcat.name'"),
+            std::string::npos)
+      << out;
+}
+
 TEST(Cli, ValidateAcceptsTheShippedConfigs) {
   ::setenv("SB_EVENTS_TOKEN", "example-events-token", 1);
   ::setenv("SB_ADMIN_TOKEN", "example-admin-token", 1);
