@@ -90,18 +90,20 @@ sb_status CompletedRoutes::emit(EmittedEvent event, sb_emit_wait wait, std::func
   context["event"] = {
       {"id", event.id}, {"type", event.type}, {"source", event.source}, {"time", format_time_ms(now_ms())}};
   const std::string context_text = matched.empty() ? "" : dump_text(context);
+  // The caller waits in the run before another thread can find it.
+  const bool waits = wait == SB_EMIT_WAIT_COMPLETED && !matched.empty();
+  if (waits) run->waiting.push_back(std::move(done));
   // A sender's repeat (its retry of a request whose answer it did not get)
-  // joins the run, or is answered with its end, or runs again what failed.
-  // Looked up and kept in one step: two deliveries at once are one run.
-  if (sender_id && !matched.empty())
-    if (std::shared_ptr<Run> earlier = remember_or_find(run, context_text.size() * matched.size())) {
-      repeat(earlier, wait, std::move(done));
+  // joins the run, or is answered with its end, or runs again what failed,
+  // whatever its rules' filters say now. Looked up and kept in one step:
+  // two deliveries at once are one run.
+  if (sender_id)
+    if (std::shared_ptr<Run> earlier =
+            remember_or_find(run, context_text.size() * matched.size(), /*keep=*/!matched.empty())) {
+      repeat(earlier, wait, waits ? std::move(run->waiting.back()) : std::move(done));
       return SB_OK;
     }
-  if (wait == SB_EMIT_WAIT_ACCEPTED || matched.empty())
-    done(EmitReport{SB_OK, event.id, "", json{{"executions", json::array()}}});
-  else
-    run->waiting.push_back(std::move(done));
+  if (!waits) done(EmitReport{SB_OK, event.id, "", json{{"executions", json::array()}}});
   if (matched.empty()) return SB_OK;
 
   std::vector<std::shared_ptr<Execution>> started;
@@ -123,11 +125,13 @@ sb_status CompletedRoutes::emit(EmittedEvent event, sb_emit_wait wait, std::func
   return SB_OK;
 }
 
-std::shared_ptr<CompletedRoutes::Run> CompletedRoutes::remember_or_find(const std::shared_ptr<Run>& run, size_t bytes) {
+std::shared_ptr<CompletedRoutes::Run> CompletedRoutes::remember_or_find(const std::shared_ptr<Run>& run, size_t bytes,
+                                                                        bool keep) {
   std::lock_guard lock(recent_mutex_);
   const int64_t now = now_ms();
   forget_old(now);
   if (auto it = recent_.find(run->key); it != recent_.end()) return it->second;
+  if (!keep) return nullptr;
   run->remembered = true;  // no one else sees the run yet
   recent_.emplace(run->key, run);
   recent_order_.push_back({now + options_.repeats_kept.count(), run->key, bytes});

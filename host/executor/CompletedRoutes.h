@@ -57,8 +57,8 @@ class CompletedRoutes final : public EventSink {
   void next(const std::shared_ptr<Execution>& execution);
   void apply(const std::shared_ptr<Execution>& execution, ExecutionUpdate update);
   void ended(const std::shared_ptr<Execution>& execution);
-  // The run kept for the same event, else null with `run` kept (`bytes`: what it holds).
-  std::shared_ptr<Run> remember_or_find(const std::shared_ptr<Run>& run, size_t bytes);
+  // The run kept for the same event, else null, with `run` kept if `keep` (`bytes`: what it holds).
+  std::shared_ptr<Run> remember_or_find(const std::shared_ptr<Run>& run, size_t bytes, bool keep);
   void forget_old(int64_t now_ms);
   void repeat(const std::shared_ptr<Run>& run, sb_emit_wait wait, std::function<void(const EmitReport&)> done);
   static EmitReport report_of(const Run& run);

@@ -117,6 +117,10 @@ TEST_F(CompletedRoutesTest, ASendersRepeatIsAnsweredWithTheEndOrRunsAgainOnlyWha
   EmitReport third = emit(event("new"));
   EXPECT_EQ(third.report, second.report);
   EXPECT_EQ(dispatcher.calls.size(), 3u);
+  // A repeat is the same event, whatever the filters say of it now.
+  EmitReport changed = emit(event("old"));
+  EXPECT_EQ(changed.report, second.report);
+  EXPECT_EQ(dispatcher.calls.size(), 3u);
   // Another sender's event with the same id is another event.
   EmittedEvent other = event("new");
   other.source = "other-hooks";
