@@ -165,30 +165,17 @@ ParsedEvents parse_events(std::string_view body, int64_t now_ms, size_t max_batc
     return out;
   }
   if (doc.is_discarded()) {
-    // Read again to say where and why, building nothing: only a broken body pays for it.
-    struct Reason : json::json_sax_t {
-      std::string why = "the body is not JSON";
-      bool null() override { return true; }
-      bool boolean(bool) override { return true; }
-      bool number_integer(number_integer_t) override { return true; }
-      bool number_unsigned(number_unsigned_t) override { return true; }
-      bool number_float(number_float_t, const string_t&) override { return true; }
-      bool string(string_t&) override { return true; }
-      bool binary(binary_t&) override { return true; }
-      bool start_object(std::size_t) override { return true; }
-      bool key(string_t&) override { return true; }
-      bool end_object() override { return true; }
-      bool start_array(std::size_t) override { return true; }
-      bool end_array() override { return true; }
-      bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
-        const std::string what = e.what();  // "[json.exception.parse_error.101] parse error at line 1, column 8: ..."
-        const size_t reason = what.find("] ");
-        why += ": " + (reason == std::string::npos ? what : what.substr(reason + 2));
-        return false;
-      }
-    } reason;
-    json::sax_parse(body, &reason);
-    out.problems.push_back({"", std::move(reason.why)});
+    // Read again, throwing, to say where and why: only a broken body pays
+    // for it, and what it builds is no deeper than the first read allowed.
+    std::string why = "the body is not JSON";
+    try {
+      const json again = json::parse(body);
+    } catch (const json::parse_error& e) {
+      const std::string what = e.what();  // "[json.exception.parse_error.101] parse error at line 1, column 8: ..."
+      const size_t reason = what.find("] ");
+      why += ": " + (reason == std::string::npos ? what : what.substr(reason + 2));
+    }
+    out.problems.push_back({"", std::move(why)});
     out.not_json = true;
     return out;
   }
