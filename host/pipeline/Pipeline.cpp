@@ -30,7 +30,8 @@ constexpr size_t kLaneWholeReads = 16;                      // events the lane r
 constexpr size_t kLaneEvery = 128;                          // steps started between two turns of the lane
 constexpr std::chrono::milliseconds kRecordAgainFirst{50};  // a step's result the store did not take: given again after
 constexpr std::chrono::milliseconds kRecordAgainLongest{2000};  // ... doubling up to this
-constexpr int kIdleShare = 4;  // a node sharing the store starts what it routes below 1/4 of max_in_flight
+constexpr int kIdleShare = 4;             // a node sharing the store starts what it routes below 1/4 of max_in_flight
+constexpr int64_t kVersionLookMs = 1000;  // how often the router of a shared store looks for versions other nodes keep
 
 }  // namespace
 
@@ -258,8 +259,28 @@ bool Pipeline::routes_now() {
   return false;
 }
 
+void Pipeline::learn_stored_versions() {
+  // Nodes sharing the store may run versions this one never had (a deploy
+  // under way), and their executions wait for events that this node
+  // routes: every version kept is read, for its waits, soon after it is.
+  const int64_t now = now_ms();
+  if (!options_.shared_store || now < next_version_look_ms_) return;
+  next_version_look_ms_ = now + kVersionLookMs;
+  for (const auto& name : store_.rule_version_names()) {
+    if (unreadable_versions_.count(name)) continue;
+    std::string why;
+    if (!version_of(name.first, name.second, why)) {
+      unreadable_versions_.insert(name);
+      log_warn("pipeline",
+               "the events that executions of a rule version kept by another node wait for cannot be routed",
+               {{"rule", name.first}, {"version", name.second}, {"reason", why}});
+    }
+  }
+}
+
 bool Pipeline::route_new_events() {
   if (!routes_now()) return false;
+  learn_stored_versions();
   for (;;) {
     const int64_t position = store_.routed_up_to();
     router_position_ = position;

@@ -136,6 +136,8 @@ class Pipeline {
   const CompiledRule* version_of(const std::string& rule, const std::string& version, std::string& why);
   // Notes the events the rule's wait_for steps wait for, and the paths they match on.
   void await_events_of(const CompiledRule& rule);
+  // On a shared store: reads, every second, the versions other nodes keep (their waits).
+  void learn_stored_versions();
   // Tells a store of its own which implied events (contact.created ...) to
   // keep: those of the types the rules' triggers and the waits of every
   // version kept read.
@@ -169,10 +171,12 @@ class Pipeline {
   std::map<std::pair<std::string, std::string>, std::unique_ptr<CompiledRule>> versions_;  // older ones, once read
   // Event type -> what wait_for steps await it with (awaited_types) and the paths they match it on.
   std::map<std::string, std::set<std::pair<std::string, std::vector<std::string>>>> awaited_;
-  bool has_priority_lane_ = false;  // some rule has the highest priority
-  bool in_lane_ = false;            // the lane's turn is running (it starts rows too)
-  int64_t lane_position_ = 0;       // the lane's reading position; at least the router's (pipeline thread only)
-  int64_t router_position_ = 0;     // the router's, as last read (pipeline thread only)
+  int64_t next_version_look_ms_ = 0;                                   // learn_stored_versions (pipeline thread only)
+  std::set<std::pair<std::string, std::string>> unreadable_versions_;  // ... those it could not compile, told once
+  bool has_priority_lane_ = false;                                     // some rule has the highest priority
+  bool in_lane_ = false;         // the lane's turn is running (it starts rows too)
+  int64_t lane_position_ = 0;    // the lane's reading position; at least the router's (pipeline thread only)
+  int64_t router_position_ = 0;  // the router's, as last read (pipeline thread only)
   const PipelineOptions options_;
   const SegmentMembership segments_;
   ExecutionMetrics metrics_;

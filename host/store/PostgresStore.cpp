@@ -1826,6 +1826,15 @@ std::vector<RuleVersion> PostgresStore::rule_versions() {
   });
 }
 
+std::vector<std::pair<std::string, std::string>> PostgresStore::rule_version_names() {
+  return with_reader([](PgConnection& db) {
+    PgResult q = db.run("SELECT rule, version FROM rule_versions ORDER BY rule, version");
+    std::vector<std::pair<std::string, std::string>> out;
+    for (int i = 0; i < q.rows(); ++i) out.emplace_back(q.text(i, 0), q.text(i, 1));
+    return out;
+  });
+}
+
 std::optional<ExecutionRow> PostgresStore::execution(int64_t id) {
   return with_reader([&](PgConnection& db) -> std::optional<ExecutionRow> {
     auto rows = read_executions(

@@ -1048,6 +1048,14 @@ std::vector<RuleVersion> SqliteStore::rule_versions() {
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> SqliteStore::rule_version_names() {
+  std::lock_guard lock(read_mutex_);
+  SqliteStatement q(reader_->db.handle(), "SELECT rule, version FROM rule_versions ORDER BY rule, version");
+  std::vector<std::pair<std::string, std::string>> out;
+  while (q.step()) out.emplace_back(q.text(0), q.text(1));
+  return out;
+}
+
 std::optional<ExecutionRow> SqliteStore::execution(int64_t id) {
   std::lock_guard lock(read_mutex_);
   SqliteStatement q(reader_->db.handle(), std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = ?");

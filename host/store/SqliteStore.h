@@ -55,6 +55,7 @@ class SqliteStore final : public Store {
   std::optional<RuleVersion> rule_version(const std::string& rule, const std::string& version) override;
   std::vector<RuleVersion> awaited_rule_versions() override;
   std::vector<RuleVersion> rule_versions() override;
+  std::vector<std::pair<std::string, std::string>> rule_version_names() override;
   std::vector<ExecutionRow> executions(const ExecutionQuery& query) override;
   void beat(const NodeRecord& node, WriteCallback done) override;
   std::vector<NodeRecord> nodes() override;

@@ -433,6 +433,9 @@ class Store : public KeyValueStore {
   virtual std::vector<RuleVersion> awaited_rule_versions() = 0;
   // Every version kept, in (rule, version) order.
   virtual std::vector<RuleVersion> rule_versions() = 0;
+  // The (rule, version) of every version kept, in that order, without their
+  // sources: what a router of a shared store looks at every second.
+  virtual std::vector<std::pair<std::string, std::string>> rule_version_names() = 0;
   // Returns once every write submitted before it is committed and its
   // callback has run.
   virtual void flush() = 0;

@@ -214,6 +214,47 @@ TEST_F(PostgresEndToEnd, ThreeNodesShareABurstAndASigkilledNodesStepsAreTakenOve
             << " steps sent again in doubt\n";
 }
 
+// A deploy under way: a node still on the old version of a rule routes an
+// event whose execution, on that version, waits for a reply; then the node
+// on the new version (which waits for nothing) routes alone. It still
+// routes the reply to the execution, which it learns of from the versions
+// the store keeps, not from its own rules or its start.
+TEST_F(PostgresEndToEnd, ANodeThatRoutesAloneResumesTheWaitsOfAVersionOnlyAnotherNodeRan) {
+  HttpSink sink;
+  json old_version = config(sink, json::array({{{"wait_for", "lead.replied"},
+                                                {"match", {{"data.lead", "{{event.id}}"}}},
+                                                {"timeout", "1h"},
+                                                {"then", json::array({post("/replied")})}}}));
+  json new_version = config(sink, json::array({post("/new")}));
+  for (json* cfg : {&old_version, &new_version}) (*cfg)["cluster"] = {{"heartbeat", "200ms"}, {"node_timeout", "1s"}};
+  auto old_node = std::make_unique<HostProcess>(old_version);  // routes: it asked first
+  HostProcess new_node(new_version);
+  ASSERT_EQ(post_event(old_node->port(), "w-1").status, 202);
+  const auto admin_get = [](const HostProcess& host, const std::string& path) {
+    return http_request(host.port(), "GET", path, "", {{"Authorization", std::string("Bearer ") + kAdmin}}).json();
+  };
+  json listed;
+  for (int i = 0; i < 250; ++i) {
+    listed = admin_get(new_node, "/api/v1/executions?rule=greet");
+    if (listed["executions"].size() == 1u && listed["executions"][0]["state"] == "waiting") break;
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_EQ(listed["executions"].size(), 1u) << listed.dump();
+  ASSERT_EQ(listed["executions"][0]["state"], "waiting") << listed.dump();
+  EXPECT_EQ(old_node->stop(), 0);
+  old_node.reset();
+
+  ASSERT_EQ(http_request(new_node.port(), "POST", "/api/v1/events",
+                         json{{"id", "r-1"}, {"type", "lead.replied"}, {"data", {{"lead", "w-1"}}}}.dump(),
+                         {{"Authorization", std::string("Bearer ") + kToken}})
+                .status,
+            202);
+  const auto requests = sink.wait_for(1, 15s);
+  ASSERT_EQ(requests.size(), 1u) << new_node.log();
+  EXPECT_EQ(requests[0].uri, "/replied");
+  EXPECT_EQ(requests[0].headers.at("idempotency-key"), "w-1:greet:0/then/0");
+}
+
 // An operator cancels, through one node, an execution whose call is in
 // flight on another: that node gives it up at once (its plugin hears it),
 // not at its deadline ten minutes later.

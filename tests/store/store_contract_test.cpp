@@ -1534,6 +1534,8 @@ TYPED_TEST(StoreContract, TheVersionsThatWaitingExecutionsRunAreListed) {
   std::vector<std::string> kept;
   for (const RuleVersion& v : store->rule_versions()) kept.push_back(v.rule + " " + v.version + " " + v.source_json);
   EXPECT_EQ(kept, (std::vector<std::string>{"greet v1 {}", "greet v2 {}", "other v1 {}"}));
+  EXPECT_EQ(store->rule_version_names(),
+            (std::vector<std::pair<std::string, std::string>>{{"greet", "v1"}, {"greet", "v2"}, {"other", "v1"}}));
 }
 
 TYPED_TEST(StoreContract, AReaderWalkingTheCursorSeesEveryAcknowledgedEventOnce) {
