@@ -59,8 +59,11 @@ class Twilio final : public Provider {
 
   std::string name() const override { return "twilio"; }
 
-  // Twilio takes at most 4000 characters of TwiML (error 32018).
+  // Twilio takes at most 4000 characters of TwiML (error 32018), and says
+  // nothing in a language its voice does not speak.
   std::optional<std::string> refusal(const Call& call) const override {
+    if (call.says())
+      if (auto problem = voice_problem(call.voice, call.language)) return problem;
     const std::string inline_twiml = twiml(call);
     const auto characters = static_cast<size_t>(
         std::count_if(inline_twiml.begin(), inline_twiml.end(), [](char c) { return (c & 0xC0) != 0x80; }));

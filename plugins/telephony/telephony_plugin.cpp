@@ -13,6 +13,7 @@
 #include "providers.h"
 #include "speech.h"
 #include "telephony_schemas.h"
+#include "twiml.h"
 
 namespace telephony {
 
@@ -185,7 +186,7 @@ class Telephony : public switchboard::Plugin {
   Telephony(switchboard::Host& host, const json& config)
       : host_(host),
         provider_(make_provider(config)),
-        from_(config.value("from", "")),
+        from_(caller_id(config.value("from", ""), config.value("default_country", ""))),
         default_country_(config.value("default_country", "")),
         voice_(config.value("voice", "")),
         language_(config.value("language", "ru-RU")),
@@ -198,6 +199,15 @@ class Telephony : public switchboard::Plugin {
       throw switchboard::ConfigError(
           "'callback_path' takes the provider's status reports: it needs 'status_callback', the public URL the "
           "provider calls (and Twilio signs)");
+    if (provider_->name() == "twilio" && !voice_.empty())
+      if (auto problem = voice_problem(voice_, language_)) throw switchboard::ConfigError(*problem);
+  }
+
+  // The instance's number as the provider takes it (E.164: "8 (495) 000-11-22"
+  // is +74950001122); as written when it is not a number libphonenumber knows.
+  static std::string caller_id(const std::string& from, const std::string& default_country) {
+    if (from.empty()) return from;
+    return switchboard_plugins::to_e164(from, default_country).value_or(from);
   }
 
   static constexpr const char* kKeptPrefix = "call-data:";

@@ -22,15 +22,24 @@ function run(d) {
   let answeredAt = 0;
   let reported = false;
 
+  // The plugin answers 200 once the report's events are committed; a 5xx
+  // (its store away), a 429 or no answer is tried again, 1, 2, 4 and 8 s
+  // later, so that a rule waiting for the outcome gets it. Other answers
+  // (a report it refuses) are not.
   function report(status, extra) {
     if (!d.callback) return Promise.resolve();
     const body = Object.assign({ call_id: d.call_id, token: d.token, status: status, to: '+' + d.to, from: '+' + d.from },
                                extra || {});
-    return Net.httpRequestAsync(d.callback, {
-      method: 'POST',
-      headers: ['Content-Type: application/json'],
-      postData: JSON.stringify(body),
-    }).catch(() => {});
+    const send = (tries) => {
+      const again = () =>
+        tries >= 5 ? undefined : new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** (tries - 1))).then(() => send(tries + 1));
+      return Net.httpRequestAsync(d.callback, {
+        method: 'POST',
+        headers: ['Content-Type: application/json'],
+        postData: JSON.stringify(body),
+      }).then((res) => (res.code >= 500 || res.code === 429 ? again() : undefined), again);
+    };
+    return send(1);
   }
 
   function end(status, extra) {
@@ -83,8 +92,9 @@ function run(d) {
 
   call.addEventListener(CallEvents.Failed, (e) => {
     clearTimeout(ringing);
-    // SIP codes: 486 busy; 480, 408 and 487 (our ring timeout) nobody answered.
-    const status = e.code === 486 ? 'busy' : [480, 408, 487].includes(e.code) ? 'no_answer' : 'failed';
+    // SIP codes: 486 and 600 busy, 603 declined (as busy: Twilio reports a
+    // rejected call so); 480, 408 and 487 (our ring timeout) nobody answered.
+    const status = [486, 600, 603].includes(e.code) ? 'busy' : [480, 408, 487].includes(e.code) ? 'no_answer' : 'failed';
     end(status, { code: String(e.code), reason: e.reason });
   });
 

@@ -41,6 +41,9 @@ TEST(TwilioSignature, TheUrlMatchesWithOrWithoutItsDefaultPort) {
   EXPECT_TRUE(switchboard_plugins::twilio_signature_matches(
       "tok", "http://h.example.com/r", fields,
       switchboard_plugins::twilio_signature("tok", "http://h.example.com:80/r", fields)));
+  // A connection override (a fragment) in the configured URL is not part of what Twilio requests and signs.
+  EXPECT_TRUE(switchboard_plugins::twilio_signature_matches(
+      "tok", plain + "#rc=3&rp=ct,5xx", fields, switchboard_plugins::twilio_signature("tok", plain, fields)));
   // Another port, path or token is another URL.
   EXPECT_FALSE(switchboard_plugins::twilio_signature_matches(
       "tok", plain, fields,

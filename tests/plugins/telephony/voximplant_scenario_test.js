@@ -17,6 +17,7 @@ function session(customData, answer) {
   const listeners = {};
   const posted = [];
   const calls = [];
+  const timers = [];  // {ms, run}: none runs by itself
   let terminated = false;
   const on = (target) => (event, listener) => (target[event] = target[event] || []).push(listener);
   const sandbox = {
@@ -44,7 +45,7 @@ function session(customData, answer) {
         return Promise.resolve(answer(url, body));
       },
     },
-    setTimeout: () => 0,
+    setTimeout: (run, ms) => timers.push({ ms, run }),
     clearTimeout: () => {},
     Date,
     JSON,
@@ -56,7 +57,9 @@ function session(customData, answer) {
   vm.runInNewContext(source, sandbox);
   const fire = (handlers, event, arg) => (handlers[event] || []).forEach((listener) => listener(arg || {}));
   fire(listeners, 'Started');
-  return { posted, calls, fire, terminated: () => terminated };
+  // Runs the timers set for less than `ms` (a retry's pause, not the ring timeout).
+  const elapse = (ms) => timers.splice(0).forEach((t) => (t.ms < ms ? t.run() : timers.push(t)));
+  return { posted, calls, fire, elapse, terminated: () => terminated };
 }
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -136,8 +139,33 @@ async function aCallInItsCustomDataReportsABusyLine() {
   });
 }
 
+// The plugin answers 503 while its store is away: the report comes again
+// until it is taken; one it refuses (401) does not.
+async function aReportThePluginCouldNotKeepIsSentAgain() {
+  const inline = { call_id: 'e3:r:0', token: 'rt', to: '79990001144', from: '74950001122', say: 'Да', callback: CALLBACK };
+  const answers = [{ code: 503, text: '' }, { code: 502, text: '' }, { code: 200, text: '' }];
+  const s = session(JSON.stringify(inline), () => answers.shift() || { code: 200, text: '' });
+  s.fire(s.calls[0].handlers, 'Failed', { code: 603, reason: 'Decline' });
+  for (let i = 0; i < 4; ++i) {
+    await settle();
+    s.elapse(20000);
+  }
+  await settle();
+  assert.strictEqual(s.posted.length, 3);
+  assert.deepStrictEqual(plain(s.posted.map((p) => p.body.status)), ['busy', 'busy', 'busy']);  // declined: busy
+  assert.strictEqual(s.terminated(), true);
+  const refused = session(JSON.stringify(inline), () => ({ code: 401, text: '' }));
+  refused.fire(refused.calls[0].handlers, 'Failed', { code: 486, reason: 'Busy Here' });
+  for (let i = 0; i < 4; ++i) {
+    await settle();
+    refused.elapse(20000);
+  }
+  assert.strictEqual(refused.posted.length, 1);
+}
+
 (async () => {
-  for (const test of [fetchesItsCallSaysItTwiceAndReportsTheOutcome, aCallNotFoundCallsNoOne, aCallInItsCustomDataReportsABusyLine]) {
+  for (const test of [fetchesItsCallSaysItTwiceAndReportsTheOutcome, aCallNotFoundCallsNoOne, aCallInItsCustomDataReportsABusyLine,
+                      aReportThePluginCouldNotKeepIsSentAgain]) {
     await test();
     console.log(`ok ${test.name}`);
   }
