@@ -103,6 +103,10 @@ void read_event(const json& event, const std::string& pointer, int64_t now_ms, c
     update.id = e["id"].get<std::string>();
     update.sets_status = e.contains("status");
     if (update.sets_status && e["status"].is_string()) update.status = e["status"].get<std::string>();
+    if (update.sets_status && e.contains("previous_status"))
+      update.stated_previous = e["previous_status"].is_string()
+                                   ? std::optional<std::string>(e["previous_status"].get<std::string>())
+                                   : std::nullopt;
     refuse_nul(update.id, pointer + "/entity/id", out);
     refuse_nul(update.status.value_or(""), pointer + "/entity/status", out);
     update.data_json = dump_text(e);

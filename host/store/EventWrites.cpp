@@ -140,6 +140,8 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
     if (stored) {
       previous = stored->status;
       entity_data = std::move(stored->data_json);
+    } else if (e.entity->stated_previous) {
+      previous = *e.entity->stated_previous;  // the first the host hears of it is a move the sender saw
     }
   }
   std::optional<nlohmann::json> contact_before, contact_after, entity_before, entity_after;

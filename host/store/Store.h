@@ -61,6 +61,10 @@ struct EntityUpdate {
   // Stored only while the entity's status is one of these (none: no status),
   // read as the event is stored; otherwise the event is kUnchanged.
   std::optional<std::vector<std::optional<std::string>>> only_from = {};
+  // The status the sender says it left ("previous_status"; none: no
+  // status): taken only for an entity the host does not know yet, whose
+  // move it would otherwise read as a creation from no status.
+  std::optional<std::optional<std::string>> stated_previous = {};
 };
 
 struct EventRecord {

@@ -345,6 +345,34 @@ TEST_F(PipelineTest, AStatusEventCarriesTheTransitionTheStoreSaw) {
   EXPECT_EQ(calls[0].second.params["text"], "A -> B");
 }
 
+// The first the host hears of a deal is its move (the CRM had it before the
+// host): the transition is the one its sender saw, so a rule on it fires
+// and one on "created with it" does not. Once known, the store's word wins.
+TEST_F(PipelineTest, AnUnknownEntitysFirstMoveIsTheTransitionItsSenderSaw) {
+  CompiledStep note = action("note");
+  note.params = {{"text", "{{event.previous_status|none}} -> {{event.status}}"}};
+  run({rule("paid", {{"entity", "deal"}, {"status", "Paid"}, {"previous_status", "Invoiced"}}, {note}),
+       rule("paid at once", {{"entity", "deal"}, {"status", "Paid"}, {"previous_status", nullptr}}, {action("x")})});
+  auto parsed = parse_events(R"({"events": [
+      {"id": "p1", "type": "deal.status_changed",
+       "entity": {"type": "deal", "id": "D1", "status": "Paid", "previous_status": "Invoiced"}},
+      {"id": "p2", "type": "deal.status_changed",
+       "entity": {"type": "deal", "id": "D1", "status": "Invoiced", "previous_status": "Draft"}},
+      {"id": "p3", "type": "deal.status_changed",
+       "entity": {"type": "deal", "id": "D1", "status": "Paid", "previous_status": "Draft"}}]})",
+                             now_ms(), 100, "api");
+  ASSERT_TRUE(parsed.problems.empty());
+  append(std::move(parsed.records));
+  auto rows = settled(2);
+  std::vector<std::string> fired;
+  for (const auto& r : rows) fired.push_back(r.rule + " " + r.event_id);
+  std::sort(fired.begin(), fired.end());
+  EXPECT_EQ(fired, (std::vector<std::string>{"paid p1", "paid p3"}));  // p3: from Invoiced, as the store saw it
+  const auto calls = actions_.wait_for(2);
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].second.params["text"], "Invoiced -> Paid");
+}
+
 TEST_F(PipelineTest, AStepInFlightAtACrashRunsAgainWithTheSameKey) {
   actions_.hold = true;
   run({rule("r", {{"event", "lead.created"}}, {action("send")})});

@@ -709,6 +709,29 @@ TYPED_TEST(StoreContract, StatusChangesAreRecordedInCommitOrder) {
   EXPECT_EQ(events[3].status_change->current, "B");
 }
 
+// An entity the store does not know yet moves from the status its sender
+// says it left; one it knows, from the status it has.
+TYPED_TEST(StoreContract, AnUnknownEntitysFirstMoveStartsFromTheStatusItsSenderSaw) {
+  auto store = this->open();
+  EventRecord first = event("1", "deal.status_changed");
+  first.entity = EntityUpdate{"deal", "D1", true, "Paid", "{}"};
+  first.entity->stated_previous = std::optional<std::string>("Invoiced");
+  EventRecord next = event("2", "deal.status_changed");
+  next.entity = EntityUpdate{"deal", "D1", true, "Closed", "{}"};
+  next.entity->stated_previous = std::optional<std::string>("Draft");
+  ASSERT_TRUE(append(*store, {first, next}).ok());
+  std::vector<StoredEvent> events;  // without the deal.created derived from the first
+  for (StoredEvent& e : store->events_after(0, 10))
+    if (e.record.type == "deal.status_changed") events.push_back(std::move(e));
+  ASSERT_EQ(events.size(), 2u);
+  ASSERT_TRUE(events[0].status_change);
+  EXPECT_TRUE(events[0].status_change->created);
+  EXPECT_EQ(events[0].status_change->previous, "Invoiced");
+  EXPECT_EQ(events[0].status_change->current, "Paid");
+  EXPECT_FALSE(events[1].status_change->created);
+  EXPECT_EQ(events[1].status_change->previous, "Paid");
+}
+
 // The priority lane reads only what triggers look at.
 TYPED_TEST(StoreContract, EventHeadsAreTheEventsWithWhatTriggersReadOnly) {
   auto store = this->open();
