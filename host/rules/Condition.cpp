@@ -1,5 +1,9 @@
 #include "rules/Condition.h"
 
+#include <cctype>
+#include <charconv>
+#include <cmath>
+
 #include "util/JsonText.h"
 #include "util/Text.h"
 #include "util/Time.h"
@@ -67,10 +71,47 @@ class LocalZone {
   std::string own_;
 };
 
-// Numbers with numbers, strings with strings; anything else is unordered.
+// A number a CRM sent as text: "12000", "-3.5", "1,5", "12 000" (spaces,
+// no-break ones too, between digits); none for anything else.
+std::optional<double> number_in_text(const std::string& text) {
+  std::string plain;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const bool nbsp = text.compare(i, 2, "\xC2\xA0") == 0;
+    if (text[i] == ' ' || nbsp) {
+      const bool between_digits = !plain.empty() && std::isdigit(static_cast<unsigned char>(plain.back())) &&
+                                  i + (nbsp ? 2 : 1) < text.size() &&
+                                  std::isdigit(static_cast<unsigned char>(text[i + (nbsp ? 2 : 1)]));
+      if (!between_digits) return std::nullopt;
+      i += nbsp ? 1 : 0;
+      continue;
+    }
+    plain += text[i] == ',' ? '.' : text[i];
+  }
+  double value = 0;
+  const char* end = plain.data() + plain.size();
+  const auto [stop, error] = std::from_chars(plain.data(), end, value);
+  if (plain.empty() || error != std::errc() || stop != end || !std::isfinite(value)) return std::nullopt;
+  return value;
+}
+
+// Both as numbers: two numbers, or a number and a number sent as text.
+std::optional<std::pair<double, double>> as_numbers(const json& a, const json& b) {
+  const auto number = [](const json& v) -> std::optional<double> {
+    if (v.is_number()) return v.get<double>();
+    if (v.is_string()) return number_in_text(v.get_ref<const std::string&>());
+    return std::nullopt;
+  };
+  if (!a.is_number() && !b.is_number()) return std::nullopt;
+  const auto x = number(a), y = number(b);
+  if (!x || !y) return std::nullopt;
+  return std::make_pair(*x, *y);
+}
+
+// Numbers with numbers (a number sent as text is one), strings with
+// strings; anything else is unordered.
 std::optional<int> compare(const json& a, const json& b) {
-  if (a.is_number() && b.is_number()) {
-    const double x = a.get<double>(), y = b.get<double>();
+  if (const auto numbers = as_numbers(a, b)) {
+    const auto [x, y] = *numbers;
     return x < y ? -1 : x > y ? 1 : 0;
   }
   if (a.is_string() && b.is_string()) {
@@ -81,7 +122,7 @@ std::optional<int> compare(const json& a, const json& b) {
 }
 
 bool equal(const json& a, const json& b) {
-  if (a.is_number() && b.is_number()) return a.get<double>() == b.get<double>();
+  if (const auto numbers = as_numbers(a, b)) return numbers->first == numbers->second;
   return a == b;
 }
 

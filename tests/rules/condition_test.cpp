@@ -39,8 +39,33 @@ TEST(Condition, EqualityAndOrdering) {
   EXPECT_FALSE(eval(cond("entity.fields.visits", ">", 10)));
   EXPECT_TRUE(eval(cond("entity.fields.visits", "=", 10.0)));  // numbers by value
   EXPECT_TRUE(eval(cond("entity.fields.budget", "<", 3000)));
-  EXPECT_TRUE(eval(cond("contact.name", "<", "Б")));            // strings by bytes
-  EXPECT_FALSE(eval(cond("entity.fields.visits", "<", "20")));  // a number is not ordered with a string
+  EXPECT_TRUE(eval(cond("contact.name", "<", "Б")));             // strings by bytes
+  EXPECT_FALSE(eval(cond("entity.fields.visits", "<", "ten")));  // a number is not ordered with other text
+}
+
+// CRMs often send numbers as text: such a value compares with a number as
+// the number it is ("12 000" and "1,5" too), and is otherwise text.
+TEST(Condition, ANumberSentAsTextComparesAsANumber) {
+  const json context = json::parse(
+      R"({"entity": {"fields": {"check": "12000", "visits": "10", "spaced": "12 000", "nbsp": "12 000",
+                                "rate": "1,5", "code": "007", "word": "10 visits", "large": "9000"}}})");
+  const auto matches = [&](const json& filter) {
+    std::vector<ConditionProblem> problems;
+    auto c = Condition::compile(filter, problems);
+    return c && c->matches(context, 0);
+  };
+  EXPECT_TRUE(matches(cond("entity.fields.check", ">", 10000)));
+  EXPECT_TRUE(matches(cond("entity.fields.visits", ">=", 10)));
+  EXPECT_TRUE(matches(cond("entity.fields.visits", "=", 10)));
+  EXPECT_TRUE(matches(cond("entity.fields.visits", "in", json::array({5, 10}))));
+  EXPECT_TRUE(matches(cond("entity.fields.spaced", "=", 12000)));
+  EXPECT_TRUE(matches(cond("entity.fields.nbsp", "=", 12000)));
+  EXPECT_TRUE(matches(cond("entity.fields.rate", "<", 2)));
+  EXPECT_TRUE(matches(cond("entity.fields.code", "=", 7)));
+  EXPECT_FALSE(matches(cond("entity.fields.large", ">", 10000)));  // as a number, not by its first digit
+  EXPECT_FALSE(matches(cond("entity.fields.word", ">=", 10)));     // text with a number in it is text
+  EXPECT_TRUE(matches(cond("entity.fields.code", "=", "007")));    // text with text: as written
+  EXPECT_FALSE(matches(cond("entity.fields.code", "=", "7")));
 }
 
 TEST(Condition, ContainsInAndExists) {
