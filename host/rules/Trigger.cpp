@@ -20,7 +20,7 @@ std::optional<Trigger> Trigger::compile(const json& trigger, const Pipelines& pi
   t.source_ = trigger.value("source", "");
   t.entity_ = trigger.value("entity", "");
   const bool single = trigger.contains("status");
-  const bool range = trigger.contains("pipeline") || trigger.contains("from") || trigger.contains("to");
+  const bool range = trigger.contains("from") || trigger.contains("to") || (!single && trigger.contains("pipeline"));
   if (single && range) problems.push_back({"", "either \"status\" or a \"pipeline\" range (from, to), not both"});
   if (trigger.contains("previous_status") && !single)
     problems.push_back({"/previous_status", "goes with \"status\": the transition into it from this status"});
@@ -35,6 +35,21 @@ std::optional<Trigger> Trigger::compile(const json& trigger, const Pipelines& pi
     t.kind_ = Kind::kStatus;
     t.status_ = status_value(trigger["status"]);
     if (trigger.contains("previous_status")) t.previous_ = status_value(trigger["previous_status"]);
+    // One status of one pipeline (pipelines may share status names).
+    if (trigger.contains("pipeline")) {
+      t.pipeline_ = trigger.value("pipeline", "");
+      const auto it = pipelines.find(t.pipeline_);
+      if (it == pipelines.end()) {
+        problems.push_back(
+            {"/pipeline", "unknown pipeline '" + t.pipeline_ + "': declare its statuses under \"pipelines\""});
+      } else {
+        for (const char* key : {"status", "previous_status"})
+          if (const auto status = trigger.contains(key) ? status_value(trigger[key]) : std::nullopt;
+              status && std::find(it->second.begin(), it->second.end(), *status) == it->second.end())
+            problems.push_back(
+                {std::string("/") + key, "pipeline '" + t.pipeline_ + "' has no status '" + *status + "'"});
+      }
+    }
   } else {
     t.kind_ = Kind::kRange;
     const std::string pipeline = trigger.value("pipeline", "");

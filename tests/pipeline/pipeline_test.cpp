@@ -316,6 +316,24 @@ TEST_F(PipelineTest, APipelineRangeFiresOnlyForItsPipelinesEntities) {
   EXPECT_EQ(rows.size(), 3u);
 }
 
+// A status rule that names its pipeline fires for that pipeline's leads
+// only, on every entry.
+TEST_F(PipelineTest, AStatusRuleOfOnePipelineFiresOnlyForItsLeads) {
+  run({rule("studies", {{"entity", "lead"}, {"pipeline", "students"}, {"status", "A"}}, {action("task")})});
+  auto parsed = parse_events(R"({"events": [
+      {"id": "c1", "type": "lead.created", "entity": {"type": "lead", "id": "L2", "pipeline": "corporate", "status": "A"}},
+      {"id": "s1", "type": "lead.created", "entity": {"type": "lead", "id": "L3", "pipeline": "students", "status": "A"}},
+      {"id": "s2", "type": "lead.status_changed", "entity": {"type": "lead", "id": "L3", "status": "B"}},
+      {"id": "s3", "type": "lead.status_changed", "entity": {"type": "lead", "id": "L3", "status": "A"}}]})",
+                             now_ms(), 100, "api");
+  ASSERT_TRUE(parsed.problems.empty());
+  append(std::move(parsed.records));
+  auto rows = settled(2);
+  std::set<std::string> fired;
+  for (const auto& r : rows) fired.insert(r.event_id);
+  EXPECT_EQ(fired, (std::set<std::string>{"s1", "s3"}));
+}
+
 // "Moved to a new stage" whatever event moved it: the store derives the
 // status change, and a rule on lead.status_changed takes it once.
 TEST_F(PipelineTest, AStatusMovedByAnyEventIsAStatusChangeARuleMayTake) {

@@ -152,6 +152,19 @@ TEST(StatusTrigger, OtherEntitiesTypesAndSourcesDoNotFire) {
   EXPECT_EQ(by_type.fires("lead.updated", "any", std::nullopt), Trigger::Fire::kNo);
 }
 
+// A status of one pipeline: pipelines may share status names, so the rule
+// says which one's it means (the router checks the entity's pipeline).
+TEST(StatusTrigger, AStatusMayNameItsPipeline) {
+  const Trigger t = compile({{"entity", "lead"}, {"pipeline", "students"}, {"status", "Учится"}});
+  EXPECT_EQ(t.pipeline(), "students");
+  Lead lead({{"studies", t}});
+  lead.create("Первичный контакт");
+  lead.move("Учится");
+  lead.move("Отказ");
+  lead.move("Учится");
+  EXPECT_EQ(lead.fired("studies"), 2);  // every entry, as a status rule
+}
+
 TEST(StatusTrigger, InvalidTriggersAreExplained) {
   struct Case {
     json spec;
@@ -170,7 +183,9 @@ TEST(StatusTrigger, InvalidTriggersAreExplained) {
        "/to",
        "comes before"},
       {{{"entity", "lead"}, {"pipeline", "students"}, {"to", "Учится"}}, "", "needs \"from\""},
-      {{{"entity", "lead"}, {"status", "a"}, {"pipeline", "students"}}, "", "not both"},
+      {{{"entity", "lead"}, {"status", "Учится"}, {"pipeline", "students"}, {"to", "Отказ"}}, "", "not both"},
+      {{{"entity", "lead"}, {"status", "a"}, {"pipeline", "students"}}, "/status", "no status 'a'"},
+      {{{"entity", "lead"}, {"status", "Учится"}, {"pipeline", "sales"}}, "/pipeline", "unknown pipeline 'sales'"},
       {{{"event", "lead.created"}, {"previous_status", "a"}}, "/previous_status", "goes with \"status\""},
   };
   for (const auto& c : cases) {
