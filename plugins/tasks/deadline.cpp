@@ -3,6 +3,7 @@
 #include <date/date.h>
 #include <date/tz.h>
 
+#include <cctype>
 #include <regex>
 
 namespace tasks_plugin {
@@ -82,10 +83,77 @@ std::optional<int64_t> rfc3339(const std::string& text) {
 
 int count_of(const std::string& n) { return n == "a" || n == "an" ? 1 : std::stoi(n); }
 
+// Lower case for ASCII and Russian letters ("Сегодня" is "сегодня"); other bytes as they are.
+std::string lowered(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const auto next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
+    if (c == 0xD0 && next >= 0x90 && next <= 0x9F) {  // А..П
+      out += {'\xD0', static_cast<char>(next + 0x20)};
+      ++i;
+    } else if (c == 0xD0 && next >= 0xA0 && next <= 0xAF) {  // Р..Я
+      out += {'\xD1', static_cast<char>(next - 0x20)};
+      ++i;
+    } else if (c == 0xD0 && next == 0x81) {  // Ё
+      out += "\xD1\x91";
+      ++i;
+    } else {
+      out += static_cast<char>(std::tolower(c));
+    }
+  }
+  return out;
+}
+
+// The English unit of a Russian one, in any of its forms: "дня" is day.
+std::string unit_of(const std::string& russian) {
+  const auto starts = [&](const char* stem) { return russian.rfind(stem, 0) == 0; };
+  if (starts("минут")) return "minute";
+  if (starts("час")) return "hour";
+  if (starts("рабоч")) return "business day";
+  if (starts("недел")) return "week";
+  if (starts("месяц")) return "month";
+  return "day";
+}
+
+// Spelled in words, the forms below in Russian, as the reference CRMs write
+// them ("Сегодня до 18:00", "+3 рабочих дня", "в течение недели"): each in
+// the English form it means; anything else as it is.
+const std::string kRuUnits =
+    "(минута|минуты|минуту|минут|час|часа|часов|день|дня|дней|неделя|недели|неделю|недель|месяц|месяца|месяцев|"
+    "рабочий день|рабочих дня|рабочих дней)";
+const std::string kRuClock = R"((?: (?:до|в) ([01]?\d|2[0-3]):([0-5]\d))?)";
+
+std::string in_english(const std::string& raw) {
+  static const std::regex day("^(сегодня|завтра)" + kRuClock + "$");
+  static const std::regex plus(R"(^\+([1-9]\d{0,3}) )" + kRuUnits + kRuClock + "$");
+  static const std::regex within(R"(^в течение (?:([1-9]\d{0,3}) )?)" + kRuUnits + "$");
+  const std::string text = lowered(raw);
+  const auto clock = [](const std::smatch& m, int at) {
+    return m[at].matched ? " " + std::string(m[at]) + ":" + std::string(m[at + 1]) : std::string();
+  };
+  std::smatch m;
+  if (std::regex_match(text, m, day)) return (m[1] == "сегодня" ? "today" : "tomorrow") + clock(m, 2);
+  if (std::regex_match(text, m, plus)) return "+" + std::string(m[1]) + " " + unit_of(m[2]) + "s" + clock(m, 3);
+  if (std::regex_match(text, m, within)) {
+    const std::string unit = unit_of(m[2]);
+    if (!m[1].matched && unit == "day") return "today";           // "в течение дня": during the day
+    if (unit == "minute" || unit == "business day") return text;  // not a form "within" takes
+    return "within " +
+           (m[1].matched     ? std::string(m[1])
+            : unit == "hour" ? "an"
+                             : "a") +
+           " " + unit + (m[1].matched ? "s" : "");
+  }
+  return text;  // English, in any case: "Today 18:00"
+}
+
 }  // namespace
 
-std::optional<int64_t> resolve_deadline(const std::string& raw, int64_t now_ms, const std::string& zone) {
-  if (auto exact = rfc3339(raw)) return exact;
+std::optional<int64_t> resolve_deadline(const std::string& written, int64_t now_ms, const std::string& zone) {
+  if (auto exact = rfc3339(written)) return exact;
+  const std::string raw = in_english(written);
   static const std::string time = R"((?: ([01]?\d|2[0-3]):([0-5]\d))?)";
   static const std::regex day_word("^(today|tomorrow)" + time + "$");
   static const std::regex plus(R"(^\+([1-9]\d{0,3}) (minute|hour|day|week|business day)s?)" + time + "$");
@@ -121,11 +189,25 @@ std::optional<int64_t> resolve_deadline(const std::string& raw, int64_t now_ms, 
 std::optional<int64_t> resolve_reminder(const std::string& raw, int64_t now_ms, std::optional<int64_t> deadline_ms,
                                         const std::string& zone) {
   static const std::regex before(R"(^([1-9]\d{0,3}) (minute|hour|day)s? before$)");
+  // "за 1 час", "за час", "за 2 дня": before the deadline.
+  static const std::regex ru_before(
+      R"(^за (?:([1-9]\d{0,3}) )?(минута|минуты|минуту|минут|час|часа|часов|день|дня|дней)$)");
   std::smatch m;
-  if (!std::regex_match(raw, m, before)) return resolve_deadline(raw, now_ms, zone);
+  const std::string text = lowered(raw);
+  std::string unit;
+  int count = 0;
+  if (std::regex_match(text, m, before)) {
+    unit = m[2];
+    count = std::stoi(m[1]);
+  } else if (std::regex_match(text, m, ru_before)) {
+    unit = unit_of(m[2]);
+    count = m[1].matched ? std::stoi(m[1]) : 1;
+  } else {
+    return resolve_deadline(raw, now_ms, zone);
+  }
   if (!deadline_ms) return std::nullopt;
-  const int64_t unit = m[2] == "minute" ? 60'000 : m[2] == "hour" ? 3'600'000 : 86'400'000;
-  return *deadline_ms - std::stoi(m[1]) * unit;
+  const int64_t ms = unit == "minute" ? 60'000 : unit == "hour" ? 3'600'000 : 86'400'000;
+  return *deadline_ms - count * ms;
 }
 
 std::string format_utc(int64_t ms) {

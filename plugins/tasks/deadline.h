@@ -4,6 +4,8 @@
 //   +1 day   +2 hours   +3 business days   +1 week 10:00
 //   within a week    within 3 days       (the end of the last day)
 //   2026-12-03T18:00:00+03:00            (RFC 3339, as it is)
+//   and in Russian: "Сегодня до 18:00", "+3 рабочих дня", "в течение недели",
+//   "в течение дня" (today); reminders "за 1 час"
 //
 // Business days are Monday to Friday. A time of day replaces the current
 // one on the day reached.

@@ -96,6 +96,7 @@ class Tasks : public switchboard::Plugin {
     json fields = json::object();
     for (const char* name : {"title", "description", "goal", "priority", "category", "tags"})
       if (params.contains(name)) fields[name] = params[name];
+    if (fields.contains("priority")) fields["priority"] = priority_word(fields["priority"].get<std::string>());
     if (params.contains("method")) {
       const std::string method = params["method"].get<std::string>();
       if (std::find(methods_.begin(), methods_.end(), method) == methods_.end()) {
@@ -129,6 +130,19 @@ class Tasks : public switchboard::Plugin {
       throw Invalid{"the time zone '" + zone + "' is unknown: " + e.what()};
     }
     return fields;
+  }
+
+  // A priority as tasks keep it (a filter reads one word): the reference
+  // CRMs' "низкая", "средняя", "высокая" are low, medium and high.
+  static std::string priority_word(const std::string& given) {
+    for (const auto& [russian, english] : {std::pair{"низкая", "low"},
+                                           {"средняя", "medium"},
+                                           {"высокая", "high"},
+                                           {"Низкая", "low"},
+                                           {"Средняя", "medium"},
+                                           {"Высокая", "high"}})
+      if (given == russian) return english;
+    return given;
   }
 
   // A manager's id as text: CRMs number their users.

@@ -409,6 +409,26 @@ TEST(CrmScenarios, HollihopOneRangeRuleGivesOneTaskWhateverTheOrder) {
   EXPECT_EQ(tasks_of(host, 1).size(), 1u) << host.log();
 }
 
+// MatrixCRM's own words for a task: "Сегодня до 18:00", priority
+// "Средняя", a reminder "за 1 час" (the account's time zone, Omsk).
+TEST(CrmScenarios, MatrixATaskWrittenInTheReferenceCrmsWords) {
+  HttpSink sink;
+  json rules = json::array({{{"name", "call back"},
+                             {"trigger", {{"entity", "deal"}, {"status", "Ждёт звонка"}}},
+                             {"steps", json::array({task_step("Перезвонить", {{"deadline", "Сегодня до 18:00"},
+                                                                              {"priority", "Средняя"},
+                                                                              {"reminder", "за 1 час"},
+                                                                              {"assignee", "all"}})})}}});
+  HostProcess host(host_config(sink, rules));
+  post(host, json::parse(R"({"id": "d-7", "type": "deal.status_changed",
+                             "entity": {"type": "deal", "id": "D7", "status": "Ждёт звонка"}})"));
+  const json tasks = tasks_of(host, 1);
+  ASSERT_EQ(tasks.size(), 1u) << host.log();
+  EXPECT_EQ(tasks[0]["priority"], "medium");
+  EXPECT_EQ(tasks[0]["deadline"].get<std::string>().substr(10), "T12:00:00Z");  // 18:00 in Omsk
+  EXPECT_EQ(tasks[0]["reminder"].get<std::string>().substr(10), "T11:00:00Z");
+}
+
 // Bitrix24: a task for every responsible manager of the deal, due today at
 // 18:00 in the account's time zone; a manager closes one through the API,
 // and a rule on the task's status hears of it.

@@ -60,6 +60,31 @@ TEST(Deadline, ADayAddedAcrossTheSpringDstChangeKeepsTheWallClock) {
   EXPECT_EQ(at("+24 hours", 1'774'695'600'000, "Europe/Berlin"), "2026-03-29T11:00:00Z");
 }
 
+// As the reference CRMs write them, in Russian ("Сегодня до 18:00", "в
+// течение недели"); "в течение дня" is during the day, today.
+TEST(Deadline, RussianFormsMeanTheirEnglishOnes) {
+  EXPECT_EQ(at("Сегодня до 18:00"), at("today 18:00"));
+  EXPECT_EQ(at("сегодня в 18:00"), at("today 18:00"));
+  EXPECT_EQ(at("сегодня"), at("today"));
+  EXPECT_EQ(at("Завтра до 10:00"), at("tomorrow 10:00"));
+  EXPECT_EQ(at("+1 день"), at("+1 day"));
+  EXPECT_EQ(at("+2 дня"), at("+2 days"));
+  EXPECT_EQ(at("+5 дней в 09:00"), at("+5 days 09:00"));
+  EXPECT_EQ(at("+3 рабочих дня"), at("+3 business days"));
+  EXPECT_EQ(at("+1 рабочий день"), at("+1 business day"));
+  EXPECT_EQ(at("+2 часа"), at("+2 hours"));
+  EXPECT_EQ(at("+30 минут"), at("+30 minutes"));
+  EXPECT_EQ(at("+1 неделя"), at("+1 week"));
+  EXPECT_EQ(at("В течение недели"), at("within a week"));
+  EXPECT_EQ(at("в течение 3 дней"), at("within 3 days"));
+  EXPECT_EQ(at("в течение часа"), at("within an hour"));
+  EXPECT_EQ(at("в течение месяца"), at("within a month"));
+  EXPECT_EQ(at("в течение дня"), at("today"));
+  EXPECT_EQ(at("Today 18:00"), at("today 18:00"));
+  for (const char* bad : {"послезавтра", "+1 месяц", "в течение 5 минут", "сегодня до 25:00", "+0 дней"})
+    EXPECT_EQ(at(bad), "(none)") << bad;
+}
+
 TEST(Reminder, BeforeTheDeadlineOrAtATime) {
   const int64_t deadline = *resolve_deadline("today 18:00", kFridayOmsk1430, "Asia/Omsk");
   EXPECT_EQ(format_utc(*resolve_reminder("1 hour before", kFridayOmsk1430, deadline, "Asia/Omsk")),
@@ -67,6 +92,11 @@ TEST(Reminder, BeforeTheDeadlineOrAtATime) {
   EXPECT_EQ(format_utc(*resolve_reminder("today 17:00", kFridayOmsk1430, deadline, "Asia/Omsk")),
             "2026-12-04T11:00:00Z");
   EXPECT_FALSE(resolve_reminder("1 hour before", kFridayOmsk1430, std::nullopt, "Asia/Omsk"));
+  EXPECT_EQ(format_utc(*resolve_reminder("за 1 час", kFridayOmsk1430, deadline, "Asia/Omsk")), "2026-12-04T11:00:00Z");
+  EXPECT_EQ(format_utc(*resolve_reminder("За час", kFridayOmsk1430, deadline, "Asia/Omsk")), "2026-12-04T11:00:00Z");
+  EXPECT_EQ(format_utc(*resolve_reminder("за 30 минут", kFridayOmsk1430, deadline, "Asia/Omsk")),
+            "2026-12-04T11:30:00Z");
+  EXPECT_EQ(format_utc(*resolve_reminder("за 1 день", kFridayOmsk1430, deadline, "Asia/Omsk")), "2026-12-03T12:00:00Z");
 }
 
 }  // namespace
