@@ -59,15 +59,25 @@ class Push : public switchboard::Plugin {
       if (!host_.outbox(dump(record))) return done(ActionResult::retry("the host's outbox did not take the record"));
       return done(ActionResult::done("dry-run"));
     }
-    with_token([this, tokens = tokens_, message, done](const std::string& token, const std::string& error) mutable {
-      if (!error.empty()) return done(ActionResult::retry("cannot get an FCM access token: " + error));
+    with_token([this, tokens = tokens_, message, done](const std::string& token, const TokenFailure& failed) mutable {
+      if (!failed.reason.empty()) {
+        const std::string why = "cannot get an FCM access token: " + failed.reason;
+        return done(failed.refused.empty() ? ActionResult::retry(why) : ActionResult::permanent(why, failed.refused));
+      }
       if (!tokens->alive) return done(ActionResult::retry("the instance stopped"));
       send(message, token, std::move(done));
     });
   }
 
  private:
-  using TokenWaiter = std::function<void(const std::string& token, const std::string& error)>;
+  // Why no access token came: `refused` is Google's OAuth error when the
+  // service account itself was refused (a deleted key, a bad signature),
+  // which no retry cures, as google-auth retries none of them.
+  struct TokenFailure {
+    std::string reason;
+    std::string refused;
+  };
+  using TokenWaiter = std::function<void(const std::string& token, const TokenFailure& failed)>;
 
   void send(const json& message, const std::string& token, switchboard::Completion done) {
     switchboard::HttpRequest request;
@@ -92,7 +102,7 @@ class Push : public switchboard::Plugin {
     if (!tokens_->token.empty() && host_.now_unix_ms() < tokens_->expires_ms - 60'000) {
       const std::string token = tokens_->token;
       lock.unlock();
-      return waiter(token, "");
+      return waiter(token, {});
     }
     tokens_->waiting.push_back(std::move(waiter));
     if (std::exchange(tokens_->fetching, true)) return;
@@ -115,15 +125,19 @@ class Push : public switchboard::Plugin {
       const json body = json::parse(response.body, nullptr, false);
       const std::string token = string_at(body, "access_token");
       if (response.status == 200 && !token.empty())
-        return tokens->fetched(token, now_ms + integer_at(body, "expires_in", 3600) * 1000, "");
+        return tokens->fetched(token, now_ms + integer_at(body, "expires_in", 3600) * 1000, {});
       const std::string error = string_at(body, "error");
-      tokens->fetched("", 0,
-                      response.status == 0
-                          ? std::string(response.transport_error)
-                          : "HTTP " + std::to_string(response.status) + (error.empty() ? "" : " " + error));
+      const bool refused = response.status >= 400 && response.status < 500 && response.status != 429 &&
+                           (error == "invalid_grant" || error == "invalid_client" || error == "unauthorized_client" ||
+                            error == "invalid_scope");
+      tokens->fetched(
+          "", 0,
+          {response.status == 0 ? "no answer: " + std::string(response.transport_error)
+                                : "HTTP " + std::to_string(response.status) + (error.empty() ? "" : " " + error),
+           refused ? error : ""});
     };
     if (host_.http(request, std::move(on_response)) != SB_OK)
-      tokens_->fetched("", 0, "the host's HTTP client did not take the request");
+      tokens_->fetched("", 0, {"the host's HTTP client did not take the request", ""});
   }
 
   switchboard::Host& host_;
@@ -147,7 +161,7 @@ class Push : public switchboard::Plugin {
       if (token == rejected) token.clear();
     }
     // Ends a fetch: every waiter gets the token or the error.
-    void fetched(std::string new_token, int64_t expires_at_ms, const std::string& error) {
+    void fetched(std::string new_token, int64_t expires_at_ms, const TokenFailure& failed) {
       std::vector<TokenWaiter> waiters;
       {
         std::lock_guard lock(mutex);
@@ -158,7 +172,7 @@ class Push : public switchboard::Plugin {
       }
       for (auto& w : waiters) {
         try {
-          w(new_token, error);
+          w(new_token, failed);
         } catch (const std::exception&) {
           // A waiter's send failed to start; the others still get their token.
         }

@@ -27,6 +27,15 @@ using switchboard_plugins::e164_digits;
 using switchboard_plugins::retry_after;
 using switchboard_plugins::transport_failure;
 
+// SMS.ru and SMSC.ru answer 200 with JSON, their errors too. A 4xx page
+// without it (a wrong base_url, access refused) is not cured by sending
+// again; a 200 without it (a proxy's page, a cut answer) may be.
+ActionResult without_json(const HttpResponse& response, const std::string& gateway) {
+  const std::string why = gateway + " answered HTTP " + std::to_string(response.status) + " without JSON";
+  if (response.status >= 400) return ActionResult::permanent(why, std::to_string(response.status));
+  return ActionResult::retry(why);
+}
+
 HttpRequest form_post(std::string url, std::string body) {
   HttpRequest r;
   r.url = std::move(url);
@@ -53,7 +62,7 @@ class SmsRu final : public Gateway {
     using switchboard_plugins::string_at;
     if (auto failure = transport_failure(response, name())) return *failure;
     const json body = json::parse(response.body, nullptr, false);
-    if (!body.is_object()) return ActionResult::retry("sms.ru answered without JSON");
+    if (!body.is_object()) return without_json(response, name());
     // The per-number answer: ours by key, or the only one there is.
     json status = body;
     const json& per_number = field_at(body, "sms");
@@ -74,10 +83,13 @@ class SmsRu final : public Gateway {
     // while the account sends only to Russian numbers (214).
     if (code == 202 || code == 207 || code == 209 || code == 214 || code == 215)
       return ActionResult::unreachable(text, c);
-    // Others are for good, daily limits (206, 230, 232) too: no retry within
-    // the step's attempts would see the next day. 231, the same text to this
-    // number twice in a minute, most often follows a send whose answer was
-    // lost: sending again after the minute would deliver it twice.
+    // Daily limits (206 the account's, 230 the number's, 232 the same text
+    // to the number): the step waits, an hour at a time without using an
+    // attempt, until the next day lifts them (as Bitrix24's sender defers 206).
+    if (code == 206 || code == 230 || code == 232) return ActionResult::deferred(text + " (" + c + ")", 3600);
+    // Others are for good. 231, the same text to this number twice in a
+    // minute, most often follows a send whose answer was lost: sending again
+    // after the minute would deliver it twice.
     return ActionResult::permanent(text, c);
   }
 
@@ -104,7 +116,7 @@ class Smsc final : public Gateway {
   ActionResult result(const HttpResponse& response, const Message&) const override {
     if (auto failure = transport_failure(response, name())) return *failure;
     const json body = json::parse(response.body, nullptr, false);
-    if (!body.is_object()) return ActionResult::retry("smsc.ru answered without JSON");
+    if (!body.is_object()) return without_json(response, name());
     if (!body.contains("error")) {
       const std::string id = body.contains("id") ? body["id"].dump() : "";
       return ActionResult::done(id, json{{"id", body.value("id", json())}, {"cnt", body.value("cnt", json())}}.dump());
@@ -165,8 +177,12 @@ class Twilio final : public Gateway {
     if (auto failure = transport_failure(response, name())) return *failure;
     const std::string text = string_at(body, "message", "HTTP " + std::to_string(response.status));
     const std::string c = code ? std::to_string(code) : std::to_string(response.status);
-    // Not a number Twilio can text (invalid, landline, unreachable region).
-    if (code == 21211 || code == 21614 || code == 21612 || code == 21408) return ActionResult::unreachable(text, c);
+    // Not a number Twilio can text: invalid, not a mobile (21614, a landline
+    // 21635, a short code 21265), an unreachable region, or the person
+    // replied STOP to this sender (21610). Another channel may reach them.
+    if (code == 21211 || code == 21614 || code == 21612 || code == 21408 || code == 21635 || code == 21610 ||
+        code == 21265)
+      return ActionResult::unreachable(text, c);
     return ActionResult::permanent(text, c);
   }
 

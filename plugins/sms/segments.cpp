@@ -52,7 +52,20 @@ Segments count_segments(std::string_view utf8) {
     for (char32_t c : text) out.units += c > 0xFFFF ? 2 : 1;
   }
   const int single = out.gsm7 ? 160 : 70, part = out.gsm7 ? 153 : 67;
-  out.parts = out.units == 0 ? 1 : out.units <= single ? 1 : (out.units + part - 1) / part;
+  out.parts = 1;
+  if (out.units <= single) return out;
+  // Parts are filled a character at a time: an escape and its character
+  // (GSM-7), or the two halves of a surrogate pair (UCS-2), never go into
+  // two parts, so a part that has one unit of room left ends there.
+  int used = 0;
+  for (char32_t c : text) {
+    const int width = out.gsm7 ? (kExtension.find(c) != std::u32string::npos ? 2 : 1) : (c > 0xFFFF ? 2 : 1);
+    if (used + width > part) {
+      ++out.parts;
+      used = 0;
+    }
+    used += width;
+  }
   return out;
 }
 

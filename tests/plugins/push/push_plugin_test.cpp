@@ -153,16 +153,29 @@ TEST_F(PushPluginTest, AContactWithoutADeviceTokenIsUnreachable) {
   EXPECT_EQ(host.results.at(0).reason, "the contact has no device token");
 }
 
-TEST_F(PushPluginTest, AFailedTokenExchangeRetriesEverySendWaitingForIt) {
+// A service account Google refuses (a deleted key, a bad signature) fails
+// every send waiting for it for good, as google-auth gives up on it; an
+// exchange that failed for a while (5xx, no answer) is retried.
+TEST_F(PushPluginTest, ARefusedServiceAccountFailsTheSendsAndAnUnavailableExchangeRetries) {
   auto instance = create();
   ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
   ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
   host.finish_http(0, 400, {}, R"({"error": "invalid_grant", "error_description": "Invalid JWT Signature."})");
   ASSERT_EQ(host.results.size(), 2u);
   for (const auto& r : host.results) {
-    EXPECT_EQ(r.outcome, SB_OUTCOME_RETRY);
+    EXPECT_EQ(r.outcome, SB_OUTCOME_PERMANENT);
+    EXPECT_EQ(r.provider_code, "invalid_grant");
     EXPECT_EQ(r.reason, "cannot get an FCM access token: HTTP 400 invalid_grant");
   }
+  ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
+  host.finish_http(1, 503, {}, R"({"error": "internal_failure"})");
+  ASSERT_EQ(host.results.size(), 3u);
+  EXPECT_EQ(host.results[2].outcome, SB_OUTCOME_RETRY);
+  ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
+  host.finish_http(2, 0, {}, "", "connection refused");
+  ASSERT_EQ(host.results.size(), 4u);
+  EXPECT_EQ(host.results[3].outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(host.results[3].reason, "cannot get an FCM access token: no answer: connection refused");
 }
 
 TEST_F(PushPluginTest, AnOddTokenAnswerFailsTheWaitingSendsAndTheNextOneTriesAgain) {

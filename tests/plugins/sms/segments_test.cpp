@@ -35,4 +35,17 @@ TEST(Segments, CyrillicIsUcs2) {
   EXPECT_EQ(sms::count_segments("Hi 😀").units, 5);  // an emoji is two UTF-16 units
 }
 
+// A character that takes two units is never split between two parts: an
+// extension character's escape and itself, an emoji's surrogate pair.
+TEST(Segments, ACharacterOfTwoUnitsIsNotSplitBetweenParts) {
+  const auto gsm = sms::count_segments(repeat("a", 152) + "€" + repeat("a", 152));
+  EXPECT_EQ(gsm.units, 306);
+  EXPECT_EQ(gsm.parts, 3);  // 152 + escape would end part one mid-character
+  EXPECT_EQ(sms::count_segments(repeat("a", 151) + "€" + repeat("a", 153)).parts, 2);
+  const auto ucs2 = sms::count_segments(repeat("ж", 66) + "😀" + repeat("ж", 66));
+  EXPECT_EQ(ucs2.units, 134);
+  EXPECT_EQ(ucs2.parts, 3);
+  EXPECT_EQ(sms::count_segments(repeat("ж", 65) + "😀" + repeat("ж", 67)).parts, 2);
+}
+
 }  // namespace

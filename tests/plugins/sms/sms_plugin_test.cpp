@@ -74,8 +74,18 @@ TEST_F(SmsPluginTest, SmsRuCodesMapToOutcomes) {
   EXPECT_EQ(code(500), SB_OUTCOME_RETRY);  // "a server error: repeat the request"
   EXPECT_EQ(code(214), SB_OUTCOME_UNREACHABLE);
   EXPECT_EQ(code(215), SB_OUTCOME_UNREACHABLE);
-  // Daily limits: no retry within the step would see the next day.
-  for (int daily : {206, 230, 232}) EXPECT_EQ(code(daily), SB_OUTCOME_PERMANENT) << daily;
+  // Daily limits: the step waits, an hour at a time, for the next day.
+  for (int daily : {206, 230, 232}) {
+    const auto limited = send(*instance, "+79990001122", "x", 200,
+                              R"({"status":"ERROR","status_code":)" + std::to_string(daily) + R"(,"status_text":"t"})");
+    EXPECT_EQ(limited.outcome, SB_OUTCOME_DEFERRED) << daily;
+    EXPECT_EQ(limited.retry_after_s, 3600u) << daily;
+  }
+  // A page without JSON: a wrong base_url or access refused is for good.
+  auto page = send(*instance, "+79990001122", "x", 404, "<html>Not Found</html>");
+  EXPECT_EQ(page.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(page.reason, "sms.ru answered HTTP 404 without JSON");
+  EXPECT_EQ(send(*instance, "+79990001122", "x", 200, "<html>").outcome, SB_OUTCOME_RETRY);
   // The same text to this number within a minute: a retry after the minute would send it twice.
   EXPECT_EQ(code(231), SB_OUTCOME_PERMANENT);
 }
@@ -175,8 +185,17 @@ TEST_F(SmsPluginTest, TwilioErrorsByCode) {
   EXPECT_EQ(busy.retry_after_s, 7u);
   auto unsubscribed = send(*instance, "+14155552671", "x", 400,
                            R"({"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400})");
-  EXPECT_EQ(unsubscribed.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(unsubscribed.outcome, SB_OUTCOME_UNREACHABLE);  // replied STOP: another channel may reach them
   EXPECT_EQ(unsubscribed.reason, "Attempt to send to unsubscribed recipient");
+  for (int not_mobile : {21635, 21265})
+    EXPECT_EQ(send(*instance, "+14155552671", "x", 400,
+                   R"({"code":)" + std::to_string(not_mobile) + R"(,"message":"m","status":400})")
+                  .outcome,
+              SB_OUTCOME_UNREACHABLE)
+        << not_mobile;
+  auto refused =
+      send(*instance, "+14155552671", "x", 400, R"({"code":21606,"message":"not a valid sender","status":400})");
+  EXPECT_EQ(refused.outcome, SB_OUTCOME_PERMANENT);
 }
 
 TEST_F(SmsPluginTest, AnInvalidNumberFailsWithoutARequest) {
