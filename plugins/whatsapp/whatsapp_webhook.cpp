@@ -63,6 +63,13 @@ void read_value(const json& value, std::vector<InboundEvent>& out) {
       json data{{"message_id", id}, {"from", from}, {"type", text(m, "type")}, {"timestamp", text(m, "timestamp")}};
       if (m.contains("text") && m["text"].is_object()) data["text"] = text(m["text"], "body");
       if (m.contains("button") && m["button"].is_object()) data["text"] = text(m["button"], "text");
+      // A tapped reply button or list row: its title is what the person said.
+      if (m.contains("interactive") && m["interactive"].is_object())
+        for (const char* kind : {"button_reply", "list_reply"})
+          if (const auto reply = m["interactive"].find(kind); reply != m["interactive"].end() && reply->is_object()) {
+            data["text"] = text(*reply, "title");
+            data["reply_id"] = text(*reply, "id");
+          }
       // A reply to one of ours names it: tie it to the execution that sent it.
       const std::string in_reply_to = m.contains("context") && m["context"].is_object() ? text(m["context"], "id") : "";
       if (!in_reply_to.empty()) data["in_reply_to"] = in_reply_to;

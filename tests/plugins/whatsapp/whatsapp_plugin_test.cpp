@@ -282,4 +282,32 @@ TEST_F(WhatsAppPluginTest, AStopReplyOptsTheContactOutOfWhatsApp) {
   EXPECT_EQ(optout["data"]["keyword"], "СТОП");
 }
 
+// A tapped quick-reply button or list row (type "interactive") says its
+// title: a rule reads it as the reply's text, and a "STOP" button opts out.
+TEST_F(WhatsAppPluginTest, ATappedReplyButtonOrListRowIsTheReplysText) {
+  auto instance = create();
+  const std::string body =
+      R"({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages",
+    "value":{"messaging_product":"whatsapp","contacts":[{"profile":{"name":"Иван"},"wa_id":"79990001122"}],
+    "messages":[{"from":"79990001122","id":"wamid.B1","timestamp":"4","type":"interactive",
+                 "interactive":{"type":"button_reply","button_reply":{"id":"confirm","title":"Подтверждаю"}},
+                 "context":{"from":"15550001111","id":"wamid.A"}},
+                {"from":"79990001122","id":"wamid.B2","timestamp":"5","type":"interactive",
+                 "interactive":{"type":"list_reply","list_reply":{"id":"slot-2","title":"Завтра 10:00",
+                                                                  "description":"Утро"}}},
+                {"from":"79990001122","id":"wamid.B3","timestamp":"6","type":"interactive",
+                 "interactive":{"type":"button_reply","button_reply":{"id":"stop","title":"STOP"}}}]}}]}]})";
+  host.request("POST", {{"X-Hub-Signature-256", sign("app-secret", body)}}, body);
+  ASSERT_EQ(host.emitted.size(), 4u);
+  EXPECT_EQ(host.emitted[0].type, "message.replied");
+  const json button = json::parse(host.emitted[0].payload);
+  EXPECT_EQ(button["data"]["text"], "Подтверждаю");
+  EXPECT_EQ(button["data"]["reply_id"], "confirm");
+  const json row = json::parse(host.emitted[1].payload);
+  EXPECT_EQ(row["data"]["text"], "Завтра 10:00");
+  EXPECT_EQ(row["data"]["reply_id"], "slot-2");
+  EXPECT_EQ(host.emitted[2].type, "message.received");
+  EXPECT_EQ(host.emitted[3].type, "contact.unsubscribed");
+}
+
 }  // namespace
