@@ -432,6 +432,8 @@ sb_status tracking_link_fn(const sb_host* host, sb_str call_key, sb_str kind, sb
     link.step = call.step;
     link.execution_id = call.execution_id;
   }
+  // Its POST opts the call's contact out: without one it could only fail.
+  if (link.kind == "unsubscribe" && link.contact_key.empty()) return SB_ERR_NOT_FOUND;
   on_value(user_data, view(h->deps->tracking->url_for(link)));
   return SB_OK;
 }

@@ -1,5 +1,8 @@
 #include "addressing.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include "json_fields.h"
 
 namespace email {
@@ -14,13 +17,29 @@ std::optional<Mailbox> checked(Mailbox mailbox, const std::string& what, std::st
   return std::nullopt;
 }
 
+bool same_address(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
 }  // namespace
+
+bool is_the_contact(const Mailbox& to, const json& subject) {
+  const json& emails = switchboard_plugins::field_at(switchboard_plugins::field_at(subject, "contact"), "emails");
+  if (emails.is_array())
+    for (const json& email : emails)
+      if (same_address(switchboard_plugins::string_at(email, "address"), to.address)) return true;
+  return false;
+}
 
 std::optional<Mailbox> recipient(const json& to, const json& subject, std::string& error) {
   const json& contact = subject.is_object() && subject.contains("contact") ? subject["contact"] : json();
   if (to.is_string()) {
     Mailbox mailbox = parse_mailbox(to.get<std::string>());
-    if (mailbox.name.empty()) mailbox.name = switchboard_plugins::string_at(contact, "name");
+    // The contact's name only on the contact's own address (not on a manager's).
+    if (mailbox.name.empty() && is_the_contact(mailbox, subject))
+      mailbox.name = switchboard_plugins::string_at(contact, "name");
     return checked(std::move(mailbox), "the recipient", error);
   }
   const std::string type = to.is_object() ? to.value("type", "any") : "any";

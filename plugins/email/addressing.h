@@ -18,6 +18,10 @@ namespace email {
 // `error` says why (for the step's reason).
 std::optional<Mailbox> recipient(const nlohmann::json& to, const nlohmann::json& subject, std::string& error);
 
+// Whether `to` is one of the contact's own addresses (any case): only then
+// is a message to it the contact's, to unsubscribe from or to track.
+bool is_the_contact(const Mailbox& to, const nlohmann::json& subject);
+
 // The sender for `from` ("responsible" or an address); `fallback` is the
 // system default sender, used when the entity has no responsible manager
 // with an address.

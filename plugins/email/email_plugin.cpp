@@ -112,7 +112,10 @@ class Email : public switchboard::Plugin {
     if (!load_attachments(files, attachments_dir_, max_attachment_bytes_, message.attachments, attachment_error))
       return done(attachment_error.bad_params ? ActionResult::invalid_params(attachment_error.message)
                                               : ActionResult::permanent(attachment_error.message, "attachment"));
-    add_tracking(call.idempotency_key, category, message);
+    if (is_the_contact(message.to, subject))
+      add_tracking(call.idempotency_key, category, message);
+    else if (category == "marketing")
+      message.list_unsubscribe_mailto = unsubscribe_mailto_;
 
     const std::string output = dump(json{{"message_id", message.message_id},
                                          {"to", message.to.address},
@@ -173,7 +176,9 @@ class Email : public switchboard::Plugin {
   }
 
   // Tracked links and the open pixel in the HTML, and List-Unsubscribe on
-  // marketing mail, when the host serves /t/ links.
+  // marketing mail, when the host serves /t/ links: for a message to the
+  // contact the call is about. Another recipient (a manager) would opt the
+  // contact out, and their opens would count as the contact's.
   void add_tracking(std::string_view call_key, const std::string& category, Message& message) const {
     if (category == "marketing") {
       if (auto url = host_.tracking_link(call_key, "unsubscribe", "email", message.message_id))

@@ -149,7 +149,9 @@ TEST(EmailEndToEnd, OpensClicksAndOneClickUnsubscribeComeBackAsEvents) {
     {"name": "promo", "trigger": {"event": "promo.started"}, "steps": [
       {"action": "email.send", "params": {"to": {"type": "any"}, "subject": "Акция", "text": "Скидки"}}]},
     {"name": "receipt", "category": "transactional", "trigger": {"event": "order.paid"}, "steps": [
-      {"action": "email.send", "params": {"to": {"type": "any"}, "subject": "Чек", "text": "Спасибо"}}]}])");
+      {"action": "email.send", "params": {"to": {"type": "any"}, "subject": "Чек", "text": "Спасибо"}}]},
+    {"name": "digest", "trigger": {"event": "news.posted"}, "steps": [
+      {"action": "email.send", "params": {"to": "team@shop.test", "subject": "Новости", "html": "<a href=\"https://shop.test/\">x</a>"}}]}])");
   HostProcess host(base_config(instances, rules));
   post(host, contact_event("deal-1", "deal.created"));
   auto sent = wait_for_outbox(host, 1);
@@ -229,6 +231,14 @@ TEST(EmailEndToEnd, OpensClicksAndOneClickUnsubscribeComeBackAsEvents) {
                                           {{"Authorization", std::string("Bearer ") + kAdmin}});
   EXPECT_NE(history.body.find("\"outcome\":\"skipped\""), std::string::npos) << history.body;
   EXPECT_NE(history.body.find("opted out of marketing email"), std::string::npos) << history.body;
+
+  // A message about no contact (to a team's address) has no link that
+  // would opt someone out, nor tracked links.
+  post(host, {{"id", "news-1"}, {"type", "news.posted"}});
+  sent = wait_for_outbox(host, 4);
+  ASSERT_EQ(sent.size(), 4u) << host.log();
+  EXPECT_EQ(sent[3]["list_unsubscribe"], "");
+  EXPECT_EQ(sent[3]["html"].get<std::string>().find("/t/"), std::string::npos);
 }
 
 // "At most 1 marketing SMS a day": the second is skipped with the reason, or

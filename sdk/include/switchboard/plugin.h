@@ -497,7 +497,8 @@ typedef struct sb_host_tracking_v1 {
    *   kind "unsubscribe": the one-click unsubscribe page (RFC 8058).
    * `channel` is the plugin's channel ("email"), `message_id` what the step
    * reports as its external id. SB_OK after calling on_value with the URL;
-   * SB_ERR_NOT_FOUND without a call in flight with that key;
+   * SB_ERR_NOT_FOUND without a call in flight with that key, and for an
+   * unsubscribe link of a call about no contact (no one to opt out);
    * SB_ERR_UNAVAILABLE when the host has no public address for tracking
    * (its config "tracking": {"base_url"}); SB_ERR_INVALID_ARGUMENT for
    * another kind or a click URL that is not http(s). Threads: [any]. */

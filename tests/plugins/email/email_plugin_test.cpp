@@ -63,7 +63,8 @@ TEST_F(EmailPlugin, StartTlsDeliversAMultipartMessageWithACyrillicSubjectAndAnAt
                                {"html",
                                 "<p>Здравствуйте, Иван!</p><p><a href=\"https://school.test/lk?a=1&amp;b=2\">"
                                 "Личный кабинет</a></p>"},
-                               {"attachments", json::array({{{"file", "price.pdf"}, {"name", "Прайс 2027.pdf"}}})}});
+                               {"attachments", json::array({{{"file", "price.pdf"}, {"name", "Прайс 2027.pdf"}}})}},
+                              {{"contact", {{"id", "c1"}, {"emails", {{{"address", "Ivan@Example.com"}}}}}}});
   ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
   const json m = server_.message(1);
   ASSERT_TRUE(m.is_object());
@@ -108,6 +109,29 @@ TEST_F(EmailPlugin, StartTlsDeliversAMultipartMessageWithACyrillicSubjectAndAnAt
   EXPECT_EQ(m["attachments"][0]["content_type"], "application/pdf");
   EXPECT_EQ(m["attachments"][0]["size"], pdf.size());
   fs::remove_all(folder);
+}
+
+// A message to another address than the contact's own (a manager told of
+// the lead) is not the contact's: no one-click link that would opt the
+// contact out, no tracking that would count the manager's opens as theirs,
+// and not the contact's name on it.
+TEST_F(EmailPlugin, AMessageToAnotherAddressIsNeitherTrackedNorUnsubscribedAsTheContacts) {
+  json cfg = config(server_.starttls);
+  cfg["unsubscribe_mailto"] = "unsubscribe@school.test";
+  fake::Host host("email");
+  host.tracking = true;
+  const json contact{{"contact", {{"id", "c1"}, {"name", "Иван"}, {"emails", {{{"address", "ivan@example.com"}}}}}}};
+  const fake::Result r = send(host, cfg,
+                              {{"to", "manager@school.test"},
+                               {"subject", "Новый лид"},
+                               {"html", "<p><a href=\"https://crm.test/lead/1\">Лид</a></p>"}},
+                              contact);
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  const json m = server_.message(1);
+  EXPECT_EQ(m["headers"]["To"], "manager@school.test");
+  EXPECT_EQ(m["headers"]["List-Unsubscribe"], "<mailto:unsubscribe@school.test>");
+  const std::string html = m["parts"][1]["content"];
+  EXPECT_EQ(html.find("t.test"), std::string::npos) << html;
 }
 
 TEST_F(EmailPlugin, ImplicitTlsWithAuthLogin) {
