@@ -3,7 +3,9 @@
 // thread of its own. The message is built here (mime.cpp); the host seals
 // the tracked links and the unsubscribe link (switchboard.tracking/1).
 #include <openssl/evp.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <switchboard/plugin.hpp>
@@ -37,6 +39,22 @@ std::string readable(const Mailbox& mailbox) {
 
 std::string domain_of(const std::string& address) { return address.substr(address.find('@') + 1); }
 
+// The name given in EHLO, which RFC 5321 wants fully qualified: the
+// config's, else this machine's host name when it is one, else the domain
+// the instance sends from (a container's host name is a bare id, which a
+// server checking HELO names refuses with a 5xx).
+std::string helo_name(const json& config) {
+  const json smtp = config.value("smtp", json::object());
+  if (const std::string given = smtp.value("helo_name", ""); !given.empty()) return given;
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) == 0 && std::strchr(host, '.')) return host;
+  for (const char* key : {"from", "default_from"}) {
+    const std::string address = parse_mailbox(config.value(key, "")).address;
+    if (address.find('@') != std::string::npos) return domain_of(address);
+  }
+  return "";
+}
+
 SmtpSettings smtp_settings(const json& config) {
   SmtpSettings s;
   const json smtp = config.value("smtp", json::object());
@@ -47,6 +65,7 @@ SmtpSettings smtp_settings(const json& config) {
   s.password = smtp.value("password", "");
   s.auth = smtp.value("auth", "");
   s.ca_file = smtp.value("ca_file", "");
+  s.helo_name = helo_name(config);
   s.max_connections = config.value("max_connections", 4u);
   s.reuse_connections = config.value("reuse_connections", true);
   s.timeout_ms = config.value("timeout_ms", 30000u);

@@ -46,8 +46,10 @@ int on_debug(CURL*, curl_infotype type, char* data, size_t size, void* user) {
   return 0;
 }
 
+// curl takes the EHLO name from the URL's path.
 std::string url_of(const SmtpSettings& s) {
-  return std::string(s.security == "tls" ? "smtps://" : "smtp://") + s.host + ":" + std::to_string(s.port);
+  return std::string(s.security == "tls" ? "smtps://" : "smtp://") + s.host + ":" + std::to_string(s.port) +
+         (s.helo_name.empty() ? "" : "/" + s.helo_name);
 }
 
 // "550 5.1.1 <x@y>: ..." → "5.1.1"; "" when the reply has no enhanced code (RFC 3463).

@@ -23,6 +23,7 @@ struct SmtpSettings {
   std::string username, password;
   std::string auth;  // "" (the best the server offers), "plain" or "login"
   std::string ca_file;
+  std::string helo_name;  // the name given in EHLO ("" = this machine's host name, as curl takes it)
   uint32_t max_connections = 4;
   bool reuse_connections = true;
   uint32_t timeout_ms = 30000;

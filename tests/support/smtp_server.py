@@ -7,7 +7,9 @@ Listeners, each on a free port:
   plain     no STARTTLS offered, AUTH allowed in the clear (25, "security": "none")
 
 Every listener requires AUTH (PLAIN or LOGIN, user "mailer", password "s3cret").
-Recipients decide the answer: nobody@... gets 550 5.1.1, later@... 451 4.3.0,
+EHLO needs a fully qualified name (504 5.5.2 otherwise, as Postfix's
+reject_non_fqdn_helo_hostname). Recipients decide the answer: nobody@...
+gets 550 5.1.1, later@... 451 4.3.0,
 rejected@... 554 5.7.1. Each accepted message is parsed with Python's email
 package (a real MIME parser) and written to OUT_DIR/<n>.json; connections are
 counted in OUT_DIR/connections, and each AUTH's mechanism is a line of OUT_DIR/auth. Prints {"starttls": port, ...} once listening,
@@ -66,6 +68,7 @@ def summary(raw, envelope, listener, server):
                           "content": part.get_content()})
     return {
         "listener": listener,
+        "helo": session.host_name,
         "tls": session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None,
         "authenticated": bool(session.authenticated),
         "mail_from": envelope.mail_from,
@@ -82,6 +85,14 @@ def summary(raw, envelope, listener, server):
 class Handler:
     def __init__(self, out_dir, listener, counter):
         self.out_dir, self.listener, self.counter = out_dir, listener, counter
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        # As Postfix's reject_non_fqdn_helo_hostname: a bare name (a
+        # container's host name) is refused; an address literal is taken.
+        if "." not in hostname.strip("[]"):
+            return ["504 5.5.2 <%s>: Helo command rejected: need fully-qualified hostname" % hostname]
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@")[0].lower()

@@ -69,6 +69,8 @@ TEST_F(EmailPlugin, StartTlsDeliversAMultipartMessageWithACyrillicSubjectAndAnAt
   const json m = server_.message(1);
   ASSERT_TRUE(m.is_object());
   EXPECT_EQ(m["listener"], "starttls");
+  // No helo_name: this machine's name when it has a domain, else the sender's domain; never a bare name.
+  EXPECT_NE(m["helo"].get<std::string>().find('.'), std::string::npos) << m["helo"];
   EXPECT_TRUE(m["tls"]);
   EXPECT_TRUE(m["authenticated"]);
   EXPECT_EQ(m["defects"], json::array());
@@ -137,11 +139,13 @@ TEST_F(EmailPlugin, AMessageToAnotherAddressIsNeitherTrackedNorUnsubscribedAsThe
 TEST_F(EmailPlugin, ImplicitTlsWithAuthLogin) {
   json cfg = config(server_.tls, "tls");
   cfg["smtp"]["auth"] = "login";
+  cfg["smtp"]["helo_name"] = "mailer.school.test";
   fake::Host host("email");
   const fake::Result r = send(host, cfg, {{"to", "ivan@example.com"}, {"subject", "Hi"}, {"text", "Plain text"}});
   ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
   const json m = server_.message(1);
   EXPECT_EQ(m["listener"], "tls");
+  EXPECT_EQ(m["helo"], "mailer.school.test");
   EXPECT_TRUE(m["tls"]);
   EXPECT_TRUE(m["authenticated"]);
   EXPECT_EQ(server_.auth_mechanisms(), std::vector<std::string>{"LOGIN"});
