@@ -17,13 +17,13 @@ std::optional<Mailbox> checked(Mailbox mailbox, const std::string& what, std::st
   return std::nullopt;
 }
 
+}  // namespace
+
 bool same_address(const std::string& a, const std::string& b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
          });
 }
-
-}  // namespace
 
 bool is_the_contact(const Mailbox& to, const json& subject) {
   const json& emails = switchboard_plugins::field_at(switchboard_plugins::field_at(subject, "contact"), "emails");

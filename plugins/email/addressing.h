@@ -18,6 +18,9 @@ namespace email {
 // `error` says why (for the step's reason).
 std::optional<Mailbox> recipient(const nlohmann::json& to, const nlohmann::json& subject, std::string& error);
 
+// The same address, whatever the case of its letters.
+bool same_address(const std::string& a, const std::string& b);
+
 // Whether `to` is one of the contact's own addresses (any case): only then
 // is a message to it the contact's, to unsubscribe from or to track.
 bool is_the_contact(const Mailbox& to, const nlohmann::json& subject);

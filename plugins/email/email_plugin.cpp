@@ -111,6 +111,11 @@ class Email : public switchboard::Plugin {
     if (!from) return done(ActionResult::invalid_params(error));
     message.to = *to;
     message.from = *from;
+    // The account's mailbox submits it: a server refuses a login sending as
+    // someone else in MAIL FROM ("sender address not owned by user"), and
+    // bounces come back to the account. A manager's From is then also said
+    // in Sender (RFC 5322 3.6.2).
+    if (!account_.address.empty() && !same_address(account_.address, message.from.address)) message.sender = account_;
     message.reply_to = params.value("reply_to", reply_to_);
     if (!message.reply_to.empty() && !valid_address(parse_mailbox(message.reply_to).address))
       return done(ActionResult::invalid_params("/reply_to: '" + one_line(message.reply_to) + "' is not an address"));
@@ -161,7 +166,7 @@ class Email : public switchboard::Plugin {
     }
     host_.count("email_sends_total");
     Envelope envelope{
-        message.from.address, message.to.address, data,
+        (message.sender.address.empty() ? message.from : message.sender).address, message.to.address, data,
         switchboard_plugins::timeout_within_deadline(timeout_ms_, call.deadline_unix_ms, host_.now_unix_ms())};
     sender_->submit(std::move(envelope), [done, message_id = message.message_id, output](const SmtpOutcome& outcome) {
       done(result_of(outcome, message_id, output));
@@ -178,6 +183,7 @@ class Email : public switchboard::Plugin {
         max_attachment_bytes_(config.value("max_attachment_bytes", uint64_t{10} << 20)),
         always_attached_(config.value("attachments", json::array())),
         unsubscribe_mailto_(config.value("unsubscribe_mailto", "")),
+        account_(account_mailbox(config)),
         track_(config.value("tracking", true)),
         timeout_ms_(config.value("timeout_ms", 30000u)),
         dry_run_(config.value("dry_run", false)) {
@@ -216,11 +222,22 @@ class Email : public switchboard::Plugin {
         pixel);
   }
 
+  // The account's own mailbox: the system sender, else a fixed 'from', else
+  // the SMTP login when it is an address; none when only managers send.
+  static Mailbox account_mailbox(const json& config) {
+    for (const char* key : {"default_from", "from"})
+      if (const std::string given = config.value(key, ""); !given.empty() && given != "responsible")
+        return parse_mailbox(given);
+    const std::string login = config.value("smtp", json::object()).value("username", "");
+    return login.find('@') != std::string::npos ? Mailbox{"", login} : Mailbox{};
+  }
+
   switchboard::Host& host_;
   const std::string from_, default_from_, reply_to_, attachments_dir_;
   const uint64_t max_attachment_bytes_;
   const json always_attached_;  // config "attachments": on every message
   const std::string unsubscribe_mailto_;
+  const Mailbox account_;
   const bool track_;
   const uint32_t timeout_ms_;
   const bool dry_run_;

@@ -388,6 +388,7 @@ std::string render(const Message& message, std::string_view boundary_seed) {
     out += kCrlf;
   };
   header("From", format_mailbox(message.from));
+  if (!message.sender.address.empty()) header("Sender", format_mailbox(message.sender));
   header("To", format_mailbox(message.to));
   if (!message.reply_to.empty()) header("Reply-To", format_mailbox(parse_mailbox(message.reply_to)));
   header("Subject", encode_header_text(message.subject));

@@ -43,6 +43,7 @@ struct Attachment {
 
 struct Message {
   Mailbox from;
+  Mailbox sender;  // the account's mailbox when `from` is another's (a manager): the Sender header
   Mailbox to;
   std::string reply_to;  // an address, or empty
   std::string subject;

@@ -277,6 +277,10 @@ TEST_F(EmailPlugin, TheRecipientIsTheContactsAddressOfATypeAndTheSenderTheRespon
   EXPECT_EQ(m["rcpt_tos"], json::array({"anna2@work.test"}));
   EXPECT_EQ(m["headers"]["To"], "Анна <anna2@work.test>");
   EXPECT_EQ(m["headers"]["From"], "Ольга <olga@school.test>");
+  // The account submits it: its address in MAIL FROM (a server refuses a
+  // login sending as another) and in Sender.
+  EXPECT_EQ(m["mail_from"], "noreply@system.test");
+  EXPECT_EQ(m["headers"]["Sender"], "noreply@system.test");
 
   r = send(host, cfg, {{"to", {{"type", "private"}}}, {"subject", "x"}, {"text", "x"}}, subject, "k2");
   ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
@@ -288,6 +292,7 @@ TEST_F(EmailPlugin, TheRecipientIsTheContactsAddressOfATypeAndTheSenderTheRespon
   r = send(host, cfg, {{"to", {{"type", "any"}}}, {"subject", "x"}, {"text", "x"}}, no_manager, "k3");
   ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
   EXPECT_EQ(server_.message(3)["mail_from"], "noreply@system.test");
+  EXPECT_FALSE(server_.message(3)["headers"].contains("Sender"));  // the account's own From needs none
 
   // No address of that type: unreachable, so a fallback moves on.
   r = send(host, cfg, {{"to", {{"type", "newsletter"}}}, {"subject", "x"}, {"text", "x"}}, subject, "k4");
