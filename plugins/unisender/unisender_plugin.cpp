@@ -2,11 +2,13 @@
 // of them (exclude), or unsubscribed for good (unsubscribe), through its API
 // with the api_key from secrets. Lists are named in the instance config so
 // that rules say "winback", not 135.
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <switchboard/plugin.hpp>
 
 #include "deadline.h"
 #include "json_fields.h"
+#include "phone.h"
 #include "unisender_api.h"
 #include "unisender_schemas.h"
 
@@ -16,6 +18,8 @@ namespace {
 using nlohmann::json;
 using switchboard::ActionResult;
 using switchboard_plugins::dump;
+
+constexpr int kMaxTags = 10;  // UniSender's limit on a contact's tags
 
 std::string first_of(const json& contact, const char* list, const char* field) {
   const json& items = switchboard_plugins::field_at(contact, list);
@@ -67,6 +71,7 @@ class Unisender : public switchboard::Plugin {
         base_url_(config.value("base_url", "https://api.unisender.com")),
         lang_(config.value("lang", "ru")),
         lists_(config.value("lists", json::object())),
+        default_country_(config.value("default_country", "")),
         timeout_ms_(config.value("timeout_ms", 10000u)),
         dry_run_(config.value("dry_run", false)) {
     if (api_key_.empty() && !dry_run_) throw switchboard::ConfigError("'api_key' is required unless 'dry_run' is true");
@@ -101,7 +106,8 @@ class Unisender : public switchboard::Plugin {
     std::string ids;
     if (!list_ids(params.value("lists", json()), ids, error)) return false;
     const std::string email = params.value("email", first_of(contact, "emails", "address"));
-    const std::string phone = params.value("phone", first_of(contact, "phones", "number"));
+    const std::string phone =
+        international(params.value("phone", first_of(contact, "phones", "number")), !email.empty());
     if (email.empty() && phone.empty()) {
       error = "the contact has neither an email address nor a phone number";
       return true;  // nothing to send: unreachable
@@ -114,15 +120,33 @@ class Unisender : public switchboard::Plugin {
     const json extra = params.value("fields", json::object());  // a local: items() of a temporary would dangle
     for (const auto& [key, value] : extra.items())
       fields.emplace_back("fields[" + key + "]", value.is_string() ? value.get<std::string>() : value.dump());
+    // UniSender takes at most 10 tags, comma-separated: the first 10, a
+    // comma within one a space (it would make two).
     json tags = params.contains("tags") ? params["tags"] : switchboard_plugins::field_at(contact, "tags");
     std::string tag_list;
+    int taken = 0;
     if (tags.is_array())
-      for (const json& tag : tags)
-        if (tag.is_string()) tag_list += (tag_list.empty() ? "" : ",") + tag.get<std::string>();
+      for (const json& tag : tags) {
+        if (!tag.is_string() || tag.get_ref<const std::string&>().empty() || taken == kMaxTags) continue;
+        std::string one = tag.get<std::string>();
+        std::replace(one.begin(), one.end(), ',', ' ');
+        tag_list += (tag_list.empty() ? "" : ",") + one;
+        ++taken;
+      }
     if (!tag_list.empty()) fields.emplace_back("tags", tag_list);
     for (const char* option : {"double_optin", "overwrite"})
       if (params.contains(option)) fields.emplace_back(option, std::to_string(params[option].get<int>()));
     return true;
+  }
+
+  // A phone as UniSender takes it, in international form (+79990001122):
+  // a CRM's "8 (999) 000-11-22" through default_country. One that is not a
+  // number is left out when the email goes (it would fail the whole call),
+  // and sent as it is otherwise (UniSender then says why).
+  std::string international(const std::string& phone, bool has_email) const {
+    if (phone.empty()) return phone;
+    if (auto e164 = switchboard_plugins::to_e164(phone, default_country_)) return *e164;
+    return has_email ? "" : phone;
   }
 
   // exclude, unsubscribe: contact_type, contact, and list_ids when given.
@@ -130,6 +154,7 @@ class Unisender : public switchboard::Plugin {
     const std::string email = first_of(contact, "emails", "address");
     std::string type = params.value("contact_type", email.empty() ? "phone" : "email");
     std::string value = params.value("contact", type == "email" ? email : first_of(contact, "phones", "number"));
+    if (type == "phone") value = international(value, false);
     std::string ids;
     if (params.contains("lists") && !list_ids(params["lists"], ids, error)) return false;
     if (value.empty()) {
@@ -144,6 +169,7 @@ class Unisender : public switchboard::Plugin {
   switchboard::Host& host_;
   const std::string api_key_, base_url_, lang_;
   const json lists_;
+  const std::string default_country_;
   const uint32_t timeout_ms_;
   const bool dry_run_;
 };

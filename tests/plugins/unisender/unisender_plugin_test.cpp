@@ -4,6 +4,7 @@
 // UniSender does, errors included.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -39,6 +40,12 @@ fake::Response emulate(const fake::Sent& request) {
     if (!ids_ok(true)) return error("list_ids is required", "invalid_arg");
     if (form["fields[email]"].empty() && form["fields[phone]"].empty())
       return error("fields[email] or fields[phone] is required", "invalid_arg");
+    // A phone in international form; at most 10 tags.
+    if (const std::string phone = form["fields[phone]"];
+        !phone.empty() && (phone[0] != '+' || phone.find_first_not_of("0123456789", 1) != std::string::npos))
+      return error("fields[phone]: invalid phone number", "invalid_arg");
+    if (std::count(form["tags"].begin(), form["tags"].end(), ',') >= 10)
+      return error("Allowed number of tags is 10", "invalid_arg");
     if (form.count("double_optin") && form["double_optin"] != "0" && form["double_optin"] != "3" &&
         form["double_optin"] != "4")
       return error("double_optin: invalid value", "invalid_arg");
@@ -63,8 +70,10 @@ class UnisenderPluginTest : public ::testing::Test {
   fake::Host host{"unisender"};
 
   std::unique_ptr<fake::Instance> create(const std::string& key = kKey) {
-    const json config{
-        {"api_key", key}, {"base_url", "https://api.unisender.test"}, {"lists", {{"welcome", 134}, {"winback", 135}}}};
+    const json config{{"api_key", key},
+                      {"base_url", "https://api.unisender.test"},
+                      {"lists", {{"welcome", 134}, {"winback", 135}}},
+                      {"default_country", "RU"}};
     auto instance = std::make_unique<fake::Instance>(library, host, config.dump());
     EXPECT_EQ(instance->status(), SB_OK) << instance->error();
     return instance;
@@ -104,6 +113,24 @@ TEST_F(UnisenderPluginTest, SubscribeSendsTheContactsFieldsToTheNamedLists) {
   EXPECT_EQ(f.at("double_optin"), "3");
   EXPECT_EQ(f.at("overwrite"), "2");
   EXPECT_NE(host.sent[0].body.find("fields%5BName%5D=%D0%90%D0%BD%D0%BD%D0%B0"), std::string::npos);
+}
+
+// A CRM's phone as written ("8 (999) ...") goes in international form, and
+// a contact's tags up to UniSender's 10 (a comma in one would make two).
+TEST_F(UnisenderPluginTest, APhoneGoesInInternationalFormAndAtMostTenTags) {
+  auto instance = create();
+  json subject = json::parse(R"({"contact": {"emails": [{"address": "anna@example.com"}],
+      "phones": [{"number": "8 (999) 000-11-22"}], "tags": ["a", "b,c", "d", "e", "f", "g", "h", "i", "j", "k", "l"]}})");
+  ASSERT_EQ(call(*instance, "subscribe", {{"lists", "welcome"}}, subject).outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(form(0).at("fields[phone]"), "+79990001122");
+  EXPECT_EQ(form(0).at("tags"), "a,b c,d,e,f,g,h,i,j,k");
+  // Not a number: left out while the email goes, so the subscription does.
+  subject["contact"]["phones"][0]["number"] = "уточнить";
+  ASSERT_EQ(call(*instance, "subscribe", {{"lists", "welcome"}}, subject).outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(form(1).count("fields[phone]"), 0u);
+  const json phone_only = json::parse(R"({"contact": {"phones": [{"number": "8 999 000 11 22"}]}})");
+  ASSERT_EQ(call(*instance, "exclude", json::object(), phone_only).outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(form(2).at("contact"), "+79990001122");
 }
 
 TEST_F(UnisenderPluginTest, ExcludeAndUnsubscribeNameTheContactByEmailOrPhone) {
