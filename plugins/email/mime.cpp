@@ -87,9 +87,26 @@ std::string text_part_headers(std::string_view subtype) {
   return "Content-Type: text/" + std::string(subtype) + "; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n";
 }
 
+// Text with CRLF line breaks, as RFC 2045 (6.8) wants them before a text
+// is base64-encoded: a bare LF or CR becomes CRLF.
+std::string crlf_lines(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + text.size() / 32);
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+    if (text[i] == '\r' || text[i] == '\n') {
+      out += kCrlf;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
 // The body: text, or text and HTML as alternatives, wrapped with attachments in multipart/mixed.
 std::string body_of(const Message& message, std::string& content_type, const std::string& boundary) {
-  const std::string text = message.text.empty() && !message.html.empty() ? html_to_text(message.html) : message.text;
+  const std::string text =
+      crlf_lines(message.text.empty() && !message.html.empty() ? html_to_text(message.html) : message.text);
   std::string body;
   std::string inner_type;
   if (message.html.empty()) {
@@ -99,7 +116,7 @@ std::string body_of(const Message& message, std::string& content_type, const std
     const std::string alternative = boundary + "_alt";
     inner_type = "multipart/alternative; boundary=\"" + alternative + "\"";
     append_part(body, alternative, text_part_headers("plain"), text);
-    append_part(body, alternative, text_part_headers("html"), message.html);
+    append_part(body, alternative, text_part_headers("html"), crlf_lines(message.html));
     body += "--" + alternative + "--\r\n";
   }
   if (message.attachments.empty()) {

@@ -93,7 +93,7 @@ TEST(EmailEndToEnd, ALeadWaitingForClassesGetsAConfirmationWithACyrillicSubject)
   EXPECT_EQ(m["headers"]["From"], "Школа «Полиглот» <info@school.test>");
   EXPECT_FALSE(m["headers"].contains("List-Unsubscribe"));  // transactional
   ASSERT_EQ(m["parts"].size(), 2u);
-  EXPECT_EQ(m["parts"][0]["content"], "Здравствуйте, Пётр <b>!\n\nЖдём вас на первом занятии.");
+  EXPECT_EQ(m["parts"][0]["content"], "Здравствуйте, Пётр <b>!\r\n\r\nЖдём вас на первом занятии.");
   // Escaped in the HTML part; tracked: an open pixel at the end.
   const std::string html = m["parts"][1]["content"];
   EXPECT_NE(html.find("Здравствуйте, Пётр &lt;b&gt;!"), std::string::npos) << html;

@@ -96,8 +96,9 @@ TEST_F(EmailPlugin, StartTlsDeliversAMultipartMessageWithACyrillicSubjectAndAnAt
   EXPECT_EQ(m["content_type"], "multipart/mixed");
   ASSERT_EQ(m["parts"].size(), 2u);
   EXPECT_EQ(m["parts"][0]["content_type"], "text/plain");
-  // The text part is derived from the HTML, with the link as written (not the tracked one).
-  EXPECT_EQ(m["parts"][0]["content"], "Здравствуйте, Иван!\n\nЛичный кабинет (https://school.test/lk?a=1&b=2)");
+  // The text part is derived from the HTML, with the link as written (not the tracked one), its
+  // lines ending in CRLF before base64 (RFC 2045 6.8).
+  EXPECT_EQ(m["parts"][0]["content"], "Здравствуйте, Иван!\r\n\r\nЛичный кабинет (https://school.test/lk?a=1&b=2)");
   EXPECT_EQ(m["parts"][1]["content_type"], "text/html");
   const std::string html = m["parts"][1]["content"];
   EXPECT_NE(html.find("href=\"http://t.test/click/" + r.external_id + "?u=https://school.test/lk?a=1&amp;b=2\""),
