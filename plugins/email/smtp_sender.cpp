@@ -59,6 +59,36 @@ std::string enhanced_code(const std::string& reply) {
   return std::regex_search(reply, match, pattern) ? match[1].str() : "";
 }
 
+}  // namespace
+
+std::string deciding_reply(const std::vector<std::string>& replies, long reply_code) {
+  // The reply that decided: curl sends QUIT after a refusal, so it is not
+  // always the last line. All its lines ("550-5.1.1 ...", "550 5.1.1 ..."):
+  // a server explains on the first ones, one line of text here.
+  const std::string code = std::to_string(reply_code);
+  const auto of_it = [&](const std::string& line) {
+    return line.size() > code.size() && line.compare(0, code.size(), code) == 0 &&
+           (line[code.size()] == ' ' || line[code.size()] == '-');
+  };
+  auto last = std::find_if(replies.rbegin(), replies.rend(), of_it);
+  if (last == replies.rend()) return "";
+  auto first = last;
+  while (std::next(first) != replies.rend() && of_it(*std::next(first)) && (*std::next(first))[code.size()] == '-')
+    ++first;
+  std::string reply = code + " ";
+  const std::string enhanced = enhanced_code(*last);
+  for (auto line = first;; --line) {
+    std::string text = line->substr(code.size() + 1);
+    if (!enhanced.empty() && text.compare(0, enhanced.size() + 1, enhanced + " ") == 0 && line != first)
+      text = text.substr(enhanced.size() + 1);
+    reply += (line == first ? "" : " ") + text;
+    if (line == last) break;
+  }
+  return reply;
+}
+
+namespace {
+
 SmtpOutcome outcome(SmtpOutcome::Kind kind, std::string reason, std::string code) {
   return {kind, std::move(reason), std::move(code)};
 }
@@ -189,12 +219,7 @@ void SmtpSender::finish(Job* job, int curl_code) {
     std::lock_guard lock(mutex_);
     connections_opened_ += static_cast<uint64_t>(connects);
   }
-  // The reply that decided (curl sends QUIT after a refusal, so it is not always the last line).
-  std::string reply;
-  const std::string prefix = std::to_string(reply_code);
-  for (auto line = job->replies.rbegin(); line != job->replies.rend() && reply.empty(); ++line)
-    if (line->compare(0, prefix.size(), prefix) == 0) reply = *line;
-  const SmtpOutcome result = classify(curl_code, reply_code, reply, job->error);
+  const SmtpOutcome result = classify(curl_code, reply_code, deciding_reply(job->replies, reply_code), job->error);
   auto it = std::find_if(running_.begin(), running_.end(), [job](const auto& j) { return j.get() == job; });
   std::unique_ptr<Job> owned = std::move(*it);
   running_.erase(it);

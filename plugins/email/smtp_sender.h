@@ -37,6 +37,11 @@ struct SmtpOutcome {
   std::string code;    // the reply code ("550", "5.1.1") or curl's error name
 };
 
+// The server's reply that decided a submission with `reply_code`, its lines
+// made one ("550 5.1.1 The account ... does not exist. Please try ..."),
+// from the last lines the server sent; "" when none has that code.
+std::string deciding_reply(const std::vector<std::string>& replies, long reply_code);
+
 // What the server's reply or the transport error means for the step.
 // `reply` is the last reply line ("550 5.1.1 <x@y>: no such user").
 SmtpOutcome classify(int curl_code, long reply_code, const std::string& reply, const std::string& curl_error);

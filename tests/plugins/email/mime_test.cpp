@@ -155,4 +155,18 @@ TEST(SmtpReplies, AreClassified) {
   EXPECT_EQ(classify(60, 0, "", "SSL certificate problem").kind, Kind::kPermanent);
 }
 
+// A multi-line reply (Gmail explains a refusal on its first lines) is one
+// line of text; QUIT's reply after it is not the one that decided.
+TEST(SmtpReplies, TheDecidingReplyKeepsAllItsLines) {
+  const std::vector<std::string> replies = {
+      "250 2.1.0 OK", "550-5.1.1 The email account that you tried to reach does not exist. Please try",
+      "550-5.1.1 double-checking the recipient's email address for typos or",
+      "550 5.1.1 unnecessary spaces. https://support.google.com/mail/?p=NoSuchUser", "221 2.0.0 closing connection"};
+  EXPECT_EQ(deciding_reply(replies, 550),
+            "550 5.1.1 The email account that you tried to reach does not exist. Please try double-checking the "
+            "recipient's email address for typos or unnecessary spaces. https://support.google.com/mail/?p=NoSuchUser");
+  EXPECT_EQ(deciding_reply({"451 4.3.0 Try later"}, 451), "451 4.3.0 Try later");
+  EXPECT_EQ(deciding_reply({"250 OK"}, 550), "");
+}
+
 }  // namespace
