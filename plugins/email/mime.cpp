@@ -61,6 +61,28 @@ std::string quoted(std::string_view text) {
   return out + '"';
 }
 
+// filename*=UTF-8''<percent-encoded>, in numbered sections of a line each
+// when long (RFC 2231 3-4): a Cyrillic name of 150 letters is 900
+// characters encoded, near a line's 998.
+std::string rfc2231_filename(const std::string& name) {
+  constexpr size_t kSection = 54;  // a section's line within 78 characters
+  const std::string encoded = switchboard_plugins::percent_encode(name);
+  if (encoded.size() <= kSection) return " filename*=UTF-8''" + encoded;
+  std::string out;
+  for (size_t at = 0, n = 0; at < encoded.size(); ++n) {
+    size_t end = std::min(at + kSection, encoded.size());
+    // A %XX escape stays whole.
+    if (end < encoded.size() && encoded[end - 1] == '%')
+      end -= 1;
+    else if (end < encoded.size() && end >= 2 && encoded[end - 2] == '%')
+      end -= 2;
+    out += std::string(n ? ";" : "") + "\r\n filename*" + std::to_string(n) + "*=" + (n ? "" : "UTF-8''") +
+           encoded.substr(at, end - at);
+    at = end;
+  }
+  return out;
+}
+
 std::string attachment_headers(const Attachment& attachment) {
   const std::string name = one_line(attachment.name);
   std::string out = "Content-Type: " + attachment.content_type;
@@ -68,8 +90,7 @@ std::string attachment_headers(const Attachment& attachment) {
     out += "; name=" + quoted(name) + "\r\nContent-Disposition: attachment; filename=" + quoted(name);
   } else {
     // Both forms: RFC 2231 for standard readers, an encoded word for older ones.
-    out += "; name=\"" + encode_header_text(name) + "\"\r\nContent-Disposition: attachment; filename*=UTF-8''" +
-           switchboard_plugins::percent_encode(name);
+    out += "; name=\"" + encode_header_text(name) + "\"\r\nContent-Disposition: attachment;" + rfc2231_filename(name);
   }
   return out + "\r\nContent-Transfer-Encoding: base64\r\n";
 }

@@ -43,6 +43,10 @@ class EmailPlugin : public ::testing::Test {
   test_smtp::SmtpServer server_;
 };
 
+// 100 Cyrillic letters: 600 characters percent-encoded, in RFC 2231 sections.
+const std::string kLongName =
+    "Прайс-лист школы танцев на учебный год 2027: расписание, цены абонементов и условия оплаты.pdf";
+
 TEST_F(EmailPlugin, StartTlsDeliversAMultipartMessageWithACyrillicSubjectAndAnAttachment) {
   const fs::path folder = fs::temp_directory_path() / ("sb-attach-" + std::to_string(::getpid()));
   fs::create_directories(folder);
@@ -63,7 +67,7 @@ TEST_F(EmailPlugin, StartTlsDeliversAMultipartMessageWithACyrillicSubjectAndAnAt
                                {"html",
                                 "<p>Здравствуйте, Иван!</p><p><a href=\"https://school.test/lk?a=1&amp;b=2\">"
                                 "Личный кабинет</a></p>"},
-                               {"attachments", json::array({{{"file", "price.pdf"}, {"name", "Прайс 2027.pdf"}}})}},
+                               {"attachments", json::array({{{"file", "price.pdf"}, {"name", kLongName}}})}},
                               {{"contact", {{"id", "c1"}, {"emails", {{{"address", "Ivan@Example.com"}}}}}}});
   ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
   const json m = server_.message(1);
@@ -108,7 +112,7 @@ TEST_F(EmailPlugin, StartTlsDeliversAMultipartMessageWithACyrillicSubjectAndAnAt
   ASSERT_EQ(m["attachments"].size(), 2u);
   EXPECT_EQ(m["attachments"][1]["filename"], "terms.txt");
   EXPECT_EQ(m["attachments"][1]["content_type"], "text/plain");
-  EXPECT_EQ(m["attachments"][0]["filename"], "Прайс 2027.pdf");
+  EXPECT_EQ(m["attachments"][0]["filename"], kLongName);  // RFC 2231 sections, read back whole
   EXPECT_EQ(m["attachments"][0]["content_type"], "application/pdf");
   EXPECT_EQ(m["attachments"][0]["size"], pdf.size());
   fs::remove_all(folder);

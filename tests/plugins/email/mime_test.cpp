@@ -124,6 +124,28 @@ TEST(Mime, ARenderedMessageHasTheRequiredHeaders) {
   EXPECT_EQ(plain.find("List-Unsubscribe-Post"), std::string::npos);
 }
 
+// A long non-ASCII file name goes in numbered RFC 2231 sections, each on a
+// line of its own, no %XX escape cut in two.
+TEST(Mime, ALongFileNameIsCutIntoSections) {
+  Message message;
+  message.from = {"", "a@b.test"};
+  message.to = {"", "c@d.test"};
+  message.subject = "x";
+  message.text = "x";
+  std::string name;
+  for (int i = 0; i < 150; ++i) name += "ж";
+  message.attachments.push_back({name + ".pdf", "application/pdf", "%PDF"});
+  const std::string out = render(message, "seed");
+  EXPECT_NE(out.find("\r\n filename*0*=UTF-8''%D0%B6"), std::string::npos);
+  EXPECT_NE(out.find(";\r\n filename*1*=%D0%B6"), std::string::npos);
+  EXPECT_NE(out.find(".pdf\r\n"), std::string::npos);
+  for (size_t start = 0, end; start < out.size(); start = end + 2) {
+    end = out.find("\r\n", start);
+    if (end == std::string::npos) end = out.size();
+    EXPECT_LE(end - start, out.compare(start, 10, " filename*") == 0 ? 78u : 998u) << out.substr(start, end - start);
+  }
+}
+
 TEST(Mime, TrackedLinksAndThePixel) {
   const std::string html =
       "<body><a class=x href=\"https://a.test/?q=1&amp;r=2\">A</a> <a href='mailto:x@y.test'>M</a>"
