@@ -8,7 +8,7 @@ preset=${1:-release}
 shift || true
 packages=(g++ cmake ninja-build pkg-config ccache tzdata
   libpoco-dev libboost-dev libboost-filesystem-dev nlohmann-json3-dev libssl-dev
-  libvalijson-dev libhowardhinnant-date-dev libphonenumber-dev libcurl4-openssl-dev libhttp-parser-dev libmimalloc-dev libsqlite3-dev libpq-dev libgtest-dev libgmock-dev openssl curl python3-aiosmtpd espeak-ng "$@")
+  libvalijson-dev libhowardhinnant-date-dev libphonenumber-dev libcurl4-openssl-dev libidn2-dev libhttp-parser-dev libmimalloc-dev libsqlite3-dev libpq-dev libgtest-dev libgmock-dev openssl curl python3-aiosmtpd espeak-ng "$@")
 
 missing=()
 for p in "${packages[@]}"; do

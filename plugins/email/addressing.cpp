@@ -1,5 +1,7 @@
 #include "addressing.h"
 
+#include <idn2.h>
+
 #include <algorithm>
 #include <cctype>
 
@@ -12,12 +14,42 @@ using nlohmann::json;
 namespace {
 
 std::optional<Mailbox> checked(Mailbox mailbox, const std::string& what, std::string& error) {
-  if (valid_address(mailbox.address)) return mailbox;
-  error = what + " '" + one_line(mailbox.address) + "' is not an email address";
-  return std::nullopt;
+  if (!valid_address(mailbox.address)) {
+    error = what + " '" + one_line(mailbox.address) + "' is not an email address";
+    return std::nullopt;
+  }
+  auto ascii = ascii_address(mailbox.address, error);
+  if (!ascii) {
+    error = what + " " + error;
+    return std::nullopt;
+  }
+  mailbox.address = std::move(*ascii);
+  return mailbox;
 }
 
 }  // namespace
+
+std::optional<std::string> ascii_address(const std::string& address, std::string& error) {
+  const size_t at = address.rfind('@');
+  const auto ascii = [](std::string_view text) {
+    return std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  };
+  if (at == std::string::npos || ascii(address)) return address;
+  if (!ascii(std::string_view(address).substr(0, at))) {
+    error = "'" + one_line(address) + "' has letters beyond ASCII before the @, which needs SMTPUTF8 (not used here)";
+    return std::nullopt;
+  }
+  char* domain = nullptr;
+  const int status = idn2_to_ascii_8z(address.c_str() + at + 1, &domain, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
+  if (status != IDN2_OK) {
+    error = "'" + one_line(address) + "' has a domain that is not a valid international name (" +
+            idn2_strerror(status) + ")";
+    return std::nullopt;
+  }
+  std::string out = address.substr(0, at + 1) + domain;
+  idn2_free(domain);
+  return out;
+}
 
 bool same_address(const std::string& a, const std::string& b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {

@@ -18,6 +18,12 @@ namespace email {
 // `error` says why (for the step's reason).
 std::optional<Mailbox> recipient(const nlohmann::json& to, const nlohmann::json& subject, std::string& error);
 
+// The address as SMTP without SMTPUTF8 takes it: a domain in Unicode
+// ("школа.рф") in its ASCII form ("xn--80atdl2c.xn--p1ai", IDNA 2008);
+// none, with `error`, for a local part beyond ASCII or a domain that is not
+// a valid name.
+std::optional<std::string> ascii_address(const std::string& address, std::string& error);
+
 // The same address, whatever the case of its letters.
 bool same_address(const std::string& a, const std::string& b);
 

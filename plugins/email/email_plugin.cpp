@@ -49,8 +49,9 @@ std::string helo_name(const json& config) {
   char host[256] = {};
   if (::gethostname(host, sizeof(host) - 1) == 0 && std::strchr(host, '.')) return host;
   for (const char* key : {"from", "default_from"}) {
-    const std::string address = parse_mailbox(config.value(key, "")).address;
-    if (address.find('@') != std::string::npos) return domain_of(address);
+    std::string error;
+    const auto address = ascii_address(parse_mailbox(config.value(key, "")).address, error);
+    if (address && address->find('@') != std::string::npos) return domain_of(*address);
   }
   return "";
 }
@@ -226,8 +227,12 @@ class Email : public switchboard::Plugin {
   // the SMTP login when it is an address; none when only managers send.
   static Mailbox account_mailbox(const json& config) {
     for (const char* key : {"default_from", "from"})
-      if (const std::string given = config.value(key, ""); !given.empty() && given != "responsible")
-        return parse_mailbox(given);
+      if (const std::string given = config.value(key, ""); !given.empty() && given != "responsible") {
+        Mailbox account = parse_mailbox(given);
+        std::string error;
+        if (auto ascii = ascii_address(account.address, error)) account.address = std::move(*ascii);
+        return account;
+      }
     const std::string login = config.value("smtp", json::object()).value("username", "");
     return login.find('@') != std::string::npos ? Mailbox{"", login} : Mailbox{};
   }

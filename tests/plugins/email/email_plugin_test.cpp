@@ -141,6 +141,26 @@ TEST_F(EmailPlugin, AMessageToAnotherAddressIsNeitherTrackedNorUnsubscribedAsThe
   EXPECT_EQ(html.find("t.test"), std::string::npos) << html;
 }
 
+// An address at a Russian domain (школа.рф) goes in its ASCII form (IDNA
+// 2008), in the envelope and the headers; one with Cyrillic before the @
+// would need SMTPUTF8, and is refused before any connection.
+TEST_F(EmailPlugin, AnInternationalDomainIsSentInItsAsciiForm) {
+  json cfg = config(server_.starttls);
+  cfg["from"] = "Школа <info@школа.рф>";
+  fake::Host host("email");
+  fake::Result r = send(host, cfg, {{"to", "Иван <ivan@пример.рф>"}, {"subject", "Привет"}, {"text", "x"}}, {}, "idn");
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  const json m = server_.message(1);
+  EXPECT_EQ(m["mail_from"], "info@xn--80atdl2c.xn--p1ai");
+  EXPECT_EQ(m["rcpt_tos"], json::array({"ivan@xn--e1afmkfd.xn--p1ai"}));
+  EXPECT_EQ(m["headers"]["To"], "Иван <ivan@xn--e1afmkfd.xn--p1ai>");
+  EXPECT_NE(r.external_id.find("@xn--80atdl2c.xn--p1ai"), std::string::npos) << r.external_id;
+  r = send(host, cfg, {{"to", "иван@пример.рф"}, {"subject", "x"}, {"text", "x"}}, {}, "utf8-local");
+  EXPECT_EQ(r.outcome, SB_OUTCOME_UNREACHABLE);
+  EXPECT_NE(r.reason.find("SMTPUTF8"), std::string::npos) << r.reason;
+  EXPECT_EQ(server_.messages(), 1);
+}
+
 TEST_F(EmailPlugin, ImplicitTlsWithAuthLogin) {
   json cfg = config(server_.tls, "tls");
   cfg["smtp"]["auth"] = "login";
