@@ -171,13 +171,18 @@ json render_string(const std::string& text, const json& context, bool html_targe
   if (auto error = parse(text, placeholders)) throw TemplateError("", "template '" + text + "': " + *error);
   if (placeholders.empty()) return text;
   auto value_of = [&](const Placeholder& p) -> json {
+    const auto fallback = [&] {
+      return html_target && !p.escapes_itself() ? json(escape_html(*p.fallback)) : json(*p.fallback);
+    };
     const json* found = lookup_path(context, p.path);
     if (!found || found->is_null()) {
       if (!p.fallback) throw TemplateError(p.path, "template variable '" + p.path + "' has no value in this event");
-      return html_target && !p.escapes_itself() ? json(escape_html(*p.fallback)) : json(*p.fallback);
+      return fallback();
     }
     json value = *found;
     for (const Filter& f : p.filters) value = apply_filter(f, p, value, context);
+    // A default covers an empty value too: a CRM sends "" for a name it lacks.
+    if (p.fallback && value.is_string() && trim(value.get_ref<const std::string&>()).empty()) return fallback();
     // Where the target is HTML, what the event says is text, never markup.
     if (html_target && !p.escapes_itself() && !value.is_number() && !value.is_boolean())
       value = escape_html(as_text(value));

@@ -149,6 +149,10 @@ TEST(TemplateVariables, ShortNamesAsTheReferenceCrmsWriteThem) {
   EXPECT_EQ(expanded["n"], 3);
   const json context = {{"contact", {{"name", "Анна"}}}, {"account", {{"name", "Школа №1"}}}};
   EXPECT_EQ(render_template(expanded["text"], context), "Привет, Анна! Добро пожаловать в Школа №1.");
+  // A CRM sends "" for a name it lacks: the default covers it too.
+  const json nameless = {{"contact", {{"name", " "}}}, {"account", {{"name", "Школа №1"}}}};
+  EXPECT_EQ(render_template(expanded["text"], nameless), "Привет, клиент! Добро пожаловать в Школа №1.");
+  EXPECT_EQ(render_template("[{{contact.name}}]", nameless), "[ ]");  // without a default, as it is
 }
 
 // SendPulse's {{firstName}}: the first word of the contact's name; {{lastName}} the rest.
