@@ -175,9 +175,10 @@ class FieldCondition final : public Condition {
   json value_;
 };
 
-// A time field before or after a time: RFC 3339, or a date alone (a
+// A time field before or after a time: RFC 3339, a date alone (a
 // date-only booking or deadline), which is the moment its day begins on the
-// local clock (LocalZone), as wait_until reads it, not UTC midnight.
+// local clock (LocalZone), as wait_until reads it, not UTC midnight, or a
+// date and time without an offset, on that clock.
 class TimeCondition final : public Condition {
  public:
   TimeCondition(std::string field, bool before, TimeValue bound, std::string zone)
@@ -187,7 +188,7 @@ class TimeCondition final : public Condition {
     const json* v = lookup_path(context, field_);
     if (!v || !v->is_string()) return false;
     const std::string& text = v->get_ref<const std::string&>();
-    const bool local = is_date_only(text) || !bound_.date.empty();
+    const bool local = is_local_time(text) || !bound_.date.empty();
     const std::string zone = local ? zone_.of(context) : std::string();
     const auto t = local ? parse_local_time_ms(text, zone) : parse_time_ms(text);  // every zone here was found
     if (!t) return false;

@@ -141,7 +141,8 @@ json apply_filter(const Filter& f, const Placeholder& p, const json& value, cons
     const auto ms = parse_local_time_ms(text, zone);
     if (!ms)
       throw TemplateError(p.path, "template variable '" + p.path + "': " + as_text(value) +
-                                      " is not a time (the date filter expects RFC 3339 or a date alone)");
+                                      " is not a time (the date filter expects RFC 3339, a date alone, or a "
+                                      "date and time on the person's clock)");
     const char* standard = is_date_only(text) ? "%d.%m.%Y" : "%d.%m.%Y %H:%M";
     return format_in_zone(*ms, zone, f.argument.empty() ? standard : f.argument);
   }

@@ -65,7 +65,30 @@ int64_t next_window_start(int64_t now_ms, const std::string& zone, const SendWin
 
 bool is_date_only(const std::string& text) { return text.size() == 10 && text[4] == '-' && text[7] == '-'; }
 
+namespace {
+
+// A date and a time of day without an offset ("2026-11-25T16:00",
+// "2026-11-25 16:00:00"), as a booking system writes its local times.
+std::optional<date::local_time<Ms>> wall_clock_time(const std::string& text) {
+  static const std::regex form(R"(^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?$)");
+  std::smatch m;
+  if (!std::regex_match(text, m, form)) return std::nullopt;
+  const auto n = [&](int i) { return m[i].matched ? std::stoi(m[i]) : 0; };
+  const date::year_month_day day{date::year{n(1)}, date::month(static_cast<unsigned>(n(2))),
+                                 date::day(static_cast<unsigned>(n(3)))};
+  if (!day.ok() || n(4) > 23 || n(5) > 59 || n(6) > 59) return std::nullopt;
+  return date::local_days{day} + std::chrono::hours{n(4)} + std::chrono::minutes{n(5)} + std::chrono::seconds{n(6)};
+}
+
+}  // namespace
+
+bool is_local_time(const std::string& text) { return is_date_only(text) || wall_clock_time(text).has_value(); }
+
 std::optional<int64_t> parse_local_time_ms(const std::string& text, const std::string& zone) {
+  if (const auto wall = wall_clock_time(text)) {
+    const auto at = date::locate_zone(zone)->to_sys(*wall, date::choose::earliest);
+    return std::chrono::duration_cast<Ms>(at.time_since_epoch()).count();
+  }
   const auto ms = parse_time_ms(text);
   if (!ms || !is_date_only(text)) return ms;
   // Parsed as UTC midnight: the same date's midnight on the local clock.

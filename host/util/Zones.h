@@ -41,12 +41,15 @@ int64_t next_window_start(int64_t now_ms, const std::string& zone, const SendWin
 // "the day before at 10:00". Throws std::runtime_error for an unknown zone.
 int64_t at_local_time(int64_t ms, int64_t offset_ms, const std::string& zone, int minute_of_day);
 
-// An RFC 3339 time, or a date alone ("2026-12-02") as the moment that day
+// An RFC 3339 time; a date alone ("2026-12-02") as the moment that day
 // begins in `zone` (a date-only booking or deadline is a local day, not UTC
-// midnight). Nothing when it is neither; throws std::runtime_error for an
-// unknown zone.
+// midnight); a date and time without an offset ("2026-12-02T16:00",
+// "2026-12-02 16:00:00") as that time on `zone`'s clock (the earlier one
+// when a DST change repeats it). Nothing when it is none of them; throws
+// std::runtime_error for an unknown zone.
 std::optional<int64_t> parse_local_time_ms(const std::string& text, const std::string& zone);
 bool is_date_only(const std::string& text);
+bool is_local_time(const std::string& text);  // a date alone, or a date and time without an offset
 
 // The month and day (and year, when written) of a date field: "1990-02-28",
 // "28.02.1990", "--02-28", "02-28", or an RFC 3339 time's date.

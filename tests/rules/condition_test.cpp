@@ -99,6 +99,17 @@ TEST(Condition, DatesAgainstFixedAndRelativeTimes) {
   EXPECT_FALSE(eval(cond("contact.name", "before", "now"), now));  // not a time
 }
 
+// A booking's local time without an offset is on the contact's clock.
+TEST(Condition, ALocalTimeWithoutAnOffsetIsOnTheContactsClock) {
+  const json context = {{"contact", {{"timezone", "Asia/Omsk"}}},
+                        {"entity", {{"fields", {{"at", "2026-11-25T16:00"}}}}}};
+  std::vector<ConditionProblem> problems;
+  const auto after = Condition::compile(cond("entity.fields.at", "after", "now"), problems);
+  ASSERT_TRUE(after);
+  EXPECT_TRUE(after->matches(context, *parse_time_ms("2026-11-25T09:59:00Z")));   // 15:59 in Omsk
+  EXPECT_FALSE(after->matches(context, *parse_time_ms("2026-11-25T10:01:00Z")));  // 16:01 in Omsk
+}
+
 // A date alone is a local day (the contact's, the condition's, the
 // account's zone, else UTC), as wait_until reads it: not UTC midnight.
 TEST(Condition, ADateAloneIsTheLocalDayNotUtcMidnight) {

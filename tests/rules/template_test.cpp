@@ -77,8 +77,8 @@ TEST(TemplateFilters, DatesAreWrittenInTheContactsZoneElseTheAccountsElseUtc) {
   } catch (const TemplateError& e) {
     EXPECT_EQ(e.variable(), "entity.fields.bad");
     EXPECT_STREQ(e.what(),
-                 "template variable 'entity.fields.bad': soon is not a time (the date filter expects RFC 3339 or a "
-                 "date alone)");
+                 "template variable 'entity.fields.bad': soon is not a time (the date filter expects RFC 3339, a "
+                 "date alone, or a date and time on the person's clock)");
   }
 }
 
@@ -91,6 +91,14 @@ TEST(TemplateFilters, ADateAloneIsThatDayOnThePersonsClock) {
   person["contact"]["timezone"] = "Asia/Omsk";
   EXPECT_EQ(render_template("{{entity.fields.day|date}}", person), "10.12.2026");
   EXPECT_EQ(render_template(R"({{entity.fields.day|date:"%d.%m %H:%M"}})", person), "10.12 00:00");
+}
+
+// A booking system's local time without an offset is on the person's clock.
+TEST(TemplateFilters, ALocalTimeWithoutAnOffsetIsOnThePersonsClock) {
+  const json person = {{"contact", {{"timezone", "Asia/Omsk"}}},
+                       {"entity", {{"fields", {{"at", "2026-11-25 16:00"}}}}}};
+  EXPECT_EQ(render_template("{{entity.fields.at|date}}", person), "25.11.2026 16:00");
+  EXPECT_EQ(render_template(R"({{entity.fields.at|date:"%H:%M %Z"}})", person), "16:00 +06");
 }
 
 TEST(TemplateFilters, PhonesAreNormalisedWithTheAccountsCountry) {

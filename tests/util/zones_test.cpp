@@ -36,6 +36,19 @@ TEST(Zones, ADateAloneIsTheLocalDaysBeginning) {
   EXPECT_EQ(parse_local_time_ms("tomorrow", "UTC"), std::nullopt);
 }
 
+// A booking system's local time, with no offset: that time on the clock
+// of the zone given (the earlier one when clocks go back repeat it).
+TEST(Zones, ADateAndTimeWithoutAnOffsetIsOnTheLocalClock) {
+  EXPECT_EQ(parse_local_time_ms("2026-11-25T16:00:00", "Asia/Omsk"), at("2026-11-25T10:00:00Z"));
+  EXPECT_EQ(parse_local_time_ms("2026-11-25T16:00", "Europe/Moscow"), at("2026-11-25T13:00:00Z"));
+  EXPECT_EQ(parse_local_time_ms("2026-11-25 16:00:30.5", "UTC"), at("2026-11-25T16:00:30Z"));
+  EXPECT_EQ(parse_local_time_ms("2026-10-25T02:30:00", "Europe/Berlin"), at("2026-10-25T00:30:00Z"));
+  for (const char* bad : {"2026-02-30T10:00", "2026-11-25T24:00", "2026-11-25T16", "2026-11-25X16:00"})
+    EXPECT_EQ(parse_local_time_ms(bad, "UTC"), std::nullopt) << bad;
+  EXPECT_TRUE(is_local_time("2026-11-25 16:00"));
+  EXPECT_FALSE(is_local_time("2026-11-25T16:00:00+03:00"));
+}
+
 TEST(Zones, FormatsInTheZoneWithItsSummerAndWinterNames) {
   EXPECT_EQ(format_in_zone(at("2026-07-01T12:00:00Z"), "Europe/Berlin", "%d.%m.%Y %H:%M %Z"), "01.07.2026 14:00 CEST");
   EXPECT_EQ(format_in_zone(at("2026-01-15T12:00:00Z"), "Europe/Berlin", "%d.%m.%Y %H:%M %Z"), "15.01.2026 13:00 CET");
