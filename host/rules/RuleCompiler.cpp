@@ -48,6 +48,39 @@ void unknown_condition_fields(const json& condition, const std::string& pointer,
   }
 }
 
+// A condition whose fields are read as templates read names (SendPulse's
+// filters check the same variables): a single name is a short one
+// ("Budget_deal" is entity.fields.Budget, "Город" contact.fields.Город, a
+// config variable its path); a path, or a name whose path needs a filter
+// ("firstName"), stays as written.
+json with_field_paths(const json& condition, const std::map<std::string, std::string>& variables) {
+  if (!condition.is_object()) return condition;
+  const auto path_of = [&](const std::string& field) {
+    if (field.empty() || field.find('.') != std::string::npos ||
+        std::find(kTemplateRoots.begin(), kTemplateRoots.end(), field) != kTemplateRoots.end())
+      return field;
+    const std::string path = short_name_path(field, variables);
+    return path.find('|') == std::string::npos ? path : field;
+  };
+  json out = json::object();
+  for (const auto& [key, value] : condition.items()) {
+    if ((key == "all" || key == "any") && value.is_array()) {
+      json each = json::array();
+      for (const json& c : value) each.push_back(with_field_paths(c, variables));
+      out[key] = std::move(each);
+    } else if (key == "not") {
+      out[key] = with_field_paths(value, variables);
+    } else if (key == "field" && value.is_string()) {
+      out[key] = path_of(value.get<std::string>());
+    } else if (key == "op" || key == "value" || key == "timezone" || key == "field" || key == "all" || key == "any") {
+      out[key] = value;
+    } else {
+      out[path_of(key)] = value;  // the shorthand: {"Город": "Омск"}
+    }
+  }
+  return out;
+}
+
 // A violation whose value is (or holds) a placeholder is decided at run time.
 bool templated(const json& params, const std::string& pointer) {
   try {
@@ -133,12 +166,13 @@ class StepCompiler {
   // `check_names`: what a loaded config must name right (not a stored
   // version, which ran as it was written; see RuleEnvironment).
   StepCompiler(std::string rule, std::string steps_pointer, std::vector<RuleIssue>& issues, bool check_keys,
-               bool check_names)
+               bool check_names, const std::map<std::string, std::string>& variables)
       : rule_(std::move(rule)),
         steps_pointer_(std::move(steps_pointer)),
         issues_(issues),
         check_keys_(check_keys),
-        check_names_(check_names) {}
+        check_names_(check_names),
+        variables_(variables) {}
 
   void add_steps(const json& steps, const std::string& at, size_t first = 0) {
     for (size_t s = 0; s < steps.size(); ++s) add_step(steps[s], at + "/" + std::to_string(first + s));
@@ -259,10 +293,11 @@ class StepCompiler {
   void add_if(const json& step, const std::string& pointer) {
     CompiledStep s = base(step, pointer, CompiledStep::Kind::kIf, "if");
     std::vector<ConditionProblem> problems;
-    s.condition = Condition::compile(step["if"], problems);
+    const json condition = with_field_paths(step["if"], variables_);
+    s.condition = Condition::compile(condition, problems);
     for (const auto& p : problems) problem(pointer + "/if" + p.pointer, p.message);
     std::vector<std::pair<std::string, std::string>> unknown;
-    if (problems.empty() && check_names_) unknown_condition_fields(step["if"], pointer + "/if", unknown);
+    if (problems.empty() && check_names_) unknown_condition_fields(condition, pointer + "/if", unknown);
     for (const auto& [at, message] : unknown) problem(at, message);
     if (!step.contains("then")) problem(pointer, "\"if\" needs \"then\" steps");
     steps_.push_back(std::move(s));
@@ -440,6 +475,8 @@ class StepCompiler {
   std::vector<RuleIssue>& issues_;
   const bool check_keys_;
   const bool check_names_;
+  const std::map<std::string, std::string>&
+      variables_;  // the rule's template variables: if-conditions read names as templates do
   std::vector<CompiledStep> steps_;
   std::vector<std::string> pointers_;  // parallel to steps_
   std::map<std::string, std::vector<size_t>> named_;
@@ -550,11 +587,14 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
   }
   for (const auto& p : problems) issues.push_back({pointer + "/trigger" + p.pointer, where + p.message});
   problems.clear();
-  out.filter = Condition::compile(rule.value("filter", json::object()), problems);
+  std::map<std::string, std::string> variables = environment.template_variables;
+  variables.insert(default_template_variables().begin(), default_template_variables().end());
+  const json filter = with_field_paths(rule.value("filter", json::object()), variables);
+  out.filter = Condition::compile(filter, problems);
   for (const auto& p : problems) issues.push_back({pointer + "/filter" + p.pointer, where + p.message});
   std::vector<std::pair<std::string, std::string>> unknown;
   if (problems.empty() && environment.check_declared_names)
-    unknown_condition_fields(rule.value("filter", json::object()), pointer + "/filter", unknown);
+    unknown_condition_fields(filter, pointer + "/filter", unknown);
   for (const auto& [at, message] : unknown) issues.push_back({at, where + message});
   const std::string priority = rule.value("priority", "normal");
   out.priority = priority == "high" ? 2 : priority == "low" ? 0 : 1;
@@ -564,13 +604,11 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
   out.defer_over_cap = rule.value("over_cap", "skip") == "defer";
 
   StepCompiler steps(out.name, pointer + "/steps", issues, environment.check_step_keys,
-                     environment.check_declared_names);
+                     environment.check_declared_names, variables);
   steps.add_steps(rule.value("steps", json::array()), pointer + "/steps");
   steps.name_steps();
   out.steps = steps.take();
 
-  std::map<std::string, std::string> variables = environment.template_variables;
-  variables.insert(default_template_variables().begin(), default_template_variables().end());
   std::vector<std::string> step_names;
   for (const auto& s : out.steps)
     if (s.kind == CompiledStep::Kind::kAction || s.kind == CompiledStep::Kind::kWaitEvent ||

@@ -254,6 +254,13 @@ const std::map<std::string, std::string>& default_template_variables() {
   return defaults;
 }
 
+std::string short_name_path(const std::string& name, const std::map<std::string, std::string>& variables) {
+  if (auto it = variables.find(name); it != variables.end()) return it->second;
+  if (name.size() > 5 && name.compare(name.size() - 5, 5, "_deal") == 0)
+    return "entity.fields." + name.substr(0, name.size() - 5);
+  return "contact.fields." + name;
+}
+
 json expand_template_variables(const json& value, const std::map<std::string, std::string>& variables,
                                const std::vector<std::string>& roots) {
   if (value.is_object()) {
@@ -274,13 +281,7 @@ json expand_template_variables(const json& value, const std::map<std::string, st
   size_t last = 0;
   for (const auto& p : placeholders) {
     if (p.path.find('.') != std::string::npos || std::find(roots.begin(), roots.end(), p.path) != roots.end()) continue;
-    std::string path;
-    if (auto it = variables.find(p.path); it != variables.end())
-      path = it->second;
-    else if (p.path.size() > 5 && p.path.compare(p.path.size() - 5, 5, "_deal") == 0)
-      path = "entity.fields." + p.path.substr(0, p.path.size() - 5);
-    else
-      path = "contact.fields." + p.path;
+    const std::string path = short_name_path(p.path, variables);
     const std::string inner = text.substr(p.begin + 2, p.end - p.begin - 4);
     const size_t bar = inner.find('|');
     std::string after = bar == std::string::npos ? "" : inner.substr(bar);

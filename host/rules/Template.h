@@ -75,6 +75,8 @@ bool has_placeholder(std::string_view text);
 nlohmann::json expand_template_variables(const nlohmann::json& value,
                                          const std::map<std::string, std::string>& variables,
                                          const std::vector<std::string>& roots);
+// The path a single name stands for, as above (filters read names so too).
+std::string short_name_path(const std::string& name, const std::map<std::string, std::string>& variables);
 // Имя, Клиент, Телефон (the account's), Название компании, Менеджер, name,
 // phone, email; the config's "template_variables" add to and override them.
 const std::map<std::string, std::string>& default_template_variables();

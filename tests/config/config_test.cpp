@@ -366,6 +366,49 @@ TEST(Config, AKeyThatGoesWithAnotherKindOfStepIsAnError) {
   EXPECT_EQ(kept.steps.back().kind, CompiledStep::Kind::kAction);
 }
 
+// Filters and if-conditions read names as templates do (SendPulse's filter
+// checks the same variables): "Budget_deal", "Город", a config variable.
+TEST(Config, ConditionsReadShortNamesAsTemplatesDo) {
+  RuleEnvironment environment;
+  environment.template_variables = {{"Услуга", "entity.fields.service"}};
+  const nlohmann::json body = {{"name", "r"},
+                               {"trigger", {{"event", "e"}}},
+                               {"filter",
+                                {{"all",
+                                  {{{"field", "Budget_deal"},
+                                    {
+                                        "op",
+                                        ">",
+                                    },
+                                    {"value", 1000}},
+                                   {{"Услуга", "йога"}}}}}},
+                               {"steps",
+                                {{{"if",
+                                   {{"field", "Город"},
+                                    {
+                                        "op",
+                                        "=",
+                                    },
+                                    {"value", "Омск"}}},
+                                  {"then", {{{"action", "switchboard.emit"}, {"params", {{"type", "a.b"}}}}}}}}}};
+  std::vector<RuleIssue> issues;
+  const CompiledRule rule = compile_rule(body, "/rules/0", environment, issues);
+  ASSERT_TRUE(issues.empty()) << issues.front().pointer << ": " << issues.front().message;
+  const nlohmann::json context = {{"entity", {{"fields", {{"Budget", 5000}, {"service", "йога"}}}}},
+                                  {"contact", {{"fields", {{"Город", "Омск"}}}}}};
+  ASSERT_TRUE(rule.filter);
+  EXPECT_TRUE(rule.filter->matches(context, 0));
+  EXPECT_FALSE(rule.filter->matches({{"entity", {{"fields", {{"Budget", 500}, {"service", "йога"}}}}}}, 0));
+  ASSERT_EQ(rule.steps.front().kind, CompiledStep::Kind::kIf);
+  EXPECT_TRUE(rule.steps.front().condition->matches(context, 0));
+  // A misspelt root with a path is still refused.
+  nlohmann::json misspelt = body;
+  misspelt["filter"] = {{"field", "contcat.fields.Город"}, {"op", "exists"}};
+  compile_rule(misspelt, "/rules/0", environment, issues);
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_NE(issues[0].message.find("unknown field 'contcat.fields.Город'"), std::string::npos) << issues[0].message;
+}
+
 // if/else, switch and split become one flat list with jumps past the
 // branches not taken; a nested action keeps its own pointer for errors.
 // The config's first rule, compiled (structure only: no plugins).
