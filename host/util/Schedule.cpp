@@ -62,6 +62,7 @@ std::optional<std::string> words_to_cron(const std::string& text) {
   static const std::regex every_weekday(
       R"(^every (monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekday) at ([01]?\d|2[0-3]):([0-5]\d)$)");
   static const std::regex every_n_minutes(R"(^every ([1-9]\d?) minutes$)");
+  static const std::regex every_n_hours(R"(^every ([1-9]\d?) hours$)");
   static const std::regex daily_at(R"(^daily at ([01]?\d|2[0-3]):([0-5]\d)$)");
   std::smatch m;
   // The CRMs' own words: daily, weekly (Mondays), monthly (the 1st), at midnight unless "daily at".
@@ -69,7 +70,7 @@ std::optional<std::string> words_to_cron(const std::string& text) {
   if (text == "weekly" || text == "every week") return "0 0 * * 1";
   if (text == "monthly" || text == "every month") return "0 0 1 * *";
   if (std::regex_match(text, m, daily_at)) return std::to_string(std::stoi(m[2])) + " " + m[1].str() + " * * *";
-  if (text == "every hour") return "0 * * * *";
+  if (text == "every hour" || text == "hourly") return "0 * * * *";
   if (text == "every minute") return "* * * * *";
   if (std::regex_match(text, m, every_day)) return std::to_string(std::stoi(m[2])) + " " + m[1].str() + " * * *";
   if (std::regex_match(text, m, every_weekday)) {
@@ -80,19 +81,22 @@ std::optional<std::string> words_to_cron(const std::string& text) {
   }
   // Only a divisor of the hour runs at even intervals ("*/45" runs at :00 and :45).
   if (std::regex_match(text, m, every_n_minutes) && 60 % std::stoi(m[1]) == 0) return "*/" + m[1].str() + " * * * *";
+  // So for hours: a divisor of the day, from midnight ("every 6 hours": 00, 06, 12, 18).
+  if (std::regex_match(text, m, every_n_hours) && 24 % std::stoi(m[1]) == 0) return "0 */" + m[1].str() + " * * *";
   return std::nullopt;
 }
 
 }  // namespace
 
 std::optional<Schedule> Schedule::parse(const std::string& text, std::string& why) {
-  const bool words =
-      text.rfind("every", 0) == 0 || text.rfind("daily", 0) == 0 || text == "weekly" || text == "monthly";
+  const bool words = text.rfind("every", 0) == 0 || text.rfind("daily", 0) == 0 || text == "weekly" ||
+                     text == "monthly" || text == "hourly";
   const std::string cron = words ? words_to_cron(text).value_or("") : text;
   if (cron.empty()) {
     why = "'" + text +
           "' is not a schedule: expected \"every day at 09:00\", \"every monday at 10:30\", \"every weekday at "
-          "09:00\", \"every hour\", \"every 15 minutes\" (a divisor of 60), \"daily\", \"weekly\", \"monthly\" or "
+          "09:00\", \"every hour\" (\"hourly\"), \"every 6 hours\" (a divisor of 24), \"every 15 minutes\" (a divisor "
+          "of 60), \"daily\", \"weekly\", \"monthly\" or "
           "cron's five fields (\"0 9 * * 1-5\")";
     return std::nullopt;
   }

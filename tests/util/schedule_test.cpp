@@ -41,6 +41,11 @@ TEST(Schedule, DailyWeeklyAndMonthly) {
   EXPECT_EQ(next("weekly", "2026-12-02T05:00:00Z", "UTC"), "2026-12-07T00:00:00.000Z");  // Wed -> Mon
   EXPECT_EQ(next("monthly", "2026-12-02T05:00:00Z", "UTC"), "2027-01-01T00:00:00.000Z");
   EXPECT_EQ(next("every month", "2026-12-02T05:00:00Z", "UTC"), "2027-01-01T00:00:00.000Z");
+  // Hours: "hourly", and a divisor of the day from local midnight.
+  EXPECT_EQ(next("hourly", "2026-12-02T07:01:00Z"), "2026-12-02T08:00:00.000Z");
+  EXPECT_EQ(next("every 6 hours", "2026-12-02T07:01:00Z"), "2026-12-02T09:00:00.000Z");  // 12:00 in Moscow
+  EXPECT_EQ(next("every 6 hours", "2026-12-02T07:01:00Z", "UTC"), "2026-12-02T12:00:00.000Z");
+  EXPECT_EQ(next("every 5 hours", "2026-12-02T07:01:00Z").rfind("invalid: ", 0), 0u);  // not a divisor of 24
 }
 
 TEST(Schedule, EitherRestrictedDayFieldMatchesAsInCron) {
