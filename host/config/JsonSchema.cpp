@@ -120,13 +120,15 @@ std::string what_was_expected(const json& schema, const json& document, const st
         found_is_expected |= found && (found->type_name() == name || (name == "integer" && found->is_number_integer()));
         add((name == "integer" || name == "array" || name == "object" ? "an " : "a ") + name);
       }
-    // A pattern with words for it (a deadline's forms) is said in them: a
-    // regular expression of twenty alternatives tells an admin little.
+    // A pattern whose description lists its forms ("x-switchboard-forms":
+    // true, a deadline's) is said in them: a regular expression of twenty
+    // alternatives tells an admin little.
     if (pattern && it->is_string()) {
       const auto words = node->find("description");
-      if (words != node->end() && words->is_string() && found && found->is_string())
-        return found->dump() + " is not one of its forms: " + words->get<std::string>();
-      add("a string matching " + it->get<std::string>());
+      if (node->value("x-switchboard-forms", false) && words != node->end() && words->is_string())
+        add("one of its forms: " + words->get<std::string>());
+      else
+        add("a string matching " + it->get<std::string>());
     }
     if (one_of && it->is_array()) {
       std::string values;
@@ -135,7 +137,6 @@ std::string what_was_expected(const json& schema, const json& document, const st
     }
   }
   if (expected.empty() || found_is_expected) return message;
-  if (pattern && found && found->is_string()) return "expected " + expected + ", found " + found->dump();
   return "expected " + expected + (type && found ? std::string(", found ") + found->type_name() : "");
 }
 }  // namespace

@@ -72,7 +72,7 @@ class LocalZone {
 };
 
 // A number a CRM sent as text: "12000", "-3.5", "1,5", "12 000" (spaces,
-// no-break ones too, between digits); none for anything else.
+// no-break ones too, between digits); none for anything else ("12,000").
 std::optional<double> number_in_text(const std::string& text) {
   std::string plain;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -85,7 +85,15 @@ std::optional<double> number_in_text(const std::string& text) {
       i += nbsp ? 1 : 0;
       continue;
     }
-    plain += text[i] == ',' ? '.' : text[i];
+    plain += text[i];
+  }
+  // A decimal comma ("1,5"); "12,000" could be twelve thousand as well as
+  // twelve, and is taken for neither.
+  if (const size_t comma = plain.find(','); comma != std::string::npos) {
+    const size_t digits_after = plain.size() - comma - 1;
+    if (plain.find(',', comma + 1) != std::string::npos || plain.find('.') != std::string::npos || digits_after == 3)
+      return std::nullopt;
+    plain[comma] = '.';
   }
   double value = 0;
   const char* end = plain.data() + plain.size();

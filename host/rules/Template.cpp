@@ -180,10 +180,14 @@ json render_string(const std::string& text, const json& context, bool html_targe
       if (!p.fallback) throw TemplateError(p.path, "template variable '" + p.path + "' has no value in this event");
       return fallback();
     }
+    // A default covers an empty value too (a CRM sends "" for a name it
+    // lacks), before filters that would refuse it and after those that
+    // make one ({{firstName|друг}} of a one-word name's last part).
+    const auto blank = [](const json& v) { return v.is_string() && trim(v.get_ref<const std::string&>()).empty(); };
+    if (p.fallback && blank(*found)) return fallback();
     json value = *found;
     for (const Filter& f : p.filters) value = apply_filter(f, p, value, context);
-    // A default covers an empty value too: a CRM sends "" for a name it lacks.
-    if (p.fallback && value.is_string() && trim(value.get_ref<const std::string&>()).empty()) return fallback();
+    if (p.fallback && blank(value)) return fallback();
     // Where the target is HTML, what the event says is text, never markup.
     if (html_target && !p.escapes_itself() && !value.is_number() && !value.is_boolean())
       value = escape_html(as_text(value));

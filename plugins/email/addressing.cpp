@@ -58,10 +58,15 @@ bool same_address(const std::string& a, const std::string& b) {
 }
 
 bool is_the_contact(const Mailbox& to, const json& subject) {
+  // Compared in their ASCII forms: a contact's info@школа.рф is the info@xn--... a message goes to.
+  std::string error;
+  const std::string address = ascii_address(to.address, error).value_or(to.address);
   const json& emails = switchboard_plugins::field_at(switchboard_plugins::field_at(subject, "contact"), "emails");
   if (emails.is_array())
-    for (const json& email : emails)
-      if (same_address(switchboard_plugins::string_at(email, "address"), to.address)) return true;
+    for (const json& email : emails) {
+      const std::string known = switchboard_plugins::string_at(email, "address");
+      if (same_address(ascii_address(known, error).value_or(known), address)) return true;
+    }
   return false;
 }
 

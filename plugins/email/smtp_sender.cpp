@@ -41,7 +41,7 @@ int on_debug(CURL*, curl_infotype type, char* data, size_t size, void* user) {
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
   if (line.empty()) return 0;
   auto& replies = static_cast<SmtpSender::Job*>(user)->replies;
-  if (replies.size() == 8) replies.erase(replies.begin());
+  if (replies.size() == 32) replies.erase(replies.begin());  // a refusal explained over many lines, and QUIT's
   replies.push_back(std::move(line));
   return 0;
 }

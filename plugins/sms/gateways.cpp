@@ -83,13 +83,14 @@ class SmsRu final : public Gateway {
     // while the account sends only to Russian numbers (214).
     if (code == 202 || code == 207 || code == 209 || code == 214 || code == 215)
       return ActionResult::unreachable(text, c);
-    // Daily limits (206 the account's, 230 the number's, 232 the same text
-    // to the number): the step waits, an hour at a time without using an
-    // attempt, until the next day lifts them (as Bitrix24's sender defers 206).
-    if (code == 206 || code == 230 || code == 232) return ActionResult::deferred(text + " (" + c + ")", 3600);
-    // Others are for good. 231, the same text to this number twice in a
-    // minute, most often follows a send whose answer was lost: sending again
-    // after the minute would deliver it twice.
+    // The account's daily limit (206): the step waits, an hour at a time
+    // without using an attempt, until the next day lifts it (as Bitrix24's
+    // sender defers it).
+    if (code == 206) return ActionResult::deferred(text + " (" + c + ")", 3600);
+    // Others are for good: the number's own daily limits too (230; 232 the
+    // same text, which the next day would repeat). 231, the same text to
+    // this number twice in a minute, most often follows a send whose answer
+    // was lost: sending again after the minute would deliver it twice.
     return ActionResult::permanent(text, c);
   }
 

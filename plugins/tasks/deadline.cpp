@@ -186,10 +186,12 @@ std::optional<int64_t> resolve_deadline(const std::string& written, int64_t now_
   return std::nullopt;
 }
 
-std::optional<int64_t> resolve_reminder(const std::string& raw, int64_t now_ms, std::optional<int64_t> deadline_ms,
-                                        const std::string& zone) {
+namespace {
+
+// "1 hour before", "за 1 час", "за час", "за 2 дня": how long before the
+// deadline, in milliseconds; none for any other reminder.
+std::optional<int64_t> span_before(const std::string& raw) {
   static const std::regex before(R"(^([1-9]\d{0,3}) (minute|hour|day)s? before$)");
-  // "за 1 час", "за час", "за 2 дня": before the deadline.
   static const std::regex ru_before(
       R"(^за (?:([1-9]\d{0,3}) )?(минута|минуты|минуту|минут|час|часа|часов|день|дня|дней)$)");
   std::smatch m;
@@ -203,11 +205,21 @@ std::optional<int64_t> resolve_reminder(const std::string& raw, int64_t now_ms, 
     unit = unit_of(m[2]);
     count = m[1].matched ? std::stoi(m[1]) : 1;
   } else {
-    return resolve_deadline(raw, now_ms, zone);
+    return std::nullopt;
   }
+  return count * (unit == "minute" ? int64_t{60'000} : unit == "hour" ? int64_t{3'600'000} : int64_t{86'400'000});
+}
+
+}  // namespace
+
+bool counts_from_deadline(const std::string& reminder) { return span_before(reminder).has_value(); }
+
+std::optional<int64_t> resolve_reminder(const std::string& raw, int64_t now_ms, std::optional<int64_t> deadline_ms,
+                                        const std::string& zone) {
+  const auto before = span_before(raw);
+  if (!before) return resolve_deadline(raw, now_ms, zone);
   if (!deadline_ms) return std::nullopt;
-  const int64_t ms = unit == "minute" ? 60'000 : unit == "hour" ? 3'600'000 : 86'400'000;
-  return *deadline_ms - count * ms;
+  return *deadline_ms - *before;
 }
 
 std::string format_utc(int64_t ms) {

@@ -27,6 +27,9 @@ std::optional<int64_t> resolve_deadline(const std::string& expression, int64_t n
 std::optional<int64_t> resolve_reminder(const std::string& expression, int64_t now_ms,
                                         std::optional<int64_t> deadline_ms, const std::string& zone);
 
+// Whether a reminder counts back from the deadline ("1 hour before", "за 1 час").
+bool counts_from_deadline(const std::string& reminder);
+
 // RFC 3339 in UTC with milliseconds' precision dropped: "2026-12-03T15:00:00Z".
 std::string format_utc(int64_t ms);
 

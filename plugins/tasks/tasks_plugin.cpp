@@ -250,10 +250,7 @@ class Tasks : public switchboard::Plugin {
     update_task(call.idempotency_key, params, subject, id, "", done);
   }
 
-  static bool is_relative(const json& reminder) {
-    const std::string text = reminder.get<std::string>();
-    return text.size() > 7 && text.compare(text.size() - 7, 7, " before") == 0;
-  }
+  static bool is_relative(const json& reminder) { return counts_from_deadline(reminder.get<std::string>()); }
 
   // "1 hour before" with no new deadline: before the one the task has, read
   // on the worker, since reading the store may wait.

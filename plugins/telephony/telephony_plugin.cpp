@@ -199,7 +199,7 @@ class Telephony : public switchboard::Plugin {
       throw switchboard::ConfigError(
           "'callback_path' takes the provider's status reports: it needs 'status_callback', the public URL the "
           "provider calls (and Twilio signs)");
-    if (provider_->name() == "twilio" && !voice_.empty())
+    if (provider_->name() == "twilio")
       if (auto problem = voice_problem(voice_, language_)) throw switchboard::ConfigError(*problem);
   }
 

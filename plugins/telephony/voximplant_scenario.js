@@ -23,7 +23,8 @@ function run(d) {
   let reported = false;
 
   // The plugin answers 200 once the report's events are committed; a 5xx
-  // (its store away), a 429 or no answer is tried again, 1, 2, 4 and 8 s
+  // (its store away), a 429 or no answer (VoxEngine's codes of 0 and below:
+  // a timeout, a refused connection) is tried again, 1, 2, 4 and 8 s
   // later, so that a rule waiting for the outcome gets it. Other answers
   // (a report it refuses) are not.
   function report(status, extra) {
@@ -37,7 +38,7 @@ function run(d) {
         method: 'POST',
         headers: ['Content-Type: application/json'],
         postData: JSON.stringify(body),
-      }).then((res) => (res.code >= 500 || res.code === 429 ? again() : undefined), again);
+      }).then((res) => (res.code <= 0 || res.code >= 500 || res.code === 429 ? again() : undefined), again);
     };
     return send(1);
   }

@@ -413,12 +413,17 @@ TEST(CrmScenarios, HollihopOneRangeRuleGivesOneTaskWhateverTheOrder) {
 // "Средняя", a reminder "за 1 час" (the account's time zone, Omsk).
 TEST(CrmScenarios, MatrixATaskWrittenInTheReferenceCrmsWords) {
   HttpSink sink;
-  json rules = json::array({{{"name", "call back"},
-                             {"trigger", {{"entity", "deal"}, {"status", "Ждёт звонка"}}},
-                             {"steps", json::array({task_step("Перезвонить", {{"deadline", "Сегодня до 18:00"},
-                                                                              {"priority", "Средняя"},
-                                                                              {"reminder", "за 1 час"},
-                                                                              {"assignee", "all"}})})}}});
+  json rules =
+      json::array({{{"name", "call back"},
+                    {"trigger", {{"entity", "deal"}, {"status", "Ждёт звонка"}}},
+                    {"steps", json::array({task_step("Перезвонить", {{"deadline", "Сегодня до 18:00"},
+                                                                     {"priority", "Средняя"},
+                                                                     {"reminder", "за 1 час"},
+                                                                     {"assignee", "all"}})})}},
+                   {{"name", "remind earlier"},
+                    {"trigger", {{"event", "task.remind_earlier"}}},
+                    {"steps", json::array({{{"action", "tasks.update"},
+                                            {"params", {{"id", "{{data.task}}"}, {"reminder", "за 2 часа"}}}}})}}});
   HostProcess host(host_config(sink, rules));
   post(host, json::parse(R"({"id": "d-7", "type": "deal.status_changed",
                              "entity": {"type": "deal", "id": "D7", "status": "Ждёт звонка"}})"));
@@ -427,6 +432,17 @@ TEST(CrmScenarios, MatrixATaskWrittenInTheReferenceCrmsWords) {
   EXPECT_EQ(tasks[0]["priority"], "medium");
   EXPECT_EQ(tasks[0]["deadline"].get<std::string>().substr(10), "T12:00:00Z");  // 18:00 in Omsk
   EXPECT_EQ(tasks[0]["reminder"].get<std::string>().substr(10), "T11:00:00Z");
+  // "за 2 часа" with no new deadline: before the one the task has.
+  const std::string id = tasks[0]["id"];
+  post(host, {{"id", "r-7"}, {"type", "task.remind_earlier"}, {"data", {{"task", id}}}});
+  const json earlier = admin_wait(host, "/api/v1/tasks", [&](const json& j) {
+    for (const json& t : j["items"])
+      if (t["id"] == id && t.value("reminder", "").ends_with("T10:00:00Z")) return true;
+    return false;
+  });
+  bool moved = false;
+  for (const json& t : earlier["items"]) moved = moved || t.value("reminder", "").ends_with("T10:00:00Z");
+  EXPECT_TRUE(moved) << earlier.dump() << host.log();
 }
 
 // Bitrix24: a task for every responsible manager of the deal, due today at

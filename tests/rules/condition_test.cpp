@@ -61,6 +61,12 @@ TEST(Condition, ANumberSentAsTextComparesAsANumber) {
   EXPECT_TRUE(matches(cond("entity.fields.spaced", "=", 12000)));
   EXPECT_TRUE(matches(cond("entity.fields.nbsp", "=", 12000)));
   EXPECT_TRUE(matches(cond("entity.fields.rate", "<", 2)));
+  const json ambiguous = json::parse(R"({"entity": {"fields": {"a": "12,000", "b": "1,234,567"}}})");
+  for (const char* field : {"entity.fields.a", "entity.fields.b"}) {
+    std::vector<ConditionProblem> problems;
+    auto c = Condition::compile(cond(field, ">", 1), problems);
+    EXPECT_FALSE(c->matches(ambiguous, 0)) << field;  // twelve, or twelve thousand: neither
+  }
   EXPECT_TRUE(matches(cond("entity.fields.code", "=", 7)));
   EXPECT_FALSE(matches(cond("entity.fields.large", ">", 10000)));  // as a number, not by its first digit
   EXPECT_FALSE(matches(cond("entity.fields.word", ">=", 10)));     // text with a number in it is text

@@ -161,6 +161,10 @@ TEST(TemplateVariables, ShortNamesAsTheReferenceCrmsWriteThem) {
   const json nameless = {{"contact", {{"name", " "}}}, {"account", {{"name", "Школа №1"}}}};
   EXPECT_EQ(render_template(expanded["text"], nameless), "Привет, клиент! Добро пожаловать в Школа №1.");
   EXPECT_EQ(render_template("[{{contact.name}}]", nameless), "[ ]");  // without a default, as it is
+  // Before filters that would refuse an empty value.
+  const json blank = {{"entity", {{"fields", {{"at", ""}, {"phone", ""}}}}}};
+  EXPECT_EQ(render_template(R"({{entity.fields.at|date|default:"не указана"}})", blank), "не указана");
+  EXPECT_EQ(render_template(R"({{entity.fields.phone|phone|default:"нет"}})", blank), "нет");
 }
 
 // SendPulse's {{firstName}}: the first word of the contact's name; {{lastName}} the rest.

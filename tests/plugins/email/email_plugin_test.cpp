@@ -155,10 +155,17 @@ TEST_F(EmailPlugin, AnInternationalDomainIsSentInItsAsciiForm) {
   EXPECT_EQ(m["rcpt_tos"], json::array({"ivan@xn--e1afmkfd.xn--p1ai"}));
   EXPECT_EQ(m["headers"]["To"], "Иван <ivan@xn--e1afmkfd.xn--p1ai>");
   EXPECT_NE(r.external_id.find("@xn--80atdl2c.xn--p1ai"), std::string::npos) << r.external_id;
+  // The contact's own address at such a domain is still the contact's: tracked, with its one-click link.
+  host.tracking = true;
+  const json contact{{"contact", {{"id", "c1"}, {"emails", {{{"address", "Ivan@Пример.рф"}}}}}}};
+  r = send(host, cfg, {{"to", {{"type", "any"}}}, {"subject", "x"}, {"html", "<p>x</p>"}}, contact, "idn-contact");
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  EXPECT_EQ(server_.message(2)["rcpt_tos"], json::array({"Ivan@xn--e1afmkfd.xn--p1ai"}));
+  EXPECT_EQ(server_.message(2)["headers"]["List-Unsubscribe"], "<http://t.test/unsubscribe/" + r.external_id + ">");
   r = send(host, cfg, {{"to", "иван@пример.рф"}, {"subject", "x"}, {"text", "x"}}, {}, "utf8-local");
   EXPECT_EQ(r.outcome, SB_OUTCOME_UNREACHABLE);
   EXPECT_NE(r.reason.find("SMTPUTF8"), std::string::npos) << r.reason;
-  EXPECT_EQ(server_.messages(), 1);
+  EXPECT_EQ(server_.messages(), 2);
 }
 
 TEST_F(EmailPlugin, ImplicitTlsWithAuthLogin) {

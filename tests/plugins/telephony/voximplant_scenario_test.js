@@ -143,7 +143,7 @@ async function aCallInItsCustomDataReportsABusyLine() {
 // until it is taken; one it refuses (401) does not.
 async function aReportThePluginCouldNotKeepIsSentAgain() {
   const inline = { call_id: 'e3:r:0', token: 'rt', to: '79990001144', from: '74950001122', say: 'Да', callback: CALLBACK };
-  const answers = [{ code: 503, text: '' }, { code: 502, text: '' }, { code: 200, text: '' }];
+  const answers = [{ code: 503, text: '' }, { code: -7, text: '' }, { code: 200, text: '' }];  // -7: a timeout
   const s = session(JSON.stringify(inline), () => answers.shift() || { code: 200, text: '' });
   s.fire(s.calls[0].handlers, 'Failed', { code: 603, reason: 'Decline' });
   for (let i = 0; i < 4; ++i) {
