@@ -13,7 +13,7 @@ ClusterApi::ClusterApi(Store& store, const Membership& membership, std::vector<s
 
 void ClusterApi::handle(ServerRequest&& request, ServerConnection::Reply reply) {
   if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
-  if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
+  if (request.method != "GET") return reply(method_not_allowed("GET"));
   std::vector<NodeRecord> nodes;
   try {
     nodes = store_.nodes();

@@ -31,9 +31,7 @@ EventsApi::EventsApi(Store& store, std::vector<std::string> tokens, Metrics& met
 
 void EventsApi::handle(ServerRequest&& request, ServerConnection::Reply reply) {
   if (request.method != "POST") {
-    ServerResponse r = error_response(405, "method_not_allowed", "only POST is accepted on /api/v1/events");
-    r.headers.emplace_back("Allow", "POST");
-    return reply(std::move(r));
+    return reply(method_not_allowed("POST", "only POST is accepted on /api/v1/events"));
   }
   if (auto refusal = tokens_.refuse(request)) {
     rejected_.add();

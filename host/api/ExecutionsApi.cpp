@@ -55,7 +55,7 @@ ExecutionsApi::ExecutionsApi(Store& store, std::vector<std::string> admin_tokens
 
 void ExecutionsApi::dead_letters(ServerRequest&& request, ServerConnection::Reply reply) {
   if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
-  if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
+  if (request.method != "GET") return reply(method_not_allowed("GET"));
   list(request, true, std::move(reply));
 }
 
@@ -63,7 +63,7 @@ void ExecutionsApi::executions(ServerRequest&& request, ServerConnection::Reply 
   if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
   const std::string path = request.target.substr(0, request.target.find('?'));
   if (path == kPrefix) {
-    if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
+    if (request.method != "GET") return reply(method_not_allowed("GET"));
     return list(request, false, std::move(reply));
   }
   // /api/v1/executions/{id}[/retry|/cancel|/resend|/mark-done]
@@ -76,7 +76,7 @@ void ExecutionsApi::executions(ServerRequest&& request, ServerConnection::Reply 
         "no execution '" + std::string(rest.substr(0, slash)) + "' (an execution's id is a positive integer)"));
   const std::string verb = slash == std::string_view::npos ? "" : std::string(rest.substr(slash + 1));
   if (verb.empty()) {
-    if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
+    if (request.method != "GET") return reply(method_not_allowed("GET"));
     auto row = store_.execution(*id);
     if (!row) return reply(error_response(404, "not_found", "no execution " + std::to_string(*id)));
     json body = summary(*row);
@@ -86,7 +86,7 @@ void ExecutionsApi::executions(ServerRequest&& request, ServerConnection::Reply 
   }
   if (verb != "retry" && verb != "cancel" && verb != "resend" && verb != "mark-done")
     return reply(error_response(404, "not_found", "no route " + path));
-  if (request.method != "POST") return reply(error_response(405, "method_not_allowed", "only POST is accepted"));
+  if (request.method != "POST") return reply(method_not_allowed("POST"));
   command(*id, verb, std::move(reply));
 }
 

@@ -207,7 +207,7 @@ std::optional<RecordFilter> admit(const BearerTokens& tokens, const ServerReques
     return std::nullopt;
   }
   if (request.method != "GET") {
-    reply(error_response(405, "method_not_allowed", "only GET is accepted"));
+    reply(method_not_allowed("GET"));
     return std::nullopt;
   }
   RecordFilter filter;
@@ -242,7 +242,7 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
   constexpr std::string_view kAll = "/api/v1/segments";
   if (path == kAll || path == std::string(kAll) + "/") {
     if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
-    if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
+    if (request.method != "GET") return reply(method_not_allowed("GET"));
     json items = json::array();
     for (const auto& [name, segment] : segments_) {
       json item{
@@ -275,7 +275,7 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
   if (!segments_.count(parts[0]))
     return reply(error_response(404, "not_found", "no segment '" + parts[0] + "' in the config"));
   if (history) {
-    if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
+    if (request.method != "GET") return reply(method_not_allowed("GET"));
     // Newest first, as the other lists; the 400 kept fit one page.
     json items = size_history(parts[0]);
     std::reverse(items.begin(), items.end());
@@ -285,8 +285,7 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
     return reply(
         error_response(409, "conflict", "segment '" + parts[0] + "' is dynamic: its filter decides who is in it"));
   if (parts.size() == 3) {
-    if (request.method != "DELETE")
-      return reply(error_response(405, "method_not_allowed", "only DELETE is accepted on a member"));
+    if (request.method != "DELETE") return reply(method_not_allowed("DELETE", "only DELETE is accepted on a member"));
     return change_membership(parts[0], parts[2], false, std::move(reply));
   }
   if (request.method == "POST") {
@@ -337,7 +336,7 @@ void RecordsApi::store_change(EventRecord event, json answer, ServerConnection::
 // One contact: by its id ("c-77" or "id:c-77"), or by an email or phone it
 // is known by ("email:ivan@example.com", "phone:+79990001122").
 void RecordsApi::one_contact(const std::string& contact, const ServerRequest& request, ServerConnection::Reply reply) {
-  if (request.method != "GET") return reply(error_response(405, "method_not_allowed", "only GET is accepted"));
+  if (request.method != "GET") return reply(method_not_allowed("GET"));
   const auto stored = store_.contact(contact_key_of(contact));
   if (!stored) return reply(error_response(404, "not_found", "no contact '" + contact + "'"));
   json data = json::parse(stored->data_json, nullptr, false);
@@ -355,7 +354,7 @@ void RecordsApi::preferences(const std::string& contact, const ServerRequest& re
     return reply(json_response(200, {{"contact", stored->key}, {"preferences", preferences}}));
   }
   if (request.method != "PATCH" && request.method != "PUT")
-    return reply(error_response(405, "method_not_allowed", "GET reads the preferences, PATCH changes them"));
+    return reply(method_not_allowed("GET, PATCH, PUT", "GET reads the preferences, PATCH changes them"));
   // {"email": {"marketing": false}, "sms": {"all": null}}: merged into what the contact chose before.
   const json body = parse_bounded(request.body);
   // Checked by the events' own schema, as if an event had said it.
@@ -387,7 +386,7 @@ void RecordsApi::tasks(ServerRequest&& request, ServerConnection::Reply reply) {
   constexpr std::string_view kOne = "/api/v1/tasks/";
   if (path.size() > kOne.size() && path.compare(0, kOne.size(), kOne) == 0) {
     if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
-    if (request.method != "PATCH") return reply(error_response(405, "method_not_allowed", "only PATCH is accepted"));
+    if (request.method != "PATCH") return reply(method_not_allowed("PATCH"));
     std::string id;
     try {
       Poco::URI::decode(path.substr(kOne.size()), id);

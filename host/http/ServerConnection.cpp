@@ -53,6 +53,13 @@ ServerResponse error_response(int status, const std::string& code, const std::st
   return json_response(status, {{"error", {{"code", code}, {"message", message}}}});
 }
 
+ServerResponse method_not_allowed(const std::string& allowed, const std::string& message) {
+  ServerResponse r =
+      error_response(405, "method_not_allowed", message.empty() ? "only " + allowed + " is accepted" : message);
+  r.headers.emplace_back("Allow", allowed);
+  return r;
+}
+
 std::shared_ptr<ServerConnection> ServerConnection::open(EventLoop& loop, int fd, std::string remote_address,
                                                          const Settings& settings, const RequestHandler& handler,
                                                          std::function<void(ServerConnection*)> on_closed) {

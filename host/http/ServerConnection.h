@@ -44,6 +44,9 @@ struct ServerResponse {
 ServerResponse json_response(int status, const nlohmann::json& body);
 // JSON error body {"error":{"code":..,"message":..}}.
 ServerResponse error_response(int status, const std::string& code, const std::string& message);
+// 405 method_not_allowed with the Allow header RFC 9110 requires ("GET",
+// "GET, PATCH"); `message` defaults to "only <allowed> is accepted".
+ServerResponse method_not_allowed(const std::string& allowed, const std::string& message = "");
 
 class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
  public:

@@ -90,6 +90,11 @@ PostRequest PostRequest::from_params(const HttpConfig& config, std::string_view 
     if (!headers->is_object()) throw InvalidParams("'headers' must be an object of strings");
     for (const auto& [name, value] : headers->items()) {
       if (!valid_header_name(name)) throw InvalidParams("'headers' has an invalid header name '" + name + "'");
+      // The request's own framing and target are the host's to write: a
+      // Host would send the instance's credentials to another virtual host.
+      for (const char* framing : {"host", "content-length", "transfer-encoding", "connection"})
+        if (equals_ignore_case(name, framing))
+          throw InvalidParams("'headers' may not set '" + name + "': the host writes it");
       if (!value.is_string() || !valid_header_value(value.get_ref<const std::string&>()))
         throw InvalidParams("'headers/" + name + "' must be a string without CR, LF or NUL");
       set_header(out.headers, {name, value.get<std::string>(), false});

@@ -18,8 +18,9 @@ using switchboard::ActionResult;
 constexpr size_t kReasonBodyBytes = 200;
 
 // Deeper JSON is kept as text: nlohmann::json serialises recursively and the
-// output is serialised on an I/O thread.
-constexpr int kMaxDepth = 64;
+// output is serialised on an I/O thread. The host takes 64 levels, and the
+// body is one level inside the output ({"status", "body"}).
+constexpr int kMaxDepth = 63;
 
 bool is_transient(int status) { return status == 408 || status == 425 || status == 429 || status >= 500; }
 

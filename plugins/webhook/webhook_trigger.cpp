@@ -27,7 +27,8 @@ constexpr std::string_view kJson = "application/json";
 
 // Bodies deeper than this are refused: nlohmann::json serialises recursively,
 // so an unbounded depth would let a sender exhaust an I/O thread's stack.
-constexpr int kMaxDepth = 64;
+// The host takes 64 levels, and the body is one level inside the event.
+constexpr int kMaxDepth = 63;
 
 // Credentials never reach the event payload, where rules and logs could see them.
 constexpr std::string_view kHiddenHeaders[] = {"authorization", "proxy-authorization", "cookie", "webhook-signature",

@@ -185,7 +185,12 @@ TEST_F(ExecutionsApiTest, RequestsAreCheckedAndErrorsAreSpecific) {
   EXPECT_EQ(bad_state.status, 400);
   EXPECT_NE(bad_state.json()["error"]["message"].get<std::string>().find("state:"), std::string::npos);
   EXPECT_EQ(admin("GET", "/api/v1/executions?colour=red").status, 400);
-  EXPECT_EQ(admin("DELETE", "/api/v1/executions").status, 405);
+  const HttpResult not_allowed = admin("DELETE", "/api/v1/executions");
+  EXPECT_EQ(not_allowed.status, 405);
+  EXPECT_EQ(not_allowed.headers.at("allow"), "GET");  // RFC 9110: a 405 says what is allowed
+  const HttpResult not_a_command = admin("GET", "/api/v1/executions/1/retry");
+  EXPECT_EQ(not_a_command.status, 405);
+  EXPECT_EQ(not_a_command.headers.at("allow"), "POST");
 }
 
 }  // namespace

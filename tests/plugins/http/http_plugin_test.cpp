@@ -102,6 +102,10 @@ TEST_F(HttpPluginTest, InvalidParams) {
   with_base->invoke("post", R"({"headers": {"X-Bad": "a\r\nInjected: 1"}})");
   with_base->invoke("post", R"({"method": "TRACE"})");
   with_base->invoke("send", R"({})");
+  // The request's framing and target are the host's: a Host would send the instance's credentials to another
+  // virtual host behind the same address.
+  with_base->invoke("post", R"({"headers": {"host": "evil.example"}})");
+  with_base->invoke("post", R"({"headers": {"Transfer-Encoding": "chunked"}})");
   fake::Host plain_host{"plain"};
   auto plain = std::make_unique<fake::Instance>(library, plain_host, "{}");
   plain->invoke("post", R"({"url": "/relative"})");
@@ -110,7 +114,8 @@ TEST_F(HttpPluginTest, InvalidParams) {
 
   EXPECT_TRUE(host.sent.empty());
   EXPECT_TRUE(plain_host.sent.empty());
-  ASSERT_EQ(host.results.size(), 6u);
+  ASSERT_EQ(host.results.size(), 8u);
+  EXPECT_NE(host.results[6].reason.find("may not set 'host'"), std::string::npos) << host.results[6].reason;
   ASSERT_EQ(plain_host.results.size(), 3u);
   for (const auto& r : host.results) EXPECT_EQ(r.outcome, SB_OUTCOME_INVALID_PARAMS) << r.reason;
   for (const auto& r : plain_host.results) EXPECT_EQ(r.outcome, SB_OUTCOME_INVALID_PARAMS) << r.reason;
@@ -157,6 +162,11 @@ TEST_F(HttpPluginTest, SuccessIsDoneWithRequestIdAndOutput) {
   const std::string deep = std::string(100, '[') + std::string(100, ']');
   r = roundtrip(*instance, 200, {}, deep);
   EXPECT_EQ(json::parse(r.output_json)["body"], deep);
+  // 63 levels are JSON, one level inside the output the host takes 64 deep.
+  const std::string deepest = std::string(63, '[') + std::string(63, ']');
+  r = roundtrip(*instance, 200, {}, deepest);
+  EXPECT_TRUE(json::parse(r.output_json)["body"].is_array());
+  EXPECT_TRUE(json::parse(r.output_json)["body"][0].is_array());
   r = roundtrip(*instance, 200, {}, "caf\xe9");
   EXPECT_EQ(json::parse(r.output_json)["body"], "caf\xef\xbf\xbd");
 }

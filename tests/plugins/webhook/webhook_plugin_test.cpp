@@ -148,12 +148,13 @@ TEST_F(WebhookPluginTest, RejectsBodiesThatAreNotJsonObjects) {
   const uint64_t trailing = host.request("POST", {}, "{} {}");
   EXPECT_EQ(host.responses.at(trailing).status, 400);
 
-  // 64 levels of nesting (the object and 63 arrays) are taken, 65 are not.
-  const uint64_t deep = host.request("POST", {}, "{\"a\":" + std::string(64, '[') + std::string(64, ']') + "}");
+  // 63 levels of nesting (the object and 62 arrays) are taken, 64 are not:
+  // the event holds the body one level down, and the host takes 64.
+  const uint64_t deep = host.request("POST", {}, "{\"a\":" + std::string(63, '[') + std::string(63, ']') + "}");
   EXPECT_EQ(host.responses.at(deep).status, 400);
-  EXPECT_EQ(response_body(deep)["error"]["message"], "nested deeper than 64 levels");
+  EXPECT_EQ(response_body(deep)["error"]["message"], "nested deeper than 63 levels");
   EXPECT_TRUE(host.emitted.empty());
-  const uint64_t deepest = host.request("POST", {}, "{\"a\":" + std::string(63, '[') + std::string(63, ']') + "}");
+  const uint64_t deepest = host.request("POST", {}, "{\"a\":" + std::string(62, '[') + std::string(62, ']') + "}");
   EXPECT_EQ(host.responses.count(deepest), 0u);  // emitted, waiting for the host
   ASSERT_EQ(host.emitted.size(), 1u);
   EXPECT_EQ(json::parse(host.emitted[0].payload)["body"]["a"].size(), 1u);
