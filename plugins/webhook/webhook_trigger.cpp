@@ -101,7 +101,7 @@ struct Rejection {
 
 void answer_not_taken(Responder& responder, const EmitResult& result) {
   const std::string message = result.message.empty() ? "the host did not take the event" : std::string(result.message);
-  responder.respond(503, kJson, error_body("unavailable", message));
+  responder.respond(503, kJson, error_body("unavailable", message), {{"Retry-After", "1"}});
 }
 
 void answer_accepted(Responder& responder, const EmitResult& result) {

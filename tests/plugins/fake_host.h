@@ -54,6 +54,7 @@ struct Sent {
 struct Response {
   int status = 0;
   std::string content_type, body;
+  Headers headers = {};
 };
 
 struct Result {
@@ -182,7 +183,11 @@ class Host {
           return SB_OK;
         },
         [](const sb_host* h, sb_responder* responder, const sb_outbound_response* r) {
-          self(h)->responses[reinterpret_cast<uint64_t>(responder)] = {r->status, text(r->content_type), text(r->body)};
+          Headers headers;
+          for (size_t i = 0; i < r->header_count; ++i)
+            headers.emplace_back(text(r->headers[i].name), text(r->headers[i].value));
+          self(h)->responses[reinterpret_cast<uint64_t>(responder)] = {r->status, text(r->content_type), text(r->body),
+                                                                       std::move(headers)};
         }};
     static const sb_host_http_client_v1 http{
         sizeof(sb_host_http_client_v1),

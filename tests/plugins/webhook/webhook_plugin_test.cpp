@@ -127,6 +127,7 @@ TEST_F(WebhookPluginTest, EventNotTakenAnswers503) {
   host.finish_emit(0, SB_ERR_UNAVAILABLE, "", "queue full");
   EXPECT_EQ(host.responses.at(late).status, 503);
   EXPECT_EQ(response_body(late), json::parse(R"({"error": {"code": "unavailable", "message": "queue full"}})"));
+  EXPECT_EQ(host.responses.at(late).headers, (fake::Headers{{"Retry-After", "1"}}));
 
   host.emit_status = SB_ERR_UNAVAILABLE;
   const uint64_t now = host.request("POST", {}, "{}");
