@@ -15,7 +15,14 @@ using switchboard::ActionResult;
 class HttpAction : public switchboard::Plugin {
  public:
   HttpAction(switchboard::Host& host, std::string_view config_json)
-      : host_(host), config_(HttpConfig::parse(config_json)) {}
+      : host_(host), config_(HttpConfig::parse(config_json)) {
+    // Its headers are often credentials: without a base_url they go to
+    // whatever URL a step renders, event data included.
+    if (!config_.headers.empty() && config_.base_url.empty())
+      host_.warn(
+          "http: the instance has headers and no 'base_url', so they go to any URL a step gives; set "
+          "'base_url' to keep them to one server");
+  }
 
   void invoke(const switchboard::ActionCall& call, switchboard::Completion done) override {
     if (call.action != "post")

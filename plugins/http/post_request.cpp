@@ -102,6 +102,9 @@ PostRequest PostRequest::from_params(const HttpConfig& config, std::string_view 
   }
 
   if (const json* body = find(params, "body")) {
+    // A GET carries no body (RFC 9110 gives it no meaning, and the host's
+    // client sends none): said now rather than dropped.
+    if (out.method == "GET") throw InvalidParams("'body' goes with POST, PUT, PATCH or DELETE, not GET");
     out.body = *body;
     if (!has_header(out.headers, "Content-Type")) set_header(out.headers, {"Content-Type", "application/json", false});
   }

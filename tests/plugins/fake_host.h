@@ -109,6 +109,7 @@ class Host {
   std::vector<std::string> outbox;
   std::map<std::string, std::string> kv;  // the instance's state (switchboard.kv/1)
   std::vector<Result> results;
+  std::vector<std::string> warnings;  // what the plugin logged as warnings
   std::map<uint64_t, Response> responses;
   std::map<std::string, double> counters;
 
@@ -158,7 +159,9 @@ class Host {
   static Host* self(const sb_host* h) { return static_cast<Host*>(h->host_data); }
 
   static const void* get_service(const sb_host* h, const char* id) {
-    static const sb_host_log_v1 log{sizeof(sb_host_log_v1), [](const sb_host*, sb_log_level, sb_str, sb_str) {}};
+    static const sb_host_log_v1 log{sizeof(sb_host_log_v1), [](const sb_host* h, sb_log_level level, sb_str m, sb_str) {
+                                      if (level == SB_LOG_WARN) self(h)->warnings.push_back(text(m));
+                                    }};
     static const sb_host_metrics_v1 metrics{
         sizeof(sb_host_metrics_v1), [](const sb_host* h, sb_str name, double v) { self(h)->counters[text(name)] += v; },
         [](const sb_host*, sb_str, double) {}};

@@ -106,6 +106,7 @@ TEST_F(HttpPluginTest, InvalidParams) {
   // virtual host behind the same address.
   with_base->invoke("post", R"({"headers": {"host": "evil.example"}})");
   with_base->invoke("post", R"({"headers": {"Transfer-Encoding": "chunked"}})");
+  with_base->invoke("post", R"({"method": "GET", "body": {"q": 1}})");
   fake::Host plain_host{"plain"};
   auto plain = std::make_unique<fake::Instance>(library, plain_host, "{}");
   plain->invoke("post", R"({"url": "/relative"})");
@@ -114,7 +115,8 @@ TEST_F(HttpPluginTest, InvalidParams) {
 
   EXPECT_TRUE(host.sent.empty());
   EXPECT_TRUE(plain_host.sent.empty());
-  ASSERT_EQ(host.results.size(), 8u);
+  ASSERT_EQ(host.results.size(), 9u);
+  EXPECT_NE(host.results[8].reason.find("not GET"), std::string::npos) << host.results[8].reason;
   EXPECT_NE(host.results[6].reason.find("may not set 'host'"), std::string::npos) << host.results[6].reason;
   ASSERT_EQ(plain_host.results.size(), 3u);
   for (const auto& r : host.results) EXPECT_EQ(r.outcome, SB_OUTCOME_INVALID_PARAMS) << r.reason;
@@ -135,6 +137,20 @@ TEST_F(HttpPluginTest, InvalidParams) {
     EXPECT_EQ(reason.find("bot"), std::string::npos) << reason;
   }
   EXPECT_NE(plain_host.results[1].reason.find("'url' is required"), std::string::npos) << plain_host.results[1].reason;
+}
+
+// Headers (credentials, often) without a base_url go wherever a step's URL
+// points: the instance says so when it starts.
+TEST_F(HttpPluginTest, HeadersWithoutABaseUrlAreWarnedOf) {
+  fake::Host open_host{"open"};
+  auto open = std::make_unique<fake::Instance>(library, open_host, R"({"headers": {"Authorization": "Bearer t"}})");
+  ASSERT_EQ(open->status(), SB_OK);
+  ASSERT_EQ(open_host.warnings.size(), 1u);
+  EXPECT_NE(open_host.warnings[0].find("no 'base_url'"), std::string::npos);
+  fake::Host confined_host{"confined"};
+  auto confined = std::make_unique<fake::Instance>(
+      library, confined_host, R"({"base_url": "https://api.example.com", "headers": {"Authorization": "Bearer t"}})");
+  EXPECT_TRUE(confined_host.warnings.empty());
 }
 
 TEST_F(HttpPluginTest, RejectsBadConfig) {
