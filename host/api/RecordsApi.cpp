@@ -294,6 +294,7 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
       return reply(error_response(400, "bad_request", "expected {\"contact\": \"<the contact's id>\"}"));
     return change_membership(parts[0], body["contact"].get<std::string>(), true, std::move(reply));
   }
+  if (request.method != "GET") return reply(method_not_allowed("GET, POST"));
   auto filter = admit(tokens_, request, ListOf::kContacts, reply);
   if (!filter) return;
   filter->segment = parts[0];

@@ -79,7 +79,7 @@ void TrackingApi::handle(ServerRequest&& request, ServerConnection::Reply reply)
   const bool post = request.method == "POST";
   if (request.method != "GET" && request.method != "HEAD" && !(post && kind == "unsubscribe")) {
     ServerResponse r = page(405, "Method not allowed", "<p>Method not allowed.</p>");
-    r.headers.emplace_back("Allow", kind == "unsubscribe" ? "GET, POST" : "GET");
+    r.headers.emplace_back("Allow", kind == "unsubscribe" ? "GET, HEAD, POST" : "GET, HEAD");
     return reply(std::move(r));
   }
   if (kind == "open") {

@@ -98,7 +98,6 @@ namespace {
 // timeout, before its lease ends (see start_action): at most this, and a
 // quarter of the lease.
 constexpr int64_t kCallStartMarginMs = 30000;
-constexpr int64_t kLongestRetryAfterMs = 86'400'000;  // a provider may ask for a pause up to a day
 
 // Where a step id of this execution is in its rule version. Rows from before
 // versions were kept name steps by index.
@@ -610,8 +609,7 @@ void Interpreter::step_ended(const Claimed& at, const CompiledStep& step, const 
   }
   // Not attempted (a channel over its sending limit): later, without counting an attempt.
   if (outcome.outcome == SB_OUTCOME_DEFERRED) {
-    const int64_t when =
-        now_ms() + std::clamp<int64_t>(int64_t{outcome.retry_after_s} * 1000, 1000, kLongestRetryAfterMs);
+    const int64_t when = now_ms() + std::max<int64_t>(int64_t{outcome.retry_after_s} * 1000, 1000);
     entry["retry_at"] = format_time_ms(when);
     // Deferred again at the same step: the first deferral's entry stands (the
     // row's due time is the next try). A campaign held at a channel's limit
@@ -625,10 +623,7 @@ void Interpreter::step_ended(const Claimed& at, const CompiledStep& step, const 
   const int attempts = row.attempt + 1;
   if (outcome.outcome == SB_OUTCOME_RETRY && attempts < step.max_attempts) {
     int64_t delay = backoff_ms(step.backoff_ms, attempts, jitter());
-    // A provider's Retry-After, up to a day: a broken or hostile answer
-    // ("99999999999") must not park the step for a century.
-    if (outcome.retry_after_s)
-      delay = std::max<int64_t>(delay, std::min<int64_t>(int64_t{outcome.retry_after_s} * 1000, kLongestRetryAfterMs));
+    if (outcome.retry_after_s) delay = std::max<int64_t>(delay, int64_t{outcome.retry_after_s} * 1000);
     entry["retry_at"] = format_time_ms(now_ms() + delay);
     return at.record(
         ExecutionUpdate::to(row.id, ExecutionState::kReady, step.id, attempts, now_ms() + delay, dump_text(entry), ""));

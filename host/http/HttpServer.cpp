@@ -151,7 +151,7 @@ struct HttpServer::Impl {
     if (&requests == &other_requests)
       reply(error_response(404, "not_found", "no route " + path));
     else if (method != "GET" && method != "HEAD")
-      reply(error_response(405, "method_not_allowed", method + " is not allowed on " + path));
+      reply(method_not_allowed("GET, HEAD", method + " is not allowed on " + path));
     else if (path == "/healthz")
       reply(ok_response(R"({"status":"ok"})"));
     else if (path == "/api/v1/plugins")

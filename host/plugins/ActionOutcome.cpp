@@ -1,5 +1,6 @@
 #include "plugins/ActionOutcome.h"
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -41,6 +42,7 @@ json ActionOutcome::to_json() const {
 
 namespace {
 constexpr size_t kMaxText = 1 << 20;
+constexpr uint32_t kLongestRetryAfterS = 86'400;  // a day
 std::string text(sb_str s) {
   if (!s.ptr || s.len == 0) return {};
   return std::string(s.ptr, s.len < kMaxText ? s.len : kMaxText);
@@ -67,7 +69,10 @@ ActionOutcome ActionOutcome::from_plugin(const sb_action_result* r) {
   const Logger::Redactor redact = Logger::instance().redactor();
   if (SB_HAS_FIELD(r, sb_action_result, reason)) o.reason = redact(text(r->reason));
   if (SB_HAS_FIELD(r, sb_action_result, provider_code)) o.provider_code = redact(text(r->provider_code));
-  if (SB_HAS_FIELD(r, sb_action_result, retry_after_s)) o.retry_after_s = r->retry_after_s;
+  // A provider's pause is honoured up to a day: a broken or hostile answer
+  // ("Retry-After: 99999999999") must not park the step for a century.
+  if (SB_HAS_FIELD(r, sb_action_result, retry_after_s))
+    o.retry_after_s = std::min<uint32_t>(r->retry_after_s, kLongestRetryAfterS);
   if (SB_HAS_FIELD(r, sb_action_result, output_json) && r->output_json.ptr && r->output_json.len > kMaxText) {
     o.output = "(an output of " + std::to_string(r->output_json.len) + " bytes, over the 1 MiB kept)";
   } else if (SB_HAS_FIELD(r, sb_action_result, output_json)) {

@@ -63,6 +63,7 @@ json with_field_paths(const json& condition, const std::map<std::string, std::st
     return path.find('|') == std::string::npos ? path : field;
   };
   json out = json::object();
+  const bool field_condition = condition.contains("field");
   for (const auto& [key, value] : condition.items()) {
     if ((key == "all" || key == "any") && value.is_array()) {
       json each = json::array();
@@ -72,8 +73,9 @@ json with_field_paths(const json& condition, const std::map<std::string, std::st
       out[key] = with_field_paths(value, variables);
     } else if (key == "field" && value.is_string()) {
       out[key] = path_of(value.get<std::string>());
-    } else if (key == "op" || key == "value" || key == "timezone" || key == "field" || key == "all" || key == "any") {
-      out[key] = value;
+    } else if (field_condition || key == "op" || key == "value" || key == "timezone" || key == "field" ||
+               key == "all" || key == "any" || condition.contains(path_of(key))) {
+      out[key] = value;  // as written: a misspelt key is reported as such, and two names of one path both kept
     } else {
       out[path_of(key)] = value;  // the shorthand: {"Город": "Омск"}
     }

@@ -101,7 +101,7 @@ PostRequest PostRequest::from_params(const HttpConfig& config, std::string_view 
     }
   }
 
-  if (const json* body = find(params, "body")) {
+  if (const json* body = find(params, "body"); body && !body->is_null()) {
     // A GET carries no body (RFC 9110 gives it no meaning, and the host's
     // client sends none): said now rather than dropped.
     if (out.method == "GET") throw InvalidParams("'body' goes with POST, PUT, PATCH or DELETE, not GET");

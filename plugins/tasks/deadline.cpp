@@ -135,7 +135,8 @@ std::string in_english(const std::string& raw) {
   };
   std::smatch m;
   if (std::regex_match(text, m, day)) return (m[1] == "сегодня" ? "today" : "tomorrow") + clock(m, 2);
-  if (std::regex_match(text, m, plus)) return "+" + std::string(m[1]) + " " + unit_of(m[2]) + "s" + clock(m, 3);
+  if (std::regex_match(text, m, plus) && unit_of(m[2]) != "month")  // "+1 month" is no form either
+    return "+" + std::string(m[1]) + " " + unit_of(m[2]) + "s" + clock(m, 3);
   if (std::regex_match(text, m, within)) {
     const std::string unit = unit_of(m[2]);
     if (!m[1].matched && unit == "day") return "today";           // "в течение дня": during the day

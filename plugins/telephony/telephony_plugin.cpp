@@ -170,7 +170,9 @@ class Telephony : public switchboard::Plugin {
       host_.count("telephony_callbacks_rejected_total");
       host_.log(SB_LOG_WARN, "call status report refused",
                 dump(json{{"reason", report.refused}, {"remote_address", request.remote_address}}));
-      return responder.respond(report.http_status, "text/plain", report.refused);
+      return responder.respond(report.http_status, "text/plain", report.refused,
+                               report.http_status == 405 ? switchboard::Responder::Headers{{"Allow", "POST"}}
+                                                         : switchboard::Responder::Headers{});
     }
     if (!report.fetch_key.empty()) return answer_fetch(report.fetch_key, std::move(responder));
     if (!report.outcome) return responder.respond(200, "text/plain", "");

@@ -94,6 +94,18 @@ TEST(ActionOutcomes, ADeferralSaidTheOneOrTheOtherWayMeansTheSame) {
   EXPECT_EQ(ActionOutcome::from_plugin(&throttled).outcome, SB_OUTCOME_RETRY);
 }
 
+// A provider's Retry-After is honoured up to a day: an answer asking for a
+// century (a broken or hostile server) does not park the step for one.
+TEST(ActionOutcomes, APluginsPauseIsHonouredUpToADay) {
+  for (const sb_outcome outcome : {SB_OUTCOME_RETRY, SB_OUTCOME_DEFERRED}) {
+    sb_action_result r = result_of(outcome, "");
+    r.retry_after_s = 4'000'000'000u;
+    EXPECT_EQ(ActionOutcome::from_plugin(&r).retry_after_s, 86'400u);
+    r.retry_after_s = 3600;
+    EXPECT_EQ(ActionOutcome::from_plugin(&r).retry_after_s, 3600u);
+  }
+}
+
 // What a plugin reports is kept in the execution's history and shown by the
 // admin API: a provider that echoes the token it was sent leaks nothing.
 TEST(ActionOutcomes, WhatAPluginReportsIsRedactedAsALogLineIs) {

@@ -1101,27 +1101,6 @@ TEST_F(PipelineTest, ADeferredStepWaitsWithoutUsingAnAttempt) {
   EXPECT_EQ(actions_.calls[2].second.attempt, 1u);  // the third call is still the first attempt
 }
 
-// A provider's Retry-After is honoured up to a day: an answer asking for
-// a century (a broken or hostile server) does not park the step for one.
-TEST_F(PipelineTest, ARetryAfterIsHonouredUpToADay) {
-  ActionOutcome busy = ActionOutcome::failure(SB_OUTCOME_RETRY, "busy");
-  busy.retry_after_s = 4'000'000'000u;
-  actions_.script = {busy};
-  run({rule("r", {{"event", "lead.created"}}, {action("send", /*max_attempts=*/3)})});
-  append({lead_event("e1", "lead.created", "A")});
-  actions_.wait_for(1);
-  std::vector<ExecutionRow> rows;
-  for (int i = 0; i < 200; ++i) {
-    rows = store_->executions({});
-    if (!rows.empty() && rows[0].attempt == 1) break;
-    std::this_thread::sleep_for(10ms);
-  }
-  ASSERT_EQ(rows.size(), 1u);
-  ASSERT_EQ(rows[0].attempt, 1);
-  EXPECT_LE(rows[0].due_at_ms.value_or(0), now_ms() + 86'400'000);
-  EXPECT_GT(rows[0].due_at_ms.value_or(0), now_ms() + 86'000'000);
-}
-
 TEST(Split, VariantIsStablePerContactAndFollowsTheWeights) {
   CompiledStep split;
   split.kind = CompiledStep::Kind::kSplit;

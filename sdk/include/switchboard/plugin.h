@@ -121,8 +121,9 @@ typedef enum sb_outcome {
   /* ---- ABI 1.1 ---- */
   SB_OUTCOME_DEFERRED = 5 /* nothing was attempted (the instance is over its own
                            * sending limit): the host runs the step again after
-                           * retry_after_s without counting an attempt, so a
-                           * step waits instead of failing */
+                           * retry_after_s (at most a day, as for a retry)
+                           * without counting an attempt, so a step waits
+                           * instead of failing */
 } sb_outcome;
 
 /* How a 1.0 plugin says SB_OUTCOME_DEFERRED: SB_OUTCOME_RETRY with this
@@ -156,7 +157,7 @@ typedef struct sb_action_result {
   sb_str external_id;     /* e.g. a provider message id; may be empty */
   sb_str reason;          /* human-readable cause for anything but DONE; never a secret */
   sb_str provider_code;   /* the provider's own error code, if any */
-  uint32_t retry_after_s; /* with RETRY: earliest retry, 0 = host decides */
+  uint32_t retry_after_s; /* with RETRY: earliest retry, 0 = host decides; at most a day is honoured */
   sb_str output_json;     /* optional JSON value for later steps and responses */
 } sb_action_result;
 

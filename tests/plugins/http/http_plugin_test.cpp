@@ -183,6 +183,9 @@ TEST_F(HttpPluginTest, SuccessIsDoneWithRequestIdAndOutput) {
   r = roundtrip(*instance, 200, {}, deepest);
   EXPECT_TRUE(json::parse(r.output_json)["body"].is_array());
   EXPECT_TRUE(json::parse(r.output_json)["body"][0].is_array());
+  const std::string too_deep = std::string(64, '[') + std::string(64, ']');
+  r = roundtrip(*instance, 200, {}, too_deep);
+  EXPECT_EQ(json::parse(r.output_json)["body"], too_deep);  // 65 levels in the output: kept as text
   r = roundtrip(*instance, 200, {}, "caf\xe9");
   EXPECT_EQ(json::parse(r.output_json)["body"], "caf\xef\xbf\xbd");
 }
