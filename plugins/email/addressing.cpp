@@ -51,6 +51,11 @@ std::optional<std::string> ascii_address(const std::string& address, std::string
   return out;
 }
 
+std::string ascii_or_as_is(const std::string& address) {
+  std::string error;
+  return ascii_address(address, error).value_or(address);
+}
+
 bool same_address(const std::string& a, const std::string& b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
@@ -59,14 +64,11 @@ bool same_address(const std::string& a, const std::string& b) {
 
 bool is_the_contact(const Mailbox& to, const json& subject) {
   // Compared in their ASCII forms: a contact's info@школа.рф is the info@xn--... a message goes to.
-  std::string error;
-  const std::string address = ascii_address(to.address, error).value_or(to.address);
+  const std::string address = ascii_or_as_is(to.address);
   const json& emails = switchboard_plugins::field_at(switchboard_plugins::field_at(subject, "contact"), "emails");
   if (emails.is_array())
-    for (const json& email : emails) {
-      const std::string known = switchboard_plugins::string_at(email, "address");
-      if (same_address(ascii_address(known, error).value_or(known), address)) return true;
-    }
+    for (const json& email : emails)
+      if (same_address(ascii_or_as_is(switchboard_plugins::string_at(email, "address")), address)) return true;
   return false;
 }
 

@@ -23,6 +23,8 @@ std::optional<Mailbox> recipient(const nlohmann::json& to, const nlohmann::json&
 // none, with `error`, for a local part beyond ASCII or a domain that is not
 // a valid name.
 std::optional<std::string> ascii_address(const std::string& address, std::string& error);
+// The same, or the address as it is where it has no ASCII form (for comparisons and names, not for sending).
+std::string ascii_or_as_is(const std::string& address);
 
 // The same address, whatever the case of its letters.
 bool same_address(const std::string& a, const std::string& b);

@@ -48,11 +48,10 @@ std::string helo_name(const json& config) {
   if (const std::string given = smtp.value("helo_name", ""); !given.empty()) return given;
   char host[256] = {};
   if (::gethostname(host, sizeof(host) - 1) == 0 && std::strchr(host, '.')) return host;
-  for (const char* key : {"from", "default_from"}) {
-    std::string error;
-    const auto address = ascii_address(parse_mailbox(config.value(key, "")).address, error);
-    if (address && address->find('@') != std::string::npos) return domain_of(*address);
-  }
+  for (const char* key : {"from", "default_from"})
+    if (const std::string address = ascii_or_as_is(parse_mailbox(config.value(key, "")).address);
+        address.find('@') != std::string::npos)
+      return domain_of(address);
   return "";
 }
 
@@ -229,8 +228,7 @@ class Email : public switchboard::Plugin {
     for (const char* key : {"default_from", "from"})
       if (const std::string given = config.value(key, ""); !given.empty() && given != "responsible") {
         Mailbox account = parse_mailbox(given);
-        std::string error;
-        if (auto ascii = ascii_address(account.address, error)) account.address = std::move(*ascii);
+        account.address = ascii_or_as_is(account.address);
         return account;
       }
     const std::string login = config.value("smtp", json::object()).value("username", "");
