@@ -15,7 +15,20 @@ using nlohmann::json;
 
 namespace {
 
-const char* outcome_text(AppendOutcome o) { return o == AppendOutcome::kStored ? "accepted" : "duplicate"; }
+const char* outcome_text(AppendOutcome o) {
+  switch (o) {
+    case AppendOutcome::kStored:
+      return "accepted";
+    case AppendOutcome::kIdTaken:
+      return "conflict";
+    default:
+      return "duplicate";
+  }
+}
+
+std::string id_taken(const std::string& id) {
+  return "the id '" + id + "' is taken by an event from another source: give this event an id of its own";
+}
 
 }  // namespace
 
@@ -27,6 +40,7 @@ EventsApi::EventsApi(Store& store, std::vector<std::string> tokens, Metrics& met
       urgent_(std::move(urgent)),
       accepted_(metrics.counter("switchboard_events_ingested_total", {{"status", "accepted"}})),
       duplicates_(metrics.counter("switchboard_events_ingested_total", {{"status", "duplicate"}})),
+      conflicts_(metrics.counter("switchboard_events_ingested_total", {{"status", "conflict"}})),
       rejected_(metrics.counter("switchboard_events_rejected_total", {})) {}
 
 void EventsApi::handle(ServerRequest&& request, ServerConnection::Reply reply) {
@@ -63,13 +77,18 @@ void EventsApi::handle(ServerRequest&& request, ServerConnection::Reply reply) {
           r.headers.emplace_back("Retry-After", "1");
           return reply(std::move(r));
         }
-        size_t stored = 0;
-        for (AppendOutcome o : result.outcomes) stored += o == AppendOutcome::kStored;
+        size_t stored = 0, taken = 0;
+        for (AppendOutcome o : result.outcomes) {
+          stored += o == AppendOutcome::kStored;
+          taken += o == AppendOutcome::kIdTaken;
+        }
         accepted_.add(static_cast<double>(stored));
         if (stored > 0 && on_stored_) on_stored_();
-        duplicates_.add(static_cast<double>(result.outcomes.size() - stored));
+        duplicates_.add(static_cast<double>(result.outcomes.size() - stored - taken));
+        conflicts_.add(static_cast<double>(taken));
         if (!batch) {
           const AppendOutcome o = result.outcomes.front();
+          if (o == AppendOutcome::kIdTaken) return reply(error_response(409, "id_taken", id_taken(ids.front())));
           return reply(json_response(o == AppendOutcome::kStored ? 202 : 200,
                                      {{"id", ids.front()}, {"status", outcome_text(o)}}));
         }
@@ -82,6 +101,7 @@ void EventsApi::handle(ServerRequest&& request, ServerConnection::Reply reply) {
           json::object_t& item = items.emplace_back(json::object()).get_ref<json::object_t&>();
           item.emplace("id", ids[i]);
           item.emplace("status", outcome_text(result.outcomes[i]));
+          if (result.outcomes[i] == AppendOutcome::kIdTaken) item.emplace("message", id_taken(ids[i]));
         }
         json body = json::object();
         body["events"] = std::move(events);

@@ -2,7 +2,8 @@
 // config, compared in constant time), validated strictly (400 names the
 // field at fault, and nothing of a rejected batch is stored), and answered
 // 202 only once the events are durably committed (group commit). A repeated
-// event id is acknowledged as a duplicate and changes nothing.
+// event id is acknowledged as a duplicate and changes nothing; an id that an
+// event of another source (a webhook, a plugin) holds is a conflict (409).
 #pragma once
 
 #include <functional>
@@ -40,6 +41,7 @@ class EventsApi {
   Urgent urgent_;
   Counter& accepted_;
   Counter& duplicates_;
+  Counter& conflicts_;
   Counter& rejected_;
 };
 

@@ -34,6 +34,12 @@ bool insert(EventRows& rows, const EventRecord& e, bool created, const std::opti
                                            e.entity->sets_status ? e.entity->status : previous});
 }
 
+// An event whose id is stored already: a repeat of it from its own source,
+// else another source's event that happens to carry the same id.
+AppendOutcome repeated(const std::string& stored_source, const EventRecord& e) {
+  return stored_source == e.source ? AppendOutcome::kDuplicate : AppendOutcome::kIdTaken;
+}
+
 // The contact an event means: the one its id names; else the one that its
 // key or another email or phone it names (in that order) was learned for;
 // else a new one, known by its key.
@@ -119,7 +125,8 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
   // A change held to the record's state, stored already (its step run
   // again), is a duplicate: its own change is why the state no longer holds.
   const bool conditional = (e.entity && e.entity->only_from) || (e.contact && e.contact->only_if_it_changes);
-  if (conditional && rows.has_event(e.id)) return AppendOutcome::kDuplicate;
+  if (conditional)
+    if (auto stored = rows.event_source(e.id)) return repeated(*stored, e);
   // The status before this event, in commit order. An entity seen for the
   // first time without a status was created with none.
   bool created = false;
@@ -155,7 +162,7 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
     if (e.contact->only_if_it_changes && contact_before == contact_after) return AppendOutcome::kUnchanged;
     if (counts) apply_aggregates(*contact_after, e, aggregates);
   }
-  if (!insert(rows, e, created, previous)) return AppendOutcome::kDuplicate;
+  if (!insert(rows, e, created, previous)) return repeated(rows.event_source(e.id).value_or(e.source), e);
   if (changes_contact) {
     rows.put_contact(e.contact->key, dump_text(*contact_after), e.received_at_ms);
     for (const std::string& alias : learned.aliases) rows.put_alias(alias, e.contact->key);

@@ -34,7 +34,8 @@ class EventRows {
   // The event's row alone, with the status change it made (when it created
   // its entity or set its status). False when its id is stored already.
   virtual bool insert_event(const EventRecord& e, const std::optional<StatusChange>& change) = 0;
-  virtual bool has_event(const std::string& id) = 0;  // stored already (earlier in the batch too)
+  // The source of the event stored with `id` (earlier in the batch too), if any.
+  virtual std::optional<std::string> event_source(const std::string& id) = 0;
   virtual void put_contact(const std::string& key, const std::string& data_json, int64_t at_ms) = 0;
   virtual void put_entity(const std::string& type, const std::string& id, const std::optional<std::string>& status,
                           const std::string& data_json, int64_t at_ms) = 0;

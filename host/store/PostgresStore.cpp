@@ -486,8 +486,8 @@ class PostgresStore::Events final : public EventRows {
     std::vector<PgStatement> reads = std::move(prelude);
     const size_t first = reads.size();
     reads.push_back(
-        {"SELECT e.id FROM json_array_elements_text($1::json) AS x(id) "
-         "CROSS JOIN LATERAL (SELECT id FROM events WHERE id = x.id) e",
+        {"SELECT e.id, e.source FROM json_array_elements_text($1::json) AS x(id) "
+         "CROSS JOIN LATERAL (SELECT id, source FROM events WHERE id = x.id) e",
          PgParams().text(dump_text(ids))});
     if (!aliases.empty())
       reads.push_back(
@@ -511,7 +511,7 @@ class PostgresStore::Events final : public EventRows {
     if (locks_in_prelude) locks.taken(read[first - 1]);
     size_t next = first;
     const PgResult& stored = read[next++];
-    for (int i = 0; i < stored.rows(); ++i) seen_.insert(stored.text(i, 0));
+    for (int i = 0; i < stored.rows(); ++i) seen_.emplace(stored.text(i, 0), stored.text(i, 1));
     if (!aliases.empty()) {
       const PgResult& q = read[next++];
       for (int i = 0; i < q.rows(); ++i) {
@@ -615,7 +615,7 @@ class PostgresStore::Events final : public EventRows {
     }
     if (e.contact) row["contact_key"] = e.contact->key;
     events_.push_back(std::move(row));
-    seen_.insert(e.id);
+    seen_.emplace(e.id, e.source);
     undo_.push_back([this, id = e.id] {
       seen_.erase(id);
       events_.erase(events_.end() - 1);
@@ -623,7 +623,11 @@ class PostgresStore::Events final : public EventRows {
     return true;
   }
 
-  bool has_event(const std::string& id) override { return seen_.count(id) > 0; }
+  std::optional<std::string> event_source(const std::string& id) override {
+    auto it = seen_.find(id);
+    if (it == seen_.end()) return std::nullopt;
+    return it->second;
+  }
 
   void put_contact(const std::string& key, const std::string& data_json, int64_t at_ms) override {
     undo_.push_back(restorer(contacts_, key));
@@ -717,7 +721,7 @@ class PostgresStore::Events final : public EventRows {
   PgConnection& db_;
   const int64_t first_position_;
   std::vector<std::function<void()>> undo_;
-  std::set<std::string> seen_;  // ids stored before, or earlier in the batch
+  std::map<std::string, std::string> seen_;  // ids stored before, or earlier in the batch: their sources
   std::map<std::string, std::string> contacts_;
   std::map<std::string, int64_t> changed_contacts_;  // key -> updated_at
   std::map<std::string, std::string> aliases_;       // alias -> contact key, as read and changed

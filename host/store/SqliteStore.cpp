@@ -325,7 +325,7 @@ struct SqliteStore::Writer {
   SqliteStatement savepoint{db.handle(), "SAVEPOINT one"};
   SqliteStatement release{db.handle(), "RELEASE one"};
   SqliteStatement rollback_to{db.handle(), "ROLLBACK TO one"};
-  SqliteStatement event_exists{db.handle(), "SELECT 1 FROM events WHERE id = ?"};
+  SqliteStatement event_source{db.handle(), "SELECT source FROM events WHERE id = ?"};
   WrittenRows written;
 
   explicit Writer(const Options& o)
@@ -469,9 +469,10 @@ struct SqliteStore::Writer {
       q.reset();
       return found;
     }
-    bool has_event(const std::string& id) override {
-      SqliteStatement& q = w_.event_exists.bind(1, id);
-      const bool found = q.step();
+    std::optional<std::string> event_source(const std::string& id) override {
+      SqliteStatement& q = w_.event_source.bind(1, id);
+      std::optional<std::string> found;
+      if (q.step()) found = q.text(0);
       q.reset();
       return found;
     }

@@ -68,7 +68,7 @@ struct EntityUpdate {
 };
 
 struct EventRecord {
-  std::string id;      // the idempotency key: a repeated id is a duplicate
+  std::string id;      // the idempotency key: a repeated id (from the same source) is a duplicate
   std::string type;    // "lead.status_changed"
   std::string source;  // "api" or the emitting plugin instance
   int64_t occurred_at_ms = 0;
@@ -94,7 +94,10 @@ struct StatusChange {
 using EventTypeFilter = std::function<bool(const std::string& type)>;
 
 // kUnchanged: an event kept only if it changed its contact, that did not.
-enum class AppendOutcome { kStored, kDuplicate, kUnchanged };
+// kIdTaken: its id is stored for an event of another source (two senders
+// that number their events alike): not a repeat, and not stored either, so
+// that the sender hears of it rather than losing the event to a dedupe.
+enum class AppendOutcome { kStored, kDuplicate, kUnchanged, kIdTaken };
 
 struct AppendResult {
   std::string error;                    // empty when the batch is committed

@@ -99,8 +99,12 @@ struct Rejection {
   Responder::Headers headers = {};
 };
 
+// The host refuses the event itself only for its id, which an event of
+// another source holds: the sender's to change, not to retry (409). Anything
+// else is the host's passing trouble (503).
 void answer_not_taken(Responder& responder, const EmitResult& result) {
   const std::string message = result.message.empty() ? "the host did not take the event" : std::string(result.message);
+  if (result.status == SB_ERR_INVALID_ARGUMENT) return responder.respond(409, kJson, error_body("id_taken", message));
   responder.respond(503, kJson, error_body("unavailable", message), {{"Retry-After", "1"}});
 }
 

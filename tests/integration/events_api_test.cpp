@@ -68,6 +68,35 @@ TEST_F(EventsApiTest, RepeatedIdIsAcknowledgedAsDuplicate) {
   EXPECT_EQ(again.json()["status"], "duplicate");
 }
 
+// Ids are one namespace: a webhook sender's id that the events API (or
+// another webhook) also uses is a conflict the sender hears of, not a
+// duplicate that would drop its event.
+TEST(EventsApiIds, AnIdAnotherSourceHoldsIsAConflictNotADuplicate) {
+  json config = events_config();
+  config["plugin_dirs"] = {SB_PLUGIN_DIR};
+  config["instances"] = {{"tilda", {{"plugin", "webhook"}, {"config", json::object()}}},
+                         {"forms", {{"plugin", "webhook"}, {"config", json::object()}}}};
+  HostProcess host(config);
+  const std::string order = R"({"order": 1})";
+  HttpResult hooked = http_request(host.port(), "POST", "/webhooks/tilda", order, {{"webhook-id", "ord-1"}});
+  ASSERT_EQ(hooked.status, 202) << hooked.body;
+  EXPECT_EQ(http_request(host.port(), "POST", "/webhooks/tilda", order, {{"webhook-id", "ord-1"}}).status, 202);
+
+  HttpResult posted = post_events(host.port(), lead_event("ord-1").dump());
+  EXPECT_EQ(posted.status, 409) << posted.body;
+  EXPECT_EQ(posted.json()["error"]["code"], "id_taken");
+  HttpResult batch = post_events(host.port(), json{{"events", {lead_event("ord-1"), lead_event("ord-2")}}}.dump());
+  ASSERT_EQ(batch.status, 202) << batch.body;
+  EXPECT_EQ(batch.json()["events"][0]["status"], "conflict");
+  EXPECT_EQ(batch.json()["events"][1]["status"], "accepted");
+
+  HttpResult other = http_request(host.port(), "POST", "/webhooks/forms", order, {{"webhook-id", "ord-2"}});
+  EXPECT_EQ(other.status, 409) << other.body;
+  EXPECT_EQ(other.json()["error"]["code"], "id_taken");
+  EXPECT_EQ(other.headers.count("retry-after"), 0u);  // the sender's to change, not to retry
+  EXPECT_EQ(http_request(host.port(), "POST", "/webhooks/forms", order, {{"webhook-id", "ord-3"}}).status, 202);
+}
+
 TEST_F(EventsApiTest, BatchIsAllOrNothing) {
   json bad = lead_event("b2");
   bad["contact"]["emails"][0]["address"] = "not-an-address";

@@ -195,6 +195,36 @@ TYPED_TEST(StoreContract, RepeatedIdIsADuplicateThatChangesNothing) {
   EXPECT_EQ(json::parse(store->contact("email:a@example.com")->data_json)["name"], "Anna");
 }
 
+// Two senders that number their events alike (two webhooks, a webhook and
+// the events API) do not dedupe each other: the second hears of it.
+TYPED_TEST(StoreContract, AnIdOfAnotherSourcesEventIsTakenNotADuplicate) {
+  auto store = this->open();
+  EventRecord mine = event("42");
+  mine.source = "tilda";
+  ASSERT_TRUE(append(*store, {mine}).ok());
+  EventRecord theirs = event("42");
+  theirs.source = "site-form";
+  theirs.contact = ContactUpdate{"email:b@example.com", R"({"name":"Boris"})", {}, {}};
+  EventRecord both = event("43");
+  both.source = "site-form";
+  EventRecord same = both;
+  same.source = "tilda";
+  AppendResult r = append(*store, {theirs, mine, both, same});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.outcomes, (std::vector<AppendOutcome>{AppendOutcome::kIdTaken, AppendOutcome::kDuplicate,
+                                                    AppendOutcome::kStored, AppendOutcome::kIdTaken}));
+  const auto events = store->events_after(0, 10);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].record.source, "tilda");
+  EXPECT_EQ(events[1].record.source, "site-form");
+  EXPECT_FALSE(store->contact("email:b@example.com"));  // nothing of the refused event is kept
+  // A change held to a state (a step's) says the same before it reads the state.
+  EventRecord held = event("43");
+  held.entity = EntityUpdate{"task", "T1", true, "done", "{}"};
+  held.entity->only_from = std::vector<std::optional<std::string>>{std::nullopt};
+  EXPECT_EQ(append(*store, {held}).outcomes, std::vector<AppendOutcome>{AppendOutcome::kIdTaken});
+}
+
 TYPED_TEST(StoreContract, ContactsAndEntitiesMergeWhatEventsSay) {
   auto store = this->open();
   EventRecord created = event("1");
