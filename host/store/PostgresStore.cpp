@@ -1839,6 +1839,57 @@ std::vector<std::pair<std::string, std::string>> PostgresStore::rule_version_nam
   });
 }
 
+size_t PostgresStore::forget_events(int64_t before_ms, size_t limit) {
+  size_t removed = 0;
+  write_and_wait([&](PgConnection& db) {
+    removed = static_cast<size_t>(
+        db.run("DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq LIMIT $1) AND received_at < $2 "
+               "AND seq <= coalesce((SELECT up_to FROM router WHERE name = 'rules'), 0)",
+               PgParams().integer(static_cast<int64_t>(limit)).integer(before_ms))
+            .affected());
+  });
+  return removed;
+}
+
+Store::ExecutionsLookedAt PostgresStore::forget_executions(const std::vector<ExecutionState>& states, int64_t before_ms,
+                                                           int64_t after_id, size_t limit) {
+  nlohmann::json names = nlohmann::json::array();
+  for (ExecutionState state : states) names.push_back(state_name(state));
+  ExecutionsLookedAt out;
+  write_and_wait([&](PgConnection& db) {
+    out = {};
+    PgResult range = db.run("SELECT id, created_at FROM executions WHERE id > $1 ORDER BY id LIMIT $2",
+                            PgParams().integer(after_id).integer(static_cast<int64_t>(limit)));
+    out.looked_at = static_cast<size_t>(range.rows());
+    if (out.looked_at == 0) return;
+    out.last_id = range.integer(range.rows() - 1, 0);
+    out.last_created_at = range.integer(range.rows() - 1, 1);
+    out.removed = static_cast<size_t>(
+        db.run("DELETE FROM executions x WHERE id > $1 AND id <= $2 AND updated_at < $3 "
+               "AND state IN (SELECT json_array_elements_text($4::json)) AND (parent_id IS NULL OR NOT EXISTS "
+               "(SELECT 1 FROM executions p WHERE p.id = x.parent_id))",
+               PgParams().integer(after_id).integer(out.last_id).integer(before_ms).text(dump_text(names)))
+            .affected());
+  });
+  return out;
+}
+
+size_t PostgresStore::forget_rule_versions(const std::vector<std::pair<std::string, std::string>>& keep) {
+  nlohmann::json kept = nlohmann::json::array();
+  for (const auto& [rule, version] : keep) kept.push_back({{"rule", rule}, {"version", version}});
+  size_t removed = 0;
+  write_and_wait([&](PgConnection& db) {
+    removed = static_cast<size_t>(
+        db.run("DELETE FROM rule_versions v WHERE NOT EXISTS "
+               "(SELECT 1 FROM executions e WHERE e.rule = v.rule AND e.rule_version = v.version) AND NOT EXISTS "
+               "(SELECT 1 FROM json_to_recordset($1::json) AS k(rule text, version text) "
+               "WHERE k.rule = v.rule AND k.version = v.version)",
+               PgParams().text(dump_text(kept)))
+            .affected());
+  });
+  return removed;
+}
+
 std::optional<ExecutionRow> PostgresStore::execution(int64_t id) {
   return with_reader([&](PgConnection& db) -> std::optional<ExecutionRow> {
     auto rows = read_executions(

@@ -74,6 +74,10 @@ class PostgresStore final : public Store {
   std::vector<RuleVersion> awaited_rule_versions() override;
   std::vector<RuleVersion> rule_versions() override;
   std::vector<std::pair<std::string, std::string>> rule_version_names() override;
+  size_t forget_events(int64_t before_ms, size_t limit) override;
+  ExecutionsLookedAt forget_executions(const std::vector<ExecutionState>& states, int64_t before_ms, int64_t after_id,
+                                       size_t limit) override;
+  size_t forget_rule_versions(const std::vector<std::pair<std::string, std::string>>& keep) override;
   std::vector<ExecutionRow> executions(const ExecutionQuery& query) override;
   void beat(const NodeRecord& node, WriteCallback done) override;
   std::vector<NodeRecord> nodes() override;

@@ -1057,6 +1057,61 @@ std::vector<std::pair<std::string, std::string>> SqliteStore::rule_version_names
   return out;
 }
 
+// The oldest first, by position: one index range, however long the history.
+size_t SqliteStore::forget_events(int64_t before_ms, size_t limit) {
+  size_t removed = 0;
+  write_and_wait([&](Writer& w) {
+    SqliteStatement q(
+        w.db.handle(),
+        "DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq LIMIT ?1) "
+        "AND received_at < ?2 AND seq <= coalesce((SELECT routed_up_to FROM router WHERE name = 'rules'), 0)");
+    removed = static_cast<size_t>(q.bind(1, static_cast<int64_t>(limit)).bind(2, before_ms).run());
+  });
+  return removed;
+}
+
+Store::ExecutionsLookedAt SqliteStore::forget_executions(const std::vector<ExecutionState>& states, int64_t before_ms,
+                                                         int64_t after_id, size_t limit) {
+  ExecutionsLookedAt out;
+  write_and_wait([&](Writer& w) {
+    out = {};
+    SqliteStatement range(w.db.handle(), "SELECT id, created_at FROM executions WHERE id > ? ORDER BY id LIMIT ?");
+    range.bind(1, after_id).bind(2, static_cast<int64_t>(limit));
+    for (; range.step(); ++out.looked_at) {
+      out.last_id = range.integer(0);
+      out.last_created_at = range.integer(1);
+    }
+    if (out.looked_at == 0) return;
+    std::string in;
+    for (size_t i = 0; i < states.size(); ++i) in += (i ? ", ?" : "?") + std::to_string(i + 4);
+    SqliteStatement remove(w.db.handle(),
+                           "DELETE FROM executions WHERE id > ?1 AND id <= ?2 AND updated_at < ?3 AND state IN (" + in +
+                               ") AND (parent_id IS NULL OR NOT EXISTS "
+                               "(SELECT 1 FROM executions p WHERE p.id = executions.parent_id))");
+    remove.bind(1, after_id).bind(2, out.last_id).bind(3, before_ms);
+    for (size_t i = 0; i < states.size(); ++i) remove.bind(static_cast<int>(i + 4), std::string(state_name(states[i])));
+    out.removed = states.empty() ? 0 : static_cast<size_t>(remove.run());
+  });
+  return out;
+}
+
+size_t SqliteStore::forget_rule_versions(const std::vector<std::pair<std::string, std::string>>& keep) {
+  size_t removed = 0;
+  write_and_wait([&](Writer& w) {
+    removed = 0;
+    SqliteStatement unused(w.db.handle(),
+                           "SELECT rule, version FROM rule_versions v WHERE NOT EXISTS "
+                           "(SELECT 1 FROM executions e WHERE e.rule = v.rule AND e.rule_version = v.version)");
+    SqliteStatement remove(w.db.handle(), "DELETE FROM rule_versions WHERE rule = ? AND version = ?");
+    std::vector<std::pair<std::string, std::string>> gone;
+    while (unused.step())
+      if (std::pair name{unused.text(0), unused.text(1)}; std::find(keep.begin(), keep.end(), name) == keep.end())
+        gone.push_back(std::move(name));
+    for (const auto& [rule, version] : gone) removed += remove.bind(1, rule).bind(2, version).run();
+  });
+  return removed;
+}
+
 std::optional<ExecutionRow> SqliteStore::execution(int64_t id) {
   std::lock_guard lock(read_mutex_);
   SqliteStatement q(reader_->db.handle(), std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = ?");

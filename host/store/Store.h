@@ -443,6 +443,28 @@ class Store : public KeyValueStore {
   // The (rule, version) of every version kept, in that order, without their
   // sources: what a router of a shared store looks at every second.
   virtual std::vector<std::pair<std::string, std::string>> rule_version_names() = 0;
+  // Retention (executor/Retention.h decides what goes, and when). Each call
+  // removes a bounded number of rows, so that a long history is forgotten a
+  // chunk at a time between other writes.
+  //
+  // Up to `limit` of the oldest events (by position) that were received
+  // before `before_ms` and routed already; how many went. A forgotten id
+  // may be stored again.
+  virtual size_t forget_events(int64_t before_ms, size_t limit) = 0;
+  // Looks at up to `limit` executions after `after_id` (by id) and removes
+  // those in one of `states`, last updated before `before_ms`, with no parent
+  // row (a branch goes after its parent, which outlives it).
+  struct ExecutionsLookedAt {
+    size_t removed = 0;
+    size_t looked_at = 0;
+    int64_t last_id = 0;          // the last looked at: where the next call goes on
+    int64_t last_created_at = 0;  // ... and when it began
+  };
+  virtual ExecutionsLookedAt forget_executions(const std::vector<ExecutionState>& states, int64_t before_ms,
+                                               int64_t after_id, size_t limit) = 0;
+  // Removes the versions that no execution refers to, but those in `keep`;
+  // how many went.
+  virtual size_t forget_rule_versions(const std::vector<std::pair<std::string, std::string>>& keep) = 0;
   // Returns once every write submitted before it is committed and its
   // callback has run.
   virtual void flush() = 0;

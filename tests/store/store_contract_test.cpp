@@ -1591,6 +1591,84 @@ TYPED_TEST(StoreContract, TheVersionsThatWaitingExecutionsRunAreListed) {
             (std::vector<std::pair<std::string, std::string>>{{"greet", "v1"}, {"greet", "v2"}, {"other", "v1"}}));
 }
 
+// Retention: a chunk at a time, and never what is still in use.
+TYPED_TEST(StoreContract, RetentionForgetsOldRoutedEventsOnly) {
+  auto store = this->open();
+  EventRecord fresh = event("fresh");
+  fresh.received_at_ms = now_ms();
+  ASSERT_TRUE(append(*store, {event("old-1"), event("old-2"), fresh}).ok());
+  const auto events = store->events_after(0, 10);
+  ASSERT_EQ(events.size(), 3u);
+  const auto route_up_to = [&](int64_t seq) {
+    RouteBatch b;
+    b.from = store->routed_up_to();
+    b.routed_up_to = seq;
+    std::promise<StoreStatus> got;
+    Transitions(*store).route(std::move(b), [&](StoreStatus s) { got.set_value(s); });
+    return got.get_future().get();
+  };
+  ASSERT_TRUE(route_up_to(events[0].seq).ok());
+  EXPECT_EQ(store->forget_events(3000, 10), 1u);  // old-2 is old, but not routed yet
+  ASSERT_TRUE(route_up_to(events[2].seq).ok());
+  EXPECT_EQ(store->forget_events(3000, 1), 1u);  // a chunk at a time
+  EXPECT_EQ(store->forget_events(3000, 10), 0u);
+  const auto left = store->events_after(0, 10);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].record.id, "fresh");
+  // A forgotten id is new again.
+  EXPECT_EQ(append(*store, {event("old-1")}).outcomes, std::vector<AppendOutcome>{AppendOutcome::kStored});
+}
+
+TYPED_TEST(StoreContract, RetentionForgetsEndedExecutionsAndTheirBranchesAfterThem) {
+  auto store = this->open();
+  const std::vector<ExecutionState> ended{ExecutionState::kDone, ExecutionState::kFailed, ExecutionState::kCancelled};
+  std::map<std::string, int64_t> ids;
+  ASSERT_TRUE(transact(*store, [&](ExecutionRows& rows) {
+                const auto add = [&](const std::string& name, ExecutionState state, int64_t updated_at,
+                                     const std::string& parent = "") {
+                  ExecutionRow row = new_row(name, parent.empty() ? 0 : ids.at(parent));
+                  row.state = state;
+                  row.updated_at_ms = updated_at;
+                  ids[name] = rows.insert(row);
+                };
+                add("done-old", ExecutionState::kDone, 1);
+                add("waiting-old", ExecutionState::kWaiting, 1);
+                add("done-new", ExecutionState::kDone, now_ms());
+                add("branch-of-waiting", ExecutionState::kDone, 1, "waiting-old");
+                add("failed-old", ExecutionState::kFailed, 1);
+                add("branch-of-done", ExecutionState::kDone, 1, "done-old");
+              }).ok());
+  Store::ExecutionsLookedAt first = store->forget_executions(ended, 1000, 0, 3);
+  EXPECT_EQ(first.looked_at, 3u);
+  EXPECT_EQ(first.last_id, ids["done-new"]);
+  EXPECT_EQ(first.last_created_at, 1);
+  EXPECT_EQ(first.removed, 1u);  // done-old
+  Store::ExecutionsLookedAt rest = store->forget_executions(ended, 1000, first.last_id, 10);
+  EXPECT_EQ(rest.looked_at, 3u);
+  EXPECT_EQ(rest.last_id, ids["branch-of-done"]);
+  // failed-old, and branch-of-done once its parent is gone: in the same call or the next.
+  EXPECT_EQ(rest.removed + store->forget_executions(ended, 1000, first.last_id, 10).removed, 2u);
+  EXPECT_EQ(store->forget_executions(ended, 1000, ids["branch-of-done"], 10).looked_at, 0u);
+  std::set<std::string> kept;
+  for (const auto& name : {"done-old", "waiting-old", "done-new", "branch-of-waiting", "failed-old", "branch-of-done"})
+    if (store->execution(ids[name])) kept.insert(name);
+  EXPECT_EQ(kept, (std::set<std::string>{"waiting-old", "done-new", "branch-of-waiting"}));
+}
+
+TYPED_TEST(StoreContract, RetentionForgetsRuleVersionsNoExecutionRuns) {
+  auto store = this->open();
+  std::promise<StoreStatus> saved;
+  store->save_rule_versions({{"r", "v0", "{}"}, {"r", "v1", "{}"}, {"r", "v2", "{}"}, {"s", "v1", "{}"}},
+                            [&](StoreStatus s) { saved.set_value(s); });
+  ASSERT_TRUE(saved.get_future().get().ok());
+  ASSERT_TRUE(transact(*store, [&](ExecutionRows& rows) { rows.insert(new_row("e1")); }).ok());  // runs r v1
+  EXPECT_EQ(store->forget_rule_versions({{"r", "v2"}, {"s", "v1"}}), 1u);
+  EXPECT_EQ(store->rule_version_names(),
+            (std::vector<std::pair<std::string, std::string>>{{"r", "v1"}, {"r", "v2"}, {"s", "v1"}}));
+  EXPECT_EQ(store->forget_rule_versions({}), 2u);
+  EXPECT_EQ(store->rule_version_names(), (std::vector<std::pair<std::string, std::string>>{{"r", "v1"}}));
+}
+
 TYPED_TEST(StoreContract, AReaderWalkingTheCursorSeesEveryAcknowledgedEventOnce) {
   auto store = this->open();
   constexpr int kThreads = 4, kPerThread = 50;
