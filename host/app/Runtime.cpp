@@ -12,6 +12,7 @@
 #include "executor/CallQueue.h"
 #include "executor/CompletedRoutes.h"
 #include "executor/FrequencyCaps.h"
+#include "executor/Retention.h"
 #include "http/HttpClient.h"
 #include "http/HttpServer.h"
 #include "http/WebhookRoutes.h"
@@ -171,6 +172,13 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   time_triggers_ = std::make_unique<TimeTriggers>(*store_, checked.rules, checked.segments, time_options, [this] {
     if (pipeline_) pipeline_->wake();
   });
+  Retention::Options retention;
+  retention.events_ms = config_.events_retention_ms;
+  retention.executions_ms = config_.executions_retention_ms;
+  retention.owner = node_id_;
+  retention.forget_versions = !pipeline_options.shared_store;
+  for (const CompiledRule& rule : checked.rules) retention.current_versions.emplace_back(rule.name, rule.version);
+  retention_ = std::make_unique<Retention>(*store_, std::move(retention));
   CompletedRoutes::Options completed;
   completed.account = config_.account;
   completed.max_wait = std::chrono::milliseconds(config_.http_server.response_timeout_ms);
@@ -306,6 +314,7 @@ void Runtime::start() {
   store_->on_cancelled([this](const std::vector<int64_t>& executions) { give_up_calls(executions); });
   membership_->start();
   time_triggers_->start();
+  retention_->start();
   log_info("http", "listening", {{"address", config_.listen_host}, {"port", server_->port()}});
 }
 
@@ -326,6 +335,7 @@ void Runtime::stop() {
   if (server_) server_->stop();                                // no new requests; requests in progress drain
   for (auto& [name, instance] : instances_) instance->stop();  // triggers stop emitting
   if (time_triggers_) time_triggers_->stop();
+  if (retention_) retention_->stop();
   if (pipeline_) pipeline_->stop();  // steps still in flight run again after a restart
   if (store_) {
     store_->on_changes({});

@@ -28,6 +28,7 @@ class FrequencyCaps;
 class EventsApi;
 class ExecutionsApi;
 class RecordsApi;
+class Retention;
 class TrackingApi;
 class TrackingTokens;
 class EmittedEvents;
@@ -87,6 +88,7 @@ class Runtime : public ActionDispatcher {
   std::unique_ptr<CrmService> crm_;                // switchboard.crm/1: records read, changes stored as events
   std::unique_ptr<EmittedEvents> emitted_;         // plugins' events: to the store, or to completed_
   std::unique_ptr<Pipeline> pipeline_;
+  std::unique_ptr<Retention> retention_;         // forgets old events and ended executions
   std::unique_ptr<TimeTriggers> time_triggers_;  // schedules, special dates, overdue: events of their own          //
                                                  // events from the events API (durable)
   std::map<std::string, std::unique_ptr<PluginInstance>> instances_;

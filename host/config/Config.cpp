@@ -246,6 +246,19 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
                         "expected at least 3 heartbeats (" + std::to_string(3 * c.heartbeat_ms) +
                             " ms): a node late with one heartbeat is not dead"});
   }
+  if (doc.contains("retention")) {
+    for (const auto& [key, out] :
+         {std::pair{"events", &c.events_retention_ms}, std::pair{"executions", &c.executions_retention_ms}}) {
+      if (!doc["retention"].contains(key)) continue;
+      const std::string text = doc["retention"][key].get<std::string>();
+      const auto ms = text == "forever" ? std::optional<int64_t>(0) : parse_duration_ms(text);
+      if (!ms || (text != "forever" && *ms < 3600000))
+        issues.push_back({name, std::string("/retention/") + key,
+                          "expected a duration of at least 1h (\"30d\", \"12h\") or \"forever\", got '" + text + "'"});
+      else
+        *out = *ms;
+    }
+  }
   if (doc.contains("time_triggers") && doc["time_triggers"].contains("check_every")) {
     const auto every = parse_duration_ms(doc["time_triggers"]["check_every"].get<std::string>());
     if (!every || *every < 10)

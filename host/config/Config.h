@@ -138,7 +138,9 @@ struct Config {
   int64_t heartbeat_ms = 1000;          // a node's heartbeat in the store ("cluster")
   int64_t node_timeout_ms = 10000;      // ... and how long a silent node is thought alive
   int64_t time_check_every_ms = 60000;  // how often time triggers (schedules, special dates, overdue) are checked
-  int max_in_flight = 1000;             // ... and this
+  int64_t events_retention_ms = 30 * 86400000LL;      // "retention": routed events kept this long (0: for ever)
+  int64_t executions_retention_ms = 30 * 86400000LL;  // ... and ended executions
+  int max_in_flight = 1000;                           // ... and this
   nlohmann::json account = nlohmann::json::object();  // {{account.*}}; its timezone and country are defaults
   std::vector<RuleSource> rules;                      // the enabled ones
   std::vector<RuleSource> disabled_rules;             // checked (warnings), not run

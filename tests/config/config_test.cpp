@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "app/ConfigCheck.h"
+#include "integration/test_support.h"
 #include "rules/RuleCompiler.h"
 
 namespace sb {
@@ -129,6 +130,10 @@ const BadConfig kBadConfigs[] = {
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"send_window": {"from": "09:00", "to": "25:00"}}]}]})",
      "/rules/0/steps/0/send_window/to: rule 'r': expected a time of day from 00:00 to 24:00"},
+    {"retention_too_short", R"({"retention": {"executions": "5m"}})",
+     "/retention/executions: expected a duration of at least 1h (\"30d\", \"12h\") or \"forever\", got '5m'"},
+    {"retention_zero", R"({"retention": {"events": "0s"}})",
+     "/retention/events: expected a duration of at least 1h (\"30d\", \"12h\") or \"forever\", got '0s'"},
     {"account_zone_unknown", R"({"account": {"timezone": "Moscow"}})",
      "/account/timezone: unknown time zone 'Moscow': expected an IANA name such as \"Europe/Moscow\""},
     {"wait_inside_fallback",
@@ -302,6 +307,21 @@ TEST(Config, ValidConfigHasNoIssues) {
   EXPECT_TRUE(validate_text("{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "webhook.received"},
       "filter": {"body.status": "new"}, "steps": [{"action": "sink.post", "params": {"url": "/x", "body": {"t": "{{body.name}}"}}}]}]})")
                   .empty());
+}
+
+TEST(Config, RetentionIsThirtyDaysUnlessSaid) {
+  const auto dir = test::make_temp_dir("sb_config_retention");
+  const auto load = [&](const std::string& text) {
+    std::ofstream(dir / "switchboard.json") << text;
+    return load_config(dir / "switchboard.json");
+  };
+  const Config defaults = load("{}");
+  EXPECT_EQ(defaults.events_retention_ms, 30 * 86400000LL);
+  EXPECT_EQ(defaults.executions_retention_ms, 30 * 86400000LL);
+  const Config said = load(R"({"retention": {"events": "7d", "executions": "forever"}})");
+  EXPECT_EQ(said.events_retention_ms, 7 * 86400000LL);
+  EXPECT_EQ(said.executions_retention_ms, 0);
+  std::filesystem::remove_all(dir);
 }
 
 // As the reference CRMs' pages write them: "wait 1 day", "the day before at 10:00".
