@@ -109,6 +109,10 @@ void ExecutionsApi::list(const ServerRequest& request, bool dead_letters_only, S
         const auto n = parse_id(value);
         if (!n || *n > 1000) return reply(error_response(400, "bad_request", "limit: expected 1 to 1000"));
         query.limit = static_cast<size_t>(*n);
+      } else if (key == "cursor") {
+        const auto before = parse_id(value);
+        if (!before) return reply(error_response(400, "bad_request", "cursor: not one this API gave"));
+        query.before_id = *before;
       } else {
         return reply(error_response(400, "bad_request", "unknown parameter '" + key + "'"));
       }
@@ -116,9 +120,12 @@ void ExecutionsApi::list(const ServerRequest& request, bool dead_letters_only, S
   } catch (const Poco::Exception&) {
     return reply(error_response(400, "bad_request", "malformed query string"));
   }
+  const std::vector<ExecutionRow> rows = store_.executions(query);
   json items = json::array();
-  for (const auto& row : store_.executions(query)) items.push_back(summary(row));
-  reply(json_response(200, {{dead_letters_only ? "dead_letters" : "executions", std::move(items)}}));
+  for (const auto& row : rows) items.push_back(summary(row));
+  // Newest first; a full page says where the next one begins.
+  json next = rows.size() == query.limit ? json(std::to_string(rows.back().id)) : json(nullptr);
+  reply(json_response(200, {{dead_letters_only ? "dead_letters" : "executions", std::move(items)}, {"next", next}}));
 }
 
 void ExecutionsApi::command(int64_t id, const std::string& verb, ServerConnection::Reply reply) {

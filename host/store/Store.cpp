@@ -41,6 +41,11 @@ ExecutionFilter execution_filter(const ExecutionQuery& query, std::string (*mark
   }
   if (!query.rule.empty()) term("rule", query.rule);
   if (!query.event_id.empty()) term("event_id", query.event_id);
+  if (query.before_id > 0) {
+    f.values.push_back(std::to_string(query.before_id));
+    f.where += std::string(f.values.size() == 1 ? " WHERE " : " AND ") + "id < CAST(" +
+               mark(static_cast<int>(f.values.size())) + " AS BIGINT)";
+  }
   return f;
 }
 

@@ -193,6 +193,7 @@ struct ExecutionQuery {
   std::string rule;  // empty = any
   std::string event_id;
   size_t limit = 100;
+  int64_t before_id = 0;  // the next page: ids below this one (0: from the newest)
 };
 
 // The WHERE clause of an executions listing with only the filters given, so

@@ -169,6 +169,27 @@ TEST_F(ExecutionsApiTest, CancellingAnExecutionWhoseCallWaitsForItsInstanceEndsI
             200);  // (and the host stops without waiting for it)
 }
 
+// A long list is read a page at a time, newest first, each page's "next"
+// the cursor of the one after it.
+TEST_F(ExecutionsApiTest, ListsArePagedWithACursor) {
+  for (int i = 0; i < 5; ++i) post_event("page-" + std::to_string(i), "lead.snoozed");
+  json all = wait_list("/api/v1/executions?rule=later", [](const json& j) { return j["executions"].size() == 5; });
+  ASSERT_EQ(all["executions"].size(), 5u) << all.dump();
+  EXPECT_TRUE(all["next"].is_null());  // not a full page: the last
+  std::vector<int64_t> paged;
+  std::string path = "/api/v1/executions?rule=later&limit=2";
+  for (int page = 0; page < 5; ++page) {
+    const json got = admin("GET", path).json();
+    for (const auto& e : got["executions"]) paged.push_back(e["id"].get<int64_t>());
+    if (got["next"].is_null()) break;
+    path = "/api/v1/executions?rule=later&limit=2&cursor=" + got["next"].get<std::string>();
+  }
+  std::vector<int64_t> expected;
+  for (const auto& e : all["executions"]) expected.push_back(e["id"].get<int64_t>());
+  EXPECT_EQ(paged, expected);
+  EXPECT_EQ(admin("GET", "/api/v1/executions?cursor=abc").status, 400);
+}
+
 TEST_F(ExecutionsApiTest, RequestsAreCheckedAndErrorsAreSpecific) {
   EXPECT_EQ(http_request(host_.port(), "GET", "/api/v1/executions").status, 401);
   EXPECT_EQ(http_request(host_.port(), "GET", "/api/v1/executions", "",

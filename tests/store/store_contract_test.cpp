@@ -1233,6 +1233,10 @@ TYPED_TEST(StoreContract, ExecutionsAreListedByStateRuleAndEventNewestFirst) {
   EXPECT_EQ(events({std::nullopt, "s", "e2", 100}), V{});
   EXPECT_EQ(events({std::nullopt, "", "", 2}), (V{"e5", "e4"}));
   EXPECT_EQ(events({ExecutionState::kDone, "", "", 1}), (V{"e3"}));
+  // The next page: below the last id of the one before.
+  EXPECT_EQ(events({std::nullopt, "", "", 2, id_of["e4"]}), (V{"e3", "e2"}));
+  EXPECT_EQ(events({ExecutionState::kDone, "", "", 1, id_of["e3"]}), (V{"e0"}));
+  EXPECT_EQ(events({std::nullopt, "s", "", 100, id_of["e1"]}), V{});
 }
 
 // An operator's listing of the few executions in doubt (or failed) among a
