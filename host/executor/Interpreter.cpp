@@ -308,10 +308,16 @@ void Interpreter::digest(const Claimed& at, const CompiledStep& step, const json
       return decide(last ? ExecutionState::kDone : ExecutionState::kReady, next_step,
                     last ? std::nullopt : std::optional<int64_t>(now));
     }
-    // A leader that has not closed its window long after it ended (failed, cancelled) does not
-    // hold the group: this execution takes over, with what was collected.
+    // A leader that an operator cancelled (or that is gone) does not hold the group, nor does one
+    // that has not closed its window long after it ended (its host down): this execution takes
+    // over, with what was collected, so that no event that joined is left without its message.
     const int64_t grace = std::max<int64_t>(window_ms, 3'600'000);
-    const bool live = open.is_object() && now < open.value("until", int64_t{0}) + grace;
+    const auto leader_runs = [&] {
+      const auto leader = rows.find(open.value("leader", int64_t{0}));
+      return leader && (leader->state == ExecutionState::kWaiting || leader->state == ExecutionState::kReady ||
+                        leader->state == ExecutionState::kInDoubt);
+    };
+    const bool live = open.is_object() && now < open.value("until", int64_t{0}) + grace && leader_runs();
     if (live) {
       // Another execution collects this group: this event joins it once, and this execution ends here.
       bool listed = false;

@@ -334,6 +334,38 @@ TEST(MessagingEndToEnd, ADigestCollectsAContactsEventsIntoOneMessage) {
   EXPECT_EQ(json::parse(more[2].body)["list"], "Анна: Ещё вопрос");
 }
 
+// An operator cancels the execution collecting a digest: the next event of
+// the group takes over with what was collected, rather than joining a
+// digest that will never be sent.
+TEST(MessagingEndToEnd, ADigestWhoseCollectorWasCancelledIsTakenOverByTheNextEvent) {
+  HttpSink sink;
+  json instances = {{"notify", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}}};
+  json rules = json::parse(R"([{"name": "comments", "trigger": {"event": "comment.created"}, "steps": [
+      {"name": "Comments", "digest": "2s", "item": "{{data.text}}"},
+      {"action": "notify.post", "params": {"url": "/digest", "body": {"list": "{{steps.Comments.output.list}}"}}}]}])");
+  HostProcess host(base_config(instances, rules));
+  auto comment = [&](const std::string& id, const std::string& text) {
+    post(host, {{"id", id}, {"type", "comment.created"}, {"contact", {{"id", "C1"}}}, {"data", {{"text", text}}}});
+  };
+  comment("c-1", "first");
+  json leader;
+  for (int i = 0; i < 200; ++i) {
+    leader = admin(host, "/api/v1/executions?event_id=c-1&state=waiting");
+    if (leader["executions"].size() == 1) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_EQ(leader["executions"].size(), 1u) << leader << host.log();
+  const std::string cancel =
+      "/api/v1/executions/" + std::to_string(leader["executions"][0]["id"].get<int64_t>()) + "/cancel";
+  ASSERT_EQ(
+      http_request(host.port(), "POST", cancel, "{}", {{"Authorization", std::string("Bearer ") + kAdmin}}).status,
+      200);
+  comment("c-2", "second");
+  const auto got = sink.wait_for(1, 10s);
+  ASSERT_EQ(got.size(), 1u) << host.log();
+  EXPECT_EQ(json::parse(got[0].body)["list"], "first\nsecond");
+}
+
 // An address the server does not know (550 5.1.1) is unreachable: the
 // fallback goes on to SMS. A server that is down is retried, then the
 // execution is a dead letter with the reason.
