@@ -247,16 +247,25 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
                             " ms): a node late with one heartbeat is not dead"});
   }
   if (doc.contains("retention")) {
-    for (const auto& [key, out] :
-         {std::pair{"events", &c.events_retention_ms}, std::pair{"executions", &c.executions_retention_ms}}) {
-      if (!doc["retention"].contains(key)) continue;
-      const std::string text = doc["retention"][key].get<std::string>();
+    // Events are an occurrence's record (a birthday's, a reminder's, which
+    // may come again up to a day late): kept at least two days.
+    struct Kept {
+      const char* key;
+      int64_t* out;
+      int64_t least_ms;
+      const char* least;
+    };
+    for (const Kept& k : {Kept{"events", &c.events_retention_ms, 2 * 86400000LL, "2d"},
+                          Kept{"executions", &c.executions_retention_ms, 3600000, "1h"}}) {
+      if (!doc["retention"].contains(k.key)) continue;
+      const std::string text = doc["retention"][k.key].get<std::string>();
       const auto ms = text == "forever" ? std::optional<int64_t>(0) : parse_duration_ms(text);
-      if (!ms || (text != "forever" && *ms < 3600000))
-        issues.push_back({name, std::string("/retention/") + key,
-                          "expected a duration of at least 1h (\"30d\", \"12h\") or \"forever\", got '" + text + "'"});
+      if (!ms || (text != "forever" && *ms < k.least_ms))
+        issues.push_back({name, std::string("/retention/") + k.key,
+                          std::string("expected a duration of at least ") + k.least +
+                              " (\"30d\") or \"forever\", got '" + text + "'"});
       else
-        *out = *ms;
+        *k.out = *ms;
     }
   }
   if (doc.contains("time_triggers") && doc["time_triggers"].contains("check_every")) {

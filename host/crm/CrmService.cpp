@@ -152,6 +152,8 @@ void CrmService::apply(const CallSubject& call, const std::string& instance, con
     if (!result.ok()) return done({SB_ERR_UNAVAILABLE, "cannot store the change: " + result.error});
     // The entity was no longer in a status "if_status" names: nothing changed.
     if (!result.outcomes.empty() && result.outcomes.front() == AppendOutcome::kUnchanged) return done({SB_OK, ""});
+    if (!result.outcomes.empty() && result.outcomes.front() == AppendOutcome::kIdTaken)
+      return done({SB_ERR_INVALID_ARGUMENT, "the change's id '" + id + "' is taken by an event from another source"});
     done({SB_OK, id});
     if (stored) stored();
   });

@@ -64,7 +64,9 @@ void Retention::loop() {
 Retention::Forgotten Retention::forget(int64_t now_ms) {
   Forgotten out;
   if (options_.events_ms > 0)
-    for (size_t n = options_.chunk; n == options_.chunk && !stopping();) {
+    // Until a chunk of the oldest has none to forget: one newer event among
+    // them (a clock behind) holds back only itself.
+    for (size_t n = options_.chunk; n > 0 && !stopping();) {
       n = store_.forget_events(now_ms - options_.events_ms, options_.chunk);
       out.events += n;
     }

@@ -275,21 +275,64 @@ class StepCompiler {
     }
   }
 
+  // Channels in order. A channel with "delivered_within" counts as
+  // delivered only once its provider reports it (message.delivered for the
+  // message id it answered): a report that it failed, or none in time,
+  // moves on to the next channel, as an unreachable contact does.
   void add_fallback(const json& step, const std::string& pointer) {
     const json& channels = step["fallback"];
     std::vector<size_t> chain;
+    std::vector<int> confirmations;  // per channel of the chain: its wait for the report, or -1
+    std::vector<size_t> past_chain;  // the jumps after a confirmed delivery
     for (size_t i = 0; i < channels.size(); ++i) {
+      const std::string at = pointer + "/fallback/" + std::to_string(i);
       if (!channels[i].contains("action")) {
-        problem(pointer + "/fallback/" + std::to_string(i), "each step of a fallback chain is an action");
+        problem(at, "each step of a fallback chain is an action");
         continue;
       }
       chain.push_back(steps_.size());
-      add_steps(json::array({channels[i]}), pointer + "/fallback", i);
+      json channel = channels[i];
+      const json within = channel.contains("delivered_within") ? channel["delivered_within"] : json();
+      channel.erase("delivered_within");
+      add_steps(json::array({channel}), pointer + "/fallback", i);
+      confirmations.push_back(-1);
+      if (within.is_null()) continue;
+      const std::string name = channel.value("name", "");
+      const auto ms = within.is_string() ? parse_duration_ms(within.get<std::string>()) : std::nullopt;
+      if (!ms || *ms <= 0) {
+        problem(at + "/delivered_within", "expected a positive duration such as \"10m\"");
+        continue;
+      }
+      if (i + 1 == channels.size()) {
+        problem(at + "/delivered_within",
+                "the last channel has none to fall back to: a delivery report is waited for only before another "
+                "channel (use wait_for after the chain to act on it)");
+        continue;
+      }
+      if (name.empty() || name.find('.') != std::string::npos) {
+        problem(at + "/name",
+                "a channel with \"delivered_within\" needs a \"name\" without dots: the delivery report is "
+                "matched to the message id that step answered (steps.<name>.external_id)");
+        continue;
+      }
+      CompiledStep wait =
+          base(json::object(), at + "/delivered_within", CompiledStep::Kind::kWaitEvent, "delivery of " + name);
+      wait.wait_event = "message.delivered";
+      wait.wait_else_on = {"message.failed", "message.undelivered"};
+      wait.wait_match = {{"data.message_id", "{{steps." + name + ".external_id}}"}};
+      wait.wait_ms = ms;
+      confirmations.back() = static_cast<int>(steps_.size());
+      steps_.push_back(std::move(wait));
+      past_chain.push_back(steps_.size());
+      add_jump(at + "/delivered_within", "delivered");
     }
     for (size_t i = 0; i < chain.size(); ++i) {
-      steps_[chain[i]].fallback_next = i + 1 < chain.size() ? static_cast<int>(chain[i + 1]) : -1;
-      steps_[chain[i]].fallback_end = here();
+      const int next = i + 1 < chain.size() ? static_cast<int>(chain[i + 1]) : -1;
+      steps_[chain[i]].fallback_next = next;
+      steps_[chain[i]].fallback_end = confirmations[i] >= 0 ? confirmations[i] : here();
+      if (confirmations[i] >= 0) steps_[static_cast<size_t>(confirmations[i])].else_step = next;
     }
+    for (size_t jump : past_chain) steps_[jump].jump_to = here();
   }
 
   void add_if(const json& step, const std::string& pointer) {

@@ -1099,15 +1099,21 @@ size_t SqliteStore::forget_rule_versions(const std::vector<std::pair<std::string
   size_t removed = 0;
   write_and_wait([&](Writer& w) {
     removed = 0;
-    SqliteStatement unused(w.db.handle(),
-                           "SELECT rule, version FROM rule_versions v WHERE NOT EXISTS "
-                           "(SELECT 1 FROM executions e WHERE e.rule = v.rule AND e.rule_version = v.version)");
+    // The kept ones are passed over before any execution is read: no index
+    // leads from a version to its executions (one would cost every insert),
+    // and one with none left is a scan.
+    SqliteStatement versions(w.db.handle(), "SELECT rule, version FROM rule_versions");
+    SqliteStatement runs(w.db.handle(), "SELECT 1 FROM executions WHERE rule = ? AND rule_version = ? LIMIT 1");
     SqliteStatement remove(w.db.handle(), "DELETE FROM rule_versions WHERE rule = ? AND version = ?");
-    std::vector<std::pair<std::string, std::string>> gone;
-    while (unused.step())
-      if (std::pair name{unused.text(0), unused.text(1)}; std::find(keep.begin(), keep.end(), name) == keep.end())
-        gone.push_back(std::move(name));
-    for (const auto& [rule, version] : gone) removed += remove.bind(1, rule).bind(2, version).run();
+    std::vector<std::pair<std::string, std::string>> others;
+    while (versions.step())
+      if (std::pair name{versions.text(0), versions.text(1)}; std::find(keep.begin(), keep.end(), name) == keep.end())
+        others.push_back(std::move(name));
+    for (const auto& [rule, version] : others) {
+      const bool used = runs.bind(1, rule).bind(2, version).step();
+      runs.reset();
+      if (!used) removed += remove.bind(1, rule).bind(2, version).run();
+    }
   });
   return removed;
 }

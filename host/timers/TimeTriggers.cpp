@@ -182,8 +182,11 @@ class OverdueProducer final : public TimeProducer {
   // `rule` empty: the host's own <type>.overdue, which any rule may take.
   // `reminder`: <type>.reminder when the time in the field comes (a task's
   // reminder), not when it is `by` past; one more than a day late is let go.
-  OverdueProducer(std::string rule, const TimeTrigger& t, std::string account_zone, bool reminder = false)
-      : rule_(std::move(rule)), t_(t), account_zone_(std::move(account_zone)), reminder_(reminder) {}
+  // `kept_ms`: how long the store keeps an event (0: for ever), and so
+  // knows an occurrence as one it produced.
+  OverdueProducer(std::string rule, const TimeTrigger& t, std::string account_zone, int64_t kept_ms,
+                  bool reminder = false)
+      : rule_(std::move(rule)), t_(t), account_zone_(std::move(account_zone)), kept_ms_(kept_ms), reminder_(reminder) {}
 
   void due(int64_t now, Store& store, std::vector<EventRecord>& out) override {
     handed_.clear();
@@ -216,6 +219,10 @@ class OverdueProducer final : public TimeProducer {
       due_at = parse_local_time_ms(format_time_ms(*parse_time_ms(text) + 86'400'000).substr(0, 10), account_zone_);
     if (!due_at || *due_at + t_.by_ms > now) return;
     if (reminder_ && now - *due_at > 24 * kHour) return;  // reminding of a call yesterday helps no one
+    // An occurrence whose event the store may have forgotten by now (the
+    // retention, less a day) would be produced again after a restart: one
+    // that old is let go, as a stale alert.
+    if (kept_ms_ > 0 && now - (*due_at + t_.by_ms) > kept_ms_ - 24 * kHour) return;
     const std::string what = reminder_ ? "reminder" : "overdue";
     const std::string source = rule_.empty() ? "time" : time_source(rule_);
     // Named by the deadline as written (a date: its UTC midnight, as before
@@ -246,6 +253,7 @@ class OverdueProducer final : public TimeProducer {
   std::string rule_;
   TimeTrigger t_;
   std::string account_zone_;
+  const int64_t kept_ms_;
   const bool reminder_;
   std::vector<std::string> handed_;
   std::unordered_set<std::string> sent_;
@@ -376,7 +384,8 @@ TimeTriggers::TimeTriggers(Store& store, const std::vector<CompiledRule>& rules,
         producers_.push_back(std::make_unique<SpecialDateProducer>(rule.name, t, options_.account_timezone));
         break;
       case TimeTrigger::Kind::kOverdue:
-        producers_.push_back(std::make_unique<OverdueProducer>(rule.name, t, options_.account_timezone));
+        producers_.push_back(
+            std::make_unique<OverdueProducer>(rule.name, t, options_.account_timezone, options_.events_kept_ms));
         break;
     }
   }
@@ -388,7 +397,8 @@ TimeTriggers::TimeTriggers(Store& store, const std::vector<CompiledRule>& rules,
     tasks.entity_type = "task";
     tasks.field = field;
     tasks.closed = {"done", "cancelled"};
-    producers_.push_back(std::make_unique<OverdueProducer>("", tasks, options_.account_timezone, reminder));
+    producers_.push_back(
+        std::make_unique<OverdueProducer>("", tasks, options_.account_timezone, options_.events_kept_ms, reminder));
   };
   if (task_overdue_wanted) watch_tasks("fields.deadline", false);
   if (task_reminder_wanted) watch_tasks("fields.reminder", true);

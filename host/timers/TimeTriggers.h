@@ -48,6 +48,9 @@ class TimeTriggers {
     // This node's id: the checks are held by one node of those sharing the
     // store at a time ("" = this host checks alone).
     std::string owner = "";
+    // How long the store keeps events (retention.events; 0: for ever): an
+    // overdue entity is let go once its event may have been forgotten.
+    int64_t events_kept_ms = 0;
   };
   // `stored` runs after events were appended (it wakes the pipeline).
   TimeTriggers(Store& store, const std::vector<CompiledRule>& rules, const std::vector<DynamicSegment>& segments,

@@ -22,9 +22,9 @@ struct PluginEvent {
   nlohmann::json payload;
 };
 
-// `answer(all_committed)` runs exactly once; `events` must not be empty.
+// `answer(all_settled)` runs exactly once; `events` must not be empty.
 inline void emit_all(const switchboard::Host& host, const std::vector<PluginEvent>& events,
-                     std::function<void(bool all_committed)> answer) {
+                     std::function<void(bool all_settled)> answer) {
   struct Delivery {
     Delivery(size_t n, std::function<void(bool)> a) : remaining(n), answer(std::move(a)) {}
     std::atomic<size_t> remaining;
@@ -36,10 +36,15 @@ inline void emit_all(const switchboard::Host& host, const std::vector<PluginEven
     }
   };
   auto delivery = std::make_shared<Delivery>(events.size(), std::move(answer));
+  // An event refused for good (its id is another source's event's: the host
+  // said so in its log) is settled too: a delivery sent again would be
+  // refused again, for as long as the host keeps that id.
+  const auto settled = [](sb_status status) { return status == SB_OK || status == SB_ERR_INVALID_ARGUMENT; };
   for (const PluginEvent& e : events)
     if (host.emit(e.type, e.id, dump(e.payload), SB_EMIT_WAIT_ACCEPTED,
-                  [delivery](const switchboard::EmitResult& result) { delivery->one_done(result.status == SB_OK); }) !=
-        SB_OK)
+                  [delivery, settled](const switchboard::EmitResult& result) {
+                    delivery->one_done(settled(result.status));
+                  }) != SB_OK)
       delivery->one_done(false);
 }
 

@@ -131,15 +131,36 @@ const BadConfig kBadConfigs[] = {
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"send_window": {"from": "09:00", "to": "25:00"}}]}]})",
      "/rules/0/steps/0/send_window/to: rule 'r': expected a time of day from 00:00 to 24:00"},
     {"retention_too_short", R"({"retention": {"executions": "5m"}})",
-     "/retention/executions: expected a duration of at least 1h (\"30d\", \"12h\") or \"forever\", got '5m'"},
+     "/retention/executions: expected a duration of at least 1h (\"30d\") or \"forever\", got '5m'"},
+    {"events_retention_under_two_days", R"({"retention": {"events": "1d"}})",
+     "/retention/events: expected a duration of at least 2d (\"30d\") or \"forever\", got '1d'"},
     {"retention_zero", R"({"retention": {"events": "0s"}})",
-     "/retention/events: expected a duration of at least 1h (\"30d\", \"12h\") or \"forever\", got '0s'"},
+     "/retention/events: expected a duration of at least 2d (\"30d\") or \"forever\", got '0s'"},
     {"account_zone_unknown", R"({"account": {"timezone": "Moscow"}})",
      "/account/timezone: unknown time zone 'Moscow': expected an IANA name such as \"Europe/Moscow\""},
     {"wait_inside_fallback",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"fallback": [{"action": "sink.post"}, {"wait": "1h"}]}]}]})",
      "/rules/0/steps/0/fallback/1: rule 'r': each step of a fallback chain is an action"},
+    {"delivery_awaited_on_the_last_channel",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"fallback": [{"action": "sink.post"}, {"name": "b", "action": "sink.post", "delivered_within": "10m"}]}]}]})",
+     "/rules/0/steps/0/fallback/1/delivered_within: rule 'r': the last channel has none to fall back to: a delivery "
+     "report is waited for only before another channel (use wait_for after the chain to act on it)"},
+    {"delivery_awaited_of_an_unnamed_channel",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"fallback": [{"action": "sink.post", "delivered_within": "10m"}, {"action": "sink.post"}]}]}]})",
+     "/rules/0/steps/0/fallback/0/name: rule 'r': a channel with \"delivered_within\" needs a \"name\" without dots: "
+     "the delivery report is matched to the message id that step answered (steps.<name>.external_id)"},
+    {"delivery_awaited_for_no_time",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"fallback": [{"name": "a", "action": "sink.post", "delivered_within": "soon"}, {"action": "sink.post"}]}]}]})",
+     "/rules/0/steps/0/fallback/0/delivered_within: rule 'r': expected a positive duration such as \"10m\""},
+    {"delivery_awaited_outside_a_fallback",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"name": "a", "action": "sink.post", "delivered_within": "10m"}]}]})",
+     "/rules/0/steps/0/delivered_within: rule 'r': \"delivered_within\" is not a step key, not \"action\" (which "
+     "takes name, action, params, template, timeout_ms, retry)"},
     {"bad_condition_in_if",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"if": {"field": "x", "op": "~"}, "then": [{"action": "sink.post"}]}]}]})",

@@ -148,6 +148,28 @@ TEST_F(TimeTriggersTest, AScheduleRunsEachOccurrenceOnceAndOneMissedWithinTheHou
   EXPECT_TRUE(ids(later, "2026-12-04T08:30:00Z").empty());  // more than an hour after: not run late
 }
 
+// The store forgets events after its retention: an entity overdue for longer
+// than that (less a day) is let go, or a restart would alert of it again.
+TEST_F(TimeTriggersTest, AnEntityOverdueForLongerThanTheStoreKeepsEventsIsLetGo) {
+  append({{"id", "d1"},
+          {"type", "deal.created"},
+          {"entity", {{"type", "deal"}, {"id", "D1"}, {"fields", {{"due", "2026-10-01T12:00:00Z"}}}}}});
+  append({{"id", "d2"},
+          {"type", "deal.created"},
+          {"entity", {{"type", "deal"}, {"id", "D2"}, {"fields", {{"due", "2026-11-20T12:00:00Z"}}}}}});
+  const std::vector<CompiledRule> rules{time_rule("late deal", {{"overdue", "deal"}, {"field", "entity.fields.due"}})};
+  TimeTriggers::Options kept_30_days;
+  kept_30_days.events_kept_ms = 30 * 86'400'000LL;
+  TimeTriggers t(*store_, rules, {}, kept_30_days, nullptr);
+  EXPECT_EQ(ids(t, "2026-12-05T12:00:00Z"),
+            std::vector<std::string>{"time:late deal:deal:D2:2026-11-20T12:00:00.000Z"});
+  // Every event kept: the store knows each occurrence (D2's, given again, is its duplicate).
+  TimeTriggers forever(*store_, rules, {}, {}, nullptr);
+  EXPECT_EQ(ids(forever, "2026-12-05T12:00:00Z"),
+            (std::vector<std::string>{"time:late deal:deal:D1:2026-10-01T12:00:00.000Z",
+                                      "time:late deal:deal:D2:2026-11-20T12:00:00.000Z"}));
+}
+
 TEST_F(TimeTriggersTest, OverdueEntitiesOncePerDueTimeAndNeverInAClosedStatus) {
   append(
       {{"id", "d1"},

@@ -343,7 +343,10 @@ typedef enum sb_emit_wait {
 /* OWNERSHIP: host-owned; valid only during the callback. */
 typedef struct sb_emit_result {
   uint32_t struct_size;
-  sb_status status; /* SB_OK: taken (and, when waited for, processed) */
+  /* SB_OK: taken (and, when waited for, processed); SB_ERR_INVALID_ARGUMENT:
+   * refused for good, its id being that of an event from another source
+   * (sending it again is refused again); anything else: not taken, for now. */
+  sb_status status;
   sb_str event_id;
   sb_str message;     /* why not, when status is not SB_OK */
   sb_str report_json; /* with SB_EMIT_WAIT_COMPLETED: {"executions":[...]} */

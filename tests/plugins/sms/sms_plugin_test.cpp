@@ -326,6 +326,13 @@ TEST_F(SmsPluginTest, SignedSmscReportsAndRepliesBecomeEventsAnsweredOnceStored)
   EXPECT_EQ(host.emitted[2].id, "smsc:shop:4071:79131234567:1");  // the same report again: a duplicate
   host.finish_emit(2, SB_OK, host.emitted[2].id);
   EXPECT_EQ(host.responses.at(by_sha1).status, 200);
+  // Refused for good (its id is another source's event's): settled, not
+  // answered 503 for SMSC.ru to deliver again and again.
+  const uint64_t taken = host.request("POST", {}, delivered + "&sha1=98067ca9b3e693c5781b73514217993c2f49d260");
+  ASSERT_EQ(host.emitted.size(), 4u);
+  host.finish_emit(3, SB_ERR_INVALID_ARGUMENT, "", "the event id is taken by an event from another source");
+  EXPECT_EQ(host.responses.at(taken).status, 200);
+  host.emitted.pop_back();
 
   // "СТОП" to the account's number: the reply, and the contact's opt-out.
   const uint64_t reply = host.request("POST", {},
