@@ -383,6 +383,22 @@ void Interpreter::wait_for_event(const Claimed& at, const CompiledStep& step, co
     return at.record(
         ExecutionUpdate::to(at.row.id, ExecutionState::kFailed, step.id, 0, std::nullopt, dump_text(entry), why));
   }
+  // A channel's delivery is taken as its action said when no report can be
+  // waited for: a route whose caller holds the line cannot wait for one,
+  // and a message without an id (a dry run) has none to come.
+  if (step.confirms_delivery) {
+    const bool no_id = std::any_of(matched.begin(), matched.end(), [](const auto& m) { return m.second.empty(); });
+    if (!durable_ || no_id) {
+      json entry{{"step", step.name},
+                 {"outcome", "delivered"},
+                 {"reason", !durable_ ? "a route that answers with the rule's result does not wait for delivery reports"
+                                      : "the channel gave no message id to match a delivery report with"},
+                 {"at", format_time_ms(now_ms())}};
+      if (!decisions.empty()) entry["branches"] = decisions;
+      return at.record(ExecutionUpdate::to(at.row.id, ExecutionState::kReady, at.rule->id_at(at.index + 1), 0, now_ms(),
+                                           dump_text(entry), ""));
+    }
+  }
   const int64_t until = now_ms() + step.wait_ms.value_or(0);
   json entry{{"step", step.name},
              {"outcome", "waiting for event"},

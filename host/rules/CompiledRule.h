@@ -64,8 +64,11 @@ struct CompiledStep {
   int jump_to = 0;                                    // kJump; kParallel: where the branches end
   int fallback_next = -1;                             // in a fallback chain: the next channel ...
   int fallback_end = -1;                              // ... and where the chain ends once one delivered
-  bool retry_safe = false;                            // an action whose provider does the work once per idempotency key
-  std::string channel;  // a message channel ("email", "sms"): its action schema's "x-switchboard-channel"
+  // kWaitEvent: a fallback channel's wait for its delivery report
+  // ("delivered_within"); the channel's action is the step before it.
+  bool confirms_delivery = false;
+  bool retry_safe = false;  // an action whose provider does the work once per idempotency key
+  std::string channel;      // a message channel ("email", "sms"): its action schema's "x-switchboard-channel"
 };
 
 struct CompiledRule {

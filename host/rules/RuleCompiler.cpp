@@ -309,10 +309,12 @@ class StepCompiler {
                 "channel (use wait_for after the chain to act on it)");
         continue;
       }
-      if (name.empty() || name.find('.') != std::string::npos) {
+      if (name.empty() || name.find_first_of(".|{}") != std::string::npos || name.front() == ' ' ||
+          name.back() == ' ') {
         problem(at + "/name",
-                "a channel with \"delivered_within\" needs a \"name\" without dots: the delivery report is "
-                "matched to the message id that step answered (steps.<name>.external_id)");
+                "a channel with \"delivered_within\" needs a \"name\" without dots, '|', braces or spaces at its "
+                "ends: the delivery report is matched to the message id that step answered "
+                "(steps.<name>.external_id)");
         continue;
       }
       CompiledStep wait =
@@ -321,6 +323,7 @@ class StepCompiler {
       wait.wait_else_on = {"message.failed", "message.undelivered"};
       wait.wait_match = {{"data.message_id", "{{steps." + name + ".external_id}}"}};
       wait.wait_ms = ms;
+      wait.confirms_delivery = true;
       confirmations.back() = static_cast<int>(steps_.size());
       steps_.push_back(std::move(wait));
       past_chain.push_back(steps_.size());
@@ -727,6 +730,14 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
     if (const auto it = spec->schema_json.find("x-switchboard-channel");
         it != spec->schema_json.end() && it->is_string())
       s.channel = it->get<std::string>();
+    // A delivery report is waited for only from a channel that sends them:
+    // from another, the wait would always end in the next channel too.
+    if (i + 1 < out.steps.size() && out.steps[i + 1].confirms_delivery &&
+        spec->schema_json.value("x-switchboard-delivery-reports", false) != true)
+      issues.push_back({at + "/delivered_within",
+                        step_where + s.instance + "." + s.action +
+                            " reports no delivery (its schema has no \"x-switchboard-delivery-reports\": whatsapp "
+                            "and sms actions do): a report waited for would never come"});
     if (used_template != template_channels.end() && used_template->second.channel != s.channel)
       issues.push_back({at + "/template", step_where + "the template is for " + used_template->second.channel +
                                               ", and " + s.instance + "." + s.action + " sends " +

@@ -150,12 +150,18 @@ const BadConfig kBadConfigs[] = {
     {"delivery_awaited_of_an_unnamed_channel",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"fallback": [{"action": "sink.post", "delivered_within": "10m"}, {"action": "sink.post"}]}]}]})",
-     "/rules/0/steps/0/fallback/0/name: rule 'r': a channel with \"delivered_within\" needs a \"name\" without dots: "
-     "the delivery report is matched to the message id that step answered (steps.<name>.external_id)"},
+     "/rules/0/steps/0/fallback/0/name: rule 'r': a channel with \"delivered_within\" needs a \"name\" without dots, "
+     "'|', braces or spaces at its ends: the delivery report is matched to the message id that step answered "
+     "(steps.<name>.external_id)"},
     {"delivery_awaited_for_no_time",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"fallback": [{"name": "a", "action": "sink.post", "delivered_within": "soon"}, {"action": "sink.post"}]}]}]})",
      "/rules/0/steps/0/fallback/0/delivered_within: rule 'r': expected a positive duration such as \"10m\""},
+    {"delivery_awaited_from_a_channel_without_reports",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"fallback": [{"name": "a", "action": "sink.post", "delivered_within": "10m"}, {"action": "sink.post"}]}]}]})",
+     "/rules/0/steps/0/fallback/0/delivered_within: rule 'r', step 'a': sink.post reports no delivery (its schema has "
+     "no \"x-switchboard-delivery-reports\": whatsapp and sms actions do): a report waited for would never come"},
     {"delivery_awaited_outside_a_fallback",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"name": "a", "action": "sink.post", "delivered_within": "10m"}]}]})",

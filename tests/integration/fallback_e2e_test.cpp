@@ -104,6 +104,7 @@ TEST(FallbackEndToEnd, AChannelThatMustConfirmDeliveryFallsBackOnALateFailureOrS
       {"instances",
        {{"inbox", {{"plugin", "webhook"}, {"config", {{"path", "inbox"}}}}},
         {"hurry", {{"plugin", "webhook"}, {"config", {{"path", "hurry"}}}}},
+        {"now", {{"plugin", "webhook"}, {"config", {{"path", "now"}, {"respond", "completed"}}}}},
         {"wa",
          {{"plugin", "whatsapp"},
           {"config", {{"phone_number_id", "1065"}, {"access_token", "t"}, {"base_url", cloud_api.url()}}}}},
@@ -111,7 +112,7 @@ TEST(FallbackEndToEnd, AChannelThatMustConfirmDeliveryFallsBackOnALateFailureOrS
          {{"plugin", "sms"},
           {"config",
            {{"gateway", "smsru"}, {"api_id", "k"}, {"base_url", sms_ru.url()}, {"default_country", "RU"}}}}}}},
-      {"rules", {rule("reach", "inbox", "1h"), rule("hurry", "hurry", "2s")}}};
+      {"rules", {rule("reach", "inbox", "1h"), rule("hurry", "hurry", "2s"), rule("now", "now", "1h")}}};
   HostProcess host(config);
   const auto admin = [&](const std::string& path) {
     return http_request(host.port(), "GET", path, "", {{"Authorization", "Bearer confirm-admin"}}).json();
@@ -170,6 +171,17 @@ TEST(FallbackEndToEnd, AChannelThatMustConfirmDeliveryFallsBackOnALateFailureOrS
   offer("/webhooks/hurry", "o-3");
   ASSERT_EQ(sms_ru.wait_for(2, std::chrono::seconds(15)).size(), 2u) << host.log();
   state_of("o-3", "done");
+
+  // A caller that holds the line for the result cannot wait for a report:
+  // the channel's word is taken, and the SMS does not go too.
+  const HttpResult now = http_request(host.port(), "POST", "/webhooks/now", R"({"phone": "+79990001122"})");
+  ASSERT_EQ(now.status, 200) << now.body;
+  EXPECT_NE(now.body.find("a route that answers with the rule's result does not wait for delivery reports"),
+            std::string::npos)
+      << now.body;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(sms_ru.count(), 2u);
+  EXPECT_EQ(cloud_api.count(), 4u);
 }
 
 }  // namespace
