@@ -732,8 +732,9 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
       s.channel = it->get<std::string>();
     // A delivery report is waited for only from a channel that sends them:
     // from another, the wait would always end in the next channel too.
+    const auto reports = spec->schema_json.find("x-switchboard-delivery-reports");
     if (i + 1 < out.steps.size() && out.steps[i + 1].confirms_delivery &&
-        spec->schema_json.value("x-switchboard-delivery-reports", false) != true)
+        (reports == spec->schema_json.end() || *reports != true))
       issues.push_back({at + "/delivered_within",
                         step_where + s.instance + "." + s.action +
                             " reports no delivery (its schema has no \"x-switchboard-delivery-reports\": whatsapp "
