@@ -385,7 +385,8 @@ void Interpreter::wait_for_event(const Claimed& at, const CompiledStep& step, co
   }
   // A channel's delivery is taken as its action said when no report can be
   // waited for: a route whose caller holds the line cannot wait for one,
-  // and a message without an id (a dry run) has none to come.
+  // and a message without an id (a step an operator marked done) has none
+  // to come.
   if (step.confirms_delivery) {
     const bool no_id = std::any_of(matched.begin(), matched.end(), [](const auto& m) { return m.second.empty(); });
     if (!durable_ || no_id) {

@@ -71,7 +71,9 @@ class Sms : public switchboard::Plugin {
                         {"to", message.to},           {"text", message.text},
                         {"segments", segments.parts}, {"idempotency_key", message.idempotency_key}};
       if (!host_.outbox(dump(record))) return done(ActionResult::retry("the host's outbox did not take the record"));
-      return done(ActionResult::done("dry-run", dump(report)));
+      // An id of its own, so that a rehearsed report (an event posted with
+      // this data.message_id) resumes this message's wait only.
+      return done(ActionResult::done("dry-run:" + message.idempotency_key, dump(report)));
     }
     switchboard::HttpRequest request = gateway_->request(message);
     request.timeout_ms =

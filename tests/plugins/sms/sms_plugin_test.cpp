@@ -226,6 +226,9 @@ TEST_F(SmsPluginTest, DryRunWritesTheMessageWithItsSegments) {
   EXPECT_EQ(record["gateway"], "sms.ru");
   EXPECT_EQ(record["segments"], 1);  // 71 GSM-7 characters: one part
   EXPECT_EQ(record["to"], "+79990001122");
+  // A message id of its own: a rehearsed report resumes this message's wait only.
+  EXPECT_EQ(host.results.at(0).external_id.rfind("dry-run:", 0), 0u);
+  EXPECT_EQ(host.results.at(0).external_id, "dry-run:" + record["idempotency_key"].get<std::string>());
 }
 
 TEST_F(SmsPluginTest, AGatewayWithoutItsCredentialsIsRefused) {

@@ -146,6 +146,8 @@ TEST_F(WhatsAppPluginTest, DryRunWritesTheMessageToTheOutbox) {
   EXPECT_EQ(record["body"]["to"], "79990001122");
   EXPECT_EQ(record["idempotency_key"], "e1:r:0");
   EXPECT_EQ(host.results.at(0).outcome, SB_OUTCOME_DONE);
+  // A message id of its own: a rehearsed report resumes this message's wait only.
+  EXPECT_EQ(host.results.at(0).external_id, "dry-run:e1:r:0");
 }
 
 TEST_F(WhatsAppPluginTest, ConfigWithoutCredentialsIsRefused) {
