@@ -448,9 +448,9 @@ class Store : public KeyValueStore {
   // removes a bounded number of rows, so that a long history is forgotten a
   // chunk at a time between other writes.
   //
-  // Up to `limit` of the oldest events (by position) that were received
-  // before `before_ms` and routed already; how many went. A forgotten id
-  // may be stored again.
+  // Of the `limit` oldest events (by position), those received before
+  // `before_ms` and routed already; how many went. A forgotten id may be
+  // stored again.
   virtual size_t forget_events(int64_t before_ms, size_t limit) = 0;
   // Looks at up to `limit` executions after `after_id` (by id) and removes
   // those in one of `states`, last updated before `before_ms`, with no parent
