@@ -26,9 +26,8 @@ const char* outcome_text(AppendOutcome o) {
   }
 }
 
-std::string id_taken(const std::string& id) {
-  return "the id '" + id + "' is taken by an event from another source: give this event an id of its own";
-}
+// What the sender hears of an id another source's event holds.
+std::string id_taken(const std::string& id) { return id_taken_problem(id) + ": give this event an id of its own"; }
 
 }  // namespace
 

@@ -153,7 +153,7 @@ void CrmService::apply(const CallSubject& call, const std::string& instance, con
     // The entity was no longer in a status "if_status" names: nothing changed.
     if (!result.outcomes.empty() && result.outcomes.front() == AppendOutcome::kUnchanged) return done({SB_OK, ""});
     if (!result.outcomes.empty() && result.outcomes.front() == AppendOutcome::kIdTaken)
-      return done({SB_ERR_INVALID_ARGUMENT, "the change's id '" + id + "' is taken by an event from another source"});
+      return done({SB_ERR_INVALID_ARGUMENT, id_taken_problem(id)});
     done({SB_OK, id});
     if (stored) stored();
   });

@@ -562,13 +562,11 @@ void Interpreter::produce_event(const Claimed& at, const CompiledStep& step, con
   const bool may_hold = request.params.contains("if_status");
   events_.append_events(std::move(batch), [this, at, &step, decisions = std::move(decisions), id = std::move(id),
                                            may_hold](AppendResult result) {
-    const bool taken = result.ok() && !result.outcomes.empty() && result.outcomes.front() == AppendOutcome::kIdTaken;
-    ActionOutcome outcome =
-        !result.ok() ? ActionOutcome::failure(SB_OUTCOME_RETRY, "cannot store the event: " + result.error)
-        : taken      ? ActionOutcome::failure(SB_OUTCOME_PERMANENT,
-                                              "the event id '" + id + "' is taken by an event from another source")
-                     : ActionOutcome{};
-    if (taken) return step_ended(at, step, outcome, decisions);
+    if (result.ok() && !result.outcomes.empty() && result.outcomes.front() == AppendOutcome::kIdTaken)
+      return step_ended(at, step, ActionOutcome::failure(SB_OUTCOME_PERMANENT, id_taken_problem(id)), decisions);
+    ActionOutcome outcome = result.ok()
+                                ? ActionOutcome{}
+                                : ActionOutcome::failure(SB_OUTCOME_RETRY, "cannot store the event: " + result.error);
     // A status change held to statuses the entity was no longer in changed nothing: no event, no id.
     const bool unchanged =
         result.ok() && !result.outcomes.empty() && result.outcomes.front() == AppendOutcome::kUnchanged;

@@ -64,21 +64,20 @@ sb_status EmittedEvents::emit(EmittedEvent event, sb_emit_wait wait, std::functi
   if (event.id.empty()) event.id = generate_event_id();
   std::vector<EventRecord> batch;
   batch.push_back(emitted_record(event, now_ms()));
-  store_.append_events(std::move(batch), [this, id = event.id, source = event.source,
-                                          done = std::move(done)](AppendResult result) {
-    if (!result.ok()) return done(EmitReport{SB_ERR_UNAVAILABLE, id, "cannot store the event: " + result.error, {}});
-    if (result.outcomes.at(0) == AppendOutcome::kIdTaken) {
-      log_warn("events", "an emitted event's id is taken by an event from another source: it is not stored",
-               {{"source", source}, {"id", id}});
-      return done(EmitReport{SB_ERR_INVALID_ARGUMENT,
-                             id,
-                             "the event id is taken by an event from another source: give this event an id of its own",
-                             {}});
-    }
-    const bool duplicate = result.outcomes.at(0) == AppendOutcome::kDuplicate;
-    done(EmitReport{SB_OK, id, duplicate ? "duplicate" : "", json{{"executions", json::array()}}});
-    if (!duplicate) stored_();
-  });
+  store_.append_events(
+      std::move(batch), [this, id = event.id, source = event.source, done = std::move(done)](AppendResult result) {
+        if (!result.ok())
+          return done(EmitReport{SB_ERR_UNAVAILABLE, id, "cannot store the event: " + result.error, {}});
+        if (result.outcomes.at(0) == AppendOutcome::kIdTaken) {
+          log_warn("events", "an emitted event's id is taken by an event from another source: it is not stored",
+                   {{"source", source}, {"id", id}});
+          return done(
+              EmitReport{SB_ERR_INVALID_ARGUMENT, id, id_taken_problem(id) + ": give this event an id of its own", {}});
+        }
+        const bool duplicate = result.outcomes.at(0) == AppendOutcome::kDuplicate;
+        done(EmitReport{SB_OK, id, duplicate ? "duplicate" : "", json{{"executions", json::array()}}});
+        if (!duplicate) stored_();
+      });
   return SB_OK;
 }
 

@@ -20,6 +20,10 @@ const char* state_name(ExecutionState s) {
   return "failed";
 }
 
+std::string id_taken_problem(const std::string& id) {
+  return "the event id '" + id + "' is taken by an event from another source";
+}
+
 std::optional<ExecutionState> state_named(const std::string& s) {
   for (auto state : {ExecutionState::kReady, ExecutionState::kWaiting, ExecutionState::kDone, ExecutionState::kFailed,
                      ExecutionState::kCancelled, ExecutionState::kInDoubt})

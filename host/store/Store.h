@@ -129,6 +129,8 @@ enum class Doubt {
   kMarkedDone,  // an operator says the in-doubt step did run: it counts as done
 };
 const char* state_name(ExecutionState s);
+// What every caller says of an append's kIdTaken.
+std::string id_taken_problem(const std::string& id);
 std::optional<ExecutionState> state_named(const std::string& s);
 
 // Due work of a higher priority is claimed first (a password reset is not

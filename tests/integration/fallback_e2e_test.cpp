@@ -13,27 +13,33 @@ namespace {
 
 using nlohmann::json;
 
+// SMS.ru's answer to a message it took.
+constexpr char kSmsRuSent[] = R"({"status":"OK","status_code":100,"sms":{"79990001122":{"status":"OK","status_code":100,
+                           "sms_id":"202411-1"}},"balance":10})";
+
+// `others` with a WhatsApp instance "wa" on the Cloud API emulator and an
+// SMS instance "sms" on the SMS.ru one.
+json channels(const HttpSink& cloud_api, const HttpSink& sms_ru, json others) {
+  others["wa"] = {{"plugin", "whatsapp"},
+                  {"config", {{"phone_number_id", "1065"}, {"access_token", "t"}, {"base_url", cloud_api.url()}}}};
+  others["sms"] = {
+      {"plugin", "sms"},
+      {"config", {{"gateway", "smsru"}, {"api_id", "k"}, {"base_url", sms_ru.url()}, {"default_country", "RU"}}}};
+  return others;
+}
+
 TEST(FallbackEndToEnd, PushThenWhatsAppThenSms) {
   ::setenv("SB_TEST_FALLBACK_ADMIN", "fallback-admin", 1);
   HttpSink cloud_api(400, R"({"error":{"message":"Message Undeliverable.","type":"OAuthException","code":131026,
                                        "fbtrace_id":"A1"}})");
-  HttpSink sms_ru(200, R"({"status":"OK","status_code":100,"sms":{"79990001122":{"status":"OK","status_code":100,
-                           "sms_id":"202411-1"}},"balance":10})");
-  const json config{
-      {"plugin_dirs", {SB_PLUGIN_DIR}},
-      {"secrets", {{"admin", {{"env", "SB_TEST_FALLBACK_ADMIN"}}}}},
-      {"api", {{"admin_tokens", {{{"$secret", "admin"}}}}}},
-      {"instances",
-       {{"inbox", {{"plugin", "webhook"}, {"config", {{"path", "inbox"}}}}},
-        {"push", {{"plugin", "push"}, {"config", {{"dry_run", true}}}}},
-        {"wa",
-         {{"plugin", "whatsapp"},
-          {"config", {{"phone_number_id", "1065"}, {"access_token", "t"}, {"base_url", cloud_api.url()}}}}},
-        {"sms",
-         {{"plugin", "sms"},
-          {"config",
-           {{"gateway", "smsru"}, {"api_id", "k"}, {"base_url", sms_ru.url()}, {"default_country", "RU"}}}}}}},
-      {"rules", json::parse(R"([{
+  HttpSink sms_ru(200, kSmsRuSent);
+  const json config{{"plugin_dirs", {SB_PLUGIN_DIR}},
+                    {"secrets", {{"admin", {{"env", "SB_TEST_FALLBACK_ADMIN"}}}}},
+                    {"api", {{"admin_tokens", {{{"$secret", "admin"}}}}}},
+                    {"instances", channels(cloud_api, sms_ru,
+                                           {{"inbox", {{"plugin", "webhook"}, {"config", {{"path", "inbox"}}}}},
+                                            {"push", {{"plugin", "push"}, {"config", {{"dry_run", true}}}}}})},
+                    {"rules", json::parse(R"([{
         "name": "reach", "trigger": {"event": "webhook.received", "source": "inbox"},
         "steps": [{"fallback": [
           {"name": "push", "action": "push.send", "params": {"token": "{{body.fcm_token|}}", "title": "Скидка"}},
@@ -82,8 +88,7 @@ TEST(FallbackEndToEnd, AChannelThatMustConfirmDeliveryFallsBackOnALateFailureOrS
            wamid + R"("}]})";
   };
   HttpSink cloud_api(200, sent("wamid.A"));
-  HttpSink sms_ru(200, R"({"status":"OK","status_code":100,"sms":{"79990001122":{"status":"OK","status_code":100,
-                           "sms_id":"202411-1"}},"balance":10})");
+  HttpSink sms_ru(200, kSmsRuSent);
   const auto rule = [](const std::string& name, const std::string& source, const std::string& within) {
     return json{{"name", name},
                 {"trigger", {{"event", "webhook.received"}, {"source", source}}},
@@ -102,16 +107,10 @@ TEST(FallbackEndToEnd, AChannelThatMustConfirmDeliveryFallsBackOnALateFailureOrS
       {"secrets", {{"admin", {{"env", "SB_TEST_CONFIRM_ADMIN"}}}, {"events", {{"env", "SB_TEST_CONFIRM_EVENTS"}}}}},
       {"api", {{"admin_tokens", {{{"$secret", "admin"}}}}, {"event_tokens", {{{"$secret", "events"}}}}}},
       {"instances",
-       {{"inbox", {{"plugin", "webhook"}, {"config", {{"path", "inbox"}}}}},
-        {"hurry", {{"plugin", "webhook"}, {"config", {{"path", "hurry"}}}}},
-        {"now", {{"plugin", "webhook"}, {"config", {{"path", "now"}, {"respond", "completed"}}}}},
-        {"wa",
-         {{"plugin", "whatsapp"},
-          {"config", {{"phone_number_id", "1065"}, {"access_token", "t"}, {"base_url", cloud_api.url()}}}}},
-        {"sms",
-         {{"plugin", "sms"},
-          {"config",
-           {{"gateway", "smsru"}, {"api_id", "k"}, {"base_url", sms_ru.url()}, {"default_country", "RU"}}}}}}},
+       channels(cloud_api, sms_ru,
+                {{"inbox", {{"plugin", "webhook"}, {"config", {{"path", "inbox"}}}}},
+                 {"hurry", {{"plugin", "webhook"}, {"config", {{"path", "hurry"}}}}},
+                 {"now", {{"plugin", "webhook"}, {"config", {{"path", "now"}, {"respond", "completed"}}}}}})},
       {"rules", {rule("reach", "inbox", "1h"), rule("hurry", "hurry", "2s"), rule("now", "now", "1h")}}};
   HostProcess host(config);
   const auto admin = [&](const std::string& path) {
