@@ -10,8 +10,9 @@ std::string arrival_key(const std::string& awaited, const std::vector<std::pair<
   return key;
 }
 
-std::string awaited_types(const std::string& type, const std::vector<std::string>& else_on) {
-  std::string awaited = type;
+std::string awaited_types(const std::vector<std::string>& types, const std::vector<std::string>& else_on) {
+  std::string awaited;
+  for (const auto& type : types) awaited += (awaited.empty() ? "" : "|") + type;
   for (const auto& other : else_on) awaited += "|!" + other;
   return awaited;
 }

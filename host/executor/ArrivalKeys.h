@@ -11,10 +11,12 @@ namespace sb {
 // awaited_types) and the matched values.
 std::string arrival_key(const std::string& awaited, const std::vector<std::pair<std::string, std::string>>& matched);
 
-// What a wait_for awaits: its type, then each type that ends it with the
-// else steps, marked with '!' ("call.answered|!call.no_answer|!call.busy");
-// a type alone is just the type, as it was before else_on.
-std::string awaited_types(const std::string& type, const std::vector<std::string>& else_on);
+// What a wait_for awaits: the types that take its then steps, then each
+// type that ends it with the else steps, marked with '!'
+// ("call.answered|!call.no_answer|!call.busy",
+// "message.opened|message.clicked"); a type alone is just the type, as it
+// was before else_on.
+std::string awaited_types(const std::vector<std::string>& types, const std::vector<std::string>& else_on);
 
 // True when an event of `type` that arrived under `key` takes the else steps.
 bool takes_else(const std::string& key, const std::string& type);

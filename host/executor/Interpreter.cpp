@@ -403,14 +403,14 @@ void Interpreter::wait_for_event(const Claimed& at, const CompiledStep& step, co
   const int64_t until = now_ms() + step.wait_ms.value_or(0);
   json entry{{"step", step.name},
              {"outcome", "waiting for event"},
-             {"event", step.wait_event},
+             {"event", step.wait_events.size() == 1 ? json(step.wait_events.front()) : json(step.wait_events)},
              {"match", match},
              {"until", format_time_ms(until)}};
   if (!step.wait_else_on.empty()) entry["else_on"] = step.wait_else_on;
   if (!decisions.empty()) entry["branches"] = decisions;
   ExecutionUpdate waiting = ExecutionUpdate::to(at.row.id, ExecutionState::kWaiting, at.rule->id_at(step.else_step), 0,
                                                 until, dump_text(entry), "");
-  waiting.awaiting = arrival_key(awaited_types(step.wait_event, step.wait_else_on), matched);
+  waiting.awaiting = arrival_key(awaited_types(step.wait_events, step.wait_else_on), matched);
   waiting.resume_step = at.rule->id_at(at.index + 1);
   at.record(std::move(waiting));
 }

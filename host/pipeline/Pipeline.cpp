@@ -74,8 +74,8 @@ void Pipeline::await_events_of(const CompiledRule& rule) {
     if (step.kind == CompiledStep::Kind::kWaitEvent) {
       std::vector<std::string> paths;
       for (const auto& [path, value] : step.wait_match.items()) paths.push_back(path);
-      const std::string awaited = awaited_types(step.wait_event, step.wait_else_on);
-      awaited_[step.wait_event].insert({awaited, paths});
+      const std::string awaited = awaited_types(step.wait_events, step.wait_else_on);
+      for (const auto& type : step.wait_events) awaited_[type].insert({awaited, paths});
       for (const auto& type : step.wait_else_on) awaited_[type].insert({awaited, paths});
     }
 }
@@ -92,7 +92,7 @@ void Pipeline::want_implied_events() {
   const auto note_waits = [&read](const CompiledRule& rule) {
     for (const CompiledStep& step : rule.steps)
       if (step.kind == CompiledStep::Kind::kWaitEvent) {
-        read.insert(step.wait_event);
+        read.insert(step.wait_events.begin(), step.wait_events.end());
         read.insert(step.wait_else_on.begin(), step.wait_else_on.end());
       }
   };

@@ -48,11 +48,11 @@ struct CompiledStep {
       wait_at_minute;                // ... then at this local time of that day (the contact's zone, else the account's)
   std::optional<SendWindow> window;  // ... or a wait for the send window, in the contact's zone or this one
   std::string window_zone;
-  std::string wait_event;  // kWaitEvent: the type, and {"path": "template"} to match; wait_ms is the timeout
+  std::vector<std::string> wait_events;   // kWaitEvent: the types that take the then steps, and ...
+  nlohmann::json wait_match;              // ... {"path": "template"} to match them on; wait_ms is the timeout
   std::vector<std::string> wait_else_on;  // kWaitEvent: types that end the wait with the else steps
   nlohmann::json digest_item;             // kDigest: what each event adds (a template); wait_ms is the window ...
   nlohmann::json digest_key;              // ... and whose digest it joins (a template; null: the contact's)
-  nlohmann::json wait_match;
   int max_attempts = 5;
   int64_t backoff_ms = 10000;
   std::shared_ptr<const Condition> condition;  // kIf

@@ -276,8 +276,8 @@ class StepCompiler {
   }
 
   // Channels in order. A channel with "delivered_within" counts as
-  // delivered only once its provider reports it (message.delivered for the
-  // message id it answered): a report that it failed, or none in time,
+  // delivered only once its provider reports it (message.delivered or
+  // message.read for the message id it answered): a report that it failed, or none in time,
   // moves on to the next channel, as an unreachable contact does.
   void add_fallback(const json& step, const std::string& pointer) {
     const json& channels = step["fallback"];
@@ -319,7 +319,8 @@ class StepCompiler {
       }
       CompiledStep wait =
           base(json::object(), at + "/delivered_within", CompiledStep::Kind::kWaitEvent, "delivery of " + name);
-      wait.wait_event = "message.delivered";
+      // A read report means delivered too: a channel may send it alone.
+      wait.wait_events = {"message.delivered", "message.read"};
       wait.wait_else_on = {"message.failed", "message.undelivered"};
       wait.wait_match = {{"data.message_id", "{{steps." + name + ".external_id}}"}};
       wait.wait_ms = ms;
@@ -353,15 +354,22 @@ class StepCompiler {
   }
 
   void add_wait_for(const json& step, const std::string& pointer) {
-    const std::string event = step["wait_for"];
-    CompiledStep s = base(step, pointer, CompiledStep::Kind::kWaitEvent, "wait for " + event);
-    s.wait_event = event;
+    // One type, or several of which the first to come takes the then
+    // steps ("message.opened" or "message.clicked": a click without the
+    // pixel loaded was an open too).
+    const json& awaited = step["wait_for"];
+    std::vector<std::string> events;
+    for (const json& type : awaited.is_array() ? awaited : json::array({awaited})) events.push_back(type);
+    std::string label;
+    for (const auto& event : events) label += (label.empty() ? "" : " or ") + event;
+    CompiledStep s = base(step, pointer, CompiledStep::Kind::kWaitEvent, "wait for " + label);
     s.wait_match = step.value("match", json::object());
-    for (const auto& type : step.value("else_on", json::array())) {
-      if (type == event)
-        problem(pointer + "/else_on", "\"" + event + "\" is the awaited event: it cannot also take the \"else\" steps");
+    for (const std::string type : step.value("else_on", json::array())) {
+      if (std::find(events.begin(), events.end(), type) != events.end())
+        problem(pointer + "/else_on", "\"" + type + "\" is an awaited event: it cannot also take the \"else\" steps");
       s.wait_else_on.push_back(type);
     }
+    s.wait_events = std::move(events);
     if (s.wait_match.empty())
       problem(pointer,
               "\"wait_for\" needs \"match\": the awaited event's fields and the values they must have, e.g. "

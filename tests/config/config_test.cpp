@@ -225,8 +225,17 @@ const BadConfig kBadConfigs[] = {
     {"wait_for_else_on_the_awaited_event",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"wait_for": "call.answered", "else_on": ["call.busy", "call.answered"], "match": {"data.id": "{{id}}"}, "timeout": "2m"}]}]})",
-     "/rules/0/steps/0/else_on: rule 'r': \"call.answered\" is the awaited event: it cannot also take the \"else\" "
+     "/rules/0/steps/0/else_on: rule 'r': \"call.answered\" is an awaited event: it cannot also take the \"else\" "
      "steps"},
+    {"wait_for_several_types_one_of_them_else_on",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"wait_for": ["message.opened", "message.clicked"], "else_on": ["message.clicked"], "match": {"data.id": "{{id}}"}, "timeout": "2d"}]}]})",
+     "/rules/0/steps/0/else_on: rule 'r': \"message.clicked\" is an awaited event: it cannot also take the \"else\" "
+     "steps"},
+    {"wait_for_a_type_that_is_not_one",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"wait_for": ["message.opened", "Clicked"], "match": {"data.id": "{{id}}"}, "timeout": "2d"}]}]})",
+     "/rules/0/steps/0/wait_for/1: expected a string matching ^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$"},
     {"wait_for_match_names_an_unknown_step",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"wait_for": "message.read", "match": {"data.id": "{{steps.Offer.external_id}}"}, "timeout": "2d"}]}]})",

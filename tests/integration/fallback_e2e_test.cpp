@@ -165,6 +165,15 @@ TEST(FallbackEndToEnd, AChannelThatMustConfirmDeliveryFallsBackOnALateFailureOrS
   state_of("o-2", "done");
   EXPECT_EQ(sms_ru.count(), 1u);
 
+  // Sent, then reported read with no delivered report before it: read is
+  // delivered too.
+  cloud_api.answer(messages_path, 200, sent("wamid.R"));
+  offer("/webhooks/inbox", "o-r");
+  state_of("o-r", "waiting");
+  report("wamid.R", "read");
+  state_of("o-r", "done");
+  EXPECT_EQ(sms_ru.count(), 1u);
+
   // Sent, and no word within its 2 s: the SMS goes.
   cloud_api.answer(messages_path, 200, sent("wamid.C"));
   offer("/webhooks/hurry", "o-3");
@@ -180,7 +189,7 @@ TEST(FallbackEndToEnd, AChannelThatMustConfirmDeliveryFallsBackOnALateFailureOrS
       << now.body;
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(sms_ru.count(), 2u);
-  EXPECT_EQ(cloud_api.count(), 4u);
+  EXPECT_EQ(cloud_api.count(), 5u);
 }
 
 }  // namespace

@@ -193,6 +193,37 @@ TEST(PipelineEndToEnd, AnElseOnEventEndsTheWaitAtOnceWithTheElseSteps) {
   EXPECT_EQ(sink.count(), 4u);
 }
 
+TEST(PipelineEndToEnd, AWaitForSeveralTypesTakesTheThenStepsOnWhicheverComesFirst) {
+  HttpSink sink;
+  json opened = {{"name", "Opened"},
+                 {"wait_for", {"message.opened", "message.clicked"}},
+                 {"match", {{"data.lead", "{{entity.id}}"}}},
+                 {"timeout", "1h"},
+                 {"then", json::array({greet_step("/next")})},
+                 {"else", json::array({greet_step("/reminder")})}};
+  HostProcess host(pipeline_config(sink, json::array({greet_step("/offer"), opened})));
+  for (const char* id : {"e-1", "e-2"}) ASSERT_EQ(post_event(host.port(), new_lead(id)).status, 202);
+  ASSERT_EQ(sink.wait_for(2).size(), 2u);
+  std::this_thread::sleep_for(300ms);  // both are waiting
+  // A click with no open before it (the pixel was not loaded) counts, as an open does.
+  ASSERT_EQ(post_event(host.port(), {{"id", "m-1"}, {"type", "message.clicked"}, {"data", {{"lead", "L-e-1"}}}}).status,
+            202);
+  ASSERT_EQ(post_event(host.port(), {{"id", "m-2"}, {"type", "message.opened"}, {"data", {{"lead", "L-e-2"}}}}).status,
+            202);
+  std::map<std::string, std::string> keys;
+  for (const auto& r : sink.wait_for(4)) keys[r.headers.at("idempotency-key")] = r.uri;
+  EXPECT_EQ(keys, (std::map<std::string, std::string>{{"e-1:greet:0", "/offer"},
+                                                      {"e-1:greet:1/then/0", "/next"},
+                                                      {"e-2:greet:0", "/offer"},
+                                                      {"e-2:greet:1/then/0", "/next"}}))
+      << host.log();
+  // The open that follows the click resumes nothing again.
+  ASSERT_EQ(post_event(host.port(), {{"id", "m-3"}, {"type", "message.opened"}, {"data", {{"lead", "L-e-1"}}}}).status,
+            202);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(sink.count(), 4u);
+}
+
 // Waits (bounded) until every expected idempotency key reached the sink;
 // returns how often each key arrived.
 std::map<std::string, int> deliveries_of(HttpSink& sink, const std::set<std::string>& expected,

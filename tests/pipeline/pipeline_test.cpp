@@ -190,7 +190,7 @@ TEST_F(PipelineTest, OnlyTheImpliedEventsThatARuleReadsAreStored) {
   CompiledStep wait_for_tag;
   wait_for_tag.kind = CompiledStep::Kind::kWaitEvent;
   wait_for_tag.name = "tagged?";
-  wait_for_tag.wait_event = "contact.tag_added";
+  wait_for_tag.wait_events = {"contact.tag_added"};
   wait_for_tag.wait_ms = 3600000;
   run({rule("welcome", {{"event", "contact.created"}}, {action("hello")}),
        rule("watch", {{"event", "lead.created"}}, {wait_for_tag})});
@@ -567,7 +567,7 @@ std::vector<CompiledStep> offer_read_or_remind(int64_t timeout_ms) {
   CompiledStep wait;
   wait.kind = CompiledStep::Kind::kWaitEvent;
   wait.name = "read?";
-  wait.wait_event = "message.read";
+  wait.wait_events = {"message.read"};
   wait.wait_match = {{"data.message_id", "{{steps.offer.external_id}}"}};
   wait.wait_ms = timeout_ms;
   wait.else_step = 4;
