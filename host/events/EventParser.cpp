@@ -51,6 +51,16 @@ void refuse_unknown_zone(const json& event, const std::string& pointer, ParsedEv
                                                                "' (expected an IANA name such as Europe/Moscow)"});
 }
 
+// An event that only names a record ({"id": "C1"}; an entity's type and
+// id) changes nothing, so a payment that names an unknown lead does not
+// create it with no status: unless the event is that record's creation
+// (`lead.created`, `contact.created`).
+bool only_names(const json& record, const std::string& record_type, const std::string& event_type) {
+  for (const auto& [key, value] : record.items())
+    if (key != "id" && key != "type") return false;
+  return event_type != record_type + ".created";
+}
+
 // One event, already at `pointer` in the body.
 void read_event(const json& event, const std::string& pointer, int64_t now_ms, const std::string& source,
                 ParsedEvents& out) {
@@ -91,8 +101,10 @@ void read_event(const json& event, const std::string& pointer, int64_t now_ms, c
           *list = it->get<std::vector<std::string>>();
           data.erase(it);
         }
-      record.contact =
-          ContactUpdate{std::move(key), dump_text(data), ListChange{std::move(add), std::move(remove)}, {}};
+      record.contact = ContactUpdate{std::move(key),
+                                     only_names(data, "contact", record.type) ? "" : dump_text(data),
+                                     ListChange{std::move(add), std::move(remove)},
+                                     {}};
       record.contact->aliases = contact_aliases(c);
     }
   }
@@ -109,7 +121,7 @@ void read_event(const json& event, const std::string& pointer, int64_t now_ms, c
                                    : std::nullopt;
     refuse_nul(update.id, pointer + "/entity/id", out);
     refuse_nul(update.status.value_or(""), pointer + "/entity/status", out);
-    update.data_json = dump_text(e);
+    if (!only_names(e, update.type, record.type)) update.data_json = dump_text(e);
     record.entity = std::move(update);
   }
   if (out.problems.size() != problems_before) return;

@@ -37,6 +37,7 @@ class RecordsApiTest : public ::testing::Test {
                       {"tags", i <= 2 ? json::array({"vip", "newsletter"}) : json::array({"newsletter"})}};
       json entity = {{"type", i <= 4 ? "deal" : "lead"}, {"id", "E" + std::to_string(i)}};
       if (i != 3) entity["status"] = i % 2 ? "won" : "new";
+      if (i == 3) entity["fields"] = {{"amount", 300}};  // a deal with data and no status yet
       batch.push_back(
           {{"id", "ev-" + std::to_string(i)}, {"type", "deal.updated"}, {"contact", contact}, {"entity", entity}});
     }

@@ -316,6 +316,28 @@ TEST_F(PipelineTest, APipelineRangeFiresOnlyForItsPipelinesEntities) {
   EXPECT_EQ(rows.size(), 3u);
 }
 
+// An event that only names a lead the host does not know (a payment that
+// carries its id) does not create it with no status: "[none]" does not fire,
+// and a range from "[none]" is not used up. The lead's own creation does.
+TEST_F(PipelineTest, AnEventThatOnlyNamesAnUnknownRecordCreatesNothing) {
+  run({rule("none", {{"entity", "lead"}, {"status", nullptr}}, {action("task")}),
+       rule("range", {{"entity", "lead"}, {"pipeline", "students"}, {"from", nullptr}, {"to", "B"}}, {action("task")}),
+       rule("welcome", {{"event", "contact.created"}}, {action("send")})});
+  auto parsed = parse_events(R"({"events": [
+      {"id": "p1", "type": "payment.received", "entity": {"type": "lead", "id": "L1"}, "contact": {"id": "C1"}},
+      {"id": "c1", "type": "lead.created", "entity": {"type": "lead", "id": "L1", "status": "A"}},
+      {"id": "c2", "type": "lead.created", "entity": {"type": "lead", "id": "L2"}}]})",
+                             now_ms(), 100, "api");
+  ASSERT_TRUE(parsed.problems.empty());
+  append(std::move(parsed.records));
+  auto rows = settled(3);
+  std::multiset<std::string> fired;
+  for (const auto& r : rows) fired.insert(r.rule + " " + r.event_id);
+  EXPECT_EQ(fired, (std::multiset<std::string>{"range c1", "none c2", "range c2"}));
+  EXPECT_FALSE(store_->contact("id:C1"));
+  EXPECT_EQ(store_->entity("lead", "L1")->status, "A");
+}
+
 // A status rule that names its pipeline fires for that pipeline's leads
 // only, on every entry.
 TEST_F(PipelineTest, AStatusRuleOfOnePipelineFiresOnlyForItsLeads) {
