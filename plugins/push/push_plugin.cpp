@@ -10,6 +10,7 @@
 #include <switchboard/plugin.hpp>
 #include <vector>
 
+#include "deadline.h"
 #include "fcm.h"
 #include "form.h"
 #include "json_fields.h"
@@ -57,15 +58,17 @@ class Push : public switchboard::Plugin {
     if (dry_run_) {
       const json record{{"channel", "push"}, {"body", message}, {"idempotency_key", call.idempotency_key}};
       if (!host_.outbox(dump(record))) return done(ActionResult::retry("the host's outbox did not take the record"));
-      return done(ActionResult::done("dry-run"));
+      return done(ActionResult::done("dry-run:" + std::string(call.idempotency_key)));
     }
-    with_token([this, tokens = tokens_, message, done](const std::string& token, const TokenFailure& failed) mutable {
+    const int64_t deadline_ms = call.deadline_unix_ms;
+    with_token([this, tokens = tokens_, message, deadline_ms, done](const std::string& token,
+                                                                    const TokenFailure& failed) mutable {
       if (!failed.reason.empty()) {
         const std::string why = "cannot get an FCM access token: " + failed.reason;
         return done(failed.refused.empty() ? ActionResult::retry(why) : ActionResult::permanent(why, failed.refused));
       }
       if (!tokens->alive) return done(ActionResult::retry("the instance stopped"));
-      send(message, token, std::move(done));
+      send(message, token, deadline_ms, std::move(done));
     });
   }
 
@@ -79,12 +82,13 @@ class Push : public switchboard::Plugin {
   };
   using TokenWaiter = std::function<void(const std::string& token, const TokenFailure& failed)>;
 
-  void send(const json& message, const std::string& token, switchboard::Completion done) {
+  void send(const json& message, const std::string& token, int64_t deadline_ms, switchboard::Completion done) {
     switchboard::HttpRequest request;
     request.url = base_url_ + "/v1/projects/" + project_ + "/messages:send";
     request.headers = {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
     request.body = dump(message);
-    request.timeout_ms = timeout_ms_;
+    // The token may have taken part of the step's time: the send gets what is left.
+    request.timeout_ms = switchboard_plugins::timeout_within_deadline(timeout_ms_, deadline_ms, host_.now_unix_ms());
     host_.count("push_sends_total");
     auto on_response = [tokens = tokens_, token, done](const switchboard::HttpResponse& response) mutable {
       // Expired or revoked: the retry fetches a new one. Not for an APNs or

@@ -23,7 +23,7 @@ switchboard::HttpRequest api_request(const std::string& base_url, const std::str
   return request;
 }
 
-ActionResult api_result(const switchboard::HttpResponse& response) {
+ActionResult api_result(const switchboard::HttpResponse& response, bool absent_is_done) {
   if (!response.transport_error.empty())
     return ActionResult::retry("UniSender: " + std::string(response.transport_error), 0, "transport");
   if (response.status >= 500 || response.status == 429)
@@ -47,6 +47,10 @@ ActionResult api_result(const switchboard::HttpResponse& response) {
                                                                "api_call_limit_exceeded_for_ip"};
     for (std::string_view retry : kRetry)
       if (code == retry) return ActionResult::retry(message, 60, code);
+    // {"error": "Contact \"x\" not found", "code": "unspecified"}: UniSender
+    // names this case in its message only.
+    if (absent_is_done && code == "unspecified" && message.find("not found") != std::string::npos)
+      return ActionResult::done("", switchboard_plugins::dump(json{{"result", json::object()}, {"absent", true}}));
     return ActionResult::permanent(message, code);
   }
   const json& result = switchboard_plugins::field_at(body, "result");

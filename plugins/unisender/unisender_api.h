@@ -18,7 +18,9 @@ switchboard::HttpRequest api_request(const std::string& base_url, const std::str
 
 // {"result": {...}} → done (person_id as the external id when there is one);
 // {"error", "code"} → retry for a limit or a temporary failure, permanent
-// otherwise, with UniSender's message and code.
-switchboard::ActionResult api_result(const switchboard::HttpResponse& response);
+// otherwise, with UniSender's message and code. With `absent_is_done`
+// (exclude), a contact UniSender does not have is done: it is not in the
+// lists, which is what was asked, and a repeated call changes nothing.
+switchboard::ActionResult api_result(const switchboard::HttpResponse& response, bool absent_is_done = false);
 
 }  // namespace unisender

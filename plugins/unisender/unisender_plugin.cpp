@@ -60,7 +60,10 @@ class Unisender : public switchboard::Plugin {
     request.timeout_ms =
         switchboard_plugins::timeout_within_deadline(timeout_ms_, call.deadline_unix_ms, host_.now_unix_ms());
     host_.count("unisender_calls_total");
-    if (host_.http(request, [done](const switchboard::HttpResponse& response) { done(api_result(response)); }) != SB_OK)
+    const bool absent_is_done = method == "exclude";
+    if (host_.http(request, [done, absent_is_done](const switchboard::HttpResponse& response) {
+          done(api_result(response, absent_is_done));
+        }) != SB_OK)
       done(ActionResult::retry("the host's HTTP client did not take the request"));
   }
 

@@ -21,7 +21,9 @@ std::string text_of(const json& config, const char* key, const std::string& fall
 }
 
 // Meta's codes (developers.facebook.com .../whatsapp/support/error-codes).
-constexpr int kRetryCodes[] = {1, 2, 4, 80007, 130429, 131000, 131016, 131056, 133004};
+// 131048 (spam rate limit) is one of Meta's throttling errors: it passes
+// once the number's sending limit is back.
+constexpr int kRetryCodes[] = {1, 2, 4, 80007, 130429, 131000, 131016, 131048, 131056, 133004};
 constexpr int kUnreachableCodes[] = {131026, 131030};  // undeliverable, recipient not allowed
 
 bool in(const int* begin, const int* end, int code) { return std::find(begin, end, code) != end; }

@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <map>
+
 #include "hex.h"
 #include "opt_out.h"
 
@@ -53,13 +55,18 @@ void read_value(const json& value, std::vector<InboundEvent>& out) {
       out.push_back({"message." + status, id + ":" + status, std::move(payload)});
     }
   if (value.contains("messages") && value["messages"].is_array()) {
-    std::string name;
-    if (value.contains("contacts") && value["contacts"].is_array() && !value["contacts"].empty() &&
-        value["contacts"][0].contains("profile"))
-      name = text(value["contacts"][0]["profile"], "name");
+    // One entry per sender: a batch may carry several people's messages.
+    std::map<std::string, std::string> names;
+    if (value.contains("contacts") && value["contacts"].is_array())
+      for (const json& c : value["contacts"])
+        if (c.is_object() && c.contains("profile") && c["profile"].is_object())
+          names.emplace(text(c, "wa_id"), text(c["profile"], "name"));
     for (const json& m : value["messages"]) {
       const std::string id = text(m, "id"), from = text(m, "from");
       if (id.empty() || from.empty()) continue;
+      // By the sender's wa_id; a lone entry is the sender's whatever its form.
+      const auto named = names.find(from);
+      const std::string name = named != names.end() ? named->second : names.size() == 1 ? names.begin()->second : "";
       json data{{"message_id", id}, {"from", from}, {"type", text(m, "type")}, {"timestamp", text(m, "timestamp")}};
       if (m.contains("text") && m["text"].is_object()) data["text"] = text(m["text"], "body");
       if (m.contains("button") && m["button"].is_object()) data["text"] = text(m["button"], "text");

@@ -96,6 +96,28 @@ TEST_F(PushPluginTest, TheTokenIsCachedAndSharedBySendsThatWaitForIt) {
   EXPECT_EQ(host.sent.back().url, "http://127.0.0.1:9/token");
 }
 
+TEST_F(PushPluginTest, DryRunWritesTheMessageToTheOutboxWithAnIdOfItsOwn) {
+  fake::Instance instance(library, host, R"({"dry_run": true})");
+  ASSERT_EQ(instance.status(), SB_OK) << instance.error();
+  ASSERT_EQ(instance.invoke("send", kSend, "e1:r:0"), SB_OK);
+  EXPECT_TRUE(host.sent.empty());
+  ASSERT_EQ(host.outbox.size(), 1u);
+  EXPECT_EQ(json::parse(host.outbox[0])["body"]["message"]["token"], "device-token-1");
+  EXPECT_EQ(host.results.at(0).outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(host.results.at(0).external_id, "dry-run:e1:r:0");
+}
+
+// The token exchange may take part of the step's time: the send waits only
+// for what is left of it.
+TEST_F(PushPluginTest, TheSendAfterATokenExchangeKeepsToTheStepsDeadline) {
+  auto instance = create();
+  ASSERT_EQ(instance->invoke("send", kSend, "step-key-1", host.now_ms + 4'000), SB_OK);
+  host.now_ms += 3'000;  // the exchange took 3 of the step's 4 s
+  give_token(0);
+  ASSERT_EQ(host.sent.size(), 2u);
+  EXPECT_EQ(host.sent[1].timeout_ms, 1'000u);
+}
+
 TEST_F(PushPluginTest, FcmErrorsMapToOutcomes) {
   auto instance = create();
   auto answer = [&](int status, const std::string& body) {

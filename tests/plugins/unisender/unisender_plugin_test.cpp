@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "../fake_host.h"
 #include "form.h"
@@ -16,6 +17,10 @@ namespace {
 using nlohmann::json;
 
 constexpr char kKey[] = "uni-key-123";
+
+// The contacts the emulated account holds (by email or phone), as subscribe
+// leaves them.
+std::set<std::string> g_known{"anna@example.com", "+79990001122"};
 
 // UniSender, as far as these three methods go.
 fake::Response emulate(const fake::Sent& request) {
@@ -49,6 +54,8 @@ fake::Response emulate(const fake::Sent& request) {
     if (form.count("double_optin") && form["double_optin"] != "0" && form["double_optin"] != "3" &&
         form["double_optin"] != "4")
       return error("double_optin: invalid value", "invalid_arg");
+    g_known.insert(form["fields[email]"]);
+    g_known.insert(form["fields[phone]"]);
     return {200, "application/json", R"({"result":{"person_id":4242}})"};
   }
   if (method == "exclude" || method == "unsubscribe") {
@@ -56,6 +63,10 @@ fake::Response emulate(const fake::Sent& request) {
       return error("contact_type is required", "invalid_arg");
     if (form["contact"].empty()) return error("contact is required", "invalid_arg");
     if (!ids_ok(false)) return error("list_ids: invalid", "invalid_arg");
+    if (method == "exclude" && !g_known.count(form["contact"]))
+      return {200, "application/json",
+              json{{"error", "Contact \"" + form["contact"] + "\" not found"}, {"code", "unspecified"}, {"result", ""}}
+                  .dump()};
     return {200, "application/json", R"({"result":{}})"};
   }
   return error("Unknown method", "unknown_method");
@@ -147,6 +158,21 @@ TEST_F(UnisenderPluginTest, ExcludeAndUnsubscribeNameTheContactByEmailOrPhone) {
   EXPECT_EQ(form(1).at("contact_type"), "phone");
   EXPECT_EQ(form(1).at("contact"), "+79990001122");
   EXPECT_EQ(form(1).count("list_ids"), 0u);  // every list
+}
+
+// Excluding a contact UniSender does not have (never subscribed, or gone
+// already) leaves them out of the lists, as asked: done, not a failure.
+TEST_F(UnisenderPluginTest, ExcludingAContactUniSenderDoesNotHaveIsDone) {
+  auto instance = create();
+  const json stranger = json::parse(R"({"contact": {"emails": [{"address": "nobody@example.com"}]}})");
+  const fake::Result r = call(*instance, "exclude", {{"lists", "welcome"}}, stranger);
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  EXPECT_EQ(json::parse(r.output_json)["absent"], true);
+  // Any other refusal is still one.
+  auto wrong_key = create("wrong");
+  const fake::Result refused = call(*wrong_key, "exclude", {{"lists", "welcome"}}, stranger);
+  EXPECT_EQ(refused.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(refused.provider_code, "invalid_api_key");
 }
 
 TEST_F(UnisenderPluginTest, UniSendersErrorsMapToRetryOrPermanentWithItsMessage) {

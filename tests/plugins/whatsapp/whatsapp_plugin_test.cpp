@@ -89,6 +89,12 @@ TEST_F(WhatsAppPluginTest, ErrorsAreMappedByMetasCode) {
   EXPECT_EQ(rate.provider_code, "130429");
   EXPECT_EQ(rate.reason, "(#130429) Rate limit hit: Cloud API message throughput has been reached.");
 
+  // A throttling error too: the number's limit comes back.
+  auto spam_limit = answered(400, R"({"error":{"message":"(#131048) Spam rate limit hit","type":"OAuthException",
+      "code":131048,"fbtrace_id":"A2"}})");
+  EXPECT_EQ(spam_limit.outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(spam_limit.provider_code, "131048");
+
   auto undeliverable = answered(400, R"({"error":{"message":"Message Undeliverable.","code":131026}})");
   EXPECT_EQ(undeliverable.outcome, SB_OUTCOME_UNREACHABLE);  // a fallback moves on
   EXPECT_EQ(undeliverable.provider_code, "131026");
@@ -265,6 +271,22 @@ TEST_F(WhatsAppPluginTest, InboundMessagesAreRepliesWhenTheyQuoteOurs) {
   EXPECT_EQ(reply["data"]["text"], "ДА");
   EXPECT_EQ(reply["contact"]["name"], "Иван");
   EXPECT_EQ(host.emitted[1].type, "message.received");
+}
+
+// One delivery may carry several senders' messages: each is named by its own
+// contacts entry (its wa_id), not by the first.
+TEST_F(WhatsAppPluginTest, EachSenderOfABatchHasTheirOwnName) {
+  auto instance = create();
+  const std::string body =
+      R"({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages",
+    "value":{"messaging_product":"whatsapp","contacts":[{"profile":{"name":"Иван"},"wa_id":"79990001122"},
+                                                       {"profile":{"name":"Мария"},"wa_id":"79990003344"}],
+    "messages":[{"from":"79990003344","id":"wamid.M1","timestamp":"1","type":"text","text":{"body":"Здравствуйте"}},
+                {"from":"79990001122","id":"wamid.I1","timestamp":"2","type":"text","text":{"body":"привет"}}]}}]}]})";
+  host.request("POST", {{"X-Hub-Signature-256", sign("app-secret", body)}}, body);
+  ASSERT_EQ(host.emitted.size(), 2u);
+  EXPECT_EQ(json::parse(host.emitted[0].payload)["contact"]["name"], "Мария");
+  EXPECT_EQ(json::parse(host.emitted[1].payload)["contact"]["name"], "Иван");
 }
 
 TEST_F(WhatsAppPluginTest, AStopReplyOptsTheContactOutOfWhatsApp) {
