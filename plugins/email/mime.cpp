@@ -221,8 +221,10 @@ std::string encode_header_text(std::string_view raw) {
   const std::string text = one_line(raw);
   if (is_printable_ascii(text) && text.find("=?") == std::string::npos)
     if (auto lines = folded(text)) return *lines;
-  // 75 characters a word: "=?UTF-8?B?" + base64 + "?=" leaves 63 for base64, so 45 bytes a word.
-  constexpr size_t kBytesPerWord = 45;
+  // A line with an encoded word is at most 76 characters (RFC 2047 2), the
+  // header's name included on the first: 39 bytes make 52 of base64, a
+  // word of 64, and "Reply-To: " before it leaves 74.
+  constexpr size_t kBytesPerWord = 39;
   std::string out;
   size_t start = 0;
   while (start < text.size()) {
@@ -244,7 +246,11 @@ std::string format_mailbox(const Mailbox& mailbox) {
   if (mailbox.name.empty()) return address;
   const std::string name = one_line(mailbox.name);
   const bool plain = is_printable_ascii(name) && name.find("=?") == std::string::npos;
-  return (plain ? quoted(name) : encode_header_text(name)) + " <" + address + ">";
+  const std::string shown = plain ? quoted(name) : encode_header_text(name);
+  // The address on a line of its own when it would take the name's last
+  // one past 76 (a header's name may stand before it).
+  const size_t last_line = shown.size() - (shown.rfind('\n') == std::string::npos ? 0 : shown.rfind('\n') + 1);
+  return shown + (last_line + address.size() + 3 > 66 ? "\r\n <" : " <") + address + ">";
 }
 
 std::string html_to_text(std::string_view html) {

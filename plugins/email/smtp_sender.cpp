@@ -187,8 +187,14 @@ void SmtpSender::start_job(std::unique_ptr<Job> job) {
     curl_easy_setopt(easy, CURLOPT_USERNAME, settings_.username.c_str());
     curl_easy_setopt(easy, CURLOPT_PASSWORD, settings_.password.c_str());
   }
-  if (!settings_.auth.empty())
-    curl_easy_setopt(easy, CURLOPT_LOGIN_OPTIONS, settings_.auth == "login" ? "AUTH=LOGIN" : "AUTH=PLAIN");
+  // PLAIN, else LOGIN, by default: libcurl's own order would pick DIGEST-MD5
+  // or CRAM-MD5 when a server lists them, which many accounts' passwords
+  // (stored hashed) cannot answer. The password goes only inside TLS unless
+  // the config said "security": "none".
+  curl_easy_setopt(easy, CURLOPT_LOGIN_OPTIONS,
+                   settings_.auth == "login"   ? "AUTH=LOGIN"
+                   : settings_.auth == "plain" ? "AUTH=PLAIN"
+                                               : "AUTH=PLAIN;AUTH=LOGIN");
   curl_easy_setopt(easy, CURLOPT_MAIL_FROM, ("<" + job->envelope.mail_from + ">").c_str());
   curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, job->recipients);
   curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);

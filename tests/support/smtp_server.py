@@ -7,6 +7,8 @@ Listeners, each on a free port:
   plain     no STARTTLS offered, AUTH allowed in the clear (25, "security": "none")
 
 Every listener requires AUTH (PLAIN or LOGIN, user "mailer", password "s3cret").
+It also offers CRAM-MD5, first in its list as servers order them, and refuses
+it (535): a client that picks by its own preference instead of PLAIN/LOGIN fails.
 EHLO needs a fully qualified name (504 5.5.2 otherwise, as Postfix's
 reject_non_fqdn_helo_hostname). Recipients decide the answer: nobody@...
 gets 550 5.1.1, later@... 451 4.3.0,
@@ -137,6 +139,10 @@ class Counter:
 
 class CountingSMTP(SMTP):
     counter = None
+
+    async def auth_CRAM__MD5(self, _, args):
+        CountingSMTP.counter.authenticated("CRAM-MD5")
+        return AuthResult(success=False, handled=False)
 
     def connection_made(self, transport):
         if self._original_transport is None:  # not the same connection after STARTTLS

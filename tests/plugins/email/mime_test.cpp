@@ -124,6 +124,32 @@ TEST(Mime, ARenderedMessageHasTheRequiredHeaders) {
   EXPECT_EQ(plain.find("List-Unsubscribe-Post"), std::string::npos);
 }
 
+// Every line of a header with encoded words is at most 76 characters, its
+// name included (RFC 2047 2): a long Cyrillic subject and display name, and
+// a long address after the name.
+TEST(Mime, HeaderLinesWithEncodedWordsKeepTo76CharactersWithTheirName) {
+  Message message;
+  message.from = {"Школа современного танца и хореографии «Движение» на Садовой", "info@school.test"};
+  message.to = {"Анна Сергеевна Смирнова-Ковалевская",
+                "anna.sergeevna.smirnova-kovalevskaya.personal@mail.example-provider.ru"};
+  message.reply_to = "\"Администратор школы танцев на Садовой улице\" <admin@school.test>";
+  message.subject = "Напоминаем о занятии по современному танцу завтра в 18:00";
+  message.text = "Text";
+  message.message_id = "abc@school.test";
+  const std::string out = render(message, "seed");
+  const std::string headers = out.substr(0, out.find("\r\n\r\n"));
+  for (size_t start = 0, end; start < headers.size(); start = end + 2) {
+    end = headers.find("\r\n", start);
+    if (end == std::string::npos) end = headers.size();
+    EXPECT_LE(end - start, 76u) << headers.substr(start, end - start);
+  }
+  const size_t subject = headers.find("Subject: ");
+  EXPECT_EQ(decode_words(headers.substr(subject, headers.find("\r\nDate:") - subject)), message.subject);
+  EXPECT_NE(headers.find("\r\n <anna.sergeevna.smirnova-kovalevskaya.personal@mail.example-provider.ru>"),
+            std::string::npos)
+      << headers;
+}
+
 // A long non-ASCII file name goes in numbered RFC 2231 sections, each on a
 // line of its own, no %XX escape cut in two.
 TEST(Mime, ALongFileNameIsCutIntoSections) {
