@@ -180,7 +180,7 @@ class Tasks : public switchboard::Plugin {
     const json& mode = params.contains("assignee") ? params["assignee"] : json("responsible");
     if (!params.contains("about") || !mode.is_string() || mode == "all")
       return create_about(call.idempotency_key, params, subject,
-                          params.contains("about") ? params["about"] : subject.value("entity", json::object()), done);
+                          params.contains("about") ? params["about"] : default_about(subject), done);
     // An entity named by `about` (a deal made by an earlier step): its
     // responsible managers are the host's to tell, read on the worker.
     fields_of(params, subject);  // a bad deadline is said now, not after the read
@@ -232,6 +232,18 @@ class Tasks : public switchboard::Plugin {
       const json change{{"op", "create_entity"}, {"key", key.empty() ? "all" : key}, {"entity", task}};
       apply(call_key, change, changes, "");
     }
+  }
+
+  // What a task is about when the step does not say: the event's entity,
+  // else its contact ("a client registered: a task for their manager").
+  static json default_about(const json& subject) {
+    if (const auto entity = subject.find("entity"); entity != subject.end() && entity->is_object()) return *entity;
+    if (const auto contact = subject.find("contact"); contact != subject.end() && contact->is_object()) {
+      json about = *contact;
+      about["type"] = "contact";
+      return about;
+    }
+    return json::object();
   }
 
   // The task a call changes: the one named, else the execution's own.

@@ -546,6 +546,31 @@ TEST(CrmScenarios, HollihopOneTaskNamesEveryResponsibleManager) {
   EXPECT_TRUE(admin_get(host, "/api/v1/tasks?field.assignees.id=m9")["items"].empty());
 }
 
+// MatrixCRM: "a client registered → a task for the manager". An event about
+// a contact alone: the task goes to the contact's responsible manager, and
+// names the contact it is about; a contact with none fails naming it.
+TEST(CrmScenarios, MatrixANewClientsTaskGoesToTheClientsOwnManager) {
+  HttpSink sink;
+  json rules = json::array({{{"name", "welcome call"},
+                             {"trigger", {{"event", "contact.created"}}},
+                             {"steps", json::array({task_step("Позвонить {{contact.name}}")})}}});
+  HostProcess host(host_config(sink, rules));
+  post(host, {{"id", "c-1"},
+              {"type", "contact.created"},
+              {"contact", {{"id", "C1"}, {"name", "Пётр"}, {"responsible", {{{"id", "m1"}, {"name", "Ольга"}}}}}}});
+  const json tasks = tasks_of(host, 1);
+  ASSERT_EQ(tasks.size(), 1u) << host.log();
+  EXPECT_EQ(tasks[0]["title"], "Позвонить Пётр");
+  EXPECT_EQ(tasks[0]["assignee"]["id"], "m1");
+  EXPECT_EQ(tasks[0]["about"], (json{{"type", "contact"}, {"id", "C1"}}));
+  post(host, {{"id", "c-2"}, {"type", "contact.created"}, {"contact", {{"id", "C2"}, {"name", "Анна"}}}});
+  const json failed =
+      admin_wait(host, "/api/v1/executions?state=failed", [](const json& j) { return j["executions"].size() == 1; });
+  ASSERT_EQ(failed["executions"].size(), 1u) << host.log();
+  const std::string error = failed["executions"][0]["error"];
+  EXPECT_NE(error.find("/assignee: the contact C2 has no responsible manager"), std::string::npos) << error;
+}
+
 // A task about a deal named by the step (not the event's own) goes to that
 // deal's responsible manager; given to another later, it names them.
 TEST(CrmScenarios, ATaskAboutANamedDealGoesToItsManagerAndAReassignmentNamesTheNewOne) {
