@@ -98,7 +98,11 @@ Trigger::Fire Trigger::fires(const std::string& event_type, const std::string& s
   if (source_.empty() && source.rfind("time:", 0) == 0) return Fire::kNo;
   switch (kind_) {
     case Kind::kEvent:
-      return Fire::kYes;
+      // "Moved to another stage": a CRM's <type>.status_changed that left
+      // its entity where the host knew it to be (a repeat with a new id)
+      // moved nothing.
+      return change && !change->enters_status() && event_type == change->entity_type + ".status_changed" ? Fire::kNo
+                                                                                                         : Fire::kYes;
     case Kind::kStatus:
       return change && change->entity_type == entity_ && change->enters_status() && change->current == status_ &&
                      (!previous_ || change->previous == *previous_)

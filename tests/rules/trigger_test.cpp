@@ -203,6 +203,21 @@ TEST(StatusTrigger, InvalidTriggersAreExplained) {
 namespace sb {
 namespace {
 
+// SendPulse's "moved to a new stage": a CRM's status_changed that repeats
+// the status the deal has (sent again under a new id) moved nothing.
+TEST(EventTrigger, AStatusChangedThatMovedNothingDoesNotFire) {
+  const Trigger moved = compile({{"event", "deal.status_changed"}});
+  EXPECT_EQ(moved.fires("deal.status_changed", "api", StatusChange{"deal", "D1", false, "Новая", "В работе"}),
+            Trigger::Fire::kYes);
+  EXPECT_EQ(moved.fires("deal.status_changed", "api", StatusChange{"deal", "D1", false, "В работе", "В работе"}),
+            Trigger::Fire::kNo);
+  EXPECT_EQ(moved.fires("deal.status_changed", "api", std::nullopt), Trigger::Fire::kYes);  // names no status
+  // Another event type is not a move, whatever it carries.
+  EXPECT_EQ(compile({{"event", "deal.updated"}})
+                .fires("deal.updated", "api", StatusChange{"deal", "D1", false, "В работе", "В работе"}),
+            Trigger::Fire::kYes);
+}
+
 TEST(EventTrigger, ARulesTimeTriggerEventsReachThatRuleAlone) {
   const Trigger any = compile({{"event", "task.overdue"}});
   const Trigger own = compile({{"event", "task.overdue"}, {"source", "time:late"}});
