@@ -25,7 +25,7 @@ double jitter() {
 }
 }  // namespace
 
-std::string split_variant(const std::string& rule, const CompiledStep& split, const json& context) {
+std::string split_variant(const CompiledRule& rule, const CompiledStep& split, const json& context) {
   // The person, however the event names them; the event itself otherwise.
   std::string who;
   for (const char* path : {"contact.id", "contact.emails.0.address", "contact.phones.0.number", "event.id"})
@@ -33,8 +33,12 @@ std::string split_variant(const std::string& rule, const CompiledStep& split, co
       who = v->get<std::string>();
       break;
     }
+  // The first split hashes as every split did before there could be two.
+  const auto first = std::find_if(rule.steps.begin(), rule.steps.end(),
+                                  [](const CompiledStep& s) { return s.kind == CompiledStep::Kind::kSplit; });
+  const std::string salt = first != rule.steps.end() && &*first != &split ? "\n" + split.id : "";
   uint64_t hash = 1469598103934665603ULL;  // FNV-1a: stable across builds and hosts
-  for (char c : rule + "\n" + who) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  for (char c : rule.name + "\n" + who + salt) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
   int total = 0;
   for (int w : split.weights) total += w;
   if (total <= 0) return split.branches.empty() ? "" : split.branches.front().first;
@@ -427,17 +431,20 @@ int Interpreter::choose_branch(const CompiledRule& rule, const CompiledStep& ste
     }
     case CompiledStep::Kind::kSwitch: {
       const json* value = lookup_path(context, step.switch_path);
-      const std::string key = !value ? "" : value->is_string() ? value->get<std::string>() : dump_text(*value);
-      for (const auto& [name, target] : step.branches)
-        if (value && name == key) {
-          decisions.push_back({{"step", step.name}, {"case", name}});
-          return target;
-        }
+      const auto text = [](const json& v) { return v.is_string() ? v.get<std::string>() : dump_text(v); };
+      // A list (tags): its first item that names a case.
+      const json one = value && !value->is_array() ? *value : json();
+      for (const json& item : value && value->is_array() ? *value : json::array({one}))
+        for (const auto& [name, target] : step.branches)
+          if (value && name == text(item)) {
+            decisions.push_back({{"step", step.name}, {"case", name}});
+            return target;
+          }
       decisions.push_back({{"step", step.name}, {"case", "default"}});
       return step.default_step;
     }
     case CompiledStep::Kind::kSplit: {
-      const std::string variant = split_variant(rule.name, step, context);
+      const std::string variant = split_variant(rule, step, context);
       for (const auto& [name, target] : step.branches)
         if (name == variant) {
           decisions.push_back({{"step", step.name}, {"variant", name}});

@@ -141,7 +141,9 @@ inline constexpr char kDigestKeys[] = "host:digests";
 int64_t backoff_ms(int64_t base_ms, int attempt, double jitter);
 
 // An A/B split's variant for this contact: the same contact always gets the
-// same variant of a rule, in the proportions of the weights.
-std::string split_variant(const std::string& rule, const CompiledStep& split, const nlohmann::json& context);
+// same variant of a split, in the proportions of the weights. A rule's
+// splits after its first are drawn apart from it (by their step ids), so
+// that two tests in one rule do not pick alike.
+std::string split_variant(const CompiledRule& rule, const CompiledStep& split, const nlohmann::json& context);
 
 }  // namespace sb

@@ -1,5 +1,6 @@
 #include "rules/Condition.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -166,8 +167,13 @@ class FieldCondition final : public Condition {
         if (v->is_object() && value_.is_string()) return v->contains(value_.get<std::string>());
         return false;
       case Op::kIn:
-        for (const json& item : value_)
+        // A list field (tags) is in when one of its items is: "tags in
+        // [vip, gold]" holds for a contact tagged vip.
+        for (const json& item : value_) {
           if (equal(*v, item)) return true;
+          if (v->is_array() && std::any_of(v->begin(), v->end(), [&](const json& x) { return equal(x, item); }))
+            return true;
+        }
         return false;
       case Op::kBefore:
       case Op::kAfter:  // TimeCondition's

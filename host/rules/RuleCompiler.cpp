@@ -53,15 +53,19 @@ void unknown_condition_fields(const json& condition, const std::string& pointer,
 // ("Budget_deal" is entity.fields.Budget, "Город" contact.fields.Город, a
 // config variable its path); a path, or a name whose path needs a filter
 // ("firstName"), stays as written.
+// A field as a condition or a switch names it: a dotted path as it is, a
+// short name ("Город", "Категория") as the path it stands for.
+std::string field_path(const std::string& field, const std::map<std::string, std::string>& variables) {
+  if (field.empty() || field.find('.') != std::string::npos ||
+      std::find(kTemplateRoots.begin(), kTemplateRoots.end(), field) != kTemplateRoots.end())
+    return field;
+  const std::string path = short_name_path(field, variables);
+  return path.find('|') == std::string::npos ? path : field;
+}
+
 json with_field_paths(const json& condition, const std::map<std::string, std::string>& variables) {
   if (!condition.is_object()) return condition;
-  const auto path_of = [&](const std::string& field) {
-    if (field.empty() || field.find('.') != std::string::npos ||
-        std::find(kTemplateRoots.begin(), kTemplateRoots.end(), field) != kTemplateRoots.end())
-      return field;
-    const std::string path = short_name_path(field, variables);
-    return path.find('|') == std::string::npos ? path : field;
-  };
+  const auto path_of = [&](const std::string& field) { return field_path(field, variables); };
   json out = json::object();
   const bool field_condition = condition.contains("field");
   for (const auto& [key, value] : condition.items()) {
@@ -402,7 +406,7 @@ class StepCompiler {
     const size_t me = steps_.size();
     CompiledStep s = base(step, pointer, split ? CompiledStep::Kind::kSplit : CompiledStep::Kind::kSwitch,
                           split ? "split" : "switch");
-    if (!split) s.switch_path = step["switch"];
+    if (!split) s.switch_path = field_path(step["switch"], variables_);
     steps_.push_back(std::move(s));
     if (!split && !step.contains("cases")) return problem(pointer, "\"switch\" needs \"cases\"");
     std::vector<size_t> jumps;

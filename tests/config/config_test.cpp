@@ -531,6 +531,22 @@ TEST(Config, FallbackChainLinksItsChannels) {
   EXPECT_EQ(s[1].id, "sms");
 }
 
+// MatrixCRM's "client category": a switch names its field as a condition
+// does, by a short name as well as a path.
+TEST(Config, ASwitchOnAShortNameReadsItsPath) {
+  const fs::path file = fs::temp_directory_path() / ("sb_config_switch_" + std::to_string(::getpid()) + ".json");
+  std::ofstream(file) << "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [
+      {"switch": "Категория", "cases": {"VIP": [{"action": "sink.post"}]}},
+      {"switch": "entity.status", "cases": {"new": [{"action": "sink.post"}]}}]}]})";
+  const auto s = first_rule(file).steps;
+  ASSERT_EQ(s[0].kind, CompiledStep::Kind::kSwitch);
+  EXPECT_EQ(s[0].switch_path, "contact.fields.Категория");
+  const auto second =
+      std::find_if(s.begin() + 1, s.end(), [](const CompiledStep& x) { return x.kind == CompiledStep::Kind::kSwitch; });
+  ASSERT_NE(second, s.end());
+  EXPECT_EQ(second->switch_path, "entity.status");
+}
+
 TEST(Config, ParallelBranchesEndAtOneContinuation) {
   const fs::path file = fs::temp_directory_path() / ("sb_config_parallel_" + std::to_string(::getpid()) + ".json");
   std::ofstream(file) << "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [

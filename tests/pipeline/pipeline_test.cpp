@@ -546,6 +546,30 @@ TEST_F(PipelineTest, SwitchPicksTheCaseOrTheDefault) {
   EXPECT_EQ(keys, (std::set<std::string>{"a:by-category:3", "b:by-category:1", "c:by-category:5"}));
 }
 
+// A switch on a list (a contact's tags): its first item that names a case.
+TEST_F(PipelineTest, SwitchOnAListTakesItsFirstItemThatNamesACase) {
+  CompiledStep sw;
+  sw.kind = CompiledStep::Kind::kSwitch;
+  sw.name = "tags";
+  sw.switch_path = "contact.tags";
+  sw.branches = {{"new", 3}, {"vip", 1}};
+  sw.default_step = 5;
+  CompiledStep jump;
+  jump.kind = CompiledStep::Kind::kJump;
+  jump.jump_to = 6;
+  run({rule("by-tag", {{"event", "lead.created"}}, {sw, action("vip"), jump, action("new"), jump, action("other")})});
+  auto tagged = [](const std::string& id, const json& tags) {
+    EventRecord e = lead_event(id, "lead.created", "A");
+    e.body_json = json{{"contact", {{"name", "Анна"}, {"tags", tags}}}}.dump();
+    return e;
+  };
+  append({tagged("a", {"newsletter", "vip", "new"}), tagged("b", {"new"}), tagged("c", {"newsletter"})});
+  ASSERT_EQ(settled(3).size(), 3u);
+  std::set<std::string> keys;
+  for (const auto& c : actions_.wait_for(3)) keys.insert(c.second.idempotency_key);
+  EXPECT_EQ(keys, (std::set<std::string>{"a:by-tag:1", "b:by-tag:3", "c:by-tag:5"}));
+}
+
 // Push -> WhatsApp -> SMS, then a follow-up, flattened as the loader does.
 std::vector<CompiledStep> channels() {
   std::vector<CompiledStep> s = {action("push"), action("whatsapp"), action("sms"), action("follow-up")};
@@ -1124,22 +1148,44 @@ TEST_F(PipelineTest, ADeferredStepWaitsWithoutUsingAnAttempt) {
 }
 
 TEST(Split, VariantIsStablePerContactAndFollowsTheWeights) {
-  CompiledStep split;
+  CompiledRule promo;
+  promo.name = "promo";
+  CompiledStep& split = promo.steps.emplace_back();
   split.kind = CompiledStep::Kind::kSplit;
   split.branches = {{"A", 1}, {"B", 3}};
   split.weights = {80, 20};
   std::map<std::string, int> counts;
   for (int i = 0; i < 2000; ++i) {
     const json context = {{"contact", {{"id", "c" + std::to_string(i)}}}};
-    const std::string v = split_variant("promo", split, context);
-    EXPECT_EQ(split_variant("promo", split, context), v);  // the same person, the same variant
+    const std::string v = split_variant(promo, split, context);
+    EXPECT_EQ(split_variant(promo, split, context), v);  // the same person, the same variant
     ++counts[v];
   }
   EXPECT_NEAR(counts["A"], 1600, 100);
   EXPECT_NEAR(counts["B"], 400, 100);
   // The contact's email identifies them when there is no id.
   const json by_email = {{"contact", {{"emails", {{{"address", "a@example.com"}}}}}}};
-  EXPECT_EQ(split_variant("promo", split, by_email), split_variant("promo", split, by_email));
+  EXPECT_EQ(split_variant(promo, split, by_email), split_variant(promo, split, by_email));
+}
+
+// Two 50/50 tests in one rule (subject line, then send time): a contact's
+// variant in the second does not follow from the first.
+TEST(Split, TwoSplitsOfOneRuleDrawApart) {
+  CompiledRule rule;
+  rule.name = "promo";
+  for (const char* id : {"0", "2"}) {
+    CompiledStep& split = rule.steps.emplace_back();
+    split.kind = CompiledStep::Kind::kSplit;
+    split.id = id;
+    split.branches = {{"A", 1}, {"B", 2}};
+    split.weights = {50, 50};
+  }
+  int alike = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const json context = {{"contact", {{"id", "c" + std::to_string(i)}}}};
+    alike += split_variant(rule, rule.steps[0], context) == split_variant(rule, rule.steps[1], context);
+  }
+  EXPECT_NEAR(alike, 1000, 120);
 }
 
 TEST(Backoff, DoublesUpToAnHourWithJitter) {

@@ -81,6 +81,9 @@ TEST(Condition, ContainsInAndExists) {
   EXPECT_TRUE(eval(cond("contact.fields", "contains", "city")));
   EXPECT_TRUE(eval(cond("entity.status", "in", json::array({"new", "qualified"}))));
   EXPECT_FALSE(eval(cond("entity.status", "in", json::array({"won"}))));
+  // A list field is in when one of its items is.
+  EXPECT_TRUE(eval(cond("contact.tags", "in", json::array({"gold", "vip"}))));
+  EXPECT_FALSE(eval(cond("contact.tags", "in", json::array({"gold", "blocked"}))));
   EXPECT_TRUE(eval(cond("contact.emails.0.type", "=", "work")));
   EXPECT_TRUE(eval(cond("contact.fields.city", "exists")));
   EXPECT_FALSE(eval(cond("contact.fields.note", "exists")));  // null counts as absent
