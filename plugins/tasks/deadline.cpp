@@ -123,7 +123,7 @@ std::string unit_of(const std::string& russian) {
 const std::string kRuUnits =
     "(минута|минуты|минуту|минут|час|часа|часов|день|дня|дней|неделя|недели|неделю|недель|месяц|месяца|месяцев|"
     "рабочий день|рабочих дня|рабочих дней)";
-const std::string kRuClock = R"((?: (?:до|в) ([01]?\d|2[0-3]):([0-5]\d))?)";
+const std::string kRuClock = R"((?: (?:(?:до|в) )?([01]?\d|2[0-3]):([0-5]\d))?)";  // "до 18:00", "в 18:00", "18:00"
 
 std::string in_english(const std::string& raw) {
   static const std::regex day("^(сегодня|завтра)" + kRuClock + "$");

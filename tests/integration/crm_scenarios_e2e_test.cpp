@@ -416,7 +416,7 @@ TEST(CrmScenarios, MatrixATaskWrittenInTheReferenceCrmsWords) {
   json rules =
       json::array({{{"name", "call back"},
                     {"trigger", {{"entity", "deal"}, {"status", "Ждёт звонка"}}},
-                    {"steps", json::array({task_step("Перезвонить", {{"deadline", "Сегодня до 18:00"},
+                    {"steps", json::array({task_step("Перезвонить", {{"deadline", "Сегодня 18:00"},
                                                                      {"priority", "Средняя"},
                                                                      {"reminder", "за 1 час"},
                                                                      {"assignee", "all"}})})}},

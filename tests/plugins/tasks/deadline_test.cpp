@@ -67,6 +67,9 @@ TEST(Deadline, RussianFormsMeanTheirEnglishOnes) {
   EXPECT_EQ(at("сегодня в 18:00"), at("today 18:00"));
   EXPECT_EQ(at("сегодня"), at("today"));
   EXPECT_EQ(at("Завтра до 10:00"), at("tomorrow 10:00"));
+  EXPECT_EQ(at("Сегодня 18:00"), at("today 18:00"));  // the time alone, as a CRM's form may write it
+  EXPECT_EQ(at("завтра 10:00"), at("tomorrow 10:00"));
+  EXPECT_EQ(at("+1 день 10:00"), at("+1 day 10:00"));
   EXPECT_EQ(at("+1 день"), at("+1 day"));
   EXPECT_EQ(at("+2 дня"), at("+2 days"));
   EXPECT_EQ(at("+5 дней в 09:00"), at("+5 days 09:00"));
