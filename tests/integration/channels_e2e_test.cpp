@@ -8,9 +8,11 @@
 #include <openssl/pem.h>
 
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <thread>
 
+#include "integration/provider_emulators.h"
 #include "integration/test_support.h"
 
 namespace sb::test {
@@ -38,6 +40,7 @@ TEST(ChannelsEndToEnd, PushTwilioAndSmscSpeakTheirProvidersWireFormats) {
   fcm.answer("/token", 200, R"({"access_token":"ya29.e2e","expires_in":3599,"token_type":"Bearer"})");
   HttpSink twilio(201, R"({"sid":"SM00000000000000000000000000000001","status":"queued","num_segments":"1"})");
   HttpSink smsc(200, R"({"id":7,"cnt":1})");
+  twilio.check(twilio_messages("AC0123456789abcdef0123456789abcdef", "tok"));
   const json config{
       {"plugin_dirs", {SB_PLUGIN_DIR}},
       {"instances",
@@ -99,6 +102,66 @@ TEST(ChannelsEndToEnd, PushTwilioAndSmscSpeakTheirProvidersWireFormats) {
   EXPECT_EQ(host.log().find("\"pw\""), std::string::npos);
 }
 
+// The emulators refuse what their providers refuse: credentials that are
+// not the account's get the provider's own error, and the step fails for
+// good with its words (no retry would cure them).
+TEST(ChannelsEndToEnd, WrongCredentialsAreRefusedInEachProvidersWords) {
+  ::setenv("SB_TEST_CHANNELS_ADMIN", "channels-admin", 1);
+  HttpSink cloud_api(200, R"({"messages":[{"id":"wamid.X"}]})");
+  cloud_api.check(whatsapp_cloud_api("EAAG-right", "1065"));
+  HttpSink smsru(200, R"({"status":"OK","status_code":100,"sms":{}})");
+  smsru.check(sms_ru_checks("right-api-id"));
+  HttpSink twilio(201, R"({"sid":"SM1","status":"queued"})");
+  twilio.check(twilio_messages("AC0123456789abcdef0123456789abcdef", "right-token"));
+  const auto rule = [](const std::string& instance) {
+    return json{{"name", instance},
+                {"trigger", {{"event", "webhook.received"}, {"source", "inbox"}}},
+                {"steps",
+                 {{{"action", instance + (instance == "wa" ? ".send_text" : ".send")},
+                   {"params", {{"to", "{{body.phone}}"}, {"text", "Заказ готов"}}}}}}};
+  };
+  const json config{
+      {"plugin_dirs", {SB_PLUGIN_DIR}},
+      {"secrets", {{"admin", {{"env", "SB_TEST_CHANNELS_ADMIN"}}}}},
+      {"api", {{"admin_tokens", {{{"$secret", "admin"}}}}}},
+      {"instances",
+       {{"inbox", {{"plugin", "webhook"}, {"config", {{"path", "inbox"}}}}},
+        {"wa",
+         {{"plugin", "whatsapp"},
+          {"config", {{"phone_number_id", "1065"}, {"access_token", "EAAG-wrong"}, {"base_url", cloud_api.url()}}}}},
+        {"smsru",
+         {{"plugin", "sms"}, {"config", {{"gateway", "smsru"}, {"api_id", "wrong"}, {"base_url", smsru.url()}}}}},
+        {"twilio",
+         {{"plugin", "sms"},
+          {"config",
+           {{"gateway", "twilio"},
+            {"account_sid", "AC0123456789abcdef0123456789abcdef"},
+            {"auth_token", "wrong-token"},
+            {"sender", "+15017122661"},
+            {"base_url", twilio.url()}}}}}}},
+      {"rules", {rule("wa"), rule("smsru"), rule("twilio")}}};
+  HostProcess host(config);
+  ASSERT_EQ(http_request(host.port(), "POST", "/webhooks/inbox", R"({"phone":"+79990001122"})").status, 202);
+  json failed;
+  for (int i = 0; i < 500; ++i) {
+    failed = http_request(host.port(), "GET", "/api/v1/executions?state=failed", "",
+                          {{"Authorization", "Bearer channels-admin"}})
+                 .json();
+    if (failed["executions"].size() == 3) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(failed["executions"].size(), 3u) << failed.dump() << host.log();
+  std::map<std::string, std::string> errors;
+  for (const json& e : failed["executions"]) errors[e["rule"]] = e["error"];
+  EXPECT_NE(errors["wa"].find("Invalid OAuth access token"), std::string::npos) << errors["wa"];
+  EXPECT_NE(errors["smsru"].find("Неправильный api_id"), std::string::npos) << errors["smsru"];
+  EXPECT_NE(errors["twilio"].find("Authenticate"), std::string::npos) << errors["twilio"];
+  // Each provider was asked once: refused credentials are not retried.
+  EXPECT_EQ(cloud_api.count(), 1u);
+  EXPECT_EQ(smsru.count(), 1u);
+  EXPECT_EQ(twilio.count(), 1u);
+}
+
 std::string sha256_hex(const std::string& text) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
@@ -118,6 +181,7 @@ std::string sha256_hex(const std::string& text) {
 TEST(ChannelsEndToEnd, AnSmsRuDeliveryReportEndsTheWaitForIt) {
   HttpSink smsru(200, R"({"status":"OK","status_code":100,"sms":{"79990001122":{"status":"OK","status_code":100,
       "sms_id":"000000-10000042"}},"balance":10})");
+  smsru.check(sms_ru_checks("API-e2e"));
   HttpSink manager;
   const json config{
       {"plugin_dirs", {SB_PLUGIN_DIR}},

@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "integration/provider_emulators.h"
 #include "integration/test_support.h"
 
 namespace sb::test {
@@ -19,7 +20,9 @@ constexpr char kSmsRuSent[] = R"({"status":"OK","status_code":100,"sms":{"799900
 
 // `others` with a WhatsApp instance "wa" on the Cloud API emulator and an
 // SMS instance "sms" on the SMS.ru one.
-json channels(const HttpSink& cloud_api, const HttpSink& sms_ru, json others) {
+json channels(HttpSink& cloud_api, HttpSink& sms_ru, json others) {
+  cloud_api.check(whatsapp_cloud_api("t", "1065"));
+  sms_ru.check(sms_ru_checks("k"));
   others["wa"] = {{"plugin", "whatsapp"},
                   {"config", {{"phone_number_id", "1065"}, {"access_token", "t"}, {"base_url", cloud_api.url()}}}};
   others["sms"] = {

@@ -23,6 +23,7 @@
 #include <random>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 
 namespace sb::test {
 
@@ -50,6 +51,8 @@ class SinkHandler : public Poco::Net::HTTPRequestHandler {
       auto special = state_->by_path.find(r.uri.substr(0, r.uri.find('?')));
       status = special != state_->by_path.end() ? special->second.first : state_->status;
       body = special != state_->by_path.end() ? special->second.second : state_->body;
+      if (state_->checker)
+        if (auto refused = state_->checker(r)) std::tie(status, body) = *refused;
       state_->requests.push_back(std::move(r));
     }
     state_->changed.notify_all();
@@ -128,6 +131,11 @@ HttpSink::HttpSink(int status, std::string body) : state_(std::make_shared<State
 HttpSink::~HttpSink() {
   hold(false);
   server_->stopAll(true);
+}
+
+void HttpSink::check(Checker checker) {
+  std::lock_guard lock(state_->mutex);
+  state_->checker = std::move(checker);
 }
 
 void HttpSink::hold(bool held) {

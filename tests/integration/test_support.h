@@ -7,10 +7,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,6 +49,10 @@ class HttpSink {
   void answer(const std::string& path, int status, std::string body);
   // While held, requests are recorded as they arrive and answered only once released.
   void hold(bool held);
+  // A provider's checks: an answer for a request the provider would refuse
+  // (its error shape), nullopt for one it takes (then answered as above).
+  using Checker = std::function<std::optional<std::pair<int, std::string>>(const RecordedRequest&)>;
+  void check(Checker checker);
 
   struct State {
     std::mutex mutex;
@@ -56,6 +62,7 @@ class HttpSink {
     std::string body;
     std::map<std::string, std::pair<int, std::string>> by_path;
     bool held = false;
+    Checker checker;
   };
 
  private:

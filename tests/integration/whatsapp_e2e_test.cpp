@@ -7,6 +7,7 @@
 #include <functional>
 #include <thread>
 
+#include "integration/provider_emulators.h"
 #include "integration/test_support.h"
 
 namespace sb::test {
@@ -68,6 +69,7 @@ json config(const HttpSink& cloud_api, const HttpSink& tasks) {
 TEST(WhatsAppEndToEnd, ATemplateIsSentAndItsReadReportTakesTheThenBranch) {
   HttpSink cloud_api(200, R"({"messaging_product":"whatsapp","contacts":[{"input":"79990001122","wa_id":"79990001122"}],
                              "messages":[{"id":"wamid.E2E"}]})");
+  cloud_api.check(whatsapp_cloud_api("EAAG-e2e", "106540352242922"));
   HttpSink tasks;
   HostProcess host(config(cloud_api, tasks));
 
@@ -125,6 +127,7 @@ std::string inbound_text(const std::string& wamid, const std::string& text) {
 TEST(WhatsAppEndToEnd, StopRepliedInWhatsAppSkipsTheNextSendToThatContact) {
   HttpSink cloud_api(200, R"({"messaging_product":"whatsapp","contacts":[{"input":"79990001122","wa_id":"79990001122"}],
                              "messages":[{"id":"wamid.E2E"}]})");
+  cloud_api.check(whatsapp_cloud_api("EAAG-e2e", "106540352242922"));
   HttpSink tasks;
   json cfg = config(cloud_api, tasks);
   ::setenv("SB_TEST_WA_EVENTS", "wa-events-token", 1);

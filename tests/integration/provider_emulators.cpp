@@ -1,0 +1,112 @@
+#include "integration/provider_emulators.h"
+
+#include <map>
+#include <regex>
+
+#include "base64.h"
+#include "form.h"
+
+namespace sb::test {
+
+namespace {
+
+using nlohmann::json;
+using Answer = std::optional<std::pair<int, std::string>>;
+
+std::string header(const RecordedRequest& r, const std::string& name) {
+  const auto it = r.headers.find(name);
+  return it == r.headers.end() ? "" : it->second;
+}
+
+std::map<std::string, std::string> form(const std::string& body) {
+  std::map<std::string, std::string> out;
+  for (auto& [k, v] : switchboard_plugins::form_decode(body)) out.emplace(std::move(k), std::move(v));
+  return out;
+}
+
+Answer meta_error(int status, int code, const std::string& type, const std::string& message) {
+  return std::pair{
+      status,
+      json{{"error", {{"message", message}, {"type", type}, {"code", code}, {"fbtrace_id", "AemuTrace"}}}}.dump()};
+}
+
+Answer twilio_error(int status, int code, const std::string& message) {
+  return std::pair{status, json{{"code", code},
+                                {"message", message},
+                                {"more_info", "https://www.twilio.com/docs/errors/" + std::to_string(code)},
+                                {"status", status}}
+                               .dump()};
+}
+
+}  // namespace
+
+HttpSink::Checker whatsapp_cloud_api(const std::string& access_token, const std::string& phone_number_id) {
+  return [access_token, phone_number_id](const RecordedRequest& r) -> Answer {
+    static const std::regex path(R"(^/v[0-9]+\.[0-9]+/([^/]+)/messages$)");
+    std::smatch m;
+    if (r.method != "POST" || !std::regex_match(r.uri, m, path) || m[1] != phone_number_id)
+      return meta_error(400, 100, "GraphMethodException",
+                        "Unsupported post request. Object with ID '" + (m.size() > 1 ? m[1].str() : std::string()) +
+                            "' does not exist, cannot be loaded due to missing permissions, or does not support "
+                            "this operation.");
+    if (header(r, "authorization") != "Bearer " + access_token)
+      return meta_error(401, 190, "OAuthException", "Invalid OAuth access token - Cannot parse access token");
+    const json body = json::parse(r.body, nullptr, false);
+    const auto text_at = [&](std::initializer_list<const char*> keys) {
+      const json* at = &body;
+      for (const char* key : keys) {
+        if (!at->is_object() || !at->contains(key)) return std::string();
+        at = &(*at)[key];
+      }
+      return at->is_string() ? at->get<std::string>() : std::string();
+    };
+    if (header(r, "content-type").rfind("application/json", 0) != 0 || !body.is_object())
+      return meta_error(400, 100, "OAuthException", "(#100) Invalid parameter");
+    if (text_at({"messaging_product"}) != "whatsapp")
+      return meta_error(400, 100, "OAuthException", "(#100) The parameter messaging_product is required.");
+    if (text_at({"to"}).find_first_not_of("+0123456789") != std::string::npos || text_at({"to"}).empty())
+      return meta_error(400, 100, "OAuthException", "(#100) Invalid parameter");
+    const std::string type = body.contains("type") ? text_at({"type"}) : "text";
+    if (type == "text" && text_at({"text", "body"}).empty())
+      return meta_error(400, 100, "OAuthException", "(#100) The parameter text['body'] is required.");
+    if (type == "template" &&
+        (text_at({"template", "name"}).empty() || text_at({"template", "language", "code"}).empty()))
+      return meta_error(400, 100, "OAuthException", "(#100) The parameter template['name'] is required.");
+    if (type != "text" && type != "template") return meta_error(400, 100, "OAuthException", "(#100) Invalid parameter");
+    return std::nullopt;
+  };
+}
+
+HttpSink::Checker sms_ru_checks(const std::string& api_id) {
+  return [api_id](const RecordedRequest& r) -> Answer {
+    auto f = form(r.body);
+    const std::string query = r.uri.find('?') == std::string::npos ? "" : r.uri.substr(r.uri.find('?') + 1);
+    for (const auto& [k, v] : form(query)) f.emplace(k, v);
+    const auto error = [](int code, const std::string& text) {
+      return std::pair{200, json{{"status", "ERROR"}, {"status_code", code}, {"status_text", text}}.dump()};
+    };
+    if (r.uri.substr(0, r.uri.find('?')) != "/sms/send") return std::pair{404, std::string("Not Found")};
+    if (f["json"] != "1") return std::pair{200, std::string("200\n")};  // without json=1, SMS.ru answers in lines
+    if (f["api_id"] != api_id) return error(200, "Неправильный api_id");
+    if (f["to"].empty()) return error(202, "Неправильно указан номер телефона получателя, либо на него нет маршрута");
+    if (f["msg"].empty()) return error(204, "Текст сообщения не может быть пустым");
+    return std::nullopt;
+  };
+}
+
+HttpSink::Checker twilio_messages(const std::string& account_sid, const std::string& auth_token) {
+  return [account_sid, auth_token](const RecordedRequest& r) -> Answer {
+    if (r.method != "POST" || r.uri != "/2010-04-01/Accounts/" + account_sid + "/Messages.json")
+      return twilio_error(404, 20404, "The requested resource " + r.uri + " was not found");
+    if (header(r, "authorization") != "Basic " + switchboard_plugins::base64(account_sid + ":" + auth_token))
+      return twilio_error(401, 20003, "Authenticate");
+    auto f = form(r.body);
+    if (f["To"].empty()) return twilio_error(400, 21604, "A 'To' phone number is required.");
+    if (f["From"].empty() && f["MessagingServiceSid"].empty())
+      return twilio_error(400, 21603, "A 'From' phone number is required.");
+    if (f["Body"].empty() && f["MediaUrl"].empty()) return twilio_error(400, 21602, "Message body is required.");
+    return std::nullopt;
+  };
+}
+
+}  // namespace sb::test
