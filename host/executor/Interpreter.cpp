@@ -407,9 +407,10 @@ void Interpreter::wait_for_event(const Claimed& at, const CompiledStep& step, co
   const int64_t until = now_ms() + step.wait_ms.value_or(0);
   json entry{{"step", step.name},
              {"outcome", "waiting for event"},
-             {"event", step.wait_events.size() == 1 ? json(step.wait_events.front()) : json(step.wait_events)},
+             {"event", step.wait_events.front()},
              {"match", match},
              {"until", format_time_ms(until)}};
+  if (step.wait_events.size() > 1) entry["events"] = step.wait_events;  // "event" is the first, as before lists
   if (!step.wait_else_on.empty()) entry["else_on"] = step.wait_else_on;
   if (!decisions.empty()) entry["branches"] = decisions;
   ExecutionUpdate waiting = ExecutionUpdate::to(at.row.id, ExecutionState::kWaiting, at.rule->id_at(step.else_step), 0,

@@ -77,6 +77,13 @@ void Pipeline::await_events_of(const CompiledRule& rule) {
       const std::string awaited = awaited_types(step.wait_events, step.wait_else_on);
       for (const auto& type : step.wait_events) awaited_[type].insert({awaited, paths});
       for (const auto& type : step.wait_else_on) awaited_[type].insert({awaited, paths});
+      // A delivery wait parked before message.read counted keeps the key it
+      // parked under (session 28's builds): its reports still find it.
+      if (step.confirms_delivery) {
+        const std::string before_read = awaited_types({step.wait_events.front()}, step.wait_else_on);
+        awaited_[step.wait_events.front()].insert({before_read, paths});
+        for (const auto& type : step.wait_else_on) awaited_[type].insert({before_read, paths});
+      }
     }
 }
 

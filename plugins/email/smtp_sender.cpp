@@ -191,10 +191,12 @@ void SmtpSender::start_job(std::unique_ptr<Job> job) {
   // or CRAM-MD5 when a server lists them, which many accounts' passwords
   // (stored hashed) cannot answer. The password goes only inside TLS unless
   // the config said "security": "none".
-  curl_easy_setopt(easy, CURLOPT_LOGIN_OPTIONS,
-                   settings_.auth == "login"   ? "AUTH=LOGIN"
-                   : settings_.auth == "plain" ? "AUTH=PLAIN"
-                                               : "AUTH=PLAIN;AUTH=LOGIN");
+  // "any": libcurl's choice among what the server lists (CRAM-MD5 first).
+  if (settings_.auth != "any")
+    curl_easy_setopt(easy, CURLOPT_LOGIN_OPTIONS,
+                     settings_.auth == "login"   ? "AUTH=LOGIN"
+                     : settings_.auth == "plain" ? "AUTH=PLAIN"
+                                                 : "AUTH=PLAIN;AUTH=LOGIN");
   curl_easy_setopt(easy, CURLOPT_MAIL_FROM, ("<" + job->envelope.mail_from + ">").c_str());
   curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, job->recipients);
   curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);

@@ -170,8 +170,13 @@ class Tasks : public switchboard::Plugin {
     }
     if (!managers.empty()) return {std::move(managers)};
     if (mode == "responsible_or_all") return {{}};
-    throw Invalid{"/assignee: the " + about.value("type", std::string("event")) + " " +
-                  about.value("id", std::string()) +
+    // Named by its id, else (a contact known by an address) its first email or phone.
+    std::string named = about.contains("id") ? id_text(about["id"]) : "";
+    for (const auto& [list, field] : {std::pair{"emails", "address"}, std::pair{"phones", "number"}})
+      if (named.empty() && about.contains(list) && about[list].is_array() && !about[list].empty() &&
+          about[list][0].is_object() && about[list][0].contains(field))
+        named = id_text(about[list][0][field]);
+    throw Invalid{"/assignee: the " + about.value("type", std::string("event")) + (named.empty() ? "" : " " + named) +
                   " has no responsible manager (use \"all\" or \"responsible_or_all\")"};
   }
 

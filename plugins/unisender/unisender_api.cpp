@@ -49,7 +49,8 @@ ActionResult api_result(const switchboard::HttpResponse& response, bool absent_i
       if (code == retry) return ActionResult::retry(message, 60, code);
     // {"error": "Contact \"x\" not found", "code": "unspecified"}: UniSender
     // names this case in its message only.
-    if (absent_is_done && code == "unspecified" && message.find("not found") != std::string::npos)
+    if (absent_is_done && code == "unspecified" && message.rfind("Contact", 0) == 0 &&
+        message.find("not found") != std::string::npos)
       return ActionResult::done("", switchboard_plugins::dump(json{{"result", json::object()}, {"absent", true}}));
     return ActionResult::permanent(message, code);
   }

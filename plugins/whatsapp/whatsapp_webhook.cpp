@@ -42,6 +42,17 @@ json contact_for(const std::string& wa_id, const std::string& name = "") {
   return contact;
 }
 
+// Whether every message of a change is from one sender.
+bool one_sender(const json& value) {
+  std::string first;
+  for (const json& m : value["messages"]) {
+    const std::string from = text(m, "from");
+    if (first.empty()) first = from;
+    if (from != first) return false;
+  }
+  return true;
+}
+
 void read_value(const json& value, std::vector<InboundEvent>& out) {
   if (value.contains("statuses") && value["statuses"].is_array())
     for (const json& s : value["statuses"]) {
@@ -64,9 +75,12 @@ void read_value(const json& value, std::vector<InboundEvent>& out) {
     for (const json& m : value["messages"]) {
       const std::string id = text(m, "id"), from = text(m, "from");
       if (id.empty() || from.empty()) continue;
-      // By the sender's wa_id; a lone entry is the sender's whatever its form.
+      // By the sender's wa_id; a lone entry is the sender's whatever its
+      // form when every message is from one sender.
       const auto named = names.find(from);
-      const std::string name = named != names.end() ? named->second : names.size() == 1 ? names.begin()->second : "";
+      const std::string name = named != names.end()                     ? named->second
+                               : names.size() == 1 && one_sender(value) ? names.begin()->second
+                                                                        : "";
       json data{{"message_id", id}, {"from", from}, {"type", text(m, "type")}, {"timestamp", text(m, "timestamp")}};
       if (m.contains("text") && m["text"].is_object()) data["text"] = text(m["text"], "body");
       if (m.contains("button") && m["button"].is_object()) data["text"] = text(m["button"], "text");

@@ -672,6 +672,35 @@ TEST_F(PipelineTest, WaitForEventTakesThenWhenTheAwaitedEventArrives) {
   EXPECT_EQ(history[2]["event"]["event"]["id"], "r1");
 }
 
+// A fallback's delivery wait parked by a build from before message.read
+// counted (its key names message.delivered alone) still resumes on its
+// report after an upgrade.
+TEST_F(PipelineTest, ADeliveryWaitParkedBeforeReadCountedResumesOnItsReport) {
+  actions_.script = {sent("wamid.1")};
+  std::vector<CompiledStep> steps = offer_read_or_remind(60000);
+  steps[1].wait_events = {"message.delivered"};
+  steps[1].wait_else_on = {"message.failed", "message.undelivered"};
+  steps[1].confirms_delivery = true;
+  run({rule("offer", {{"event", "lead.created"}}, steps)});
+  append({lead_event("e1", "lead.created", "A")});
+  for (int i = 0;
+       i < 400 && (store_->executions({}).empty() || store_->executions({}).front().state != ExecutionState::kWaiting);
+       ++i)
+    std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(store_->executions({}).front().state, ExecutionState::kWaiting);
+  pipeline_->stop();
+  pipeline_.reset();
+  steps[1].wait_events = {"message.delivered", "message.read"};  // as this build compiles it
+  run({rule("offer", {{"event", "lead.created"}}, steps)});
+  EventRecord delivered = read_report("d1", "wamid.1");
+  delivered.type = "message.delivered";
+  append({delivered});
+  auto rows = settled(1, 15s);  // a restarted pipeline takes up what the last one left after a few seconds
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, ExecutionState::kDone) << rows[0].history_json;
+  EXPECT_EQ(step_names(actions_.wait_for(2)), (std::vector<std::string>{"0", "2"}));  // offer, thanks
+}
+
 TEST_F(PipelineTest, WaitForEventTakesElseAfterTheTimeout) {
   actions_.script = {sent("wamid.1")};
   run({rule("offer", {{"event", "lead.created"}}, offer_read_or_remind(150))});
@@ -1163,6 +1192,10 @@ TEST(Split, VariantIsStablePerContactAndFollowsTheWeights) {
   }
   EXPECT_NEAR(counts["A"], 1600, 100);
   EXPECT_NEAR(counts["B"], 400, 100);
+  // A rule's only (or first) split draws as it always did: contacts keep
+  // their variants across upgrades.
+  EXPECT_EQ(split_variant(promo, split, {{"contact", {{"id", "c1"}}}}), "A");
+  EXPECT_EQ(split_variant(promo, split, {{"contact", {{"id", "c4"}}}}), "B");
   // The contact's email identifies them when there is no id.
   const json by_email = {{"contact", {{"emails", {{{"address", "a@example.com"}}}}}}};
   EXPECT_EQ(split_variant(promo, split, by_email), split_variant(promo, split, by_email));

@@ -604,6 +604,18 @@ TYPED_TEST(StoreContract, SegmentsChangeOneByOneAndAnUpdateWithoutDataOnlyNamesI
   EXPECT_FALSE(events[7].status_change);
 }
 
+// A contact first met by its id alone, with a tag added, is stored with its
+// id: templates and matches read contact.id from what the store keeps.
+TYPED_TEST(StoreContract, AContactFirstMetByItsIdAloneKeepsIt) {
+  auto store = this->open();
+  EventRecord tagged = event("t1", "contact.tagged");
+  tagged.contact = ContactUpdate{"id:c9", "", {{"vip"}, {}}};
+  ASSERT_TRUE(append(*store, {tagged}).ok());
+  const auto contact = store->contact("id:c9");
+  ASSERT_TRUE(contact);
+  EXPECT_EQ(json::parse(contact->data_json), json::parse(R"({"id": "c9", "tags": ["vip"]})"));
+}
+
 TYPED_TEST(StoreContract, ContactsAndEntitiesArePagedInKeyOrderWithTheirColumnFilters) {
   auto store = this->open();
   std::vector<EventRecord> batch;

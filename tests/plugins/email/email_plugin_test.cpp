@@ -189,6 +189,19 @@ TEST_F(EmailPlugin, ImplicitTlsWithAuthLogin) {
   EXPECT_FALSE(m["headers"].contains("List-Unsubscribe-Post"));
 }
 
+// "auth": "any" leaves the choice to the client, which takes the strongest
+// the server lists: the test server's CRAM-MD5, which it refuses.
+TEST_F(EmailPlugin, AuthAnyTakesTheStrongestMechanismTheServerLists) {
+  json cfg = config(server_.starttls);
+  cfg["smtp"]["auth"] = "any";
+  fake::Host host("email");
+  const fake::Result r = send(host, cfg, {{"to", "ivan@example.com"}, {"subject", "Hi"}, {"text", "x"}});
+  EXPECT_EQ(r.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(r.provider_code, "auth");
+  EXPECT_EQ(server_.auth_mechanisms(), std::vector<std::string>{"CRAM-MD5"});
+  EXPECT_EQ(server_.messages(), 0);
+}
+
 TEST_F(EmailPlugin, AServerCertificateFromAnUnknownCaIsRefused) {
   json cfg = config(server_.starttls);
   cfg["smtp"].erase("ca_file");  // the system's CAs do not know the test CA
