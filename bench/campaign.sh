@@ -8,6 +8,7 @@
 # (SB_HIGH_KEEPALIVE=1: that stream on one keep-alive connection, else a new
 # connection per event).
 # Usage: bench/campaign.sh [COUNT=100000] [DELAY_MS=0] [HIGH_RATE=0]
+#        SB_CONTACT_DATA=1: events carry a contact name (a contact row each)
 #        (needs the bench preset built: scripts/setup.sh bench)
 # SB_STORE=postgres SB_NODES=3 runs it on PostgreSQL with that many nodes
 # (bench/nodes.sh); the clients post to the nodes in turn, and the PostgreSQL
@@ -126,11 +127,16 @@ def done():
     return total
 
 
+# SB_CONTACT_DATA=1: each event carries its contact's name, which the host
+# stores (a contact row per event); without it the event only names the
+# contact, which the host neither creates nor changes.
+with_data = bool(os.environ.get("SB_CONTACT_DATA"))
 # The requests are made before the clock starts, as a load generator's
 # are: building them in the clients' loop took a core of Python (one
 # interpreter lock for the four clients) from the host while events came in.
 bodies = [[(ports[(i // 100) % len(ports)],
-            json.dumps({"events": [{"id": f"c{j}", "type": "campaign.send", "contact": {"id": f"p{j}"}}
+            json.dumps({"events": [{"id": f"c{j}", "type": "campaign.send",
+                                    "contact": {"id": f"p{j}", "name": f"Contact {j}"} if with_data else {"id": f"p{j}"}}
                                    for j in range(i, min(i + 100, count))]}))
            for i in range(k * 100, count, 400)] for k in range(4)]
 idle = rss()
