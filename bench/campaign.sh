@@ -130,7 +130,7 @@ def done():
 # SB_CONTACT_DATA=1: each event carries its contact's name, which the host
 # stores (a contact row per event); without it the event only names the
 # contact, which the host neither creates nor changes.
-with_data = bool(os.environ.get("SB_CONTACT_DATA"))
+with_data = os.environ.get("SB_CONTACT_DATA") == "1"
 # The requests are made before the clock starts, as a load generator's
 # are: building them in the clients' loop took a core of Python (one
 # interpreter lock for the four clients) from the host while events came in.

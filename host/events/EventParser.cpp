@@ -102,7 +102,7 @@ void read_event(const json& event, const std::string& pointer, int64_t now_ms, c
           data.erase(it);
         }
       record.contact = ContactUpdate{std::move(key),
-                                     only_names(c, "contact", record.type) ? "" : dump_text(data),
+                                     only_names(data, "contact", record.type) ? "" : dump_text(data),
                                      ListChange{std::move(add), std::move(remove)},
                                      {}};
       record.contact->aliases = contact_aliases(c);

@@ -158,10 +158,9 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
     contact_after = merged(contact_before,
                            renamed ? added_through_alias(contact_before, e.contact->data_json) : e.contact->data_json);
     apply_list_changes(*contact_after, *e.contact);
-    // A contact first met by its id alone (with tags, or counted) keeps it:
+    // A contact met by its id alone (with tags, or counted) keeps it:
     // templates and matches read contact.id from what the host knows.
-    if (!contact_before && is_id_key(e.contact->key) && !contact_after->contains("id"))
-      (*contact_after)["id"] = e.contact->key.substr(3);
+    if (is_id_key(e.contact->key) && !contact_after->contains("id")) (*contact_after)["id"] = e.contact->key.substr(3);
     learned = learned_aliases(rows, *e.contact, e.contact->key, *contact_after);
     if (e.contact->only_if_it_changes && contact_before == contact_after) return AppendOutcome::kUnchanged;
     if (counts) apply_aggregates(*contact_after, e, aggregates);

@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <climits>
+#include <memory>
 #include <stdexcept>
 
 #include "base64.h"
@@ -15,7 +16,10 @@ namespace standard_webhooks {
 namespace {
 
 constexpr std::string_view kSecretPrefix = "whsec_";
+constexpr std::string_view kPublicKeyPrefix = "whpk_";
 constexpr std::string_view kVersion = "v1";
+constexpr std::string_view kAsymmetricVersion = "v1a";
+constexpr size_t kEd25519KeyBytes = 32;
 
 bool is_base64_char(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
@@ -92,9 +96,12 @@ std::string sign(std::string_view key, std::string_view id, std::string_view tim
   return std::string(kVersion) + "," + signature_base64(key, id, timestamp, body);
 }
 
-std::optional<std::string> verify(std::string_view secret, std::string_view id, std::string_view timestamp,
-                                  std::string_view body, std::string_view signature_header, int64_t now_s,
-                                  int64_t tolerance_s) {
+namespace {
+
+// The checks before any signature: the three headers there, the timestamp
+// within the tolerance.
+std::optional<std::string> headers_problem(std::string_view id, std::string_view timestamp,
+                                           std::string_view signature_header, int64_t now_s, int64_t tolerance_s) {
   if (id.empty()) return "missing webhook-id header";
   if (timestamp.empty()) return "missing webhook-timestamp header";
   if (signature_header.empty()) return "missing webhook-signature header";
@@ -104,10 +111,14 @@ std::optional<std::string> verify(std::string_view secret, std::string_view id, 
   // make a captured message replayable for longer.
   if (now_s - *sent_at > tolerance_s) return "message timestamp too old";
   if (*sent_at - now_s > tolerance_s) return "message timestamp too new";
-  const std::optional<std::string> key = decode_secret(secret);
-  if (!key) return "the signing secret is not valid base64";
+  return std::nullopt;
+}
 
-  const std::string expected = signature_base64(*key, id, timestamp, body);
+// Whether an entry of `version` in the header satisfies `matches` (given
+// what follows the comma). Entries of other versions, or malformed ones,
+// are skipped, so that a sender can add a new scheme next to this one.
+template <typename Matches>
+bool any_entry(std::string_view signature_header, std::string_view version, const Matches& matches) {
   size_t pos = 0;
   while (pos < signature_header.size()) {
     size_t end = signature_header.find(' ', pos);
@@ -115,12 +126,58 @@ std::optional<std::string> verify(std::string_view secret, std::string_view id, 
     const std::string_view entry = signature_header.substr(pos, end - pos);
     pos = end + 1;
     const size_t comma = entry.find(',');
-    // Entries of other versions (or malformed ones) are skipped so that a
-    // sender can add a new scheme next to v1 without breaking receivers.
-    if (comma == std::string_view::npos || entry.substr(0, comma) != kVersion) continue;
-    if (equal_constant_time(entry.substr(comma + 1), expected)) return std::nullopt;
+    if (comma == std::string_view::npos || entry.substr(0, comma) != version) continue;
+    if (matches(entry.substr(comma + 1))) return true;
   }
-  return "no matching signature";
+  return false;
+}
+
+bool ed25519_valid(std::string_view public_key, std::string_view signature, std::string_view content) {
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(public_key.data()),
+                                  public_key.size()),
+      &EVP_PKEY_free);
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  return key && ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) == 1 &&
+         EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                          reinterpret_cast<const unsigned char*>(content.data()), content.size()) == 1;
+}
+
+}  // namespace
+
+std::optional<std::string> decode_public_key(std::string_view public_key) {
+  if (public_key.substr(0, kPublicKeyPrefix.size()) != kPublicKeyPrefix) return std::nullopt;
+  auto key = base64_decode(public_key.substr(kPublicKeyPrefix.size()));
+  return key && key->size() == kEd25519KeyBytes ? key : std::nullopt;
+}
+
+std::optional<std::string> verify_asymmetric(std::string_view public_key, std::string_view id,
+                                             std::string_view timestamp, std::string_view body,
+                                             std::string_view signature_header, int64_t now_s, int64_t tolerance_s) {
+  if (auto problem = headers_problem(id, timestamp, signature_header, now_s, tolerance_s)) return problem;
+  const std::optional<std::string> key = decode_public_key(public_key);
+  if (!key) return "the signing public key is not 'whpk_' followed by a base64 Ed25519 key";
+  std::string content;
+  content.reserve(id.size() + timestamp.size() + body.size() + 2);
+  content.append(id).append(".").append(timestamp).append(".").append(body);
+  const bool valid = any_entry(signature_header, kAsymmetricVersion, [&](std::string_view encoded) {
+    const auto signature = base64_decode(encoded);
+    return signature && ed25519_valid(*key, *signature, content);
+  });
+  return valid ? std::nullopt : std::optional<std::string>("no matching signature");
+}
+
+std::optional<std::string> verify(std::string_view secret, std::string_view id, std::string_view timestamp,
+                                  std::string_view body, std::string_view signature_header, int64_t now_s,
+                                  int64_t tolerance_s) {
+  if (auto problem = headers_problem(id, timestamp, signature_header, now_s, tolerance_s)) return problem;
+  const std::optional<std::string> key = decode_secret(secret);
+  if (!key) return "the signing secret is not valid base64";
+
+  const std::string expected = signature_base64(*key, id, timestamp, body);
+  const bool valid = any_entry(signature_header, kVersion,
+                               [&](std::string_view entry) { return equal_constant_time(entry, expected); });
+  return valid ? std::nullopt : std::optional<std::string>("no matching signature");
 }
 
 }  // namespace standard_webhooks

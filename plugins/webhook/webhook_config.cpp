@@ -46,6 +46,11 @@ WebhookConfig WebhookConfig::parse(std::string_view config_json, std::string_vie
   out.signing_secret = optional_string(config, "signing_secret");
   if (out.signing_secret && !standard_webhooks::decode_secret(*out.signing_secret))
     throw ConfigError("'signing_secret' must be 'whsec_' followed by base64, or base64");
+  out.signing_public_key = optional_string(config, "signing_public_key");
+  if (out.signing_public_key && !standard_webhooks::decode_public_key(*out.signing_public_key))
+    throw ConfigError("'signing_public_key' must be 'whpk_' followed by the base64 of a 32-byte Ed25519 public key");
+  if (out.signing_secret && out.signing_public_key)
+    throw ConfigError("give 'signing_secret' (v1, HMAC) or 'signing_public_key' (v1a, Ed25519), not both");
 
   if (auto it = config.find("tolerance_s"); it != config.end()) {
     if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 86400)

@@ -14,6 +14,7 @@ struct WebhookConfig {
   std::string event_type = "webhook.received";
   std::optional<std::string> bearer_token;
   std::optional<std::string> signing_secret;
+  std::optional<std::string> signing_public_key;  // Standard Webhooks' asymmetric "whpk_" key
   int64_t tolerance_s = 300;
   bool respond_when_completed = false;  // "respond": "completed"
 

@@ -31,8 +31,8 @@ constexpr std::string_view kJson = "application/json";
 constexpr int kMaxDepth = 63;
 
 // Credentials never reach the event payload, where rules and logs could see them.
-constexpr std::string_view kHiddenHeaders[] = {"authorization", "proxy-authorization", "cookie", "webhook-signature",
-                                               "x-hub-signature-256"};
+constexpr std::string_view kHiddenHeaders[] = {"authorization",     "proxy-authorization", "cookie",
+                                               "webhook-signature", "svix-signature",      "x-hub-signature-256"};
 
 // Headers, query and bodies come from outside and may hold invalid UTF-8:
 // replace it instead of letting dump() throw.
@@ -163,9 +163,16 @@ class WebhookTrigger : public switchboard::Plugin {
     emit(request, std::move(responder));
   }
 
+  // A Standard Webhooks header ("id", "timestamp", "signature"): webhook-*,
+  // else svix-*, the names Svix (the standard's origin) sends them under.
+  static std::string_view standard_header(const InboundRequest& request, std::string_view name) {
+    const std::string_view standard = request.header("webhook-" + std::string(name)).value_or("");
+    return standard.empty() ? request.header("svix-" + std::string(name)).value_or("") : standard;
+  }
+
   // The sender's own id makes its retries idempotent; without one the host assigns an id.
   static std::string_view event_id_of(const InboundRequest& request) {
-    std::string_view id = request.header("webhook-id").value_or("");
+    std::string_view id = standard_header(request, "id");
     return id.empty() ? request.header("idempotency-key").value_or("") : id;
   }
 
@@ -199,10 +206,15 @@ class WebhookTrigger : public switchboard::Plugin {
     }
     if (config_.signing_secret) {
       const int64_t now_s = host_.now_unix_ms() / 1000;
-      auto reason =
-          standard_webhooks::verify(*config_.signing_secret, request.header("webhook-id").value_or(""),
-                                    request.header("webhook-timestamp").value_or(""), request.body,
-                                    request.header("webhook-signature").value_or(""), now_s, config_.tolerance_s);
+      auto reason = standard_webhooks::verify(*config_.signing_secret, standard_header(request, "id"),
+                                              standard_header(request, "timestamp"), request.body,
+                                              standard_header(request, "signature"), now_s, config_.tolerance_s);
+      if (reason) return Rejection{401, "invalid_signature", std::move(*reason)};
+    }
+    if (config_.signing_public_key) {
+      auto reason = standard_webhooks::verify_asymmetric(
+          *config_.signing_public_key, standard_header(request, "id"), standard_header(request, "timestamp"),
+          request.body, standard_header(request, "signature"), host_.now_unix_ms() / 1000, config_.tolerance_s);
       if (reason) return Rejection{401, "invalid_signature", std::move(*reason)};
     }
     return std::nullopt;

@@ -42,13 +42,13 @@ json contact_for(const std::string& wa_id, const std::string& name = "") {
   return contact;
 }
 
-// Whether every message of a change is from one sender.
+// Whether every message of a change (that names its sender) is from one sender.
 bool one_sender(const json& value) {
   std::string first;
   for (const json& m : value["messages"]) {
     const std::string from = text(m, "from");
     if (first.empty()) first = from;
-    if (from != first) return false;
+    if (!from.empty() && from != first) return false;
   }
   return true;
 }
@@ -72,15 +72,16 @@ void read_value(const json& value, std::vector<InboundEvent>& out) {
       for (const json& c : value["contacts"])
         if (c.is_object() && c.contains("profile") && c["profile"].is_object())
           names.emplace(text(c, "wa_id"), text(c["profile"], "name"));
+    const bool lone_sender = one_sender(value);
     for (const json& m : value["messages"]) {
       const std::string id = text(m, "id"), from = text(m, "from");
       if (id.empty() || from.empty()) continue;
       // By the sender's wa_id; a lone entry is the sender's whatever its
       // form when every message is from one sender.
       const auto named = names.find(from);
-      const std::string name = named != names.end()                     ? named->second
-                               : names.size() == 1 && one_sender(value) ? names.begin()->second
-                                                                        : "";
+      const std::string name = named != names.end()               ? named->second
+                               : names.size() == 1 && lone_sender ? names.begin()->second
+                                                                  : "";
       json data{{"message_id", id}, {"from", from}, {"type", text(m, "type")}, {"timestamp", text(m, "timestamp")}};
       if (m.contains("text") && m["text"].is_object()) data["text"] = text(m["text"], "body");
       if (m.contains("button") && m["button"].is_object()) data["text"] = text(m["button"], "text");

@@ -154,6 +154,8 @@ TEST(FallbackEndToEnd, AChannelThatMustConfirmDeliveryFallsBackOnALateFailureOrS
   EXPECT_EQ(history[0]["external_id"], "wamid.A");
   EXPECT_EQ(history[1]["step"], "delivery of whatsapp");
   EXPECT_EQ(history[1]["match"]["data.message_id"], "wamid.A");
+  EXPECT_EQ(history[1]["event"], "message.delivered");  // a string, as before a wait took several
+  EXPECT_EQ(history[1]["events"], json::array({"message.delivered", "message.read"}));
   EXPECT_EQ(history[2]["branch"], "else");
   EXPECT_EQ(history[2]["event"]["type"], "message.failed");
   EXPECT_EQ(history[3]["step"], "sms");

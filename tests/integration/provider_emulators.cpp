@@ -42,6 +42,9 @@ Answer twilio_error(int status, int code, const std::string& message) {
 
 HttpSink::Checker whatsapp_cloud_api(const std::string& access_token, const std::string& phone_number_id) {
   return [access_token, phone_number_id](const RecordedRequest& r) -> Answer {
+    // Credentials first, as the Graph API checks them.
+    if (header(r, "authorization") != "Bearer " + access_token)
+      return meta_error(401, 190, "OAuthException", "Invalid OAuth access token - Cannot parse access token");
     static const std::regex path(R"(^/v[0-9]+\.[0-9]+/([^/]+)/messages$)");
     std::smatch m;
     if (r.method != "POST" || !std::regex_match(r.uri, m, path) || m[1] != phone_number_id)
@@ -49,8 +52,6 @@ HttpSink::Checker whatsapp_cloud_api(const std::string& access_token, const std:
                         "Unsupported post request. Object with ID '" + (m.size() > 1 ? m[1].str() : std::string()) +
                             "' does not exist, cannot be loaded due to missing permissions, or does not support "
                             "this operation.");
-    if (header(r, "authorization") != "Bearer " + access_token)
-      return meta_error(401, 190, "OAuthException", "Invalid OAuth access token - Cannot parse access token");
     const json body = json::parse(r.body, nullptr, false);
     const auto text_at = [&](std::initializer_list<const char*> keys) {
       const json* at = &body;
@@ -89,17 +90,17 @@ HttpSink::Checker sms_ru_checks(const std::string& api_id) {
     if (f["json"] != "1") return std::pair{200, std::string("200\n")};  // without json=1, SMS.ru answers in lines
     if (f["api_id"] != api_id) return error(200, "Неправильный api_id");
     if (f["to"].empty()) return error(202, "Неправильно указан номер телефона получателя, либо на него нет маршрута");
-    if (f["msg"].empty()) return error(204, "Текст сообщения не может быть пустым");
+    if (f["msg"].empty()) return error(203, "Нет текста сообщения");
     return std::nullopt;
   };
 }
 
 HttpSink::Checker twilio_messages(const std::string& account_sid, const std::string& auth_token) {
   return [account_sid, auth_token](const RecordedRequest& r) -> Answer {
-    if (r.method != "POST" || r.uri != "/2010-04-01/Accounts/" + account_sid + "/Messages.json")
-      return twilio_error(404, 20404, "The requested resource " + r.uri + " was not found");
     if (header(r, "authorization") != "Basic " + switchboard_plugins::base64(account_sid + ":" + auth_token))
       return twilio_error(401, 20003, "Authenticate");
+    if (r.method != "POST" || r.uri != "/2010-04-01/Accounts/" + account_sid + "/Messages.json")
+      return twilio_error(404, 20404, "The requested resource " + r.uri + " was not found");
     auto f = form(r.body);
     if (f["To"].empty()) return twilio_error(400, 21604, "A 'To' phone number is required.");
     if (f["From"].empty() && f["MessagingServiceSid"].empty())

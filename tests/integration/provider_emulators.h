@@ -16,7 +16,8 @@ namespace sb::test {
 HttpSink::Checker whatsapp_cloud_api(const std::string& access_token, const std::string& phone_number_id);
 
 // SMS.ru, POST /sms/send: api_id (status_code 200 "Неправильный api_id"),
-// "to", "msg" and json=1, answered as SMS.ru does with HTTP 200.
+// "to" and "msg" (202, 203), answered as SMS.ru does with HTTP 200; without
+// json=1, in its plain-text lines.
 HttpSink::Checker sms_ru_checks(const std::string& api_id);
 
 // Twilio, POST /2010-04-01/Accounts/{Sid}/Messages.json: Basic auth of the

@@ -1,9 +1,13 @@
 #include "standard_webhooks.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
+#include <memory>
 #include <optional>
 #include <string>
+
+#include "base64.h"
 
 namespace {
 
@@ -122,6 +126,72 @@ TEST(StandardWebhooks, ReasonsNeverContainTheSecretOrTheExpectedSignature) {
     EXPECT_EQ(reason->find("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), std::string::npos) << *reason;
     EXPECT_EQ(reason->find(expected), std::string::npos) << *reason;
   }
+}
+
+}  // namespace
+
+// v1a: an Ed25519 signature of the same content, checked with the sender's
+// public key ("whpk_" + base64 of its 32 bytes), as the standard's libraries
+// make them.
+namespace {
+
+struct Ed25519Pair {
+  std::string public_key;  // whpk_...
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key{nullptr, &EVP_PKEY_free};
+};
+
+Ed25519Pair new_pair() {
+  Ed25519Pair pair;
+  pair.key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  unsigned char raw[32];
+  size_t length = sizeof raw;
+  EVP_PKEY_get_raw_public_key(pair.key.get(), raw, &length);
+  pair.public_key = "whpk_" + switchboard_plugins::base64(std::string_view(reinterpret_cast<char*>(raw), length));
+  return pair;
+}
+
+std::string sign_v1a(const Ed25519Pair& pair, std::string_view content) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  unsigned char signature[64];
+  size_t length = sizeof signature;
+  EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, pair.key.get());
+  EVP_DigestSign(ctx.get(), signature, &length, reinterpret_cast<const unsigned char*>(content.data()), content.size());
+  return "v1a," + switchboard_plugins::base64(std::string_view(reinterpret_cast<char*>(signature), length));
+}
+
+const std::string kContent = std::string(kId) + "." + std::string(kTimestamp) + "." + std::string(kBody);
+
+TEST(StandardWebhooksV1a, AnEd25519SignatureVerifiesWithThePublicKey) {
+  const Ed25519Pair pair = new_pair();
+  const std::string header = sign_v1a(pair, kContent);
+  EXPECT_EQ(standard_webhooks::verify_asymmetric(pair.public_key, kId, kTimestamp, kBody, header, kNow, kTolerance),
+            std::nullopt);
+  // Among other entries, in any order.
+  EXPECT_EQ(standard_webhooks::verify_asymmetric(pair.public_key, kId, kTimestamp, kBody,
+                                                 std::string(kSignature) + " " + header, kNow, kTolerance),
+            std::nullopt);
+}
+
+TEST(StandardWebhooksV1a, ATamperedBodyAnotherKeyOrAV1EntryFails) {
+  const Ed25519Pair pair = new_pair();
+  const std::string header = sign_v1a(pair, kContent);
+  EXPECT_EQ(standard_webhooks::verify_asymmetric(pair.public_key, kId, kTimestamp, R"({"test": 1})", header, kNow,
+                                                 kTolerance),
+            "no matching signature");
+  EXPECT_EQ(
+      standard_webhooks::verify_asymmetric(new_pair().public_key, kId, kTimestamp, kBody, header, kNow, kTolerance),
+      "no matching signature");
+  EXPECT_EQ(standard_webhooks::verify_asymmetric(pair.public_key, kId, kTimestamp, kBody, kSignature, kNow, kTolerance),
+            "no matching signature");  // an HMAC entry is not one
+  EXPECT_EQ(
+      standard_webhooks::verify_asymmetric(pair.public_key, kId, kTimestamp, kBody, header, kNow + 301, kTolerance),
+      "message timestamp too old");
+}
+
+TEST(StandardWebhooksV1a, APublicKeyIsWhpkAndThirtyTwoBytes) {
+  EXPECT_TRUE(standard_webhooks::decode_public_key(new_pair().public_key));
+  EXPECT_EQ(standard_webhooks::decode_public_key("whpk_YWJjZA=="), std::nullopt);  // 4 bytes
+  EXPECT_EQ(standard_webhooks::decode_public_key(std::string(kSecret)), std::nullopt);
 }
 
 }  // namespace

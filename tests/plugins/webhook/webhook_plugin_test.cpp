@@ -1,7 +1,9 @@
 // The webhook plugin as the host sees it: the built library, loaded with
 // dlopen and driven through the C ABI by a scripted host.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "../fake_host.h"
@@ -229,6 +231,62 @@ TEST_F(WebhookPluginTest, StandardWebhooksSignatureIsRequiredWhenConfigured) {
   const uint64_t unsigned_request = host.request("POST", {}, std::string(kBody));
   EXPECT_EQ(response_body(unsigned_request)["error"]["message"], "missing webhook-id header");
   EXPECT_EQ(host.emitted.size(), 1u);
+}
+
+// Svix, where the standard comes from, sends the same three headers as
+// svix-id, svix-timestamp and svix-signature.
+TEST_F(WebhookPluginTest, SvixHeaderNamesAreTheStandardOnes) {
+  auto instance = create(R"({"signing_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})");
+  host.now_ms = 1614265330000;
+  host.request("POST",
+               {{"svix-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"},
+                {"svix-timestamp", "1614265330"},
+                {"svix-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="}},
+               std::string(kBody));
+  ASSERT_EQ(host.emitted.size(), 1u);
+  EXPECT_EQ(host.emitted[0].id, "msg_p5jXN8AQM9LWM0D4loKWxJek");
+  EXPECT_EQ(json::parse(host.emitted[0].payload)["headers"].count("svix-signature"), 0u);
+  const uint64_t wrong = host.request("POST",
+                                      {{"svix-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"},
+                                       {"svix-timestamp", "1614265330"},
+                                       {"svix-signature", "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}},
+                                      std::string(kBody));
+  EXPECT_EQ(host.responses.at(wrong).status, 401);
+  EXPECT_EQ(host.emitted.size(), 1u);
+}
+
+// Standard Webhooks' asymmetric scheme: the sender signs with its Ed25519
+// key (v1a), the instance holds only the public half.
+TEST_F(WebhookPluginTest, AnAsymmetricSignatureIsCheckedWithThePublicKey) {
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"),
+                                                          &EVP_PKEY_free);
+  unsigned char raw[32];
+  size_t raw_length = sizeof raw;
+  EVP_PKEY_get_raw_public_key(key.get(), raw, &raw_length);
+  const auto base64 = [](const unsigned char* bytes, size_t n) {
+    std::string out(4 * ((n + 2) / 3), '\0');
+    EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes, static_cast<int>(n));
+    return out;
+  };
+  auto instance = create(json{{"signing_public_key", "whpk_" + base64(raw, raw_length)}}.dump());
+  ASSERT_EQ(instance->status(), SB_OK) << instance->error();
+  const std::string content = "msg_1.1614265330." + std::string(kBody);
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  unsigned char signature[64];
+  size_t signature_length = sizeof signature;
+  EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get());
+  EVP_DigestSign(ctx.get(), signature, &signature_length, reinterpret_cast<const unsigned char*>(content.data()),
+                 content.size());
+  host.now_ms = 1614265330000;
+  const fake::Headers headers = {{"webhook-id", "msg_1"},
+                                 {"webhook-timestamp", "1614265330"},
+                                 {"webhook-signature", "v1a," + base64(signature, signature_length)}};
+  host.request("POST", headers, std::string(kBody));
+  ASSERT_EQ(host.emitted.size(), 1u);
+  const uint64_t tampered = host.request("POST", headers, R"({"test": 1})");
+  EXPECT_EQ(host.responses.at(tampered).status, 401);
+  EXPECT_EQ(host.emitted.size(), 1u);
+  EXPECT_EQ(create(R"({"signing_public_key": "whpk_YWJjZA=="})")->status(), SB_ERR_INVALID_ARGUMENT);
 }
 
 TEST_F(WebhookPluginTest, CompletedAnswers200WhenEveryExecutionIsDone) {

@@ -287,6 +287,16 @@ TEST_F(WhatsAppPluginTest, EachSenderOfABatchHasTheirOwnName) {
   ASSERT_EQ(host.emitted.size(), 2u);
   EXPECT_EQ(json::parse(host.emitted[0].payload)["contact"]["name"], "Мария");
   EXPECT_EQ(json::parse(host.emitted[1].payload)["contact"]["name"], "Иван");
+  // One entry for two senders: it names neither of them rather than the wrong one.
+  const std::string lone =
+      R"({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages",
+    "value":{"messaging_product":"whatsapp","contacts":[{"profile":{"name":"Иван"},"wa_id":"7999000112"}],
+    "messages":[{"from":"79990003344","id":"wamid.M2","timestamp":"3","type":"text","text":{"body":"a"}},
+                {"from":"79990001122","id":"wamid.I2","timestamp":"4","type":"text","text":{"body":"b"}}]}}]}]})";
+  host.request("POST", {{"X-Hub-Signature-256", sign("app-secret", lone)}}, lone);
+  ASSERT_EQ(host.emitted.size(), 4u);
+  EXPECT_FALSE(json::parse(host.emitted[2].payload)["contact"].contains("name"));
+  EXPECT_FALSE(json::parse(host.emitted[3].payload)["contact"].contains("name"));
 }
 
 TEST_F(WhatsAppPluginTest, AStopReplyOptsTheContactOutOfWhatsApp) {
