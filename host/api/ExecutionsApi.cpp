@@ -6,6 +6,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "executor/ExecutionStats.h"
 #include "store/Store.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
@@ -65,6 +66,10 @@ void ExecutionsApi::executions(ServerRequest&& request, ServerConnection::Reply 
   if (path == kPrefix) {
     if (request.method != "GET") return reply(method_not_allowed("GET"));
     return list(request, false, std::move(reply));
+  }
+  if (path == std::string(kPrefix) + "/stats") {
+    if (request.method != "GET") return reply(method_not_allowed("GET"));
+    return stats(request, std::move(reply));
   }
   // /api/v1/executions/{id}[/retry|/cancel|/resend|/mark-done]
   std::string_view rest = std::string_view(path).substr(sizeof kPrefix);
@@ -126,6 +131,60 @@ void ExecutionsApi::list(const ServerRequest& request, bool dead_letters_only, S
   // Newest first; a full page says where the next one begins.
   json next = rows.size() == query.limit ? json(std::to_string(rows.back().id)) : json(nullptr);
   reply(json_response(200, {{dead_letters_only ? "dead_letters" : "executions", std::move(items)}, {"next", next}}));
+}
+
+void ExecutionsApi::stats(const ServerRequest& request, ServerConnection::Reply reply) {
+  ExecutionQuery query;
+  query.limit = 1000;  // a page
+  std::optional<int64_t> since;
+  size_t most = kStatsDefaultExecutions;
+  try {
+    for (const auto& [key, value] : Poco::URI(request.target).getQueryParameters()) {
+      if (key == "rule") {
+        query.rule = value;
+      } else if (key == "since") {
+        since = parse_time_ms(value);
+        if (!since)
+          return reply(
+              error_response(400, "bad_request", "since: expected an RFC 3339 time such as 2026-12-01T00:00:00Z"));
+      } else if (key == "limit") {
+        const auto n = parse_id(value);
+        if (!n || static_cast<size_t>(*n) > kStatsMostExecutions)
+          return reply(error_response(400, "bad_request",
+                                      "limit: expected 1 to " + std::to_string(kStatsMostExecutions) + " executions"));
+        most = static_cast<size_t>(*n);
+      } else {
+        return reply(error_response(400, "bad_request", "unknown parameter '" + key + "'"));
+      }
+    }
+  } catch (const Poco::Exception&) {
+    return reply(error_response(400, "bad_request", "malformed query string"));
+  }
+  if (query.rule.empty()) return reply(error_response(400, "bad_request", "rule: required (the rule's name)"));
+  // The newest first, page by page, until `since` or `most`.
+  ExecutionStats stats;
+  size_t counted = 0;
+  bool complete = false;
+  while (!complete && counted < most) {
+    query.limit = std::min<size_t>(1000, most - counted);
+    const std::vector<ExecutionRow> rows = store_.executions(query);
+    for (const ExecutionRow& row : rows) {
+      if (since && row.created_at_ms < *since) {
+        complete = true;
+        break;
+      }
+      stats.add(row);
+      ++counted;
+    }
+    if (rows.size() < query.limit) complete = true;
+    if (!rows.empty()) query.before_id = rows.back().id;
+  }
+  json body = stats.to_json();
+  body["rule"] = query.rule;
+  if (since) body["since"] = format_time_ms(*since);
+  // Not complete: the newest `limit` executions were counted, older ones not.
+  body["complete"] = complete;
+  reply(json_response(200, body));
 }
 
 void ExecutionsApi::command(int64_t id, const std::string& verb, ServerConnection::Reply reply) {

@@ -7,6 +7,8 @@
 //   POST /api/v1/executions/{id}/resend     an in-doubt step: send it again
 //   POST /api/v1/executions/{id}/mark-done  an in-doubt step did run: go on after it
 //   GET  /api/v1/dead-letters               the failed ones, with why
+//   GET  /api/v1/executions/stats?rule=..&since=..&limit=..
+//                                           what a rule's executions did, per step and split variant
 #pragma once
 
 #include <functional>
@@ -34,6 +36,12 @@ class ExecutionsApi {
  private:
   void list(const ServerRequest& request, bool dead_letters_only, ServerConnection::Reply reply);
   void command(int64_t id, const std::string& verb, ServerConnection::Reply reply);
+  void stats(const ServerRequest& request, ServerConnection::Reply reply);
+
+  // Executions counted by one stats request: by default, and at most (each
+  // is read and its history parsed on the request's thread).
+  static constexpr size_t kStatsDefaultExecutions = 10'000;
+  static constexpr size_t kStatsMostExecutions = 100'000;
 
   Store& store_;
   Transitions transitions_;  // the admin's commands

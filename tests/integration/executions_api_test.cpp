@@ -216,3 +216,89 @@ TEST_F(ExecutionsApiTest, RequestsAreCheckedAndErrorsAreSpecific) {
 
 }  // namespace
 }  // namespace sb::test
+
+namespace sb::test {
+namespace {
+
+// MatrixCRM's action analytics and A/B tests: twenty offers split A/B, each
+// waiting for its message to be opened; some are. The stats count, per
+// variant, how many executions took it and how many saw the open.
+TEST(ExecutionStatsApi, AnAbTestIsCountedPerVariantAndStep) {
+  HttpSink sink;
+  ::setenv("SB_TEST_STATS_EVENTS", "stats-events", 1);
+  ::setenv("SB_TEST_STATS_ADMIN", "stats-admin", 1);
+  const auto offer = [](const char* path) {
+    return json{{"action", "sink.post"}, {"params", {{"url", path}, {"body", {{"offer", "{{id}}"}}}}}};
+  };
+  const json config{
+      {"plugin_dirs", {SB_PLUGIN_DIR}},
+      {"secrets", {{"events", {{"env", "SB_TEST_STATS_EVENTS"}}}, {"admin", {{"env", "SB_TEST_STATS_ADMIN"}}}}},
+      {"api", {{"event_tokens", {{{"$secret", "events"}}}}, {"admin_tokens", {{{"$secret", "admin"}}}}}},
+      {"instances", {{"sink", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}}}},
+      {"rules",
+       {{{"name", "offer"},
+         {"trigger", {{"event", "offer.due"}}},
+         {"steps",
+          {{{"name", "subject"},
+            {"split",
+             {{"A", {{"weight", 50}, {"steps", {offer("/a")}}}}, {"B", {{"weight", 50}, {"steps", {offer("/b")}}}}}}},
+           {{"name", "Opened?"},
+            {"wait_for", "message.opened"},
+            {"match", {{"data.offer", "{{id}}"}}},
+            {"timeout", "2s"}}}}}}}};
+  HostProcess host(config);
+  const auto post = [&](const json& event) {
+    ASSERT_EQ(
+        http_request(host.port(), "POST", "/api/v1/events", event.dump(), {{"Authorization", "Bearer stats-events"}})
+            .status,
+        202);
+  };
+  for (int i = 0; i < 20; ++i) post({{"id", "o" + std::to_string(i)}, {"type", "offer.due"}});
+  const auto sent = sink.wait_for(20);
+  ASSERT_EQ(sent.size(), 20u) << host.log();
+  std::map<std::string, std::string> variant_of;
+  for (const auto& r : sent) variant_of[json::parse(r.body)["offer"]] = r.uri == "/a" ? "A" : "B";
+  // Every third offer is opened.
+  std::map<std::string, int> offered, opened;
+  for (int i = 0; i < 20; ++i) {
+    const std::string id = "o" + std::to_string(i);
+    ++offered[variant_of[id]];
+    if (i % 3 == 0) {
+      post({{"id", "open-" + id}, {"type", "message.opened"}, {"data", {{"offer", id}}}});
+      ++opened[variant_of[id]];
+    }
+  }
+  ASSERT_GT(offered["A"], 0);
+  ASSERT_GT(offered["B"], 0);
+  json stats;
+  for (int i = 0; i < 300; ++i) {
+    stats = http_request(host.port(), "GET", "/api/v1/executions/stats?rule=offer", "",
+                         {{"Authorization", "Bearer stats-admin"}})
+                .json();
+    if (stats["states"].value("done", 0) == 20) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(stats["states"].value("done", 0), 20) << stats.dump();
+  EXPECT_EQ(stats["executions"], 20);
+  EXPECT_EQ(stats["complete"], true);
+  EXPECT_EQ(stats["steps"]["Opened?"]["event arrived"], opened["A"] + opened["B"]);
+  EXPECT_EQ(stats["steps"]["Opened?"]["timed out"], 20 - opened["A"] - opened["B"]);
+  for (const char* v : {"A", "B"}) {
+    const json& variant = stats["splits"]["subject"][v];
+    EXPECT_EQ(variant["executions"], offered[v]) << v;
+    EXPECT_EQ(variant["steps"]["sink.post"]["done"], offered[v]) << v;
+    EXPECT_EQ(variant["steps"]["Opened?"].value("event arrived", 0), opened[v]) << v;
+  }
+  // The rule is required; a time must be one.
+  EXPECT_EQ(http_request(host.port(), "GET", "/api/v1/executions/stats", "", {{"Authorization", "Bearer stats-admin"}})
+                .status,
+            400);
+  EXPECT_EQ(http_request(host.port(), "GET", "/api/v1/executions/stats?rule=offer&since=yesterday", "",
+                         {{"Authorization", "Bearer stats-admin"}})
+                .status,
+            400);
+  EXPECT_EQ(http_request(host.port(), "GET", "/api/v1/executions/stats?rule=offer").status, 401);
+}
+
+}  // namespace
+}  // namespace sb::test
