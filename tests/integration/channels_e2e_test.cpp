@@ -1,11 +1,11 @@
 // The push and sms plugins over real sockets, through the host, each against
 // a local emulator of its provider: FCM (the OAuth token endpoint, then
 // messages:send with the token), Twilio (Messages.json with Basic auth) and
-// SMSC.ru (send.php). The emulators record what arrived; the test checks it
-// against the providers' documented wire formats.
+// SMSC.ru (send.php). The emulators refuse what their providers refuse
+// (integration/provider_emulators.h) and record what arrived; the test checks
+// it against the providers' documented wire formats.
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include <cstdio>
 #include <map>
@@ -14,20 +14,12 @@
 
 #include "integration/provider_emulators.h"
 #include "integration/test_support.h"
+#include "plugins/rsa_test_key.h"
 
 namespace sb::test {
 namespace {
 
 using nlohmann::json;
-
-std::string new_private_key_pem() {
-  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_RSA_gen(2048), &EVP_PKEY_free);
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
-  PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(n));
-}
 
 const RecordedRequest* find(const std::vector<RecordedRequest>& all, const std::string& path) {
   for (const auto& r : all)
@@ -38,6 +30,7 @@ const RecordedRequest* find(const std::vector<RecordedRequest>& all, const std::
 TEST(ChannelsEndToEnd, PushTwilioAndSmscSpeakTheirProvidersWireFormats) {
   HttpSink fcm(200, R"({"name":"projects/shop-app/messages/0:1"})");
   fcm.answer("/token", 200, R"({"access_token":"ya29.e2e","expires_in":3599,"token_type":"Bearer"})");
+  fcm.check(sb::test::fcm("shop-app", "fcm@shop-app.iam.gserviceaccount.com", fcm.url() + "/token", "ya29.e2e"));
   HttpSink twilio(201, R"({"sid":"SM00000000000000000000000000000001","status":"queued","num_segments":"1"})");
   HttpSink smsc(200, R"({"id":7,"cnt":1})");
   twilio.check(twilio_messages("AC0123456789abcdef0123456789abcdef", "tok"));
@@ -50,7 +43,7 @@ TEST(ChannelsEndToEnd, PushTwilioAndSmscSpeakTheirProvidersWireFormats) {
           {"config",
            {{"project_id", "shop-app"},
             {"client_email", "fcm@shop-app.iam.gserviceaccount.com"},
-            {"private_key", new_private_key_pem()},
+            {"private_key", fake::test_key().private_pem},
             {"token_url", fcm.url() + "/token"},
             {"base_url", fcm.url()}}}}},
         {"twilio",
@@ -113,12 +106,16 @@ TEST(ChannelsEndToEnd, WrongCredentialsAreRefusedInEachProvidersWords) {
   smsru.check(sms_ru_checks("right-api-id"));
   HttpSink twilio(201, R"({"sid":"SM1","status":"queued"})");
   twilio.check(twilio_messages("AC0123456789abcdef0123456789abcdef", "right-token"));
+  HttpSink google(200, R"({"name":"projects/shop-app/messages/0:1"})");
+  google.answer("/token", 200, R"({"access_token":"ya29.right","expires_in":3599,"token_type":"Bearer"})");
+  google.check(fcm("shop-app", "fcm@shop-app.iam.gserviceaccount.com", google.url() + "/token", "ya29.right"));
+  const fake::Key not_the_accounts;  // a key of its own, not the service account's
   const auto rule = [](const std::string& instance) {
+    const json params = instance == "push" ? json{{"token", "device-1"}, {"title", "Заказ готов"}}
+                                           : json{{"to", "{{body.phone}}"}, {"text", "Заказ готов"}};
     return json{{"name", instance},
                 {"trigger", {{"event", "webhook.received"}, {"source", "inbox"}}},
-                {"steps",
-                 {{{"action", instance + (instance == "wa" ? ".send_text" : ".send")},
-                   {"params", {{"to", "{{body.phone}}"}, {"text", "Заказ готов"}}}}}}};
+                {"steps", {{{"action", instance + (instance == "wa" ? ".send_text" : ".send")}, {"params", params}}}}};
   };
   const json config{
       {"plugin_dirs", {SB_PLUGIN_DIR}},
@@ -138,8 +135,16 @@ TEST(ChannelsEndToEnd, WrongCredentialsAreRefusedInEachProvidersWords) {
             {"account_sid", "AC0123456789abcdef0123456789abcdef"},
             {"auth_token", "wrong-token"},
             {"sender", "+15017122661"},
-            {"base_url", twilio.url()}}}}}}},
-      {"rules", {rule("wa"), rule("smsru"), rule("twilio")}}};
+            {"base_url", twilio.url()}}}}},
+        {"push",
+         {{"plugin", "push"},
+          {"config",
+           {{"project_id", "shop-app"},
+            {"client_email", "fcm@shop-app.iam.gserviceaccount.com"},
+            {"private_key", not_the_accounts.private_pem},
+            {"token_url", google.url() + "/token"},
+            {"base_url", google.url()}}}}}}},
+      {"rules", {rule("wa"), rule("smsru"), rule("twilio"), rule("push")}}};
   HostProcess host(config);
   ASSERT_EQ(http_request(host.port(), "POST", "/webhooks/inbox", R"({"phone":"+79990001122"})").status, 202);
   json failed;
@@ -147,19 +152,21 @@ TEST(ChannelsEndToEnd, WrongCredentialsAreRefusedInEachProvidersWords) {
     failed = http_request(host.port(), "GET", "/api/v1/executions?state=failed", "",
                           {{"Authorization", "Bearer channels-admin"}})
                  .json();
-    if (failed["executions"].size() == 3) break;
+    if (failed["executions"].size() == 4) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  ASSERT_EQ(failed["executions"].size(), 3u) << failed.dump() << host.log();
+  ASSERT_EQ(failed["executions"].size(), 4u) << failed.dump() << host.log();
   std::map<std::string, std::string> errors;
   for (const json& e : failed["executions"]) errors[e["rule"]] = e["error"];
   EXPECT_NE(errors["wa"].find("Invalid OAuth access token"), std::string::npos) << errors["wa"];
   EXPECT_NE(errors["smsru"].find("Неправильный api_id"), std::string::npos) << errors["smsru"];
   EXPECT_NE(errors["twilio"].find("Authenticate"), std::string::npos) << errors["twilio"];
+  EXPECT_NE(errors["push"].find("invalid_grant"), std::string::npos) << errors["push"];
   // Each provider was asked once: refused credentials are not retried.
   EXPECT_EQ(cloud_api.count(), 1u);
   EXPECT_EQ(smsru.count(), 1u);
   EXPECT_EQ(twilio.count(), 1u);
+  EXPECT_EQ(google.count(), 1u);  // the token exchange; no send without a token
 }
 
 std::string sha256_hex(const std::string& text) {

@@ -5,6 +5,7 @@
 
 #include "base64.h"
 #include "form.h"
+#include "plugins/rsa_test_key.h"
 
 namespace sb::test {
 
@@ -106,6 +107,60 @@ HttpSink::Checker twilio_messages(const std::string& account_sid, const std::str
     if (f["From"].empty() && f["MessagingServiceSid"].empty())
       return twilio_error(400, 21603, "A 'From' phone number is required.");
     if (f["Body"].empty() && f["MediaUrl"].empty()) return twilio_error(400, 21602, "Message body is required.");
+    return std::nullopt;
+  };
+}
+
+HttpSink::Checker fcm(const std::string& project_id, const std::string& client_email, const std::string& token_url,
+                      const std::string& access_token) {
+  return [=](const RecordedRequest& r) -> Answer {
+    if (r.uri == "/token") {
+      const auto refused = [](const std::string& why) {
+        return std::pair{400, json{{"error", "invalid_grant"}, {"error_description", why}}.dump()};
+      };
+      auto f = form(r.body);
+      if (r.method != "POST" || f["grant_type"] != "urn:ietf:params:oauth:grant-type:jwt-bearer")
+        return std::pair{400,
+                         json{{"error", "unsupported_grant_type"}, {"error_description", "Invalid grant_type"}}.dump()};
+      const std::string& jwt = f["assertion"];
+      const size_t first = jwt.find('.'), last = jwt.rfind('.');
+      if (first == std::string::npos || first == last || !fake::rs256_valid(jwt))
+        return refused("Invalid JWT Signature.");
+      const json header = json::parse(fake::base64url_decode(jwt.substr(0, first)), nullptr, false);
+      const json claims = json::parse(fake::base64url_decode(jwt.substr(first + 1, last - first - 1)), nullptr, false);
+      if (!header.is_object() || header.value("alg", "") != "RS256") return refused("Invalid JWT: alg must be RS256.");
+      if (!claims.is_object() || claims.value("iss", "") != client_email)
+        return refused("Invalid JWT: unknown issuer.");
+      if (claims.value("aud", "") != token_url)
+        return refused("Invalid JWT: Token must be a short-lived token and in a reasonable timeframe.");
+      if (claims.value("scope", "").find("https://www.googleapis.com/auth/firebase.messaging") == std::string::npos)
+        return std::pair{400, json{{"error", "invalid_scope"}, {"error_description", "Invalid OAuth scope."}}.dump()};
+      if (!claims.contains("exp") || !claims.contains("iat") || !claims["exp"].is_number_integer() ||
+          !claims["iat"].is_number_integer() || claims["exp"].get<int64_t>() - claims["iat"].get<int64_t>() > 3600)
+        return refused("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.");
+      return std::nullopt;
+    }
+    const auto google_error = [](int status, const std::string& code, const std::string& message,
+                                 const char* fcm_code) {
+      json error{{"code", status}, {"message", message}, {"status", code}};
+      if (fcm_code)
+        error["details"] = {
+            {{"@type", "type.googleapis.com/google.firebase.fcm.v1.FcmError"}, {"errorCode", fcm_code}}};
+      return std::pair{status, json{{"error", error}}.dump()};
+    };
+    if (header(r, "authorization") != "Bearer " + access_token)
+      return google_error(401, "UNAUTHENTICATED",
+                          "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
+                          "cookie or other valid authentication credential.",
+                          nullptr);
+    if (r.method != "POST" || r.uri != "/v1/projects/" + project_id + "/messages:send")
+      return google_error(404, "NOT_FOUND", "Requested entity was not found.", nullptr);
+    const json body = json::parse(r.body, nullptr, false);
+    const json* message = body.is_object() && body.contains("message") ? &body["message"] : nullptr;
+    if (!message || !message->is_object() || !message->contains("token") || !(*message)["token"].is_string() ||
+        (*message)["token"].get<std::string>().empty())
+      return google_error(400, "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token",
+                          "INVALID_ARGUMENT");
     return std::nullopt;
   };
 }

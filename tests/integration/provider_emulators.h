@@ -25,4 +25,14 @@ HttpSink::Checker sms_ru_checks(const std::string& api_id);
 // MessagingServiceSid (21603), Body (21602).
 HttpSink::Checker twilio_messages(const std::string& account_sid, const std::string& auth_token);
 
+// FCM HTTP v1 with a service account whose key is fake::test_key(): POST
+// /token takes an RS256 JWT assertion (jwt-bearer grant) from
+// `client_email` with the firebase.messaging scope, this endpoint as its
+// audience and at most an hour to live (400 invalid_grant otherwise);
+// POST /v1/projects/{project}/messages:send needs "Bearer `access_token`"
+// (401 UNAUTHENTICATED) and a message with a device token (400
+// INVALID_ARGUMENT, FCM's error details).
+HttpSink::Checker fcm(const std::string& project_id, const std::string& client_email, const std::string& token_url,
+                      const std::string& access_token);
+
 }  // namespace sb::test
