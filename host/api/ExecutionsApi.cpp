@@ -52,7 +52,31 @@ ExecutionsApi::ExecutionsApi(Store& store, std::vector<std::string> admin_tokens
       transitions_(store),
       tokens_(std::move(admin_tokens), "api.admin_tokens"),
       on_retry_(std::move(on_retry)),
-      on_cancelled_(std::move(on_cancelled)) {}
+      on_cancelled_(std::move(on_cancelled)),
+      stats_thread_([this] { run_stats(); }) {}
+
+ExecutionsApi::~ExecutionsApi() {
+  {
+    std::lock_guard lock(stats_mutex_);
+    stopping_ = true;
+  }
+  stats_wake_.notify_one();
+  stats_thread_.join();
+}
+
+void ExecutionsApi::run_stats() {
+  for (;;) {
+    std::function<void()> job;
+    {
+      std::unique_lock lock(stats_mutex_);
+      stats_wake_.wait(lock, [this] { return stopping_ || !stats_jobs_.empty(); });
+      if (stopping_) return;  // the server is gone: nobody waits for the answers
+      job = std::move(stats_jobs_.front());
+      stats_jobs_.pop_front();
+    }
+    job();
+  }
+}
 
 void ExecutionsApi::dead_letters(ServerRequest&& request, ServerConnection::Reply reply) {
   if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
@@ -69,7 +93,18 @@ void ExecutionsApi::executions(ServerRequest&& request, ServerConnection::Reply 
   }
   if (path == std::string(kPrefix) + "/stats") {
     if (request.method != "GET") return reply(method_not_allowed("GET"));
-    return stats(request, std::move(reply));
+    // Up to 100,000 histories read and parsed: on the stats thread, not on
+    // this connection's event loop, which serves webhooks and events too.
+    std::lock_guard lock(stats_mutex_);
+    stats_jobs_.push_back([this, request = std::move(request), reply = std::move(reply)]() mutable {
+      try {
+        stats(request, std::move(reply));
+      } catch (const StoreError& e) {
+        reply(error_response(503, "unavailable", std::string("the store could not be read: ") + e.what()));
+      }
+    });
+    stats_wake_.notify_one();
+    return;
   }
   // /api/v1/executions/{id}[/retry|/cancel|/resend|/mark-done]
   std::string_view rest = std::string_view(path).substr(sizeof kPrefix);
@@ -161,23 +196,41 @@ void ExecutionsApi::stats(const ServerRequest& request, ServerConnection::Reply 
     return reply(error_response(400, "bad_request", "malformed query string"));
   }
   if (query.rule.empty()) return reply(error_response(400, "bad_request", "rule: required (the rule's name)"));
-  // The newest first, page by page, until `since` or `most`.
+  // The newest first, page by page, until `since`, the oldest, or `most`.
+  // A parallel group's branches are counted in their parent's history
+  // (its "branches ended"), not as executions of their own.
   ExecutionStats stats;
   size_t counted = 0;
   bool complete = false;
+  const auto before_since = [&](const ExecutionRow& row) { return since && row.created_at_ms < *since; };
   while (!complete && counted < most) {
-    query.limit = std::min<size_t>(1000, most - counted);
+    query.limit = 1000;
     const std::vector<ExecutionRow> rows = store_.executions(query);
     for (const ExecutionRow& row : rows) {
-      if (since && row.created_at_ms < *since) {
+      if (before_since(row)) {
         complete = true;
         break;
       }
+      if (counted == most && !row.parent_id) break;  // the next page begins here
+      query.before_id = row.id;
+      if (row.parent_id) continue;
       stats.add(row);
       ++counted;
     }
-    if (rows.size() < query.limit) complete = true;
-    if (!rows.empty()) query.before_id = rows.back().id;
+    if (counted < most && rows.size() < query.limit) complete = true;
+  }
+  // `most` counted: complete when nothing older (of this rule, after `since`) is left.
+  if (!complete) {
+    query.limit = 1;
+    for (;;) {
+      const std::vector<ExecutionRow> next = store_.executions(query);
+      if (next.empty() || before_since(next[0])) {
+        complete = true;
+        break;
+      }
+      if (!next[0].parent_id) break;
+      query.before_id = next[0].id;
+    }
   }
   json body = stats.to_json();
   body["rule"] = query.rule;

@@ -14,16 +14,14 @@ std::string text_at(const json& entry, const char* key) {
   return it != entry.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-}  // namespace
+using Pairs = std::set<std::pair<std::string, std::string>>;
 
-void ExecutionStats::add(const ExecutionRow& row) {
-  ++executions_;
-  ++states_[state_name(row.state)];
-  const json history = json::parse(row.history_json, nullptr, false);
+// The (step, outcome) pairs a history reached and the (split step, variant)
+// pairs it took; a parallel group's branches are in its "branches ended"
+// entry, each with its whole history (which repeats the parent's start: a
+// set counts it once).
+void collect(const json& history, Pairs& reached, Pairs& variants) {
   if (!history.is_array()) return;
-  // Once per execution: a step retried three times was reached once.
-  std::set<std::pair<std::string, std::string>> reached;
-  std::set<std::pair<std::string, std::string>> variants;  // (split step, variant)
   for (const json& entry : history) {
     if (!entry.is_object()) continue;
     const std::string step = text_at(entry, "step"), outcome = text_at(entry, "outcome");
@@ -39,7 +37,21 @@ void ExecutionStats::add(const ExecutionRow& row) {
           if (const std::string value = text_at(decision, kind); !value.empty())
             reached.emplace(at, std::string(kind) == "outcome" ? value : std::string(kind) + " " + value);
       }
+    if (text_at(entry, "outcome") == "branches ended")
+      if (const auto ends = entry.find("branches"); ends != entry.end() && ends->is_array())
+        for (const json& end : *ends)
+          if (end.is_object() && end.contains("history")) collect(end["history"], reached, variants);
   }
+}
+
+}  // namespace
+
+void ExecutionStats::add(const ExecutionRow& row) {
+  ++executions_;
+  ++states_[state_name(row.state)];
+  // Once per execution: a step retried three times was reached once.
+  Pairs reached, variants;
+  collect(json::parse(row.history_json, nullptr, false), reached, variants);
   for (const auto& [step, outcome] : reached) ++steps_[step][outcome];
   for (const auto& [split, name] : variants) {
     Variant& variant = splits_[split][name];

@@ -163,11 +163,19 @@ class WebhookTrigger : public switchboard::Plugin {
     emit(request, std::move(responder));
   }
 
-  // A Standard Webhooks header ("id", "timestamp", "signature"): webhook-*,
-  // else svix-*, the names Svix (the standard's origin) sends them under.
+  // A Standard Webhooks header ("id", "timestamp", "signature"), of one
+  // set: webhook-* when the request has all three, else svix-* (the names
+  // Svix, the standard's origin, sends them under) when it has any of those.
   static std::string_view standard_header(const InboundRequest& request, std::string_view name) {
-    const std::string_view standard = request.header("webhook-" + std::string(name)).value_or("");
-    return standard.empty() ? request.header("svix-" + std::string(name)).value_or("") : standard;
+    const auto has = [&](const char* prefix) {
+      for (const char* header : {"id", "timestamp", "signature"})
+        if (request.header(std::string(prefix) + header)) return true;
+      return false;
+    };
+    const bool all_standard =
+        request.header("webhook-id") && request.header("webhook-timestamp") && request.header("webhook-signature");
+    const char* prefix = !all_standard && has("svix-") ? "svix-" : "webhook-";
+    return request.header(prefix + std::string(name)).value_or("");
   }
 
   // The sender's own id makes its retries idempotent; without one the host assigns an id.

@@ -236,7 +236,14 @@ TEST(ExecutionStatsApi, AnAbTestIsCountedPerVariantAndStep) {
       {"api", {{"event_tokens", {{{"$secret", "events"}}}}, {"admin_tokens", {{{"$secret", "admin"}}}}}},
       {"instances", {{"sink", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}}}},
       {"rules",
-       {{{"name", "offer"},
+       {{{"name", "fanout"},
+         {"trigger", {{"event", "fanout.due"}}},
+         {"steps",
+          {{{"parallel",
+             {{{{"name", "left"}, {"action", "sink.post"}, {"params", {{"url", "/left"}}}}},
+              {{{"name", "right"}, {"action", "sink.post"}, {"params", {{"url", "/right"}}}}}}}},
+           {{"name", "after"}, {"action", "sink.post"}, {"params", {{"url", "/after"}}}}}}},
+        {{"name", "offer"},
          {"trigger", {{"event", "offer.due"}}},
          {"steps",
           {{{"name", "subject"},
@@ -298,6 +305,28 @@ TEST(ExecutionStatsApi, AnAbTestIsCountedPerVariantAndStep) {
                 .status,
             400);
   EXPECT_EQ(http_request(host.port(), "GET", "/api/v1/executions/stats?rule=offer").status, 401);
+  const auto stats_of = [&](const std::string& query) {
+    return http_request(host.port(), "GET", "/api/v1/executions/stats?" + query, "",
+                        {{"Authorization", "Bearer stats-admin"}})
+        .json();
+  };
+  // The newest 10 of 20: not complete; all 20 by a limit of 20: complete.
+  EXPECT_EQ(stats_of("rule=offer&limit=10")["executions"], 10);
+  EXPECT_EQ(stats_of("rule=offer&limit=10")["complete"], false);
+  EXPECT_EQ(stats_of("rule=offer&limit=20")["complete"], true);
+  // A parallel group's branches count within their parent, once.
+  for (int i = 0; i < 3; ++i) post({{"id", "f" + std::to_string(i)}, {"type", "fanout.due"}});
+  ASSERT_EQ(sink.wait_for(29).size(), 29u) << host.log();  // 20 offers, 3 x (left, right, after)
+  json fanout;
+  for (int i = 0; i < 300; ++i) {
+    fanout = stats_of("rule=fanout");
+    if (fanout["states"].value("done", 0) == 3) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(fanout["executions"], 3) << fanout.dump();
+  EXPECT_EQ(fanout["steps"]["left"]["done"], 3) << fanout.dump();
+  EXPECT_EQ(fanout["steps"]["right"]["done"], 3);
+  EXPECT_EQ(fanout["steps"]["after"]["done"], 3);
 }
 
 }  // namespace

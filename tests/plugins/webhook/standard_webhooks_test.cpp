@@ -172,6 +172,18 @@ TEST(StandardWebhooksV1a, AnEd25519SignatureVerifiesWithThePublicKey) {
             std::nullopt);
 }
 
+// The vector of the standard's Go library (webhook_asymmetric_test.go): the
+// same message as the v1 vector, signed with a fixed Ed25519 key.
+TEST(StandardWebhooksV1a, TheReferenceLibrarysVectorVerifies) {
+  constexpr std::string_view kPublicKey = "whpk_ZlN4eg7dSSqi0moX9hQUk3orrOouK3QVQSlJa248c/g=";
+  constexpr std::string_view kV1a =
+      "v1a,tQ9V2XOqn7jL/DQenEFpqIugdBVtiMmER5mhSkXBNwM0mkATuDe6KYYUuxqtaiHeYGb7KaaBRdM5WqyeFiL8Ag==";
+  EXPECT_EQ(standard_webhooks::verify_asymmetric(kPublicKey, kId, kTimestamp, kBody, kV1a, kNow, kTolerance),
+            std::nullopt);
+  EXPECT_EQ(standard_webhooks::verify_asymmetric(kPublicKey, kId, "1614265331", kBody, kV1a, kNow, kTolerance),
+            "no matching signature");
+}
+
 TEST(StandardWebhooksV1a, ATamperedBodyAnotherKeyOrAV1EntryFails) {
   const Ed25519Pair pair = new_pair();
   const std::string header = sign_v1a(pair, kContent);

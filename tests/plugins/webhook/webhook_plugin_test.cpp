@@ -253,6 +253,16 @@ TEST_F(WebhookPluginTest, SvixHeaderNamesAreTheStandardOnes) {
                                       std::string(kBody));
   EXPECT_EQ(host.responses.at(wrong).status, 401);
   EXPECT_EQ(host.emitted.size(), 1u);
+  // The three svix-* headers are one set: a stray webhook-id beside them
+  // does not mix with it.
+  host.request("POST",
+               {{"webhook-id", "other"},
+                {"svix-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"},
+                {"svix-timestamp", "1614265330"},
+                {"svix-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="}},
+               std::string(kBody));
+  ASSERT_EQ(host.emitted.size(), 2u);
+  EXPECT_EQ(host.emitted[1].id, "msg_p5jXN8AQM9LWM0D4loKWxJek");
 }
 
 // Standard Webhooks' asymmetric scheme: the sender signs with its Ed25519
