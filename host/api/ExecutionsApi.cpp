@@ -52,31 +52,7 @@ ExecutionsApi::ExecutionsApi(Store& store, std::vector<std::string> admin_tokens
       transitions_(store),
       tokens_(std::move(admin_tokens), "api.admin_tokens"),
       on_retry_(std::move(on_retry)),
-      on_cancelled_(std::move(on_cancelled)),
-      stats_thread_([this] { run_stats(); }) {}
-
-ExecutionsApi::~ExecutionsApi() {
-  {
-    std::lock_guard lock(stats_mutex_);
-    stopping_ = true;
-  }
-  stats_wake_.notify_one();
-  stats_thread_.join();
-}
-
-void ExecutionsApi::run_stats() {
-  for (;;) {
-    std::function<void()> job;
-    {
-      std::unique_lock lock(stats_mutex_);
-      stats_wake_.wait(lock, [this] { return stopping_ || !stats_jobs_.empty(); });
-      if (stopping_) return;  // the server is gone: nobody waits for the answers
-      job = std::move(stats_jobs_.front());
-      stats_jobs_.pop_front();
-    }
-    job();
-  }
-}
+      on_cancelled_(std::move(on_cancelled)) {}
 
 void ExecutionsApi::dead_letters(ServerRequest&& request, ServerConnection::Reply reply) {
   if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
@@ -95,15 +71,13 @@ void ExecutionsApi::executions(ServerRequest&& request, ServerConnection::Reply 
     if (request.method != "GET") return reply(method_not_allowed("GET"));
     // Up to 100,000 histories read and parsed: on the stats thread, not on
     // this connection's event loop, which serves webhooks and events too.
-    std::lock_guard lock(stats_mutex_);
-    stats_jobs_.push_back([this, request = std::move(request), reply = std::move(reply)]() mutable {
+    stats_worker_.post([this, request = std::move(request), reply = std::move(reply)]() mutable {
       try {
         stats(request, std::move(reply));
       } catch (const StoreError& e) {
         reply(error_response(503, "unavailable", std::string("the store could not be read: ") + e.what()));
       }
     });
-    stats_wake_.notify_one();
     return;
   }
   // /api/v1/executions/{id}[/retry|/cancel|/resend|/mark-done]

@@ -11,14 +11,11 @@
 //                                           what a rule's executions did, per step and split variant
 #pragma once
 
-#include <condition_variable>
-#include <deque>
 #include <functional>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "api/AdminWorker.h"
 #include "executor/Transitions.h"
 #include "http/BearerTokens.h"
 #include "http/ServerConnection.h"
@@ -33,7 +30,6 @@ class ExecutionsApi {
   using Cancelled = std::function<void(const std::vector<int64_t>& executions)>;
   ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry,
                 Cancelled on_cancelled);
-  ~ExecutionsApi();
 
   void executions(ServerRequest&& request, ServerConnection::Reply reply);
   void dead_letters(ServerRequest&& request, ServerConnection::Reply reply);
@@ -42,7 +38,6 @@ class ExecutionsApi {
   void list(const ServerRequest& request, bool dead_letters_only, ServerConnection::Reply reply);
   void command(int64_t id, const std::string& verb, ServerConnection::Reply reply);
   void stats(const ServerRequest& request, ServerConnection::Reply reply);
-  void run_stats();
 
   // Executions counted by one stats request: by default, and at most (each
   // is read and its history parsed on the request's thread).
@@ -54,12 +49,7 @@ class ExecutionsApi {
   BearerTokens tokens_;
   std::function<void()> on_retry_;
   Cancelled on_cancelled_;
-  // Stats requests, one at a time on a thread of their own.
-  std::mutex stats_mutex_;
-  std::condition_variable stats_wake_;
-  std::deque<std::function<void()>> stats_jobs_;
-  bool stopping_ = false;
-  std::thread stats_thread_;  // last: started once the rest is built
+  AdminWorker stats_worker_;  // last: its thread may run stats() as soon as it is built
 };
 
 }  // namespace sb

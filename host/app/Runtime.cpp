@@ -2,6 +2,7 @@
 
 #include <future>
 
+#include "api/AnalyticsApi.h"
 #include "api/ClusterApi.h"
 #include "api/EventsApi.h"
 #include "api/ExecutionsApi.h"
@@ -99,6 +100,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   for (const auto& name : config_.event_token_secrets) event_tokens.push_back(secrets.at(name));
   std::vector<std::string> admin_tokens;
   for (const auto& name : config_.admin_token_secrets) admin_tokens.push_back(secrets.at(name));
+  analytics_api_ = std::make_unique<AnalyticsApi>(*store_, admin_tokens, config_.channels);
   records_api_ = std::make_unique<RecordsApi>(*store_, admin_tokens, config_.segments, [this] {
     if (pipeline_) pipeline_->wake();
   });
@@ -254,6 +256,9 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   handlers.api["/api/v1/tasks/"] = tasks;
   handlers.api["/api/v1/cluster"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
     cluster_api_->handle(std::move(request), std::move(reply));
+  };
+  handlers.api["/api/v1/analytics/channels"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
+    analytics_api_->channels(std::move(request), std::move(reply));
   };
   handlers.api["/api/v1/dead-letters"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
     executions_api_->dead_letters(std::move(request), std::move(reply));

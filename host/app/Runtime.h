@@ -26,6 +26,7 @@ class CrmService;
 class EventLoopGroup;
 class FrequencyCaps;
 class EventsApi;
+class AnalyticsApi;
 class ExecutionsApi;
 class RecordsApi;
 class Retention;
@@ -74,6 +75,7 @@ class Runtime : public ActionDispatcher {
   std::unique_ptr<ClusterApi> cluster_api_;
   std::unique_ptr<EventsApi> events_api_;
   std::unique_ptr<ExecutionsApi> executions_api_;
+  std::unique_ptr<AnalyticsApi> analytics_api_;
   std::unique_ptr<RecordsApi> records_api_;
   std::unique_ptr<TrackingTokens> tracking_tokens_;  // null: no tracking.base_url
   std::unique_ptr<TrackingApi> tracking_api_;

@@ -120,8 +120,17 @@ struct Config {
   std::vector<InstanceConfig> instances;
   std::map<std::string, std::vector<std::string>> pipelines;  // statuses in order
   std::map<std::string, SegmentConfig> segments;              // declared segments, by name
-  std::vector<AggregateConfig> aggregates;                    // figures kept per contact
-  std::map<std::string, std::string> template_variables;      // the config's short names (rules/Template.h)
+  // "channels": advertising channels' analytics over one entity type.
+  struct ChannelsConfig {
+    std::string entity;  // empty: none configured
+    std::string field = "channel";
+    std::vector<std::string> sale_statuses;
+    std::string amount = "amount";
+    std::map<std::string, double> costs;
+  };
+  ChannelsConfig channels;
+  std::vector<AggregateConfig> aggregates;                // figures kept per contact
+  std::map<std::string, std::string> template_variables;  // the config's short names (rules/Template.h)
   // Message templates by name ("templates", and each <name>.json of
   // "templates_dir"): {"channel", "description"?, and the action's
   // parameters}, html_file / text_file read in. A step's "template" names one.

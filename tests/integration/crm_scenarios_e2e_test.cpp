@@ -569,6 +569,11 @@ TEST(CrmScenarios, MatrixANewClientsTaskGoesToTheClientsOwnManager) {
   ASSERT_EQ(failed["executions"].size(), 1u) << host.log();
   const std::string error = failed["executions"][0]["error"];
   EXPECT_NE(error.find("/assignee: the contact C2 has no responsible manager"), std::string::npos) << error;
+  // No "channels" in this config: the report says what to configure.
+  const HttpResult report = http_request(host.port(), "GET", "/api/v1/analytics/channels", "",
+                                         {{"Authorization", std::string("Bearer ") + kAdmin}});
+  EXPECT_EQ(report.status, 404);
+  EXPECT_EQ(report.json()["error"]["code"], "not_configured");
 }
 
 // A task about a deal named by the step (not the event's own) goes to that
@@ -765,6 +770,81 @@ TEST(CrmScenarios, ATaskForTheResponsibleManagerOfADealWithNoneFailsNamingTheFie
   const std::string error = failed["executions"][0]["error"];
   EXPECT_NE(error.find("/assignee: the deal D1 has no responsible manager"), std::string::npos) << error;
   EXPECT_TRUE(admin_get(host, "/api/v1/tasks")["items"].empty());
+}
+
+// MatrixCRM "booking methods": a rule routes each booking to an advertising
+// channel by its method, first match first (offline; then any call); the
+// channels' report counts records, sales, conversion, average check and ROI.
+TEST(CrmScenarios, MatrixBookingMethodsRouteBookingsToChannelsWithTheirRoi) {
+  HttpSink sink;
+  const auto channel = [](const std::string& name) {
+    return json{{"action", "crm.set_field"}, {"params", {{"record", "entity"}, {"field", "channel"}, {"value", name}}}};
+  };
+  json rules = json::array(
+      {{{"name", "booking method"},
+        {"trigger", {{"event", "booking.created"}}},
+        {"steps",
+         json::array({{{"if", {{"entity.fields.method", "offline"}}},
+                       {"then", json::array({channel("Оффлайн записи")})},
+                       {"else", json::array({{{"if",
+                                               {{"field", "entity.fields.method"},
+                                                {"op", "in"},
+                                                {"value", {"call_in", "call_out", "call_center"}}}},
+                                              {"then", json::array({channel("Записи по телефону")})}}})}}})}}});
+  json config = host_config(sink, rules);
+  config["channels"] = {{"entity", "booking"},
+                        {"sale_statuses", {"done"}},
+                        {"amount", "amount"},
+                        {"costs", {{"Оффлайн записи", 1000}, {"Записи по телефону", 2000}, {"Instagram", 500}}}};
+  HostProcess host(config);
+  const auto booking = [&](const std::string& id, const std::string& method) {
+    post(host, {{"id", "new-" + id},
+                {"type", "booking.created"},
+                {"entity", {{"type", "booking"}, {"id", id}, {"status", "new"}, {"fields", {{"method", method}}}}}});
+  };
+  const auto sold = [&](const std::string& id, int amount) {
+    post(host, {{"id", "done-" + id},
+                {"type", "booking.status_changed"},
+                {"entity", {{"type", "booking"}, {"id", id}, {"status", "done"}, {"fields", {{"amount", amount}}}}}});
+  };
+  booking("B1", "offline");
+  booking("B2", "offline");
+  booking("B3", "call_in");
+  booking("B4", "call_center");
+  booking("B5", "site");  // no channel's method
+  sold("B1", 3000);
+  sold("B3", 5000);
+  sold("B4", 1000);
+  json report;
+  for (const auto deadline = std::chrono::steady_clock::now() + 15s; std::chrono::steady_clock::now() < deadline;) {
+    report = admin_get(host, "/api/v1/analytics/channels");
+    if (report["total"]["sales"] == 3 && report["channels"].contains("Оффлайн записи") &&
+        report["channels"]["Оффлайн записи"]["records"] == 2 &&
+        report["channels"]["Записи по телефону"]["records"] == 2)
+      break;
+    std::this_thread::sleep_for(50ms);
+  }
+  const json& offline = report["channels"]["Оффлайн записи"];
+  EXPECT_EQ(offline["records"], 2) << report.dump() << host.log();
+  EXPECT_EQ(offline["sales"], 1);
+  EXPECT_DOUBLE_EQ(offline["conversion"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(offline["revenue"].get<double>(), 3000);
+  EXPECT_DOUBLE_EQ(offline["average_check"].get<double>(), 3000);
+  EXPECT_DOUBLE_EQ(offline["roi"].get<double>(), 2.0);  // (3000 - 1000) / 1000
+  const json& calls = report["channels"]["Записи по телефону"];
+  EXPECT_EQ(calls["sales"], 2);
+  EXPECT_DOUBLE_EQ(calls["average_check"].get<double>(), 3000);
+  EXPECT_DOUBLE_EQ(calls["roi"].get<double>(), 2.0);  // (6000 - 2000) / 2000
+  EXPECT_EQ(report["channels"][""]["records"], 1);    // B5: no channel took it
+  EXPECT_EQ(report["channels"]["Instagram"]["records"], 0);
+  EXPECT_DOUBLE_EQ(report["channels"]["Instagram"]["roi"].get<double>(), -1.0);  // it cost and brought nothing
+  EXPECT_EQ(report["total"]["records"], 5);
+  EXPECT_DOUBLE_EQ(report["total"]["revenue"].get<double>(), 9000);
+  EXPECT_EQ(report["complete"], true);
+  EXPECT_EQ(http_request(host.port(), "GET", "/api/v1/analytics/channels?updated_after=soon", "",
+                         {{"Authorization", std::string("Bearer ") + kAdmin}})
+                .status,
+            400);
 }
 
 // Today's date in Omsk (UTC+6 all year), as "YYYY-MM-DD" or with another year.

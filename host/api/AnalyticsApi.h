@@ -1,0 +1,45 @@
+// Advertising channels' analytics (Authorization: Bearer, api.admin_tokens),
+// the reference CRMs' "booking methods" report: the records of the config's
+// "channels" entity type, grouped by the channel a field names (a rule sets
+// it, by the booking method: crm.set_field), each with
+//
+//   GET /api/v1/analytics/channels?updated_after=..&limit=..
+//   {"entity": "booking", "channels": {"<name>": {"records", "sales",
+//    "conversion", "revenue", "average_check", "cost", "roi"}}, "total": {...},
+//    "complete": true}
+//
+// A sale is a record in one of "sale_statuses"; its value is the "amount"
+// field. A record with no channel counts under "" (unattributed). ROI is
+// (revenue - cost) / cost, for a channel with a cost in "costs".
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "api/AdminWorker.h"
+#include "config/Config.h"
+#include "http/BearerTokens.h"
+#include "http/ServerConnection.h"
+
+namespace sb {
+
+class Store;
+
+class AnalyticsApi {
+ public:
+  AnalyticsApi(Store& store, std::vector<std::string> admin_tokens, Config::ChannelsConfig channels);
+  void channels(ServerRequest&& request, ServerConnection::Reply reply);
+
+  static constexpr size_t kDefaultRecords = 100'000;  // read by one request, at most by default ...
+  static constexpr size_t kMostRecords = 1'000'000;   // ... and when asked
+
+ private:
+  void count_channels(const ServerRequest& request, ServerConnection::Reply reply);
+
+  Store& store_;
+  BearerTokens tokens_;
+  const Config::ChannelsConfig config_;
+  AdminWorker worker_;  // last: its thread may run a request as soon as it is built
+};
+
+}  // namespace sb
