@@ -1,16 +1,22 @@
 #include "api/AdminWorker.h"
 
+#include "log/Logger.h"
+
 namespace sb {
 
 AdminWorker::AdminWorker() : thread_([this] { run(); }) {}
 
 AdminWorker::~AdminWorker() {
+  stop();
+  thread_.join();
+}
+
+void AdminWorker::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_one();
-  thread_.join();
 }
 
 void AdminWorker::post(std::function<void()> job) {
@@ -31,7 +37,12 @@ void AdminWorker::run() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    job();
+    try {
+      job();
+    } catch (const std::exception& e) {
+      // A job answers its own errors; this one escaped it, and must not end the host.
+      log_error("api", "an admin request failed", {{"error", e.what()}});
+    }
   }
 }
 

@@ -1,8 +1,9 @@
-// One thread for admin requests that read and parse many rows (stats,
-// analytics): they run there, one at a time, and not on the connection's
-// event loop, which serves webhooks and events too.
+// One thread for the admin requests that read and parse many rows (stats,
+// analytics): they run there, one at a time, and not on the connections'
+// event loops, which serve webhooks and events too. The host owns one.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -14,12 +15,15 @@ namespace sb {
 class AdminWorker {
  public:
   AdminWorker();
-  // Jobs not yet run when it stops are dropped: the server is gone by then.
   ~AdminWorker();
   AdminWorker(const AdminWorker&) = delete;
   AdminWorker& operator=(const AdminWorker&) = delete;
 
   void post(std::function<void()> job);
+  // No job starts after this; one running sees stopping() and gives up
+  // between pages. Jobs not started are dropped: the server is gone.
+  void stop();
+  bool stopping() const { return stopping_; }
 
  private:
   void run();
@@ -27,7 +31,7 @@ class AdminWorker {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::function<void()>> jobs_;
-  bool stopping_ = false;
+  std::atomic<bool> stopping_ = false;
   std::thread thread_;  // last: started once the rest is built
 };
 

@@ -3,14 +3,15 @@
 // "channels" entity type, grouped by the channel a field names (a rule sets
 // it, by the booking method: crm.set_field), each with
 //
-//   GET /api/v1/analytics/channels?updated_after=..&limit=..
+//   GET /api/v1/analytics/channels?updated_after=..&updated_before=..&limit=..
 //   {"entity": "booking", "channels": {"<name>": {"records", "sales",
 //    "conversion", "revenue", "average_check", "cost", "roi"}}, "total": {...},
 //    "complete": true}
 //
 // A sale is a record in one of "sale_statuses"; its value is the "amount"
 // field. A record with no channel counts under "" (unattributed). ROI is
-// (revenue - cost) / cost, for a channel with a cost in "costs".
+// (revenue - cost) / cost, for a channel with a cost in "costs"; the
+// total's, over the channels with a cost. Money is rounded to cents.
 #pragma once
 
 #include <string>
@@ -27,7 +28,9 @@ class Store;
 
 class AnalyticsApi {
  public:
-  AnalyticsApi(Store& store, std::vector<std::string> admin_tokens, Config::ChannelsConfig channels);
+  // Requests run on `worker`, which outlives this.
+  AnalyticsApi(Store& store, std::vector<std::string> admin_tokens, Config::AdChannelsConfig channels,
+               AdminWorker& worker);
   void channels(ServerRequest&& request, ServerConnection::Reply reply);
 
   static constexpr size_t kDefaultRecords = 100'000;  // read by one request, at most by default ...
@@ -38,8 +41,8 @@ class AnalyticsApi {
 
   Store& store_;
   BearerTokens tokens_;
-  const Config::ChannelsConfig config_;
-  AdminWorker worker_;  // last: its thread may run a request as soon as it is built
+  const Config::AdChannelsConfig config_;
+  AdminWorker& worker_;
 };
 
 }  // namespace sb

@@ -47,12 +47,13 @@ std::optional<int64_t> parse_id(std::string_view s) {
 }  // namespace
 
 ExecutionsApi::ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry,
-                             Cancelled on_cancelled)
+                             Cancelled on_cancelled, AdminWorker& worker)
     : store_(store),
       transitions_(store),
       tokens_(std::move(admin_tokens), "api.admin_tokens"),
       on_retry_(std::move(on_retry)),
-      on_cancelled_(std::move(on_cancelled)) {}
+      on_cancelled_(std::move(on_cancelled)),
+      worker_(worker) {}
 
 void ExecutionsApi::dead_letters(ServerRequest&& request, ServerConnection::Reply reply) {
   if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
@@ -71,11 +72,13 @@ void ExecutionsApi::executions(ServerRequest&& request, ServerConnection::Reply 
     if (request.method != "GET") return reply(method_not_allowed("GET"));
     // Up to 100,000 histories read and parsed: on the stats thread, not on
     // this connection's event loop, which serves webhooks and events too.
-    stats_worker_.post([this, request = std::move(request), reply = std::move(reply)]() mutable {
+    worker_.post([this, request = std::move(request), reply = std::move(reply)]() mutable {
       try {
         stats(request, std::move(reply));
       } catch (const StoreError& e) {
         reply(error_response(503, "unavailable", std::string("the store could not be read: ") + e.what()));
+      } catch (const std::exception& e) {
+        reply(error_response(500, "internal", e.what()));
       }
     });
     return;
@@ -178,6 +181,7 @@ void ExecutionsApi::stats(const ServerRequest& request, ServerConnection::Reply 
   bool complete = false;
   const auto before_since = [&](const ExecutionRow& row) { return since && row.created_at_ms < *since; };
   while (!complete && counted < most) {
+    if (worker_.stopping()) return reply(error_response(503, "unavailable", "the host is shutting down"));
     query.limit = 1000;
     const std::vector<ExecutionRow> rows = store_.executions(query);
     for (const ExecutionRow& row : rows) {

@@ -28,8 +28,9 @@ class ExecutionsApi {
   // `on_cancelled` after a cancel, with the executions it cancelled (this
   // node gives up their calls in flight).
   using Cancelled = std::function<void(const std::vector<int64_t>& executions)>;
+  // Stats requests run on `worker`, which outlives this.
   ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry,
-                Cancelled on_cancelled);
+                Cancelled on_cancelled, AdminWorker& worker);
 
   void executions(ServerRequest&& request, ServerConnection::Reply reply);
   void dead_letters(ServerRequest&& request, ServerConnection::Reply reply);
@@ -49,7 +50,7 @@ class ExecutionsApi {
   BearerTokens tokens_;
   std::function<void()> on_retry_;
   Cancelled on_cancelled_;
-  AdminWorker stats_worker_;  // last: its thread may run stats() as soon as it is built
+  AdminWorker& worker_;
 };
 
 }  // namespace sb

@@ -2,6 +2,7 @@
 
 #include <future>
 
+#include "api/AdminWorker.h"
 #include "api/AnalyticsApi.h"
 #include "api/ClusterApi.h"
 #include "api/EventsApi.h"
@@ -100,7 +101,8 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   for (const auto& name : config_.event_token_secrets) event_tokens.push_back(secrets.at(name));
   std::vector<std::string> admin_tokens;
   for (const auto& name : config_.admin_token_secrets) admin_tokens.push_back(secrets.at(name));
-  analytics_api_ = std::make_unique<AnalyticsApi>(*store_, admin_tokens, config_.channels);
+  admin_worker_ = std::make_unique<AdminWorker>();
+  analytics_api_ = std::make_unique<AnalyticsApi>(*store_, admin_tokens, config_.ad_channels, *admin_worker_);
   records_api_ = std::make_unique<RecordsApi>(*store_, admin_tokens, config_.segments, [this] {
     if (pipeline_) pipeline_->wake();
   });
@@ -114,7 +116,8 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
       [this](const std::vector<int64_t>& executions) {
         give_up_calls(executions);
         store_->announce_cancelled(executions);
-      });
+      },
+      *admin_worker_);
   events_api_ = std::make_unique<EventsApi>(
       *store_, std::move(event_tokens), *metrics_,
       [this] {
@@ -339,6 +342,7 @@ void Runtime::stop() {
   // Every callback into a plugin is delivered or cancelled before the
   // plugin's instances are destroyed (plugin.h promises it).
   if (server_) server_->stop();                                // no new requests; requests in progress drain
+  if (admin_worker_) admin_worker_->stop();                    // a long admin read gives up between pages
   for (auto& [name, instance] : instances_) instance->stop();  // triggers stop emitting
   if (time_triggers_) time_triggers_->stop();
   if (retention_) retention_->stop();

@@ -26,6 +26,7 @@ class CrmService;
 class EventLoopGroup;
 class FrequencyCaps;
 class EventsApi;
+class AdminWorker;
 class AnalyticsApi;
 class ExecutionsApi;
 class RecordsApi;
@@ -77,6 +78,9 @@ class Runtime : public ActionDispatcher {
   std::unique_ptr<ExecutionsApi> executions_api_;
   std::unique_ptr<AnalyticsApi> analytics_api_;
   std::unique_ptr<RecordsApi> records_api_;
+  // The admin's long reads (stats, analytics). Declared after the APIs whose
+  // jobs it runs: destroyed (its thread joined) before them.
+  std::unique_ptr<AdminWorker> admin_worker_;
   std::unique_ptr<TrackingTokens> tracking_tokens_;  // null: no tracking.base_url
   std::unique_ptr<TrackingApi> tracking_api_;
   std::unique_ptr<Outbox> outbox_;

@@ -280,12 +280,12 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   for (const auto& [segment, body] : segments.items())
     c.segments[segment] =
         SegmentConfig{body.value("description", ""), body.value("filter", json()), body.value("refresh", "")};
-  if (const auto channels = doc.find("channels"); channels != doc.end() && channels->is_object()) {
-    c.channels.entity = channels->value("entity", "");
-    c.channels.field = channels->value("field", c.channels.field);
-    c.channels.amount = channels->value("amount", c.channels.amount);
-    c.channels.sale_statuses = channels->value("sale_statuses", std::vector<std::string>{});
-    c.channels.costs = channels->value("costs", std::map<std::string, double>{});
+  if (const auto channels = doc.find("ad_channels"); channels != doc.end() && channels->is_object()) {
+    c.ad_channels.entity = channels->value("entity", "");
+    c.ad_channels.field = channels->value("field", c.ad_channels.field);
+    c.ad_channels.amount = channels->value("amount", c.ad_channels.amount);
+    c.ad_channels.sale_statuses = channels->value("sale_statuses", std::vector<std::string>{});
+    c.ad_channels.costs = channels->value("costs", std::map<std::string, double>{});
   }
   const json aggregates = doc.value("aggregates", json::object());
   for (const auto& [aggregate, body] : aggregates.items())

@@ -120,15 +120,15 @@ struct Config {
   std::vector<InstanceConfig> instances;
   std::map<std::string, std::vector<std::string>> pipelines;  // statuses in order
   std::map<std::string, SegmentConfig> segments;              // declared segments, by name
-  // "channels": advertising channels' analytics over one entity type.
-  struct ChannelsConfig {
+  // "ad_channels": advertising channels' analytics over one entity type.
+  struct AdChannelsConfig {
     std::string entity;  // empty: none configured
     std::string field = "channel";
     std::vector<std::string> sale_statuses;
     std::string amount = "amount";
     std::map<std::string, double> costs;
   };
-  ChannelsConfig channels;
+  AdChannelsConfig ad_channels;
   std::vector<AggregateConfig> aggregates;                // figures kept per contact
   std::map<std::string, std::string> template_variables;  // the config's short names (rules/Template.h)
   // Message templates by name ("templates", and each <name>.json of

@@ -569,7 +569,7 @@ TEST(CrmScenarios, MatrixANewClientsTaskGoesToTheClientsOwnManager) {
   ASSERT_EQ(failed["executions"].size(), 1u) << host.log();
   const std::string error = failed["executions"][0]["error"];
   EXPECT_NE(error.find("/assignee: the contact C2 has no responsible manager"), std::string::npos) << error;
-  // No "channels" in this config: the report says what to configure.
+  // No "ad_channels" in this config: the report says what to configure.
   const HttpResult report = http_request(host.port(), "GET", "/api/v1/analytics/channels", "",
                                          {{"Authorization", std::string("Bearer ") + kAdmin}});
   EXPECT_EQ(report.status, 404);
@@ -792,10 +792,10 @@ TEST(CrmScenarios, MatrixBookingMethodsRouteBookingsToChannelsWithTheirRoi) {
                                                 {"value", {"call_in", "call_out", "call_center"}}}},
                                               {"then", json::array({channel("Записи по телефону")})}}})}}})}}});
   json config = host_config(sink, rules);
-  config["channels"] = {{"entity", "booking"},
-                        {"sale_statuses", {"done"}},
-                        {"amount", "amount"},
-                        {"costs", {{"Оффлайн записи", 1000}, {"Записи по телефону", 2000}, {"Instagram", 500}}}};
+  config["ad_channels"] = {{"entity", "booking"},
+                           {"sale_statuses", {"done"}},
+                           {"amount", "amount"},
+                           {"costs", {{"Оффлайн записи", 1000}, {"Записи по телефону", 2000}, {"Instagram", 500}}}};
   HostProcess host(config);
   const auto booking = [&](const std::string& id, const std::string& method) {
     post(host, {{"id", "new-" + id},
@@ -812,15 +812,21 @@ TEST(CrmScenarios, MatrixBookingMethodsRouteBookingsToChannelsWithTheirRoi) {
   booking("B3", "call_in");
   booking("B4", "call_center");
   booking("B5", "site");  // no channel's method
+  booking("B6", "call_out");
   sold("B1", 3000);
   sold("B3", 5000);
   sold("B4", 1000);
+  // An amount as a CRM's form writes it.
+  post(host,
+       {{"id", "done-B6"},
+        {"type", "booking.status_changed"},
+        {"entity", {{"type", "booking"}, {"id", "B6"}, {"status", "done"}, {"fields", {{"amount", "1 500,50"}}}}}});
   json report;
   for (const auto deadline = std::chrono::steady_clock::now() + 15s; std::chrono::steady_clock::now() < deadline;) {
     report = admin_get(host, "/api/v1/analytics/channels");
-    if (report["total"]["sales"] == 3 && report["channels"].contains("Оффлайн записи") &&
+    if (report["total"]["sales"] == 4 && report["channels"].contains("Оффлайн записи") &&
         report["channels"]["Оффлайн записи"]["records"] == 2 &&
-        report["channels"]["Записи по телефону"]["records"] == 2)
+        report["channels"]["Записи по телефону"]["records"] == 3)
       break;
     std::this_thread::sleep_for(50ms);
   }
@@ -832,15 +838,22 @@ TEST(CrmScenarios, MatrixBookingMethodsRouteBookingsToChannelsWithTheirRoi) {
   EXPECT_DOUBLE_EQ(offline["average_check"].get<double>(), 3000);
   EXPECT_DOUBLE_EQ(offline["roi"].get<double>(), 2.0);  // (3000 - 1000) / 1000
   const json& calls = report["channels"]["Записи по телефону"];
-  EXPECT_EQ(calls["sales"], 2);
-  EXPECT_DOUBLE_EQ(calls["average_check"].get<double>(), 3000);
-  EXPECT_DOUBLE_EQ(calls["roi"].get<double>(), 2.0);  // (6000 - 2000) / 2000
-  EXPECT_EQ(report["channels"][""]["records"], 1);    // B5: no channel took it
+  EXPECT_EQ(calls["sales"], 3);
+  EXPECT_EQ(calls["sales_without_amount"], 0);
+  EXPECT_DOUBLE_EQ(calls["revenue"].get<double>(), 7500.5);
+  EXPECT_DOUBLE_EQ(calls["average_check"].get<double>(), 2500.17);  // in cents
+  EXPECT_DOUBLE_EQ(calls["roi"].get<double>(), (7500.5 - 2000) / 2000);
+  EXPECT_EQ(report["channels"][""]["records"], 1);  // B5: no channel took it
   EXPECT_EQ(report["channels"]["Instagram"]["records"], 0);
   EXPECT_DOUBLE_EQ(report["channels"]["Instagram"]["roi"].get<double>(), -1.0);  // it cost and brought nothing
-  EXPECT_EQ(report["total"]["records"], 5);
-  EXPECT_DOUBLE_EQ(report["total"]["revenue"].get<double>(), 9000);
+  EXPECT_EQ(report["total"]["records"], 6);
+  EXPECT_DOUBLE_EQ(report["total"]["revenue"].get<double>(), 10500.5);
   EXPECT_EQ(report["complete"], true);
+  EXPECT_EQ(offline["revenue"].dump(), "3000");  // money: whole amounts as integers, else cents
+  EXPECT_DOUBLE_EQ(report["total"]["roi"].get<double>(), (10500.5 - 3500) / 3500);  // over the channels with a cost
+  // Exactly `limit` records read: still complete.
+  EXPECT_EQ(admin_get(host, "/api/v1/analytics/channels?limit=6")["complete"], true);
+  EXPECT_EQ(admin_get(host, "/api/v1/analytics/channels?limit=5")["complete"], false);
   EXPECT_EQ(http_request(host.port(), "GET", "/api/v1/analytics/channels?updated_after=soon", "",
                          {{"Authorization", std::string("Bearer ") + kAdmin}})
                 .status,
