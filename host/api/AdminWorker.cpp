@@ -8,7 +8,7 @@ AdminWorker::AdminWorker() : thread_([this] { run(); }) {}
 
 AdminWorker::~AdminWorker() {
   stop();
-  thread_.join();
+  thread_.join();  // after the jobs queued: each answers 503 at once
 }
 
 void AdminWorker::stop() {
@@ -33,7 +33,7 @@ void AdminWorker::run() {
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-      if (stopping_) return;
+      if (jobs_.empty()) return;  // stopping, and nothing left to answer
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }

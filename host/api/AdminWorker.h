@@ -20,8 +20,8 @@ class AdminWorker {
   AdminWorker& operator=(const AdminWorker&) = delete;
 
   void post(std::function<void()> job);
-  // No job starts after this; one running sees stopping() and gives up
-  // between pages. Jobs not started are dropped: the server is gone.
+  // Jobs see stopping() and answer at their next page (503), those queued
+  // too: every request is answered, and the server's drain ends soon.
   void stop();
   bool stopping() const { return stopping_; }
 

@@ -21,7 +21,8 @@ namespace {
 // Money in cents: a whole amount as an integer (3000), else two decimals.
 json money(double amount) {
   const double cents = std::round(amount * 100);
-  if (std::fmod(cents, 100) == 0) return static_cast<int64_t>(cents / 100);
+  if (!std::isfinite(cents)) return json();
+  if (std::fabs(cents) < 9e17 && std::fmod(cents, 100) == 0) return static_cast<int64_t>(cents / 100);
   return cents / 100;
 }
 

@@ -1,12 +1,12 @@
 // Advertising channels' analytics (Authorization: Bearer, api.admin_tokens),
 // the reference CRMs' "booking methods" report: the records of the config's
-// "channels" entity type, grouped by the channel a field names (a rule sets
-// it, by the booking method: crm.set_field), each with
+// "ad_channels" entity type, grouped by the channel a field names (a rule
+// sets it, by the booking method: crm.set_field), each with
 //
 //   GET /api/v1/analytics/channels?updated_after=..&updated_before=..&limit=..
 //   {"entity": "booking", "channels": {"<name>": {"records", "sales",
-//    "conversion", "revenue", "average_check", "cost", "roi"}}, "total": {...},
-//    "complete": true}
+//    "sales_without_amount", "conversion", "revenue", "average_check", "cost",
+//    "roi"}}, "total": {...}, "complete": true, "updated_after"?, "updated_before"?}
 //
 // A sale is a record in one of "sale_statuses"; its value is the "amount"
 // field. A record with no channel counts under "" (unattributed). ROI is
