@@ -1,6 +1,7 @@
 #include "api/AdminWorker.h"
 
 #include "log/Logger.h"
+#include "store/Store.h"
 
 namespace sb {
 
@@ -25,6 +26,18 @@ void AdminWorker::post(std::function<void()> job) {
     jobs_.push_back(std::move(job));
   }
   wake_.notify_one();
+}
+
+void AdminWorker::answer(ServerConnection::Reply reply, std::function<void(ServerConnection::Reply& reply)> read) {
+  post([reply = std::move(reply), read = std::move(read)]() mutable {
+    try {
+      read(reply);
+    } catch (const StoreError& e) {
+      reply(error_response(503, "unavailable", std::string("the store could not be read: ") + e.what()));
+    } catch (const std::exception& e) {
+      reply(error_response(500, "internal", e.what()));
+    }
+  });
 }
 
 void AdminWorker::run() {

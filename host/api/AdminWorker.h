@@ -10,6 +10,8 @@
 #include <mutex>
 #include <thread>
 
+#include "http/ServerConnection.h"
+
 namespace sb {
 
 class AdminWorker {
@@ -20,6 +22,9 @@ class AdminWorker {
   AdminWorker& operator=(const AdminWorker&) = delete;
 
   void post(std::function<void()> job);
+  // Runs `read` on the worker, which answers through `reply`; a store that
+  // cannot be read answers 503, any other failure 500.
+  void answer(ServerConnection::Reply reply, std::function<void(ServerConnection::Reply& reply)> read);
   // Jobs see stopping() and answer at their next page (503), those queued
   // too: every request is answered, and the server's drain ends soon.
   void stop();

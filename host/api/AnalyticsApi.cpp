@@ -89,18 +89,12 @@ void AnalyticsApi::channels(ServerRequest&& request, ServerConnection::Reply rep
     return reply(error_response(404, "not_configured",
                                 "no \"ad_channels\" in the config: name the entity type whose records are attributed "
                                 "(\"ad_channels\": {\"entity\": \"booking\"})"));
-  worker_.post([this, request = std::move(request), reply = std::move(reply)]() mutable {
-    try {
-      count_channels(request, std::move(reply));
-    } catch (const StoreError& e) {
-      reply(error_response(503, "unavailable", std::string("the store could not be read: ") + e.what()));
-    } catch (const std::exception& e) {
-      reply(error_response(500, "internal", e.what()));
-    }
+  worker_.answer(std::move(reply), [this, request = std::move(request)](ServerConnection::Reply& reply) {
+    count_channels(request, reply);
   });
 }
 
-void AnalyticsApi::count_channels(const ServerRequest& request, ServerConnection::Reply reply) {
+void AnalyticsApi::count_channels(const ServerRequest& request, ServerConnection::Reply& reply) {
   RecordQuery query;
   query.entity_type = config_.entity;
   query.limit = 1000;

@@ -37,7 +37,7 @@ class AnalyticsApi {
   static constexpr size_t kMostRecords = 1'000'000;   // ... and when asked
 
  private:
-  void count_channels(const ServerRequest& request, ServerConnection::Reply reply);
+  void count_channels(const ServerRequest& request, ServerConnection::Reply& reply);
 
   Store& store_;
   BearerTokens tokens_;

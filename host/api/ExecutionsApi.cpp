@@ -72,15 +72,8 @@ void ExecutionsApi::executions(ServerRequest&& request, ServerConnection::Reply 
     if (request.method != "GET") return reply(method_not_allowed("GET"));
     // Up to 100,000 histories read and parsed: on the stats thread, not on
     // this connection's event loop, which serves webhooks and events too.
-    worker_.post([this, request = std::move(request), reply = std::move(reply)]() mutable {
-      try {
-        stats(request, std::move(reply));
-      } catch (const StoreError& e) {
-        reply(error_response(503, "unavailable", std::string("the store could not be read: ") + e.what()));
-      } catch (const std::exception& e) {
-        reply(error_response(500, "internal", e.what()));
-      }
-    });
+    worker_.answer(std::move(reply),
+                   [this, request = std::move(request)](ServerConnection::Reply& reply) { stats(request, reply); });
     return;
   }
   // /api/v1/executions/{id}[/retry|/cancel|/resend|/mark-done]
@@ -145,7 +138,7 @@ void ExecutionsApi::list(const ServerRequest& request, bool dead_letters_only, S
   reply(json_response(200, {{dead_letters_only ? "dead_letters" : "executions", std::move(items)}, {"next", next}}));
 }
 
-void ExecutionsApi::stats(const ServerRequest& request, ServerConnection::Reply reply) {
+void ExecutionsApi::stats(const ServerRequest& request, ServerConnection::Reply& reply) {
   ExecutionQuery query;
   query.limit = 1000;  // a page
   std::optional<int64_t> since;

@@ -38,7 +38,7 @@ class ExecutionsApi {
  private:
   void list(const ServerRequest& request, bool dead_letters_only, ServerConnection::Reply reply);
   void command(int64_t id, const std::string& verb, ServerConnection::Reply reply);
-  void stats(const ServerRequest& request, ServerConnection::Reply reply);
+  void stats(const ServerRequest& request, ServerConnection::Reply& reply);
 
   // Executions counted by one stats request: by default, and at most (each
   // is read and its history parsed on the request's thread).

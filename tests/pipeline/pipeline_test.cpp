@@ -522,18 +522,23 @@ TEST_F(PipelineTest, IfElseTakesOneBranchAndRecordsTheDecision) {
   }
 }
 
-TEST_F(PipelineTest, SwitchPicksTheCaseOrTheDefault) {
+// A switch on `path` as the loader flattens it: case "vip" at step 1, "new"
+// at 3, the default ("other") at 5.
+std::vector<CompiledStep> vip_new_or_other(const std::string& path) {
   CompiledStep sw;
   sw.kind = CompiledStep::Kind::kSwitch;
-  sw.name = "category";
-  sw.switch_path = "contact.category";
+  sw.name = "switch";
+  sw.switch_path = path;
   sw.branches = {{"vip", 1}, {"new", 3}};
   sw.default_step = 5;
   CompiledStep jump;
   jump.kind = CompiledStep::Kind::kJump;
   jump.jump_to = 6;
-  run({rule("by-category", {{"event", "lead.created"}},
-            {sw, action("vip"), jump, action("new"), jump, action("other")})});
+  return {sw, action("vip"), jump, action("new"), jump, action("other")};
+}
+
+TEST_F(PipelineTest, SwitchPicksTheCaseOrTheDefault) {
+  run({rule("by-category", {{"event", "lead.created"}}, vip_new_or_other("contact.category"))});
   auto with_category = [](const std::string& id, const std::string& category) {
     EventRecord e = lead_event(id, "lead.created", "A");
     e.body_json = json{{"contact", {{"name", "Анна"}, {"category", category}}}}.dump();
@@ -548,26 +553,18 @@ TEST_F(PipelineTest, SwitchPicksTheCaseOrTheDefault) {
 
 // A switch on a list (a contact's tags): its first item that names a case.
 TEST_F(PipelineTest, SwitchOnAListTakesItsFirstItemThatNamesACase) {
-  CompiledStep sw;
-  sw.kind = CompiledStep::Kind::kSwitch;
-  sw.name = "tags";
-  sw.switch_path = "contact.tags";
-  sw.branches = {{"new", 3}, {"vip", 1}};
-  sw.default_step = 5;
-  CompiledStep jump;
-  jump.kind = CompiledStep::Kind::kJump;
-  jump.jump_to = 6;
-  run({rule("by-tag", {{"event", "lead.created"}}, {sw, action("vip"), jump, action("new"), jump, action("other")})});
+  run({rule("by-tag", {{"event", "lead.created"}}, vip_new_or_other("contact.tags"))});
   auto tagged = [](const std::string& id, const json& tags) {
     EventRecord e = lead_event(id, "lead.created", "A");
     e.body_json = json{{"contact", {{"name", "Анна"}, {"tags", tags}}}}.dump();
     return e;
   };
-  append({tagged("a", {"newsletter", "vip", "new"}), tagged("b", {"new"}), tagged("c", {"newsletter"})});
+  // "new" before "vip" in the tags, though "vip" is the first case: the tags' order decides.
+  append({tagged("a", {"newsletter", "new", "vip"}), tagged("b", {"vip"}), tagged("c", {"newsletter"})});
   ASSERT_EQ(settled(3).size(), 3u);
   std::set<std::string> keys;
   for (const auto& c : actions_.wait_for(3)) keys.insert(c.second.idempotency_key);
-  EXPECT_EQ(keys, (std::set<std::string>{"a:by-tag:1", "b:by-tag:3", "c:by-tag:5"}));
+  EXPECT_EQ(keys, (std::set<std::string>{"a:by-tag:3", "b:by-tag:1", "c:by-tag:5"}));
 }
 
 // Push -> WhatsApp -> SMS, then a follow-up, flattened as the loader does.
