@@ -19,10 +19,11 @@ declare -A allowed=(
   [executor]="rules events plugins config store metrics log util"
   [pipeline]="executor rules events plugins config store metrics log util"
   [cluster]="store log util"
-  [api]="http events store executor rules cluster config metrics log util"
+  [analytics]="config store log util"
+  [api]="http events store executor rules cluster analytics config metrics log util"
   [crm]="rules events plugins config store log util"
-  [timers]="rules config store log util"
-  [app]="api pipeline crm timers cluster executor rules events plugins http net config store metrics log util"
+  [timers]="rules analytics config store log util"
+  [app]="api pipeline crm timers analytics cluster executor rules events plugins http net config store metrics log util"
 )
 # Below the executor nothing knows HTTP: of the plugins part it sees only
 # the call types, never the loader or the host services' HTTP client.

@@ -8,10 +8,7 @@
 //    "sales_without_amount", "conversion", "revenue", "average_check", "cost",
 //    "roi"}}, "total": {...}, "complete": true, "updated_after"?, "updated_before"?}
 //
-// A sale is a record in one of "sale_statuses"; its value is the "amount"
-// field. A record with no channel counts under "" (unattributed). ROI is
-// (revenue - cost) / cost, for a channel with a cost in "costs"; the
-// total's, over the channels with a cost. Money is rounded to cents.
+// (analytics/ChannelCounts.h says what each figure is.)
 #pragma once
 
 #include <string>
@@ -37,7 +34,7 @@ class AnalyticsApi {
   static constexpr size_t kMostRecords = 1'000'000;   // ... and when asked
 
  private:
-  void count_channels(const ServerRequest& request, ServerConnection::Reply& reply);
+  void report(const ServerRequest& request, ServerConnection::Reply& reply);
 
   Store& store_;
   BearerTokens tokens_;

@@ -24,6 +24,7 @@ RuleEnvironment rule_environment(const Config& config) {
   environment.template_variables = config.template_variables;
   environment.account = config.account;
   environment.message_templates = config.message_templates;
+  environment.ad_channels_entity = config.ad_channels.entity;
   for (const auto& instance : config.instances) environment.instances.insert(instance.name);
   for (const auto& [name, segment] : config.segments)
     (segment.dynamic() ? environment.dynamic_segments : environment.static_segments).insert(name);

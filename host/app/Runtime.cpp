@@ -175,6 +175,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   time_options.account_timezone = config_.account.value("timezone", "UTC");
   time_options.owner = node_id_;
   time_options.events_kept_ms = config_.events_retention_ms;
+  time_options.ad_channels = config_.ad_channels;
   time_triggers_ = std::make_unique<TimeTriggers>(*store_, checked.rules, checked.segments, time_options, [this] {
     if (pipeline_) pipeline_->wake();
   });

@@ -32,6 +32,7 @@ struct RuleEnvironment {
   std::set<std::string> instances;                            // the declared instances
   std::set<std::string> static_segments;                      // segments without a filter
   std::set<std::string> dynamic_segments;                     // segments with one
+  std::string ad_channels_entity;                             // the config's ad_channels.entity ("" = none)
   // Parameters that name what the config declares are checked against it
   // (not for a stored older version: the config has moved on since).
   bool check_declared_names = true;

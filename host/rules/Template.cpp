@@ -106,33 +106,6 @@ std::optional<std::string> parse(std::string_view text, std::vector<Placeholder>
 
 std::string as_text(const json& v) { return v.is_string() ? v.get<std::string>() : dump_text(v); }
 
-std::string escape_html(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 json apply_filter(const Filter& f, const Placeholder& p, const json& value, const json& context) {
   if (f.name == "date") {
     // A date alone is that day on the person's clock, shown without a time.

@@ -27,7 +27,35 @@ void check_zone(const json& trigger, TimeTrigger& t, std::vector<ConditionProble
   t.timezone = trigger["timezone"].get<std::string>();
 }
 
-const std::set<std::string> kKeys{"schedule", "special_date", "overdue"};
+const std::set<std::string> kKeys{"schedule", "special_date", "overdue", "report"};
+
+const std::set<std::string> kReports{"channels"};
+const std::set<std::string> kPeriods{"day", "week", "month", "quarter"};
+
+void compile_schedule(const json& trigger, TimeTrigger& t, std::vector<ConditionProblem>& problems) {
+  t.text =
+      trigger.contains("schedule") && trigger["schedule"].is_string() ? trigger["schedule"].get<std::string>() : "";
+  std::string why;
+  t.schedule = Schedule::parse(t.text, why);
+  if (!t.schedule) problems.push_back({"/schedule", why});
+}
+
+// "20%" or 0.2: a fall by a fifth.
+std::optional<double> fraction(const json& value) {
+  double f = -1;
+  if (value.is_number()) f = value.get<double>();
+  if (value.is_string()) {
+    const std::string text = value.get<std::string>();
+    try {
+      size_t used = 0;
+      const double percent = std::stod(text, &used);
+      if (used + 1 == text.size() && text.back() == '%') f = percent / 100;
+    } catch (const std::exception&) {
+    }
+  }
+  if (!(f > 0 && f <= 1)) return std::nullopt;
+  return f;
+}
 
 }  // namespace
 
@@ -43,14 +71,40 @@ std::optional<TimeTrigger> TimeTrigger::compile(const json& trigger, std::vector
   TimeTrigger t;
   std::set<std::string> allowed;
   std::string kind_key;
-  if (trigger.contains("schedule")) {
+  if (trigger.contains("report")) {
+    kind_key = "report";
+    t.kind = Kind::kReport;
+    allowed = {"report", "schedule", "timezone", "period", "alert"};
+    t.report = trigger["report"].is_string() ? trigger["report"].get<std::string>() : "";
+    if (!kReports.count(t.report))
+      problems.push_back({"/report", "expected \"channels\" (the advertising channels of the config's ad_channels)"});
+    if (!trigger.contains("schedule"))
+      problems.push_back({"/schedule", "a report needs a schedule, such as \"every monday at 09:00\""});
+    else
+      compile_schedule(trigger, t, problems);
+    if (trigger.contains("period")) {
+      const std::string period = trigger["period"].is_string() ? trigger["period"].get<std::string>() : "";
+      if (kPeriods.count(period))
+        t.period = period;
+      else
+        t.period_ms = parse_duration_ms(period).value_or(0);
+      if (t.period.empty() && t.period_ms <= 0)
+        problems.push_back(
+            {"/period", "expected \"day\", \"week\", \"month\", \"quarter\" or a length such as \"7d\""});
+    }
+    if (trigger.contains("alert")) {
+      const auto drop = fraction(trigger["alert"]);
+      if (!drop)
+        problems.push_back(
+            {"/alert", "expected the fall that makes an alert, such as \"20%\" (more than 0, at most 100%)"});
+      else
+        t.alert_drop = *drop;
+    }
+  } else if (trigger.contains("schedule")) {
     kind_key = "schedule";
     t.kind = Kind::kSchedule;
     allowed = {"schedule", "timezone"};
-    t.text = trigger["schedule"].is_string() ? trigger["schedule"].get<std::string>() : "";
-    std::string why;
-    t.schedule = Schedule::parse(t.text, why);
-    if (!t.schedule) problems.push_back({"/schedule", why});
+    compile_schedule(trigger, t, problems);
   } else if (trigger.contains("special_date")) {
     t.kind = Kind::kSpecialDate;
     kind_key = "special_date";
@@ -118,6 +172,8 @@ std::string TimeTrigger::event_type() const {
       return "schedule.fired";
     case Kind::kSpecialDate:
       return "contact.special_date";
+    case Kind::kReport:
+      return "report." + report;
     case Kind::kOverdue:
       break;
   }
@@ -134,6 +190,15 @@ std::string TimeTrigger::describe() const {
                                : " " + std::to_string(offset_days < 0 ? -offset_days : offset_days) +
                                      (offset_days < 0 ? " days before" : " days after")) +
              " at " + clock_text(at_minute) + " (" + (timezone.empty() ? "the contact's time zone" : timezone) + ")";
+    case Kind::kReport:
+      return "report " + report + " on schedule \"" + text + "\" (" +
+             (timezone.empty() ? "the account's time zone" : timezone) + "), over " +
+             (!period.empty() ? "the last " + period
+              : period_ms     ? "the last " + std::to_string(period_ms / 60000) + " min"
+                              : "the time since the run before") +
+             (alert_drop > 0
+                  ? ", only when a figure fell by " + std::to_string(static_cast<int>(alert_drop * 100 + 0.5)) + "%"
+                  : "");
     case Kind::kOverdue:
       break;
   }

@@ -10,6 +10,10 @@
 //        28 February in other years
 //   {"overdue": "deal", "field": "entity.fields.due", "by": "1d", "closed": ["won", "lost"]}
 //        <type>.overdue, once per due time, for entities not in a closed status
+//   {"report": "channels", "schedule": "every monday at 09:00", "period": "week", "alert": "20%"}
+//        report.channels: the advertising channels' figures (config's
+//        "ad_channels") over the period before the run and the one before
+//        it; with "alert", only when a figure fell by that much
 //
 // Their events come from "time:<rule>": only their own rule sees them.
 #pragma once
@@ -28,7 +32,7 @@
 namespace sb {
 
 struct TimeTrigger {
-  enum class Kind { kSchedule, kSpecialDate, kOverdue };
+  enum class Kind { kSchedule, kSpecialDate, kOverdue, kReport };
   Kind kind = Kind::kSchedule;
   std::optional<Schedule> schedule;
   std::string text;      // the schedule as written
@@ -39,12 +43,16 @@ struct TimeTrigger {
   std::string entity_type;
   int64_t by_ms = 0;
   std::set<std::string> closed;
+  std::string report;     // reports: what is counted ("channels")
+  std::string period;     // reports: "day", "week", "month", "quarter"; "" = since the run before
+  int64_t period_ms = 0;  // ... or a length ("7d")
+  double alert_drop = 0;  // reports: a fall (0.2 = 20 %) that makes the run an alert; 0 = always report
 
   // Whether `trigger` is one of these (then compile it).
   static bool is_time_trigger(const nlohmann::json& trigger);
   static std::optional<TimeTrigger> compile(const nlohmann::json& trigger, std::vector<ConditionProblem>& problems);
 
-  std::string event_type() const;  // schedule.fired, contact.special_date, <type>.overdue
+  std::string event_type() const;  // schedule.fired, contact.special_date, <type>.overdue, report.<report>
   std::string describe() const;    // for switchboard validate
 };
 

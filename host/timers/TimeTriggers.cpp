@@ -8,6 +8,7 @@
 #include <set>
 #include <unordered_set>
 
+#include "analytics/ChannelReport.h"
 #include "log/Logger.h"
 #include "rules/SegmentMembership.h"
 #include "util/JsonText.h"
@@ -41,12 +42,14 @@ json object_of(const std::string& text) {
   return data.is_object() ? data : json::object();
 }
 
-class ScheduleProducer final : public TimeProducer {
+// The runs of a schedule as they come due: the latest one due (one missed
+// within the hour before the first check runs late, once), and after it is
+// stored, the next.
+class ScheduledRuns {
  public:
-  ScheduleProducer(std::string rule, Schedule schedule, std::string zone)
-      : rule_(std::move(rule)), schedule_(std::move(schedule)), zone_(std::move(zone)) {}
+  ScheduledRuns(Schedule schedule, std::string zone) : schedule_(std::move(schedule)), zone_(std::move(zone)) {}
 
-  void due(int64_t now, Store&, std::vector<EventRecord>& out) override {
+  std::optional<int64_t> due(int64_t now) {
     if (!started_) {
       next_ = schedule_.next_after(now - kHour, zone_);
       started_ = true;
@@ -56,24 +59,122 @@ class ScheduleProducer final : public TimeProducer {
       latest = after;
       after = schedule_.next_after(*after, zone_);
     }
-    if (!latest) return;
-    after_delivery_ = after;
-    const std::string at = format_time_ms(*latest);
-    out.push_back(time_event("time:" + rule_ + ":" + at, "schedule.fired", time_source(rule_), *latest, now,
-                             {{"rule", rule_}, {"scheduled_for", at}}));
+    if (latest) after_delivery_ = after;
+    return latest;
   }
-  void delivered() override {
+  void delivered() {
     if (after_delivery_) next_ = *after_delivery_;
     after_delivery_.reset();
   }
+  // The run before the one at `at` (none within eight years: a day before).
+  int64_t previous(int64_t at) const {
+    for (const int64_t back : {kHour, 25 * kHour, 8 * 24 * kHour, 32 * 24 * kHour, 93 * 24 * kHour, 367 * 24 * kHour,
+                               8 * 367 * 24 * kHour}) {
+      auto run = schedule_.next_after(at - back, zone_);
+      if (!run || *run >= at) continue;
+      for (auto next = schedule_.next_after(*run, zone_); next && *next < at; next = schedule_.next_after(*next, zone_))
+        run = next;
+      return *run;
+    }
+    return at - 24 * kHour;
+  }
+  const std::string& zone() const { return zone_; }
 
  private:
-  std::string rule_;
   Schedule schedule_;
   std::string zone_;
   bool started_ = false;
   std::optional<int64_t> next_;                           // none: it never runs again
   std::optional<std::optional<int64_t>> after_delivery_;  // next_ once the run due now is stored
+};
+
+class ScheduleProducer final : public TimeProducer {
+ public:
+  ScheduleProducer(std::string rule, Schedule schedule, std::string zone)
+      : rule_(std::move(rule)), runs_(std::move(schedule), std::move(zone)) {}
+
+  void due(int64_t now, Store&, std::vector<EventRecord>& out) override {
+    const auto latest = runs_.due(now);
+    if (!latest) return;
+    const std::string at = format_time_ms(*latest);
+    out.push_back(time_event("time:" + rule_ + ":" + at, "schedule.fired", time_source(rule_), *latest, now,
+                             {{"rule", rule_}, {"scheduled_for", at}}));
+  }
+  void delivered() override { runs_.delivered(); }
+
+ private:
+  std::string rule_;
+  ScheduledRuns runs_;
+};
+
+// A scheduled report (rules/TimeTrigger.h): at each run, the channels'
+// figures over the period before it and the one before that. With an alert
+// threshold, a run where nothing fell that far produces nothing.
+class ReportProducer final : public TimeProducer {
+ public:
+  ReportProducer(std::string rule, const TimeTrigger& t, std::string zone, Config::AdChannelsConfig config)
+      : rule_(std::move(rule)), t_(t), runs_(*t.schedule, std::move(zone)), config_(std::move(config)) {}
+
+  void due(int64_t now, Store& store, std::vector<EventRecord>& out) override {
+    const auto latest = runs_.due(now);
+    if (!latest) return;
+    const ReportPeriod period = period_before(*latest);
+    const ReportPeriod previous = period_before(period.from_ms);
+    const auto counted = [&](const ReportPeriod& p) {
+      RecordQuery bounds;
+      bounds.updated_after_ms = p.from_ms;
+      bounds.updated_before_ms = p.to_ms - 1;
+      return *count_channels(store, config_, bounds, kMostRecords);
+    };
+    const ChannelCounts now_counts = counted(period), before_counts = counted(previous);
+    json data = channel_report({config_, period, previous, now_counts, before_counts, t_.alert_drop, runs_.zone()});
+    if (t_.alert_drop > 0 && data["alerts"].empty()) return;  // delivered() moves on: nothing fell
+    const std::string at = format_time_ms(*latest);
+    data["rule"] = rule_;
+    data["report"] = t_.report;
+    data["scheduled_for"] = at;
+    out.push_back(
+        time_event("time:" + rule_ + ":" + at, t_.event_type(), time_source(rule_), *latest, now, std::move(data)));
+  }
+  void delivered() override { runs_.delivered(); }
+
+ private:
+  static constexpr size_t kMostRecords = 1'000'000;
+
+  // The period a run at `at` reports on: the whole day, week (from Monday),
+  // month or quarter before the one `at` falls in, on the report's clock; a
+  // length before `at`; or the time since the run before.
+  ReportPeriod period_before(int64_t at) const {
+    if (t_.period_ms > 0) return {at - t_.period_ms, at};
+    if (t_.period.empty()) return {runs_.previous(at), at};
+    return {start_of_unit(at, 1), start_of_unit(at, 0)};
+  }
+
+  // The local beginning of the day (week, month, quarter) `ms` falls in,
+  // `back` of them before.
+  int64_t start_of_unit(int64_t ms, int back) const {
+    const date::time_zone* tz = date::locate_zone(runs_.zone());
+    const auto day = date::floor<date::days>(tz->to_local(date::sys_time<Ms>{Ms{ms}}));
+    date::local_days start;
+    if (t_.period == "day") {
+      start = day - date::days{back};
+    } else if (t_.period == "week") {
+      const unsigned since_monday = (date::weekday{day}.c_encoding() + 6) % 7;
+      start = day - date::days{since_monday + 7 * back};
+    } else {
+      const int months = t_.period == "month" ? 1 : 3;
+      const date::year_month_day ymd{day};
+      const unsigned first = (static_cast<unsigned>(ymd.month()) - 1) / months * months + 1;
+      const date::year_month unit = date::year_month{ymd.year(), date::month{first}} - date::months{months * back};
+      start = date::local_days{unit / 1};
+    }
+    return std::chrono::duration_cast<Ms>(tz->to_sys(start, date::choose::earliest).time_since_epoch()).count();
+  }
+
+  std::string rule_;
+  TimeTrigger t_;
+  ScheduledRuns runs_;
+  Config::AdChannelsConfig config_;
 };
 
 bool leap(int year) { return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0; }
@@ -386,6 +487,10 @@ TimeTriggers::TimeTriggers(Store& store, const std::vector<CompiledRule>& rules,
       case TimeTrigger::Kind::kOverdue:
         producers_.push_back(
             std::make_unique<OverdueProducer>(rule.name, t, options_.account_timezone, options_.events_kept_ms));
+        break;
+      case TimeTrigger::Kind::kReport:
+        producers_.push_back(std::make_unique<ReportProducer>(
+            rule.name, t, t.timezone.empty() ? options_.account_timezone : t.timezone, options_.ad_channels));
         break;
     }
   }

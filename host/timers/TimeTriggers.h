@@ -12,6 +12,8 @@
 //                  within it wait in memory for their local time, and one
 //                  whose time passed earlier that day (a restart) goes at once
 //   overdue        the entities of the type are read at every check
+//   reports        the report's entities, twice (its period and the one
+//                  before), at each run of its schedule
 //   segments       (dynamic) every contact on the segment's refresh schedule,
 //                  stored a chunk at a time (rules/SegmentMembership.h; the
 //                  router checks the contacts that change as they change)
@@ -26,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "config/Config.h"
 #include "rules/CompiledRule.h"
 #include "store/Store.h"
 
@@ -51,6 +54,8 @@ class TimeTriggers {
     // How long the store keeps events (retention.events; 0: for ever): an
     // overdue entity is let go once its event may have been forgotten.
     int64_t events_kept_ms = 0;
+    // What a rule's "report": "channels" counts (the config's ad_channels).
+    Config::AdChannelsConfig ad_channels;
   };
   // `stored` runs after events were appended (it wakes the pipeline).
   TimeTriggers(Store& store, const std::vector<CompiledRule>& rules, const std::vector<DynamicSegment>& segments,

@@ -104,6 +104,10 @@ const BadConfig kBadConfigs[] = {
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post", "params": {"body": {"text": "Hi {{body.name"}}}]}]})",
      "/rules/0/steps/0/params/body/text: rule 'r', step 'sink.post': unclosed '{{' at offset 3"},
+    {"report_without_ad_channels",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"report": "channels", "schedule": "every monday at 09:00"}, "steps": [{"action": "sink.post"}]}]})",
+     "/rules/0/trigger/report: rule 'r': a channels report counts the config's \"ad_channels\", and there is none"},
     {"trigger_source_unknown",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e", "source": "inbox"}, "steps": [{"action": "sink.post"}]}]})",

@@ -35,8 +35,8 @@ CompiledRule time_rule(const std::string& name, const json& trigger) {
 class TimeTriggersTest : public ::testing::Test {
  protected:
   void SetUp() override { store_ = std::make_unique<SqliteStore>(SqliteStore::Options{dir_ / "store.db"}); }
-  void append(json event) {
-    ParsedEvents parsed = parse_event(event, now_ms(), "api");
+  void append(json event, int64_t received_ms = now_ms()) {
+    ParsedEvents parsed = parse_event(event, received_ms, "api");
     ASSERT_TRUE(parsed.problems.empty()) << parsed.problems[0].message;
     std::promise<AppendResult> done;
     store_->append_events(parsed.records, [&](AppendResult r) { done.set_value(r); });
@@ -146,6 +146,122 @@ TEST_F(TimeTriggersTest, AScheduleRunsEachOccurrenceOnceAndOneMissedWithinTheHou
   EXPECT_EQ(ids(t, "2026-12-04T06:30:00Z"), std::vector<std::string>{"time:daily:2026-12-04T06:00:00.000Z"});
   TimeTriggers later(*store_, rules, {}, options, nullptr);
   EXPECT_TRUE(ids(later, "2026-12-04T08:30:00Z").empty());  // more than an hour after: not run late
+}
+
+// A weekly report of the advertising channels: last week's bookings beside
+// the week's before, how each figure changed, and, as an alert, what fell by
+// a fifth or more; a week where nothing fell alerts no one.
+TEST_F(TimeTriggersTest, AWeeklyChannelsReportComparesTheWeekWithTheOneBeforeAndAlertsOnWhatFell) {
+  const auto booking = [&](const std::string& id, const char* at_time, const std::string& channel,
+                           const std::string& status, json amount = nullptr) {
+    json fields{{"channel", channel}};
+    if (!amount.is_null()) fields["amount"] = amount;
+    append({{"id", "e-" + id},
+            {"type", "booking.updated"},
+            {"entity", {{"type", "booking"}, {"id", id}, {"status", status}, {"fields", fields}}}},
+           at(at_time));
+  };
+  // The week before (Moscow: 23 to 29 November): Instagram sold 2 of 4, the site 1 of 2.
+  booking("p1", "2026-11-23T08:00:00Z", "Instagram", "done", 1000);
+  booking("p2", "2026-11-24T08:00:00Z", "Instagram", "done", "1 000");
+  booking("p3", "2026-11-25T08:00:00Z", "Instagram", "new");
+  booking("p4", "2026-11-29T20:00:00Z", "Instagram", "new");  // 23:00 in Moscow: still that week
+  booking("p5", "2026-11-26T08:00:00Z", "Site", "done", 2000);
+  booking("p6", "2026-11-26T09:00:00Z", "Site", "new");
+  // Last week (30 November to 6 December): Instagram 1 of 4, the site 1 of 2 again.
+  booking("n1", "2026-11-29T21:30:00Z", "Instagram", "done", "1 500,50");  // 00:30 on Monday in Moscow
+  booking("n2", "2026-12-01T08:00:00Z", "Instagram", "new");
+  booking("n3", "2026-12-02T08:00:00Z", "Instagram", "new");
+  booking("n4", "2026-12-03T08:00:00Z", "Instagram", "new");
+  booking("n5", "2026-12-04T08:00:00Z", "Site", "done", 2000);
+  booking("n6", "2026-12-05T08:00:00Z", "Site", "new");
+  booking("late", "2026-12-06T21:30:00Z", "Site", "new");  // Monday 00:30 in Moscow: this week's
+  booking("none", "2026-12-02T10:00:00Z", "", "new");
+
+  std::vector<ConditionProblem> problems;
+  const json weekly{{"report", "channels"}, {"schedule", "every monday at 09:00"}, {"period", "week"}};
+  json alert = weekly;
+  alert["alert"] = "20%";
+  const std::vector<CompiledRule> rules{time_rule("weekly", weekly), time_rule("falls", alert)};
+  ASSERT_EQ(rules[0].time_trigger->event_type(), "report.channels");
+  TimeTriggers::Options options;
+  options.account_timezone = "Europe/Moscow";
+  options.ad_channels.entity = "booking";
+  options.ad_channels.sale_statuses = {"done"};
+  options.ad_channels.costs = {{"Instagram", 500}};
+  TimeTriggers t(*store_, rules, {}, options, nullptr);
+  EXPECT_TRUE(t.check(at("2026-12-07T05:59:00Z")).empty());
+  const auto events = t.check(at("2026-12-07T06:00:30Z"));  // Monday 09:00 in Moscow
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].id, "time:weekly:2026-12-07T06:00:00.000Z");
+  EXPECT_EQ(events[0].type, "report.channels");
+  const json data = json::parse(events[0].body_json)["data"];
+  EXPECT_EQ(data["from"], "2026-11-29T21:00:00.000Z");  // Monday 00:00 in Moscow
+  EXPECT_EQ(data["to"], "2026-12-06T21:00:00.000Z");
+  EXPECT_EQ(data["previous"]["from"], "2026-11-22T21:00:00.000Z");
+  const json& instagram = data["channels"]["Instagram"];
+  EXPECT_EQ(instagram["records"], 4) << data.dump(2);
+  EXPECT_EQ(instagram["sales"], 1);
+  EXPECT_DOUBLE_EQ(instagram["conversion"].get<double>(), 0.25);
+  EXPECT_DOUBLE_EQ(instagram["revenue"].get<double>(), 1500.5);
+  EXPECT_EQ(instagram["cost"], 500);
+  EXPECT_EQ(data["channels"]["Site"]["records"], 2);
+  EXPECT_EQ(data["channels"][""]["records"], 1);
+  EXPECT_EQ(data["total"]["records"], 7);
+  EXPECT_EQ(data["previous"]["channels"]["Instagram"]["sales"], 2);
+  EXPECT_EQ(data["previous"]["channels"]["Instagram"]["revenue"], 2000);
+  EXPECT_DOUBLE_EQ(data["changes"]["channels"]["Instagram"]["conversion"].get<double>(), -0.5);
+  EXPECT_DOUBLE_EQ(data["changes"]["channels"]["Site"]["conversion"].get<double>(), 0);
+  EXPECT_TRUE(data["changes"]["channels"][""]["records"].is_null());  // nothing before
+  EXPECT_TRUE(data["alerts"].empty());                                // no threshold: a report, not an alert
+  const std::string text = data["text"];
+  EXPECT_NE(text.find("30.11.2026 - 06.12.2026"), std::string::npos) << text;
+  EXPECT_NE(text.find("Instagram: 4 records, 1 sales, conversion 25% (was 50%)"), std::string::npos) << text;
+  EXPECT_NE(data["html"].get<std::string>().find("<td>Instagram</td><td>4</td><td>1</td><td>25%</td>"),
+            std::string::npos)
+      << data["html"];
+
+  // The alert: what fell by a fifth or more, and nothing that did not.
+  const json falls = json::parse(events[1].body_json)["data"];
+  std::set<std::string> fell;
+  for (const json& a : falls["alerts"])
+    fell.insert((a["channel"].is_null() ? std::string("total") : a["channel"].get<std::string>()) + " " +
+                a["metric"].get<std::string>());
+  EXPECT_EQ(fell, (std::set<std::string>{"Instagram sales", "Instagram conversion", "Instagram revenue",
+                                         "total conversion", "total sales"}))
+      << falls["alerts"].dump();
+  EXPECT_NE(falls["text"].get<std::string>().find("Instagram: conversion fell by 50% (50% -> 25%)"), std::string::npos)
+      << falls["text"];
+
+  // The week after held only the late booking: everything fell.
+  const auto next = t.check(at("2026-12-14T06:00:30Z"));
+  ASSERT_EQ(next.size(), 2u);
+  EXPECT_EQ(json::parse(next[0].body_json)["data"]["total"]["records"], 1);
+  EXPECT_FALSE(json::parse(next[1].body_json)["data"]["alerts"].empty());
+  // A week like the one before: the report goes, the alert does not.
+  booking("same", "2026-12-15T08:00:00Z", "Site", "new");
+  const auto calm = t.check(at("2026-12-21T06:00:30Z"));
+  ASSERT_EQ(calm.size(), 1u);
+  EXPECT_EQ(calm[0].id, "time:weekly:2026-12-21T06:00:00.000Z");
+}
+
+TEST(TimeTriggerRules, AReportNamesWhatItCountsAndAPeriodAndAThresholdItKnows) {
+  std::vector<ConditionProblem> problems;
+  EXPECT_FALSE(TimeTrigger::compile({{"report", "sales"}, {"schedule", "daily"}}, problems));
+  EXPECT_FALSE(TimeTrigger::compile({{"report", "channels"}}, problems));
+  EXPECT_FALSE(
+      TimeTrigger::compile({{"report", "channels"}, {"schedule", "daily"}, {"period", "fortnight"}}, problems));
+  EXPECT_FALSE(TimeTrigger::compile({{"report", "channels"}, {"schedule", "daily"}, {"alert", "120%"}}, problems));
+  std::set<std::string> pointers;
+  for (const auto& p : problems) pointers.insert(p.pointer);
+  EXPECT_EQ(pointers, (std::set<std::string>{"/report", "/schedule", "/period", "/alert"}));
+  problems.clear();
+  const auto daily = TimeTrigger::compile({{"report", "channels"}, {"schedule", "daily"}, {"alert", 0.3}}, problems);
+  ASSERT_TRUE(daily) << problems[0].message;
+  EXPECT_DOUBLE_EQ(daily->alert_drop, 0.3);
+  EXPECT_EQ(daily->describe(),
+            "report channels on schedule \"daily\" (the account's time zone), over the time since the run before, "
+            "only when a figure fell by 30%");
 }
 
 // The store forgets events after its retention: an entity overdue for longer

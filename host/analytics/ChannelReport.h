@@ -1,0 +1,37 @@
+// A scheduled report of the advertising channels (a rule's trigger
+// {"report": "channels", ...}): the figures of one period beside those of
+// the period before it, how each changed, what fell far enough to alert,
+// and the whole as text and as an HTML table for a message.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "analytics/ChannelCounts.h"
+
+namespace sb {
+
+struct ReportPeriod {
+  int64_t from_ms = 0, to_ms = 0;  // [from, to)
+};
+
+struct ChannelReportInput {
+  const Config::AdChannelsConfig& config;
+  ReportPeriod period, previous_period;
+  const ChannelCounts& now;
+  const ChannelCounts& before;
+  double alert_drop = 0;  // a fall of conversion, sales or revenue by this much (0.2) is an alert; 0: none
+  std::string zone;       // dates in the text are on this clock
+};
+
+// {"entity", "from", "to", "complete", "channels", "total",
+//  "previous": {"from", "to", "channels", "total"},
+//  "changes": {"total": {metric: change}, "channels": {name: {metric: change}}},
+//  "alerts": [{"channel": name or null (the total), "metric", "previous", "current", "change"}],
+//  "text", "html"}
+// A change is relative ((now - before) / before: -0.25 is a quarter less),
+// null where there was nothing before.
+nlohmann::json channel_report(const ChannelReportInput& in);
+
+}  // namespace sb
