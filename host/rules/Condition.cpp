@@ -135,6 +135,14 @@ bool equal(const json& a, const json& b) {
   return a == b;
 }
 
+// A list field (tags) equals one value when it holds it: "tags = VIP", as
+// the reference CRMs' "the tag is VIP", is "tagged VIP".
+bool holds(const json& field, const json& value) {
+  if (field.is_array() && !value.is_array())
+    return std::any_of(field.begin(), field.end(), [&](const json& item) { return equal(item, value); });
+  return equal(field, value);
+}
+
 class FieldCondition final : public Condition {
  public:
   FieldCondition(std::string field, Op op, json value) : field_(std::move(field)), op_(op), value_(std::move(value)) {}
@@ -145,9 +153,9 @@ class FieldCondition final : public Condition {
     if (!v) return op_ == Op::kNe;
     switch (op_) {
       case Op::kEq:
-        return equal(*v, value_);
+        return holds(*v, value_);
       case Op::kNe:
-        return !equal(*v, value_);
+        return !holds(*v, value_);
       case Op::kLt:
       case Op::kLe:
       case Op::kGt:

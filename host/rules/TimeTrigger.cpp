@@ -9,10 +9,12 @@ using nlohmann::json;
 
 namespace {
 
-// "contact.fields.birthday" and "fields.birthday" are the same path.
+// "contact.fields.birthday", "fields.birthday" and "birthday" are the same
+// path: a record's own keys hold no dates, so a single name is a field.
 std::string path_in(const std::string& written, const std::string& record) {
   const std::string prefix = record + ".";
-  return written.rfind(prefix, 0) == 0 ? written.substr(prefix.size()) : written;
+  const std::string path = written.rfind(prefix, 0) == 0 ? written.substr(prefix.size()) : written;
+  return path.find('.') == std::string::npos ? "fields." + path : path;
 }
 
 std::string clock_text(int minute) {

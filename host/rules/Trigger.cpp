@@ -20,13 +20,22 @@ std::optional<Trigger> Trigger::compile(const json& trigger, const Pipelines& pi
   t.source_ = trigger.value("source", "");
   t.entity_ = trigger.value("entity", "");
   const bool single = trigger.contains("status");
-  const bool range = trigger.contains("from") || trigger.contains("to") || (!single && trigger.contains("pipeline"));
+  // An event of one pipeline's entities ("deal.created" in "Продажи") is an
+  // event trigger; a pipeline without an event, a range.
+  const bool range = trigger.contains("from") || trigger.contains("to") ||
+                     (!single && trigger.contains("pipeline") && t.event_.empty());
   if (single && range) problems.push_back({"", "either \"status\" or a \"pipeline\" range (from, to), not both"});
   if (trigger.contains("previous_status") && !single)
     problems.push_back({"/previous_status", "goes with \"status\": the transition into it from this status"});
   if (!single && !range) {
     if (t.event_.empty()) problems.push_back({"", "needs an \"event\" type, or an \"entity\" and a \"status\""});
     if (!t.entity_.empty()) problems.push_back({"/entity", "\"entity\" goes with \"status\" or a pipeline range"});
+    if (trigger.contains("pipeline")) {
+      if (!trigger["pipeline"].is_string() || trigger["pipeline"].get<std::string>().empty())
+        problems.push_back({"/pipeline", "expected the pipeline's name"});
+      else
+        t.pipeline_ = trigger["pipeline"].get<std::string>();
+    }
     return problems.size() == before ? std::optional<Trigger>(t) : std::nullopt;
   }
   if (t.entity_.empty())

@@ -8,6 +8,8 @@
 // counts on creation):
 //
 //   {"entity": "lead", "status": "Первичный контакт"}    every entry into it
+//   {"event": "deal.created", "pipeline": "Продажи"}
+//        that event, for an entity of that pipeline
 //   {"entity": "lead", "pipeline": "students", "status": "Первичный контакт"}
 //        every entry into it by a lead of that pipeline
 //   {"entity": "deal", "status": "Оплачено", "previous_status": "Счёт выставлен"}
@@ -43,7 +45,7 @@ class Trigger {
   // `change` is set when the event sets its entity's status.
   Fire fires(const std::string& event_type, const std::string& source, const std::optional<StatusChange>& change) const;
   const std::string& event() const { return event_; }  // "" for status triggers
-  // A range's or a status's pipeline ("" for other triggers): it fires only for entities
+  // The trigger's pipeline ("" when it names none): it fires only for entities
   // in it (the caller checks the entity's "pipeline"; one that names none is
   // taken to be in it), since pipelines may share status names.
   const std::string& pipeline() const { return pipeline_; }

@@ -25,6 +25,12 @@ namespace {
 using Ms = std::chrono::milliseconds;
 constexpr int64_t kHour = 3'600'000;
 
+// Statuses that close a deal (or any entity) in CRMs, by their usual names:
+// one in them is never overdue.
+const std::set<std::string> kClosedStatuses{
+    "won",     "lost",     "done",      "closed",   "cancelled",           "Успешно",
+    "Закрыто", "Выиграна", "Проиграна", "Отменена", "Успешно реализовано", "Закрыто и не реализовано"};
+
 EventRecord time_event(const std::string& id, const std::string& type, const std::string& source, int64_t at_ms,
                        int64_t now_ms, json data) {
   EventRecord e;
@@ -193,7 +199,10 @@ class SpecialDateProducer final : public TimeProducer {
   }
 
   void due(int64_t now, Store& store, std::vector<EventRecord>& out) override {
-    if (now >= read_again_at_) read_contacts(now, store);
+    if (now >= read_again_at_)
+      read_contacts(now, store);
+    else
+      read_changed_contacts(now, store);
     handed_ = 0;
     for (auto it = pending_.begin(); it != pending_.end() && it->first <= now; ++it, ++handed_)
       out.push_back(it->second);
@@ -201,6 +210,7 @@ class SpecialDateProducer final : public TimeProducer {
   void delivered() override {
     for (; handed_ > 0; --handed_) {
       sent_.insert(pending_.begin()->second.id);
+      pending_of_.erase(pending_.begin()->second.contact->key);
       pending_.erase(pending_.begin());
     }
   }
@@ -221,11 +231,30 @@ class SpecialDateProducer final : public TimeProducer {
   void read_contacts(int64_t now, Store& store) {
     read_again_at_ = now + kHour;
     if (sent_.size() > 100000) sent_.clear();  // duplicates are dropped by the store anyway
+    read_since(std::nullopt, now, store);
+  }
+
+  // Between the hourly reads, at every check: the contacts changed since the
+  // last read, so a birthday added today (or moved) comes at its time, not up
+  // to an hour late. A contact's time is its event's arrival, a little before
+  // its commit: a minute's margin.
+  void read_changed_contacts(int64_t now, Store& store) { read_since(last_read_ - 60'000, now, store); }
+
+  void read_since(std::optional<int64_t> changed_after, int64_t now, Store& store) {
+    last_read_ = now_ms();
     RecordQuery page;
     page.limit = 1000;
+    page.updated_after_ms = changed_after;
     for (;;) {
       const auto rows = store.contacts_page(page);
-      for (const StoredContact& c : rows) consider(c, now);
+      for (const StoredContact& c : rows) {
+        // Read again: its date may have moved.
+        if (const auto it = pending_of_.find(c.key); it != pending_of_.end()) {
+          pending_.erase(it->second);
+          pending_of_.erase(it);
+        }
+        consider(c, now);
+      }
       if (rows.size() < page.limit) break;
       page.after = rows.back().key;
     }
@@ -264,7 +293,7 @@ class SpecialDateProducer final : public TimeProducer {
       EventRecord e = time_event("time:" + rule_ + ":" + c.key + ":" + local_date, "contact.special_date",
                                  time_source(rule_), at, now, std::move(data_out));
       e.contact = ContactUpdate{c.key, "", {}, {}};
-      if (!sent_.count(e.id)) pending_.emplace(at, std::move(e));
+      if (!sent_.count(e.id)) pending_of_[c.key] = pending_.emplace(at, std::move(e));
     }
   }
 
@@ -272,8 +301,11 @@ class SpecialDateProducer final : public TimeProducer {
   int at_minute_, offset_days_;
   std::string zone_, account_zone_, needle_;
   int64_t read_again_at_ = 0;
+  int64_t last_read_ = 0;                        // the host's clock when the last read began
   std::multimap<int64_t, EventRecord> pending_;  // by the moment each is due
-  size_t handed_ = 0;                            // the first of pending_ the last `due` gave
+  // Each contact's pending event (its one day within the next hour or so).
+  std::unordered_map<std::string, std::multimap<int64_t, EventRecord>::iterator> pending_of_;
+  size_t handed_ = 0;  // the first of pending_ the last `due` gave
   std::unordered_set<std::string> sent_;
   std::map<std::string, const date::time_zone*> zones_;
 };
@@ -470,10 +502,14 @@ TimeTriggers::TimeTriggers(Store& store, const std::vector<CompiledRule>& rules,
   for (const DynamicSegment& segment : segments)
     producers_.push_back(std::make_unique<SegmentProducer>(
         segment, options_.account_timezone, [this](std::vector<EventRecord> e) { return append_async(std::move(e)); }));
-  bool task_overdue_wanted = false, task_reminder_wanted = false;
+  std::set<std::string> overdue_types;  // a rule on <type>.overdue (not its own trigger's)
+  bool task_reminder_wanted = false;
   for (const CompiledRule& rule : rules) {
-    if (rule.trigger && rule.trigger->event() == "task.overdue" && !rule.time_trigger) task_overdue_wanted = true;
-    if (rule.trigger && rule.trigger->event() == "task.reminder" && !rule.time_trigger) task_reminder_wanted = true;
+    const std::string event = rule.trigger && !rule.time_trigger ? rule.trigger->event() : "";
+    constexpr std::string_view kOverdue = ".overdue";
+    if (event.size() > kOverdue.size() && event.compare(event.size() - kOverdue.size(), kOverdue.size(), kOverdue) == 0)
+      overdue_types.insert(event.substr(0, event.size() - kOverdue.size()));
+    if (event == "task.reminder") task_reminder_wanted = true;
     if (!rule.time_trigger) continue;
     const TimeTrigger& t = *rule.time_trigger;
     switch (t.kind) {
@@ -494,19 +530,22 @@ TimeTriggers::TimeTriggers(Store& store, const std::vector<CompiledRule>& rules,
         break;
     }
   }
-  // A rule on task.overdue or task.reminder: the host tells when an open
-  // task's deadline passes, or its reminder time comes.
-  const auto watch_tasks = [this](const char* field, bool reminder) {
-    TimeTrigger tasks;
-    tasks.kind = TimeTrigger::Kind::kOverdue;
-    tasks.entity_type = "task";
-    tasks.field = field;
-    tasks.closed = {"done", "cancelled"};
+  // A rule on <type>.overdue or task.reminder: the host tells when an open
+  // entity's deadline (entity.fields.deadline) passes, or a task's reminder
+  // time comes. Tasks are open until done or cancelled; other entities
+  // until a status that closes them by its usual name (the "overdue"
+  // trigger names others).
+  const auto watch = [this](const std::string& type, const char* field, bool reminder) {
+    TimeTrigger t;
+    t.kind = TimeTrigger::Kind::kOverdue;
+    t.entity_type = type;
+    t.field = field;
+    t.closed = type == "task" ? std::set<std::string>{"done", "cancelled"} : kClosedStatuses;
     producers_.push_back(
-        std::make_unique<OverdueProducer>("", tasks, options_.account_timezone, options_.events_kept_ms, reminder));
+        std::make_unique<OverdueProducer>("", t, options_.account_timezone, options_.events_kept_ms, reminder));
   };
-  if (task_overdue_wanted) watch_tasks("fields.deadline", false);
-  if (task_reminder_wanted) watch_tasks("fields.reminder", true);
+  for (const std::string& type : overdue_types) watch(type, "fields.deadline", false);
+  if (task_reminder_wanted) watch("task", "fields.reminder", true);
 }
 
 TimeTriggers::~TimeTriggers() { stop(); }

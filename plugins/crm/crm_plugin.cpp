@@ -62,6 +62,11 @@ const std::map<std::string, ChangeOf, std::less<>>& changes() {
        [](const json& p) {
          json entity = p;
          entity["type"] = p.value("type", "deal");
+         // The deal's name, as CRMs show it: a field, which {{title_deal}} reads.
+         if (entity.contains("title")) {
+           entity["fields"]["title"] = entity["title"];
+           entity.erase("title");
+         }
          return json{{"op", "create_entity"}, {"entity", std::move(entity)}};
        }},
   };

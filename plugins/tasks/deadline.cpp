@@ -129,6 +129,9 @@ std::string in_english(const std::string& raw) {
   static const std::regex day("^(сегодня|завтра)" + kRuClock + "$");
   static const std::regex plus(R"(^\+([1-9]\d{0,3}) )" + kRuUnits + kRuClock + "$");
   static const std::regex within(R"(^в течение (?:([1-9]\d{0,3}) )?)" + kRuUnits + "$");
+  static const std::regex after(R"(^через (?:([1-9]\d{0,3}) )?)" + kRuUnits + kRuClock + "$");
+  static const std::regex in(
+      R"(^in (a|an|[1-9]\d{0,3}) (minute|hour|day|week|business day)s?( (?:[01]?\d|2[0-3]):[0-5]\d)?$)");
   const std::string text = lowered(raw);
   const auto clock = [](const std::smatch& m, int at) {
     return m[at].matched ? " " + std::string(m[at]) + ":" + std::string(m[at + 1]) : std::string();
@@ -137,6 +140,12 @@ std::string in_english(const std::string& raw) {
   if (std::regex_match(text, m, day)) return (m[1] == "сегодня" ? "today" : "tomorrow") + clock(m, 2);
   if (std::regex_match(text, m, plus) && unit_of(m[2]) != "month")  // "+1 month" is no form either
     return "+" + std::string(m[1]) + " " + unit_of(m[2]) + "s" + clock(m, 3);
+  // "через 7 дней", "через час", "in 7 days", "in an hour": from now, as "+7 days".
+  if (std::regex_match(text, m, after) && unit_of(m[2]) != "month")
+    return "+" + (m[1].matched ? std::string(m[1]) : "1") + " " + unit_of(m[2]) + "s" + clock(m, 3);
+  if (std::regex_match(text, m, in))
+    return "+" + (m[1] == "a" || m[1] == "an" ? std::string("1") : std::string(m[1])) + " " + std::string(m[2]) + "s" +
+           std::string(m[3]);
   if (std::regex_match(text, m, within)) {
     const std::string unit = unit_of(m[2]);
     if (!m[1].matched && unit == "day") return "today";           // "в течение дня": during the day

@@ -301,7 +301,12 @@ TEST(CrmScenarios, AFieldARuleSetsIsAChangeTheNextRuleSees) {
         {"steps",
          json::array({{{"action", "crm.set_field"}, {"params", {{"field", "budget_deal"}, {"value", "{{data.sum}}"}}}},
                       {{"action", "crm.set_field"}, {"params", {{"field", "last_order"}, {"value", "{{data.order}}"}}}},
-                      {{"action", "crm.remove_tag"}, {"params", {{"tag", "lead"}}}}})}},
+                      {{"action", "crm.remove_tag"}, {"params", {{"tag", "lead"}}}},
+                      {{"action", "crm.create_deal"},
+                       {"params", {{"type", "order"}, {"title", "Заказ {{data.order}}"}, {"status", "new"}}}}})}},
+       {{"name", "new order"},
+        {"trigger", {{"event", "order.created"}}},
+        {"steps", json::array({post_step("/order", {{"title", "{{title_deal}}"}, {"status", "{{entity.status}}"}})})}},
        {{"name", "budget"},
         {"trigger", {{"event", "deal.field_changed"}}},
         {"steps", json::array({post_step("/budget", {{"from", "{{data.old}}"}, {"to", "{{data.new}}"}})})}},
@@ -314,11 +319,12 @@ TEST(CrmScenarios, AFieldARuleSetsIsAChangeTheNextRuleSees) {
               {"contact", {{"id", "C2"}, {"tags", {"lead", "newsletter"}}}},
               {"entity", {{"type", "deal"}, {"id", "D2"}, {"fields", {{"budget", 500}}}}},
               {"data", {{"sum", 1500}, {"order", "A-17"}}}});
-  const auto got = sink.wait_for(2);
-  ASSERT_EQ(got.size(), 2u) << host.log();
+  const auto got = sink.wait_for(3);
+  ASSERT_EQ(got.size(), 3u) << host.log();
   std::map<std::string, json> by_path;
   for (const auto& r : got) by_path[r.uri] = json::parse(r.body);
   EXPECT_EQ(by_path["/budget"], json::parse(R"({"from":500,"to":1500})"));
+  EXPECT_EQ(by_path["/order"], json::parse(R"({"title":"Заказ A-17","status":"new"})"));
   EXPECT_EQ(by_path["/untagged"], json::parse(R"({"tag":"lead"})"));
   const json contact = admin_get(host, "/api/v1/contacts");
   ASSERT_EQ(contact["items"].size(), 1u);

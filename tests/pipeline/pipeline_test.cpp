@@ -356,6 +356,24 @@ TEST_F(PipelineTest, AStatusRuleOfOnePipelineFiresOnlyForItsLeads) {
   EXPECT_EQ(fired, (std::set<std::string>{"s1", "s3"}));
 }
 
+// An event rule may name a pipeline too ("a deal created in the sales
+// pipeline"): a deal of another pipeline does not set it off; one that
+// names none is taken to be in it.
+TEST_F(PipelineTest, AnEventRuleOfOnePipelineFiresOnlyForItsEntities) {
+  run({rule("new sale", {{"event", "deal.created"}, {"pipeline", "Продажи"}}, {action("task")})});
+  auto parsed = parse_events(R"({"events": [
+      {"id": "d1", "type": "deal.created", "entity": {"type": "deal", "id": "D1", "pipeline": "Аренда"}},
+      {"id": "d2", "type": "deal.created", "entity": {"type": "deal", "id": "D2", "pipeline": "Продажи"}},
+      {"id": "d3", "type": "deal.created", "entity": {"type": "deal", "id": "D3"}}]})",
+                             now_ms(), 100, "api");
+  ASSERT_TRUE(parsed.problems.empty());
+  append(std::move(parsed.records));
+  auto rows = settled(2);
+  std::set<std::string> fired;
+  for (const auto& r : rows) fired.insert(r.event_id);
+  EXPECT_EQ(fired, (std::set<std::string>{"d2", "d3"}));
+}
+
 // "Moved to a new stage" whatever event moved it: the store derives the
 // status change, and a rule on lead.status_changed takes it once.
 TEST_F(PipelineTest, AStatusMovedByAnyEventIsAStatusChangeARuleMayTake) {

@@ -84,6 +84,11 @@ TEST(Condition, ContainsInAndExists) {
   // A list field is in when one of its items is.
   EXPECT_TRUE(eval(cond("contact.tags", "in", json::array({"gold", "vip"}))));
   EXPECT_FALSE(eval(cond("contact.tags", "in", json::array({"gold", "blocked"}))));
+  // ... and equal to one value when it holds it ("the tag is VIP").
+  EXPECT_TRUE(eval(cond("contact.tags", "=", "vip")));
+  EXPECT_FALSE(eval(cond("contact.tags", "=", "gold")));
+  EXPECT_TRUE(eval(cond("contact.tags", "!=", "gold")));
+  EXPECT_FALSE(eval(cond("contact.tags", "!=", "vip")));
   EXPECT_TRUE(eval(cond("contact.emails.0.type", "=", "work")));
   EXPECT_TRUE(eval(cond("contact.fields.city", "exists")));
   EXPECT_FALSE(eval(cond("contact.fields.note", "exists")));  // null counts as absent

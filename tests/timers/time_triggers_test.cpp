@@ -327,6 +327,51 @@ TEST_F(TimeTriggersTest, OverdueEntitiesOncePerDueTimeAndNeverInAClosedStatus) {
   EXPECT_TRUE(ids(t, "2026-12-05T12:00:00Z").empty());
 }
 
+// A rule on deal.overdue (as on task.overdue) has the host watch deals'
+// deadlines: once per deadline, never for a deal in a closing status.
+TEST_F(TimeTriggersTest, ARuleOnAnEntitysOverdueEventWatchesItsDeadlineUntilItCloses) {
+  const auto deal = [&](const std::string& id, const char* status, const char* deadline) {
+    append({{"id", "e-" + id},
+            {"type", "deal.updated"},
+            {"entity", {{"type", "deal"}, {"id", id}, {"status", status}, {"fields", {{"deadline", deadline}}}}}});
+  };
+  deal("D1", "new", "2026-12-02T12:00:00Z");
+  deal("D2", "won", "2026-12-01T12:00:00Z");
+  deal("D3", "Успешно реализовано", "2026-12-01T12:00:00Z");
+  std::vector<ConditionProblem> problems;
+  CompiledRule on_deal;
+  on_deal.name = "deal late";
+  on_deal.trigger = Trigger::compile({{"event", "deal.overdue"}}, {}, problems);
+  TimeTriggers t(*store_, {on_deal}, {}, {}, nullptr);
+  EXPECT_FALSE(t.empty());
+  EXPECT_TRUE(ids(t, "2026-12-02T11:59:00Z").empty());
+  EXPECT_EQ(ids(t, "2026-12-02T12:00:30Z"), std::vector<std::string>{"overdue:deal:D1:2026-12-02T12:00:00.000Z"});
+  EXPECT_TRUE(ids(t, "2026-12-02T13:00:00Z").empty());
+}
+
+// A birthday written into a contact between the hourly reads of all
+// contacts comes at its time that day: each check reads the contacts that
+// changed since the last.
+TEST_F(TimeTriggersTest, ABirthdayAddedBetweenTheHourlyReadsComesAtItsTime) {
+  const std::vector<CompiledRule> rules{time_rule("birthday", {{"special_date", "birthday"}, {"at", "10:00"}})};
+  TimeTriggers::Options options;
+  options.account_timezone = "Europe/Moscow";
+  TimeTriggers t(*store_, rules, {}, options, nullptr);
+  EXPECT_TRUE(ids(t, "2026-12-02T06:00:00Z").empty());  // the hourly read: no one yet
+  append({{"id", "c1"},
+          {"type", "contact.updated"},
+          {"contact", {{"id", "anna"}, {"fields", {{"birthday", "1990-12-02"}}}}}});
+  append({{"id", "c2"},
+          {"type", "contact.updated"},
+          {"contact", {{"id", "oleg"}, {"fields", {{"birthday", "1990-12-02"}}}}}});
+  EXPECT_TRUE(ids(t, "2026-12-02T06:30:00Z").empty());  // read, and due at 10:00 Moscow
+  // Oleg's birthday is corrected to tomorrow before it comes.
+  append({{"id", "c3"},
+          {"type", "contact.updated"},
+          {"contact", {{"id", "oleg"}, {"fields", {{"birthday", "1990-12-03"}}}}}});
+  EXPECT_EQ(ids(t, "2026-12-02T07:00:30Z"), std::vector<std::string>{"time:birthday:id:anna:2026-12-02"});
+}
+
 // A task's reminder ("1 hour before") comes as the host's task.reminder at
 // that time, once, with the deadline; never for a closed task, and not a
 // day late (after a long outage).

@@ -81,6 +81,15 @@ TEST(Deadline, RussianFormsMeanTheirEnglishOnes) {
   EXPECT_EQ(at("В течение недели"), at("within a week"));
   EXPECT_EQ(at("в течение 3 дней"), at("within 3 days"));
   EXPECT_EQ(at("в течение часа"), at("within an hour"));
+  // "Пригласить отзыв через 7 дней": from now, as "+7 days".
+  EXPECT_EQ(at("через 7 дней"), at("+7 days"));
+  EXPECT_EQ(at("Через час"), at("+1 hour"));
+  EXPECT_EQ(at("через 2 рабочих дня в 10:00"), at("+2 business days 10:00"));
+  EXPECT_EQ(at("in 7 days"), at("+7 days"));
+  EXPECT_EQ(at("in an hour"), at("+1 hour"));
+  EXPECT_EQ(at("in 1 week 10:00"), at("+1 week 10:00"));
+  EXPECT_NE(at("+7 days"), "(none)");
+  EXPECT_EQ(at("через месяц"), "(none)");  // a month is no length here, as in "+1 month"
   EXPECT_EQ(at("в течение месяца"), at("within a month"));
   EXPECT_EQ(at("в течение дня"), at("today"));
   EXPECT_EQ(at("Today 18:00"), at("today 18:00"));
