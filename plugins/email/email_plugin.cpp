@@ -116,9 +116,12 @@ class Email : public switchboard::Plugin {
     // bounces come back to the account. A manager's From is then also said
     // in Sender (RFC 5322 3.6.2).
     if (!account_.address.empty() && !same_address(account_.address, message.from.address)) message.sender = account_;
-    message.reply_to = params.value("reply_to", reply_to_);
-    if (!message.reply_to.empty() && !valid_address(parse_mailbox(message.reply_to).address))
-      return done(ActionResult::invalid_params("/reply_to: '" + one_line(message.reply_to) + "' is not an address"));
+    if (const std::string reply_to = params.value("reply_to", reply_to_); !reply_to.empty()) {
+      // An international domain in its ASCII form, as the recipient's.
+      const auto reply = reply_to_mailbox(reply_to, error);
+      if (!reply) return done(ActionResult::invalid_params("/reply_to: " + error));
+      message.reply_to = *reply;
+    }
     message.subject = params.value("subject", "");
     message.html = params.value("html", "");
     message.text = params.value("text", "");
@@ -137,7 +140,7 @@ class Email : public switchboard::Plugin {
       return done(attachment_error.bad_params ? ActionResult::invalid_params(attachment_error.message)
                                               : ActionResult::permanent(attachment_error.message, "attachment"));
     if (is_the_contact(message.to, subject))
-      add_tracking(call.idempotency_key, category, message);
+      add_tracking(call.idempotency_key, category, params.value("tracking", track_), message);
     else if (category == "marketing")
       message.list_unsubscribe_mailto = unsubscribe_mailto_;
 
@@ -182,7 +185,7 @@ class Email : public switchboard::Plugin {
         attachments_dir_(config.value("attachments_dir", "")),
         max_attachment_bytes_(config.value("max_attachment_bytes", uint64_t{10} << 20)),
         always_attached_(config.value("attachments", json::array())),
-        unsubscribe_mailto_(config.value("unsubscribe_mailto", "")),
+        unsubscribe_mailto_(unsubscribe_address(config.value("unsubscribe_mailto", ""))),
         account_(account_mailbox(config)),
         track_(config.value("tracking", true)),
         timeout_ms_(config.value("timeout_ms", 30000u)),
@@ -192,6 +195,8 @@ class Email : public switchboard::Plugin {
     for (const std::string* address : {&from_, &default_from_})
       if (!address->empty() && *address != "responsible" && !valid_address(parse_mailbox(*address).address))
         throw switchboard::ConfigError("'" + *address + "' is not an email address");
+    if (std::string error; !reply_to_.empty() && !reply_to_mailbox(reply_to_, error))
+      throw switchboard::ConfigError("reply_to: " + error);
     if (dry_run_) return;
     SmtpSettings settings = smtp_settings(config);
     if (settings.host.empty()) throw switchboard::ConfigError("'smtp.host' is required unless 'dry_run' is true");
@@ -204,13 +209,13 @@ class Email : public switchboard::Plugin {
   // marketing mail, when the host serves /t/ links: for a message to the
   // contact the call is about. Another recipient (a manager) would opt the
   // contact out, and their opens would count as the contact's.
-  void add_tracking(std::string_view call_key, const std::string& category, Message& message) const {
+  void add_tracking(std::string_view call_key, const std::string& category, bool tracking, Message& message) const {
     if (category == "marketing") {
       if (auto url = host_.tracking_link(call_key, "unsubscribe", "email", message.message_id))
         message.list_unsubscribe_url = *url;
       message.list_unsubscribe_mailto = unsubscribe_mailto_;
     }
-    if (!track_ || message.html.empty()) return;
+    if (!tracking || message.html.empty()) return;
     const auto pixel = host_.tracking_link(call_key, "open", "email", message.message_id);
     if (!pixel) return;
     if (message.text.empty()) message.text = html_to_text(message.html);  // the plain links, not the tracked ones
@@ -220,6 +225,30 @@ class Email : public switchboard::Plugin {
           return host_.tracking_link(call_key, "click", "email", message.message_id, url);
         },
         pixel);
+  }
+
+  // A Reply-To address as sent: checked, its domain in ASCII.
+  static std::optional<Mailbox> reply_to_mailbox(const std::string& written, std::string& error) {
+    Mailbox reply = parse_mailbox(written);
+    if (!valid_address(reply.address)) {
+      error = "'" + one_line(written) + "' is not an address";
+      return std::nullopt;
+    }
+    auto ascii = ascii_address(reply.address, error);
+    if (!ascii) return std::nullopt;
+    reply.address = std::move(*ascii);
+    return reply;
+  }
+
+  // The List-Unsubscribe mailto address: a URI holds ASCII only (RFC 6068).
+  static std::string unsubscribe_address(const std::string& written) {
+    if (written.empty()) return written;
+    std::string error;
+    const auto ascii = valid_address(written) ? ascii_address(written, error) : std::nullopt;
+    if (!ascii)
+      throw switchboard::ConfigError("unsubscribe_mailto: " +
+                                     (error.empty() ? "'" + one_line(written) + "' is not an email address" : error));
+    return *ascii;
   }
 
   // The account's own mailbox: the system sender, else a fixed 'from', else

@@ -90,7 +90,10 @@ std::string attachment_headers(const Attachment& attachment) {
     out += "; name=" + quoted(name) + "\r\nContent-Disposition: attachment; filename=" + quoted(name);
   } else {
     // Both forms: RFC 2231 for standard readers, an encoded word for older ones.
-    out += "; name=\"" + encode_header_text(name) + "\"\r\nContent-Disposition: attachment;" + rfc2231_filename(name);
+    // The encoded name on lines of its own: with the type before it, a line
+    // would pass the 76 characters RFC 2047 allows one with encoded words.
+    out += ";\r\n name=\"" + encode_header_text(name) + "\"\r\nContent-Disposition: attachment;" +
+           rfc2231_filename(name);
   }
   return out + "\r\nContent-Transfer-Encoding: base64\r\n";
 }
@@ -182,8 +185,14 @@ Mailbox parse_mailbox(std::string_view text) {
   const size_t open = text.rfind('<');
   if (open == std::string_view::npos || text.back() != '>') return {"", std::string(text)};
   std::string_view name = trim(text.substr(0, open));
-  if (name.size() >= 2 && name.front() == '"' && name.back() == '"') name = name.substr(1, name.size() - 2);
-  return {one_line(name), std::string(trim(text.substr(open + 1, text.size() - open - 2)))};
+  std::string shown(name);
+  // A quoted name's own quoted pairs (RFC 5322 3.2.4): "O\"Brien" is O"Brien,
+  // quoted again when written out.
+  if (name.size() >= 2 && name.front() == '"' && name.back() == '"') {
+    shown.clear();
+    for (size_t i = 1; i + 1 < name.size(); ++i) shown += name[i] == '\\' && i + 2 < name.size() ? name[++i] : name[i];
+  }
+  return {one_line(shown), std::string(trim(text.substr(open + 1, text.size() - open - 2)))};
 }
 
 std::string one_line(std::string_view value) {
@@ -434,7 +443,7 @@ std::string render(const Message& message, std::string_view boundary_seed) {
   header("From", format_mailbox(message.from));
   if (!message.sender.address.empty()) header("Sender", format_mailbox(message.sender));
   header("To", format_mailbox(message.to));
-  if (!message.reply_to.empty()) header("Reply-To", format_mailbox(parse_mailbox(message.reply_to)));
+  if (!message.reply_to.address.empty()) header("Reply-To", format_mailbox(message.reply_to));
   header("Subject", encode_header_text(message.subject));
   header("Date", rfc5322_date(message.date_unix_ms));
   header("Message-ID", "<" + one_line(message.message_id) + ">");

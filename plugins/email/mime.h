@@ -45,7 +45,7 @@ struct Message {
   Mailbox from;
   Mailbox sender;  // the account's mailbox when `from` is another's (a manager): the Sender header
   Mailbox to;
-  std::string reply_to;  // an address, or empty
+  Mailbox reply_to;  // none when its address is empty
   std::string subject;
   std::string text;  // derived from html when empty
   std::string html;  // may be empty: then text/plain only

@@ -120,10 +120,17 @@ SmtpOutcome classify(int curl_code, long reply_code, const std::string& reply, c
   }
   if (reply_code >= 500 && reply_code < 600) {
     const std::string enhanced = enhanced_code(reply);
-    // No such mailbox, a bad address or a domain that takes no mail: this address is unreachable.
+    // A full mailbox may empty: RFC 5321 4.5.3.1.10 has a client treat 552
+    // at RCPT as temporary, and RFC 3463 says X.2.2 may be either.
+    if (enhanced == "5.2.2" || (enhanced.empty() && reply_code == 552 && detail.find("RCPT") != std::string::npos))
+      return outcome(Kind::kRetry, reply.empty() ? detail : reply, enhanced.empty() ? "552" : enhanced);
+    // No such mailbox, a bad address, one that moved without a forwarding
+    // address or was disabled (RFC 3463), or a domain that takes no mail:
+    // this address is unreachable.
+    const bool rcpt = detail.find("RCPT") != std::string::npos;
     const bool unreachable = enhanced == "5.1.1" || enhanced == "5.1.2" || enhanced == "5.1.3" ||
-                             enhanced == "5.1.10" ||
-                             (enhanced.empty() && reply_code == 550 && detail.find("RCPT") != std::string::npos);
+                             enhanced == "5.1.6" || enhanced == "5.1.10" || enhanced == "5.2.1" ||
+                             (enhanced.empty() && rcpt && (reply_code == 550 || reply_code == 551 || reply_code == 553));
     return outcome(unreachable ? Kind::kUnreachable : Kind::kPermanent, reply.empty() ? detail : reply,
                    enhanced.empty() ? std::to_string(reply_code) : enhanced);
   }

@@ -143,6 +143,47 @@ TEST_F(EmailPlugin, AMessageToAnotherAddressIsNeitherTrackedNorUnsubscribedAsThe
   EXPECT_EQ(html.find("t.test"), std::string::npos) << html;
 }
 
+// A step may turn tracking off (or on) for its own message, whatever the
+// instance says: "track clicks" is a choice per message in the reference CRMs.
+TEST_F(EmailPlugin, AStepTurnsTrackingOnOrOffForItsMessage) {
+  fake::Host host("email");
+  host.tracking = true;
+  const json contact{{"contact", {{"id", "c1"}, {"emails", {{{"address", "ivan@example.com"}}}}}}};
+  const json params{{"to", {{"type", "any"}}},
+                    {"subject", "x"},
+                    {"html", "<p><a href=\"https://school.test/a\">a</a></p>"}};
+  json untracked = params;
+  untracked["tracking"] = false;
+  ASSERT_EQ(send(host, config(server_.starttls), untracked, contact, "off").outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(server_.message(1)["parts"][1]["content"].get<std::string>().find("t.test"), std::string::npos);
+  json cfg = config(server_.starttls);
+  cfg["tracking"] = false;
+  json tracked = params;
+  tracked["tracking"] = true;
+  ASSERT_EQ(send(host, cfg, tracked, contact, "on").outcome, SB_OUTCOME_DONE);
+  EXPECT_NE(server_.message(2)["parts"][1]["content"].get<std::string>().find("t.test/click"), std::string::npos)
+      << server_.message(2).dump();
+}
+
+// Reply-To and the unsubscribe address are sent in ASCII as the recipient
+// is (RFC 5322 headers, RFC 6068 mailto), and a quoted name keeps its quotes.
+TEST_F(EmailPlugin, ReplyToAndTheUnsubscribeAddressAtAnInternationalDomainAreSentInAscii) {
+  json cfg = config(server_.starttls);
+  cfg["unsubscribe_mailto"] = "unsubscribe@школа.рф";
+  fake::Host host("email");
+  const fake::Result r = send(host, cfg,
+                              {{"to", "manager@school.test"},
+                               {"reply_to", "\"Школа \\\"Движение\\\"\" <info@школа.рф>"},
+                               {"subject", "x"},
+                               {"text", "x"}});
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  const json m = server_.message(1);
+  // The name decoded is Школа "Движение" (Python writes it quoted back).
+  EXPECT_EQ(m["headers"]["Reply-To"], "\"Школа \\\"Движение\\\"\" <info@xn--80atdl2c.xn--p1ai>") << m.dump();
+  EXPECT_EQ(m["headers"]["List-Unsubscribe"], "<mailto:unsubscribe@xn--80atdl2c.xn--p1ai>") << m.dump();
+  EXPECT_TRUE(m["defects"].empty()) << m.dump();
+}
+
 // An address at a Russian domain (школа.рф) goes in its ASCII form (IDNA
 // 2008), in the envelope and the headers; one with Cyrillic before the @
 // would need SMTPUTF8, and is refused before any connection.

@@ -132,7 +132,7 @@ TEST(Mime, HeaderLinesWithEncodedWordsKeepTo76CharactersWithTheirName) {
   message.from = {"Школа современного танца и хореографии «Движение» на Садовой", "info@school.test"};
   message.to = {"Анна Сергеевна Смирнова-Ковалевская",
                 "anna.sergeevna.smirnova-kovalevskaya.personal@mail.example-provider.ru"};
-  message.reply_to = "\"Администратор школы танцев на Садовой улице\" <admin@school.test>";
+  message.reply_to = parse_mailbox("\"Администратор школы танцев на Садовой улице\" <admin@school.test>");
   message.subject = "Напоминаем о занятии по современному танцу завтра в 18:00";
   message.text = "Text";
   message.message_id = "abc@school.test";
@@ -168,8 +168,23 @@ TEST(Mime, ALongFileNameIsCutIntoSections) {
   for (size_t start = 0, end; start < out.size(); start = end + 2) {
     end = out.find("\r\n", start);
     if (end == std::string::npos) end = out.size();
-    EXPECT_LE(end - start, out.compare(start, 10, " filename*") == 0 ? 78u : 998u) << out.substr(start, end - start);
+    const std::string line = out.substr(start, end - start);
+    // RFC 2047 2: a line with an encoded word (the type's name=) is at most 76.
+    EXPECT_LE(line.size(), line.find("=?UTF-8?") != std::string::npos ? 76u
+                           : out.compare(start, 10, " filename*") == 0 ? 78u
+                                                                       : 998u)
+        << line;
   }
+  EXPECT_NE(out.find("Content-Type: application/pdf;\r\n name=\"=?UTF-8?B?"), std::string::npos) << out;
+}
+
+// A quoted display name's quoted pairs are its text (RFC 5322 3.2.4), and
+// are quoted once when written out.
+TEST(Mime, AQuotedNameIsReadWithoutItsEscapes) {
+  const Mailbox m = parse_mailbox("\"O\\\"Brien, J.\" <j@b.test>");
+  EXPECT_EQ(m.name, "O\"Brien, J.");
+  EXPECT_EQ(m.address, "j@b.test");
+  EXPECT_EQ(format_mailbox(m), "\"O\\\"Brien, J.\" <j@b.test>");
 }
 
 TEST(Mime, TrackedLinksAndThePixel) {
@@ -192,7 +207,16 @@ TEST(SmtpReplies, AreClassified) {
   EXPECT_EQ(unknown.kind, Kind::kUnreachable);
   EXPECT_EQ(unknown.code, "5.1.1");
   EXPECT_EQ(unknown.reason, "550 5.1.1 <x@y>: User unknown");
-  EXPECT_EQ(classify(55, 552, "552 5.2.2 Mailbox full", "").kind, Kind::kPermanent);
+  // A full mailbox may empty (RFC 5321 4.5.3.1.10, RFC 3463 X.2.2): again later.
+  EXPECT_EQ(classify(55, 552, "552 5.2.2 Mailbox full", "").kind, Kind::kRetry);
+  EXPECT_EQ(classify(55, 552, "552 Requested mail action aborted", "RCPT failed: 552").kind, Kind::kRetry);
+  // Moved without a forwarding address, disabled, not local, a name not allowed: unreachable.
+  EXPECT_EQ(classify(55, 550, "550 5.1.6 Recipient no longer on server", "").kind, Kind::kUnreachable);
+  EXPECT_EQ(classify(55, 550, "550 5.2.1 The email account that you tried to reach is disabled", "").kind,
+            Kind::kUnreachable);
+  EXPECT_EQ(classify(55, 551, "551 User not local", "RCPT failed: 551").kind, Kind::kUnreachable);
+  EXPECT_EQ(classify(55, 553, "553 Mailbox name not allowed", "RCPT failed: 553").kind, Kind::kUnreachable);
+  EXPECT_EQ(classify(55, 554, "554 5.7.1 Message rejected as spam", "").kind, Kind::kPermanent);
   EXPECT_EQ(classify(55, 421, "421 4.7.0 Try again later", "").kind, Kind::kRetry);
   EXPECT_EQ(classify(7, 0, "", "Failed to connect").kind, Kind::kRetry);
   EXPECT_EQ(classify(28, 0, "", "Timeout").kind, Kind::kRetry);
