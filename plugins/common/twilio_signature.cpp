@@ -12,7 +12,10 @@ namespace switchboard_plugins {
 
 std::string twilio_signature(const std::string& auth_token, const std::string& url,
                              std::vector<std::pair<std::string, std::string>> fields) {
+  // Sorted by name, then value; a repeated name=value pair counts once, as
+  // Twilio's client libraries take it (a set of each name's values).
   std::sort(fields.begin(), fields.end());
+  fields.erase(std::unique(fields.begin(), fields.end()), fields.end());
   std::string data = url;
   for (const auto& [name, value] : fields) data += name + value;
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -53,11 +56,18 @@ bool twilio_signature_matches(const std::string& auth_token, const std::string& 
                               const std::vector<std::pair<std::string, std::string>>& fields, std::string_view given) {
   // Twilio signs the URL with or without its port, whichever way it was
   // set up: both are accepted (as Twilio's own validators do). A fragment
-  // (Twilio's connection overrides, "#rc=3&rp=ct,5xx") is never part of the
-  // URL requested, which is what validators sign.
-  const auto [without_port, with_port] = without_and_with_port(url.substr(0, url.find('#')));
-  return same(given, twilio_signature(auth_token, without_port, fields)) ||
-         same(given, twilio_signature(auth_token, with_port, fields));
+  // (Twilio's connection overrides, "#rc=3&rp=ct,5xx") is not part of the
+  // URL requested; the client libraries' validators sign the URL as
+  // configured, fragment and all, so both are accepted.
+  const size_t hash = url.find('#');
+  for (const std::string& signed_url : {url.substr(0, hash), url}) {
+    const auto [without_port, with_port] = without_and_with_port(signed_url);
+    if (same(given, twilio_signature(auth_token, without_port, fields)) ||
+        same(given, twilio_signature(auth_token, with_port, fields)))
+      return true;
+    if (hash == std::string::npos) break;
+  }
+  return false;
 }
 
 }  // namespace switchboard_plugins

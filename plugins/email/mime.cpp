@@ -92,8 +92,8 @@ std::string attachment_headers(const Attachment& attachment) {
     // Both forms: RFC 2231 for standard readers, an encoded word for older ones.
     // The encoded name on lines of its own: with the type before it, a line
     // would pass the 76 characters RFC 2047 allows one with encoded words.
-    out += ";\r\n name=\"" + encode_header_text(name) + "\"\r\nContent-Disposition: attachment;" +
-           rfc2231_filename(name);
+    out +=
+        ";\r\n name=\"" + encode_header_text(name) + "\"\r\nContent-Disposition: attachment;" + rfc2231_filename(name);
   }
   return out + "\r\nContent-Transfer-Encoding: base64\r\n";
 }

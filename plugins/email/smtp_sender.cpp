@@ -128,9 +128,10 @@ SmtpOutcome classify(int curl_code, long reply_code, const std::string& reply, c
     // address or was disabled (RFC 3463), or a domain that takes no mail:
     // this address is unreachable.
     const bool rcpt = detail.find("RCPT") != std::string::npos;
-    const bool unreachable = enhanced == "5.1.1" || enhanced == "5.1.2" || enhanced == "5.1.3" ||
-                             enhanced == "5.1.6" || enhanced == "5.1.10" || enhanced == "5.2.1" ||
-                             (enhanced.empty() && rcpt && (reply_code == 550 || reply_code == 551 || reply_code == 553));
+    const bool unreachable =
+        enhanced == "5.1.1" || enhanced == "5.1.2" || enhanced == "5.1.3" || enhanced == "5.1.6" ||
+        enhanced == "5.1.10" || enhanced == "5.2.1" ||
+        (enhanced.empty() && rcpt && (reply_code == 550 || reply_code == 551 || reply_code == 553));
     return outcome(unreachable ? Kind::kUnreachable : Kind::kPermanent, reply.empty() ? detail : reply,
                    enhanced.empty() ? std::to_string(reply_code) : enhanced);
   }

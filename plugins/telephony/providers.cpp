@@ -218,6 +218,9 @@ class Voximplant final : public Provider {
     const json body = json::parse(response.body, nullptr, false);
     if (const json& error = switchboard_plugins::field_at(body, "error"); error.is_object()) {
       const std::string code = std::to_string(integer_at(error, "code"));
+      // Past its limit of concurrent requests the API answers 429 (Too Many
+      // Requests), which may come as the error's code: again, later.
+      if (code == "429") return ActionResult::retry(string_at(error, "msg", "voximplant: too many requests"), 0, code);
       return ActionResult::permanent(string_at(error, "msg", "voximplant refused the call"), code);
     }
     if (response.status < 200 || response.status >= 300 || integer_at(body, "result") != 1)

@@ -149,9 +149,8 @@ TEST_F(EmailPlugin, AStepTurnsTrackingOnOrOffForItsMessage) {
   fake::Host host("email");
   host.tracking = true;
   const json contact{{"contact", {{"id", "c1"}, {"emails", {{{"address", "ivan@example.com"}}}}}}};
-  const json params{{"to", {{"type", "any"}}},
-                    {"subject", "x"},
-                    {"html", "<p><a href=\"https://school.test/a\">a</a></p>"}};
+  const json params{
+      {"to", {{"type", "any"}}}, {"subject", "x"}, {"html", "<p><a href=\"https://school.test/a\">a</a></p>"}};
   json untracked = params;
   untracked["tracking"] = false;
   ASSERT_EQ(send(host, config(server_.starttls), untracked, contact, "off").outcome, SB_OUTCOME_DONE);

@@ -170,7 +170,7 @@ TEST(Mime, ALongFileNameIsCutIntoSections) {
     if (end == std::string::npos) end = out.size();
     const std::string line = out.substr(start, end - start);
     // RFC 2047 2: a line with an encoded word (the type's name=) is at most 76.
-    EXPECT_LE(line.size(), line.find("=?UTF-8?") != std::string::npos ? 76u
+    EXPECT_LE(line.size(), line.find("=?UTF-8?") != std::string::npos  ? 76u
                            : out.compare(start, 10, " filename*") == 0 ? 78u
                                                                        : 998u)
         << line;

@@ -41,9 +41,18 @@ TEST(TwilioSignature, TheUrlMatchesWithOrWithoutItsDefaultPort) {
   EXPECT_TRUE(switchboard_plugins::twilio_signature_matches(
       "tok", "http://h.example.com/r", fields,
       switchboard_plugins::twilio_signature("tok", "http://h.example.com:80/r", fields)));
-  // A connection override (a fragment) in the configured URL is not part of what Twilio requests and signs.
+  // A connection override (a fragment) in the configured URL is not part of what Twilio requests; the
+  // client libraries' validators (twilio-node, twilio-python) sign the URL as configured, fragment and all.
   EXPECT_TRUE(switchboard_plugins::twilio_signature_matches(
       "tok", plain + "#rc=3&rp=ct,5xx", fields, switchboard_plugins::twilio_signature("tok", plain, fields)));
+  EXPECT_TRUE(switchboard_plugins::twilio_signature_matches(
+      "tok", plain + "#rc=3&rp=ct,5xx", fields,
+      switchboard_plugins::twilio_signature("tok", plain + "#rc=3&rp=ct,5xx", fields)));
+  // A name=value pair sent twice is signed once (the libraries take a set of each name's values).
+  auto twice = fields;
+  twice.push_back(fields.front());
+  EXPECT_EQ(switchboard_plugins::twilio_signature("tok", plain, twice),
+            switchboard_plugins::twilio_signature("tok", plain, fields));
   // Another port, path or token is another URL.
   EXPECT_FALSE(switchboard_plugins::twilio_signature_matches(
       "tok", plain, fields,

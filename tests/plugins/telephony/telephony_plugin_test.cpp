@@ -503,6 +503,14 @@ TEST_F(TelephonyPluginTest, VoximplantErrorsArePermanentAndOverloadIsRetried) {
                  })
                 .outcome,
             SB_OUTCOME_RETRY);
+  // Over the limit of concurrent requests, said in the body's error.
+  EXPECT_EQ(
+      call(*instance, "play", {{"to", "+79990001122"}, {"url", "https://cdn.example.com/a.mp3"}},
+           [](const fake::Sent&) {
+             return fake::Response{200, "application/json", R"({"error":{"code":429,"msg":"Too Many Requests"}})"};
+           })
+          .outcome,
+      SB_OUTCOME_RETRY);
 }
 
 TEST_F(TelephonyPluginTest, VoximplantReportsCarryTheCallsTokenAndNothingElseIsTaken) {
