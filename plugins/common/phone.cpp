@@ -26,13 +26,15 @@ std::variant<std::string, switchboard::ActionResult> recipient_number(const nloh
   std::optional<std::string> chosen;
   if (to.is_string() && !to.get_ref<const std::string&>().empty()) {
     chosen = to.get<std::string>();
-  } else if (!to.is_object()) {
+  } else if (!to.is_object() && !to.is_null()) {
     return ActionResult::invalid_params(
         "'to' must be a phone number or {\"type\", \"pick\"} naming one of the contact's");
   } else {
-    const std::string type = to.value("type", "any");
+    // None given: the contact's first number, whatever its type.
+    const std::string type = to.is_object() ? to.value("type", "any") : "any";
+    const bool last = to.is_object() && to.value("pick", "first") == "last";
     const nlohmann::json subject = nlohmann::json::parse(subject_json, nullptr, false);
-    chosen = contact_item(subject, "phones", "number", type, to.value("pick", "first") == "last");
+    chosen = contact_item(subject, "phones", "number", type, last);
     if (!chosen)
       return ActionResult::unreachable(
           type == "any" ? "the contact has no phone number" : "the contact has no phone number of type '" + type + "'",

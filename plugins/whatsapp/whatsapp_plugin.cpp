@@ -13,6 +13,7 @@
 #include "form.h"
 #include "json_check.h"
 #include "json_fields.h"
+#include "phone.h"
 #include "whatsapp_api.h"
 #include "whatsapp_schemas.h"
 #include "whatsapp_webhook.h"
@@ -64,7 +65,13 @@ class WhatsApp : public switchboard::Plugin {
   }
 
   void invoke(const switchboard::ActionCall& call, switchboard::Completion done) override {
-    const json params = json::parse(call.params_json, nullptr, false);
+    json params = json::parse(call.params_json, nullptr, false);
+    if (!params.is_object()) return done(ActionResult::invalid_params("the parameters must be a JSON object"));
+    // A number, or one of the contact's (the first of any type when none is named).
+    auto to =
+        switchboard_plugins::recipient_number(params.value("to", json()), call.subject_json, config_.default_country);
+    if (auto* refused = std::get_if<ActionResult>(&to)) return done(std::move(*refused));
+    params["to"] = std::get<std::string>(to);
     Message message = build_message(call.action, params, config_.default_country);
     if (!message.problem.empty()) {
       // No number WhatsApp could reach: the next channel of a fallback may.

@@ -101,13 +101,16 @@ TEST_F(SmsPluginTest, TheRecipientMayBeOneOfTheContactsNumbersByType) {
                             {{"number", "+79990003333"}, {"type", "mobile"}}}}}}};
   const auto to = [&](const json& pick) {
     const size_t sent = host.sent.size();
-    EXPECT_EQ(instance->invoke("send", json{{"to", pick}, {"text", "x"}}.dump(), "e1:r:0", 0, subject.dump()), SB_OK);
+    json params{{"to", pick}, {"text", "x"}};
+    if (pick.is_null()) params.erase("to");
+    EXPECT_EQ(instance->invoke("send", params.dump(), "e1:r:0", 0, subject.dump()), SB_OK);
     if (host.sent.size() == sent) return std::string("no request: ") + host.results.back().reason;
     host.finish_http(host.sent.size() - 1, 200, {}, R"({"status":"OK","status_code":100,"sms":{}})");
     const std::string body = host.sent.back().body;
     return body.substr(body.find("to=") + 3, 11);
   };
   EXPECT_EQ(to(json::object()), "79990001111");
+  EXPECT_EQ(to(nullptr), "79990001111");  // no "to" at all: the automatic choice, the first number
   EXPECT_EQ(to({{"type", "mobile"}}), "79990002222");
   EXPECT_EQ(to({{"type", "mobile"}, {"pick", "last"}}), "79990003333");
   EXPECT_EQ(to({{"type", "any"}, {"pick", "last"}}), "79990003333");

@@ -121,10 +121,26 @@ TEST_F(WhatsAppPluginTest, OddAnswersNeitherThrowNorSendTwice) {
   EXPECT_EQ(odd_error.reason, "HTTP 400");
 }
 
-TEST_F(WhatsAppPluginTest, AMissingRecipientIsABrokenRuleNotAnUnreachableContact) {
+// Without "to" (the reference CRMs' automatic choice) the message goes to
+// the contact's first number, or, as "to": {"type": "mobile", "pick":
+// "last"}, to the one named; a contact without one is unreachable there, so
+// a fallback moves on. A "to" of another shape is a broken rule.
+TEST_F(WhatsAppPluginTest, WithoutARecipientTheContactsNumberIsTaken) {
   auto instance = create();
-  ASSERT_EQ(instance->invoke("send_text", R"({"text": "x"})"), SB_OK);
-  EXPECT_EQ(host.results.at(0).outcome, SB_OUTCOME_INVALID_PARAMS);
+  const std::string subject =
+      R"({"contact": {"id": "c1", "phones": [{"number": "+7 999 000-11-22", "type": "work"},
+                                              {"number": "89990003344", "type": "mobile"}]}})";
+  ASSERT_EQ(instance->invoke("send_text", R"({"text": "x"})", "k1", 0, subject), SB_OK);
+  ASSERT_EQ(host.sent.size(), 1u);
+  EXPECT_EQ(json::parse(host.sent.at(0).body)["to"], "79990001122");
+  ASSERT_EQ(instance->invoke("send_text", R"({"to": {"type": "mobile"}, "text": "x"})", "k2", 0, subject), SB_OK);
+  ASSERT_EQ(host.sent.size(), 2u);
+  EXPECT_EQ(json::parse(host.sent.at(1).body)["to"], "79990003344");
+  ASSERT_EQ(instance->invoke("send_text", R"({"text": "x"})", "k3", 0, R"({"contact": {"id": "c2"}})"), SB_OK);
+  EXPECT_EQ(host.results.at(0).outcome, SB_OUTCOME_UNREACHABLE);
+  ASSERT_EQ(instance->invoke("send_text", R"({"to": 7, "text": "x"})", "k4", 0, subject), SB_OK);
+  EXPECT_EQ(host.results.at(1).outcome, SB_OUTCOME_INVALID_PARAMS);
+  EXPECT_EQ(host.sent.size(), 2u);
 }
 
 TEST_F(WhatsAppPluginTest, ATransportErrorRetries) {
