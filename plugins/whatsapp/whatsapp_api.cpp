@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <set>
 
 #include "json_fields.h"
 #include "phone.h"
@@ -93,6 +94,27 @@ Message build_message(std::string_view action, const json& params, const std::st
     }
     body["type"] = "template";
     body["template"] = std::move(tmpl);
+    return {body, "", false};
+  }
+  if (action == "send_media") {
+    // {"type": "document", "document": {"link" or "id", "caption"?, "filename"?}}
+    static const std::set<std::string> kinds{"image", "document", "audio", "video", "sticker"};
+    const std::string kind = params.value("media", "");
+    if (!kinds.count(kind)) return {{}, "'media' must be image, document, audio, video or sticker", false};
+    json media = json::object();
+    const bool by_link = params.contains("url"), by_id = params.contains("media_id");
+    if (by_link == by_id) return {{}, "give the media's 'url' or its uploaded 'media_id', one of them", false};
+    media[by_link ? "link" : "id"] = params[by_link ? "url" : "media_id"];
+    if (params.contains("caption")) {
+      if (kind == "audio" || kind == "sticker") return {{}, "'caption' goes with an image, video or document", false};
+      media["caption"] = params["caption"];
+    }
+    if (params.contains("filename")) {
+      if (kind != "document") return {{}, "'filename' goes with a document", false};
+      media["filename"] = params["filename"];
+    }
+    body["type"] = kind;
+    body[kind] = std::move(media);
     return {body, "", false};
   }
   return {{}, "unknown action '" + std::string(action) + "'", false};

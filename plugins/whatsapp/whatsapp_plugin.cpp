@@ -159,6 +159,9 @@ switchboard::PluginInfo whatsapp_info() {
                           std::string(whatsapp_schemas::actions_send_text_json)});
   info.actions.push_back({"send_template", "An approved template with body parameters; the wamid is the external id.",
                           std::string(whatsapp_schemas::actions_send_template_json)});
+  info.actions.push_back(
+      {"send_media", "An image, document, audio, video or sticker by link or media id; the wamid is the external id.",
+       std::string(whatsapp_schemas::actions_send_media_json)});
   info.triggers.push_back({"message.*",
                            "Status reports (message.sent|delivered|read|failed) and inbound messages "
                            "(message.replied, message.received) from the webhook.",

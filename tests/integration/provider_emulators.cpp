@@ -2,6 +2,7 @@
 
 #include <map>
 #include <regex>
+#include <set>
 
 #include "base64.h"
 #include "form.h"
@@ -74,6 +75,20 @@ HttpSink::Checker whatsapp_cloud_api(const std::string& access_token, const std:
     if (type == "template" &&
         (text_at({"template", "name"}).empty() || text_at({"template", "language", "code"}).empty()))
       return meta_error(400, 100, "OAuthException", "(#100) The parameter template['name'] is required.");
+    // Media: a link or an uploaded id (not both); a caption only where one shows, a filename only on a document.
+    static const std::set<std::string> media{"image", "document", "audio", "video", "sticker"};
+    if (media.count(type)) {
+      const json& m = body.contains(type) ? body[type] : json();
+      if (!m.is_object() || (m.contains("link") == m.contains("id")))
+        return meta_error(400, 100, "OAuthException",
+                          "(#100) Param " + type + "['link'] or " + type + "['id'] is required");
+      if (m.contains("link") && text_at({type.c_str(), "link"}).rfind("http", 0) != 0)
+        return meta_error(400, 100, "OAuthException", "(#100) Invalid parameter");
+      if ((m.contains("caption") && (type == "audio" || type == "sticker")) ||
+          (m.contains("filename") && type != "document"))
+        return meta_error(400, 100, "OAuthException", "(#100) Invalid parameter");
+      return std::nullopt;
+    }
     if (type != "text" && type != "template") return meta_error(400, 100, "OAuthException", "(#100) Invalid parameter");
     return std::nullopt;
   };

@@ -136,7 +136,8 @@ TEST(WhatsAppEndToEnd, StopRepliedInWhatsAppSkipsTheNextSendToThatContact) {
   cfg["api"] = {{"event_tokens", {{{"$secret", "events"}}}}, {"admin_tokens", {{{"$secret", "admin"}}}}};
   cfg["rules"] = json::parse(R"([{
       "name": "promo", "trigger": {"event": "promo.started"},
-      "steps": [{"action": "wa.send_text", "params": {"to": "{{contact.phones.0.number}}", "text": "Скидка 20%"}}]}])");
+      "steps": [{"action": "wa.send_media", "params": {"media": "document", "url": "https://shop.test/promo.pdf",
+                                                       "filename": "Скидка 20%.pdf", "caption": "Скидка 20%"}}]}])");
   HostProcess host(cfg);
   const auto promo = [&](const std::string& id) {
     const json event{{"id", id}, {"type", "promo.started"}, {"contact", {{"phones", {{{"number", "+79990001122"}}}}}}};
@@ -163,7 +164,11 @@ TEST(WhatsAppEndToEnd, StopRepliedInWhatsAppSkipsTheNextSendToThatContact) {
   };
 
   ASSERT_EQ(promo("p-1"), 202);
-  ASSERT_EQ(cloud_api.wait_for(1).size(), 1u) << host.log();
+  const auto sent = cloud_api.wait_for(1);
+  ASSERT_EQ(sent.size(), 1u) << host.log();
+  // A document, to the contact's own number (no "to": the automatic choice).
+  EXPECT_EQ(json::parse(sent[0].body)["to"], "79990001122");
+  EXPECT_EQ(json::parse(sent[0].body)["document"]["filename"], "Скидка 20%.pdf");
 
   ASSERT_EQ(webhook(inbound_text("wamid.IN1", "STOP")), 200);
   ASSERT_TRUE(wait_until([&] { return preference() == json{{"whatsapp", {{"all", false}}}}; })) << contact().dump();
@@ -176,6 +181,11 @@ TEST(WhatsAppEndToEnd, StopRepliedInWhatsAppSkipsTheNextSendToThatContact) {
     return list.is_object() && !list["executions"].empty() && list["executions"][0]["state"] == "done";
   };
   ASSERT_TRUE(wait_until(skipped)) << host.log();
+  // The document went through the Cloud API's checks.
+  const json first = http_request(host.port(), "GET", "/api/v1/executions?event_id=p-1", "",
+                                  {{"Authorization", "Bearer wa-admin-token"}})
+                         .json();
+  EXPECT_EQ(first["executions"][0]["state"], "done") << first.dump();
   EXPECT_EQ(cloud_api.count(), 1u) << "no WhatsApp message after STOP";
 
   ASSERT_EQ(webhook(inbound_text("wamid.IN2", "Старт")), 200);

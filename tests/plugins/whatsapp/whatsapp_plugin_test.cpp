@@ -71,6 +71,34 @@ TEST_F(WhatsAppPluginTest, SendsATemplateAsTheCloudApiExpects) {
   EXPECT_EQ(json::parse(host.results[0].output_json)["wa_id"], "79990001122");
 }
 
+// A chat message with a file (the reference CRMs' attachments): a document
+// by link with its name and caption, an image by an uploaded id; what the
+// Cloud API would refuse is a broken rule, and nothing is sent.
+TEST_F(WhatsAppPluginTest, SendsADocumentOrAnImageAsTheCloudApiExpects) {
+  auto instance = create();
+  ASSERT_EQ(instance->invoke("send_media", R"({"to": "+79990001122", "media": "document",
+      "url": "https://crm.example.com/files/invoice-42.pdf", "filename": "Счёт 42.pdf", "caption": "Ваш счёт"})"),
+            SB_OK);
+  EXPECT_EQ(json::parse(host.sent.at(0).body), json::parse(R"({"messaging_product": "whatsapp",
+      "recipient_type": "individual", "to": "79990001122", "type": "document", "document": {
+      "link": "https://crm.example.com/files/invoice-42.pdf", "filename": "Счёт 42.pdf", "caption": "Ваш счёт"}})"));
+  ASSERT_EQ(
+      instance->invoke("send_media", R"({"to": "+79990001122", "media": "image", "media_id": "1013859600285441"})"),
+      SB_OK);
+  EXPECT_EQ(json::parse(host.sent.at(1).body)["image"], json::parse(R"({"id": "1013859600285441"})"));
+  for (const char* broken :
+       {R"({"to": "+79990001122", "media": "audio", "url": "https://a.test/a.mp3", "caption": "x"})",
+        R"({"to": "+79990001122", "media": "image", "url": "https://a.test/a.png", "filename": "a.png"})",
+        R"({"to": "+79990001122", "media": "image", "url": "https://a.test/a.png", "media_id": "1"})",
+        R"({"to": "+79990001122", "media": "gif", "url": "https://a.test/a.gif"})"}) {
+    host.results.clear();
+    ASSERT_EQ(instance->invoke("send_media", broken), SB_OK);
+    ASSERT_EQ(host.results.size(), 1u) << broken;
+    EXPECT_EQ(host.results[0].outcome, SB_OUTCOME_INVALID_PARAMS) << broken;
+  }
+  EXPECT_EQ(host.sent.size(), 2u);
+}
+
 TEST_F(WhatsAppPluginTest, SendsText) {
   auto instance = create();
   ASSERT_EQ(instance->invoke("send_text", R"({"to": "+79990001122", "text": "Здравствуйте!"})"), SB_OK);
