@@ -22,10 +22,15 @@ std::optional<double> number(const json& figures, const char* metric) {
   return it->get<double>();
 }
 
-json changes_of(const json& now, const json& before) {
+// `scale`: the period's length over the one before's, for the figures that
+// grow with time.
+json changes_of(const json& now, const json& before, double scale) {
   json out = json::object();
   for (const char* metric : kMetrics) {
-    const auto n = number(now, metric), b = number(before, metric);
+    const auto n = number(now, metric);
+    auto b = number(before, metric);
+    const std::string_view name = metric;
+    if (b && (name == "records" || name == "sales" || name == "revenue")) *b *= scale;
     out[metric] = b && *b > 0 ? json((n.value_or(0) - *b) / *b) : json();
   }
   return out;
@@ -85,12 +90,15 @@ json channel_report(const ChannelReportInput& in) {
              {"to", format_time_ms(in.previous_period.to_ms)},
              {"channels", before["channels"]},
              {"total", before["total"]}}}};
-  json changes{{"total", changes_of(now["total"], before["total"])}, {"channels", json::object()}};
+  const int64_t length = in.period.to_ms - in.period.from_ms;
+  const int64_t length_before = in.previous_period.to_ms - in.previous_period.from_ms;
+  const double scale = length_before > 0 ? static_cast<double>(length) / static_cast<double>(length_before) : 1;
+  json changes{{"total", changes_of(now["total"], before["total"], scale)}, {"channels", json::object()}};
   for (const auto& [name, figures] : now["channels"].items())
-    changes["channels"][name] = changes_of(figures, before["channels"].value(name, json::object()));
+    changes["channels"][name] = changes_of(figures, before["channels"].value(name, json::object()), scale);
   // A channel that brought something before and nothing now fell the most.
   for (const auto& [name, figures] : before["channels"].items())
-    if (!changes["channels"].contains(name)) changes["channels"][name] = changes_of(json::object(), figures);
+    if (!changes["channels"].contains(name)) changes["channels"][name] = changes_of(json::object(), figures, scale);
 
   json alerts = json::array();
   std::string alert_lines;
@@ -116,7 +124,7 @@ json channel_report(const ChannelReportInput& in) {
   out["changes"] = std::move(changes);
   out["alerts"] = alerts;
 
-  const std::string day_format = in.period.to_ms - in.period.from_ms >= 86'400'000 ? "%d.%m.%Y" : "%d.%m.%Y %H:%M";
+  const std::string day_format = in.whole_days ? "%d.%m.%Y" : "%d.%m.%Y %H:%M";
   const std::string span = format_in_zone(in.period.from_ms, in.zone, day_format) + " - " +
                            format_in_zone(in.period.to_ms - 1, in.zone, day_format);
   std::string text = "Advertising channels (" + in.config.entity + "), " + span;

@@ -21,8 +21,9 @@ struct ChannelReportInput {
   ReportPeriod period, previous_period;
   const ChannelCounts& now;
   const ChannelCounts& before;
-  double alert_drop = 0;  // a fall of conversion, sales or revenue by this much (0.2) is an alert; 0: none
-  std::string zone;       // dates in the text are on this clock
+  double alert_drop = 0;    // a fall of conversion, sales or revenue by this much (0.2) is an alert; 0: none
+  std::string zone;         // dates in the text are on this clock
+  bool whole_days = false;  // a calendar period: the text names its days, not its times
 };
 
 // {"entity", "from", "to", "complete", "channels", "total",
@@ -31,7 +32,9 @@ struct ChannelReportInput {
 //  "alerts": [{"channel": name or null (the total), "metric", "previous", "current", "change"}],
 //  "text", "html"}
 // A change is relative ((now - before) / before: -0.25 is a quarter less),
-// null where there was nothing before.
+// null where there was nothing before. Records, sales and revenue compare
+// per unit of time when the periods differ in length (February against
+// January, a day of 23 hours); conversion and the average check as they are.
 nlohmann::json channel_report(const ChannelReportInput& in);
 
 }  // namespace sb

@@ -21,7 +21,9 @@ std::atomic<int64_t> next_id{1};  // in-memory executions' ids: unique in the pr
 bool takes(const CompiledRule& rule, EmittedEvent& event, const json& account) {
   // Plugins' events carry no entity status: status triggers wait for the
   // durable pipeline's events.
-  if (!rule.trigger || rule.trigger->fires(event.type, event.source, std::nullopt) != Trigger::Fire::kYes) return false;
+  if (!rule.trigger || rule.trigger->fires(event.type, event.source, std::nullopt) != Trigger::Fire::kYes ||
+      !rule.trigger->in_pipeline(event.payload))
+    return false;
   return !rule.filter || matches_with_account(*rule.filter, event.payload, account, now_ms());
 }
 }  // namespace

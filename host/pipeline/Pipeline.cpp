@@ -427,22 +427,13 @@ json Pipeline::context_of(const StoredEvent& e) {
   return context;
 }
 
-namespace {
-// A pipeline range's rule is not set off by an entity of another pipeline
-// whose status has the same name; an entity that names no pipeline is taken
-// to be in the rule's.
-bool in_triggers_pipeline(const CompiledRule& rule, const json& context) {
-  if (!rule.trigger || rule.trigger->pipeline().empty()) return true;
-  const json* pipeline = lookup_path(context, "entity.pipeline");
-  return !pipeline || !pipeline->is_string() || pipeline->get_ref<const std::string&>() == rule.trigger->pipeline();
-}
-}  // namespace
-
 void Pipeline::add_executions(const StoredEvent& e, const FiredRules& fired, json& context, std::string& context_text,
                               int64_t now, std::vector<NewExecution>& out, ParsedContexts& contexts) const {
   const size_t before = out.size();
   for (const auto& [rule, fire] : fired) {
-    if (!in_triggers_pipeline(*rule, context)) continue;
+    // A rule of one pipeline is not set off by an entity of another (whose
+    // status may have the same name); one that names none is taken to be in it.
+    if (rule->trigger && !rule->trigger->in_pipeline(context)) continue;
     if (rule->filter && !matches_with_account(*rule->filter, context, options_.account, now)) continue;
     if (context_text.empty()) context_text = dump_text(context);
     NewExecution execution{rule->name, e.record.id, context_text, std::nullopt, rule->priority, rule->version};

@@ -35,6 +35,10 @@ std::optional<Trigger> Trigger::compile(const json& trigger, const Pipelines& pi
         problems.push_back({"/pipeline", "expected the pipeline's name"});
       else
         t.pipeline_ = trigger["pipeline"].get<std::string>();
+      // A misspelt name would never match: checked when the config declares pipelines.
+      if (!t.pipeline_.empty() && !pipelines.empty() && !pipelines.count(t.pipeline_))
+        problems.push_back(
+            {"/pipeline", "unknown pipeline '" + t.pipeline_ + "': declare its statuses under \"pipelines\""});
     }
     return problems.size() == before ? std::optional<Trigger>(t) : std::nullopt;
   }
@@ -97,6 +101,12 @@ std::optional<Trigger> Trigger::compile(const json& trigger, const Pipelines& pi
         t.range_.insert(i == 0 ? std::nullopt : std::optional<std::string>(it->second[i - 1]));
   }
   return problems.size() == before ? std::optional<Trigger>(t) : std::nullopt;
+}
+
+bool Trigger::in_pipeline(const json& context) const {
+  if (pipeline_.empty()) return true;
+  const json* pipeline = lookup_path(context, "entity.pipeline");
+  return !pipeline || !pipeline->is_string() || pipeline->get_ref<const std::string&>() == pipeline_;
 }
 
 Trigger::Fire Trigger::fires(const std::string& event_type, const std::string& source,

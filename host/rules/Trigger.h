@@ -44,11 +44,15 @@ class Trigger {
 
   // `change` is set when the event sets its entity's status.
   Fire fires(const std::string& event_type, const std::string& source, const std::optional<StatusChange>& change) const;
-  const std::string& event() const { return event_; }  // "" for status triggers
+  const std::string& event() const { return event_; }    // "" for status triggers
+  const std::string& source() const { return source_; }  // "" for any
   // The trigger's pipeline ("" when it names none): it fires only for entities
   // in it (the caller checks the entity's "pipeline"; one that names none is
   // taken to be in it), since pipelines may share status names.
   const std::string& pipeline() const { return pipeline_; }
+  // Whether the event whose context this is has its entity in the
+  // trigger's pipeline (any, when the trigger names none or the entity no pipeline).
+  bool in_pipeline(const nlohmann::json& context) const;
 
  private:
   enum class Kind { kEvent, kStatus, kRange };

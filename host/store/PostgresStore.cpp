@@ -186,6 +186,11 @@ ALTER TABLE holds RENAME COLUMN until TO held_until;
 DROP INDEX IF EXISTS executions_state;
 CREATE INDEX IF NOT EXISTS executions_open ON executions (state, id) WHERE state <> 'done';
 )sql",
+    // 6: the contacts changed since a time (special dates read them at every
+    // check; the admin API's updated_after), without reading them all.
+    R"sql(
+CREATE INDEX IF NOT EXISTS contacts_updated ON contacts (updated_at);
+)sql",
 };
 
 // The position below which every event is committed or never will be (see

@@ -3,6 +3,7 @@
 #include <date/tz.h>
 
 #include <algorithm>
+#include <cctype>
 #include <future>
 #include <map>
 #include <set>
@@ -27,9 +28,23 @@ constexpr int64_t kHour = 3'600'000;
 
 // Statuses that close a deal (or any entity) in CRMs, by their usual names:
 // one in them is never overdue.
-const std::set<std::string> kClosedStatuses{
-    "won",     "lost",     "done",      "closed",   "cancelled",           "Успешно",
-    "Закрыто", "Выиграна", "Проиграна", "Отменена", "Успешно реализовано", "Закрыто и не реализовано"};
+// (ASCII ones are matched in any case: "Won", "LOST".)
+const std::set<std::string> kClosedStatuses{"won",
+                                            "lost",
+                                            "lose",
+                                            "done",
+                                            "closed",
+                                            "closed won",
+                                            "closed lost",
+                                            "cancelled",
+                                            "canceled",
+                                            "Успешно",
+                                            "Закрыто",
+                                            "Выиграна",
+                                            "Проиграна",
+                                            "Отменена",
+                                            "Успешно реализовано",
+                                            "Закрыто и не реализовано"};
 
 EventRecord time_event(const std::string& id, const std::string& type, const std::string& source, int64_t at_ms,
                        int64_t now_ms, json data) {
@@ -123,9 +138,13 @@ class ReportProducer final : public TimeProducer {
 
   void due(int64_t now, Store& store, std::vector<EventRecord>& out) override {
     const auto latest = runs_.due(now);
-    if (!latest) return;
+    if (!latest || config_.entity.empty()) return;  // refused by validate: nothing to count
     const ReportPeriod period = period_before(*latest);
-    const ReportPeriod previous = period_before(period.from_ms);
+    // The period before, of the same kind: the calendar one before, or as
+    // long again (a weekday schedule's Monday covers three days, and the
+    // figures it compares with are the three days before).
+    const ReportPeriod previous = t_.period.empty() ? ReportPeriod{2 * period.from_ms - period.to_ms, period.from_ms}
+                                                    : period_before(period.from_ms);
     const auto counted = [&](const ReportPeriod& p) {
       RecordQuery bounds;
       bounds.updated_after_ms = p.from_ms;
@@ -133,7 +152,8 @@ class ReportProducer final : public TimeProducer {
       return *count_channels(store, config_, bounds, kMostRecords);
     };
     const ChannelCounts now_counts = counted(period), before_counts = counted(previous);
-    json data = channel_report({config_, period, previous, now_counts, before_counts, t_.alert_drop, runs_.zone()});
+    json data = channel_report(
+        {config_, period, previous, now_counts, before_counts, t_.alert_drop, runs_.zone(), !t_.period.empty()});
     if (t_.alert_drop > 0 && data["alerts"].empty()) return;  // delivered() moves on: nothing fell
     const std::string at = format_time_ms(*latest);
     data["rule"] = rule_;
@@ -229,9 +249,9 @@ class SpecialDateProducer final : public TimeProducer {
   // The contacts whose day (in their zone) comes before the next read, or
   // came earlier today; the rest of the day's are already pending or sent.
   void read_contacts(int64_t now, Store& store) {
-    read_again_at_ = now + kHour;
     if (sent_.size() > 100000) sent_.clear();  // duplicates are dropped by the store anyway
     read_since(std::nullopt, now, store);
+    read_again_at_ = now + kHour;  // once read: a read that failed runs again at the next check
   }
 
   // Between the hourly reads, at every check: the contacts changed since the
@@ -241,7 +261,7 @@ class SpecialDateProducer final : public TimeProducer {
   void read_changed_contacts(int64_t now, Store& store) { read_since(last_read_ - 60'000, now, store); }
 
   void read_since(std::optional<int64_t> changed_after, int64_t now, Store& store) {
-    last_read_ = now_ms();
+    const int64_t started = now_ms();
     RecordQuery page;
     page.limit = 1000;
     page.updated_after_ms = changed_after;
@@ -258,6 +278,7 @@ class SpecialDateProducer final : public TimeProducer {
       if (rows.size() < page.limit) break;
       page.after = rows.back().key;
     }
+    last_read_ = started;  // the next changed read starts here, once this one is whole
   }
 
   void consider(const StoredContact& c, int64_t now) {
@@ -341,7 +362,7 @@ class OverdueProducer final : public TimeProducer {
 
  private:
   void consider(const StoredEntity& e, int64_t now, std::vector<EventRecord>& out) {
-    if (e.status && t_.closed.count(*e.status)) return;
+    if (e.status && closed(*e.status)) return;
     const json data = object_of(e.data_json);
     const json* value = lookup_path(data, t_.field);
     if (!value || !value->is_string()) return;
@@ -381,6 +402,16 @@ class OverdueProducer final : public TimeProducer {
     body["entity"] = {{"type", e.type}, {"id", e.id}};
     event.body_json = dump_text(body);
     out.push_back(std::move(event));
+  }
+
+  // A closing status, in any case ("Won", "LOST"): the trigger's own list as
+  // written, else the usual names.
+  bool closed(const std::string& status) const {
+    if (t_.closed.count(status)) return true;
+    if (t_.closed != kClosedStatuses) return false;
+    std::string lower;
+    for (const char c : status) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return kClosedStatuses.count(lower) > 0;
   }
 
   std::string rule_;
@@ -505,7 +536,10 @@ TimeTriggers::TimeTriggers(Store& store, const std::vector<CompiledRule>& rules,
   std::set<std::string> overdue_types;  // a rule on <type>.overdue (not its own trigger's)
   bool task_reminder_wanted = false;
   for (const CompiledRule& rule : rules) {
-    const std::string event = rule.trigger && !rule.time_trigger ? rule.trigger->event() : "";
+    // A rule that can take the host's events (any source, or "time").
+    const bool hosts =
+        rule.trigger && !rule.time_trigger && (rule.trigger->source().empty() || rule.trigger->source() == "time");
+    const std::string event = hosts ? rule.trigger->event() : "";
     constexpr std::string_view kOverdue = ".overdue";
     if (event.size() > kOverdue.size() && event.compare(event.size() - kOverdue.size(), kOverdue.size(), kOverdue) == 0)
       overdue_types.insert(event.substr(0, event.size() - kOverdue.size()));

@@ -8,7 +8,8 @@
 //
 //   schedules      the latest occurrence due (one missed within the last hour
 //                  while the host was down runs late, once)
-//   special dates  the contacts are read once an hour; those whose day comes
+//   special dates  the contacts are read once an hour, and at every check
+//                  those changed since the last read; those whose day comes
 //                  within it wait in memory for their local time, and one
 //                  whose time passed earlier that day (a restart) goes at once
 //   overdue        the entities of the type are read at every check

@@ -10,12 +10,14 @@
 
 namespace switchboard_plugins {
 
-std::string twilio_signature(const std::string& auth_token, const std::string& url,
-                             std::vector<std::pair<std::string, std::string>> fields) {
+namespace {
+
+std::string signature_over(const std::string& auth_token, const std::string& url,
+                           std::vector<std::pair<std::string, std::string>> fields, bool each_pair_once) {
   // Sorted by name, then value; a repeated name=value pair counts once, as
   // Twilio's client libraries take it (a set of each name's values).
   std::sort(fields.begin(), fields.end());
-  fields.erase(std::unique(fields.begin(), fields.end()), fields.end());
+  if (each_pair_once) fields.erase(std::unique(fields.begin(), fields.end()), fields.end());
   std::string data = url;
   for (const auto& [name, value] : fields) data += name + value;
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -24,8 +26,6 @@ std::string twilio_signature(const std::string& auth_token, const std::string& u
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &length);
   return base64(std::string_view(reinterpret_cast<const char*>(digest), length));
 }
-
-namespace {
 
 // The URL without its port, and with the scheme's default port when it has
 // none (https 443, http 80); the same URL twice when it is neither.
@@ -52,6 +52,11 @@ bool same(std::string_view given, const std::string& expected) {
 
 }  // namespace
 
+std::string twilio_signature(const std::string& auth_token, const std::string& url,
+                             std::vector<std::pair<std::string, std::string>> fields) {
+  return signature_over(auth_token, url, std::move(fields), /*each_pair_once=*/true);
+}
+
 bool twilio_signature_matches(const std::string& auth_token, const std::string& url,
                               const std::vector<std::pair<std::string, std::string>>& fields, std::string_view given) {
   // Twilio signs the URL with or without its port, whichever way it was
@@ -59,12 +64,15 @@ bool twilio_signature_matches(const std::string& auth_token, const std::string& 
   // (Twilio's connection overrides, "#rc=3&rp=ct,5xx") is not part of the
   // URL requested; the client libraries' validators sign the URL as
   // configured, fragment and all, so both are accepted.
+  // A repeated name=value pair is signed once by the client libraries;
+  // every pair as sent is taken too.
   const size_t hash = url.find('#');
   for (const std::string& signed_url : {url.substr(0, hash), url}) {
     const auto [without_port, with_port] = without_and_with_port(signed_url);
-    if (same(given, twilio_signature(auth_token, without_port, fields)) ||
-        same(given, twilio_signature(auth_token, with_port, fields)))
-      return true;
+    for (const std::string& u : {without_port, with_port})
+      if (same(given, twilio_signature(auth_token, u, fields)) ||
+          same(given, signature_over(auth_token, u, fields, /*each_pair_once=*/false)))
+        return true;
     if (hash == std::string::npos) break;
   }
   return false;

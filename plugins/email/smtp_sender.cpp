@@ -120,8 +120,9 @@ SmtpOutcome classify(int curl_code, long reply_code, const std::string& reply, c
   }
   if (reply_code >= 500 && reply_code < 600) {
     const std::string enhanced = enhanced_code(reply);
-    // A full mailbox may empty: RFC 5321 4.5.3.1.10 has a client treat 552
-    // at RCPT as temporary, and RFC 3463 says X.2.2 may be either.
+    // A full mailbox may empty: RFC 3463 says X.2.2 may be persistent or
+    // transient, and RFC 5321 (4.5.3.1.10) has a client treat 552 at RCPT
+    // as temporary.
     if (enhanced == "5.2.2" || (enhanced.empty() && reply_code == 552 && detail.find("RCPT") != std::string::npos))
       return outcome(Kind::kRetry, reply.empty() ? detail : reply, enhanced.empty() ? "552" : enhanced);
     // No such mailbox, a bad address, one that moved without a forwarding

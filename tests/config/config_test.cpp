@@ -349,6 +349,19 @@ TEST(Config, ValidConfigHasNoIssues) {
                   .empty());
 }
 
+// Every deadline the tasks plugin reads is one its schema lets a rule write
+// ("через 7 дней", "in 7 days" among them).
+TEST(Config, TaskDeadlinesInEveryFormThePluginReadsAreValid) {
+  for (const char* deadline : {"через 7 дней", "Через час", "через 2 рабочих дня в 10:00", "in 7 days", "in an hour",
+                               "Сегодня до 18:00", "+3 business days", "в течение недели"}) {
+    const std::string text = std::string(R"({"instances": {"tasks": {"plugin": "tasks"}}, "rules": [{"name": "r",
+        "trigger": {"event": "lead.created"}, "steps": [{"action": "tasks.create",
+        "params": {"title": "Позвонить", "deadline": ")") +
+                             deadline + R"("}}]}]})";
+    EXPECT_EQ(validate_text(text), std::vector<std::string>{}) << deadline;
+  }
+}
+
 TEST(Config, RetentionIsThirtyDaysUnlessSaid) {
   const auto dir = test::make_temp_dir("sb_config_retention");
   const auto load = [&](const std::string& text) {

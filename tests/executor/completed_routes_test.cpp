@@ -211,6 +211,30 @@ TEST_F(LaterStepsTest, ReadTheAccountAndWhatEarlierStepsReported) {
   EXPECT_EQ(dispatcher.calls[1].request.params, (json{{"from", "Школа №1"}, {"id", ""}}));
 }
 
+// A rule of one pipeline answers for its entities only, on this path too.
+class PipelineRuleTest : public CompletedRoutesTest {
+ protected:
+  PipelineRuleTest() : CompletedRoutesTest({sales_rule()}) {}
+  static CompiledRule sales_rule() {
+    CompiledRule rule = forward_new();
+    std::vector<ConditionProblem> problems;
+    rule.trigger = Trigger::compile(json{{"event", "webhook.received"}, {"pipeline", "Продажи"}}, {}, problems);
+    return rule;
+  }
+};
+
+TEST_F(PipelineRuleTest, AnEntityOfAnotherPipelineRunsNothing) {
+  EmittedEvent other = event("new");
+  other.payload["entity"] = {{"type", "deal"}, {"id", "D1"}, {"pipeline", "Аренда"}};
+  emit(std::move(other));
+  EXPECT_TRUE(dispatcher.calls.empty());
+  EmittedEvent sales = event("new");
+  sales.id = "evt_8";
+  sales.payload["entity"] = {{"type", "deal"}, {"id", "D2"}, {"pipeline", "Продажи"}};
+  emit(std::move(sales));
+  EXPECT_EQ(dispatcher.calls.size(), 2u);
+}
+
 // if/else, then a short wait, then an action: every step kind the durable
 // pipeline has, through the same interpreter.
 CompiledRule branch_and_wait() {

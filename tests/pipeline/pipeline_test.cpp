@@ -360,10 +360,10 @@ TEST_F(PipelineTest, AStatusRuleOfOnePipelineFiresOnlyForItsLeads) {
 // pipeline"): a deal of another pipeline does not set it off; one that
 // names none is taken to be in it.
 TEST_F(PipelineTest, AnEventRuleOfOnePipelineFiresOnlyForItsEntities) {
-  run({rule("new sale", {{"event", "deal.created"}, {"pipeline", "Продажи"}}, {action("task")})});
+  run({rule("new student", {{"event", "deal.created"}, {"pipeline", "students"}}, {action("task")})});
   auto parsed = parse_events(R"({"events": [
-      {"id": "d1", "type": "deal.created", "entity": {"type": "deal", "id": "D1", "pipeline": "Аренда"}},
-      {"id": "d2", "type": "deal.created", "entity": {"type": "deal", "id": "D2", "pipeline": "Продажи"}},
+      {"id": "d1", "type": "deal.created", "entity": {"type": "deal", "id": "D1", "pipeline": "corporate"}},
+      {"id": "d2", "type": "deal.created", "entity": {"type": "deal", "id": "D2", "pipeline": "students"}},
       {"id": "d3", "type": "deal.created", "entity": {"type": "deal", "id": "D3"}}]})",
                              now_ms(), 100, "api");
   ASSERT_TRUE(parsed.problems.empty());

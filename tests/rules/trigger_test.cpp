@@ -187,6 +187,7 @@ TEST(StatusTrigger, InvalidTriggersAreExplained) {
       {{{"entity", "lead"}, {"status", "a"}, {"pipeline", "students"}}, "/status", "no status 'a'"},
       {{{"entity", "lead"}, {"status", "Учится"}, {"pipeline", "sales"}}, "/pipeline", "unknown pipeline 'sales'"},
       {{{"event", "lead.created"}, {"previous_status", "a"}}, "/previous_status", "goes with \"status\""},
+      {{{"event", "deal.created"}, {"pipeline", "sales"}}, "/pipeline", "unknown pipeline 'sales'"},
   };
   for (const auto& c : cases) {
     std::vector<ConditionProblem> problems;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <future>
 
+#include "analytics/ChannelReport.h"
 #include "events/EventParser.h"
 #include "integration/test_support.h"
 #include "rules/RuleCompiler.h"
@@ -243,6 +244,29 @@ TEST_F(TimeTriggersTest, AWeeklyChannelsReportComparesTheWeekWithTheOneBeforeAnd
   const auto calm = t.check(at("2026-12-21T06:00:30Z"));
   ASSERT_EQ(calm.size(), 1u);
   EXPECT_EQ(calm[0].id, "time:weekly:2026-12-21T06:00:00.000Z");
+}
+
+// February against January: as many records a day is no fall, though 28
+// days hold fewer than 31; conversion compares as it is.
+TEST(ChannelReport, PeriodsOfDifferentLengthsCompareRecordsPerDay) {
+  Config::AdChannelsConfig config;
+  config.entity = "booking";
+  ChannelCounts february, january;
+  february.total = {28, 14, 0, 0};
+  january.total = {31, 31, 0, 0};
+  february.channels["Site"] = february.total;
+  january.channels["Site"] = january.total;
+  const int64_t day = 86'400'000;
+  const ReportPeriod feb{at("2026-02-01T00:00:00Z"), at("2026-03-01T00:00:00Z")};
+  const ReportPeriod jan{at("2026-01-01T00:00:00Z"), at("2026-02-01T00:00:00Z")};
+  ASSERT_EQ(feb.to_ms - feb.from_ms, 28 * day);
+  const json report = channel_report({config, feb, jan, february, january, 0.2, "UTC", true});
+  EXPECT_NEAR(report["changes"]["total"]["records"].get<double>(), 0, 1e-9);
+  EXPECT_NEAR(report["changes"]["total"]["conversion"].get<double>(), -0.5, 1e-9);
+  std::set<std::string> fell;
+  for (const json& a : report["alerts"]) fell.insert(a["metric"].get<std::string>());
+  EXPECT_EQ(fell, (std::set<std::string>{"conversion", "sales"})) << report["alerts"].dump();
+  EXPECT_NE(report["text"].get<std::string>().find("01.02.2026 - 28.02.2026"), std::string::npos) << report["text"];
 }
 
 TEST(TimeTriggerRules, AReportNamesWhatItCountsAndAPeriodAndAThresholdItKnows) {

@@ -3,11 +3,31 @@
 #include "twilio_callback.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
+#include "base64.h"
 #include "opt_out.h"
 #include "twilio_signature.h"
 
 namespace {
+
+// A form with a repeated pair: signed once per pair (the client libraries),
+// or with every pair as sent; both are taken.
+TEST(TwilioSignature, ARepeatedPairSignedOnceOrTwiceIsTaken) {
+  const sms::FormFields twice = {{"Digits", "1234"}, {"Digits", "1234"}, {"To", "+18005551212"}};
+  const std::string url = "https://mycompany.com/myapp.php";
+  const std::string every_pair = url + "Digits1234Digits1234To+18005551212";
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha1(), "12345", 5, reinterpret_cast<const unsigned char*>(every_pair.data()), every_pair.size(), digest,
+       &length);
+  const std::string full = switchboard_plugins::base64(std::string_view(reinterpret_cast<char*>(digest), length));
+  EXPECT_TRUE(switchboard_plugins::twilio_signature_matches("12345", url, twice, full));
+  EXPECT_TRUE(switchboard_plugins::twilio_signature_matches(
+      "12345", url, twice, switchboard_plugins::twilio_signature("12345", url, {twice[0], twice[2]})));
+  EXPECT_FALSE(switchboard_plugins::twilio_signature_matches("12345", url, {twice[0], twice[2]}, full));
+}
 
 TEST(TwilioSignature, MatchesThePublicVector) {
   const sms::FormFields fields = {{"CallSid", "CA1234567890ABCDE"},
