@@ -27,9 +27,17 @@ json fcm_message(const json& params) {
   if (params.contains("title")) notification["title"] = params["title"];
   if (params.contains("body")) notification["body"] = params["body"];
   if (!notification.empty()) message["notification"] = notification;
-  if (params.contains("data") && params["data"].is_object() && !params["data"].empty())
-    message["data"] = params["data"];
+  // FCM's data is a map of strings: other values go as their JSON text.
+  if (params.contains("data") && params["data"].is_object() && !params["data"].empty()) {
+    json data = json::object();
+    for (const auto& [key, value] : params["data"].items()) data[key] = value.is_string() ? value : json(value.dump());
+    message["data"] = std::move(data);
+  }
   return json{{"message", message}};
+}
+
+bool third_party_auth_error(const std::string& error_code) {
+  return error_code == "THIRD_PARTY_AUTH_ERROR" || error_code == "APNS_AUTH_ERROR";
 }
 
 ActionResult map_fcm_response(const switchboard::HttpResponse& response) {
@@ -45,11 +53,20 @@ ActionResult map_fcm_response(const switchboard::HttpResponse& response) {
   const json& e = field_at(body, "error");
   const std::string status = string_at(e, "status");
   const std::string message = string_at(e, "message", "HTTP " + std::to_string(response.status));
+  // The FcmError detail's code, as the Admin SDKs read it (the first of
+  // that type); a BadRequest detail names the field at fault.
   std::string error_code;
+  bool token_at_fault = false;
   const json& details = field_at(e, "details");
   if (details.is_array())
-    for (const json& d : details)
-      if (const std::string c = string_at(d, "errorCode"); !c.empty()) error_code = c;
+    for (const json& d : details) {
+      const std::string type = string_at(d, "@type");
+      if (error_code.empty() && type == "type.googleapis.com/google.firebase.fcm.v1.FcmError")
+        error_code = string_at(d, "errorCode");
+      if (type == "type.googleapis.com/google.rpc.BadRequest" && field_at(d, "fieldViolations").is_array())
+        for (const json& v : field_at(d, "fieldViolations"))
+          token_at_fault = token_at_fault || string_at(v, "field") == "message.token";
+    }
   const std::string code = !error_code.empty() ? error_code
                            : !status.empty()   ? status
                                                : std::to_string(response.status);
@@ -57,9 +74,15 @@ ActionResult map_fcm_response(const switchboard::HttpResponse& response) {
   if (auto h = response.header("retry-after")) std::from_chars(h->data(), h->data() + h->size(), after);
   // The project's APNs certificate or web push key is missing or refused:
   // the same on every attempt until an admin fixes the project.
-  if (error_code == "THIRD_PARTY_AUTH_ERROR") return ActionResult::permanent(message, code);
+  if (third_party_auth_error(error_code)) return ActionResult::permanent(message, code);
+  // No such token (an app removed), one of another project, or a token FCM
+  // cannot read: this contact is not reachable by push. Without details
+  // (an older error format), NOT_FOUND is an unregistered token, as the
+  // Admin SDKs take it.
   if (error_code == "UNREGISTERED" || error_code == "SENDER_ID_MISMATCH" ||
-      (error_code == "INVALID_ARGUMENT" && message.find("token") != std::string::npos))
+      (error_code.empty() && status == "NOT_FOUND") ||
+      ((error_code == "INVALID_ARGUMENT" || (error_code.empty() && status == "INVALID_ARGUMENT")) &&
+       (token_at_fault || message.find("token") != std::string::npos)))
     return ActionResult::unreachable(message, code);
   if (response.status == 401 || response.status == 429 || response.status >= 500 || error_code == "QUOTA_EXCEEDED" ||
       error_code == "UNAVAILABLE" || error_code == "INTERNAL")

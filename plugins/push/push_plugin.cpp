@@ -85,7 +85,9 @@ class Push : public switchboard::Plugin {
   void send(const json& message, const std::string& token, int64_t deadline_ms, switchboard::Completion done) {
     switchboard::HttpRequest request;
     request.url = base_url_ + "/v1/projects/" + project_ + "/messages:send";
-    request.headers = {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
+    // Detailed errors (errorCode, the field at fault), as the Admin SDKs ask for them.
+    request.headers = {
+        {"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}, {"X-GOOG-API-FORMAT-VERSION", "2"}};
     request.body = dump(message);
     // The token may have taken part of the step's time: the send gets what is left.
     request.timeout_ms = switchboard_plugins::timeout_within_deadline(timeout_ms_, deadline_ms, host_.now_unix_ms());
@@ -93,7 +95,8 @@ class Push : public switchboard::Plugin {
     auto on_response = [tokens = tokens_, token, done](const switchboard::HttpResponse& response) mutable {
       // Expired or revoked: the retry fetches a new one. Not for an APNs or
       // web push credential FCM could not use (THIRD_PARTY_AUTH_ERROR, also 401).
-      if (response.status == 401 && response.body.find("THIRD_PARTY_AUTH_ERROR") == std::string::npos)
+      if (response.status == 401 && response.body.find("THIRD_PARTY_AUTH_ERROR") == std::string::npos &&
+          response.body.find("APNS_AUTH_ERROR") == std::string::npos)
         tokens->forget(token);
       done(map_fcm_response(response));
     };

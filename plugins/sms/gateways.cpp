@@ -119,7 +119,8 @@ class Smsc final : public Gateway {
     const json body = json::parse(response.body, nullptr, false);
     if (!body.is_object()) return without_json(response, name());
     if (!body.contains("error")) {
-      const std::string id = body.contains("id") ? body["id"].dump() : "";
+      const json& given = body.contains("id") ? body["id"] : json();
+      const std::string id = given.is_string() ? given.get<std::string>() : given.is_null() ? "" : given.dump();
       return ActionResult::done(id, json{{"id", body.value("id", json())}, {"cnt", body.value("cnt", json())}}.dump());
     }
     const int code = static_cast<int>(switchboard_plugins::integer_at(body, "error_code"));
@@ -184,6 +185,9 @@ class Twilio final : public Gateway {
     if (code == 21211 || code == 21614 || code == 21612 || code == 21408 || code == 21635 || code == 21610 ||
         code == 21265)
       return ActionResult::unreachable(text, c);
+    // The sender's queue holds more than its limit (10 hours of messages):
+    // the same message goes once it has drained.
+    if (code == 21611) return ActionResult::retry(text, 60, c);
     return ActionResult::permanent(text, c);
   }
 

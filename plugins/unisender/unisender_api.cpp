@@ -48,9 +48,12 @@ ActionResult api_result(const switchboard::HttpResponse& response, bool absent_i
     for (std::string_view retry : kRetry)
       if (code == retry) return ActionResult::retry(message, 60, code);
     // {"error": "Contact \"x\" not found", "code": "unspecified"}: UniSender
-    // names this case in its message only.
-    if (absent_is_done && code == "unspecified" && message.rfind("Contact", 0) == 0 &&
-        message.find("not found") != std::string::npos)
+    // names this case in its message only, in the language the call asked
+    // for (lang=ru by default): "Контакт … не найден".
+    const bool contact_not_found =
+        (message.rfind("Contact", 0) == 0 && message.find("not found") != std::string::npos) ||
+        (message.rfind("Контакт", 0) == 0 && message.find("не найден") != std::string::npos);
+    if (absent_is_done && code == "unspecified" && contact_not_found)
       return ActionResult::done("", switchboard_plugins::dump(json{{"result", json::object()}, {"absent", true}}));
     return ActionResult::permanent(message, code);
   }

@@ -131,6 +131,26 @@ TEST_F(PushPluginTest, FcmErrorsMapToOutcomes) {
       "errorCode": "UNREGISTERED"}]}})");
   EXPECT_EQ(unregistered.outcome, SB_OUTCOME_UNREACHABLE);  // a fallback moves on
   EXPECT_EQ(unregistered.provider_code, "UNREGISTERED");
+  EXPECT_EQ(host.sent.back().header("X-GOOG-API-FORMAT-VERSION"), "2");  // detailed errors, as the Admin SDKs ask
+  // Without details, NOT_FOUND is an unregistered token (the Admin SDKs' reading).
+  EXPECT_EQ(answer(404, R"({"error": {"code": 404, "message": "Requested entity was not found.",
+      "status": "NOT_FOUND"}})")
+                .outcome,
+            SB_OUTCOME_UNREACHABLE);
+  // A token FCM cannot read, named as the field at fault.
+  EXPECT_EQ(answer(400, R"({"error": {"code": 400, "message": "The registration token is not a valid FCM registration",
+      "status": "INVALID_ARGUMENT", "details": [{"@type": "type.googleapis.com/google.rpc.BadRequest",
+      "fieldViolations": [{"field": "message.token", "description": "Invalid registration token"}]},
+      {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "INVALID_ARGUMENT"}]}})")
+                .outcome,
+            SB_OUTCOME_UNREACHABLE);
+  // Another field at fault: the rule's message, for good.
+  EXPECT_EQ(answer(400, R"({"error": {"code": 400, "message": "Invalid value at 'message.data[0].value'",
+      "status": "INVALID_ARGUMENT", "details": [{"@type": "type.googleapis.com/google.rpc.BadRequest",
+      "fieldViolations": [{"field": "message.data[0].value", "description": "Invalid value"}]},
+      {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "INVALID_ARGUMENT"}]}})")
+                .outcome,
+            SB_OUTCOME_PERMANENT);
   auto quota = answer(429, R"({"error": {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED",
       "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "QUOTA_EXCEEDED"}]}})");
   EXPECT_EQ(quota.outcome, SB_OUTCOME_RETRY);
@@ -165,6 +185,30 @@ TEST_F(PushPluginTest, AnApnsCredentialFcmCannotUseFailsForGoodAndKeepsTheToken)
   const size_t before = host.sent.size();
   ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
   EXPECT_NE(host.sent.at(before).url.find("/messages:send"), std::string::npos);  // the access token was kept
+}
+
+// APNS_AUTH_ERROR is the same fault, by its older name (the Admin SDKs map both).
+TEST_F(PushPluginTest, AnApnsAuthErrorFailsForGoodToo) {
+  auto instance = create();
+  ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
+  give_token(0);
+  host.finish_http(1, 401, {},
+                   R"({"error": {"code": 401, "message": "Auth error from APNS", "status": "UNAUTHENTICATED",
+                       "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
+                       "errorCode": "APNS_AUTH_ERROR"}]}})");
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_PERMANENT);
+  const size_t before = host.sent.size();
+  ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
+  EXPECT_NE(host.sent.at(before).url.find("/messages:send"), std::string::npos);  // the access token was kept
+}
+
+// FCM's data is a map of strings: a number given anyway goes as its text.
+TEST_F(PushPluginTest, DataValuesGoAsStrings) {
+  auto instance = create();
+  ASSERT_EQ(instance->invoke("send", R"({"token": "device-token-1", "title": "x", "data": {"n": 1, "ok": true}})"),
+            SB_OK);
+  give_token(0);
+  EXPECT_EQ(json::parse(host.sent.at(1).body)["message"]["data"], json::parse(R"({"n": "1", "ok": "true"})"));
 }
 
 TEST_F(PushPluginTest, AContactWithoutADeviceTokenIsUnreachable) {

@@ -136,6 +136,8 @@ TEST_F(SmsPluginTest, SmscSendsUtf8AndMapsItsErrors) {
   EXPECT_EQ(host.sent.at(0).body, "login=shop&psw=pw&phones=79990001122&mes=Hi&fmt=3&charset=utf-8");
   EXPECT_EQ(ok.outcome, SB_OUTCOME_DONE);
   EXPECT_EQ(ok.external_id, "42");
+  // An id given as a string is the same id, without JSON's quotes (reports name it bare).
+  EXPECT_EQ(send(*instance, "+79990001122", "Hi", 200, R"({"id":"43","cnt":1})").external_id, "43");
   auto invalid = send(*instance, "+79990001122", "Hi", 200, R"({"error":"invalid number","error_code":7})");
   EXPECT_EQ(invalid.outcome, SB_OUTCOME_UNREACHABLE);
   EXPECT_EQ(invalid.provider_code, "7");
@@ -195,6 +197,12 @@ TEST_F(SmsPluginTest, TwilioErrorsByCode) {
                   .outcome,
               SB_OUTCOME_UNREACHABLE)
         << not_mobile;
+  // The sender's queue is full (more than 10 hours of messages): later.
+  EXPECT_EQ(send(*instance, "+14155552671", "x", 400,
+                 R"({"code":21611,"message":"This 'From' number has exceeded the maximum number of queued messages",
+                     "status":400})")
+                .outcome,
+            SB_OUTCOME_RETRY);
   auto refused =
       send(*instance, "+14155552671", "x", 400, R"({"code":21606,"message":"not a valid sender","status":400})");
   EXPECT_EQ(refused.outcome, SB_OUTCOME_PERMANENT);

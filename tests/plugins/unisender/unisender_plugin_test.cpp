@@ -22,6 +22,8 @@ constexpr char kKey[] = "uni-key-123";
 // leaves them.
 std::set<std::string> g_known{"anna@example.com", "+79990001122"};
 
+bool g_english = false;
+
 // UniSender, as far as these three methods go.
 fake::Response emulate(const fake::Sent& request) {
   auto error = [](const std::string& message, const std::string& code) {
@@ -63,9 +65,14 @@ fake::Response emulate(const fake::Sent& request) {
       return error("contact_type is required", "invalid_arg");
     if (form["contact"].empty()) return error("contact is required", "invalid_arg");
     if (!ids_ok(false)) return error("list_ids: invalid", "invalid_arg");
+    // In the language the URL asks for (/ru/api/ here, the plugin's default;
+    // g_english: as the English API words it).
     if (method == "exclude" && !g_known.count(form["contact"]))
       return {200, "application/json",
-              json{{"error", "Contact \"" + form["contact"] + "\" not found"}, {"code", "unspecified"}, {"result", ""}}
+              json{{"error", (g_english ? "Contact \"" : "Контакт \"") + form["contact"] +
+                                 (g_english ? "\" not found" : "\" не найден")},
+                   {"code", "unspecified"},
+                   {"result", ""}}
                   .dump()};
     return {200, "application/json", R"({"result":{}})"};
   }
@@ -168,6 +175,10 @@ TEST_F(UnisenderPluginTest, ExcludingAContactUniSenderDoesNotHaveIsDone) {
   const fake::Result r = call(*instance, "exclude", {{"lists", "welcome"}}, stranger);
   ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
   EXPECT_EQ(json::parse(r.output_json)["absent"], true);
+  g_english = true;
+  const fake::Result english = call(*instance, "exclude", {{"lists", "welcome"}}, stranger);
+  g_english = false;
+  EXPECT_EQ(english.outcome, SB_OUTCOME_DONE) << english.reason;
   // Any other refusal is still one.
   auto wrong_key = create("wrong");
   const fake::Result refused = call(*wrong_key, "exclude", {{"lists", "welcome"}}, stranger);
