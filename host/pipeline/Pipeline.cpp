@@ -77,6 +77,18 @@ void Pipeline::await_events_of(const CompiledRule& rule) {
       const std::string awaited = awaited_types(step.wait_events, step.wait_else_on);
       for (const auto& type : step.wait_events) awaited_[type].insert({awaited, paths});
       for (const auto& type : step.wait_else_on) awaited_[type].insert({awaited, paths});
+      // "Did the client open the message?" whatever the channel: a chat's
+      // message.read is an email's message.opened, and the other way round.
+      // Under the wait's own key: what it parked under stays its key.
+      const auto named = [&step](const std::string& type) {
+        return std::count(step.wait_events.begin(), step.wait_events.end(), type) +
+                   std::count(step.wait_else_on.begin(), step.wait_else_on.end(), type) >
+               0;
+      };
+      for (const auto& [one, other] : {std::pair{"message.opened", "message.read"}, {"message.read", "message.opened"}})
+        if (named(one) && !named(other) &&
+            std::find(step.wait_events.begin(), step.wait_events.end(), one) != step.wait_events.end())
+          awaited_[other].insert({awaited, paths});
       // A delivery wait parked before message.read counted keeps the key it
       // parked under (session 28's builds): its reports still find it. Such
       // a wait ends at its delivered_within, so this can go in a later

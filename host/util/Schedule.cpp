@@ -3,6 +3,7 @@
 #include <date/tz.h>
 
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <regex>
 #include <sstream>
@@ -56,6 +57,55 @@ bool read_field(const std::string& field, int lo, int hi, bool weekdays, std::bi
   return !field.empty();
 }
 
+// Lower case, for ASCII and Cyrillic letters ("Ежедневно", "Every Monday").
+std::string lowered(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const auto next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
+    if (c == 0xD0 && next >= 0x90 && next <= 0x9F) {  // А..П
+      out += '\xD0';
+      out += static_cast<char>(next + 0x20);
+      ++i;
+    } else if (c == 0xD0 && next >= 0xA0 && next <= 0xAF) {  // Р..Я
+      out += '\xD1';
+      out += static_cast<char>(next - 0x20);
+      ++i;
+    } else if (c == 0xD0 && next == 0x81) {  // Ё
+      out += "\xD1\x91";
+      ++i;
+    } else {
+      out += static_cast<char>(std::tolower(c));
+    }
+  }
+  return out;
+}
+
+// The Russian words the reference CRMs use, in English: "ежедневно в 09:00"
+// is "daily at 09:00", "каждый понедельник в 10:00" "every monday at 10:00".
+std::string in_english(const std::string& text) {
+  static const std::vector<std::pair<std::string, std::string>> kWords = {
+      {"ежедневно", "daily"},          {"каждый день", "every day"},        {"еженедельно", "weekly"},
+      {"каждую неделю", "every week"}, {"ежемесячно", "monthly"},           {"каждый месяц", "every month"},
+      {"ежеквартально", "quarterly"},  {"каждый квартал", "every quarter"}, {"ежечасно", "hourly"},
+      {"каждый час", "every hour"},    {"каждую минуту", "every minute"},   {"по будням", "every weekday"}};
+  static const std::vector<std::pair<std::string, std::string>> kDays = {
+      {"понедельник", "monday"}, {"вторник", "tuesday"},  {"среду", "wednesday"},   {"четверг", "thursday"},
+      {"пятницу", "friday"},     {"субботу", "saturday"}, {"воскресенье", "sunday"}};
+  static const std::regex every_day_of_week(R"(^(каждый|каждую|каждое) (\S+)( в (.+))?$)");
+  std::smatch m;
+  if (std::regex_match(text, m, every_day_of_week))
+    for (const auto& [ru, en] : kDays)
+      if (m[2] == ru) return "every " + en + (m[3].matched ? " at " + m[4].str() : "");
+  for (const auto& [ru, en] : kWords) {
+    if (text == ru) return en;
+    // "ежедневно в 09:00", "по будням в 09:00"
+    if (text.rfind(ru + " в ", 0) == 0)
+      return (en == "weekly" || en == "every week" ? "every monday" : en) + " at " + text.substr(ru.size() + 4);
+  }
+  return text;
+}
+
 // The words, as cron: "every day at 09:00" -> "0 9 * * *".
 std::optional<std::string> words_to_cron(const std::string& text) {
   static const std::regex every_day(R"(^every day at ([01]?\d|2[0-3]):([0-5]\d)$)");
@@ -69,6 +119,7 @@ std::optional<std::string> words_to_cron(const std::string& text) {
   if (text == "daily" || text == "every day") return "0 0 * * *";
   if (text == "weekly" || text == "every week") return "0 0 * * 1";
   if (text == "monthly" || text == "every month") return "0 0 1 * *";
+  if (text == "quarterly" || text == "every quarter") return "0 0 1 1,4,7,10 *";
   if (std::regex_match(text, m, daily_at)) return std::to_string(std::stoi(m[2])) + " " + m[1].str() + " * * *";
   if (text == "every hour" || text == "hourly") return "0 * * * *";
   if (text == "every minute") return "* * * * *";
@@ -89,14 +140,17 @@ std::optional<std::string> words_to_cron(const std::string& text) {
 }  // namespace
 
 std::optional<Schedule> Schedule::parse(const std::string& text, std::string& why) {
-  const bool words = text.rfind("every", 0) == 0 || text.rfind("daily", 0) == 0 || text == "weekly" ||
-                     text == "monthly" || text == "hourly";
-  const std::string cron = words ? words_to_cron(text).value_or("") : text;
+  // Words begin with a letter (cron's fields with a digit or "*"), in
+  // English or Russian, in any case.
+  const bool words = !text.empty() &&
+                     (std::isalpha(static_cast<unsigned char>(text[0])) || static_cast<unsigned char>(text[0]) >= 0x80);
+  const std::string cron = words ? words_to_cron(in_english(lowered(text))).value_or("") : text;
   if (cron.empty()) {
     why = "'" + text +
           "' is not a schedule: expected \"every day at 09:00\", \"every monday at 10:30\", \"every weekday at "
           "09:00\", \"every hour\" (\"hourly\"), \"every 6 hours\" (a divisor of 24), \"every 15 minutes\" (a divisor "
-          "of 60), \"daily\", \"weekly\", \"monthly\" or "
+          "of 60), \"daily\", \"weekly\", \"monthly\", \"quarterly\" (in Russian too: \"ежедневно в 09:00\", "
+          "\"каждый понедельник в 10:00\") or "
           "cron's five fields (\"0 9 * * 1-5\")";
     return std::nullopt;
   }

@@ -37,6 +37,7 @@ class Push : public switchboard::Plugin {
     base_url_ = config.value("base_url", "https://fcm.googleapis.com");
     timeout_ms_ = config.value("timeout_ms", 10000u);
     dry_run_ = config.value("dry_run", false);
+    token_field_ = config.value("token_field", "fcm_token");
     if (!dry_run_ && (project_.empty() || client_email_.empty() || private_key_.empty()))
       throw switchboard::ConfigError(
           "'project_id', 'client_email' and 'private_key' are required unless 'dry_run' is true");
@@ -49,9 +50,17 @@ class Push : public switchboard::Plugin {
   void invoke(const switchboard::ActionCall& call, switchboard::Completion done) override {
     if (call.action != "send")
       return done(ActionResult::invalid_params("unknown action '" + std::string(call.action) + "'"));
-    const json params = json::parse(call.params_json, nullptr, false);
-    if (!params.is_object() || !params.contains("token") || !params["token"].is_string())
-      return done(ActionResult::invalid_params("'token' must be a string"));
+    json params = json::parse(call.params_json, nullptr, false);
+    if (!params.is_object()) return done(ActionResult::invalid_params("the parameters must be a JSON object"));
+    // No token named: the contact's own, from the field the instance names
+    // (contact.fields.fcm_token by default), as the other channels take the
+    // contact's address or number.
+    if (!params.contains("token")) {
+      const json subject = json::parse(call.subject_json, nullptr, false);
+      const json& fields = switchboard_plugins::field_at(switchboard_plugins::field_at(subject, "contact"), "fields");
+      params["token"] = switchboard_plugins::string_at(fields, token_field_.c_str());
+    }
+    if (!params["token"].is_string()) return done(ActionResult::invalid_params("'token' must be a string"));
     if (params["token"].get<std::string>().empty())
       return done(ActionResult::unreachable("the contact has no device token", "no_token"));
     const json message = fcm_message(params);
@@ -151,6 +160,7 @@ class Push : public switchboard::Plugin {
   std::string project_, client_email_, private_key_, token_url_, base_url_;
   uint32_t timeout_ms_ = 10000;
   bool dry_run_ = false;
+  std::string token_field_;  // the contact's field holding a device token, when a step names none
 
   // The cached token and the sends waiting for one. Shared with the HTTP
   // callbacks, which may run after this instance is gone (a host shutting

@@ -687,6 +687,27 @@ TEST_F(PipelineTest, WaitForEventTakesThenWhenTheAwaitedEventArrives) {
   EXPECT_EQ(history[2]["event"]["event"]["id"], "r1");
 }
 
+// "Did the client open the message?" asked as message.opened (an email's
+// word) after a WhatsApp message: its read report answers it, under the
+// key the wait parked with.
+TEST_F(PipelineTest, AWaitForAnOpenIsAnsweredByAReadReport) {
+  actions_.script = {sent("wamid.1")};
+  std::vector<CompiledStep> steps = offer_read_or_remind(60000);
+  steps[1].wait_events = {"message.opened"};
+  run({rule("offer", {{"event", "lead.created"}}, steps)});
+  append({lead_event("e1", "lead.created", "A")});
+  for (int i = 0;
+       i < 400 && (store_->executions({}).empty() || store_->executions({}).front().state != ExecutionState::kWaiting);
+       ++i)
+    std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(store_->executions({}).front().state, ExecutionState::kWaiting);
+  append({read_report("r1", "wamid.1")});
+  auto rows = settled(1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, ExecutionState::kDone);
+  EXPECT_EQ(step_names(actions_.wait_for(2)), (std::vector<std::string>{"0", "2"}));  // offer, then thanks
+}
+
 // A fallback's delivery wait parked by a build from before message.read
 // counted (its key names message.delivered alone) still resumes on its
 // report after an upgrade.

@@ -48,6 +48,25 @@ TEST(Schedule, DailyWeeklyAndMonthly) {
   EXPECT_EQ(next("every 5 hours", "2026-12-02T07:01:00Z").rfind("invalid: ", 0), 0u);  // not a divisor of 24
 }
 
+// Quarterly reports, and the same words in Russian, in any case:
+// "Ежедневно", "Квартальные" reports, "каждый понедельник в 10:00".
+TEST(Schedule, QuarterlyAndRussianWords) {
+  EXPECT_EQ(next("quarterly", "2026-12-02T05:00:00Z", "UTC"), "2027-01-01T00:00:00.000Z");
+  EXPECT_EQ(next("every quarter", "2027-01-01T00:00:00Z", "UTC"), "2027-04-01T00:00:00.000Z");
+  EXPECT_EQ(next("Ежедневно", "2026-12-02T05:00:00Z"), next("daily", "2026-12-02T05:00:00Z"));
+  EXPECT_EQ(next("ежедневно в 09:00", "2026-12-02T05:00:00Z"), "2026-12-02T06:00:00.000Z");
+  EXPECT_EQ(next("Каждый день в 09:00", "2026-12-02T05:00:00Z"), "2026-12-02T06:00:00.000Z");
+  EXPECT_EQ(next("еженедельно", "2026-12-02T05:00:00Z", "UTC"), "2026-12-07T00:00:00.000Z");
+  EXPECT_EQ(next("еженедельно в 10:00", "2026-12-02T05:00:00Z", "UTC"), "2026-12-07T10:00:00.000Z");
+  EXPECT_EQ(next("Ежемесячно", "2026-12-02T05:00:00Z", "UTC"), "2027-01-01T00:00:00.000Z");
+  EXPECT_EQ(next("ежеквартально", "2026-12-02T05:00:00Z", "UTC"), "2027-01-01T00:00:00.000Z");
+  EXPECT_EQ(next("каждый понедельник в 10:30", "2026-12-02T07:00:00Z"), "2026-12-07T07:30:00.000Z");
+  EXPECT_EQ(next("каждую среду в 09:00", "2026-12-02T07:00:00Z"), "2026-12-09T06:00:00.000Z");
+  EXPECT_EQ(next("по будням в 09:00", "2026-12-04T07:00:00Z"), "2026-12-07T06:00:00.000Z");
+  EXPECT_EQ(next("Every Monday at 10:30", "2026-12-02T07:00:00Z"), "2026-12-07T07:30:00.000Z");
+  EXPECT_EQ(next("иногда", "2026-12-02T05:00:00Z").rfind("invalid: 'иногда' is not a schedule", 0), 0u);
+}
+
 TEST(Schedule, EitherRestrictedDayFieldMatchesAsInCron) {
   // The 13th, or any Friday: 2026-12-04 is a Friday.
   EXPECT_EQ(next("0 10 13 * 5", "2026-12-01T00:00:00Z", "UTC"), "2026-12-04T10:00:00.000Z");

@@ -211,6 +211,20 @@ TEST_F(PushPluginTest, DataValuesGoAsStrings) {
   EXPECT_EQ(json::parse(host.sent.at(1).body)["message"]["data"], json::parse(R"({"n": "1", "ok": "true"})"));
 }
 
+// Without "token" the contact's own device token is taken (its
+// fields.fcm_token, or the field the instance names), as the other channels
+// take the contact's address; a contact without one is unreachable.
+TEST_F(PushPluginTest, WithoutATokenTheContactsIsTaken) {
+  auto instance = create();
+  const std::string contact = R"({"contact": {"id": "c1", "fields": {"fcm_token": "device-token-9"}}})";
+  ASSERT_EQ(instance->invoke("send", R"({"title": "x"})", "k1", 0, contact), SB_OK);
+  give_token(0);
+  EXPECT_EQ(json::parse(host.sent.at(1).body)["message"]["token"], "device-token-9");
+  ASSERT_EQ(instance->invoke("send", R"({"title": "x"})", "k2", 0, R"({"contact": {"id": "c2"}})"), SB_OK);
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_UNREACHABLE);
+  EXPECT_EQ(host.results.back().reason, "the contact has no device token");
+}
+
 TEST_F(PushPluginTest, AContactWithoutADeviceTokenIsUnreachable) {
   auto instance = create();
   ASSERT_EQ(instance->invoke("send", R"({"token": "", "title": "x"})"), SB_OK);
