@@ -86,7 +86,7 @@ void Pipeline::await_events_of(const CompiledRule& rule) {
                0;
       };
       for (const auto& [one, other] : {std::pair{"message.opened", "message.read"}, {"message.read", "message.opened"}})
-        if (named(one) && !named(other) &&
+        if (!step.confirms_delivery && named(one) && !named(other) &&
             std::find(step.wait_events.begin(), step.wait_events.end(), one) != step.wait_events.end())
           awaited_[other].insert({awaited, paths});
       // A delivery wait parked before message.read counted keeps the key it

@@ -186,12 +186,13 @@ ALTER TABLE holds RENAME COLUMN until TO held_until;
 DROP INDEX IF EXISTS executions_state;
 CREATE INDEX IF NOT EXISTS executions_open ON executions (state, id) WHERE state <> 'done';
 )sql",
-    // 6: the contacts changed since a time (special dates read them at every
-    // check; the admin API's updated_after), without reading them all.
-    R"sql(
-CREATE INDEX IF NOT EXISTS contacts_updated ON contacts (updated_at);
-)sql",
 };
+
+// Indexes a binary may add without a new version (an older one runs on with
+// them, so a rollback stays open), made at every start if missing.
+// contacts_updated: the contacts changed since a time (special dates read
+// them at every check), without reading them all.
+constexpr char kIndexes[] = "CREATE INDEX IF NOT EXISTS contacts_updated ON contacts (updated_at)";
 
 // The position below which every event is committed or never will be (see
 // migration 4): the oldest transaction this database may still commit, by
@@ -337,6 +338,7 @@ void migrate(PgConnection& db) {
       throw StoreError("the PostgreSQL store has schema version " + std::to_string(version) +
                        ", written by a newer switchboard; this one knows versions up to " + std::to_string(known));
     for (int64_t v = version; v < known; ++v) db.execute(kMigrations[static_cast<size_t>(v)]);
+    db.execute(kIndexes);
     if (version >= 1 && version < 3) learn_stored_aliases(db);
     if (version == 0)
       db.run("INSERT INTO switchboard_schema (version) VALUES ($1)", PgParams().integer(known));

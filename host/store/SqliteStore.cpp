@@ -915,15 +915,14 @@ void bind_time_bounds(SqliteStatement& q, int first, const RecordQuery& r) {
 
 std::vector<StoredContact> SqliteStore::contacts_page(const RecordQuery& r) {
   std::lock_guard lock(read_mutex_);
-  // Within times: those contacts by the updated_at index, then in key
-  // order (the changes since a time are few; SQLite would read every
-  // contact by key otherwise). Without: every contact, in key order.
-  const bool bounded = r.updated_after_ms || r.updated_before_ms;
+  // Few in the bounds (the changes of the last minute): found by the
+  // updated_at index, then put in key order. Else in key order, the bounds
+  // checked on each (a page stops at its limit).
   SqliteStatement q(reader_->db.handle(),
-                    bounded ? "SELECT key, data, updated_at FROM contacts INDEXED BY contacts_updated WHERE key > ?1 "
-                              "AND updated_at >= ?2 AND updated_at <= ?3 ORDER BY key LIMIT ?4"
-                            : "SELECT key, data, updated_at FROM contacts WHERE key > ?1 AND ?2 <= ?3 "
-                              "ORDER BY key LIMIT ?4");
+                    r.few_in_bounds ? "SELECT key, data, updated_at FROM contacts INDEXED BY contacts_updated WHERE "
+                                      "key > ?1 AND updated_at >= ?2 AND updated_at <= ?3 ORDER BY key LIMIT ?4"
+                                    : "SELECT key, data, updated_at FROM contacts WHERE key > ?1 AND updated_at >= ?2 "
+                                      "AND updated_at <= ?3 ORDER BY key LIMIT ?4");
   q.bind(1, r.after);
   bind_time_bounds(q, 2, r);
   q.bind(4, static_cast<int64_t>(r.limit));

@@ -240,6 +240,9 @@ struct RecordQuery {
   bool by_status = false;   // entities: only those whose status is `status` (none = no status)
   std::optional<std::string> status;
   std::optional<int64_t> updated_after_ms, updated_before_ms;  // inclusive bounds
+  // Contacts: the bounds hold few of them (the changes of the last minute),
+  // so they are found by time, then put in key order.
+  bool few_in_bounds = false;
 };
 
 // An entity's place in key order: its type, then its id.

@@ -13,6 +13,7 @@
 #include "log/Logger.h"
 #include "rules/SegmentMembership.h"
 #include "util/JsonText.h"
+#include "util/Text.h"
 #include "util/ThreadName.h"
 #include "util/Time.h"
 #include "util/Zones.h"
@@ -28,7 +29,7 @@ constexpr int64_t kHour = 3'600'000;
 
 // Statuses that close a deal (or any entity) in CRMs, by their usual names:
 // one in them is never overdue.
-// (ASCII ones are matched in any case: "Won", "LOST".)
+// In lower case: a status matches in any case ("Won", "УСПЕШНО").
 const std::set<std::string> kClosedStatuses{"won",
                                             "lost",
                                             "lose",
@@ -38,13 +39,13 @@ const std::set<std::string> kClosedStatuses{"won",
                                             "closed lost",
                                             "cancelled",
                                             "canceled",
-                                            "Успешно",
-                                            "Закрыто",
-                                            "Выиграна",
-                                            "Проиграна",
-                                            "Отменена",
-                                            "Успешно реализовано",
-                                            "Закрыто и не реализовано"};
+                                            "успешно",
+                                            "закрыто",
+                                            "выиграна",
+                                            "проиграна",
+                                            "отменена",
+                                            "успешно реализовано",
+                                            "закрыто и не реализовано"};
 
 EventRecord time_event(const std::string& id, const std::string& type, const std::string& source, int64_t at_ms,
                        int64_t now_ms, json data) {
@@ -265,6 +266,7 @@ class SpecialDateProducer final : public TimeProducer {
     RecordQuery page;
     page.limit = 1000;
     page.updated_after_ms = changed_after;
+    page.few_in_bounds = changed_after.has_value();
     for (;;) {
       const auto rows = store.contacts_page(page);
       for (const StoredContact& c : rows) {
@@ -408,10 +410,7 @@ class OverdueProducer final : public TimeProducer {
   // written, else the usual names.
   bool closed(const std::string& status) const {
     if (t_.closed.count(status)) return true;
-    if (t_.closed != kClosedStatuses) return false;
-    std::string lower;
-    for (const char c : status) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return kClosedStatuses.count(lower) > 0;
+    return t_.closed == kClosedStatuses && kClosedStatuses.count(lower_case(status)) > 0;
   }
 
   std::string rule_;

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <vector>
 
+#include "util/Text.h"
+
 namespace sb {
 
 namespace {
@@ -57,30 +59,6 @@ bool read_field(const std::string& field, int lo, int hi, bool weekdays, std::bi
   return !field.empty();
 }
 
-// Lower case, for ASCII and Cyrillic letters ("Ежедневно", "Every Monday").
-std::string lowered(const std::string& text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    const auto next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
-    if (c == 0xD0 && next >= 0x90 && next <= 0x9F) {  // А..П
-      out += '\xD0';
-      out += static_cast<char>(next + 0x20);
-      ++i;
-    } else if (c == 0xD0 && next >= 0xA0 && next <= 0xAF) {  // Р..Я
-      out += '\xD1';
-      out += static_cast<char>(next - 0x20);
-      ++i;
-    } else if (c == 0xD0 && next == 0x81) {  // Ё
-      out += "\xD1\x91";
-      ++i;
-    } else {
-      out += static_cast<char>(std::tolower(c));
-    }
-  }
-  return out;
-}
-
 // The Russian words the reference CRMs use, in English: "ежедневно в 09:00"
 // is "daily at 09:00", "каждый понедельник в 10:00" "every monday at 10:00".
 std::string in_english(const std::string& text) {
@@ -120,6 +98,12 @@ std::optional<std::string> words_to_cron(const std::string& text) {
   if (text == "weekly" || text == "every week") return "0 0 * * 1";
   if (text == "monthly" || text == "every month") return "0 0 1 * *";
   if (text == "quarterly" || text == "every quarter") return "0 0 1 1,4,7,10 *";
+  if (text == "every weekday") return "0 0 * * 1-5";
+  static const std::regex monthly_at(
+      R"(^(monthly|every month|quarterly|every quarter) at ([01]?\d|2[0-3]):([0-5]\d)$)");
+  if (std::regex_match(text, m, monthly_at))
+    return std::to_string(std::stoi(m[3])) + " " + std::to_string(std::stoi(m[2])) + " 1 " +
+           (m[1] == "monthly" || m[1] == "every month" ? "*" : "1,4,7,10") + " *";
   if (std::regex_match(text, m, daily_at)) return std::to_string(std::stoi(m[2])) + " " + m[1].str() + " * * *";
   if (text == "every hour" || text == "hourly") return "0 * * * *";
   if (text == "every minute") return "* * * * *";
@@ -144,7 +128,7 @@ std::optional<Schedule> Schedule::parse(const std::string& text, std::string& wh
   // English or Russian, in any case.
   const bool words = !text.empty() &&
                      (std::isalpha(static_cast<unsigned char>(text[0])) || static_cast<unsigned char>(text[0]) >= 0x80);
-  const std::string cron = words ? words_to_cron(in_english(lowered(text))).value_or("") : text;
+  const std::string cron = words ? words_to_cron(in_english(lower_case(text))).value_or("") : text;
   if (cron.empty()) {
     why = "'" + text +
           "' is not a schedule: expected \"every day at 09:00\", \"every monday at 10:30\", \"every weekday at "

@@ -13,6 +13,32 @@ inline std::string_view trim_blanks(std::string_view s) {
   return s;
 }
 
+// Lower case, for ASCII and Cyrillic letters ("Ежедневно", "WON"); other
+// bytes as they are.
+inline std::string lower_case(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const auto next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
+    if (c == 0xD0 && next >= 0x90 && next <= 0x9F) {  // А..П
+      out += '\xD0';
+      out += static_cast<char>(next + 0x20);
+      ++i;
+    } else if (c == 0xD0 && next >= 0xA0 && next <= 0xAF) {  // Р..Я
+      out += '\xD1';
+      out += static_cast<char>(next - 0x20);
+      ++i;
+    } else if (c == 0xD0 && next == 0x81) {  // Ё
+      out += "\xD1\x91";
+      ++i;
+    } else {
+      out += c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 // `&`, `<`, `>` and both quotes as HTML entities: text inside markup or an
 // attribute stays text.
 inline std::string escape_html(std::string_view text) {

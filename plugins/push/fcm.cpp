@@ -76,11 +76,9 @@ ActionResult map_fcm_response(const switchboard::HttpResponse& response) {
   // the same on every attempt until an admin fixes the project.
   if (third_party_auth_error(error_code)) return ActionResult::permanent(message, code);
   // No such token (an app removed), one of another project, or a token FCM
-  // cannot read: this contact is not reachable by push. Without details
-  // (an older error format), NOT_FOUND is an unregistered token, as the
-  // Admin SDKs take it.
+  // cannot read: this contact is not reachable by push. (A NOT_FOUND without
+  // an errorCode is a wrong project or URL, which no other contact fixes.)
   if (error_code == "UNREGISTERED" || error_code == "SENDER_ID_MISMATCH" ||
-      (error_code.empty() && status == "NOT_FOUND") ||
       ((error_code == "INVALID_ARGUMENT" || (error_code.empty() && status == "INVALID_ARGUMENT")) &&
        (token_at_fault || message.find("token") != std::string::npos)))
     return ActionResult::unreachable(message, code);

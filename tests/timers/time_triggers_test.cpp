@@ -362,6 +362,8 @@ TEST_F(TimeTriggersTest, ARuleOnAnEntitysOverdueEventWatchesItsDeadlineUntilItCl
   deal("D1", "new", "2026-12-02T12:00:00Z");
   deal("D2", "won", "2026-12-01T12:00:00Z");
   deal("D3", "Успешно реализовано", "2026-12-01T12:00:00Z");
+  deal("D4", "WON", "2026-12-01T12:00:00Z");      // in any case
+  deal("D5", "ЗАКРЫТО", "2026-12-01T12:00:00Z");  // Cyrillic too
   std::vector<ConditionProblem> problems;
   CompiledRule on_deal;
   on_deal.name = "deal late";

@@ -132,11 +132,11 @@ TEST_F(PushPluginTest, FcmErrorsMapToOutcomes) {
   EXPECT_EQ(unregistered.outcome, SB_OUTCOME_UNREACHABLE);  // a fallback moves on
   EXPECT_EQ(unregistered.provider_code, "UNREGISTERED");
   EXPECT_EQ(host.sent.back().header("X-GOOG-API-FORMAT-VERSION"), "2");  // detailed errors, as the Admin SDKs ask
-  // Without details, NOT_FOUND is an unregistered token (the Admin SDKs' reading).
+  // NOT_FOUND without an errorCode: a wrong project or URL, not this contact's token.
   EXPECT_EQ(answer(404, R"({"error": {"code": 404, "message": "Requested entity was not found.",
       "status": "NOT_FOUND"}})")
                 .outcome,
-            SB_OUTCOME_UNREACHABLE);
+            SB_OUTCOME_PERMANENT);
   // A token FCM cannot read, named as the field at fault.
   EXPECT_EQ(answer(400, R"({"error": {"code": 400, "message": "The registration token is not a valid FCM registration",
       "status": "INVALID_ARGUMENT", "details": [{"@type": "type.googleapis.com/google.rpc.BadRequest",
