@@ -80,14 +80,12 @@ void Pipeline::await_events_of(const CompiledRule& rule) {
       // "Did the client open the message?" whatever the channel: a chat's
       // message.read is an email's message.opened, and the other way round.
       // Under the wait's own key: what it parked under stays its key.
-      const auto named = [&step](const std::string& type) {
-        return std::count(step.wait_events.begin(), step.wait_events.end(), type) +
-                   std::count(step.wait_else_on.begin(), step.wait_else_on.end(), type) >
-               0;
+      const auto in = [](const std::vector<std::string>& types, const std::string& type) {
+        return std::find(types.begin(), types.end(), type) != types.end();
       };
       for (const auto& [one, other] : {std::pair{"message.opened", "message.read"}, {"message.read", "message.opened"}})
-        if (!step.confirms_delivery && named(one) && !named(other) &&
-            std::find(step.wait_events.begin(), step.wait_events.end(), one) != step.wait_events.end())
+        if (!step.confirms_delivery && in(step.wait_events, one) && !in(step.wait_events, other) &&
+            !in(step.wait_else_on, other))
           awaited_[other].insert({awaited, paths});
       // A delivery wait parked before message.read counted keeps the key it
       // parked under (session 28's builds): its reports still find it. Such

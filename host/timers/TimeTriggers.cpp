@@ -3,7 +3,6 @@
 #include <date/tz.h>
 
 #include <algorithm>
-#include <cctype>
 #include <future>
 #include <map>
 #include <set>

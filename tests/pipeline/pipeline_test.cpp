@@ -158,6 +158,17 @@ class PipelineTest : public ::testing::Test {
     return store_->executions({});
   }
 
+  // Stores the events ({"events": [...]}), waits for `executions` to end,
+  // and gives the ids of the events they began with.
+  std::set<std::string> events_fired(const char* events_json, size_t executions) {
+    auto parsed = parse_events(events_json, now_ms(), 100, "api");
+    EXPECT_TRUE(parsed.problems.empty());
+    append(std::move(parsed.records));
+    std::set<std::string> fired;
+    for (const auto& r : settled(executions)) fired.insert(r.event_id);
+    return fired;
+  }
+
   void run_campaign_and_reset();
 
   std::filesystem::path file_ = test::make_temp_dir("sb_pipeline") / "switchboard.db";
@@ -342,18 +353,13 @@ TEST_F(PipelineTest, AnEventThatOnlyNamesAnUnknownRecordCreatesNothing) {
 // only, on every entry.
 TEST_F(PipelineTest, AStatusRuleOfOnePipelineFiresOnlyForItsLeads) {
   run({rule("studies", {{"entity", "lead"}, {"pipeline", "students"}, {"status", "A"}}, {action("task")})});
-  auto parsed = parse_events(R"({"events": [
+  EXPECT_EQ(events_fired(R"({"events": [
       {"id": "c1", "type": "lead.created", "entity": {"type": "lead", "id": "L2", "pipeline": "corporate", "status": "A"}},
       {"id": "s1", "type": "lead.created", "entity": {"type": "lead", "id": "L3", "pipeline": "students", "status": "A"}},
       {"id": "s2", "type": "lead.status_changed", "entity": {"type": "lead", "id": "L3", "status": "B"}},
       {"id": "s3", "type": "lead.status_changed", "entity": {"type": "lead", "id": "L3", "status": "A"}}]})",
-                             now_ms(), 100, "api");
-  ASSERT_TRUE(parsed.problems.empty());
-  append(std::move(parsed.records));
-  auto rows = settled(2);
-  std::set<std::string> fired;
-  for (const auto& r : rows) fired.insert(r.event_id);
-  EXPECT_EQ(fired, (std::set<std::string>{"s1", "s3"}));
+                         2),
+            (std::set<std::string>{"s1", "s3"}));
 }
 
 // An event rule may name a pipeline too ("a deal created in the sales
@@ -361,17 +367,12 @@ TEST_F(PipelineTest, AStatusRuleOfOnePipelineFiresOnlyForItsLeads) {
 // names none is taken to be in it.
 TEST_F(PipelineTest, AnEventRuleOfOnePipelineFiresOnlyForItsEntities) {
   run({rule("new student", {{"event", "deal.created"}, {"pipeline", "students"}}, {action("task")})});
-  auto parsed = parse_events(R"({"events": [
+  EXPECT_EQ(events_fired(R"({"events": [
       {"id": "d1", "type": "deal.created", "entity": {"type": "deal", "id": "D1", "pipeline": "corporate"}},
       {"id": "d2", "type": "deal.created", "entity": {"type": "deal", "id": "D2", "pipeline": "students"}},
       {"id": "d3", "type": "deal.created", "entity": {"type": "deal", "id": "D3"}}]})",
-                             now_ms(), 100, "api");
-  ASSERT_TRUE(parsed.problems.empty());
-  append(std::move(parsed.records));
-  auto rows = settled(2);
-  std::set<std::string> fired;
-  for (const auto& r : rows) fired.insert(r.event_id);
-  EXPECT_EQ(fired, (std::set<std::string>{"d2", "d3"}));
+                         2),
+            (std::set<std::string>{"d2", "d3"}));
 }
 
 // "Moved to a new stage" whatever event moved it: the store derives the

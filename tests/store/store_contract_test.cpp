@@ -649,6 +649,26 @@ TYPED_TEST(StoreContract, ContactsAndEntitiesArePagedInKeyOrderWithTheirColumnFi
   q = {};
   q.updated_after_ms = 3000;
   EXPECT_EQ(store->contacts_page(q).size(), 1u);
+  // The same when the bounds hold few (read by the time index): in key
+  // order, paged by the key.
+  q = {};
+  q.updated_after_ms = 1000;
+  q.few_in_bounds = true;
+  q.limit = 2;
+  page = store->contacts_page(q);
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0].key, "id:c1");
+  EXPECT_EQ(page[1].key, "id:c2");
+  q.after = page[1].key;
+  page = store->contacts_page(q);
+  ASSERT_EQ(page.size(), 1u);
+  EXPECT_EQ(page[0].key, "id:c3");
+  q = {};
+  q.updated_after_ms = 3000;
+  q.few_in_bounds = true;
+  page = store->contacts_page(q);
+  ASSERT_EQ(page.size(), 1u);
+  EXPECT_EQ(page[0].key, "id:c3");
 
   RecordQuery e;
   e.entity_type = "lead";
