@@ -208,6 +208,18 @@ constexpr char kHorizon[] =
     "AND a.backend_xid::text::bigint = x::text::bigint % 4294967296))) * 4194304 AS horizon "
     "FROM pg_current_snapshot() s";
 
+// The horizon again, not counting the transactions that have ended since the
+// snapshot (pg_xact_status): a read in a later statement, with a later
+// snapshot, sees what they committed. Two round trips, so only for a read
+// that kHorizon held back, which may be for a transaction of another
+// database that ended between its snapshot and its read of pg_stat_activity.
+constexpr char kSettledHorizon[] =
+    "SELECT least(pg_snapshot_xmax(s)::text::bigint, (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) x "
+    "WHERE pg_xact_status(x) = 'in progress' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a "
+    "WHERE (a.datname <> current_database() OR a.backend_type <> 'client backend') "
+    "AND a.backend_xid::text::bigint = x::text::bigint % 4294967296))) * 4194304 AS horizon "
+    "FROM pg_current_snapshot() s";
+
 // What a notification on the hosts' channel (LISTEN/NOTIFY) says was committed.
 constexpr char kEventsCommitted[] = "events";
 constexpr char kWorkCommitted[] = "work";
@@ -1574,17 +1586,18 @@ std::vector<StoredEvent> PostgresStore::visible_events_after(int64_t seq, size_t
   return with_reader([&](PgConnection& db) {
     // Column 0 says whether the row is below the horizon: visible to every
     // later read, with nothing before it still to commit.
-    const auto read = [&] {
-      return db.run("SELECT e.seq < h.horizon, " + columns + " FROM (" + std::string(kHorizon) +
-                        ") h CROSS JOIN events e " + joins + " WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
-                    PgParams().integer(seq).integer(static_cast<int64_t>(limit)));
-    };
-    PgResult q = read();
-    // All held back: a transaction of another database that ended between
-    // the snapshot and the read of pg_stat_activity is not told apart from
-    // one of this database's (held back, safely). Read once more, with a new
-    // snapshot, before leaving it to the listener's rechecks.
-    if (q.rows() && q.text(0, 0) != "t") q = read();
+    PgResult q = db.run("SELECT e.seq < h.horizon, " + columns + " FROM (" + std::string(kHorizon) +
+                            ") h CROSS JOIN events e " + joins + " WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
+                        PgParams().integer(seq).integer(static_cast<int64_t>(limit)));
+    // All held back, perhaps by a transaction that has ended since (see
+    // kSettledHorizon): read once more below the settled horizon before
+    // leaving it to the listener's rechecks.
+    if (q.rows() && q.text(0, 0) != "t") {
+      const int64_t horizon = db.run(kSettledHorizon).integer(0, 0);
+      q = db.run(
+          "SELECT e.seq < $3, " + columns + " FROM events e " + joins + " WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
+          PgParams().integer(seq).integer(static_cast<int64_t>(limit)).integer(horizon));
+    }
     std::vector<StoredEvent> out;
     out.reserve(static_cast<size_t>(q.rows()));
     if (!q.rows() || q.text(0, 0) == "t") caught_up();
