@@ -203,6 +203,8 @@ void ExecutionsApi::stats(const ServerRequest& request, ServerConnection::Reply&
       query.before_id = next[0].id;
     }
   }
+  // What providers reported of the messages counted: one read per few thousand.
+  stats.add_reports(store_.message_reports(stats.message_ids()));
   json body = stats.to_json();
   body["rule"] = query.rule;
   if (since) body["since"] = format_time_ms(*since);

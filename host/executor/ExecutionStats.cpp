@@ -16,16 +16,19 @@ std::string text_at(const json& entry, const char* key) {
 
 using Pairs = std::set<std::pair<std::string, std::string>>;
 
-// The (step, outcome) pairs a history reached and the (split step, variant)
-// pairs it took; a parallel group's branches are in its "branches ended"
-// entry, each with its whole history (which repeats the parent's start: a
-// set counts it once).
-void collect(const json& history, Pairs& reached, Pairs& variants) {
+// The (step, outcome) pairs a history reached, the (split step, variant)
+// pairs it took and the (step, message id) pairs of the messages it sent; a
+// parallel group's branches are in its "branches ended" entry, each with its
+// whole history (which repeats the parent's start: a set counts it once).
+void collect(const json& history, Pairs& reached, Pairs& variants, Pairs& sent) {
   if (!history.is_array()) return;
   for (const json& entry : history) {
     if (!entry.is_object()) continue;
     const std::string step = text_at(entry, "step"), outcome = text_at(entry, "outcome");
     if (!step.empty() && !outcome.empty()) reached.emplace(step, outcome);
+    if (outcome == "done")
+      if (std::string id = text_at(entry, "external_id"); !step.empty() && !id.empty())
+        sent.emplace(step, std::move(id));
     // The decisions taken on the way to it: a branch, a case, a variant, a
     // wait that timed out.
     if (const auto branches = entry.find("branches"); branches != entry.end() && branches->is_array())
@@ -40,8 +43,34 @@ void collect(const json& history, Pairs& reached, Pairs& variants) {
     if (text_at(entry, "outcome") == "branches ended")
       if (const auto ends = entry.find("branches"); ends != entry.end() && ends->is_array())
         for (const json& end : *ends)
-          if (end.is_object() && end.contains("history")) collect(end["history"], reached, variants);
+          if (end.is_object() && end.contains("history")) collect(end["history"], reached, variants, sent);
   }
+}
+
+// What providers report of a message, as bits: a report of a later stage
+// implies the earlier ones (a message read was delivered; a link clicked was
+// opened, though the open's pixel was not loaded).
+enum Reported : unsigned { kDelivered = 1, kOpened = 2, kClicked = 4, kReplied = 8, kFailed = 16 };
+
+unsigned reported_by(const std::string& type) {
+  if (type == "message.delivered") return kDelivered;
+  if (type == "message.read" || type == "message.opened") return kDelivered | kOpened;
+  if (type == "message.clicked") return kDelivered | kOpened | kClicked;
+  if (type == "message.replied") return kDelivered | kReplied;
+  if (type == "message.failed" || type == "message.undelivered" || type == "message.bounced") return kFailed;
+  return 0;
+}
+
+using Counts = std::map<std::string, std::map<std::string, int64_t>>;  // step -> "sent", "delivered", ... -> messages
+
+void count(Counts& counts, const std::string& step, unsigned reported) {
+  auto& c = counts[step];
+  ++c["sent"];
+  // A failure reported after a delivery (a gateway's late status) does not undo it.
+  if ((reported & kFailed) && !(reported & kDelivered)) ++c["failed"];
+  for (const auto& [bit, name] :
+       {std::pair{kDelivered, "delivered"}, {kOpened, "opened"}, {kClicked, "clicked"}, {kReplied, "replied"}})
+    if (reported & bit) ++c[name];
 }
 
 }  // namespace
@@ -50,22 +79,46 @@ void ExecutionStats::add(const ExecutionRow& row) {
   ++executions_;
   ++states_[state_name(row.state)];
   // Once per execution: a step retried three times was reached once.
-  Pairs reached, variants;
-  collect(json::parse(row.history_json, nullptr, false), reached, variants);
+  Pairs reached, variants, sent;
+  collect(json::parse(row.history_json, nullptr, false), reached, variants, sent);
   for (const auto& [step, outcome] : reached) ++steps_[step][outcome];
   for (const auto& [split, name] : variants) {
     Variant& variant = splits_[split][name];
     ++variant.executions;
     for (const auto& [step, outcome] : reached) ++variant.steps[step][outcome];
   }
+  for (const auto& [step, id] : sent) sent_.push_back({step, id, {variants.begin(), variants.end()}});
+}
+
+std::vector<std::string> ExecutionStats::message_ids() const {
+  std::set<std::string> ids;
+  for (const SentMessage& m : sent_) ids.insert(m.message_id);
+  return {ids.begin(), ids.end()};
+}
+
+void ExecutionStats::add_reports(const std::vector<MessageReport>& reports) {
+  for (const MessageReport& r : reports) reported_[r.message_id] |= reported_by(r.type);
 }
 
 json ExecutionStats::to_json() const {
+  Counts messages;
+  std::map<std::pair<std::string, std::string>, Counts> variant_messages;
+  for (const SentMessage& m : sent_) {
+    const auto it = reported_.find(m.message_id);
+    const unsigned reported = it == reported_.end() ? 0 : it->second;
+    count(messages, m.step, reported);
+    for (const auto& variant : m.variants) count(variant_messages[variant], m.step, reported);
+  }
   json splits = json::object();
   for (const auto& [split, variants] : splits_)
-    for (const auto& [name, variant] : variants)
-      splits[split][name] = {{"executions", variant.executions}, {"steps", variant.steps}};
-  return {{"executions", executions_}, {"states", states_}, {"steps", steps_}, {"splits", splits}};
+    for (const auto& [name, variant] : variants) {
+      const auto it = variant_messages.find({split, name});
+      splits[split][name] = {{"executions", variant.executions},
+                             {"steps", variant.steps},
+                             {"messages", it == variant_messages.end() ? json::object() : json(it->second)}};
+    }
+  return {
+      {"executions", executions_}, {"states", states_}, {"steps", steps_}, {"messages", messages}, {"splits", splits}};
 }
 
 }  // namespace sb

@@ -54,6 +54,7 @@ EventRecord emitted_record(const EmittedEvent& event, int64_t now_ms) {
   record.type = event.type;
   record.source = event.source;
   record.occurred_at_ms = record.received_at_ms = now_ms;
+  record.message_id = reported_message_id(record.type, payload);
   record.body_json = payload.is_object() ? dump_text(payload) : dump_text(json{{"data", payload}});
   return record;
 }

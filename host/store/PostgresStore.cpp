@@ -186,6 +186,12 @@ ALTER TABLE holds RENAME COLUMN until TO held_until;
 DROP INDEX IF EXISTS executions_state;
 CREATE INDEX IF NOT EXISTS executions_open ON executions (state, id) WHERE state <> 'done';
 )sql",
+    // 6: the sent message a report is on (EventRecord::message_id), and a
+    // step's reports found by it (message_reports).
+    R"sql(
+ALTER TABLE events ADD COLUMN IF NOT EXISTS message_id TEXT;
+CREATE INDEX IF NOT EXISTS events_message ON events (message_id) WHERE message_id IS NOT NULL;
+)sql",
 };
 
 // Indexes a binary may add without a new version (an older one runs on with
@@ -633,6 +639,7 @@ class PostgresStore::Events final : public EventRows {
       if (change->current) row["status"] = *change->current;
     }
     if (e.contact) row["contact_key"] = e.contact->key;
+    if (!e.message_id.empty()) row["message_id"] = e.message_id;
     events_.push_back(std::move(row));
     seen_.emplace(e.id, e.source);
     undo_.push_back([this, id = e.id] {
@@ -670,14 +677,14 @@ class PostgresStore::Events final : public EventRows {
     if (!events_.empty())
       out.push_back(
           {"INSERT INTO events (seq, id, type, source, occurred_at, received_at, body, entity_type, entity_id, "
-           "entity_created, previous_status, status, chain_depth, contact_key) "
+           "entity_created, previous_status, status, chain_depth, contact_key, message_id) "
            "SELECT pg_current_xact_id()::text::bigint * 4194304 + $2 + n, id, type, source, occurred_at, received_at, "
            "body, entity_type, entity_id, entity_created, "
-           "previous_status, status, chain_depth, contact_key FROM ROWS FROM (json_to_recordset($1::json) AS "
-           "(id text, type text, source text, occurred_at bigint, received_at bigint, body text, entity_type text, "
+           "previous_status, status, chain_depth, contact_key, message_id FROM ROWS FROM (json_to_recordset($1::json) "
+           "AS (id text, type text, source text, occurred_at bigint, received_at bigint, body text, entity_type text, "
            "entity_id text, entity_created boolean, previous_status text, status text, chain_depth integer, "
-           "contact_key text)) WITH ORDINALITY AS x(id, type, source, occurred_at, received_at, body, entity_type, "
-           "entity_id, entity_created, previous_status, status, chain_depth, contact_key, n) "
+           "contact_key text, message_id text)) WITH ORDINALITY AS x(id, type, source, occurred_at, received_at, body, "
+           "entity_type, entity_id, entity_created, previous_status, status, chain_depth, contact_key, message_id, n) "
            "ORDER BY n ON CONFLICT (id) DO NOTHING",
            PgParams().text(dump_text(events_)).integer(first_position_)});
     if (!changed_contacts_.empty()) {
@@ -1746,6 +1753,25 @@ std::vector<StoredEntity> PostgresStore::entities_page(const RecordQuery& r) {
     }
     return out;
   });
+}
+
+std::vector<MessageReport> PostgresStore::message_reports(const std::vector<std::string>& message_ids) {
+  constexpr size_t kChunk = 5000;  // ids a statement names
+  std::vector<MessageReport> out;
+  for (size_t from = 0; from < message_ids.size(); from += kChunk) {
+    const auto first = message_ids.begin() + static_cast<std::ptrdiff_t>(from);
+    const nlohmann::json ids = std::vector<std::string>(
+        first, first + static_cast<std::ptrdiff_t>(std::min(kChunk, message_ids.size() - from)));
+    with_reader([&](PgConnection& db) {
+      PgResult q = db.run(
+          "SELECT message_id, type, received_at FROM events "
+          "WHERE message_id IN (SELECT json_array_elements_text($1::json))",
+          PgParams().text(dump_text(ids)));
+      for (int i = 0; i < q.rows(); ++i) out.push_back({q.text(i, 0), q.text(i, 1), q.integer(i, 2)});
+      return 0;
+    });
+  }
+  return out;
 }
 
 int64_t PostgresStore::routed_up_to() {

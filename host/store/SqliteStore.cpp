@@ -17,7 +17,7 @@ namespace sb {
 
 namespace {
 
-constexpr int kSchemaVersion = 8;
+constexpr int kSchemaVersion = 9;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS events (
@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS events (
   previous_status TEXT,
   status TEXT,
   chain_depth INTEGER NOT NULL DEFAULT 0,
-  contact_key TEXT
+  contact_key TEXT,
+  message_id TEXT  -- version 9: the sent message a report is on (EventRecord::message_id)
 );
 -- Records are kept in key order (WITHOUT ROWID): a page of them in that
 -- order is one read of neighbouring rows, not a lookup per row.
@@ -190,6 +191,7 @@ UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT seq FROM sqlite_seque
 DROP TABLE executions_v7;
 )sql";
 
+
 constexpr const char* kIndexes = R"sql(
 -- Version 7: the executions in each state but done (ExecutionFilter);
 -- version 6 indexed done too, which nearly every row ends in.
@@ -206,6 +208,8 @@ CREATE INDEX IF NOT EXISTS arrivals_at ON arrivals (at);
 -- The contacts changed since a time (special dates read them at every
 -- check; the admin API's updated_after), without reading them all.
 CREATE INDEX IF NOT EXISTS contacts_updated ON contacts (updated_at);
+-- A step's reports, by the id of the message it sent (message_reports).
+CREATE INDEX IF NOT EXISTS events_message ON events (message_id) WHERE message_id IS NOT NULL;
 )sql";
 
 // The status change of an event row whose columns from `first` are
@@ -336,8 +340,8 @@ struct SqliteStore::Writer {
         db(o.file, o.synchronous_full),
         insert_event(prepare_schema(db),
                      "INSERT INTO events (id, type, source, occurred_at, received_at, body, entity_type, entity_id, "
-                     "entity_created, previous_status, status, chain_depth, contact_key) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                     "entity_created, previous_status, status, chain_depth, contact_key, message_id) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                      "ON CONFLICT (id) DO NOTHING"),
         entity_row(db.handle(), "SELECT status, data FROM entities WHERE type = ? AND id = ?"),
         contact_data(db.handle(), "SELECT data FROM contacts WHERE key = ?"),
@@ -414,6 +418,16 @@ struct SqliteStore::Writer {
     db.execute(kExecutionsKept);
   }
 
+  // Version 8 did not keep which sent message a report is on. (A version
+  // lowered by hand, as the tests do, may have the column already.)
+  static void keep_reported_messages(SqliteDatabase& db) {
+    {
+      SqliteStatement has(db.handle(), "SELECT count(*) FROM pragma_table_info('events') WHERE name = 'message_id'");
+      if (has.step() && has.integer(0) != 0) return;
+    }  // finalized: the table is not altered under a running statement
+    db.execute("ALTER TABLE events ADD COLUMN message_id TEXT");
+  }
+
   // Runs before the statements are prepared: they need the tables.
   static sqlite3* prepare_schema(SqliteDatabase& db) {
     SqliteStatement version(db.handle(), "PRAGMA user_version");
@@ -432,6 +446,7 @@ struct SqliteStore::Writer {
       if (found >= 1 && found <= 3) db.execute(kUpgradeFrom3);
       if (found >= 1 && found <= 5) learn_stored_aliases(db);
       if (found >= 1 && found <= 7) give_steps_text_affinity(db);
+      if (found >= 1 && found <= 8) keep_reported_messages(db);
       db.execute(kIndexes);
       db.execute("PRAGMA user_version = " + std::to_string(kSchemaVersion));
       db.execute("COMMIT");
@@ -492,6 +507,7 @@ struct SqliteStore::Writer {
       q.bind(4, e.occurred_at_ms).bind(5, e.received_at_ms).bind_borrowed(6, e.body_json);
       q.bind(12, int64_t{e.chain_depth});
       if (e.contact) q.bind_borrowed(13, e.contact->key);
+      if (!e.message_id.empty()) q.bind_borrowed(14, e.message_id);
       if (e.entity) q.bind_borrowed(7, e.entity->type).bind_borrowed(8, e.entity->id);
       if (change) {
         q.bind(9, int64_t{change->created});
@@ -1062,6 +1078,22 @@ std::vector<std::pair<std::string, std::string>> SqliteStore::rule_version_names
   SqliteStatement q(reader_->db.handle(), "SELECT rule, version FROM rule_versions ORDER BY rule, version");
   std::vector<std::pair<std::string, std::string>> out;
   while (q.step()) out.emplace_back(q.text(0), q.text(1));
+  return out;
+}
+
+std::vector<MessageReport> SqliteStore::message_reports(const std::vector<std::string>& message_ids) {
+  constexpr size_t kChunk = 500;  // ids a statement names (SQLite takes up to 32,766 parameters)
+  std::vector<MessageReport> out;
+  std::lock_guard lock(read_mutex_);
+  for (size_t from = 0; from < message_ids.size(); from += kChunk) {
+    const size_t n = std::min(kChunk, message_ids.size() - from);
+    std::string marks;
+    for (size_t i = 0; i < n; ++i) marks += i ? ", ?" : "?";
+    SqliteStatement q(reader_->db.handle(),
+                      "SELECT message_id, type, received_at FROM events WHERE message_id IN (" + marks + ")");
+    for (size_t i = 0; i < n; ++i) q.bind(static_cast<int>(i + 1), message_ids[from + i]);
+    while (q.step()) out.push_back({q.text(0), q.text(1), q.integer(2)});
+  }
   return out;
 }
 

@@ -43,6 +43,7 @@ class SqliteStore final : public Store {
   std::optional<StoredEntity> entity(const std::string& type, const std::string& id) override;
   std::vector<StoredContact> contacts_page(const RecordQuery& query) override;
   std::vector<StoredEntity> entities_page(const RecordQuery& query) override;
+  std::vector<MessageReport> message_reports(const std::vector<std::string>& message_ids) override;
 
   int64_t routed_up_to() override;
   void transact(Work work, WriteCallback done) override;

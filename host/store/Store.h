@@ -77,6 +77,16 @@ struct EventRecord {
   std::optional<ContactUpdate> contact;
   std::optional<EntityUpdate> entity;
   int chain_depth = 0;  // 0 from outside; an event a rule's action produced: one more than its cause
+  // A provider's report on a message a step sent (message.delivered, ...):
+  // the id that step was given (its external_id). Empty for other events.
+  std::string message_id;
+};
+
+// One report on a sent message, as stored with its event (message_reports).
+struct MessageReport {
+  std::string message_id;
+  std::string type;  // "message.delivered", "message.opened", ...
+  int64_t received_at_ms = 0;
 };
 
 // What an event did to its entity's status, as the store saw it in commit
@@ -404,6 +414,9 @@ class Store : public KeyValueStore {
   virtual std::optional<StoredEntity> entity(const std::string& type, const std::string& id) = 0;
   virtual std::vector<StoredContact> contacts_page(const RecordQuery& query) = 0;
   virtual std::vector<StoredEntity> entities_page(const RecordQuery& query) = 0;
+  // The stored reports on these messages (events whose message_id is one of
+  // them), as long as their events are kept; in no particular order.
+  virtual std::vector<MessageReport> message_reports(const std::vector<std::string>& message_ids) = 0;
 
   using WriteCallback = std::function<void(StoreStatus)>;
   // The router's position: every event up to it has its executions.

@@ -23,7 +23,7 @@ struct Table {
 const std::vector<Table> kTables = {
     {"events",
      {"seq", "id", "type", "source", "occurred_at", "received_at", "body", "entity_type", "entity_id", "entity_created",
-      "previous_status", "status", "chain_depth", "contact_key"},
+      "previous_status", "status", "chain_depth", "contact_key", "message_id"},
      "events_seq_seq"},
     {"contacts", {"key", "data", "updated_at"}},
     {"contact_aliases", {"alias", "key"}},

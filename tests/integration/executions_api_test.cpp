@@ -329,5 +329,106 @@ TEST(ExecutionStatsApi, AnAbTestIsCountedPerVariantAndStep) {
   EXPECT_EQ(fanout["steps"]["after"]["done"], 3);
 }
 
+// The reference CRMs' message analytics: of what a step sent, how much was
+// delivered, opened, clicked, replied to or failed, by the providers'
+// reports on each message (events naming its data.message_id), in all and
+// per A/B variant.
+TEST(ExecutionStatsApi, MessagesAreCountedPerStepAndVariantByWhatProvidersReported) {
+  ::setenv("SB_TEST_MSG_EVENTS", "msg-events", 1);
+  ::setenv("SB_TEST_MSG_ADMIN", "msg-admin", 1);
+  const auto sms = [](const char* name) {
+    return json{{"name", name}, {"action", "sms.send"}, {"params", {{"text", "Sale {{id}}"}}}};
+  };
+  const json config{
+      {"plugin_dirs", {SB_PLUGIN_DIR}},
+      {"secrets", {{"events", {{"env", "SB_TEST_MSG_EVENTS"}}}, {"admin", {{"env", "SB_TEST_MSG_ADMIN"}}}}},
+      {"api", {{"event_tokens", {{{"$secret", "events"}}}}, {"admin_tokens", {{{"$secret", "admin"}}}}}},
+      {"instances",
+       {{"sms", {{"plugin", "sms"}, {"config", {{"gateway", "smsru"}, {"api_id", "x"}, {"dry_run", true}}}}}}},
+      {"rules",
+       {{{"name", "promo"},
+         {"trigger", {{"event", "promo.due"}}},
+         {"steps",
+          {{{"name", "text"},
+            {"split",
+             {{"A", {{"weight", 50}, {"steps", {sms("SMS A")}}}},
+              {"B", {{"weight", 50}, {"steps", {sms("SMS B")}}}}}}}}}}}}};
+  HostProcess host(config);
+  const auto post = [&](const json& event) {
+    const auto r =
+        http_request(host.port(), "POST", "/api/v1/events", event.dump(), {{"Authorization", "Bearer msg-events"}});
+    ASSERT_EQ(r.status, 202) << r.body;
+  };
+  constexpr int kSent = 12;
+  for (int i = 0; i < kSent; ++i)
+    post({{"id", "p" + std::to_string(i)},
+          {"type", "promo.due"},
+          {"contact", {{"phones", {{{"number", "+7999000" + std::to_string(1000 + i)}}}}}}});
+  const auto sent = wait_for_outbox(host, kSent);
+  ASSERT_EQ(sent.size(), static_cast<size_t>(kSent)) << host.log();
+  // What each message's provider reports, as the gateway's callbacks would
+  // post it. The first is read and clicked, the second replied to, with no
+  // report of their delivery (which those imply); the third fails after its
+  // delivery (a late status that does not undo it); the last fails; the
+  // others are delivered.
+  int n = 0;
+  for (const json& record : sent) {
+    const std::string message_id = "dry-run:" + record["idempotency_key"].get<std::string>();
+    const auto reports_on = [&](const std::string& type) {
+      post({{"id", type + ":" + message_id}, {"type", type}, {"data", {{"message_id", message_id}}}});
+    };
+    ++n;
+    if (n == 1) {
+      reports_on("message.read");
+      reports_on("message.clicked");
+    } else if (n == 2) {
+      post({{"id", "reply:" + message_id},
+            {"type", "message.replied"},
+            {"data", {{"message_id", "inbound-1"}, {"in_reply_to", message_id}}}});
+    } else if (n == kSent) {
+      reports_on("message.failed");
+    } else {
+      reports_on("message.delivered");
+      if (n == 3) reports_on("message.failed");
+    }
+  }
+  // A report on no message sent, and a message received, count nowhere.
+  post({{"id", "stray"}, {"type", "message.delivered"}, {"data", {{"message_id", "not-sent"}}}});
+  post({{"id", "in-1"}, {"type", "message.received"}, {"data", {{"message_id", "dry-run:x"}}}});
+  json stats;
+  for (int i = 0; i < 300; ++i) {
+    stats = http_request(host.port(), "GET", "/api/v1/executions/stats?rule=promo", "",
+                         {{"Authorization", "Bearer msg-admin"}})
+                .json();
+    int delivered = 0;
+    for (const char* step : {"SMS A", "SMS B"})
+      if (stats["messages"].contains(step)) delivered += stats["messages"][step].value("delivered", 0);
+    if (delivered == kSent - 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const json& messages = stats["messages"];
+  int sent_total = 0, delivered = 0, opened = 0, clicked = 0, replied = 0, failed = 0;
+  for (const char* step : {"SMS A", "SMS B"}) {
+    if (!messages.contains(step)) continue;
+    const json& m = messages[step];
+    sent_total += m.value("sent", 0);
+    delivered += m.value("delivered", 0);
+    opened += m.value("opened", 0);
+    clicked += m.value("clicked", 0);
+    replied += m.value("replied", 0);
+    failed += m.value("failed", 0);
+    // The variant's own count is the step's: each variant sent through its own step.
+    const std::string variant = std::string(step).substr(4);
+    EXPECT_EQ(stats["splits"]["text"][variant]["messages"][step], m) << stats.dump();
+    EXPECT_EQ(m.value("sent", 0), stats["splits"]["text"][variant]["executions"]) << stats.dump();
+  }
+  EXPECT_EQ(sent_total, kSent) << stats.dump();
+  EXPECT_EQ(delivered, kSent - 1) << stats.dump();
+  EXPECT_EQ(opened, 1) << stats.dump();
+  EXPECT_EQ(clicked, 1) << stats.dump();
+  EXPECT_EQ(replied, 1) << stats.dump();
+  EXPECT_EQ(failed, 1) << stats.dump();  // the third was delivered before its failure
+}
+
 }  // namespace
 }  // namespace sb::test

@@ -1019,6 +1019,7 @@ TEST(EmittedEvents, AnEventShapedPayloadUpdatesTheContactAndEntityAndOthersAreKe
   const EventRecord r = emitted_record(report, 1000);
   EXPECT_EQ(r.id, "wamid.1:read");
   EXPECT_EQ(r.source, "whatsapp");
+  EXPECT_EQ(r.message_id, "wamid.1");  // the sent message it reports on
   ASSERT_TRUE(r.contact);
   EXPECT_EQ(r.contact->key, "id:c-77");
   ASSERT_TRUE(r.entity);
@@ -1030,6 +1031,19 @@ TEST(EmittedEvents, AnEventShapedPayloadUpdatesTheContactAndEntityAndOthersAreKe
   // Shaped like an event but not a valid one: kept as it is, nothing merged.
   const EmittedEvent loose{"e3", "message.read", "whatsapp", {{"contact", {{"name", "no id"}}}}};
   EXPECT_FALSE(emitted_record(loose, 1000).contact);
+  // A gateway's bare report (not shaped like an event) names its message too;
+  // a reply names the message it answers, and a message received none.
+  EXPECT_EQ(emitted_record({"s1", "message.delivered", "sms", {{"data", {{"message_id", 12345}}}}}, 1000).message_id,
+            "12345");
+  EXPECT_EQ(
+      emitted_record(
+          {"r1", "message.replied", "whatsapp", {{"data", {{"message_id", "wamid.in"}, {"in_reply_to", "wamid.1"}}}}},
+          1000)
+          .message_id,
+      "wamid.1");
+  EXPECT_EQ(emitted_record({"i1", "message.received", "sms", {{"data", {{"message_id", "in-1"}}}}}, 1000).message_id,
+            "");
+  EXPECT_EQ(plain.message_id, "");
 }
 
 TEST_F(PipelineTest, RulesReadTheContactAndEntityAsTheStoreKnowsThem) {

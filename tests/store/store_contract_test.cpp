@@ -179,6 +179,35 @@ TYPED_TEST(StoreContract, EventsComeBackInCommitOrder) {
   EXPECT_EQ(json::parse(events[0].record.body_json)["id"], "a");
 }
 
+// A step's analytics: what providers reported of the messages it sent,
+// found by the ids the step was given, however many.
+TYPED_TEST(StoreContract, ReportsOnSentMessagesAreFoundByTheirMessagesIds) {
+  auto store = this->open();
+  const auto report = [](const std::string& id, const std::string& type, const std::string& message_id) {
+    EventRecord e = event(id, type);
+    e.message_id = message_id;
+    return e;
+  };
+  ASSERT_TRUE(append(*store, {report("d1", "message.delivered", "m1"), report("c1", "message.clicked", "m1"),
+                              event("x", "lead.created"), report("f2", "message.failed", "m2"),
+                              report("o3", "message.opened", "m3")})
+                  .ok());
+  std::vector<std::string> ids{"m2"};
+  for (int i = 0; i < 6000; ++i) ids.push_back("n" + std::to_string(i));  // more than a statement names
+  ids.push_back("m1");
+  std::vector<MessageReport> found = store->message_reports(ids);
+  std::sort(found.begin(), found.end(), [](const MessageReport& a, const MessageReport& b) {
+    return a.message_id + a.type < b.message_id + b.type;
+  });
+  ASSERT_EQ(found.size(), 3u);
+  EXPECT_EQ(found[0].message_id + " " + found[0].type, "m1 message.clicked");
+  EXPECT_EQ(found[1].message_id + " " + found[1].type, "m1 message.delivered");
+  EXPECT_EQ(found[2].message_id + " " + found[2].type, "m2 message.failed");
+  EXPECT_EQ(found[2].received_at_ms, 2000);
+  EXPECT_TRUE(store->message_reports({}).empty());
+  EXPECT_TRUE(store->message_reports({""}).empty());  // events that report on no message
+}
+
 TYPED_TEST(StoreContract, RepeatedIdIsADuplicateThatChangesNothing) {
   auto store = this->open();
   EventRecord first = event("x");
@@ -2102,6 +2131,21 @@ TYPED_TEST(AwaitingContract, ArrivalsAreForgottenAfterTheRetention) {
   ASSERT_EQ(this->arrive("message.read\nid=new", now_ms()), "");  // an arrival prunes older ones
   ASSERT_EQ(this->wait_for("message.read\nid=old", now_ms() + 3600 * 1000), "");
   EXPECT_EQ(this->store->execution(this->id)->state, ExecutionState::kWaiting);
+}
+
+TEST_F(SqliteStoreTest, AStoreOfTheEighthSchemaKeepsReportsOnSentMessagesOnceUpgraded) {
+  {
+    auto store = open();
+    ASSERT_TRUE(append(*store, {event("e1")}).ok());
+  }
+  SqliteDatabase(file_, false)
+      .execute("DROP INDEX events_message; ALTER TABLE events DROP COLUMN message_id; PRAGMA user_version = 8");
+  auto store = open();
+  EventRecord delivered = event("d1", "message.delivered");
+  delivered.message_id = "m1";
+  ASSERT_TRUE(append(*store, {delivered}).ok());
+  ASSERT_EQ(store->message_reports({"m1"}).size(), 1u);
+  EXPECT_EQ(store->events_after(0, 10).size(), 2u);
 }
 
 TEST_F(SqliteStoreTest, AStoreOfTheThirdSchemaNumbersNewArrivalsAboveEveryOneTaken) {
