@@ -4,6 +4,7 @@
 #include <charconv>
 #include <set>
 
+#include "interactive.h"
 #include "json_fields.h"
 #include "phone.h"
 
@@ -115,6 +116,15 @@ Message build_message(std::string_view action, const json& params, const std::st
     }
     body["type"] = kind;
     body[kind] = std::move(media);
+    return {body, "", false};
+  }
+  if (action == "send_buttons" || action == "send_list") {
+    json interactive;
+    const std::string problem =
+        action == "send_buttons" ? reply_buttons(params, interactive) : list_of_rows(params, interactive);
+    if (!problem.empty()) return {{}, problem, false};
+    body["type"] = "interactive";
+    body["interactive"] = std::move(interactive);
     return {body, "", false};
   }
   return {{}, "unknown action '" + std::string(action) + "'", false};

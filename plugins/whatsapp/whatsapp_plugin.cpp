@@ -153,7 +153,8 @@ switchboard::PluginInfo whatsapp_info() {
   info.version = "1.0.0";
   info.vendor = "Switchboard";
   info.description =
-      "WhatsApp Business Cloud API: text and template messages, and Meta's signed webhook as message.* events.";
+      "WhatsApp Business Cloud API: text, template, media and interactive (reply buttons, list) messages, and "
+      "Meta's signed webhook as message.* events.";
   info.config_schema_json = std::string(whatsapp_schemas::schema_json);
   info.actions.push_back({"send_text", "A free-form text (inside the 24-hour window); the wamid is the external id.",
                           std::string(whatsapp_schemas::actions_send_text_json)});
@@ -162,6 +163,13 @@ switchboard::PluginInfo whatsapp_info() {
   info.actions.push_back(
       {"send_media", "An image, document, audio, video or sticker by link or media id; the wamid is the external id.",
        std::string(whatsapp_schemas::actions_send_media_json)});
+  info.actions.push_back({"send_buttons",
+                          "A text with up to 3 reply buttons; a tap comes back as message.replied with its reply_id.",
+                          std::string(whatsapp_schemas::actions_send_buttons_json)});
+  info.actions.push_back({"send_list",
+                          "A text with a button that opens a list of up to 10 rows; the chosen row comes back as "
+                          "message.replied with its reply_id.",
+                          std::string(whatsapp_schemas::actions_send_list_json)});
   info.triggers.push_back({"message.*",
                            "Status reports (message.sent|delivered|read|failed) and inbound messages "
                            "(message.replied, message.received) from the webhook.",

@@ -89,6 +89,56 @@ HttpSink::Checker whatsapp_cloud_api(const std::string& access_token, const std:
         return meta_error(400, 100, "OAuthException", "(#100) Invalid parameter");
       return std::nullopt;
     }
+    // Interactive: reply buttons (1 to 3) or a list (10 rows in all), within Meta's limits.
+    if (type == "interactive") {
+      const json& in = body.contains("interactive") ? body["interactive"] : json();
+      const std::string kind = text_at({"interactive", "type"});
+      const auto too_long = [](const std::string& s, size_t most) {
+        size_t n = 0;
+        for (const unsigned char c : s) n += (c & 0xC0) != 0x80;
+        return n > most;
+      };
+      const std::string body_text = text_at({"interactive", "body", "text"});
+      if (body_text.empty())
+        return meta_error(400, 100, "OAuthException", "(#100) The parameter interactive['body'] is required.");
+      const json& action = in.contains("action") ? in["action"] : json();
+      if (kind == "button") {
+        const json& buttons = action.contains("buttons") ? action["buttons"] : json();
+        if (too_long(body_text, 1024) || !buttons.is_array() || buttons.empty() || buttons.size() > 3)
+          return meta_error(400, 131009, "OAuthException", "(#131009) Parameter value is not valid");
+        std::set<std::string> ids;
+        for (const json& b : buttons) {
+          const json& reply = b.is_object() && b.value("type", "") == "reply" ? b.value("reply", json()) : json();
+          const std::string id = reply.is_object() ? reply.value("id", "") : "";
+          const std::string title = reply.is_object() ? reply.value("title", "") : "";
+          if (id.empty() || title.empty() || too_long(title, 20) || too_long(id, 256) || !ids.insert(id).second)
+            return meta_error(400, 131009, "OAuthException", "(#131009) Parameter value is not valid");
+        }
+        return std::nullopt;
+      }
+      if (kind == "list") {
+        const json& sections = action.contains("sections") ? action["sections"] : json();
+        const std::string button = action.value("button", "");
+        if (too_long(body_text, 4096) || button.empty() || too_long(button, 20) || !sections.is_array() ||
+            sections.empty() || sections.size() > 10)
+          return meta_error(400, 131009, "OAuthException", "(#131009) Parameter value is not valid");
+        size_t rows = 0;
+        for (const json& section : sections) {
+          if (!section.is_object() || !section.contains("rows") || (sections.size() > 1 && !section.contains("title")))
+            return meta_error(400, 131009, "OAuthException", "(#131009) Parameter value is not valid");
+          for (const json& row : section["rows"]) {
+            ++rows;
+            if (!row.is_object() || row.value("id", "").empty() || row.value("title", "").empty() ||
+                too_long(row.value("title", ""), 24) || too_long(row.value("description", ""), 72))
+              return meta_error(400, 131009, "OAuthException", "(#131009) Parameter value is not valid");
+          }
+        }
+        if (rows == 0 || rows > 10)
+          return meta_error(400, 131009, "OAuthException", "(#131009) Parameter value is not valid");
+        return std::nullopt;
+      }
+      return meta_error(400, 100, "OAuthException", "(#100) Invalid parameter");
+    }
     if (type != "text" && type != "template") return meta_error(400, 100, "OAuthException", "(#100) Invalid parameter");
     return std::nullopt;
   };

@@ -196,3 +196,62 @@ TEST(WhatsAppEndToEnd, StopRepliedInWhatsAppSkipsTheNextSendToThatContact) {
 
 }  // namespace
 }  // namespace sb::test
+
+namespace sb::test {
+namespace {
+
+// A tapped reply button, as Meta's webhook reports it: a reply to `wamid`.
+std::string button_tap(const std::string& wamid, const std::string& id, const std::string& title) {
+  return notification(
+      {{"messaging_product", "whatsapp"},
+       {"contacts", {{{"profile", {{"name", "Иван"}}}, {"wa_id", "79990001122"}}}},
+       {"messages",
+        {{{"from", "79990001122"},
+          {"id", "wamid.TAP"},
+          {"timestamp", "1668595349"},
+          {"type", "interactive"},
+          {"context", {{"from", "106540352242922"}, {"id", wamid}}},
+          {"interactive", {{"type", "button_reply"}, {"button_reply", {{"id", id}, {"title", title}}}}}}}}});
+}
+
+// The reference CRMs' "confirm your visit" by quick replies: reply buttons go
+// out as the Cloud API takes them, the client's tap comes back through Meta's
+// webhook as a reply to that message, and the rule goes the way of the
+// button tapped.
+TEST(WhatsAppEndToEnd, AReplyButtonTappedTakesTheRuleItsWay) {
+  HttpSink cloud_api(200, R"({"messaging_product":"whatsapp","contacts":[{"input":"79990001122","wa_id":"79990001122"}],
+                             "messages":[{"id":"wamid.ASK"}]})");
+  cloud_api.check(whatsapp_cloud_api("EAAG-e2e", "106540352242922"));
+  HttpSink crm;
+  json c = config(cloud_api, crm);
+  c["rules"] = json::parse(R"([{
+      "name": "confirm", "trigger": {"event": "webhook.received", "source": "inbox"},
+      "steps": [
+        {"name": "Ask", "action": "wa.send_buttons",
+         "params": {"to": "{{body.phone}}", "text": "Подтвердите запись на {{body.time}}",
+                    "buttons": [{"id": "yes", "title": "Подтверждаю"}, {"id": "no", "title": "Отменить"}]}},
+        {"name": "Answer", "wait_for": "message.replied", "match": {"data.in_reply_to": "{{steps.Ask.external_id}}"},
+         "timeout": "1m"},
+        {"switch": "steps.Answer.event.data.reply_id",
+         "cases": {"yes": [{"action": "tasks.post", "params": {"url": "/confirmed", "body": {}}}],
+                   "no": [{"action": "tasks.post", "params": {"url": "/cancelled", "body": {}}}]}}]}])");
+  HostProcess host(c);
+  ASSERT_EQ(http_request(host.port(), "POST", "/webhooks/inbox", R"({"phone":"+79990001122","time":"10:00"})").status,
+            202);
+  const auto sent = cloud_api.wait_for(1);
+  ASSERT_EQ(sent.size(), 1u) << host.log();
+  const json interactive = json::parse(sent[0].body)["interactive"];
+  EXPECT_EQ(interactive["type"], "button");
+  EXPECT_EQ(interactive["body"]["text"], "Подтвердите запись на 10:00");
+  EXPECT_EQ(interactive["action"]["buttons"][1]["reply"], (json{{"id", "no"}, {"title", "Отменить"}}));
+
+  const std::string tap = button_tap("wamid.ASK", "no", "Отменить");
+  ASSERT_EQ(http_request(host.port(), "POST", "/webhooks/wa", tap, {{"X-Hub-Signature-256", signature(tap)}}).status,
+            200);
+  const auto done = crm.wait_for(1);
+  ASSERT_EQ(done.size(), 1u) << host.log();
+  EXPECT_EQ(done[0].uri, "/cancelled");
+}
+
+}  // namespace
+}  // namespace sb::test

@@ -99,6 +99,60 @@ TEST_F(WhatsAppPluginTest, SendsADocumentOrAnImageAsTheCloudApiExpects) {
   EXPECT_EQ(host.sent.size(), 2u);
 }
 
+// "Confirm your visit?" with the reference CRMs' quick replies: reply
+// buttons and a list, as the Cloud API expects them; what Meta would refuse
+// (a fourth button, a title too long, two alike, a list of 11 rows, several
+// sections without titles) fails the step as a broken rule, and nothing is sent.
+TEST_F(WhatsAppPluginTest, SendsReplyButtonsAndListsAsTheCloudApiExpects) {
+  auto instance = create();
+  ASSERT_EQ(instance->invoke("send_buttons", R"({"to": "+79990001122", "text": "Подтвердите запись на завтра, 10:00",
+      "header": "Салон «Ромашка»", "footer": "Ответьте кнопкой",
+      "buttons": ["Подтверждаю", {"id": "cancel", "title": "Отменить запись"}]})"),
+            SB_OK);
+  EXPECT_EQ(json::parse(host.sent.at(0).body), json::parse(R"({"messaging_product": "whatsapp",
+      "recipient_type": "individual", "to": "79990001122", "type": "interactive", "interactive": {
+      "type": "button", "header": {"type": "text", "text": "Салон «Ромашка»"},
+      "body": {"text": "Подтвердите запись на завтра, 10:00"}, "footer": {"text": "Ответьте кнопкой"},
+      "action": {"buttons": [{"type": "reply", "reply": {"id": "Подтверждаю", "title": "Подтверждаю"}},
+                             {"type": "reply", "reply": {"id": "cancel", "title": "Отменить запись"}}]}}})"));
+  ASSERT_EQ(instance->invoke("send_list", R"({"to": "+79990001122", "text": "Выберите время", "button": "Время",
+      "sections": [{"title": "Утро", "rows": [{"id": "t10", "title": "10:00", "description": "мастер Анна"}, "11:00"]},
+                   {"title": "Вечер", "rows": ["18:00"]}]})"),
+            SB_OK);
+  EXPECT_EQ(json::parse(host.sent.at(1).body)["interactive"], json::parse(R"({"type": "list",
+      "body": {"text": "Выберите время"}, "action": {"button": "Время", "sections": [
+      {"title": "Утро", "rows": [{"id": "t10", "title": "10:00", "description": "мастер Анна"},
+                                 {"id": "11:00", "title": "11:00"}]},
+      {"title": "Вечер", "rows": [{"id": "18:00", "title": "18:00"}]}]}})"));
+  ASSERT_EQ(instance->invoke("send_list", R"({"to": "+79990001122", "text": "Когда?", "button": "Выбрать",
+      "rows": ["Сегодня", "Завтра"]})"),
+            SB_OK);
+  EXPECT_EQ(json::parse(host.sent.at(2).body)["interactive"]["action"]["sections"],
+            json::parse(R"([{"rows": [{"id": "Сегодня", "title": "Сегодня"}, {"id": "Завтра", "title": "Завтра"}]}])"));
+  json eleven = json::array();
+  for (int i = 0; i < 11; ++i) eleven.push_back("row " + std::to_string(i));
+  for (const auto& [action, broken] : std::vector<std::pair<std::string, json>>{
+           {"send_buttons", {{"to", "+79990001122"}, {"text", "?"}, {"buttons", {"a", "b", "c", "d"}}}},
+           {"send_buttons", {{"to", "+79990001122"}, {"text", "?"}, {"buttons", {"Двадцать один символ!"}}}},
+           {"send_buttons", {{"to", "+79990001122"}, {"text", "?"}, {"buttons", {"Да", "Да"}}}},
+           {"send_buttons", {{"to", "+79990001122"}, {"text", "?"}, {"buttons", {{{"id", " x"}, {"title", "X"}}}}}},
+           {"send_buttons", {{"to", "+79990001122"}, {"buttons", {"Да"}}}},
+           {"send_list", {{"to", "+79990001122"}, {"text", "?"}, {"button", "Открыть"}, {"rows", eleven}}},
+           {"send_list", {{"to", "+79990001122"}, {"text", "?"}, {"rows", {"a"}}}},
+           {"send_list",
+            {{"to", "+79990001122"},
+             {"text", "?"},
+             {"button", "Открыть"},
+             {"sections", {{{"rows", {"a"}}}, {{"rows", {"b"}}}}}}},
+           {"send_list", {{"to", "+79990001122"}, {"text", "?"}, {"button", "Открыть"}, {"rows", {"a", "a"}}}}}) {
+    host.results.clear();
+    ASSERT_EQ(instance->invoke(action, broken.dump()), SB_OK);
+    ASSERT_EQ(host.results.size(), 1u) << broken;
+    EXPECT_EQ(host.results[0].outcome, SB_OUTCOME_INVALID_PARAMS) << broken;
+  }
+  EXPECT_EQ(host.sent.size(), 3u);
+}
+
 TEST_F(WhatsAppPluginTest, SendsText) {
   auto instance = create();
   ASSERT_EQ(instance->invoke("send_text", R"({"to": "+79990001122", "text": "Здравствуйте!"})"), SB_OK);
