@@ -5,6 +5,7 @@
 #include "config/JsonSchema.h"
 #include "event_schema.h"
 #include "store/ContactAliases.h"
+#include "store/MessageReports.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
 #include "util/Zones.h"
@@ -131,16 +132,6 @@ void read_event(const json& event, const std::string& pointer, int64_t now_ms, c
 }
 
 }  // namespace
-
-std::string reported_message_id(const std::string& type, const json& event) {
-  if (!type.starts_with("message.") || type == "message.received" || !event.is_object()) return {};
-  const auto data = event.find("data");
-  if (data == event.end() || !data->is_object()) return {};
-  const auto id = data->find(type == "message.replied" ? "in_reply_to" : "message_id");
-  if (id == data->end()) return {};
-  if (id->is_string()) return id->get<std::string>();
-  return id->is_number_integer() ? id->dump() : std::string();  // a gateway's numeric id
-}
 
 std::string contact_key(const json& c) {
   if (!c.is_object()) return "";

@@ -48,9 +48,4 @@ std::string contact_key_of(const std::string& named);
 // One event built by the host itself, held to the same rules.
 ParsedEvents parse_event(const nlohmann::json& event, int64_t now_ms, const std::string& source);
 
-// The sent message a provider's report is on (EventRecord::message_id): a
-// message.* event's data.message_id, a reply's data.in_reply_to (its own id
-// is the reply's). Empty for other events.
-std::string reported_message_id(const std::string& type, const nlohmann::json& event);
-
 }  // namespace sb

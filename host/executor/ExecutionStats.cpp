@@ -26,7 +26,8 @@ void collect(const json& history, Pairs& reached, Pairs& variants, Pairs& sent) 
     if (!entry.is_object()) continue;
     const std::string step = text_at(entry, "step"), outcome = text_at(entry, "outcome");
     if (!step.empty() && !outcome.empty()) reached.emplace(step, outcome);
-    if (outcome == "done")
+    // A message a channel's step sent (other steps' ids are a task's, a request's, ...).
+    if (outcome == "done" && !text_at(entry, "channel").empty())
       if (std::string id = text_at(entry, "external_id"); !step.empty() && !id.empty())
         sent.emplace(step, std::move(id));
     // The decisions taken on the way to it: a branch, a case, a variant, a
@@ -67,10 +68,10 @@ void count(Counts& counts, const std::string& step, unsigned reported) {
   auto& c = counts[step];
   ++c["sent"];
   // A failure reported after a delivery (a gateway's late status) does not undo it.
-  if ((reported & kFailed) && !(reported & kDelivered)) ++c["failed"];
+  c["failed"] += (reported & kFailed) && !(reported & kDelivered);
   for (const auto& [bit, name] :
        {std::pair{kDelivered, "delivered"}, {kOpened, "opened"}, {kClicked, "clicked"}, {kReplied, "replied"}})
-    if (reported & bit) ++c[name];
+    c[name] += (reported & bit) != 0;
 }
 
 }  // namespace

@@ -628,6 +628,7 @@ void Interpreter::step_ended(const Claimed& at, const CompiledStep& step, const 
   json entry = outcome.to_json();
   if (!decisions.empty()) entry["branches"] = decisions;
   entry["step"] = step.name;
+  if (!step.channel.empty()) entry["channel"] = step.channel;  // a message: the step's analytics count it
   entry["attempt"] = row.attempt + 1;
   if (sent_again_in_doubt) entry["sent_again_in_doubt"] = true;  // it may have reached the provider before
   entry["at"] = format_time_ms(now_ms());

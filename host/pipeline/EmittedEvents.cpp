@@ -7,6 +7,7 @@
 #include "events/EventParser.h"
 #include "executor/ActionRequests.h"
 #include "log/Logger.h"
+#include "store/MessageReports.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
 

@@ -17,6 +17,7 @@
 #include "log/Logger.h"
 #include "store/ContactAliases.h"
 #include "store/EventWrites.h"
+#include "store/MessageReports.h"
 #include "store/Postgres.h"
 #include "util/JsonText.h"
 #include "util/ThreadName.h"
@@ -344,6 +345,30 @@ void learn_stored_aliases(PgConnection& db) {
         PgParams().text(dump_text(rows)));
 }
 
+// Before migration 6 the store did not keep which sent message a report is
+// on: the reports stored then learn it now, so that the steps' analytics
+// count them.
+void learn_reported_messages(PgConnection& db) {
+  for (int64_t after = std::numeric_limits<int64_t>::min();;) {
+    PgResult q =
+        db.run("SELECT seq, type, body FROM events WHERE type LIKE 'message.%' AND seq > $1 ORDER BY seq LIMIT 10000",
+               PgParams().integer(after));
+    if (!q.rows()) return;
+    nlohmann::json rows = nlohmann::json::array();
+    for (int i = 0; i < q.rows(); ++i) {
+      after = q.integer(i, 0);
+      if (std::string id = reported_message_id(q.text(i, 1), nlohmann::json::parse(q.text(i, 2), nullptr, false));
+          !id.empty())
+        rows.push_back({{"seq", after}, {"id", std::move(id)}});
+    }
+    if (!rows.empty())
+      db.run(
+          "UPDATE events e SET message_id = x.id FROM json_to_recordset($1::json) AS x(seq bigint, id text) "
+          "WHERE e.seq = x.seq",
+          PgParams().text(dump_text(rows)));
+  }
+}
+
 void migrate(PgConnection& db) {
   const int64_t known = static_cast<int64_t>(kMigrations.size());
   db.execute("BEGIN");
@@ -358,6 +383,7 @@ void migrate(PgConnection& db) {
     for (int64_t v = version; v < known; ++v) db.execute(kMigrations[static_cast<size_t>(v)]);
     db.execute(kIndexes);
     if (version >= 1 && version < 3) learn_stored_aliases(db);
+    if (version >= 1 && version < 6) learn_reported_messages(db);
     if (version == 0)
       db.run("INSERT INTO switchboard_schema (version) VALUES ($1)", PgParams().integer(known));
     else if (version < known)

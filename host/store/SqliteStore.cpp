@@ -8,6 +8,7 @@
 #include "log/Logger.h"
 #include "store/ContactAliases.h"
 #include "store/EventWrites.h"
+#include "store/MessageReports.h"
 #include "store/Sqlite.h"
 #include "util/JsonText.h"
 #include "util/ThreadName.h"
@@ -190,7 +191,6 @@ UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT seq FROM sqlite_seque
   WHERE name = 'executions';
 DROP TABLE executions_v7;
 )sql";
-
 
 constexpr const char* kIndexes = R"sql(
 -- Version 7: the executions in each state but done (ExecutionFilter);
@@ -418,14 +418,36 @@ struct SqliteStore::Writer {
     db.execute(kExecutionsKept);
   }
 
-  // Version 8 did not keep which sent message a report is on. (A version
-  // lowered by hand, as the tests do, may have the column already.)
+  // Version 8 did not keep which sent message a report is on: the reports
+  // it stored learn it now, so that the steps' analytics count them. (A
+  // version lowered by hand, as the tests do, may have the column already.)
   static void keep_reported_messages(SqliteDatabase& db) {
     {
       SqliteStatement has(db.handle(), "SELECT count(*) FROM pragma_table_info('events') WHERE name = 'message_id'");
       if (has.step() && has.integer(0) != 0) return;
     }  // finalized: the table is not altered under a running statement
     db.execute("ALTER TABLE events ADD COLUMN message_id TEXT");
+    SqliteStatement reports(db.handle(),
+                            "SELECT seq, type, body FROM events WHERE type LIKE 'message.%' AND seq > ? "
+                            "ORDER BY seq LIMIT 10000");
+    SqliteStatement learn(db.handle(), "UPDATE events SET message_id = ?2 WHERE seq = ?1");
+    for (int64_t after = 0;;) {
+      // A page read whole before it is written: no row changes under the read.
+      std::vector<std::pair<int64_t, std::string>> page;
+      bool any = false;
+      reports.bind(1, after);
+      while (reports.step()) {
+        any = true;
+        after = reports.integer(0);
+        if (std::string id =
+                reported_message_id(reports.text(1), nlohmann::json::parse(reports.text(2), nullptr, false));
+            !id.empty())
+          page.emplace_back(after, std::move(id));
+      }
+      reports.reset();
+      if (!any) return;
+      for (const auto& [seq, id] : page) learn.bind(1, seq).bind(2, id).run();
+    }
   }
 
   // Runs before the statements are prepared: they need the tables.
@@ -1084,8 +1106,9 @@ std::vector<std::pair<std::string, std::string>> SqliteStore::rule_version_names
 std::vector<MessageReport> SqliteStore::message_reports(const std::vector<std::string>& message_ids) {
   constexpr size_t kChunk = 500;  // ids a statement names (SQLite takes up to 32,766 parameters)
   std::vector<MessageReport> out;
-  std::lock_guard lock(read_mutex_);
   for (size_t from = 0; from < message_ids.size(); from += kChunk) {
+    // A chunk at a time: the router reads through the same connection.
+    std::lock_guard lock(read_mutex_);
     const size_t n = std::min(kChunk, message_ids.size() - from);
     std::string marks;
     for (size_t i = 0; i < n; ++i) marks += i ? ", ?" : "?";

@@ -95,6 +95,11 @@ struct SqliteBackend {
   static void set_schema_version(const std::filesystem::path& file, int version) {
     SqliteDatabase(file, false).execute("PRAGMA user_version = " + std::to_string(version));
   }
+  // As a store of the schema before reports named their messages (version 8).
+  static void forget_message_ids(const std::filesystem::path& file) {
+    SqliteDatabase(file, false)
+        .execute("DROP INDEX events_message; ALTER TABLE events DROP COLUMN message_id; PRAGMA user_version = 8");
+  }
   // As a store of the schema before aliases were kept.
   static void forget_aliases(const std::filesystem::path& file) {
     SqliteDatabase(file, false)
@@ -121,6 +126,11 @@ struct PostgresBackend {
   static void set_schema_version(const std::filesystem::path& file, int version) {
     test::PgCluster::shared()->execute("UPDATE " + schema(file) +
                                        ".switchboard_schema SET version = " + std::to_string(version));
+  }
+  static void forget_message_ids(const std::filesystem::path& file) {
+    const std::string s = schema(file);
+    test::PgCluster::shared()->execute("UPDATE " + s + ".events SET message_id = NULL; UPDATE " + s +
+                                       ".switchboard_schema SET version = 5");
   }
   static void forget_aliases(const std::filesystem::path& file) {
     // The schema as version 2 left it: no aliases, and the event log and holds as they were then.
@@ -152,6 +162,7 @@ class StoreContract : public ::testing::Test {
   }
   void set_schema_version(int version) { Backend::set_schema_version(file_, version); }
   void forget_aliases() { Backend::forget_aliases(file_); }
+  void forget_message_ids() { Backend::forget_message_ids(file_); }
 };
 using Backends = ::testing::Types<SqliteBackend, PostgresBackend>;
 TYPED_TEST_SUITE(StoreContract, Backends);
@@ -206,6 +217,32 @@ TYPED_TEST(StoreContract, ReportsOnSentMessagesAreFoundByTheirMessagesIds) {
   EXPECT_EQ(found[2].received_at_ms, 2000);
   EXPECT_TRUE(store->message_reports({}).empty());
   EXPECT_TRUE(store->message_reports({""}).empty());  // events that report on no message
+}
+
+// Reports stored before the store kept which message they are on learn it
+// when the store is upgraded: the steps' analytics count them too.
+TYPED_TEST(StoreContract, ReportsStoredBeforeAnUpgradeAreFoundByTheirMessagesIds) {
+  const auto report = [](const std::string& id, const std::string& type, const json& data) {
+    EventRecord e = event(id, type);
+    e.body_json = json{{"id", id}, {"type", type}, {"data", data}}.dump();
+    return e;
+  };
+  {
+    auto store = this->open();
+    ASSERT_TRUE(append(*store, {report("d1", "message.delivered", {{"message_id", "m1"}}),
+                                report("r1", "message.replied", {{"message_id", "in-1"}, {"in_reply_to", "m2"}}),
+                                report("s1", "message.delivered", {{"message_id", 777}}),
+                                report("x1", "message.received", {{"message_id", "m3"}}), event("e1")})
+                    .ok());
+  }
+  this->forget_message_ids();
+  auto store = this->open();  // upgraded
+  std::vector<std::string> found;
+  for (const MessageReport& r : store->message_reports({"m1", "m2", "m3", "in-1", "777"}))
+    found.push_back(r.message_id + " " + r.type);
+  std::sort(found.begin(), found.end());
+  EXPECT_EQ(found, (std::vector<std::string>{"777 message.delivered", "m1 message.delivered", "m2 message.replied"}));
+  EXPECT_EQ(store->events_after(0, 10).size(), 5u);
 }
 
 TYPED_TEST(StoreContract, RepeatedIdIsADuplicateThatChangesNothing) {
@@ -2131,21 +2168,6 @@ TYPED_TEST(AwaitingContract, ArrivalsAreForgottenAfterTheRetention) {
   ASSERT_EQ(this->arrive("message.read\nid=new", now_ms()), "");  // an arrival prunes older ones
   ASSERT_EQ(this->wait_for("message.read\nid=old", now_ms() + 3600 * 1000), "");
   EXPECT_EQ(this->store->execution(this->id)->state, ExecutionState::kWaiting);
-}
-
-TEST_F(SqliteStoreTest, AStoreOfTheEighthSchemaKeepsReportsOnSentMessagesOnceUpgraded) {
-  {
-    auto store = open();
-    ASSERT_TRUE(append(*store, {event("e1")}).ok());
-  }
-  SqliteDatabase(file_, false)
-      .execute("DROP INDEX events_message; ALTER TABLE events DROP COLUMN message_id; PRAGMA user_version = 8");
-  auto store = open();
-  EventRecord delivered = event("d1", "message.delivered");
-  delivered.message_id = "m1";
-  ASSERT_TRUE(append(*store, {delivered}).ok());
-  ASSERT_EQ(store->message_reports({"m1"}).size(), 1u);
-  EXPECT_EQ(store->events_after(0, 10).size(), 2u);
 }
 
 TEST_F(SqliteStoreTest, AStoreOfTheThirdSchemaNumbersNewArrivalsAboveEveryOneTaken) {
