@@ -22,7 +22,7 @@ struct Filter {
   std::string name;
   std::string argument;
 };
-constexpr const char* kFilterNames[] = {"date", "phone", "html", "raw", "default", "first_name", "last_name"};
+constexpr const char* kFilterNames[] = {"date", "phone", "html", "raw", "default", "first_name", "last_name", "or"};
 
 struct Placeholder {
   size_t begin = 0;  // offset of "{{"
@@ -88,9 +88,11 @@ std::optional<std::string> parse(std::string_view text, std::vector<Placeholder>
           auto filter = parse_filter(part);
           if (!filter)
             return "unknown filter '" + part + "' in '{{" + std::string(inner) +
-                   "}}': filters are date, phone, html, raw, first_name, last_name and default (with an argument in "
-                   "double quotes: date:\"%d.%m.%Y\")";
+                   "}}': filters are date, phone, html, raw, first_name, last_name, or and default (with an argument "
+                   "in double quotes: date:\"%d.%m.%Y\", or:\"contact.responsible.0.name\")";
           if (filter->name == "default") p.fallback = filter->argument;
+          if (filter->name == "or" && filter->argument.empty())
+            return "'or' in '{{" + std::string(inner) + "}}' needs the path to read instead, in double quotes";
           p.filters.push_back(std::move(*filter));
         }
       }
@@ -137,7 +139,7 @@ json apply_filter(const Filter& f, const Placeholder& p, const json& value, cons
     if (f.name == "first_name") return name.substr(0, space);
     return space == std::string::npos ? std::string() : trim(std::string_view(name).substr(space));
   }
-  return value;  // raw, default: nothing to do here
+  return value;  // raw, default, or: nothing to do here
 }
 
 json render_string(const std::string& text, const json& context, bool html_target) {
@@ -148,7 +150,11 @@ json render_string(const std::string& text, const json& context, bool html_targe
     const auto fallback = [&] {
       return html_target && !p.escapes_itself() ? json(escape_html(*p.fallback)) : json(*p.fallback);
     };
+    const auto blank = [](const json& v) { return v.is_string() && trim(v.get_ref<const std::string&>()).empty(); };
     const json* found = lookup_path(context, p.path);
+    // Missing or empty: the paths its "or" filters name, in turn.
+    for (const Filter& f : p.filters)
+      if (f.name == "or" && (!found || found->is_null() || blank(*found))) found = lookup_path(context, f.argument);
     if (!found || found->is_null()) {
       if (!p.fallback) throw TemplateError(p.path, "template variable '" + p.path + "' has no value in this event");
       return fallback();
@@ -156,7 +162,6 @@ json render_string(const std::string& text, const json& context, bool html_targe
     // A default covers an empty value too (a CRM sends "" for a name it
     // lacks), before filters that would refuse it and after those that
     // make one ({{firstName|друг}} of a one-word name's last part).
-    const auto blank = [](const json& v) { return v.is_string() && trim(v.get_ref<const std::string&>()).empty(); };
     if (p.fallback && blank(*found)) return fallback();
     json value = *found;
     for (const Filter& f : p.filters) value = apply_filter(f, p, value, context);
@@ -218,16 +223,17 @@ std::string local_zone(const json& context) {
 bool has_placeholder(std::string_view text) { return text.find("{{") != std::string_view::npos; }
 
 const std::map<std::string, std::string>& default_template_variables() {
-  static const std::map<std::string, std::string> defaults = {{"Имя", "contact.name"},
-                                                              {"Клиент", "contact.name"},
-                                                              {"Телефон", "account.phone"},
-                                                              {"Название компании", "account.name"},
-                                                              {"Менеджер", "entity.responsible.0.name"},
-                                                              {"name", "contact.name"},
-                                                              {"phone", "contact.phones.0.number"},
-                                                              {"email", "contact.emails.0.address"},
-                                                              {"firstName", "contact.name|first_name"},
-                                                              {"lastName", "contact.name|last_name"}};
+  static const std::map<std::string, std::string> defaults = {
+      {"Имя", "contact.name"},
+      {"Клиент", "contact.name"},
+      {"Телефон", "account.phone"},
+      {"Название компании", "account.name"},
+      {"Менеджер", "entity.responsible.0.name|or:\"contact.responsible.0.name\""},
+      {"name", "contact.name"},
+      {"phone", "contact.phones.0.number"},
+      {"email", "contact.emails.0.address"},
+      {"firstName", "contact.name|first_name"},
+      {"lastName", "contact.name|last_name"}};
   return defaults;
 }
 
@@ -321,6 +327,12 @@ std::vector<std::string> unknown_template_variables(const json& value, const std
     for (const auto& p : placeholders) {
       const size_t dot = p.path.find('.');
       const std::string root = trim(std::string_view(p.path).substr(0, dot));
+      for (const Filter& f : p.filters)
+        if (f.name == "or")
+          if (const std::string other = trim(std::string_view(f.argument).substr(0, f.argument.find('.')));
+              !known(roots, other))
+            out.push_back(pointer + ": unknown variable '" + f.argument + "' (after or): a variable starts with " +
+                          list(roots));
       if (!known(roots, root)) {
         out.push_back(pointer + ": unknown variable '" + p.path + "': a variable starts with " + list(roots));
       } else if (root == "account" && account && !p.fallback) {

@@ -8,6 +8,9 @@
 //   phone, phone:"international", phone:"national"  a number via libphonenumber
 //   html     HTML-escaped;  raw   not escaped even where the target is HTML
 //   default:"text"         when the value is missing
+//   or:"path"              when the value is missing or empty, the value at
+//                          that path ({{entity.responsible.0.name |
+//                          or:"contact.responsible.0.name"}})
 // A string that is exactly one placeholder keeps the value's JSON type
 // ("{{body.amount}}" stays a number). A missing value without a default is
 // an error — never a silent empty string.
@@ -77,7 +80,8 @@ nlohmann::json expand_template_variables(const nlohmann::json& value,
                                          const std::vector<std::string>& roots);
 // The path a single name stands for, as above (filters read names so too).
 std::string short_name_path(const std::string& name, const std::map<std::string, std::string>& variables);
-// Имя, Клиент, Телефон (the account's), Название компании, Менеджер, name,
+// Имя, Клиент, Телефон (the account's), Название компании, Менеджер (the
+// entity's responsible manager, else the contact's), name,
 // phone, email; the config's "template_variables" add to and override them.
 const std::map<std::string, std::string>& default_template_variables();
 

@@ -139,7 +139,8 @@ TEST(TemplateFilters, DefaultsStayAsWrittenAndUnknownFiltersAreErrors) {
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0],
             "/t: unknown filter 'upcase' in '{{contact.name|html|upcase}}': filters are date, phone, html, raw, "
-            "first_name, last_name and default (with an argument in double quotes: date:\"%d.%m.%Y\")");
+            "first_name, last_name, or and default (with an argument in double quotes: date:\"%d.%m.%Y\", "
+            "or:\"contact.responsible.0.name\")");
 }
 
 TEST(TemplateVariables, ShortNamesAsTheReferenceCrmsWriteThem) {
@@ -189,6 +190,41 @@ TEST(TemplateVariables, FirstAndLastNameAreTheWordsOfTheContactsName) {
   EXPECT_TRUE(template_syntax_errors(filtered).empty());
   EXPECT_EQ(render_template(filtered, {{"contact", json::object()}}), "друг a|b");
   EXPECT_EQ(render_template(filtered, {{"contact", {{"name", "<Анна>"}}}}), "&lt;Анна&gt; <Анна>");
+}
+
+}  // namespace
+}  // namespace sb
+
+namespace sb {
+namespace {
+
+// MatrixCRM's "Ответственный: {{Менеджер}}": the deal's responsible manager,
+// else the client's when the event names no deal (a client registered).
+TEST(TemplateVariables, TheManagerIsTheEntitysResponsibleElseTheContacts) {
+  const std::vector<std::string> roots = {"contact", "entity", "account"};
+  const json expanded = expand_template_variables(json("Ответственный: {{Менеджер}}. {{Менеджер|менеджер}}"),
+                                                  default_template_variables(), roots);
+  EXPECT_TRUE(unknown_template_variables(expanded, roots).empty());
+  const json both = {{"contact", {{"responsible", {{{"name", "Ольга"}}}}}},
+                     {"entity", {{"responsible", {{{"name", "Пётр"}}}}}}};
+  EXPECT_EQ(render_template(expanded, both), "Ответственный: Пётр. Пётр");
+  const json contact_only = {{"contact", {{"responsible", {{{"name", "Ольга"}}}}}}};
+  EXPECT_EQ(render_template(expanded, contact_only), "Ответственный: Ольга. Ольга");
+  const json nobody = {{"contact", {{"name", "Анна"}}}};
+  EXPECT_THROW(render_template(json("{{Менеджер}}"), nobody), TemplateError);
+  EXPECT_EQ(render_template(
+                expand_template_variables(json("{{Менеджер|менеджер}}"), default_template_variables(), roots), nobody),
+            "менеджер");
+}
+
+TEST(TemplateFilters, OrReadsAnotherPathWhenTheValueIsMissingOrEmpty) {
+  const json context = {{"contact", {{"name", ""}, {"fields", {{"nick", "Аня"}}}}}, {"entity", {{"title", "Заказ"}}}};
+  EXPECT_EQ(render_template(json("{{contact.name|or:\"contact.fields.nick\"}}"), context), "Аня");
+  EXPECT_EQ(render_template(json("{{entity.name|or:\"contact.name\"|or:\"entity.title\"}}"), context), "Заказ");
+  EXPECT_EQ(render_template(json("{{entity.name|or:\"contact.x\"|default:\"—\"}}"), context), "—");
+  EXPECT_EQ(render_template(json("{{entity.title|or:\"contact.fields.nick\"}}"), context), "Заказ");
+  EXPECT_FALSE(template_syntax_errors(json("{{contact.name|or}}")).empty());
+  EXPECT_EQ(unknown_template_variables(json("{{contact.name|or:\"contcat.fields.nick\"}}"), {"contact"}).size(), 1u);
 }
 
 }  // namespace
