@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "analytics/EntityPages.h"
+
 namespace sb {
 
 using nlohmann::json;
@@ -84,37 +86,24 @@ std::optional<ChannelCounts> count_channels(Store& store, const Config::AdChanne
                                             size_t most, const std::function<bool()>& stopping) {
   ChannelCounts counts;
   query.entity_type = config.entity;
-  query.after.clear();
-  size_t read = 0;
-  while (!counts.complete && read < most) {
-    if (stopping && stopping()) return std::nullopt;
-    query.limit = std::min<size_t>(1000, most - read);
-    const std::vector<StoredEntity> page = store.entities_page(query);
-    for (const StoredEntity& entity : page) {
-      const json data = json::parse(entity.data_json, nullptr, false);
-      const json fields =
-          data.is_object() && data.contains("fields") && data["fields"].is_object() ? data["fields"] : json::object();
-      const auto named = fields.find(config.field);
-      const std::string channel = named != fields.end() && named->is_string() ? named->get<std::string>() : "";
-      const bool sale = entity.status && std::find(config.sale_statuses.begin(), config.sale_statuses.end(),
-                                                   *entity.status) != config.sale_statuses.end();
-      const std::optional<double> amount = sale ? number_in(fields, config.amount) : std::nullopt;
-      for (ChannelFigures* figures : {&counts.channels[channel], &counts.total}) {
-        ++figures->records;
-        figures->sales += sale;
-        figures->sales_without_amount += sale && !amount;
-        figures->revenue += amount.value_or(0);
-      }
-      query.after = entity_cursor_key(entity.type, entity.id);
+  const auto complete = read_entities(store, query, most, stopping, [&](const StoredEntity& entity) {
+    const json data = json::parse(entity.data_json, nullptr, false);
+    const json fields =
+        data.is_object() && data.contains("fields") && data["fields"].is_object() ? data["fields"] : json::object();
+    const auto named = fields.find(config.field);
+    const std::string channel = named != fields.end() && named->is_string() ? named->get<std::string>() : "";
+    const bool sale = entity.status && std::find(config.sale_statuses.begin(), config.sale_statuses.end(),
+                                                 *entity.status) != config.sale_statuses.end();
+    const std::optional<double> amount = sale ? number_in(fields, config.amount) : std::nullopt;
+    for (ChannelFigures* figures : {&counts.channels[channel], &counts.total}) {
+      ++figures->records;
+      figures->sales += sale;
+      figures->sales_without_amount += sale && !amount;
+      figures->revenue += amount.value_or(0);
     }
-    read += page.size();
-    if (page.size() < query.limit) counts.complete = true;
-  }
-  // `most` read: complete when no record is left after the last.
-  if (!counts.complete) {
-    query.limit = 1;
-    counts.complete = store.entities_page(query).empty();
-  }
+  });
+  if (!complete) return std::nullopt;
+  counts.complete = *complete;
   return counts;
 }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analytics/ChannelCounts.h"
+#include "analytics/TaskCounts.h"
 #include "store/Store.h"
 #include "util/Time.h"
 
@@ -32,31 +33,67 @@ void AnalyticsApi::channels(ServerRequest&& request, ServerConnection::Reply rep
                  [this, request = std::move(request)](ServerConnection::Reply& reply) { report(request, reply); });
 }
 
-void AnalyticsApi::report(const ServerRequest& request, ServerConnection::Reply& reply) {
-  RecordQuery query;
-  size_t most = kDefaultRecords;
+namespace {
+
+// A report's query: two time bounds named `after` and `before`, and a
+// limit; a refusal (400) for anything else.
+std::optional<ServerResponse> read_bounds(const ServerRequest& request, const char* after, const char* before,
+                                          std::optional<int64_t>& after_ms, std::optional<int64_t>& before_ms,
+                                          size_t& most) {
   try {
     for (const auto& [key, value] : Poco::URI(request.target).getQueryParameters()) {
-      if (key == "updated_after" || key == "updated_before") {
-        auto& bound = key == "updated_after" ? query.updated_after_ms : query.updated_before_ms;
+      if (key == after || key == before) {
+        auto& bound = key == after ? after_ms : before_ms;
         bound = parse_time_ms(value);
         if (!bound)
-          return reply(
-              error_response(400, "bad_request", key + ": expected an RFC 3339 time such as 2026-12-01T00:00:00Z"));
+          return error_response(400, "bad_request", key + ": expected an RFC 3339 time such as 2026-12-01T00:00:00Z");
       } else if (key == "limit") {
         size_t n = 0;
         const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-        if (ec != std::errc() || end != value.data() + value.size() || n == 0 || n > kMostRecords)
-          return reply(
-              error_response(400, "bad_request", "limit: expected 1 to " + std::to_string(kMostRecords) + " records"));
+        if (ec != std::errc() || end != value.data() + value.size() || n == 0 || n > AnalyticsApi::kMostRecords)
+          return error_response(400, "bad_request",
+                                "limit: expected 1 to " + std::to_string(AnalyticsApi::kMostRecords) + " records");
         most = n;
       } else {
-        return reply(error_response(400, "bad_request", "unknown parameter '" + key + "'"));
+        return error_response(400, "bad_request", "unknown parameter '" + key + "'");
       }
     }
   } catch (const Poco::Exception&) {
-    return reply(error_response(400, "bad_request", "malformed query string"));
+    return error_response(400, "bad_request", "malformed query string");
   }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void AnalyticsApi::tasks(ServerRequest&& request, ServerConnection::Reply reply) {
+  if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
+  if (request.method != "GET") return reply(method_not_allowed("GET"));
+  worker_.answer(std::move(reply),
+                 [this, request = std::move(request)](ServerConnection::Reply& reply) { task_report(request, reply); });
+}
+
+void AnalyticsApi::task_report(const ServerRequest& request, ServerConnection::Reply& reply) {
+  TaskBounds bounds;
+  size_t most = kDefaultRecords;
+  if (auto refusal = read_bounds(request, "created_after", "created_before", bounds.created_after_ms,
+                                 bounds.created_before_ms, most))
+    return reply(std::move(*refusal));
+  const auto counts = count_tasks(store_, bounds, now_ms(), most, [this] { return worker_.stopping(); });
+  if (!counts) return reply(error_response(503, "unavailable", "the host is shutting down"));
+  json body = counts->to_json();
+  body["complete"] = counts->complete;
+  if (bounds.created_after_ms) body["created_after"] = format_time_ms(*bounds.created_after_ms);
+  if (bounds.created_before_ms) body["created_before"] = format_time_ms(*bounds.created_before_ms);
+  reply(json_response(200, body));
+}
+
+void AnalyticsApi::report(const ServerRequest& request, ServerConnection::Reply& reply) {
+  RecordQuery query;
+  size_t most = kDefaultRecords;
+  if (auto refusal = read_bounds(request, "updated_after", "updated_before", query.updated_after_ms,
+                                 query.updated_before_ms, most))
+    return reply(std::move(*refusal));
   const auto counts = count_channels(store_, config_, query, most, [this] { return worker_.stopping(); });
   if (!counts) return reply(error_response(503, "unavailable", "the host is shutting down"));
   json body = counts->to_json(config_);

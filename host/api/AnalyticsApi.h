@@ -8,7 +8,14 @@
 //    "sales_without_amount", "conversion", "revenue", "average_check", "cost",
 //    "roi"}}, "total": {...}, "complete": true, "updated_after"?, "updated_before"?}
 //
-// (analytics/ChannelCounts.h says what each figure is.)
+// (analytics/ChannelCounts.h says what each figure is), and the tasks'
+// completion rate and time (analytics/TaskCounts.h):
+//
+//   GET /api/v1/analytics/tasks?created_after=..&created_before=..&limit=..
+//   {"total": {"created", "open", "in_progress", "done", "cancelled",
+//    "overdue", "done_on_time", "done_late", "completion_rate",
+//    "hours_to_complete": {"average", "median"}}, "assignees": {id: {...,
+//    "name"}}, "undated", "complete", "created_after"?, "created_before"?}
 #pragma once
 
 #include <string>
@@ -29,12 +36,14 @@ class AnalyticsApi {
   AnalyticsApi(Store& store, std::vector<std::string> admin_tokens, Config::AdChannelsConfig channels,
                AdminWorker& worker);
   void channels(ServerRequest&& request, ServerConnection::Reply reply);
+  void tasks(ServerRequest&& request, ServerConnection::Reply reply);
 
   static constexpr size_t kDefaultRecords = 100'000;  // read by one request, at most by default ...
   static constexpr size_t kMostRecords = 1'000'000;   // ... and when asked
 
  private:
   void report(const ServerRequest& request, ServerConnection::Reply& reply);
+  void task_report(const ServerRequest& request, ServerConnection::Reply& reply);
 
   Store& store_;
   BearerTokens tokens_;

@@ -420,9 +420,11 @@ void RecordsApi::change_task(const std::string& id, const ServerRequest& request
   e.type = "task.status_changed";
   e.source = "api";
   e.occurred_at_ms = e.received_at_ms = now_ms();
-  e.entity = EntityUpdate{"task", id, true, status, dump_text(json{{"status", status}})};
-  e.body_json =
-      dump_text(json{{"id", e.id}, {"type", e.type}, {"entity", {{"type", "task"}, {"id", id}, {"status", status}}}});
+  json entity{{"type", "task"}, {"id", id}, {"status", status}};
+  // When it was done: the task analytics' completion time (a task the tasks plugin completes has it too).
+  if (status == "done") entity["fields"] = {{"completed_at", format_time_ms(e.received_at_ms)}};
+  e.entity = EntityUpdate{"task", id, true, status, dump_text(entity)};
+  e.body_json = dump_text(json{{"id", e.id}, {"type", e.type}, {"entity", std::move(entity)}});
   store_change(std::move(e), {{"id", id}, {"status", status}}, std::move(reply));
 }
 

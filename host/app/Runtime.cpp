@@ -264,6 +264,9 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   handlers.api["/api/v1/analytics/channels"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
     analytics_api_->channels(std::move(request), std::move(reply));
   };
+  handlers.api["/api/v1/analytics/tasks"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
+    analytics_api_->tasks(std::move(request), std::move(reply));
+  };
   handlers.api["/api/v1/dead-letters"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
     executions_api_->dead_letters(std::move(request), std::move(reply));
   };

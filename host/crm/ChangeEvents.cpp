@@ -149,6 +149,11 @@ Result set_status(const ChangeRequest& r, const json& change, const RecordRules&
     if (status->is_string() && !in_pipeline(status->get<std::string>())) return "/status: " + not_in_pipeline;
     entity["pipeline"] = *pipeline;
   }
+  // Fields set with the status, in the same event (a task's completed_at).
+  if (const auto fields = change.find("fields"); fields != change.end()) {
+    if (!fields->is_object()) return std::string("/fields: expected the fields set with the status, by name");
+    entity["fields"] = *fields;
+  }
   std::optional<std::vector<std::optional<std::string>>> only_from;
   if (const auto from = change.find("if_status"); from != change.end()) {
     if (!from->is_array() || from->empty())

@@ -219,6 +219,8 @@ class Tasks : public switchboard::Plugin {
                     switchboard::Completion done) {
     json fields = fields_of(params, subject);
     fields.emplace("priority", "medium");
+    // When it was set and done: the task analytics' completion time.
+    fields["created_at"] = format_utc(host_.now_unix_ms());
     if (about.contains("type") && about.contains("id"))
       fields["about"] = {{"type", about["type"]}, {"id", about["id"]}};
     const std::vector<std::vector<json>> to = assignees(params, about);
@@ -318,25 +320,28 @@ class Tasks : public switchboard::Plugin {
       if (params.contains("assignee")) change["responsible"] = json::array({params["assignee"]});
       changes.push_back(std::move(change));
     }
-    if (params.contains("status"))
-      changes.push_back({{"op", "set_status"},
-                         {"key", "status"},
-                         {"must_exist", true},
-                         {"entity", {{"type", "task"}, {"id", id}}},
-                         {"status", params["status"]}});
+    if (params.contains("status")) changes.push_back(status_change(id, params["status"]));
     if (changes.empty()) throw Invalid{"nothing to change: name a field or the status"};
     auto pending = std::make_shared<Changes>(changes.size(), done);
     for (const json& change : changes) apply(call_key, change, pending, id);
   }
 
+  // A move to `status`; to done, with the time it was done (the task
+  // analytics' completion time), in the same change.
+  json status_change(const std::string& id, const json& status) const {
+    json change{{"op", "set_status"},
+                {"key", "status"},
+                {"must_exist", true},
+                {"entity", {{"type", "task"}, {"id", id}}},
+                {"status", status}};
+    if (status == "done") change["fields"] = {{"completed_at", format_utc(host_.now_unix_ms())}};
+    return change;
+  }
+
   void complete(const switchboard::ActionCall& call, const json& params, const json& subject,
                 switchboard::Completion done) {
     const std::string id = task_id(params, subject);
-    std::vector<json> changes{{{"op", "set_status"},
-                               {"key", "status"},
-                               {"must_exist", true},
-                               {"entity", {{"type", "task"}, {"id", id}}},
-                               {"status", "done"}}};
+    std::vector<json> changes{status_change(id, "done")};
     if (params.contains("result"))
       changes.push_back({{"op", "set_fields"},
                          {"key", "result"},

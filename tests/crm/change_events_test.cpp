@@ -46,6 +46,18 @@ TEST(ChangeEvents, AStatusGoesToTheCallsEntityOneChainStepDeeperWithTheStepsKeyA
   EXPECT_FALSE(event_of({{"op", "set_status"}, {"status", nullptr}}).entity->status);  // no status
 }
 
+// A task done says when, in the same event as its status (one event, one
+// rule run on it).
+TEST(ChangeEvents, FieldsSetWithAStatusGoInTheSameEvent) {
+  const EventRecord e =
+      event_of({{"op", "set_status"}, {"status", "done"}, {"fields", {{"completed_at", "2026-12-06T10:00:00Z"}}}});
+  ASSERT_TRUE(e.entity);
+  EXPECT_EQ(e.entity->status, "done");
+  EXPECT_EQ(json::parse(e.entity->data_json)["fields"]["completed_at"], "2026-12-06T10:00:00Z");
+  EXPECT_EQ(error_of({{"op", "set_status"}, {"status", "done"}, {"fields", "now"}}),
+            "/fields: expected the fields set with the status, by name");
+}
+
 TEST(ChangeEvents, AStatusChangeMayHoldOnlyWhileTheEntityIsInTheStatusesNamed) {
   const EventRecord e = event_of({{"op", "set_status"}, {"status", "cancelled"}, {"if_status", {"open", nullptr}}});
   ASSERT_TRUE(e.entity && e.entity->only_from);

@@ -1088,5 +1088,86 @@ TEST(CrmScenarios, ValidateListsTheTimeTriggersAndNamesABadOneByItsPath) {
       << out;
 }
 
+// The reference CRMs' task analytics: how many of the tasks set were done,
+// on time or late, how many are overdue, how long they took, in all and per
+// manager. Tasks are set by a rule, done by another rule (tasks.complete)
+// and by a manager in the admin API, one is cancelled.
+TEST(CrmScenarios, TaskAnalyticsCountCompletionRateAndTimePerManager) {
+  HttpSink sink;
+  json rules = json::array(
+      {{{"name", "set"},
+        {"trigger", {{"event", "lead.created"}}},
+        {"steps", json::array({task_step("Позвонить {{contact.name}}", {{"deadline", "{{data.deadline}}"}})})}},
+       {{"name", "close"},
+        {"trigger", {{"event", "call.done"}}},
+        {"steps", json::array({{{"action", "tasks.complete"}, {"params", {{"id", "{{data.task}}"}}}}})}}});
+  HostProcess host(host_config(sink, rules));
+  const auto lead_for = [&](int n, const std::string& manager, const std::string& deadline) {
+    post(host, {{"id", "l-" + std::to_string(n)},
+                {"type", "lead.created"},
+                {"contact", {{"id", "C" + std::to_string(n)}, {"name", "Клиент " + std::to_string(n)}}},
+                {"entity",
+                 {{"type", "lead"},
+                  {"id", "L" + std::to_string(n)},
+                  {"responsible", {{{"id", manager}, {"name", manager == "m1" ? "Анна" : "Пётр"}}}}}},
+                {"data", {{"deadline", deadline}}}});
+  };
+  const std::string past = "2020-01-01T00:00:00Z", future = "2099-01-01T00:00:00Z";
+  lead_for(1, "m1", future);  // done by a rule, on time
+  lead_for(2, "m1", past);    // done by the manager, late
+  lead_for(3, "m1", past);    // overdue
+  lead_for(4, "m2", future);  // open
+  lead_for(5, "m2", future);  // cancelled
+  const json tasks = tasks_of(host, 5);
+  ASSERT_EQ(tasks.size(), 5u) << host.log();
+  std::map<std::string, std::string> task_of;  // lead -> task id
+  for (const json& t : tasks) {
+    EXPECT_TRUE(t.contains("created_at")) << t.dump();
+    task_of[t["about"]["id"]] = t["id"];
+  }
+  post(host, {{"id", "call-1"}, {"type", "call.done"}, {"data", {{"task", task_of["L1"]}}}});
+  const auto patch = [&](const std::string& task, const std::string& status) {
+    std::string encoded;
+    Poco::URI::encode(task, "/:?#[]@!$&'()*+,;= ", encoded);
+    const HttpResult r = http_request(host.port(), "PATCH", "/api/v1/tasks/" + encoded, json{{"status", status}}.dump(),
+                                      {{"Authorization", std::string("Bearer ") + kAdmin}});
+    EXPECT_EQ(r.status, 200) << r.body;
+  };
+  patch(task_of["L2"], "done");
+  patch(task_of["L5"], "cancelled");
+  const json report = admin_wait(host, "/api/v1/analytics/tasks",
+                                 [](const json& j) { return j["total"]["done"] == 2 && j["total"]["cancelled"] == 1; });
+  const json& total = report["total"];
+  EXPECT_EQ(total["created"], 5) << report.dump();
+  EXPECT_EQ(total["open"], 2);
+  EXPECT_EQ(total["overdue"], 1);
+  EXPECT_EQ(total["done_on_time"], 1);
+  EXPECT_EQ(total["done_late"], 1);
+  EXPECT_EQ(total["completion_rate"], 0.5);  // 2 done of the 4 not cancelled
+  EXPECT_TRUE(total["hours_to_complete"]["median"].is_number()) << report.dump();
+  EXPECT_LT(total["hours_to_complete"]["average"].get<double>(), 1.0);
+  const json& anna = report["assignees"]["m1"];
+  EXPECT_EQ(anna["name"], "Анна");
+  EXPECT_EQ(anna["created"], 3);
+  EXPECT_EQ(anna["done"], 2);
+  EXPECT_EQ(anna["overdue"], 1);
+  EXPECT_EQ(anna["completion_rate"], 0.667);
+  EXPECT_EQ(report["assignees"]["m2"]["completion_rate"], 0.0);
+  EXPECT_EQ(report["complete"], true);
+  // Each way of completing a task says when: the rule's and the manager's.
+  for (const json& t : admin_get(host, "/api/v1/tasks?status=done")["items"])
+    EXPECT_TRUE(t.contains("completed_at")) << t.dump();
+  // Bounds on the creation time: none were created before 2020.
+  const json none = admin_get(host, "/api/v1/analytics/tasks?created_before=2020-01-01T00:00:00Z");
+  EXPECT_EQ(none["total"]["created"], 0) << none.dump();
+  EXPECT_TRUE(none["total"]["completion_rate"].is_null());
+  EXPECT_EQ(admin_get(host, "/api/v1/analytics/tasks?created_after=2020-01-01T00:00:00Z")["total"]["created"], 5);
+  EXPECT_EQ(http_request(host.port(), "GET", "/api/v1/analytics/tasks?created_after=yesterday", "",
+                         {{"Authorization", std::string("Bearer ") + kAdmin}})
+                .status,
+            400);
+  EXPECT_EQ(http_request(host.port(), "GET", "/api/v1/analytics/tasks").status, 401);
+}
+
 }  // namespace
 }  // namespace sb::test

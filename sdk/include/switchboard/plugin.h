@@ -454,7 +454,8 @@ typedef struct sb_host_crm_v1 {
   /* Applies one change (a JSON object, "op" first; see the crm plugin's
    * README) for the action call whose idempotency key is `call_key`: its
    * contact and entity are the change's unless the change names others.
-   *   {"op": "set_status", "status": "VIP" | null, "entity": {"type", "id"}?}
+   *   {"op": "set_status", "status": "VIP" | null, "entity": {"type", "id"}?,
+   *    "fields": {...}? (set in the same event)}
    *   {"op": "set_fields", "record": "contact" | "entity", "fields": {...},
    *    "responsible": [{"id", ...}]? (an entity's managers, replaced whole)}
    *   {"op": "add_tags" | "remove_tags", "tags": [...], "contact": "<id>"?}
