@@ -47,8 +47,9 @@ std::optional<int64_t> parse_id(std::string_view s) {
 }  // namespace
 
 ExecutionsApi::ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry,
-                             Cancelled on_cancelled, AdminWorker& worker)
+                             Cancelled on_cancelled, AdminWorker& worker, ChannelSteps channel_steps)
     : store_(store),
+      channel_steps_(std::move(channel_steps)),
       transitions_(store),
       tokens_(std::move(admin_tokens), "api.admin_tokens"),
       on_retry_(std::move(on_retry)),
@@ -169,7 +170,8 @@ void ExecutionsApi::stats(const ServerRequest& request, ServerConnection::Reply&
   // The newest first, page by page, until `since`, the oldest, or `most`.
   // A parallel group's branches are counted in their parent's history
   // (its "branches ended"), not as executions of their own.
-  ExecutionStats stats;
+  const auto channels = channel_steps_.find(query.rule);
+  ExecutionStats stats(channels == channel_steps_.end() ? std::set<std::string>() : channels->second);
   size_t counted = 0;
   bool complete = false;
   const auto before_since = [&](const ExecutionRow& row) { return since && row.created_at_ms < *since; };

@@ -12,6 +12,8 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,9 +30,12 @@ class ExecutionsApi {
   // `on_cancelled` after a cancel, with the executions it cancelled (this
   // node gives up their calls in flight).
   using Cancelled = std::function<void(const std::vector<int64_t>& executions)>;
+  // Each rule's channel steps, by name: whose messages the stats count in
+  // histories written before their entries said their channel.
+  using ChannelSteps = std::map<std::string, std::set<std::string>>;
   // Stats requests run on `worker`, which outlives this.
   ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry,
-                Cancelled on_cancelled, AdminWorker& worker);
+                Cancelled on_cancelled, AdminWorker& worker, ChannelSteps channel_steps = {});
 
   void executions(ServerRequest&& request, ServerConnection::Reply reply);
   void dead_letters(ServerRequest&& request, ServerConnection::Reply reply);
@@ -46,6 +51,7 @@ class ExecutionsApi {
   static constexpr size_t kStatsMostExecutions = 100'000;
 
   Store& store_;
+  const ChannelSteps channel_steps_;
   Transitions transitions_;  // the admin's commands
   BearerTokens tokens_;
   std::function<void()> on_retry_;

@@ -413,7 +413,8 @@ void RecordsApi::change_task(const std::string& id, const ServerRequest& request
   if (std::find(kTaskStatuses.begin(), kTaskStatuses.end(), status) == kTaskStatuses.end())
     return reply(error_response(400, "bad_request",
                                 "/status: '" + status + "' is not a task status (open, in_progress, done, cancelled)"));
-  if (!store_.entity("task", id)) return reply(error_response(404, "not_found", "no task '" + id + "'"));
+  const auto stored = store_.entity("task", id);
+  if (!stored) return reply(error_response(404, "not_found", "no task '" + id + "'"));
   // The change is an event like any other: rules on task.status_changed run.
   EventRecord e;
   e.id = "api:" + generate_event_id();
@@ -421,8 +422,13 @@ void RecordsApi::change_task(const std::string& id, const ServerRequest& request
   e.source = "api";
   e.occurred_at_ms = e.received_at_ms = now_ms();
   json entity{{"type", "task"}, {"id", id}, {"status", status}};
-  // When it was done: the task analytics' completion time (a task the tasks plugin completes has it too).
-  if (status == "done") entity["fields"] = {{"completed_at", format_time_ms(e.received_at_ms)}};
+  // When it was done: the task analytics' completion time (a task the tasks
+  // plugin completes has it too). Done again, it keeps the first; reopened,
+  // it has none.
+  if (status != "done")
+    entity["fields"] = {{"completed_at", nullptr}};
+  else if (stored->status != "done")
+    entity["fields"] = {{"completed_at", format_time_ms(e.received_at_ms)}};
   e.entity = EntityUpdate{"task", id, true, status, dump_text(entity)};
   e.body_json = dump_text(json{{"id", e.id}, {"type", e.type}, {"entity", std::move(entity)}});
   store_change(std::move(e), {{"id", id}, {"status", status}}, std::move(reply));

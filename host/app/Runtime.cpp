@@ -44,6 +44,15 @@ std::vector<fs::path> plugin_dirs(const Config& config, const std::vector<fs::pa
 }
 
 namespace {
+// Each rule's steps that send messages (executions/stats counts them).
+ExecutionsApi::ChannelSteps channel_steps(const std::vector<CompiledRule>& rules) {
+  ExecutionsApi::ChannelSteps out;
+  for (const CompiledRule& rule : rules)
+    for (const CompiledStep& step : rule.steps)
+      if (!step.channel.empty()) out[rule.name].insert(step.name);
+  return out;
+}
+
 // The configured key, else the one this store was given the first time.
 std::string tracking_key(const TrackingConfig& config, const std::map<std::string, std::string>& secrets,
                          Store& store) {
@@ -117,7 +126,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
         give_up_calls(executions);
         store_->announce_cancelled(executions);
       },
-      *admin_worker_);
+      *admin_worker_, channel_steps(checked.rules));
   events_api_ = std::make_unique<EventsApi>(
       *store_, std::move(event_tokens), *metrics_,
       [this] {

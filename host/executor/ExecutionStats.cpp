@@ -20,14 +20,15 @@ using Pairs = std::set<std::pair<std::string, std::string>>;
 // pairs it took and the (step, message id) pairs of the messages it sent; a
 // parallel group's branches are in its "branches ended" entry, each with its
 // whole history (which repeats the parent's start: a set counts it once).
-void collect(const json& history, Pairs& reached, Pairs& variants, Pairs& sent) {
+void collect(const json& history, const std::set<std::string>& channel_steps, Pairs& reached, Pairs& variants,
+             Pairs& sent) {
   if (!history.is_array()) return;
   for (const json& entry : history) {
     if (!entry.is_object()) continue;
     const std::string step = text_at(entry, "step"), outcome = text_at(entry, "outcome");
     if (!step.empty() && !outcome.empty()) reached.emplace(step, outcome);
     // A message a channel's step sent (other steps' ids are a task's, a request's, ...).
-    if (outcome == "done" && !text_at(entry, "channel").empty())
+    if (outcome == "done" && (!text_at(entry, "channel").empty() || channel_steps.count(step)))
       if (std::string id = text_at(entry, "external_id"); !step.empty() && !id.empty())
         sent.emplace(step, std::move(id));
     // The decisions taken on the way to it: a branch, a case, a variant, a
@@ -44,7 +45,8 @@ void collect(const json& history, Pairs& reached, Pairs& variants, Pairs& sent) 
     if (text_at(entry, "outcome") == "branches ended")
       if (const auto ends = entry.find("branches"); ends != entry.end() && ends->is_array())
         for (const json& end : *ends)
-          if (end.is_object() && end.contains("history")) collect(end["history"], reached, variants, sent);
+          if (end.is_object() && end.contains("history"))
+            collect(end["history"], channel_steps, reached, variants, sent);
   }
 }
 
@@ -81,7 +83,7 @@ void ExecutionStats::add(const ExecutionRow& row) {
   ++states_[state_name(row.state)];
   // Once per execution: a step retried three times was reached once.
   Pairs reached, variants, sent;
-  collect(json::parse(row.history_json, nullptr, false), reached, variants, sent);
+  collect(json::parse(row.history_json, nullptr, false), channel_steps_, reached, variants, sent);
   for (const auto& [step, outcome] : reached) ++steps_[step][outcome];
   for (const auto& [split, name] : variants) {
     Variant& variant = splits_[split][name];

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,6 +22,9 @@ namespace sb {
 
 class ExecutionStats {
  public:
+  // `channel_steps`: the rule's steps that send messages, by name, for
+  // histories written before their entries said their channel.
+  explicit ExecutionStats(std::set<std::string> channel_steps = {}) : channel_steps_(std::move(channel_steps)) {}
   void add(const ExecutionRow& row);
   // The ids of the messages the added executions' steps sent (their
   // external_ids), to look their reports up by (Store::message_reports).
@@ -45,6 +49,7 @@ class ExecutionStats {
     Variants variants;
   };
 
+  const std::set<std::string> channel_steps_;
   int64_t executions_ = 0;
   std::map<std::string, int64_t> states_;
   Steps steps_;

@@ -60,7 +60,13 @@ std::string field_path(const std::string& field, const std::map<std::string, std
       std::find(kTemplateRoots.begin(), kTemplateRoots.end(), field) != kTemplateRoots.end())
     return field;
   const std::string path = short_name_path(field, variables);
-  return path.find('|') == std::string::npos ? path : field;
+  const size_t bar = path.find('|');
+  if (bar == std::string::npos) return path;
+  // Alternatives only ("Менеджер": the entity's, or the contact's): a
+  // condition reads the first, as it did before there were others.
+  for (size_t at = bar; at != std::string::npos; at = path.find('|', at + 1))
+    if (path.compare(at, 4, "|or:") != 0) return field;
+  return path.substr(0, bar);
 }
 
 json with_field_paths(const json& condition, const std::map<std::string, std::string>& variables) {

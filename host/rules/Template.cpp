@@ -91,6 +91,7 @@ std::optional<std::string> parse(std::string_view text, std::vector<Placeholder>
                    "}}': filters are date, phone, html, raw, first_name, last_name, or and default (with an argument "
                    "in double quotes: date:\"%d.%m.%Y\", or:\"contact.responsible.0.name\")";
           if (filter->name == "default") p.fallback = filter->argument;
+          if (filter->name == "or") filter->argument = trim(filter->argument);
           if (filter->name == "or" && filter->argument.empty())
             return "'or' in '{{" + std::string(inner) + "}}' needs the path to read instead, in double quotes";
           p.filters.push_back(std::move(*filter));
@@ -154,7 +155,8 @@ json render_string(const std::string& text, const json& context, bool html_targe
     const json* found = lookup_path(context, p.path);
     // Missing or empty: the paths its "or" filters name, in turn.
     for (const Filter& f : p.filters)
-      if (f.name == "or" && (!found || found->is_null() || blank(*found))) found = lookup_path(context, f.argument);
+      if (f.name == "or" && (!found || found->is_null() || blank(*found)))
+        if (const json* other = lookup_path(context, f.argument); other && !other->is_null()) found = other;
     if (!found || found->is_null()) {
       if (!p.fallback) throw TemplateError(p.path, "template variable '" + p.path + "' has no value in this event");
       return fallback();
@@ -323,30 +325,35 @@ std::vector<std::string> unknown_template_variables(const json& value, const std
   if (value.is_string()) {
     std::vector<Placeholder> placeholders;
     if (parse(value.get<std::string>(), placeholders)) return out;  // a syntax error, reported as such
-    // A default covers a missing value, not a misspelt path: checked too.
-    for (const auto& p : placeholders) {
-      const size_t dot = p.path.find('.');
-      const std::string root = trim(std::string_view(p.path).substr(0, dot));
-      for (const Filter& f : p.filters)
-        if (f.name == "or")
-          if (const std::string other = trim(std::string_view(f.argument).substr(0, f.argument.find('.')));
-              !known(roots, other))
-            out.push_back(pointer + ": unknown variable '" + f.argument + "' (after or): a variable starts with " +
-                          list(roots));
+    // A default covers a missing value, not a misspelt path: checked too,
+    // as is each path an "or" reads instead.
+    const auto check = [&](const std::string& path, bool has_default) {
+      const size_t dot = path.find('.');
+      const std::string root = trim(std::string_view(path).substr(0, dot));
       if (!known(roots, root)) {
-        out.push_back(pointer + ": unknown variable '" + p.path + "': a variable starts with " + list(roots));
-      } else if (root == "account" && account && !p.fallback) {
-        const std::string rest = dot == std::string::npos ? "" : trim(std::string_view(p.path).substr(dot + 1));
+        out.push_back(pointer + ": unknown variable '" + path + "': a variable starts with " + list(roots));
+      } else if (root == "account" && account && !has_default) {
+        const std::string rest = dot == std::string::npos ? "" : trim(std::string_view(path).substr(dot + 1));
         if (!rest.empty() && !lookup_path(*account, rest))
-          out.push_back(pointer + ": '" + p.path +
-                        "' is not in the config's \"account\": give it there, or a default ({{" + p.path + "|...}})");
+          out.push_back(pointer + ": '" + path +
+                        "' is not in the config's \"account\": give it there, or a default ({{" + path + "|...}})");
       } else if (root == "steps") {
-        const std::string rest = dot == std::string::npos ? "" : p.path.substr(dot + 1);
+        const std::string rest = dot == std::string::npos ? "" : path.substr(dot + 1);
         const std::string step = trim(std::string_view(rest).substr(0, rest.find('.')));
         if (!known(steps, step))
-          out.push_back(pointer + ": unknown step '" + step + "' in '" + p.path + "': this rule's steps are " +
+          out.push_back(pointer + ": unknown step '" + step + "' in '" + path + "': this rule's steps are " +
                         list(steps));
       }
+    };
+    for (const auto& p : placeholders) {
+      check(p.path, p.fallback.has_value());
+      for (const Filter& f : p.filters)
+        if (f.name == "or") {
+          if (f.argument.front() == '.' || f.argument.back() == '.' || f.argument.find("..") != std::string::npos)
+            out.push_back(pointer + ": '" + f.argument + "' (after or) has an empty path segment");
+          else
+            check(f.argument, p.fallback.has_value());
+        }
     }
   } else if (value.is_object()) {
     for (const auto& [k, v] : value.items()) {

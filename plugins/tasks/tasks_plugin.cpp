@@ -326,15 +326,18 @@ class Tasks : public switchboard::Plugin {
     for (const json& change : changes) apply(call_key, change, pending, id);
   }
 
-  // A move to `status`; to done, with the time it was done (the task
-  // analytics' completion time), in the same change.
+  // A move to `status`, with the time it was done (the task analytics'
+  // completion time) in the same change: set by a move to done (a task done
+  // already keeps its time: the move does not hold), cleared by any other.
   json status_change(const std::string& id, const json& status) const {
     json change{{"op", "set_status"},
                 {"key", "status"},
                 {"must_exist", true},
                 {"entity", {{"type", "task"}, {"id", id}}},
                 {"status", status}};
-    if (status == "done") change["fields"] = {{"completed_at", format_utc(host_.now_unix_ms())}};
+    const bool done = status == "done";
+    change["fields"] = {{"completed_at", done ? json(format_utc(host_.now_unix_ms())) : json()}};
+    if (done) change["if_status"] = {"open", "in_progress", "cancelled", nullptr};
     return change;
   }
 

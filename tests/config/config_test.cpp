@@ -333,6 +333,28 @@ TEST(Config, ValidateReportsFileAndPluginProblemsInOnePass) {
   EXPECT_NE(issues[1].find("/rules/0/steps/0/action: rule 'r': unknown instance 'crm'"), std::string::npos);
 }
 
+// WhatsApp quick replies as validate sees them: a title a template makes is
+// checked when it is made, a literal one now, with what Meta would refuse.
+TEST(Config, ValidateChecksQuickRepliesAndLetsTemplatedTitlesPass) {
+  const auto issues_of = [](const std::string& params) {
+    return validate_text(R"({"instances": {"wa": {"plugin": "whatsapp", "config": {"phone_number_id": "1",
+        "access_token": "t"}}}, "rules": [{"name": "r", "trigger": {"event": "e"},
+        "steps": [{"action": "wa.send_buttons", "params": )" +
+                         params + "}]}]}");
+  };
+  const auto templated = issues_of(
+      R"({"to": "+79990001122", "text": "?", "buttons": ["Да", {"id": "slot", "title": "{{data.first_free_slot_title}}"}]})");
+  EXPECT_TRUE(templated.empty()) << templated.front();
+  for (const char* broken : {R"({"to": "+79990001122", "text": "?", "buttons": ["Двадцать один символ!"]})",
+                             R"({"to": "+79990001122", "text": "?", "buttons": ["Да", "Да"]})",
+                             R"({"to": "+79990001122", "text": "?", "buttons": [{"id": " x", "title": "X"}]})",
+                             R"({"to": "+79990001122", "text": "?", "buttons": ["a", "b", "c", "d"]})"}) {
+    const auto issues = issues_of(broken);
+    ASSERT_EQ(issues.size(), 1u) << broken;
+    EXPECT_NE(issues[0].find("/rules/0/steps/0/params/buttons"), std::string::npos) << issues[0];
+  }
+}
+
 TEST(Config, MissingFileIsReported) {
   try {
     load_config("/nonexistent/switchboard.json");
@@ -474,6 +496,15 @@ TEST(Config, ConditionsReadShortNamesAsTemplatesDo) {
   EXPECT_FALSE(rule.filter->matches({{"entity", {{"fields", {{"Budget", 500}, {"service", "йога"}}}}}}, 0));
   ASSERT_EQ(rule.steps.front().kind, CompiledStep::Kind::kIf);
   EXPECT_TRUE(rule.steps.front().condition->matches(context, 0));
+  // "Менеджер" (the entity's responsible, else the contact's in templates)
+  // is the entity's in a condition, as it always was.
+  nlohmann::json by_manager = body;
+  by_manager["filter"] = {{"Менеджер", "Ольга"}};
+  const CompiledRule managed = compile_rule(by_manager, "/rules/0", environment, issues);
+  ASSERT_TRUE(issues.empty()) << issues.front().pointer << ": " << issues.front().message;
+  ASSERT_TRUE(managed.filter);
+  EXPECT_TRUE(managed.filter->matches({{"entity", {{"responsible", {{{"name", "Ольга"}}}}}}}, 0));
+  EXPECT_FALSE(managed.filter->matches({{"entity", {{"responsible", {{{"name", "Пётр"}}}}}}}, 0));
   // A misspelt root with a path is still refused.
   nlohmann::json misspelt = body;
   misspelt["filter"] = {{"field", "contcat.fields.Город"}, {"op", "exists"}};

@@ -101,18 +101,28 @@ HttpSink::Checker whatsapp_cloud_api(const std::string& access_token, const std:
       const std::string body_text = text_at({"interactive", "body", "text"});
       if (body_text.empty())
         return meta_error(400, 100, "OAuthException", "(#100) The parameter interactive['body'] is required.");
+      const auto invalid = [] {
+        return meta_error(400, 131009, "OAuthException", "(#131009) Parameter value is not valid");
+      };
+      // A string member of `o`, "" when it is not one.
+      const auto text_of = [](const json& o, const char* key) {
+        return o.is_object() && o.contains(key) && o[key].is_string() ? o[key].get<std::string>() : std::string();
+      };
+      if ((in.contains("header") &&
+           (text_of(in["header"], "type") != "text" || too_long(text_of(in["header"], "text"), 60))) ||
+          (in.contains("footer") && too_long(text_of(in["footer"], "text"), 60)))
+        return invalid();
       const json& action = in.contains("action") ? in["action"] : json();
       if (kind == "button") {
         const json& buttons = action.contains("buttons") ? action["buttons"] : json();
-        if (too_long(body_text, 1024) || !buttons.is_array() || buttons.empty() || buttons.size() > 3)
-          return meta_error(400, 131009, "OAuthException", "(#131009) Parameter value is not valid");
-        std::set<std::string> ids;
+        if (too_long(body_text, 1024) || !buttons.is_array() || buttons.empty() || buttons.size() > 3) return invalid();
+        std::set<std::string> ids, titles;
         for (const json& b : buttons) {
-          const json& reply = b.is_object() && b.value("type", "") == "reply" ? b.value("reply", json()) : json();
-          const std::string id = reply.is_object() ? reply.value("id", "") : "";
-          const std::string title = reply.is_object() ? reply.value("title", "") : "";
-          if (id.empty() || title.empty() || too_long(title, 20) || too_long(id, 256) || !ids.insert(id).second)
-            return meta_error(400, 131009, "OAuthException", "(#131009) Parameter value is not valid");
+          if (text_of(b, "type") != "reply" || !b.contains("reply")) return invalid();
+          const std::string id = text_of(b["reply"], "id"), title = text_of(b["reply"], "title");
+          if (id.empty() || title.empty() || too_long(title, 20) || too_long(id, 256) || !ids.insert(id).second ||
+              !titles.insert(title).second)
+            return invalid();
         }
         return std::nullopt;
       }
@@ -121,20 +131,22 @@ HttpSink::Checker whatsapp_cloud_api(const std::string& access_token, const std:
         const std::string button = action.value("button", "");
         if (too_long(body_text, 4096) || button.empty() || too_long(button, 20) || !sections.is_array() ||
             sections.empty() || sections.size() > 10)
-          return meta_error(400, 131009, "OAuthException", "(#131009) Parameter value is not valid");
+          return invalid();
         size_t rows = 0;
+        std::set<std::string> ids;
         for (const json& section : sections) {
-          if (!section.is_object() || !section.contains("rows") || (sections.size() > 1 && !section.contains("title")))
-            return meta_error(400, 131009, "OAuthException", "(#131009) Parameter value is not valid");
+          if (!section.is_object() || !section.contains("rows") || !section["rows"].is_array() ||
+              (sections.size() > 1 && text_of(section, "title").empty()) || too_long(text_of(section, "title"), 24))
+            return invalid();
           for (const json& row : section["rows"]) {
             ++rows;
-            if (!row.is_object() || row.value("id", "").empty() || row.value("title", "").empty() ||
-                too_long(row.value("title", ""), 24) || too_long(row.value("description", ""), 72))
-              return meta_error(400, 131009, "OAuthException", "(#131009) Parameter value is not valid");
+            const std::string id = text_of(row, "id"), title = text_of(row, "title");
+            if (id.empty() || title.empty() || too_long(id, 200) || too_long(title, 24) ||
+                too_long(text_of(row, "description"), 72) || !ids.insert(id).second)
+              return invalid();
           }
         }
-        if (rows == 0 || rows > 10)
-          return meta_error(400, 131009, "OAuthException", "(#131009) Parameter value is not valid");
+        if (rows == 0 || rows > 10) return invalid();
         return std::nullopt;
       }
       return meta_error(400, 100, "OAuthException", "(#100) Invalid parameter");

@@ -211,7 +211,12 @@ TEST(TemplateVariables, TheManagerIsTheEntitysResponsibleElseTheContacts) {
   const json contact_only = {{"contact", {{"responsible", {{{"name", "Ольга"}}}}}}};
   EXPECT_EQ(render_template(expanded, contact_only), "Ответственный: Ольга. Ольга");
   const json nobody = {{"contact", {{"name", "Анна"}}}};
-  EXPECT_THROW(render_template(json("{{Менеджер}}"), nobody), TemplateError);
+  EXPECT_THROW(
+      render_template(expand_template_variables(json("{{Менеджер}}"), default_template_variables(), roots), nobody),
+      TemplateError);
+  // A manager named "" (a CRM's way of saying none), and none to fall back on: "" as before.
+  const json blank = {{"entity", {{"responsible", {{{"name", ""}}}}}}};
+  EXPECT_EQ(render_template(expanded, blank), "Ответственный: . менеджер");
   EXPECT_EQ(render_template(
                 expand_template_variables(json("{{Менеджер|менеджер}}"), default_template_variables(), roots), nobody),
             "менеджер");
@@ -225,6 +230,13 @@ TEST(TemplateFilters, OrReadsAnotherPathWhenTheValueIsMissingOrEmpty) {
   EXPECT_EQ(render_template(json("{{entity.title|or:\"contact.fields.nick\"}}"), context), "Заказ");
   EXPECT_FALSE(template_syntax_errors(json("{{contact.name|or}}")).empty());
   EXPECT_EQ(unknown_template_variables(json("{{contact.name|or:\"contcat.fields.nick\"}}"), {"contact"}).size(), 1u);
+  // The other path is checked as any: a step of the rule, no empty segment.
+  EXPECT_EQ(
+      unknown_template_variables(json("{{contact.name|or:\"steps.Tpyo.output\"}}"), {"contact", "steps"}, {"Typo"})
+          .size(),
+      1u);
+  EXPECT_EQ(unknown_template_variables(json("{{contact.name|or:\"contact..nick\"}}"), {"contact"}).size(), 1u);
+  EXPECT_EQ(render_template(json("{{contact.name|or:\" contact.fields.nick \"}}"), context), "Аня");
 }
 
 }  // namespace
