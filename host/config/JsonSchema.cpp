@@ -418,11 +418,12 @@ std::vector<SchemaViolation> JsonSchema::validate(const nlohmann::json& document
   while (results->popError(error)) {
     SchemaViolation v{to_pointer(error.context), error.description};
     v.message = what_was_expected(impl_->document, document, v.path, v.message);
-    // valijson reports a failing "properties" or "items" as a summary line
-    // after the specific ones; keep only the specific reasons.
+    // valijson reports a failing "properties", "items" or "if"/"then" as a
+    // summary line after the specific ones; keep only the specific reasons.
     if (v.message.rfind("Failed to validate against schema associated with property", 0) == 0) continue;
     if (v.message.rfind("Failed to validate item", 0) == 0) continue;
     if (v.message.rfind("Failed to validate against child schema", 0) == 0 && !out.empty()) continue;
+    if (v.message.rfind("Failed to validate against a conditional schema", 0) == 0 && !out.empty()) continue;
     out.push_back(std::move(v));
   }
   if (out.empty()) out.push_back({"", "does not match the schema"});

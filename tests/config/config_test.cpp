@@ -336,12 +336,18 @@ TEST(Config, ValidateReportsFileAndPluginProblemsInOnePass) {
 // WhatsApp quick replies as validate sees them: a title a template makes is
 // checked when it is made, a literal one now, with what Meta would refuse.
 TEST(Config, ValidateChecksQuickRepliesAndLetsTemplatedTitlesPass) {
-  const auto issues_of = [](const std::string& params) {
+  const auto issues_of = [](const std::string& params, const std::string& action = "send_buttons") {
     return validate_text(R"({"instances": {"wa": {"plugin": "whatsapp", "config": {"phone_number_id": "1",
         "access_token": "t"}}}, "rules": [{"name": "r", "trigger": {"event": "e"},
-        "steps": [{"action": "wa.send_buttons", "params": )" +
-                         params + "}]}]}");
+        "steps": [{"action": "wa.)" +
+                         action + R"(", "params": )" + params + "}]}]}");
   };
+  // Sections of a list each need a title when there are several: said once, where it is missing.
+  const auto untitled = issues_of(R"({"to": "+79990001122", "text": "?", "button": "Время",
+      "sections": [{"title": "Утро", "rows": ["10:00"]}, {"rows": ["18:00"]}]})",
+                                  "send_list");
+  ASSERT_EQ(untitled.size(), 1u) << untitled.front();
+  EXPECT_NE(untitled[0].find("/params/sections/1"), std::string::npos) << untitled[0];
   const auto templated = issues_of(
       R"({"to": "+79990001122", "text": "?", "buttons": ["Да", {"id": "slot", "title": "{{data.first_free_slot_title}}"}]})");
   EXPECT_TRUE(templated.empty()) << templated.front();
