@@ -23,14 +23,18 @@ using switchboard::ActionResult;
 // first failure otherwise. Reported once, when the last change answers.
 class Changes {
  public:
-  Changes(size_t count, switchboard::Completion done) : left_(count), done_(done) {}
+  // `listed_unchanged`: a task a change held back is still the action's (a
+  // task completed twice is done either way); else only those it changed.
+  Changes(size_t count, switchboard::Completion done, bool listed_unchanged = false)
+      : left_(count), done_(done), listed_unchanged_(listed_unchanged) {}
 
   // `task_id` empty: the task the change created, whose id is its event's.
   void answered(sb_status status, std::string_view result, const std::string& task_id) {
     std::lock_guard lock(mutex_);
     if (status != SB_OK) {
       if (failure_.outcome == SB_OUTCOME_DONE) failure_ = switchboard_plugins::change_failed(status, result);
-    } else if (!result.empty() || task_id.empty()) {  // an empty answer for a task: it had moved on, unchanged
+    } else if (!result.empty() || task_id.empty() || listed_unchanged_) {
+      // (an empty answer for a task: it had moved on, unchanged)
       const std::string id = task_id.empty() ? std::string(result) : task_id;
       if (std::find(ids_.begin(), ids_.end(), id) == ids_.end()) ids_.push_back(id);
     }
@@ -43,6 +47,7 @@ class Changes {
   std::mutex mutex_;
   size_t left_;
   switchboard::Completion done_;
+  const bool listed_unchanged_;
   std::vector<std::string> ids_;
   ActionResult failure_;
 };
@@ -322,7 +327,7 @@ class Tasks : public switchboard::Plugin {
     }
     if (params.contains("status")) changes.push_back(status_change(id, params["status"]));
     if (changes.empty()) throw Invalid{"nothing to change: name a field or the status"};
-    auto pending = std::make_shared<Changes>(changes.size(), done);
+    auto pending = std::make_shared<Changes>(changes.size(), done, true);
     for (const json& change : changes) apply(call_key, change, pending, id);
   }
 
@@ -352,7 +357,7 @@ class Tasks : public switchboard::Plugin {
                          {"must_exist", true},
                          {"entity", {{"type", "task"}, {"id", id}}},
                          {"fields", {{"result", params["result"]}}}});
-    auto pending = std::make_shared<Changes>(changes.size(), done);
+    auto pending = std::make_shared<Changes>(changes.size(), done, true);
     for (const json& change : changes) apply(call.idempotency_key, change, pending, id);
   }
 
