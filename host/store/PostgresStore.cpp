@@ -203,29 +203,31 @@ constexpr char kIndexes[] = "CREATE INDEX IF NOT EXISTS contacts_updated ON cont
 
 // The position below which every event is committed or never will be (see
 // migration 4): the oldest transaction this database may still commit, by
-// the reader's snapshot. Transactions that cannot append do not count: those
-// of other databases on the server, and of processes other than clients'
-// (autovacuum's ANALYZE writes statistics). One still running is known by
-// pg_stat_activity; one that ended since the snapshot is counted, which
-// only holds routing back a moment.
-constexpr char kHorizon[] =
-    "SELECT least(pg_snapshot_xmax(s)::text::bigint, (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) x "
-    "WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE (a.datname <> current_database() "
-    "OR a.backend_type <> 'client backend') "
-    "AND a.backend_xid::text::bigint = x::text::bigint % 4294967296))) * 4194304 AS horizon "
-    "FROM pg_current_snapshot() s";
+// the reader's snapshot, among those for which `counted` (SQL on the
+// transaction x, ending in AND) holds. Transactions that cannot append do not
+// count: those of other databases on the server, and of processes other than
+// clients' (autovacuum's ANALYZE writes statistics), known by
+// pg_stat_activity while they run.
+std::string horizon_query(const std::string& counted) {
+  return "SELECT least(pg_snapshot_xmax(s)::text::bigint, (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) x "
+         "WHERE " +
+         counted +
+         "NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE (a.datname <> current_database() "
+         "OR a.backend_type <> 'client backend') "
+         "AND a.backend_xid::text::bigint = x::text::bigint % 4294967296))) * 4194304 AS horizon "
+         "FROM pg_current_snapshot() s";
+}
 
-// The horizon again, not counting the transactions that have ended since the
-// snapshot (pg_xact_status): a read in a later statement, with a later
-// snapshot, sees what they committed. Two round trips, so only for a read
-// that kHorizon held back, which may be for a transaction of another
-// database that ended between its snapshot and its read of pg_stat_activity.
-constexpr char kSettledHorizon[] =
-    "SELECT least(pg_snapshot_xmax(s)::text::bigint, (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) x "
-    "WHERE pg_xact_status(x) = 'in progress' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a "
-    "WHERE (a.datname <> current_database() OR a.backend_type <> 'client backend') "
-    "AND a.backend_xid::text::bigint = x::text::bigint % 4294967296))) * 4194304 AS horizon "
-    "FROM pg_current_snapshot() s";
+// Every transaction of the snapshot: one that ended since is counted, which
+// only holds routing back a moment.
+const std::string kHorizon = horizon_query("");
+
+// Not counting the transactions that have ended since the snapshot
+// (pg_xact_status): a read in a later statement, with a later snapshot, sees
+// what they committed. Two round trips, so only for a read that kHorizon
+// held back, which may be for a transaction of another database that ended
+// between its snapshot and its read of pg_stat_activity.
+const std::string kSettledHorizon = horizon_query("pg_xact_status(x) = 'in progress' AND ");
 
 // What a notification on the hosts' channel (LISTEN/NOTIFY) says was committed.
 constexpr char kEventsCommitted[] = "events";
@@ -1619,8 +1621,8 @@ std::vector<StoredEvent> PostgresStore::visible_events_after(int64_t seq, size_t
   return with_reader([&](PgConnection& db) {
     // Column 0 says whether the row is below the horizon: visible to every
     // later read, with nothing before it still to commit.
-    PgResult q = db.run("SELECT e.seq < h.horizon, " + columns + " FROM (" + std::string(kHorizon) +
-                            ") h CROSS JOIN events e " + joins + " WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
+    PgResult q = db.run("SELECT e.seq < h.horizon, " + columns + " FROM (" + kHorizon + ") h CROSS JOIN events e " +
+                            joins + " WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
                         PgParams().integer(seq).integer(static_cast<int64_t>(limit)));
     // All held back, perhaps by a transaction that has ended since (see
     // kSettledHorizon): read once more below the settled horizon before
