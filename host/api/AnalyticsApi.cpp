@@ -16,7 +16,7 @@ namespace sb {
 using nlohmann::json;
 
 AnalyticsApi::AnalyticsApi(Store& store, std::vector<std::string> admin_tokens, Config::AdChannelsConfig channels,
-                           AdminWorker& worker)
+                           ApiWorker& worker)
     : store_(store),
       tokens_(std::move(admin_tokens), "api.admin_tokens"),
       config_(std::move(channels)),

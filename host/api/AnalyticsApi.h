@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "api/AdminWorker.h"
+#include "api/ApiWorker.h"
 #include "config/Config.h"
 #include "http/BearerTokens.h"
 #include "http/ServerConnection.h"
@@ -34,7 +34,7 @@ class AnalyticsApi {
  public:
   // Requests run on `worker`, which outlives this.
   AnalyticsApi(Store& store, std::vector<std::string> admin_tokens, Config::AdChannelsConfig channels,
-               AdminWorker& worker);
+               ApiWorker& worker);
   void channels(ServerRequest&& request, ServerConnection::Reply reply);
   void tasks(ServerRequest&& request, ServerConnection::Reply reply);
 
@@ -48,7 +48,7 @@ class AnalyticsApi {
   Store& store_;
   BearerTokens tokens_;
   const Config::AdChannelsConfig config_;
-  AdminWorker& worker_;
+  ApiWorker& worker_;
 };
 
 }  // namespace sb

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "api/ApiWorker.h"
 #include "events/EventParser.h"
 #include "metrics/Metrics.h"
 #include "store/Store.h"
@@ -32,11 +33,12 @@ std::string id_taken(const std::string& id) { return id_taken_problem(id) + ": g
 }  // namespace
 
 EventsApi::EventsApi(Store& store, std::vector<std::string> tokens, Metrics& metrics, std::function<void()> on_stored,
-                     Urgent urgent)
+                     Urgent urgent, ApiWorker* bulk)
     : store_(store),
       tokens_(std::move(tokens), "api.event_tokens"),
       on_stored_(std::move(on_stored)),
       urgent_(std::move(urgent)),
+      bulk_(bulk),
       accepted_(metrics.counter("switchboard_events_ingested_total", {{"status", "accepted"}})),
       duplicates_(metrics.counter("switchboard_events_ingested_total", {{"status", "duplicate"}})),
       conflicts_(metrics.counter("switchboard_events_ingested_total", {{"status", "conflict"}})),
@@ -50,7 +52,14 @@ void EventsApi::handle(ServerRequest&& request, ServerConnection::Reply reply) {
     rejected_.add();
     return reply(std::move(*refusal));
   }
-  ParsedEvents parsed = parse_events(request.body, now_ms(), kMaxBatch, "api");
+  if (bulk_ && request.body.size() > kBulkBytes)
+    return bulk_->post(
+        [this, body = std::move(request.body), reply = std::move(reply)]() mutable { accept(body, std::move(reply)); });
+  accept(request.body, std::move(reply));
+}
+
+void EventsApi::accept(const std::string& body, ServerConnection::Reply reply) {
+  ParsedEvents parsed = parse_events(body, now_ms(), kMaxBatch, "api");
   if (!parsed.problems.empty()) {
     rejected_.add();
     const EventProblem& first = parsed.problems.front();

@@ -15,6 +15,7 @@
 
 namespace sb {
 
+class ApiWorker;
 class Counter;
 struct EventRecord;
 class Metrics;
@@ -28,17 +29,25 @@ class EventsApi {
   // after each commit that stored new events (on a store thread). A batch
   // whose every event `urgent` says true for is stored as urgent
   // (Store::append_events_urgent: they start a high-priority rule).
+  // Bodies of more than kBulkBytes (a campaign's batches) are parsed on
+  // `bulk`, a thread of lower priority when the config says so: on a full
+  // machine the executions already accepted run first, and a single event
+  // (a password reset) is not queued behind them on the connections' loops.
   using Urgent = std::function<bool(const EventRecord&)>;
+  static constexpr size_t kBulkBytes = 4096;
   EventsApi(Store& store, std::vector<std::string> tokens, Metrics& metrics, std::function<void()> on_stored,
-            Urgent urgent = {});
+            Urgent urgent = {}, ApiWorker* bulk = nullptr);
 
   void handle(ServerRequest&& request, ServerConnection::Reply reply);
 
  private:
+  void accept(const std::string& body, ServerConnection::Reply reply);
+
   Store& store_;
   BearerTokens tokens_;
   std::function<void()> on_stored_;
   Urgent urgent_;
+  ApiWorker* bulk_;
   Counter& accepted_;
   Counter& duplicates_;
   Counter& conflicts_;

@@ -47,7 +47,7 @@ std::optional<int64_t> parse_id(std::string_view s) {
 }  // namespace
 
 ExecutionsApi::ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry,
-                             Cancelled on_cancelled, AdminWorker& worker, ChannelSteps channel_steps)
+                             Cancelled on_cancelled, ApiWorker& worker, ChannelSteps channel_steps)
     : store_(store),
       channel_steps_(std::move(channel_steps)),
       transitions_(store),

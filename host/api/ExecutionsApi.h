@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "api/AdminWorker.h"
+#include "api/ApiWorker.h"
 #include "executor/Transitions.h"
 #include "http/BearerTokens.h"
 #include "http/ServerConnection.h"
@@ -35,7 +35,7 @@ class ExecutionsApi {
   using ChannelSteps = std::map<std::string, std::set<std::string>>;
   // Stats requests run on `worker`, which outlives this.
   ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry,
-                Cancelled on_cancelled, AdminWorker& worker, ChannelSteps channel_steps = {});
+                Cancelled on_cancelled, ApiWorker& worker, ChannelSteps channel_steps = {});
 
   void executions(ServerRequest&& request, ServerConnection::Reply reply);
   void dead_letters(ServerRequest&& request, ServerConnection::Reply reply);
@@ -56,7 +56,7 @@ class ExecutionsApi {
   BearerTokens tokens_;
   std::function<void()> on_retry_;
   Cancelled on_cancelled_;
-  AdminWorker& worker_;
+  ApiWorker& worker_;
 };
 
 }  // namespace sb

@@ -2,8 +2,8 @@
 
 #include <future>
 
-#include "api/AdminWorker.h"
 #include "api/AnalyticsApi.h"
+#include "api/ApiWorker.h"
 #include "api/ClusterApi.h"
 #include "api/EventsApi.h"
 #include "api/ExecutionsApi.h"
@@ -110,7 +110,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   for (const auto& name : config_.event_token_secrets) event_tokens.push_back(secrets.at(name));
   std::vector<std::string> admin_tokens;
   for (const auto& name : config_.admin_token_secrets) admin_tokens.push_back(secrets.at(name));
-  admin_worker_ = std::make_unique<AdminWorker>();
+  admin_worker_ = std::make_unique<ApiWorker>("sb-admin");
   analytics_api_ = std::make_unique<AnalyticsApi>(*store_, admin_tokens, config_.ad_channels, *admin_worker_);
   records_api_ = std::make_unique<RecordsApi>(*store_, admin_tokens, config_.segments, [this] {
     if (pipeline_) pipeline_->wake();
@@ -127,12 +127,13 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
         store_->announce_cancelled(executions);
       },
       *admin_worker_, channel_steps(checked.rules));
+  ingest_worker_ = std::make_unique<ApiWorker>("sb-ingest", config_.ingest_nice);
   events_api_ = std::make_unique<EventsApi>(
       *store_, std::move(event_tokens), *metrics_,
       [this] {
         if (pipeline_) pipeline_->events_stored();
       },
-      [this](const EventRecord& e) { return pipeline_ && pipeline_->starts_high_priority(e); });
+      [this](const EventRecord& e) { return pipeline_ && pipeline_->starts_high_priority(e); }, ingest_worker_.get());
   if (!config_.tracking.base_url.empty()) {
     tracking_tokens_ =
         std::make_unique<TrackingTokens>(tracking_key(config_.tracking, secrets, *store_), config_.tracking.base_url);

@@ -26,7 +26,7 @@ class CrmService;
 class EventLoopGroup;
 class FrequencyCaps;
 class EventsApi;
-class AdminWorker;
+class ApiWorker;
 class AnalyticsApi;
 class ExecutionsApi;
 class RecordsApi;
@@ -78,9 +78,11 @@ class Runtime : public ActionDispatcher {
   std::unique_ptr<ExecutionsApi> executions_api_;
   std::unique_ptr<AnalyticsApi> analytics_api_;
   std::unique_ptr<RecordsApi> records_api_;
-  // The admin's long reads (stats, analytics). Declared after the APIs whose
-  // jobs it runs: destroyed (its thread joined) before them.
-  std::unique_ptr<AdminWorker> admin_worker_;
+  // The admin's long reads (stats, analytics), and the events API's batches.
+  // Declared after the APIs whose jobs they run: destroyed (their threads
+  // joined) before them.
+  std::unique_ptr<ApiWorker> admin_worker_;
+  std::unique_ptr<ApiWorker> ingest_worker_;
   std::unique_ptr<TrackingTokens> tracking_tokens_;  // null: no tracking.base_url
   std::unique_ptr<TrackingApi> tracking_api_;
   std::unique_ptr<Outbox> outbox_;

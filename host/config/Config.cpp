@@ -142,6 +142,7 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   for (const auto& d : doc.value("plugin_dirs", json::array())) c.plugin_dirs.push_back(resolve(d));
   c.log_level = parse_level(doc.value("log_level", "info"));
   c.io_threads = doc.value("io_threads", 0);
+  c.ingest_nice = doc.value("ingest_nice", c.ingest_nice);
 
   if (doc.contains("http_server")) {
     const json& h = doc["http_server"];

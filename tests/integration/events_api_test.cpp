@@ -4,8 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "integration/test_support.h"
@@ -109,6 +113,55 @@ TEST_F(EventsApiTest, BatchIsAllOrNothing) {
   ASSERT_EQ(accepted.status, 202);
   EXPECT_EQ(accepted.json(), json::parse(R"({"events":[{"id":"b1","status":"accepted"},
                                                        {"id":"b3","status":"accepted"}]})"));
+}
+
+// The nice value of each of the host's threads, by name.
+std::multimap<std::string, int> thread_nice(int pid) {
+  std::multimap<std::string, int> nice;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::ifstream comm(task.path() / "comm"), stat(task.path() / "stat");
+    std::string name, line;
+    std::getline(comm, name);
+    std::getline(stat, line);
+    std::istringstream fields(line.substr(line.rfind(')') + 2));  // after the name, which may hold spaces
+    std::string field;
+    for (int i = 3; i <= 19 && fields >> field; ++i) {  // field 19 of proc_pid_stat(5): nice
+    }
+    nice.emplace(name, std::stoi(field));
+  }
+  return nice;
+}
+
+// A campaign's batches (bodies over 4 KiB) are parsed on a thread of their
+// own at `ingest_nice`, answered as any other; single events and the
+// connections stay on the inbound threads, at the host's priority.
+TEST(EventsApi, LargeBatchesAreParsedOnTheIngestThreadAtItsNiceValue) {
+  json config = events_config();
+  config["ingest_nice"] = 7;
+  HostProcess host(config);
+  json events = json::array();
+  for (int i = 0; i < 40; ++i) events.push_back(lead_event("big-" + std::to_string(i)));
+  json bad = events;
+  bad[33]["contact"]["emails"][0]["address"] = "not-an-address";
+  const std::string bad_body = json{{"events", bad}}.dump();
+  ASSERT_GT(bad_body.size(), 4096u);
+  HttpResult refused = post_events(host.port(), bad_body);
+  ASSERT_EQ(refused.status, 400) << refused.body;
+  EXPECT_EQ(refused.json()["error"]["details"][0]["pointer"], "/events/33/contact/emails/0/address");
+  HttpResult accepted = post_events(host.port(), json{{"events", events}}.dump());
+  ASSERT_EQ(accepted.status, 202) << accepted.body;
+  ASSERT_EQ(accepted.json()["events"].size(), 40u);
+  for (const auto& e : accepted.json()["events"]) EXPECT_EQ(e["status"], "accepted") << e;
+  EXPECT_EQ(post_events(host.port(), lead_event("single").dump()).status, 202);
+
+  const auto nice = thread_nice(host.pid());
+  ASSERT_EQ(nice.count("sb-ingest"), 1u);
+  EXPECT_EQ(nice.find("sb-ingest")->second, 7);
+  ASSERT_GT(nice.count("sb-in-0"), 0u);
+  for (const auto& [name, value] : nice) {
+    if (name == "sb-ingest") continue;
+    EXPECT_EQ(value, 0) << name;
+  }
 }
 
 // A long text where no pattern of the event's schema applies (a note, a

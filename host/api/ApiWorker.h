@@ -1,6 +1,7 @@
-// One thread for the admin requests that read and parse many rows (stats,
-// analytics): they run there, one at a time, and not on the connections'
-// event loops, which serve webhooks and events too. The host owns one.
+// One thread for requests that cost much to answer: admin reads that parse
+// many rows (stats, analytics), or a campaign's batches of events. They run
+// there, one at a time, and not on the connections' event loops, which serve
+// webhooks and single events too. The host owns one of each.
 #pragma once
 
 #include <atomic>
@@ -8,18 +9,20 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "http/ServerConnection.h"
 
 namespace sb {
 
-class AdminWorker {
+class ApiWorker {
  public:
-  AdminWorker();
-  ~AdminWorker();
-  AdminWorker(const AdminWorker&) = delete;
-  AdminWorker& operator=(const AdminWorker&) = delete;
+  // A thread named `thread_name`, at `nice` (lower_this_threads_priority).
+  explicit ApiWorker(std::string thread_name, int nice = 0);
+  ~ApiWorker();
+  ApiWorker(const ApiWorker&) = delete;
+  ApiWorker& operator=(const ApiWorker&) = delete;
 
   void post(std::function<void()> job);
   // Runs `read` on the worker, which answers through `reply`; a store that

@@ -1,18 +1,25 @@
-#include "api/AdminWorker.h"
+#include "api/ApiWorker.h"
 
 #include "log/Logger.h"
 #include "store/Store.h"
+#include "util/ThreadName.h"
+#include "util/ThreadPriority.h"
 
 namespace sb {
 
-AdminWorker::AdminWorker() : thread_([this] { run(); }) {}
+ApiWorker::ApiWorker(std::string thread_name, int nice)
+    : thread_([this, thread_name = std::move(thread_name), nice] {
+        name_this_thread(thread_name);
+        lower_this_threads_priority(nice);
+        run();
+      }) {}
 
-AdminWorker::~AdminWorker() {
+ApiWorker::~ApiWorker() {
   stop();
   thread_.join();  // after the jobs queued: each answers 503 at once
 }
 
-void AdminWorker::stop() {
+void ApiWorker::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -20,7 +27,7 @@ void AdminWorker::stop() {
   wake_.notify_one();
 }
 
-void AdminWorker::post(std::function<void()> job) {
+void ApiWorker::post(std::function<void()> job) {
   {
     std::lock_guard lock(mutex_);
     jobs_.push_back(std::move(job));
@@ -28,7 +35,7 @@ void AdminWorker::post(std::function<void()> job) {
   wake_.notify_one();
 }
 
-void AdminWorker::answer(ServerConnection::Reply reply, std::function<void(ServerConnection::Reply& reply)> read) {
+void ApiWorker::answer(ServerConnection::Reply reply, std::function<void(ServerConnection::Reply& reply)> read) {
   post([reply = std::move(reply), read = std::move(read)]() mutable {
     try {
       read(reply);
@@ -40,7 +47,7 @@ void AdminWorker::answer(ServerConnection::Reply reply, std::function<void(Serve
   });
 }
 
-void AdminWorker::run() {
+void ApiWorker::run() {
   for (;;) {
     std::function<void()> job;
     {
@@ -54,7 +61,7 @@ void AdminWorker::run() {
       job();
     } catch (const std::exception& e) {
       // A job answers its own errors; this one escaped it, and must not end the host.
-      log_error("api", "an admin request failed", {{"error", e.what()}});
+      log_error("api", "a request failed", {{"error", e.what()}});
     }
   }
 }
