@@ -175,18 +175,34 @@ Result set_status(const ChangeRequest& r, const json& change, const RecordRules&
   return made;
 }
 
+// A record's managers, as the event schema has them: each with an id.
+bool is_manager_list(const json& managers) {
+  return managers.is_array() && std::all_of(managers.begin(), managers.end(), [](const json& m) {
+           const auto id = m.find("id");
+           return m.is_object() && id != m.end() && id->is_string() && !id->get_ref<const std::string&>().empty();
+         });
+}
+
 Result set_fields(const ChangeRequest& r, const json& change, const RecordRules&) {
+  // The record's managers (a deal handed to another, a task given to
+  // another): the list as a whole, with the fields or alone.
+  const auto responsible = change.find("responsible");
+  if (responsible != change.end() && !is_manager_list(*responsible))
+    return std::string("/responsible: the record's managers, as a list of {\"id\", \"name\"?, \"email\"?}");
+  const bool sets_managers = responsible != change.end();
   const auto fields = change.find("fields");
-  if (fields == change.end() || !fields->is_object() || fields->empty())
+  const bool has_fields = fields != change.end() && fields->is_object() && !fields->empty();
+  if (!has_fields && !(sets_managers && (fields == change.end() || fields->is_object())))
     return std::string("/fields: expected an object of fields to set (null removes one)");
   const std::string record = change.value("record", "contact");
   EventDraft draft(r, change);
-  draft.body()["data"]["fields"] = *fields;
-  json patch_doc{{"fields", *fields}};
-  // An entity's managers (a task given to another): the list as a whole.
-  if (const auto responsible = change.find("responsible"); responsible != change.end()) {
-    if (record != "entity" || !responsible->is_array())
-      return std::string("/responsible: an entity's managers, as a list of {\"id\", \"name\"?, \"email\"?}");
+  json patch_doc = json::object();
+  if (has_fields) {
+    draft.body()["data"]["fields"] = *fields;
+    patch_doc["fields"] = *fields;
+  }
+  if (sets_managers) {
+    draft.body()["data"]["responsible"] = *responsible;
     patch_doc["responsible"] = *responsible;
   }
   const std::string patch = dump_text(patch_doc);

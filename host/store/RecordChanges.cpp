@@ -82,6 +82,20 @@ class Deriver {
         {{"previous_status", text(image.status_moved->first)}, {"status", text(image.status_moved->second)}});
   }
 
+  // "The responsible manager changed" as a trigger (a deal handed to
+  // another): the record's managers before and after, as lists.
+  void responsible(const std::string& record_type, RecordImage image) {
+    if (!image.before || !image.after || !image.before->is_object() || !image.after->is_object()) return;
+    const auto managers = [](const json* record) {
+      const auto it = record->find("responsible");
+      return it != record->end() && it->is_array() ? *it : json::array();
+    };
+    json before = managers(image.before), after = managers(image.after);
+    if (before != after)
+      add(record_type + ".responsible_changed", "responsible_changed:" + record_type,
+          {{"previous", std::move(before)}, {"responsible", std::move(after)}});
+  }
+
   // The contact's name, and its first email and phone (the ones a message
   // goes to), as "fields" a rule may watch: "email" and "phone" change when
   // the first address or number does.
@@ -225,6 +239,8 @@ std::vector<EventRecord> derived_events(const EventRecord& cause, RecordImage co
   derive.contact_details(contact);
   if (cause.entity) derive.fields(cause.entity->type, entity);
   if (cause.entity) derive.status(cause.entity->type, entity);
+  derive.responsible("contact", contact);
+  if (cause.entity) derive.responsible(cause.entity->type, entity);
   return out;
 }
 

@@ -52,6 +52,13 @@ const std::map<std::string, ChangeOf, std::less<>>& changes() {
          if (record == "entity" && deal_suffix) field.resize(field.size() - suffix.size());
          return targets({{"op", "set_fields"}, {"record", record}, {"fields", {{field, p["value"]}}}}, p);
        }},
+      {"set_responsible",
+       [](const json& p) {
+         // One manager (by id, or as an object) or a list: the record's managers become the list.
+         const json& given = p["responsible"];
+         json managers = given.is_array() ? given : json::array({given.is_string() ? json{{"id", given}} : given});
+         return targets({{"op", "set_fields"}, {"record", p.value("record", "entity")}, {"responsible", managers}}, p);
+       }},
       {"add_tag", [](const json& p) { return tags_change("add_tags", p); }},
       {"remove_tag", [](const json& p) { return tags_change("remove_tags", p); }},
       {"create_contact",
@@ -126,6 +133,8 @@ switchboard::PluginInfo crm_info() {
          crm_schemas::actions_set_status_json);
   action("set_field", "Sets or clears a field of the contact or the entity; *.field_changed follows.",
          crm_schemas::actions_set_field_json);
+  action("set_responsible", "Hands the entity (or the contact) to other managers; <type>.responsible_changed follows.",
+         crm_schemas::actions_set_responsible_json);
   action("add_tag", "Adds tags to the contact; contact.tag_added follows.", crm_schemas::actions_add_tag_json);
   action("remove_tag", "Removes tags from the contact; contact.tag_removed follows.",
          crm_schemas::actions_remove_tag_json);

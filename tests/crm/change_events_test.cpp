@@ -98,6 +98,27 @@ TEST(ChangeEvents, TagsAndFieldsAreChangesOfTheNamedOrTheCallsRecord) {
   EXPECT_EQ(contact.contact->key, "email:a@example.com");
 }
 
+// A deal handed to another manager: the managers alone, or with fields; the
+// contact's own managers too.
+TEST(ChangeEvents, ARecordsManagersAreSetAsAWholeListAloneOrWithFields) {
+  const json managers = json::parse(R"([{"id": "m2", "name": "Олег", "email": "oleg@example.com"}])");
+  const EventRecord deal = event_of({{"op", "set_fields"}, {"record", "entity"}, {"responsible", managers}});
+  EXPECT_EQ(deal.type, "deal.updated");
+  EXPECT_EQ(json::parse(deal.entity->data_json), (json{{"responsible", managers}}));
+  EXPECT_EQ(json::parse(deal.body_json)["data"]["responsible"], managers);
+  const EventRecord both =
+      event_of({{"op", "set_fields"}, {"record", "entity"}, {"fields", {{"stage", 2}}}, {"responsible", managers}});
+  EXPECT_EQ(json::parse(both.entity->data_json), (json{{"fields", {{"stage", 2}}}, {"responsible", managers}}));
+  const EventRecord contact = event_of({{"op", "set_fields"}, {"responsible", managers}});
+  EXPECT_EQ(contact.type, "contact.updated");
+  EXPECT_EQ(json::parse(contact.contact->data_json), (json{{"responsible", managers}}));
+  const std::string expected = "/responsible: the record's managers, as a list of {\"id\", \"name\"?, \"email\"?}";
+  EXPECT_EQ(error_of({{"op", "set_fields"}, {"record", "entity"}, {"responsible", {{"name", "Олег"}}}}), expected);
+  EXPECT_EQ(error_of({{"op", "set_fields"}, {"record", "entity"}, {"responsible", "m2"}}), expected);
+  EXPECT_EQ(error_of({{"op", "set_fields"}, {"record", "entity"}}),
+            "/fields: expected an object of fields to set (null removes one)");
+}
+
 TEST(ChangeEvents, AChangeThatCannotBeMadeSaysWhichFieldAndWhatWasExpected) {
   EXPECT_EQ(error_of({{"status", "VIP"}}),
             "/op: expected one of set_status, set_fields, add_tags, remove_tags, "

@@ -332,6 +332,44 @@ TEST(CrmScenarios, AFieldARuleSetsIsAChangeTheNextRuleSees) {
   EXPECT_EQ(contact["items"][0]["data"]["tags"], json::parse(R"(["newsletter"])"));
 }
 
+// Bitrix24's "change the responsible": a big deal goes to the head of sales;
+// the hand-over is an event, which notifies the new manager with the old
+// one's name, and the deal's {{Менеджер}} is the new manager from then on.
+TEST(CrmScenarios, ADealHandedToAnotherManagerNotifiesTheNewOneAndKeepsThem) {
+  HttpSink sink;
+  json rules = json::array(
+      {{{"name", "big deals to the head"},
+        {"trigger", {{"event", "deal.created"}}},
+        {"filter", {{"field", "entity.fields.budget"}, {"op", ">="}, {"value", 100000}}},
+        {"steps", json::array({{{"action", "crm.set_responsible"},
+                                {"params", {{"responsible", {{"id", "{{data.head}}"}, {"name", "Ольга"}}}}}},
+                               post_step("/after", {{"manager", "{{Менеджер}}"}})})}},
+       {{"name", "handed over"},
+        {"trigger", {{"event", "deal.responsible_changed"}}},
+        {"steps", json::array({post_step("/handed", {{"to", "{{data.responsible.0.id}}"},
+                                                     {"from", "{{data.previous.0.name}}"},
+                                                     {"deal", "{{entity.id}}"}})})}}});
+  HostProcess host(host_config(sink, rules));
+  post(host, {{"id", "d-big"},
+              {"type", "deal.created"},
+              {"contact", {{"id", "C7"}}},
+              {"entity",
+               {{"type", "deal"},
+                {"id", "D7"},
+                {"fields", {{"budget", 250000}}},
+                {"responsible", {{{"id", "m1"}, {"name", "Анна"}}}}}},
+              {"data", {{"head", "m9"}}}});
+  const auto got = sink.wait_for(2);
+  ASSERT_EQ(got.size(), 2u) << host.log();
+  std::map<std::string, json> by_path;
+  for (const auto& r : got) by_path[r.uri] = json::parse(r.body);
+  EXPECT_EQ(by_path["/handed"], json::parse(R"({"to":"m9","from":"Анна","deal":"D7"})"));
+  EXPECT_EQ(by_path["/after"], json::parse(R"({"manager":"Ольга"})"));
+  const json deals = admin_get(host, "/api/v1/entities?type=deal");
+  ASSERT_EQ(deals["items"].size(), 1u);
+  EXPECT_EQ(deals["items"][0]["data"]["responsible"], json::parse(R"([{"id":"m9","name":"Ольга"}])"));
+}
+
 // A change that cannot be made fails its step with the field at fault, and
 // stores nothing.
 TEST(CrmScenarios, AStatusOutsideThePipelineFailsTheStepNamingTheField) {

@@ -222,6 +222,41 @@ TEST(TemplateVariables, TheManagerIsTheEntitysResponsibleElseTheContacts) {
             "менеджер");
 }
 
+// MatrixCRM's task and SMS texts: "зарегистрировался {{Дата}}" is the
+// event's day, "запись завтра в {{Время}}" the booking's time, both in the
+// contact's zone; {{Услуга}} and {{Специалист}} are the booking's.
+TEST(TemplateVariables, DateTimeServiceAndSpecialistAreTheBookingsElseTheEvents) {
+  const std::vector<std::string> roots = {"contact", "entity", "account", "event"};
+  const json expanded =
+      expand_template_variables(json("{{Имя}} {{Фамилия}}: {{Услуга}} {{Дата}} в {{Время}}, {{Специалист}}"),
+                                default_template_variables(), roots);
+  EXPECT_TRUE(unknown_template_variables(expanded, roots).empty());
+  const json booking = {
+      {"event", {{"time", "2026-12-01T09:00:00Z"}}},
+      {"contact", {{"name", "Анна Петрова"}, {"timezone", "Europe/Moscow"}}},
+      {"entity",
+       {{"fields", {{"starts_at", "2026-12-10T07:30:00Z"}, {"service", "Стрижка"}, {"specialist", "Ирина"}}},
+        {"responsible", {{{"name", "Олег"}}}}}}};
+  EXPECT_EQ(render_template(expanded, booking), "Анна Петрова Петрова: Стрижка 10.12.2026 в 10:30, Ирина");
+  json no_specialist = booking;
+  no_specialist["entity"]["fields"].erase("specialist");
+  EXPECT_EQ(render_template(json("{{entity.fields.specialist|or:\"entity.responsible.0.name\"}}"), no_specialist),
+            "Олег");
+  EXPECT_EQ(render_template(expand_template_variables(json("{{Специалист}}"), default_template_variables(), roots),
+                            no_specialist),
+            "Олег");
+  const json registered = {{"event", {{"time", "2026-12-01T21:30:00Z"}}},
+                           {"contact", {{"name", "Анна"}, {"timezone", "Asia/Omsk"}}}};
+  EXPECT_EQ(render_template(expand_template_variables(json("зарегистрировался {{Дата}} в {{Время}}"),
+                                                      default_template_variables(), roots),
+                            registered),
+            "зарегистрировался 02.12.2026 в 03:30");
+  // The config's own meaning wins: a CRM whose bookings keep the time elsewhere.
+  std::map<std::string, std::string> variables = {{"Время", "entity.fields.at"}};
+  variables.insert(default_template_variables().begin(), default_template_variables().end());
+  EXPECT_EQ(expand_template_variables(json("{{Время}}"), variables, roots), json("{{entity.fields.at}}"));
+}
+
 TEST(TemplateFilters, OrReadsAnotherPathWhenTheValueIsMissingOrEmpty) {
   const json context = {{"contact", {{"name", ""}, {"fields", {{"nick", "Аня"}}}}}, {"entity", {{"title", "Заказ"}}}};
   EXPECT_EQ(render_template(json("{{contact.name|or:\"contact.fields.nick\"}}"), context), "Аня");

@@ -108,6 +108,41 @@ TEST(RecordChanges, AnEntityMovedToAnotherStatusDerivesItsStatusChange) {
   EXPECT_TRUE(derived_events(cause, RecordImage{}, deal).empty());
 }
 
+// amoCRM's "responsible changed": a record whose list of managers changed,
+// however the change came (a rule's crm.set_responsible, a CRM's update).
+TEST(RecordChanges, ARecordWhoseManagersChangedDerivesTheChange) {
+  EventRecord cause;
+  cause.id = "r1";
+  cause.type = "deal.updated";
+  cause.source = "crm";
+  cause.contact = ContactUpdate{"id:p1", "{}"};
+  cause.entity = EntityUpdate{"deal", "D1", false, std::nullopt, "{}"};
+  const json anna = {{"id", "m1"}, {"name", "Анна"}};
+  const json oleg = {{"id", "m2"}, {"name", "Олег"}};
+  const json deal_before = {{"responsible", {anna}}, {"fields", {{"budget", 5}}}};
+  const json deal_after = {{"responsible", {oleg}}, {"fields", {{"budget", 5}}}};
+  const json contact = json::object();
+  auto derived = derived_events(cause, RecordImage{&contact, &contact, false}, RecordImage{&deal_before, &deal_after});
+  ASSERT_EQ(derived.size(), 1u);
+  EXPECT_EQ(derived[0].type, "deal.responsible_changed");
+  EXPECT_EQ(derived[0].id, "r1:responsible_changed:deal");
+  EXPECT_EQ(json::parse(derived[0].body_json)["data"],
+            (json{{"previous", {anna}}, {"responsible", {oleg}}, {"caused_by", "r1"}}));
+  // The contact's own managers, from none.
+  const json contact_after = {{"responsible", {anna}}};
+  derived = derived_events(cause, RecordImage{&contact, &contact_after, false}, RecordImage{});
+  ASSERT_EQ(derived.size(), 1u);
+  EXPECT_EQ(derived[0].type, "contact.responsible_changed");
+  EXPECT_EQ(json::parse(derived[0].body_json)["data"]["previous"], json::array());
+  // The same managers again, or a new record's first ones: no change.
+  EXPECT_TRUE(derived_events(cause, RecordImage{}, RecordImage{&deal_after, &deal_after}).empty());
+  derived = derived_events(cause, RecordImage{}, RecordImage{nullptr, &deal_after, true});
+  ASSERT_EQ(derived.size(), 1u);
+  EXPECT_EQ(derived[0].type, "deal.created");
+  const EventTypeFilter nobody = [](const std::string&) { return false; };
+  EXPECT_TRUE(derived_events(cause, RecordImage{}, RecordImage{&deal_before, &deal_after}, &nobody).empty());
+}
+
 TEST(RecordChanges, ADerivedEventOfAnEventWithoutEntityNamesNone) {
   EventRecord cause;
   cause.id = "c1";
