@@ -65,8 +65,21 @@ std::optional<Trigger> Trigger::compile(const json& trigger, const Pipelines& pi
     }
   } else {
     t.kind_ = Kind::kRange;
-    const std::string pipeline = trigger.value("pipeline", "");
-    t.pipeline_ = pipeline;
+    // A range is an order of statuses: the pipeline's, named or the only one.
+    if (!trigger.contains("pipeline")) {
+      if (pipelines.size() != 1) {
+        std::string names;
+        for (const auto& [name, statuses] : pipelines) names += (names.empty() ? "" : ", ") + name;
+        problems.push_back({"", pipelines.empty() ? "a range needs the statuses of its pipeline: declare them under "
+                                                    "\"pipelines\" and name it in \"pipeline\""
+                                                  : "a range needs \"pipeline\", one of: " + names});
+        return std::nullopt;
+      }
+      t.pipeline_ = pipelines.begin()->first;
+    } else {
+      t.pipeline_ = trigger.value("pipeline", "");
+    }
+    const std::string& pipeline = t.pipeline_;
     auto it = pipelines.find(pipeline);
     if (it == pipelines.end()) {
       problems.push_back(

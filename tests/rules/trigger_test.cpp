@@ -165,6 +165,26 @@ TEST(StatusTrigger, AStatusMayNameItsPipeline) {
   EXPECT_EQ(lead.fired("studies"), 2);  // every entry, as a status rule
 }
 
+// The only pipeline declared is a range's, unnamed; of several, it must say which.
+TEST(StatusTrigger, ARangeWithoutPipelineIsOfTheOnlyPipelineDeclared) {
+  const json range = {{"entity", "lead"}, {"from", "Записан на пробное"}, {"to", "Учится"}};
+  Lead lead({{"range", compile(range)}});
+  lead.create("Первичный контакт");
+  lead.move("Учится");
+  lead.move("Записан на пробное");
+  EXPECT_EQ(lead.fired("range"), 1);
+  std::vector<ConditionProblem> problems;
+  Pipelines two = kPipelines;
+  two["sales"] = {"Новая", "Оплачена"};
+  EXPECT_FALSE(Trigger::compile(range, two, problems));
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].message, "a range needs \"pipeline\", one of: sales, students");
+  problems.clear();
+  EXPECT_FALSE(Trigger::compile(range, Pipelines{}, problems));
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].message.find("declare them under \"pipelines\""), std::string::npos) << problems[0].message;
+}
+
 TEST(StatusTrigger, InvalidTriggersAreExplained) {
   struct Case {
     json spec;
