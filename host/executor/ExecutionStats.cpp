@@ -1,5 +1,6 @@
 #include "executor/ExecutionStats.h"
 
+#include <cmath>
 #include <set>
 #include <utility>
 
@@ -76,6 +77,32 @@ void count(Counts& counts, const std::string& step, unsigned reported) {
     c[name] += (reported & bit) != 0;
 }
 
+// The reference CRMs' message metrics, in percent with one decimal: of the
+// messages sent, those delivered and those that failed; of those delivered,
+// those opened, clicked and replied to; of those opened, those clicked
+// (click-to-open). Null where nothing was there to count from.
+json with_rates(const std::map<std::string, int64_t>& figures) {
+  json out = figures;
+  const auto rate = [&](const char* part, const char* of) -> json {
+    const int64_t whole = figures.at(of);
+    if (whole == 0) return nullptr;
+    return std::round(1000.0 * static_cast<double>(figures.at(part)) / static_cast<double>(whole)) / 10.0;
+  };
+  out["delivery_rate"] = rate("delivered", "sent");
+  out["failure_rate"] = rate("failed", "sent");
+  out["open_rate"] = rate("opened", "delivered");
+  out["click_rate"] = rate("clicked", "delivered");
+  out["reply_rate"] = rate("replied", "delivered");
+  out["click_to_open_rate"] = rate("clicked", "opened");
+  return out;
+}
+
+json with_rates(const Counts& counts) {
+  json out = json::object();
+  for (const auto& [step, figures] : counts) out[step] = with_rates(figures);
+  return out;
+}
+
 }  // namespace
 
 void ExecutionStats::add(const ExecutionRow& row) {
@@ -118,10 +145,13 @@ json ExecutionStats::to_json() const {
       const auto it = variant_messages.find({split, name});
       splits[split][name] = {{"executions", variant.executions},
                              {"steps", variant.steps},
-                             {"messages", it == variant_messages.end() ? json::object() : json(it->second)}};
+                             {"messages", it == variant_messages.end() ? json::object() : with_rates(it->second)}};
     }
-  return {
-      {"executions", executions_}, {"states", states_}, {"steps", steps_}, {"messages", messages}, {"splits", splits}};
+  return {{"executions", executions_},
+          {"states", states_},
+          {"steps", steps_},
+          {"messages", with_rates(messages)},
+          {"splits", splits}};
 }
 
 }  // namespace sb

@@ -37,5 +37,43 @@ TEST(ExecutionStats, OnlyChannelStepsSendMessagesWhateverTheirHistoriesSay) {
   EXPECT_EQ(messages["Old SMS"]["sent"], 1);
 }
 
+// Deliverability, open and click rates as the reference CRMs show them: in
+// percent, of the messages sent (delivered, failed), of those delivered
+// (opened, clicked, replied) and of those opened (click-to-open).
+TEST(ExecutionStats, RatesArePercentOfTheStageBeforeAndNullOfNothing) {
+  ExecutionStats stats(std::set<std::string>{});
+  json history = json::array();
+  for (int i = 0; i < 8; ++i)
+    history.push_back(
+        {{"step", "Email"}, {"outcome", "done"}, {"external_id", "e" + std::to_string(i)}, {"channel", "email"}});
+  history.push_back({{"step", "SMS"}, {"outcome", "done"}, {"external_id", "s0"}, {"channel", "sms"}});
+  stats.add(row_with(history));
+  // 8 sent: 6 delivered (3 opened, of which 1 clicked; 1 replied), 2 bounced.
+  stats.add_reports({{"e0", "message.delivered", 1},
+                     {"e1", "message.delivered", 1},
+                     {"e2", "message.opened", 1},
+                     {"e3", "message.opened", 1},
+                     {"e4", "message.clicked", 1},
+                     {"e5", "message.replied", 1},
+                     {"e6", "message.bounced", 1},
+                     {"e7", "message.bounced", 1},
+                     {"s0", "message.failed", 1}});
+  const json messages = stats.to_json()["messages"];
+  const json& email = messages["Email"];
+  EXPECT_EQ(email["sent"], 8);
+  EXPECT_EQ(email["delivered"], 6);
+  EXPECT_DOUBLE_EQ(email["delivery_rate"].get<double>(), 75.0);
+  EXPECT_DOUBLE_EQ(email["failure_rate"].get<double>(), 25.0);
+  EXPECT_DOUBLE_EQ(email["open_rate"].get<double>(), 50.0);           // 3 of 6
+  EXPECT_DOUBLE_EQ(email["click_rate"].get<double>(), 16.7);          // 1 of 6
+  EXPECT_DOUBLE_EQ(email["reply_rate"].get<double>(), 16.7);          // 1 of 6
+  EXPECT_DOUBLE_EQ(email["click_to_open_rate"].get<double>(), 33.3);  // 1 of 3
+  const json& sms = messages["SMS"];
+  EXPECT_DOUBLE_EQ(sms["delivery_rate"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(sms["failure_rate"].get<double>(), 100.0);
+  EXPECT_TRUE(sms["open_rate"].is_null()) << sms;  // none delivered: no rate, not 0 %
+  EXPECT_TRUE(sms["click_to_open_rate"].is_null()) << sms;
+}
+
 }  // namespace
 }  // namespace sb
