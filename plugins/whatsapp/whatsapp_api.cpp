@@ -7,6 +7,7 @@
 #include "interactive.h"
 #include "json_fields.h"
 #include "phone.h"
+#include "template_message.h"
 
 namespace whatsapp {
 
@@ -81,18 +82,8 @@ Message build_message(std::string_view action, const json& params, const std::st
     return {body, "", false};
   }
   if (action == "send_template") {
-    if (!params.contains("template") || !params["template"].is_string() || !params.contains("language") ||
-        !params["language"].is_string())
-      return {{}, "'template' and 'language' must be strings", false};
-    json tmpl{{"name", params["template"]}, {"language", {{"code", params["language"]}}}};
-    if (params.contains("body_parameters")) {
-      json parameters = json::array();
-      for (const auto& p : params["body_parameters"]) {
-        if (!p.is_string()) return {{}, "'body_parameters' must be strings", false};
-        parameters.push_back({{"type", "text"}, {"text", p}});
-      }
-      if (!parameters.empty()) tmpl["components"] = json::array({{{"type", "body"}, {"parameters", parameters}}});
-    }
+    json tmpl;
+    if (auto problem = template_object(params, tmpl); !problem.empty()) return {{}, problem, false};
     body["type"] = "template";
     body["template"] = std::move(tmpl);
     return {body, "", false};

@@ -84,7 +84,11 @@ void read_value(const json& value, std::vector<InboundEvent>& out) {
                                                                   : "";
       json data{{"message_id", id}, {"from", from}, {"type", text(m, "type")}, {"timestamp", text(m, "timestamp")}};
       if (m.contains("text") && m["text"].is_object()) data["text"] = text(m["text"], "body");
-      if (m.contains("button") && m["button"].is_object()) data["text"] = text(m["button"], "text");
+      // A template's quick reply tapped: its text, and the payload the step gave it.
+      if (m.contains("button") && m["button"].is_object()) {
+        data["text"] = text(m["button"], "text");
+        if (const std::string payload = text(m["button"], "payload"); !payload.empty()) data["reply_id"] = payload;
+      }
       // A tapped reply button or list row: its title is what the person said.
       if (m.contains("interactive") && m["interactive"].is_object())
         for (const char* kind : {"button_reply", "list_reply"})

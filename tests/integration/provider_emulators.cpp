@@ -40,6 +40,54 @@ Answer twilio_error(int status, int code, const std::string& message) {
                                .dump()};
 }
 
+// A template's components as the Cloud API takes them: a header, a body and
+// buttons (each with its sub_type and index), every parameter of a known
+// type with its value; a body's parameters all named or none.
+Answer template_components_refused(const json& components) {
+  const auto invalid = [] { return meta_error(400, 100, "OAuthException", "(#100) Invalid parameter"); };
+  const auto missing = [](const std::string& what) {
+    return meta_error(400, 131008, "OAuthException", "(#131008) Required parameter is missing: " + what);
+  };
+  const auto text_of = [](const json& o, const char* key) {
+    return o.is_object() && o.contains(key) && o[key].is_string() ? o[key].get<std::string>() : std::string();
+  };
+  if (!components.is_array()) return invalid();
+  static const std::set<std::string> kSubTypes{"quick_reply", "url", "copy_code", "flow", "catalog"};
+  static const std::set<std::string> kMedia{"image", "video", "document"};
+  for (const json& c : components) {
+    const std::string type = text_of(c, "type");
+    if (type != "header" && type != "body" && type != "button") return invalid();
+    if (type == "button") {
+      if (!kSubTypes.count(text_of(c, "sub_type"))) return missing("sub_type");
+      const std::string index = text_of(c, "index");
+      if (index.empty() || index.find_first_not_of("0123456789") != std::string::npos) return missing("index");
+    }
+    if (!c.contains("parameters") || !c["parameters"].is_array() || c["parameters"].empty()) return invalid();
+    size_t named = 0;
+    for (const json& p : c["parameters"]) {
+      const std::string kind = text_of(p, "type");
+      named += p.contains("parameter_name");
+      if (kind == "text" || kind == "payload") {
+        if (text_of(p, kind.c_str()).empty()) return missing(kind);
+      } else if (kind == "coupon_code") {
+        if (text_of(p, "coupon_code").empty() || text_of(p, "coupon_code").size() > 15) return invalid();
+      } else if (kMedia.count(kind)) {
+        const json& m = p.contains(kind) ? p[kind] : json();
+        if (!m.is_object() || m.contains("link") == m.contains("id")) return missing(kind + "['link'] or ['id']");
+      } else if (kind == "location") {
+        const json& l = p.contains("location") ? p["location"] : json();
+        if (!l.is_object() || !l.contains("latitude") || !l.contains("longitude")) return missing("location");
+      } else if (kind != "currency" && kind != "date_time") {
+        return invalid();
+      }
+    }
+    if (named != 0 && named != c["parameters"].size())
+      return meta_error(400, 132000, "OAuthException",
+                        "(#132000) Number of parameters does not match the expected number of params");
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 HttpSink::Checker whatsapp_cloud_api(const std::string& access_token, const std::string& phone_number_id) {
@@ -75,6 +123,8 @@ HttpSink::Checker whatsapp_cloud_api(const std::string& access_token, const std:
     if (type == "template" &&
         (text_at({"template", "name"}).empty() || text_at({"template", "language", "code"}).empty()))
       return meta_error(400, 100, "OAuthException", "(#100) The parameter template['name'] is required.");
+    if (type == "template" && body["template"].contains("components"))
+      if (auto refused = template_components_refused(body["template"]["components"])) return refused;
     // Media: a link or an uploaded id (not both); a caption only where one shows, a filename only on a document.
     static const std::set<std::string> media{"image", "document", "audio", "video", "sticker"};
     if (media.count(type)) {

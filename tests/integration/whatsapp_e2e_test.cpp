@@ -253,5 +253,58 @@ TEST(WhatsAppEndToEnd, AReplyButtonTappedTakesTheRuleItsWay) {
   EXPECT_EQ(done[0].uri, "/cancelled");
 }
 
+// Outside the 24-hour window only a template may start the conversation: a
+// booking reminder from the gallery with the salon's photo, the client's name
+// by its parameter name, and quick replies whose payloads the rule set. The
+// tap comes back as a reply whose reply_id is the payload.
+TEST(WhatsAppEndToEnd, ATemplatesQuickReplyPayloadTakesTheRuleItsWay) {
+  HttpSink cloud_api(200, R"({"messaging_product":"whatsapp","contacts":[{"input":"79990001122","wa_id":"79990001122"}],
+                             "messages":[{"id":"wamid.TPL"}]})");
+  cloud_api.check(whatsapp_cloud_api("EAAG-e2e", "106540352242922"));
+  HttpSink crm;
+  json c = config(cloud_api, crm);
+  c["rules"] = json::parse(R"([{
+      "name": "remind", "trigger": {"event": "webhook.received", "source": "inbox"},
+      "steps": [
+        {"name": "Remind", "action": "wa.send_template",
+         "params": {"to": "{{body.phone}}", "template": "booking_reminder", "language": "ru",
+                    "header": {"image": {"url": "https://cdn.example.com/salon.jpg"}},
+                    "body_parameters": {"first_name": "{{body.name|first_name}}", "time": "{{body.time}}"},
+                    "buttons": [{"index": 0, "type": "quick_reply", "payload": "yes:{{body.booking}}"},
+                                {"index": 1, "type": "quick_reply", "payload": "no:{{body.booking}}"}]}},
+        {"name": "Answer", "wait_for": "message.replied", "match": {"data.in_reply_to": "{{steps.Remind.external_id}}"},
+         "timeout": "1m"},
+        {"switch": "steps.Answer.event.data.reply_id",
+         "cases": {"yes:B-42": [{"action": "tasks.post", "params": {"url": "/confirmed", "body": {}}}],
+                   "no:B-42": [{"action": "tasks.post", "params": {"url": "/cancelled", "body": {}}}]}}]}])");
+  HostProcess host(c);
+  ASSERT_EQ(http_request(host.port(), "POST", "/webhooks/inbox",
+                         R"({"phone":"+79990001122","name":"Иван Петров","time":"10:00","booking":"B-42"})")
+                .status,
+            202);
+  const auto sent = cloud_api.wait_for(1);
+  ASSERT_EQ(sent.size(), 1u) << host.log();
+  const json components = json::parse(sent[0].body)["template"]["components"];
+  ASSERT_EQ(components.size(), 4u) << components;
+  EXPECT_EQ(components[1]["parameters"][0],
+            json::parse(R"({"type":"text","parameter_name":"first_name","text":"Иван"})"));
+  EXPECT_EQ(components[2]["parameters"][0]["payload"], "yes:B-42");
+
+  const std::string tap = notification({{"messaging_product", "whatsapp"},
+                                        {"contacts", {{{"profile", {{"name", "Иван"}}}, {"wa_id", "79990001122"}}}},
+                                        {"messages",
+                                         {{{"from", "79990001122"},
+                                           {"id", "wamid.TAP2"},
+                                           {"timestamp", "1668595350"},
+                                           {"type", "button"},
+                                           {"context", {{"from", "106540352242922"}, {"id", "wamid.TPL"}}},
+                                           {"button", {{"payload", "yes:B-42"}, {"text", "Подтверждаю"}}}}}}});
+  ASSERT_EQ(http_request(host.port(), "POST", "/webhooks/wa", tap, {{"X-Hub-Signature-256", signature(tap)}}).status,
+            200);
+  const auto done = crm.wait_for(1);
+  ASSERT_EQ(done.size(), 1u) << host.log();
+  EXPECT_EQ(done[0].uri, "/confirmed");
+}
+
 }  // namespace
 }  // namespace sb::test

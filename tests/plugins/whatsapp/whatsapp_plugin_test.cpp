@@ -71,6 +71,60 @@ TEST_F(WhatsAppPluginTest, SendsATemplateAsTheCloudApiExpects) {
   EXPECT_EQ(json::parse(host.results[0].output_json)["wa_id"], "79990001122");
 }
 
+// A template from the gallery with all it may take: an image header, named
+// body values, a quick reply's payload and a URL button's suffix, each at
+// its index; what Meta would refuse is a broken rule, and nothing is sent.
+TEST_F(WhatsAppPluginTest, SendsATemplatesHeaderNamedValuesAndButtons) {
+  auto instance = create();
+  ASSERT_EQ(instance->invoke("send_template", R"({"to": "+79990001122", "template": "booking_reminder",
+      "language": "ru", "header": {"image": {"url": "https://cdn.example.com/salon.jpg"}},
+      "body_parameters": {"first_name": "Анна", "time": "10:30"},
+      "buttons": [{"index": 0, "type": "quick_reply", "payload": "confirm-42"},
+                  {"index": 2, "type": "url", "text": "booking/42"}]})"),
+            SB_OK);
+  EXPECT_EQ(json::parse(host.sent.at(0).body)["template"], json::parse(R"({"name": "booking_reminder",
+      "language": {"code": "ru"}, "components": [
+      {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://cdn.example.com/salon.jpg"}}]},
+      {"type": "body", "parameters": [{"type": "text", "parameter_name": "first_name", "text": "Анна"},
+                                      {"type": "text", "parameter_name": "time", "text": "10:30"}]},
+      {"type": "button", "sub_type": "quick_reply", "index": "0", "parameters": [{"type": "payload", "payload": "confirm-42"}]},
+      {"type": "button", "sub_type": "url", "index": "2", "parameters": [{"type": "text", "text": "booking/42"}]}]})"));
+  ASSERT_EQ(instance->invoke("send_template", R"({"to": "+79990001122", "template": "invoice", "language": "en_US",
+      "header": {"document": {"media_id": "1013859600285441", "filename": "invoice-42.pdf"}},
+      "buttons": [{"index": 1, "type": "copy_code", "coupon_code": "SALE25"}]})"),
+            SB_OK);
+  EXPECT_EQ(json::parse(host.sent.at(1).body)["template"]["components"], json::parse(R"([
+      {"type": "header", "parameters": [{"type": "document", "document": {"id": "1013859600285441", "filename": "invoice-42.pdf"}}]},
+      {"type": "button", "sub_type": "copy_code", "index": "1", "parameters": [{"type": "coupon_code", "coupon_code": "SALE25"}]}])"));
+  ASSERT_EQ(instance->invoke("send_template", R"({"to": "+79990001122", "template": "visit", "language": "ru",
+      "header": {"location": {"latitude": 55.7558, "longitude": 37.6173, "name": "Салон", "address": "Тверская, 1"}},
+      "body_parameters": ["Анна"]})"),
+            SB_OK);
+  EXPECT_EQ(json::parse(host.sent.at(2).body)["template"]["components"][0], json::parse(R"({"type": "header",
+      "parameters": [{"type": "location", "location": {"latitude": 55.7558, "longitude": 37.6173, "name": "Салон",
+                                                       "address": "Тверская, 1"}}]})"));
+  const size_t sent = host.sent.size();
+  const std::pair<const char*, const char*> broken[] = {
+      {R"("header": {"image": {"url": "https://x/a.jpg", "media_id": "1"}})", "'url' or its uploaded 'media_id'"},
+      {R"("header": {"text": "a", "image": {"url": "https://x/a.jpg"}})", "'header' must name one value"},
+      {R"("header": {"image": {"url": "https://x/a.jpg", "filename": "a.jpg"}})", "goes with a document"},
+      {R"("body_parameters": {"First Name": "Анна"})", "lower-case letters, digits and underscores"},
+      {R"("buttons": [{"index": 0, "type": "quick_reply", "payload": "a"}, {"index": 0, "type": "url", "text": "b"}])",
+       "index 0 is given twice"},
+      {R"("buttons": [{"index": 1, "type": "url"}])", "a url with its 'text'"},
+      {R"("buttons": [{"index": 1, "type": "copy_code", "coupon_code": "ЭТОТКОДДЛИННЕЕ15"}])", "at most 15 characters"},
+  };
+  for (const auto& [extra, expected] : broken) {
+    SCOPED_TRACE(extra);
+    const std::string params =
+        std::string(R"({"to": "+79990001122", "template": "t", "language": "ru", )") + extra + "}";
+    ASSERT_EQ(instance->invoke("send_template", params), SB_OK);
+    EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_INVALID_PARAMS);
+    EXPECT_NE(host.results.back().reason.find(expected), std::string::npos) << host.results.back().reason;
+  }
+  EXPECT_EQ(host.sent.size(), sent);
+}
+
 // A chat message with a file (the reference CRMs' attachments): a document
 // by link with its name and caption, an image by an uploaded id; what the
 // Cloud API would refuse is a broken rule, and nothing is sent.
@@ -440,6 +494,20 @@ TEST_F(WhatsAppPluginTest, ATappedReplyButtonOrListRowIsTheReplysText) {
   EXPECT_EQ(row["data"]["reply_id"], "slot-2");
   EXPECT_EQ(host.emitted[2].type, "message.received");
   EXPECT_EQ(host.emitted[3].type, "contact.unsubscribed");
+  // A template's quick reply: its payload is the reply's id.
+  const std::string quick =
+      R"({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages",
+    "value":{"messaging_product":"whatsapp","contacts":[{"profile":{"name":"Иван"},"wa_id":"79990001122"}],
+    "messages":[{"from":"79990001122","id":"wamid.B4","timestamp":"7","type":"button",
+                 "button":{"payload":"confirm-42","text":"Подтверждаю"},
+                 "context":{"from":"15550001111","id":"wamid.T"}}]}}]}]})";
+  host.request("POST", {{"X-Hub-Signature-256", sign("app-secret", quick)}}, quick);
+  ASSERT_EQ(host.emitted.size(), 5u);
+  EXPECT_EQ(host.emitted[4].type, "message.replied");
+  const json tapped = json::parse(host.emitted[4].payload);
+  EXPECT_EQ(tapped["data"]["text"], "Подтверждаю");
+  EXPECT_EQ(tapped["data"]["reply_id"], "confirm-42");
+  EXPECT_EQ(tapped["data"]["in_reply_to"], "wamid.T");
 }
 
 }  // namespace
