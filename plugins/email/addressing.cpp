@@ -95,20 +95,24 @@ std::optional<Mailbox> recipient(const json& to, const json& subject, std::strin
 std::optional<Mailbox> sender(const std::string& from, const std::string& fallback, const json& subject,
                               std::string& error) {
   if (from == "responsible") {
-    const json& entity = subject.is_object() && subject.contains("entity") ? subject["entity"] : json();
-    const json& responsible = entity.is_object() && entity.contains("responsible") ? entity["responsible"] : json();
-    // The first responsible manager, as Bitrix24 takes it; the system sender when that one has no address.
-    if (responsible.is_array() && !responsible.empty() &&
-        !switchboard_plugins::string_at(responsible[0], "email").empty())
+    // The entity's first responsible manager, as Bitrix24 takes it; else the
+    // contact's (a client who registered has no deal yet, as {{Менеджер}});
+    // the system sender when neither has an address.
+    for (const char* record : {"entity", "contact"}) {
+      const json& r = subject.is_object() && subject.contains(record) ? subject[record] : json();
+      const json& responsible = r.is_object() && r.contains("responsible") ? r["responsible"] : json();
+      if (!responsible.is_array() || responsible.empty()) continue;
+      if (switchboard_plugins::string_at(responsible[0], "email").empty()) break;
       return checked({switchboard_plugins::string_at(responsible[0], "name"),
                       switchboard_plugins::string_at(responsible[0], "email")},
                      "the responsible manager's address", error);
+    }
   } else if (!from.empty()) {
     return checked(parse_mailbox(from), "the sender", error);
   }
   if (fallback.empty()) {
-    error = from == "responsible" ? "the entity has no responsible manager with an email address, and the instance "
-                                    "has no 'default_from'"
+    error = from == "responsible" ? "neither the entity nor the contact has a responsible manager with an email "
+                                    "address, and the instance has no 'default_from'"
                                   : "no sender: set 'from' or 'default_from'";
     return std::nullopt;
   }

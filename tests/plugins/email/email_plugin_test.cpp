@@ -381,6 +381,15 @@ TEST_F(EmailPlugin, TheRecipientIsTheContactsAddressOfATypeAndTheSenderTheRespon
   EXPECT_EQ(server_.message(3)["mail_from"], "noreply@system.test");
   EXPECT_FALSE(server_.message(3)["headers"].contains("Sender"));  // the account's own From needs none
 
+  // No deal (a client who registered): the contact's own manager.
+  json client_only = subject;
+  client_only.erase("entity");
+  client_only["contact"]["responsible"] =
+      json::array({{{"id", "9"}, {"name", "Ирина"}, {"email", "irina@school.test"}}});
+  r = send(host, cfg, {{"to", {{"type", "any"}}}, {"subject", "x"}, {"text", "x"}}, client_only, "k5");
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  EXPECT_EQ(server_.message(4)["headers"]["From"], "Ирина <irina@school.test>");
+
   // No address of that type: unreachable, so a fallback moves on.
   r = send(host, cfg, {{"to", {{"type", "newsletter"}}}, {"subject", "x"}, {"text", "x"}}, subject, "k4");
   EXPECT_EQ(r.outcome, SB_OUTCOME_UNREACHABLE);
