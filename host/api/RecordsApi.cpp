@@ -281,18 +281,28 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
     std::reverse(items.begin(), items.end());
     return reply(json_response(200, {{"items", std::move(items)}, {"next", nullptr}}));
   }
-  if (segments_.at(parts[0]).dynamic() && request.method != "GET")
-    return reply(
-        error_response(409, "conflict", "segment '" + parts[0] + "' is dynamic: its filter decides who is in it"));
   if (parts.size() == 3) {
     if (request.method != "DELETE") return reply(method_not_allowed("DELETE", "only DELETE is accepted on a member"));
-    return change_membership(parts[0], parts[2], false, std::move(reply));
+    // ?reset=true: a dynamic segment's filter decides again, the manager's choice forgotten.
+    Poco::URI::QueryParameters query;
+    try {
+      query = Poco::URI(request.target).getQueryParameters();
+    } catch (const Poco::Exception&) {
+      return reply(error_response(400, "bad_request", "malformed query string"));
+    }
+    if (std::find(query.begin(), query.end(), std::pair<std::string, std::string>{"reset", "true"}) != query.end()) {
+      if (!segments_.at(parts[0]).dynamic())
+        return reply(error_response(400, "bad_request",
+                                    "segment '" + parts[0] + "' is static: only its members' own list decides"));
+      return change_membership(parts[0], parts[2], Membership::kByFilter, std::move(reply));
+    }
+    return change_membership(parts[0], parts[2], Membership::kOut, std::move(reply));
   }
   if (request.method == "POST") {
     const json body = parse_bounded(request.body);
     if (!body.is_object() || !body.contains("contact") || !body["contact"].is_string())
       return reply(error_response(400, "bad_request", "expected {\"contact\": \"<the contact's id>\"}"));
-    return change_membership(parts[0], body["contact"].get<std::string>(), true, std::move(reply));
+    return change_membership(parts[0], body["contact"].get<std::string>(), Membership::kIn, std::move(reply));
   }
   if (request.method != "GET") return reply(method_not_allowed("GET, POST"));
   auto filter = admit(tokens_, request, ListOf::kContacts, reply);
@@ -306,7 +316,7 @@ json RecordsApi::size_history(const std::string& segment) const {
   return history.is_array() ? history : json::array();
 }
 
-void RecordsApi::change_membership(const std::string& segment, const std::string& contact, bool add,
+void RecordsApi::change_membership(const std::string& segment, const std::string& contact, Membership membership,
                                    ServerConnection::Reply reply) {
   const auto stored = store_.contact(contact_key_of(contact));
   if (!stored) return reply(error_response(404, "not_found", "no contact '" + contact + "'"));
@@ -317,10 +327,25 @@ void RecordsApi::change_membership(const std::string& segment, const std::string
   e.source = "api";
   e.occurred_at_ms = e.received_at_ms = now_ms();
   e.contact = ContactUpdate{key, ""};
-  (add ? e.contact->segments.add : e.contact->segments.remove).push_back(segment);
-  e.body_json = dump_text(
-      json{{"id", e.id}, {"type", e.type}, {"data", {{add ? "add_to_segment" : "remove_from_segment", segment}}}});
-  store_change(std::move(e), {{"segment", segment}, {"contact", key}, {"member", add}}, std::move(reply));
+  const bool add = membership == Membership::kIn;
+  const char* said = add ? "add_to_segment" : "remove_from_segment";
+  if (segments_.at(segment).dynamic()) {
+    // The manager's choice is kept, so that the filter does not undo it; a
+    // reset forgets it, and the router's check of this event decides anew.
+    ContactUpdate& c = *e.contact;
+    (add ? c.manual_segments.add : c.manual_segments.remove).push_back(segment);
+    (membership == Membership::kOut ? c.excluded_segments.add : c.excluded_segments.remove).push_back(segment);
+    if (membership == Membership::kByFilter) said = "reset_segment";
+  }
+  if (membership != Membership::kByFilter)
+    (add ? e.contact->segments.add : e.contact->segments.remove).push_back(segment);
+  e.body_json = dump_text(json{{"id", e.id}, {"type", e.type}, {"data", {{said, segment}}}});
+  json answer{{"segment", segment}, {"contact", key}};
+  if (membership == Membership::kByFilter)
+    answer["by_filter"] = true;
+  else
+    answer["member"] = add;
+  store_change(std::move(e), std::move(answer), std::move(reply));
 }
 
 void RecordsApi::store_change(EventRecord event, json answer, ServerConnection::Reply reply) {

@@ -55,7 +55,11 @@ class RecordsApi {
   void change_task(const std::string& id, const ServerRequest& request, ServerConnection::Reply reply);
   void one_contact(const std::string& contact, const ServerRequest& request, ServerConnection::Reply reply);
   void preferences(const std::string& contact, const ServerRequest& request, ServerConnection::Reply reply);
-  void change_membership(const std::string& segment, const std::string& contact, bool add,
+  // kIn, kOut: the contact is put in or taken out (of a dynamic segment by
+  // a manager's choice, which its filter does not undo); kByFilter: a
+  // dynamic segment's filter decides again.
+  enum class Membership { kIn, kOut, kByFilter };
+  void change_membership(const std::string& segment, const std::string& contact, Membership membership,
                          ServerConnection::Reply reply);
   nlohmann::json size_history(const std::string& segment) const;  // a dynamic segment's, oldest first
   // Stores a change the API makes as an event, answering `answer` once committed.

@@ -14,11 +14,20 @@ json SegmentMembership::context_of(json contact, const std::string& account_zone
   return json{{"contact", std::move(contact)}, {"account", {{"timezone", account_zone}}}};
 }
 
-bool SegmentMembership::is_member(const DynamicSegment& segment, const json& context) {
+namespace {
+
+// Whether the contact's list `list` names the segment.
+bool listed(const json& context, const char* list, const std::string& segment) {
   const json& contact = context["contact"];
-  const auto segments = contact.find("segments");
-  return segments != contact.end() && segments->is_array() &&
-         std::find(segments->begin(), segments->end(), json(segment.name)) != segments->end();
+  const auto names = contact.find(list);
+  return names != contact.end() && names->is_array() &&
+         std::find(names->begin(), names->end(), json(segment)) != names->end();
+}
+
+}  // namespace
+
+bool SegmentMembership::is_member(const DynamicSegment& segment, const json& context) {
+  return listed(context, "segments", segment.name);
 }
 
 void SegmentMembership::check(const std::vector<StoredEvent>& events, int max_chain_depth, int64_t now_ms,
@@ -43,7 +52,10 @@ void SegmentMembership::check(const std::string& key, json contact, const std::s
 void SegmentMembership::check(const DynamicSegment& segment, const std::string& key, const json& context,
                               const std::string& cause, int chain_depth, int64_t now_ms,
                               std::vector<EventRecord>& out) {
-  const bool belongs = segment.condition->matches(context, now_ms);
+  // A manager's own choice (the admin API) stands whatever the filter says.
+  const bool belongs =
+      listed(context, "manual_segments", segment.name) ||
+      (!listed(context, "excluded_segments", segment.name) && segment.condition->matches(context, now_ms));
   if (is_member(segment, context) == belongs) return;
   EventRecord e;
   e.id = "segment:" + segment.name + ":" + key + ":" + (belongs ? "entered" : "left") + ":" + cause;

@@ -1,5 +1,6 @@
 // Who belongs in the dynamic segments: a contact is a member while the
-// segment's filter matches it. The router checks every contact an event
+// segment's filter matches it, unless a manager put them in or took them out
+// by hand ("manual_segments", "excluded_segments"). The router checks every contact an event
 // changes, at once; the time triggers check every contact on each segment's
 // refresh schedule, for filters over dates that change as time passes.
 //

@@ -135,8 +135,9 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
   const bool changes_entity = e.entity && (e.entity->sets_status || !e.entity->data_json.empty());
   const bool counts = e.contact && std::any_of(aggregates.begin(), aggregates.end(),
                                                [&](const ContactAggregate& a) { return a.event_type == e.type; });
-  const bool changes_contact = e.contact && (!e.contact->data_json.empty() || !e.contact->tags.empty() ||
-                                             !e.contact->segments.empty() || counts);
+  const bool changes_contact =
+      e.contact && (!e.contact->data_json.empty() || !e.contact->tags.empty() || !e.contact->segments.empty() ||
+                    !e.contact->manual_segments.empty() || !e.contact->excluded_segments.empty() || counts);
   if (changes_entity) {
     auto stored = rows.entity(e.entity->type, e.entity->id);
     if (const auto& from = e.entity->only_from) {

@@ -162,7 +162,9 @@ class Deriver {
 }  // namespace
 
 void apply_list_changes(json& contact, const ContactUpdate& update) {
-  for (const auto& [name, change] : {std::pair{"tags", &update.tags}, std::pair{"segments", &update.segments}}) {
+  for (const auto& [name, change] : {std::pair{"tags", &update.tags}, std::pair{"segments", &update.segments},
+                                     std::pair{"manual_segments", &update.manual_segments},
+                                     std::pair{"excluded_segments", &update.excluded_segments}}) {
     if (change->empty()) continue;
     std::vector<std::string> items = list_of(&contact, name);
     for (const auto& x : change->add)

@@ -37,6 +37,11 @@ struct ContactUpdate {
   // event names: the same person, whichever of them a later event names
   // alone (an SMS reply knows only the number). Learned by the store.
   std::vector<std::string> aliases = {};
+  // A manager's own choice on dynamic segments (the admin API), which their
+  // filters do not overrule: "manual_segments" keeps the contact in, and
+  // "excluded_segments" out, until it is reset.
+  ListChange manual_segments = {};
+  ListChange excluded_segments = {};
 };
 
 // A figure kept per contact from the events about them (config

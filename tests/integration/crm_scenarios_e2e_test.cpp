@@ -1013,11 +1013,6 @@ TEST(CrmScenarios, MatrixCrmDynamicSegmentsMoveContactsAsTheyChangeAndKeepTheirS
   }
   EXPECT_EQ(entered, (std::multiset<std::string>{"big_spenders A", "big_spenders B", "birthdays A"}));
 
-  // A dynamic segment takes no hand changes.
-  EXPECT_EQ(http_request(first->port(), "POST", "/api/v1/segments/big_spenders/members", R"({"contact":"A"})",
-                         {{"Authorization", std::string("Bearer ") + kAdmin}})
-                .status,
-            409);
   // Restarted with big_spenders defined anew (its schedule): that one is
   // refreshed at once and finds them in already (sizes, and no one moved
   // twice); birthdays, unchanged, waits for its next scheduled refresh.
@@ -1040,6 +1035,67 @@ TEST(CrmScenarios, MatrixCrmDynamicSegmentsMoveContactsAsTheyChangeAndKeepTheirS
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(admin_get(second, "/api/v1/segments/birthdays/history")["items"].size(), 1u);
   EXPECT_EQ(sink.count(), 3u);
+}
+
+// MatrixCRM's "manual addition, as the manager decides" on a dynamic
+// segment: a contact put in by hand stays in, and one taken out stays out,
+// as their orders change what the filter says; a reset lets the filter
+// decide again.
+TEST(CrmScenarios, AManagersChoiceOnADynamicSegmentStandsUntilReset) {
+  HttpSink sink;  // hears of each order once the router has routed it (and checked its contact)
+  json config =
+      host_config(sink, json::array({{{"name", "orders"},
+                                      {"trigger", {{"event", "order.paid"}}},
+                                      {"steps", json::array({post_step("/order", {{"id", "{{event.id}}"}})})}}}));
+  config["segments"]["big_spenders"] = {
+      {"filter", {{"field", "contact.aggregates.check.average"}, {"op", ">"}, {"value", 10000}}}};
+  config["aggregates"] = {{"check", {{"event", "order.paid"}, {"value", "data.amount"}}}};
+  HostProcess host(config);
+  const auto order = [&](const std::string& id, const std::string& who, int amount) {
+    post(host, {{"id", id}, {"type", "order.paid"}, {"contact", {{"id", who}}}, {"data", {{"amount", amount}}}});
+  };
+  // The members, once they are `expected` (or as they are after 15 s).
+  const auto members = [&](const std::set<std::string>& expected) {
+    const auto ids_of = [](const json& page) {
+      std::set<std::string> ids;
+      for (const json& c : page["items"]) ids.insert(c["data"]["id"].get<std::string>());
+      return ids;
+    };
+    return ids_of(admin_wait(host, "/api/v1/segments/big_spenders/members",
+                             [&](const json& j) { return ids_of(j) == expected; }));
+  };
+  const auto change = [&](const std::string& method, const std::string& path, const std::string& body = "") {
+    return http_request(host.port(), method, "/api/v1/segments/big_spenders/members" + path, body,
+                        {{"Authorization", std::string("Bearer ") + kAdmin}});
+  };
+  order("a-1", "A", 12000);
+  order("b-1", "B", 5000);
+  EXPECT_EQ(members({"A"}), std::set<std::string>{"A"});
+
+  const HttpResult added = change("POST", "", R"({"contact":"B"})");
+  ASSERT_EQ(added.status, 200) << added.body;
+  EXPECT_EQ(added.json(), json::parse(R"({"segment":"big_spenders","contact":"id:B","member":true})"));
+  ASSERT_EQ(change("DELETE", "/A").status, 200);
+  EXPECT_EQ(members({"B"}), std::set<std::string>{"B"});
+  // Their next orders: the filter would swap them; the choice stands.
+  order("a-2", "A", 50000);
+  order("b-2", "B", 100);
+  ASSERT_EQ(sink.wait_for(4).size(), 4u) << host.log();
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(members({"B"}), std::set<std::string>{"B"});
+  const json contact = admin_get(host, "/api/v1/contacts/A");
+  EXPECT_EQ(contact["data"]["excluded_segments"], json::array({"big_spenders"}));
+
+  // Reset: the filter decides at once (A is in by its average, B out).
+  const HttpResult reset = change("DELETE", "/A?reset=true");
+  ASSERT_EQ(reset.status, 200) << reset.body;
+  EXPECT_EQ(reset.json()["by_filter"], true);
+  ASSERT_EQ(change("DELETE", "/B?reset=true").status, 200);
+  EXPECT_EQ(members({"A"}), std::set<std::string>{"A"});
+  EXPECT_EQ(http_request(host.port(), "DELETE", "/api/v1/segments/VIP/members/A?reset=true", "",
+                         {{"Authorization", std::string("Bearer ") + kAdmin}})
+                .status,
+            400);
 }
 
 // Bitrix24: a deal overdue by one day gets a task for every responsible

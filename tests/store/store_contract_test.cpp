@@ -567,6 +567,24 @@ TYPED_TEST(StoreContract, AnEventKeptOnlyIfItChangesItsContactIsDroppedWhenItWou
   EXPECT_EQ(json::parse(store->contact("id:c1")->data_json)["segments"], json::array());
 }
 
+// A manager's choice on dynamic segments is two lists of the contact, changed
+// as its tags are (the admin API puts a contact in by hand, or keeps it out).
+TYPED_TEST(StoreContract, AContactsManualAndExcludedSegmentsAreListsChangedAsAWhole) {
+  auto store = this->open();
+  const auto choice = [](const std::string& id, ListChange manual, ListChange excluded) {
+    EventRecord e = event(id, "contact.updated");
+    e.contact = ContactUpdate{"id:c1", ""};
+    e.contact->manual_segments = std::move(manual);
+    e.contact->excluded_segments = std::move(excluded);
+    return e;
+  };
+  ASSERT_TRUE(append(*store, {choice("a", {{"vip", "regulars"}, {}}, {{"lapsed"}, {}})}).ok());
+  ASSERT_TRUE(append(*store, {choice("b", {{}, {"regulars"}}, {{"regulars"}, {"lapsed"}})}).ok());
+  const json contact = json::parse(store->contact("id:c1")->data_json);
+  EXPECT_EQ(contact["manual_segments"], json::array({"vip"}));
+  EXPECT_EQ(contact["excluded_segments"], json::array({"regulars"}));
+}
+
 // A visit count and an average check, kept per contact as events come; a
 // repeated event counts once.
 // The key-value calls that never wait answer in the order they were made,

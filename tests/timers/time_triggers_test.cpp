@@ -534,3 +534,33 @@ TEST(TimeTriggerRules, AreCheckedWithThePathAndWhatWasExpected) {
 
 }  // namespace
 }  // namespace sb
+
+namespace sb {
+namespace {
+
+// MatrixCRM's "added by hand, as the manager decides": a contact a manager
+// put into a dynamic segment stays in, and one taken out stays out, whatever
+// the filter says, on every check (the router's and a refresh); without a
+// choice, the filter decides.
+TEST(SegmentMembershipChoice, AManagersChoiceStandsWhateverTheFilterSays) {
+  std::vector<ConditionProblem> problems;
+  const DynamicSegment regulars{
+      "regulars", Condition::compile({{"field", "contact.fields.visits"}, {"op", ">="}, {"value", 10}}, problems),
+      std::nullopt};
+  ASSERT_TRUE(problems.empty());
+  const auto moves = [&](const json& contact) {
+    std::vector<EventRecord> out;
+    SegmentMembership::check(regulars, "id:c1", SegmentMembership::context_of(contact, "UTC"), "t", 0, 0, out);
+    return out.empty() ? std::string("-") : out[0].type;
+  };
+  EXPECT_EQ(moves({{"fields", {{"visits", 2}}}, {"manual_segments", {"regulars"}}}), "segment.entered");
+  EXPECT_EQ(moves({{"fields", {{"visits", 2}}}, {"manual_segments", {"regulars"}}, {"segments", {"regulars"}}}), "-");
+  EXPECT_EQ(moves({{"fields", {{"visits", 12}}}, {"excluded_segments", {"regulars"}}, {"segments", {"regulars"}}}),
+            "segment.left");
+  EXPECT_EQ(moves({{"fields", {{"visits", 12}}}, {"excluded_segments", {"regulars"}}}), "-");
+  EXPECT_EQ(moves({{"fields", {{"visits", 12}}}, {"excluded_segments", {"other"}}}), "segment.entered");
+  EXPECT_EQ(moves({{"fields", {{"visits", 2}}}, {"segments", {"regulars"}}}), "segment.left");
+}
+
+}  // namespace
+}  // namespace sb
