@@ -35,6 +35,16 @@ void ApiWorker::post(std::function<void()> job) {
   wake_.notify_one();
 }
 
+bool ApiWorker::try_post(std::function<void()>& job, size_t most) {
+  {
+    std::lock_guard lock(mutex_);
+    if (jobs_.size() >= most) return false;
+    jobs_.push_back(std::move(job));
+  }
+  wake_.notify_one();
+  return true;
+}
+
 void ApiWorker::answer(ServerConnection::Reply reply, std::function<void(ServerConnection::Reply& reply)> read) {
   post([reply = std::move(reply), read = std::move(read)]() mutable {
     try {

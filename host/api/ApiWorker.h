@@ -25,6 +25,10 @@ class ApiWorker {
   ApiWorker& operator=(const ApiWorker&) = delete;
 
   void post(std::function<void()> job);
+  // Queues `job` (moved from) unless `most` jobs wait already; false then,
+  // `job` left as it was, for the caller to run itself (the backpressure of
+  // doing the work on the connection's own loop).
+  bool try_post(std::function<void()>& job, size_t most);
   // Runs `read` on the worker, which answers through `reply`; a store that
   // cannot be read answers 503, any other failure 500.
   void answer(ServerConnection::Reply reply, std::function<void(ServerConnection::Reply& reply)> read);

@@ -52,9 +52,16 @@ void EventsApi::handle(ServerRequest&& request, ServerConnection::Reply reply) {
     rejected_.add();
     return reply(std::move(*refusal));
   }
-  if (bulk_ && request.body.size() > kBulkBytes)
-    return bulk_->post(
-        [this, body = std::move(request.body), reply = std::move(reply)]() mutable { accept(body, std::move(reply)); });
+  if (bulk_ && request.body.size() > kBulkBytes) {
+    // A few batches wait at most: beyond them, the connection's own loop
+    // parses its batch, and reads nothing more meanwhile, as without the
+    // worker (so a flood of batches is held in the sockets, not in memory).
+    auto body = std::make_shared<std::string>(std::move(request.body));
+    auto shared_reply = std::make_shared<ServerConnection::Reply>(std::move(reply));
+    std::function<void()> job = [this, body, shared_reply] { accept(*body, std::move(*shared_reply)); };
+    if (!bulk_->try_post(job, kMostBulkWaiting)) job();
+    return;
+  }
   accept(request.body, std::move(reply));
 }
 

@@ -35,6 +35,7 @@ class EventsApi {
   // (a password reset) is not queued behind them on the connections' loops.
   using Urgent = std::function<bool(const EventRecord&)>;
   static constexpr size_t kBulkBytes = 4096;
+  static constexpr size_t kMostBulkWaiting = 16;
   EventsApi(Store& store, std::vector<std::string> tokens, Metrics& metrics, std::function<void()> on_stored,
             Urgent urgent = {}, ApiWorker* bulk = nullptr);
 
