@@ -99,8 +99,11 @@ class Tasks : public switchboard::Plugin {
   // from when the parameters give none.
   json fields_of(const json& params, const json& subject, const std::string& stored_deadline = "") const {
     json fields = json::object();
-    for (const char* name : {"title", "description", "goal", "priority", "category", "tags"})
+    for (const char* name : {"title", "description", "goal", "priority", "category", "tags", "attachments"})
       if (params.contains(name)) fields[name] = params[name];
+    // One note, or several: a list either way.
+    if (params.contains("comments"))
+      fields["comments"] = params["comments"].is_array() ? params["comments"] : json::array({params["comments"]});
     if (fields.contains("priority")) fields["priority"] = priority_word(fields["priority"].get<std::string>());
     if (params.contains("method")) {
       const std::string method = params["method"].get<std::string>();

@@ -457,17 +457,22 @@ TEST(CrmScenarios, HollihopOneRangeRuleGivesOneTaskWhateverTheOrder) {
 // "Средняя", a reminder "за 1 час" (the account's time zone, Omsk).
 TEST(CrmScenarios, MatrixATaskWrittenInTheReferenceCrmsWords) {
   HttpSink sink;
-  json rules =
-      json::array({{{"name", "call back"},
-                    {"trigger", {{"entity", "deal"}, {"status", "Ждёт звонка"}}},
-                    {"steps", json::array({task_step("Перезвонить", {{"deadline", "Сегодня 18:00"},
-                                                                     {"priority", "Средняя"},
-                                                                     {"reminder", "за 1 час"},
-                                                                     {"assignee", "all"}})})}},
-                   {{"name", "remind earlier"},
-                    {"trigger", {{"event", "task.remind_earlier"}}},
-                    {"steps", json::array({{{"action", "tasks.update"},
-                                            {"params", {{"id", "{{data.task}}"}, {"reminder", "за 2 часа"}}}}})}}});
+  json rules = json::array(
+      {{{"name", "call back"},
+        {"trigger", {{"entity", "deal"}, {"status", "Ждёт звонка"}}},
+        {"steps", json::array({task_step(
+                      "Перезвонить",
+                      {{"deadline", "Сегодня 18:00"},
+                       {"priority", "Средняя"},
+                       {"reminder", "за 1 час"},
+                       {"assignee", "all"},
+                       {"tags", {"звонок"}},
+                       {"comments", "Клиент просил звонить после обеда ({{entity.id}})"},
+                       {"attachments", {{{"url", "https://files.example.com/d7.pdf"}, {"name", "Договор.pdf"}}}}})})}},
+       {{"name", "remind earlier"},
+        {"trigger", {{"event", "task.remind_earlier"}}},
+        {"steps", json::array({{{"action", "tasks.update"},
+                                {"params", {{"id", "{{data.task}}"}, {"reminder", "за 2 часа"}}}}})}}});
   HostProcess host(host_config(sink, rules));
   post(host, json::parse(R"({"id": "d-7", "type": "deal.status_changed",
                              "entity": {"type": "deal", "id": "D7", "status": "Ждёт звонка"}})"));
@@ -476,6 +481,11 @@ TEST(CrmScenarios, MatrixATaskWrittenInTheReferenceCrmsWords) {
   EXPECT_EQ(tasks[0]["priority"], "medium");
   EXPECT_EQ(tasks[0]["deadline"].get<std::string>().substr(10), "T12:00:00Z");  // 18:00 in Omsk
   EXPECT_EQ(tasks[0]["reminder"].get<std::string>().substr(10), "T11:00:00Z");
+  // The seed's "additional parameters": tags, comments (kept as a list) and attachments.
+  EXPECT_EQ(tasks[0]["tags"], json::array({"звонок"}));
+  EXPECT_EQ(tasks[0]["comments"], json::array({"Клиент просил звонить после обеда (D7)"}));
+  EXPECT_EQ(tasks[0]["attachments"],
+            json::parse(R"([{"url":"https://files.example.com/d7.pdf","name":"Договор.pdf"}])"));
   // "за 2 часа" with no new deadline: before the one the task has.
   const std::string id = tasks[0]["id"];
   post(host, {{"id", "r-7"}, {"type", "task.remind_earlier"}, {"data", {{"task", id}}}});
