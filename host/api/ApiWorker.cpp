@@ -14,9 +14,11 @@ ApiWorker::ApiWorker(std::string thread_name, int nice)
         run();
       }) {}
 
-ApiWorker::~ApiWorker() {
+ApiWorker::~ApiWorker() { join(); }
+
+void ApiWorker::join() {
   stop();
-  thread_.join();  // after the jobs queued: each answers 503 at once
+  if (thread_.joinable()) thread_.join();  // after the jobs queued: each answers 503 at once
 }
 
 void ApiWorker::stop() {
@@ -38,7 +40,7 @@ void ApiWorker::post(std::function<void()> job) {
 bool ApiWorker::try_post(std::function<void()>& job, size_t most) {
   {
     std::lock_guard lock(mutex_);
-    if (jobs_.size() >= most) return false;
+    if (stopping_ || jobs_.size() >= most) return false;
     jobs_.push_back(std::move(job));
   }
   wake_.notify_one();

@@ -25,17 +25,20 @@ class ApiWorker {
   ApiWorker& operator=(const ApiWorker&) = delete;
 
   void post(std::function<void()> job);
-  // Queues `job` (moved from) unless `most` jobs wait already; false then,
-  // `job` left as it was, for the caller to run itself (the backpressure of
-  // doing the work on the connection's own loop).
+  // Queues `job` (moved from) unless `most` jobs wait already, or the worker
+  // is stopping; false then, `job` left as it was, for the caller to run
+  // itself (the backpressure of doing the work on the connection's own loop).
   bool try_post(std::function<void()>& job, size_t most);
   // Runs `read` on the worker, which answers through `reply`; a store that
   // cannot be read answers 503, any other failure 500.
   void answer(ServerConnection::Reply reply, std::function<void(ServerConnection::Reply& reply)> read);
-  // Jobs see stopping() and answer at their next page (503), those queued
-  // too: every request is answered, and the server's drain ends soon.
+  // Jobs see stopping() and answer 503 (an admin read at its next page),
+  // those queued too: every request is answered, and the server's drain
+  // ends soon.
   void stop();
   bool stopping() const { return stopping_; }
+  // stop(), then waits for the queued jobs to be answered.
+  void join();
 
  private:
   void run();

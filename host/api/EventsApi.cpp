@@ -58,7 +58,19 @@ void EventsApi::handle(ServerRequest&& request, ServerConnection::Reply reply) {
     // worker (so a flood of batches is held in the sockets, not in memory).
     auto body = std::make_shared<std::string>(std::move(request.body));
     auto shared_reply = std::make_shared<ServerConnection::Reply>(std::move(reply));
-    std::function<void()> job = [this, body, shared_reply] { accept(*body, std::move(*shared_reply)); };
+    std::function<void()> job = [this, body, shared_reply] {
+      if (bulk_->stopping()) {
+        ServerResponse r = error_response(503, "shutting_down", "the host is stopping: send the events again");
+        r.headers.emplace_back("Retry-After", "1");
+        return (*shared_reply)(std::move(r));
+      }
+      try {
+        accept(*body, std::move(*shared_reply));
+      } catch (const std::exception& e) {
+        // On the connection's loop the server would answer 500; here the worker does.
+        (*shared_reply)(error_response(500, "internal", e.what()));
+      }
+    };
     if (!bulk_->try_post(job, kMostBulkWaiting)) job();
     return;
   }

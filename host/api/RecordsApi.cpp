@@ -290,7 +290,10 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
     } catch (const Poco::Exception&) {
       return reply(error_response(400, "bad_request", "malformed query string"));
     }
-    if (std::find(query.begin(), query.end(), std::pair<std::string, std::string>{"reset", "true"}) != query.end()) {
+    const auto reset = std::find_if(query.begin(), query.end(), [](const auto& p) { return p.first == "reset"; });
+    if (reset != query.end() && reset->second != "true" && reset->second != "false")
+      return reply(error_response(400, "bad_request", "reset: expected true (the filter decides again) or false"));
+    if (reset != query.end() && reset->second == "true") {
       if (!segments_.at(parts[0]).dynamic())
         return reply(error_response(400, "bad_request",
                                     "segment '" + parts[0] + "' is static: only its members' own list decides"));

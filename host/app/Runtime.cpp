@@ -355,8 +355,9 @@ void Runtime::stop() {
   stopped_ = true;
   // Every callback into a plugin is delivered or cancelled before the
   // plugin's instances are destroyed (plugin.h promises it).
-  if (admin_worker_) admin_worker_->stop();                    // long admin reads answer 503 at once
-  if (server_) server_->stop();                                // no new requests; requests in progress drain
+  if (admin_worker_) admin_worker_->stop();    // long admin reads answer 503 at once
+  if (server_) server_->stop();                // no new requests; requests in progress drain
+  if (ingest_worker_) ingest_worker_->join();  // batches still queued answer 503, before what they would call stops
   for (auto& [name, instance] : instances_) instance->stop();  // triggers stop emitting
   if (time_triggers_) time_triggers_->stop();
   if (retention_) retention_->stop();

@@ -54,11 +54,22 @@ void collect(const json& history, const std::set<std::string>& channel_steps, Pa
 // What providers report of a message, as bits: a report of a later stage
 // implies the earlier ones (a message read was delivered; a link clicked was
 // opened, though the open's pixel was not loaded).
-enum Reported : unsigned { kDelivered = 1, kOpened = 2, kClicked = 4, kReplied = 8, kFailed = 16 };
+// kDeliveryReport: the provider itself said it was delivered (an SMS
+// gateway's or Meta's status); an email is only known delivered by what its
+// reader did.
+enum Reported : unsigned {
+  kDelivered = 1,
+  kOpened = 2,
+  kClicked = 4,
+  kReplied = 8,
+  kFailed = 16,
+  kDeliveryReport = 32
+};
 
 unsigned reported_by(const std::string& type) {
-  if (type == "message.delivered") return kDelivered;
-  if (type == "message.read" || type == "message.opened") return kDelivered | kOpened;
+  if (type == "message.delivered") return kDelivered | kDeliveryReport;
+  if (type == "message.read") return kDelivered | kOpened | kDeliveryReport;
+  if (type == "message.opened") return kDelivered | kOpened;
   if (type == "message.clicked") return kDelivered | kOpened | kClicked;
   if (type == "message.replied") return kDelivered | kReplied;
   if (type == "message.failed" || type == "message.undelivered" || type == "message.bounced") return kFailed;
@@ -66,8 +77,11 @@ unsigned reported_by(const std::string& type) {
 }
 
 using Counts = std::map<std::string, std::map<std::string, int64_t>>;  // step -> "sent", "delivered", ... -> messages
+using StepNames = std::set<std::string>;
 
-void count(Counts& counts, const std::string& step, unsigned reported) {
+// `delivery_reported`: the steps of whose messages a provider reported a delivery.
+void count(Counts& counts, StepNames& delivery_reported, const std::string& step, unsigned reported) {
+  if (reported & kDeliveryReport) delivery_reported.insert(step);
   auto& c = counts[step];
   ++c["sent"];
   // A failure reported after a delivery (a gateway's late status) does not undo it.
@@ -80,26 +94,31 @@ void count(Counts& counts, const std::string& step, unsigned reported) {
 // The reference CRMs' message metrics, in percent with one decimal: of the
 // messages sent, those delivered and those that failed; of those delivered,
 // those opened, clicked and replied to; of those opened, those clicked
-// (click-to-open). Null where nothing was there to count from.
-json with_rates(const std::map<std::string, int64_t>& figures) {
+// (click-to-open). Null where nothing was there to count from. A step whose
+// provider reported no delivery (email) has no delivery rate, and its other
+// rates count from the messages sent that did not fail.
+json with_rates(const std::map<std::string, int64_t>& figures, bool delivery_reported) {
   json out = figures;
-  const auto rate = [&](const char* part, const char* of) -> json {
-    const int64_t whole = figures.at(of);
+  std::map<std::string, int64_t> base = figures;
+  base["not failed"] = figures.at("sent") - figures.at("failed");
+  const auto rate_of = [&](const char* part, const char* of) -> json {
+    const int64_t whole = base.at(of);
     if (whole == 0) return nullptr;
-    return std::round(1000.0 * static_cast<double>(figures.at(part)) / static_cast<double>(whole)) / 10.0;
+    return std::round(1000.0 * static_cast<double>(base.at(part)) / static_cast<double>(whole)) / 10.0;
   };
-  out["delivery_rate"] = rate("delivered", "sent");
-  out["failure_rate"] = rate("failed", "sent");
-  out["open_rate"] = rate("opened", "delivered");
-  out["click_rate"] = rate("clicked", "delivered");
-  out["reply_rate"] = rate("replied", "delivered");
-  out["click_to_open_rate"] = rate("clicked", "opened");
+  const char* reached = delivery_reported ? "delivered" : "not failed";
+  out["delivery_rate"] = delivery_reported ? rate_of("delivered", "sent") : json(nullptr);
+  out["failure_rate"] = rate_of("failed", "sent");
+  out["open_rate"] = rate_of("opened", reached);
+  out["click_rate"] = rate_of("clicked", reached);
+  out["reply_rate"] = rate_of("replied", reached);
+  out["click_to_open_rate"] = rate_of("clicked", "opened");
   return out;
 }
 
-json with_rates(const Counts& counts) {
+json with_rates(const Counts& counts, const StepNames& delivery_reported) {
   json out = json::object();
-  for (const auto& [step, figures] : counts) out[step] = with_rates(figures);
+  for (const auto& [step, figures] : counts) out[step] = with_rates(figures, delivery_reported.count(step) != 0);
   return out;
 }
 
@@ -133,24 +152,26 @@ void ExecutionStats::add_reports(const std::vector<MessageReport>& reports) {
 json ExecutionStats::to_json() const {
   Counts messages;
   std::map<std::pair<std::string, std::string>, Counts> variant_messages;
+  StepNames delivery_reported;  // a step's, in all and in each variant alike
   for (const SentMessage& m : sent_) {
     const auto it = reported_.find(m.message_id);
     const unsigned reported = it == reported_.end() ? 0 : it->second;
-    count(messages, m.step, reported);
-    for (const auto& variant : m.variants) count(variant_messages[variant], m.step, reported);
+    count(messages, delivery_reported, m.step, reported);
+    for (const auto& variant : m.variants) count(variant_messages[variant], delivery_reported, m.step, reported);
   }
   json splits = json::object();
   for (const auto& [split, variants] : splits_)
     for (const auto& [name, variant] : variants) {
       const auto it = variant_messages.find({split, name});
-      splits[split][name] = {{"executions", variant.executions},
-                             {"steps", variant.steps},
-                             {"messages", it == variant_messages.end() ? json::object() : with_rates(it->second)}};
+      splits[split][name] = {
+          {"executions", variant.executions},
+          {"steps", variant.steps},
+          {"messages", it == variant_messages.end() ? json::object() : with_rates(it->second, delivery_reported)}};
     }
   return {{"executions", executions_},
           {"states", states_},
           {"steps", steps_},
-          {"messages", with_rates(messages)},
+          {"messages", with_rates(messages, delivery_reported)},
           {"splits", splits}};
 }
 

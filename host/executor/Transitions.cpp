@@ -278,16 +278,13 @@ void Transitions::route(RouteBatch batch, Lease lease, Created done) {
   auto b = std::make_shared<RouteBatch>(std::move(batch));
   Store::Finds finds;
   for (const Arrival& a : b->arrivals) finds.state.push_back(arrival_lock(a.key));
-  // Urgent: the router waits for this commit before it reads on, so behind
-  // a group of a burst's appends it would stop routing for that group's
-  // time; one routing batch at a time is queued so.
   transact_creating(
       store_,
       [b, lease = std::move(lease), retention = arrival_retention_ms_](ExecutionRows& rows,
                                                                        std::vector<ExecutionRow>& started) {
         route_batch(rows, *b, retention, lease, started);
       },
-      std::move(done), /*urgent=*/true, std::move(finds));
+      std::move(done), /*urgent=*/false, std::move(finds));
 }
 
 void Transitions::create(std::vector<NewExecution> executions, Lease lease, Created done) {

@@ -231,13 +231,14 @@ const std::map<std::string, std::string>& default_template_variables() {
       {"Телефон", "account.phone"},
       {"Название компании", "account.name"},
       {"Менеджер", "entity.responsible.0.name|or:\"contact.responsible.0.name\""},
-      {"Фамилия", "contact.name|last_name"},
       // A booking's time ("запись завтра в {{Время}}"), else the event's
       // ("зарегистрировался {{Дата}}"), in the contact's zone.
       {"Дата", "entity.fields.starts_at|or:\"event.time\"|date:\"%d.%m.%Y\""},
       {"Время", "entity.fields.starts_at|or:\"event.time\"|date:\"%H:%M\""},
-      {"Услуга", "entity.fields.service"},
-      {"Специалист", "entity.fields.specialist|or:\"entity.responsible.0.name\""},
+      // The booking's, else a field of the contact's own by that name (what
+      // these names read before they were built in).
+      {"Услуга", "entity.fields.service|or:\"contact.fields.Услуга\""},
+      {"Специалист", "entity.fields.specialist|or:\"entity.responsible.0.name\"|or:\"contact.fields.Специалист\""},
       {"name", "contact.name"},
       {"phone", "contact.phones.0.number"},
       {"email", "contact.emails.0.address"},

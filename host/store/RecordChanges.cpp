@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "util/JsonText.h"
@@ -83,17 +84,27 @@ class Deriver {
   }
 
   // "The responsible manager changed" as a trigger (a deal handed to
-  // another): the record's managers before and after, as lists.
+  // another): the record's managers before and after, as lists, when the
+  // managers (by id) are others, not when one's name or address changed.
   void responsible(const std::string& record_type, RecordImage image) {
     if (!image.before || !image.after || !image.before->is_object() || !image.after->is_object()) return;
-    const auto managers = [](const json* record) {
+    const std::string type = record_type + ".responsible_changed";
+    if (wanted_ && *wanted_ && !(*wanted_)(type)) return;
+    static const json kNone = json::array();
+    const auto managers = [](const json* record) -> const json& {
       const auto it = record->find("responsible");
-      return it != record->end() && it->is_array() ? *it : json::array();
+      return it != record->end() && it->is_array() ? *it : kNone;
     };
-    json before = managers(image.before), after = managers(image.after);
-    if (before != after)
-      add(record_type + ".responsible_changed", "responsible_changed:" + record_type,
-          {{"previous", std::move(before)}, {"responsible", std::move(after)}});
+    const auto ids = [](const json& list) {
+      std::set<std::string> out;
+      for (const json& m : list)
+        if (m.is_object() && m.contains("id"))
+          out.insert(m["id"].is_string() ? m["id"].get<std::string>() : m["id"].dump());
+      return out;
+    };
+    const json &before = managers(image.before), &after = managers(image.after);
+    if (ids(before) != ids(after))
+      add(type, "responsible_changed:" + record_type, {{"previous", before}, {"responsible", after}});
   }
 
   // The contact's name, and its first email and phone (the ones a message

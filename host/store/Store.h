@@ -446,9 +446,9 @@ class Store : public KeyValueStore {
     (void)finds;
     transact(std::move(work), std::move(done));
   }
-  // The same for a unit that starts a high-priority rule's executions, or
-  // that the router waits for: a backend that commits in groups does not
-  // queue it behind a group of everything else (see append_events_urgent).
+  // The same for a unit that starts a high-priority rule's executions: a
+  // backend that commits in groups does not queue it behind a group of
+  // everything else (see append_events_urgent).
   virtual void transact_urgent(Work work, WriteCallback done) { transact(std::move(work), std::move(done)); }
   // Ready or waiting executions due by the claim's time and leased by no one
   // else, earliest first (index on due time); see DueClaim.

@@ -3,8 +3,7 @@
 // (group commit: one transaction, one sync, for many requests).
 //
 // Urgent writes (what starts a high-priority rule: a password reset behind a
-// campaign's writes; the router's batch, which it waits for before it reads
-// on) do not wait for a group of everything else: when some
+// campaign's writes) do not wait for a group of everything else: when some
 // wait, the next group is theirs alone, unless the previous one was; then the
 // others go first (so a stream of urgent writes cannot hold them back for
 // more than every other group).

@@ -6,12 +6,17 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 namespace sb {
 
 // Only lowers: raising a priority needs a capability the host should not
 // ask for. A failure leaves the thread as it was (it only runs sooner).
 inline void lower_this_threads_priority(int nice) {
-  if (nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), nice);
+  const auto self = static_cast<id_t>(gettid());
+  errno = 0;
+  const int now = getpriority(PRIO_PROCESS, self);  // -1 is a nice value too: errno tells
+  if (errno == 0 && nice > now) setpriority(PRIO_PROCESS, self, nice);
 }
 
 }  // namespace sb

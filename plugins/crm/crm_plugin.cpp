@@ -56,7 +56,10 @@ const std::map<std::string, ChangeOf, std::less<>>& changes() {
        [](const json& p) {
          // One manager (by id, or as an object) or a list: the record's managers become the list.
          const json& given = p["responsible"];
-         json managers = given.is_array() ? given : json::array({given.is_string() ? json{{"id", given}} : given});
+         json managers = given.is_array() ? given : json::array({given.is_object() ? given : json{{"id", given}}});
+         // A CRM's numeric id (amoCRM's) is kept as the text of the number, as the event schema has ids.
+         for (json& m : managers)
+           if (m.contains("id") && m["id"].is_number_integer()) m["id"] = m["id"].dump();
          return targets({{"op", "set_fields"}, {"record", p.value("record", "entity")}, {"responsible", managers}}, p);
        }},
       {"add_tag", [](const json& p) { return tags_change("add_tags", p); }},

@@ -45,34 +45,47 @@ TEST(ExecutionStats, RatesArePercentOfTheStageBeforeAndNullOfNothing) {
   json history = json::array();
   for (int i = 0; i < 8; ++i)
     history.push_back(
+        {{"step", "SMS"}, {"outcome", "done"}, {"external_id", "s" + std::to_string(i)}, {"channel", "sms"}});
+  for (int i = 0; i < 10; ++i)
+    history.push_back(
         {{"step", "Email"}, {"outcome", "done"}, {"external_id", "e" + std::to_string(i)}, {"channel", "email"}});
-  history.push_back({{"step", "SMS"}, {"outcome", "done"}, {"external_id", "s0"}, {"channel", "sms"}});
+  history.push_back({{"step", "Push"}, {"outcome", "done"}, {"external_id", "p0"}, {"channel", "push"}});
   stats.add(row_with(history));
-  // 8 sent: 6 delivered (3 opened, of which 1 clicked; 1 replied), 2 bounced.
-  stats.add_reports({{"e0", "message.delivered", 1},
-                     {"e1", "message.delivered", 1},
-                     {"e2", "message.opened", 1},
-                     {"e3", "message.opened", 1},
-                     {"e4", "message.clicked", 1},
-                     {"e5", "message.replied", 1},
-                     {"e6", "message.bounced", 1},
-                     {"e7", "message.bounced", 1},
-                     {"s0", "message.failed", 1}});
+  // SMS, whose gateway reports deliveries: 8 sent, 6 delivered (3 read, of
+  // which 1 clicked; 1 replied to), 2 undelivered.
+  std::vector<MessageReport> reports = {{"s0", "message.delivered", 1},   {"s1", "message.delivered", 1},
+                                        {"s2", "message.read", 1},        {"s3", "message.read", 1},
+                                        {"s4", "message.clicked", 1},     {"s4", "message.delivered", 1},
+                                        {"s5", "message.replied", 1},     {"s5", "message.delivered", 1},
+                                        {"s6", "message.undelivered", 1}, {"s7", "message.undelivered", 1}};
+  // Email, known delivered only by what its reader did: 10 sent, 2 bounced,
+  // 4 opened (1 of them clicked).
+  for (const char* id : {"e0", "e1", "e2"}) reports.push_back({id, "message.opened", 1});
+  reports.push_back({"e3", "message.clicked", 1});
+  reports.push_back({"e8", "message.bounced", 1});
+  reports.push_back({"e9", "message.bounced", 1});
+  reports.push_back({"p0", "message.failed", 1});
+  stats.add_reports(reports);
   const json messages = stats.to_json()["messages"];
-  const json& email = messages["Email"];
-  EXPECT_EQ(email["sent"], 8);
-  EXPECT_EQ(email["delivered"], 6);
-  EXPECT_DOUBLE_EQ(email["delivery_rate"].get<double>(), 75.0);
-  EXPECT_DOUBLE_EQ(email["failure_rate"].get<double>(), 25.0);
-  EXPECT_DOUBLE_EQ(email["open_rate"].get<double>(), 50.0);           // 3 of 6
-  EXPECT_DOUBLE_EQ(email["click_rate"].get<double>(), 16.7);          // 1 of 6
-  EXPECT_DOUBLE_EQ(email["reply_rate"].get<double>(), 16.7);          // 1 of 6
-  EXPECT_DOUBLE_EQ(email["click_to_open_rate"].get<double>(), 33.3);  // 1 of 3
   const json& sms = messages["SMS"];
-  EXPECT_DOUBLE_EQ(sms["delivery_rate"].get<double>(), 0.0);
-  EXPECT_DOUBLE_EQ(sms["failure_rate"].get<double>(), 100.0);
-  EXPECT_TRUE(sms["open_rate"].is_null()) << sms;  // none delivered: no rate, not 0 %
-  EXPECT_TRUE(sms["click_to_open_rate"].is_null()) << sms;
+  EXPECT_EQ(sms["sent"], 8);
+  EXPECT_EQ(sms["delivered"], 6);
+  EXPECT_DOUBLE_EQ(sms["delivery_rate"].get<double>(), 75.0);
+  EXPECT_DOUBLE_EQ(sms["failure_rate"].get<double>(), 25.0);
+  EXPECT_DOUBLE_EQ(sms["open_rate"].get<double>(), 50.0);           // 3 of 6
+  EXPECT_DOUBLE_EQ(sms["click_rate"].get<double>(), 16.7);          // 1 of 6
+  EXPECT_DOUBLE_EQ(sms["reply_rate"].get<double>(), 16.7);          // 1 of 6
+  EXPECT_DOUBLE_EQ(sms["click_to_open_rate"].get<double>(), 33.3);  // 1 of 3
+  const json& email = messages["Email"];
+  EXPECT_TRUE(email["delivery_rate"].is_null()) << email;  // no provider said so
+  EXPECT_DOUBLE_EQ(email["failure_rate"].get<double>(), 20.0);
+  EXPECT_DOUBLE_EQ(email["open_rate"].get<double>(), 50.0);   // 4 of the 8 not bounced
+  EXPECT_DOUBLE_EQ(email["click_rate"].get<double>(), 12.5);  // 1 of 8
+  EXPECT_DOUBLE_EQ(email["click_to_open_rate"].get<double>(), 25.0);
+  const json& push = messages["Push"];
+  EXPECT_DOUBLE_EQ(push["failure_rate"].get<double>(), 100.0);
+  EXPECT_TRUE(push["open_rate"].is_null()) << push;  // none reached anyone: no rate, not 0 %
+  EXPECT_TRUE(push["click_to_open_rate"].is_null()) << push;
 }
 
 }  // namespace

@@ -70,7 +70,9 @@ Answer template_components_refused(const json& components) {
       if (kind == "text" || kind == "payload") {
         if (text_of(p, kind.c_str()).empty()) return missing(kind);
       } else if (kind == "coupon_code") {
-        if (text_of(p, "coupon_code").empty() || text_of(p, "coupon_code").size() > 15) return invalid();
+        size_t characters = 0;
+        for (const unsigned char ch : text_of(p, "coupon_code")) characters += (ch & 0xC0) != 0x80;
+        if (characters == 0 || characters > 15) return invalid();
       } else if (kMedia.count(kind)) {
         const json& m = p.contains(kind) ? p[kind] : json();
         if (!m.is_object() || m.contains("link") == m.contains("id")) return missing(kind + "['link'] or ['id']");

@@ -228,7 +228,7 @@ TEST(TemplateVariables, TheManagerIsTheEntitysResponsibleElseTheContacts) {
 TEST(TemplateVariables, DateTimeServiceAndSpecialistAreTheBookingsElseTheEvents) {
   const std::vector<std::string> roots = {"contact", "entity", "account", "event"};
   const json expanded =
-      expand_template_variables(json("{{Имя}} {{Фамилия}}: {{Услуга}} {{Дата}} в {{Время}}, {{Специалист}}"),
+      expand_template_variables(json("{{Имя}} {{lastName}}: {{Услуга}} {{Дата}} в {{Время}}, {{Специалист}}"),
                                 default_template_variables(), roots);
   EXPECT_TRUE(unknown_template_variables(expanded, roots).empty());
   const json booking = {
@@ -251,6 +251,12 @@ TEST(TemplateVariables, DateTimeServiceAndSpecialistAreTheBookingsElseTheEvents)
                                                       default_template_variables(), roots),
                             registered),
             "зарегистрировался 02.12.2026 в 03:30");
+  // No booking: a contact's own field of that name, as before these were built in.
+  const json client = {{"contact", {{"fields", {{"Услуга", "Маникюр"}, {"Специалист", "Ольга"}}}}}};
+  EXPECT_EQ(
+      render_template(
+          expand_template_variables(json("{{Услуга}}, {{Специалист}}"), default_template_variables(), roots), client),
+      "Маникюр, Ольга");
   // The config's own meaning wins: a CRM whose bookings keep the time elsewhere.
   std::map<std::string, std::string> variables = {{"Время", "entity.fields.at"}};
   variables.insert(default_template_variables().begin(), default_template_variables().end());

@@ -134,8 +134,12 @@ TEST(RecordChanges, ARecordWhoseManagersChangedDerivesTheChange) {
   ASSERT_EQ(derived.size(), 1u);
   EXPECT_EQ(derived[0].type, "contact.responsible_changed");
   EXPECT_EQ(json::parse(derived[0].body_json)["data"]["previous"], json::array());
-  // The same managers again, or a new record's first ones: no change.
+  // The same managers again (a name corrected, an address added, another
+  // order), or a new record's first ones: no change.
   EXPECT_TRUE(derived_events(cause, RecordImage{}, RecordImage{&deal_after, &deal_after}).empty());
+  json renamed = deal_after;
+  renamed["responsible"] = {{{"id", "m2"}, {"name", "Олег Петров"}, {"email", "oleg@example.com"}}};
+  EXPECT_TRUE(derived_events(cause, RecordImage{}, RecordImage{&deal_after, &renamed}).empty());
   derived = derived_events(cause, RecordImage{}, RecordImage{nullptr, &deal_after, true});
   ASSERT_EQ(derived.size(), 1u);
   EXPECT_EQ(derived[0].type, "deal.created");
