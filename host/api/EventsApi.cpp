@@ -65,7 +65,7 @@ void EventsApi::handle(ServerRequest&& request, ServerConnection::Reply reply) {
         return (*shared_reply)(std::move(r));
       }
       try {
-        accept(*body, std::move(*shared_reply));
+        accept(*body, *shared_reply);  // a copy: the catch below still holds one
       } catch (const std::exception& e) {
         // On the connection's loop the server would answer 500; here the worker does.
         (*shared_reply)(error_response(500, "internal", e.what()));
