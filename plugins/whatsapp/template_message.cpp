@@ -44,7 +44,10 @@ std::string body_component(const json& values, json& components) {
 std::string header_component(const json& header, json& components) {
   if (!header.is_object() || header.size() != 1)
     return "'header' must name one value: text, image, video, document or location";
-  const auto& [kind, value] = *header.items().begin();
+  // (Not a structured binding of items(): its proxy is a temporary.)
+  const auto only = header.begin();
+  const std::string kind = only.key();
+  const json& value = only.value();
   json parameter{{"type", kind}};
   if (kind == "text") {
     if (!value.is_string() || value.get_ref<const std::string&>().empty())

@@ -150,8 +150,9 @@ TEST(EventsApi, LargeBatchesAreParsedOnTheIngestThreadAtItsNiceValue) {
   EXPECT_EQ(refused.json()["error"]["details"][0]["pointer"], "/events/33/contact/emails/0/address");
   HttpResult accepted = post_events(host.port(), json{{"events", events}}.dump());
   ASSERT_EQ(accepted.status, 202) << accepted.body;
-  ASSERT_EQ(accepted.json()["events"].size(), 40u);
-  for (const auto& e : accepted.json()["events"]) EXPECT_EQ(e["status"], "accepted") << e;
+  const json statuses = accepted.json()["events"];  // a local: a temporary's items would dangle
+  ASSERT_EQ(statuses.size(), 40u);
+  for (const auto& e : statuses) EXPECT_EQ(e["status"], "accepted") << e;
   EXPECT_EQ(post_events(host.port(), lead_event("single").dump()).status, 202);
 
   const auto nice = thread_nice(host.pid());
