@@ -309,11 +309,12 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   // Message templates: inline, then one file each from templates_dir.
   auto add_template = [&](const std::string& template_name, json body, const std::string& file,
                           const std::string& pointer, const fs::path& folder) {
-    static const std::set<std::string> kChannels = {"email", "sms", "whatsapp", "push"};
+    static const std::set<std::string> kChannels = {"email", "sms", "whatsapp", "push", "voice", "task"};
     if (!body.is_object() || !body.contains("channel") || !body["channel"].is_string() ||
         !kChannels.count(body["channel"].get<std::string>()))
-      return issues.push_back(
-          {file, pointer + "/channel", "a template needs \"channel\": email, sms, whatsapp or push"});
+      return issues.push_back({file, pointer + "/channel",
+                               "a template needs \"channel\": email, sms, whatsapp, push, voice (a call's words) or "
+                               "task"});
     for (const auto& [key, param] : {std::pair{"html_file", "html"}, std::pair{"text_file", "text"}}) {
       if (!body.contains(key)) continue;
       if (!body[key].is_string()) {

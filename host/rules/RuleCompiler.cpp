@@ -603,8 +603,10 @@ json with_message_templates(const json& value, const std::string& pointer, const
   const json written = value.value("params", json::object());  // a local: items() of a temporary would dangle
   for (const auto& [key, item] : written.items()) own.insert(key);
   channels[pointer] = {found->first, params.value("channel", ""), std::move(own)};
+  // A task template's description is the task's (HolliHop's task template
+  // is its description); another template's says what it is for.
+  if (params.value("channel", "") != "task") params.erase("description");
   params.erase("channel");
-  params.erase("description");
   params.update(value.value("params", json::object()));
   out["params"] = std::move(params);
   return out;
@@ -763,10 +765,15 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
                         step_where + s.instance + "." + s.action +
                             " reports no delivery (its schema has no \"x-switchboard-delivery-reports\": whatsapp "
                             "and sms actions do): a report waited for would never come"});
-    if (used_template != template_channels.end() && used_template->second.channel != s.channel)
+    // The templates an action takes: its channel's, or those of the kind its
+    // schema names (a task's: "x-switchboard-templates": "task").
+    const auto kind = spec->schema_json.find("x-switchboard-templates");
+    const std::string takes =
+        kind != spec->schema_json.end() && kind->is_string() ? kind->get<std::string>() : s.channel;
+    if (used_template != template_channels.end() && used_template->second.channel != takes)
       issues.push_back({at + "/template", step_where + "the template is for " + used_template->second.channel +
-                                              ", and " + s.instance + "." + s.action + " sends " +
-                                              (s.channel.empty() ? "no messages" : s.channel)});
+                                              ", and " + s.instance + "." + s.action +
+                                              (takes.empty() ? " takes no templates" : " takes " + takes + " ones")});
   }
   out.index_steps();
   return out;

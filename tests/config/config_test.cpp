@@ -309,7 +309,11 @@ const BadConfig kTemplateConfigs[] = {
      "{" EMAIL_INSTANCE R"(, "templates": {"offer": {"channel": "email", "subject": "S", "text": "T"}},
         "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sms.send", "template": "offer", "params": {"to": "+79990001122"}}]}]})",
      "/rules/0/steps/0/template: rule 'r', step 'sms.send' (template 'offer'): the template is for email, and sms.send "
-     "sends sms"},
+     "takes sms ones"},
+    {"task_template_in_a_message_step",
+     "{" EMAIL_INSTANCE R"(, "templates": {"call": {"channel": "task", "title": "Позвонить"}},
+        "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sms.send", "template": "call", "params": {"to": "+79990001122"}}]}]})",
+     "the template is for task, and sms.send takes sms ones"},
     {"digest_without_a_duration",
      "{" EMAIL_INSTANCE R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"digest": "soon"}]}]})",
      "/rules/0/steps/0/digest: rule 'r': expected a positive duration"},

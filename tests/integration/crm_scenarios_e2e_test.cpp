@@ -499,6 +499,34 @@ TEST(CrmScenarios, MatrixATaskWrittenInTheReferenceCrmsWords) {
   EXPECT_TRUE(moved) << earlier.dump() << host.log();
 }
 
+// HolliHop's "task template, chosen from those in the settings": the task's
+// words live in the config's templates, and the step's own params win.
+TEST(CrmScenarios, HollihopATaskFromATemplateInTheSettings) {
+  HttpSink sink;
+  json rules = json::array({{{"name", "first call"},
+                             {"trigger", {{"entity", "lead"}, {"status", "Первичный контакт"}}},
+                             {"steps", json::array({{{"action", "tasks.create"},
+                                                     {"template", "call the lead"},
+                                                     {"params", {{"priority", "high"}}}}})}}});
+  json config = host_config(sink, rules);
+  config["templates"] = {{"call the lead",
+                          {{"channel", "task"},
+                           {"description", "Пригласить {{contact.name}} на пробное занятие"},
+                           {"title", "Позвонить, пригласить на пробное: {{contact.name}}"},
+                           {"priority", "low"},
+                           {"deadline", "today 18:00"},
+                           {"assignee", "all"}}}};
+  HostProcess host(config);
+  post(host, json::parse(R"({"id": "l-1", "type": "lead.created", "contact": {"id": "S1", "name": "Пётр"},
+                             "entity": {"type": "lead", "id": "L1", "status": "Первичный контакт"}})"));
+  const json tasks = tasks_of(host, 1);
+  ASSERT_EQ(tasks.size(), 1u) << host.log();
+  EXPECT_EQ(tasks[0]["title"], "Позвонить, пригласить на пробное: Пётр");
+  EXPECT_EQ(tasks[0]["description"], "Пригласить Пётр на пробное занятие");     // a task template's is the task's
+  EXPECT_EQ(tasks[0]["priority"], "high");                                      // the step's own
+  EXPECT_EQ(tasks[0]["deadline"].get<std::string>().substr(10), "T12:00:00Z");  // 18:00 in Omsk
+}
+
 // Bitrix24: a task for every responsible manager of the deal, due today at
 // 18:00 in the account's time zone; a manager closes one through the API,
 // and a rule on the task's status hears of it.
