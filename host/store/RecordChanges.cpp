@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <optional>
-#include <set>
 #include <string>
+#include <vector>
 
 #include "util/JsonText.h"
 #include "util/Time.h"
@@ -85,7 +85,8 @@ class Deriver {
 
   // "The responsible manager changed" as a trigger (a deal handed to
   // another): the record's managers before and after, as lists, when the
-  // managers (by id) are others, not when one's name or address changed.
+  // managers (by id) are others or another is first (the one templates and
+  // an email's sender read), not when one's name or address changed.
   void responsible(const std::string& record_type, RecordImage image) {
     if (!image.before || !image.after || !image.before->is_object() || !image.after->is_object()) return;
     const std::string type = record_type + ".responsible_changed";
@@ -96,14 +97,18 @@ class Deriver {
       return it != record->end() && it->is_array() ? *it : kNone;
     };
     const auto ids = [](const json& list) {
-      std::set<std::string> out;
+      std::vector<std::string> out;
       for (const json& m : list)
         if (m.is_object() && m.contains("id"))
-          out.insert(m["id"].is_string() ? m["id"].get<std::string>() : m["id"].dump());
+          out.push_back(m["id"].is_string() ? m["id"].get<std::string>() : m["id"].dump());
       return out;
     };
     const json &before = managers(image.before), &after = managers(image.after);
-    if (ids(before) != ids(after))
+    auto was = ids(before), now = ids(after);
+    const bool first_changed = (was.empty() ? "" : was.front()) != (now.empty() ? "" : now.front());
+    std::sort(was.begin(), was.end());
+    std::sort(now.begin(), now.end());
+    if (first_changed || was != now)
       add(type, "responsible_changed:" + record_type, {{"previous", before}, {"responsible", after}});
   }
 

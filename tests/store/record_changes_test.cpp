@@ -134,8 +134,16 @@ TEST(RecordChanges, ARecordWhoseManagersChangedDerivesTheChange) {
   ASSERT_EQ(derived.size(), 1u);
   EXPECT_EQ(derived[0].type, "contact.responsible_changed");
   EXPECT_EQ(json::parse(derived[0].body_json)["data"]["previous"], json::array());
-  // The same managers again (a name corrected, an address added, another
-  // order), or a new record's first ones: no change.
+  // Another first manager (the one {{Менеджер}} reads): a change.
+  json reordered = deal_before;
+  reordered["responsible"] = {oleg, anna};
+  json both = deal_before;
+  both["responsible"] = {anna, oleg};
+  derived = derived_events(cause, RecordImage{}, RecordImage{&both, &reordered});
+  ASSERT_EQ(derived.size(), 1u);
+  EXPECT_EQ(derived[0].type, "deal.responsible_changed");
+  // The same managers again (a name corrected, an address added, the others
+  // reordered behind the first), or a new record's first ones: no change.
   EXPECT_TRUE(derived_events(cause, RecordImage{}, RecordImage{&deal_after, &deal_after}).empty());
   json renamed = deal_after;
   renamed["responsible"] = {{{"id", "m2"}, {"name", "Олег Петров"}, {"email", "oleg@example.com"}}};
