@@ -98,21 +98,20 @@ void count(Counts& counts, StepNames& delivery_reported, const std::string& step
 // provider reported no delivery (email) has no delivery rate, and its other
 // rates count from the messages sent that did not fail.
 json with_rates(const std::map<std::string, int64_t>& figures, bool delivery_reported) {
-  json out = figures;
-  std::map<std::string, int64_t> base = figures;
-  base["not failed"] = figures.at("sent") - figures.at("failed");
-  const auto rate_of = [&](const char* part, const char* of) -> json {
-    const int64_t whole = base.at(of);
+  const auto rate = [](int64_t part, int64_t whole) -> json {
     if (whole == 0) return nullptr;
-    return std::round(1000.0 * static_cast<double>(base.at(part)) / static_cast<double>(whole)) / 10.0;
+    return std::round(1000.0 * static_cast<double>(part) / static_cast<double>(whole)) / 10.0;
   };
-  const char* reached = delivery_reported ? "delivered" : "not failed";
-  out["delivery_rate"] = delivery_reported ? rate_of("delivered", "sent") : json(nullptr);
-  out["failure_rate"] = rate_of("failed", "sent");
-  out["open_rate"] = rate_of("opened", reached);
-  out["click_rate"] = rate_of("clicked", reached);
-  out["reply_rate"] = rate_of("replied", reached);
-  out["click_to_open_rate"] = rate_of("clicked", "opened");
+  const int64_t sent = figures.at("sent"), failed = figures.at("failed"), delivered = figures.at("delivered"),
+                opened = figures.at("opened"), clicked = figures.at("clicked");
+  const int64_t reached = delivery_reported ? delivered : sent - failed;
+  json out = figures;
+  out["delivery_rate"] = delivery_reported ? rate(delivered, sent) : json(nullptr);
+  out["failure_rate"] = rate(failed, sent);
+  out["open_rate"] = rate(opened, reached);
+  out["click_rate"] = rate(clicked, reached);
+  out["reply_rate"] = rate(figures.at("replied"), reached);
+  out["click_to_open_rate"] = rate(clicked, opened);
   return out;
 }
 
