@@ -47,9 +47,9 @@ std::optional<int64_t> parse_id(std::string_view s) {
 }  // namespace
 
 ExecutionsApi::ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry,
-                             Cancelled on_cancelled, ApiWorker& worker, ChannelSteps channel_steps)
+                             Cancelled on_cancelled, ApiWorker& worker, StatsRules stats_rules)
     : store_(store),
-      channel_steps_(std::move(channel_steps)),
+      stats_rules_(std::move(stats_rules)),
       transitions_(store),
       tokens_(std::move(admin_tokens), "api.admin_tokens"),
       on_retry_(std::move(on_retry)),
@@ -170,8 +170,9 @@ void ExecutionsApi::stats(const ServerRequest& request, ServerConnection::Reply&
   // The newest first, page by page, until `since`, the oldest, or `most`.
   // A parallel group's branches are counted in their parent's history
   // (its "branches ended"), not as executions of their own.
-  const auto channels = channel_steps_.find(query.rule);
-  ExecutionStats stats(channels == channel_steps_.end() ? std::set<std::string>() : channels->second);
+  const auto known = stats_rules_.find(query.rule);
+  ExecutionStats stats =
+      known == stats_rules_.end() ? ExecutionStats() : ExecutionStats(known->second.channel_steps, known->second.goal);
   size_t counted = 0;
   bool complete = false;
   const auto before_since = [&](const ExecutionRow& row) { return since && row.created_at_ms < *since; };
@@ -207,6 +208,9 @@ void ExecutionsApi::stats(const ServerRequest& request, ServerConnection::Reply&
   }
   // What providers reported of the messages counted: one read per few thousand.
   stats.add_reports(store_.message_reports(stats.message_ids()));
+  // ... and the goals their contacts reached since the first began.
+  if (const auto contacts = stats.contact_keys(); !contacts.empty())
+    stats.add_goals(store_.goals_reached(contacts, stats.goals_since_ms()));
   json body = stats.to_json();
   body["rule"] = query.rule;
   if (since) body["since"] = format_time_ms(*since);

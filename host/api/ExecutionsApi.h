@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "executor/Transitions.h"
 #include "http/BearerTokens.h"
 #include "http/ServerConnection.h"
+#include "rules/CompiledRule.h"
 
 namespace sb {
 
@@ -30,12 +32,17 @@ class ExecutionsApi {
   // `on_cancelled` after a cancel, with the executions it cancelled (this
   // node gives up their calls in flight).
   using Cancelled = std::function<void(const std::vector<int64_t>& executions)>;
-  // Each rule's channel steps, by name: whose messages the stats count in
-  // histories written before their entries said their channel.
-  using ChannelSteps = std::map<std::string, std::set<std::string>>;
+  // What the stats of a rule's executions need of it: its channel steps, by
+  // name (whose messages they count in histories written before their
+  // entries said their channel), and its goal.
+  struct RuleStats {
+    std::set<std::string> channel_steps;
+    std::optional<RuleGoal> goal;
+  };
+  using StatsRules = std::map<std::string, RuleStats>;
   // Stats requests run on `worker`, which outlives this.
   ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry,
-                Cancelled on_cancelled, ApiWorker& worker, ChannelSteps channel_steps = {});
+                Cancelled on_cancelled, ApiWorker& worker, StatsRules stats_rules = {});
 
   void executions(ServerRequest&& request, ServerConnection::Reply reply);
   void dead_letters(ServerRequest&& request, ServerConnection::Reply reply);
@@ -51,7 +58,7 @@ class ExecutionsApi {
   static constexpr size_t kStatsMostExecutions = 100'000;
 
   Store& store_;
-  const ChannelSteps channel_steps_;
+  const StatsRules stats_rules_;
   Transitions transitions_;  // the admin's commands
   BearerTokens tokens_;
   std::function<void()> on_retry_;

@@ -44,12 +44,15 @@ std::vector<fs::path> plugin_dirs(const Config& config, const std::vector<fs::pa
 }
 
 namespace {
-// Each rule's steps that send messages (executions/stats counts them).
-ExecutionsApi::ChannelSteps channel_steps(const std::vector<CompiledRule>& rules) {
-  ExecutionsApi::ChannelSteps out;
-  for (const CompiledRule& rule : rules)
+// Each rule's steps that send messages and its goal (executions/stats counts them).
+ExecutionsApi::StatsRules stats_rules(const std::vector<CompiledRule>& rules) {
+  ExecutionsApi::StatsRules out;
+  for (const CompiledRule& rule : rules) {
+    auto& stats = out[rule.name];
+    stats.goal = rule.goal;
     for (const CompiledStep& step : rule.steps)
-      if (!step.channel.empty()) out[rule.name].insert(step.name);
+      if (!step.channel.empty()) stats.channel_steps.insert(step.name);
+  }
   return out;
 }
 
@@ -126,7 +129,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
         give_up_calls(executions);
         store_->announce_cancelled(executions);
       },
-      *admin_worker_, channel_steps(checked.rules));
+      *admin_worker_, stats_rules(checked.rules));
   ingest_worker_ = std::make_unique<ApiWorker>("sb-ingest", config_.ingest_nice);
   events_api_ = std::make_unique<EventsApi>(
       *store_, std::move(event_tokens), *metrics_,

@@ -1,8 +1,13 @@
 #include "executor/ExecutionStats.h"
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
 #include <set>
 #include <utility>
+
+#include "events/EventParser.h"
+#include "util/Time.h"
 
 namespace sb {
 
@@ -16,13 +21,14 @@ std::string text_at(const json& entry, const char* key) {
 }
 
 using Pairs = std::set<std::pair<std::string, std::string>>;
+using Sent = std::map<std::pair<std::string, std::string>, int64_t>;  // (step, message id) -> when it was sent
 
 // The (step, outcome) pairs a history reached, the (split step, variant)
 // pairs it took and the (step, message id) pairs of the messages it sent; a
 // parallel group's branches are in its "branches ended" entry, each with its
 // whole history (which repeats the parent's start: a set counts it once).
 void collect(const json& history, const std::set<std::string>& channel_steps, Pairs& reached, Pairs& variants,
-             Pairs& sent) {
+             Sent& sent) {
   if (!history.is_array()) return;
   for (const json& entry : history) {
     if (!entry.is_object()) continue;
@@ -31,7 +37,7 @@ void collect(const json& history, const std::set<std::string>& channel_steps, Pa
     // A message a channel's step sent (other steps' ids are a task's, a request's, ...).
     if (outcome == "done" && (!text_at(entry, "channel").empty() || channel_steps.count(step)))
       if (std::string id = text_at(entry, "external_id"); !step.empty() && !id.empty())
-        sent.emplace(step, std::move(id));
+        sent.emplace(std::pair{step, std::move(id)}, parse_time_ms(text_at(entry, "at")).value_or(0));
     // The decisions taken on the way to it: a branch, a case, a variant, a
     // wait that timed out.
     if (const auto branches = entry.find("branches"); branches != entry.end() && branches->is_array())
@@ -79,11 +85,14 @@ unsigned reported_by(const std::string& type) {
 using Counts = std::map<std::string, std::map<std::string, int64_t>>;  // step -> "sent", "delivered", ... -> messages
 using StepNames = std::set<std::string>;
 
-// `delivery_reported`: the steps of whose messages a provider reported a delivery.
-void count(Counts& counts, StepNames& delivery_reported, const std::string& step, unsigned reported) {
+// `delivery_reported`: the steps of whose messages a provider reported a
+// delivery. `converted`: with a goal, whether its contact reached it.
+void count(Counts& counts, StepNames& delivery_reported, const std::string& step, unsigned reported,
+           std::optional<bool> converted) {
   if (reported & kDeliveryReport) delivery_reported.insert(step);
   auto& c = counts[step];
   ++c["sent"];
+  if (converted) c["converted"] += *converted;
   // A failure reported after a delivery (a gateway's late status) does not undo it.
   c["failed"] += (reported & kFailed) && !(reported & kDelivered);
   for (const auto& [bit, name] :
@@ -97,11 +106,13 @@ void count(Counts& counts, StepNames& delivery_reported, const std::string& step
 // (click-to-open). Null where nothing was there to count from. A step whose
 // provider reported no delivery (email) has no delivery rate, and its other
 // rates count from the messages sent that did not fail.
+json rate(int64_t part, int64_t whole) {
+  if (whole == 0) return nullptr;
+  return std::round(1000.0 * static_cast<double>(part) / static_cast<double>(whole)) / 10.0;
+}
+
+// ... and with a goal, those of the messages sent whose contact reached it.
 json with_rates(const std::map<std::string, int64_t>& figures, bool delivery_reported) {
-  const auto rate = [](int64_t part, int64_t whole) -> json {
-    if (whole == 0) return nullptr;
-    return std::round(1000.0 * static_cast<double>(part) / static_cast<double>(whole)) / 10.0;
-  };
   const int64_t sent = figures.at("sent"), failed = figures.at("failed"), delivered = figures.at("delivered"),
                 opened = figures.at("opened"), clicked = figures.at("clicked");
   const int64_t reached = delivery_reported ? delivered : sent - failed;
@@ -112,6 +123,8 @@ json with_rates(const std::map<std::string, int64_t>& figures, bool delivery_rep
   out["click_rate"] = rate(clicked, reached);
   out["reply_rate"] = rate(figures.at("replied"), reached);
   out["click_to_open_rate"] = rate(clicked, opened);
+  if (const auto converted = figures.find("converted"); converted != figures.end())
+    out["conversion_rate"] = rate(converted->second, sent);
   return out;
 }
 
@@ -127,7 +140,8 @@ void ExecutionStats::add(const ExecutionRow& row) {
   ++executions_;
   ++states_[state_name(row.state)];
   // Once per execution: a step retried three times was reached once.
-  Pairs reached, variants, sent;
+  Pairs reached, variants;
+  Sent sent;
   collect(json::parse(row.history_json, nullptr, false), channel_steps_, reached, variants, sent);
   for (const auto& [step, outcome] : reached) ++steps_[step][outcome];
   for (const auto& [split, name] : variants) {
@@ -135,7 +149,41 @@ void ExecutionStats::add(const ExecutionRow& row) {
     ++variant.executions;
     for (const auto& [step, outcome] : reached) ++variant.steps[step][outcome];
   }
-  for (const auto& [step, id] : sent) sent_.push_back({step, id, {variants.begin(), variants.end()}});
+  std::string contact;
+  if (goal_) {
+    const json context = json::parse(row.context_json, nullptr, false);
+    if (const auto c = context.is_object() ? context.find("contact") : context.end(); c != context.end())
+      contact = contact_key(*c);
+    started_.push_back({contact, row.created_at_ms, {variants.begin(), variants.end()}});
+    earliest_ms_ = std::min(earliest_ms_, row.created_at_ms);
+  }
+  for (const auto& [message, at_ms] : sent) {
+    sent_.push_back({message.first, message.second, {variants.begin(), variants.end()}, contact, at_ms});
+    if (goal_) earliest_ms_ = std::min(earliest_ms_, at_ms);
+  }
+}
+
+std::vector<std::string> ExecutionStats::contact_keys() const {
+  std::set<std::string> keys;
+  for (const Started& s : started_)
+    if (!s.contact.empty()) keys.insert(s.contact);
+  return {keys.begin(), keys.end()};
+}
+
+void ExecutionStats::add_goals(const std::vector<GoalReached>& goals) {
+  if (!goal_) return;
+  for (const GoalReached& g : goals)
+    if (std::find(goal_->events.begin(), goal_->events.end(), g.type) != goal_->events.end())
+      goal_times_[g.contact_key].push_back(g.at_ms);
+  for (auto& [contact, times] : goal_times_) std::sort(times.begin(), times.end());
+}
+
+// Whether the contact reached the goal from `from_ms` and within the goal's time of it.
+bool ExecutionStats::converted(const std::string& contact, int64_t from_ms) const {
+  const auto it = goal_times_.find(contact);
+  if (it == goal_times_.end()) return false;
+  const auto first = std::lower_bound(it->second.begin(), it->second.end(), from_ms);
+  return first != it->second.end() && *first - from_ms <= goal_->within_ms;
 }
 
 std::vector<std::string> ExecutionStats::message_ids() const {
@@ -155,23 +203,45 @@ json ExecutionStats::to_json() const {
   for (const SentMessage& m : sent_) {
     const auto it = reported_.find(m.message_id);
     const unsigned reported = it == reported_.end() ? 0 : it->second;
-    count(messages, delivery_reported, m.step, reported);
-    for (const auto& variant : m.variants) count(variant_messages[variant], delivery_reported, m.step, reported);
+    const std::optional<bool> converted =
+        goal_ ? std::optional<bool>(this->converted(m.contact, m.sent_at_ms)) : std::nullopt;
+    count(messages, delivery_reported, m.step, reported, converted);
+    for (const auto& variant : m.variants)
+      count(variant_messages[variant], delivery_reported, m.step, reported, converted);
   }
+  // Executions whose contact reached the goal after they began, in all and per variant.
+  int64_t converted_executions = 0;
+  std::map<std::pair<std::string, std::string>, int64_t> variant_converted;
+  for (const Started& s : started_)
+    if (converted(s.contact, s.at_ms)) {
+      ++converted_executions;
+      for (const auto& variant : s.variants) ++variant_converted[variant];
+    }
   json splits = json::object();
   for (const auto& [split, variants] : splits_)
     for (const auto& [name, variant] : variants) {
       const auto it = variant_messages.find({split, name});
-      splits[split][name] = {
-          {"executions", variant.executions},
-          {"steps", variant.steps},
-          {"messages", it == variant_messages.end() ? json::object() : with_rates(it->second, delivery_reported)}};
+      json& out = splits[split][name];
+      out = {{"executions", variant.executions},
+             {"steps", variant.steps},
+             {"messages", it == variant_messages.end() ? json::object() : with_rates(it->second, delivery_reported)}};
+      if (goal_) {
+        const auto converted = variant_converted.find({split, name});
+        out["converted"] = converted == variant_converted.end() ? 0 : converted->second;
+        out["conversion_rate"] = rate(out["converted"].get<int64_t>(), variant.executions);
+      }
     }
-  return {{"executions", executions_},
-          {"states", states_},
-          {"steps", steps_},
-          {"messages", with_rates(messages, delivery_reported)},
-          {"splits", splits}};
+  json out = {{"executions", executions_},
+              {"states", states_},
+              {"steps", steps_},
+              {"messages", with_rates(messages, delivery_reported)},
+              {"splits", splits}};
+  if (goal_)
+    out["goal"] = {{"events", goal_->events},
+                   {"within_ms", goal_->within_ms},
+                   {"converted", converted_executions},
+                   {"conversion_rate", rate(converted_executions, executions_)}};
+  return out;
 }
 
 }  // namespace sb

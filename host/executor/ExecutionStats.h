@@ -5,17 +5,21 @@
 // branch then; "subject": variant A), in all
 // and under each split variant it took, so that variants compare. The
 // messages its steps sent are counted by what their providers reported:
-// delivered, opened, clicked, replied, failed (add_reports).
+// delivered, opened, clicked, replied, failed (add_reports); with the rule's
+// goal, each message and execution whose contact reached it within its time
+// counts as converted (add_goals).
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "rules/CompiledRule.h"
 #include "store/Store.h"
 
 namespace sb {
@@ -24,15 +28,24 @@ class ExecutionStats {
  public:
   // `channel_steps`: the rule's steps that send messages, by name, for
   // histories written before their entries said their channel.
-  explicit ExecutionStats(std::set<std::string> channel_steps = {}) : channel_steps_(std::move(channel_steps)) {}
+  explicit ExecutionStats(std::set<std::string> channel_steps = {}, std::optional<RuleGoal> goal = {})
+      : channel_steps_(std::move(channel_steps)), goal_(std::move(goal)) {}
   void add(const ExecutionRow& row);
   // The ids of the messages the added executions' steps sent (their
   // external_ids), to look their reports up by (Store::message_reports).
   std::vector<std::string> message_ids() const;
   void add_reports(const std::vector<MessageReport>& reports);
+  // With a goal: the added executions' contacts, and the earliest time one
+  // of them could have reached it (to look their goals up by:
+  // Store::goals_reached); then what they reached.
+  std::vector<std::string> contact_keys() const;
+  int64_t goals_since_ms() const { return earliest_ms_; }
+  void add_goals(const std::vector<GoalReached>& goals);
   // {"executions": n, "states": {...}, "steps": {step: {outcome: n}},
   //  "messages": {step: {"sent": n, "delivered": n, "opened": n, "clicked": n, "replied": n, "failed": n}},
   //  "splits": {split step: {variant: {"executions": n, "steps": {...}, "messages": {...}}}}}
+  // With a goal, "goal": {"events", "within_ms", "converted", "conversion_rate"},
+  // and "converted" and "conversion_rate" in each message step and variant.
   nlohmann::json to_json() const;
 
  private:
@@ -47,9 +60,22 @@ class ExecutionStats {
     std::string step;
     std::string message_id;
     Variants variants;
+    std::string contact;  // with a goal: its contact's key and when it was sent
+    int64_t sent_at_ms = 0;
   };
+  // With a goal: whose execution began when, and its variants.
+  struct Started {
+    std::string contact;
+    int64_t at_ms = 0;
+    Variants variants;
+  };
+  bool converted(const std::string& contact, int64_t from_ms) const;
 
   const std::set<std::string> channel_steps_;
+  const std::optional<RuleGoal> goal_;
+  std::vector<Started> started_;
+  int64_t earliest_ms_ = INT64_MAX;
+  std::map<std::string, std::vector<int64_t>> goal_times_;  // contact -> when it reached the goal, in order
   int64_t executions_ = 0;
   std::map<std::string, int64_t> states_;
   Steps steps_;

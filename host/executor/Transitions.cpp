@@ -135,6 +135,7 @@ void route_batch(ExecutionRows& rows, const RouteBatch& batch, int64_t arrival_r
     for (const ExecutionRow& waiting : rows.awaiting(a.key)) resume(rows, waiting, kept);
   }
   if (!batch.arrivals.empty()) rows.forget_arrivals(now - arrival_retention_ms);
+  for (const GoalReached& goal : batch.goals) rows.keep_goal(goal);
 }
 
 // False when the execution was cancelled meanwhile: only the step's lease ended.

@@ -51,6 +51,7 @@ struct RouteBatch {
   int64_t routed_up_to = 0;
   std::vector<NewExecution> executions;
   std::vector<Arrival> arrivals;
+  std::vector<GoalReached> goals;  // of the events, those a rule's "goal" names
 };
 
 // A branch of a parallel group, started with the update that makes its

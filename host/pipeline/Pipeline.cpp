@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <future>
 
+#include "events/EventParser.h"
 #include "executor/History.h"
 #include "executor/HostActions.h"
 #include "log/Logger.h"
@@ -57,6 +58,7 @@ Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatch
   for (const CompiledRule& rule : rules_) {
     await_events_of(rule);
     has_priority_lane_ = has_priority_lane_ || rule.priority == kHighestPriority;
+    if (rule.goal) goal_types_.insert(rule.goal->events.begin(), rule.goal->events.end());
   }
 }
 
@@ -119,6 +121,7 @@ void Pipeline::want_implied_events() {
     if (rule.trigger && !rule.trigger->event().empty()) read.insert(rule.trigger->event());
     note_waits(rule);
   }
+  read.insert(goal_types_.begin(), goal_types_.end());
   for (const RuleVersion& kept : store_.rule_versions()) {
     if (const CompiledRule* current = rule_named(kept.rule); current && current->version == kept.version) continue;
     std::string why;
@@ -324,8 +327,13 @@ bool Pipeline::route_new_events() {
               fire != Trigger::Fire::kNo)
             fired.emplace_back(&rule, fire);
       const auto awaited = awaited_.find(e.record.type);
-      if (fired.empty() && awaited == awaited_.end()) continue;
+      const bool goal = goal_types_.count(e.record.type) != 0;
+      if (fired.empty() && awaited == awaited_.end() && !goal) continue;
       json context = context_of(e);
+      // The contact's key as its executions' steps find it (frequency caps, conversions).
+      if (const auto contact = context.find("contact"); goal && contact != context.end())
+        if (std::string key = contact_key(*contact); !key.empty())
+          batch.goals.push_back({std::move(key), e.record.type, e.record.occurred_at_ms});
       std::string context_text;
       if (awaited != awaited_.end()) {
         std::set<std::string> keys;

@@ -171,6 +171,7 @@ class Pipeline {
   std::map<std::pair<std::string, std::string>, std::unique_ptr<CompiledRule>> versions_;  // older ones, once read
   // Event type -> what wait_for steps await it with (awaited_types) and the paths they match it on.
   std::map<std::string, std::set<std::pair<std::string, std::vector<std::string>>>> awaited_;
+  std::set<std::string> goal_types_;                                   // the event types the current rules' goals name
   int64_t next_version_look_ms_ = 0;                                   // learn_stored_versions (pipeline thread only)
   std::set<std::pair<std::string, std::string>> unreadable_versions_;  // ... those it could not compile, told once
   bool has_priority_lane_ = false;                                     // some rule has the highest priority

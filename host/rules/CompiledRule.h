@@ -71,6 +71,13 @@ struct CompiledStep {
   std::string channel;      // a message channel ("email", "sms"): its action schema's "x-switchboard-channel"
 };
 
+// A rule's "goal": what a contact does after its messages that counts as
+// their conversion (a booking, a payment), within a time of each message.
+struct RuleGoal {
+  std::vector<std::string> events;  // event types
+  int64_t within_ms = 0;
+};
+
 struct CompiledRule {
   std::string name;
   std::string version;                      // a hash of what it was compiled from
@@ -86,6 +93,7 @@ struct CompiledRule {
   std::string category = "marketing";  // its messages' category unless a step's "category" parameter says otherwise
   bool critical = false;               // sent whatever the contact's preferences and the frequency caps
   bool defer_over_cap = false;         // over a frequency cap: the step waits (over_cap: defer), else it is skipped
+  std::optional<RuleGoal> goal;        // what the executions' analytics count as a conversion
   nlohmann::json source;               // what it was compiled from (rules/RuleCompiler.h rule_source)
 
   // The id of the step at `index`; kEndId past the last.

@@ -612,6 +612,29 @@ json with_message_templates(const json& value, const std::string& pointer, const
   return out;
 }
 
+// {"event": "booking.created" | [...], "within": "7d"}; the schema checked its shape.
+std::optional<RuleGoal> compile_goal(const json& goal, const std::string& pointer, const std::string& where,
+                                     std::vector<RuleIssue>& issues) {
+  RuleGoal out;
+  const json event = goal.value("event", json());
+  if (event.is_string()) out.events.push_back(event.get<std::string>());
+  if (event.is_array())
+    for (const json& type : event)
+      if (type.is_string()) out.events.push_back(type.get<std::string>());
+  const std::string within = goal.value("within", "7d");
+  const auto ms = parse_duration_ms(within);
+  if (!ms || *ms <= 0) {
+    issues.push_back({pointer + "/within", where +
+                                               "goal within: expected a positive duration such as \"7d\" or "
+                                               "\"12h\", got \"" +
+                                               within + "\""});
+    return std::nullopt;
+  }
+  out.within_ms = *ms;
+  if (out.events.empty()) return std::nullopt;
+  return out;
+}
+
 }  // namespace
 
 json rule_source(const json& rule, const RuleEnvironment& environment) {
@@ -675,6 +698,8 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
   out.category = rule.value("category", "marketing");
   out.critical = rule.value("critical", false);
   out.defer_over_cap = rule.value("over_cap", "skip") == "defer";
+  if (const auto goal = rule.find("goal"); goal != rule.end() && goal->is_object())
+    out.goal = compile_goal(*goal, pointer + "/goal", where, issues);
 
   StepCompiler steps(out.name, pointer + "/steps", issues, environment.check_step_keys,
                      environment.check_declared_names, variables);

@@ -193,6 +193,16 @@ CREATE INDEX IF NOT EXISTS executions_open ON executions (state, id) WHERE state
 ALTER TABLE events ADD COLUMN IF NOT EXISTS message_id TEXT;
 CREATE INDEX IF NOT EXISTS events_message ON events (message_id) WHERE message_id IS NOT NULL;
 )sql",
+    // 7: the goals contacts reached (a rule's "goal"), for conversions.
+    R"sql(
+CREATE TABLE IF NOT EXISTS goals (
+  contact TEXT NOT NULL,
+  type TEXT NOT NULL,
+  at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS goals_contact ON goals (contact, at);
+CREATE INDEX IF NOT EXISTS goals_at ON goals (at);
+)sql",
 };
 
 // Indexes a binary may add without a new version (an older one runs on with
@@ -1048,6 +1058,11 @@ class PostgresStore::Rows final : public ExecutionRows {
     db_.run("DELETE FROM arrivals WHERE at < $1", PgParams().integer(before_ms));
   }
 
+  void keep_goal(const GoalReached& goal) override {
+    db_.run("INSERT INTO goals (contact, type, at) VALUES ($1, $2, $3)",
+            PgParams().text(goal.contact_key).text(goal.type).integer(goal.at_ms));
+  }
+
   std::optional<std::string> kv_get(const std::string& ns, const std::string& key) override {
     // A key the unit did not declare is locked now: later than the group's
     // others, which another group may wait for (a deadlock PostgreSQL ends
@@ -1802,6 +1817,25 @@ std::vector<MessageReport> PostgresStore::message_reports(const std::vector<std:
   return out;
 }
 
+std::vector<GoalReached> PostgresStore::goals_reached(const std::vector<std::string>& contact_keys, int64_t since_ms) {
+  constexpr size_t kChunk = 5000;  // contacts a statement names
+  std::vector<GoalReached> out;
+  for (size_t from = 0; from < contact_keys.size(); from += kChunk) {
+    const auto first = contact_keys.begin() + static_cast<std::ptrdiff_t>(from);
+    const nlohmann::json keys = std::vector<std::string>(
+        first, first + static_cast<std::ptrdiff_t>(std::min(kChunk, contact_keys.size() - from)));
+    with_reader([&](PgConnection& db) {
+      PgResult q = db.run(
+          "SELECT contact, type, at FROM goals WHERE at >= $2 AND contact IN (SELECT "
+          "json_array_elements_text($1::json))",
+          PgParams().text(dump_text(keys)).integer(since_ms));
+      for (int i = 0; i < q.rows(); ++i) out.push_back({q.text(i, 0), q.text(i, 1), q.integer(i, 2)});
+      return 0;
+    });
+  }
+  return out;
+}
+
 int64_t PostgresStore::routed_up_to() {
   return with_reader([](PgConnection& db) {
     PgResult q = db.run("SELECT up_to FROM router WHERE name = 'rules'");
@@ -1921,6 +1955,8 @@ size_t PostgresStore::forget_events(int64_t before_ms, size_t limit) {
                "AND seq <= coalesce((SELECT up_to FROM router WHERE name = 'rules'), 0)",
                PgParams().integer(static_cast<int64_t>(limit)).integer(before_ms))
             .affected());
+    db.run("DELETE FROM goals WHERE ctid IN (SELECT ctid FROM goals WHERE at < $2 ORDER BY at LIMIT $1)",
+           PgParams().integer(static_cast<int64_t>(limit)).integer(before_ms));
   });
   return removed;
 }

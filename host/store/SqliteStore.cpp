@@ -18,7 +18,7 @@ namespace sb {
 
 namespace {
 
-constexpr int kSchemaVersion = 9;
+constexpr int kSchemaVersion = 10;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS events (
@@ -124,6 +124,12 @@ CREATE TABLE IF NOT EXISTS contact_aliases (
   alias TEXT PRIMARY KEY,
   key TEXT NOT NULL
 ) WITHOUT ROWID;
+-- Version 10: the goals contacts reached (a rule's "goal"), for conversions.
+CREATE TABLE IF NOT EXISTS goals (
+  contact TEXT NOT NULL,
+  type TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
 )sql";
 
 // Version 1 had no waits for events, chains of events or parallel branches.
@@ -210,6 +216,9 @@ CREATE INDEX IF NOT EXISTS arrivals_at ON arrivals (at);
 CREATE INDEX IF NOT EXISTS contacts_updated ON contacts (updated_at);
 -- A step's reports, by the id of the message it sent (message_reports).
 CREATE INDEX IF NOT EXISTS events_message ON events (message_id) WHERE message_id IS NOT NULL;
+-- A contact's goals since a time (goals_reached), and the oldest (retention).
+CREATE INDEX IF NOT EXISTS goals_contact ON goals (contact, at);
+CREATE INDEX IF NOT EXISTS goals_at ON goals (at);
 )sql";
 
 // The status change of an event row whose columns from `first` are
@@ -325,6 +334,7 @@ struct SqliteStore::Writer {
   SqliteStatement insert_arrival;
   SqliteStatement arrival_after;
   SqliteStatement forget_arrivals;
+  SqliteStatement insert_goal;
   SqliteStatement due_ids;
   SqliteStatement lease;
   // Each write's savepoint, prepared once: parsing them took a few percent
@@ -384,6 +394,7 @@ struct SqliteStore::Writer {
                       "SELECT seq, event, at FROM arrivals WHERE key = ?1 AND at >= ?2 AND seq > ?3 "
                       "ORDER BY seq LIMIT 1"),
         forget_arrivals(db.handle(), "DELETE FROM arrivals WHERE at < ?"),
+        insert_goal(db.handle(), "INSERT INTO goals (contact, type, at) VALUES (?, ?, ?)"),
         due_ids(db.handle(),
                 "SELECT id FROM executions WHERE priority = ?1 AND due_at IS NOT NULL AND due_at <= ?2 "
                 "ORDER BY due_at LIMIT ?3"),
@@ -681,6 +692,10 @@ class SqliteStore::Rows final : public ExecutionRows {
   }
 
   void forget_arrivals(int64_t before_ms) override { w_.forget_arrivals.bind(1, before_ms).run(); }
+
+  void keep_goal(const GoalReached& goal) override {
+    w_.insert_goal.bind(1, goal.contact_key).bind(2, goal.type).bind(3, goal.at_ms).run();
+  }
 
   // One writer: nothing else decides between this unit's read and its commit.
   std::optional<std::string> kv_get(const std::string& ns, const std::string& key) override {
@@ -1120,6 +1135,24 @@ std::vector<MessageReport> SqliteStore::message_reports(const std::vector<std::s
   return out;
 }
 
+std::vector<GoalReached> SqliteStore::goals_reached(const std::vector<std::string>& contact_keys, int64_t since_ms) {
+  constexpr size_t kChunk = 500;  // contacts a statement names
+  std::vector<GoalReached> out;
+  for (size_t from = 0; from < contact_keys.size(); from += kChunk) {
+    std::lock_guard lock(read_mutex_);  // a chunk at a time: the router reads through the same connection
+    const size_t n = std::min(kChunk, contact_keys.size() - from);
+    std::string marks;
+    for (size_t i = 0; i < n; ++i) marks += i ? ", ?" : "?";
+    SqliteStatement q(
+        reader_->db.handle(),
+        "SELECT contact, type, at FROM goals INDEXED BY goals_contact WHERE at >= ?1 AND contact IN (" + marks + ")");
+    q.bind(1, since_ms);
+    for (size_t i = 0; i < n; ++i) q.bind(static_cast<int>(i + 2), contact_keys[from + i]);
+    while (q.step()) out.push_back({q.text(0), q.text(1), q.integer(2)});
+  }
+  return out;
+}
+
 // The oldest first, by position: one index range, however long the history.
 size_t SqliteStore::forget_events(int64_t before_ms, size_t limit) {
   size_t removed = 0;
@@ -1129,6 +1162,9 @@ size_t SqliteStore::forget_events(int64_t before_ms, size_t limit) {
         "DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq LIMIT ?1) "
         "AND received_at < ?2 AND seq <= coalesce((SELECT routed_up_to FROM router WHERE name = 'rules'), 0)");
     removed = static_cast<size_t>(q.bind(1, static_cast<int64_t>(limit)).bind(2, before_ms).run());
+    SqliteStatement goals(
+        w.db.handle(), "DELETE FROM goals WHERE rowid IN (SELECT rowid FROM goals WHERE at < ?2 ORDER BY at LIMIT ?1)");
+    goals.bind(1, static_cast<int64_t>(limit)).bind(2, before_ms).run();
   });
   return removed;
 }

@@ -44,6 +44,7 @@ class SqliteStore final : public Store {
   std::vector<StoredContact> contacts_page(const RecordQuery& query) override;
   std::vector<StoredEntity> entities_page(const RecordQuery& query) override;
   std::vector<MessageReport> message_reports(const std::vector<std::string>& message_ids) override;
+  std::vector<GoalReached> goals_reached(const std::vector<std::string>& contact_keys, int64_t since_ms) override;
 
   int64_t routed_up_to() override;
   void transact(Work work, WriteCallback done) override;

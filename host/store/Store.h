@@ -94,6 +94,15 @@ struct MessageReport {
   int64_t received_at_ms = 0;
 };
 
+// A contact reaching a rule's goal (an event of a type some rule's "goal"
+// names: a booking after a campaign's message), kept as long as events are,
+// for the conversion of the messages and executions before it.
+struct GoalReached {
+  std::string contact_key;
+  std::string type;
+  int64_t at_ms = 0;
+};
+
 // What an event did to its entity's status, as the store saw it in commit
 // order (the router's status triggers need the state before the event).
 struct StatusChange {
@@ -356,6 +365,7 @@ class ExecutionRows {
   // The first kept arrival for `key` at or after `since_ms` with a seq above `after_seq`.
   virtual std::optional<StoredArrival> arrival(const std::string& key, int64_t since_ms, int64_t after_seq) = 0;
   virtual void forget_arrivals(int64_t before_ms) = 0;
+  virtual void keep_goal(const GoalReached& goal) = 0;
   // The host's own state under `key` in a key-value namespace (the same the
   // KeyValueStore calls read), for decisions that span executions (a
   // digest's leader, a contact's messages under a frequency cap). The key
@@ -422,6 +432,9 @@ class Store : public KeyValueStore {
   // The stored reports on these messages (events whose message_id is one of
   // them), as long as their events are kept; in no particular order.
   virtual std::vector<MessageReport> message_reports(const std::vector<std::string>& message_ids) = 0;
+  // The goals these contacts reached at or after `since_ms` (ExecutionRows::
+  // keep_goal), as long as events are kept; in no particular order.
+  virtual std::vector<GoalReached> goals_reached(const std::vector<std::string>& contact_keys, int64_t since_ms) = 0;
 
   using WriteCallback = std::function<void(StoreStatus)>;
   // The router's position: every event up to it has its executions.
@@ -473,7 +486,7 @@ class Store : public KeyValueStore {
   //
   // Of the `limit` oldest events (by position), those received before
   // `before_ms` and routed already; how many went. A forgotten id may be
-  // stored again.
+  // stored again. The goals reached before `before_ms` go too.
   virtual size_t forget_events(int64_t before_ms, size_t limit) = 0;
   // Looks at up to `limit` executions after `after_id` (by id) and removes
   // those in one of `states`, last updated before `before_ms`, with no parent

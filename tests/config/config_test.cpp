@@ -108,6 +108,15 @@ const BadConfig kBadConfigs[] = {
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"report": "channels", "schedule": "every monday at 09:00"}, "steps": [{"action": "sink.post"}]}]})",
      "/rules/0/trigger/report: rule 'r': a channels report counts the config's \"ad_channels\", and there is none"},
+    {"goal_within_not_a_duration",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "goal": {"event": "booking.created", "within": "soon"}, "steps": [{"action": "sink.post"}]}]})",
+     "/rules/0/goal/within: rule 'r': goal within: expected a positive duration such as \"7d\" or \"12h\", got "
+     "\"soon\""},
+    {"goal_without_event",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "goal": {"within": "1d"}, "steps": [{"action": "sink.post"}]}]})",
+     "/rules/0/goal: Missing required property 'event'"},
     {"trigger_source_unknown",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e", "source": "inbox"}, "steps": [{"action": "sink.post"}]}]})",

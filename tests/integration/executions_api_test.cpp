@@ -3,9 +3,11 @@
 // conflicts), and its token.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <thread>
 
 #include "integration/test_support.h"
+#include "util/Time.h"
 
 namespace sb::test {
 namespace {
@@ -441,6 +443,96 @@ TEST(ExecutionStatsApi, MessagesAreCountedPerStepAndVariantByWhatProvidersReport
   EXPECT_EQ(clicked, 1) << stats.dump();
   EXPECT_EQ(replied, 1) << stats.dump();
   EXPECT_EQ(failed, 1) << stats.dump();  // the third was delivered before its failure
+}
+
+// "Conversion: the share of actions after the message": a rule's goal is
+// an event of the contact (a booking) within a time of each message; the
+// stats count the messages and executions whose contact reached it, in all
+// and per A/B variant.
+TEST(ExecutionStatsApi, ConversionCountsTheContactsGoalEventsWithinTheGoalsTime) {
+  ::setenv("SB_TEST_GOAL_EVENTS", "goal-events", 1);
+  ::setenv("SB_TEST_GOAL_ADMIN", "goal-admin", 1);
+  const auto sms = [](const char* name) {
+    return json{{"name", name}, {"action", "sms.send"}, {"params", {{"text", "Sale {{id}}"}}}};
+  };
+  const json config{
+      {"plugin_dirs", {SB_PLUGIN_DIR}},
+      {"secrets", {{"events", {{"env", "SB_TEST_GOAL_EVENTS"}}}, {"admin", {{"env", "SB_TEST_GOAL_ADMIN"}}}}},
+      {"api", {{"event_tokens", {{{"$secret", "events"}}}}, {"admin_tokens", {{{"$secret", "admin"}}}}}},
+      {"instances",
+       {{"sms", {{"plugin", "sms"}, {"config", {{"gateway", "smsru"}, {"api_id", "x"}, {"dry_run", true}}}}}}},
+      {"rules",
+       {{{"name", "promo"},
+         {"trigger", {{"event", "promo.due"}}},
+         {"goal", {{"event", {"booking.created", "order.paid"}}, {"within", "1h"}}},
+         {"steps",
+          {{{"name", "text"},
+            {"split",
+             {{"A", {{"weight", 50}, {"steps", {sms("SMS A")}}}},
+              {"B", {{"weight", 50}, {"steps", {sms("SMS B")}}}}}}}}}}}}};
+  HostProcess host(config);
+  const auto post = [&](const json& event) {
+    const auto r =
+        http_request(host.port(), "POST", "/api/v1/events", event.dump(), {{"Authorization", "Bearer goal-events"}});
+    ASSERT_EQ(r.status, 202) << r.body;
+  };
+  constexpr int kSent = 12;
+  const auto contact = [](int i) {
+    return json{{"id", "c" + std::to_string(i)}, {"phones", {{{"number", "+7999100" + std::to_string(1000 + i)}}}}};
+  };
+  for (int i = 0; i < kSent; ++i)
+    post({{"id", "p" + std::to_string(i)}, {"type", "promo.due"}, {"contact", contact(i)}});
+  ASSERT_EQ(wait_for_outbox(host, kSent).size(), static_cast<size_t>(kSent)) << host.log();
+  // c0 books, c1 pays and c2 books twice: converted. c3 books two hours
+  // after (outside the goal's hour), c4 an hour before it was sent; c5 does
+  // something that is no goal; the last booking names no contact.
+  const int64_t now = now_ms();
+  post({{"id", "b0"}, {"type", "booking.created"}, {"contact", {{"id", "c0"}}}});
+  post({{"id", "b1"}, {"type", "order.paid"}, {"contact", {{"id", "c1"}}}});
+  post({{"id", "b2"}, {"type", "booking.created"}, {"contact", {{"id", "c2"}}}});
+  post({{"id", "b2-again"}, {"type", "booking.created"}, {"contact", {{"id", "c2"}}}});
+  post({{"id", "b3"},
+        {"type", "booking.created"},
+        {"contact", {{"id", "c3"}}},
+        {"time", format_time_ms(now + 7'200'000)}});
+  post({{"id", "b4"},
+        {"type", "booking.created"},
+        {"contact", {{"id", "c4"}}},
+        {"time", format_time_ms(now - 3'600'000)}});
+  post({{"id", "b5"}, {"type", "deal.won"}, {"contact", {{"id", "c5"}}}});
+  post({{"id", "b6"}, {"type", "booking.created"}});
+  json stats;
+  for (int i = 0; i < 300; ++i) {
+    stats = http_request(host.port(), "GET", "/api/v1/executions/stats?rule=promo", "",
+                         {{"Authorization", "Bearer goal-admin"}})
+                .json();
+    if (stats.contains("goal") && stats["goal"].value("converted", 0) >= 3) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(stats.contains("goal")) << stats.dump();
+  EXPECT_EQ(stats["goal"]["events"], json({"booking.created", "order.paid"}));
+  EXPECT_EQ(stats["goal"]["within_ms"], 3'600'000);
+  EXPECT_EQ(stats["goal"]["converted"], 3) << stats.dump();
+  EXPECT_EQ(stats["goal"]["conversion_rate"], 25.0) << stats.dump();
+  // Per step and per variant, the same three.
+  int converted_messages = 0, converted_executions = 0, executions = 0;
+  for (const char* variant : {"A", "B"}) {
+    if (!stats["splits"]["text"].contains(variant)) continue;
+    const json& v = stats["splits"]["text"][variant];
+    const std::string step = std::string("SMS ") + variant;
+    const json& m = stats["messages"][step];
+    EXPECT_EQ(v["messages"][step], m) << stats.dump();
+    converted_messages += m.value("converted", 0);
+    converted_executions += v.value("converted", 0);
+    executions += v.value("executions", 0);
+    EXPECT_EQ(m["conversion_rate"].get<double>(),
+              std::round(1000.0 * m.value("converted", 0) / m.value("sent", 1)) / 10.0);
+    EXPECT_EQ(v["conversion_rate"].get<double>(),
+              std::round(1000.0 * v.value("converted", 0) / v.value("executions", 1)) / 10.0);
+  }
+  EXPECT_EQ(executions, kSent) << stats.dump();
+  EXPECT_EQ(converted_messages, 3) << stats.dump();
+  EXPECT_EQ(converted_executions, 3) << stats.dump();
 }
 
 }  // namespace

@@ -2091,6 +2091,38 @@ TYPED_TEST(StoreContract, BranchesArrivalsAndTheRouterPositionAreFoundByTheirKey
   EXPECT_EQ(store->routed_up_to(), 6);
 }
 
+// A contact's goals (a rule's "goal" events) are found by its key from a
+// time, and go with the events retention forgets.
+TYPED_TEST(StoreContract, GoalsReachedAreFoundByContactFromATimeAndForgottenWithEvents) {
+  auto store = this->open();
+  ASSERT_TRUE(transact(*store, [&](ExecutionRows& rows) {
+                rows.keep_goal({"id:anna", "booking.created", 1000});
+                rows.keep_goal({"id:anna", "deal.won", 3000});
+                rows.keep_goal({"id:boris", "booking.created", 2000});
+                rows.keep_goal({"id:vera", "booking.created", 5000});
+              }).ok());
+  const auto found = [&](std::vector<std::string> keys, int64_t since) {
+    std::vector<std::string> out;
+    for (const GoalReached& g : store->goals_reached(keys, since))
+      out.push_back(g.contact_key + " " + g.type + " " + std::to_string(g.at_ms));
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(found({"id:anna", "id:boris"}, 0),
+            (std::vector<std::string>{"id:anna booking.created 1000", "id:anna deal.won 3000",
+                                      "id:boris booking.created 2000"}));
+  EXPECT_EQ(found({"id:anna", "id:nobody"}, 2000), (std::vector<std::string>{"id:anna deal.won 3000"}));
+  EXPECT_TRUE(found({}, 0).empty());
+  // Many contacts at once (more than a statement names on either backend).
+  std::vector<std::string> many;
+  for (int i = 0; i < 6000; ++i) many.push_back("id:c" + std::to_string(i));
+  many.push_back("id:vera");
+  EXPECT_EQ(found(many, 0), (std::vector<std::string>{"id:vera booking.created 5000"}));
+  store->forget_events(2500, 100);
+  EXPECT_EQ(found({"id:anna", "id:boris", "id:vera"}, 0),
+            (std::vector<std::string>{"id:anna deal.won 3000", "id:vera booking.created 5000"}));
+}
+
 // A store with one execution, and helpers to wait for events in it.
 template <class Backend>
 class AwaitingContract : public StoreContract<Backend> {
