@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <future>
 
-#include "events/EventParser.h"
 #include "executor/History.h"
 #include "executor/HostActions.h"
 #include "log/Logger.h"
@@ -327,13 +326,11 @@ bool Pipeline::route_new_events() {
               fire != Trigger::Fire::kNo)
             fired.emplace_back(&rule, fire);
       const auto awaited = awaited_.find(e.record.type);
-      const bool goal = goal_types_.count(e.record.type) != 0;
-      if (fired.empty() && awaited == awaited_.end() && !goal) continue;
+      // A goal of some rule, under the contact's key as the store knows it now.
+      if (!e.contact_key.empty() && goal_types_.count(e.record.type))
+        batch.goals.push_back({e.contact_key, e.record.type, e.record.occurred_at_ms});
+      if (fired.empty() && awaited == awaited_.end()) continue;
       json context = context_of(e);
-      // The contact's key as its executions' steps find it (frequency caps, conversions).
-      if (const auto contact = context.find("contact"); goal && contact != context.end())
-        if (std::string key = contact_key(*contact); !key.empty())
-          batch.goals.push_back({std::move(key), e.record.type, e.record.occurred_at_ms});
       std::string context_text;
       if (awaited != awaited_.end()) {
         std::set<std::string> keys;

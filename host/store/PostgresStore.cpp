@@ -1826,8 +1826,11 @@ std::vector<GoalReached> PostgresStore::goals_reached(const std::vector<std::str
         first, first + static_cast<std::ptrdiff_t>(std::min(kChunk, contact_keys.size() - from)));
     with_reader([&](PgConnection& db) {
       PgResult q = db.run(
-          "SELECT contact, type, at FROM goals WHERE at >= $2 AND contact IN (SELECT "
-          "json_array_elements_text($1::json))",
+          // Under the key asked for, or under what that key is an alias of now.
+          "WITH asked AS (SELECT json_array_elements_text($1::json) AS k), "
+          "names AS (SELECT k, k AS n FROM asked UNION SELECT asked.k, a.key FROM asked "
+          "JOIN contact_aliases a ON a.alias = asked.k) "
+          "SELECT names.k, g.type, g.at FROM names JOIN goals g ON g.contact = names.n WHERE g.at >= $2",
           PgParams().text(dump_text(keys)).integer(since_ms));
       for (int i = 0; i < q.rows(); ++i) out.push_back({q.text(i, 0), q.text(i, 1), q.integer(i, 2)});
       return 0;

@@ -1135,19 +1135,25 @@ std::vector<MessageReport> SqliteStore::message_reports(const std::vector<std::s
   return out;
 }
 
+// A contact's goals under the key asked for, or under what that key is an
+// alias of now (a lead sent a message by phone, known by its id since).
+constexpr const char* kGoalsOfContacts =
+    "WITH asked(k) AS (SELECT value FROM json_each(?1)), "
+    "names(k, n) AS (SELECT k, k FROM asked UNION SELECT asked.k, a.key FROM asked "
+    "JOIN contact_aliases a ON a.alias = asked.k) "
+    "SELECT names.k, g.type, g.at FROM names JOIN goals AS g INDEXED BY goals_contact ON g.contact = names.n "
+    "WHERE g.at >= ?2";
+
 std::vector<GoalReached> SqliteStore::goals_reached(const std::vector<std::string>& contact_keys, int64_t since_ms) {
-  constexpr size_t kChunk = 500;  // contacts a statement names
+  constexpr size_t kChunk = 5000;  // contacts a statement names
   std::vector<GoalReached> out;
   for (size_t from = 0; from < contact_keys.size(); from += kChunk) {
+    const auto first = contact_keys.begin() + static_cast<std::ptrdiff_t>(from);
+    const std::string keys = dump_text(nlohmann::json(std::vector<std::string>(
+        first, first + static_cast<std::ptrdiff_t>(std::min(kChunk, contact_keys.size() - from)))));
     std::lock_guard lock(read_mutex_);  // a chunk at a time: the router reads through the same connection
-    const size_t n = std::min(kChunk, contact_keys.size() - from);
-    std::string marks;
-    for (size_t i = 0; i < n; ++i) marks += i ? ", ?" : "?";
-    SqliteStatement q(
-        reader_->db.handle(),
-        "SELECT contact, type, at FROM goals INDEXED BY goals_contact WHERE at >= ?1 AND contact IN (" + marks + ")");
-    q.bind(1, since_ms);
-    for (size_t i = 0; i < n; ++i) q.bind(static_cast<int>(i + 2), contact_keys[from + i]);
+    SqliteStatement q(reader_->db.handle(), kGoalsOfContacts);
+    q.bind(1, keys).bind(2, since_ms);
     while (q.step()) out.push_back({q.text(0), q.text(1), q.integer(2)});
   }
   return out;

@@ -38,6 +38,7 @@ const std::vector<Table> kTables = {
      "executions_id_seq"},
     {"arrivals", {"seq", "key", "event", "at"}, "arrivals_seq_seq"},
     {"plugin_kv", {"ns", "key", "value"}, nullptr, 2},
+    {"goals", {"contact", "type", "at"}},
 };
 
 std::string joined(const std::vector<const char*>& columns) {

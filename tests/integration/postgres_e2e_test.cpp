@@ -368,10 +368,17 @@ TEST_F(PostgresEndToEnd, ThreeNodesRunningOneDigestsStepsSendOneDigest) {
 
 TEST_F(PostgresEndToEnd, AStoreMovedFromSqliteResumesItsWaitingExecutionsOnPostgres) {
   HttpSink sink;
-  const json on_postgres = config(sink, json::array({post("/first"), {{"wait", "2s"}}, post("/later")}));
+  json on_postgres = config(sink, json::array({post("/first"), {{"wait", "2s"}}, post("/later")}));
+  on_postgres["rules"][0]["goal"] = {{"event", "lead.won"}};
   json on_sqlite = on_postgres;
   on_sqlite.erase("store");
   HostProcess before(on_sqlite);
+  // A goal reached (routed before the events after it): its conversion moves too.
+  ASSERT_EQ(http_request(before.port(), "POST", "/api/v1/events",
+                         json{{"id", "won-1"}, {"type", "lead.won"}, {"contact", {{"id", "lead-1"}}}}.dump(),
+                         {{"Authorization", std::string("Bearer ") + kToken}})
+                .status,
+            202);
   for (int i = 1; i <= 5; ++i) ASSERT_EQ(post_event(before.port(), "e-" + std::to_string(i)).status, 202);
   ASSERT_EQ(sink.wait_for(5).size(), 5u);
 
@@ -395,7 +402,8 @@ TEST_F(PostgresEndToEnd, AStoreMovedFromSqliteResumesItsWaitingExecutionsOnPostg
   std::tie(code, output) = run_switchboard(args);
   ASSERT_EQ(code, 0) << output;
   EXPECT_NE(output.find("executions     5"), std::string::npos) << output;
-  EXPECT_NE(output.find("events         5"), std::string::npos) << output;
+  EXPECT_NE(output.find("events         6"), std::string::npos) << output;
+  EXPECT_NE(output.find("goals          1"), std::string::npos) << output;
   // Copying again over what is there needs --force.
   std::tie(code, output) = run_switchboard(args);
   EXPECT_NE(code, 0);
