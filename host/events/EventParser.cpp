@@ -1,5 +1,7 @@
 #include "events/EventParser.h"
 
+#include <algorithm>
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 
 #include "config/JsonSchema.h"
@@ -62,11 +64,130 @@ bool only_names(const json& record, const std::string& record_type, const std::s
   return event_type != record_type + ".created";
 }
 
+// A string of `min` to `max` characters, by its bytes: at most `max` bytes
+// is at most `max` characters; a longer one is left to the schema.
+bool short_string(const json& value, size_t min, size_t max) {
+  if (!value.is_string()) return false;
+  const size_t bytes = value.get_ref<const std::string&>().size();
+  return bytes >= min && bytes <= max;
+}
+
+// The schema's "type" pattern, ^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$.
+bool dotted_type(const std::string& type) {
+  if (type.size() > 100) return false;
+  bool word_start = true, dotted = false;
+  for (char c : type) {
+    const bool lower = c >= 'a' && c <= 'z', tail = lower || (c >= '0' && c <= '9') || c == '_';
+    if (c == '.') {
+      if (word_start) return false;
+      word_start = dotted = true;
+    } else if (word_start ? !lower : !tail) {
+      return false;
+    } else {
+      word_start = false;
+    }
+  }
+  return dotted && !word_start;
+}
+
+// The schema's email pattern, ^[^@\s]+@[^@\s]+\.[^@\s]+$, for printable
+// ASCII (anything else is left to the schema).
+bool plain_email(const std::string& address) {
+  if (address.size() > 320) return false;
+  size_t at = std::string::npos;
+  for (size_t i = 0; i < address.size(); ++i) {
+    const char c = address[i];
+    if (c <= ' ' || c > '~' || (c == '@' && at != std::string::npos)) return false;
+    if (c == '@') at = i;
+  }
+  if (at == std::string::npos || at == 0) return false;
+  const size_t dot = address.find('.', at + 2);                 // a domain's character before it ...
+  return dot != std::string::npos && dot + 1 < address.size();  // ... and after it
+}
+
+// The schema's phone pattern, ^\+?[0-9][0-9 ()-]{3,38}$.
+bool plain_phone(const std::string& number) {
+  const size_t first = !number.empty() && number[0] == '+' ? 1 : 0;
+  if (number.size() < first + 4 || number.size() > first + 39) return false;
+  if (number[first] < '0' || number[first] > '9') return false;
+  for (size_t i = first + 1; i < number.size(); ++i) {
+    const char c = number[i];
+    if (!((c >= '0' && c <= '9') || c == ' ' || c == '(' || c == ')' || c == '-')) return false;
+  }
+  return true;
+}
+
+// A contact's "emails" or "phones": at most 50 objects of `field` (checked
+// by `plain`) and an optional "type" of `types`.
+bool plain_addresses(const json& list, const char* field, bool (*plain)(const std::string&),
+                     std::initializer_list<const char*> types) {
+  if (!list.is_array() || list.size() > 50) return false;
+  for (const json& item : list) {
+    if (!item.is_object()) return false;
+    bool has_field = false;
+    for (const auto& [key, value] : item.get_ref<const json::object_t&>()) {
+      if (!value.is_string()) return false;
+      const std::string& text = value.get_ref<const std::string&>();
+      if (key == field) {
+        has_field = plain(text);
+        if (!has_field) return false;
+      } else if (key != "type" || std::find(types.begin(), types.end(), text) == types.end()) {
+        return false;
+      }
+    }
+    if (!has_field) return false;
+  }
+  return true;
+}
+
+bool plain_contact(const json& contact) {
+  if (!contact.is_object()) return false;
+  for (const auto& [field, value] : contact.get_ref<const json::object_t&>()) {
+    const bool plain =
+        field == "id"       ? short_string(value, 1, 200)
+        : field == "name"   ? short_string(value, 0, 500)
+        : field == "emails" ? plain_addresses(value, "address", plain_email, {"work", "private", "newsletter", "other"})
+        : field == "phones" ? plain_addresses(value, "number", plain_phone, {"mobile", "work", "home", "other"})
+                            : false;
+    if (!plain) return false;
+  }
+  return true;
+}
+
+// The shape of most events (a campaign's: an id, a type, a time, data, a
+// contact named by its id, name, emails and phones) passes the schema:
+// checked by hand, as the schema would. Validating them took 44 % of the
+// ingest thread's time in a campaign. Anything else goes to the schema,
+// which explains what is wrong: this only ever says yes.
+bool plainly_valid(const json& event) {
+  if (!event.is_object()) return false;
+  bool id = false, type = false;
+  for (const auto& [key, value] : event.get_ref<const json::object_t&>()) {
+    if (key == "id") {
+      id = short_string(value, 1, 200);
+      if (!id) return false;
+    } else if (key == "type") {
+      type = value.is_string() && dotted_type(value.get_ref<const std::string&>());
+      if (!type) return false;
+    } else if (key == "time") {
+      if (!short_string(value, 0, 64)) return false;
+    } else if (key == "data") {
+      if (!value.is_object()) return false;
+    } else if (key == "contact") {
+      if (!plain_contact(value)) return false;
+    } else {
+      return false;
+    }
+  }
+  return id && type;
+}
+
 // One event, already at `pointer` in the body.
 void read_event(const json& event, const std::string& pointer, int64_t now_ms, const std::string& source,
                 ParsedEvents& out) {
   const size_t problems_before = out.problems.size();
-  for (const auto& v : event_schema().validate(event)) out.problems.push_back({pointer + v.path, v.message});
+  if (!plainly_valid(event))
+    for (const auto& v : event_schema().validate(event)) out.problems.push_back({pointer + v.path, v.message});
   if (out.problems.size() != problems_before) return;
 
   EventRecord record;

@@ -1,0 +1,107 @@
+// The events a sender posts are checked against events/event.schema.json;
+// the common shapes pass a check by hand first (plainly_valid), which must
+// never let through what the schema refuses.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "events/EventParser.h"
+
+namespace sb {
+namespace {
+
+using nlohmann::json;
+
+// The problems of one event, as "pointer: message" lines.
+std::string problems_of(const json& event) {
+  const ParsedEvents parsed = parse_events(event.dump(), 1'000, 100, "api");
+  std::string out;
+  for (const auto& p : parsed.problems) out += p.pointer + ": " + p.message + "\n";
+  if (out.empty() && parsed.records.size() != 1) out = "no record\n";
+  return out;
+}
+
+TEST(EventParser, CommonEventsAtTheSchemasBoundsAreTaken) {
+  const std::string id200(200, 'x'), name500(500, 'n');
+  for (const json& event : {
+           json{{"id", "e1"}, {"type", "campaign.send"}},
+           json{{"id", id200}, {"type", "a.b"}, {"time", "2026-11-24T10:00:00Z"}, {"data", {{"n", 1}}}},
+           json{{"id", "e2"}, {"type", "a_1.b2.c_"}, {"contact", {{"id", "p1"}, {"name", name500}}}},
+           json{{"id", "e3"},
+                {"type", "a.b"},
+                {"contact",
+                 {{"emails", {{{"address", "Anna.K+x@mail.example.ru"}, {"type", "work"}}, {{"address", "a@b.c"}}}},
+                  {"phones", {{{"number", "+7 (999) 000-00-00"}, {"type", "mobile"}}, {{"number", "1234"}}}}}}},
+           // Not plainly valid by the hand check (not ASCII), valid by the schema.
+           json{{"id", "e4"}, {"type", "a.b"}, {"contact", {{"emails", {{{"address", "анна@почта.рф"}}}}}}},
+           // 200 characters of two bytes each: the schema counts characters.
+           json{{"id",
+                 [] {
+                   std::string ya;
+                   for (int i = 0; i < 200; ++i) ya += "\xd1\x8f";
+                   return ya;
+                 }()},
+                {"type", "x.y"}},
+       })
+    EXPECT_EQ(problems_of(event), "") << event.dump();
+}
+
+TEST(EventParser, WhatTheSchemaRefusesIsRefusedWhateverItsShape) {
+  const struct {
+    json event;
+    const char* pointer;
+  } cases[] = {
+      {{{"type", "a.b"}}, ""},                                                    // no id
+      {{{"id", "e"}}, ""},                                                        // no type
+      {{{"id", ""}, {"type", "a.b"}}, "/id"},                                     // empty id
+      {{{"id", std::string(201, 'x')}, {"type", "a.b"}}, "/id"},                  // too long
+      {{{"id", 5}, {"type", "a.b"}}, "/id"},                                      // not a string
+      {{{"id", "e"}, {"type", "lead"}}, "/type"},                                 // no dot
+      {{{"id", "e"}, {"type", "lead."}}, "/type"},                                // empty word
+      {{{"id", "e"}, {"type", ".lead"}}, "/type"},                                // empty word
+      {{{"id", "e"}, {"type", "lead..created"}}, "/type"},                        // empty word
+      {{{"id", "e"}, {"type", "Lead.created"}}, "/type"},                         // upper case
+      {{{"id", "e"}, {"type", "lead.1created"}}, "/type"},                        // a word starts with a letter
+      {{{"id", "e"}, {"type", "a." + std::string(99, 'b')}}, "/type"},            // 101 characters
+      {{{"id", "e"}, {"type", "a.b"}, {"time", std::string(65, '1')}}, "/time"},  // too long
+      {{{"id", "e"}, {"type", "a.b"}, {"data", "text"}}, "/data"},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"id", ""}}}}, "/contact/id"},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"id", "p"}, {"name", std::string(501, 'n')}}}}, "/contact/name"},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"id", "p"}, {"nick", "x"}}}}, "/contact"},
+      {{{"id", "e"}, {"type", "a.b"}, {"extra", 1}}, ""},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"emails", {{{"address", "anna.example.com"}}}}}}},
+       "/contact/emails/0/address"},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"emails", {{{"address", "anna@example"}}}}}}},
+       "/contact/emails/0/address"},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"emails", {{{"address", "anna@.com"}}}}}}},
+       "/contact/emails/0/address"},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"emails", {{{"address", "anna@example."}}}}}}},
+       "/contact/emails/0/address"},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"emails", {{{"address", "a@b@c.d"}}}}}}},
+       "/contact/emails/0/address"},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"emails", {{{"address", "an na@b.cd"}}}}}}},
+       "/contact/emails/0/address"},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"emails", {{{"address", "a@b.cd"}, {"type", "home"}}}}}}},
+       "/contact/emails/0/type"},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"emails", {{{"type", "work"}}}}}}}, "/contact/emails/0"},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"phones", {{{"number", "123"}}}}}}}, "/contact/phones/0/number"},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"phones", {{{"number", "+(123) 45"}}}}}}},
+       "/contact/phones/0/number"},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"phones", {{{"number", "12a45"}}}}}}}, "/contact/phones/0/number"},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"phones", {{{"number", std::string(40, '1')}}}}}}},
+       "/contact/phones/0/number"},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"phones", {{{"number", "1234"}, {"type", "private"}}}}}}},
+       "/contact/phones/0/type"},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"phones", json(51, json{{"number", "1234"}})}}}},
+       "/contact/phones"},
+  };
+  for (const auto& c : cases) {
+    const std::string problems = problems_of(c.event);
+    EXPECT_NE(problems.find(std::string(c.pointer) + ": "), std::string::npos)
+        << c.event.dump() << " gave: " << problems;
+  }
+}
+
+}  // namespace
+}  // namespace sb
