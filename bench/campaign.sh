@@ -24,8 +24,10 @@ export SB_BENCH_TOKEN=campaign-token
 source bench/nodes.sh
 start_store "$dir"
 $sink_bin 8196 "$delay" >"$dir/sink.log" & sink=$!
+# SB_INGEST_NICE: the ingest thread's nice value (config ingest_nice), else the default.
+nice_json=${SB_INGEST_NICE:+"\"ingest_nice\": $SB_INGEST_NICE,"}
 cat >"$dir/config.json" <<JSON
-{ "listen": "127.0.0.1:8195", "data_dir": "$dir", "log_level": "warn", $(store_json)
+{ "listen": "127.0.0.1:8195", "data_dir": "$dir", "log_level": "warn", $nice_json $(store_json)
   "secrets": { "events": { "env": "SB_BENCH_TOKEN" } $(secret_json) },
   "api": { "event_tokens": [ { "\$secret": "events" } ] },
   "http_client": { "max_connections": 512 },

@@ -111,7 +111,7 @@ struct Config {
   std::vector<std::filesystem::path> plugin_dirs;
   LogLevel log_level = LogLevel::info;
   int io_threads = 0;    // event-loop threads for the HTTP server, and as many for provider calls; 0 = one per core
-  int ingest_nice = 10;  // nice value of the thread that parses batches of events (EventsApi::kBulkBytes)
+  int ingest_nice = 19;  // nice value of the thread that parses batches of events (EventsApi::kBulkBytes)
   HttpServerConfig http_server;
   HttpClientConfig http_client;
   TrackingConfig tracking;

@@ -65,11 +65,12 @@ bool only_names(const json& record, const std::string& record_type, const std::s
 }
 
 // A string of `min` to `max` characters, by its bytes: at most `max` bytes
-// is at most `max` characters; a longer one is left to the schema.
+// is at most `max` characters; a longer one is left to the schema, and so
+// is one with a U+0000 (valijson counts the characters before it only).
 bool short_string(const json& value, size_t min, size_t max) {
   if (!value.is_string()) return false;
-  const size_t bytes = value.get_ref<const std::string&>().size();
-  return bytes >= min && bytes <= max;
+  const std::string& text = value.get_ref<const std::string&>();
+  return text.size() >= min && text.size() <= max && text.find('\0') == std::string::npos;
 }
 
 // The schema's "type" pattern, ^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$.
