@@ -1,7 +1,6 @@
 #include "executor/ExecutionStats.h"
 
 #include <algorithm>
-#include <climits>
 #include <cmath>
 #include <set>
 #include <utility>
@@ -100,18 +99,19 @@ void count(Counts& counts, StepNames& delivery_reported, const std::string& step
     c[name] += (reported & bit) != 0;
 }
 
-// The reference CRMs' message metrics, in percent with one decimal: of the
-// messages sent, those delivered and those that failed; of those delivered,
-// those opened, clicked and replied to; of those opened, those clicked
-// (click-to-open). Null where nothing was there to count from. A step whose
-// provider reported no delivery (email) has no delivery rate, and its other
-// rates count from the messages sent that did not fail.
+// `part` of `whole` in percent with one decimal; null of nothing.
 json rate(int64_t part, int64_t whole) {
   if (whole == 0) return nullptr;
   return std::round(1000.0 * static_cast<double>(part) / static_cast<double>(whole)) / 10.0;
 }
 
-// ... and with a goal, those of the messages sent whose contact reached it.
+// The reference CRMs' message metrics, in percent with one decimal: of the
+// messages sent, those delivered and those that failed; of those delivered,
+// those opened, clicked and replied to; of those opened, those clicked
+// (click-to-open). Null where nothing was there to count from. A step whose
+// provider reported no delivery (email) has no delivery rate, and its other
+// rates count from the messages sent that did not fail. With a goal, the
+// messages sent whose contact reached it (conversion).
 json with_rates(const std::map<std::string, int64_t>& figures, bool delivery_reported) {
   const int64_t sent = figures.at("sent"), failed = figures.at("failed"), delivered = figures.at("delivered"),
                 opened = figures.at("opened"), clicked = figures.at("clicked");
