@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "log/Logger.h"
+#include "util/Time.h"
 
 namespace sb {
 
@@ -40,12 +41,15 @@ CallQueue::Call CallQueue::Slots::next() {
 }
 
 void CallQueue::submit(const std::string& instance, int priority, Call call, int64_t execution, GiveUp give_up,
-                       int64_t start_by_ms) {
-  bool bounded = false, stopped = false;
+                       int64_t start_by_ms, int64_t step_began_ms) {
+  bool bounded = false, stopped = false, cancelled = false;
   {
     std::lock_guard lock(mutex_);
     stopped = stopped_;
-    if (stopped) {
+    if (const auto it = execution != 0 ? cancelled_at_.find(execution) : cancelled_at_.end();
+        it != cancelled_at_.end() && it->second > step_began_ms)
+      cancelled = true;  // between its claim and now: a retry since begins a step after it
+    if (stopped || cancelled) {
       // Given up below, outside the lock: what it records may submit again.
     } else if (auto it = slots_.find(instance); it != slots_.end()) {
       Slots& s = it->second;
@@ -61,8 +65,8 @@ void CallQueue::submit(const std::string& instance, int priority, Call call, int
       bounded = true;
     }
   }
-  if (stopped) {
-    if (give_up) give_up(GiveUpReason::kStopping);
+  if (stopped || cancelled) {
+    if (give_up) give_up(stopped ? GiveUpReason::kStopping : GiveUpReason::kCancelled);
     return;
   }
   run(bounded ? release_for(instance) : Release([] {}), call);
@@ -91,6 +95,12 @@ void CallQueue::start_queued() {
 }
 
 void CallQueue::give_up_executions(const std::vector<int64_t>& executions) {
+  {
+    std::lock_guard lock(mutex_);
+    const int64_t now = now_ms();
+    std::erase_if(cancelled_at_, [now](const auto& kept) { return kept.second < now - kCancelsKeptMs; });
+    for (const int64_t execution : executions) cancelled_at_[execution] = now;
+  }
   give_up_where(
       [&](const Waiting& w) {
         return w.execution != 0 && std::find(executions.begin(), executions.end(), w.execution) != executions.end();

@@ -91,6 +91,7 @@ class Interpreter {
     int index = 0;
     Record record;
     bool records_read = false;  // the context's contact and entity are as stored now
+    int64_t began_ms = 0;       // when this run of the step began (after its claim)
   };
   // Puts the stored contact and entity in place of the execution's copies (kept where none is stored).
   // False when the store could not be read.

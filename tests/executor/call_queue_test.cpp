@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "executor/CallQueue.h"
+#include "util/Time.h"
 
 namespace sb {
 namespace {
@@ -15,7 +16,7 @@ struct Recorder {
   std::vector<std::string> ran, given_up;
   std::vector<CallQueue::Release> releases;
   void submit(CallQueue& queue, const std::string& instance, int priority, const std::string& name, int64_t execution,
-              int64_t start_by_ms = 0) {
+              int64_t start_by_ms = 0, int64_t step_began_ms = 0) {
     queue.submit(
         instance, priority,
         [this, name](CallQueue::Release release) {
@@ -28,7 +29,7 @@ struct Recorder {
                                      : why == CallQueue::GiveUpReason::kClaimEnding ? " (late)"
                                                                                     : ""));
         },
-        start_by_ms);
+        start_by_ms, step_began_ms);
   }
 };
 
@@ -55,6 +56,21 @@ TEST(CallQueue, ACancelGivesUpTheWaitingCallsOfItsExecutionsOnly) {
   EXPECT_EQ(queue.queued(), 0u);
   queue.give_up_executions({4});  // runs already: nothing to give up
   EXPECT_EQ(r.given_up.size(), 3u);
+}
+
+// A cancel that lands between a step's claim and its call (the step read
+// its contact, checked a frequency cap): the call is given up as it is
+// submitted. A step that began after the cancel (an operator's retry) runs.
+TEST(CallQueue, ACallOfAStepThatBeganBeforeItsExecutionWasCancelledIsGivenUp) {
+  CallQueue queue({}, [] {});  // no bound: a call runs as it is submitted
+  Recorder r;
+  const int64_t before = now_ms() - 1000;
+  queue.give_up_executions({7});
+  r.submit(queue, "sms", kNormalPriority, "began before the cancel", 7, 0, before);
+  r.submit(queue, "sms", kNormalPriority, "another execution", 8, 0, before);
+  r.submit(queue, "sms", kNormalPriority, "retried since", 7, 0, now_ms() + 1000);
+  EXPECT_EQ(r.given_up, (std::vector<std::string>{"began before the cancel"}));
+  EXPECT_EQ(r.ran, (std::vector<std::string>{"another execution", "retried since"}));
 }
 
 TEST(CallQueue, AStopGivesUpEveryWaitingCallSayingSo) {
