@@ -41,13 +41,13 @@ CallQueue::Call CallQueue::Slots::next() {
 }
 
 void CallQueue::submit(const std::string& instance, int priority, Call call, int64_t execution, GiveUp give_up,
-                       int64_t start_by_ms, int64_t step_began_ms) {
+                       int64_t start_by_ms, int64_t claimed_ms) {
   bool bounded = false, stopped = false, cancelled = false;
   {
     std::lock_guard lock(mutex_);
     stopped = stopped_;
-    if (const auto it = execution != 0 ? cancelled_at_.find(execution) : cancelled_at_.end();
-        it != cancelled_at_.end() && it->second > step_began_ms)
+    if (const auto it = execution != 0 && claimed_ms != 0 ? cancelled_at_.find(execution) : cancelled_at_.end();
+        it != cancelled_at_.end() && it->second > claimed_ms)
       cancelled = true;  // between its claim and now: a retry since begins a step after it
     if (stopped || cancelled) {
       // Given up below, outside the lock: what it records may submit again.

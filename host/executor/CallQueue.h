@@ -38,10 +38,11 @@ class CallQueue {
   // `execution` (0: none) names the call for give_up_executions, which
   // runs `give_up` instead of `call`. `start_by_ms` (0: any time): a call
   // still waiting then is given up (kClaimEnding) by give_up_late.
-  // `step_began_ms`: when its step began; an execution cancelled since
-  // (between its claim and this call) gives it up at once (kCancelled).
+  // `claimed_ms` (0: unknown): a time before its step was claimed; an
+  // execution cancelled since (between its claim and this call) gives the
+  // call up at once (kCancelled).
   void submit(const std::string& instance, int priority, Call call, int64_t execution = 0, GiveUp give_up = {},
-              int64_t start_by_ms = 0, int64_t step_began_ms = 0);
+              int64_t start_by_ms = 0, int64_t claimed_ms = 0);
   // The waiting calls whose `start_by_ms` has passed are given up
   // (kClaimEnding), on the caller's thread: a call queued behind a slow
   // provider's slots must not outlive its step's lease, which another claim
@@ -51,7 +52,7 @@ class CallQueue {
   // each one's `give_up` runs, on the caller's thread (the store's: the
   // cancel's commit callback, or the listener that heard another node's
   // cancel; it only records the step's end). Calls that started are
-  // PendingCalls' to give up. A call submitted later for a step that began
+  // PendingCalls' to give up. A call submitted later for a step claimed
   // before the cancel is given up too (a while: kCancelsKeptMs).
   void give_up_executions(const std::vector<int64_t>& executions);
   static constexpr int64_t kCancelsKeptMs = 10 * 60 * 1000;
@@ -88,8 +89,10 @@ class CallQueue {
   size_t queued_ = 0;
   // No waiting call has to start before then (a call that started since may have set it earlier).
   int64_t earliest_start_by_ = INT64_MAX;
-  bool stopped_ = false;                     // give_up_all() ran
-  std::map<int64_t, int64_t> cancelled_at_;  // execution -> when it was cancelled, for kCancelsKeptMs
+  bool stopped_ = false;  // give_up_all() ran
+  // Execution -> when this node heard its cancel; those older than
+  // kCancelsKeptMs go when the next cancel comes.
+  std::map<int64_t, int64_t> cancelled_at_;
 };
 
 }  // namespace sb

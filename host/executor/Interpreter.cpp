@@ -116,8 +116,8 @@ std::optional<int> position(const CompiledRule& rule, const ExecutionRow& row, c
 }  // namespace
 
 void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const std::string& why, Record record,
-                      json* parsed_context) {
-  const int64_t began_ms = now_ms();
+                      json* parsed_context, int64_t claimed_ms) {
+  if (claimed_ms == 0) claimed_ms = now_ms();
   const auto index = rule ? position(*rule, row, row.step) : std::nullopt;
   const int steps = rule ? static_cast<int>(rule->steps.size()) : 0;
   if (!rule || !index || *index > steps) {
@@ -146,7 +146,7 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
   // Branches decide where to go without a commit of their own: the decisions
   // are recorded with the step they lead to. One taken on records read now
   // is committed before the action it leads to (below).
-  Claimed at{row, rule, *index, record, records_read, began_ms};
+  Claimed at{row, rule, *index, record, records_read, claimed_ms};
   json decisions = json::array();
   // Still marked as waiting for an event when it became due: the wait timed out.
   if (!row.awaiting.empty())
@@ -556,7 +556,7 @@ void Interpreter::start_action(const Claimed& at, const CompiledStep& step, Acti
         step_ended(started->at, step, ActionOutcome::failure(SB_OUTCOME_PERMANENT, "not sent: the host is stopping"),
                    started->decisions);
       },
-      start_by, at.began_ms);
+      start_by, at.claimed_ms);
 }
 
 void Interpreter::produce_event(const Claimed& at, const CompiledStep& step, const ActionRequest& request,

@@ -80,8 +80,10 @@ class Interpreter {
   // the plugin completes (on the plugin's thread).
   // `context`, when given, is the row's context_json already parsed (the
   // router's, for a step it starts): taken instead of parsing the text again.
+  // `claimed_ms`: a time before the row was claimed (0: now); a cancel heard
+  // after it gives the step's call up (CallQueue).
   void run(const ExecutionRow& row, const CompiledRule* rule, const std::string& why, Record record,
-           nlohmann::json* context = nullptr);
+           nlohmann::json* context = nullptr, int64_t claimed_ms = 0);
 
  private:
   // A claimed execution with its rule version and the index of its step there.
@@ -91,7 +93,7 @@ class Interpreter {
     int index = 0;
     Record record;
     bool records_read = false;  // the context's contact and entity are as stored now
-    int64_t began_ms = 0;       // when this run of the step began (after its claim)
+    int64_t claimed_ms = 0;     // a time before this run's claim
   };
   // Puts the stored contact and entity in place of the execution's copies (kept where none is stored).
   // False when the store could not be read.

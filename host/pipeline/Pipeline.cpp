@@ -374,6 +374,7 @@ bool Pipeline::route_new_events() {
     const size_t start_now =
         reserve(std::max(options_.shared_store ? idle_room() : room(), std::min(high, lane_room())));
     std::promise<std::pair<StoreStatus, std::vector<ExecutionRow>>> committed;
+    const int64_t claimed_ms = now_ms();
     transitions_.route(std::move(batch), Transitions::Lease{owner_, lease_ms_, start_now},
                        [&](StoreStatus status, std::vector<ExecutionRow> started) {
                          committed.set_value({std::move(status), std::move(started)});
@@ -388,7 +389,7 @@ bool Pipeline::route_new_events() {
       log_error("pipeline", "cannot record routed events", {{"error", status.message}});
       return false;
     }
-    start_rows(started, /*counted=*/true, &contexts);
+    start_rows(started, claimed_ms, /*counted=*/true, &contexts);
     lane_position_ = std::max(lane_position_, batch_end);
     return full_batch;
   }
@@ -511,6 +512,7 @@ bool Pipeline::lane_turn() {
       const Transitions::Lease lease{owner_, lease_ms_, lane_room()};
       const size_t made = executions.size();
       std::promise<std::pair<StoreStatus, std::vector<ExecutionRow>>> committed;
+      const int64_t claimed_ms = now_ms();
       transitions_.create(std::move(executions), lease, [&](StoreStatus status, std::vector<ExecutionRow> started) {
         committed.set_value({std::move(status), std::move(started)});
       });
@@ -519,7 +521,7 @@ bool Pipeline::lane_turn() {
         log_error("pipeline", "cannot record high-priority executions", {{"error", status.message}});
         return waiting;  // the router makes them when it gets there
       }
-      start_rows(started, /*counted=*/false, &contexts);
+      start_rows(started, claimed_ms, /*counted=*/false, &contexts);
       waiting = waiting || started.size() < made;
     }
     lane_position_ = heads.back().seq;
@@ -571,8 +573,9 @@ size_t Pipeline::room() {
 bool Pipeline::start_due_steps() {
   const size_t limit = std::min(room(), kDueBatch);
   if (limit == 0) return false;
-  const auto rows = store_.claim_due(DueClaim{owner_, now_ms(), limit, lease_ms_});
-  start_rows(rows);
+  const int64_t claimed_ms = now_ms();
+  const auto rows = store_.claim_due(DueClaim{owner_, claimed_ms, limit, lease_ms_});
+  start_rows(rows, claimed_ms);
   return rows.size() == limit;
 }
 
@@ -591,7 +594,8 @@ void Pipeline::release(size_t steps) {
   wake_.notify_all();
 }
 
-void Pipeline::start_rows(const std::vector<ExecutionRow>& rows, bool counted, ParsedContexts* contexts) {
+void Pipeline::start_rows(const std::vector<ExecutionRow>& rows, int64_t claimed_ms, bool counted,
+                          ParsedContexts* contexts) {
   // Counted at once: the first of them may be recorded before the last starts.
   if (!counted) reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -609,7 +613,7 @@ void Pipeline::start_rows(const std::vector<ExecutionRow>& rows, bool counted, P
     // A long batch lets the priority lane in now and then.
     if (i % kLaneEvery == kLaneEvery - 1) route_priority_lane();
     try {
-      start_step(row, contexts);
+      start_step(row, claimed_ms, contexts);
     } catch (const std::exception& e) {
       // A bug or a broken host (no tzdata) fails this execution, not the batch.
       log_error("pipeline", "cannot start a step", {{"execution", row.id}, {"error", e.what()}});
@@ -620,7 +624,7 @@ void Pipeline::start_rows(const std::vector<ExecutionRow>& rows, bool counted, P
   }
 }
 
-void Pipeline::start_step(const ExecutionRow& row, ParsedContexts* contexts) {
+void Pipeline::start_step(const ExecutionRow& row, int64_t claimed_ms, ParsedContexts* contexts) {
   std::string why;
   const CompiledRule* rule = rule_for(row, why);
   nlohmann::json* context = nullptr;
@@ -632,7 +636,7 @@ void Pipeline::start_step(const ExecutionRow& row, ParsedContexts* contexts) {
         u.claim = claim;
         record(name, std::move(u));
       },
-      context);
+      context, claimed_ms);
 }
 
 const CompiledRule* Pipeline::rule_for(const ExecutionRow& row, std::string& why) {

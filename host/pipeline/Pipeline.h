@@ -129,8 +129,10 @@ class Pipeline {
   // The whole events the priority lane fired rules on (by seq), in order.
   std::vector<StoredEvent> whole_events(const std::map<int64_t, FiredRules>& fired_at);
   // Rows leased to this host; `counted`: already reserved in flight.
-  void start_rows(const std::vector<ExecutionRow>& rows, bool counted = false, ParsedContexts* contexts = nullptr);
-  void start_step(const ExecutionRow& row, ParsedContexts* contexts = nullptr);
+  // `claimed_ms`: a time before the rows were claimed (or made), for cancels heard since (CallQueue).
+  void start_rows(const std::vector<ExecutionRow>& rows, int64_t claimed_ms, bool counted = false,
+                  ParsedContexts* contexts = nullptr);
+  void start_step(const ExecutionRow& row, int64_t claimed_ms, ParsedContexts* contexts = nullptr);
   // The version of its rule the execution runs; null with `why` when there is none.
   const CompiledRule* rule_for(const ExecutionRow& row, std::string& why);
   const CompiledRule* version_of(const std::string& rule, const std::string& version, std::string& why);

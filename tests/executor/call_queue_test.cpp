@@ -16,7 +16,7 @@ struct Recorder {
   std::vector<std::string> ran, given_up;
   std::vector<CallQueue::Release> releases;
   void submit(CallQueue& queue, const std::string& instance, int priority, const std::string& name, int64_t execution,
-              int64_t start_by_ms = 0, int64_t step_began_ms = 0) {
+              int64_t start_by_ms = 0, int64_t claimed_ms = 0) {
     queue.submit(
         instance, priority,
         [this, name](CallQueue::Release release) {
@@ -29,7 +29,7 @@ struct Recorder {
                                      : why == CallQueue::GiveUpReason::kClaimEnding ? " (late)"
                                                                                     : ""));
         },
-        start_by_ms, step_began_ms);
+        start_by_ms, claimed_ms);
   }
 };
 
@@ -60,17 +60,19 @@ TEST(CallQueue, ACancelGivesUpTheWaitingCallsOfItsExecutionsOnly) {
 
 // A cancel that lands between a step's claim and its call (the step read
 // its contact, checked a frequency cap): the call is given up as it is
-// submitted. A step that began after the cancel (an operator's retry) runs.
-TEST(CallQueue, ACallOfAStepThatBeganBeforeItsExecutionWasCancelledIsGivenUp) {
+// submitted. A step claimed after the cancel (an operator's retry) runs,
+// and so does a call whose claim time is not known.
+TEST(CallQueue, ACallOfAStepClaimedBeforeItsExecutionWasCancelledIsGivenUp) {
   CallQueue queue({}, [] {});  // no bound: a call runs as it is submitted
   Recorder r;
   const int64_t before = now_ms() - 1000;
   queue.give_up_executions({7});
-  r.submit(queue, "sms", kNormalPriority, "began before the cancel", 7, 0, before);
+  r.submit(queue, "sms", kNormalPriority, "claimed before the cancel", 7, 0, before);
   r.submit(queue, "sms", kNormalPriority, "another execution", 8, 0, before);
   r.submit(queue, "sms", kNormalPriority, "retried since", 7, 0, now_ms() + 1000);
-  EXPECT_EQ(r.given_up, (std::vector<std::string>{"began before the cancel"}));
-  EXPECT_EQ(r.ran, (std::vector<std::string>{"another execution", "retried since"}));
+  r.submit(queue, "sms", kNormalPriority, "claimed when, unknown", 7);
+  EXPECT_EQ(r.given_up, (std::vector<std::string>{"claimed before the cancel"}));
+  EXPECT_EQ(r.ran, (std::vector<std::string>{"another execution", "retried since", "claimed when, unknown"}));
 }
 
 TEST(CallQueue, AStopGivesUpEveryWaitingCallSayingSo) {
