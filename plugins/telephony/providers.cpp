@@ -202,7 +202,8 @@ class Voximplant final : public Provider {
     if (custom.size() > kCustomDataLimit) {
       // The same key for the same step: a retried start replaces what it kept.
       const std::string key = switchboard_plugins::base64url(sha256(call.reference)).substr(0, kKeySize);
-      kept = KeptData{key, switchboard_plugins::dump({{"until", now_s + kKeptS}, {"call", json::parse(custom)}})};
+      kept = KeptData{key, switchboard_plugins::dump({{"until", now_s + kKeptS}, {"call", json::parse(custom)}}),
+                      now_s + kKeptS};
       custom = fetch_data(key);
     }
     HttpRequest r;

@@ -28,7 +28,8 @@ struct Report {
 // request goes, so that whichever node the fetch reaches has it.
 struct KeptData {
   std::string key;
-  std::string value;  // {"until": <unix s>, "call": {...}}
+  std::string value;    // {"until": <unix s>, "call": {...}}
+  int64_t until_s = 0;  // ... that "until"
 };
 
 class Provider {

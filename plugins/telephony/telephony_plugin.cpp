@@ -3,6 +3,9 @@
 // the provider the instance is configured for. The call's outcome comes
 // back on callback_path as call.answered, call.no_answer, call.busy or
 // call.failed, with the call id the step returned.
+#include <deque>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <switchboard/plugin.hpp>
 
@@ -82,6 +85,7 @@ class Telephony : public switchboard::Plugin {
     request->timeout_ms =
         switchboard_plugins::timeout_within_deadline(timeout_ms_, call.deadline_unix_ms, host_.now_unix_ms());
     const std::string kept_key = kept ? kKeptPrefix + kept->key : "";
+    if (kept) keep_until(kept_key, kept->until_s);
     // The call is in flight until `done`: the instance outlives the store's answer.
     auto place = [this, provider = provider_, c, request = std::move(*request), done, kept_key]() mutable {
       host_.count("telephony_calls_total");
@@ -163,6 +167,30 @@ class Telephony : public switchboard::Plugin {
     host_.kv_remove_async(kept_key, [](sb_status, std::string_view) {});
   }
 
+  // A call whose scenario never fetched what was kept for it (Voximplant
+  // took the start, then the scenario failed) leaves it in the store: it
+  // goes once its time is over, at this instance's next call. (What a node
+  // kept before a restart stays.)
+  void keep_until(const std::string& kept_key, int64_t until_s) {
+    std::vector<std::string> over;
+    {
+      std::lock_guard lock(kept_mutex_);
+      const int64_t now_s = host_.now_unix_ms() / 1000;
+      while (!kept_keys_.empty() && kept_keys_.front().first < now_s) {
+        auto& [until, key] = kept_keys_.front();
+        // Unless the same step kept it again since (a retried start).
+        if (const auto latest = kept_until_.find(key); latest != kept_until_.end() && latest->second == until) {
+          kept_until_.erase(latest);
+          over.push_back(std::move(key));
+        }
+        kept_keys_.pop_front();
+      }
+      kept_keys_.emplace_back(until_s, kept_key);
+      kept_until_[kept_key] = until_s;
+    }
+    for (const std::string& key : over) forget(key);
+  }
+
   // A status report: verified by the provider, then an event per outcome.
   void status_report(const switchboard::InboundRequest& request, switchboard::Responder responder) {
     const Report report = provider_->report(request);
@@ -222,6 +250,9 @@ class Telephony : public switchboard::Plugin {
   const bool dry_run_;
   const std::string callback_path_;
   std::unique_ptr<SpeechRenderer> renderer_;  // dry run with audio_dir and espeak-ng: renders the texts
+  std::mutex kept_mutex_;
+  std::deque<std::pair<int64_t, std::string>> kept_keys_;  // (until, key) of what calls kept, in that order
+  std::map<std::string, int64_t> kept_until_;              // key -> the latest until it was kept for
 };
 
 switchboard::PluginInfo telephony_info() {

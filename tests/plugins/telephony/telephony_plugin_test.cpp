@@ -76,9 +76,9 @@ class TelephonyPluginTest : public ::testing::Test {
   }
   // Invokes `action` and answers its request with `emulate`.
   fake::Result call(fake::Instance& instance, const std::string& action, const json& params,
-                    fake::Response (*emulate)(const fake::Sent&)) {
+                    fake::Response (*emulate)(const fake::Sent&), const std::string& key = "e1:reminder:Call") {
     const size_t results = host.results.size(), sent = host.sent.size();
-    EXPECT_EQ(instance.invoke(action, params.dump(), "e1:reminder:Call"), SB_OK);
+    EXPECT_EQ(instance.invoke(action, params.dump(), key), SB_OK);
     if (host.sent.size() > sent) {
       const fake::Response answer = emulate(host.sent.back());
       host.finish_http(host.sent.size() - 1, answer.status, {{"Content-Type", answer.content_type}}, answer.body);
@@ -461,6 +461,30 @@ TEST_F(TelephonyPluginTest, VoximplantKeepsTheCallInTheHostsStoreForAWhile) {
   EXPECT_EQ(call(*refused, "say", {{"to", "+79990001122"}, {"text", "Ваш заказ готов"}}, voximplant).outcome,
             SB_OUTCOME_PERMANENT);
   EXPECT_TRUE(host.kv.empty());
+}
+
+// A start Voximplant took whose scenario never fetched its call (it failed
+// on Voximplant's side): what was kept goes once its time is over, at the
+// instance's next call.
+TEST_F(TelephonyPluginTest, VoximplantForgetsACallNeverFetchedOnceItsTimeIsOver) {
+  auto instance = create(voximplant_config());
+  ASSERT_EQ(call(*instance, "say", {{"to", "+79990001122"}, {"text", "Ваш заказ готов"}}, voximplant).outcome,
+            SB_OUTCOME_DONE);
+  ASSERT_EQ(host.kv.size(), 1u);
+  const std::string first = host.kv.begin()->first;
+  host.now_ms += 10 * 60 * 1000;  // still kept: the next call leaves it
+  ASSERT_EQ(
+      call(*instance, "say", {{"to", "+79990001133"}, {"text", "Ваш заказ готов"}}, voximplant, "e2:reminder:Call")
+          .outcome,
+      SB_OUTCOME_DONE);
+  EXPECT_EQ(host.kv.size(), 2u);
+  host.now_ms += 6 * 60 * 1000;  // the first's quarter of an hour is over
+  ASSERT_EQ(
+      call(*instance, "say", {{"to", "+79990001144"}, {"text", "Ваш заказ готов"}}, voximplant, "e3:reminder:Call")
+          .outcome,
+      SB_OUTCOME_DONE);
+  EXPECT_EQ(host.kv.size(), 2u);
+  EXPECT_EQ(host.kv.count(first), 0u);
 }
 
 // A call whose data fits in 200 bytes carries it; one that does not, with
