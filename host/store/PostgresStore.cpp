@@ -1801,29 +1801,22 @@ std::vector<StoredEntity> PostgresStore::entities_page(const RecordQuery& r) {
 std::vector<MessageReport> PostgresStore::message_reports(const std::vector<std::string>& message_ids) {
   constexpr size_t kChunk = 5000;  // ids a statement names
   std::vector<MessageReport> out;
-  for (size_t from = 0; from < message_ids.size(); from += kChunk) {
-    const auto first = message_ids.begin() + static_cast<std::ptrdiff_t>(from);
-    const nlohmann::json ids = std::vector<std::string>(
-        first, first + static_cast<std::ptrdiff_t>(std::min(kChunk, message_ids.size() - from)));
+  for (const std::string& ids : json_array_texts(message_ids, kChunk))
     with_reader([&](PgConnection& db) {
       PgResult q = db.run(
           "SELECT message_id, type, received_at FROM events "
           "WHERE message_id IN (SELECT json_array_elements_text($1::json))",
-          PgParams().text(dump_text(ids)));
+          PgParams().text(ids));
       for (int i = 0; i < q.rows(); ++i) out.push_back({q.text(i, 0), q.text(i, 1), q.integer(i, 2)});
       return 0;
     });
-  }
   return out;
 }
 
 std::vector<GoalReached> PostgresStore::goals_reached(const std::vector<std::string>& contact_keys, int64_t since_ms) {
   constexpr size_t kChunk = 5000;  // contacts a statement names
   std::vector<GoalReached> out;
-  for (size_t from = 0; from < contact_keys.size(); from += kChunk) {
-    const auto first = contact_keys.begin() + static_cast<std::ptrdiff_t>(from);
-    const nlohmann::json keys = std::vector<std::string>(
-        first, first + static_cast<std::ptrdiff_t>(std::min(kChunk, contact_keys.size() - from)));
+  for (const std::string& keys : json_array_texts(contact_keys, kChunk))
     with_reader([&](PgConnection& db) {
       PgResult q = db.run(
           // Under the key asked for, or under what that key is an alias of now.
@@ -1831,11 +1824,10 @@ std::vector<GoalReached> PostgresStore::goals_reached(const std::vector<std::str
           "names AS (SELECT k, k AS n FROM asked UNION SELECT asked.k, a.key FROM asked "
           "JOIN contact_aliases a ON a.alias = asked.k) "
           "SELECT names.k, g.type, g.at FROM names JOIN goals g ON g.contact = names.n WHERE g.at >= $2",
-          PgParams().text(dump_text(keys)).integer(since_ms));
+          PgParams().text(keys).integer(since_ms));
       for (int i = 0; i < q.rows(); ++i) out.push_back({q.text(i, 0), q.text(i, 1), q.integer(i, 2)});
       return 0;
     });
-  }
   return out;
 }
 

@@ -1147,10 +1147,7 @@ constexpr const char* kGoalsOfContacts =
 std::vector<GoalReached> SqliteStore::goals_reached(const std::vector<std::string>& contact_keys, int64_t since_ms) {
   constexpr size_t kChunk = 5000;  // contacts a statement names
   std::vector<GoalReached> out;
-  for (size_t from = 0; from < contact_keys.size(); from += kChunk) {
-    const auto first = contact_keys.begin() + static_cast<std::ptrdiff_t>(from);
-    const std::string keys = dump_text(nlohmann::json(std::vector<std::string>(
-        first, first + static_cast<std::ptrdiff_t>(std::min(kChunk, contact_keys.size() - from)))));
+  for (const std::string& keys : json_array_texts(contact_keys, kChunk)) {
     std::lock_guard lock(read_mutex_);  // a chunk at a time: the router reads through the same connection
     SqliteStatement q(reader_->db.handle(), kGoalsOfContacts);
     q.bind(1, keys).bind(2, since_ms);

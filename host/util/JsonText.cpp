@@ -1,5 +1,6 @@
 #include "util/JsonText.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
@@ -132,6 +133,16 @@ std::string dump_text(const json& value) {
   std::string out;
   out.reserve(64);
   append_json_text(out, value);
+  return out;
+}
+
+std::vector<std::string> json_array_texts(const std::vector<std::string>& items, size_t per_array) {
+  std::vector<std::string> out;
+  for (size_t from = 0; from < items.size(); from += per_array) {
+    const auto first = items.begin() + static_cast<std::ptrdiff_t>(from);
+    const auto last = first + static_cast<std::ptrdiff_t>(std::min(per_array, items.size() - from));
+    out.push_back(dump_text(json(std::vector<std::string>(first, last))));
+  }
   return out;
 }
 

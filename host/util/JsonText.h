@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sb {
 
@@ -16,6 +17,9 @@ namespace sb {
 std::string dump_text(const nlohmann::json& value);
 // The same, appended to `out`.
 void append_json_text(std::string& out, const nlohmann::json& value);
+// `items` as JSON arrays of at most `per_array` each, as text: a long list
+// named to a store statement a chunk at a time (one parameter each).
+std::vector<std::string> json_array_texts(const std::vector<std::string>& items, size_t per_array);
 
 // Text from outside (a plugin, an API request) nested deeper than this is
 // refused: copying and writing JSON recurse, and a few megabytes of "[[[["
