@@ -193,7 +193,7 @@ class Voximplant final : public Provider {
   std::optional<HttpRequest> request(const Call& call, int64_t now_s, std::string& error,
                                      std::optional<KeptData>& kept) const override {
     const auto token = switchboard_plugins::rs256_jwt(
-        {{"kid", key_id_}}, {{"iss", std::stoll(account_id_)}, {"iat", now_s}, {"exp", now_s + 3600}}, private_key_);
+        {{"kid", key_id_}}, {{"iss", std::stoll(account_id_)}, {"iat", now_s}, {"exp", now_s + kTokenS}}, private_key_);
     if (!token) {
       error = "'private_key' is not an unencrypted RSA private key in PEM";
       return std::nullopt;
@@ -210,7 +210,7 @@ class Voximplant final : public Provider {
     r.url = scenarios_url();
     r.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Authorization", "Bearer " + *token}};
     r.body = switchboard_plugins::form_urlencode(
-        {{"rule_id", std::to_string(rule_id_)}, {"script_custom_data", std::move(custom)}});
+        {{"cmd", "StartScenarios"}, {"rule_id", std::to_string(rule_id_)}, {"script_custom_data", std::move(custom)}});
     return r;
   }
 
@@ -270,6 +270,7 @@ class Voximplant final : public Provider {
   static constexpr size_t kCustomDataLimit = 200;
   static constexpr size_t kKeySize = 22;  // 132 bits of the step's key's SHA-256
   static constexpr int64_t kKeptS = 900;  // long enough for a scenario to start
+  static constexpr int64_t kTokenS = 24;  // a request's JWT lives as long as the official client's
 
   static std::string sha256(const std::string& text) {
     unsigned char digest[EVP_MAX_MD_SIZE];
@@ -320,7 +321,8 @@ class Voximplant final : public Provider {
     if (!status_callback_.empty()) data["callback"] = status_callback_;
     return data;
   }
-  std::string scenarios_url() const { return base_ + "/platform_api/StartScenarios"; }
+  // As the official client calls every command: one endpoint, the command in the form's `cmd`.
+  std::string scenarios_url() const { return base_ + "/platform_api"; }
 
   const std::string base_, account_id_, key_id_, private_key_, callback_secret_, status_callback_;
   const int rule_id_, ring_timeout_s_;

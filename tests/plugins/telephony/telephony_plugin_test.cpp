@@ -343,12 +343,14 @@ TEST_F(TelephonyPluginTest, ACallbackPathNeedsThePublicUrlThatIsSigned) {
   EXPECT_NE(instance.error().find("status_callback"), std::string::npos) << instance.error();
 }
 
-// Voximplant's Management API, StartScenarios.
+// Voximplant's Management API, StartScenarios, as the official client
+// (voximplant/apiclient-python) calls it: a form posted to /platform_api
+// naming the command in `cmd`, with a JWT that lives 24 seconds.
 fake::Response voximplant(const fake::Sent& r) {
   auto error = [](int code, const std::string& msg) {
     return fake::Response{200, "application/json", json{{"error", {{"code", code}, {"msg", msg}}}}.dump()};
   };
-  if (r.method != "POST" || r.url != "https://api.voximplant.test/platform_api/StartScenarios")
+  if (r.method != "POST" || r.url != "https://api.voximplant.test/platform_api")
     return {404, "text/plain", "Not found"};
   const std::string auth = r.header("Authorization").value_or("");
   if (auth.rfind("Bearer ", 0) != 0 || !fake::rs256_valid(auth.substr(7))) return error(100, "Authorization failed");
@@ -357,9 +359,10 @@ fake::Response voximplant(const fake::Sent& r) {
   const json claims = json::parse(
       fake::base64url_decode(jwt.substr(jwt.find('.') + 1, jwt.rfind('.') - jwt.find('.') - 1)), nullptr, false);
   if (header.value("alg", "") != "RS256" || header.value("kid", "") != "key-1" || claims.value("iss", 0) != 4242 ||
-      claims.value("exp", 0) - claims.value("iat", 0) > 3600)
+      claims.value("exp", 0) - claims.value("iat", 0) > 24)
     return error(100, "Authorization failed");
   const auto form = form_of(r.body);
+  if (only(form, "cmd") != "StartScenarios") return error(3, "Unknown command");
   if (only(form, "rule_id") != "77") return error(111, "Invalid rule_id");
   const json data = json::parse(only(form, "script_custom_data"), nullptr, false);
   if (!data.is_object()) return error(112, "script_custom_data is required");
