@@ -72,13 +72,15 @@ ActionResult map_fcm_response(const switchboard::HttpResponse& response) {
                                                : std::to_string(response.status);
   uint32_t after = 0;
   if (auto h = response.header("retry-after")) std::from_chars(h->data(), h->data() + h->size(), after);
-  // The project's APNs certificate or web push key is missing or refused:
-  // the same on every attempt until an admin fixes the project.
-  if (third_party_auth_error(error_code)) return ActionResult::permanent(message, code);
-  // No such token (an app removed), one of another project, or a token FCM
-  // cannot read: this contact is not reachable by push. (A NOT_FOUND without
-  // an errorCode is a wrong project or URL, which no other contact fixes.)
-  if (error_code == "UNREGISTERED" || error_code == "SENDER_ID_MISMATCH" ||
+  // The project's APNs certificate or web push key is missing or refused,
+  // or the service account is not the token's sender (SENDER_ID_MISMATCH, a
+  // configuration error): the same on every attempt until an admin fixes it.
+  if (third_party_auth_error(error_code) || error_code == "SENDER_ID_MISMATCH")
+    return ActionResult::permanent(message, code);
+  // No such token (an app removed), or a token FCM cannot read: this contact
+  // is not reachable by push. (A NOT_FOUND without an errorCode is a wrong
+  // project or URL, which no other contact fixes.)
+  if (error_code == "UNREGISTERED" ||
       ((error_code == "INVALID_ARGUMENT" || (error_code.empty() && status == "INVALID_ARGUMENT")) &&
        (token_at_fault || message.find("token") != std::string::npos)))
     return ActionResult::unreachable(message, code);

@@ -26,8 +26,10 @@ std::string text_of(const json& config, const char* key, const std::string& fall
 // Meta's codes (developers.facebook.com .../whatsapp/support/error-codes).
 // 131048 (spam rate limit) is one of Meta's throttling errors: it passes
 // once the number's sending limit is back.
+// Everything else is permanent: 131026 (undeliverable) and 131030
+// (recipient not allowed) too, as Meta's page classes them; a fallback chain
+// moves on from a permanent failure as from an unreachable one.
 constexpr int kRetryCodes[] = {1, 2, 4, 80007, 130429, 131000, 131016, 131048, 131056, 133004};
-constexpr int kUnreachableCodes[] = {131026, 131030};  // undeliverable, recipient not allowed
 
 bool in(const int* begin, const int* end, int code) { return std::find(begin, end, code) != end; }
 
@@ -146,8 +148,6 @@ ActionResult map_send_response(const switchboard::HttpResponse& response) {
   const uint32_t after = retry_after(response);
   if (in(std::begin(kRetryCodes), std::end(kRetryCodes), code) || response.status == 429 || response.status >= 500)
     return ActionResult::retry(message, after, code_text);
-  if (in(std::begin(kUnreachableCodes), std::end(kUnreachableCodes), code))
-    return ActionResult::unreachable(message, code_text);
   return ActionResult::permanent(message, code_text);
 }
 

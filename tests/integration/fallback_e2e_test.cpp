@@ -70,7 +70,7 @@ TEST(FallbackEndToEnd, PushThenWhatsAppThenSms) {
   EXPECT_EQ(history[0]["step"], "push");
   EXPECT_EQ(history[0]["outcome"], "unreachable");
   EXPECT_EQ(history[0]["fallback_to"], "whatsapp");
-  EXPECT_EQ(history[1]["outcome"], "unreachable");
+  EXPECT_EQ(history[1]["outcome"], "permanent");
   EXPECT_EQ(history[1]["provider_code"], "131026");
   EXPECT_EQ(history[1]["fallback_to"], "sms");
   EXPECT_EQ(history[2]["step"], "sms");

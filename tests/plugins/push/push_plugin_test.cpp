@@ -144,6 +144,11 @@ TEST_F(PushPluginTest, FcmErrorsMapToOutcomes) {
       {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "INVALID_ARGUMENT"}]}})")
                 .outcome,
             SB_OUTCOME_UNREACHABLE);
+  // The service account is not the token's sender: a configuration error, for good.
+  auto mismatch = answer(403, R"({"error": {"code": 403, "message": "SenderId mismatch", "status": "PERMISSION_DENIED",
+      "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "SENDER_ID_MISMATCH"}]}})");
+  EXPECT_EQ(mismatch.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(mismatch.provider_code, "SENDER_ID_MISMATCH");
   // Another field at fault: the rule's message, for good.
   EXPECT_EQ(answer(400, R"({"error": {"code": 400, "message": "Invalid value at 'message.data[0].value'",
       "status": "INVALID_ARGUMENT", "details": [{"@type": "type.googleapis.com/google.rpc.BadRequest",

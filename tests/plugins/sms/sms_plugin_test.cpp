@@ -189,7 +189,7 @@ TEST_F(SmsPluginTest, TwilioErrorsByCode) {
   EXPECT_EQ(busy.retry_after_s, 7u);
   auto unsubscribed = send(*instance, "+14155552671", "x", 400,
                            R"({"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400})");
-  EXPECT_EQ(unsubscribed.outcome, SB_OUTCOME_UNREACHABLE);  // replied STOP: another channel may reach them
+  EXPECT_EQ(unsubscribed.outcome, SB_OUTCOME_PERMANENT);  // replied STOP (a fallback still moves on)
   EXPECT_EQ(unsubscribed.reason, "Attempt to send to unsubscribed recipient");
   for (int not_mobile : {21635, 21265})
     EXPECT_EQ(send(*instance, "+14155552671", "x", 400,

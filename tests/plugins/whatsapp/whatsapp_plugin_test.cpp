@@ -232,7 +232,7 @@ TEST_F(WhatsAppPluginTest, ErrorsAreMappedByMetasCode) {
   EXPECT_EQ(spam_limit.provider_code, "131048");
 
   auto undeliverable = answered(400, R"({"error":{"message":"Message Undeliverable.","code":131026}})");
-  EXPECT_EQ(undeliverable.outcome, SB_OUTCOME_UNREACHABLE);  // a fallback moves on
+  EXPECT_EQ(undeliverable.outcome, SB_OUTCOME_PERMANENT);  // a fallback moves on
   EXPECT_EQ(undeliverable.provider_code, "131026");
 
   auto not_approved = answered(400, R"({"error":{"message":"(#132001) Template name does not exist in the translation",
