@@ -45,15 +45,21 @@ HttpRequest form_post(std::string url, std::string body) {
 }
 
 // SMS.ru: POST /sms/send, api_id in the form, JSON answers (json=1).
+// With `test`, SMS.ru checks the message and answers as it would, but sends
+// nothing and charges nothing (test=1).
 class SmsRu final : public Gateway {
  public:
   explicit SmsRu(const json& c)
-      : base_(c.value("base_url", "https://sms.ru")), api_id_(required(c, "api_id")), from_(c.value("sender", "")) {}
+      : base_(c.value("base_url", "https://sms.ru")),
+        api_id_(required(c, "api_id")),
+        from_(c.value("sender", "")),
+        test_(c.value("test", false)) {}
   std::string name() const override { return "sms.ru"; }
   HttpRequest request(const Message& m) const override {
     std::vector<std::pair<std::string, std::string>> fields = {
         {"api_id", api_id_}, {"to", e164_digits(m.to)}, {"msg", m.text}, {"json", "1"}};
-    if (!from_.empty()) fields.emplace_back("from", from_);
+    if (const std::string& from = m.from.empty() ? from_ : m.from; !from.empty()) fields.emplace_back("from", from);
+    if (test_) fields.emplace_back("test", "1");
     return form_post(base_ + "/sms/send", switchboard_plugins::form_urlencode(fields));
   }
   ActionResult result(const HttpResponse& response, const Message& m) const override {
@@ -96,22 +102,32 @@ class SmsRu final : public Gateway {
 
  private:
   std::string base_, api_id_, from_;
+  bool test_;
 };
 
-// SMSC.ru: POST /sys/send.php; fmt=3 answers JSON, charset=utf-8 (its default is windows-1251).
+// SMSC.ru: POST /sys/send.php; fmt=3 answers JSON, charset=utf-8 (its
+// default is windows-1251). The account signs in with its login and
+// password, or with an API key instead (apikey).
 class Smsc final : public Gateway {
  public:
   explicit Smsc(const json& c)
       : base_(c.value("base_url", "https://smsc.ru")),
-        login_(required(c, "login")),
-        password_(required(c, "password")),
-        from_(c.value("sender", "")) {}
+        api_key_(c.value("api_key", "")),
+        login_(api_key_.empty() ? required(c, "login") : ""),
+        password_(api_key_.empty() ? required(c, "password") : ""),
+        from_(c.value("sender", "")) {
+    if (!api_key_.empty() && (c.contains("login") || c.contains("password")))
+      throw ConfigError("gateway 'smsc' takes 'api_key' or 'login' and 'password', not both");
+  }
   std::string name() const override { return "smsc.ru"; }
   HttpRequest request(const Message& m) const override {
-    std::vector<std::pair<std::string, std::string>> fields = {
-        {"login", login_}, {"psw", password_}, {"phones", e164_digits(m.to)},
-        {"mes", m.text},   {"fmt", "3"},       {"charset", "utf-8"}};
-    if (!from_.empty()) fields.emplace_back("sender", from_);
+    std::vector<std::pair<std::string, std::string>> fields;
+    if (api_key_.empty())
+      fields = {{"login", login_}, {"psw", password_}};
+    else
+      fields = {{"apikey", api_key_}};
+    fields.insert(fields.end(), {{"phones", e164_digits(m.to)}, {"mes", m.text}, {"fmt", "3"}, {"charset", "utf-8"}});
+    if (const std::string& from = m.from.empty() ? from_ : m.from; !from.empty()) fields.emplace_back("sender", from);
     return form_post(base_ + "/sys/send.php", switchboard_plugins::form_urlencode(fields));
   }
   ActionResult result(const HttpResponse& response, const Message&) const override {
@@ -137,7 +153,7 @@ class Smsc final : public Gateway {
   }
 
  private:
-  std::string base_, login_, password_, from_;
+  std::string base_, api_key_, login_, password_, from_;
 };
 
 // Twilio Programmable Messaging: POST /2010-04-01/Accounts/{sid}/Messages.json, HTTP Basic.
@@ -156,7 +172,13 @@ class Twilio final : public Gateway {
   std::string name() const override { return "twilio"; }
   HttpRequest request(const Message& m) const override {
     std::vector<std::pair<std::string, std::string>> fields = {{"To", m.to}, {"Body", m.text}};
-    fields.emplace_back(service_.empty() ? "From" : "MessagingServiceSid", service_.empty() ? from_ : service_);
+    // A step's sender goes as From, with the service if there is one (Twilio
+    // then sends from that number of the service's pool).
+    if (!m.from.empty()) fields.emplace_back("From", m.from);
+    if (!service_.empty())
+      fields.emplace_back("MessagingServiceSid", service_);
+    else if (m.from.empty())
+      fields.emplace_back("From", from_);
     if (!callback_.empty()) fields.emplace_back("StatusCallback", callback_);
     HttpRequest r = form_post(base_ + "/2010-04-01/Accounts/" + sid_ + "/Messages.json",
                               switchboard_plugins::form_urlencode(fields));

@@ -14,6 +14,7 @@ struct Message {
   std::string to;  // E.164, "+79990001122"
   std::string text;
   std::string idempotency_key;
+  std::string from;  // the step's sender, else the instance's
 };
 
 class Gateway {

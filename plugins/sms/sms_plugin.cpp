@@ -57,7 +57,8 @@ class Sms : public switchboard::Plugin {
     auto to = switchboard_plugins::recipient_number(params.value("to", json()), call.subject_json, default_country_);
     if (auto* ends = std::get_if<ActionResult>(&to)) return done(std::move(*ends));
     const std::string& e164 = std::get<std::string>(to);
-    Message message{e164, params["text"].get<std::string>(), std::string(call.idempotency_key)};
+    Message message{e164, params["text"].get<std::string>(), std::string(call.idempotency_key),
+                    params.value("from", "")};
     const Segments segments = count_segments(message.text);
     const json report{
         {"to", message.to}, {"segments", segments.parts}, {"encoding", segments.gsm7 ? "GSM-7" : "UCS-2"}};
@@ -67,9 +68,9 @@ class Sms : public switchboard::Plugin {
       return done(ActionResult::deferred("over the instance's sending limit", *wait));
     }
     if (dry_run_) {
-      const json record{{"channel", "sms"},           {"gateway", gateway_->name()},
-                        {"to", message.to},           {"text", message.text},
-                        {"segments", segments.parts}, {"idempotency_key", message.idempotency_key}};
+      json record{{"channel", "sms"},     {"gateway", gateway_->name()}, {"to", message.to},
+                  {"text", message.text}, {"segments", segments.parts},  {"idempotency_key", message.idempotency_key}};
+      if (!message.from.empty()) record["from"] = message.from;
       if (!host_.outbox(dump(record))) return done(ActionResult::retry("the host's outbox did not take the record"));
       // An id of its own, so that a rehearsed report (an event posted with
       // this data.message_id) resumes this message's wait only.

@@ -242,6 +242,47 @@ TEST_F(SmsPluginTest, DryRunWritesTheMessageWithItsSegments) {
   EXPECT_EQ(host.results.at(0).external_id, "dry-run:" + record["idempotency_key"].get<std::string>());
 }
 
+// A step's `from` replaces the instance's sender for its message, in each
+// gateway's own field; SMS.ru's test mode adds test=1.
+TEST_F(SmsPluginTest, AStepsSenderReplacesTheInstancesAndSmsRuMaySendInTestMode) {
+  auto step = [&](fake::Instance& instance, const json& params) {
+    EXPECT_EQ(instance.invoke("send", params.dump(), "e1:r:0"), SB_OK);
+    return host.sent.back().body;
+  };
+  const json from_promo{{"to", "+79990001122"}, {"text", "Hi"}, {"from", "Promo"}};
+  auto smsru = create(R"({"gateway": "smsru", "api_id": "API-1", "sender": "Shop", "test": true,
+                          "base_url": "http://127.0.0.1:9"})");
+  EXPECT_EQ(step(*smsru, from_promo), "api_id=API-1&to=79990001122&msg=Hi&json=1&from=Promo&test=1");
+  EXPECT_EQ(step(*smsru, {{"to", "+79990001122"}, {"text", "Hi"}}),
+            "api_id=API-1&to=79990001122&msg=Hi&json=1&from=Shop&test=1");
+  auto smsc = create(R"({"gateway": "smsc", "login": "shop", "password": "pw", "sender": "Shop"})");
+  EXPECT_EQ(step(*smsc, from_promo), "login=shop&psw=pw&phones=79990001122&mes=Hi&fmt=3&charset=utf-8&sender=Promo");
+  auto twilio = create(kTwilio);
+  EXPECT_EQ(
+      step(*twilio, json{{"to", "+14155552671"}, {"text", "Hi"}, {"from", "+15017122662"}}),
+      "To=%2B14155552671&Body=Hi&From=%2B15017122662&StatusCallback=https%3A%2F%2Fhooks.example.com%2Fsms%2Fstatus");
+  auto service = create(R"({"gateway": "twilio", "account_sid": "AC0123456789abcdef0123456789abcdef",
+    "auth_token": "tok", "messaging_service_sid": "MG0123456789abcdef0123456789abcdef"})");
+  EXPECT_EQ(step(*service, json{{"to", "+14155552671"}, {"text", "Hi"}}),
+            "To=%2B14155552671&Body=Hi&MessagingServiceSid=MG0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(step(*service, json{{"to", "+14155552671"}, {"text", "Hi"}, {"from", "+15017122662"}}),
+            "To=%2B14155552671&Body=Hi&From=%2B15017122662&MessagingServiceSid=MG0123456789abcdef0123456789abcdef");
+  auto dry = create(R"({"gateway": "smsru", "api_id": "k", "dry_run": true})");
+  ASSERT_EQ(dry->invoke("send", from_promo.dump()), SB_OK);
+  EXPECT_EQ(json::parse(host.outbox.at(0))["from"], "Promo");
+}
+
+// SMSC.ru signs in with an API key instead of the login and password.
+TEST_F(SmsPluginTest, SmscMaySignInWithAnApiKey) {
+  auto instance = create(R"({"gateway": "smsc", "api_key": "KEY-1", "base_url": "http://127.0.0.1:9"})");
+  auto ok = send(*instance, "+79990001122", "Hi", 200, R"({"id":42,"cnt":1})");
+  EXPECT_EQ(host.sent.at(0).body, "apikey=KEY-1&phones=79990001122&mes=Hi&fmt=3&charset=utf-8");
+  EXPECT_EQ(ok.outcome, SB_OUTCOME_DONE);
+  fake::Instance both(library, host, R"({"gateway": "smsc", "api_key": "KEY-1", "login": "shop", "password": "pw"})");
+  EXPECT_NE(both.status(), SB_OK);
+  EXPECT_EQ(both.error(), "gateway 'smsc' takes 'api_key' or 'login' and 'password', not both");
+}
+
 TEST_F(SmsPluginTest, AGatewayWithoutItsCredentialsIsRefused) {
   fake::Instance instance(library, host, R"({"gateway": "smsc", "login": "shop"})");
   EXPECT_NE(instance.status(), SB_OK);
