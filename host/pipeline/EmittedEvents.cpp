@@ -18,17 +18,43 @@ using nlohmann::json;
 EmittedEvents::EmittedEvents(Store& store, EventSink& in_memory, std::function<void()> stored)
     : store_(store), in_memory_(in_memory), stored_(std::move(stored)) {}
 
+namespace {
+
+bool is_event_member(const std::string& key) {
+  return key == "time" || key == "entity" || key == "contact" || key == "data";
+}
+
+// Shaped like an event: only an event's members (time, entity, contact,
+// data), or a contact or an entity beside members of the plugin's own (a
+// webhook's body and headers), which the record keeps as they are. Never an
+// id or a type: those are the emit's.
+bool event_shaped(const json& payload) {
+  if (!payload.is_object() || payload.empty() || payload.contains("id") || payload.contains("type")) return false;
+  if (payload.contains("contact") || payload.contains("entity")) return true;
+  for (const auto& [key, value] : payload.items())
+    if (!is_event_member(key)) return false;
+  return true;
+}
+
+}  // namespace
+
 EventRecord emitted_record(const EmittedEvent& event, int64_t now_ms) {
   const json& payload = event.payload;
-  bool event_shaped = payload.is_object() && !payload.empty();
-  for (const auto& [key, value] : payload.items())
-    event_shaped = event_shaped && (key == "time" || key == "entity" || key == "contact" || key == "data");
-  if (event_shaped) {
-    json candidate = payload;
+  if (event_shaped(payload)) {
+    json candidate = json::object(), own = json::object();
+    for (const auto& [key, value] : payload.items()) (is_event_member(key) ? candidate : own)[key] = value;
     candidate["id"] = event.id;
     candidate["type"] = event.type;
     ParsedEvents parsed = parse_event(candidate, now_ms, event.source);
-    if (parsed.problems.empty()) return std::move(parsed.records.front());
+    if (parsed.problems.empty()) {
+      EventRecord record = std::move(parsed.records.front());
+      if (!own.empty()) {
+        json body = json::parse(record.body_json);
+        body.update(own);
+        record.body_json = dump_text(body);
+      }
+      return record;
+    }
     // Kept, as data only: its contact and entity are not merged into what
     // the host knows. Said, so that a plugin's mistake does not go unseen
     // (each source's first time and every 1000th: a plugin that always errs

@@ -62,6 +62,7 @@ WebhookConfig WebhookConfig::parse(std::string_view config_json, std::string_vie
   if (respond != "accepted" && respond != "completed")
     throw ConfigError("'respond' must be \"accepted\" or \"completed\", got \"" + respond + "\"");
   out.respond_when_completed = respond == "completed";
+  out.mapping = BodyMapping::parse(config);
   return out;
 }
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "body_mapping.h"
+
 namespace webhook {
 
 struct WebhookConfig {
@@ -17,6 +19,7 @@ struct WebhookConfig {
   std::optional<std::string> signing_public_key;  // Standard Webhooks' asymmetric "whpk_" key
   int64_t tolerance_s = 300;
   bool respond_when_completed = false;  // "respond": "completed"
+  std::optional<BodyMapping> mapping;   // the body's contact, entity and time
 
   // Applies the defaults (path = the instance name). Throws
   // switchboard::ConfigError naming the key at fault; the message never

@@ -256,7 +256,14 @@ class WebhookTrigger : public switchboard::Plugin {
     payload.append(request.body);
     payload.append(R"(,"headers":)").append(dump(payload_headers(request)));
     payload.append(R"(,"query":)").append(dump(json(request.query)));
-    payload.append(R"(,"route":)").append(route_json_).append("}");
+    payload.append(R"(,"route":)").append(route_json_);
+    // The person and record the body names, beside it (checked above: it parses).
+    if (config_.mapping) {
+      const json members = config_.mapping->apply(json::parse(request.body));
+      for (auto it = members.begin(); it != members.end(); ++it)
+        payload.append(",").append(dump(json(it.key()))).append(":").append(dump(it.value()));
+    }
+    payload.append("}");
     const std::string_view event_id = event_id_of(request);
 
     const bool completed = config_.respond_when_completed;

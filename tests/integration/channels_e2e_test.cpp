@@ -95,6 +95,46 @@ TEST(ChannelsEndToEnd, PushTwilioAndSmscSpeakTheirProvidersWireFormats) {
   EXPECT_EQ(host.log().find("\"pw\""), std::string::npos);
 }
 
+// A site's form posts its own shape; the webhook instance says where the
+// person and the lead are in it. The lead entering its status sets off the
+// rule, and the SMS goes to the person's number without the step naming it,
+// greeting them by the name the host now knows.
+TEST(ChannelsEndToEnd, AWebhooksMappedContactAndLeadDriveAStatusRuleAndItsSms) {
+  HttpSink twilio(201, R"({"sid":"SM00000000000000000000000000000002","status":"queued","num_segments":"1"})");
+  twilio.check(twilio_messages("AC0123456789abcdef0123456789abcdef", "tok"));
+  const json config{{"plugin_dirs", {SB_PLUGIN_DIR}},
+                    {"instances",
+                     {{"site", {{"plugin", "webhook"}, {"config", json::parse(R"({"event_type": "lead.created",
+             "contact": {"id": "/form/client_id", "name": "/form/name", "phone": "/form/phone"},
+             "entity": {"type": "lead", "id": "/form/lead_id", "status": "/form/stage"}})")}}},
+                      {"twilio",
+                       {{"plugin", "sms"},
+                        {"config",
+                         {{"gateway", "twilio"},
+                          {"account_sid", "AC0123456789abcdef0123456789abcdef"},
+                          {"auth_token", "tok"},
+                          {"sender", "+15017122661"},
+                          {"base_url", twilio.url()}}}}}}},
+                    {"rules", json::parse(R"([{"name": "welcome", "trigger": {"entity": "lead", "status": "new"},
+        "steps": [{"action": "twilio.send", "params": {"text": "Hello {{contact.name}}"}}]}])")}};
+  HostProcess host(config);
+  ASSERT_EQ(http_request(host.port(), "POST", "/webhooks/site",
+                         R"({"form": {"client_id": 501, "name": "Ivan", "phone": "+14155552671", "lead_id": "L-9",
+                            "stage": "new"}})")
+                .status,
+            202);
+  const auto texts = twilio.wait_for(1);
+  ASSERT_EQ(texts.size(), 1u) << host.log();
+  EXPECT_EQ(texts[0].body, "To=%2B14155552671&Body=Hello%20Ivan&From=%2B15017122661");
+  // The same lead again in the same status is no entry: nothing more is sent.
+  ASSERT_EQ(http_request(host.port(), "POST", "/webhooks/site",
+                         R"({"form": {"client_id": 501, "lead_id": "L-9", "stage": "new"}})")
+                .status,
+            202);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(twilio.count(), 1u);
+}
+
 // The emulators refuse what their providers refuse: credentials that are
 // not the account's get the provider's own error, and the step fails for
 // good with its words (no retry would cure them).

@@ -1028,6 +1028,25 @@ TEST(EmittedEvents, AnEventShapedPayloadUpdatesTheContactAndEntityAndOthersAreKe
   const EventRecord plain = emitted_record(hook, 1000);
   EXPECT_FALSE(plain.contact);
   EXPECT_EQ(json::parse(plain.body_json), hook.payload);
+  // A contact beside the plugin's own members (a webhook mapping its body):
+  // the contact is the event's, the members are kept as they came.
+  const EmittedEvent mapped{"e4",
+                            "webhook.received",
+                            "inbox",
+                            {{"contact", {{"id", "c-9"}, {"name", "Ivan"}}},
+                             {"body", {{"client", {{"id", "c-9"}}}}},
+                             {"headers", {{"x-a", "1"}}}}};
+  const EventRecord with_contact = emitted_record(mapped, 1000);
+  ASSERT_TRUE(with_contact.contact);
+  EXPECT_EQ(with_contact.contact->key, "id:c-9");
+  const json mapped_body = json::parse(with_contact.body_json);
+  EXPECT_EQ(mapped_body["body"], mapped.payload["body"]);
+  EXPECT_EQ(mapped_body["headers"], mapped.payload["headers"]);
+  EXPECT_EQ(mapped_body["contact"]["name"], "Ivan");
+  EXPECT_EQ(mapped_body["id"], "e4");
+  // Members named as the emit's own (id, type): kept as data, nothing merged.
+  EXPECT_FALSE(
+      emitted_record({"e5", "webhook.received", "inbox", {{"contact", {{"id", "c-9"}}}, {"type", "x"}}}, 1000).contact);
   // Shaped like an event but not a valid one: kept as it is, nothing merged.
   const EmittedEvent loose{"e3", "message.read", "whatsapp", {{"contact", {{"name", "no id"}}}}};
   EXPECT_FALSE(emitted_record(loose, 1000).contact);

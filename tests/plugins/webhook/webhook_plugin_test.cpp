@@ -67,6 +67,49 @@ TEST_F(WebhookPluginTest, RejectsBadConfigWithoutEchoingSecrets) {
   EXPECT_TRUE(host.routes.empty());
 }
 
+// A site's form or a CRM's hook names the person and the record in its own
+// shape: the instance says where, and the event carries them as the events
+// API's would, beside the body.
+TEST_F(WebhookPluginTest, MapsTheBodysPersonRecordAndTimeIntoTheEvent) {
+  auto instance = create(R"({"event_type": "lead.created",
+    "contact": {"id": "/client/id", "name": "/client/name", "email": "/client/emails", "phone": "/client/phone",
+                "fields": {"city": "/client/city", "utm": "/utm"}},
+    "entity": {"type": "lead", "id": "/lead/id", "status": "/lead/stage"},
+    "time": "/created"})");
+  ASSERT_EQ(instance->status(), SB_OK) << instance->error();
+  const json body = json::parse(R"({"client": {"id": 42, "name": "Иван", "emails": ["ivan@example.com", 7],
+    "phone": 79990001122, "city": "Казань"}, "lead": {"id": "L-1", "stage": null}, "created": 1700000000})");
+  host.request("POST", {{"Content-Type", "application/json"}}, body.dump());
+  ASSERT_EQ(host.emitted.size(), 1u);
+  const json payload = json::parse(host.emitted[0].payload);
+  EXPECT_EQ(payload["body"], body);                                             // as it came
+  EXPECT_EQ(payload["contact"], json::parse(R"({"id": "42", "name": "Иван", "emails": [{"address": "ivan@example.com"}],
+    "phones": [{"number": "79990001122"}], "fields": {"city": "Казань"}})"));  // no utm in the body: left out
+  EXPECT_EQ(payload["entity"], json::parse(R"({"type": "lead", "id": "L-1", "status": null})"));
+  EXPECT_EQ(payload["time"], "2023-11-14T22:13:20Z");
+
+  // A body that names no one: no contact, no entity (no id), the time received.
+  host.request("POST", {}, R"({"client": {"name": "Anon"}, "lead": {"stage": "new"}, "created": [1]})");
+  ASSERT_EQ(host.emitted.size(), 2u);
+  const json bare = json::parse(host.emitted[1].payload);
+  EXPECT_FALSE(bare.contains("contact"));
+  EXPECT_FALSE(bare.contains("entity"));
+  EXPECT_FALSE(bare.contains("time"));
+}
+
+TEST_F(WebhookPluginTest, AMappingThatCannotWorkIsAConfigErrorNamingIt) {
+  auto unnamed = create(R"({"contact": {"name": "/name"}})");
+  EXPECT_EQ(unnamed->status(), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(unnamed->error(), "'contact' must name 'id' or 'email' or 'phone'");
+  auto bad_pointer = create(R"({"entity": {"type": "lead", "id": "/lead/~2id"}})");
+  EXPECT_EQ(bad_pointer->status(), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(bad_pointer->error(), "'entity.id' is not a valid JSON Pointer: '/lead/~2id'");
+  auto typeless = create(R"({"entity": {"id": "/id"}})");
+  EXPECT_EQ(typeless->status(), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(typeless->error().find("'type'"), std::string::npos) << typeless->error();
+  EXPECT_TRUE(host.routes.empty());
+}
+
 TEST_F(WebhookPluginTest, OnlyPostIsAccepted) {
   auto instance = create("{}");
   const uint64_t id = host.request("GET", {}, "");
