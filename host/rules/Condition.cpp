@@ -391,6 +391,8 @@ bool matches_with_account(const Condition& filter, json& context, const json& ac
   return passes;
 }
 
+bool is_condition_group(const std::string& key) { return key == "all" || key == "any" || key == "and" || key == "or"; }
+
 std::unique_ptr<Condition> Condition::compile(const json& filter, std::vector<ConditionProblem>& problems,
                                               const std::string& pointer) {
   const size_t before = problems.size();
@@ -413,8 +415,10 @@ std::unique_ptr<Condition> Condition::compile(const json& filter, std::vector<Co
     if (problems.size() != before) return nullptr;
     return std::make_unique<GroupCondition>(kind, std::move(children));
   };
-  if (filter.contains("all")) return group(GroupCondition::Kind::kAll, "all");
-  if (filter.contains("any")) return group(GroupCondition::Kind::kAny, "any");
+  for (const char* all : {"all", "and"})
+    if (filter.contains(all)) return group(GroupCondition::Kind::kAll, all);
+  for (const char* any : {"any", "or"})
+    if (filter.contains(any)) return group(GroupCondition::Kind::kAny, any);
   if (filter.contains("not")) return group(GroupCondition::Kind::kNot, "not");
   if (filter.contains("field")) {
     auto c = compile_field(filter, problems, pointer);

@@ -1,8 +1,9 @@
 // A rule's filter: conditions over the event, its entity and contact
-// (fields, status, tags), combined with all / any / not.
+// (fields, status, tags), combined with all / any / not ("and" and "or"
+// are other names of all and any).
 //
 //   {"field": "contact.fields.city", "op": "=", "value": "Омск"}
-//   {"all": [..]}  {"any": [..]}  {"not": {..}}
+//   {"all": [..]}  {"any": [..]}  {"not": {..}}  {"and": [..]}  {"or": [..]}
 //   {"body.status": "new", "body.source": "site"}   (shorthand: all equal)
 //
 // Operators: = != < <= > >= contains in exists before after anniversary. A
@@ -40,6 +41,10 @@ class Condition {
   static std::unique_ptr<Condition> compile(const nlohmann::json& filter, std::vector<ConditionProblem>& problems,
                                             const std::string& pointer = "");
 };
+
+// Whether a filter's key combines the conditions of its array: all, any,
+// and (all), or (any).
+bool is_condition_group(const std::string& key);
 
 // A rule's filter on an event's context, reading the config's `account` (its
 // time zone, for a date's local day), as the interpreter's branches do, in

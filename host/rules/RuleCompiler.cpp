@@ -35,7 +35,7 @@ void unknown_condition_fields(const json& condition, const std::string& pointer,
   if (!condition.is_object()) return;
   for (const auto& [key, value] : condition.items()) {
     const std::string at = pointer + "/" + escape_pointer_token(key);
-    if (key == "all" || key == "any") {
+    if (is_condition_group(key)) {
       if (value.is_array())
         for (size_t i = 0; i < value.size(); ++i) unknown_condition_fields(value[i], at + "/" + std::to_string(i), out);
     } else if (key == "not") {
@@ -75,7 +75,7 @@ json with_field_paths(const json& condition, const std::map<std::string, std::st
   json out = json::object();
   const bool field_condition = condition.contains("field");
   for (const auto& [key, value] : condition.items()) {
-    if ((key == "all" || key == "any") && value.is_array()) {
+    if (is_condition_group(key) && value.is_array()) {
       json each = json::array();
       for (const json& c : value) each.push_back(with_field_paths(c, variables));
       out[key] = std::move(each);
@@ -84,7 +84,7 @@ json with_field_paths(const json& condition, const std::map<std::string, std::st
     } else if (key == "field" && value.is_string()) {
       out[key] = path_of(value.get<std::string>());
     } else if (field_condition || key == "op" || key == "value" || key == "timezone" || key == "field" ||
-               key == "all" || key == "any" || condition.contains(path_of(key))) {
+               is_condition_group(key) || condition.contains(path_of(key))) {
       out[key] = value;  // as written: a misspelt key is reported as such, and two names of one path both kept
     } else {
       out[path_of(key)] = value;  // the shorthand: {"Город": "Омск"}

@@ -163,6 +163,11 @@ TEST(Condition, GroupsCombine) {
   EXPECT_TRUE(eval({{"any", {cond("entity.status", "=", "won"), cond("entity.fields.visits", ">=", 10)}}}));
   EXPECT_FALSE(eval({{"not", vip_in_omsk}}));
   EXPECT_TRUE(eval({{"not", {{"any", {cond("entity.status", "=", "won"), cond("entity.status", "=", "lost")}}}}}));
+  // "and" and "or": other names of all and any.
+  EXPECT_TRUE(eval({{"and", {cond("contact.tags", "contains", "vip"), cond("contact.fields.city", "=", "Омск")}}}));
+  EXPECT_FALSE(eval({{"and", {cond("contact.tags", "contains", "vip"), cond("contact.fields.city", "=", "Томск")}}}));
+  EXPECT_TRUE(eval({{"or", {cond("entity.status", "=", "won"), cond("entity.fields.visits", ">=", 10)}}}));
+  EXPECT_FALSE(eval({{"or", {cond("entity.status", "=", "won"), cond("entity.status", "=", "lost")}}}));
   EXPECT_TRUE(eval(json::parse(R"({"entity.status": "new", "contact.fields.city": "Омск"})")));  // shorthand
   EXPECT_FALSE(eval(json::parse(R"({"entity.status": "new", "contact.fields.city": "Москва"})")));
 }
@@ -216,6 +221,8 @@ TEST(Condition, CompileErrorsPointAtTheCondition) {
       {{{"field", "x"}, {"op", "before"}, {"value", "tomorrow"}}, "/value", "RFC 3339"},
       {{{"all", {cond("a", "=", 1), {{"field", ""}}}}}, "/all/1/field", "dotted path"},
       {{{"any", json::array()}}, "/any", "non-empty array"},
+      {{{"or", json::array()}}, "/or", "non-empty array"},
+      {{{"and", {cond("a", "=", 1), {{"field", "x"}, {"op", "has"}, {"value", 1}}}}}, "/and/1/op", "unknown operator"},
       {{{"field", "x"}, {"value", 1}, {"colour", "red"}}, "/colour", "unknown key"},
       {json::parse(R"({"body.status": {"in": [1]}})"), "/body.status", "string, number, boolean or null"},
       {{{"field", "x"}, {"op", "anniversary"}, {"value", "soon"}}, "/value", "this_month"},
