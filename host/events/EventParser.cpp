@@ -183,13 +183,38 @@ bool plainly_valid(const json& event) {
   return id && type;
 }
 
+// A contact named by one "email" or "phone" (as SendPulse names one): the
+// event as if it listed them first in "emails" and "phones", which is what
+// the host keeps and rules read; nothing when it names neither.
+std::optional<json> with_listed_addresses(const json& event) {
+  const auto contact = event.find("contact");
+  if (contact == event.end() || !contact->is_object() || (!contact->contains("email") && !contact->contains("phone")))
+    return std::nullopt;
+  json listed = event;
+  json& c = listed["contact"];
+  for (const auto& [one, list, member] :
+       {std::tuple{"email", "emails", "address"}, std::tuple{"phone", "phones", "number"}}) {
+    const auto it = c.find(one);
+    if (it == c.end()) continue;
+    json& all = c[list];
+    if (!all.is_array()) all = json::array();
+    const bool listed_already =
+        std::any_of(all.begin(), all.end(), [&](const json& a) { return a.value(member, json()) == *it; });
+    if (!listed_already) all.insert(all.begin(), json{{member, *it}});
+    c.erase(it);
+  }
+  return listed;
+}
+
 // One event, already at `pointer` in the body.
-void read_event(const json& event, const std::string& pointer, int64_t now_ms, const std::string& source,
+void read_event(const json& given, const std::string& pointer, int64_t now_ms, const std::string& source,
                 ParsedEvents& out) {
   const size_t problems_before = out.problems.size();
-  if (!plainly_valid(event))
-    for (const auto& v : event_schema().validate(event)) out.problems.push_back({pointer + v.path, v.message});
+  if (!plainly_valid(given))
+    for (const auto& v : event_schema().validate(given)) out.problems.push_back({pointer + v.path, v.message});
   if (out.problems.size() != problems_before) return;
+  const std::optional<json> listed = with_listed_addresses(given);
+  const json& event = listed ? *listed : given;
 
   EventRecord record;
   record.id = event["id"].get<std::string>();

@@ -119,4 +119,34 @@ TEST(EventParser, WhatTheSchemaRefusesIsRefusedWhateverItsShape) {
 }
 
 }  // namespace
+// A contact named by one "email" or "phone", as SendPulse names one: known
+// by it, and kept as the first of its "emails" or "phones".
+TEST(EventParser, ASingleEmailOrPhoneNamesTheContactAsTheFirstOfItsList) {
+  const ParsedEvents by_email = parse_events(
+      R"({"id": "e1", "type": "contact.created", "contact": {"email": "Ivan@Example.com", "name": "Ivan"}})", 1'000,
+      100, "api");
+  ASSERT_EQ(by_email.records.size(), 1u);
+  ASSERT_TRUE(by_email.records[0].contact);
+  EXPECT_EQ(by_email.records[0].contact->key, contact_key(json{{"emails", {{{"address", "Ivan@Example.com"}}}}}));
+  const json kept = json::parse(by_email.records[0].body_json)["contact"];
+  EXPECT_EQ(kept, json::parse(R"({"emails": [{"address": "Ivan@Example.com"}], "name": "Ivan"})"));
+
+  // Already listed: not twice; another one goes first.
+  const ParsedEvents by_phone = parse_events(R"({"id": "e2", "type": "a.b", "contact": {"phone": "+79990001122",
+      "phones": [{"number": "+79990001122", "type": "mobile"}], "email": "a@b.c", "emails": [{"address": "x@y.z"}]}})",
+                                             1'000, 100, "api");
+  ASSERT_EQ(by_phone.records.size(), 1u);
+  EXPECT_EQ(json::parse(by_phone.records[0].body_json)["contact"],
+            json::parse(R"({"phones": [{"number": "+79990001122", "type": "mobile"}],
+                            "emails": [{"address": "a@b.c"}, {"address": "x@y.z"}]})"));
+
+  // What is not an address is said where it was written.
+  EXPECT_NE(problems_of(json::parse(R"({"id": "e3", "type": "a.b", "contact": {"email": "not-an-address"}})"))
+                .find("/contact/email: "),
+            std::string::npos);
+  EXPECT_NE(problems_of(json::parse(R"({"id": "e4", "type": "a.b", "contact": {"phone": "call me"}})"))
+                .find("/contact/phone: "),
+            std::string::npos);
+}
+
 }  // namespace sb
