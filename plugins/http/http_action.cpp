@@ -1,5 +1,8 @@
 // The "http" action plugin: "post" sends one JSON request through the host's
 // asynchronous HTTP client and maps the answer to done / retry / permanent.
+#include <memory>
+#include <mutex>
+#include <set>
 #include <switchboard/plugin.hpp>
 
 #include "deadline.h"
@@ -11,6 +14,26 @@
 namespace http_plugin {
 
 using switchboard::ActionResult;
+
+// The endpoints that answered 410 Gone to an instance sending Standard
+// Webhooks: the standard's sender disables them, so later steps fail at once
+// instead of calling them again. Shared with the response callbacks, which
+// may outlive the instance.
+class GoneEndpoints {
+ public:
+  void add(const std::string& url) {
+    std::lock_guard lock(mutex_);
+    urls_.insert(url);
+  }
+  bool has(const std::string& url) const {
+    std::lock_guard lock(mutex_);
+    return urls_.count(url) != 0;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::set<std::string> urls_;
+};
 
 class HttpAction : public switchboard::Plugin {
  public:
@@ -33,6 +56,12 @@ class HttpAction : public switchboard::Plugin {
     } catch (const InvalidParams& e) {
       return done(ActionResult::invalid_params(e.what()));
     }
+    if (config_.signing_key) {
+      if (gone_->has(request.url))
+        return done(ActionResult::permanent(
+            "the endpoint answered 410 Gone: this instance sends it no more webhooks until the host restarts", "410"));
+      request.sign(*config_.signing_key, host_.now_unix_ms() / 1000);
+    }
     if (config_.dry_run) return record(request, std::move(done));
     send(request, call.deadline_unix_ms, std::move(done));
   }
@@ -53,7 +82,11 @@ class HttpAction : public switchboard::Plugin {
     host_.count("http_requests_total");
     // Runs on a host I/O thread: only maps and completes, and touches nothing
     // of this instance, which the callback may outlive.
-    auto on_response = [done](const switchboard::HttpResponse& response) mutable { done(map_response(response)); };
+    auto on_response = [done, gone = config_.signing_key ? gone_ : nullptr,
+                        url = request.url](const switchboard::HttpResponse& response) mutable {
+      if (gone && response.status == 410) gone->add(url);
+      done(map_response(response));
+    };
     if (const sb_status status = host_.http(out, std::move(on_response)); status != SB_OK)
       done(status == SB_ERR_INVALID_ARGUMENT
                ? ActionResult::invalid_params("the host's HTTP client refused the request (invalid URL or headers)")
@@ -62,6 +95,7 @@ class HttpAction : public switchboard::Plugin {
 
   switchboard::Host& host_;
   const HttpConfig config_;
+  const std::shared_ptr<GoneEndpoints> gone_ = std::make_shared<GoneEndpoints>();
 };
 
 switchboard::PluginInfo http_info() {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <switchboard/plugin.hpp>
 
+#include "standard_webhooks.h"
 #include "url.h"
 
 namespace http_plugin {
@@ -55,6 +56,12 @@ HttpConfig HttpConfig::parse(std::string_view config_json) {
     if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 600000)
       throw ConfigError("'timeout_ms' must be an integer from 1 to 600000");
     out.timeout_ms = it->get<uint32_t>();
+  }
+
+  if (auto it = config.find("signing_secret"); it != config.end()) {
+    if (!it->is_string()) throw ConfigError("'signing_secret' must be a string");
+    out.signing_key = standard_webhooks::decode_secret(it->get<std::string>());
+    if (!out.signing_key) throw ConfigError("'signing_secret' must be 'whsec_' followed by base64, or base64");
   }
 
   if (auto it = config.find("dry_run"); it != config.end()) {

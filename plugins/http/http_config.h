@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -17,6 +18,8 @@ struct HttpConfig {
   HeaderList headers;    // sent with every request; values may be secrets
   uint32_t timeout_ms = 10000;
   bool dry_run = false;
+  // The key bytes of "signing_secret": the instance sends Standard Webhooks.
+  std::optional<std::string> signing_key;
 
   // Applies the defaults. Throws switchboard::ConfigError naming the key at
   // fault; the message never contains a header value.

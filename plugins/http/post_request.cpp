@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <switchboard/plugin.hpp>
 
+#include "standard_webhooks.h"
 #include "url.h"
 
 namespace http_plugin {
@@ -116,12 +117,25 @@ PostRequest PostRequest::from_params(const HttpConfig& config, std::string_view 
   return out;
 }
 
+// The body's bytes as they are sent (and signed).
+std::string PostRequest::body_text() const {
+  return body ? body->dump(-1, ' ', false, json::error_handler_t::replace) : std::string();
+}
+
+void PostRequest::sign(std::string_view key, int64_t now_s) {
+  const std::string timestamp = std::to_string(now_s);
+  set_header(headers, {"webhook-id", idempotency_key, false});
+  set_header(headers, {"webhook-timestamp", timestamp, false});
+  set_header(headers,
+             {"webhook-signature", standard_webhooks::sign(key, idempotency_key, timestamp, body_text()), false});
+}
+
 switchboard::HttpRequest PostRequest::to_http_request() const {
   switchboard::HttpRequest request;
   request.method = method;
   request.url = url;
   for (const Header& h : headers) request.headers.emplace_back(h.name, h.value);
-  if (body) request.body = body->dump(-1, ' ', false, json::error_handler_t::replace);
+  if (body) request.body = body_text();
   request.timeout_ms = timeout_ms;
   return request;
 }

@@ -42,11 +42,20 @@ struct PostRequest {
   static PostRequest from_params(const HttpConfig& config, std::string_view params_json,
                                  std::string_view idempotency_key);
 
+  // Signs the request as a Standard Webhooks sender does: webhook-id (the
+  // step's idempotency key, the same on every retry), webhook-timestamp
+  // (`now_s`) and webhook-signature over the body as it is sent. `key` is
+  // the secret's decoded bytes.
+  void sign(std::string_view key, int64_t now_s);
+
   switchboard::HttpRequest to_http_request() const;
 
   // What a dry run writes to the outbox: the request as it would be sent,
   // except that the instance's header values are "[redacted]".
   nlohmann::json to_outbox_record() const;
+
+ private:
+  std::string body_text() const;
 };
 
 }  // namespace http_plugin

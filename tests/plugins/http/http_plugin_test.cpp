@@ -1,6 +1,8 @@
 // The http plugin as the host sees it: the built library, loaded with dlopen
 // and driven through the C ABI by a scripted host.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <nlohmann/json.hpp>
 
@@ -222,6 +224,71 @@ TEST_F(HttpPluginTest, OtherClientErrorsArePermanent) {
   EXPECT_EQ(r.reason, "HTTP 404: " + std::string(199, 'a'));
   EXPECT_EQ(roundtrip(*instance, 400, {}, R"({"error":"bad"})").reason, R"(HTTP 400: {"error":"bad"})");
   EXPECT_EQ(roundtrip(*instance, 410).outcome, SB_OUTCOME_PERMANENT);
+}
+
+// base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")), as the standard's
+// libraries compute a v1 signature.
+std::string standard_signature(const std::string& key, const std::string& signed_content) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(signed_content.data()), signed_content.size(), mac, &length);
+  std::string out(4 * ((length + 2) / 3), '\0');
+  EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), mac, static_cast<int>(length));
+  return "v1," + out;
+}
+
+// The public vector's secret ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), decoded.
+std::string vector_key() {
+  const std::string b64 = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  std::string out(b64.size(), '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(b64.data()), static_cast<int>(b64.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;  // 24 bytes: no padding to strip
+}
+
+// With a signing secret the instance is a Standard Webhooks sender: every
+// request is signed over the bytes it sends, its id is the step's (the same
+// on every retry), and an endpoint that says it is gone hears no more.
+TEST_F(HttpPluginTest, SignsAsAStandardWebhooksSenderAndStopsCallingAGoneEndpoint) {
+  auto instance = create(R"({"signing_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})");
+  host.now_ms = 1'614'265'330'000;
+  const std::string params = R"({"url": "https://hooks.example.com/in", "body": {"test": 2432232314}})";
+  ASSERT_EQ(instance->invoke("post", params, "msg_p5jXN8AQM9LWM0D4loKWxJek"), SB_OK);
+  const fake::Sent& s = host.sent.at(0);
+  EXPECT_EQ(s.header("webhook-id"), "msg_p5jXN8AQM9LWM0D4loKWxJek");
+  EXPECT_EQ(s.header("webhook-timestamp"), "1614265330");
+  EXPECT_EQ(s.header("webhook-signature"),
+            standard_signature(vector_key(), "msg_p5jXN8AQM9LWM0D4loKWxJek.1614265330." + s.body));
+  host.finish_http(0, 503);  // retried later: the same id, a new timestamp and signature
+  host.now_ms += 60'000;
+  ASSERT_EQ(instance->invoke("post", params, "msg_p5jXN8AQM9LWM0D4loKWxJek"), SB_OK);
+  EXPECT_EQ(host.sent.at(1).header("webhook-id"), "msg_p5jXN8AQM9LWM0D4loKWxJek");
+  EXPECT_EQ(host.sent.at(1).header("webhook-timestamp"), "1614265390");
+  EXPECT_EQ(host.sent.at(1).header("webhook-signature"),
+            standard_signature(vector_key(), "msg_p5jXN8AQM9LWM0D4loKWxJek.1614265390." + host.sent.at(1).body));
+
+  host.finish_http(1, 410, {}, "endpoint removed");
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(host.results.back().provider_code, "410");
+  ASSERT_EQ(instance->invoke("post", params, "msg_2"), SB_OK);
+  EXPECT_EQ(host.sent.size(), 2u);  // not called again
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_NE(host.results.back().reason.find("410 Gone"), std::string::npos) << host.results.back().reason;
+  // Another endpoint of the instance is still called.
+  ASSERT_EQ(instance->invoke("post", R"({"url": "https://hooks.example.com/other"})", "msg_3"), SB_OK);
+  EXPECT_EQ(host.sent.size(), 3u);
+  EXPECT_EQ(host.sent.at(2).header("webhook-signature"),
+            standard_signature(vector_key(), "msg_3.1614265390."));  // no body: an empty one signed
+  // An instance without a secret signs nothing, and a 410 is one failure.
+  auto plain = create("{}");
+  EXPECT_EQ(roundtrip(*plain, 410).outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(roundtrip(*plain, 410).outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_FALSE(host.sent.back().header("webhook-signature"));
+  fake::Instance bad_secret(library, host, R"({"signing_secret": "whsec_not*base64"})");
+  EXPECT_EQ(bad_secret.status(), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(bad_secret.error().find("not*base64"), std::string::npos) << bad_secret.error();
 }
 
 TEST_F(HttpPluginTest, CompletesEvenAfterTheInstanceIsGone) {
