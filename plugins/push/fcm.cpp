@@ -36,6 +36,19 @@ json fcm_message(const json& params) {
   return json{{"message", message}};
 }
 
+std::optional<std::string> payload_problem(const json& message) {
+  constexpr size_t kPayloadLimit = 4096;
+  size_t bytes = 0;
+  const json& m = message.at("message");
+  for (const char* part : {"notification", "data"})
+    if (const auto it = m.find(part); it != m.end())
+      for (auto field = it->begin(); field != it->end(); ++field)
+        bytes += field.key().size() + (field->is_string() ? field->get_ref<const std::string&>().size() : 0);
+  if (bytes <= kPayloadLimit) return std::nullopt;
+  return "the push's notification and data are " + std::to_string(bytes) + " bytes, over FCM's limit of " +
+         std::to_string(kPayloadLimit);
+}
+
 bool third_party_auth_error(const std::string& error_code) {
   return error_code == "THIRD_PARTY_AUTH_ERROR" || error_code == "APNS_AUTH_ERROR";
 }

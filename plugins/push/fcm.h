@@ -20,8 +20,13 @@ std::optional<std::string> service_account_jwt(const std::string& client_email, 
 // step's parameters.
 nlohmann::json fcm_message(const nlohmann::json& params);
 
-// FCM's answer: done with the message name; UNREGISTERED, an invalid token
-// or another sender's token is unreachable; quota, 5xx and transport errors
+// FCM takes at most 4096 bytes of a message's payload: why this message is
+// over it (the bytes of its notification's and data's keys and values), or
+// nothing. A message over it is refused by FCM whatever the device.
+std::optional<std::string> payload_problem(const nlohmann::json& message);
+
+// FCM's answer: done with the message name; UNREGISTERED or an invalid
+// token is unreachable; quota, 5xx and transport errors
 // retry; the rest is permanent. 401 retries too (the caller drops its token).
 switchboard::ActionResult map_fcm_response(const switchboard::HttpResponse& response);
 

@@ -64,6 +64,7 @@ class Push : public switchboard::Plugin {
     if (params["token"].get<std::string>().empty())
       return done(ActionResult::unreachable("the contact has no device token", "no_token"));
     const json message = fcm_message(params);
+    if (auto problem = payload_problem(message)) return done(ActionResult::invalid_params(*problem));
     if (dry_run_) {
       const json record{{"channel", "push"}, {"body", message}, {"idempotency_key", call.idempotency_key}};
       if (!host_.outbox(dump(record))) return done(ActionResult::retry("the host's outbox did not take the record"));

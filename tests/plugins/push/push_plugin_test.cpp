@@ -216,6 +216,28 @@ TEST_F(PushPluginTest, DataValuesGoAsStrings) {
   EXPECT_EQ(json::parse(host.sent.at(1).body)["message"]["data"], json::parse(R"({"n": "1", "ok": "true"})"));
 }
 
+// FCM refuses a payload over 4096 bytes: said before anything is sent. At
+// the limit it goes.
+TEST_F(PushPluginTest, APayloadOverFcmsLimitFailsUnsent) {
+  auto instance = create();
+  // "title" + "body" + "k" + the values: 4096 bytes exactly.
+  const std::string title(2000, 't'), body(2000, 'b'), value(4096 - 5 - 4 - 1 - 4000, 'v');
+  ASSERT_EQ(
+      instance->invoke(
+          "send", json{{"token", "device-token-1"}, {"title", title}, {"body", body}, {"data", {{"k", value}}}}.dump()),
+      SB_OK);
+  EXPECT_EQ(host.sent.size(), 1u);  // the token exchange: it goes
+  ASSERT_EQ(
+      instance->invoke(
+          "send",
+          json{{"token", "device-token-1"}, {"title", title}, {"body", body}, {"data", {{"k", value + "v"}}}}.dump()),
+      SB_OK);
+  EXPECT_EQ(host.sent.size(), 1u);
+  ASSERT_FALSE(host.results.empty());
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_INVALID_PARAMS);
+  EXPECT_EQ(host.results.back().reason, "the push's notification and data are 4097 bytes, over FCM's limit of 4096");
+}
+
 // Without "token" the contact's own device token is taken (its
 // fields.fcm_token, or the field the instance names), as the other channels
 // take the contact's address; a contact without one is unreachable.
