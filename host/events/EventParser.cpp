@@ -21,6 +21,7 @@ namespace {
 // nlohmann::json destroys and serialises recursively: deeper bodies could
 // exhaust an I/O thread's stack.
 constexpr int kMaxDepth = 64;
+constexpr size_t kMaxAddresses = 50;  // a contact's emails, or phones (the schema's maxItems)
 
 const JsonSchema& event_schema() {
   static const JsonSchema schema(json::parse(event_schema::events_event_schema_json));
@@ -118,11 +119,11 @@ bool plain_phone(const std::string& number) {
   return true;
 }
 
-// A contact's "emails" or "phones": at most 50 objects of `field` (checked
+// A contact's "emails" or "phones": at most kMaxAddresses objects of `field` (checked
 // by `plain`) and an optional "type" of `types`.
 bool plain_addresses(const json& list, const char* field, bool (*plain)(const std::string&),
                      std::initializer_list<const char*> types) {
-  if (!list.is_array() || list.size() > 50) return false;
+  if (!list.is_array() || list.size() > kMaxAddresses) return false;
   for (const json& item : list) {
     if (!item.is_object()) return false;
     bool has_field = false;
@@ -185,22 +186,34 @@ bool plainly_valid(const json& event) {
 
 // A contact named by one "email" or "phone" (as SendPulse names one): the
 // event as if it listed them first in "emails" and "phones", which is what
-// the host keeps and rules read; nothing when it names neither.
-std::optional<json> with_listed_addresses(const json& event) {
+// the host keeps and rules read (the same address further down the list,
+// in any case, moves up with its type); nothing when it names neither. A
+// list that would grow past the schema's 50 is a problem at `pointer`.
+std::optional<json> with_listed_addresses(const json& event, const std::string& pointer, ParsedEvents& out) {
   const auto contact = event.find("contact");
   if (contact == event.end() || !contact->is_object() || (!contact->contains("email") && !contact->contains("phone")))
     return std::nullopt;
   json listed = event;
   json& c = listed["contact"];
-  for (const auto& [one, list, member] :
-       {std::tuple{"email", "emails", "address"}, std::tuple{"phone", "phones", "number"}}) {
+  for (const auto& [one, list, member, alias] : {std::tuple{"email", "emails", "address", &email_alias},
+                                                 std::tuple{"phone", "phones", "number", &phone_alias}}) {
     const auto it = c.find(one);
     if (it == c.end()) continue;
     json& all = c[list];
     if (!all.is_array()) all = json::array();
-    const bool listed_already =
-        std::any_of(all.begin(), all.end(), [&](const json& a) { return a.value(member, json()) == *it; });
-    if (!listed_already) all.insert(all.begin(), json{{member, *it}});
+    const std::string named = alias(it->get<std::string>());
+    const auto same = std::find_if(all.begin(), all.end(), [&](const json& a) {
+      const auto given = a.find(member);
+      return given != a.end() && given->is_string() && alias(given->get<std::string>()) == named;
+    });
+    json first = same == all.end() ? json{{member, *it}} : *same;
+    if (same != all.end()) all.erase(same);
+    if (all.size() >= kMaxAddresses) {
+      out.problems.push_back({pointer + "/contact/" + one, std::string("with '") + list + "', more than " +
+                                                               std::to_string(kMaxAddresses) + " of them"});
+      return std::nullopt;
+    }
+    all.insert(all.begin(), std::move(first));
     c.erase(it);
   }
   return listed;
@@ -213,7 +226,8 @@ void read_event(const json& given, const std::string& pointer, int64_t now_ms, c
   if (!plainly_valid(given))
     for (const auto& v : event_schema().validate(given)) out.problems.push_back({pointer + v.path, v.message});
   if (out.problems.size() != problems_before) return;
-  const std::optional<json> listed = with_listed_addresses(given);
+  const std::optional<json> listed = with_listed_addresses(given, pointer, out);
+  if (out.problems.size() != problems_before) return;
   const json& event = listed ? *listed : given;
 
   EventRecord record;

@@ -1,5 +1,6 @@
 #include "pipeline/EmittedEvents.h"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <string>
@@ -25,15 +26,35 @@ bool is_event_member(const std::string& key) {
 }
 
 // Shaped like an event: only an event's members (time, entity, contact,
-// data), or a contact or an entity beside members of the plugin's own (a
-// webhook's body and headers), which the record keeps as they are. Never an
-// id or a type: those are the emit's.
+// data), or a contact, an entity or a time beside members of the plugin's
+// own (a webhook's body and headers), which the record keeps as they are.
+// Never an id or a type: those are the emit's.
 bool event_shaped(const json& payload) {
   if (!payload.is_object() || payload.empty() || payload.contains("id") || payload.contains("type")) return false;
-  if (payload.contains("contact") || payload.contains("entity")) return true;
+  if (payload.contains("contact") || payload.contains("entity") || payload.contains("time")) return true;
   for (const auto& [key, value] : payload.items())
     if (!is_event_member(key)) return false;
   return true;
+}
+
+// Said, so that a plugin's mistake does not go unseen: each source's first
+// time and every 1000th (a plugin that always errs does not flood the log,
+// nor hide another's first mistake).
+void say_invalid(const EmittedEvent& event, const EventProblem& problem, const char* message) {
+  static std::mutex mutex;
+  static std::map<std::string, uint64_t> invalid;
+  uint64_t n = 0;
+  {
+    std::lock_guard lock(mutex);
+    n = ++invalid[event.source];
+  }
+  if (n == 1 || n % 1000 == 0)
+    log_warn("events", message,
+             {{"source", event.source},
+              {"type", event.type},
+              {"field", problem.pointer},
+              {"error", problem.message},
+              {"invalid_so_far", n}});
 }
 
 }  // namespace
@@ -46,6 +67,14 @@ EventRecord emitted_record(const EmittedEvent& event, int64_t now_ms) {
     candidate["id"] = event.id;
     candidate["type"] = event.type;
     ParsedEvents parsed = parse_event(candidate, now_ms, event.source);
+    // A time the host cannot read costs only the time: the contact and the
+    // entity still count, and the event happened when it was received.
+    if (!parsed.problems.empty() && std::all_of(parsed.problems.begin(), parsed.problems.end(),
+                                                [](const EventProblem& p) { return p.pointer == "/time"; })) {
+      say_invalid(event, parsed.problems.front(), "an emitted event's time is not valid: the time received is kept");
+      candidate.erase("time");
+      parsed = parse_event(candidate, now_ms, event.source);
+    }
     if (parsed.problems.empty()) {
       EventRecord record = std::move(parsed.records.front());
       if (!own.empty()) {
@@ -55,26 +84,9 @@ EventRecord emitted_record(const EmittedEvent& event, int64_t now_ms) {
       }
       return record;
     }
-    // Kept, as data only: its contact and entity are not merged into what
-    // the host knows. Said, so that a plugin's mistake does not go unseen
-    // (each source's first time and every 1000th: a plugin that always errs
-    // does not flood the log, nor hide another's first mistake).
-    static std::mutex mutex;
-    static std::map<std::string, uint64_t> invalid;
-    uint64_t n = 0;
-    {
-      std::lock_guard lock(mutex);
-      n = ++invalid[event.source];
-    }
-    if (n == 1 || n % 1000 == 0) {
-      const EventProblem& problem = parsed.problems.front();
-      log_warn("events", "an emitted event's contact or entity is not valid: it is kept as data only",
-               {{"source", event.source},
-                {"type", event.type},
-                {"field", problem.pointer},
-                {"error", problem.message},
-                {"invalid_so_far", n}});
-    }
+    // Kept, as data only: its contact and entity are not merged into what the host knows.
+    say_invalid(event, parsed.problems.front(),
+                "an emitted event's contact or entity is not valid: it is kept as data only");
   }
   EventRecord record;
   record.id = event.id;

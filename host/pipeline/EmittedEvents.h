@@ -11,10 +11,13 @@
 //                           memory; the caller waits for the rules' result
 //                           and holds the state (it retries if it gets none).
 //
-// An emitted payload shaped like an events-API event (only "time",
-// "entity", "contact" and "data") updates the stored contact and entity as
-// that event would; any other payload (a webhook's body, headers, query and
-// route) is stored as it is.
+// An emitted payload shaped like an events-API event ("time", "entity",
+// "contact", "data") updates the stored contact and entity as that event
+// would; with a contact, an entity or a time, the plugin's own members (a
+// webhook's body, headers, query and route) are kept beside them. A time
+// that cannot be read is dropped (the time received counts); a contact or
+// entity that is not valid leaves the payload as data only. Any other
+// payload is stored as it is.
 #pragma once
 
 #include <atomic>

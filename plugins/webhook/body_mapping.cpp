@@ -92,11 +92,20 @@ void copy_fields(const json& settings, const json& body, json& out) {
     if (auto value = resolve(source, body)) out["fields"][name] = std::move(*value);
 }
 
-// RFC 3339 for the event's time: a text as it is, a number as Unix seconds.
+// RFC 3339 for the event's time: a text as it is (the host drops one it
+// cannot read), a number, or a text of digits, as Unix seconds.
 std::optional<std::string> time_of(const std::optional<json>& value) {
-  if (value && value->is_string()) return value->get<std::string>();
-  if (!value || !value->is_number_integer()) return std::nullopt;
-  const std::time_t seconds = value->get<std::time_t>();
+  if (!value) return std::nullopt;
+  std::time_t seconds = 0;
+  if (value->is_string()) {
+    const std::string& text = value->get_ref<const std::string&>();
+    if (text.empty() || text.size() > 12 || text.find_first_not_of("0123456789") != std::string::npos) return text;
+    seconds = std::stoll(text);
+  } else if (value->is_number_integer()) {
+    seconds = value->get<std::time_t>();
+  } else {
+    return std::nullopt;
+  }
   std::tm utc{};
   char text[32];
   if (!gmtime_r(&seconds, &utc) || std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc) == 0)

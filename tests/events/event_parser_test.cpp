@@ -140,6 +140,21 @@ TEST(EventParser, ASingleEmailOrPhoneNamesTheContactAsTheFirstOfItsList) {
             json::parse(R"({"phones": [{"number": "+79990001122", "type": "mobile"}],
                             "emails": [{"address": "a@b.c"}, {"address": "x@y.z"}]})"));
 
+  // The same address in another case, further down: moved up, with its type.
+  const ParsedEvents moved = parse_events(R"({"id": "e5", "type": "a.b", "contact": {"email": "B@x.ru",
+      "emails": [{"address": "a@x.ru"}, {"address": "b@x.ru", "type": "work"}]}})",
+                                          1'000, 100, "api");
+  ASSERT_EQ(moved.records.size(), 1u);
+  EXPECT_EQ(json::parse(moved.records[0].body_json)["contact"]["emails"],
+            json::parse(R"([{"address": "b@x.ru", "type": "work"}, {"address": "a@x.ru"}])"));
+  EXPECT_EQ(moved.records[0].contact->key, contact_key(json{{"emails", {{{"address", "b@x.ru"}}}}}));
+  // Fifty listed and another one: over the list's bound.
+  json full{{"id", "e6"}, {"type", "a.b"}, {"contact", {{"email", "new@x.ru"}, {"emails", json::array()}}}};
+  for (int i = 0; i < 50; ++i) full["contact"]["emails"].push_back({{"address", "a" + std::to_string(i) + "@x.ru"}});
+  EXPECT_EQ(problems_of(full), "/contact/email: with 'emails', more than 50 of them\n");
+  full["contact"]["email"] = "a7@x.ru";  // one of them: it only moves up
+  EXPECT_EQ(problems_of(full), "");
+
   // What is not an address is said where it was written.
   EXPECT_NE(problems_of(json::parse(R"({"id": "e3", "type": "a.b", "contact": {"email": "not-an-address"}})"))
                 .find("/contact/email: "),

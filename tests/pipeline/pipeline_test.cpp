@@ -1044,6 +1044,17 @@ TEST(EmittedEvents, AnEventShapedPayloadUpdatesTheContactAndEntityAndOthersAreKe
   EXPECT_EQ(mapped_body["headers"], mapped.payload["headers"]);
   EXPECT_EQ(mapped_body["contact"]["name"], "Ivan");
   EXPECT_EQ(mapped_body["id"], "e4");
+  // A time beside the plugin's members is the event's; one the host cannot
+  // read costs only the time.
+  const EmittedEvent timed{"e6", "webhook.received", "inbox", {{"time", "2023-11-14T22:13:20Z"}, {"body", {{"n", 1}}}}};
+  EXPECT_EQ(emitted_record(timed, 1000).occurred_at_ms, 1'700'000'000'000);
+  EXPECT_EQ(json::parse(emitted_record(timed, 1000).body_json)["body"], timed.payload["body"]);
+  const EmittedEvent badly_timed{
+      "e7", "webhook.received", "inbox", {{"time", "14.11.2023"}, {"contact", {{"id", "c-9"}}}, {"body", {{"n", 1}}}}};
+  const EventRecord kept = emitted_record(badly_timed, 1000);
+  EXPECT_EQ(kept.occurred_at_ms, 1000);
+  ASSERT_TRUE(kept.contact);
+  EXPECT_EQ(kept.contact->key, "id:c-9");
   // Members named as the emit's own (id, type): kept as data, nothing merged.
   EXPECT_FALSE(
       emitted_record({"e5", "webhook.received", "inbox", {{"contact", {{"id", "c-9"}}}, {"type", "x"}}}, 1000).contact);

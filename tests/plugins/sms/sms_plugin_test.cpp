@@ -280,7 +280,16 @@ TEST_F(SmsPluginTest, SmscMaySignInWithAnApiKey) {
   EXPECT_EQ(ok.outcome, SB_OUTCOME_DONE);
   fake::Instance both(library, host, R"({"gateway": "smsc", "api_key": "KEY-1", "login": "shop", "password": "pw"})");
   EXPECT_NE(both.status(), SB_OK);
-  EXPECT_EQ(both.error(), "gateway 'smsc' takes 'api_key' or 'login' and 'password', not both");
+  EXPECT_EQ(both.error(), "gateway 'smsc' takes 'api_key' or 'password', not both");
+  // Reports name messages by the account's own numbers: the login keeps accounts apart.
+  fake::Instance unnamed(library, host, R"({"gateway": "smsc", "api_key": "KEY-1", "callback_path": "smsc-in"})");
+  EXPECT_NE(unnamed.status(), SB_OK);
+  EXPECT_NE(unnamed.error().find("needs 'login'"), std::string::npos) << unnamed.error();
+  auto named = create(
+      R"({"gateway": "smsc", "api_key": "KEY-1", "login": "shop", "callback_path": "smsc-in2", "callback_secret": "s",
+                          "base_url": "http://127.0.0.1:9"})");
+  send(*named, "+79990001122", "Hi", 200, R"({"id":43,"cnt":1})");
+  EXPECT_EQ(host.sent.back().body, "apikey=KEY-1&phones=79990001122&mes=Hi&fmt=3&charset=utf-8");  // no login sent
 }
 
 TEST_F(SmsPluginTest, AGatewayWithoutItsCredentialsIsRefused) {

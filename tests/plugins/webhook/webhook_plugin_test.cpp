@@ -82,16 +82,19 @@ TEST_F(WebhookPluginTest, MapsTheBodysPersonRecordAndTimeIntoTheEvent) {
   host.request("POST", {{"Content-Type", "application/json"}}, body.dump());
   ASSERT_EQ(host.emitted.size(), 1u);
   const json payload = json::parse(host.emitted[0].payload);
-  EXPECT_EQ(payload["body"], body);                                             // as it came
+  EXPECT_EQ(payload["body"], body);                                            // as it came
   EXPECT_EQ(payload["contact"], json::parse(R"({"id": "42", "name": "Иван", "emails": [{"address": "ivan@example.com"}],
     "phones": [{"number": "79990001122"}], "fields": {"city": "Казань"}})"));  // no utm in the body: left out
   EXPECT_EQ(payload["entity"], json::parse(R"({"type": "lead", "id": "L-1", "status": null})"));
   EXPECT_EQ(payload["time"], "2023-11-14T22:13:20Z");
 
+  // Unix seconds as text count as seconds too.
+  host.request("POST", {}, R"({"client": {"id": "c1"}, "created": "1700000000"})");
+  EXPECT_EQ(json::parse(host.emitted.back().payload)["time"], "2023-11-14T22:13:20Z");
   // A body that names no one: no contact, no entity (no id), the time received.
   host.request("POST", {}, R"({"client": {"name": "Anon"}, "lead": {"stage": "new"}, "created": [1]})");
-  ASSERT_EQ(host.emitted.size(), 2u);
-  const json bare = json::parse(host.emitted[1].payload);
+  ASSERT_EQ(host.emitted.size(), 3u);
+  const json bare = json::parse(host.emitted[2].payload);
   EXPECT_FALSE(bare.contains("contact"));
   EXPECT_FALSE(bare.contains("entity"));
   EXPECT_FALSE(bare.contains("time"));
