@@ -36,19 +36,11 @@ json changes_of(const json& now, const json& before, double scale) {
   return out;
 }
 
-// 0.41666 -> "41.7%"
-std::string percent(double fraction) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f", fraction * 100);
-  std::string out = text;
-  if (out.size() > 2 && out.compare(out.size() - 2, 2, ".0") == 0) out.resize(out.size() - 2);
-  return out + "%";
-}
-
 std::string shown(const json& figures, const char* metric) {
   const auto it = figures.find(metric);
   if (it == figures.end() || it->is_null()) return "-";
-  if (std::string_view(metric) == "conversion" || std::string_view(metric) == "roi") return percent(it->get<double>());
+  if (std::string_view(metric) == "conversion" || std::string_view(metric) == "roi")
+    return percent_text(it->get<double>());
   return it->dump();
 }
 
@@ -113,7 +105,7 @@ json channel_report(const ChannelReportInput& in) {
                           {"current", is.value(metric, json(0))},
                           {"change", *c}});
         alert_lines += "\n" + (channel.is_null() ? std::string("Total") : channel_label(channel.get<std::string>())) +
-                       ": " + metric + " fell by " + percent(-*c) + " (" + shown(was, metric) + " -> " +
+                       ": " + metric + " fell by " + percent_text(-*c) + " (" + shown(was, metric) + " -> " +
                        (is.contains(metric) ? shown(is, metric) : "0") + ")";
       }
     };
@@ -139,8 +131,8 @@ json channel_report(const ChannelReportInput& in) {
   text += "\n" + line_of("Total", now["total"], before["total"]);
   html += row_of("Total", now["total"], before["total"]) + "</table>";
   if (!alert_lines.empty()) {
-    text += "\nFell by " + percent(in.alert_drop) + " or more:" + alert_lines;
-    html += "<p>Fell by " + percent(in.alert_drop) + " or more:</p><ul>";
+    text += "\nFell by " + percent_text(in.alert_drop) + " or more:" + alert_lines;
+    html += "<p>Fell by " + percent_text(in.alert_drop) + " or more:</p><ul>";
     for (size_t start = 1; start < alert_lines.size();) {
       const size_t end = std::min(alert_lines.find('\n', start), alert_lines.size());
       html += "<li>" + escape_html(alert_lines.substr(start, end - start)) + "</li>";

@@ -6,7 +6,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
-#include "executor/ExecutionStats.h"
+#include "analytics/RuleExecutions.h"
 #include "store/Store.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
@@ -140,14 +140,13 @@ void ExecutionsApi::list(const ServerRequest& request, bool dead_letters_only, S
 }
 
 void ExecutionsApi::stats(const ServerRequest& request, ServerConnection::Reply& reply) {
-  ExecutionQuery query;
-  query.limit = 1000;  // a page
+  std::string rule;
   std::optional<int64_t> since;
   size_t most = kStatsDefaultExecutions;
   try {
     for (const auto& [key, value] : Poco::URI(request.target).getQueryParameters()) {
       if (key == "rule") {
-        query.rule = value;
+        rule = value;
       } else if (key == "since") {
         since = parse_time_ms(value);
         if (!since)
@@ -166,53 +165,14 @@ void ExecutionsApi::stats(const ServerRequest& request, ServerConnection::Reply&
   } catch (const Poco::Exception&) {
     return reply(error_response(400, "bad_request", "malformed query string"));
   }
-  if (query.rule.empty()) return reply(error_response(400, "bad_request", "rule: required (the rule's name)"));
-  // The newest first, page by page, until `since`, the oldest, or `most`.
-  // A parallel group's branches are counted in their parent's history
-  // (its "branches ended"), not as executions of their own.
-  const auto known = stats_rules_.find(query.rule);
-  ExecutionStats stats =
-      known == stats_rules_.end() ? ExecutionStats() : ExecutionStats(known->second.channel_steps, known->second.goal);
-  size_t counted = 0;
-  bool complete = false;
-  const auto before_since = [&](const ExecutionRow& row) { return since && row.created_at_ms < *since; };
-  while (!complete && counted < most) {
-    if (worker_.stopping()) return reply(error_response(503, "unavailable", "the host is shutting down"));
-    query.limit = 1000;
-    const std::vector<ExecutionRow> rows = store_.executions(query);
-    for (const ExecutionRow& row : rows) {
-      if (before_since(row)) {
-        complete = true;
-        break;
-      }
-      if (counted == most && !row.parent_id) break;  // the next page begins here
-      query.before_id = row.id;
-      if (row.parent_id) continue;
-      stats.add(row);
-      ++counted;
-    }
-    if (counted < most && rows.size() < query.limit) complete = true;
-  }
-  // `most` counted: complete when nothing older (of this rule, after `since`) is left.
-  if (!complete) {
-    query.limit = 1;
-    for (;;) {
-      const std::vector<ExecutionRow> next = store_.executions(query);
-      if (next.empty() || before_since(next[0])) {
-        complete = true;
-        break;
-      }
-      if (!next[0].parent_id) break;
-      query.before_id = next[0].id;
-    }
-  }
-  // What providers reported of the messages counted: one read per few thousand.
-  stats.add_reports(store_.message_reports(stats.message_ids()));
-  // ... and the goals their contacts reached since the first began.
-  if (const auto contacts = stats.contact_keys(); !contacts.empty())
-    stats.add_goals(store_.goals_reached(contacts, stats.goals_since_ms()));
+  if (rule.empty()) return reply(error_response(400, "bad_request", "rule: required (the rule's name)"));
+  const auto counted =
+      count_executions(store_, rule, stats_rules_, since, std::nullopt, most, [&] { return worker_.stopping(); });
+  if (!counted) return reply(error_response(503, "unavailable", "the host is shutting down"));
+  const ExecutionStats& stats = counted->stats;
+  const bool complete = counted->complete;
   json body = stats.to_json();
-  body["rule"] = query.rule;
+  body["rule"] = rule;
   if (since) body["since"] = format_time_ms(*since);
   // Not complete: the newest `limit` executions were counted, older ones not.
   body["complete"] = complete;

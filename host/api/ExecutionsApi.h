@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "analytics/RuleExecutions.h"
 #include "api/ApiWorker.h"
 #include "executor/Transitions.h"
 #include "http/BearerTokens.h"
@@ -32,14 +33,6 @@ class ExecutionsApi {
   // `on_cancelled` after a cancel, with the executions it cancelled (this
   // node gives up their calls in flight).
   using Cancelled = std::function<void(const std::vector<int64_t>& executions)>;
-  // What the stats of a rule's executions need of it: its channel steps, by
-  // name (whose messages they count in histories written before their
-  // entries said their channel), and its goal.
-  struct RuleStats {
-    std::set<std::string> channel_steps;
-    std::optional<RuleGoal> goal;
-  };
-  using StatsRules = std::map<std::string, RuleStats>;
   // Stats requests run on `worker`, which outlives this.
   ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry,
                 Cancelled on_cancelled, ApiWorker& worker, StatsRules stats_rules = {});

@@ -1,5 +1,6 @@
 #include "app/ConfigCheck.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "executor/HostActions.h"
@@ -107,6 +108,24 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
     std::vector<RuleIssue> issues;
     out.rules.push_back(compile_rule(rule.body, rule.pointer, out.environment, issues));
     for (auto& i : issues) out.issues.push_back({file, std::move(i.pointer), std::move(i.message)});
+  }
+  // A messages report counts rules that send messages.
+  for (size_t r = 0; r < out.rules.size(); ++r) {
+    const auto& trigger = out.rules[r].time_trigger;
+    if (!trigger || trigger->report != "messages") continue;
+    for (size_t i = 0; i < trigger->rules.size(); ++i) {
+      const std::string& named = trigger->rules[i];
+      const auto counted =
+          std::find_if(out.rules.begin(), out.rules.end(), [&](const CompiledRule& c) { return c.name == named; });
+      const bool sends =
+          counted != out.rules.end() && std::any_of(counted->steps.begin(), counted->steps.end(),
+                                                    [](const CompiledStep& s) { return !s.channel.empty(); });
+      if (!sends)
+        out.issues.push_back({file, config.rules[r].pointer + "/trigger/rules/" + std::to_string(i),
+                              "rule '" + out.rules[r].name + "': " +
+                                  (counted == out.rules.end() ? "no rule is named '" + named + "'"
+                                                              : "rule '" + named + "' sends no messages")});
+    }
   }
   for (const auto& rule : config.disabled_rules) {
     std::vector<RuleIssue> issues;

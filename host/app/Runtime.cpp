@@ -44,18 +44,6 @@ std::vector<fs::path> plugin_dirs(const Config& config, const std::vector<fs::pa
 }
 
 namespace {
-// Each rule's steps that send messages and its goal (executions/stats counts them).
-ExecutionsApi::StatsRules stats_rules(const std::vector<CompiledRule>& rules) {
-  ExecutionsApi::StatsRules out;
-  for (const CompiledRule& rule : rules) {
-    auto& stats = out[rule.name];
-    stats.goal = rule.goal;
-    for (const CompiledStep& step : rule.steps)
-      if (!step.channel.empty()) stats.channel_steps.insert(step.name);
-  }
-  return out;
-}
-
 // The configured key, else the one this store was given the first time.
 std::string tracking_key(const TrackingConfig& config, const std::map<std::string, std::string>& secrets,
                          Store& store) {
@@ -189,6 +177,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   time_options.owner = node_id_;
   time_options.events_kept_ms = config_.events_retention_ms;
   time_options.ad_channels = config_.ad_channels;
+  time_options.stats_rules = stats_rules(checked.rules);
   time_triggers_ = std::make_unique<TimeTriggers>(*store_, checked.rules, checked.segments, time_options, [this] {
     if (pipeline_) pipeline_->wake();
   });

@@ -667,7 +667,8 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
   if (TimeTrigger::is_time_trigger(trigger)) {
     // The host produces its events, from a source only this rule listens to.
     out.time_trigger = TimeTrigger::compile(trigger, problems);
-    if (out.time_trigger && out.time_trigger->kind == TimeTrigger::Kind::kReport && environment.check_declared_names &&
+    if (out.time_trigger && out.time_trigger->kind == TimeTrigger::Kind::kReport &&
+        out.time_trigger->report == "channels" && environment.check_declared_names &&
         environment.ad_channels_entity.empty())
       problems.push_back({"/report",
                           "a channels report counts the config's \"ad_channels\", and there is none: name the entity "

@@ -1,5 +1,7 @@
 #include "rules/TimeTrigger.h"
 
+#include <algorithm>
+
 #include "util/Time.h"
 #include "util/Zones.h"
 
@@ -31,7 +33,7 @@ void check_zone(const json& trigger, TimeTrigger& t, std::vector<ConditionProble
 
 const std::set<std::string> kKeys{"schedule", "special_date", "overdue", "report"};
 
-const std::set<std::string> kReports{"channels"};
+const std::set<std::string> kReports{"channels", "messages"};
 const std::set<std::string> kPeriods{"day", "week", "month", "quarter"};
 
 void compile_schedule(const json& trigger, TimeTrigger& t, std::vector<ConditionProblem>& problems) {
@@ -79,7 +81,19 @@ std::optional<TimeTrigger> TimeTrigger::compile(const json& trigger, std::vector
     allowed = {"report", "schedule", "timezone", "period", "alert"};
     t.report = trigger["report"].is_string() ? trigger["report"].get<std::string>() : "";
     if (!kReports.count(t.report))
-      problems.push_back({"/report", "expected \"channels\" (the advertising channels of the config's ad_channels)"});
+      problems.push_back({"/report",
+                          "expected \"channels\" (the advertising channels of the config's ad_channels) or "
+                          "\"messages\" (what the rules' messages did)"});
+    if (t.report == "messages") {
+      allowed.insert("rules");
+      const json rules = trigger.value("rules", json::array());
+      if (!rules.is_array() || !std::all_of(rules.begin(), rules.end(), [](const json& r) {
+            return r.is_string() && !r.get_ref<const std::string&>().empty();
+          }))
+        problems.push_back({"/rules", "expected the names of the rules whose messages are counted"});
+      else
+        for (const json& r : rules) t.rules.push_back(r.get<std::string>());
+    }
     if (!trigger.contains("schedule"))
       problems.push_back({"/schedule", "a report needs a schedule, such as \"every monday at 09:00\""});
     else

@@ -14,6 +14,9 @@
 //        report.channels: the advertising channels' figures (config's
 //        "ad_channels") over the period before the run and the one before
 //        it; with "alert", only when a figure fell by that much
+//   {"report": "messages", "rules": ["welcome"], "schedule": ..., "period": ..., "alert": ...}
+//        report.messages: what the rules' messages did (sent, delivered,
+//        opened, clicked, failed, converted), the same way
 //
 // Their events come from "time:<rule>": only their own rule sees them.
 #pragma once
@@ -43,10 +46,11 @@ struct TimeTrigger {
   std::string entity_type;
   int64_t by_ms = 0;
   std::set<std::string> closed;
-  std::string report;     // reports: what is counted ("channels")
-  std::string period;     // reports: "day", "week", "month", "quarter"; "" = since the run before
-  int64_t period_ms = 0;  // ... or a length ("7d")
-  double alert_drop = 0;  // reports: a fall (0.2 = 20 %) that makes the run an alert; 0 = always report
+  std::string report;              // reports: what is counted ("channels", "messages")
+  std::vector<std::string> rules;  // messages reports: the rules counted (empty: every rule that sends messages)
+  std::string period;              // reports: "day", "week", "month", "quarter"; "" = since the run before
+  int64_t period_ms = 0;           // ... or a length ("7d")
+  double alert_drop = 0;           // reports: a fall (0.2 = 20 %) that makes the run an alert; 0 = always report
 
   // Whether `trigger` is one of these (then compile it).
   static bool is_time_trigger(const nlohmann::json& trigger);

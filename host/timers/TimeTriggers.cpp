@@ -9,6 +9,8 @@
 #include <unordered_set>
 
 #include "analytics/ChannelReport.h"
+#include "analytics/MessageReport.h"
+#include "analytics/RuleExecutions.h"
 #include "log/Logger.h"
 #include "rules/SegmentMembership.h"
 #include "util/JsonText.h"
@@ -128,32 +130,25 @@ class ScheduleProducer final : public TimeProducer {
   ScheduledRuns runs_;
 };
 
-// A scheduled report (rules/TimeTrigger.h): at each run, the channels'
-// figures over the period before it and the one before that. With an alert
+// A scheduled report (rules/TimeTrigger.h): at each run, what it counts
+// over the period before it beside the period before that. With an alert
 // threshold, a run where nothing fell that far produces nothing.
-class ReportProducer final : public TimeProducer {
+class ReportProducer : public TimeProducer {
  public:
-  ReportProducer(std::string rule, const TimeTrigger& t, std::string zone, Config::AdChannelsConfig config)
-      : rule_(std::move(rule)), t_(t), runs_(*t.schedule, std::move(zone)), config_(std::move(config)) {}
+  ReportProducer(std::string rule, const TimeTrigger& t, std::string zone)
+      : t_(t), runs_(*t.schedule, std::move(zone)), rule_(std::move(rule)) {}
 
   void due(int64_t now, Store& store, std::vector<EventRecord>& out) override {
     const auto latest = runs_.due(now);
-    if (!latest || config_.entity.empty()) return;  // refused by validate: nothing to count
+    if (!latest) return;
     const ReportPeriod period = period_before(*latest);
     // The period before, of the same kind: the calendar one before, or as
     // long again (a weekday schedule's Monday covers three days, and the
     // figures it compares with are the three days before).
     const ReportPeriod previous = t_.period.empty() ? ReportPeriod{2 * period.from_ms - period.to_ms, period.from_ms}
                                                     : period_before(period.from_ms);
-    const auto counted = [&](const ReportPeriod& p) {
-      RecordQuery bounds;
-      bounds.updated_after_ms = p.from_ms;
-      bounds.updated_before_ms = p.to_ms - 1;
-      return *count_channels(store, config_, bounds, kMostRecords);
-    };
-    const ChannelCounts now_counts = counted(period), before_counts = counted(previous);
-    json data = channel_report(
-        {config_, period, previous, now_counts, before_counts, t_.alert_drop, runs_.zone(), !t_.period.empty()});
+    json data = report(store, period, previous);
+    if (data.is_null()) return;                               // nothing to count
     if (t_.alert_drop > 0 && data["alerts"].empty()) return;  // delivered() moves on: nothing fell
     const std::string at = format_time_ms(*latest);
     data["rule"] = rule_;
@@ -164,9 +159,14 @@ class ReportProducer final : public TimeProducer {
   }
   void delivered() override { runs_.delivered(); }
 
- private:
-  static constexpr size_t kMostRecords = 1'000'000;
+ protected:
+  // The report's data (its "alerts" among them), or null when there is nothing to count.
+  virtual json report(Store& store, const ReportPeriod& period, const ReportPeriod& previous) = 0;
 
+  const TimeTrigger t_;
+  ScheduledRuns runs_;
+
+ private:
   // The period a run at `at` reports on: the whole day, week (from Monday),
   // month or quarter before the one `at` falls in, on the report's clock; a
   // length before `at`; or the time since the run before.
@@ -198,9 +198,62 @@ class ReportProducer final : public TimeProducer {
   }
 
   std::string rule_;
-  TimeTrigger t_;
-  ScheduledRuns runs_;
+};
+
+// The advertising channels' records (the config's ad_channels) updated in each period.
+class ChannelsReportProducer final : public ReportProducer {
+ public:
+  ChannelsReportProducer(std::string rule, const TimeTrigger& t, std::string zone, Config::AdChannelsConfig config)
+      : ReportProducer(std::move(rule), t, std::move(zone)), config_(std::move(config)) {}
+
+ private:
+  static constexpr size_t kMostRecords = 1'000'000;
+
+  json report(Store& store, const ReportPeriod& period, const ReportPeriod& previous) override {
+    if (config_.entity.empty()) return nullptr;  // refused by validate: nothing to count
+    const auto counted = [&](const ReportPeriod& p) {
+      RecordQuery bounds;
+      bounds.updated_after_ms = p.from_ms;
+      bounds.updated_before_ms = p.to_ms - 1;
+      return *count_channels(store, config_, bounds, kMostRecords);
+    };
+    const ChannelCounts now_counts = counted(period), before_counts = counted(previous);
+    return channel_report(
+        {config_, period, previous, now_counts, before_counts, t_.alert_drop, runs_.zone(), !t_.period.empty()});
+  }
+
   Config::AdChannelsConfig config_;
+};
+
+// What the messages of the executions each rule began in each period did.
+class MessagesReportProducer final : public ReportProducer {
+ public:
+  MessagesReportProducer(std::string rule, const TimeTrigger& t, std::string zone, const StatsRules& stats_rules)
+      : ReportProducer(std::move(rule), t, std::move(zone)), stats_rules_(stats_rules) {
+    // Named, or every rule that sends messages.
+    for (const auto& [name, stats] : stats_rules_)
+      if (t.rules.empty() ? !stats.channel_steps.empty()
+                          : std::find(t.rules.begin(), t.rules.end(), name) != t.rules.end())
+        counted_.push_back(name);
+  }
+
+ private:
+  static constexpr size_t kMostExecutions = 1'000'000;  // per rule and period
+
+  json report(Store& store, const ReportPeriod& period, const ReportPeriod& previous) override {
+    std::map<std::string, json> now, before;
+    bool complete = true;
+    for (const std::string& name : counted_)
+      for (auto [p, figures] : {std::pair{&period, &now}, std::pair{&previous, &before}}) {
+        const auto counted = count_executions(store, name, stats_rules_, p->from_ms, p->to_ms, kMostExecutions);
+        complete = complete && counted->complete;
+        (*figures)[name] = counted->stats.to_json();
+      }
+    return message_report({period, previous, now, before, complete, t_.alert_drop, runs_.zone(), !t_.period.empty()});
+  }
+
+  const StatsRules stats_rules_;
+  std::vector<std::string> counted_;
 };
 
 bool leap(int year) { return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0; }
@@ -556,10 +609,16 @@ TimeTriggers::TimeTriggers(Store& store, const std::vector<CompiledRule>& rules,
         producers_.push_back(
             std::make_unique<OverdueProducer>(rule.name, t, options_.account_timezone, options_.events_kept_ms));
         break;
-      case TimeTrigger::Kind::kReport:
-        producers_.push_back(std::make_unique<ReportProducer>(
-            rule.name, t, t.timezone.empty() ? options_.account_timezone : t.timezone, options_.ad_channels));
+      case TimeTrigger::Kind::kReport: {
+        std::string zone = t.timezone.empty() ? options_.account_timezone : t.timezone;
+        if (t.report == "messages")
+          producers_.push_back(
+              std::make_unique<MessagesReportProducer>(rule.name, t, std::move(zone), options_.stats_rules));
+        else
+          producers_.push_back(
+              std::make_unique<ChannelsReportProducer>(rule.name, t, std::move(zone), options_.ad_channels));
         break;
+      }
     }
   }
   // A rule on <type>.overdue or task.reminder: the host tells when an open

@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "analytics/RuleExecutions.h"
 #include "config/Config.h"
 #include "rules/CompiledRule.h"
 #include "store/Store.h"
@@ -57,6 +58,8 @@ class TimeTriggers {
     int64_t events_kept_ms = 0;
     // What a rule's "report": "channels" counts (the config's ad_channels).
     Config::AdChannelsConfig ad_channels;
+    // What a "report": "messages" needs of the rules it counts.
+    StatsRules stats_rules;
   };
   // `stored` runs after events were appended (it wakes the pipeline).
   TimeTriggers(Store& store, const std::vector<CompiledRule>& rules, const std::vector<DynamicSegment>& segments,

@@ -1,6 +1,7 @@
 // Small text helpers shared by the host's parsers.
 #pragma once
 
+#include <cstdio>
 #include <string>
 #include <string_view>
 
@@ -37,6 +38,15 @@ inline std::string lower_case(std::string_view text) {
     }
   }
   return out;
+}
+
+// A fraction as a report shows it: 0.41666 is "41.7%", 0.25 "25%".
+inline std::string percent_text(double fraction) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f", fraction * 100);
+  std::string out = text;
+  if (out.size() > 2 && out.compare(out.size() - 2, 2, ".0") == 0) out.resize(out.size() - 2);
+  return out + "%";
 }
 
 // `&`, `<`, `>` and both quotes as HTML entities: text inside markup or an

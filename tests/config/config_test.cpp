@@ -108,6 +108,14 @@ const BadConfig kBadConfigs[] = {
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"report": "channels", "schedule": "every monday at 09:00"}, "steps": [{"action": "sink.post"}]}]})",
      "/rules/0/trigger/report: rule 'r': a channels report counts the config's \"ad_channels\", and there is none"},
+    {"messages_report_of_an_unknown_rule",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"report": "messages", "rules": ["welcom"], "schedule": "daily"}, "steps": [{"action": "sink.post"}]}]})",
+     "/rules/0/trigger/rules/0: rule 'r': no rule is named 'welcom'"},
+    {"messages_report_of_a_rule_without_messages",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"report": "messages", "rules": ["r"], "schedule": "daily"}, "steps": [{"action": "sink.post"}]}]})",
+     "/rules/0/trigger/rules/0: rule 'r': rule 'r' sends no messages"},
     {"goal_within_not_a_duration",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "goal": {"event": "booking.created", "within": "soon"}, "steps": [{"action": "sink.post"}]}]})",

@@ -246,6 +246,89 @@ TEST_F(TimeTriggersTest, AWeeklyChannelsReportComparesTheWeekWithTheOneBeforeAnd
   EXPECT_EQ(calm[0].id, "time:weekly:2026-12-21T06:00:00.000Z");
 }
 
+// A weekly report of the messages a rule sent: last week's SMS beside the
+// week's before, read from the executions' histories and the gateway's
+// delivery reports; the delivery rate fell by a third, which alerts.
+TEST_F(TimeTriggersTest, AWeeklyMessagesReportComparesEachStepsDeliveriesAndAlertsOnAFall) {
+  int64_t next_message = 0;
+  const auto sent = [&](const char* created, int delivered_of_ten) {
+    for (int i = 0; i < 10; ++i) {
+      const std::string id = "m" + std::to_string(next_message++);
+      ExecutionRow row;
+      row.rule = "welcome";
+      row.event_id = "e-" + id;
+      row.state = ExecutionState::kDone;
+      row.context_json = "{}";
+      row.history_json =
+          json::array({{{"step", "SMS"}, {"outcome", "done"}, {"external_id", id}, {"channel", "sms"}}}).dump();
+      row.created_at_ms = row.updated_at_ms = at(created);
+      std::promise<StoreStatus> done;
+      store_->transact([row](ExecutionRows& rows) { rows.insert(row); },
+                       [&](StoreStatus status) { done.set_value(status); });
+      ASSERT_TRUE(done.get_future().get().ok());
+      append({{"id", "r-" + id},
+              {"type", i < delivered_of_ten ? "message.delivered" : "message.undelivered"},
+              {"data", {{"message_id", id}}}});
+    }
+  };
+  sent("2026-11-25T08:00:00Z", 9);  // the week before: 9 of 10 delivered
+  sent("2026-12-02T08:00:00Z", 6);  // last week: 6 of 10
+  sent("2026-12-07T07:00:00Z", 0);  // this week's: not counted yet
+
+  const json weekly{{"report", "messages"},
+                    {"rules", {"welcome"}},
+                    {"schedule", "every monday at 09:00"},
+                    {"period", "week"},
+                    {"alert", "20%"}};
+  const std::vector<CompiledRule> rules{time_rule("weekly", weekly)};
+  ASSERT_EQ(rules[0].time_trigger->event_type(), "report.messages");
+  TimeTriggers::Options options;
+  options.account_timezone = "Europe/Moscow";
+  options.stats_rules = {{"welcome", {{"SMS"}, std::nullopt}}, {"other", {{"Email"}, std::nullopt}}};
+  TimeTriggers t(*store_, rules, {}, options, nullptr);
+  const auto events = t.check(at("2026-12-07T06:00:30Z"));  // Monday 09:00 in Moscow
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, "report.messages");
+  const json data = json::parse(events[0].body_json)["data"];
+  EXPECT_EQ(data["from"], "2026-11-29T21:00:00.000Z");
+  EXPECT_TRUE(data["complete"].get<bool>());
+  EXPECT_FALSE(data["rules"].contains("other"));  // not named
+  const json& sms = data["rules"]["welcome"]["SMS"];
+  EXPECT_EQ(sms["sent"], 10) << data.dump(2);
+  EXPECT_EQ(sms["delivered"], 6);
+  EXPECT_EQ(sms["failed"], 4);
+  EXPECT_DOUBLE_EQ(sms["delivery_rate"].get<double>(), 60.0);
+  EXPECT_DOUBLE_EQ(data["previous"]["rules"]["welcome"]["SMS"]["delivery_rate"].get<double>(), 90.0);
+  EXPECT_DOUBLE_EQ(data["total"]["delivery_rate"].get<double>(), 60.0);
+  EXPECT_NEAR(data["changes"]["rules"]["welcome"]["SMS"]["delivery_rate"].get<double>(), -1.0 / 3, 1e-9);
+  EXPECT_NEAR(data["changes"]["total"]["sent"].get<double>(), 0, 1e-9);
+  std::set<std::string> fell;
+  for (const json& a : data["alerts"])
+    fell.insert((a["rule"].is_null() ? std::string("total") : a["rule"].get<std::string>()) + " " +
+                a["metric"].get<std::string>());
+  EXPECT_EQ(fell, (std::set<std::string>{"total delivery_rate", "welcome delivery_rate"})) << data["alerts"].dump();
+  const std::string text = data["text"];
+  EXPECT_NE(text.find("30.11.2026 - 06.12.2026"), std::string::npos) << text;
+  EXPECT_NE(text.find("welcome / SMS: 10 sent, 6 delivered (60%, was 90%), 4 failed (40%, was 10%)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("welcome / SMS: delivery_rate fell by 33.3% (90% -> 60%)"), std::string::npos) << text;
+  EXPECT_NE(data["html"].get<std::string>().find("<td>welcome / SMS</td><td>10</td><td>6 (60%)</td>"),
+            std::string::npos)
+      << data["html"];
+}
+
+TEST(TimeTriggerCompile, AMessagesReportNamesRulesByName) {
+  std::vector<ConditionProblem> problems;
+  EXPECT_FALSE(TimeTrigger::compile({{"report", "messages"}, {"schedule", "daily"}, {"rules", {"a", 1}}}, problems));
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].pointer, "/rules");
+  problems.clear();
+  EXPECT_FALSE(TimeTrigger::compile({{"report", "channels"}, {"schedule", "daily"}, {"rules", {"a"}}}, problems));
+  const auto every = TimeTrigger::compile({{"report", "messages"}, {"schedule", "daily"}}, problems);
+  ASSERT_TRUE(every);
+  EXPECT_TRUE(every->rules.empty());  // every rule that sends messages
+}
+
 // February against January: as many records a day is no fall, though 28
 // days hold fewer than 31; conversion compares as it is.
 TEST(ChannelReport, PeriodsOfDifferentLengthsCompareRecordsPerDay) {

@@ -24,6 +24,15 @@
 
 namespace sb {
 
+// A message step's counts ("sent", "delivered", "failed", "opened",
+// "clicked", "replied", and "converted" with a goal) with the reference
+// CRMs' rates beside them, in percent with one decimal: of the messages
+// sent, those delivered and failed; of those delivered (or, where the
+// provider reports no delivery, of those sent that did not fail), those
+// opened, clicked and replied to; of those opened, those clicked; of those
+// sent, those converted. Null where nothing was there to count from.
+nlohmann::json with_rates(const std::map<std::string, int64_t>& figures, bool delivery_reported);
+
 class ExecutionStats {
  public:
   // `channel_steps`: the rule's steps that send messages, by name, for

@@ -1,4 +1,4 @@
-#include "executor/ExecutionStats.h"
+#include "analytics/ExecutionStats.h"
 
 #include <algorithm>
 #include <cmath>
@@ -112,6 +112,8 @@ json rate(int64_t part, int64_t whole) {
 // provider reported no delivery (email) has no delivery rate, and its other
 // rates count from the messages sent that did not fail. With a goal, the
 // messages sent whose contact reached it (conversion).
+}  // namespace
+
 json with_rates(const std::map<std::string, int64_t>& figures, bool delivery_reported) {
   const int64_t sent = figures.at("sent"), failed = figures.at("failed"), delivered = figures.at("delivered"),
                 opened = figures.at("opened"), clicked = figures.at("clicked");
@@ -128,7 +130,10 @@ json with_rates(const std::map<std::string, int64_t>& figures, bool delivery_rep
   return out;
 }
 
-json with_rates(const Counts& counts, const StepNames& delivery_reported) {
+namespace {
+
+// Each step's counts with their rates.
+json with_step_rates(const Counts& counts, const StepNames& delivery_reported) {
   json out = json::object();
   for (const auto& [step, figures] : counts) out[step] = with_rates(figures, delivery_reported.count(step) != 0);
   return out;
@@ -222,9 +227,10 @@ json ExecutionStats::to_json() const {
     for (const auto& [name, variant] : variants) {
       const auto it = variant_messages.find({split, name});
       json& out = splits[split][name];
-      out = {{"executions", variant.executions},
-             {"steps", variant.steps},
-             {"messages", it == variant_messages.end() ? json::object() : with_rates(it->second, delivery_reported)}};
+      out = {
+          {"executions", variant.executions},
+          {"steps", variant.steps},
+          {"messages", it == variant_messages.end() ? json::object() : with_step_rates(it->second, delivery_reported)}};
       if (goal_) {
         const auto converted = variant_converted.find({split, name});
         out["converted"] = converted == variant_converted.end() ? 0 : converted->second;
@@ -234,7 +240,7 @@ json ExecutionStats::to_json() const {
   json out = {{"executions", executions_},
               {"states", states_},
               {"steps", steps_},
-              {"messages", with_rates(messages, delivery_reported)},
+              {"messages", with_step_rates(messages, delivery_reported)},
               {"splits", splits}};
   if (goal_)
     out["goal"] = {{"events", goal_->events},

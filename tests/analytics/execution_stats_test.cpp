@@ -1,7 +1,7 @@
 // What the stats count of the messages a rule's steps sent.
 #include <gtest/gtest.h>
 
-#include "executor/ExecutionStats.h"
+#include "analytics/ExecutionStats.h"
 
 namespace sb {
 namespace {
