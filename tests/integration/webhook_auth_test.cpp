@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <sstream>
+#include <thread>
 
 #include "integration/test_support.h"
 
@@ -118,6 +119,58 @@ TEST_F(WebhookAuthTest, SecretsNeverReachTheLog) {
   EXPECT_NE(log.find("webhook request rejected"), std::string::npos) << log;  // debug lines were written
   EXPECT_EQ(log.find(kToken), std::string::npos) << log;
   EXPECT_EQ(log.find("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), std::string::npos) << log;
+}
+
+// The http plugin as a Standard Webhooks sender and the webhook plugin as
+// its receiver, over real sockets through the host: a signed request is
+// taken (its webhook-id the sending step's key) and sets off the receiving
+// rule; one signed with another secret is refused, and its step fails.
+TEST(StandardWebhooksEndToEnd, TheHttpPluginsSignatureIsWhatTheWebhookPluginVerifies) {
+  ::setenv("SB_E2E_SIGNING", kSigningSecret, 1);
+  ::setenv("SB_E2E_EVENTS", kToken, 1);
+  HttpSink sink;
+  const json config{
+      {"plugin_dirs", {SB_PLUGIN_DIR}},
+      {"secrets", {{"signing", {{"env", "SB_E2E_SIGNING"}}}, {"events", {{"env", "SB_E2E_EVENTS"}}}}},
+      {"api", {{"event_tokens", {{{"$secret", "events"}}}}}},
+      {"instances",
+       {{"inbound",
+         {{"plugin", "webhook"},
+          {"config", {{"signing_secret", {{"$secret", "signing"}}}, {"event_type", "relay.received"}}}}},
+        {"other",
+         {{"plugin", "webhook"},
+          {"config",
+           {{"signing_secret", "whsec_c2Vjb25kLXNlY3JldC1rZXktYnl0ZXM="}, {"event_type", "other.received"}}}}},
+        {"relay", {{"plugin", "http"}, {"config", {{"signing_secret", {{"$secret", "signing"}}}}}}},
+        {"sink", {{"plugin", "http"}, {"config", {{"base_url", sink.url()}}}}}}},
+      {"rules", json::parse(R"([
+        {"name": "send", "trigger": {"event": "relay.start"},
+         "steps": [{"action": "relay.post", "params": {"url": "{{data.url}}", "body": {"n": "{{data.n}}"}}}]},
+        {"name": "received", "trigger": {"event": "relay.received", "source": "inbound"},
+         "steps": [{"action": "sink.post", "params": {"url": "/got", "body": {"n": "{{body.n}}", "id": "{{event.id}}"}}}]},
+        {"name": "other", "trigger": {"event": "other.received"},
+         "steps": [{"action": "sink.post", "params": {"url": "/other"}}]}])")}};
+  HostProcess host(config);
+  const auto start = [&](const std::string& id, const std::string& path, const std::string& n) {
+    const json event{{"id", id},
+                     {"type", "relay.start"},
+                     {"data", {{"url", "http://127.0.0.1:" + std::to_string(host.port()) + path}, {"n", n}}}};
+    return http_request(host.port(), "POST", "/api/v1/events", event.dump(),
+                        {{"Authorization", std::string("Bearer ") + kToken}})
+        .status;
+  };
+  ASSERT_EQ(start("relay-1", "/webhooks/inbound", "7"), 202);
+  const auto got = sink.wait_for(1);
+  ASSERT_EQ(got.size(), 1u) << host.log();
+  EXPECT_EQ(got[0].uri, "/got");
+  const json body = json::parse(got[0].body);
+  EXPECT_EQ(body["n"], "7");
+  EXPECT_EQ(body["id"].get<std::string>().rfind("relay-1:send:", 0), 0u) << body;  // the sending step's key
+
+  ASSERT_EQ(start("relay-2", "/webhooks/other", "8"), 202);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(sink.count(), 1u);  // refused: the other rule never ran
+  EXPECT_NE(host.log().find("invalid_signature"), std::string::npos) << host.log();
 }
 
 }  // namespace
