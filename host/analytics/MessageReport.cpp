@@ -16,7 +16,7 @@ namespace {
 constexpr const char* kCounts[] = {"sent", "delivered", "failed", "opened", "clicked", "replied", "converted"};
 constexpr const char* kRates[] = {"delivery_rate", "failure_rate",       "open_rate",      "click_rate",
                                   "reply_rate",    "click_to_open_rate", "conversion_rate"};
-constexpr const char* kAlerting[] = {"delivery_rate", "open_rate", "click_rate", "conversion_rate"};
+constexpr const char* kFalling[] = {"delivery_rate", "open_rate", "click_rate", "conversion_rate"};
 
 std::optional<double> number(const json& figures, const char* metric) {
   const auto it = figures.find(metric);
@@ -24,29 +24,68 @@ std::optional<double> number(const json& figures, const char* metric) {
   return it->get<double>();
 }
 
-// Every message step of the rules: {rule: {step: figures}}, and all of them
-// added up, with rates as a step's (a delivery rate only when every step
-// that sent had its deliveries reported).
-std::pair<json, json> tally(const std::map<std::string, json>& stats) {
-  json rules = json::object();
-  std::map<std::string, int64_t> sum;
-  for (const char* count : kCounts)
-    if (std::string_view(count) != "converted") sum[count] = 0;
-  bool delivery_reported = true, any_sent = false;
+using Counts = std::map<std::string, int64_t>;
+struct StepCounts {
+  Counts counts;
+  bool delivery_reported = false;  // its provider reported deliveries
+};
+using RuleSteps = std::map<std::string, std::map<std::string, StepCounts>>;
+
+// Every message step's counts, from each rule's stats.
+RuleSteps counts_of(const std::map<std::string, json>& stats) {
+  RuleSteps out;
   for (const auto& [rule, s] : stats) {
-    json& steps = rules[rule] = json::object();
+    auto& steps = out[rule];
     const json messages = s.value("messages", json::object());
     for (const auto& [step, figures] : messages.items()) {
-      steps[step] = figures;
+      StepCounts& c = steps[step];
       for (const char* count : kCounts)
-        if (figures.contains(count)) sum[count] += figures[count].get<int64_t>();
-      if (figures.value("sent", 0) > 0) {
-        any_sent = true;
-        delivery_reported = delivery_reported && !figures.value("delivery_rate", json()).is_null();
-      }
+        if (figures.contains(count)) c.counts[count] = figures[count].get<int64_t>();
+      c.delivery_reported = !figures.value("delivery_rate", json()).is_null();
     }
   }
-  return {std::move(rules), with_rates(sum, delivery_reported && any_sent)};
+  return out;
+}
+
+// A step of one period that the other does not have sent nothing then.
+void add_missing(RuleSteps& to, const RuleSteps& from) {
+  for (const auto& [rule, steps] : from)
+    for (const auto& [step, c] : steps)
+      if (!to[rule].count(step)) {
+        StepCounts& none = to[rule][step];
+        for (const auto& [count, n] : c.counts) none.counts[count] = 0;
+      }
+}
+
+// The figures of both periods, {rule: {step: figures}}, and their totals. A
+// step has a delivery rate when its provider reported deliveries in either
+// period (one whose every message failed has 0 %, not none); the total has
+// one when every step that sent has.
+struct Tallies {
+  json rules = json::object(), rules_before = json::object(), total, total_before;
+};
+Tallies tally(RuleSteps now, RuleSteps before) {
+  add_missing(now, before);
+  add_missing(before, now);
+  Tallies out;
+  Counts sum, sum_before;
+  for (const char* count : kCounts)
+    if (std::string_view(count) != "converted") sum[count] = sum_before[count] = 0;
+  bool all_reported = true;
+  for (const auto& [rule, steps] : now) {
+    for (const auto& [step, c] : steps) {
+      const StepCounts& was = before[rule][step];
+      const bool reported = c.delivery_reported || was.delivery_reported;
+      if (c.counts.at("sent") > 0 || was.counts.at("sent") > 0) all_reported = all_reported && reported;
+      out.rules[rule][step] = with_rates(c.counts, reported);
+      out.rules_before[rule][step] = with_rates(was.counts, reported);
+      for (const auto& [count, n] : c.counts) sum[count] += n;
+      for (const auto& [count, n] : was.counts) sum_before[count] += n;
+    }
+  }
+  out.total = with_rates(sum, all_reported);
+  out.total_before = with_rates(sum_before, all_reported);
+  return out;
 }
 
 // `scale`: the period's length over the one before's, for the counts.
@@ -104,8 +143,11 @@ std::string row_of(const std::string& label, const json& figures) {
 }  // namespace
 
 json message_report(const MessageReportInput& in) {
-  auto [rules, total] = tally(in.now);
-  auto [rules_before, total_before] = tally(in.before);
+  Tallies tallies = tally(counts_of(in.now), counts_of(in.before));
+  json& rules = tallies.rules;
+  json& rules_before = tallies.rules_before;
+  json& total = tallies.total;
+  json& total_before = tallies.total_before;
   const int64_t length = in.period.to_ms - in.period.from_ms;
   const int64_t length_before = in.previous_period.to_ms - in.previous_period.from_ms;
   const double scale = length_before > 0 ? static_cast<double>(length) / static_cast<double>(length_before) : 1;
@@ -120,25 +162,31 @@ json message_report(const MessageReportInput& in) {
       steps[step.key()] = changes_of(*step, before_of(rule.key(), step.key()), scale);
   }
 
+  // Per step: the total mixes steps a rate does not apply to (SMS has no
+  // opens, a rule without a goal no conversions), so it only informs.
   json alerts = json::array();
   std::vector<std::string> alert_lines;
   if (in.alert_drop > 0) {
-    const auto check = [&](const json& rule, const json& step, const json& was, const json& is, const json& change) {
-      for (const char* metric : kAlerting) {
-        const auto c = number(change, metric);
-        if (!c || *c > -in.alert_drop + 1e-9) continue;
+    const auto check = [&](const std::string& rule, const std::string& step, const json& was, const json& is,
+                           const json& change) {
+      const auto alert = [&](const char* metric, double fall, const std::string& how) {
         alerts.push_back({{"rule", rule},
                           {"step", step},
                           {"metric", metric},
                           {"previous", was.value(metric, json())},
                           {"current", is.value(metric, json())},
-                          {"change", *c}});
-        alert_lines.push_back(
-            (rule.is_null() ? std::string("Total") : rule.get<std::string>() + " / " + step.get<std::string>()) + ": " +
-            metric + " fell by " + percent_text(-*c) + " (" + shown(was, metric) + " -> " + shown(is, metric) + ")");
-      }
+                          {"change", change.value(metric, json())}});
+        alert_lines.push_back(rule + " / " + step + ": " + metric + " " + how + " by " + percent_text(fall) + " (" +
+                              shown(was, metric) + " -> " + shown(is, metric) + ")");
+      };
+      for (const char* metric : kFalling)
+        if (const auto c = number(change, metric); c && *c <= -in.alert_drop + 1e-9) alert(metric, -*c, "fell");
+      // Failures: the share of messages that did not fail fell that much.
+      const auto failed = number(is, "failure_rate"), failed_before = number(was, "failure_rate");
+      if (failed && failed_before && *failed_before < 100)
+        if (const double kept = (100 - *failed) / (100 - *failed_before) - 1; kept <= -in.alert_drop + 1e-9)
+          alert("failure_rate", -kept, "rose: the share not failed fell");
     };
-    check(json(), json(), total_before, total, changes["total"]);
     for (auto rule = rules.begin(); rule != rules.end(); ++rule)
       for (auto step = rule->begin(); step != rule->end(); ++step)
         check(rule.key(), step.key(), before_of(rule.key(), step.key()), *step,

@@ -28,13 +28,16 @@ struct MessageReportInput {
 //  "rules": {rule: {step: figures}}, "total": figures,
 //  "previous": {"from", "to", "rules", "total"},
 //  "changes": {"total": {metric: change}, "rules": {rule: {step: {metric: change}}}},
-//  "alerts": [{"rule", "step" (both null for the total), "metric", "previous", "current", "change"}],
+//  "alerts": [{"rule", "step", "metric", "previous", "current", "change"}],
 //  "text", "html"}
 // figures: a step's counts and rates as GET /api/v1/executions/stats gives
-// them (with_rates: percent, of the stage before). A change is relative
-// (-0.25: a quarter less), null where there was nothing before; counts
-// compare per unit of time when the periods differ in length. Alerts: a
-// delivery, open, click or conversion rate that fell by alert_drop or more.
+// them (with_rates: percent, of the stage before); a step of only one period
+// is in both, with nothing sent in the other. A change is relative (-0.25: a
+// quarter less), null where there was nothing before; counts compare per
+// unit of time when the periods differ in length. Alerts, per step: a
+// delivery, open, click or conversion rate that fell by alert_drop or more,
+// or a failure rate whose complement (the messages not failed) did. The
+// total mixes steps a rate does not apply to: it informs, never alerts.
 nlohmann::json message_report(const MessageReportInput& in);
 
 }  // namespace sb

@@ -15,7 +15,8 @@ StatsRules stats_rules(const std::vector<CompiledRule>& rules) {
 
 std::optional<CountedExecutions> count_executions(Store& store, const std::string& rule, const StatsRules& rules,
                                                   std::optional<int64_t> from_ms, std::optional<int64_t> to_ms,
-                                                  size_t most, const std::function<bool()>& stopping) {
+                                                  size_t most, const std::function<bool()>& stopping,
+                                                  std::optional<int64_t> known_before_ms) {
   const auto known = rules.find(rule);
   CountedExecutions out{known == rules.end() ? ExecutionStats()
                                              : ExecutionStats(known->second.channel_steps, known->second.goal)};
@@ -55,10 +56,16 @@ std::optional<CountedExecutions> count_executions(Store& store, const std::strin
     }
   }
   // What providers reported of the messages counted: one read per few thousand.
-  out.stats.add_reports(store.message_reports(out.stats.message_ids()));
+  std::vector<MessageReport> reports = store.message_reports(out.stats.message_ids());
+  if (known_before_ms)
+    std::erase_if(reports, [&](const MessageReport& r) { return r.received_at_ms >= *known_before_ms; });
+  out.stats.add_reports(reports);
   // ... and the goals their contacts reached since the first began.
-  if (const auto contacts = out.stats.contact_keys(); !contacts.empty())
-    out.stats.add_goals(store.goals_reached(contacts, out.stats.goals_since_ms()));
+  if (const auto contacts = out.stats.contact_keys(); !contacts.empty()) {
+    std::vector<GoalReached> goals = store.goals_reached(contacts, out.stats.goals_since_ms());
+    if (known_before_ms) std::erase_if(goals, [&](const GoalReached& g) { return g.at_ms >= *known_before_ms; });
+    out.stats.add_goals(goals);
+  }
   return out;
 }
 

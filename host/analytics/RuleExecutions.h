@@ -31,7 +31,9 @@ StatsRules stats_rules(const std::vector<CompiledRule>& rules);
 // the oldest; no to: until now), newest first, at most `most` of them (a
 // parallel group's branches count in their parent's history, not as
 // executions), with what providers reported of their messages and the goals
-// their contacts reached.
+// their contacts reached (those known before `known_before_ms`, when given:
+// a period compared with a later one is counted as it stood as long after
+// its end).
 struct CountedExecutions {
   ExecutionStats stats;
   bool complete = false;  // false: `most` were counted, and older ones were left
@@ -39,6 +41,7 @@ struct CountedExecutions {
 // Nothing when `stopping` said so between pages (the host shuts down).
 std::optional<CountedExecutions> count_executions(Store& store, const std::string& rule, const StatsRules& rules,
                                                   std::optional<int64_t> from_ms, std::optional<int64_t> to_ms,
-                                                  size_t most, const std::function<bool()>& stopping = {});
+                                                  size_t most, const std::function<bool()>& stopping = {},
+                                                  std::optional<int64_t> known_before_ms = std::nullopt);
 
 }  // namespace sb

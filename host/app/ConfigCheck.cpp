@@ -120,11 +120,17 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
       const bool sends =
           counted != out.rules.end() && std::any_of(counted->steps.begin(), counted->steps.end(),
                                                     [](const CompiledStep& s) { return !s.channel.empty(); });
-      if (!sends)
-        out.issues.push_back({file, config.rules[r].pointer + "/trigger/rules/" + std::to_string(i),
-                              "rule '" + out.rules[r].name + "': " +
-                                  (counted == out.rules.end() ? "no rule is named '" + named + "'"
-                                                              : "rule '" + named + "' sends no messages")});
+      const std::string at = config.rules[r].pointer + "/trigger/rules/" + std::to_string(i);
+      const std::string where = "rule '" + out.rules[r].name + "': ";
+      // A rule switched off for now: what it sent before is still counted.
+      const bool disabled = std::any_of(config.disabled_rules.begin(), config.disabled_rules.end(),
+                                        [&](const RuleSource& d) { return d.body.value("name", "") == named; });
+      if (counted == out.rules.end() && disabled)
+        out.warnings.push_back({file, at, where + "rule '" + named + "' is disabled: it sends nothing new to count"});
+      else if (!sends)
+        out.issues.push_back({file, at,
+                              where + (counted == out.rules.end() ? "no rule is named '" + named + "'"
+                                                                  : "rule '" + named + "' sends no messages")});
     }
   }
   for (const auto& rule : config.disabled_rules) {

@@ -147,7 +147,7 @@ class ReportProducer : public TimeProducer {
     // figures it compares with are the three days before).
     const ReportPeriod previous = t_.period.empty() ? ReportPeriod{2 * period.from_ms - period.to_ms, period.from_ms}
                                                     : period_before(period.from_ms);
-    json data = report(store, period, previous);
+    json data = report(store, period, previous, *latest);
     if (data.is_null()) return;                               // nothing to count
     if (t_.alert_drop > 0 && data["alerts"].empty()) return;  // delivered() moves on: nothing fell
     const std::string at = format_time_ms(*latest);
@@ -160,8 +160,9 @@ class ReportProducer : public TimeProducer {
   void delivered() override { runs_.delivered(); }
 
  protected:
-  // The report's data (its "alerts" among them), or null when there is nothing to count.
-  virtual json report(Store& store, const ReportPeriod& period, const ReportPeriod& previous) = 0;
+  // The report's data (its "alerts" among them), or null when there is
+  // nothing to count; `run_ms`: when this run was scheduled.
+  virtual json report(Store& store, const ReportPeriod& period, const ReportPeriod& previous, int64_t run_ms) = 0;
 
   const TimeTrigger t_;
   ScheduledRuns runs_;
@@ -209,7 +210,7 @@ class ChannelsReportProducer final : public ReportProducer {
  private:
   static constexpr size_t kMostRecords = 1'000'000;
 
-  json report(Store& store, const ReportPeriod& period, const ReportPeriod& previous) override {
+  json report(Store& store, const ReportPeriod& period, const ReportPeriod& previous, int64_t) override {
     if (config_.entity.empty()) return nullptr;  // refused by validate: nothing to count
     const auto counted = [&](const ReportPeriod& p) {
       RecordQuery bounds;
@@ -240,12 +241,18 @@ class MessagesReportProducer final : public ReportProducer {
  private:
   static constexpr size_t kMostExecutions = 1'000'000;  // per rule and period
 
-  json report(Store& store, const ReportPeriod& period, const ReportPeriod& previous) override {
+  // Each period as it stood as long after its end as this run is after the
+  // period's: the one before had longer for its reports and goals to come,
+  // which would make every week look worse than the one before.
+  json report(Store& store, const ReportPeriod& period, const ReportPeriod& previous, int64_t run_ms) override {
     std::map<std::string, json> now, before;
     bool complete = true;
+    const int64_t lag = run_ms - period.to_ms;
     for (const std::string& name : counted_)
       for (auto [p, figures] : {std::pair{&period, &now}, std::pair{&previous, &before}}) {
-        const auto counted = count_executions(store, name, stats_rules_, p->from_ms, p->to_ms, kMostExecutions);
+        const auto counted =
+            count_executions(store, name, stats_rules_, p->from_ms, p->to_ms, kMostExecutions, {}, p->to_ms + lag);
+        if (!counted) return nullptr;
         complete = complete && counted->complete;
         (*figures)[name] = counted->stats.to_json();
       }

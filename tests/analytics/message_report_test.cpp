@@ -36,18 +36,31 @@ TEST(MessageReport, TotalsMixStepsAsAStepWouldAndCountsComparePerDay) {
   // 20 in a week against 40 in two: as many a day.
   EXPECT_NEAR(report["changes"]["total"]["sent"].get<double>(), 0, 1e-9);
   EXPECT_NEAR(report["changes"]["rules"]["welcome"]["SMS"]["delivery_rate"].get<double>(), 80.0 / 90 - 1, 1e-9);
-  std::set<std::string> fell;
-  for (const json& a : report["alerts"])
-    fell.insert((a["step"].is_null() ? std::string("total") : a["step"].get<std::string>()) + " " +
-                a["metric"].get<std::string>());
-  // Email opens 80% -> 50% of those reached; SMS deliveries fell by 11% only.
-  EXPECT_EQ(fell, (std::set<std::string>{"Email open_rate", "total open_rate"})) << report["alerts"].dump();
+  const auto fell = [](const json& alerts) {
+    std::set<std::string> out;
+    for (const json& a : alerts) out.insert(a["step"].get<std::string>() + " " + a["metric"].get<std::string>());
+    return out;
+  };
+  // Email: opens 80% -> 50% of those reached, and a fifth fewer not failed
+  // (100% -> 80%); SMS deliveries fell by 11% only. The total never alerts.
+  EXPECT_EQ(fell(report["alerts"]), (std::set<std::string>{"Email open_rate", "Email failure_rate"}))
+      << report["alerts"].dump();
   // A step that sent nothing now has no rates to compare: no alert, no change.
   const std::map<std::string, json> silent{{"welcome", {{"messages", {{"SMS", step(0, 0, 0, 0, true)}}}}}};
   const json quiet = message_report({period, previous, silent, before, true, 0.2, "UTC", false});
   EXPECT_TRUE(quiet["changes"]["rules"]["welcome"]["SMS"]["delivery_rate"].is_null());
   EXPECT_NEAR(quiet["changes"]["rules"]["welcome"]["SMS"]["sent"].get<double>(), -1, 1e-9);
   EXPECT_TRUE(quiet["alerts"].empty()) << quiet["alerts"].dump();
+  EXPECT_EQ(quiet["rules"]["welcome"]["Email"]["sent"], 0);  // in the report, with nothing sent
+  EXPECT_NE(quiet["text"].get<std::string>().find("welcome / Email: 0 sent"), std::string::npos) << quiet["text"];
+
+  // Every SMS failed: no delivery was reported this week, yet the step's
+  // provider reports them (it did the week before): 0 %, an alert.
+  const std::map<std::string, json> failing{{"welcome", {{"messages", {{"SMS", step(10, 0, 10, 0, false)}}}}}};
+  const json failed = message_report({period, previous, failing, before, true, 0.2, "UTC", false});
+  EXPECT_DOUBLE_EQ(failed["rules"]["welcome"]["SMS"]["delivery_rate"].get<double>(), 0.0);
+  EXPECT_EQ(fell(failed["alerts"]), (std::set<std::string>{"SMS delivery_rate", "SMS failure_rate"}))
+      << failed["alerts"].dump();
 }
 
 }  // namespace

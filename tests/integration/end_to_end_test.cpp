@@ -262,6 +262,25 @@ TEST(Cli, ValidateWarnsOfADisabledRulesProblems) {
       << out;
 }
 
+// A messages report may name a rule switched off for now: warned of, not refused.
+TEST(Cli, AMessagesReportOfADisabledRuleIsAWarning) {
+  const auto dir = make_temp_dir("sb_cli");
+  const auto file = dir / "report.json";
+  std::ofstream(file) << R"({"instances": {"sms": {"plugin": "sms", "config": {"gateway": "smsru", "api_id": "k",
+      "dry_run": true}}}, "rules": [
+      {"name": "weekly", "trigger": {"report": "messages", "rules": ["promo"], "schedule": "every monday at 09:00"},
+       "steps": [{"action": "sms.send", "params": {"to": "+79990001122", "text": "{{data.text}}"}}]},
+      {"name": "promo", "enabled": false, "trigger": {"event": "promo.start"},
+       "steps": [{"action": "sms.send", "params": {"text": "Sale"}}]}]})";
+  auto [code, out] = run_switchboard({"validate", "--config", file.string()});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("warning: " + file.string() +
+                     ": /rules/0/trigger/rules/0: rule 'weekly': rule 'promo' is disabled: it sends nothing new to "
+                     "count"),
+            std::string::npos)
+      << out;
+}
+
 TEST(Cli, ValidateAcceptsTheShippedConfigs) {
   ::setenv("SB_EVENTS_TOKEN", "example-events-token", 1);
   ::setenv("SB_ADMIN_TOKEN", "example-admin-token", 1);
