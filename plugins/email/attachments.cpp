@@ -1,8 +1,11 @@
 #include "attachments.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+
+#include "url.h"
 
 namespace email {
 
@@ -24,21 +27,52 @@ bool inside(const fs::path& folder, const fs::path& path) {
   return p != path.end();
 }
 
+// The URL's last path segment, the name a browser would save it under.
+std::string name_in(const std::string& url) {
+  const std::string path = url.substr(0, url.find_first_of("?#"));
+  const size_t slash = path.rfind('/');
+  const std::string last = slash == std::string::npos ? "" : path.substr(slash + 1);
+  return last.empty() || slash < path.find("//") + 2 ? "attachment" : last;
+}
+
+bool fetch_later(const nlohmann::json& item, const std::string& where, const std::vector<std::string>& origins,
+                 std::vector<UrlAttachment>& fetch, AttachmentError& error) {
+  const nlohmann::json& url = item["url"];
+  if (!url.is_string() || !switchboard_plugins::is_absolute_url(url.get<std::string>()))
+    return fail(error, true, where + "/url: expected an absolute http(s) URL");
+  const std::string origin = switchboard_plugins::origin(url.get<std::string>());
+  if (std::find(origins.begin(), origins.end(), origin) == origins.end())
+    return fail(error, true,
+                where + "/url: " + switchboard_plugins::shown_origin(url.get<std::string>()) +
+                    " is not one of the instance's 'attachment_origins'");
+  const std::string name = item.contains("name") && item["name"].is_string() ? item["name"].get<std::string>()
+                                                                             : name_in(url.get<std::string>());
+  fetch.push_back({url.get<std::string>(), name, where});
+  return true;
+}
+
 }  // namespace
 
-bool load_attachments(const nlohmann::json& list, const std::string& folder, uint64_t max_total_bytes,
-                      std::vector<Attachment>& out, AttachmentError& error) {
+bool load_attachments(const nlohmann::json& list, const std::string& folder,
+                      const std::vector<std::string>& url_origins, uint64_t max_total_bytes,
+                      std::vector<Attachment>& out, std::vector<UrlAttachment>& fetch, AttachmentError& error) {
   if (list.is_null()) return true;
   if (!list.is_array()) return fail(error, true, "/attachments: expected an array");
-  if (!list.empty() && folder.empty())
+  const bool files = std::any_of(list.begin(), list.end(),
+                                 [](const nlohmann::json& item) { return !item.is_object() || !item.contains("url"); });
+  if (files && folder.empty())
     return fail(error, true, "/attachments: the instance has no 'attachments_dir' to read files from");
   std::error_code ec;
   const fs::path root = fs::canonical(folder.empty() ? "." : folder, ec);
-  if (ec && !list.empty()) return fail(error, false, "the attachments folder '" + folder + "' does not exist");
+  if (ec && files) return fail(error, false, "the attachments folder '" + folder + "' does not exist");
   uint64_t total = 0;
   for (size_t i = 0; i < list.size(); ++i) {
     const nlohmann::json& item = list[i];
     const std::string where = "/attachments/" + std::to_string(i);
+    if (item.is_object() && item.contains("url")) {
+      if (!fetch_later(item, where, url_origins, fetch, error)) return false;
+      continue;
+    }
     const std::string file = item.is_string() ? item.get<std::string>()
                              : item.is_object() && item.contains("file") && item["file"].is_string()
                                  ? item["file"].get<std::string>()

@@ -2,6 +2,9 @@
 // name, or {"file", "name"}), read from the instance's attachments folder
 // only. A name that would leave the folder (an absolute path, "..", a
 // symbolic link pointing out) is refused, and so is a total over the limit.
+// Or a file a CRM keeps at a URL ({"url", "name"}, a record's field), from
+// an origin the instance allows (attachment_origins): fetched as the
+// message is sent.
 #pragma once
 
 #include <cstdint>
@@ -18,8 +21,17 @@ struct AttachmentError {
   std::string message;
 };
 
-// Reads every attachment `list` names; on failure returns false with `error`.
-bool load_attachments(const nlohmann::json& list, const std::string& folder, uint64_t max_total_bytes,
-                      std::vector<Attachment>& out, AttachmentError& error);
+// An attachment named by URL, to fetch.
+struct UrlAttachment {
+  std::string url;
+  std::string name;   // as the recipient sees it: given, or the URL's last path segment
+  std::string where;  // "/attachments/2", for its errors
+};
+
+// Reads every file `list` names into `out`, and lists those named by URL
+// in `fetch`; on failure returns false with `error`.
+bool load_attachments(const nlohmann::json& list, const std::string& folder,
+                      const std::vector<std::string>& url_origins, uint64_t max_total_bytes,
+                      std::vector<Attachment>& out, std::vector<UrlAttachment>& fetch, AttachmentError& error);
 
 }  // namespace email

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -19,6 +20,7 @@
 #include "link_tracking.h"
 #include "mime.h"
 #include "smtp_sender.h"
+#include "url.h"
 
 namespace email {
 
@@ -133,22 +135,83 @@ class Email : public switchboard::Plugin {
     message.date_unix_ms = host_.now_unix_ms();
 
     AttachmentError attachment_error;
+    auto sending = std::make_shared<Sending>(
+        Sending{{}, std::string(call.idempotency_key), "", category, call.deadline_unix_ms, std::move(done), {}});
     // The step's files, then those every message of the instance carries.
     json files = params.value("attachments", json::array());
     if (files.is_array()) files.insert(files.end(), always_attached_.begin(), always_attached_.end());
-    if (!load_attachments(files, attachments_dir_, max_attachment_bytes_, message.attachments, attachment_error))
-      return done(attachment_error.bad_params ? ActionResult::invalid_params(attachment_error.message)
-                                              : ActionResult::permanent(attachment_error.message, "attachment"));
+    if (!load_attachments(files, attachments_dir_, attachment_origins_, max_attachment_bytes_, message.attachments,
+                          sending->fetch, attachment_error))
+      return sending->done(attachment_error.bad_params
+                               ? ActionResult::invalid_params(attachment_error.message)
+                               : ActionResult::permanent(attachment_error.message, "attachment"));
     if (is_the_contact(message.to, subject))
       add_tracking(call.idempotency_key, category, params.value("tracking", track_), message);
     else if (category == "marketing")
       message.list_unsubscribe_mailto = unsubscribe_mailto_;
+    sending->output = dump(json{{"message_id", message.message_id},
+                                {"to", message.to.address},
+                                {"from", message.from.address},
+                                {"category", category}});
+    sending->message = std::move(message);
+    fetch_next(std::move(sending));
+  }
 
-    const std::string output = dump(json{{"message_id", message.message_id},
-                                         {"to", message.to.address},
-                                         {"from", message.from.address},
-                                         {"category", category}});
-    const std::string data = render(message, call.idempotency_key);
+  ~Email() override { *alive_ = false; }
+
+ private:
+  // A message on its way: its files named by URL are fetched one after
+  // another, then it is rendered and sent. Shared with the fetches'
+  // callbacks.
+  struct Sending {
+    Message message;
+    std::string key, output, category;
+    int64_t deadline_ms = 0;
+    switchboard::Completion done;
+    std::vector<UrlAttachment> fetch;
+    size_t fetched = 0;
+  };
+
+  void fetch_next(std::shared_ptr<Sending> s) {
+    if (s->fetched == s->fetch.size()) return deliver(*s);
+    switchboard::HttpRequest request;
+    request.method = "GET";
+    request.url = s->fetch[s->fetched].url;
+    request.timeout_ms = switchboard_plugins::timeout_within_deadline(timeout_ms_, s->deadline_ms, host_.now_unix_ms());
+    // Runs on a host I/O thread. An instance gone meanwhile (the host stopping) sends nothing.
+    auto on_response = [this, alive = alive_, s](const switchboard::HttpResponse& response) {
+      if (!*alive) return s->done(ActionResult::retry("the instance stopped"));
+      const UrlAttachment& file = s->fetch[s->fetched];
+      if (auto failure = fetch_failure(response, file.where)) return s->done(*failure);
+      uint64_t total = response.body.size();
+      for (const Attachment& a : s->message.attachments) total += a.bytes.size();
+      if (total > max_attachment_bytes_)
+        return s->done(ActionResult::invalid_params(file.where + ": the attachments come to more than " +
+                                                    std::to_string(max_attachment_bytes_) + " bytes"));
+      s->message.attachments.push_back({file.name, content_type_for(file.name), std::string(response.body)});
+      ++s->fetched;
+      fetch_next(s);
+    };
+    if (host_.http(request, std::move(on_response)) != SB_OK)
+      s->done(ActionResult::retry("the host's HTTP client did not take the request"));
+  }
+
+  // Why a fetched file cannot go: the server is away or busy (again,
+  // later), or refused it for good. The URL is not said: it may be signed.
+  static std::optional<ActionResult> fetch_failure(const switchboard::HttpResponse& response,
+                                                   const std::string& where) {
+    if (response.status == 0)
+      return ActionResult::retry(where +
+                                 ": the file's server did not answer: " + std::string(response.transport_error));
+    if (response.status >= 200 && response.status < 300) return std::nullopt;
+    const std::string why = where + ": the file's server answered HTTP " + std::to_string(response.status);
+    if (response.status == 408 || response.status == 429 || response.status >= 500) return ActionResult::retry(why);
+    return ActionResult::permanent(why, "attachment");
+  }
+
+  void deliver(Sending& s) {
+    const Message& message = s.message;
+    const std::string data = render(message, s.key);
     if (dry_run_) {
       json attachments = json::array();
       for (const Attachment& a : message.attachments)
@@ -160,23 +223,23 @@ class Email : public switchboard::Plugin {
                         {"text", message.text.empty() ? html_to_text(message.html) : message.text},
                         {"html", message.html},
                         {"attachments", attachments},
-                        {"category", category},
+                        {"category", s.category},
                         {"message_id", message.message_id},
                         {"list_unsubscribe", message.list_unsubscribe_url},
-                        {"idempotency_key", call.idempotency_key}};
-      if (!host_.outbox(dump(record))) return done(ActionResult::retry("the host's outbox did not take the record"));
-      return done(ActionResult::done(message.message_id, output));
+                        {"idempotency_key", s.key}};
+      if (!host_.outbox(dump(record))) return s.done(ActionResult::retry("the host's outbox did not take the record"));
+      return s.done(ActionResult::done(message.message_id, s.output));
     }
     host_.count("email_sends_total");
-    Envelope envelope{
-        (message.sender.address.empty() ? message.from : message.sender).address, message.to.address, data,
-        switchboard_plugins::timeout_within_deadline(timeout_ms_, call.deadline_unix_ms, host_.now_unix_ms())};
-    sender_->submit(std::move(envelope), [done, message_id = message.message_id, output](const SmtpOutcome& outcome) {
-      done(result_of(outcome, message_id, output));
-    });
+    Envelope envelope{(message.sender.address.empty() ? message.from : message.sender).address, message.to.address,
+                      data,
+                      switchboard_plugins::timeout_within_deadline(timeout_ms_, s.deadline_ms, host_.now_unix_ms())};
+    sender_->submit(std::move(envelope),
+                    [done = s.done, message_id = message.message_id, output = s.output](const SmtpOutcome& outcome) {
+                      done(result_of(outcome, message_id, output));
+                    });
   }
 
- private:
   Email(switchboard::Host& host, const json& config)
       : host_(host),
         from_(config.value("from", "")),
@@ -185,6 +248,7 @@ class Email : public switchboard::Plugin {
         attachments_dir_(config.value("attachments_dir", "")),
         max_attachment_bytes_(config.value("max_attachment_bytes", uint64_t{10} << 20)),
         always_attached_(config.value("attachments", json::array())),
+        attachment_origins_(attachment_origins(config)),
         unsubscribe_mailto_(unsubscribe_address(config.value("unsubscribe_mailto", ""))),
         account_(account_mailbox(config)),
         track_(config.value("tracking", true)),
@@ -251,6 +315,22 @@ class Email : public switchboard::Plugin {
     return *ascii;
   }
 
+  // The origins files named by URL may come from, as "scheme://host[:port]".
+  static std::vector<std::string> attachment_origins(const json& config) {
+    std::vector<std::string> out;
+    for (const json& given : config.value("attachment_origins", json::array())) {
+      std::string text = given.is_string() ? given.get<std::string>() : "";
+      const std::string origin = switchboard_plugins::is_base_url(text) ? switchboard_plugins::origin(text) : "";
+      if (!text.empty() && text.back() == '/') text.pop_back();
+      if (origin.empty() || origin.size() != text.size())  // a path, a query: not an origin
+        throw switchboard::ConfigError("attachment_origins: '" +
+                                       one_line(given.is_string() ? given.get<std::string>() : given.dump()) +
+                                       "' is not an origin such as \"https://files.example.com\"");
+      out.push_back(origin);
+    }
+    return out;
+  }
+
   // The account's own mailbox: the system sender, else a fixed 'from', else
   // the SMTP login when it is an address; none when only managers send.
   static Mailbox account_mailbox(const json& config) {
@@ -267,13 +347,15 @@ class Email : public switchboard::Plugin {
   switchboard::Host& host_;
   const std::string from_, default_from_, reply_to_, attachments_dir_;
   const uint64_t max_attachment_bytes_;
-  const json always_attached_;  // config "attachments": on every message
+  const json always_attached_;                         // config "attachments": on every message
+  const std::vector<std::string> attachment_origins_;  // where files named by URL may come from
   const std::string unsubscribe_mailto_;
   const Mailbox account_;
   const bool track_;
   const uint32_t timeout_ms_;
   const bool dry_run_;
   std::unique_ptr<SmtpSender> sender_;
+  const std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 
 switchboard::PluginInfo email_info() {

@@ -14,6 +14,7 @@ namespace {
 
 using nlohmann::json;
 using switchboard::ConfigError;
+using switchboard_plugins::is_base_url;
 
 bool is_token_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

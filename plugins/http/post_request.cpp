@@ -11,6 +11,10 @@ namespace http_plugin {
 namespace {
 
 using nlohmann::json;
+using switchboard_plugins::is_absolute_url;
+using switchboard_plugins::join;
+using switchboard_plugins::origin;
+using switchboard_plugins::shown_origin;
 
 constexpr std::string_view kMethods[] = {"POST", "PUT", "PATCH", "DELETE", "GET"};
 

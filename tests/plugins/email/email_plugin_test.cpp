@@ -423,6 +423,71 @@ TEST_F(EmailPlugin, AttachmentsCannotLeaveTheirFolderOrExceedTheLimit) {
   fs::remove_all(root);
 }
 
+// A file a CRM keeps at a URL (a deal's invoice field) is fetched from an
+// origin the instance allows and attached under its URL's name or the one
+// given; another origin is refused unsent, a missing file fails for good,
+// a busy server is tried again later.
+TEST_F(EmailPlugin, AFileAtAnAllowedUrlIsFetchedAndAttached) {
+  json cfg = config(server_.starttls);
+  cfg["attachment_origins"] = {"https://files.crm.test/"};
+  fake::Host host("email");
+  fake::Instance instance(library_, host, cfg.dump());
+  ASSERT_EQ(instance.status(), SB_OK) << instance.error();
+  const std::string pdf = "%PDF-1.4 invoice " + std::string(300, 'x');
+  const json params{{"to", "ivan@example.com"},
+                    {"subject", "Счёт"},
+                    {"text", "Счёт во вложении"},
+                    {"attachments",
+                     {{{"url", "https://files.crm.test/deals/42/invoice.pdf?sig=s3cr3t"}},
+                      {{"url", "https://Files.CRM.test/f/77"}, {"name", "Договор.pdf"}}}}};
+  ASSERT_EQ(instance.invoke("send", params.dump(), "exec-9:step-1"), SB_OK);
+  ASSERT_EQ(host.sent.size(), 1u);  // one file at a time
+  EXPECT_EQ(host.sent[0].method, "GET");
+  EXPECT_EQ(host.sent[0].url, "https://files.crm.test/deals/42/invoice.pdf?sig=s3cr3t");
+  host.finish_http(0, 200, {{"Content-Type", "application/pdf"}}, pdf);
+  ASSERT_EQ(host.sent.size(), 2u);
+  EXPECT_EQ(host.sent[1].url, "https://Files.CRM.test/f/77");
+  host.finish_http(1, 200, {}, "contract");
+  ASSERT_TRUE(host.wait_results(1));
+  ASSERT_EQ(host.result(0).outcome, SB_OUTCOME_DONE) << host.result(0).reason;
+  const json m = server_.message(1);
+  ASSERT_EQ(m["attachments"].size(), 2u) << m.dump();
+  EXPECT_EQ(m["attachments"][0]["filename"], "invoice.pdf");
+  EXPECT_EQ(m["attachments"][0]["content_type"], "application/pdf");
+  EXPECT_EQ(m["attachments"][0]["size"], pdf.size());
+  EXPECT_EQ(m["attachments"][1]["filename"], "Договор.pdf");
+
+  const auto attach = [&](const std::string& url, const std::string& key) {
+    json p = params;
+    p["attachments"] = {{{"url", url}}};
+    EXPECT_EQ(instance.invoke("send", p.dump(), key), SB_OK);
+  };
+  const size_t sent = host.sent.size();
+  attach("https://evil.test/x.pdf", "k-evil");  // not an allowed origin: nothing fetched
+  EXPECT_EQ(host.sent.size(), sent);
+  ASSERT_TRUE(host.wait_results(2));
+  EXPECT_EQ(host.result(1).outcome, SB_OUTCOME_INVALID_PARAMS);
+  EXPECT_EQ(host.result(1).reason,
+            "/attachments/0/url: https://evil.test is not one of the instance's 'attachment_origins'");
+  attach("https://files.crm.test/gone.pdf", "k-gone");
+  host.finish_http(sent, 404);
+  ASSERT_TRUE(host.wait_results(3));
+  EXPECT_EQ(host.result(2).outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(host.result(2).reason, "/attachments/0: the file's server answered HTTP 404");
+  attach("https://files.crm.test/busy.pdf?sig=s3cr3t", "k-busy");
+  host.finish_http(sent + 1, 503);
+  ASSERT_TRUE(host.wait_results(4));
+  EXPECT_EQ(host.result(3).outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(host.result(3).reason.find("s3cr3t"), std::string::npos);  // a signed URL is not said
+  EXPECT_EQ(server_.messages(), 1);
+
+  fake::Instance bad(
+      library_, host,
+      json{{"from", "a@b.test"}, {"dry_run", true}, {"attachment_origins", {"https://x.test/files"}}}.dump());
+  EXPECT_NE(bad.status(), SB_OK);
+  EXPECT_NE(bad.error().find("is not an origin"), std::string::npos) << bad.error();
+}
+
 TEST_F(EmailPlugin, DryRunWritesTheOutboxAndSendsNothing) {
   fake::Host host("email");
   const json cfg = {{"from", "info@school.test"}, {"dry_run", true}};

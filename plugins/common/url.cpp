@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace http_plugin {
+namespace switchboard_plugins {
 
 namespace {
 
@@ -56,4 +56,4 @@ std::string join(std::string_view base_url, std::string_view path) {
   return out;
 }
 
-}  // namespace http_plugin
+}  // namespace switchboard_plugins

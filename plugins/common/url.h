@@ -1,11 +1,12 @@
-// The little URL handling the http action needs. The host's HTTP client does
-// the real parsing; this only decides which URL a call may target.
+// The little URL handling plugins need (the http action, email attachments
+// by URL). The host's HTTP client does the real parsing; this only decides
+// which URL a call may target.
 #pragma once
 
 #include <string>
 #include <string_view>
 
-namespace http_plugin {
+namespace switchboard_plugins {
 
 // "http://..." or "https://..." (the host's client takes lower-case schemes
 // only) with a non-empty authority and no whitespace or control characters.
@@ -25,4 +26,4 @@ std::string shown_origin(std::string_view url);
 // `path` appended to `base_url` with exactly one '/' between them.
 std::string join(std::string_view base_url, std::string_view path);
 
-}  // namespace http_plugin
+}  // namespace switchboard_plugins
