@@ -27,16 +27,37 @@ bool inside(const fs::path& folder, const fs::path& path) {
   return p != path.end();
 }
 
-// The URL's last path segment, the name a browser would save it under.
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The URL's last path segment, percent-decoded: the name a browser would
+// save it under ("%D0%A1%D1%87%D1%91%D1%82.pdf" is "Счёт.pdf").
 std::string name_in(const std::string& url) {
   const std::string path = url.substr(0, url.find_first_of("?#"));
   const size_t slash = path.rfind('/');
-  const std::string last = slash == std::string::npos ? "" : path.substr(slash + 1);
-  return last.empty() || slash < path.find("//") + 2 ? "attachment" : last;
+  const std::string last = slash == std::string::npos || slash < path.find("//") + 2 ? "" : path.substr(slash + 1);
+  std::string name;
+  for (size_t i = 0; i < last.size(); ++i) {
+    const int high = last[i] == '%' && i + 2 < last.size() ? hex_value(last[i + 1]) : -1;
+    const int low = high >= 0 ? hex_value(last[i + 2]) : -1;
+    if (low >= 0) {
+      name += static_cast<char>(high * 16 + low);
+      i += 2;
+    } else {
+      name += last[i];
+    }
+  }
+  // A name that is a path, or holds a NUL, is no file name.
+  const bool unusable = name.find_first_of(std::string("/\\\0", 3)) != std::string::npos;
+  return name.empty() || unusable ? "attachment" : name;
 }
 
 bool fetch_later(const nlohmann::json& item, const std::string& where, const std::vector<std::string>& origins,
-                 std::vector<UrlAttachment>& fetch, AttachmentError& error) {
+                 std::vector<Attachment>& out, std::vector<UrlAttachment>& fetch, AttachmentError& error) {
   const nlohmann::json& url = item["url"];
   if (!url.is_string() || !switchboard_plugins::is_absolute_url(url.get<std::string>()))
     return fail(error, true, where + "/url: expected an absolute http(s) URL");
@@ -47,7 +68,8 @@ bool fetch_later(const nlohmann::json& item, const std::string& where, const std
                     " is not one of the instance's 'attachment_origins'");
   const std::string name = item.contains("name") && item["name"].is_string() ? item["name"].get<std::string>()
                                                                              : name_in(url.get<std::string>());
-  fetch.push_back({url.get<std::string>(), name, where});
+  fetch.push_back({url.get<std::string>(), out.size(), where});
+  out.push_back({name, content_type_for(name), ""});  // its place, until its bytes come
   return true;
 }
 
@@ -70,7 +92,7 @@ bool load_attachments(const nlohmann::json& list, const std::string& folder,
     const nlohmann::json& item = list[i];
     const std::string where = "/attachments/" + std::to_string(i);
     if (item.is_object() && item.contains("url")) {
-      if (!fetch_later(item, where, url_origins, fetch, error)) return false;
+      if (!fetch_later(item, where, url_origins, out, fetch, error)) return false;
       continue;
     }
     const std::string file = item.is_string() ? item.get<std::string>()

@@ -21,15 +21,16 @@ struct AttachmentError {
   std::string message;
 };
 
-// An attachment named by URL, to fetch.
+// An attachment named by URL, to fetch: `out[position]` holds its place
+// (and name) until its bytes come.
 struct UrlAttachment {
   std::string url;
-  std::string name;   // as the recipient sees it: given, or the URL's last path segment
+  size_t position = 0;
   std::string where;  // "/attachments/2", for its errors
 };
 
-// Reads every file `list` names into `out`, and lists those named by URL
-// in `fetch`; on failure returns false with `error`.
+// Reads every file `list` names into `out`, in order, and lists those named
+// by URL in `fetch`; on failure returns false with `error`.
 bool load_attachments(const nlohmann::json& list, const std::string& folder,
                       const std::vector<std::string>& url_origins, uint64_t max_total_bytes,
                       std::vector<Attachment>& out, std::vector<UrlAttachment>& fetch, AttachmentError& error);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -95,6 +96,7 @@ class Email : public switchboard::Plugin {
       : Email(host, switchboard_plugins::config_object(config_json)) {}
 
   void stop() override {
+    stopping_ = true;  // a fetch that ends now sends nothing
     if (sender_) sender_->stop();
   }
 
@@ -157,8 +159,6 @@ class Email : public switchboard::Plugin {
     fetch_next(std::move(sending));
   }
 
-  ~Email() override { *alive_ = false; }
-
  private:
   // A message on its way: its files named by URL are fetched one after
   // another, then it is rendered and sent. Shared with the fetches'
@@ -173,39 +173,66 @@ class Email : public switchboard::Plugin {
   };
 
   void fetch_next(std::shared_ptr<Sending> s) {
-    if (s->fetched == s->fetch.size()) return deliver(*s);
+    if (s->fetched == s->fetch.size()) {
+      // The host gave up the step meanwhile (it reports a retry): no send it would not know of.
+      if (s->deadline_ms > 0 && host_.now_unix_ms() >= s->deadline_ms)
+        return s->done(ActionResult::retry("the step's time ran out while its attachments were fetched"));
+      return deliver(*s);
+    }
     switchboard::HttpRequest request;
     request.method = "GET";
     request.url = s->fetch[s->fetched].url;
     request.timeout_ms = switchboard_plugins::timeout_within_deadline(timeout_ms_, s->deadline_ms, host_.now_unix_ms());
-    // Runs on a host I/O thread. An instance gone meanwhile (the host stopping) sends nothing.
-    auto on_response = [this, alive = alive_, s](const switchboard::HttpResponse& response) {
-      if (!*alive) return s->done(ActionResult::retry("the instance stopped"));
-      const UrlAttachment& file = s->fetch[s->fetched];
-      if (auto failure = fetch_failure(response, file.where)) return s->done(*failure);
-      uint64_t total = response.body.size();
-      for (const Attachment& a : s->message.attachments) total += a.bytes.size();
-      if (total > max_attachment_bytes_)
-        return s->done(ActionResult::invalid_params(file.where + ": the attachments come to more than " +
-                                                    std::to_string(max_attachment_bytes_) + " bytes"));
-      s->message.attachments.push_back({file.name, content_type_for(file.name), std::string(response.body)});
-      ++s->fetched;
-      fetch_next(s);
+    // Runs on a host I/O thread (the host answers every request before it destroys the instance).
+    auto on_response = [this, s](const switchboard::HttpResponse& response) {
+      try {
+        if (stopping_) return s->done(ActionResult::retry("the instance stopped"));
+        const UrlAttachment& file = s->fetch[s->fetched];
+        if (auto failure = fetch_failure(response, file.where)) return s->done(*failure);
+        uint64_t total = response.body.size();
+        for (const Attachment& a : s->message.attachments) total += a.bytes.size();
+        if (total > max_attachment_bytes_)
+          return s->done(ActionResult::invalid_params(file.where + ": the attachments come to more than " +
+                                                      std::to_string(max_attachment_bytes_) + " bytes"));
+        Attachment& attachment = s->message.attachments.at(file.position);
+        attachment.bytes = std::string(response.body);
+        // A name without a known extension: the type the server said.
+        if (const auto type = response.header("content-type"); type && !type->empty() &&
+                                                               attachment.content_type == "application/octet-stream" &&
+                                                               type->find_first_of("\r\n") == std::string_view::npos)
+          attachment.content_type = std::string(*type);
+        ++s->fetched;
+        fetch_next(s);
+      } catch (const std::exception& e) {
+        s->done(ActionResult::permanent(std::string("the message could not be made: ") + e.what(), "attachment"));
+      }
     };
     if (host_.http(request, std::move(on_response)) != SB_OK)
       s->done(ActionResult::retry("the host's HTTP client did not take the request"));
   }
 
   // Why a fetched file cannot go: the server is away or busy (again,
-  // later), or refused it for good. The URL is not said: it may be signed.
+  // later), or refused it for good, or the file is larger than the host
+  // takes (for good too). The URL is not said: it may be signed. The host
+  // follows no redirect: a 3xx is a refusal.
   static std::optional<ActionResult> fetch_failure(const switchboard::HttpResponse& response,
                                                    const std::string& where) {
-    if (response.status == 0)
-      return ActionResult::retry(where +
-                                 ": the file's server did not answer: " + std::string(response.transport_error));
+    if (response.status == 0) {
+      const std::string error(response.transport_error);
+      // The host's client stops a body past its limit (http/OutboundConnection, CurlDriver).
+      if (error.rfind("response body larger than", 0) == 0)
+        return ActionResult::permanent(where + ": the file is larger than the host takes (" + error + ")",
+                                       "attachment");
+      return ActionResult::retry(where + ": the file's server did not answer: " + error);
+    }
     if (response.status >= 200 && response.status < 300) return std::nullopt;
     const std::string why = where + ": the file's server answered HTTP " + std::to_string(response.status);
-    if (response.status == 408 || response.status == 429 || response.status >= 500) return ActionResult::retry(why);
+    if (response.status == 408 || response.status == 429 || response.status >= 500) {
+      uint32_t after = 0;
+      if (const auto header = response.header("retry-after"))
+        std::from_chars(header->data(), header->data() + header->size(), after);
+      return ActionResult::retry(why, after);
+    }
     return ActionResult::permanent(why, "attachment");
   }
 
@@ -355,7 +382,7 @@ class Email : public switchboard::Plugin {
   const uint32_t timeout_ms_;
   const bool dry_run_;
   std::unique_ptr<SmtpSender> sender_;
-  const std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
+  std::atomic<bool> stopping_{false};
 };
 
 switchboard::PluginInfo email_info() {

@@ -438,24 +438,26 @@ TEST_F(EmailPlugin, AFileAtAnAllowedUrlIsFetchedAndAttached) {
                     {"subject", "Счёт"},
                     {"text", "Счёт во вложении"},
                     {"attachments",
-                     {{{"url", "https://files.crm.test/deals/42/invoice.pdf?sig=s3cr3t"}},
-                      {{"url", "https://Files.CRM.test/f/77"}, {"name", "Договор.pdf"}}}}};
+                     {{{"url", "https://files.crm.test/deals/42/%D0%A1%D1%87%D1%91%D1%82.pdf?sig=s3cr3t"}},
+                      {{"url", "https://Files.CRM.test/f/77"}, {"name", "Договор"}}}}};
   ASSERT_EQ(instance.invoke("send", params.dump(), "exec-9:step-1"), SB_OK);
   ASSERT_EQ(host.sent.size(), 1u);  // one file at a time
   EXPECT_EQ(host.sent[0].method, "GET");
-  EXPECT_EQ(host.sent[0].url, "https://files.crm.test/deals/42/invoice.pdf?sig=s3cr3t");
-  host.finish_http(0, 200, {{"Content-Type", "application/pdf"}}, pdf);
+  EXPECT_EQ(host.sent[0].url, "https://files.crm.test/deals/42/%D0%A1%D1%87%D1%91%D1%82.pdf?sig=s3cr3t");
+  host.finish_http(0, 200, {{"Content-Type", "application/octet-stream"}}, pdf);
   ASSERT_EQ(host.sent.size(), 2u);
   EXPECT_EQ(host.sent[1].url, "https://Files.CRM.test/f/77");
-  host.finish_http(1, 200, {}, "contract");
+  host.finish_http(1, 200, {{"Content-Type", "application/msword"}}, "the contract");
   ASSERT_TRUE(host.wait_results(1));
   ASSERT_EQ(host.result(0).outcome, SB_OUTCOME_DONE) << host.result(0).reason;
   const json m = server_.message(1);
   ASSERT_EQ(m["attachments"].size(), 2u) << m.dump();
-  EXPECT_EQ(m["attachments"][0]["filename"], "invoice.pdf");
-  EXPECT_EQ(m["attachments"][0]["content_type"], "application/pdf");
+  EXPECT_EQ(m["attachments"][0]["filename"], "Счёт.pdf");             // the URL's name, decoded
+  EXPECT_EQ(m["attachments"][0]["content_type"], "application/pdf");  // by its name
   EXPECT_EQ(m["attachments"][0]["size"], pdf.size());
-  EXPECT_EQ(m["attachments"][1]["filename"], "Договор.pdf");
+  EXPECT_EQ(m["attachments"][1]["filename"], "Договор");
+  EXPECT_EQ(m["attachments"][1]["content_type"], "application/msword");  // no extension: as the server said
+  EXPECT_EQ(m["attachments"][1]["size"], std::string("the contract").size());
 
   const auto attach = [&](const std::string& url, const std::string& key) {
     json p = params;
@@ -479,7 +481,23 @@ TEST_F(EmailPlugin, AFileAtAnAllowedUrlIsFetchedAndAttached) {
   ASSERT_TRUE(host.wait_results(4));
   EXPECT_EQ(host.result(3).outcome, SB_OUTCOME_RETRY);
   EXPECT_EQ(host.result(3).reason.find("s3cr3t"), std::string::npos);  // a signed URL is not said
+  attach("https://files.crm.test/huge.pdf", "k-huge");                 // past what the host's client takes
+  host.finish_http(sent + 2, 0, {}, "", "response body larger than 16777216 bytes");
+  ASSERT_TRUE(host.wait_results(5));
+  EXPECT_EQ(host.result(4).outcome, SB_OUTCOME_PERMANENT);
   EXPECT_EQ(server_.messages(), 1);
+
+  // The fetched bytes count toward the message's limit.
+  json small = cfg;
+  small["max_attachment_bytes"] = 100;
+  fake::Instance limited(library_, host, small.dump());
+  json p = params;
+  p["attachments"] = {{{"url", "https://files.crm.test/big.pdf"}}};
+  ASSERT_EQ(limited.invoke("send", p.dump(), "k-big"), SB_OK);
+  host.finish_http(host.sent.size() - 1, 200, {}, std::string(101, 'x'));
+  ASSERT_TRUE(host.wait_results(6));
+  EXPECT_EQ(host.result(5).outcome, SB_OUTCOME_INVALID_PARAMS);
+  EXPECT_EQ(host.result(5).reason, "/attachments/0: the attachments come to more than 100 bytes");
 
   fake::Instance bad(
       library_, host,
