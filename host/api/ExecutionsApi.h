@@ -12,9 +12,6 @@
 #pragma once
 
 #include <functional>
-#include <map>
-#include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -23,7 +20,6 @@
 #include "executor/Transitions.h"
 #include "http/BearerTokens.h"
 #include "http/ServerConnection.h"
-#include "rules/CompiledRule.h"
 
 namespace sb {
 
