@@ -5,7 +5,9 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <memory>
@@ -196,11 +198,9 @@ class Email : public switchboard::Plugin {
                                                       std::to_string(max_attachment_bytes_) + " bytes"));
         Attachment& attachment = s->message.attachments.at(file.position);
         attachment.bytes = std::string(response.body);
-        // A name without a known extension: the type the server said.
-        if (const auto type = response.header("content-type"); type && !type->empty() &&
-                                                               attachment.content_type == "application/octet-stream" &&
-                                                               type->find_first_of("\r\n") == std::string_view::npos)
-          attachment.content_type = std::string(*type);
+        // A name without a known extension: the type the server said, if it is a plain one.
+        if (attachment.content_type == "application/octet-stream")
+          if (auto type = media_type(response.header("content-type"))) attachment.content_type = std::move(*type);
         ++s->fetched;
         fetch_next(s);
       } catch (const std::exception& e) {
@@ -209,6 +209,23 @@ class Email : public switchboard::Plugin {
     };
     if (host_.http(request, std::move(on_response)) != SB_OK)
       s->done(ActionResult::retry("the host's HTTP client did not take the request"));
+  }
+
+  // "type/subtype" of a server's Content-Type (its parameters left out),
+  // when it is one: it goes into the message's own headers.
+  static std::optional<std::string> media_type(std::optional<std::string_view> header) {
+    if (!header) return std::nullopt;
+    std::string_view type = header->substr(0, header->find(';'));
+    while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+    const size_t slash = type.find('/');
+    const bool token = std::all_of(type.begin(), type.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) ||
+             std::string_view("!#$&^_.+-/").find(c) != std::string_view::npos;
+    });
+    if (!token || type.size() > 100 || slash == 0 || slash == std::string_view::npos || slash + 1 == type.size() ||
+        type.find('/', slash + 1) != std::string_view::npos || type.rfind("multipart/", 0) == 0)
+      return std::nullopt;
+    return std::string(type);
   }
 
   // Why a fetched file cannot go: the server is away or busy (again,

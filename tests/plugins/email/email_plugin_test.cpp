@@ -485,7 +485,14 @@ TEST_F(EmailPlugin, AFileAtAnAllowedUrlIsFetchedAndAttached) {
   host.finish_http(sent + 2, 0, {}, "", "response body larger than 16777216 bytes");
   ASSERT_TRUE(host.wait_results(5));
   EXPECT_EQ(host.result(4).outcome, SB_OUTCOME_PERMANENT);
-  EXPECT_EQ(server_.messages(), 1);
+  EXPECT_EQ(server_.messages(), 1);  // nothing of the failed ones
+
+  // A server's type that is no plain media type is not copied into the message.
+  attach("https://files.crm.test/f/79", "k-type");
+  host.finish_http(sent + 3, 200, {{"Content-Type", "multipart/mixed; boundary=x"}}, "data");
+  ASSERT_TRUE(host.wait_results(6));
+  ASSERT_EQ(host.result(5).outcome, SB_OUTCOME_DONE) << host.result(5).reason;
+  EXPECT_EQ(server_.message(2)["attachments"][0]["content_type"], "application/octet-stream");
 
   // The fetched bytes count toward the message's limit.
   json small = cfg;
@@ -495,9 +502,9 @@ TEST_F(EmailPlugin, AFileAtAnAllowedUrlIsFetchedAndAttached) {
   p["attachments"] = {{{"url", "https://files.crm.test/big.pdf"}}};
   ASSERT_EQ(limited.invoke("send", p.dump(), "k-big"), SB_OK);
   host.finish_http(host.sent.size() - 1, 200, {}, std::string(101, 'x'));
-  ASSERT_TRUE(host.wait_results(6));
-  EXPECT_EQ(host.result(5).outcome, SB_OUTCOME_INVALID_PARAMS);
-  EXPECT_EQ(host.result(5).reason, "/attachments/0: the attachments come to more than 100 bytes");
+  ASSERT_TRUE(host.wait_results(7));
+  EXPECT_EQ(host.result(6).outcome, SB_OUTCOME_INVALID_PARAMS);
+  EXPECT_EQ(host.result(6).reason, "/attachments/0: the attachments come to more than 100 bytes");
 
   fake::Instance bad(
       library_, host,
