@@ -69,6 +69,11 @@ std::string row_of(const std::string& label, const json& figures, const json& be
 
 }  // namespace
 
+std::string period_text(const ReportPeriod& period, const std::string& zone, bool whole_days) {
+  const std::string day_format = whole_days ? "%d.%m.%Y" : "%d.%m.%Y %H:%M";
+  return format_in_zone(period.from_ms, zone, day_format) + " - " + format_in_zone(period.to_ms - 1, zone, day_format);
+}
+
 json channel_report(const ChannelReportInput& in) {
   json now = in.now.to_json(in.config), before = in.before.to_json(in.config);
   json out{{"entity", in.config.entity},
@@ -116,9 +121,7 @@ json channel_report(const ChannelReportInput& in) {
   out["changes"] = std::move(changes);
   out["alerts"] = alerts;
 
-  const std::string day_format = in.whole_days ? "%d.%m.%Y" : "%d.%m.%Y %H:%M";
-  const std::string span = format_in_zone(in.period.from_ms, in.zone, day_format) + " - " +
-                           format_in_zone(in.period.to_ms - 1, in.zone, day_format);
+  const std::string span = period_text(in.period, in.zone, in.whole_days);
   std::string text = "Advertising channels (" + in.config.entity + "), " + span;
   std::string html = "<p>Advertising channels (" + escape_html(in.config.entity) + "), " + span +
                      "</p><table><tr><th>Channel</th><th>Records</th><th>Sales</th><th>Conversion</th>"

@@ -16,6 +16,10 @@ struct ReportPeriod {
   int64_t from_ms = 0, to_ms = 0;  // [from, to)
 };
 
+// "30.11.2026 - 06.12.2026" on `zone`'s clock, with the times when the
+// period is not whole days: a report's text says what it covers so.
+std::string period_text(const ReportPeriod& period, const std::string& zone, bool whole_days);
+
 struct ChannelReportInput {
   const Config::AdChannelsConfig& config;
   ReportPeriod period, previous_period;

@@ -5,7 +5,6 @@
 #include "analytics/ExecutionStats.h"
 #include "util/Text.h"
 #include "util/Time.h"
-#include "util/Zones.h"
 
 namespace sb {
 
@@ -193,9 +192,7 @@ json message_report(const MessageReportInput& in) {
               changes["rules"][rule.key()][step.key()]);
   }
 
-  const std::string day_format = in.whole_days ? "%d.%m.%Y" : "%d.%m.%Y %H:%M";
-  const std::string span = format_in_zone(in.period.from_ms, in.zone, day_format) + " - " +
-                           format_in_zone(in.period.to_ms - 1, in.zone, day_format);
+  const std::string span = period_text(in.period, in.zone, in.whole_days);
   std::string text = "Messages, " + span;
   std::string html = "<p>Messages, " + span +
                      "</p><table><tr><th>Rule / step</th><th>Sent</th><th>Delivered</th><th>Failed</th>"

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
-#include <charconv>
 #include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -22,6 +21,7 @@
 #include "json_fields.h"
 #include "link_tracking.h"
 #include "mime.h"
+#include "provider_answers.h"
 #include "smtp_sender.h"
 #include "url.h"
 
@@ -244,12 +244,8 @@ class Email : public switchboard::Plugin {
     }
     if (response.status >= 200 && response.status < 300) return std::nullopt;
     const std::string why = where + ": the file's server answered HTTP " + std::to_string(response.status);
-    if (response.status == 408 || response.status == 429 || response.status >= 500) {
-      uint32_t after = 0;
-      if (const auto header = response.header("retry-after"))
-        std::from_chars(header->data(), header->data() + header->size(), after);
-      return ActionResult::retry(why, after);
-    }
+    if (response.status == 408 || response.status == 429 || response.status >= 500)
+      return ActionResult::retry(why, switchboard_plugins::retry_after(response));
     return ActionResult::permanent(why, "attachment");
   }
 

@@ -3,9 +3,10 @@
 #pragma once
 
 #include <charconv>
-#include <ctime>
 #include <optional>
 #include <string>
+
+#include "utc_time.h"
 
 namespace sms {
 
@@ -18,13 +19,6 @@ std::optional<T> number(const std::string& text) {
   return value;
 }
 
-// RFC 3339 in UTC ("2026-06-26T10:31:33Z"); empty when it cannot be written.
-inline std::string utc_time(long long unix_seconds) {
-  const std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  char text[32];
-  if (!gmtime_r(&t, &tm) || !std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm)) return "";
-  return text;
-}
+using switchboard_plugins::utc_time;
 
 }  // namespace sms

@@ -1,8 +1,9 @@
 #include "body_mapping.h"
 
-#include <ctime>
 #include <string>
 #include <switchboard/plugin.hpp>
+
+#include "utc_time.h"
 
 namespace webhook {
 
@@ -96,21 +97,19 @@ void copy_fields(const json& settings, const json& body, json& out) {
 // cannot read), a number, or a text of digits, as Unix seconds.
 std::optional<std::string> time_of(const std::optional<json>& value) {
   if (!value) return std::nullopt;
-  std::time_t seconds = 0;
+  long long seconds = 0;
   if (value->is_string()) {
     const std::string& text = value->get_ref<const std::string&>();
     if (text.empty() || text.size() > 12 || text.find_first_not_of("0123456789") != std::string::npos) return text;
     seconds = std::stoll(text);
   } else if (value->is_number_integer()) {
-    seconds = value->get<std::time_t>();
+    seconds = value->get<long long>();
   } else {
     return std::nullopt;
   }
-  std::tm utc{};
-  char text[32];
-  if (!gmtime_r(&seconds, &utc) || std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc) == 0)
-    return std::nullopt;
-  return std::string(text);
+  std::string time = switchboard_plugins::utc_time(seconds);
+  if (time.empty()) return std::nullopt;
+  return time;
 }
 
 }  // namespace

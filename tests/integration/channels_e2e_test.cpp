@@ -27,6 +27,17 @@ const RecordedRequest* find(const std::vector<RecordedRequest>& all, const std::
   return nullptr;
 }
 
+// The sms instance on the Twilio emulator's account, with `auth_token`.
+json twilio_instance(const HttpSink& twilio, const std::string& auth_token = "tok") {
+  return {{"plugin", "sms"},
+          {"config",
+           {{"gateway", "twilio"},
+            {"account_sid", "AC0123456789abcdef0123456789abcdef"},
+            {"auth_token", auth_token},
+            {"sender", "+15017122661"},
+            {"base_url", twilio.url()}}}};
+}
+
 TEST(ChannelsEndToEnd, PushTwilioAndSmscSpeakTheirProvidersWireFormats) {
   HttpSink fcm(200, R"({"name":"projects/shop-app/messages/0:1"})");
   fcm.answer("/token", 200, R"({"access_token":"ya29.e2e","expires_in":3599,"token_type":"Bearer"})");
@@ -46,14 +57,7 @@ TEST(ChannelsEndToEnd, PushTwilioAndSmscSpeakTheirProvidersWireFormats) {
             {"private_key", fake::test_key().private_pem},
             {"token_url", fcm.url() + "/token"},
             {"base_url", fcm.url()}}}}},
-        {"twilio",
-         {{"plugin", "sms"},
-          {"config",
-           {{"gateway", "twilio"},
-            {"account_sid", "AC0123456789abcdef0123456789abcdef"},
-            {"auth_token", "tok"},
-            {"sender", "+15017122661"},
-            {"base_url", twilio.url()}}}}},
+        {"twilio", twilio_instance(twilio)},
         {"smsc",
          {{"plugin", "sms"},
           {"config", {{"gateway", "smsc"}, {"login", "shop"}, {"password", "pw"}, {"base_url", smsc.url()}}}}}}},
@@ -107,14 +111,7 @@ TEST(ChannelsEndToEnd, AWebhooksMappedContactAndLeadDriveAStatusRuleAndItsSms) {
                      {{"site", {{"plugin", "webhook"}, {"config", json::parse(R"({"event_type": "lead.created",
              "contact": {"id": "/form/client_id", "name": "/form/name", "phone": "/form/phone"},
              "entity": {"type": "lead", "id": "/form/lead_id", "status": "/form/stage"}})")}}},
-                      {"twilio",
-                       {{"plugin", "sms"},
-                        {"config",
-                         {{"gateway", "twilio"},
-                          {"account_sid", "AC0123456789abcdef0123456789abcdef"},
-                          {"auth_token", "tok"},
-                          {"sender", "+15017122661"},
-                          {"base_url", twilio.url()}}}}}}},
+                      {"twilio", twilio_instance(twilio)}}},
                     {"rules", json::parse(R"([{"name": "welcome", "trigger": {"entity": "lead", "status": "new"},
         "steps": [{"action": "twilio.send", "params": {"text": "Hello {{contact.name}}"}}]}])")}};
   HostProcess host(config);
@@ -168,14 +165,7 @@ TEST(ChannelsEndToEnd, WrongCredentialsAreRefusedInEachProvidersWords) {
           {"config", {{"phone_number_id", "1065"}, {"access_token", "EAAG-wrong"}, {"base_url", cloud_api.url()}}}}},
         {"smsru",
          {{"plugin", "sms"}, {"config", {{"gateway", "smsru"}, {"api_id", "wrong"}, {"base_url", smsru.url()}}}}},
-        {"twilio",
-         {{"plugin", "sms"},
-          {"config",
-           {{"gateway", "twilio"},
-            {"account_sid", "AC0123456789abcdef0123456789abcdef"},
-            {"auth_token", "wrong-token"},
-            {"sender", "+15017122661"},
-            {"base_url", twilio.url()}}}}},
+        {"twilio", twilio_instance(twilio, "wrong-token")},
         {"push",
          {{"plugin", "push"},
           {"config",
