@@ -65,6 +65,13 @@ Config Config::parse(std::string_view config_json) {
   return out;
 }
 
+namespace {
+
+// The body of one kind of message, before its recipient and reply context.
+Message message_of(std::string_view action, const json& params, json body);
+
+}  // namespace
+
 Message build_message(std::string_view action, const json& params, const std::string& default_country) {
   if (!params.is_object() || !params.contains("to") || !params["to"].is_string())
     return {{}, "'to' must be the recipient's phone number", false};
@@ -76,6 +83,18 @@ Message build_message(std::string_view action, const json& params, const std::st
                 (default_country.empty() ? " (no default_country for numbers without +)" : ""),
             true};
   json body{{"messaging_product", "whatsapp"}, {"recipient_type", "individual"}, {"to", e164->substr(1)}};
+  // A reply quotes the person's message in the chat (Meta's "context").
+  if (const auto reply_to = params.find("reply_to"); reply_to != params.end()) {
+    if (!reply_to->is_string() || reply_to->get<std::string>().empty())
+      return {{}, "'reply_to' must be the wamid of the message replied to", false};
+    body["context"] = {{"message_id", *reply_to}};
+  }
+  return message_of(action, params, std::move(body));
+}
+
+namespace {
+
+Message message_of(std::string_view action, const json& params, json body) {
   if (action == "send_text") {
     if (!params.contains("text") || !params["text"].is_string() || params["text"].get<std::string>().empty())
       return {{}, "'text' must be a non-empty string", false};
@@ -123,6 +142,15 @@ Message build_message(std::string_view action, const json& params, const std::st
   return {{}, "unknown action '" + std::string(action) + "'", false};
 }
 
+}  // namespace
+
+Message build_read_receipt(const json& params) {
+  const auto id = params.find("message_id");
+  if (id == params.end() || !id->is_string() || id->get<std::string>().empty())
+    return {{}, "'message_id' must be the wamid of the message received", false};
+  return {{{"messaging_product", "whatsapp"}, {"status", "read"}, {"message_id", *id}}, "", false};
+}
+
 ActionResult map_send_response(const switchboard::HttpResponse& response) {
   using switchboard_plugins::element_at;
   using switchboard_plugins::field_at;
@@ -132,6 +160,8 @@ ActionResult map_send_response(const switchboard::HttpResponse& response) {
     return ActionResult::retry("WhatsApp did not answer: " + std::string(response.transport_error));
   const json body = json::parse(response.body, nullptr, false);
   if (response.status >= 200 && response.status < 300) {
+    // A read receipt's answer is {"success": true}: no message was sent.
+    if (!body.contains("messages") && body.contains("success")) return ActionResult::done("", R"({"read":true})");
     // Accepted: never retried, even when the answer is odd (that would send twice).
     const std::string id = string_at(element_at(field_at(body, "messages"), 0), "id");
     json output{{"message_id", id}};

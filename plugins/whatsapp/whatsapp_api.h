@@ -35,6 +35,10 @@ struct Message {
 };
 Message build_message(std::string_view action, const nlohmann::json& params, const std::string& default_country);
 
+// The body of a mark_read call: the received message (its wamid) shows two
+// blue ticks to the person who sent it.
+Message build_read_receipt(const nlohmann::json& params);
+
 // A send's answer: done with the wamid as the external id; rate limits,
 // 5xx and transport errors retry (Retry-After honoured); a recipient
 // WhatsApp cannot reach is unreachable (so a fallback moves on); other

@@ -54,7 +54,8 @@ class WhatsApp : public switchboard::Plugin {
   WhatsApp(switchboard::Host& host, std::string_view config_json) : host_(host), config_(Config::parse(config_json)) {
     if (config_.webhook_path.empty()) return;
     // A "STOP" (or "СТОП") from a contact opts them out of WhatsApp messages; "START" back in.
-    for (const char* type : {"contact.unsubscribed", "contact.resubscribed"})
+    // whatsapp.error: an error of the account or the app (Meta's "errors" webhook).
+    for (const char* type : {"contact.unsubscribed", "contact.resubscribed", "whatsapp.error"})
       if (!host_.declare_event_type(type)) throw switchboard::ConfigError(std::string("cannot declare ") + type);
     const std::string route = "/webhooks/" + config_.webhook_path;
     // Last in the constructor: nothing may throw once the route points at us.
@@ -67,12 +68,17 @@ class WhatsApp : public switchboard::Plugin {
   void invoke(const switchboard::ActionCall& call, switchboard::Completion done) override {
     json params = json::parse(call.params_json, nullptr, false);
     if (!params.is_object()) return done(ActionResult::invalid_params("the parameters must be a JSON object"));
+    if (call.action == "mark_read") return send(call, build_read_receipt(params), std::move(done));
     // A number, or one of the contact's (the first of any type when none is named).
     auto to =
         switchboard_plugins::recipient_number(params.value("to", json()), call.subject_json, config_.default_country);
     if (auto* refused = std::get_if<ActionResult>(&to)) return done(std::move(*refused));
     params["to"] = std::get<std::string>(to);
-    Message message = build_message(call.action, params, config_.default_country);
+    send(call, build_message(call.action, params, config_.default_country), std::move(done));
+  }
+
+ private:
+  void send(const switchboard::ActionCall& call, const Message& message, switchboard::Completion done) {
     if (!message.problem.empty()) {
       // No number WhatsApp could reach: the next channel of a fallback may.
       if (message.invalid_number) return done(ActionResult::unreachable(message.problem, "invalid_number"));
@@ -86,7 +92,9 @@ class WhatsApp : public switchboard::Plugin {
                         {"idempotency_key", call.idempotency_key}};
       if (!host_.outbox(dump(record))) return done(ActionResult::retry("the host's outbox did not take the record"));
       // An id of its own, so that a rehearsed report (an event posted with
-      // this data.message_id) resumes this message's wait only.
+      // this data.message_id) resumes this message's wait only; a read
+      // receipt sends no message.
+      if (call.action == "mark_read") return done(ActionResult::done("", R"({"read":true})"));
       return done(ActionResult::done("dry-run:" + std::string(call.idempotency_key)));
     }
     switchboard::HttpRequest request;
@@ -95,14 +103,13 @@ class WhatsApp : public switchboard::Plugin {
     request.body = dump(message.body);
     request.timeout_ms =
         switchboard_plugins::timeout_within_deadline(config_.timeout_ms, call.deadline_unix_ms, host_.now_unix_ms());
-    host_.count("whatsapp_sends_total");
+    if (call.action != "mark_read") host_.count("whatsapp_sends_total");
     // Runs on a host I/O thread and touches nothing of this instance.
     auto on_response = [done](const switchboard::HttpResponse& response) mutable { done(map_send_response(response)); };
     if (host_.http(request, std::move(on_response)) != SB_OK)
       done(ActionResult::retry("the host's HTTP client did not take the request"));
   }
 
- private:
   void handle(const InboundRequest& request, Responder responder) {
     if (request.method == "GET") return handshake(request, responder);
     if (request.method != "POST")
@@ -170,6 +177,9 @@ switchboard::PluginInfo whatsapp_info() {
                           "A text with a button that opens a list of up to 10 rows; the chosen row comes back as "
                           "message.replied with its reply_id.",
                           std::string(whatsapp_schemas::actions_send_list_json)});
+  info.actions.push_back({"mark_read",
+                          "Marks a received message (its wamid, data.message_id of message.received) as read.",
+                          std::string(whatsapp_schemas::actions_mark_read_json)});
   info.triggers.push_back({"message.*",
                            "Status reports (message.sent|delivered|read|failed) and inbound messages "
                            "(message.replied, message.received) from the webhook.",

@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
+#include <iterator>
 #include <map>
 
 #include "hex.h"
@@ -53,14 +55,59 @@ bool one_sender(const json& value) {
   return true;
 }
 
+// An error's code, title and details as a rule reads them: data.error_code,
+// data.error_title, data.error_details.
+void with_error(const json& error, json& data) {
+  if (!error.is_object()) return;
+  if (const auto code = error.find("code"); code != error.end() && code->is_number_integer())
+    data["error_code"] = *code;
+  std::string title = text(error, "title");
+  if (title.empty()) title = text(error, "message");
+  if (!title.empty()) data["error_title"] = title;
+  if (const auto more = error.find("error_data"); more != error.end() && more->is_object())
+    if (std::string details = text(*more, "details"); !details.empty()) data["error_details"] = std::move(details);
+}
+
+// What an inbound message that is not text carries: a photo's or file's media
+// id (fetched with the access token from the Graph API), its type and caption;
+// a location's coordinates; a reaction's emoji and the message it is on.
+void with_content(const json& message, const std::string& type, json& data) {
+  static constexpr const char* kMedia[] = {"image", "audio", "video", "document", "sticker"};
+  const auto object = message.find(type);
+  if (object == message.end() || !object->is_object()) return;
+  if (std::find(std::begin(kMedia), std::end(kMedia), type) != std::end(kMedia)) {
+    data["media"] = *object;
+    if (std::string caption = text(*object, "caption"); !caption.empty()) data["text"] = std::move(caption);
+  } else if (type == "location") {
+    data["location"] = *object;
+  } else if (type == "reaction") {
+    data["reaction"] = text(*object, "emoji");
+  }
+}
+
 void read_value(const json& value, std::vector<InboundEvent>& out) {
+  // Errors of the account or the app, not of one message (Meta's "errors"
+  // messages webhook). They carry no id: each delivery is an event of its own.
+  if (value.contains("errors") && value["errors"].is_array())
+    for (const json& e : value["errors"]) {
+      json data = json::object();
+      with_error(e, data);
+      if (data.empty()) continue;
+      data["error"] = e;
+      out.push_back({"whatsapp.error", "", {{"data", std::move(data)}}});
+    }
   if (value.contains("statuses") && value["statuses"].is_array())
     for (const json& s : value["statuses"]) {
       const std::string id = text(s, "id"), status = text(s, "status"), recipient = text(s, "recipient_id");
       if (id.empty() || status.empty()) continue;
       json data{
           {"message_id", id}, {"status", status}, {"recipient_id", recipient}, {"timestamp", text(s, "timestamp")}};
-      if (s.contains("errors") && s["errors"].is_array()) data["errors"] = s["errors"];
+      if (s.contains("errors") && s["errors"].is_array()) {
+        data["errors"] = s["errors"];
+        // The first error's code is what a rule branches on (131026: the
+        // number is not on WhatsApp; 131047: outside the 24-hour window).
+        if (!s["errors"].empty()) with_error(s["errors"][0], data);
+      }
       json payload{{"data", std::move(data)}};
       if (!recipient.empty()) payload["contact"] = contact_for(recipient);
       out.push_back({"message." + status, id + ":" + status, std::move(payload)});
@@ -84,6 +131,7 @@ void read_value(const json& value, std::vector<InboundEvent>& out) {
                                                                   : "";
       json data{{"message_id", id}, {"from", from}, {"type", text(m, "type")}, {"timestamp", text(m, "timestamp")}};
       if (m.contains("text") && m["text"].is_object()) data["text"] = text(m["text"], "body");
+      with_content(m, text(m, "type"), data);
       // A template's quick reply tapped: its text, and the payload the step gave it.
       if (m.contains("button") && m["button"].is_object()) {
         data["text"] = text(m["button"], "text");
@@ -96,8 +144,11 @@ void read_value(const json& value, std::vector<InboundEvent>& out) {
             data["text"] = text(*reply, "title");
             data["reply_id"] = text(*reply, "id");
           }
-      // A reply to one of ours names it: tie it to the execution that sent it.
-      const std::string in_reply_to = m.contains("context") && m["context"].is_object() ? text(m["context"], "id") : "";
+      // A reply to one of ours names it (a reaction, the message it is on):
+      // tie it to the execution that sent it.
+      std::string in_reply_to = m.contains("context") && m["context"].is_object() ? text(m["context"], "id") : "";
+      if (const auto reaction = m.find("reaction"); in_reply_to.empty() && reaction != m.end() && reaction->is_object())
+        in_reply_to = text(*reaction, "message_id");
       if (!in_reply_to.empty()) data["in_reply_to"] = in_reply_to;
       const std::string body = data.value("text", "");
       out.push_back({in_reply_to.empty() ? "message.received" : "message.replied",

@@ -215,6 +215,39 @@ TEST_F(WhatsAppPluginTest, SendsText) {
                             "type": "text", "text": {"preview_url": false, "body": "Здравствуйте!"}})"));
 }
 
+// A reply quotes the person's message (Meta's context.message_id), whatever
+// the kind of message; a read receipt is a status posted to the same path.
+TEST_F(WhatsAppPluginTest, ARepliesQuotesAndAReadReceiptMarksAMessageRead) {
+  auto instance = create();
+  ASSERT_EQ(instance->invoke("send_text", R"({"to": "+79990001122", "text": "Да, есть", "reply_to": "wamid.IN1"})"),
+            SB_OK);
+  ASSERT_EQ(instance->invoke("send_media", R"({"to": "+79990001122", "media": "image", "url": "https://x/a.png",
+                                               "reply_to": "wamid.IN2"})"),
+            SB_OK);
+  ASSERT_EQ(host.sent.size(), 2u);
+  EXPECT_EQ(json::parse(host.sent[0].body)["context"], json::parse(R"({"message_id": "wamid.IN1"})"));
+  EXPECT_EQ(json::parse(host.sent[0].body)["text"]["body"], "Да, есть");
+  EXPECT_EQ(json::parse(host.sent[1].body)["context"]["message_id"], "wamid.IN2");
+  ASSERT_EQ(instance->invoke("send_text", R"({"to": "+79990001122", "text": "x", "reply_to": 5})"), SB_OK);
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_INVALID_PARAMS);
+
+  ASSERT_EQ(instance->invoke("mark_read", R"({"message_id": "wamid.IN1"})"), SB_OK);
+  ASSERT_EQ(host.sent.size(), 3u);
+  EXPECT_EQ(host.sent[2].url, "http://127.0.0.1:9/v21.0/106540352242922/messages");
+  EXPECT_EQ(host.sent[2].header("Authorization"), "Bearer EAAG-token");
+  EXPECT_EQ(json::parse(host.sent[2].body),
+            json::parse(R"({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.IN1"})"));
+  host.finish_http(2, 200, {}, R"({"success": true})");
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(host.results.back().external_id, "");
+  ASSERT_EQ(instance->invoke("mark_read", R"({"message_id": "wamid.gone"})"), SB_OK);
+  host.finish_http(3, 400, {}, R"({"error":{"message":"Invalid parameter","code":100}})");
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_PERMANENT);
+  ASSERT_EQ(instance->invoke("mark_read", R"({})"), SB_OK);
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_INVALID_PARAMS);
+  EXPECT_EQ(host.sent.size(), 4u);
+}
+
 TEST_F(WhatsAppPluginTest, ErrorsAreMappedByMetasCode) {
   auto rate = answered(400, R"({"error":{"message":"(#130429) Rate limit hit","type":"OAuthException","code":130429,
       "error_data":{"messaging_product":"whatsapp","details":"Cloud API message throughput has been reached."},
@@ -355,7 +388,11 @@ TEST_F(WhatsAppPluginTest, SignedStatusReportsBecomeMessageEvents) {
   const json read = json::parse(host.emitted[1].payload);
   EXPECT_EQ(read["data"]["message_id"], "wamid.A");
   EXPECT_EQ(read["contact"]["phones"][0]["number"], "+79990001122");
-  EXPECT_EQ(json::parse(host.emitted[2].payload)["data"]["errors"][0]["code"], 131026);
+  const json failed = json::parse(host.emitted[2].payload);
+  EXPECT_EQ(failed["data"]["errors"][0]["code"], 131026);
+  // The first error as a rule reads it.
+  EXPECT_EQ(failed["data"]["error_code"], 131026);
+  EXPECT_EQ(failed["data"]["error_title"], "Message undeliverable");
   // Answered only once the host took every event.
   EXPECT_EQ(host.responses.count(id), 0u);
   host.finish_emit(0, SB_OK, "wamid.A:delivered");
@@ -405,6 +442,67 @@ TEST_F(WhatsAppPluginTest, BadOrMissingSignaturesAreRefusedAndNothingIsEmitted) 
   EXPECT_EQ(host.responses.at(changed).status, 401);
   EXPECT_TRUE(host.emitted.empty());
   EXPECT_EQ(host.responses.at(changed).body.find("app-secret"), std::string::npos);
+}
+
+// Meta's "errors" messages webhook: an error of the account or the app, of
+// no message. It is an event of its own, with no id (nothing in it tells
+// one occurrence from the next).
+TEST_F(WhatsAppPluginTest, AnAccountErrorIsAWhatsAppErrorEvent) {
+  auto instance = create();
+  EXPECT_NE(std::find(host.declared.begin(), host.declared.end(), "whatsapp.error"), host.declared.end());
+  const std::string body =
+      R"({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages",
+    "value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"1065"},
+    "errors":[{"code":130429,"title":"Rate limit hit","message":"(#130429) Rate limit hit",
+               "error_data":{"details":"Cloud API message throughput has been reached."},
+               "href":"/docs/whatsapp/cloud-api/support/error-codes/"}]}}]}]})";
+  const uint64_t id = host.request("POST", {{"X-Hub-Signature-256", sign("app-secret", body)}}, body);
+  ASSERT_EQ(host.emitted.size(), 1u);
+  EXPECT_EQ(host.emitted[0].type, "whatsapp.error");
+  EXPECT_EQ(host.emitted[0].id, "");
+  const json data = json::parse(host.emitted[0].payload)["data"];
+  EXPECT_EQ(data["error_code"], 130429);
+  EXPECT_EQ(data["error_title"], "Rate limit hit");
+  EXPECT_EQ(data["error_details"], "Cloud API message throughput has been reached.");
+  EXPECT_EQ(data["error"]["href"], "/docs/whatsapp/cloud-api/support/error-codes/");
+  host.finish_emit(0, SB_OK, "generated");
+  EXPECT_EQ(host.responses.at(id).status, 200);
+}
+
+// What is not text keeps what Meta sent of it: a photo's media id and
+// caption, a location's coordinates; a reaction is a reply to the message it
+// is on.
+TEST_F(WhatsAppPluginTest, MediaLocationsAndReactionsKeepTheirContent) {
+  auto instance = create();
+  const std::string body =
+      R"({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages",
+    "value":{"messaging_product":"whatsapp","contacts":[{"profile":{"name":"Иван"},"wa_id":"79990001122"}],
+    "messages":[{"from":"79990001122","id":"wamid.P1","timestamp":"1","type":"image",
+                 "image":{"caption":"Вот чек","mime_type":"image/jpeg","sha256":"abc=","id":"1013859600285441"}},
+                {"from":"79990001122","id":"wamid.L1","timestamp":"2","type":"location",
+                 "location":{"latitude":55.75,"longitude":37.61,"name":"Офис","address":"Москва"}},
+                {"from":"79990001122","id":"wamid.R1","timestamp":"3","type":"reaction",
+                 "reaction":{"message_id":"wamid.A","emoji":"👍"}},
+                {"from":"79990001122","id":"wamid.D1","timestamp":"4","type":"document",
+                 "document":{"filename":"dogovor.pdf","mime_type":"application/pdf","id":"77"}}]}}]}]})";
+  host.request("POST", {{"X-Hub-Signature-256", sign("app-secret", body)}}, body);
+  ASSERT_EQ(host.emitted.size(), 4u);
+  const json photo = json::parse(host.emitted[0].payload)["data"];
+  EXPECT_EQ(host.emitted[0].type, "message.received");
+  EXPECT_EQ(photo["type"], "image");
+  EXPECT_EQ(photo["media"]["id"], "1013859600285441");
+  EXPECT_EQ(photo["media"]["mime_type"], "image/jpeg");
+  EXPECT_EQ(photo["text"], "Вот чек");
+  const json place = json::parse(host.emitted[1].payload)["data"];
+  EXPECT_EQ(place["location"]["latitude"], 55.75);
+  EXPECT_EQ(place["location"]["address"], "Москва");
+  EXPECT_EQ(host.emitted[2].type, "message.replied");
+  const json reaction = json::parse(host.emitted[2].payload)["data"];
+  EXPECT_EQ(reaction["reaction"], "👍");
+  EXPECT_EQ(reaction["in_reply_to"], "wamid.A");
+  const json file = json::parse(host.emitted[3].payload)["data"];
+  EXPECT_EQ(file["media"]["filename"], "dogovor.pdf");
+  EXPECT_FALSE(file.contains("text"));
 }
 
 TEST_F(WhatsAppPluginTest, InboundMessagesAreRepliesWhenTheyQuoteOurs) {
