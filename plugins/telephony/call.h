@@ -25,6 +25,7 @@ struct Outcome {
   std::string provider_status;
   int duration_s = -1;  // known once the call ended
   std::string to, from;
+  std::string answered_by = {};  // Twilio's machine detection: human, machine_start, machine_end_beep, fax, ...
 };
 
 }  // namespace telephony

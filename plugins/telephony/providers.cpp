@@ -55,6 +55,7 @@ class Twilio final : public Provider {
         account_sid_(required(c, "account_sid")),
         auth_token_(required(c, "auth_token")),
         status_callback_(c.value("status_callback", "")),
+        machine_detection_(c.value("machine_detection", "")),
         ring_timeout_s_(c.value("ring_timeout_s", 30)) {}
 
   std::string name() const override { return "twilio"; }
@@ -75,12 +76,17 @@ class Twilio final : public Provider {
   std::optional<HttpRequest> request(const Call& call, int64_t, std::string&, std::optional<KeptData>&) const override {
     std::vector<std::pair<std::string, std::string>> fields = {
         {"To", call.to}, {"From", call.from}, {"Twiml", twiml(call)}, {"Timeout", std::to_string(ring_timeout_s_)}};
+    // Twilio listens to who picks up before the TwiML runs (synchronous
+    // detection): with DetectMessageEnd a voicemail gets the message after
+    // its greeting.
+    if (!machine_detection_.empty()) fields.emplace_back("MachineDetection", machine_detection_);
     if (!status_callback_.empty()) {
-      // Answered for call.answered at once, completed for the end (and no-answer, busy, failed).
-      fields.insert(fields.end(), {{"StatusCallback", status_callback_},
-                                   {"StatusCallbackEvent", "answered"},
-                                   {"StatusCallbackEvent", "completed"},
-                                   {"StatusCallbackMethod", "POST"}});
+      // Answered for call.answered at once, completed for the end (and
+      // no-answer, busy, failed). With machine detection only the end: it
+      // says who answered (AnsweredBy), which an "answered" report may not.
+      fields.emplace_back("StatusCallback", status_callback_);
+      if (machine_detection_.empty()) fields.emplace_back("StatusCallbackEvent", "answered");
+      fields.insert(fields.end(), {{"StatusCallbackEvent", "completed"}, {"StatusCallbackMethod", "POST"}});
     }
     HttpRequest r;
     r.url = calls_url();
@@ -131,7 +137,11 @@ class Twilio final : public Provider {
         {"canceled", "failed"}};
     const auto outcome = kOutcomes.find(status);
     if (sid.empty() || outcome == kOutcomes.end()) return {200, "", std::nullopt};  // queued, initiated, ringing
-    Outcome o{sid, outcome->second, status, -1, field(fields, "To"), field(fields, "From")};
+    const std::string answered_by = field(fields, "AnsweredBy");
+    // Answered, but by whom is not known yet: the end's report will say.
+    if (!machine_detection_.empty() && outcome->second == "answered" && answered_by.empty())
+      return {200, "", std::nullopt};
+    Outcome o{sid, outcome->second, status, -1, field(fields, "To"), field(fields, "From"), answered_by};
     const std::string duration =
         field(fields, "CallDuration").empty() ? field(fields, "Duration") : field(fields, "CallDuration");
     if (!duration.empty()) o.duration_s = seconds(duration);
@@ -147,7 +157,7 @@ class Twilio final : public Provider {
 
   std::string calls_url() const { return base_ + "/2010-04-01/Accounts/" + account_sid_ + "/Calls.json"; }
 
-  const std::string base_, account_sid_, auth_token_, status_callback_;
+  const std::string base_, account_sid_, auth_token_, status_callback_, machine_detection_;
   const int ring_timeout_s_;
 };
 
@@ -342,21 +352,30 @@ std::vector<CallEvent> call_events(const Outcome& o, const std::string& provider
   json data{
       {"call_id", o.call_id}, {"status", o.status}, {"provider_status", o.provider_status}, {"provider", provider}};
   if (o.duration_s >= 0) data["duration"] = o.duration_s;
+  if (!o.answered_by.empty()) data["answered_by"] = o.answered_by;
   if (!o.to.empty()) data["to"] = o.to;
   if (!o.from.empty()) data["from"] = o.from;
   json payload{{"data", data}};
   if (!o.to.empty()) payload["contact"] = {{"phones", {{{"number", o.to}, {"type", "mobile"}}}}};
   auto event = [&](const std::string& what) { return CallEvent{"call." + what, o.call_id + ":" + what, payload}; };
+  // A voicemail or a fax picked up (Twilio's machine detection): nobody
+  // answered, whatever the call's status; the call still ends.
+  const bool machine = o.answered_by.rfind("machine", 0) == 0 || o.answered_by == "fax";
+  const std::string answered = machine ? "no_answer" : "answered";
   // A completed call was answered: call.answered once (its id makes the one
   // from the "answered" report and this one the same event), then its end.
-  if (o.status == "completed") return {event("answered"), event("completed")};
-  return {event(o.status)};
+  if (o.status == "completed") return {event(answered), event("completed")};
+  return {event(o.status == "answered" ? answered : o.status)};
 }
 
 std::unique_ptr<Provider> make_provider(const json& config) {
   const std::string provider = config.value("provider", "");
   if (provider == "twilio") return std::make_unique<Twilio>(config);
-  if (provider == "voximplant") return std::make_unique<Voximplant>(config);
+  if (provider == "voximplant") {
+    if (config.contains("machine_detection"))
+      throw ConfigError("'machine_detection' is Twilio's: a Voximplant scenario detects voicemail itself");
+    return std::make_unique<Voximplant>(config);
+  }
   throw ConfigError("unknown provider '" + provider + "': twilio or voximplant");
 }
 

@@ -60,6 +60,9 @@ fake::Response twilio(const fake::Sent& r) {
   if (std::count_if(twiml.begin(), twiml.end(), [](char c) { return (c & 0xC0) != 0x80; }) > 4000)
     return error(400, 32018, "Twiml size exceeded maximum allowed value of 4000 characters");
   if (only(form, "To") == "+79990000000") return error(400, 21217, "Phone number does not appear to be valid");
+  if (form.count("MachineDetection") && only(form, "MachineDetection") != "Enable" &&
+      only(form, "MachineDetection") != "DetectMessageEnd")
+    return error(400, 21626, "Invalid MachineDetection value");
   return {201, "application/json",
           json{{"sid", "CA0123456789abcdef0123456789abcdef"}, {"status", "queued"}, {"to", only(form, "To")}}.dump()};
 }
@@ -317,6 +320,70 @@ TEST_F(TelephonyPluginTest, ACompletedCallWasAnsweredAndReportsItsDuration) {
   EXPECT_EQ(host.emitted[0].id, "CA0123456789abcdef0123456789abcdef:answered");
   EXPECT_EQ(host.emitted[1].type, "call.completed");
   EXPECT_EQ(json::parse(host.emitted[1].payload)["data"]["duration"], 17);
+}
+
+// Twilio's machine detection: the call asks for it, and the end's report
+// says who picked up (AnsweredBy). A voicemail or a fax is nobody answering,
+// so "not answered -> SMS" holds; a person is an answer as before.
+TEST_F(TelephonyPluginTest, AVoicemailThatPicksUpIsNoAnswer) {
+  auto config = twilio_config();
+  config["machine_detection"] = "DetectMessageEnd";
+  auto instance = create(config);
+  ASSERT_EQ(call(*instance, "say", {{"to", "+79990001122"}, {"text", "Здравствуйте"}}, twilio).outcome,
+            SB_OUTCOME_DONE);
+  const auto form = form_of(host.sent.back().body);
+  EXPECT_EQ(only(form, "MachineDetection"), "DetectMessageEnd");
+  // Only the end is reported: an "answered" report may not know who answered.
+  EXPECT_EQ(only(form, "StatusCallbackEvent"), "completed");
+
+  auto fields = kNoAnswer;
+  for (auto& [k, v] : fields) {
+    if (k == "CallStatus") v = "in-progress";
+    if (k == "CallDuration") v = "";
+  }
+  host.request("POST", signed_headers(fields), switchboard_plugins::form_urlencode(fields));
+  EXPECT_TRUE(host.emitted.empty());  // answered, by whom not known yet
+  for (auto& [k, v] : fields) {
+    if (k == "CallStatus") v = "completed";
+    if (k == "CallDuration") v = "21";
+  }
+  auto machine = fields;
+  machine.emplace_back("AnsweredBy", "machine_end_beep");
+  host.request("POST", signed_headers(machine), switchboard_plugins::form_urlencode(machine));
+  ASSERT_EQ(host.emitted.size(), 2u);
+  EXPECT_EQ(host.emitted[0].type, "call.no_answer");
+  EXPECT_EQ(json::parse(host.emitted[0].payload)["data"]["answered_by"], "machine_end_beep");
+  EXPECT_EQ(host.emitted[1].type, "call.completed");
+  EXPECT_EQ(json::parse(host.emitted[1].payload)["data"]["duration"], 21);
+
+  auto fax = fields;
+  fax.emplace_back("AnsweredBy", "fax");
+  for (auto& [k, v] : fax)
+    if (k == "CallSid") v = "CA1111111111abcdef0123456789abcdef";
+  host.request("POST", signed_headers(fax), switchboard_plugins::form_urlencode(fax));
+  ASSERT_EQ(host.emitted.size(), 4u);
+  EXPECT_EQ(host.emitted[2].type, "call.no_answer");
+
+  auto human = fields;
+  human.emplace_back("AnsweredBy", "human");
+  for (auto& [k, v] : human)
+    if (k == "CallSid") v = "CA2222222222abcdef0123456789abcdef";
+  host.request("POST", signed_headers(human), switchboard_plugins::form_urlencode(human));
+  ASSERT_EQ(host.emitted.size(), 6u);
+  EXPECT_EQ(host.emitted[4].type, "call.answered");
+  EXPECT_EQ(json::parse(host.emitted[4].payload)["data"]["answered_by"], "human");
+
+  // Without machine detection the "answered" report is asked for, as before.
+  auto plain = create(twilio_config());
+  call(*plain, "say", {{"to", "+79990001122"}, {"text", "Здравствуйте"}}, twilio);
+  EXPECT_EQ(form_of(host.sent.back().body).count("StatusCallbackEvent"), 2u);
+  EXPECT_EQ(form_of(host.sent.back().body).count("MachineDetection"), 0u);
+  // Voximplant's scenario would have to detect it: the setting is refused there.
+  fake::Instance voximplant(
+      library, host,
+      json{{"provider", "voximplant"}, {"from", "+74950001122"}, {"machine_detection", "Enable"}}.dump());
+  EXPECT_NE(voximplant.status(), SB_OK);
+  EXPECT_NE(voximplant.error().find("machine_detection"), std::string::npos);
 }
 
 TEST_F(TelephonyPluginTest, TamperedOrUnsignedTwilioReportsAreRefused) {
