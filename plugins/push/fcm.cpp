@@ -1,31 +1,65 @@
 #include "fcm.h"
 
-#include <charconv>
+#include <algorithm>
 
 #include "json_fields.h"
 #include "jwt.h"
+#include "provider_answers.h"
 
 namespace push {
 
 using nlohmann::json;
 using switchboard::ActionResult;
 
-std::optional<std::string> service_account_jwt(const std::string& client_email, const std::string& private_key_pem,
-                                               const std::string& audience, int64_t now_s) {
-  return switchboard_plugins::rs256_jwt(json::object(),
-                                        {{"iss", client_email},
-                                         {"scope", "https://www.googleapis.com/auth/firebase.messaging"},
-                                         {"aud", audience},
-                                         {"iat", now_s},
-                                         {"exp", now_s + 3600}},
-                                        private_key_pem);
+namespace {
+
+std::string text_of(const json& object, const char* key, const std::string& fallback) {
+  const auto it = object.find(key);
+  if (it == object.end()) return fallback;
+  if (!it->is_string()) throw switchboard::ConfigError(std::string("'") + key + "' must be a string");
+  return it->get<std::string>();
 }
 
-json fcm_message(const json& params) {
-  json message{{"token", params.value("token", "")}};
+}  // namespace
+
+ServiceAccount ServiceAccount::from_config(const json& config) {
+  ServiceAccount account;
+  json key_file = json::object();
+  if (const auto it = config.find("service_account"); it != config.end()) {
+    // The key file's text (a secret's value) or its JSON.
+    key_file = it->is_string() ? json::parse(it->get<std::string>(), nullptr, false) : *it;
+    if (!key_file.is_object() || key_file.value("type", "service_account") != "service_account")
+      throw switchboard::ConfigError(
+          "'service_account' must be a service account's key file (JSON with \"type\": \"service_account\")");
+  }
+  const auto setting = [&](const char* key, const char* file_key, const std::string& fallback) {
+    return text_of(config, key, text_of(key_file, file_key, fallback));
+  };
+  account.project_id = setting("project_id", "project_id", "");
+  account.client_email = setting("client_email", "client_email", "");
+  account.private_key = setting("private_key", "private_key", "");
+  account.private_key_id = text_of(key_file, "private_key_id", "");
+  account.token_uri = text_of(config, "token_url", setting("token_uri", "token_uri", account.token_uri));
+  return account;
+}
+
+std::optional<std::string> service_account_jwt(const ServiceAccount& account, int64_t now_s) {
+  json header = json::object();
+  if (!account.private_key_id.empty()) header["kid"] = account.private_key_id;
+  return switchboard_plugins::rs256_jwt(std::move(header),
+                                        {{"iss", account.client_email},
+                                         {"scope", "https://www.googleapis.com/auth/firebase.messaging"},
+                                         {"aud", account.token_uri},
+                                         {"iat", now_s},
+                                         {"exp", now_s + 3600}},
+                                        account.private_key);
+}
+
+json fcm_message(const json& params, const std::string& device_token) {
+  json message{{"token", device_token}};
   json notification = json::object();
-  if (params.contains("title")) notification["title"] = params["title"];
-  if (params.contains("body")) notification["body"] = params["body"];
+  for (const char* key : {"title", "body", "image"})
+    if (params.contains(key)) notification[key] = params[key];
   if (!notification.empty()) message["notification"] = notification;
   // FCM's data is a map of strings: other values go as their JSON text.
   if (params.contains("data") && params["data"].is_object() && !params["data"].empty()) {
@@ -33,7 +67,66 @@ json fcm_message(const json& params) {
     for (const auto& [key, value] : params["data"].items()) data[key] = value.is_string() ? value : json(value.dump());
     message["data"] = std::move(data);
   }
+  // Each platform's own settings (a channel id, a sound, a badge, a link to
+  // open), as FCM's Message resource names them.
+  for (const char* platform : {"android", "apns", "webpush", "fcm_options"})
+    if (params.contains(platform) && params[platform].is_object()) message[platform] = params[platform];
   return json{{"message", message}};
+}
+
+std::optional<std::vector<std::string>> device_tokens(const json& value) {
+  std::vector<std::string> tokens;
+  const auto add = [&](const json& token) {
+    if (!token.is_string()) return false;
+    const std::string& text = token.get_ref<const std::string&>();
+    if (!text.empty() && std::find(tokens.begin(), tokens.end(), text) == tokens.end()) tokens.push_back(text);
+    return true;
+  };
+  if (value.is_null()) return tokens;
+  if (value.is_array()) {
+    for (const json& token : value)
+      if (!add(token)) return std::nullopt;
+    return tokens;
+  }
+  if (!add(value)) return std::nullopt;
+  return tokens;
+}
+
+ActionResult combine_device_results(const std::vector<ActionResult>& results) {
+  if (results.size() == 1) return results.front();
+  const ActionResult* first_done = nullptr;
+  const ActionResult* first_retry = nullptr;
+  const ActionResult* first_failure = nullptr;
+  bool all_unreachable = true;
+  uint32_t retry_after = 0;
+  json failed = json::array();
+  for (size_t i = 0; i < results.size(); ++i) {
+    const ActionResult& r = results[i];
+    if (r.outcome == SB_OUTCOME_DONE) {
+      if (!first_done) first_done = &r;
+      continue;
+    }
+    failed.push_back({{"device", i}, {"code", r.provider_code}, {"reason", r.reason}});
+    if (r.outcome == SB_OUTCOME_RETRY) {
+      if (!first_retry) first_retry = &r;
+      retry_after = std::max(retry_after, r.retry_after_s);
+    }
+    if (r.outcome != SB_OUTCOME_UNREACHABLE) all_unreachable = false;
+    if (!first_failure) first_failure = &r;
+  }
+  if (first_done) {
+    // Sent: a retry would send again to the devices that took it.
+    json output{
+        {"name", first_done->external_id}, {"devices", results.size()}, {"sent", results.size() - failed.size()}};
+    if (!failed.empty()) output["failed"] = std::move(failed);
+    return ActionResult::done(first_done->external_id, output.dump());
+  }
+  const std::string of = " (" + std::to_string(results.size()) + " devices)";
+  if (first_retry) return ActionResult::retry(first_retry->reason + of, retry_after, first_retry->provider_code);
+  if (all_unreachable) return ActionResult::unreachable(first_failure->reason + of, first_failure->provider_code);
+  ActionResult out = *first_failure;
+  out.reason += of;
+  return out;
 }
 
 std::optional<std::string> payload_problem(const json& message) {
@@ -83,8 +176,7 @@ ActionResult map_fcm_response(const switchboard::HttpResponse& response) {
   const std::string code = !error_code.empty() ? error_code
                            : !status.empty()   ? status
                                                : std::to_string(response.status);
-  uint32_t after = 0;
-  if (auto h = response.header("retry-after")) std::from_chars(h->data(), h->data() + h->size(), after);
+  const uint32_t after = switchboard_plugins::retry_after(response);
   // The project's APNs certificate or web push key is missing or refused,
   // or the service account is not the token's sender (SENDER_ID_MISMATCH, a
   // configuration error): the same on every attempt until an admin fixes it.

@@ -30,18 +30,16 @@ class Push : public switchboard::Plugin {
   Push(switchboard::Host& host, std::string_view config_json) : host_(host) {
     const json config = json::parse(config_json, nullptr, false);
     if (!config.is_object()) throw switchboard::ConfigError("the config must be a JSON object");
-    project_ = config.value("project_id", "");
-    client_email_ = config.value("client_email", "");
-    private_key_ = config.value("private_key", "");
-    token_url_ = config.value("token_url", "https://oauth2.googleapis.com/token");
+    account_ = ServiceAccount::from_config(config);
     base_url_ = config.value("base_url", "https://fcm.googleapis.com");
     timeout_ms_ = config.value("timeout_ms", 10000u);
     dry_run_ = config.value("dry_run", false);
     token_field_ = config.value("token_field", "fcm_token");
-    if (!dry_run_ && (project_.empty() || client_email_.empty() || private_key_.empty()))
+    if (!dry_run_ && (account_.project_id.empty() || account_.client_email.empty() || account_.private_key.empty()))
       throw switchboard::ConfigError(
-          "'project_id', 'client_email' and 'private_key' are required unless 'dry_run' is true");
-    if (!dry_run_ && !service_account_jwt(client_email_, private_key_, token_url_, 0))
+          "'service_account' (the key file), or 'project_id', 'client_email' and 'private_key', are required unless "
+          "'dry_run' is true");
+    if (!dry_run_ && !service_account_jwt(account_, 0))
       throw switchboard::ConfigError("'private_key' is not an unencrypted PEM RSA private key (RS256 needs one)");
   }
 
@@ -54,31 +52,40 @@ class Push : public switchboard::Plugin {
     if (!params.is_object()) return done(ActionResult::invalid_params("the parameters must be a JSON object"));
     // No token named: the contact's own, from the field the instance names
     // (contact.fields.fcm_token by default), as the other channels take the
-    // contact's address or number.
+    // contact's address or number. A list is the contact's devices: each
+    // gets the message.
+    json named = params.value("token", json());
     if (!params.contains("token")) {
       const json subject = json::parse(call.subject_json, nullptr, false);
       const json& fields = switchboard_plugins::field_at(switchboard_plugins::field_at(subject, "contact"), "fields");
-      params["token"] = switchboard_plugins::string_at(fields, token_field_.c_str());
+      named = switchboard_plugins::field_at(fields, token_field_.c_str());
     }
-    if (!params["token"].is_string()) return done(ActionResult::invalid_params("'token' must be a string"));
-    if (params["token"].get<std::string>().empty())
-      return done(ActionResult::unreachable("the contact has no device token", "no_token"));
-    const json message = fcm_message(params);
-    if (auto problem = payload_problem(message)) return done(ActionResult::invalid_params(*problem));
+    const auto devices = device_tokens(named);
+    if (!devices) return done(ActionResult::invalid_params("'token' must be a device token or a list of them"));
+    if (devices->empty()) return done(ActionResult::unreachable("the contact has no device token", "no_token"));
+    if (devices->size() > kMaxDevices)
+      return done(ActionResult::invalid_params("the contact has " + std::to_string(devices->size()) +
+                                               " device tokens, over the " + std::to_string(kMaxDevices) +
+                                               " one send goes to"));
+    std::vector<json> messages;
+    for (const std::string& device : *devices) messages.push_back(fcm_message(params, device));
+    if (auto problem = payload_problem(messages.front())) return done(ActionResult::invalid_params(*problem));
     if (dry_run_) {
-      const json record{{"channel", "push"}, {"body", message}, {"idempotency_key", call.idempotency_key}};
-      if (!host_.outbox(dump(record))) return done(ActionResult::retry("the host's outbox did not take the record"));
+      for (const json& message : messages) {
+        const json record{{"channel", "push"}, {"body", message}, {"idempotency_key", call.idempotency_key}};
+        if (!host_.outbox(dump(record))) return done(ActionResult::retry("the host's outbox did not take the record"));
+      }
       return done(ActionResult::done("dry-run:" + std::string(call.idempotency_key)));
     }
     const int64_t deadline_ms = call.deadline_unix_ms;
-    with_token([this, tokens = tokens_, message, deadline_ms, done](const std::string& token,
-                                                                    const TokenFailure& failed) mutable {
+    with_token([this, tokens = tokens_, messages = std::move(messages), deadline_ms, done](
+                   const std::string& token, const TokenFailure& failed) mutable {
       if (!failed.reason.empty()) {
         const std::string why = "cannot get an FCM access token: " + failed.reason;
         return done(failed.refused.empty() ? ActionResult::retry(why) : ActionResult::permanent(why, failed.refused));
       }
       if (!tokens->alive) return done(ActionResult::retry("the instance stopped"));
-      send(message, token, deadline_ms, std::move(done));
+      send_to_each(messages, token, deadline_ms, std::move(done));
     });
   }
 
@@ -92,9 +99,31 @@ class Push : public switchboard::Plugin {
   };
   using TokenWaiter = std::function<void(const std::string& token, const TokenFailure& failed)>;
 
-  void send(const json& message, const std::string& token, int64_t deadline_ms, switchboard::Completion done) {
+  // One request per device, at once; the step ends when every one answered.
+  void send_to_each(const std::vector<json>& messages, const std::string& token, int64_t deadline_ms,
+                    switchboard::Completion done) {
+    struct Devices {
+      Devices(size_t n, switchboard::Completion d) : results(n), remaining(n), done(d) {}
+      std::mutex mutex;
+      std::vector<ActionResult> results;
+      size_t remaining;
+      switchboard::Completion done;
+    };
+    auto devices = std::make_shared<Devices>(messages.size(), done);
+    for (size_t i = 0; i < messages.size(); ++i)
+      send(messages[i], token, deadline_ms, [devices, i](ActionResult result) {
+        std::unique_lock lock(devices->mutex);
+        devices->results[i] = std::move(result);
+        if (--devices->remaining > 0) return;
+        lock.unlock();
+        devices->done(combine_device_results(devices->results));
+      });
+  }
+
+  void send(const json& message, const std::string& token, int64_t deadline_ms,
+            std::function<void(ActionResult)> done) {
     switchboard::HttpRequest request;
-    request.url = base_url_ + "/v1/projects/" + project_ + "/messages:send";
+    request.url = base_url_ + "/v1/projects/" + account_.project_id + "/messages:send";
     // Detailed errors (errorCode, the field at fault), as the Admin SDKs ask for them.
     request.headers = {
         {"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}, {"X-GOOG-API-FORMAT-VERSION", "2"}};
@@ -129,9 +158,9 @@ class Push : public switchboard::Plugin {
 
   void fetch_token() {
     const int64_t now_ms = host_.now_unix_ms();
-    const auto jwt = service_account_jwt(client_email_, private_key_, token_url_, now_ms / 1000);
+    const auto jwt = service_account_jwt(account_, now_ms / 1000);
     switchboard::HttpRequest request;
-    request.url = token_url_;
+    request.url = account_.token_uri;
     request.headers = {{"Content-Type", "application/x-www-form-urlencoded"}};
     request.body = switchboard_plugins::form_urlencode(
         {{"grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"}, {"assertion", jwt.value_or("")}});
@@ -158,7 +187,9 @@ class Push : public switchboard::Plugin {
   }
 
   switchboard::Host& host_;
-  std::string project_, client_email_, private_key_, token_url_, base_url_;
+  static constexpr size_t kMaxDevices = 100;
+  ServiceAccount account_;
+  std::string base_url_;
   uint32_t timeout_ms_ = 10000;
   bool dry_run_ = false;
   std::string token_field_;  // the contact's field holding a device token, when a step names none
@@ -208,7 +239,8 @@ switchboard::PluginInfo push_info() {
   info.description = "Push notifications through Firebase Cloud Messaging HTTP v1 with a service account.";
   info.config_schema_json = std::string(push_schemas::schema_json);
   info.actions.push_back({"send",
-                          "One notification to one device token; an unregistered or missing token is unreachable.",
+                          "One notification to the contact's device tokens; an unregistered or missing token is "
+                          "unreachable.",
                           std::string(push_schemas::actions_send_json)});
   return info;
 }

@@ -80,6 +80,104 @@ TEST_F(PushPluginTest, ExchangesASignedJwtThenSendsWithTheAccessToken) {
   EXPECT_EQ(host.results.at(0).external_id, "projects/shop-app/messages/0:1500415314455276%31bd1c9631bd1c96");
 }
 
+// The key file as Google's console downloads it, whole (here as a secret's
+// text): its project, account, key and token_uri; the JWT names the key
+// (kid), as google-auth's does.
+TEST_F(PushPluginTest, TakesTheServiceAccountsKeyFileAsItIs) {
+  const json key_file{{"type", "service_account"},
+                      {"project_id", "shop-app"},
+                      {"private_key_id", "8f3a1c"},
+                      {"private_key", test_key().private_pem},
+                      {"client_email", "fcm@shop-app.iam.gserviceaccount.com"},
+                      {"client_id", "1234567890"},
+                      {"auth_uri", "https://accounts.google.com/o/oauth2/auth"},
+                      {"token_uri", "http://127.0.0.1:9/token"},
+                      {"universe_domain", "googleapis.com"}};
+  fake::Instance instance(library, host,
+                          json{{"service_account", key_file.dump()}, {"base_url", "http://127.0.0.1:9"}}.dump());
+  ASSERT_EQ(instance.status(), SB_OK) << instance.error();
+  ASSERT_EQ(instance.invoke("send", kSend), SB_OK);
+  ASSERT_EQ(host.sent.size(), 1u);
+  EXPECT_EQ(host.sent[0].url, "http://127.0.0.1:9/token");
+  const std::string jwt = form_value(host.sent[0].body, "assertion");
+  EXPECT_TRUE(rs256_valid(jwt));
+  EXPECT_EQ(json::parse(base64url_decode(jwt.substr(0, jwt.find('.')))),
+            (json{{"alg", "RS256"}, {"typ", "JWT"}, {"kid", "8f3a1c"}}));
+  const json claims = json::parse(base64url_decode(jwt.substr(jwt.find('.') + 1, jwt.rfind('.') - jwt.find('.') - 1)));
+  EXPECT_EQ(claims["iss"], "fcm@shop-app.iam.gserviceaccount.com");
+  EXPECT_EQ(claims["aud"], "http://127.0.0.1:9/token");
+  give_token(0);
+  EXPECT_EQ(host.sent.at(1).url, "http://127.0.0.1:9/v1/projects/shop-app/messages:send");
+
+  // Another kind of key, or not JSON: named in the error.
+  fake::Instance user_key(library, host, json{{"service_account", {{"type", "authorized_user"}}}}.dump());
+  EXPECT_NE(user_key.status(), SB_OK);
+  EXPECT_NE(user_key.error().find("service_account"), std::string::npos);
+  fake::Instance garbled(library, host, json{{"service_account", "{not json"}}.dump());
+  EXPECT_NE(garbled.status(), SB_OK);
+}
+
+// A picture, and each platform's own settings, go as FCM's Message names them.
+TEST_F(PushPluginTest, AnImageAndThePlatformsSettingsGoAsFcmNamesThem) {
+  auto instance = create();
+  ASSERT_EQ(instance->invoke("send", R"({"token": "d1", "title": "Скидка", "image": "https://cdn.example.com/sale.png",
+      "android": {"priority": "high", "notification": {"channel_id": "sales", "click_action": "OPEN_DEAL"}},
+      "apns": {"headers": {"apns-priority": "10"}, "payload": {"aps": {"sound": "default", "badge": 1}}},
+      "webpush": {"fcm_options": {"link": "https://shop.example.com/deal/D1"}},
+      "fcm_options": {"analytics_label": "sale"}})"),
+            SB_OK);
+  give_token(0);
+  EXPECT_EQ(json::parse(host.sent.at(1).body), json::parse(R"({"message": {"token": "d1",
+      "notification": {"title": "Скидка", "image": "https://cdn.example.com/sale.png"},
+      "android": {"priority": "high", "notification": {"channel_id": "sales", "click_action": "OPEN_DEAL"}},
+      "apns": {"headers": {"apns-priority": "10"}, "payload": {"aps": {"sound": "default", "badge": 1}}},
+      "webpush": {"fcm_options": {"link": "https://shop.example.com/deal/D1"}},
+      "fcm_options": {"analytics_label": "sale"}}})"));
+}
+
+// A contact with several devices (a list in the token field): each device
+// gets the message. The step is done when any took it (a retry would send
+// again to those); a dead token among them is only counted.
+TEST_F(PushPluginTest, EachOfTheContactsDevicesGetsTheMessage) {
+  auto instance = create();
+  const std::string contact = R"({"contact": {"id": "c1", "fields": {"fcm_token": ["phone", "tablet", "phone", ""]}}})";
+  ASSERT_EQ(instance->invoke("send", R"({"title": "x"})", "k1", 0, contact), SB_OK);
+  give_token(0);
+  ASSERT_EQ(host.sent.size(), 3u);  // the repeat and the empty one dropped
+  EXPECT_EQ(json::parse(host.sent[1].body)["message"]["token"], "phone");
+  EXPECT_EQ(json::parse(host.sent[2].body)["message"]["token"], "tablet");
+  const std::string unregistered = R"({"error": {"code": 404, "message": "Requested entity was not found.",
+      "status": "NOT_FOUND", "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
+      "errorCode": "UNREGISTERED"}]}})";
+  host.finish_http(2, 404, {}, unregistered);
+  EXPECT_TRUE(host.results.empty());  // the step ends when every device answered
+  host.finish_http(1, 200, {}, R"({"name": "projects/shop-app/messages/1"})");
+  ASSERT_EQ(host.results.size(), 1u);
+  EXPECT_EQ(host.results[0].outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(host.results[0].external_id, "projects/shop-app/messages/1");
+  const json output = json::parse(host.results[0].output_json);
+  EXPECT_EQ(output["devices"], 2);
+  EXPECT_EQ(output["sent"], 1);
+  EXPECT_EQ(output["failed"][0]["device"], 1);
+  EXPECT_EQ(output["failed"][0]["code"], "UNREGISTERED");
+
+  // Every token dead: unreachable here, so a fallback moves on.
+  ASSERT_EQ(instance->invoke("send", R"({"token": ["a", "b"], "title": "x"})"), SB_OK);
+  host.finish_http(3, 404, {}, unregistered);
+  host.finish_http(4, 404, {}, unregistered);
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_UNREACHABLE);
+  EXPECT_NE(host.results.back().reason.find("2 devices"), std::string::npos);
+  // None took it, and one may later: the step is tried again.
+  ASSERT_EQ(instance->invoke("send", R"({"token": ["a", "b"], "title": "x"})"), SB_OK);
+  host.finish_http(5, 404, {}, unregistered);
+  host.finish_http(6, 503, {{"Retry-After", "20"}}, R"({"error": {"code": 503, "status": "UNAVAILABLE"}})");
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(host.results.back().retry_after_s, 20u);
+  ASSERT_EQ(instance->invoke("send", R"({"token": ["a", 5], "title": "x"})"), SB_OK);
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_INVALID_PARAMS);
+  EXPECT_EQ(host.sent.size(), 7u);
+}
+
 TEST_F(PushPluginTest, TheTokenIsCachedAndSharedBySendsThatWaitForIt) {
   auto instance = create();
   ASSERT_EQ(instance->invoke("send", kSend), SB_OK);
