@@ -3,10 +3,17 @@
 // answer, HTTP 429, a 5xx, with the provider's Retry-After).
 #pragma once
 
+#include <time.h>
+
+#include <algorithm>
 #include <charconv>
+#include <chrono>
+#include <ctime>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <switchboard/plugin.hpp>
 
 namespace switchboard_plugins {
@@ -21,10 +28,34 @@ inline std::string required_setting(const nlohmann::json& config, const char* ke
   return it->get<std::string>();
 }
 
+// A Retry-After value (RFC 9110): delay seconds, or an HTTP-date (IMF-fixdate,
+// "Wed, 21 Oct 2026 07:28:00 GMT") counted from `now_s`. 0 when it is
+// neither, or already past; a delay too long for 32 bits is the longest.
+inline uint32_t retry_after_seconds(std::string_view value, int64_t now_s) {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  if (value.empty()) return 0;
+  int64_t seconds = 0;
+  if (value.find_first_not_of("0123456789") == value.npos) {
+    const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+    if (error == std::errc::result_out_of_range) return std::numeric_limits<uint32_t>::max();
+    if (error != std::errc() || end != value.data() + value.size()) return 0;
+  } else {
+    std::tm date{};
+    const std::string text(value);
+    const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &date);
+    if (!end || *end != '\0') return 0;
+    seconds = static_cast<int64_t>(timegm(&date)) - now_s;
+  }
+  return seconds <= 0 ? 0 : static_cast<uint32_t>(std::min<int64_t>(seconds, std::numeric_limits<uint32_t>::max()));
+}
+
+// The response's Retry-After, from now.
 inline uint32_t retry_after(const switchboard::HttpResponse& response) {
-  uint32_t seconds = 0;
-  if (auto h = response.header("retry-after")) std::from_chars(h->data(), h->data() + h->size(), seconds);
-  return seconds;
+  const auto header = response.header("retry-after");
+  if (!header) return 0;
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  return retry_after_seconds(*header, std::chrono::duration_cast<std::chrono::seconds>(now).count());
 }
 
 inline std::optional<switchboard::ActionResult> transport_failure(const switchboard::HttpResponse& response,

@@ -1,12 +1,12 @@
 #include "response_mapping.h"
 
-#include <charconv>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <switchboard/plugin.hpp>
 
 #include "json_check.h"
+#include "provider_answers.h"
 
 namespace http_plugin {
 
@@ -47,18 +47,6 @@ std::string reason_for(const switchboard::HttpResponse& response) {
 
 }  // namespace
 
-uint32_t parse_retry_after(std::string_view value) {
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-  if (value.empty() || value.find_first_not_of("0123456789") != value.npos) return 0;
-  uint64_t seconds = 0;
-  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-  if (error == std::errc::result_out_of_range) return std::numeric_limits<uint32_t>::max();
-  if (error != std::errc() || end != value.data() + value.size()) return 0;
-  return seconds > std::numeric_limits<uint32_t>::max() ? std::numeric_limits<uint32_t>::max()
-                                                        : static_cast<uint32_t>(seconds);
-}
-
 ActionResult map_response(const switchboard::HttpResponse& response) {
   const int status = response.status;
   if (status == 0) {
@@ -70,7 +58,7 @@ ActionResult map_response(const switchboard::HttpResponse& response) {
     return ActionResult::done(std::string(response.header("X-Request-Id").value_or("")), std::move(output));
   }
   if (is_transient(status))
-    return ActionResult::retry(reason_for(response), parse_retry_after(response.header("Retry-After").value_or("")),
+    return ActionResult::retry(reason_for(response), switchboard_plugins::retry_after(response),
                                std::to_string(status));
   return ActionResult::permanent(reason_for(response), std::to_string(status));
 }

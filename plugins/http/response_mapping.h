@@ -13,11 +13,8 @@ struct HttpResponse;
 namespace http_plugin {
 
 // 2xx: done, external_id = X-Request-Id, output {"status": N, "body": <JSON or text>}.
-// 408, 425, 429, 5xx and no response at all: retry, honouring Retry-After.
+// 408, 425, 429, 5xx and no response at all: retry, honouring Retry-After (seconds or an HTTP-date).
 // Anything else: permanent, reason "HTTP <status>: <start of the body>".
 switchboard::ActionResult map_response(const switchboard::HttpResponse& response);
-
-// Retry-After in delta-seconds; 0 (the host decides) for an HTTP-date or junk.
-uint32_t parse_retry_after(std::string_view value);
 
 }  // namespace http_plugin

@@ -1,12 +1,12 @@
 #include "whatsapp_api.h"
 
 #include <algorithm>
-#include <charconv>
 #include <set>
 
 #include "interactive.h"
 #include "json_fields.h"
 #include "phone.h"
+#include "provider_answers.h"
 #include "template_message.h"
 
 namespace whatsapp {
@@ -32,13 +32,6 @@ std::string text_of(const json& config, const char* key, const std::string& fall
 constexpr int kRetryCodes[] = {1, 2, 4, 80007, 130429, 131000, 131016, 131048, 131056, 133004};
 
 bool in(const int* begin, const int* end, int code) { return std::find(begin, end, code) != end; }
-
-uint32_t retry_after(const switchboard::HttpResponse& response) {
-  const auto header = response.header("retry-after");
-  uint32_t seconds = 0;
-  if (header) std::from_chars(header->data(), header->data() + header->size(), seconds);
-  return seconds;
-}
 
 }  // namespace
 
@@ -175,7 +168,7 @@ ActionResult map_send_response(const switchboard::HttpResponse& response) {
   if (const std::string details = string_at(field_at(error, "error_data"), "details"); !details.empty())
     message += ": " + details;
   const std::string code_text = code ? std::to_string(code) : std::to_string(response.status);
-  const uint32_t after = retry_after(response);
+  const uint32_t after = switchboard_plugins::retry_after(response);
   if (in(std::begin(kRetryCodes), std::end(kRetryCodes), code) || response.status == 429 || response.status >= 500)
     return ActionResult::retry(message, after, code_text);
   return ActionResult::permanent(message, code_text);

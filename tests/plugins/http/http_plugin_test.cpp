@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "../fake_host.h"
@@ -200,10 +201,17 @@ TEST_F(HttpPluginTest, TransientStatusesRetryHonouringRetryAfter) {
   EXPECT_EQ(r.reason, "HTTP 429: slow down");
   EXPECT_EQ(r.provider_code, "429");
 
+  // An HTTP-date: counted from now; one already past leaves it to the host.
   r = roundtrip(*instance, 503, {{"Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"}});
   EXPECT_EQ(r.outcome, SB_OUTCOME_RETRY);
   EXPECT_EQ(r.retry_after_s, 0u);
   EXPECT_EQ(r.reason, "HTTP 503");
+  const std::time_t later = std::time(nullptr) + 120;
+  char date[64];
+  std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", std::gmtime(&later));
+  r = roundtrip(*instance, 503, {{"Retry-After", date}});
+  EXPECT_GE(r.retry_after_s, 115u);
+  EXPECT_LE(r.retry_after_s, 120u);
 
   for (int status : {408, 425, 500, 502, 504}) EXPECT_EQ(roundtrip(*instance, status).outcome, SB_OUTCOME_RETRY);
 }
