@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <switchboard/plugin.hpp>
 
 #include "standard_webhooks.h"
@@ -20,6 +21,23 @@ std::optional<std::string> optional_string(const json& config, const char* key) 
   if (it == config.end()) return std::nullopt;
   if (!it->is_string()) throw ConfigError(std::string("'") + key + "' must be a string");
   return it->get<std::string>();
+}
+
+bool valid_type(const std::string& type) {
+  return !type.empty() && type.size() <= 128 && std::all_of(type.begin(), type.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
+  });
+}
+
+// A setting that must be a JSON Pointer into the body.
+void pointer_setting(const char* key, const std::string& value) {
+  try {
+    if (value.empty() || value.front() != '/') throw std::invalid_argument("");
+    (void)json::json_pointer(value);
+  } catch (const std::exception&) {
+    throw ConfigError(std::string("'") + key + "' must be a JSON Pointer into the body (\"/event\"), got '" + value +
+                      "'");
+  }
 }
 
 bool is_path_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; }
@@ -63,6 +81,29 @@ WebhookConfig WebhookConfig::parse(std::string_view config_json, std::string_vie
     throw ConfigError("'respond' must be \"accepted\" or \"completed\", got \"" + respond + "\"");
   out.respond_when_completed = respond == "completed";
   out.mapping = BodyMapping::parse(config);
+
+  out.event_type_from = optional_string(config, "event_type_from");
+  if (const auto types = config.find("event_types"); types != config.end()) {
+    if (!types->is_object() || types->empty())
+      throw ConfigError("'event_types' must map the body's values to event types");
+    for (const auto& [value, type] : types->items()) {
+      if (!type.is_string() || !valid_type(type.get<std::string>()))
+        throw ConfigError("'event_types." + value + "' must be an event type ([a-z0-9_.]+)");
+      out.event_types.emplace(value, type.get<std::string>());
+    }
+  }
+  if (out.event_type_from.has_value() != !out.event_types.empty())
+    throw ConfigError("'event_type_from' (where the body names its kind) and 'event_types' go together");
+  if (out.event_type_from) pointer_setting("event_type_from", *out.event_type_from);
+
+  if (const auto token = config.find("body_token"); token != config.end()) {
+    if (!token->is_object()) throw ConfigError("'body_token' must be {\"at\": \"/pointer\", \"token\": ...}");
+    out.body_token_at = optional_string(*token, "at");
+    out.body_token = optional_string(*token, "token");
+    if (!out.body_token_at || !out.body_token || out.body_token->empty())
+      throw ConfigError("'body_token' needs 'at' (a JSON Pointer into the body) and a non-empty 'token'");
+    pointer_setting("body_token.at", *out.body_token_at);
+  }
   return out;
 }
 

@@ -6,8 +6,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <switchboard/plugin.hpp>
 
+#include "form_body.h"
 #include "json_check.h"
 #include "json_fields.h"
 #include "standard_webhooks.h"
@@ -140,9 +142,12 @@ class WebhookTrigger : public switchboard::Plugin {
  public:
   WebhookTrigger(switchboard::Host& host, std::string_view config_json)
       : host_(host), config_(WebhookConfig::parse(config_json, host.instance_name())) {
-    // The instance's own event type, beyond the trigger's "webhook.received".
-    if (!host_.declare_event_type(config_.event_type))
-      throw switchboard::ConfigError("cannot declare the event type '" + config_.event_type + "'");
+    // The instance's own event types, beyond the trigger's "webhook.received".
+    std::set<std::string> types{config_.event_type};
+    for (const auto& [value, type] : config_.event_types) types.insert(type);
+    for (const std::string& type : types)
+      if (!host_.declare_event_type(type))
+        throw switchboard::ConfigError("cannot declare the event type '" + type + "'");
     const std::string route = "/webhooks/" + config_.path;
     // Last in the constructor: nothing may throw once the route points at us.
     if (!host_.add_route(route, [this](const InboundRequest& request, Responder responder) {
@@ -156,11 +161,54 @@ class WebhookTrigger : public switchboard::Plugin {
   void handle(const InboundRequest& request, Responder responder) {
     host_.count("webhook_requests_total");
     if (auto rejection = check(request)) return reject(*rejection, request, responder);
-    if (auto problem = body_problem(request.body))
+    // A form is read into the object it stands for; JSON is taken as it came.
+    std::optional<json> body;
+    if (is_form(request.header("content-type").value_or(""))) {
+      std::string why;
+      body = form_object(request.body, why);
+      if (!body) return reject({400, "invalid_form", std::move(why)}, request, responder);
+    } else if (auto problem = body_problem(request.body)) {
       return reject({400, "invalid_json", std::move(*problem)}, request, responder);
+    }
     if (auto problem = id_problem(event_id_of(request)))
       return reject({400, "invalid_id", *problem}, request, responder);
-    emit(request, std::move(responder));
+    if (config_.body_token) {
+      if (!body) body = json::parse(request.body);
+      if (auto reason = body_token_failure(*body))
+        return reject({401, "unauthorized", std::move(*reason)}, request, responder);
+    }
+    std::string type = config_.event_type;
+    if (config_.event_type_from) {
+      if (!body) body = json::parse(request.body);
+      type = type_of(*body);
+    }
+    emit(request, body, type, std::move(responder));
+  }
+
+  // The sender's token in the body, compared in constant time, then taken
+  // out: it never reaches the event.
+  std::optional<std::string> body_token_failure(json& body) const {
+    const json::json_pointer at(*config_.body_token_at);
+    const json* given = body.contains(at) ? &body.at(at) : nullptr;
+    if (!given || !given->is_string()) return "the body carries no token at " + *config_.body_token_at;
+    if (!equal_constant_time(given->get_ref<const std::string&>(), *config_.body_token)) return "invalid token";
+    json& holder = body.at(at.parent_pointer());
+    if (holder.is_array())
+      holder.erase(static_cast<size_t>(std::stoul(at.back())));
+    else
+      holder.erase(at.back());
+    return std::nullopt;
+  }
+
+  // The event type the body's value at event_type_from names, else the
+  // instance's own.
+  std::string type_of(const json& body) const {
+    const json::json_pointer at(*config_.event_type_from);
+    if (!body.contains(at)) return config_.event_type;
+    const json& value = body.at(at);
+    const std::string key = value.is_string() ? value.get<std::string>() : value.is_number() ? value.dump() : "";
+    const auto it = config_.event_types.find(key);
+    return it != config_.event_types.end() ? it->second : config_.event_type;
   }
 
   // A Standard Webhooks header ("id", "timestamp", "signature"), of one
@@ -251,15 +299,18 @@ class WebhookTrigger : public switchboard::Plugin {
   // The payload {"body","headers","query","route"} is written as text around
   // the body as it came (checked above): parsing it into a tree only to write
   // it out again cost more than the rest of the request.
-  void emit(const InboundRequest& request, Responder responder) {
+  // `body`: the body read into an object (a form, or JSON a setting had to
+  // read); otherwise it is spliced in as it came.
+  void emit(const InboundRequest& request, const std::optional<json>& body, const std::string& type,
+            Responder responder) {
     std::string payload = R"({"body":)";
-    payload.append(request.body);
+    payload.append(body ? dump(*body) : std::string(request.body));
     payload.append(R"(,"headers":)").append(dump(payload_headers(request)));
     payload.append(R"(,"query":)").append(dump(json(request.query)));
     payload.append(R"(,"route":)").append(route_json_);
     // The person and record the body names, beside it (checked above: it parses).
     if (config_.mapping) {
-      const json members = config_.mapping->apply(json::parse(request.body));
+      const json members = config_.mapping->apply(body ? *body : json::parse(request.body));
       for (auto it = members.begin(); it != members.end(); ++it)
         payload.append(",").append(dump(json(it.key()))).append(":").append(dump(it.value()));
     }
@@ -269,7 +320,7 @@ class WebhookTrigger : public switchboard::Plugin {
     const bool completed = config_.respond_when_completed;
     // The callback captures nothing of `this`: it needs only the responder.
     const sb_status status =
-        host_.emit(config_.event_type, event_id, payload, completed ? SB_EMIT_WAIT_COMPLETED : SB_EMIT_WAIT_ACCEPTED,
+        host_.emit(type, event_id, payload, completed ? SB_EMIT_WAIT_COMPLETED : SB_EMIT_WAIT_ACCEPTED,
                    [responder, completed](const EmitResult& result) mutable {
                      completed ? answer_completed(responder, result) : answer_accepted(responder, result);
                    });

@@ -132,6 +132,38 @@ TEST(ChannelsEndToEnd, AWebhooksMappedContactAndLeadDriveAStatusRuleAndItsSms) {
   EXPECT_EQ(twilio.count(), 1u);
 }
 
+// Bitrix24's outgoing webhook posts a form: the deal's event kind maps to
+// the rule's trigger, the portal's token is checked, and the contact the
+// form names gets the SMS.
+TEST(ChannelsEndToEnd, ABitrix24FormWebhookDrivesItsRule) {
+  HttpSink twilio(201, R"({"sid":"SM00000000000000000000000000000003","status":"queued","num_segments":"1"})");
+  twilio.check(twilio_messages("AC0123456789abcdef0123456789abcdef", "tok"));
+  const json config{{"plugin_dirs", {SB_PLUGIN_DIR}},
+                    {"instances",
+                     {{"b24", {{"plugin", "webhook"}, {"config", json::parse(R"({"event_type": "bitrix.event",
+             "event_type_from": "/event", "event_types": {"ONCRMDEALUPDATE": "deal.updated"},
+             "body_token": {"at": "/auth/application_token", "token": "portal-token"},
+             "contact": {"id": "/data/FIELDS/CONTACT_ID", "phone": "/data/FIELDS/PHONE"},
+             "entity": {"type": "deal", "id": "/data/FIELDS/ID"}})")}}},
+                      {"twilio", twilio_instance(twilio)}}},
+                    {"rules", json::parse(R"([{"name": "deal changed", "trigger": {"event": "deal.updated"},
+        "steps": [{"action": "twilio.send", "params": {"text": "Deal {{entity.id}} updated"}}]}])")}};
+  HostProcess host(config);
+  const std::map<std::string, std::string> form{{"Content-Type", "application/x-www-form-urlencoded"}};
+  const std::string fields =
+      "event=ONCRMDEALUPDATE&data[FIELDS][ID]=77&data[FIELDS][CONTACT_ID]=5"
+      "&data[FIELDS][PHONE]=%2B14155552671&auth[domain]=shop.bitrix24.ru";
+  EXPECT_EQ(http_request(host.port(), "POST", "/webhooks/b24", fields + "&auth[application_token]=other", form).status,
+            401);
+  ASSERT_EQ(
+      http_request(host.port(), "POST", "/webhooks/b24", fields + "&auth[application_token]=portal-token", form).status,
+      202);
+  const auto texts = twilio.wait_for(1);
+  ASSERT_EQ(texts.size(), 1u) << host.log();
+  EXPECT_EQ(texts[0].body, "To=%2B14155552671&Body=Deal%2077%20updated&From=%2B15017122661");
+  EXPECT_EQ(host.log().find("portal-token"), std::string::npos);
+}
+
 // The emulators refuse what their providers refuse: credentials that are
 // not the account's get the provider's own error, and the step fails for
 // good with its words (no retry would cure them).

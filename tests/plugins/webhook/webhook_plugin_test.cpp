@@ -209,6 +209,83 @@ TEST_F(WebhookPluginTest, RejectsBodiesThatAreNotJsonObjects) {
   EXPECT_EQ(json::parse(host.emitted[0].payload)["body"]["a"].size(), 1u);
 }
 
+// Bitrix24's outgoing webhooks (and amoCRM's, and most site forms) post a
+// form, PHP-style: its fields become the object they stand for; the event's
+// type comes from the body's own "event"; the application token the portal
+// puts in the body is checked and taken out of the event.
+TEST_F(WebhookPluginTest, AFormPostIsTheObjectItStandsFor) {
+  auto instance = create(R"({"event_type": "bitrix.event", "event_type_from": "/event",
+    "event_types": {"ONCRMDEALADD": "deal.created", "ONCRMDEALUPDATE": "deal.updated"},
+    "body_token": {"at": "/auth/application_token", "token": "app-token-1"},
+    "entity": {"type": "deal", "id": "/data/FIELDS/ID"}})");
+  ASSERT_EQ(instance->status(), SB_OK) << instance->error();
+  EXPECT_EQ(host.declared, (std::vector<std::string>{"bitrix.event", "deal.created", "deal.updated"}));
+  const std::string form =
+      "event=ONCRMDEALUPDATE&data%5BFIELDS%5D%5BID%5D=7&ts=1700000000&auth%5Bdomain%5D=shop.bitrix24.ru"
+      "&auth%5Bapplication_token%5D=app-token-1&tags%5B%5D=vip&tags%5B%5D=%D0%BE%D0%BF%D1%82&name=%D0%98%D0%B2%D0%B0%"
+      "D0%BD+"
+      "%D0%9F%D0%B5%D1%82%D1%80%D0%BE%D0%B2";
+  host.request("POST", {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}}, form);
+  ASSERT_EQ(host.emitted.size(), 1u);
+  EXPECT_EQ(host.emitted[0].type, "deal.updated");
+  const json payload = json::parse(host.emitted[0].payload);
+  EXPECT_EQ(payload["body"], json::parse(R"({"event": "ONCRMDEALUPDATE", "data": {"FIELDS": {"ID": "7"}},
+      "ts": "1700000000", "auth": {"domain": "shop.bitrix24.ru"}, "tags": ["vip", "опт"], "name": "Иван Петров"})"));
+  EXPECT_EQ(payload["entity"], json::parse(R"({"type": "deal", "id": "7"})"));
+  EXPECT_EQ(host.emitted[0].payload.find("app-token-1"), std::string::npos);
+
+  // A kind not in the map is the instance's own type.
+  host.request("POST", {{"Content-Type", "application/x-www-form-urlencoded"}},
+               "event=ONCRMLEADADD&auth%5Bapplication_token%5D=app-token-1");
+  EXPECT_EQ(host.emitted.back().type, "bitrix.event");
+  // JSON names its kind the same way.
+  host.request("POST", {{"Content-Type", "application/json"}},
+               R"({"event": "ONCRMDEALADD", "auth": {"application_token": "app-token-1"}})");
+  EXPECT_EQ(host.emitted.back().type, "deal.created");
+  EXPECT_EQ(json::parse(host.emitted.back().payload)["body"], json::parse(R"({"event": "ONCRMDEALADD", "auth": {}})"));
+  ASSERT_EQ(host.emitted.size(), 3u);
+
+  // Another portal's token, or none: refused, nothing emitted.
+  const uint64_t forged = host.request("POST", {{"Content-Type", "application/x-www-form-urlencoded"}},
+                                       "event=ONCRMDEALADD&auth%5Bapplication_token%5D=other");
+  EXPECT_EQ(host.responses.at(forged).status, 401);
+  EXPECT_EQ(response_body(forged)["error"]["message"], "invalid token");
+  const uint64_t bare = host.request("POST", {{"Content-Type", "application/x-www-form-urlencoded"}}, "event=x");
+  EXPECT_EQ(host.responses.at(bare).status, 401);
+  EXPECT_EQ(response_body(bare)["error"]["message"], "the body carries no token at /auth/application_token");
+  EXPECT_EQ(host.emitted.size(), 3u);
+}
+
+TEST_F(WebhookPluginTest, AFormPastItsBoundsIsRefused) {
+  auto instance = create("{}");
+  std::string many;
+  for (int i = 0; i < 1001; ++i) many += "f" + std::to_string(i) + "=1&";
+  const uint64_t wide = host.request("POST", {{"Content-Type", "application/x-www-form-urlencoded"}}, many);
+  EXPECT_EQ(host.responses.at(wide).status, 400);
+  EXPECT_EQ(response_body(wide)["error"]["code"], "invalid_form");
+  std::string deep = "a";
+  for (int i = 0; i < 32; ++i) deep += "%5Bx%5D";
+  const uint64_t nested = host.request("POST", {{"Content-Type", "application/x-www-form-urlencoded"}}, deep + "=1");
+  EXPECT_EQ(host.responses.at(nested).status, 400);
+  EXPECT_TRUE(host.emitted.empty());
+  // An unclosed bracket is a name as written; a later field at the same place wins.
+  host.request("POST", {{"Content-Type", "application/x-www-form-urlencoded"}}, "a%5Bb=1&c=1&c%5Bd%5D=2");
+  ASSERT_EQ(host.emitted.size(), 1u);
+  EXPECT_EQ(json::parse(host.emitted[0].payload)["body"], json::parse(R"({"a[b": "1", "c": {"d": "2"}})"));
+}
+
+TEST_F(WebhookPluginTest, EventTypesFromTheBodyNeedTheirMapAndAPointer) {
+  EXPECT_EQ(create(R"({"event_type_from": "/event"})")->status(), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(create(R"({"event_types": {"A": "a.b"}})")->status(), SB_ERR_INVALID_ARGUMENT);
+  auto bad_type = create(R"({"event_type_from": "/event", "event_types": {"A": "Not A Type"}})");
+  EXPECT_EQ(bad_type->status(), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(bad_type->error(), "'event_types.A' must be an event type ([a-z0-9_.]+)");
+  auto no_pointer = create(R"({"body_token": {"at": "auth.token", "token": "t"}})");
+  EXPECT_EQ(no_pointer->status(), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(no_pointer->error().find("body_token.at"), std::string::npos);
+  EXPECT_TRUE(host.routes.empty());
+}
+
 // An id the host would refuse is the sender's to fix (400), not a 503 it retries.
 TEST_F(WebhookPluginTest, RejectsIdsThatAreNotShortUtf8Text) {
   auto instance = create("{}");
