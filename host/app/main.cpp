@@ -24,6 +24,7 @@
 #include "app/ConfigCheck.h"
 #include "app/Runtime.h"
 #include "config/Config.h"
+#include "config/SourcePositions.h"
 #include "log/Logger.h"
 #include "plugins/PluginInstance.h"
 #include "store/StoreCopy.h"
@@ -199,6 +200,7 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
       if (rule.time_trigger)
         std::cout << "  rule '" << rule.name << "' runs on " << rule.time_trigger->describe() << " -> "
                   << rule.time_trigger->event_type() << '\n';
+    sb::locate(checked.warnings);
     for (const auto& warning : checked.warnings) std::cout << "  warning: " << warning.to_string() << '\n';
     return EXIT_OK;
   }

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "config/JsonSchema.h"
+#include "config/SourcePositions.h"
 #include "config_schema.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
@@ -22,7 +23,9 @@ using nlohmann::json;
 std::string ConfigIssue::to_string() const {
   std::string out = file;
   if (!path.empty()) out += ": " + path;
-  return out + ": " + message;
+  out += ": " + message;
+  if (line) out += " (line " + std::to_string(line) + ", column " + std::to_string(column) + ")";
+  return out;
 }
 
 namespace {
@@ -87,8 +90,15 @@ void collect_secret_refs(const json& v, const std::string& pointer, std::vector<
 }
 }  // namespace
 
+namespace {
+const std::vector<ConfigIssue>& located(std::vector<ConfigIssue>& issues) {
+  locate(issues);
+  return issues;
+}
+}  // namespace
+
 ConfigError::ConfigError(std::vector<ConfigIssue> issues)
-    : std::runtime_error(join_issues(issues)), issues_(std::move(issues)) {}
+    : std::runtime_error(join_issues(located(issues))), issues_(std::move(issues)) {}
 
 std::pair<std::string, uint16_t> parse_listen_address(const std::string& text) {
   size_t colon = text.rfind(':');

@@ -27,11 +27,14 @@ struct ConfigIssue {
   std::string file;
   std::string path;  // JSON Pointer, "" for the whole document
   std::string message;
+  size_t line = 0, column = 0;  // where `path` is in `file` (locate()), 0 when not known
+  // "FILE: POINTER: MESSAGE (line L, column C)"
   std::string to_string() const;
 };
 
 class ConfigError : public std::runtime_error {
  public:
+  // Each issue is given its line and column in its file (locate()).
   explicit ConfigError(std::vector<ConfigIssue> issues);
   const std::vector<ConfigIssue>& issues() const { return issues_; }
 
