@@ -28,8 +28,8 @@ inline std::string required_setting(const nlohmann::json& config, const char* ke
   return it->get<std::string>();
 }
 
-// A Retry-After value (RFC 9110): delay seconds, or an HTTP-date (IMF-fixdate,
-// "Wed, 21 Oct 2026 07:28:00 GMT") counted from `now_s`. 0 when it is
+// A Retry-After value (RFC 9110): delay seconds, or an HTTP-date ("Wed, 21
+// Oct 2026 07:28:00 GMT", or an obsolete form) counted from `now_s`. 0 when it is
 // neither, or already past; a delay too long for 32 bits is the longest.
 inline uint32_t retry_after_seconds(std::string_view value, int64_t now_s) {
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
@@ -41,10 +41,17 @@ inline uint32_t retry_after_seconds(std::string_view value, int64_t now_s) {
     if (error == std::errc::result_out_of_range) return std::numeric_limits<uint32_t>::max();
     if (error != std::errc() || end != value.data() + value.size()) return 0;
   } else {
-    std::tm date{};
+    // IMF-fixdate, and the two obsolete forms a recipient must take too
+    // (RFC 850's, asctime's).
     const std::string text(value);
-    const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &date);
-    if (!end || *end != '\0') return 0;
+    std::tm date{};
+    const auto parsed = [&](const char* format) {
+      date = std::tm{};
+      const char* end = strptime(text.c_str(), format, &date);
+      return end && *end == '\0';
+    };
+    if (!parsed("%a, %d %b %Y %H:%M:%S GMT") && !parsed("%A, %d-%b-%y %H:%M:%S GMT") && !parsed("%a %b %e %H:%M:%S %Y"))
+      return 0;
     seconds = static_cast<int64_t>(timegm(&date)) - now_s;
   }
   return seconds <= 0 ? 0 : static_cast<uint32_t>(std::min<int64_t>(seconds, std::numeric_limits<uint32_t>::max()));

@@ -38,7 +38,8 @@ ServiceAccount ServiceAccount::from_config(const json& config) {
   account.project_id = setting("project_id", "project_id", "");
   account.client_email = setting("client_email", "client_email", "");
   account.private_key = setting("private_key", "private_key", "");
-  account.private_key_id = text_of(key_file, "private_key_id", "");
+  // The key's id names the key file's own key: not one given beside it.
+  if (!config.contains("private_key")) account.private_key_id = text_of(key_file, "private_key_id", "");
   account.token_uri = text_of(config, "token_url", setting("token_uri", "token_uri", account.token_uri));
   return account;
 }
@@ -90,6 +91,13 @@ std::optional<std::vector<std::string>> device_tokens(const json& value) {
   }
   if (!add(value)) return std::nullopt;
   return tokens;
+}
+
+std::vector<std::string> contact_device_tokens(const json& value) {
+  json texts = json::array();
+  for (const json& token : value.is_array() ? value : json::array({value}))
+    if (token.is_string()) texts.push_back(token);
+  return device_tokens(texts).value_or(std::vector<std::string>{});
 }
 
 ActionResult combine_device_results(const std::vector<ActionResult>& results) {

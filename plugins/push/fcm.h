@@ -33,10 +33,14 @@ std::optional<std::string> service_account_jwt(const ServiceAccount& account, in
 // step's parameters (the platform objects go as the step gives them).
 nlohmann::json fcm_message(const nlohmann::json& params, const std::string& device_token);
 
-// The device tokens a send goes to: `token` (one, or a list for a contact
-// with several devices), else the contact's field (a string or a list);
-// empty ones and repeats dropped. Nothing when the value is neither.
+// The device tokens a step's `token` names (one, or a list for a contact
+// with several devices); empty ones and repeats dropped. Nothing when the
+// value is neither a text nor a list of texts.
 std::optional<std::vector<std::string>> device_tokens(const nlohmann::json& value);
+
+// The same of the contact's token field, where anything but a text is no
+// device (not the rule's fault): left out.
+std::vector<std::string> contact_device_tokens(const nlohmann::json& value);
 
 // One step's outcome from its devices' (in token order): done when any
 // device took it (the first one's message name is the external id; the

@@ -54,21 +54,23 @@ class Push : public switchboard::Plugin {
     // (contact.fields.fcm_token by default), as the other channels take the
     // contact's address or number. A list is the contact's devices: each
     // gets the message.
-    json named = params.value("token", json());
-    if (!params.contains("token")) {
+    std::vector<std::string> devices;
+    if (params.contains("token")) {
+      // The step's own: a value of another kind is the rule's to fix.
+      auto named = device_tokens(params["token"]);
+      if (!named) return done(ActionResult::invalid_params("'token' must be a device token or a list of them"));
+      devices = std::move(*named);
+    } else {
+      // The contact's: what is not a token there is no device of theirs.
       const json subject = json::parse(call.subject_json, nullptr, false);
       const json& fields = switchboard_plugins::field_at(switchboard_plugins::field_at(subject, "contact"), "fields");
-      named = switchboard_plugins::field_at(fields, token_field_.c_str());
+      devices = contact_device_tokens(switchboard_plugins::field_at(fields, token_field_.c_str()));
     }
-    const auto devices = device_tokens(named);
-    if (!devices) return done(ActionResult::invalid_params("'token' must be a device token or a list of them"));
-    if (devices->empty()) return done(ActionResult::unreachable("the contact has no device token", "no_token"));
-    if (devices->size() > kMaxDevices)
-      return done(ActionResult::invalid_params("the contact has " + std::to_string(devices->size()) +
-                                               " device tokens, over the " + std::to_string(kMaxDevices) +
-                                               " one send goes to"));
+    if (devices.empty()) return done(ActionResult::unreachable("the contact has no device token", "no_token"));
+    // The first ones (a contact's list is its own to prune).
+    if (devices.size() > kMaxDevices) devices.resize(kMaxDevices);
     std::vector<json> messages;
-    for (const std::string& device : *devices) messages.push_back(fcm_message(params, device));
+    for (const std::string& device : devices) messages.push_back(fcm_message(params, device));
     if (auto problem = payload_problem(messages.front())) return done(ActionResult::invalid_params(*problem));
     if (dry_run_) {
       for (const json& message : messages) {

@@ -13,21 +13,41 @@ using nlohmann::json;
 constexpr size_t kMaxFields = 1000;  // PHP's max_input_vars
 constexpr size_t kMaxLevels = 32;
 
-// "a[b][]" -> {"a", "b", ""}; a name whose brackets do not close is one
+// "a[b][]" -> {"a", "b", ""}; what follows the last bracket that closes is
+// ignored (as PHP does); a name whose first bracket does not close is one
 // level, as written.
 std::vector<std::string> levels_of(const std::string& name) {
   const size_t open = name.find('[');
   if (open == 0 || open == std::string::npos) return {name};
   std::vector<std::string> levels{name.substr(0, open)};
   size_t at = open;
-  while (at < name.size()) {
-    if (name[at] != '[') return {name};
+  while (at < name.size() && name[at] == '[') {
     const size_t close = name.find(']', at);
-    if (close == std::string::npos) return {name};
+    if (close == std::string::npos) break;
     levels.push_back(name.substr(at + 1, close - at - 1));
     at = close + 1;
   }
+  if (levels.size() == 1) return {name};
   return levels;
+}
+
+// Whether `key` is an index: digits, without a leading zero.
+bool is_index(const std::string& key) {
+  return !key.empty() && key.size() < 10 && key.find_first_not_of("0123456789") == std::string::npos &&
+         (key == "0" || key.front() != '0');
+}
+
+// Objects whose keys are 0, 1, ... n-1 become lists, as PHP's json_encode
+// writes them: "leads[add][0][id]=1&leads[add][1][id]=2" is a list of two.
+void lists_from_indexes(json& value) {
+  if (!value.is_object() && !value.is_array()) return;
+  for (auto& child : value) lists_from_indexes(child);
+  if (!value.is_object() || value.empty()) return;
+  for (const auto& [key, child] : value.items())
+    if (!is_index(key) || std::stoul(key) >= value.size()) return;
+  json list = json::array();
+  for (size_t i = 0; i < value.size(); ++i) list.push_back(std::move(value[std::to_string(i)]));
+  value = std::move(list);
 }
 
 }  // namespace
@@ -71,6 +91,7 @@ std::optional<json> form_object(std::string_view body, std::string& why) {
       at = &next;
     }
   }
+  for (auto& field : out) lists_from_indexes(field);  // the body itself stays an object
   return out;
 }
 

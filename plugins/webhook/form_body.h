@@ -16,8 +16,8 @@ namespace webhook {
 bool is_form(std::string_view content_type);
 
 // The form's fields as an object: each name's brackets are levels
-// ("a[b][c]"), "[]" appends to a list, a later field at the same place wins.
-// Every value is a text. Nothing, with `why` set, past the bounds (1,000
+// ("a[b][c]"), "[]" appends to a list, a level whose keys are 0, 1, ... is a
+// list, a later field at the same place wins. Every value is a text. Nothing, with `why` set, past the bounds (1,000
 // fields, 32 levels).
 std::optional<nlohmann::json> form_object(std::string_view body, std::string& why);
 

@@ -170,13 +170,14 @@ class WebhookTrigger : public switchboard::Plugin {
     } else if (auto problem = body_problem(request.body)) {
       return reject({400, "invalid_json", std::move(*problem)}, request, responder);
     }
-    if (auto problem = id_problem(event_id_of(request)))
-      return reject({400, "invalid_id", *problem}, request, responder);
+    // A token in the body is a credential: checked before the rest of the request.
     if (config_.body_token) {
       if (!body) body = json::parse(request.body);
       if (auto reason = body_token_failure(*body))
         return reject({401, "unauthorized", std::move(*reason)}, request, responder);
     }
+    if (auto problem = id_problem(event_id_of(request)))
+      return reject({400, "invalid_id", *problem}, request, responder);
     std::string type = config_.event_type;
     if (config_.event_type_from) {
       if (!body) body = json::parse(request.body);
@@ -186,26 +187,43 @@ class WebhookTrigger : public switchboard::Plugin {
   }
 
   // The sender's token in the body, compared in constant time, then taken
-  // out: it never reaches the event.
+  // out with the object that holds it (Bitrix24's "auth" carries the
+  // portal's OAuth tokens beside it): none of it reaches the event.
   std::optional<std::string> body_token_failure(json& body) const {
     const json::json_pointer at(*config_.body_token_at);
-    const json* given = body.contains(at) ? &body.at(at) : nullptr;
+    const json* given = value_at(body, at);
     if (!given || !given->is_string()) return "the body carries no token at " + *config_.body_token_at;
     if (!equal_constant_time(given->get_ref<const std::string&>(), *config_.body_token)) return "invalid token";
-    json& holder = body.at(at.parent_pointer());
-    if (holder.is_array())
-      holder.erase(static_cast<size_t>(std::stoul(at.back())));
+    // A token at the top is taken alone (the body is an object); else its holder goes.
+    const json::json_pointer holder = at.parent_pointer();
+    if (holder.empty()) {
+      body.erase(at.back());
+      return std::nullopt;
+    }
+    json& container = body.at(holder.parent_pointer());
+    if (container.is_object())
+      container.erase(holder.back());
     else
-      holder.erase(at.back());
+      container.erase(static_cast<size_t>(std::stoull(holder.back())));  // an index the lookup went through
     return std::nullopt;
+  }
+
+  // The value at `at`, or nothing (an index past a list's end or too large
+  // to be one is nothing there too).
+  static const json* value_at(const json& body, const json::json_pointer& at) {
+    try {
+      return body.contains(at) ? &body.at(at) : nullptr;
+    } catch (const json::exception&) {
+      return nullptr;
+    }
   }
 
   // The event type the body's value at event_type_from names, else the
   // instance's own.
   std::string type_of(const json& body) const {
-    const json::json_pointer at(*config_.event_type_from);
-    if (!body.contains(at)) return config_.event_type;
-    const json& value = body.at(at);
+    const json* found = value_at(body, json::json_pointer(*config_.event_type_from));
+    if (!found) return config_.event_type;
+    const json& value = *found;
     const std::string key = value.is_string() ? value.get<std::string>() : value.is_number() ? value.dump() : "";
     const auto it = config_.event_types.find(key);
     return it != config_.event_types.end() ? it->second : config_.event_type;

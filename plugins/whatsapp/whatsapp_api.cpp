@@ -154,7 +154,9 @@ ActionResult map_send_response(const switchboard::HttpResponse& response) {
   const json body = json::parse(response.body, nullptr, false);
   if (response.status >= 200 && response.status < 300) {
     // A read receipt's answer is {"success": true}: no message was sent.
-    if (!body.contains("messages") && body.contains("success")) return ActionResult::done("", R"({"read":true})");
+    if (!body.contains("messages") && body.contains("success"))
+      return body["success"] == true ? ActionResult::done("", R"({"read":true})")
+                                     : ActionResult::permanent("WhatsApp did not mark the message read");
     // Accepted: never retried, even when the answer is odd (that would send twice).
     const std::string id = string_at(element_at(field_at(body, "messages"), 0), "id");
     json output{{"message_id", id}};

@@ -21,6 +21,10 @@ TEST(RetryAfter, AnHttpDateIsCountedFromNow) {
   EXPECT_EQ(retry_after_seconds("Wed, 21 Oct 2015 07:30:00 GMT", kNow), 120u);
   EXPECT_EQ(retry_after_seconds("Thu, 22 Oct 2015 07:28:00 GMT", kNow), 86400u);
   EXPECT_EQ(retry_after_seconds("Wed, 21 Oct 2015 07:20:00 GMT", kNow), 0u);  // already past
+  // The obsolete forms a recipient must take too: RFC 850's and asctime's.
+  EXPECT_EQ(retry_after_seconds("Wednesday, 21-Oct-15 07:30:00 GMT", kNow), 120u);
+  EXPECT_EQ(retry_after_seconds("Wed Oct 21 07:31:00 2015", kNow), 180u);
+  EXPECT_EQ(retry_after_seconds("Sun Nov  6 08:49:37 2016", kNow), 33009697u);
 }
 
 TEST(RetryAfter, AnythingElseIsNoHint) {

@@ -109,6 +109,18 @@ TEST_F(PushPluginTest, TakesTheServiceAccountsKeyFileAsItIs) {
   give_token(0);
   EXPECT_EQ(host.sent.at(1).url, "http://127.0.0.1:9/v1/projects/shop-app/messages:send");
 
+  // A key given beside the file signs: the file's key id does not name it.
+  const fake::Key other_key;
+  fake::Instance overridden(
+      library, host,
+      json{{"service_account", key_file}, {"private_key", other_key.private_pem}, {"base_url", "http://127.0.0.1:9"}}
+          .dump());
+  ASSERT_EQ(overridden.status(), SB_OK) << overridden.error();
+  ASSERT_EQ(overridden.invoke("send", kSend), SB_OK);
+  const std::string other_jwt = form_value(host.sent.back().body, "assertion");
+  EXPECT_EQ(json::parse(base64url_decode(other_jwt.substr(0, other_jwt.find('.')))),
+            (json{{"alg", "RS256"}, {"typ", "JWT"}}));
+
   // Another kind of key, or not JSON: named in the error.
   fake::Instance user_key(library, host, json{{"service_account", {{"type", "authorized_user"}}}}.dump());
   EXPECT_NE(user_key.status(), SB_OK);
@@ -174,8 +186,21 @@ TEST_F(PushPluginTest, EachOfTheContactsDevicesGetsTheMessage) {
   EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_RETRY);
   EXPECT_EQ(host.results.back().retry_after_s, 20u);
   ASSERT_EQ(instance->invoke("send", R"({"token": ["a", 5], "title": "x"})"), SB_OK);
-  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_INVALID_PARAMS);
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_INVALID_PARAMS);  // the step's own: the rule's to fix
   EXPECT_EQ(host.sent.size(), 7u);
+
+  // The contact's list is the contact's data: what is not a token is no
+  // device, and of a long list the first 100 are taken.
+  json many = json::array({5, json::object(), "t0"});
+  for (int i = 1; i < 150; ++i) many.push_back("t" + std::to_string(i));
+  const json subject{{"contact", {{"id", "c2"}, {"fields", {{"fcm_token", many}}}}}};
+  ASSERT_EQ(instance->invoke("send", R"({"title": "x"})", "k2", 0, subject.dump()), SB_OK);
+  ASSERT_EQ(host.sent.size(), 107u);
+  EXPECT_EQ(json::parse(host.sent[7].body)["message"]["token"], "t0");
+  EXPECT_EQ(json::parse(host.sent[106].body)["message"]["token"], "t99");
+  const json odd{{"contact", {{"id", "c3"}, {"fields", {{"fcm_token", json::array({7, nullptr})}}}}}};
+  ASSERT_EQ(instance->invoke("send", R"({"title": "x"})", "k3", 0, odd.dump()), SB_OK);
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_UNREACHABLE);
 }
 
 TEST_F(PushPluginTest, TheTokenIsCachedAndSharedBySendsThatWaitForIt) {

@@ -373,6 +373,25 @@ TEST_F(TelephonyPluginTest, AVoicemailThatPicksUpIsNoAnswer) {
   EXPECT_EQ(host.emitted[4].type, "call.answered");
   EXPECT_EQ(json::parse(host.emitted[4].payload)["data"]["answered_by"], "human");
 
+  // Enable: as soon as it is known. A report that says who answered while
+  // the call goes on is taken at once; "unknown" (detection could not tell)
+  // is taken as a person.
+  auto enable_config = twilio_config();
+  enable_config["machine_detection"] = "Enable";
+  auto enabled = create(enable_config);
+  call(*enabled, "say", {{"to", "+79990001122"}, {"text", "Здравствуйте"}}, twilio);
+  EXPECT_EQ(only(form_of(host.sent.back().body), "MachineDetection"), "Enable");
+  auto in_progress = kNoAnswer;
+  for (auto& [k, v] : in_progress) {
+    if (k == "CallStatus") v = "in-progress";
+    if (k == "CallSid") v = "CA3333333333abcdef0123456789abcdef";
+  }
+  in_progress.emplace_back("AnsweredBy", "unknown");
+  host.request("POST", signed_headers(in_progress), switchboard_plugins::form_urlencode(in_progress));
+  ASSERT_EQ(host.emitted.size(), 7u);
+  EXPECT_EQ(host.emitted[6].type, "call.answered");
+  EXPECT_EQ(json::parse(host.emitted[6].payload)["data"]["answered_by"], "unknown");
+
   // Without machine detection the "answered" report is asked for, as before.
   auto plain = create(twilio_config());
   call(*plain, "say", {{"to", "+79990001122"}, {"text", "Здравствуйте"}}, twilio);

@@ -222,6 +222,7 @@ TEST_F(WebhookPluginTest, AFormPostIsTheObjectItStandsFor) {
   EXPECT_EQ(host.declared, (std::vector<std::string>{"bitrix.event", "deal.created", "deal.updated"}));
   const std::string form =
       "event=ONCRMDEALUPDATE&data%5BFIELDS%5D%5BID%5D=7&ts=1700000000&auth%5Bdomain%5D=shop.bitrix24.ru"
+      "&auth%5Baccess_token%5D=oauth-access&auth%5Brefresh_token%5D=oauth-refresh"
       "&auth%5Bapplication_token%5D=app-token-1&tags%5B%5D=vip&tags%5B%5D=%D0%BE%D0%BF%D1%82&name=%D0%98%D0%B2%D0%B0%"
       "D0%BD+"
       "%D0%9F%D0%B5%D1%82%D1%80%D0%BE%D0%B2";
@@ -229,10 +230,12 @@ TEST_F(WebhookPluginTest, AFormPostIsTheObjectItStandsFor) {
   ASSERT_EQ(host.emitted.size(), 1u);
   EXPECT_EQ(host.emitted[0].type, "deal.updated");
   const json payload = json::parse(host.emitted[0].payload);
+  // The token's object, with the portal's OAuth tokens, is not in the event.
   EXPECT_EQ(payload["body"], json::parse(R"({"event": "ONCRMDEALUPDATE", "data": {"FIELDS": {"ID": "7"}},
-      "ts": "1700000000", "auth": {"domain": "shop.bitrix24.ru"}, "tags": ["vip", "опт"], "name": "Иван Петров"})"));
+      "ts": "1700000000", "tags": ["vip", "опт"], "name": "Иван Петров"})"));
   EXPECT_EQ(payload["entity"], json::parse(R"({"type": "deal", "id": "7"})"));
-  EXPECT_EQ(host.emitted[0].payload.find("app-token-1"), std::string::npos);
+  for (const char* secret : {"app-token-1", "oauth-access", "oauth-refresh"})
+    EXPECT_EQ(host.emitted[0].payload.find(secret), std::string::npos) << secret;
 
   // A kind not in the map is the instance's own type.
   host.request("POST", {{"Content-Type", "application/x-www-form-urlencoded"}},
@@ -242,7 +245,7 @@ TEST_F(WebhookPluginTest, AFormPostIsTheObjectItStandsFor) {
   host.request("POST", {{"Content-Type", "application/json"}},
                R"({"event": "ONCRMDEALADD", "auth": {"application_token": "app-token-1"}})");
   EXPECT_EQ(host.emitted.back().type, "deal.created");
-  EXPECT_EQ(json::parse(host.emitted.back().payload)["body"], json::parse(R"({"event": "ONCRMDEALADD", "auth": {}})"));
+  EXPECT_EQ(json::parse(host.emitted.back().payload)["body"], json::parse(R"({"event": "ONCRMDEALADD"})"));
   ASSERT_EQ(host.emitted.size(), 3u);
 
   // Another portal's token, or none: refused, nothing emitted.
@@ -253,6 +256,16 @@ TEST_F(WebhookPluginTest, AFormPostIsTheObjectItStandsFor) {
   const uint64_t bare = host.request("POST", {{"Content-Type", "application/x-www-form-urlencoded"}}, "event=x");
   EXPECT_EQ(host.responses.at(bare).status, 401);
   EXPECT_EQ(response_body(bare)["error"]["message"], "the body carries no token at /auth/application_token");
+  // Shapes where the token should be but is not a text: refused the same way.
+  for (const char* odd : {"auth%5B%5D=app-token-1", "auth=app-token-1", "auth%5Bapplication_token%5D%5B%5D=app-token-1",
+                          "auth%5Bapplication_token%5D%5Bx%5D=app-token-1"}) {
+    const uint64_t id = host.request("POST", {{"Content-Type", "application/x-www-form-urlencoded"}}, odd);
+    EXPECT_EQ(host.responses.at(id).status, 401) << odd;
+  }
+  // The credential first: a bad id of a sender without the token is not told apart.
+  const uint64_t bad_id = host.request(
+      "POST", {{"Content-Type", "application/x-www-form-urlencoded"}, {"Idempotency-Key", "a\tb"}}, "event=x");
+  EXPECT_EQ(host.responses.at(bad_id).status, 401);
   EXPECT_EQ(host.emitted.size(), 3u);
 }
 
@@ -268,10 +281,17 @@ TEST_F(WebhookPluginTest, AFormPastItsBoundsIsRefused) {
   const uint64_t nested = host.request("POST", {{"Content-Type", "application/x-www-form-urlencoded"}}, deep + "=1");
   EXPECT_EQ(host.responses.at(nested).status, 400);
   EXPECT_TRUE(host.emitted.empty());
-  // An unclosed bracket is a name as written; a later field at the same place wins.
-  host.request("POST", {{"Content-Type", "application/x-www-form-urlencoded"}}, "a%5Bb=1&c=1&c%5Bd%5D=2");
+  // An unclosed bracket is a name as written; a later field at the same place
+  // wins; what follows a closed bracket is ignored; indexes 0, 1, ... are a
+  // list (amoCRM's leads[add][0][id]), others stay keys.
+  host.request("POST", {{"Content-Type", "application/x-www-form-urlencoded"}},
+               "a%5Bb=1&c=1&c%5Bd%5D=2&e%5Bf%5Dg=3&leads%5Badd%5D%5B1%5D%5Bid%5D=12&leads%5Badd%5D%5B0%5D%5Bid%5D=11"
+               "&sparse%5B0%5D=x&sparse%5B2%5D=y&padded%5B00%5D=z");
   ASSERT_EQ(host.emitted.size(), 1u);
-  EXPECT_EQ(json::parse(host.emitted[0].payload)["body"], json::parse(R"({"a[b": "1", "c": {"d": "2"}})"));
+  EXPECT_EQ(
+      json::parse(host.emitted[0].payload)["body"],
+      json::parse(R"({"a[b": "1", "c": {"d": "2"}, "e": {"f": "3"}, "leads": {"add": [{"id": "11"}, {"id": "12"}]},
+                            "sparse": {"0": "x", "2": "y"}, "padded": {"00": "z"}})"));
 }
 
 TEST_F(WebhookPluginTest, EventTypesFromTheBodyNeedTheirMapAndAPointer) {

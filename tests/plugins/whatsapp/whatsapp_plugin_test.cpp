@@ -240,12 +240,24 @@ TEST_F(WhatsAppPluginTest, ARepliesQuotesAndAReadReceiptMarksAMessageRead) {
   host.finish_http(2, 200, {}, R"({"success": true})");
   EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_DONE);
   EXPECT_EQ(host.results.back().external_id, "");
+  EXPECT_EQ(json::parse(host.results.back().output_json), json::parse(R"({"read": true})"));
   ASSERT_EQ(instance->invoke("mark_read", R"({"message_id": "wamid.gone"})"), SB_OK);
   host.finish_http(3, 400, {}, R"({"error":{"message":"Invalid parameter","code":100}})");
   EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_PERMANENT);
+  ASSERT_EQ(instance->invoke("mark_read", R"({"message_id": "wamid.IN3"})"), SB_OK);
+  host.finish_http(4, 200, {}, R"({"success": false})");
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_PERMANENT);
   ASSERT_EQ(instance->invoke("mark_read", R"({})"), SB_OK);
   EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_INVALID_PARAMS);
-  EXPECT_EQ(host.sent.size(), 4u);
+  EXPECT_EQ(host.sent.size(), 5u);
+
+  // A dry run writes the receipt to the outbox; it sends no message, so it has no id.
+  auto dry = create(R"({"dry_run": true})");
+  ASSERT_EQ(dry->invoke("mark_read", R"({"message_id": "wamid.IN1"})"), SB_OK);
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(host.results.back().external_id, "");
+  EXPECT_EQ(json::parse(host.outbox.back())["body"]["status"], "read");
+  EXPECT_EQ(host.sent.size(), 5u);
 }
 
 TEST_F(WhatsAppPluginTest, ErrorsAreMappedByMetasCode) {
@@ -483,10 +495,12 @@ TEST_F(WhatsAppPluginTest, MediaLocationsAndReactionsKeepTheirContent) {
                  "location":{"latitude":55.75,"longitude":37.61,"name":"Офис","address":"Москва"}},
                 {"from":"79990001122","id":"wamid.R1","timestamp":"3","type":"reaction",
                  "reaction":{"message_id":"wamid.A","emoji":"👍"}},
+                {"from":"79990001122","id":"wamid.R2","timestamp":"5","type":"reaction",
+                 "reaction":{"message_id":"wamid.A"}},
                 {"from":"79990001122","id":"wamid.D1","timestamp":"4","type":"document",
                  "document":{"filename":"dogovor.pdf","mime_type":"application/pdf","id":"77"}}]}}]}]})";
   host.request("POST", {{"X-Hub-Signature-256", sign("app-secret", body)}}, body);
-  ASSERT_EQ(host.emitted.size(), 4u);
+  ASSERT_EQ(host.emitted.size(), 5u);
   const json photo = json::parse(host.emitted[0].payload)["data"];
   EXPECT_EQ(host.emitted[0].type, "message.received");
   EXPECT_EQ(photo["type"], "image");
@@ -500,7 +514,10 @@ TEST_F(WhatsAppPluginTest, MediaLocationsAndReactionsKeepTheirContent) {
   const json reaction = json::parse(host.emitted[2].payload)["data"];
   EXPECT_EQ(reaction["reaction"], "👍");
   EXPECT_EQ(reaction["in_reply_to"], "wamid.A");
-  const json file = json::parse(host.emitted[3].payload)["data"];
+  // A reaction taken back (no emoji) answers nothing.
+  EXPECT_EQ(host.emitted[3].type, "message.received");
+  EXPECT_FALSE(json::parse(host.emitted[3].payload)["data"].contains("in_reply_to"));
+  const json file = json::parse(host.emitted[4].payload)["data"];
   EXPECT_EQ(file["media"]["filename"], "dogovor.pdf");
   EXPECT_FALSE(file.contains("text"));
 }
