@@ -178,12 +178,12 @@ class WebhookTrigger : public switchboard::Plugin {
     }
     if (auto problem = id_problem(event_id_of(request)))
       return reject({400, "invalid_id", *problem}, request, responder);
-    std::string type = config_.event_type;
+    const std::string* type = &config_.event_type;  // not copied: a request's cost is counted
     if (config_.event_type_from) {
       if (!body) body = json::parse(request.body);
-      type = type_of(*body);
+      type = &type_of(*body);
     }
-    emit(request, body, type, std::move(responder));
+    emit(request, body, *type, std::move(responder));
   }
 
   // The sender's token in the body, compared in constant time, then taken
@@ -220,7 +220,7 @@ class WebhookTrigger : public switchboard::Plugin {
 
   // The event type the body's value at event_type_from names, else the
   // instance's own.
-  std::string type_of(const json& body) const {
+  const std::string& type_of(const json& body) const {
     const json* found = value_at(body, json::json_pointer(*config_.event_type_from));
     if (!found) return config_.event_type;
     const json& value = *found;
