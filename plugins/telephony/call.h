@@ -10,12 +10,18 @@ struct Call {
   std::string from;  // the instance's outgoing number
   std::string text;  // say: what the call speaks ...
   std::string url;   // ... or play: the recording it plays
+  // ... or connect: the manager's number (or SIP, PBX extension, PBX
+  // scenario) the client is joined to; the client is called first unless
+  // `client_first` is false.
+  std::string connect;
+  bool client_first = true;
   std::string voice, language;
   int speed = 100;    // percent of the voice's normal rate
   int volume_db = 0;  // above or below its normal volume
   int repeat = 1;
   std::string reference;  // the step's idempotency key
-  bool says() const { return url.empty(); }
+  bool says() const { return !text.empty(); }
+  bool connects() const { return !connect.empty(); }
 };
 
 // A verified status report: the call it is about and how it went.

@@ -16,6 +16,7 @@
 #include "provider_answers.h"
 #include "twilio_signature.h"
 #include "twiml.h"
+#include "zadarma.h"
 
 namespace telephony {
 
@@ -63,6 +64,8 @@ class Twilio final : public Provider {
   // Twilio takes at most 4000 characters of TwiML (error 32018), and says
   // nothing in a language its voice does not speak.
   std::optional<std::string> refusal(const Call& call) const override {
+    if (call.connects() && !call.client_first)
+      return "Twilio calls the client first and dials the manager: \"first\": \"manager\" is Zadarma's";
     if (call.says())
       if (auto problem = voice_problem(call.voice, call.language)) return problem;
     const std::string inline_twiml = twiml(call);
@@ -193,6 +196,7 @@ class Voximplant final : public Provider {
 
   // A call whose data does not fit in the custom data needs a callback to fetch it from.
   std::optional<std::string> refusal(const Call& call) const override {
+    if (call.connects()) return "the Voximplant scenario says or plays: \"connect\" is Twilio's and Zadarma's";
     const size_t size = call_data(call).size();
     if (size <= kCustomDataLimit || !status_callback_.empty()) return std::nullopt;
     return "the call's data is " + std::to_string(size) + " bytes, over the " + std::to_string(kCustomDataLimit) +
@@ -371,12 +375,13 @@ std::vector<CallEvent> call_events(const Outcome& o, const std::string& provider
 std::unique_ptr<Provider> make_provider(const json& config) {
   const std::string provider = config.value("provider", "");
   if (provider == "twilio") return std::make_unique<Twilio>(config);
+  if (provider == "zadarma") return make_zadarma(config);
   if (provider == "voximplant") {
     if (config.contains("machine_detection"))
       throw ConfigError("'machine_detection' is Twilio's: a Voximplant scenario detects voicemail itself");
     return std::make_unique<Voximplant>(config);
   }
-  throw ConfigError("unknown provider '" + provider + "': twilio or voximplant");
+  throw ConfigError("unknown provider '" + provider + "': twilio, voximplant or zadarma");
 }
 
 }  // namespace telephony

@@ -21,6 +21,7 @@ struct Report {
   std::string refused;    // why it was not taken (401/400), for the log
   std::optional<Outcome> outcome;
   std::string fetch_key = {};  // a checked request for the data kept under this key (KeptData)
+  std::string echo = {};       // answered as it is (text/plain): a provider's check of the URL
 };
 
 // Data the provider's side fetches after the request (a scenario's call):

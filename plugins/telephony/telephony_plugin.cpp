@@ -50,10 +50,10 @@ class Telephony : public switchboard::Plugin {
 
   void invoke(const switchboard::ActionCall& call, switchboard::Completion done) override {
     const std::string action(call.action);
-    if (action != "say" && action != "play")
+    if (action != "say" && action != "play" && action != "connect")
       return done(ActionResult::invalid_params("unknown action '" + action + "'"));
     const json params = json::parse(call.params_json, nullptr, false);
-    const std::string what = action == "say" ? "text" : "url";
+    const std::string what = action == "say" ? "text" : action == "play" ? "url" : "connect";
     if (!params.is_object() || !params.contains(what) || !params[what].is_string() ||
         params[what].get<std::string>().empty())
       return done(ActionResult::invalid_params("'" + what + "' must be a non-empty string"));
@@ -68,7 +68,8 @@ class Telephony : public switchboard::Plugin {
       if (!from) return done(ActionResult::invalid_params("'from' is not a valid phone number"));
       c.from = *from;
     }
-    (action == "say" ? c.text : c.url) = params[what].get<std::string>();
+    (action == "say" ? c.text : action == "play" ? c.url : c.connect) = params[what].get<std::string>();
+    c.client_first = params.value("first", "client") != "manager";
     c.voice = params.value("voice", voice_);
     c.language = params.value("language", language_);
     c.speed = params.value("speed", 100);
@@ -120,7 +121,9 @@ class Telephony : public switchboard::Plugin {
                 {"repeat", c.repeat},
                 {"idempotency_key", c.reference},
                 {"request", provider_->preview(c)}};
-    if (c.says()) {
+    if (c.connects()) {
+      record.update({{"connect", c.connect}, {"first", c.client_first ? "client" : "manager"}});
+    } else if (c.says()) {
       record.update({{"text", c.text},
                      {"voice", c.voice},
                      {"language", c.language},
@@ -203,6 +206,7 @@ class Telephony : public switchboard::Plugin {
                                                          : switchboard::Responder::Headers{});
     }
     if (!report.fetch_key.empty()) return answer_fetch(report.fetch_key, std::move(responder));
+    if (!report.echo.empty()) return responder.respond(200, "text/plain", report.echo);
     if (!report.outcome) return responder.respond(200, "text/plain", "");
     std::vector<switchboard_plugins::PluginEvent> events;
     for (auto& e : call_events(*report.outcome, provider_->name()))
@@ -225,7 +229,8 @@ class Telephony : public switchboard::Plugin {
         dry_run_(config.value("dry_run", false)),
         callback_path_(config.value("callback_path", "")) {
     if (dry_run_ && !audio_dir_.empty() && can_render_speech()) renderer_ = std::make_unique<SpeechRenderer>();
-    if (!callback_path_.empty() && config.value("status_callback", "").empty())
+    // (Zadarma's notifications go where its cabinet says: no URL goes with a call.)
+    if (!callback_path_.empty() && config.value("status_callback", "").empty() && provider_->name() != "zadarma")
       throw switchboard::ConfigError(
           "'callback_path' takes the provider's status reports: it needs 'status_callback', the public URL the "
           "provider calls (and Twilio signs)");
@@ -261,12 +266,17 @@ switchboard::PluginInfo telephony_info() {
   info.version = "1.0.0";
   info.vendor = "Switchboard";
   info.description =
-      "Voice calls through Twilio or Voximplant that say a text or play a recording, with the outcomes as events.";
+      "Voice calls through Twilio, Voximplant or Zadarma that say a text, play a recording or connect the client to "
+      "a manager, with the outcomes as events.";
   info.config_schema_json = std::string(telephony_schemas::schema_json);
   info.actions.push_back({"say", "Calls a number and speaks a text; the call id is the external id.",
                           std::string(telephony_schemas::actions_say_json)});
   info.actions.push_back({"play", "Calls a number and plays a recording; the call id is the external id.",
                           std::string(telephony_schemas::actions_play_json)});
+  info.actions.push_back({"connect",
+                          "Calls the client and joins them to a manager (Twilio, Zadarma) or to a PBX scenario "
+                          "(Zadarma).",
+                          std::string(telephony_schemas::actions_connect_json)});
   return info;
 }
 

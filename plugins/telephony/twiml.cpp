@@ -82,7 +82,10 @@ std::optional<std::string> voice_problem(const std::string& voice, const std::st
 std::string twiml(const Call& call) {
   const std::string loop = call.repeat > 1 ? " loop=\"" + std::to_string(call.repeat) + "\"" : "";
   std::string body;
-  if (!call.says()) {
+  if (call.connects()) {
+    // The client answered: the manager's phone rings, and the two talk.
+    body = "<Dial>" + xml_escape(call.connect) + "</Dial>";
+  } else if (!call.says()) {
     body = "<Play" + loop + ">" + xml_escape(call.url) + "</Play>";
   } else {
     const std::string voice = twilio_voice(call.voice, call.language);

@@ -405,6 +405,117 @@ TEST_F(TelephonyPluginTest, AVoicemailThatPicksUpIsNoAnswer) {
   EXPECT_NE(voximplant.error().find("machine_detection"), std::string::npos);
 }
 
+// Twilio joins the client to a manager: it calls the client, then dials the
+// manager's number. Voximplant's scenario only says or plays.
+TEST_F(TelephonyPluginTest, TwilioConnectsTheClientToAManager) {
+  auto instance = create(twilio_config());
+  ASSERT_EQ(call(*instance, "connect", {{"to", "+79990001122"}, {"connect", "+74950001122"}}, twilio).outcome,
+            SB_OUTCOME_DONE);
+  const auto form = form_of(host.sent.back().body);
+  EXPECT_EQ(only(form, "To"), "+79990001122");
+  EXPECT_EQ(only(form, "Twiml"),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial>+74950001122</Dial></Response>");
+  // Twilio calls the client first: the other way is Zadarma's.
+  EXPECT_EQ(
+      call(*instance, "connect", {{"to", "+79990001122"}, {"connect", "+74950001122"}, {"first", "manager"}}, twilio)
+          .outcome,
+      SB_OUTCOME_PERMANENT);
+}
+
+// Zadarma's callback, as its official client (zadarma/user-api-v1) signs
+// it: GET /v1/request/callback/ with Authorization "<key>:<base64 of the hex
+// HMAC-SHA1 of method + sorted query + md5(query)>".
+fake::Response zadarma(const fake::Sent& r) {
+  const std::string expected_url =
+      "https://api.zadarma.test/v1/request/callback/?format=json&from=101&predicted=1&to=79990001122";
+  if (r.method != "GET" || r.url != expected_url)
+    return {404, "application/json", R"({"status":"error","message":"Method not found"})"};
+  // The signature of exactly this query with the secret "zadarma-secret", computed apart (Python's hmac).
+  if (r.header("Authorization") != "zd-key:YjE2NmI2NzgzZGE5NWIwMzEyYWFkYjIyNDE4NjU2YzQ3ZTY0MDk5Yw==")
+    return {401, "application/json", R"({"status":"error","message":"Not authorized"})"};
+  return {200, "application/json", R"({"status":"success","from":101,"to":79990001122,"time":1765044000})"};
+}
+
+json zadarma_config() {
+  return {{"provider", "zadarma"},  {"api_key", "zd-key"},        {"api_secret", "zadarma-secret"},
+          {"from", "+74950001122"}, {"callback_path", "zadarma"}, {"base_url", "https://api.zadarma.test"}};
+}
+
+TEST_F(TelephonyPluginTest, ZadarmaConnectsTheClientAsItsOfficialClientSignsTheCallback) {
+  auto instance = create(zadarma_config());
+  const fake::Result r = call(*instance, "connect", {{"to", "+7 999 000-11-22"}, {"connect", "101"}}, zadarma);
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  EXPECT_EQ(json::parse(r.output_json)["connect"], "101");
+  // The manager first: no "predicted"; the signature follows the query.
+  call(*instance, "connect", {{"to", "+79990001122"}, {"connect", "101"}, {"first", "manager"}}, zadarma);
+  EXPECT_EQ(host.sent.back().url, "https://api.zadarma.test/v1/request/callback/?format=json&from=101&to=79990001122");
+  // Its API speaks no text: refused unsent.
+  const size_t sent = host.sent.size();
+  const fake::Result say = call(*instance, "say", {{"to", "+79990001122"}, {"text", "Здравствуйте"}}, zadarma);
+  EXPECT_EQ(say.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_NE(say.reason.find("connect"), std::string::npos);
+  EXPECT_EQ(host.sent.size(), sent);
+  // Refused credentials: Zadarma's words, for good.
+  auto wrong = zadarma_config();
+  wrong["api_secret"] = "other";
+  auto refused = create(wrong);
+  const fake::Result denied = call(*refused, "connect", {{"to", "+79990001122"}, {"connect", "101"}}, zadarma);
+  EXPECT_EQ(denied.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(denied.reason, "Not authorized");
+}
+
+// Its PBX notifications: the URL check (zd_echo), then NOTIFY_OUT_END signed
+// over the extension, the number and the start, as its client verifies them.
+TEST_F(TelephonyPluginTest, ZadarmasSignedNotificationsBecomeCallEvents) {
+  auto instance = create(zadarma_config());
+  const uint64_t echo = host.request("GET", {}, "", "zd_echo=abc123");
+  EXPECT_EQ(host.responses.at(echo).status, 200);
+  EXPECT_EQ(host.responses.at(echo).body, "abc123");
+  const std::vector<std::pair<std::string, std::string>> end = {{"event", "NOTIFY_OUT_END"},
+                                                                {"call_start", "2026-12-06 18:00:00"},
+                                                                {"pbx_call_id", "out_82a1c5"},
+                                                                {"caller_id", "74950001122"},
+                                                                {"destination", "79990001122"},
+                                                                {"internal", "101"},
+                                                                {"duration", "0"},
+                                                                {"disposition", "no answer"},
+                                                                {"status_code", "19"},
+                                                                {"is_recorded", "0"}};
+  // base64 of the hex HMAC-SHA1 of "101" + "79990001122" + "2026-12-06 18:00:00", computed apart.
+  const fake::Headers signed_headers{{"Content-Type", "application/x-www-form-urlencoded"},
+                                     {"Signature", "M2UwNjE0YzcxOWFiOTZmYWZjMWEwNTBkZDI1NjBkYmE0YTk4OGIzOQ=="}};
+  host.request("POST", signed_headers, switchboard_plugins::form_urlencode(end));
+  ASSERT_EQ(host.emitted.size(), 1u);
+  EXPECT_EQ(host.emitted[0].type, "call.no_answer");
+  EXPECT_EQ(host.emitted[0].id, "out_82a1c5:no_answer");
+  const json payload = json::parse(host.emitted[0].payload);
+  EXPECT_EQ(payload["data"]["to"], "+79990001122");
+  EXPECT_EQ(payload["data"]["provider_status"], "no answer");
+  EXPECT_EQ(payload["contact"]["phones"][0]["number"], "+79990001122");
+
+  auto answered = end;
+  for (auto& [k, v] : answered) {
+    if (k == "disposition") v = "answered";
+    if (k == "duration") v = "42";
+    if (k == "pbx_call_id") v = "out_82a1c6";
+  }
+  host.request("POST", signed_headers, switchboard_plugins::form_urlencode(answered));
+  ASSERT_EQ(host.emitted.size(), 3u);
+  EXPECT_EQ(host.emitted[1].type, "call.answered");
+  EXPECT_EQ(host.emitted[2].type, "call.completed");
+  EXPECT_EQ(json::parse(host.emitted[2].payload)["data"]["duration"], 42);
+
+  // Another secret's signature, or none: refused, nothing emitted.
+  const uint64_t forged = host.request("POST", {{"Signature", "bm90IGl0"}}, switchboard_plugins::form_urlencode(end));
+  EXPECT_EQ(host.responses.at(forged).status, 401);
+  const uint64_t bare = host.request("POST", {}, switchboard_plugins::form_urlencode(end));
+  EXPECT_EQ(host.responses.at(bare).status, 401);
+  // Incoming calls' notifications are not this plugin's: taken, nothing emitted.
+  const uint64_t incoming = host.request("POST", {}, "event=NOTIFY_START&caller_id=1&called_did=2&call_start=x");
+  EXPECT_EQ(host.responses.at(incoming).status, 200);
+  EXPECT_EQ(host.emitted.size(), 3u);
+}
+
 TEST_F(TelephonyPluginTest, TamperedOrUnsignedTwilioReportsAreRefused) {
   auto instance = create(twilio_config());
   auto tampered = kNoAnswer;
@@ -468,6 +579,13 @@ json voximplant_config() {
           {"base_url", "https://api.voximplant.test"},
           {"callback_path", "vox"},
           {"status_callback", "https://crm.example.com/webhooks/vox"}};
+}
+
+TEST_F(TelephonyPluginTest, VoximplantRefusesToConnect) {
+  auto instance = create(voximplant_config());
+  ASSERT_EQ(instance->invoke("connect", R"({"to": "+79990001122", "connect": "+74950001122"})"), SB_OK);
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_TRUE(host.sent.empty());
 }
 
 // base64url(HMAC-SHA256(secret, text)): how a Voximplant call's tokens are made.
