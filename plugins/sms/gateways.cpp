@@ -7,6 +7,8 @@
 #include "json_fields.h"
 #include "phone.h"
 #include "provider_answers.h"
+#include "smsc_callback.h"
+#include "smsru_callback.h"
 
 namespace sms {
 
@@ -99,6 +101,34 @@ class SmsRu final : public Gateway {
     // was lost: sending again after the minute would deliver it twice.
     return ActionResult::permanent(text, c);
   }
+  HttpRequest status_request(const std::string& id, const std::string&) const override {
+    return form_post(base_ + "/sms/status",
+                     switchboard_plugins::form_urlencode({{"api_id", api_id_}, {"sms_id", id}, {"json", "1"}}));
+  }
+  ActionResult status_result(const HttpResponse& response, const std::string& id) const override {
+    using switchboard_plugins::field_at;
+    using switchboard_plugins::integer_at;
+    using switchboard_plugins::string_at;
+    if (auto failure = transport_failure(response, name())) return *failure;
+    const json body = json::parse(response.body, nullptr, false);
+    if (!body.is_object()) return without_json(response, name());
+    // {"status": "OK", "sms": {"<id>": {"status": "OK", "status_code": 103, "status_text"}}}
+    const json& of_id = field_at(field_at(body, "sms"), id.c_str());
+    const json& answer = of_id.is_object() ? of_id : body;
+    const int code = static_cast<int>(integer_at(answer, "status_code"));
+    const char* word = string_at(answer, "status") == "OK" ? smsru_status_name(code) : nullptr;
+    if (!word) {
+      const std::string c = std::to_string(code);
+      const std::string text = string_at(answer, "status_text", "status " + c);
+      if (code == 220 || code == 500) return ActionResult::retry(text, 0, c);
+      return ActionResult::permanent(text, c);
+    }
+    return ActionResult::done("", json{{"message_id", id},
+                                       {"status", word},
+                                       {"status_code", code},
+                                       {"status_text", string_at(answer, "status_text")}}
+                                      .dump());
+  }
 
  private:
   std::string base_, api_id_, from_;
@@ -127,11 +157,7 @@ class Smsc final : public Gateway {
   }
   std::string name() const override { return "smsc.ru"; }
   HttpRequest request(const Message& m) const override {
-    std::vector<std::pair<std::string, std::string>> fields;
-    if (api_key_.empty())
-      fields = {{"login", login_}, {"psw", password_}};
-    else
-      fields = {{"apikey", api_key_}};
+    auto fields = credentials();
     fields.insert(fields.end(), {{"phones", e164_digits(m.to)}, {"mes", m.text}, {"fmt", "3"}, {"charset", "utf-8"}});
     if (const std::string& from = m.from.empty() ? from_ : m.from; !from.empty()) fields.emplace_back("sender", from);
     return form_post(base_ + "/sys/send.php", switchboard_plugins::form_urlencode(fields));
@@ -157,8 +183,38 @@ class Smsc final : public Gateway {
     if (code == 7 || code == 8) return ActionResult::unreachable(text, c);
     return ActionResult::permanent(text, c);
   }
+  HttpRequest status_request(const std::string& id, const std::string& to) const override {
+    // Its messages are numbered per number: the status names both.
+    auto fields = credentials();
+    fields.insert(fields.end(), {{"phone", e164_digits(to)}, {"id", id}, {"fmt", "3"}, {"charset", "utf-8"}});
+    return form_post(base_ + "/sys/status.php", switchboard_plugins::form_urlencode(fields));
+  }
+  ActionResult status_result(const HttpResponse& response, const std::string& id) const override {
+    using switchboard_plugins::integer_at;
+    using switchboard_plugins::string_at;
+    if (auto failure = transport_failure(response, name())) return *failure;
+    const json body = json::parse(response.body, nullptr, false);
+    if (!body.is_object()) return without_json(response, name());
+    if (body.contains("error")) {
+      const int code = static_cast<int>(integer_at(body, "error_code"));
+      const std::string text = string_at(body, "error", "error " + std::to_string(code));
+      if (code == 4 || code == 9) return ActionResult::retry(text, code == 4 ? 60 : 1, std::to_string(code));
+      return ActionResult::permanent(text, std::to_string(code));
+    }
+    const int code = static_cast<int>(integer_at(body, "status", -3));
+    const char* word = smsc_status_name(code);
+    if (!word) return ActionResult::permanent("smsc.ru has no message " + id + " to that number", std::to_string(code));
+    json output{{"message_id", id}, {"status", word}, {"status_code", code}};
+    if (const int64_t err = integer_at(body, "err"); err != 0) output["error_code"] = err;
+    return ActionResult::done("", output.dump());
+  }
 
  private:
+  std::vector<std::pair<std::string, std::string>> credentials() const {
+    if (api_key_.empty()) return {{"login", login_}, {"psw", password_}};
+    return {{"apikey", api_key_}};
+  }
+
   std::string base_, api_key_, login_, password_, from_;
 };
 
@@ -217,6 +273,28 @@ class Twilio final : public Gateway {
     // the same message goes once it has drained.
     if (code == 21611) return ActionResult::retry(text, 60, c);
     return ActionResult::permanent(text, c);
+  }
+  HttpRequest status_request(const std::string& id, const std::string&) const override {
+    HttpRequest r;
+    r.method = "GET";
+    r.url = base_ + "/2010-04-01/Accounts/" + sid_ + "/Messages/" + switchboard_plugins::percent_encode(id) + ".json";
+    r.headers = {{"Authorization", "Basic " + switchboard_plugins::base64(sid_ + ":" + token_)}};
+    return r;
+  }
+  ActionResult status_result(const HttpResponse& response, const std::string& id) const override {
+    using switchboard_plugins::integer_at;
+    using switchboard_plugins::string_at;
+    if (auto failure = transport_failure(response, name())) return *failure;
+    const json body = json::parse(response.body, nullptr, false);
+    if (response.status < 200 || response.status >= 300 || string_at(body, "status").empty()) {
+      const int code = static_cast<int>(integer_at(body, "code", response.status));
+      return ActionResult::permanent(string_at(body, "message", "HTTP " + std::to_string(response.status)),
+                                     std::to_string(code));
+    }
+    // Twilio's own words (queued, sent, delivered, undelivered, failed, read).
+    json output{{"message_id", id}, {"status", string_at(body, "status")}};
+    if (body.contains("error_code") && !body["error_code"].is_null()) output["error_code"] = body["error_code"];
+    return ActionResult::done("", output.dump());
   }
 
  private:

@@ -25,6 +25,13 @@ class Gateway {
   // Done with the gateway's message id as the external id; retry,
   // unreachable (a number the gateway cannot reach) or permanent otherwise.
   virtual switchboard::ActionResult result(const switchboard::HttpResponse& response, const Message& message) const = 0;
+  // The "status" action: the gateway's request for what became of the
+  // message it numbered `id` (sent to `to`, E.164), and its answer as done
+  // with {"status": "delivered" | ..., "status_code"} (the words its
+  // delivery reports use), or why not.
+  virtual switchboard::HttpRequest status_request(const std::string& id, const std::string& to) const = 0;
+  virtual switchboard::ActionResult status_result(const switchboard::HttpResponse& response,
+                                                  const std::string& id) const = 0;
 };
 
 // The gateway the instance config names ("smsru", "smsc", "twilio"), with

@@ -48,6 +48,7 @@ class Sms : public switchboard::Plugin {
   }
 
   void invoke(const switchboard::ActionCall& call, switchboard::Completion done) override {
+    if (call.action == "status") return status(call, std::move(done));
     if (call.action != "send")
       return done(ActionResult::invalid_params("unknown action '" + std::string(call.action) + "'"));
     const json params = json::parse(call.params_json, nullptr, false);
@@ -96,6 +97,33 @@ class Sms : public switchboard::Plugin {
   }
 
  private:
+  // What became of a message a send step sent: asked of the gateway, which
+  // answers in the words its delivery reports use. For a rule without a
+  // public URL for the reports: send, wait, ask.
+  void status(const switchboard::ActionCall& call, switchboard::Completion done) {
+    const json params = json::parse(call.params_json, nullptr, false);
+    const std::string id = params.is_object() ? params.value("message_id", "") : "";
+    if (id.empty()) return done(ActionResult::invalid_params("'message_id' must be a send step's external_id"));
+    // SMSC.ru numbers messages per number: it needs the one it was sent to.
+    std::string to;
+    if (auto number =
+            switchboard_plugins::recipient_number(params.value("to", json()), call.subject_json, default_country_);
+        std::holds_alternative<std::string>(number))
+      to = std::get<std::string>(number);
+    else if (gateway_kind_ == "smsc")
+      return done(ActionResult::invalid_params("smsc.ru asks for a message's status with its number: give 'to'"));
+    if (dry_run_ || id.rfind("dry-run:", 0) == 0)
+      return done(ActionResult::done("", dump(json{{"message_id", id}, {"status", "sent"}, {"dry_run", true}})));
+    switchboard::HttpRequest request = gateway_->status_request(id, to);
+    request.timeout_ms =
+        switchboard_plugins::timeout_within_deadline(timeout_ms_, call.deadline_unix_ms, host_.now_unix_ms());
+    auto on_response = [done, gateway = gateway_, id](const switchboard::HttpResponse& response) mutable {
+      done(gateway->status_result(response, id));
+    };
+    if (host_.http(request, std::move(on_response)) != SB_OK)
+      done(ActionResult::retry("the host's HTTP client did not take the request"));
+  }
+
   // A Twilio StatusCallback POST: signed with the auth token over the URL
   // Twilio called (status_callback) and the form fields.
   void delivery_report(const switchboard::InboundRequest& request, switchboard::Responder responder) {
@@ -213,6 +241,10 @@ switchboard::PluginInfo sms_info() {
   info.config_schema_json = std::string(sms_schemas::schema_json);
   info.actions.push_back({"send", "One text to one number; the gateway's message id is the external id.",
                           std::string(sms_schemas::actions_send_json)});
+  info.actions.push_back({"status",
+                          "Asks the gateway what became of a sent message; output.status is the word its delivery "
+                          "reports use (delivered, undelivered, failed, ...).",
+                          std::string(sms_schemas::actions_status_json)});
   return info;
 }
 

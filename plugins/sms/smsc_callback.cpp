@@ -17,9 +17,11 @@ namespace {
 
 using switchboard_plugins::form_field;
 
+}  // namespace
+
 // SMSC.ru's status codes as the words Twilio's reports use, so that one rule
 // reads message.delivered or message.undelivered whichever gateway sent.
-const char* status_name(int code) {
+const char* smsc_status_name(int code) {
   switch (code) {
     case -2:  // stopped before it was sent
       return "canceled";
@@ -45,6 +47,8 @@ const char* status_name(int code) {
       return nullptr;
   }
 }
+
+namespace {
 
 bool all_digits(const std::string& text) {
   return !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
@@ -121,7 +125,7 @@ std::vector<Report> smsc_reports(const FormFields& fields, const std::string& lo
     return out;
   }
   const auto code = number<long long>(field("status"));
-  const char* status = code && *code >= -3 && *code <= 99 ? status_name(static_cast<int>(*code)) : nullptr;
+  const char* status = code && *code >= -3 && *code <= 99 ? smsc_status_name(static_cast<int>(*code)) : nullptr;
   if (id.empty() || !status) return {};
   nlohmann::json data{{"message_id", id}, {"status", status}, {"status_code", *code}};
   if (const auto err = number<long long>(field("err")); err && *err != 0) data["error_code"] = *err;

@@ -28,4 +28,8 @@ bool smsc_signature_matches(const FormFields& fields, const std::string& secret)
 // a status that is no event (-3: not found) or a form that is neither.
 std::vector<Report> smsc_reports(const FormFields& fields, const std::string& login);
 
+// SMSC.ru's status code as its reports' word; nothing for -3 (no such
+// message) and codes it does not list.
+const char* smsc_status_name(int code);
+
 }  // namespace sms

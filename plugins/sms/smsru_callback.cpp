@@ -10,11 +10,11 @@
 
 namespace sms {
 
-namespace {
+namespace {}  // namespace
 
 // SMS.ru's codes (its status table) as the words Twilio's reports use, so a
 // rule reads message.delivered or message.undelivered whichever gateway sent.
-const char* status_name(int code) {
+const char* smsru_status_name(int code) {
   switch (code) {
     case 100:
       return "queued";
@@ -38,6 +38,8 @@ const char* status_name(int code) {
       return nullptr;
   }
 }
+
+namespace {
 
 std::vector<std::string> lines_of(const std::string& entry) {
   std::vector<std::string> lines;
@@ -74,7 +76,7 @@ std::optional<Report> smsru_report(const std::string& entry) {
   const std::vector<std::string> lines = lines_of(entry);
   if (lines.size() < 3 || lines[0] != "sms_status" || lines[1].empty()) return std::nullopt;
   const auto code = number<int>(lines[2]);
-  const char* status = code ? status_name(*code) : nullptr;
+  const char* status = code ? smsru_status_name(*code) : nullptr;
   if (!status) return std::nullopt;
   const std::string& sms_id = lines[1];
   nlohmann::json payload{{"data", {{"message_id", sms_id}, {"status", status}, {"status_code", *code}}}};

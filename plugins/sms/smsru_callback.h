@@ -26,4 +26,8 @@ bool smsru_hash_matches(const std::string& api_id, const std::vector<std::string
 // "test" heartbeat, a call check's status).
 std::optional<Report> smsru_report(const std::string& entry);
 
+// SMS.ru's status code as its reports' word ("delivered", "undelivered",
+// ...); nothing for a code that is not a message's status.
+const char* smsru_status_name(int code);
+
 }  // namespace sms

@@ -208,6 +208,68 @@ TEST_F(SmsPluginTest, TwilioErrorsByCode) {
   EXPECT_EQ(refused.outcome, SB_OUTCOME_PERMANENT);
 }
 
+// What became of a message, asked of the gateway (for a rule without a
+// public URL for the reports): each gateway's status request, and its answer
+// in the words its reports use.
+TEST_F(SmsPluginTest, AStatusIsAskedOfEachGatewayInItsOwnWay) {
+  auto smsru = create(kSmsRu);
+  ASSERT_EQ(smsru->invoke("status", R"({"message_id": "000000-10000000"})"), SB_OK);
+  EXPECT_EQ(host.sent.back().url, "http://127.0.0.1:9/sms/status");
+  EXPECT_EQ(host.sent.back().body, "api_id=API-1&sms_id=000000-10000000&json=1");
+  host.finish_http(host.sent.size() - 1, 200, {}, R"({"status":"OK","status_code":100,"sms":{"000000-10000000":
+      {"status":"OK","status_code":103,"status_text":"Сообщение доставлено"}},"balance":4122.56})");
+  ASSERT_EQ(host.results.back().outcome, SB_OUTCOME_DONE);
+  EXPECT_EQ(json::parse(host.results.back().output_json)["status"], "delivered");
+  EXPECT_EQ(json::parse(host.results.back().output_json)["status_code"], 103);
+  EXPECT_EQ(host.results.back().external_id, "");
+  ASSERT_EQ(smsru->invoke("status", R"({"message_id": "000000-1"})"), SB_OK);
+  host.finish_http(host.sent.size() - 1, 200, {}, R"({"status":"OK","status_code":100,"sms":{"000000-1":
+      {"status":"ERROR","status_code":-1,"status_text":"Сообщение не найдено"}}})");
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(host.results.back().reason, "Сообщение не найдено");
+
+  // SMSC.ru numbers messages per number: the contact's, or the step's.
+  auto smsc = create(R"({"gateway": "smsc", "login": "shop", "password": "pw", "base_url": "http://127.0.0.1:9"})");
+  ASSERT_EQ(smsc->invoke("status", R"({"message_id": "7"})", "k1", 0,
+                         R"({"contact": {"id": "c1", "phones": [{"number": "+79990001122"}]}})"),
+            SB_OK);
+  EXPECT_EQ(host.sent.back().url, "http://127.0.0.1:9/sys/status.php");
+  EXPECT_EQ(host.sent.back().body, "login=shop&psw=pw&phone=79990001122&id=7&fmt=3&charset=utf-8");
+  host.finish_http(host.sent.size() - 1, 200, {}, R"({"status":20,"last_date":"06.12.2026 18:00:00",
+      "last_timestamp":1765044000,"err":255})");
+  EXPECT_EQ(json::parse(host.results.back().output_json)["status"], "undelivered");
+  EXPECT_EQ(json::parse(host.results.back().output_json)["error_code"], 255);
+  ASSERT_EQ(smsc->invoke("status", R"({"message_id": "7"})"), SB_OK);  // no number to ask with
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_INVALID_PARAMS);
+
+  // Twilio: the Message resource itself.
+  auto twilio = create(kTwilio);
+  ASSERT_EQ(twilio->invoke("status", R"({"message_id": "SM00000000000000000000000000000001"})"), SB_OK);
+  EXPECT_EQ(host.sent.back().method, "GET");
+  EXPECT_EQ(host.sent.back().url,
+            "http://127.0.0.1:9/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/"
+            "SM00000000000000000000000000000001.json");
+  EXPECT_EQ(host.sent.back().header("Authorization"), "Basic QUMwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZjp0b2s=");
+  host.finish_http(host.sent.size() - 1, 200, {},
+                   R"({"sid":"SM00000000000000000000000000000001","status":"undelivered","error_code":30003})");
+  EXPECT_EQ(json::parse(host.results.back().output_json)["status"], "undelivered");
+  EXPECT_EQ(json::parse(host.results.back().output_json)["error_code"], 30003);
+  ASSERT_EQ(twilio->invoke("status", R"({"message_id": "SM0"})"), SB_OK);
+  host.finish_http(host.sent.size() - 1, 404, {},
+                   R"({"code":20404,"message":"The requested resource was not found","status":404})");
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(host.results.back().provider_code, "20404");
+  ASSERT_EQ(twilio->invoke("status", R"({"message_id": "SM1"})"), SB_OK);
+  host.finish_http(host.sent.size() - 1, 503, {}, "");
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_RETRY);
+
+  // A dry run's message asks nothing.
+  const size_t sent = host.sent.size();
+  ASSERT_EQ(smsru->invoke("status", R"({"message_id": "dry-run:e1:r:0"})"), SB_OK);
+  EXPECT_EQ(json::parse(host.results.back().output_json)["dry_run"], true);
+  EXPECT_EQ(host.sent.size(), sent);
+}
+
 TEST_F(SmsPluginTest, AnInvalidNumberFailsWithoutARequest) {
   auto instance = create(kSmsRu);
   ASSERT_EQ(instance->invoke("send", R"({"to": "12345", "text": "x"})"), SB_OK);
