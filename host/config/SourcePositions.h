@@ -19,12 +19,14 @@ struct TextPosition {
 
 // The line and column of the value at `pointer` in `text` (a JSON document
 // that parses), or of its nearest ancestor the text has (a missing member is
-// reported at the object that lacks it). Nothing when the text is not JSON
-// (or nests deeper than 256 levels).
+// reported at the object that lacks it). The text is read only as far as
+// that value; nothing when what is read is not JSON (or nests deeper than
+// 256 levels).
 std::optional<TextPosition> position_of(std::string_view text, const std::string& pointer);
 
 // Gives each issue the line and column of its pointer in its file (each
-// file read once); an issue whose file cannot be read keeps none.
-void locate(std::vector<ConfigIssue>& issues);
+// file read once); an issue whose file cannot be read keeps none. Never
+// throws (it runs while an error is built).
+void locate(std::vector<ConfigIssue>& issues) noexcept;
 
 }  // namespace sb

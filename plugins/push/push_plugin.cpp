@@ -59,6 +59,10 @@ class Push : public switchboard::Plugin {
       // The step's own: a value of another kind is the rule's to fix.
       auto named = device_tokens(params["token"]);
       if (!named) return done(ActionResult::invalid_params("'token' must be a device token or a list of them"));
+      if (named->size() > kMaxDevices)
+        return done(ActionResult::invalid_params("'token' lists " + std::to_string(named->size()) +
+                                                 " devices, over the " + std::to_string(kMaxDevices) +
+                                                 " one send goes to"));
       devices = std::move(*named);
     } else {
       // The contact's: what is not a token there is no device of theirs.
@@ -67,8 +71,8 @@ class Push : public switchboard::Plugin {
       devices = contact_device_tokens(switchboard_plugins::field_at(fields, token_field_.c_str()));
     }
     if (devices.empty()) return done(ActionResult::unreachable("the contact has no device token", "no_token"));
-    // The first ones (a contact's list is its own to prune).
-    if (devices.size() > kMaxDevices) devices.resize(kMaxDevices);
+    // Of a contact's longer list, the latest (a list grows as devices come).
+    if (devices.size() > kMaxDevices) devices.erase(devices.begin(), devices.end() - kMaxDevices);
     std::vector<json> messages;
     for (const std::string& device : devices) messages.push_back(fcm_message(params, device));
     if (auto problem = payload_problem(messages.front())) return done(ActionResult::invalid_params(*problem));

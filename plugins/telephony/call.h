@@ -14,6 +14,7 @@ struct Call {
   // scenario) the client is joined to; the client is called first unless
   // `client_first` is false.
   std::string connect;
+  std::string connect_e164;  // `connect` as a phone number, when it is one
   bool client_first = true;
   std::string voice, language;
   int speed = 100;    // percent of the voice's normal rate

@@ -66,6 +66,8 @@ class Twilio final : public Provider {
   std::optional<std::string> refusal(const Call& call) const override {
     if (call.connects() && !call.client_first)
       return "Twilio calls the client first and dials the manager: \"first\": \"manager\" is Zadarma's";
+    if (call.connects() && call.connect_e164.empty())
+      return "Twilio dials a phone number: '" + call.connect + "' is not one";
     if (call.says())
       if (auto problem = voice_problem(call.voice, call.language)) return problem;
     const std::string inline_twiml = twiml(call);

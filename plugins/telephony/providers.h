@@ -22,6 +22,9 @@ struct Report {
   std::optional<Outcome> outcome;
   std::string fetch_key = {};  // a checked request for the data kept under this key (KeptData)
   std::string echo = {};       // answered as it is (text/plain): a provider's check of the URL
+  // The outcome is of a call this instance placed only if the store keeps
+  // this key (KeptData, put when it was placed): else it is nobody's.
+  std::string placed_key = {};
 };
 
 // Data the provider's side fetches after the request (a scenario's call):

@@ -70,6 +70,7 @@ class Telephony : public switchboard::Plugin {
     }
     (action == "say" ? c.text : action == "play" ? c.url : c.connect) = params[what].get<std::string>();
     c.client_first = params.value("first", "client") != "manager";
+    if (c.connects()) c.connect_e164 = switchboard_plugins::to_e164(c.connect, default_country_).value_or("");
     c.voice = params.value("voice", voice_);
     c.language = params.value("language", language_);
     c.speed = params.value("speed", 100);
@@ -211,8 +212,25 @@ class Telephony : public switchboard::Plugin {
     std::vector<switchboard_plugins::PluginEvent> events;
     for (auto& e : call_events(*report.outcome, provider_->name()))
       events.push_back({std::move(e.type), std::move(e.id), std::move(e.payload)});
-    // 200 once every event is committed: otherwise the provider tries again, and the ids make a repeat a duplicate.
-    switchboard_plugins::emit_all(host_, events, [responder](bool committed) mutable {
+    if (report.placed_key.empty()) return emit_outcome(std::move(events), "", std::move(responder));
+    // Only a call this instance placed (any node: the key is in the host's store).
+    const std::string key = kKeptPrefix + report.placed_key;
+    auto placed = [this, key, events = std::move(events), responder](sb_status status, std::string_view value) mutable {
+      const json kept = status == SB_OK ? json::parse(value, nullptr, false) : json();
+      if (!kept.is_object() || kept.value("until", int64_t{0}) < host_.now_unix_ms() / 1000)
+        return responder.respond(200, "text/plain", "");  // another's call, or one long over
+      emit_outcome(std::move(events), key, std::move(responder));
+    };
+    if (host_.kv_get_async(key, placed) != SB_OK)
+      responder.respond(503, "text/plain", "the host's store cannot be read");
+  }
+
+  // 200 once every event is committed: otherwise the provider tries again,
+  // and the ids make a repeat a duplicate. `placed_key` is forgotten then.
+  void emit_outcome(std::vector<switchboard_plugins::PluginEvent> events, std::string placed_key,
+                    switchboard::Responder responder) {
+    switchboard_plugins::emit_all(host_, events, [this, placed_key, responder](bool committed) mutable {
+      if (committed && !placed_key.empty()) forget(placed_key);
       responder.respond(committed ? 200 : 503, "text/plain", "");
     });
   }

@@ -84,7 +84,7 @@ std::string twiml(const Call& call) {
   std::string body;
   if (call.connects()) {
     // The client answered: the manager's phone rings, and the two talk.
-    body = "<Dial>" + xml_escape(call.connect) + "</Dial>";
+    body = "<Dial>" + xml_escape(call.connect_e164) + "</Dial>";
   } else if (!call.says()) {
     body = "<Play" + loop + ">" + xml_escape(call.url) + "</Play>";
   } else {

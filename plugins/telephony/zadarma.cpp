@@ -5,6 +5,7 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 
 #include "base64.h"
@@ -55,7 +56,7 @@ class Zadarma final : public Provider {
       : base_(c.value("base_url", "https://api.zadarma.com")),
         key_(switchboard_plugins::required_setting(c, "api_key", "provider")),
         secret_(switchboard_plugins::required_setting(c, "api_secret", "provider")),
-        sip_(c.value("sip", "")) {}
+        sip_(digits_of(c.value("sip", ""))) {}
 
   std::string name() const override { return "zadarma"; }
 
@@ -65,7 +66,11 @@ class Zadarma final : public Provider {
            "scenario that plays the recording";
   }
 
-  std::optional<HttpRequest> request(const Call& call, int64_t, std::string&, std::optional<KeptData>&) const override {
+  std::optional<HttpRequest> request(const Call& call, int64_t now_s, std::string&,
+                                     std::optional<KeptData>& kept) const override {
+    // Its notifications come for every outgoing call of the PBX: the number
+    // called, kept in the host's store while the call may last, tells ours.
+    kept = KeptData{placed_key(call.to), switchboard_plugins::dump({{"until", now_s + kPlacedS}}), now_s + kPlacedS};
     const auto params = params_of(call);
     HttpRequest r;
     r.method = "GET";
@@ -114,16 +119,16 @@ class Zadarma final : public Provider {
     const std::string disposition = field("disposition");
     const auto outcome = kOutcomes.find(disposition);
     const std::string destination = digits_of(field("destination"));
-    Outcome o{field("pbx_call_id"),
-              outcome != kOutcomes.end() ? outcome->second : "failed",
-              disposition,
-              -1,
-              destination.empty() ? "" : "+" + destination,
-              field("internal")};
+    if (destination.empty()) return {200, "", std::nullopt};  // an extension's call: none of ours
+    Outcome o{field("pbx_call_id"), outcome != kOutcomes.end() ? outcome->second : "failed",
+              disposition,          -1,
+              "+" + destination,    field("internal")};
     if (o.call_id.empty()) return {400, "no pbx_call_id", std::nullopt};
-    if (const std::string duration = field("duration"); !duration.empty())
-      o.duration_s = std::clamp(std::atoi(duration.c_str()), 0, 1'000'000);
-    return {200, "", std::move(o)};
+    const std::string duration = field("duration");
+    if (int seconds = 0; std::from_chars(duration.data(), duration.data() + duration.size(), seconds).ec == std::errc())
+      o.duration_s = std::max(seconds, 0);
+    std::string placed = placed_key(o.to);  // before `o` is moved
+    return {200, "", std::move(o), "", "", std::move(placed)};
   }
 
   json preview(const Call& call) const override {
@@ -133,11 +138,20 @@ class Zadarma final : public Provider {
   }
 
  private:
+  static constexpr int64_t kPlacedS = 3600;  // how long a call of ours may ring and last
+
+  static std::string placed_key(const std::string& to) { return "zadarma:" + digits_of(to); }
+
   // Sorted by name, as the signature wants them. "predicted": the client is
   // called first and joined to `connect` once they answer; without it the
-  // manager is called first.
+  // manager is called first. A phone number goes as its digits (as the
+  // official client sends numbers); an extension or a scenario ("0-1") as
+  // written.
   std::vector<std::pair<std::string, std::string>> params_of(const Call& call) const {
-    std::map<std::string, std::string> params{{"format", "json"}, {"from", call.connect}, {"to", digits_of(call.to)}};
+    std::map<std::string, std::string> params{
+        {"format", "json"},
+        {"from", call.connect_e164.empty() ? call.connect : digits_of(call.connect_e164)},
+        {"to", digits_of(call.to)}};
     if (call.client_first) params["predicted"] = "1";
     if (!sip_.empty()) params["sip"] = sip_;
     return {params.begin(), params.end()};

@@ -194,18 +194,25 @@ class WebhookTrigger : public switchboard::Plugin {
     const json* given = value_at(body, at);
     if (!given || !given->is_string()) return "the body carries no token at " + *config_.body_token_at;
     if (!equal_constant_time(given->get_ref<const std::string&>(), *config_.body_token)) return "invalid token";
-    // A token at the top is taken alone (the body is an object); else its holder goes.
-    const json::json_pointer holder = at.parent_pointer();
-    if (holder.empty()) {
-      body.erase(at.back());
+    // The token goes, and so do the credentials beside it.
+    json& holder = body.at(at.parent_pointer());
+    if (holder.is_array()) {
+      holder.erase(static_cast<size_t>(std::stoull(at.back())));  // an index the lookup went through
       return std::nullopt;
     }
-    json& container = body.at(holder.parent_pointer());
-    if (container.is_object())
-      container.erase(holder.back());
-    else
-      container.erase(static_cast<size_t>(std::stoull(holder.back())));  // an index the lookup went through
+    holder.erase(at.back());
+    for (auto it = holder.begin(); it != holder.end();) it = is_credential(it.key()) ? holder.erase(it) : std::next(it);
     return std::nullopt;
+  }
+
+  // A member named as a credential is ("access_token", "refresh_token",
+  // "secret", "password"): Bitrix24's auth carries the portal's OAuth tokens.
+  static bool is_credential(const std::string& name) {
+    const std::string lower = lowercase(name);
+    const auto ends_with = [&](std::string_view end) {
+      return lower.size() >= end.size() && lower.compare(lower.size() - end.size(), end.size(), end) == 0;
+    };
+    return ends_with("token") || ends_with("secret") || ends_with("password");
   }
 
   // The value at `at`, or nothing (an index past a list's end or too large

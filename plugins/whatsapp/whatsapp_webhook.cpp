@@ -147,10 +147,12 @@ void read_value(const json& value, std::vector<InboundEvent>& out) {
       // A reply to one of ours names it (a reaction, the message it is on):
       // tie it to the execution that sent it.
       std::string in_reply_to = m.contains("context") && m["context"].is_object() ? text(m["context"], "id") : "";
-      // (A reaction taken back comes without its emoji: no answer.)
       if (const auto reaction = m.find("reaction");
-          in_reply_to.empty() && reaction != m.end() && reaction->is_object() && !text(*reaction, "emoji").empty())
+          in_reply_to.empty() && reaction != m.end() && reaction->is_object()) {
+        // A reaction taken back comes without its emoji: nothing was said.
+        if (text(*reaction, "emoji").empty()) continue;
         in_reply_to = text(*reaction, "message_id");
+      }
       if (!in_reply_to.empty()) data["in_reply_to"] = in_reply_to;
       const std::string body = data.value("text", "");
       out.push_back({in_reply_to.empty() ? "message.received" : "message.replied",

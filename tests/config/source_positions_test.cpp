@@ -56,11 +56,28 @@ TEST(SourcePositions, AMissingMemberIsReportedAtWhatLacksIt) {
   EXPECT_EQ(at("").line, 1u);
 }
 
+// A byte order mark (which nlohmann reads past) is no column; a pointer
+// that is not one has no place.
+TEST(SourcePositions, AByteOrderMarkIsNoColumnAndABadPointerNoPlace) {
+  const auto marked = position_of("\xEF\xBB\xBF{\"a\": {\"b\": 1}}", "/a/b");
+  ASSERT_TRUE(marked);
+  EXPECT_EQ(marked->line, 1u);
+  EXPECT_EQ(marked->column, 13u);
+  EXPECT_FALSE(position_of(kConfig, "/rules/~2"));
+  EXPECT_FALSE(position_of(kConfig, "rules"));
+}
+
 TEST(SourcePositions, TextThatIsNotJsonHasNoPositions) {
+  EXPECT_FALSE(position_of("abc", "/a"));
+  EXPECT_FALSE(position_of("{\"a\": 1} trailing", "/b"));
   EXPECT_FALSE(position_of("", "/a"));
-  EXPECT_FALSE(position_of("{\"a\": ", "/a"));
-  EXPECT_FALSE(position_of("{\"a\": [1, 2", "/a/1"));
-  EXPECT_FALSE(position_of(std::string(300, '[') + std::string(300, ']'), "/0"));
+  EXPECT_FALSE(position_of("{\"a\": ", "/b"));
+  EXPECT_FALSE(position_of("{\"a\": [1, 2", "/a/5"));
+  std::string deep_pointer;
+  for (int i = 0; i < 300; ++i) deep_pointer += "/0";
+  EXPECT_FALSE(position_of(std::string(300, '[') + std::string(300, ']'), deep_pointer));
+  // Read only as far as the value: what comes after it is not looked at.
+  EXPECT_TRUE(position_of("{\"a\": 1, \"b\": ", "/a"));
 }
 
 // A config error names the file, the pointer and, now, the line.

@@ -185,19 +185,23 @@ TEST_F(PushPluginTest, EachOfTheContactsDevicesGetsTheMessage) {
   host.finish_http(6, 503, {{"Retry-After", "20"}}, R"({"error": {"code": 503, "status": "UNAVAILABLE"}})");
   EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_RETRY);
   EXPECT_EQ(host.results.back().retry_after_s, 20u);
+  json long_list = json::array();
+  for (int i = 0; i < 101; ++i) long_list.push_back("d" + std::to_string(i));
+  ASSERT_EQ(instance->invoke("send", json{{"token", long_list}, {"title", "x"}}.dump()), SB_OK);
+  EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_INVALID_PARAMS);
   ASSERT_EQ(instance->invoke("send", R"({"token": ["a", 5], "title": "x"})"), SB_OK);
   EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_INVALID_PARAMS);  // the step's own: the rule's to fix
   EXPECT_EQ(host.sent.size(), 7u);
 
   // The contact's list is the contact's data: what is not a token is no
-  // device, and of a long list the first 100 are taken.
+  // device, and of a long list the latest 100 are taken.
   json many = json::array({5, json::object(), "t0"});
   for (int i = 1; i < 150; ++i) many.push_back("t" + std::to_string(i));
   const json subject{{"contact", {{"id", "c2"}, {"fields", {{"fcm_token", many}}}}}};
   ASSERT_EQ(instance->invoke("send", R"({"title": "x"})", "k2", 0, subject.dump()), SB_OK);
   ASSERT_EQ(host.sent.size(), 107u);
-  EXPECT_EQ(json::parse(host.sent[7].body)["message"]["token"], "t0");
-  EXPECT_EQ(json::parse(host.sent[106].body)["message"]["token"], "t99");
+  EXPECT_EQ(json::parse(host.sent[7].body)["message"]["token"], "t50");
+  EXPECT_EQ(json::parse(host.sent[106].body)["message"]["token"], "t149");
   const json odd{{"contact", {{"id", "c3"}, {"fields", {{"fcm_token", json::array({7, nullptr})}}}}}};
   ASSERT_EQ(instance->invoke("send", R"({"title": "x"})", "k3", 0, odd.dump()), SB_OK);
   EXPECT_EQ(host.results.back().outcome, SB_OUTCOME_UNREACHABLE);

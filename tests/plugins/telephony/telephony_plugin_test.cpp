@@ -468,6 +468,8 @@ TEST_F(TelephonyPluginTest, ZadarmaConnectsTheClientAsItsOfficialClientSignsTheC
 // over the extension, the number and the start, as its client verifies them.
 TEST_F(TelephonyPluginTest, ZadarmasSignedNotificationsBecomeCallEvents) {
   auto instance = create(zadarma_config());
+  // The call this instance placed (its PBX notifies of every outgoing call).
+  ASSERT_EQ(call(*instance, "connect", {{"to", "+79990001122"}, {"connect", "101"}}, zadarma).outcome, SB_OUTCOME_DONE);
   const uint64_t echo = host.request("GET", {}, "", "zd_echo=abc123");
   EXPECT_EQ(host.responses.at(echo).status, 200);
   EXPECT_EQ(host.responses.at(echo).body, "abc123");
@@ -504,6 +506,18 @@ TEST_F(TelephonyPluginTest, ZadarmasSignedNotificationsBecomeCallEvents) {
   EXPECT_EQ(host.emitted[1].type, "call.answered");
   EXPECT_EQ(host.emitted[2].type, "call.completed");
   EXPECT_EQ(json::parse(host.emitted[2].payload)["data"]["duration"], 42);
+
+  // Once its outcome is stored, the call is over: a later notification for
+  // the number (a manager's own call to it) is none of ours, nor is a call
+  // this instance never placed.
+  host.finish_emit(0, SB_OK, "out_82a1c5:no_answer");
+  EXPECT_EQ(host.kv.count("call-data:zadarma:79990001122"), 0u);
+  auto later = end;
+  for (auto& [k, v] : later)
+    if (k == "pbx_call_id") v = "out_82a1c7";
+  const uint64_t theirs = host.request("POST", signed_headers, switchboard_plugins::form_urlencode(later));
+  EXPECT_EQ(host.responses.at(theirs).status, 200);
+  EXPECT_EQ(host.emitted.size(), 3u);
 
   // Another secret's signature, or none: refused, nothing emitted.
   const uint64_t forged = host.request("POST", {{"Signature", "bm90IGl0"}}, switchboard_plugins::form_urlencode(end));

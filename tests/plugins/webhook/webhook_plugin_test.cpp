@@ -230,9 +230,9 @@ TEST_F(WebhookPluginTest, AFormPostIsTheObjectItStandsFor) {
   ASSERT_EQ(host.emitted.size(), 1u);
   EXPECT_EQ(host.emitted[0].type, "deal.updated");
   const json payload = json::parse(host.emitted[0].payload);
-  // The token's object, with the portal's OAuth tokens, is not in the event.
+  // The token, and the portal's OAuth tokens beside it, are not in the event; which portal sent it is.
   EXPECT_EQ(payload["body"], json::parse(R"({"event": "ONCRMDEALUPDATE", "data": {"FIELDS": {"ID": "7"}},
-      "ts": "1700000000", "tags": ["vip", "опт"], "name": "Иван Петров"})"));
+      "ts": "1700000000", "auth": {"domain": "shop.bitrix24.ru"}, "tags": ["vip", "опт"], "name": "Иван Петров"})"));
   EXPECT_EQ(payload["entity"], json::parse(R"({"type": "deal", "id": "7"})"));
   for (const char* secret : {"app-token-1", "oauth-access", "oauth-refresh"})
     EXPECT_EQ(host.emitted[0].payload.find(secret), std::string::npos) << secret;
@@ -245,7 +245,7 @@ TEST_F(WebhookPluginTest, AFormPostIsTheObjectItStandsFor) {
   host.request("POST", {{"Content-Type", "application/json"}},
                R"({"event": "ONCRMDEALADD", "auth": {"application_token": "app-token-1"}})");
   EXPECT_EQ(host.emitted.back().type, "deal.created");
-  EXPECT_EQ(json::parse(host.emitted.back().payload)["body"], json::parse(R"({"event": "ONCRMDEALADD"})"));
+  EXPECT_EQ(json::parse(host.emitted.back().payload)["body"], json::parse(R"({"event": "ONCRMDEALADD", "auth": {}})"));
   ASSERT_EQ(host.emitted.size(), 3u);
 
   // Another portal's token, or none: refused, nothing emitted.
