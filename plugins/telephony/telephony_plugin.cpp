@@ -25,6 +25,20 @@ using nlohmann::json;
 using switchboard::ActionResult;
 using switchboard_plugins::dump;
 
+// A number parameter that may be named as SSML names its levels ("slow",
+// "loud"; "medium" is `normal`); nothing when it is neither.
+std::optional<int> level(const json& params, const char* name, int normal,
+                         std::initializer_list<std::pair<const char*, int>> levels) {
+  const auto it = params.find(name);
+  if (it == params.end()) return normal;
+  if (it->is_number_integer()) return it->get<int>();
+  if (!it->is_string()) return std::nullopt;
+  if (*it == "medium") return normal;
+  for (const auto& [word, value] : levels)
+    if (*it == word) return value;
+  return std::nullopt;
+}
+
 // A file name from an idempotency key: its characters that are not safe in one become '_'.
 std::string file_name_of(const std::string& key) {
   std::string name = key;
@@ -73,8 +87,14 @@ class Telephony : public switchboard::Plugin {
     if (c.connects()) c.connect_e164 = switchboard_plugins::to_e164(c.connect, default_country_).value_or("");
     c.voice = params.value("voice", voice_);
     c.language = params.value("language", language_);
-    c.speed = params.value("speed", 100);
-    c.volume_db = params.value("volume", 0);
+    const auto speed = level(params, "speed", 100, {{"x-slow", 50}, {"slow", 75}, {"fast", 125}, {"x-fast", 150}});
+    const auto volume = level(params, "volume", 0, {{"x-soft", -6}, {"soft", -3}, {"loud", 3}, {"x-loud", 6}});
+    if (!speed || !volume)
+      return done(ActionResult::invalid_params(
+          "'speed' is a percent or x-slow, slow, medium, fast, x-fast; 'volume' is decibels or x-soft, soft, medium, "
+          "loud, x-loud"));
+    c.speed = *speed;
+    c.volume_db = *volume;
     c.repeat = params.value("repeat", 1);
     c.reference = std::string(call.idempotency_key);
     if (auto why = provider_->refusal(c)) return done(ActionResult::permanent(*why));

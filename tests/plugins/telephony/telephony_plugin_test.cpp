@@ -126,6 +126,27 @@ TEST_F(TelephonyPluginTest, TwilioSaysTheTextWithTheVoiceSpeedAndVolume) {
   EXPECT_EQ(only(form, "Timeout"), "30");
 }
 
+// Bitrix24's call rule picks the volume and the speed from a list: the
+// levels SSML names are taken too.
+TEST_F(TelephonyPluginTest, SpeedAndVolumeMayBeNamedLevels) {
+  auto instance = create(twilio_config());
+  ASSERT_EQ(
+      call(*instance, "say", {{"to", "+79990001122"}, {"text", "Да"}, {"speed", "slow"}, {"volume", "x-loud"}}, twilio)
+          .outcome,
+      SB_OUTCOME_DONE);
+  EXPECT_NE(only(form_of(host.sent.back().body), "Twiml").find("<prosody rate=\"75%\" volume=\"+6dB\">"),
+            std::string::npos);
+  ASSERT_EQ(call(*instance, "say", {{"to", "+79990001122"}, {"text", "Да"}, {"speed", "medium"}, {"volume", "medium"}},
+                 twilio)
+                .outcome,
+            SB_OUTCOME_DONE);
+  EXPECT_EQ(only(form_of(host.sent.back().body), "Twiml").find("prosody"), std::string::npos);
+  const size_t sent = host.sent.size();
+  EXPECT_EQ(call(*instance, "say", {{"to", "+79990001122"}, {"text", "Да"}, {"speed", "warp"}}, twilio).outcome,
+            SB_OUTCOME_INVALID_PARAMS);
+  EXPECT_EQ(host.sent.size(), sent);
+}
+
 TEST_F(TelephonyPluginTest, TwilioBasicVoicesGetNoSsmlAndPlayLoops) {
   auto config = twilio_config();
   config["voice"] = "woman";
