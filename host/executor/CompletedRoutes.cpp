@@ -65,6 +65,7 @@ CompletedRoutes::CompletedRoutes(std::vector<CompiledRule> rules, ActionDispatch
       schedule_(std::move(schedule)),
       options_(std::move(options)) {
   for (CompiledRule& rule : rules_) rule.index_steps();
+  interpreter_.announce_sent_messages(some_rule_reads(rules_, "message.sent"));
 }
 
 CompletedRoutes::~CompletedRoutes() {

@@ -586,6 +586,38 @@ void Interpreter::produce_event(const Claimed& at, const CompiledStep& step, con
   });
 }
 
+void Interpreter::announce_sent(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
+                                const json& decisions, bool sent_again_in_doubt) {
+  ActionRequest request;
+  request.action = "emit";
+  request.idempotency_key = at.row.event_id + ":" + at.row.rule + ":" + step.id + ":sent";
+  request.params = {{"type", "message.sent"},
+                    {"data",
+                     {{"message_id", outcome.external_id},
+                      {"channel", step.channel},
+                      {"step", step.name},
+                      {"execution_id", at.row.id}}}};
+  const json context = json::parse(at.row.context_json, nullptr, false);
+  auto made =
+      host_action_event(request, context.is_object() ? context : json::object(), at.row.rule, now_ms(), durable_);
+  if (auto* why = std::get_if<std::string>(&made)) {
+    log_warn("pipeline", "a sent message could not be announced", {{"rule", at.row.rule}, {"reason", *why}});
+    return record_end(at, step, outcome, decisions, sent_again_in_doubt);
+  }
+  std::vector<EventRecord> batch;
+  batch.push_back(std::move(std::get<EventRecord>(made)));
+  // Stored before the step's end: a step run again after a crash announces a
+  // duplicate, which changes nothing. Not stored, the message was still sent.
+  events_.append_events(std::move(batch),
+                        [this, at, &step, outcome, decisions, sent_again_in_doubt](AppendResult result) {
+                          if (!result.ok())
+                            log_warn("pipeline", "a sent message could not be announced",
+                                     {{"rule", at.row.rule}, {"step", step.name}, {"reason", result.error}});
+                          record_end(at, step, outcome, decisions, sent_again_in_doubt);
+                          if (result.ok() && events_added_) events_added_();  // the router has a new event
+                        });
+}
+
 std::optional<std::string> Interpreter::preferences_refuse(const Claimed& at, const CompiledStep& step,
                                                            const ActionRequest& request, const json& context) {
   const auto given = request.params.find("category");
@@ -625,6 +657,14 @@ void Interpreter::step_ended(const Claimed& at, const CompiledStep& step, const 
   // this only ends the step's lease.
   if (outcome.cancelled)
     return at.record(ExecutionUpdate::to(row.id, ExecutionState::kCancelled, step.id, row.attempt, std::nullopt));
+  if (announce_sent_ && outcome.ok() && !step.channel.empty() && !step.reports_delivery && !outcome.external_id.empty())
+    return announce_sent(at, step, outcome, decisions, sent_again_in_doubt);
+  record_end(at, step, outcome, decisions, sent_again_in_doubt);
+}
+
+void Interpreter::record_end(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
+                             const json& decisions, bool sent_again_in_doubt) {
+  const ExecutionRow& row = at.row;
   metrics_.step_ended(row.rule, step.name, outcome.outcome);
   json entry = outcome.to_json();
   if (!decisions.empty()) entry["branches"] = decisions;

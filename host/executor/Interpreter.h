@@ -85,6 +85,12 @@ class Interpreter {
   void run(const ExecutionRow& row, const CompiledRule* rule, const std::string& why, Record record,
            nlohmann::json* context = nullptr, int64_t claimed_ms = 0);
 
+  // A message sent through a channel that reports nothing of it (email,
+  // push, voice) is then announced as a message.sent event, as the channels
+  // with delivery reports announce theirs: set when some rule reads it.
+  // Called before the first run.
+  void announce_sent_messages(bool announce) { announce_sent_ = announce; }
+
  private:
   // A claimed execution with its rule version and the index of its step there.
   struct Claimed {
@@ -108,6 +114,13 @@ class Interpreter {
   // `sent_again_in_doubt`: the call was made again after a host died with it in flight.
   void step_ended(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
                   const nlohmann::json& decisions, bool sent_again_in_doubt = false);
+  // message.sent for a message step that ended `done` (announce_sent_messages),
+  // stored before the step's end is recorded; then that end.
+  void announce_sent(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
+                     const nlohmann::json& decisions, bool sent_again_in_doubt);
+  // What step_ended records: the next state, step and history entry.
+  void record_end(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
+                  const nlohmann::json& decisions, bool sent_again_in_doubt);
   // Why a message step must not reach its contact (executor/ContactPreferences.h), if it must not;
   // for a step of a rule that is not critical.
   std::optional<std::string> preferences_refuse(const Claimed& at, const CompiledStep& step,
@@ -133,6 +146,7 @@ class Interpreter {
   std::function<void()> events_added_;
   FrequencyCaps* const caps_;
   const bool durable_;
+  bool announce_sent_ = false;
 };
 
 // The host's key-value namespace for digests in progress.

@@ -1,5 +1,7 @@
 #include "rules/CompiledRule.h"
 
+#include <algorithm>
+
 namespace sb {
 
 const std::string& CompiledRule::id_at(int index) const {
@@ -21,6 +23,18 @@ void CompiledRule::index_steps() {
     if (steps[i].id.empty()) steps[i].id = std::to_string(i);
     index_.emplace(steps[i].id, static_cast<int>(i));
   }
+}
+
+bool some_rule_reads(const std::vector<CompiledRule>& rules, const std::string& type) {
+  const auto in = [&type](const std::vector<std::string>& types) {
+    return std::find(types.begin(), types.end(), type) != types.end();
+  };
+  for (const CompiledRule& rule : rules) {
+    if (rule.trigger && rule.trigger->event() == type) return true;
+    for (const CompiledStep& step : rule.steps)
+      if (in(step.wait_events) || in(step.wait_else_on)) return true;
+  }
+  return false;
 }
 
 }  // namespace sb

@@ -69,6 +69,9 @@ struct CompiledStep {
   bool confirms_delivery = false;
   bool retry_safe = false;  // an action whose provider does the work once per idempotency key
   std::string channel;      // a message channel ("email", "sms"): its action schema's "x-switchboard-channel"
+  // Its plugin reports what became of the message (x-switchboard-delivery-reports):
+  // message.sent among them. Else the host says it was sent (Interpreter).
+  bool reports_delivery = false;
 };
 
 // A rule's "goal": what a contact does after its messages that counts as
@@ -110,5 +113,8 @@ struct CompiledRule {
 };
 
 inline constexpr char kEndId[] = "$end";
+
+// Whether a rule starts on events of `type` or one of its steps waits for them.
+bool some_rule_reads(const std::vector<CompiledRule>& rules, const std::string& type);
 
 }  // namespace sb

@@ -784,6 +784,7 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
     // A delivery report is waited for only from a channel that sends them:
     // from another, the wait would always end in the next channel too.
     const auto reports = spec->schema_json.find("x-switchboard-delivery-reports");
+    s.reports_delivery = reports != spec->schema_json.end() && *reports == true;
     // (Checked in the config, not in a kept version: a rule that ran keeps running.)
     if (environment.check_declared_names && i + 1 < out.steps.size() && out.steps[i + 1].confirms_delivery &&
         (reports == spec->schema_json.end() || *reports != true))

@@ -623,6 +623,52 @@ TEST_F(PipelineTest, FallbackStopsAtTheFirstChannelThatDeliversAndRetriesItFirst
   EXPECT_EQ(keys, (std::vector<std::string>{"e1:reach:0", "e1:reach:0", "e1:reach:3"}));
 }
 
+// A channel that reports nothing of its messages (email, push, voice): the
+// host announces each one sent as message.sent, as WhatsApp and the SMS
+// gateways report theirs, when a rule reads it. A channel with reports says
+// it itself.
+TEST_F(PipelineTest, AMessageOfAChannelWithoutReportsIsAnnouncedAsSent) {
+  CompiledStep email = action("email");
+  email.channel = "email";
+  CompiledStep sms = action("sms");
+  sms.channel = "sms";
+  sms.reports_delivery = true;
+  CompiledStep log = action("log");
+  log.params = {{"id", "{{data.message_id}}"}, {"channel", "{{data.channel}}"}, {"step", "{{data.step}}"}};
+  ActionOutcome mailed;
+  mailed.external_id = "<m1@shop.example>";
+  ActionOutcome texted;
+  texted.external_id = "000000-1";
+  actions_.script = {mailed, texted};
+  run({rule("offer", {{"event", "lead.created"}}, {email, sms}), rule("sent", {{"event", "message.sent"}}, {log})});
+  append({lead_event("e1", "lead.created", "A")});
+  const auto rows = settled(2);
+  ASSERT_EQ(rows.size(), 2u);
+  const auto calls = actions_.wait_for(3);
+  ASSERT_EQ(calls.size(), 3u);
+  // The rule on message.sent ran with what it says (in whichever order the SMS went).
+  const auto logged =
+      std::find_if(calls.begin(), calls.end(), [](const auto& c) { return c.second.params.contains("id"); });
+  ASSERT_NE(logged, calls.end());
+  EXPECT_EQ(logged->second.params, json::parse(R"({"id": "<m1@shop.example>", "channel": "email", "step": "email"})"));
+  std::vector<std::string> announced;
+  for (const auto& e : store_->events_after(0, 100))
+    if (e.record.type == "message.sent") announced.push_back(e.record.id);
+  EXPECT_EQ(announced, std::vector<std::string>{"e1:offer:0:sent"});  // the email's, not the SMS's
+}
+
+TEST_F(PipelineTest, NoMessageIsAnnouncedWhenNoRuleReadsIt) {
+  CompiledStep email = action("email");
+  email.channel = "email";
+  ActionOutcome mailed;
+  mailed.external_id = "<m1@shop.example>";
+  actions_.script = {mailed};
+  run({rule("offer", {{"event", "lead.created"}}, {email})});
+  append({lead_event("e1", "lead.created", "A")});
+  ASSERT_EQ(settled(1).size(), 1u);
+  for (const auto& e : store_->events_after(0, 100)) EXPECT_NE(e.record.type, "message.sent");
+}
+
 // The opened-or-remind branch: an offer, then wait for the provider's read
 // report of that very message; thanks if it comes, a reminder otherwise.
 std::vector<CompiledStep> offer_read_or_remind(int64_t timeout_ms) {
