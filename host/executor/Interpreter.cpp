@@ -588,18 +588,22 @@ void Interpreter::produce_event(const Claimed& at, const CompiledStep& step, con
 
 void Interpreter::announce_sent(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
                                 const json& decisions, bool sent_again_in_doubt) {
+  const json context = json::parse(at.row.context_json, nullptr, false);
+  const json& event = context.is_object() ? context.value("event", json::object()) : json::object();
+  // A rule that runs on message.sent announces nothing of its own messages:
+  // it would set itself off again.
+  if (event.is_object() && event.value("type", "") == "message.sent")
+    return record_end(at, step, outcome, decisions, sent_again_in_doubt);
   ActionRequest request;
   request.action = "emit";
   request.idempotency_key = at.row.event_id + ":" + at.row.rule + ":" + step.id + ":sent";
-  request.params = {{"type", "message.sent"},
-                    {"data",
-                     {{"message_id", outcome.external_id},
-                      {"channel", step.channel},
-                      {"step", step.name},
-                      {"execution_id", at.row.id}}}};
-  const json context = json::parse(at.row.context_json, nullptr, false);
-  auto made =
-      host_action_event(request, context.is_object() ? context : json::object(), at.row.rule, now_ms(), durable_);
+  json data{{"message_id", outcome.external_id}, {"channel", step.channel}, {"step", step.name}};
+  if (durable_) data["execution_id"] = at.row.id;  // a route's executions are in memory only
+  request.params = {{"type", "message.sent"}, {"data", std::move(data)}};
+  // The contact by its key, as a durable execution's is: a route's caller's
+  // contact is not stored for it.
+  auto made = host_action_event(request, context.is_object() ? context : json::object(), at.row.rule, now_ms(),
+                                /*contact_stored=*/true);
   if (auto* why = std::get_if<std::string>(&made)) {
     log_warn("pipeline", "a sent message could not be announced", {{"rule", at.row.rule}, {"reason", *why}});
     return record_end(at, step, outcome, decisions, sent_again_in_doubt);

@@ -94,10 +94,14 @@ std::optional<std::vector<std::string>> device_tokens(const json& value) {
 }
 
 std::vector<std::string> contact_device_tokens(const json& value) {
+  // A device registered again is as recent as its last place in the list.
   json texts = json::array();
-  for (const json& token : value.is_array() ? value : json::array({value}))
-    if (token.is_string()) texts.push_back(token);
-  return device_tokens(texts).value_or(std::vector<std::string>{});
+  const json list = value.is_array() ? value : json::array({value});
+  for (auto it = list.rbegin(); it != list.rend(); ++it)
+    if (it->is_string()) texts.push_back(*it);
+  std::vector<std::string> tokens = device_tokens(texts).value_or(std::vector<std::string>{});
+  std::reverse(tokens.begin(), tokens.end());
+  return tokens;
 }
 
 ActionResult combine_device_results(const std::vector<ActionResult>& results) {

@@ -39,7 +39,8 @@ nlohmann::json fcm_message(const nlohmann::json& params, const std::string& devi
 std::optional<std::vector<std::string>> device_tokens(const nlohmann::json& value);
 
 // The same of the contact's token field, where anything but a text is no
-// device (not the rule's fault): left out.
+// device (not the rule's fault): left out; a repeated token keeps its last
+// place (the list grows as devices register).
 std::vector<std::string> contact_device_tokens(const nlohmann::json& value);
 
 // One step's outcome from its devices' (in token order): done when any

@@ -114,6 +114,9 @@ class SmsRu final : public Gateway {
     if (!body.is_object()) return without_json(response, name());
     // {"status": "OK", "sms": {"<id>": {"status": "OK", "status_code": 103, "status_text"}}}
     const json& of_id = field_at(field_at(body, "sms"), id.c_str());
+    // Without the id's entry, the request's own answer (an error) says why; an OK one says nothing of the message.
+    if (!of_id.is_object() && string_at(body, "status") == "OK")
+      return ActionResult::permanent("sms.ru gave no status for message " + id);
     const json& answer = of_id.is_object() ? of_id : body;
     const int code = static_cast<int>(integer_at(answer, "status_code"));
     const char* word = string_at(answer, "status") == "OK" ? smsru_status_name(code) : nullptr;
@@ -198,7 +201,8 @@ class Smsc final : public Gateway {
     if (body.contains("error")) {
       const int code = static_cast<int>(integer_at(body, "error_code"));
       const std::string text = string_at(body, "error", "error " + std::to_string(code));
-      if (code == 4 || code == 9) return ActionResult::retry(text, code == 4 ? 60 : 1, std::to_string(code));
+      // 4: the IP is blocked for a minute; 9: more than five queries of one message in a minute.
+      if (code == 4 || code == 9) return ActionResult::retry(text, 60, std::to_string(code));
       return ActionResult::permanent(text, std::to_string(code));
     }
     const int code = static_cast<int>(integer_at(body, "status", -3));
@@ -286,7 +290,9 @@ class Twilio final : public Gateway {
     using switchboard_plugins::string_at;
     if (auto failure = transport_failure(response, name())) return *failure;
     const json body = json::parse(response.body, nullptr, false);
-    if (response.status < 200 || response.status >= 300 || string_at(body, "status").empty()) {
+    if (response.status >= 200 && response.status < 300 && string_at(body, "status").empty())
+      return ActionResult::retry("twilio answered HTTP " + std::to_string(response.status) + " without a status");
+    if (response.status < 200 || response.status >= 300) {
       const int code = static_cast<int>(integer_at(body, "code", response.status));
       return ActionResult::permanent(string_at(body, "message", "HTTP " + std::to_string(response.status)),
                                      std::to_string(code));

@@ -244,7 +244,7 @@ switchboard::PluginInfo sms_info() {
   info.actions.push_back({"status",
                           "Asks the gateway what became of a sent message; output.status is the word its delivery "
                           "reports use (delivered, undelivered, failed, ...).",
-                          std::string(sms_schemas::actions_status_json)});
+                          std::string(sms_schemas::actions_status_json), /*retry_safe=*/true});  // it only reads
   return info;
 }
 

@@ -10,8 +10,6 @@
 
 namespace sms {
 
-namespace {}  // namespace
-
 // SMS.ru's codes (its status table) as the words Twilio's reports use, so a
 // rule reads message.delivered or message.undelivered whichever gateway sent.
 const char* smsru_status_name(int code) {

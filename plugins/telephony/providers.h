@@ -34,6 +34,9 @@ struct KeptData {
   std::string key;
   std::string value;    // {"until": <unix s>, "call": {...}}
   int64_t until_s = 0;  // ... that "until"
+  // Other calls keep the same key (Zadarma's number called): a call that
+  // fails does not take it away from them; it goes once its until passed.
+  bool shared = false;
 };
 
 class Provider {

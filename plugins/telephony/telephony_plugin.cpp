@@ -107,18 +107,20 @@ class Telephony : public switchboard::Plugin {
     request->timeout_ms =
         switchboard_plugins::timeout_within_deadline(timeout_ms_, call.deadline_unix_ms, host_.now_unix_ms());
     const std::string kept_key = kept ? kKeptPrefix + kept->key : "";
+    const bool kept_alone = kept && !kept->shared;  // a start that failed may take it away
     if (kept) keep_until(kept_key, kept->until_s);
     // The call is in flight until `done`: the instance outlives the store's answer.
-    auto place = [this, provider = provider_, c, request = std::move(*request), done, kept_key]() mutable {
+    auto place = [this, provider = provider_, c, request = std::move(*request), done, kept_key, kept_alone]() mutable {
       host_.count("telephony_calls_total");
-      auto on_response = [this, done, provider, c, kept_key](const switchboard::HttpResponse& response) mutable {
+      auto on_response = [this, done, provider, c, kept_key,
+                          kept_alone](const switchboard::HttpResponse& response) mutable {
         ActionResult result = provider->result(response, c);
         // A scenario that did not start never fetches what was kept for it.
-        if (!kept_key.empty() && result.outcome != SB_OUTCOME_DONE) forget(kept_key);
+        if (kept_alone && result.outcome != SB_OUTCOME_DONE) forget(kept_key);
         done(std::move(result));
       };
       if (host_.http(request, std::move(on_response)) != SB_OK) {
-        if (!kept_key.empty()) forget(kept_key);
+        if (kept_alone) forget(kept_key);
         done(ActionResult::retry("the host's HTTP client did not take the request"));
       }
     };
@@ -212,7 +214,17 @@ class Telephony : public switchboard::Plugin {
       kept_keys_.emplace_back(until_s, kept_key);
       kept_until_[kept_key] = until_s;
     }
-    for (const std::string& key : over) forget(key);
+    for (const std::string& key : over) forget_if_over(key);
+  }
+
+  // Only once its time is over as the store has it: another call (another
+  // node's) may have kept the same key since.
+  void forget_if_over(const std::string& kept_key) {
+    auto check = [this, kept_key](sb_status status, std::string_view value) {
+      const json kept = status == SB_OK ? json::parse(value, nullptr, false) : json();
+      if (kept.is_object() && kept.value("until", int64_t{0}) < host_.now_unix_ms() / 1000) forget(kept_key);
+    };
+    host_.kv_get_async(kept_key, check);
   }
 
   // A status report: verified by the provider, then an event per outcome.
@@ -232,25 +244,23 @@ class Telephony : public switchboard::Plugin {
     std::vector<switchboard_plugins::PluginEvent> events;
     for (auto& e : call_events(*report.outcome, provider_->name()))
       events.push_back({std::move(e.type), std::move(e.id), std::move(e.payload)});
-    if (report.placed_key.empty()) return emit_outcome(std::move(events), "", std::move(responder));
+    if (report.placed_key.empty()) return emit_outcome(std::move(events), std::move(responder));
     // Only a call this instance placed (any node: the key is in the host's store).
     const std::string key = kKeptPrefix + report.placed_key;
     auto placed = [this, key, events = std::move(events), responder](sb_status status, std::string_view value) mutable {
       const json kept = status == SB_OK ? json::parse(value, nullptr, false) : json();
       if (!kept.is_object() || kept.value("until", int64_t{0}) < host_.now_unix_ms() / 1000)
         return responder.respond(200, "text/plain", "");  // another's call, or one long over
-      emit_outcome(std::move(events), key, std::move(responder));
+      emit_outcome(std::move(events), std::move(responder));
     };
     if (host_.kv_get_async(key, placed) != SB_OK)
       responder.respond(503, "text/plain", "the host's store cannot be read");
   }
 
   // 200 once every event is committed: otherwise the provider tries again,
-  // and the ids make a repeat a duplicate. `placed_key` is forgotten then.
-  void emit_outcome(std::vector<switchboard_plugins::PluginEvent> events, std::string placed_key,
-                    switchboard::Responder responder) {
-    switchboard_plugins::emit_all(host_, events, [this, placed_key, responder](bool committed) mutable {
-      if (committed && !placed_key.empty()) forget(placed_key);
+  // and the ids make a repeat a duplicate.
+  void emit_outcome(std::vector<switchboard_plugins::PluginEvent> events, switchboard::Responder responder) {
+    switchboard_plugins::emit_all(host_, events, [responder](bool committed) mutable {
       responder.respond(committed ? 200 : 503, "text/plain", "");
     });
   }

@@ -56,7 +56,7 @@ class Zadarma final : public Provider {
       : base_(c.value("base_url", "https://api.zadarma.com")),
         key_(switchboard_plugins::required_setting(c, "api_key", "provider")),
         secret_(switchboard_plugins::required_setting(c, "api_secret", "provider")),
-        sip_(digits_of(c.value("sip", ""))) {}
+        sip_(c.value("sip", "")) {}
 
   std::string name() const override { return "zadarma"; }
 
@@ -70,7 +70,8 @@ class Zadarma final : public Provider {
                                      std::optional<KeptData>& kept) const override {
     // Its notifications come for every outgoing call of the PBX: the number
     // called, kept in the host's store while the call may last, tells ours.
-    kept = KeptData{placed_key(call.to), switchboard_plugins::dump({{"until", now_s + kPlacedS}}), now_s + kPlacedS};
+    kept = KeptData{placed_key(call.to), switchboard_plugins::dump({{"until", now_s + kPlacedS}}), now_s + kPlacedS,
+                    /*shared=*/true};
     const auto params = params_of(call);
     HttpRequest r;
     r.method = "GET";

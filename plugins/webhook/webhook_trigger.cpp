@@ -201,7 +201,10 @@ class WebhookTrigger : public switchboard::Plugin {
       return std::nullopt;
     }
     holder.erase(at.back());
-    for (auto it = holder.begin(); it != holder.end();) it = is_credential(it.key()) ? holder.erase(it) : std::next(it);
+    // (At the top, the body's own fields stay: a device_token a rule reads.)
+    if (!at.parent_pointer().empty())
+      for (auto it = holder.begin(); it != holder.end();)
+        it = is_credential(it.key()) ? holder.erase(it) : std::next(it);
     return std::nullopt;
   }
 

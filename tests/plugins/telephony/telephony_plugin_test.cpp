@@ -528,16 +528,24 @@ TEST_F(TelephonyPluginTest, ZadarmasSignedNotificationsBecomeCallEvents) {
   EXPECT_EQ(host.emitted[2].type, "call.completed");
   EXPECT_EQ(json::parse(host.emitted[2].payload)["data"]["duration"], 42);
 
-  // Once its outcome is stored, the call is over: a later notification for
-  // the number (a manager's own call to it) is none of ours, nor is a call
-  // this instance never placed.
-  host.finish_emit(0, SB_OK, "out_82a1c5:no_answer");
-  EXPECT_EQ(host.kv.count("call-data:zadarma:79990001122"), 0u);
+  // A call this instance never placed (a manager's own, to another number)
+  // is none of ours; nor, an hour after ours, a call to the same number.
+  auto theirs = end;
+  for (auto& [k, v] : theirs) {
+    if (k == "destination") v = "79990005566";
+    if (k == "pbx_call_id") v = "out_82a1c7";
+  }
+  // Signed over "101" + "79990005566" + its start, computed apart.
+  const fake::Headers theirs_signed{{"Signature", "N2UyNjg4OGEyYjQzMjY0N2M5NjRjYzhlYTZlYThjYWQ3ZjY1NGMyMg=="}};
+  const uint64_t other = host.request("POST", theirs_signed, switchboard_plugins::form_urlencode(theirs));
+  EXPECT_EQ(host.responses.at(other).status, 200);
+  EXPECT_EQ(host.emitted.size(), 3u);
+  host.now_ms += 3'601'000;
   auto later = end;
   for (auto& [k, v] : later)
-    if (k == "pbx_call_id") v = "out_82a1c7";
-  const uint64_t theirs = host.request("POST", signed_headers, switchboard_plugins::form_urlencode(later));
-  EXPECT_EQ(host.responses.at(theirs).status, 200);
+    if (k == "pbx_call_id") v = "out_82a1c8";
+  const uint64_t stale = host.request("POST", signed_headers, switchboard_plugins::form_urlencode(later));
+  EXPECT_EQ(host.responses.at(stale).status, 200);
   EXPECT_EQ(host.emitted.size(), 3u);
 
   // Another secret's signature, or none: refused, nothing emitted.
