@@ -36,6 +36,28 @@ std::string hmac_sha1_hex_base64(const std::string& secret, const std::string& t
       switchboard_plugins::hex(std::string_view(reinterpret_cast<const char*>(digest), length)));
 }
 
+// PHP's urlencode (RFC 1738, as http_build_query writes a query): letters,
+// digits and "-_." as they are, a space as '+', the rest %XX.
+std::string php_urlencode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    const auto b = static_cast<unsigned char>(c);
+    const bool plain =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+    if (plain) {
+      out += c;
+    } else if (c == ' ') {
+      out += '+';
+    } else {
+      out += '%';
+      out += kHex[b >> 4];
+      out += kHex[b & 15];
+    }
+  }
+  return out;
+}
+
 std::string query_of(const std::vector<std::pair<std::string, std::string>>& params) {
   std::string query;
   for (const auto& [name, value] : params)
@@ -48,6 +70,23 @@ std::string digits_of(const std::string& number) {
   for (char c : number)
     if (c >= '0' && c <= '9') digits += c;
   return digits;
+}
+
+// The Authorization header's signature of a request to `method`
+// ("/v1/request/callback/") with `params`: base64 of the hex HMAC-SHA1,
+// under the secret, of method + query + md5(query), the query being the
+// params sorted by name.
+std::string zadarma_signature(const std::string& secret, const std::string& method,
+                              std::vector<std::pair<std::string, std::string>> params) {
+  std::sort(params.begin(), params.end());
+  const std::string query = query_of(params);
+  return hmac_sha1_hex_base64(secret, method + query + switchboard_plugins::digest_hex(EVP_md5(), query));
+}
+
+// A PBX notification's Signature header: base64 of the hex HMAC-SHA1 of
+// `signed_fields` (NOTIFY_OUT_END: internal + destination + call_start).
+std::string zadarma_notify_signature(const std::string& secret, const std::string& signed_fields) {
+  return hmac_sha1_hex_base64(secret, signed_fields);
 }
 
 class Zadarma final : public Provider {
@@ -162,37 +201,6 @@ class Zadarma final : public Provider {
 };
 
 }  // namespace
-
-std::string php_urlencode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : text) {
-    const auto b = static_cast<unsigned char>(c);
-    const bool plain =
-        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
-    if (plain) {
-      out += c;
-    } else if (c == ' ') {
-      out += '+';
-    } else {
-      out += '%';
-      out += kHex[b >> 4];
-      out += kHex[b & 15];
-    }
-  }
-  return out;
-}
-
-std::string zadarma_signature(const std::string& secret, const std::string& method,
-                              std::vector<std::pair<std::string, std::string>> params) {
-  std::sort(params.begin(), params.end());
-  const std::string query = query_of(params);
-  return hmac_sha1_hex_base64(secret, method + query + switchboard_plugins::digest_hex(EVP_md5(), query));
-}
-
-std::string zadarma_notify_signature(const std::string& secret, const std::string& signed_fields) {
-  return hmac_sha1_hex_base64(secret, signed_fields);
-}
 
 std::unique_ptr<Provider> make_zadarma(const json& config) { return std::make_unique<Zadarma>(config); }
 
