@@ -6,12 +6,14 @@
 // it against the providers' documented wire formats.
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <cstdio>
 #include <map>
 #include <memory>
 #include <thread>
 
+#include "base64.h"
 #include "integration/provider_emulators.h"
 #include "integration/test_support.h"
 #include "plugins/rsa_test_key.h"
@@ -161,6 +163,62 @@ TEST(ChannelsEndToEnd, ABitrix24FormWebhookDrivesItsRule) {
   const auto texts = twilio.wait_for(1);
   ASSERT_EQ(texts.size(), 1u) << host.log();
   EXPECT_EQ(texts[0].body, "To=%2B14155552671&Body=Deal%2077%20updated&From=%2B15017122661");
+}
+
+// Zadarma joins the client to a manager's extension, signed as its official
+// client signs it (the emulator checks by its own steps); its PBX notifies
+// of the call's end, signed, and "not answered -> SMS" sends the text.
+TEST(ChannelsEndToEnd, ZadarmaConnectsTheClientAndItsNoAnswerSendsAnSms) {
+  HttpSink zadarma(200, "{}");
+  zadarma.check(zadarma_callback("zd-key", "zd-secret"));
+  HttpSink twilio(201, R"({"sid":"SM00000000000000000000000000000004","status":"queued","num_segments":"1"})");
+  twilio.check(twilio_messages("AC0123456789abcdef0123456789abcdef", "tok"));
+  const json config{{"plugin_dirs", {SB_PLUGIN_DIR}},
+                    {"instances",
+                     {{"inbox", {{"plugin", "webhook"}, {"config", {{"path", "inbox"}}}}},
+                      {"phone",
+                       {{"plugin", "telephony"},
+                        {"config",
+                         {{"provider", "zadarma"},
+                          {"api_key", "zd-key"},
+                          {"api_secret", "zd-secret"},
+                          {"from", "+14155550100"},
+                          {"callback_path", "zadarma"},
+                          {"base_url", zadarma.url()}}}}},
+                      {"twilio", twilio_instance(twilio)}}},
+                    {"rules", json::parse(R"([
+        {"name": "call", "trigger": {"event": "webhook.received", "source": "inbox"},
+         "steps": [{"action": "phone.connect", "params": {"to": "{{body.phone}}", "connect": "101"}}]},
+        {"name": "missed", "trigger": {"event": "call.no_answer"},
+         "steps": [{"action": "twilio.send", "params": {"to": "{{data.to}}", "text": "We called you"}}]}])")}};
+  HostProcess host(config);
+  ASSERT_EQ(http_request(host.port(), "POST", "/webhooks/inbox", R"({"phone":"+14155552671"})").status, 202);
+  const auto calls = zadarma.wait_for(1);
+  ASSERT_EQ(calls.size(), 1u) << host.log();
+  EXPECT_EQ(calls[0].uri, "/v1/request/callback/?format=json&from=101&predicted=1&to=14155552671");
+  // The end of that call, signed over the extension, the number and the start.
+  const std::string start = "2026-12-06 18:00:00", signed_fields = "101" + std::string("14155552671") + start;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  HMAC(EVP_sha1(), "zd-secret", 9, reinterpret_cast<const unsigned char*>(signed_fields.data()), signed_fields.size(),
+       mac, &n);
+  std::string hex;
+  for (unsigned i = 0; i < n; ++i) hex += {"0123456789abcdef"[mac[i] >> 4], "0123456789abcdef"[mac[i] & 15]};
+  const std::string end =
+      "event=NOTIFY_OUT_END&call_start=2026-12-06+18%3A00%3A00&pbx_call_id=out_1&caller_id=14155550100"
+      "&destination=14155552671&internal=101&duration=0&disposition=no+answer&status_code=19";
+  EXPECT_EQ(http_request(host.port(), "POST", "/webhooks/zadarma", end,
+                         {{"Content-Type", "application/x-www-form-urlencoded"}, {"Signature", "forged"}})
+                .status,
+            401);
+  ASSERT_EQ(http_request(host.port(), "POST", "/webhooks/zadarma", end,
+                         {{"Content-Type", "application/x-www-form-urlencoded"},
+                          {"Signature", switchboard_plugins::base64(hex)}})
+                .status,
+            200);
+  const auto texts = twilio.wait_for(1);
+  ASSERT_EQ(texts.size(), 1u) << host.log();
+  EXPECT_EQ(texts[0].body, "To=%2B14155552671&Body=We%20called%20you&From=%2B15017122661");
 }
 
 // The emulators refuse what their providers refuse: credentials that are

@@ -1,5 +1,10 @@
 #include "integration/provider_emulators.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <cctype>
+#include <cstdio>
 #include <map>
 #include <regex>
 #include <set>
@@ -117,6 +122,15 @@ HttpSink::Checker whatsapp_cloud_api(const std::string& access_token, const std:
       return meta_error(400, 100, "OAuthException", "(#100) Invalid parameter");
     if (text_at({"messaging_product"}) != "whatsapp")
       return meta_error(400, 100, "OAuthException", "(#100) The parameter messaging_product is required.");
+    // A read receipt: the received message's id, and Meta's {"success": true}.
+    if (body.contains("status")) {
+      if (text_at({"status"}) != "read" || text_at({"message_id"}).empty())
+        return meta_error(400, 100, "OAuthException", "(#100) The parameter message_id is required.");
+      return std::pair{200, std::string(R"({"success":true})")};
+    }
+    // A reply quotes the message it answers by its id.
+    if (body.contains("context") && text_at({"context", "message_id"}).empty())
+      return meta_error(400, 100, "OAuthException", "(#100) The parameter context['message_id'] is required.");
     if (text_at({"to"}).find_first_not_of("+0123456789") != std::string::npos || text_at({"to"}).empty())
       return meta_error(400, 100, "OAuthException", "(#100) Invalid parameter");
     const std::string type = body.contains("type") ? text_at({"type"}) : "text";
@@ -291,6 +305,67 @@ HttpSink::Checker fcm(const std::string& project_id, const std::string& client_e
       return google_error(400, "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token",
                           "INVALID_ARGUMENT");
     return std::nullopt;
+  };
+}
+
+namespace {
+
+// PHP's urlencode, as http_build_query writes a query (RFC 1738).
+std::string php_encoded(const std::string& text) {
+  std::string out;
+  char hex[4];
+  for (const unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
+      out += static_cast<char>(c);
+    } else if (c == ' ') {
+      out += '+';
+    } else {
+      std::snprintf(hex, sizeof hex, "%%%02X", c);
+      out += hex;
+    }
+  }
+  return out;
+}
+
+std::string hex_of(const unsigned char* bytes, unsigned int n) {
+  std::string out;
+  char two[3];
+  for (unsigned int i = 0; i < n; ++i) {
+    std::snprintf(two, sizeof two, "%02x", bytes[i]);
+    out += two;
+  }
+  return out;
+}
+
+Answer zadarma_error(int status, const std::string& message) {
+  return std::pair{status, json{{"status", "error"}, {"message", message}}.dump()};
+}
+
+}  // namespace
+
+HttpSink::Checker zadarma_callback(const std::string& key, const std::string& secret) {
+  return [key, secret](const RecordedRequest& r) -> Answer {
+    const size_t q = r.uri.find('?');
+    const std::string method = r.uri.substr(0, q);
+    if (r.method != "GET" || method != "/v1/request/callback/") return zadarma_error(404, "Method not found");
+    // The official client's signature: the parameters sorted by name.
+    std::map<std::string, std::string> params;
+    for (auto& [k, v] : switchboard_plugins::form_decode(q == std::string::npos ? "" : r.uri.substr(q + 1)))
+      params[k] = v;
+    std::string query;
+    for (const auto& [k, v] : params) query += (query.empty() ? "" : "&") + php_encoded(k) + "=" + php_encoded(v);
+    unsigned char md5[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
+    unsigned int md5_n = 0, mac_n = 0;
+    EVP_Digest(query.data(), query.size(), md5, &md5_n, EVP_md5(), nullptr);
+    const std::string signed_text = method + query + hex_of(md5, md5_n);
+    HMAC(EVP_sha1(), secret.data(), static_cast<int>(secret.size()),
+         reinterpret_cast<const unsigned char*>(signed_text.data()), signed_text.size(), mac, &mac_n);
+    if (header(r, "authorization") != key + ":" + switchboard_plugins::base64(hex_of(mac, mac_n)))
+      return zadarma_error(401, "Not authorized");
+    if (params["from"].empty() || params["to"].empty() || params["format"] != "json")
+      return zadarma_error(400, "Wrong parameters");
+    return std::pair{
+        200, json{{"status", "success"}, {"from", params["from"]}, {"to", params["to"]}, {"time", 1765044000}}.dump()};
   };
 }
 

@@ -15,6 +15,12 @@ namespace sb::test {
 // (400, code 100).
 HttpSink::Checker whatsapp_cloud_api(const std::string& access_token, const std::string& phone_number_id);
 
+// Zadarma, GET /v1/request/callback/: the Authorization "<key>:<signature>"
+// the official client (zadarma/user-api-v1) computes, checked here by its own
+// steps (401 "Not authorized"); from, to and format=json (400). Answers
+// {"status": "success", "from", "to", "time"}.
+HttpSink::Checker zadarma_callback(const std::string& key, const std::string& secret);
+
 // SMS.ru, POST /sms/send: api_id (status_code 200 "Неправильный api_id"),
 // "to" and "msg" (202, 203), answered as SMS.ru does with HTTP 200; without
 // json=1, in its plain-text lines.

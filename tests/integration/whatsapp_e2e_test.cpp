@@ -253,6 +253,43 @@ TEST(WhatsAppEndToEnd, AReplyButtonTappedTakesTheRuleItsWay) {
   EXPECT_EQ(done[0].uri, "/cancelled");
 }
 
+// A message from the client: the rule marks it read (two blue ticks) and
+// answers it, quoting it, through the emulator that checks both as Meta does.
+TEST(WhatsAppEndToEnd, AReceivedMessageIsMarkedReadAndAnsweredQuotingIt) {
+  HttpSink cloud_api(200, R"({"messaging_product":"whatsapp","contacts":[{"input":"79990001122","wa_id":"79990001122"}],
+                             "messages":[{"id":"wamid.ANSWER"}]})");
+  cloud_api.check(whatsapp_cloud_api("EAAG-e2e", "106540352242922"));
+  HttpSink crm;
+  json c = config(cloud_api, crm);
+  c["rules"] = json::parse(R"([{
+      "name": "answer", "trigger": {"event": "message.received"},
+      "steps": [
+        {"name": "Read", "action": "wa.mark_read", "params": {"message_id": "{{data.message_id}}"}},
+        {"name": "Reply", "action": "wa.send_text",
+         "params": {"text": "Спасибо, {{contact.name}}! Менеджер ответит в течение часа.",
+                    "reply_to": "{{data.message_id}}"}}]}])");
+  HostProcess host(c);
+  const std::string inbound = notification({{"messaging_product", "whatsapp"},
+                                            {"contacts", {{{"profile", {{"name", "Иван"}}}, {"wa_id", "79990001122"}}}},
+                                            {"messages",
+                                             {{{"from", "79990001122"},
+                                               {"id", "wamid.IN1"},
+                                               {"timestamp", "1"},
+                                               {"type", "text"},
+                                               {"text", {{"body", "Есть ли запись на завтра?"}}}}}}});
+  ASSERT_EQ(
+      http_request(host.port(), "POST", "/webhooks/wa", inbound, {{"X-Hub-Signature-256", signature(inbound)}}).status,
+      200);
+  const auto sent = cloud_api.wait_for(2);
+  ASSERT_EQ(sent.size(), 2u) << host.log();
+  EXPECT_EQ(json::parse(sent[0].body),
+            json::parse(R"({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.IN1"})"));
+  const json reply = json::parse(sent[1].body);
+  EXPECT_EQ(reply["to"], "79990001122");
+  EXPECT_EQ(reply["context"]["message_id"], "wamid.IN1");
+  EXPECT_EQ(reply["text"]["body"], "Спасибо, Иван! Менеджер ответит в течение часа.");
+}
+
 // Outside the 24-hour window only a template may start the conversation: a
 // booking reminder from the gallery with the salon's photo, the client's name
 // by its parameter name, and quick replies whose payloads the rule set. The
