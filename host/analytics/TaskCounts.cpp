@@ -101,9 +101,16 @@ std::optional<TaskCounts> count_tasks(Store& store, const TaskBounds& bounds, in
     if (created && ((bounds.created_after_ms && *created < *bounds.created_after_ms) ||
                     (bounds.created_before_ms && *created > *bounds.created_before_ms)))
       return;
-    const std::string status = task.status.value_or("");
+    std::string status = task.status.value_or("");
     const std::optional<int64_t> deadline = time_at(fields, "deadline");
-    const std::optional<int64_t> completed = status == "done" ? time_at(fields, "completed_at") : std::nullopt;
+    std::optional<int64_t> completed = status == "done" ? time_at(fields, "completed_at") : std::nullopt;
+    // As of `now_ms`: a task done or cancelled since was still open then (a
+    // report of an earlier period counts it as it stood).
+    if ((status == "done" && completed.value_or(task.updated_at_ms) > now_ms) ||
+        (status == "cancelled" && task.updated_at_ms > now_ms)) {
+      status = "open";
+      completed.reset();
+    }
     const bool working = status == "open" || status == "in_progress";
     const auto tally = [&](TaskFigures& f) {
       ++f.created;

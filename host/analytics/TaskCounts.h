@@ -54,8 +54,9 @@ struct TaskBounds {
   std::optional<int64_t> created_after_ms, created_before_ms;  // inclusive
 };
 
-// Counts the tasks created within `bounds` as of `now_ms`, reading at most
-// `most`; none when `stopping` says so between pages.
+// Counts the tasks created within `bounds` as they stood at `now_ms` (a task
+// done or cancelled after it is open; overdue is past its deadline then),
+// reading at most `most`; none when `stopping` says so between pages.
 std::optional<TaskCounts> count_tasks(Store& store, const TaskBounds& bounds, int64_t now_ms, size_t most,
                                       const std::function<bool()>& stopping = {});
 

@@ -33,7 +33,7 @@ void check_zone(const json& trigger, TimeTrigger& t, std::vector<ConditionProble
 
 const std::set<std::string> kKeys{"schedule", "special_date", "overdue", "report"};
 
-const std::set<std::string> kReports{"channels", "messages"};
+const std::set<std::string> kReports{"channels", "messages", "tasks"};
 const std::set<std::string> kPeriods{"day", "week", "month", "quarter"};
 
 void compile_schedule(const json& trigger, TimeTrigger& t, std::vector<ConditionProblem>& problems) {
@@ -82,8 +82,9 @@ std::optional<TimeTrigger> TimeTrigger::compile(const json& trigger, std::vector
     t.report = trigger["report"].is_string() ? trigger["report"].get<std::string>() : "";
     if (!kReports.count(t.report))
       problems.push_back({"/report",
-                          "expected \"channels\" (the advertising channels of the config's ad_channels) or "
-                          "\"messages\" (what the rules' messages did)"});
+                          "expected \"channels\" (the advertising channels of the config's ad_channels), "
+                          "\"messages\" (what the rules' messages did) or \"tasks\" (the tasks created, done and "
+                          "overdue)"});
     if (t.report == "messages") {
       allowed.insert("rules");
       const json rules = trigger.value("rules", json::array());

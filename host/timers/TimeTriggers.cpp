@@ -11,6 +11,8 @@
 #include "analytics/ChannelReport.h"
 #include "analytics/MessageReport.h"
 #include "analytics/RuleExecutions.h"
+#include "analytics/TaskCounts.h"
+#include "analytics/TaskReport.h"
 #include "log/Logger.h"
 #include "rules/SegmentMembership.h"
 #include "util/JsonText.h"
@@ -224,6 +226,31 @@ class ChannelsReportProducer final : public ReportProducer {
   }
 
   Config::AdChannelsConfig config_;
+};
+
+// The tasks created in each period, as they stood as long after its end as
+// this run is after the period's (a task of the week before had a week
+// longer to be done).
+class TasksReportProducer final : public ReportProducer {
+ public:
+  using ReportProducer::ReportProducer;
+
+ private:
+  static constexpr size_t kMostTasks = 1'000'000;
+
+  json report(Store& store, const ReportPeriod& period, const ReportPeriod& previous, int64_t run_ms) override {
+    const int64_t lag = run_ms - period.to_ms;
+    const auto counted = [&](const ReportPeriod& p) {
+      TaskBounds bounds;
+      bounds.created_after_ms = p.from_ms;
+      bounds.created_before_ms = p.to_ms - 1;
+      return count_tasks(store, bounds, p.to_ms + lag, kMostTasks);
+    };
+    const auto now_counts = counted(period), before_counts = counted(previous);
+    if (!now_counts || !before_counts) return nullptr;
+    return task_report(
+        {period, previous, *now_counts, *before_counts, t_.alert_drop, runs_.zone(), !t_.period.empty()});
+  }
 };
 
 // What the messages of the executions each rule began in each period did.
@@ -618,7 +645,9 @@ TimeTriggers::TimeTriggers(Store& store, const std::vector<CompiledRule>& rules,
         break;
       case TimeTrigger::Kind::kReport: {
         std::string zone = t.timezone.empty() ? options_.account_timezone : t.timezone;
-        if (t.report == "messages")
+        if (t.report == "tasks")
+          producers_.push_back(std::make_unique<TasksReportProducer>(rule.name, t, std::move(zone)));
+        else if (t.report == "messages")
           producers_.push_back(
               std::make_unique<MessagesReportProducer>(rule.name, t, std::move(zone), options_.stats_rules));
         else

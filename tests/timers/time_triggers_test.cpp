@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <future>
+#include <set>
 
 #include "analytics/ChannelReport.h"
 #include "events/EventParser.h"
@@ -318,6 +319,73 @@ TEST_F(TimeTriggersTest, AWeeklyMessagesReportComparesEachStepsDeliveriesAndAler
       << text;
   EXPECT_NE(text.find("welcome / SMS: delivery_rate fell by 33.3% (90% -> 60%)"), std::string::npos) << text;
   EXPECT_NE(data["html"].get<std::string>().find("<td>welcome / SMS</td><td>10</td><td>6 (60%)</td>"),
+            std::string::npos)
+      << data["html"];
+}
+
+// The tasks created last week beside the week before's, each counted as it
+// stood nine hours after its week (a task of the week before done after
+// that counts as open then); the completion rate fell and the time to
+// complete rose, which alerts.
+TEST_F(TimeTriggersTest, AWeeklyTasksReportComparesCompletionAndItsTimeAsOfEachWeek) {
+  const json anna{{"id", "m1"}, {"name", "Анна"}};
+  int n = 0;
+  const auto task = [&](const char* created, const std::string& status, json fields) {
+    fields["created_at"] = created;
+    fields["assignee"] = anna;
+    const std::string id = "t" + std::to_string(n++);
+    append({{"id", "e-" + id},
+            {"type", "task.created"},
+            {"entity", {{"type", "task"}, {"id", id}, {"status", status}, {"fields", fields}}}},
+           at(created));
+  };
+  // The week before: three done in 2, 4 and 6 hours; one done only this week.
+  task("2026-11-24T08:00:00Z", "done", {{"completed_at", "2026-11-24T10:00:00Z"}});
+  task("2026-11-24T08:00:00Z", "done", {{"completed_at", "2026-11-24T12:00:00Z"}});
+  task("2026-11-24T08:00:00Z", "done", {{"completed_at", "2026-11-24T14:00:00Z"}});
+  task("2026-11-24T08:00:00Z", "done", {{"completed_at", "2026-12-01T08:00:00Z"}});
+  // Last week: two done in 12 and 24 hours, one open past its deadline, one cancelled.
+  task("2026-12-01T08:00:00Z", "done", {{"completed_at", "2026-12-01T20:00:00Z"}});
+  task("2026-12-01T08:00:00Z", "done", {{"completed_at", "2026-12-02T08:00:00Z"}});
+  task("2026-12-01T08:00:00Z", "open", {{"deadline", "2026-12-02T08:00:00Z"}});
+  task("2026-12-01T08:00:00Z", "cancelled", json::object());
+
+  const json weekly{{"report", "tasks"}, {"schedule", "every monday at 09:00"}, {"period", "week"}, {"alert", "10%"}};
+  const std::vector<CompiledRule> rules{time_rule("tasks weekly", weekly)};
+  ASSERT_EQ(rules[0].time_trigger->event_type(), "report.tasks");
+  TimeTriggers::Options options;
+  options.account_timezone = "Europe/Moscow";
+  TimeTriggers t(*store_, rules, {}, options, nullptr);
+  const auto events = t.check(at("2026-12-07T06:00:30Z"));  // Monday 09:00 in Moscow
+  ASSERT_EQ(events.size(), 1u);
+  const json data = json::parse(events[0].body_json)["data"];
+  EXPECT_EQ(data["from"], "2026-11-29T21:00:00.000Z");
+  const json& total = data["total"];
+  EXPECT_EQ(total["created"], 4) << data.dump(2);
+  EXPECT_EQ(total["done"], 2);
+  EXPECT_EQ(total["cancelled"], 1);
+  EXPECT_EQ(total["overdue"], 1);
+  EXPECT_DOUBLE_EQ(total["completion_rate"].get<double>(), 0.667);
+  EXPECT_DOUBLE_EQ(total["hours_to_complete"]["average"].get<double>(), 18);
+  const json& before = data["previous"]["total"];
+  EXPECT_EQ(before["done"], 3);  // the fourth was done after the week before's report time
+  EXPECT_DOUBLE_EQ(before["completion_rate"].get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(before["hours_to_complete"]["average"].get<double>(), 4);
+  EXPECT_EQ(data["assignees"]["m1"]["name"], "Анна");
+  std::set<std::string> changed;
+  for (const json& a : data["alerts"])
+    changed.insert((a["assignee"].is_null() ? std::string("total") : a["assignee"].get<std::string>()) + " " +
+                   a["metric"].get<std::string>());
+  EXPECT_EQ(changed, (std::set<std::string>{"total completion_rate", "total hours_to_complete", "m1 completion_rate",
+                                            "m1 hours_to_complete"}))
+      << data["alerts"].dump();
+  const std::string text = data["text"];
+  EXPECT_NE(text.find("Tasks created 30.11.2026 - 06.12.2026"), std::string::npos) << text;
+  EXPECT_NE(text.find("Анна: 4 created, 2 done (66.7%, was 75%), 1 overdue, 18.0 h to complete (was 4.0 h)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("Total: completion_rate fell by 11.1% (75% -> 66.7%)"), std::string::npos) << text;
+  EXPECT_NE(data["html"].get<std::string>().find("<td>Анна</td><td>4</td><td>2 (66.7%)</td><td>1</td>"),
             std::string::npos)
       << data["html"];
 }
