@@ -84,7 +84,7 @@ json TaskCounts::to_json() const {
 }
 
 std::optional<TaskCounts> count_tasks(Store& store, const TaskBounds& bounds, int64_t now_ms, size_t most,
-                                      const std::function<bool()>& stopping) {
+                                      const std::function<bool()>& stopping, bool as_it_stood) {
   TaskCounts counts;
   RecordQuery query;
   query.entity_type = "task";
@@ -104,10 +104,10 @@ std::optional<TaskCounts> count_tasks(Store& store, const TaskBounds& bounds, in
     std::string status = task.status.value_or("");
     const std::optional<int64_t> deadline = time_at(fields, "deadline");
     std::optional<int64_t> completed = status == "done" ? time_at(fields, "completed_at") : std::nullopt;
-    // As of `now_ms`: a task done or cancelled since was still open then (a
-    // report of an earlier period counts it as it stood).
-    if ((status == "done" && completed.value_or(task.updated_at_ms) > now_ms) ||
-        (status == "cancelled" && task.updated_at_ms > now_ms)) {
+    // As it stood at `now_ms` (a report of an earlier period): a task done
+    // since, by its completed_at, was still open then. (No cancel time is
+    // recorded: a cancelled task counts as cancelled.)
+    if (as_it_stood && status == "done" && completed && *completed > now_ms) {
       status = "open";
       completed.reset();
     }

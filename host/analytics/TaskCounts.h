@@ -54,10 +54,11 @@ struct TaskBounds {
   std::optional<int64_t> created_after_ms, created_before_ms;  // inclusive
 };
 
-// Counts the tasks created within `bounds` as they stood at `now_ms` (a task
-// done or cancelled after it is open; overdue is past its deadline then),
-// reading at most `most`; none when `stopping` says so between pages.
+// Counts the tasks created within `bounds` as of `now_ms` (overdue: past
+// their deadline then), reading at most `most`; none when `stopping` says so
+// between pages. `as_it_stood`: a task done after `now_ms` (its
+// completed_at) counts as open, as it was then.
 std::optional<TaskCounts> count_tasks(Store& store, const TaskBounds& bounds, int64_t now_ms, size_t most,
-                                      const std::function<bool()>& stopping = {});
+                                      const std::function<bool()>& stopping = {}, bool as_it_stood = false);
 
 }  // namespace sb

@@ -13,6 +13,7 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kCounts[] = {"created", "done", "overdue"};
+constexpr int64_t kFewestForAlerts = 5;  // tasks not cancelled, in each period
 
 // A metric's value: a count or the completion rate, or (hours_to_complete)
 // the average time; null when there is none.
@@ -109,9 +110,16 @@ json task_report(const TaskReportInput& in) {
     const json& name = assignees[id]["name"];
     return id.empty() ? std::string("(no one)") : name.is_string() ? name.get<std::string>() : id;
   };
-  if (in.alert_drop > 0) {
+  // Alerts only from complete counts, and of enough tasks in both periods
+  // that one task more or less is no fall.
+  const bool complete = in.now.complete && in.before.complete;
+  if (in.alert_drop > 0 && complete) {
     const auto check = [&](const json& who, const std::string& label, const json& is, const json& was,
                            const json& change) {
+      const auto counted = [](const json& f) {
+        return value_of(f, "created").get<int64_t>() - value_of(f, "cancelled").get<int64_t>();
+      };
+      if (counted(is) < kFewestForAlerts || counted(was) < kFewestForAlerts) return;
       const auto alert = [&](const char* metric, double by, const std::string& how, const std::string& from,
                              const std::string& to) {
         alerts.push_back({{"assignee", who},
@@ -148,6 +156,10 @@ json task_report(const TaskReportInput& in) {
   }
   text += "\n" + line_of("Total", total, total_before);
   html += row_of("Total", total) + "</table>";
+  if (!complete) {
+    text += "\nNot every task was read (over the limit): no alerts.";
+    html += "<p>Not every task was read (over the limit): no alerts.</p>";
+  }
   if (!alert_lines.empty()) {
     text += "\nChanged by " + percent_text(in.alert_drop) + " or more:";
     html += "<p>Changed by " + percent_text(in.alert_drop) + " or more:</p><ul>";
@@ -159,7 +171,7 @@ json task_report(const TaskReportInput& in) {
   }
   return json{{"from", format_time_ms(in.period.from_ms)},
               {"to", format_time_ms(in.period.to_ms)},
-              {"complete", in.now.complete && in.before.complete},
+              {"complete", complete},
               {"total", total},
               {"assignees", assignees},
               {"previous",

@@ -31,7 +31,8 @@ struct TaskReportInput {
 // done and overdue compare per unit of time when the periods differ in
 // length; completion_rate and hours_to_complete.average as they are. Alerts:
 // a completion rate that fell by alert_drop or more, or an average time to
-// complete that rose by as much, of the total or of a manager.
+// complete that rose by as much, of the total or of a manager with at least
+// 5 tasks (not cancelled) in each period; none when a count was cut short.
 nlohmann::json task_report(const TaskReportInput& in);
 
 }  // namespace sb

@@ -17,6 +17,9 @@
 //   {"report": "messages", "rules": ["welcome"], "schedule": ..., "period": ..., "alert": ...}
 //        report.messages: what the rules' messages did (sent, delivered,
 //        opened, clicked, failed, converted), the same way
+//   {"report": "tasks", "schedule": ..., "period": ..., "alert": ...}
+//        report.tasks: the tasks created, done, overdue, their completion
+//        rate and time, in all and per manager, the same way
 //
 // Their events come from "time:<rule>": only their own rule sees them.
 #pragma once

@@ -244,7 +244,7 @@ class TasksReportProducer final : public ReportProducer {
       TaskBounds bounds;
       bounds.created_after_ms = p.from_ms;
       bounds.created_before_ms = p.to_ms - 1;
-      return count_tasks(store, bounds, p.to_ms + lag, kMostTasks);
+      return count_tasks(store, bounds, p.to_ms + lag, kMostTasks, {}, /*as_it_stood=*/true);
     };
     const auto now_counts = counted(period), before_counts = counted(previous);
     if (!now_counts || !before_counts) return nullptr;

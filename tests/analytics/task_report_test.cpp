@@ -39,17 +39,25 @@ TEST(TaskReport, AManagerOfOnePeriodIsInBothAndNothingToCompareAlertsNothing) {
       << report["text"];
 
   TaskCounts half = now;
-  half.total = half.assignees["m1"] = figures(4, 2, {4, 4});
-  before.total = before.assignees["m1"] = figures(2, 2, {4, 4});
+  half.total = half.assignees["m1"] = figures(10, 5, {4, 4});
+  half.assignees["m3"] = figures(2, 0);  // too few to alert on
+  before.total = before.assignees["m1"] = figures(5, 5, {4, 4});
+  before.assignees["m3"] = figures(2, 2);
   before.names["m1"] = "Анна";
   const json compared = task_report({{0, 14 * 86'400'000LL}, {-7 * 86'400'000LL, 0}, half, before, 0.2, "UTC", true});
-  // 4 tasks in two weeks are 2 a week, as before: no change; half done against all: a fall.
+  // 10 tasks in two weeks are 5 a week, as before: no change; half done against all: a fall.
   EXPECT_NEAR(compared["changes"]["total"]["created"].get<double>(), 0, 1e-9);
   EXPECT_NEAR(compared["changes"]["total"]["completion_rate"].get<double>(), -0.5, 1e-9);
-  ASSERT_EQ(compared["alerts"].size(), 2u) << compared["alerts"].dump();  // the total and Анна's
+  ASSERT_EQ(compared["alerts"].size(), 2u) << compared["alerts"].dump();  // the total and Анна's, not m3's
   EXPECT_EQ(compared["alerts"][0]["metric"], "completion_rate");
   EXPECT_TRUE(compared["alerts"][0]["assignee"].is_null());
   EXPECT_EQ(compared["alerts"][1]["assignee"], "m1");
+
+  // A count cut short alerts nothing, and says so.
+  half.complete = false;
+  const json cut = task_report({{0, 14 * 86'400'000LL}, {-7 * 86'400'000LL, 0}, half, before, 0.2, "UTC", true});
+  EXPECT_TRUE(cut["alerts"].empty());
+  EXPECT_NE(cut["text"].get<std::string>().find("no alerts"), std::string::npos);
 }
 
 }  // namespace

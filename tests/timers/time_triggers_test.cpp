@@ -339,12 +339,15 @@ TEST_F(TimeTriggersTest, AWeeklyTasksReportComparesCompletionAndItsTimeAsOfEachW
             {"entity", {{"type", "task"}, {"id", id}, {"status", status}, {"fields", fields}}}},
            at(created));
   };
-  // The week before: three done in 2, 4 and 6 hours; one done only this week.
+  // The week before: four done in 2, 4, 6 and 4 hours; one done only this week.
+  task("2026-11-24T08:00:00Z", "done", {{"completed_at", "2026-11-24T12:00:00Z"}});
   task("2026-11-24T08:00:00Z", "done", {{"completed_at", "2026-11-24T10:00:00Z"}});
   task("2026-11-24T08:00:00Z", "done", {{"completed_at", "2026-11-24T12:00:00Z"}});
   task("2026-11-24T08:00:00Z", "done", {{"completed_at", "2026-11-24T14:00:00Z"}});
   task("2026-11-24T08:00:00Z", "done", {{"completed_at", "2026-12-01T08:00:00Z"}});
-  // Last week: two done in 12 and 24 hours, one open past its deadline, one cancelled.
+  // Last week: three done in 12, 24 and 24 hours, one open past its deadline, one open, one cancelled.
+  task("2026-12-01T08:00:00Z", "done", {{"completed_at", "2026-12-02T08:00:00Z"}});
+  task("2026-12-01T08:00:00Z", "open", json::object());
   task("2026-12-01T08:00:00Z", "done", {{"completed_at", "2026-12-01T20:00:00Z"}});
   task("2026-12-01T08:00:00Z", "done", {{"completed_at", "2026-12-02T08:00:00Z"}});
   task("2026-12-01T08:00:00Z", "open", {{"deadline", "2026-12-02T08:00:00Z"}});
@@ -361,15 +364,15 @@ TEST_F(TimeTriggersTest, AWeeklyTasksReportComparesCompletionAndItsTimeAsOfEachW
   const json data = json::parse(events[0].body_json)["data"];
   EXPECT_EQ(data["from"], "2026-11-29T21:00:00.000Z");
   const json& total = data["total"];
-  EXPECT_EQ(total["created"], 4) << data.dump(2);
-  EXPECT_EQ(total["done"], 2);
+  EXPECT_EQ(total["created"], 6) << data.dump(2);
+  EXPECT_EQ(total["done"], 3);
   EXPECT_EQ(total["cancelled"], 1);
   EXPECT_EQ(total["overdue"], 1);
-  EXPECT_DOUBLE_EQ(total["completion_rate"].get<double>(), 0.667);
-  EXPECT_DOUBLE_EQ(total["hours_to_complete"]["average"].get<double>(), 18);
+  EXPECT_DOUBLE_EQ(total["completion_rate"].get<double>(), 0.6);
+  EXPECT_DOUBLE_EQ(total["hours_to_complete"]["average"].get<double>(), 20);
   const json& before = data["previous"]["total"];
-  EXPECT_EQ(before["done"], 3);  // the fourth was done after the week before's report time
-  EXPECT_DOUBLE_EQ(before["completion_rate"].get<double>(), 0.75);
+  EXPECT_EQ(before["done"], 4);  // the fifth was done after the week before's report time
+  EXPECT_DOUBLE_EQ(before["completion_rate"].get<double>(), 0.8);
   EXPECT_DOUBLE_EQ(before["hours_to_complete"]["average"].get<double>(), 4);
   EXPECT_EQ(data["assignees"]["m1"]["name"], "Анна");
   std::set<std::string> changed;
@@ -381,11 +384,11 @@ TEST_F(TimeTriggersTest, AWeeklyTasksReportComparesCompletionAndItsTimeAsOfEachW
       << data["alerts"].dump();
   const std::string text = data["text"];
   EXPECT_NE(text.find("Tasks created 30.11.2026 - 06.12.2026"), std::string::npos) << text;
-  EXPECT_NE(text.find("Анна: 4 created, 2 done (66.7%, was 75%), 1 overdue, 18.0 h to complete (was 4.0 h)"),
+  EXPECT_NE(text.find("Анна: 6 created, 3 done (60%, was 80%), 1 overdue, 20.0 h to complete (was 4.0 h)"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("Total: completion_rate fell by 11.1% (75% -> 66.7%)"), std::string::npos) << text;
-  EXPECT_NE(data["html"].get<std::string>().find("<td>Анна</td><td>4</td><td>2 (66.7%)</td><td>1</td>"),
+  EXPECT_NE(text.find("Total: completion_rate fell by 25% (80% -> 60%)"), std::string::npos) << text;
+  EXPECT_NE(data["html"].get<std::string>().find("<td>Анна</td><td>6</td><td>3 (60%)</td><td>1</td>"),
             std::string::npos)
       << data["html"];
 }
