@@ -184,6 +184,7 @@ TEST(ChannelsEndToEnd, ZadarmaConnectsTheClientAndItsNoAnswerSendsAnSms) {
                           {"api_secret", "zd-secret"},
                           {"from", "+14155550100"},
                           {"callback_path", "zadarma"},
+                          {"sip", "ext 100~1"},  // signed sorted and encoded as PHP does: a space, a tilde
                           {"base_url", zadarma.url()}}}}},
                       {"twilio", twilio_instance(twilio)}}},
                     {"rules", json::parse(R"([
@@ -195,7 +196,7 @@ TEST(ChannelsEndToEnd, ZadarmaConnectsTheClientAndItsNoAnswerSendsAnSms) {
   ASSERT_EQ(http_request(host.port(), "POST", "/webhooks/inbox", R"({"phone":"+14155552671"})").status, 202);
   const auto calls = zadarma.wait_for(1);
   ASSERT_EQ(calls.size(), 1u) << host.log();
-  EXPECT_EQ(calls[0].uri, "/v1/request/callback/?format=json&from=101&predicted=1&to=14155552671");
+  EXPECT_EQ(calls[0].uri, "/v1/request/callback/?format=json&from=101&predicted=1&sip=ext+100%7E1&to=14155552671");
   // The end of that call, signed over the extension, the number and the start.
   const std::string start = "2026-12-06 18:00:00", signed_fields = "101" + std::string("14155552671") + start;
   unsigned char mac[EVP_MAX_MD_SIZE];

@@ -3,7 +3,6 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include <cctype>
 #include <cstdio>
 #include <map>
 #include <regex>
@@ -315,7 +314,8 @@ std::string php_encoded(const std::string& text) {
   std::string out;
   char hex[4];
   for (const unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+        c == '.') {
       out += static_cast<char>(c);
     } else if (c == ' ') {
       out += '+';
