@@ -69,6 +69,18 @@ std::string row_of(const std::string& label, const json& figures, const json& be
 
 }  // namespace
 
+void append_alerts(const std::string& heading, const std::vector<std::string>& lines, std::string& text,
+                   std::string& html) {
+  if (lines.empty()) return;
+  text += "\n" + heading + ":";
+  html += "<p>" + escape_html(heading) + ":</p><ul>";
+  for (const std::string& line : lines) {
+    text += "\n" + line;
+    html += "<li>" + escape_html(line) + "</li>";
+  }
+  html += "</ul>";
+}
+
 std::string period_text(const ReportPeriod& period, const std::string& zone, bool whole_days) {
   const std::string day_format = whole_days ? "%d.%m.%Y" : "%d.%m.%Y %H:%M";
   return format_in_zone(period.from_ms, zone, day_format) + " - " + format_in_zone(period.to_ms - 1, zone, day_format);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "analytics/ChannelCounts.h"
 
@@ -19,6 +20,11 @@ struct ReportPeriod {
 // "30.11.2026 - 06.12.2026" on `zone`'s clock, with the times when the
 // period is not whole days: a report's text says what it covers so.
 std::string period_text(const ReportPeriod& period, const std::string& zone, bool whole_days);
+
+// A report's alerts after its figures: "<heading>:" and a line each, in the
+// text and as an HTML list; nothing when there are none.
+void append_alerts(const std::string& heading, const std::vector<std::string>& lines, std::string& text,
+                   std::string& html);
 
 struct ChannelReportInput {
   const Config::AdChannelsConfig& config;

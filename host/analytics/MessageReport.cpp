@@ -205,15 +205,7 @@ json message_report(const MessageReportInput& in) {
     }
   text += "\n" + line_of("Total", total, total_before);
   html += row_of("Total", total) + "</table>";
-  if (!alert_lines.empty()) {
-    text += "\nFell by " + percent_text(in.alert_drop) + " or more:";
-    html += "<p>Fell by " + percent_text(in.alert_drop) + " or more:</p><ul>";
-    for (const std::string& line : alert_lines) {
-      text += "\n" + line;
-      html += "<li>" + escape_html(line) + "</li>";
-    }
-    html += "</ul>";
-  }
+  append_alerts("Fell by " + percent_text(in.alert_drop) + " or more", alert_lines, text, html);
   return json{{"from", format_time_ms(in.period.from_ms)},
               {"to", format_time_ms(in.period.to_ms)},
               {"complete", in.complete},

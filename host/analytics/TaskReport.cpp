@@ -160,15 +160,7 @@ json task_report(const TaskReportInput& in) {
     text += "\nNot every task was read (over the limit): no alerts.";
     html += "<p>Not every task was read (over the limit): no alerts.</p>";
   }
-  if (!alert_lines.empty()) {
-    text += "\nChanged by " + percent_text(in.alert_drop) + " or more:";
-    html += "<p>Changed by " + percent_text(in.alert_drop) + " or more:</p><ul>";
-    for (const std::string& line : alert_lines) {
-      text += "\n" + line;
-      html += "<li>" + escape_html(line) + "</li>";
-    }
-    html += "</ul>";
-  }
+  append_alerts("Changed by " + percent_text(in.alert_drop) + " or more", alert_lines, text, html);
   return json{{"from", format_time_ms(in.period.from_ms)},
               {"to", format_time_ms(in.period.to_ms)},
               {"complete", complete},
