@@ -105,9 +105,11 @@ std::optional<TaskCounts> count_tasks(Store& store, const TaskBounds& bounds, in
     const std::optional<int64_t> deadline = time_at(fields, "deadline");
     std::optional<int64_t> completed = status == "done" ? time_at(fields, "completed_at") : std::nullopt;
     // As it stood at `now_ms` (a report of an earlier period): a task done
-    // since, by its completed_at, was still open then. (No cancel time is
-    // recorded: a cancelled task counts as cancelled.)
-    if (as_it_stood && status == "done" && completed && *completed > now_ms) {
+    // or cancelled since, by its completed_at or cancelled_at, was still
+    // open then. (One cancelled before cancelled_at was written counts as
+    // cancelled.)
+    const std::optional<int64_t> cancelled = status == "cancelled" ? time_at(fields, "cancelled_at") : std::nullopt;
+    if (as_it_stood && ((completed && *completed > now_ms) || (cancelled && *cancelled > now_ms))) {
       status = "open";
       completed.reset();
     }

@@ -56,8 +56,8 @@ struct TaskBounds {
 
 // Counts the tasks created within `bounds` as of `now_ms` (overdue: past
 // their deadline then), reading at most `most`; none when `stopping` says so
-// between pages. `as_it_stood`: a task done after `now_ms` (its
-// completed_at) counts as open, as it was then.
+// between pages. `as_it_stood`: a task done or cancelled after `now_ms` (its
+// completed_at or cancelled_at) counts as open, as it was then.
 std::optional<TaskCounts> count_tasks(Store& store, const TaskBounds& bounds, int64_t now_ms, size_t most,
                                       const std::function<bool()>& stopping = {}, bool as_it_stood = false);
 

@@ -450,13 +450,16 @@ void RecordsApi::change_task(const std::string& id, const ServerRequest& request
   e.source = "api";
   e.occurred_at_ms = e.received_at_ms = now_ms();
   json entity{{"type", "task"}, {"id", id}, {"status", status}};
-  // When it was done: the task analytics' completion time (a task the tasks
-  // plugin completes has it too). Done again, it keeps the first; reopened,
-  // it has none.
-  if (status != "done")
-    entity["fields"] = {{"completed_at", nullptr}};
-  else if (stored->status != "done")
-    entity["fields"] = {{"completed_at", format_time_ms(e.received_at_ms)}};
+  // When it was done or cancelled: the task analytics' times (a task the
+  // tasks plugin completes or cancels has them too). Done or cancelled
+  // again, it keeps the first; moved on, it has neither.
+  json fields{{"completed_at", nullptr}, {"cancelled_at", nullptr}};
+  const char* moment = status == "done" ? "completed_at" : status == "cancelled" ? "cancelled_at" : nullptr;
+  if (moment && stored->status == status)
+    fields.erase(moment);
+  else if (moment)
+    fields[moment] = format_time_ms(e.received_at_ms);
+  entity["fields"] = std::move(fields);
   e.entity = EntityUpdate{"task", id, true, status, dump_text(entity)};
   e.body_json = dump_text(json{{"id", e.id}, {"type", e.type}, {"entity", std::move(entity)}});
   store_change(std::move(e), {{"id", id}, {"status", status}}, std::move(reply));

@@ -334,18 +334,22 @@ class Tasks : public switchboard::Plugin {
     for (const json& change : changes) apply(call_key, change, pending, id);
   }
 
-  // A move to `status`, with the time it was done (the task analytics'
-  // completion time) in the same change: set by a move to done (a task done
-  // already keeps its time: the move does not hold), cleared by any other.
+  // A move to `status`, with the time it was done or cancelled (the task
+  // analytics' times) in the same change: set by a move to done or
+  // cancelled (a task done or cancelled already keeps its time: the move
+  // does not hold), both cleared by any other.
   json status_change(const std::string& id, const json& status) const {
     json change{{"op", "set_status"},
                 {"key", "status"},
                 {"must_exist", true},
                 {"entity", {{"type", "task"}, {"id", id}}},
                 {"status", status}};
-    const bool done = status == "done";
-    change["fields"] = {{"completed_at", done ? json(format_utc(host_.now_unix_ms())) : json()}};
-    if (done) change["if_status"] = {"open", "in_progress", "cancelled", nullptr};
+    const json now = format_utc(host_.now_unix_ms());
+    change["fields"] = {{"completed_at", status == "done" ? now : json()},
+                        {"cancelled_at", status == "cancelled" ? now : json()}};
+    json others = json::array({"open", "in_progress", "done", "cancelled", nullptr});
+    others.erase(std::remove(others.begin(), others.end(), status), others.end());
+    if (status == "done" || status == "cancelled") change["if_status"] = std::move(others);
     return change;
   }
 
@@ -416,13 +420,14 @@ class Tasks : public switchboard::Plugin {
   // Keyed by the task, so that a retry finding fewer open tasks changes none
   // twice; applied only while the task is still open, so that one marked
   // done since it was found stays done.
-  static json cancellation(const std::string& task_id) {
+  json cancellation(const std::string& task_id) const {
     return {{"op", "set_status"},
             {"key", "cancel:" + task_id},
             {"must_exist", true},
             {"if_status", {"open", "in_progress"}},
             {"entity", {{"type", "task"}, {"id", task_id}}},
-            {"status", "cancelled"}};
+            {"status", "cancelled"},
+            {"fields", {{"cancelled_at", format_utc(host_.now_unix_ms())}}}};
   }
 
   void apply(std::string_view call_key, const json& change, const std::shared_ptr<Changes>& changes,

@@ -760,6 +760,9 @@ TEST(CrmScenarios, SendPulseAPaidDealCancelsItsOpenTasksOnly) {
   };
   EXPECT_EQ(status_of(d1[0]), "done");
   EXPECT_EQ(status_of(d1[1]), "cancelled");
+  // When each was cancelled: the task analytics' as-it-stood reports read it.
+  for (const json& t : admin_get(host, "/api/v1/tasks?status=cancelled")["items"])
+    EXPECT_TRUE(t.contains("cancelled_at") && t["cancelled_at"].is_string()) << t.dump();
   EXPECT_EQ(status_of(d2[0]), "open");
   EXPECT_EQ(status_of(d2[1]), "open");
 
@@ -1312,6 +1315,18 @@ TEST(CrmScenarios, TaskAnalyticsCountCompletionRateAndTimePerManager) {
   patch(task_of["L1"], "open");
   const json reopened = admin_get(host, "/api/v1/tasks?status=open");
   for (const json& t : reopened["items"]) EXPECT_FALSE(t.contains("completed_at")) << t.dump();
+  // The same for a cancel: its time kept when cancelled again, gone when reopened.
+  const auto cancelled_at = [&] {
+    const json listed = admin_get(host, "/api/v1/tasks?status=cancelled");
+    return listed["items"].size() == 1 ? listed["items"][0].value("cancelled_at", json()) : json();
+  };
+  const json first_cancel = cancelled_at();
+  ASSERT_TRUE(first_cancel.is_string()) << admin_get(host, "/api/v1/tasks?status=cancelled").dump();
+  patch(task_of["L5"], "cancelled");
+  EXPECT_EQ(cancelled_at(), first_cancel);
+  patch(task_of["L5"], "open");
+  for (const json& t : admin_get(host, "/api/v1/tasks?status=open")["items"])
+    EXPECT_FALSE(t.contains("cancelled_at")) << t.dump();
   // Bounds on the creation time: none were created before 2020.
   const json none = admin_get(host, "/api/v1/analytics/tasks?created_before=2020-01-01T00:00:00Z");
   EXPECT_EQ(none["total"]["created"], 0) << none.dump();

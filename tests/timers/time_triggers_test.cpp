@@ -352,6 +352,8 @@ TEST_F(TimeTriggersTest, AWeeklyTasksReportComparesCompletionAndItsTimeAsOfEachW
   task("2026-12-01T08:00:00Z", "done", {{"completed_at", "2026-12-02T08:00:00Z"}});
   task("2026-12-01T08:00:00Z", "open", {{"deadline", "2026-12-02T08:00:00Z"}});
   task("2026-12-01T08:00:00Z", "cancelled", json::object());
+  // And one cancelled only after the report ran: it was open as the week stood.
+  task("2026-12-01T08:00:00Z", "cancelled", {{"cancelled_at", "2026-12-08T08:00:00Z"}});
 
   const json weekly{{"report", "tasks"}, {"schedule", "every monday at 09:00"}, {"period", "week"}, {"alert", "10%"}};
   const std::vector<CompiledRule> rules{time_rule("tasks weekly", weekly)};
@@ -364,11 +366,12 @@ TEST_F(TimeTriggersTest, AWeeklyTasksReportComparesCompletionAndItsTimeAsOfEachW
   const json data = json::parse(events[0].body_json)["data"];
   EXPECT_EQ(data["from"], "2026-11-29T21:00:00.000Z");
   const json& total = data["total"];
-  EXPECT_EQ(total["created"], 6) << data.dump(2);
+  EXPECT_EQ(total["created"], 7) << data.dump(2);
   EXPECT_EQ(total["done"], 3);
   EXPECT_EQ(total["cancelled"], 1);
+  EXPECT_EQ(total["open"], 3);
   EXPECT_EQ(total["overdue"], 1);
-  EXPECT_DOUBLE_EQ(total["completion_rate"].get<double>(), 0.6);
+  EXPECT_DOUBLE_EQ(total["completion_rate"].get<double>(), 0.5);
   EXPECT_DOUBLE_EQ(total["hours_to_complete"]["average"].get<double>(), 20);
   const json& before = data["previous"]["total"];
   EXPECT_EQ(before["done"], 4);  // the fifth was done after the week before's report time
@@ -384,11 +387,11 @@ TEST_F(TimeTriggersTest, AWeeklyTasksReportComparesCompletionAndItsTimeAsOfEachW
       << data["alerts"].dump();
   const std::string text = data["text"];
   EXPECT_NE(text.find("Tasks created 30.11.2026 - 06.12.2026"), std::string::npos) << text;
-  EXPECT_NE(text.find("Анна: 6 created, 3 done (60%, was 80%), 1 overdue, 20.0 h to complete (was 4.0 h)"),
+  EXPECT_NE(text.find("Анна: 7 created, 3 done (50%, was 80%), 1 overdue, 20.0 h to complete (was 4.0 h)"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("Total: completion_rate fell by 25% (80% -> 60%)"), std::string::npos) << text;
-  EXPECT_NE(data["html"].get<std::string>().find("<td>Анна</td><td>6</td><td>3 (60%)</td><td>1</td>"),
+  EXPECT_NE(text.find("Total: completion_rate fell by 37.5% (80% -> 50%)"), std::string::npos) << text;
+  EXPECT_NE(data["html"].get<std::string>().find("<td>Анна</td><td>7</td><td>3 (50%)</td><td>1</td>"),
             std::string::npos)
       << data["html"];
 }
