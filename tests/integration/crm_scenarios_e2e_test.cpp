@@ -1235,7 +1235,11 @@ TEST(CrmScenarios, TaskAnalyticsCountCompletionRateAndTimePerManager) {
         {"steps", json::array({task_step("Позвонить {{contact.name}}", {{"deadline", "{{data.deadline}}"}})})}},
        {{"name", "close"},
         {"trigger", {{"event", "call.done"}}},
-        {"steps", json::array({{{"action", "tasks.complete"}, {"params", {{"id", "{{data.task}}"}}}}})}}});
+        {"steps", json::array({{{"action", "tasks.complete"}, {"params", {{"id", "{{data.task}}"}}}}})}},
+       // The same figures each Monday, week against week (not run here: the host takes it).
+       {{"name", "weekly tasks"},
+        {"trigger", {{"report", "tasks"}, {"schedule", "every monday at 09:00"}, {"period", "week"}, {"alert", "20%"}}},
+        {"steps", json::array({post_step("/report", {{"text", "{{data.text}}"}})})}}});
   HostProcess host(host_config(sink, rules));
   const auto lead_for = [&](int n, const std::string& manager, const std::string& deadline) {
     post(host, {{"id", "l-" + std::to_string(n)},

@@ -281,6 +281,26 @@ TEST(Cli, AMessagesReportOfADisabledRuleIsAWarning) {
       << out;
 }
 
+// Each scheduled report the rules describe passes the config's schema and
+// the rules' compiler; one of none is refused by name.
+TEST(Cli, ValidateTakesEveryKindOfScheduledReport) {
+  const auto dir = make_temp_dir("sb_cli");
+  for (const std::string report : {"messages", "tasks", "visits"}) {
+    const auto file = dir / (report + ".json");
+    std::ofstream(file) << R"({"instances": {"sink": {"plugin": "http"}}, "rules": [
+        {"name": "weekly", "trigger": {"report": ")"
+                        << report << R"(", "schedule": "every monday at 09:00", "period": "week", "alert": "20%"},
+         "steps": [{"action": "sink.post", "params": {"url": "/r", "body": {"t": "{{data.text}}"}}}]}]})";
+    auto [code, out] = run_switchboard({"validate", "--config", file.string()});
+    if (report == "visits") {
+      EXPECT_EQ(code, 2) << out;
+      EXPECT_NE(out.find("/rules/0/trigger/report"), std::string::npos) << out;
+    } else {
+      EXPECT_EQ(code, 0) << report << ": " << out;
+    }
+  }
+}
+
 TEST(Cli, ValidateAcceptsTheShippedConfigs) {
   ::setenv("SB_EVENTS_TOKEN", "example-events-token", 1);
   ::setenv("SB_ADMIN_TOKEN", "example-admin-token", 1);
