@@ -71,7 +71,12 @@ std::string in_english(const std::string& text) {
       {"понедельник", "monday"}, {"вторник", "tuesday"},  {"среду", "wednesday"},   {"четверг", "thursday"},
       {"пятницу", "friday"},     {"субботу", "saturday"}, {"воскресенье", "sunday"}};
   static const std::regex every_day_of_week(R"(^(каждый|каждую|каждое) (\S+)( в (.+))?$)");
+  // "каждые 15 минут", "каждые 2 часа", "каждые 6 часов", "каждые полчаса"
+  static const std::regex every_n(R"(^каждые (\d+) (минут(у|ы)?|час(а|ов)?)$)");
   std::smatch m;
+  if (text == "каждые полчаса") return "every 30 minutes";
+  if (std::regex_match(text, m, every_n))
+    return "every " + m[1].str() + (m[2].str().rfind("минут", 0) == 0 ? " minutes" : " hours");
   if (std::regex_match(text, m, every_day_of_week))
     for (const auto& [ru, en] : kDays)
       if (m[2] == ru) return "every " + en + (m[3].matched ? " at " + m[4].str() : "");
@@ -89,8 +94,8 @@ std::optional<std::string> words_to_cron(const std::string& text) {
   static const std::regex every_day(R"(^every day at ([01]?\d|2[0-3]):([0-5]\d)$)");
   static const std::regex every_weekday(
       R"(^every (monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekday) at ([01]?\d|2[0-3]):([0-5]\d)$)");
-  static const std::regex every_n_minutes(R"(^every ([1-9]\d?) minutes$)");
-  static const std::regex every_n_hours(R"(^every ([1-9]\d?) hours$)");
+  static const std::regex every_n_minutes(R"(^every ([1-9]\d?) minutes?$)");
+  static const std::regex every_n_hours(R"(^every ([1-9]\d?) hours?$)");
   static const std::regex daily_at(R"(^daily at ([01]?\d|2[0-3]):([0-5]\d)$)");
   std::smatch m;
   // The CRMs' own words: daily, weekly (Mondays), monthly (the 1st), at midnight unless "daily at".
@@ -105,6 +110,9 @@ std::optional<std::string> words_to_cron(const std::string& text) {
     return std::to_string(std::stoi(m[3])) + " " + std::to_string(std::stoi(m[2])) + " 1 " +
            (m[1] == "monthly" || m[1] == "every month" ? "*" : "1,4,7,10") + " *";
   if (std::regex_match(text, m, daily_at)) return std::to_string(std::stoi(m[2])) + " " + m[1].str() + " * * *";
+  // "weekly at 09:00": on Mondays, as "weekly" is.
+  static const std::regex weekly_at(R"(^(weekly|every week) at ([01]?\d|2[0-3]):([0-5]\d)$)");
+  if (std::regex_match(text, m, weekly_at)) return std::to_string(std::stoi(m[3])) + " " + m[2].str() + " * * 1";
   if (text == "every hour" || text == "hourly") return "0 * * * *";
   if (text == "every minute") return "* * * * *";
   if (std::regex_match(text, m, every_day)) return std::to_string(std::stoi(m[2])) + " " + m[1].str() + " * * *";
@@ -134,7 +142,7 @@ std::optional<Schedule> Schedule::parse(const std::string& text, std::string& wh
           "' is not a schedule: expected \"every day at 09:00\", \"every monday at 10:30\", \"every weekday at "
           "09:00\", \"every hour\" (\"hourly\"), \"every 6 hours\" (a divisor of 24), \"every 15 minutes\" (a divisor "
           "of 60), \"daily\", \"weekly\", \"monthly\", \"quarterly\" (in Russian too: \"ежедневно в 09:00\", "
-          "\"каждый понедельник в 10:00\") or "
+          "\"каждый понедельник в 10:00\", \"каждые 15 минут\") or "
           "cron's five fields (\"0 9 * * 1-5\")";
     return std::nullopt;
   }

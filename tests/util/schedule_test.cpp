@@ -67,6 +67,16 @@ TEST(Schedule, QuarterlyAndRussianWords) {
   EXPECT_EQ(next("каждую среду в 09:00", "2026-12-02T07:00:00Z"), "2026-12-09T06:00:00.000Z");
   EXPECT_EQ(next("по будням в 09:00", "2026-12-04T07:00:00Z"), "2026-12-07T06:00:00.000Z");
   EXPECT_EQ(next("Every Monday at 10:30", "2026-12-02T07:00:00Z"), "2026-12-07T07:30:00.000Z");
+  // Repeating: minutes and hours in each of Russian's plural forms.
+  EXPECT_EQ(next("Каждые 15 минут", "2026-12-02T07:01:00Z"), "2026-12-02T07:15:00.000Z");
+  EXPECT_EQ(next("каждые 2 минуты", "2026-12-02T07:01:00Z"), "2026-12-02T07:02:00.000Z");
+  EXPECT_EQ(next("каждые полчаса", "2026-12-02T07:01:00Z"), "2026-12-02T07:30:00.000Z");
+  EXPECT_EQ(next("каждые 6 часов", "2026-12-02T07:01:00Z"), "2026-12-02T09:00:00.000Z");  // 12:00 in Moscow
+  EXPECT_EQ(next("каждые 3 часа", "2026-12-02T07:01:00Z", "UTC"), "2026-12-02T09:00:00.000Z");
+  EXPECT_EQ(next("каждые 7 часов", "2026-12-02T07:01:00Z").rfind("invalid: ", 0), 0u);  // not a divisor of 24
+  // English the same way: "weekly at" as "еженедельно в", one hour or minute.
+  EXPECT_EQ(next("weekly at 10:00", "2026-12-02T05:00:00Z", "UTC"), "2026-12-07T10:00:00.000Z");
+  EXPECT_EQ(next("every 1 hour", "2026-12-02T07:01:00Z"), "2026-12-02T08:00:00.000Z");
   EXPECT_EQ(next("иногда", "2026-12-02T05:00:00Z").rfind("invalid: 'иногда' is not a schedule", 0), 0u);
 }
 
