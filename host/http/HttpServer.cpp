@@ -199,8 +199,9 @@ struct HttpServer::Impl {
     } catch (...) {
       log_error("http", "webhook handler threw across the ABI", {{"instance", route.owner}, {"path", path}});
       // Answered now, not after the caller's timeout (unless the handler answered before it threw).
-      routes.respond(id, route.owner_token,
-                     {500, "application/json", R"({"error":"internal","message":"the webhook's plugin failed"})", {}});
+      routes.respond(
+          id, route.owner_token,
+          {500, "application/json", R"({"error":{"code":"internal","message":"the webhook's plugin failed"}})", {}});
     }
     return [this, id] { routes.close(id); };
   }

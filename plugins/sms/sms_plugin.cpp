@@ -6,6 +6,7 @@
 
 #include "deadline.h"
 #include "emit_all.h"
+#include "error_body.h"
 #include "form.h"
 #include "gateways.h"
 #include "json_fields.h"
@@ -25,6 +26,8 @@ using nlohmann::json;
 using switchboard::ActionResult;
 
 using switchboard_plugins::dump;
+using switchboard_plugins::error_body;
+using switchboard_plugins::error_code_of;
 }  // namespace
 
 class Sms : public switchboard::Plugin {
@@ -39,7 +42,9 @@ class Sms : public switchboard::Plugin {
     const std::string route = "/webhooks/" + callback_path_;
     // Last in the constructor: nothing may throw once the route points at us.
     if (!host_.add_route(route, [this](const switchboard::InboundRequest& request, switchboard::Responder responder) {
-          if (request.method != "POST") return responder.respond(405, "text/plain", "POST only", {{"Allow", "POST"}});
+          if (request.method != "POST")
+            return responder.respond(405, "application/json", error_body("method_not_allowed", "POST only"),
+                                     {{"Allow", "POST"}});
           if (gateway_kind_ == "smsru") return smsru_report(request, std::move(responder));
           if (gateway_kind_ == "smsc") return smsc_report(request, std::move(responder));
           delivery_report(request, std::move(responder));
@@ -134,7 +139,7 @@ class Sms : public switchboard::Plugin {
       host_.log(SB_LOG_WARN, "twilio status callback refused",
                 dump(json{{"reason", given.empty() ? "missing X-Twilio-Signature" : "signature does not match"},
                           {"remote_address", request.remote_address}}));
-      return responder.respond(401, "text/plain", "invalid signature");
+      return responder.respond(401, "application/json", error_body("invalid_signature", "invalid signature"));
     }
     std::vector<Report> events;
     if (auto report = twilio_report(fields))
@@ -163,7 +168,8 @@ class Sms : public switchboard::Plugin {
       host_.count("sms_callbacks_rejected_total");
       host_.log(SB_LOG_WARN, "sms.ru callback refused",
                 dump(json{{"reason", refused}, {"remote_address", request.remote_address}}));
-      return responder.respond(entries && !entries->empty() ? 401 : 400, "text/plain", refused);
+      const int status = entries && !entries->empty() ? 401 : 400;
+      return responder.respond(status, "application/json", error_body(error_code_of(status), refused));
     }
     std::vector<Report> events;
     for (const std::string& entry : *entries)
@@ -171,7 +177,7 @@ class Sms : public switchboard::Plugin {
     if (events.empty()) return responder.respond(200, "text/plain", "100");  // a heartbeat
     switchboard_plugins::emit_all(host_, events, [responder](bool committed) mutable {
       if (committed) return responder.respond(200, "text/plain", "100");
-      responder.respond(503, "text/plain", "not stored, send again");
+      responder.respond(503, "application/json", error_body("store_unavailable", "not stored, send again"));
     });
   }
 
@@ -187,13 +193,13 @@ class Sms : public switchboard::Plugin {
       host_.log(SB_LOG_WARN, "smsc.ru status handler call refused",
                 dump(json{{"reason", unsigned_post ? "missing md5 or sha1" : "signature does not match"},
                           {"remote_address", request.remote_address}}));
-      return responder.respond(401, "text/plain", "invalid signature");
+      return responder.respond(401, "application/json", error_body("invalid_signature", "invalid signature"));
     }
     const std::vector<Report> events = smsc_reports(fields, login_);
     if (events.empty()) return responder.respond(200, "text/plain", "OK");
     switchboard_plugins::emit_all(host_, events, [responder](bool committed) mutable {
       if (committed) return responder.respond(200, "text/plain", "OK");
-      responder.respond(503, "text/plain", "not stored, send again");
+      responder.respond(503, "application/json", error_body("store_unavailable", "not stored, send again"));
     });
   }
 

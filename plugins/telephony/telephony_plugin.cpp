@@ -11,6 +11,7 @@
 
 #include "deadline.h"
 #include "emit_all.h"
+#include "error_body.h"
 #include "json_fields.h"
 #include "phone.h"
 #include "providers.h"
@@ -24,6 +25,8 @@ namespace {
 using nlohmann::json;
 using switchboard::ActionResult;
 using switchboard_plugins::dump;
+using switchboard_plugins::error_body;
+using switchboard_plugins::error_code_of;
 
 // A number parameter that may be named as SSML names its levels ("slow",
 // "loud"; "medium" is `normal`); nothing when it is neither.
@@ -183,10 +186,12 @@ class Telephony : public switchboard::Plugin {
           kept.is_object() && kept.value("until", int64_t{0}) >= host_.now_unix_ms() / 1000 && kept.contains("call");
       if (live) responder.respond(200, "application/json", dump(kept["call"]));
       if (status == SB_OK) forget(kKeptPrefix + key);  // answered once, or gone stale
-      if (!live) responder.respond(404, "text/plain", "no call waits for its data under this key");
+      if (!live)
+        responder.respond(404, "application/json",
+                          error_body("not_found", "no call waits for its data under this key"));
     };
     if (host_.kv_get_async(kKeptPrefix + key, answer) != SB_OK)
-      responder.respond(503, "text/plain", "the host's store cannot be read");
+      responder.respond(503, "application/json", error_body("store_unavailable", "the host's store cannot be read"));
   }
 
   void forget(const std::string& kept_key) {
@@ -234,7 +239,8 @@ class Telephony : public switchboard::Plugin {
       host_.count("telephony_callbacks_rejected_total");
       host_.log(SB_LOG_WARN, "call status report refused",
                 dump(json{{"reason", report.refused}, {"remote_address", request.remote_address}}));
-      return responder.respond(report.http_status, "text/plain", report.refused,
+      return responder.respond(report.http_status, "application/json",
+                               error_body(error_code_of(report.http_status), report.refused),
                                report.http_status == 405 ? switchboard::Responder::Headers{{"Allow", "POST"}}
                                                          : switchboard::Responder::Headers{});
     }
@@ -254,7 +260,7 @@ class Telephony : public switchboard::Plugin {
       emit_outcome(std::move(events), std::move(responder));
     };
     if (host_.kv_get_async(key, placed) != SB_OK)
-      responder.respond(503, "text/plain", "the host's store cannot be read");
+      responder.respond(503, "application/json", error_body("store_unavailable", "the host's store cannot be read"));
   }
 
   // 200 once every event is committed: otherwise the provider tries again,

@@ -10,6 +10,7 @@
 
 #include "deadline.h"
 #include "emit_all.h"
+#include "error_body.h"
 #include "form.h"
 #include "json_check.h"
 #include "json_fields.h"
@@ -31,10 +32,7 @@ constexpr std::string_view kJson = "application/json";
 constexpr int kMaxDepth = 64;
 
 using switchboard_plugins::dump;
-
-std::string error_body(std::string_view code, std::string_view message) {
-  return dump(json{{"error", {{"code", code}, {"message", message}}}});
-}
+using switchboard_plugins::error_body;
 
 // One parameter of a query string, decoded.
 std::string query_parameter(std::string_view query, std::string_view name) {

@@ -372,6 +372,9 @@ TEST_F(SmsPluginTest, SignedTwilioReportsBecomeMessageEvents) {
   const std::string signature = "+QhhdXX7GfV8hxh+E1PGJ3l+Mpk=";  // computed independently with Python hmac
   const uint64_t missing = host.request("POST", {}, body);
   EXPECT_EQ(host.responses.at(missing).status, 401);
+  // In the host's error shape, as every refusal of the API is.
+  EXPECT_EQ(host.responses.at(missing).content_type, "application/json");
+  EXPECT_EQ(json::parse(host.responses.at(missing).body)["error"]["code"], "invalid_signature");
   const uint64_t forged = host.request("POST", {{"X-Twilio-Signature", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="}}, body);
   EXPECT_EQ(host.responses.at(forged).status, 401);
   EXPECT_TRUE(host.emitted.empty());
@@ -504,6 +507,9 @@ TEST_F(SmsPluginTest, SignedSmsRuReportsBecomeMessageEventsAnsweredWith100) {
   EXPECT_EQ(host.responses.at(forged).status, 401);
   const uint64_t not_smsru = host.request("POST", {}, "MessageSid=SM1&MessageStatus=delivered");
   EXPECT_EQ(host.responses.at(not_smsru).status, 400);
+  EXPECT_EQ(json::parse(host.responses.at(not_smsru).body)["error"],
+            json({{"code", "bad_request"}, {"message", "no data[N] entries"}}));
+  EXPECT_EQ(json::parse(host.responses.at(forged).body)["error"]["message"], "hash does not match");
   EXPECT_TRUE(host.emitted.empty());
 
   const uint64_t id = host.request("POST", {}, entries + "&hash=" + hash);

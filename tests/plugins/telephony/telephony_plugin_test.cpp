@@ -572,6 +572,8 @@ TEST_F(TelephonyPluginTest, TamperedOrUnsignedTwilioReportsAreRefused) {
   const uint64_t unsigned_report = host.request("POST", {{"Content-Type", "application/x-www-form-urlencoded"}},
                                                 switchboard_plugins::form_urlencode(kNoAnswer));
   EXPECT_EQ(host.responses.at(unsigned_report).status, 401);
+  EXPECT_EQ(json::parse(host.responses.at(unsigned_report).body)["error"],
+            json({{"code", "invalid_signature"}, {"message", "missing X-Twilio-Signature"}}));
   EXPECT_TRUE(host.emitted.empty());
 }
 
