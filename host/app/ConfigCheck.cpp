@@ -6,6 +6,7 @@
 #include "executor/HostActions.h"
 #include "rules/Template.h"
 #include "util/JsonText.h"
+#include "util/Zones.h"
 
 namespace sb {
 
@@ -33,24 +34,33 @@ RuleEnvironment rule_environment(const Config& config) {
 }
 
 namespace {
-// A plugin's path settings ("x-switchboard-path": true in its schema), when
-// relative, are relative to the config file, as the host's own are: not to
-// wherever the host was started (a systemd unit's working directory).
-void resolve_paths(json& value, const json& schema, const std::filesystem::path& base) {
+// Calls `marked` for each string of `value` whose property in `schema`
+// carries `mark` (true), with its JSON Pointer below `at`.
+template <class Marked>
+void for_each_marked(json& value, const json& schema, const char* mark, const std::string& at, Marked&& marked) {
   if (!value.is_object() || !schema.is_object()) return;
   const auto properties = schema.find("properties");
   if (properties == schema.end() || !properties->is_object()) return;
   for (auto& [key, item] : value.items()) {
     const auto property = properties->find(key);
     if (property == properties->end()) continue;
-    const auto marked = property->is_object() ? property->find("x-switchboard-path") : property->end();
-    if (marked != property->end() && *marked == true && item.is_string()) {
-      if (const std::filesystem::path path = item.get<std::string>(); !path.empty() && path.is_relative())
-        item = (base / path).lexically_normal().string();
-    } else {
-      resolve_paths(item, *property, base);
-    }
+    const std::string pointer = at + "/" + escape_pointer_token(key);
+    const auto flag = property->is_object() ? property->find(mark) : property->end();
+    if (flag != property->end() && *flag == true && item.is_string())
+      marked(item, pointer);
+    else
+      for_each_marked(item, *property, mark, pointer, marked);
   }
+}
+
+// A plugin's path settings ("x-switchboard-path": true in its schema), when
+// relative, are relative to the config file, as the host's own are: not to
+// wherever the host was started (a systemd unit's working directory).
+void resolve_paths(json& value, const json& schema, const std::filesystem::path& base) {
+  for_each_marked(value, schema, "x-switchboard-path", "", [&](json& item, const std::string&) {
+    if (const std::filesystem::path path = item.get<std::string>(); !path.empty() && path.is_relative())
+      item = (base / path).lexically_normal().string();
+  });
 }
 }  // namespace
 
@@ -77,6 +87,15 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
       out.issues.push_back({file, pointer + "/config" + v.path,
                             "instance '" + instance.name + "' (plugin '" + lib->name() + "'): " + v.message});
     resolve_paths(resolved, lib->config_schema_json(), config.file.parent_path());
+    // A plugin's zone settings ("x-switchboard-timezone": true): a misspelt
+    // one is the config's error, not every step's at run time.
+    for_each_marked(resolved, lib->config_schema_json(), "x-switchboard-timezone", pointer + "/config",
+                    [&](json& item, const std::string& at) {
+                      if (!is_time_zone(item.get<std::string>()))
+                        out.issues.push_back({file, at,
+                                              "instance '" + instance.name + "': '" + item.get<std::string>() +
+                                                  "' is not an IANA time zone (such as \"Europe/Moscow\")"});
+                    });
     out.instance_plugins[instance.name] = lib;
     out.instance_configs[instance.name] = std::move(resolved);
   }

@@ -25,11 +25,14 @@ const std::map<std::string, CapabilityInfo, std::less<>>& host_actions() {
                       "if_status": {"type": "array", "minItems": 1,
                                     "items": {"type": ["string", "null"], "minLength": 1}},
                       "entity": {"type": "object", "additionalProperties": false, "required": ["type", "id"],
-                                 "properties": {"type": {"type": "string"}, "id": {"type": "string"},
+                                 "properties": {"type": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,49}$"},
+                                                "id": {"type": "string", "minLength": 1, "maxLength": 200},
                                                 "pipeline": {"type": "string"}}}}})"))},
       {"emit", capability("emit", "produces an event of the given type", json::parse(R"({
                     "type": "object", "additionalProperties": false, "required": ["type"],
-                    "properties": {"type": {"type": "string"}, "data": {"type": "object"}}})"))},
+                    "properties": {"type": {"type": "string", "maxLength": 100,
+                                            "pattern": "^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$"},
+                                   "data": {"type": "object"}}})"))},
   };
   return actions;
 }

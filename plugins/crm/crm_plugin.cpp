@@ -24,6 +24,16 @@ json targets(json change, const json& params) {
   return change;
 }
 
+// One manager (by id, or as an object) or a list: a record's managers as a
+// list. A CRM's numeric id (amoCRM's) is kept as the text of the number, as
+// the event schema has ids.
+json managers(const json& given) {
+  json list = given.is_array() ? given : json::array({given.is_object() ? given : json{{"id", given}}});
+  for (json& m : list)
+    if (m.contains("id") && m["id"].is_number_integer()) m["id"] = m["id"].dump();
+  return list;
+}
+
 json tags_change(const char* op, const json& params) {
   json tags = params.contains("tags") ? params["tags"] : json::array({params["tag"]});
   json change{{"op", op}, {"tags", std::move(tags)}};
@@ -54,13 +64,10 @@ const std::map<std::string, ChangeOf, std::less<>>& changes() {
        }},
       {"set_responsible",
        [](const json& p) {
-         // One manager (by id, or as an object) or a list: the record's managers become the list.
-         const json& given = p["responsible"];
-         json managers = given.is_array() ? given : json::array({given.is_object() ? given : json{{"id", given}}});
-         // A CRM's numeric id (amoCRM's) is kept as the text of the number, as the event schema has ids.
-         for (json& m : managers)
-           if (m.contains("id") && m["id"].is_number_integer()) m["id"] = m["id"].dump();
-         return targets({{"op", "set_fields"}, {"record", p.value("record", "entity")}, {"responsible", managers}}, p);
+         return targets({{"op", "set_fields"},
+                         {"record", p.value("record", "entity")},
+                         {"responsible", managers(p["responsible"])}},
+                        p);
        }},
       {"add_tag", [](const json& p) { return tags_change("add_tags", p); }},
       {"remove_tag", [](const json& p) { return tags_change("remove_tags", p); }},
@@ -72,6 +79,7 @@ const std::map<std::string, ChangeOf, std::less<>>& changes() {
        [](const json& p) {
          json entity = p;
          entity["type"] = p.value("type", "deal");
+         if (entity.contains("responsible")) entity["responsible"] = managers(entity["responsible"]);
          // The deal's name, as CRMs show it: a field, which {{title_deal}} reads.
          if (entity.contains("title")) {
            entity["fields"]["title"] = entity["title"];

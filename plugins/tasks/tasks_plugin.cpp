@@ -2,6 +2,8 @@
 // client back by 18:00"), kept by the host as entities of type "task"
 // through switchboard.crm/1, so that task.created, task.status_changed and
 // task.field_changed reach rules like any other event.
+#include <date/tz.h>
+
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -63,6 +65,13 @@ class Tasks : public switchboard::Plugin {
     const json config = json::parse(config_json, nullptr, false);
     methods_ = config.value("methods", std::vector<std::string>{"call", "letter", "meeting"});
     timezone_ = config.value("timezone", "");
+    // Found now, not at the first deadline: a misspelt zone is the config's error.
+    try {
+      if (!timezone_.empty()) date::locate_zone(timezone_);
+    } catch (const std::runtime_error&) {
+      throw switchboard::ConfigError("/timezone: '" + timezone_ +
+                                     "' is not an IANA time zone (such as \"Europe/Moscow\")");
+    }
   }
 
   // Before the host stops its services: no query or change of the worker's comes later.

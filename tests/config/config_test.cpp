@@ -100,6 +100,10 @@ const BadConfig kBadConfigs[] = {
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post", "params": {"method": "FETCH"}}]}]})",
      "/rules/0/steps/0/params/method: rule 'r', step 'sink.post':"},
+    {"emitted_type_not_dotted",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "switchboard.emit", "params": {"type": "upgraded"}}]}]})",
+     "/rules/0/steps/0/params/type: rule 'r', step 'switchboard.emit':"},
     {"template_syntax_error",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post", "params": {"body": {"text": "Hi {{body.name"}}}]}]})",

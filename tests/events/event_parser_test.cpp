@@ -34,6 +34,13 @@ TEST(EventParser, CommonEventsAtTheSchemasBoundsAreTaken) {
                  {{"emails", {{{"address", "Anna.K+x@mail.example.ru"}, {"type", "work"}}, {{"address", "a@b.c"}}}},
                   {"phones", {{{"number", "+7 (999) 000-00-00"}, {"type", "mobile"}}, {{"number", "1234"}}}}}}},
            json{{"id", "e5"}, {"type", "a.b"}, {"contact", {{"phones", {{{"number", "+" + std::string(39, '1')}}}}}}},
+           // A record's manager with the number telephony's connect joins the client to.
+           json{{"id", "e6"},
+                {"type", "deal.created"},
+                {"entity",
+                 {{"type", "deal"},
+                  {"id", "D1"},
+                  {"responsible", {{{"id", "m1"}, {"name", "Анна"}, {"phone", "+79990001122"}}}}}}},
            // Not plainly valid by the hand check (not ASCII), valid by the schema.
            json{{"id", "e4"}, {"type", "a.b"}, {"contact", {{"emails", {{{"address", "анна@почта.рф"}}}}}}},
            // 200 characters of two bytes each: the schema counts characters.

@@ -299,14 +299,19 @@ TEST(CrmScenarios, AFieldARuleSetsIsAChangeTheNextRuleSees) {
       {{{"name", "paid"},
         {"trigger", {{"event", "order.paid"}}},
         {"steps",
-         json::array({{{"action", "crm.set_field"}, {"params", {{"field", "budget_deal"}, {"value", "{{data.sum}}"}}}},
-                      {{"action", "crm.set_field"}, {"params", {{"field", "last_order"}, {"value", "{{data.order}}"}}}},
-                      {{"action", "crm.remove_tag"}, {"params", {{"tag", "lead"}}}},
-                      {{"action", "crm.create_deal"},
-                       {"params", {{"type", "order"}, {"title", "Заказ {{data.order}}"}, {"status", "new"}}}}})}},
+         json::array(
+             {{{"action", "crm.set_field"}, {"params", {{"field", "budget_deal"}, {"value", "{{data.sum}}"}}}},
+              {{"action", "crm.set_field"}, {"params", {{"field", "last_order"}, {"value", "{{data.order}}"}}}},
+              {{"action", "crm.remove_tag"}, {"params", {{"tag", "lead"}}}},
+              {{"action", "crm.create_deal"},
+               // Its manager by a CRM's numeric id, as crm.set_responsible takes one.
+               {"params",
+                {{"type", "order"}, {"title", "Заказ {{data.order}}"}, {"status", "new"}, {"responsible", 42}}}}})}},
        {{"name", "new order"},
         {"trigger", {{"event", "order.created"}}},
-        {"steps", json::array({post_step("/order", {{"title", "{{title_deal}}"}, {"status", "{{entity.status}}"}})})}},
+        {"steps", json::array({post_step("/order", {{"title", "{{title_deal}}"},
+                                                    {"status", "{{entity.status}}"},
+                                                    {"manager", "{{entity.responsible.0.id}}"}})})}},
        {{"name", "budget"},
         {"trigger", {{"event", "deal.field_changed"}}},
         {"steps", json::array({post_step("/budget", {{"from", "{{data.old}}"}, {"to", "{{data.new}}"}})})}},
@@ -324,7 +329,7 @@ TEST(CrmScenarios, AFieldARuleSetsIsAChangeTheNextRuleSees) {
   std::map<std::string, json> by_path;
   for (const auto& r : got) by_path[r.uri] = json::parse(r.body);
   EXPECT_EQ(by_path["/budget"], json::parse(R"({"from":500,"to":1500})"));
-  EXPECT_EQ(by_path["/order"], json::parse(R"({"title":"Заказ A-17","status":"new"})"));
+  EXPECT_EQ(by_path["/order"], json::parse(R"({"title":"Заказ A-17","status":"new","manager":"42"})"));
   EXPECT_EQ(by_path["/untagged"], json::parse(R"({"tag":"lead"})"));
   const json contact = admin_get(host, "/api/v1/contacts");
   ASSERT_EQ(contact["items"].size(), 1u);

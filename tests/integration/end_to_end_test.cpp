@@ -301,6 +301,32 @@ TEST(Cli, ValidateTakesEveryKindOfScheduledReport) {
   }
 }
 
+// What an instance needs depends on what it is: Zadarma's calls show its
+// sip number's caller id (no "from"), Twilio's need one; a tasks instance's
+// zone is checked as the config loads, not at its first deadline.
+TEST(Cli, ValidateChecksAnInstancesConfigByWhatItIs) {
+  const auto dir = make_temp_dir("sb_cli");
+  const auto check = [&](const std::string& name, const json& instance) {
+    const auto file = dir / (name + ".json");
+    std::ofstream(file) << json{{"instances", {{"x", instance}}}}.dump();
+    return run_switchboard({"validate", "--config", file.string()});
+  };
+  auto [zadarma, zadarma_out] =
+      check("zadarma", {{"plugin", "telephony"},
+                        {"config", {{"provider", "zadarma"}, {"api_key", "k"}, {"api_secret", "s"}, {"sip", "100"}}}});
+  EXPECT_EQ(zadarma, 0) << zadarma_out;
+  auto [twilio, twilio_out] = check(
+      "twilio",
+      {{"plugin", "telephony"}, {"config", {{"provider", "twilio"}, {"account_sid", "AC1"}, {"auth_token", "t"}}}});
+  EXPECT_EQ(twilio, 2) << twilio_out;
+  EXPECT_NE(twilio_out.find("from"), std::string::npos) << twilio_out;
+  auto [tasks, tasks_out] = check("tasks", {{"plugin", "tasks"}, {"config", {{"timezone", "Moscow"}}}});
+  EXPECT_EQ(tasks, 2) << tasks_out;
+  EXPECT_NE(tasks_out.find("/instances/x/config/timezone: instance 'x': 'Moscow' is not an IANA time zone"),
+            std::string::npos)
+      << tasks_out;
+}
+
 TEST(Cli, ValidateAcceptsTheShippedConfigs) {
   ::setenv("SB_EVENTS_TOKEN", "example-events-token", 1);
   ::setenv("SB_ADMIN_TOKEN", "example-admin-token", 1);
