@@ -100,6 +100,10 @@ const BadConfig kBadConfigs[] = {
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post", "params": {"method": "FETCH"}}]}]})",
      "/rules/0/steps/0/params/method: rule 'r', step 'sink.post':"},
+    {"time_trigger_key_on_an_event_trigger",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "deal.overdue", "by": "1d"}, "steps": [{"action": "sink.post"}]}]})",
+     "/rules/0/trigger/by: rule 'r': does not go with an event or status trigger"},
     {"emitted_type_not_dotted",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "switchboard.emit", "params": {"type": "upgraded"}}]}]})",
