@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <stdexcept>
 #include <switchboard/plugin.hpp>
 
@@ -23,10 +24,11 @@ std::optional<std::string> optional_string(const json& config, const char* key) 
   return it->get<std::string>();
 }
 
+// Words in lower case joined by dots ("lead.created"), as the host's event
+// schema has types: another would be refused where the event is stored.
 bool valid_type(const std::string& type) {
-  return !type.empty() && type.size() <= 128 && std::all_of(type.begin(), type.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
-  });
+  static const std::regex dotted("^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$");
+  return type.size() <= 100 && std::regex_match(type, dotted);
 }
 
 // A setting that must be a JSON Pointer into the body.
@@ -54,7 +56,9 @@ WebhookConfig WebhookConfig::parse(std::string_view config_json, std::string_vie
     throw ConfigError("'path' must match [a-z0-9_-]{1,128}, got '" + out.path + "'");
 
   if (auto type = optional_string(config, "event_type")) {
-    if (type->empty()) throw ConfigError("'event_type' must not be empty");
+    if (!valid_type(*type))
+      throw ConfigError("'event_type' must be words in lower case joined by dots (\"lead.created\"), got '" + *type +
+                        "'");
     out.event_type = std::move(*type);
   }
 
@@ -88,7 +92,8 @@ WebhookConfig WebhookConfig::parse(std::string_view config_json, std::string_vie
       throw ConfigError("'event_types' must map the body's values to event types");
     for (const auto& [value, type] : types->items()) {
       if (!type.is_string() || !valid_type(type.get<std::string>()))
-        throw ConfigError("'event_types." + value + "' must be an event type ([a-z0-9_.]+)");
+        throw ConfigError("'event_types." + value +
+                          "' must be an event type: words in lower case joined by dots (\"deal.created\")");
       out.event_types.emplace(value, type.get<std::string>());
     }
   }

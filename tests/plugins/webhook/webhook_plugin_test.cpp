@@ -299,7 +299,13 @@ TEST_F(WebhookPluginTest, EventTypesFromTheBodyNeedTheirMapAndAPointer) {
   EXPECT_EQ(create(R"({"event_types": {"A": "a.b"}})")->status(), SB_ERR_INVALID_ARGUMENT);
   auto bad_type = create(R"({"event_type_from": "/event", "event_types": {"A": "Not A Type"}})");
   EXPECT_EQ(bad_type->status(), SB_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(bad_type->error(), "'event_types.A' must be an event type ([a-z0-9_.]+)");
+  EXPECT_EQ(bad_type->error(),
+            "'event_types.A' must be an event type: words in lower case joined by dots (\"deal.created\")");
+  // A type the host would not store the mapped contact or entity under.
+  auto undotted = create(R"({"event_type": "lead"})");
+  EXPECT_EQ(undotted->status(), SB_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(undotted->error(),
+            "'event_type' must be words in lower case joined by dots (\"lead.created\"), got 'lead'");
   auto no_pointer = create(R"({"body_token": {"at": "auth.token", "token": "t"}})");
   EXPECT_EQ(no_pointer->status(), SB_ERR_INVALID_ARGUMENT);
   EXPECT_NE(no_pointer->error().find("body_token.at"), std::string::npos);
