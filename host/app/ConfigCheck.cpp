@@ -159,13 +159,21 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
       out.warnings.push_back({file, std::move(i.pointer), "(a disabled rule) " + std::move(i.message)});
   }
   for (const auto& [name, segment] : config.segments) {
-    if (!segment.dynamic()) continue;
-    const std::string at = "/segments/" + name;
-    std::vector<ConditionProblem> problems;
-    DynamicSegment dynamic{name, Condition::compile(segment.filter, problems), std::nullopt,
-                           dump_text(segment.filter) + "\n" + segment.refresh};
-    for (const auto& p : problems)
-      out.issues.push_back({file, at + "/filter" + p.pointer, "segment '" + name + "': " + p.message});
+    const std::string at = "/segments/" + escape_pointer_token(name);
+    if (!segment.dynamic()) {
+      if (!segment.refresh.empty())
+        out.issues.push_back({file, at + "/refresh",
+                              "segment '" + name +
+                                  "' has no filter: only a dynamic one is checked again on a schedule (its "
+                                  "members are the ones put in it)"});
+      continue;
+    }
+    std::vector<RuleIssue> issues;
+    DynamicSegment dynamic{
+        name,
+        compile_segment_filter(segment.filter, at + "/filter", "segment '" + name + "': ", out.environment, issues),
+        std::nullopt, dump_text(segment.filter) + "\n" + segment.refresh};
+    for (auto& i : issues) out.issues.push_back({file, std::move(i.pointer), std::move(i.message)});
     if (!segment.refresh.empty()) {
       std::string why;
       dynamic.refresh = Schedule::parse(segment.refresh, why);

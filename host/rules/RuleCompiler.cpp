@@ -20,16 +20,20 @@ namespace {
 const std::vector<std::string> kTemplateRoots = {"event", "id",      "type",  "time",  "entity", "contact", "data",
                                                  "body",  "headers", "query", "route", "steps",  "account"};
 
+// What a dynamic segment's filter reads: the contact, and the account's zone.
+const std::vector<std::string> kSegmentRoots = {"contact", "account"};
+
 // The fields a condition reads that start with nothing an event offers (a
 // misspelt "contcat.tags" under a "not" would match everyone), as
 // {pointer, message}.
 void unknown_condition_fields(const json& condition, const std::string& pointer,
-                              std::vector<std::pair<std::string, std::string>>& out) {
+                              std::vector<std::pair<std::string, std::string>>& out,
+                              const std::vector<std::string>& known = kTemplateRoots) {
   const auto check = [&](const std::string& field, const std::string& at) {
     const std::string root = field.substr(0, field.find('.'));
-    if (std::find(kTemplateRoots.begin(), kTemplateRoots.end(), root) != kTemplateRoots.end()) return;
+    if (std::find(known.begin(), known.end(), root) != known.end()) return;
     std::string roots;
-    for (const auto& r : kTemplateRoots) roots += (roots.empty() ? "" : ", ") + r;
+    for (const auto& r : known) roots += (roots.empty() ? "" : ", ") + r;
     out.emplace_back(at, "unknown field '" + field + "': a field starts with " + roots);
   };
   if (!condition.is_object()) return;
@@ -37,9 +41,10 @@ void unknown_condition_fields(const json& condition, const std::string& pointer,
     const std::string at = pointer + "/" + escape_pointer_token(key);
     if (is_condition_group(key)) {
       if (value.is_array())
-        for (size_t i = 0; i < value.size(); ++i) unknown_condition_fields(value[i], at + "/" + std::to_string(i), out);
+        for (size_t i = 0; i < value.size(); ++i)
+          unknown_condition_fields(value[i], at + "/" + std::to_string(i), out, known);
     } else if (key == "not") {
-      unknown_condition_fields(value, at, out);
+      unknown_condition_fields(value, at, out, known);
     } else if (key == "field") {
       if (value.is_string()) check(value.get<std::string>(), at);
     } else if (key != "op" && key != "value" && key != "timezone") {
@@ -822,6 +827,22 @@ CompiledRule compile_rule_version(const json& source, const RuleEnvironment& env
   then.message_templates.clear();
   for (const auto& [k, v] : templates.items()) then.message_templates[k] = v;
   return compile_rule(source.value("rule", json::object()), "", then, issues);
+}
+
+std::unique_ptr<Condition> compile_segment_filter(const json& filter, const std::string& pointer,
+                                                  const std::string& where, const RuleEnvironment& environment,
+                                                  std::vector<RuleIssue>& issues) {
+  std::map<std::string, std::string> variables = environment.template_variables;
+  variables.insert(default_template_variables().begin(), default_template_variables().end());
+  const json condition = with_field_paths(filter, variables);
+  std::vector<ConditionProblem> problems;
+  auto compiled = Condition::compile(condition, problems);
+  for (const auto& p : problems) issues.push_back({pointer + p.pointer, where + p.message});
+  std::vector<std::pair<std::string, std::string>> unknown;
+  if (problems.empty()) unknown_condition_fields(condition, pointer, unknown, kSegmentRoots);
+  for (const auto& [at, message] : unknown) issues.push_back({at, where + message});
+  if (!problems.empty() || !unknown.empty()) return nullptr;
+  return compiled;
 }
 
 }  // namespace sb

@@ -69,4 +69,12 @@ CompiledRule compile_rule(const nlohmann::json& rule, const std::string& pointer
 CompiledRule compile_rule_version(const nlohmann::json& source, const RuleEnvironment& environment,
                                   std::vector<RuleIssue>& issues);
 
+// A dynamic segment's filter (at `pointer`, "/segments/VIP/filter"): the
+// rules' filter language over the contact, short names ("Город") read as
+// rules read them; a field of no contact is an issue. `where` begins each
+// message ("segment 'VIP': ").
+std::unique_ptr<Condition> compile_segment_filter(const nlohmann::json& filter, const std::string& pointer,
+                                                  const std::string& where, const RuleEnvironment& environment,
+                                                  std::vector<RuleIssue>& issues);
+
 }  // namespace sb

@@ -275,6 +275,12 @@ const BadConfig kBadConfigs[] = {
         "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "seg.remove", "params": {"segment": "gold"}}]}]})",
      "/rules/0/steps/0/params/segment: rule 'r', step 'seg.remove': no static segment 'gold' in the config "
      "(expected one under \"segments\" without a filter: VIP)"},
+    {"segment_filter_reads_no_contact",
+     R"({"segments": {"regulars": {"filter": {"field": "contcat.fields.visits", "op": ">", "value": 9}}}})",
+     "/segments/regulars/filter/field: segment 'regulars': unknown field 'contcat.fields.visits': a field starts with "
+     "contact, account"},
+    {"static_segment_with_a_refresh", R"({"segments": {"VIP": {"refresh": "every day at 03:00"}}})",
+     "/segments/VIP/refresh: segment 'VIP' has no filter: only a dynamic one is checked again on a schedule"},
     {"segment_is_dynamic",
      R"({"instances": {"seg": {"plugin": "segments"}}, "segments": {"VIP": {}, "regulars": {"filter": {"field": "contact.fields.visits", "op": ">", "value": 9}}},
         "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "seg.add", "params": {"segments": ["VIP", "regulars"]}}]}]})",

@@ -1026,6 +1026,8 @@ TEST(CrmScenarios, MatrixCrmDynamicSegmentsMoveContactsAsTheyChangeAndKeepTheirS
       {"description", "Клиенты со средним чеком более 10000"},
       {"filter", {{"field", "contact.aggregates.check.average"}, {"op", ">"}, {"value", 10000}}},
       {"refresh", "every day at 03:00"}};
+  // A field by its short name, as a rule's filter reads it: contact.fields.Город.
+  config["segments"]["omsk"] = {{"description", "Клиенты из Омска"}, {"filter", {{"Город", "Омск"}}}};
   config["aggregates"] = {{"check", {{"event", "order.paid"}, {"value", "data.amount"}}}};
   const int month = std::stoi(omsk_today().substr(5, 2));
   char far_birthday[16];
@@ -1034,11 +1036,11 @@ TEST(CrmScenarios, MatrixCrmDynamicSegmentsMoveContactsAsTheyChangeAndKeepTheirS
   const auto dir = first->dir();
   post(*first, {{"id", "a-1"},
                 {"type", "order.paid"},
-                {"contact", {{"id", "A"}, {"fields", {{"birthday", omsk_today(1990)}}}}},
+                {"contact", {{"id", "A"}, {"fields", {{"birthday", omsk_today(1990)}, {"Город", "Омск"}}}}},
                 {"data", {{"amount", 12000}}}});
   post(*first, {{"id", "b-1"},
                 {"type", "order.paid"},
-                {"contact", {{"id", "B"}, {"fields", {{"birthday", far_birthday}}}}},
+                {"contact", {{"id", "B"}, {"fields", {{"birthday", far_birthday}, {"Город", "Москва"}}}}},
                 {"data", {{"amount", 5000}}}});
   const auto members = [](const HostProcess& host, const std::string& segment, size_t n) {
     std::set<std::string> ids;
@@ -1049,15 +1051,16 @@ TEST(CrmScenarios, MatrixCrmDynamicSegmentsMoveContactsAsTheyChangeAndKeepTheirS
   };
   EXPECT_EQ(members(*first, "birthdays", 1), std::set<std::string>{"A"});
   EXPECT_EQ(members(*first, "big_spenders", 1), std::set<std::string>{"A"});
+  EXPECT_EQ(members(*first, "omsk", 1), std::set<std::string>{"A"});
   // B's second order lifts the average check to 17,500.
   post(*first, {{"id", "b-2"}, {"type", "order.paid"}, {"contact", {{"id", "B"}}}, {"data", {{"amount", 30000}}}});
   EXPECT_EQ(members(*first, "big_spenders", 2), (std::set<std::string>{"A", "B"}));
   std::multiset<std::string> entered;
-  for (const auto& r : sink.wait_for(3)) {
+  for (const auto& r : sink.wait_for(4)) {
     const json body = json::parse(r.body);
     entered.insert(body.value("segment", "?") + " " + body.value("who", "?"));
   }
-  EXPECT_EQ(entered, (std::multiset<std::string>{"big_spenders A", "big_spenders B", "birthdays A"}));
+  EXPECT_EQ(entered, (std::multiset<std::string>{"big_spenders A", "big_spenders B", "birthdays A", "omsk A"}));
 
   // Restarted with big_spenders defined anew (its schedule): that one is
   // refreshed at once and finds them in already (sizes, and no one moved
@@ -1080,7 +1083,7 @@ TEST(CrmScenarios, MatrixCrmDynamicSegmentsMoveContactsAsTheyChangeAndKeepTheirS
   EXPECT_FALSE(listed["VIP"].contains("size"));  // a static one is not counted
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(admin_get(second, "/api/v1/segments/birthdays/history")["items"].size(), 1u);
-  EXPECT_EQ(sink.count(), 3u);
+  EXPECT_EQ(sink.count(), 4u);
 }
 
 // MatrixCRM's "manual addition, as the manager decides" on a dynamic
