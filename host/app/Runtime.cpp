@@ -227,7 +227,13 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   deps_.crm = crm_.get();
   for (const auto& instance : config_.instances) {
     deps_.instance_secrets[instance.name] = secret_names(instance.config);
-    deps_.instance_grants[instance.name] = {instance.grants.begin(), instance.grants.end()};
+    // The bundled record plugins need nothing but the records: known by
+    // the loaded plugin's own name, whether the config named it or its file.
+    const std::string plugin = checked.instance_plugins.at(instance.name)->name();
+    const bool records = plugin == "crm" || plugin == "tasks" || plugin == "segments";
+    const std::vector<std::string> grants =
+        instance.grants.value_or(records ? std::vector<std::string>{"crm"} : std::vector<std::string>{});
+    deps_.instance_grants[instance.name] = {grants.begin(), grants.end()};
   }
 
   // Bind before creating instances: a taken port is the likelier mistake and

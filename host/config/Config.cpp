@@ -207,12 +207,9 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   const json instances = doc.value("instances", json::object());
   for (const auto& [instance, body] : instances.items()) {
     const std::string pointer = "/instances/" + escape_pointer_token(instance);
-    InstanceConfig ic{instance, body["plugin"], body.value("config", json::object()), std::nullopt, {}};
+    InstanceConfig ic{instance, body["plugin"], body.value("config", json::object()), std::nullopt, std::nullopt};
     if (body.contains("max_in_flight")) ic.max_in_flight = body["max_in_flight"].get<int>();
-    if (body.contains("grants"))
-      ic.grants = body["grants"].get<std::vector<std::string>>();
-    else if (ic.plugin == "crm" || ic.plugin == "tasks" || ic.plugin == "segments")
-      ic.grants = {"crm"};  // the bundled record plugins need nothing but the records
+    if (body.contains("grants")) ic.grants = body["grants"].get<std::vector<std::string>>();
     std::vector<std::pair<std::string, json>> refs;
     collect_secret_refs(ic.config, pointer + "/config", refs);
     for (const auto& [at, ref] : refs) {

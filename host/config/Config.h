@@ -57,7 +57,9 @@ struct InstanceConfig {
   std::string plugin;                // a plugin name, or a path to a .so when it has a '/'
   nlohmann::json config;             // as written: {"$secret": "name"} not yet resolved
   std::optional<int> max_in_flight;  // calls in flight at most; none = no bound
-  std::vector<std::string> grants;   // host services beyond the common ones ("crm")
+  // Host services beyond the common ones ("crm"); none written: the bundled
+  // record plugins' (crm, tasks, segments: "crm", by the loaded plugin's name).
+  std::optional<std::vector<std::string>> grants;
 };
 
 // "aggregates": {"<name>": {"event": "order.paid", "value": "data.amount"}}

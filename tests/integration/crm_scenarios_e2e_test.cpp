@@ -318,7 +318,10 @@ TEST(CrmScenarios, AFieldARuleSetsIsAChangeTheNextRuleSees) {
        {{"name", "untagged"},
         {"trigger", {{"event", "contact.tag_removed"}}},
         {"steps", json::array({post_step("/untagged", {{"tag", "{{data.tag}}"}})})}}});
-  HostProcess host(host_config(sink, rules));
+  json config = host_config(sink, rules);
+  // Named by its file, the bundled crm plugin has the records as by its name.
+  config["instances"]["crm"]["plugin"] = std::string(SB_PLUGIN_DIR) + "/crm.so";
+  HostProcess host(config);
   post(host, {{"id", "o-1"},
               {"type", "order.paid"},
               {"contact", {{"id", "C2"}, {"tags", {"lead", "newsletter"}}}},
