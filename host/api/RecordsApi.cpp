@@ -247,11 +247,10 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
     for (const auto& [name, segment] : segments_) {
       json item{
           {"name", name}, {"description", segment.description}, {"kind", segment.dynamic() ? "dynamic" : "static"}};
-      if (segment.dynamic()) {
-        item["filter"] = segment.filter;
-        const json history = size_history(name);
-        if (!history.empty()) item["size"] = history.back()["size"], item["refreshed_at"] = history.back()["at"];
-      }
+      if (segment.dynamic()) item["filter"] = segment.filter;
+      // As of its last count: a dynamic segment's refresh, a static one's daily count.
+      const json history = size_history(name);
+      if (!history.empty()) item["size"] = history.back()["size"], item["refreshed_at"] = history.back()["at"];
       items.push_back(std::move(item));
     }
     return reply(json_response(200, {{"items", std::move(items)}, {"next", nullptr}}));

@@ -512,7 +512,7 @@ class OverdueProducer final : public TimeProducer {
 // none, and at once when it was never refreshed or its definition changed): every contact is checked, and the moves are
 // stored a chunk at a time, so memory does not grow with the members who move. A refresh cut short is done again from
 // the start: moves already stored are no moves the second time. Its size, and how many came and went, join the
-// segment's size history.
+// segment's size history. A static segment (no condition) is only counted, once a day.
 class SegmentProducer final : public TimeProducer {
  public:
   using Append = std::function<std::future<AppendResult>(std::vector<EventRecord>)>;
@@ -551,7 +551,7 @@ class SegmentProducer final : public TimeProducer {
           const size_t before = moves.size();
           const json context = SegmentMembership::context_of(object_of(c.data_json), zone_);
           const bool was = SegmentMembership::is_member(segment_, context);
-          SegmentMembership::check(segment_, c.key, context, cause, 0, now, moves);
+          if (segment_.condition) SegmentMembership::check(segment_, c.key, context, cause, 0, now, moves);
           const bool moved = moves.size() != before;
           size += was != moved;
           if (moved) enters.push_back(!was);
@@ -615,9 +615,12 @@ class SegmentProducer final : public TimeProducer {
 TimeTriggers::TimeTriggers(Store& store, const std::vector<CompiledRule>& rules,
                            const std::vector<DynamicSegment>& segments, Options options, std::function<void()> stored)
     : store_(store), options_(std::move(options)), stored_(std::move(stored)) {
-  for (const DynamicSegment& segment : segments)
-    producers_.push_back(std::make_unique<SegmentProducer>(
-        segment, options_.account_timezone, [this](std::vector<EventRecord> e) { return append_async(std::move(e)); }));
+  std::vector<DynamicSegment> counted = segments;
+  for (const std::string& name : options_.static_segments) counted.push_back({name, nullptr, std::nullopt, "static"});
+  for (DynamicSegment& segment : counted)
+    producers_.push_back(
+        std::make_unique<SegmentProducer>(std::move(segment), options_.account_timezone,
+                                          [this](std::vector<EventRecord> e) { return append_async(std::move(e)); }));
   std::set<std::string> overdue_types;  // a rule on <type>.overdue (not its own trigger's)
   bool task_reminder_wanted = false;
   for (const CompiledRule& rule : rules) {

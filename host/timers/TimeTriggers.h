@@ -60,6 +60,9 @@ class TimeTriggers {
     Config::AdChannelsConfig ad_channels;
     // What a "report": "messages" needs of the rules it counts.
     StatsRules stats_rules;
+    // The static segments (no filter): their members are counted once a
+    // day, for their size history, as a dynamic one's are at its refresh.
+    std::vector<std::string> static_segments = {};
   };
   // `stored` runs after events were appended (it wakes the pipeline).
   TimeTriggers(Store& store, const std::vector<CompiledRule>& rules, const std::vector<DynamicSegment>& segments,

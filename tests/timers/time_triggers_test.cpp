@@ -667,6 +667,33 @@ TEST_F(TimeTriggersTest, ADynamicSegmentIsRefreshedOnItsScheduleAndItsSizeIsKept
   EXPECT_EQ(json::parse(store_->kv_get(kSegmentSizes, "regulars").value()).size(), 5u);
 }
 
+// A static segment's members are put in by rules and managers; its size is
+// counted once a day all the same, for its history ("segment size over time").
+TEST_F(TimeTriggersTest, AStaticSegmentIsCountedOnceADay) {
+  for (const char* id : {"A", "B", "C"})
+    append({{"id", std::string("c-") + id}, {"type", "contact.updated"}, {"contact", {{"id", id}}}});
+  for (const char* key : {"id:A", "id:B"}) {
+    ParsedEvents parsed =
+        parse_event({{"id", std::string("vip-") + key}, {"type", "contact.updated"}}, now_ms(), "api");
+    ASSERT_TRUE(parsed.problems.empty());
+    parsed.records[0].contact = ContactUpdate{key, ""};
+    parsed.records[0].contact->segments.add = {"VIP"};
+    std::promise<AppendResult> done;
+    store_->append_events(parsed.records, [&](AppendResult r) { done.set_value(r); });
+    ASSERT_TRUE(done.get_future().get().ok());
+  }
+  TimeTriggers::Options options;
+  options.static_segments = {"VIP"};
+  TimeTriggers t(*store_, {}, {}, options, nullptr);
+  EXPECT_TRUE(t.check(at("2026-12-02T10:00:00Z")).empty());  // counted, nothing moved
+  t.check(at("2026-12-03T09:59:00Z"));
+  t.check(at("2026-12-03T10:00:00Z"));
+  const json history = json::parse(store_->kv_get(kSegmentSizes, "VIP").value());
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(history[0], json::parse(R"({"at":"2026-12-02T10:00:00.000Z","size":2,"entered":0,"left":0})"));
+  EXPECT_EQ(history[1]["at"], "2026-12-03T10:00:00.000Z");
+}
+
 TEST(MonthDay, TheFormsDatesAreWrittenIn) {
   EXPECT_EQ(read_month_day("1990-02-28")->month, 2u);
   EXPECT_EQ(read_month_day("28.02.1990")->day, 28u);
