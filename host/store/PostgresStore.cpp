@@ -203,6 +203,10 @@ CREATE TABLE IF NOT EXISTS goals (
 CREATE INDEX IF NOT EXISTS goals_contact ON goals (contact, at);
 CREATE INDEX IF NOT EXISTS goals_at ON goals (at);
 )sql",
+    // 8: what each goal reached was worth (a rule goal's "value").
+    R"sql(
+ALTER TABLE goals ADD COLUMN IF NOT EXISTS value DOUBLE PRECISION;
+)sql",
 };
 
 // Indexes a binary may add without a new version (an older one runs on with
@@ -1059,8 +1063,13 @@ class PostgresStore::Rows final : public ExecutionRows {
   }
 
   void keep_goal(const GoalReached& goal) override {
-    db_.run("INSERT INTO goals (contact, type, at) VALUES ($1, $2, $3)",
-            PgParams().text(goal.contact_key).text(goal.type).integer(goal.at_ms));
+    PgParams params;
+    params.text(goal.contact_key).text(goal.type).integer(goal.at_ms);
+    if (goal.value)
+      params.text(nlohmann::json(*goal.value).dump());
+    else
+      params.null();
+    db_.run("INSERT INTO goals (contact, type, at, value) VALUES ($1, $2, $3, $4::double precision)", params);
   }
 
   std::optional<std::string> kv_get(const std::string& ns, const std::string& key) override {
@@ -1823,9 +1832,11 @@ std::vector<GoalReached> PostgresStore::goals_reached(const std::vector<std::str
           "WITH asked AS (SELECT json_array_elements_text($1::json) AS k), "
           "names AS (SELECT k, k AS n FROM asked UNION SELECT asked.k, a.key FROM asked "
           "JOIN contact_aliases a ON a.alias = asked.k) "
-          "SELECT names.k, g.type, g.at FROM names JOIN goals g ON g.contact = names.n WHERE g.at >= $2",
+          "SELECT names.k, g.type, g.at, g.value FROM names JOIN goals g ON g.contact = names.n WHERE g.at >= $2",
           PgParams().text(keys).integer(since_ms));
-      for (int i = 0; i < q.rows(); ++i) out.push_back({q.text(i, 0), q.text(i, 1), q.integer(i, 2)});
+      for (int i = 0; i < q.rows(); ++i)
+        out.push_back({q.text(i, 0), q.text(i, 1), q.integer(i, 2),
+                       q.is_null(i, 3) ? std::nullopt : std::optional(std::stod(q.text(i, 3)))});
       return 0;
     });
   return out;

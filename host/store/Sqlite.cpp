@@ -42,6 +42,11 @@ SqliteStatement& SqliteStatement::bind(int index, int64_t value) {
   return *this;
 }
 
+SqliteStatement& SqliteStatement::bind(int index, double value) {
+  if (sqlite3_bind_double(statement_, index, value) != SQLITE_OK) fail_to_bind(index);
+  return *this;
+}
+
 SqliteStatement& SqliteStatement::bind_null(int index) {
   if (sqlite3_bind_null(statement_, index) != SQLITE_OK) fail_to_bind(index);
   return *this;
@@ -72,6 +77,8 @@ void SqliteStatement::reset() {
 }
 
 int64_t SqliteStatement::integer(int column) const { return sqlite3_column_int64(statement_, column); }
+
+double SqliteStatement::real(int column) const { return sqlite3_column_double(statement_, column); }
 
 std::string SqliteStatement::text(int column) const {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(statement_, column));

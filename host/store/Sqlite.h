@@ -32,6 +32,7 @@ class SqliteStatement {
   SqliteStatement& bind_borrowed(int index, std::string&& text) = delete;  // a temporary dies first
   SqliteStatement& bind_borrowed(int index, const char* text) { return bind_borrowed(index, std::string_view(text)); }
   SqliteStatement& bind(int index, int64_t value);
+  SqliteStatement& bind(int index, double value);
   SqliteStatement& bind_null(int index);
 
   // True while a row is available (read it with the column functions).
@@ -46,6 +47,7 @@ class SqliteStatement {
   void reset();
 
   int64_t integer(int column) const;
+  double real(int column) const;
   std::string text(int column) const;
   bool is_null(int column) const;
 

@@ -18,7 +18,7 @@ namespace sb {
 
 namespace {
 
-constexpr int kSchemaVersion = 10;
+constexpr int kSchemaVersion = 11;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS events (
@@ -124,11 +124,13 @@ CREATE TABLE IF NOT EXISTS contact_aliases (
   alias TEXT PRIMARY KEY,
   key TEXT NOT NULL
 ) WITHOUT ROWID;
--- Version 10: the goals contacts reached (a rule's "goal"), for conversions.
+-- Version 10: the goals contacts reached (a rule's "goal"), for conversions;
+-- version 11: what each was worth (the goal's "value").
 CREATE TABLE IF NOT EXISTS goals (
   contact TEXT NOT NULL,
   type TEXT NOT NULL,
-  at INTEGER NOT NULL
+  at INTEGER NOT NULL,
+  value REAL
 );
 )sql";
 
@@ -394,7 +396,7 @@ struct SqliteStore::Writer {
                       "SELECT seq, event, at FROM arrivals WHERE key = ?1 AND at >= ?2 AND seq > ?3 "
                       "ORDER BY seq LIMIT 1"),
         forget_arrivals(db.handle(), "DELETE FROM arrivals WHERE at < ?"),
-        insert_goal(db.handle(), "INSERT INTO goals (contact, type, at) VALUES (?, ?, ?)"),
+        insert_goal(db.handle(), "INSERT INTO goals (contact, type, at, value) VALUES (?, ?, ?, ?)"),
         due_ids(db.handle(),
                 "SELECT id FROM executions WHERE priority = ?1 AND due_at IS NOT NULL AND due_at <= ?2 "
                 "ORDER BY due_at LIMIT ?3"),
@@ -480,6 +482,7 @@ struct SqliteStore::Writer {
       if (found >= 1 && found <= 5) learn_stored_aliases(db);
       if (found >= 1 && found <= 7) give_steps_text_affinity(db);
       if (found >= 1 && found <= 8) keep_reported_messages(db);
+      if (found == 10) db.execute("ALTER TABLE goals ADD COLUMN value REAL");
       db.execute(kIndexes);
       db.execute("PRAGMA user_version = " + std::to_string(kSchemaVersion));
       db.execute("COMMIT");
@@ -694,7 +697,12 @@ class SqliteStore::Rows final : public ExecutionRows {
   void forget_arrivals(int64_t before_ms) override { w_.forget_arrivals.bind(1, before_ms).run(); }
 
   void keep_goal(const GoalReached& goal) override {
-    w_.insert_goal.bind(1, goal.contact_key).bind(2, goal.type).bind(3, goal.at_ms).run();
+    w_.insert_goal.bind(1, goal.contact_key).bind(2, goal.type).bind(3, goal.at_ms);
+    if (goal.value)
+      w_.insert_goal.bind(4, *goal.value);
+    else
+      w_.insert_goal.bind_null(4);
+    w_.insert_goal.run();
   }
 
   // One writer: nothing else decides between this unit's read and its commit.
@@ -1141,7 +1149,7 @@ constexpr const char* kGoalsOfContacts =
     "WITH asked(k) AS (SELECT value FROM json_each(?1)), "
     "names(k, n) AS (SELECT k, k FROM asked UNION SELECT asked.k, a.key FROM asked "
     "JOIN contact_aliases a ON a.alias = asked.k) "
-    "SELECT names.k, g.type, g.at FROM names JOIN goals AS g INDEXED BY goals_contact ON g.contact = names.n "
+    "SELECT names.k, g.type, g.at, g.value FROM names JOIN goals AS g INDEXED BY goals_contact ON g.contact = names.n "
     "WHERE g.at >= ?2";
 
 std::vector<GoalReached> SqliteStore::goals_reached(const std::vector<std::string>& contact_keys, int64_t since_ms) {
@@ -1151,7 +1159,8 @@ std::vector<GoalReached> SqliteStore::goals_reached(const std::vector<std::strin
     std::lock_guard lock(read_mutex_);  // a chunk at a time: the router reads through the same connection
     SqliteStatement q(reader_->db.handle(), kGoalsOfContacts);
     q.bind(1, keys).bind(2, since_ms);
-    while (q.step()) out.push_back({q.text(0), q.text(1), q.integer(2)});
+    while (q.step())
+      out.push_back({q.text(0), q.text(1), q.integer(2), q.is_null(3) ? std::nullopt : std::optional(q.real(3))});
   }
   return out;
 }

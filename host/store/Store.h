@@ -101,6 +101,7 @@ struct GoalReached {
   std::string contact_key;
   std::string type;
   int64_t at_ms = 0;
+  std::optional<double> value = {};  // what it was worth (a payment's amount), when a rule's goal reads it
 };
 
 // What an event did to its entity's status, as the store saw it in commit

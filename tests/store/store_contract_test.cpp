@@ -2097,21 +2097,22 @@ TYPED_TEST(StoreContract, GoalsReachedAreFoundByContactFromATimeAndForgottenWith
   auto store = this->open();
   ASSERT_TRUE(transact(*store, [&](ExecutionRows& rows) {
                 rows.keep_goal({"id:anna", "booking.created", 1000});
-                rows.keep_goal({"id:anna", "deal.won", 3000});
+                rows.keep_goal({"id:anna", "deal.won", 3000, 12500.75});  // with what it was worth
                 rows.keep_goal({"id:boris", "booking.created", 2000});
                 rows.keep_goal({"id:vera", "booking.created", 5000});
               }).ok());
   const auto found = [&](std::vector<std::string> keys, int64_t since) {
     std::vector<std::string> out;
     for (const GoalReached& g : store->goals_reached(keys, since))
-      out.push_back(g.contact_key + " " + g.type + " " + std::to_string(g.at_ms));
+      out.push_back(g.contact_key + " " + g.type + " " + std::to_string(g.at_ms) +
+                    (g.value ? " " + json(*g.value).dump() : ""));
     std::sort(out.begin(), out.end());
     return out;
   };
   EXPECT_EQ(found({"id:anna", "id:boris"}, 0),
-            (std::vector<std::string>{"id:anna booking.created 1000", "id:anna deal.won 3000",
+            (std::vector<std::string>{"id:anna booking.created 1000", "id:anna deal.won 3000 12500.75",
                                       "id:boris booking.created 2000"}));
-  EXPECT_EQ(found({"id:anna", "id:nobody"}, 2000), (std::vector<std::string>{"id:anna deal.won 3000"}));
+  EXPECT_EQ(found({"id:anna", "id:nobody"}, 2000), (std::vector<std::string>{"id:anna deal.won 3000 12500.75"}));
   EXPECT_TRUE(found({}, 0).empty());
   // Many contacts at once (more than a statement names on either backend).
   std::vector<std::string> many;
@@ -2120,7 +2121,7 @@ TYPED_TEST(StoreContract, GoalsReachedAreFoundByContactFromATimeAndForgottenWith
   EXPECT_EQ(found(many, 0), (std::vector<std::string>{"id:vera booking.created 5000"}));
   store->forget_events(2500, 100);
   EXPECT_EQ(found({"id:anna", "id:boris", "id:vera"}, 0),
-            (std::vector<std::string>{"id:anna deal.won 3000", "id:vera booking.created 5000"}));
+            (std::vector<std::string>{"id:anna deal.won 3000 12500.75", "id:vera booking.created 5000"}));
 }
 
 // A store with one execution, and helpers to wait for events in it.
