@@ -88,12 +88,15 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
                             "instance '" + instance.name + "' (plugin '" + lib->name() + "'): " + v.message});
     resolve_paths(resolved, lib->config_schema_json(), config.file.parent_path());
     // A plugin's zone settings ("x-switchboard-timezone": true): a misspelt
-    // one is the config's error, not every step's at run time.
-    for_each_marked(resolved, lib->config_schema_json(), "x-switchboard-timezone", pointer + "/config",
+    // one is the config's error, not every step's at run time. Read as
+    // written (a secret's value is never repeated); empty is the default.
+    json written = instance.config;
+    for_each_marked(written, lib->config_schema_json(), "x-switchboard-timezone", pointer + "/config",
                     [&](json& item, const std::string& at) {
-                      if (!is_time_zone(item.get<std::string>()))
+                      const std::string& zone = item.get_ref<const std::string&>();
+                      if (!zone.empty() && !is_time_zone(zone))
                         out.issues.push_back({file, at,
-                                              "instance '" + instance.name + "': '" + item.get<std::string>() +
+                                              "instance '" + instance.name + "': '" + zone +
                                                   "' is not an IANA time zone (such as \"Europe/Moscow\")"});
                     });
     out.instance_plugins[instance.name] = lib;
@@ -169,10 +172,12 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
       continue;
     }
     std::vector<RuleIssue> issues;
-    DynamicSegment dynamic{
-        name,
-        compile_segment_filter(segment.filter, at + "/filter", "segment '" + name + "': ", out.environment, issues),
-        std::nullopt, dump_text(segment.filter) + "\n" + segment.refresh};
+    json as_read;
+    auto condition = compile_segment_filter(segment.filter, at + "/filter", "segment '" + name + "': ", out.environment,
+                                            issues, as_read);
+    // Defined by what the filter means: one whose short names came to mean
+    // fields ("Город") is refreshed at once.
+    DynamicSegment dynamic{name, std::move(condition), std::nullopt, dump_text(as_read) + "\n" + segment.refresh};
     for (auto& i : issues) out.issues.push_back({file, std::move(i.pointer), std::move(i.message)});
     if (!segment.refresh.empty()) {
       std::string why;

@@ -188,7 +188,7 @@ Result set_fields(const ChangeRequest& r, const json& change, const RecordRules&
   // another): the list as a whole, with the fields or alone.
   const auto responsible = change.find("responsible");
   if (responsible != change.end() && !is_manager_list(*responsible))
-    return std::string("/responsible: the record's managers, as a list of {\"id\", \"name\"?, \"email\"?}");
+    return std::string("/responsible: the record's managers, as a list of {\"id\", \"name\"?, \"email\"?, \"phone\"?}");
   const bool sets_managers = responsible != change.end();
   const auto fields = change.find("fields");
   const bool has_fields = fields != change.end() && fields->is_object() && !fields->empty();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "config/Config.h"
 #include "config/JsonSchema.h"
@@ -683,6 +684,18 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
                                      environment.pipelines, problems);
   } else {
     out.trigger = Trigger::compile(trigger, environment.pipelines, problems);
+    // A time trigger's keys ("by", "timezone") on an event trigger would do
+    // nothing: said, not ignored. (Not for a stored version: its executions
+    // go on as it was.)
+    static const std::set<std::string> kEventTriggerKeys{"event",           "source",   "entity", "status",
+                                                         "previous_status", "pipeline", "from",   "to"};
+    if (environment.check_declared_names && trigger.is_object())
+      for (const auto& [key, value] : trigger.items())
+        if (!kEventTriggerKeys.count(key))
+          problems.push_back({"/" + escape_pointer_token(key),
+                              "does not go with an event or status trigger; expected event, source, entity, status, "
+                              "previous_status, pipeline, from, to (or a time trigger: schedule, special_date, "
+                              "overdue, report)"});
     const std::string source = trigger.value("source", "");
     if (!source.empty() && source != "api" && !environment.instances.count(source))
       issues.push_back({pointer + "/trigger/source", where + "unknown instance '" + source + "'"});
@@ -831,10 +844,11 @@ CompiledRule compile_rule_version(const json& source, const RuleEnvironment& env
 
 std::unique_ptr<Condition> compile_segment_filter(const json& filter, const std::string& pointer,
                                                   const std::string& where, const RuleEnvironment& environment,
-                                                  std::vector<RuleIssue>& issues) {
+                                                  std::vector<RuleIssue>& issues, json& as_read) {
   std::map<std::string, std::string> variables = environment.template_variables;
   variables.insert(default_template_variables().begin(), default_template_variables().end());
-  const json condition = with_field_paths(filter, variables);
+  as_read = with_field_paths(filter, variables);
+  const json& condition = as_read;
   std::vector<ConditionProblem> problems;
   auto compiled = Condition::compile(condition, problems);
   for (const auto& p : problems) issues.push_back({pointer + p.pointer, where + p.message});

@@ -72,9 +72,10 @@ CompiledRule compile_rule_version(const nlohmann::json& source, const RuleEnviro
 // A dynamic segment's filter (at `pointer`, "/segments/VIP/filter"): the
 // rules' filter language over the contact, short names ("Город") read as
 // rules read them; a field of no contact is an issue. `where` begins each
-// message ("segment 'VIP': ").
+// message ("segment 'VIP': "). `as_read` gets the filter with the short
+// names' paths (what it means, for the segment's definition).
 std::unique_ptr<Condition> compile_segment_filter(const nlohmann::json& filter, const std::string& pointer,
                                                   const std::string& where, const RuleEnvironment& environment,
-                                                  std::vector<RuleIssue>& issues);
+                                                  std::vector<RuleIssue>& issues, nlohmann::json& as_read);
 
 }  // namespace sb

@@ -52,6 +52,7 @@ void SegmentMembership::check(const std::string& key, json contact, const std::s
 void SegmentMembership::check(const DynamicSegment& segment, const std::string& key, const json& context,
                               const std::string& cause, int chain_depth, int64_t now_ms,
                               std::vector<EventRecord>& out) {
+  if (!segment.condition) return;  // a static segment: only its members' own list decides
   // A manager's own choice (the admin API) stands whatever the filter says.
   const bool belongs =
       listed(context, "manual_segments", segment.name) ||

@@ -1,7 +1,6 @@
 #include "rules/Trigger.h"
 
 #include <algorithm>
-#include <set>
 
 namespace sb {
 
@@ -16,16 +15,6 @@ std::optional<std::string> status_value(const json& v) {
 std::optional<Trigger> Trigger::compile(const json& trigger, const Pipelines& pipelines,
                                         std::vector<ConditionProblem>& problems) {
   const size_t before = problems.size();
-  // A time trigger's keys ("by", "timezone") on an event trigger would do
-  // nothing: said, not ignored.
-  static const std::set<std::string> kKeys{"event",           "source",   "entity", "status",
-                                           "previous_status", "pipeline", "from",   "to"};
-  for (const auto& [key, value] : trigger.items())
-    if (!kKeys.count(key))
-      problems.push_back({"/" + key,
-                          "does not go with an event or status trigger; expected event, source, entity, status, "
-                          "previous_status, pipeline, from, to (or a time trigger: schedule, special_date, overdue, "
-                          "report)"});
   Trigger t;
   t.event_ = trigger.value("event", "");
   t.source_ = trigger.value("source", "");

@@ -551,7 +551,7 @@ class SegmentProducer final : public TimeProducer {
           const size_t before = moves.size();
           const json context = SegmentMembership::context_of(object_of(c.data_json), zone_);
           const bool was = SegmentMembership::is_member(segment_, context);
-          if (segment_.condition) SegmentMembership::check(segment_, c.key, context, cause, 0, now, moves);
+          SegmentMembership::check(segment_, c.key, context, cause, 0, now, moves);  // none for a static one
           const bool moved = moves.size() != before;
           size += was != moved;
           if (moved) enters.push_back(!was);

@@ -24,7 +24,7 @@ inline std::string_view error_code_of(int http_status) {
     case 405:
       return "method_not_allowed";
     case 503:
-      return "store_unavailable";
+      return "unavailable";
     default:
       return "bad_request";
   }

@@ -149,7 +149,8 @@ class Sms : public switchboard::Plugin {
     if (events.empty()) return responder.respond(200, "text/plain", "");
     // 200 once every event is committed: otherwise Twilio tries again, and the ids make a repeat a duplicate.
     switchboard_plugins::emit_all(host_, events, [responder](bool committed) mutable {
-      responder.respond(committed ? 200 : 503, "text/plain", "");
+      if (committed) return responder.respond(200, "text/plain", "");
+      responder.respond(503, "application/json", error_body("unavailable", "not stored, send again"));
     });
   }
 
@@ -177,7 +178,7 @@ class Sms : public switchboard::Plugin {
     if (events.empty()) return responder.respond(200, "text/plain", "100");  // a heartbeat
     switchboard_plugins::emit_all(host_, events, [responder](bool committed) mutable {
       if (committed) return responder.respond(200, "text/plain", "100");
-      responder.respond(503, "application/json", error_body("store_unavailable", "not stored, send again"));
+      responder.respond(503, "application/json", error_body("unavailable", "not stored, send again"));
     });
   }
 
@@ -199,7 +200,7 @@ class Sms : public switchboard::Plugin {
     if (events.empty()) return responder.respond(200, "text/plain", "OK");
     switchboard_plugins::emit_all(host_, events, [responder](bool committed) mutable {
       if (committed) return responder.respond(200, "text/plain", "OK");
-      responder.respond(503, "application/json", error_body("store_unavailable", "not stored, send again"));
+      responder.respond(503, "application/json", error_body("unavailable", "not stored, send again"));
     });
   }
 

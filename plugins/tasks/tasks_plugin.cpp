@@ -321,7 +321,7 @@ class Tasks : public switchboard::Plugin {
       // Merged into the stored fields: the previous manager's name and email go unless given.
       json assignee = params["assignee"];
       if (assignee.is_object())
-        for (const char* key : {"name", "email"}) assignee.emplace(key, nullptr);
+        for (const char* key : {"name", "email", "phone"}) assignee.emplace(key, nullptr);
       fields["assignee"] = assignee;
       fields["assignees"] = json::array({params["assignee"]});  // a manager's own tasks are found by it
     }
@@ -436,7 +436,7 @@ class Tasks : public switchboard::Plugin {
             {"if_status", {"open", "in_progress"}},
             {"entity", {{"type", "task"}, {"id", task_id}}},
             {"status", "cancelled"},
-            {"fields", {{"cancelled_at", format_utc(host_.now_unix_ms())}}}};
+            {"fields", {{"cancelled_at", format_utc(host_.now_unix_ms())}, {"completed_at", nullptr}}}};
   }
 
   void apply(std::string_view call_key, const json& change, const std::shared_ptr<Changes>& changes,

@@ -191,7 +191,7 @@ class Telephony : public switchboard::Plugin {
                           error_body("not_found", "no call waits for its data under this key"));
     };
     if (host_.kv_get_async(kKeptPrefix + key, answer) != SB_OK)
-      responder.respond(503, "application/json", error_body("store_unavailable", "the host's store cannot be read"));
+      responder.respond(503, "application/json", error_body("unavailable", "the host's store cannot be read"));
   }
 
   void forget(const std::string& kept_key) {
@@ -260,14 +260,15 @@ class Telephony : public switchboard::Plugin {
       emit_outcome(std::move(events), std::move(responder));
     };
     if (host_.kv_get_async(key, placed) != SB_OK)
-      responder.respond(503, "application/json", error_body("store_unavailable", "the host's store cannot be read"));
+      responder.respond(503, "application/json", error_body("unavailable", "the host's store cannot be read"));
   }
 
   // 200 once every event is committed: otherwise the provider tries again,
   // and the ids make a repeat a duplicate.
   void emit_outcome(std::vector<switchboard_plugins::PluginEvent> events, switchboard::Responder responder) {
     switchboard_plugins::emit_all(host_, events, [responder](bool committed) mutable {
-      responder.respond(committed ? 200 : 503, "text/plain", "");
+      if (committed) return responder.respond(200, "text/plain", "");
+      responder.respond(503, "application/json", error_body("unavailable", "not stored, send again"));
     });
   }
 

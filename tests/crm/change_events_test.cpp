@@ -112,7 +112,8 @@ TEST(ChangeEvents, ARecordsManagersAreSetAsAWholeListAloneOrWithFields) {
   const EventRecord contact = event_of({{"op", "set_fields"}, {"responsible", managers}});
   EXPECT_EQ(contact.type, "contact.updated");
   EXPECT_EQ(json::parse(contact.contact->data_json), (json{{"responsible", managers}}));
-  const std::string expected = "/responsible: the record's managers, as a list of {\"id\", \"name\"?, \"email\"?}";
+  const std::string expected =
+      "/responsible: the record's managers, as a list of {\"id\", \"name\"?, \"email\"?, \"phone\"?}";
   EXPECT_EQ(error_of({{"op", "set_fields"}, {"record", "entity"}, {"responsible", {{"name", "Олег"}}}}), expected);
   EXPECT_EQ(error_of({{"op", "set_fields"}, {"record", "entity"}, {"responsible", "m2"}}), expected);
   EXPECT_EQ(error_of({{"op", "set_fields"}, {"record", "entity"}}),

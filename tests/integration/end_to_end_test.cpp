@@ -281,8 +281,9 @@ TEST(Cli, AMessagesReportOfADisabledRuleIsAWarning) {
       << out;
 }
 
-// Each scheduled report the rules describe passes the config's schema and
-// the rules' compiler; one of none is refused by name.
+// Each scheduled report that needs no more config passes the config's schema
+// and the rules' compiler (channels needs ad_channels: config_test); one of
+// none is refused by name.
 TEST(Cli, ValidateTakesEveryKindOfScheduledReport) {
   const auto dir = make_temp_dir("sb_cli");
   for (const std::string report : {"messages", "tasks", "visits"}) {
@@ -315,11 +316,16 @@ TEST(Cli, ValidateChecksAnInstancesConfigByWhatItIs) {
       check("zadarma", {{"plugin", "telephony"},
                         {"config", {{"provider", "zadarma"}, {"api_key", "k"}, {"api_secret", "s"}, {"sip", "100"}}}});
   EXPECT_EQ(zadarma, 0) << zadarma_out;
-  auto [twilio, twilio_out] = check(
-      "twilio",
-      {{"plugin", "telephony"}, {"config", {{"provider", "twilio"}, {"account_sid", "AC1"}, {"auth_token", "t"}}}});
+  auto [twilio, twilio_out] =
+      check("twilio",
+            {{"plugin", "telephony"},
+             {"config",
+              {{"provider", "twilio"}, {"account_sid", "AC0123456789abcdef0123456789abcdef"}, {"auth_token", "t"}}}});
   EXPECT_EQ(twilio, 2) << twilio_out;
+  EXPECT_NE(twilio_out.find("/instances/x/config: instance 'x' (plugin 'telephony')"), std::string::npos) << twilio_out;
   EXPECT_NE(twilio_out.find("from"), std::string::npos) << twilio_out;
+  auto [unset, unset_out] = check("unset", {{"plugin", "tasks"}, {"config", {{"timezone", ""}}}});  // the account's
+  EXPECT_EQ(unset, 0) << unset_out;
   auto [tasks, tasks_out] = check("tasks", {{"plugin", "tasks"}, {"config", {{"timezone", "Moscow"}}}});
   EXPECT_EQ(tasks, 2) << tasks_out;
   EXPECT_NE(tasks_out.find("/instances/x/config/timezone: instance 'x': 'Moscow' is not an IANA time zone"),

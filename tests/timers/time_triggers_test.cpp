@@ -345,6 +345,8 @@ TEST_F(TimeTriggersTest, AWeeklyTasksReportComparesCompletionAndItsTimeAsOfEachW
   task("2026-11-24T08:00:00Z", "done", {{"completed_at", "2026-11-24T12:00:00Z"}});
   task("2026-11-24T08:00:00Z", "done", {{"completed_at", "2026-11-24T14:00:00Z"}});
   task("2026-11-24T08:00:00Z", "done", {{"completed_at", "2026-12-01T08:00:00Z"}});
+  // ... and one cancelled only after the week before's report time: open as that week stood.
+  task("2026-11-24T08:00:00Z", "cancelled", {{"cancelled_at", "2026-12-01T08:00:00Z"}});
   // Last week: three done in 12, 24 and 24 hours, one open past its deadline, one open, one cancelled.
   task("2026-12-01T08:00:00Z", "done", {{"completed_at", "2026-12-02T08:00:00Z"}});
   task("2026-12-01T08:00:00Z", "open", json::object());
@@ -374,8 +376,10 @@ TEST_F(TimeTriggersTest, AWeeklyTasksReportComparesCompletionAndItsTimeAsOfEachW
   EXPECT_DOUBLE_EQ(total["completion_rate"].get<double>(), 0.5);
   EXPECT_DOUBLE_EQ(total["hours_to_complete"]["average"].get<double>(), 20);
   const json& before = data["previous"]["total"];
-  EXPECT_EQ(before["done"], 4);  // the fifth was done after the week before's report time
-  EXPECT_DOUBLE_EQ(before["completion_rate"].get<double>(), 0.8);
+  EXPECT_EQ(before["done"], 4);       // the fifth was done after the week before's report time
+  EXPECT_EQ(before["cancelled"], 0);  // and the sixth cancelled after it
+  EXPECT_EQ(before["open"], 2);
+  EXPECT_DOUBLE_EQ(before["completion_rate"].get<double>(), 0.667);
   EXPECT_DOUBLE_EQ(before["hours_to_complete"]["average"].get<double>(), 4);
   EXPECT_EQ(data["assignees"]["m1"]["name"], "Анна");
   std::set<std::string> changed;
@@ -387,10 +391,10 @@ TEST_F(TimeTriggersTest, AWeeklyTasksReportComparesCompletionAndItsTimeAsOfEachW
       << data["alerts"].dump();
   const std::string text = data["text"];
   EXPECT_NE(text.find("Tasks created 30.11.2026 - 06.12.2026"), std::string::npos) << text;
-  EXPECT_NE(text.find("Анна: 7 created, 3 done (50%, was 80%), 1 overdue, 20.0 h to complete (was 4.0 h)"),
+  EXPECT_NE(text.find("Анна: 7 created, 3 done (50%, was 66.7%), 1 overdue, 20.0 h to complete (was 4.0 h)"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("Total: completion_rate fell by 37.5% (80% -> 50%)"), std::string::npos) << text;
+  EXPECT_NE(text.find("Total: completion_rate fell by 25% (66.7% -> 50%)"), std::string::npos) << text;
   EXPECT_NE(data["html"].get<std::string>().find("<td>Анна</td><td>7</td><td>3 (50%)</td><td>1</td>"),
             std::string::npos)
       << data["html"];
