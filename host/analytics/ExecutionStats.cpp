@@ -139,6 +139,23 @@ json with_step_rates(const Counts& counts, const StepNames& delivery_reported) {
   return out;
 }
 
+// Converted executions and what their goals were worth: "revenue" (the sum
+// of the values there were), "average_check" (of the converted executions
+// with a value; null when none had one).
+struct Revenue {
+  int64_t converted = 0;
+  int64_t valued = 0;
+  double revenue = 0;
+  void add(const std::optional<double>& value) {
+    ++converted;
+    if (value) ++valued, revenue += *value;
+  }
+  void put(json& out) const {
+    out["revenue"] = std::round(revenue * 100) / 100;
+    out["average_check"] = valued ? json(std::round(revenue / static_cast<double>(valued) * 100) / 100) : json();
+  }
+};
+
 }  // namespace
 
 void ExecutionStats::add(const ExecutionRow& row) {
@@ -179,16 +196,15 @@ void ExecutionStats::add_goals(const std::vector<GoalReached>& goals) {
   if (!goal_) return;
   for (const GoalReached& g : goals)
     if (std::find(goal_->events.begin(), goal_->events.end(), g.type) != goal_->events.end())
-      goal_times_[g.contact_key].push_back(g.at_ms);
+      goal_times_[g.contact_key].push_back({g.at_ms, g.value});
   for (auto& [contact, times] : goal_times_) std::sort(times.begin(), times.end());
 }
 
-// Whether the contact reached the goal from `from_ms` and within the goal's time of it.
-bool ExecutionStats::converted(const std::string& contact, int64_t from_ms) const {
+const ExecutionStats::Reached* ExecutionStats::reached(const std::string& contact, int64_t from_ms) const {
   const auto it = goal_times_.find(contact);
-  if (it == goal_times_.end()) return false;
-  const auto first = std::lower_bound(it->second.begin(), it->second.end(), from_ms);
-  return first != it->second.end() && *first - from_ms <= goal_->within_ms;
+  if (it == goal_times_.end()) return nullptr;
+  const auto first = std::lower_bound(it->second.begin(), it->second.end(), Reached{from_ms, std::nullopt});
+  return first != it->second.end() && first->at_ms - from_ms <= goal_->within_ms ? &*first : nullptr;
 }
 
 std::vector<std::string> ExecutionStats::message_ids() const {
@@ -214,14 +230,16 @@ json ExecutionStats::to_json() const {
     for (const auto& variant : m.variants)
       count(variant_messages[variant], delivery_reported, m.step, reported, converted);
   }
-  // Executions whose contact reached the goal after they began, in all and per variant.
-  int64_t converted_executions = 0;
-  std::map<std::pair<std::string, std::string>, int64_t> variant_converted;
+  // Executions whose contact reached the goal after they began, in all and
+  // per variant; with a value, what their goals were worth.
+  Revenue all;
+  std::map<std::pair<std::string, std::string>, Revenue> variant_converted;
   for (const Started& s : started_)
-    if (converted(s.contact, s.at_ms)) {
-      ++converted_executions;
-      for (const auto& variant : s.variants) ++variant_converted[variant];
+    if (const Reached* goal = reached(s.contact, s.at_ms)) {
+      all.add(goal->value);
+      for (const auto& variant : s.variants) variant_converted[variant].add(goal->value);
     }
+  const int64_t converted_executions = all.converted;
   json splits = json::object();
   for (const auto& [split, variants] : splits_)
     for (const auto& [name, variant] : variants) {
@@ -233,8 +251,10 @@ json ExecutionStats::to_json() const {
           {"messages", it == variant_messages.end() ? json::object() : with_step_rates(it->second, delivery_reported)}};
       if (goal_) {
         const auto converted = variant_converted.find({split, name});
-        out["converted"] = converted == variant_converted.end() ? 0 : converted->second;
-        out["conversion_rate"] = rate(out["converted"].get<int64_t>(), variant.executions);
+        const Revenue figures = converted == variant_converted.end() ? Revenue{} : converted->second;
+        out["converted"] = figures.converted;
+        out["conversion_rate"] = rate(figures.converted, variant.executions);
+        if (!goal_->value.empty()) figures.put(out);
       }
     }
   json out = {{"executions", executions_},
@@ -242,11 +262,16 @@ json ExecutionStats::to_json() const {
               {"steps", steps_},
               {"messages", with_step_rates(messages, delivery_reported)},
               {"splits", splits}};
-  if (goal_)
+  if (goal_) {
     out["goal"] = {{"events", goal_->events},
                    {"within_ms", goal_->within_ms},
                    {"converted", converted_executions},
                    {"conversion_rate", rate(converted_executions, executions_)}};
+    if (!goal_->value.empty()) {
+      out["goal"]["value"] = goal_->value;
+      all.put(out["goal"]);
+    }
+  }
   return out;
 }
 

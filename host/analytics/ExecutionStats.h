@@ -54,7 +54,9 @@ class ExecutionStats {
   //  "messages": {step: {"sent": n, "delivered": n, "opened": n, "clicked": n, "replied": n, "failed": n}},
   //  "splits": {split step: {variant: {"executions": n, "steps": {...}, "messages": {...}}}}}
   // With a goal, "goal": {"events", "within_ms", "converted", "conversion_rate"},
-  // and "converted" and "conversion_rate" in each message step and variant.
+  // and "converted" and "conversion_rate" in each message step and variant;
+  // with a goal's value, "revenue" and "average_check" (of the converted
+  // executions whose goal event had a value) in "goal" and each variant.
   nlohmann::json to_json() const;
 
  private:
@@ -78,13 +80,20 @@ class ExecutionStats {
     int64_t at_ms = 0;
     Variants variants;
   };
-  bool converted(const std::string& contact, int64_t from_ms) const;
+  struct Reached {
+    int64_t at_ms = 0;
+    std::optional<double> value;
+    bool operator<(const Reached& other) const { return at_ms < other.at_ms; }
+  };
+  // The goal the contact reached first from `from_ms`, within the goal's time of it; null when none.
+  const Reached* reached(const std::string& contact, int64_t from_ms) const;
+  bool converted(const std::string& contact, int64_t from_ms) const { return reached(contact, from_ms) != nullptr; }
 
   const std::set<std::string> channel_steps_;
   const std::optional<RuleGoal> goal_;
   std::vector<Started> started_;
   int64_t earliest_ms_ = INT64_MAX;
-  std::map<std::string, std::vector<int64_t>> goal_times_;  // contact -> when it reached the goal, in order
+  std::map<std::string, std::vector<Reached>> goal_times_;  // contact -> when it reached the goal, in order
   int64_t executions_ = 0;
   std::map<std::string, int64_t> states_;
   Steps steps_;

@@ -131,6 +131,20 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
     out.rules.push_back(compile_rule(rule.body, rule.pointer, out.environment, issues));
     for (auto& i : issues) out.issues.push_back({file, std::move(i.pointer), std::move(i.message)});
   }
+  // A goal event is worth one thing: the host keeps one value with it.
+  std::map<std::string, std::pair<std::string, std::string>> goal_values;  // type -> path, the rule that reads it
+  for (size_t r = 0; r < out.rules.size(); ++r) {
+    const auto& goal = out.rules[r].goal;
+    if (!goal || goal->value.empty()) continue;
+    for (const std::string& type : goal->events) {
+      const auto [it, first] = goal_values.try_emplace(type, goal->value, out.rules[r].name);
+      if (!first && it->second.first != goal->value)
+        out.issues.push_back({file, config.rules[r].pointer + "/goal/value",
+                              "rule '" + out.rules[r].name + "': rule '" + it->second.second + "' reads what " + type +
+                                  " was worth at " + it->second.first + ", this one at " + goal->value +
+                                  ": a goal event has one value, read by every rule the same way"});
+    }
+  }
   // A messages report counts rules that send messages.
   for (size_t r = 0; r < out.rules.size(); ++r) {
     const auto& trigger = out.rules[r].time_trigger;

@@ -1,6 +1,8 @@
 #include "pipeline/Pipeline.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <future>
 
 #include "executor/History.h"
@@ -58,7 +60,9 @@ Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatch
   for (const CompiledRule& rule : rules_) {
     await_events_of(rule);
     has_priority_lane_ = has_priority_lane_ || rule.priority == kHighestPriority;
-    if (rule.goal) goal_types_.insert(rule.goal->events.begin(), rule.goal->events.end());
+    if (rule.goal)
+      for (const std::string& type : rule.goal->events)
+        if (std::string& path = goals_[type]; path.empty()) path = rule.goal->value;
   }
 }
 
@@ -121,7 +125,7 @@ void Pipeline::want_implied_events() {
     if (rule.trigger && !rule.trigger->event().empty()) read.insert(rule.trigger->event());
     note_waits(rule);
   }
-  read.insert(goal_types_.begin(), goal_types_.end());
+  for (const auto& [type, value] : goals_) read.insert(type);
   for (const RuleVersion& kept : store_.rule_versions()) {
     if (const CompiledRule* current = rule_named(kept.rule); current && current->version == kept.version) continue;
     std::string why;
@@ -328,8 +332,8 @@ bool Pipeline::route_new_events() {
             fired.emplace_back(&rule, fire);
       const auto awaited = awaited_.find(e.record.type);
       // A goal of some rule, under the contact's key as the store knows it now.
-      if (!e.contact_key.empty() && goal_types_.count(e.record.type))
-        batch.goals.push_back({e.contact_key, e.record.type, e.record.occurred_at_ms});
+      if (const auto goal = goals_.find(e.record.type); !e.contact_key.empty() && goal != goals_.end())
+        batch.goals.push_back({e.contact_key, e.record.type, e.record.occurred_at_ms, worth(e, goal->second)});
       if (fired.empty() && awaited == awaited_.end()) continue;
       json context = context_of(e);
       std::string context_text;
@@ -394,6 +398,21 @@ bool Pipeline::route_new_events() {
     lane_position_ = std::max(lane_position_, batch_end);
     return full_batch;
   }
+}
+
+std::optional<double> Pipeline::worth(const StoredEvent& e, const std::string& path) {
+  if (path.empty()) return std::nullopt;
+  const json context = context_of(e);
+  const json* value = lookup_path(context, path);
+  if (value && value->is_number()) return value->get<double>();
+  // A CRM's amount as text ("1500.50"): read whole, or not at all.
+  if (value && value->is_string()) {
+    const std::string& text = value->get_ref<const std::string&>();
+    double number = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (ec == std::errc() && end == text.data() + text.size() && std::isfinite(number)) return number;
+  }
+  return std::nullopt;
 }
 
 bool Pipeline::move_segment_members(const std::vector<StoredEvent>& events, int64_t now) {

@@ -119,6 +119,8 @@ class Pipeline {
   // parsing the stored text again (a tenth of the pipeline thread's time).
   using ParsedContexts = std::map<std::pair<std::string, std::string>, nlohmann::json>;
   static nlohmann::json context_of(const StoredEvent& e);  // what the rules of an event read
+  // What a goal event was worth: the number (or number as text) at `path`.
+  static std::optional<double> worth(const StoredEvent& e, const std::string& path);
   // Stores the segment moves of the contacts `events` name; false when the store did not take them.
   bool move_segment_members(const std::vector<StoredEvent>& events, int64_t now);
   // Adds the executions of `e` for the rules that `fired` (and whose filter
@@ -173,7 +175,9 @@ class Pipeline {
   std::map<std::pair<std::string, std::string>, std::unique_ptr<CompiledRule>> versions_;  // older ones, once read
   // Event type -> what wait_for steps await it with (awaited_types) and the paths they match it on.
   std::map<std::string, std::set<std::pair<std::string, std::vector<std::string>>>> awaited_;
-  std::set<std::string> goal_types_;                                   // the event types the current rules' goals name
+  // The event types the current rules' goals name -> the path to what one
+  // was worth ("data.amount"; "" none).
+  std::map<std::string, std::string> goals_;
   int64_t next_version_look_ms_ = 0;                                   // learn_stored_versions (pipeline thread only)
   std::set<std::pair<std::string, std::string>> unreadable_versions_;  // ... those it could not compile, told once
   bool has_priority_lane_ = false;                                     // some rule has the highest priority

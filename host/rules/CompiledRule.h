@@ -79,6 +79,7 @@ struct CompiledStep {
 struct RuleGoal {
   std::vector<std::string> events;  // event types
   int64_t within_ms = 0;
+  std::string value = {};  // the goal event's path to what it was worth ("data.amount"); "" none
 };
 
 struct CompiledRule {

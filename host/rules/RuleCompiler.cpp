@@ -618,7 +618,7 @@ json with_message_templates(const json& value, const std::string& pointer, const
   return out;
 }
 
-// {"event": "booking.created" | [...], "within": "7d"}; the schema checked its shape.
+// {"event": "booking.created" | [...], "within": "7d", "value": "data.amount"}; the schema checked its shape.
 std::optional<RuleGoal> compile_goal(const json& goal, const std::string& pointer, const std::string& where,
                                      std::vector<RuleIssue>& issues) {
   RuleGoal out;
@@ -637,6 +637,7 @@ std::optional<RuleGoal> compile_goal(const json& goal, const std::string& pointe
     return std::nullopt;
   }
   out.within_ms = *ms;
+  out.value = goal.value("value", "");
   if (out.events.empty()) return std::nullopt;
   return out;
 }

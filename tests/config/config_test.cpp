@@ -104,6 +104,11 @@ const BadConfig kBadConfigs[] = {
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "deal.overdue", "by": "1d"}, "steps": [{"action": "sink.post"}]}]})",
      "/rules/0/trigger/by: rule 'r': does not go with an event or status trigger"},
+    {"a_goal_event_worth_two_things",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "a", "trigger": {"event": "e"}, "goal": {"event": "order.paid", "value": "data.amount"}, "steps": [{"action": "sink.post"}]},
+                    {"name": "b", "trigger": {"event": "e"}, "goal": {"event": "order.paid", "value": "data.sum"}, "steps": [{"action": "sink.post"}]}]})",
+     "/rules/1/goal/value: rule 'b': rule 'a' reads what order.paid was worth at data.amount, this one at data.sum"},
     {"emitted_type_not_dotted",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "switchboard.emit", "params": {"type": "upgraded"}}]}]})",

@@ -448,7 +448,8 @@ TEST(ExecutionStatsApi, MessagesAreCountedPerStepAndVariantByWhatProvidersReport
 // "Conversion: the share of actions after the message": a rule's goal is
 // an event of the contact (a booking) within a time of each message; the
 // stats count the messages and executions whose contact reached it, in all
-// and per A/B variant.
+// and per A/B variant, and what the goals were worth (revenue, the average
+// check).
 TEST(ExecutionStatsApi, ConversionCountsTheContactsGoalEventsWithinTheGoalsTime) {
   ::setenv("SB_TEST_GOAL_EVENTS", "goal-events", 1);
   ::setenv("SB_TEST_GOAL_ADMIN", "goal-admin", 1);
@@ -464,7 +465,7 @@ TEST(ExecutionStatsApi, ConversionCountsTheContactsGoalEventsWithinTheGoalsTime)
       {"rules",
        {{{"name", "promo"},
          {"trigger", {{"event", "promo.due"}}},
-         {"goal", {{"event", {"booking.created", "order.paid"}}, {"within", "1h"}}},
+         {"goal", {{"event", {"booking.created", "order.paid"}}, {"within", "1h"}, {"value", "data.amount"}}},
          {"steps",
           {{{"name", "text"},
             {"split",
@@ -508,13 +509,16 @@ TEST(ExecutionStatsApi, ConversionCountsTheContactsGoalEventsWithinTheGoalsTime)
   // known by its id since (the CRM made it a client) and books under it:
   // converted. c6 pays last: once counted, every event before it is.
   const int64_t now = now_ms();
-  post({{"id", "b0"}, {"type", "booking.created"}, {"contact", {{"id", "c0"}}}});
-  post({{"id", "b1"}, {"type", "order.paid"}, {"contact", {{"id", "c1"}}}});
-  post({{"id", "b2"}, {"type", "booking.created"}, {"contact", {{"id", "c2"}}}});
-  post({{"id", "b2-again"}, {"type", "booking.created"}, {"contact", {{"id", "c2"}}}});
+  // Worth 1000, "2500.5" (a CRM's text), 1500 (the first of c2's: the one
+  // that converted), 500 (the lead's), nothing said (c6's): 5500.5 in all.
+  post({{"id", "b0"}, {"type", "booking.created"}, {"contact", {{"id", "c0"}}}, {"data", {{"amount", 1000}}}});
+  post({{"id", "b1"}, {"type", "order.paid"}, {"contact", {{"id", "c1"}}}, {"data", {{"amount", "2500.5"}}}});
+  post({{"id", "b2"}, {"type", "booking.created"}, {"contact", {{"id", "c2"}}}, {"data", {{"amount", 1500}}}});
+  post({{"id", "b2-again"}, {"type", "booking.created"}, {"contact", {{"id", "c2"}}}, {"data", {{"amount", 9999}}}});
   post({{"id", "b3"},
         {"type", "booking.created"},
         {"contact", {{"id", "c3"}}},
+        {"data", {{"amount", 7777}}},
         {"time", format_time_ms(now + 7'200'000)}});
   post({{"id", "b4"},
         {"type", "booking.created"},
@@ -523,7 +527,7 @@ TEST(ExecutionStatsApi, ConversionCountsTheContactsGoalEventsWithinTheGoalsTime)
   post({{"id", "b5"}, {"type", "deal.won"}, {"contact", {{"id", "c5"}}}});
   post({{"id", "b-nobody"}, {"type", "booking.created"}});
   post({{"id", "lead-is-client"}, {"type", "client.created"}, {"contact", {{"id", "c12"}, {"phones", phone(12)}}}});
-  post({{"id", "b12"}, {"type", "booking.created"}, {"contact", {{"id", "c12"}}}});
+  post({{"id", "b12"}, {"type", "booking.created"}, {"contact", {{"id", "c12"}}}, {"data", {{"amount", 500}}}});
   post({{"id", "b6"}, {"type", "order.paid"}, {"contact", {{"id", "c6"}}}});
   for (int i = 0; i < 300; ++i) {
     stats = stats_now();
@@ -535,8 +539,12 @@ TEST(ExecutionStatsApi, ConversionCountsTheContactsGoalEventsWithinTheGoalsTime)
   EXPECT_EQ(stats["goal"]["within_ms"], 3'600'000);
   EXPECT_EQ(stats["goal"]["converted"], 5) << stats.dump();
   EXPECT_EQ(stats["goal"]["conversion_rate"], 38.5) << stats.dump();  // 5 of 13
+  EXPECT_EQ(stats["goal"]["value"], "data.amount");
+  EXPECT_EQ(stats["goal"]["revenue"], 5500.5) << stats.dump();
+  EXPECT_EQ(stats["goal"]["average_check"], 1375.13) << stats.dump();  // of the four with an amount
   // Per step and per variant, the same five.
   int converted_messages = 0, converted_executions = 0, executions = 0;
+  double revenue = 0;
   for (const char* variant : {"A", "B"}) {
     if (!stats["splits"]["text"].contains(variant)) continue;
     const json& v = stats["splits"]["text"][variant];
@@ -545,6 +553,8 @@ TEST(ExecutionStatsApi, ConversionCountsTheContactsGoalEventsWithinTheGoalsTime)
     EXPECT_EQ(v["messages"][step], m) << stats.dump();
     converted_messages += m.value("converted", 0);
     converted_executions += v.value("converted", 0);
+    revenue += v.value("revenue", 0.0);
+    EXPECT_TRUE(v.contains("average_check")) << v.dump();
     executions += v.value("executions", 0);
     EXPECT_EQ(m["conversion_rate"].get<double>(),
               std::round(1000.0 * m.value("converted", 0) / m.value("sent", 1)) / 10.0);
@@ -554,6 +564,7 @@ TEST(ExecutionStatsApi, ConversionCountsTheContactsGoalEventsWithinTheGoalsTime)
   EXPECT_EQ(executions, kSent) << stats.dump();
   EXPECT_EQ(converted_messages, 5) << stats.dump();
   EXPECT_EQ(converted_executions, 5) << stats.dump();
+  EXPECT_DOUBLE_EQ(revenue, 5500.5) << stats.dump();
 }
 
 }  // namespace
