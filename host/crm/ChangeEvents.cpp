@@ -123,7 +123,12 @@ ContactTarget contact_target(const ChangeRequest& r, const json& change) {
   return {r.call.contact_key, ""};
 }
 
+Result set_contact_status(const ChangeRequest& r, const json& change, const RecordRules& rules);
+
 Result set_status(const ChangeRequest& r, const json& change, const RecordRules& rules) {
+  const std::string record = change.value("record", "entity");
+  if (record == "contact") return set_contact_status(r, change, rules);
+  if (record != "entity") return std::string("/record: expected \"entity\" or \"contact\"");
   auto target = entity_target(r, change);
   if (auto* why = std::get_if<std::string>(&target)) return *why;
   const auto& [type, id] = std::get<Target>(target);
@@ -173,6 +178,32 @@ Result set_status(const ChangeRequest& r, const json& change, const RecordRules&
   Result made = draft.parse(type + ".status_changed");
   if (auto* event = std::get_if<EventRecord>(&made); event && event->entity) event->entity->only_from = only_from;
   return made;
+}
+
+// The client's own status (new, active, VIP, inactive, blocked), kept on the
+// contact ("status"); contact.status_changed follows when it moved.
+Result set_contact_status(const ChangeRequest& r, const json& change, const RecordRules& rules) {
+  const auto status = change.find("status");
+  if (status == change.end() || !(status->is_null() || (status->is_string() && !status->get<std::string>().empty())))
+    return std::string("/status: expected the status to move to, or null for no status");
+  if (change.contains("if_status"))
+    return std::string("/if_status: holds a change to an entity's status; a contact's is set as it is");
+  if (change.contains("entity")) return std::string("/entity: a contact's status names the contact, not an entity");
+  if (const auto pipeline = change.find("pipeline"); pipeline != change.end()) {
+    if (!pipeline->is_string() || !rules.pipelines.count(pipeline->get<std::string>()))
+      return "/pipeline: no pipeline '" + (pipeline->is_string() ? pipeline->get<std::string>() : pipeline->dump()) +
+             "' in the config";
+    const auto& statuses = rules.pipelines.at(pipeline->get<std::string>());
+    if (status->is_string() &&
+        std::find(statuses.begin(), statuses.end(), status->get<std::string>()) == statuses.end())
+      return "/status: '" + status->get<std::string>() + "' is not a status of pipeline '" +
+             pipeline->get<std::string>() + "'";
+  }
+  const ContactTarget target = contact_target(r, change);
+  if (!target.error.empty()) return target.error;
+  EventDraft draft(r, change);
+  draft.body()["data"]["status"] = *status;
+  return draft.record("contact.updated", ContactUpdate{target.key, dump_text(json{{"status", *status}})}, std::nullopt);
 }
 
 // A record's managers, as the event schema has them: each with an id.

@@ -75,6 +75,21 @@ class Deriver {
       if (!before.contains(name) && !new_value.is_null()) changed(record_type, name, json(), new_value);
   }
 
+  // A client's own status (new, active, VIP ...), whatever set it: the
+  // contact came with one, an event or a rule (crm.set_status, record
+  // contact) changed it.
+  void contact_status(RecordImage contact) {
+    if (!contact.after || !contact.after->is_object()) return;
+    const auto status_of = [](const json* record) {
+      if (!record || !record->is_object()) return json();
+      const auto it = record->find("status");
+      return it != record->end() && it->is_string() ? *it : json();
+    };
+    const json before = status_of(contact.before), after = status_of(contact.after);
+    if (before != after)
+      add("contact.status_changed", "status_changed:contact", {{"previous_status", before}, {"status", after}});
+  }
+
   // "Moved to a new stage" as a trigger, whatever event moved it.
   void status(const std::string& record_type, RecordImage image) {
     if (!image.status_moved || image.status_moved->first == image.status_moved->second) return;
@@ -255,6 +270,7 @@ std::vector<EventRecord> derived_events(const EventRecord& cause, RecordImage co
   derive.members(contact, "segments", "segment.entered", "segment.left", "segment");
   derive.fields("contact", contact);
   derive.contact_details(contact);
+  derive.contact_status(contact);
   if (cause.entity) derive.fields(cause.entity->type, entity);
   if (cause.entity) derive.status(cause.entity->type, entity);
   derive.responsible("contact", contact);

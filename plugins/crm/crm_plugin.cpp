@@ -46,7 +46,7 @@ const std::map<std::string, ChangeOf, std::less<>>& changes() {
       {"set_status",
        [](const json& p) {
          json change = targets({{"op", "set_status"}, {"status", p["status"]}}, p);
-         for (const char* name : {"pipeline", "if_status"})
+         for (const char* name : {"pipeline", "if_status", "record"})
            if (p.contains(name)) change[name] = p[name];
          return change;
        }},

@@ -291,6 +291,53 @@ TEST(CrmScenarios, MatrixCrmTheTenthVisitMakesTheClientAVipAndSaysSo) {
       1u);
 }
 
+// MatrixCRM's client statuses (new, active, VIP ...) on the client itself:
+// a contact comes with one, a rule moves it (crm.set_status, record
+// contact), each move is contact.status_changed, and rules read
+// contact.status.
+TEST(CrmScenarios, MatrixCrmAClientsOwnStatusMovesAndRulesReadIt) {
+  HttpSink sink;
+  json rules = json::array(
+      {{{"name", "third visit"},
+        {"trigger", {{"event", "visit.completed"}}},
+        {"filter", {{"field", "data.visit"}, {"op", "="}, {"value", 3}}},
+        {"steps", json::array({{{"action", "crm.set_status"},
+                                {"params", {{"record", "contact"}, {"pipeline", "clients"}, {"status", "VIP"}}}}})}},
+       {{"name", "status moved"},
+        {"trigger", {{"event", "contact.status_changed"}}},
+        {"steps", json::array({post_step("/status", {{"from", "{{data.previous_status|default:\"none\"}}"},
+                                                     {"to", "{{data.status}}"},
+                                                     {"who", "{{contact.id}}"}})})}},
+       {{"name", "vip offer"},
+        {"trigger", {{"event", "promo.due"}}},
+        {"filter", {{"field", "contact.status"}, {"op", "="}, {"value", "VIP"}}},
+        {"steps", json::array({post_step("/vip", {{"who", "{{contact.id}}"}})})}}});
+  HostProcess host(host_config(sink, rules));
+  post(host, {{"id", "reg"}, {"type", "client.registered"}, {"contact", {{"id", "C7"}, {"status", "Новый"}}}});
+  ASSERT_EQ(sink.wait_for(1).size(), 1u) << host.log();
+  for (int visit = 1; visit <= 3; ++visit)
+    post(host, {{"id", "visit-" + std::to_string(visit)},
+                {"type", "visit.completed"},
+                {"contact", {{"id", "C7"}}},
+                {"data", {{"visit", visit}}}});
+  ASSERT_EQ(sink.wait_for(2).size(), 2u) << host.log();
+  post(host, {{"id", "promo-1"}, {"type", "promo.due"}, {"contact", {{"id", "C7"}}}});
+  const auto got = sink.wait_for(3);
+  ASSERT_EQ(got.size(), 3u) << host.log();
+  EXPECT_EQ(json::parse(got[0].body), json::parse(R"({"from":"none","to":"Новый","who":"C7"})"));
+  EXPECT_EQ(json::parse(got[1].body), json::parse(R"({"from":"Новый","to":"VIP","who":"C7"})"));
+  EXPECT_EQ(got[2].uri, "/vip");
+  EXPECT_EQ(admin_get(host, "/api/v1/contacts/C7")["data"]["status"], "VIP");
+  // A status of no pipeline step is refused by validate, at its path.
+  const auto dir = make_temp_dir("sb_contact_status");
+  json config = host_config(sink, rules);
+  config["rules"][0]["steps"][0]["params"]["status"] = "vip";
+  std::ofstream(dir / "bad.json") << config.dump();
+  auto [code, out] = run_switchboard({"validate", "--config", (dir / "bad.json").string()});
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("/rules/0/steps/0/params/status"), std::string::npos) << out;
+}
+
 // SendPulse's "replace variable" and a deal field, written by rules: the
 // change is an event with the old and new values, which the next rule reads.
 TEST(CrmScenarios, AFieldARuleSetsIsAChangeTheNextRuleSees) {
