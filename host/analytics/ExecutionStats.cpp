@@ -139,15 +139,16 @@ json with_step_rates(const Counts& counts, const StepNames& delivery_reported) {
   return out;
 }
 
-// Converted executions and what their goals were worth: "revenue" (the sum
-// of the values there were), "average_check" (of the converted executions
-// with a value; null when none had one).
+// Converted executions, and what the goals they brought were worth:
+// "revenue" (the sum of the values there were), "average_check" (of the
+// goals with a value; null when none had one). A goal is the revenue of one
+// execution only (the last of its contact to begin before it), however many
+// converted by it: three reminders before one payment are one payment.
 struct Revenue {
   int64_t converted = 0;
   int64_t valued = 0;
   double revenue = 0;
-  void add(const std::optional<double>& value) {
-    ++converted;
+  void credit(const std::optional<double>& value) {
     if (value) ++valued, revenue += *value;
   }
   void put(json& out) const {
@@ -197,7 +198,8 @@ void ExecutionStats::add_goals(const std::vector<GoalReached>& goals) {
   for (const GoalReached& g : goals)
     if (std::find(goal_->events.begin(), goal_->events.end(), g.type) != goal_->events.end())
       goal_times_[g.contact_key].push_back({g.at_ms, g.value});
-  for (auto& [contact, times] : goal_times_) std::sort(times.begin(), times.end());
+  // By time; at one time, in the order the store gave them (the order they were routed).
+  for (auto& [contact, times] : goal_times_) std::stable_sort(times.begin(), times.end());
 }
 
 const ExecutionStats::Reached* ExecutionStats::reached(const std::string& contact, int64_t from_ms) const {
@@ -234,11 +236,17 @@ json ExecutionStats::to_json() const {
   // per variant; with a value, what their goals were worth.
   Revenue all;
   std::map<std::pair<std::string, std::string>, Revenue> variant_converted;
+  std::map<const Reached*, const Started*> credited;  // a goal -> the execution it is the revenue of
   for (const Started& s : started_)
     if (const Reached* goal = reached(s.contact, s.at_ms)) {
-      all.add(goal->value);
-      for (const auto& variant : s.variants) variant_converted[variant].add(goal->value);
+      ++all.converted;
+      for (const auto& variant : s.variants) ++variant_converted[variant].converted;
+      if (const Started*& last = credited[goal]; !last || last->at_ms < s.at_ms) last = &s;
     }
+  for (const auto& [goal, s] : credited) {
+    all.credit(goal->value);
+    for (const auto& variant : s->variants) variant_converted[variant].credit(goal->value);
+  }
   const int64_t converted_executions = all.converted;
   json splits = json::object();
   for (const auto& [split, variants] : splits_)

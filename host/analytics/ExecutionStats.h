@@ -55,8 +55,9 @@ class ExecutionStats {
   //  "splits": {split step: {variant: {"executions": n, "steps": {...}, "messages": {...}}}}}
   // With a goal, "goal": {"events", "within_ms", "converted", "conversion_rate"},
   // and "converted" and "conversion_rate" in each message step and variant;
-  // with a goal's value, "revenue" and "average_check" (of the converted
-  // executions whose goal event had a value) in "goal" and each variant.
+  // with a goal's value, "revenue" and "average_check" (of the goals with a
+  // value, each the revenue of the last execution of its contact to begin
+  // before it) in "goal" and each variant.
   nlohmann::json to_json() const;
 
  private:

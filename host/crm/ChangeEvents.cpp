@@ -129,6 +129,8 @@ Result set_status(const ChangeRequest& r, const json& change, const RecordRules&
   const std::string record = change.value("record", "entity");
   if (record == "contact") return set_contact_status(r, change, rules);
   if (record != "entity") return std::string("/record: expected \"entity\" or \"contact\"");
+  if (change.contains("contact"))
+    return std::string("/contact: names the contact whose own status moves, with \"record\": \"contact\"");
   auto target = entity_target(r, change);
   if (auto* why = std::get_if<std::string>(&target)) return *why;
   const auto& [type, id] = std::get<Target>(target);

@@ -85,6 +85,9 @@ class Deriver {
       const auto it = record->find("status");
       return it != record->end() && it->is_string() ? *it : json();
     };
+    // A contact first stored under an address, now merged into one with an
+    // id, has no image before: not a move (a new one's status is).
+    if (!contact.before && !contact.created) return;
     const json before = status_of(contact.before), after = status_of(contact.after);
     if (before != after)
       add("contact.status_changed", "status_changed:contact", {{"previous_status", before}, {"status", after}});

@@ -5,6 +5,7 @@
 //   contact.tag_added / contact.tag_removed     {"tag": "VIP"}
 //   segment.entered / segment.left              {"segment": "vip"}
 //   contact.field_changed, <type>.field_changed {"field": "budget", "old": 100, "new": 250}
+//   contact.status_changed                      {"previous_status": null, "status": "VIP"} (the client's own)
 //
 // Every backend stores them with the event that caused them, in the same
 // unit, right after it: they are computed here, in C++, from the record as it

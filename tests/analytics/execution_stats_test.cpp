@@ -88,5 +88,38 @@ TEST(ExecutionStats, RatesArePercentOfTheStageBeforeAndNullOfNothing) {
   EXPECT_TRUE(push["click_to_open_rate"].is_null()) << push;
 }
 
+// A payment after three reminders converted all three, and is one payment:
+// its value is the revenue of the last reminder to begin before it (of its
+// variant), not three times over.
+TEST(ExecutionStats, AGoalIsTheRevenueOfTheLastExecutionBeforeIt) {
+  ExecutionStats stats(std::set<std::string>{}, RuleGoal{{"order.paid"}, 86'400'000, "data.amount"});
+  const auto started = [&](const char* contact, int64_t at, const char* variant) {
+    ExecutionRow row = row_with(json::array(
+        {{{"step", "SMS"}, {"outcome", "done"}, {"branches", {{{"step", "offer"}, {"variant", variant}}}}}}));
+    row.context_json = json{{"contact", {{"id", contact}}}}.dump();
+    row.created_at_ms = at;
+    stats.add(row);
+  };
+  started("A", 1000, "A");
+  started("A", 2000, "B");
+  started("A", 3000, "B");
+  started("B", 1000, "A");
+  started("C", 1000, "A");  // pays nothing
+  const auto keys = stats.contact_keys();
+  EXPECT_EQ(keys, (std::vector<std::string>{"id:A", "id:B", "id:C"}));
+  stats.add_goals({{"id:A", "order.paid", 5000, 1000.0}, {"id:B", "order.paid", 4000, 250.0}});
+  const json out = stats.to_json();
+  EXPECT_EQ(out["goal"]["converted"], 4) << out.dump();
+  EXPECT_EQ(out["goal"]["revenue"], 1250.0) << out.dump();
+  EXPECT_EQ(out["goal"]["average_check"], 625.0) << out.dump();
+  // A's payment is the revenue of its last reminder, in variant B; B's in A.
+  const json& offer = out["splits"]["offer"];
+  EXPECT_EQ(offer["A"]["converted"], 2) << out.dump();
+  EXPECT_EQ(offer["A"]["revenue"], 250.0) << out.dump();
+  EXPECT_EQ(offer["B"]["converted"], 2) << out.dump();
+  EXPECT_EQ(offer["B"]["revenue"], 1000.0) << out.dump();
+  EXPECT_EQ(offer["B"]["average_check"], 1000.0) << out.dump();
+}
+
 }  // namespace
 }  // namespace sb

@@ -109,6 +109,10 @@ const BadConfig kBadConfigs[] = {
      R"(, "rules": [{"name": "a", "trigger": {"event": "e"}, "goal": {"event": "order.paid", "value": "data.amount"}, "steps": [{"action": "sink.post"}]},
                     {"name": "b", "trigger": {"event": "e"}, "goal": {"event": "order.paid", "value": "data.sum"}, "steps": [{"action": "sink.post"}]}]})",
      "/rules/1/goal/value: rule 'b': rule 'a' reads what order.paid was worth at data.amount, this one at data.sum"},
+    {"a_contacts_status_held_by_if_status",
+     R"({"instances": {"crm": {"plugin": "crm"}},
+        "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "crm.set_status", "params": {"record": "contact", "status": "VIP", "if_status": ["new"]}}]}]})",
+     "/rules/0/steps/0/params: rule 'r', step 'crm.set_status':"},
     {"emitted_type_not_dotted",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "switchboard.emit", "params": {"type": "upgraded"}}]}]})",

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "integration/test_support.h"
+#include "store/Postgres.h"
 #include "support/pg_cluster.h"
 
 namespace sb::test {
@@ -369,13 +370,17 @@ TEST_F(PostgresEndToEnd, ThreeNodesRunningOneDigestsStepsSendOneDigest) {
 TEST_F(PostgresEndToEnd, AStoreMovedFromSqliteResumesItsWaitingExecutionsOnPostgres) {
   HttpSink sink;
   json on_postgres = config(sink, json::array({post("/first"), {{"wait", "2s"}}, post("/later")}));
-  on_postgres["rules"][0]["goal"] = {{"event", "lead.won"}};
+  on_postgres["rules"][0]["goal"] = {{"event", "lead.won"}, {"value", "data.amount"}};
   json on_sqlite = on_postgres;
   on_sqlite.erase("store");
   HostProcess before(on_sqlite);
   // A goal reached (routed before the events after it): its conversion moves too.
   ASSERT_EQ(http_request(before.port(), "POST", "/api/v1/events",
-                         json{{"id", "won-1"}, {"type", "lead.won"}, {"contact", {{"id", "lead-1"}}}}.dump(),
+                         json{{"id", "won-1"},
+                              {"type", "lead.won"},
+                              {"contact", {{"id", "lead-1"}}},
+                              {"data", {{"amount", 1234.5678901234567}}}}
+                             .dump(),
                          {{"Authorization", std::string("Bearer ") + kToken}})
                 .status,
             202);
@@ -404,6 +409,12 @@ TEST_F(PostgresEndToEnd, AStoreMovedFromSqliteResumesItsWaitingExecutionsOnPostg
   EXPECT_NE(output.find("executions     5"), std::string::npos) << output;
   EXPECT_NE(output.find("events         6"), std::string::npos) << output;
   EXPECT_NE(output.find("goals          1"), std::string::npos) << output;
+  {  // with what it was worth, to the last digit
+    PgConnection moved(std::getenv("SB_TEST_PG_URL"));
+    const PgResult goal = moved.run("SELECT value::text FROM goals");
+    ASSERT_EQ(goal.rows(), 1);
+    EXPECT_EQ(std::stod(goal.text(0, 0)), 1234.5678901234567);
+  }
   // Copying again over what is there needs --force.
   std::tie(code, output) = run_switchboard(args);
   EXPECT_NE(code, 0);
