@@ -198,8 +198,11 @@ void ExecutionStats::add_goals(const std::vector<GoalReached>& goals) {
   for (const GoalReached& g : goals)
     if (std::find(goal_->events.begin(), goal_->events.end(), g.type) != goal_->events.end())
       goal_times_[g.contact_key].push_back({g.at_ms, g.value});
-  // By time; at one time, in the order the store gave them (the order they were routed).
-  for (auto& [contact, times] : goal_times_) std::stable_sort(times.begin(), times.end());
+  // By time; at one time (the store gives them in no set order), the one worth less first.
+  for (auto& [contact, times] : goal_times_)
+    std::sort(times.begin(), times.end(), [](const Reached& a, const Reached& b) {
+      return a.at_ms != b.at_ms ? a.at_ms < b.at_ms : a.value.value_or(-HUGE_VAL) < b.value.value_or(-HUGE_VAL);
+    });
 }
 
 const ExecutionStats::Reached* ExecutionStats::reached(const std::string& contact, int64_t from_ms) const {

@@ -191,6 +191,8 @@ Result set_contact_status(const ChangeRequest& r, const json& change, const Reco
   if (change.contains("if_status"))
     return std::string("/if_status: holds a change to an entity's status; a contact's is set as it is");
   if (change.contains("entity")) return std::string("/entity: a contact's status names the contact, not an entity");
+  if (change.contains("fields"))
+    return std::string("/fields: set with an entity's status; a contact's fields are set by set_fields");
   if (const auto pipeline = change.find("pipeline"); pipeline != change.end()) {
     if (!pipeline->is_string() || !rules.pipelines.count(pipeline->get<std::string>()))
       return "/pipeline: no pipeline '" + (pipeline->is_string() ? pipeline->get<std::string>() : pipeline->dump()) +

@@ -148,6 +148,7 @@ bool plain_contact(const json& contact) {
     const bool plain =
         field == "id"       ? short_string(value, 1, 200)
         : field == "name"   ? short_string(value, 0, 500)
+        : field == "status" ? value.is_null() || short_string(value, 1, 200)
         : field == "emails" ? plain_addresses(value, "address", plain_email, {"work", "private", "newsletter", "other"})
         : field == "phones" ? plain_addresses(value, "number", plain_phone, {"mobile", "work", "home", "other"})
                             : false;

@@ -1,8 +1,6 @@
 #include "pipeline/Pipeline.h"
 
 #include <algorithm>
-#include <charconv>
-#include <cmath>
 #include <future>
 
 #include "executor/History.h"
@@ -12,6 +10,7 @@
 #include "rules/Template.h"
 #include "util/JsonText.h"
 #include "util/NodeId.h"
+#include "util/Text.h"
 #include "util/ThreadName.h"
 #include "util/Time.h"
 #include "util/Zones.h"
@@ -405,13 +404,8 @@ std::optional<double> Pipeline::worth(const StoredEvent& e, const std::string& p
   const json context = context_of(e);
   const json* value = lookup_path(context, path);
   if (value && value->is_number()) return value->get<double>();
-  // A CRM's amount as text ("1500.50"): read whole, or not at all.
-  if (value && value->is_string()) {
-    const std::string& text = value->get_ref<const std::string&>();
-    double number = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
-    if (ec == std::errc() && end == text.data() + text.size() && std::isfinite(number)) return number;
-  }
+  // A CRM's amount as text ("1500.50", "1 500,50"), read as rules' filters read it.
+  if (value && value->is_string()) return number_in_text(value->get_ref<const std::string&>());
   return std::nullopt;
 }
 

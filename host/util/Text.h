@@ -1,7 +1,11 @@
 // Small text helpers shared by the host's parsers.
 #pragma once
 
+#include <cctype>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -76,6 +80,37 @@ inline std::string escape_html(std::string_view text) {
     }
   }
   return out;
+}
+
+// A number a CRM sent as text: "12000", "-3.5", "1,5", "12 000" (spaces,
+// no-break ones too, between digits); none for anything else ("12,000").
+inline std::optional<double> number_in_text(std::string_view text) {
+  std::string plain;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const bool nbsp = text.compare(i, 2, "\xC2\xA0") == 0;
+    if (text[i] == ' ' || nbsp) {
+      const bool between_digits = !plain.empty() && std::isdigit(static_cast<unsigned char>(plain.back())) &&
+                                  i + (nbsp ? 2 : 1) < text.size() &&
+                                  std::isdigit(static_cast<unsigned char>(text[i + (nbsp ? 2 : 1)]));
+      if (!between_digits) return std::nullopt;
+      i += nbsp ? 1 : 0;
+      continue;
+    }
+    plain += text[i];
+  }
+  // A decimal comma ("1,5"); "12,000" could be twelve thousand as well as
+  // twelve, and is taken for neither.
+  if (const size_t comma = plain.find(','); comma != std::string::npos) {
+    const size_t digits_after = plain.size() - comma - 1;
+    if (plain.find(',', comma + 1) != std::string::npos || plain.find('.') != std::string::npos || digits_after == 3)
+      return std::nullopt;
+    plain[comma] = '.';
+  }
+  double value = 0;
+  const char* end = plain.data() + plain.size();
+  const auto [stop, error] = std::from_chars(plain.data(), end, value);
+  if (plain.empty() || error != std::errc() || stop != end || !std::isfinite(value)) return std::nullopt;
+  return value;
 }
 
 }  // namespace sb

@@ -140,7 +140,9 @@ switchboard::PluginInfo crm_info() {
     c.retry_safe = true;  // each change is stored once per step key
     info.actions.push_back(std::move(c));
   };
-  action("set_status", "Moves the entity to a status (null: no status); <type>.status_changed follows.",
+  action("set_status",
+         "Moves the entity, or with record contact the client, to a status (null: no status); <type>.status_changed or "
+         "contact.status_changed follows.",
          crm_schemas::actions_set_status_json);
   action("set_field", "Sets or clears a field of the contact or the entity; *.field_changed follows.",
          crm_schemas::actions_set_field_json);

@@ -46,6 +46,33 @@ TEST(ChangeEvents, AStatusGoesToTheCallsEntityOneChainStepDeeperWithTheStepsKeyA
   EXPECT_FALSE(event_of({{"op", "set_status"}, {"status", nullptr}}).entity->status);  // no status
 }
 
+// The client's own status: on the contact (the call's, or the one named),
+// never an entity's; what only an entity's status takes is refused by name.
+TEST(ChangeEvents, AClientsOwnStatusGoesOnTheContact) {
+  const EventRecord e = event_of({{"op", "set_status"}, {"record", "contact"}, {"status", "VIP"}});
+  EXPECT_EQ(e.type, "contact.updated");
+  EXPECT_FALSE(e.entity);
+  ASSERT_TRUE(e.contact);
+  EXPECT_EQ(e.contact->key, "id:C1");
+  EXPECT_EQ(json::parse(e.contact->data_json), json({{"status", "VIP"}}));
+  EXPECT_EQ(
+      event_of({{"op", "set_status"}, {"record", "contact"}, {"contact", "C2"}, {"status", nullptr}}).contact->key,
+      "id:C2");
+  EXPECT_EQ(error_of({{"op", "set_status"}, {"record", "contact"}, {"status", "VIP"}, {"if_status", {"Новый"}}}),
+            "/if_status: holds a change to an entity's status; a contact's is set as it is");
+  EXPECT_EQ(error_of({{"op", "set_status"},
+                      {"record", "contact"},
+                      {"status", "VIP"},
+                      {"entity", {{"type", "deal"}, {"id", "D2"}}}}),
+            "/entity: a contact's status names the contact, not an entity");
+  EXPECT_EQ(error_of({{"op", "set_status"}, {"record", "contact"}, {"status", "vip"}, {"pipeline", "clients"}}),
+            "/status: 'vip' is not a status of pipeline 'clients'");
+  EXPECT_EQ(error_of({{"op", "set_status"}, {"status", "VIP"}, {"contact", "C2"}}),
+            "/contact: names the contact whose own status moves, with \"record\": \"contact\"");
+  EXPECT_EQ(error_of({{"op", "set_status"}, {"record", "deal"}, {"status", "VIP"}}),
+            "/record: expected \"entity\" or \"contact\"");
+}
+
 // A task done says when, in the same event as its status (one event, one
 // rule run on it).
 TEST(ChangeEvents, FieldsSetWithAStatusGoInTheSameEvent) {

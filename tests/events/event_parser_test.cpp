@@ -34,6 +34,8 @@ TEST(EventParser, CommonEventsAtTheSchemasBoundsAreTaken) {
                  {{"emails", {{{"address", "Anna.K+x@mail.example.ru"}, {"type", "work"}}, {{"address", "a@b.c"}}}},
                   {"phones", {{{"number", "+7 (999) 000-00-00"}, {"type", "mobile"}}, {{"number", "1234"}}}}}}},
            json{{"id", "e5"}, {"type", "a.b"}, {"contact", {{"phones", {{{"number", "+" + std::string(39, '1')}}}}}}},
+           json{{"id", "e7"}, {"type", "a.b"}, {"contact", {{"id", "c"}, {"status", std::string(200, 's')}}}},
+           json{{"id", "e8"}, {"type", "a.b"}, {"contact", {{"id", "c"}, {"status", nullptr}}}},
            // A record's manager with the number telephony's connect joins the client to.
            json{{"id", "e6"},
                 {"type", "deal.created"},
@@ -73,6 +75,10 @@ TEST(EventParser, WhatTheSchemaRefusesIsRefusedWhateverItsShape) {
       {{{"id", "e"}, {"type", "lead.1created"}}, "/type"},                        // a word starts with a letter
       {{{"id", "e"}, {"type", "a." + std::string(99, 'b')}}, "/type"},            // 101 characters
       {{{"id", "e"}, {"type", "a.b"}, {"time", std::string(65, '1')}}, "/time"},  // too long
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"id", "c"}, {"status", ""}}}}, "/contact/status"},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"id", "c"}, {"status", std::string(201, 's')}}}},
+       "/contact/status"},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"id", "c"}, {"status", 1}}}}, "/contact/status"},
       {{{"id", "e"}, {"type", "a.b"}, {"data", "text"}}, "/data"},
       {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"id", ""}}}}, "/contact/id"},
       {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"id", "p"}, {"name", std::string(501, 'n')}}}}, "/contact/name"},

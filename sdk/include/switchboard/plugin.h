@@ -455,7 +455,9 @@ typedef struct sb_host_crm_v1 {
    * README) for the action call whose idempotency key is `call_key`: its
    * contact and entity are the change's unless the change names others.
    *   {"op": "set_status", "status": "VIP" | null, "entity": {"type", "id"}?,
-   *    "fields": {...}? (set in the same event)}
+   *    "fields": {...}? (set in the same event)}; with "record": "contact"
+   *    (and "contact": "<id>"?) the client's own status, kept on the contact
+   *    (no entity, fields or if_status)
    *   {"op": "set_fields", "record": "contact" | "entity", "fields": {...},
    *    "responsible": [{"id", ...}]? (an entity's managers, replaced whole)}
    *   {"op": "add_tags" | "remove_tags", "tags": [...], "contact": "<id>"?}
