@@ -73,6 +73,13 @@ int64_t PgResult::integer(int row, int column) const {
   return value;
 }
 
+double PgResult::real(int row, int column) const {
+  const char* v = PQgetvalue(r_, row, column);
+  double value = 0;
+  std::from_chars(v, v + PQgetlength(r_, row, column), value);
+  return value;
+}
+
 PgConnection::PgConnection(const std::string& conninfo) {
   // A server that does not answer fails the connection in 10 s (a shutdown
   // waits no longer for a listener trying to connect); the connection

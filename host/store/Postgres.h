@@ -58,6 +58,7 @@ class PgResult {
   bool is_null(int row, int column) const { return PQgetisnull(r_, row, column) != 0; }
   std::string text(int row, int column) const;  // a bytea read in binary comes back as its bytes
   int64_t integer(int row, int column) const;
+  double real(int row, int column) const;  // a double precision, read whatever the process's locale
 
  private:
   PGresult* r_;

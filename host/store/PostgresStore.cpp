@@ -27,15 +27,6 @@ namespace sb {
 
 namespace {
 
-// PostgreSQL's text of a double precision, read whatever the process's
-// locale (std::stod's decimal point is the locale's); none if it is not one.
-std::optional<double> number(const std::string& text) {
-  double value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
 // Held by a write group with appends from its BEGIN to its commit
 // (pg_advisory_xact_lock): alone by one naming many keys, shared by the
 // others, which then lock the keys they name (kKeyLocks, a key's hashtext:
@@ -1844,8 +1835,8 @@ std::vector<GoalReached> PostgresStore::goals_reached(const std::vector<std::str
           "SELECT names.k, g.type, g.at, g.value FROM names JOIN goals g ON g.contact = names.n WHERE g.at >= $2",
           PgParams().text(keys).integer(since_ms));
       for (int i = 0; i < q.rows(); ++i)
-        out.push_back(
-            {q.text(i, 0), q.text(i, 1), q.integer(i, 2), q.is_null(i, 3) ? std::nullopt : number(q.text(i, 3))});
+        out.push_back({q.text(i, 0), q.text(i, 1), q.integer(i, 2),
+                       q.is_null(i, 3) ? std::nullopt : std::optional(q.real(i, 3))});
       return 0;
     });
   return out;
