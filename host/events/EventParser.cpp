@@ -47,12 +47,18 @@ const json* json_at(const json& c, const char* list, const char* field) {
 // window and special date: a sender is told at once. (Events made inside the
 // host, from plugins and rules, keep what they carry.)
 void refuse_unknown_zone(const json& event, const std::string& pointer, ParsedEvents& out) {
-  if (!event.is_object() || !event.contains("contact") || !event["contact"].is_object()) return;
-  const json& contact = event["contact"];
-  const auto zone = contact.find("timezone");
-  if (zone != contact.end() && zone->is_string() && !is_time_zone(zone->get<std::string>()))
-    out.problems.push_back({pointer + "/contact/timezone", "unknown time zone '" + zone->get<std::string>() +
-                                                               "' (expected an IANA name such as Europe/Moscow)"});
+  if (!event.is_object()) return;
+  const auto check = [&](const json& record, const std::string& where) {
+    const auto zone = record.is_object() ? record.find("timezone") : record.end();
+    if (zone != record.end() && zone->is_string() && !is_time_zone(zone->get<std::string>()))
+      out.problems.push_back(
+          {pointer + "/" + where + "/timezone",
+           "unknown time zone '" + zone->get<std::string>() + "' (expected an IANA name such as Europe/Moscow)"});
+  };
+  for (const char* record : {"contact", "company"})
+    if (const auto it = event.find(record); it != event.end() && it->contains("timezone")) check(*it, record);
+  if (const auto contacts = event.find("contacts"); contacts != event.end() && contacts->is_array())
+    for (size_t i = 0; i < contacts->size(); ++i) check((*contacts)[i], "contacts/" + std::to_string(i));
 }
 
 // An event that only names a record ({"id": "C1"}; an entity's type and
@@ -185,16 +191,76 @@ bool plainly_valid(const json& event) {
   return id && type;
 }
 
+// The event's person when it names no "contact": the first of a record's
+// "contacts" (a deal with several people), else its "company" when that
+// has an address (as Bitrix24 sends: to the contact rather than the
+// company). The company stands in without its id, which is not a person's.
+std::optional<json> stand_in_contact(const json& event) {
+  if (event.contains("contact")) return std::nullopt;
+  if (const auto contacts = event.find("contacts"); contacts != event.end() && !contacts->empty())
+    return contacts->front();
+  const auto company = event.find("company");
+  if (company == event.end()) return std::nullopt;
+  json person = json::object();
+  for (const char* key : {"name", "email", "phone", "emails", "phones", "timezone", "responsible"})
+    if (const auto it = company->find(key); it != company->end()) person[key] = *it;
+  if (!person.contains("email") && !person.contains("phone") && !person.contains("emails") &&
+      !person.contains("phones"))
+    return std::nullopt;
+  return person;
+}
+
+// A manager listed with "emails" or "phones" and no single "email" or
+// "phone" is sent from, and connected to, the first of them (as Bitrix24
+// takes a manager with several addresses); what plugins read is the single
+// one.
+void name_first_addresses(json& managers) {
+  for (json& manager : managers)
+    for (const auto& [one, list, member] :
+         {std::tuple{"email", "emails", "address"}, std::tuple{"phone", "phones", "number"}})
+      if (const json* first = manager.contains(one) ? nullptr : json_at(manager, list, member)) manager[one] = *first;
+}
+
+// Calls `visit` with each list of managers an event's records carry, until it returns true.
+template <typename Json, typename Visit>
+bool each_managers(Json& event, Visit visit) {
+  for (const char* part : {"entity", "contact", "company", "contacts"}) {
+    const auto it = event.find(part);
+    if (it == event.end()) continue;
+    if (it->is_object() && it->contains("responsible") && visit((*it)["responsible"])) return true;
+    if (it->is_array())
+      for (auto& record : *it)
+        if (record.is_object() && record.contains("responsible") && visit(record["responsible"])) return true;
+  }
+  return false;
+}
+
 // A contact named by one "email" or "phone" (as SendPulse names one): the
 // event as if it listed them first in "emails" and "phones", which is what
 // the host keeps and rules read (the same address further down the list,
-// in any case, moves up with its type); nothing when it names neither. A
-// list that would grow past the schema's 50 is a problem at `pointer`.
+// in any case, moves up with its type); the event's person stands in for a
+// record's contacts or company, and managers' first addresses are named
+// (above). Nothing when the event needs none of it. A list that would grow
+// past the schema's 50 is a problem at `pointer`.
 std::optional<json> with_listed_addresses(const json& event, const std::string& pointer, ParsedEvents& out) {
+  std::optional<json> person = stand_in_contact(event);
+  const bool managers = each_managers(event, [](const json& list) {
+    return list.is_array() && std::any_of(list.begin(), list.end(), [](const json& m) {
+             return m.is_object() && (m.contains("emails") || m.contains("phones"));
+           });
+  });
   const auto contact = event.find("contact");
-  if (contact == event.end() || !contact->is_object() || (!contact->contains("email") && !contact->contains("phone")))
-    return std::nullopt;
+  const json* who = person ? &*person : contact != event.end() ? &*contact : nullptr;
+  const bool single = who && who->is_object() && (who->contains("email") || who->contains("phone"));
+  if (!person && !managers && !single) return std::nullopt;
   json listed = event;
+  if (person) listed["contact"] = std::move(*person);
+  if (managers)
+    each_managers(listed, [](json& list) {
+      name_first_addresses(list);
+      return false;
+    });
+  if (!single) return listed;
   json& c = listed["contact"];
   for (const auto& [one, list, member, alias] : {std::tuple{"email", "emails", "address", &email_alias},
                                                  std::tuple{"phone", "phones", "number", &phone_alias}}) {

@@ -18,8 +18,9 @@ namespace {
 
 // What an event offers a template: the events API's fields, a webhook's
 // payload, the event's own metadata, and what earlier steps reported.
-const std::vector<std::string> kTemplateRoots = {"event", "id",      "type",  "time",  "entity", "contact", "data",
-                                                 "body",  "headers", "query", "route", "steps",  "account"};
+const std::vector<std::string> kTemplateRoots = {"event",   "id",       "type",    "time",  "entity",
+                                                 "contact", "contacts", "company", "data",  "body",
+                                                 "headers", "query",    "route",   "steps", "account"};
 
 // What a dynamic segment's filter reads: the contact, and the account's zone.
 const std::vector<std::string> kSegmentRoots = {"contact", "account"};

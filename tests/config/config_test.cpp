@@ -221,7 +221,7 @@ const BadConfig kBadConfigs[] = {
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post", "params": {"url": "/x", "body": {"t": "Hi {{contcat.name}}"}}}]}]})",
      "/rules/0/steps/0/params/body/t: rule 'r', step 'sink.post': unknown variable 'contcat.name': a variable starts "
      "with "
-     "event, id, type, time, entity, contact, data, body, headers, query, route, steps, account"},
+     "event, id, type, time, entity, contact, contacts, company, data, body, headers, query, route, steps, account"},
     {"account_variable_the_account_lacks",
      "{" INSTANCES
      R"(, "account": {"timezone": "Europe/Moscow"}, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.post", "params": {"url": "/x", "body": {"t": "Добро пожаловать в {{Название компании}}, {{account.phone|-}}"}}}]}]})",
@@ -231,12 +231,12 @@ const BadConfig kBadConfigs[] = {
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "filter": {"not": {"field": "contcat.tags", "op": "contains", "value": "blocked"}}, "steps": [{"action": "sink.post"}]}]})",
      "/rules/0/filter/not/field: rule 'r': unknown field 'contcat.tags': a field starts with event, id, type, time, "
-     "entity, contact, data, body, headers, query, route, steps, account"},
+     "entity, contact, contacts, company, data, body, headers, query, route, steps, account"},
     {"misspelt_branch_field",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"if": {"bdy.status": "new"}, "then": [{"action": "sink.post"}]}]}]})",
      "/rules/0/steps/0/if/bdy.status: rule 'r': unknown field 'bdy.status': a field starts with event, id, "
-     "type, time, entity, contact, data, body, headers, query, route, steps, account"},
+     "type, time, entity, contact, contacts, company, data, body, headers, query, route, steps, account"},
     {"unknown_host_action",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "switchboard.set_stage", "params": {"status": "B"}}]}]})",

@@ -131,6 +131,64 @@ TEST(EventParser, WhatTheSchemaRefusesIsRefusedWhateverItsShape) {
   }
 }
 
+// A record with several contacts is sent to the first; one with a contact and
+// a company, to the contact; a company alone, when it has an address, is the
+// event's person (Bitrix24's rules). A manager with several addresses is sent
+// from the first.
+TEST(EventParser, TheFirstContactOrElseTheCompanyIsTheEventsPerson) {
+  const auto body_of = [](const char* event) {
+    const ParsedEvents parsed = parse_events(event, 1'000, 100, "api");
+    EXPECT_TRUE(parsed.problems.empty()) << (parsed.problems.empty() ? "" : parsed.problems[0].message);
+    EXPECT_EQ(parsed.records.size(), 1u);
+    return parsed;
+  };
+  const ParsedEvents several = body_of(R"({"id": "d1", "type": "deal.created", "entity": {"type": "deal", "id": "D1"},
+      "contacts": [{"name": "Анна", "email": "anna@x.ru"}, {"name": "Олег", "email": "oleg@x.ru"}],
+      "company": {"name": "ООО Ромашка", "email": "office@x.ru"}})");
+  ASSERT_TRUE(several.records[0].contact);
+  EXPECT_EQ(several.records[0].contact->key, contact_key(json{{"emails", {{{"address", "anna@x.ru"}}}}}));
+  const json kept = json::parse(several.records[0].body_json);
+  EXPECT_EQ(kept["contact"], json::parse(R"({"name": "Анна", "emails": [{"address": "anna@x.ru"}]})"));
+  EXPECT_EQ(kept["contacts"][1]["name"], "Олег");  // the others stay with the event
+  EXPECT_EQ(kept["company"]["name"], "ООО Ромашка");
+
+  const ParsedEvents named = body_of(R"({"id": "d2", "type": "a.b", "contact": {"id": "P9"},
+      "contacts": [{"id": "P1"}], "company": {"email": "office@x.ru"}})");
+  EXPECT_EQ(named.records[0].contact->key, "id:P9");
+
+  // The company, without its id (a company's, not a person's).
+  const ParsedEvents company = body_of(R"({"id": "d3", "type": "a.b",
+      "company": {"id": "C1", "name": "ООО Ромашка", "phone": "+7 999 000-11-22", "fields": {"ИНН": "7701"}}})");
+  ASSERT_TRUE(company.records[0].contact);
+  EXPECT_EQ(company.records[0].contact->key, contact_key(json{{"phones", {{{"number", "+79990001122"}}}}}));
+  EXPECT_EQ(json::parse(company.records[0].body_json)["contact"],
+            json::parse(R"({"name": "ООО Ромашка", "phones": [{"number": "+7 999 000-11-22"}]})"));
+  // A company with no address reaches no one: the event has no person.
+  EXPECT_FALSE(body_of(R"({"id": "d4", "type": "a.b", "company": {"id": "C1", "name": "X"}})").records[0].contact);
+
+  // Managers listed with several addresses: the first is theirs.
+  const ParsedEvents managers = body_of(R"({"id": "d5", "type": "a.b", "entity": {"type": "deal", "id": "D1",
+      "responsible": [{"id": "m1", "emails": [{"address": "first@x.ru"}, {"address": "second@x.ru"}],
+                       "phones": [{"number": "+79990001100"}]},
+                      {"id": "m2", "email": "own@x.ru", "emails": [{"address": "listed@x.ru"}]}]},
+      "contacts": [{"id": "P1", "responsible": [{"id": "m3", "emails": [{"address": "m3@x.ru"}]}]}]})");
+  const json body = json::parse(managers.records[0].body_json);
+  EXPECT_EQ(body["entity"]["responsible"][0]["email"], "first@x.ru");
+  EXPECT_EQ(body["entity"]["responsible"][0]["phone"], "+79990001100");
+  EXPECT_EQ(body["entity"]["responsible"][1]["email"], "own@x.ru");  // named: kept
+  EXPECT_EQ(body["contact"]["responsible"][0]["email"], "m3@x.ru");
+
+  // Each is checked where it was written.
+  EXPECT_NE(problems_of(json::parse(R"({"id": "d6", "type": "a.b", "contacts": []})")).find("/contacts: "),
+            std::string::npos);
+  EXPECT_NE(problems_of(json::parse(R"({"id": "d7", "type": "a.b", "contacts": [{"id": "P1"}, {"email": "bad"}]})"))
+                .find("/contacts/1/email: "),
+            std::string::npos);
+  EXPECT_EQ(problems_of(
+                json::parse(R"({"id": "d8", "type": "a.b", "company": {"email": "a@b.ru", "timezone": "Mars/Base"}})")),
+            "/company/timezone: unknown time zone 'Mars/Base' (expected an IANA name such as Europe/Moscow)\n");
+}
+
 }  // namespace
 // A contact named by one "email" or "phone", as SendPulse names one: known
 // by it, and kept as the first of its "emails" or "phones".
