@@ -24,10 +24,29 @@ const char* level_name(LogLevel level) {
   return "info";
 }
 
+// A secret shorter than this is masked only where it stands as a word of
+// its own: a token "ad" in "lead" (or "ev" in a log line's "level") is not
+// the token, and masking it there made the text unreadable. Real keys and
+// tokens are longer, and masked wherever they are.
+constexpr size_t kMaskedAnywhereFrom = 8;
+
+bool word_char(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         static_cast<unsigned char>(c) >= 0x80;
+}
+
 void replace_all(std::string& text, const std::string& needle) {
   static const std::string kMask = "[redacted]";
-  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + kMask.size()))
-    text.replace(pos, needle.size(), kMask);
+  const bool anywhere = needle.size() >= kMaskedAnywhereFrom;
+  for (size_t pos = text.find(needle); pos != std::string::npos;) {
+    const size_t end = pos + needle.size();
+    if (anywhere || ((pos == 0 || !word_char(text[pos - 1])) && (end == text.size() || !word_char(text[end])))) {
+      text.replace(pos, needle.size(), kMask);
+      pos = text.find(needle, pos + kMask.size());
+    } else {
+      pos = text.find(needle, pos + 1);
+    }
+  }
 }
 }  // namespace
 

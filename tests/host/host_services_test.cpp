@@ -292,6 +292,26 @@ TEST_F(HostServicesTest, LogLinesAreStructuredAndRedactSecrets) {
   EXPECT_EQ(line["header"], "Bearer [redacted]");
 }
 
+// A short secret ("ad") is masked where it stands alone, not inside every
+// word that holds its letters ("lead", a log line's keys); a long one
+// wherever it is, inside other text too.
+TEST(Redaction, AShortSecretIsMaskedAsAWordALongOneAnywhere) {
+  Logger::instance().add_secret("q7");
+  Logger::instance().add_secret("Zx9-long-secret");
+  EXPECT_EQ(Logger::instance().redact("the lead q7 has q7q7 and aq7, q7"),
+            "the lead [redacted] has q7q7 and aq7, [redacted]");
+  EXPECT_EQ(Logger::instance().redact("key=q7&x=1 \"q7\" Пq7"), "key=[redacted]&x=1 \"[redacted]\" Пq7");
+  EXPECT_EQ(Logger::instance().redact("abcZx9-long-secretdef"), "abc[redacted]def");
+  std::ostringstream out;
+  Logger::instance().set_stream(&out);
+  Logger::instance().add_secret("ev");
+  Logger::instance().log(LogLevel::warn, "test", "token ev leaked", json::object());
+  Logger::instance().set_stream(nullptr);
+  const json line = json::parse(out.str());  // the keys are whole: "level" holds "ev"
+  EXPECT_EQ(line["level"], "warn");
+  EXPECT_EQ(line["msg"], "token [redacted] leaked");
+}
+
 TEST_F(HostServicesTest, OutboxRecordsAreStampedAndRedacted) {
   Logger::instance().add_secret("tok-123456");
   auto* outbox = service<sb_host_outbox_v1>(host(), SB_SERVICE_OUTBOX);
