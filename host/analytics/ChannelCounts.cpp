@@ -49,12 +49,16 @@ json money(double amount) {
 }
 
 json ChannelFigures::to_json(const std::optional<double>& cost) const {
-  json out{{"records", records},
-           {"sales", sales},
-           {"sales_without_amount", sales_without_amount},
-           {"conversion", ratio(static_cast<double>(sales), static_cast<double>(records))},
-           {"revenue", money(revenue)},
-           {"average_check", sales > 0 ? money(revenue / static_cast<double>(sales)) : json()}};
+  json out{
+      {"records", records},
+      {"sales", sales},
+      {"sales_without_amount", sales_without_amount},
+      {"conversion", ratio(static_cast<double>(sales), static_cast<double>(records))},
+      {"revenue", money(revenue)},
+      // Of the sales whose amount is known: one written without it is
+      // not a sale worth nothing.
+      {"average_check",
+       sales > sales_without_amount ? money(revenue / static_cast<double>(sales - sales_without_amount)) : json()}};
   out["cost"] = cost ? money(*cost) : json();
   out["roi"] = cost ? ratio(revenue - *cost, *cost) : json();
   return out;
