@@ -39,6 +39,15 @@ std::string split_variant(const CompiledRule& rule, const CompiledStep& split, c
   const std::string salt = first != rule.steps.end() && &*first != &split ? "\n" + split.id : "";
   uint64_t hash = 1469598103934665603ULL;  // FNV-1a: stable across builds and hosts
   for (char c : rule.name + "\n" + who + salt) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  // FNV-1a's low bits follow only the low bits of each byte: modulo 2 (a
+  // 1:1 test) the variant was the parity of the text's bytes, so a second
+  // split, or another rule, gave every contact the variant the first did.
+  // Mixed (MurmurHash3's finaliser), every bit counts.
+  hash ^= hash >> 33;
+  hash *= 0xff51afd7ed558ccdULL;
+  hash ^= hash >> 33;
+  hash *= 0xc4ceb9fe1a85ec53ULL;
+  hash ^= hash >> 33;
   int total = 0;
   for (int w : split.weights) total += w;
   if (total <= 0) return split.branches.empty() ? "" : split.branches.front().first;

@@ -1325,10 +1325,9 @@ TEST(Split, VariantIsStablePerContactAndFollowsTheWeights) {
   }
   EXPECT_NEAR(counts["A"], 1600, 100);
   EXPECT_NEAR(counts["B"], 400, 100);
-  // A rule's only (or first) split draws as it always did: contacts keep
-  // their variants across upgrades.
-  EXPECT_EQ(split_variant(promo, split, {{"contact", {{"id", "c1"}}}}), "A");
-  EXPECT_EQ(split_variant(promo, split, {{"contact", {{"id", "c4"}}}}), "B");
+  // A rule's only (or first) split draws the same in every build and host.
+  EXPECT_EQ(split_variant(promo, split, {{"contact", {{"id", "c1"}}}}), "B");
+  EXPECT_EQ(split_variant(promo, split, {{"contact", {{"id", "c4"}}}}), "A");
   // The contact's email identifies them when there is no id.
   const json by_email = {{"contact", {{"emails", {{{"address", "a@example.com"}}}}}}};
   EXPECT_EQ(split_variant(promo, split, by_email), split_variant(promo, split, by_email));
@@ -1352,6 +1351,36 @@ TEST(Split, TwoSplitsOfOneRuleDrawApart) {
     alike += split_variant(rule, rule.steps[0], context) == split_variant(rule, rule.steps[1], context);
   }
   EXPECT_NEAR(alike, 1000, 120);
+}
+
+// 1:1 weights (a modulo of 2): two tests of one rule, and one test in two
+// rules, draw apart, and ids that differ only in an even last digit split
+// evenly.
+TEST(Split, EvenWeightsDrawApartAcrossSplitsAndRules) {
+  const auto make = [](const std::string& name) {
+    CompiledRule rule;
+    rule.name = name;
+    for (const char* id : {"0", "2"}) {
+      CompiledStep& split = rule.steps.emplace_back();
+      split.kind = CompiledStep::Kind::kSplit;
+      split.id = id;
+      split.branches = {{"A", 1}, {"B", 2}};
+      split.weights = {1, 1};
+    }
+    return rule;
+  };
+  const CompiledRule promo = make("promo"), reminder = make("reminder");
+  int alike_in_rule = 0, alike_across_rules = 0, first_a = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const json context = {{"contact", {{"id", "client-" + std::to_string(i * 2)}}}};
+    const std::string first = split_variant(promo, promo.steps[0], context);
+    alike_in_rule += first == split_variant(promo, promo.steps[1], context);
+    alike_across_rules += first == split_variant(reminder, reminder.steps[0], context);
+    first_a += first == "A";
+  }
+  EXPECT_NEAR(alike_in_rule, 1000, 120);
+  EXPECT_NEAR(alike_across_rules, 1000, 120);
+  EXPECT_NEAR(first_a, 1000, 120);
 }
 
 TEST(Backoff, DoublesUpToAnHourWithJitter) {
