@@ -48,7 +48,14 @@ const std::set<std::string> kClosedStatuses{"won",
                                             "проиграна",
                                             "отменена",
                                             "успешно реализовано",
-                                            "закрыто и не реализовано"};
+                                            "закрыто и не реализовано",
+                                            "completed",
+                                            "paid",
+                                            "завершено",
+                                            "успешно завершено",
+                                            "оплачено",
+                                            "отменено",
+                                            "отказ"};
 
 EventRecord time_event(const std::string& id, const std::string& type, const std::string& source, int64_t at_ms,
                        int64_t now_ms, json data) {

@@ -530,6 +530,9 @@ TEST_F(TimeTriggersTest, ARuleOnAnEntitysOverdueEventWatchesItsDeadlineUntilItCl
   deal("D3", "Успешно реализовано", "2026-12-01T12:00:00Z");
   deal("D4", "WON", "2026-12-01T12:00:00Z");      // in any case
   deal("D5", "ЗАКРЫТО", "2026-12-01T12:00:00Z");  // Cyrillic too
+  // SendPulse's and amoCRM's finishing stages.
+  for (const char* status : {"Успешно завершено", "Завершено", "Оплачено", "Отказ", "Paid", "Completed"})
+    deal(std::string("F-") + status, status, "2026-12-01T12:00:00Z");
   std::vector<ConditionProblem> problems;
   CompiledRule on_deal;
   on_deal.name = "deal late";
