@@ -25,6 +25,7 @@
 #include "pipeline/Pipeline.h"
 #include "plugins/PendingCalls.h"
 #include "plugins/PluginInstance.h"
+#include "store/ContactAliases.h"
 #include "store/Outbox.h"
 #include "store/PostgresStore.h"
 #include "store/SqliteStore.h"
@@ -85,6 +86,9 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   Logger::instance().set_level(config_.log_level);
   auto secrets = read_secrets(config_);
   for (const auto& [name, value] : secrets) Logger::instance().add_secret(value);
+  // Before the store opens: an upgrade learns stored contacts' numbers as aliases.
+  if (const auto country = config_.account.find("country"); country != config_.account.end() && country->is_string())
+    set_phone_region(country->get<std::string>());
 
   catalog_ = std::make_unique<PluginCatalog>(plugin_dirs(config_, default_plugin_dirs));
   CheckedConfig checked = check_against_plugins(config_, *catalog_, secrets);

@@ -1,5 +1,7 @@
 #include "store/ContactAliases.h"
 
+#include <phonenumbers/phonenumberutil.h>
+
 #include <algorithm>
 #include <cctype>
 
@@ -13,10 +15,34 @@ std::string email_alias(std::string_view address) {
   return out;
 }
 
+namespace {
+std::string& phone_region() {
+  static std::string region;
+  return region;
+}
+}  // namespace
+
+void set_phone_region(std::string region) { phone_region() = std::move(region); }
+
 std::string phone_alias(std::string_view number) {
   std::string digits;
   for (char c : number)
     if ((c >= '0' && c <= '9') || (c == '+' && digits.empty())) digits += c;
+  // A national form ("8 999 ...", or the country's code without its "+") is
+  // the international number it dials: the CRM, an SMS reply and a form
+  // write one person's number in different ways.
+  if (!digits.empty() && digits[0] != '+' && !phone_region().empty()) {
+    using i18n::phonenumbers::PhoneNumber;
+    using i18n::phonenumbers::PhoneNumberUtil;
+    const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
+    PhoneNumber parsed;
+    if (util.Parse(digits, phone_region(), &parsed) == PhoneNumberUtil::NO_PARSING_ERROR &&
+        util.IsValidNumber(parsed)) {
+      std::string e164;
+      util.Format(parsed, PhoneNumberUtil::E164, &e164);
+      return "phone:" + e164;
+    }
+  }
   return "phone:" + digits;
 }
 

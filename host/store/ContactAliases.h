@@ -15,7 +15,12 @@ namespace sb {
 
 std::string email_alias(std::string_view address);
 // "+7 (999) 000-11-22" -> "phone:+79990001122": the same number however written.
+// One without a "+" is read in the account's country (set_phone_region):
+// in Russia "8 (999) 000-11-22" and "79990001122" are "phone:+79990001122".
 std::string phone_alias(std::string_view number);
+// The account's country (ISO 3166 "RU"), set once when the host starts,
+// before any thread reads it; "" (the default) reads no national forms.
+void set_phone_region(std::string region);
 // What an alias says as written by a person ("Email:Ivan@Example.com"), as
 // the store keeps it; anything else unchanged.
 std::string normalized_alias(const std::string& key);

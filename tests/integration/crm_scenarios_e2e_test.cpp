@@ -113,6 +113,42 @@ TEST(CrmScenarios, SendPulseABudgetChangeNotifiesTheHeadOfSalesWithTheOldAndNewV
   EXPECT_EQ(sink.count(), 1u);
 }
 
+// Bitrix24: a deal with several contacts is written to the first; one with
+// a contact and a company, to the contact; a company alone, to the company.
+// A number in the account's national form ("8 (999) ...") is the person the
+// CRM named with it in international form.
+TEST(CrmScenarios, BitrixTheFirstContactThenTheCompanyAndOneNumberHoweverWritten) {
+  HttpSink sink;
+  json rules = json::array(
+      {{{"name", "offer"},
+        {"trigger", {{"event", "deal.created"}}},
+        {"steps", json::array({post_step("/mail", {{"to", "{{contact.emails.0.address}}"},
+                                                   {"text", "{{company.name|-}}: {{contacts.1.name|-}}"}})})}}});
+  json config = host_config(sink, rules);
+  config["account"]["country"] = "RU";
+  HostProcess host(config);
+  post(host, json::parse(R"({"id": "d-1", "type": "deal.created", "entity": {"type": "deal", "id": "D1"},
+      "contacts": [{"name": "Анна", "email": "anna@romashka.ru"}, {"name": "Олег", "email": "oleg@romashka.ru"}],
+      "company": {"name": "ООО Ромашка", "email": "office@romashka.ru"}})"));
+  const auto first = sink.wait_for(1);
+  ASSERT_EQ(first.size(), 1u) << host.log();
+  EXPECT_EQ(json::parse(first[0].body), json::parse(R"({"to": "anna@romashka.ru", "text": "ООО Ромашка: Олег"})"));
+  post(host, json::parse(R"({"id": "d-2", "type": "deal.created", "entity": {"type": "deal", "id": "D2"},
+      "company": {"id": "C7", "name": "ИП Петров", "emails": [{"address": "petrov@ip.ru", "type": "work"}]}})"));
+  const auto second = sink.wait_for(2);
+  ASSERT_EQ(second.size(), 2u) << host.log();
+  EXPECT_EQ(json::parse(second[1].body), json::parse(R"({"to": "petrov@ip.ru", "text": "ИП Петров: -"})"));
+
+  post(host, json::parse(R"({"id": "c-1", "type": "contact.updated", "contact": {"phone": "+7 999 888-77-66",
+      "name": "Аня"}})"));
+  post(host, json::parse(R"({"id": "c-2", "type": "contact.updated", "contact": {"id": "CRM-1",
+      "phones": [{"number": "8 (999) 888-77-66"}]}})"));
+  const json contact = admin_wait(host, "/api/v1/contacts/phone:%2B79998887766",
+                                  [](const json& c) { return c.value("key", "") == "id:CRM-1"; });
+  EXPECT_EQ(contact["key"], "id:CRM-1") << contact.dump();
+  EXPECT_EQ(contact["data"]["name"], "Аня");  // what was known of the number is the CRM's contact's
+}
+
 // SendPulse: "new contact" and "new deal" — the first event that brings a
 // person or a deal to the host says so, whatever its own type, once.
 TEST(CrmScenarios, SendPulseANewContactIsWelcomedAndANewDealAnnouncedOnce) {
