@@ -87,6 +87,22 @@ std::vector<std::string> pointer_tokens(const std::string& pointer) {
   return tokens;
 }
 
+// valijson's words for a failed "not" name nothing; a schema says what it
+// forbids in the description beside that "not" (directly, or in an "if"'s
+// "then" or "else"): "with record contact, if_status is not taken".
+std::string what_is_forbidden(const json& schema, const std::string& pointer, const std::string& message) {
+  if (message.find("'not' constraint") == std::string::npos) return message;
+  std::vector<const json*> nodes;
+  nodes_at(schema, schema, pointer_tokens(pointer), 0, nodes);
+  for (const json* node : nodes)
+    for (const json* holder : {node, node->contains("then") ? &(*node)["then"] : nullptr,
+                               node->contains("else") ? &(*node)["else"] : nullptr})
+      if (holder && holder->is_object() && holder->contains("not") && holder->contains("description") &&
+          (*holder)["description"].is_string())
+        return (*holder)["description"].get<std::string>();
+  return message;
+}
+
 // valijson's words for three common failures ("Value type not permitted by
 // 'type' constraint.") name no value: said with what the schema expected
 // there, and for a type the kind found. Values are not quoted: a plugin's
@@ -417,7 +433,8 @@ std::vector<SchemaViolation> JsonSchema::validate(const nlohmann::json& document
   valijson::ValidationResults::Error error;
   while (results->popError(error)) {
     SchemaViolation v{to_pointer(error.context), error.description};
-    v.message = what_was_expected(impl_->document, document, v.path, v.message);
+    v.message =
+        what_is_forbidden(impl_->document, v.path, what_was_expected(impl_->document, document, v.path, v.message));
     // valijson reports a failing "properties", "items" or "if"/"then" as a
     // summary line after the specific ones; keep only the specific reasons.
     if (v.message.rfind("Failed to validate against schema associated with property", 0) == 0) continue;

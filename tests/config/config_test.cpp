@@ -112,7 +112,8 @@ const BadConfig kBadConfigs[] = {
     {"a_contacts_status_held_by_if_status",
      R"({"instances": {"crm": {"plugin": "crm"}},
         "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "crm.set_status", "params": {"record": "contact", "status": "VIP", "if_status": ["new"]}}]}]})",
-     "/rules/0/steps/0/params: rule 'r', step 'crm.set_status':"},
+     "/rules/0/steps/0/params: rule 'r', step 'crm.set_status': with \"record\": \"contact\" the client's own status "
+     "moves: \"if_status\" and \"entity\" are an entity's, not taken here"},
     {"emitted_type_not_dotted",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "switchboard.emit", "params": {"type": "upgraded"}}]}]})",
