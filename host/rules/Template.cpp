@@ -348,9 +348,17 @@ std::vector<std::string> unknown_template_variables(const json& value, const std
       } else if (root == "steps") {
         const std::string rest = dot == std::string::npos ? "" : path.substr(dot + 1);
         const std::string step = trim(std::string_view(rest).substr(0, rest.find('.')));
-        if (!known(steps, step))
-          out.push_back(pointer + ": unknown step '" + step + "' in '" + path + "': this rule's steps are " +
-                        list(steps));
+        if (!known(steps, step)) {
+          // An unnamed step goes by its action ("sms.send"), which a path
+          // cannot spell: only names without a dot are offered.
+          std::vector<std::string> readable;
+          for (const auto& name : steps)
+            if (name.find('.') == std::string::npos) readable.push_back(name);
+          out.push_back(pointer + ": unknown step '" + step + "' in '" + path + "': " +
+                        (readable.empty() ? std::string("this rule names none of its steps")
+                                          : "this rule's named steps are " + list(readable)) +
+                        " (a step's \"name\": \"Offer\" is read as steps.Offer.external_id)");
+        }
       }
     };
     for (const auto& p : placeholders) {

@@ -250,7 +250,7 @@ const BadConfig kBadConfigs[] = {
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"name": "Offer", "action": "sink.post", "params": {"url": "/x"}}, {"action": "sink.post", "params": {"url": "/x", "body": {"t": "{{steps.Ofer.external_id}}"}}}]}]})",
      "/rules/0/steps/1/params/body/t: rule 'r', step 'sink.post': unknown step 'Ofer' in 'steps.Ofer.external_id': "
-     "this rule's steps are Offer, sink.post"},
+     "this rule's named steps are Offer (a step's \"name\": \"Offer\" is read as steps.Offer.external_id)"},
     {"wait_for_without_match",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"wait_for": "message.read", "timeout": "2d", "then": [{"action": "sink.post"}]}]}]})",
@@ -279,7 +279,8 @@ const BadConfig kBadConfigs[] = {
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"wait_for": "message.read", "match": {"data.id": "{{steps.Offer.external_id}}"}, "timeout": "2d"}]}]})",
      "/rules/0/steps/0/match/data.id: rule 'r', step 'wait for message.read': unknown step 'Offer' in "
-     "'steps.Offer.external_id': this rule's steps are wait for message.read"},
+     "'steps.Offer.external_id': this rule names none of its steps (a step's \"name\": \"Offer\" is read as "
+     "steps.Offer.external_id)"},
     {"segment_not_declared",
      R"({"instances": {"seg": {"plugin": "segments"}}, "segments": {"VIP": {}},
         "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "seg.remove", "params": {"segment": "gold"}}]}]})",

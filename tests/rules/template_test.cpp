@@ -52,7 +52,8 @@ TEST(Template, SyntaxErrorsNameTheirPlace) {
   // A default does not hide a misspelt step either.
   EXPECT_EQ(
       unknown_template_variables(json("{{steps.Ofer.external_id|-}}"), {"steps"}, {"Offer"}),
-      (std::vector<std::string>{": unknown step 'Ofer' in 'steps.Ofer.external_id': this rule's steps are Offer"}));
+      (std::vector<std::string>{": unknown step 'Ofer' in 'steps.Ofer.external_id': this rule's named steps are Offer"
+                                " (a step's \"name\": \"Offer\" is read as steps.Offer.external_id)"}));
   auto errors = template_syntax_errors(json{{"a", "ok {{x}}"}, {"b", {"{{unclosed"}}, {"c", "{{}}"}});
   ASSERT_EQ(errors.size(), 2u);
   EXPECT_EQ(errors[0], "/b/0: unclosed '{{' at offset 0");
