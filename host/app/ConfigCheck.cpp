@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "events/EventParser.h"
 #include "executor/HostActions.h"
 #include "rules/Template.h"
 #include "util/JsonText.h"
@@ -168,6 +169,16 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
                               where + (counted == out.rules.end() ? "no rule is named '" + named + "'"
                                                                   : "rule '" + named + "' sends no messages")});
     }
+  }
+  // Every event that can arrive has a dotted type (the events API's, a
+  // webhook's, a plugin's, the host's own): a rule on another never runs.
+  // Said, not refused: a rule kept for later is not wrong.
+  for (size_t r = 0; r < out.rules.size(); ++r) {
+    const auto& trigger = out.rules[r].trigger;
+    if (trigger && !trigger->event().empty() && !is_event_type(trigger->event()))
+      out.warnings.push_back({file, config.rules[r].pointer + "/trigger/event",
+                              "rule '" + out.rules[r].name + "': no event of type '" + trigger->event() +
+                                  "' can arrive: event types are dotted lower case (lead.created, order.paid)"});
   }
   for (const auto& rule : config.disabled_rules) {
     std::vector<RuleIssue> issues;

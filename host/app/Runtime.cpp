@@ -94,7 +94,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   CheckedConfig checked = check_against_plugins(config_, *catalog_, secrets);
   if (!checked.issues.empty()) throw ConfigError(checked.issues);
   for (const ConfigIssue& warning : checked.warnings)
-    log_warn("config", "a disabled rule would not load if enabled", {{"problem", warning.to_string()}});
+    log_warn("config", "config warning", {{"problem", warning.to_string()}});
 
   const size_t io_threads = config_.io_threads > 0 ? static_cast<size_t>(config_.io_threads) : default_io_threads();
   inbound_loops_ = std::make_unique<EventLoopGroup>(io_threads, "sb-in-");

@@ -80,24 +80,6 @@ bool short_string(const json& value, size_t min, size_t max) {
   return text.size() >= min && text.size() <= max && text.find('\0') == std::string::npos;
 }
 
-// The schema's "type" pattern, ^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$.
-bool dotted_type(const std::string& type) {
-  if (type.size() > 100) return false;
-  bool word_start = true, dotted = false;
-  for (char c : type) {
-    const bool lower = c >= 'a' && c <= 'z', tail = lower || (c >= '0' && c <= '9') || c == '_';
-    if (c == '.') {
-      if (word_start) return false;
-      word_start = dotted = true;
-    } else if (word_start ? !lower : !tail) {
-      return false;
-    } else {
-      word_start = false;
-    }
-  }
-  return dotted && !word_start;
-}
-
 // The schema's email pattern, ^[^@\s]+@[^@\s]+\.[^@\s]+$, for printable
 // ASCII (anything else is left to the schema).
 bool plain_email(const std::string& address) {
@@ -176,7 +158,7 @@ bool plainly_valid(const json& event) {
       id = short_string(value, 1, 200);
       if (!id) return false;
     } else if (key == "type") {
-      type = value.is_string() && dotted_type(value.get_ref<const std::string&>());
+      type = value.is_string() && is_event_type(value.get_ref<const std::string&>());
       if (!type) return false;
     } else if (key == "time") {
       if (!short_string(value, 0, 64)) return false;
@@ -360,6 +342,24 @@ void read_event(const json& given, const std::string& pointer, int64_t now_ms, c
 }
 
 }  // namespace
+
+// The schema's "type" pattern, ^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$.
+bool is_event_type(const std::string& type) {
+  if (type.size() > 100) return false;
+  bool word_start = true, dotted = false;
+  for (char c : type) {
+    const bool lower = c >= 'a' && c <= 'z', tail = lower || (c >= '0' && c <= '9') || c == '_';
+    if (c == '.') {
+      if (word_start) return false;
+      word_start = dotted = true;
+    } else if (word_start ? !lower : !tail) {
+      return false;
+    } else {
+      word_start = false;
+    }
+  }
+  return dotted && !word_start;
+}
 
 std::string contact_key(const json& c) {
   if (!c.is_object()) return "";

@@ -36,6 +36,10 @@ std::string bounded_event_id(const std::string& id);
 // `source` is who sent them ("api").
 ParsedEvents parse_events(std::string_view body, int64_t now_ms, size_t max_batch, const std::string& source);
 
+// Whether `type` is an event type the events API takes: dotted lower case,
+// as the schema's pattern ^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$ says.
+bool is_event_type(const std::string& type);
+
 // How the store knows a contact: "id:<id>", else "email:<first address>",
 // else "phone:<digits of the first number>"; "" when it has none of them.
 std::string contact_key(const nlohmann::json& contact);

@@ -262,6 +262,23 @@ TEST(Cli, ValidateWarnsOfADisabledRulesProblems) {
       << out;
 }
 
+// A rule on an event type no event can have (undotted) never runs: said.
+TEST(Cli, ARuleOnAnUndottedEventTypeIsAWarning) {
+  const auto dir = make_temp_dir("sb_cli");
+  const auto file = dir / "undotted.json";
+  std::ofstream(file) << R"({"instances": {"sink": {"plugin": "http"}}, "rules": [
+      {"name": "signup", "trigger": {"event": "signup"}, "steps": [{"action": "sink.post", "params": {"url": "/x"}}]},
+      {"name": "lead", "trigger": {"event": "lead.created"}, "steps": [{"action": "sink.post", "params": {"url": "/x"}}]}]})";
+  auto [code, out] = run_switchboard({"validate", "--config", file.string()});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("warning: " + file.string() +
+                     ": /rules/0/trigger/event: rule 'signup': no event of type 'signup' can arrive: event types are "
+                     "dotted lower case (lead.created, order.paid)"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("rule 'lead': no event"), std::string::npos) << out;
+}
+
 // A messages report may name a rule switched off for now: warned of, not refused.
 TEST(Cli, AMessagesReportOfADisabledRuleIsAWarning) {
   const auto dir = make_temp_dir("sb_cli");
