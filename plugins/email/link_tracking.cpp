@@ -1,6 +1,8 @@
 #include "link_tracking.h"
 
 #include <cctype>
+#include <charconv>
+#include <utility>
 
 namespace email {
 
@@ -15,18 +17,51 @@ bool iequals_at(std::string_view text, size_t at, std::string_view word) {
 
 }  // namespace
 
+size_t html_entity(std::string_view html, size_t at, std::string& out, bool nbsp_as_space) {
+  static constexpr std::pair<std::string_view, std::string_view> kNamed[] = {
+      {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}, {"&nbsp;", "\xC2\xA0"}};
+  for (const auto& [entity, text] : kNamed)
+    if (html.substr(at, entity.size()) == entity) {
+      out += nbsp_as_space && entity == "&nbsp;" ? " " : text;
+      return entity.size();
+    }
+  // &#39; or &#x27;: a character by its number.
+  if (html.substr(at, 2) != "&#") return 0;
+  const size_t semicolon = html.find(';', at);
+  const bool hex = at + 2 < html.size() && (html[at + 2] == 'x' || html[at + 2] == 'X');
+  const size_t digits = at + (hex ? 3 : 2);
+  if (semicolon == std::string_view::npos || semicolon <= digits || semicolon - at > 10) return 0;
+  unsigned long code = 0;
+  const auto [end, ec] = std::from_chars(html.data() + digits, html.data() + semicolon, code, hex ? 16 : 10);
+  if (ec != std::errc() || end != html.data() + semicolon || code == 0 || code > 0x10FFFF ||
+      (code >= 0xD800 && code <= 0xDFFF))
+    return 0;
+  if (code == 0xA0 && nbsp_as_space) {
+    out += ' ';
+  } else if (code < 0x80) {  // UTF-8 of the code point
+    out += static_cast<char>(code);
+  } else if (code < 0x800) {
+    out += static_cast<char>(0xC0 | (code >> 6));
+    out += static_cast<char>(0x80 | (code & 0x3F));
+  } else if (code < 0x10000) {
+    out += static_cast<char>(0xE0 | (code >> 12));
+    out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (code & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (code >> 18));
+    out += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (code & 0x3F));
+  }
+  return semicolon - at + 1;
+}
+
 std::string attribute_text(std::string_view value) {
   std::string out;
-  for (size_t i = 0; i < value.size(); ++i) {
-    if (value.substr(i, 5) == "&amp;") {
-      out += '&';
-      i += 4;
-    } else if (value.substr(i, 6) == "&quot;") {
-      out += '"';
-      i += 5;
-    } else {
-      out += value[i];
-    }
+  for (size_t i = 0; i < value.size();) {
+    const size_t entity = value[i] == '&' ? html_entity(value, i, out, /*nbsp_as_space=*/false) : 0;
+    if (entity == 0) out += value[i];
+    i += entity == 0 ? 1 : entity;
   }
   return out;
 }

@@ -14,6 +14,10 @@ using LinkMapper = std::function<std::optional<std::string>(const std::string& u
 
 std::string track_links(std::string_view html, const LinkMapper& click, const std::optional<std::string>& pixel_url);
 
+// The HTML character reference at `at` of `html` (&amp;, &lt;, &#39;,
+// &#x27; ...) appended to `out` as UTF-8 (&nbsp; as a plain space when
+// `nbsp_as_space`); returns how many characters it took, 0 when none is there.
+size_t html_entity(std::string_view html, size_t at, std::string& out, bool nbsp_as_space);
 // The HTML attribute value with &amp; and friends decoded (an href as written in markup).
 std::string attribute_text(std::string_view value);
 // Escaped for a double-quoted HTML attribute.

@@ -332,60 +332,10 @@ std::string html_to_text(std::string_view html) {
       continue;
     }
     if (c == '&') {
-      static constexpr std::array<std::pair<std::string_view, std::string_view>, 7> kEntities = {
-          {{"&amp;", "&"},
-           {"&lt;", "<"},
-           {"&gt;", ">"},
-           {"&quot;", "\""},
-           {"&#39;", "'"},
-           {"&apos;", "'"},
-           {"&nbsp;", " "}}};  // a space that may break: this is plain text
-      bool matched = false;
-      for (const auto& [entity, value] : kEntities)
-        if (html.substr(i, entity.size()) == entity) {
-          out += value;
-          i += entity.size();
-          matched = true;
-          break;
-        }
-      if (!matched && i + 2 < html.size() && html[i + 1] == '#') {
-        const size_t semi = html.find(';', i);
-        if (semi != std::string_view::npos && semi - i < 10) {
-          const bool hex = html[i + 2] == 'x' || html[i + 2] == 'X';
-          const std::string digits(html.substr(i + (hex ? 3 : 2), semi - i - (hex ? 3 : 2)));
-          char* end = nullptr;
-          const unsigned long code = std::strtoul(digits.c_str(), &end, hex ? 16 : 10);
-          if (end && *end == '\0' && code > 0 && code < 0x110000) {
-            if (code == 0xa0) {
-              out += ' ';
-              i = semi + 1;
-              continue;
-            }
-            // UTF-8 of the code point.
-            if (code < 0x80) {
-              out += static_cast<char>(code);
-            } else if (code < 0x800) {
-              out += static_cast<char>(0xc0 | (code >> 6));
-              out += static_cast<char>(0x80 | (code & 0x3f));
-            } else if (code < 0x10000) {
-              out += static_cast<char>(0xe0 | (code >> 12));
-              out += static_cast<char>(0x80 | ((code >> 6) & 0x3f));
-              out += static_cast<char>(0x80 | (code & 0x3f));
-            } else {
-              out += static_cast<char>(0xf0 | (code >> 18));
-              out += static_cast<char>(0x80 | ((code >> 12) & 0x3f));
-              out += static_cast<char>(0x80 | ((code >> 6) & 0x3f));
-              out += static_cast<char>(0x80 | (code & 0x3f));
-            }
-            i = semi + 1;
-            matched = true;
-          }
-        }
-      }
-      if (!matched) {
-        out += '&';
-        ++i;
-      }
+      // A no-break space is a space that may break: this is plain text.
+      const size_t entity = html_entity(html, i, out, /*nbsp_as_space=*/true);
+      if (entity == 0) out += '&';
+      i += entity == 0 ? 1 : entity;
       continue;
     }
     if (std::isspace(static_cast<unsigned char>(c))) {

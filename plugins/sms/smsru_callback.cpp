@@ -52,13 +52,21 @@ std::vector<std::string> lines_of(const std::string& entry) {
 }  // namespace
 
 std::optional<std::vector<std::string>> smsru_entries(const FormFields& fields) {
+  // data[0], data[1] ... in their numbers' order; or data[] repeated (as a
+  // form encoder writes a list), in the order they came. Not both.
   std::map<unsigned, std::string> numbered;
+  std::vector<std::string> listed;
   for (const auto& [name, value] : fields) {
     if (name.rfind("data[", 0) != 0) continue;
+    if (name == "data[]") {
+      listed.push_back(value);
+      continue;
+    }
     if (name.size() < 7 || name.back() != ']') return std::nullopt;
     const auto n = number<unsigned>(name.substr(5, name.size() - 6));
     if (!n || !numbered.emplace(*n, value).second) return std::nullopt;
   }
+  if (!listed.empty()) return numbered.empty() ? std::optional(std::move(listed)) : std::nullopt;
   std::vector<std::string> entries;
   for (auto& [n, value] : numbered) entries.push_back(std::move(value));
   return entries;

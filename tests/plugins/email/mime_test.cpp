@@ -95,6 +95,10 @@ TEST(Mime, TextFromHtml) {
                          "<p><a href=\"https://x.test/a\">Оплатить</a><br>Спасибо<script>alert(1)</script></p>"
                          "</body></html>"),
             "Заказ №42\n\nСумма: 1 000 & доставка\n\n- Один\n- Два\n\nОплатить (https://x.test/a)\nСпасибо");
+  // A link's address is decoded as the text is: every reference, not only &amp;.
+  EXPECT_EQ(html_to_text("<a href=\"https://x.test/?n=O&#39;Brien&amp;q=&lt;b&gt;&#x41;&apos;\">Ссылка</a> &#x1F600; "
+                         "&bogus; &#xD800;"),
+            "Ссылка (https://x.test/?n=O'Brien&q=<b>A') \xF0\x9F\x98\x80 &bogus; &#xD800;");
 }
 
 TEST(Mime, ARenderedMessageHasTheRequiredHeaders) {

@@ -18,7 +18,10 @@ TEST(SmsRuCallback, EntriesComeInTheOrderOfTheirNumbers) {
   EXPECT_EQ(*entries, (std::vector<std::string>{"a", "b", "c", "k"}));  // 10 after 2: numbers, not text
   EXPECT_FALSE(sms::smsru_entries({{"data[0]", "a"}, {"data[0]", "b"}}));
   EXPECT_FALSE(sms::smsru_entries({{"data[x]", "a"}}));
-  EXPECT_FALSE(sms::smsru_entries({{"data[]", "a"}}));
+  // A list written as data[] repeated: in the order it came; never mixed with numbers.
+  EXPECT_EQ(*sms::smsru_entries({{"data[]", "b"}, {"hash", "h"}, {"data[]", "a"}}),
+            (std::vector<std::string>{"b", "a"}));
+  EXPECT_FALSE(sms::smsru_entries({{"data[]", "a"}, {"data[0]", "b"}}));
   EXPECT_TRUE(sms::smsru_entries({{"hash", "h"}})->empty());
 }
 
