@@ -87,7 +87,8 @@ json ChannelCounts::to_json(const Config::AdChannelsConfig& config) const {
 }
 
 std::optional<ChannelCounts> count_channels(Store& store, const Config::AdChannelsConfig& config, RecordQuery query,
-                                            size_t most, const std::function<bool()>& stopping) {
+                                            size_t most, const std::function<bool()>& stopping,
+                                            std::optional<int64_t> sold_by_ms) {
   ChannelCounts counts;
   query.entity_type = config.entity;
   const auto complete = read_entities(store, query, most, stopping, [&](const StoredEntity& entity) {
@@ -96,8 +97,10 @@ std::optional<ChannelCounts> count_channels(Store& store, const Config::AdChanne
         data.is_object() && data.contains("fields") && data["fields"].is_object() ? data["fields"] : json::object();
     const auto named = fields.find(config.field);
     const std::string channel = named != fields.end() && named->is_string() ? named->get<std::string>() : "";
-    const bool sale = entity.status && std::find(config.sale_statuses.begin(), config.sale_statuses.end(),
-                                                 *entity.status) != config.sale_statuses.end();
+    const bool sale = entity.status &&
+                      std::find(config.sale_statuses.begin(), config.sale_statuses.end(), *entity.status) !=
+                          config.sale_statuses.end() &&
+                      (!sold_by_ms || entity.updated_at_ms <= *sold_by_ms);
     const std::optional<double> amount = sale ? number_in(fields, config.amount) : std::nullopt;
     for (ChannelFigures* figures : {&counts.channels[channel], &counts.total}) {
       ++figures->records;

@@ -46,11 +46,15 @@ struct ChannelCounts {
   nlohmann::json to_json(const Config::AdChannelsConfig& config) const;
 };
 
-// Counts the records of `config.entity` changed within `query`'s bounds
-// (its updated_after_ms / updated_before_ms), reading at most `most`;
-// none when `stopping` says so between pages.
+// Counts the records of `config.entity` within `query`'s bounds (made in a
+// period: created_after_ms / created_before_ms; changed: updated_*),
+// reading at most `most`; none when `stopping` says so between pages. With
+// `sold_by_ms`, a record in a sale status counts as a sale only if it last
+// changed by then: a period before this one, as it stood as long after its
+// end as this one is now (its records had longer to be sold).
 std::optional<ChannelCounts> count_channels(Store& store, const Config::AdChannelsConfig& config, RecordQuery query,
-                                            size_t most, const std::function<bool()>& stopping = {});
+                                            size_t most, const std::function<bool()>& stopping = {},
+                                            std::optional<int64_t> sold_by_ms = std::nullopt);
 
 // Money in cents: a whole amount as an integer (3000), else two decimals;
 // null when it is not finite.

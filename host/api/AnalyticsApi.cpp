@@ -37,13 +37,16 @@ namespace {
 
 // A report's query: two time bounds named `after` and `before`, and a
 // limit; a refusal (400) for anything else.
-std::optional<ServerResponse> read_bounds(const ServerRequest& request, const char* after, const char* before,
-                                          std::optional<int64_t>& after_ms, std::optional<int64_t>& before_ms,
-                                          size_t& most) {
+// The time bounds a report takes, by their parameters' names.
+using TimeBounds = std::vector<std::pair<std::string, std::optional<int64_t>*>>;
+
+std::optional<ServerResponse> read_bounds(const ServerRequest& request, const TimeBounds& bounds, size_t& most) {
   try {
     for (const auto& [key, value] : Poco::URI(request.target).getQueryParameters()) {
-      if (key == after || key == before) {
-        auto& bound = key == after ? after_ms : before_ms;
+      const auto named =
+          std::find_if(bounds.begin(), bounds.end(), [&key](const auto& bound) { return bound.first == key; });
+      if (named != bounds.end()) {
+        auto& bound = *named->second;
         bound = parse_time_ms(value);
         if (!bound)
           return error_response(400, "bad_request", key + ": expected an RFC 3339 time such as 2026-12-01T00:00:00Z");
@@ -76,8 +79,8 @@ void AnalyticsApi::tasks(ServerRequest&& request, ServerConnection::Reply reply)
 void AnalyticsApi::task_report(const ServerRequest& request, ServerConnection::Reply& reply) {
   TaskBounds bounds;
   size_t most = kDefaultRecords;
-  if (auto refusal = read_bounds(request, "created_after", "created_before", bounds.created_after_ms,
-                                 bounds.created_before_ms, most))
+  if (auto refusal = read_bounds(
+          request, {{"created_after", &bounds.created_after_ms}, {"created_before", &bounds.created_before_ms}}, most))
     return reply(std::move(*refusal));
   const auto counts = count_tasks(store_, bounds, now_ms(), most, [this] { return worker_.stopping(); });
   if (!counts) return reply(error_response(503, "unavailable", "the host is shutting down"));
@@ -91,16 +94,22 @@ void AnalyticsApi::task_report(const ServerRequest& request, ServerConnection::R
 void AnalyticsApi::report(const ServerRequest& request, ServerConnection::Reply& reply) {
   RecordQuery query;
   size_t most = kDefaultRecords;
-  if (auto refusal = read_bounds(request, "updated_after", "updated_before", query.updated_after_ms,
-                                 query.updated_before_ms, most))
+  if (auto refusal = read_bounds(request,
+                                 {{"created_after", &query.created_after_ms},
+                                  {"created_before", &query.created_before_ms},
+                                  {"updated_after", &query.updated_after_ms},
+                                  {"updated_before", &query.updated_before_ms}},
+                                 most))
     return reply(std::move(*refusal));
   const auto counts = count_channels(store_, config_, query, most, [this] { return worker_.stopping(); });
   if (!counts) return reply(error_response(503, "unavailable", "the host is shutting down"));
   json body = counts->to_json(config_);
   body["entity"] = config_.entity;
   body["complete"] = counts->complete;
-  if (query.updated_after_ms) body["updated_after"] = format_time_ms(*query.updated_after_ms);
-  if (query.updated_before_ms) body["updated_before"] = format_time_ms(*query.updated_before_ms);
+  for (const auto& [name, bound] :
+       {std::pair{"created_after", query.created_after_ms}, std::pair{"created_before", query.created_before_ms},
+        std::pair{"updated_after", query.updated_after_ms}, std::pair{"updated_before", query.updated_before_ms}})
+    if (bound) body[name] = format_time_ms(*bound);
   reply(json_response(200, body));
 }
 

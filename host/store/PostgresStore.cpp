@@ -207,6 +207,13 @@ CREATE INDEX IF NOT EXISTS goals_at ON goals (at);
     R"sql(
 ALTER TABLE goals ADD COLUMN IF NOT EXISTS value DOUBLE PRECISION;
 )sql",
+    // 9: when an entity was first stored (a record's period in the channels
+    // report); the best known for one stored before is its last change.
+    R"sql(
+ALTER TABLE entities ADD COLUMN IF NOT EXISTS created_at BIGINT;
+UPDATE entities SET created_at = updated_at WHERE created_at IS NULL;
+ALTER TABLE entities ALTER COLUMN created_at SET NOT NULL;
+)sql",
 };
 
 // Indexes a binary may add without a new version (an older one runs on with
@@ -760,7 +767,8 @@ class PostgresStore::Events final : public EventRows {
                         {"updated_at", stored.at_ms}});
     if (!rows.empty())
       out.push_back(
-          {"INSERT INTO entities (type, id, status, data, updated_at) SELECT type, id, status, data, updated_at "
+          {"INSERT INTO entities (type, id, status, data, updated_at, created_at) "
+           "SELECT type, id, status, data, updated_at, updated_at "
            "FROM json_to_recordset($1::json) AS x(type text, id text, status text, data text, updated_at bigint) "
            "ON CONFLICT (type, id) DO UPDATE SET status = excluded.status, data = excluded.data, "
            "updated_at = excluded.updated_at",
@@ -1750,10 +1758,10 @@ std::optional<StoredContact> PostgresStore::contact(const std::string& key) {
 
 std::optional<StoredEntity> PostgresStore::entity(const std::string& type, const std::string& id) {
   return with_reader([&](PgConnection& db) -> std::optional<StoredEntity> {
-    PgResult q = db.run("SELECT status, data, updated_at FROM entities WHERE type = $1 AND id = $2",
+    PgResult q = db.run("SELECT status, data, updated_at, created_at FROM entities WHERE type = $1 AND id = $2",
                         PgParams().text(type).text(id));
     if (!q.rows()) return std::nullopt;
-    StoredEntity e{type, id, std::nullopt, q.text(0, 1), q.integer(0, 2)};
+    StoredEntity e{type, id, std::nullopt, q.text(0, 1), q.integer(0, 2), q.integer(0, 3)};
     if (!q.is_null(0, 0)) e.status = q.text(0, 0);
     return e;
   });
@@ -1791,15 +1799,18 @@ std::vector<StoredEntity> PostgresStore::entities_page(const RecordQuery& r) {
     PgParams p;
     p.text(after_type).text(after_id).text(r.entity_type).integer(r.by_status).optional(r.status);
     time_bounds(p, r).integer(static_cast<int64_t>(r.limit));
+    p.integer(r.created_after_ms.value_or(std::numeric_limits<int64_t>::min()))
+        .integer(r.created_before_ms.value_or(std::numeric_limits<int64_t>::max()));
     PgResult q = db.run(
-        "SELECT type, id, status, data, updated_at FROM entities "
+        "SELECT type, id, status, data, updated_at, created_at FROM entities "
         "WHERE (type COLLATE \"C\", id COLLATE \"C\") > ($1, $2) AND ($3 = '' OR type = $3) "
         "AND ($4 = 0 OR status IS NOT DISTINCT FROM $5) AND updated_at >= $6 AND updated_at <= $7 "
+        "AND created_at >= $9 AND created_at <= $10 "
         "ORDER BY type COLLATE \"C\", id COLLATE \"C\" LIMIT $8",
         p);
     std::vector<StoredEntity> out;
     for (int i = 0; i < q.rows(); ++i) {
-      StoredEntity e{q.text(i, 0), q.text(i, 1), std::nullopt, q.text(i, 3), q.integer(i, 4)};
+      StoredEntity e{q.text(i, 0), q.text(i, 1), std::nullopt, q.text(i, 3), q.integer(i, 4), q.integer(i, 5)};
       if (!q.is_null(i, 2)) e.status = q.text(i, 2);
       out.push_back(std::move(e));
     }

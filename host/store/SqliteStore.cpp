@@ -18,7 +18,7 @@ namespace sb {
 
 namespace {
 
-constexpr int kSchemaVersion = 11;
+constexpr int kSchemaVersion = 12;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS events (
@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS entities (
   status TEXT,
   data TEXT NOT NULL,
   updated_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL DEFAULT 0, -- version 12: when it was first stored
   PRIMARY KEY (type, id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS router (
@@ -365,7 +366,8 @@ struct SqliteStore::Writer {
                     "INSERT INTO contacts (key, data, updated_at) VALUES (?1, ?2, ?3) "
                     "ON CONFLICT (key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at"),
         put_entity(db.handle(),
-                   "INSERT INTO entities (type, id, status, data, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) "
+                   "INSERT INTO entities (type, id, status, data, updated_at, created_at) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?5) "
                    "ON CONFLICT (type, id) DO UPDATE SET status = excluded.status, data = excluded.data, "
                    "updated_at = excluded.updated_at"),
         fire_once(db.handle(),
@@ -463,6 +465,18 @@ struct SqliteStore::Writer {
     }
   }
 
+  // Version 11 did not keep when an entity was first stored: the best
+  // known is its last change. (A version lowered by hand, as the tests do,
+  // may have the column already.)
+  static void date_stored_entities(SqliteDatabase& db) {
+    {
+      SqliteStatement has(db.handle(), "SELECT count(*) FROM pragma_table_info('entities') WHERE name = 'created_at'");
+      if (has.step() && has.integer(0) != 0) return;
+    }  // finalized: the table is not altered under a running statement
+    db.execute("ALTER TABLE entities ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0");
+    db.execute("UPDATE entities SET created_at = updated_at");
+  }
+
   // Runs before the statements are prepared: they need the tables.
   static sqlite3* prepare_schema(SqliteDatabase& db) {
     SqliteStatement version(db.handle(), "PRAGMA user_version");
@@ -483,6 +497,7 @@ struct SqliteStore::Writer {
       if (found >= 1 && found <= 7) give_steps_text_affinity(db);
       if (found >= 1 && found <= 8) keep_reported_messages(db);
       if (found == 10) db.execute("ALTER TABLE goals ADD COLUMN value REAL");
+      if (found >= 1 && found <= 11) date_stored_entities(db);
       db.execute(kIndexes);
       db.execute("PRAGMA user_version = " + std::to_string(kSchemaVersion));
       db.execute("COMMIT");
@@ -764,7 +779,7 @@ struct SqliteStore::Reader {
         contact(db.handle(),
                 "SELECT key, data, updated_at FROM contacts "
                 "WHERE key = coalesce((SELECT key FROM contact_aliases WHERE alias = ?1), ?1)"),
-        entity(db.handle(), "SELECT status, data, updated_at FROM entities WHERE type = ? AND id = ?") {}
+        entity(db.handle(), "SELECT status, data, updated_at, created_at FROM entities WHERE type = ? AND id = ?") {}
 };
 
 SqliteStore::SqliteStore(Options options) : options_(std::move(options)) {
@@ -962,7 +977,7 @@ std::optional<StoredEntity> SqliteStore::entity(const std::string& type, const s
   SqliteStatement& q = reader_->entity;
   const StatementUse use(q.bind(1, type).bind(2, id));
   if (!q.step()) return std::nullopt;
-  StoredEntity e{type, id, std::nullopt, q.text(1), q.integer(2)};
+  StoredEntity e{type, id, std::nullopt, q.text(1), q.integer(2), q.integer(3)};
   if (!q.is_null(0)) e.status = q.text(0);
   return e;
 }
@@ -998,9 +1013,10 @@ std::vector<StoredEntity> SqliteStore::entities_page(const RecordQuery& r) {
   const std::string after_id = split == std::string::npos ? "" : r.after.substr(split + 1);
   std::lock_guard lock(read_mutex_);
   SqliteStatement q(reader_->db.handle(),
-                    "SELECT type, id, status, data, updated_at FROM entities "
+                    "SELECT type, id, status, data, updated_at, created_at FROM entities "
                     "WHERE (type, id) > (?1, ?2) AND (?3 = '' OR type = ?3) "
                     "AND (?4 = 0 OR status IS ?5) AND updated_at >= ?6 AND updated_at <= ?7 "
+                    "AND created_at >= ?9 AND created_at <= ?10 "
                     "ORDER BY type, id LIMIT ?8");
   q.bind(1, after_type).bind(2, after_id).bind(3, r.entity_type).bind(4, int64_t{r.by_status});
   if (r.status)
@@ -1009,9 +1025,11 @@ std::vector<StoredEntity> SqliteStore::entities_page(const RecordQuery& r) {
     q.bind_null(5);
   bind_time_bounds(q, 6, r);
   q.bind(8, static_cast<int64_t>(r.limit));
+  q.bind(9, r.created_after_ms.value_or(std::numeric_limits<int64_t>::min()));
+  q.bind(10, r.created_before_ms.value_or(std::numeric_limits<int64_t>::max()));
   std::vector<StoredEntity> out;
   while (q.step()) {
-    StoredEntity e{q.text(0), q.text(1), std::nullopt, q.text(3), q.integer(4)};
+    StoredEntity e{q.text(0), q.text(1), std::nullopt, q.text(3), q.integer(4), q.integer(5)};
     if (!q.is_null(2)) e.status = q.text(2);
     out.push_back(std::move(e));
   }

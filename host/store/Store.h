@@ -254,6 +254,7 @@ struct StoredEntity {
   std::optional<std::string> status;
   std::string data_json;
   int64_t updated_at_ms = 0;
+  int64_t created_at_ms = 0;  // when the host first stored it (a store from before version 12: its last change then)
 };
 
 // A page of contacts or entities in key order (the admin API's lists), with
@@ -265,6 +266,7 @@ struct RecordQuery {
   bool by_status = false;   // entities: only those whose status is `status` (none = no status)
   std::optional<std::string> status;
   std::optional<int64_t> updated_after_ms, updated_before_ms;  // inclusive bounds
+  std::optional<int64_t> created_after_ms, created_before_ms;  // entities: inclusive bounds on created_at_ms
   // Contacts: the bounds hold few of them (the changes of the last minute),
   // so they are found by time, then put in key order.
   bool few_in_bounds = false;

@@ -210,7 +210,9 @@ class ReportProducer : public TimeProducer {
   std::string rule_;
 };
 
-// The advertising channels' records (the config's ad_channels) updated in each period.
+// The advertising channels' records (the config's ad_channels) made in each
+// period; the period before as it stood as long after its end as this run
+// is after this one's.
 class ChannelsReportProducer final : public ReportProducer {
  public:
   ChannelsReportProducer(std::string rule, const TimeTrigger& t, std::string zone, Config::AdChannelsConfig config)
@@ -219,15 +221,17 @@ class ChannelsReportProducer final : public ReportProducer {
  private:
   static constexpr size_t kMostRecords = 1'000'000;
 
-  json report(Store& store, const ReportPeriod& period, const ReportPeriod& previous, int64_t) override {
+  json report(Store& store, const ReportPeriod& period, const ReportPeriod& previous, int64_t run_ms) override {
     if (config_.entity.empty()) return nullptr;  // refused by validate: nothing to count
-    const auto counted = [&](const ReportPeriod& p) {
+    const int64_t lag = run_ms - period.to_ms;
+    const auto counted = [&](const ReportPeriod& p, std::optional<int64_t> sold_by) {
       RecordQuery bounds;
-      bounds.updated_after_ms = p.from_ms;
-      bounds.updated_before_ms = p.to_ms - 1;
-      return *count_channels(store, config_, bounds, kMostRecords);
+      bounds.created_after_ms = p.from_ms;
+      bounds.created_before_ms = p.to_ms - 1;
+      return *count_channels(store, config_, bounds, kMostRecords, {}, sold_by);
     };
-    const ChannelCounts now_counts = counted(period), before_counts = counted(previous);
+    const ChannelCounts now_counts = counted(period, std::nullopt),
+                        before_counts = counted(previous, previous.to_ms + lag);
     return channel_report(
         {config_, period, previous, now_counts, before_counts, t_.alert_drop, runs_.zone(), !t_.period.empty()});
   }

@@ -1035,6 +1035,11 @@ TEST(CrmScenarios, MatrixBookingMethodsRouteBookingsToChannelsWithTheirRoi) {
                          {{"Authorization", std::string("Bearer ") + kAdmin}})
                 .status,
             400);
+  // The bookings made in a period: all of them today, none in a later one.
+  const json made = admin_get(host, "/api/v1/analytics/channels?created_after=2020-01-01T00:00:00Z");
+  EXPECT_EQ(made["total"]["records"], 6) << made.dump();
+  EXPECT_EQ(made["created_after"], "2020-01-01T00:00:00.000Z");
+  EXPECT_EQ(admin_get(host, "/api/v1/analytics/channels?created_after=2999-01-01T00:00:00Z")["total"]["records"], 0);
 }
 
 // Today's date in Omsk (UTC+6 all year), as "YYYY-MM-DD" or with another year.

@@ -100,6 +100,10 @@ struct SqliteBackend {
     SqliteDatabase(file, false)
         .execute("DROP INDEX events_message; ALTER TABLE events DROP COLUMN message_id; PRAGMA user_version = 8");
   }
+  // As a store of the schema before entities kept when they were first stored (version 11).
+  static void forget_entity_dates(const std::filesystem::path& file) {
+    SqliteDatabase(file, false).execute("ALTER TABLE entities DROP COLUMN created_at; PRAGMA user_version = 11");
+  }
   // As a store of the schema before aliases were kept.
   static void forget_aliases(const std::filesystem::path& file) {
     SqliteDatabase(file, false)
@@ -132,6 +136,11 @@ struct PostgresBackend {
     test::PgCluster::shared()->execute("UPDATE " + s + ".events SET message_id = NULL; UPDATE " + s +
                                        ".switchboard_schema SET version = 5");
   }
+  static void forget_entity_dates(const std::filesystem::path& file) {
+    const std::string s = schema(file);
+    test::PgCluster::shared()->execute("ALTER TABLE " + s + ".entities DROP COLUMN created_at; UPDATE " + s +
+                                       ".switchboard_schema SET version = 8");
+  }
   static void forget_aliases(const std::filesystem::path& file) {
     // The schema as version 2 left it: no aliases, and the event log and holds as they were then.
     const std::string s = schema(file);
@@ -163,6 +172,7 @@ class StoreContract : public ::testing::Test {
   void set_schema_version(int version) { Backend::set_schema_version(file_, version); }
   void forget_aliases() { Backend::forget_aliases(file_); }
   void forget_message_ids() { Backend::forget_message_ids(file_); }
+  void forget_entity_dates() { Backend::forget_entity_dates(file_); }
 };
 using Backends = ::testing::Types<SqliteBackend, PostgresBackend>;
 TYPED_TEST_SUITE(StoreContract, Backends);
@@ -773,6 +783,53 @@ TYPED_TEST(StoreContract, ContactsAndEntitiesArePagedInKeyOrderWithTheirColumnFi
   e = {};
   e.after = entity_cursor_key("deal", "D1");  // any type, after the last deal
   EXPECT_EQ(store->entities_page(e).front().id, "L1");
+}
+
+// An entity keeps the time it was first stored however often it changes
+// after (a booking counts in the period it was made in).
+TYPED_TEST(StoreContract, AnEntityKeepsWhenItWasFirstStored) {
+  auto store = this->open();
+  const auto booking = [&](const std::string& event_id, const std::string& id, const char* status, int64_t at) {
+    EventRecord e = event(event_id);
+    e.received_at_ms = at;
+    e.entity = EntityUpdate{"booking", id, true, std::optional<std::string>(status), "{}"};
+    ASSERT_TRUE(append(*store, {e}).ok());
+  };
+  booking("b1", "B1", "new", 1000);
+  booking("b2", "B2", "new", 5000);
+  booking("b3", "B1", "done", 9000);  // B1 made at 1000, sold at 9000
+  const auto b1 = store->entity("booking", "B1");
+  ASSERT_TRUE(b1);
+  EXPECT_EQ(b1->created_at_ms, 1000);
+  EXPECT_EQ(b1->updated_at_ms, 9000);
+  RecordQuery q;
+  q.entity_type = "booking";
+  q.created_before_ms = 4999;
+  auto page = store->entities_page(q);
+  ASSERT_EQ(page.size(), 1u);
+  EXPECT_EQ(page[0].id, "B1");
+  EXPECT_EQ(page[0].created_at_ms, 1000);
+  EXPECT_EQ(page[0].status, "done");
+  q = {};
+  q.created_after_ms = 5000;
+  q.created_before_ms = 5000;  // inclusive
+  page = store->entities_page(q);
+  ASSERT_EQ(page.size(), 1u);
+  EXPECT_EQ(page[0].id, "B2");
+  q = {};
+  q.updated_after_ms = 9000;  // the other bound still reads the last change
+  ASSERT_EQ(store->entities_page(q).size(), 1u);
+  EXPECT_EQ(store->entities_page(q)[0].id, "B1");
+
+  // A store from before it kept the time: the best known is the last change.
+  store.reset();
+  this->forget_entity_dates();
+  store = this->open();
+  EXPECT_EQ(store->entity("booking", "B1")->created_at_ms, 9000);
+  booking("b4", "B1", "paid", 12000);
+  EXPECT_EQ(store->entity("booking", "B1")->created_at_ms, 9000);
+  booking("b5", "B3", "new", 13000);
+  EXPECT_EQ(store->entity("booking", "B3")->created_at_ms, 13000);
 }
 
 TYPED_TEST(StoreContract, FailingBatchLeavesNothingAndOthersInItsGroupCommit) {

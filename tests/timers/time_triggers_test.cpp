@@ -247,6 +247,43 @@ TEST_F(TimeTriggersTest, AWeeklyChannelsReportComparesTheWeekWithTheOneBeforeAnd
   EXPECT_EQ(calm[0].id, "time:weekly:2026-12-21T06:00:00.000Z");
 }
 
+// A booking counts in the week it was made, whenever it is sold; the week
+// before is compared as it stood as long after its end as this run is
+// after this week's (its bookings had a week longer to be sold).
+TEST_F(TimeTriggersTest, AChannelsReportCountsABookingInTheWeekItWasMade) {
+  const auto booking = [&](const std::string& event, const std::string& id, const char* at_time, const char* status) {
+    append({{"id", event},
+            {"type", "booking.updated"},
+            {"entity", {{"type", "booking"}, {"id", id}, {"status", status}, {"fields", {{"channel", "Instagram"}}}}}},
+           at(at_time));
+  };
+  booking("e1", "p1", "2026-11-24T08:00:00Z", "new");   // the week before ...
+  booking("e2", "p1", "2026-11-30T05:00:00Z", "done");  // ... sold within 9 hours of its end (as this run is)
+  booking("e3", "p2", "2026-11-25T08:00:00Z", "new");
+  booking("e4", "p2", "2026-12-02T08:00:00Z", "done");  // sold a few days into last week
+  booking("e5", "n1", "2026-12-01T08:00:00Z", "new");
+  booking("e6", "n1", "2026-12-03T08:00:00Z", "done");
+  booking("e7", "n2", "2026-12-04T08:00:00Z", "new");
+  std::vector<ConditionProblem> problems;
+  const std::vector<CompiledRule> rules{
+      time_rule("weekly", {{"report", "channels"}, {"schedule", "every monday at 09:00"}, {"period", "week"}})};
+  TimeTriggers::Options options;
+  options.account_timezone = "Europe/Moscow";
+  options.ad_channels.entity = "booking";
+  options.ad_channels.sale_statuses = {"done"};
+  TimeTriggers t(*store_, rules, {}, options, nullptr);
+  const auto events = t.check(at("2026-12-07T06:00:30Z"));
+  ASSERT_EQ(events.size(), 1u);
+  const json data = json::parse(events[0].body_json)["data"];
+  // Last week: n1 (sold) and n2; p2, sold then, was the week before's.
+  EXPECT_EQ(data["channels"]["Instagram"]["records"], 2) << data.dump(2);
+  EXPECT_EQ(data["channels"]["Instagram"]["sales"], 1);
+  // The week before: p1 and p2, of which p1 was sold by 9 hours after it ended.
+  EXPECT_EQ(data["previous"]["channels"]["Instagram"]["records"], 2);
+  EXPECT_EQ(data["previous"]["channels"]["Instagram"]["sales"], 1);
+  EXPECT_DOUBLE_EQ(data["changes"]["channels"]["Instagram"]["conversion"].get<double>(), 0);
+}
+
 // A weekly report of the messages a rule sent: last week's SMS beside the
 // week's before, read from the executions' histories and the gateway's
 // delivery reports; the delivery rate fell by a third, which alerts.
