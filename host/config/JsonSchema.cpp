@@ -89,19 +89,10 @@ std::vector<std::string> pointer_tokens(const std::string& pointer) {
 
 // valijson's words for a failed "not" name nothing; a schema says what it
 // forbids in the description beside that "not" (directly, or in an "if"'s
-// "then" or "else"): "with record contact, if_status is not taken".
-std::string what_is_forbidden(const json& schema, const std::string& pointer, const std::string& message) {
-  if (message.find("'not' constraint") == std::string::npos) return message;
-  std::vector<const json*> nodes;
-  nodes_at(schema, schema, pointer_tokens(pointer), 0, nodes);
-  for (const json* node : nodes)
-    for (const json* holder : {node, node->contains("then") ? &(*node)["then"] : nullptr,
-                               node->contains("else") ? &(*node)["else"] : nullptr})
-      if (holder && holder->is_object() && holder->contains("not") && holder->contains("description") &&
-          (*holder)["description"].is_string())
-        return (*holder)["description"].get<std::string>();
-  return message;
-}
+// "then" or "else"): "with record contact, if_status is not taken". Of
+// several, the one whose forbidden shape the value has.
+std::string what_is_forbidden(const json& schema, const json& document, const std::string& pointer,
+                              const std::string& message);
 
 // valijson's words for three common failures ("Value type not permitted by
 // 'type' constraint.") name no value: said with what the schema expected
@@ -433,8 +424,8 @@ std::vector<SchemaViolation> JsonSchema::validate(const nlohmann::json& document
   valijson::ValidationResults::Error error;
   while (results->popError(error)) {
     SchemaViolation v{to_pointer(error.context), error.description};
-    v.message =
-        what_is_forbidden(impl_->document, v.path, what_was_expected(impl_->document, document, v.path, v.message));
+    v.message = what_is_forbidden(impl_->document, document, v.path,
+                                  what_was_expected(impl_->document, document, v.path, v.message));
     // valijson reports a failing "properties", "items" or "if"/"then" as a
     // summary line after the specific ones; keep only the specific reasons.
     if (v.message.rfind("Failed to validate against schema associated with property", 0) == 0) continue;
@@ -446,5 +437,33 @@ std::vector<SchemaViolation> JsonSchema::validate(const nlohmann::json& document
   if (out.empty()) out.push_back({"", "does not match the schema"});
   return out;
 }
+
+namespace {
+std::string what_is_forbidden(const json& schema, const json& document, const std::string& pointer,
+                              const std::string& message) {
+  if (message.find("'not' constraint") == std::string::npos) return message;
+  const json* value = nullptr;
+  try {
+    value = &document.at(json::json_pointer(pointer));
+  } catch (const json::exception&) {
+    return message;
+  }
+  std::vector<const json*> nodes;
+  nodes_at(schema, schema, pointer_tokens(pointer), 0, nodes);
+  for (const json* node : nodes)
+    for (const char* branch : {"", "then", "else"}) {
+      const json* holder = *branch ? (node->contains(branch) ? &(*node)[branch] : nullptr) : node;
+      if (!holder || !holder->is_object() || !holder->contains("not") || !holder->contains("description") ||
+          !(*holder)["description"].is_string())
+        continue;
+      try {
+        if (JsonSchema((*holder)["not"]).validate(*value).empty()) return (*holder)["description"].get<std::string>();
+      } catch (const std::invalid_argument&) {
+        // a "not" that refers elsewhere in its schema: not said this way
+      }
+    }
+  return message;
+}
+}  // namespace
 
 }  // namespace sb

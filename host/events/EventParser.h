@@ -41,7 +41,7 @@ ParsedEvents parse_events(std::string_view body, int64_t now_ms, size_t max_batc
 bool is_event_type(const std::string& type);
 
 // How the store knows a contact: "id:<id>", else "email:<first address>",
-// else "phone:<digits of the first number>"; "" when it has none of them.
+// else its first number's phone_alias; "" when it has none of them.
 std::string contact_key(const nlohmann::json& contact);
 
 // The key of a contact named by an admin or a rule: "id:.." as it is,

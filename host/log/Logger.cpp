@@ -35,12 +35,26 @@ bool word_char(char c) {
          static_cast<unsigned char>(c) >= 0x80;
 }
 
+bool hex_digit(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// Whether a word may start at `pos`: after a character that is no word's,
+// or after an escape that ends in letters (a serialised line's "\n" or
+// "\u001b", a URL's "%3D") — the secret is the next word.
+bool word_starts(const std::string& text, size_t pos) {
+  if (pos == 0 || !word_char(text[pos - 1])) return true;
+  if (pos >= 2 && text[pos - 2] == '\\') return true;
+  if (pos >= 6 && text[pos - 6] == '\\' && text[pos - 5] == 'u' && hex_digit(text[pos - 4]) &&
+      hex_digit(text[pos - 3]) && hex_digit(text[pos - 2]) && hex_digit(text[pos - 1]))
+    return true;
+  return pos >= 3 && text[pos - 3] == '%' && hex_digit(text[pos - 2]) && hex_digit(text[pos - 1]);
+}
+
 void replace_all(std::string& text, const std::string& needle) {
   static const std::string kMask = "[redacted]";
   const bool anywhere = needle.size() >= kMaskedAnywhereFrom;
   for (size_t pos = text.find(needle); pos != std::string::npos;) {
     const size_t end = pos + needle.size();
-    if (anywhere || ((pos == 0 || !word_char(text[pos - 1])) && (end == text.size() || !word_char(text[end])))) {
+    if (anywhere || (word_starts(text, pos) && (end == text.size() || !word_char(text[end])))) {
       text.replace(pos, needle.size(), kMask);
       pos = text.find(needle, pos + kMask.size());
     } else {

@@ -16,13 +16,14 @@ std::string email_alias(std::string_view address) {
 }
 
 namespace {
-std::string& phone_region() {
+std::string& region_of_numbers() {
   static std::string region;
   return region;
 }
 }  // namespace
 
-void set_phone_region(std::string region) { phone_region() = std::move(region); }
+void set_phone_region(std::string region) { region_of_numbers() = std::move(region); }
+const std::string& phone_region() { return region_of_numbers(); }
 
 std::string phone_alias(std::string_view number) {
   std::string digits;

@@ -21,6 +21,7 @@ std::string phone_alias(std::string_view number);
 // The account's country (ISO 3166 "RU"), set once when the host starts,
 // before any thread reads it; "" (the default) reads no national forms.
 void set_phone_region(std::string region);
+const std::string& phone_region();
 // What an alias says as written by a person ("Email:Ivan@Example.com"), as
 // the store keeps it; anything else unchanged.
 std::string normalized_alias(const std::string& key);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <tuple>
 
 #include "store/ContactAliases.h"
@@ -69,9 +70,11 @@ std::string added_through_alias(const std::optional<nlohmann::json>& contact, co
       const auto v = item.is_object() ? item.find(field) : item.end();
       return item.is_object() && v != item.end() && v->is_string() ? alias_of(v->get<std::string>()) : std::string();
     };
+    // Each read once: a number's alias is a parse in the account's country.
+    std::set<std::string> listed;
+    for (const nlohmann::json& item : joined) listed.insert(alias(item));
     for (const nlohmann::json& item : *added)
-      if (std::none_of(joined.begin(), joined.end(), [&](const nlohmann::json& k) { return alias(k) == alias(item); }))
-        joined.push_back(item);
+      if (listed.insert(alias(item)).second) joined.push_back(item);
     *added = std::move(joined);
   }
   if (contact->contains("name")) patch.erase("name");

@@ -213,6 +213,8 @@ ALTER TABLE goals ADD COLUMN IF NOT EXISTS value DOUBLE PRECISION;
 ALTER TABLE entities ADD COLUMN IF NOT EXISTS created_at BIGINT;
 UPDATE entities SET created_at = updated_at WHERE created_at IS NULL;
 ALTER TABLE entities ALTER COLUMN created_at SET NOT NULL;
+-- A node not yet upgraded inserts without it (a rolling upgrade): then.
+ALTER TABLE entities ALTER COLUMN created_at SET DEFAULT (floor(extract(epoch FROM clock_timestamp()) * 1000))::bigint;
 )sql",
 };
 
@@ -364,8 +366,23 @@ void learn_stored_aliases(PgConnection& db) {
   if (!rows.empty())
     db.run(
         "INSERT INTO contact_aliases (alias, key) SELECT alias, key FROM json_to_recordset($1::json) AS "
-        "x(alias text, key text)",
+        "x(alias text, key text) ON CONFLICT (alias) DO NOTHING",
         PgParams().text(dump_text(rows)));
+}
+
+// Aliases are read in the account's country ("8 999 ..." is +7 999 ... in
+// Russia): when it is not the one they were learned in, every contact's
+// are learned again, beside the old ones, so that a number written either
+// way finds the person it was learned for.
+void learn_aliases_in_region(PgConnection& db) {
+  PgResult learned =
+      db.run("SELECT value FROM plugin_kv WHERE ns = $1 AND key = 'region'", PgParams().text(kPhoneAliases), true);
+  if ((learned.rows() ? learned.text(0, 0) : "") == phone_region()) return;
+  learn_stored_aliases(db);
+  db.run(
+      "INSERT INTO plugin_kv (ns, key, value) VALUES ($1, 'region', $2) "
+      "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value",
+      PgParams().text(kPhoneAliases).bytes(phone_region()));
 }
 
 // Before migration 6 the store did not keep which sent message a report is
@@ -406,6 +423,7 @@ void migrate(PgConnection& db) {
     for (int64_t v = version; v < known; ++v) db.execute(kMigrations[static_cast<size_t>(v)]);
     db.execute(kIndexes);
     if (version >= 1 && version < 3) learn_stored_aliases(db);
+    learn_aliases_in_region(db);
     if (version >= 1 && version < 6) learn_reported_messages(db);
     if (version == 0)
       db.run("INSERT INTO switchboard_schema (version) VALUES ($1)", PgParams().integer(known));
@@ -714,7 +732,10 @@ class PostgresStore::Events final : public EventRows {
   void put_entity(const std::string& type, const std::string& id, const std::optional<std::string>& status,
                   const std::string& data_json, int64_t at_ms) override {
     undo_.push_back(restorer(entities_, {type, id}));
-    entities_[{type, id}] = Stored{Entity{status, data_json}, true, at_ms};
+    // Made earlier in this group: the first put is when it was made.
+    const auto earlier = entities_.find({type, id});
+    const int64_t made_ms = earlier != entities_.end() && earlier->second.changed ? earlier->second.made_ms : at_ms;
+    entities_[{type, id}] = Stored{Entity{status, data_json}, true, at_ms, made_ms};
   }
 
   // The statements that write what the batch changed: events in the order
@@ -764,12 +785,13 @@ class PostgresStore::Events final : public EventRows {
                         {"id", key.second},
                         {"status", stored.entity.status ? nlohmann::json(*stored.entity.status) : nlohmann::json()},
                         {"data", stored.entity.data_json},
-                        {"updated_at", stored.at_ms}});
+                        {"updated_at", stored.at_ms},
+                        {"created_at", stored.made_ms}});
     if (!rows.empty())
       out.push_back(
           {"INSERT INTO entities (type, id, status, data, updated_at, created_at) "
-           "SELECT type, id, status, data, updated_at, updated_at "
-           "FROM json_to_recordset($1::json) AS x(type text, id text, status text, data text, updated_at bigint) "
+           "SELECT type, id, status, data, updated_at, created_at FROM json_to_recordset($1::json) "
+           "AS x(type text, id text, status text, data text, updated_at bigint, created_at bigint) "
            "ON CONFLICT (type, id) DO UPDATE SET status = excluded.status, data = excluded.data, "
            "updated_at = excluded.updated_at",
            PgParams().text(dump_text(rows))});
@@ -786,6 +808,7 @@ class PostgresStore::Events final : public EventRows {
     Entity entity;
     bool changed = false;
     int64_t at_ms = 0;
+    int64_t made_ms = 0;  // a new entity's created_at (one stored before keeps its own)
   };
   // Puts `key` of `map` back as it is now.
   template <class Map>

@@ -477,6 +477,23 @@ struct SqliteStore::Writer {
     db.execute("UPDATE entities SET created_at = updated_at");
   }
 
+  // Aliases are read in the account's country ("8 999 ..." is +7 999 ...
+  // in Russia): when it is not the one they were learned in, every
+  // contact's are learned again, beside the old ones, so that a number
+  // written either way finds the person it was learned for.
+  static void learn_aliases_in_region(SqliteDatabase& db) {
+    SqliteStatement learned(db.handle(), "SELECT value FROM plugin_kv WHERE ns = ? AND key = 'region'");
+    learned.bind(1, std::string(kPhoneAliases));
+    const std::string before = learned.step() ? learned.text(0) : "";
+    learned.reset();
+    if (before == phone_region()) return;
+    learn_stored_aliases(db);
+    SqliteStatement remember(db.handle(),
+                             "INSERT INTO plugin_kv (ns, key, value) VALUES (?, 'region', ?) "
+                             "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value");
+    remember.bind(1, std::string(kPhoneAliases)).bind(2, phone_region()).run();
+  }
+
   // Runs before the statements are prepared: they need the tables.
   static sqlite3* prepare_schema(SqliteDatabase& db) {
     SqliteStatement version(db.handle(), "PRAGMA user_version");
@@ -498,6 +515,7 @@ struct SqliteStore::Writer {
       if (found >= 1 && found <= 8) keep_reported_messages(db);
       if (found == 10) db.execute("ALTER TABLE goals ADD COLUMN value REAL");
       if (found >= 1 && found <= 11) date_stored_entities(db);
+      learn_aliases_in_region(db);
       db.execute(kIndexes);
       db.execute("PRAGMA user_version = " + std::to_string(kSchemaVersion));
       db.execute("COMMIT");

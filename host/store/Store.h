@@ -314,6 +314,9 @@ inline constexpr char kSegmentSizes[] = "host:segment_sizes";
 inline constexpr char kSegmentRefreshes[] = "host:segment_refreshes";  // a segment's last full refresh
 // ... and the key tracked links are signed with, when the config names none.
 inline constexpr char kTrackingKeys[] = "host:tracking";
+// ... and the country its contacts' phone aliases were read in
+// (set_phone_region): when the config names another, they are learned again.
+inline constexpr char kPhoneAliases[] = "host:phone_aliases";
 
 // Thrown by the store and by a unit of work to say how a write ended.
 class StoreError : public std::runtime_error {

@@ -114,6 +114,11 @@ const BadConfig kBadConfigs[] = {
         "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "crm.set_status", "params": {"record": "contact", "status": "VIP", "if_status": ["new"]}}]}]})",
      "/rules/0/steps/0/params: rule 'r', step 'crm.set_status': with \"record\": \"contact\" the client's own status "
      "moves: \"if_status\" and \"entity\" are an entity's, not taken here"},
+    {"a_contact_named_for_an_entitys_status",
+     R"({"instances": {"crm": {"plugin": "crm"}},
+        "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "crm.set_status", "params": {"contact": "c-1", "status": "VIP"}}]}]})",
+     "/rules/0/steps/0/params: rule 'r', step 'crm.set_status': \"contact\" names the client whose own status moves, "
+     "and goes with \"record\": \"contact\""},
     {"emitted_type_not_dotted",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "switchboard.emit", "params": {"type": "upgraded"}}]}]})",

@@ -181,6 +181,8 @@ TEST(EventParser, TheFirstContactOrElseTheCompanyIsTheEventsPerson) {
   // Each is checked where it was written.
   EXPECT_NE(problems_of(json::parse(R"({"id": "d6", "type": "a.b", "contacts": []})")).find("/contacts: "),
             std::string::npos);
+  EXPECT_EQ(problems_of(json::parse(R"({"id": "d9", "type": "a.b", "contacts": [{"name": "Анна"}]})")),
+            "/contacts/0: needs an id, an email or a phone to tell who the person is\n");
   EXPECT_NE(problems_of(json::parse(R"({"id": "d7", "type": "a.b", "contacts": [{"id": "P1"}, {"email": "bad"}]})"))
                 .find("/contacts/1/email: "),
             std::string::npos);

@@ -302,6 +302,9 @@ TEST(Redaction, AShortSecretIsMaskedAsAWordALongOneAnywhere) {
             "the lead [redacted] has q7q7 and aq7, [redacted]");
   EXPECT_EQ(Logger::instance().redact("key=q7&x=1 \"q7\" Пq7"), "key=[redacted]&x=1 \"[redacted]\" Пq7");
   EXPECT_EQ(Logger::instance().redact("abcZx9-long-secretdef"), "abc[redacted]def");
+  // After an escape that ends in letters: a line's "\n", "\u001b", a URL's "%3D".
+  EXPECT_EQ(Logger::instance().redact(R"(key:\nq7 \u001bq7 k%3Dq7 x\\q7)"),
+            R"(key:\n[redacted] \u001b[redacted] k%3D[redacted] x\\[redacted])");
   std::ostringstream out;
   Logger::instance().set_stream(&out);
   Logger::instance().add_secret("ev");

@@ -455,6 +455,35 @@ TYPED_TEST(StoreContract, AnUpgradedStoreLearnsTheAddressesOfTheContactsItHas) {
   }
 }
 
+// Numbers read in the account's country: a store whose contacts' numbers
+// were learned without it ("8 (999) ..." as its digits) learns them again
+// when it opens with one, so the number written either way finds them.
+TYPED_TEST(StoreContract, ContactsNumbersAreLearnedAgainInANewCountry) {
+  {
+    auto store = this->open();
+    ASSERT_TRUE(append(*store, {about("1", "id:c1", {{"id", "c1"}, {"phones", {{{"number", "8 (999) 888-77-66"}}}}}),
+                                about("2", "phone:89995554433", {{"phones", {{{"number", "8 999 555-44-33"}}}}})})
+                    .ok());
+    EXPECT_FALSE(store->contact("phone:+79998887766"));
+  }
+  set_phone_region("RU");
+  {
+    auto store = this->open();
+    const auto key_of = [&](const std::string& alias) {
+      const auto c = store->contact(alias);
+      return c ? c->key : "none";
+    };
+    EXPECT_EQ(key_of("phone:+79998887766"), "id:c1");
+    EXPECT_EQ(key_of("phone:89998887766"), "id:c1");  // as it was learned, still
+    EXPECT_EQ(key_of("phone:+79995554433"), "phone:89995554433");
+    // An event naming the number the new way is the same person.
+    ASSERT_TRUE(
+        append(*store, {about("3", "phone:+79995554433", {{"phones", {{{"number", "+7 999 555-44-33"}}}}})}).ok());
+    EXPECT_EQ(store->events_after(0, 10).back().contact_key, "phone:89995554433");
+  }
+  set_phone_region("");
+}
+
 // Any event that moves an entity's status is followed by the move as
 // <type>.status_changed; one that is that move itself, or moves nothing, is not.
 TYPED_TEST(StoreContract, AStatusMovedByAnyEventIsStoredAsAStatusChangeRightAfterIt) {
@@ -798,6 +827,17 @@ TYPED_TEST(StoreContract, AnEntityKeepsWhenItWasFirstStored) {
   booking("b1", "B1", "new", 1000);
   booking("b2", "B2", "new", 5000);
   booking("b3", "B1", "done", 9000);  // B1 made at 1000, sold at 9000
+  {
+    // Made and changed in one batch (one group of writes): made at the first.
+    EventRecord made = event("m1"), sold = event("m2");
+    made.received_at_ms = 7000;
+    sold.received_at_ms = 7500;
+    made.entity = EntityUpdate{"order", "O1", true, std::optional<std::string>("new"), "{}"};
+    sold.entity = EntityUpdate{"order", "O1", true, std::optional<std::string>("paid"), "{}"};
+    ASSERT_TRUE(append(*store, {made, sold}).ok());
+    EXPECT_EQ(store->entity("order", "O1")->created_at_ms, 7000);
+    EXPECT_EQ(store->entity("order", "O1")->updated_at_ms, 7500);
+  }
   const auto b1 = store->entity("booking", "B1");
   ASSERT_TRUE(b1);
   EXPECT_EQ(b1->created_at_ms, 1000);
