@@ -268,14 +268,19 @@ std::optional<json> with_listed_addresses(const json& event, const std::string& 
   return listed;
 }
 
-// One event, already at `pointer` in the body.
+// One event, already at `pointer` in the body; `posted`: by a sender
+// (its zones are checked), not made by the host. A plain event (a
+// campaign's) has no zone, single address, company or managers to read.
 void read_event(const json& given, const std::string& pointer, int64_t now_ms, const std::string& source,
-                ParsedEvents& out) {
+                ParsedEvents& out, bool posted) {
   const size_t problems_before = out.problems.size();
-  if (!plainly_valid(given))
+  const bool plain = plainly_valid(given);
+  if (!plain) {
+    if (posted) refuse_unknown_zone(given, pointer, out);
     for (const auto& v : event_schema().validate(given)) out.problems.push_back({pointer + v.path, v.message});
+  }
   if (out.problems.size() != problems_before) return;
-  const std::optional<json> listed = with_listed_addresses(given, pointer, out);
+  const std::optional<json> listed = plain ? std::nullopt : with_listed_addresses(given, pointer, out);
   if (out.problems.size() != problems_before) return;
   const json& event = listed ? *listed : given;
 
@@ -393,7 +398,7 @@ std::string bounded_event_id(const std::string& id) {
 
 ParsedEvents parse_event(const json& event, int64_t now_ms, const std::string& source) {
   ParsedEvents out;
-  read_event(event, "", now_ms, source, out);
+  read_event(event, "", now_ms, source, out, /*posted=*/false);
   return out;
 }
 
@@ -431,8 +436,7 @@ ParsedEvents parse_events(std::string_view body, int64_t now_ms, size_t max_batc
     return out;
   }
   if (!doc.contains("events")) {
-    refuse_unknown_zone(doc, "", out);
-    read_event(doc, "", now_ms, source, out);
+    read_event(doc, "", now_ms, source, out, /*posted=*/true);
     return out;
   }
   out.batch = true;
@@ -444,8 +448,7 @@ ParsedEvents parse_events(std::string_view body, int64_t now_ms, size_t max_batc
   }
   for (size_t i = 0; i < events.size(); ++i) {
     const std::string pointer = "/events/" + std::to_string(i);
-    refuse_unknown_zone(events[i], pointer, out);
-    read_event(events[i], pointer, now_ms, source, out);
+    read_event(events[i], pointer, now_ms, source, out, /*posted=*/true);
   }
   if (!out.problems.empty()) out.records.clear();  // all or nothing
   return out;
