@@ -69,7 +69,13 @@ std::string tracking_key(const TrackingConfig& config, const std::map<std::strin
 }
 }  // namespace
 
+void read_numbers_in_account_country(const Config& config) {
+  const auto country = config.account.find("country");
+  set_phone_region(country != config.account.end() && country->is_string() ? country->get<std::string>() : "");
+}
+
 std::unique_ptr<Store> open_store(const Config& config, const std::map<std::string, std::string>& secrets) {
+  read_numbers_in_account_country(config);
   std::vector<ContactAggregate> aggregates;
   for (const AggregateConfig& a : config.aggregates) aggregates.push_back({a.name, a.event, a.value});
   if (!config.postgres_secret.empty()) {
@@ -86,9 +92,6 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   Logger::instance().set_level(config_.log_level);
   auto secrets = read_secrets(config_);
   for (const auto& [name, value] : secrets) Logger::instance().add_secret(value);
-  // Before the store opens: an upgrade learns stored contacts' numbers as aliases.
-  if (const auto country = config_.account.find("country"); country != config_.account.end() && country->is_string())
-    set_phone_region(country->get<std::string>());
 
   catalog_ = std::make_unique<PluginCatalog>(plugin_dirs(config_, default_plugin_dirs));
   CheckedConfig checked = check_against_plugins(config_, *catalog_, secrets);

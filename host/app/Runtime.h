@@ -105,8 +105,13 @@ class Runtime : public ActionDispatcher {
   bool stopped_ = false;
 };
 
+// Numbers without "+" are read in the config's account.country
+// (store/ContactAliases.h): set before a store opens, since an opening store
+// learns its contacts' numbers again when the country is another.
+void read_numbers_in_account_country(const Config& config);
+
 // The store the config names: its PostgreSQL database (the connection string
-// from `secrets`), else its SQLite file. Throws StoreError.
+// from `secrets`), else its SQLite file (reading numbers as above). Throws StoreError.
 std::unique_ptr<Store> open_store(const Config& config, const std::map<std::string, std::string>& secrets);
 
 // Every plugin dir: the config's, then the defaults.

@@ -216,6 +216,7 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
                               "expected \"store\": {\"postgres\": {\"$secret\": \"...\"}}"}});
     const auto secrets = sb::read_secrets(config);
     for (const auto& [name, value] : secrets) sb::Logger::instance().add_secret(value);
+    sb::read_numbers_in_account_country(config);  // both stores open, and learn numbers as the host would
     sb::StoreCopyOptions options{from_.substr(7), secrets.at(config.postgres_secret), force_,
                                  std::chrono::milliseconds(config.node_timeout_ms)};
     const bool terminal = ::isatty(STDERR_FILENO);

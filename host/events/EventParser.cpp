@@ -304,7 +304,9 @@ void read_event(const json& given, const std::string& pointer, int64_t now_ms, c
     const json& c = event["contact"];
     std::string key = contact_key(c);
     if (key.empty())  // where the person was written: a record's first contact stands in for one
-      out.problems.push_back({pointer + (given.contains("contact") ? "/contact" : "/contacts/0"),
+      out.problems.push_back({pointer + (given.contains("contact")    ? "/contact"
+                                         : given.contains("contacts") ? "/contacts/0"
+                                                                      : "/company"),
                               "needs an id, an email or a phone to tell who the person is"});
     refuse_nul(key, pointer + "/contact", out);
     if (!key.empty()) {

@@ -353,32 +353,47 @@ std::vector<ExecutionRow> read_executions(const PgResult& q) {
 
 PgParams& due(PgParams& p, const std::optional<int64_t>& at) { return at ? p.integer(*at) : p.null(); }
 
-// Contacts stored before aliases were kept (schema 2 and older): their
-// emails and phones are learned now, as their events would have taught them
-// (ContactAliases.h): contacts with an id first, then the oldest.
+// Contacts stored before aliases were kept (schema 2 and older), or whose
+// numbers were read in another country: their emails and phones are learned
+// now, as their events would have taught them (ContactAliases.h): contacts
+// with an id first, then the oldest; an alias another contact has stays its.
+// A page at a time: a large store is not read into memory at once.
 void learn_stored_aliases(PgConnection& db) {
-  PgResult contacts = db.run("SELECT key, data FROM contacts ORDER BY key NOT LIKE 'id:%', updated_at, key");
-  std::set<std::string> taken;
-  nlohmann::json rows = nlohmann::json::array();
-  for (int i = 0; i < contacts.rows(); ++i)
-    for (auto& [alias, key] : aliases_of_stored(contacts.text(i, 0), contacts.text(i, 1)))
-      if (taken.insert(alias).second) rows.push_back({{"alias", std::move(alias)}, {"key", std::move(key)}});
-  if (!rows.empty())
-    db.run(
-        "INSERT INTO contact_aliases (alias, key) SELECT alias, key FROM json_to_recordset($1::json) AS "
-        "x(alias text, key text) ON CONFLICT (alias) DO NOTHING",
-        PgParams().text(dump_text(rows)));
+  constexpr int64_t kPage = 10000;
+  for (const char* with_id : {"1", "0"}) {
+    int64_t after_at = std::numeric_limits<int64_t>::min();
+    std::string after_key;
+    for (;;) {
+      PgResult contacts = db.run(
+          "SELECT key, data, updated_at FROM contacts WHERE (key LIKE 'id:%') = ($1 = '1') "
+          "AND (updated_at, key COLLATE \"C\") > ($2, $3) ORDER BY updated_at, key COLLATE \"C\" LIMIT $4",
+          PgParams().text(with_id).integer(after_at).text(after_key).integer(kPage));
+      if (!contacts.rows()) break;
+      nlohmann::json rows = nlohmann::json::array();
+      for (int i = 0; i < contacts.rows(); ++i) {
+        after_key = contacts.text(i, 0);
+        after_at = contacts.integer(i, 2);
+        for (auto& [alias, key] : aliases_of_stored(after_key, contacts.text(i, 1)))
+          rows.push_back({{"alias", std::move(alias)}, {"key", std::move(key)}});
+      }
+      if (!rows.empty())
+        db.run(
+            "INSERT INTO contact_aliases (alias, key) SELECT alias, key FROM json_to_recordset($1::json) AS "
+            "x(alias text, key text) ON CONFLICT (alias) DO NOTHING",
+            PgParams().text(dump_text(rows)));
+    }
+  }
 }
 
 // Aliases are read in the account's country ("8 999 ..." is +7 999 ... in
 // Russia): when it is not the one they were learned in, every contact's
 // are learned again, beside the old ones, so that a number written either
 // way finds the person it was learned for.
-void learn_aliases_in_region(PgConnection& db) {
+void learn_aliases_in_region(PgConnection& db, bool just_learned) {
   PgResult learned =
       db.run("SELECT value FROM plugin_kv WHERE ns = $1 AND key = 'region'", PgParams().text(kPhoneAliases), true);
   if ((learned.rows() ? learned.text(0, 0) : "") == phone_region()) return;
-  learn_stored_aliases(db);
+  if (!just_learned) learn_stored_aliases(db);
   db.run(
       "INSERT INTO plugin_kv (ns, key, value) VALUES ($1, 'region', $2) "
       "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value",
@@ -422,8 +437,9 @@ void migrate(PgConnection& db) {
                        ", written by a newer switchboard; this one knows versions up to " + std::to_string(known));
     for (int64_t v = version; v < known; ++v) db.execute(kMigrations[static_cast<size_t>(v)]);
     db.execute(kIndexes);
-    if (version >= 1 && version < 3) learn_stored_aliases(db);
-    learn_aliases_in_region(db);
+    const bool aliases_learned = version >= 1 && version < 3;
+    if (aliases_learned) learn_stored_aliases(db);
+    learn_aliases_in_region(db, aliases_learned);
     if (version >= 1 && version < 6) learn_reported_messages(db);
     if (version == 0)
       db.run("INSERT INTO switchboard_schema (version) VALUES ($1)", PgParams().integer(known));

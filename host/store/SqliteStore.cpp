@@ -481,13 +481,13 @@ struct SqliteStore::Writer {
   // in Russia): when it is not the one they were learned in, every
   // contact's are learned again, beside the old ones, so that a number
   // written either way finds the person it was learned for.
-  static void learn_aliases_in_region(SqliteDatabase& db) {
+  static void learn_aliases_in_region(SqliteDatabase& db, bool just_learned) {
     SqliteStatement learned(db.handle(), "SELECT value FROM plugin_kv WHERE ns = ? AND key = 'region'");
     learned.bind(1, std::string(kPhoneAliases));
     const std::string before = learned.step() ? learned.text(0) : "";
     learned.reset();
     if (before == phone_region()) return;
-    learn_stored_aliases(db);
+    if (!just_learned) learn_stored_aliases(db);
     SqliteStatement remember(db.handle(),
                              "INSERT INTO plugin_kv (ns, key, value) VALUES (?, 'region', ?) "
                              "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value");
@@ -510,12 +510,13 @@ struct SqliteStore::Writer {
       if (found == 1) db.execute(kUpgradeFrom1);
       if (found >= 1 && found <= 2) db.execute(kUpgradeFrom2);
       if (found >= 1 && found <= 3) db.execute(kUpgradeFrom3);
-      if (found >= 1 && found <= 5) learn_stored_aliases(db);
+      const bool aliases_learned = found >= 1 && found <= 5;
+      if (aliases_learned) learn_stored_aliases(db);
       if (found >= 1 && found <= 7) give_steps_text_affinity(db);
       if (found >= 1 && found <= 8) keep_reported_messages(db);
       if (found == 10) db.execute("ALTER TABLE goals ADD COLUMN value REAL");
       if (found >= 1 && found <= 11) date_stored_entities(db);
-      learn_aliases_in_region(db);
+      learn_aliases_in_region(db, aliases_learned);
       db.execute(kIndexes);
       db.execute("PRAGMA user_version = " + std::to_string(kSchemaVersion));
       db.execute("COMMIT");

@@ -467,6 +467,9 @@ TYPED_TEST(StoreContract, ContactsNumbersAreLearnedAgainInANewCountry) {
     EXPECT_FALSE(store->contact("phone:+79998887766"));
   }
   set_phone_region("RU");
+  struct Reset {
+    ~Reset() { set_phone_region(""); }  // whatever fails: the next tests read numbers as before
+  } reset;
   {
     auto store = this->open();
     const auto key_of = [&](const std::string& alias) {
@@ -481,7 +484,6 @@ TYPED_TEST(StoreContract, ContactsNumbersAreLearnedAgainInANewCountry) {
         append(*store, {about("3", "phone:+79995554433", {{"phones", {{{"number", "+7 999 555-44-33"}}}}})}).ok());
     EXPECT_EQ(store->events_after(0, 10).back().contact_key, "phone:89995554433");
   }
-  set_phone_region("");
 }
 
 // Any event that moves an entity's status is followed by the move as
