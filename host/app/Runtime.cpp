@@ -1,5 +1,6 @@
 #include "app/Runtime.h"
 
+#include <algorithm>
 #include <future>
 
 #include "api/AnalyticsApi.h"
@@ -39,8 +40,19 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 std::vector<fs::path> plugin_dirs(const Config& config, const std::vector<fs::path>& defaults) {
-  std::vector<fs::path> dirs = config.plugin_dirs;
-  dirs.insert(dirs.end(), defaults.begin(), defaults.end());
+  // Each folder once, however it is written: a configured one that is also
+  // a default would list (and offer) every plugin in it twice.
+  std::vector<fs::path> dirs;
+  std::vector<fs::path> seen;
+  for (const auto* list : {&config.plugin_dirs, &defaults})
+    for (const fs::path& dir : *list) {
+      std::error_code error;
+      fs::path same = fs::weakly_canonical(dir, error);
+      if (error) same = dir.lexically_normal();
+      if (std::find(seen.begin(), seen.end(), same) != seen.end()) continue;
+      seen.push_back(std::move(same));
+      dirs.push_back(dir);
+    }
   return dirs;
 }
 

@@ -115,7 +115,8 @@ std::pair<std::string, uint16_t> parse_listen_address(const std::string& text) {
 }
 
 Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
-  const std::string name = file.string();
+  // Named as every later problem names it (Config::file): one way in one run.
+  const std::string name = fs::absolute(file).string();
   std::ifstream in(file, std::ios::binary);
   if (!in) throw ConfigError({{name, "", "cannot read the file: " + std::string(std::strerror(errno))}});
   std::stringstream buffer;

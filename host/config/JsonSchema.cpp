@@ -87,6 +87,51 @@ std::vector<std::string> pointer_tokens(const std::string& pointer) {
   return tokens;
 }
 
+// valijson's words for a key no schema takes ("Object contains a property
+// that could not be validated ...: 'parms'") name the object it is in: said
+// at the key itself (the line it is on), with the keys the schema takes
+// there and the likeliest one meant.
+constexpr std::string_view kUnknownKey =
+    "Object contains a property that could not be validated using 'properties' or 'additionalProperties' "
+    "constraints: '";
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+bool said_of_unknown_key(const json& schema, SchemaViolation& v) {
+  if (v.message.rfind(kUnknownKey, 0) != 0) return false;
+  std::string key = v.message.substr(kUnknownKey.size());
+  if (key.size() >= 2 && key.compare(key.size() - 2, 2, "'.") == 0) key.resize(key.size() - 2);
+  std::vector<const json*> nodes;
+  nodes_at(schema, schema, pointer_tokens(v.path), 0, nodes);
+  std::set<std::string> known;
+  for (const json* node : nodes)
+    if (const auto props = node->find("properties"); props != node->end() && props->is_object())
+      for (const auto& [name, ignored] : props->items()) known.insert(name);
+  std::string likeliest, listed;
+  size_t closest = 3;  // at most two edits away
+  for (const std::string& name : known) {
+    listed += (listed.empty() ? "" : ", ") + name;
+    if (const size_t d = edit_distance(key, name); d < closest) closest = d, likeliest = name;
+  }
+  v.path += "/" + escape_pointer_token(key);
+  v.message = "unknown key '" + key + "'" + (likeliest.empty() ? "" : " (did you mean '" + likeliest + "'?)") +
+              (listed.empty() ? "" : "; expected one of: " + listed);
+  return true;
+}
+
 // valijson's words for a failed "not" name nothing; a schema says what it
 // forbids in the description beside that "not" (directly, or in an "if"'s
 // "then" or "else"): "with record contact, if_status is not taken". Of
@@ -424,8 +469,9 @@ std::vector<SchemaViolation> JsonSchema::validate(const nlohmann::json& document
   valijson::ValidationResults::Error error;
   while (results->popError(error)) {
     SchemaViolation v{to_pointer(error.context), error.description};
-    v.message = what_is_forbidden(impl_->document, document, v.path,
-                                  what_was_expected(impl_->document, document, v.path, v.message));
+    if (!said_of_unknown_key(impl_->document, v))
+      v.message = what_is_forbidden(impl_->document, document, v.path,
+                                    what_was_expected(impl_->document, document, v.path, v.message));
     // valijson reports a failing "properties", "items" or "if"/"then" as a
     // summary line after the specific ones; keep only the specific reasons.
     if (v.message.rfind("Failed to validate against schema associated with property", 0) == 0) continue;

@@ -1,6 +1,7 @@
 #include "plugins/ActionOutcome.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <type_traits>
 
@@ -79,7 +80,13 @@ ActionOutcome ActionOutcome::from_plugin(const sb_action_result* r) {
     const std::string out = text(r->output_json);
     if (!out.empty()) {
       o.output = parse_bounded(out);
-      if (o.output.is_discarded()) o.output = out;  // keep what the plugin said, as text
+      if (o.output.is_discarded()) {
+        o.output = out;  // keep what the plugin said, as text, and say so: steps.<name>.output.x reads nothing
+        static std::atomic<uint64_t> seen{0};
+        if (const uint64_t n = ++seen; n == 1 || n % 1000 == 0)  // not a line per send of a broken plugin
+          log_warn("plugins", "an action's output is not JSON: kept as text",
+                   {{"times", n}, {"start", redact(out.substr(0, 80))}});
+      }
       if (redact.any_in(out)) redact(o.output);
     }
   }

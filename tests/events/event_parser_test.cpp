@@ -82,7 +82,7 @@ TEST(EventParser, WhatTheSchemaRefusesIsRefusedWhateverItsShape) {
       {{{"id", "e"}, {"type", "a.b"}, {"data", "text"}}, "/data"},
       {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"id", ""}}}}, "/contact/id"},
       {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"id", "p"}, {"name", std::string(501, 'n')}}}}, "/contact/name"},
-      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"id", "p"}, {"nick", "x"}}}}, "/contact"},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"id", "p"}, {"nick", "x"}}}}, "/contact/nick"},
       {{{"id", "e"}, {"type", "a.b"}, {"extra", 1}}, ""},
       {{{"id", std::string(1, '\0')}, {"type", "a.b"}}, "/id"},
       {{{"id", "e"}, {"type", "a.b"}, {"time", 5}}, "/time"},

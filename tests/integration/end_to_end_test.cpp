@@ -245,6 +245,39 @@ TEST(Cli, ValidateExitsNonZeroWithFileAndPointer) {
       << out;
 }
 
+// A plugin folder named twice (written two ways, or also a default) lists
+// each plugin once.
+TEST(Cli, APluginFolderNamedTwiceListsEachPluginOnce) {
+  const auto dir = make_temp_dir("sb_cli");
+  const auto file = dir / "twice.json";
+  std::ofstream(file) << json{{"plugin_dirs", {SB_PLUGIN_DIR, std::string(SB_PLUGIN_DIR) + "/"}}}.dump();
+  auto [code, out] = run_switchboard({"plugins", "--config", file.string()});
+  EXPECT_EQ(code, 0) << out;
+  size_t listed = 0;
+  for (size_t at = out.find("\ncrm "); at != std::string::npos; at = out.find("\ncrm ", at + 1)) ++listed;
+  listed += out.rfind("crm ", 0) == 0;
+  EXPECT_EQ(listed, 1u) << out;
+}
+
+// A misspelt key is said at the key, with what was likely meant.
+TEST(Cli, AMisspeltKeyIsNamedAtItsLineWithWhatWasMeant) {
+  const auto dir = make_temp_dir("sb_cli");
+  const auto file = dir / "misspelt.json";
+  std::ofstream(file) << "{\"instances\": {\"sink\": {\"plugin\": \"http\"}}, \"listn\": \"127.0.0.1:1\",\n"
+                         "\"rules\": [{\"name\": \"r\", \"trigger\": {\"event\": \"a.b\"},\n"
+                         "  \"steps\": [{\"action\": \"sink.post\", \"parms\": {\"url\": \"/x\"}}]}]}";
+  auto [code, out] = run_switchboard({"validate", "--config", file.string()});
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find(file.string() + ": /listn: unknown key 'listn' (did you mean 'listen'?); expected one of: "),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("(line 1, column 54)"), std::string::npos) << out;
+  EXPECT_NE(out.find(file.string() + ": /rules/0/steps/0/parms: unknown key 'parms' (did you mean 'params'?)"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("(line 3, column 46)"), std::string::npos) << out;
+}
+
 // A disabled rule does not stop the host, but what would stop it once
 // enabled is said now, not on the day it is enabled.
 TEST(Cli, ValidateWarnsOfADisabledRulesProblems) {

@@ -216,7 +216,7 @@ TEST_F(EventsApiTest, EachBadEventNamesTheFieldAtFault) {
       {"type", bad_type, "/type", ""},
       {"time", bad_time, "/time", "RFC 3339"},
       {"anonymous contact", anonymous, "/contact", "an id, an email or a phone"},
-      {"unknown field", unknown_field, "", "colour"},
+      {"unknown field", unknown_field, "/colour", "unknown key 'colour'"},
       {"status type", bad_status, "/entity/status", ""},
       {"NUL in the id", nul_id, "/id", "U+0000"},
       {"NUL in the contact's id", nul_contact, "/contact", "U+0000"},
