@@ -215,7 +215,8 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
     json entry{{"step", step.name},
                {"outcome", until > now ? "waiting" : "inside the send window"},
                {"until", format_time_ms(until)},
-               {"timezone", zone}};
+               {"timezone", zone},
+               {"at", format_time_ms(now)}};
     if (!decisions.empty()) entry["branches"] = decisions;
     return record(ExecutionUpdate::to(row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady, next, 0,
                                       until, dump_text(entry), ""));
@@ -242,7 +243,8 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
     // wait: the next step runs now.
     json entry{{"step", step.name},
                {"outcome", until > now ? "waiting" : "not waiting: the time has passed"},
-               {"until", format_time_ms(until)}};
+               {"until", format_time_ms(until)},
+               {"at", format_time_ms(now)}};
     if (!decisions.empty()) entry["branches"] = decisions;
     return record(ExecutionUpdate::to(row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady, next, 0,
                                       std::max(until, now), dump_text(entry), ""));
@@ -414,12 +416,9 @@ void Interpreter::wait_for_event(const Claimed& at, const CompiledStep& step, co
                                            dump_text(entry), ""));
     }
   }
-  const int64_t until = now_ms() + step.wait_ms.value_or(0);
-  json entry{{"step", step.name},
-             {"outcome", "waiting for event"},
-             {"event", step.wait_events.front()},
-             {"match", match},
-             {"until", format_time_ms(until)}};
+  const int64_t now = now_ms(), until = now + step.wait_ms.value_or(0);
+  json entry{{"step", step.name}, {"outcome", "waiting for event"}, {"event", step.wait_events.front()},
+             {"match", match},    {"until", format_time_ms(until)}, {"at", format_time_ms(now)}};
   if (step.wait_events.size() > 1) entry["events"] = step.wait_events;  // "event" is the first, as before lists
   if (!step.wait_else_on.empty()) entry["else_on"] = step.wait_else_on;
   if (!decisions.empty()) entry["branches"] = decisions;

@@ -278,6 +278,11 @@ TEST_F(PipelineTest, WaitHoldsNoThreadAndTheNextStepRunsAfterIt) {
   EXPECT_EQ(rows[0].state, ExecutionState::kDone);
   ASSERT_EQ(actions_.calls.size(), 2u);
   EXPECT_EQ(actions_.calls[1].second.idempotency_key, "e1:reminder:2");
+  // The wait's entry says when it began, as every other does.
+  const json history = json::parse(rows[0].history_json);
+  ASSERT_GE(history.size(), 2u);
+  EXPECT_EQ(history[1]["outcome"], "waiting");
+  EXPECT_TRUE(parse_time_ms(history[1].value("at", ""))) << history[1];
 }
 
 // HolliHop's examples through ingest, routing and execution.
@@ -734,6 +739,7 @@ TEST_F(PipelineTest, WaitForEventTakesThenWhenTheAwaitedEventArrives) {
   EXPECT_EQ(calls.at(1).second.params["status"], "read");              // the awaited event's fields
   const json history = json::parse(rows[0].history_json);
   EXPECT_EQ(history[1]["outcome"], "waiting for event");
+  EXPECT_TRUE(parse_time_ms(history[1].value("at", ""))) << history[1];
   EXPECT_EQ(history[1]["match"]["data.message_id"], "wamid.1");
   EXPECT_EQ(history[2]["step"], "read?");
   EXPECT_EQ(history[2]["outcome"], "event arrived");
