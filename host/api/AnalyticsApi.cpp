@@ -35,10 +35,11 @@ void AnalyticsApi::channels(ServerRequest&& request, ServerConnection::Reply rep
 
 namespace {
 
-// A report's query: two time bounds named `after` and `before`, and a
-// limit; a refusal (400) for anything else.
 // The time bounds a report takes, by their parameters' names.
 using TimeBounds = std::vector<std::pair<std::string, std::optional<int64_t>*>>;
+
+// A report's query: its time bounds and a limit; a refusal (400) for
+// anything else.
 
 std::optional<ServerResponse> read_bounds(const ServerRequest& request, const TimeBounds& bounds, size_t& most) {
   try {
@@ -94,22 +95,18 @@ void AnalyticsApi::task_report(const ServerRequest& request, ServerConnection::R
 void AnalyticsApi::report(const ServerRequest& request, ServerConnection::Reply& reply) {
   RecordQuery query;
   size_t most = kDefaultRecords;
-  if (auto refusal = read_bounds(request,
-                                 {{"created_after", &query.created_after_ms},
-                                  {"created_before", &query.created_before_ms},
-                                  {"updated_after", &query.updated_after_ms},
-                                  {"updated_before", &query.updated_before_ms}},
-                                 most))
-    return reply(std::move(*refusal));
+  const TimeBounds bounds{{"created_after", &query.created_after_ms},
+                          {"created_before", &query.created_before_ms},
+                          {"updated_after", &query.updated_after_ms},
+                          {"updated_before", &query.updated_before_ms}};
+  if (auto refusal = read_bounds(request, bounds, most)) return reply(std::move(*refusal));
   const auto counts = count_channels(store_, config_, query, most, [this] { return worker_.stopping(); });
   if (!counts) return reply(error_response(503, "unavailable", "the host is shutting down"));
   json body = counts->to_json(config_);
   body["entity"] = config_.entity;
   body["complete"] = counts->complete;
-  for (const auto& [name, bound] :
-       {std::pair{"created_after", query.created_after_ms}, std::pair{"created_before", query.created_before_ms},
-        std::pair{"updated_after", query.updated_after_ms}, std::pair{"updated_before", query.updated_before_ms}})
-    if (bound) body[name] = format_time_ms(*bound);
+  for (const auto& [name, bound] : bounds)
+    if (*bound) body[name] = format_time_ms(**bound);
   reply(json_response(200, body));
 }
 

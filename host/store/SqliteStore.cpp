@@ -411,9 +411,11 @@ struct SqliteStore::Writer {
               "doubt = CASE WHEN lease_owner IS NULL OR doubt = 2 THEN doubt ELSE 1 END "
               "WHERE id = ?1") {}
 
-  // Contacts stored before aliases were kept (schema 5 and older): their
-  // emails and phones are learned now, as their events would have taught
-  // them (ContactAliases.h): contacts with an id first, then the oldest.
+  // Contacts stored before aliases were kept (schema 5 and older), or whose
+  // numbers were read in another country: their emails and phones are
+  // learned now, as their events would have taught them (ContactAliases.h):
+  // contacts with an id first, then the oldest; an alias another contact
+  // has stays its.
   static void learn_stored_aliases(SqliteDatabase& db) {
     SqliteStatement contacts(db.handle(),
                              "SELECT key, data FROM contacts ORDER BY key NOT LIKE 'id:%', updated_at, key");

@@ -1339,18 +1339,24 @@ TEST(Split, VariantIsStablePerContactAndFollowsTheWeights) {
   EXPECT_EQ(split_variant(promo, split, by_email), split_variant(promo, split, by_email));
 }
 
-// Two 50/50 tests in one rule (subject line, then send time): a contact's
-// variant in the second does not follow from the first.
-TEST(Split, TwoSplitsOfOneRuleDrawApart) {
+// A rule of two A/B splits (steps "0" and "2"), each of variants A and B at these weights.
+CompiledRule two_splits(const std::string& name, int weight_a, int weight_b) {
   CompiledRule rule;
-  rule.name = "promo";
+  rule.name = name;
   for (const char* id : {"0", "2"}) {
     CompiledStep& split = rule.steps.emplace_back();
     split.kind = CompiledStep::Kind::kSplit;
     split.id = id;
     split.branches = {{"A", 1}, {"B", 2}};
-    split.weights = {50, 50};
+    split.weights = {weight_a, weight_b};
   }
+  return rule;
+}
+
+// Two 50/50 tests in one rule (subject line, then send time): a contact's
+// variant in the second does not follow from the first.
+TEST(Split, TwoSplitsOfOneRuleDrawApart) {
+  const CompiledRule rule = two_splits("promo", 50, 50);
   int alike = 0;
   for (int i = 0; i < 2000; ++i) {
     const json context = {{"contact", {{"id", "c" + std::to_string(i)}}}};
@@ -1363,19 +1369,7 @@ TEST(Split, TwoSplitsOfOneRuleDrawApart) {
 // rules, draw apart, and ids that differ only in an even last digit split
 // evenly.
 TEST(Split, EvenWeightsDrawApartAcrossSplitsAndRules) {
-  const auto make = [](const std::string& name) {
-    CompiledRule rule;
-    rule.name = name;
-    for (const char* id : {"0", "2"}) {
-      CompiledStep& split = rule.steps.emplace_back();
-      split.kind = CompiledStep::Kind::kSplit;
-      split.id = id;
-      split.branches = {{"A", 1}, {"B", 2}};
-      split.weights = {1, 1};
-    }
-    return rule;
-  };
-  const CompiledRule promo = make("promo"), reminder = make("reminder");
+  const CompiledRule promo = two_splits("promo", 1, 1), reminder = two_splits("reminder", 1, 1);
   int alike_in_rule = 0, alike_across_rules = 0, first_a = 0;
   for (int i = 0; i < 2000; ++i) {
     const json context = {{"contact", {{"id", "client-" + std::to_string(i * 2)}}}};
