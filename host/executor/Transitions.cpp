@@ -109,6 +109,7 @@ void insert_new(ExecutionRows& rows, const std::vector<NewExecution>& executions
     made.push_back(ExecutionRow{.rule = e.rule,
                                 .rule_version = e.rule_version,
                                 .event_id = e.event_id,
+                                .step = e.first_step,
                                 .due_at_ms = start ? now + lease.lease_ms : now,  // leased: due again if its lease ends
                                 .context_json = e.context_json,
                                 .history_json = "[]",

@@ -28,6 +28,7 @@ struct NewExecution {
   std::optional<std::pair<std::string, std::string>> once_for_entity;  // type, id
   int priority = kNormalPriority;
   std::string rule_version = {};  // the version it runs to the end, whatever later edits (see RuleVersion)
+  std::string first_step = {};    // that version's first step: where the execution stands until it runs
 };
 
 // An event that a waiting execution may be waiting for. `key` is the event

@@ -466,7 +466,13 @@ void Pipeline::add_executions(const StoredEvent& e, const FiredRules& fired, jso
     if (rule->trigger && !rule->trigger->in_pipeline(context)) continue;
     if (rule->filter && !matches_with_account(*rule->filter, context, options_.account, now)) continue;
     if (context_text.empty()) context_text = dump_text(context);
-    NewExecution execution{rule->name, e.record.id, context_text, std::nullopt, rule->priority, rule->version};
+    NewExecution execution{rule->name,
+                           e.record.id,
+                           context_text,
+                           std::nullopt,
+                           rule->priority,
+                           rule->version,
+                           rule->steps.empty() ? std::string() : rule->steps.front().id};
     if (fire == Trigger::Fire::kIfFirstForEntity)
       execution.once_for_entity = std::make_pair(e.status_change->entity_type, e.status_change->entity_id);
     out.push_back(std::move(execution));

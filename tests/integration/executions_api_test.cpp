@@ -164,6 +164,8 @@ TEST_F(ExecutionsApiTest, CancellingAnExecutionWhoseCallWaitsForItsInstanceEndsI
   });
   ASSERT_EQ(both["executions"].size(), 2u) << both.dump();
   ASSERT_EQ(both["executions"][0]["event_id"], "ev-5") << both.dump();  // newest first
+  // Not yet run, it stands at its rule's first step (its path: it has no name).
+  EXPECT_EQ(both["executions"][0]["step"], "0") << both.dump();
   const std::string path = "/api/v1/executions/" + std::to_string(both["executions"][0]["id"].get<int64_t>());
   const json one = cancel_and_wait_for_its_step(path);
   EXPECT_EQ(one["state"], "cancelled") << one.dump();
