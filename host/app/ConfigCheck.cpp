@@ -162,6 +162,7 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
       // A rule switched off for now: what it sent before is still counted.
       const bool disabled = std::any_of(config.disabled_rules.begin(), config.disabled_rules.end(),
                                         [&](const RuleSource& d) { return d.body.value("name", "") == named; });
+      if (counted == out.rules.end() && config.refused_rule_names.count(named)) continue;  // reported already
       if (counted == out.rules.end() && disabled)
         out.warnings.push_back({file, at, where + "rule '" + named + "' is disabled: it sends nothing new to count"});
       else if (!sends)

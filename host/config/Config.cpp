@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include "config/JsonSchema.h"
 #include "config/SourcePositions.h"
@@ -114,6 +117,20 @@ std::pair<std::string, uint16_t> parse_listen_address(const std::string& text) {
   return {host, static_cast<uint16_t>(port)};
 }
 
+namespace {
+// The rule a JSON Pointer is in ("/rules/3/steps/0" -> 3), if it is in one.
+std::optional<size_t> rule_index(const std::string& pointer) {
+  constexpr std::string_view kRules = "/rules/";
+  if (pointer.compare(0, kRules.size(), kRules) != 0) return std::nullopt;
+  size_t index = 0;
+  const char* begin = pointer.data() + kRules.size();
+  const char* end = pointer.data() + pointer.size();
+  auto [at, ec] = std::from_chars(begin, end, index);
+  if (ec != std::errc() || at == begin || (at != end && *at != '/')) return std::nullopt;
+  return index;
+}
+}  // namespace
+
 Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   // Named as every later problem names it (Config::file): one way in one run.
   const std::string name = fs::absolute(file).string();
@@ -127,8 +144,19 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   if (auto why = parse_json_file(text, doc)) throw ConfigError({{name, "", *why}});
 
   std::vector<ConfigIssue> issues;
-  for (auto& v : host_schema().validate(doc)) issues.push_back({name, v.path, v.message});
-  if (!issues.empty()) throw ConfigError(std::move(issues));
+  // A rule the schema refuses is left out and the rest read on, so that one
+  // run names the problems of the other rules too; a problem elsewhere
+  // leaves nothing sure to read.
+  std::set<size_t> refused_rules;
+  bool only_in_rules = true;
+  for (auto& v : host_schema().validate(doc)) {
+    if (const auto rule = rule_index(v.path))
+      refused_rules.insert(*rule);
+    else
+      only_in_rules = false;
+    issues.push_back({name, v.path, v.message});
+  }
+  if (!only_in_rules) throw ConfigError(std::move(issues));
 
   Config c;
   c.file = fs::absolute(file);
@@ -373,6 +401,13 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   const json rules = doc.value("rules", json::array());
   for (size_t i = 0; i < rules.size(); ++i) {
     const json& r = rules[i];
+    if (refused_rules.count(i)) {
+      if (r.is_object() && r.contains("name") && r["name"].is_string()) {
+        c.refused_rule_names.insert(r["name"].get<std::string>());
+        rule_names.insert(r["name"].get<std::string>());
+      }
+      continue;
+    }
     const std::string pointer = "/rules/" + std::to_string(i);
     if (!rule_names.insert(r["name"].get<std::string>()).second)
       issues.push_back(

@@ -159,6 +159,7 @@ struct Config {
   nlohmann::json account = nlohmann::json::object();  // {{account.*}}; its timezone and country are defaults
   std::vector<RuleSource> rules;                      // the enabled ones
   std::vector<RuleSource> disabled_rules;             // checked (warnings), not run
+  std::set<std::string> refused_rule_names;           // rules the schema refused (load_config with problems)
 };
 
 // Throws ConfigError. With `problems`, problems found after the file's

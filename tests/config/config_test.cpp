@@ -384,6 +384,30 @@ TEST(Config, ValidateReportsFileAndPluginProblemsInOnePass) {
   EXPECT_NE(issues[1].find("/rules/0/steps/0/action: rule 'r': unknown instance 'crm'"), std::string::npos);
 }
 
+// A rule the schema refuses does not hide the other rules' problems, nor
+// make a report that counts it name an unknown rule; a problem outside the
+// rules still stops the reading there.
+TEST(Config, ValidateReportsARefusedRuleAndTheOtherRulesProblemsInOnePass) {
+  auto issues = validate_text(R"({"instances": {"sink": {"plugin": "http", "config": {"base_url": "http://x.test"}}},
+      "rules": [{"name": "a", "priority": "urgent", "trigger": {"event": "e.x"},
+                 "steps": [{"action": "sink.post", "params": {"url": "/a"}}]},
+                {"name": "b", "trigger": {"event": "e.x"}, "steps": [{"action": "nosuch.post"}]},
+                {"name": "b", "trigger": {"event": "e.y"}, "steps": [{"action": "sink.post", "params": {"url": "/a"}}]},
+                {"name": "report", "trigger": {"report": "messages", "rules": ["a"], "schedule": "daily"},
+                 "steps": [{"action": "sink.post", "params": {"url": "/report"}}]}]})");
+  std::sort(issues.begin(), issues.end());
+  ASSERT_EQ(issues.size(), 3u) << ::testing::PrintToString(issues);
+  EXPECT_NE(issues[0].find("/rules/0/priority: expected one of"), std::string::npos) << issues[0];
+  EXPECT_NE(issues[1].find("/rules/1/steps/0/action: rule 'b': unknown instance 'nosuch'"), std::string::npos)
+      << issues[1];
+  EXPECT_NE(issues[2].find("/rules/2/name: rule name 'b' is used by an earlier rule"), std::string::npos) << issues[2];
+
+  const auto elsewhere = validate_text(R"({"listen": 8080,
+      "rules": [{"name": "b", "trigger": {"event": "e.x"}, "steps": [{"action": "nosuch.post"}]}]})");
+  ASSERT_EQ(elsewhere.size(), 1u) << ::testing::PrintToString(elsewhere);
+  EXPECT_NE(elsewhere[0].find("/listen"), std::string::npos) << elsewhere[0];
+}
+
 // WhatsApp quick replies as validate sees them: a title a template makes is
 // checked when it is made, a literal one now, with what Meta would refuse.
 TEST(Config, ValidateChecksQuickRepliesAndLetsTemplatedTitlesPass) {
