@@ -371,17 +371,19 @@ class Email : public switchboard::Plugin {
     return out;
   }
 
-  // The account's own mailbox: the system sender, else a fixed 'from', else
-  // the SMTP login when it is an address; none when only managers send.
+  // The account's own mailbox: the SMTP login when it is an address (the
+  // one mailbox the server is sure the login owns), else a fixed 'from',
+  // else the system sender; none when only managers send.
   static Mailbox account_mailbox(const json& config) {
-    for (const char* key : {"default_from", "from"})
+    const std::string login = config.value("smtp", json::object()).value("username", "");
+    if (login.find('@') != std::string::npos) return Mailbox{"", ascii_or_as_is(login)};
+    for (const char* key : {"from", "default_from"})
       if (const std::string given = config.value(key, ""); !given.empty() && given != "responsible") {
         Mailbox account = parse_mailbox(given);
         account.address = ascii_or_as_is(account.address);
         return account;
       }
-    const std::string login = config.value("smtp", json::object()).value("username", "");
-    return login.find('@') != std::string::npos ? Mailbox{"", login} : Mailbox{};
+    return Mailbox{};
   }
 
   switchboard::Host& host_;

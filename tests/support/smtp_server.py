@@ -6,7 +6,9 @@ Listeners, each on a free port:
   tls       TLS from the first byte (465)
   plain     no STARTTLS offered, AUTH allowed in the clear (25, "security": "none")
 
-Every listener requires AUTH (PLAIN or LOGIN, user "mailer", password "s3cret").
+Every listener requires AUTH (PLAIN or LOGIN, user "mailer" or "info@school.test",
+password "s3cret"). A login that is an address may send only as itself (MAIL
+FROM another: 553 5.7.1, as Postfix's reject_sender_login_mismatch).
 It also offers CRAM-MD5, first in its list as servers order them, and refuses
 it (535): a client that picks by its own preference instead of PLAIN/LOGIN fails.
 EHLO needs a fully qualified name (504 5.5.2 otherwise, as Postfix's
@@ -37,7 +39,7 @@ import threading
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-USER, PASSWORD = b"mailer", b"s3cret"
+USERS, PASSWORD = (b"mailer", b"info@school.test"), b"s3cret"
 warnings.simplefilter("ignore")  # aiosmtpd's deprecation and AUTH-without-TLS notices
 logging.getLogger("mail.log").setLevel(logging.ERROR)
 
@@ -50,8 +52,8 @@ def free_port():
 
 def authenticator(server, session, envelope, mechanism, auth_data):
     CountingSMTP.counter.authenticated(mechanism)
-    ok = isinstance(auth_data, LoginPassword) and auth_data.login == USER and auth_data.password == PASSWORD
-    return AuthResult(success=ok)
+    ok = isinstance(auth_data, LoginPassword) and auth_data.login in USERS and auth_data.password == PASSWORD
+    return AuthResult(success=ok, auth_data=auth_data if ok else None)
 
 
 def summary(raw, envelope, listener, server):
@@ -95,6 +97,14 @@ class Handler:
             return ["504 5.5.2 <%s>: Helo command rejected: need fully-qualified hostname" % hostname]
         session.host_name = hostname
         return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        login = session.auth_data.login.decode() if session.auth_data else ""
+        if "@" in login and address.lower() != login.lower():
+            return "553 5.7.1 <%s>: Sender address rejected: not owned by user %s" % (address, login)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@")[0].lower()

@@ -396,6 +396,35 @@ TEST_F(EmailPlugin, TheRecipientIsTheContactsAddressOfATypeAndTheSenderTheRespon
   EXPECT_NE(r.reason.find("newsletter"), std::string::npos);
 }
 
+// The envelope sender is a mailbox the login owns: the login itself when it
+// is an address (the server refuses another, 553), else the fixed From;
+// the system sender only when there is neither. A From the account sends as
+// itself needs no Sender.
+TEST_F(EmailPlugin, TheEnvelopeSenderIsTheMailboxTheLoginOwns) {
+  json cfg = config(server_.starttls);  // from info@school.test, login "mailer"
+  cfg["default_from"] = "noreply@system.test";
+  fake::Host host("email");
+  fake::Result r = send(host, cfg, {{"to", "a@b.test"}, {"subject", "x"}, {"text", "x"}}, json::object(), "k1");
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  EXPECT_EQ(server_.message(1)["mail_from"], "info@school.test");
+  EXPECT_FALSE(server_.message(1)["headers"].contains("Sender")) << server_.message(1).dump();
+
+  cfg["smtp"]["username"] = "info@school.test";  // the school's mailbox logs in as itself
+  r = send(host, cfg, {{"to", "a@b.test"}, {"subject", "x"}, {"text", "x"}}, json::object(), "k2");
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  EXPECT_EQ(server_.message(2)["mail_from"], "info@school.test");
+  EXPECT_FALSE(server_.message(2)["headers"].contains("Sender"));
+
+  // A manager's From: still submitted by the login's mailbox, said in Sender.
+  const json subject = {
+      {"entity", {{"responsible", json::array({{{"id", "7"}, {"name", "Ольга"}, {"email", "olga@school.test"}}})}}}};
+  r = send(host, cfg, {{"to", "a@b.test"}, {"from", "responsible"}, {"subject", "x"}, {"text", "x"}}, subject, "k3");
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  EXPECT_EQ(server_.message(3)["mail_from"], "info@school.test");
+  EXPECT_EQ(server_.message(3)["headers"]["From"], "Ольга <olga@school.test>");
+  EXPECT_EQ(server_.message(3)["headers"]["Sender"], "info@school.test");
+}
+
 TEST_F(EmailPlugin, AttachmentsCannotLeaveTheirFolderOrExceedTheLimit) {
   const fs::path root = fs::temp_directory_path() / ("sb-attach-limit-" + std::to_string(::getpid()));
   fs::create_directories(root / "files");
