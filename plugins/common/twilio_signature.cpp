@@ -78,4 +78,9 @@ bool twilio_signature_matches(const std::string& auth_token, const std::string& 
   return false;
 }
 
+std::string twilio_callback_with_retries(const std::string& url) {
+  if (url.empty() || url.find('#') != std::string::npos) return url;
+  return url + "#rc=3&rp=ct,5xx";
+}
+
 }  // namespace switchboard_plugins

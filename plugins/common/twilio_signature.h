@@ -19,4 +19,11 @@ std::string twilio_signature(const std::string& auth_token, const std::string& u
 bool twilio_signature_matches(const std::string& auth_token, const std::string& url,
                               const std::vector<std::pair<std::string, std::string>>& fields, std::string_view given);
 
+// A status callback URL as Twilio is to be given it: with connection
+// overrides that have Twilio send a report again after a 5xx answer (by
+// default it does so only when it could not connect), unless the URL
+// carries overrides of its own. Twilio requests the URL without them; the
+// signature over either is taken.
+std::string twilio_callback_with_retries(const std::string& url);
+
 }  // namespace switchboard_plugins

@@ -9,6 +9,7 @@
 #include "provider_answers.h"
 #include "smsc_callback.h"
 #include "smsru_callback.h"
+#include "twilio_signature.h"
 
 namespace sms {
 
@@ -231,7 +232,7 @@ class Twilio final : public Gateway {
         token_(required(c, "auth_token")),
         from_(c.value("sender", "")),
         service_(c.value("messaging_service_sid", "")),
-        callback_(c.value("status_callback", "")) {
+        callback_(switchboard_plugins::twilio_callback_with_retries(c.value("status_callback", ""))) {
     if (from_.empty() && service_.empty())
       throw ConfigError("gateway 'twilio' needs 'sender' or 'messaging_service_sid'");
   }

@@ -214,7 +214,7 @@ class Sms : public switchboard::Plugin {
         timeout_ms_(config.value("timeout_ms", 10000u)),
         dry_run_(config.value("dry_run", false)),
         callback_path_(config.value("callback_path", "")),
-        status_callback_(config.value("status_callback", "")),
+        status_callback_(switchboard_plugins::twilio_callback_with_retries(config.value("status_callback", ""))),
         auth_token_(config.value("auth_token", "")),
         api_id_(config.value("api_id", "")),
         login_(config.value("login", "")),

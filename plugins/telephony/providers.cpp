@@ -55,7 +55,7 @@ class Twilio final : public Provider {
       : base_(c.value("base_url", "https://api.twilio.com")),
         account_sid_(required(c, "account_sid")),
         auth_token_(required(c, "auth_token")),
-        status_callback_(c.value("status_callback", "")),
+        status_callback_(switchboard_plugins::twilio_callback_with_retries(c.value("status_callback", ""))),
         machine_detection_(c.value("machine_detection", "")),
         ring_timeout_s_(c.value("ring_timeout_s", 30)) {}
 

@@ -87,7 +87,7 @@ TEST(TelephonyEndToEnd, NoAnswerToTheCallSendsAnSmsInstead) {
   EXPECT_NE(form["Twiml"].find("<prosody rate=\"90%\">Анна, ваш заказ D-42 передан в доставку</prosody>"),
             std::string::npos)
       << form["Twiml"];
-  EXPECT_EQ(form["StatusCallback"], kPublicCallback);
+  EXPECT_EQ(form["StatusCallback"], std::string(kPublicCallback) + "#rc=3&rp=ct,5xx");
 
   // Twilio reports that nobody answered; a forged report is refused first.
   const std::vector<std::pair<std::string, std::string>> report = {

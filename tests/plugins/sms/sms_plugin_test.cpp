@@ -170,10 +170,22 @@ TEST_F(SmsPluginTest, TwilioPostsTheMessagesResourceWithBasicAuth) {
   EXPECT_EQ(s.header("Authorization"), "Basic QUMwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZjp0b2s=");
   EXPECT_EQ(s.body,
             "To=%2B14155552671&Body=Hello%20%E2%82%AC&From=%2B15017122661&StatusCallback=https%3A%2F%2Fhooks.example."
-            "com%2Fsms%2Fstatus");
+            "com%2Fsms%2Fstatus%23rc%3D3%26rp%3Dct%2C5xx");  // Twilio sends a report again after a 5xx
   EXPECT_EQ(ok.outcome, SB_OUTCOME_DONE);
   EXPECT_EQ(ok.external_id, "SM1234567890abcdef1234567890abcdef");
   EXPECT_EQ(json::parse(ok.output_json)["encoding"], "GSM-7");
+}
+
+// A status callback with connection overrides of its own is given as it is.
+TEST_F(SmsPluginTest, TwilioIsGivenAStatusCallbacksOwnOverrides) {
+  json config = json::parse(kTwilio);
+  config["status_callback"] = "https://hooks.example.com/sms/status#rc=5&rp=all";
+  auto instance = create(config.dump());
+  send(*instance, "+14155552671", "Hi", 201, R"({"sid":"SM1","status":"queued"})");
+  EXPECT_NE(
+      host.sent.at(0).body.find("StatusCallback=https%3A%2F%2Fhooks.example.com%2Fsms%2Fstatus%23rc%3D5%26rp%3Dall"),
+      std::string::npos)
+      << host.sent.at(0).body;
 }
 
 TEST_F(SmsPluginTest, TwilioErrorsByCode) {
@@ -320,9 +332,9 @@ TEST_F(SmsPluginTest, AStepsSenderReplacesTheInstancesAndSmsRuMaySendInTestMode)
   auto smsc = create(R"({"gateway": "smsc", "login": "shop", "password": "pw", "sender": "Shop"})");
   EXPECT_EQ(step(*smsc, from_promo), "login=shop&psw=pw&phones=79990001122&mes=Hi&fmt=3&charset=utf-8&sender=Promo");
   auto twilio = create(kTwilio);
-  EXPECT_EQ(
-      step(*twilio, json{{"to", "+14155552671"}, {"text", "Hi"}, {"from", "+15017122662"}}),
-      "To=%2B14155552671&Body=Hi&From=%2B15017122662&StatusCallback=https%3A%2F%2Fhooks.example.com%2Fsms%2Fstatus");
+  EXPECT_EQ(step(*twilio, json{{"to", "+14155552671"}, {"text", "Hi"}, {"from", "+15017122662"}}),
+            "To=%2B14155552671&Body=Hi&From=%2B15017122662&StatusCallback=https%3A%2F%2Fhooks.example.com%2Fsms%"
+            "2Fstatus%23rc%3D3%26rp%3Dct%2C5xx");
   auto service = create(R"({"gateway": "twilio", "account_sid": "AC0123456789abcdef0123456789abcdef",
     "auth_token": "tok", "messaging_service_sid": "MG0123456789abcdef0123456789abcdef"})");
   EXPECT_EQ(step(*service, json{{"to", "+14155552671"}, {"text", "Hi"}}),
