@@ -11,6 +11,7 @@
 #include "api/RecordsApi.h"
 #include "api/TrackingApi.h"
 #include "app/ConfigCheck.h"
+#include "app/StoreLock.h"
 #include "crm/CrmService.h"
 #include "executor/CallQueue.h"
 #include "executor/CompletedRoutes.h"
@@ -115,6 +116,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   inbound_loops_ = std::make_unique<EventLoopGroup>(io_threads, "sb-in-");
   outbound_loops_ = std::make_unique<EventLoopGroup>(io_threads, "sb-out-");
   metrics_ = std::make_unique<Metrics>();
+  if (config_.postgres_secret.empty()) store_lock_ = std::make_unique<StoreLock>(config_.sqlite_path);
   store_ = open_store(config_, secrets);
   std::vector<std::string> event_tokens;
   for (const auto& name : config_.event_token_secrets) event_tokens.push_back(secrets.at(name));

@@ -36,6 +36,7 @@ class TrackingTokens;
 class EmittedEvents;
 class Pipeline;
 class Store;
+class StoreLock;
 class TimeTriggers;
 class HttpClient;
 class HttpServer;
@@ -71,6 +72,7 @@ class Runtime : public ActionDispatcher {
   std::unique_ptr<EventLoopGroup> inbound_loops_;   // the HTTP server's, and the calls its requests make
   std::unique_ptr<EventLoopGroup> outbound_loops_;  // the pipeline's provider calls
   std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<StoreLock> store_lock_;  // an embedded store's: one host on it
   std::unique_ptr<Store> store_;
   std::unique_ptr<Membership> membership_;  // this node's heartbeat; dead nodes' steps taken over
   std::unique_ptr<ClusterApi> cluster_api_;

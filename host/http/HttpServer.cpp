@@ -323,7 +323,9 @@ HttpServer::HttpServer(EventLoopGroup& loops, const std::string& host, uint16_t 
                        WebhookRoutes& routes, Metrics& metrics, Handlers handlers)
     : impl_(std::make_unique<Impl>(loops, config, routes, metrics, std::move(handlers))) {
   try {
-    impl_->listener.bind(Poco::Net::SocketAddress(host, port), true);
+    // SO_REUSEADDR (a restart takes the port at once), not SO_REUSEPORT: a
+    // second host on the same port is refused instead of sharing the requests.
+    impl_->listener.bind(Poco::Net::SocketAddress(host, port), true, false);
     impl_->listener.listen(1024);
     impl_->listener.setBlocking(false);
   } catch (const Poco::Exception& e) {

@@ -234,6 +234,29 @@ TEST(EndToEnd, HostRunsOnTheAllocatorItWasBuiltWith) {
   EXPECT_NE(host.log().find(R"("allocator":")" SB_EXPECTED_ALLOCATOR), std::string::npos) << host.log();
 }
 
+// A second host on the same embedded store, or on the same port, stops at
+// start-up with the reason: it would run the same due steps again, or take
+// a share of the first one's requests with rules of its own.
+TEST(Cli, ASecondHostOnTheSameStoreOrPortIsRefused) {
+  HostProcess first(json{{"plugin_dirs", {SB_PLUGIN_DIR}}});
+  const auto dir = make_temp_dir("sb_cli");
+  const auto file = dir / "second.json";
+  std::ofstream(file) << json{{"plugin_dirs", {SB_PLUGIN_DIR}}, {"listen", "127.0.0.1:0"}, {"data_dir", first.dir()}};
+  auto [code, out] = run_switchboard({"--config", file.string()});
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("another host (pid " + std::to_string(first.pid()) + ") runs on the store " +
+                     (first.dir() / "switchboard.db").string()),
+            std::string::npos)
+      << out;
+
+  const std::string taken = "127.0.0.1:" + std::to_string(first.port());
+  std::ofstream(file) << json{{"plugin_dirs", {SB_PLUGIN_DIR}}, {"listen", taken}, {"data_dir", dir / "own"}};
+  std::tie(code, out) = run_switchboard({"--config", file.string()});
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("cannot listen on " + taken), std::string::npos) << out;
+  EXPECT_EQ(http_request(first.port(), "GET", "/healthz").status, 200);
+}
+
 TEST(Cli, ValidateExitsNonZeroWithFileAndPointer) {
   const auto dir = make_temp_dir("sb_cli");
   const auto file = dir / "bad.json";
