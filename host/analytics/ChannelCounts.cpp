@@ -1,10 +1,10 @@
 #include "analytics/ChannelCounts.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 
 #include "analytics/EntityPages.h"
+#include "util/Text.h"
 
 namespace sb {
 
@@ -21,22 +21,10 @@ std::optional<double> number_in(const json& fields, const std::string& name) {
   const auto it = fields.find(name);
   if (it == fields.end()) return std::nullopt;
   if (it->is_number()) return it->get<double>();
-  if (!it->is_string()) return std::nullopt;
-  std::string text;
-  const std::string& raw = it->get_ref<const std::string&>();
-  for (size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] == ' ') continue;
-    if (raw.compare(i, 2, "\xC2\xA0") == 0 || raw.compare(i, 3, "\xE2\x80\xAF") == 0) {  // (narrow) no-break space
-      i += raw[i] == '\xC2' ? 1 : 2;
-      continue;
-    }
-    text += raw[i] == ',' ? '.' : raw[i];
-  }
-  double value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value))
-    return std::nullopt;
-  return value;
+  // Read as filters and goals read one: "12 000", "1,5"; not "12,000", which
+  // could be twelve as well as twelve thousand (a sale without an amount).
+  if (it->is_string()) return number_in_text(it->get_ref<const std::string&>());
+  return std::nullopt;
 }
 
 }  // namespace

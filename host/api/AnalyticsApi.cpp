@@ -49,8 +49,7 @@ std::optional<ServerResponse> read_bounds(const ServerRequest& request, const Ti
       if (named != bounds.end()) {
         auto& bound = *named->second;
         bound = parse_time_ms(value);
-        if (!bound)
-          return error_response(400, "bad_request", key + ": expected an RFC 3339 time such as 2026-12-01T00:00:00Z");
+        if (!bound) return error_response(400, "bad_request", key + ": " + expected_rfc3339_time(value));
       } else if (key == "limit") {
         size_t n = 0;
         const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);

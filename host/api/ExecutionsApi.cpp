@@ -149,9 +149,7 @@ void ExecutionsApi::stats(const ServerRequest& request, ServerConnection::Reply&
         rule = value;
       } else if (key == "since") {
         since = parse_time_ms(value);
-        if (!since)
-          return reply(
-              error_response(400, "bad_request", "since: expected an RFC 3339 time such as 2026-12-01T00:00:00Z"));
+        if (!since) return reply(error_response(400, "bad_request", "since: " + expected_rfc3339_time(value)));
       } else if (key == "limit") {
         const auto n = parse_id(value);
         if (!n || static_cast<size_t>(*n) > kStatsMostExecutions)

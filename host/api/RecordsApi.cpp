@@ -138,7 +138,7 @@ std::optional<std::string> read_filter(const ServerRequest& request, ListOf list
         f.fields.emplace_back(key.substr(6), value);
       } else if (key == "updated_after" || key == "updated_before") {
         const auto at = parse_time_ms(value);
-        if (!at) return key + ": expected an RFC 3339 time such as 2026-12-01T09:00:00Z, got '" + value + "'";
+        if (!at) return key + ": " + expected_rfc3339_time(value);
         (key == "updated_after" ? f.query.updated_after_ms : f.query.updated_before_ms) = *at;
       } else if (list == ListOf::kEntities && key == "type") {
         f.query.entity_type = value;

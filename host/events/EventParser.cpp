@@ -424,8 +424,10 @@ ParsedEvents parse_events(std::string_view body, int64_t now_ms, size_t max_batc
     std::string why = "the body is not JSON";
     try {
       const json again = json::parse(body);
-    } catch (const json::parse_error& e) {
-      const std::string what = e.what();  // "[json.exception.parse_error.101] parse error at line 1, column 8: ..."
+    } catch (const json::exception& e) {
+      // A syntax error ("[json.exception.parse_error.101] parse error at line 1, column 8: ..."), or a
+      // number beyond a double ("[json.exception.out_of_range.406] number overflow parsing '1e400'").
+      const std::string what = e.what();
       const size_t reason = what.find("] ");
       why += ": " + (reason == std::string::npos ? what : what.substr(reason + 2));
     }

@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "util/JsonText.h"
+#include "util/Text.h"
 #include "util/Time.h"
 
 namespace sb {
@@ -215,12 +215,8 @@ std::optional<double> number_at(const json& body, const std::string& dotted) {
   const json* node = lookup_path(body, dotted);
   if (!node) return std::nullopt;
   if (node->is_number()) return node->get<double>();
-  if (node->is_string()) {
-    const std::string& text = node->get_ref<const std::string&>();
-    char* end = nullptr;
-    const double v = std::strtod(text.c_str(), &end);
-    if (!text.empty() && end == text.c_str() + text.size()) return v;
-  }
+  // As a goal's value and a filter read it: "12 500,50" too.
+  if (node->is_string()) return number_in_text(node->get_ref<const std::string&>());
   return std::nullopt;
 }
 

@@ -83,17 +83,20 @@ inline std::string escape_html(std::string_view text) {
 }
 
 // A number a CRM sent as text: "12000", "-3.5", "1,5", "12 000" (spaces,
-// no-break ones too, between digits); none for anything else ("12,000").
+// no-break and narrow no-break ones too, between digits); none for anything
+// else ("12,000").
 inline std::optional<double> number_in_text(std::string_view text) {
   std::string plain;
   for (size_t i = 0; i < text.size(); ++i) {
-    const bool nbsp = text.compare(i, 2, "\xC2\xA0") == 0;
-    if (text[i] == ' ' || nbsp) {
+    const size_t space = text[i] == ' '                            ? 1
+                         : text.compare(i, 2, "\xC2\xA0") == 0     ? 2
+                         : text.compare(i, 3, "\xE2\x80\xAF") == 0 ? 3
+                                                                   : 0;
+    if (space) {
       const bool between_digits = !plain.empty() && std::isdigit(static_cast<unsigned char>(plain.back())) &&
-                                  i + (nbsp ? 2 : 1) < text.size() &&
-                                  std::isdigit(static_cast<unsigned char>(text[i + (nbsp ? 2 : 1)]));
+                                  i + space < text.size() && std::isdigit(static_cast<unsigned char>(text[i + space]));
       if (!between_digits) return std::nullopt;
-      i += nbsp ? 1 : 0;
+      i += space - 1;
       continue;
     }
     plain += text[i];

@@ -13,6 +13,35 @@
 
 namespace sb {
 
+namespace {
+// RFC 3339's date-time, all of it: Poco's parser reads a prefix (trailing
+// text is dropped) and takes any offset (+99:99).
+bool rfc3339_shape(std::string_view s) {
+  const auto digits = [&s](size_t at, size_t n, int most) {
+    if (at + n > s.size()) return false;
+    int value = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+      value = value * 10 + (s[i] - '0');
+    }
+    return value <= most;
+  };
+  if (!(digits(0, 4, 9999) && s[4] == '-' && digits(5, 2, 12) && s[7] == '-' && digits(8, 2, 31) &&
+        (s[10] == 'T' || s[10] == 't') && digits(11, 2, 23) && s[13] == ':' && digits(14, 2, 59) && s[16] == ':' &&
+        digits(17, 2, 60)))
+    return false;
+  size_t at = 19;
+  if (at < s.size() && s[at] == '.') {
+    const size_t first = ++at;
+    while (at < s.size() && s[at] >= '0' && s[at] <= '9') ++at;
+    if (at == first) return false;
+  }
+  if (at + 1 == s.size()) return s[at] == 'Z' || s[at] == 'z';
+  return at + 6 == s.size() && (s[at] == '+' || s[at] == '-') && digits(at + 1, 2, 23) && s[at + 3] == ':' &&
+         digits(at + 4, 2, 59);
+}
+}  // namespace
+
 std::optional<int64_t> parse_time_ms(std::string_view text) {
   const std::string s(text);
   Poco::DateTime parsed;
@@ -20,8 +49,7 @@ std::optional<int64_t> parse_time_ms(std::string_view text) {
   if (s.size() == 10 && s[4] == '-' && s[7] == '-') {
     if (!Poco::DateTimeParser::tryParse("%Y-%m-%d", s, parsed, tz)) return std::nullopt;
   } else {
-    // Poco accepts looser forms; RFC 3339 needs the 'T' and a full time.
-    if (s.size() < 20 || (s[10] != 'T' && s[10] != 't')) return std::nullopt;
+    if (s.size() < 20 || !rfc3339_shape(s)) return std::nullopt;
     if (!Poco::DateTimeParser::tryParse(Poco::DateTimeFormat::ISO8601_FRAC_FORMAT, s, parsed, tz)) return std::nullopt;
   }
   parsed.makeUTC(tz);
@@ -115,6 +143,14 @@ std::optional<int64_t> parse_duration_ms(std::string_view text) {
   constexpr int64_t kLongest = int64_t{100} * 366 * 86400000;
   if (total > kLongest) return std::nullopt;
   return negative ? -total : total;
+}
+
+std::string expected_rfc3339_time(const std::string& got) {
+  std::string out =
+      "expected an RFC 3339 time such as 2026-12-01T09:00:00Z or 2026-12-01T12:00:00+03:00, got '" + got + "'";
+  // A '+' a query string carries as it is reads as a space.
+  if (got.find(' ') != std::string::npos) out += " (in a URL, an offset's '+' is written %2B)";
+  return out;
 }
 
 std::string format_time_ms(int64_t ms) {

@@ -19,6 +19,9 @@ std::optional<int64_t> parse_time_ms(std::string_view text);
 // would overflow it and come out in the past).
 std::optional<int64_t> parse_duration_ms(std::string_view text);
 
+// What a time parse_time_ms refused was expected to be, with the text given.
+std::string expected_rfc3339_time(const std::string& got);
+
 // Unix milliseconds as RFC 3339 UTC with milliseconds.
 std::string format_time_ms(int64_t ms);
 

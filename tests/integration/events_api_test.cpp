@@ -237,6 +237,11 @@ TEST_F(EventsApiTest, EachBadEventNamesTheFieldAtFault) {
   EXPECT_EQ(not_json.json()["error"]["code"], "invalid_json");
   const std::string why = not_json.json()["error"]["message"];
   EXPECT_EQ(why.rfind("/: the body is not JSON: parse error at line 1, column 8: ", 0), 0u) << why;
+  // A number beyond a double is the body's fault too (a 5xx would have the CRM send it for ever).
+  HttpResult huge = post_events(host_.port(), R"({"id": "n1", "type": "x.a", "data": {"x": -1e999}})");
+  EXPECT_EQ(huge.status, 400) << huge.body;
+  EXPECT_EQ(huge.json()["error"]["code"], "invalid_json");
+  EXPECT_NE(huge.body.find("number overflow parsing '-1e999'"), std::string::npos) << huge.body;
 }
 
 TEST(EventsApi, WithoutTokensTheApiIsOff) {
