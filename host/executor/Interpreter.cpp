@@ -112,6 +112,15 @@ namespace {
 // quarter of the lease.
 constexpr int64_t kCallStartMarginMs = 30000;
 
+// Whether the history's last entry is a wait of this step: a wait_until
+// that ran before and now comes to its time.
+bool waited_here(const std::string& history_json, const std::string& step_name) {
+  const json history = json::parse(history_json, nullptr, false);
+  if (!history.is_array() || history.empty() || !history.back().is_object()) return false;
+  const json& last = history.back();
+  return last.value("step", "") == step_name && last.value("outcome", "") == "waiting";
+}
+
 // Where a step id of this execution is in its rule version. Rows from before
 // versions were kept name steps by index.
 std::optional<int> position(const CompiledRule& rule, const ExecutionRow& row, const std::string& id) {
@@ -224,29 +233,42 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
   if (step.wait_ms || !step.wait_until.empty()) {
     const int64_t now = now_ms();
     int64_t until = now + step.wait_ms.value_or(0);
+    // A time a record holds is read again when it comes: the wait ends
+    // with this step run once more, on the record as it is then, so a
+    // booking moved later since waits for its new time.
+    const bool came = !step.wait_until.empty() && waited_here(row.history_json, step.name);
     if (!step.wait_until.empty()) {
       const json* value = lookup_path(context, step.wait_until);
       const auto time = value && value->is_string()
                             ? parse_local_time_ms(value->get<std::string>(), local_zone(context))
                             : std::nullopt;
-      if (!time) {
+      if (!time && !came) {
         const std::string why_not = "invalid_params: '" + step.wait_until + "' is not a time in this event";
         json entry{{"step", step.name}, {"outcome", "invalid_params"}, {"reason", why_not}};
         return record(
             ExecutionUpdate::to(row.id, ExecutionState::kFailed, step.id, 0, std::nullopt, dump_text(entry), why_not));
       }
       // "The day before at 10:00": that day, at that time on the person's clock.
-      until = step.wait_at_minute ? at_local_time(*time, step.wait_offset_ms, local_zone(context), *step.wait_at_minute)
-                                  : *time + step.wait_offset_ms;
+      // (A time the record no longer holds: the one waited for came.)
+      if (time)
+        until = step.wait_at_minute
+                    ? at_local_time(*time, step.wait_offset_ms, local_zone(context), *step.wait_at_minute)
+                    : *time + step.wait_offset_ms;
+      else
+        until = now;
     }
     // A time already past (a reminder for a booking made late) does not
     // wait: the next step runs now.
+    const bool waits = until > now;
     json entry{{"step", step.name},
-               {"outcome", until > now ? "waiting" : "not waiting: the time has passed"},
+               {"outcome", waits  ? "waiting"
+                           : came ? "the time came"
+                                  : "not waiting: the time has passed"},
                {"until", format_time_ms(until)},
                {"at", format_time_ms(now)}};
     if (!decisions.empty()) entry["branches"] = decisions;
-    return record(ExecutionUpdate::to(row.id, until > now ? ExecutionState::kWaiting : ExecutionState::kReady, next, 0,
+    const std::string& after = waits && !step.wait_until.empty() ? step.id : next;
+    return record(ExecutionUpdate::to(row.id, waits ? ExecutionState::kWaiting : ExecutionState::kReady, after, 0,
                                       std::max(until, now), dump_text(entry), ""));
   }
   run_action(at, step, context, std::move(decisions));

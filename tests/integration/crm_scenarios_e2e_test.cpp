@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "integration/test_support.h"
+#include "util/Time.h"
 
 namespace sb::test {
 namespace {
@@ -1040,6 +1041,58 @@ TEST(CrmScenarios, MatrixBookingMethodsRouteBookingsToChannelsWithTheirRoi) {
   EXPECT_EQ(made["total"]["records"], 6) << made.dump();
   EXPECT_EQ(made["created_after"], "2020-01-01T00:00:00.000Z");
   EXPECT_EQ(admin_get(host, "/api/v1/analytics/channels?created_after=2999-01-01T00:00:00Z")["total"]["records"], 0);
+}
+
+// A booking reminder waits for the booking's time as the booking stands
+// then: one moved later waits again for its new time; one cancelled
+// meanwhile is not reminded (the rule reads its status after the wait).
+TEST(CrmScenarios, ABookingReminderFollowsAMovedBookingAndSkipsACancelledOne) {
+  HttpSink sink;
+  const json cancelled = {{"field", "entity.status"}, {"op", "in"}, {"value", {"cancelled"}}};
+  json rules = json::array(
+      {{{"name", "reminder"},
+        {"trigger", {{"event", "booking.created"}}},
+        {"steps",
+         json::array({{{"name", "before"}, {"wait_until", "entity.fields.starts_at"}, {"offset", "-1s"}},
+                      {{"if", {{"not", cancelled}}},
+                       {"then", json::array({post_step("/remind", {{"booking", "{{entity.id}}"},
+                                                                   {"at", "{{entity.fields.starts_at}}"}})})}}})}}});
+  HostProcess host(host_config(sink, rules));
+  const int64_t start = now_ms();
+  const auto booking = [&](const std::string& event, const std::string& type, const std::string& id, json entity) {
+    entity["type"] = "booking";
+    entity["id"] = id;
+    post(host, {{"id", event}, {"type", type}, {"entity", std::move(entity)}});
+  };
+  const std::string moved_to = format_time_ms(start + 4500);
+  booking("r1", "booking.created", "R1",
+          {{"status", "new"}, {"fields", {{"starts_at", format_time_ms(start + 2500)}}}});
+  booking("r2", "booking.created", "R2",
+          {{"status", "new"}, {"fields", {{"starts_at", format_time_ms(start + 2500)}}}});
+  booking("r1-moved", "booking.updated", "R1", {{"fields", {{"starts_at", moved_to}}}});
+  booking("r2-cancelled", "booking.status_changed", "R2", {{"status", "cancelled"}});
+
+  const auto got = sink.wait_for(1, 15s);
+  ASSERT_EQ(got.size(), 1u) << host.log();
+  EXPECT_GE(now_ms() - start, 3400);  // a second before the new time, not the first
+  EXPECT_EQ(json::parse(got[0].body), (json{{"booking", "R1"}, {"at", moved_to}}));
+  const json moved = admin_wait(host, "/api/v1/executions?rule=reminder&state=done",
+                                [](const json& j) { return j["executions"].size() == 2; });
+  ASSERT_EQ(moved["executions"].size(), 2u) << moved.dump();
+  for (const json& e : moved["executions"]) {
+    const json history = admin_get(host, "/api/v1/executions/" + std::to_string(e["id"].get<int64_t>()))["history"];
+    ASSERT_GE(history.size(), 2u) << history.dump();
+    EXPECT_EQ(history[0]["outcome"], "waiting") << history.dump();
+    if (e["event_id"] == "r1") {
+      EXPECT_EQ(history[1]["outcome"], "waiting") << history.dump();  // the new time
+      EXPECT_EQ(history[1]["until"], format_time_ms(start + 3500)) << history.dump();
+      EXPECT_EQ(history[2]["outcome"], "the time came") << history.dump();
+    } else {
+      EXPECT_EQ(history[1]["outcome"], "the time came") << history.dump();
+    }
+  }
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(sink.count(), 1u);  // R2 was cancelled
 }
 
 // Today's date in Omsk (UTC+6 all year), as "YYYY-MM-DD" or with another year.
