@@ -112,6 +112,26 @@ namespace {
 // quarter of the lease.
 constexpr int64_t kCallStartMarginMs = 30000;
 
+// The step a wait's match reads ("{{steps.Offer.external_id}}") that was
+// skipped in this execution, with why; none when every step it reads ran.
+std::optional<std::pair<std::string, std::string>> skipped_step_read(const json& match,
+                                                                     const std::string& history_json) {
+  const json history = json::parse(history_json, nullptr, false);
+  if (!history.is_array()) return std::nullopt;
+  for (const json& entry : history) {
+    if (!entry.is_object() || entry.value("outcome", "") != "skipped") continue;
+    const std::string name = entry.value("step", "");
+    for (const auto& [path, value] : match.items()) {
+      if (!value.is_string()) continue;
+      const std::string& text = value.get_ref<const std::string&>();
+      for (const char* after : {".", "}", "|"})
+        if (text.find("steps." + name + after) != std::string::npos)
+          return std::make_pair(name, entry.value("reason", ""));
+    }
+  }
+  return std::nullopt;
+}
+
 // Whether the history's last entry is a wait of this step: a wait_until
 // that ran before and now comes to its time.
 bool waited_here(const std::string& history_json, const std::string& step_name) {
@@ -416,6 +436,17 @@ void Interpreter::wait_for_event(const Claimed& at, const CompiledStep& step, co
       match[path] = matched.back().second;
     }
   } catch (const TemplateError& e) {
+    // Waiting for what a skipped step would have sent (the contact opted
+    // out, a frequency cap): nothing can come, so the wait's else runs now.
+    if (const auto skipped = skipped_step_read(step.wait_match, at.row.history_json)) {
+      json entry{{"step", step.name},
+                 {"outcome", "not waiting: step '" + skipped->first + "' was skipped"},
+                 {"reason", skipped->second},
+                 {"at", format_time_ms(now_ms())}};
+      if (!decisions.empty()) entry["branches"] = decisions;
+      return at.record(ExecutionUpdate::to(at.row.id, ExecutionState::kReady, at.rule->id_at(step.else_step), 0,
+                                           now_ms(), dump_text(entry), ""));
+    }
     const std::string why = std::string("invalid_params: ") + e.what();
     json entry{{"step", step.name}, {"outcome", "invalid_params"}, {"reason", why}};
     return at.record(
