@@ -83,15 +83,16 @@ void Pipeline::await_events_of(const CompiledRule& rule) {
       for (const auto& type : step.wait_events) awaited_[type].insert({awaited, paths});
       for (const auto& type : step.wait_else_on) awaited_[type].insert({awaited, paths});
       // "Did the client open the message?" whatever the channel: a chat's
-      // message.read is an email's message.opened, and the other way round.
-      // Under the wait's own key: what it parked under stays its key.
+      // message.read is an email's message.opened, and the other way round;
+      // a click on one of its links is an open too (the pixel is not loaded
+      // where images are off). Under the wait's own key: what it parked
+      // under stays its key.
       const auto in = [](const std::vector<std::string>& types, const std::string& type) {
         return std::find(types.begin(), types.end(), type) != types.end();
       };
-      for (const auto& [one, other] : {std::pair{"message.opened", "message.read"}, {"message.read", "message.opened"}})
-        if (!step.confirms_delivery && in(step.wait_events, one) && !in(step.wait_events, other) &&
-            !in(step.wait_else_on, other))
-          awaited_[other].insert({awaited, paths});
+      if (!step.confirms_delivery && (in(step.wait_events, "message.opened") || in(step.wait_events, "message.read")))
+        for (const char* other : {"message.opened", "message.read", "message.clicked"})
+          if (!in(step.wait_events, other) && !in(step.wait_else_on, other)) awaited_[other].insert({awaited, paths});
       // A delivery wait parked before message.read counted keeps the key it
       // parked under (session 28's builds): its reports still find it. Such
       // a wait ends at its delivered_within, so this can go in a later

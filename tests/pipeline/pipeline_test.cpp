@@ -767,6 +767,28 @@ TEST_F(PipelineTest, AWaitForAnOpenIsAnsweredByAReadReport) {
   EXPECT_EQ(step_names(actions_.wait_for(2)), (std::vector<std::string>{"0", "2"}));  // offer, then thanks
 }
 
+// A click on a link of an email whose pixel was never loaded (images off)
+// answers "did the client open it?" too.
+TEST_F(PipelineTest, AWaitForAnOpenIsAnsweredByAClick) {
+  actions_.script = {sent("msg-1")};
+  std::vector<CompiledStep> steps = offer_read_or_remind(60000);
+  steps[1].wait_events = {"message.opened"};
+  run({rule("offer", {{"event", "lead.created"}}, steps)});
+  append({lead_event("e1", "lead.created", "A")});
+  for (int i = 0;
+       i < 400 && (store_->executions({}).empty() || store_->executions({}).front().state != ExecutionState::kWaiting);
+       ++i)
+    std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(store_->executions({}).front().state, ExecutionState::kWaiting);
+  EventRecord click = read_report("c1", "msg-1");
+  click.type = "message.clicked";
+  append({click});
+  auto rows = settled(1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, ExecutionState::kDone) << rows[0].history_json;
+  EXPECT_EQ(step_names(actions_.wait_for(2)), (std::vector<std::string>{"0", "2"}));  // offer, then thanks
+}
+
 // A fallback's delivery wait parked by a build from before message.read
 // counted (its key names message.delivered alone) still resumes on its
 // report after an upgrade.
