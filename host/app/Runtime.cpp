@@ -165,6 +165,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   pipeline_options.max_chain_depth = config_.max_chain_depth;
   pipeline_options.account = config_.account;
   pipeline_options.max_in_flight = config_.max_in_flight;
+  pipeline_options.stop_wait = std::chrono::milliseconds(config_.stop_grace_ms);
   pipeline_options.owner = node_id_;
   pipeline_options.router_hold = std::chrono::milliseconds(config_.node_timeout_ms);
   pipeline_options.shared_store = !config_.postgres_secret.empty();
@@ -384,7 +385,7 @@ void Runtime::stop() {
   for (auto& [name, instance] : instances_) instance->stop();  // triggers stop emitting
   if (time_triggers_) time_triggers_->stop();
   if (retention_) retention_->stop();
-  if (pipeline_) pipeline_->stop();  // steps still in flight run again after a restart
+  if (pipeline_) pipeline_->stop();  // calls in flight answer (stop_grace); the others are in doubt after a restart
   if (store_) {
     store_->on_changes({});
     store_->on_cancelled({});

@@ -264,6 +264,13 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   if (doc.contains("executions")) {
     c.max_chain_depth = doc["executions"].value("max_chain_depth", c.max_chain_depth);
     c.max_in_flight = doc["executions"].value("max_in_flight", c.max_in_flight);
+    if (doc["executions"].contains("stop_grace")) {
+      const auto ms = parse_duration_ms(doc["executions"]["stop_grace"].get<std::string>());
+      if (!ms || *ms < 0)
+        issues.push_back({name, "/executions/stop_grace", "expected a duration such as \"30s\" (\"0s\": no wait)"});
+      else
+        c.stop_grace_ms = *ms;
+    }
   }
   if (doc.contains("cluster")) {
     const json& cluster = doc["cluster"];

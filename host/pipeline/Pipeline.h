@@ -39,7 +39,7 @@ namespace sb {
 class Metrics;
 
 struct PipelineOptions {
-  std::chrono::milliseconds stop_wait{5000};  // how long stop() waits for steps in flight
+  std::chrono::milliseconds stop_wait{5000};  // how long stop() waits for steps in flight (config stop_grace)
   // Events that rules' actions produce (executor/HostActions.h) may set off
   // rules that produce more: no rules run for an event deeper than this.
   int max_chain_depth = 5;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <set>
 #include <string>
 #include <thread>
@@ -255,6 +256,70 @@ TEST(Cli, ASecondHostOnTheSameStoreOrPortIsRefused) {
   EXPECT_NE(code, 0) << out;
   EXPECT_NE(out.find("cannot listen on " + taken), std::string::npos) << out;
   EXPECT_EQ(http_request(first.port(), "GET", "/healthz").status, 200);
+}
+
+// A stop (a deploy) in the middle of a slow provider call waits for its
+// answer and records it: after the restart nothing is sent again, and the
+// step is not in doubt.
+TEST(EndToEnd, AStopWaitsForTheCallsInFlightToAnswer) {
+  HttpSink sink;
+  json config = forward_config(sink, "accepted");
+  config["executions"] = {{"stop_grace", "20s"}};
+  config["rules"][0]["on_doubt"] = "hold";  // a call cut off by the stop would be listed in doubt
+  ::setenv("SB_TEST_STOP_ADMIN", "stop-admin-7f3", 1);
+  config["secrets"] = {{"admin", {{"env", "SB_TEST_STOP_ADMIN"}}}};
+  config["api"] = {{"admin_tokens", {{{"$secret", "admin"}}}}};
+  HostProcess host(config);  // its folder stays until the test ends
+  sink.hold(true);
+  ASSERT_EQ(http_request(host.port(), "POST", "/webhooks/inbox", kNewLead).status, 202);
+  ASSERT_EQ(sink.wait_for(1).size(), 1u) << host.log();
+  std::future<int> stopped = std::async(std::launch::async, [&host] { return host.stop(); });
+  EXPECT_EQ(stopped.wait_for(std::chrono::milliseconds(700)), std::future_status::timeout);  // waits for the answer
+  sink.hold(false);
+  EXPECT_EQ(stopped.get(), 0);
+  HostProcess again(config, {}, host.dir());
+  json executions;
+  for (int i = 0; i < 100; ++i) {
+    executions =
+        http_request(again.port(), "GET", "/api/v1/executions", "", {{"Authorization", "Bearer stop-admin-7f3"}})
+            .json()["executions"];
+    if (executions.size() == 1 && executions[0]["state"] != "ready") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(executions.size(), 1u) << again.log();
+  EXPECT_EQ(executions[0]["state"], "done") << executions.dump();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(sink.count(), 1u);
+}
+
+// ... for stop_grace at most: a call unanswered by then may have reached its
+// provider, and is in doubt after the restart (an http call, which carries
+// its idempotency key, is sent again).
+TEST(EndToEnd, AStopWaitsNoLongerThanItsGrace) {
+  HttpSink sink;
+  json config = forward_config(sink, "accepted");
+  config["executions"] = {{"stop_grace", "200ms"}};
+  ::setenv("SB_TEST_STOP_ADMIN", "stop-admin-7f3", 1);
+  config["secrets"] = {{"admin", {{"env", "SB_TEST_STOP_ADMIN"}}}};
+  config["api"] = {{"admin_tokens", {{{"$secret", "admin"}}}}};
+  HostProcess host(config);
+  sink.hold(true);
+  ASSERT_EQ(http_request(host.port(), "POST", "/webhooks/inbox", kNewLead).status, 202);
+  ASSERT_EQ(sink.wait_for(1).size(), 1u) << host.log();
+  std::future<int> stopped = std::async(std::launch::async, [&host] { return host.stop(); });
+  EXPECT_EQ(stopped.wait_for(std::chrono::seconds(3)), std::future_status::ready);
+  sink.hold(false);
+  HostProcess again(config, {}, host.dir());
+  ASSERT_EQ(sink.wait_for(2).size(), 2u) << again.log();
+  json one;
+  for (int i = 0; i < 100; ++i) {
+    one = http_request(again.port(), "GET", "/api/v1/executions/1", "", {{"Authorization", "Bearer stop-admin-7f3"}})
+              .json();
+    if (one["state"] == "done") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(one["state"], "done") << one.dump();
+  EXPECT_EQ(one["history"][0]["sent_again_in_doubt"], true) << one.dump();
 }
 
 TEST(Cli, ValidateExitsNonZeroWithFileAndPointer) {
