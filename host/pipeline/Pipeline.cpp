@@ -447,6 +447,16 @@ json Pipeline::context_of(const StoredEvent& e) {
     const auto text = [](const std::optional<std::string>& s) { return s ? json(*s) : json(); };
     fields.emplace("previous_status", text(e.status_change->previous));
     fields.emplace("status", text(e.status_change->current));
+    // A CRM's own (or a rule's) <type>.status_changed reads as the one the
+    // host derives: data.previous_status and data.status, unless it said them.
+    if (e.record.type.ends_with(".status_changed")) {
+      json& data = context["data"];
+      if (data.is_null()) data = json::object();
+      if (data.is_object()) {
+        if (!data.contains("previous_status")) data["previous_status"] = text(e.status_change->previous);
+        if (!data.contains("status")) data["status"] = text(e.status_change->current);
+      }
+    }
   } else if (const auto data = context.find("data"); data != context.end() && data->is_object() &&
                                                      data->contains("caused_by") && data->contains("status") &&
                                                      e.record.type.ends_with(".status_changed")) {

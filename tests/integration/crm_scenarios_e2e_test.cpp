@@ -193,6 +193,28 @@ TEST(CrmScenarios, SendPulseANewContactIsWelcomedAndANewDealAnnouncedOnce) {
   EXPECT_EQ(sink.count(), 3u);
 }
 
+// A CRM's own deal.status_changed reads as the one the host derives: the
+// move it made in data.previous_status and data.status.
+TEST(CrmScenarios, ACrmsOwnStatusChangeSaysTheMoveInItsData) {
+  HttpSink sink;
+  json rules = json::array(
+      {{{"name", "moved"},
+        {"trigger", {{"event", "deal.status_changed"}}},
+        {"steps", json::array({post_step("/moved", {{"move", "{{data.previous_status|-}} → {{data.status}}"}})})}}});
+  HostProcess host(host_config(sink, rules));
+  post(host, {{"id", "m-1"},
+              {"type", "deal.status_changed"},
+              {"entity", {{"type", "deal"}, {"id", "M1"}, {"status", "Новая"}}}});
+  ASSERT_EQ(sink.wait_for(1).size(), 1u) << host.log();
+  post(host, {{"id", "m-2"},
+              {"type", "deal.status_changed"},
+              {"entity", {{"type", "deal"}, {"id", "M1"}, {"status", "Оплачено"}}}});
+  const auto got = sink.wait_for(2);
+  ASSERT_EQ(got.size(), 2u) << host.log();
+  EXPECT_EQ(json::parse(got[0].body)["move"], "- → Новая");
+  EXPECT_EQ(json::parse(got[1].body)["move"], "Новая → Оплачено");
+}
+
 // SendPulse: "a tag was added" — the VIP tag brings the premium offer, once.
 TEST(CrmScenarios, SendPulseTheVipTagTriggersThePremiumMessageOnce) {
   HttpSink sink;
