@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "store/ContactAliases.h"
 #include "util/JsonText.h"
 #include "util/Text.h"
 #include "util/Time.h"
@@ -39,6 +40,17 @@ const json& fields_of(const json* record) {
   return it != record->end() && it->is_object() ? *it : none;
 }
 
+// A field's value as a CRM may send it again: 15000 and "15000" are one
+// value (a form sends text, an API numbers), not a change.
+bool same_value(const json& a, const json& b) {
+  if (a == b) return true;
+  const json* text = a.is_string() ? &a : b.is_string() ? &b : nullptr;
+  const json* number = a.is_number() ? &a : b.is_number() ? &b : nullptr;
+  if (!text || !number) return false;
+  const auto read = number_in_text(text->get_ref<const std::string&>());
+  return read && *read == number->get<double>();
+}
+
 class Deriver {
  public:
   Deriver(const EventRecord& cause, const EventTypeFilter* wanted, std::vector<EventRecord>& out)
@@ -69,7 +81,7 @@ class Deriver {
     for (const auto& [name, old_value] : before.items()) {
       const auto now = after.find(name);
       const json new_value = now == after.end() ? json() : *now;
-      if (old_value != new_value) changed(record_type, name, old_value, new_value);
+      if (!same_value(old_value, new_value)) changed(record_type, name, old_value, new_value);
     }
     for (const auto& [name, new_value] : after.items())
       if (!before.contains(name) && !new_value.is_null()) changed(record_type, name, json(), new_value);
@@ -152,8 +164,16 @@ class Deriver {
         {first(contact.before, "emails", "address"), first(contact.after, "emails", "address")},
         {first(contact.before, "phones", "number"), first(contact.after, "phones", "number")}};
     const char* names[] = {"name", "email", "phone"};
+    // An address in other letters' case, a number written another way, is
+    // the one it was.
+    const auto same = [](size_t i, const json& a, const json& b) {
+      if (a == b) return true;
+      if (i == 0 || !a.is_string() || !b.is_string()) return false;
+      const std::string &x = a.get_ref<const std::string&>(), &y = b.get_ref<const std::string&>();
+      return i == 1 ? email_alias(x) == email_alias(y) : phone_alias(x) == phone_alias(y);
+    };
     for (size_t i = 0; i < 3; ++i)
-      if (details[i].first != details[i].second)
+      if (!same(i, details[i].first, details[i].second))
         add("contact.field_changed", std::string("contact_changed:") + names[i],
             {{"field", names[i]}, {"old", details[i].first}, {"new", details[i].second}});
   }

@@ -79,6 +79,28 @@ TEST(RecordChanges, AContactsNameFirstEmailAndFirstPhoneAreFieldsThatChange) {
   EXPECT_TRUE(derived_events(cause, RecordImage{&before, &after, false}, RecordImage{}, &nobody).empty());
 }
 
+// A value sent again another way is no change: a number as text, an
+// address in capitals, a number written with its national prefix.
+TEST(RecordChanges, AValueWrittenAnotherWayIsNoChange) {
+  EventRecord cause;
+  cause.id = "c3";
+  cause.type = "crm.sync";
+  cause.source = "api";
+  cause.contact = ContactUpdate{"id:p1", "{}"};
+  const json before = {{"emails", {{{"address", "ivan@example.com"}}}},
+                       {"phones", {{{"number", "+79991112233"}}}},
+                       {"fields", {{"Budget", 15000}, {"city", "Омск"}}}};
+  const json after = {{"emails", {{{"address", "IVAN@example.com"}}}},
+                      {"phones", {{{"number", "+7 (999) 111-22-33"}}}},
+                      {"fields", {{"Budget", "15 000"}, {"city", "Омск"}}}};
+  EXPECT_TRUE(derived_events(cause, RecordImage{&before, &after, false}, RecordImage{}).empty());
+  json changed = after;
+  changed["fields"]["Budget"] = "15001";
+  const auto derived = derived_events(cause, RecordImage{&before, &changed, false}, RecordImage{});
+  ASSERT_EQ(derived.size(), 1u);
+  EXPECT_EQ(json::parse(derived[0].body_json)["data"]["new"], "15001");
+}
+
 // SendPulse's "deal status changed — moved to a new stage": whatever event
 // moved it, unless that event is the status change itself.
 TEST(RecordChanges, AnEntityMovedToAnotherStatusDerivesItsStatusChange) {
