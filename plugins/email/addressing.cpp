@@ -103,9 +103,14 @@ std::optional<Mailbox> sender(const std::string& from, const std::string& fallba
       const json& responsible = r.is_object() && r.contains("responsible") ? r["responsible"] : json();
       if (!responsible.is_array() || responsible.empty()) continue;
       if (switchboard_plugins::string_at(responsible[0], "email").empty()) break;
-      return checked({switchboard_plugins::string_at(responsible[0], "name"),
-                      switchboard_plugins::string_at(responsible[0], "email")},
-                     "the responsible manager's address", error);
+      auto manager = checked({switchboard_plugins::string_at(responsible[0], "name"),
+                              switchboard_plugins::string_at(responsible[0], "email")},
+                             "the responsible manager's address", error);
+      // A CRM's typo in the manager's card ("olga at school") does not lose
+      // the client's letter: the system sender sends it, as for a manager
+      // with no address.
+      if (manager || fallback.empty()) return manager;
+      break;
     }
   } else if (!from.empty()) {
     return checked(parse_mailbox(from), "the sender", error);

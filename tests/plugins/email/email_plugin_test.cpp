@@ -394,6 +394,18 @@ TEST_F(EmailPlugin, TheRecipientIsTheContactsAddressOfATypeAndTheSenderTheRespon
   r = send(host, cfg, {{"to", {{"type", "newsletter"}}}, {"subject", "x"}, {"text", "x"}}, subject, "k4");
   EXPECT_EQ(r.outcome, SB_OUTCOME_UNREACHABLE);
   EXPECT_NE(r.reason.find("newsletter"), std::string::npos);
+
+  // A manager's address the CRM holds wrong: the system sender sends it;
+  // without one the step fails naming the address.
+  json typo = subject;
+  typo["entity"]["responsible"][0]["email"] = "olga at school";
+  r = send(host, cfg, {{"to", {{"type", "any"}}}, {"subject", "x"}, {"text", "x"}}, typo, "k6");
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  EXPECT_EQ(server_.message(5)["headers"]["From"], "noreply@system.test");
+  cfg.erase("default_from");
+  r = send(host, cfg, {{"to", {{"type", "any"}}}, {"subject", "x"}, {"text", "x"}}, typo, "k7");
+  EXPECT_EQ(r.outcome, SB_OUTCOME_INVALID_PARAMS);
+  EXPECT_NE(r.reason.find("olga at school"), std::string::npos) << r.reason;
 }
 
 // The envelope sender is a mailbox the login owns: the login itself when it
