@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <charconv>
 #include <deque>
+#include <limits>
 #include <map>
 #include <optional>
+#include <regex>
 #include <set>
 #include <stdexcept>
 #include <unordered_map>
@@ -130,6 +132,47 @@ bool said_of_unknown_key(const json& schema, SchemaViolation& v) {
   v.message = "unknown key '" + key + "'" + (likeliest.empty() ? "" : " (did you mean '" + likeliest + "'?)") +
               (listed.empty() ? "" : "; expected one of: " + listed);
   return true;
+}
+
+// valijson says nothing of a key its "propertyNames" refuses (an instance
+// named "WhatsApp", a segment "a/b"): the first such key, found by walking
+// the document beside the schema, named at itself with what names may be.
+std::optional<SchemaViolation> refused_name(const json& schema, const json& value, const std::string& pointer) {
+  if (value.is_array()) {
+    for (size_t i = 0; i < value.size(); ++i)
+      if (auto v = refused_name(schema, value[i], pointer + "/" + std::to_string(i))) return v;
+    return std::nullopt;
+  }
+  if (!value.is_object()) return std::nullopt;
+  std::vector<const json*> nodes;
+  nodes_at(schema, schema, pointer_tokens(pointer), 0, nodes);
+  for (const json* node : nodes) {
+    const auto names = node->find("propertyNames");
+    if (names == node->end() || !names->is_object()) continue;
+    const auto letters = [](const std::string& s) {
+      return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+    };
+    for (const auto& [key, ignored] : value.items()) {
+      bool fits = letters(key) >= names->value("minLength", size_t{0}) &&
+                  letters(key) <= names->value("maxLength", std::numeric_limits<size_t>::max());
+      if (fits && names->contains("pattern") && (*names)["pattern"].is_string()) {
+        try {
+          fits = std::regex_search(key, std::regex((*names)["pattern"].get<std::string>()));
+        } catch (const std::regex_error&) {
+        }
+      }
+      if (fits) continue;
+      const std::string expected = names->contains("description") && (*names)["description"].is_string()
+                                       ? (*names)["description"].get<std::string>()
+                                   : names->contains("pattern") ? "a name matching " + (*names)["pattern"].dump()
+                                                                : "another name";
+      return SchemaViolation{pointer + "/" + escape_pointer_token(key),
+                             "the name '" + key + "' is not taken here: expected " + expected};
+    }
+  }
+  for (const auto& [key, child] : value.items())
+    if (auto v = refused_name(schema, child, pointer + "/" + escape_pointer_token(key))) return v;
+  return std::nullopt;
 }
 
 // valijson's words for a failed "not" name nothing; a schema says what it
@@ -478,8 +521,12 @@ std::vector<SchemaViolation> JsonSchema::validate(const nlohmann::json& document
     if (v.message.rfind("Failed to validate item", 0) == 0) continue;
     if (v.message.rfind("Failed to validate against child schema", 0) == 0 && !out.empty()) continue;
     if (v.message.rfind("Failed to validate against a conditional schema", 0) == 0 && !out.empty()) continue;
+    if (v.message.rfind("Failed to validate against additional properties schema", 0) == 0 && !out.empty()) continue;
     out.push_back(std::move(v));
   }
+  if (auto name = refused_name(impl_->document, document, ""))
+    if (std::none_of(out.begin(), out.end(), [&](const SchemaViolation& v) { return v.path == name->path; }))
+      out.push_back(std::move(*name));
   if (out.empty()) out.push_back({"", "does not match the schema"});
   return out;
 }

@@ -60,6 +60,9 @@ struct BadConfig {
   R"("instances": {"hooks": {"plugin": "webhook"}, "sink": {"plugin": "http", "config": {"base_url": "http://127.0.0.1:1"}}})"
 
 const BadConfig kBadConfigs[] = {
+    {"instance_name_in_capitals", R"({"instances": {"WhatsApp": {"plugin": "webhook"}}})",
+     "/instances/WhatsApp: the name 'WhatsApp' is not taken here: expected a name in small letters"},
+    {"segment_name_with_a_slash", R"({"segments": {"a/b": {}}})", "/segments/a~1b: the name 'a/b' is not taken here"},
     {"syntax_error", "{\n  \"listen\": \"127.0.0.1:80\",\n  \"rules\": [\n}", "invalid JSON at line 4, column 1"},
     {"unknown_top_level_key", R"({"listen": "127.0.0.1:80", "lisen": 1})", "'lisen'"},
     {"negative_io_threads", R"({"io_threads": -1})", "/io_threads:"},

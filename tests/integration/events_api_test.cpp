@@ -209,6 +209,8 @@ TEST_F(EventsApiTest, EachBadEventNamesTheFieldAtFault) {
   nul_entity["entity"]["id"] = std::string("L\0", 2);
   json bad_zone = lead_event("x");
   bad_zone["contact"] = {{"id", "c1"}, {"timezone", "Europe/Moskow"}};
+  json capital_channel = lead_event("x");
+  capital_channel["contact"] = {{"id", "c1"}, {"preferences", {{"SMS", {{"marketing", false}}}}}};
   json too_many = {{"events", json::array()}};
   for (int i = 0; i < 1001; ++i) too_many["events"].push_back(lead_event("m" + std::to_string(i)));
   const BadEvent cases[] = {
@@ -224,6 +226,8 @@ TEST_F(EventsApiTest, EachBadEventNamesTheFieldAtFault) {
       {"batch too big", too_many, "/events", "1 to 1000"},
       {"unknown time zone", bad_zone, "/contact/timezone", "unknown time zone 'Europe/Moskow'"},
       {"not an object", json::array({lead_event("x")}), "", "expected an event object"},
+      {"a channel's name in capitals", capital_channel, "/contact/preferences/SMS",
+       "the name 'SMS' is not taken here: expected a channel's name in small letters"},
   };
   for (const auto& c : cases) {
     HttpResult r = post_events(host_.port(), c.body.dump());
