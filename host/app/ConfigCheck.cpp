@@ -7,6 +7,7 @@
 #include "executor/HostActions.h"
 #include "rules/Template.h"
 #include "util/JsonText.h"
+#include "util/Text.h"
 #include "util/Zones.h"
 
 namespace sb {
@@ -181,6 +182,32 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
                               "rule '" + out.rules[r].name + "': no event of type '" + trigger->event() +
                                   "' can arrive: event types are dotted lower case (lead.created, order.paid)"});
   }
+  // A status trigger that names no pipeline: a status in none of the
+  // declared ones is likely misspelt ("Оплочено"), unless its entity's
+  // pipeline is not declared at all. Said, not refused.
+  if (!config.pipelines.empty())
+    for (size_t r = 0; r < config.rules.size() && r < out.rules.size(); ++r) {
+      const json& trigger = config.rules[r].body.value("trigger", json::object());
+      if (!trigger.is_object() || trigger.contains("pipeline")) continue;
+      for (const char* key : {"status", "previous_status"}) {
+        if (!trigger.contains(key) || !trigger[key].is_string()) continue;
+        const std::string status = trigger[key];
+        std::string closest, all;
+        size_t distance = 3;  // at most two edits away
+        bool declared = false;
+        for (const auto& [pipeline, statuses] : config.pipelines)
+          for (const std::string& s : statuses) {
+            declared = declared || s == status;
+            all += (all.empty() ? "" : ", ") + s;
+            if (const size_t d = edit_distance(status, s); d < distance) distance = d, closest = s;
+          }
+        if (!declared)
+          out.warnings.push_back({file, config.rules[r].pointer + "/trigger/" + key,
+                                  "rule '" + out.rules[r].name + "': no declared pipeline has the status '" + status +
+                                      "'" + (closest.empty() ? "" : " (did you mean '" + closest + "'?)") +
+                                      "; the pipelines' statuses: " + all});
+      }
+    }
   for (const auto& rule : config.disabled_rules) {
     std::vector<RuleIssue> issues;
     (void)compile_rule(rule.body, rule.pointer, out.environment, issues);

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "util/JsonText.h"
+#include "util/Text.h"
 
 // Without this valijson prints and aborts on a bad schema instead of throwing.
 #define VALIJSON_USE_EXCEPTIONS 1
@@ -96,21 +97,6 @@ std::vector<std::string> pointer_tokens(const std::string& pointer) {
 constexpr std::string_view kUnknownKey =
     "Object contains a property that could not be validated using 'properties' or 'additionalProperties' "
     "constraints: '";
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
 
 bool said_of_unknown_key(const json& schema, SchemaViolation& v) {
   if (v.message.rfind(kUnknownKey, 0) != 0) return false;

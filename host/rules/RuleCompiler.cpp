@@ -25,6 +25,17 @@ const std::vector<std::string> kTemplateRoots = {"event",   "id",       "type", 
 // What a dynamic segment's filter reads: the contact, and the account's zone.
 const std::vector<std::string> kSegmentRoots = {"contact", "account"};
 
+// Why a field an event cannot have ("contcat.name": a misspelt root) reads
+// nothing; none when it starts with a root an event offers.
+std::optional<std::string> unknown_root(const std::string& field,
+                                        const std::vector<std::string>& known = kTemplateRoots) {
+  const std::string root = field.substr(0, field.find('.'));
+  if (std::find(known.begin(), known.end(), root) != known.end()) return std::nullopt;
+  std::string roots;
+  for (const auto& r : known) roots += (roots.empty() ? "" : ", ") + r;
+  return "unknown field '" + field + "': a field starts with " + roots;
+}
+
 // The fields a condition reads that start with nothing an event offers (a
 // misspelt "contcat.tags" under a "not" would match everyone), as
 // {pointer, message}.
@@ -32,11 +43,7 @@ void unknown_condition_fields(const json& condition, const std::string& pointer,
                               std::vector<std::pair<std::string, std::string>>& out,
                               const std::vector<std::string>& known = kTemplateRoots) {
   const auto check = [&](const std::string& field, const std::string& at) {
-    const std::string root = field.substr(0, field.find('.'));
-    if (std::find(known.begin(), known.end(), root) != known.end()) return;
-    std::string roots;
-    for (const auto& r : known) roots += (roots.empty() ? "" : ", ") + r;
-    out.emplace_back(at, "unknown field '" + field + "': a field starts with " + roots);
+    if (auto why = unknown_root(field, known)) out.emplace_back(at, std::move(*why));
   };
   if (!condition.is_object()) return;
   for (const auto& [key, value] : condition.items()) {
@@ -420,6 +427,8 @@ class StepCompiler {
     CompiledStep s = base(step, pointer, split ? CompiledStep::Kind::kSplit : CompiledStep::Kind::kSwitch,
                           split ? "split" : "switch");
     if (!split) s.switch_path = field_path(step["switch"], variables_);
+    if (!split && check_names_)
+      if (auto why = unknown_root(s.switch_path)) problem(pointer + "/switch", *why);
     steps_.push_back(std::move(s));
     if (!split && !step.contains("cases")) return problem(pointer, "\"switch\" needs \"cases\"");
     std::vector<size_t> jumps;
@@ -466,6 +475,8 @@ class StepCompiler {
     const std::string path = step["wait_until"];
     CompiledStep s = base(step, pointer, CompiledStep::Kind::kWait, "wait until " + path);
     s.wait_until = path;
+    if (check_names_)
+      if (auto why = unknown_root(path)) problem(pointer + "/wait_until", *why);
     if (step.contains("offset")) {
       auto offset = parse_duration_ms(step["offset"].get<std::string>());
       if (!offset)

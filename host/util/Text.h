@@ -1,6 +1,7 @@
 // Small text helpers shared by the host's parsers.
 #pragma once
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sb {
 
@@ -114,6 +116,23 @@ inline std::optional<double> number_in_text(std::string_view text) {
   const auto [stop, error] = std::from_chars(plain.data(), end, value);
   if (plain.empty() || error != std::errc() || stop != end || !std::isfinite(value)) return std::nullopt;
   return value;
+}
+
+// Levenshtein distance between two strings (bytes): how a misspelt name is
+// matched with the one likeliest meant.
+inline size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
 }
 
 }  // namespace sb

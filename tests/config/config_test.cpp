@@ -60,6 +60,15 @@ struct BadConfig {
   R"("instances": {"hooks": {"plugin": "webhook"}, "sink": {"plugin": "http", "config": {"base_url": "http://127.0.0.1:1"}}})"
 
 const BadConfig kBadConfigs[] = {
+    {"switch_on_a_misspelt_field",
+     "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e.x"}, "steps": [{"switch": "contcat.fields.cat",
+        "cases": {"a": [{"action": "sink.post", "params": {"url": "/a"}}]}}]}]})",
+     "/rules/0/steps/0/switch: rule 'r': unknown field 'contcat.fields.cat'"},
+    {"wait_until_a_misspelt_field",
+     "{" INSTANCES
+     R"(, "rules": [{"name": "r", "trigger": {"event": "e.x"}, "steps": [{"wait_until": "entiy.fields.at"},
+        {"action": "sink.post", "params": {"url": "/a"}}]}]})",
+     "/rules/0/steps/0/wait_until: rule 'r': unknown field 'entiy.fields.at'"},
     {"instance_name_in_capitals", R"({"instances": {"WhatsApp": {"plugin": "webhook"}}})",
      "/instances/WhatsApp: the name 'WhatsApp' is not taken here: expected a name in small letters"},
     {"segment_name_with_a_slash", R"({"segments": {"a/b": {}}})", "/segments/a~1b: the name 'a/b' is not taken here"},

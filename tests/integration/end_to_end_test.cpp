@@ -383,6 +383,26 @@ TEST(Cli, ValidateWarnsOfADisabledRulesProblems) {
       << out;
 }
 
+// A status trigger without a pipeline on a status no declared pipeline has
+// is likely misspelt: said, with the status likeliest meant.
+TEST(Cli, AStatusInNoDeclaredPipelineIsAWarning) {
+  const auto dir = make_temp_dir("sb_cli");
+  const auto file = dir / "status.json";
+  std::ofstream(file) << R"({"pipelines": {"sales": ["Новая", "Оплачено"]}, "instances": {"sink": {"plugin": "http"}},
+      "rules": [{"name": "paid", "trigger": {"entity": "deal", "status": "Оплочено"},
+                 "steps": [{"action": "sink.post", "params": {"url": "/x"}}]},
+                {"name": "new", "trigger": {"entity": "deal", "status": "Новая"},
+                 "steps": [{"action": "sink.post", "params": {"url": "/x"}}]}]})";
+  auto [code, out] = run_switchboard({"validate", "--config", file.string()});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("warning: " + file.string() +
+                     ": /rules/0/trigger/status: rule 'paid': no declared pipeline has the status 'Оплочено' (did "
+                     "you mean 'Оплачено'?)"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("rule 'new'"), std::string::npos) << out;
+}
+
 // A rule on an event type no event can have (undotted) never runs: said.
 TEST(Cli, ARuleOnAnUndottedEventTypeIsAWarning) {
   const auto dir = make_temp_dir("sb_cli");
