@@ -1,5 +1,7 @@
 #include "twilio_callback.h"
 
+#include <charconv>
+
 #include "form.h"
 #include "opt_out.h"
 
@@ -31,7 +33,15 @@ std::optional<Report> twilio_report(const FormFields& fields) {
   const std::string sid = field("MessageSid"), status = field("MessageStatus");
   if (sid.empty() || status.empty()) return std::nullopt;
   nlohmann::json data{{"message_id", sid}, {"status", status}, {"recipient_id", field("To")}};
-  if (!field("ErrorCode").empty()) data["errors"] = {{{"code", field("ErrorCode")}, {"title", field("ErrorMessage")}}};
+  if (const std::string code = field("ErrorCode"); !code.empty()) {
+    data["errors"] = {{{"code", code}, {"title", field("ErrorMessage")}}};
+    // As the other channels' reports say it (SMSC.ru, WhatsApp): a rule reads data.error_code as a number.
+    long long number = 0;
+    const auto [end, ec] = std::from_chars(code.data(), code.data() + code.size(), number);
+    data["error_code"] =
+        ec == std::errc() && end == code.data() + code.size() ? nlohmann::json(number) : nlohmann::json(code);
+    if (!field("ErrorMessage").empty()) data["error_title"] = field("ErrorMessage");
+  }
   nlohmann::json payload{{"data", std::move(data)}};
   if (!field("To").empty()) payload["contact"] = {{"phones", {{{"number", field("To")}, {"type", "mobile"}}}}};
   return Report{"message." + status, sid + ":" + status, std::move(payload)};

@@ -14,7 +14,7 @@ struct Config {
   std::string phone_number_id;
   std::string access_token;
   std::string base_url = "https://graph.facebook.com";
-  std::string api_version = "v21.0";
+  std::string api_version = "v25.0";
   std::string default_country;
   uint32_t timeout_ms = 10000;
   bool dry_run = false;

@@ -78,7 +78,7 @@ TEST(WhatsAppEndToEnd, ATemplateIsSentAndItsReadReportTakesTheThenBranch) {
   auto sent = cloud_api.wait_for(1);
   ASSERT_EQ(sent.size(), 1u) << host.log();
   EXPECT_EQ(sent[0].method, "POST");
-  EXPECT_EQ(sent[0].uri, "/v21.0/106540352242922/messages");
+  EXPECT_EQ(sent[0].uri, "/v25.0/106540352242922/messages");
   EXPECT_EQ(sent[0].headers["authorization"], "Bearer EAAG-e2e");
   EXPECT_EQ(sent[0].headers["content-type"], "application/json");
   const json body = json::parse(sent[0].body);

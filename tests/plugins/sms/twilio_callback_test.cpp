@@ -96,6 +96,8 @@ TEST(TwilioReport, BecomesAMessageEvent) {
   EXPECT_EQ(report->id, "SM1:undelivered");
   EXPECT_EQ(report->payload["data"]["message_id"], "SM1");
   EXPECT_EQ(report->payload["data"]["errors"][0]["code"], "30003");
+  EXPECT_EQ(report->payload["data"]["error_code"], 30003);  // as SMSC.ru's and WhatsApp's reports say it
+  EXPECT_EQ(report->payload["data"]["error_title"], "Unreachable destination handset");
   EXPECT_FALSE(sms::twilio_report({{"CallSid", "CA1"}}));
 }
 
