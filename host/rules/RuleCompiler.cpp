@@ -544,6 +544,18 @@ class StepCompiler {
     for (const auto& s : steps_) paths.insert(s.id);
     for (const auto& [name, at] : named_)
       if (at.size() == 1 && !name.empty() && !paths.count(name) && name != kEndId) steps_[at.front()].id = name;
+    // Actions without a name that do the same in one sequence (a message, a
+    // wait, the same message again) are told apart in the history, the
+    // stats and the metrics: the second is "sms.send #2", and so on. In
+    // other branches (an A/B test's variants) they stay one step to compare.
+    std::set<size_t> named_at;
+    for (const auto& [name, at] : named_) named_at.insert(at.begin(), at.end());
+    std::map<std::pair<std::string, std::string>, int> seen;  // (the steps they are in, name)
+    for (size_t i = 0; i < steps_.size(); ++i)
+      if (!named_at.count(i) && steps_[i].kind == CompiledStep::Kind::kAction) {
+        const std::string sequence = pointers_[i].substr(0, pointers_[i].rfind('/'));
+        if (const int n = ++seen[{sequence, steps_[i].name}]; n > 1) steps_[i].name += " #" + std::to_string(n);
+      }
   }
   const std::string& pointer_of(size_t index) const { return pointers_[index]; }
 

@@ -618,6 +618,21 @@ CompiledRule first_rule(const fs::path& file) {
   return rule;
 }
 
+// The same action twice in a sequence is two steps in the history and the
+// stats ("sink.post #2"); in an A/B test's variants it is one to compare.
+TEST(Config, TheSameUnnamedActionTwiceInASequenceIsToldApart) {
+  const fs::path file = fs::temp_directory_path() / ("sb_config_twice_" + std::to_string(::getpid()) + ".json");
+  std::ofstream(file) << "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [
+      {"action": "sink.post", "params": {"url": "/1"}}, {"wait": "1d"}, {"action": "sink.post", "params": {"url": "/2"}},
+      {"split": {"A": {"weight": 1, "steps": [{"action": "sink.post", "params": {"url": "/a"}}]},
+                 "B": {"weight": 1, "steps": [{"action": "sink.post", "params": {"url": "/b"}}]}}},
+      {"name": "last", "action": "sink.post", "params": {"url": "/3"}}]}]})";
+  std::vector<std::string> actions;
+  for (const CompiledStep& s : first_rule(file).steps)
+    if (s.kind == CompiledStep::Kind::kAction) actions.push_back(s.name);
+  EXPECT_EQ(actions, (std::vector<std::string>{"sink.post", "sink.post #2", "sink.post", "sink.post", "last"}));
+}
+
 TEST(Config, NestedStepsAreFlattenedWithJumps) {
   const fs::path file = fs::temp_directory_path() / ("sb_config_nested_" + std::to_string(::getpid()) + ".json");
   std::ofstream(file) << "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [
