@@ -112,14 +112,17 @@ namespace {
 // quarter of the lease.
 constexpr int64_t kCallStartMarginMs = 30000;
 
-// The step a wait's match reads ("{{steps.Offer.external_id}}") that was
-// skipped in this execution, with why; none when every step it reads ran.
-std::optional<std::pair<std::string, std::string>> skipped_step_read(const json& match,
-                                                                     const std::string& history_json) {
+// The step a wait's match reads ("{{steps.Offer.external_id}}") that sent
+// nothing in this execution (skipped, or the contact unreachable on its
+// channel), with why; none when every step it reads sent.
+std::optional<std::pair<std::string, std::string>> step_that_sent_nothing(const json& match,
+                                                                          const std::string& history_json) {
   const json history = json::parse(history_json, nullptr, false);
   if (!history.is_array()) return std::nullopt;
   for (const json& entry : history) {
-    if (!entry.is_object() || entry.value("outcome", "") != "skipped") continue;
+    if (!entry.is_object()) continue;
+    if (const std::string outcome = entry.value("outcome", ""); outcome != "skipped" && outcome != "unreachable")
+      continue;
     const std::string name = entry.value("step", "");
     for (const auto& [path, value] : match.items()) {
       if (!value.is_string()) continue;
@@ -436,11 +439,12 @@ void Interpreter::wait_for_event(const Claimed& at, const CompiledStep& step, co
       match[path] = matched.back().second;
     }
   } catch (const TemplateError& e) {
-    // Waiting for what a skipped step would have sent (the contact opted
-    // out, a frequency cap): nothing can come, so the wait's else runs now.
-    if (const auto skipped = skipped_step_read(step.wait_match, at.row.history_json)) {
+    // Waiting for what a step that sent nothing would have sent (the
+    // contact opted out or has no address; a frequency cap): nothing can
+    // come, so the wait's else runs now.
+    if (const auto skipped = step_that_sent_nothing(step.wait_match, at.row.history_json)) {
       json entry{{"step", step.name},
-                 {"outcome", "not waiting: step '" + skipped->first + "' was skipped"},
+                 {"outcome", "not waiting: step '" + skipped->first + "' sent nothing"},
                  {"reason", skipped->second},
                  {"at", format_time_ms(now_ms())}};
       if (!decisions.empty()) entry["branches"] = decisions;
@@ -776,6 +780,17 @@ void Interpreter::record_end(const Claimed& at, const CompiledStep& step, const 
     entry["fallback_to"] = at.rule->steps[step.fallback_next].name;
     return at.record(ExecutionUpdate::to(row.id, ExecutionState::kReady, at.rule->id_at(step.fallback_next), 0,
                                          now_ms(), dump_text(entry), ""));
+  }
+  if (outcome.outcome == SB_OUTCOME_UNREACHABLE && !step.channel.empty() && step.fallback_end < 0) {
+    // A message the contact cannot get on this channel (no address of the
+    // kind, a number that is not one), outside a fallback: nothing to send,
+    // and the rule goes on to its other actions (the manager's task), as
+    // after a skipped message. Counted as unreachable.
+    const int next = at.index + 1;
+    const bool last = next >= steps;
+    return at.record(ExecutionUpdate::to(row.id, last ? ExecutionState::kDone : ExecutionState::kReady,
+                                         at.rule->id_at(next), 0,
+                                         last ? std::nullopt : std::optional<int64_t>(now_ms()), dump_text(entry), ""));
   }
   log_warn("pipeline", "execution failed",
            {{"rule", row.rule}, {"event_id", row.event_id}, {"step", step.name}, {"reason", why}});

@@ -193,6 +193,33 @@ TEST(CrmScenarios, SendPulseANewContactIsWelcomedAndANewDealAnnouncedOnce) {
   EXPECT_EQ(sink.count(), 3u);
 }
 
+// SendPulse's "deal created: message the client and give the manager a
+// task": a client the channel cannot reach (no number) still gets the
+// manager's task; the message counts as unreachable.
+TEST(CrmScenarios, AClientTheChannelCannotReachStillGetsTheManagersTask) {
+  HttpSink sink;
+  json rules =
+      json::array({{{"name", "new deal"},
+                    {"trigger", {{"event", "deal.created"}}},
+                    {"steps", json::array({{{"action", "wa.send_text"}, {"params", {{"text", "Спасибо за заказ"}}}},
+                                           post_step("/task", {{"title", "Позвонить по сделке {{entity.id}}"}})})}}});
+  HostProcess host(host_config(sink, rules));
+  post(host, {{"id", "n-1"},
+              {"type", "deal.created"},
+              {"contact", {{"id", "C1"}, {"name", "Без телефона"}}},
+              {"entity", {{"type", "deal"}, {"id", "N1"}}}});
+  const auto got = sink.wait_for(1);
+  ASSERT_EQ(got.size(), 1u) << host.log();
+  EXPECT_EQ(json::parse(got[0].body)["title"], "Позвонить по сделке N1");
+  const json done = admin_wait(host, "/api/v1/executions?rule=new%20deal&state=done",
+                               [](const json& j) { return j["executions"].size() == 1; });
+  ASSERT_EQ(done["executions"].size(), 1u) << done.dump();
+  const json history =
+      admin_get(host, "/api/v1/executions/" + std::to_string(done["executions"][0]["id"].get<int64_t>()))["history"];
+  EXPECT_EQ(history[0]["outcome"], "unreachable") << history.dump();
+  EXPECT_EQ(history[1]["outcome"], "done") << history.dump();
+}
+
 // A CRM's own deal.status_changed reads as the one the host derives: the
 // move it made in data.previous_status and data.status.
 TEST(CrmScenarios, ACrmsOwnStatusChangeSaysTheMoveInItsData) {
