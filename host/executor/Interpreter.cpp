@@ -266,7 +266,12 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
                             ? parse_local_time_ms(value->get<std::string>(), local_zone(context))
                             : std::nullopt;
       if (!time && !came) {
-        const std::string why_not = "invalid_params: '" + step.wait_until + "' is not a time in this event";
+        const std::string why_not =
+            "invalid_params: '" + step.wait_until + "' is not a time in this event" +
+            (value && !value->is_null()
+                 ? " (it is " + dump_text(*value).substr(0, 100) +
+                       "; expected such as 2026-12-10T16:00:00+03:00, 2026-12-10 16:00 or 10.12.2026 16:00)"
+                 : "");
         json entry{{"step", step.name}, {"outcome", "invalid_params"}, {"reason", why_not}};
         return record(
             ExecutionUpdate::to(row.id, ExecutionState::kFailed, step.id, 0, std::nullopt, dump_text(entry), why_not));

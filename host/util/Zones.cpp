@@ -70,12 +70,21 @@ namespace {
 // A date and a time of day without an offset ("2026-11-25T16:00",
 // "2026-11-25 16:00:00"), as a booking system writes its local times.
 std::optional<date::local_time<Ms>> wall_clock_time(const std::string& text) {
-  static const std::regex form(R"(^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?$)");
+  static const std::regex iso(R"(^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?$)");
+  // As Russian CRMs and booking systems write it: "10.12.2026 16:00", or
+  // the day alone ("10.12.2026", its beginning).
+  static const std::regex dotted(R"(^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:,? +(\d{1,2}):(\d{2})(?::(\d{2}))?)?$)");
   std::smatch m;
-  if (!std::regex_match(text, m, form)) return std::nullopt;
+  int year = 0, month = 0, day_of_month = 0;
   const auto n = [&](int i) { return m[i].matched ? std::stoi(m[i]) : 0; };
-  const date::year_month_day day{date::year{n(1)}, date::month(static_cast<unsigned>(n(2))),
-                                 date::day(static_cast<unsigned>(n(3)))};
+  if (std::regex_match(text, m, iso))
+    year = n(1), month = n(2), day_of_month = n(3);
+  else if (std::regex_match(text, m, dotted))
+    year = n(3), month = n(2), day_of_month = n(1);
+  else
+    return std::nullopt;
+  const date::year_month_day day{date::year{year}, date::month(static_cast<unsigned>(month)),
+                                 date::day(static_cast<unsigned>(day_of_month))};
   if (!day.ok() || n(4) > 23 || n(5) > 59 || n(6) > 59) return std::nullopt;
   return date::local_days{day} + std::chrono::hours{n(4)} + std::chrono::minutes{n(5)} + std::chrono::seconds{n(6)};
 }

@@ -47,6 +47,13 @@ TEST(Zones, ADateAndTimeWithoutAnOffsetIsOnTheLocalClock) {
     EXPECT_EQ(parse_local_time_ms(bad, "UTC"), std::nullopt) << bad;
   EXPECT_TRUE(is_local_time("2026-11-25 16:00"));
   EXPECT_FALSE(is_local_time("2026-11-25T16:00:00+03:00"));
+  // As Russian CRMs write it: the day first, with dots.
+  EXPECT_EQ(parse_local_time_ms("10.12.2026 16:00", "Europe/Moscow"), at("2026-12-10T13:00:00Z"));
+  EXPECT_EQ(parse_local_time_ms("1.12.2026, 9:05:30", "UTC"), at("2026-12-01T09:05:30Z"));
+  EXPECT_EQ(parse_local_time_ms("10.12.2026", "Asia/Omsk"), at("2026-12-09T18:00:00Z"));  // the day's beginning
+  for (const char* bad : {"31.02.2026", "10.12.2026 25:00", "10.13.2026", "10.12.26 16:00"})
+    EXPECT_EQ(parse_local_time_ms(bad, "UTC"), std::nullopt) << bad;
+  EXPECT_TRUE(is_local_time("10.12.2026 16:00"));
 }
 
 TEST(Zones, FormatsInTheZoneWithItsSummerAndWinterNames) {
