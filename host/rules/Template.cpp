@@ -188,7 +188,15 @@ json render_string(const std::string& text, const json& context, bool html_targe
 
 json render(const json& value, const json& context, const std::set<std::string>& html_targets,
             const std::string& pointer) {
-  if (value.is_string()) return render_string(value.get<std::string>(), context, html_targets.count(pointer) > 0);
+  if (value.is_string()) {
+    try {
+      return render_string(value.get<std::string>(), context, html_targets.count(pointer) > 0);
+    } catch (const TemplateError& e) {
+      // Said where it is: "/subject: template variable 'contact.name' has no value in this event".
+      if (pointer.empty()) throw;
+      throw TemplateError(e.variable(), pointer + ": " + e.what());
+    }
+  }
   if (value.is_object()) {
     json out = json::object();
     for (const auto& [k, v] : value.items())
