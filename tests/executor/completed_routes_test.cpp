@@ -164,7 +164,7 @@ TEST_F(CompletedRoutesTest, MissingTemplateVariableFailsTheStepWithoutCallingThe
   EXPECT_TRUE(dispatcher.calls.empty());
   EXPECT_EQ(report.report["executions"][0]["steps"][0]["outcome"], "invalid_params");
   EXPECT_EQ(report.report["executions"][0]["steps"][0]["reason"],
-            "template variable 'body.name' has no value in this event");
+            "/text: template variable 'body.name' has no value in this event");
 }
 
 TEST_F(CompletedRoutesTest, AcceptedModeReportsBeforeStepsFinish) {
