@@ -164,6 +164,15 @@ void ExecutionsApi::stats(const ServerRequest& request, ServerConnection::Reply&
     return reply(error_response(400, "bad_request", "malformed query string"));
   }
   if (rule.empty()) return reply(error_response(400, "bad_request", "rule: required (the rule's name)"));
+  // A misspelt name would count nothing and look like a rule that did
+  // nothing: a rule the config has no more still has its executions.
+  if (!stats_rules_.count(rule)) {
+    ExecutionQuery any;
+    any.rule = rule;
+    any.limit = 1;
+    if (store_.executions(any).empty())
+      return reply(error_response(404, "not_found", "no rule '" + rule + "' in the config, and no executions of one"));
+  }
   const auto counted =
       count_executions(store_, rule, stats_rules_, since, std::nullopt, most, [&] { return worker_.stopping(); });
   if (!counted) return reply(error_response(503, "unavailable", "the host is shutting down"));

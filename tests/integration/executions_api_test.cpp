@@ -314,6 +314,11 @@ TEST(ExecutionStatsApi, AnAbTestIsCountedPerVariantAndStep) {
                 .status,
             400);
   EXPECT_EQ(http_request(host.port(), "GET", "/api/v1/executions/stats?rule=offer").status, 401);
+  // A misspelt rule is not a rule that did nothing.
+  const HttpResult nope = http_request(host.port(), "GET", "/api/v1/executions/stats?rule=ofer", "",
+                                       {{"Authorization", "Bearer stats-admin"}});
+  EXPECT_EQ(nope.status, 404) << nope.body;
+  EXPECT_NE(nope.body.find("no rule 'ofer'"), std::string::npos) << nope.body;
   const auto stats_of = [&](const std::string& query) {
     return http_request(host.port(), "GET", "/api/v1/executions/stats?" + query, "",
                         {{"Authorization", "Bearer stats-admin"}})
