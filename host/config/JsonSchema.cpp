@@ -206,7 +206,10 @@ std::string what_was_expected(const json& schema, const json& document, const st
     // alternatives tells an admin little.
     if (pattern && it->is_string()) {
       const auto words = node->find("description");
-      if (node->value("x-switchboard-forms", false) && words != node->end() && words->is_string())
+      // Or in words of its own ("x-switchboard-expected": "an id that is not blank").
+      if (const auto said = node->find("x-switchboard-expected"); said != node->end() && said->is_string())
+        add(said->get<std::string>());
+      else if (node->value("x-switchboard-forms", false) && words != node->end() && words->is_string())
         add("one of its forms: " + words->get<std::string>());
       else
         add("a string matching " + it->get<std::string>());

@@ -155,7 +155,8 @@ bool plainly_valid(const json& event) {
   bool id = false, type = false;
   for (const auto& [key, value] : event.get_ref<const json::object_t&>()) {
     if (key == "id") {
-      id = short_string(value, 1, 200);
+      id = short_string(value, 1, 200) &&
+           value.get_ref<const std::string&>().find_first_not_of(" \t\r\n") != std::string::npos;
       if (!id) return false;
     } else if (key == "type") {
       type = value.is_string() && is_event_type(value.get_ref<const std::string&>());

@@ -209,6 +209,7 @@ TEST_F(EventsApiTest, EachBadEventNamesTheFieldAtFault) {
   nul_entity["entity"]["id"] = std::string("L\0", 2);
   json bad_zone = lead_event("x");
   bad_zone["contact"] = {{"id", "c1"}, {"timezone", "Europe/Moskow"}};
+  json blank_id = lead_event("   ");
   json capital_channel = lead_event("x");
   capital_channel["contact"] = {{"id", "c1"}, {"preferences", {{"SMS", {{"marketing", false}}}}}};
   json too_many = {{"events", json::array()}};
@@ -226,6 +227,7 @@ TEST_F(EventsApiTest, EachBadEventNamesTheFieldAtFault) {
       {"batch too big", too_many, "/events", "1 to 1000"},
       {"unknown time zone", bad_zone, "/contact/timezone", "unknown time zone 'Europe/Moskow'"},
       {"not an object", json::array({lead_event("x")}), "", "expected an event object"},
+      {"a blank id", blank_id, "/id", "expected an id that is not blank"},
       {"a channel's name in capitals", capital_channel, "/contact/preferences/SMS",
        "the name 'SMS' is not taken here: expected a channel's name in small letters"},
   };
