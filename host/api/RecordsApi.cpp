@@ -433,9 +433,14 @@ void RecordsApi::tasks(ServerRequest&& request, ServerConnection::Reply reply) {
 
 void RecordsApi::change_task(const std::string& id, const ServerRequest& request, ServerConnection::Reply reply) {
   const json body = parse_bounded(request.body);
-  if (!body.is_object() || !body.contains("status") || !body["status"].is_string() || body.size() != 1)
+  const bool with_result = body.is_object() && body.contains("result");
+  if (!body.is_object() || !body.contains("status") || !body["status"].is_string() || body.size() != 1u + with_result)
     return reply(error_response(400, "bad_request",
-                                "expected {\"status\": \"open\" | \"in_progress\" | \"done\" | \"cancelled\"}"));
+                                "expected {\"status\": \"open\" | \"in_progress\" | \"done\" | \"cancelled\"}, "
+                                "and the task's \"result\" (text) if it has one"));
+  // What came of it ("дозвонились, записан на пятницу"), as tasks.complete's result.
+  if (with_result && !(body["result"].is_string() && body["result"].get_ref<const std::string&>().size() <= 10000))
+    return reply(error_response(400, "bad_request", "/result: expected text of at most 10,000 bytes"));
   const std::string status = body["status"].get<std::string>();
   if (std::find(kTaskStatuses.begin(), kTaskStatuses.end(), status) == kTaskStatuses.end())
     return reply(error_response(400, "bad_request",
@@ -458,6 +463,7 @@ void RecordsApi::change_task(const std::string& id, const ServerRequest& request
     fields.erase(moment);
   else if (moment)
     fields[moment] = format_time_ms(e.received_at_ms);
+  if (with_result) fields["result"] = body["result"];
   entity["fields"] = std::move(fields);
   e.entity = EntityUpdate{"task", id, true, status, dump_text(entity)};
   e.body_json = dump_text(json{{"id", e.id}, {"type", e.type}, {"entity", std::move(entity)}});

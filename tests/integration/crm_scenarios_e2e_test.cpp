@@ -733,13 +733,16 @@ TEST(CrmScenarios, BitrixATaskForEveryResponsibleManagerThatTheApiCloses) {
   };
   EXPECT_EQ(patch(id, R"({"status":"finished"})").status, 400);
   EXPECT_EQ(patch("nope", R"({"status":"done"})").status, 404);
-  const HttpResult done = patch(id, R"({"status":"done"})");
+  EXPECT_EQ(patch(id, R"({"status":"done","result":7})").status, 400);
+  const HttpResult done = patch(id, R"({"status":"done","result":"Дозвонились, записан на пятницу"})");
   ASSERT_EQ(done.status, 200) << done.body;
   const auto got = sink.wait_for(1);
   ASSERT_EQ(got.size(), 1u) << host.log();
   EXPECT_EQ(json::parse(got[0].body)["task"], "Позвонить по сделке D9");
   EXPECT_EQ(json::parse(got[0].body)["by"], tasks[0]["assignee"]["id"]);
-  EXPECT_EQ(admin_get(host, "/api/v1/tasks?status=done")["items"].size(), 1u);
+  const json closed = admin_get(host, "/api/v1/tasks?status=done")["items"];
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0]["result"], "Дозвонились, записан на пятницу");  // what came of it
   EXPECT_EQ(admin_get(host, "/api/v1/tasks?status=open&field.assignee.id=" +
                                 tasks[1]["assignee"]["id"].get<std::string>())["items"]
                 .size(),
