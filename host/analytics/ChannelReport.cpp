@@ -69,6 +69,11 @@ std::string row_of(const std::string& label, const json& figures, const json& be
 
 }  // namespace
 
+// Records in the period before, of a channel or in all, for a fall to be
+// one: a channel with one booking last week and none this week did not fall
+// by 100 %. (A small salon's channel has a few a week: two are enough.)
+constexpr double kFewestForAlerts = 2;
+
 void append_alerts(const std::string& heading, const std::vector<std::string>& lines, std::string& text,
                    std::string& html) {
   if (lines.empty()) return;
@@ -113,6 +118,7 @@ json channel_report(const ChannelReportInput& in) {
   std::string alert_lines;
   if (in.alert_drop > 0) {
     const auto check = [&](const json& channel, const json& was, const json& is, const json& change) {
+      if (number(was, "records").value_or(0) < kFewestForAlerts) return;
       for (const char* metric : kAlerting) {
         const auto c = number(change, metric);
         if (!c || *c > -in.alert_drop + 1e-9) continue;
