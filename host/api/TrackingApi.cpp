@@ -74,7 +74,8 @@ void TrackingApi::handle(ServerRequest&& request, ServerConnection::Reply reply)
   const std::optional<TrackedLink> link = kind.empty() ? std::nullopt : tokens_.verify(kind, token);
   if (!link) {
     refused_.add();
-    return reply(page(404, "Not found", "<p>This link is not valid.</p>"));
+    return reply(page(404, "Ссылка недействительна / Not found",
+                      "<p lang=\"ru\">Ссылка недействительна.</p><p lang=\"en\">This link is not valid.</p>"));
   }
   const bool post = request.method == "POST";
   if (request.method != "GET" && request.method != "HEAD" && !(post && kind == "unsubscribe")) {
@@ -98,16 +99,21 @@ void TrackingApi::handle(ServerRequest&& request, ServerConnection::Reply reply)
   }
   if (!post) {
     // A GET changes nothing: mail scanners open links. The button POSTs here.
-    return reply(page(200, "Unsubscribe",
-                      "<p>Unsubscribe from these messages?</p><form method=\"post\"><input type=\"hidden\" "
-                      "name=\"List-Unsubscribe\" value=\"One-Click\"><button type=\"submit\">Unsubscribe</button>"
-                      "</form>"));
+    return reply(page(200, "Отписаться / Unsubscribe",
+                      "<p lang=\"ru\">Отписаться от этих писем?</p><p lang=\"en\">Unsubscribe from these "
+                      "messages?</p><form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" "
+                      "value=\"One-Click\"><button type=\"submit\">Отписаться / Unsubscribe</button></form>"));
   }
   unsubscribes_.add();
-  ServerResponse failed = page(503, "Try again", "<p>That did not work; please try again in a minute.</p>");
+  ServerResponse failed = page(503, "Попробуйте ещё раз / Try again",
+                               "<p lang=\"ru\">Не получилось; попробуйте ещё раз через минуту.</p><p "
+                               "lang=\"en\">That did not work; please try again in a minute.</p>");
   failed.headers.emplace_back("Retry-After", "60");
-  store_event(*link, token, page(200, "Unsubscribed", "<p>You are unsubscribed.</p>"), std::move(failed),
-              std::move(reply));
+  store_event(*link, token,
+              page(200, "Вы отписались / Unsubscribed",
+                   "<p lang=\"ru\">Вы отписались от этих писем.</p><p lang=\"en\">You are "
+                   "unsubscribed.</p>"),
+              std::move(failed), std::move(reply));
 }
 
 void TrackingApi::store_event(const TrackedLink& link, const std::string& token, ServerResponse answer,

@@ -188,11 +188,13 @@ TEST(EmailEndToEnd, OpensClicksAndOneClickUnsubscribeComeBackAsEvents) {
   const HttpResult ask = http_request(host.port(), "GET", unsubscribe);
   EXPECT_EQ(ask.status, 200);
   EXPECT_NE(ask.body.find("<form method=\"post\""), std::string::npos);
+  EXPECT_NE(ask.body.find("Отписаться от этих писем?"), std::string::npos) << ask.body;  // the reader's language too
   post(host, contact_event("promo-1", "promo.started"));
   ASSERT_EQ(wait_for_outbox(host, 2).size(), 2u);  // still subscribed
   const HttpResult done = http_request(host.port(), "POST", unsubscribe, "List-Unsubscribe=One-Click",
                                        {{"Content-Type", "application/x-www-form-urlencoded"}});
   EXPECT_EQ(done.status, 200) << done.body;
+  EXPECT_NE(done.body.find("Вы отписались"), std::string::npos) << done.body;
 
   EXPECT_EQ(admin(host, "/api/v1/contacts/C1/preferences"),
             json::parse(R"({"contact": "id:C1", "preferences": {"email": {"marketing": false}}})"));
