@@ -382,10 +382,13 @@ void Runtime::stop() {
   if (admin_worker_) admin_worker_->stop();    // long admin reads answer 503 at once
   if (server_) server_->stop();                // no new requests; requests in progress drain
   if (ingest_worker_) ingest_worker_->join();  // batches still queued answer 503, before what they would call stops
-  for (auto& [name, instance] : instances_) instance->stop();  // triggers stop emitting
   if (time_triggers_) time_triggers_->stop();
   if (retention_) retention_->stop();
-  if (pipeline_) pipeline_->stop();  // calls in flight answer (stop_grace); the others are in doubt after a restart
+  // No step starts; the calls in flight answer (stop_grace), their plugins
+  // still running (an email's SMTP session is the plugin's own); the others
+  // are in doubt after a restart.
+  if (pipeline_) pipeline_->stop();
+  for (auto& [name, instance] : instances_) instance->stop();  // triggers stop emitting
   if (store_) {
     store_->on_changes({});
     store_->on_cancelled({});

@@ -11,6 +11,7 @@
 #include "log/Logger.h"
 #include "rules/Template.h"
 #include "util/JsonText.h"
+#include "util/Text.h"
 #include "util/Time.h"
 #include "util/Zones.h"
 
@@ -135,13 +136,24 @@ std::optional<std::pair<std::string, std::string>> step_that_sent_nothing(const 
   return std::nullopt;
 }
 
-// Whether the history's last entry is a wait of this step: a wait_until
-// that ran before and now comes to its time.
-bool waited_here(const std::string& history_json, const std::string& step_name) {
+// How a wait_until comes to run: for the first time, again when its time
+// came (the history's last entry is its wait), or retried by an operator
+// after a cancel (its wait, then the operator's entries), which waits no more.
+enum class WaitRun { kFirst, kTimeCame, kRetried };
+WaitRun wait_run(const std::string& history_json, const std::string& step_name) {
   const json history = json::parse(history_json, nullptr, false);
-  if (!history.is_array() || history.empty() || !history.back().is_object()) return false;
-  const json& last = history.back();
-  return last.value("step", "") == step_name && last.value("outcome", "") == "waiting";
+  if (!history.is_array()) return WaitRun::kFirst;
+  bool retried = false;
+  for (auto entry = history.rbegin(); entry != history.rend(); ++entry) {
+    if (!entry->is_object()) return WaitRun::kFirst;
+    if (entry->contains("admin")) {
+      retried = retried || entry->value("admin", "") == "retry";
+      continue;
+    }
+    if (entry->value("step", "") != step_name || entry->value("outcome", "") != "waiting") return WaitRun::kFirst;
+    return retried ? WaitRun::kRetried : WaitRun::kTimeCame;
+  }
+  return WaitRun::kFirst;
 }
 
 // Where a step id of this execution is in its rule version. Rows from before
@@ -259,17 +271,18 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
     // A time a record holds is read again when it comes: the wait ends
     // with this step run once more, on the record as it is then, so a
     // booking moved later since waits for its new time.
-    const bool came = !step.wait_until.empty() && waited_here(row.history_json, step.name);
+    const WaitRun run = step.wait_until.empty() ? WaitRun::kFirst : wait_run(row.history_json, step.name);
+    const bool came = run != WaitRun::kFirst;
     if (!step.wait_until.empty()) {
       const json* value = lookup_path(context, step.wait_until);
       const auto time = value && value->is_string()
                             ? parse_local_time_ms(value->get<std::string>(), local_zone(context))
                             : std::nullopt;
-      if (!time && !came) {
+      if (!time && run != WaitRun::kRetried) {
         const std::string why_not =
             "invalid_params: '" + step.wait_until + "' is not a time in this event" +
             (value && !value->is_null()
-                 ? " (it is " + dump_text(*value).substr(0, 100) +
+                 ? " (it is " + utf8_prefix(dump_text(*value), 100) +
                        "; expected such as 2026-12-10T16:00:00+03:00, 2026-12-10 16:00 or 10.12.2026 16:00)"
                  : "");
         json entry{{"step", step.name}, {"outcome", "invalid_params"}, {"reason", why_not}};
@@ -277,21 +290,21 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
             ExecutionUpdate::to(row.id, ExecutionState::kFailed, step.id, 0, std::nullopt, dump_text(entry), why_not));
       }
       // "The day before at 10:00": that day, at that time on the person's clock.
-      // (A time the record no longer holds: the one waited for came.)
       if (time)
         until = step.wait_at_minute
                     ? at_local_time(*time, step.wait_offset_ms, local_zone(context), *step.wait_at_minute)
                     : *time + step.wait_offset_ms;
-      else
-        until = now;
+      // An operator who retried a cancelled wait meant it to go on.
+      if (run == WaitRun::kRetried) until = now;
     }
     // A time already past (a reminder for a booking made late) does not
     // wait: the next step runs now.
     const bool waits = until > now;
     json entry{{"step", step.name},
-               {"outcome", waits  ? "waiting"
-                           : came ? "the time came"
-                                  : "not waiting: the time has passed"},
+               {"outcome", waits                      ? "waiting"
+                           : run == WaitRun::kRetried ? "not waiting: an operator retried it"
+                           : came                     ? "the time came"
+                                                      : "not waiting: the time has passed"},
                {"until", format_time_ms(until)},
                {"at", format_time_ms(now)}};
     if (!decisions.empty()) entry["branches"] = decisions;

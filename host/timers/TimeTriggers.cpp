@@ -468,8 +468,9 @@ class OverdueProducer final : public TimeProducer {
     // A date alone is due for the whole of that day, on the account's clock.
     const std::string& text = value->get_ref<const std::string&>();
     auto due_at = parse_local_time_ms(text, account_zone_);
-    if (due_at && is_date_only(text))  // the next date's beginning (UTC dates are a day apart)
-      due_at = parse_local_time_ms(format_time_ms(*parse_time_ms(text) + 86'400'000).substr(0, 10), account_zone_);
+    const auto day = iso_date(text);
+    if (due_at && day)  // the next date's beginning (UTC dates are a day apart)
+      due_at = parse_local_time_ms(format_time_ms(*parse_time_ms(*day) + 86'400'000).substr(0, 10), account_zone_);
     if (!due_at || *due_at + t_.by_ms > now) return;
     if (reminder_ && now - *due_at > 24 * kHour) return;  // reminding of a call yesterday helps no one
     // An occurrence whose event the store may have forgotten by now (the
@@ -481,7 +482,7 @@ class OverdueProducer final : public TimeProducer {
     // Named by the deadline as written (a date: its UTC midnight, as before
     // dates were local days), so the same deadline is one occurrence
     // whatever the account's zone is or was.
-    const int64_t named = is_date_only(text) ? *parse_time_ms(text) : *due_at;
+    const int64_t named = day ? *parse_time_ms(*day) : *due_at;
     const std::string id =
         (rule_.empty() ? what : "time:" + rule_) + ":" + e.type + ":" + e.id + ":" + format_time_ms(named);
     if (sent_.count(id)) return;

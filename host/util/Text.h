@@ -118,6 +118,15 @@ inline std::optional<double> number_in_text(std::string_view text) {
   return value;
 }
 
+// At most `bytes` of `text`, cut before a character's bytes rather than
+// among them (UTF-8: a store refuses half a character).
+inline std::string utf8_prefix(const std::string& text, size_t bytes) {
+  if (text.size() <= bytes) return text;
+  size_t end = bytes;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return text.substr(0, end);
+}
+
 // Levenshtein distance between two strings (bytes): how a misspelt name is
 // matched with the one likeliest meant.
 inline size_t edit_distance(const std::string& a, const std::string& b) {

@@ -14,8 +14,11 @@
 namespace sb {
 
 namespace {
-// RFC 3339's date-time, all of it: Poco's parser reads a prefix (trailing
-// text is dropped) and takes any offset (+99:99).
+// RFC 3339's date-time, all of it (Poco's parser reads a prefix, dropping
+// trailing text, and takes any offset, +99:99), with the offsets ISO 8601
+// writes too (+0300, as PHP's DATE_ISO8601 and Python's %z; +03), and an
+// RFC 9557 zone after it ("...+03:00[Europe/Moscow]", which says no more
+// than the offset for a past or present time).
 bool rfc3339_shape(std::string_view s) {
   const auto digits = [&s](size_t at, size_t n, int most) {
     if (at + n > s.size()) return false;
@@ -36,9 +39,14 @@ bool rfc3339_shape(std::string_view s) {
     while (at < s.size() && s[at] >= '0' && s[at] <= '9') ++at;
     if (at == first) return false;
   }
+  if (const size_t zone = s.find('[', at); zone != std::string_view::npos) {
+    if (s.back() != ']' || zone + 2 >= s.size()) return false;
+    s = s.substr(0, zone);
+  }
   if (at + 1 == s.size()) return s[at] == 'Z' || s[at] == 'z';
-  return at + 6 == s.size() && (s[at] == '+' || s[at] == '-') && digits(at + 1, 2, 23) && s[at + 3] == ':' &&
-         digits(at + 4, 2, 59);
+  if (at >= s.size() || (s[at] != '+' && s[at] != '-') || !digits(at + 1, 2, 23)) return false;
+  const size_t minutes = at + 3 < s.size() && s[at + 3] == ':' ? at + 4 : at + 3;
+  return s.size() == at + 3 || (s.size() == minutes + 2 && digits(minutes, 2, 59));
 }
 }  // namespace
 
@@ -50,7 +58,9 @@ std::optional<int64_t> parse_time_ms(std::string_view text) {
     if (!Poco::DateTimeParser::tryParse("%Y-%m-%d", s, parsed, tz)) return std::nullopt;
   } else {
     if (s.size() < 20 || !rfc3339_shape(s)) return std::nullopt;
-    if (!Poco::DateTimeParser::tryParse(Poco::DateTimeFormat::ISO8601_FRAC_FORMAT, s, parsed, tz)) return std::nullopt;
+    if (!Poco::DateTimeParser::tryParse(Poco::DateTimeFormat::ISO8601_FRAC_FORMAT, s.substr(0, s.find('[')), parsed,
+                                        tz))
+      return std::nullopt;
   }
   parsed.makeUTC(tz);
   return parsed.timestamp().epochMicroseconds() / 1000;

@@ -63,7 +63,17 @@ int64_t next_window_start(int64_t now_ms, const std::string& zone, const SendWin
   return now_ms;  // no day allowed: config validation prevents it
 }
 
-bool is_date_only(const std::string& text) { return text.size() == 10 && text[4] == '-' && text[7] == '-'; }
+std::optional<std::string> iso_date(const std::string& text) {
+  if (text.size() == 10 && text[4] == '-' && text[7] == '-') return text;
+  // "10.12.2026", "1.12.2026": as Russian CRMs write a day.
+  static const std::regex dotted(R"(^(\d{1,2})\.(\d{1,2})\.(\d{4})$)");
+  std::smatch m;
+  if (!std::regex_match(text, m, dotted)) return std::nullopt;
+  const auto two = [](const std::string& digits) { return digits.size() == 1 ? "0" + digits : digits; };
+  return m[3].str() + "-" + two(m[2].str()) + "-" + two(m[1].str());
+}
+
+bool is_date_only(const std::string& text) { return iso_date(text).has_value(); }
 
 namespace {
 

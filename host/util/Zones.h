@@ -48,6 +48,8 @@ int64_t at_local_time(int64_t ms, int64_t offset_ms, const std::string& zone, in
 // when a DST change repeats it). Nothing when it is none of them; throws
 // std::runtime_error for an unknown zone.
 std::optional<int64_t> parse_local_time_ms(const std::string& text, const std::string& zone);
+// A day alone as "YYYY-MM-DD", written so or as "10.12.2026"; none for anything else.
+std::optional<std::string> iso_date(const std::string& text);
 bool is_date_only(const std::string& text);
 bool is_local_time(const std::string& text);  // a date alone, or a date and time without an offset
 

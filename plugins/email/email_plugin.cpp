@@ -371,19 +371,22 @@ class Email : public switchboard::Plugin {
     return out;
   }
 
-  // The account's own mailbox: the SMTP login when it is an address (the
-  // one mailbox the server is sure the login owns), else a fixed 'from',
-  // else the system sender; none when only managers send.
+  // The account's own mailbox: a fixed 'from' (the mailbox the admin says
+  // the account sends as), else the SMTP login when it is an address (the
+  // one the server knows the login owns), else the system sender; none when
+  // only managers send.
   static Mailbox account_mailbox(const json& config) {
+    const auto configured = [&config](const char* key) -> std::optional<Mailbox> {
+      const std::string given = config.value(key, "");
+      if (given.empty() || given == "responsible") return std::nullopt;
+      Mailbox account = parse_mailbox(given);
+      account.address = ascii_or_as_is(account.address);
+      return account;
+    };
+    if (auto from = configured("from")) return *from;
     const std::string login = config.value("smtp", json::object()).value("username", "");
     if (login.find('@') != std::string::npos) return Mailbox{"", ascii_or_as_is(login)};
-    for (const char* key : {"from", "default_from"})
-      if (const std::string given = config.value(key, ""); !given.empty() && given != "responsible") {
-        Mailbox account = parse_mailbox(given);
-        account.address = ascii_or_as_is(account.address);
-        return account;
-      }
-    return Mailbox{};
+    return configured("default_from").value_or(Mailbox{});
   }
 
   switchboard::Host& host_;

@@ -72,10 +72,15 @@ TEST(TimeText, OnlyAWholeRfc3339TimeOrADateIsATime) {
   EXPECT_EQ(parse_time_ms("2026-12-07t08:00:00.5+03:00"), 1796619600500);
   EXPECT_EQ(parse_time_ms("2026-12-07T00:00:00-05:30"), 1796621400000);
   EXPECT_EQ(parse_time_ms("2026-12-07"), 1796601600000);
+  // ISO 8601's other offsets, and a zone named after the offset (RFC 9557).
+  EXPECT_EQ(parse_time_ms("2026-12-07T08:00:00+0300"), 1796619600000);
+  EXPECT_EQ(parse_time_ms("2026-12-07T08:00:00+03"), 1796619600000);
+  EXPECT_EQ(parse_time_ms("2026-12-07T08:00:00+03:00[Europe/Moscow]"), 1796619600000);
   for (const char* bad :
        {"2026-12-07T05:00:00+99:99", "2026-12-07T05:00:00+25:00", "2026-12-07T05:00:00+03:00garbage",
         "2026-12-07T05:00:00Zxyz", "2026-12-07T05:00:00 +03:00", "2026-12-07T05:00:00", "2026-12-07T05:00:00.Z",
-        "2026-12-07 05:00:00Z", "2026-13-07T05:00:00Z", "2026-12-07T24:00:00Z", "2026-12-07T05:00:00+0300"})
+        "2026-12-07 05:00:00Z", "2026-13-07T05:00:00Z", "2026-12-07T24:00:00Z", "2026-12-07T05:00:00+030",
+        "2026-12-07T05:00:00+03:00[", "2026-12-07T05:00:00+03:00]"})
     EXPECT_FALSE(parse_time_ms(bad).has_value()) << bad;
   EXPECT_NE(expected_rfc3339_time("2026-12-07T02:03:00 03:00").find("%2B"), std::string::npos);
 }

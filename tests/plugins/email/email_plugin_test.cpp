@@ -408,10 +408,10 @@ TEST_F(EmailPlugin, TheRecipientIsTheContactsAddressOfATypeAndTheSenderTheRespon
   EXPECT_NE(r.reason.find("olga at school"), std::string::npos) << r.reason;
 }
 
-// The envelope sender is a mailbox the login owns: the login itself when it
-// is an address (the server refuses another, 553), else the fixed From;
-// the system sender only when there is neither. A From the account sends as
-// itself needs no Sender.
+// The envelope sender is the account's mailbox: the fixed From, else the
+// login when it is an address (a server refuses a login sending as another,
+// 553); the system sender only when there is neither. A From the account
+// sends as itself needs no Sender.
 TEST_F(EmailPlugin, TheEnvelopeSenderIsTheMailboxTheLoginOwns) {
   json cfg = config(server_.starttls);  // from info@school.test, login "mailer"
   cfg["default_from"] = "noreply@system.test";
@@ -434,7 +434,15 @@ TEST_F(EmailPlugin, TheEnvelopeSenderIsTheMailboxTheLoginOwns) {
   ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
   EXPECT_EQ(server_.message(3)["mail_from"], "info@school.test");
   EXPECT_EQ(server_.message(3)["headers"]["From"], "Ольга <olga@school.test>");
-  EXPECT_EQ(server_.message(3)["headers"]["Sender"], "info@school.test");
+  EXPECT_EQ(server_.message(3)["headers"]["Sender"], "Школа танцев <info@school.test>");  // the fixed From
+
+  // Managers send (no fixed From) and there is a system sender: the login's
+  // mailbox still submits, not the system sender the server would refuse.
+  cfg["from"] = "responsible";
+  r = send(host, cfg, {{"to", "a@b.test"}, {"subject", "x"}, {"text", "x"}}, subject, "k4");
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  EXPECT_EQ(server_.message(4)["mail_from"], "info@school.test");
+  EXPECT_EQ(server_.message(4)["headers"]["Sender"], "info@school.test");
 }
 
 TEST_F(EmailPlugin, AttachmentsCannotLeaveTheirFolderOrExceedTheLimit) {
