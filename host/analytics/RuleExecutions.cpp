@@ -2,8 +2,9 @@
 
 namespace sb {
 
-StatsRules stats_rules(const std::vector<CompiledRule>& rules) {
+StatsRules stats_rules(const std::vector<CompiledRule>& rules, const std::vector<std::string>& disabled) {
   StatsRules out;
+  for (const std::string& name : disabled) out[name];
   for (const CompiledRule& rule : rules) {
     StatsRule& stats = out[rule.name];
     stats.goal = rule.goal;

@@ -25,7 +25,9 @@ struct StatsRule {
   std::optional<RuleGoal> goal;
 };
 using StatsRules = std::map<std::string, StatsRule>;
-StatsRules stats_rules(const std::vector<CompiledRule>& rules);
+// The rules' stats, and an empty one for each disabled rule (its executions
+// still count).
+StatsRules stats_rules(const std::vector<CompiledRule>& rules, const std::vector<std::string>& disabled = {});
 
 // The stats of a rule's executions made in [from_ms, to_ms) (no from: since
 // the oldest; no to: until now), newest first, at most `most` of them (a

@@ -183,12 +183,13 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
                                   "' can arrive: event types are dotted lower case (lead.created, order.paid)"});
   }
   // A status trigger that names no pipeline: a status in none of the
-  // declared ones is likely misspelt ("Оплочено"), unless its entity's
-  // pipeline is not declared at all. Said, not refused.
+  // declared ones is likely misspelt ("Оплочено"). Said, not refused: an
+  // entity's pipeline may not be declared at all.
   if (!config.pipelines.empty())
     for (size_t r = 0; r < config.rules.size() && r < out.rules.size(); ++r) {
       const json& trigger = config.rules[r].body.value("trigger", json::object());
-      if (!trigger.is_object() || trigger.contains("pipeline")) continue;
+      // Tasks have statuses of their own (open, in_progress, done, cancelled), in no pipeline.
+      if (!trigger.is_object() || trigger.contains("pipeline") || trigger.value("entity", "") == "task") continue;
       for (const char* key : {"status", "previous_status"}) {
         if (!trigger.contains(key) || !trigger[key].is_string()) continue;
         const std::string status = trigger[key];

@@ -82,6 +82,14 @@ std::string tracking_key(const TrackingConfig& config, const std::map<std::strin
 }
 }  // namespace
 
+namespace {
+std::vector<std::string> disabled_rule_names(const Config& config) {
+  std::vector<std::string> names;
+  for (const RuleSource& rule : config.disabled_rules) names.push_back(rule.body.value("name", ""));
+  return names;
+}
+}  // namespace
+
 void read_numbers_in_account_country(const Config& config) {
   const auto country = config.account.find("country");
   set_phone_region(country != config.account.end() && country->is_string() ? country->get<std::string>() : "");
@@ -138,7 +146,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
         give_up_calls(executions);
         store_->announce_cancelled(executions);
       },
-      *admin_worker_, stats_rules(checked.rules));
+      *admin_worker_, stats_rules(checked.rules, disabled_rule_names(config_)));
   ingest_worker_ = std::make_unique<ApiWorker>("sb-ingest", config_.ingest_nice);
   events_api_ = std::make_unique<EventsApi>(
       *store_, std::move(event_tokens), *metrics_,

@@ -74,6 +74,18 @@ bool only_names(const json& record, const std::string& record_type, const std::s
 // A string of `min` to `max` characters, by its bytes: at most `max` bytes
 // is at most `max` characters; a longer one is left to the schema, and so
 // is one with a U+0000 (valijson counts the characters before it only).
+// Not blank, and no control character: an id goes into headers
+// (Idempotency-Key), where a line break cannot.
+bool printable_id(const std::string& id) {
+  bool seen = false;
+  for (const char c : id) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return false;
+    seen = seen || u != ' ';
+  }
+  return seen;
+}
+
 bool short_string(const json& value, size_t min, size_t max) {
   if (!value.is_string()) return false;
   const std::string& text = value.get_ref<const std::string&>();
@@ -155,8 +167,7 @@ bool plainly_valid(const json& event) {
   bool id = false, type = false;
   for (const auto& [key, value] : event.get_ref<const json::object_t&>()) {
     if (key == "id") {
-      id = short_string(value, 1, 200) &&
-           value.get_ref<const std::string&>().find_first_not_of(" \t\r\n") != std::string::npos;
+      id = short_string(value, 1, 200) && printable_id(value.get_ref<const std::string&>());
       if (!id) return false;
     } else if (key == "type") {
       type = value.is_string() && is_event_type(value.get_ref<const std::string&>());

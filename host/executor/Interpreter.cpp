@@ -113,25 +113,22 @@ namespace {
 // quarter of the lease.
 constexpr int64_t kCallStartMarginMs = 30000;
 
-// The step a wait's match reads ("{{steps.Offer.external_id}}") that sent
-// nothing in this execution (skipped, or the contact unreachable on its
-// channel), with why; none when every step it reads sent.
-std::optional<std::pair<std::string, std::string>> step_that_sent_nothing(const json& match,
+// The step whose result a wait's match could not read (the variable
+// "steps.Offer.external_id") when it sent nothing in this execution
+// (skipped, or the contact unreachable on its channel), with why; none
+// when the variable is another's, or that step sent.
+std::optional<std::pair<std::string, std::string>> step_that_sent_nothing(const std::string& variable,
                                                                           const std::string& history_json) {
+  if (variable.rfind("steps.", 0) != 0) return std::nullopt;
   const json history = json::parse(history_json, nullptr, false);
   if (!history.is_array()) return std::nullopt;
   for (const json& entry : history) {
     if (!entry.is_object()) continue;
     if (const std::string outcome = entry.value("outcome", ""); outcome != "skipped" && outcome != "unreachable")
       continue;
-    const std::string name = entry.value("step", "");
-    for (const auto& [path, value] : match.items()) {
-      if (!value.is_string()) continue;
-      const std::string& text = value.get_ref<const std::string&>();
-      for (const char* after : {".", "}", "|"})
-        if (text.find("steps." + name + after) != std::string::npos)
-          return std::make_pair(name, entry.value("reason", ""));
-    }
+    const std::string read = "steps." + entry.value("step", "");
+    if (variable == read || variable.rfind(read + ".", 0) == 0)
+      return std::make_pair(entry.value("step", ""), entry.value("reason", ""));
   }
   return std::nullopt;
 }
@@ -460,7 +457,7 @@ void Interpreter::wait_for_event(const Claimed& at, const CompiledStep& step, co
     // Waiting for what a step that sent nothing would have sent (the
     // contact opted out or has no address; a frequency cap): nothing can
     // come, so the wait's else runs now.
-    if (const auto skipped = step_that_sent_nothing(step.wait_match, at.row.history_json)) {
+    if (const auto skipped = step_that_sent_nothing(e.variable(), at.row.history_json)) {
       json entry{{"step", step.name},
                  {"outcome", "not waiting: step '" + skipped->first + "' sent nothing"},
                  {"reason", skipped->second},

@@ -103,6 +103,8 @@ std::optional<std::string> time_of(const std::optional<json>& value) {
     if (text.empty() || text.size() > 12 || text.find_first_not_of("0123456789") != std::string::npos) return text;
     seconds = std::stoll(text);
   } else if (value->is_number_integer()) {
+    // Beyond a long long (an unsigned 2^64 - 1) wraps to a negative time: not a time.
+    if (value->is_number_unsigned() && value->get<unsigned long long>() > 253402300799ULL) return std::nullopt;
     seconds = value->get<long long>();
   } else {
     return std::nullopt;

@@ -210,6 +210,7 @@ TEST_F(EventsApiTest, EachBadEventNamesTheFieldAtFault) {
   json bad_zone = lead_event("x");
   bad_zone["contact"] = {{"id", "c1"}, {"timezone", "Europe/Moskow"}};
   json blank_id = lead_event("   ");
+  json line_break_id = lead_event("inj\r\nX-Evil: 1");
   json capital_channel = lead_event("x");
   capital_channel["contact"] = {{"id", "c1"}, {"preferences", {{"SMS", {{"marketing", false}}}}}};
   json too_many = {{"events", json::array()}};
@@ -228,6 +229,7 @@ TEST_F(EventsApiTest, EachBadEventNamesTheFieldAtFault) {
       {"unknown time zone", bad_zone, "/contact/timezone", "unknown time zone 'Europe/Moskow'"},
       {"not an object", json::array({lead_event("x")}), "", "expected an event object"},
       {"a blank id", blank_id, "/id", "expected an id that is not blank"},
+      {"a line break in the id", line_break_id, "/id", "without control characters"},
       {"a channel's name in capitals", capital_channel, "/contact/preferences/SMS",
        "the name 'SMS' is not taken here: expected a channel's name in small letters"},
   };

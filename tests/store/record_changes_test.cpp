@@ -94,6 +94,13 @@ TEST(RecordChanges, AValueWrittenAnotherWayIsNoChange) {
                       {"phones", {{{"number", "+7 (999) 111-22-33"}}}},
                       {"fields", {{"Budget", "15 000"}, {"city", "Омск"}}}};
   EXPECT_TRUE(derived_events(cause, RecordImage{&before, &after, false}, RecordImage{}).empty());
+  // Beyond 2^53 a double cannot tell them apart: two ids, a change.
+  json big_before = before, big_after = after;
+  big_before["fields"]["Budget"] = 9007199254740993;
+  big_after["fields"]["Budget"] = "9007199254740992";
+  EXPECT_EQ(derived_events(cause, RecordImage{&big_before, &big_after, false}, RecordImage{}).size(), 1u);
+  big_after["fields"]["Budget"] = "9007199254740993";  // the same id as text
+  EXPECT_TRUE(derived_events(cause, RecordImage{&big_before, &big_after, false}, RecordImage{}).empty());
   json changed = after;
   changed["fields"]["Budget"] = "15001";
   const auto derived = derived_events(cause, RecordImage{&before, &changed, false}, RecordImage{});

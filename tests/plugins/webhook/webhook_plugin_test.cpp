@@ -98,6 +98,13 @@ TEST_F(WebhookPluginTest, MapsTheBodysPersonRecordAndTimeIntoTheEvent) {
   EXPECT_FALSE(bare.contains("contact"));
   EXPECT_FALSE(bare.contains("entity"));
   EXPECT_FALSE(bare.contains("time"));
+  // JSON sent with a form's Content-Type (curl -d without -H) is read as JSON.
+  host.request("POST", {{"Content-Type", "application/x-www-form-urlencoded"}},
+               R"({"client": {"id": "c7"}, "created": 1700000000})");
+  EXPECT_EQ(json::parse(host.emitted.back().payload)["contact"]["id"], "c7") << host.emitted.back().payload;
+  // A number beyond any time (an unsigned 2^64 - 1) is no time, not 1969.
+  host.request("POST", {}, R"({"client": {"id": "c1"}, "created": 18446744073709551615})");
+  EXPECT_FALSE(json::parse(host.emitted.back().payload).contains("time")) << host.emitted.back().payload;
 }
 
 TEST_F(WebhookPluginTest, AMappingThatCannotWorkIsAConfigErrorNamingIt) {
