@@ -5,6 +5,8 @@
 #include <Poco/Timestamp.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <iostream>
 
 namespace sb {
@@ -62,6 +64,33 @@ void replace_all(std::string& text, const std::string& needle) {
     }
   }
 }
+// The start of a secret at the very end of a text: a provider's answer cut
+// to its first bytes (an error body quoting the token) may end inside one.
+void mask_cut_secret(std::string& text, const std::string& secret) {
+  static const std::string kMask = "[redacted]";
+  constexpr size_t kShortestCut = 6;
+  if (secret.size() < kMaskedAnywhereFrom) return;
+  for (size_t kept = std::min(secret.size() - 1, text.size()); kept >= kShortestCut; --kept)
+    if (text.compare(text.size() - kept, kept, secret, 0, kept) == 0) {
+      text.replace(text.size() - kept, kept, kMask);
+      return;
+    }
+}
+
+// The credential in an Authorization value ("Bearer <token>", "Basic
+// <base64>"): a provider that refuses it echoes the credential alone.
+std::string credential_of(const std::string& value) {
+  for (const char* scheme : {"bearer ", "basic ", "token ", "bot ", "key ", "oauth "}) {
+    const size_t n = std::strlen(scheme);
+    if (value.size() <= n || !std::equal(scheme, scheme + n, value.begin(), [](char a, char b) {
+          return a == std::tolower(static_cast<unsigned char>(b));
+        }))
+      continue;
+    const size_t start = value.find_first_not_of(' ', n);
+    return start == std::string::npos ? std::string() : value.substr(start);
+  }
+  return {};
+}
 }  // namespace
 
 Logger& Logger::instance() {
@@ -78,6 +107,8 @@ void Logger::set_stream(std::ostream* out) {
 
 void Logger::add_secret(std::string value) {
   if (value.empty()) return;
+  if (const std::string credential = credential_of(value); credential.size() >= kMaskedAnywhereFrom)
+    add_secret(credential);
   std::lock_guard lock(mutex_);
   auto secrets = std::make_shared<Secrets>(*secrets_);
   // The JSON-escaped form is what appears inside a serialized line.
@@ -103,6 +134,7 @@ void Logger::add_secret(std::string value) {
 
 std::string Logger::Redactor::operator()(std::string text) const {
   for (const auto& s : *secrets_) replace_all(text, s);
+  for (const auto& s : *secrets_) mask_cut_secret(text, s);
   return text;
 }
 

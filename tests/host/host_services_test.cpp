@@ -315,6 +315,17 @@ TEST(Redaction, AShortSecretIsMaskedAsAWordALongOneAnywhere) {
   EXPECT_EQ(line["msg"], "token [redacted] leaked");
 }
 
+// A provider that refuses "Authorization: Bearer <token>" may echo the
+// token alone, or an error body cut to its first bytes may end inside it.
+TEST(Redaction, ACredentialAloneAndASecretCutShortAreMasked) {
+  Logger::instance().add_secret("Bearer sink-super-secret-xyz");
+  const auto redact = [](const std::string& text) { return Logger::instance().redact(text); };
+  EXPECT_EQ(redact("HTTP 401: invalid token: sink-super-secret-xyz"), "HTTP 401: invalid token: [redacted]");
+  EXPECT_EQ(redact("HTTP 400: xxxxBearer sink-sup"), "HTTP 400: xxxx[redacted]");
+  EXPECT_EQ(redact("HTTP 400: sink-s"), "HTTP 400: [redacted]");  // the credential's first bytes
+  EXPECT_EQ(redact("it ends in sin"), "it ends in sin");          // too short to be told from text
+}
+
 TEST_F(HostServicesTest, OutboxRecordsAreStampedAndRedacted) {
   Logger::instance().add_secret("tok-123456");
   auto* outbox = service<sb_host_outbox_v1>(host(), SB_SERVICE_OUTBOX);

@@ -222,7 +222,7 @@ TEST_F(EventsApiTest, EachBadEventNamesTheFieldAtFault) {
       {"anonymous contact", anonymous, "/contact", "an id, an email or a phone"},
       {"unknown field", unknown_field, "/colour", "unknown key 'colour'"},
       {"status type", bad_status, "/entity/status", ""},
-      {"NUL in the id", nul_id, "/id", "U+0000"},
+      {"NUL in the id", nul_id, "/id", "without control characters"},
       {"NUL in the contact's id", nul_contact, "/contact", "U+0000"},
       {"NUL in the entity's id", nul_entity, "/entity/id", "U+0000"},
       {"batch too big", too_many, "/events", "1 to 1000"},
