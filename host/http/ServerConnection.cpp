@@ -415,6 +415,12 @@ int ServerConnection::on_headers_complete(http_parser* p) {
     return -1;
   }
   if (has_length) c->request_.body.reserve(p->content_length);
+  // A field's value has no whitespace at its end (RFC 9110 5.5): a
+  // signature's timestamp sent as "1796612528 " is that number.
+  for (auto& [name, value] : c->request_.headers) {
+    const size_t end = value.find_last_not_of(" \t");
+    value.erase(end == std::string::npos ? 0 : end + 1);
+  }
   // A client that waits for "100 Continue" before its body gets it now: the
   // size was acceptable.
   // Queued here, sent when the parser returns (see parse()).

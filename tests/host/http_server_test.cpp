@@ -98,7 +98,7 @@ std::string post(const std::string& path, const std::string& body, const std::st
 // behaviour each test chooses.
 class HttpServerTest : public ::testing::Test {
  protected:
-  enum class Mode { kEcho, kAnswerLaterFromAnotherThread, kNeverAnswer, kNoContent, kThrow };
+  enum class Mode { kEcho, kEchoHeaders, kAnswerLaterFromAnotherThread, kNeverAnswer, kNoContent, kThrow };
 
   void start(HttpServerConfig config = {}) {
     routes_.add("/webhooks/echo", WebhookRoute{"echo", this, &HttpServerTest::on_request, this});
@@ -132,6 +132,14 @@ class HttpServerTest : public ::testing::Test {
       case Mode::kEcho:
         self->respond(id, std::string(in->method.ptr, in->method.len) + " " + body);
         break;
+      case Mode::kEchoHeaders: {  // each header as "name=[value]", a line each
+        std::string seen;
+        for (size_t i = 0; i < in->header_count; ++i)
+          seen += std::string(in->headers[i].name.ptr, in->headers[i].name.len) + "=[" +
+                  std::string(in->headers[i].value.ptr, in->headers[i].value.len) + "]\n";
+        self->respond(id, seen);
+        break;
+      }
       case Mode::kAnswerLaterFromAnotherThread:
         self->threads_.emplace_back([self, id, body] {
           std::this_thread::sleep_for(100ms);
@@ -157,6 +165,19 @@ class HttpServerTest : public ::testing::Test {
   std::atomic<bool> seen_on_loop_{false};
   std::vector<std::thread> threads_;
 };
+
+// A header's value has no whitespace at its ends (RFC 9110): a signature's
+// timestamp sent as "1796612528 " is that number.
+TEST_F(HttpServerTest, AHeadersValueIsTrimmed) {
+  start();
+  mode_ = Mode::kEchoHeaders;
+  RawClient client(port());
+  client.send(
+      "POST /webhooks/echo HTTP/1.1\r\nHost: x\r\nwebhook-timestamp: 1796612528 \t\r\nContent-Length: 0\r\n\r\n");
+  const RawResponse r = client.read_response();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("=[1796612528]"), std::string::npos) << r.body;
+}
 
 TEST_F(HttpServerTest, KeepAliveConnectionServesRequestsInTurn) {
   start();
