@@ -207,7 +207,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   time_options.owner = node_id_;
   time_options.events_kept_ms = config_.events_retention_ms;
   time_options.ad_channels = config_.ad_channels;
-  time_options.stats_rules = stats_rules(checked.rules);
+  time_options.stats_rules = stats_rules(checked.rules, disabled_rule_names(config_));
   for (const auto& [name, segment] : config_.segments)
     if (!segment.dynamic()) time_options.static_segments.push_back(name);
   time_triggers_ = std::make_unique<TimeTriggers>(*store_, checked.rules, checked.segments, time_options, [this] {

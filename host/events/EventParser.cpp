@@ -71,9 +71,6 @@ bool only_names(const json& record, const std::string& record_type, const std::s
   return event_type != record_type + ".created";
 }
 
-// A string of `min` to `max` characters, by its bytes: at most `max` bytes
-// is at most `max` characters; a longer one is left to the schema, and so
-// is one with a U+0000 (valijson counts the characters before it only).
 // Not blank, and no control character: an id goes into headers
 // (Idempotency-Key), where a line break cannot.
 bool printable_id(const std::string& id) {
@@ -86,6 +83,9 @@ bool printable_id(const std::string& id) {
   return seen;
 }
 
+// A string of `min` to `max` characters, by its bytes: at most `max` bytes
+// is at most `max` characters; a longer one is left to the schema, and so
+// is one with a U+0000 (valijson counts the characters before it only).
 bool short_string(const json& value, size_t min, size_t max) {
   if (!value.is_string()) return false;
   const std::string& text = value.get_ref<const std::string&>();

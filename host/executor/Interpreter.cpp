@@ -143,7 +143,8 @@ WaitRun wait_run(const std::string& history_json, const std::string& step_name) 
   bool retried = false;
   for (auto entry = history.rbegin(); entry != history.rend(); ++entry) {
     if (!entry->is_object()) return WaitRun::kFirst;
-    if (entry->contains("admin")) {
+    // An operator's entries, and a branch's cancel with its parent's.
+    if (entry->contains("admin") || entry->value("outcome", "") == "cancelled with its parent") {
       retried = retried || entry->value("admin", "") == "retry";
       continue;
     }

@@ -64,17 +64,25 @@ void replace_all(std::string& text, const std::string& needle) {
     }
   }
 }
-// The start of a secret at the very end of a text: a provider's answer cut
-// to its first bytes (an error body quoting the token) may end inside one.
+// The start of a secret at the very end of a text, as a word of its own: a
+// provider's answer cut to its first bytes (an error body quoting the
+// token) may end inside one. Not a value with a scheme or a space ("Bearer
+// <token>", "postgresql://..."): its credential is a secret of its own, and
+// its first word is ordinary text.
 void mask_cut_secret(std::string& text, const std::string& secret) {
   static const std::string kMask = "[redacted]";
-  constexpr size_t kShortestCut = 6;
-  if (secret.size() < kMaskedAnywhereFrom) return;
-  for (size_t kept = std::min(secret.size() - 1, text.size()); kept >= kShortestCut; --kept)
-    if (text.compare(text.size() - kept, kept, secret, 0, kept) == 0) {
-      text.replace(text.size() - kept, kept, kMask);
+  if (secret.size() <= kMaskedAnywhereFrom || secret.find(' ') != std::string::npos ||
+      secret.find("://") != std::string::npos)
+    return;
+  const size_t from = text.size() > secret.size() ? text.size() - secret.size() + 1 : 0;
+  for (size_t at = text.find(secret[0], from); at != std::string::npos; at = text.find(secret[0], at + 1)) {
+    const size_t kept = text.size() - at;
+    if (kept < kMaskedAnywhereFrom) return;
+    if (word_starts(text, at) && text.compare(at, kept, secret, 0, kept) == 0) {
+      text.replace(at, kept, kMask);
       return;
     }
+  }
 }
 
 // The credential in an Authorization value ("Bearer <token>", "Basic

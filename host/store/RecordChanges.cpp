@@ -50,12 +50,15 @@ bool same_value(const json& a, const json& b) {
   const std::string& written = text->get_ref<const std::string&>();
   const auto read = number_in_text(written);
   if (!read) return false;
-  // A whole number is compared digit by digit ("15 000" is 15000): two ids
-  // beyond a double's 2^53 that differ in their last digits are two values.
-  if (number->is_number_integer()) {
+  // Beyond a double's 2^53 a whole number is compared digit by digit: two
+  // ids that differ in their last digits are two values.
+  constexpr double kExact = 9007199254740992.0;
+  if (number->is_number_integer() && std::abs(*read) >= kExact) {
     std::string digits;
-    for (const char c : written)
+    for (const char c : written) {
+      if (c == '.' || c == ',' || c == 'e' || c == 'E') return false;
       if ((c >= '0' && c <= '9') || c == '-') digits += c;
+    }
     return digits == number->dump();
   }
   return *read == number->get<double>();

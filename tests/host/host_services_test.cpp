@@ -321,9 +321,10 @@ TEST(Redaction, ACredentialAloneAndASecretCutShortAreMasked) {
   Logger::instance().add_secret("Bearer sink-super-secret-xyz");
   const auto redact = [](const std::string& text) { return Logger::instance().redact(text); };
   EXPECT_EQ(redact("HTTP 401: invalid token: sink-super-secret-xyz"), "HTTP 401: invalid token: [redacted]");
-  EXPECT_EQ(redact("HTTP 400: xxxxBearer sink-sup"), "HTTP 400: xxxx[redacted]");
-  EXPECT_EQ(redact("HTTP 400: sink-s"), "HTTP 400: [redacted]");  // the credential's first bytes
-  EXPECT_EQ(redact("it ends in sin"), "it ends in sin");          // too short to be told from text
+  EXPECT_EQ(redact("HTTP 400: xxxxBearer sink-sup"), "HTTP 400: xxxxBearer [redacted]");  // its first bytes
+  EXPECT_EQ(redact("HTTP 400: sink-s"), "HTTP 400: sink-s");            // too short to be told from text
+  EXPECT_EQ(redact("HTTP 400: xsink-super"), "HTTP 400: xsink-super");  // not a word of its own
+  EXPECT_EQ(redact("expected Authorization: Bearer"), "expected Authorization: Bearer");  // the scheme is text
 }
 
 TEST_F(HostServicesTest, OutboxRecordsAreStampedAndRedacted) {

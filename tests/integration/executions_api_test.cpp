@@ -37,6 +37,11 @@ json admin_config(const HttpSink& sink) {
         {{"name", "later"},
          {"trigger", {{"event", "lead.snoozed"}}},
          {"steps", {{{"wait", "1h"}}, {{"action", "sink.post"}, {"params", {{"url", "/later"}}}}}}},
+        {{"name", "booked"},
+         {"trigger", {{"event", "booking.made"}}},
+         {"steps",
+          {{{"wait_until", "data.at"}, {"offset", "-1h"}},
+           {{"action", "sink.post"}, {"params", {{"url", "/remind"}}}}}}},
         {{"name", "hold"},
          {"trigger", {{"event", "lead.held"}}},
          {"steps", {{{"action", "silent.echo"}, {"params", json::object()}, {"timeout_ms", 600000}}}}}}}};
@@ -122,6 +127,31 @@ TEST_F(ExecutionsApiTest, WaitingExecutionIsCancelledOnce) {
   HttpResult again = admin("POST", path + "/cancel");
   EXPECT_EQ(again.status, 409);
   EXPECT_NE(again.json()["error"]["message"].get<std::string>().find("is cancelled"), std::string::npos);
+}
+
+// An operator who retries a cancelled wait_until means it to go on: the
+// next step runs now, the wait not waited again.
+TEST_F(ExecutionsApiTest, ARetriedCancelledWaitUntilGoesOn) {
+  ASSERT_EQ(
+      http_request(
+          host_.port(), "POST", "/api/v1/events",
+          json{{"id", "b-1"}, {"type", "booking.made"}, {"data", {{"at", format_time_ms(now_ms() + 86400000)}}}}.dump(),
+          {{"Authorization", std::string("Bearer ") + kEventsToken}})
+          .status,
+      202);
+  json waiting = wait_list("/api/v1/executions?state=waiting&rule=booked",
+                           [](const json& j) { return j["executions"].size() == 1; });
+  ASSERT_EQ(waiting["executions"].size(), 1u) << waiting.dump();
+  const std::string path = "/api/v1/executions/" + std::to_string(waiting["executions"][0]["id"].get<int64_t>());
+  ASSERT_EQ(admin("POST", path + "/cancel").status, 200);
+  ASSERT_EQ(admin("POST", path + "/retry").status, 200);
+  ASSERT_EQ(sink_.wait_for(1).size(), 1u);  // the reminder, a day early, as the operator asked
+  json one;
+  for (int i = 0; i < 100 && (one = admin("GET", path).json())["state"] != "failed"; ++i)
+    std::this_thread::sleep_for(20ms);
+  const json history = one["history"];
+  ASSERT_GE(history.size(), 4u) << one.dump();
+  EXPECT_EQ(history[3]["outcome"], "not waiting: an operator retried it") << one.dump();
 }
 
 // An operator cancels an execution whose call is in flight on this node:

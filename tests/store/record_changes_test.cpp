@@ -94,6 +94,11 @@ TEST(RecordChanges, AValueWrittenAnotherWayIsNoChange) {
                       {"phones", {{{"number", "+7 (999) 111-22-33"}}}},
                       {"fields", {{"Budget", "15 000"}, {"city", "Омск"}}}};
   EXPECT_TRUE(derived_events(cause, RecordImage{&before, &after, false}, RecordImage{}).empty());
+  for (const char* amount : {"15000.00", "15 000,00", "15000"}) {  // Bitrix24's OPPORTUNITY, a Russian form
+    json again = after;
+    again["fields"]["Budget"] = amount;
+    EXPECT_TRUE(derived_events(cause, RecordImage{&before, &again, false}, RecordImage{}).empty()) << amount;
+  }
   // Beyond 2^53 a double cannot tell them apart: two ids, a change.
   json big_before = before, big_after = after;
   big_before["fields"]["Budget"] = 9007199254740993;
