@@ -750,8 +750,12 @@ void Interpreter::step_ended(const Claimed& at, const CompiledStep& step, const 
 void Interpreter::record_end(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
                              const json& decisions, bool sent_again_in_doubt) {
   const ExecutionRow& row = at.row;
-  metrics_.step_ended(row.rule, step.name, outcome.outcome);
+  // The last attempt that asked for another: given up, not one more retry
+  // (what a dashboard of failed actions and the stats count).
+  const bool gave_up = outcome.outcome == SB_OUTCOME_RETRY && row.attempt + 1 >= step.max_attempts;
+  metrics_.step_ended(row.rule, step.name, gave_up ? std::string_view("gave_up") : outcome_name(outcome.outcome));
   json entry = outcome.to_json();
+  if (gave_up) entry["outcome"] = "gave up";
   if (!decisions.empty()) entry["branches"] = decisions;
   entry["step"] = step.name;
   if (!step.channel.empty()) entry["channel"] = step.channel;  // a message: the step's analytics count it
@@ -832,8 +836,8 @@ Counter& ExecutionMetrics::series(const std::string& key, const char* name, cons
   return c;
 }
 
-void ExecutionMetrics::step_ended(const std::string& rule, const std::string& step, sb_outcome outcome) {
-  const std::string name(outcome_name(outcome));
+void ExecutionMetrics::step_ended(const std::string& rule, const std::string& step, std::string_view outcome) {
+  const std::string name(outcome);
   series("a\n" + rule + "\n" + step + "\n" + name, "switchboard_actions_total", [&] {
     return Labels{{"rule", rule}, {"step", step}, {"outcome", name}};
   }).add();

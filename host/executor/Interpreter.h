@@ -43,7 +43,7 @@ class ExecutionMetrics {
  public:
   explicit ExecutionMetrics(Metrics& metrics);
   void step_started() { started_.add(); }
-  void step_ended(const std::string& rule, const std::string& step, sb_outcome outcome);
+  void step_ended(const std::string& rule, const std::string& step, std::string_view outcome);
   void step_skipped(const std::string& rule, const std::string& step);
   // A step whose previous run may have reached its provider (a host died mid-step) is sent again.
   void step_resent_in_doubt(const std::string& rule, const std::string& step);

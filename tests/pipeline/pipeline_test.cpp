@@ -255,6 +255,9 @@ TEST_F(PipelineTest, PermanentFailuresAndExhaustedRetriesAreDeadLetters) {
   EXPECT_EQ(by_rule["permanent"].error, "permanent: invalid number");
   EXPECT_EQ(by_rule["exhausted"].state, ExecutionState::kFailed);
   EXPECT_EQ(by_rule["exhausted"].error, "gave up after 2 attempts: timeout");
+  const json exhausted = json::parse(by_rule["exhausted"].history_json);
+  EXPECT_EQ(exhausted[0]["outcome"], "retry");  // the first attempt: another to come
+  EXPECT_EQ(exhausted.back()["outcome"], "gave up") << exhausted.dump();
   EXPECT_EQ(store_->executions({ExecutionState::kFailed, "", "", 10}).size(), 2u);
   EXPECT_EQ(actions_.calls.size(), 3u);  // "never" never ran
 }
