@@ -763,14 +763,14 @@ void Interpreter::record_end(const Claimed& at, const CompiledStep& step, const 
   if (sent_again_in_doubt) entry["sent_again_in_doubt"] = true;  // it may have reached the provider before
   entry["at"] = format_time_ms(now_ms());
   const int steps = static_cast<int>(at.rule->steps.size());
-  if (outcome.ok()) {
-    // A channel of a fallback chain delivered: the others are skipped.
-    const int next = step.fallback_end >= 0 ? step.fallback_end : at.index + 1;
+  // The step is over: on to `next`, or the execution is done.
+  const auto go_on = [&](int next) {
     const bool last = next >= steps;
-    return at.record(ExecutionUpdate::to(row.id, last ? ExecutionState::kDone : ExecutionState::kReady,
-                                         at.rule->id_at(next), 0,
-                                         last ? std::nullopt : std::optional<int64_t>(now_ms()), dump_text(entry), ""));
-  }
+    at.record(ExecutionUpdate::to(row.id, last ? ExecutionState::kDone : ExecutionState::kReady, at.rule->id_at(next),
+                                  0, last ? std::nullopt : std::optional<int64_t>(now_ms()), dump_text(entry), ""));
+  };
+  // A channel of a fallback chain delivered: the others are skipped.
+  if (outcome.ok()) return go_on(step.fallback_end >= 0 ? step.fallback_end : at.index + 1);
   // Not attempted (a channel over its sending limit): later, without counting an attempt.
   if (outcome.outcome == SB_OUTCOME_DEFERRED) {
     const int64_t when = now_ms() + std::max<int64_t>(int64_t{outcome.retry_after_s} * 1000, 1000);
@@ -806,11 +806,7 @@ void Interpreter::record_end(const Claimed& at, const CompiledStep& step, const 
     // kind, a number that is not one), outside a fallback: nothing to send,
     // and the rule goes on to its other actions (the manager's task), as
     // after a skipped message. Counted as unreachable.
-    const int next = at.index + 1;
-    const bool last = next >= steps;
-    return at.record(ExecutionUpdate::to(row.id, last ? ExecutionState::kDone : ExecutionState::kReady,
-                                         at.rule->id_at(next), 0,
-                                         last ? std::nullopt : std::optional<int64_t>(now_ms()), dump_text(entry), ""));
+    return go_on(at.index + 1);
   }
   log_warn("pipeline", "execution failed",
            {{"rule", row.rule}, {"event_id", row.event_id}, {"step", step.name}, {"reason", why}});

@@ -258,22 +258,34 @@ TEST(Cli, ASecondHostOnTheSameStoreOrPortIsRefused) {
   EXPECT_EQ(http_request(first.port(), "GET", "/healthz").status, 200);
 }
 
+// The forwarding config with a stop grace and an admin token (Bearer stop-admin-7f3).
+json stop_config(const HttpSink& sink, const std::string& grace) {
+  json config = forward_config(sink, "accepted");
+  config["executions"] = {{"stop_grace", grace}};
+  ::setenv("SB_TEST_STOP_ADMIN", "stop-admin-7f3", 1);
+  config["secrets"] = {{"admin", {{"env", "SB_TEST_STOP_ADMIN"}}}};
+  config["api"] = {{"admin_tokens", {{{"$secret", "admin"}}}}};
+  return config;
+}
+
+// A lead forwarded to the sink, which holds its answer; then SIGTERM, on a
+// thread of its own (the host's exit code when it has stopped).
+std::future<int> stop_with_a_call_in_flight(HostProcess& host, HttpSink& sink) {
+  sink.hold(true);
+  EXPECT_EQ(http_request(host.port(), "POST", "/webhooks/inbox", kNewLead).status, 202);
+  EXPECT_EQ(sink.wait_for(1).size(), 1u) << host.log();
+  return std::async(std::launch::async, [&host] { return host.stop(); });
+}
+
 // A stop (a deploy) in the middle of a slow provider call waits for its
 // answer and records it: after the restart nothing is sent again, and the
 // step is not in doubt.
 TEST(EndToEnd, AStopWaitsForTheCallsInFlightToAnswer) {
   HttpSink sink;
-  json config = forward_config(sink, "accepted");
-  config["executions"] = {{"stop_grace", "20s"}};
+  json config = stop_config(sink, "20s");
   config["rules"][0]["on_doubt"] = "hold";  // a call cut off by the stop would be listed in doubt
-  ::setenv("SB_TEST_STOP_ADMIN", "stop-admin-7f3", 1);
-  config["secrets"] = {{"admin", {{"env", "SB_TEST_STOP_ADMIN"}}}};
-  config["api"] = {{"admin_tokens", {{{"$secret", "admin"}}}}};
-  HostProcess host(config);  // its folder stays until the test ends
-  sink.hold(true);
-  ASSERT_EQ(http_request(host.port(), "POST", "/webhooks/inbox", kNewLead).status, 202);
-  ASSERT_EQ(sink.wait_for(1).size(), 1u) << host.log();
-  std::future<int> stopped = std::async(std::launch::async, [&host] { return host.stop(); });
+  HostProcess host(config);                 // its folder stays until the test ends
+  std::future<int> stopped = stop_with_a_call_in_flight(host, sink);
   EXPECT_EQ(stopped.wait_for(std::chrono::milliseconds(700)), std::future_status::timeout);  // waits for the answer
   sink.hold(false);
   EXPECT_EQ(stopped.get(), 0);
@@ -297,16 +309,9 @@ TEST(EndToEnd, AStopWaitsForTheCallsInFlightToAnswer) {
 // its idempotency key, is sent again).
 TEST(EndToEnd, AStopWaitsNoLongerThanItsGrace) {
   HttpSink sink;
-  json config = forward_config(sink, "accepted");
-  config["executions"] = {{"stop_grace", "200ms"}};
-  ::setenv("SB_TEST_STOP_ADMIN", "stop-admin-7f3", 1);
-  config["secrets"] = {{"admin", {{"env", "SB_TEST_STOP_ADMIN"}}}};
-  config["api"] = {{"admin_tokens", {{{"$secret", "admin"}}}}};
+  const json config = stop_config(sink, "200ms");
   HostProcess host(config);
-  sink.hold(true);
-  ASSERT_EQ(http_request(host.port(), "POST", "/webhooks/inbox", kNewLead).status, 202);
-  ASSERT_EQ(sink.wait_for(1).size(), 1u) << host.log();
-  std::future<int> stopped = std::async(std::launch::async, [&host] { return host.stop(); });
+  std::future<int> stopped = stop_with_a_call_in_flight(host, sink);
   EXPECT_EQ(stopped.wait_for(std::chrono::seconds(3)), std::future_status::ready);
   sink.hold(false);
   HostProcess again(config, {}, host.dir());

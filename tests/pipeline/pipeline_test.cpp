@@ -132,6 +132,7 @@ struct StopFirst {
 class PipelineTest : public ::testing::Test {
  protected:
   void SetUp() override { store_ = std::make_unique<SqliteStore>(SqliteStore::Options{file_}); }
+  void offer_waiting_for_an_open(const std::string& message_id);
   void TearDown() override {
     if (pipeline_) pipeline_->stop();
   }
@@ -749,11 +750,9 @@ TEST_F(PipelineTest, WaitForEventTakesThenWhenTheAwaitedEventArrives) {
   EXPECT_EQ(history[2]["event"]["event"]["id"], "r1");
 }
 
-// "Did the client open the message?" asked as message.opened (an email's
-// word) after a WhatsApp message: its read report answers it, under the
-// key the wait parked with.
-TEST_F(PipelineTest, AWaitForAnOpenIsAnsweredByAReadReport) {
-  actions_.script = {sent("wamid.1")};
+// The offer sent as `message_id`, its execution waiting for message.opened.
+void PipelineTest::offer_waiting_for_an_open(const std::string& message_id) {
+  actions_.script = {sent(message_id)};
   std::vector<CompiledStep> steps = offer_read_or_remind(60000);
   steps[1].wait_events = {"message.opened"};
   run({rule("offer", {{"event", "lead.created"}}, steps)});
@@ -763,6 +762,13 @@ TEST_F(PipelineTest, AWaitForAnOpenIsAnsweredByAReadReport) {
        ++i)
     std::this_thread::sleep_for(5ms);
   ASSERT_EQ(store_->executions({}).front().state, ExecutionState::kWaiting);
+}
+
+// "Did the client open the message?" asked as message.opened (an email's
+// word) after a WhatsApp message: its read report answers it, under the
+// key the wait parked with.
+TEST_F(PipelineTest, AWaitForAnOpenIsAnsweredByAReadReport) {
+  ASSERT_NO_FATAL_FAILURE(offer_waiting_for_an_open("wamid.1"));
   append({read_report("r1", "wamid.1")});
   auto rows = settled(1);
   ASSERT_EQ(rows.size(), 1u);
@@ -773,16 +779,7 @@ TEST_F(PipelineTest, AWaitForAnOpenIsAnsweredByAReadReport) {
 // A click on a link of an email whose pixel was never loaded (images off)
 // answers "did the client open it?" too.
 TEST_F(PipelineTest, AWaitForAnOpenIsAnsweredByAClick) {
-  actions_.script = {sent("msg-1")};
-  std::vector<CompiledStep> steps = offer_read_or_remind(60000);
-  steps[1].wait_events = {"message.opened"};
-  run({rule("offer", {{"event", "lead.created"}}, steps)});
-  append({lead_event("e1", "lead.created", "A")});
-  for (int i = 0;
-       i < 400 && (store_->executions({}).empty() || store_->executions({}).front().state != ExecutionState::kWaiting);
-       ++i)
-    std::this_thread::sleep_for(5ms);
-  ASSERT_EQ(store_->executions({}).front().state, ExecutionState::kWaiting);
+  ASSERT_NO_FATAL_FAILURE(offer_waiting_for_an_open("msg-1"));
   EventRecord click = read_report("c1", "msg-1");
   click.type = "message.clicked";
   append({click});

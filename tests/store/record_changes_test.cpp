@@ -44,14 +44,20 @@ TEST(RecordChanges, ADerivedEventsBodyIsItsObjectDumped) {
   EXPECT_EQ(derived[0].id, cause.id + ":created:deal");
 }
 
+// An event from the API that names contact p1 only.
+EventRecord about_p1(const std::string& id, const std::string& type) {
+  EventRecord cause;
+  cause.id = id;
+  cause.type = type;
+  cause.source = "api";
+  cause.contact = ContactUpdate{"id:p1", "{}"};
+  return cause;
+}
+
 // SendPulse's "contact field changed: email, phone": the name, the first
 // address and the first number count as fields of a known contact.
 TEST(RecordChanges, AContactsNameFirstEmailAndFirstPhoneAreFieldsThatChange) {
-  EventRecord cause;
-  cause.id = "c2";
-  cause.type = "contact.updated";
-  cause.source = "api";
-  cause.contact = ContactUpdate{"id:p1", "{}"};
+  const EventRecord cause = about_p1("c2", "contact.updated");
   const json before = {
       {"name", "Анна"}, {"emails", {{{"address", "anna@old.test"}}}}, {"phones", {{{"number", "+79990001122"}}}}};
   json after = before;
@@ -82,11 +88,7 @@ TEST(RecordChanges, AContactsNameFirstEmailAndFirstPhoneAreFieldsThatChange) {
 // A value sent again another way is no change: a number as text, an
 // address in capitals, a number written with its national prefix.
 TEST(RecordChanges, AValueWrittenAnotherWayIsNoChange) {
-  EventRecord cause;
-  cause.id = "c3";
-  cause.type = "crm.sync";
-  cause.source = "api";
-  cause.contact = ContactUpdate{"id:p1", "{}"};
+  const EventRecord cause = about_p1("c3", "crm.sync");
   const json before = {{"emails", {{{"address", "ivan@example.com"}}}},
                        {"phones", {{{"number", "+79991112233"}}}},
                        {"fields", {{"Budget", 15000}, {"city", "Омск"}}}};
@@ -190,11 +192,7 @@ TEST(RecordChanges, ARecordWhoseManagersChangedDerivesTheChange) {
 }
 
 TEST(RecordChanges, ADerivedEventOfAnEventWithoutEntityNamesNone) {
-  EventRecord cause;
-  cause.id = "c1";
-  cause.type = "campaign.send";
-  cause.source = "api";
-  cause.contact = ContactUpdate{"id:p1", "{}"};
+  const EventRecord cause = about_p1("c1", "campaign.send");
   const json contact_after = json::object();
   const auto derived = derived_events(cause, RecordImage{nullptr, &contact_after, true}, RecordImage{});
   ASSERT_EQ(derived.size(), 1u);
