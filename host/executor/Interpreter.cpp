@@ -801,12 +801,13 @@ void Interpreter::record_end(const Claimed& at, const CompiledStep& step, const 
     return at.record(ExecutionUpdate::to(row.id, ExecutionState::kReady, at.rule->id_at(step.fallback_next), 0,
                                          now_ms(), dump_text(entry), ""));
   }
-  if (outcome.outcome == SB_OUTCOME_UNREACHABLE && !step.channel.empty() && step.fallback_end < 0) {
+  if (outcome.outcome == SB_OUTCOME_UNREACHABLE && !step.channel.empty()) {
     // A message the contact cannot get on this channel (no address of the
-    // kind, a number that is not one), outside a fallback: nothing to send,
-    // and the rule goes on to its other actions (the manager's task), as
-    // after a skipped message. Counted as unreachable.
-    return go_on(at.index + 1);
+    // kind, a number that is not one), alone or as a fallback's last
+    // channel: nothing to send, and the rule goes on to its other actions
+    // (the manager's task), as after a skipped message. Counted as
+    // unreachable.
+    return go_on(step.fallback_end >= 0 ? step.fallback_end : at.index + 1);
   }
   log_warn("pipeline", "execution failed",
            {{"rule", row.rule}, {"event_id", row.event_id}, {"step", step.name}, {"reason", why}});

@@ -621,6 +621,40 @@ TEST_F(PipelineTest, FallbackMovesOnWhenAChannelCannotDeliver) {
   EXPECT_EQ(history[3]["step"], "follow-up");
 }
 
+// No channel of the chain can reach the contact: nothing was sent, and the
+// rule goes on (the manager's call), as after a message unreachable alone.
+// A last channel that fails for good is a dead letter.
+TEST_F(PipelineTest, FallbackWhoseLastChannelCannotReachTheContactGoesOn) {
+  std::vector<CompiledStep> steps = channels();
+  for (int i = 0; i < 3; ++i) steps[i].channel = steps[i].name;
+  actions_.script = {ActionOutcome::failure(SB_OUTCOME_UNREACHABLE, "no device token"),
+                     ActionOutcome::failure(SB_OUTCOME_UNREACHABLE, "no phone"),
+                     ActionOutcome::failure(SB_OUTCOME_UNREACHABLE, "no phone"),
+                     ActionOutcome{},
+                     ActionOutcome::failure(SB_OUTCOME_UNREACHABLE, "no device token"),
+                     ActionOutcome::failure(SB_OUTCOME_UNREACHABLE, "no phone"),
+                     ActionOutcome::failure(SB_OUTCOME_PERMANENT, "blocked by the operator")};
+  run({rule("reach", {{"event", "lead.created"}}, steps)});
+  append({lead_event("e1", "lead.created", "A")});
+  auto rows = settled(1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, ExecutionState::kDone);
+  const json history = json::parse(rows[0].history_json);
+  ASSERT_EQ(history.size(), 4u) << history.dump();
+  EXPECT_EQ(history[2]["step"], "sms");
+  EXPECT_EQ(history[2]["outcome"], "unreachable");
+  EXPECT_FALSE(history[2].contains("fallback_to"));
+  EXPECT_EQ(history[3]["step"], "follow-up");
+
+  append({lead_event("e2", "lead.created", "A")});
+  rows = settled(2);
+  ASSERT_EQ(rows.size(), 2u);
+  const auto failed = std::find_if(rows.begin(), rows.end(), [](const ExecutionRow& r) { return r.event_id == "e2"; });
+  ASSERT_NE(failed, rows.end());
+  EXPECT_EQ(failed->state, ExecutionState::kFailed);
+  EXPECT_EQ(failed->error, "permanent: blocked by the operator");
+}
+
 TEST_F(PipelineTest, FallbackStopsAtTheFirstChannelThatDeliversAndRetriesItFirst) {
   actions_.script = {ActionOutcome::failure(SB_OUTCOME_RETRY, "FCM 503")};
   run({rule("reach", {{"event", "lead.created"}}, channels())});
