@@ -92,6 +92,22 @@ std::optional<std::string> body_problem(std::string_view body) {
   return std::nullopt;
 }
 
+// The body without a UTF-8 byte order mark, which senders on Windows (1C,
+// .NET's default encoder) put before JSON or a form: RFC 8259 lets a reader
+// ignore it, and nothing else may start with those bytes.
+std::string_view without_bom(std::string_view body) {
+  constexpr std::string_view kBom = "\xEF\xBB\xBF";
+  return body.substr(0, kBom.size()) == kBom ? body.substr(kBom.size()) : body;
+}
+
+// A Content-Type under which a JSON body may come: JSON's own, a
+// "+json" type, text (curl --data-binary, navigator.sendBeacon), or none.
+bool may_be_json(std::string_view content_type) {
+  std::string type = lowercase(trim(content_type.substr(0, content_type.find(';'))));
+  return type.empty() || type == kJson || type == "text/json" || type == "text/plain" ||
+         (type.size() > 5 && type.ends_with("+json"));
+}
+
 // A refused request: the HTTP status, the {"error": ...} it answers with, and
 // the header that tells the client what would be accepted.
 struct Rejection {
@@ -162,17 +178,28 @@ class WebhookTrigger : public switchboard::Plugin {
     host_.count("webhook_requests_total");
     if (auto rejection = check(request)) return reject(*rejection, request, responder);
     // A form is read into the object it stands for; JSON is taken as it came.
+    const std::string_view text = without_bom(request.body);
+    const std::string_view content_type = request.header("content-type").value_or("");
     std::optional<json> body;
-    if (is_form(request.header("content-type").value_or("")) && !json_sent_as_form(request.body)) {
+    if (is_form(content_type) && !json_sent_as_form(text)) {
       std::string why;
-      body = form_object(request.body, why);
+      body = form_object(text, why);
       if (!body) return reject({400, "invalid_form", std::move(why)}, request, responder);
-    } else if (auto problem = body_problem(request.body)) {
+    } else if (auto problem = body_problem(text)) {
+      // Neither JSON nor a form, and not said to be: the type is what is wrong (XML, a multipart upload).
+      if (!may_be_json(content_type))
+        return reject({415,
+                       "unsupported_media_type",
+                       "Content-Type '" + std::string(trim(content_type)) +
+                           "' is not taken: send a JSON object (application/json) or a form "
+                           "(application/x-www-form-urlencoded)",
+                       {{"Accept-Post", "application/json, application/x-www-form-urlencoded"}}},
+                      request, responder);
       return reject({400, "invalid_json", std::move(*problem)}, request, responder);
     }
     // A token in the body is a credential: checked before the rest of the request.
     if (config_.body_token) {
-      if (!body) body = json::parse(request.body);
+      if (!body) body = json::parse(text);
       if (auto reason = body_token_failure(*body))
         return reject({401, "unauthorized", std::move(*reason)}, request, responder);
     }
@@ -180,10 +207,10 @@ class WebhookTrigger : public switchboard::Plugin {
       return reject({400, "invalid_id", *problem}, request, responder);
     const std::string* type = &config_.event_type;  // not copied: a request's cost is counted
     if (config_.event_type_from) {
-      if (!body) body = json::parse(request.body);
+      if (!body) body = json::parse(text);
       type = &type_of(*body);
     }
-    emit(request, body, *type, std::move(responder));
+    emit(request, text, body, *type, std::move(responder));
   }
 
   // A JSON object sent with a form's Content-Type (curl -d without -H
@@ -336,17 +363,17 @@ class WebhookTrigger : public switchboard::Plugin {
   // the body as it came (checked above): parsing it into a tree only to write
   // it out again cost more than the rest of the request.
   // `body`: the body read into an object (a form, or JSON a setting had to
-  // read); otherwise it is spliced in as it came.
-  void emit(const InboundRequest& request, const std::optional<json>& body, const std::string& type,
-            Responder responder) {
+  // read); otherwise `text` (the body, checked to be JSON) is spliced in as it came.
+  void emit(const InboundRequest& request, std::string_view text, const std::optional<json>& body,
+            const std::string& type, Responder responder) {
     std::string payload = R"({"body":)";
-    payload.append(body ? dump(*body) : std::string(request.body));
+    payload.append(body ? dump(*body) : std::string(text));
     payload.append(R"(,"headers":)").append(dump(payload_headers(request)));
     payload.append(R"(,"query":)").append(dump(json(request.query)));
     payload.append(R"(,"route":)").append(route_json_);
     // The person and record the body names, beside it (checked above: it parses).
     if (config_.mapping) {
-      const json members = config_.mapping->apply(body ? *body : json::parse(request.body));
+      const json members = config_.mapping->apply(body ? *body : json::parse(text));
       for (auto it = members.begin(); it != members.end(); ++it)
         payload.append(",").append(dump(json(it.key()))).append(":").append(dump(it.value()));
     }

@@ -216,6 +216,42 @@ TEST_F(WebhookPluginTest, RejectsBodiesThatAreNotJsonObjects) {
   EXPECT_EQ(json::parse(host.emitted[0].payload)["body"]["a"].size(), 1u);
 }
 
+// A body that is neither JSON nor a form, sent as what it is (XML, a
+// multipart upload), is refused for its type, which names what is taken.
+// JSON under a text type or none is read as JSON.
+TEST_F(WebhookPluginTest, ABodyOfAnotherMediaTypeIs415) {
+  auto instance = create("{}");
+  const uint64_t xml = host.request("POST", {{"Content-Type", "application/xml; charset=utf-8"}}, "<lead id=\"7\"/>");
+  EXPECT_EQ(host.responses.at(xml).status, 415);
+  EXPECT_EQ(response_body(xml)["error"]["code"], "unsupported_media_type");
+  EXPECT_EQ(response_body(xml)["error"]["message"],
+            "Content-Type 'application/xml; charset=utf-8' is not taken: send a JSON object (application/json) or a "
+            "form (application/x-www-form-urlencoded)");
+  EXPECT_EQ(host.responses.at(xml).headers,
+            (fake::Headers{{"Accept-Post", "application/json, application/x-www-form-urlencoded"}}));
+  // Broken JSON said to be JSON (or text) is the body's fault: 400.
+  for (const char* type : {"application/json", "application/vnd.api+json", "text/plain", ""}) {
+    const uint64_t broken = host.request("POST", {{"Content-Type", type}}, "{\"a\":");
+    EXPECT_EQ(host.responses.at(broken).status, 400) << type;
+  }
+  // A JSON object under another type is still taken.
+  host.request("POST", {{"Content-Type", "application/octet-stream"}}, R"({"lead": 7})");
+  ASSERT_EQ(host.emitted.size(), 1u);
+  EXPECT_EQ(json::parse(host.emitted[0].payload)["body"], json::parse(R"({"lead": 7})"));
+}
+
+// Senders on Windows (1C, .NET's UTF8Encoding) start a body with a byte
+// order mark: read past it, for JSON and forms alike.
+TEST_F(WebhookPluginTest, AByteOrderMarkBeforeTheBodyIsSkipped) {
+  auto instance = create(R"({"contact": {"phone": "/phone"}})");
+  host.request("POST", {{"Content-Type", "application/json"}}, "\xEF\xBB\xBF{\"phone\": \"+79990001122\"}");
+  host.request("POST", {{"Content-Type", "application/x-www-form-urlencoded"}}, "\xEF\xBB\xBFphone=%2B79990001123");
+  ASSERT_EQ(host.emitted.size(), 2u);
+  EXPECT_EQ(json::parse(host.emitted[0].payload)["body"], json::parse(R"({"phone": "+79990001122"})"));
+  EXPECT_EQ(json::parse(host.emitted[0].payload)["contact"]["phones"][0]["number"], "+79990001122");
+  EXPECT_EQ(json::parse(host.emitted[1].payload)["body"], json::parse(R"({"phone": "+79990001123"})"));
+}
+
 // Bitrix24's outgoing webhooks (and amoCRM's, and most site forms) post a
 // form, PHP-style: its fields become the object they stand for; the event's
 // type comes from the body's own "event"; the application token the portal
