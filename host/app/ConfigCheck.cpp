@@ -5,6 +5,8 @@
 
 #include "events/EventParser.h"
 #include "executor/HostActions.h"
+#include "http/WebhookRoutes.h"
+#include "metrics/Metrics.h"
 #include "rules/Template.h"
 #include "util/JsonText.h"
 #include "util/Text.h"
@@ -241,6 +243,42 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
     if (dynamic.condition) out.segments.push_back(std::move(dynamic));
   }
   return out;
+}
+
+std::set<std::string> granted_services(const InstanceConfig& instance, const PluginLibrary& library) {
+  const std::string& plugin = library.name();
+  const bool records = (plugin == "crm" || plugin == "tasks" || plugin == "segments") &&
+                       std::filesystem::path(instance.plugin).stem() == plugin;
+  const std::vector<std::string> grants =
+      instance.grants.value_or(records ? std::vector<std::string>{"crm"} : std::vector<std::string>{});
+  return {grants.begin(), grants.end()};
+}
+
+std::vector<ConfigIssue> try_creating_instances(const Config& config, const CheckedConfig& checked,
+                                                const std::map<std::string, std::string>& secrets) {
+  Metrics metrics;
+  WebhookRoutes routes;
+  HostDependencies deps;  // no HTTP client, store, outbox or records: the plugins are only created
+  deps.metrics = &metrics;
+  deps.routes = &routes;
+  deps.secrets = secrets;
+  for (const auto& instance : config.instances) {
+    deps.instance_secrets[instance.name] = secret_names(instance.config);
+    deps.instance_grants[instance.name] = granted_services(instance, *checked.instance_plugins.at(instance.name));
+  }
+  std::vector<ConfigIssue> issues;
+  // Kept until every one is made: a second instance on a taken path is refused as at run time.
+  std::vector<std::unique_ptr<PluginInstance>> created;
+  for (const auto& instance : config.instances) {
+    try {
+      created.push_back(std::make_unique<PluginInstance>(checked.instance_plugins.at(instance.name), instance.name,
+                                                         deps, checked.instance_configs.at(instance.name)));
+    } catch (const PluginError& e) {
+      issues.push_back(
+          {config.file.string(), "/instances/" + escape_pointer_token(instance.name) + "/config", e.what()});
+    }
+  }
+  return issues;
 }
 
 }  // namespace sb

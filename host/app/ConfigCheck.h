@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,5 +34,19 @@ RuleEnvironment rule_environment(const Config& config);
 // be read is checked as a string placeholder (read_secrets reports it).
 CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog,
                                     const std::map<std::string, std::string>& secrets);
+
+// The host services granted to an instance beyond the common ones: what
+// its config says, else the records ("crm") for the bundled record plugins,
+// known by the loaded plugin's own name and its file's ("crm", or
+// .../crm.so), so that another library calling itself "crm" gets nothing
+// unasked.
+std::set<std::string> granted_services(const InstanceConfig& instance, const PluginLibrary& library);
+
+// Creates every instance as the host would, with services that send, keep
+// and emit nothing, and destroys it again: what only its plugin can tell (a
+// webhook path another instance took, a key of the wrong shape) is found
+// before the host runs. One issue for each instance that refuses.
+std::vector<ConfigIssue> try_creating_instances(const Config& config, const CheckedConfig& checked,
+                                                const std::map<std::string, std::string>& secrets);
 
 }  // namespace sb

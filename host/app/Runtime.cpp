@@ -259,15 +259,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   deps_.crm = crm_.get();
   for (const auto& instance : config_.instances) {
     deps_.instance_secrets[instance.name] = secret_names(instance.config);
-    // The bundled record plugins need nothing but the records: known by
-    // the loaded plugin's own name and its file's ("crm", or .../crm.so),
-    // so that another library calling itself "crm" gets nothing unasked.
-    const std::string plugin = checked.instance_plugins.at(instance.name)->name();
-    const bool records =
-        (plugin == "crm" || plugin == "tasks" || plugin == "segments") && fs::path(instance.plugin).stem() == plugin;
-    const std::vector<std::string> grants =
-        instance.grants.value_or(records ? std::vector<std::string>{"crm"} : std::vector<std::string>{});
-    deps_.instance_grants[instance.name] = {grants.begin(), grants.end()};
+    deps_.instance_grants[instance.name] = granted_services(instance, *checked.instance_plugins.at(instance.name));
   }
 
   // Bind before creating instances: a taken port is the likelier mistake and

@@ -194,6 +194,12 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
     auto checked = sb::check_against_plugins(config, catalog, secrets);
     issues.insert(issues.end(), checked.issues.begin(), checked.issues.end());
     if (!issues.empty()) throw sb::ConfigError(std::move(issues));
+    // Last: a plugin is handed only a config that passed every check above
+    // (and what it answers is printed without a secret it may repeat).
+    for (const auto& [name, value] : secrets) sb::Logger::instance().add_secret(value);
+    issues = sb::try_creating_instances(config, checked, secrets);
+    for (auto& issue : issues) issue.message = sb::Logger::instance().redact(std::move(issue.message));
+    if (!issues.empty()) throw sb::ConfigError(std::move(issues));
     std::cout << config.file.string() << ": valid (" << config.instances.size() << " instances, " << config.rules.size()
               << " rules)\n";
     for (const auto& rule : checked.rules)

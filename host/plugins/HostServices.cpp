@@ -93,6 +93,7 @@ sb_status http_request_fn(const sb_host* host, const sb_http_request* request, s
   InstanceHost* h = self(host);
   if (!h || !request || !on_response || request->struct_size < offsetof(sb_http_request, timeout_ms))
     return SB_ERR_INVALID_ARGUMENT;
+  if (!h->deps->http) return SB_ERR_UNAVAILABLE;  // `switchboard validate` creates instances that send nothing
   OutboundRequest out;
   out.method = text(request->method);
   out.url = text(request->url);

@@ -338,6 +338,33 @@ TEST(Cli, ValidateExitsNonZeroWithFileAndPointer) {
       << out;
 }
 
+// What only a plugin can tell is found by validate too, not when the host
+// starts: a webhook path another instance took, a signing secret that is
+// not one. Each is named at its instance, without the secret.
+TEST(Cli, ValidateCreatesEveryInstanceAsTheHostWould) {
+  const auto dir = make_temp_dir("sb_cli");
+  const auto file = dir / "instances.json";
+  ::setenv("SB_TEST_VALIDATE_SIGNING", "whsec_!!not-base64-Zq83", 1);
+  std::ofstream(file) << R"({"secrets": {"signing": {"env": "SB_TEST_VALIDATE_SIGNING"}},
+      "instances": {"leads": {"plugin": "webhook"},
+                    "site": {"plugin": "webhook", "config": {"path": "leads"}},
+                    "signed": {"plugin": "webhook", "config": {"signing_secret": {"$secret": "signing"}}},
+                    "sms": {"plugin": "sms", "config": {"gateway": "smsru", "api_id": "k", "dry_run": true}}}})";
+  auto [code, out] = run_switchboard({"validate", "--config", file.string()});
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find(file.string() + ": /instances/site/config: instance 'site' (plugin 'webhook'): cannot create: "
+                                     "cannot register route /webhooks/leads: the path is taken"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find(file.string() + ": /instances/signed/config: instance 'signed' (plugin 'webhook'): cannot "
+                                     "create: 'signing_secret' must be"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("Zq83"), std::string::npos) << out;
+  EXPECT_EQ(out.find("instance 'leads'"), std::string::npos) << out;
+  EXPECT_EQ(out.find("instance 'sms'"), std::string::npos) << out;
+}
+
 // A plugin folder named twice (written two ways, or also a default) lists
 // each plugin once.
 TEST(Cli, APluginFolderNamedTwiceListsEachPluginOnce) {
