@@ -7,6 +7,8 @@
 #include <algorithm>
 
 #include "base64.h"
+#include "form.h"
+#include "hex.h"
 
 namespace switchboard_plugins {
 
@@ -76,6 +78,20 @@ bool twilio_signature_matches(const std::string& auth_token, const std::string& 
     if (hash == std::string::npos) break;
   }
   return false;
+}
+
+bool twilio_request_signed(const std::string& auth_token, const std::string& url, std::string_view query,
+                           std::string_view body, const std::vector<std::pair<std::string, std::string>>& fields,
+                           std::string_view given) {
+  const auto body_hash = form_field(form_decode(query), "bodySHA256");
+  if (!body_hash) return twilio_signature_matches(auth_token, url, fields, given);
+  if (!hex_matches(digest_hex(EVP_sha256(), body), *body_hash)) return false;
+  // The URL Twilio called: the configured one with the query it came with
+  // (its own parameters and the hash), and the fragment, if any, after it.
+  const size_t hash = url.find('#');
+  const std::string fragment = hash == std::string::npos ? "" : url.substr(hash);
+  const std::string base = url.substr(0, std::min(url.find('?'), hash));
+  return twilio_signature_matches(auth_token, base + "?" + std::string(query) + fragment, {}, given);
 }
 
 std::string twilio_callback_with_retries(const std::string& url) {

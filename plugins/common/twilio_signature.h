@@ -19,6 +19,15 @@ std::string twilio_signature(const std::string& auth_token, const std::string& u
 bool twilio_signature_matches(const std::string& auth_token, const std::string& url,
                               const std::vector<std::pair<std::string, std::string>>& fields, std::string_view given);
 
+// A request Twilio signed, as twilio-python's RequestValidator checks one:
+// a body sent as JSON carries its SHA-256 (hex) in the query, bodySHA256,
+// and the signature covers the URL with that query and no fields; a form's
+// `fields` are signed beside the URL, as above. `query` is the query the
+// request came with.
+bool twilio_request_signed(const std::string& auth_token, const std::string& url, std::string_view query,
+                           std::string_view body, const std::vector<std::pair<std::string, std::string>>& fields,
+                           std::string_view given);
+
 // A status callback URL as Twilio is to be given it: with connection
 // overrides that have Twilio send a report again after a 5xx answer (by
 // default it does so only when it could not connect), unless the URL

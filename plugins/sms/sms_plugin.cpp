@@ -134,7 +134,8 @@ class Sms : public switchboard::Plugin {
   void delivery_report(const switchboard::InboundRequest& request, switchboard::Responder responder) {
     const FormFields fields = switchboard_plugins::form_decode(request.body);
     const std::string given(request.header("x-twilio-signature").value_or(""));
-    if (!switchboard_plugins::twilio_signature_matches(auth_token_, status_callback_, fields, given)) {
+    if (!switchboard_plugins::twilio_request_signed(auth_token_, status_callback_, request.query, request.body, fields,
+                                                    given)) {
       host_.count("sms_callbacks_rejected_total");
       host_.log(SB_LOG_WARN, "twilio status callback refused",
                 dump(json{{"reason", given.empty() ? "missing X-Twilio-Signature" : "signature does not match"},
@@ -146,10 +147,13 @@ class Sms : public switchboard::Plugin {
       events.push_back(std::move(*report));
     else
       events = twilio_inbound(fields);
-    if (events.empty()) return responder.respond(200, "text/plain", "");
+    // Empty TwiML: an incoming message is answered with no reply (an empty
+    // text/plain answer is Twilio's error 11200 in its debugger).
+    constexpr std::string_view kNoReply = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
+    if (events.empty()) return responder.respond(200, "text/xml", kNoReply);
     // 200 once every event is committed: otherwise Twilio tries again, and the ids make a repeat a duplicate.
-    switchboard_plugins::emit_all(host_, events, [responder](bool committed) mutable {
-      if (committed) return responder.respond(200, "text/plain", "");
+    switchboard_plugins::emit_all(host_, events, [responder, kNoReply](bool committed) mutable {
+      if (committed) return responder.respond(200, "text/xml", kNoReply);
       responder.respond(503, "application/json", error_body("unavailable", "not stored, send again"));
     });
   }

@@ -133,7 +133,8 @@ class Twilio final : public Provider {
     const auto fields = switchboard_plugins::form_decode(request.body);
     const std::string given(request.header("x-twilio-signature").value_or(""));
     if (given.empty()) return {401, "missing X-Twilio-Signature", std::nullopt};
-    if (!switchboard_plugins::twilio_signature_matches(auth_token_, status_callback_, fields, given))
+    if (!switchboard_plugins::twilio_request_signed(auth_token_, status_callback_, request.query, request.body, fields,
+                                                    given))
       return {401, "X-Twilio-Signature does not match", std::nullopt};
     const std::string sid = field(fields, "CallSid"), status = field(fields, "CallStatus");
     static const std::map<std::string, std::string> kOutcomes = {
@@ -212,7 +213,7 @@ class Voximplant final : public Provider {
     // little ahead of Voximplant's is not a token from the future.
     const int64_t issued = now_s - kClockSkewS;
     const auto token = switchboard_plugins::rs256_jwt(
-        {{"kid", key_id_}}, {{"iss", std::stoll(account_id_)}, {"iat", issued}, {"exp", issued + kTokenS}},
+        {{"kid", key_id_}}, {{"iss", std::stoll(account_id_)}, {"iat", issued}, {"exp", now_s + kTokenS}},
         private_key_);
     if (!token) {
       error = "'private_key' is not an unencrypted RSA private key in PEM";
@@ -290,7 +291,7 @@ class Voximplant final : public Provider {
   static constexpr size_t kCustomDataLimit = 200;
   static constexpr size_t kKeySize = 22;  // 132 bits of the step's key's SHA-256
   static constexpr int64_t kKeptS = 900;  // long enough for a scenario to start
-  static constexpr int64_t kTokenS = 24;  // a request's JWT lives as long as the official client's
+  static constexpr int64_t kTokenS = 24;  // a request's JWT ends when the official client's does: 24 s from now
   static constexpr int64_t kClockSkewS = 5;
 
   static std::string sha256(const std::string& text) {

@@ -5,6 +5,7 @@
 
 #include "form.h"
 #include "json_fields.h"
+#include "provider_answers.h"
 
 namespace unisender {
 
@@ -27,8 +28,8 @@ ActionResult api_result(const switchboard::HttpResponse& response, bool absent_i
   if (!response.transport_error.empty())
     return ActionResult::retry("UniSender: " + std::string(response.transport_error), 0, "transport");
   if (response.status >= 500 || response.status == 429)
-    return ActionResult::retry("UniSender answered HTTP " + std::to_string(response.status), 0,
-                               std::to_string(response.status));
+    return ActionResult::retry("UniSender answered HTTP " + std::to_string(response.status),
+                               switchboard_plugins::retry_after(response), std::to_string(response.status));
   const json body = json::parse(response.body, nullptr, false);
   if (!body.is_object()) {
     // A 4xx page (a wrong base_url, a proxy refusing) will not change by itself.

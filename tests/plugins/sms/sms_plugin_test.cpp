@@ -397,6 +397,10 @@ TEST_F(SmsPluginTest, SignedTwilioReportsBecomeMessageEvents) {
   EXPECT_EQ(json::parse(host.emitted[0].payload)["data"]["message_id"], "SM1234567890abcdef1234567890abcdef");
   host.finish_emit(0, SB_OK, host.emitted[0].id);
   EXPECT_EQ(host.responses.at(id).status, 200);
+  // Empty TwiML: what Twilio takes for "no reply" to an incoming message (an empty text/plain answer is its
+  // error 11200).
+  EXPECT_EQ(host.responses.at(id).content_type, "text/xml");
+  EXPECT_EQ(host.responses.at(id).body, R"(<?xml version="1.0" encoding="UTF-8"?><Response></Response>)");
 }
 
 TEST_F(SmsPluginTest, TwilioReportsNeedThePublicUrlAndSmscReportsTheHandlersSecret) {

@@ -47,6 +47,28 @@ TEST(TwilioSignature, ARepeatedFieldIsSignedWithItsValuesSorted) {
             "IK+Dwps556ElfBT0I3Rgjkr1wJU=");
 }
 
+// A JSON body is signed through its hash in the query (bodySHA256): the
+// public vector of Twilio's libraries' tests, and a body or hash changed.
+TEST(TwilioSignature, AJsonBodyIsSignedThroughItsHashInTheQuery) {
+  const std::string url = "https://mycompany.com/myapp.php?foo=1&bar=2";
+  const std::string body = R"({"property": "value", "boolean": true})";
+  const std::string query = "foo=1&bar=2&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
+  const std::string signature = "a9nBmqA0ju/hNViExpshrM61xv4=";
+  EXPECT_TRUE(switchboard_plugins::twilio_request_signed("12345", url, query, body, {}, signature));
+  EXPECT_TRUE(switchboard_plugins::twilio_request_signed("12345", url + "#rc=3&rp=ct,5xx", query, body, {}, signature));
+  EXPECT_FALSE(switchboard_plugins::twilio_request_signed("12345", url, query, body + " ", {}, signature));
+  EXPECT_FALSE(
+      switchboard_plugins::twilio_request_signed("12345", url, query, body, {}, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+  // Without the hash in the query, the form's fields are signed as ever.
+  const sms::FormFields fields = {{"CallSid", "CA1234567890ABCDE"},
+                                  {"Digits", "1234"},
+                                  {"From", "+14158675309"},
+                                  {"To", "+18005551212"},
+                                  {"Caller", "+14158675309"}};
+  EXPECT_TRUE(switchboard_plugins::twilio_request_signed("12345", url, "foo=1&bar=2", "", fields,
+                                                         "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+}
+
 // Twilio signs the URL with or without its port, however it was given:
 // each form of the configured URL accepts the other's signature.
 TEST(TwilioSignature, TheUrlMatchesWithOrWithoutItsDefaultPort) {

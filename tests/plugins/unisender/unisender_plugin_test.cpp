@@ -193,9 +193,9 @@ TEST_F(UnisenderPluginTest, UniSendersErrorsMapToRetryOrPermanentWithItsMessage)
   EXPECT_EQ(r.provider_code, "invalid_api_key");
   EXPECT_EQ(r.reason, "Invalid API key");
   auto instance = create();
-  auto answer = [&](int status, const std::string& body) {
+  auto answer = [&](int status, const std::string& body, fake::Headers headers = {}) {
     EXPECT_EQ(instance->invoke("subscribe", json{{"lists", "welcome"}}.dump(), "k", 0, kSubject.dump()), SB_OK);
-    host.finish_http(host.sent.size() - 1, status, {}, body);
+    host.finish_http(host.sent.size() - 1, status, headers, body);
     return host.results.back();
   };
   r = answer(200, R"({"error":"Too many requests","code":"api_call_limit_exceeded_for_api_key"})");
@@ -208,6 +208,11 @@ TEST_F(UnisenderPluginTest, UniSendersErrorsMapToRetryOrPermanentWithItsMessage)
   EXPECT_EQ(r.outcome, SB_OUTCOME_PERMANENT);
   EXPECT_EQ(r.reason, "list ids [5] has no confirmation letters");
   EXPECT_EQ(answer(503, "").outcome, SB_OUTCOME_RETRY);
+  // An overloaded UniSender's Retry-After is kept to.
+  r = answer(429, "", {{"Retry-After", "120"}});
+  EXPECT_EQ(r.outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(r.retry_after_s, 120u);
+  EXPECT_EQ(answer(503, "", {{"Retry-After", "45"}}).retry_after_s, 45u);
   EXPECT_EQ(answer(200, "<html>").outcome, SB_OUTCOME_RETRY);
   EXPECT_EQ(answer(404, "<html>Not Found</html>").outcome, SB_OUTCOME_PERMANENT);
   r = answer(200, R"({"result":{"person_id":1},"warnings":[{"warning":"tag ignored"}]})");
