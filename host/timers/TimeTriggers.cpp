@@ -15,6 +15,7 @@
 #include "analytics/TaskReport.h"
 #include "log/Logger.h"
 #include "rules/SegmentMembership.h"
+#include "store/ContactAliases.h"
 #include "util/JsonText.h"
 #include "util/Text.h"
 #include "util/ThreadName.h"
@@ -393,6 +394,25 @@ class SpecialDateProducer final : public TimeProducer {
       zone = data["timezone"].get<std::string>();
     const date::time_zone* tz = zone_named(zone.empty() ? account_zone_ : zone);
     if (!tz) tz = date::locate_zone("UTC");
+    // The person's occurrence is named by their first email or phone, else
+    // their key: a contact first known by an address and then given the
+    // CRM's id (its key changes) is the same person, greeted once, also
+    // after a restart. Any occurrence of theirs under another of their keys
+    // this run counts as sent, and one pending under an address they were
+    // known by is theirs now.
+    const std::vector<std::string> aliases = contact_aliases(data);
+    const std::string& person = aliases.empty() ? c.key : aliases.front();
+    for (const std::string& alias : aliases)
+      if (const auto it = pending_of_.find(alias); it != pending_of_.end() && alias != c.key) {
+        pending_.erase(it->second);
+        pending_of_.erase(it);
+      }
+    const auto sent_as_another = [&](const std::string& local_date) {
+      const auto sent = [&](const std::string& key) {
+        return sent_.count("time:" + rule_ + ":" + key + ":" + local_date) > 0;
+      };
+      return sent(c.key) || std::any_of(aliases.begin(), aliases.end(), sent);
+    };
     const auto today = date::floor<date::days>(tz->to_local(date::sys_time<Ms>{Ms{now}}));
     for (int d = 0; d <= 1; ++d) {
       const date::local_days day = today + date::days{d};  // when it fires
@@ -406,11 +426,14 @@ class SpecialDateProducer final : public TimeProducer {
       const int64_t at = ms(tz->to_sys(day + std::chrono::minutes{at_minute_}, date::choose::earliest));
       const int64_t day_ends = ms(tz->to_sys(day + date::days{1}, date::choose::earliest));
       if (now >= day_ends || at > now + kHour + 60000) continue;  // gone, or the next read finds it
+      // A day still to come (a date in a later year): nothing to mark yet.
+      if (date->year && year < date->year) continue;
       const std::string local_date = date::format("%F", day);
+      if (sent_as_another(local_date)) continue;
       json data_out{{"rule", rule_}, {"field", "contact." + field_}, {"date", *value}};
       if (offset_days_ != 0) data_out["offset_days"] = offset_days_;
       if (date->year) data_out["years"] = year - date->year;
-      EventRecord e = time_event("time:" + rule_ + ":" + c.key + ":" + local_date, "contact.special_date",
+      EventRecord e = time_event("time:" + rule_ + ":" + person + ":" + local_date, "contact.special_date",
                                  time_source(rule_), at, now, std::move(data_out));
       e.contact = ContactUpdate{c.key, "", {}, {}};
       if (!sent_.count(e.id)) pending_of_[c.key] = pending_.emplace(at, std::move(e));
