@@ -13,10 +13,15 @@ namespace {
 
 // "contact.fields.birthday", "fields.birthday" and "birthday" are the same
 // path: a record's own keys hold no dates, so a single name is a field.
-std::string path_in(const std::string& written, const std::string& record) {
+std::optional<std::string> path_in(const std::string& written, const std::string& record) {
   const std::string prefix = record + ".";
-  const std::string path = written.rfind(prefix, 0) == 0 ? written.substr(prefix.size()) : written;
-  return path.find('.') == std::string::npos ? "fields." + path : path;
+  if (written.rfind(prefix, 0) == 0) {
+    const std::string path = written.substr(prefix.size());
+    return path.find('.') == std::string::npos ? "fields." + path : path;
+  }
+  if (written.find('.') == std::string::npos) return "fields." + written;  // a field's short name
+  if (written.rfind("fields.", 0) == 0) return written;
+  return std::nullopt;  // another record's ("entity." for a contact), or a misspelt root ("contcat.")
 }
 
 std::string clock_text(int minute) {
@@ -128,8 +133,12 @@ std::optional<TimeTrigger> TimeTrigger::compile(const json& trigger, std::vector
     allowed = {"special_date", "at", "timezone", "offset"};
     if (!trigger["special_date"].is_string() || trigger["special_date"].get<std::string>().empty())
       problems.push_back({"/special_date", "expected the contact's date field, e.g. \"contact.fields.birthday\""});
+    else if (auto field = path_in(trigger["special_date"].get<std::string>(), "contact"))
+      t.field = *field;
     else
-      t.field = path_in(trigger["special_date"].get<std::string>(), "contact");
+      problems.push_back({"/special_date", "'" + trigger["special_date"].get<std::string>() +
+                                               "' is not a field of the contact: expected \"contact.fields.<name>\" "
+                                               "or a field's short name (\"birthday\")"});
     if (trigger.contains("offset")) {
       constexpr int64_t kDay = 86400000;
       const auto offset =
@@ -155,7 +164,14 @@ std::optional<TimeTrigger> TimeTrigger::compile(const json& trigger, std::vector
       problems.push_back({"/overdue", "expected the entity type, e.g. \"deal\" or \"task\""});
     else
       t.entity_type = trigger["overdue"].get<std::string>();
-    t.field = path_in(trigger.value("field", std::string("entity.fields.deadline")), "entity");
+    const json& written = trigger.contains("field") ? trigger["field"] : json("entity.fields.deadline");
+    if (auto field = written.is_string() ? path_in(written.get<std::string>(), "entity") : std::nullopt)
+      t.field = *field;
+    else
+      problems.push_back(
+          {"/field",
+           (written.is_string() ? "'" + written.get<std::string>() + "' is not a field of the entity: " : "") +
+               "expected \"entity.fields.<name>\" or a field's short name (\"due\")"});
     if (trigger.contains("by")) {
       const auto by = trigger["by"].is_string() ? parse_duration_ms(trigger["by"].get<std::string>()) : std::nullopt;
       if (!by || *by < 0)

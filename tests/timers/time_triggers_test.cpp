@@ -803,6 +803,19 @@ TEST(TimeTriggerRules, AreCheckedWithThePathAndWhatWasExpected) {
   EXPECT_EQ(problem({{"schedule", "every day at 09:00"}, {"timezone", "Mars/Olympus"}}),
             "/timezone: expected an IANA time zone such as \"Europe/Moscow\"");
   EXPECT_EQ(problem({{"overdue", "deal"}, {"by", "soon"}}), "/by: expected how long past due, e.g. \"1d\" or \"2h\"");
+  // A path into another record, or a misspelt root, would never fire: named, with what was expected.
+  EXPECT_EQ(problem({{"special_date", "entity.fields.birthday"}}),
+            "/special_date: 'entity.fields.birthday' is not a field of the contact: expected "
+            "\"contact.fields.<name>\" or a field's short name (\"birthday\")");
+  EXPECT_EQ(problem({{"special_date", "contcat.fields.birthday"}}).substr(0, 42),
+            "/special_date: 'contcat.fields.birthday' i");
+  EXPECT_EQ(problem({{"overdue", "deal"}, {"field", "contact.fields.x"}}),
+            "/field: 'contact.fields.x' is not a field of the entity: expected \"entity.fields.<name>\" or a "
+            "field's short name (\"due\")");
+  EXPECT_EQ(problem({{"overdue", "deal"}, {"field", 7}}),
+            "/field: expected \"entity.fields.<name>\" or a field's short name (\"due\")");
+  for (const char* fine : {"birthday", "fields.birthday", "contact.fields.birthday", "contact.birthday"})
+    EXPECT_EQ(problem({{"special_date", fine}}), "(none)") << fine;
   EXPECT_EQ(problem({{"schedule", "0 9 * *"}}).substr(0, 30), "/schedule: '0 9 * *' has 4 fie");
   EXPECT_EQ(problem({{"overdue", "deal"}, {"at", "10:00"}}).substr(0, 29), "/at: does not go with \"overdu");
 }
