@@ -71,9 +71,11 @@ bool has_tag(const json& data, const std::string& tag) {
 // Whether the value at the dotted `path` from `node` is `value`; through an
 // array, any item's (a task's assignees.id is any of its managers').
 bool value_at_is(const json& node, std::string_view path, const std::string& value) {
-  if (path.empty()) return as_text(node) == value;
-  if (node.is_array() && !path.empty() && !std::isdigit(static_cast<unsigned char>(path.front())))
+  // A path through a list matches any of its items: its objects' members,
+  // or the items themselves at the path's end (`field.tags=vip`).
+  if (node.is_array() && (path.empty() || !std::isdigit(static_cast<unsigned char>(path.front()))))
     return std::any_of(node.begin(), node.end(), [&](const json& item) { return value_at_is(item, path, value); });
+  if (path.empty()) return as_text(node) == value;
   const size_t dot = path.find('.');
   const std::string part(path.substr(0, dot));
   const std::string_view rest = dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1);

@@ -31,10 +31,11 @@ class RecordsApiTest : public ::testing::Test {
     // Six clients, two of them VIPs in Omsk; deals and leads in statuses.
     json batch = json::array();
     for (int i = 1; i <= 6; ++i) {
-      json contact = {{"id", "c" + std::to_string(i)},
-                      {"name", "Клиент " + std::to_string(i)},
-                      {"fields", {{"city", i % 2 ? "Omsk" : "Kazan"}, {"visits", i}}},
-                      {"tags", i <= 2 ? json::array({"vip", "newsletter"}) : json::array({"newsletter"})}};
+      json contact = {
+          {"id", "c" + std::to_string(i)},
+          {"name", "Клиент " + std::to_string(i)},
+          {"fields", {{"city", i % 2 ? "Omsk" : "Kazan"}, {"visits", i}, {"langs", {"ru", "l" + std::to_string(i)}}}},
+          {"tags", i <= 2 ? json::array({"vip", "newsletter"}) : json::array({"newsletter"})}};
       json entity = {{"type", i <= 4 ? "deal" : "lead"}, {"id", "E" + std::to_string(i)}};
       if (i != 3) entity["status"] = i % 2 ? "won" : "new";
       if (i == 3) entity["fields"] = {{"amount", 300}};  // a deal with data and no status yet
@@ -70,6 +71,10 @@ TEST_F(RecordsApiTest, ContactsAreListedWithWhatEveryEventToldAndFilteredByTagAn
   EXPECT_EQ(keys(admin("/api/v1/contacts?tag=vip").json(), "key"), (std::set<std::string>{"id:c1", "id:c2"}));
   EXPECT_EQ(keys(admin("/api/v1/contacts?tag=vip&field.city=Omsk").json(), "key"), (std::set<std::string>{"id:c1"}));
   EXPECT_EQ(keys(admin("/api/v1/contacts?field.visits=5").json(), "key"), (std::set<std::string>{"id:c5"}));
+  // A list of plain values matches any of them; an index names one.
+  EXPECT_EQ(keys(admin("/api/v1/contacts?field.langs=l3").json(), "key"), (std::set<std::string>{"id:c3"}));
+  EXPECT_EQ(admin("/api/v1/contacts?field.langs=ru").json()["items"].size(), 6u);
+  EXPECT_EQ(admin("/api/v1/contacts?field.langs.1=ru").json()["items"].size(), 0u);
   EXPECT_TRUE(admin("/api/v1/contacts?updated_after=2999-01-01T00:00:00Z").json()["items"].empty());
   EXPECT_EQ(admin("/api/v1/contacts?updated_before=2999-01-01T00:00:00Z").json()["items"].size(), 6u);
 }
