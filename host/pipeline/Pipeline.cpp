@@ -427,6 +427,20 @@ bool Pipeline::move_segment_members(const std::vector<StoredEvent>& events, int6
 json Pipeline::context_of(const StoredEvent& e) {
   json context = json::parse(e.record.body_json, nullptr, false);
   if (!context.is_object()) context = json::object();
+  // A CRM's own contact.tag_added (tag_removed) reads as the one the host
+  // derives: data.tag, the first of the tags its contact adds (removes),
+  // and data.tags, all of them, unless it said them.
+  for (auto [type, list] :
+       {std::pair{"contact.tag_added", "add_tags"}, std::pair{"contact.tag_removed", "remove_tags"}})
+    if (e.record.type == type) {
+      const json* tags = lookup_path(context, std::string("contact.") + list);
+      json& data = context["data"];
+      if (data.is_null()) data = json::object();
+      if (tags && tags->is_array() && !tags->empty() && data.is_object() && !data.contains("tag")) {
+        data["tag"] = tags->front();
+        if (!data.contains("tags")) data["tags"] = *tags;
+      }
+    }
   // Rules read what the host knows of the person and the deal, not only
   // what this event repeated: tags and fields from earlier events count.
   for (const auto& [key, stored] : {std::pair{"contact", &e.contact_json}, std::pair{"entity", &e.entity_json}})

@@ -242,6 +242,20 @@ TEST(CrmScenarios, ACrmsOwnStatusChangeSaysTheMoveInItsData) {
   EXPECT_EQ(json::parse(got[1].body)["move"], "Новая → Оплачено");
 }
 
+// A CRM's own contact.tag_added reads as the one the host derives: the tag
+// its contact adds in data.tag (all of them in data.tags).
+TEST(CrmScenarios, ACrmsOwnTagAddedSaysTheTagInItsData) {
+  HttpSink sink;
+  json rules = json::array({{{"name", "tagged"},
+                             {"trigger", {{"event", "contact.tag_added"}}},
+                             {"steps", json::array({post_step("/tagged", {{"tag", "{{data.tag}}"}})})}}});
+  HostProcess host(host_config(sink, rules));
+  post(host, {{"id", "t-1"}, {"type", "contact.tag_added"}, {"contact", {{"id", "TG1"}, {"add_tags", {"vip"}}}}});
+  const auto got = sink.wait_for(1);
+  ASSERT_EQ(got.size(), 1u) << host.log();
+  EXPECT_EQ(json::parse(got[0].body)["tag"], "vip");
+}
+
 // SendPulse: "a tag was added" — the VIP tag brings the premium offer, once.
 TEST(CrmScenarios, SendPulseTheVipTagTriggersThePremiumMessageOnce) {
   HttpSink sink;
