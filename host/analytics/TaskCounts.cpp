@@ -20,8 +20,10 @@ std::optional<int64_t> time_at(const json& fields, const char* name) {
 // Hours rounded to a hundredth.
 json hours(double h) { return std::round(h * 100) / 100; }
 
-// The managers a task is for: its assignees, else its assignee, else none ("").
-std::vector<std::pair<std::string, std::string>> managers_of(const json& fields) {
+// The managers a task is for: its assignees, else its assignee, else its
+// responsible managers (a task a CRM posts names them as any record does),
+// else none ("").
+std::vector<std::pair<std::string, std::string>> managers_of(const json& data, const json& fields) {
   std::vector<std::pair<std::string, std::string>> out;
   const auto add = [&](const json& m) {
     if (!m.is_object() || !m.contains("id")) return;
@@ -34,6 +36,9 @@ std::vector<std::pair<std::string, std::string>> managers_of(const json& fields)
     for (const json& m : *list) add(m);
   if (out.empty())
     if (const auto one = fields.find("assignee"); one != fields.end()) add(*one);
+  if (out.empty() && data.is_object())
+    if (const auto list = data.find("responsible"); list != data.end() && list->is_array())
+      for (const json& m : *list) add(m);
   if (out.empty()) out.emplace_back("", "");
   return out;
 }
@@ -127,7 +132,7 @@ std::optional<TaskCounts> count_tasks(Store& store, const TaskBounds& bounds, in
       }
     };
     tally(counts.total);
-    for (const auto& [id, name] : managers_of(fields)) {
+    for (const auto& [id, name] : managers_of(data, fields)) {
       tally(counts.assignees[id]);
       if (!name.empty()) counts.names[id] = name;
     }

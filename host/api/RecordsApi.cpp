@@ -100,6 +100,14 @@ bool field_is(const json& data, const std::string& path, const std::string& valu
   return value_at_is(in_fields ? *fields : data, path, value);
 }
 
+// A request body that is not JSON (or nests too deep): said as the events
+// API says it, apart from one that is JSON of the wrong shape.
+bool refused_as_not_json(const json& body, ServerConnection::Reply& reply) {
+  if (!body.is_discarded()) return false;
+  reply(error_response(400, "invalid_json", "the body is not JSON"));
+  return true;
+}
+
 bool in_segment(const json& data, const std::string& segment) {
   const json* segments = lookup_path(data, "segments");
   if (!segments || !segments->is_array()) return false;
@@ -304,6 +312,7 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
   }
   if (request.method == "POST") {
     const json body = parse_bounded(request.body);
+    if (refused_as_not_json(body, reply)) return;
     if (!body.is_object() || !body.contains("contact") || !body["contact"].is_string())
       return reply(error_response(400, "bad_request", "expected {\"contact\": \"<the contact's id>\"}"));
     return change_membership(parts[0], body["contact"].get<std::string>(), Membership::kIn, std::move(reply));
@@ -387,6 +396,7 @@ void RecordsApi::preferences(const std::string& contact, const ServerRequest& re
     return reply(method_not_allowed("GET, PATCH, PUT", "GET reads the preferences, PATCH changes them"));
   // {"email": {"marketing": false}, "sms": {"all": null}}: merged into what the contact chose before.
   const json body = parse_bounded(request.body);
+  if (refused_as_not_json(body, reply)) return;
   // Checked by the events' own schema, as if an event had said it.
   const json probe{
       {"id", "check"}, {"type", "contact.preferences_changed"}, {"contact", {{"id", "check"}, {"preferences", body}}}};
@@ -435,11 +445,20 @@ void RecordsApi::tasks(ServerRequest&& request, ServerConnection::Reply reply) {
 
 void RecordsApi::change_task(const std::string& id, const ServerRequest& request, ServerConnection::Reply reply) {
   const json body = parse_bounded(request.body);
+  if (refused_as_not_json(body, reply)) return;
   const bool with_result = body.is_object() && body.contains("result");
+  std::string unknown;  // a key this does not change ("deadline"): named
+  if (body.is_object())
+    for (const auto& [key, value] : body.items())
+      if (key != "status" && key != "result") {
+        unknown = "/" + escape_pointer_token(key) + ": '" + key + "' is not changed here; ";
+        break;
+      }
   if (!body.is_object() || !body.contains("status") || !body["status"].is_string() || body.size() != 1u + with_result)
     return reply(error_response(400, "bad_request",
-                                "expected {\"status\": \"open\" | \"in_progress\" | \"done\" | \"cancelled\"}, "
-                                "and the task's \"result\" (text) if it has one"));
+                                unknown +
+                                    "expected {\"status\": \"open\" | \"in_progress\" | \"done\" | \"cancelled\"}, "
+                                    "and the task's \"result\" (text) if it has one"));
   // What came of it ("дозвонились, записан на пятницу"), as tasks.complete's result.
   if (with_result && !(body["result"].is_string() && body["result"].get_ref<const std::string&>().size() <= 10000))
     return reply(error_response(400, "bad_request", "/result: expected text of at most 10,000 bytes"));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <deque>
 #include <limits>
 #include <map>
@@ -174,6 +175,14 @@ std::string what_is_forbidden(const json& schema, const json& document, const st
 // config may hold a secret.
 std::string what_was_expected(const json& schema, const json& document, const std::string& pointer,
                               const std::string& message) {
+  // valijson's words for a length or a repeat, said as the rest are.
+  int a = 0, b = 0;
+  if (std::sscanf(message.c_str(), "String should be no fewer than %d characters in length.", &a) == 1)
+    return a == 1 ? "expected a text that is not empty" : "expected at least " + std::to_string(a) + " characters";
+  if (std::sscanf(message.c_str(), "String should be no more than %d characters in length.", &a) == 1)
+    return "expected at most " + std::to_string(a) + " characters";
+  if (std::sscanf(message.c_str(), "Elements at indexes #%d and #%d violate uniqueness constraint.", &a, &b) == 2)
+    return "items " + std::to_string(a) + " and " + std::to_string(b) + " are the same: expected each once";
   const bool type = message.find("'type' constraint") != std::string::npos;
   const bool pattern = message.find("'pattern' constraint") != std::string::npos;
   const bool one_of = message.find("any enum values") != std::string::npos;

@@ -8,6 +8,7 @@
 #include "rules/Condition.h"
 #include "rules/Template.h"
 #include "util/JsonText.h"
+#include "util/Text.h"
 
 namespace sb {
 
@@ -59,8 +60,21 @@ std::variant<ActionRequest, ActionOutcome> make_action_request(const CompiledSte
   }
   if (step.schema)
     if (auto violations = step.schema->validate(request.params); !violations.empty()) {
-      std::string why = "parameters do not match the action's schema:";
-      for (const auto& v : violations) why += " " + (v.path.empty() ? "/" : v.path) + ": " + v.message + ";";
+      // Each named with the text it was given (what a template made of the
+      // event: "soon" for a deadline), which the schema's words do not say.
+      std::string why = "parameters do not match the action's schema: ";
+      for (size_t i = 0; i < violations.size(); ++i) {
+        const SchemaViolation& v = violations[i];
+        why += (i ? "; " : "") + (v.path.empty() ? "/" : v.path) + ": ";
+        const json* given = nullptr;
+        try {
+          given = &request.params.at(json::json_pointer(v.path));
+        } catch (const json::exception&) {
+        }
+        if (given && given->is_string())
+          why += "'" + utf8_prefix(given->get_ref<const std::string&>(), 100) + "' does not fit: ";
+        why += v.message;
+      }
       return ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, why);
     }
   return request;

@@ -387,7 +387,14 @@ class SpecialDateProducer final : public TimeProducer {
     const json* value = lookup_path(data, field_);
     if (!value || !value->is_string()) return;
     const auto date = read_month_day(value->get<std::string>());
-    if (!date) return;
+    if (!date) {
+      // Said once per contact and value: the admin learns why no greeting went.
+      if (unreadable_.size() > 10000) unreadable_.clear();
+      if (unreadable_.insert(c.key + '\n' + value->get<std::string>()).second)
+        log_warn("time", "a special date is not a date (expected 1990-12-02, 02.12.1990 or --12-02): it never comes",
+                 {{"rule", rule_}, {"contact", c.key}, {"field", "contact." + field_}, {"value", *value}});
+      return;
+    }
     // The contact's own zone first, then the rule's, then the account's.
     std::string zone = zone_;
     if (data.contains("timezone") && data["timezone"].is_string() && zone_named(data["timezone"].get<std::string>()))
@@ -450,6 +457,7 @@ class SpecialDateProducer final : public TimeProducer {
   std::unordered_map<std::string, std::multimap<int64_t, EventRecord>::iterator> pending_of_;
   size_t handed_ = 0;  // the first of pending_ the last `due` gave
   std::unordered_set<std::string> sent_;
+  std::unordered_set<std::string> unreadable_;  // the contacts' dates said to be none, with the value
   std::map<std::string, const date::time_zone*> zones_;
 };
 

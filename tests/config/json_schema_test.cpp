@@ -35,6 +35,17 @@ TEST(JsonSchema, ViolationsSayWhatWasExpected) {
   ASSERT_EQ(said.size(), 1u);
   EXPECT_EQ(said[0].message, "expected one of its forms: a time, \"09:00\"");
   EXPECT_EQ(message({{"days", {"mon", "monday"}}}), "/days/1: expected one of \"mon\", \"tue\"");
+  // Lengths and repeats in the same words.
+  JsonSchema bounded(json::parse(R"({"properties": {"s": {"type": "string", "minLength": 1, "maxLength": 3},
+      "t": {"type": "string", "minLength": 2}, "tags": {"type": "array", "uniqueItems": true}}})"));
+  const auto first = [&](const json& doc) {
+    const auto v = bounded.validate(doc);
+    return v.empty() ? std::string("valid") : v[0].path + ": " + v[0].message;
+  };
+  EXPECT_EQ(first({{"s", ""}}), "/s: expected a text that is not empty");
+  EXPECT_EQ(first({{"s", "four"}}), "/s: expected at most 3 characters");
+  EXPECT_EQ(first({{"t", "a"}}), "/t: expected at least 2 characters");
+  EXPECT_EQ(first({{"tags", {"vip", "new", "vip"}}}), "/tags: items 0 and 2 are the same: expected each once");
   // Under oneOf, a type another branch takes is not said to be wrong.
   JsonSchema either(json::parse(R"({"properties": {"to": {"oneOf": [{"type": "string", "minLength": 1},
       {"type": "object", "required": ["pick"]}]}}})"));

@@ -748,6 +748,15 @@ TEST(CrmScenarios, BitrixATaskForEveryResponsibleManagerThatTheApiCloses) {
   EXPECT_EQ(patch(id, R"({"status":"finished"})").status, 400);
   EXPECT_EQ(patch("nope", R"({"status":"done"})").status, 404);
   EXPECT_EQ(patch(id, R"({"status":"done","result":7})").status, 400);
+  // Not JSON, or a key this does not change: said so.
+  const HttpResult broken = patch(id, R"({"status":)");
+  EXPECT_EQ(broken.status, 400);
+  EXPECT_EQ(broken.json()["error"]["code"], "invalid_json");
+  const HttpResult other = patch(id, R"({"status":"cancelled","deadline":"tomorrow"})");
+  EXPECT_EQ(other.status, 400);
+  EXPECT_EQ(other.json()["error"]["message"].get<std::string>().rfind("/deadline: 'deadline' is not changed here; ", 0),
+            0u)
+      << other.body;
   const HttpResult done = patch(id, R"({"status":"done","result":"Дозвонились, записан на пятницу"})");
   ASSERT_EQ(done.status, 200) << done.body;
   const auto got = sink.wait_for(1);

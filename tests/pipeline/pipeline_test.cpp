@@ -1919,3 +1919,28 @@ TEST_F(PipelineTest, ACancelledExecutionsCallThatWaitsForItsInstanceIsNeverSent)
 
 }  // namespace
 }  // namespace sb
+
+namespace sb {
+namespace {
+// Parameters a template made that the action's schema refuses are named
+// with the text they came to (what the event gave), each problem once.
+TEST(ActionRequests, ParametersTheSchemaRefusesAreNamedWithTheirText) {
+  CompiledStep step = action("task");
+  step.params = json{{"deadline", "{{data.when}}"}, {"priority", "{{data.priority}}"}};
+  step.schema = std::make_shared<const JsonSchema>(json::parse(R"j({"type": "object", "properties": {
+      "deadline": {"type": "string", "pattern": "^tomorrow$", "x-switchboard-expected": "a deadline (\"tomorrow\")"
+}
+, "priority" : { "enum" : [ "low", "high" ] }
+}
+})j"));
+  ExecutionRow row;
+  row.event_id = "e1";
+  row.rule = "r";
+  const auto made = make_action_request(step, json{{"data", {{"when", "soon"}, {"priority", "urgent"}}}}, row);
+  ASSERT_TRUE(std::holds_alternative<ActionOutcome>(made));
+  EXPECT_EQ(std::get<ActionOutcome>(made).reason,
+            "parameters do not match the action's schema: /deadline: 'soon' does not fit: expected a deadline "
+            "(\"tomorrow\"); /priority: 'urgent' does not fit: expected one of \"low\", \"high\"");
+}
+}  // namespace
+}  // namespace sb
