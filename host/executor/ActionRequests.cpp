@@ -14,6 +14,17 @@ namespace sb {
 
 using nlohmann::json;
 
+namespace {
+// A parameter whose value is not repeated in an error: a header, or a name
+// that says a credential (a template may carry an earlier step's token).
+bool may_be_a_credential(const std::string& pointer) {
+  const std::string lowered = lower_case(pointer);
+  for (const char* word : {"header", "token", "secret", "password", "authorization", "key", "auth"})
+    if (lowered.find(word) != std::string::npos) return true;
+  return false;
+}
+}  // namespace
+
 std::variant<ActionRequest, ActionOutcome> make_action_request(const CompiledStep& step, const json& context,
                                                                const ExecutionRow& row) {
   const std::string& event_id = row.event_id;
@@ -71,8 +82,11 @@ std::variant<ActionRequest, ActionOutcome> make_action_request(const CompiledSte
           given = &request.params.at(json::json_pointer(v.path));
         } catch (const json::exception&) {
         }
-        if (given && given->is_string())
-          why += "'" + utf8_prefix(given->get_ref<const std::string&>(), 100) + "' does not fit: ";
+        if (given && given->is_string() && v.message.rfind("expected ", 0) == 0 && !may_be_a_credential(v.path)) {
+          const std::string& text = given->get_ref<const std::string&>();
+          const std::string shown = utf8_prefix(text, 40);
+          why += "'" + shown + (shown.size() < text.size() ? "…" : "") + "' does not fit: ";
+        }
         why += v.message;
       }
       return ActionOutcome::failure(SB_OUTCOME_INVALID_PARAMS, why);

@@ -1,6 +1,7 @@
 #include "executor/Interpreter.h"
 
 #include <algorithm>
+#include <map>
 #include <random>
 #include <shared_mutex>
 
@@ -131,6 +132,28 @@ std::optional<std::pair<std::string, std::string>> step_that_sent_nothing(const 
       return std::make_pair(entry.value("step", ""), entry.value("reason", ""));
   }
   return std::nullopt;
+}
+
+// The first channel of the fallback chain that `last` ends which failed for
+// good (a provider's refusal, retries given up) rather than not reaching the
+// contact: its index and why, read from the chain's hand-overs at the end of
+// the history; none when every channel before was unreachable or skipped.
+std::optional<std::pair<int, std::string>> channel_that_failed(const CompiledRule& rule, const CompiledStep& last,
+                                                               const std::string& history_json) {
+  std::map<std::string, int> chain;  // the chain's channels, by name
+  for (size_t i = 0; i < rule.steps.size(); ++i)
+    if (rule.steps[i].fallback_end == last.fallback_end) chain.emplace(rule.steps[i].name, static_cast<int>(i));
+  const json history = json::parse(history_json, nullptr, false);
+  if (!history.is_array()) return std::nullopt;
+  std::optional<std::pair<int, std::string>> failed;
+  for (auto it = history.rbegin(); it != history.rend(); ++it) {
+    const auto channel = it->is_object() ? chain.find(it->value("step", "")) : chain.end();
+    if (channel == chain.end()) break;  // before the chain
+    const std::string outcome = it->value("outcome", "");
+    if (it->contains("fallback_to") && outcome != "unreachable" && outcome != "skipped")
+      failed = std::make_pair(channel->second, outcome + ": " + it->value("reason", ""));
+  }
+  return failed;
 }
 
 // How a wait_until comes to run: for the first time, again when its time
@@ -803,11 +826,22 @@ void Interpreter::record_end(const Claimed& at, const CompiledStep& step, const 
   }
   if (outcome.outcome == SB_OUTCOME_UNREACHABLE && !step.channel.empty()) {
     // A message the contact cannot get on this channel (no address of the
-    // kind, a number that is not one), alone or as a fallback's last
-    // channel: nothing to send, and the rule goes on to its other actions
-    // (the manager's task), as after a skipped message. Counted as
-    // unreachable.
-    return go_on(step.fallback_end >= 0 ? step.fallback_end : at.index + 1);
+    // kind, a number that is not one), alone or as the last channel of a
+    // fallback none of whose channels could reach them: nothing to send,
+    // and the rule goes on to its other actions (the manager's task), as
+    // after a skipped message. Counted as unreachable.
+    if (step.fallback_end < 0) return go_on(at.index + 1);
+    const auto failed = channel_that_failed(*at.rule, step, row.history_json);
+    if (!failed) return go_on(step.fallback_end);
+    // A channel before failed for good (a revoked token): the dead letter is
+    // that channel's, which a retry sends again once it is mended.
+    log_warn("pipeline", "execution failed",
+             {{"rule", row.rule},
+              {"event_id", row.event_id},
+              {"step", at.rule->steps[failed->first].name},
+              {"reason", failed->second}});
+    return at.record(ExecutionUpdate::to(row.id, ExecutionState::kFailed, at.rule->id_at(failed->first), 0,
+                                         std::nullopt, dump_text(entry), failed->second));
   }
   log_warn("pipeline", "execution failed",
            {{"rule", row.rule}, {"event_id", row.event_id}, {"step", step.name}, {"reason", why}});

@@ -125,6 +125,8 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
       renamed->contact->key = std::move(key);
     }
   const EventRecord& e = renamed ? *renamed : event;
+  for (const std::string& id : e.also_known_as)
+    if (auto stored = rows.event_source(id); stored && *stored == e.source) return AppendOutcome::kDuplicate;
   // A change held to the record's state, stored already (its step run
   // again), is a duplicate: its own change is why the state no longer holds.
   const bool conditional = (e.entity && e.entity->only_from) || (e.contact && e.contact->only_if_it_changes);

@@ -503,6 +503,10 @@ struct PostgresStore::Named {
     for (const EventRecord* e : batch) {
       ids.push_back(e->id);
       keys.insert(e->id);
+      for (const std::string& id : e->also_known_as) {  // read (and locked) as its own id is
+        ids.push_back(id);
+        keys.insert(id);
+      }
       if (e->contact) {
         contacts.push_back(e->contact->key);
         keys.insert(e->contact->key);

@@ -85,6 +85,10 @@ struct EventRecord {
   // A provider's report on a message a step sent (message.delivered, ...):
   // the id that step was given (its external_id). Empty for other events.
   std::string message_id;
+  // Ids the same occurrence may have been stored under before (a special
+  // date under a key its contact had before it was merged): one of them
+  // stored from the same source makes this a duplicate.
+  std::vector<std::string> also_known_as = {};
 };
 
 // One report on a sent message, as stored with its event (message_reports).

@@ -373,7 +373,7 @@ class SpecialDateProducer final : public TimeProducer {
           pending_.erase(it->second);
           pending_of_.erase(it);
         }
-        consider(c, now);
+        consider(c, now, store);
       }
       if (rows.size() < page.limit) break;
       page.after = rows.back().key;
@@ -381,7 +381,11 @@ class SpecialDateProducer final : public TimeProducer {
     last_read_ = started;  // the next changed read starts here, once this one is whole
   }
 
-  void consider(const StoredContact& c, int64_t now) {
+  std::string occurrence(const std::string& key, const std::string& local_date) const {
+    return "time:" + rule_ + ":" + key + ":" + local_date;
+  }
+
+  void consider(const StoredContact& c, int64_t now, Store& store) {
     if (c.data_json.find(needle_) == std::string::npos) return;  // most contacts: no parse
     const json data = object_of(c.data_json);
     const json* value = lookup_path(data, field_);
@@ -401,25 +405,6 @@ class SpecialDateProducer final : public TimeProducer {
       zone = data["timezone"].get<std::string>();
     const date::time_zone* tz = zone_named(zone.empty() ? account_zone_ : zone);
     if (!tz) tz = date::locate_zone("UTC");
-    // The person's occurrence is named by their first email or phone, else
-    // their key: a contact first known by an address and then given the
-    // CRM's id (its key changes) is the same person, greeted once, also
-    // after a restart. Any occurrence of theirs under another of their keys
-    // this run counts as sent, and one pending under an address they were
-    // known by is theirs now.
-    const std::vector<std::string> aliases = contact_aliases(data);
-    const std::string& person = aliases.empty() ? c.key : aliases.front();
-    for (const std::string& alias : aliases)
-      if (const auto it = pending_of_.find(alias); it != pending_of_.end() && alias != c.key) {
-        pending_.erase(it->second);
-        pending_of_.erase(it);
-      }
-    const auto sent_as_another = [&](const std::string& local_date) {
-      const auto sent = [&](const std::string& key) {
-        return sent_.count("time:" + rule_ + ":" + key + ":" + local_date) > 0;
-      };
-      return sent(c.key) || std::any_of(aliases.begin(), aliases.end(), sent);
-    };
     const auto today = date::floor<date::days>(tz->to_local(date::sys_time<Ms>{Ms{now}}));
     for (int d = 0; d <= 1; ++d) {
       const date::local_days day = today + date::days{d};  // when it fires
@@ -436,13 +421,28 @@ class SpecialDateProducer final : public TimeProducer {
       // A day still to come (a date in a later year): nothing to mark yet.
       if (date->year && year < date->year) continue;
       const std::string local_date = date::format("%F", day);
-      if (sent_as_another(local_date)) continue;
       json data_out{{"rule", rule_}, {"field", "contact." + field_}, {"date", *value}};
       if (offset_days_ != 0) data_out["offset_days"] = offset_days_;
       if (date->year) data_out["years"] = year - date->year;
-      EventRecord e = time_event("time:" + rule_ + ":" + person + ":" + local_date, "contact.special_date",
-                                 time_source(rule_), at, now, std::move(data_out));
+      EventRecord e = time_event(occurrence(c.key, local_date), "contact.special_date", time_source(rule_), at, now,
+                                 std::move(data_out));
       e.contact = ContactUpdate{c.key, "", {}, {}};
+      // A person first known by an address and given the CRM's id (a new
+      // key) that day is greeted once: the occurrence under each address
+      // they are known by, stored already, makes this one a duplicate (also
+      // after a restart), and one still pending under an address that is
+      // now theirs is this one.
+      for (const std::string& alias : contact_aliases(data)) {
+        if (alias == c.key) continue;
+        e.also_known_as.push_back(occurrence(alias, local_date));
+        if (const auto it = pending_of_.find(alias); it != pending_of_.end()) {
+          const auto own = store.contact(alias);  // two people without ids stay two
+          if (!own || own->key != alias) {
+            pending_.erase(it->second);
+            pending_of_.erase(it);
+          }
+        }
+      }
       if (!sent_.count(e.id)) pending_of_[c.key] = pending_.emplace(at, std::move(e));
     }
   }

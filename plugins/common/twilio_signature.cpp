@@ -5,6 +5,7 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "base64.h"
 #include "form.h"
@@ -92,6 +93,19 @@ bool twilio_request_signed(const std::string& auth_token, const std::string& url
   const std::string fragment = hash == std::string::npos ? "" : url.substr(hash);
   const std::string base = url.substr(0, std::min(url.find('?'), hash));
   return twilio_signature_matches(auth_token, base + "?" + std::string(query) + fragment, {}, given);
+}
+
+std::vector<std::pair<std::string, std::string>> twilio_request_fields(std::string_view query, std::string_view body) {
+  if (!form_field(form_decode(query), "bodySHA256")) return form_decode(body);
+  std::vector<std::pair<std::string, std::string>> fields;
+  const nlohmann::json object = nlohmann::json::parse(body, nullptr, false);
+  if (!object.is_object()) return fields;
+  for (const auto& [name, value] : object.items())
+    if (value.is_string())
+      fields.emplace_back(name, value.get<std::string>());
+    else if (value.is_number() || value.is_boolean())
+      fields.emplace_back(name, value.dump());
+  return fields;
 }
 
 std::string twilio_callback_with_retries(const std::string& url) {

@@ -28,6 +28,10 @@ bool twilio_request_signed(const std::string& auth_token, const std::string& url
                            std::string_view body, const std::vector<std::pair<std::string, std::string>>& fields,
                            std::string_view given);
 
+// The fields of a request Twilio sent: a form's, or, for a body it signed
+// through its hash (JSON), the object's members as text.
+std::vector<std::pair<std::string, std::string>> twilio_request_fields(std::string_view query, std::string_view body);
+
 // A status callback URL as Twilio is to be given it: with connection
 // overrides that have Twilio send a report again after a 5xx answer (by
 // default it does so only when it could not connect), unless the URL

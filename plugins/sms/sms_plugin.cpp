@@ -132,7 +132,7 @@ class Sms : public switchboard::Plugin {
   // A Twilio StatusCallback POST: signed with the auth token over the URL
   // Twilio called (status_callback) and the form fields.
   void delivery_report(const switchboard::InboundRequest& request, switchboard::Responder responder) {
-    const FormFields fields = switchboard_plugins::form_decode(request.body);
+    const FormFields fields = switchboard_plugins::twilio_request_fields(request.query, request.body);
     const std::string given(request.header("x-twilio-signature").value_or(""));
     if (!switchboard_plugins::twilio_request_signed(auth_token_, status_callback_, request.query, request.body, fields,
                                                     given)) {

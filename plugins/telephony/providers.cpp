@@ -130,7 +130,7 @@ class Twilio final : public Provider {
 
   Report report(const InboundRequest& request) const override {
     if (request.method != "POST") return {405, "not a POST", std::nullopt};
-    const auto fields = switchboard_plugins::form_decode(request.body);
+    const auto fields = switchboard_plugins::twilio_request_fields(request.query, request.body);
     const std::string given(request.header("x-twilio-signature").value_or(""));
     if (given.empty()) return {401, "missing X-Twilio-Signature", std::nullopt};
     if (!switchboard_plugins::twilio_request_signed(auth_token_, status_callback_, request.query, request.body, fields,

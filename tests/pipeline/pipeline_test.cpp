@@ -633,7 +633,10 @@ TEST_F(PipelineTest, FallbackWhoseLastChannelCannotReachTheContactGoesOn) {
                      ActionOutcome{},
                      ActionOutcome::failure(SB_OUTCOME_UNREACHABLE, "no device token"),
                      ActionOutcome::failure(SB_OUTCOME_UNREACHABLE, "no phone"),
-                     ActionOutcome::failure(SB_OUTCOME_PERMANENT, "blocked by the operator")};
+                     ActionOutcome::failure(SB_OUTCOME_PERMANENT, "blocked by the operator"),
+                     ActionOutcome::failure(SB_OUTCOME_PERMANENT, "the token was revoked"),
+                     ActionOutcome::failure(SB_OUTCOME_UNREACHABLE, "no phone"),
+                     ActionOutcome::failure(SB_OUTCOME_UNREACHABLE, "no phone")};
   run({rule("reach", {{"event", "lead.created"}}, steps)});
   append({lead_event("e1", "lead.created", "A")});
   auto rows = settled(1);
@@ -653,6 +656,16 @@ TEST_F(PipelineTest, FallbackWhoseLastChannelCannotReachTheContactGoesOn) {
   ASSERT_NE(failed, rows.end());
   EXPECT_EQ(failed->state, ExecutionState::kFailed);
   EXPECT_EQ(failed->error, "permanent: blocked by the operator");
+
+  // A channel before failed for good, and the rest could not reach the
+  // contact: the dead letter is that channel's, which a retry sends again.
+  append({lead_event("e3", "lead.created", "A")});
+  rows = settled(3);
+  const auto broken = std::find_if(rows.begin(), rows.end(), [](const ExecutionRow& r) { return r.event_id == "e3"; });
+  ASSERT_NE(broken, rows.end());
+  EXPECT_EQ(broken->state, ExecutionState::kFailed);
+  EXPECT_EQ(broken->error, "permanent: the token was revoked");
+  EXPECT_EQ(broken->step, "0");
 }
 
 TEST_F(PipelineTest, FallbackStopsAtTheFirstChannelThatDeliversAndRetriesItFirst) {
@@ -1926,21 +1939,24 @@ namespace {
 // with the text they came to (what the event gave), each problem once.
 TEST(ActionRequests, ParametersTheSchemaRefusesAreNamedWithTheirText) {
   CompiledStep step = action("task");
-  step.params = json{{"deadline", "{{data.when}}"}, {"priority", "{{data.priority}}"}};
-  step.schema = std::make_shared<const JsonSchema>(json::parse(R"j({"type": "object", "properties": {
-      "deadline": {"type": "string", "pattern": "^tomorrow$", "x-switchboard-expected": "a deadline (\"tomorrow\")"
-}
-, "priority" : { "enum" : [ "low", "high" ] }
-}
-})j"));
+  step.params = json{{"deadline", "{{data.when}}"}, {"priority", "{{data.priority}}"}, {"api_key", "{{data.key}}"}};
+  const json schema = {
+      {"type", "object"},
+      {"properties",
+       {{"deadline", {{"type", "string"}, {"pattern", "^tomorrow$"}, {"x-switchboard-expected", "a deadline"}}},
+        {"priority", {{"enum", {"low", "high"}}}},
+        {"api_key", {{"type", "string"}, {"pattern", "^k-"}}}}}};
+  step.schema = std::make_shared<const JsonSchema>(schema);
   ExecutionRow row;
   row.event_id = "e1";
   row.rule = "r";
-  const auto made = make_action_request(step, json{{"data", {{"when", "soon"}, {"priority", "urgent"}}}}, row);
+  const auto made = make_action_request(
+      step, json{{"data", {{"when", "soon"}, {"priority", "urgent"}, {"key", "sk_live_0123456789"}}}}, row);
   ASSERT_TRUE(std::holds_alternative<ActionOutcome>(made));
+  // What may be a credential is not repeated.
   EXPECT_EQ(std::get<ActionOutcome>(made).reason,
-            "parameters do not match the action's schema: /deadline: 'soon' does not fit: expected a deadline "
-            "(\"tomorrow\"); /priority: 'urgent' does not fit: expected one of \"low\", \"high\"");
+            "parameters do not match the action's schema: /api_key: expected a string matching ^k-; /deadline: 'soon' "
+            "does not fit: expected a deadline; /priority: 'urgent' does not fit: expected one of \"low\", \"high\"");
 }
 }  // namespace
 }  // namespace sb

@@ -271,6 +271,37 @@ TYPED_TEST(StoreContract, RepeatedIdIsADuplicateThatChangesNothing) {
   EXPECT_EQ(json::parse(store->contact("email:a@example.com")->data_json)["name"], "Anna");
 }
 
+// An occurrence stored under an id it had before (a special date under its
+// contact's earlier key) makes the same one under its new id a duplicate,
+// in another batch or the same; another source's event of that id does not.
+TYPED_TEST(StoreContract, AnEventStoredUnderAnIdItWasAlsoKnownByIsADuplicate) {
+  auto store = this->open();
+  EventRecord before = event("time:bday:email:a@example.com:2026-12-02");
+  before.source = "time";
+  ASSERT_TRUE(append(*store, {before}).ok());
+  EventRecord after = event("time:bday:id:A1:2026-12-02");
+  after.source = "time";
+  after.contact = ContactUpdate{"id:A1", R"({"name":"Anna"})", {}, {}};
+  after.also_known_as = {"time:bday:phone:+79990001122:2026-12-02", before.id};
+  EventRecord first = event("time:bday:id:B1:2026-12-02");
+  first.source = "time";
+  EventRecord second = event("time:bday:email:b@example.com:2026-12-02");
+  second.source = "time";
+  second.also_known_as = {first.id};
+  EventRecord elsewhere = event("time:bday:id:C1:2026-12-02");
+  elsewhere.source = "time";
+  elsewhere.also_known_as = {"other-source"};
+  EventRecord other = event("other-source");
+  other.source = "api";
+  ASSERT_TRUE(append(*store, {other}).ok());
+  AppendResult r = append(*store, {after, first, second, elsewhere});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.outcomes, (std::vector<AppendOutcome>{AppendOutcome::kDuplicate, AppendOutcome::kStored,
+                                                    AppendOutcome::kDuplicate, AppendOutcome::kStored}));
+  EXPECT_FALSE(store->contact("id:A1"));  // nothing of the duplicate is kept
+  EXPECT_EQ(store->events_after(0, 10).size(), 4u);
+}
+
 // Two senders that number their events alike (two webhooks, a webhook and
 // the events API) do not dedupe each other: the second hears of it.
 TYPED_TEST(StoreContract, AnIdOfAnotherSourcesEventIsTakenNotADuplicate) {

@@ -59,6 +59,11 @@ TEST(TwilioSignature, AJsonBodyIsSignedThroughItsHashInTheQuery) {
   EXPECT_FALSE(switchboard_plugins::twilio_request_signed("12345", url, query, body + " ", {}, signature));
   EXPECT_FALSE(
       switchboard_plugins::twilio_request_signed("12345", url, query, body, {}, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+  // Its fields are the object's members, as text.
+  EXPECT_EQ(switchboard_plugins::twilio_request_fields(query, body),
+            (std::vector<std::pair<std::string, std::string>>{{"boolean", "true"}, {"property", "value"}}));
+  EXPECT_EQ(switchboard_plugins::twilio_request_fields("", "MessageSid=SM1&MessageStatus=sent"),
+            (std::vector<std::pair<std::string, std::string>>{{"MessageSid", "SM1"}, {"MessageStatus", "sent"}}));
   // Without the hash in the query, the form's fields are signed as ever.
   const sms::FormFields fields = {{"CallSid", "CA1234567890ABCDE"},
                                   {"Digits", "1234"},
