@@ -140,7 +140,16 @@ std::string TrackingTokens::url_for(const TrackedLink& link) const {
   if (!link.url.empty()) payload["u"] = link.url;
   std::string base = base_url_;
   while (!base.empty() && base.back() == '/') base.pop_back();
-  return base + "/t/" + std::string(letter_of(link.kind)) + "/" + seal(link.kind, dump_text(payload));
+  std::string url = base + "/t/" + std::string(letter_of(link.kind)) + "/" + seal(link.kind, dump_text(payload));
+  // An unsubscribe link goes in a header (List-Unsubscribe), whose line may
+  // not pass 998 characters: one that would (long rule, step and event
+  // names) names its execution alone, which names the rest.
+  constexpr size_t kLongestHeaderLink = 900;
+  if (link.kind == "unsubscribe" && url.size() > kLongestHeaderLink && link.execution_id) {
+    for (const char* named : {"e", "r", "s"}) payload.erase(named);
+    url = base + "/t/" + std::string(letter_of(link.kind)) + "/" + seal(link.kind, dump_text(payload));
+  }
+  return url;
 }
 
 std::optional<TrackedLink> TrackingTokens::verify(std::string_view kind, std::string_view token) const {

@@ -57,6 +57,9 @@ std::string helo_name(const json& config) {
     if (const std::string address = ascii_or_as_is(parse_mailbox(config.value(key, "")).address);
         address.find('@') != std::string::npos)
       return domain_of(address);
+  // Only managers send ("from": "responsible"): the login's mailbox is the account's.
+  if (const std::string login = smtp.value("username", ""); login.find('@') != std::string::npos)
+    return domain_of(ascii_or_as_is(login));
   return "";
 }
 
@@ -256,17 +259,21 @@ class Email : public switchboard::Plugin {
       json attachments = json::array();
       for (const Attachment& a : message.attachments)
         attachments.push_back({{"name", a.name}, {"bytes", a.bytes.size()}});
-      const json record{{"channel", "email"},
-                        {"from", readable(message.from)},
-                        {"to", readable(message.to)},
-                        {"subject", message.subject},
-                        {"text", message.text.empty() ? html_to_text(message.html) : message.text},
-                        {"html", message.html},
-                        {"attachments", attachments},
-                        {"category", s.category},
-                        {"message_id", message.message_id},
-                        {"list_unsubscribe", message.list_unsubscribe_url},
-                        {"idempotency_key", s.key}};
+      json record{{"channel", "email"},
+                  {"from", readable(message.from)},
+                  {"to", readable(message.to)},
+                  {"subject", message.subject},
+                  {"text", message.text.empty() ? html_to_text(message.html) : message.text},
+                  {"html", message.html},
+                  {"attachments", attachments},
+                  {"category", s.category},
+                  {"message_id", message.message_id},
+                  {"list_unsubscribe", message.list_unsubscribe_url},
+                  {"idempotency_key", s.key}};
+      // The rest of what the message's headers would say, for a rehearsal to show.
+      if (!message.list_unsubscribe_mailto.empty()) record["list_unsubscribe_mailto"] = message.list_unsubscribe_mailto;
+      if (!message.sender.address.empty()) record["sender"] = readable(message.sender);
+      if (!message.reply_to.address.empty()) record["reply_to"] = readable(message.reply_to);
       if (!host_.outbox(dump(record))) return s.done(ActionResult::retry("the host's outbox did not take the record"));
       return s.done(ActionResult::done(message.message_id, s.output));
     }
@@ -326,7 +333,8 @@ class Email : public switchboard::Plugin {
     message.html = track_links(
         message.html,
         [&](const std::string& url) {
-          return host_.tracking_link(call_key, "click", "email", message.message_id, url);
+          // The redirect's Location is ASCII (RFC 9110): an address in Russian letters is encoded first.
+          return host_.tracking_link(call_key, "click", "email", message.message_id, ascii_url(url));
         },
         pixel);
   }

@@ -18,8 +18,18 @@ bool iequals_at(std::string_view text, size_t at, std::string_view word) {
 }  // namespace
 
 size_t html_entity(std::string_view html, size_t at, std::string& out, bool nbsp_as_space) {
+  // The markup's own, and those templates write in Russian and English
+  // letters: quotes, dashes, the ellipsis, signs.
   static constexpr std::pair<std::string_view, std::string_view> kNamed[] = {
-      {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}, {"&nbsp;", "\xC2\xA0"}};
+      {"&amp;", "&"},         {"&lt;", "<"},        {"&gt;", ">"},     {"&quot;", "\""}, {"&apos;", "'"},
+      {"&nbsp;", "\xC2\xA0"}, {"&laquo;", "«"},     {"&raquo;", "»"},  {"&bdquo;", "„"}, {"&ldquo;", "“"},
+      {"&rdquo;", "”"},       {"&lsquo;", "‘"},     {"&rsquo;", "’"},  {"&sbquo;", "‚"}, {"&mdash;", "—"},
+      {"&ndash;", "–"},       {"&hellip;", "…"},    {"&copy;", "©"},   {"&reg;", "®"},   {"&trade;", "™"},
+      {"&euro;", "€"},        {"&pound;", "£"},     {"&yen;", "¥"},    {"&cent;", "¢"},  {"&deg;", "°"},
+      {"&plusmn;", "±"},      {"&times;", "×"},     {"&divide;", "÷"}, {"&bull;", "•"},  {"&middot;", "·"},
+      {"&sect;", "§"},        {"&para;", "¶"},      {"&numero;", "№"}, {"&shy;", ""},    {"&thinsp;", "\u2009"},
+      {"&ensp;", "\u2002"},   {"&emsp;", "\u2003"}, {"&larr;", "←"},   {"&rarr;", "→"},  {"&uarr;", "↑"},
+      {"&darr;", "↓"},        {"&check;", "✓"},     {"&hearts;", "♥"}, {"&star;", "☆"}};
   for (const auto& [entity, text] : kNamed)
     if (html.substr(at, entity.size()) == entity) {
       out += nbsp_as_space && entity == "&nbsp;" ? " " : text;
@@ -99,21 +109,25 @@ std::string track_links(std::string_view html, const LinkMapper& click, const st
           href = k;
           break;
         }
-      const char quote = href == std::string_view::npos ? 0 : tag[href + 5];
-      if (quote == '"' || quote == '\'') {
-        const size_t from = href + 6;
-        const size_t to = tag.find(quote, from);
-        const std::string url = attribute_text(tag.substr(from, to - from));
+      if (href != std::string_view::npos) {
+        // Quoted, or not (HTML takes href=https://x.test/a up to a space or the tag's end).
+        const char quote = tag[href + 5];
+        const bool quoted = quote == '"' || quote == '\'';
+        const size_t from = href + (quoted ? 6 : 5);
+        const size_t to = quoted ? tag.find(quote, from) : tag.find_first_of(" \t\r\n>", from);
+        const std::string url =
+            to == std::string_view::npos ? std::string() : attribute_text(tag.substr(from, to - from));
         const bool web = iequals_at(url, 0, "http://") || iequals_at(url, 0, "https://");
-        if (to != std::string_view::npos && web) {
+        if (web)
           if (auto tracked = click(url)) {
             out.append(tag.substr(0, from));
+            if (!quoted) out += '"';
             out += attribute_escape(*tracked);
+            if (!quoted) out += '"';
             out.append(tag.substr(to));
             i = close + 1;
             continue;
           }
-        }
       }
       out.append(tag);
       i = close + 1;

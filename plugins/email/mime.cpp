@@ -61,13 +61,13 @@ std::string quoted(std::string_view text) {
   return out + '"';
 }
 
-// filename*=UTF-8''<percent-encoded>, in numbered sections of a line each
-// when long (RFC 2231 3-4): a Cyrillic name of 150 letters is 900
+// <parameter>*=UTF-8''<percent-encoded>, in numbered sections of a line
+// each when long (RFC 2231 3-4): a Cyrillic name of 150 letters is 900
 // characters encoded, near a line's 998.
-std::string rfc2231_filename(const std::string& name) {
+std::string rfc2231_parameter(const std::string& parameter, const std::string& name) {
   constexpr size_t kSection = 54;  // a section's line within 78 characters
   const std::string encoded = switchboard_plugins::percent_encode(name);
-  if (encoded.size() <= kSection) return " filename*=UTF-8''" + encoded;
+  if (encoded.size() <= kSection) return " " + parameter + "*=UTF-8''" + encoded;
   std::string out;
   for (size_t at = 0, n = 0; at < encoded.size(); ++n) {
     size_t end = std::min(at + kSection, encoded.size());
@@ -76,7 +76,7 @@ std::string rfc2231_filename(const std::string& name) {
       end -= 1;
     else if (end < encoded.size() && end >= 2 && encoded[end - 2] == '%')
       end -= 2;
-    out += std::string(n ? ";" : "") + "\r\n filename*" + std::to_string(n) + "*=" + (n ? "" : "UTF-8''") +
+    out += std::string(n ? ";" : "") + "\r\n " + parameter + "*" + std::to_string(n) + "*=" + (n ? "" : "UTF-8''") +
            encoded.substr(at, end - at);
     at = end;
   }
@@ -89,11 +89,10 @@ std::string attachment_headers(const Attachment& attachment) {
   if (is_printable_ascii(name)) {
     out += "; name=" + quoted(name) + "\r\nContent-Disposition: attachment; filename=" + quoted(name);
   } else {
-    // Both forms: RFC 2231 for standard readers, an encoded word for older ones.
-    // The encoded name on lines of its own: with the type before it, a line
-    // would pass the 76 characters RFC 2047 allows one with encoded words.
-    out +=
-        ";\r\n name=\"" + encode_header_text(name) + "\"\r\nContent-Disposition: attachment;" + rfc2231_filename(name);
+    // RFC 2231 for both: an encoded word inside a quoted parameter is what
+    // RFC 2047 (5) forbids, and readers (Python's) flag it as a defect.
+    out += ";" + rfc2231_parameter("name", name) + "\r\nContent-Disposition: attachment;" +
+           rfc2231_parameter("filename", name);
   }
   return out + "\r\nContent-Transfer-Encoding: base64\r\n";
 }
@@ -255,7 +254,14 @@ std::string format_mailbox(const Mailbox& mailbox) {
   if (mailbox.name.empty()) return address;
   const std::string name = one_line(mailbox.name);
   const bool plain = is_printable_ascii(name) && name.find("=?") == std::string::npos;
-  const std::string shown = plain ? quoted(name) : encode_header_text(name);
+  // A name in one encoded word, longer than RFC 2047's 75 characters if need
+  // be: a reader that keeps the space between two encoded words (Python's
+  // address parser) would show "Сидоро в" for a name cut in two. Only a
+  // name that would pass a line's 998 characters is cut.
+  constexpr size_t kLongestWhole = 600;
+  const std::string shown = plain                          ? quoted(name)
+                            : name.size() <= kLongestWhole ? "=?UTF-8?B?" + switchboard_plugins::base64(name) + "?="
+                                                           : encode_header_text(name);
   // The address on a line of its own when it would take the name's last
   // one past 76 (a header's name may stand before it).
   const size_t last_line = shown.size() - (shown.rfind('\n') == std::string::npos ? 0 : shown.rfind('\n') + 1);
@@ -274,7 +280,7 @@ std::string html_to_text(std::string_view html) {
   };
   // Ensures the text ends with `count` line breaks (none at the very start).
   auto breaks = [&](size_t count) {
-    while (!out.empty() && out.back() == ' ') out.pop_back();
+    while (!out.empty() && (out.back() == ' ' || out.back() == '\t')) out.pop_back();
     if (out.empty()) return;
     size_t have = 0;
     while (have < out.size() && out[out.size() - 1 - have] == '\n') ++have;
@@ -291,7 +297,8 @@ std::string html_to_text(std::string_view html) {
         if (std::isspace(static_cast<unsigned char>(t)) || t == '>') break;
         name += static_cast<char>(std::tolower(static_cast<unsigned char>(t)));
       }
-      if (name == "script" || name == "style") {
+      // What a reader does not see: the head's title, scripts and styles.
+      if (name == "script" || name == "style" || name == "title" || name == "head") {
         const std::string end = "</" + name;
         size_t j = close;
         while (j < html.size() && !lower_starts(j, end)) ++j;
@@ -308,6 +315,9 @@ std::string html_to_text(std::string_view html) {
         breaks(2);
       } else if (name == "tr" || name == "/tr" || name == "/li") {
         breaks(1);
+      } else if ((name == "/td" || name == "/th") && !out.empty() && out.back() != '\n') {
+        while (!out.empty() && out.back() == ' ') out.pop_back();
+        out += '\t';  // a table's cells apart on their line
       } else if (name == "li") {
         breaks(1);
         out += "- ";
@@ -346,7 +356,7 @@ std::string html_to_text(std::string_view html) {
     out += c;
     ++i;
   }
-  while (!out.empty() && (out.back() == ' ' || out.back() == '\n')) out.pop_back();
+  while (!out.empty() && (out.back() == ' ' || out.back() == '\n' || out.back() == '\t')) out.pop_back();
   return out;
 }
 
@@ -400,8 +410,10 @@ std::string render(const Message& message, std::string_view boundary_seed) {
   if (!message.list_unsubscribe_url.empty() || !message.list_unsubscribe_mailto.empty()) {
     std::string value;
     if (!message.list_unsubscribe_url.empty()) value = "<" + one_line(message.list_unsubscribe_url) + ">";
+    // Each address on a line of its own: a long link and the mailto address
+    // together would pass a line's 998 characters.
     if (!message.list_unsubscribe_mailto.empty())
-      value += (value.empty() ? "<mailto:" : ", <mailto:") + one_line(message.list_unsubscribe_mailto) + ">";
+      value += (value.empty() ? "<mailto:" : ",\r\n <mailto:") + one_line(message.list_unsubscribe_mailto) + ">";
     header("List-Unsubscribe", value);
     // One-click (RFC 8058) is for an HTTPS link only: mailbox providers
     // ignore the POST header beside a plain http one.

@@ -221,6 +221,10 @@ void SmtpSender::start_job(std::unique_ptr<Job> job) {
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout));
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min<uint32_t>(timeout, 10000)));
   curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, settings_.reuse_connections ? 0L : 1L);
+  // A connection idle longer is not used again: a server under load drops
+  // idle ones after 10 s (Postfix's smtpd_timeout under stress), and its 421
+  // would cost the message a retry. A campaign's keep being used.
+  curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, 8L);
   curl_easy_setopt(easy, CURLOPT_PRIVATE, job.get());
   curl_multi_add_handle(multi_, easy);
   running_.push_back(std::move(job));

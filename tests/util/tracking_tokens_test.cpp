@@ -35,6 +35,28 @@ TEST(TrackingTokens, ALinkCarriesWhatItIsAbout) {
   EXPECT_EQ(link->step, "s0");
 }
 
+// An unsubscribe link goes in a header line: one that long names would take
+// past 900 characters names its execution alone.
+TEST(TrackingTokens, ALongUnsubscribeLinkNamesItsExecutionAlone) {
+  const TrackingTokens tokens("secret", "https://sb.example.com");
+  TrackedLink link = click_link();
+  link.kind = "unsubscribe";
+  link.url.clear();
+  const auto short_one = tokens.verify("unsubscribe", token_of(tokens.url_for(link)));
+  ASSERT_TRUE(short_one);
+  EXPECT_EQ(short_one->rule, "offer");
+  link.rule = std::string(300, 'r');
+  link.step = std::string(300, 's');
+  link.event_id = std::string(300, 'e');
+  const std::string url = tokens.url_for(link);
+  EXPECT_LE(url.size(), 900u);
+  const auto long_one = tokens.verify("unsubscribe", token_of(url));
+  ASSERT_TRUE(long_one);
+  EXPECT_EQ(long_one->execution_id, 7);
+  EXPECT_EQ(long_one->contact_key, "email:maria@example.com");
+  EXPECT_TRUE(long_one->rule.empty());
+}
+
 TEST(TrackingTokens, ForgedAlteredOrMisusedTokensAreRefusedAndUnreadable) {
   const TrackingTokens tokens("secret", "https://sb.example.com");
   const std::string token = token_of(tokens.url_for(click_link()));
