@@ -53,7 +53,8 @@ def free_port():
 def authenticator(server, session, envelope, mechanism, auth_data):
     CountingSMTP.counter.authenticated(mechanism)
     ok = isinstance(auth_data, LoginPassword) and auth_data.login in USERS and auth_data.password == PASSWORD
-    return AuthResult(success=ok, auth_data=auth_data if ok else None)
+    # A refusal is answered 535 by the server (handled=False), as a real one does.
+    return AuthResult(success=ok, handled=ok, auth_data=auth_data if ok else None)
 
 
 def summary(raw, envelope, listener, server):

@@ -210,6 +210,20 @@ TEST_F(EmailPlugin, AnInternationalDomainIsSentInItsAsciiForm) {
   EXPECT_EQ(server_.messages(), 2);
 }
 
+// A password the server refuses (535) fails the step for good, with the
+// server's words and never the password.
+TEST_F(EmailPlugin, ARefusedLoginFailsForGood) {
+  json cfg = config(server_.starttls);
+  cfg["smtp"]["password"] = "wr0ng-passw0rd";
+  fake::Host host("email");
+  const fake::Result r = send(host, cfg, {{"to", "ivan@example.com"}, {"subject", "Hi"}, {"text", "x"}});
+  EXPECT_EQ(r.outcome, SB_OUTCOME_PERMANENT) << r.reason;
+  EXPECT_EQ(r.provider_code, "auth") << r.reason;
+  EXPECT_NE(r.reason.find("535"), std::string::npos) << r.reason;
+  EXPECT_EQ(r.reason.find("wr0ng-passw0rd"), std::string::npos) << r.reason;
+  EXPECT_EQ(server_.messages(), 0);
+}
+
 TEST_F(EmailPlugin, ImplicitTlsWithAuthLogin) {
   json cfg = config(server_.tls, "tls");
   cfg["smtp"]["auth"] = "login";
