@@ -7,6 +7,7 @@
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
 #include "store/Store.h"
+#include "util/AsciiUrl.h"
 #include "util/Time.h"
 
 namespace sb {
@@ -92,7 +93,10 @@ void TrackingApi::handle(ServerRequest&& request, ServerConnection::Reply reply)
     ServerResponse redirect;
     redirect.status = 302;
     redirect.content_type = "text/plain";
-    redirect.headers.emplace_back("Location", link->url);
+    // ASCII, as a header carries it: a destination in Russian letters
+    // ("https://школа.рф/курсы") is encoded here, and kept as written in the
+    // click's event.
+    redirect.headers.emplace_back("Location", ascii_url(link->url));
     redirect.headers.emplace_back("Cache-Control", "no-store");
     // The reader gets to the page even when the click could not be stored.
     return store_event(*link, token, redirect, redirect, std::move(reply));

@@ -134,24 +134,40 @@ std::optional<std::pair<std::string, std::string>> step_that_sent_nothing(const 
   return std::nullopt;
 }
 
-// The first channel of the fallback chain that `last` ends which failed for
-// good (a provider's refusal, retries given up) rather than not reaching the
-// contact: its index and why, read from the chain's hand-overs at the end of
-// the history; none when every channel before was unreachable or skipped.
-std::optional<std::pair<int, std::string>> channel_that_failed(const CompiledRule& rule, const CompiledStep& last,
+// The first channel of the fallback chain that ends at step `last` which
+// failed for good (a provider's refusal, retries given up) rather than not
+// reaching the contact: its index and why, read from the chain's
+// hand-overs at the end of the history; none when every channel before was
+// unreachable or skipped.
+std::optional<std::pair<int, std::string>> channel_that_failed(const CompiledRule& rule, int last,
                                                                const std::string& history_json) {
-  std::map<std::string, int> chain;  // the chain's channels, by name
-  for (size_t i = 0; i < rule.steps.size(); ++i)
-    if (rule.steps[i].fallback_end == last.fallback_end) chain.emplace(rule.steps[i].name, static_cast<int>(i));
+  // The chain's steps by name: its channels (each hands over to the next
+  // by fallback_next) and their delivery waits. Walked back from the end,
+  // their indexes only go down: an entry of the same name before them is
+  // another chain's (unnamed channels share their action's name).
+  std::map<std::string, int> chain;
+  for (int at = last; at >= 0;) {
+    chain.emplace(rule.steps[static_cast<size_t>(at)].name, at);
+    const int wait = rule.steps[static_cast<size_t>(at)].fallback_end;
+    if (wait >= 0 && wait < static_cast<int>(rule.steps.size()) &&
+        rule.steps[static_cast<size_t>(wait)].confirms_delivery)
+      chain.emplace(rule.steps[static_cast<size_t>(wait)].name, wait);
+    int before = -1;
+    for (int i = at - 1; i >= 0 && before < 0; --i)
+      if (rule.steps[static_cast<size_t>(i)].fallback_next == at) before = i;
+    at = before;
+  }
   const json history = json::parse(history_json, nullptr, false);
   if (!history.is_array()) return std::nullopt;
   std::optional<std::pair<int, std::string>> failed;
+  int below = last + 1;
   for (auto it = history.rbegin(); it != history.rend(); ++it) {
-    const auto channel = it->is_object() ? chain.find(it->value("step", "")) : chain.end();
-    if (channel == chain.end()) break;  // before the chain
+    const auto step = it->is_object() ? chain.find(it->value("step", "")) : chain.end();
+    if (step == chain.end() || step->second > below) break;  // before the chain
+    below = step->second;
     const std::string outcome = it->value("outcome", "");
     if (it->contains("fallback_to") && outcome != "unreachable" && outcome != "skipped")
-      failed = std::make_pair(channel->second, outcome + ": " + it->value("reason", ""));
+      failed = std::make_pair(step->second, outcome + ": " + it->value("reason", ""));
   }
   return failed;
 }
@@ -831,7 +847,7 @@ void Interpreter::record_end(const Claimed& at, const CompiledStep& step, const 
     // and the rule goes on to its other actions (the manager's task), as
     // after a skipped message. Counted as unreachable.
     if (step.fallback_end < 0) return go_on(at.index + 1);
-    const auto failed = channel_that_failed(*at.rule, step, row.history_json);
+    const auto failed = channel_that_failed(*at.rule, at.index, row.history_json);
     if (!failed) return go_on(step.fallback_end);
     // A channel before failed for good (a revoked token): the dead letter is
     // that channel's, which a retry sends again once it is mended.

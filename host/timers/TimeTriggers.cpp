@@ -323,8 +323,21 @@ class SpecialDateProducer final : public TimeProducer {
     else
       read_changed_contacts(now, store);
     handed_ = 0;
-    for (auto it = pending_.begin(); it != pending_.end() && it->first <= now; ++it, ++handed_)
+    for (auto it = pending_.begin(); it != pending_.end() && it->first <= now;) {
+      // A contact known by an address alone, merged since into one with an
+      // id: that one's own occurrence (read as it changed, with this one's
+      // id as one it is also known by) stands for it, on its own day.
+      const std::string& key = it->second.contact->key;
+      if (!is_id_key(key))
+        if (const auto now_known = store.contact(key); now_known && now_known->key != key) {
+          pending_of_.erase(key);
+          it = pending_.erase(it);
+          continue;
+        }
       out.push_back(it->second);
+      ++it;
+      ++handed_;
+    }
   }
   void delivered() override {
     for (; handed_ > 0; --handed_) {
@@ -429,21 +442,16 @@ class SpecialDateProducer final : public TimeProducer {
       e.contact = ContactUpdate{c.key, "", {}, {}};
       // A person first known by an address and given the CRM's id (a new
       // key) that day is greeted once: the occurrence under each address
-      // they are known by, stored already, makes this one a duplicate (also
-      // after a restart), and one still pending under an address that is
-      // now theirs is this one.
-      for (const std::string& alias : contact_aliases(data)) {
-        if (alias == c.key) continue;
-        e.also_known_as.push_back(occurrence(alias, local_date));
-        if (const auto it = pending_of_.find(alias); it != pending_of_.end()) {
-          const auto own = store.contact(alias);  // two people without ids stay two
-          if (!own || own->key != alias) {
-            pending_.erase(it->second);
-            pending_of_.erase(it);
-          }
-        }
+      // the store knows as theirs, stored already, makes this one a
+      // duplicate (also after a restart). Another person who shares a
+      // number (a twin, a parent's phone) is not known by it.
+      if (!sent_.count(e.id)) {
+        for (const std::string& alias : contact_aliases(data))
+          if (alias != c.key)
+            if (const auto owner = store.contact(alias); owner && owner->key == c.key)
+              e.also_known_as.push_back(occurrence(alias, local_date));
+        pending_of_[c.key] = pending_.emplace(at, std::move(e));
       }
-      if (!sent_.count(e.id)) pending_of_[c.key] = pending_.emplace(at, std::move(e));
     }
   }
 

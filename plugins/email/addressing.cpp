@@ -56,40 +56,6 @@ std::string ascii_or_as_is(const std::string& address) {
   return ascii_address(address, error).value_or(address);
 }
 
-std::string ascii_url(const std::string& url) {
-  const size_t scheme = url.find("://");
-  if (scheme == std::string::npos) return url;
-  const size_t host_begin = scheme + 3;
-  const size_t host_end = std::min(url.find_first_of("/?#", host_begin), url.size());
-  std::string authority = url.substr(host_begin, host_end - host_begin);
-  // The host's labels in ASCII; user info and port are left as they are.
-  const size_t at = authority.rfind('@');
-  const size_t name_begin = at == std::string::npos ? 0 : at + 1;
-  const size_t colon = authority.find(':', name_begin);
-  const std::string name =
-      authority.substr(name_begin, (colon == std::string::npos ? authority.size() : colon) - name_begin);
-  if (std::any_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
-    char* ascii = nullptr;
-    if (idn2_to_ascii_8z(name.c_str(), &ascii, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT) == IDN2_OK) {
-      authority.replace(name_begin, name.size(), ascii);
-      idn2_free(ascii);
-    }
-  }
-  std::string out = url.substr(0, host_begin) + authority;
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (size_t i = host_end; i < url.size(); ++i) {
-    const auto c = static_cast<unsigned char>(url[i]);
-    if (c >= 0x80 || c == ' ' || c < 0x20) {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
 bool same_address(const std::string& a, const std::string& b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));

@@ -26,11 +26,6 @@ std::optional<std::string> ascii_address(const std::string& address, std::string
 // The same, or the address as it is where it has no ASCII form (for comparisons and names, not for sending).
 std::string ascii_or_as_is(const std::string& address);
 
-// A web address as an HTTP Location carries it (RFC 3986): its host in
-// ASCII (IDNA), and every other byte beyond ASCII, and spaces,
-// percent-encoded ("https://школа.рф/путь" -> "https://xn--80atdl2c.xn--p1ai/%D0%BF...").
-std::string ascii_url(const std::string& url);
-
 // The same address, whatever the case of its letters.
 bool same_address(const std::string& a, const std::string& b);
 

@@ -333,8 +333,7 @@ class Email : public switchboard::Plugin {
     message.html = track_links(
         message.html,
         [&](const std::string& url) {
-          // The redirect's Location is ASCII (RFC 9110): an address in Russian letters is encoded first.
-          return host_.tracking_link(call_key, "click", "email", message.message_id, ascii_url(url));
+          return host_.tracking_link(call_key, "click", "email", message.message_id, url);
         },
         pixel);
   }

@@ -249,19 +249,41 @@ std::string encode_header_text(std::string_view raw) {
   return out;
 }
 
+// A display name in encoded words of at most 75 characters (RFC 2047 2),
+// cut at the name's own spaces, each space starting the next word: a reader
+// drops the folding between two words, and one that keeps it (Python's
+// address parser before 3.14) shows a double space, never a word cut in two
+// ("Сидоро в"). Only a word longer than one encoded word is cut.
+std::string encode_phrase(const std::string& name) {
+  // The first word shares its line with the header's name ("Reply-To: ",
+  // as in encode_header_text); a folded line holds a word of 75 (45 bytes).
+  const auto room = [](size_t index) -> size_t { return index == 0 ? 39 : 45; };
+  std::vector<std::string> chunks;
+  for (size_t start = 0; start < name.size();) {
+    size_t end = name.find(' ', start + 1);
+    if (end == std::string::npos) end = name.size();
+    const std::string piece = name.substr(start, end - start);  // " Петрович": its space first
+    if (!chunks.empty() && chunks.back().size() + piece.size() <= room(chunks.size() - 1))
+      chunks.back() += piece;
+    else
+      chunks.push_back(piece);
+    start = end;
+  }
+  std::string out;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    if (i) out += "\r\n ";
+    out += chunks[i].size() <= room(i) ? "=?UTF-8?B?" + switchboard_plugins::base64(chunks[i]) + "?="
+                                       : encode_header_text(chunks[i]);
+  }
+  return out;
+}
+
 std::string format_mailbox(const Mailbox& mailbox) {
   const std::string address = one_line(mailbox.address);
   if (mailbox.name.empty()) return address;
   const std::string name = one_line(mailbox.name);
   const bool plain = is_printable_ascii(name) && name.find("=?") == std::string::npos;
-  // A name in one encoded word, longer than RFC 2047's 75 characters if need
-  // be: a reader that keeps the space between two encoded words (Python's
-  // address parser) would show "Сидоро в" for a name cut in two. Only a
-  // name that would pass a line's 998 characters is cut.
-  constexpr size_t kLongestWhole = 600;
-  const std::string shown = plain                          ? quoted(name)
-                            : name.size() <= kLongestWhole ? "=?UTF-8?B?" + switchboard_plugins::base64(name) + "?="
-                                                           : encode_header_text(name);
+  const std::string shown = plain ? quoted(name) : encode_phrase(name);
   // The address on a line of its own when it would take the name's last
   // one past 76 (a header's name may stand before it).
   const size_t last_line = shown.size() - (shown.rfind('\n') == std::string::npos ? 0 : shown.rfind('\n') + 1);
@@ -298,7 +320,7 @@ std::string html_to_text(std::string_view html) {
         name += static_cast<char>(std::tolower(static_cast<unsigned char>(t)));
       }
       // What a reader does not see: the head's title, scripts and styles.
-      if (name == "script" || name == "style" || name == "title" || name == "head") {
+      if (name == "script" || name == "style" || name == "title") {
         const std::string end = "</" + name;
         size_t j = close;
         while (j < html.size() && !lower_starts(j, end)) ++j;
@@ -349,7 +371,7 @@ std::string html_to_text(std::string_view html) {
       continue;
     }
     if (std::isspace(static_cast<unsigned char>(c))) {
-      if (!out.empty() && out.back() != ' ' && out.back() != '\n') out += ' ';
+      if (!out.empty() && out.back() != ' ' && out.back() != '\n' && out.back() != '\t') out += ' ';
       ++i;
       continue;
     }

@@ -668,6 +668,26 @@ TEST_F(PipelineTest, FallbackWhoseLastChannelCannotReachTheContactGoesOn) {
   EXPECT_EQ(broken->step, "0");
 }
 
+// Two chains one after the other, their channels of the same names: the
+// first's refusal is not the second's.
+TEST_F(PipelineTest, AFallbackIsJudgedByItsOwnChannelsOnly) {
+  std::vector<CompiledStep> steps = {action("push"), action("sms"), action("push"), action("sms"), action("follow-up")};
+  for (int i = 0; i < 4; ++i) steps[i].channel = steps[i].name;
+  steps[0].fallback_next = 1;
+  steps[0].fallback_end = steps[1].fallback_end = 2;
+  steps[2].fallback_next = 3;
+  steps[2].fallback_end = steps[3].fallback_end = 4;
+  actions_.script = {ActionOutcome::failure(SB_OUTCOME_PERMANENT, "the token was revoked"), ActionOutcome{},
+                     ActionOutcome::failure(SB_OUTCOME_UNREACHABLE, "no device token"),
+                     ActionOutcome::failure(SB_OUTCOME_UNREACHABLE, "no phone")};
+  run({rule("twice", {{"event", "lead.created"}}, steps)});
+  append({lead_event("e1", "lead.created", "A")});
+  const auto rows = settled(1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, ExecutionState::kDone) << rows[0].error;
+  EXPECT_EQ(json::parse(rows[0].history_json).back()["step"], "follow-up");
+}
+
 TEST_F(PipelineTest, FallbackStopsAtTheFirstChannelThatDeliversAndRetriesItFirst) {
   actions_.script = {ActionOutcome::failure(SB_OUTCOME_RETRY, "FCM 503")};
   run({rule("reach", {{"event", "lead.created"}}, channels())});

@@ -1,6 +1,7 @@
 // Signed tracking links: what they carry, and what a forger cannot do.
 #include <gtest/gtest.h>
 
+#include "util/AsciiUrl.h"
 #include "util/TrackingTokens.h"
 
 namespace sb {
@@ -82,6 +83,17 @@ TEST(TrackingTokens, ForgedAlteredOrMisusedTokensAreRefusedAndUnreadable) {
   EXPECT_NE(other, token);
   EXPECT_EQ(TrackingTokens::id_of(token), TrackingTokens::id_of(token));
   EXPECT_NE(TrackingTokens::id_of(token), TrackingTokens::id_of(other));
+}
+
+// A click's destination in Russian letters becomes the ASCII address an
+// HTTP Location carries: the host by IDNA, the rest percent-encoded.
+TEST(TrackingTokens, AClicksDestinationInRussianLettersIsMadeAscii) {
+  EXPECT_EQ(ascii_url("https://школа.рф/путь?q=ё#низ"),
+            "https://xn--80atdl2c.xn--p1ai/%D0%BF%D1%83%D1%82%D1%8C?q=%D1%91#%D0%BD%D0%B8%D0%B7");
+  EXPECT_EQ(ascii_url("https://юзер@пример.рф:8443/a b\x7f"),
+            "https://%D1%8E%D0%B7%D0%B5%D1%80@xn--e1afmkfd.xn--p1ai:8443/a%20b%7F");
+  EXPECT_EQ(ascii_url("https://shop.test/offer?id=7&x=%D1%91"), "https://shop.test/offer?id=7&x=%D1%91");
+  EXPECT_EQ(ascii_url("http://[::1]:8080/путь"), "http://[::1]:8080/%D0%BF%D1%83%D1%82%D1%8C");
 }
 
 TEST(TrackingTokens, RandomKeysDiffer) {
