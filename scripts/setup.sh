@@ -9,6 +9,8 @@ shift || true
 packages=(g++ cmake ninja-build pkg-config ccache tzdata
   libpoco-dev libboost-dev libboost-filesystem-dev nlohmann-json3-dev libssl-dev
   libvalijson-dev libhowardhinnant-date-dev libphonenumber-dev libcurl4-openssl-dev libidn2-dev libhttp-parser-dev libmimalloc-dev libsqlite3-dev libpq-dev libgtest-dev libgmock-dev openssl curl python3-aiosmtpd espeak-ng "$@")
+# The benchmarks (bench/): Google Benchmark, and wrk for the HTTP jobs.
+if [ "$preset" = bench ]; then packages+=(libbenchmark-dev wrk postgresql); fi
 
 missing=()
 for p in "${packages[@]}"; do
