@@ -276,21 +276,19 @@ TYPED_TEST(StoreContract, RepeatedIdIsADuplicateThatChangesNothing) {
 // in another batch or the same; another source's event of that id does not.
 TYPED_TEST(StoreContract, AnEventStoredUnderAnIdItWasAlsoKnownByIsADuplicate) {
   auto store = this->open();
-  EventRecord before = event("time:bday:email:a@example.com:2026-12-02");
-  before.source = "time";
+  const auto occurrence = [](const std::string& id, std::vector<std::string> also_known_as = {}) {
+    EventRecord e = event(id);
+    e.source = "time";
+    e.also_known_as = std::move(also_known_as);
+    return e;
+  };
+  const EventRecord before = occurrence("time:bday:email:a@example.com:2026-12-02");
   ASSERT_TRUE(append(*store, {before}).ok());
-  EventRecord after = event("time:bday:id:A1:2026-12-02");
-  after.source = "time";
+  EventRecord after = occurrence("time:bday:id:A1:2026-12-02", {"time:bday:phone:+79990001122:2026-12-02", before.id});
   after.contact = ContactUpdate{"id:A1", R"({"name":"Anna"})", {}, {}};
-  after.also_known_as = {"time:bday:phone:+79990001122:2026-12-02", before.id};
-  EventRecord first = event("time:bday:id:B1:2026-12-02");
-  first.source = "time";
-  EventRecord second = event("time:bday:email:b@example.com:2026-12-02");
-  second.source = "time";
-  second.also_known_as = {first.id};
-  EventRecord elsewhere = event("time:bday:id:C1:2026-12-02");
-  elsewhere.source = "time";
-  elsewhere.also_known_as = {"other-source"};
+  const EventRecord first = occurrence("time:bday:id:B1:2026-12-02");
+  const EventRecord second = occurrence("time:bday:email:b@example.com:2026-12-02", {first.id});
+  const EventRecord elsewhere = occurrence("time:bday:id:C1:2026-12-02", {"other-source"});
   EventRecord other = event("other-source");
   other.source = "api";
   ASSERT_TRUE(append(*store, {other}).ok());
