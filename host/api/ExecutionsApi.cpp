@@ -132,6 +132,9 @@ void ExecutionsApi::list(const ServerRequest& request, bool dead_letters_only, S
     return reply(error_response(400, "bad_request", "malformed query string"));
   }
   const std::vector<ExecutionRow> rows = store_.executions(query);
+  if (rows.empty() && !query.rule.empty() && !rule_known(query.rule))
+    return reply(
+        error_response(404, "not_found", "no rule '" + query.rule + "' in the config, and no executions of one"));
   json items = json::array();
   for (const auto& row : rows) items.push_back(summary(row));
   // Newest first; a full page says where the next one begins.
@@ -164,15 +167,8 @@ void ExecutionsApi::stats(const ServerRequest& request, ServerConnection::Reply&
     return reply(error_response(400, "bad_request", "malformed query string"));
   }
   if (rule.empty()) return reply(error_response(400, "bad_request", "rule: required (the rule's name)"));
-  // A misspelt name would count nothing and look like a rule that did
-  // nothing: a rule the config has no more still has its executions.
-  if (!stats_rules_.count(rule)) {
-    ExecutionQuery any;
-    any.rule = rule;
-    any.limit = 1;
-    if (store_.executions(any).empty())
-      return reply(error_response(404, "not_found", "no rule '" + rule + "' in the config, and no executions of one"));
-  }
+  if (!rule_known(rule))
+    return reply(error_response(404, "not_found", "no rule '" + rule + "' in the config, and no executions of one"));
   const auto counted =
       count_executions(store_, rule, stats_rules_, since, std::nullopt, most, [&] { return worker_.stopping(); });
   if (!counted) return reply(error_response(503, "unavailable", "the host is shutting down"));
@@ -184,6 +180,16 @@ void ExecutionsApi::stats(const ServerRequest& request, ServerConnection::Reply&
   // Not complete: the newest `limit` executions were counted, older ones not.
   body["complete"] = complete;
   reply(json_response(200, body));
+}
+
+// A misspelt name would find nothing and look like a rule that did nothing;
+// a rule the config has no more still has its executions.
+bool ExecutionsApi::rule_known(const std::string& rule) const {
+  if (stats_rules_.count(rule)) return true;
+  ExecutionQuery any;
+  any.rule = rule;
+  any.limit = 1;
+  return !store_.executions(any).empty();
 }
 
 void ExecutionsApi::command(int64_t id, const std::string& verb, ServerConnection::Reply reply) {

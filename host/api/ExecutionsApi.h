@@ -40,6 +40,7 @@ class ExecutionsApi {
   void list(const ServerRequest& request, bool dead_letters_only, ServerConnection::Reply reply);
   void command(int64_t id, const std::string& verb, ServerConnection::Reply reply);
   void stats(const ServerRequest& request, ServerConnection::Reply& reply);
+  bool rule_known(const std::string& rule) const;  // in the config, or has executions
 
   // Executions counted by one stats request: by default, and at most (each
   // is read and its history parsed on the request's thread).

@@ -245,6 +245,15 @@ TEST_F(ExecutionsApiTest, RequestsAreCheckedAndErrorsAreSpecific) {
   EXPECT_EQ(bad_state.status, 400);
   EXPECT_NE(bad_state.json()["error"]["message"].get<std::string>().find("state:"), std::string::npos);
   EXPECT_EQ(admin("GET", "/api/v1/executions?colour=red").status, 400);
+  // A misspelt rule is named, not an empty list that looks like a quiet rule;
+  // a rule of the config that has not run yet is an empty list.
+  const HttpResult misspelt = admin("GET", "/api/v1/executions?rule=notfy");
+  EXPECT_EQ(misspelt.status, 404);
+  EXPECT_NE(misspelt.json()["error"]["message"].get<std::string>().find("no rule 'notfy'"), std::string::npos);
+  EXPECT_EQ(admin("GET", "/api/v1/dead-letters?rule=notfy").status, 404);
+  const HttpResult quiet = admin("GET", "/api/v1/executions?rule=later");
+  EXPECT_EQ(quiet.status, 200);
+  EXPECT_TRUE(quiet.json()["executions"].empty());
   const HttpResult not_allowed = admin("DELETE", "/api/v1/executions");
   EXPECT_EQ(not_allowed.status, 405);
   EXPECT_EQ(not_allowed.headers.at("allow"), "GET");  // RFC 9110: a 405 says what is allowed
