@@ -766,12 +766,34 @@ void Interpreter::step_skipped(const Claimed& at, const CompiledStep& step, cons
   json entry{{"step", step.name}, {"outcome", "skipped"}, {"reason", why}, {"at", format_time_ms(now_ms())}};
   if (!decisions.empty()) entry["branches"] = decisions;
   // In a fallback chain the next channel is tried; anywhere else the rule goes on.
-  const int next = step.fallback_next >= 0  ? step.fallback_next
-                   : step.fallback_end >= 0 ? step.fallback_end
-                                            : at.index + 1;
+  if (step.fallback_next < 0 && step.fallback_end >= 0) return chain_reached_no_one(at, step, entry);
+  const int next = step.fallback_next >= 0 ? step.fallback_next : at.index + 1;
   const bool last = next >= static_cast<int>(at.rule->steps.size());
   at.record(ExecutionUpdate::to(at.row.id, last ? ExecutionState::kDone : ExecutionState::kReady, at.rule->id_at(next),
                                 0, last ? std::nullopt : std::optional<int64_t>(now_ms()), dump_text(entry), ""));
+}
+
+void Interpreter::chain_reached_no_one(const Claimed& at, const CompiledStep& step, const json& entry) {
+  const ExecutionRow& row = at.row;
+  const auto failed = channel_that_failed(*at.rule, at.index, row.history_json);
+  if (!failed) {
+    // None could reach the contact: the rule goes on to its other actions
+    // (the manager's task), as after a skipped message.
+    const int next = step.fallback_end;
+    const bool last = next >= static_cast<int>(at.rule->steps.size());
+    return at.record(ExecutionUpdate::to(row.id, last ? ExecutionState::kDone : ExecutionState::kReady,
+                                         at.rule->id_at(next), 0,
+                                         last ? std::nullopt : std::optional<int64_t>(now_ms()), dump_text(entry), ""));
+  }
+  // A channel before failed for good (a revoked token): the dead letter is
+  // that channel's, which a retry sends again once it is mended.
+  log_warn("pipeline", "execution failed",
+           {{"rule", row.rule},
+            {"event_id", row.event_id},
+            {"step", at.rule->steps[failed->first].name},
+            {"reason", failed->second}});
+  at.record(ExecutionUpdate::to(row.id, ExecutionState::kFailed, at.rule->id_at(failed->first), 0, std::nullopt,
+                                dump_text(entry), failed->second));
 }
 
 void Interpreter::step_ended(const Claimed& at, const CompiledStep& step, const ActionOutcome& outcome,
@@ -842,22 +864,11 @@ void Interpreter::record_end(const Claimed& at, const CompiledStep& step, const 
   }
   if (outcome.outcome == SB_OUTCOME_UNREACHABLE && !step.channel.empty()) {
     // A message the contact cannot get on this channel (no address of the
-    // kind, a number that is not one), alone or as the last channel of a
-    // fallback none of whose channels could reach them: nothing to send,
-    // and the rule goes on to its other actions (the manager's task), as
-    // after a skipped message. Counted as unreachable.
+    // kind, a number that is not one): nothing to send, and the rule goes
+    // on to its other actions, as after a skipped message. Counted as
+    // unreachable.
     if (step.fallback_end < 0) return go_on(at.index + 1);
-    const auto failed = channel_that_failed(*at.rule, at.index, row.history_json);
-    if (!failed) return go_on(step.fallback_end);
-    // A channel before failed for good (a revoked token): the dead letter is
-    // that channel's, which a retry sends again once it is mended.
-    log_warn("pipeline", "execution failed",
-             {{"rule", row.rule},
-              {"event_id", row.event_id},
-              {"step", at.rule->steps[failed->first].name},
-              {"reason", failed->second}});
-    return at.record(ExecutionUpdate::to(row.id, ExecutionState::kFailed, at.rule->id_at(failed->first), 0,
-                                         std::nullopt, dump_text(entry), failed->second));
+    return chain_reached_no_one(at, step, entry);
   }
   log_warn("pipeline", "execution failed",
            {{"rule", row.rule}, {"event_id", row.event_id}, {"step", step.name}, {"reason", why}});

@@ -128,6 +128,11 @@ class Interpreter {
   // Not sent, for `why`: recorded, and the execution goes on (to the next channel of a fallback chain).
   void step_skipped(const Claimed& at, const CompiledStep& step, const std::string& why,
                     const nlohmann::json& decisions);
+  // The last channel of a fallback chain reached no one (unreachable,
+  // skipped): the rule goes on after the chain, unless a channel before
+  // failed for good, whose dead letter it then is. `entry` is the last
+  // channel's history entry.
+  void chain_reached_no_one(const Claimed& at, const CompiledStep& step, const nlohmann::json& entry);
   void produce_event(const Claimed& at, const CompiledStep& step, const ActionRequest& request,
                      const nlohmann::json& context, nlohmann::json decisions);
   // Commits the branches decided on records read now, with the action they lead to due.

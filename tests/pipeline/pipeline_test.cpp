@@ -668,6 +668,44 @@ TEST_F(PipelineTest, FallbackWhoseLastChannelCannotReachTheContactGoesOn) {
   EXPECT_EQ(broken->step, "0");
 }
 
+// The last channel skipped (the contact opted out of SMS) counts as one
+// that could not reach them: after channels that could not either, the rule
+// goes on; after one that failed for good, that one is the dead letter.
+TEST_F(PipelineTest, AFallbackWhoseLastChannelIsSkippedIsJudgedByTheChannelsBefore) {
+  std::vector<CompiledStep> steps = channels();
+  for (int i = 0; i < 3; ++i) steps[i].channel = steps[i].name;
+  actions_.script = {ActionOutcome::failure(SB_OUTCOME_UNREACHABLE, "no device token"),
+                     ActionOutcome::failure(SB_OUTCOME_UNREACHABLE, "not on WhatsApp"),
+                     ActionOutcome{},  // the follow-up
+                     ActionOutcome::failure(SB_OUTCOME_PERMANENT, "the token was revoked"),
+                     ActionOutcome::failure(SB_OUTCOME_UNREACHABLE, "not on WhatsApp")};
+  run({rule("reach", {{"event", "lead.created"}}, steps)});
+  auto no_sms = [](const std::string& id) {
+    EventRecord e = lead_event(id, "lead.created", "A");
+    e.body_json = json{{"contact", {{"name", "Анна"}, {"preferences", {{"sms", {{"all", false}}}}}}}}.dump();
+    return e;
+  };
+  append({no_sms("e1")});
+  auto rows = settled(1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, ExecutionState::kDone) << rows[0].error;
+  const json history = json::parse(rows[0].history_json);
+  ASSERT_EQ(history.size(), 4u) << history.dump();
+  EXPECT_EQ(history[2]["step"], "sms");
+  EXPECT_EQ(history[2]["outcome"], "skipped");
+  EXPECT_EQ(history[3]["step"], "follow-up");
+
+  append({no_sms("e2")});
+  rows = settled(2);
+  const auto broken = std::find_if(rows.begin(), rows.end(), [](const ExecutionRow& r) { return r.event_id == "e2"; });
+  ASSERT_NE(broken, rows.end());
+  EXPECT_EQ(broken->state, ExecutionState::kFailed);
+  EXPECT_EQ(broken->error, "permanent: the token was revoked");
+  EXPECT_EQ(broken->step, "0");
+  EXPECT_EQ(json::parse(broken->history_json).back()["outcome"], "skipped");
+  EXPECT_EQ(actions_.wait_for(5).size(), 5u);  // the follow-up of e2 never ran
+}
+
 // Two chains one after the other, their channels of the same names: the
 // first's refusal is not the second's.
 TEST_F(PipelineTest, AFallbackIsJudgedByItsOwnChannelsOnly) {
