@@ -14,6 +14,7 @@ struct SmtpSender::Job {
   CURL* easy = nullptr;
   curl_slist* recipients = nullptr;
   size_t offset = 0;                 // how much of envelope.data curl has read
+  bool fresh = false;                // on a new connection: the kept one was found closed
   std::vector<std::string> replies;  // the server's last reply lines
   char error[CURL_ERROR_SIZE] = {};
 
@@ -241,6 +242,21 @@ void SmtpSender::finish(Job* job, int curl_code) {
     connections_opened_ += static_cast<uint64_t>(connects);
   }
   const SmtpOutcome result = classify(curl_code, reply_code, deciding_reply(job->replies, reply_code), job->error);
+  // A kept connection the server had closed (a 421 "closing channel": its
+  // idle timeout or its limit of messages per connection; or no answer at
+  // all), found before any of this message went: the message goes at once
+  // on a new connection, not a step retried minutes later.
+  const bool kept_connection_closed = connects == 0 && job->offset == 0 && !job->fresh &&
+                                      result.kind == SmtpOutcome::Kind::kRetry &&
+                                      (reply_code == 421 || result.code == "transport");
+  if (kept_connection_closed) {
+    job->fresh = true;
+    job->replies.clear();
+    job->error[0] = '\0';
+    curl_easy_setopt(job->easy, CURLOPT_FRESH_CONNECT, 1L);
+    curl_multi_add_handle(multi_, job->easy);
+    return;
+  }
   auto it = std::find_if(running_.begin(), running_.end(), [job](const auto& j) { return j.get() == job; });
   std::unique_ptr<Job> owned = std::move(*it);
   running_.erase(it);

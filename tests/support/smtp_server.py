@@ -14,7 +14,9 @@ it (535): a client that picks by its own preference instead of PLAIN/LOGIN fails
 EHLO needs a fully qualified name (504 5.5.2 otherwise, as Postfix's
 reject_non_fqdn_helo_hostname). Recipients decide the answer: nobody@...
 gets 550 5.1.1, later@... 451 4.3.0,
-rejected@... 554 5.7.1. Each accepted message is parsed with Python's email
+rejected@... 554 5.7.1; a message to last@... is taken, and the next MAIL
+FROM on its connection gets 421 4.7.0 and the connection is closed (a server's
+limit of messages per connection, or one that timed an idle connection out). Each accepted message is parsed with Python's email
 package (a real MIME parser) and written to OUT_DIR/<n>.json; connections are
 counted in OUT_DIR/connections, and each AUTH's mechanism is a line of OUT_DIR/auth. Prints {"starttls": port, ...} once listening,
 then runs until stdin closes or SIGTERM.
@@ -100,6 +102,9 @@ class Handler:
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if getattr(session, "closing", False):
+            asyncio.get_running_loop().call_later(0.05, server.transport.close)
+            return "421 4.7.0 smtp.test closing: too many messages on this connection"
         login = session.auth_data.login.decode() if session.auth_data else ""
         if "@" in login and address.lower() != login.lower():
             return "553 5.7.1 <%s>: Sender address rejected: not owned by user %s" % (address, login)
@@ -124,6 +129,8 @@ class Handler:
         with open(path + ".tmp", "w") as f:
             json.dump(summary(envelope.original_content, envelope, self.listener, server), f, ensure_ascii=False)
         os.rename(path + ".tmp", path)
+        if any(address.split("@")[0].lower() == "last" for address in envelope.rcpt_tos):
+            session.closing = True
         return "250 2.0.0 Ok: queued as %d" % n
 
 

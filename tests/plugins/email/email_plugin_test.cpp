@@ -337,6 +337,31 @@ TEST_F(EmailPlugin, ABurstReusesAtMostMaxConnections) {
   }
 }
 
+// The server closes a kept connection (421 to the next MAIL FROM): the next
+// message goes on a new connection at once, not as a failed attempt.
+TEST_F(EmailPlugin, AMessageOnAKeptConnectionTheServerClosedGoesOnANewOne) {
+  test_smtp::SmtpServer server;
+  json cfg = config(server.starttls);
+  cfg["max_connections"] = 1;
+  fake::Host host("email");
+  fake::Instance instance(library_, host, cfg.dump());
+  ASSERT_EQ(instance.status(), SB_OK) << instance.error();
+  size_t n = 0;
+  for (const std::string to : {"last@example.com", "ivan@example.com", "later@example.com"}) {
+    ASSERT_EQ(instance.invoke("send", json{{"to", to}, {"subject", "N"}, {"text", "x"}}.dump(), "key-" + to), SB_OK);
+    ASSERT_TRUE(host.wait_results(++n));
+  }
+  EXPECT_EQ(host.result(0).outcome, SB_OUTCOME_DONE) << host.result(0).reason;
+  EXPECT_EQ(host.result(1).outcome, SB_OUTCOME_DONE) << host.result(1).reason;
+  EXPECT_EQ(server.message(2)["rcpt_tos"], json::array({"ivan@example.com"}));
+  EXPECT_EQ(server.connections(), 2);
+  // A refusal on a kept connection is the server's answer, not a closed
+  // connection: it is not sent again on a new one.
+  EXPECT_EQ(host.result(2).outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(host.result(2).provider_code, "451");
+  EXPECT_EQ(server.connections(), 2);
+}
+
 TEST_F(EmailPlugin, ATemplateValueCannotAddAHeader) {
   fake::Host host("email");
   const fake::Result r =
