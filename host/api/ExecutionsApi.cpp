@@ -3,10 +3,14 @@
 #include <Poco/Exception.h>
 #include <Poco/URI.h>
 
+#include <algorithm>
 #include <charconv>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "analytics/RuleExecutions.h"
+#include "events/EventParser.h"
+#include "store/ContactAliases.h"
 #include "store/Store.h"
 #include "util/JsonText.h"
 #include "util/Time.h"
@@ -34,6 +38,7 @@ json summary(const ExecutionRow& r) {
            {"created_at", format_time_ms(r.created_at_ms)},
            {"updated_at", format_time_ms(r.updated_at_ms)}};
   if (r.parent_id) out["parent_id"] = r.parent_id;  // a branch of a parallel group
+  if (!r.contact_key.empty()) out["contact"] = r.contact_key;
   return out;
 }
 
@@ -103,6 +108,7 @@ void ExecutionsApi::executions(ServerRequest&& request, ServerConnection::Reply 
 
 void ExecutionsApi::list(const ServerRequest& request, bool dead_letters_only, ServerConnection::Reply reply) {
   ExecutionQuery query;
+  std::string contact;
   if (dead_letters_only) query.state = ExecutionState::kFailed;
   try {
     for (const auto& [key, value] : Poco::URI(request.target).getQueryParameters()) {
@@ -116,6 +122,8 @@ void ExecutionsApi::list(const ServerRequest& request, bool dead_letters_only, S
         query.rule = value;
       } else if (key == "event_id") {
         query.event_id = value;
+      } else if (key == "contact") {
+        contact = value;
       } else if (key == "limit") {
         const auto n = parse_id(value);
         if (!n || *n > 1000) return reply(error_response(400, "bad_request", "limit: expected 1 to 1000"));
@@ -131,10 +139,13 @@ void ExecutionsApi::list(const ServerRequest& request, bool dead_letters_only, S
   } catch (const Poco::Exception&) {
     return reply(error_response(400, "bad_request", "malformed query string"));
   }
+  if (!contact.empty()) query.contact_keys = keys_of_contact(contact_key_of(contact));
   const std::vector<ExecutionRow> rows = store_.executions(query);
   if (rows.empty() && !query.rule.empty() && !rule_known(query.rule))
     return reply(
         error_response(404, "not_found", "no rule '" + query.rule + "' in the config, and no executions of one"));
+  if (rows.empty() && !contact.empty() && !contact_known(query.contact_keys))
+    return reply(error_response(404, "not_found", "no contact '" + contact + "', and no executions of one"));
   json items = json::array();
   for (const auto& row : rows) items.push_back(summary(row));
   // Newest first; a full page says where the next one begins.
@@ -188,6 +199,40 @@ bool ExecutionsApi::rule_known(const std::string& rule) const {
   if (stats_rules_.count(rule)) return true;
   ExecutionQuery any;
   any.rule = rule;
+  any.limit = 1;
+  return !store_.executions(any).empty();
+}
+
+// An execution keeps the key its contact had when it began: an address
+// before the CRM gave the contact its id. So the contact's executions are
+// under its key, the one asked for, and each of its addresses that the store
+// knows as theirs (not a twin's who shares a phone).
+std::vector<std::string> ExecutionsApi::keys_of_contact(const std::string& asked) const {
+  std::vector<std::string> keys{asked};
+  const auto stored = store_.contact(asked);
+  if (!stored) return keys;
+  const auto add = [&](const std::string& key) {
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+  };
+  add(stored->key);
+  const json data = json::parse(stored->data_json, nullptr, false);
+  for (const auto& [list, member, alias] :
+       {std::tuple{"emails", "address", &email_alias}, std::tuple{"phones", "number", &phone_alias}}) {
+    if (!data.is_object() || !data.contains(list) || !data[list].is_array()) continue;
+    for (const json& item : data[list]) {
+      if (!item.is_object() || !item.contains(member) || !item[member].is_string()) continue;
+      const std::string key = alias(item[member].get<std::string>());
+      if (std::find(keys.begin(), keys.end(), key) != keys.end()) continue;
+      if (const auto owner = store_.contact(key); owner && owner->key == stored->key) add(key);
+    }
+  }
+  return keys;
+}
+
+bool ExecutionsApi::contact_known(const std::vector<std::string>& keys) const {
+  if (store_.contact(keys.front())) return true;
+  ExecutionQuery any;
+  any.contact_keys = keys;
   any.limit = 1;
   return !store_.executions(any).empty();
 }

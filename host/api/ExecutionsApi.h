@@ -40,7 +40,9 @@ class ExecutionsApi {
   void list(const ServerRequest& request, bool dead_letters_only, ServerConnection::Reply reply);
   void command(int64_t id, const std::string& verb, ServerConnection::Reply reply);
   void stats(const ServerRequest& request, ServerConnection::Reply& reply);
-  bool rule_known(const std::string& rule) const;  // in the config, or has executions
+  bool rule_known(const std::string& rule) const;                  // in the config, or has executions
+  bool contact_known(const std::vector<std::string>& keys) const;  // stored, or has executions
+  std::vector<std::string> keys_of_contact(const std::string& asked) const;
 
   // Executions counted by one stats request: by default, and at most (each
   // is read and its history parsed on the request's thread).

@@ -116,7 +116,8 @@ void insert_new(ExecutionRows& rows, const std::vector<NewExecution>& executions
                                 .created_at_ms = now,
                                 .updated_at_ms = now,
                                 .priority = e.priority,
-                                .lease_owner = start ? lease.owner : ""});
+                                .lease_owner = start ? lease.owner : "",
+                                .contact_key = e.contact_key});
   }
   const std::vector<int64_t> ids = rows.insert_all(made);
   for (size_t i = 0; i < made.size(); ++i) {
@@ -196,7 +197,8 @@ bool apply_update(ExecutionRows& rows, const ExecutionUpdate& given) {
                              .updated_at_ms = now,
                              .parent_id = row.id,
                              .end_step = b.end_step,
-                             .priority = row.priority});
+                             .priority = row.priority,
+                             .contact_key = row.contact_key});
   }
   if (!u.branches.empty()) join_if_ended(rows, row.id);  // none could start: go on
   if ((u.state == ExecutionState::kDone || u.state == ExecutionState::kFailed) && row.parent_id != 0)

@@ -29,6 +29,7 @@ struct NewExecution {
   int priority = kNormalPriority;
   std::string rule_version = {};  // the version it runs to the end, whatever later edits (see RuleVersion)
   std::string first_step = {};    // that version's first step: where the execution stands until it runs
+  std::string contact_key = {};   // the contact its event named, as the store knows them ("" = none)
 };
 
 // An event that a waiting execution may be waiting for. `key` is the event

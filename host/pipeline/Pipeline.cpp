@@ -497,7 +497,8 @@ void Pipeline::add_executions(const StoredEvent& e, const FiredRules& fired, jso
                            std::nullopt,
                            rule->priority,
                            rule->version,
-                           rule->steps.empty() ? std::string() : rule->steps.front().id};
+                           rule->steps.empty() ? std::string() : rule->steps.front().id,
+                           e.contact_key};
     if (fire == Trigger::Fire::kIfFirstForEntity)
       execution.once_for_entity = std::make_pair(e.status_change->entity_type, e.status_change->entity_id);
     out.push_back(std::move(execution));

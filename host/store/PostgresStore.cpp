@@ -216,6 +216,16 @@ ALTER TABLE entities ALTER COLUMN created_at SET NOT NULL;
 -- A node not yet upgraded inserts without it (a rolling upgrade): then.
 ALTER TABLE entities ALTER COLUMN created_at SET DEFAULT (floor(extract(epoch FROM clock_timestamp()) * 1000))::bigint;
 )sql",
+    // 10: the contact an execution's event named (ExecutionRow::contact_key),
+    // and a contact's executions found by it, newest first. Those whose
+    // event is still kept learn it from the event, a parallel branch from
+    // its parent. A node not yet upgraded inserts none (a rolling upgrade).
+    R"sql(
+ALTER TABLE executions ADD COLUMN IF NOT EXISTS contact_key TEXT;
+UPDATE executions x SET contact_key = e.contact_key FROM events e WHERE e.id = x.event_id AND x.parent_id IS NULL;
+UPDATE executions x SET contact_key = p.contact_key FROM executions p WHERE p.id = x.parent_id;
+CREATE INDEX IF NOT EXISTS executions_contact ON executions (contact_key, id) WHERE contact_key IS NOT NULL;
+)sql",
 };
 
 // Indexes a binary may add without a new version (an older one runs on with
@@ -295,7 +305,7 @@ std::string execution_columns(const std::string& t = "") {
          "due_at, " + t + "context, " + t + "history, " + t + "error, " + t + "created_at, " + t + "updated_at, " +
          "coalesce(" + t + "awaiting, ''), " + t + "resume_step, coalesce(" + t + "parent_id, 0), " + t + "end_step, " +
          t + "priority, coalesce(" + t + "lease_owner, ''), " + t + "rule_version, " + t + "doubt, " + t +
-         "last_arrival";
+         "last_arrival, coalesce(" + t + "contact_key, '')";
 }
 const std::string kExecutionColumns = execution_columns();
 
@@ -323,6 +333,7 @@ ExecutionRow read_execution(const PgResult& q, int i, int c = 0) {
   r.rule_version = q.text(i, c + 18);
   r.doubt = static_cast<Doubt>(std::clamp<int64_t>(q.integer(i, c + 19), 0, 2));
   r.last_arrival = q.integer(i, c + 20);
+  r.contact_key = q.text(i, c + 21);
   return r;
 }
 
@@ -996,14 +1007,14 @@ class PostgresStore::Rows final : public ExecutionRows {
     due(p, r.due_at_ms).text(r.context_json).text(r.history_json).integer(r.created_at_ms).integer(r.updated_at_ms);
     p.integer(r.parent_id).text(r.end_step).integer(r.priority).text(r.rule_version).text(r.lease_owner);
     p.integer(r.attempt).text(r.error).text(r.awaiting).text(r.resume_step).integer(static_cast<int64_t>(r.doubt));
-    p.integer(r.last_arrival);
+    p.integer(r.last_arrival).text(r.contact_key);
     // Every column, as SQLite's: the row inserted is the row given.
     PgResult q = db_.run(
         "INSERT INTO executions (rule, event_id, state, step, due_at, context, history, created_at, updated_at, "
         "parent_id, end_step, priority, rule_version, lease_owner, attempt, error, awaiting, resume_step, doubt, "
-        "last_arrival) "
+        "last_arrival, contact_key) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, nullif($10::bigint, 0), $11, $12, $13, nullif($14, ''), "
-        "$15, $16, nullif($17, ''), $18, $19, $20) "
+        "$15, $16, nullif($17, ''), $18, $19, $20, nullif($21, '')) "
         "ON CONFLICT (event_id, rule) DO NOTHING RETURNING id",
         p);
     return q.rows() ? q.integer(0, 0) : 0;
@@ -1024,20 +1035,21 @@ class PostgresStore::Rows final : public ExecutionRows {
       record["end_step"] = r.end_step;
       record["priority"] = r.priority;
       record["rule_version"] = r.rule_version;
+      record["contact_key"] = r.contact_key;
     }
     PgResult q = db_.run(
         "INSERT INTO executions (rule, event_id, state, step, due_at, context, history, created_at, updated_at, "
         "parent_id, end_step, priority, rule_version, lease_owner, attempt, error, awaiting, resume_step, doubt, "
-        "last_arrival) "
+        "last_arrival, contact_key) "
         "SELECT rule, event_id, state, step, due_at, context, history, created_at, updated_at, nullif(parent_id, 0), "
         "end_step, priority, rule_version, nullif(lease_owner, ''), attempt, error, nullif(awaiting, ''), "
-        "resume_step, doubt, last_arrival FROM ROWS FROM (json_to_recordset($1::json) AS "
+        "resume_step, doubt, last_arrival, nullif(contact_key, '') FROM ROWS FROM (json_to_recordset($1::json) AS "
         "(rule text, event_id text, state text, step text, due_at bigint, context text, history text, "
         "created_at bigint, updated_at bigint, parent_id bigint, end_step text, priority integer, rule_version text, "
         "lease_owner text, attempt integer, error text, awaiting text, resume_step text, doubt integer, "
-        "last_arrival bigint)) WITH ORDINALITY AS x(rule, event_id, state, step, due_at, context, history, "
-        "created_at, updated_at, parent_id, end_step, priority, rule_version, lease_owner, attempt, error, awaiting, "
-        "resume_step, doubt, last_arrival, n) ORDER BY n "
+        "last_arrival bigint, contact_key text)) WITH ORDINALITY AS x(rule, event_id, state, step, due_at, context, "
+        "history, created_at, updated_at, parent_id, end_step, priority, rule_version, lease_owner, attempt, error, "
+        "awaiting, resume_step, doubt, last_arrival, contact_key, n) ORDER BY n "
         "ON CONFLICT (event_id, rule) DO NOTHING RETURNING id, event_id, rule",
         PgParams().text(dump_text(records)));
     std::map<std::pair<std::string, std::string>, int64_t> made;

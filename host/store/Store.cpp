@@ -45,6 +45,14 @@ ExecutionFilter execution_filter(const ExecutionQuery& query, std::string (*mark
   }
   if (!query.rule.empty()) term("rule", query.rule);
   if (!query.event_id.empty()) term("event_id", query.event_id);
+  if (!query.contact_keys.empty()) {
+    f.where += f.values.empty() ? " WHERE contact_key IN (" : " AND contact_key IN (";
+    for (size_t i = 0; i < query.contact_keys.size(); ++i) {
+      f.values.push_back(query.contact_keys[i]);
+      f.where += (i ? ", " : "") + mark(static_cast<int>(f.values.size()));
+    }
+    f.where += ")";
+  }
   if (query.before_id > 0) {
     f.values.push_back(std::to_string(query.before_id));
     f.where += std::string(f.values.size() == 1 ? " WHERE " : " AND ") + "id < CAST(" +

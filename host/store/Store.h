@@ -192,6 +192,7 @@ struct ExecutionRow {
   std::string lease_owner = {};  // who runs its step now ("" = no one); due_at is then the lease's end
   Doubt doubt = Doubt::kNone;    // every update ends it
   int64_t last_arrival = 0;      // the last kept arrival it took (StoredArrival::seq): none counts twice
+  std::string contact_key = {};  // the contact its event named, under the key the store knew them by then ("" = none)
 };
 
 // An awaited event, kept a while for an execution that starts waiting for it
@@ -224,7 +225,8 @@ struct ExecutionQuery {
   std::string rule;  // empty = any
   std::string event_id;
   size_t limit = 100;
-  int64_t before_id = 0;  // the next page: ids below this one (0: from the newest)
+  int64_t before_id = 0;                       // the next page: ids below this one (0: from the newest)
+  std::vector<std::string> contact_keys = {};  // any of these (a contact's key and an alias it had); empty = any
 };
 
 // The WHERE clause of an executions listing with only the filters given, so

@@ -229,6 +229,40 @@ TEST_F(ExecutionsApiTest, ListsArePagedWithACursor) {
   EXPECT_EQ(admin("GET", "/api/v1/executions?cursor=abc").status, 400);
 }
 
+// "What did we do for this client?": a contact's executions, by its id or an
+// address it is known by, also those begun before the CRM gave it its id.
+TEST_F(ExecutionsApiTest, AContactsExecutionsAreListed) {
+  const auto post = [&](const std::string& id, const json& contact) {
+    ASSERT_EQ(http_request(host_.port(), "POST", "/api/v1/events",
+                           json{{"id", id}, {"type", "lead.snoozed"}, {"contact", contact}}.dump(),
+                           {{"Authorization", std::string("Bearer ") + kEventsToken}})
+                  .status,
+              202);
+  };
+  post("s1", {{"email", "Anna@Example.com"}});
+  post("s2", {{"id", "c-1"}, {"email", "anna@example.com"}});
+  post("s3", {{"id", "c-2"}, {"phone", "+79990001122"}});
+  post_event("s4", "lead.snoozed");
+  const auto events_of = [](const json& list) {
+    std::vector<std::string> out;
+    for (const json& e : list["executions"]) out.push_back(e["event_id"].get<std::string>());
+    return out;
+  };
+  const json all =
+      wait_list("/api/v1/executions?rule=later", [](const json& j) { return j["executions"].size() == 4; });
+  ASSERT_EQ(all["executions"].size(), 4u) << all.dump();
+  using V = std::vector<std::string>;
+  EXPECT_EQ(events_of(admin("GET", "/api/v1/executions?contact=c-1").json()), (V{"s2", "s1"}));
+  EXPECT_EQ(events_of(admin("GET", "/api/v1/executions?contact=email:anna@example.com").json()), (V{"s2", "s1"}));
+  EXPECT_EQ(events_of(admin("GET", "/api/v1/executions?contact=phone:%2B79990001122&rule=later").json()), V{"s3"});
+  const json one = admin("GET", "/api/v1/executions?contact=c-2").json();
+  EXPECT_EQ(one["executions"].at(0)["contact"], "id:c-2");
+  EXPECT_TRUE(admin("GET", "/api/v1/executions?contact=c-1&state=failed").json()["executions"].empty());
+  const HttpResult unknown = admin("GET", "/api/v1/executions?contact=c-404");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_NE(unknown.json()["error"]["message"].get<std::string>().find("no contact 'c-404'"), std::string::npos);
+}
+
 TEST_F(ExecutionsApiTest, RequestsAreCheckedAndErrorsAreSpecific) {
   EXPECT_EQ(http_request(host_.port(), "GET", "/api/v1/executions").status, 401);
   EXPECT_EQ(http_request(host_.port(), "GET", "/api/v1/executions", "",

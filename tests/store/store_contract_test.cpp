@@ -104,6 +104,13 @@ struct SqliteBackend {
   static void forget_entity_dates(const std::filesystem::path& file) {
     SqliteDatabase(file, false).execute("ALTER TABLE entities DROP COLUMN created_at; PRAGMA user_version = 11");
   }
+  // As a store of the schema before executions named their contacts (version 12).
+  static void forget_execution_contacts(const std::filesystem::path& file) {
+    SqliteDatabase(file, false)
+        .execute(
+            "DROP INDEX executions_contact; ALTER TABLE executions DROP COLUMN contact_key; "
+            "PRAGMA user_version = 12");
+  }
   // As a store of the schema before aliases were kept.
   static void forget_aliases(const std::filesystem::path& file) {
     SqliteDatabase(file, false)
@@ -141,6 +148,11 @@ struct PostgresBackend {
     test::PgCluster::shared()->execute("ALTER TABLE " + s + ".entities DROP COLUMN created_at; UPDATE " + s +
                                        ".switchboard_schema SET version = 8");
   }
+  static void forget_execution_contacts(const std::filesystem::path& file) {
+    const std::string s = schema(file);
+    test::PgCluster::shared()->execute("ALTER TABLE " + s + ".executions DROP COLUMN contact_key; UPDATE " + s +
+                                       ".switchboard_schema SET version = 9");
+  }
   static void forget_aliases(const std::filesystem::path& file) {
     // The schema as version 2 left it: no aliases, and the event log and holds as they were then.
     const std::string s = schema(file);
@@ -173,6 +185,7 @@ class StoreContract : public ::testing::Test {
   void forget_aliases() { Backend::forget_aliases(file_); }
   void forget_message_ids() { Backend::forget_message_ids(file_); }
   void forget_entity_dates() { Backend::forget_entity_dates(file_); }
+  void forget_execution_contacts() { Backend::forget_execution_contacts(file_); }
 };
 using Backends = ::testing::Types<SqliteBackend, PostgresBackend>;
 TYPED_TEST_SUITE(StoreContract, Backends);
@@ -227,6 +240,60 @@ TYPED_TEST(StoreContract, ReportsOnSentMessagesAreFoundByTheirMessagesIds) {
   EXPECT_EQ(found[2].received_at_ms, 2000);
   EXPECT_TRUE(store->message_reports({}).empty());
   EXPECT_TRUE(store->message_reports({""}).empty());  // events that report on no message
+}
+
+// An execution keeps the contact its event named: a contact's executions are
+// listed newest first, under any of the keys asked for (the contact's, and an
+// address it had before the CRM gave it an id); and an upgraded store learns
+// the contacts of the executions whose events it still keeps.
+TYPED_TEST(StoreContract, ExecutionsAreListedByTheirContacts) {
+  const auto of_contact = [](const std::string& id, const std::string& key) {
+    EventRecord e = event(id);
+    e.contact = ContactUpdate{.key = key, .data_json = "{}"};
+    return e;
+  };
+  {
+    auto store = this->open();
+    ASSERT_TRUE(append(*store, {of_contact("e0", "id:c1"), of_contact("e1", "email:a@x.test"),
+                                of_contact("e2", "id:c1"), event("e3")})
+                    .ok());
+    RouteBatch b;
+    b.routed_up_to = 4;
+    for (const auto& [id, key] : std::vector<std::pair<std::string, std::string>>{
+             {"e0", "id:c1"}, {"e1", "email:a@x.test"}, {"e2", "id:c1"}, {"e3", ""}}) {
+      NewExecution x{"r", id, "{}", std::nullopt};
+      x.contact_key = key;
+      b.executions.push_back(std::move(x));
+    }
+    std::promise<StoreStatus> routed;
+    Transitions(*store).route(std::move(b), [&](StoreStatus s) { routed.set_value(s); });
+    ASSERT_TRUE(routed.get_future().get().ok());
+  }
+  const auto listed = [](Store& store, std::vector<std::string> keys, size_t limit = 100, int64_t before = 0) {
+    ExecutionQuery q;
+    q.contact_keys = std::move(keys);
+    q.limit = limit;
+    q.before_id = before;
+    std::vector<std::string> out;
+    for (const auto& row : store.executions(q)) out.push_back(row.event_id + " " + row.contact_key);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  for (const bool upgraded : {false, true}) {
+    SCOPED_TRACE(upgraded ? "upgraded" : "current");
+    if (upgraded) this->forget_execution_contacts();
+    auto store = this->open();
+    EXPECT_EQ(listed(*store, {"id:c1"}), (V{"e2 id:c1", "e0 id:c1"}));
+    EXPECT_EQ(listed(*store, {"id:c1", "email:a@x.test"}), (V{"e2 id:c1", "e1 email:a@x.test", "e0 id:c1"}));
+    EXPECT_EQ(listed(*store, {"id:c1"}, 1), (V{"e2 id:c1"}));
+    EXPECT_EQ(listed(*store, {"id:c1"}, 100, store->executions({}).at(1).id), (V{"e0 id:c1"}));
+    EXPECT_EQ(listed(*store, {"id:c9"}), V{});
+    EXPECT_EQ(store->executions({}).front().contact_key, "");  // e3 named none
+    ExecutionQuery with_rule;
+    with_rule.rule = "other";
+    with_rule.contact_keys = {"id:c1"};
+    EXPECT_TRUE(store->executions(with_rule).empty());
+  }
 }
 
 // Reports stored before the store kept which message they are on learn it
@@ -2439,8 +2506,8 @@ TEST_F(SqliteStoreTest, AStoreOfTheFirstSchemaKeepsStepNamesThatLookLikeNumbers)
                           "AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name");
   std::vector<std::string> names;
   while (indexes.step()) names.push_back(indexes.text(0));
-  EXPECT_EQ(names, (std::vector<std::string>{"executions_awaiting", "executions_due", "executions_leased",
-                                             "executions_open", "executions_parent"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"executions_awaiting", "executions_contact", "executions_due",
+                                             "executions_leased", "executions_open", "executions_parent"}));
   SqliteStatement old_table(db.handle(), "SELECT count(*) FROM sqlite_master WHERE name = 'executions_v7'");
   ASSERT_TRUE(old_table.step());
   EXPECT_EQ(old_table.integer(0), 0);
