@@ -9,6 +9,7 @@
 
 #include "hex.h"
 #include "opt_out.h"
+#include "utc_time.h"
 
 namespace whatsapp {
 
@@ -42,6 +43,16 @@ json contact_for(const std::string& wa_id, const std::string& name = "") {
   json contact{{"phones", json::array({{{"number", "+" + wa_id}, {"type", "mobile"}}})}};
   if (!name.empty()) contact["name"] = name;
   return contact;
+}
+
+// When Meta says a status or message happened ("timestamp": Unix seconds as
+// a string): the event's time, not when the delivery came (Meta delivers
+// again for days after an outage). Nothing when it cannot be read.
+void with_time(const json& object, json& payload) {
+  const std::string seconds = text(object, "timestamp");
+  if (seconds.empty() || seconds.size() > 12 || seconds.find_first_not_of("0123456789") != std::string::npos) return;
+  if (std::string time = switchboard_plugins::utc_time(std::stoll(seconds)); !time.empty())
+    payload["time"] = std::move(time);
 }
 
 // Whether every message of a change (that names its sender) is from one sender.
@@ -110,6 +121,7 @@ void read_value(const json& value, std::vector<InboundEvent>& out) {
       }
       json payload{{"data", std::move(data)}};
       if (!recipient.empty()) payload["contact"] = contact_for(recipient);
+      with_time(s, payload);
       out.push_back({"message." + status, id + ":" + status, std::move(payload)});
     }
   if (value.contains("messages") && value["messages"].is_array()) {
@@ -154,13 +166,16 @@ void read_value(const json& value, std::vector<InboundEvent>& out) {
         in_reply_to = text(*reaction, "message_id");
       }
       if (!in_reply_to.empty()) data["in_reply_to"] = in_reply_to;
-      const std::string body = data.value("text", "");
-      out.push_back({in_reply_to.empty() ? "message.received" : "message.replied",
-                     id,
-                     {{"contact", contact_for(from, name)}, {"data", std::move(data)}}});
-      if (const auto reply = switchboard_plugins::opt_reply(body); reply != switchboard_plugins::OptReply::kNone)
+      // Only words the person typed opt them out or in: a tapped button or
+      // list row titled "Cancel" or "Yes" answers the message it is on (a
+      // booking cancelled), and says nothing about the channel.
+      const std::string typed = text(m, "type") == "text" ? data.value("text", "") : "";
+      json payload{{"contact", contact_for(from, name)}, {"data", std::move(data)}};
+      with_time(m, payload);
+      out.push_back({in_reply_to.empty() ? "message.received" : "message.replied", id, std::move(payload)});
+      if (const auto reply = switchboard_plugins::opt_reply(typed); reply != switchboard_plugins::OptReply::kNone)
         out.push_back({switchboard_plugins::opt_event_type(reply), "opt:" + id,
-                       switchboard_plugins::opt_event_payload(reply, "whatsapp", contact_for(from, name), id, body)});
+                       switchboard_plugins::opt_event_payload(reply, "whatsapp", contact_for(from, name), id, typed)});
     }
   }
 }

@@ -400,6 +400,7 @@ TEST_F(WhatsAppPluginTest, SignedStatusReportsBecomeMessageEvents) {
   const json read = json::parse(host.emitted[1].payload);
   EXPECT_EQ(read["data"]["message_id"], "wamid.A");
   EXPECT_EQ(read["contact"]["phones"][0]["number"], "+79990001122");
+  EXPECT_EQ(read["time"], "2022-11-16T10:42:30Z");  // Meta's timestamp, not when the report came
   const json failed = json::parse(host.emitted[2].payload);
   EXPECT_EQ(failed["data"]["errors"][0]["code"], 131026);
   // The first error as a rule reads it.
@@ -581,7 +582,9 @@ TEST_F(WhatsAppPluginTest, AStopReplyOptsTheContactOutOfWhatsApp) {
 }
 
 // A tapped quick-reply button or list row (type "interactive") says its
-// title: a rule reads it as the reply's text, and a "STOP" button opts out.
+// title: a rule reads it as the reply's text. A button titled "Cancel" or
+// "STOP" answers the message it is on (a booking cancelled): only words the
+// person typed opt them out of the channel.
 TEST_F(WhatsAppPluginTest, ATappedReplyButtonOrListRowIsTheReplysText) {
   auto instance = create();
   const std::string body =
@@ -594,9 +597,9 @@ TEST_F(WhatsAppPluginTest, ATappedReplyButtonOrListRowIsTheReplysText) {
                  "interactive":{"type":"list_reply","list_reply":{"id":"slot-2","title":"Завтра 10:00",
                                                                   "description":"Утро"}}},
                 {"from":"79990001122","id":"wamid.B3","timestamp":"6","type":"interactive",
-                 "interactive":{"type":"button_reply","button_reply":{"id":"stop","title":"STOP"}}}]}}]}]})";
+                 "interactive":{"type":"button_reply","button_reply":{"id":"cancel_booking","title":"Cancel"}}}]}}]}]})";
   host.request("POST", {{"X-Hub-Signature-256", sign("app-secret", body)}}, body);
-  ASSERT_EQ(host.emitted.size(), 4u);
+  ASSERT_EQ(host.emitted.size(), 3u);
   EXPECT_EQ(host.emitted[0].type, "message.replied");
   const json button = json::parse(host.emitted[0].payload);
   EXPECT_EQ(button["data"]["text"], "Подтверждаю");
@@ -605,7 +608,7 @@ TEST_F(WhatsAppPluginTest, ATappedReplyButtonOrListRowIsTheReplysText) {
   EXPECT_EQ(row["data"]["text"], "Завтра 10:00");
   EXPECT_EQ(row["data"]["reply_id"], "slot-2");
   EXPECT_EQ(host.emitted[2].type, "message.received");
-  EXPECT_EQ(host.emitted[3].type, "contact.unsubscribed");
+  EXPECT_EQ(json::parse(host.emitted[2].payload)["data"]["reply_id"], "cancel_booking");
   // A template's quick reply: its payload is the reply's id.
   const std::string quick =
       R"({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages",
@@ -614,12 +617,13 @@ TEST_F(WhatsAppPluginTest, ATappedReplyButtonOrListRowIsTheReplysText) {
                  "button":{"payload":"confirm-42","text":"Подтверждаю"},
                  "context":{"from":"15550001111","id":"wamid.T"}}]}}]}]})";
   host.request("POST", {{"X-Hub-Signature-256", sign("app-secret", quick)}}, quick);
-  ASSERT_EQ(host.emitted.size(), 5u);
-  EXPECT_EQ(host.emitted[4].type, "message.replied");
-  const json tapped = json::parse(host.emitted[4].payload);
+  ASSERT_EQ(host.emitted.size(), 4u);
+  EXPECT_EQ(host.emitted[3].type, "message.replied");
+  const json tapped = json::parse(host.emitted[3].payload);
   EXPECT_EQ(tapped["data"]["text"], "Подтверждаю");
   EXPECT_EQ(tapped["data"]["reply_id"], "confirm-42");
   EXPECT_EQ(tapped["data"]["in_reply_to"], "wamid.T");
+  EXPECT_EQ(tapped["time"], "1970-01-01T00:00:07Z");
 }
 
 }  // namespace
