@@ -77,6 +77,7 @@ EventRecord emitted_record(const EmittedEvent& event, int64_t now_ms) {
     }
     if (parsed.problems.empty()) {
       EventRecord record = std::move(parsed.records.front());
+      record.chain_depth = event.chain_depth;
       if (!own.empty()) {
         json body = json::parse(record.body_json);
         body.update(own);
@@ -92,6 +93,7 @@ EventRecord emitted_record(const EmittedEvent& event, int64_t now_ms) {
   record.id = event.id;
   record.type = event.type;
   record.source = event.source;
+  record.chain_depth = event.chain_depth;
   record.occurred_at_ms = record.received_at_ms = now_ms;
   record.message_id = reported_message_id(record.type, payload);
   record.body_json = payload.is_object() ? dump_text(payload) : dump_text(json{{"data", payload}});

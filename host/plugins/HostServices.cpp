@@ -241,6 +241,21 @@ sb_status outbox_write_fn(const sb_host* host, sb_str record_json) {
 const sb_host_outbox_v1 kOutbox{sizeof(sb_host_outbox_v1), outbox_write_fn};
 
 // ---- events
+thread_local const InvokingCall* tls_invoking = nullptr;
+}  // namespace
+
+InvokingCall::InvokingCall(const InstanceHost* host, const CallSubject& subject)
+    : host_(host), depth_(subject.chain_depth), outer_(tls_invoking) {
+  tls_invoking = this;
+}
+InvokingCall::~InvokingCall() { tls_invoking = outer_; }
+std::optional<int> InvokingCall::depth_in(const InstanceHost* host) {
+  for (const InvokingCall* call = tls_invoking; call; call = call->outer_)
+    if (call->host_ == host) return call->depth_;
+  return std::nullopt;
+}
+
+namespace {
 sb_status emit_fn(const sb_host* host, const sb_event* event, sb_emit_wait wait, sb_on_emitted on_emitted,
                   void* user_data) {
   InstanceHost* h = self(host);
@@ -271,6 +286,7 @@ sb_status emit_fn(const sb_host* host, const sb_event* event, sb_emit_wait wait,
   }
   ev.payload = parse_bounded(text(event->payload_json));
   if (!ev.payload.is_object()) return SB_ERR_INVALID_ARGUMENT;
+  if (const auto depth = InvokingCall::depth_in(h)) ev.chain_depth = *depth + 1;
   return h->deps->events->emit(std::move(ev), wait, [on_emitted, user_data](const EmitReport& r) {
     const std::string report = r.report.is_null() ? std::string() : dump_text(r.report);
     sb_emit_result result{sizeof(sb_emit_result), r.status,          view(r.event_id), view(r.message),

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <shared_mutex>
 #include <string>
@@ -37,6 +38,10 @@ struct EmittedEvent {
   std::string type;
   std::string source;  // the emitting instance
   nlohmann::json payload;
+  // Rules ran before it (executions.max_chain_depth): one more than the
+  // event of the call the instance emitted it during, 0 for one of its
+  // own (a webhook, a report from its thread).
+  int chain_depth = 0;
 };
 
 struct EmitReport {
@@ -109,6 +114,27 @@ struct HostDependencies {
   const TrackingTokens* tracking = nullptr;
   // The host services granted to each instance beyond the common ones ("crm").
   std::map<std::string, std::set<std::string>> instance_grants;
+};
+
+struct InstanceHost;
+
+// Marks this thread as inside `host`'s invoke for a call about `subject`
+// while it lives: an event the instance emits meanwhile is caused by that
+// call's event, and counts in its chain (a rule whose action emits the event
+// that sets it off again is cut at max_chain_depth, not run for ever).
+class InvokingCall {
+ public:
+  InvokingCall(const InstanceHost* host, const CallSubject& subject);
+  ~InvokingCall();
+  InvokingCall(const InvokingCall&) = delete;
+  InvokingCall& operator=(const InvokingCall&) = delete;
+  // The chain depth of the call `host` is invoking on this thread, if any.
+  static std::optional<int> depth_in(const InstanceHost* host);
+
+ private:
+  const InstanceHost* host_;
+  int depth_;
+  const InvokingCall* outer_;
 };
 
 // The sb_host of one instance. host_data points back at this object.

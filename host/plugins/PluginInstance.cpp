@@ -164,6 +164,7 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
   ErrorBuffer error;
   sb_status status = SB_ERR_INTERNAL;
   try {
+    const InvokingCall invoking(host_.get(), request.subject);
     status = library_->entry().invoke(instance_, &call, completion_of(id), &error.abi);
   } catch (...) {
     error.length = 0;

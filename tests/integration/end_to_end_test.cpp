@@ -153,6 +153,34 @@ TEST(EndToEnd, ThrowingPluginFailsItsStepAndTheHostKeepsServing) {
   EXPECT_EQ(sink.count(), 1u);
 }
 
+// A rule whose action emits the very event that sets it off (a channel
+// plugin's message.sent, a rule on message.sent that sends again): the
+// events the action emits count in their cause's chain, and the loop guard
+// cuts it at max_chain_depth instead of running for ever.
+TEST(EndToEnd, AnEventAPluginEmitsDuringItsCallCountsInTheChainOfItsCause) {
+  json config{
+      {"plugin_dirs", {SB_PLUGIN_DIR, SB_FIXTURE_DIR}},
+      {"executions", {{"max_chain_depth", 3}}},
+      {"instances",
+       {{"inbox", {{"plugin", "webhook"}, {"config", {{"path", "inbox"}}}}},
+        {"echo", {{"plugin", "emits_in_invoke"}}}}},
+      {"rules",
+       {{{"name", "start"}, {"trigger", {{"event", "webhook.received"}}}, {"steps", {{{"action", "echo.echo"}}}}},
+        {{"name", "again"}, {"trigger", {{"event", "fixture.echoed"}}}, {"steps", {{{"action", "echo.echo"}}}}}}}};
+  HostProcess host(config);
+  ASSERT_EQ(http_request(host.port(), "POST", "/webhooks/inbox", "{}").status, 202);
+  for (int i = 0; i < 250 && host.log().find("a chain of rules was cut") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const std::string log = host.log();
+  ASSERT_NE(log.find("a chain of rules was cut"), std::string::npos) << log;
+  EXPECT_NE(log.find(R"("chain_depth":4)"), std::string::npos) << log;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // none runs after the cut
+  const HttpResult metrics = http_request(host.port(), "GET", "/metrics");
+  // start (depth 0), then again for the events of depths 1, 2 and 3.
+  EXPECT_NE(metrics.body.find("switchboard_executions_total{rule=\"again\",status=\"done\"} 3"), std::string::npos)
+      << metrics.body;
+}
+
 TEST(EndToEnd, HttpErrorsAreJsonWithSpecificCodes) {
   HttpSink sink;
   json config = forward_config(sink, "accepted");
