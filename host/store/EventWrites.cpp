@@ -137,6 +137,7 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
   bool created = false;
   std::optional<std::string> previous;
   std::optional<std::string> entity_data;
+  std::string entity_contact = e.contact ? e.contact->key : "";
   const bool changes_entity = e.entity && (e.entity->sets_status || !e.entity->data_json.empty());
   const bool counts = e.contact && std::any_of(aggregates.begin(), aggregates.end(),
                                                [&](const ContactAggregate& a) { return a.event_type == e.type; });
@@ -153,6 +154,9 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
     if (stored) {
       previous = stored->status;
       entity_data = std::move(stored->data_json);
+      // An event that names the entity alone (a deal moved to a stage) is
+      // about the contact an earlier one named with it: read with the event.
+      if (entity_contact.empty()) entity_contact = std::move(stored->contact_key);
     } else if (e.entity->stated_previous) {
       previous = *e.entity->stated_previous;  // the first the host hears of it is a move the sender saw
     }
@@ -184,7 +188,7 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
     if (entity_data) entity_before = parse_object(*entity_data);
     entity_after = merged(entity_before, e.entity->data_json);
     rows.put_entity(e.entity->type, e.entity->id, e.entity->sets_status ? e.entity->status : previous,
-                    dump_text(*entity_after), e.received_at_ms);
+                    dump_text(*entity_after), entity_contact, e.received_at_ms);
   }
   const auto image = [](const std::optional<nlohmann::json>& before, const std::optional<nlohmann::json>& after,
                         bool created) {

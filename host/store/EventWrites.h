@@ -20,6 +20,7 @@ class EventRows {
   struct Entity {
     std::optional<std::string> status;
     std::string data_json;
+    std::string contact_key = {};  // the contact it is about ("" = none known)
   };
   virtual ~EventRows() = default;
   virtual std::optional<Entity> entity(const std::string& type, const std::string& id) = 0;
@@ -38,7 +39,7 @@ class EventRows {
   virtual std::optional<std::string> event_source(const std::string& id) = 0;
   virtual void put_contact(const std::string& key, const std::string& data_json, int64_t at_ms) = 0;
   virtual void put_entity(const std::string& type, const std::string& id, const std::optional<std::string>& status,
-                          const std::string& data_json, int64_t at_ms) = 0;
+                          const std::string& data_json, const std::string& contact_key, int64_t at_ms) = 0;
 };
 
 // The types of implied events a store keeps (Store::derive_only), read by

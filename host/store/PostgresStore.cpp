@@ -226,6 +226,14 @@ UPDATE executions x SET contact_key = e.contact_key FROM events e WHERE e.id = x
 UPDATE executions x SET contact_key = p.contact_key FROM executions p WHERE p.id = x.parent_id;
 CREATE INDEX IF NOT EXISTS executions_contact ON executions (contact_key, id) WHERE contact_key IS NOT NULL;
 )sql",
+    // 11: the contact an entity is about (EventRows::Entity), learned from
+    // the newest of its kept events that named one. A node not yet upgraded
+    // leaves it as it was (a rolling upgrade).
+    R"sql(
+ALTER TABLE entities ADD COLUMN IF NOT EXISTS contact_key TEXT;
+UPDATE entities n SET contact_key = (SELECT e.contact_key FROM events e WHERE e.entity_type = n.type
+  AND e.entity_id = n.id AND e.contact_key IS NOT NULL ORDER BY e.seq DESC LIMIT 1);
+)sql",
 };
 
 // Indexes a binary may add without a new version (an older one runs on with
@@ -627,7 +635,8 @@ class PostgresStore::Events final : public EventRows {
            PgParams().text(dump_text(contacts)).text(dump_text(aliases))});
     if (!entities.empty())
       reads.push_back(
-          {"SELECT n.type, n.id, n.status, n.data FROM json_to_recordset($1::json) AS x(type text, id text) "
+          {"SELECT n.type, n.id, n.status, n.data, coalesce(n.contact_key, '') FROM json_to_recordset($1::json) "
+           "AS x(type text, id text) "
            "CROSS JOIN LATERAL (SELECT * FROM entities e WHERE e.type = x.type AND e.id = x.id) n",
            PgParams().text(dump_text(entities))});
     std::vector<PgResult> read = db_.run_all(reads);
@@ -652,8 +661,8 @@ class PostgresStore::Events final : public EventRows {
     if (!entities.empty()) {
       const PgResult& q = read[next++];
       for (int i = 0; i < q.rows(); ++i)
-        entities_[{q.text(i, 0), q.text(i, 1)}] =
-            Stored{Entity{q.is_null(i, 2) ? std::nullopt : std::optional(q.text(i, 2)), q.text(i, 3)}, false};
+        entities_[{q.text(i, 0), q.text(i, 1)}] = Stored{
+            Entity{q.is_null(i, 2) ? std::nullopt : std::optional(q.text(i, 2)), q.text(i, 3), q.text(i, 4)}, false};
     }
   }
 
@@ -761,12 +770,12 @@ class PostgresStore::Events final : public EventRows {
   }
 
   void put_entity(const std::string& type, const std::string& id, const std::optional<std::string>& status,
-                  const std::string& data_json, int64_t at_ms) override {
+                  const std::string& data_json, const std::string& contact_key, int64_t at_ms) override {
     undo_.push_back(restorer(entities_, {type, id}));
     // Made earlier in this group: the first put is when it was made.
     const auto earlier = entities_.find({type, id});
     const int64_t made_ms = earlier != entities_.end() && earlier->second.changed ? earlier->second.made_ms : at_ms;
-    entities_[{type, id}] = Stored{Entity{status, data_json}, true, at_ms, made_ms};
+    entities_[{type, id}] = Stored{Entity{status, data_json, contact_key}, true, at_ms, made_ms};
   }
 
   // The statements that write what the batch changed: events in the order
@@ -816,15 +825,17 @@ class PostgresStore::Events final : public EventRows {
                         {"id", key.second},
                         {"status", stored.entity.status ? nlohmann::json(*stored.entity.status) : nlohmann::json()},
                         {"data", stored.entity.data_json},
+                        {"contact_key", stored.entity.contact_key},
                         {"updated_at", stored.at_ms},
                         {"created_at", stored.made_ms}});
     if (!rows.empty())
       out.push_back(
-          {"INSERT INTO entities (type, id, status, data, updated_at, created_at) "
-           "SELECT type, id, status, data, updated_at, created_at FROM json_to_recordset($1::json) "
-           "AS x(type text, id text, status text, data text, updated_at bigint, created_at bigint) "
+          {"INSERT INTO entities (type, id, status, data, updated_at, created_at, contact_key) "
+           "SELECT type, id, status, data, updated_at, created_at, nullif(contact_key, '') "
+           "FROM json_to_recordset($1::json) "
+           "AS x(type text, id text, status text, data text, updated_at bigint, created_at bigint, contact_key text) "
            "ON CONFLICT (type, id) DO UPDATE SET status = excluded.status, data = excluded.data, "
-           "updated_at = excluded.updated_at",
+           "updated_at = excluded.updated_at, contact_key = excluded.contact_key",
            PgParams().text(dump_text(rows))});
     return out;
   }
@@ -1753,11 +1764,12 @@ std::vector<StoredEvent> PostgresStore::events_after(int64_t seq, size_t limit) 
       seq, limit,
       "e.seq, e.id, e.type, e.source, e.occurred_at, e.received_at, e.body, e.entity_type, e.entity_id, "
       "e.entity_created, e.previous_status, e.status, e.chain_depth, c.data, n.data, n.status, "
-      "coalesce(a.key, e.contact_key)",
-      // The contact as it is known now (one absorbed since is its new key's).
-      "LEFT JOIN contact_aliases a ON a.alias = e.contact_key "
-      "LEFT JOIN contacts c ON c.key = coalesce(a.key, e.contact_key) "
-      "LEFT JOIN entities n ON n.type = e.entity_type AND n.id = e.entity_id",
+      "coalesce(a.key, e.contact_key, n.contact_key)",
+      // The contact as it is known now (one absorbed since is its new key's);
+      // an event naming its entity alone is about the entity's contact.
+      "LEFT JOIN entities n ON n.type = e.entity_type AND n.id = e.entity_id "
+      "LEFT JOIN contact_aliases a ON a.alias = coalesce(e.contact_key, n.contact_key) "
+      "LEFT JOIN contacts c ON c.key = coalesce(a.key, e.contact_key, n.contact_key)",
       [](const PgResult& q, int i) {
         StoredEvent e;
         e.seq = q.integer(i, 1);

@@ -18,7 +18,7 @@ namespace sb {
 
 namespace {
 
-constexpr int kSchemaVersion = 13;
+constexpr int kSchemaVersion = 14;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS events (
@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS entities (
   data TEXT NOT NULL,
   updated_at INTEGER NOT NULL,
   created_at INTEGER NOT NULL DEFAULT 0, -- version 12: when it was first stored
+  contact_key TEXT, -- version 14: the contact the last event naming both named (EventRows::Entity)
   PRIMARY KEY (type, id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS router (
@@ -360,7 +361,8 @@ struct SqliteStore::Writer {
                      "entity_created, previous_status, status, chain_depth, contact_key, message_id) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                      "ON CONFLICT (id) DO NOTHING"),
-        entity_row(db.handle(), "SELECT status, data FROM entities WHERE type = ? AND id = ?"),
+        entity_row(db.handle(),
+                   "SELECT status, data, coalesce(contact_key, '') FROM entities WHERE type = ? AND id = ?"),
         contact_data(db.handle(), "SELECT data FROM contacts WHERE key = ?"),
         alias_owner(db.handle(), "SELECT key FROM contact_aliases WHERE alias = ?"),
         put_alias(db.handle(), "INSERT INTO contact_aliases (alias, key) VALUES (?, ?) ON CONFLICT DO NOTHING"),
@@ -370,10 +372,10 @@ struct SqliteStore::Writer {
                     "INSERT INTO contacts (key, data, updated_at) VALUES (?1, ?2, ?3) "
                     "ON CONFLICT (key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at"),
         put_entity(db.handle(),
-                   "INSERT INTO entities (type, id, status, data, updated_at, created_at) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, ?5) "
+                   "INSERT INTO entities (type, id, status, data, updated_at, created_at, contact_key) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?5, nullif(?6, '')) "
                    "ON CONFLICT (type, id) DO UPDATE SET status = excluded.status, data = excluded.data, "
-                   "updated_at = excluded.updated_at"),
+                   "updated_at = excluded.updated_at, contact_key = excluded.contact_key"),
         fire_once(db.handle(),
                   "INSERT INTO rule_fired (rule, entity_type, entity_id) VALUES (?, ?, ?) "
                   "ON CONFLICT DO NOTHING"),
@@ -454,6 +456,21 @@ UPDATE executions SET contact_key = (SELECT contact_key FROM events WHERE events
   WHERE parent_id IS NULL;
 UPDATE executions SET contact_key = (SELECT p.contact_key FROM executions p WHERE p.id = executions.parent_id)
   WHERE parent_id IS NOT NULL;
+)sql");
+  }
+
+  // Version 13 did not keep an entity's contact: each learns it from the
+  // newest of its kept events that named a contact. (A version lowered by
+  // hand, as the tests do, may have the column.)
+  static void link_entities_to_contacts(SqliteDatabase& db) {
+    {
+      SqliteStatement has(db.handle(), "SELECT count(*) FROM pragma_table_info('entities') WHERE name = 'contact_key'");
+      if (has.step() && has.integer(0) != 0) return;
+    }  // finalized: the table is not altered under a running statement
+    db.execute(R"sql(
+ALTER TABLE entities ADD COLUMN contact_key TEXT;
+UPDATE entities SET contact_key = (SELECT e.contact_key FROM events e WHERE e.entity_type = entities.type
+  AND e.entity_id = entities.id AND e.contact_key IS NOT NULL ORDER BY e.seq DESC LIMIT 1);
 )sql");
   }
 
@@ -541,6 +558,7 @@ UPDATE executions SET contact_key = (SELECT p.contact_key FROM executions p WHER
       if (found == 10) db.execute("ALTER TABLE goals ADD COLUMN value REAL");
       if (found >= 1 && found <= 11) date_stored_entities(db);
       if (found >= 1 && found <= 12) name_executions_contacts(db);
+      if (found >= 1 && found <= 13) link_entities_to_contacts(db);
       learn_aliases_in_region(db, aliases_learned);
       db.execute(kIndexes);
       db.execute("PRAGMA user_version = " + std::to_string(kSchemaVersion));
@@ -564,7 +582,7 @@ UPDATE executions SET contact_key = (SELECT p.contact_key FROM executions p WHER
     std::optional<Entity> entity(const std::string& type, const std::string& id) override {
       SqliteStatement& q = w_.entity_row.bind(1, type).bind(2, id);
       std::optional<Entity> found;
-      if (q.step()) found = Entity{q.is_null(0) ? std::nullopt : std::optional(q.text(0)), q.text(1)};
+      if (q.step()) found = Entity{q.is_null(0) ? std::nullopt : std::optional(q.text(0)), q.text(1), q.text(2)};
       q.reset();
       return found;
     }
@@ -615,10 +633,10 @@ UPDATE executions SET contact_key = (SELECT p.contact_key FROM executions p WHER
       w_.put_contact.bind_borrowed(1, key).bind_borrowed(2, data_json).bind(3, at_ms).run();
     }
     void put_entity(const std::string& type, const std::string& id, const std::optional<std::string>& status,
-                    const std::string& data_json, int64_t at_ms) override {
+                    const std::string& data_json, const std::string& contact_key, int64_t at_ms) override {
       w_.put_entity.bind(1, type).bind(2, id);
       bind_optional(w_.put_entity, 3, status);
-      w_.put_entity.bind(4, data_json).bind(5, at_ms).run();
+      w_.put_entity.bind(4, data_json).bind(5, at_ms).bind(6, contact_key).run();
     }
 
    private:
@@ -808,11 +826,12 @@ struct SqliteStore::Reader {
         events_after(db.handle(),
                      "SELECT e.seq, e.id, e.type, e.source, e.occurred_at, e.received_at, e.body, e.entity_type, "
                      "e.entity_id, e.entity_created, e.previous_status, e.status, e.chain_depth, c.data, n.data, "
-                     "n.status, coalesce(a.key, e.contact_key) "
-                     // The contact as it is known now (one absorbed since is its new key's).
-                     "FROM events e LEFT JOIN contact_aliases a ON a.alias = e.contact_key "
-                     "LEFT JOIN contacts c ON c.key = coalesce(a.key, e.contact_key) "
-                     "LEFT JOIN entities n ON n.type = e.entity_type AND n.id = e.entity_id "
+                     "n.status, coalesce(a.key, e.contact_key, n.contact_key) "
+                     // The contact as it is known now (one absorbed since is its new key's);
+                     // an event naming its entity alone is about the entity's contact.
+                     "FROM events e LEFT JOIN entities n ON n.type = e.entity_type AND n.id = e.entity_id "
+                     "LEFT JOIN contact_aliases a ON a.alias = coalesce(e.contact_key, n.contact_key) "
+                     "LEFT JOIN contacts c ON c.key = coalesce(a.key, e.contact_key, n.contact_key) "
                      "WHERE e.seq > ? ORDER BY e.seq LIMIT ?"),
         event_heads_after(db.handle(),
                           "SELECT seq, id, type, source, chain_depth, entity_type, entity_id, entity_created, "

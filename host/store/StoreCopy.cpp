@@ -27,7 +27,7 @@ const std::vector<Table> kTables = {
      "events_seq_seq"},
     {"contacts", {"key", "data", "updated_at"}},
     {"contact_aliases", {"alias", "key"}},
-    {"entities", {"type", "id", "status", "data", "updated_at", "created_at"}},
+    {"entities", {"type", "id", "status", "data", "updated_at", "created_at", "contact_key"}},
     {"router", {"name", "routed_up_to"}, nullptr, -1, {"name", "up_to"}},
     {"rule_fired", {"rule", "entity_type", "entity_id"}},
     {"rule_versions", {"rule", "version", "source"}},

@@ -114,6 +114,30 @@ TEST(CrmScenarios, SendPulseABudgetChangeNotifiesTheHeadOfSalesWithTheOldAndNewV
   EXPECT_EQ(sink.count(), 1u);
 }
 
+// HolliHop, Bitrix24: a lead moved to a stage by a webhook that names the
+// lead alone reaches the client it was created with.
+TEST(CrmScenarios, AStageChangeNamingTheLeadAloneReachesItsClient) {
+  HttpSink sink;
+  json rules = json::array({{{"name", "waiting"},
+                             {"trigger", {{"entity", "lead"}, {"pipeline", "students"}, {"status", "Учится"}}},
+                             {"steps", json::array({post_step("/hello", {{"to", "{{contact.phones.0.number}}"},
+                                                                         {"text", "{{Имя}}, добро пожаловать"}})})}}});
+  HostProcess host(host_config(sink, rules));
+  post(host, {{"id", "l-1"},
+              {"type", "lead.created"},
+              {"contact", {{"id", "s1"}, {"name", "Мария"}, {"phone", "+79990001122"}}},
+              {"entity", {{"type", "lead"}, {"id", "L1"}, {"pipeline", "students"}, {"status", "Первичный контакт"}}}});
+  post(host, {{"id", "l-2"},
+              {"type", "lead.status_changed"},
+              {"entity", {{"type", "lead"}, {"id", "L1"}, {"pipeline", "students"}, {"status", "Учится"}}}});
+  const auto got = sink.wait_for(1);
+  ASSERT_EQ(got.size(), 1u) << host.log();
+  EXPECT_EQ(json::parse(got[0].body), (json{{"to", "+79990001122"}, {"text", "Мария, добро пожаловать"}}));
+  const json listed = admin_get(host, "/api/v1/executions?contact=s1");
+  ASSERT_EQ(listed["executions"].size(), 1u) << listed.dump();
+  EXPECT_EQ(listed["executions"][0]["event_id"], "l-2");
+}
+
 // Bitrix24: a deal with several contacts is written to the first; one with
 // a contact and a company, to the contact; a company alone, to the company.
 // A number in the account's national form ("8 (999) ...") is the person the

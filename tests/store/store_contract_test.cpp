@@ -111,6 +111,10 @@ struct SqliteBackend {
             "DROP INDEX executions_contact; ALTER TABLE executions DROP COLUMN contact_key; "
             "PRAGMA user_version = 12");
   }
+  // As a store of the schema before entities named their contacts (version 13).
+  static void forget_entity_contacts(const std::filesystem::path& file) {
+    SqliteDatabase(file, false).execute("ALTER TABLE entities DROP COLUMN contact_key; PRAGMA user_version = 13");
+  }
   // As a store of the schema before aliases were kept.
   static void forget_aliases(const std::filesystem::path& file) {
     SqliteDatabase(file, false)
@@ -153,6 +157,11 @@ struct PostgresBackend {
     test::PgCluster::shared()->execute("ALTER TABLE " + s + ".executions DROP COLUMN contact_key; UPDATE " + s +
                                        ".switchboard_schema SET version = 9");
   }
+  static void forget_entity_contacts(const std::filesystem::path& file) {
+    const std::string s = schema(file);
+    test::PgCluster::shared()->execute("ALTER TABLE " + s + ".entities DROP COLUMN contact_key; UPDATE " + s +
+                                       ".switchboard_schema SET version = 10");
+  }
   static void forget_aliases(const std::filesystem::path& file) {
     // The schema as version 2 left it: no aliases, and the event log and holds as they were then.
     const std::string s = schema(file);
@@ -186,6 +195,7 @@ class StoreContract : public ::testing::Test {
   void forget_message_ids() { Backend::forget_message_ids(file_); }
   void forget_entity_dates() { Backend::forget_entity_dates(file_); }
   void forget_execution_contacts() { Backend::forget_execution_contacts(file_); }
+  void forget_entity_contacts() { Backend::forget_entity_contacts(file_); }
 };
 using Backends = ::testing::Types<SqliteBackend, PostgresBackend>;
 TYPED_TEST_SUITE(StoreContract, Backends);
@@ -240,6 +250,42 @@ TYPED_TEST(StoreContract, ReportsOnSentMessagesAreFoundByTheirMessagesIds) {
   EXPECT_EQ(found[2].received_at_ms, 2000);
   EXPECT_TRUE(store->message_reports({}).empty());
   EXPECT_TRUE(store->message_reports({""}).empty());  // events that report on no message
+}
+
+// A deal moved to a stage by an event that names the deal alone (a CRM's
+// stage webhook) is about the client an earlier event named with it: the
+// event reads with that contact, as it is known now. An upgraded store
+// learns each entity's contact from its kept events.
+TYPED_TEST(StoreContract, AnEventNamingItsEntityAloneIsAboutTheEntitysContact) {
+  const auto lead_event = [](const std::string& id, const std::string& status, const std::string& contact) {
+    EventRecord e = event(id, "lead.status_changed");
+    e.entity = EntityUpdate{"lead", "L1", true, status, "{}"};
+    if (!contact.empty()) e.contact = ContactUpdate{.key = contact, .data_json = R"({"name":"Мария"})"};
+    return e;
+  };
+  for (const bool upgraded : {false, true}) {
+    SCOPED_TRACE(upgraded ? "upgraded" : "current");
+    this->file_ = test::make_temp_dir("sb_store") / "switchboard.db";
+    {
+      auto store = this->open();
+      ASSERT_TRUE(append(*store, {lead_event("a", "new", "id:s1"), event("other")}).ok());
+    }
+    if (upgraded) this->forget_entity_contacts();
+    auto store = this->open();
+    ASSERT_TRUE(append(*store, {lead_event("b", "waiting", "")}).ok());
+    const auto stored = [&](const std::string& id) {
+      for (StoredEvent& e : store->events_after(0, 100))
+        if (e.record.id == id) return e;
+      ADD_FAILURE() << "no event " << id;
+      return StoredEvent{};
+    };
+    EXPECT_EQ(stored("b").contact_key, "id:s1");
+    EXPECT_EQ(json::parse(stored("b").contact_json)["name"], "Мария");
+    EXPECT_EQ(stored("other").contact_key, "");  // names neither
+    // Another client named with the lead: the lead is about them from then on.
+    ASSERT_TRUE(append(*store, {lead_event("c", "paid", "id:s2"), lead_event("d", "done", "")}).ok());
+    EXPECT_EQ(stored("d").contact_key, "id:s2");
+  }
 }
 
 // An execution keeps the contact its event named: a contact's executions are
