@@ -244,6 +244,29 @@ TEST(CrmScenarios, AClientTheChannelCannotReachStillGetsTheManagersTask) {
   EXPECT_EQ(history[1]["outcome"], "done") << history.dump();
 }
 
+// A Russian CRM writes its clients' numbers as "8 (999) ...": with the
+// account's country set, the message goes to that number, as the contact
+// store reads it, though the channel's instance names no default_country.
+TEST(CrmScenarios, ANumberInTheAccountsNationalFormIsMessaged) {
+  HttpSink sink;
+  json rules =
+      json::array({{{"name", "new deal"},
+                    {"trigger", {{"event", "deal.created"}}},
+                    {"steps", json::array({{{"action", "wa.send_text"}, {"params", {{"text", "Спасибо"}}}}})}}});
+  json config = host_config(sink, rules);
+  config["account"]["country"] = "RU";
+  HostProcess host(config);
+  post(host, {{"id", "n-1"},
+              {"type", "deal.created"},
+              {"contact", {{"id", "C1"}, {"phone", "8 (999) 123-45-67"}}},
+              {"entity", {{"type", "deal"}, {"id", "N1"}}}});
+  admin_wait(host, "/api/v1/executions?rule=new%20deal&state=done",
+             [](const json& j) { return j["executions"].size() == 1; });
+  const auto sent = outbox(host);
+  ASSERT_EQ(sent.size(), 1u) << host.log();
+  EXPECT_EQ(sent[0]["body"]["to"], "79991234567") << sent[0].dump();  // Meta takes the digits
+}
+
 // A CRM's own deal.status_changed reads as the one the host derives: the
 // move it made in data.previous_status and data.status.
 TEST(CrmScenarios, ACrmsOwnStatusChangeSaysTheMoveInItsData) {
