@@ -140,7 +140,13 @@ void ExecutionsApi::list(const ServerRequest& request, bool dead_letters_only, S
     return reply(error_response(400, "bad_request", "malformed query string"));
   }
   if (!contact.empty()) query.contact_keys = keys_of_contact(contact_key_of(contact));
-  const std::vector<ExecutionRow> rows = store_.executions(query);
+  // One more than the page: whether a next page exists is known, not guessed
+  // from a full page (the last page would point at an empty one).
+  const size_t page = query.limit;
+  ++query.limit;
+  std::vector<ExecutionRow> rows = store_.executions(query);
+  const bool more = rows.size() > page;
+  if (more) rows.resize(page);
   if (rows.empty() && !query.rule.empty() && !rule_known(query.rule))
     return reply(
         error_response(404, "not_found", "no rule '" + query.rule + "' in the config, and no executions of one"));
@@ -148,8 +154,8 @@ void ExecutionsApi::list(const ServerRequest& request, bool dead_letters_only, S
     return reply(error_response(404, "not_found", "no contact '" + contact + "', and no executions of one"));
   json items = json::array();
   for (const auto& row : rows) items.push_back(summary(row));
-  // Newest first; a full page says where the next one begins.
-  json next = rows.size() == query.limit ? json(std::to_string(rows.back().id)) : json(nullptr);
+  // Newest first; a page with more after it says where the next one begins.
+  json next = more ? json(std::to_string(rows.back().id)) : json(nullptr);
   reply(json_response(200, {{dead_letters_only ? "dead_letters" : "executions", std::move(items)}, {"next", next}}));
 }
 

@@ -253,6 +253,9 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
   if (path == kAll || path == std::string(kAll) + "/") {
     if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
     if (request.method != "GET") return reply(method_not_allowed("GET"));
+    // Whole in one page: a cursor or a filter would be ignored, so it is refused.
+    if (const size_t q = request.target.find('?'); q != std::string::npos && q + 1 < request.target.size())
+      return reply(error_response(400, "bad_request", "the segments list takes no parameters: it is one page"));
     json items = json::array();
     for (const auto& [name, segment] : segments_) {
       json item{

@@ -400,6 +400,10 @@ TEST(CrmScenarios, MatrixCrmTheTenthVisitMakesTheClientAVipAndSaysSo) {
   EXPECT_EQ(segments["items"][0]["name"], "VIP");
   EXPECT_EQ(segments["items"][1]["name"], "Новые клиенты");
   EXPECT_EQ(segments["items"][0]["description"], "клиенты с десятью визитами");
+  EXPECT_EQ(http_request(host.port(), "GET", "/api/v1/segments?cursor=zz", "",
+                         {{"Authorization", std::string("Bearer ") + kAdmin}})
+                .status,
+            400);  // one page: a cursor is not one this API gave
   const json members = admin_get(host, "/api/v1/segments/VIP/members");
   ASSERT_EQ(members["items"].size(), 1u);
   EXPECT_EQ(members["items"][0]["key"], "id:C1");

@@ -226,6 +226,10 @@ TEST_F(ExecutionsApiTest, ListsArePagedWithACursor) {
   std::vector<int64_t> expected;
   for (const auto& e : all["executions"]) expected.push_back(e["id"].get<int64_t>());
   EXPECT_EQ(paged, expected);
+  // A last page that is full says it is the last.
+  const json exact = admin("GET", "/api/v1/executions?rule=later&limit=5").json();
+  EXPECT_EQ(exact["executions"].size(), 5u);
+  EXPECT_TRUE(exact["next"].is_null()) << exact.dump();
   EXPECT_EQ(admin("GET", "/api/v1/executions?cursor=abc").status, 400);
 }
 
