@@ -107,14 +107,15 @@ bool plain_email(const std::string& address) {
   return dot != std::string::npos && dot + 1 < address.size();  // ... and after it
 }
 
-// The schema's phone pattern, ^\+?[0-9][0-9 ()-]{3,38}$.
+// The schema's phone pattern, ^\+?[0-9][0-9 ()./-]{3,38}$: digits as CRMs
+// group them ("+7 (999) 000-11-22", "+7.999.000.11.22", "999/000-11-22").
 bool plain_phone(const std::string& number) {
   const size_t first = !number.empty() && number[0] == '+' ? 1 : 0;
   if (number.size() < first + 4 || number.size() > first + 39) return false;
   if (number[first] < '0' || number[first] > '9') return false;
   for (size_t i = first + 1; i < number.size(); ++i) {
     const char c = number[i];
-    if (!((c >= '0' && c <= '9') || c == ' ' || c == '(' || c == ')' || c == '-')) return false;
+    if (!((c >= '0' && c <= '9') || c == ' ' || c == '(' || c == ')' || c == '-' || c == '.' || c == '/')) return false;
   }
   return true;
 }
@@ -280,11 +281,38 @@ std::optional<json> with_listed_addresses(const json& event, const std::string& 
   return listed;
 }
 
+// A CRM that numbers its records names them with numbers (Bitrix24's
+// "ID": 12345): the event with those ids as text, the same id either way;
+// none when it has no such id.
+std::optional<json> with_text_ids(const json& event) {
+  std::optional<json> out;
+  // `record` at `where` in the event (a JSON pointer): its id as text.
+  const auto as_text = [&](const json& record, const std::string& where) {
+    if (!record.is_object()) return;
+    const auto id = record.find("id");
+    if (id == record.end() || !id->is_number_integer()) return;
+    if (!out) out = event;
+    (*out)[json::json_pointer(where + "/id")] = id->dump();
+  };
+  for (const char* key : {"contact", "entity", "company"})
+    if (const auto record = event.find(key); record != event.end() && record->is_object()) {
+      as_text(*record, std::string("/") + key);
+      if (const auto managers = record->find("responsible"); managers != record->end() && managers->is_array())
+        for (size_t i = 0; i < managers->size(); ++i)
+          as_text((*managers)[i], std::string("/") + key + "/responsible/" + std::to_string(i));
+    }
+  if (const auto people = event.find("contacts"); people != event.end() && people->is_array())
+    for (size_t i = 0; i < people->size(); ++i) as_text((*people)[i], "/contacts/" + std::to_string(i));
+  return out;
+}
+
 // One event, already at `pointer` in the body; `posted`: by a sender
 // (its zones are checked), not made by the host. A plain event (a
 // campaign's) has no zone, single address, company or managers to read.
-void read_event(const json& given, const std::string& pointer, int64_t now_ms, const std::string& source,
+void read_event(const json& as_posted, const std::string& pointer, int64_t now_ms, const std::string& source,
                 ParsedEvents& out, bool posted) {
+  const std::optional<json> texted = with_text_ids(as_posted);
+  const json& given = texted ? *texted : as_posted;
   const size_t problems_before = out.problems.size();
   const bool plain = plainly_valid(given);
   if (!plain) {

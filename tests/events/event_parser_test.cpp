@@ -194,6 +194,30 @@ TEST(EventParser, TheFirstContactOrElseTheCompanyIsTheEventsPerson) {
 }  // namespace
 // A contact named by one "email" or "phone", as SendPulse names one: known
 // by it, and kept as the first of its "emails" or "phones".
+// CRMs write numbers grouped by dots or slashes, and number their records:
+// both are taken, an id as its text (the same record as "12345").
+TEST(EventParser, NumbersGroupedByDotsOrSlashesAndNumericIdsAreTaken) {
+  const ParsedEvents parsed = parse_events(R"({"id": "e1", "type": "deal.status_changed",
+      "contact": {"id": 12345, "phone": "+7.999.000.11.22", "phones": [{"number": "8/999/000-11-33"}]},
+      "entity": {"type": "deal", "id": 77, "status": "won", "responsible": [{"id": 5, "name": "Олег"}]},
+      "company": {"id": 9, "name": "ООО Ромашка"}})",
+                                           1'000, 100, "api");
+  ASSERT_TRUE(parsed.problems.empty()) << parsed.problems.front().pointer << ": " << parsed.problems.front().message;
+  ASSERT_EQ(parsed.records.size(), 1u);
+  const EventRecord& e = parsed.records[0];
+  ASSERT_TRUE(e.contact && e.entity);
+  EXPECT_EQ(e.contact->key, "id:12345");
+  EXPECT_EQ(e.entity->id, "77");
+  const json body = json::parse(e.body_json);
+  EXPECT_EQ(body["entity"]["responsible"][0]["id"], "5");
+  EXPECT_EQ(body["contact"]["phones"][0]["number"], "+7.999.000.11.22");
+  EXPECT_EQ(body["company"]["id"], "9");
+  // Not a whole number: refused, as a boolean is.
+  EXPECT_NE(problems_of(json::parse(R"({"id": "e2", "type": "a.b", "contact": {"id": 1.5}})")), "");
+  EXPECT_NE(problems_of(json::parse(R"({"id": "e3", "type": "a.b", "contact": {"id": true}})")), "");
+  EXPECT_NE(problems_of(json::parse(R"({"id": "e4", "type": "a.b", "contact": {"phone": "+7 999 доб. 5"}})")), "");
+}
+
 TEST(EventParser, ASingleEmailOrPhoneNamesTheContactAsTheFirstOfItsList) {
   const ParsedEvents by_email = parse_events(
       R"({"id": "e1", "type": "contact.created", "contact": {"email": "Ivan@Example.com", "name": "Ivan"}})", 1'000,
