@@ -269,10 +269,12 @@ class Twilio final : public Gateway {
     const std::string text = string_at(body, "message", "HTTP " + std::to_string(response.status));
     const std::string c = code ? std::to_string(code) : std::to_string(response.status);
     // Not a number Twilio can text: invalid, not a mobile (21614, a landline
-    // 21635, a short code 21265), an unreachable region. Another channel may
-    // reach them. (The person replied STOP to this sender, 21610: permanent,
-    // as Twilio's page classes it; a fallback moves on from that too.)
-    if (code == 21211 || code == 21614 || code == 21612 || code == 21408 || code == 21635 || code == 21265)
+    // 21635, a short code 21265), one this sender cannot reach (21612).
+    // Another channel may reach them. (The person replied STOP to this
+    // sender, 21610, or the account may not text that country, 21408, a Geo
+    // Permission of the account's: permanent, so that the admin hears of it
+    // in the dead letters; a fallback moves on from those too.)
+    if (code == 21211 || code == 21614 || code == 21612 || code == 21635 || code == 21265)
       return ActionResult::unreachable(text, c);
     // The sender's queue holds more than its limit (10 hours of messages):
     // the same message goes once it has drained.

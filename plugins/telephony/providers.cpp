@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <set>
 
 #include "base64.h"
 #include "form.h"
@@ -117,13 +118,14 @@ class Twilio final : public Provider {
     switch (code) {
       case 21211:  // invalid 'To' number
       case 21214:  // 'To' cannot be reached
-      case 21215:  // the account may not call that country (geo permissions)
       case 21216:  // the number is blocked
       case 21217:  // the number does not appear to be valid
         return ActionResult::unreachable(message, std::to_string(code));
       case 20429:
         return ActionResult::retry(message, 0, std::to_string(code));
       default:
+        // 21215 among them: the account may not call that country (its Geo
+        // Permissions), which the admin must hear of, not a contact skipped.
         return ActionResult::permanent(message, std::to_string(code));
     }
   }
@@ -243,6 +245,13 @@ class Voximplant final : public Provider {
       // Past its limit of concurrent requests the API answers 429 (Too Many
       // Requests), which may come as the error's code: again, later.
       if (code == "429") return ActionResult::retry(string_at(error, "msg", "voximplant: too many requests"), 0, code);
+      // Its own servers' failures (voximplant.com/docs/references/httpapi/
+      // errors: fatal, internal, DB, media server or balancer, phone
+      // provider, call service, conference): the call did not start, and
+      // goes again later. The rest (authorization, arguments) are for good.
+      static const std::set<std::string> kServerFailures{"1", "2", "4", "15", "16", "20", "21", "22", "23"};
+      if (kServerFailures.count(code))
+        return ActionResult::retry(string_at(error, "msg", "voximplant: server error"), 0, code);
       return ActionResult::permanent(string_at(error, "msg", "voximplant refused the call"), code);
     }
     if (response.status < 200 || response.status >= 300 || integer_at(body, "result") != 1)

@@ -203,6 +203,13 @@ TEST_F(SmsPluginTest, TwilioErrorsByCode) {
                            R"({"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400})");
   EXPECT_EQ(unsubscribed.outcome, SB_OUTCOME_PERMANENT);  // replied STOP (a fallback still moves on)
   EXPECT_EQ(unsubscribed.reason, "Attempt to send to unsubscribed recipient");
+  // The account may not text that country (its Geo Permissions): the
+  // admin's to mend, a dead letter, not a contact quietly skipped.
+  auto no_permission = send(*instance, "+14155552671", "x", 400,
+                            R"({"code":21408,"message":"Permission to send an SMS has not been enabled for the region
+                                indicated by the 'To' number","status":400})");
+  EXPECT_EQ(no_permission.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(no_permission.provider_code, "21408");
   for (int not_mobile : {21635, 21265})
     EXPECT_EQ(send(*instance, "+14155552671", "x", 400,
                    R"({"code":)" + std::to_string(not_mobile) + R"(,"message":"m","status":400})")

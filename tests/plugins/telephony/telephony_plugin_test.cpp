@@ -60,6 +60,10 @@ fake::Response twilio(const fake::Sent& r) {
   if (std::count_if(twiml.begin(), twiml.end(), [](char c) { return (c & 0xC0) != 0x80; }) > 4000)
     return error(400, 32018, "Twiml size exceeded maximum allowed value of 4000 characters");
   if (only(form, "To") == "+79990000000") return error(400, 21217, "Phone number does not appear to be valid");
+  if (only(form, "To").rfind("+86", 0) == 0)
+    return error(400, 21215,
+                 "Account not authorized to call +8613800000000. Perhaps you need to enable some "
+                 "international permissions: https://www.twilio.com/console/voice/calls/geo-permissions");
   if (form.count("MachineDetection") && only(form, "MachineDetection") != "Enable" &&
       only(form, "MachineDetection") != "DetectMessageEnd")
     return error(400, 21626, "Invalid MachineDetection value");
@@ -268,6 +272,11 @@ TEST_F(TelephonyPluginTest, TwilioErrorsMapToUnreachableRetryOrPermanent) {
   auto invalid = call(*instance, "say", {{"to", "+79990000000"}, {"text", "x"}}, twilio);
   EXPECT_EQ(invalid.outcome, SB_OUTCOME_UNREACHABLE);
   EXPECT_EQ(invalid.provider_code, "21217");
+  // The account may not call that country: the admin's to mend (Geo
+  // Permissions), a dead letter, not a contact quietly skipped.
+  auto not_permitted = call(*instance, "say", {{"to", "+8613800000000"}, {"text", "x"}}, twilio);
+  EXPECT_EQ(not_permitted.outcome, SB_OUTCOME_PERMANENT);
+  EXPECT_EQ(not_permitted.provider_code, "21215");
   auto config = twilio_config();
   config["auth_token"] = "wrong";
   auto bad_auth = create(config);
@@ -785,6 +794,21 @@ TEST_F(TelephonyPluginTest, VoximplantErrorsArePermanentAndOverloadIsRetried) {
       call(*instance, "play", {{"to", "+79990001122"}, {"url", "https://cdn.example.com/a.mp3"}},
            [](const fake::Sent&) {
              return fake::Response{200, "application/json", R"({"error":{"code":429,"msg":"Too Many Requests"}})"};
+           })
+          .outcome,
+      SB_OUTCOME_RETRY);
+  // Voximplant's own servers failed (its error 2, internal; 16, the media
+  // balancer): the call did not start, and goes again later.
+  const auto internal = call(
+      *instance, "play", {{"to", "+79990001122"}, {"url", "https://cdn.example.com/a.mp3"}}, [](const fake::Sent&) {
+        return fake::Response{200, "application/json", R"({"error":{"code":2,"msg":"Internal error"}})"};
+      });
+  EXPECT_EQ(internal.outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(internal.provider_code, "2");
+  EXPECT_EQ(
+      call(*instance, "play", {{"to", "+79990001122"}, {"url", "https://cdn.example.com/a.mp3"}},
+           [](const fake::Sent&) {
+             return fake::Response{200, "application/json", R"({"error":{"code":16,"msg":"Media balancer error"}})"};
            })
           .outcome,
       SB_OUTCOME_RETRY);
