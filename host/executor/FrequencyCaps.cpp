@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "log/Logger.h"
 #include "util/JsonText.h"
 
 namespace sb {
@@ -30,6 +31,37 @@ void FrequencyCaps::take(const std::string& contact_key, const std::string& chan
         *verdict = decide(*caps, rows, key, channel, category, message_key, now_ms, keep_ms);
       },
       [verdict, done = std::move(done)](StoreStatus status) { done(status, *verdict); });
+}
+
+void FrequencyCaps::give_back(const std::string& contact_key, const std::string& channel,
+                              const std::string& message_key) {
+  if (contact_key.empty()) return;
+  const std::string key = contact_key + "|" + channel;
+  store_.transact_on(
+      {{}, {{kFrequencyKeys, key}}},
+      [key, message_key](ExecutionRows& rows) {
+        const std::optional<std::string> stored = rows.kv_get(kFrequencyKeys, key);
+        json sends = stored ? json::parse(*stored, nullptr, false) : json();
+        if (!sends.is_object()) return;
+        bool found = false;
+        for (auto& [name, times] : sends.items()) {
+          if (!times.is_array()) continue;
+          for (auto sent = times.begin(); sent != times.end();) {
+            if (sent->is_array() && sent->size() == 2 && (*sent)[1] == message_key) {
+              sent = times.erase(sent);
+              found = true;
+            } else {
+              ++sent;
+            }
+          }
+        }
+        if (found) rows.kv_put(kFrequencyKeys, key, dump_text(sends));
+      },
+      [key](StoreStatus status) {
+        if (!status.ok())
+          log_warn("pipeline", "a message not sent still counts against the frequency caps",
+                   {{"caps", key}, {"error", status.message}});
+      });
 }
 
 FrequencyCaps::Verdict FrequencyCaps::decide(const std::vector<FrequencyCap>& caps, ExecutionRows& rows,

@@ -172,6 +172,22 @@ std::optional<std::pair<int, std::string>> channel_that_failed(const CompiledRul
   return failed;
 }
 
+// Whether a message step's call ended without sending, for good: the contact
+// unreachable on the channel, the parameters or the provider refused, its
+// last retry given up. (Deferred is not attempted yet; a retry goes again.)
+bool nothing_sent(const ActionOutcome& outcome, int attempt, const CompiledStep& step) {
+  switch (outcome.outcome) {
+    case SB_OUTCOME_UNREACHABLE:
+    case SB_OUTCOME_INVALID_PARAMS:
+    case SB_OUTCOME_PERMANENT:
+      return !outcome.cancelled;
+    case SB_OUTCOME_RETRY:
+      return attempt + 1 >= step.max_attempts;
+    default:
+      return false;
+  }
+}
+
 // How a wait_until comes to run: for the first time, again when its time
 // came (the history's last entry is its wait), or retried by an operator
 // after a cancel (its wait, then the operator's entries), which waits no more.
@@ -657,9 +673,16 @@ void Interpreter::start_action(const Claimed& at, const CompiledStep& step, Acti
         // in its history, so that repeats a provider saw can be told apart.
         const bool again = started->at.row.doubt == Doubt::kMayHaveRun;
         if (again) metrics_.step_resent_in_doubt(started->at.row.rule, step.name);
+        // A message counted against the frequency caps (run_action) that is
+        // not sent after all gives its place back.
+        const bool capped = caps_ && !step.channel.empty() && !started->at.rule->critical;
         actions_.dispatch(step.instance, request,
-                          [this, started, &step, again, release = std::move(release)](ActionOutcome outcome) {
+                          [this, started, &step, again, release = std::move(release),
+                           contact = capped ? request.subject.contact_key : std::string(),
+                           key = capped ? request.idempotency_key : std::string()](ActionOutcome outcome) {
                             release();
+                            if (!key.empty() && nothing_sent(outcome, started->at.row.attempt, step))
+                              caps_->give_back(contact, step.channel, key);
                             step_ended(started->at, step, outcome, started->decisions, again);
                           });
       },

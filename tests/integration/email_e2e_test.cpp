@@ -244,11 +244,14 @@ TEST(EmailEndToEnd, OpensClicksAndOneClickUnsubscribeComeBackAsEvents) {
 }
 
 // "At most 1 marketing SMS a day": the second is skipped with the reason, or
-// deferred when its rule says so; a transactional one is not counted.
+// deferred when its rule says so; a transactional one is not counted, nor one
+// that was not sent (a number that is not one).
 TEST(MessagingEndToEnd, AFrequencyCapSkipsOrDefersWhatIsOverIt) {
   json instances = {
       {"sms", {{"plugin", "sms"}, {"config", {{"gateway", "smsru"}, {"api_id", "x"}, {"dry_run", true}}}}}};
   json rules = json::parse(R"([
+    {"name": "typo", "trigger": {"event": "promo.typo"}, "steps": [
+      {"action": "sms.send", "params": {"to": "12", "text": "Скидка 20%"}}]},
     {"name": "promo", "trigger": {"event": "promo.started"}, "steps": [
       {"action": "sms.send", "params": {"to": "+79990001122", "text": "Скидка 20%"}}]},
     {"name": "later", "over_cap": "defer", "trigger": {"event": "promo.reminder"}, "steps": [
@@ -259,6 +262,14 @@ TEST(MessagingEndToEnd, AFrequencyCapSkipsOrDefersWhatIsOverIt) {
   config["frequency_caps"] =
       json::parse(R"([{"channel": "sms", "category": "marketing", "limit": 1, "period": "1d"}])");
   HostProcess host(config);
+  post(host, contact_event("typo-1", "promo.typo"));
+  json typo;
+  for (int i = 0; i < 100; ++i) {
+    typo = admin(host, "/api/v1/executions?event_id=typo-1");
+    if (typo["executions"].size() == 1 && typo["executions"][0]["state"] == "done") break;
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(typo["executions"].size(), 1u) << typo;
   post(host, contact_event("promo-1", "promo.started"));
   ASSERT_EQ(wait_for_outbox(host, 1).size(), 1u) << host.log();
   post(host, contact_event("promo-2", "promo.started"));
