@@ -65,6 +65,16 @@ void Metrics::observe(const std::string& name, const Labels& labels, double valu
   ++h.count;
 }
 
+bool Metrics::is_histogram(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  return histograms_.count(name) != 0;
+}
+
+bool Metrics::is_counter(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  return counters_.count(name) != 0;
+}
+
 std::string Metrics::prometheus_text() const {
   std::lock_guard lock(mutex_);
   std::ostringstream out;

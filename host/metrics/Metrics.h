@@ -30,6 +30,10 @@ class Metrics {
   }
   void observe(const std::string& name, const Labels& labels, double value);
   std::string prometheus_text() const;
+  // Whether a family of that name is a histogram, or a counter: one name is
+  // one kind in the exposition format (a second "# TYPE" line breaks it).
+  bool is_histogram(const std::string& name) const;
+  bool is_counter(const std::string& name) const;
 
   // [a-z_][a-z0-9_]* with at most 128 characters.
   static bool valid_name(const std::string& name);

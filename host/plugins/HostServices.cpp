@@ -1,6 +1,7 @@
 #include "plugins/HostServices.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 
 #include "http/HttpClient.h"
@@ -61,9 +62,13 @@ void log_fn(const sb_host* host, sb_log_level level, sb_str message, sb_str fiel
 const sb_host_log_v1 kLog{sizeof(sb_host_log_v1), log_fn};
 
 // ---- metrics
+// A plugin's figures that the exposition format cannot carry are dropped:
+// a counter that does not only grow (negative, NaN, infinite), a NaN or
+// infinite observation, a name already used for the other kind.
 void counter_fn(const sb_host* host, sb_str name, double value) {
   InstanceHost* h = self(host);
   if (!h || !name.ptr || name.len == 0 || name.len > 128) return;  // valid names are shorter
+  if (!std::isfinite(value) || value < 0) return;
   const std::string_view key(name.ptr, name.len);
   {
     std::shared_lock lock(h->counters_mutex);
@@ -71,7 +76,7 @@ void counter_fn(const sb_host* host, sb_str name, double value) {
     if (it != h->counters.end()) return it->second->add(value);
   }
   const std::string n = text(name);
-  if (!Metrics::valid_name(n)) return;
+  if (!Metrics::valid_name(n) || h->deps->metrics->is_histogram("switchboard_plugin_" + n)) return;
   Counter& counter = h->deps->metrics->counter("switchboard_plugin_" + n, labels(*h));
   {
     std::unique_lock lock(h->counters_mutex);
@@ -82,7 +87,8 @@ void counter_fn(const sb_host* host, sb_str name, double value) {
 void histogram_fn(const sb_host* host, sb_str name, double value) {
   InstanceHost* h = self(host);
   const std::string n = text(name);
-  if (!h || !Metrics::valid_name(n)) return;
+  if (!h || !std::isfinite(value) || !Metrics::valid_name(n) || h->deps->metrics->is_counter("switchboard_plugin_" + n))
+    return;
   h->deps->metrics->observe("switchboard_plugin_" + n, labels(*h), value);
 }
 const sb_host_metrics_v1 kMetrics{sizeof(sb_host_metrics_v1), counter_fn, histogram_fn};

@@ -2,10 +2,12 @@
 // as a plugin would.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <limits>
 #include <mutex>
 #include <sstream>
 
@@ -275,6 +277,38 @@ TEST_F(HostServicesTest, PluginMetricsAreExportedWithPluginAndInstanceLabels) {
             std::string::npos)
       << text;
   EXPECT_EQ(text.find("Bad-Name"), std::string::npos);
+}
+
+// What the exposition format cannot carry never reaches /metrics, whatever a
+// plugin passes: a counter that goes down or is not a number, a NaN or
+// infinite observation, one name as both kinds (two "# TYPE" lines).
+TEST_F(HostServicesTest, APluginsMetricsStayParseable) {
+  auto* m = service<sb_host_metrics_v1>(host(), SB_SERVICE_METRICS);
+  m->counter_add(host(), view("sent_total"), 3);
+  m->counter_add(host(), view("sent_total"), -5);
+  m->counter_add(host(), view("sent_total"), std::nan(""));
+  m->counter_add(host(), view("sent_total"), std::numeric_limits<double>::infinity());
+  m->histogram_observe(host(), view("latency_seconds"), 0.5);
+  m->histogram_observe(host(), view("latency_seconds"), std::nan(""));
+  m->histogram_observe(host(), view("latency_seconds"), -std::numeric_limits<double>::infinity());
+  m->histogram_observe(host(), view("sent_total"), 1);  // a counter's name
+  m->counter_add(host(), view("latency_seconds"), 1);   // a histogram's name
+  const std::string text = metrics_.prometheus_text();
+  EXPECT_NE(text.find("switchboard_plugin_sent_total{instance=\"crm\",plugin=\"http\"} 3\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("switchboard_plugin_latency_seconds_sum{instance=\"crm\",plugin=\"http\"} 0.5\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("switchboard_plugin_latency_seconds_count{instance=\"crm\",plugin=\"http\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("nan"), std::string::npos) << text;
+  EXPECT_EQ(text.find("inf"), std::string::npos) << text;
+  size_t types = 0;
+  for (size_t at = text.find("# TYPE switchboard_plugin_"); at != std::string::npos;
+       at = text.find("# TYPE switchboard_plugin_", at + 1))
+    ++types;
+  EXPECT_EQ(types, 2u) << text;
 }
 
 TEST_F(HostServicesTest, LogLinesAreStructuredAndRedactSecrets) {
