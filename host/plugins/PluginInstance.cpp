@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 
 #include "http/WebhookRoutes.h"
 #include "log/Logger.h"
@@ -18,7 +19,9 @@ struct ErrorBuffer {
   char data[1024] = {};
   size_t length = 0;
   sb_error_buffer abi{sizeof(sb_error_buffer), data, sizeof(data), &length};
-  std::string text() const { return std::string(data, std::min(length, sizeof(data))); }
+  // What the plugin wrote: at most the buffer, and up to a NUL (a plugin
+  // that claimed more than it wrote leaves zeros behind).
+  std::string text() const { return std::string(data, strnlen(data, std::min(length, sizeof(data)))); }
 };
 
 sb_str view(const std::string& s) { return sb_str{s.data(), s.size()}; }
@@ -176,7 +179,8 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
   }
   if (status != SB_OK) {
     std::string why = error.text().empty() ? std::string(status_name(status)) : error.text();
-    // The plugin promised not to complete; if it did anyway this finds nothing.
+    // The plugin promised not to complete; if it did anyway this finds
+    // nothing, and its completion stands (it may have sent).
     calls.complete(
         id, host_.get(),
         ActionOutcome::failure(status == SB_ERR_INVALID_ARGUMENT ? SB_OUTCOME_INVALID_PARAMS : SB_OUTCOME_PERMANENT,

@@ -52,11 +52,12 @@ class InstanceTest : public ::testing::Test {
                                             "test", deps_, nlohmann::json::object());
   }
 
-  ActionOutcome call(PluginInstance& instance, const std::string& action, std::chrono::milliseconds timeout = 5s) {
+  ActionOutcome call(PluginInstance& instance, const std::string& action, std::chrono::milliseconds timeout = 5s,
+                     nlohmann::json params = {{"x", 1}}) {
     std::promise<ActionOutcome> result;
     ActionRequest request;
     request.action = action;
-    request.params = {{"x", 1}};
+    request.params = std::move(params);
     request.idempotency_key = "evt_1:rule:0";
     request.timeout = timeout;
     instance.invoke(request, [&](ActionOutcome o) { result.set_value(std::move(o)); });
@@ -199,6 +200,11 @@ TEST_F(InstanceTest, UnknownOutcomeIsAFailureAndASecondCompletionIsIgnored) {
   EXPECT_EQ(o.outcome, SB_OUTCOME_PERMANENT);
   EXPECT_EQ(o.reason, "plugin returned an unknown outcome 77");
   EXPECT_EQ(calls_.size(), 0u);
+  // An error that claims more than the buffer holds, and more than was
+  // written: what was written, no trailing zeros.
+  const ActionOutcome refused = call(*instance, "echo", 5s, {{"claim", true}});
+  EXPECT_EQ(refused.outcome, SB_OUTCOME_INVALID_PARAMS);
+  EXPECT_EQ(refused.reason, "plugin refused the call: no route");
 }
 
 TEST_F(InstanceTest, MissingCompletionFailsRetryablyAtTheDeadlineAndThePluginHearsIt) {

@@ -531,7 +531,8 @@ typedef void (*sb_on_instance_destroy)(sb_instance* instance);
 
 /* Starts one action. Returns SB_OK when the plugin will call sb_host.complete
  * exactly once (possibly already did); any other status means it will not,
- * and the step fails with `error`. Must not block: do I/O through
+ * and the step fails with `error` (a completion made before such a status
+ * stands: the host cannot tell what it sent). Must not block: do I/O through
  * SB_SERVICE_HTTP_CLIENT, the KV's *_async calls or a thread of the
  * plugin's own.
  * Threads: [step] (1.0 said [any]: the same threads). */
