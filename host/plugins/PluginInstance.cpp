@@ -192,10 +192,22 @@ PluginCatalog::PluginCatalog(std::vector<fs::path> dirs) : dirs_(std::move(dirs)
 
 fs::path PluginCatalog::locate(const std::string& name_or_path) const {
   if (name_or_path.find('/') != std::string::npos) return fs::absolute(name_or_path);
+  std::vector<fs::path> found;
   for (const auto& dir : dirs_) {
     fs::path candidate = dir / (name_or_path + ".so");
     std::error_code ec;
-    if (fs::exists(candidate, ec)) return candidate;
+    if (fs::exists(candidate, ec)) found.push_back(std::move(candidate));
+  }
+  if (!found.empty()) {
+    // The first folder's wins; another of the same name is a mistake
+    // (a vendor's plugin named as a bundled one, an old copy) worth saying.
+    if (found.size() > 1) {
+      std::string others;
+      for (size_t i = 1; i < found.size(); ++i) others += (others.empty() ? "" : ", ") + found[i].string();
+      log_warn("plugins", "a plugin of this name is in more than one plugin dir: the first is loaded",
+               {{"plugin", name_or_path}, {"loaded", found.front().string()}, {"not_loaded", others}});
+    }
+    return found.front();
   }
   std::string searched;
   for (const auto& dir : dirs_) searched += (searched.empty() ? "" : ", ") + dir.string();

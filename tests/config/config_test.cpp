@@ -8,9 +8,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "app/ConfigCheck.h"
 #include "integration/test_support.h"
+#include "log/Logger.h"
+#include "plugins/PluginInstance.h"
 #include "rules/RuleCompiler.h"
 
 namespace sb {
@@ -768,6 +771,25 @@ TEST(Config, AMessageTemplateFillsTheParamsAndItsTextIsPartOfTheRuleVersion) {
   ASSERT_EQ(broken.size(), 1u);
   EXPECT_NE(broken[0].find("broken.json: invalid JSON at line 3, column 1: syntax error"), std::string::npos)
       << broken[0];
+  fs::remove_all(dir);
+}
+
+// A plugin named as one in a later folder (a vendor's "tasks", an old copy)
+// shadows it: the first folder's is loaded, and the log says which were not.
+TEST(Config, APluginFoundInTwoFoldersIsTheFirstsAndTheLogSaysSo) {
+  const fs::path dir = fs::temp_directory_path() / ("sb_config_shadow_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(fs::path(SB_PLUGIN_DIR) / "http.so", dir / "http.so", fs::copy_options::overwrite_existing);
+  std::ostringstream log;
+  Logger::instance().set_stream(&log);
+  const fs::path found = PluginCatalog({dir, SB_PLUGIN_DIR}).get("http")->path();
+  const fs::path alone = PluginCatalog({SB_PLUGIN_DIR}).get("tasks")->path();
+  Logger::instance().set_stream(nullptr);
+  EXPECT_EQ(found, dir / "http.so");
+  EXPECT_EQ(alone, fs::path(SB_PLUGIN_DIR) / "tasks.so");
+  EXPECT_NE(log.str().find("more than one plugin dir"), std::string::npos) << log.str();
+  EXPECT_NE(log.str().find((fs::path(SB_PLUGIN_DIR) / "http.so").string()), std::string::npos) << log.str();
+  EXPECT_EQ(log.str().find("tasks"), std::string::npos) << log.str();
   fs::remove_all(dir);
 }
 
