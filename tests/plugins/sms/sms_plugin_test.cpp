@@ -206,8 +206,8 @@ TEST_F(SmsPluginTest, TwilioErrorsByCode) {
   // The account may not text that country (its Geo Permissions): the
   // admin's to mend, a dead letter, not a contact quietly skipped.
   auto no_permission = send(*instance, "+14155552671", "x", 400,
-                            R"({"code":21408,"message":"Permission to send an SMS has not been enabled for the region
-                                indicated by the 'To' number","status":400})");
+                            R"({"code":21408,"message":"Permission to send an SMS has not been enabled for the )"
+                            R"(region indicated by the 'To' number","status":400})");
   EXPECT_EQ(no_permission.outcome, SB_OUTCOME_PERMANENT);
   EXPECT_EQ(no_permission.provider_code, "21408");
   for (int not_mobile : {21635, 21265})
