@@ -52,10 +52,79 @@ std::string line_and_column(const std::string& text, size_t byte) {
   return "line " + std::to_string(line) + ", column " + std::to_string(column);
 }
 
+// Finds a key repeated in one object: JSON parsers keep one of the two
+// silently (nlohmann the last), so a second "sms" instance or a second
+// "rules" array would replace the first without a word.
+class RepeatedKeys final : public nlohmann::json_sax<json> {
+ public:
+  std::string found_in, found_key;  // the object's pointer and its repeated key, once found
+
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override { return open(true); }
+  bool key(string_t& name) override {
+    Frame& f = frames_.back();
+    if (!f.keys.insert(name).second) {
+      found_in = f.pointer;
+      found_key = name;
+      return false;  // found: no need to read on
+    }
+    f.member = name;
+    return true;
+  }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(false); }
+  bool end_array() override { return close(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+
+ private:
+  struct Frame {
+    bool object = false;
+    std::string pointer;
+    std::set<std::string> keys;
+    std::string member;  // the member being read (an object's)
+    size_t index = 0;    // the next item's index (an array's)
+  };
+  // The pointer of the value about to be read, and the parent told it was read.
+  std::string next_pointer() {
+    if (frames_.empty()) return "";
+    Frame& f = frames_.back();
+    return f.pointer + "/" + (f.object ? escape_pointer_token(f.member) : std::to_string(f.index));
+  }
+  bool value() {
+    if (!frames_.empty() && !frames_.back().object) ++frames_.back().index;
+    return true;
+  }
+  bool open(bool object) {
+    std::string at = next_pointer();
+    value();
+    frames_.push_back(Frame{object, std::move(at), {}, {}, 0});
+    return true;
+  }
+  bool close() {
+    frames_.pop_back();
+    return true;
+  }
+  std::vector<Frame> frames_;
+};
+
 // Parses a file's text into `doc`; why not, with the line and column, when it is not JSON.
 std::optional<std::string> parse_json_file(const std::string& text, json& doc) {
   try {
     doc = json::parse(text);
+    RepeatedKeys repeated;
+    if (!json::sax_parse(text, &repeated) && !repeated.found_key.empty()) {
+      const auto at = position_of(text, repeated.found_in);
+      return "invalid JSON" +
+             (at ? " at line " + std::to_string(at->line) + ", column " + std::to_string(at->column) : std::string()) +
+             ": the key '" + repeated.found_key + "' appears twice in the object at '" +
+             (repeated.found_in.empty() ? "/" : repeated.found_in) + "' (the second would replace the first)";
+    }
     return std::nullopt;
   } catch (const json::parse_error& e) {
     std::string what = e.what();

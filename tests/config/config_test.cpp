@@ -76,6 +76,14 @@ const BadConfig kBadConfigs[] = {
      "/instances/WhatsApp: the name 'WhatsApp' is not taken here: expected a name in small letters"},
     {"segment_name_with_a_slash", R"({"segments": {"a/b": {}}})", "/segments/a~1b: the name 'a/b' is not taken here"},
     {"syntax_error", "{\n  \"listen\": \"127.0.0.1:80\",\n  \"rules\": [\n}", "invalid JSON at line 4, column 1"},
+    // A parser keeps one of two equal keys without a word: a second "sms"
+    // instance would replace the first.
+    {"repeated_key",
+     "{\n  \"instances\": {\n    \"sms\": {\"plugin\": \"webhook\"},\n    \"sms\": {\"plugin\": \"http\"}\n  }\n}",
+     "invalid JSON at line 2, column 16: the key 'sms' appears twice in the object at '/instances' (the second would "
+     "replace the first)"},
+    {"repeated_key_deep", R"({"rules": [{"name": "a", "name": "b"}]})",
+     "the key 'name' appears twice in the object at '/rules/0'"},
     {"unknown_top_level_key", R"({"listen": "127.0.0.1:80", "lisen": 1})", "'lisen'"},
     {"negative_io_threads", R"({"io_threads": -1})", "/io_threads:"},
     {"removed_thread_pool_setting", R"({"http_server": {"max_threads": 64}})", "'max_threads'"},
