@@ -53,6 +53,44 @@ std::optional<Filter> parse_filter(const std::string& text) {
   return std::nullopt;
 }
 
+// Where in a date format a conversion strftime does not know begins ("%Q"),
+// or npos.
+size_t unknown_conversion(const std::string& format) {
+  static constexpr std::string_view kKnown = "aAbBcCdDeFgGhHIjmMnprRStTuUVwWxXyYzZ%";
+  for (size_t i = 0; i < format.size(); ++i) {
+    if (format[i] != '%') continue;
+    size_t at = i + 1;
+    if (at < format.size() && (format[at] == 'E' || format[at] == 'O')) ++at;  // the locale's alternatives
+    if (at >= format.size() || kKnown.find(format[at]) == std::string_view::npos) return i;
+    i = at;
+  }
+  return std::string::npos;
+}
+
+// A default written as is that reads as a filter: one with an argument
+// (`name:"..."`), or a name one edit from a filter's (two for the longer
+// names): `{{contact.name|frist_name}}` would print the whole name, and
+// `|date:"..."` misspelt a date's number. Why, if so.
+std::optional<std::string> misspelt_filter(const std::string& first, std::string_view inner) {
+  const size_t name_end = first.find_first_not_of("abcdefghijklmnopqrstuvwxyz_");
+  if (name_end == 0) return std::nullopt;
+  const std::string name = first.substr(0, name_end);
+  const std::string rest = trim(std::string_view(first).substr(std::min(name_end, first.size())));
+  const bool with_argument = !rest.empty() && rest.front() == ':' && rest.find('"') != std::string::npos;
+  if (!rest.empty() && !with_argument) return std::nullopt;
+  std::string closest;
+  for (const char* known : kFilterNames) {
+    const std::string k = known;
+    if (edit_distance(name, k) <= (k.size() >= 6 ? 2u : 1u) && k.size() >= 4) closest = k;
+  }
+  if (!with_argument && closest.empty()) return std::nullopt;
+  return "unknown filter '" + name + "' in '{{" + std::string(inner) + "}}'" +
+         (closest.empty() ? "" : " (did you mean '" + closest + "'?)") +
+         ": filters are date, phone, html, raw, first_name, last_name, or and default; a default text that reads "
+         "as a filter's name is written default:\"" +
+         name + "\"";
+}
+
 // Splits `text` into placeholders; returns the syntax error if any.
 std::optional<std::string> parse(std::string_view text, std::vector<Placeholder>& out) {
   size_t pos = 0;
@@ -82,6 +120,7 @@ std::optional<std::string> parse(std::string_view text, std::vector<Placeholder>
       }
       for (std::string& part : parts) part = trim(part);
       if (!parse_filter(parts.front())) {
+        if (auto why = misspelt_filter(parts.front(), inner)) return why;
         p.fallback = trim(rest);
       } else {
         for (const auto& part : parts) {
@@ -90,6 +129,10 @@ std::optional<std::string> parse(std::string_view text, std::vector<Placeholder>
             return "unknown filter '" + part + "' in '{{" + std::string(inner) +
                    "}}': filters are date, phone, html, raw, first_name, last_name, or and default (with an argument "
                    "in double quotes: date:\"%d.%m.%Y\", or:\"contact.responsible.0.name\")";
+          if (filter->name == "date")
+            if (const size_t bad = unknown_conversion(filter->argument); bad != std::string::npos)
+              return "'" + filter->argument.substr(bad, 2) + "' in '{{" + std::string(inner) +
+                     "}}' is not a date conversion (%d.%m.%Y %H:%M, %A, %B, %e, %j ...): it would print as is";
           if (filter->name == "default") p.fallback = filter->argument;
           if (filter->name == "or") filter->argument = trim(filter->argument);
           if (filter->name == "or" && filter->argument.empty())

@@ -144,6 +144,29 @@ TEST(TemplateFilters, DefaultsStayAsWrittenAndUnknownFiltersAreErrors) {
             "or:\"contact.responsible.0.name\")");
 }
 
+// A default that reads as a misspelt filter, or a name with a filter's
+// argument, is an error before it runs: {{contact.name|frist_name}} would
+// print the whole name, date:"%Q" a number.
+TEST(TemplateFilters, AMisspeltFilterIsNotTakenForADefault) {
+  const auto error_of = [](const std::string& text) {
+    const auto errors = template_syntax_errors(json{{"t", text}});
+    return errors.empty() ? std::string() : errors.front();
+  };
+  EXPECT_EQ(error_of("{{contact.name|frist_name}}"),
+            "/t: unknown filter 'frist_name' in '{{contact.name|frist_name}}' (did you mean 'first_name'?): filters "
+            "are date, phone, html, raw, first_name, last_name, or and default; a default text that reads as a "
+            "filter's name is written default:\"frist_name\"");
+  EXPECT_NE(error_of(R"({{data.at|dte:"%d.%m"}})").find("(did you mean 'date'?)"), std::string::npos);
+  EXPECT_NE(error_of(R"({{data.at|when:"%d.%m"}})").find("unknown filter 'when'"), std::string::npos);
+  EXPECT_NE(error_of(R"({{data.at|date:"%Q"}})").find("'%Q' in '{{data.at|date:\"%Q\"}}' is not a date conversion"),
+            std::string::npos);
+  // Defaults as admins write them, and every conversion strftime knows.
+  for (const std::string ok : {"{{contact.name|клиент}}", "{{contact.name|customer}}", "{{contact.name|друг мой}}",
+                               R"({{data.at|date:"%d.%m.%Y %H:%M, %A %e %B, %Ey %OH %%"}})", "{{contact.name|ok}}"})
+    EXPECT_EQ(error_of(ok), "") << ok;
+  EXPECT_EQ(render_template(R"({{contact.missing|default:"frist_name"}})", kPerson), "frist_name");
+}
+
 TEST(TemplateVariables, ShortNamesAsTheReferenceCrmsWriteThem) {
   std::map<std::string, std::string> variables = {{"Услуга", "entity.fields.service"}};
   variables.insert(default_template_variables().begin(), default_template_variables().end());
