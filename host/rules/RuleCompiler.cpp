@@ -695,6 +695,7 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
   const std::string where = "rule '" + out.name + "': ";
   const json trigger = rule.value("trigger", json::object());
   std::vector<ConditionProblem> problems;
+  json status_match;  // a client status trigger's statuses, matched with the filter
   if (TimeTrigger::is_time_trigger(trigger)) {
     // The host produces its events, from a source only this rule listens to.
     out.time_trigger = TimeTrigger::compile(trigger, problems);
@@ -709,6 +710,22 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
                                      environment.pipelines, problems);
   } else {
     out.trigger = Trigger::compile(trigger, environment.pipelines, problems);
+    // A client's own status (MatrixCRM's new, active, VIP) is the contact's
+    // "status", which moves as contact.status_changed says: the trigger is
+    // that event, with the statuses as its match.
+    if (trigger.is_object() && trigger.value("entity", "") == "contact") {
+      if (!trigger.contains("status"))
+        problems.push_back({"/entity",
+                            "a client's status triggers one status at a time: {\"entity\": \"contact\", \"status\": "
+                            "\"VIP\"} (a range fires once per lead, deal or booking)"});
+      else if (out.trigger) {
+        json event{{"event", "contact.status_changed"}};
+        if (trigger.contains("source")) event["source"] = trigger["source"];
+        out.trigger = Trigger::compile(event, environment.pipelines, problems);
+        status_match = {{"data.status", trigger["status"]}};
+        if (trigger.contains("previous_status")) status_match["data.previous_status"] = trigger["previous_status"];
+      }
+    }
     // A time trigger's keys ("by", "timezone") on an event trigger would do
     // nothing: said, not ignored. (Not for a stored version: its executions
     // go on as it was.)
@@ -736,6 +753,8 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
   if (problems.empty() && environment.check_declared_names)
     unknown_condition_fields(filter, pointer + "/filter", unknown);
   for (const auto& [at, message] : unknown) issues.push_back({at, where + message});
+  if (!status_match.is_null() && problems.empty())
+    out.filter = Condition::compile(filter.empty() ? status_match : json{{"all", {status_match, filter}}}, problems);
   const std::string priority = rule.value("priority", "normal");
   out.priority = priority == "high" ? 2 : priority == "low" ? 0 : 1;
   out.hold_in_doubt = rule.value("on_doubt", "resend") == "hold";

@@ -82,6 +82,10 @@ const BadConfig kBadConfigs[] = {
      "{\n  \"instances\": {\n    \"sms\": {\"plugin\": \"webhook\"},\n    \"sms\": {\"plugin\": \"http\"}\n  }\n}",
      "invalid JSON at line 2, column 16: the key 'sms' appears twice in the object at '/instances' (the second would "
      "replace the first)"},
+    {"contact_status_range", "{" INSTANCES R"(, "pipelines": {"clients": ["Новый", "VIP"]}, "rules": [{"name": "r",
+        "trigger": {"entity": "contact", "pipeline": "clients", "from": "Новый", "to": "VIP"},
+        "steps": [{"action": "sink.post", "params": {"url": "/a"}}]}]})",
+     "/rules/0/trigger/entity: rule 'r': a client's status triggers one status at a time"},
     {"repeated_key_deep", R"({"rules": [{"name": "a", "name": "b"}]})",
      "the key 'name' appears twice in the object at '/rules/0'"},
     {"unknown_top_level_key", R"({"listen": "127.0.0.1:80", "lisen": 1})", "'lisen'"},

@@ -244,6 +244,39 @@ TEST(CrmScenarios, AClientTheChannelCannotReachStillGetsTheManagersTask) {
   EXPECT_EQ(history[1]["outcome"], "done") << history.dump();
 }
 
+// MatrixCRM's client statuses (Новый, Постоянный, VIP): a rule on a
+// client's status fires when the client enters it, also when created with
+// it, and not again while they stay.
+TEST(CrmScenarios, AClientsOwnStatusTriggersARule) {
+  HttpSink sink;
+  json rules = json::array(
+      {{{"name", "vip"},
+        {"trigger", {{"entity", "contact"}, {"pipeline", "clients"}, {"status", "VIP"}}},
+        {"filter", {{"contact.fields.city", "Омск"}}},
+        {"steps",
+         json::array({post_step("/vip", {{"client", "{{contact.id}}"}, {"was", "{{data.previous_status|-}}"}})})}}});
+  HostProcess host(host_config(sink, rules));
+  const auto client = [&](const std::string& id, const std::string& who, const std::string& status,
+                          const std::string& city) {
+    post(host, {{"id", id},
+                {"type", "contact.updated"},
+                {"contact", {{"id", who}, {"status", status}, {"fields", {{"city", city}}}}}});
+  };
+  client("c-1", "C1", "Новый", "Омск");
+  client("c-2", "C1", "VIP", "Омск");         // entered: fires
+  client("c-3", "C1", "VIP", "Омск");         // stays: no move
+  client("c-4", "C2", "VIP", "Омск");         // created with it: fires
+  client("c-5", "C3", "VIP", "Томск");        // the filter still applies
+  client("c-6", "C1", "Постоянный", "Омск");  // left it
+  const auto got = sink.wait_for(2);
+  ASSERT_EQ(got.size(), 2u) << host.log();
+  std::set<std::string> seen;
+  for (const auto& r : got) seen.insert(json::parse(r.body).dump());
+  EXPECT_EQ(seen, (std::set<std::string>{R"({"client":"C1","was":"Новый"})", R"({"client":"C2","was":"-"})"}));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(sink.count(), 2u);
+}
+
 // A Russian CRM writes its clients' numbers as "8 (999) ...": with the
 // account's country set, the message goes to that number, as the contact
 // store reads it, though the channel's instance names no default_country.
