@@ -73,14 +73,17 @@ namespace {
 // "default_country" reads them in the account's country unless its instance
 // says otherwise: "8 999 ..." is the same number to the contact store and to
 // the SMS that goes to it.
-void default_country_from_account(json& instance_config, const json& schema, const json& account) {
+void default_country_from_account(json& instance_config, const PluginLibrary& library, const json& account) {
   const auto country = account.find("country");
   if (country == account.end() || !country->is_string() || !instance_config.is_object() ||
       instance_config.contains("default_country"))
     return;
+  const json& schema = library.config_schema_json();
   const auto properties = schema.find("properties");
-  if (properties != schema.end() && properties->is_object() && properties->contains("default_country"))
-    instance_config["default_country"] = *country;
+  if (properties == schema.end() || !properties->is_object() || !properties->contains("default_country")) return;
+  instance_config["default_country"] = *country;
+  // A plugin that means something else by the name (another form) keeps its own default.
+  if (!library.config_schema().validate(instance_config).empty()) instance_config.erase("default_country");
 }
 }  // namespace
 
@@ -107,7 +110,7 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
       out.issues.push_back({file, pointer + "/config" + v.path,
                             "instance '" + instance.name + "' (plugin '" + lib->name() + "'): " + v.message});
     resolve_paths(resolved, lib->config_schema_json(), config.file.parent_path());
-    default_country_from_account(resolved, lib->config_schema_json(), config.account);
+    default_country_from_account(resolved, *lib, config.account);
     // A plugin's zone settings ("x-switchboard-timezone": true): a misspelt
     // one is the config's error, not every step's at run time. Read as
     // written (a secret's value is never repeated); empty is the default.

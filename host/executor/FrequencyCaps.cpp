@@ -35,7 +35,10 @@ void FrequencyCaps::take(const std::string& contact_key, const std::string& chan
 
 void FrequencyCaps::give_back(const std::string& contact_key, const std::string& channel,
                               const std::string& message_key) {
-  if (contact_key.empty()) return;
+  // None of the channel's caps counted it: nothing to give back, no write.
+  const bool capped =
+      std::any_of(caps_->begin(), caps_->end(), [&](const FrequencyCap& c) { return c.channel == channel; });
+  if (contact_key.empty() || !capped) return;
   const std::string key = contact_key + "|" + channel;
   store_.transact_on(
       {{}, {{kFrequencyKeys, key}}},

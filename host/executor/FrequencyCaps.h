@@ -47,8 +47,8 @@ class FrequencyCaps {
   void take(const std::string& contact_key, const std::string& channel, const std::string& category,
             const std::string& message_key, int64_t now_ms, Decided done);
 
-  // A message counted by take() that was not sent after all (the contact
-  // unreachable on the channel, the provider's refusal, retries given up):
+  // A message counted by take() that was surely not sent (the contact
+  // unreachable on the channel, the provider's refusal):
   // its place is given back, so that the next message may go. Not waited
   // for; a failure to write is logged (the place then stays taken).
   void give_back(const std::string& contact_key, const std::string& channel, const std::string& message_key);

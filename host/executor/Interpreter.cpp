@@ -172,17 +172,15 @@ std::optional<std::pair<int, std::string>> channel_that_failed(const CompiledRul
   return failed;
 }
 
-// Whether a message step's call ended without sending, for good: the contact
-// unreachable on the channel, the parameters or the provider refused, its
-// last retry given up. (Deferred is not attempted yet; a retry goes again.)
-bool nothing_sent(const ActionOutcome& outcome, int attempt, const CompiledStep& step) {
+// Whether a message step's call surely sent nothing: the contact unreachable
+// on the channel, the parameters or the provider refused it. (A retry goes
+// again; a last one given up may have reached the provider: a timeout.)
+bool nothing_sent(const ActionOutcome& outcome) {
   switch (outcome.outcome) {
     case SB_OUTCOME_UNREACHABLE:
     case SB_OUTCOME_INVALID_PARAMS:
     case SB_OUTCOME_PERMANENT:
       return !outcome.cancelled;
-    case SB_OUTCOME_RETRY:
-      return attempt + 1 >= step.max_attempts;
     default:
       return false;
   }
@@ -681,8 +679,7 @@ void Interpreter::start_action(const Claimed& at, const CompiledStep& step, Acti
                            contact = capped ? request.subject.contact_key : std::string(),
                            key = capped ? request.idempotency_key : std::string()](ActionOutcome outcome) {
                             release();
-                            if (!key.empty() && nothing_sent(outcome, started->at.row.attempt, step))
-                              caps_->give_back(contact, step.channel, key);
+                            if (!key.empty() && nothing_sent(outcome)) caps_->give_back(contact, step.channel, key);
                             step_ended(started->at, step, outcome, started->decisions, again);
                           });
       },

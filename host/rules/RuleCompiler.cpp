@@ -782,7 +782,7 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
     if (check_variables)
       for (const auto& e : unknown_template_variables(value, kTemplateRoots, step_names, "", &environment.account))
         issues.push_back({at + e.substr(0, e.find(": ")), step_where + e.substr(e.find(": ") + 2)});
-    for (const auto& e : template_syntax_errors(value))
+    for (const auto& e : template_syntax_errors(value, "", check_variables))
       issues.push_back({at + e.substr(0, e.find(": ")), step_where + e.substr(e.find(": ") + 2)});
   };
   for (size_t i = 0; i < out.steps.size(); ++i) {
@@ -818,7 +818,8 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
       if (check_variables)
         for (const auto& e : unknown_template_variables(borrowed, kTemplateRoots, step_names, "", &environment.account))
           issues.push_back({at + "/template", step_where + e});
-      for (const auto& e : template_syntax_errors(borrowed)) issues.push_back({at + "/template", step_where + e});
+      for (const auto& e : template_syntax_errors(borrowed, "", check_variables))
+        issues.push_back({at + "/template", step_where + e});
     }
     if (!environment.instances.count(s.instance) && s.instance != kHostInstance) {
       issues.push_back(

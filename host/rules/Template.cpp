@@ -92,7 +92,10 @@ std::optional<std::string> misspelt_filter(const std::string& first, std::string
 }
 
 // Splits `text` into placeholders; returns the syntax error if any.
-std::optional<std::string> parse(std::string_view text, std::vector<Placeholder>& out) {
+// `lint`: also what is valid but surely not meant (a misspelt filter taken
+// for a default, a date conversion strftime does not know), which the
+// config's check refuses and a render, or a stored version, lets be.
+std::optional<std::string> parse(std::string_view text, std::vector<Placeholder>& out, bool lint = false) {
   size_t pos = 0;
   while ((pos = text.find("{{", pos)) != std::string_view::npos) {
     const size_t close = text.find("}}", pos + 2);
@@ -120,7 +123,8 @@ std::optional<std::string> parse(std::string_view text, std::vector<Placeholder>
       }
       for (std::string& part : parts) part = trim(part);
       if (!parse_filter(parts.front())) {
-        if (auto why = misspelt_filter(parts.front(), inner)) return why;
+        if (lint)
+          if (auto why = misspelt_filter(parts.front(), inner)) return why;
         p.fallback = trim(rest);
       } else {
         for (const auto& part : parts) {
@@ -129,7 +133,7 @@ std::optional<std::string> parse(std::string_view text, std::vector<Placeholder>
             return "unknown filter '" + part + "' in '{{" + std::string(inner) +
                    "}}': filters are date, phone, html, raw, first_name, last_name, or and default (with an argument "
                    "in double quotes: date:\"%d.%m.%Y\", or:\"contact.responsible.0.name\")";
-          if (filter->name == "date")
+          if (lint && filter->name == "date")
             if (const size_t bad = unknown_conversion(filter->argument); bad != std::string::npos)
               return "'" + filter->argument.substr(bad, 2) + "' in '{{" + std::string(inner) +
                      "}}' is not a date conversion (%d.%m.%Y %H:%M, %A, %B, %e, %j ...): it would print as is";
@@ -436,19 +440,19 @@ std::vector<std::string> unknown_template_variables(const json& value, const std
   return out;
 }
 
-std::vector<std::string> template_syntax_errors(const json& value, const std::string& pointer) {
+std::vector<std::string> template_syntax_errors(const json& value, const std::string& pointer, bool lint) {
   std::vector<std::string> out;
   if (value.is_string()) {
     std::vector<Placeholder> placeholders;
-    if (auto error = parse(value.get<std::string>(), placeholders)) out.push_back(pointer + ": " + *error);
+    if (auto error = parse(value.get<std::string>(), placeholders, lint)) out.push_back(pointer + ": " + *error);
   } else if (value.is_object()) {
     for (const auto& [k, v] : value.items()) {
-      auto more = template_syntax_errors(v, pointer + "/" + escape_pointer_token(k));
+      auto more = template_syntax_errors(v, pointer + "/" + escape_pointer_token(k), lint);
       out.insert(out.end(), more.begin(), more.end());
     }
   } else if (value.is_array()) {
     for (size_t i = 0; i < value.size(); ++i) {
-      auto more = template_syntax_errors(value[i], pointer + "/" + std::to_string(i));
+      auto more = template_syntax_errors(value[i], pointer + "/" + std::to_string(i), lint);
       out.insert(out.end(), more.begin(), more.end());
     }
   }

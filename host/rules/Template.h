@@ -54,7 +54,11 @@ std::optional<std::string> format_phone(const std::string& text, const std::stri
                                         const std::string& style = "e164");
 
 // Syntax problems in every string inside `value`, as "JSON-Pointer: reason".
-std::vector<std::string> template_syntax_errors(const nlohmann::json& value, const std::string& pointer = "");
+// `lint`: also what parses but is surely not meant (a default that reads as
+// a misspelt filter, a date conversion strftime does not know): the config's
+// check, not a stored version's.
+std::vector<std::string> template_syntax_errors(const nlohmann::json& value, const std::string& pointer = "",
+                                                bool lint = false);
 
 // Placeholders whose first segment is none of `roots` (a misspelt
 // "{{contcat.name}}" would otherwise fail only at run time), or that name a

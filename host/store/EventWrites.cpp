@@ -119,11 +119,20 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
                           const EventTypeFilter* derived) {
   // Stored with the contact it means, when an alias named it.
   std::optional<EventRecord> renamed;
-  if (event.contact)
+  if (event.contact) {
     if (std::string key = resolved_key(rows, *event.contact); key != event.contact->key) {
       renamed = event;
       renamed->contact->key = std::move(key);
     }
+  } else if (event.entity) {
+    // One that names its entity alone (a CRM's stage webhook with the deal's
+    // id) is about the contact the last event naming both named: stored so,
+    // as of now, whatever names the deal later.
+    if (auto stored = rows.entity(event.entity->type, event.entity->id); stored && !stored->contact_key.empty()) {
+      renamed = event;
+      renamed->contact = ContactUpdate{.key = std::move(stored->contact_key), .data_json = ""};
+    }
+  }
   const EventRecord& e = renamed ? *renamed : event;
   for (const std::string& id : e.also_known_as)
     if (auto stored = rows.event_source(id); stored && *stored == e.source) return AppendOutcome::kDuplicate;
@@ -137,7 +146,6 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
   bool created = false;
   std::optional<std::string> previous;
   std::optional<std::string> entity_data;
-  std::string entity_contact = e.contact ? e.contact->key : "";
   const bool changes_entity = e.entity && (e.entity->sets_status || !e.entity->data_json.empty());
   const bool counts = e.contact && std::any_of(aggregates.begin(), aggregates.end(),
                                                [&](const ContactAggregate& a) { return a.event_type == e.type; });
@@ -154,9 +162,6 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
     if (stored) {
       previous = stored->status;
       entity_data = std::move(stored->data_json);
-      // An event that names the entity alone (a deal moved to a stage) is
-      // about the contact an earlier one named with it: read with the event.
-      if (entity_contact.empty()) entity_contact = std::move(stored->contact_key);
     } else if (e.entity->stated_previous) {
       previous = *e.entity->stated_previous;  // the first the host hears of it is a move the sender saw
     }
@@ -188,7 +193,7 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
     if (entity_data) entity_before = parse_object(*entity_data);
     entity_after = merged(entity_before, e.entity->data_json);
     rows.put_entity(e.entity->type, e.entity->id, e.entity->sets_status ? e.entity->status : previous,
-                    dump_text(*entity_after), entity_contact, e.received_at_ms);
+                    dump_text(*entity_after), e.contact ? e.contact->key : "", e.received_at_ms);
   }
   const auto image = [](const std::optional<nlohmann::json>& before, const std::optional<nlohmann::json>& after,
                         bool created) {

@@ -223,16 +223,21 @@ ALTER TABLE entities ALTER COLUMN created_at SET DEFAULT (floor(extract(epoch FR
     R"sql(
 ALTER TABLE executions ADD COLUMN IF NOT EXISTS contact_key TEXT;
 UPDATE executions x SET contact_key = e.contact_key FROM events e WHERE e.id = x.event_id AND x.parent_id IS NULL;
-UPDATE executions x SET contact_key = p.contact_key FROM executions p WHERE p.id = x.parent_id;
+DO $$ BEGIN
+  LOOP  -- one generation of branches (of branches ...) each time
+    UPDATE executions x SET contact_key = p.contact_key FROM executions p
+      WHERE p.id = x.parent_id AND x.contact_key IS NULL AND p.contact_key IS NOT NULL;
+    EXIT WHEN NOT FOUND;
+  END LOOP;
+END $$;
 CREATE INDEX IF NOT EXISTS executions_contact ON executions (contact_key, id) WHERE contact_key IS NOT NULL;
 )sql",
     // 11: the contact an entity is about (EventRows::Entity), learned from
-    // the newest of its kept events that named one. A node not yet upgraded
+    // the next event that names both (reading the event log for every
+    // entity would hold the upgrade for long). A node not yet upgraded
     // leaves it as it was (a rolling upgrade).
     R"sql(
 ALTER TABLE entities ADD COLUMN IF NOT EXISTS contact_key TEXT;
-UPDATE entities n SET contact_key = (SELECT e.contact_key FROM events e WHERE e.entity_type = n.type
-  AND e.entity_id = n.id AND e.contact_key IS NOT NULL ORDER BY e.seq DESC LIMIT 1);
 )sql",
 };
 
@@ -1764,12 +1769,11 @@ std::vector<StoredEvent> PostgresStore::events_after(int64_t seq, size_t limit) 
       seq, limit,
       "e.seq, e.id, e.type, e.source, e.occurred_at, e.received_at, e.body, e.entity_type, e.entity_id, "
       "e.entity_created, e.previous_status, e.status, e.chain_depth, c.data, n.data, n.status, "
-      "coalesce(a.key, e.contact_key, n.contact_key)",
-      // The contact as it is known now (one absorbed since is its new key's);
-      // an event naming its entity alone is about the entity's contact.
-      "LEFT JOIN entities n ON n.type = e.entity_type AND n.id = e.entity_id "
-      "LEFT JOIN contact_aliases a ON a.alias = coalesce(e.contact_key, n.contact_key) "
-      "LEFT JOIN contacts c ON c.key = coalesce(a.key, e.contact_key, n.contact_key)",
+      "coalesce(a.key, e.contact_key)",
+      // The contact as it is known now (one absorbed since is its new key's).
+      "LEFT JOIN contact_aliases a ON a.alias = e.contact_key "
+      "LEFT JOIN contacts c ON c.key = coalesce(a.key, e.contact_key) "
+      "LEFT JOIN entities n ON n.type = e.entity_type AND n.id = e.entity_id",
       [](const PgResult& q, int i) {
         StoredEvent e;
         e.seq = q.integer(i, 1);

@@ -442,36 +442,39 @@ struct SqliteStore::Writer {
   }
 
   // Version 12 did not keep an execution's contact: those whose event is
-  // still kept learn it from the event, a parallel branch from its parent.
-  // (A version lowered by hand, as the tests do, may have the column.)
+  // still kept learn it from the event, a parallel branch (of a branch ...)
+  // from its parent. (A version lowered by hand, as the tests do, or a table
+  // rebuilt from today's schema, give_steps_text_affinity, has the column.)
   static void name_executions_contacts(SqliteDatabase& db) {
+    bool has_column = false;
     {
       SqliteStatement has(db.handle(),
                           "SELECT count(*) FROM pragma_table_info('executions') WHERE name = 'contact_key'");
-      if (has.step() && has.integer(0) != 0) return;
+      has_column = has.step() && has.integer(0) != 0;
     }  // finalized: the table is not altered under a running statement
-    db.execute(R"sql(
-ALTER TABLE executions ADD COLUMN contact_key TEXT;
-UPDATE executions SET contact_key = (SELECT contact_key FROM events WHERE events.id = executions.event_id)
-  WHERE parent_id IS NULL;
-UPDATE executions SET contact_key = (SELECT p.contact_key FROM executions p WHERE p.id = executions.parent_id)
-  WHERE parent_id IS NOT NULL;
-)sql");
+    if (!has_column) db.execute("ALTER TABLE executions ADD COLUMN contact_key TEXT");
+    db.execute(
+        "UPDATE executions SET contact_key = (SELECT contact_key FROM events WHERE events.id = executions.event_id) "
+        "WHERE parent_id IS NULL AND contact_key IS NULL");
+    // One generation of branches each time, until none learns more.
+    SqliteStatement branches(
+        db.handle(),
+        "UPDATE executions SET contact_key = (SELECT p.contact_key FROM executions p "
+        "WHERE p.id = executions.parent_id) WHERE parent_id IS NOT NULL AND contact_key IS NULL "
+        "AND (SELECT p.contact_key FROM executions p WHERE p.id = executions.parent_id) IS NOT NULL");
+    while (branches.run() > 0) branches.reset();
   }
 
   // Version 13 did not keep an entity's contact: each learns it from the
-  // newest of its kept events that named a contact. (A version lowered by
-  // hand, as the tests do, may have the column.)
+  // next event that names both (reading the event log for every entity
+  // would keep a large store closed for long). (A version lowered by hand,
+  // as the tests do, may have the column.)
   static void link_entities_to_contacts(SqliteDatabase& db) {
     {
       SqliteStatement has(db.handle(), "SELECT count(*) FROM pragma_table_info('entities') WHERE name = 'contact_key'");
       if (has.step() && has.integer(0) != 0) return;
     }  // finalized: the table is not altered under a running statement
-    db.execute(R"sql(
-ALTER TABLE entities ADD COLUMN contact_key TEXT;
-UPDATE entities SET contact_key = (SELECT e.contact_key FROM events e WHERE e.entity_type = entities.type
-  AND e.entity_id = entities.id AND e.contact_key IS NOT NULL ORDER BY e.seq DESC LIMIT 1);
-)sql");
+    db.execute("ALTER TABLE entities ADD COLUMN contact_key TEXT");
   }
 
   // Version 8 did not keep which sent message a report is on: the reports
@@ -826,12 +829,11 @@ struct SqliteStore::Reader {
         events_after(db.handle(),
                      "SELECT e.seq, e.id, e.type, e.source, e.occurred_at, e.received_at, e.body, e.entity_type, "
                      "e.entity_id, e.entity_created, e.previous_status, e.status, e.chain_depth, c.data, n.data, "
-                     "n.status, coalesce(a.key, e.contact_key, n.contact_key) "
-                     // The contact as it is known now (one absorbed since is its new key's);
-                     // an event naming its entity alone is about the entity's contact.
-                     "FROM events e LEFT JOIN entities n ON n.type = e.entity_type AND n.id = e.entity_id "
-                     "LEFT JOIN contact_aliases a ON a.alias = coalesce(e.contact_key, n.contact_key) "
-                     "LEFT JOIN contacts c ON c.key = coalesce(a.key, e.contact_key, n.contact_key) "
+                     "n.status, coalesce(a.key, e.contact_key) "
+                     // The contact as it is known now (one absorbed since is its new key's).
+                     "FROM events e LEFT JOIN contact_aliases a ON a.alias = e.contact_key "
+                     "LEFT JOIN contacts c ON c.key = coalesce(a.key, e.contact_key) "
+                     "LEFT JOIN entities n ON n.type = e.entity_type AND n.id = e.entity_id "
                      "WHERE e.seq > ? ORDER BY e.seq LIMIT ?"),
         event_heads_after(db.handle(),
                           "SELECT seq, id, type, source, chain_depth, entity_type, entity_id, entity_created, "

@@ -41,11 +41,20 @@ std::string_view trimmed(std::string_view s) {
 
 }  // namespace
 
-OptReply opt_reply(std::string_view text) {
+OptReply opt_reply(std::string_view text, bool tapped) {
   static constexpr std::array<std::string_view, 10> kOut = {"stop", "stopall", "unsubscribe", "cancel",     "end",
                                                             "quit", "optout",  "стоп",        "отписаться", "отписка"};
+  // A button's title says what it answers: "Cancel" a booking, "End" a
+  // chat, "Yes" to an offer. Only a button that names the opt-out does.
+  static constexpr std::array<std::string_view, 7> kTappedOut = {"stop", "stopall",    "unsubscribe", "optout",
+                                                                 "стоп", "отписаться", "отписка"};
   static constexpr std::array<std::string_view, 4> kIn = {"start", "unstop", "yes", "старт"};
   const std::string word = folded(trimmed(text));
+  if (tapped) {
+    for (std::string_view k : kTappedOut)
+      if (word == k) return OptReply::kOut;
+    return OptReply::kNone;
+  }
   for (std::string_view k : kOut)
     if (word == k) return OptReply::kOut;
   for (std::string_view k : kIn)

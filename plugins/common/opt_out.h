@@ -11,7 +11,11 @@ namespace switchboard_plugins {
 
 enum class OptReply { kNone, kOut, kIn };
 
-OptReply opt_reply(std::string_view text);
+// What a reply says of the channel: STOP (СТОП, ОТПИСАТЬСЯ, ...) opts out,
+// START (СТАРТ) back in. `tapped`: a button's or list row's title, which
+// answers its message: only a title that names the opt-out ("STOP",
+// "Отписаться") opts out, never "Cancel" or "Yes".
+OptReply opt_reply(std::string_view text, bool tapped = false);
 
 // The event a reply on `channel` from the contact `contact` (an event's
 // contact object) becomes: contact.unsubscribed (preferences.<channel>.all

@@ -246,14 +246,24 @@ void SmtpSender::finish(Job* job, int curl_code) {
   // idle timeout or its limit of messages per connection; or no answer at
   // all), found before any of this message went: the message goes at once
   // on a new connection, not a step retried minutes later.
-  const bool kept_connection_closed = connects == 0 && job->offset == 0 && !job->fresh &&
-                                      result.kind == SmtpOutcome::Kind::kRetry &&
-                                      (reply_code == 421 || result.code == "transport");
+  // (Not a timeout: a slow server is not a closed connection, and the
+  // message goes again only within the time its step still has.)
+  const auto code = static_cast<CURLcode>(curl_code);
+  // (curl says "send error" of a refused RCPT too: no reply code, no answer.)
+  const bool closed =
+      reply_code == 421 ||
+      (reply_code == 0 && (code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR || code == CURLE_GOT_NOTHING));
+  curl_off_t spent_us = 0;
+  curl_easy_getinfo(job->easy, CURLINFO_TOTAL_TIME_T, &spent_us);
+  const int64_t timeout_ms = job->envelope.timeout_ms ? job->envelope.timeout_ms : settings_.timeout_ms;
+  const int64_t left_ms = timeout_ms - static_cast<int64_t>(spent_us / 1000);
+  const bool kept_connection_closed = connects == 0 && job->offset == 0 && !job->fresh && closed && left_ms >= 1000;
   if (kept_connection_closed) {
     job->fresh = true;
     job->replies.clear();
     job->error[0] = '\0';
     curl_easy_setopt(job->easy, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(job->easy, CURLOPT_TIMEOUT_MS, static_cast<long>(left_ms));
     curl_multi_add_handle(multi_, job->easy);
     return;
   }

@@ -166,16 +166,19 @@ void read_value(const json& value, std::vector<InboundEvent>& out) {
         in_reply_to = text(*reaction, "message_id");
       }
       if (!in_reply_to.empty()) data["in_reply_to"] = in_reply_to;
-      // Only words the person typed opt them out or in: a tapped button or
-      // list row titled "Cancel" or "Yes" answers the message it is on (a
-      // booking cancelled), and says nothing about the channel.
-      const std::string typed = text(m, "type") == "text" ? data.value("text", "") : "";
+      // A tapped button or list row titled "Cancel" or "Yes" answers the
+      // message it is on (a booking cancelled): only one titled as the
+      // opt-out ("STOP", "Отписаться") opts out; words typed as ever.
+      const std::string said = data.value("text", "");
+      const std::string type = text(m, "type");
       json payload{{"contact", contact_for(from, name)}, {"data", std::move(data)}};
       with_time(m, payload);
       out.push_back({in_reply_to.empty() ? "message.received" : "message.replied", id, std::move(payload)});
-      if (const auto reply = switchboard_plugins::opt_reply(typed); reply != switchboard_plugins::OptReply::kNone)
+      if (const auto reply = switchboard_plugins::opt_reply(said, type == "button" || type == "interactive");
+          (type == "text" || type == "button" || type == "interactive") &&
+          reply != switchboard_plugins::OptReply::kNone)
         out.push_back({switchboard_plugins::opt_event_type(reply), "opt:" + id,
-                       switchboard_plugins::opt_event_payload(reply, "whatsapp", contact_for(from, name), id, typed)});
+                       switchboard_plugins::opt_event_payload(reply, "whatsapp", contact_for(from, name), id, said)});
     }
   }
 }

@@ -149,7 +149,7 @@ TEST(TemplateFilters, DefaultsStayAsWrittenAndUnknownFiltersAreErrors) {
 // print the whole name, date:"%Q" a number.
 TEST(TemplateFilters, AMisspeltFilterIsNotTakenForADefault) {
   const auto error_of = [](const std::string& text) {
-    const auto errors = template_syntax_errors(json{{"t", text}});
+    const auto errors = template_syntax_errors(json{{"t", text}}, "", /*lint=*/true);
     return errors.empty() ? std::string() : errors.front();
   };
   EXPECT_EQ(error_of("{{contact.name|frist_name}}"),
@@ -165,6 +165,9 @@ TEST(TemplateFilters, AMisspeltFilterIsNotTakenForADefault) {
                                R"({{data.at|date:"%d.%m.%Y %H:%M, %A %e %B, %Ey %OH %%"}})", "{{contact.name|ok}}"})
     EXPECT_EQ(error_of(ok), "") << ok;
   EXPECT_EQ(render_template(R"({{contact.missing|default:"frist_name"}})", kPerson), "frist_name");
+  // Rendered (a stored version's step), it is the default it always was.
+  EXPECT_EQ(render_template("{{contact.missing|frist_name}}", kPerson), "frist_name");
+  EXPECT_TRUE(template_syntax_errors(json{{"t", "{{contact.name|frist_name}}"}}).empty());
 }
 
 TEST(TemplateVariables, ShortNamesAsTheReferenceCrmsWriteThem) {

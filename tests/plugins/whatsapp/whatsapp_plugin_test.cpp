@@ -582,9 +582,9 @@ TEST_F(WhatsAppPluginTest, AStopReplyOptsTheContactOutOfWhatsApp) {
 }
 
 // A tapped quick-reply button or list row (type "interactive") says its
-// title: a rule reads it as the reply's text. A button titled "Cancel" or
-// "STOP" answers the message it is on (a booking cancelled): only words the
-// person typed opt them out of the channel.
+// title: a rule reads it as the reply's text. A button titled "Cancel"
+// answers the message it is on (a booking cancelled); one titled "STOP"
+// opts the person out, as the word typed does.
 TEST_F(WhatsAppPluginTest, ATappedReplyButtonOrListRowIsTheReplysText) {
   auto instance = create();
   const std::string body =
@@ -597,9 +597,14 @@ TEST_F(WhatsAppPluginTest, ATappedReplyButtonOrListRowIsTheReplysText) {
                  "interactive":{"type":"list_reply","list_reply":{"id":"slot-2","title":"Завтра 10:00",
                                                                   "description":"Утро"}}},
                 {"from":"79990001122","id":"wamid.B3","timestamp":"6","type":"interactive",
-                 "interactive":{"type":"button_reply","button_reply":{"id":"cancel_booking","title":"Cancel"}}}]}}]}]})";
+                 "interactive":{"type":"button_reply","button_reply":{"id":"cancel_booking","title":"Cancel"}}},
+                {"from":"79990001122","id":"wamid.B5","timestamp":"8","type":"interactive",
+                 "interactive":{"type":"button_reply","button_reply":{"id":"stop","title":"STOP"}}}]}}]}]})";
   host.request("POST", {{"X-Hub-Signature-256", sign("app-secret", body)}}, body);
-  ASSERT_EQ(host.emitted.size(), 3u);
+  ASSERT_EQ(host.emitted.size(), 5u);
+  EXPECT_EQ(host.emitted[3].type, "message.received");
+  EXPECT_EQ(host.emitted[4].type, "contact.unsubscribed");
+  host.emitted.resize(3);
   EXPECT_EQ(host.emitted[0].type, "message.replied");
   const json button = json::parse(host.emitted[0].payload);
   EXPECT_EQ(button["data"]["text"], "Подтверждаю");
