@@ -679,7 +679,9 @@ void Interpreter::start_action(const Claimed& at, const CompiledStep& step, Acti
                            contact = capped ? request.subject.contact_key : std::string(),
                            key = capped ? request.idempotency_key : std::string()](ActionOutcome outcome) {
                             release();
-                            if (!key.empty() && nothing_sent(outcome)) caps_->give_back(contact, step.channel, key);
+                            // Only a first attempt: one before may have reached the provider.
+                            if (!key.empty() && !again && started->at.row.attempt == 0 && nothing_sent(outcome))
+                              caps_->give_back(contact, step.channel, key);
                             step_ended(started->at, step, outcome, started->decisions, again);
                           });
       },

@@ -127,13 +127,17 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
   } else if (event.entity) {
     // One that names its entity alone (a CRM's stage webhook with the deal's
     // id) is about the contact the last event naming both named: stored so,
-    // as of now, whatever names the deal later.
+    // as of now, whatever names the deal later. Only a label: it changes
+    // nothing of the contact (no aggregate counts it), which this append
+    // neither read nor locked. An address absorbed since names its owner.
     if (auto stored = rows.entity(event.entity->type, event.entity->id); stored && !stored->contact_key.empty()) {
       renamed = event;
-      renamed->contact = ContactUpdate{.key = std::move(stored->contact_key), .data_json = ""};
+      std::string key = rows.contact_of(stored->contact_key).value_or(std::move(stored->contact_key));
+      renamed->contact = ContactUpdate{.key = std::move(key), .data_json = ""};
     }
   }
   const EventRecord& e = renamed ? *renamed : event;
+  const bool names_contact = event.contact.has_value();  // itself, not through its entity
   for (const std::string& id : e.also_known_as)
     if (auto stored = rows.event_source(id); stored && *stored == e.source) return AppendOutcome::kDuplicate;
   // A change held to the record's state, stored already (its step run
@@ -147,11 +151,11 @@ AppendOutcome store_event(EventRows& rows, const EventRecord& event, const std::
   std::optional<std::string> previous;
   std::optional<std::string> entity_data;
   const bool changes_entity = e.entity && (e.entity->sets_status || !e.entity->data_json.empty());
-  const bool counts = e.contact && std::any_of(aggregates.begin(), aggregates.end(),
-                                               [&](const ContactAggregate& a) { return a.event_type == e.type; });
+  const bool counts = names_contact && std::any_of(aggregates.begin(), aggregates.end(),
+                                                   [&](const ContactAggregate& a) { return a.event_type == e.type; });
   const bool changes_contact =
-      e.contact && (!e.contact->data_json.empty() || !e.contact->tags.empty() || !e.contact->segments.empty() ||
-                    !e.contact->manual_segments.empty() || !e.contact->excluded_segments.empty() || counts);
+      names_contact && (!e.contact->data_json.empty() || !e.contact->tags.empty() || !e.contact->segments.empty() ||
+                        !e.contact->manual_segments.empty() || !e.contact->excluded_segments.empty() || counts);
   if (changes_entity) {
     auto stored = rows.entity(e.entity->type, e.entity->id);
     if (const auto& from = e.entity->only_from) {
