@@ -66,9 +66,7 @@ void resolve_paths(json& value, const json& schema, const std::filesystem::path&
       item = (base / path).lexically_normal().string();
   });
 }
-}  // namespace
 
-namespace {
 // A plugin that reads numbers written without a country code in its
 // "default_country" reads them in the account's country unless its instance
 // says otherwise: "8 999 ..." is the same number to the contact store and to

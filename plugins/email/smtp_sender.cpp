@@ -245,11 +245,10 @@ void SmtpSender::finish(Job* job, int curl_code) {
   // A kept connection the server had closed (a 421 "closing channel": its
   // idle timeout or its limit of messages per connection; or no answer at
   // all), found before any of this message went: the message goes at once
-  // on a new connection, not a step retried minutes later.
-  // (Not a timeout: a slow server is not a closed connection, and the
-  // message goes again only within the time its step still has.)
+  // on a new connection, within the time its step still has, not a step
+  // retried minutes later. Not a timeout (a slow server is not a closed
+  // connection), nor a refusal curl calls a send error (it has a reply code).
   const auto code = static_cast<CURLcode>(curl_code);
-  // (curl says "send error" of a refused RCPT too: no reply code, no answer.)
   const bool closed =
       reply_code == 421 ||
       (reply_code == 0 && (code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR || code == CURLE_GOT_NOTHING));
