@@ -462,7 +462,8 @@ struct SqliteStore::Writer {
         "UPDATE executions SET contact_key = (SELECT p.contact_key FROM executions p "
         "WHERE p.id = executions.parent_id) WHERE parent_id IS NOT NULL AND contact_key IS NULL "
         "AND (SELECT p.contact_key FROM executions p WHERE p.id = executions.parent_id) IS NOT NULL");
-    while (branches.run() > 0) branches.reset();
+    while (branches.run() > 0) {
+    }  // run() resets the statement for the next pass
   }
 
   // Version 13 did not keep an entity's contact: each learns it from the
