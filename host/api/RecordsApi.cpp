@@ -228,6 +228,15 @@ std::optional<RecordFilter> admit(const BearerTokens& tokens, const ServerReques
   return filter;
 }
 
+// An entity (a deal, a lead, a booking ...) as the API shows it.
+json entity_json(const StoredEntity& e, json data) {
+  return json{{"type", e.type},
+              {"id", e.id},
+              {"status", e.status ? json(*e.status) : json()},
+              {"data", std::move(data)},
+              {"updated_at", format_time_ms(e.updated_at_ms)}};
+}
+
 // A task as the API shows it: its fields at the top, with its id and status.
 json task_json(const StoredEntity& e, json data) {
   json task = data.contains("fields") && data["fields"].is_object() ? data["fields"] : json::object();
@@ -429,14 +438,18 @@ void RecordsApi::tasks(ServerRequest&& request, ServerConnection::Reply reply) {
   constexpr std::string_view kOne = "/api/v1/tasks/";
   if (path.size() > kOne.size() && path.compare(0, kOne.size(), kOne) == 0) {
     if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
-    if (request.method != "PATCH") return reply(method_not_allowed("PATCH"));
+    if (request.method != "GET" && request.method != "PATCH")
+      return reply(method_not_allowed("GET, PATCH", "GET reads the task, PATCH changes its status"));
     std::string id;
     try {
       Poco::URI::decode(path.substr(kOne.size()), id);
     } catch (const Poco::Exception&) {
       return reply(error_response(400, "bad_request", "the task id is not percent-encoded correctly"));
     }
-    return change_task(id, request, std::move(reply));
+    if (request.method == "PATCH") return change_task(id, request, std::move(reply));
+    const auto stored = store_.entity("task", id);
+    if (!stored) return reply(error_response(404, "not_found", "no task '" + id + "'"));
+    return reply(json_response(200, task_json(*stored, data_of(stored->data_json))));
   }
   auto filter = admit(tokens_, request, ListOf::kTasks, reply);
   if (!filter) return;
@@ -521,18 +534,30 @@ void RecordsApi::contacts(ServerRequest&& request, ServerConnection::Reply reply
 }
 
 void RecordsApi::entities(ServerRequest&& request, ServerConnection::Reply reply) {
+  const std::string path = request.target.substr(0, request.target.find('?'));
+  constexpr std::string_view kOne = "/api/v1/entities/";
+  if (path.size() > kOne.size() && path.compare(0, kOne.size(), kOne) == 0) {
+    if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
+    const size_t slash = path.find('/', kOne.size());
+    if (slash == std::string::npos || slash + 1 == path.size() || path.find('/', slash + 1) != std::string::npos)
+      return reply(error_response(404, "not_found", "no route " + path + " (expected /api/v1/entities/{type}/{id})"));
+    if (request.method != "GET") return reply(method_not_allowed("GET"));
+    std::string type, id;
+    try {
+      Poco::URI::decode(path.substr(kOne.size(), slash - kOne.size()), type);
+      Poco::URI::decode(path.substr(slash + 1), id);
+    } catch (const Poco::Exception&) {
+      return reply(error_response(400, "bad_request", "the entity's type or id is not percent-encoded correctly"));
+    }
+    const auto stored = store_.entity(type, id);
+    if (!stored) return reply(error_response(404, "not_found", "no " + type + " '" + id + "'"));
+    return reply(json_response(200, entity_json(*stored, data_of(stored->data_json))));
+  }
   auto filter = admit(tokens_, request, ListOf::kEntities, reply);
   if (!filter) return;
   reply(json_response(200, list<StoredEntity>(
                                std::move(*filter), [&](const RecordQuery& q) { return store_.entities_page(q); },
-                               [](const StoredEntity& e) { return entity_cursor_key(e.type, e.id); },
-                               [](const StoredEntity& e, json data) {
-                                 return json{{"type", e.type},
-                                             {"id", e.id},
-                                             {"status", e.status ? json(*e.status) : json()},
-                                             {"data", std::move(data)},
-                                             {"updated_at", format_time_ms(e.updated_at_ms)}};
-                               })));
+                               [](const StoredEntity& e) { return entity_cursor_key(e.type, e.id); }, entity_json)));
 }
 
 }  // namespace sb

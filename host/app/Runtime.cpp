@@ -279,9 +279,11 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   };
   handlers.api["/api/v1/contacts"] = contacts;
   handlers.api["/api/v1/contacts/"] = contacts;
-  handlers.api["/api/v1/entities"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
+  auto entities = [this](ServerRequest&& request, ServerConnection::Reply reply) {
     records_api_->entities(std::move(request), std::move(reply));
   };
+  handlers.api["/api/v1/entities"] = entities;
+  handlers.api["/api/v1/entities/"] = entities;
   auto tasks = [this](ServerRequest&& request, ServerConnection::Reply reply) {
     records_api_->tasks(std::move(request), std::move(reply));
   };

@@ -850,6 +850,19 @@ TEST(CrmScenarios, BitrixATaskForEveryResponsibleManagerThatTheApiCloses) {
   const json closed = admin_get(host, "/api/v1/tasks?status=done")["items"];
   ASSERT_EQ(closed.size(), 1u);
   EXPECT_EQ(closed[0]["result"], "Дозвонились, записан на пятницу");  // what came of it
+  // One task by its id, as the list shows it.
+  std::string encoded;
+  Poco::URI::encode(id, "/:?#[]@!$&'()*+,;= ", encoded);
+  const json one = admin_get(host, "/api/v1/tasks/" + encoded);
+  EXPECT_EQ(one, closed[0]);
+  EXPECT_EQ(
+      http_request(host.port(), "GET", "/api/v1/tasks/nope", "", {{"Authorization", std::string("Bearer ") + kAdmin}})
+          .status,
+      404);
+  const HttpResult removal = http_request(host.port(), "DELETE", "/api/v1/tasks/" + encoded, "",
+                                          {{"Authorization", std::string("Bearer ") + kAdmin}});
+  EXPECT_EQ(removal.status, 405);
+  EXPECT_EQ(removal.headers.at("allow"), "GET, PATCH");
   EXPECT_EQ(admin_get(host, "/api/v1/tasks?status=open&field.assignee.id=" +
                                 tasks[1]["assignee"]["id"].get<std::string>())["items"]
                 .size(),

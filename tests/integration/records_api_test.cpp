@@ -109,6 +109,28 @@ TEST_F(RecordsApiTest, EntitiesAreFilteredByTypeAndStatusIncludingNoStatus) {
   EXPECT_NE(rest["items"][0]["id"], leads["items"][0]["id"]);
 }
 
+TEST_F(RecordsApiTest, OneEntityIsReadByItsTypeAndId) {
+  const HttpResult deal = admin("/api/v1/entities/deal/E3");
+  ASSERT_EQ(deal.status, 200) << deal.body;
+  const json e = deal.json();
+  EXPECT_EQ(e["type"], "deal");
+  EXPECT_EQ(e["id"], "E3");
+  EXPECT_TRUE(e["status"].is_null());
+  EXPECT_EQ(e["data"]["fields"]["amount"], 300);
+  EXPECT_EQ(admin("/api/v1/entities/lead/E5").json()["status"], "won");
+  // Another type's id, or an id no event named: not found, and said which.
+  const HttpResult other = admin("/api/v1/entities/lead/E3");
+  EXPECT_EQ(other.status, 404);
+  EXPECT_NE(other.body.find("no lead 'E3'"), std::string::npos) << other.body;
+  EXPECT_EQ(admin("/api/v1/entities/deal").status, 404);
+  EXPECT_EQ(admin("/api/v1/entities/deal/E3/x").status, 404);
+  EXPECT_EQ(http_request(host_.port(), "GET", "/api/v1/entities/deal/E3").status, 401);
+  EXPECT_EQ(http_request(host_.port(), "DELETE", "/api/v1/entities/deal/E3", "",
+                         {{"Authorization", std::string("Bearer ") + kAdminToken}})
+                .status,
+            405);
+}
+
 // One contact, by its id or by an email or phone an event taught: a later
 // event that names only the phone (an SMS reply) reaches the same contact.
 TEST_F(RecordsApiTest, OneContactIsFoundByItsIdOrByAnEmailOrPhoneItIsKnownBy) {
