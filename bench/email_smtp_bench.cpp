@@ -2,6 +2,7 @@
 // loads it) to the test SMTP server (aiosmtpd, STARTTLS with the test CA),
 // once reusing connections and once with a new connection per message.
 // Usage: email_smtp_bench [N] [MAX_CONNECTIONS]
+#include <switchboard/testing/fake_host.h>
 #include <sys/resource.h>
 
 #include <chrono>
@@ -10,7 +11,6 @@
 #include <nlohmann/json.hpp>
 
 #include "plugins/email/smtp_server.h"
-#include "plugins/fake_host.h"
 
 using nlohmann::json;
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the SDK to a temporary prefix, builds sdk/examples/hello-action out
-# of tree against it, and has the host load the result and run its action.
+# of tree against it, runs its test on the SDK's fake host, and has the host
+# load the result and run its action.
 # Usage: install_test.sh BUILD_DIR SOURCE_DIR SWITCHBOARD_BINARY
 set -euo pipefail
 build=$1 source=$2 switchboard=$3
@@ -16,6 +17,9 @@ cmake -S "$work/src" -B "$work/build" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix
   -DCMAKE_CXX_FLAGS="-Wall -Wextra -Werror ${CXXFLAGS:-}" >/dev/null
 cmake --build "$work/build" >/dev/null
 test -f "$work/build/hello.so"
+test -f "$work/prefix/include/switchboard/testing/fake_host.h"
+ctest --test-dir "$work/build" --no-tests=error --output-on-failure >/dev/null || {
+  ctest --test-dir "$work/build" --output-on-failure; exit 1; }   # its own test, on the SDK's fake host
 
 cat >"$work/config.json" <<JSON
 { "listen": "127.0.0.1:0", "data_dir": "$work/var", "plugin_dirs": ["$work/build"],

@@ -2,13 +2,13 @@
 // smtp_server.py) with STARTTLS, implicit TLS and a test CA. What arrives is
 // parsed by Python's email package and checked here.
 #include <gtest/gtest.h>
+#include <switchboard/testing/fake_host.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "../../support/closed_port.h"
-#include "../fake_host.h"
 #include "smtp_server.h"
 
 namespace {

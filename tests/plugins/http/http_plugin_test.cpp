@@ -3,11 +3,10 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <switchboard/testing/fake_host.h>
 
 #include <ctime>
 #include <nlohmann/json.hpp>
-
-#include "../fake_host.h"
 
 namespace {
 

@@ -5,11 +5,11 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <switchboard/testing/fake_host.h>
 
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "../fake_host.h"
 #include "../rsa_test_key.h"
 
 namespace {

@@ -1,10 +1,9 @@
 // The sms plugin through the C ABI, against each gateway's wire format (path,
 // auth, form fields, answers and error codes as the gateways document them).
 #include <gtest/gtest.h>
+#include <switchboard/testing/fake_host.h>
 
 #include <nlohmann/json.hpp>
-
-#include "../fake_host.h"
 
 namespace {
 

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <switchboard/testing/fake_host.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -13,7 +14,6 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "../fake_host.h"
 #include "../rsa_test_key.h"
 #include "base64.h"
 #include "form.h"

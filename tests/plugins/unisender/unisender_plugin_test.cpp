@@ -3,13 +3,13 @@
 // UTF-8, format=json, a known api_key, list ids, a contact) and answers as
 // UniSender does, errors included.
 #include <gtest/gtest.h>
+#include <switchboard/testing/fake_host.h>
 
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "../fake_host.h"
 #include "form.h"
 
 namespace {

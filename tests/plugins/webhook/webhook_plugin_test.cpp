@@ -2,11 +2,10 @@
 // dlopen and driven through the C ABI by a scripted host.
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
+#include <switchboard/testing/fake_host.h>
 
 #include <memory>
 #include <nlohmann/json.hpp>
-
-#include "../fake_host.h"
 
 namespace {
 

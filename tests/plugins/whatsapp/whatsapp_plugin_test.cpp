@@ -3,11 +3,10 @@
 // Meta's signed webhook.
 #include <gtest/gtest.h>
 #include <openssl/hmac.h>
+#include <switchboard/testing/fake_host.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
-
-#include "../fake_host.h"
 
 namespace {
 

@@ -1,6 +1,7 @@
 // A scripted host for plugin tests: loads a built plugin library with dlopen,
 // offers it an sb_host whose services record every call, and lets the test
-// decide when and how asynchronous calls (emit, http) finish.
+// decide when and how asynchronous calls (emit, http) finish. Header-only,
+// C++17; link the test with ${CMAKE_DL_LIBS} (see sdk/examples/hello-action).
 //
 // Single-threaded: every "asynchronous" callback runs when the test says so.
 // A plugin with threads of its own (email) completes on them: wait_results()
@@ -18,6 +19,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
