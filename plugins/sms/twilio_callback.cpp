@@ -31,7 +31,9 @@ std::vector<Report> twilio_inbound(const FormFields& fields) {
 std::optional<Report> twilio_report(const FormFields& fields) {
   auto field = [&](const char* name) { return form_field(fields, name).value_or(""); };
   const std::string sid = field("MessageSid"), status = field("MessageStatus");
-  if (sid.empty() || status.empty()) return std::nullopt;
+  // "received" (and "receiving") is an incoming message's own status, not a
+  // report on one sent: the message and its words are the inbound's to read.
+  if (sid.empty() || status.empty() || status == "received" || status == "receiving") return std::nullopt;
   nlohmann::json data{{"message_id", sid}, {"status", status}, {"recipient_id", field("To")}};
   if (const std::string code = field("ErrorCode"); !code.empty()) {
     data["errors"] = {{{"code", code}, {"title", field("ErrorMessage")}}};

@@ -72,6 +72,19 @@ TEST(TwilioSignature, AJsonBodyIsSignedThroughItsHashInTheQuery) {
                                   {"Caller", "+14158675309"}};
   EXPECT_TRUE(switchboard_plugins::twilio_request_signed("12345", url, "foo=1&bar=2", "", fields,
                                                          "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+  // A form body under a URL whose query names a hash is a form all the same
+  // (the libraries check the hash only of a raw body): the URL, hash and
+  // all, with the form's fields.
+  const std::string form_url = url + "&bodySHA256=abc";
+  const std::string form = "CallSid=CA1234567890ABCDE&Digits=1234";
+  const auto form_fields = switchboard_plugins::twilio_request_fields("foo=1&bar=2&bodySHA256=abc", form);
+  EXPECT_EQ(form_fields,
+            (std::vector<std::pair<std::string, std::string>>{{"CallSid", "CA1234567890ABCDE"}, {"Digits", "1234"}}));
+  const std::string form_signature = switchboard_plugins::twilio_signature("12345", form_url, form_fields);
+  EXPECT_TRUE(switchboard_plugins::twilio_request_signed("12345", form_url, "foo=1&bar=2&bodySHA256=abc", form,
+                                                         form_fields, form_signature));
+  EXPECT_FALSE(switchboard_plugins::twilio_request_signed("12345", form_url, "foo=1&bar=2&bodySHA256=abc", form, {},
+                                                          form_signature));
 }
 
 // Twilio signs the URL with or without its port, however it was given:
@@ -110,6 +123,20 @@ TEST(TwilioSignature, TheUrlMatchesWithOrWithoutItsDefaultPort) {
   EXPECT_FALSE(switchboard_plugins::twilio_signature_matches(
       "tok", plain, fields, switchboard_plugins::twilio_signature("other", plain, fields)));
   EXPECT_FALSE(switchboard_plugins::twilio_signature_matches("tok", plain, fields, ""));
+}
+
+// An incoming message may carry MessageStatus=received beside SmsStatus: it
+// is the message (its text, its sender, a STOP in it), not a report.
+TEST(TwilioReport, AnIncomingMessageWithAMessageStatusIsReadAsTheMessage) {
+  const sms::FormFields fields = {{"MessageSid", "SM4"}, {"SmsStatus", "received"}, {"MessageStatus", "received"},
+                                  {"Body", "СТОП"},      {"From", "+79990001122"},  {"To", "+15005550006"}};
+  EXPECT_FALSE(sms::twilio_report(fields));
+  const auto events = sms::twilio_inbound(fields);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].type, "message.received");
+  EXPECT_EQ(events[0].payload["data"]["text"], "СТОП");
+  EXPECT_EQ(events[0].payload["data"]["from"], "+79990001122");
+  EXPECT_EQ(events[1].type, "contact.unsubscribed");
 }
 
 TEST(TwilioReport, BecomesAMessageEvent) {
