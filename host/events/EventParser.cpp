@@ -294,15 +294,19 @@ std::optional<json> with_text_ids(const json& event) {
     if (!out) out = event;
     (*out)[json::json_pointer(where + "/id")] = id->dump();
   };
+  // A record and its managers.
+  const auto with_managers = [&](const json& record, const std::string& where) {
+    as_text(record, where);
+    if (!record.is_object()) return;
+    if (const auto managers = record.find("responsible"); managers != record.end() && managers->is_array())
+      for (size_t i = 0; i < managers->size(); ++i)
+        as_text((*managers)[i], where + "/responsible/" + std::to_string(i));
+  };
   for (const char* key : {"contact", "entity", "company"})
-    if (const auto record = event.find(key); record != event.end() && record->is_object()) {
-      as_text(*record, std::string("/") + key);
-      if (const auto managers = record->find("responsible"); managers != record->end() && managers->is_array())
-        for (size_t i = 0; i < managers->size(); ++i)
-          as_text((*managers)[i], std::string("/") + key + "/responsible/" + std::to_string(i));
-    }
+    if (const auto record = event.find(key); record != event.end() && record->is_object())
+      with_managers(*record, std::string("/") + key);
   if (const auto people = event.find("contacts"); people != event.end() && people->is_array())
-    for (size_t i = 0; i < people->size(); ++i) as_text((*people)[i], "/contacts/" + std::to_string(i));
+    for (size_t i = 0; i < people->size(); ++i) with_managers((*people)[i], "/contacts/" + std::to_string(i));
   return out;
 }
 

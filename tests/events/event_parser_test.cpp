@@ -212,6 +212,16 @@ TEST(EventParser, NumbersGroupedByDotsOrSlashesAndNumericIdsAreTaken) {
   EXPECT_EQ(body["entity"]["responsible"][0]["id"], "5");
   EXPECT_EQ(body["contact"]["phones"][0]["number"], "+7.999.000.11.22");
   EXPECT_EQ(body["company"]["id"], "9");
+  // A deal's people and their managers too.
+  const ParsedEvents people = parse_events(R"({"id": "e5", "type": "deal.created", "entity": {"type": "deal", "id": 78},
+      "contacts": [{"id": 3, "responsible": [{"id": 8}]}, {"id": 4, "responsible": [{"id": "m9"}, {"id": 10}]}]})",
+                                           1'000, 100, "api");
+  ASSERT_TRUE(people.problems.empty()) << people.problems.front().pointer << ": " << people.problems.front().message;
+  ASSERT_EQ(people.records.size(), 1u);
+  const json with_people = json::parse(people.records[0].body_json);
+  EXPECT_EQ(with_people["contacts"][0]["responsible"][0]["id"], "8");
+  EXPECT_EQ(with_people["contacts"][1]["id"], "4");
+  EXPECT_EQ(with_people["contacts"][1]["responsible"][1]["id"], "10");
   // Not a whole number: refused, as a boolean is.
   EXPECT_NE(problems_of(json::parse(R"({"id": "e2", "type": "a.b", "contact": {"id": 1.5}})")), "");
   EXPECT_NE(problems_of(json::parse(R"({"id": "e3", "type": "a.b", "contact": {"id": true}})")), "");
