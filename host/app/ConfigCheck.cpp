@@ -193,14 +193,14 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
     }
   }
   // Every event that can arrive has a dotted type (the events API's, a
-  // webhook's, a plugin's, the host's own): a rule on another never runs.
-  // Said, not refused: a rule kept for later is not wrong.
+  // webhook's, a plugin's, the host's own: every one is checked against
+  // the events' schema): a rule on another would never run.
   for (size_t r = 0; r < out.rules.size(); ++r) {
     const auto& trigger = out.rules[r].trigger;
     if (trigger && !trigger->event().empty() && !is_event_type(trigger->event()))
-      out.warnings.push_back({file, config.rules[r].pointer + "/trigger/event",
-                              "rule '" + out.rules[r].name + "': no event of type '" + trigger->event() +
-                                  "' can arrive: event types are dotted lower case (lead.created, order.paid)"});
+      out.issues.push_back({file, config.rules[r].pointer + "/trigger/event",
+                            "rule '" + out.rules[r].name + "': no event of type '" + trigger->event() +
+                                "' can arrive: event types are dotted lower case (lead.created, order.paid)"});
   }
   // A status trigger that names no pipeline: a status in none of the
   // declared ones is likely misspelt ("Оплочено"). Said, not refused: an
@@ -229,6 +229,12 @@ CheckedConfig check_against_plugins(const Config& config, PluginCatalog& catalog
                                       "; the pipelines' statuses: " + all});
       }
     }
+  // A rule the schema refused (reported): the problems of the rest of it too, in the same run.
+  for (const auto& rule : config.refused_rules) {
+    std::vector<RuleIssue> issues;
+    (void)compile_rule(rule.body, rule.pointer, out.environment, issues);
+    for (auto& i : issues) out.issues.push_back({file, std::move(i.pointer), std::move(i.message)});
+  }
   for (const auto& rule : config.disabled_rules) {
     std::vector<RuleIssue> issues;
     (void)compile_rule(rule.body, rule.pointer, out.environment, issues);

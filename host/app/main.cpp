@@ -171,6 +171,7 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
     sigemptyset(&signals);
     for (int s : {SIGINT, SIGTERM, SIGQUIT}) sigaddset(&signals, s);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    (void)check();  // every problem named at once, as validate names them, before anything starts
     sb::Runtime runtime(load(), default_plugin_dirs(commandPath()));
     runtime.start();
     sb::log_info("host", "started", {{"allocator", allocator_name()}});
@@ -181,23 +182,40 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
     return EXIT_OK;
   }
 
-  int validate() {
-    std::vector<sb::ConfigIssue> issues;
-    sb::Config config = load(&issues);
+  struct Checked {
+    sb::Config config;
     std::map<std::string, std::string> secrets;
+    sb::CheckedConfig against_plugins;
+  };
+  // The config, its secrets, rules and plugins' schemas checked; throws
+  // ConfigError with every problem found (and the warnings printed first:
+  // a rule on an event that never comes may be why another is wrong).
+  Checked check() {
+    std::vector<sb::ConfigIssue> issues;
+    Checked out{load(&issues), {}, {}};
     try {
-      secrets = sb::read_secrets(config);
+      out.secrets = sb::read_secrets(out.config);
     } catch (const sb::ConfigError& e) {
       issues.insert(issues.end(), e.issues().begin(), e.issues().end());
     }
-    sb::PluginCatalog catalog(sb::plugin_dirs(config, default_plugin_dirs(commandPath())));
-    auto checked = sb::check_against_plugins(config, catalog, secrets);
-    issues.insert(issues.end(), checked.issues.begin(), checked.issues.end());
-    if (!issues.empty()) throw sb::ConfigError(std::move(issues));
+    sb::PluginCatalog catalog(sb::plugin_dirs(out.config, default_plugin_dirs(commandPath())));
+    out.against_plugins = sb::check_against_plugins(out.config, catalog, out.secrets);
+    issues.insert(issues.end(), out.against_plugins.issues.begin(), out.against_plugins.issues.end());
+    if (!issues.empty()) {
+      sb::locate(out.against_plugins.warnings);
+      for (const auto& warning : out.against_plugins.warnings)
+        std::cerr << "warning: " << redact(warning.to_string()) << '\n';
+      throw sb::ConfigError(std::move(issues));
+    }
+    return out;
+  }
+
+  int validate() {
+    auto [config, secrets, checked] = check();
     // Last: a plugin is handed only a config that passed every check above
     // (and what it answers is printed without a secret it may repeat).
     for (const auto& [name, value] : secrets) sb::Logger::instance().add_secret(value);
-    issues = sb::try_creating_instances(config, checked, secrets);
+    auto issues = sb::try_creating_instances(config, checked, secrets);
     for (auto& issue : issues) issue.message = sb::Logger::instance().redact(std::move(issue.message));
     if (!issues.empty()) throw sb::ConfigError(std::move(issues));
     std::cout << config.file.string() << ": valid (" << config.instances.size() << " instances, " << config.rules.size()

@@ -198,6 +198,28 @@ std::optional<size_t> rule_index(const std::string& pointer) {
   if (ec != std::errc() || at == begin || (at != end && *at != '/')) return std::nullopt;
   return index;
 }
+
+// `value` (at `at` in the file) without the members the schema refused (at
+// `refused`), so that one run of `validate` names the problems of the rest
+// too (a refused rule's steps, the rules beside a misspelt setting). None
+// when one is the value itself or an item of a list. The caller checks that
+// what is left is of the schema's shape: the readers after it read no other.
+std::optional<json> without_refused(const json& value, const std::string& at, const std::vector<std::string>& refused) {
+  json kept = value;
+  try {
+    for (const std::string& pointer : refused) {
+      if (pointer.size() <= at.size()) return std::nullopt;
+      const json::json_pointer member(pointer.substr(at.size()));
+      if (!kept.contains(member)) continue;  // gone with a member around it
+      json& parent = kept[member.parent_pointer()];
+      if (!parent.is_object()) return std::nullopt;
+      parent.erase(member.back());
+    }
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
+  return kept;
+}
 }  // namespace
 
 Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
@@ -216,16 +238,24 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   // A rule the schema refuses is left out and the rest read on, so that one
   // run names the problems of the other rules too; a problem elsewhere
   // leaves nothing sure to read.
-  std::set<size_t> refused_rules;
-  bool only_in_rules = true;
+  // A problem elsewhere is left out too when what is left is of the
+  // schema's shape (a misspelt setting), else it stops the reading there.
+  std::map<size_t, std::vector<std::string>> refused_rules;  // index -> where the schema refused it
+  std::vector<std::string> refused_elsewhere;
   for (auto& v : host_schema().validate(doc)) {
     if (const auto rule = rule_index(v.path))
-      refused_rules.insert(*rule);
+      refused_rules[*rule].push_back(v.path);
     else
-      only_in_rules = false;
+      refused_elsewhere.push_back(v.path);
     issues.push_back({name, v.path, v.message});
   }
-  if (!only_in_rules) throw ConfigError(std::move(issues));
+  if (!refused_elsewhere.empty()) {
+    auto rest = without_refused(doc, "", refused_elsewhere);
+    if (!rest) throw ConfigError(std::move(issues));
+    for (const auto& v : host_schema().validate(*rest))
+      if (!rule_index(v.path)) throw ConfigError(std::move(issues));
+    doc = std::move(*rest);
+  }
 
   Config c;
   c.file = fs::absolute(file);
@@ -477,14 +507,17 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   const json rules = doc.value("rules", json::array());
   for (size_t i = 0; i < rules.size(); ++i) {
     const json& r = rules[i];
-    if (refused_rules.count(i)) {
+    const std::string pointer = "/rules/" + std::to_string(i);
+    if (const auto refused = refused_rules.find(i); refused != refused_rules.end()) {
       if (r.is_object() && r.contains("name") && r["name"].is_string()) {
         c.refused_rule_names.insert(r["name"].get<std::string>());
         rule_names.insert(r["name"].get<std::string>());
       }
+      auto rest = without_refused(r, pointer, refused->second);
+      if (rest && host_schema().validate(json{{"rules", json::array({*rest})}}).empty())
+        c.refused_rules.push_back({pointer, std::move(*rest)});
       continue;
     }
-    const std::string pointer = "/rules/" + std::to_string(i);
     if (!rule_names.insert(r["name"].get<std::string>()).second)
       issues.push_back(
           {name, pointer + "/name", "rule name '" + r["name"].get<std::string>() + "' is used by an earlier rule"});

@@ -161,6 +161,7 @@ struct Config {
   std::vector<RuleSource> rules;                      // the enabled ones
   std::vector<RuleSource> disabled_rules;             // checked (warnings), not run
   std::set<std::string> refused_rule_names;           // rules the schema refused (load_config with problems)
+  std::vector<RuleSource> refused_rules;  // ... without what it refused, where that leaves a rule: checked, not run
 };
 
 // Throws ConfigError. With `problems`, problems found after the file's

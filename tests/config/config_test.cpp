@@ -404,7 +404,7 @@ INSTANTIATE_TEST_SUITE_P(Templates, BadConfigTest, ::testing::ValuesIn(kTemplate
 
 TEST(Config, ValidateReportsFileAndPluginProblemsInOnePass) {
   auto issues = validate_text(R"({"instances": {"sink": {"plugin": "smtp_nope"}},
-      "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "crm.post"}]}]})");
+      "rules": [{"name": "r", "trigger": {"event": "e.x"}, "steps": [{"action": "crm.post"}]}]})");
   ASSERT_EQ(issues.size(), 2u);
   std::sort(issues.begin(), issues.end());  // instances, then rules
   EXPECT_NE(issues[0].find("/instances/sink/plugin: plugin 'smtp_nope' not found"), std::string::npos);
@@ -412,8 +412,9 @@ TEST(Config, ValidateReportsFileAndPluginProblemsInOnePass) {
 }
 
 // A rule the schema refuses does not hide the other rules' problems, nor
-// make a report that counts it name an unknown rule; a problem outside the
-// rules still stops the reading there.
+// make a report that counts it name an unknown rule, nor its own steps'; a
+// problem outside the rules hides nothing when the rest can be read
+// without it, and stops the reading there when it cannot.
 TEST(Config, ValidateReportsARefusedRuleAndTheOtherRulesProblemsInOnePass) {
   auto issues = validate_text(R"({"instances": {"sink": {"plugin": "http", "config": {"base_url": "http://x.test"}}},
       "rules": [{"name": "a", "priority": "urgent", "trigger": {"event": "e.x"},
@@ -429,10 +430,32 @@ TEST(Config, ValidateReportsARefusedRuleAndTheOtherRulesProblemsInOnePass) {
       << issues[1];
   EXPECT_NE(issues[2].find("/rules/2/name: rule name 'b' is used by an earlier rule"), std::string::npos) << issues[2];
 
-  const auto elsewhere = validate_text(R"({"listen": 8080,
+  const auto elsewhere = validate_text(R"({"listen": 8080, "log_level": "verbose",
       "rules": [{"name": "b", "trigger": {"event": "e.x"}, "steps": [{"action": "nosuch.post"}]}]})");
-  ASSERT_EQ(elsewhere.size(), 1u) << ::testing::PrintToString(elsewhere);
+  ASSERT_EQ(elsewhere.size(), 3u) << ::testing::PrintToString(elsewhere);
   EXPECT_NE(elsewhere[0].find("/listen"), std::string::npos) << elsewhere[0];
+  EXPECT_NE(elsewhere[1].find("/log_level"), std::string::npos) << elsewhere[1];
+  EXPECT_NE(elsewhere[2].find("/rules/0/steps/0/action: rule 'b': unknown instance 'nosuch'"), std::string::npos)
+      << elsewhere[2];
+  // A list that is no list leaves nothing to read on from.
+  const auto unreadable = validate_text(R"({"rules": {"name": "b"}, "log_level": "verbose"})");
+  ASSERT_EQ(unreadable.size(), 2u) << ::testing::PrintToString(unreadable);
+
+  // A refused rule's steps are checked all the same (without what was refused).
+  auto own = validate_text(R"({"instances": {"sink": {"plugin": "http", "config": {"base_url": "http://x.test"}}},
+      "rules": [{"name": "a", "priority": "urgent", "bogus": 1, "trigger": {"event": "e.x"},
+                 "steps": [{"action": "sink.pst", "params": {"url": "/a"}}, {"wait": "3 dayz"}]},
+                {"name": "c", "trigger": {"evnt": "e.x"}, "steps": [{"action": "sink.post", "params": {"url": "{{dta.x}}"}}]}]})");
+  std::sort(own.begin(), own.end());
+  ASSERT_EQ(own.size(), 7u) << ::testing::PrintToString(own);
+  EXPECT_NE(own[0].find("/rules/0/bogus: unknown key 'bogus'"), std::string::npos) << own[0];
+  EXPECT_NE(own[1].find("/rules/0/priority: expected one of"), std::string::npos) << own[1];
+  EXPECT_NE(own[2].find("/rules/0/steps/0/action: rule 'a', step 'sink.pst': plugin 'http'"), std::string::npos)
+      << own[2];
+  EXPECT_NE(own[3].find("/rules/0/steps/1/wait: rule 'a': expected a positive duration"), std::string::npos) << own[3];
+  EXPECT_NE(own[4].find("/rules/1/steps/0/params/url: rule 'c'"), std::string::npos) << own[4];
+  EXPECT_NE(own[5].find("/rules/1/trigger/evnt: unknown key 'evnt'"), std::string::npos) << own[5];
+  EXPECT_NE(own[6].find("/rules/1/trigger: rule 'c': needs an \"event\" type"), std::string::npos) << own[6];
 }
 
 // WhatsApp quick replies as validate sees them: a title a template makes is
@@ -440,7 +463,7 @@ TEST(Config, ValidateReportsARefusedRuleAndTheOtherRulesProblemsInOnePass) {
 TEST(Config, ValidateChecksQuickRepliesAndLetsTemplatedTitlesPass) {
   const auto issues_of = [](const std::string& params, const std::string& action = "send_buttons") {
     return validate_text(R"({"instances": {"wa": {"plugin": "whatsapp", "config": {"phone_number_id": "1",
-        "access_token": "t"}}}, "rules": [{"name": "r", "trigger": {"event": "e"},
+        "access_token": "t"}}}, "rules": [{"name": "r", "trigger": {"event": "e.x"},
         "steps": [{"action": "wa.)" +
                          action + R"(", "params": )" + params + "}]}]}");
   };
@@ -756,7 +779,7 @@ TEST(Config, AMessageTemplateFillsTheParamsAndItsTextIsPartOfTheRuleVersion) {
   std::ofstream(dir / "templates" / "offer.json")
       << R"({"channel": "email", "description": "the spring offer", "subject": "Скидка, {{contact.name}}", "html_file": "offer.html"})";
   std::ofstream(dir / "templates" / "offer.html") << "<p>Только до пятницы</p>";
-  const std::string rules = R"("rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [
+  const std::string rules = R"("rules": [{"name": "r", "trigger": {"event": "e.x"}, "steps": [
       {"action": "mail.send", "template": "offer", "params": {"to": "{{contact.emails.0.address}}", "subject": "Своя тема"}},
       {"action": "mail.send", "template": "offer", "params": {"to": "x@y.test"}}]}])";
   const fs::path file = dir / "switchboard.json";

@@ -366,6 +366,25 @@ TEST(Cli, ValidateExitsNonZeroWithFileAndPointer) {
       << out;
 }
 
+// The host that will not start names every problem validate names, at once:
+// a misspelt setting, an unknown plugin, a rule's unknown variable, an
+// unreadable secret, not only the first group of them.
+TEST(Cli, TheHostNamesEveryProblemBeforeItStarts) {
+  const auto dir = make_temp_dir("sb_cli");
+  const auto file = dir / "broken.json";
+  std::ofstream(file) << R"({"log_level": "verbose", "listen": "127.0.0.1:0", "data_dir": ")" << (dir / "var").string()
+                      << R"(", "secrets": {"token": {"env": "SB_TEST_NO_SUCH_VARIABLE"}},
+      "instances": {"sink": {"plugin": "http"}, "crm": {"plugin": "no_such_plugin"}},
+      "rules": [{"name": "r", "trigger": {"event": "lead.created"},
+                 "steps": [{"action": "sink.post", "params": {"url": "/x", "body": {"n": "{{contct.name}}"}}}]}]})";
+  auto [code, out] = run_switchboard({"--config", file.string()});
+  EXPECT_EQ(code, 2) << out;
+  for (const char* problem : {"/log_level", "/instances/crm/plugin: plugin 'no_such_plugin' not found",
+                              "/rules/0/steps/0/params/body/n", "SB_TEST_NO_SUCH_VARIABLE"})
+    EXPECT_NE(out.find(problem), std::string::npos) << problem << " in:\n" << out;
+  EXPECT_FALSE(std::filesystem::exists(dir / "var" / "switchboard.db")) << "nothing starts";
+}
+
 // What only a plugin can tell is found by validate too, not when the host
 // starts: a webhook path another instance took, a signing secret that is
 // not one. Each is named at its instance, without the secret.
@@ -463,16 +482,16 @@ TEST(Cli, AStatusInNoDeclaredPipelineIsAWarning) {
   EXPECT_EQ(out.find("rule 'new'"), std::string::npos) << out;
 }
 
-// A rule on an event type no event can have (undotted) never runs: said.
-TEST(Cli, ARuleOnAnUndottedEventTypeIsAWarning) {
+// A rule on an event type no event can have (undotted) would never run: refused.
+TEST(Cli, ARuleOnAnUndottedEventTypeIsRefused) {
   const auto dir = make_temp_dir("sb_cli");
   const auto file = dir / "undotted.json";
   std::ofstream(file) << R"({"instances": {"sink": {"plugin": "http"}}, "rules": [
       {"name": "signup", "trigger": {"event": "signup"}, "steps": [{"action": "sink.post", "params": {"url": "/x"}}]},
       {"name": "lead", "trigger": {"event": "lead.created"}, "steps": [{"action": "sink.post", "params": {"url": "/x"}}]}]})";
   auto [code, out] = run_switchboard({"validate", "--config", file.string()});
-  EXPECT_EQ(code, 0) << out;
-  EXPECT_NE(out.find("warning: " + file.string() +
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("error: " + file.string() +
                      ": /rules/0/trigger/event: rule 'signup': no event of type 'signup' can arrive: event types are "
                      "dotted lower case (lead.created, order.paid)"),
             std::string::npos)
