@@ -778,9 +778,17 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
   // A stored version's variables were checked when it was loaded, by the
   // rules of that day: what a later check refuses must not fail it now.
   const bool check_variables = environment.check_declared_names;
+  // A schedule's or a report's event is about no one: what a contact, a
+  // record or a request would fill never comes.
+  std::map<std::string, std::string> absent;
+  if (out.time_trigger &&
+      (out.time_trigger->kind == TimeTrigger::Kind::kSchedule || out.time_trigger->kind == TimeTrigger::Kind::kReport))
+    for (const char* root : {"contact", "contacts", "entity", "company", "body", "headers", "query", "route"})
+      absent[root] = "this rule's " + out.time_trigger->event_type() + " event names no contact, record or request";
   auto check_templates = [&](const json& value, const std::string& at, const std::string& step_where) {
     if (check_variables)
-      for (const auto& e : unknown_template_variables(value, kTemplateRoots, step_names, "", &environment.account))
+      for (const auto& e :
+           unknown_template_variables(value, kTemplateRoots, step_names, "", &environment.account, &absent))
         issues.push_back({at + e.substr(0, e.find(": ")), step_where + e.substr(e.find(": ") + 2)});
     for (const auto& e : template_syntax_errors(value, "", check_variables))
       issues.push_back({at + e.substr(0, e.find(": ")), step_where + e.substr(e.find(": ") + 2)});
@@ -816,7 +824,8 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
         (used_template->second.own_params.count(key) ? own : borrowed)[key] = value;
       check_templates(own, at + "/params", step_where);
       if (check_variables)
-        for (const auto& e : unknown_template_variables(borrowed, kTemplateRoots, step_names, "", &environment.account))
+        for (const auto& e :
+             unknown_template_variables(borrowed, kTemplateRoots, step_names, "", &environment.account, &absent))
           issues.push_back({at + "/template", step_where + e});
       for (const auto& e : template_syntax_errors(borrowed, "", check_variables))
         issues.push_back({at + "/template", step_where + e});

@@ -375,7 +375,8 @@ std::optional<std::string> format_phone(const std::string& text, const std::stri
 
 std::vector<std::string> unknown_template_variables(const json& value, const std::vector<std::string>& roots,
                                                     const std::vector<std::string>& steps, const std::string& pointer,
-                                                    const json* account) {
+                                                    const json* account,
+                                                    const std::map<std::string, std::string>* absent) {
   auto list = [](const std::vector<std::string>& names) {
     std::string out;
     for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
@@ -393,8 +394,12 @@ std::vector<std::string> unknown_template_variables(const json& value, const std
     const auto check = [&](const std::string& path, bool has_default) {
       const size_t dot = path.find('.');
       const std::string root = trim(std::string_view(path).substr(0, dot));
+      const auto never = absent ? absent->find(root) : std::map<std::string, std::string>::const_iterator();
       if (!known(roots, root)) {
         out.push_back(pointer + ": unknown variable '" + path + "': a variable starts with " + list(roots));
+      } else if (absent && never != absent->end() && !has_default) {
+        out.push_back(pointer + ": '" + path + "' never has a value here: " + never->second + " (give a default: {{" +
+                      path + "|...}})");
       } else if (root == "account" && account && !has_default) {
         const std::string rest = dot == std::string::npos ? "" : trim(std::string_view(path).substr(dot + 1));
         if (!rest.empty() && !lookup_path(*account, rest))
@@ -428,12 +433,13 @@ std::vector<std::string> unknown_template_variables(const json& value, const std
     }
   } else if (value.is_object()) {
     for (const auto& [k, v] : value.items()) {
-      auto more = unknown_template_variables(v, roots, steps, pointer + "/" + escape_pointer_token(k), account);
+      auto more = unknown_template_variables(v, roots, steps, pointer + "/" + escape_pointer_token(k), account, absent);
       out.insert(out.end(), more.begin(), more.end());
     }
   } else if (value.is_array()) {
     for (size_t i = 0; i < value.size(); ++i) {
-      auto more = unknown_template_variables(value[i], roots, steps, pointer + "/" + std::to_string(i), account);
+      auto more =
+          unknown_template_variables(value[i], roots, steps, pointer + "/" + std::to_string(i), account, absent);
       out.insert(out.end(), more.begin(), more.end());
     }
   }

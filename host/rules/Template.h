@@ -65,11 +65,14 @@ std::vector<std::string> template_syntax_errors(const nlohmann::json& value, con
 // step ("{{steps.Offer.external_id}}") that is none of `steps`, as
 // "JSON-Pointer: reason"; a default does not hide them. With `account` (the
 // config's, fixed before any event), an "{{account.x}}" it lacks and no
-// default covers too.
+// default covers too. With `absent` (root -> why), a variable under one of
+// those roots that no default covers: the rule's events never have it (a
+// schedule's event names no contact).
 std::vector<std::string> unknown_template_variables(const nlohmann::json& value, const std::vector<std::string>& roots,
                                                     const std::vector<std::string>& steps = {},
                                                     const std::string& pointer = "",
-                                                    const nlohmann::json* account = nullptr);
+                                                    const nlohmann::json* account = nullptr,
+                                                    const std::map<std::string, std::string>* absent = nullptr);
 
 bool has_placeholder(std::string_view text);
 

@@ -395,6 +395,15 @@ const BadConfig kTemplateConfigs[] = {
      "{" EMAIL_INSTANCE
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"digest": "1h", "item": "{{dta.text}}"}]}]})",
      "/rules/0/steps/0/item: rule 'r', step 'digest 1h': "},
+    {"scheduled_rule_reading_a_contact",
+     "{" EMAIL_INSTANCE R"(, "rules": [{"name": "r", "trigger": {"schedule": "every day at 09:00"},
+        "steps": [{"action": "sms.send", "params": {"to": "+79990001122", "text": "{{contact.name}} {{data.x}}"}}]}]})",
+     "/rules/0/steps/0/params/text: rule 'r', step 'sms.send': 'contact.name' never has a value here: this rule's "
+     "schedule.fired event names no contact, record or request (give a default: {{contact.name|...}})"},
+    {"report_reading_an_entity",
+     "{" EMAIL_INSTANCE R"(, "rules": [{"name": "r", "trigger": {"report": "tasks", "schedule": "every day at 09:00"},
+        "steps": [{"action": "sms.send", "params": {"to": "+79990001122", "text": "{{entity.id}}"}}]}]})",
+     "'entity.id' never has a value here: this rule's report.tasks event"},
     {"template_without_channel", R"({"templates": {"offer": {"subject": "S"}}})", "/templates/offer"},
     {"template_file_missing", R"({"templates": {"offer": {"channel": "email", "html_file": "no-such.html"}}})",
      "/templates/offer/html_file: cannot read"},
