@@ -8,6 +8,7 @@
 
 #include "analytics/ChannelCounts.h"
 #include "analytics/TaskCounts.h"
+#include "api/QueryParameters.h"
 #include "store/Store.h"
 #include "util/Time.h"
 
@@ -36,34 +37,37 @@ void AnalyticsApi::channels(ServerRequest&& request, ServerConnection::Reply rep
 namespace {
 
 // The time bounds a report takes, by their parameters' names.
+// In pairs: a period's beginning ("created_after"), then its end ("created_before").
 using TimeBounds = std::vector<std::pair<std::string, std::optional<int64_t>*>>;
 
 // A report's query: its time bounds and a limit; a refusal (400) for
 // anything else.
 
 std::optional<ServerResponse> read_bounds(const ServerRequest& request, const TimeBounds& bounds, size_t& most) {
-  try {
-    for (const auto& [key, value] : Poco::URI(request.target).getQueryParameters()) {
-      const auto named =
-          std::find_if(bounds.begin(), bounds.end(), [&key](const auto& bound) { return bound.first == key; });
-      if (named != bounds.end()) {
-        auto& bound = *named->second;
-        bound = parse_time_ms(value);
-        if (!bound) return error_response(400, "bad_request", key + ": " + expected_rfc3339_time(value));
-      } else if (key == "limit") {
-        size_t n = 0;
-        const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-        if (ec != std::errc() || end != value.data() + value.size() || n == 0 || n > AnalyticsApi::kMostRecords)
-          return error_response(400, "bad_request",
-                                "limit: expected 1 to " + std::to_string(AnalyticsApi::kMostRecords) + " records");
-        most = n;
-      } else {
-        return error_response(400, "bad_request", "unknown parameter '" + key + "'");
-      }
+  const QueryParameters read = read_query(request.target);
+  if (read.refusal) return error_response(400, "bad_request", *read.refusal);
+  for (const auto& [key, value] : read.parameters) {
+    const auto named =
+        std::find_if(bounds.begin(), bounds.end(), [&key](const auto& bound) { return bound.first == key; });
+    if (named != bounds.end()) {
+      auto& bound = *named->second;
+      bound = parse_time_ms(value);
+      if (!bound) return error_response(400, "bad_request", key + ": " + expected_rfc3339_time(value));
+    } else if (key == "limit") {
+      size_t n = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || end != value.data() + value.size() || n == 0 || n > AnalyticsApi::kMostRecords)
+        return error_response(400, "bad_request",
+                              "limit: expected 1 to " + std::to_string(AnalyticsApi::kMostRecords) + " records");
+      most = n;
+    } else {
+      return error_response(400, "bad_request", "unknown parameter '" + key + "'");
     }
-  } catch (const Poco::Exception&) {
-    return error_response(400, "bad_request", "malformed query string");
   }
+  // A period that ends before it begins holds nothing: said, not answered with nothing.
+  for (size_t i = 0; i + 1 < bounds.size(); i += 2)
+    if (const auto& after = *bounds[i].second, &before = *bounds[i + 1].second; after && before && *after > *before)
+      return error_response(400, "bad_request", bounds[i].first + " is later than " + bounds[i + 1].first);
   return std::nullopt;
 }
 

@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "analytics/RuleExecutions.h"
+#include "api/QueryParameters.h"
 #include "events/EventParser.h"
 #include "store/ContactAliases.h"
 #include "store/Store.h"
@@ -110,34 +111,40 @@ void ExecutionsApi::list(const ServerRequest& request, bool dead_letters_only, S
   ExecutionQuery query;
   std::string contact;
   if (dead_letters_only) query.state = ExecutionState::kFailed;
-  try {
-    for (const auto& [key, value] : Poco::URI(request.target).getQueryParameters()) {
-      if (key == "state" && !dead_letters_only) {
-        query.state = state_named(value);
-        if (!query.state)
-          return reply(error_response(
-              400, "bad_request",
-              "state: expected ready, waiting, done, failed, cancelled or in_doubt, got '" + value + "'"));
-      } else if (key == "rule") {
-        query.rule = value;
-      } else if (key == "event_id") {
-        query.event_id = value;
-      } else if (key == "contact") {
-        contact = value;
-      } else if (key == "limit") {
-        const auto n = parse_id(value);
-        if (!n || *n > 1000) return reply(error_response(400, "bad_request", "limit: expected 1 to 1000"));
-        query.limit = static_cast<size_t>(*n);
-      } else if (key == "cursor") {
-        const auto before = parse_id(value);
-        if (!before) return reply(error_response(400, "bad_request", "cursor: not one this API gave"));
-        query.before_id = *before;
-      } else {
-        return reply(error_response(400, "bad_request", "unknown parameter '" + key + "'"));
-      }
+  const QueryParameters read = read_query(request.target);
+  if (read.refusal) return reply(error_response(400, "bad_request", *read.refusal));
+  for (const auto& [key, value] : read.parameters) {
+    // An empty name or id would list everything, as if none were given.
+    if (value.empty() && (key == "rule" || key == "event_id" || key == "contact"))
+      return reply(error_response(400, "bad_request",
+                                  key + ": empty (expected " +
+                                      (key == "rule"       ? "a rule's name"
+                                       : key == "event_id" ? "an event's id"
+                                                           : "a contact's id, email:<address> or phone:<number>") +
+                                      ")"));
+    if (key == "state" && !dead_letters_only) {
+      query.state = state_named(value);
+      if (!query.state)
+        return reply(
+            error_response(400, "bad_request",
+                           "state: expected ready, waiting, done, failed, cancelled or in_doubt, got '" + value + "'"));
+    } else if (key == "rule") {
+      query.rule = value;
+    } else if (key == "event_id") {
+      query.event_id = value;
+    } else if (key == "contact") {
+      contact = value;
+    } else if (key == "limit") {
+      const auto n = parse_id(value);
+      if (!n || *n > 1000) return reply(error_response(400, "bad_request", "limit: expected 1 to 1000"));
+      query.limit = static_cast<size_t>(*n);
+    } else if (key == "cursor") {
+      const auto before = parse_id(value);
+      if (!before) return reply(error_response(400, "bad_request", "cursor: not one this API gave"));
+      query.before_id = *before;
+    } else {
+      return reply(error_response(400, "bad_request", "unknown parameter '" + key + "'"));
     }
-  } catch (const Poco::Exception&) {
-    return reply(error_response(400, "bad_request", "malformed query string"));
   }
   if (!contact.empty()) query.contact_keys = keys_of_contact(contact_key_of(contact));
   // One more than the page: whether a next page exists is known, not guessed
@@ -163,25 +170,23 @@ void ExecutionsApi::stats(const ServerRequest& request, ServerConnection::Reply&
   std::string rule;
   std::optional<int64_t> since;
   size_t most = kStatsDefaultExecutions;
-  try {
-    for (const auto& [key, value] : Poco::URI(request.target).getQueryParameters()) {
-      if (key == "rule") {
-        rule = value;
-      } else if (key == "since") {
-        since = parse_time_ms(value);
-        if (!since) return reply(error_response(400, "bad_request", "since: " + expected_rfc3339_time(value)));
-      } else if (key == "limit") {
-        const auto n = parse_id(value);
-        if (!n || static_cast<size_t>(*n) > kStatsMostExecutions)
-          return reply(error_response(400, "bad_request",
-                                      "limit: expected 1 to " + std::to_string(kStatsMostExecutions) + " executions"));
-        most = static_cast<size_t>(*n);
-      } else {
-        return reply(error_response(400, "bad_request", "unknown parameter '" + key + "'"));
-      }
+  const QueryParameters read = read_query(request.target);
+  if (read.refusal) return reply(error_response(400, "bad_request", *read.refusal));
+  for (const auto& [key, value] : read.parameters) {
+    if (key == "rule") {
+      rule = value;
+    } else if (key == "since") {
+      since = parse_time_ms(value);
+      if (!since) return reply(error_response(400, "bad_request", "since: " + expected_rfc3339_time(value)));
+    } else if (key == "limit") {
+      const auto n = parse_id(value);
+      if (!n || static_cast<size_t>(*n) > kStatsMostExecutions)
+        return reply(error_response(400, "bad_request",
+                                    "limit: expected 1 to " + std::to_string(kStatsMostExecutions) + " executions"));
+      most = static_cast<size_t>(*n);
+    } else {
+      return reply(error_response(400, "bad_request", "unknown parameter '" + key + "'"));
     }
-  } catch (const Poco::Exception&) {
-    return reply(error_response(400, "bad_request", "malformed query string"));
   }
   if (rule.empty()) return reply(error_response(400, "bad_request", "rule: required (the rule's name)"));
   if (!rule_known(rule))

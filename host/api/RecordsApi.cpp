@@ -10,6 +10,7 @@
 #include <optional>
 #include <sstream>
 
+#include "api/QueryParameters.h"
 #include "events/EventParser.h"
 #include "executor/ActionRequests.h"
 #include "rules/Condition.h"
@@ -130,42 +131,45 @@ enum class ListOf { kContacts, kEntities, kTasks };
 
 std::optional<std::string> read_filter(const ServerRequest& request, ListOf list, RecordFilter& f) {
   const bool entities = list != ListOf::kContacts;
-  try {
-    for (const auto& [key, value] : Poco::URI(request.target).getQueryParameters()) {
-      if (key == "limit") {
-        size_t n = 0;
-        auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-        if (ec != std::errc() || end != value.data() + value.size() || n == 0 || n > kMaxLimit)
-          return "limit: expected 1 to " + std::to_string(kMaxLimit) + ", got '" + value + "'";
-        f.limit = n;
-      } else if (key == "cursor") {
-        auto after = decode_cursor(value);
-        if (!after) return "cursor: not one this API gave";
-        f.query.after = std::move(*after);
-      } else if (key == "tag") {
-        f.tags.push_back(value);
-      } else if (key.rfind("field.", 0) == 0 && key.size() > 6) {
-        f.fields.emplace_back(key.substr(6), value);
-      } else if (key == "updated_after" || key == "updated_before") {
-        const auto at = parse_time_ms(value);
-        if (!at) return key + ": " + expected_rfc3339_time(value);
-        (key == "updated_after" ? f.query.updated_after_ms : f.query.updated_before_ms) = *at;
-      } else if (list == ListOf::kEntities && key == "type") {
-        f.query.entity_type = value;
-      } else if (entities && key == "status") {
-        f.query.by_status = true;
-        if (!value.empty()) f.query.status = value;  // empty: entities with no status
-      } else {
-        return "unknown parameter '" + key + "'" +
-               (list == ListOf::kEntities ? "; expected type, status, tag, field.<path>, updated_after, "
-                                            "updated_before, limit, cursor"
-                : entities ? "; expected status, tag, field.<path>, updated_after, updated_before, limit, cursor"
-                           : "; expected tag, field.<path>, updated_after, updated_before, limit, cursor");
-      }
+  const QueryParameters read = read_query(request.target, {"tag", "field."});
+  if (read.refusal) return read.refusal;
+  for (const auto& [key, value] : read.parameters) {
+    if (key == "limit") {
+      size_t n = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || end != value.data() + value.size() || n == 0 || n > kMaxLimit)
+        return "limit: expected 1 to " + std::to_string(kMaxLimit) + ", got '" + value + "'";
+      f.limit = n;
+    } else if (key == "cursor") {
+      auto after = decode_cursor(value);
+      if (!after) return "cursor: not one this API gave";
+      f.query.after = std::move(*after);
+    } else if (key == "tag") {
+      f.tags.push_back(value);
+    } else if (key.rfind("field.", 0) == 0 && key.size() > 6) {
+      f.fields.emplace_back(key.substr(6), value);
+    } else if (key == "updated_after" || key == "updated_before") {
+      const auto at = parse_time_ms(value);
+      if (!at) return key + ": " + expected_rfc3339_time(value);
+      (key == "updated_after" ? f.query.updated_after_ms : f.query.updated_before_ms) = *at;
+    } else if (list == ListOf::kEntities && key == "type") {
+      f.query.entity_type = value;
+    } else if (list == ListOf::kTasks && key == "status" &&
+               std::find(kTaskStatuses.begin(), kTaskStatuses.end(), value) == kTaskStatuses.end()) {
+      return "status: '" + value + "' is not a task status (open, in_progress, done, cancelled)";
+    } else if (entities && key == "status") {
+      f.query.by_status = true;
+      if (!value.empty()) f.query.status = value;  // empty: entities with no status
+    } else {
+      return "unknown parameter '" + key + "'" +
+             (list == ListOf::kEntities ? "; expected type, status, tag, field.<path>, updated_after, "
+                                          "updated_before, limit, cursor"
+              : entities ? "; expected status, tag, field.<path>, updated_after, updated_before, limit, cursor"
+                         : "; expected tag, field.<path>, updated_after, updated_before, limit, cursor");
     }
-  } catch (const Poco::Exception&) {
-    return std::string("malformed query string");
   }
+  if (f.query.updated_after_ms && f.query.updated_before_ms && *f.query.updated_after_ms > *f.query.updated_before_ms)
+    return std::string("updated_after is later than updated_before");
   return std::nullopt;
 }
 
@@ -305,12 +309,9 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
   if (parts.size() == 3) {
     if (request.method != "DELETE") return reply(method_not_allowed("DELETE", "only DELETE is accepted on a member"));
     // ?reset=true: a dynamic segment's filter decides again, the manager's choice forgotten.
-    Poco::URI::QueryParameters query;
-    try {
-      query = Poco::URI(request.target).getQueryParameters();
-    } catch (const Poco::Exception&) {
-      return reply(error_response(400, "bad_request", "malformed query string"));
-    }
+    const QueryParameters read = read_query(request.target);
+    if (read.refusal) return reply(error_response(400, "bad_request", *read.refusal));
+    const auto& query = read.parameters;
     const auto reset = std::find_if(query.begin(), query.end(), [](const auto& p) { return p.first == "reset"; });
     if (reset != query.end() && reset->second != "true" && reset->second != "false")
       return reply(error_response(400, "bad_request", "reset: expected true (the filter decides again) or false"));
@@ -325,8 +326,15 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
   if (request.method == "POST") {
     const json body = parse_bounded(request.body);
     if (refused_as_not_json(body, reply)) return;
-    if (!body.is_object() || !body.contains("contact") || !body["contact"].is_string())
-      return reply(error_response(400, "bad_request", "expected {\"contact\": \"<the contact's id>\"}"));
+    std::string unknown;  // a key this does not read: named
+    if (body.is_object())
+      for (const auto& [key, value] : body.items())
+        if (key != "contact") {
+          unknown = "/" + escape_pointer_token(key) + ": '" + key + "' is not read here; ";
+          break;
+        }
+    if (!body.is_object() || !body.contains("contact") || !body["contact"].is_string() || !unknown.empty())
+      return reply(error_response(400, "bad_request", unknown + "expected {\"contact\": \"<the contact's id>\"}"));
     return change_membership(parts[0], body["contact"].get<std::string>(), Membership::kIn, std::move(reply));
   }
   if (request.method != "GET") return reply(method_not_allowed("GET, POST"));
@@ -470,6 +478,8 @@ void RecordsApi::change_task(const std::string& id, const ServerRequest& request
         unknown = "/" + escape_pointer_token(key) + ": '" + key + "' is not changed here; ";
         break;
       }
+  if (unknown.empty() && body.is_object() && body.contains("status") && !body["status"].is_string())
+    unknown = "/status: expected text; ";
   if (!body.is_object() || !body.contains("status") || !body["status"].is_string() || body.size() != 1u + with_result)
     return reply(error_response(400, "bad_request",
                                 unknown +

@@ -1668,6 +1668,15 @@ TEST(CrmScenarios, TaskAnalyticsCountCompletionRateAndTimePerManager) {
                 .status,
             400);
   EXPECT_EQ(http_request(host.port(), "GET", "/api/v1/analytics/tasks").status, 401);
+  // A period that ends before it begins, a bound given twice, a status no task has: said.
+  for (const char* path :
+       {"/api/v1/analytics/tasks?created_after=2027-01-01T00:00:00Z&created_before=2026-01-01T00:00:00Z",
+        "/api/v1/analytics/tasks?created_after=2020-01-01T00:00:00Z&created_after=2021-01-01T00:00:00Z",
+        "/api/v1/tasks?status=bogus", "/api/v1/tasks?limit=1&limit=2"}) {
+    const HttpResult refused =
+        http_request(host.port(), "GET", path, "", {{"Authorization", std::string("Bearer ") + kAdmin}});
+    EXPECT_EQ(refused.status, 400) << path << ": " << refused.body;
+  }
 }
 
 }  // namespace

@@ -178,6 +178,22 @@ TEST_F(RecordsApiTest, BadRequestsSayWhatWasExpectedAndTheTokenIsRequired) {
   const HttpResult unknown = admin("/api/v1/contacts?status=won");
   EXPECT_EQ(unknown.status, 400);
   EXPECT_NE(unknown.body.find("unknown parameter 'status'"), std::string::npos) << unknown.body;
+  // One value each, but tags and fields, which ask for all of them.
+  const HttpResult twice = admin("/api/v1/contacts?limit=1&limit=2");
+  EXPECT_EQ(twice.status, 400);
+  EXPECT_NE(twice.body.find("'limit' is given more than once"), std::string::npos) << twice.body;
+  EXPECT_EQ(keys(admin("/api/v1/contacts?tag=vip&tag=newsletter&field.langs=ru&field.langs=l2").json(), "key"),
+            (std::set<std::string>{"id:c2"}));
+  const HttpResult reversed =
+      admin("/api/v1/entities?updated_after=2027-01-01T00:00:00Z&updated_before=2026-01-01T00:00:00Z");
+  EXPECT_EQ(reversed.status, 400);
+  EXPECT_NE(reversed.body.find("updated_after is later than updated_before"), std::string::npos) << reversed.body;
+  // An empty rule, event or contact would list every execution.
+  for (const char* empty : {"rule", "event_id", "contact"}) {
+    const HttpResult refused = admin(std::string("/api/v1/executions?") + empty + "=");
+    EXPECT_EQ(refused.status, 400) << empty;
+    EXPECT_NE(refused.body.find(std::string(empty) + ": empty"), std::string::npos) << refused.body;
+  }
 }
 
 }  // namespace
