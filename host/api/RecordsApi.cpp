@@ -14,6 +14,7 @@
 #include "events/EventParser.h"
 #include "executor/ActionRequests.h"
 #include "rules/Condition.h"
+#include "rules/Trigger.h"
 #include "store/Store.h"
 #include "util/JsonText.h"
 #include "util/Time.h"

@@ -71,7 +71,4 @@ class RecordsApi {
   std::function<void()> stored_;
 };
 
-// A task's statuses, in the order it goes through them.
-inline const std::vector<std::string> kTaskStatuses{"open", "in_progress", "done", "cancelled"};
-
 }  // namespace sb

@@ -119,7 +119,11 @@ class FieldCondition final : public Condition {
   bool matches(const json& context, int64_t) const override {
     const json* v = lookup_path(context, field_);
     if (op_ == Op::kExists) return v != nullptr;
-    if (!v) return op_ == Op::kNe;
+    // A field with no value is null, and is not any other value ("no status": {"data.status": null}).
+    if (!v) {
+      if (op_ == Op::kIn) return std::any_of(value_.begin(), value_.end(), [](const json& x) { return x.is_null(); });
+      return value_.is_null() ? op_ == Op::kEq : op_ == Op::kNe;
+    }
     switch (op_) {
       case Op::kEq:
         return holds(*v, value_);

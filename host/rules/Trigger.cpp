@@ -48,6 +48,13 @@ std::optional<Trigger> Trigger::compile(const json& trigger, const Pipelines& pi
     t.kind_ = Kind::kStatus;
     t.status_ = status_value(trigger["status"]);
     if (trigger.contains("previous_status")) t.previous_ = status_value(trigger["previous_status"]);
+    // A task has statuses of its own, in no pipeline: another would never come.
+    if (t.entity_ == "task")
+      for (const char* key : {"status", "previous_status"})
+        if (const auto status = trigger.contains(key) ? status_value(trigger[key]) : std::nullopt;
+            status && std::find(kTaskStatuses.begin(), kTaskStatuses.end(), *status) == kTaskStatuses.end())
+          problems.push_back(
+              {std::string("/") + key, "a task has no status '" + *status + "' (open, in_progress, done, cancelled)"});
     // One status of one pipeline (pipelines may share status names).
     if (trigger.contains("pipeline")) {
       t.pipeline_ = trigger.value("pipeline", "");

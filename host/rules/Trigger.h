@@ -31,6 +31,9 @@
 
 namespace sb {
 
+// A task's statuses, in the order it goes through them.
+inline const std::vector<std::string> kTaskStatuses{"open", "in_progress", "done", "cancelled"};
+
 // A pipeline's statuses in order; "no status" comes before the first.
 using Pipelines = std::map<std::string, std::vector<std::string>>;
 

@@ -254,10 +254,16 @@ TEST(CrmScenarios, AClientsOwnStatusTriggersARule) {
         {"trigger", {{"entity", "contact"}, {"pipeline", "clients"}, {"status", "VIP"}}},
         {"filter", {{"contact.fields.city", "Омск"}}},
         {"steps",
-         json::array({post_step("/vip", {{"client", "{{contact.id}}"}, {"was", "{{data.previous_status|-}}"}})})}}});
+         json::array({post_step("/vip", {{"client", "{{contact.id}}"}, {"was", "{{data.previous_status|-}}"}})})}},
+       // "No status" is a status too: left for none, or VIP from none.
+       {{"name", "no status"},
+        {"trigger", {{"entity", "contact"}, {"status", nullptr}}},
+        {"steps", json::array({post_step("/none", {{"client", "{{contact.id}}"}})})}},
+       {{"name", "vip from none"},
+        {"trigger", {{"entity", "contact"}, {"status", "VIP"}, {"previous_status", nullptr}}},
+        {"steps", json::array({post_step("/vip-from-none", {{"client", "{{contact.id}}"}})})}}});
   HostProcess host(host_config(sink, rules));
-  const auto client = [&](const std::string& id, const std::string& who, const std::string& status,
-                          const std::string& city) {
+  const auto client = [&](const std::string& id, const std::string& who, const json& status, const std::string& city) {
     post(host, {{"id", id},
                 {"type", "contact.updated"},
                 {"contact", {{"id", who}, {"status", status}, {"fields", {{"city", city}}}}}});
@@ -268,13 +274,16 @@ TEST(CrmScenarios, AClientsOwnStatusTriggersARule) {
   client("c-4", "C2", "VIP", "Омск");         // created with it: fires
   client("c-5", "C3", "VIP", "Томск");        // the filter still applies
   client("c-6", "C1", "Постоянный", "Омск");  // left it
-  const auto got = sink.wait_for(2);
-  ASSERT_EQ(got.size(), 2u) << host.log();
-  std::set<std::string> seen;
-  for (const auto& r : got) seen.insert(json::parse(r.body).dump());
-  EXPECT_EQ(seen, (std::set<std::string>{R"({"client":"C1","was":"Новый"})", R"({"client":"C2","was":"-"})"}));
+  client("c-7", "C1", nullptr, "Омск");       // to no status
+  const auto got = sink.wait_for(5);
+  ASSERT_EQ(got.size(), 5u) << host.log();
+  std::multiset<std::string> seen;
+  for (const auto& r : got) seen.insert(r.uri + " " + json::parse(r.body).dump());
+  EXPECT_EQ(seen, (std::multiset<std::string>{R"(/vip {"client":"C1","was":"Новый"})",
+                                              R"(/vip {"client":"C2","was":"-"})", R"(/vip-from-none {"client":"C2"})",
+                                              R"(/vip-from-none {"client":"C3"})", R"(/none {"client":"C1"})"}));
   std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(sink.count(), 2u);
+  EXPECT_EQ(sink.count(), 5u);
 }
 
 // A Russian CRM writes its clients' numbers as "8 (999) ...": with the
