@@ -2,6 +2,8 @@
 // switchboard.crm/1 into a step's outcome.
 #pragma once
 
+#include <initializer_list>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <switchboard/plugin.hpp>
@@ -23,6 +25,16 @@ inline switchboard::ActionResult change_refused(sb_status status) {
   if (status == SB_ERR_UNAVAILABLE)
     return switchboard::ActionResult::retry("the host cannot take the change now (it may be stopping)");
   return switchboard::ActionResult::permanent("the host refused the change for this call");
+}
+
+// A CRM's numeric ids (Bitrix24's 12345, or a template that is all
+// "{{data.deal_id}}" and so keeps the number) as the text of the number, at
+// these JSON Pointers: the host keeps ids as text, and 555 is "555".
+inline void ids_as_text(nlohmann::json& params, std::initializer_list<const char*> pointers) {
+  for (const char* pointer : pointers) {
+    const nlohmann::json::json_pointer at(pointer);
+    if (params.contains(at) && params[at].is_number_integer()) params[at] = params[at].dump();
+  }
 }
 
 }  // namespace switchboard_plugins

@@ -99,8 +99,9 @@ class Crm : public switchboard::Plugin {
     const auto change_of = changes().find(call.action);
     if (change_of == changes().end())
       return done(ActionResult::invalid_params("unknown action '" + std::string(call.action) + "'"));
-    const json params = json::parse(call.params_json, nullptr, false);
+    json params = json::parse(call.params_json, nullptr, false);
     if (!params.is_object()) return done(ActionResult::invalid_params("parameters are not a JSON object"));
+    switchboard_plugins::ids_as_text(params, {"/id", "/contact", "/entity/id"});
     const json change = change_of->second(params);
     // A deal created without an id gets the change's event id: say which.
     const bool names_new_entity = call.action == "create_deal" && !params.contains("id");

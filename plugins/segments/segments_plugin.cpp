@@ -19,8 +19,9 @@ class Segments : public switchboard::Plugin {
   void invoke(const switchboard::ActionCall& call, switchboard::Completion done) override {
     if (call.action != "add" && call.action != "remove")
       return done(ActionResult::invalid_params("unknown action '" + std::string(call.action) + "'"));
-    const json params = json::parse(call.params_json, nullptr, false);
+    json params = json::parse(call.params_json, nullptr, false);
     if (!params.is_object()) return done(ActionResult::invalid_params("parameters are not a JSON object"));
+    switchboard_plugins::ids_as_text(params, {"/contact"});
     json change{{"op", call.action == "add" ? "add_to_segments" : "remove_from_segments"},
                 {"segments", params.contains("segments") ? params["segments"] : json::array({params["segment"]})}};
     if (params.contains("contact")) change["contact"] = params["contact"];

@@ -78,9 +78,10 @@ class Tasks : public switchboard::Plugin {
   void stop() override { worker_.stop(); }
 
   void invoke(const switchboard::ActionCall& call, switchboard::Completion done) override {
-    const json params = json::parse(call.params_json, nullptr, false);
+    json params = json::parse(call.params_json, nullptr, false);
     json subject = json::parse(call.subject_json.empty() ? std::string_view("{}") : call.subject_json, nullptr, false);
     if (!params.is_object()) return done(ActionResult::invalid_params("parameters are not a JSON object"));
+    switchboard_plugins::ids_as_text(params, {"/id", "/about/id", "/assignee/id"});
     if (!subject.is_object()) subject = json::object();
     if (!host_.has_crm()) return done(switchboard_plugins::change_refused(SB_ERR_UNSUPPORTED));
     try {

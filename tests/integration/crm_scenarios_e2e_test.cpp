@@ -660,6 +660,47 @@ json tasks_of(const HostProcess& host, size_t expected) {
   return admin_wait(host, "/api/v1/tasks", [&](const json& j) { return j["items"].size() >= expected; })["items"];
 }
 
+// A CRM that numbers its records (Bitrix24's deal 555) names them with
+// numbers in its events' data: a template that is all "{{data.deal_id}}"
+// keeps the number, and the crm, tasks and segments actions take it as the
+// record's id, the text of the number.
+TEST(CrmScenarios, NumericIdsFromAnEventNameTheRecordsOfTheActions) {
+  HttpSink sink;
+  json rules = json::array(
+      {{{"name", "paid"},
+        {"trigger", {{"event", "payment.received"}}},
+        {"steps",
+         json::array(
+             {{{"action", "crm.set_status"},
+               {"params", {{"entity", {{"type", "deal"}, {"id", "{{data.deal_id}}"}}}, {"status", "Оплачено"}}}},
+              {{"action", "crm.add_tag"}, {"params", {{"contact", "{{data.client_id}}"}, {"tag", "paid"}}}},
+              {{"action", "seg.add"}, {"params", {{"contact", "{{data.client_id}}"}, {"segment", "VIP"}}}},
+              task_step("Позвонить", {{"about", {{"type", "deal"}, {"id", "{{data.deal_id}}"}}},
+                                      {"assignee", {{"id", "{{data.manager_id}}"}}}})})}}});
+  HostProcess host(host_config(sink, rules));
+  post(host, {{"id", "d-1"},
+              {"type", "deal.created"},
+              {"contact", {{"id", 77}}},
+              {"entity", {{"type", "deal"}, {"id", 555}, {"status", "Новая"}}}});
+  post(host, {{"id", "p-1"},
+              {"type", "payment.received"},
+              {"contact", {{"id", 77}}},
+              {"data", {{"deal_id", 555}, {"client_id", 77}, {"manager_id", 9}}}});
+  const json done = admin_wait(host, "/api/v1/executions?rule=paid&state=done",
+                               [](const json& j) { return j["executions"].size() == 1; });
+  ASSERT_EQ(done["executions"].size(), 1u) << admin_get(host, "/api/v1/executions?rule=paid").dump() << host.log();
+  const HttpResult deal = http_request(host.port(), "GET", "/api/v1/entities/deal/555", "",
+                                       {{"Authorization", std::string("Bearer ") + kAdmin}});
+  EXPECT_EQ(deal.json()["status"], "Оплачено") << deal.body;
+  const json contact = admin_get(host, "/api/v1/contacts/77");
+  EXPECT_EQ(contact["data"]["tags"], json::array({"paid"})) << contact.dump();
+  EXPECT_EQ(admin_get(host, "/api/v1/segments/VIP/members")["items"].size(), 1u);
+  const json tasks = tasks_of(host, 1);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0]["about"], json::parse(R"({"type": "deal", "id": "555"})"));
+  EXPECT_EQ(tasks[0]["assignee"]["id"], "9");
+}
+
 // HolliHop, example 2: a rule on each of [Нет], "Первичный контакт" and
 // "Записан на пробное" gives a lead that goes through all three three tasks.
 TEST(CrmScenarios, HollihopSingleStatusRulesGiveOneTaskPerStatusEntered) {
