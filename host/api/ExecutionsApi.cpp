@@ -53,9 +53,11 @@ std::optional<int64_t> parse_id(std::string_view s) {
 }  // namespace
 
 ExecutionsApi::ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry,
-                             Cancelled on_cancelled, ApiWorker& worker, StatsRules stats_rules)
+                             Cancelled on_cancelled, ApiWorker& worker, StatsRules stats_rules,
+                             CurrentVersions current_versions)
     : store_(store),
       stats_rules_(std::move(stats_rules)),
+      current_versions_(std::move(current_versions)),
       transitions_(store),
       tokens_(std::move(admin_tokens), "api.admin_tokens"),
       on_retry_(std::move(on_retry)),
@@ -104,7 +106,7 @@ void ExecutionsApi::executions(ServerRequest&& request, ServerConnection::Reply 
   if (verb != "retry" && verb != "cancel" && verb != "resend" && verb != "mark-done")
     return reply(error_response(404, "not_found", "no route " + path));
   if (request.method != "POST") return reply(method_not_allowed("POST"));
-  command(*id, verb, std::move(reply));
+  command(*id, verb, request.body, std::move(reply));
 }
 
 void ExecutionsApi::list(const ServerRequest& request, bool dead_letters_only, ServerConnection::Reply reply) {
@@ -248,14 +250,52 @@ bool ExecutionsApi::contact_known(const std::vector<std::string>& keys) const {
   return !store_.executions(any).empty();
 }
 
-void ExecutionsApi::command(int64_t id, const std::string& verb, ServerConnection::Reply reply) {
+std::optional<ServerResponse> ExecutionsApi::on_current_version(int64_t id, ExecutionCommand& c) const {
+  const auto row = store_.execution(id);
+  if (!row) return error_response(404, "not_found", "no execution " + std::to_string(id));
+  // A branch goes on in its parallel group's version, which its join reads.
+  if (row->parent_id != 0)
+    return error_response(409, "conflict",
+                          "execution " + std::to_string(id) + " is a branch of execution " +
+                              std::to_string(row->parent_id) + ": it is retried on its group's version");
+  const auto current = current_versions_.find(row->rule);
+  if (current == current_versions_.end())
+    return error_response(409, "conflict", "rule '" + row->rule + "' is not in the config now");
+  if (row->step != kEndId && !current->second.steps.count(row->step))
+    return error_response(409, "conflict",
+                          "rule '" + row->rule + "' as the config has it now has no step '" + row->step +
+                              "' (the step the execution stopped at): retry it on its own version");
+  c.rule_version = current->second.version;
+  return std::nullopt;
+}
+
+void ExecutionsApi::command(int64_t id, const std::string& verb, const std::string& body,
+                            ServerConnection::Reply reply) {
   ExecutionCommand c;
   c.id = id;
   const int64_t now = now_ms();
+  json entry{{"admin", verb}, {"at", format_time_ms(now)}};
+  // A retry's options: no body, or an empty object (what a client sends by
+  // default), is none. (The other commands take none, and read no body.)
+  const json asked =
+      body.find_first_not_of(" \t\r\n") == std::string::npos ? json::object() : json::parse(body, nullptr, false);
+  const bool blank = asked == json::object();
   if (verb == "retry") {
     c.from = {ExecutionState::kFailed, ExecutionState::kCancelled};
     c.to = ExecutionState::kReady;
     c.due_at_ms = now;
+    if (!blank) {
+      if (asked != json{{"version", "current"}} && asked != json{{"version", "own"}})
+        return reply(error_response(
+            400, "bad_request",
+            "expected no body (the execution's own rule version), {\"version\": \"own\"} or {\"version\": "
+            "\"current\"} (the rule as the config has it now, at the same step)"));
+      if (asked["version"] == "current") {
+        auto why = on_current_version(id, c);
+        if (why) return reply(std::move(*why));
+        entry["version"] = c.rule_version;
+      }
+    }
   } else if (verb == "cancel") {
     c.from = {ExecutionState::kReady, ExecutionState::kWaiting, ExecutionState::kInDoubt};
     c.to = ExecutionState::kCancelled;
@@ -266,7 +306,7 @@ void ExecutionsApi::command(int64_t id, const std::string& verb, ServerConnectio
     c.due_at_ms = now;
     c.doubt = verb == "mark-done" ? Doubt::kMarkedDone : Doubt::kNone;
   }
-  c.history_entry_json = dump_text(json{{"admin", verb}, {"at", format_time_ms(now)}});
+  c.history_entry_json = dump_text(entry);
   transitions_.command(std::move(c),
                        [this, id, verb, reply = std::move(reply)](StoreStatus status, std::vector<int64_t> cancelled) {
                          if (status.code == StoreErrc::kNotFound)

@@ -12,6 +12,8 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,16 +31,26 @@ class ExecutionsApi {
   // `on_cancelled` after a cancel, with the executions it cancelled (this
   // node gives up their calls in flight).
   using Cancelled = std::function<void(const std::vector<int64_t>& executions)>;
+  // A rule's version now, and its steps' ids: a dead letter a rule's
+  // mistake made is retried on the mended rule ({"version": "current"}).
+  struct CurrentVersion {
+    std::string version;
+    std::set<std::string> steps;
+  };
+  using CurrentVersions = std::map<std::string, CurrentVersion>;
   // Stats requests run on `worker`, which outlives this.
   ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry,
-                Cancelled on_cancelled, ApiWorker& worker, StatsRules stats_rules = {});
+                Cancelled on_cancelled, ApiWorker& worker, StatsRules stats_rules = {},
+                CurrentVersions current_versions = {});
 
   void executions(ServerRequest&& request, ServerConnection::Reply reply);
   void dead_letters(ServerRequest&& request, ServerConnection::Reply reply);
 
  private:
   void list(const ServerRequest& request, bool dead_letters_only, ServerConnection::Reply reply);
-  void command(int64_t id, const std::string& verb, ServerConnection::Reply reply);
+  void command(int64_t id, const std::string& verb, const std::string& body, ServerConnection::Reply reply);
+  // `c` moved to its rule's current version, or why it cannot be.
+  std::optional<ServerResponse> on_current_version(int64_t id, ExecutionCommand& c) const;
   void stats(const ServerRequest& request, ServerConnection::Reply& reply);
   bool rule_known(const std::string& rule) const;                  // in the config, or has executions
   bool contact_known(const std::vector<std::string>& keys) const;  // stored, or has executions
@@ -51,6 +63,7 @@ class ExecutionsApi {
 
   Store& store_;
   const StatsRules stats_rules_;
+  const CurrentVersions current_versions_;
   Transitions transitions_;  // the admin's commands
   BearerTokens tokens_;
   std::function<void()> on_retry_;

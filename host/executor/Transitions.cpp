@@ -226,6 +226,7 @@ void apply_command(ExecutionRows& rows, const ExecutionCommand& c, std::vector<i
   if (!c.history_entry_json.empty()) row.history_json = history::appended(row.history_json, c.history_entry_json);
   row.awaiting.clear();
   row.doubt = c.doubt;
+  if (!c.rule_version.empty()) row.rule_version = c.rule_version;
   write(rows, row, *before);  // the lease stays: a step of it may be running
   if (c.to == ExecutionState::kCancelled) {
     cancelled.push_back(c.id);

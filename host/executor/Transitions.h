@@ -147,6 +147,7 @@ struct ExecutionCommand {
   std::optional<int64_t> due_at_ms;
   std::string history_entry_json;
   Doubt doubt = Doubt::kNone;
+  std::string rule_version = {};  // "": the one it runs; else the version it goes on with (at the same step)
 };
 
 class Transitions {

@@ -365,7 +365,8 @@ nlohmann::json changing_fields(const ExecutionRow& r) {
           {"resume_step", r.resume_step},
           {"lease_owner", r.lease_owner},
           {"doubt", static_cast<int>(r.doubt)},
-          {"last_arrival", r.last_arrival}};
+          {"last_arrival", r.last_arrival},
+          {"rule_version", r.rule_version}};
 }
 
 std::vector<ExecutionRow> read_executions(const PgResult& q) {
@@ -935,6 +936,7 @@ class PostgresStore::HeldRows {
     row.lease_owner = r.lease_owner;
     row.doubt = r.doubt;
     row.last_arrival = r.last_arrival;
+    row.rule_version = r.rule_version;
     it->second.changed = true;
     ++changes_;
     return true;
@@ -955,9 +957,10 @@ class PostgresStore::HeldRows {
                "UPDATE executions e SET state = x.state, step = x.step, attempt = x.attempt, due_at = x.due_at, "
                "history = x.history, error = x.error, updated_at = x.updated_at, awaiting = nullif(x.awaiting, ''), "
                "resume_step = x.resume_step, lease_owner = nullif(x.lease_owner, ''), doubt = x.doubt, "
-               "last_arrival = x.last_arrival FROM json_to_recordset($1::json) AS x(id bigint, state text, "
-               "step text, attempt integer, due_at bigint, history text, error text, updated_at bigint, "
-               "awaiting text, resume_step text, lease_owner text, doubt integer, last_arrival bigint) "
+               "last_arrival = x.last_arrival, rule_version = x.rule_version FROM json_to_recordset($1::json) AS "
+               "x(id bigint, state text, step text, attempt integer, due_at bigint, history text, error text, "
+               "updated_at bigint, awaiting text, resume_step text, lease_owner text, doubt integer, "
+               "last_arrival bigint, rule_version text) "
                "WHERE e.id = x.id",
                PgParams().text(dump_text(records)))
             .affected();
@@ -1050,7 +1053,6 @@ class PostgresStore::Rows final : public ExecutionRows {
       record["parent_id"] = r.parent_id;
       record["end_step"] = r.end_step;
       record["priority"] = r.priority;
-      record["rule_version"] = r.rule_version;
       record["contact_key"] = r.contact_key;
     }
     PgResult q = db_.run(
@@ -1100,11 +1102,11 @@ class PostgresStore::Rows final : public ExecutionRows {
     p.integer(r.id).text(state_name(r.state)).text(r.step).integer(r.attempt);
     due(p, r.due_at_ms).text(r.history_json).text(r.error).integer(r.updated_at_ms).text(r.awaiting);
     p.text(r.resume_step).text(r.lease_owner).integer(static_cast<int64_t>(r.doubt)).integer(r.last_arrival);
-    p.text(state_name(state)).text(lease_owner);
+    p.text(state_name(state)).text(lease_owner).text(r.rule_version);
     return db_.run(
                   "UPDATE executions SET state = $2, step = $3, attempt = $4, due_at = $5, history = $6, "
                   "error = $7, updated_at = $8, awaiting = nullif($9, ''), resume_step = $10, "
-                  "lease_owner = nullif($11, ''), doubt = $12, last_arrival = $13 "
+                  "lease_owner = nullif($11, ''), doubt = $12, last_arrival = $13, rule_version = $16 "
                   "WHERE id = $1 AND state = $14 AND coalesce(lease_owner, '') = $15",
                   p)
                .affected() == 1;

@@ -394,7 +394,7 @@ struct SqliteStore::Writer {
         set_execution(db.handle(),
                       "UPDATE executions SET state = ?2, step = ?3, attempt = ?4, due_at = ?5, history = ?6, "
                       "error = ?7, updated_at = ?8, awaiting = nullif(?9, ''), resume_step = ?10, "
-                      "lease_owner = nullif(?11, ''), doubt = ?12, last_arrival = ?13 "
+                      "lease_owner = nullif(?11, ''), doubt = ?12, last_arrival = ?13, rule_version = ?16 "
                       "WHERE id = ?1 AND state = ?14 AND coalesce(lease_owner, '') = ?15"),
         awaiting(db.handle(), std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE awaiting = ?"),
         branches(db.handle(),
@@ -751,7 +751,7 @@ class SqliteStore::Rows final : public ExecutionRows {
     q.bind_borrowed(6, r.history_json).bind_borrowed(7, r.error).bind(8, r.updated_at_ms);
     q.bind_borrowed(9, r.awaiting).bind_borrowed(10, r.resume_step);
     q.bind_borrowed(11, r.lease_owner).bind(12, static_cast<int64_t>(r.doubt)).bind(13, r.last_arrival);
-    q.bind_borrowed(14, state_name(state)).bind_borrowed(15, lease_owner);
+    q.bind_borrowed(14, state_name(state)).bind_borrowed(15, lease_owner).bind_borrowed(16, r.rule_version);
     if (q.run() != 1) {
       w_.written.forget(r.id);
       return false;

@@ -366,7 +366,8 @@ class ExecutionRows {
   virtual std::optional<ExecutionRow> find(int64_t id) = 0;
   // Writes the row's changing fields (state, step, attempt, due time,
   // history, error, updated_at, awaiting, resume_step, lease_owner, doubt,
-  // last_arrival) if the stored row is still in `state` and leased by
+  // last_arrival, rule_version: an admin's retry on the rule's current
+  // version) if the stored row is still in `state` and leased by
   // `lease_owner` ("" = by no one); false, writing nothing, otherwise. The
   // row's other fields must be the stored row's (the row found, changed):
   // a backend may keep the row given as the row stored.

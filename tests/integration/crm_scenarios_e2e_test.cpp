@@ -660,6 +660,53 @@ json tasks_of(const HostProcess& host, size_t expected) {
   return admin_wait(host, "/api/v1/tasks", [&](const json& j) { return j["items"].size() >= expected; })["items"];
 }
 
+// A dead letter a rule's own mistake made (a task method the instance does
+// not have) is retried on the mended rule, at the step it stopped at: the
+// event is not lost to the fix. Without asking, a retry runs the version the
+// execution began with, and fails again.
+TEST(CrmScenarios, ADeadLetterIsRetriedOnTheMendedRule) {
+  HttpSink sink;
+  const auto rules_with = [](const std::string& method) {
+    return json::array({{{"name", "call"},
+                         {"trigger", {{"event", "client.registered"}}},
+                         {"steps", json::array({post_step("/hello", {{"client", "{{contact.id}}"}}),
+                                                task_step("Позвонить {{contact.id}}", {{"method", method}})})}}});
+  };
+  json config = host_config(sink, rules_with("visit"));
+  HostProcess before(config);
+  post(before,
+       {{"id", "r-1"}, {"type", "client.registered"}, {"contact", {{"id", "C1"}, {"responsible", {{{"id", "m1"}}}}}}});
+  const json failed =
+      admin_wait(before, "/api/v1/executions?state=failed", [](const json& j) { return j["executions"].size() == 1; });
+  ASSERT_EQ(failed["executions"].size(), 1u) << before.log();
+  const int64_t id = failed["executions"][0]["id"];
+  before.stop();
+  config["rules"] = rules_with("call");  // mended
+  HostProcess host(config, {}, before.dir());
+  const auto retry = [&](const std::string& body) {
+    return http_request(host.port(), "POST", "/api/v1/executions/" + std::to_string(id) + "/retry", body,
+                        {{"Authorization", std::string("Bearer ") + kAdmin}});
+  };
+  EXPECT_EQ(retry(R"({"version": "newest"})").status, 400);
+  ASSERT_EQ(retry("").status, 200);  // its own version: the same mistake
+  std::this_thread::sleep_for(300ms);
+  admin_wait(host, "/api/v1/executions?state=failed", [](const json& j) { return j["executions"].size() == 1; });
+  const HttpResult mended = retry(R"({"version": "current"})");
+  ASSERT_EQ(mended.status, 200) << mended.body;
+  const json done =
+      admin_wait(host, "/api/v1/executions?state=done", [](const json& j) { return j["executions"].size() == 1; });
+  ASSERT_EQ(done["executions"].size(), 1u) << admin_get(host, "/api/v1/executions/" + std::to_string(id)).dump();
+  EXPECT_EQ(sink.count(), 1u);  // the step before it is not run again
+  const json tasks = tasks_of(host, 1);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0]["title"], "Позвонить C1");
+  EXPECT_EQ(tasks[0]["method"], "call");
+  const json one = admin_get(host, "/api/v1/executions/" + std::to_string(id));
+  EXPECT_TRUE(std::any_of(one["history"].begin(), one["history"].end(), [](const json& entry) {
+    return entry.contains("version");
+  })) << one.dump();
+}
+
 // A CRM that numbers its records (Bitrix24's deal 555) names them with
 // numbers in its events' data: a template that is all "{{data.deal_id}}"
 // keeps the number, and the crm, tasks and segments actions take it as the

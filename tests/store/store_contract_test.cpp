@@ -2197,6 +2197,7 @@ TYPED_TEST(StoreContract, RowsRoundTripAndCompareAndSetWritesOnlyWhatItExpects) 
                 changed.lease_owner = "host-a";
                 changed.doubt = Doubt::kMayHaveRun;
                 changed.last_arrival = 7;
+                changed.rule_version = "v2";  // an admin's retry on the rule's current version
                 EXPECT_FALSE(rows.compare_and_set(changed, ExecutionState::kWaiting, ""));      // not in that state
                 EXPECT_FALSE(rows.compare_and_set(changed, ExecutionState::kReady, "host-b"));  // not that lease
                 EXPECT_TRUE(rows.compare_and_set(changed, ExecutionState::kReady, ""));
@@ -2213,6 +2214,7 @@ TYPED_TEST(StoreContract, RowsRoundTripAndCompareAndSetWritesOnlyWhatItExpects) 
   EXPECT_EQ(row->lease_owner, "host-a");
   EXPECT_EQ(row->doubt, Doubt::kMayHaveRun);
   EXPECT_EQ(row->last_arrival, 7);
+  EXPECT_EQ(row->rule_version, "v2");
   ASSERT_TRUE(transact(*store, [&](ExecutionRows& rows) {
                 EXPECT_EQ(rows.awaiting("message.read\nid=m1").size(), 1u);
                 EXPECT_TRUE(rows.awaiting("message.read\nid=m2").empty());
