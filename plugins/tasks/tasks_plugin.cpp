@@ -82,6 +82,9 @@ class Tasks : public switchboard::Plugin {
     json subject = json::parse(call.subject_json.empty() ? std::string_view("{}") : call.subject_json, nullptr, false);
     if (!params.is_object()) return done(ActionResult::invalid_params("parameters are not a JSON object"));
     switchboard_plugins::ids_as_text(params, {"/id", "/about/id", "/assignee/id"});
+    // A deadline or reminder a template left empty ("{{data.remind_at|}}") is none.
+    for (const char* optional : {"deadline", "reminder"})
+      if (params.contains(optional) && params[optional] == "") params.erase(optional);
     if (!subject.is_object()) subject = json::object();
     if (!host_.has_crm()) return done(switchboard_plugins::change_refused(SB_ERR_UNSUPPORTED));
     try {
@@ -366,7 +369,10 @@ class Tasks : public switchboard::Plugin {
   void complete(const switchboard::ActionCall& call, const json& params, const json& subject,
                 switchboard::Completion done) {
     const std::string id = task_id(params, subject);
-    std::vector<json> changes{status_change(id, "done")};
+    // A task cancelled stays cancelled: a rule's "done" comes too late for it.
+    json to_done = status_change(id, "done");
+    to_done["if_status"] = {"open", "in_progress", nullptr};
+    std::vector<json> changes{std::move(to_done)};
     if (params.contains("result"))
       changes.push_back({{"op", "set_fields"},
                          {"key", "result"},
@@ -389,9 +395,10 @@ class Tasks : public switchboard::Plugin {
       const std::string id = task_id(params, subject);
       return apply(call.idempotency_key, cancellation(id), std::make_shared<Changes>(1, done), id);
     }
-    const json about = params.contains("about") ? params["about"] : entity;
+    // As create reads it: the event's entity, else its contact.
+    const json about = params.contains("about") ? params["about"] : default_about(subject);
     if (!about.contains("type") || !about.contains("id"))
-      throw Invalid{"/about: the execution is about no entity, and neither about nor id names one"};
+      throw Invalid{"/about: the execution is about no entity or contact, and neither about nor id names one"};
     const json filter{{"all",
                        {{{"field", "entity.fields.about.type"}, {"op", "="}, {"value", about["type"]}},
                         {{"field", "entity.fields.about.id"}, {"op", "="}, {"value", about["id"]}},

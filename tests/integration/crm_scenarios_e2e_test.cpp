@@ -1065,6 +1065,39 @@ TEST(CrmScenarios, ATaskAboutANamedDealGoesToItsManagerAndAReassignmentNamesTheN
 // SendPulse: "the deal is paid — delete the related tasks". The deal's open
 // tasks are cancelled (and stay listed); one already done stays done, and
 // another deal's task is untouched. A rule on a task's status hears of each.
+// A client's task (no deal: the task is about the contact) is cancelled by
+// the client's next event as create found it; a rule that completes a task
+// cancelled since leaves it cancelled; a reminder a template leaves empty
+// is no reminder.
+TEST(CrmScenarios, AClientsTaskIsCancelledByTheirNextEventAndStaysCancelled) {
+  HttpSink sink;
+  json rules = json::array(
+      {{{"name", "call"},
+        {"trigger", {{"event", "client.registered"}}},
+        {"steps", json::array({task_step("Позвонить {{contact.id}}", {{"reminder", "{{data.remind|}}"}})})}},
+       {{"name", "booked"},
+        {"trigger", {{"event", "client.booked"}}},
+        {"steps", json::array({{{"action", "tasks.cancel"}, {"params", json::object()}}})}},
+       {{"name", "close"},
+        {"trigger", {{"event", "task.close"}}},
+        {"steps", json::array({{{"action", "tasks.complete"}, {"params", {{"id", "{{data.task}}"}}}}})}}});
+  HostProcess host(host_config(sink, rules));
+  const json client{{"id", "CR1"}, {"responsible", {{{"id", "m1"}}}}};
+  post(host, {{"id", "c-1"}, {"type", "client.registered"}, {"contact", client}});
+  const json tasks = tasks_of(host, 1);
+  ASSERT_EQ(tasks.size(), 1u) << host.log();
+  EXPECT_EQ(tasks[0]["about"]["type"], "contact");
+  EXPECT_FALSE(tasks[0].contains("reminder")) << tasks[0].dump();
+  const std::string id = tasks[0]["id"];
+  post(host, {{"id", "c-2"}, {"type", "client.booked"}, {"contact", client}});
+  admin_wait(host, "/api/v1/tasks?status=cancelled", [](const json& j) { return j["items"].size() == 1; });
+  post(host, {{"id", "c-3"}, {"type", "task.close"}, {"data", {{"task", id}}}});
+  admin_wait(host, "/api/v1/executions?rule=close&state=done",
+             [](const json& j) { return j["executions"].size() == 1; });
+  EXPECT_EQ(admin_get(host, "/api/v1/tasks?status=cancelled")["items"].size(), 1u) << host.log();
+  EXPECT_TRUE(admin_get(host, "/api/v1/tasks?status=done")["items"].empty());
+}
+
 TEST(CrmScenarios, SendPulseAPaidDealCancelsItsOpenTasksOnly) {
   HttpSink sink;
   const json cancel{{"name", "Cancel"}, {"action", "tasks.cancel"}, {"params", json::object()}};
