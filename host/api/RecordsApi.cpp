@@ -271,15 +271,7 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
     if (const size_t q = request.target.find('?'); q != std::string::npos && q + 1 < request.target.size())
       return reply(error_response(400, "bad_request", "the segments list takes no parameters: it is one page"));
     json items = json::array();
-    for (const auto& [name, segment] : segments_) {
-      json item{
-          {"name", name}, {"description", segment.description}, {"kind", segment.dynamic() ? "dynamic" : "static"}};
-      if (segment.dynamic()) item["filter"] = segment.filter;
-      // As of its last count: a dynamic segment's refresh, a static one's daily count.
-      const json history = size_history(name);
-      if (!history.empty()) item["size"] = history.back()["size"], item["refreshed_at"] = history.back()["at"];
-      items.push_back(std::move(item));
-    }
+    for (const auto& [name, segment] : segments_) items.push_back(segment_json(name, segment));
     return reply(json_response(200, {{"items", std::move(items)}, {"next", nullptr}}));
   }
   // /api/v1/segments/{name}/members[/{contact}]
@@ -295,11 +287,16 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
     return reply(error_response(400, "bad_request", "the path is not percent-encoded correctly"));
   }
   const bool history = parts.size() == 2 && parts[1] == "history";
-  if (!history && (parts.size() < 2 || parts.size() > 3 || parts[1] != "members"))
-    return reply(error_response(404, "not_found", "expected /api/v1/segments/{name}/members or .../history"));
+  if (!history && (parts.size() > 3 || (parts.size() > 1 && parts[1] != "members")))
+    return reply(
+        error_response(404, "not_found", "expected /api/v1/segments/{name}, .../{name}/members or .../{name}/history"));
   if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
   if (!segments_.count(parts[0]))
     return reply(error_response(404, "not_found", "no segment '" + parts[0] + "' in the config"));
+  if (parts.size() == 1) {
+    if (request.method != "GET") return reply(method_not_allowed("GET"));
+    return reply(json_response(200, segment_json(parts[0], segments_.at(parts[0]))));
+  }
   if (history) {
     if (request.method != "GET") return reply(method_not_allowed("GET"));
     // Newest first, as the other lists; the 400 kept fit one page.
@@ -343,6 +340,15 @@ void RecordsApi::segments(ServerRequest&& request, ServerConnection::Reply reply
   if (!filter) return;
   filter->segment = parts[0];
   reply(json_response(200, list_contacts(store_, std::move(*filter))));
+}
+
+json RecordsApi::segment_json(const std::string& name, const SegmentConfig& segment) const {
+  json item{{"name", name}, {"description", segment.description}, {"kind", segment.dynamic() ? "dynamic" : "static"}};
+  if (segment.dynamic()) item["filter"] = segment.filter;
+  // As of its last count: a dynamic segment's refresh, a static one's daily count.
+  const json history = size_history(name);
+  if (!history.empty()) item["size"] = history.back()["size"], item["refreshed_at"] = history.back()["at"];
+  return item;
 }
 
 json RecordsApi::size_history(const std::string& segment) const {

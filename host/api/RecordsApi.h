@@ -62,6 +62,8 @@ class RecordsApi {
   void change_membership(const std::string& segment, const std::string& contact, Membership membership,
                          ServerConnection::Reply reply);
   nlohmann::json size_history(const std::string& segment) const;  // a dynamic segment's, oldest first
+  // A segment as the segments list shows it.
+  nlohmann::json segment_json(const std::string& name, const SegmentConfig& segment) const;
   // Stores a change the API makes as an event, answering `answer` once committed.
   void store_change(EventRecord event, nlohmann::json answer, ServerConnection::Reply reply);
 

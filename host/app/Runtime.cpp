@@ -257,9 +257,9 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   });
   deps_.events = emitted_.get();
   deps_.secrets = std::move(secrets);
-  RecordRules record_rules{config_.pipelines, {}};
+  RecordRules record_rules{config_.pipelines, {}, {}};
   for (const auto& [name, segment] : config_.segments)
-    if (!segment.dynamic()) record_rules.segments.insert(name);  // a dynamic one's filter decides
+    (segment.dynamic() ? record_rules.dynamic_segments : record_rules.segments).insert(name);
   crm_ = std::make_unique<CrmService>(
       *store_, std::move(record_rules),
       [this] {

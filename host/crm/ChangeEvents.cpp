@@ -281,7 +281,10 @@ Result change_segments(const ChangeRequest& r, const json& change, const RecordR
   if (names == change.end() || !names->is_array() || list.empty() || list.size() != names->size())
     return std::string("/segments: expected a list of segment names");
   for (const auto& name : list)
-    if (!rules.segments.count(name)) {
+    if (rules.dynamic_segments.count(name)) {
+      return "/segments: segment '" + name +
+             "' is dynamic: its filter decides who is in it (a rule puts contacts in static segments only)";
+    } else if (!rules.segments.count(name)) {
       std::string known;
       for (const auto& s : rules.segments) known += (known.empty() ? "" : ", ") + s;
       return "/segments: no segment '" + name + "' in the config (" +

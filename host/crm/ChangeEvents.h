@@ -36,8 +36,9 @@ struct ChangeRequest {
 
 // What the config says records may be.
 struct RecordRules {
-  Pipelines pipelines;             // the statuses of each pipeline
-  std::set<std::string> segments;  // the segments declared
+  Pipelines pipelines;                     // the statuses of each pipeline
+  std::set<std::string> segments;          // the static segments declared (a rule puts contacts in them)
+  std::set<std::string> dynamic_segments;  // ... and the dynamic ones (their filter does)
 };
 
 // The event, or what is wrong with the change (naming the field).

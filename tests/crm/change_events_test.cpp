@@ -10,7 +10,7 @@ namespace {
 
 using nlohmann::json;
 
-const RecordRules kPipelines{{{"clients", {"Новый", "VIP"}}}, {"vip", "newsletter"}};
+const RecordRules kPipelines{{{"clients", {"Новый", "VIP"}}}, {"vip", "newsletter"}, {"lapsed"}};
 const CallSubject kCall{"visit-10", 2, "id:C1", "deal", "D1", "{}", 0, "vip", "0"};
 
 std::variant<EventRecord, std::string> make(const json& change) {
@@ -168,6 +168,16 @@ TEST(ChangeEvents, AChangeThatCannotBeMadeSaysWhichFieldAndWhatWasExpected) {
   EXPECT_EQ(std::get<std::string>(none), "/entity: the call's event has no entity, and the change names none");
   none = change_event(ChangeRequest{bare, "k", "crm", 1}, {{"op", "add_tags"}, {"tags", {"x"}}}, kPipelines);
   EXPECT_EQ(std::get<std::string>(none), "/contact: the call's event has no contact, and the change names none");
+}
+
+// A rule cannot put a contact in a dynamic segment (its filter decides):
+// said so, not "no such segment".
+TEST(ChangeEvents, ADynamicSegmentIsNamedAsSuchWhenARuleAddsToIt) {
+  EXPECT_EQ(error_of({{"op", "add_to_segments"}, {"segments", {"lapsed"}}}),
+            "/segments: segment 'lapsed' is dynamic: its filter decides who is in it (a rule puts contacts in static "
+            "segments only)");
+  EXPECT_EQ(error_of({{"op", "add_to_segments"}, {"segments", {"nope"}}}),
+            "/segments: no segment 'nope' in the config (there are newsletter, vip)");
 }
 
 }  // namespace

@@ -446,6 +446,11 @@ TEST(CrmScenarios, MatrixCrmTheTenthVisitMakesTheClientAVipAndSaysSo) {
                          {{"Authorization", std::string("Bearer ") + kAdmin}})
                 .status,
             400);  // one page: a cursor is not one this API gave
+  EXPECT_EQ(admin_get(host, "/api/v1/segments/VIP"), segments["items"][0]);  // one segment, as listed
+  EXPECT_EQ(http_request(host.port(), "GET", "/api/v1/segments/Nope", "",
+                         {{"Authorization", std::string("Bearer ") + kAdmin}})
+                .status,
+            404);
   const json members = admin_get(host, "/api/v1/segments/VIP/members");
   ASSERT_EQ(members["items"].size(), 1u);
   EXPECT_EQ(members["items"][0]["key"], "id:C1");
