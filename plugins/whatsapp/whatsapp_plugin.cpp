@@ -121,7 +121,17 @@ class WhatsApp : public switchboard::Plugin {
     const switchboard_plugins::JsonCheck check = switchboard_plugins::check_json(request.body, kMaxDepth);
     if (!check.valid || check.too_deep || !check.is_object)
       return responder.respond(400, kJson, error_body("invalid_json", "expected a JSON object"));
-    std::vector<InboundEvent> events = events_from_payload(json::parse(request.body, nullptr, false));
+    const json payload = json::parse(request.body, nullptr, false);
+    std::vector<InboundEvent> events = events_from_payload(payload);
+    // Signed, but not the shape Meta sends: said, since nothing of it is read
+    // (answered 200 all the same: Meta would only deliver it again).
+    if (payload.value("object", "") != "whatsapp_business_account" || !payload.contains("entry") ||
+        !payload["entry"].is_array()) {
+      host_.count("whatsapp_webhook_unread_total");
+      host_.log(SB_LOG_WARN, "whatsapp webhook payload not read",
+                dump(json{{"reason", "expected {\"object\": \"whatsapp_business_account\", \"entry\": [...]}"},
+                          {"remote_address", request.remote_address}}));
+    }
     if (events.empty()) return responder.respond(200, kJson, "{}");
     emit_all(std::move(events), std::move(responder));
   }
@@ -134,7 +144,11 @@ class WhatsApp : public switchboard::Plugin {
       host_.log(SB_LOG_WARN, "whatsapp webhook handshake refused", dump(json{{"mode", mode}}));
       return responder.respond(403, kJson, error_body("forbidden", "hub.mode or hub.verify_token does not match"));
     }
-    responder.respond(200, "text/plain", query_parameter(request.query, "hub.challenge"));
+    const std::string challenge = query_parameter(request.query, "hub.challenge");
+    if (challenge.empty())
+      return responder.respond(400, kJson,
+                               error_body("bad_request", "hub.challenge is missing: Meta sends one to echo"));
+    responder.respond(200, "text/plain", challenge);
   }
 
   // 200 once the host committed every event of the delivery; otherwise 503,

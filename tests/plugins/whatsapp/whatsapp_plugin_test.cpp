@@ -367,6 +367,22 @@ TEST_F(WhatsAppPluginTest, TheHandshakeAnswersTheChallengeOnlyForOurToken) {
   EXPECT_EQ(host.responses.at(ok).body, "1158201444");
   const uint64_t wrong = host.request("GET", {}, "", "hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1");
   EXPECT_EQ(host.responses.at(wrong).status, 403);
+  // Nothing to echo: not Meta's handshake.
+  const uint64_t blank = host.request("GET", {}, "", "hub.mode=subscribe&hub.verify_token=verify-me");
+  EXPECT_EQ(host.responses.at(blank).status, 400);
+}
+
+// Signed, but not the shape Meta sends: nothing emitted, and said in the log.
+TEST_F(WhatsAppPluginTest, ASignedPayloadNotShapedAsMetasIsLoggedAndReadAsNothing) {
+  auto instance = create();
+  for (const std::string body : {R"({"object":"whatsapp_business_account","entry":"x"})", R"({"object":"page"})"}) {
+    const uint64_t id = host.request("POST", {{"X-Hub-Signature-256", sign("app-secret", body)}}, body);
+    EXPECT_EQ(host.responses.at(id).status, 200);
+  }
+  EXPECT_TRUE(host.emitted.empty());
+  ASSERT_EQ(host.warnings.size(), 2u);
+  EXPECT_EQ(host.warnings[0], "whatsapp webhook payload not read");
+  EXPECT_EQ(host.counters["whatsapp_webhook_unread_total"], 2);
 }
 
 TEST_F(WhatsAppPluginTest, AcceptsMetasPublicSignatureVector) {
