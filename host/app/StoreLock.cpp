@@ -16,7 +16,10 @@ StoreLock::StoreLock(const std::filesystem::path& store_file) {
   std::error_code ignored;
   std::filesystem::create_directories(path.parent_path(), ignored);  // the store makes it too, later
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw std::runtime_error("cannot open " + path.string() + ": " + std::strerror(errno));
+  if (fd_ < 0)
+    throw std::runtime_error("cannot open " + path.string() + ": " + std::strerror(errno) +
+                             " (the store's folder, the config's data_dir or store.sqlite.path, must be one this "
+                             "host can write in)");
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int why = errno;
     char holder[32] = {};

@@ -225,6 +225,9 @@ std::optional<json> without_refused(const json& value, const std::string& at, co
 Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   // Named as every later problem names it (Config::file): one way in one run.
   const std::string name = fs::absolute(file).string();
+  std::error_code ec;
+  if (fs::is_directory(file, ec))
+    throw ConfigError({{name, "", "is a folder: --config names the config file (such as config/switchboard.json)"}});
   std::ifstream in(file, std::ios::binary);
   if (!in) throw ConfigError({{name, "", "cannot read the file: " + std::string(std::strerror(errno))}});
   std::stringstream buffer;

@@ -364,6 +364,10 @@ TEST(Cli, ValidateExitsNonZeroWithFileAndPointer) {
   EXPECT_NE(out.find(file.string() + ": /instances/sink/config/timeout_ms: instance 'sink' (plugin 'http')"),
             std::string::npos)
       << out;
+  // A folder where the file was meant: said so, not "invalid JSON".
+  auto [folder_code, folder_out] = run_switchboard({"validate", "--config", dir.string()});
+  EXPECT_EQ(folder_code, 2) << folder_out;
+  EXPECT_NE(folder_out.find(dir.string() + ": is a folder"), std::string::npos) << folder_out;
 }
 
 // The host that will not start names every problem validate names, at once:
