@@ -54,10 +54,10 @@ std::optional<int64_t> parse_id(std::string_view s) {
 
 ExecutionsApi::ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry,
                              Cancelled on_cancelled, ApiWorker& worker, StatsRules stats_rules,
-                             CurrentVersions current_versions)
+                             RuleVersions rule_versions)
     : store_(store),
       stats_rules_(std::move(stats_rules)),
-      current_versions_(std::move(current_versions)),
+      rule_versions_(std::move(rule_versions)),
       transitions_(store),
       tokens_(std::move(admin_tokens), "api.admin_tokens"),
       on_retry_(std::move(on_retry)),
@@ -258,14 +258,20 @@ std::optional<ServerResponse> ExecutionsApi::on_current_version(int64_t id, Exec
     return error_response(409, "conflict",
                           "execution " + std::to_string(id) + " is a branch of execution " +
                               std::to_string(row->parent_id) + ": it is retried on its group's version");
-  const auto current = current_versions_.find(row->rule);
-  if (current == current_versions_.end())
-    return error_response(409, "conflict", "rule '" + row->rule + "' is not in the config now");
-  if (row->step != kEndId && !current->second.steps.count(row->step))
+  if (row->rule_version.empty())
+    return error_response(
+        409, "conflict",
+        "execution " + std::to_string(id) + " began before rule versions were kept: retry it as it is");
+  const std::string current = rule_versions_.current ? rule_versions_.current(row->rule) : "";
+  if (current.empty()) return error_response(409, "conflict", "rule '" + row->rule + "' is not in the config now");
+  // The same step: its id (a name, or a path) does the same there.
+  const std::string stopped_at = rule_versions_.step(row->rule, row->rule_version, row->step);
+  if (row->step != kEndId && (stopped_at.empty() || rule_versions_.step(row->rule, current, row->step) != stopped_at))
     return error_response(409, "conflict",
-                          "rule '" + row->rule + "' as the config has it now has no step '" + row->step +
-                              "' (the step the execution stopped at): retry it on its own version");
-  c.rule_version = current->second.version;
+                          "rule '" + row->rule + "' as the config has it now has not the step '" + row->step +
+                              "' the execution stopped at (name the step to keep it across edits): retry it on its "
+                              "own version");
+  c.rule_version = current;
   return std::nullopt;
 }
 

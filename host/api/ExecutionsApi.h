@@ -12,8 +12,6 @@
 #pragma once
 
 #include <functional>
-#include <map>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -31,17 +29,18 @@ class ExecutionsApi {
   // `on_cancelled` after a cancel, with the executions it cancelled (this
   // node gives up their calls in flight).
   using Cancelled = std::function<void(const std::vector<int64_t>& executions)>;
-  // A rule's version now, and its steps' ids: a dead letter a rule's
-  // mistake made is retried on the mended rule ({"version": "current"}).
-  struct CurrentVersion {
-    std::string version;
-    std::set<std::string> steps;
+  // What a retry on the rule's current version ({"version": "current"}: a
+  // dead letter a rule's mistake made, retried on the mended rule) asks:
+  // the version the config has now ("" for none), and what the step of an
+  // id does in a version ("" for none): it goes on only at the same step.
+  struct RuleVersions {
+    std::function<std::string(const std::string& rule)> current;
+    std::function<std::string(const std::string& rule, const std::string& version, const std::string& step)> step;
   };
-  using CurrentVersions = std::map<std::string, CurrentVersion>;
   // Stats requests run on `worker`, which outlives this.
   ExecutionsApi(Store& store, std::vector<std::string> admin_tokens, std::function<void()> on_retry,
                 Cancelled on_cancelled, ApiWorker& worker, StatsRules stats_rules = {},
-                CurrentVersions current_versions = {});
+                RuleVersions rule_versions = {});
 
   void executions(ServerRequest&& request, ServerConnection::Reply reply);
   void dead_letters(ServerRequest&& request, ServerConnection::Reply reply);
@@ -63,7 +62,7 @@ class ExecutionsApi {
 
   Store& store_;
   const StatsRules stats_rules_;
-  const CurrentVersions current_versions_;
+  const RuleVersions rule_versions_;
   Transitions transitions_;  // the admin's commands
   BearerTokens tokens_;
   std::function<void()> on_retry_;

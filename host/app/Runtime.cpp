@@ -88,16 +88,6 @@ std::vector<std::string> disabled_rule_names(const Config& config) {
   for (const RuleSource& rule : config.disabled_rules) names.push_back(rule.body.value("name", ""));
   return names;
 }
-
-ExecutionsApi::CurrentVersions current_versions(const std::vector<CompiledRule>& rules) {
-  ExecutionsApi::CurrentVersions out;
-  for (const CompiledRule& rule : rules) {
-    auto& current = out[rule.name];
-    current.version = rule.version;
-    for (const CompiledStep& step : rule.steps) current.steps.insert(step.id);
-  }
-  return out;
-}
 }  // namespace
 
 void read_numbers_in_account_country(const Config& config) {
@@ -156,7 +146,12 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
         give_up_calls(executions);
         store_->announce_cancelled(executions);
       },
-      *admin_worker_, stats_rules(checked.rules, disabled_rule_names(config_)), current_versions(checked.rules));
+      *admin_worker_, stats_rules(checked.rules, disabled_rule_names(config_)),
+      ExecutionsApi::RuleVersions{
+          [this](const std::string& rule) { return pipeline_ ? pipeline_->current_version(rule) : std::string(); },
+          [this](const std::string& rule, const std::string& version, const std::string& step) {
+            return pipeline_ ? pipeline_->step_what(rule, version, step) : std::string();
+          }});
   ingest_worker_ = std::make_unique<ApiWorker>("sb-ingest", config_.ingest_nice);
   events_api_ = std::make_unique<EventsApi>(
       *store_, std::move(event_tokens), *metrics_,

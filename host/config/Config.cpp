@@ -241,22 +241,35 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   // A rule the schema refuses is left out and the rest read on, so that one
   // run names the problems of the other rules too; a problem elsewhere
   // leaves nothing sure to read.
-  // A problem elsewhere is left out too when what is left is of the
-  // schema's shape (a misspelt setting), else it stops the reading there.
+  // A problem elsewhere is left out too when it is a setting and what is
+  // left is of the schema's shape (a misspelt "log_level"); a definition
+  // rules name (an instance, a secret, a template, a pipeline, a segment)
+  // stops the reading there: without it, every rule naming it would be
+  // wrong too.
   std::map<size_t, std::vector<std::string>> refused_rules;  // index -> where the schema refused it
   std::vector<std::string> refused_elsewhere;
-  for (auto& v : host_schema().validate(doc)) {
-    if (const auto rule = rule_index(v.path))
+  bool refused_definition = false;
+  const auto refused = [&](const SchemaViolation& v) {
+    if (const auto rule = rule_index(v.path)) {
       refused_rules[*rule].push_back(v.path);
-    else
+    } else {
       refused_elsewhere.push_back(v.path);
+      for (const char* named : {"/instances/", "/secrets/", "/templates/", "/pipelines/", "/segments/"})
+        refused_definition = refused_definition || v.path.rfind(named, 0) == 0;
+    }
     issues.push_back({name, v.path, v.message});
-  }
+  };
+  for (auto& v : host_schema().validate(doc)) refused(v);
   if (!refused_elsewhere.empty()) {
-    auto rest = without_refused(doc, "", refused_elsewhere);
+    auto rest = refused_definition ? std::nullopt : without_refused(doc, "", refused_elsewhere);
     if (!rest) throw ConfigError(std::move(issues));
-    for (const auto& v : host_schema().validate(*rest))
-      if (!rule_index(v.path)) throw ConfigError(std::move(issues));
+    // Read again without them: what the first reading stopped at (an overlong value stops it) is found now.
+    std::set<std::string> seen;
+    for (const auto& issue : issues) seen.insert(issue.path);
+    refused_elsewhere.clear();
+    for (auto& v : host_schema().validate(*rest))
+      if (!seen.count(v.path)) refused(v);
+    if (!refused_elsewhere.empty()) throw ConfigError(std::move(issues));
     doc = std::move(*rest);
   }
 

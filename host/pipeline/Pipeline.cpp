@@ -695,6 +695,20 @@ const CompiledRule* Pipeline::rule_for(const ExecutionRow& row, std::string& why
   return version_of(row.rule, row.rule_version, why);
 }
 
+std::string Pipeline::current_version(const std::string& rule) const {
+  const CompiledRule* current = rule_named(rule);
+  return current ? current->version : std::string();
+}
+
+std::string Pipeline::step_what(const std::string& rule, const std::string& version, const std::string& step) {
+  std::string why;
+  const CompiledRule* compiled = version_of(rule, version, why);
+  const auto index = compiled ? compiled->index_of(step) : std::nullopt;
+  if (!index || *index >= static_cast<int>(compiled->steps.size())) return "";
+  const CompiledStep& s = compiled->steps[static_cast<size_t>(*index)];
+  return std::to_string(static_cast<int>(s.kind)) + ":" + s.name;
+}
+
 const CompiledRule* Pipeline::version_of(const std::string& rule, const std::string& version, std::string& why) {
   if (const CompiledRule* current = rule_named(rule); current && current->version == version) return current;
   std::lock_guard lock(versions_mutex_);

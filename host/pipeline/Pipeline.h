@@ -93,6 +93,12 @@ class Pipeline {
   // considered): it is stored as urgent (Store::append_events_urgent).
   // Thread-safe.
   bool starts_high_priority(const EventRecord& event) const;
+  // For an admin's retry on a rule's current version: that version ("" when
+  // the config has no such rule), and what the step of an id does in a
+  // version (its kind and name; "" when the version or the step is unknown).
+  // Thread-safe.
+  std::string current_version(const std::string& rule) const;
+  std::string step_what(const std::string& rule, const std::string& version, const std::string& step);
 
  private:
   void run();

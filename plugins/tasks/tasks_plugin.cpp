@@ -369,19 +369,12 @@ class Tasks : public switchboard::Plugin {
   void complete(const switchboard::ActionCall& call, const json& params, const json& subject,
                 switchboard::Completion done) {
     const std::string id = task_id(params, subject);
-    // A task cancelled stays cancelled: a rule's "done" comes too late for it.
+    // A task cancelled stays cancelled, result and all: a rule's "done"
+    // comes too late for it. (What came of it goes with the move.)
     json to_done = status_change(id, "done");
     to_done["if_status"] = {"open", "in_progress", nullptr};
-    std::vector<json> changes{std::move(to_done)};
-    if (params.contains("result"))
-      changes.push_back({{"op", "set_fields"},
-                         {"key", "result"},
-                         {"record", "entity"},
-                         {"must_exist", true},
-                         {"entity", {{"type", "task"}, {"id", id}}},
-                         {"fields", {{"result", params["result"]}}}});
-    auto pending = std::make_shared<Changes>(changes.size(), done, true);
-    for (const json& change : changes) apply(call.idempotency_key, change, pending, id);
+    if (params.contains("result")) to_done["fields"]["result"] = params["result"];
+    apply(call.idempotency_key, to_done, std::make_shared<Changes>(1, done, true), id);
   }
 
   // One task by id (or the execution's own), else every task still open

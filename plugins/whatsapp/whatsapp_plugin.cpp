@@ -125,8 +125,9 @@ class WhatsApp : public switchboard::Plugin {
     std::vector<InboundEvent> events = events_from_payload(payload);
     // Signed, but not the shape Meta sends: said, since nothing of it is read
     // (answered 200 all the same: Meta would only deliver it again).
-    if (payload.value("object", "") != "whatsapp_business_account" || !payload.contains("entry") ||
-        !payload["entry"].is_array()) {
+    const auto object = payload.find("object"), entry = payload.find("entry");
+    if (object == payload.end() || *object != "whatsapp_business_account" || entry == payload.end() ||
+        !entry->is_array()) {
       host_.count("whatsapp_webhook_unread_total");
       host_.log(SB_LOG_WARN, "whatsapp webhook payload not read",
                 dump(json{{"reason", "expected {\"object\": \"whatsapp_business_account\", \"entry\": [...]}"},

@@ -450,9 +450,14 @@ TEST(Config, ValidateReportsARefusedRuleAndTheOtherRulesProblemsInOnePass) {
   EXPECT_NE(elsewhere[1].find("/log_level"), std::string::npos) << elsewhere[1];
   EXPECT_NE(elsewhere[2].find("/rules/0/steps/0/action: rule 'b': unknown instance 'nosuch'"), std::string::npos)
       << elsewhere[2];
-  // A list that is no list leaves nothing to read on from.
+  // A list that is no list leaves nothing to read on from; nor does a
+  // definition rules name (every rule naming it would be wrong too).
   const auto unreadable = validate_text(R"({"rules": {"name": "b"}, "log_level": "verbose"})");
   ASSERT_EQ(unreadable.size(), 2u) << ::testing::PrintToString(unreadable);
+  const auto definition = validate_text(R"({"instances": {"sink": {"plugin": "http", "bogus": 1}},
+      "rules": [{"name": "b", "trigger": {"event": "e.x"}, "steps": [{"action": "sink.post", "params": {"url": "/a"}}]}]})");
+  ASSERT_EQ(definition.size(), 1u) << ::testing::PrintToString(definition);
+  EXPECT_NE(definition[0].find("/instances/sink/bogus"), std::string::npos) << definition[0];
 
   // A refused rule's steps are checked all the same (without what was refused).
   auto own = validate_text(R"({"instances": {"sink": {"plugin": "http", "config": {"base_url": "http://x.test"}}},

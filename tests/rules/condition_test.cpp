@@ -103,6 +103,7 @@ TEST(Condition, MissingFieldsFailComparisonsButNotInequality) {
   EXPECT_FALSE(eval(cond("entity.status.deeper", "=", "x")));
   // A field without a value (absent or null) is null: "= null" holds, "!= null" does not.
   EXPECT_TRUE(eval(cond("contact.fields.missing", "=", nullptr)));
+  EXPECT_FALSE(eval(cond("contact.fields.missing", "!=", nullptr)));
   EXPECT_TRUE(eval(cond("contact.fields.note", "=", nullptr)));
   EXPECT_FALSE(eval(cond("contact.fields.note", "!=", nullptr)));
   EXPECT_FALSE(eval(cond("contact.fields.city", "=", nullptr)));

@@ -375,14 +375,15 @@ TEST_F(WhatsAppPluginTest, TheHandshakeAnswersTheChallengeOnlyForOurToken) {
 // Signed, but not the shape Meta sends: nothing emitted, and said in the log.
 TEST_F(WhatsAppPluginTest, ASignedPayloadNotShapedAsMetasIsLoggedAndReadAsNothing) {
   auto instance = create();
-  for (const std::string body : {R"({"object":"whatsapp_business_account","entry":"x"})", R"({"object":"page"})"}) {
+  for (const std::string body :
+       {R"({"object":"whatsapp_business_account","entry":"x"})", R"({"object":"page"})", R"({"object":1})"}) {
     const uint64_t id = host.request("POST", {{"X-Hub-Signature-256", sign("app-secret", body)}}, body);
     EXPECT_EQ(host.responses.at(id).status, 200);
   }
   EXPECT_TRUE(host.emitted.empty());
-  ASSERT_EQ(host.warnings.size(), 2u);
+  ASSERT_EQ(host.warnings.size(), 3u);
   EXPECT_EQ(host.warnings[0], "whatsapp webhook payload not read");
-  EXPECT_EQ(host.counters["whatsapp_webhook_unread_total"], 2);
+  EXPECT_EQ(host.counters["whatsapp_webhook_unread_total"], 3);
 }
 
 TEST_F(WhatsAppPluginTest, AcceptsMetasPublicSignatureVector) {
