@@ -75,16 +75,19 @@ json object_of(const std::string& text) {
   return data.is_object() ? data : json::object();
 }
 
-// The runs of a schedule as they come due: the latest one due (one missed
-// within the hour before the first check runs late, once), and after it is
-// stored, the next.
+// The runs of a rule's schedule as they come due: the latest one due, and
+// after it is stored, the next. At the first check, one missed within the
+// hour before runs late, once (a host restarted), if the store has seen
+// this rule's schedule before: a rule new to it (or given a new schedule)
+// begins with its next run, not with one from before it was written.
 class ScheduledRuns {
  public:
-  ScheduledRuns(Schedule schedule, std::string zone) : schedule_(std::move(schedule)), zone_(std::move(zone)) {}
+  ScheduledRuns(std::string rule, Schedule schedule, std::string text, std::string zone)
+      : rule_(std::move(rule)), schedule_(std::move(schedule)), zone_(std::move(zone)), written_(text + " " + zone_) {}
 
-  std::optional<int64_t> due(int64_t now) {
+  std::optional<int64_t> due(int64_t now, Store& store) {
     if (!started_) {
-      next_ = schedule_.next_after(now - kHour, zone_);
+      next_ = schedule_.next_after(seen_before(store) ? now - kHour : now - 1, zone_);  // a run at `now` is due
       started_ = true;
     }
     std::optional<int64_t> latest, after = next_;
@@ -114,8 +117,20 @@ class ScheduledRuns {
   const std::string& zone() const { return zone_; }
 
  private:
+  bool seen_before(Store& store) const {
+    try {
+      if (store.kv_get(kSchedulesSeen, rule_) == written_) return true;
+      store.kv_put(kSchedulesSeen, rule_, written_);
+    } catch (const std::exception&) {
+      // Unread: taken as new (no run late), which at worst skips one run missed while down.
+    }
+    return false;
+  }
+
+  std::string rule_;
   Schedule schedule_;
   std::string zone_;
+  std::string written_;  // the schedule as written, and its zone
   bool started_ = false;
   std::optional<int64_t> next_;                           // none: it never runs again
   std::optional<std::optional<int64_t>> after_delivery_;  // next_ once the run due now is stored
@@ -123,11 +138,11 @@ class ScheduledRuns {
 
 class ScheduleProducer final : public TimeProducer {
  public:
-  ScheduleProducer(std::string rule, Schedule schedule, std::string zone)
-      : rule_(std::move(rule)), runs_(std::move(schedule), std::move(zone)) {}
+  ScheduleProducer(std::string rule, const TimeTrigger& t, std::string zone)
+      : rule_(std::move(rule)), runs_(rule_, *t.schedule, t.text, std::move(zone)) {}
 
-  void due(int64_t now, Store&, std::vector<EventRecord>& out) override {
-    const auto latest = runs_.due(now);
+  void due(int64_t now, Store& store, std::vector<EventRecord>& out) override {
+    const auto latest = runs_.due(now, store);
     if (!latest) return;
     const std::string at = format_time_ms(*latest);
     out.push_back(time_event("time:" + rule_ + ":" + at, "schedule.fired", time_source(rule_), *latest, now,
@@ -146,10 +161,10 @@ class ScheduleProducer final : public TimeProducer {
 class ReportProducer : public TimeProducer {
  public:
   ReportProducer(std::string rule, const TimeTrigger& t, std::string zone)
-      : t_(t), runs_(*t.schedule, std::move(zone)), rule_(std::move(rule)) {}
+      : t_(t), runs_(rule, *t.schedule, t.text, std::move(zone)), rule_(std::move(rule)) {}
 
   void due(int64_t now, Store& store, std::vector<EventRecord>& out) override {
-    const auto latest = runs_.due(now);
+    const auto latest = runs_.due(now, store);
     if (!latest) return;
     const ReportPeriod period = period_before(*latest);
     // The period before, of the same kind: the calendar one before, or as
@@ -688,7 +703,7 @@ TimeTriggers::TimeTriggers(Store& store, const std::vector<CompiledRule>& rules,
     switch (t.kind) {
       case TimeTrigger::Kind::kSchedule:
         producers_.push_back(std::make_unique<ScheduleProducer>(
-            rule.name, *t.schedule, t.timezone.empty() ? options_.account_timezone : t.timezone));
+            rule.name, t, t.timezone.empty() ? options_.account_timezone : t.timezone));
         break;
       case TimeTrigger::Kind::kSpecialDate:
         producers_.push_back(std::make_unique<SpecialDateProducer>(rule.name, t, options_.account_timezone));

@@ -194,13 +194,22 @@ TEST_F(TimeTriggersTest, AScheduleRunsEachOccurrenceOnceAndOneMissedWithinTheHou
   TimeTriggers::Options options;
   options.account_timezone = "Europe/Moscow";
   TimeTriggers t(*store_, rules, {}, options, nullptr);
-  // Started at 09:20 Moscow: the 09:00 run was missed 20 minutes ago.
-  EXPECT_EQ(ids(t, "2026-12-02T06:20:00Z"), std::vector<std::string>{"time:daily:2026-12-02T06:00:00.000Z"});
-  EXPECT_TRUE(ids(t, "2026-12-02T07:00:00Z").empty());
+  // A new rule, first run at 09:20 Moscow: today's 09:00 came before it was written.
+  EXPECT_TRUE(ids(t, "2026-12-02T06:20:00Z").empty());
+  EXPECT_EQ(ids(t, "2026-12-03T06:00:10Z"), std::vector<std::string>{"time:daily:2026-12-03T06:00:00.000Z"});
+  EXPECT_TRUE(ids(t, "2026-12-03T07:00:00Z").empty());
   // A whole day checked late is one run, not many.
-  EXPECT_EQ(ids(t, "2026-12-04T06:30:00Z"), std::vector<std::string>{"time:daily:2026-12-04T06:00:00.000Z"});
+  EXPECT_EQ(ids(t, "2026-12-05T06:30:00Z"), std::vector<std::string>{"time:daily:2026-12-05T06:00:00.000Z"});
+  // Restarted at 09:20: the 09:00 run, missed while down, runs late, once.
+  TimeTriggers restarted(*store_, rules, {}, options, nullptr);
+  EXPECT_EQ(ids(restarted, "2026-12-06T06:20:00Z"), std::vector<std::string>{"time:daily:2026-12-06T06:00:00.000Z"});
+  EXPECT_TRUE(ids(restarted, "2026-12-06T06:40:00Z").empty());
   TimeTriggers later(*store_, rules, {}, options, nullptr);
-  EXPECT_TRUE(ids(later, "2026-12-04T08:30:00Z").empty());  // more than an hour after: not run late
+  EXPECT_TRUE(ids(later, "2026-12-07T08:30:00Z").empty());  // more than an hour after: not run late
+  // Given another time, the rule is new again: no run from before the change.
+  const std::vector<CompiledRule> moved{time_rule("daily", {{"schedule", "every day at 11:00"}})};
+  TimeTriggers edited(*store_, moved, {}, options, nullptr);
+  EXPECT_TRUE(ids(edited, "2026-12-08T08:20:00Z").empty());
 }
 
 // A weekly report of the advertising channels: last week's bookings beside
@@ -328,6 +337,7 @@ TEST_F(TimeTriggersTest, AChannelsReportCountsABookingInTheWeekItWasMade) {
   options.ad_channels.entity = "booking";
   options.ad_channels.sale_statuses = {"done"};
   TimeTriggers t(*store_, rules, {}, options, nullptr);
+  EXPECT_TRUE(t.check(at("2026-12-07T05:59:00Z")).empty());  // running when it comes
   const auto events = t.check(at("2026-12-07T06:00:30Z"));
   ASSERT_EQ(events.size(), 1u);
   const json data = json::parse(events[0].body_json)["data"];
@@ -385,7 +395,8 @@ TEST_F(TimeTriggersTest, AWeeklyMessagesReportComparesEachStepsDeliveriesAndAler
   options.account_timezone = "Europe/Moscow";
   options.stats_rules = {{"welcome", {{"SMS"}, std::nullopt}}, {"other", {{"Email"}, std::nullopt}}};
   TimeTriggers t(*store_, rules, {}, options, nullptr);
-  const auto events = t.check(at("2026-12-07T06:00:30Z"));  // Monday 09:00 in Moscow
+  EXPECT_TRUE(t.check(at("2026-12-07T05:59:00Z")).empty());  // running when it comes
+  const auto events = t.check(at("2026-12-07T06:00:30Z"));   // Monday 09:00 in Moscow
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].type, "report.messages");
   const json data = json::parse(events[0].body_json)["data"];
@@ -456,7 +467,8 @@ TEST_F(TimeTriggersTest, AWeeklyTasksReportComparesCompletionAndItsTimeAsOfEachW
   TimeTriggers::Options options;
   options.account_timezone = "Europe/Moscow";
   TimeTriggers t(*store_, rules, {}, options, nullptr);
-  const auto events = t.check(at("2026-12-07T06:00:30Z"));  // Monday 09:00 in Moscow
+  EXPECT_TRUE(t.check(at("2026-12-07T05:59:00Z")).empty());  // running when it comes
+  const auto events = t.check(at("2026-12-07T06:00:30Z"));   // Monday 09:00 in Moscow
   ASSERT_EQ(events.size(), 1u);
   const json data = json::parse(events[0].body_json)["data"];
   EXPECT_EQ(data["from"], "2026-11-29T21:00:00.000Z");
