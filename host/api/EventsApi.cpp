@@ -1,5 +1,7 @@
 #include "api/EventsApi.h"
 
+#include <Poco/String.h>
+
 #include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -27,6 +29,21 @@ const char* outcome_text(AppendOutcome o) {
   }
 }
 
+// A body that is not JSON and whose Content-Type says it is something else
+// (a form, XML): its media type, else "" (JSON, or said to be). A JSON body
+// sent with curl's default form type is taken.
+std::string other_media_type(const ServerRequest& request) {
+  const size_t first = request.body.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && (request.body[first] == '{' || request.body[first] == '[')) return "";
+  for (const auto& [name, value] : request.headers) {
+    if (Poco::icompare(name, "content-type") != 0) continue;
+    std::string type = Poco::toLower(Poco::trim(value.substr(0, value.find(';'))));
+    const bool json = type == "application/json" || (type.size() > 5 && type.ends_with("+json"));
+    return json || type.empty() ? "" : type;
+  }
+  return "";
+}
+
 // What the sender hears of an id another source's event holds.
 std::string id_taken(const std::string& id) { return id_taken_problem(id) + ": give this event an id of its own"; }
 
@@ -51,6 +68,15 @@ void EventsApi::handle(ServerRequest&& request, ServerConnection::Reply reply) {
   if (auto refusal = tokens_.refuse(request)) {
     rejected_.add();
     return reply(std::move(*refusal));
+  }
+  if (const std::string type = other_media_type(request); !type.empty()) {
+    rejected_.add();
+    ServerResponse r = error_response(415, "unsupported_media_type",
+                                      "Content-Type '" + type +
+                                          "' is not taken: send JSON (application/json), one event or "
+                                          "{\"events\": [...]}");
+    r.headers.emplace_back("Accept-Post", "application/json");
+    return reply(std::move(r));
   }
   if (bulk_ && request.body.size() > kBulkBytes) {
     // A few batches wait at most: beyond them, the connection's own loop

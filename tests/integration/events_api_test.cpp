@@ -250,6 +250,20 @@ TEST_F(EventsApiTest, EachBadEventNamesTheFieldAtFault) {
   EXPECT_EQ(huge.status, 400) << huge.body;
   EXPECT_EQ(huge.json()["error"]["code"], "invalid_json");
   EXPECT_NE(huge.body.find("number overflow parsing '-1e999'"), std::string::npos) << huge.body;
+  // A form or XML is not taken, and the sender is told what is; JSON sent as
+  // curl's default form type is JSON all the same.
+  const auto with_type = [&](const std::string& type, const std::string& body) {
+    return http_request(host_.port(), "POST", "/api/v1/events", body,
+                        {{"Authorization", std::string("Bearer ") + kToken}, {"Content-Type", type}});
+  };
+  const HttpResult form = with_type("application/x-www-form-urlencoded", "id=f1&type=x.a");
+  EXPECT_EQ(form.status, 415) << form.body;
+  EXPECT_EQ(form.headers.at("accept-post"), "application/json");
+  EXPECT_NE(form.body.find("Content-Type 'application/x-www-form-urlencoded' is not taken"), std::string::npos);
+  EXPECT_EQ(with_type("application/xml; charset=utf-8", "<a/>").status, 415);
+  EXPECT_EQ(with_type("application/x-www-form-urlencoded", R"({"id": "f2", "type": "x.a"})").status, 202);
+  EXPECT_EQ(with_type("application/vnd.crm+json", R"({"id": "f3", "type": "x.a"})").status, 202);
+  EXPECT_EQ(with_type("application/json", "{\"id\": ").status, 400);
 }
 
 TEST(EventsApi, WithoutTokensTheApiIsOff) {
