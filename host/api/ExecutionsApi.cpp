@@ -283,8 +283,7 @@ void ExecutionsApi::command(int64_t id, const std::string& verb, const std::stri
   json entry{{"admin", verb}, {"at", format_time_ms(now)}};
   // A retry's options: no body, or an empty object (what a client sends by
   // default), is none. (The other commands take none, and read no body.)
-  const json asked =
-      body.find_first_not_of(" \t\r\n") == std::string::npos ? json::object() : json::parse(body, nullptr, false);
+  const json asked = body.find_first_not_of(" \t\r\n") == std::string::npos ? json::object() : parse_bounded(body);
   const bool blank = asked == json::object();
   if (verb == "retry") {
     c.from = {ExecutionState::kFailed, ExecutionState::kCancelled};

@@ -238,14 +238,13 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   if (auto why = parse_json_file(text, doc)) throw ConfigError({{name, "", *why}});
 
   std::vector<ConfigIssue> issues;
-  // A rule the schema refuses is left out and the rest read on, so that one
-  // run names the problems of the other rules too; a problem elsewhere
-  // leaves nothing sure to read.
-  // A problem elsewhere is left out too when it is a setting and what is
-  // left is of the schema's shape (a misspelt "log_level"); a definition
-  // rules name (an instance, a secret, a template, a pipeline, a segment)
-  // stops the reading there: without it, every rule naming it would be
-  // wrong too.
+  // A rule the schema refuses is left out of the run and the rest read on,
+  // so that one run names the problems of the other rules too (and of its
+  // own steps: ConfigCheck). A problem elsewhere is left out too when it is
+  // a setting and what is left is of the schema's shape (a misspelt
+  // "log_level"); a definition rules name (an instance, a secret, a
+  // template, a pipeline, a segment) stops the reading there: without it,
+  // every rule naming it would be wrong too.
   std::map<size_t, std::vector<std::string>> refused_rules;  // index -> where the schema refused it
   std::vector<std::string> refused_elsewhere;
   bool refused_definition = false;
