@@ -1077,9 +1077,6 @@ TEST(CrmScenarios, ATaskAboutANamedDealGoesToItsManagerAndAReassignmentNamesTheN
     }
 }
 
-// SendPulse: "the deal is paid — delete the related tasks". The deal's open
-// tasks are cancelled (and stay listed); one already done stays done, and
-// another deal's task is untouched. A rule on a task's status hears of each.
 // A client's task (no deal: the task is about the contact) is cancelled by
 // the client's next event as create found it; a rule that completes a task
 // cancelled since leaves it cancelled; a reminder a template leaves empty
@@ -1116,6 +1113,9 @@ TEST(CrmScenarios, AClientsTaskIsCancelledByTheirNextEventAndStaysCancelled) {
   EXPECT_TRUE(admin_get(host, "/api/v1/tasks?status=done")["items"].empty());
 }
 
+// SendPulse: "the deal is paid — delete the related tasks". The deal's open
+// tasks are cancelled (and stay listed); one already done stays done, and
+// another deal's task is untouched. A rule on a task's status hears of each.
 TEST(CrmScenarios, SendPulseAPaidDealCancelsItsOpenTasksOnly) {
   HttpSink sink;
   const json cancel{{"name", "Cancel"}, {"action", "tasks.cancel"}, {"params", json::object()}};
