@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
+#include <variant>
 
 #include "api/QueryParameters.h"
 #include "events/EventParser.h"
@@ -58,6 +59,11 @@ struct RecordFilter {
   std::vector<std::string> tags;                            // every one of them
   std::string segment;                                      // a member of it ("" = any)
   std::vector<std::pair<std::string, std::string>> fields;  // dotted path, value as text
+  // Tasks: by their deadline (RFC 3339, inclusive), and whether one open or
+  // in progress is past it at `now_ms`.
+  std::optional<int64_t> deadline_after_ms, deadline_before_ms;
+  std::optional<bool> overdue;
+  int64_t now_ms = 0;
 };
 
 bool has_tag(const json& data, const std::string& tag) {
@@ -127,6 +133,24 @@ bool matches(const RecordFilter& f, const json& data) {
   return true;
 }
 
+bool matches(const RecordFilter& f, const StoredContact&, const json& data) { return matches(f, data); }
+
+// An entity's filters, and a task's by its deadline (a task without one
+// is overdue never and within no deadline bounds).
+bool matches(const RecordFilter& f, const StoredEntity& e, const json& data) {
+  if (!matches(f, data)) return false;
+  if (!f.overdue && !f.deadline_after_ms && !f.deadline_before_ms) return true;
+  const json* due = lookup_path(data, "fields.deadline");
+  const std::optional<int64_t> read = due && due->is_string() ? parse_time_ms(due->get<std::string>()) : std::nullopt;
+  const bool dated = read.has_value();
+  const int64_t deadline = read.value_or(0);
+  if ((f.deadline_after_ms || f.deadline_before_ms) && (!dated || deadline < f.deadline_after_ms.value_or(deadline) ||
+                                                        deadline > f.deadline_before_ms.value_or(deadline)))
+    return false;
+  const bool working = e.status == "open" || e.status == "in_progress";
+  return !f.overdue || *f.overdue == (working && dated && deadline < f.now_ms);
+}
+
 // Reads the query string into `f`; the reason when it cannot be.
 enum class ListOf { kContacts, kEntities, kTasks };
 
@@ -153,6 +177,14 @@ std::optional<std::string> read_filter(const ServerRequest& request, ListOf list
       const auto at = parse_time_ms(value);
       if (!at) return key + ": " + expected_rfc3339_time(value);
       (key == "updated_after" ? f.query.updated_after_ms : f.query.updated_before_ms) = *at;
+    } else if (list == ListOf::kTasks && (key == "deadline_after" || key == "deadline_before")) {
+      const auto at = parse_time_ms(value);
+      if (!at) return key + ": " + expected_rfc3339_time(value);
+      (key == "deadline_after" ? f.deadline_after_ms : f.deadline_before_ms) = *at;
+    } else if (list == ListOf::kTasks && key == "overdue") {
+      if (value != "true" && value != "false") return "overdue: expected true or false, got '" + value + "'";
+      f.overdue = value == "true";
+      f.now_ms = now_ms();
     } else if (list == ListOf::kEntities && key == "type") {
       f.query.entity_type = value;
     } else if (list == ListOf::kTasks && key == "status" &&
@@ -165,12 +197,15 @@ std::optional<std::string> read_filter(const ServerRequest& request, ListOf list
       return "unknown parameter '" + key + "'" +
              (list == ListOf::kEntities ? "; expected type, status, tag, field.<path>, updated_after, "
                                           "updated_before, limit, cursor"
-              : entities ? "; expected status, tag, field.<path>, updated_after, updated_before, limit, cursor"
+              : entities ? "; expected status, overdue, deadline_after, deadline_before, tag, field.<path>, "
+                           "updated_after, updated_before, limit, cursor"
                          : "; expected tag, field.<path>, updated_after, updated_before, limit, cursor");
     }
   }
   if (f.query.updated_after_ms && f.query.updated_before_ms && *f.query.updated_after_ms > *f.query.updated_before_ms)
     return std::string("updated_after is later than updated_before");
+  if (f.deadline_after_ms && f.deadline_before_ms && *f.deadline_after_ms > *f.deadline_before_ms)
+    return std::string("deadline_after is later than deadline_before");
   return std::nullopt;
 }
 
@@ -193,7 +228,7 @@ json list(RecordFilter f, ReadPage read_page, KeyOf key_of, ToJson to_json) {
       const Row& row = rows[i];
       ++scanned;
       f.query.after = key_of(row);
-      if (json data = data_of(row.data_json); matches(f, data)) items.push_back(to_json(row, std::move(data)));
+      if (json data = data_of(row.data_json); matches(f, row, data)) items.push_back(to_json(row, std::move(data)));
       const bool last_of_store = i + 1 == rows.size() && rows.size() < f.query.limit;
       if (items.size() == f.limit || scanned >= kScanBudget) {
         if (!last_of_store) next = encode_cursor(f.query.after);
@@ -454,7 +489,7 @@ void RecordsApi::tasks(ServerRequest&& request, ServerConnection::Reply reply) {
   if (path.size() > kOne.size() && path.compare(0, kOne.size(), kOne) == 0) {
     if (auto refusal = tokens_.refuse(request)) return reply(std::move(*refusal));
     if (request.method != "GET" && request.method != "PATCH")
-      return reply(method_not_allowed("GET, PATCH", "GET reads the task, PATCH changes its status"));
+      return reply(method_not_allowed("GET, PATCH", "GET reads the task, PATCH changes it"));
     std::string id;
     try {
       Poco::URI::decode(path.substr(kOne.size()), id);
@@ -474,54 +509,137 @@ void RecordsApi::tasks(ServerRequest&& request, ServerConnection::Reply reply) {
                                [](const StoredEntity& e) { return entity_cursor_key(e.type, e.id); }, task_json)));
 }
 
+namespace {
+
+// A task's priority as the tasks plugin keeps it; the Russian forms the
+// reference CRMs write too.
+std::optional<std::string> task_priority(const json& value) {
+  static const std::map<std::string, std::string> kPriorities{
+      {"low", "low"},      {"medium", "medium"}, {"high", "high"},      {"низкая", "low"},  {"средняя", "medium"},
+      {"высокая", "high"}, {"Низкая", "low"},    {"Средняя", "medium"}, {"Высокая", "high"}};
+  if (!value.is_string()) return std::nullopt;
+  const auto it = kPriorities.find(value.get<std::string>());
+  return it == kPriorities.end() ? std::nullopt : std::optional<std::string>(it->second);
+}
+
+// A manager a task is given to, as the tasks plugin's update takes one.
+bool is_manager(const json& m) {
+  if (!m.is_object() || !m.contains("id")) return false;
+  for (const auto& [key, value] : m.items()) {
+    if (key == "id"
+            ? !((value.is_string() && !value.get_ref<const std::string&>().empty()) || value.is_number_integer())
+            : !(key == "name" || key == "email" || key == "phone") || !(value.is_string() || value.is_null()))
+      return false;
+  }
+  return true;
+}
+
+// The fields a PATCH of a task sets, with the managers it is given to (set
+// when `assignee` is); the reason when the body cannot be read.
+struct TaskPatch {
+  std::optional<std::string> status;
+  json fields = json::object();
+  std::optional<json> responsible;
+};
+
+std::variant<TaskPatch, std::string> read_task_patch(const json& body) {
+  constexpr const char* kExpected =
+      "expected an object of what changes: \"status\" (open, in_progress, done, cancelled), \"result\", "
+      "\"title\", \"description\", \"priority\", \"deadline\", \"reminder\", \"assignee\"";
+  if (!body.is_object() || body.empty()) return std::string(kExpected);
+  TaskPatch patch;
+  for (const auto& [key, value] : body.items()) {
+    const std::string at = "/" + escape_pointer_token(key) + ": ";
+    if (key == "status") {
+      if (!value.is_string()) return at + "expected text";
+      if (std::find(kTaskStatuses.begin(), kTaskStatuses.end(), value.get<std::string>()) == kTaskStatuses.end())
+        return at + "'" + value.get<std::string>() + "' is not a task status (open, in_progress, done, cancelled)";
+      patch.status = value.get<std::string>();
+    } else if (key == "result" || key == "title" || key == "description") {
+      // What came of it ("дозвонились, записан на пятницу"), as tasks.complete's result.
+      const size_t most = key == "title" ? 500 : key == "result" ? 10000 : 20000;
+      const bool removable = key != "title";
+      if (!(value.is_string() && value.get_ref<const std::string&>().size() <= most &&
+            (removable || !value.get_ref<const std::string&>().empty())) &&
+          !(removable && value.is_null()))
+        return at + "expected " + (removable ? "" : "non-empty ") + "text of at most " +
+               (most == 500     ? "500"
+                : most == 10000 ? "10,000"
+                                : "20,000") +
+               " bytes" + (removable ? ", or null" : "");
+      patch.fields[key] = value;
+    } else if (key == "priority") {
+      const auto priority = task_priority(value);
+      if (!priority) return at + "expected low, medium or high (низкая, средняя, высокая)";
+      patch.fields[key] = *priority;
+    } else if (key == "deadline" || key == "reminder") {
+      if (value.is_null()) {
+        patch.fields[key] = nullptr;
+        continue;
+      }
+      const auto ms = value.is_string() ? parse_time_ms(value.get<std::string>()) : std::nullopt;
+      if (!ms)
+        return at +
+               (value.is_string() ? expected_rfc3339_time(value.get<std::string>()) : "expected an RFC 3339 time") +
+               ", or null for none";
+      patch.fields[key] = format_time_ms(*ms);
+    } else if (key == "assignee") {
+      if (!is_manager(value))
+        return at + "expected a manager {\"id\": text or a whole number, \"name\"?, \"email\"?, \"phone\"?}";
+      json manager = value;
+      if (manager["id"].is_number_integer()) manager["id"] = std::to_string(manager["id"].get<int64_t>());
+      // The previous manager's name and email go unless given (as tasks.update does).
+      json assignee = manager;
+      for (const char* part : {"name", "email", "phone"}) assignee.emplace(part, nullptr);
+      patch.fields["assignee"] = std::move(assignee);
+      patch.fields["assignees"] = json::array({manager});  // a manager's own tasks are found by it
+      patch.responsible = json::array({std::move(manager)});
+    } else {
+      return at + "'" + key + "' is not changed here; " + kExpected;
+    }
+  }
+  return patch;
+}
+
+}  // namespace
+
 void RecordsApi::change_task(const std::string& id, const ServerRequest& request, ServerConnection::Reply reply) {
   const json body = parse_bounded(request.body);
   if (refused_as_not_json(body, reply)) return;
-  const bool with_result = body.is_object() && body.contains("result");
-  std::string unknown;  // a key this does not change ("deadline"): named
-  if (body.is_object())
-    for (const auto& [key, value] : body.items())
-      if (key != "status" && key != "result") {
-        unknown = "/" + escape_pointer_token(key) + ": '" + key + "' is not changed here; ";
-        break;
-      }
-  if (unknown.empty() && body.is_object() && body.contains("status") && !body["status"].is_string())
-    unknown = "/status: expected text; ";
-  if (!body.is_object() || !body.contains("status") || !body["status"].is_string() || body.size() != 1u + with_result)
-    return reply(error_response(400, "bad_request",
-                                unknown +
-                                    "expected {\"status\": \"open\" | \"in_progress\" | \"done\" | \"cancelled\"}, "
-                                    "and the task's \"result\" (text) if it has one"));
-  // What came of it ("дозвонились, записан на пятницу"), as tasks.complete's result.
-  if (with_result && !(body["result"].is_string() && body["result"].get_ref<const std::string&>().size() <= 10000))
-    return reply(error_response(400, "bad_request", "/result: expected text of at most 10,000 bytes"));
-  const std::string status = body["status"].get<std::string>();
-  if (std::find(kTaskStatuses.begin(), kTaskStatuses.end(), status) == kTaskStatuses.end())
-    return reply(error_response(400, "bad_request",
-                                "/status: '" + status + "' is not a task status (open, in_progress, done, cancelled)"));
+  auto read = read_task_patch(body);
+  if (auto* why = std::get_if<std::string>(&read)) return reply(error_response(400, "bad_request", *why));
+  TaskPatch& patch = std::get<TaskPatch>(read);
   const auto stored = store_.entity("task", id);
   if (!stored) return reply(error_response(404, "not_found", "no task '" + id + "'"));
-  // The change is an event like any other: rules on task.status_changed run.
+  // The change is an event like any other: rules on task.status_changed
+  // (and task.updated, task.field_changed) run.
   EventRecord e;
   e.id = "api:" + generate_event_id();
-  e.type = "task.status_changed";
+  e.type = patch.status ? "task.status_changed" : "task.updated";
   e.source = "api";
   e.occurred_at_ms = e.received_at_ms = now_ms();
-  json entity{{"type", "task"}, {"id", id}, {"status", status}};
-  // When it was done or cancelled: the task analytics' times (a task the
-  // tasks plugin completes or cancels has them too). Done or cancelled
-  // again, it keeps the first; moved on, it has neither.
-  json fields{{"completed_at", nullptr}, {"cancelled_at", nullptr}};
-  const char* moment = status == "done" ? "completed_at" : status == "cancelled" ? "cancelled_at" : nullptr;
-  if (moment && stored->status == status)
-    fields.erase(moment);
-  else if (moment)
-    fields[moment] = format_time_ms(e.received_at_ms);
-  if (with_result) fields["result"] = body["result"];
-  entity["fields"] = std::move(fields);
-  e.entity = EntityUpdate{"task", id, true, status, dump_text(entity)};
+  json entity{{"type", "task"}, {"id", id}};
+  if (patch.status) {
+    const std::string& status = *patch.status;
+    entity["status"] = status;
+    // When it was done or cancelled: the task analytics' times (a task the
+    // tasks plugin completes or cancels has them too). Done or cancelled
+    // again, it keeps the first; moved on, it has neither.
+    patch.fields["completed_at"] = nullptr;
+    patch.fields["cancelled_at"] = nullptr;
+    const char* moment = status == "done" ? "completed_at" : status == "cancelled" ? "cancelled_at" : nullptr;
+    if (moment && stored->status == status)
+      patch.fields.erase(moment);
+    else if (moment)
+      patch.fields[moment] = format_time_ms(e.received_at_ms);
+  }
+  entity["fields"] = std::move(patch.fields);
+  // Given to another manager: {{entity.responsible.0.name}} names them.
+  if (patch.responsible) entity["responsible"] = std::move(*patch.responsible);
+  const std::optional<std::string> status = patch.status ? patch.status : stored->status;
+  e.entity = EntityUpdate{"task", id, patch.status.has_value(), patch.status, dump_text(entity)};
   e.body_json = dump_text(json{{"id", e.id}, {"type", e.type}, {"entity", std::move(entity)}});
-  store_change(std::move(e), {{"id", id}, {"status", status}}, std::move(reply));
+  store_change(std::move(e), {{"id", id}, {"status", status ? json(*status) : json()}}, std::move(reply));
 }
 
 void RecordsApi::contacts(ServerRequest&& request, ServerConnection::Reply reply) {

@@ -898,7 +898,13 @@ TEST(CrmScenarios, BitrixATaskForEveryResponsibleManagerThatTheApiCloses) {
        {{"name", "task done"},
         {"trigger", {{"entity", "task"}, {"status", "done"}}},
         {"steps", json::array({post_step(
-                      "/done", {{"task", "{{entity.fields.title}}"}, {"by", "{{entity.responsible.0.id}}"}})})}}});
+                      "/done", {{"task", "{{entity.fields.title}}"}, {"by", "{{entity.responsible.0.id}}"}})})}},
+       {{"name", "deadline moved"},
+        {"trigger", {{"event", "task.field_changed"}}},
+        {"filter", {{"data.field", "deadline"}}},
+        {"steps", json::array({post_step("/moved", {{"task", "{{entity.id}}"},
+                                                    {"to", "{{data.new}}"},
+                                                    {"manager", "{{entity.responsible.0.name}}"}})})}}});
   HostProcess host(host_config(sink, rules));
   post(host, json::parse(R"({"id": "d-1", "type": "deal.status_changed",
                              "entity": {"type": "deal", "id": "D9", "status": "Ждёт звонка",
@@ -950,15 +956,23 @@ TEST(CrmScenarios, BitrixATaskForEveryResponsibleManagerThatTheApiCloses) {
   EXPECT_EQ(broken.json()["error"]["code"], "invalid_json");
   const HttpResult other = patch(id, R"({"status":"cancelled","deadline":"tomorrow"})");
   EXPECT_EQ(other.status, 400);
-  EXPECT_EQ(other.json()["error"]["message"].get<std::string>().rfind("/deadline: 'deadline' is not changed here; ", 0),
-            0u)
+  EXPECT_EQ(other.json()["error"]["message"].get<std::string>().rfind("/deadline: expected an RFC 3339 time", 0), 0u)
       << other.body;
+  // Put off and given to another manager: a rule on the deadline's change
+  // hears of it and names the new manager.
+  ASSERT_EQ(patch(id, R"({"deadline":"2030-01-01T10:00:00Z","assignee":{"id":"m9","name":"Анна"}})").status, 200);
+  const auto moved = sink.wait_for(1);
+  ASSERT_EQ(moved.size(), 1u) << host.log();
+  EXPECT_EQ(moved[0].uri, "/moved");
+  EXPECT_EQ(json::parse(moved[0].body),
+            json({{"task", id}, {"to", format_time_ms(*parse_time_ms("2030-01-01T10:00:00Z"))}, {"manager", "Анна"}}));
   const HttpResult done = patch(id, R"({"status":"done","result":"Дозвонились, записан на пятницу"})");
   ASSERT_EQ(done.status, 200) << done.body;
-  const auto got = sink.wait_for(1);
-  ASSERT_EQ(got.size(), 1u) << host.log();
+  auto got = sink.wait_for(2);
+  ASSERT_EQ(got.size(), 2u) << host.log();
+  got.erase(got.begin());
   EXPECT_EQ(json::parse(got[0].body)["task"], "Позвонить по сделке D9");
-  EXPECT_EQ(json::parse(got[0].body)["by"], tasks[0]["assignee"]["id"]);
+  EXPECT_EQ(json::parse(got[0].body)["by"], "m9");
   const json closed = admin_get(host, "/api/v1/tasks?status=done")["items"];
   ASSERT_EQ(closed.size(), 1u);
   EXPECT_EQ(closed[0]["result"], "Дозвонились, записан на пятницу");  // what came of it

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "integration/test_support.h"
+#include "util/Time.h"
 
 namespace sb::test {
 namespace {
@@ -129,6 +130,97 @@ TEST_F(RecordsApiTest, OneEntityIsReadByItsTypeAndId) {
                          {{"Authorization", std::string("Bearer ") + kAdminToken}})
                 .status,
             405);
+}
+
+// Tasks a CRM posts, found by their deadline and whether they are overdue
+// (open or in progress, past it), then given another deadline, manager and
+// priority with PATCH.
+TEST_F(RecordsApiTest, TasksAreFoundByDeadlineAndOverdueAndPatchedWithANewDeadlineAndManager) {
+  json batch = json::array();
+  const auto task = [&](const std::string& id, const std::string& status, const json& deadline) {
+    json fields{{"title", "Позвонить " + id}};
+    if (!deadline.is_null()) fields["deadline"] = deadline;
+    batch.push_back({{"id", "task-" + id},
+                     {"type", "task.created"},
+                     {"entity", {{"type", "task"}, {"id", id}, {"status", status}, {"fields", fields}}}});
+  };
+  task("late", "open", "2020-01-01T09:00:00Z");
+  task("working-late", "in_progress", "2020-01-02T09:00:00+03:00");
+  task("done-late", "done", "2020-01-01T09:00:00Z");
+  task("later", "open", "2999-01-01T09:00:00Z");
+  task("undated", "open", nullptr);
+  ASSERT_EQ(http_request(host_.port(), "POST", "/api/v1/events", json{{"events", batch}}.dump(),
+                         {{"Authorization", std::string("Bearer ") + kEventsToken}})
+                .status,
+            202);
+  EXPECT_EQ(keys(admin("/api/v1/tasks?overdue=true").json(), "id"), (std::set<std::string>{"late", "working-late"}));
+  EXPECT_EQ(keys(admin("/api/v1/tasks?overdue=false").json(), "id"),
+            (std::set<std::string>{"done-late", "later", "undated"}));
+  EXPECT_EQ(keys(admin("/api/v1/tasks?overdue=true&status=open").json(), "id"), (std::set<std::string>{"late"}));
+  // Bounds are inclusive; 09:00+03:00 is 06:00 UTC.
+  EXPECT_EQ(keys(admin("/api/v1/tasks?deadline_after=2020-01-01T09:00:00Z&deadline_before=2020-01-02T06:00:00Z").json(),
+                 "id"),
+            (std::set<std::string>{"late", "working-late", "done-late"}));
+  EXPECT_EQ(keys(admin("/api/v1/tasks?deadline_after=2021-01-01T00:00:00Z").json(), "id"),
+            (std::set<std::string>{"later"}));
+  for (const char* bad : {"/api/v1/tasks?overdue=yes", "/api/v1/tasks?deadline_before=tomorrow",
+                          "/api/v1/tasks?deadline_after=2021-01-01T00:00:00Z&deadline_before=2020-01-01T00:00:00Z"}) {
+    const HttpResult refused = admin(bad);
+    EXPECT_EQ(refused.status, 400) << bad;
+    EXPECT_NE(
+        refused.body.find(std::string(bad).find("overdue") != std::string::npos ? "overdue: expected true or false"
+                                                                                : "deadline_"),
+        std::string::npos)
+        << refused.body;
+  }
+
+  const auto patch = [&](const std::string& id, const json& body) {
+    return http_request(host_.port(), "PATCH", "/api/v1/tasks/" + id, body.dump(),
+                        {{"Authorization", std::string("Bearer ") + kAdminToken}});
+  };
+  const HttpResult moved = patch("later", {{"deadline", "2020-03-01T10:00:00+03:00"},
+                                           {"assignee", {{"id", 7}, {"name", "Иван"}}},
+                                           {"priority", "высокая"},
+                                           {"title", "Перезвонить"}});
+  ASSERT_EQ(moved.status, 200) << moved.body;
+  EXPECT_EQ(moved.json()["status"], "open");  // no status given: as it was
+  const json later = admin("/api/v1/tasks/later").json();
+  EXPECT_EQ(later["status"], "open");
+  EXPECT_EQ(parse_time_ms(later["deadline"].get<std::string>()), parse_time_ms("2020-03-01T07:00:00Z")) << later.dump();
+  EXPECT_EQ(later["assignee"], json::parse(R"({"id": "7", "name": "Иван"})"));
+  EXPECT_EQ(later["assignees"], json::parse(R"([{"id": "7", "name": "Иван"}])"));
+  EXPECT_EQ(later["responsible"], json::parse(R"([{"id": "7", "name": "Иван"}])"));
+  EXPECT_EQ(later["priority"], "high");
+  EXPECT_EQ(later["title"], "Перезвонить");
+  EXPECT_EQ(keys(admin("/api/v1/tasks?overdue=true&field.assignees.id=7").json(), "id"),
+            (std::set<std::string>{"later"}));
+  // Another manager: the first one's name does not stay.
+  ASSERT_EQ(patch("working-late", {{"assignee", {{"id", "m1"}, {"name", "Ольга"}}}}).status, 200);
+  ASSERT_EQ(patch("working-late", {{"assignee", {{"id", "m2"}}}}).status, 200);
+  EXPECT_EQ(admin("/api/v1/tasks/working-late").json()["assignee"], json::parse(R"({"id": "m2"})"));
+  // null takes the deadline away; with a status, one change.
+  ASSERT_EQ(patch("late", {{"deadline", nullptr}, {"status", "in_progress"}}).status, 200);
+  const json late = admin("/api/v1/tasks/late").json();
+  EXPECT_EQ(late["status"], "in_progress");
+  EXPECT_FALSE(late.contains("deadline")) << late.dump();
+  EXPECT_EQ(keys(admin("/api/v1/tasks?overdue=true").json(), "id"), (std::set<std::string>{"working-late", "later"}));
+
+  // What cannot be changed, and values of the wrong kind, are named.
+  const std::vector<std::pair<json, std::string>> refusals{
+      {json::object(), "expected an object of what changes"},
+      {{{"deadline", "tomorrow"}}, "/deadline: expected an RFC 3339 time"},
+      {{{"assignee", "m1"}}, "/assignee: expected a manager"},
+      {{{"assignee", {{"id", "m1"}, {"role", "x"}}}}, "/assignee: expected a manager"},
+      {{{"priority", "urgent"}}, "/priority: expected low, medium or high"},
+      {{{"title", ""}}, "/title: expected non-empty text"},
+      {{{"about", {{"type", "deal"}}}}, "/about: 'about' is not changed here"},
+      {{{"status", "finished"}}, "/status: 'finished' is not a task status"}};
+  for (const auto& [body, message] : refusals) {
+    const HttpResult refused = patch("later", body);
+    EXPECT_EQ(refused.status, 400) << body.dump();
+    EXPECT_NE(refused.body.find(message), std::string::npos) << body.dump() << " " << refused.body;
+  }
+  EXPECT_EQ(admin("/api/v1/tasks/later").json()["title"], "Перезвонить");  // nothing refused was kept
 }
 
 // One contact, by its id or by an email or phone an event taught: a later
