@@ -944,4 +944,8 @@ void ExecutionMetrics::execution_ended(const std::string& rule, ExecutionState s
   }).add();
 }
 
+void ExecutionMetrics::chain_cut(const std::string& rule) {
+  series("c\n" + rule, "switchboard_rule_chains_cut_total", [&] { return Labels{{"rule", rule}}; }).add();
+}
+
 }  // namespace sb

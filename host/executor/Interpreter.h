@@ -48,6 +48,8 @@ class ExecutionMetrics {
   // A step whose previous run may have reached its provider (a host died mid-step) is sent again.
   void step_resent_in_doubt(const std::string& rule, const std::string& step);
   void execution_ended(const std::string& rule, ExecutionState state);
+  // An event the rule would have run for came at the end of a chain too long (a loop).
+  void chain_cut(const std::string& rule);
 
  private:
   // `labels` is built only for a series not seen before (each call allocated them).

@@ -357,6 +357,9 @@ bool Pipeline::route_new_events() {
                   {"max_chain_depth", options_.max_chain_depth},
                   {"produced_by_rule", data.value("rule", "")},
                   {"caused_by", data.value("caused_by", "")}});
+        // Counted by the rules it would have run: the loop is theirs.
+        for (const auto& [rule, fire] : fired)
+          if (admits(*rule, context, now)) metrics_.chain_cut(rule->name);
         continue;
       }
       add_executions(e, fired, context, context_text, now, batch.executions, contexts);
@@ -482,14 +485,18 @@ json Pipeline::context_of(const StoredEvent& e) {
   return context;
 }
 
+bool Pipeline::admits(const CompiledRule& rule, json& context, int64_t now) const {
+  // A rule of one pipeline is not set off by an entity of another (whose
+  // status may have the same name); one that names none is taken to be in it.
+  if (rule.trigger && !rule.trigger->in_pipeline(context)) return false;
+  return !rule.filter || matches_with_account(*rule.filter, context, options_.account, now);
+}
+
 void Pipeline::add_executions(const StoredEvent& e, const FiredRules& fired, json& context, std::string& context_text,
                               int64_t now, std::vector<NewExecution>& out, ParsedContexts& contexts) const {
   const size_t before = out.size();
   for (const auto& [rule, fire] : fired) {
-    // A rule of one pipeline is not set off by an entity of another (whose
-    // status may have the same name); one that names none is taken to be in it.
-    if (rule->trigger && !rule->trigger->in_pipeline(context)) continue;
-    if (rule->filter && !matches_with_account(*rule->filter, context, options_.account, now)) continue;
+    if (!admits(*rule, context, now)) continue;
     if (context_text.empty()) context_text = dump_text(context);
     NewExecution execution{rule->name,
                            e.record.id,

@@ -132,6 +132,8 @@ class Pipeline {
   // Adds the executions of `e` for the rules that `fired` (and whose filter
   // passes); when it is one, its context moves into `contexts`.
   using FiredRules = std::vector<std::pair<const CompiledRule*, Trigger::Fire>>;
+  // Whether an event a rule's trigger fires on is in its pipeline and passes its filter.
+  bool admits(const CompiledRule& rule, nlohmann::json& context, int64_t now) const;
   void add_executions(const StoredEvent& e, const FiredRules& fired, nlohmann::json& context, std::string& context_text,
                       int64_t now, std::vector<NewExecution>& out, ParsedContexts& contexts) const;
   // The whole events the priority lane fired rules on (by seq), in order.

@@ -179,6 +179,8 @@ TEST(EndToEnd, AnEventAPluginEmitsDuringItsCallCountsInTheChainOfItsCause) {
   // start (depth 0), then again for the events of depths 1, 2 and 3.
   EXPECT_NE(metrics.body.find("switchboard_executions_total{rule=\"again\",status=\"done\"} 3"), std::string::npos)
       << metrics.body;
+  EXPECT_NE(metrics.body.find("switchboard_rule_chains_cut_total{rule=\"again\"} 1"), std::string::npos)
+      << metrics.body;
 }
 
 TEST(EndToEnd, HttpErrorsAreJsonWithSpecificCodes) {

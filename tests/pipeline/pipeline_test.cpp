@@ -996,6 +996,9 @@ TEST_F(PipelineTest, AStatusSetByARuleIsAnEventThatSetsOffRulesUntilTheChainLimi
   EXPECT_NE(log.str().find("a chain of rules was cut"), std::string::npos) << log.str();
   EXPECT_NE(log.str().find(R"("chain_depth":4)"), std::string::npos);
   EXPECT_NE(log.str().find(R"("produced_by_rule":"to-A")"), std::string::npos);
+  // Counted for the rule that would have run again, not the one that ran last.
+  EXPECT_EQ(metrics_.counter("switchboard_rule_chains_cut_total", {{"rule", "to-B"}}).value(), 1);
+  EXPECT_EQ(metrics_.counter("switchboard_rule_chains_cut_total", {{"rule", "to-A"}}).value(), 0);
 }
 
 TEST_F(PipelineTest, AStatusSetByARuleMayBeHeldToTheStatusesTheEntityIsIn) {
