@@ -877,7 +877,7 @@ void Interpreter::record_end(const Claimed& at, const CompiledStep& step, const 
   }
   std::string why = std::string(outcome_name(outcome.outcome)) + ": " + outcome.reason;
   if (outcome.outcome == SB_OUTCOME_RETRY)
-    why = "gave up after " + std::to_string(attempts) + " attempts: " + outcome.reason;
+    why = "gave up after " + std::to_string(attempts) + (attempts == 1 ? " attempt: " : " attempts: ") + outcome.reason;
   if (step.fallback_next >= 0) {
     // Unreachable here, or failed for good: the next channel of the chain.
     entry["fallback_to"] = at.rule->steps[step.fallback_next].name;

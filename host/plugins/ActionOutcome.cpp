@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "log/Logger.h"
+#include "plugins/HostServices.h"
 #include "util/JsonText.h"
 
 namespace sb {
@@ -43,14 +44,28 @@ json ActionOutcome::to_json() const {
 
 namespace {
 constexpr size_t kMaxText = 1 << 20;
+// A reason is shown in every list of executions and dead letters, and
+// logged: a page of text says what went wrong; more is a plugin's dump.
+constexpr size_t kMaxReason = 8 << 10;
+// An external id is a provider's message or call id, which callbacks are
+// matched by: longer is not one.
+constexpr size_t kMaxExternalId = 1 << 10;
 constexpr uint32_t kLongestRetryAfterS = 86'400;  // a day
-std::string text(sb_str s) {
+std::string text(sb_str s, size_t most = kMaxText) {
   if (!s.ptr || s.len == 0) return {};
-  return std::string(s.ptr, s.len < kMaxText ? s.len : kMaxText);
+  return std::string(s.ptr, s.len < most ? s.len : most);
+}
+
+// Cut at `most` bytes on a UTF-8 character's start, saying how long it was.
+std::string cut_reason(sb_str s) {
+  if (!s.ptr || s.len <= kMaxReason) return text(s);
+  size_t end = kMaxReason;
+  while (end > 0 && (static_cast<unsigned char>(s.ptr[end]) & 0xC0) == 0x80) --end;
+  return std::string(s.ptr, end) + "... (cut: the plugin's reason was " + std::to_string(s.len) + " bytes)";
 }
 }  // namespace
 
-ActionOutcome ActionOutcome::from_plugin(const sb_action_result* r) {
+ActionOutcome ActionOutcome::from_plugin(const sb_action_result* r, const InstanceHost& from) {
   if (!r || r->struct_size < offsetof(sb_action_result, outcome) + sizeof(r->outcome))
     return failure(SB_OUTCOME_PERMANENT, "plugin completed with no result");
   ActionOutcome o;
@@ -59,16 +74,20 @@ ActionOutcome ActionOutcome::from_plugin(const sb_action_result* r) {
   std::underlying_type_t<sb_outcome> raw;
   static_assert(sizeof raw == sizeof r->outcome);
   std::memcpy(&raw, &r->outcome, sizeof raw);
-  const long long value = raw;
+  const long long value = static_cast<std::make_signed_t<decltype(raw)>>(raw);  // -7, not 4294967289
   if (value < SB_OUTCOME_DONE || value > SB_OUTCOME_DEFERRED)
     return failure(SB_OUTCOME_PERMANENT, "plugin returned an unknown outcome " + std::to_string(value));
   o.outcome = static_cast<sb_outcome>(value);
-  if (SB_HAS_FIELD(r, sb_action_result, external_id)) o.external_id = text(r->external_id);
   // What a plugin says is kept in the execution's history and shown by the
   // admin API (and a completed route's answer): masked as a log line is, so
   // that a provider echoing the token it was sent leaks nothing.
   const Logger::Redactor redact = Logger::instance().redactor();
-  if (SB_HAS_FIELD(r, sb_action_result, reason)) o.reason = redact(text(r->reason));
+  if (SB_HAS_FIELD(r, sb_action_result, external_id) && r->external_id.ptr && r->external_id.len > kMaxExternalId)
+    log_warn("plugins", "an action's external id is over 1 KiB: not kept",
+             {{"plugin", from.plugin}, {"instance", from.instance}, {"bytes", r->external_id.len}});
+  else if (SB_HAS_FIELD(r, sb_action_result, external_id))
+    o.external_id = redact(text(r->external_id));
+  if (SB_HAS_FIELD(r, sb_action_result, reason)) o.reason = redact(cut_reason(r->reason));
   if (SB_HAS_FIELD(r, sb_action_result, provider_code)) o.provider_code = redact(text(r->provider_code));
   // A provider's pause is honoured up to a day: a broken or hostile answer
   // ("Retry-After: 99999999999") must not park the step for a century.
@@ -82,10 +101,12 @@ ActionOutcome ActionOutcome::from_plugin(const sb_action_result* r) {
       o.output = parse_bounded(out);
       if (o.output.is_discarded()) {
         o.output = out;  // keep what the plugin said, as text, and say so: steps.<name>.output.x reads nothing
-        static std::atomic<uint64_t> seen{0};
-        if (const uint64_t n = ++seen; n == 1 || n % 1000 == 0)  // not a line per send of a broken plugin
+        if (const uint64_t n = ++from.outputs_not_json; n == 1 || n % 1000 == 0)  // not a line per send
           log_warn("plugins", "an action's output is not JSON: kept as text",
-                   {{"times", n}, {"start", redact(out.substr(0, 80))}});
+                   {{"plugin", from.plugin},
+                    {"instance", from.instance},
+                    {"times", n},
+                    {"start", redact(out.substr(0, 80))}});
       }
       if (redact.any_in(out)) redact(o.output);
     }

@@ -10,6 +10,8 @@
 
 namespace sb {
 
+struct InstanceHost;
+
 struct ActionOutcome {
   sb_outcome outcome = SB_OUTCOME_DONE;
   std::string external_id;
@@ -36,7 +38,8 @@ struct ActionOutcome {
     return o;
   }
   // Copies and sanitises what a plugin reported; never throws on garbage.
-  static ActionOutcome from_plugin(const sb_action_result* result);
+  // `from` names the instance in what is logged about it.
+  static ActionOutcome from_plugin(const sb_action_result* result, const InstanceHost& from);
 };
 
 // "done", "retry", "unreachable", "permanent", "invalid_params".

@@ -335,13 +335,21 @@ void respond_fn(const sb_host* host, sb_responder* responder, const sb_outbound_
   constexpr size_t kMinSize = offsetof(sb_outbound_response, body) + sizeof(sb_str);
   // 1xx would leave the client waiting for a final answer; CR/LF in the
   // content type would split the response.
-  if (!response || response->struct_size < kMinSize || response->status < 200 || response->status > 599 ||
-      response->content_type.len > 256 || response->body.len > kMaxText ||
-      text(response->content_type).find_first_of("\r\n") != std::string::npos) {
+  const char* invalid = !response                                          ? "no response"
+                        : response->struct_size < kMinSize                 ? "a response struct smaller than ABI 1.0's"
+                        : response->status < 200 || response->status > 599 ? "a status outside 200-599"
+                        : response->content_type.len > 256                 ? "a content type over 256 bytes"
+                        : response->body.len > kMaxText                    ? "a body over 1 MiB"
+                        : text(response->content_type).find_first_of("\r\n") != std::string::npos
+                            ? "a line break in the content type"
+                            : nullptr;
+  if (invalid) {
     r.status = 500;
     r.content_type = "application/json";
     r.body = R"({"error":{"code":"plugin_error","message":"the plugin gave an invalid response"}})";
-    log_error("webhooks", "plugin gave an invalid response", {{"instance", h->instance}});
+    nlohmann::json fields{{"plugin", h->plugin}, {"instance", h->instance}, {"problem", invalid}};
+    if (response && response->struct_size >= kMinSize) fields["status"] = response->status;
+    log_error("webhooks", "plugin gave an invalid response", std::move(fields));
   } else {
     r.status = response->status;
     r.content_type = text(response->content_type);
@@ -481,7 +489,7 @@ void complete_fn(const sb_host* host, sb_completion* completion, const sb_action
   InstanceHost* h = self(host);
   if (!h) return;
   const auto id = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(completion));
-  if (!h->deps->calls->complete(id, h, ActionOutcome::from_plugin(result)))
+  if (!h->deps->calls->complete(id, h, ActionOutcome::from_plugin(result, *h)))
     log_warn("actions", "completion ignored: the call already completed or expired",
              {{"plugin", h->plugin}, {"instance", h->instance}});
 }

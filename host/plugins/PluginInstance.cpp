@@ -22,16 +22,35 @@ struct ErrorBuffer {
   // What the plugin wrote: at most the buffer, and up to a NUL (a plugin
   // that claimed more than it wrote leaves zeros behind).
   std::string text() const { return std::string(data, strnlen(data, std::min(length, sizeof(data)))); }
+  void set(const std::string& what) {
+    length = std::min(what.size(), sizeof(data) - 1);
+    std::memcpy(data, what.data(), length);
+    data[length] = '\0';
+  }
 };
 
 sb_str view(const std::string& s) { return sb_str{s.data(), s.size()}; }
 
+// Inside a catch: what an exception that crossed the ABI said, when it is
+// one the host can read (a C++ plugin built against the same runtime).
+std::string what_was_thrown() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return std::string("threw: ") + e.what();
+  } catch (...) {
+    return "threw";
+  }
+}
+
 // The plugin hears that the host gave a call up; what it throws stays with it.
-void cancel_guarded(sb_on_action_cancel cancel, sb_instance* instance, sb_completion* completion) {
+void cancel_guarded(sb_on_action_cancel cancel, const InstanceHost& host, sb_instance* instance,
+                    sb_completion* completion) {
   try {
     cancel(instance, completion);
   } catch (...) {
-    log_error("plugins", "on_action_cancel threw across the ABI");
+    log_error("plugins", "on_action_cancel threw across the ABI",
+              {{"plugin", host.plugin}, {"instance", host.instance}, {"error", what_was_thrown()}});
   }
 }
 
@@ -70,7 +89,7 @@ PluginInstance::PluginInstance(std::shared_ptr<PluginLibrary> library, std::stri
   try {
     status = library_->entry().create(&host_->table, view(text), &instance_, &error.abi);
   } catch (...) {
-    error.length = 0;
+    error.set(what_was_thrown());
     status = SB_ERR_INTERNAL;
   }
   host_->creating = false;
@@ -87,7 +106,8 @@ PluginInstance::~PluginInstance() {
     try {
       library_->entry().destroy(instance_);
     } catch (...) {
-      log_error("plugins", "on_instance_destroy threw", {{"instance", host_->instance}});
+      log_error("plugins", "on_instance_destroy threw",
+                {{"plugin", host_->plugin}, {"instance", host_->instance}, {"error", what_was_thrown()}});
     }
   }
   host_->deps->routes->remove_owner(host_->instance);
@@ -100,6 +120,8 @@ void PluginInstance::start() {
   try {
     status = library_->entry().start(instance_, &error.abi);
   } catch (...) {
+    error.set(what_was_thrown());
+    status = SB_ERR_INTERNAL;
   }
   if (status != SB_OK)
     throw PluginError("instance '" + host_->instance +
@@ -112,7 +134,8 @@ void PluginInstance::stop() noexcept {
   try {
     library_->entry().stop(instance_);
   } catch (...) {
-    log_error("plugins", "on_instance_stop threw", {{"instance", host_->instance}});
+    log_error("plugins", "on_instance_stop threw",
+              {{"plugin", host_->plugin}, {"instance", host_->instance}, {"error", what_was_thrown()}});
   }
 }
 
@@ -144,10 +167,10 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
   auto state = cancel ? std::make_shared<std::atomic<int>>(kInvoking) : nullptr;
   const auto completion_of = [](uint64_t id) { return reinterpret_cast<sb_completion*>(static_cast<uintptr_t>(id)); };
   if (cancel)
-    gave_up = [cancel, instance = instance_, state, completion_of](uint64_t id) {
+    gave_up = [cancel, host = host_.get(), instance = instance_, state, completion_of](uint64_t id) {
       int expected = kInvoking;
       if (!state->compare_exchange_strong(expected, kGivenUpWhileInvoking) && expected == kTaken)
-        cancel_guarded(cancel, instance, completion_of(id));
+        cancel_guarded(cancel, *host, instance, completion_of(id));
     };
   const uint64_t id =
       calls.add(deadline, host_.get(), std::move(done), std::move(gave_up), request.subject.execution_id);
@@ -166,16 +189,17 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
                       view(request.subject.json)};
   ErrorBuffer error;
   sb_status status = SB_ERR_INTERNAL;
+  std::string thrown;
   try {
     const InvokingCall invoking(host_.get(), request.subject);
     status = library_->entry().invoke(instance_, &call, completion_of(id), &error.abi);
   } catch (...) {
-    error.length = 0;
+    thrown = what_was_thrown();
     status = SB_ERR_INTERNAL;
   }
   if (status == SB_OK && state) {
     int expected = kInvoking;
-    if (!state->compare_exchange_strong(expected, kTaken)) cancel_guarded(cancel, instance_, completion_of(id));
+    if (!state->compare_exchange_strong(expected, kTaken)) cancel_guarded(cancel, *host_, instance_, completion_of(id));
   }
   if (status != SB_OK) {
     std::string why = error.text().empty() ? std::string(status_name(status)) : error.text();
@@ -183,8 +207,9 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
     // nothing, and its completion stands (it may have sent).
     calls.complete(
         id, host_.get(),
+        // A plugin's bug (it threw), which another attempt would meet again: permanent.
         ActionOutcome::failure(status == SB_ERR_INVALID_ARGUMENT ? SB_OUTCOME_INVALID_PARAMS : SB_OUTCOME_PERMANENT,
-                               "plugin refused the call: " + why));
+                               thrown.empty() ? "plugin refused the call: " + why : "plugin " + thrown));
   }
 }
 

@@ -70,7 +70,14 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const fs::path& file) {
     throw PluginLoadError(where + "missing symbol '" SB_PLUGIN_ENTRY_SYMBOL
                                   "': not a Switchboard plugin (export it with SWITCHBOARD_PLUGIN or SB_EXPORT)");
   auto entry = lib->library_->get<const sb_plugin_descriptor*()>(SB_PLUGIN_ENTRY_SYMBOL);
-  const sb_plugin_descriptor* d = entry();
+  const sb_plugin_descriptor* d = nullptr;
+  try {
+    d = entry();
+  } catch (const std::exception& e) {
+    throw PluginLoadError(where + SB_PLUGIN_ENTRY_SYMBOL "() threw: " + e.what());
+  } catch (...) {
+    throw PluginLoadError(where + SB_PLUGIN_ENTRY_SYMBOL "() threw");
+  }
   if (!d) throw PluginLoadError(where + SB_PLUGIN_ENTRY_SYMBOL "() returned no descriptor");
   try {
     lib->read_descriptor(d);

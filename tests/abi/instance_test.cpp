@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <future>
 #include <map>
 #include <thread>
@@ -72,6 +73,17 @@ class InstanceTest : public ::testing::Test {
   HostDependencies deps_;
 };
 
+// The instance an outcome comes from, as what is logged about it names it.
+const InstanceHost& plugin_host() {
+  static const InstanceHost* host = [] {
+    auto* h = new InstanceHost;
+    h->plugin = "acme";
+    h->instance = "acme_1";
+    return h;
+  }();
+  return *host;
+}
+
 sb_action_result result_of(sb_outcome outcome, const char* code) {
   sb_action_result r{};
   r.struct_size = sizeof r;
@@ -85,14 +97,15 @@ TEST(ActionOutcomes, ADeferralSaidTheOneOrTheOtherWayMeansTheSame) {
   const sb_action_result from_1_0 = result_of(SB_OUTCOME_RETRY, SB_PROVIDER_CODE_DEFERRED);
   const sb_action_result from_1_1 = result_of(SB_OUTCOME_DEFERRED, "");
   for (const sb_action_result* r : {&from_1_0, &from_1_1}) {
-    const ActionOutcome o = ActionOutcome::from_plugin(r);
+    const ActionOutcome o = ActionOutcome::from_plugin(r, plugin_host());
     EXPECT_EQ(o.outcome, SB_OUTCOME_DEFERRED);
     EXPECT_EQ(o.retry_after_s, 20u);
     EXPECT_EQ(o.to_json()["outcome"], "deferred");
   }
-  EXPECT_EQ(ActionOutcome::from_plugin(&from_1_0).provider_code, SB_PROVIDER_CODE_DEFERRED);  // kept for the history
+  EXPECT_EQ(ActionOutcome::from_plugin(&from_1_0, plugin_host()).provider_code,
+            SB_PROVIDER_CODE_DEFERRED);  // kept for the history
   const sb_action_result throttled = result_of(SB_OUTCOME_RETRY, "429");
-  EXPECT_EQ(ActionOutcome::from_plugin(&throttled).outcome, SB_OUTCOME_RETRY);
+  EXPECT_EQ(ActionOutcome::from_plugin(&throttled, plugin_host()).outcome, SB_OUTCOME_RETRY);
 }
 
 // A provider's Retry-After is honoured up to a day: an answer asking for a
@@ -101,9 +114,9 @@ TEST(ActionOutcomes, APluginsPauseIsHonouredUpToADay) {
   for (const sb_outcome outcome : {SB_OUTCOME_RETRY, SB_OUTCOME_DEFERRED}) {
     sb_action_result r = result_of(outcome, "");
     r.retry_after_s = 4'000'000'000u;
-    EXPECT_EQ(ActionOutcome::from_plugin(&r).retry_after_s, 86'400u);
+    EXPECT_EQ(ActionOutcome::from_plugin(&r, plugin_host()).retry_after_s, 86'400u);
     r.retry_after_s = 3600;
-    EXPECT_EQ(ActionOutcome::from_plugin(&r).retry_after_s, 3600u);
+    EXPECT_EQ(ActionOutcome::from_plugin(&r, plugin_host()).retry_after_s, 3600u);
   }
 }
 
@@ -117,7 +130,7 @@ TEST(ActionOutcomes, WhatAPluginReportsIsRedactedAsALogLineIs) {
   sb_action_result r = result_of(SB_OUTCOME_PERMANENT, "pass-1234");
   r.reason = {reason.data(), reason.size()};
   r.output_json = {output.data(), output.size()};
-  const ActionOutcome o = ActionOutcome::from_plugin(&r);
+  const ActionOutcome o = ActionOutcome::from_plugin(&r, plugin_host());
   EXPECT_EQ(o.reason, "Malformed access token [redacted] ([redacted])");
   EXPECT_EQ(o.provider_code, "[redacted]");
   EXPECT_EQ(o.output["echo"]["Authorization"], "Bearer [redacted]");
@@ -127,22 +140,46 @@ TEST(ActionOutcomes, WhatAPluginReportsIsRedactedAsALogLineIs) {
   Logger::instance().add_secret("987654321");
   const std::string numbers = R"({"n": 9876543210, "pin": "x987654321"})";
   r.output_json = {numbers.data(), numbers.size()};
-  const ActionOutcome n = ActionOutcome::from_plugin(&r);
+  const ActionOutcome n = ActionOutcome::from_plugin(&r, plugin_host());
   EXPECT_EQ(n.output["n"], 9876543210);
   EXPECT_EQ(n.output["pin"], "x[redacted]");
   // Written with escapes, the text does not hold the secret; the string does.
   Logger::instance().add_secret("пароль-1");
   const std::string escaped = R"({"t": "\u043f\u0430\u0440\u043e\u043b\u044c-1"})";
   r.output_json = {escaped.data(), escaped.size()};
-  EXPECT_EQ(ActionOutcome::from_plugin(&r).output["t"], "[redacted]");
+  EXPECT_EQ(ActionOutcome::from_plugin(&r, plugin_host()).output["t"], "[redacted]");
   // A '/' written "\/" (PHP's JSON): in the output, and in a reason that quotes the body.
   Logger::instance().add_secret("Bearer ab/cd");
   const std::string slashed = R"({"echo": "Bearer ab\/cd"})";
   r.output_json = {slashed.data(), slashed.size()};
   r.reason = {slashed.data(), slashed.size()};
-  const ActionOutcome s = ActionOutcome::from_plugin(&r);
+  const ActionOutcome s = ActionOutcome::from_plugin(&r, plugin_host());
   EXPECT_EQ(s.output["echo"], "[redacted]");
   EXPECT_EQ(s.reason, R"({"echo": "[redacted]"})");
+}
+
+// An external id is shown by the admin API too: masked, and one over 1 KiB
+// (no provider's id) is not kept; a reason longer than a page is cut, saying
+// so; an outcome out of range is named as the plugin wrote it.
+TEST(ActionOutcomes, ExternalIdsAreMaskedAndLongReasonsCut) {
+  Logger::instance().add_secret("sk_live_EXT");
+  const std::string id = "ext-sk_live_EXT";
+  sb_action_result r = result_of(SB_OUTCOME_DONE, "");
+  r.external_id = {id.data(), id.size()};
+  EXPECT_EQ(ActionOutcome::from_plugin(&r, plugin_host()).external_id, "ext-[redacted]");
+  const std::string long_id(2000, 'x');
+  r.external_id = {long_id.data(), long_id.size()};
+  EXPECT_EQ(ActionOutcome::from_plugin(&r, plugin_host()).external_id, "");
+  // Cut at a character's start: 8191 ASCII bytes, then two-byte letters.
+  std::string cyrillic = std::string(8191, 'a');
+  for (int i = 0; i < 1000; ++i) cyrillic += "я";
+  r = result_of(SB_OUTCOME_PERMANENT, "");
+  r.reason = {cyrillic.data(), cyrillic.size()};
+  const std::string cut = ActionOutcome::from_plugin(&r, plugin_host()).reason;
+  EXPECT_EQ(cut, std::string(8191, 'a') + "... (cut: the plugin's reason was 10191 bytes)");
+  std::underlying_type_t<sb_outcome> minus_seven = static_cast<std::underlying_type_t<sb_outcome>>(-7);
+  std::memcpy(&r.outcome, &minus_seven, sizeof minus_seven);
+  EXPECT_EQ(ActionOutcome::from_plugin(&r, plugin_host()).reason, "plugin returned an unknown outcome -7");
 }
 
 // An output nested a million levels deep is kept as the plugin's text, not
@@ -151,14 +188,14 @@ TEST(ActionOutcomes, AnOutputNestedTooDeepIsKeptAsText) {
   const std::string deep = std::string(300000, '[') + std::string(300000, ']');
   sb_action_result r = result_of(SB_OUTCOME_DONE, "");
   r.output_json = {deep.data(), deep.size()};
-  const ActionOutcome o = ActionOutcome::from_plugin(&r);
+  const ActionOutcome o = ActionOutcome::from_plugin(&r, plugin_host());
   ASSERT_TRUE(o.output.is_string());
   const nlohmann::json copied = o.to_json();  // what the history keeps
   EXPECT_EQ(copied["output"].get_ref<const std::string&>().size(), deep.size());
   // Over a megabyte: said, not cut into text that is no longer JSON.
   const std::string huge = "[\"" + std::string(2 << 20, 'x') + "\"]";
   r.output_json = {huge.data(), huge.size()};
-  EXPECT_EQ(ActionOutcome::from_plugin(&r).output, "(an output of 2097156 bytes, over the 1 MiB kept)");
+  EXPECT_EQ(ActionOutcome::from_plugin(&r, plugin_host()).output, "(an output of 2097156 bytes, over the 1 MiB kept)");
 }
 
 TEST_F(InstanceTest, OlderDescriptorPluginRunsItsAction) {
@@ -191,7 +228,14 @@ TEST_F(InstanceTest, ExceptionEscapingTheCAbiIsContained) {
   auto instance = make("raw_throw");
   ActionOutcome o = call(*instance, "boom");
   EXPECT_EQ(o.outcome, SB_OUTCOME_PERMANENT);
-  EXPECT_NE(o.reason.find("plugin refused the call"), std::string::npos) << o.reason;
+  EXPECT_EQ(o.reason, "plugin threw: escaped the C ABI");  // what it said, not "internal error"
+  try {
+    PluginInstance(PluginLibrary::load(std::string(SB_FIXTURE_DIR) + "/raw_throw.so"), "test", deps_,
+                   nlohmann::json{{"throw", true}});
+    ADD_FAILURE() << "created";
+  } catch (const PluginError& e) {
+    EXPECT_EQ(std::string(e.what()), "instance 'test' (plugin 'raw_throw'): cannot create: threw: config read wrong");
+  }
 }
 
 TEST_F(InstanceTest, UnknownOutcomeIsAFailureAndASecondCompletionIsIgnored) {

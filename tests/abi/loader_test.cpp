@@ -53,6 +53,12 @@ TEST(Loader, ReportsAMissingEntrySymbol) {
   EXPECT_NE(error.find("missing_entry.so: missing symbol 'switchboard_plugin_entry'"), std::string::npos) << error;
 }
 
+TEST(Loader, ReportsAnEntryPointThatThrows) {
+  const std::string error = load_error(fixture("entry_throws"));
+  EXPECT_NE(error.find("entry_throws.so: switchboard_plugin_entry() threw: no descriptor today"), std::string::npos)
+      << error;
+}
+
 TEST(Loader, ReportsAConfigSchemaThatIsNotJson) {
   const std::string error = load_error(fixture("bad_schema"));
   EXPECT_NE(error.find("plugin 'bad_schema': config schema is not valid JSON"), std::string::npos) << error;
