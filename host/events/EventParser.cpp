@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <initializer_list>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "config/JsonSchema.h"
@@ -310,15 +311,75 @@ std::optional<json> with_text_ids(const json& event) {
   return out;
 }
 
+// An address's or number's type as the host names it, from what CRMs write
+// (Bitrix24's WORK, HOME, MAILING, MOBILE, FAX ...): a type it has no name
+// for is "other", so that an odd type loses no event.
+std::string known_type(std::string written, bool email) {
+  for (char& c : written) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static const std::map<std::string, std::string> kEmail{{"work", "work"},           {"business", "work"},
+                                                         {"office", "work"},         {"corporate", "work"},
+                                                         {"private", "private"},     {"home", "private"},
+                                                         {"personal", "private"},    {"newsletter", "newsletter"},
+                                                         {"mailing", "newsletter"},  {"newsletters", "newsletter"},
+                                                         {"marketing", "newsletter"}};
+  static const std::map<std::string, std::string> kPhone{
+      {"mobile", "mobile"}, {"cell", "mobile"}, {"cellular", "mobile"}, {"cellphone", "mobile"}, {"work", "work"},
+      {"business", "work"}, {"office", "work"}, {"home", "home"},       {"private", "home"},     {"personal", "home"}};
+  const auto& known = email ? kEmail : kPhone;
+  const auto it = known.find(written);
+  return it == known.end() ? "other" : it->second;
+}
+
+// The event with the types of its people's and managers' addresses and
+// numbers named as the host names them; none when each is already.
+std::optional<json> with_known_types(const json& event) {
+  std::optional<json> out;
+  const auto in_list = [&](const json& list, const std::string& where, bool email) {
+    if (!list.is_array()) return;
+    for (size_t i = 0; i < list.size(); ++i) {
+      const json& item = list[i];
+      const auto type = item.is_object() ? item.find("type") : item.end();
+      if (!item.is_object() || type == item.end() || !type->is_string()) continue;
+      std::string named = known_type(type->get<std::string>(), email);
+      if (named == type->get_ref<const std::string&>()) continue;
+      if (!out) out = event;
+      (*out)[json::json_pointer(where + "/" + std::to_string(i) + "/type")] = std::move(named);
+    }
+  };
+  const auto in_record = [&](const json& record, const std::string& where) {
+    if (!record.is_object()) return;
+    for (const bool email : {true, false})
+      if (const auto list = record.find(email ? "emails" : "phones"); list != record.end())
+        in_list(*list, where + (email ? "/emails" : "/phones"), email);
+  };
+  const auto with_managers = [&](const json& record, const std::string& where) {
+    in_record(record, where);
+    if (!record.is_object()) return;
+    if (const auto managers = record.find("responsible"); managers != record.end() && managers->is_array())
+      for (size_t i = 0; i < managers->size(); ++i)
+        in_record((*managers)[i], where + "/responsible/" + std::to_string(i));
+  };
+  for (const char* key : {"contact", "entity", "company"})
+    if (const auto record = event.find(key); record != event.end()) with_managers(*record, std::string("/") + key);
+  if (const auto people = event.find("contacts"); people != event.end() && people->is_array())
+    for (size_t i = 0; i < people->size(); ++i) with_managers((*people)[i], "/contacts/" + std::to_string(i));
+  return out;
+}
+
 // One event, already at `pointer` in the body; `posted`: by a sender
 // (its zones are checked), not made by the host. A plain event (a
 // campaign's) has no zone, single address, company or managers to read.
 void read_event(const json& as_posted, const std::string& pointer, int64_t now_ms, const std::string& source,
                 ParsedEvents& out, bool posted) {
-  const std::optional<json> texted = with_text_ids(as_posted);
-  const json& given = texted ? *texted : as_posted;
+  std::optional<json> texted = with_text_ids(as_posted);
   const size_t problems_before = out.problems.size();
-  const bool plain = plainly_valid(given);
+  bool plain = plainly_valid(texted ? *texted : as_posted);
+  if (!plain)
+    if (auto typed = with_known_types(texted ? *texted : as_posted)) {
+      texted = std::move(typed);
+      plain = plainly_valid(*texted);
+    }
+  const json& given = texted ? *texted : as_posted;
   if (!plain) {
     if (posted) refuse_unknown_zone(given, pointer, out);
     for (const auto& v : event_schema().validate(given)) out.problems.push_back({pointer + v.path, v.message});

@@ -110,7 +110,7 @@ TEST(EventParser, WhatTheSchemaRefusesIsRefusedWhateverItsShape) {
        "/contact/emails/0/address"},
       {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"emails", {{{"address", "an na@b.cd"}}}}}}},
        "/contact/emails/0/address"},
-      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"emails", {{{"address", "a@b.cd"}, {"type", "home"}}}}}}},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"emails", {{{"address", "a@b.cd"}, {"type", 5}}}}}}},
        "/contact/emails/0/type"},
       {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"emails", {{{"type", "work"}}}}}}}, "/contact/emails/0"},
       {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"phones", {{{"number", "123"}}}}}}}, "/contact/phones/0/number"},
@@ -119,7 +119,7 @@ TEST(EventParser, WhatTheSchemaRefusesIsRefusedWhateverItsShape) {
       {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"phones", {{{"number", "12a45"}}}}}}}, "/contact/phones/0/number"},
       {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"phones", {{{"number", std::string(40, '1')}}}}}}},
        "/contact/phones/0/number"},
-      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"phones", {{{"number", "1234"}, {"type", "private"}}}}}}},
+      {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"phones", {{{"number", "1234"}, {"type", nullptr}}}}}}},
        "/contact/phones/0/type"},
       {{{"id", "e"}, {"type", "a.b"}, {"contact", {{"phones", json(51, json{{"number", "1234"}})}}}},
        "/contact/phones"},
@@ -129,6 +129,28 @@ TEST(EventParser, WhatTheSchemaRefusesIsRefusedWhateverItsShape) {
     EXPECT_NE(problems.find(std::string(c.pointer) + ": "), std::string::npos)
         << c.event.dump() << " gave: " << problems;
   }
+}
+
+// The types CRMs write (Bitrix24's WORK, HOME, MAILING, MOBILE, FAX) are
+// named as the host names them, in any case; one it has no name for is
+// "other": an odd type loses no event.
+TEST(EventParser, AddressAndNumberTypesAreReadAsCrmsWriteThem) {
+  const ParsedEvents parsed = parse_events(R"({"id": "e1", "type": "deal.updated",
+      "contact": {"id": "c1", "emails": [{"address": "a@x.pl", "type": "HOME"}, {"address": "b@x.pl", "type": "WORK"},
+                                        {"address": "c@x.pl", "type": "MAILING"}, {"address": "d@x.pl", "type": "Jabber"}],
+                  "phones": [{"number": "+48600100200", "type": "MOBILE"}, {"number": "+48600100201", "type": "fax"},
+                             {"number": "+48600100202", "type": "Work"}, {"number": "+48600100203", "type": "PAGER"}]},
+      "entity": {"type": "deal", "id": "D1", "responsible": [{"id": "m1", "emails": [{"address": "m@x.pl", "type": "WORK"}]}]}})",
+                                           1'000, 100, "api");
+  ASSERT_TRUE(parsed.problems.empty()) << parsed.problems[0].pointer << ": " << parsed.problems[0].message;
+  ASSERT_EQ(parsed.records.size(), 1u);
+  const json body = json::parse(parsed.records[0].body_json);
+  std::vector<std::string> emails, phones;
+  for (const json& e : body["contact"]["emails"]) emails.push_back(e["type"]);
+  for (const json& p : body["contact"]["phones"]) phones.push_back(p["type"]);
+  EXPECT_EQ(emails, (std::vector<std::string>{"private", "work", "newsletter", "other"}));
+  EXPECT_EQ(phones, (std::vector<std::string>{"mobile", "other", "work", "other"}));
+  EXPECT_EQ(body["entity"]["responsible"][0]["emails"][0]["type"], "work");
 }
 
 // A record with several contacts is sent to the first; one with a contact and
