@@ -169,6 +169,21 @@ class Tasks : public switchboard::Plugin {
   // A manager's id as text: CRMs number their users.
   static std::string id_text(const json& id) { return id.is_string() ? id.get<std::string>() : id.dump(); }
 
+  static bool is_mode(const std::string& text) {
+    return text == "responsible" || text == "each_responsible" || text == "all" || text == "responsible_or_all";
+  }
+
+  // A manager a template named ("{{Менеджер}}" gives the responsible
+  // manager's name): the record's manager of that id, else of that name,
+  // else one known by the name alone (a specialist the record names in a
+  // field).
+  static json named_manager(const std::string& named, const std::vector<json>& managers) {
+    for (const char* key : {"id", "name"})
+      for (const json& m : managers)
+        if (m.value(key, json()) == named) return m;
+    return {{"id", named}, {"name", named}};
+  }
+
   // The tasks to make, each as the managers it goes to; none is "for all".
   // "responsible": one task, every responsible manager in it (HolliHop);
   // "each_responsible": a task for each (Bitrix24's robot).
@@ -184,6 +199,8 @@ class Tasks : public switchboard::Plugin {
           manager["id"] = id_text(r["id"]);
           managers.push_back(std::move(manager));
         }
+    if (mode.is_string() && !is_mode(mode.get<std::string>()))
+      return {{named_manager(mode.get<std::string>(), managers)}};
     if (!managers.empty() && mode == "each_responsible") {
       std::vector<std::vector<json>> each;
       for (json& manager : managers) each.push_back({std::move(manager)});

@@ -1048,6 +1048,39 @@ TEST(CrmScenarios, MatrixANewClientsTaskGoesToTheClientsOwnManager) {
   EXPECT_EQ(report.json()["error"]["code"], "not_configured");
 }
 
+// MatrixCRM's tasks as its help writes them: "Ответственный: {{Менеджер}}"
+// is the client's manager (found by the name the template gives), and
+// "{{Специалист}}" the specialist the booking names, who is no manager of
+// the record: a manager known by that name.
+TEST(CrmScenarios, MatrixATaskForTheManagerOrTheSpecialistNamedByATemplate) {
+  HttpSink sink;
+  json rules = json::array(
+      {{{"name", "new client"},
+        {"trigger", {{"event", "contact.created"}}},
+        {"steps",
+         json::array({task_step("Позвонить новому клиенту",
+                                {{"assignee", "{{Менеджер}}"}, {"priority", "Высокая"}, {"deadline", "+1 day"}})})}},
+       {{"name", "consultation"},
+        {"trigger", {{"event", "booking.created"}}},
+        {"steps", json::array({task_step("Консультация по услуге",
+                                         {{"assignee", "{{Специалист}}"}, {"deadline", "В течение недели"}})})}}});
+  HostProcess host(host_config(sink, rules));
+  post(host, json::parse(R"({"id": "c-1", "type": "contact.created", "contact": {"id": "C1", "name": "Анна",
+      "responsible": [{"id": "m1", "name": "Ольга", "email": "olga@example.com"}]}})"));
+  post(host, json::parse(R"({"id": "b-1", "type": "booking.created", "contact": {"id": "C1"},
+      "entity": {"type": "booking", "id": "B1", "fields": {"specialist": "Ирина"},
+                 "responsible": [{"id": "m2", "name": "Олег"}]}})"));
+  const json tasks = tasks_of(host, 2);
+  ASSERT_EQ(tasks.size(), 2u) << host.log();
+  std::map<std::string, json> by_title;
+  for (const json& t : tasks) by_title[t["title"]] = t;
+  EXPECT_EQ(by_title["Позвонить новому клиенту"]["assignee"],
+            json::parse(R"({"id": "m1", "name": "Ольга", "email": "olga@example.com"})"));
+  EXPECT_EQ(by_title["Позвонить новому клиенту"]["priority"], "high");
+  EXPECT_EQ(by_title["Консультация по услуге"]["assignee"], json::parse(R"({"id": "Ирина", "name": "Ирина"})"));
+  EXPECT_EQ(admin_get(host, "/api/v1/tasks?field.assignees.id=m1")["items"].size(), 1u);
+}
+
 // A task about a deal named by the step (not the event's own) goes to that
 // deal's responsible manager; given to another later, it names them.
 TEST(CrmScenarios, ATaskAboutANamedDealGoesToItsManagerAndAReassignmentNamesTheNewOne) {
