@@ -56,21 +56,66 @@ std::string name_in(const std::string& url) {
   return name.empty() || unusable ? "attachment" : name;
 }
 
-bool fetch_later(const nlohmann::json& item, const std::string& where, const std::vector<std::string>& origins,
-                 std::vector<Attachment>& out, std::vector<UrlAttachment>& fetch, AttachmentError& error) {
+// One attachment as the step gave it, where it is, and where its URL is.
+struct Item {
+  nlohmann::json item;
+  std::string where, url_where;
+};
+
+bool fetch_later(const Item& one, const std::vector<std::string>& origins, std::vector<Attachment>& out,
+                 std::vector<UrlAttachment>& fetch, AttachmentError& error) {
+  const nlohmann::json& item = one.item;
+  const std::string& where = one.where;
   const nlohmann::json& url = item["url"];
   if (!url.is_string() || !switchboard_plugins::is_absolute_url(url.get<std::string>()))
-    return fail(error, true, where + "/url: expected an absolute http(s) URL");
+    return fail(error, true, one.url_where + ": expected an absolute http(s) URL");
   const std::string origin = switchboard_plugins::origin(url.get<std::string>());
   if (std::find(origins.begin(), origins.end(), origin) == origins.end())
     return fail(error, true,
-                where + "/url: " + switchboard_plugins::shown_origin(url.get<std::string>()) +
+                one.url_where + ": " + switchboard_plugins::shown_origin(url.get<std::string>()) +
                     " is not one of the instance's 'attachment_origins'");
   const std::string name = item.contains("name") && item["name"].is_string() ? item["name"].get<std::string>()
                                                                              : name_in(url.get<std::string>());
   fetch.push_back({url.get<std::string>(), out.size(), where});
   out.push_back({name, content_type_for(name), ""});  // its place, until its bytes come
   return true;
+}
+
+bool is_url(const std::string& text) {
+  const auto starts = [&](const char* scheme) {
+    const size_t n = std::char_traits<char>::length(scheme);
+    if (text.size() < n) return false;
+    for (size_t i = 0; i < n; ++i)
+      if (std::tolower(static_cast<unsigned char>(text[i])) != scheme[i]) return false;
+    return true;
+  };
+  return starts("http://") || starts("https://");
+}
+
+// The attachments one by one with where each is in the step's params: a
+// string that is a URL is a file at it (a template giving a record's file
+// field), and a "url" that is a list (a field holding several files) is a
+// file at each of them.
+std::vector<Item> one_by_one(const nlohmann::json& list) {
+  std::vector<Item> out;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const nlohmann::json& item = list[i];
+    const std::string where = "/attachments/" + std::to_string(i);
+    if (item.is_string() && is_url(item.get<std::string>())) {
+      out.push_back({nlohmann::json{{"url", item}}, where, where});
+    } else if (item.is_object() && item.contains("url") && item["url"].is_array()) {
+      const nlohmann::json& urls = item["url"];
+      for (size_t j = 0; j < urls.size(); ++j) {
+        nlohmann::json one{{"url", urls[j]}};
+        if (urls.size() == 1 && item.contains("name")) one["name"] = item["name"];
+        const std::string at = where + "/url/" + std::to_string(j);
+        out.push_back({std::move(one), at, at});
+      }
+    } else {
+      out.push_back({item, where, where + "/url"});
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -80,19 +125,20 @@ bool load_attachments(const nlohmann::json& list, const std::string& folder,
                       std::vector<Attachment>& out, std::vector<UrlAttachment>& fetch, AttachmentError& error) {
   if (list.is_null()) return true;
   if (!list.is_array()) return fail(error, true, "/attachments: expected an array");
-  const bool files = std::any_of(list.begin(), list.end(),
-                                 [](const nlohmann::json& item) { return !item.is_object() || !item.contains("url"); });
+  const auto items = one_by_one(list);
+  const bool files = std::any_of(items.begin(), items.end(),
+                                 [](const Item& i) { return !i.item.is_object() || !i.item.contains("url"); });
   if (files && folder.empty())
     return fail(error, true, "/attachments: the instance has no 'attachments_dir' to read files from");
   std::error_code ec;
   const fs::path root = fs::canonical(folder.empty() ? "." : folder, ec);
   if (ec && files) return fail(error, false, "the attachments folder '" + folder + "' does not exist");
   uint64_t total = 0;
-  for (size_t i = 0; i < list.size(); ++i) {
-    const nlohmann::json& item = list[i];
-    const std::string where = "/attachments/" + std::to_string(i);
+  for (const Item& one : items) {
+    const nlohmann::json& item = one.item;
+    const std::string& where = one.where;
     if (item.is_object() && item.contains("url")) {
-      if (!fetch_later(item, where, url_origins, out, fetch, error)) return false;
+      if (!fetch_later(one, url_origins, out, fetch, error)) return false;
       continue;
     }
     const std::string file = item.is_string() ? item.get<std::string>()

@@ -146,6 +146,7 @@ class Email : public switchboard::Plugin {
         Sending{{}, std::string(call.idempotency_key), "", category, call.deadline_unix_ms, std::move(done), {}});
     // The step's files, then those every message of the instance carries.
     json files = params.value("attachments", json::array());
+    if (files.is_string()) files = json::array({std::move(files)});  // one alone, as a template gave it
     if (files.is_array()) files.insert(files.end(), always_attached_.begin(), always_attached_.end());
     if (!load_attachments(files, attachments_dir_, attachment_origins_, max_attachment_bytes_, message.attachments,
                           sending->fetch, attachment_error))

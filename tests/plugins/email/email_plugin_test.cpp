@@ -511,6 +511,46 @@ TEST_F(EmailPlugin, AttachmentsCannotLeaveTheirFolderOrExceedTheLimit) {
   fs::remove_all(root);
 }
 
+// A record's file field as a template gives it: one URL alone, a list of
+// URLs as items, or a field holding several files ({"url": [...]}): each a
+// file at its URL, named after it; an error names where it is, not the URL.
+TEST_F(EmailPlugin, AFileFieldOfSeveralUrlsAttachesEachFile) {
+  json cfg = config(server_.starttls);
+  cfg["attachment_origins"] = {"https://files.crm.test/"};
+  fake::Host host("email");
+  fake::Instance instance(library_, host, cfg.dump());
+  ASSERT_EQ(instance.status(), SB_OK) << instance.error();
+  json params{{"to", "ivan@example.com"}, {"subject", "Документы"}, {"text", "Во вложении"}};
+  params["attachments"] = {{{"url", {"https://files.crm.test/a/invoice.pdf", "https://files.crm.test/a/act.pdf"}}},
+                           "https://files.crm.test/a/price.xlsx"};
+  ASSERT_EQ(instance.invoke("send", params.dump(), "k-several"), SB_OK);
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(host.sent.size(), i + 1);
+    host.finish_http(i, 200, {}, "file " + std::to_string(i));
+  }
+  ASSERT_TRUE(host.wait_results(1));
+  ASSERT_EQ(host.result(0).outcome, SB_OUTCOME_DONE) << host.result(0).reason;
+  const json m = server_.message(1);
+  ASSERT_EQ(m["attachments"].size(), 3u) << m.dump();
+  EXPECT_EQ(m["attachments"][0]["filename"], "invoice.pdf");
+  EXPECT_EQ(m["attachments"][1]["filename"], "act.pdf");
+  EXPECT_EQ(m["attachments"][2]["filename"], "price.xlsx");
+  // One URL alone, not in a list; one from elsewhere is named by its place.
+  params["attachments"] = "https://files.crm.test/a/one.pdf";
+  ASSERT_EQ(instance.invoke("send", params.dump(), "k-one"), SB_OK);
+  ASSERT_EQ(host.sent.size(), 4u);
+  EXPECT_EQ(host.sent[3].url, "https://files.crm.test/a/one.pdf");
+  host.finish_http(3, 200, {}, "one");
+  ASSERT_TRUE(host.wait_results(2));
+  EXPECT_EQ(host.result(1).outcome, SB_OUTCOME_DONE) << host.result(1).reason;
+  params["attachments"] = {{{"url", {"https://files.crm.test/a/ok.pdf", "https://evil.test/x.pdf?sig=s3cr3t"}}}};
+  ASSERT_EQ(instance.invoke("send", params.dump(), "k-evil"), SB_OK);
+  ASSERT_TRUE(host.wait_results(3));
+  EXPECT_EQ(host.result(2).outcome, SB_OUTCOME_INVALID_PARAMS);
+  EXPECT_EQ(host.result(2).reason,
+            "/attachments/0/url/1: https://evil.test is not one of the instance's 'attachment_origins'");
+}
+
 // A file a CRM keeps at a URL (a deal's invoice field) is fetched from an
 // origin the instance allows and attached under its URL's name or the one
 // given; another origin is refused unsent, a missing file fails for good,
