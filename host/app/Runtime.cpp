@@ -11,6 +11,7 @@
 #include "api/RecordsApi.h"
 #include "api/TrackingApi.h"
 #include "app/ConfigCheck.h"
+#include "app/PluginWatchdog.h"
 #include "app/StoreLock.h"
 #include "crm/CrmService.h"
 #include "executor/CallQueue.h"
@@ -25,6 +26,7 @@
 #include "net/EventLoop.h"
 #include "pipeline/EmittedEvents.h"
 #include "pipeline/Pipeline.h"
+#include "plugins/InvokeWatch.h"
 #include "plugins/PendingCalls.h"
 #include "plugins/PluginInstance.h"
 #include "store/ContactAliases.h"
@@ -83,6 +85,25 @@ std::string tracking_key(const TrackingConfig& config, const std::map<std::strin
 }  // namespace
 
 namespace {
+// What the last run's crash note says (a plugin's call the host crashed
+// in), logged; its step's crashes counted in the store, so that a step that
+// crashes every start is failed at its second (Interpreter::CrashedStep).
+Interpreter::CrashedStep read_crash_note(const fs::path& path, KeyValueStore& kv) {
+  const std::optional<json> note = invoke_watch::take_crash_note(path);
+  if (!note) return {};
+  log_error("host", "the host crashed when it last ran", {{"crash", *note}});
+  Interpreter::CrashedStep crashed;
+  crashed.execution_id = note->value("execution_id", int64_t{0});
+  crashed.step = note->value("step", "");
+  if (crashed.execution_id == 0 || crashed.step.empty()) return {};
+  const std::string key = std::to_string(crashed.execution_id) + ":" + crashed.step;
+  crashed.crashes = std::atoi(kv.kv_get(kHostCrashes, key).value_or("0").c_str()) + 1;
+  kv.kv_put(kHostCrashes, key, std::to_string(crashed.crashes));
+  crashed.where = "plugin '" + note->value("plugin", "") + "', instance '" + note->value("instance", "") +
+                  "', signal " + std::to_string(note->value("signal", 0));
+  return crashed;
+}
+
 std::vector<std::string> disabled_rule_names(const Config& config) {
   std::vector<std::string> names;
   for (const RuleSource& rule : config.disabled_rules) names.push_back(rule.body.value("name", ""));
@@ -175,6 +196,11 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   client.ca_file = config_.http_client.ca_file;
   http_ = std::make_unique<HttpClient>(*outbound_loops_, client, inbound_loops_.get());
   PipelineOptions pipeline_options;
+  // Before any plugin is called: a crash in one is noted for the next start.
+  const fs::path crash_note = config_.data_dir / "crash-note.json";
+  pipeline_options.crashed_step = read_crash_note(crash_note, *store_);
+  invoke_watch::note_crashes_in(crash_note);
+  watchdog_ = std::make_unique<PluginWatchdog>(*metrics_);
   pipeline_options.max_chain_depth = config_.max_chain_depth;
   pipeline_options.account = config_.account;
   pipeline_options.max_in_flight = config_.max_in_flight;
@@ -271,6 +297,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   // should not leave half-started plugins behind.
   HttpServer::Handlers handlers;
   handlers.plugins = [this] { return describe_plugins(); };
+  handlers.degraded = [this] { return watchdog_->degraded(); };
   handlers.api["/api/v1/events"] = [this](ServerRequest&& request, ServerConnection::Reply reply) {
     events_api_->handle(std::move(request), std::move(reply));
   };

@@ -44,6 +44,7 @@ class Metrics;
 class Outbox;
 class PendingCalls;
 class PluginCatalog;
+class PluginWatchdog;
 class PluginInstance;
 class WebhookRoutes;
 
@@ -103,6 +104,7 @@ class Runtime : public ActionDispatcher {
                                                  // events from the events API (durable)
   std::map<std::string, std::unique_ptr<PluginInstance>> instances_;
   std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<PluginWatchdog> watchdog_;  // says when a plugin's call blocks
   std::atomic<bool> accepting_{false};
   bool stopped_ = false;
 };

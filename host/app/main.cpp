@@ -26,6 +26,7 @@
 #include "config/Config.h"
 #include "config/SourcePositions.h"
 #include "log/Logger.h"
+#include "plugins/InvokeWatch.h"
 #include "plugins/PluginInstance.h"
 #include "store/StoreCopy.h"
 
@@ -97,6 +98,8 @@ class SwitchboardApp : public Poco::Util::ServerApplication {
     if (help_) return print_help();
     const std::string command = args.empty() ? "run" : args.front();
     if (args.size() > 1) return usage_error("unexpected argument '" + args[1] + "'");
+    // A plugin that crashes the process (while validate creates it, say) is named on stderr.
+    sb::invoke_watch::note_crashes_in({});
     try {
       if (command == "run") return serve();
       if (command == "validate") return validate();

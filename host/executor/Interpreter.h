@@ -93,6 +93,18 @@ class Interpreter {
   // Called before the first run.
   void announce_sent_messages(bool announce) { announce_sent_ = announce; }
 
+  // The step a plugin's call crashed the host in, at its last run, and how
+  // many runs in a row it did: taken up in doubt after its second crash, it
+  // fails (a dead letter an operator retries once the plugin is mended)
+  // rather than crash every start. Called before the first run.
+  struct CrashedStep {
+    int64_t execution_id = 0;
+    std::string step;  // its stable id
+    int crashes = 0;
+    std::string where;  // "plugin 'p', instance 'i', signal 11"
+  };
+  void fail_when_taken_up(CrashedStep crashed) { crashed_ = std::move(crashed); }
+
  private:
   // A claimed execution with its rule version and the index of its step there.
   struct Claimed {
@@ -140,6 +152,7 @@ class Interpreter {
   // Commits the branches decided on records read now, with the action they lead to due.
   void branch_taken(const Claimed& at, const CompiledStep& step, nlohmann::json decisions);
   void hold_in_doubt(const Claimed& at, const CompiledStep& step, nlohmann::json decisions);
+  void fail_crashed(const Claimed& at, const CompiledStep& step, nlohmann::json decisions);
   // A digest step: the first event of its group collects for the window, the others join it and end.
   void digest(const Claimed& at, const CompiledStep& step, const nlohmann::json& context, nlohmann::json decisions);
   void wait_for_event(const Claimed& at, const CompiledStep& step, const nlohmann::json& context,
@@ -154,6 +167,7 @@ class Interpreter {
   FrequencyCaps* const caps_;
   const bool durable_;
   bool announce_sent_ = false;
+  CrashedStep crashed_;
 };
 
 // The host's key-value namespace for digests in progress.

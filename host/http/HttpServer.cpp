@@ -153,12 +153,20 @@ struct HttpServer::Impl {
     else if (method != "GET" && method != "HEAD")
       reply(method_not_allowed("GET, HEAD", method + " is not allowed on " + path));
     else if (path == "/healthz")
-      reply(ok_response(R"({"status":"ok"})"));
+      reply(health());
     else if (path == "/api/v1/plugins")
       reply(ok_response(dump_text(json{{"plugins", handlers.plugins()}})));
     else
       reply(ok_response(metrics.prometheus_text(), "text/plain; version=0.0.4"));
     return nullptr;
+  }
+
+  ServerResponse health() const {
+    const std::optional<json> degraded = handlers.degraded ? handlers.degraded() : std::nullopt;
+    if (!degraded) return ok_response(R"({"status":"ok"})");
+    ServerResponse r = ok_response(dump_text(*degraded));
+    r.status = 503;
+    return r;
   }
 
   // An exact path, or the longest key ending in '/' that starts the path.

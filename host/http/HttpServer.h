@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "config/Config.h"
@@ -29,6 +30,8 @@ class HttpServer {
     // More host endpoints by path, any method; a path ending in '/' also
     // takes every path below it.
     std::map<std::string, ApiHandler> api;
+    // GET /healthz's body with 503 while the host is degraded; none: {"status":"ok"}.
+    std::function<std::optional<nlohmann::json>()> degraded = {};
   };
 
   // Binds immediately (port 0 picks a free port); serves after start().

@@ -52,6 +52,7 @@ Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatch
           actions, calls_, store, metrics_, options.account, [this] { wake(); }, options.frequency_caps) {
   for (CompiledRule& rule : rules_) rule.index_steps();
   interpreter_.announce_sent_messages(some_rule_reads(rules_, "message.sent"));
+  interpreter_.fail_when_taken_up(options_.crashed_step);
   // A lease outlasts the longest step: a step is never claimed twice while it runs.
   for (const CompiledRule& rule : rules_)
     for (const CompiledStep& step : rule.steps) lease_ms_ = std::max<int64_t>(lease_ms_, step.timeout.count() + 60000);

@@ -57,8 +57,9 @@ struct PipelineOptions {
   // The dynamic segments: the router moves each contact an event changed in
   // or out of them (rules/SegmentMembership.h).
   std::vector<DynamicSegment> dynamic_segments = {};
-  FrequencyCaps* frequency_caps = nullptr;  // shared with the other runner; null: no caps
-  std::string owner = {};                   // the leases' owner: this node's id ("" = one of its own)
+  FrequencyCaps* frequency_caps = nullptr;     // shared with the other runner; null: no caps
+  Interpreter::CrashedStep crashed_step = {};  // the step that crashed the host's last run, if any
+  std::string owner = {};                      // the leases' owner: this node's id ("" = one of its own)
   // How long this node's turn as the router lasts unless renewed: another
   // node of those sharing the store routes when it ran out (a node died).
   std::chrono::milliseconds router_hold{5000};

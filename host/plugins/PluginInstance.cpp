@@ -6,6 +6,7 @@
 
 #include "http/WebhookRoutes.h"
 #include "log/Logger.h"
+#include "plugins/InvokeWatch.h"
 #include "util/JsonText.h"
 
 namespace sb {
@@ -87,6 +88,7 @@ PluginInstance::PluginInstance(std::shared_ptr<PluginLibrary> library, std::stri
   sb_status status = SB_ERR_INTERNAL;
   host_->creating = true;
   try {
+    const invoke_watch::Scope watched(library_->name(), host_->instance, "on_instance_create");
     status = library_->entry().create(&host_->table, view(text), &instance_, &error.abi);
   } catch (...) {
     error.set(what_was_thrown());
@@ -118,6 +120,7 @@ void PluginInstance::start() {
   ErrorBuffer error;
   sb_status status = SB_ERR_INTERNAL;
   try {
+    const invoke_watch::Scope watched(library_->name(), host_->instance, "on_instance_start");
     status = library_->entry().start(instance_, &error.abi);
   } catch (...) {
     error.set(what_was_thrown());
@@ -192,6 +195,7 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
   std::string thrown;
   try {
     const InvokingCall invoking(host_.get(), request.subject);
+    const invoke_watch::Scope watched(host_->plugin, host_->instance, request.action, &request.subject);
     status = library_->entry().invoke(instance_, &call, completion_of(id), &error.abi);
   } catch (...) {
     thrown = what_was_thrown();

@@ -7,8 +7,10 @@
 #include <cstring>
 #include <future>
 #include <map>
+#include <sstream>
 #include <thread>
 
+#include "app/PluginWatchdog.h"
 #include "http/WebhookRoutes.h"
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
@@ -340,6 +342,47 @@ TEST_F(InstanceTest, ACallGivenUpWhileInvokeRunsIsCancelledAfterInvokeReturns) {
   instance->invoke(request, [&](ActionOutcome outcome) { refused.set_value(std::move(outcome)); });
   EXPECT_NE(refused.get_future().get().reason.find("no completion"), std::string::npos);
   EXPECT_EQ(__atomic_load_n(given_up, __ATOMIC_SEQ_CST), 1);  // it never took the call
+}
+
+// A plugin blocked in on_action_invoke holds up the steps behind it: while
+// it is, /healthz's body names the call, and it is logged and counted once.
+TEST_F(InstanceTest, ACallThatDoesNotReturnIsReportedWhileItBlocks) {
+  std::ostringstream log;
+  Logger::instance().set_stream(&log);
+  auto instance = make("slow_invoke");  // 300 ms in invoke
+  Metrics metrics;
+  auto watchdog = std::make_unique<PluginWatchdog>(metrics, 50ms);
+  EXPECT_EQ(watchdog->degraded(), std::nullopt);
+  std::promise<ActionOutcome> done;
+  ActionRequest request;
+  request.action = "echo";
+  request.idempotency_key = "evt_3:rule:echo";
+  request.timeout = 50ms;
+  request.subject.execution_id = 42;
+  request.subject.rule = "reminders";
+  request.subject.step = "send";
+  std::thread caller([&] { instance->invoke(request, [&](ActionOutcome o) { done.set_value(std::move(o)); }); });
+  std::optional<nlohmann::json> seen;
+  for (int i = 0; i < 100 && !seen; ++i) {
+    std::this_thread::sleep_for(5ms);
+    seen = watchdog->degraded();
+  }
+  caller.join();
+  ASSERT_TRUE(seen) << "not seen blocked";
+  EXPECT_EQ((*seen)["status"], "degraded");
+  const nlohmann::json& call = (*seen)["blocked_plugin_calls"][0];
+  EXPECT_EQ(call["plugin"], "slow_invoke");
+  EXPECT_EQ(call["instance"], "test");
+  EXPECT_EQ(call["call"], "echo");
+  EXPECT_EQ(call["rule"], "reminders");
+  EXPECT_EQ(call["step"], "send");
+  EXPECT_EQ(call["execution_id"], 42);
+  EXPECT_EQ(watchdog->degraded(), std::nullopt);  // returned: healthy again
+  watchdog.reset();                               // its thread has looked at least once meanwhile
+  Logger::instance().set_stream(&std::cerr);
+  EXPECT_EQ(metrics.counter("switchboard_plugin_calls_blocked_total", {{"instance", "test"}}).value(), 1);
+  EXPECT_NE(log.str().find("a plugin's call has not returned"), std::string::npos) << log.str();
+  done.get_future().get();
 }
 
 // The C++ wrapper: a plugin class that defines cancel() hears, with the call

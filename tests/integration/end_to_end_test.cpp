@@ -288,6 +288,64 @@ TEST(Cli, ASecondHostOnTheSameStoreOrPortIsRefused) {
   EXPECT_EQ(http_request(first.port(), "GET", "/healthz").status, 200);
 }
 
+// A plugin whose call crashes the process: the host says, as it dies,
+// which call of which instance it was (and the next start logs it again);
+// the step, taken up in doubt, is sent once more, and when it crashes the
+// host a second time it is failed, so that the third start stays up.
+TEST(EndToEnd, AStepThatCrashesTheHostTwiceIsFailedInsteadOfRunAgain) {
+  ::setenv("SB_TEST_CRASH_ADMIN", "crash-admin-5d1", 1);
+  const json config{{"plugin_dirs", {SB_PLUGIN_DIR, SB_FIXTURE_DIR}},
+                    {"secrets", {{"admin", {{"env", "SB_TEST_CRASH_ADMIN"}}}}},
+                    {"api", {{"admin_tokens", {{{"$secret", "admin"}}}}}},
+                    {"instances",
+                     {{"inbox", {{"plugin", "webhook"}, {"config", {{"path", "inbox"}}}}},
+                      {"fragile", {{"plugin", "crashes_in_invoke"}}}}},
+                    {"rules",
+                     {{{"name", "crashing"},
+                       {"trigger", {{"event", "webhook.received"}}},
+                       {"steps", {{{"name", "boom"}, {"action", "fragile.echo"}, {"params", {{"crash", true}}}}}}}}}};
+  const auto crashed = [](HostProcess& host) {
+    for (int i = 0; i < 500 && host.log().find("the host is crashing") == std::string::npos; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return host.log();
+  };
+  HostProcess first(config);
+  ASSERT_EQ(http_request(first.port(), "POST", "/webhooks/inbox", "{}").status, 202);
+  const std::string dying = crashed(first);
+  first.stop();
+  ASSERT_NE(dying.find("the host is crashing in a plugin's call"), std::string::npos) << dying;
+  EXPECT_NE(dying.find(R"("plugin":"crashes_in_invoke","instance":"fragile","entry":"echo","rule":"crashing")"),
+            std::string::npos)
+      << dying;
+  // Taken up again in doubt (on_doubt: resend), it crashes the host again.
+  HostProcess second(config, {}, first.dir());
+  const std::string again = crashed(second);
+  second.stop();
+  EXPECT_NE(again.find("the host crashed when it last ran"), std::string::npos) << again;
+  ASSERT_NE(again.find("the host is crashing in a plugin's call"), std::string::npos) << again;
+  // The third start fails it, and stays up.
+  HostProcess third(config, {}, first.dir());
+  const HttpResult failed = [&] {
+    HttpResult r;
+    for (int i = 0; i < 250; ++i) {
+      r = http_request(third.port(), "GET", "/api/v1/executions?state=failed", "",
+                       {{"Authorization", "Bearer crash-admin-5d1"}});
+      if (r.status == 200 && !r.json()["executions"].empty()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return r;
+  }();
+  ASSERT_EQ(failed.status, 200) << third.log();
+  ASSERT_EQ(failed.json()["executions"].size(), 1u) << failed.body << third.log();
+  EXPECT_NE(failed.json()["executions"][0]["error"].get<std::string>().find(
+                "the host crashed in this step's call 2 runs in a row (plugin 'crashes_in_invoke', instance "
+                "'fragile', signal 11)"),
+            std::string::npos)
+      << failed.body;
+  EXPECT_EQ(http_request(third.port(), "GET", "/healthz").status, 200);
+  EXPECT_EQ(third.log().find("the host is crashing"), std::string::npos) << third.log();
+}
+
 // The forwarding config with a stop grace and an admin token (Bearer stop-admin-7f3).
 json stop_config(const HttpSink& sink, const std::string& grace) {
   json config = forward_config(sink, "accepted");

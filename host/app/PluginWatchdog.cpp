@@ -1,0 +1,69 @@
+#include "app/PluginWatchdog.h"
+
+#include <algorithm>
+
+#include "log/Logger.h"
+#include "metrics/Metrics.h"
+#include "plugins/InvokeWatch.h"
+#include "util/Time.h"
+
+namespace sb {
+
+namespace {
+
+nlohmann::json described(const invoke_watch::Call& call, int64_t now) {
+  nlohmann::json out{{"plugin", call.plugin},
+                     {"instance", call.instance},
+                     {"call", call.entry},
+                     {"seconds", (now - call.since_ms) / 1000}};
+  if (!call.rule.empty()) out["rule"] = call.rule;
+  if (!call.step.empty()) out["step"] = call.step;
+  if (call.execution_id != 0) out["execution_id"] = call.execution_id;
+  return out;
+}
+
+}  // namespace
+
+PluginWatchdog::PluginWatchdog(Metrics& metrics, std::chrono::milliseconds blocked_after)
+    : metrics_(metrics), blocked_after_(blocked_after), thread_([this] { watch(); }) {}
+
+PluginWatchdog::~PluginWatchdog() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+std::optional<nlohmann::json> PluginWatchdog::degraded() const {
+  const int64_t now = now_ms();
+  nlohmann::json blocked = nlohmann::json::array();
+  for (const invoke_watch::Call& call : invoke_watch::longer_than(now, blocked_after_.count()))
+    blocked.push_back(described(call, now));
+  if (blocked.empty()) return std::nullopt;
+  return nlohmann::json{{"status", "degraded"}, {"blocked_plugin_calls", std::move(blocked)}};
+}
+
+void PluginWatchdog::watch() {
+  // Looked at twice per threshold, at most once a second.
+  const auto every = std::clamp(blocked_after_ / 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+  std::unique_lock lock(mutex_);
+  while (!wake_.wait_for(lock, every, [this] { return stopping_; })) {
+    const int64_t now = now_ms();
+    std::set<std::string> still;
+    for (const invoke_watch::Call& call : invoke_watch::longer_than(now, blocked_after_.count())) {
+      std::string key = call.instance + '\n' + call.entry + '\n' + std::to_string(call.execution_id) + '\n' +
+                        std::to_string(call.since_ms);
+      if (!reported_.count(key)) {
+        log_error("plugins", "a plugin's call has not returned: the steps behind it wait (a plugin must not block)",
+                  described(call, now));
+        metrics_.counter_add("switchboard_plugin_calls_blocked_total", {{"instance", call.instance}});
+      }
+      still.insert(std::move(key));
+    }
+    reported_ = std::move(still);
+  }
+}
+
+}  // namespace sb

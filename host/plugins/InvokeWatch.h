@@ -1,0 +1,56 @@
+// Which plugin call each thread is inside, for what the host must say when
+// a plugin misbehaves where it cannot be stopped: one that blocks in
+// on_action_invoke holds up every step queued behind it, and one that
+// crashes the process would crash it again, at its next start, when its
+// step is taken up in doubt.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sb {
+
+struct CallSubject;
+
+namespace invoke_watch {
+
+// A call into a plugin, as a thread is in it.
+struct Call {
+  std::string plugin, instance, entry;  // entry: the action, or "on_instance_create" ...
+  std::string rule, step;
+  int64_t execution_id = 0;
+  int64_t since_ms = 0;
+};
+
+// Marks this thread inside a call into a plugin while it lives. Not nested:
+// a plugin that calls the host back is still in its own call.
+class Scope {
+ public:
+  Scope(const std::string& plugin, const std::string& instance, const std::string& entry,
+        const CallSubject* subject = nullptr);
+  ~Scope();
+  Scope(const Scope&) = delete;
+  Scope& operator=(const Scope&) = delete;
+
+ private:
+  bool outermost_;
+};
+
+// The calls that have been running for longer than `over_ms` at `now_ms`.
+std::vector<Call> longer_than(int64_t now_ms, int64_t over_ms);
+
+// From now on a fatal signal (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT)
+// writes the call the crashing thread was in, if any, as a JSON object to
+// `note` (when not empty) and as a log line to stderr, then ends the process
+// as the signal would have.
+void note_crashes_in(const std::filesystem::path& note);
+
+// The note a crash left, removed; none when the host last stopped without one.
+std::optional<nlohmann::json> take_crash_note(const std::filesystem::path& note);
+
+}  // namespace invoke_watch
+}  // namespace sb
