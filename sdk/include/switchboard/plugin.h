@@ -1,5 +1,5 @@
 /*
- * Switchboard plugin ABI, version 1.0.
+ * Switchboard plugin ABI, version 1.2 (SB_ABI_VERSION_*; 1.0 and 1.1 plugins load unchanged).
  *
  * A plugin is a shared library that exports one C function,
  * `switchboard_plugin_entry`, returning a constant descriptor. The host reads
