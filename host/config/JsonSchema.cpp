@@ -116,6 +116,12 @@ bool said_of_unknown_key(const json& schema, SchemaViolation& v) {
     if (const size_t d = edit_distance(key, name); d < closest) closest = d, likeliest = name;
   }
   v.path += "/" + escape_pointer_token(key);
+  // A key one form of several takes ({"url"} or {"file"}), given with a key of another.
+  if (known.count(key)) {
+    v.message =
+        "'" + key + "' does not go with the other keys given here; expected one of the forms, with keys of: " + listed;
+    return true;
+  }
   v.message = "unknown key '" + key + "'" + (likeliest.empty() ? "" : " (did you mean '" + likeliest + "'?)") +
               (listed.empty() ? "" : "; expected one of: " + listed);
   return true;
@@ -183,6 +189,18 @@ std::string what_was_expected(const json& schema, const json& document, const st
     return "expected at most " + std::to_string(a) + " characters";
   if (std::sscanf(message.c_str(), "Elements at indexes #%d and #%d violate uniqueness constraint.", &a, &b) == 2)
     return "items " + std::to_string(a) + " and " + std::to_string(b) + " are the same: expected each once";
+  // A bound said as a number is written ("Expected number less than or equal to 200.000000").
+  double bound = 0;
+  char number[32];
+  const auto said = [&number](double n) {
+    std::snprintf(number, sizeof number, "%.15g", n);
+    return std::string(number);
+  };
+  for (const auto& [words, said_as] : {std::pair{"Expected number less than or equal to %lf", "at most "},
+                                       std::pair{"Expected number greater than or equal to %lf", "at least "},
+                                       std::pair{"Expected number less than %lf", "less than "},
+                                       std::pair{"Expected number greater than %lf", "more than "}})
+    if (std::sscanf(message.c_str(), words, &bound) == 1) return std::string("expected ") + said_as + said(bound);
   const bool type = message.find("'type' constraint") != std::string::npos;
   const bool pattern = message.find("'pattern' constraint") != std::string::npos;
   const bool one_of = message.find("any enum values") != std::string::npos;
@@ -488,6 +506,33 @@ JsonSchema::~JsonSchema() = default;
 JsonSchema::JsonSchema(JsonSchema&&) noexcept = default;
 JsonSchema& JsonSchema::operator=(JsonSchema&&) noexcept = default;
 
+namespace {
+// What_was_expected's words ("expected at most 200").
+bool is_expectation(const std::string& message) { return message.rfind("expected ", 0) == 0; }
+constexpr std::string_view kMissing = "Missing required property ";
+bool missing_key(const std::string& message) { return message.rfind(kMissing, 0) == 0; }
+
+// Two forms' words for one value as one: "expected an integer or one of
+// "soft", "loud", found string"; "Missing required property 'file' or 'url'".
+std::string either(std::string first, std::string second) {
+  if (missing_key(first)) {
+    const auto key = [](const std::string& m) {
+      std::string k = m.substr(kMissing.size());
+      if (!k.empty() && k.back() == '.') k.pop_back();
+      return k;
+    };
+    return std::string(kMissing) + key(first) + " or " + key(second) + ".";
+  }
+  std::string found;
+  for (std::string* m : {&first, &second})
+    if (const size_t at = m->find(", found "); at != std::string::npos) {
+      found = m->substr(at);
+      m->resize(at);
+    }
+  return first + " or " + second.substr(std::string_view("expected ").size()) + found;
+}
+}  // namespace
+
 std::vector<SchemaViolation> JsonSchema::validate(const nlohmann::json& document) const {
   // One validator per thread: it caches compiled "pattern" regexes (keyed by
   // the pattern, so every schema can share it) and is not thread-safe.
@@ -508,20 +553,45 @@ std::vector<SchemaViolation> JsonSchema::validate(const nlohmann::json& document
     return {{"", std::string("the schema could not be evaluated: ") + e.what()}};
   }
   valijson::ValidationResults::Error error;
+  // Said only when nothing more specific is: a value of a type another form
+  // takes (an object where one form is a text) failed this form's type.
+  std::vector<SchemaViolation> other_forms, summaries;
   while (results->popError(error)) {
     SchemaViolation v{to_pointer(error.context), error.description};
+    const bool type_of_another_form = v.message.find("'type' constraint") != std::string::npos;
     if (!said_of_unknown_key(impl_->document, v))
       v.message = what_is_forbidden(impl_->document, document, v.path,
                                     what_was_expected(impl_->document, document, v.path, v.message));
-    // valijson reports a failing "properties", "items" or "if"/"then" as a
-    // summary line after the specific ones; keep only the specific reasons.
+    // valijson reports a failing "properties", "items", a form of several
+    // or "if"/"then" as a summary line beside the specific ones; keep only
+    // the specific reasons.
     if (v.message.rfind("Failed to validate against schema associated with property", 0) == 0) continue;
     if (v.message.rfind("Failed to validate item", 0) == 0) continue;
-    if (v.message.rfind("Failed to validate against child schema", 0) == 0 && !out.empty()) continue;
-    if (v.message.rfind("Failed to validate against a conditional schema", 0) == 0 && !out.empty()) continue;
-    if (v.message.rfind("Failed to validate against additional properties schema", 0) == 0 && !out.empty()) continue;
-    out.push_back(std::move(v));
+    for (const char* summary :
+         {"Failed to validate against child schema", "Failed to validate against any child schemas",
+          "Failed to validate against a conditional schema", "Failed to validate against additional properties schema"})
+      if (v.message.rfind(summary, 0) == 0) {
+        summaries.push_back(std::move(v));
+        break;
+      }
+    if (v.message.empty()) continue;
+    if (type_of_another_form && v.message.rfind("Value type not permitted", 0) == 0) {
+      other_forms.push_back(std::move(v));
+      continue;
+    }
+    // One form's words and another's may be the same (an unknown key in
+    // each); what two forms expect of one value is said once, with "or".
+    const auto same_place = std::find_if(out.begin(), out.end(), [&](const SchemaViolation& o) {
+      return o.path == v.path && (o.message == v.message || (is_expectation(o.message) && is_expectation(v.message)) ||
+                                  (missing_key(o.message) && missing_key(v.message)));
+    });
+    if (same_place == out.end())
+      out.push_back(std::move(v));
+    else if (same_place->message != v.message)
+      same_place->message = either(same_place->message, v.message);
   }
+  if (out.empty()) out = std::move(other_forms);
+  if (out.empty()) out = std::move(summaries);
   if (auto name = refused_name(impl_->document, document, ""))
     if (std::none_of(out.begin(), out.end(), [&](const SchemaViolation& v) { return v.path == name->path; }))
       out.push_back(std::move(*name));

@@ -56,6 +56,37 @@ TEST(JsonSchema, ViolationsSayWhatWasExpected) {
 
 // std::regex recurses per character: a long string against a pattern used to
 // overflow the stack (a segfault at 100 KB). It must be a violation instead.
+// A value one of several forms takes (oneOf) is told what the forms expect,
+// once, without valijson's summaries or the type of a form it is not.
+TEST(JsonSchema, AValueOfSeveralFormsIsToldWhatEachExpectsOnce) {
+  JsonSchema schema(json::parse(R"({"type": "object", "properties": {
+      "speed": {"oneOf": [{"type": "integer", "minimum": 50, "maximum": 200},
+                          {"enum": ["slow", "fast"]}]},
+      "to": {"oneOf": [{"type": "string"},
+                       {"type": "object", "additionalProperties": false,
+                        "properties": {"type": {"enum": ["work", "home"]}}}]},
+      "file": {"oneOf": [
+          {"type": "object", "additionalProperties": false, "required": ["file"], "properties": {"file": {"type": "string"}}},
+          {"type": "object", "additionalProperties": false, "required": ["url"], "properties": {"url": {"type": "string"}}}]}}})"));
+  const auto said = [&](const json& doc) {
+    std::string out;
+    for (const auto& v : schema.validate(doc)) out += v.path + ": " + v.message + "\n";
+    return out;
+  };
+  EXPECT_EQ(said({{"speed", 300}}), "/speed: expected at most 200 or one of \"slow\", \"fast\"\n");
+  EXPECT_EQ(said({{"speed", 120.5}}), "/speed: expected an integer or one of \"slow\", \"fast\", found number\n");
+  EXPECT_EQ(said({{"to", {{"type", "fax"}}}}), "/to/type: expected one of \"work\", \"home\"\n");
+  EXPECT_EQ(said({{"file", {{"file", "a"}, {"url", "b"}}}}),
+            "/file/url: 'url' does not go with the other keys given here; expected one of the forms, with keys of: "
+            "file, url\n"
+            "/file/file: 'file' does not go with the other keys given here; expected one of the forms, with keys of: "
+            "file, url\n");
+  EXPECT_EQ(said({{"file", {{"link", "a"}}}}),
+            "/file/link: unknown key 'link'; expected one of: file, url\n"
+            "/file: Missing required property 'file' or 'url'.\n");
+  EXPECT_EQ(said({{"speed", true}}), "/speed: expected an integer or one of \"slow\", \"fast\", found boolean\n");
+}
+
 TEST(JsonSchema, LongStringAgainstAPatternIsAViolationNotACrash) {
   JsonSchema schema(json::parse(R"({"type":"object","properties":{"x":{"type":"string","pattern":"^[a-z]+$"}}})"));
   auto v = schema.validate(json{{"x", std::string(1 << 20, 'a')}});
