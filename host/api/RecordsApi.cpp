@@ -523,12 +523,16 @@ std::optional<std::string> task_priority(const json& value) {
 }
 
 // A manager a task is given to, as the tasks plugin's update takes one.
+// Its parts as long as an event's manager may have them (events/event.schema.json).
 bool is_manager(const json& m) {
   if (!m.is_object() || !m.contains("id")) return false;
+  static const std::map<std::string, size_t> kLongest{{"id", 200}, {"name", 500}, {"email", 320}, {"phone", 40}};
   for (const auto& [key, value] : m.items()) {
-    if (key == "id"
-            ? !((value.is_string() && !value.get_ref<const std::string&>().empty()) || value.is_number_integer())
-            : !(key == "name" || key == "email" || key == "phone") || !(value.is_string() || value.is_null()))
+    const auto longest = kLongest.find(key);
+    if (longest == kLongest.end()) return false;
+    const bool text = value.is_string() && value.get_ref<const std::string&>().size() <= longest->second;
+    if (key == "id" ? !((text && !value.get_ref<const std::string&>().empty()) || value.is_number_integer())
+                    : !(text || value.is_null()))
       return false;
   }
   return true;
@@ -577,7 +581,10 @@ std::variant<TaskPatch, std::string> read_task_patch(const json& body) {
         patch.fields[key] = nullptr;
         continue;
       }
-      const auto ms = value.is_string() ? parse_time_ms(value.get<std::string>()) : std::nullopt;
+      // A time, not a day alone: a date's midnight in UTC is no one's deadline.
+      const auto ms = value.is_string() && value.get_ref<const std::string&>().find('T') != std::string::npos
+                          ? parse_time_ms(value.get<std::string>())
+                          : std::nullopt;
       if (!ms)
         return at +
                (value.is_string() ? expected_rfc3339_time(value.get<std::string>()) : "expected an RFC 3339 time") +
@@ -585,7 +592,9 @@ std::variant<TaskPatch, std::string> read_task_patch(const json& body) {
       patch.fields[key] = format_time_ms(*ms);
     } else if (key == "assignee") {
       if (!is_manager(value))
-        return at + "expected a manager {\"id\": text or a whole number, \"name\"?, \"email\"?, \"phone\"?}";
+        return at +
+               "expected a manager {\"id\": text or a whole number, \"name\"?, \"email\"?, \"phone\"?} (at most "
+               "200, 500, 320 and 40 characters)";
       json manager = value;
       if (manager["id"].is_number_integer()) manager["id"] = std::to_string(manager["id"].get<int64_t>());
       // The previous manager's name and email go unless given (as tasks.update does).

@@ -5,17 +5,14 @@
 #include "log/Logger.h"
 #include "metrics/Metrics.h"
 #include "plugins/InvokeWatch.h"
-#include "util/Time.h"
 
 namespace sb {
 
 namespace {
 
-nlohmann::json described(const invoke_watch::Call& call, int64_t now) {
-  nlohmann::json out{{"plugin", call.plugin},
-                     {"instance", call.instance},
-                     {"call", call.entry},
-                     {"seconds", (now - call.since_ms) / 1000}};
+nlohmann::json described(const invoke_watch::Call& call) {
+  nlohmann::json out{
+      {"plugin", call.plugin}, {"instance", call.instance}, {"call", call.entry}, {"seconds", call.running_ms / 1000}};
   if (!call.rule.empty()) out["rule"] = call.rule;
   if (!call.step.empty()) out["step"] = call.step;
   if (call.execution_id != 0) out["execution_id"] = call.execution_id;
@@ -37,10 +34,9 @@ PluginWatchdog::~PluginWatchdog() {
 }
 
 std::optional<nlohmann::json> PluginWatchdog::degraded() const {
-  const int64_t now = now_ms();
   nlohmann::json blocked = nlohmann::json::array();
-  for (const invoke_watch::Call& call : invoke_watch::longer_than(now, blocked_after_.count()))
-    blocked.push_back(described(call, now));
+  for (const invoke_watch::Call& call : invoke_watch::longer_than(blocked_after_.count()))
+    blocked.push_back(described(call));
   if (blocked.empty()) return std::nullopt;
   return nlohmann::json{{"status", "degraded"}, {"blocked_plugin_calls", std::move(blocked)}};
 }
@@ -50,17 +46,14 @@ void PluginWatchdog::watch() {
   const auto every = std::clamp(blocked_after_ / 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
   std::unique_lock lock(mutex_);
   while (!wake_.wait_for(lock, every, [this] { return stopping_; })) {
-    const int64_t now = now_ms();
     std::set<std::string> still;
-    for (const invoke_watch::Call& call : invoke_watch::longer_than(now, blocked_after_.count())) {
-      std::string key = call.instance + '\n' + call.entry + '\n' + std::to_string(call.execution_id) + '\n' +
-                        std::to_string(call.since_ms);
-      if (!reported_.count(key)) {
+    for (invoke_watch::Call& call : invoke_watch::longer_than(blocked_after_.count())) {
+      if (!reported_.count(call.identity)) {
         log_error("plugins", "a plugin's call has not returned: the steps behind it wait (a plugin must not block)",
-                  described(call, now));
+                  described(call));
         metrics_.counter_add("switchboard_plugin_calls_blocked_total", {{"instance", call.instance}});
       }
-      still.insert(std::move(key));
+      still.insert(std::move(call.identity));
     }
     reported_ = std::move(still);
   }

@@ -38,7 +38,7 @@ class PluginWatchdog {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
-  std::set<std::string> reported_;  // the blocked calls logged, by thread slot and start
+  std::set<std::string> reported_;  // the blocked calls logged (Call::identity)
   std::thread thread_;
 };
 

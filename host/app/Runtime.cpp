@@ -86,17 +86,16 @@ std::string tracking_key(const TrackingConfig& config, const std::map<std::strin
 
 namespace {
 // What the last run's crash note says (a plugin's call the host crashed
-// in), logged; its step's crashes counted in the store, so that a step that
-// crashes every start is failed at its second (Interpreter::CrashedStep).
+// in), logged; its execution's crashes counted in the store, so that a step
+// that crashes every start is failed at its second (Interpreter::CrashedStep).
 Interpreter::CrashedStep read_crash_note(const fs::path& path, KeyValueStore& kv) {
   const std::optional<json> note = invoke_watch::take_crash_note(path);
   if (!note) return {};
   log_error("host", "the host crashed when it last ran", {{"crash", *note}});
   Interpreter::CrashedStep crashed;
   crashed.execution_id = note->value("execution_id", int64_t{0});
-  crashed.step = note->value("step", "");
-  if (crashed.execution_id == 0 || crashed.step.empty()) return {};
-  const std::string key = std::to_string(crashed.execution_id) + ":" + crashed.step;
+  if (crashed.execution_id == 0) return {};
+  const std::string key = std::to_string(crashed.execution_id);
   crashed.crashes = std::atoi(kv.kv_get(kHostCrashes, key).value_or("0").c_str()) + 1;
   kv.kv_put(kHostCrashes, key, std::to_string(crashed.crashes));
   crashed.where = "plugin '" + note->value("plugin", "") + "', instance '" + note->value("instance", "") +
@@ -200,7 +199,7 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   const fs::path crash_note = config_.data_dir / "crash-note.json";
   pipeline_options.crashed_step = read_crash_note(crash_note, *store_);
   invoke_watch::note_crashes_in(crash_note);
-  watchdog_ = std::make_unique<PluginWatchdog>(*metrics_);
+  watchdog_ = std::make_unique<PluginWatchdog>(*metrics_, std::chrono::milliseconds(config_.blocked_call_after_ms));
   pipeline_options.max_chain_depth = config_.max_chain_depth;
   pipeline_options.account = config_.account;
   pipeline_options.max_in_flight = config_.max_in_flight;

@@ -378,6 +378,13 @@ Config load_config(const fs::path& file, std::vector<ConfigIssue>* problems) {
   if (doc.contains("executions")) {
     c.max_chain_depth = doc["executions"].value("max_chain_depth", c.max_chain_depth);
     c.max_in_flight = doc["executions"].value("max_in_flight", c.max_in_flight);
+    if (doc["executions"].contains("blocked_call_after")) {
+      const auto ms = parse_duration_ms(doc["executions"]["blocked_call_after"].get<std::string>());
+      if (!ms || *ms <= 0)
+        issues.push_back({name, "/executions/blocked_call_after", "expected a duration such as \"10s\""});
+      else
+        c.blocked_call_after_ms = *ms;
+    }
     if (doc["executions"].contains("stop_grace")) {
       const auto ms = parse_duration_ms(doc["executions"]["stop_grace"].get<std::string>());
       if (!ms || *ms < 0)

@@ -157,6 +157,7 @@ struct Config {
   int64_t executions_retention_ms = 30 * 86400000LL;  // ... and ended executions
   int max_in_flight = 1000;                           // ... and this
   int64_t stop_grace_ms = 30000;                      // a stop waits this long for the calls in flight
+  int64_t blocked_call_after_ms = 10000;              // a plugin call running longer is reported (PluginWatchdog)
   nlohmann::json account = nlohmann::json::object();  // {{account.*}}; its timezone and country are defaults
   std::vector<RuleSource> rules;                      // the enabled ones
   std::vector<RuleSource> disabled_rules;             // checked (warnings), not run

@@ -284,8 +284,7 @@ void Interpreter::run(const ExecutionRow& row, const CompiledRule* rule, const s
     return branch_taken(at, step, std::move(decisions));
   if (step.kind == CompiledStep::Kind::kAction && row.doubt != Doubt::kNone) {
     if (row.doubt == Doubt::kMarkedDone) return step_ended(at, step, ActionOutcome{}, decisions);
-    if (row.id == crashed_.execution_id && step.id == crashed_.step && crashed_.crashes >= 2)
-      return fail_crashed(at, step, decisions);
+    if (row.id == crashed_.execution_id && crashed_.crashes >= 2) return fail_crashed(at, step, decisions);
     if (!step.retry_safe && rule->hold_in_doubt) return hold_in_doubt(at, step, decisions);
   }
   if (step.kind == CompiledStep::Kind::kWaitEvent) return wait_for_event(at, step, context, decisions);
@@ -502,8 +501,9 @@ void Interpreter::hold_in_doubt(const Claimed& at, const CompiledStep& step, jso
 }
 
 void Interpreter::fail_crashed(const Claimed& at, const CompiledStep& step, json decisions) {
-  const std::string why = "the host crashed in this step's call " + std::to_string(crashed_.crashes) +
-                          " runs in a row (" + crashed_.where + "): not run again; retry it once the plugin is mended";
+  const std::string why = "the host crashed in this execution's plugin calls " + std::to_string(crashed_.crashes) +
+                          " times, the last in this step's (" + crashed_.where +
+                          "): not run again; retry it once the plugin is mended";
   json entry{{"step", step.name}, {"outcome", "failed"}, {"reason", why}, {"at", format_time_ms(now_ms())}};
   if (!decisions.empty()) entry["branches"] = decisions;
   log_error("pipeline", "a step that crashed the host is not run again",

@@ -93,13 +93,14 @@ class Interpreter {
   // Called before the first run.
   void announce_sent_messages(bool announce) { announce_sent_ = announce; }
 
-  // The step a plugin's call crashed the host in, at its last run, and how
-  // many runs in a row it did: taken up in doubt after its second crash, it
-  // fails (a dead letter an operator retries once the plugin is mended)
-  // rather than crash every start. Called before the first run.
+  // The execution whose step's plugin call crashed the host at its last
+  // run, and how many times its calls have: taken up in doubt after its
+  // second crash, the step fails (a dead letter an operator retries once
+  // the plugin is mended) rather than crash every start. An execution is at
+  // one step at a time (a parallel branch is an execution of its own).
+  // Called before the first run.
   struct CrashedStep {
     int64_t execution_id = 0;
-    std::string step;  // its stable id
     int crashes = 0;
     std::string where;  // "plugin 'p', instance 'i', signal 11"
   };

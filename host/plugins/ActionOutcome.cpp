@@ -56,14 +56,16 @@ std::string text(sb_str s, size_t most = kMaxText) {
   return std::string(s.ptr, s.len < most ? s.len : most);
 }
 
-// Cut at `most` bytes on a UTF-8 character's start, saying how long it was.
-std::string cut_reason(sb_str s) {
-  if (!s.ptr || s.len <= kMaxReason) return text(s);
-  size_t end = kMaxReason;
-  while (end > 0 && (static_cast<unsigned char>(s.ptr[end]) & 0xC0) == 0x80) --end;
-  return std::string(s.ptr, end) + "... (cut: the plugin's reason was " + std::to_string(s.len) + " bytes)";
-}
 }  // namespace
+
+std::string ActionOutcome::plugin_text(std::string_view said) {
+  if (said.size() <= kMaxReason) return Logger::instance().redactor()(std::string(said));
+  // Cut on a UTF-8 character's start, saying how long it was.
+  size_t end = kMaxReason;
+  while (end > 0 && (static_cast<unsigned char>(said[end]) & 0xC0) == 0x80) --end;
+  return Logger::instance().redactor()(std::string(said.substr(0, end))) + "... (cut: the plugin's text was " +
+         std::to_string(said.size()) + " bytes)";
+}
 
 ActionOutcome ActionOutcome::from_plugin(const sb_action_result* r, const InstanceHost& from) {
   if (!r || r->struct_size < offsetof(sb_action_result, outcome) + sizeof(r->outcome))
@@ -82,12 +84,14 @@ ActionOutcome ActionOutcome::from_plugin(const sb_action_result* r, const Instan
   // admin API (and a completed route's answer): masked as a log line is, so
   // that a provider echoing the token it was sent leaks nothing.
   const Logger::Redactor redact = Logger::instance().redactor();
-  if (SB_HAS_FIELD(r, sb_action_result, external_id) && r->external_id.ptr && r->external_id.len > kMaxExternalId)
-    log_warn("plugins", "an action's external id is over 1 KiB: not kept",
-             {{"plugin", from.plugin}, {"instance", from.instance}, {"bytes", r->external_id.len}});
-  else if (SB_HAS_FIELD(r, sb_action_result, external_id))
+  if (SB_HAS_FIELD(r, sb_action_result, external_id) && r->external_id.ptr && r->external_id.len > kMaxExternalId) {
+    if (const uint64_t n = ++from.external_ids_too_long; n == 1 || n % 1000 == 0)  // not a line per send
+      log_warn("plugins", "an action's external id is over 1 KiB: not kept",
+               {{"plugin", from.plugin}, {"instance", from.instance}, {"bytes", r->external_id.len}, {"times", n}});
+  } else if (SB_HAS_FIELD(r, sb_action_result, external_id)) {
     o.external_id = redact(text(r->external_id));
-  if (SB_HAS_FIELD(r, sb_action_result, reason)) o.reason = redact(cut_reason(r->reason));
+  }
+  if (SB_HAS_FIELD(r, sb_action_result, reason)) o.reason = plugin_text(text(r->reason));
   if (SB_HAS_FIELD(r, sb_action_result, provider_code)) o.provider_code = redact(text(r->provider_code));
   // A provider's pause is honoured up to a day: a broken or hostile answer
   // ("Retry-After: 99999999999") must not park the step for a century.

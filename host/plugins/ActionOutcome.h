@@ -37,6 +37,9 @@ struct ActionOutcome {
     o.cancelled = true;
     return o;
   }
+  // What a plugin said (a reason, an exception's text) as the host keeps it:
+  // cut at 8 KiB, and masked as a log line is.
+  static std::string plugin_text(std::string_view said);
   // Copies and sanitises what a plugin reported; never throws on garbage.
   // `from` names the instance in what is logged about it.
   static ActionOutcome from_plugin(const sb_action_result* result, const InstanceHost& from);

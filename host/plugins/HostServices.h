@@ -148,8 +148,9 @@ struct InstanceHost {
   // created (its plugin's trigger names, then what it declares), read after.
   std::vector<std::string> emits;
   bool crm_granted = false;
-  // Its actions' outputs that were not JSON: logged at the first and every 1000th.
-  mutable std::atomic<uint64_t> outputs_not_json = 0;
+  // Its actions' outputs that were not JSON, and external ids too long:
+  // logged at the first and every 1000th.
+  mutable std::atomic<uint64_t> outputs_not_json = 0, external_ids_too_long = 0;
   // Its calls are kept in calls_in_flight (below): it is granted the records
   // service, or it sends messages that the host tracks (switchboard.tracking/1).
   bool keeps_calls = false;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -13,7 +14,6 @@
 #include <sstream>
 
 #include "plugins/HostServices.h"
-#include "util/Time.h"
 
 namespace sb::invoke_watch {
 
@@ -23,33 +23,63 @@ namespace {
 // are, and the watchdog copies them under the slot's lock.
 struct Slot {
   std::mutex mutex;                  // the watchdog's copy against the thread's next call
-  std::atomic<int64_t> since_ms{0};  // 0: in no call
+  std::atomic<int64_t> since_ms{0};  // a steady clock's; 0: in no call
+  bool may_take_its_time = false;
   char plugin[64] = {}, instance[128] = {}, entry[64] = {}, rule[200] = {}, step[200] = {};
   int64_t execution_id = 0;
 };
 
+// Copied whole characters only: a name cut inside one would make the note
+// that names it no JSON.
 template <size_t N>
-void put(char (&to)[N], const std::string& from) {
-  const size_t n = std::min(from.size(), N - 1);
+void put(char (&to)[N], std::string_view from) {
+  size_t n = std::min(from.size(), N - 1);
+  if (n < from.size())
+    while (n > 0 && (static_cast<unsigned char>(from[n]) & 0xC0) == 0x80) --n;
   std::memcpy(to, from.data(), n);
   to[n] = '\0';
 }
 
-std::mutex registry_mutex;
-std::vector<Slot*>& registry() {
-  static std::vector<Slot*> slots;
-  return slots;
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
-// A thread's slot, registered while the thread lives.
+// Never destroyed: a thread may end after the statics are gone.
+std::mutex& registry_mutex() {
+  static auto* mutex = new std::mutex;
+  return *mutex;
+}
+std::vector<Slot*>& registry() {
+  static auto* slots = new std::vector<Slot*>;
+  return *slots;
+}
+
+// A thread's slot, registered while the thread lives, and the stack a fatal
+// signal's handler runs on (a plugin's runaway recursion leaves none).
 struct Registered {
   Slot slot;
+#if !defined(__SANITIZE_ADDRESS__)  // the sanitizer keeps an alternate stack of its own
+  static constexpr size_t kSignalStackBytes = 64 << 10;
+  std::unique_ptr<char[]> signal_stack{new char[kSignalStackBytes]};
+#endif
   Registered() {
-    std::lock_guard lock(registry_mutex);
+#if !defined(__SANITIZE_ADDRESS__)
+    stack_t stack = {};
+    stack.ss_sp = signal_stack.get();
+    stack.ss_size = kSignalStackBytes;
+    sigaltstack(&stack, nullptr);
+#endif
+    std::lock_guard lock(registry_mutex());
     registry().push_back(&slot);
   }
   ~Registered() {
-    std::lock_guard lock(registry_mutex);
+#if !defined(__SANITIZE_ADDRESS__)
+    stack_t none = {};
+    none.ss_flags = SS_DISABLE;
+    sigaltstack(&none, nullptr);
+#endif
+    std::lock_guard lock(registry_mutex());
     auto& slots = registry();
     slots.erase(std::remove(slots.begin(), slots.end(), &slot), slots.end());
   }
@@ -142,15 +172,14 @@ void on_fatal_signal(int signal) {
       ::close(fd);
     }
   }
-  // Die of it, as without this handler (a core dump, the exit status).
-  std::signal(signal, SIG_DFL);
+  // Die of it, as without this handler (a core dump, the exit status): SA_RESETHAND made it the default again.
   std::raise(signal);
 }
 
 }  // namespace
 
-Scope::Scope(const std::string& plugin, const std::string& instance, const std::string& entry,
-             const CallSubject* subject) {
+Scope::Scope(std::string_view plugin, std::string_view instance, std::string_view entry, const CallSubject* subject,
+             Kind kind) {
   Slot& slot = my_slot();
   outermost_ = slot.since_ms.load(std::memory_order_relaxed) == 0;
   if (!outermost_) return;
@@ -158,24 +187,28 @@ Scope::Scope(const std::string& plugin, const std::string& instance, const std::
   put(slot.plugin, plugin);
   put(slot.instance, instance);
   put(slot.entry, entry);
-  put(slot.rule, subject ? subject->rule : std::string());
-  put(slot.step, subject ? subject->step : std::string());
+  put(slot.rule, subject ? std::string_view(subject->rule) : std::string_view());
+  put(slot.step, subject ? std::string_view(subject->step) : std::string_view());
   slot.execution_id = subject ? subject->execution_id : 0;
-  slot.since_ms.store(std::max<int64_t>(now_ms(), 1), std::memory_order_relaxed);
+  slot.may_take_its_time = kind == kMayTakeItsTime;
+  slot.since_ms.store(std::max<int64_t>(steady_ms(), 1), std::memory_order_relaxed);
 }
 
 Scope::~Scope() {
   if (outermost_) tls_slot->since_ms.store(0, std::memory_order_relaxed);
 }
 
-std::vector<Call> longer_than(int64_t now_ms, int64_t over_ms) {
+std::vector<Call> longer_than(int64_t over_ms) {
+  const int64_t now = steady_ms();
   std::vector<Call> out;
-  std::lock_guard registered(registry_mutex);
+  std::lock_guard registered(registry_mutex());
   for (Slot* slot : registry()) {
     std::lock_guard lock(slot->mutex);
     const int64_t since = slot->since_ms.load(std::memory_order_relaxed);
-    if (since == 0 || now_ms - since <= over_ms) continue;
-    out.push_back({slot->plugin, slot->instance, slot->entry, slot->rule, slot->step, slot->execution_id, since});
+    if (since == 0 || slot->may_take_its_time || now - since <= over_ms) continue;
+    std::string identity = std::to_string(reinterpret_cast<uintptr_t>(slot)) + ":" + std::to_string(since);
+    out.push_back({slot->plugin, slot->instance, slot->entry, slot->rule, slot->step, slot->execution_id, now - since,
+                   std::move(identity)});
   }
   return out;
 }
@@ -188,7 +221,7 @@ void note_crashes_in(const std::filesystem::path& note) {
   struct sigaction action = {};
   action.sa_handler = on_fatal_signal;
   sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESETHAND;
+  action.sa_flags = SA_RESETHAND | SA_ONSTACK;  // a thread without an alternate stack uses its own
   for (int signal : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) sigaction(signal, &action, nullptr);
 }
 

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sb {
@@ -23,15 +24,19 @@ struct Call {
   std::string plugin, instance, entry;  // entry: the action, or "on_instance_create" ...
   std::string rule, step;
   int64_t execution_id = 0;
-  int64_t since_ms = 0;
+  int64_t running_ms = 0;  // for how long (a steady clock's)
+  std::string identity;    // the same for one call however often it is seen
 };
 
 // Marks this thread inside a call into a plugin while it lives. Not nested:
 // a plugin that calls the host back is still in its own call.
 class Scope {
  public:
-  Scope(const std::string& plugin, const std::string& instance, const std::string& entry,
-        const CallSubject* subject = nullptr);
+  // A call of `kMayTakeItsTime` ([control]: on_instance_create, start) is
+  // noted if it crashes, but never taken for blocked.
+  enum Kind { kMustReturnAtOnce, kMayTakeItsTime };
+  Scope(std::string_view plugin, std::string_view instance, std::string_view entry,
+        const CallSubject* subject = nullptr, Kind kind = kMustReturnAtOnce);
   ~Scope();
   Scope(const Scope&) = delete;
   Scope& operator=(const Scope&) = delete;
@@ -40,8 +45,8 @@ class Scope {
   bool outermost_;
 };
 
-// The calls that have been running for longer than `over_ms` at `now_ms`.
-std::vector<Call> longer_than(int64_t now_ms, int64_t over_ms);
+// The calls that must return at once and have been running for longer than `over_ms`.
+std::vector<Call> longer_than(int64_t over_ms);
 
 // From now on a fatal signal (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT)
 // writes the call the crashing thread was in, if any, as a JSON object to

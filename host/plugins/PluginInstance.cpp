@@ -88,7 +88,8 @@ PluginInstance::PluginInstance(std::shared_ptr<PluginLibrary> library, std::stri
   sb_status status = SB_ERR_INTERNAL;
   host_->creating = true;
   try {
-    const invoke_watch::Scope watched(library_->name(), host_->instance, "on_instance_create");
+    const invoke_watch::Scope watched(library_->name(), host_->instance, "on_instance_create", nullptr,
+                                      invoke_watch::Scope::kMayTakeItsTime);
     status = library_->entry().create(&host_->table, view(text), &instance_, &error.abi);
   } catch (...) {
     error.set(what_was_thrown());
@@ -120,7 +121,8 @@ void PluginInstance::start() {
   ErrorBuffer error;
   sb_status status = SB_ERR_INTERNAL;
   try {
-    const invoke_watch::Scope watched(library_->name(), host_->instance, "on_instance_start");
+    const invoke_watch::Scope watched(library_->name(), host_->instance, "on_instance_start", nullptr,
+                                      invoke_watch::Scope::kMayTakeItsTime);
     status = library_->entry().start(instance_, &error.abi);
   } catch (...) {
     error.set(what_was_thrown());
@@ -212,8 +214,9 @@ void PluginInstance::invoke(const ActionRequest& request, PendingCalls::Callback
     calls.complete(
         id, host_.get(),
         // A plugin's bug (it threw), which another attempt would meet again: permanent.
-        ActionOutcome::failure(status == SB_ERR_INVALID_ARGUMENT ? SB_OUTCOME_INVALID_PARAMS : SB_OUTCOME_PERMANENT,
-                               thrown.empty() ? "plugin refused the call: " + why : "plugin " + thrown));
+        ActionOutcome::failure(
+            status == SB_ERR_INVALID_ARGUMENT ? SB_OUTCOME_INVALID_PARAMS : SB_OUTCOME_PERMANENT,
+            ActionOutcome::plugin_text(thrown.empty() ? "plugin refused the call: " + why : "plugin " + thrown)));
   }
 }
 

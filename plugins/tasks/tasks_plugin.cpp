@@ -199,8 +199,8 @@ class Tasks : public switchboard::Plugin {
           manager["id"] = id_text(r["id"]);
           managers.push_back(std::move(manager));
         }
-    if (mode.is_string() && !is_mode(mode.get<std::string>()))
-      return {{named_manager(mode.get<std::string>(), managers)}};
+    if (mode.is_number_integer() || (mode.is_string() && !is_mode(mode.get<std::string>())))
+      return {{named_manager(id_text(mode), managers)}};
     if (!managers.empty() && mode == "each_responsible") {
       std::vector<std::vector<json>> each;
       for (json& manager : managers) each.push_back({std::move(manager)});
@@ -221,7 +221,7 @@ class Tasks : public switchboard::Plugin {
   void create(const switchboard::ActionCall& call, const json& params, const json& subject,
               switchboard::Completion done) {
     const json& mode = params.contains("assignee") ? params["assignee"] : json("responsible");
-    if (!params.contains("about") || !mode.is_string() || mode == "all")
+    if (!params.contains("about") || mode.is_object() || mode == "all")
       return create_about(call.idempotency_key, params, subject,
                           params.contains("about") ? params["about"] : default_about(subject), done);
     // An entity named by `about` (a deal made by an earlier step): its

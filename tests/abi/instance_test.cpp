@@ -178,7 +178,7 @@ TEST(ActionOutcomes, ExternalIdsAreMaskedAndLongReasonsCut) {
   r = result_of(SB_OUTCOME_PERMANENT, "");
   r.reason = {cyrillic.data(), cyrillic.size()};
   const std::string cut = ActionOutcome::from_plugin(&r, plugin_host()).reason;
-  EXPECT_EQ(cut, std::string(8191, 'a') + "... (cut: the plugin's reason was 10191 bytes)");
+  EXPECT_EQ(cut, std::string(8191, 'a') + "... (cut: the plugin's text was 10191 bytes)");
   std::underlying_type_t<sb_outcome> minus_seven = static_cast<std::underlying_type_t<sb_outcome>>(-7);
   std::memcpy(&r.outcome, &minus_seven, sizeof minus_seven);
   EXPECT_EQ(ActionOutcome::from_plugin(&r, plugin_host()).reason, "plugin returned an unknown outcome -7");
@@ -228,9 +228,11 @@ TEST_F(InstanceTest, ACompletionBeforeTheExceptionIsKept) {
 
 TEST_F(InstanceTest, ExceptionEscapingTheCAbiIsContained) {
   auto instance = make("raw_throw");
+  Logger::instance().add_secret("tok-9f2e");
   ActionOutcome o = call(*instance, "boom");
   EXPECT_EQ(o.outcome, SB_OUTCOME_PERMANENT);
-  EXPECT_EQ(o.reason, "plugin threw: escaped the C ABI");  // what it said, not "internal error"
+  // What it said, not "internal error"; a secret in it masked.
+  EXPECT_EQ(o.reason, "plugin threw: escaped the C ABI ([redacted])");
   try {
     PluginInstance(PluginLibrary::load(std::string(SB_FIXTURE_DIR) + "/raw_throw.so"), "test", deps_,
                    nlohmann::json{{"throw", true}});

@@ -1079,6 +1079,14 @@ TEST(CrmScenarios, MatrixATaskForTheManagerOrTheSpecialistNamedByATemplate) {
   EXPECT_EQ(by_title["Позвонить новому клиенту"]["priority"], "high");
   EXPECT_EQ(by_title["Консультация по услуге"]["assignee"], json::parse(R"({"id": "Ирина", "name": "Ирина"})"));
   EXPECT_EQ(admin_get(host, "/api/v1/tasks?field.assignees.id=m1")["items"].size(), 1u);
+  // A CRM's numeric manager id, as a template keeps it: that manager.
+  post(host, json::parse(R"({"id": "b-2", "type": "booking.created", "contact": {"id": "C1"},
+      "entity": {"type": "booking", "id": "B2", "fields": {"specialist": 77},
+                 "responsible": [{"id": 77, "name": "Олег"}]}})"));
+  const json third = admin_wait(host, "/api/v1/tasks?field.assignees.id=77",
+                                [](const json& j) { return !j["items"].empty(); })["items"];
+  ASSERT_EQ(third.size(), 1u) << host.log();
+  EXPECT_EQ(third[0]["assignee"], json::parse(R"({"id": "77", "name": "Олег"})"));
 }
 
 // A task about a deal named by the step (not the event's own) goes to that

@@ -209,6 +209,8 @@ TEST_F(RecordsApiTest, TasksAreFoundByDeadlineAndOverdueAndPatchedWithANewDeadli
   const std::vector<std::pair<json, std::string>> refusals{
       {json::object(), "expected an object of what changes"},
       {{{"deadline", "tomorrow"}}, "/deadline: expected an RFC 3339 time"},
+      {{{"deadline", "2026-12-09"}}, "/deadline: expected an RFC 3339 time"},
+      {{{"assignee", {{"id", std::string(201, 'm')}}}}, "/assignee: expected a manager"},
       {{{"assignee", "m1"}}, "/assignee: expected a manager"},
       {{{"assignee", {{"id", "m1"}, {"role", "x"}}}}, "/assignee: expected a manager"},
       {{{"priority", "urgent"}}, "/priority: expected low, medium or high"},
