@@ -78,6 +78,8 @@ std::optional<int64_t> unit_ms(std::string_view word) {
       {{"h", "hr", "hrs", "hour", "hours", "ч", "час", "часа", "часов"}, 3600 * 1000},
       {{"d", "day", "days", "д", "дн", "день", "дня", "дней", "сутки", "суток"}, 86400 * 1000},
       {{"w", "wk", "week", "weeks", "нед", "неделя", "недели", "недель", "неделю"}, 7 * 86400 * 1000LL},
+      // A month is 30 days ("wait 1 month"): a duration, not the calendar's.
+      {{"mo", "month", "months", "мес", "месяц", "месяца", "месяцев"}, 30 * 86400 * 1000LL},
   };
   // Words in any case ("Day", "День"); the one- and two-letter units only as
   // written ("1M" is no minute: people mean a month by it).
@@ -139,7 +141,23 @@ std::optional<int64_t> parse_duration_ms(std::string_view text) {
       n = n * 10 + (text[digits] - '0');
       ++digits;
     }
-    if (digits == 0) return std::nullopt;
+    // A unit alone is one of it ("час", "неделю", "an hour" as "hour");
+    // "полчаса" is half an hour.
+    if (digits == 0) {
+      constexpr std::string_view kHalfAnHour = "полчаса";
+      if (text.substr(0, kHalfAnHour.size()) == kHalfAnHour) {
+        total += 1800 * 1000;
+        text.remove_prefix(kHalfAnHour.size());
+        skip_blanks();
+        continue;
+      }
+      for (std::string_view article : {"an ", "a "})
+        if (text.substr(0, article.size()) == article) text.remove_prefix(article.size());
+      size_t letters = 0;
+      while (letters < text.size() && is_letter(text[letters])) ++letters;
+      if (letters <= 2 || !unit_ms(text.substr(0, letters))) return std::nullopt;  // "d" alone is no duration
+      n = 1;
+    }
     text.remove_prefix(digits);
     while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
     size_t letters = 0;

@@ -556,7 +556,7 @@ TEST(Config, WaitsInWordsAndTheDayBeforeAtATimeAreValid) {
                 {"action": "sink.post", "params": {"url": "/x"}}]}]})")
                   .empty());
   const auto issues = validate_text("{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"},
-      "steps": [{"wait": "1 month"}, {"wait_until": "entity.fields.starts_at", "at": "25:00"},
+      "steps": [{"wait": "1 fortnight"}, {"wait_until": "entity.fields.starts_at", "at": "25:00"},
                 {"wait": "1d", "at": "10:00"}]}]})");
   std::string all;
   for (const auto& i : issues) all += i + "\n";

@@ -38,11 +38,22 @@ TEST(Duration, WordsInEnglishAndRussian) {
   EXPECT_EQ(parse_duration_ms("-1 day"), -kDay);
   EXPECT_EQ(parse_duration_ms("1 День"), kDay);
   EXPECT_EQ(parse_duration_ms("2 Часа"), 2 * kHour);
+  // A month is 30 days; a unit alone is one of it; half an hour in Russian.
+  EXPECT_EQ(parse_duration_ms("1 month"), 30 * kDay);
+  EXPECT_EQ(parse_duration_ms("2 месяца"), 60 * kDay);
+  EXPECT_EQ(parse_duration_ms("1mo"), 30 * kDay);
+  EXPECT_EQ(parse_duration_ms("час"), kHour);
+  EXPECT_EQ(parse_duration_ms("an hour"), kHour);
+  EXPECT_EQ(parse_duration_ms("неделю"), 7 * kDay);
+  EXPECT_EQ(parse_duration_ms("сутки"), kDay);
+  EXPECT_EQ(parse_duration_ms("полчаса"), 30 * kMinute);
+  EXPECT_EQ(parse_duration_ms("1 час и полчаса"), 90 * kMinute);
+  EXPECT_EQ(parse_duration_ms("day"), kDay);
 }
 
 TEST(Duration, AnythingElseIsNotADuration) {
-  for (const char* text : {"", "day", "1", "1 month", "1M", "1 fortnight", "1d2", "d1", "1 day and", "1..2h", "1 дни",
-                           "9999999999w9999999999w", "15250282000w", "5300w"})
+  for (const char* text : {"", "d", "1", "1M", "M", "1 fortnight", "1d2", "d1", "1 day and", "1..2h", "1 дни",
+                           "9999999999w9999999999w", "15250282000w", "5300w", "fortnight", "a", "пол"})
     EXPECT_EQ(parse_duration_ms(text), std::nullopt) << text;
 }
 
