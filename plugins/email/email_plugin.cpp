@@ -116,7 +116,10 @@ class Email : public switchboard::Plugin {
     Message message;
     const auto to = recipient(params.value("to", json()), subject, error);
     if (!to) return done(ActionResult::unreachable(error, "no_address"));
-    const auto from = sender(params.value("from", from_), default_from_, subject, error);
+    // A step's "responsible" with no manager to send as: the account's own
+    // sender (a fixed from), else the system one.
+    const std::string& fallback = from_.empty() || from_ == "responsible" ? default_from_ : from_;
+    const auto from = sender(params.value("from", from_), fallback, subject, error);
     if (!from) return done(ActionResult::invalid_params(error));
     message.to = *to;
     message.from = *from;

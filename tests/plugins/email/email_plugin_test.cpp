@@ -474,14 +474,19 @@ TEST_F(EmailPlugin, TheEnvelopeSenderIsTheMailboxTheLoginOwns) {
   EXPECT_EQ(server_.message(3)["mail_from"], "info@school.test");
   EXPECT_EQ(server_.message(3)["headers"]["From"], "Ольга <olga@school.test>");
   EXPECT_EQ(server_.message(3)["headers"]["Sender"], "Школа танцев <info@school.test>");  // the fixed From
+  // The step's "responsible" with no manager to send as: the fixed From, not the system sender.
+  r = send(host, cfg, {{"to", "a@b.test"}, {"from", "responsible"}, {"subject", "x"}, {"text", "x"}}, json::object(),
+           "k3b");
+  ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
+  EXPECT_EQ(server_.message(4)["headers"]["From"], "Школа танцев <info@school.test>");
 
   // Managers send (no fixed From) and there is a system sender: the login's
   // mailbox still submits, not the system sender the server would refuse.
   cfg["from"] = "responsible";
   r = send(host, cfg, {{"to", "a@b.test"}, {"subject", "x"}, {"text", "x"}}, subject, "k4");
   ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
-  EXPECT_EQ(server_.message(4)["mail_from"], "info@school.test");
-  EXPECT_EQ(server_.message(4)["headers"]["Sender"], "info@school.test");
+  EXPECT_EQ(server_.message(5)["mail_from"], "info@school.test");
+  EXPECT_EQ(server_.message(5)["headers"]["Sender"], "info@school.test");
 }
 
 TEST_F(EmailPlugin, AttachmentsCannotLeaveTheirFolderOrExceedTheLimit) {
