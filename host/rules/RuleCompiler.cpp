@@ -372,7 +372,8 @@ class StepCompiler {
     std::vector<std::pair<std::string, std::string>> unknown;
     if (problems.empty() && check_names_) unknown_condition_fields(condition, pointer + "/if", unknown);
     for (const auto& [at, message] : unknown) problem(at, message);
-    if (!step.contains("then")) problem(pointer, "\"if\" needs \"then\" steps");
+    const auto has_steps = [&](const char* branch) { return step.contains(branch) && !step[branch].empty(); };
+    if (!has_steps("then") && !has_steps("else")) problem(pointer, "\"if\" needs steps in \"then\" or \"else\"");
     steps_.push_back(std::move(s));
     add_then_else(step, pointer, steps_.size() - 1);
   }

@@ -1328,6 +1328,41 @@ TEST(CrmScenarios, ATaskForTheResponsibleManagerOfADealWithNoneFailsNamingTheFie
 // MatrixCRM "booking methods": a rule routes each booking to an advertising
 // channel by its method, first match first (offline; then any call); the
 // channels' report counts records, sales, conversion, average check and ROI.
+// An exception written as a branch with nothing in it (MatrixCRM's
+// "исключения"): bookings made in the office get no SMS, every other does.
+TEST(CrmScenarios, AnExceptionIsAnIfWhoseThenDoesNothing) {
+  HttpSink sink;
+  json rules =
+      json::array({{{"name", "confirm"},
+                    {"trigger", {{"event", "booking.created"}}},
+                    {"steps", json::array({{{"if", {{"entity.fields.method", "offline"}}},
+                                            {"then", json::array()},
+                                            {"else", json::array({post_step("/sms", {{"to", "{{entity.id}}"}})})}},
+                                           post_step("/done", {{"booking", "{{entity.id}}"}})})}}});
+  HostProcess host(host_config(sink, rules));
+  post(host, json::parse(R"({"id": "b-1", "type": "booking.created",
+                             "entity": {"type": "booking", "id": "B1", "fields": {"method": "offline"}}})"));
+  post(host, json::parse(R"({"id": "b-2", "type": "booking.created",
+                             "entity": {"type": "booking", "id": "B2", "fields": {"method": "call_in"}}})"));
+  const auto got = sink.wait_for(3);
+  std::multiset<std::string> seen;
+  for (const auto& r : got) seen.insert(r.uri + " " + json::parse(r.body).dump());
+  EXPECT_EQ(seen, (std::multiset<std::string>{R"(/done {"booking":"B1"})", R"(/done {"booking":"B2"})",
+                                              R"(/sms {"to":"B2"})"}))
+      << host.log();
+  // Both branches empty is no rule: validate says so.
+  json nothing = host_config(
+      sink,
+      json::array({{{"name", "none"},
+                    {"trigger", {{"event", "booking.created"}}},
+                    {"steps", json::array({{{"if", {{"entity.fields.method", "x"}}}, {"then", json::array()}}})}}}));
+  const auto file = make_temp_dir("sb_if") / "sb.json";
+  std::ofstream(file) << nothing.dump();
+  const auto [code, out] = run_switchboard({"validate", "--config", file.string()});
+  EXPECT_NE(code, 0);
+  EXPECT_NE(out.find("\"if\" needs steps in \"then\" or \"else\""), std::string::npos) << out;
+}
+
 TEST(CrmScenarios, MatrixBookingMethodsRouteBookingsToChannelsWithTheirRoi) {
   HttpSink sink;
   const auto channel = [](const std::string& name) {
