@@ -173,6 +173,28 @@ class Tasks : public switchboard::Plugin {
     return text == "responsible" || text == "each_responsible" || text == "all" || text == "responsible_or_all";
   }
 
+  // The mode a text not a manager's name was likely meant to be
+  // ("responsibles", "Responsible"): none when it is far from each.
+  static std::string mode_meant(const std::string& text) {
+    std::string lower;
+    for (char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    // Levenshtein's distance, a row at a time.
+    const auto distance = [](const std::string& a, const std::string& b) {
+      std::vector<size_t> row(b.size() + 1);
+      for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+      for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j)
+          diagonal = std::exchange(row[j], std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])}));
+      }
+      return row[b.size()];
+    };
+    for (const std::string mode : {"responsible", "each_responsible", "responsible_or_all"})
+      if (distance(lower, mode) <= 2) return mode;
+    return "";
+  }
+
   // A manager a template named ("{{Менеджер}}" gives the responsible
   // manager's name): the record's manager of that id, else of that name,
   // else one known by the name alone (a specialist the record names in a
@@ -187,8 +209,17 @@ class Tasks : public switchboard::Plugin {
   // The tasks to make, each as the managers it goes to; none is "for all".
   // "responsible": one task, every responsible manager in it (HolliHop);
   // "each_responsible": a task for each (Bitrix24's robot).
+  // HolliHop's names of the modes, as its settings show them.
+  static json mode_of(const json& assignee) {
+    static const std::map<std::string, std::string> kRussian{
+        {"Ответственные", "responsible"}, {"Для всех", "all"}, {"Ответственный/Для всех", "responsible_or_all"}};
+    if (!assignee.is_string()) return assignee;
+    const auto it = kRussian.find(assignee.get<std::string>());
+    return it == kRussian.end() ? assignee : json(it->second);
+  }
+
   static std::vector<std::vector<json>> assignees(const json& params, const json& about) {
-    const json& mode = params.contains("assignee") ? params["assignee"] : json("responsible");
+    const json mode = mode_of(params.contains("assignee") ? params["assignee"] : json("responsible"));
     if (mode.is_object()) return {{mode}};
     if (mode == "all") return {{}};
     std::vector<json> managers;
@@ -199,8 +230,12 @@ class Tasks : public switchboard::Plugin {
           manager["id"] = id_text(r["id"]);
           managers.push_back(std::move(manager));
         }
-    if (mode.is_number_integer() || (mode.is_string() && !is_mode(mode.get<std::string>())))
+    if (mode.is_number_integer() || (mode.is_string() && !is_mode(mode.get<std::string>()))) {
+      if (const std::string meant = mode_meant(id_text(mode)); !meant.empty())
+        throw Invalid{"/assignee: '" + id_text(mode) + "' is no manager of the record and no mode (did you mean '" +
+                      meant + "'?)"};
       return {{named_manager(id_text(mode), managers)}};
+    }
     if (!managers.empty() && mode == "each_responsible") {
       std::vector<std::vector<json>> each;
       for (json& manager : managers) each.push_back({std::move(manager)});
@@ -220,7 +255,7 @@ class Tasks : public switchboard::Plugin {
 
   void create(const switchboard::ActionCall& call, const json& params, const json& subject,
               switchboard::Completion done) {
-    const json& mode = params.contains("assignee") ? params["assignee"] : json("responsible");
+    const json mode = mode_of(params.contains("assignee") ? params["assignee"] : json("responsible"));
     if (!params.contains("about") || mode.is_object() || mode == "all")
       return create_about(call.idempotency_key, params, subject,
                           params.contains("about") ? params["about"] : default_about(subject), done);

@@ -1048,6 +1048,38 @@ TEST(CrmScenarios, MatrixANewClientsTaskGoesToTheClientsOwnManager) {
   EXPECT_EQ(report.json()["error"]["code"], "not_configured");
 }
 
+// HolliHop's assignee modes by the names its settings show ("Ответственные",
+// "Для всех"); a misspelt mode is an error naming the one meant, not a
+// manager called "responsibles".
+TEST(CrmScenarios, HollihopAssigneeModesByTheirRussianNames) {
+  HttpSink sink;
+  const auto rule = [](const std::string& status, const std::string& assignee) {
+    return json{{"name", assignee},
+                {"trigger", {{"entity", "lead"}, {"status", status}}},
+                {"steps", json::array({task_step("Задача: " + assignee, {{"assignee", assignee}})})}};
+  };
+  json rules = json::array({rule("Первичный контакт", "Ответственные"), rule("Записан на пробное", "Для всех"),
+                            rule("Учится", "responsibles")});
+  HostProcess host(host_config(sink, rules));
+  json event = lead("l-1", "Первичный контакт");
+  event["entity"]["responsible"] = json::parse(R"([{"id": "m1", "name": "Ольга"}, {"id": "m2", "name": "Иван"}])");
+  post(host, event);
+  post(host, lead("l-2", "Записан на пробное"));
+  post(host, lead("l-3", "Учится"));
+  const json tasks = tasks_of(host, 2);
+  ASSERT_EQ(tasks.size(), 2u) << host.log();
+  std::map<std::string, json> by_title;
+  for (const json& t : tasks) by_title[t["title"]] = t;
+  EXPECT_EQ(by_title["Задача: Ответственные"]["assignees"].size(), 2u) << tasks.dump();
+  EXPECT_TRUE(by_title["Задача: Для всех"]["assignee"].is_null()) << tasks.dump();
+  const json failed =
+      admin_wait(host, "/api/v1/executions?state=failed", [](const json& j) { return j["executions"].size() == 1; });
+  ASSERT_EQ(failed["executions"].size(), 1u) << host.log();
+  EXPECT_NE(failed["executions"][0]["error"].get<std::string>().find("(did you mean 'responsible'?)"),
+            std::string::npos)
+      << failed.dump();
+}
+
 // MatrixCRM's tasks as its help writes them: "Ответственный: {{Менеджер}}"
 // is the client's manager (found by the name the template gives), and
 // "{{Специалист}}" the specialist the booking names, who is no manager of
