@@ -66,16 +66,20 @@ class EventDraft {
     if (request_.call.contact_key.empty()) return std::nullopt;
     return ContactUpdate{request_.call.contact_key, ""};
   }
+  // Another contact than the call's (one an earlier step made) for the event.
+  void about_contact(std::string key) { contact_key_ = std::move(key); }
 
  private:
   Result finish(EventRecord e) {
     e.chain_depth = request_.call.chain_depth + 1;
+    if (!e.contact && !contact_key_.empty()) e.contact = ContactUpdate{contact_key_, ""};
     if (!e.contact) e.contact = call_contact();
     return e;
   }
   const ChangeRequest& request_;
   std::string id_;
   json body_;
+  std::string contact_key_;
 };
 
 struct Target {
@@ -313,6 +317,13 @@ Result create_entity(const ChangeRequest& r, const json& change, const RecordRul
   if (entity == change.end() || !entity->is_object() || !entity->contains("type") || !(*entity)["type"].is_string())
     return std::string("/entity: expected the new entity ({\"type\": \"deal\", ...})");
   EventDraft draft(r, change);
+  // Its contact: one the change names (a contact an earlier step made from
+  // a form), else the call's.
+  if (change.contains("contact")) {
+    const ContactTarget contact = contact_target(r, change);
+    if (!contact.error.empty()) return contact.error;
+    draft.about_contact(contact.key);
+  }
   json e = *entity;
   if (!e.contains("id")) e["id"] = draft.id();  // the same on every retry of the step
   if (const auto pipeline = e.find("pipeline"); pipeline != e.end() && pipeline->is_string()) {

@@ -85,7 +85,13 @@ const std::map<std::string, ChangeOf, std::less<>>& changes() {
            entity["fields"]["title"] = entity["title"];
            entity.erase("title");
          }
-         return json{{"op", "create_entity"}, {"entity", std::move(entity)}};
+         json change{{"op", "create_entity"}};
+         if (entity.contains("contact")) {
+           change["contact"] = entity["contact"];
+           entity.erase("contact");
+         }
+         change["entity"] = std::move(entity);
+         return change;
        }},
   };
   return table;

@@ -585,6 +585,35 @@ TEST(CrmScenarios, AFieldARuleSetsIsAChangeTheNextRuleSees) {
   EXPECT_EQ(contact["items"][0]["data"]["tags"], json::parse(R"(["newsletter"])"));
 }
 
+// SendPulse's deals from a site's form: the form names no contact, so the
+// rule makes one and gives the deal to it; rules on the new deal reach the
+// person (and a tag goes to them by the address).
+TEST(CrmScenarios, ADealARuleMakesFromAFormBelongsToTheContactItMade) {
+  HttpSink sink;
+  json rules = json::array(
+      {{{"name", "form"},
+        {"trigger", {{"event", "form.submitted"}}},
+        {"steps", json::array({{{"action", "crm.create_contact"},
+                                {"params", {{"contact", {{"email", "{{data.email}}"}, {"name", "{{data.name}}"}}}}}},
+                               {{"action", "crm.create_deal"},
+                                {"params", {{"title", "Заявка с сайта"}, {"contact", "email:{{data.email}}"}}}},
+                               {{"action", "crm.add_tag"},
+                                {"params", {{"tag", "site"}, {"contact", "email:{{data.email}}"}}}}})}},
+       {{"name", "new deal"},
+        {"trigger", {{"event", "deal.created"}}},
+        {"steps", json::array({post_step("/deal", {{"title", "{{title_deal}}"},
+                                                   {"client", "{{contact.name}}"},
+                                                   {"email", "{{contact.emails.0.address}}"}})})}}});
+  HostProcess host(host_config(sink, rules));
+  post(host, {{"id", "f-1"}, {"type", "form.submitted"}, {"data", {{"email", "anna@example.com"}, {"name", "Анна"}}}});
+  const auto got = sink.wait_for(1);
+  ASSERT_EQ(got.size(), 1u) << host.log();
+  EXPECT_EQ(json::parse(got[0].body),
+            json::parse(R"({"title": "Заявка с сайта", "client": "Анна", "email": "anna@example.com"})"));
+  const json contact = admin_get(host, "/api/v1/contacts/email:anna@example.com");
+  EXPECT_EQ(contact["data"]["tags"], json::parse(R"(["site"])")) << contact.dump();
+}
+
 // Bitrix24's "change the responsible": a big deal goes to the head of sales;
 // the hand-over is an event, which notifies the new manager with the old
 // one's name, and the deal's {{Менеджер}} is the new manager from then on.
