@@ -786,6 +786,11 @@ CompiledRule compile_rule(const json& written, const std::string& pointer, const
       (out.time_trigger->kind == TimeTrigger::Kind::kSchedule || out.time_trigger->kind == TimeTrigger::Kind::kReport))
     for (const char* root : {"contact", "contacts", "entity", "company", "body", "headers", "query", "route"})
       absent[root] = "this rule's " + out.time_trigger->event_type() + " event names no contact, record or request";
+  // A special date's is about a contact alone (SendPulse: a deal's variables
+  // need a deal's trigger).
+  if (out.time_trigger && out.time_trigger->kind == TimeTrigger::Kind::kSpecialDate)
+    for (const char* root : {"contacts", "entity", "company", "body", "headers", "query", "route"})
+      absent[root] = "this rule's " + out.time_trigger->event_type() + " event names a contact, no record or request";
   auto check_templates = [&](const json& value, const std::string& at, const std::string& step_where) {
     if (check_variables)
       for (const auto& e :

@@ -404,6 +404,11 @@ const BadConfig kTemplateConfigs[] = {
      "{" EMAIL_INSTANCE R"(, "rules": [{"name": "r", "trigger": {"report": "tasks", "schedule": "every day at 09:00"},
         "steps": [{"action": "sms.send", "params": {"to": "+79990001122", "text": "{{entity.id}}"}}]}]})",
      "'entity.id' never has a value here: this rule's report.tasks event"},
+    {"special_date_reading_a_deal",
+     "{" EMAIL_INSTANCE R"(, "rules": [{"name": "r", "trigger": {"special_date": "birthday"},
+        "steps": [{"action": "sms.send", "params": {"to": "+79990001122", "text": "{{contact.name}} {{Budget_deal}}"}}]}]})",
+     "'entity.fields.Budget' never has a value here: this rule's contact.special_date event names a contact, no record "
+     "or request"},
     {"task_status_no_task_has",
      "{" EMAIL_INSTANCE R"(, "rules": [{"name": "r", "trigger": {"entity": "task", "status": "finished"},
         "steps": [{"action": "sms.send", "params": {"to": "+79990001122", "text": "x"}}]}]})",
