@@ -60,7 +60,8 @@ class Unisender : public switchboard::Plugin {
     request.timeout_ms =
         switchboard_plugins::timeout_within_deadline(timeout_ms_, call.deadline_unix_ms, host_.now_unix_ms());
     host_.count("unisender_calls_total");
-    const bool absent_is_done = method == "exclude";
+    // A contact UniSender does not have is out of its lists already.
+    const bool absent_is_done = method == "exclude" || method == "unsubscribe";
     if (host_.http(request, [done, absent_is_done](const switchboard::HttpResponse& response) {
           done(api_result(response, absent_is_done));
         }) != SB_OK)
@@ -121,8 +122,17 @@ class Unisender : public switchboard::Plugin {
     const std::string name = params.value("name", switchboard_plugins::string_at(contact, "name"));
     if (!name.empty()) fields.emplace_back("fields[Name]", name);
     const json extra = params.value("fields", json::object());  // a local: items() of a temporary would dangle
-    for (const auto& [key, value] : extra.items())
-      fields.emplace_back("fields[" + key + "]", value.is_string() ? value.get<std::string>() : value.dump());
+    for (const auto& [key, value] : extra.items()) {
+      // One of the fields above given again ("Name") replaces it: a field twice in one call is no one value.
+      const std::string name_of_field = "fields[" + key + "]";
+      const std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+      const auto same =
+          std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.first == name_of_field; });
+      if (same != fields.end())
+        same->second = text;
+      else
+        fields.emplace_back(name_of_field, text);
+    }
     // UniSender takes at most 10 tags, comma-separated: the first 10, a
     // comma within one a space (it would make two).
     json tags = params.contains("tags") ? params["tags"] : switchboard_plugins::field_at(contact, "tags");

@@ -67,7 +67,7 @@ fake::Response emulate(const fake::Sent& request) {
     if (!ids_ok(false)) return error("list_ids: invalid", "invalid_arg");
     // In the language the URL asks for (/ru/api/ here, the plugin's default;
     // g_english: as the English API words it).
-    if (method == "exclude" && !g_known.count(form["contact"]))
+    if (!g_known.count(form["contact"]))
       return {200, "application/json",
               json{{"error", (g_english ? "Contact \"" : "Контакт \"") + form["contact"] +
                                  (g_english ? "\" not found" : "\" не найден")},
@@ -131,6 +131,14 @@ TEST_F(UnisenderPluginTest, SubscribeSendsTheContactsFieldsToTheNamedLists) {
   EXPECT_EQ(f.at("double_optin"), "3");
   EXPECT_EQ(f.at("overwrite"), "2");
   EXPECT_NE(host.sent[0].body.find("fields%5BName%5D=%D0%90%D0%BD%D0%BD%D0%B0"), std::string::npos);
+  // A field of the step's own that is one of those replaces it: each field once.
+  ASSERT_EQ(
+      call(*instance, "subscribe", {{"lists", "welcome"}, {"fields", {{"Name", "Аня"}, {"city", "Омск"}}}}).outcome,
+      SB_OUTCOME_DONE);
+  const std::string body = host.sent.back().body;
+  EXPECT_EQ(body.find("fields%5BName%5D"), body.rfind("fields%5BName%5D")) << body;
+  EXPECT_EQ(form(host.sent.size() - 1).at("fields[Name]"), "Аня");
+  EXPECT_EQ(form(host.sent.size() - 1).at("fields[city]"), "Омск");
 }
 
 // A CRM's phone as written ("8 (999) ...") goes in international form, and
@@ -167,14 +175,18 @@ TEST_F(UnisenderPluginTest, ExcludeAndUnsubscribeNameTheContactByEmailOrPhone) {
   EXPECT_EQ(form(1).count("list_ids"), 0u);  // every list
 }
 
-// Excluding a contact UniSender does not have (never subscribed, or gone
-// already) leaves them out of the lists, as asked: done, not a failure.
+// Excluding or unsubscribing a contact UniSender does not have (never
+// subscribed, or gone already) leaves them out of the lists, as asked: done,
+// not a failure.
 TEST_F(UnisenderPluginTest, ExcludingAContactUniSenderDoesNotHaveIsDone) {
   auto instance = create();
   const json stranger = json::parse(R"({"contact": {"emails": [{"address": "nobody@example.com"}]}})");
   const fake::Result r = call(*instance, "exclude", {{"lists", "welcome"}}, stranger);
   ASSERT_EQ(r.outcome, SB_OUTCOME_DONE) << r.reason;
   EXPECT_EQ(json::parse(r.output_json)["absent"], true);
+  const fake::Result gone = call(*instance, "unsubscribe", {{"lists", "welcome"}}, stranger);
+  ASSERT_EQ(gone.outcome, SB_OUTCOME_DONE) << gone.reason;
+  EXPECT_EQ(json::parse(gone.output_json)["absent"], true);
   g_english = true;
   const fake::Result english = call(*instance, "exclude", {{"lists", "welcome"}}, stranger);
   g_english = false;
