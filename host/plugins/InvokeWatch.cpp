@@ -159,7 +159,8 @@ void on_fatal_signal(int signal) {
   }
   note.raw("}");
   Text line;
-  line.raw("{\"level\":\"fatal\",\"component\":\"host\",\"msg\":\"");
+  // On a line of its own, whatever another thread was writing.
+  line.raw("\n{\"level\":\"fatal\",\"component\":\"host\",\"msg\":\"");
   line.raw(in_call ? "the host is crashing in a plugin's call" : "the host is crashing");
   line.raw("\",\"crash\":");
   for (size_t i = 0; i < note.size && line.size + 3 < sizeof line.data; ++i) line.data[line.size++] = note.data[i];

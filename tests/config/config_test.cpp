@@ -118,7 +118,7 @@ const BadConfig kBadConfigs[] = {
      "/rules/0/steps/0/action: rule 'r': unknown instance 'crm' in 'crm.post'"},
     {"action_reference_without_dot",
      "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink"}]}]})",
-     "/rules/0/steps/0/action: expected a string matching ^[a-z][a-z0-9_-]*\\.[a-z0-9_.]+$"},
+     "/rules/0/steps/0/action: expected an instance's action, <instance>.<action> (sms.send)"},
     {"unknown_action",
      "{" INSTANCES R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"action": "sink.pst"}]}]})",
      "/rules/0/steps/0/action: rule 'r', step 'sink.pst': plugin 'http' (instance 'sink') has no action 'pst'; it "
@@ -306,7 +306,7 @@ const BadConfig kBadConfigs[] = {
     {"wait_for_a_type_that_is_not_one",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"wait_for": ["message.opened", "Clicked"], "match": {"data.id": "{{id}}"}, "timeout": "2d"}]}]})",
-     "/rules/0/steps/0/wait_for/1: expected a string matching ^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$"},
+     "/rules/0/steps/0/wait_for/1: expected an event type, dotted lower case (lead.created, order.paid)"},
     {"wait_for_match_names_an_unknown_step",
      "{" INSTANCES
      R"(, "rules": [{"name": "r", "trigger": {"event": "e"}, "steps": [{"wait_for": "message.read", "match": {"data.id": "{{steps.Offer.external_id}}"}, "timeout": "2d"}]}]})",

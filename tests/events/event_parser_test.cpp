@@ -131,6 +131,16 @@ TEST(EventParser, WhatTheSchemaRefusesIsRefusedWhateverItsShape) {
   }
 }
 
+// An address or a number that is none is said in words, not as the
+// schema's regular expression.
+TEST(EventParser, AnAddressOrNumberThatIsNoneIsSaidInWords) {
+  EXPECT_EQ(problems_of({{"id", "e"}, {"type", "a.b"}, {"contact", {{"email", "not-an-email"}}}}),
+            "/contact/email: expected an email address such as ivan@example.com\n");
+  EXPECT_NE(problems_of({{"id", "e"}, {"type", "a.b"}, {"contact", {{"phones", {{{"number", "12a45"}}}}}}})
+                .find("/contact/phones/0/number: expected a phone number such as +79990001122"),
+            std::string::npos);
+}
+
 // The types CRMs write (Bitrix24's WORK, HOME, MAILING, MOBILE, FAX) are
 // named as the host names them, in any case; one it has no name for is
 // "other": an odd type loses no event.
