@@ -320,6 +320,13 @@ TEST_F(SmsPluginTest, DryRunWritesTheMessageWithItsSegments) {
   // A message id of its own: a rehearsed report resumes this message's wait only.
   EXPECT_EQ(host.results.at(0).external_id.rfind("dry-run:", 0), 0u);
   EXPECT_EQ(host.results.at(0).external_id, "dry-run:" + record["idempotency_key"].get<std::string>());
+  // A dry run needs no account: no credentials, whichever the gateway.
+  for (const char* gateway : {"smsru", "smsc", "twilio"}) {
+    auto rehearsal = create(json{{"gateway", gateway}, {"dry_run", true}, {"sender", "Shop"}}.dump());
+    ASSERT_EQ(rehearsal->status(), SB_OK) << gateway << ": " << rehearsal->error();
+  }
+  fake::Instance real(library, host, R"({"gateway": "smsru"})");
+  EXPECT_NE(real.status(), SB_OK);  // a real one does
 }
 
 // A step's `from` replaces the instance's sender for its message, in each
