@@ -208,6 +208,8 @@ Runtime::Runtime(Config config, const std::vector<fs::path>& default_plugin_dirs
   pipeline_options.router_hold = std::chrono::milliseconds(config_.node_timeout_ms);
   pipeline_options.shared_store = !config_.postgres_secret.empty();
   pipeline_options.dynamic_segments = checked.segments;
+  for (const auto& [name, statuses] : config_.pipelines)
+    pipeline_options.known_statuses.insert(statuses.begin(), statuses.end());
   pipeline_options.compile_version = [environment = checked.environment](
                                          const json& source, std::string& why) -> std::optional<CompiledRule> {
     std::vector<RuleIssue> issues;

@@ -957,6 +957,12 @@ void ExecutionMetrics::execution_ended(const std::string& rule, ExecutionState s
   }).add();
 }
 
+void ExecutionMetrics::unknown_status(const std::string& entity_type) {
+  series("u\n" + entity_type, "switchboard_events_unknown_status_total", [&] {
+    return Labels{{"entity", entity_type}};
+  }).add();
+}
+
 void ExecutionMetrics::chain_cut(const std::string& rule) {
   series("c\n" + rule, "switchboard_rule_chains_cut_total", [&] { return Labels{{"rule", rule}}; }).add();
 }

@@ -50,6 +50,8 @@ class ExecutionMetrics {
   void execution_ended(const std::string& rule, ExecutionState state);
   // An event the rule would have run for came at the end of a chain too long (a loop).
   void chain_cut(const std::string& rule);
+  // An entity moved to a status no pipeline of the config has.
+  void unknown_status(const std::string& entity_type);
 
  private:
   // `labels` is built only for a series not seen before (each call allocated them).

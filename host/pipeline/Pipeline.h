@@ -59,7 +59,12 @@ struct PipelineOptions {
   std::vector<DynamicSegment> dynamic_segments = {};
   FrequencyCaps* frequency_caps = nullptr;     // shared with the other runner; null: no caps
   Interpreter::CrashedStep crashed_step = {};  // the step that crashed the host's last run, if any
-  std::string owner = {};                      // the leases' owner: this node's id ("" = one of its own)
+  // Every status of the config's pipelines: an entity of a type some status
+  // rule is about moved to another (a typo, a status the config does not
+  // know) is logged and counted, since no status rule fires on it. Empty:
+  // no pipelines declared.
+  std::set<std::string> known_statuses = {};
+  std::string owner = {};  // the leases' owner: this node's id ("" = one of its own)
   // How long this node's turn as the router lasts unless renewed: another
   // node of those sharing the store routes when it ran out (a node died).
   std::chrono::milliseconds router_hold{5000};
@@ -133,6 +138,7 @@ class Pipeline {
   // Adds the executions of `e` for the rules that `fired` (and whose filter
   // passes); when it is one, its context moves into `contexts`.
   using FiredRules = std::vector<std::pair<const CompiledRule*, Trigger::Fire>>;
+  void unknown_status(const StoredEvent& e);  // logged (at times) and counted
   // Whether an event a rule's trigger fires on is in its pipeline and passes its filter.
   bool admits(const CompiledRule& rule, nlohmann::json& context, int64_t now) const;
   void add_executions(const StoredEvent& e, const FiredRules& fired, nlohmann::json& context, std::string& context_text,
@@ -196,6 +202,8 @@ class Pipeline {
   const PipelineOptions options_;
   const SegmentMembership segments_;
   ExecutionMetrics metrics_;
+  uint64_t unknown_statuses_ = 0;          // the router's thread only
+  std::set<std::string> status_entities_;  // entity types some status rule is about
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -48,6 +48,7 @@ class Trigger {
   // `change` is set when the event sets its entity's status.
   Fire fires(const std::string& event_type, const std::string& source, const std::optional<StatusChange>& change) const;
   const std::string& event() const { return event_; }    // "" for status triggers
+  const std::string& entity() const { return entity_; }  // the entity type of a status trigger ("" for others)
   const std::string& source() const { return source_; }  // "" for any
   // The trigger's pipeline ("" when it names none): it fires only for entities
   // in it (the caller checks the entity's "pipeline"; one that names none is

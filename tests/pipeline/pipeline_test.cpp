@@ -955,6 +955,26 @@ TEST_F(PipelineTest, WaitForEventSeesAReportThatOvertookTheSendsResult) {
   EXPECT_EQ(step_names(actions_.wait_for(2)), (std::vector<std::string>{"0", "2"}));
 }
 
+// An entity that status rules are about moved to a status no pipeline of
+// the config has (a CRM's typo, "B " for "B"): no rule can fire on it, so
+// the host says so and counts it.
+TEST_F(PipelineTest, AStatusNoPipelineHasIsCountedForTheEntityTypeStatusRulesAreAbout) {
+  std::ostringstream log;
+  Logger::instance().set_stream(&log);
+  PipelineOptions options{100ms, 3};
+  options.known_statuses = {"A", "B", "C"};
+  pipeline_ = std::make_unique<Pipeline>(
+      *store_, std::vector<CompiledRule>{rule("on-B", {{"entity", "lead"}, {"status", "B"}}, {action("0")})}, actions_,
+      metrics_, options);
+  pipeline_->start();
+  append({lead_event("e1", "lead.created", "A"), lead_event("e2", "lead.moved", "B ")});
+  for (int i = 0; i < 400 && store_->routed_up_to() < 2; ++i) std::this_thread::sleep_for(5ms);
+  pipeline_->stop();
+  Logger::instance().set_stream(&std::cerr);
+  EXPECT_EQ(metrics_.counter("switchboard_events_unknown_status_total", {{"entity", "lead"}}).value(), 1);
+  EXPECT_NE(log.str().find(R"("status":"B ")"), std::string::npos) << log.str();
+}
+
 CompiledStep set_status(const std::string& status) {
   CompiledStep s;
   s.name = "to " + status;
