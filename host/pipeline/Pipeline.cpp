@@ -53,10 +53,12 @@ Pipeline::Pipeline(Store& store, std::vector<CompiledRule> rules, ActionDispatch
   for (CompiledRule& rule : rules_) rule.index_steps();
   interpreter_.announce_sent_messages(some_rule_reads(rules_, "message.sent"));
   interpreter_.fail_when_taken_up(options_.crashed_step);
-  // The entity types status rules are about (not a task's: its statuses are its own).
+  // The entity types whose status rules name a pipeline: their statuses
+  // are the pipelines' (another type's may be any its CRM has; a task's are its own).
   if (!options_.known_statuses.empty())
     for (const CompiledRule& rule : rules_)
-      if (rule.trigger && !rule.trigger->entity().empty() && rule.trigger->entity() != "task")
+      if (rule.trigger && !rule.trigger->entity().empty() && !rule.trigger->pipeline().empty() &&
+          rule.trigger->entity() != "task")
         status_entities_.insert(rule.trigger->entity());
   // A lease outlasts the longest step: a step is never claimed twice while it runs.
   for (const CompiledRule& rule : rules_)
@@ -328,7 +330,8 @@ bool Pipeline::route_new_events() {
     // Before the position moves on: a crash in between checks them again.
     if (!move_segment_members(events, now)) return false;
     for (const StoredEvent& e : events) {
-      if (e.status_change && e.status_change->current && status_entities_.count(e.status_change->entity_type) &&
+      if (e.status_change && e.status_change->current && e.status_change->enters_status() &&
+          status_entities_.count(e.status_change->entity_type) &&
           !options_.known_statuses.count(*e.status_change->current))
         unknown_status(e);
       // Triggers read only the record: the body is parsed only for an event
@@ -497,7 +500,7 @@ json Pipeline::context_of(const StoredEvent& e) {
 void Pipeline::unknown_status(const StoredEvent& e) {
   metrics_.unknown_status(e.status_change->entity_type);
   if (const uint64_t n = ++unknown_statuses_; n == 1 || n % 1000 == 0)  // not a line per event of a mistyped import
-    log_warn("pipeline", "an entity moved to a status no pipeline of the config has: no status rule fires on it",
+    log_warn("pipeline", "an entity moved to a status no pipeline of the config has (a typo?)",
              {{"event_id", e.record.id},
               {"entity", e.status_change->entity_type + " " + e.status_change->entity_id},
               {"status", *e.status_change->current},

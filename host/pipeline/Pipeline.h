@@ -59,10 +59,9 @@ struct PipelineOptions {
   std::vector<DynamicSegment> dynamic_segments = {};
   FrequencyCaps* frequency_caps = nullptr;     // shared with the other runner; null: no caps
   Interpreter::CrashedStep crashed_step = {};  // the step that crashed the host's last run, if any
-  // Every status of the config's pipelines: an entity of a type some status
-  // rule is about moved to another (a typo, a status the config does not
-  // know) is logged and counted, since no status rule fires on it. Empty:
-  // no pipelines declared.
+  // Every status of the config's pipelines: an entity of a type whose status
+  // rules name a pipeline, moved to another (a typo, a status the config
+  // does not know), is logged and counted. Empty: no pipelines declared.
   std::set<std::string> known_statuses = {};
   std::string owner = {};  // the leases' owner: this node's id ("" = one of its own)
   // How long this node's turn as the router lasts unless renewed: another
@@ -203,7 +202,7 @@ class Pipeline {
   const SegmentMembership segments_;
   ExecutionMetrics metrics_;
   uint64_t unknown_statuses_ = 0;          // the router's thread only
-  std::set<std::string> status_entities_;  // entity types some status rule is about
+  std::set<std::string> status_entities_;  // entity types some status rule names a pipeline for
 
   std::mutex mutex_;
   std::condition_variable wake_;

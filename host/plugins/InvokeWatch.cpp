@@ -36,7 +36,7 @@ void put(char (&to)[N], std::string_view from) {
   size_t n = std::min(from.size(), N - 1);
   if (n < from.size())
     while (n > 0 && (static_cast<unsigned char>(from[n]) & 0xC0) == 0x80) --n;
-  std::memcpy(to, from.data(), n);
+  if (n > 0) std::memcpy(to, from.data(), n);  // an empty view's data may be null
   to[n] = '\0';
 }
 

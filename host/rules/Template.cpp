@@ -391,13 +391,20 @@ std::vector<std::string> unknown_template_variables(const json& value, const std
     if (parse(value.get<std::string>(), placeholders)) return out;  // a syntax error, reported as such
     // A default covers a missing value, not a misspelt path: checked too,
     // as is each path an "or" reads instead.
+    // A path of a root that is absent here is covered by a default, or by
+    // another of its placeholder's paths ({{Менеджер}}: the entity's
+    // manager, or the contact's) that is not.
+    const auto absent_here = [&](const std::string& path) {
+      return absent && absent->count(trim(std::string_view(path).substr(0, path.find('.'))));
+    };
+    bool covered = false;
     const auto check = [&](const std::string& path, bool has_default) {
       const size_t dot = path.find('.');
       const std::string root = trim(std::string_view(path).substr(0, dot));
       const auto never = absent ? absent->find(root) : std::map<std::string, std::string>::const_iterator();
       if (!known(roots, root)) {
         out.push_back(pointer + ": unknown variable '" + path + "': a variable starts with " + list(roots));
-      } else if (absent && never != absent->end() && !has_default) {
+      } else if (absent && never != absent->end() && !has_default && !covered) {
         out.push_back(pointer + ": '" + path + "' never has a value here: " + never->second + " (give a default: {{" +
                       path + "|...}})");
       } else if (root == "account" && account && !has_default) {
@@ -422,6 +429,8 @@ std::vector<std::string> unknown_template_variables(const json& value, const std
       }
     };
     for (const auto& p : placeholders) {
+      covered = !absent_here(p.path);
+      for (const Filter& f : p.filters) covered = covered || (f.name == "or" && !absent_here(f.argument));
       check(p.path, p.fallback.has_value());
       for (const Filter& f : p.filters)
         if (f.name == "or") {

@@ -108,8 +108,8 @@ std::optional<TimeTrigger> TimeTrigger::compile(const json& trigger, std::vector
       const std::string period = trigger["period"].is_string() ? trigger["period"].get<std::string>() : "";
       if (kPeriods.count(period))
         t.period = period;
-      else
-        t.period_ms = parse_duration_ms(period).value_or(0);
+      else if (std::any_of(period.begin(), period.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        t.period_ms = parse_duration_ms(period).value_or(0);  // a length ("7d"); "Week" is no calendar week
       if (t.period.empty() && t.period_ms <= 0)
         problems.push_back(
             {"/period", "expected \"day\", \"week\", \"month\", \"quarter\" or a length such as \"7d\""});

@@ -5,6 +5,7 @@
 #include <Poco/DateTimeParser.h>
 #include <Poco/Timestamp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
 #include <string>
@@ -144,18 +145,25 @@ std::optional<int64_t> parse_duration_ms(std::string_view text) {
     // A unit alone is one of it ("час", "неделю", "an hour" as "hour");
     // "полчаса" is half an hour.
     if (digits == 0) {
-      constexpr std::string_view kHalfAnHour = "полчаса";
-      if (text.substr(0, kHalfAnHour.size()) == kHalfAnHour) {
+      size_t letters = 0;
+      while (letters < text.size() && is_letter(text[letters])) ++letters;
+      if (text.substr(0, letters) == "полчаса") {
         total += 1800 * 1000;
-        text.remove_prefix(kHalfAnHour.size());
+        text.remove_prefix(letters);
         skip_blanks();
         continue;
       }
-      for (std::string_view article : {"an ", "a "})
-        if (text.substr(0, article.size()) == article) text.remove_prefix(article.size());
-      size_t letters = 0;
+      for (std::string_view article : {"an ", "a ", "An ", "A "})
+        if (text.substr(0, article.size()) == article) {
+          text.remove_prefix(article.size());
+          break;
+        }
+      letters = 0;
       while (letters < text.size() && is_letter(text[letters])) ++letters;
-      if (letters <= 2 || !unit_ms(text.substr(0, letters))) return std::nullopt;  // "d" alone is no duration
+      // "d", "мс" alone are no duration: a unit alone is a word.
+      const auto characters = std::count_if(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(letters),
+                                            [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+      if (characters <= 2 || !unit_ms(text.substr(0, letters))) return std::nullopt;
       n = 1;
     }
     text.remove_prefix(digits);

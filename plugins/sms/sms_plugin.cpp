@@ -231,6 +231,11 @@ class Sms : public switchboard::Plugin {
     if (gateway_kind_ == "twilio" && status_callback_.empty())
       throw switchboard::ConfigError(
           "'callback_path' takes Twilio's reports with 'status_callback' (the public URL Twilio calls and signs)");
+    // A report is checked under the account's key: without one (a dry run
+    // needs none) anyone could forge them.
+    if ((gateway_kind_ == "twilio" && auth_token_.empty()) || (gateway_kind_ == "smsru" && api_id_.empty()))
+      throw switchboard::ConfigError(std::string("'callback_path' checks the gateway's reports with '") +
+                                     (gateway_kind_ == "twilio" ? "auth_token" : "api_id") + "', which is not given");
   }
 
   switchboard::Host& host_;

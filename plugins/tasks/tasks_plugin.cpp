@@ -5,11 +5,13 @@
 #include <date/tz.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <switchboard/plugin.hpp>
+#include <utility>
 
 #include "crm_change.h"
 #include "deadline.h"
@@ -174,7 +176,8 @@ class Tasks : public switchboard::Plugin {
   }
 
   // The mode a text not a manager's name was likely meant to be
-  // ("responsibles", "Responsible"): none when it is far from each.
+  // ("responsibles", "Responsible", "Ответсвенные"): none when it is far
+  // from each (distances in bytes: a Cyrillic letter is two).
   static std::string mode_meant(const std::string& text) {
     std::string lower;
     for (char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -192,32 +195,41 @@ class Tasks : public switchboard::Plugin {
     };
     for (const std::string mode : {"responsible", "each_responsible", "responsible_or_all"})
       if (distance(lower, mode) <= 2) return mode;
+    for (const std::string mode : {"Ответственные", "ответственные"})
+      if (distance(text, mode) <= 4) return "responsible";
     return "";
   }
 
   // A manager a template named ("{{Менеджер}}" gives the responsible
   // manager's name): the record's manager of that id, else of that name,
-  // else one known by the name alone (a specialist the record names in a
-  // field).
+  // else — unless the text is a misspelt mode — one known by the name alone
+  // (a specialist the record names in a field).
   static json named_manager(const std::string& named, const std::vector<json>& managers) {
     for (const char* key : {"id", "name"})
       for (const json& m : managers)
         if (m.value(key, json()) == named) return m;
+    if (const std::string meant = mode_meant(named); !meant.empty())
+      throw Invalid{"/assignee: '" + named + "' is no manager of the record and no mode (did you mean '" + meant +
+                    "'?)"};
     return {{"id", named}, {"name", named}};
   }
 
-  // The tasks to make, each as the managers it goes to; none is "for all".
-  // "responsible": one task, every responsible manager in it (HolliHop);
-  // "each_responsible": a task for each (Bitrix24's robot).
   // HolliHop's names of the modes, as its settings show them.
   static json mode_of(const json& assignee) {
-    static const std::map<std::string, std::string> kRussian{
-        {"Ответственные", "responsible"}, {"Для всех", "all"}, {"Ответственный/Для всех", "responsible_or_all"}};
+    static const std::map<std::string, std::string> kRussian{{"Ответственные", "responsible"},
+                                                             {"ответственные", "responsible"},
+                                                             {"Для всех", "all"},
+                                                             {"для всех", "all"},
+                                                             {"Ответственный/Для всех", "responsible_or_all"},
+                                                             {"ответственный/для всех", "responsible_or_all"}};
     if (!assignee.is_string()) return assignee;
     const auto it = kRussian.find(assignee.get<std::string>());
     return it == kRussian.end() ? assignee : json(it->second);
   }
 
+  // The tasks to make, each as the managers it goes to; none is "for all".
+  // "responsible": one task, every responsible manager in it (HolliHop);
+  // "each_responsible": a task for each (Bitrix24's robot).
   static std::vector<std::vector<json>> assignees(const json& params, const json& about) {
     const json mode = mode_of(params.contains("assignee") ? params["assignee"] : json("responsible"));
     if (mode.is_object()) return {{mode}};
@@ -230,12 +242,8 @@ class Tasks : public switchboard::Plugin {
           manager["id"] = id_text(r["id"]);
           managers.push_back(std::move(manager));
         }
-    if (mode.is_number_integer() || (mode.is_string() && !is_mode(mode.get<std::string>()))) {
-      if (const std::string meant = mode_meant(id_text(mode)); !meant.empty())
-        throw Invalid{"/assignee: '" + id_text(mode) + "' is no manager of the record and no mode (did you mean '" +
-                      meant + "'?)"};
+    if (mode.is_number_integer() || (mode.is_string() && !is_mode(mode.get<std::string>())))
       return {{named_manager(id_text(mode), managers)}};
-    }
     if (!managers.empty() && mode == "each_responsible") {
       std::vector<std::vector<json>> each;
       for (json& manager : managers) each.push_back({std::move(manager)});

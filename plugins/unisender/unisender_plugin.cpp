@@ -125,7 +125,9 @@ class Unisender : public switchboard::Plugin {
     for (const auto& [key, value] : extra.items()) {
       // One of the fields above given again ("Name") replaces it: a field twice in one call is no one value.
       const std::string name_of_field = "fields[" + key + "]";
-      const std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+      std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+      if (key == "phone") text = international(text, !email.empty());    // as the contact's own number goes
+      if ((key == "phone" || key == "email") && text.empty()) continue;  // none: the contact's stays
       const auto same =
           std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.first == name_of_field; });
       if (same != fields.end())

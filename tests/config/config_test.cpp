@@ -409,6 +409,13 @@ const BadConfig kTemplateConfigs[] = {
         "steps": [{"action": "sms.send", "params": {"to": "+79990001122", "text": "{{contact.name}} {{Budget_deal}}"}}]}]})",
      "'entity.fields.Budget' never has a value here: this rule's contact.special_date event names a contact, no record "
      "or request"},
+    {"special_date_reading_only_a_deal_of_its_own_aliases",
+     "{" EMAIL_INSTANCE R"(, "rules": [{"name": "r", "trigger": {"special_date": "birthday"},
+        "steps": [{"action": "sms.send", "params": {"to": "+79990001122", "text": "{{Менеджер}} {{Дата}} {{entity.id|or:\"entity.fields.n\"}}"}}]}]})",
+     "'entity.id' never has a value here"},
+    {"if_with_both_branches_empty", "{" EMAIL_INSTANCE R"(, "rules": [{"name": "r", "trigger": {"event": "e.x"},
+        "steps": [{"if": {"data.x": 1}, "then": [], "else": []}]}]})",
+     "/rules/0/steps/0: rule 'r': \"if\" needs steps in \"then\" or \"else\""},
     {"task_status_no_task_has",
      "{" EMAIL_INSTANCE R"(, "rules": [{"name": "r", "trigger": {"entity": "task", "status": "finished"},
         "steps": [{"action": "sms.send", "params": {"to": "+79990001122", "text": "x"}}]}]})",
@@ -419,6 +426,20 @@ const BadConfig kTemplateConfigs[] = {
 };
 INSTANTIATE_TEST_SUITE_P(Templates, BadConfigTest, ::testing::ValuesIn(kTemplateConfigs),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// A birthday's rule signed by the client's manager: {{Менеджер}} is the
+// deal's manager or else the contact's, which a special date has; an if
+// whose then is empty (an exception) is a rule.
+TEST(Config, AliasesWithAContactsFallbackAndEmptyThenBranchesAreValid) {
+  const auto issues = validate_text("{" EMAIL_INSTANCE R"(, "rules": [
+      {"name": "r", "trigger": {"special_date": "birthday"},
+       "steps": [{"action": "sms.send", "params": {"to": "+79990001122", "text": "{{Менеджер}}: {{Имя}}, {{Дата}}"}}]},
+      {"name": "e", "trigger": {"event": "e.x"},
+       "steps": [{"if": {"data.x": 1}, "then": [], "else": [{"action": "sms.send", "params": {"to": "+79990001122", "text": "x"}}]}]}]})");
+  std::string all;
+  for (const auto& i : issues) all += i + "\n";
+  EXPECT_TRUE(issues.empty()) << all;
+}
 
 TEST(Config, ValidateReportsFileAndPluginProblemsInOnePass) {
   auto issues = validate_text(R"({"instances": {"sink": {"plugin": "smtp_nope"}},

@@ -964,14 +964,23 @@ TEST_F(PipelineTest, AStatusNoPipelineHasIsCountedForTheEntityTypeStatusRulesAre
   PipelineOptions options{100ms, 3};
   options.known_statuses = {"A", "B", "C"};
   pipeline_ = std::make_unique<Pipeline>(
-      *store_, std::vector<CompiledRule>{rule("on-B", {{"entity", "lead"}, {"status", "B"}}, {action("0")})}, actions_,
-      metrics_, options);
+      *store_,
+      std::vector<CompiledRule>{
+          rule("on-B", {{"entity", "lead"}, {"pipeline", "students"}, {"status", "B"}}, {action("0")}),
+          rule("won", {{"entity", "deal"}, {"status", "won"}}, {action("0")})},
+      actions_, metrics_, options);
   pipeline_->start();
-  append({lead_event("e1", "lead.created", "A"), lead_event("e2", "lead.moved", "B ")});
-  for (int i = 0; i < 400 && store_->routed_up_to() < 2; ++i) std::this_thread::sleep_for(5ms);
+  // A deal's statuses are its CRM's (no rule names a pipeline for deals); a
+  // lead's repeated status moved nothing.
+  EventRecord deal = lead_event("e3", "deal.moved", "won");
+  deal.entity->type = "deal";
+  append({lead_event("e1", "lead.created", "A"), lead_event("e2", "lead.moved", "B "),
+          lead_event("e4", "lead.updated", "B "), deal});
+  for (int i = 0; i < 400 && store_->routed_up_to() < 4; ++i) std::this_thread::sleep_for(5ms);
   pipeline_->stop();
   Logger::instance().set_stream(&std::cerr);
   EXPECT_EQ(metrics_.counter("switchboard_events_unknown_status_total", {{"entity", "lead"}}).value(), 1);
+  EXPECT_EQ(metrics_.counter("switchboard_events_unknown_status_total", {{"entity", "deal"}}).value(), 0);
   EXPECT_NE(log.str().find(R"("status":"B ")"), std::string::npos) << log.str();
 }
 

@@ -44,6 +44,7 @@ TEST(Duration, WordsInEnglishAndRussian) {
   EXPECT_EQ(parse_duration_ms("1mo"), 30 * kDay);
   EXPECT_EQ(parse_duration_ms("час"), kHour);
   EXPECT_EQ(parse_duration_ms("an hour"), kHour);
+  EXPECT_EQ(parse_duration_ms("An hour"), kHour);
   EXPECT_EQ(parse_duration_ms("неделю"), 7 * kDay);
   EXPECT_EQ(parse_duration_ms("сутки"), kDay);
   EXPECT_EQ(parse_duration_ms("полчаса"), 30 * kMinute);
@@ -52,8 +53,27 @@ TEST(Duration, WordsInEnglishAndRussian) {
 }
 
 TEST(Duration, AnythingElseIsNotADuration) {
-  for (const char* text : {"", "d", "1", "1M", "M", "1 fortnight", "1d2", "d1", "1 day and", "1..2h", "1 дни",
-                           "9999999999w9999999999w", "15250282000w", "5300w", "fortnight", "a", "пол"})
+  for (const char* text : {"",
+                           "d",
+                           "1",
+                           "1M",
+                           "M",
+                           "1 fortnight",
+                           "1d2",
+                           "d1",
+                           "1 day and",
+                           "1..2h",
+                           "1 дни",
+                           "9999999999w9999999999w",
+                           "15250282000w",
+                           "5300w",
+                           "fortnight",
+                           "a",
+                           "пол",
+                           "полчасадня",
+                           "мс",
+                           "дн",
+                           "an a day"})
     EXPECT_EQ(parse_duration_ms(text), std::nullopt) << text;
 }
 

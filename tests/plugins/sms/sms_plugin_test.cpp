@@ -327,6 +327,11 @@ TEST_F(SmsPluginTest, DryRunWritesTheMessageWithItsSegments) {
   }
   fake::Instance real(library, host, R"({"gateway": "smsru"})");
   EXPECT_NE(real.status(), SB_OK);  // a real one does
+  // Reports are checked under the account's key: a rehearsal without one takes none.
+  fake::Instance open(library, host, R"({"gateway": "smsru", "dry_run": true, "callback_path": "sms"})");
+  EXPECT_NE(open.status(), SB_OK);
+  EXPECT_NE(open.error().find("'callback_path' checks the gateway's reports with 'api_id'"), std::string::npos)
+      << open.error();
 }
 
 // A step's `from` replaces the instance's sender for its message, in each
