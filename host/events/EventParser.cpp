@@ -282,32 +282,35 @@ std::optional<json> with_listed_addresses(const json& event, const std::string& 
   return listed;
 }
 
-// A CRM that numbers its records names them with numbers (Bitrix24's
-// "ID": 12345): the event with those ids as text, the same id either way;
-// none when it has no such id.
-std::optional<json> with_text_ids(const json& event) {
-  std::optional<json> out;
-  // `record` at `where` in the event (a JSON pointer): its id as text.
-  const auto as_text = [&](const json& record, const std::string& where) {
-    if (!record.is_object()) return;
-    const auto id = record.find("id");
-    if (id == record.end() || !id->is_number_integer()) return;
-    if (!out) out = event;
-    (*out)[json::json_pointer(where + "/id")] = id->dump();
-  };
-  // A record and its managers.
+// Each record of the event (its contact, entity, company, contacts) and
+// each of their managers, with where it is (a JSON pointer).
+template <class Visit>
+void each_record(const json& event, Visit visit) {
   const auto with_managers = [&](const json& record, const std::string& where) {
-    as_text(record, where);
+    visit(record, where);
     if (!record.is_object()) return;
     if (const auto managers = record.find("responsible"); managers != record.end() && managers->is_array())
-      for (size_t i = 0; i < managers->size(); ++i)
-        as_text((*managers)[i], where + "/responsible/" + std::to_string(i));
+      for (size_t i = 0; i < managers->size(); ++i) visit((*managers)[i], where + "/responsible/" + std::to_string(i));
   };
   for (const char* key : {"contact", "entity", "company"})
     if (const auto record = event.find(key); record != event.end() && record->is_object())
       with_managers(*record, std::string("/") + key);
   if (const auto people = event.find("contacts"); people != event.end() && people->is_array())
     for (size_t i = 0; i < people->size(); ++i) with_managers((*people)[i], "/contacts/" + std::to_string(i));
+}
+
+// A CRM that numbers its records names them with numbers (Bitrix24's
+// "ID": 12345): the event with those ids as text, the same id either way;
+// none when it has no such id.
+std::optional<json> with_text_ids(const json& event) {
+  std::optional<json> out;
+  each_record(event, [&](const json& record, const std::string& where) {
+    if (!record.is_object()) return;
+    const auto id = record.find("id");
+    if (id == record.end() || !id->is_number_integer()) return;
+    if (!out) out = event;
+    (*out)[json::json_pointer(where + "/id")] = id->dump();
+  });
   return out;
 }
 
@@ -346,23 +349,12 @@ std::optional<json> with_known_types(const json& event) {
       (*out)[json::json_pointer(where + "/" + std::to_string(i) + "/type")] = std::move(named);
     }
   };
-  const auto in_record = [&](const json& record, const std::string& where) {
+  each_record(event, [&](const json& record, const std::string& where) {
     if (!record.is_object()) return;
     for (const bool email : {true, false})
       if (const auto list = record.find(email ? "emails" : "phones"); list != record.end())
         in_list(*list, where + (email ? "/emails" : "/phones"), email);
-  };
-  const auto with_managers = [&](const json& record, const std::string& where) {
-    in_record(record, where);
-    if (!record.is_object()) return;
-    if (const auto managers = record.find("responsible"); managers != record.end() && managers->is_array())
-      for (size_t i = 0; i < managers->size(); ++i)
-        in_record((*managers)[i], where + "/responsible/" + std::to_string(i));
-  };
-  for (const char* key : {"contact", "entity", "company"})
-    if (const auto record = event.find(key); record != event.end()) with_managers(*record, std::string("/") + key);
-  if (const auto people = event.find("contacts"); people != event.end() && people->is_array())
-    for (size_t i = 0; i < people->size(); ++i) with_managers((*people)[i], "/contacts/" + std::to_string(i));
+  });
   return out;
 }
 

@@ -318,7 +318,7 @@ class KeyValueStore {
 // have (their names have no ':'): each dynamic segment's size at each refresh.
 inline constexpr char kSegmentSizes[] = "host:segment_sizes";
 inline constexpr char kSegmentRefreshes[] = "host:segment_refreshes";  // a segment's last full refresh
-inline constexpr char kHostCrashes[] = "host:crashes";  // by execution id: the host's crashes in its plugin calls
+inline constexpr char kHostCrashes[] = "host:crashes";      // by execution id: the host's crashes in its plugin calls
 inline constexpr char kSchedulesSeen[] = "host:schedules";  // each schedule rule's, as last run
 // ... and the key tracked links are signed with, when the config names none.
 inline constexpr char kTrackingKeys[] = "host:tracking";
